@@ -1,0 +1,323 @@
+"""PKCS#12 client identities: load, inspect, and decide whether one may be used.
+
+An :class:`Identity` holds the private key, the leaf certificate and the
+chain in memory.  The key is never written anywhere by this module; the TLS
+factory (``tls.py``) hands it to OpenSSL without a disk-backed file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .errors import (
+    IdentityExpired,
+    IdentityFileError,
+    IdentityFormatError,
+    IdentityKeyMissing,
+    IdentityPasswordError,
+)
+
+__all__ = ["EXPIRY_WARNING_DAYS", "Identity", "IdentityInfo", "fingerprint_sha256"]
+
+#: An identity that expires within this many days produces a warning.
+EXPIRY_WARNING_DAYS = 30
+
+PrivateKey = (
+    rsa.RSAPrivateKey
+    | ec.EllipticCurvePrivateKey
+    | dsa.DSAPrivateKey
+    | ed25519.Ed25519PrivateKey
+    | ed448.Ed448PrivateKey
+)
+
+
+def fingerprint_sha256(certificate: x509.Certificate) -> str:
+    """``sha256:`` + lowercase hex of the DER certificate, the form ``--pin`` takes."""
+    return "sha256:" + certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class IdentityInfo:
+    """What ``xfer identity show`` prints: everything a user checks on a certificate."""
+
+    source: str
+    subject: str
+    issuer: str
+    serial: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    days_left: int
+    key_type: str
+    key_size: int | None
+    key_usage: list[str]
+    extended_key_usage: list[str]
+    client_auth: bool
+    fingerprint_sha256: str
+    chain: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (datetimes as ISO 8601)."""
+        data = dict(self.__dict__)
+        data["not_before"] = self.not_before.isoformat()
+        data["not_after"] = self.not_after.isoformat()
+        return data
+
+
+@dataclass(frozen=True, repr=False)
+class Identity:
+    """A client identity: private key, leaf certificate and the chain that came with it."""
+
+    key: PrivateKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+    source: str = "<memory>"
+
+    def __repr__(self) -> str:
+        # Never show key material; the subject and source are enough to tell identities apart.
+        return f"Identity({self.subject!r}, source={self.source!r})"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], password: str | bytes | None = None) -> Identity:
+        """Read a PKCS#12 file.  Raises an :class:`~xfer.errors.IdentityError` subclass."""
+        file = Path(path).expanduser()
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError as exc:
+            raise IdentityFileError(
+                f"identity file {file} does not exist",
+                hint="check the path given with --identity or in the profile",
+            ) from exc
+        except IsADirectoryError as exc:
+            raise IdentityFileError(f"identity path {file} is a folder, not a .p12 file") from exc
+        except OSError as exc:
+            raise IdentityFileError(
+                f"cannot read identity file {file}: {exc.strerror or exc}"
+            ) from exc
+        return cls.from_bytes(data, password, source=str(file))
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, password: str | bytes | None = None, *, source: str = "<memory>"
+    ) -> Identity:
+        """Parse PKCS#12 bytes (modern PBES2/AES and legacy RC2/3DES bundles alike)."""
+        secret = password.encode() if isinstance(password, str) else password
+        try:
+            bundle = pkcs12.load_pkcs12(data, secret or None)
+        except ValueError as exc:
+            raise _classify_load_failure(data, secret, source) from exc
+        except Exception as exc:  # the Rust parser raises other types on truncated input
+            raise IdentityFormatError(
+                f"{source} is damaged or not a PKCS#12 file ({type(exc).__name__})",
+                hint="export the identity again as .p12/.pfx",
+            ) from exc
+        if bundle.cert is None:
+            raise IdentityKeyMissing(
+                f"{source} holds no certificate for the private key",
+                hint="export the identity again with its certificate (openssl pkcs12 -export -in cert.pem)",
+            )
+        if bundle.key is None:
+            raise IdentityKeyMissing(
+                f"{source} holds a certificate but no private key",
+                hint="export the identity again including the private key",
+            )
+        key = bundle.key
+        if not isinstance(
+            key,
+            rsa.RSAPrivateKey
+            | ec.EllipticCurvePrivateKey
+            | dsa.DSAPrivateKey
+            | ed25519.Ed25519PrivateKey
+            | ed448.Ed448PrivateKey,
+        ):
+            raise IdentityFormatError(f"{source} holds an unsupported key type")
+        chain = tuple(c.certificate for c in bundle.additional_certs)
+        return cls(key=key, certificate=bundle.cert.certificate, chain=chain, source=source)
+
+    # -- facts -------------------------------------------------------------
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+    @property
+    def common_name(self) -> str:
+        names = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(names[0].value) if names else self.subject
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_sha256(self.certificate)
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+    @property
+    def not_before(self) -> dt.datetime:
+        return self.certificate.not_valid_before_utc
+
+    def has_client_auth(self) -> bool:
+        """True if the certificate may be used for TLS client authentication."""
+        try:
+            eku = self.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+        except x509.ExtensionNotFound:
+            return True  # no EKU extension means no restriction (RFC 5280 4.2.1.12)
+        return ExtendedKeyUsageOID.CLIENT_AUTH in eku.value or (
+            ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku.value
+        )
+
+    def check_usable(self, *, now: dt.datetime | None = None) -> list[str]:
+        """Refuse an expired or not-yet-valid identity; return warnings for a usable one.
+
+        Warnings: expiry within :data:`EXPIRY_WARNING_DAYS` days, no clientAuth EKU.
+        """
+        now = now or _utc_now()
+        if now > self.not_after:
+            raise IdentityExpired(
+                f"client certificate {self.common_name!r} in {self.source} expired on "
+                f"{self.not_after:%Y-%m-%d %H:%M} UTC",
+                hint="ask the partner or your CA for a renewed identity",
+            )
+        if now < self.not_before:
+            raise IdentityExpired(
+                f"client certificate {self.common_name!r} in {self.source} is not valid before "
+                f"{self.not_before:%Y-%m-%d %H:%M} UTC",
+                hint="check the system clock",
+            )
+        warnings = []
+        days_left = (self.not_after - now).days
+        if days_left < EXPIRY_WARNING_DAYS:
+            warnings.append(
+                f"client certificate {self.common_name!r} expires in {days_left} days "
+                f"({self.not_after:%Y-%m-%d}); renew it soon"
+            )
+        if not self.has_client_auth():
+            warnings.append(
+                f"client certificate {self.common_name!r} lacks the clientAuth extended key "
+                "usage; strict servers will reject it"
+            )
+        return warnings
+
+    def inspect(self, *, now: dt.datetime | None = None) -> IdentityInfo:
+        """Everything ``xfer identity show`` reports (does not raise for expiry)."""
+        now = now or _utc_now()
+        cert = self.certificate
+        try:
+            warnings = self.check_usable(now=now)
+        except IdentityExpired as exc:
+            warnings = [exc.message]
+        public = cert.public_key()
+        key_size = getattr(public, "key_size", None)
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            key_type = f"EC {public.curve.name}"
+        else:
+            key_type = type(public).__name__.replace("PublicKey", "").lstrip("_") or "unknown"
+        return IdentityInfo(
+            source=self.source,
+            subject=self.subject,
+            issuer=cert.issuer.rfc4514_string(),
+            serial=format(cert.serial_number, "x"),
+            not_before=self.not_before,
+            not_after=self.not_after,
+            days_left=(self.not_after - now).days,
+            key_type=key_type,
+            key_size=key_size if isinstance(key_size, int) else None,
+            key_usage=_key_usage(cert),
+            extended_key_usage=_extended_key_usage(cert),
+            client_auth=self.has_client_auth(),
+            fingerprint_sha256=self.fingerprint,
+            chain=[c.subject.rfc4514_string() for c in self.chain],
+            warnings=warnings,
+        )
+
+    # -- serialisation (used by tls.py and the AS2 signer) -------------------
+
+    def certificate_chain_pem(self) -> bytes:
+        """Leaf first, then the chain, as PEM: what OpenSSL's ``load_cert_chain`` wants."""
+        parts: Sequence[x509.Certificate] = (self.certificate, *self.chain)
+        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in parts)
+
+    def encrypted_key_pem(self, password: bytes) -> bytes:
+        """The private key as PKCS#8 PEM encrypted under ``password``."""
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(password),
+        )
+
+
+def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Exception:
+    """Tell a wrong password from a damaged file: both arrive as ValueError."""
+    # A DER PKCS#12 PFX starts with a SEQUENCE tag; anything else is not a bundle at all.
+    if not data.startswith(b"\x30"):
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return IdentityFormatError(
+                f"{source} is a PEM file, not PKCS#12",
+                hint="convert it: openssl pkcs12 -export -in cert.pem -inkey key.pem -out id.p12",
+            )
+        return IdentityFormatError(
+            f"{source} is not a PKCS#12 (.p12/.pfx) file",
+            hint="export the identity again as .p12/.pfx",
+        )
+    try:
+        from asn1crypto import pkcs12 as asn1_pkcs12
+
+        pfx = asn1_pkcs12.Pfx.load(data)
+        pfx["auth_safe"]["content"].native  # noqa: B018 - forces a full parse
+        has_mac = pfx["mac_data"].native is not None
+    except Exception:
+        return IdentityFormatError(
+            f"{source} is damaged or not a PKCS#12 file",
+            hint="export the identity again as .p12/.pfx",
+        )
+    if has_mac or secret:
+        what = "no password was given" if not secret else "the password is wrong"
+        return IdentityPasswordError(
+            f"cannot open {source}: {what}",
+            hint="pass --identity-password env:VAR, file:PATH, keyring or prompt",
+        )
+    return IdentityFormatError(f"{source} cannot be decoded (damaged or unsupported cipher)")
+
+
+def _key_usage(cert: x509.Certificate) -> list[str]:
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return []
+    names = [
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+    ]
+    used = [n for n in names if getattr(ku, n)]
+    if ku.key_agreement:
+        used += [n for n in ("encipher_only", "decipher_only") if getattr(ku, n)]
+    return used
+
+
+def _extended_key_usage(cert: x509.Certificate) -> list[str]:
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return []
+    return [getattr(oid, "_name", None) or oid.dotted_string for oid in eku]

@@ -1,0 +1,510 @@
+"""The one place an ``ssl.SSLContext`` is built, and where TLS failures get their words.
+
+Every adapter receives a context from :func:`create_ssl_context`; none of them calls
+``load_cert_chain``, sets ``verify_mode`` or builds a context of its own.  The
+context carries what the error translator needs (the identity, the trust source,
+the pin) so :func:`translate_error` can say *which* certificate failed *where*.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import socket
+import ssl
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ClientCertificateRejected,
+    ClientCertificateRequired,
+    ConfigError,
+    ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
+    HostnameMismatch,
+    PinMismatch,
+    ServerCertificateUntrusted,
+    TLSError,
+    TLSVersionMismatch,
+    XferError,
+)
+
+if TYPE_CHECKING:
+    from .identity import Identity
+
+__all__ = [
+    "TLS_VERSIONS",
+    "XferSSLContext",
+    "create_ssl_context",
+    "normalize_pin",
+    "translate_error",
+]
+
+#: Names accepted for ``tls_min`` / ``tls_max``.
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+# X509_V_ERR_* codes the translator distinguishes (openssl/x509_vfy.h).
+_V_ERR_CERT_HAS_EXPIRED = 10
+_V_ERR_CERT_NOT_YET_VALID = 9
+_V_ERR_HOSTNAME_MISMATCH = 62
+_V_ERR_IP_ADDRESS_MISMATCH = 64
+
+# TLS alerts (by OpenSSL reason name) that mean "the server did not like our certificate".
+_REJECTION_REASONS = {
+    "SSLV3_ALERT_BAD_CERTIFICATE": "it rejected the certificate as bad",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED": "it says the certificate is revoked",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "it could not verify the certificate",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "it does not support this kind of certificate",
+    "TLSV1_ALERT_ACCESS_DENIED": "it denied access to this certificate",
+    "TLSV1_ALERT_DECRYPT_ERROR": "the certificate's signature check failed",
+}
+
+
+class _PinMismatchError(ssl.SSLCertVerificationError):
+    """Raised inside the handshake so that every library treats it as a verification failure."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(
+            1, f"server certificate fingerprint {actual} does not match the pin {expected}"
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+class XferSSLSocket(ssl.SSLSocket):
+    """SSLSocket that checks the pin after the handshake and recovers hidden TLS 1.3 alerts."""
+
+    context: XferSSLContext
+
+    def do_handshake(self, block: bool = False) -> None:
+        super().do_handshake(block)
+        pin = self.context.pin
+        if pin is not None:
+            der = self.getpeercert(binary_form=True)
+            actual = "sha256:" + hashlib.sha256(der or b"").hexdigest()
+            if actual != pin:
+                raise _PinMismatchError(pin, actual)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        try:
+            super().sendall(data, flags)
+        except (ssl.SSLEOFError, BrokenPipeError, ConnectionResetError) as exc:
+            # With TLS 1.3 a server rejects a client certificate *after* our handshake
+            # has finished, so our first write meets a closed socket.  The alert that
+            # says why is still queued for reading: fetch it and raise that instead.
+            alert = self._pending_alert()
+            if alert is not None:
+                raise alert from exc
+            raise
+
+    def _pending_alert(self) -> ssl.SSLError | None:
+        try:
+            self.settimeout(2.0)
+            self.recv(1)
+        except ssl.SSLError as alert:
+            if isinstance(alert, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+                return None
+            return alert
+        except OSError:
+            return None
+        return None
+
+
+class XferSSLContext(ssl.SSLContext):
+    """An SSLContext that remembers what it was built from, for error messages."""
+
+    identity: Identity | None
+    trust_source: str
+    pin: str | None
+    acceptable_client_cas: list[str]
+
+
+def normalize_pin(pin: str) -> str:
+    """Accept ``sha256:HEX``, plain hex, or colon-separated hex; return ``sha256:hex``."""
+    value = pin.strip()
+    if value.lower().startswith("sha256:"):
+        value = value[7:]
+    elif value.lower().startswith("sha256/"):
+        raise ConfigError(
+            "base64 public-key pins (sha256/...) are not supported",
+            hint="give the certificate's SHA-256 fingerprint as sha256:HEX",
+        )
+    hexdigits = value.replace(":", "").lower()
+    if len(hexdigits) != 64 or any(c not in "0123456789abcdef" for c in hexdigits):
+        raise ConfigError(
+            f"pin {pin!r} is not a SHA-256 fingerprint",
+            hint="use sha256: followed by 64 hex digits (xfer shows it in TLS errors)",
+        )
+    return "sha256:" + hexdigits
+
+
+def create_ssl_context(
+    identity: Identity | None,
+    *,
+    ca: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    pin: str | None = None,
+    minimum_version: str = "1.2",
+    maximum_version: str | None = None,
+    check_hostname: bool = True,
+) -> XferSSLContext:
+    """Build a fresh client context: secure defaults, our identity, and the trust we were given.
+
+    ``identity`` is presented to servers that ask for a client certificate.  ``ca``
+    replaces the system trust store with the given PEM file(s); ``None`` uses the
+    system store.  ``pin`` (``sha256:HEX``) is checked after every handshake, on top
+    of normal verification.  Call once per protocol family: libraries such as urllib3
+    modify the context they are given.
+    """
+    ctx = XferSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # TLS 1.0/1.1 are broken and banned by RFC 8996.
+    ctx.minimum_version = _version(minimum_version, "tls_min")
+    if maximum_version is not None:
+        ctx.maximum_version = _version(maximum_version, "tls_max")
+    if ctx.maximum_version != ssl.TLSVersion.MAXIMUM_SUPPORTED and (
+        ctx.maximum_version < ctx.minimum_version
+    ):
+        raise ConfigError(f"tls_max {maximum_version} is lower than tls_min {minimum_version}")
+    # Verify the server, always: PROTOCOL_TLS_CLIENT sets both, we state them for the reader.
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.check_hostname = check_hostname
+    # TLS 1.3 servers may ask for the client certificate after the handshake
+    # (Apache with per-location SSLVerifyClient does); without this they cannot.
+    ctx.post_handshake_auth = True
+    # No TLS compression (CRIME); OpenSSL 3 already disables it, say so explicitly.
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    ctx.sslsocket_class = XferSSLSocket
+    ctx.identity = identity
+    ctx.pin = normalize_pin(pin) if pin else None
+    ctx.acceptable_client_cas = []
+    ctx.trust_source = _load_trust(ctx, ca)
+    if identity is not None:
+        _load_identity(ctx, identity)
+    _record_acceptable_client_cas(ctx)
+    return ctx
+
+
+def _version(name: str, option: str) -> ssl.TLSVersion:
+    try:
+        return TLS_VERSIONS[name]
+    except KeyError:
+        raise ConfigError(
+            f"{option} must be one of {', '.join(TLS_VERSIONS)}, not {name!r}",
+            hint="TLS 1.0 and 1.1 are not offered: RFC 8996 deprecates them",
+        ) from None
+
+
+def _load_trust(
+    ctx: ssl.SSLContext,
+    ca: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+) -> str:
+    if ca is None:
+        # urllib3 loads default certs only into contexts it creates itself; ours must.
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        return "the system trust store"
+    files = [ca] if isinstance(ca, str | os.PathLike) else list(ca)
+    for file in files:
+        path = Path(file).expanduser()
+        try:
+            ctx.load_verify_locations(cafile=str(path))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"CA file {path} does not exist") from exc
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                f"CA file {path} holds no PEM certificate",
+                hint="--ca takes PEM certificates (-----BEGIN CERTIFICATE-----)",
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot read CA file {path}: {exc.strerror or exc}") from exc
+    return ", ".join(str(Path(f).expanduser()) for f in files)
+
+
+def _load_identity(ctx: ssl.SSLContext, identity: Identity) -> None:
+    # The stdlib can only load a key from a path.  We re-encrypt the key under a
+    # random one-time password and hand OpenSSL a path that is not a disk file.
+    password = secrets.token_hex(32).encode()
+    chain_pem = identity.certificate_chain_pem()
+    key_pem = identity.encrypted_key_pem(password)
+    with _memory_path(chain_pem, "chain") as chain_path, _memory_path(key_pem, "key") as key_path:
+        ctx.load_cert_chain(chain_path, key_path, password=password)
+
+
+@contextlib.contextmanager
+def _memory_path(data: bytes, label: str) -> Iterator[str]:
+    """A path OpenSSL can open that is backed by memory, not by a file on disk."""
+    if hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir():
+        fd = os.memfd_create(f"xfer-{label}", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, data)
+            # Each open of /proc/self/fd/N starts a new file description at offset 0.
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+    elif sys.platform != "win32" and Path("/dev/fd").is_dir() and len(data) < 16384:
+        # macOS/BSD: a pipe read through /dev/fd; small enough to fit its buffer at once.
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, data)
+            os.close(write_end)
+            write_end = -1
+            yield f"/dev/fd/{read_end}"
+        finally:
+            os.close(read_end)
+            if write_end != -1:
+                os.close(write_end)
+    else:
+        # Elsewhere: an owner-only temp file that only ever holds *encrypted* key material.
+        handle, path = tempfile.mkstemp(prefix="xfer-", suffix=".pem")
+        try:
+            os.write(handle, data)
+            os.close(handle)
+            yield path
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _record_acceptable_client_cas(ctx: XferSSLContext) -> None:
+    """Remember the CA names the server lists in its CertificateRequest, for error hints.
+
+    ``_msg_callback`` is private CPython API; if it goes away we lose only the hint.
+    """
+
+    def callback(
+        conn: Any, direction: str, version: Any, content_type: Any, msg_type: Any, data: bytes
+    ) -> None:
+        if direction != "read" or getattr(msg_type, "name", "") != "CERTIFICATE_REQUEST":
+            return
+        with contextlib.suppress(Exception):
+            names = _parse_certificate_request(data, version)
+            if names:
+                ctx.acceptable_client_cas = names
+
+    with contextlib.suppress(AttributeError, TypeError):
+        ctx._msg_callback = callback  # type: ignore[attr-defined]
+
+
+def _parse_certificate_request(data: bytes, version: Any) -> list[str]:
+    from asn1crypto.x509 import Name
+
+    body = data[4:]  # handshake header: type (1) + length (3)
+    if getattr(version, "name", "") == "TLSv1_3":
+        ctx_len = body[0]
+        pos = 1 + ctx_len
+        ext_end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
+        pos += 2
+        dn_block = b""
+        while pos < ext_end:
+            ext_type = int.from_bytes(body[pos : pos + 2], "big")
+            ext_len = int.from_bytes(body[pos + 2 : pos + 4], "big")
+            if ext_type == 47:  # certificate_authorities
+                dn_block = body[pos + 4 : pos + 4 + ext_len]
+            pos += 4 + ext_len
+    else:
+        types_len = body[0]
+        pos = 1 + types_len
+        sig_len = int.from_bytes(body[pos : pos + 2], "big")
+        dn_block = body[pos + 2 + sig_len :]
+    if len(dn_block) < 2:
+        return []
+    total = int.from_bytes(dn_block[:2], "big")
+    pos, end, names = 2, 2 + total, []
+    while pos < end:
+        length = int.from_bytes(dn_block[pos : pos + 2], "big")
+        der = dn_block[pos + 2 : pos + 2 + length]
+        names.append(Name.load(der).human_friendly)
+        pos += 2 + length
+    return names
+
+
+# -- failure translation -----------------------------------------------------
+
+
+def find_cause(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of ``kinds`` in ``exc``'s cause/context/args chain.
+
+    requests wraps urllib3 which wraps ssl; the ssl error is what tells us what happened.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kinds):
+            return current
+        for nxt in (current.__cause__, current.__context__, getattr(current, "reason", None)):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+    return None
+
+
+def translate_error(exc: BaseException, *, context: ssl.SSLContext, server: str) -> XferError | None:
+    """Map a TLS or network failure to the xfer error a user can act on; None if neither.
+
+    ``server`` is ``host:port`` as the user knows it.  Adapters call this at their
+    boundary and ``raise translated from exc``.
+    """
+    found = find_cause(exc, XferError)
+    if isinstance(found, XferError):
+        return found
+    identity = getattr(context, "identity", None)
+    ssl_exc = find_cause(exc, ssl.SSLError)
+    if isinstance(ssl_exc, ssl.SSLError):
+        return _translate_ssl(ssl_exc, context=context, server=server, identity=identity)
+    return _translate_network(exc, server=server, identity=identity)
+
+
+def _translate_ssl(
+    exc: ssl.SSLError, *, context: ssl.SSLContext, server: str, identity: Identity | None
+) -> XferError:
+    trust = getattr(context, "trust_source", "the system trust store")
+    if isinstance(exc, _PinMismatchError):
+        return PinMismatch(
+            f"{server}: server certificate {exc.actual} does not match the pinned {exc.expected}",
+            hint="if the partner renewed its certificate, check the new fingerprint with them and update --pin",
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        code = exc.verify_code
+        detail = exc.verify_message or exc.reason or "verification failed"
+        if code in (_V_ERR_HOSTNAME_MISMATCH, _V_ERR_IP_ADDRESS_MISMATCH):
+            return HostnameMismatch(
+                f"{server}: the server's certificate is not valid for this host name ({detail})",
+                hint="connect with the name the certificate was issued for; a mismatch can mean a wrong server",
+            )
+        if code in (_V_ERR_CERT_HAS_EXPIRED, _V_ERR_CERT_NOT_YET_VALID):
+            return ServerCertificateUntrusted(
+                f"{server}: the server's certificate is {detail}",
+                hint="tell the partner their server certificate needs renewing (or check the clock)",
+            )
+        issuer = _describe_server_issuer(server)
+        return ServerCertificateUntrusted(
+            f"{server}: we do not trust the server's certificate ({detail}){issuer}; "
+            f"trusted: {trust}",
+            hint="if this is the partner's CA, pass it with --ca partner-ca.pem (or ca = in the profile)",
+        )
+    reason = exc.reason or ""
+    who = f"client certificate {identity.common_name!r}" if identity else "no client certificate"
+    if reason in ("TLSV13_ALERT_CERTIFICATE_REQUIRED",) or (
+        reason == "SSLV3_ALERT_HANDSHAKE_FAILURE" and identity is None
+    ):
+        return ClientCertificateRequired(
+            f"{server} requires a client certificate and none was presented",
+            hint="pass --identity FILE.p12 (or identity = in the profile)",
+        )
+    if reason == "TLSV1_ALERT_UNKNOWN_CA":
+        accepted = _accepted_cas(context)
+        missing = identity is not None and not identity.chain
+        return ClientCertificateRejected(
+            f"{server} does not trust the issuer of our {who} "
+            f"(issued by {identity.certificate.issuer.rfc4514_string() if identity else '?'}){accepted}",
+            hint=(
+                "the .p12 holds no intermediate certificate: export it again with the full chain"
+                if missing
+                else "ask the partner to trust your CA, or use the identity they issued"
+            ),
+        )
+    if reason == "SSLV3_ALERT_CERTIFICATE_EXPIRED":
+        return ClientCertificateRejected(
+            f"{server} rejected our {who}: the server says it has expired",
+            hint="renew the identity (xfer identity show FILE.p12 shows its dates)",
+        )
+    if reason in _REJECTION_REASONS:
+        return ClientCertificateRejected(
+            f"{server} rejected our {who}: {_REJECTION_REASONS[reason]}{_accepted_cas(context)}",
+            hint="check with the partner that this certificate is registered for your account",
+        )
+    if reason == "SSLV3_ALERT_HANDSHAKE_FAILURE":
+        return ClientCertificateRejected(
+            f"{server} aborted the handshake after seeing our {who} "
+            "(it rejects the certificate, or shares no cipher with us)",
+            hint="check that the partner registered this certificate",
+        )
+    if reason in (
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "UNSUPPORTED_PROTOCOL",
+        "NO_PROTOCOLS_AVAILABLE",
+        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
+        "NO_SHARED_CIPHER",
+        "NO_CIPHERS_AVAILABLE",
+    ):
+        return TLSVersionMismatch(
+            f"{server}: no common TLS version or cipher ({reason.lower()}); xfer offers TLS 1.2 and 1.3",
+            hint="the server may only speak TLS 1.0/1.1, which xfer refuses (RFC 8996)",
+        )
+    if reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+        return TLSVersionMismatch(
+            f"{server} did not answer with TLS ({reason.lower()})",
+            hint="wrong port or scheme? ftps:// is implicit TLS (port 990), ftpes:// is explicit (port 21)",
+        )
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return ConnectionDropped(
+            f"{server} closed the TLS connection unexpectedly"
+            + (" (it may have rejected our client certificate)" if identity else ""),
+            hint="check that the server accepts your certificate; run again with --traceback for details",
+        )
+    return TLSError(f"{server}: TLS failed: {reason.lower() or exc}")
+
+
+def _translate_network(exc: BaseException, *, server: str, identity: Identity | None) -> XferError | None:
+    timeout = find_cause(exc, (TimeoutError, socket.timeout))
+    if timeout is not None:
+        return ConnectTimeout(
+            f"{server} did not answer in time",
+            hint="check the address and firewall, or raise the timeout (--timeout)",
+        )
+    gai = find_cause(exc, socket.gaierror)
+    if gai is not None:
+        return ConnectError(f"cannot resolve the host name of {server}", hint="check the URL's host name")
+    refused = find_cause(exc, ConnectionRefusedError)
+    if refused is not None:
+        return ConnectError(f"{server} refused the connection", hint="check the host and port")
+    dropped = find_cause(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
+    if dropped is not None:
+        return ConnectionDropped(f"the connection to {server} was dropped")
+    oserr = find_cause(exc, OSError)
+    if isinstance(oserr, OSError) and oserr.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return ConnectError(f"{server} is unreachable ({oserr.strerror})")
+    return None
+
+
+def _accepted_cas(context: ssl.SSLContext) -> str:
+    names = getattr(context, "acceptable_client_cas", None)
+    if not names:
+        return ""
+    return "; the server accepts certificates issued by: " + " | ".join(names[:5])
+
+
+def _describe_server_issuer(server: str) -> str:
+    """Best effort: who issued the certificate we refused (one unverified TLS 1.3 probe)."""
+    host, _, port = server.rpartition(":")
+    if not host or not port.isdigit():
+        return ""
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # This probe only reads the certificate to name its issuer in the error; nothing is sent.
+    probe.check_hostname = False
+    probe.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=3) as raw:
+            with probe.wrap_socket(raw, server_hostname=host.strip("[]")) as tls:
+                der = tls.getpeercert(binary_form=True)
+    except (OSError, ValueError):
+        return ""
+    if not der:
+        return ""
+    from cryptography import x509
+
+    cert = x509.load_der_x509_certificate(der)
+    fingerprint = "sha256:" + hashlib.sha256(der).hexdigest()
+    return (
+        f"; it is {cert.subject.rfc4514_string()} issued by {cert.issuer.rfc4514_string()}, "
+        f"fingerprint {fingerprint}"
+    )
