@@ -1,0 +1,43 @@
+"""Fixtures shared by the unit and in-process-server tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from xfer.identity import Identity
+from xfer.testing.pki import TestPKI, create_pki
+from xfer.tls import XferSSLContext, create_ssl_context
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """One throwaway PKI for the whole session (RSA key generation is the slow part)."""
+    return create_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def identity(pki: TestPKI) -> Identity:
+    return Identity.load(pki.client_p12, pki.password)
+
+
+@pytest.fixture
+def client_context(pki: TestPKI) -> Callable[..., XferSSLContext]:
+    """Factory: a client context for one of the PKI's identities (attribute name) or none."""
+
+    def make(
+        which: str | None = "client_p12", *, tls_max: str | None = None, ca: Path | None = None
+    ) -> XferSSLContext:
+        ident = Identity.load(getattr(pki, which), pki.password) if which else None
+        return create_ssl_context(ident, ca=ca or pki.root_ca, maximum_version=tls_max)
+
+    return make
+
+
+@pytest.fixture(params=["1.2", "1.3"], ids=["tls12", "tls13"])
+def tls_version(request: pytest.FixtureRequest) -> str:
+    """Parametrises a test over TLS 1.2 and TLS 1.3 (used as the client's maximum)."""
+    value: str = request.param
+    return value

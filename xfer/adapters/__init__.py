@@ -1,0 +1,1 @@
+"""Protocol adapters.  Import them through :mod:`xfer.registry`, which loads each lazily."""

@@ -1,0 +1,337 @@
+"""The adapter contract: what every protocol offers, and what is derived once for all.
+
+An adapter implements a few primitives (``_ls``, ``_get_file``, ``_put_file``, ...)
+on absolute server paths and declares them in ``capabilities``.  The public verbs
+here take paths *under the connection's root* (the path part of the profile URL),
+refuse undeclared operations with :class:`~xfer.errors.UnsupportedOperation`, and
+derive ``info``/``exists`` where an adapter has no cheaper way.
+
+Every adapter is a context manager; ``close()`` is idempotent and nothing relies
+on ``__del__``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import os
+import posixpath
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from ..errors import RemoteNotFound, UnsupportedOperation, UsageError
+
+if TYPE_CHECKING:
+    from ..identity import Identity
+
+__all__ = [
+    "Adapter",
+    "Capability",
+    "ConnectionSettings",
+    "Entry",
+    "EntryType",
+    "ProgressCallback",
+    "TransferResult",
+]
+
+EntryType = Literal["file", "directory", "link", "other"]
+
+
+class ProgressCallback(Protocol):
+    """Called as bytes move: ``transferred`` so far (cumulative) and ``total`` if known."""
+
+    def __call__(self, transferred: int, total: int | None) -> None: ...
+
+
+class Capability(str, enum.Enum):
+    """Operations an adapter can declare.  The value is the public verb's name."""
+
+    LS = "ls"
+    INFO = "info"
+    GET = "get_file"
+    PUT = "put_file"
+    MKDIR = "mkdir"
+    RM = "rm"
+    RMDIR = "rmdir"
+    MV = "mv"
+
+
+#: Which primitive implements each capability (checked by the contract tests).
+PRIMITIVES: Mapping[Capability, str] = {
+    Capability.LS: "_ls",
+    Capability.INFO: "_info",
+    Capability.GET: "_get_file",
+    Capability.PUT: "_put_file",
+    Capability.MKDIR: "_mkdir",
+    Capability.RM: "_rm",
+    Capability.RMDIR: "_rmdir",
+    Capability.MV: "_mv",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One remote file or folder.  ``path`` is under the connection root, like the verbs take."""
+
+    name: str
+    path: str
+    type: EntryType
+    size: int | None = None
+    modified: dt.datetime | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type == "directory"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "type": self.type,
+            "size": self.size,
+            "modified": self.modified.isoformat() if self.modified else None,
+            **({"extra": dict(self.extra)} if self.extra else {}),
+        }
+
+
+@dataclass
+class TransferResult:
+    """What one put or get did.  ``details`` carries protocol facts (TLS version, resumption, MDN)."""
+
+    direction: Literal["put", "get"]
+    local: str
+    remote: str
+    size: int
+    elapsed: float
+    sha256: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second (0 for an instant transfer)."""
+        return self.size / self.elapsed if self.elapsed > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "local": self.local,
+            "remote": self.remote,
+            "size": self.size,
+            "elapsed": round(self.elapsed, 6),
+            "sha256": self.sha256,
+            **self.details,
+        }
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything an adapter needs, resolved: no secret references, no profile lookups left.
+
+    ``options`` is the adapter's own profile table (``[ftps]``, ``[as2]``...) with
+    defaults filled in.  ``password`` is the resolved secret and never shown in repr.
+    """
+
+    scheme: str
+    host: str
+    port: int
+    root: str
+    ssl_context: ssl.SSLContext
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    options: Mapping[str, Any] = field(default_factory=dict)
+    identity: Identity | None = field(default=None, repr=False)
+    profile_name: str | None = None
+
+    @property
+    def server(self) -> str:
+        """``host:port`` as users know it, for messages."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class Adapter:
+    """Base of every protocol adapter.  Subclasses set the class variables and primitives."""
+
+    #: URL schemes this adapter serves, e.g. ``("ftpes",)``.
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: Port used when the URL names none.
+    default_port: ClassVar[int] = 443
+    #: The operations this adapter implements (each backed by its primitive).
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def __enter__(self) -> Adapter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release connections.  Safe to call any number of times."""
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def _close(self) -> None:
+        """Subclasses release their connections here (called once)."""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.settings.scheme}://{self.settings.server}{self.settings.root})"
+
+    # -- paths ---------------------------------------------------------------
+
+    def remote_path(self, path: str) -> str:
+        """The absolute server path for a path under the root (``..`` cannot escape it)."""
+        if "\x00" in path or "\n" in path or "\r" in path:
+            raise UsageError(f"remote path {path!r} contains a control character")
+        joined = posixpath.normpath(posixpath.join("/", path.lstrip("/")))
+        root = self.settings.root.rstrip("/")
+        return (root + joined) if joined != "/" else (root or "/")
+
+    def user_path(self, server_path: str) -> str:
+        """Inverse of :meth:`remote_path`, for the ``path`` of returned entries."""
+        root = self.settings.root.rstrip("/")
+        if root and (server_path == root or server_path.startswith(root + "/")):
+            server_path = server_path[len(root) :] or "/"
+        return server_path if server_path.startswith("/") else "/" + server_path
+
+    def _entry(self, entry: Entry) -> Entry:
+        return Entry(
+            name=entry.name,
+            path=self.user_path(entry.path),
+            type=entry.type,
+            size=entry.size,
+            modified=entry.modified,
+            extra=entry.extra,
+        )
+
+    def _require(self, capability: Capability) -> None:
+        if capability not in self.capabilities:
+            raise UnsupportedOperation(
+                f"{self.settings.scheme}:// does not support {capability.value}",
+                hint=self._unsupported_hint(capability),
+            )
+        if self._closed:
+            raise UsageError(f"{self!r} is closed")
+
+    def _unsupported_hint(self, capability: Capability) -> str | None:
+        """Adapters may point to a protocol that can (``davs://`` for mkdir over HTTPS)."""
+        return None
+
+    # -- public verbs ----------------------------------------------------------
+
+    def ls(self, path: str = "/") -> list[Entry]:
+        """The entries of a folder (or the one entry of a file), sorted by name."""
+        self._require(Capability.LS)
+        entries = [self._entry(e) for e in self._ls(self.remote_path(path))]
+        return sorted(entries, key=lambda e: e.name)
+
+    def info(self, path: str) -> Entry:
+        """Facts about one path; raises :class:`RemoteNotFound` if it does not exist."""
+        target = self.remote_path(path)
+        if Capability.INFO in self.capabilities:
+            self._require(Capability.INFO)
+            return self._entry(self._info(target))
+        self._require(Capability.LS)
+        # Derived: list the parent and pick the entry.  Costs a listing, works everywhere.
+        if target == "/":
+            return Entry(name="", path="/", type="directory")
+        parent, name = posixpath.split(target)
+        for entry in self._ls(parent or "/"):
+            if entry.name == name:
+                return self._entry(entry)
+        raise RemoteNotFound(f"{self.settings.server}: {target} does not exist")
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.info(path)
+        except RemoteNotFound:
+            return False
+        return True
+
+    def get_file(
+        self,
+        remote: str,
+        local: str | os.PathLike[str],
+        *,
+        callback: ProgressCallback | None = None,
+    ) -> TransferResult:
+        """Download ``remote`` to ``local`` atomically (temp name, then rename)."""
+        self._require(Capability.GET)
+        return self._get_file(self.remote_path(remote), os.fspath(local), callback)
+
+    def put_file(
+        self,
+        local: str | os.PathLike[str],
+        remote: str,
+        *,
+        callback: ProgressCallback | None = None,
+    ) -> TransferResult:
+        """Upload ``local`` to ``remote``, streaming; replaces an existing remote file."""
+        self._require(Capability.PUT)
+        return self._put_file(os.fspath(local), self.remote_path(remote), callback)
+
+    def mkdir(self, path: str, *, parents: bool = True) -> None:
+        """Create a folder (and, with ``parents``, the missing ones above it)."""
+        self._require(Capability.MKDIR)
+        self._mkdir(self.remote_path(path), parents)
+
+    def rm(self, path: str, *, recursive: bool = False) -> None:
+        """Remove a file, or with ``recursive`` a folder and everything in it."""
+        self._require(Capability.RM)
+        self._rm(self.remote_path(path), recursive)
+
+    def rmdir(self, path: str) -> None:
+        """Remove an empty folder."""
+        self._require(Capability.RMDIR)
+        self._rmdir(self.remote_path(path))
+
+    def mv(self, source: str, destination: str) -> None:
+        """Rename or move within the same server."""
+        self._require(Capability.MV)
+        self._mv(self.remote_path(source), self.remote_path(destination))
+
+    # -- primitives (absolute server paths) --------------------------------------
+
+    def _ls(self, path: str) -> list[Entry]:
+        raise NotImplementedError
+
+    def _info(self, path: str) -> Entry:
+        raise NotImplementedError
+
+    def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
+        raise NotImplementedError
+
+    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+        raise NotImplementedError
+
+    def _mkdir(self, path: str, parents: bool) -> None:
+        raise NotImplementedError
+
+    def _rm(self, path: str, recursive: bool) -> None:
+        raise NotImplementedError
+
+    def _rmdir(self, path: str) -> None:
+        raise NotImplementedError
+
+    def _mv(self, source: str, destination: str) -> None:
+        raise NotImplementedError
