@@ -37,25 +37,29 @@ done
 
 # --- 1. FTP server packages into the private prefix -------------------------------------------
 stamp="$PREFIX/.xfer-unpacked"
-if [ ! -f "$stamp" ]; then
+versions="$PREFIX/.xfer-versions"  # "package version" lines, read by the launcher's status table
+if [ ! -f "$stamp" ] || [ ! -f "$versions" ]; then
+    rm -f "$stamp"
     if [ -n "$missing" ] || [ ! -d /var/lib/apt/lists ] || [ -z "$(ls /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
         log "apt-get update"
         apt-get update -qq
     fi
     debdir="$(mktemp -d)"
     trap 'rm -rf "$debdir"' EXIT
+    chmod 755 "$debdir"  # apt's _apt user downloads into it
     log "downloading $FTP_DEBS"
     (cd "$debdir" && apt-get download -qq $FTP_DEBS)
     libs=""
     mkdir -p "$PREFIX"
     for deb in "$debdir"/*.deb; do
         dpkg-deb -x "$deb" "$PREFIX"
+        printf '%s %s\n' "$(dpkg-deb -f "$deb" Package)" "$(dpkg-deb -f "$deb" Version)" >> "$versions.tmp"
         # Depends: "a (>= 1), b | c, ..." -> first alternative, no version; keep shared libraries.
         for dep in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/[[:space:]]//g'); do
             case "$dep" in lib*|zlib*) libs="$libs $dep" ;; esac
         done
     done
-    missing="$missing $libs"
+    missing="$missing $(echo $libs | tr ' ' '\n' | sort -u | tr '\n' ' ')"
 fi
 
 # --- 2. apt packages (and the FTP servers' libraries) ------------------------------------------
@@ -77,6 +81,7 @@ if [ ! -f "$stamp" ]; then
             exit 1
         fi
     done
+    mv "$versions.tmp" "$versions"
     touch "$stamp"
     log "FTP servers unpacked into $PREFIX"
 fi
