@@ -55,6 +55,7 @@ __all__ = [
     "encrypt",
     "new_hash",
     "sign",
+    "signed_by",
     "signer_matches",
     "verify",
 ]
@@ -367,6 +368,16 @@ def _check_signature(
             f"the CMS signature does not verify with {_describe(certificate)}: "
             "the signature was altered or made with a different key"
         ) from exc
+
+
+def signed_by(signature: BytesLike, certificate: x509.Certificate) -> bool:
+    """Whether ``certificate`` is named as a signer of a SignedData (nothing is verified yet).
+
+    Lets a receiver tell "signed by someone else" (authentication-failed) from "signature or
+    content damaged" (integrity-check-failed) before calling :func:`verify`.
+    """
+    info = _load_content_info(signature, "signed_data", "signature")
+    return any(signer_matches(s["sid"], certificate) for s in info["content"]["signer_infos"])
 
 
 def verify(

@@ -1,0 +1,362 @@
+"""AS2 receipts (MDN, RFC 3798 as profiled by RFC 4130 §7.4): parse, check, and build.
+
+Sending side: :func:`parse_mdn` reads the HTTP response of a synchronous MDN (signed
+``multipart/signed`` around a ``multipart/report``, or an unsigned ``multipart/report``),
+verifying the signature with the partner's certificate; :func:`check_mdn` then compares it
+with what we sent and raises :class:`~xfer.errors.IntegrityError` when the receipt cannot be
+trusted (bad signature, MIC or Message-ID mismatch, unsigned when signed was required).
+A negative disposition is *returned* (``status`` ``error``/``failed``), not raised: whether it
+is an integrity problem or a refusal is the adapter's call.
+
+Receiving side: :func:`build_mdn` writes a receipt, signed or not (used by
+:mod:`xfer.as2.receiver`).
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cryptography import x509
+
+from ..errors import ConfigError, IntegrityError
+from ..identity import Identity
+from . import _mime, cms
+from .message import AS2_VERSION, micalg_name, new_message_id
+
+__all__ = [
+    "MDN",
+    "MDNCheck",
+    "MDNStatus",
+    "build_mdn",
+    "check_mdn",
+    "parse_disposition",
+    "parse_mdn",
+    "parse_received_mic",
+]
+
+MDNStatus = Literal["processed", "warning", "error", "failed"]
+
+
+@dataclass(frozen=True)
+class MDN:
+    """What a partner's receipt says, as parsed (not yet compared with what we sent)."""
+
+    original_message_id: str | None
+    disposition: str  # the whole Disposition field, e.g. "automatic-action/MDN-sent-automatically; processed"
+    status: MDNStatus
+    detail: str | None  # e.g. "authentication-failed" for "processed/error: authentication-failed"
+    mic: str | None  # Received-Content-MIC value (base64)
+    mic_algorithm: str | None  # normalised: sha1, sha256, sha384, sha512 (None if unknown/absent)
+    signed: bool
+    signature_verified: bool
+    message_id: str | None  # the MDN's own Message-ID
+    text: str  # the human-readable part
+    fields: dict[str, str] = field(default_factory=dict)  # every report field, names lower case
+    raw: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class MDNCheck:
+    """The verdict on a receipt: ``status`` and whether the MIC matched (None: no MIC returned)."""
+
+    status: MDNStatus
+    detail: str | None
+    mic_matched: bool | None
+    signed: bool
+    mdn: MDN
+
+
+def parse_disposition(value: str) -> tuple[MDNStatus, str | None]:
+    """``"...; processed/error: authentication-failed"`` → (``"error"``, ``"authentication-failed"``).
+
+    Case-insensitive; a disposition xfer does not recognise counts as ``failed``.
+    """
+    action = value.split(";", 1)[1] if ";" in value else value
+    kind, _, modifier = action.strip().partition("/")
+    kind = kind.strip().lower()
+    if not modifier:
+        return ("processed", None) if kind == "processed" else ("failed", kind or None)
+    level, _, detail = modifier.partition(":")
+    level = level.strip().lower()
+    text = detail.strip() or None
+    if kind == "processed" and level == "warning":
+        return "warning", text
+    if kind == "processed" and level == "error":
+        return "error", text
+    return "failed", text or modifier.strip()
+
+
+def parse_received_mic(value: str) -> tuple[str, str | None]:
+    """``"b64==, sha-256"`` → (``"b64=="``, ``"sha256"``); the algorithm is None when unknown."""
+    mic, _, algorithm = value.rpartition(",")
+    if not mic:  # no comma at all: a bare MIC
+        return value.strip(), None
+    try:
+        return mic.strip(), cms.digest_name(algorithm)
+    except ConfigError:  # an unknown algorithm makes the MIC uncheckable; check_mdn reports it
+        return mic.strip(), None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def _report_fields(content: bytes) -> dict[str, str]:
+    """RFC 3798 fields ("Name: value", continuation lines folded back, blank lines between groups)."""
+    fields: dict[str, str] = {}
+    last = None
+    for raw_line in content.decode("utf-8", "replace").splitlines():
+        if not raw_line.strip():
+            last = None
+            continue
+        if raw_line[:1] in (" ", "\t") and last is not None:
+            fields[last] += " " + raw_line.strip()
+            continue
+        name, sep, value = raw_line.partition(":")
+        if sep:
+            last = name.strip().lower()
+            fields.setdefault(last, value.strip())
+    return fields
+
+
+def parse_mdn(
+    headers: Mapping[str, str], body: bytes, *, partner_certificate: x509.Certificate | None
+) -> MDN:
+    """Parse a synchronous MDN from the HTTP response ``headers`` and ``body``.
+
+    A signed MDN is verified with ``partner_certificate`` (when given) over the exact bytes of
+    its first part; a failed verification raises :class:`IntegrityError`.  Without a
+    certificate a signed MDN parses with ``signature_verified=False``.  Raises
+    :class:`IntegrityError` when the response is not an MDN at all.
+    """
+    type_header = _header(headers, "Content-Type")
+    if not type_header:
+        raise IntegrityError("the response has no Content-Type: it is not an AS2 MDN")
+    mime_type, params = _mime.content_type(type_header)
+    signed = verified = False
+    report_type, report_params, report_body = mime_type, params, body
+    if mime_type == "multipart/signed":
+        signed = True
+        parts = _mime.split_multipart(body, params.get("boundary", ""))
+        if len(parts) != 2:
+            raise IntegrityError(f"the signed MDN has {len(parts)} parts, expected 2")
+        signed_part, signature_part = parts
+        sig_headers, sig_body = _mime.split_entity(signature_part)
+        signature = _mime.decoded_body(sig_headers, sig_body)
+        if partner_certificate is not None:
+            try:
+                cms.verify(signature, partner_certificate, content=signed_part)
+            except IntegrityError as first_error:
+                # Some products sign the part with bare LF line ends, then send CRLF: try that form.
+                try:
+                    cms.verify(signature, partner_certificate, content=signed_part.replace(b"\r\n", b"\n"))
+                except IntegrityError:
+                    raise IntegrityError(
+                        f"the MDN signature does not verify: {first_error.message}",
+                        hint="the receipt may be forged, or the profile's partner certificate is outdated",
+                    ) from first_error
+            verified = True
+        inner_headers, report_body = _mime.split_entity(signed_part)
+        report_type, report_params = _mime.content_type(str(inner_headers.get("Content-Type", "")))
+    if report_type != "multipart/report":
+        raise IntegrityError(f"the response is {report_type}, not an AS2 MDN (multipart/report)")
+
+    text = ""
+    fields: dict[str, str] | None = None
+    for part in _mime.split_multipart(report_body, report_params.get("boundary", "")):
+        part_headers, part_body = _mime.split_entity(part)
+        part_type, _ = _mime.content_type(str(part_headers.get("Content-Type", "text/plain")))
+        content = _mime.decoded_body(part_headers, part_body)
+        if part_type == "message/disposition-notification" and fields is None:
+            fields = _report_fields(content)
+        elif part_type.startswith("text/") and not text:
+            text = content.decode("utf-8", "replace").strip()
+    if fields is None or "disposition" not in fields:
+        raise IntegrityError("the MDN has no message/disposition-notification part with a Disposition")
+
+    status, detail = parse_disposition(fields["disposition"])
+    mic = mic_algorithm = None
+    if "received-content-mic" in fields:
+        mic, mic_algorithm = parse_received_mic(fields["received-content-mic"])
+    original = fields.get("original-message-id")
+    return MDN(
+        original_message_id=original.strip() if original else None,
+        disposition=fields["disposition"],
+        status=status,
+        detail=detail,
+        mic=mic,
+        mic_algorithm=mic_algorithm,
+        signed=signed,
+        signature_verified=verified,
+        message_id=_header(headers, "Message-ID"),
+        text=text,
+        fields=fields,
+        raw=body,
+    )
+
+
+def _bare_id(message_id: str) -> str:
+    return message_id.strip().removeprefix("<").removesuffix(">").strip()
+
+
+def check_mdn(
+    mdn: MDN,
+    expected_message_id: str,
+    expected_mic: str | None,
+    expected_alg: str | None,
+    *,
+    require_signature: bool,
+) -> MDNCheck:
+    """Compare a parsed receipt with the message we sent.
+
+    Raises :class:`IntegrityError` when: the MDN is for another Message-ID; a signature was
+    required and the MDN is unsigned or was not verified; a positive MDN's
+    ``Received-Content-MIC`` differs in value or algorithm from ours; or a signed receipt
+    was required for a MIC we know and the positive MDN carries none.  Otherwise returns the
+    status (``processed``, ``warning``, ``error``, ``failed``) for the caller to act on.
+    """
+    if mdn.original_message_id is not None and _bare_id(mdn.original_message_id) != _bare_id(
+        expected_message_id
+    ):
+        raise IntegrityError(
+            f"the MDN is for message {mdn.original_message_id}, not for {expected_message_id}"
+        )
+    if require_signature and not mdn.signed:
+        raise IntegrityError(
+            "a signed MDN was required but the partner sent an unsigned one",
+            hint="the receipt cannot prove delivery; check the partner's MDN settings",
+        )
+    if require_signature and not mdn.signature_verified:
+        raise IntegrityError("the MDN signature was not verified: the partner certificate is missing")
+
+    mic_matched: bool | None = None
+    if mdn.status in ("processed", "warning") and expected_mic is not None:
+        if mdn.mic is None:
+            if require_signature:
+                raise IntegrityError(
+                    "the signed MDN has no Received-Content-MIC: delivery of the exact content is unproven"
+                )
+        else:
+            algorithm = cms.digest_name(expected_alg) if expected_alg else None
+            if algorithm is not None and mdn.mic_algorithm != algorithm:
+                got = mdn.fields.get("received-content-mic", "").rpartition(",")[2].strip() or "none"
+                raise IntegrityError(
+                    f"the MDN's MIC algorithm is {got}, but the message's MIC was computed with {algorithm}"
+                )
+            if not hmac.compare_digest(mdn.mic.encode(), expected_mic.encode()):
+                raise IntegrityError(
+                    f"the MDN's MIC {mdn.mic} differs from ours {expected_mic}: "
+                    "the partner received different content than we sent",
+                    hint="resend the message; if it persists, compare signing/compression settings",
+                )
+            mic_matched = True
+    return MDNCheck(status=mdn.status, detail=mdn.detail, mic_matched=mic_matched, signed=mdn.signed, mdn=mdn)
+
+
+def build_mdn(
+    *,
+    original_message_id: str,
+    our_as2_id: str,
+    partner_as2_id: str,
+    disposition: str = "processed",
+    mic: str | None = None,
+    mic_algorithm: str | None = None,
+    signer: Identity | None = None,
+    signing_digest: str = "sha256",
+    text: str | None = None,
+    domain: str | None = None,
+) -> tuple[dict[str, str], bytes]:
+    """Write an MDN; return ``(http_headers, body)``.
+
+    ``disposition`` is the part after ``automatic-action/MDN-sent-automatically;`` (e.g.
+    ``processed``, ``processed/warning: duplicate-document``,
+    ``processed/error: decryption-failed``).  With ``signer`` the report is wrapped in
+    ``multipart/signed`` with a detached CMS signature using ``signing_digest``.
+    """
+    report_lines = [
+        ("Reporting-UA", "xfer"),
+        ("Original-Recipient", f"rfc822; {our_as2_id}"),
+        ("Final-Recipient", f"rfc822; {our_as2_id}"),
+        ("Original-Message-ID", original_message_id),
+        ("Disposition", f"automatic-action/MDN-sent-automatically; {disposition}"),
+    ]
+    if mic is not None and mic_algorithm is not None:
+        report_lines.append(("Received-Content-MIC", f"{mic}, {micalg_name(mic_algorithm)}"))
+    if text is None:
+        text = (
+            f"The AS2 message {original_message_id} has been received and processed."
+            if disposition == "processed"
+            else f"The AS2 message {original_message_id} was received; disposition: {disposition}."
+        )
+    boundary = _mime.new_boundary().encode("ascii")
+    delimiter = b"--" + boundary
+    text_part = _mime.entity(
+        [("Content-Type", "text/plain; charset=us-ascii"), ("Content-Transfer-Encoding", "7bit")],
+        text.encode("ascii", "replace") + b"\r\n",
+    )
+    report_part = _mime.entity(
+        [("Content-Type", "message/disposition-notification"), ("Content-Transfer-Encoding", "7bit")],
+        _mime.header_block(report_lines),
+    )
+    report_body = b"".join(
+        [
+            delimiter,
+            b"\r\n",
+            text_part,
+            b"\r\n",
+            delimiter,
+            b"\r\n",
+            report_part,
+            b"\r\n",
+            delimiter,
+            b"--\r\n",
+        ]
+    )
+    report_type = f'multipart/report; report-type=disposition-notification; boundary="{boundary.decode()}"'
+
+    headers = {
+        "AS2-Version": AS2_VERSION,
+        "AS2-From": _mime.atom_or_quoted(our_as2_id),
+        "AS2-To": _mime.atom_or_quoted(partner_as2_id),
+        "Message-ID": new_message_id(domain),
+        "Subject": "AS2 Message Disposition Notification",
+        "Date": email.utils.formatdate(usegmt=True),
+        "MIME-Version": "1.0",
+    }
+    if signer is None:
+        headers["Content-Type"] = report_type
+        return headers, report_body
+
+    signed_entity = _mime.entity([("Content-Type", report_type)], report_body)
+    signature = cms.sign(signed_entity, signer.key, signer.certificate, digest=signing_digest)
+    outer = _mime.new_boundary().encode("ascii")
+    outer_delimiter = b"--" + outer
+    signature_part = _mime.entity(
+        [
+            ("Content-Type", 'application/pkcs7-signature; name="smime.p7s"; smime-type=signed-data'),
+            ("Content-Transfer-Encoding", "base64"),
+            ("Content-Disposition", 'attachment; filename="smime.p7s"'),
+        ],
+        base64.encodebytes(signature).replace(b"\n", b"\r\n"),
+    )
+    body = b"".join(
+        [
+            outer_delimiter, b"\r\n", signed_entity, b"\r\n",
+            outer_delimiter, b"\r\n", signature_part, b"\r\n",
+            outer_delimiter, b"--\r\n",
+        ]
+    )  # fmt: skip
+    headers["Content-Type"] = (
+        f'multipart/signed; protocol="application/pkcs7-signature"; '
+        f'micalg={micalg_name(signing_digest)}; boundary="{outer.decode()}"'
+    )
+    return headers, body
