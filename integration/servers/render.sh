@@ -1,5 +1,5 @@
 #!/bin/sh
-# Render a bed config template for the Docker images: every {{NAME}} becomes $NAME from the
+# Render a bed config template for the Docker images: every {{X}} becomes $X from the
 # environment; an unset NAME is an error.  Same rule as integration/render.py (native runs).
 # usage: render.sh TEMPLATE OUTPUT
 set -eu
