@@ -97,7 +97,7 @@ class FileBody:
         buffer = bytearray(self._blocksize)
         view = memoryview(buffer)
         while self.sent < self._size:
-            count = self._handle.readinto(buffer)
+            count = self._handle.readinto(buffer)  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks readinto
             if not count:
                 raise IntegrityError(
                     f"local file shrank while uploading ({self.sent} of {self._size} bytes read)",
