@@ -193,8 +193,8 @@ class AtomicDownload:
                 os.fsync(handle.fileno())
                 handle.close()
                 os.replace(self.temp, self.target)
-            except OSError as exc:
-                raise local_error(exc, self.target, "writing") from exc
+            except OSError as error:
+                raise local_error(error, self.target, "writing") from error
         except BaseException:
             self._discard(handle)
             raise

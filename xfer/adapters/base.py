@@ -43,7 +43,7 @@ EntryType = Literal["file", "directory", "link", "other"]
 class ProgressCallback(Protocol):
     """Called as bytes move: ``transferred`` so far (cumulative) and ``total`` if known."""
 
-    def __call__(self, transferred: int, total: int | None) -> None: ...
+    def __call__(self, transferred: int, total: int | None, /) -> None: ...
 
 
 class Capability(str, enum.Enum):

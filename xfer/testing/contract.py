@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,7 @@ def _declares(remote: Adapter, capability: Capability) -> bool:
     """True if declared; if not, prove the verb is refused (so the test still checks something)."""
     if capability in remote.capabilities:
         return True
-    calls = {
+    calls: dict[Capability, Callable[[], object]] = {
         Capability.LS: lambda: remote.ls("/"),
         Capability.INFO: lambda: remote.info("/x"),
         Capability.RM: lambda: remote.rm("/x"),
@@ -86,7 +86,7 @@ class AdapterContract:
         if Capability.RM in remote.capabilities:
             try:
                 remote.rm(folder, recursive=True)
-            except Exception:  # noqa: S110 - cleanup must not mask the test's own result
+            except Exception:
                 pass
 
     # -- declarations ---------------------------------------------------------

@@ -1,0 +1,112 @@
+"""The ``xfer`` command: the Typer app and the one error funnel.
+
+Commands live one sub-app per file and stay thin: parse, resolve, call one library
+function, render.  Every failure passes through :func:`main`, which prints one
+``xfer: error:`` line (and an optional ``hint:``) and exits with the code from
+:class:`~xfer.errors.ExitCode`; tracebacks only with ``--traceback``.
+
+Nothing here imports requests, cryptography or an adapter at start-up, so
+``xfer --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from typer.exceptions import TyperException
+
+from ..errors import ExitCode, XferError
+from . import identity as identity_commands
+from . import profile as profile_commands
+from . import transfer as transfer_commands
+from .common import err_console
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="xfer",
+    help="Secure file transfer with TLS client certificates: HTTPS, FTPS, WebDAV and AS2.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version as package_version
+
+        typer.echo(f"xfer {package_version('xfer')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the full traceback of a failure (any position).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
+    ] = False,
+) -> None:
+    """Secure file transfer with TLS client certificates: HTTPS, FTPS, WebDAV and AS2."""
+
+
+transfer_commands.register(app)
+app.add_typer(profile_commands.app, name="profile")
+app.add_typer(identity_commands.app, name="identity")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code (the console script exits with it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    # --traceback is accepted anywhere on the line: it is about the run, not one command.
+    split = args.index("--") if "--" in args else len(args)
+    show_traceback = "--traceback" in args[:split]
+    if show_traceback:
+        args = [a for i, a in enumerate(args) if not (i < split and a == "--traceback")]
+    try:
+        result = app(args=args, prog_name="xfer", standalone_mode=False)
+    except XferError as exc:
+        if show_traceback:
+            raise
+        _report(exc.message, exc.hint)
+        return int(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        err_console().print("xfer: interrupted", markup=False, highlight=False)
+        return int(ExitCode.INTERRUPTED)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except TyperException as exc:  # bad usage: typer already formatted the message
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=sys.stderr)
+        else:
+            _report(str(exc), "see --help")
+        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+    except Exception as exc:  # the funnel: no traceback for users unless asked
+        if show_traceback:
+            raise
+        _report(
+            f"unexpected {type(exc).__name__}: {exc}",
+            "this is a bug in xfer; run again with --traceback and report it",
+        )
+        return int(ExitCode.ERROR)
+    return int(result) if isinstance(result, int) else int(ExitCode.OK)
+
+
+def _report(message: str, hint: str | None) -> None:
+    console = err_console()
+    console.print(f"xfer: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    if hint:
+        console.print(f"hint: {hint}", markup=False, highlight=False, soft_wrap=True)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""What the commands share: connection flags (generated from the option declarations),
+output (results on stdout, messages on stderr), progress bars."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
+
+import typer
+
+from ..options import CORE, Option
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..adapters.base import Adapter, ProgressCallback
+
+__all__ = [
+    "Connection",
+    "JsonFlag",
+    "QuietFlag",
+    "emit_json",
+    "err_console",
+    "open_remote",
+    "progress",
+    "with_connection_options",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+QuietFlag = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary on stderr.")]
+
+#: Options that only make sense in a stored profile, not as a one-off flag.
+_PROFILE_ONLY = {"url", "protocol"}
+
+
+def _flag(option: Option) -> str:
+    return "--" + option.name.replace("_", "-")
+
+
+def connection_parameters(*, exclude: set[str] = _PROFILE_ONLY) -> list[inspect.Parameter]:
+    """One CLI flag per declared top-level option: the declaration is the single source."""
+    params = []
+    for option in CORE.values():
+        if option.name in exclude or not option.cli:
+            continue
+        kind: Any = option.type
+        help_text = option.help + (" (env:VAR, file:PATH, keyring, keyring:NAME or prompt)"
+                                   if option.secret else "")  # fmt: skip
+        if option.choices:
+            help_text += f" [{'|'.join(option.choices)}]"
+        annotation = Annotated[
+            Optional[kind],  # noqa: UP045 - typer needs a runtime Optional here
+            typer.Option(_flag(option), help=help_text, rich_help_panel="Connection", show_default=False),
+        ]
+        params.append(
+            inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        )
+    return params
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The connection flags a command received, ready for :func:`xfer.client.connect`."""
+
+    overrides: dict[str, Any]
+
+
+def with_connection_options(func: F) -> F:
+    """Add the connection flags to a command; it receives them as ``connection: Connection``."""
+    signature = inspect.signature(func, eval_str=True)
+    extra = connection_parameters()
+    names = [p.name for p in extra]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        overrides = {name: kwargs.pop(name, None) for name in names}
+        return func(*args, connection=Connection(overrides), **kwargs)
+
+    own = [p for p in signature.parameters.values() if p.name != "connection"]
+    wrapper.__signature__ = signature.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *extra]}
+    return wrapper  # type: ignore[return-value]
+
+
+@functools.cache
+def err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    err_console().print(f"xfer: warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def info(message: str, *, quiet: bool = False) -> None:
+    if not quiet:
+        err_console().print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    """Machine-readable result on stdout (one JSON document)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def open_remote(target: str, connection: Connection, *, root: str | None = None) -> Adapter:
+    """Connect to the profile or URL a command was given."""
+    from ..client import connect
+
+    return connect(target, root=root, warn=warn, **connection.overrides)
+
+
+def show_progress(*, quiet: bool, json_output: bool) -> bool:
+    """Progress bars only for a person watching: a terminal, and neither --quiet nor --json."""
+    return not quiet and not json_output and sys.stderr.isatty()
+
+
+@contextmanager
+def progress(enabled: bool) -> Iterator[Callable[[str, str, int | None], ProgressCallback | None]]:
+    """Yield a callback factory for :func:`xfer.client.put`/``get``; a rich bar when enabled."""
+    if not enabled:
+        yield lambda local, remote, size: None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console(),
+        transient=False,
+    ) as bar:
+
+        def factory(local: str, remote: str, size: int | None) -> ProgressCallback:
+            task = bar.add_task(remote.rsplit("/", 1)[-1] or remote, total=size)
+
+            def update(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
+
+            return update
+
+        yield factory
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"

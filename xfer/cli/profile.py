@@ -1,0 +1,197 @@
+"""``xfer profile add/list/show/rm/test``: saved connections, built from the option declarations."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..errors import ConfigError, UnsupportedOperation
+from ..options import CORE, SECTIONS, Option
+from .common import (
+    JsonFlag,
+    QuietFlag,
+    connection_parameters,
+    emit_json,
+    info,
+    warn,
+)
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Saved connections (TOML files holding secret references only).", no_args_is_help=True)
+
+
+def _section_flag(section: str, option: Option) -> tuple[str, str]:
+    """(parameter name, flag) for a protocol option: [as2] as2_from -> --as2-from."""
+    name = option.name if option.name.startswith(section + "_") else f"{section}_{option.name}"
+    return f"opt__{section}__{option.name}", "--" + name.replace("_", "-")
+
+
+def _section_parameters() -> list[inspect.Parameter]:
+    params = []
+    for section, options in SECTIONS.items():
+        for option in options.values():
+            pname, flag = _section_flag(section, option)
+            help_text = f"[{section}] {option.help}"
+            if option.secret:
+                help_text += " (reference)"
+            if option.choices:
+                help_text += f" [{'|'.join(option.choices)}]"
+            decl: Any = typer.Option(f"{flag}/--no-{flag[2:]}" if option.type is bool else flag,
+                                     help=help_text, rich_help_panel=f"[{section}]", show_default=False)
+            annotation = Annotated[Optional[option.type], decl]  # type: ignore[name-defined]  # noqa: UP045
+            params.append(inspect.Parameter(pname, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                            annotation=annotation))
+    return params
+
+
+def _with_profile_options(func: Callable[..., None]) -> Callable[..., None]:
+    """Give ``profile add`` one flag per declared option (top-level and per protocol)."""
+    signature = inspect.signature(func, eval_str=True)
+    extra = [*connection_parameters(exclude={"url"}), *_section_parameters()]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        data: dict[str, Any] = {}
+        for param in extra:
+            value = kwargs.pop(param.name, None)
+            if value is None:
+                continue
+            if param.name.startswith("opt__"):
+                _, section, key = param.name.split("__", 2)
+                data.setdefault(section, {})[key] = value
+            else:
+                data[param.name] = value
+        func(*args, settings=data, **kwargs)
+
+    own = [p for p in signature.parameters.values() if p.name != "settings"]
+    wrapper.__signature__ = signature.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *extra]}
+    return wrapper
+
+
+@app.command("add")
+@_with_profile_options
+def add(
+    name: Annotated[str, typer.Argument(help="Profile name (2-64 letters, digits, . - _).")],
+    url: Annotated[str, typer.Argument(help="https://, ftps://, ftpes:// or davs:// URL.")],
+    settings: dict[str, Any],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing profile.")] = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Save a profile.  Paths are stored as given (use absolute paths or ~)."""
+    from ..profiles import Profile, save_profile
+
+    data = {"url": url, **settings}
+    for key in ("identity", "ca"):
+        if key in data:
+            data[key] = _absolute(data[key])
+    if "partner_cert" in data.get("as2", {}):
+        data["as2"]["partner_cert"] = _absolute(data["as2"]["partner_cert"])
+    profile = Profile.from_mapping(name, data)
+    profile.check_files()
+    path = save_profile(profile, overwrite=force)
+    info(f"saved profile {name} to {path}", quiet=quiet)
+
+
+def _absolute(value: str) -> str:
+    from pathlib import Path
+
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else path.resolve())
+
+
+@app.command("list")
+def list_(json_output: JsonFlag = False) -> None:
+    """List the profiles found (XFER_PROFILE_PATH first, then the config folder)."""
+    from ..profiles import list_profiles
+
+    rows = []
+    for item in list_profiles():
+        if isinstance(item, ConfigError):
+            rows.append({"name": None, "error": item.message})
+        else:
+            rows.append({"name": item.name, "url": item.url, "protocol": item.scheme,
+                         "identity": item.values.get("identity"), "source": str(item.source)})
+    if json_output:
+        emit_json(rows)
+        return
+    if not rows:
+        info("no profiles yet; create one with `xfer profile add NAME URL --identity FILE.p12`")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("name", "protocol", "url", "identity"):
+        table.add_column(column)
+    for row in rows:
+        if row.get("error"):
+            warn(str(row["error"]))
+            continue
+        table.add_row(row["name"], row["protocol"], row["url"], row["identity"] or "")
+    Console(highlight=False).print(table)
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Profile name.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Show a profile with every option; secrets appear only as their references."""
+    from ..profiles import load_profile
+
+    profile = load_profile(name)
+    if json_output:
+        emit_json(profile.describe())
+        return
+    typer.echo(f"# {profile.source}")
+    for key, option in CORE.items():
+        if key in profile.values:
+            typer.echo(f"{key} = {profile.values[key]!r}" + ("   # reference" if option.secret else ""))
+    for section in profile.sections:
+        typer.echo(f"[{section}]")
+        for key, value in profile.section(section).items():
+            marker = "" if key in profile.sections[section] else "   # default"
+            typer.echo(f"{key} = {value!r}{marker}")
+
+
+@app.command("rm")
+def rm(name: Annotated[str, typer.Argument(help="Profile name.")], quiet: QuietFlag = False) -> None:
+    """Delete a profile from the config folder."""
+    from ..profiles import remove_profile
+
+    path = remove_profile(name)
+    info(f"removed {path}", quiet=quiet)
+
+
+@app.command("test")
+def test(name: Annotated[str, typer.Argument(help="Profile name.")], json_output: JsonFlag = False) -> None:
+    """Connect with a profile and report what happened (TLS, certificate, listing)."""
+    from ..adapters.base import Capability
+    from ..client import connect
+
+    with connect(name, warn=warn) as remote:
+        result: dict[str, Any] = {"profile": name, "server": remote.settings.server,
+                                  "protocol": remote.settings.scheme}
+        if Capability.LS in remote.capabilities:
+            try:
+                entries = remote.ls("/")
+                result["entries"] = len(entries)
+            except UnsupportedOperation as exc:
+                result["listing"] = exc.message
+        else:
+            from ..tls import probe_handshake
+
+            result.update(probe_handshake(remote.settings.ssl_context, remote.settings.host,
+                                          remote.settings.port, timeout=remote.settings.timeout))
+    result["ok"] = True
+    if json_output:
+        emit_json(result)
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key}: {value}")

@@ -1,0 +1,185 @@
+"""``xfer put/get/ls/rm/mkdir/mv``: thin wrappers over :mod:`xfer.client` and the adapter verbs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..errors import UsageError
+from .common import (
+    Connection,
+    JsonFlag,
+    QuietFlag,
+    emit_json,
+    human_size,
+    info,
+    open_remote,
+    progress,
+    show_progress,
+    with_connection_options,
+)
+
+if TYPE_CHECKING:
+    from ..adapters.base import Adapter, TransferResult
+
+__all__ = ["register"]
+
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Transfer folders and their contents.")]
+
+
+@contextmanager
+def _open(target: str, connection: Connection) -> Iterator[tuple[Adapter, str, str]]:
+    """Connect to a target; yield the adapter, the path under its root and the target's prefix."""
+    from ..urls import parse_target
+
+    parsed = parse_target(target)
+    if parsed.profile:
+        adapter = open_remote(parsed.profile, connection)
+        prefix = f"{parsed.profile}:"
+    else:
+        adapter = open_remote(target, connection, root="/")
+        assert parsed.endpoint is not None
+        prefix = parsed.endpoint.url.removesuffix(parsed.endpoint.path)
+    with adapter:
+        yield adapter, parsed.path, prefix
+
+
+def _summary(results: list[TransferResult], prefix: str, *, quiet: bool) -> None:
+    for result in results:
+        arrow = (f"{result.local} -> {prefix}{result.remote}" if result.direction == "put"
+                 else f"{prefix}{result.remote} -> {result.local}")  # fmt: skip
+        rate = f" ({human_size(result.rate)}/s)" if result.elapsed > 0.05 else ""
+        note = f"  {result.details['note']}" if result.details.get("note") else ""
+        info(f"{result.direction} {arrow}  {human_size(result.size)} in {result.elapsed:.2f} s{rate}{note}",
+             quiet=quiet)  # fmt: skip
+
+
+@with_connection_options
+def put(
+    sources: Annotated[list[str], typer.Argument(help="Local files (folders with -r).", show_default=False)],
+    target: Annotated[str, typer.Argument(help="PROFILE:/path or URL; ending in / = into that folder.")],
+    connection: Connection,
+    recursive: Recursive = False,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Upload files to a server."""
+    from ..client import put as put_files
+
+    with _open(target, connection) as (remote, path, prefix):
+        with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
+            results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks)
+    for result in results:
+        result.remote = remote.user_path(result.remote)
+    if json_output:
+        emit_json([r.to_dict() for r in results])
+    else:
+        _summary(results, prefix, quiet=quiet)
+
+
+@with_connection_options
+def get(
+    sources: Annotated[list[str], typer.Argument(help="Remote files: PROFILE:/path or URLs.", show_default=False)],
+    local: Annotated[str, typer.Argument(help="Local file, or folder to download into.")],
+    connection: Connection,
+    recursive: Recursive = False,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Download files (atomically: a temp name, renamed when complete and verified)."""
+    from ..client import get as get_files
+    from ..urls import parse_target
+
+    parsed = [parse_target(s) for s in sources]
+    origins = {p.profile or (p.endpoint.url.removesuffix(p.endpoint.path) if p.endpoint else "") for p in parsed}
+    if len(origins) > 1:
+        raise UsageError("all sources of one get must be on the same server", hint="run one get per server")
+    with _open(sources[0], connection) as (remote, _path, prefix):
+        with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
+            results = get_files(remote, [p.path for p in parsed], local, recursive=recursive, callbacks=callbacks)
+    for result in results:
+        result.remote = remote.user_path(result.remote)
+    if json_output:
+        emit_json([r.to_dict() for r in results])
+    else:
+        _summary(results, prefix, quiet=quiet)
+
+
+@with_connection_options
+def ls(
+    target: Annotated[str, typer.Argument(help="PROFILE:/path or URL of a folder (or file).")],
+    connection: Connection,
+    json_output: JsonFlag = False,
+) -> None:
+    """List a remote folder."""
+    with _open(target, connection) as (remote, path, _prefix):
+        entries = remote.ls(path)
+    if json_output:
+        emit_json([e.to_dict() for e in entries])
+        return
+    for entry in entries:
+        kind = "d" if entry.is_dir else ("l" if entry.type == "link" else "-")
+        size = "" if entry.size is None else str(entry.size)
+        when = entry.modified.strftime("%Y-%m-%d %H:%M") if entry.modified else ""
+        name = entry.name + ("/" if entry.is_dir else "")
+        typer.echo(f"{kind} {size:>14} {when:16} {name}")
+
+
+@with_connection_options
+def rm(
+    target: Annotated[str, typer.Argument(help="PROFILE:/path or URL to remove.")],
+    connection: Connection,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Remove a folder and its contents.")] = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Remove a remote file (or folder with -r)."""
+    with _open(target, connection) as (remote, path, prefix):
+        if path in ("", "/"):
+            raise UsageError("refusing to remove the root folder")
+        remote.rm(path, recursive=recursive)
+    info(f"removed {prefix}{path}", quiet=quiet)
+
+
+@with_connection_options
+def mkdir(
+    target: Annotated[str, typer.Argument(help="PROFILE:/path or URL of the folder to create.")],
+    connection: Connection,
+    quiet: QuietFlag = False,
+) -> None:
+    """Create a remote folder, with any missing parents."""
+    with _open(target, connection) as (remote, path, prefix):
+        remote.mkdir(path, parents=True)
+    info(f"created {prefix}{path}", quiet=quiet)
+
+
+@with_connection_options
+def mv(
+    source: Annotated[str, typer.Argument(help="PROFILE:/path or URL to move.")],
+    destination: Annotated[str, typer.Argument(help="New path (on the same server): /path or PROFILE:/path.")],
+    connection: Connection,
+    quiet: QuietFlag = False,
+) -> None:
+    """Rename or move a remote file or folder on the same server."""
+    from ..urls import is_remote, parse_target
+
+    with _open(source, connection) as (remote, path, prefix):
+        if is_remote(destination):
+            dest = parse_target(destination)
+            same = dest.profile == source.split(":", 1)[0] if dest.profile else (
+                dest.endpoint is not None and source.startswith(dest.endpoint.url.removesuffix(dest.endpoint.path))
+            )  # fmt: skip
+            if not same:
+                raise UsageError("mv works within one server", hint="use get and put to copy between servers")
+            new_path = dest.path
+        else:
+            new_path = destination
+        remote.mv(path, new_path)
+    info(f"moved {prefix}{path} -> {prefix}{new_path}", quiet=quiet)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (put, get, ls, rm, mkdir, mv):
+        app.command(command.__name__)(command)

@@ -1,0 +1,322 @@
+"""The library's front door: ``connect()``, and multi-file put/get built on the adapter verbs.
+
+``connect`` resolves a profile (or a URL plus options), loads the identity, builds
+the TLS context through the one factory, and returns an open adapter::
+
+    import xfer
+    with xfer.connect("partner") as remote:
+        remote.put_file("invoice.edi", "/inbox/invoice.edi")
+
+Everything the CLI does goes through here, so a script has the same power.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
+from .errors import LocalError, RemoteNotFound, UsageError
+from .profiles import Profile, load_profile
+from .secrets import Secret, resolve
+from .urls import Endpoint, parse_target, parse_url, url_username
+
+__all__ = ["CallbackFactory", "connect", "get", "put", "resolve_profile"]
+
+#: Given (local path, remote path, size or None), return a progress callback (or None).
+CallbackFactory = Callable[[str, str, int | None], ProgressCallback | None]
+
+_OVERRIDABLE = ("identity", "identity_password", "ca", "pin", "username", "password", "timeout",
+                "tls_min", "tls_max")  # fmt: skip
+
+
+def resolve_profile(
+    target: str | Profile,
+    overrides: Mapping[str, Any] | None = None,
+) -> Profile:
+    """A profile name, ``NAME:/path``, a URL or a Profile, with ``overrides`` applied and validated."""
+    values = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = set(values) - set(_OVERRIDABLE)
+    if unknown:
+        raise UsageError(f"unknown connection option(s): {', '.join(sorted(unknown))}")
+    if isinstance(target, Profile):
+        return target.with_overrides(values) if values else target
+    if "://" in target:
+        endpoint = parse_url(target)
+        path = urllib.parse.quote(endpoint.path)
+        data: dict[str, Any] = {"url": f"{endpoint.scheme}://{_host(endpoint)}:{endpoint.port}{path}"}
+        user = url_username(target)
+        if user:
+            data["username"] = user
+        data.update(values)
+        return Profile.from_mapping("url-target", data)
+    name = target.split(":", 1)[0] if ":" in target else target
+    profile = load_profile(name)
+    return profile.with_overrides(values) if values else profile
+
+
+def _host(endpoint: Endpoint) -> str:
+    return f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+
+
+def connect(
+    target: str | Profile,
+    *,
+    root: str | None = None,
+    identity_password: str | Secret | None = None,
+    password: str | Secret | None = None,
+    warn: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> Adapter:
+    """Open a connection to a profile (name or :class:`Profile`) or a URL.
+
+    ``overrides`` are profile options (``identity``, ``ca``, ``pin``, ``username``,
+    ``timeout``, ``tls_min``, ``tls_max``).  Secrets come as references
+    (``"env:VAR"``) or as :class:`~xfer.secrets.Secret` objects; ``root`` replaces
+    the folder that relative paths start from (default: the URL's path).
+    ``warn`` receives warnings such as an identity that expires soon.
+    """
+    refs = {
+        "identity_password": identity_password if isinstance(identity_password, str) else None,
+        "password": password if isinstance(password, str) else None,
+    }
+    profile = resolve_profile(target, {**overrides, **refs})
+    profile.check_files()
+    scheme = profile.scheme
+    endpoint = profile.endpoint
+
+    identity = _load_identity(
+        profile,
+        identity_password if isinstance(identity_password, Secret) else None,
+        warn,
+    )
+    from .tls import create_ssl_context
+
+    context = create_ssl_context(
+        identity,
+        ca=profile.path_value("ca"),
+        pin=profile.get("pin"),
+        minimum_version=profile.get("tls_min"),
+        maximum_version=profile.get("tls_max"),
+    )
+    resolved_password: str | None
+    if isinstance(password, Secret):
+        resolved_password = password.value
+    elif profile.get("password"):
+        resolved_password = resolve(
+            profile.get("password"), field_name="password",
+            keyring_name=f"{profile.name}/password", base_dir=_base(profile),
+        )  # fmt: skip
+    else:
+        resolved_password = None
+    options = profile.protocol_options()
+    if scheme == "as2":
+        options = _as2_options(profile, options, identity, warn)
+    from .registry import adapter_class
+
+    cls = adapter_class(scheme)
+    settings = ConnectionSettings(
+        scheme=scheme,
+        host=endpoint.host,
+        port=endpoint.port,
+        root=root if root is not None else endpoint.path,
+        ssl_context=context,
+        username=profile.get("username"),
+        password=resolved_password,
+        timeout=float(profile.get("timeout")),
+        options=options,
+        identity=identity,
+        profile_name=None if profile.name == "url-target" else profile.name,
+    )
+    return cls(settings)
+
+
+def _base(profile: Profile) -> Path | None:
+    return profile.source.parent if profile.source else None
+
+
+def _load_identity(
+    profile: Profile, secret: Secret | None, warn: Callable[[str], None] | None
+) -> Any:
+    path = profile.path_value("identity")
+    if path is None:
+        return None
+    from .identity import Identity
+
+    ref = profile.get("identity_password")
+    password = secret.value if secret else (
+        resolve(ref, field_name="identity_password", keyring_name=f"{profile.name}/identity_password",
+                base_dir=_base(profile))
+        if ref else None
+    )  # fmt: skip
+    identity = Identity.load(path, password)
+    for message in identity.check_usable():
+        if warn is not None:
+            warn(message)
+    return identity
+
+
+def _as2_options(
+    profile: Profile, options: dict[str, Any], identity: Any, warn: Callable[[str], None] | None
+) -> dict[str, Any]:
+    """Resolve AS2 file options into objects the adapter can use directly."""
+    resolved = dict(options)
+    partner = profile.path_value("partner_cert", section="as2")
+    resolved["partner_cert"] = str(partner) if partner else None
+    signing = profile.path_value("signing_identity", section="as2")
+    if signing is not None:
+        from .identity import Identity
+
+        ref = options.get("signing_identity_password")
+        secret = resolve(ref, field_name="[as2] signing_identity_password", base_dir=_base(profile)) if ref else None
+        signer = Identity.load(signing, secret)
+        for message in signer.check_usable():
+            if warn is not None:
+                warn(message)
+        resolved["signing_identity"] = signer
+    else:
+        resolved["signing_identity"] = identity
+    resolved.pop("signing_identity_password", None)
+    resolved["profile_url"] = profile.url
+    return resolved
+
+
+# -- many files ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    local: Path
+    remote: str
+    size: int | None
+
+
+def _remote_is_dir(remote: Adapter, path: str) -> bool:
+    if path.endswith("/"):
+        return True
+    if not ({Capability.LS, Capability.INFO} & remote.capabilities):
+        return False
+    try:
+        return remote.info(path).is_dir
+    except RemoteNotFound:
+        return False
+
+
+def put(
+    remote: Adapter,
+    sources: list[str | os.PathLike[str]],
+    destination: str,
+    *,
+    recursive: bool = False,
+    callbacks: CallbackFactory | None = None,
+) -> list[TransferResult]:
+    """Upload files (and with ``recursive`` folders) to ``destination``.
+
+    ``destination`` ending in ``/``, naming an existing remote folder, or given
+    several sources, is a folder to upload *into*; otherwise it is the file name.
+    """
+    paths = [Path(s) for s in sources]
+    for path in paths:
+        if not path.exists():
+            raise LocalError(f"local file {path} does not exist")
+        if path.is_dir() and not recursive:
+            raise UsageError(f"{path} is a folder", hint="use -r to upload folders")
+    into = len(paths) > 1 or any(p.is_dir() for p in paths) or _remote_is_dir(remote, destination)
+    jobs: list[_Job] = []
+    folders: list[str] = []
+    for path in paths:
+        base = posixpath.join(destination, path.name) if into else destination
+        if path.is_dir():
+            folders.append(base)
+            for child in sorted(_walk(path)):
+                relative = child.relative_to(path).as_posix()
+                if child.is_dir():
+                    folders.append(posixpath.join(base, relative))
+                else:
+                    jobs.append(_Job(child, posixpath.join(base, relative), child.stat().st_size))
+        else:
+            jobs.append(_Job(path, base, path.stat().st_size))
+    if folders and Capability.MKDIR in remote.capabilities:
+        for folder in folders:
+            remote.mkdir(folder, parents=True)
+    results = []
+    for job in jobs:
+        callback = callbacks(str(job.local), job.remote, job.size) if callbacks else None
+        results.append(remote.put_file(job.local, job.remote, callback=callback))
+    return results
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in dirnames:
+            yield Path(dirpath) / name
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
+def get(
+    remote: Adapter,
+    sources: list[str],
+    destination: str | os.PathLike[str],
+    *,
+    recursive: bool = False,
+    callbacks: CallbackFactory | None = None,
+) -> list[TransferResult]:
+    """Download remote files (and with ``recursive`` folders) to ``destination``.
+
+    ``destination`` that is an existing folder, ends in a path separator, or is
+    given several sources, is a folder to download *into*.
+    """
+    dest = Path(destination)
+    text = os.fspath(destination)
+    into = dest.is_dir() or text.endswith(("/", os.sep)) or len(sources) > 1
+    jobs: list[tuple[str, Path, int | None]] = []
+    for source in sources:
+        name = posixpath.basename(source.rstrip("/")) or "download"
+        local = dest / name if into else dest
+        entry = _stat(remote, source) if recursive else None
+        if entry is not None and entry.is_dir:
+            jobs.extend(_remote_tree(remote, source, local))
+        else:
+            jobs.append((source, local, entry.size if entry else None))
+    if into and not dest.exists():
+        dest.mkdir(parents=True)
+    results = []
+    for source, local, size in jobs:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        callback = callbacks(str(local), source, size) if callbacks else None
+        results.append(remote.get_file(source, local, callback=callback))
+    return results
+
+
+def _stat(remote: Adapter, path: str) -> Entry | None:
+    if not ({Capability.LS, Capability.INFO} & remote.capabilities):
+        return None
+    return remote.info(path)
+
+
+def _remote_tree(remote: Adapter, folder: str, local: Path) -> list[tuple[str, Path, int | None]]:
+    jobs: list[tuple[str, Path, int | None]] = []
+    local.mkdir(parents=True, exist_ok=True)
+    for entry in remote.ls(folder):
+        target = local / entry.name
+        if entry.is_dir:
+            jobs.extend(_remote_tree(remote, posixpath.join(folder, entry.name), target))
+        elif entry.type == "file":
+            jobs.append((posixpath.join(folder, entry.name), target, entry.size))
+    return jobs
+
+
+def split_target(text: str) -> tuple[str, str]:
+    """``NAME:/path`` -> (NAME, /path); a URL -> (URL, its path)."""
+    target = parse_target(text)
+    if target.profile:
+        return target.profile, target.path
+    assert target.endpoint is not None
+    return text, target.endpoint.path

@@ -1,0 +1,327 @@
+"""Profiles: a saved partner connection, validated against the option declarations.
+
+Store: ``$XFER_CONFIG_DIR/profiles/NAME.toml`` (default: the platform's user config
+folder for xfer), folders 0700, files 0600.  ``$XFER_PROFILE_PATH`` (os.pathsep
+separated folders) is searched first, so example profiles work from a checkout.
+A profile holds secret *references* only; :mod:`xfer.secrets` resolves them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, XferError
+from .options import CORE, SECTION_FOR_SCHEME, SECTIONS, Option
+from .secrets import parse_ref
+from .urls import PROFILE_NAME, Endpoint, parse_url
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "Profile",
+    "config_dir",
+    "list_profiles",
+    "load_profile",
+    "profile_dirs",
+    "remove_profile",
+    "save_profile",
+]
+
+
+def config_dir() -> Path:
+    """xfer's configuration folder: ``$XFER_CONFIG_DIR`` or the platform default."""
+    env = os.environ.get("XFER_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("xfer", appauthor=False))
+
+
+def profile_dirs() -> list[Path]:
+    """Folders searched for ``NAME.toml``, first match wins."""
+    extra = os.environ.get("XFER_PROFILE_PATH", "")
+    dirs = [Path(p).expanduser() for p in extra.split(os.pathsep) if p]
+    return [*dirs, config_dir() / "profiles"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated profile.  Construct with :meth:`from_mapping` or :func:`load_profile`."""
+
+    name: str
+    values: Mapping[str, Any]
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: Path | None = None
+
+    # -- construction ----------------------------------------------------------
+
+    @classmethod
+    def from_mapping(
+        cls, name: str, data: Mapping[str, Any], *, source: Path | None = None
+    ) -> Profile:
+        """Validate raw TOML data.  Errors name the file and the key."""
+        where = str(source) if source else f"profile {name!r}"
+        if not PROFILE_NAME.match(name):
+            raise ConfigError(
+                f"{where}: invalid profile name {name!r}",
+                hint="use 2-64 letters, digits, '.', '-' or '_'",
+            )
+        values: dict[str, Any] = {}
+        sections: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                if key not in SECTIONS:
+                    raise _unknown(where, key, list(CORE) + list(SECTIONS), "table")
+                sections[key] = {
+                    k: _check(where, f"{key}.{k}", SECTIONS[key], k, v) for k, v in value.items()
+                }
+            else:
+                values[key] = _check(where, key, CORE, key, value)
+        profile = cls(name=name, values=values, sections=sections, source=source)
+        profile._validate_combination(where)
+        return profile
+
+    def _validate_combination(self, where: str) -> None:
+        url = self.values.get("url")
+        if not url:
+            raise ConfigError(f"{where}: url is missing", hint="e.g. url = \"ftpes://host/inbox\"")
+        try:
+            endpoint = parse_url(url)
+        except XferError as exc:
+            raise ConfigError(f"{where}: url: {exc.message}", hint=exc.hint) from None
+        scheme = self.scheme
+        if self.values.get("protocol") == "as2" and endpoint.scheme != "https":
+            raise ConfigError(f"{where}: protocol = \"as2\" needs an https:// url")
+        expected = SECTION_FOR_SCHEME[scheme]
+        for section in self.sections:
+            if section != expected:
+                raise ConfigError(
+                    f"{where}: table [{section}] does not apply to a {scheme} profile",
+                    hint=f"this profile reads [{expected}]",
+                )
+        tls_min, tls_max = self.values.get("tls_min", "1.2"), self.values.get("tls_max")
+        if tls_max is not None and tls_max < tls_min:
+            raise ConfigError(f"{where}: tls_max {tls_max} is lower than tls_min {tls_min}")
+        if self.values.get("identity_password") and not self.values.get("identity"):
+            raise ConfigError(f"{where}: identity_password is set but identity is not")
+        if "pin" in self.values:
+            from .tls import normalize_pin
+
+            try:
+                normalize_pin(self.values["pin"])
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: pin: {exc.message}", hint=exc.hint) from None
+        if scheme == "as2":
+            as2 = self.section("as2")
+            missing = [k for k in ("as2_from", "as2_to", "partner_cert") if not as2.get(k)]
+            if missing:
+                raise ConfigError(f"{where}: [as2] needs {', '.join(missing)}")
+            if as2["sign"] != "none" and not (self.values.get("identity") or as2.get("signing_identity")):
+                raise ConfigError(f"{where}: [as2] sign = {as2['sign']!r} needs an identity to sign with",
+                                  hint="set identity (or [as2] signing_identity), or sign = \"none\"")
+            if as2["mdn"] == "signed-sync" and not as2.get("partner_cert"):
+                raise ConfigError(f"{where}: a signed MDN needs [as2] partner_cert to verify it")
+
+    # -- reading -----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return str(self.values["url"])
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return parse_url(self.url)
+
+    @property
+    def scheme(self) -> str:
+        """The adapter scheme: the URL's, or ``as2`` for AS2 profiles."""
+        return "as2" if self.values.get("protocol") == "as2" else parse_url(self.url).scheme
+
+    def get(self, key: str) -> Any:
+        """A top-level option's value, or its declared default."""
+        return self.values.get(key, CORE[key].default)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A protocol table with declared defaults filled in."""
+        declared = SECTIONS[name]
+        given = self.sections.get(name, {})
+        return {key: given.get(key, option.default) for key, option in declared.items()}
+
+    def protocol_options(self) -> dict[str, Any]:
+        """The table this profile's protocol reads."""
+        return self.section(SECTION_FOR_SCHEME[self.scheme])
+
+    def path_value(self, key: str, *, section: str | None = None) -> Path | None:
+        """A path option, ``~`` expanded and relative paths resolved against the profile's folder."""
+        raw = self.section(section).get(key) if section else self.values.get(key)
+        if not raw:
+            return None
+        path = Path(str(raw)).expanduser()
+        if not path.is_absolute() and self.source is not None:
+            path = self.source.parent / path
+        return path
+
+    def check_files(self) -> None:
+        """Every file the profile names exists (run before connecting and by profile add)."""
+        where = str(self.source) if self.source else f"profile {self.name!r}"
+        checks: list[tuple[str, str | None]] = [("identity", None), ("ca", None)]
+        if self.scheme == "as2":
+            checks += [("partner_cert", "as2"), ("signing_identity", "as2")]
+        for key, section in checks:
+            path = self.path_value(key, section=section)
+            if path is not None and not path.is_file():
+                label = f"[{section}] {key}" if section else key
+                raise ConfigError(
+                    f"{where}: {label} file {path} does not exist",
+                    hint="fix the path in the profile (relative paths start at the profile's folder)",
+                )
+
+    def with_overrides(self, values: Mapping[str, Any]) -> Profile:
+        """A copy with command-line options applied on top (validated again)."""
+        data: dict[str, Any] = {**self.values, **{k: v for k, v in values.items() if v is not None}}
+        for section, table in self.sections.items():
+            data[section] = dict(table)
+        return replace(Profile.from_mapping(self.name, data, source=self.source))
+
+    def to_toml(self) -> dict[str, Any]:
+        """What ``save_profile`` writes: references only, never a resolved secret."""
+        data: dict[str, Any] = dict(self.values)
+        for section, table in self.sections.items():
+            if table:
+                data[section] = dict(table)
+        return data
+
+    def describe(self) -> dict[str, Any]:
+        """For ``profile show``: every value, secrets as their references (which is all we hold)."""
+        data = self.to_toml()
+        data["name"] = self.name
+        data["source"] = str(self.source) if self.source else None
+        return data
+
+    def __repr__(self) -> str:
+        return f"Profile({self.name!r}, url={self.values.get('url')!r})"
+
+
+def _check(where: str, label: str, declared: Mapping[str, Option], key: str, value: Any) -> Any:
+    option = declared.get(key)
+    if option is None:
+        raise _unknown(where, label, list(declared), "key")
+    if option.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, option.type) or (option.type is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{where}: {label} must be a {option.type.__name__}, not {type(value).__name__}")
+    if option.choices and value not in option.choices:
+        raise ConfigError(f"{where}: {label} must be one of {', '.join(option.choices)}, not {value!r}")
+    if option.secret and isinstance(value, str):
+        try:
+            parse_ref(value, field_name=label)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+    if isinstance(value, float) and value < 0:
+        raise ConfigError(f"{where}: {label} must not be negative")
+    return value
+
+
+def _unknown(where: str, key: str, known: list[str], what: str) -> ConfigError:
+    close = difflib.get_close_matches(key.rsplit(".", maxsplit=1)[-1], known, n=1)
+    return ConfigError(
+        f"{where}: unknown {what} {key!r}",
+        hint=f"did you mean {close[0]!r}?" if close else "see `xfer profile add --help` for the options",
+    )
+
+
+# -- the store -----------------------------------------------------------------------
+
+
+def _find(name: str) -> Path | None:
+    for folder in profile_dirs():
+        candidate = folder / f"{name}.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_profile(name: str) -> Profile:
+    """Find and validate profile ``name``."""
+    if not PROFILE_NAME.match(name):
+        raise ConfigError(f"invalid profile name {name!r}")
+    path = _find(name)
+    if path is None:
+        searched = ", ".join(str(d) for d in profile_dirs())
+        raise ConfigError(
+            f"no profile named {name!r} (searched {searched})",
+            hint="create it with `xfer profile add NAME URL`, or list them with `xfer profile list`",
+        )
+    return read_profile_file(path)
+
+
+def read_profile_file(path: Path) -> Profile:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return Profile.from_mapping(path.stem, data, source=path)
+
+
+def list_profiles() -> list[Profile | ConfigError]:
+    """Every profile found, first match per name; broken ones as their error."""
+    seen: dict[str, Profile | ConfigError] = {}
+    for folder in profile_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.toml")):
+            if path.stem in seen:
+                continue
+            try:
+                seen[path.stem] = read_profile_file(path)
+            except ConfigError as exc:
+                seen[path.stem] = exc
+    return [seen[k] for k in sorted(seen)]
+
+
+def save_profile(profile: Profile, *, overwrite: bool = False) -> Path:
+    """Write to the user config folder (0700 folders, 0600 file, atomic)."""
+    import tomli_w
+
+    folder = config_dir() / "profiles"
+    for directory in (config_dir(), folder):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if os.name == "posix":
+            directory.chmod(0o700)
+    path = folder / f"{profile.name}.toml"
+    if path.exists() and not overwrite:
+        raise ConfigError(f"profile {profile.name!r} already exists at {path}", hint="use --force to replace it")
+    text = tomli_w.dumps(profile.to_toml())
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{profile.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temp, 0o600)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def remove_profile(name: str) -> Path:
+    """Delete a profile from the user config folder."""
+    path = config_dir() / "profiles" / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"no profile named {name!r} in {path.parent}")
+    path.unlink()
+    return path

@@ -1,0 +1,107 @@
+"""Targets: ``NAME:/path`` (a saved profile) or ``scheme://host[:port]/path`` (a URL).
+
+A Windows path such as ``C:\\data`` or ``C:/data`` is a local path, not profile
+``C``: profile names are at least two characters long for exactly that reason.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+from .errors import InsecureSchemeRefused, UsageError
+from .registry import ADAPTERS, CLEAR_TEXT_SCHEMES, default_port
+
+__all__ = ["PROFILE_NAME", "Endpoint", "Target", "is_remote", "parse_target", "parse_url"]
+
+#: Profile names: letters, digits, dot, dash, underscore; 2-64 chars, starting with a letter/digit.
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_PROFILE_TARGET = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{1,63}):(?P<path>.*)$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A parsed server URL."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a command points: a profile plus a path, or a URL (whose path is the path)."""
+
+    path: str
+    profile: str | None = None
+    endpoint: Endpoint | None = None
+
+    def __str__(self) -> str:
+        if self.profile:
+            return f"{self.profile}:{self.path}"
+        assert self.endpoint
+        return self.endpoint.url
+
+
+def is_remote(text: str) -> bool:
+    """True if ``text`` names a remote target rather than a local path."""
+    return bool(_URL.match(text) or _PROFILE_TARGET.match(text))
+
+
+def parse_url(text: str) -> Endpoint:
+    """Parse ``scheme://[user@]host[:port]/path``; refuses clear-text and unknown schemes."""
+    parts = urllib.parse.urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme in CLEAR_TEXT_SCHEMES:
+        raise InsecureSchemeRefused(
+            f"{scheme}:// sends data and passwords in clear text; xfer never does that",
+            hint=f"use {CLEAR_TEXT_SCHEMES[scheme]}://",
+        )
+    if scheme not in ADAPTERS or scheme == "as2":
+        raise UsageError(
+            f"unsupported scheme in {text!r}",
+            hint="use https://, ftps:// (implicit TLS), ftpes:// (explicit TLS) or davs://",
+        )
+    if parts.password is not None:
+        raise UsageError(
+            "a password inside the URL is refused (it would end up in history and logs)",
+            hint="use --password env:VAR, file:PATH, keyring or prompt",
+        )
+    host = parts.hostname
+    if not host:
+        raise UsageError(f"URL {text!r} has no host")
+    try:
+        port = parts.port or default_port(scheme)
+    except ValueError:
+        raise UsageError(f"URL {text!r} has an invalid port") from None
+    path = urllib.parse.unquote(parts.path) or "/"
+    return Endpoint(scheme=scheme, host=host, port=port, path=path)
+
+
+def url_username(text: str) -> str | None:
+    """The ``user@`` part of a URL, if any."""
+    name = urllib.parse.urlsplit(text).username
+    return urllib.parse.unquote(name) if name else None
+
+
+def parse_target(text: str) -> Target:
+    """``NAME:/path`` or a URL.  Raises UsageError for anything else."""
+    if _URL.match(text):
+        endpoint = parse_url(text)
+        return Target(path=endpoint.path, endpoint=endpoint)
+    match = _PROFILE_TARGET.match(text)
+    if match:
+        path = match.group("path") or "/"
+        return Target(path=path if path.startswith("/") else "/" + path, profile=match.group("name"))
+    raise UsageError(
+        f"{text!r} is not a remote target",
+        hint="use PROFILE:/path or a URL such as ftpes://host/path",
+    )
