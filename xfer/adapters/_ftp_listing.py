@@ -1,0 +1,171 @@
+"""Parsing what FTP servers say about files: MLSD/MLST facts, LIST lines, MDTM stamps.
+
+MLSD/MLST (RFC 3659) are machine-readable and preferred.  LIST output is whatever
+``ls -l`` (Unix) or IIS (Windows "DOS" style) prints; vsftpd 3.0.3 offers only
+that, so both common layouts are parsed here.  A line that matches neither is
+skipped rather than guessed at: a wrong size is worse than a missing entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+
+from .base import Entry, EntryType
+
+__all__ = ["parse_list_line", "parse_mdtm", "parse_mlsx_line"]
+
+_MLSX_TYPES: dict[str, EntryType] = {"file": "file", "dir": "directory"}
+
+_UNIX_LINE = re.compile(
+    r"""^(?P<mode>[bcdlps-][-rwxsStTl]{9})[+@.]?\s+
+        \d+\s+                       # link count
+        (?:\S+\s+){1,2}?             # owner and group (group missing on some servers)
+        (?P<size>\d+)\s+
+        (?P<month>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+(?P<time>\d{1,2}:\d{2}|\d{4})\s
+        (?P<name>.+)$""",
+    re.VERBOSE,
+)
+
+_WINDOWS_LINE = re.compile(
+    r"""^(?P<date>\d{2}-\d{2}-\d{2,4})\s+(?P<time>\d{1,2}:\d{2}\s*[AaPp][Mm]|\d{1,2}:\d{2})\s+
+        (?:(?P<dir><DIR>)|(?P<size>\d+))\s+(?P<name>.+)$""",
+    re.VERBOSE,
+)
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
+)}
+
+
+def _mlsx_time(value: str) -> dt.datetime | None:
+    """RFC 3659 time-val: YYYYMMDDHHMMSS[.sss], always UTC."""
+    try:
+        stamp = dt.datetime.strptime(value[:14], "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=dt.timezone.utc)
+
+
+def parse_mdtm(reply: str) -> dt.datetime | None:
+    """The time in an MDTM reply (``213 YYYYMMDDHHMMSS``), or None if unreadable."""
+    parts = reply.split()
+    return _mlsx_time(parts[-1]) if parts else None
+
+
+def parse_mlsx_line(line: str, folder: str) -> Entry | None:
+    """One MLSD line (or the fact line of an MLST reply), or None for ``.``/``..``.
+
+    MLST returns the full path after the facts; MLSD returns the bare name.  Either
+    way the entry's name is the last path component and its path lies in ``folder``.
+    """
+    facts_part, sep, name = line.lstrip(" ").partition(" ")
+    if not sep or not name:
+        return None
+    facts: dict[str, str] = {}
+    for fact in facts_part.split(";"):
+        key, eq, value = fact.partition("=")
+        if eq:
+            facts[key.lower()] = value
+    kind = facts.get("type", "").lower()
+    if kind in ("cdir", "pdir"):
+        return None
+    entry_type: EntryType
+    if kind.startswith("os.unix=slink") or kind.startswith("os.unix=symlink"):
+        entry_type = "link"
+    else:
+        entry_type = _MLSX_TYPES.get(kind, "other")
+    if "/" in name:  # MLST: the server echoes the path we asked about
+        path = name if name.startswith("/") else posixpath.join(folder, name)
+        name = posixpath.basename(name.rstrip("/")) or name
+    else:
+        path = posixpath.join(folder, name)
+    size_fact = facts.get("size") or facts.get("sizd")
+    size = int(size_fact) if size_fact and size_fact.isdigit() else None
+    extra: dict[str, str] = {k: facts[k] for k in ("perm", "unique", "unix.mode") if k in facts}
+    return Entry(
+        name=name,
+        path=path,
+        type=entry_type,
+        size=size if entry_type != "directory" else None,
+        modified=_mlsx_time(facts["modify"]) if "modify" in facts else None,
+        extra=extra,
+    )
+
+
+def parse_list_line(line: str, folder: str, *, now: dt.datetime | None = None) -> Entry | None:
+    """One LIST line in Unix ``ls -l`` or Windows/IIS layout; None if neither (or ``.``/``..``)."""
+    line = line.rstrip("\r\n")
+    match = _UNIX_LINE.match(line)
+    if match:
+        return _unix_entry(match, folder, now or dt.datetime.now(dt.timezone.utc))
+    match = _WINDOWS_LINE.match(line)
+    if match:
+        return _windows_entry(match, folder)
+    return None
+
+
+def _unix_entry(match: re.Match[str], folder: str, now: dt.datetime) -> Entry | None:
+    mode = match["mode"]
+    name = match["name"]
+    entry_type: EntryType
+    target = None
+    if mode[0] == "d":
+        entry_type = "directory"
+    elif mode[0] == "-":
+        entry_type = "file"
+    elif mode[0] == "l":
+        entry_type = "link"
+        name, _, target = name.partition(" -> ")
+    else:
+        entry_type = "other"
+    if name in (".", ".."):
+        return None
+    month = _MONTHS.get(match["month"].lower())
+    modified = None
+    if month:
+        try:
+            if ":" in match["time"]:
+                # "Jan  1 12:00" means within the last six months: pick the year that makes it so.
+                hour, minute = (int(p) for p in match["time"].split(":"))
+                modified = dt.datetime(now.year, month, int(match["day"]), hour, minute,
+                                       tzinfo=dt.timezone.utc)
+                if modified > now + dt.timedelta(days=1):
+                    modified = modified.replace(year=now.year - 1)
+            else:
+                modified = dt.datetime(int(match["time"]), month, int(match["day"]),
+                                       tzinfo=dt.timezone.utc)
+        except ValueError:
+            modified = None
+    return Entry(
+        name=name,
+        path=posixpath.join(folder, name),
+        type=entry_type,
+        size=int(match["size"]) if entry_type == "file" else None,
+        modified=modified,
+        extra={"unix.mode": mode, **({"target": target} if target else {})},
+    )
+
+
+def _windows_entry(match: re.Match[str], folder: str) -> Entry | None:
+    name = match["name"]
+    if name in (".", ".."):
+        return None
+    modified = None
+    stamp = f"{match['date']} {match['time'].replace(' ', '').upper()}"
+    for layout in ("%m-%d-%y %I:%M%p", "%m-%d-%Y %I:%M%p", "%m-%d-%y %H:%M", "%m-%d-%Y %H:%M"):
+        try:
+            # IIS prints server-local time without a zone; UTC is the least wrong guess.
+            modified = dt.datetime.strptime(stamp, layout).replace(tzinfo=dt.timezone.utc)
+            break
+        except ValueError:
+            continue
+    is_dir = match["dir"] is not None
+    return Entry(
+        name=name,
+        path=posixpath.join(folder, name),
+        type="directory" if is_dir else "file",
+        size=None if is_dir else int(match["size"]),
+        modified=modified,
+    )

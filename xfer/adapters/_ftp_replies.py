@@ -1,0 +1,149 @@
+"""FTP reply codes -> the xfer error a user can act on.
+
+RFC 959 codes are coarse: 550 means "not found" on one server and "permission
+denied" on another, and vsftpd says only "Failed to open file." for both.  So the
+text is read where the code is shared; when the text does not tell, the adapter
+asks the server whether the path exists (:func:`is_ambiguous_550`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import (
+    AuthenticationFailed,
+    ConnectionDropped,
+    InsecureSchemeRefused,
+    RemoteError,
+    RemoteExists,
+    RemoteNotFound,
+    RemotePermissionDenied,
+    RemoteStorageFull,
+    ServerError,
+    TLSError,
+    UnsupportedOperation,
+    XferError,
+)
+
+__all__ = [
+    "NOT_UNDERSTOOD",
+    "is_ambiguous_550",
+    "login_error",
+    "reply_code",
+    "reply_error",
+    "reply_text",
+]
+
+#: Replies meaning "this server does not implement that command" (RFC 959 500/502/504).
+NOT_UNDERSTOOD = ("500", "502", "504")
+
+_NOT_FOUND = re.compile(
+    r"no such file|not found|does ?n[o']t exist|not exist|cannot find|can't find|no files found"
+    r"|could not get file size|not a (regular )?file|is not a directory|not a directory",
+    re.IGNORECASE,
+)
+_DENIED = re.compile(
+    r"permission|denied|not allowed|privilege|forbidden|access|prohibited|read-only|refused",
+    re.IGNORECASE,
+)
+_FULL = re.compile(r"space|quota|disk full|storage|exceed|full", re.IGNORECASE)
+_EXISTS = re.compile(r"exists", re.IGNORECASE)
+_CERTIFICATE = re.compile(r"certificate|\bcert\b|tls|ssl", re.IGNORECASE)
+_REUSE = re.compile(r"reuse|resum|session", re.IGNORECASE)
+
+
+def reply_code(reply: str) -> str:
+    """The three-digit code of a reply (``"550"``), or ``""`` if there is none."""
+    head = reply[:3]
+    return head if head.isdigit() else ""
+
+
+def reply_text(reply: str) -> str:
+    """The human part of a reply, on one line (multi-line replies joined)."""
+    lines = [line[4:] if reply_code(line) else line.strip() for line in reply.splitlines()]
+    return " ".join(part.strip() for part in lines if part.strip()) or reply.strip()
+
+
+def is_ambiguous_550(reply: str) -> bool:
+    """True for a 550 whose text says neither "not found" nor "denied"."""
+    text = reply_text(reply)
+    return reply_code(reply) == "550" and not _NOT_FOUND.search(text) and not _DENIED.search(text)
+
+
+def login_error(reply: str, *, server: str, username: str) -> XferError:
+    """A refused USER/PASS (530 and friends), telling a refused certificate from a refused login."""
+    text = reply_text(reply)
+    if _CERTIFICATE.search(text):
+        return AuthenticationFailed(
+            f"{server} refused the login of {username!r} because of the client certificate: "
+            f"{reply.strip()}",
+            hint="the certificate is valid for TLS but not registered for this FTP account; "
+            "ask the partner which certificate belongs to this user",
+        )
+    if reply_code(reply) == "421":
+        return ConnectionDropped(f"{server} closed the session during login: {reply.strip()}")
+    return AuthenticationFailed(
+        f"{server} refused the login of {username!r} (wrong user name or password): {reply.strip()}",
+        hint="check --username and --password (the TLS client certificate was accepted)",
+    )
+
+
+def reply_error(reply: str, *, server: str, action: str, path: str | None = None) -> XferError:
+    """Map a failed reply to an xfer error.  ``action`` reads "uploading", "listing", ...
+
+    The caller resolves an ambiguous 550 (see :func:`is_ambiguous_550`) before calling,
+    or accepts the generic :class:`RemoteError` this returns for it.
+    """
+    code = reply_code(reply)
+    text = reply_text(reply)
+    where = f" {path}" if path else ""
+    said = f"(server said: {reply.strip()})"
+    if code == "421":
+        return ConnectionDropped(
+            f"{server} closed the session while {action}{where} {said}",
+            hint="the server may be shutting down or limiting connections; try again later",
+        )
+    if code == "522" or (code == "425" and _REUSE.search(text)):
+        return TLSError(
+            f"{server} refused the TLS data connection while {action}{where} {said}",
+            hint="the server requires the data connection to resume the control connection's "
+            "TLS session; xfer always offers it, so the server's session cache may have expired "
+            "or it only resumes TLS 1.2 sessions (try --tls-max 1.2)",
+        )
+    if code in ("425", "426"):
+        if _FULL.search(text) and code == "426":
+            return RemoteStorageFull(f"{server} has no space left for{where} {said}",
+                                     hint="free space on the server or ask the partner to raise the quota")
+        return ConnectionDropped(
+            f"{server}: the data connection failed while {action}{where} {said}",
+            hint="a firewall may block passive-mode ports, or the connection was cut; try again",
+        )
+    if code in ("552", "452") or (code in ("451", "450", "550") and _FULL.search(text)
+                                  and not _DENIED.search(text)):
+        return RemoteStorageFull(
+            f"{server} has no space (or quota) left while {action}{where} {said}",
+            hint="free space on the server or ask the partner to raise the quota",
+        )
+    if code == "553":
+        return RemotePermissionDenied(
+            f"{server} refused the file name{where} while {action} {said}",
+            hint="the name may contain characters the server refuses, or the folder is not writable",
+        )
+    if code == "530":
+        return AuthenticationFailed(f"{server}: not logged in while {action}{where} {said}")
+    if code == "534":
+        return InsecureSchemeRefused(f"{server} refused a TLS protection request while {action} {said}")
+    if code in NOT_UNDERSTOOD:
+        return UnsupportedOperation(f"{server} does not support {action}{where} {said}")
+    if code in ("550", "450"):
+        if _NOT_FOUND.search(text):
+            return RemoteNotFound(f"{server}:{where} does not exist {said}")
+        if _EXISTS.search(text):
+            return RemoteExists(f"{server}:{where} already exists {said}")
+        if _DENIED.search(text):
+            return RemotePermissionDenied(f"{server}: permission denied while {action}{where} {said}")
+        return RemoteError(f"{server} refused {action}{where} {said}")
+    if code.startswith("4"):
+        return ServerError(f"{server} failed {action}{where}, temporarily {said}",
+                           hint="try again later")
+    return RemoteError(f"{server} refused {action}{where} {said}")
