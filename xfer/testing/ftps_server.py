@@ -1,0 +1,260 @@
+"""An in-process FTPS server that requires client certificates (pyftpdlib + pyOpenSSL).
+
+For xfer's tests, ``xfer demo`` and users' own tests::
+
+    with FTPSServer(pki, root=folder, implicit=False, tls_max="1.3") as srv:
+        remote = xfer.connect(srv.url, identity=..., ca=pki.root_ca,
+                              username=srv.user, password=...)
+
+It behaves like a strict production server: TLS 1.2+ only, a client certificate
+issued under the PKI's root is mandatory, and (like vsftpd's default
+``require_ssl_reuse=YES``) a data connection that does not resume the control
+connection's TLS session is refused with ``522``.  What the server saw is
+recorded for assertions: :attr:`FTPSServer.commands` (every command line, as
+received) and :attr:`FTPSServer.data_sessions` (resumed or not, per data
+connection).
+
+pyftpdlib has no implicit FTPS; here it is added by starting the TLS handshake
+before the greeting and sending the greeting once the handshake is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from OpenSSL import SSL
+from OpenSSL._util import lib as _openssl_lib
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.handlers.ftps.data import TLS_DTPHandler
+from pyftpdlib.ioloop import IOLoop
+from pyftpdlib.servers import FTPServer
+
+if TYPE_CHECKING:
+    from .pki import TestPKI
+
+__all__ = ["FTPSServer"]
+
+_TLS_VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
+
+#: Every permission pyftpdlib knows: list, read, write, delete, rename, mkdir, ...
+ALL_PERMISSIONS = "elradfmwMT"
+
+
+class FTPSServer:
+    """A threaded pyftpdlib FTPS server; a context manager.  See the module docstring.
+
+    ``handler_class`` lets a test change server behaviour (refuse AUTH, answer 552...):
+    pass a subclass of :class:`pyftpdlib.handlers.TLS_FTPHandler`; ``handler_attrs``
+    sets class attributes such as ``masquerade_address`` (the address in PASV replies).
+    """
+
+    def __init__(
+        self,
+        pki: TestPKI,
+        *,
+        root: str | Path,
+        implicit: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls_min: str = "1.2",
+        tls_max: str | None = None,
+        user: str = "xfer",
+        password: str = "xfer-ftp-password",
+        permissions: str = ALL_PERMISSIONS,
+        require_client_certificate: bool = True,
+        require_session_reuse: bool = True,
+        handler_class: type[Any] = TLS_FTPHandler,
+        handler_attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.pki = pki
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.implicit = implicit
+        self.host = host
+        self.user = user
+        self.password = password
+        self.require_session_reuse = require_session_reuse
+        #: Command lines the server received, in order, including PASS (this is a test server).
+        self.commands: list[str] = []
+        #: For each data connection that completed its TLS handshake: was the session resumed?
+        self.data_sessions: list[bool] = []
+        self._context = self._ssl_context(tls_min, tls_max, require_client_certificate)
+        self._handler = self._handler_class(handler_class, dict(handler_attrs or {}), permissions)
+        self._requested_port = port
+        self._server: FTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._drop = threading.Event()
+
+    # -- public API -------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server is not running")
+        port: int = self._server.socket.getsockname()[1]
+        return port
+
+    @property
+    def scheme(self) -> str:
+        """``ftps`` (implicit) or ``ftpes`` (explicit), as in xfer URLs."""
+        return "ftps" if self.implicit else "ftpes"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}/"
+
+    def start(self) -> FTPSServer:
+        """Listen and serve in a daemon thread.  Returns self."""
+        if self._server is not None:
+            return self
+        self._stop.clear()
+        # A private IOLoop: pyftpdlib's default is a process-wide singleton, and two
+        # servers (explicit + implicit) in one process must not share it.
+        self._server = FTPServer((self.host, self._requested_port), self._handler, ioloop=IOLoop())
+        self._thread = threading.Thread(target=self._serve, name=f"xfer-ftps-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and the listening socket; wait for the thread."""
+        if self._server is None:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def drop_connections(self) -> None:
+        """Cut every client connection abruptly (TCP reset, no TLS close), as a network failure would."""
+        self._drop.set()
+
+    def __enter__(self) -> FTPSServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.url if self._server is not None else "stopped"
+        return f"FTPSServer({state}, root={str(self.root)!r})"
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        server = self._server
+        assert server is not None
+        try:
+            while not self._stop.is_set():
+                server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+                if self._drop.is_set():
+                    self._drop.clear()
+                    self._cut_all(server)
+        finally:
+            server.close_all()
+
+    @staticmethod
+    def _cut_all(server: FTPServer) -> None:
+        for handler in list(server.ioloop.socket_map.values()):
+            if handler is server:
+                continue
+            sock = getattr(handler, "socket", None)
+            raw = sock._socket if isinstance(sock, SSL.Connection) else sock
+            if isinstance(raw, socket.socket):
+                with contextlib.suppress(OSError):
+                    # SO_LINGER 0: close sends RST, the way a crashed server or cut cable looks.
+                    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            handler._error = True  # skip pyftpdlib's polite TLS shutdown
+            with contextlib.suppress(Exception):
+                handler.close()
+
+    def _ssl_context(self, tls_min: str, tls_max: str | None, require_cert: bool) -> SSL.Context:
+        pki = self.pki
+        ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+        # TLS 1.0/1.1 are banned by RFC 8996; compression invites CRIME.
+        ctx.set_min_proto_version(_TLS_VERSIONS[tls_min])
+        if tls_max is not None:
+            ctx.set_max_proto_version(_TLS_VERSIONS[tls_max])
+        ctx.set_options(SSL.OP_NO_COMPRESSION)
+        ctx.use_certificate_chain_file(str(pki.server_cert))
+        ctx.use_privatekey_file(str(pki.server_key))
+        ctx.check_privatekey()
+        ctx.load_verify_locations(str(pki.root_ca))
+        if require_cert:
+            ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, _accept_verified)
+            # The CertificateRequest names the root, so clients can say what is accepted.
+            from cryptography import x509
+
+            root = x509.load_pem_x509_certificate(Path(pki.root_ca).read_bytes())
+            from OpenSSL import crypto
+
+            ctx.set_client_ca_list([crypto.X509.from_cryptography(root).get_subject()])
+        # OpenSSL refuses to resume sessions of a context that verifies clients unless
+        # it has a session id context; without it every data connection would be "new".
+        ctx.set_session_id(b"xfer-testing-ftps")
+        return ctx
+
+    def _handler_class(self, base: type[Any], attrs: dict[str, Any], permissions: str) -> type[Any]:
+        authorizer = DummyAuthorizer()
+        authorizer.add_user(self.user, self.password, str(self.root), perm=permissions)
+        owner = self
+
+        class DataHandler(TLS_DTPHandler):  # type: ignore[misc]
+            def handle_ssl_established(self) -> None:
+                resumed = bool(_openssl_lib.SSL_session_reused(self.socket._ssl))
+                owner.data_sessions.append(resumed)
+                if owner.require_session_reuse and not resumed:
+                    # vsftpd's exact words, so clients see what they would see in production.
+                    self.cmd_channel.respond("522 SSL connection failed: session reuse required")
+                    self._error = True
+                    self.close()
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            implicit_tls = owner.implicit
+            _greeted = False
+
+            def handle(self) -> None:
+                if self.implicit_tls:
+                    # Implicit FTPS: TLS first; the greeting follows the handshake.
+                    self.secure_connection(self.ssl_context)
+                else:
+                    super().handle()
+
+            def handle_ssl_established(self) -> None:
+                if self.implicit_tls and not self._greeted:
+                    self._greeted = True
+                    super().handle()
+
+            def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
+                owner.commands.append(line)
+                super().pre_process_command(line, cmd, arg)
+
+        Handler.__name__ = f"{base.__name__}ForXfer"
+        Handler.authorizer = authorizer
+        Handler.ssl_context = self._context
+        Handler.dtp_handler = DataHandler
+        Handler.tls_control_required = True
+        Handler.tls_data_required = True
+        Handler.banner = "xfer test FTPS server ready."
+        Handler.timeout = 120
+        for name, value in attrs.items():
+            setattr(Handler, name, value)
+        return Handler
+
+
+def _accept_verified(conn: SSL.Connection, cert: Any, errnum: int, depth: int, ok: int) -> bool:
+    """pyOpenSSL's verify callback: keep OpenSSL's own verdict."""
+    return bool(ok)
