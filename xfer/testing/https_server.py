@@ -1,0 +1,624 @@
+"""An in-process HTTPS file server that requires client certificates, for tests and ``xfer demo``.
+
+It behaves like nginx with ``dav_methods PUT DELETE``, ``create_full_put_path on``
+and ``autoindex on; autoindex_format json`` (or the HTML autoindex), plus a
+multipart ``POST`` upload like many partner portals::
+
+    with HTTPSServer(pki, root=folder, tls_max="1.3") as srv:
+        srv.url          # https://127.0.0.1:PORT
+        srv.root         # the folder it serves
+        srv.handshakes   # completed TLS handshakes (connection reuse shows here)
+
+``client_cert`` chooses how client certificates are checked: ``"required"``
+(the handshake fails without a trusted one, like Apache/vsftpd), ``"nginx"`` (the
+handshake accepts anything and HTTP 400 explains, like nginx ``ssl_verify_client on``),
+or ``"none"``.  Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import html
+import json
+import os
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from .pki import TestPKI
+
+__all__ = ["HTTPSServer", "RecordedRequest"]
+
+ClientCertMode = Literal["required", "nginx", "none"]
+IndexMode = Literal["json", "html", "none"]
+_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_BLOCK = 256 * 1024
+
+_NGINX_PAGE = (
+    "<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {reason}</h1></center>\r\n{detail}<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server saw it (for assertions on what the client sent)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    client_cn: str | None
+    status: int = 0
+
+
+@dataclass
+class _State:
+    handshakes: int = 0
+    failed_handshakes: int = 0
+    requests: list[RecordedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class HTTPSServer:
+    """A threaded stdlib HTTPS server on 127.0.0.1; a context manager that starts and stops it.
+
+    ``root`` is the folder served (created if missing).  ``cert``/``key`` default to
+    the PKI's server certificate (valid for 127.0.0.1 and localhost); ``client_ca``
+    to the PKI root.  ``tls_min``/``tls_max`` take ``"1.2"``/``"1.3"``.  ``index``
+    picks the listing format for folder URLs.  ``forbidden`` path prefixes answer 403,
+    ``redirects`` maps a path to a ``Location``, ``max_body`` answers 413 above that
+    size, ``cut_get_after`` sends only that many body bytes of any GET and drops
+    the connection, ``gzip_suffix`` serves matching files with ``Content-Encoding: gzip``
+    (as misconfigured servers do with stored ``.gz`` files).
+    """
+
+    def __init__(
+        self,
+        pki: TestPKI,
+        *,
+        root: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cert: str | os.PathLike[str] | None = None,
+        key: str | os.PathLike[str] | None = None,
+        client_ca: str | os.PathLike[str] | None = None,
+        client_cert: ClientCertMode = "required",
+        reject_client_cns: Iterable[str] = (),
+        tls_min: str = "1.2",
+        tls_max: str | None = None,
+        index: IndexMode = "json",
+        forbidden: Iterable[str] = (),
+        redirects: Mapping[str, str] | None = None,
+        max_body: int | None = None,
+        cut_get_after: int | None = None,
+        gzip_suffix: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.client_cert = client_cert
+        self.reject_client_cns = frozenset(reject_client_cns)
+        self.index = index
+        self.forbidden = tuple(forbidden)
+        self.redirects = dict(redirects or {})
+        self.max_body = max_body
+        self.cut_get_after = cut_get_after
+        self.gzip_suffix = gzip_suffix
+        self._state = _State()
+        self.ssl_context = self._make_context(pki, cert, key, client_ca, client_cert, tls_min, tls_max)
+        self._httpd = _Server((host, port), _Handler, self)
+        self.port: int = self._httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _make_context(
+        pki: TestPKI,
+        cert: str | os.PathLike[str] | None,
+        key: str | os.PathLike[str] | None,
+        client_ca: str | os.PathLike[str] | None,
+        mode: ClientCertMode,
+        tls_min: str,
+        tls_max: str | None,
+    ) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = _VERSIONS[tls_min]
+        if tls_max is not None:
+            ctx.maximum_version = _VERSIONS[tls_max]
+        ctx.load_cert_chain(str(cert or pki.server_cert), str(key or pki.server_key))
+        ctx.load_verify_locations(cafile=str(client_ca or pki.root_ca))
+        # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
+        ctx.verify_mode = {
+            "required": ssl.CERT_REQUIRED,
+            "nginx": ssl.CERT_OPTIONAL,
+            "none": ssl.CERT_NONE,
+        }[mode]
+        return ctx
+
+    # -- lifecycle ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``https://127.0.0.1:PORT`` (no trailing slash)."""
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def server(self) -> str:
+        """``host:port``, as xfer names servers in messages."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def handshakes(self) -> int:
+        """Completed TLS handshakes so far: one per TLS connection the clients opened."""
+        return self._state.handshakes
+
+    @property
+    def failed_handshakes(self) -> int:
+        return self._state.failed_handshakes
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request handled so far, in order."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def start(self) -> HTTPSServer:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket (idempotent)."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._httpd.server_close()
+        self._httpd.close_connections()
+
+    def __enter__(self) -> HTTPSServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Many quick test runs on fixed ports would otherwise hit TIME_WAIT.
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], owner: HTTPSServer) -> None:
+        self.owner = owner
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = self.socket.accept()
+        # The handshake runs in the handler thread, so one slow client cannot block accept().
+        tls = self.owner.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        with self._open_lock:
+            self._open.add(tls)
+        return tls, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            for sock in list(self._open):
+                with contextlib.suppress(OSError):
+                    sock.close()
+            self._open.clear()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up or fail the handshake are part of the tests, not server bugs.
+        return
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: connection reuse is observable
+    server_version = "xfer-test-https"
+    timeout = 30
+    server: _Server
+    client_cn: str | None = None
+
+    # -- connection --------------------------------------------------------------
+
+    def setup(self) -> None:
+        state = self.server.owner._state
+        try:
+            self.request.settimeout(10)
+            self.request.do_handshake()
+        except (OSError, ssl.SSLError):
+            with state.lock:
+                state.failed_handshakes += 1
+            raise
+        with state.lock:
+            state.handshakes += 1
+        peer = self.request.getpeercert()
+        if peer:
+            for rdn in peer.get("subject", ()):
+                for name, value in rdn:
+                    if name == "commonName":
+                        self.client_cn = value
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    # -- helpers ---------------------------------------------------------------
+
+    @property
+    def owner(self) -> HTTPSServer:
+        return self.server.owner
+
+    def _record(self, status: int) -> None:
+        state = self.owner._state
+        with state.lock:
+            state.requests.append(
+                RecordedRequest(self.command, self.path, dict(self.headers.items()), self.client_cn, status)
+            )
+
+    def _fs_path(self) -> tuple[str, Path] | None:
+        url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        parts = [p for p in url_path.split("/") if p]
+        if any(p in (".", "..") for p in parts):
+            return None
+        return url_path, self.owner.root.joinpath(*parts)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "text/html",
+        headers: Mapping[str, str] | None = None,
+        close: bool = False,
+    ) -> None:
+        self._record(status)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _page(
+        self,
+        status: int,
+        detail: str = "",
+        *,
+        title: str | None = None,
+        close: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        reason = self.responses.get(status, ("",))[0]
+        body = _NGINX_PAGE.format(
+            status=status,
+            title=title or reason,
+            reason=reason,
+            detail=f"<center>{html.escape(detail)}</center>\r\n" if detail else "",
+        ).encode()
+        self._send(status, body, headers=headers, close=close)
+
+    def _gate(self) -> tuple[str, Path] | None:
+        """Client-certificate, forbidden and redirect checks shared by every method."""
+        if self.owner.client_cert == "nginx":
+            if self.client_cn is None:
+                self._discard_body()
+                self._page(400, "No required SSL certificate was sent", title="No required SSL certificate was sent")
+                return None
+            if self.client_cn in self.owner.reject_client_cns:
+                self._discard_body()
+                self._page(400, "The SSL certificate error", title="The SSL certificate error")
+                return None
+        resolved = self._fs_path()
+        if resolved is None:
+            self._discard_body()
+            self._page(400)
+            return None
+        url_path, _ = resolved
+        if url_path in self.owner.redirects:
+            self._discard_body()
+            self._page(302, headers={"Location": self.owner.redirects[url_path]})
+            return None
+        if any(url_path.startswith(prefix) for prefix in self.owner.forbidden):
+            self._discard_body()
+            self._page(403)
+            return None
+        return resolved
+
+    def _discard_body(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        # Small bodies are drained to keep the connection; large ones end it (like nginx).
+        if length > 1 << 20:
+            self.close_connection = True
+            return
+        while length > 0:
+            chunk = self.rfile.read(min(length, _BLOCK))
+            if not chunk:
+                break
+            length -= len(chunk)
+
+    # -- methods ---------------------------------------------------------------
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        resolved = self._gate()
+        if resolved is None:
+            return
+        url_path, target = resolved
+        if target.is_dir():
+            if not url_path.endswith("/"):
+                location = f"{self.owner.url}{urllib.parse.quote(url_path)}/"
+                self._page(301, headers={"Location": location})
+                return
+            self._index(url_path, target)
+            return
+        if url_path.endswith("/") or not target.is_file():
+            self._page(404)
+            return
+        self._send_file(target)
+
+    def _send_file(self, target: Path) -> None:
+        size = target.stat().st_size
+        self._record(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.send_header("Last-Modified", email.utils.formatdate(target.stat().st_mtime, usegmt=True))
+        if self.owner.gzip_suffix and target.name.endswith(self.owner.gzip_suffix):
+            self.send_header("Content-Encoding", "gzip")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        limit = self.owner.cut_get_after
+        sent = 0
+        with open(target, "rb") as source:
+            while chunk := source.read(_BLOCK):
+                if limit is not None and sent + len(chunk) > limit:
+                    self.wfile.write(chunk[: limit - sent])
+                    self.wfile.flush()
+                    # A hard cut, as when a server process dies mid-transfer.
+                    self.close_connection = True
+                    self.request.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(chunk)
+                sent += len(chunk)
+
+    def _index(self, url_path: str, folder: Path) -> None:
+        if self.owner.index == "none":
+            self._page(403)  # nginx without autoindex answers 403 for a folder
+            return
+        entries = []
+        for child in sorted(folder.iterdir()):
+            if child.name.startswith(".") and child.name.endswith(".part"):
+                continue
+            info = child.stat()
+            entries.append((child.name, child.is_dir(), info.st_size, info.st_mtime))
+        if self.owner.index == "json":
+            items: list[dict[str, Any]] = []
+            for name, is_dir, size, mtime in entries:
+                item: dict[str, Any] = {
+                    "name": name,
+                    "type": "directory" if is_dir else "file",
+                    "mtime": email.utils.formatdate(mtime, usegmt=True),
+                }
+                if not is_dir:
+                    item["size"] = size
+                items.append(item)
+            self._send(200, json.dumps(items).encode(), "application/json")
+            return
+        # The nginx HTML autoindex layout: link, date, size ("-" for folders).
+        rows = ['<a href="../">../</a>']
+        for name, is_dir, size, mtime in entries:
+            href = urllib.parse.quote(name) + ("/" if is_dir else "")
+            label = html.escape(name + ("/" if is_dir else ""))
+            date = email.utils.formatdate(mtime, usegmt=True)
+            rows.append(f'<a href="{href}">{label}</a>{" " * 10}{date}{" " * 10}{"-" if is_dir else size}')
+        page = (
+            f"<html>\r\n<head><title>Index of {html.escape(url_path)}</title></head>\r\n<body>\r\n"
+            f"<h1>Index of {html.escape(url_path)}</h1><hr><pre>"
+            + "\r\n".join(rows)
+            + "\r\n</pre><hr></body>\r\n</html>\r\n"
+        )
+        self._send(200, page.encode(), "text/html")
+
+    def do_PUT(self) -> None:
+        resolved = self._gate()
+        if resolved is None:
+            return
+        url_path, target = resolved
+        if "Content-Length" not in self.headers:
+            # nginx accepts chunked PUT; refusing it here proves the client sends a length.
+            self._page(411, close=True)
+            return
+        length = int(self.headers["Content-Length"])
+        if self.owner.max_body is not None and length > self.owner.max_body:
+            self._page(413, close=True)
+            return
+        if url_path.endswith("/") or target.is_dir():
+            self._discard_body()
+            self._page(409)
+            return
+        existed = target.exists()
+        target.parent.mkdir(parents=True, exist_ok=True)  # create_full_put_path on
+        if not self._receive(target, length):
+            return
+        self._send(204 if existed else 201, b"")
+
+    def _receive(self, target: Path, length: int, rfile: Any = None) -> bool:
+        # Like nginx: write a temp file beside the target, rename when the body is complete.
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                remaining = length
+                while remaining:
+                    chunk = (rfile or self.rfile).read(min(remaining, _BLOCK))
+                    if not chunk:
+                        raise ConnectionError("client closed the connection mid-body")
+                    out.write(chunk)
+                    remaining -= len(chunk)
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            self.close_connection = True
+            raise
+        return True
+
+    def do_DELETE(self) -> None:
+        resolved = self._gate()
+        if resolved is None:
+            return
+        url_path, target = resolved
+        if not target.exists() or target == self.owner.root:
+            self._page(404 if not target.exists() else 403)
+            return
+        if target.is_dir():
+            if not url_path.endswith("/"):
+                self._page(409)  # nginx: "DELETE with trailing slash" for folders
+                return
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+        self._send(204, b"")
+
+    def do_POST(self) -> None:
+        """``multipart/form-data`` upload into the folder named by the URL (any field name)."""
+        resolved = self._gate()
+        if resolved is None:
+            return
+        _, folder = resolved
+        content_type = self.headers.get("Content-Type", "")
+        length = int(self.headers.get("Content-Length") or -1)
+        if length < 0:
+            self._page(411, close=True)
+            return
+        if not content_type.startswith("multipart/form-data") or "boundary=" not in content_type:
+            self._discard_body()
+            self._page(415)
+            return
+        if self.owner.max_body is not None and length > self.owner.max_body:
+            self._page(413, close=True)
+            return
+        boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
+        reader = _MultipartReader(self.rfile, length, boundary)
+        stored: list[str] = []
+        for headers in reader.parts():
+            disposition = headers.get("content-disposition", "")
+            filename = _disposition_param(disposition, "filename")
+            if filename is None:
+                reader.skip_part()
+                continue
+            name = urllib.parse.unquote(filename).replace("/", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            reader.copy_part(folder / name)
+            stored.append(name)
+        self._send(201 if stored else 400, json.dumps({"stored": stored}).encode(), "application/json")
+
+
+def _disposition_param(disposition: str, name: str) -> str | None:
+    for piece in disposition.split(";"):
+        key, _, value = piece.strip().partition("=")
+        if key.lower() == name:
+            return value.strip('"')
+    return None
+
+
+class _MultipartReader:
+    """A small streaming multipart parser: parts are copied to disk, never held in memory."""
+
+    def __init__(self, rfile: Any, length: int, boundary: bytes) -> None:
+        self._rfile = rfile
+        self._remaining = length
+        self._delimiter = b"\r\n--" + boundary
+        self._buffer = b"\r\n"  # the first boundary has no leading CRLF
+        self._done = False
+
+    def _fill(self) -> bool:
+        if self._remaining <= 0:
+            return False
+        chunk = self._rfile.read(min(self._remaining, _BLOCK))
+        if not chunk:
+            self._remaining = 0
+            return False
+        self._remaining -= len(chunk)
+        self._buffer += chunk
+        return True
+
+    def parts(self) -> Iterable[dict[str, str]]:
+        # Skip the preamble up to the first delimiter.
+        while self._delimiter not in self._buffer:
+            if not self._fill():
+                return
+        self._buffer = self._buffer[self._buffer.index(self._delimiter) + len(self._delimiter) :]
+        while not self._done:
+            while len(self._buffer) < 2:
+                if not self._fill():
+                    return
+            if self._buffer.startswith(b"--"):  # the closing delimiter
+                self._done = True
+                return
+            self._buffer = self._buffer.removeprefix(b"\r\n")
+            while b"\r\n\r\n" not in self._buffer:
+                if not self._fill():
+                    return
+            head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
+            headers = {}
+            for line in head.decode("utf-8", "replace").split("\r\n"):
+                key, _, value = line.partition(":")
+                if key:
+                    headers[key.strip().lower()] = value.strip()
+            yield headers
+
+    def copy_part(self, target: Path | None) -> None:
+        out = open(target, "wb") if target is not None else None  # noqa: SIM115
+        try:
+            keep = len(self._delimiter)
+            while True:
+                index = self._buffer.find(self._delimiter)
+                if index >= 0:
+                    if out:
+                        out.write(self._buffer[:index])
+                    self._buffer = self._buffer[index + len(self._delimiter) :]
+                    while len(self._buffer) < 2 and self._fill():
+                        pass
+                    return
+                if len(self._buffer) > keep:
+                    if out:
+                        out.write(self._buffer[:-keep])
+                    self._buffer = self._buffer[-keep:]
+                if not self._fill():
+                    raise ConnectionError("multipart body ended early")
+        finally:
+            if out:
+                out.close()
+
+    def skip_part(self) -> None:
+        self.copy_part(None)
