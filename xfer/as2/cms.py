@@ -301,9 +301,7 @@ def _key_identifier(certificate: x509.Certificate) -> bytes:
         return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest
 
 
-def signer_matches(
-    sid: cms.SignerIdentifier | cms.RecipientIdentifier, certificate: x509.Certificate
-) -> bool:
+def signer_matches(sid: cms.SignerIdentifier | cms.RecipientIdentifier, certificate: x509.Certificate) -> bool:
     """Whether a signer (or recipient) identifier (issuer+serial or key id) names ``certificate``."""
     if sid.name == "issuer_and_serial_number":
         cert = _asn1_cert(certificate)
@@ -348,12 +346,8 @@ def _check_signature(
             if name == "rsassa_pss":
                 params = signature_algorithm["parameters"]
                 pss_hash = DIGESTS[digest_name(params["hash_algorithm"]["algorithm"].native)]()
-                mgf_hash = DIGESTS[
-                    digest_name(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)
-                ]()
-                pad: padding.AsymmetricPadding = padding.PSS(
-                    padding.MGF1(mgf_hash), params["salt_length"].native
-                )
+                mgf_hash = DIGESTS[digest_name(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)]()
+                pad: padding.AsymmetricPadding = padding.PSS(padding.MGF1(mgf_hash), params["salt_length"].native)
                 public_key.verify(signature, data, pad, pss_hash)
             else:
                 public_key.verify(signature, data, padding.PKCS1v15(), DIGESTS[digest]())
@@ -434,9 +428,7 @@ def verify(
             raise IntegrityError("the signature has signed attributes but no message-digest")
         claimed = found["message_digest"][0].native
         if not hmac.compare_digest(claimed, actual_digest):
-            raise IntegrityError(
-                f"the signed content was altered: its {algorithm} digest does not match the signature"
-            )
+            raise IntegrityError(f"the signed content was altered: its {algorithm} digest does not match the signature")
         if "content_type" in found and found["content_type"][0].native != encap["content_type"].native:
             raise IntegrityError("the signed content-type attribute does not match the content")
         if "signing_time" in found:
@@ -446,9 +438,7 @@ def verify(
         to_verify = b"\x31" + signed_attrs.dump()[1:]
     else:
         to_verify = bytes(data)
-    _check_signature(
-        certificate, signer["signature"].native, to_verify, algorithm, signer["signature_algorithm"]
-    )
+    _check_signature(certificate, signer["signature"].native, to_verify, algorithm, signer["signature_algorithm"])
     return Verified(
         digest_algorithm=algorithm,
         content=embedded_content if content is None else None,
@@ -489,9 +479,7 @@ def encrypt(content: BytesLike, recipient: x509.Certificate, *, cipher: str = "a
             "ktri": cms.KeyTransRecipientInfo(
                 {
                     "version": "v0",
-                    "rid": cms.RecipientIdentifier(
-                        {"issuer_and_serial_number": _issuer_and_serial(recipient)}
-                    ),
+                    "rid": cms.RecipientIdentifier({"issuer_and_serial_number": _issuer_and_serial(recipient)}),
                     "key_encryption_algorithm": cms.KeyEncryptionAlgorithm(
                         {"algorithm": "rsaes_pkcs1v15", "parameters": core.Null()}
                     ),
@@ -504,9 +492,7 @@ def encrypt(content: BytesLike, recipient: x509.Certificate, *, cipher: str = "a
     view = memoryview(content)
     encryptor = Cipher(_cipher(name, content_key), modes.CBC(iv)).encryptor()
     full = len(view) - len(view) % spec.block_size
-    ciphertext = [
-        encryptor.update(view[start : min(start + _CHUNK, full)]) for start in range(0, full, _CHUNK)
-    ]
+    ciphertext = [encryptor.update(view[start : min(start + _CHUNK, full)]) for start in range(0, full, _CHUNK)]
     pad = spec.block_size - len(view) % spec.block_size  # PKCS#7: always 1..block_size bytes
     ciphertext.append(encryptor.update(bytes(view[full:]) + bytes((pad,)) * pad))
     ciphertext.append(encryptor.finalize())
@@ -521,9 +507,7 @@ def encrypt(content: BytesLike, recipient: x509.Certificate, *, cipher: str = "a
         _SEQUENCE,
         [core.Integer(0).dump(), cms.RecipientInfos([recipient_info]).dump(), *encrypted_content_info],
     )
-    parts = _wrap(
-        _SEQUENCE, [cms.ContentType("enveloped_data").dump(), *_wrap(_CONTEXT_0_CONSTRUCTED, enveloped)]
-    )
+    parts = _wrap(_SEQUENCE, [cms.ContentType("enveloped_data").dump(), *_wrap(_CONTEXT_0_CONSTRUCTED, enveloped)])
     ciphertext.clear()
     return b"".join(parts)
 
@@ -612,9 +596,7 @@ def compress(content: BytesLike, *, level: int = 6) -> bytes:
         [cms.ContentType("data").dump(), *_wrap(_CONTEXT_0_CONSTRUCTED, _wrap(_OCTET_STRING, chunks))],
     )
     compressed = _wrap(_SEQUENCE, [core.Integer(0).dump(), algorithm.dump(), *encap])
-    parts = _wrap(
-        _SEQUENCE, [cms.ContentType("compressed_data").dump(), *_wrap(_CONTEXT_0_CONSTRUCTED, compressed)]
-    )
+    parts = _wrap(_SEQUENCE, [cms.ContentType("compressed_data").dump(), *_wrap(_CONTEXT_0_CONSTRUCTED, compressed)])
     chunks.clear()
     return b"".join(parts)
 

@@ -128,9 +128,7 @@ def _report_fields(content: bytes) -> dict[str, str]:
     return fields
 
 
-def parse_mdn(
-    headers: Mapping[str, str], body: bytes, *, partner_certificate: x509.Certificate | None
-) -> MDN:
+def parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x509.Certificate | None) -> MDN:
     """Parse a synchronous MDN from the HTTP response ``headers`` and ``body``.
 
     A signed MDN is verified with ``partner_certificate`` (when given) over the exact bytes of
@@ -224,12 +222,8 @@ def check_mdn(
     was required for a MIC we know and the positive MDN carries none.  Otherwise returns the
     status (``processed``, ``warning``, ``error``, ``failed``) for the caller to act on.
     """
-    if mdn.original_message_id is not None and _bare_id(mdn.original_message_id) != _bare_id(
-        expected_message_id
-    ):
-        raise IntegrityError(
-            f"the MDN is for message {mdn.original_message_id}, not for {expected_message_id}"
-        )
+    if mdn.original_message_id is not None and _bare_id(mdn.original_message_id) != _bare_id(expected_message_id):
+        raise IntegrityError(f"the MDN is for message {mdn.original_message_id}, not for {expected_message_id}")
     if require_signature and not mdn.signed:
         raise IntegrityError(
             "a signed MDN was required but the partner sent an unsigned one",

@@ -278,9 +278,7 @@ def _unwrap(
                 raise _Failure("authentication-failed", "no certificate is configured for this partner")
             try:
                 if not cms.signed_by(signature, partner_cert):
-                    raise _Failure(
-                        "authentication-failed", "signed by a certificate other than the partner's"
-                    )
+                    raise _Failure("authentication-failed", "signed by a certificate other than the partner's")
                 verified = cms.verify(signature, partner_cert, content=signed_part)
             except IntegrityError as exc:
                 raise _Failure("integrity-check-failed", str(exc)) from exc
@@ -298,8 +296,6 @@ def _unwrap(
     if not state.signed:
         # Unsigned: encrypted → the decrypted entity with headers; else the content alone.
         state.mic_algorithm = requested_micalg or "sha256"
-        state.mic = _digest_b64(
-            state.mic_algorithm, decrypted_entity if decrypted_entity is not None else body
-        )
+        state.mic = _digest_b64(state.mic_algorithm, decrypted_entity if decrypted_entity is not None else body)
     state.content_type = str(entity_headers.get("Content-Type", "application/octet-stream"))
     return _mime.decoded_body(entity_headers, content), _safe_filename(entity_headers)
