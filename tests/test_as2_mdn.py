@@ -159,8 +159,9 @@ def test_mdn_for_another_message_rejected(identity: Identity, partner: Identity)
 def test_signed_mdn_without_mic_rejected(identity: Identity, partner: Identity) -> None:
     msg = send(identity, partner)
     parsed = parse_mdn(*_mdn(partner, msg, mic=None), partner_certificate=partner.certificate)
+    assert check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True).mic_matched is None
     with pytest.raises(IntegrityError, match="no Received-Content-MIC"):
-        check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True)
+        check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True, require_mic=True)
 
 
 def test_signed_mdn_without_certificate_is_not_verified(identity: Identity, partner: Identity) -> None:

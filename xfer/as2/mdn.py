@@ -213,13 +213,16 @@ def check_mdn(
     expected_alg: str | None,
     *,
     require_signature: bool,
+    require_mic: bool = False,
 ) -> MDNCheck:
     """Compare a parsed receipt with the message we sent.
 
     Raises :class:`IntegrityError` when: the MDN is for another Message-ID; a signature was
     required and the MDN is unsigned or was not verified; a positive MDN's
-    ``Received-Content-MIC`` differs in value or algorithm from ours; or a signed receipt
-    was required for a MIC we know and the positive MDN carries none.  Otherwise returns the
+    ``Received-Content-MIC`` differs in value or algorithm from ours; or
+    ``require_mic`` is set and the positive MDN carries no MIC.  Pass ``require_mic=True`` for
+    signed messages: RFC 4130 §7.3.1 makes the MIC mandatory there, while receivers such as
+    pyas2 omit it for unsigned messages (then ``mic_matched`` is None).  Otherwise returns the
     status (``processed``, ``warning``, ``error``, ``failed``) for the caller to act on.
     """
     if mdn.original_message_id is not None and _bare_id(mdn.original_message_id) != _bare_id(expected_message_id):
@@ -235,7 +238,7 @@ def check_mdn(
     mic_matched: bool | None = None
     if mdn.status in ("processed", "warning") and expected_mic is not None:
         if mdn.mic is None:
-            if require_signature:
+            if require_mic:
                 raise IntegrityError(
                     "the signed MDN has no Received-Content-MIC: delivery of the exact content is unproven"
                 )
