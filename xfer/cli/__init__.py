@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             "this is a bug in xfer; run again with --traceback and report it",
         )
         return int(ExitCode.ERROR)
-    return int(result) if isinstance(result, int) else int(ExitCode.OK)
+    code = int(result) if isinstance(result, int) else int(ExitCode.OK)
+    if code == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
+        err_console().print("xfer: interrupted", markup=False, highlight=False)
+    return code
 
 
 def _report(message: str, hint: str | None) -> None:

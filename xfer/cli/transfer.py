@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -68,6 +69,13 @@ def put(
 ) -> None:
     """Upload files to a server."""
     from ..client import put as put_files
+    from ..transfer import local_error
+
+    for source in sources:  # before connecting: a typo should not cost a TLS handshake
+        try:
+            os.stat(source)
+        except OSError as exc:
+            raise local_error(exc, source, "reading") from exc
 
     with _open(target, connection) as (remote, path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:

@@ -227,8 +227,11 @@ def _p12(
     return _write(path, data, 0o600)
 
 
-def _rc2_bundle(folder: Path, cert: Path, key: Path, chain: Path, password_file: Path) -> Path | None:
-    """RC2-40 bundle made by OpenSSL's own tool (``-legacy``); None if it cannot."""
+def _rc2_bundle(folder: Path, cert: Path, key: Path, password_file: Path) -> Path | None:
+    """RC2-40 bundle made by OpenSSL's own tool (``-legacy``); None if it cannot.
+
+    ``cert`` holds the leaf and the intermediate; OpenSSL bundles both.
+    """
     openssl = shutil.which("openssl")
     if not openssl:
         return None
@@ -236,7 +239,7 @@ def _rc2_bundle(folder: Path, cert: Path, key: Path, chain: Path, password_file:
     result = subprocess.run(
         [
             openssl, "pkcs12", "-export", "-legacy",
-            "-in", str(cert), "-inkey", str(key), "-certfile", str(chain),
+            "-in", str(cert), "-inkey", str(key),
             "-out", str(out), "-passout", f"file:{password_file}",
         ],
         capture_output=True,
@@ -304,7 +307,7 @@ def create_pki(folder: str | os.PathLike[str], *, password: str = DEFAULT_PASSWO
         wrong_host_key=w(root / "wrong-host.key", _key_pem(wrong.key), 0o600),
         client_p12=_p12(root / "client.p12", client, [inter.cert], password),
         client_legacy_p12=_p12(root / "client-legacy.p12", client, [inter.cert], password, legacy=True),
-        client_rc2_p12=_rc2_bundle(root, client_cert, client_key, intermediate_pem, password_file),
+        client_rc2_p12=_rc2_bundle(root, client_cert, client_key, password_file),
         client_leaf_only_p12=_p12(root / "client-leaf-only.p12", client, [], password),
         client_expired_p12=_p12(root / "client-expired.p12", expired, [inter.cert], password),
         client_expiring_p12=_p12(root / "client-expiring.p12", expiring, [inter.cert], password),

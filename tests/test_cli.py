@@ -1,0 +1,194 @@
+"""The CLI contract: exit codes, one-line errors, no tracebacks, fast help, secrets never echoed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xfer.cli import main
+from xfer.errors import ExitCode
+from xfer.testing.pki import TestPKI
+
+
+@pytest.fixture(autouse=True)
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("XFER_PROFILE_PATH", raising=False)
+    return tmp_path / "config"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_error(err: str, *needles: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("xfer: error: ")]
+    assert len(errors) == 1, err
+    assert all(line.startswith(("xfer: error: ", "hint: ", "xfer: warning: ")) for line in lines), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in errors[0], f"{needle!r} not in {errors[0]!r}"
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "from xfer.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('requests', 'urllib3', 'cryptography', "
+        "'webdav3', 'pyftpdlib', 'asn1crypto') or m.startswith('xfer.adapters.')]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "xfer", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("xfer ")
+
+
+def test_identity_show(capsys: pytest.CaptureFixture[str], pki: TestPKI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XFER_T_PW", pki.password)
+    code, out, _ = run(capsys, "identity", "show", str(pki.client_p12), "--identity-password", "env:XFER_T_PW")
+    assert code == 0
+    assert "subject             CN=xfer-client,O=xfer test PKI" in out
+    assert "client auth         yes" in out
+    code, out, _ = run(capsys, "identity", "show", str(pki.client_p12), "--identity-password",
+                       f"file:{pki.password_file}", "--json")  # fmt: skip
+    data = json.loads(out)
+    assert code == 0 and data["client_auth"] is True and data["chain"]
+
+
+def test_identity_show_warns_on_expiring(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI
+) -> None:
+    code, _, err = run(capsys, "identity", "show", str(pki.client_expiring_p12), "--identity-password",
+                       f"file:{pki.password_file}")  # fmt: skip
+    assert code == 0 and "xfer: warning: client certificate 'xfer-client-expiring' expires in" in err
+
+
+@pytest.mark.parametrize(
+    ("bundle", "password", "needle"),
+    [
+        ("client_p12", "wrong", "the password is wrong"),
+        ("corrupt_p12", None, "damaged or not a PKCS#12 file"),
+        ("client_cert", None, "is a PEM file, not PKCS#12"),
+    ],
+)
+def test_identity_errors_exit_4(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, bundle: str, password: str | None, needle: str
+) -> None:
+    args = ["identity", "show", str(getattr(pki, bundle))]
+    if password:
+        (tmp_path / "pw").write_text(password)
+        (tmp_path / "pw").chmod(0o600)
+        args += ["--identity-password", f"file:{tmp_path / 'pw'}"]
+    code, _, err = run(capsys, *args)
+    assert code == ExitCode.TLS
+    assert_one_error(err, needle)
+
+
+def test_missing_identity_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "identity", "show", str(tmp_path / "nope.p12"))
+    assert code == ExitCode.TLS
+    assert_one_error(err, "does not exist")
+
+
+def test_literal_secret_refused_not_echoed(capsys: pytest.CaptureFixture[str], pki: TestPKI) -> None:
+    code, out, err = run(capsys, "identity", "show", str(pki.client_p12), "--identity-password", "Sup3rSecret")
+    assert code == ExitCode.CONFIG
+    assert_one_error(err, "must be a secret reference")
+    assert "Sup3rSecret" not in err + out
+
+
+def test_clear_text_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    code, _, err = run(capsys, "put", str(tmp_path / "f"), "ftp://127.0.0.1/in/")
+    assert code == ExitCode.TLS
+    assert_one_error(err, "clear text")
+
+
+def test_missing_local_file_before_connecting(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "put", str(tmp_path / "missing.txt"), "ftpes://192.0.2.1/in/")
+    assert code == ExitCode.ERROR
+    assert_one_error(err, "missing.txt does not exist")
+
+
+def test_expired_identity_refused_before_connecting(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_text("x")
+    code, _, err = run(capsys, "put", str(tmp_path / "f"), "ftpes://192.0.2.1/in/", "--identity",
+                       str(pki.client_expired_p12), "--identity-password", f"file:{pki.password_file}")  # fmt: skip
+    assert code == ExitCode.TLS
+    assert_one_error(err, "expired on 20")
+
+
+def test_unknown_profile_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "ls", "nobody:/")
+    assert code == ExitCode.CONFIG
+    assert_one_error(err, "no profile named 'nobody'")
+
+
+def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "put")
+    assert code == ExitCode.USAGE and "Missing argument" in err
+
+
+def test_traceback_only_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(Exception, match="no profile named"):
+        main(["ls", "nobody:/", "--traceback"])
+
+
+def test_ctrl_c_exit_130(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import xfer.client
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xfer.client, "connect", interrupted)
+    code, _, err = run(capsys, "ls", "https://127.0.0.1/")
+    assert code == ExitCode.INTERRUPTED and "xfer: interrupted" in err
+
+
+def test_profile_lifecycle(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, config: Path
+) -> None:
+    code, _, err = run(capsys, "profile", "add", "acme", "ftpes://127.0.0.1:2121/inbox", "--identity",
+                       str(pki.client_p12), "--identity-password", "keyring", "--username", "acme",
+                       "--password", "env:ACME_PW", "--no-ftps-upload-temp-name")  # fmt: skip
+    assert code == 0, err
+    path = config / "profiles" / "acme.toml"
+    assert oct(path.stat().st_mode)[-3:] == "600"
+    code, out, _ = run(capsys, "profile", "list", "--json")
+    assert [row["name"] for row in json.loads(out)] == ["acme"]
+    code, out, _ = run(capsys, "profile", "show", "acme", "--json")
+    shown = json.loads(out)
+    assert shown["password"] == "env:ACME_PW" and shown["identity_password"] == "keyring"
+    assert shown["ftps"] == {"upload_temp_name": False}
+    code, out, _ = run(capsys, "profile", "show", "acme")
+    assert "upload_temp_name = False" in out and "epsv = True   # default" in out
+    code, _, err = run(capsys, "profile", "add", "acme", "ftpes://h/")
+    assert code == ExitCode.CONFIG and "already exists" in err
+    code, _, _ = run(capsys, "profile", "rm", "acme")
+    assert code == 0 and not path.exists()
+
+
+def test_profile_add_refuses_missing_identity(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "profile", "add", "acme", "ftpes://h/", "--identity", str(tmp_path / "no.p12"))
+    assert code == ExitCode.CONFIG
+    assert_one_error(err, "identity file", "does not exist")
+
+
+def test_profile_add_refuses_literal_password(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    code, out, err = run(capsys, "profile", "add", "acme", "ftpes://h/", "--password", "hunter2")
+    assert code == ExitCode.CONFIG and "hunter2" not in out + err
+    assert not (config / "profiles" / "acme.toml").exists()

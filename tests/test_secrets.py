@@ -1,0 +1,145 @@
+"""Secret references: resolved from env, file, keyring or prompt; literals refused, never echoed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xfer import secrets as xsecrets
+from xfer.errors import SecretError
+from xfer.secrets import Secret, parse_ref, resolve
+
+
+def test_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XFER_T_PW", "s3cret")
+    assert resolve("env:XFER_T_PW") == "s3cret"
+
+
+def test_env_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XFER_T_MISSING", raising=False)
+    with pytest.raises(SecretError, match="XFER_T_MISSING is not set"):
+        resolve("env:XFER_T_MISSING", field_name="password")
+
+
+def test_file_first_line(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("line one\nline two\n")
+    secret.chmod(0o600)
+    assert resolve(f"file:{secret}") == "line one"
+
+
+def test_file_relative_to_base(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("rel")
+    (tmp_path / "pw").chmod(0o600)
+    assert resolve("file:pw", base_dir=tmp_path) == "rel"
+
+
+def test_file_readable_by_others_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("x")
+    secret.chmod(0o644)
+    seen: list[str] = []
+    monkeypatch.setattr(xsecrets, "warn", seen.append)
+    assert resolve(f"file:{secret}") == "x"
+    assert seen and "chmod 600" in seen[0]
+
+
+def test_file_missing(tmp_path: Path) -> None:
+    with pytest.raises(SecretError, match="does not exist"):
+        resolve(f"file:{tmp_path / 'none'}")
+
+
+@pytest.mark.parametrize("literal", ["hunter2", "p@ss:word", "envVAR", "file", "env:"])
+def test_literals_refused_and_not_echoed(literal: str) -> None:
+    with pytest.raises(SecretError) as caught:
+        parse_ref(literal, field_name="password")
+    assert literal not in str(caught.value) or literal in ("file", "env:")
+    assert caught.value.hint and "env:VAR" in caught.value.hint
+
+
+def test_secret_object_hides_value() -> None:
+    secret = Secret("hunter2")
+    assert "hunter2" not in repr(secret) and "hunter2" not in str(secret)
+    assert resolve(secret) == "hunter2"
+
+
+class MemoryKeyring:
+    """An in-memory keyring backend (the real API, no OS service)."""
+
+    def __new__(cls) -> object:
+        import keyring.backend
+
+        class _Backend(keyring.backend.KeyringBackend):
+            priority = 1  # type: ignore[assignment]
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.store: dict[tuple[str, str], str] = {}
+
+            def get_password(self, service: str, username: str) -> str | None:
+                return self.store.get((service, username))
+
+            def set_password(self, service: str, username: str, password: str) -> None:
+                self.store[(service, username)] = password
+
+            def delete_password(self, service: str, username: str) -> None:
+                self.store.pop((service, username), None)
+
+        return _Backend()
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[object]:
+    import keyring
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)  # type: ignore[arg-type]
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def test_keyring_named_and_profile_entries(memory_keyring: object) -> None:
+    import keyring
+
+    keyring.set_password("xfer", "acme-id", "from-keyring")
+    keyring.set_password("xfer", "partner/identity_password", "per-profile")
+    assert resolve("keyring:acme-id") == "from-keyring"
+    assert resolve("keyring", keyring_name="partner/identity_password") == "per-profile"
+
+
+def test_keyring_entry_missing(memory_keyring: object) -> None:
+    with pytest.raises(SecretError, match="not found") as caught:
+        resolve("keyring:nothing-here")
+    assert caught.value.hint and "keyring set xfer nothing-here" in caught.value.hint
+
+
+def test_no_keyring_backend_names_alternatives() -> None:
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        with pytest.raises(SecretError, match="keyring") as caught:
+            resolve("keyring:x")
+    finally:
+        keyring.set_keyring(previous)
+    assert caught.value.hint and "env:VAR" in caught.value.hint and "keyrings.alt" in caught.value.hint
+
+
+def test_prompt_needs_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    with pytest.raises(SecretError, match="needs a terminal"):
+        resolve("prompt", field_name="password")
+
+
+def test_prompt_reads_hidden_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "typed")
+    assert resolve("prompt") == "typed"

@@ -1,0 +1,92 @@
+"""The atomic download writer and the streaming upload body."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from xfer.errors import IntegrityError, LocalDiskFull, LocalFileNotFound
+from xfer.transfer import AtomicDownload, FileBody, open_for_upload
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".xfer-part"))
+
+
+def test_complete_download_replaces_target(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    seen: list[tuple[int, int | None]] = []
+    with AtomicDownload(target, expected_size=6, callback=lambda d, t: seen.append((d, t)), checksum=True) as out:
+        out.write(b"abc")
+        assert target.read_bytes() == b"old", "the target must not change before completion"
+        out.write(b"def")
+    assert target.read_bytes() == b"abcdef"
+    assert seen[0] == (0, 6) and seen[-1] == (6, 6)
+    assert out.sha256 == "bef57ec7f53a6d40beb640a780a639c83bc29ac8a9816f1fc6c5c6dcd93c4721"
+    assert _leftovers(tmp_path) == []
+
+
+def test_short_download_is_discarded(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(IntegrityError, match="incomplete: got 3 of 10 bytes"):
+        with AtomicDownload(target, expected_size=10) as out:
+            out.write(b"abc")
+    assert target.read_bytes() == b"old" and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, ConnectionResetError, RuntimeError])
+def test_interrupted_download_leaves_nothing(tmp_path: Path, exc: type[BaseException]) -> None:
+    target = tmp_path / "new.bin"
+    with pytest.raises(exc):
+        with AtomicDownload(target) as out:
+            out.write(b"partial")
+            raise exc()
+    assert not target.exists() and _leftovers(tmp_path) == []
+
+
+def test_disk_full_is_clear_and_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class FullDisk(io.BufferedWriter):
+        def write(self, data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, "wb", buffering=0)))
+    target = tmp_path / "big.bin"
+    with pytest.raises(LocalDiskFull, match="disk full") as caught:
+        with AtomicDownload(target) as out:
+            out.write(b"x" * 10)
+    assert caught.value.hint and "free some space" in caught.value.hint
+    assert not target.exists() and _leftovers(tmp_path) == []
+
+
+def test_file_body_streams_one_buffer(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.write_bytes(os.urandom(1000))
+    handle, size = open_for_upload(source)
+    seen: list[int] = []
+    with handle:
+        body = FileBody(handle, size, blocksize=300, callback=lambda d, t: seen.append(d))
+        assert len(body) == 1000
+        chunks = [bytes(c) for c in body]
+    assert b"".join(chunks) == source.read_bytes()
+    assert [len(c) for c in chunks] == [300, 300, 300, 100]
+    assert seen == [300, 600, 900, 1000]
+
+
+def test_file_body_detects_a_shrinking_file(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.write_bytes(b"x" * 100)
+    handle, _ = open_for_upload(source)
+    with handle, pytest.raises(IntegrityError, match="shrank"):
+        list(FileBody(handle, 200, blocksize=64))
+
+
+def test_missing_local_file(tmp_path: Path) -> None:
+    with pytest.raises(LocalFileNotFound, match="does not exist"):
+        open_for_upload(tmp_path / "nope")
