@@ -102,12 +102,32 @@ class XferSSLSocket(ssl.SSLSocket):
             alert = self._pending_alert()
             if alert is not None:
                 raise alert from exc
+            if self._pushback:
+                # The server answered (an HTTP 413, say) and closed before reading all we
+                # sent.  As a broken pipe, urllib3 goes on to read that answer.
+                raise BrokenPipeError(errno.EPIPE, "the server closed the connection after answering") from exc
             raise
+
+    # A byte of application data read while looking for an alert; served first to readers.
+    _pushback = b""
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        if self._pushback:
+            data, self._pushback = self._pushback, b""
+            return data
+        return super().recv(buflen, flags)
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        if self._pushback:
+            data, self._pushback = self._pushback, b""
+            buffer[: len(data)] = data
+            return len(data)
+        return super().recv_into(buffer, nbytes, flags)
 
     def _pending_alert(self) -> ssl.SSLError | None:
         try:
             self.settimeout(2.0)
-            self.recv(1)
+            self._pushback = super().recv(1)
         except ssl.SSLError as alert:
             if isinstance(alert, ssl.SSLEOFError | ssl.SSLZeroReturnError):
                 return None
