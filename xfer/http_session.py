@@ -232,10 +232,14 @@ class XferSession(requests.Session):
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         target = super().get_redirect_target(resp)
         if target is not None:
-            self._check_origin(urllib.parse.urljoin(resp.url, target), redirected=True)
+            try:
+                self._check_origin(urllib.parse.urljoin(resp.url, target), redirected=True)
+            except XferError:
+                _read_error_body(resp)  # the connection stays reusable
+                raise
         return target
 
-    def resolve_redirects(  # noqa: PLR0917 - requests' signature
+    def resolve_redirects(
         self,
         resp: requests.Response,
         req: requests.PreparedRequest,

@@ -164,9 +164,13 @@ class HTTPSAdapter(Adapter):
                 response = session.post(session.url_for(folder, folder=True), data=body, headers=headers)
             else:
                 body = FileBody(handle, size, callback=callback)
-                # An iterable with __len__: requests sends Content-Length, not chunked.
+                # An iterable with __len__ gets Content-Length, not chunked; requests sends a
+                # zero-length one chunked, so an empty file goes as b"".
                 headers = {"Content-Type": "application/octet-stream"}
-                response = session.put(session.url_for(remote), data=body, headers=headers)
+                data: Any = body if size else b""
+                response = session.put(session.url_for(remote), data=data, headers=headers)
+                if not size and callback is not None:
+                    callback(0, 0)
             with response:
                 session.check(response, path=remote)
                 _ = response.content  # drain: the connection goes back to the pool

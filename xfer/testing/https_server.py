@@ -77,7 +77,8 @@ class HTTPSServer:
     the PKI's server certificate (valid for 127.0.0.1 and localhost); ``client_ca``
     to the PKI root.  ``tls_min``/``tls_max`` take ``"1.2"``/``"1.3"``.  ``index``
     picks the listing format for folder URLs.  ``forbidden`` path prefixes answer 403,
-    ``redirects`` maps a path to a ``Location``, ``max_body`` answers 413 above that
+    ``redirects`` maps a path to a ``Location``, ``statuses`` a path to an error status
+    (``{"/broken": 503}``), ``max_body`` answers 413 above that
     size, ``cut_get_after`` sends only that many body bytes of any GET and drops
     the connection, ``gzip_suffix`` serves matching files with ``Content-Encoding: gzip``
     (as misconfigured servers do with stored ``.gz`` files).
@@ -100,6 +101,7 @@ class HTTPSServer:
         index: IndexMode = "json",
         forbidden: Iterable[str] = (),
         redirects: Mapping[str, str] | None = None,
+        statuses: Mapping[str, int] | None = None,
         max_body: int | None = None,
         cut_get_after: int | None = None,
         gzip_suffix: str | None = None,
@@ -112,6 +114,7 @@ class HTTPSServer:
         self.index = index
         self.forbidden = tuple(forbidden)
         self.redirects = dict(redirects or {})
+        self.statuses = dict(statuses or {})
         self.max_body = max_body
         self.cut_get_after = cut_get_after
         self.gzip_suffix = gzip_suffix
@@ -344,6 +347,10 @@ class _Handler(BaseHTTPRequestHandler):
         if url_path in self.owner.redirects:
             self._discard_body()
             self._page(302, headers={"Location": self.owner.redirects[url_path]})
+            return None
+        if url_path in self.owner.statuses:
+            self._discard_body()
+            self._page(self.owner.statuses[url_path])
             return None
         if any(url_path.startswith(prefix) for prefix in self.owner.forbidden):
             self._discard_body()
