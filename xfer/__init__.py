@@ -1,0 +1,145 @@
+"""xfer: secure file transfer with TLS client certificates (HTTPS, FTPS, WebDAV, AS2).
+
+::
+
+    import xfer
+    with xfer.connect("partner") as remote:
+        remote.put_file("invoice.edi", "/inbox/invoice.edi")
+
+The exceptions are importable from here directly; everything else is imported on
+first use, so ``import xfer`` (and ``xfer --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AuthenticationFailed,
+    ClientCertificateRejected,
+    ClientCertificateRequired,
+    ConfigError,
+    ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
+    ExitCode,
+    HostnameMismatch,
+    IdentityError,
+    IdentityExpired,
+    IdentityFileError,
+    IdentityFormatError,
+    IdentityKeyMissing,
+    IdentityPasswordError,
+    InsecureSchemeRefused,
+    IntegrityError,
+    Interrupted,
+    LocalDiskFull,
+    LocalError,
+    LocalFileNotFound,
+    PinMismatch,
+    RemoteError,
+    RemoteExists,
+    RemoteLocked,
+    RemoteNotFound,
+    RemotePermissionDenied,
+    RemoteStorageFull,
+    SecretError,
+    ServerCertificateUntrusted,
+    ServerError,
+    TLSError,
+    TLSVersionMismatch,
+    UnsupportedOperation,
+    UsageError,
+    XferError,
+)
+
+if TYPE_CHECKING:
+    from .adapters.base import Adapter, Capability, Entry, TransferResult
+    from .client import connect, get, put
+    from .identity import Identity
+    from .profiles import Profile, load_profile
+    from .secrets import Secret
+    from .tls import create_ssl_context
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "connect": "xfer.client",
+    "put": "xfer.client",
+    "get": "xfer.client",
+    "Profile": "xfer.profiles",
+    "load_profile": "xfer.profiles",
+    "Identity": "xfer.identity",
+    "Secret": "xfer.secrets",
+    "create_ssl_context": "xfer.tls",
+    "Adapter": "xfer.adapters.base",
+    "Capability": "xfer.adapters.base",
+    "Entry": "xfer.adapters.base",
+    "TransferResult": "xfer.adapters.base",
+}
+
+__all__ = [
+    "Adapter",
+    "AuthenticationFailed",
+    "Capability",
+    "ClientCertificateRejected",
+    "ClientCertificateRequired",
+    "ConfigError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionDropped",
+    "Entry",
+    "ExitCode",
+    "HostnameMismatch",
+    "Identity",
+    "IdentityError",
+    "IdentityExpired",
+    "IdentityFileError",
+    "IdentityFormatError",
+    "IdentityKeyMissing",
+    "IdentityPasswordError",
+    "InsecureSchemeRefused",
+    "IntegrityError",
+    "Interrupted",
+    "LocalDiskFull",
+    "LocalError",
+    "LocalFileNotFound",
+    "PinMismatch",
+    "Profile",
+    "RemoteError",
+    "RemoteExists",
+    "RemoteLocked",
+    "RemoteNotFound",
+    "RemotePermissionDenied",
+    "RemoteStorageFull",
+    "Secret",
+    "SecretError",
+    "ServerCertificateUntrusted",
+    "ServerError",
+    "TLSError",
+    "TLSVersionMismatch",
+    "TransferResult",
+    "UnsupportedOperation",
+    "UsageError",
+    "XferError",
+    "__version__",
+    "connect",
+    "create_ssl_context",
+    "get",
+    "load_profile",
+    "put",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xfer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
