@@ -15,6 +15,7 @@ naming the package) unless ``require_all=True``, in which case that is a :class:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import pwd
@@ -561,6 +562,7 @@ class Bed:
     missing: dict[str, str]
     pki_folder: Path
     profiles_dir: Path
+    pki: Any = None  # xfer.testing.pki.TestPKI when started in this process
 
     @classmethod
     def start(
@@ -595,7 +597,7 @@ class Bed:
         (run / "ftp-password.txt").write_text(FTP_PASSWORD)
         (run / "ftp-password.txt").chmod(0o600)
 
-        bed = cls(run, {}, missing, Path(pki.folder), run / "profiles")
+        bed = cls(run, {}, missing, Path(pki.folder), run / "profiles", pki)
         started: list[_Server] = []
 
         def bring_up(server: _Server) -> ServerInfo:
@@ -724,7 +726,5 @@ def _kill_group(pid: int, timeout: float = 5.0) -> None:
         if not _alive(pid):
             break
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

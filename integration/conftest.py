@@ -1,0 +1,68 @@
+"""pytest fixtures for real-server tests (the bed's self-test and the adapters' contract tests).
+
+Stable fixture names (documented in integration/README.md):
+
+``bed``        session-scoped :class:`integration.bed.Bed`: every server started once per session.
+``bed_pki``    the bed's :class:`xfer.testing.pki.TestPKI` (client.p12, ca.pem, password.txt, ...).
+``bed_server`` factory ``bed_server("vsftpd-explicit") -> ServerInfo``; skips (locally) or fails
+               (``CI`` set) when that server's package is missing.
+
+Set ``XFER_BED_DIR`` to keep the run folder (logs, configs) after the session; otherwise a fresh
+temporary folder is made and removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from integration.bed import Bed, BedError, ServerInfo
+from xfer.testing.pki import TestPKI
+
+
+def _in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+@pytest.fixture(scope="session")
+def bed_pki(bed: Bed) -> TestPKI:
+    return bed.pki
+
+
+@pytest.fixture(scope="session")
+def bed() -> Iterator[Bed]:
+    if os.geteuid() != 0:
+        message = "the real-server bed runs servers as root (vsftpd/proftpd/pure-ftpd need it)"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    keep = os.environ.get("XFER_BED_DIR")
+    run_dir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="xfer-bed-"))
+    try:
+        started = Bed.start(run_dir, require_all=_in_ci())
+    except BedError as exc:
+        pytest.fail(f"test bed failed to start:\n{exc}", pytrace=False)
+    try:
+        yield started
+    finally:
+        started.stop()
+        if not keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def bed_server(bed: Bed) -> Callable[[str], ServerInfo]:
+    def get(name: str) -> ServerInfo:
+        if name in bed.servers:
+            return bed.servers[name]
+        reason = bed.missing.get(name, f"unknown server {name!r}")
+        if _in_ci():
+            pytest.fail(f"{name}: {reason}")
+        pytest.skip(f"{name}: {reason}")
+
+    return get
