@@ -19,8 +19,9 @@ DEFAULT_DIR = Path(os.environ.get("XFER_BED_DIR", "/tmp/xfer-bed"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m integration", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m integration", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["up", "down", "status", "compose-profiles"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"run folder (default {DEFAULT_DIR})")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SERVER_NAMES)}")
@@ -34,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "up":
         if (args.dir / "bed.json").exists() and any(Bed.load(args.dir).alive().values()):
-            print(f"a bed is already running in {args.dir}; `python -m integration down` first",
-                  file=sys.stderr)
+            print(f"a bed is already running in {args.dir}; `python -m integration down` first", file=sys.stderr)
             return 1
         try:
-            bed = Bed.start(args.dir, names=args.only.split(",") if args.only else None,
-                            require_all=bool(os.environ.get("CI")))
+            bed = Bed.start(
+                args.dir, names=args.only.split(",") if args.only else None, require_all=bool(os.environ.get("CI"))
+            )
         except BedError as exc:
             print(f"integration: {exc}", file=sys.stderr)
             return 1

@@ -152,9 +152,7 @@ def _dpkg_version(package: str) -> str:
     known = _prefix_versions().get(package)
     if known:
         return f"{package} {known}"
-    out = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=False
-    )
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=False)
     return f"{package} {out.stdout.strip() or '?'}"
 
 
@@ -336,8 +334,9 @@ class _Apache(_Server):
 
     def info(self) -> ServerInfo:
         version = self.version_output("-v").replace("Server version: ", "")
-        return self.base_info(f"davs://{HOST}:{self.port}/", version,
-                              extra={"https_url": f"https://{HOST}:{self.port}/"})
+        return self.base_info(
+            f"davs://{HOST}:{self.port}/", version, extra={"https_url": f"https://{HOST}:{self.port}/"}
+        )
 
 
 class _Ftp(_Server):

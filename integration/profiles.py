@@ -70,11 +70,7 @@ def profile_tables(
             },
         ),
     }
-    return {
-        name: table
-        for name, (server, table) in tables.items()
-        if available is None or server in available
-    }
+    return {name: table for name, (server, table) in tables.items() if available is None or server in available}
 
 
 def _toml_value(value: Any) -> str:

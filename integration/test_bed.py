@@ -38,8 +38,10 @@ def refused(got: subprocess.CompletedProcess[str], identity: str) -> bool:
     # "SSL certificate verification failed" -- not its own server-check wording ("SSL certificate
     # problem: ..."), and the same command with the good identity succeeds.
     return (
-        identity == "expired" and got.returncode == 60
-        and "verification failed" in got.stderr and "certificate problem" not in got.stderr
+        identity == "expired"
+        and got.returncode == 60
+        and "verification failed" in got.stderr
+        and "certificate problem" not in got.stderr
     )
 
 
@@ -79,8 +81,9 @@ def payload(tmp_path: Path) -> Path:
 
 # --- acceptance --------------------------------------------------------------------------------
 @pytest.mark.parametrize("tls", TLS)
-def test_nginx_https_put_get_list(bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path,
-                                  tmp_path: Path, tls: str) -> None:
+def test_nginx_https_put_get_list(
+    bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, tmp_path: Path, tls: str
+) -> None:
     srv = bed_server("nginx")
     url = f"{srv.url}in-{tls}/{payload.name}"
     put = curl(bed, "-T", str(payload), "-o", "/dev/null", "-w", "%{http_code}", url, tls=tls)
@@ -95,8 +98,7 @@ def test_nginx_https_put_get_list(bed: Bed, bed_server: Callable[[str], ServerIn
 
 @pytest.mark.parametrize("name", ["nginx", "apache"])
 @pytest.mark.parametrize("tls", TLS)
-def test_webdav_verbs(bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, name: str,
-                      tls: str) -> None:
+def test_webdav_verbs(bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, name: str, tls: str) -> None:
     srv = bed_server(name)
     base = f"https://{srv.host}:{srv.port}/"
     folder = f"dav-{tls}-{secrets.token_hex(3)}"
@@ -125,8 +127,9 @@ def test_pyas2_endpoint_answers(bed: Bed, bed_server: Callable[[str], ServerInfo
 
 @pytest.mark.parametrize("name", FTP_ALL)
 @pytest.mark.parametrize("tls", TLS)
-def test_curl_ftps_put_get_list(bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path,
-                                tmp_path: Path, name: str, tls: str) -> None:
+def test_curl_ftps_put_get_list(
+    bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, tmp_path: Path, name: str, tls: str
+) -> None:
     srv = bed_server(name)
     if name.startswith("vsftpd") and tls == "1.3":
         # Seen every time: curl 7.88 (OpenSSL 3.0) uploading over a resumed TLS 1.3 data connection
@@ -172,8 +175,9 @@ def lftp(bed: Bed, srv: ServerInfo, script: str, identity: str = "good") -> subp
 
 
 @pytest.mark.parametrize("name", FTP_ALL)
-def test_lftp_put_get(bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, tmp_path: Path,
-                      name: str) -> None:
+def test_lftp_put_get(
+    bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, tmp_path: Path, name: str
+) -> None:
     srv = bed_server(name)
     back = tmp_path / "lftp-back"
     done = lftp(bed, srv, f"put {payload} -o lftp-{payload.name}; get lftp-{payload.name} -o {back}; cls -1")
@@ -186,8 +190,9 @@ def test_lftp_put_get(bed: Bed, bed_server: Callable[[str], ServerInfo], payload
 # --- rejection --------------------------------------------------------------------------------
 @pytest.mark.parametrize("identity", BAD)
 @pytest.mark.parametrize("tls", TLS)
-def test_nginx_answers_400_without_good_certificate(bed: Bed, bed_server: Callable[[str], ServerInfo],
-                                                    identity: str, tls: str) -> None:
+def test_nginx_answers_400_without_good_certificate(
+    bed: Bed, bed_server: Callable[[str], ServerInfo], identity: str, tls: str
+) -> None:
     srv = bed_server("nginx")
     got = curl(bed, "-w", "\n%{http_code}", srv.url, identity=identity, tls=tls)
     # nginx completes the handshake and refuses at the HTTP level.
@@ -198,8 +203,9 @@ def test_nginx_answers_400_without_good_certificate(bed: Bed, bed_server: Callab
 @pytest.mark.parametrize("name", ["apache", "pyas2"])
 @pytest.mark.parametrize("identity", BAD)
 @pytest.mark.parametrize("tls", TLS)
-def test_https_handshake_refused(bed: Bed, bed_server: Callable[[str], ServerInfo], name: str,
-                                 identity: str, tls: str) -> None:
+def test_https_handshake_refused(
+    bed: Bed, bed_server: Callable[[str], ServerInfo], name: str, identity: str, tls: str
+) -> None:
     srv = bed_server(name)
     url = srv.extra.get("https_url", srv.url)  # apache's url is davs://, curl wants https://
     got = curl(bed, "-w", "%{http_code}", url, identity=identity, tls=tls)
@@ -209,8 +215,9 @@ def test_https_handshake_refused(bed: Bed, bed_server: Callable[[str], ServerInf
 @pytest.mark.parametrize("name", FTP_ALL)
 @pytest.mark.parametrize("identity", BAD)
 @pytest.mark.parametrize("tls", TLS)
-def test_curl_ftps_refused(bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, name: str,
-                           identity: str, tls: str) -> None:
+def test_curl_ftps_refused(
+    bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, name: str, identity: str, tls: str
+) -> None:
     srv = bed_server(name)
     remote = f"refused-{identity}-{tls}-{payload.name}"
     got = curl(bed, *ftp_curl_args(srv), "-T", str(payload), ftp_url(srv, remote), identity=identity, tls=tls)
@@ -220,8 +227,9 @@ def test_curl_ftps_refused(bed: Bed, bed_server: Callable[[str], ServerInfo], pa
 
 @pytest.mark.parametrize("name", FTP_ALL)
 @pytest.mark.parametrize("identity", BAD)
-def test_lftp_refused(bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, name: str,
-                      identity: str) -> None:
+def test_lftp_refused(
+    bed: Bed, bed_server: Callable[[str], ServerInfo], payload: Path, name: str, identity: str
+) -> None:
     srv = bed_server(name)
     done = lftp(bed, srv, f"put {payload} -o lftp-refused-{payload.name}", identity=identity)
     assert done.returncode != 0, done
@@ -236,8 +244,9 @@ def test_wrong_host_certificate_is_refused_by_curl(bed: Bed, bed_server: Callabl
 
 # --- TLS session reuse on the data connection ---------------------------------------------------
 @pytest.mark.parametrize("name", ["vsftpd-explicit", "proftpd"])
-def test_stock_ftplib_without_session_reuse_is_refused(bed: Bed, bed_server: Callable[[str], ServerInfo],
-                                                       name: str) -> None:
+def test_stock_ftplib_without_session_reuse_is_refused(
+    bed: Bed, bed_server: Callable[[str], ServerInfo], name: str
+) -> None:
     """Stock ftplib does not resume the control session on the data connection (CPython #63699):
     servers that require reuse must refuse it, and accept a client that does reuse."""
     srv = bed_server(name)

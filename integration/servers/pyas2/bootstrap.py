@@ -50,9 +50,7 @@ def main(pki_folder: str) -> None:
     # pyas2lib reads a PEM holding both key and certificate (no password on the test key).
     key_pem = (pki / "partner.key").read_bytes() + (pki / "partner.pem").read_bytes()
     key = PrivateKey.objects.create(name="xfer partner key", key=key_pem, key_pass="")
-    Organization.objects.create(
-        name="xfer test partner", as2_name=ORGANIZATION, encryption_key=key, signature_key=key
-    )
+    Organization.objects.create(name="xfer test partner", as2_name=ORGANIZATION, encryption_key=key, signature_key=key)
     client_leaf = _first_pem((pki / "client.pem").read_bytes())
     cert = PublicCertificate.objects.create(
         name="xfer client certificate",
