@@ -33,7 +33,7 @@ def xfer(*args: str, tmp_path: Path, password: str = "xfer-test-password") -> su
         "COLUMNS": "200",
     }
     env.pop("HTTPS_PROXY", None)
-    return subprocess.run([sys.executable, "-m", "xfer", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "xfer", *args], capture_output=True, text=True, env=env, check=False,
                           timeout=60, cwd=tmp_path)  # fmt: skip
 
 
