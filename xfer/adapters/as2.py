@@ -1,0 +1,390 @@
+"""AS2 send (RFC 4130): build the message, POST it over the shared mTLS session, check the MDN.
+
+AS2 has one verb, ``put_file``; the "remote path" only names the file for the partner
+(``xfer put a.edi partner:/INV-4711.edi`` sends ``INV-4711.edi``), the message always goes to
+the profile's URL.  :meth:`AS2Adapter.send` is the full-control form (explicit file name,
+Message-ID for a resend).
+
+Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`):
+
+* the partner answers 2xx with a receipt that verifies, matches our Message-ID and MIC, and says
+  ``processed`` → success (``confirmed``); ``processed/warning`` → success with
+  ``details["warning"]``;
+* ``processed/error`` / ``failed`` → :class:`~xfer.errors.IntegrityError` (exit 7) when the
+  partner reports damaged or unverifiable content (authentication-failed, decryption-failed,
+  integrity-check-failed, decompression-failed), else :class:`~xfer.errors.RemoteError` (exit 6):
+  a refusal such as unknown-trading-partner (``rejected``);
+* a receipt we cannot trust (bad signature, other Message-ID, MIC differs) →
+  :class:`~xfer.errors.IntegrityError` (``unverified``);
+* transport failure or non-2xx → the translated error of the shared session, its message
+  extended with "not delivered; safe to resend with the same Message-ID" (``not-delivered``);
+* no MDN asked → success, "sent, not confirmed" (``sent``).
+
+The receipt is written before the POST (``sending``) and updated with the outcome, so even a
+crash leaves a record.  On failure :attr:`AS2Adapter.last_receipt` holds it.
+
+Memory: the message is built in memory (CMS needs the whole payload); see
+:data:`xfer.as2.message.MAX_AS2_PAYLOAD` (512 MiB, peak about 3x the payload).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import posixpath
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, NoReturn
+
+import requests
+from cryptography import x509
+
+from ..as2.mdn import MDN, check_mdn, parse_mdn
+from ..as2.message import AS2Message, MdnRequest, build_message
+from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
+from ..errors import ConfigError, IntegrityError, RemoteError, XferError
+from ..http_session import XferSession, create_session
+from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
+
+__all__ = ["INTEGRITY_DISPOSITIONS", "AS2Adapter", "load_certificate"]
+
+#: Negative disposition modifiers that mean "what arrived was damaged or could not be verified"
+#: (exit 7); every other negative disposition is a refusal by the partner (exit 6).
+INTEGRITY_DISPOSITIONS = frozenset(
+    {"authentication-failed", "decryption-failed", "integrity-check-failed", "decompression-failed"}
+)
+
+_HINTS: Mapping[str, str] = {
+    "authentication-failed": "the partner could not verify our signature: send them the certificate "
+    "of the signing identity (xfer identity show FILE.p12), or check that they have the current one",
+    "decryption-failed": "the partner could not decrypt the message: check that [as2] partner_cert is "
+    "their current encryption certificate",
+    "integrity-check-failed": "the content was damaged on the way or the signature does not match it; "
+    "resend, and compare the partner's signing settings",
+    "decompression-failed": "the partner could not decompress: try compress = false",
+    "unknown-trading-partner": "check [as2] as2_from and as2_to against the partner's configuration",
+    "insufficient-message-security": "the partner requires stronger protection: set [as2] sign and/or "
+    'encrypt (e.g. sign = "sha256", encrypt = "aes256-cbc")',
+}
+
+_MDN_MODES: Mapping[str, MdnRequest] = {"none": "none", "unsigned-sync": "unsigned", "signed-sync": "signed"}
+#: A synchronous MDN is a few KiB; anything far larger is not one and is not read into memory.
+_MAX_MDN = 4 * 1024 * 1024
+#: The partner decrypts and verifies before it answers with a synchronous MDN: allow for a
+#: large message taking a while, independently of the (short) connect timeout.
+_MIN_READ_TIMEOUT = 300.0
+_DEFAULT_SUBJECT = "AS2 message"  # the option's default; then the builder names the file instead
+
+
+def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
+    """The first certificate of a PEM (or DER) file; :class:`ConfigError` if unusable."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the AS2 partner certificate {path}: {exc.strerror or exc}") from exc
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)[0]
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{path} is not a PEM or DER certificate", hint="export the partner's certificate as PEM"
+        ) from exc
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class AS2Adapter(Adapter):
+    """Send files to an AS2 partner; receipts checked and recorded.  ``put_file`` only."""
+
+    schemes: ClassVar[tuple[str, ...]] = ("as2",)
+    default_port: ClassVar[int] = 443
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PUT})
+
+    def __init__(self, settings: ConnectionSettings, *, store: ReceiptStore | None = None) -> None:
+        super().__init__(settings)
+        options = settings.options
+        for required in ("as2_from", "as2_to"):
+            if not options.get(required):
+                raise ConfigError(f"the AS2 profile needs [as2] {required}")
+        mdn = str(options.get("mdn") or "signed-sync")
+        if mdn not in _MDN_MODES:
+            raise ConfigError(f"[as2] mdn = {mdn!r} is not supported", hint="use none, unsigned-sync or signed-sync")
+        self.mdn_mode = mdn
+        cert_path = options.get("partner_cert")
+        self.partner_certificate = load_certificate(cert_path) if cert_path else None
+        if mdn == "signed-sync" and self.partner_certificate is None:
+            raise ConfigError("a signed MDN needs [as2] partner_cert to verify it")
+        self.store = store or ReceiptStore()
+        self.url = str(options.get("profile_url") or "") or None
+        self.session: XferSession = create_session(
+            settings.ssl_context,
+            server=settings.server,
+            timeout=(settings.timeout, max(settings.timeout, _MIN_READ_TIMEOUT)),
+        )
+        #: The receipt of the last send (also when it failed).
+        self.last_receipt: Receipt | None = None
+
+    def _close(self) -> None:
+        self.session.close()
+
+    def _unsupported_hint(self, capability: Capability) -> str | None:
+        return "AS2 only sends (put); the partner's system decides where files go"
+
+    # -- the verb ------------------------------------------------------------------
+
+    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+        user = self.user_path(remote)
+        # The profile URL *is* the endpoint; a path under it only names the file for the partner.
+        name = posixpath.basename(user)
+        if not name:  # "partner:" or "partner:/": the local file's name
+            user = posixpath.join(user, os.path.basename(local))
+        return self.send(local, filename=name or None, callback=callback, remote=user)
+
+    def send(
+        self,
+        local: str | os.PathLike[str],
+        *,
+        filename: str | None = None,
+        message_id: str | None = None,
+        callback: ProgressCallback | None = None,
+        remote: str | None = None,
+    ) -> TransferResult:
+        """Send one file as one AS2 message; return the result (``details`` carries the receipt).
+
+        ``message_id`` reuses an id: that is how a message that was not delivered is resent
+        (the partner recognises a duplicate if the first attempt did arrive).
+        """
+        self._require(Capability.PUT)
+        path = os.path.abspath(os.fspath(local))
+        options = self.settings.options
+        subject = options.get("subject")
+        message = build_message(
+            path,
+            as2_from=str(options["as2_from"]),
+            as2_to=str(options["as2_to"]),
+            signer=options.get("signing_identity"),
+            partner_certificate=self.partner_certificate,
+            sign=str(options.get("sign") or "none"),
+            encrypt=str(options.get("encrypt") or "none"),
+            compress=bool(options.get("compress")),
+            mdn=_MDN_MODES[self.mdn_mode],
+            subject=None if subject in (None, _DEFAULT_SUBJECT) else str(subject),
+            content_type=options.get("content_type") or None,
+            filename=filename,
+            message_id=message_id,
+        )
+        url = self.url or self.session.url_for(self.settings.root or "/")
+        receipt = self._receipt_for(message, path, url, message_id)
+        self.last_receipt = receipt
+        receipt.move("sending", "resend" if receipt.attempts > 1 else None)
+        self.store.save(receipt)
+
+        started = time.monotonic()
+        if callback is not None:
+            callback(0, message.payload_size)
+        response_headers, body, status = self._post(message, url, receipt)
+        if callback is not None:
+            callback(message.payload_size, message.payload_size)
+        elapsed = time.monotonic() - started
+        receipt.http_status = status
+
+        if message.mdn == "none":
+            receipt.move("sent", "no MDN requested")
+            self.store.save(receipt)
+            return self._result(receipt, path, remote, elapsed, note="sent, not confirmed (no MDN requested)")
+        self._check_receipt(message, receipt, response_headers, body)
+        note = receipt.disposition.split(";", 1)[-1].strip() if receipt.disposition else "processed"
+        return self._result(receipt, path, remote, elapsed, note=f"MDN {note}")
+
+    # -- steps ---------------------------------------------------------------------
+
+    def _receipt_for(self, message: AS2Message, path: str, url: str, reused_id: str | None) -> Receipt:
+        previous: Receipt | None = None
+        if reused_id is not None:
+            try:
+                previous = self.store.load(message.message_id)
+            except XferError:
+                previous = None
+        options = self.settings.options
+        receipt = Receipt(
+            message_id=message.message_id,
+            status="sending",
+            file=path,
+            filename=message.filename,
+            size=message.payload_size,
+            url=url,
+            as2_from=str(options["as2_from"]),
+            as2_to=str(options["as2_to"]),
+            profile=self.settings.profile_name,
+            sha256=_sha256_file(path),
+            content_type=message.content_type,
+            sign=str(options.get("sign")) if message.signed else None,
+            encrypt=str(options.get("encrypt")) if message.encrypted else None,
+            compress=message.compressed,
+            mdn_mode=self.mdn_mode,
+            mic=message.mic,
+            mic_algorithm=message.mic_algorithm,
+        )
+        if previous is not None:  # a resend continues the same record
+            receipt.created = previous.created
+            receipt.history = list(previous.history)
+            receipt.attempts = previous.attempts
+        receipt.attempts += 1
+        return receipt
+
+    def _post(self, message: AS2Message, url: str, receipt: Receipt) -> tuple[dict[str, str], bytes, int]:
+        session = self.session
+        try:
+            with session.translating():
+                response = session.post(url, data=message.body, headers=message.headers, stream=True)
+                with response:
+                    session.check(response, path=_urlpath(url))
+                    body = _read_limited(response)
+                    return dict(response.headers), body, response.status_code
+        except XferError as exc:
+            self._not_delivered(exc, receipt)
+            raise
+
+    def _not_delivered(self, exc: XferError, receipt: Receipt) -> None:
+        """Record the failure and extend the error: the user's next step is a resend."""
+        receipt.error = exc.message
+        receipt.move("not-delivered", exc.message)
+        self.store.save(receipt)
+        exc.message = (
+            f"{exc.message}; the AS2 message was not delivered; "
+            f"safe to resend with the same Message-ID {receipt.message_id}"
+        )
+        exc.args = (exc.message,)
+        resend = f"xfer as2 resend '{receipt.message_id}'"
+        exc.hint = f"{exc.hint}; then: {resend}" if exc.hint else f"fix the cause, then: {resend}"
+
+    def _check_receipt(self, message: AS2Message, receipt: Receipt, headers: Mapping[str, str], body: bytes) -> None:
+        receipt.mdn_raw = base64.b64encode(body).decode("ascii") if body else None
+        receipt.mdn_content_type = _header(headers, "Content-Type")
+        if not body:
+            self._unverified(
+                receipt,
+                IntegrityError(
+                    f"{self.settings.server} accepted message {message.message_id} (HTTP {receipt.http_status}) "
+                    "but returned no MDN although one was requested: delivery is not confirmed",
+                    hint=f"ask the partner to check; a resend with the same Message-ID is safe: "
+                    f"xfer as2 resend '{message.message_id}'",
+                ),
+            )
+        try:
+            mdn = parse_mdn(headers, body, partner_certificate=self.partner_certificate)
+        except IntegrityError as exc:
+            self._unverified(receipt, exc)
+        self._record_mdn(receipt, mdn)
+        negative = mdn.status in ("error", "failed")
+        try:
+            # A negative receipt is reported as such even when unsigned: it can only make a
+            # send fail, never fake a success; a positive one must meet every requirement.
+            verdict = check_mdn(
+                mdn,
+                message.message_id,
+                message.mic,
+                message.mic_algorithm,
+                require_signature=self.mdn_mode == "signed-sync" and not negative,
+                require_mic=message.signed,
+            )
+        except IntegrityError as exc:
+            self._unverified(receipt, exc)
+        receipt.mic_matched = verdict.mic_matched
+        if negative:
+            self._rejected(message, receipt, mdn)
+        if mdn.status == "warning":
+            receipt.warning = f"{mdn.disposition.split(';', 1)[-1].strip()}"
+        receipt.move("confirmed", receipt.disposition)
+        self.store.save(receipt)
+
+    def _record_mdn(self, receipt: Receipt, mdn: MDN) -> None:
+        receipt.disposition = mdn.disposition
+        receipt.mdn_status = mdn.status
+        receipt.detail = mdn.detail
+        receipt.mdn_signed = mdn.signed
+        receipt.mdn_message_id = mdn.message_id
+        receipt.mdn_text = mdn.text or None
+
+    def _unverified(self, receipt: Receipt, exc: IntegrityError) -> NoReturn:
+        receipt.error = exc.message
+        receipt.move("unverified", exc.message)
+        self.store.save(receipt)
+        if receipt.message_id not in exc.message:
+            exc.message = f"message {receipt.message_id}: {exc.message}"
+            exc.args = (exc.message,)
+        raise exc
+
+    def _rejected(self, message: AS2Message, receipt: Receipt, mdn: MDN) -> NoReturn:
+        detail = (mdn.detail or "").strip()
+        modifier = detail.lower().split(":")[0].strip()
+        said = mdn.disposition.split(";", 1)[-1].strip()
+        unsigned = " (unsigned receipt)" if self.mdn_mode == "signed-sync" and not mdn.signed else ""
+        text = f"{self.settings.server} rejected AS2 message {message.message_id}: {said}{unsigned}"
+        if mdn.text and len(mdn.text) < 300 and mdn.text.lower() not in said.lower():
+            text += f" ({' '.join(mdn.text.split())})"
+        error_class: type[XferError] = IntegrityError if modifier in INTEGRITY_DISPOSITIONS else RemoteError
+        error = error_class(text, hint=_HINTS.get(modifier))
+        receipt.error = text
+        status: ReceiptStatus = "rejected"
+        receipt.move(status, said)
+        self.store.save(receipt)
+        raise error
+
+    def _result(self, receipt: Receipt, path: str, remote: str | None, elapsed: float, *, note: str) -> TransferResult:
+        details: dict[str, Any] = {
+            "protocol": "as2",
+            "message_id": receipt.message_id,
+            "status": receipt.status,
+            "mic": receipt.mic,
+            "mic_algorithm": receipt.mic_algorithm,
+            "mic_matched": receipt.mic_matched,
+            "disposition": receipt.disposition,
+            "warning": receipt.warning,
+            "receipt": str(self.store.path_for(receipt.message_id)),
+            "note": f"{receipt.message_id}  {note}",
+        }
+        return TransferResult(
+            direction="put",
+            local=path,
+            remote=remote or "/" + receipt.filename,
+            size=receipt.size,
+            elapsed=elapsed,
+            sha256=receipt.sha256,
+            details=details,
+        )
+
+
+def _urlpath(url: str) -> str:
+    """The path of a URL, for messages."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path or "/"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), None)
+
+
+def _read_limited(response: requests.Response) -> bytes:
+    """The response body, refusing one far larger than any MDN (it would not be one)."""
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_content(64 * 1024):
+        total += len(chunk)
+        if total > _MAX_MDN:
+            raise IntegrityError(
+                f"the response is larger than {_MAX_MDN // 2**20} MiB: it is not an AS2 MDN",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,211 @@
+"""The AS2 receipt store: one JSON record per message, under the user data folder.
+
+Every send leaves a record, on success and on failure, so a user (or a script) can always
+answer "did the partner get invoice 4711, and can I prove it?"::
+
+    store = ReceiptStore()                       # $XFER_DATA_DIR/as2/receipts or the platform's
+    store.save(receipt)                          # atomic; 0600 file in a 0700 folder
+    store.load("<xfer-...@host>")                # -> Receipt (UsageError if unknown)
+    store.list()                                 # newest first
+
+A record holds the message id, partner, local file, size, SHA-256 of the payload, the MIC we
+computed (value + algorithm), the raw MDN (base64) and its disposition, a ``status`` and
+timestamps.  ``status`` is a small state machine designed so that asynchronous MDNs and
+receiving can be added without a new format (``direction`` is ``"out"`` today; an async MDN
+arriving later moves ``sent`` → ``confirmed`` by Message-ID, which is the file name):
+
+==================  =============================================================
+``sending``         written before the POST: a crash leaves evidence
+``not-delivered``   transport failure or non-2xx: safe to resend with the same id
+``sent``            the partner answered 2xx; no receipt asked (or not yet)
+``confirmed``       a receipt says ``processed`` (``warning`` may be set)
+``rejected``        a receipt says ``processed/error`` or ``failed``
+``unverified``      a receipt arrived but cannot be trusted (signature, MIC, id)
+==================  =============================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import LocalError, UsageError
+
+__all__ = [
+    "DELIVERED",
+    "RESENDABLE",
+    "Receipt",
+    "ReceiptStatus",
+    "ReceiptStore",
+    "data_dir",
+    "utc_now",
+]
+
+ReceiptStatus = Literal["sending", "not-delivered", "sent", "confirmed", "rejected", "unverified"]
+
+#: Statuses after which a resend with the same Message-ID is the normal next step.
+RESENDABLE: frozenset[str] = frozenset({"sending", "not-delivered", "unverified"})
+#: Statuses that mean the partner has the message (a resend would be a duplicate).
+DELIVERED: frozenset[str] = frozenset({"sent", "confirmed"})
+
+_FORMAT = 1  # bumped if a field changes meaning; readers ignore unknown fields
+_SAFE = re.compile(r"[^A-Za-z0-9._@+=-]")
+
+
+def utc_now() -> str:
+    """An ISO 8601 UTC timestamp with seconds, as stored in receipts."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def data_dir() -> Path:
+    """xfer's data folder: ``$XFER_DATA_DIR`` or platformdirs' ``user_data_dir("xfer")``."""
+    env = os.environ.get("XFER_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("xfer", appauthor=False))
+
+
+@dataclass
+class Receipt:
+    """One AS2 message and what became of it.  ``to_dict``/``from_dict`` are the JSON form."""
+
+    message_id: str  # with angle brackets, exactly as sent
+    status: ReceiptStatus
+    file: str  # absolute local path of the payload
+    filename: str  # the name sent in Content-Disposition
+    size: int
+    url: str
+    as2_from: str
+    as2_to: str
+    profile: str | None = None
+    direction: Literal["out", "in"] = "out"
+    sha256: str | None = None  # of the payload, so a resend can prove it sends the same content
+    content_type: str | None = None
+    sign: str | None = None  # digest name or None
+    encrypt: str | None = None  # cipher name or None
+    compress: bool = False
+    mdn_mode: str = "none"  # none, unsigned-sync, signed-sync (async later)
+    mic: str | None = None
+    mic_algorithm: str | None = None
+    mic_matched: bool | None = None
+    disposition: str | None = None  # the MDN's whole Disposition field
+    mdn_status: str | None = None  # processed, warning, error, failed
+    detail: str | None = None  # e.g. authentication-failed, duplicate-document
+    warning: str | None = None
+    mdn_signed: bool | None = None
+    mdn_message_id: str | None = None
+    mdn_text: str | None = None
+    mdn_raw: str | None = None  # base64 of the MDN body exactly as received
+    mdn_content_type: str | None = None
+    http_status: int | None = None
+    error: str | None = None  # the error message when status is not sent/confirmed
+    attempts: int = 0
+    created: str = field(default_factory=utc_now)
+    updated: str = field(default_factory=utc_now)
+    confirmed: str | None = None
+    history: list[dict[str, str]] = field(default_factory=list)  # {"at", "status", "note"}
+
+    def move(self, status: ReceiptStatus, note: str | None = None) -> None:
+        """Change ``status``, stamp ``updated`` and append to ``history``."""
+        self.status = status
+        self.updated = utc_now()
+        if status == "confirmed":
+            self.confirmed = self.updated
+        entry = {"at": self.updated, "status": status}
+        if note:
+            entry["note"] = note
+        self.history.append(entry)
+
+    @property
+    def summary(self) -> str:
+        """One human line: status and disposition (used by the CLI)."""
+        if self.status == "confirmed":
+            text = self.disposition.split(";", 1)[-1].strip() if self.disposition else "processed"
+            return f"confirmed ({text})"
+        if self.status == "sent":
+            return "sent, not confirmed (no MDN requested)"
+        if self.status == "rejected":
+            return f"rejected ({self.mdn_status}: {self.detail})" if self.detail else "rejected"
+        return self.status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": _FORMAT, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Receipt:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class ReceiptStore:
+    """Receipts as ``<folder>/<message-id>.json``; the folder defaults to ``data_dir()/as2/receipts``."""
+
+    def __init__(self, folder: str | os.PathLike[str] | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else data_dir() / "as2" / "receipts"
+
+    def path_for(self, message_id: str) -> Path:
+        """The file of one message id (``<`` ``>`` dropped; unsafe characters replaced + a hash)."""
+        bare = message_id.strip().removeprefix("<").removesuffix(">")
+        safe = _SAFE.sub("_", bare)[:180]
+        if safe != bare:  # two ids must never share a file after the replacement
+            safe += "-" + hashlib.sha256(bare.encode()).hexdigest()[:12]
+        return self.folder / f"{safe}.json"
+
+    def save(self, receipt: Receipt) -> Path:
+        """Write atomically (temp file + rename): a crash never leaves half a record."""
+        target = self.path_for(receipt.message_id)
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.folder, prefix=".receipt-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    json.dump(receipt.to_dict(), out, indent=2)
+                    out.write("\n")
+                os.replace(temp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        except OSError as exc:
+            raise LocalError(f"cannot write the AS2 receipt {target}: {exc.strerror or exc}") from exc
+        return target
+
+    def load(self, message_id: str) -> Receipt:
+        """The receipt of ``message_id`` (with or without angle brackets)."""
+        wanted = message_id.strip()
+        if not wanted.startswith("<"):
+            wanted = f"<{wanted}>"
+        path = self.path_for(wanted)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(
+                f"no AS2 receipt for Message-ID {wanted} in {self.folder}",
+                hint="`xfer as2 receipts` lists the messages sent from this account",
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise LocalError(f"cannot read the AS2 receipt {path}: {exc}") from exc
+        return Receipt.from_dict(data)
+
+    def list(self) -> list[Receipt]:
+        """Every readable receipt, newest first (unreadable files are skipped)."""
+        receipts = []
+        if not self.folder.is_dir():
+            return []
+        for path in self.folder.glob("*.json"):
+            try:
+                receipts.append(Receipt.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError, TypeError):
+                continue
+        return sorted(receipts, key=lambda r: (r.created, r.message_id), reverse=True)
