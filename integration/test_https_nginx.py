@@ -1,0 +1,92 @@
+"""The HTTPS adapter against real nginx (the bed): the contract under TLS 1.2 and 1.3, nginx's
+HTTP 400 client-certificate answers, and the wrong-host-name server block."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from integration.bed import ServerInfo
+from xfer.adapters.base import ConnectionSettings
+from xfer.adapters.https import HTTPSAdapter
+from xfer.errors import ClientCertificateRejected, ClientCertificateRequired, HostnameMismatch
+from xfer.identity import Identity
+from xfer.testing.contract import AdapterContract, make_file, sha256_of
+from xfer.testing.pki import TestPKI
+from xfer.tls import create_ssl_context
+
+pytestmark = pytest.mark.integration
+
+
+def _adapter(pki: TestPKI, host: str, port: int, *, identity: Path | None, tls_max: str | None = None) -> HTTPSAdapter:
+    ident = Identity.load(identity, pki.password) if identity else None
+    ctx = create_ssl_context(ident, ca=pki.root_ca, maximum_version=tls_max)
+    return HTTPSAdapter(ConnectionSettings(scheme="https", host=host, port=port, root="/", ssl_context=ctx, timeout=30))
+
+
+@pytest.fixture(params=["1.2", "1.3"], ids=["tls12", "tls13"])
+def tls_version(request: pytest.FixtureRequest) -> str:
+    """The client's maximum TLS version (nginx offers both)."""
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def nginx(bed_server: Callable[[str], ServerInfo]) -> ServerInfo:
+    return bed_server("nginx")
+
+
+class TestNginxContract(AdapterContract):
+    @pytest.fixture
+    def remote(self, nginx: ServerInfo, bed_pki: TestPKI, tls_version: str) -> Iterator[HTTPSAdapter]:
+        with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12, tls_max=tls_version) as a:
+            yield a
+
+
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_uploads_land_on_disk_and_reuse_one_connection(
+    nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path, tls: str
+) -> None:
+    source = tmp_path / "f.bin"
+    expected = make_file(source, 3 << 20, seed=3)
+    with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12, tls_max=tls) as remote:
+        for i in range(3):
+            remote.put_file(source, f"/nginx-reuse-{tls}/{i}.bin")
+            remote.get_file(f"/nginx-reuse-{tls}/{i}.bin", tmp_path / f"back{i}")
+        names = [e.name for e in remote.ls(f"/nginx-reuse-{tls}")]
+        pool = remote.session.adapters["https://"].poolmanager  # type: ignore[attr-defined]
+        [connection_pool] = pool.pools._container.values()
+        assert connection_pool.num_connections == 1, "nine operations must share one TLS connection"
+        remote.rm(f"/nginx-reuse-{tls}", recursive=True)
+    assert names == ["0.bin", "1.bin", "2.bin"]
+    assert sha256_of(tmp_path / "back2") == expected
+
+
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+@pytest.mark.parametrize(
+    ("which", "kind", "words"),
+    [
+        (None, ClientCertificateRequired, "requires a client certificate and none was presented (HTTP 400"),
+        ("client_untrusted_p12", ClientCertificateRejected, "rejected our client certificate"),
+        ("client_expired_p12", ClientCertificateRejected, "rejected our client certificate"),
+    ],
+    ids=["no-identity", "untrusted-identity", "expired-identity"],
+)
+def test_nginx_400_is_a_certificate_error(
+    nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path, tls: str, which: str | None, kind: type, words: str
+) -> None:
+    identity = getattr(bed_pki, which) if which else None
+    with _adapter(bed_pki, nginx.host, nginx.port, identity=identity, tls_max=tls) as remote:
+        with pytest.raises(kind) as caught:
+            remote.get_file("/", tmp_path / "out")
+    assert words in str(caught.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_wrong_host_block_is_refused(nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path) -> None:
+    port = int(nginx.extra["wrong_host_port"])
+    with _adapter(bed_pki, nginx.host, port, identity=bed_pki.client_p12) as remote:
+        with pytest.raises(HostnameMismatch, match="not valid for this host name"):
+            remote.ls("/")
