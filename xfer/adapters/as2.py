@@ -30,7 +30,6 @@ Memory: the message is built in memory (CMS needs the whole payload); see
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import posixpath
 import time
@@ -43,7 +42,7 @@ from cryptography import x509
 
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
-from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
+from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore, sha256_file
 from ..errors import ConfigError, IntegrityError, RemoteError, XferError
 from ..http_session import XferSession, create_session
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
@@ -92,14 +91,6 @@ def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
         raise ConfigError(
             f"{path} is not a PEM or DER certificate", hint="export the partner's certificate as PEM"
         ) from exc
-
-
-def _sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class AS2Adapter(Adapter):
@@ -225,7 +216,7 @@ class AS2Adapter(Adapter):
             as2_from=str(options["as2_from"]),
             as2_to=str(options["as2_to"]),
             profile=self.settings.profile_name,
-            sha256=_sha256_file(path),
+            sha256=sha256_file(path),
             content_type=message.content_type,
             sign=str(options.get("sign")) if message.signed else None,
             encrypt=str(options.get("encrypt")) if message.encrypted else None,
