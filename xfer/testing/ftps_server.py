@@ -5,6 +5,8 @@ For xfer's tests, ``xfer demo`` and users' own tests::
     with FTPSServer(pki, root=folder, implicit=False, tls_max="1.3") as srv:
         remote = xfer.connect(srv.url, identity=..., ca=pki.root_ca,
                               username=srv.user, password=...)
+        # or, with a context from xfer.tls.create_ssl_context:
+        with srv.adapter(context) as remote: ...
 
 It behaves like a strict production server: TLS 1.2+ only, a client certificate
 issued under the PKI's root is mandatory, and (like vsftpd's default
@@ -21,7 +23,9 @@ before the greeting and sending the greeting once the handshake is done.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
+import ssl
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,9 +38,11 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.handlers.ftps.data import TLS_DTPHandler
 from pyftpdlib.ioloop import IOLoop
+from pyftpdlib.log import logger
 from pyftpdlib.servers import FTPServer
 
 if TYPE_CHECKING:
+    from ..adapters.ftps import FTPSAdapter
     from .pki import TestPKI
 
 __all__ = ["FTPSServer"]
@@ -53,6 +59,7 @@ class FTPSServer:
     ``handler_class`` lets a test change server behaviour (refuse AUTH, answer 552...):
     pass a subclass of :class:`pyftpdlib.handlers.TLS_FTPHandler`; ``handler_attrs``
     sets class attributes such as ``masquerade_address`` (the address in PASV replies).
+    ``certificate`` is a (chain PEM, key PEM) pair replacing the PKI's server certificate.
     """
 
     def __init__(
@@ -72,6 +79,7 @@ class FTPSServer:
         require_session_reuse: bool = True,
         handler_class: type[Any] = TLS_FTPHandler,
         handler_attrs: Mapping[str, Any] | None = None,
+        certificate: tuple[str | Path, str | Path] | None = None,
     ) -> None:
         self.pki = pki
         self.root = Path(root)
@@ -81,6 +89,7 @@ class FTPSServer:
         self.user = user
         self.password = password
         self.require_session_reuse = require_session_reuse
+        self._certificate = certificate or (pki.server_cert, pki.server_key)
         #: Command lines the server received, in order, including PASS (this is a test server).
         self.commands: list[str] = []
         #: For each data connection that completed its TLS handshake: was the session resumed?
@@ -111,11 +120,46 @@ class FTPSServer:
     def url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}/"
 
+    def adapter(
+        self,
+        context: ssl.SSLContext,
+        *,
+        host: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+        root: str = "/",
+        **options: Any,
+    ) -> FTPSAdapter:
+        """An open xfer adapter on this server (explicit or implicit to match), logged in as
+        :attr:`user` unless told otherwise.  ``options`` are the ``[ftps]`` profile options."""
+        from ..adapters.base import ConnectionSettings
+        from ..adapters.ftps import ExplicitFTPSAdapter, ImplicitFTPSAdapter
+
+        cls = ImplicitFTPSAdapter if self.implicit else ExplicitFTPSAdapter
+        settings = ConnectionSettings(
+            scheme=self.scheme,
+            host=host or self.host,
+            port=self.port,
+            root=root,
+            ssl_context=context,
+            username=self.user if username is None else username,
+            password=self.password if password is None else password,
+            timeout=timeout,
+            options=options,
+        )
+        return cls(settings)
+
     def start(self) -> FTPSServer:
         """Listen and serve in a daemon thread.  Returns self."""
         if self._server is not None:
             return self
         self._stop.clear()
+        # pyftpdlib configures logging to stderr (INFO, one line per command) when it sees
+        # no handler; a NullHandler keeps `xfer demo` quiet and leaves the choice to the app.
+        pyftpdlib_logger = logging.getLogger("pyftpdlib")
+        if not pyftpdlib_logger.handlers:
+            pyftpdlib_logger.addHandler(logging.NullHandler())
         # A private IOLoop: pyftpdlib's default is a process-wide singleton, and two
         # servers (explicit + implicit) in one process must not share it.
         self._server = FTPServer((self.host, self._requested_port), self._handler, ioloop=IOLoop())
@@ -159,7 +203,9 @@ class FTPSServer:
         assert server is not None
         try:
             while not self._stop.is_set():
-                server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+                # One loop pass at a time (not serve_forever, which logs a start banner per
+                # call) so that stop() and drop_connections() are noticed within 50 ms.
+                server.ioloop.loop(0.05, blocking=False)
                 if self._drop.is_set():
                     self._drop.clear()
                     self._cut_all(server)
@@ -189,19 +235,15 @@ class FTPSServer:
         if tls_max is not None:
             ctx.set_max_proto_version(_TLS_VERSIONS[tls_max])
         ctx.set_options(SSL.OP_NO_COMPRESSION)
-        ctx.use_certificate_chain_file(str(pki.server_cert))
-        ctx.use_privatekey_file(str(pki.server_key))
+        cert, key = self._certificate
+        ctx.use_certificate_chain_file(str(cert))
+        ctx.use_privatekey_file(str(key))
         ctx.check_privatekey()
         ctx.load_verify_locations(str(pki.root_ca))
         if require_cert:
             ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, _accept_verified)
             # The CertificateRequest names the root, so clients can say what is accepted.
-            from cryptography import x509
-
-            root = x509.load_pem_x509_certificate(Path(pki.root_ca).read_bytes())
-            from OpenSSL import crypto
-
-            ctx.set_client_ca_list([crypto.X509.from_cryptography(root).get_subject()])
+            ctx.load_client_ca(str(pki.root_ca).encode())
         # OpenSSL refuses to resume sessions of a context that verifies clients unless
         # it has a session id context; without it every data connection would be "new".
         ctx.set_session_id(b"xfer-testing-ftps")
@@ -213,16 +255,29 @@ class FTPSServer:
         owner = self
 
         class DataHandler(TLS_DTPHandler):  # type: ignore[misc]
+            def send(self, data: bytes) -> int:
+                # pyftpdlib may push a download before the handshake has finished; SSL_write
+                # would then complete the handshake itself and send data before the reuse
+                # check below ever ran.  Finish the handshake (and the check) first.
+                if self._ssl_requested and not self._ssl_established:
+                    self._do_ssl_handshake()
+                    if not self._ssl_established or self._closed:
+                        return 0
+                sent: int = super().send(data)
+                return sent
+
             def handle_ssl_established(self) -> None:
                 resumed = bool(_openssl_lib.SSL_session_reused(self.socket._ssl))
                 owner.data_sessions.append(resumed)
                 if owner.require_session_reuse and not resumed:
                     # vsftpd's exact words, so clients see what they would see in production.
-                    self.cmd_channel.respond("522 SSL connection failed: session reuse required")
+                    # Set as *the* closing reply, so that no "226" can follow it.
+                    self._resp = ("522 SSL connection failed: session reuse required", logger.warning)
+                    self.transfer_finished = False
                     self._error = True
                     self.close()
 
-        class Handler(base):  # type: ignore[misc, valid-type]
+        class Handler(base):  # type: ignore[misc]
             implicit_tls = owner.implicit
             _greeted = False
 

@@ -1,0 +1,317 @@
+"""FTPS against the in-process pyftpdlib server: the contract, session reuse, and the safety rules.
+
+Every server here requires a client certificate and refuses data connections that
+do not resume the control connection's TLS session (as vsftpd does by default).
+"""
+
+from __future__ import annotations
+
+import ftplib
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyftpdlib.handlers import TLS_FTPHandler
+
+from xfer.adapters.base import Adapter
+from xfer.adapters.ftps import FTPSAdapter
+from xfer.errors import InsecureSchemeRefused, UsageError
+from xfer.testing.contract import AdapterContract, make_file, sha256_of
+from xfer.testing.ftps_server import FTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext
+
+ContextFactory = Callable[..., XferSSLContext]
+
+
+@pytest.fixture(params=[False, True], ids=["explicit", "implicit"])
+def implicit(request: pytest.FixtureRequest) -> bool:
+    value: bool = request.param
+    return value
+
+
+@pytest.fixture
+def server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Not under tmp_path: contract tests assert what tmp_path holds.
+    return tmp_path_factory.mktemp("ftps-root")
+
+
+@pytest.fixture
+def server(pki: TestPKI, server_root: Path, implicit: bool, tls_version: str) -> Iterator[FTPSServer]:
+    with FTPSServer(pki, root=server_root, implicit=implicit, tls_max=tls_version) as srv:
+        yield srv
+
+
+class TestPyftpdlibContract(AdapterContract):
+    """The shared contract, explicit and implicit, TLS 1.2 and 1.3 (MLSD/MLST server)."""
+
+    @pytest.fixture
+    def remote(self, server: FTPSServer, client_context: ContextFactory, tls_version: str) -> Iterator[Adapter]:
+        with server.adapter(client_context(tls_max=tls_version)) as adapter:
+            yield adapter
+        # Every data connection of the test resumed the control session.
+        assert all(server.data_sessions), server.data_sessions
+
+
+class _NoMLSHandler(TLS_FTPHandler):  # type: ignore[misc]
+    """A vsftpd-like server: no MLSD/MLST, no EPSV, so xfer must parse LIST and use PASV."""
+
+    proto_cmds = {k: v for k, v in TLS_FTPHandler.proto_cmds.items() if k not in ("MLSD", "MLST", "EPSV")}
+
+
+class TestPyftpdlibListFallback(AdapterContract):
+    """The contract again on a server without MLSD/MLST/EPSV: LIST parsing, SIZE/CWD info, PASV."""
+
+    @pytest.fixture
+    def remote(
+        self, pki: TestPKI, server_root: Path, client_context: ContextFactory, tls_version: str
+    ) -> Iterator[Adapter]:
+        with FTPSServer(pki, root=server_root, tls_max=tls_version, handler_class=_NoMLSHandler) as srv:
+            with srv.adapter(client_context(tls_max=tls_version)) as adapter:
+                yield adapter
+            assert not any(c.startswith(("MLSD", "MLST")) for c in srv.commands)
+            if any(c.startswith(("LIST", "STOR", "RETR")) for c in srv.commands):
+                assert "PASV" in srv.commands
+
+
+def test_every_data_connection_resumes_the_session(
+    server: FTPSServer, client_context: ContextFactory, tls_version: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "a.bin"
+    make_file(source, 300_000)
+    with server.adapter(client_context(tls_max=tls_version)) as remote:
+        put = remote.put_file(source, "/a.bin")
+        remote.ls("/")
+        got = remote.get_file("/a.bin", tmp_path / "b.bin")
+        assert remote.tls_version == f"TLSv{tls_version}"
+        assert len(remote.data_connections) == 3
+    for result in (put, got):
+        assert result.details["data_connections"] == 1
+        assert result.details["data_sessions_resumed"] == 1
+        assert result.details["tls_version"] == f"TLSv{tls_version}"
+        assert result.details["data_tls_versions"] == [f"TLSv{tls_version}"]
+    assert put.details["size_verified"] is True
+    assert server.data_sessions == [True, True, True]
+
+
+def test_stock_ftplib_is_refused_with_522_and_xfer_is_not(
+    server: FTPSServer, client_context: ContextFactory, tls_version: str, implicit: bool
+) -> None:
+    """The regression guard for CPython #63699: ftplib.FTP_TLS does not resume the session."""
+    if implicit:
+        pytest.skip("stock ftplib has no implicit FTPS at all")
+    ctx = client_context(tls_max=tls_version)
+    stock = ftplib.FTP_TLS(context=ctx, timeout=10)
+    stock.connect(server.host, server.port)
+    stock.login(server.user, server.password)
+    stock.prot_p()
+    (server.root / "file.txt").write_bytes(b"x" * 100_000)
+    received: list[bytes] = []
+    with pytest.raises((ftplib.Error, ssl.SSLError, OSError, EOFError)) as failure:
+        stock.retrbinary("RETR /file.txt", received.append)
+    assert not received
+    # The server explains on the control connection, exactly as vsftpd does; depending on
+    # timing ftplib reads that reply itself or fails first on the torn-down TLS socket.
+    reply = str(failure.value)
+    if not reply.startswith("522"):
+        try:
+            reply = stock.getresp()
+        except ftplib.error_perm as late:
+            reply = str(late)
+    assert reply == "522 SSL connection failed: session reuse required", (repr(failure.value), server.commands)
+    stock.close()
+    assert server.data_sessions == [False]
+
+    with server.adapter(client_context(tls_max=tls_version)) as remote:
+        assert [e.name for e in remote.ls("/")] == ["file.txt"]
+    assert server.data_sessions == [False, True]
+
+
+@pytest.mark.parametrize("how", ["option", "server"])
+def test_pasv_address_is_ignored(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory, tmp_path: Path, how: str
+) -> None:
+    """PASV names 192.0.2.1 (TEST-NET, unreachable): xfer connects to the control host anyway."""
+    handler = _NoMLSHandler if how == "server" else TLS_FTPHandler
+    options: dict[str, Any] = {"epsv": False} if how == "option" else {}
+    with FTPSServer(pki, root=server_root, handler_class=handler,
+                    handler_attrs={"masquerade_address": "192.0.2.1"}) as srv:
+        (tmp_path / "f").write_bytes(b"data")
+        with srv.adapter(client_context(), timeout=5, **options) as remote:
+            remote.put_file(tmp_path / "f", "/f")
+            remote.get_file("/f", tmp_path / "g")
+        assert (tmp_path / "g").read_bytes() == b"data"
+        assert "PASV" in srv.commands
+        assert ("EPSV" in srv.commands) == (how == "server")  # tried once, then remembered
+
+
+class _RefuseAuthHandler(TLS_FTPHandler):  # type: ignore[misc]
+    """A server that will not switch to TLS (but would happily take a clear-text login)."""
+
+    tls_control_required = False
+
+    def ftp_AUTH(self, line: str) -> None:
+        self.respond("502 AUTH not available here.")
+
+
+class _RefuseProtHandler(TLS_FTPHandler):  # type: ignore[misc]
+    def ftp_PROT(self, line: str) -> None:
+        self.respond("534 PROT P refused by policy.")
+
+
+def test_refused_auth_tls_sends_no_password(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory
+) -> None:
+    with FTPSServer(pki, root=server_root, handler_class=_RefuseAuthHandler) as srv:
+        with pytest.raises(InsecureSchemeRefused, match="refused AUTH TLS.*before sending the user name"):
+            srv.adapter(client_context())
+        time.sleep(0.2)  # let the server thread log anything that might have arrived
+        assert srv.commands == ["AUTH TLS"]
+        assert not any(srv.password in c for c in srv.commands)
+
+
+def test_refused_prot_p_stops_before_any_data(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory
+) -> None:
+    with FTPSServer(pki, root=server_root, handler_class=_RefuseProtHandler) as srv:
+        with pytest.raises(InsecureSchemeRefused, match="PROT P.*never transfers files in clear text"):
+            srv.adapter(client_context())
+        time.sleep(0.2)
+        assert srv.commands[-1] == "PROT P"
+        assert not any(c.split()[0] in ("PASV", "EPSV", "LIST", "RETR", "STOR", "CCC") for c in srv.commands)
+
+
+def test_anonymous_login_when_no_username(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory
+) -> None:
+    with FTPSServer(pki, root=server_root, user="anonymous", password="", permissions="elr") as srv:
+        with srv.adapter(client_context(), username="", password="") as remote:
+            assert remote.ls("/") == []
+        assert "USER anonymous" in srv.commands
+
+
+def test_ccc_is_never_sent(server: FTPSServer, client_context: ContextFactory) -> None:
+    with server.adapter(client_context()) as remote:
+        assert remote._ftp is not None
+        with pytest.raises(InsecureSchemeRefused):
+            remote._ftp.ccc()
+    assert "CCC" not in server.commands
+
+
+def test_one_control_connection_for_a_batch(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    with server.adapter(client_context()) as remote:
+        for i in range(5):
+            remote.put_file(tmp_path / "f", f"/f{i}")
+        remote.ls("/")
+    assert sum(1 for c in server.commands if c.startswith("USER")) == 1
+
+
+def test_idle_connection_is_checked_and_reopened(
+    server: FTPSServer, client_context: ContextFactory
+) -> None:
+    with server.adapter(client_context(), keepalive=0.2) as remote:
+        remote.ls("/")
+        time.sleep(0.3)
+        remote.ls("/")  # idle longer than keepalive: checked with NOOP first
+        assert server.commands.count("NOOP") == 1
+        server.drop_connections()
+        time.sleep(0.3)
+        assert remote.ls("/") == []  # NOOP failed on the dead connection, so xfer logged in again
+    assert sum(1 for c in server.commands if c.startswith("USER")) == 2
+
+
+class _SilentQuitHandler(TLS_FTPHandler):  # type: ignore[misc]
+    def ftp_QUIT(self, line: str) -> None:
+        pass  # never answers: close() must not wait forever
+
+
+def test_close_sends_quit_and_never_hangs(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory
+) -> None:
+    with FTPSServer(pki, root=server_root, handler_class=_SilentQuitHandler) as srv:
+        remote = srv.adapter(client_context(), timeout=30)
+        started = time.monotonic()
+        remote.close()
+        remote.close()
+        assert time.monotonic() - started < 5
+        assert srv.commands[-1] == "QUIT"
+        with pytest.raises(UsageError):
+            remote.ls("/")
+
+
+def test_upload_uses_a_temporary_name_then_renames(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path, server_root: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"payload")
+    with server.adapter(client_context()) as remote:
+        remote.put_file(tmp_path / "f", "/inbox.edi")
+    stor = [c for c in server.commands if c.startswith("STOR")]
+    assert len(stor) == 1 and stor[0].endswith(".xfer-part") and "inbox.edi" in stor[0]
+    assert "RNTO /inbox.edi" in server.commands
+    assert sorted(p.name for p in server_root.iterdir()) == ["inbox.edi"]
+
+
+def test_upload_temp_name_can_be_switched_off(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"payload")
+    with server.adapter(client_context(), upload_temp_name=False) as remote:
+        result = remote.put_file(tmp_path / "f", "/direct.txt")
+    assert "STOR /direct.txt" in server.commands
+    assert not any(c.startswith("RN") for c in server.commands)
+    assert result.details["temp_name"] is False
+
+
+def test_root_confines_paths(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path, server_root: Path
+) -> None:
+    (server_root / "inbox").mkdir()
+    (tmp_path / "f").write_bytes(b"rooted")
+    with server.adapter(client_context(), root="/inbox") as remote:
+        result = remote.put_file(tmp_path / "f", "/../../escape.txt")
+        assert result.remote == "/escape.txt"
+        assert [e.path for e in remote.ls("/")] == ["/escape.txt"]
+    assert (server_root / "inbox" / "escape.txt").read_bytes() == b"rooted"
+
+
+def test_download_reads_into_a_reused_buffer(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path, server_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RETR goes through recv_into (no allocation per record), never a large recv(size)."""
+    expected = make_file(server_root / "big.bin", 3 << 20)
+    calls = {"recv_into": 0, "recv": 0}
+    original_into, original_recv = ssl.SSLSocket.recv_into, ssl.SSLSocket.recv
+
+    def counting_into(self: ssl.SSLSocket, *args: Any, **kwargs: Any) -> int:
+        calls["recv_into"] += 1
+        return original_into(self, *args, **kwargs)
+
+    def counting_recv(self: ssl.SSLSocket, *args: Any, **kwargs: Any) -> bytes:
+        calls["recv"] += 1
+        return original_recv(self, *args, **kwargs)
+
+    with server.adapter(client_context()) as remote:
+        monkeypatch.setattr(ssl.SSLSocket, "recv_into", counting_into)
+        monkeypatch.setattr(ssl.SSLSocket, "recv", counting_recv)
+        progress: list[int] = []
+        remote.get_file("/big.bin", tmp_path / "big.bin", callback=lambda d, t: progress.append(d))
+        monkeypatch.undo()
+    assert sha256_of(tmp_path / "big.bin") == expected
+    assert calls["recv_into"] >= (3 << 20) // 16384
+    assert progress[-1] == 3 << 20 and len(progress) < 40  # one callback per 256 KiB, not per record
+
+
+def test_adapter_is_registered() -> None:
+    from xfer.registry import adapter_class
+
+    explicit, implicit_cls = adapter_class("ftpes"), adapter_class("ftps")
+    assert issubclass(explicit, FTPSAdapter) and issubclass(implicit_cls, FTPSAdapter)
+    assert (explicit.default_port, implicit_cls.default_port) == (21, 990)
+    assert (explicit.schemes, implicit_cls.schemes) == (("ftpes",), ("ftps",))
