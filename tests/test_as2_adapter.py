@@ -1,0 +1,363 @@
+"""The AS2 adapter against the in-process AS2 receiver (xfer.testing.as2_server) over mTLS.
+
+Covers the outcomes of issue 7: confirmed (signed / unsigned MDN), sent-not-confirmed, untrusted
+receipts (MIC, signer), receiver error dispositions mapped to exit 7 or 6, not delivered + resend
+with the same Message-ID, duplicates, TLS rejection, and the receipt record of every send.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import xfer.client
+from xfer.adapters.as2 import AS2Adapter
+from xfer.adapters.base import Capability, TransferResult
+from xfer.as2.mdn import build_mdn
+from xfer.as2.receipts import Receipt, ReceiptStore
+from xfer.as2.receiver import Received
+from xfer.errors import (
+    ExitCode,
+    IntegrityError,
+    RemoteError,
+    ServerError,
+    TLSError,
+    UnsupportedOperation,
+    XferError,
+)
+from xfer.identity import Identity
+from xfer.profiles import Profile
+from xfer.testing.as2_server import AS2Server
+from xfer.testing.pki import TestPKI
+
+PAYLOAD = b"ISA*00*          *00*          *ZZ*XFERCLIENT     *ZZ*XFERPARTNER    ~\r\n" + bytes(range(256)) * 8
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def invoice(tmp_path: Path) -> Path:
+    path = tmp_path / "invoice.edi"
+    path.write_bytes(PAYLOAD)
+    return path
+
+
+@pytest.fixture
+def server(pki: TestPKI, tmp_path: Path) -> Iterator[AS2Server]:
+    with AS2Server(pki, root=tmp_path / "inbox") as srv:
+        yield srv
+
+
+Connect = Callable[..., AS2Adapter]
+
+
+@pytest.fixture
+def connect(pki: TestPKI, monkeypatch: pytest.MonkeyPatch) -> Connect:
+    """Factory: an AS2 adapter for ``server`` with [as2] options overridden by keywords."""
+    monkeypatch.setenv("XFER_T_PW", pki.password)
+
+    def make(srv: AS2Server, *, identity: Path | None = pki.client_p12, **as2: Any) -> AS2Adapter:
+        table: dict[str, Any] = {
+            "as2_from": "XFERCLIENT",
+            "as2_to": srv.as2_id,
+            "partner_cert": str(pki.partner_cert),
+            "sign": "sha256",
+            "encrypt": "aes256-cbc",
+            "compress": True,
+            "mdn": "signed-sync",
+        }
+        table.update(as2)
+        data: dict[str, Any] = {"url": srv.url, "protocol": "as2", "ca": str(pki.root_ca), "as2": table}
+        if identity is not None:
+            data.update(identity=str(identity), identity_password="env:XFER_T_PW")
+        adapter = xfer.client.connect(Profile.from_mapping("partner", data))
+        assert isinstance(adapter, AS2Adapter)
+        return adapter
+
+    return make
+
+
+def stored(data_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((data_dir / "as2" / "receipts").glob("*.json"))]
+
+
+# -- success ----------------------------------------------------------------------------------
+
+
+def test_signed_encrypted_compressed_with_signed_mdn(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    with connect(server) as remote:
+        result = remote.put_file(invoice, "/")
+    assert (server.root / "invoice.edi").read_bytes() == PAYLOAD
+    got = server.received[-1]
+    assert (got.signed, got.encrypted, got.compressed, got.disposition) == (True, True, True, "processed")
+    details = result.details
+    assert details["status"] == "confirmed" and details["mic_matched"] is True
+    assert details["message_id"] == got.message_id and details["mic"] == got.mic
+    assert details["disposition"].endswith("; processed") and details["warning"] is None
+    assert details["message_id"] in details["note"] and "processed" in details["note"]
+    assert result.size == len(PAYLOAD) and result.remote == "/invoice.edi"
+    [record] = stored(data_dir)
+    assert record["status"] == "confirmed" and record["mdn_signed"] is True
+    assert record["message_id"] == got.message_id and record["file"] == str(invoice)
+    assert record["size"] == len(PAYLOAD) and record["mic_algorithm"] == "sha256"
+    assert b"disposition-notification" in base64.b64decode(record["mdn_raw"])
+    assert [h["status"] for h in record["history"]] == ["sending", "confirmed"]
+
+
+@pytest.mark.parametrize(
+    ("sign", "encrypt", "compress"),
+    [
+        ("none", "none", False),
+        ("sha1", "3des", False),
+        ("sha384", "aes128-cbc", True),
+        ("sha512", "aes192-cbc", False),
+        ("none", "aes256-cbc", True),
+    ],
+)
+def test_option_rows(
+    server: AS2Server, connect: Connect, invoice: Path, sign: str, encrypt: str, compress: bool
+) -> None:
+    mdn = "signed-sync" if sign != "none" else "unsigned-sync"
+    with connect(server, sign=sign, encrypt=encrypt, compress=compress, mdn=mdn) as remote:
+        result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "confirmed"
+    got = server.received[-1]
+    assert (got.signed, got.encrypted, got.compressed) == (sign != "none", encrypt != "none", compress)
+    assert (server.root / "invoice.edi").read_bytes() == PAYLOAD
+
+
+def test_unsigned_mdn(server: AS2Server, connect: Connect, invoice: Path, data_dir: Path) -> None:
+    with connect(server, mdn="unsigned-sync") as remote:
+        result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
+    assert stored(data_dir)[0]["mdn_signed"] is False
+
+
+def test_no_mdn_is_sent_not_confirmed(server: AS2Server, connect: Connect, invoice: Path, data_dir: Path) -> None:
+    with connect(server, mdn="none") as remote:
+        result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "sent" and "sent, not confirmed" in result.details["note"]
+    assert result.details["disposition"] is None
+    assert (server.root / "invoice.edi").read_bytes() == PAYLOAD
+    [record] = stored(data_dir)
+    assert record["status"] == "sent" and record["mdn_raw"] is None
+
+
+def test_remote_path_names_the_file(server: AS2Server, connect: Connect, invoice: Path) -> None:
+    with connect(server) as remote:
+        [result] = xfer.client.put(remote, [invoice], "/INV-4711.x12")
+    assert (server.root / "INV-4711.x12").read_bytes() == PAYLOAD
+    assert result.remote == "/INV-4711.x12"
+
+
+def test_progress_callback_reaches_total(server: AS2Server, connect: Connect, invoice: Path) -> None:
+    seen: list[tuple[int, int | None]] = []
+    with connect(server) as remote:
+        remote.put_file(invoice, "/", callback=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
+
+
+def test_only_put_is_supported(server: AS2Server, connect: Connect) -> None:
+    with connect(server) as remote:
+        assert remote.capabilities == frozenset({Capability.PUT})
+        with pytest.raises(UnsupportedOperation):
+            remote.ls("/")
+        with pytest.raises(UnsupportedOperation):
+            remote.get_file("/a", "b")
+
+
+# -- receipts that cannot be trusted ---------------------------------------------------------
+
+
+def _forged(signer: Identity | None, *, mic: str | None = None, message_id: str | None = None) -> Any:
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        return build_mdn(
+            original_message_id=message_id or received.message_id or "",
+            our_as2_id="XFERPARTNER",
+            partner_as2_id="XFERCLIENT",
+            disposition=received.disposition,
+            mic=mic if mic is not None else received.mic,
+            mic_algorithm=received.mic_algorithm,
+            signer=signer,
+        )
+
+    return hook
+
+
+def test_mdn_with_wrong_mic(pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path) -> None:
+    partner = Identity.load(pki.partner_p12, pki.password)
+    wrong = base64.b64encode(b"\x00" * 32).decode()
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(partner, mic=wrong)) as srv:
+        with connect(srv) as remote, pytest.raises(IntegrityError) as caught:
+            remote.put_file(invoice, "/")
+    assert "MIC" in caught.value.message and "differs" in caught.value.message
+    assert caught.value.exit_code == ExitCode.INTEGRITY
+    [record] = stored(data_dir)
+    assert record["status"] == "unverified" and record["disposition"].endswith("processed")
+    assert record["message_id"] in caught.value.message
+
+
+def test_mdn_signed_by_wrong_certificate(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    impostor = Identity.load(pki.client_untrusted_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(impostor)) as srv:
+        with connect(srv) as remote, pytest.raises(IntegrityError, match="MDN signature does not verify"):
+            remote.put_file(invoice, "/")
+    assert stored(data_dir)[0]["status"] == "unverified"
+
+
+def test_unsigned_mdn_when_signed_required(pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path) -> None:
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(None)) as srv:
+        with connect(srv) as remote, pytest.raises(IntegrityError, match="unsigned"):
+            remote.put_file(invoice, "/")
+
+
+def test_mdn_for_another_message(pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path) -> None:
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(partner, message_id="<other@host>")) as srv:
+        with connect(srv) as remote, pytest.raises(IntegrityError, match="other@host"):
+            remote.put_file(invoice, "/")
+
+
+# -- the receiver says no ------------------------------------------------------------------
+
+
+def _rejected(connect: Connect, srv: AS2Server, invoice: Path, **as2: Any) -> XferError:
+    with connect(srv, **as2) as remote, pytest.raises(XferError) as caught:
+        remote.put_file(invoice, "/")
+    return caught.value
+
+
+def test_receiver_has_another_certificate_for_us(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    with AS2Server(pki, root=tmp_path / "in", partner_cert=pki.client_untrusted_cert) as srv:
+        error = _rejected(connect, srv, invoice)
+    assert isinstance(error, IntegrityError) and error.exit_code == ExitCode.INTEGRITY
+    assert "authentication-failed" in error.message and "rejected" in error.message
+    assert error.hint and "certificate" in error.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "rejected" and record["detail"] == "authentication-failed"
+    assert not any(srv.root.iterdir())
+
+
+def test_partner_cannot_decrypt(pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path) -> None:
+    with AS2Server(pki, root=tmp_path / "in") as srv:
+        # Encrypted to the wrong certificate; the unsigned MDN still reports why.
+        error = _rejected(connect, srv, invoice, partner_cert=str(pki.client_cert), mdn="unsigned-sync")
+    assert isinstance(error, IntegrityError) and "decryption-failed" in error.message
+
+
+def test_unknown_trading_partner_is_a_refusal(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    error = _rejected(connect, server, invoice, as2_to="NOBODY")
+    assert type(error) is RemoteError and error.exit_code == ExitCode.REMOTE
+    assert "unknown-trading-partner" in error.message
+    assert error.hint and "as2_to" in error.hint
+    assert stored(data_dir)[0]["status"] == "rejected"
+
+
+def test_unsigned_when_partner_requires_signing(pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path) -> None:
+    with AS2Server(pki, root=tmp_path / "in", require_signature=True) as srv:
+        error = _rejected(connect, srv, invoice, sign="none")
+    assert type(error) is RemoteError and "insufficient-message-security" in error.message
+
+
+def test_duplicate_message_id_is_a_warning(server: AS2Server, connect: Connect, invoice: Path, data_dir: Path) -> None:
+    with connect(server) as remote:
+        first = remote.put_file(invoice, "/")
+        (server.root / "invoice.edi").unlink()
+        again = remote.send(invoice, message_id=first.details["message_id"])
+    assert again.details["status"] == "confirmed"
+    assert again.details["warning"] and "duplicate-document" in again.details["warning"]
+    assert "duplicate-document" in again.details["note"]
+    assert not (server.root / "invoice.edi").exists()  # RFC 4130 §9: not delivered twice
+    [record] = stored(data_dir)
+    assert record["attempts"] == 2 and record["warning"]
+
+
+# -- not delivered, and the resend -------------------------------------------------------------
+
+
+def test_http_error_is_not_delivered_and_resend_works(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    server.fail_next(503)
+    with connect(server) as remote:
+        with pytest.raises(ServerError) as caught:
+            remote.put_file(invoice, "/")
+        failed = remote.last_receipt
+        assert failed is not None
+        message_id = failed.message_id
+        text = caught.value.message
+        assert "503" in text and f"not delivered; safe to resend with the same Message-ID {message_id}" in text
+        assert caught.value.hint and f"xfer as2 resend '{message_id}'" in caught.value.hint
+        assert stored(data_dir)[0]["status"] == "not-delivered"
+        result = remote.send(invoice, message_id=message_id)
+    assert result.details["message_id"] == message_id and result.details["status"] == "confirmed"
+    assert [r.message_id for r in server.received] == [message_id]
+    assert (server.root / "invoice.edi").read_bytes() == PAYLOAD
+    [record] = stored(data_dir)
+    assert record["attempts"] == 2
+    assert [h["status"] for h in record["history"]] == ["sending", "not-delivered", "sending", "confirmed"]
+
+
+def test_connection_refused_is_not_delivered(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    remote = connect(server)
+    server.stop()
+    with remote, pytest.raises(XferError, match="not delivered; safe to resend") as caught:
+        remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.CONNECT
+    assert stored(data_dir)[0]["status"] == "not-delivered"
+
+
+def test_no_client_certificate(server: AS2Server, connect: Connect, invoice: Path, data_dir: Path) -> None:
+    with connect(server, identity=None, sign="none", mdn="unsigned-sync") as remote:
+        with pytest.raises(TLSError) as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.TLS
+    assert "certificate" in caught.value.message and "not delivered" in caught.value.message
+    assert server.received == []
+    assert stored(data_dir)[0]["status"] == "not-delivered"
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+
+def test_receipt_store_round_trip(tmp_path: Path) -> None:
+    store = ReceiptStore(tmp_path / "r")
+    receipt = Receipt(message_id="<a b/c@host>", status="sending", file="/x", filename="x", size=1,
+                      url="https://h/as2", as2_from="A", as2_to="B")  # fmt: skip
+    receipt.move("confirmed", "processed")
+    path = store.save(receipt)
+    assert path.parent == tmp_path / "r" and "/" not in path.name[:-5] and " " not in path.name
+    assert store.load("a b/c@host").status == "confirmed" and store.load("<a b/c@host>").confirmed
+    assert (path.stat().st_mode & 0o777) == 0o600 or os.name == "nt"
+    other = Receipt(message_id="<a_b_c@host>", status="sent", file="/y", filename="y", size=2,
+                    url="https://h/as2", as2_from="A", as2_to="B")  # fmt: skip
+    assert store.save(other) != path
+    assert {r.message_id for r in store.list()} == {"<a b/c@host>", "<a_b_c@host>"}
+
+
+def test_result_to_dict_carries_receipt_facts(server: AS2Server, connect: Connect, invoice: Path) -> None:
+    with connect(server) as remote:
+        result: TransferResult = remote.put_file(invoice, "/")
+    data = result.to_dict()
+    assert {"message_id", "mic", "disposition", "warning", "receipt", "note"} <= set(data)
+    assert Path(data["receipt"]).is_file()

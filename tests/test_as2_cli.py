@@ -1,0 +1,223 @@
+"""The AS2 commands: `xfer put` to an AS2 profile, `xfer as2 send/resend/receipts/receipt`.
+
+Exit codes and the one-line stderr contract, against the in-process AS2 receiver.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xfer.cli import main
+from xfer.errors import ExitCode
+from xfer.testing.as2_server import AS2Server
+from xfer.testing.pki import TestPKI
+
+PAYLOAD = b"UNA:+.? 'UNB+UNOC:3+XFERCLIENT+XFERPARTNER'\n" * 20
+
+
+@pytest.fixture(autouse=True)
+def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("XFER_PROFILE_PATH", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def invoice(tmp_path: Path) -> Path:
+    path = tmp_path / "orders.edi"
+    path.write_bytes(PAYLOAD)
+    return path
+
+
+@pytest.fixture
+def server(pki: TestPKI, tmp_path: Path) -> Iterator[AS2Server]:
+    with AS2Server(pki, root=tmp_path / "inbox") as srv:
+        yield srv
+
+
+def write_profile(dirs: Path, pki: TestPKI, srv: AS2Server, name: str = "partner", **as2: Any) -> str:
+    table = {
+        "as2_from": "XFERCLIENT", "as2_to": srv.as2_id, "partner_cert": str(pki.partner_cert),
+        "sign": "sha256", "encrypt": "aes256-cbc", "compress": True, "mdn": "signed-sync", **as2,
+    }  # fmt: skip
+    lines = [
+        f'url = "{srv.url}"', 'protocol = "as2"', f'identity = "{pki.client_p12}"',
+        f'identity_password = "file:{pki.password_file}"', f'ca = "{pki.root_ca}"', "", "[as2]",
+    ]  # fmt: skip
+    for key, value in table.items():
+        lines.append(f"{key} = {str(value).lower() if isinstance(value, bool) else json.dumps(value)}")
+    folder = dirs / "config" / "profiles"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.toml").write_text("\n".join(lines) + "\n")
+    return name
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("xfer: error: ")]
+    assert len(errors) == 1, err
+    assert all(line.startswith(("xfer: error: ", "hint: ")) for line in lines), err
+    assert "Traceback" not in err
+    return errors[0]
+
+
+def test_put_to_as2_profile(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
+) -> None:
+    write_profile(dirs, pki, server)
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == 0, err
+    message_id = server.received[-1].message_id
+    assert message_id and message_id in err and "MDN processed" in err
+    assert (server.root / "orders.edi").read_bytes() == PAYLOAD
+
+
+def test_put_json_carries_message_id(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
+) -> None:
+    write_profile(dirs, pki, server)
+    code, out, _ = run(capsys, "put", str(invoice), "partner:/ORDERS-1.edi", "--json")
+    [result] = json.loads(out)
+    assert code == 0 and result["status"] == "confirmed" and result["remote"] == "/ORDERS-1.edi"
+    assert result["message_id"] == server.received[-1].message_id and result["mic_matched"] is True
+
+
+def test_as2_send_json_is_the_receipt(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
+) -> None:
+    write_profile(dirs, pki, server)
+    code, out, _ = run(capsys, "as2", "send", str(invoice), "partner", "--json")
+    receipt = json.loads(out)
+    assert code == 0 and receipt["status"] == "confirmed" and receipt["profile"] == "partner"
+    assert receipt["content_type"] == "application/EDIFACT" and receipt["mdn_raw"]
+    code, out, _ = run(capsys, "as2", "receipts", "--json")
+    assert code == 0 and [r["message_id"] for r in json.loads(out)] == [receipt["message_id"]]
+    code, out, _ = run(capsys, "as2", "receipts")
+    assert code == 0 and receipt["message_id"] in out and "confirmed" in out
+    code, out, _ = run(capsys, "as2", "receipt", receipt["message_id"].strip("<>"))
+    assert code == 0 and "(matched)" in out and "processed" in out
+
+
+def test_no_mdn_says_not_confirmed(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
+) -> None:
+    write_profile(dirs, pki, server, mdn="none")
+    code, _, err = run(capsys, "as2", "send", str(invoice), "partner")
+    assert code == 0 and "sent, not confirmed" in err
+
+
+@pytest.mark.parametrize(
+    ("server_options", "as2", "code", "needle"),
+    [
+        ({"partner_cert": "client_untrusted_cert"}, {}, ExitCode.INTEGRITY, "authentication-failed"),
+        ({}, {"as2_to": "NOBODY"}, ExitCode.REMOTE, "unknown-trading-partner"),
+        ({"require_signature": True}, {"sign": "none"}, ExitCode.REMOTE, "insufficient-message-security"),
+    ],
+    ids=["authentication-failed", "unknown-partner", "insufficient-security"],
+)
+def test_rejections_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+    dirs: Path,
+    pki: TestPKI,
+    tmp_path: Path,
+    invoice: Path,
+    server_options: dict[str, Any],
+    as2: dict[str, Any],
+    code: int,
+    needle: str,
+) -> None:
+    options = {k: getattr(pki, v) if k == "partner_cert" else v for k, v in server_options.items()}
+    with AS2Server(pki, root=tmp_path / "in", **options) as srv:
+        write_profile(dirs, pki, srv, **as2)
+        got, out, err = run(capsys, "as2", "send", str(invoice), "partner", "--json")
+    assert got == code
+    assert needle in one_error(err)
+    assert json.loads(out)["status"] == "rejected"  # --json still prints the receipt
+
+
+def test_not_delivered_then_resend(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
+) -> None:
+    write_profile(dirs, pki, server)
+    server.fail_next(502)
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == ExitCode.REMOTE
+    line = one_error(err)
+    assert "not delivered; safe to resend with the same Message-ID <" in line
+    message_id = line.rsplit("Message-ID ", 1)[1].strip()
+    assert f"hint: fix the cause, then: xfer as2 resend '{message_id}'" in err
+    code, out, _ = run(capsys, "as2", "receipts", "--status", "not-delivered", "--json")
+    assert [r["message_id"] for r in json.loads(out)] == [message_id]
+
+    code, _, err = run(capsys, "as2", "resend", message_id)
+    assert code == 0, err
+    assert message_id in err
+    assert [r.message_id for r in server.received] == [message_id]
+    # Confirmed now: a second resend is refused (usage), --force sends and gets the duplicate warning.
+    code, _, err = run(capsys, "as2", "resend", message_id)
+    assert code == ExitCode.USAGE and "already confirmed" in one_error(err)
+    code, _, err = run(capsys, "as2", "resend", message_id, "--force")
+    assert code == 0 and "xfer: warning:" in err and "duplicate-document" in err
+
+
+def test_send_with_resend_option(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
+) -> None:
+    write_profile(dirs, pki, server)
+    code, _, err = run(capsys, "as2", "send", str(invoice), "partner", "--resend", "<chosen-1@example.com>")
+    assert code == 0, err
+    assert server.received[-1].message_id == "<chosen-1@example.com>"
+
+
+def test_resend_refuses_changed_file(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
+) -> None:
+    write_profile(dirs, pki, server)
+    server.fail_next(503)
+    code, out, _ = run(capsys, "as2", "send", str(invoice), "partner", "--json")
+    message_id = json.loads(out)["message_id"]
+    invoice.write_bytes(PAYLOAD + b"changed")
+    code, _, err = run(capsys, "as2", "resend", message_id)
+    assert code == ExitCode.USAGE and "changed" in one_error(err)
+
+
+def test_unknown_receipt_and_non_as2_profile(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, invoice: Path
+) -> None:
+    code, _, err = run(capsys, "as2", "resend", "<nope@host>")
+    assert code == ExitCode.USAGE and "no AS2 receipt" in one_error(err)
+    folder = dirs / "config" / "profiles"
+    folder.mkdir(parents=True)
+    (folder / "web.toml").write_text(f'url = "https://127.0.0.1:9/"\nca = "{pki.root_ca}"\n')
+    code, _, err = run(capsys, "as2", "send", str(invoice), "web")
+    assert code == ExitCode.USAGE and "not an AS2 profile" in one_error(err)
+
+
+def test_mic_mismatch_exit_code(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, tmp_path: Path, invoice: Path
+) -> None:
+    from xfer.as2.mdn import build_mdn
+    from xfer.identity import Identity
+
+    partner = Identity.load(pki.partner_p12, pki.password)
+
+    def forge(received: Any, headers: Any) -> tuple[dict[str, str], bytes]:
+        return build_mdn(original_message_id=received.message_id, our_as2_id="XFERPARTNER",
+                         partner_as2_id="XFERCLIENT", mic="AAAA", mic_algorithm="sha256", signer=partner)  # fmt: skip
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=forge) as srv:
+        write_profile(dirs, pki, srv)
+        code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == ExitCode.INTEGRITY and "MIC" in one_error(err)
