@@ -1,16 +1,91 @@
-"""pytest plugin (entry point ``pytest11``): mTLS test fixtures for users' own test suites.
+"""pytest plugin (entry point ``pytest11``): mTLS servers as fixtures for your own tests.
 
-``xfer_pki``: a throwaway PKI (root CA, server and client identities) for the session.
+Installed with xfer, active in every pytest run; nothing starts until a test asks::
+
+    import xfer
+
+    def test_upload_reaches_partner(xfer_ftps_server, tmp_path):
+        (tmp_path / "invoice.edi").write_text("UNA:+.? '")
+        with xfer.connect(xfer_ftps_server.profile) as remote:
+            remote.put_file(tmp_path / "invoice.edi", "/invoice.edi")
+        assert (xfer_ftps_server.root / "invoice.edi").read_text() == "UNA:+.? '"
+
+Fixtures:
+
+``xfer_pki`` (session)
+    a throwaway PKI (:class:`~xfer.testing.pki.TestPKI`): root CA, server and client
+    identities, the bundles' password file.
+``xfer_https_server``, ``xfer_ftps_server`` (explicit FTPS, ``ftpes://``), ``xfer_webdav_server``, ``xfer_as2_server``
+    a server started for the test and stopped after it, with an empty storage folder:
+    an :class:`~xfer.testing.Endpoint` with ``url``, ``profile`` (ready for
+    :func:`xfer.connect`), ``identity`` and ``identity_password`` (a ``file:`` reference),
+    ``ca``, ``root`` (where uploads land) and ``server`` (the server object).
+``xfer_serve``
+    a factory for anything else: ``xfer_serve("ftps")`` (implicit FTPS),
+    ``xfer_serve("https", tls_max="1.2")``.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import pytest
 
+from .endpoints import Endpoint, serve
 from .pki import TestPKI, create_pki
+
+__all__ = [
+    "xfer_as2_server",
+    "xfer_ftps_server",
+    "xfer_https_server",
+    "xfer_pki",
+    "xfer_serve",
+    "xfer_webdav_server",
+]
 
 
 @pytest.fixture(scope="session")
 def xfer_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    """A throwaway PKI: ``xfer_pki.client_p12``, ``.password``, ``.root_ca``, ``.server_cert``..."""
+    """A throwaway PKI: ``xfer_pki.client_p12``, ``.password_file``, ``.root_ca``, ``.server_cert``..."""
+    # Session scope: RSA key generation is the one slow step (about a second).
     return create_pki(tmp_path_factory.mktemp("xfer-pki"))
+
+
+@pytest.fixture
+def xfer_serve(xfer_pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Endpoint]]:
+    """``xfer_serve(protocol, **server_options) -> Endpoint``; every server stops after the test."""
+    with contextlib.ExitStack() as stack:
+
+        def start(protocol: str, **options: Any) -> Endpoint:
+            # Outside tmp_path, so a test's own files and the server's never mix.
+            root = tmp_path_factory.mktemp(f"xfer-{protocol}-root")
+            return stack.enter_context(serve(protocol, xfer_pki, root=root, **options))
+
+        yield start
+
+
+@pytest.fixture
+def xfer_https_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
+    """An HTTPS server (PUT/GET/DELETE, JSON index) requiring a client certificate."""
+    return xfer_serve("https")
+
+
+@pytest.fixture
+def xfer_ftps_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
+    """An explicit FTPS server (``ftpes://``, AUTH TLS) requiring a client certificate and
+    TLS session reuse on data connections, like vsftpd.  Implicit: ``xfer_serve("ftps")``."""
+    return xfer_serve("ftpes")
+
+
+@pytest.fixture
+def xfer_webdav_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
+    """A WebDAV-over-TLS server (``davs://``, wsgidav on cheroot) requiring a client certificate."""
+    return xfer_serve("davs")
+
+
+@pytest.fixture
+def xfer_as2_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
+    """An AS2 receiver over mutual TLS that stores what it receives and answers signed MDNs."""
+    return xfer_serve("as2")
