@@ -1,0 +1,143 @@
+"""WebDAV XML: the PROPFIND request body, and a safe reader for ``207 Multi-Status`` answers.
+
+Servers' XML is parsed with defusedxml and ``forbid_dtd=True``: a multistatus
+body never needs a DTD, so any ``<!DOCTYPE`` is refused before a single entity
+could be declared, let alone expanded (billion laughs, quadratic blow-up) or
+fetched (external entities).  lxml, which webdavclient3 parses with, expands
+internal entities by default, so webdavclient3's own parsers are not used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import posixpath
+import urllib.parse
+import xml.etree.ElementTree as ET  # only for types and ParseError; parsing is defusedxml's
+from dataclasses import dataclass
+
+import defusedxml
+import defusedxml.ElementTree
+
+__all__ = ["PROPFIND_BODY", "DAVResource", "UnsafeXML", "href_path", "parse_multistatus", "status_code"]
+
+_DAV = "{DAV:}"
+
+#: Ask only for what an Entry holds: smaller answers than allprop (wsgidav adds quota and lock
+#: discovery to every resource otherwise).
+PROPFIND_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n'
+    b'<D:propfind xmlns:D="DAV:"><D:prop>'
+    b"<D:resourcetype/><D:getcontentlength/><D:getlastmodified/><D:getetag/><D:getcontenttype/>"
+    b"</D:prop></D:propfind>"
+)
+
+
+class UnsafeXML(ValueError):
+    """The server's XML is malformed, or uses DTDs/entities (refused, never expanded)."""
+
+
+@dataclass(frozen=True)
+class DAVResource:
+    """One ``<D:response>`` of a multistatus: a resource, or a per-resource failure status."""
+
+    path: str  # absolute server path, percent-decoded, without a trailing slash ("/" for the root)
+    is_collection: bool = False
+    size: int | None = None
+    modified: dt.datetime | None = None
+    etag: str | None = None
+    content_type: str | None = None
+    status: int = 200  # the response-level (or all-propstats-failed) status
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
+
+
+def status_code(line: str | None) -> int | None:
+    """``HTTP/1.1 423 Locked`` -> 423; None when absent or unreadable."""
+    if not line:
+        return None
+    parts = line.split()
+    if len(parts) >= 2 and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def parse_multistatus(body: bytes, *, request_url: str) -> list[DAVResource]:
+    """The resources in a ``207 Multi-Status`` body, in the server's order.
+
+    ``href`` values may be absolute URLs, absolute paths or (rarely) relative
+    references, percent-encoded or not, with or without a trailing slash: each is
+    resolved against ``request_url`` and reduced to a decoded server path.
+    Raises :class:`UnsafeXML` for malformed XML and for any DTD or entity.
+    """
+    try:
+        root = defusedxml.ElementTree.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DefusedXmlException as exc:
+        raise UnsafeXML(f"it contains a DTD or entity declarations ({type(exc).__name__}), which xfer refuses") from exc
+    except ET.ParseError as exc:
+        raise UnsafeXML(f"it is not well-formed XML ({exc})") from exc
+    if root.tag != f"{_DAV}multistatus":
+        raise UnsafeXML(f"its root element is {root.tag}, not DAV: multistatus")
+    return [_resource(item, request_url) for item in root.iter(f"{_DAV}response")]
+
+
+def href_path(href: str, *, request_url: str) -> str:
+    """A decoded absolute server path from an ``href`` (no trailing slash except for ``/``)."""
+    absolute = urllib.parse.urljoin(request_url, href.strip())
+    path = urllib.parse.unquote(urllib.parse.urlsplit(absolute).path) or "/"
+    return path.rstrip("/") or "/"
+
+
+def _resource(item: ET.Element, request_url: str) -> DAVResource:
+    href = item.findtext(f"{_DAV}href") or ""
+    path = href_path(href, request_url=request_url)
+    status = status_code(item.findtext(f"{_DAV}status"))
+    props: dict[str, ET.Element] = {}
+    for propstat in item.iter(f"{_DAV}propstat"):
+        code = status_code(propstat.findtext(f"{_DAV}status"))
+        if code is not None and not 200 <= code < 300:
+            continue  # e.g. 404 for getcontentlength on a collection: the property is absent
+        prop = propstat.find(f"{_DAV}prop")
+        for child in prop if prop is not None else ():
+            props.setdefault(child.tag, child)
+    if status is None:
+        status = 200 if props or not list(item.iter(f"{_DAV}propstat")) else 404
+    kind = props.get(f"{_DAV}resourcetype")
+    is_collection = kind is not None and kind.find(f"{_DAV}collection") is not None
+    return DAVResource(
+        path=path,
+        is_collection=is_collection,
+        size=None if is_collection else _int(_text(props, "getcontentlength")),
+        modified=_date(_text(props, "getlastmodified")),
+        etag=_text(props, "getetag"),
+        content_type=_text(props, "getcontenttype"),
+        status=status,
+    )
+
+
+def _text(props: dict[str, ET.Element], name: str) -> str | None:
+    element = props.get(f"{_DAV}{name}")
+    if element is None or element.text is None:
+        return None
+    return element.text.strip() or None
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _date(value: str | None) -> dt.datetime | None:
+    """RFC 1123 (what RFC 4918 prescribes); ISO 8601 as some servers send; else None."""
+    if value is None:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
