@@ -1,0 +1,314 @@
+"""An in-process WebDAV server over TLS that requires client certificates (wsgidav on cheroot).
+
+For xfer's tests, ``xfer demo`` and users' own tests::
+
+    with WebDAVServer(pki, root=folder, tls_max="1.3") as srv:
+        srv.url          # davs://127.0.0.1:PORT/
+        srv.root         # the folder it serves
+        srv.handshakes   # completed TLS handshakes, counted server-side (connection reuse shows here)
+        srv.requests     # every request as the server saw it (method, path, headers)
+        with srv.adapter(context) as remote: ...   # an xfer WebDAVAdapter on this server
+
+It behaves like a strict production server: TLS 1.2+ only, a client certificate
+issued under the PKI's root is mandatory (the handshake fails without one, like
+Apache ``SSLVerifyClient require``), locks are real (``LOCK`` gives ``423`` to
+others).  For error tests, ``statuses`` answers chosen paths with a fixed status
+(``{"/full.bin": 507}``) and ``forbidden`` path prefixes answer ``403``, the way a
+quota or an ACL on a real server would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import ssl
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.client import responses
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+if TYPE_CHECKING:
+    from ..adapters.webdav import WebDAVAdapter
+    from .pki import TestPKI
+
+__all__ = ["RecordedRequest", "WebDAVServer"]
+
+_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+# A status answer reads at most this much of a request body to keep the connection usable.
+_DRAIN_LIMIT = 1 << 20
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server saw it (for assertions on what the client sent)."""
+
+    method: str
+    path: str  # percent-decoded, as the server resolved it
+    headers: Mapping[str, str]  # HTTP header names in their usual spelling ("Content-Length")
+
+
+@dataclass
+class _State:
+    handshakes: int = 0
+    failed_handshakes: int = 0
+    requests: list[RecordedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _CountingSSLAdapter(BuiltinSSLAdapter):
+    """cheroot's stdlib TLS adapter with our context, counting handshakes as they finish."""
+
+    def __init__(self, context: ssl.SSLContext, state: _State) -> None:
+        # The base constructor insists on loading files; everything it would set up is
+        # replaced by the finished context, so it is skipped on purpose.
+        self._state = state
+        self.certificate = self.private_key = self.certificate_chain = None
+        self.ciphers = None
+        self.private_key_password = None
+        self._server_env: dict[str, Any] = {}
+        self.context = context
+
+    def wrap(self, sock: Any) -> tuple[Any, dict[str, Any]]:
+        try:
+            wrapped, environ = super().wrap(sock)  # type: ignore[no-untyped-call]
+        except Exception:
+            with self._state.lock:
+                self._state.failed_handshakes += 1
+            raise
+        with self._state.lock:
+            self._state.handshakes += 1
+        return wrapped, environ
+
+    # cheroot's stub says get_environ(self); at run time wrap() passes the socket.
+    def get_environ(self, sock: Any) -> dict[str, Any]:  # type: ignore[override]
+        environ: dict[str, Any] = {"HTTPS": "on", "wsgi.url_scheme": "https"}
+        peer = sock.getpeercert()
+        for rdn in (peer or {}).get("subject", ()):
+            for name, value in rdn:
+                if name == "commonName":
+                    environ["SSL_CLIENT_S_DN_CN"] = value
+        return environ
+
+
+class _Server(wsgi.Server):
+    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
+        # Clients that fail the handshake or hang up are what the tests are about; cheroot
+        # would print each one to stderr.
+        return
+
+
+class WebDAVServer:
+    """wsgidav on cheroot with mandatory client certificates, in a daemon thread; a context manager.
+
+    ``root`` is the folder served at ``/`` (created if missing).  ``cert``/``key``
+    default to the PKI's server certificate (valid for 127.0.0.1 and localhost),
+    ``client_ca`` to the PKI root.  ``tls_min``/``tls_max`` take ``"1.2"``/``"1.3"``.
+    ``statuses`` maps a path to an HTTP status answered for every method;
+    ``forbidden`` path prefixes answer ``403``.
+    """
+
+    def __init__(
+        self,
+        pki: TestPKI,
+        *,
+        root: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cert: str | os.PathLike[str] | None = None,
+        key: str | os.PathLike[str] | None = None,
+        client_ca: str | os.PathLike[str] | None = None,
+        tls_min: str = "1.2",
+        tls_max: str | None = None,
+        statuses: Mapping[str, int] | None = None,
+        forbidden: Iterable[str] = (),
+    ) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.statuses = dict(statuses or {})
+        self.forbidden = tuple(forbidden)
+        self._state = _State()
+        self.ssl_context = self._make_context(pki, cert, key, client_ca, tls_min, tls_max)
+        self._requested_port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _make_context(
+        pki: TestPKI,
+        cert: str | os.PathLike[str] | None,
+        key: str | os.PathLike[str] | None,
+        client_ca: str | os.PathLike[str] | None,
+        tls_min: str,
+        tls_max: str | None,
+    ) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = _VERSIONS[tls_min]
+        if tls_max is not None:
+            ctx.maximum_version = _VERSIONS[tls_max]
+        ctx.load_cert_chain(str(cert or pki.server_cert), str(key or pki.server_key))
+        ctx.load_verify_locations(cafile=str(client_ca or pki.root_ca))
+        # The handshake itself fails without a trusted client certificate (Apache: SSLVerifyClient require).
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+    def _make_app(self) -> WSGIApp:
+        config = {
+            "host": self.host,
+            "port": self._requested_port,
+            "provider_mapping": {"/": str(self.root)},
+            # The client certificate is the authentication; no HTTP login on top.
+            "simple_dc": {"user_mapping": {"*": True}},
+            "http_authenticator": {"domain_controller": None, "accept_basic": True, "accept_digest": False},
+            "lock_storage": True,
+            "property_manager": True,
+            "verbose": 0,
+            # Library mode: do not configure logging for the host application (xfer demo prints).
+            "logging": {"enable": False},
+            "dir_browser": {"enable": False},
+        }
+        dav = WsgiDAVApp(config)
+        logging.getLogger("wsgidav").addHandler(logging.NullHandler())
+        return self._wrap(dav)
+
+    def _wrap(self, app: WSGIApp) -> WSGIApp:
+        """Record each request; answer configured statuses and forbidden prefixes before wsgidav."""
+
+        def recorder(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            # PEP 3333: PATH_INFO arrives percent-decoded, as UTF-8 bytes spelled in latin-1.
+            path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")
+            headers = {
+                name[5:].replace("_", "-").title(): str(value)
+                for name, value in environ.items()
+                if name.startswith("HTTP_")
+            }
+            if environ.get("CONTENT_LENGTH"):
+                headers["Content-Length"] = environ["CONTENT_LENGTH"]
+            with self._state.lock:
+                self._state.requests.append(RecordedRequest(environ["REQUEST_METHOD"], path, headers))
+            status = self.statuses.get(path.rstrip("/") or "/") or self.statuses.get(path)
+            if status is None and any(path.startswith(prefix) for prefix in self.forbidden):
+                status = 403
+            if status is not None:
+                _drain(environ)
+                body = f"{status} {responses.get(status, '')}\n".encode()
+                start_response(
+                    f"{status} {responses.get(status, 'Error')}",
+                    [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+                )
+                return [body]
+            return app(environ, start_response)
+
+        return recorder
+
+    # -- public API -------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server is not running")
+        port: int = self._server.bind_addr[1]
+        return port
+
+    @property
+    def server(self) -> str:
+        """``host:port``, as xfer names servers in messages."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``davs://127.0.0.1:PORT/``, an xfer URL of the root."""
+        return f"davs://{self.host}:{self.port}/"
+
+    @property
+    def https_url(self) -> str:
+        """``https://127.0.0.1:PORT`` (no trailing slash), for clients that speak plain HTTPS."""
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def handshakes(self) -> int:
+        """Completed TLS handshakes so far: one per TLS connection the clients opened."""
+        return self._state.handshakes
+
+    @property
+    def failed_handshakes(self) -> int:
+        """Handshakes that failed (no certificate, untrusted certificate, client hung up)."""
+        return self._state.failed_handshakes
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request handled so far, in order."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def adapter(
+        self, context: ssl.SSLContext, *, timeout: float = 10.0, root: str = "/", **options: Any
+    ) -> WebDAVAdapter:
+        """An open xfer adapter on this server; ``options`` are the ``[webdav]`` profile options."""
+        from ..adapters.base import ConnectionSettings
+        from ..adapters.webdav import WebDAVAdapter
+
+        settings = ConnectionSettings(
+            scheme="davs", host=self.host, port=self.port, root=root, ssl_context=context,
+            timeout=timeout, options=options,
+        )  # fmt: skip
+        return WebDAVAdapter(settings)
+
+    def start(self) -> WebDAVServer:
+        """Bind, then serve in a daemon thread.  Returns self (the port is known on return)."""
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self._requested_port), self._make_app(), numthreads=8,
+                         server_name="xfer-test-webdav")  # fmt: skip
+        server.ssl_adapter = _CountingSSLAdapter(self.ssl_context, self._state)
+        server.prepare()  # binds now, so .port is valid before the thread runs
+        self._server = server
+        self._thread = threading.Thread(target=server.serve, name=f"xfer-webdav-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the listening socket and every connection (idempotent)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        with contextlib.suppress(Exception):
+            server.stop()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def __enter__(self) -> WebDAVServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.url if self._server is not None else "stopped"
+        return f"WebDAVServer({state}, root={str(self.root)!r})"
+
+
+def _drain(environ: Mapping[str, Any]) -> None:
+    """Read a small request body so the connection stays usable after an early answer."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length > _DRAIN_LIMIT:
+        return  # cheroot closes the connection rather than read a large unread body
+    stream = environ["wsgi.input"]
+    while length > 0:
+        chunk = stream.read(min(length, 65536))
+        if not chunk:
+            break
+        length -= len(chunk)
