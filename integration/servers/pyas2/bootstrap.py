@@ -16,6 +16,8 @@ XFERCLIENT          accepts anything: plain, signed, encrypted, compressed, any 
 XFERCLIENT-SIGNED   refuses unsigned messages (InsufficientSecurityError in the MDN)
 XFERCLIENT-ENC      refuses unencrypted messages
 XFERCLIENT-SECURE   refuses messages that are not both signed and encrypted
+XFERCLIENT-OTHER    holds another certificate for the client (the partner's own), so every
+                    signed message fails with authentication-failed (AS2 negative test)
 ==================  =================================================================
 
 All keep the sender's file name, so payloads arrive as
@@ -37,6 +39,7 @@ PARTNERS: dict[str, dict[str, object]] = {
     "XFERCLIENT-SIGNED": {"signature": "sha256", "encryption": None},
     "XFERCLIENT-ENC": {"signature": None, "encryption": "aes_256_cbc"},
     "XFERCLIENT-SECURE": {"signature": "sha256", "encryption": "aes_256_cbc"},
+    "XFERCLIENT-OTHER": {"signature": None, "encryption": None},
 }
 
 
@@ -58,12 +61,18 @@ def main(pki_folder: str) -> None:
         certificate_ca=(pki / "ca-bundle.pem").read_bytes(),
         verify_cert=True,
     )
+    other = PublicCertificate.objects.create(
+        name="not the xfer client certificate",
+        certificate=(pki / "partner.pem").read_bytes(),
+        certificate_ca=(pki / "ca-bundle.pem").read_bytes(),
+        verify_cert=True,
+    )
     for as2_name, security in PARTNERS.items():
         Partner.objects.create(
             name=as2_name.lower(),
             as2_name=as2_name,
             target_url="https://127.0.0.1:1/unused",  # the bed never sends to the client
-            signature_cert=cert,
+            signature_cert=other if as2_name == "XFERCLIENT-OTHER" else cert,
             encryption_cert=cert,
             keep_filename=True,
             **security,
