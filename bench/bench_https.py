@@ -101,8 +101,8 @@ def main() -> int:
         back = work / "back.bin"
         clients = {
             "curl": (
-                lambda: curl + ["-T", str(source), f"{base}/bench/curl.bin"],
-                lambda: curl + ["-o", str(back), f"{base}/bench/curl.bin"],
+                lambda: [*curl, "-T", str(source), f"{base}/bench/curl.bin"],
+                lambda: [*curl, "-o", str(back), f"{base}/bench/curl.bin"],
             ),
             "xfer-lib": (
                 lambda: lib("put", source, "/bench/lib.bin"),
@@ -117,7 +117,7 @@ def main() -> int:
         empty = work / "empty.bin"
         empty.write_bytes(b"")
         startup = {
-            "curl": statistics.median(run(curl + ["-T", str(empty), f"{base}/bench/e"], env)[1] for _ in range(3)),
+            "curl": statistics.median(run([*curl, "-T", str(empty), f"{base}/bench/e"], env)[1] for _ in range(3)),
             "xfer-lib": statistics.median(run(lib("put", empty, "/bench/e"), env)[1] for _ in range(3)),
             "xfer-cli": statistics.median(
                 run([sys.executable, "-m", "xfer", "put", str(empty), f"{base}/bench/e", *cli_flags], env)[1]
