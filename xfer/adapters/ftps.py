@@ -42,7 +42,7 @@ import secrets
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -239,7 +239,7 @@ class FTPSConnection(ftplib.FTP_TLS):
                 # vsftpd/proftpd close the data connection and *explain on the control
                 # connection* (522 "session reuse required").  That reply is the real
                 # reason: fetch it and raise it, chained to the TLS failure.
-                self._raise_control_reply(exc)
+                self.explain_failure(exc)
                 raise
         except BaseException:
             raw.close()
@@ -252,7 +252,13 @@ class FTPSConnection(ftplib.FTP_TLS):
         size = ftplib.parse150(resp) if resp.startswith("150") else None
         return conn, size
 
-    def _raise_control_reply(self, cause: BaseException) -> None:
+    def explain_failure(self, cause: BaseException) -> None:
+        """After a data connection broke, raise the server's reply that says why, if any.
+
+        Servers close the data connection first and explain on the control connection
+        (426 "No space left on device", 522 "session reuse required"...).  That reply
+        is what the user needs; it is raised chained to ``cause``.  Returns if none came.
+        """
         try:
             self._control().settimeout(min(self.timeout or 5.0, 5.0))
             resp = self.getresp()
@@ -627,7 +633,7 @@ class FTPSAdapter(Adapter):
                     out.expected_size = announced
                 buffer = bytearray(DOWNLOAD_FILL)
                 view = memoryview(buffer)
-                with conn:
+                with conn, _explained(ftp):
                     while True:
                         filled = 0
                         # Fill the reused buffer record by record (<= 16 KiB each): no
@@ -669,7 +675,7 @@ class FTPSAdapter(Adapter):
             buffer = bytearray(UPLOAD_BLOCK)
             view = memoryview(buffer)
             sent = 0
-            with conn:
+            with conn, _explained(ftp):
                 while sent < size:
                     try:
                         count = handle.readinto(buffer)  # type: ignore[attr-defined]
@@ -818,3 +824,15 @@ class ImplicitFTPSAdapter(FTPSAdapter):
     schemes = ("ftps",)
     default_port = 990
     implicit = True
+
+
+@contextlib.contextmanager
+def _explained(ftp: FTPSConnection) -> Iterator[None]:
+    """Around a data transfer: a broken data connection is reported with the server's reason."""
+    try:
+        yield
+    except (ssl.SSLError, OSError) as exc:
+        if isinstance(exc, XferError):
+            raise
+        ftp.explain_failure(exc)
+        raise

@@ -23,7 +23,9 @@ before the greeting and sending the greeting once the handshake is done.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from OpenSSL import SSL
 from OpenSSL._util import lib as _openssl_lib
 from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.exceptions import _FileReadWriteError
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.handlers.ftps.data import TLS_DTPHandler
 from pyftpdlib.ioloop import IOLoop
@@ -255,6 +258,24 @@ class FTPSServer:
         owner = self
 
         class DataHandler(TLS_DTPHandler):  # type: ignore[misc]
+            def handle_error(self) -> None:
+                # pyftpdlib's TLS mixin replaces the data handler's error handling and so
+                # never answers at all when writing the file fails: the client would see
+                # only a dropped connection.  Answer like proftpd does.
+                try:
+                    raise  # noqa: PLE0704 - re-raise the exception being handled
+                except _FileReadWriteError as err:
+                    cause = err.__cause__ if isinstance(err.__cause__, OSError) else err
+                    code = 452 if cause.errno in (errno.ENOSPC, errno.EDQUOT) else 426
+                    why = os.strerror(cause.errno) if cause.errno else "write error"
+                except Exception:
+                    self.log_exception(self)
+                    code, why = 426, "Internal error"
+                self._resp = (f"{code} Transfer aborted. {why}", logger.warning)
+                self.transfer_finished = False
+                self._error = True
+                self.close()
+
             def send(self, data: bytes) -> int:
                 # pyftpdlib may push a download before the handshake has finished; SSL_write
                 # would then complete the handshake itself and send data before the reuse

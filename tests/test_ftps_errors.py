@@ -1,0 +1,228 @@
+"""Each bad input over FTPS -> the right exception, a message a user can act on, no partial file."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pyftpdlib.handlers import TLS_FTPHandler
+
+from xfer.errors import (
+    AuthenticationFailed,
+    ClientCertificateRejected,
+    ClientCertificateRequired,
+    ConnectionDropped,
+    HostnameMismatch,
+    PinMismatch,
+    RemoteNotFound,
+    RemotePermissionDenied,
+    RemoteStorageFull,
+    ServerCertificateUntrusted,
+    TLSError,
+    XferError,
+)
+from xfer.identity import Identity
+from xfer.testing.contract import make_file
+from xfer.testing.ftps_server import FTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext, create_ssl_context
+
+ContextFactory = Callable[..., XferSSLContext]
+
+
+@pytest.fixture(params=[False, True], ids=["explicit", "implicit"])
+def implicit(request: pytest.FixtureRequest) -> bool:
+    value: bool = request.param
+    return value
+
+
+@pytest.fixture
+def server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ftps-root")
+
+
+@pytest.fixture
+def server(pki: TestPKI, server_root: Path, implicit: bool, tls_version: str) -> Iterator[FTPSServer]:
+    with FTPSServer(pki, root=server_root, implicit=implicit, tls_max=tls_version) as srv:
+        yield srv
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# -- TLS and identity ----------------------------------------------------------------------
+
+
+def test_no_identity(server: FTPSServer, client_context: ContextFactory, tls_version: str) -> None:
+    with pytest.raises(ClientCertificateRequired, match="requires a client certificate and none was presented"):
+        server.adapter(client_context(None, tls_max=tls_version))
+    assert not any(c.startswith("PASS") for c in server.commands)
+
+
+@pytest.mark.parametrize(
+    ("which", "words"),
+    [
+        ("client_untrusted_p12", "does not trust the issuer"),
+        ("client_leaf_only_p12", "does not trust the issuer"),
+        ("client_expired_p12", "expired"),
+    ],
+)
+def test_rejected_identity(
+    server: FTPSServer, client_context: ContextFactory, tls_version: str, which: str, words: str
+) -> None:
+    with pytest.raises(ClientCertificateRejected, match=words) as failure:
+        server.adapter(client_context(which, tls_max=tls_version))
+    assert f"127.0.0.1:{server.port}" in str(failure.value)
+    assert not any(c.startswith("PASS") for c in server.commands)
+
+
+def test_untrusted_server_ca(server: FTPSServer, client_context: ContextFactory, pki: TestPKI) -> None:
+    with pytest.raises(ServerCertificateUntrusted, match="we do not trust the server's certificate") as failure:
+        server.adapter(client_context(ca=pki.untrusted_ca))
+    assert failure.value.hint and "--ca" in failure.value.hint
+
+
+def test_wrong_host(pki: TestPKI, server_root: Path, client_context: ContextFactory, implicit: bool) -> None:
+    with FTPSServer(pki, root=server_root, implicit=implicit,
+                    certificate=(pki.wrong_host_cert, pki.wrong_host_key)) as srv:
+        with pytest.raises(HostnameMismatch, match="not valid for this host name"):
+            srv.adapter(client_context())
+        assert not any(c.startswith("PASS") for c in srv.commands)
+
+
+def test_pin_mismatch(server: FTPSServer, pki: TestPKI, identity: Identity) -> None:
+    ctx = create_ssl_context(identity, ca=pki.root_ca, pin="sha256:" + "00" * 32)
+    with pytest.raises(PinMismatch, match="does not match the pinned sha256:0000"):
+        server.adapter(ctx)
+    assert not any(c.startswith("PASS") for c in server.commands)
+
+
+# -- login and permissions ------------------------------------------------------------------
+
+
+def test_wrong_password(server: FTPSServer, client_context: ContextFactory) -> None:
+    with pytest.raises(AuthenticationFailed, match="refused the login of 'xfer' \\(wrong user name or password\\)"):
+        server.adapter(client_context(), password="not-the-password")
+
+
+class _CertUserHandler(TLS_FTPHandler):  # type: ignore[misc]
+    """proftpd-style: TLS accepted the certificate, but it does not belong to this user."""
+
+    def ftp_PASS(self, line: str) -> None:
+        self.respond("530 Login denied: client certificate not mapped to this user.")
+
+
+def test_certificate_refused_for_user(pki: TestPKI, server_root: Path, client_context: ContextFactory) -> None:
+    with FTPSServer(pki, root=server_root, handler_class=_CertUserHandler) as srv:
+        with pytest.raises(AuthenticationFailed, match="because of the client certificate"):
+            srv.adapter(client_context())
+
+
+def test_permission_denied(pki: TestPKI, server_root: Path, client_context: ContextFactory,
+                           tmp_path: Path) -> None:
+    (server_root / "keep.txt").write_bytes(b"keep")
+    (tmp_path / "f").write_bytes(b"x")
+    with FTPSServer(pki, root=server_root, permissions="elr") as srv, srv.adapter(client_context()) as remote:
+        with pytest.raises(RemotePermissionDenied, match="permission denied"):
+            remote.put_file(tmp_path / "f", "/new.txt")
+        with pytest.raises(RemotePermissionDenied):
+            remote.rm("/keep.txt")
+        with pytest.raises(RemoteNotFound):
+            remote.get_file("/missing.txt", tmp_path / "out")
+        assert remote.ls("/")[0].name == "keep.txt"  # the session survived the refusals
+    assert _files(server_root) == ["keep.txt"]
+    assert _files(tmp_path) == ["f"]
+
+
+# -- full disk -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A 2 MiB tmpfs (needs root); skipped where mounting is not allowed."""
+    folder = tmp_path_factory.mktemp("tiny")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
+def test_full_disk_on_a_real_filesystem(
+    pki: TestPKI, tiny_disk: Path, client_context: ContextFactory, tmp_path: Path, temp_name: bool
+) -> None:
+    make_file(tmp_path / "big.bin", 5 << 20)
+    with FTPSServer(pki, root=tiny_disk) as srv, srv.adapter(client_context(), upload_temp_name=temp_name) as remote:
+        with pytest.raises(RemoteStorageFull, match="no space"):
+            remote.put_file(tmp_path / "big.bin", "/big.bin")
+    assert _files(tiny_disk) == []  # the partial upload was removed
+
+
+class _QuotaHandler(TLS_FTPHandler):  # type: ignore[misc]
+    def ftp_STOR(self, file: str, mode: str = "w") -> None:
+        self.respond("552 Requested file action aborted. Exceeded storage allocation.")
+
+
+def test_quota_reply_552(pki: TestPKI, server_root: Path, client_context: ContextFactory, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x" * 1000)
+    with FTPSServer(pki, root=server_root, handler_class=_QuotaHandler) as srv, srv.adapter(client_context()) as remote:
+        with pytest.raises(RemoteStorageFull, match="552 Requested file action aborted") as failure:
+            remote.put_file(tmp_path / "f", "/f")
+    assert failure.value.exit_code == 6
+    assert _files(server_root) == []
+
+
+# -- the connection breaks mid-transfer --------------------------------------------------------
+
+
+def _cut_once(server: FTPSServer) -> Callable[[int, int | None], None]:
+    """A progress callback that cuts every connection once 1 MiB has moved."""
+    fired = []
+
+    def cut(done: int, total: int | None) -> None:
+        if done >= 1 << 20 and not fired:
+            fired.append(done)
+            server.drop_connections()
+
+    return cut
+
+
+def test_dropped_during_download(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path, server_root: Path
+) -> None:
+    make_file(server_root / "big.bin", 32 << 20)
+    target = tmp_path / "big.bin"
+    target.write_bytes(b"previous version")
+
+    cut = _cut_once(server)
+
+    with server.adapter(client_context()) as remote:
+        with pytest.raises((ConnectionDropped, TLSError)) as failure:
+            remote.get_file("/big.bin", target, callback=cut)
+        # The next operation opens a new control connection.
+        assert [e.name for e in remote.ls("/")] == ["big.bin"]
+    assert isinstance(failure.value, XferError) and failure.value.exit_code in (4, 5)
+    assert target.read_bytes() == b"previous version"
+    assert _files(tmp_path) == ["big.bin"]
+
+
+def test_dropped_during_upload(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path, server_root: Path
+) -> None:
+    make_file(tmp_path / "big.bin", 32 << 20)
+
+    cut = _cut_once(server)
+
+    with server.adapter(client_context()) as remote:
+        with pytest.raises((ConnectionDropped, TLSError)) as failure:
+            remote.put_file(tmp_path / "big.bin", "/big.bin", callback=cut)
+    assert failure.value.exit_code in (4, 5)
+    # Neither the target nor the temporary name is left on the server.
+    assert _files(server_root) == []
