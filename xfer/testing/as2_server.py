@@ -154,6 +154,8 @@ class _Handler(WSGIRequestHandler):
         # The handshake runs in the handler thread (not in accept), like a real server's workers.
         self.request.settimeout(10)
         self.request.do_handshake()
+        server: _Server = self.server  # type: ignore[assignment]  # socketserver types it as BaseServer
+        server.record_handshake(self.request)
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -162,6 +164,14 @@ class _Handler(WSGIRequestHandler):
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    #: (TLS version, client certificate CN) of each completed handshake, for `xfer demo` and tests.
+    handshakes: list[tuple[str | None, str | None]]
+
+    def record_handshake(self, sock: ssl.SSLSocket) -> None:
+        subject: Any = (sock.getpeercert() or {}).get("subject", ())
+        names = [value for rdn in subject for key, value in rdn if key == "commonName"]
+        self.handshakes.append((sock.version(), names[0] if names else None))  # list.append is atomic
+
     allow_reuse_address = True
     ssl_context: ssl.SSLContext
     failed_handshakes = 0
@@ -216,6 +226,7 @@ class AS2Server:
         context.load_verify_locations(cafile=str(pki.root_ca))
         context.verify_mode = ssl.CERT_REQUIRED if client_cert == "required" else ssl.CERT_NONE
         self._httpd = _Server((host, port), _Handler)
+        self._httpd.handshakes = []
         self._httpd.ssl_context = context
         self._httpd.set_app(self.app)
         self.port: int = self._httpd.server_address[1]
@@ -251,6 +262,11 @@ class AS2Server:
     @property
     def failed_handshakes(self) -> int:
         return self._httpd.failed_handshakes
+
+    @property
+    def handshakes(self) -> list[tuple[str | None, str | None]]:
+        """(TLS version, client certificate CN) of every completed TLS handshake, in order."""
+        return list(self._httpd.handshakes)
 
     def fail_next(self, status: int, count: int = 1) -> None:
         """Answer the next ``count`` messages with HTTP ``status`` (e.g. 503) without processing."""
