@@ -25,6 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .as2_server import AS2Server
     from .endpoints import SERVERS, Endpoint, serve
     from .ftps_server import FTPSServer
     from .https_server import HTTPSServer
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PASSWORD",
     "SERVERS",
+    "AS2Server",
     "Endpoint",
     "FTPSServer",
     "HTTPSServer",
@@ -51,6 +53,7 @@ _LAZY = {
     "serve": ".endpoints",
     "HTTPSServer": ".https_server",
     "FTPSServer": ".ftps_server",
+    "AS2Server": ".as2_server",
 }
 
 

@@ -57,6 +57,7 @@ class Endpoint:
     software: str  # what answers, for people: "pyftpdlib 2.0", "http.server"...
     _client_names: Callable[[], list[str]] = field(repr=False)
     _data_sessions: Callable[[], list[bool]] | None = field(default=None, repr=False)
+    _tls_versions: Callable[[], list[str]] | None = field(default=None, repr=False)
 
     def client_names(self) -> list[str]:
         """Common names of the client certificates the server accepted so far, in order seen."""
@@ -66,6 +67,11 @@ class Endpoint:
         """FTPS: per data connection, did it resume the control connection's TLS session?
         None for protocols without separate data connections."""
         return self._data_sessions() if self._data_sessions is not None else None
+
+    def tls_versions(self) -> list[str] | None:
+        """TLS versions of the handshakes the server completed (distinct, in order seen);
+        None if this server cannot tell (the client-side adapters report it then)."""
+        return self._tls_versions() if self._tls_versions is not None else None
 
     @property
     def address(self) -> str:
@@ -129,6 +135,7 @@ def _https(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> I
 def _ftps(implicit: bool) -> ServerFactory:
     @contextlib.contextmanager
     def start(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> Iterator[Endpoint]:
+        from cryptography.x509.oid import NameOID
         from OpenSSL import SSL
         from pyftpdlib.handlers import TLS_FTPHandler
 
@@ -146,9 +153,12 @@ def _ftps(implicit: bool) -> ServerFactory:
                 if not self._xfer_peer_noted and isinstance(self.socket, SSL.Connection):
                     self._xfer_peer_noted = True
                     cert = self.socket.get_peer_certificate()
-                    name = cert.get_subject().CN if cert is not None else None
-                    if name and name not in seen:
-                        seen.append(name)
+                    if cert is not None:
+                        # cryptography's API: pyOpenSSL's own X509 accessors are deprecated.
+                        subject = cert.to_cryptography().subject
+                        for attribute in subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+                            if attribute.value not in seen:
+                                seen.append(str(attribute.value))
                 super().pre_process_command(line, cmd, arg)
 
         settings = {**options, "handler_class": Recording}
@@ -166,11 +176,38 @@ def _ftps(implicit: bool) -> ServerFactory:
     return start
 
 
+@contextlib.contextmanager
+def _as2(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> Iterator[Endpoint]:
+    from .as2_server import AS2Server
+
+    with AS2Server(pki, root=root, **options) as srv:
+        # The full treatment: signed, encrypted, compressed, with a signed receipt (MDN).
+        as2 = {
+            "as2_from": srv.partner_as2_id or "XFERCLIENT", "as2_to": srv.as2_id,
+            "partner_cert": str(pki.partner_cert), "sign": "sha256", "encrypt": "aes256-cbc",
+            "compress": True, "mdn": "signed-sync",
+        }  # fmt: skip
+        profile = _profile(name, pki, srv.url, protocol="as2", as2=as2)
+
+        def names() -> list[str]:
+            return list(dict.fromkeys(cn for _, cn in srv.handshakes if cn))
+
+        def versions() -> list[str]:
+            return list(dict.fromkeys(v for v, _ in srv.handshakes if v))
+
+        yield Endpoint(
+            protocol="as2", url=srv.url, profile=profile, identity=pki.client_p12,
+            identity_password=f"file:{pki.password_file}", ca=pki.root_ca, root=srv.root,
+            server=srv, software="xfer AS2", _client_names=names, _tls_versions=versions,
+        )  # fmt: skip
+
+
 #: scheme -> how to start its server.  ``xfer demo`` and the pytest fixtures read this table.
 SERVERS: dict[str, ServerFactory] = {
     "https": _https,
     "ftpes": _ftps(implicit=False),
     "ftps": _ftps(implicit=True),
+    "as2": _as2,
 }
 
 

@@ -54,13 +54,21 @@ def xfer_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
 
 
 @pytest.fixture
-def xfer_serve(xfer_pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Endpoint]]:
-    """``xfer_serve(protocol, **server_options) -> Endpoint``; every server stops after the test."""
+def xfer_serve(
+    xfer_pki: TestPKI, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Endpoint]]:
+    """``xfer_serve(protocol, **server_options) -> Endpoint``; every server stops after the test.
+
+    Starting an AS2 server also points ``$XFER_DATA_DIR`` at a temporary folder for the
+    test, so the receipts xfer keeps of each send stay out of your real data folder.
+    """
     with contextlib.ExitStack() as stack:
 
         def start(protocol: str, **options: Any) -> Endpoint:
             # Outside tmp_path, so a test's own files and the server's never mix.
             root = tmp_path_factory.mktemp(f"xfer-{protocol}-root")
+            if protocol == "as2":
+                monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path_factory.mktemp("xfer-data")))
             return stack.enter_context(serve(protocol, xfer_pki, root=root, **options))
 
         yield start
@@ -87,5 +95,7 @@ def xfer_webdav_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
 
 @pytest.fixture
 def xfer_as2_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
-    """An AS2 receiver over mutual TLS that stores what it receives and answers signed MDNs."""
+    """An AS2 receiver over mutual TLS that stores what it receives and answers signed MDNs.
+
+    Its profile sends signed, encrypted and compressed messages and asks for a signed MDN."""
     return xfer_serve("as2")
