@@ -17,7 +17,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,19 +36,36 @@ __all__ = ["DEFAULT_SIZE", "PROTOCOLS", "DemoProtocol", "DemoReport", "DemoRow",
 DEFAULT_SIZE = 4 << 20
 #: What moves: text, so AS2's compression has something to do.
 FILE_NAME = "xfer-demo-invoices.csv"
+_RECEIPT_KEYS = ("message_id", "status", "disposition", "mic", "mic_algorithm", "mic_matched", "warning")
 
 
 @dataclass(frozen=True)
 class DemoProtocol:
-    """One row of the demo: a label and the :data:`xfer.testing.SERVERS` key that serves it."""
+    """One row of the demo: a label and the :data:`xfer.testing.SERVERS` key that serves it.
+
+    ``check`` runs after the transfers, for what only this protocol promises; it raises
+    :class:`~xfer.errors.XferError` to fail the row.
+    """
 
     label: str
     scheme: str
     server_options: Mapping[str, Any] = field(default_factory=dict)
+    check: Callable[[Endpoint, DemoRow], None] | None = None
 
     @property
     def profile_name(self) -> str:
         return f"demo-{self.scheme}"
+
+
+def _check_as2(endpoint: Endpoint, row: DemoRow) -> None:
+    """The receiver saw every layer, and the adapter verified the signed receipt's MIC."""
+    received = endpoint.server.received[-1]
+    missing = [name for name in ("signed", "encrypted", "compressed") if not getattr(received, name)]
+    if missing:
+        raise IntegrityError(f"the receiver got a message that was not {' or '.join(missing)}")
+    if row.details.get("status") != "confirmed" or not row.details.get("mic_matched"):
+        raise IntegrityError(f"the MDN did not confirm the message: {row.details.get('disposition')}")
+    row.details["layers"] = "signed+encrypted+compressed"
 
 
 #: The rows, in order.  A new protocol is one entry (plus its server in xfer.testing).
@@ -56,6 +73,7 @@ PROTOCOLS: tuple[DemoProtocol, ...] = (
     DemoProtocol("HTTPS", "https"),
     DemoProtocol("FTPS explicit", "ftpes"),
     DemoProtocol("FTPS implicit", "ftps"),
+    DemoProtocol("AS2", "as2", check=_check_as2),
 )
 
 
@@ -145,6 +163,8 @@ def run_demo(
             identity=str(pki.client_p12), identity_password=f"file:{pki.password_file}",
         )  # fmt: skip
         with contextlib.ExitStack() as servers:
+            # AS2 receipts (and anything else xfer keeps) go to the demo folder, not the user's.
+            servers.enter_context(_environ("XFER_DATA_DIR", str(base / "data")))
             for protocol in PROTOCOLS if protocols is None else protocols:
                 row = _run_row(protocol, pki, base, profiles, source, digest, servers, callbacks, warn)
                 report.rows.append(row)
@@ -155,6 +175,19 @@ def run_demo(
     finally:
         # Servers are stopped by now (the ExitStack closed); nothing of the demo may remain.
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def _write_demo_file(path: Path, size: int) -> str:
@@ -220,6 +253,8 @@ def _run_row(
         row.address = endpoint.address
         _write_profile(profiles, endpoint)
         _exercise(protocol, endpoint, source, digest, base / "local", row, callbacks, warn)
+        if protocol.check is not None:
+            protocol.check(endpoint, row)
         row.passed = True
     except Exception as exc:  # a failing row is reported, the next row still runs
         row.error = _one_line(exc)
@@ -268,7 +303,8 @@ def _exercise(
         moved.append(result)
         row.steps.append("put")
         _check_stored(endpoint, digest)
-        row.details.update({k: v for k, v in result.details.items() if k.startswith(("mdn", "mic", "message"))})
+        # AS2: what the signed receipt (MDN) said; the other protocols have no such keys.
+        row.details.update({k: v for k, v in result.details.items() if k in _RECEIPT_KEYS})
 
         if Capability.LS in declared:
             entries = {e.name: e for e in remote.ls("/")}
@@ -316,7 +352,7 @@ def _tls_version(results: list[TransferResult], remote: Adapter) -> str | None:
         if version:
             return str(version)
     version = getattr(remote, "tls_version", None)  # FTPS: the control connection's
-    return str(version) if version else None
+    return str(version) if version else None  # _observe asks the server next
 
 
 def _observe(endpoint: Endpoint, row: DemoRow) -> None:
@@ -328,6 +364,9 @@ def _observe(endpoint: Endpoint, row: DemoRow) -> None:
         # The embedded servers refuse a handshake without a trusted certificate, so a
         # completed transfer means it was accepted even where the server cannot name it.
         row.client_certificate = "required"
+    if row.tls_version is None:
+        versions = endpoint.tls_versions()
+        row.tls_version = ", ".join(versions) if versions else None
     sessions = endpoint.data_sessions()
     if sessions is not None:
         row.data_connections = len(sessions)

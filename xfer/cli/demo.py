@@ -81,7 +81,7 @@ def _render(report: DemoReport, *, json_output: bool) -> None:
             resumed = f"{mark} {row.data_connections_resumed}/{row.data_connections}"
         table.add_row(
             row.protocol,
-            (row.server or "-").split(" ")[0],  # the version is in --json
+            _without_version(row.server or "-"),  # the version is in --json; the table must fit 80 columns
             (row.tls_version or "-").replace("TLSv", ""),
             f"[green]yes[/] {row.client_certificate}" if row.client_certificate else "-",
             resumed,
@@ -95,6 +95,11 @@ def _render(report: DemoReport, *, json_output: bool) -> None:
     for row in report.rows:
         if not row.passed:
             console.print(f"{row.protocol}: {row.error}", markup=False, soft_wrap=True)
+
+
+def _without_version(software: str) -> str:
+    name, _, version = software.rpartition(" ")
+    return name if name and version[:1].isdigit() else software
 
 
 def _wait_for_interrupt(report: DemoReport, *, json_output: bool) -> None:
