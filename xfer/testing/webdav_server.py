@@ -55,6 +55,7 @@ class RecordedRequest:
     method: str
     path: str  # percent-decoded, as the server resolved it
     headers: Mapping[str, str]  # HTTP header names in their usual spelling ("Content-Length")
+    client_cn: str | None = None  # common name of the client certificate the TLS layer accepted
 
 
 @dataclass
@@ -195,7 +196,9 @@ class WebDAVServer:
             if environ.get("CONTENT_LENGTH"):
                 headers["Content-Length"] = environ["CONTENT_LENGTH"]
             with self._state.lock:
-                self._state.requests.append(RecordedRequest(environ["REQUEST_METHOD"], path, headers))
+                self._state.requests.append(
+                    RecordedRequest(environ["REQUEST_METHOD"], path, headers, environ.get("SSL_CLIENT_S_DN_CN"))
+                )
             status = self.statuses.get(path.rstrip("/") or "/") or self.statuses.get(path)
             if status is None and any(path.startswith(prefix) for prefix in self.forbidden):
                 status = 403
