@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .ftps_server import FTPSServer
     from .https_server import HTTPSServer
     from .pki import DEFAULT_PASSWORD, TestPKI, create_pki
+    from .webdav_server import WebDAVServer
 
 __all__ = [
     "DEFAULT_PASSWORD",
@@ -39,6 +40,7 @@ __all__ = [
     "FTPSServer",
     "HTTPSServer",
     "TestPKI",
+    "WebDAVServer",
     "create_pki",
     "serve",
 ]
@@ -54,6 +56,7 @@ _LAZY = {
     "HTTPSServer": ".https_server",
     "FTPSServer": ".ftps_server",
     "AS2Server": ".as2_server",
+    "WebDAVServer": ".webdav_server",
 }
 
 

@@ -177,6 +177,23 @@ def _ftps(implicit: bool) -> ServerFactory:
 
 
 @contextlib.contextmanager
+def _davs(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> Iterator[Endpoint]:
+    from .webdav_server import WebDAVServer
+
+    with WebDAVServer(pki, root=root, **options) as srv:
+
+        def names() -> list[str]:
+            return list(dict.fromkeys(r.client_cn for r in srv.requests if r.client_cn))
+
+        profile = _profile(name, pki, srv.url)
+        yield Endpoint(
+            protocol="davs", url=srv.url, profile=profile, identity=pki.client_p12,
+            identity_password=f"file:{pki.password_file}", ca=pki.root_ca, root=srv.root,
+            server=srv, software=_version("WsgiDAV"), _client_names=names,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
 def _as2(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> Iterator[Endpoint]:
     from .as2_server import AS2Server
 
@@ -207,6 +224,7 @@ SERVERS: dict[str, ServerFactory] = {
     "https": _https,
     "ftpes": _ftps(implicit=False),
     "ftps": _ftps(implicit=True),
+    "davs": _davs,
     "as2": _as2,
 }
 
