@@ -30,6 +30,13 @@ def test_ftps(xfer_ftps_server, tmp_path):
     assert xfer_ftps_server.url.startswith("ftpes://127.0.0.1:")
     assert xfer_ftps_server.server.data_sessions and all(xfer_ftps_server.server.data_sessions)
 
+def test_webdav(xfer_webdav_server, tmp_path):
+    (tmp_path / "r.txt").write_text("report")
+    with xfer.connect(xfer_webdav_server.profile) as remote:
+        remote.mkdir("/reports")
+        remote.put_file(tmp_path / "r.txt", "/reports/r.txt")
+    assert (xfer_webdav_server.root / "reports" / "r.txt").read_text() == "report"
+
 def test_as2(xfer_as2_server, tmp_path):
     (tmp_path / "order.xml").write_text("<order/>")
     with xfer.connect(xfer_as2_server.profile) as remote:
@@ -58,7 +65,7 @@ def test_the_cli_with_the_profile(xfer_serve, xfer_pki, tmp_path, monkeypatch):
 def test_users_tests_run_against_the_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user_pipeline=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
 
 
 def test_fixtures_are_listed_with_their_docs(pytester: pytest.Pytester) -> None:

@@ -73,6 +73,7 @@ PROTOCOLS: tuple[DemoProtocol, ...] = (
     DemoProtocol("HTTPS", "https"),
     DemoProtocol("FTPS explicit", "ftpes"),
     DemoProtocol("FTPS implicit", "ftps"),
+    DemoProtocol("WebDAVs", "davs"),
     DemoProtocol("AS2", "as2", check=_check_as2),
 )
 
