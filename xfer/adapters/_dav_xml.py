@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import posixpath
+import re
 import urllib.parse
 import xml.etree.ElementTree as ET  # only for types and ParseError; parsing is defusedxml's
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import defusedxml.ElementTree
 __all__ = ["PROPFIND_BODY", "DAVResource", "UnsafeXML", "href_path", "parse_multistatus", "status_code"]
 
 _DAV = "{DAV:}"
+_AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
 
 #: Ask only for what an Entry holds: smaller answers than allprop (wsgidav adds quota and lock
 #: discovery to every resource otherwise).
@@ -85,9 +87,19 @@ def parse_multistatus(body: bytes, *, request_url: str) -> list[DAVResource]:
 
 def href_path(href: str, *, request_url: str) -> str:
     """A decoded absolute server path from an ``href`` (no trailing slash except for ``/``)."""
-    absolute = urllib.parse.urljoin(request_url, href.strip())
-    path = urllib.parse.unquote(urllib.parse.urlsplit(absolute).path) or "/"
-    return path.rstrip("/") or "/"
+    # Not urljoin/urlsplit: an href names a resource, never a query or fragment, and some
+    # servers leave "#" or "?" in names unencoded; everything after the authority is path.
+    href = href.strip()
+    authority = _AUTHORITY.match(href)
+    if authority:
+        raw = href[authority.end() :] or "/"
+    elif href.startswith("/"):
+        raw = href
+    else:  # relative to the folder that was asked for
+        base = urllib.parse.urlsplit(request_url).path
+        raw = posixpath.join(base if base.endswith("/") else base + "/", href)
+    path = urllib.parse.unquote(raw)
+    return posixpath.normpath(path).replace("//", "/") if path not in ("", "/") else "/"
 
 
 def _resource(item: ET.Element, request_url: str) -> DAVResource:

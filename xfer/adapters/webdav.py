@@ -66,7 +66,7 @@ __all__ = ["WebDAVAdapter", "WebDAVOptions"]
 #: Statuses the hook intercepts around webdavclient3 calls: every failure.
 _ALL_ERRORS = range(400, 600)
 #: Around our own PUT: only what means something else in WebDAV than in plain HTTP.
-_PUT_ERRORS = frozenset({405, 409})
+_PUT_ERRORS = frozenset({405, 409, 423})
 #: An error body is read (so its connection can be reused) only up to this size.
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -212,8 +212,11 @@ class WebDAVAdapter(HTTPSAdapter):
             return RemoteExists(
                 f"{server}: cannot upload to {path}: the server does not allow PUT there ({said}); it may be a folder",
             )
-        if status == 405:
-            return UnsupportedOperation(f"{server} does not allow {method} on {path} ({said})")
+        if status in (405, 501):
+            return UnsupportedOperation(
+                f"{server} does not allow {method} on {path} ({said})",
+                hint="for a plain web server (no WebDAV) use https://" if action == "list" else None,
+            )
         if status == 423:
             return RemoteLocked(
                 f"{server}: {path} is locked ({said})",
