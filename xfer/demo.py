@@ -111,6 +111,7 @@ class DemoReport:
     rows: list[DemoRow]
     workdir: str
     profiles_dir: str
+    data_dir: str  # $XFER_DATA_DIR while the demo runs (AS2 receipts)
     identity: str
     identity_password: str
     seconds: float = 0.0
@@ -160,12 +161,12 @@ def run_demo(
         source = local / FILE_NAME
         digest = _write_demo_file(source, size)
         report = DemoReport(
-            rows=[], workdir=str(base), profiles_dir=str(profiles),
+            rows=[], workdir=str(base), profiles_dir=str(profiles), data_dir=str(base / "data"),
             identity=str(pki.client_p12), identity_password=f"file:{pki.password_file}",
         )  # fmt: skip
         with contextlib.ExitStack() as servers:
             # AS2 receipts (and anything else xfer keeps) go to the demo folder, not the user's.
-            servers.enter_context(_environ("XFER_DATA_DIR", str(base / "data")))
+            servers.enter_context(_environ("XFER_DATA_DIR", report.data_dir))
             for protocol in PROTOCOLS if protocols is None else protocols:
                 row = _run_row(protocol, pki, base, profiles, source, digest, servers, callbacks, warn)
                 report.rows.append(row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
@@ -40,11 +41,14 @@ def demo(
     """Every protocol end to end against embedded mTLS servers: no set-up, nothing left behind."""
     from ..demo import run_demo
 
-    def hold(report: DemoReport) -> None:
-        _render(report, json_output=json_output)
-        _wait_for_interrupt(report, json_output=json_output)
+    with contextlib.ExitStack() as bars:
+        callbacks = bars.enter_context(progress(show_progress(quiet=quiet, json_output=json_output)))
 
-    with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
+        def hold(report: DemoReport) -> None:
+            bars.close()  # the transfers are over: no live bars under the table and the hints
+            _render(report, json_output=json_output)
+            _wait_for_interrupt(report, json_output=json_output)
+
         report = run_demo(workdir=workdir, callbacks=callbacks, keep=hold if keep else None, warn=warn)
     if not keep:
         _render(report, json_output=json_output)
@@ -104,23 +108,28 @@ def _without_version(software: str) -> str:
 
 def _wait_for_interrupt(report: DemoReport, *, json_output: bool) -> None:
     """Print how to use the running servers, then block until Ctrl-C (or SIGTERM)."""
+    passed = [row for row in report.rows if row.passed]
+    folder = next((row.profile for row in passed if {"ls", "get"} <= set(row.steps)), None)
+    as2 = next((row.profile for row in passed if row.steps == ["put"]), None)
     lines = [
-        "The servers keep running; in another shell:",
+        "The servers keep running. In another shell:",
         f"  export XFER_PROFILE_PATH={report.profiles_dir}",
+        f"  export XFER_DATA_DIR={report.data_dir}  # AS2 receipts stay in the demo folder too",
         "  xfer profile list",
+        "  echo hello > hello.txt",
     ]
-    for row in report.rows:
-        if row.passed and "ls" in row.steps:
-            lines.append(f"  xfer put README.md {row.profile}:/ && xfer ls {row.profile}:/")
-            break
+    if folder:
+        lines += [f"  xfer put hello.txt {folder}:/ && xfer ls {folder}:/",
+                  f"  xfer get {folder}:/hello.txt hello-again.txt"]  # fmt: skip
+    if as2:
+        lines.append(f"  xfer put hello.txt {as2}:/  # AS2: signed, encrypted, compressed; signed MDN")
     lines += [
-        f"  xfer get {report.rows[0].profile}:/README.md copy.md" if report.rows else "",
         f"  xfer identity show {report.identity} --identity-password {report.identity_password}",
         "Press Ctrl-C to stop the servers and remove everything.",
     ]
     # Plain print, not rich: the export line must stay one line, whatever the width.
     out: Any = sys.stderr if json_output else sys.stdout
-    for line in filter(None, lines):
+    for line in lines:
         print(line, file=out, flush=True)
 
     def stop(signum: int, frame: Any) -> None:
