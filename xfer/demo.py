@@ -126,6 +126,7 @@ class DemoReport:
             "seconds": round(self.seconds, 3),
             "workdir": self.workdir,
             "profiles_dir": self.profiles_dir,
+            "data_dir": self.data_dir,
             "rows": [row.to_dict() for row in self.rows],
         }
 
@@ -142,11 +143,11 @@ def run_demo(
     """Run every protocol end to end; return the report.  Never raises for a failing row.
 
     ``protocols`` defaults to :data:`PROTOCOLS`.  ``workdir`` is the folder in which the
-    demo makes (and at the end removes) its own ``xfer-demo-*`` folder; default: the
-    system temp folder.  ``callbacks`` makes
-    progress callbacks as in :func:`xfer.client.put` (the remote path argument is a
-    label such as ``"HTTPS put"``).  ``keep``, if given, is called with the finished
-    report while the servers still run (``xfer demo --keep`` waits for Ctrl-C there).
+    demo makes (and at the end removes) its own ``xfer-demo-*`` folder (mode 0700: the test
+    PKI's keys are in it); default: the system temp folder.  ``callbacks`` makes progress
+    callbacks as in :func:`xfer.client.put` (the remote path argument is a label such as
+    ``"HTTPS put"``).  ``keep``, if given, is called with the finished report while the
+    servers still run (``xfer demo --keep`` waits for Ctrl-C there).
     """
     from .testing.pki import create_pki
 
@@ -177,6 +178,8 @@ def run_demo(
     finally:
         # Servers are stopped by now (the ExitStack closed); nothing of the demo may remain.
         shutil.rmtree(base, ignore_errors=True)
+        if base.exists() and warn is not None:
+            warn(f"could not remove all of {base}; delete it by hand")
 
 
 @contextlib.contextmanager
