@@ -123,7 +123,8 @@ def main() -> None:
         print(f"{name:10} {row['wall']:8.2f} {size / 1e6 / row['wall']:8.0f} {row['cpu']:7.2f}")
     for op in ("put", "get"):
         x, lf = rows[f"xfer {op}"], rows[f"lftp {op}"]
-        print(f"{op}: throughput xfer/lftp = {lf['wall'] / x['wall']:.2f}x, CPU xfer/lftp = {x['cpu'] / lf['cpu']:.2f}x")
+        print(f"{op}: throughput xfer/lftp = {lf['wall'] / x['wall']:.2f}x, "
+              f"CPU xfer/lftp = {x['cpu'] / lf['cpu']:.2f}x")
     print(f"xfer data connections resumed: put {put_details['data_sessions_resumed']}/"
           f"{put_details['data_connections']}, get {get_details['data_sessions_resumed']}/"
           f"{get_details['data_connections']} ({put_details['tls_version']})")
