@@ -361,3 +361,30 @@ def test_result_to_dict_carries_receipt_facts(server: AS2Server, connect: Connec
     data = result.to_dict()
     assert {"message_id", "mic", "disposition", "warning", "receipt", "note"} <= set(data)
     assert Path(data["receipt"]).is_file()
+
+
+def test_duplicate_without_mic_like_pyas2(pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path) -> None:
+    # pyas2 stops before decrypting a duplicate, so its signed warning MDN carries no MIC.
+    partner = Identity.load(pki.partner_p12, pki.password)
+
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        return build_mdn(original_message_id=received.message_id or "", our_as2_id="XFERPARTNER",
+                         partner_as2_id="XFERCLIENT", disposition="processed/Warning: duplicate-document",
+                         signer=partner)  # fmt: skip
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
+        result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "confirmed" and result.details["mic_matched"] is None
+    assert "did not process this copy again" in result.details["warning"]
+
+
+def test_answer_that_is_not_an_mdn(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        return {"Content-Type": "text/html"}, b"<html>thanks</html>"
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
+        with pytest.raises(IntegrityError, match="not an AS2 MDN"):
+            remote.put_file(invoice, "/")
+    assert stored(data_dir)[0]["status"] == "unverified"

@@ -241,6 +241,8 @@ class AS2Adapter(Adapter):
                     session.check(response, path=_urlpath(url))
                     body = _read_limited(response)
                     return dict(response.headers), body, response.status_code
+        except IntegrityError as exc:  # delivered, but the answer is not a receipt we can read
+            self._unverified(receipt, exc)
         except XferError as exc:
             self._not_delivered(exc, receipt)
             raise
@@ -286,7 +288,9 @@ class AS2Adapter(Adapter):
                 message.mic,
                 message.mic_algorithm,
                 require_signature=self.mdn_mode == "signed-sync" and not negative,
-                require_mic=message.signed,
+                # A duplicate is not processed again, so receivers (pyas2) return no MIC for it;
+                # the first attempt's receipt is the proof of content.
+                require_mic=message.signed and not _is_duplicate(mdn),
             )
         except IntegrityError as exc:
             self._unverified(receipt, exc)
@@ -294,7 +298,9 @@ class AS2Adapter(Adapter):
         if negative:
             self._rejected(message, receipt, mdn)
         if mdn.status == "warning":
-            receipt.warning = f"{mdn.disposition.split(';', 1)[-1].strip()}"
+            receipt.warning = mdn.disposition.split(";", 1)[-1].strip()
+            if _is_duplicate(mdn):
+                receipt.warning += ": the partner already had this Message-ID and did not process this copy again"
         receipt.move("confirmed", receipt.disposition)
         self.store.save(receipt)
 
@@ -321,8 +327,6 @@ class AS2Adapter(Adapter):
         said = mdn.disposition.split(";", 1)[-1].strip()
         unsigned = " (unsigned receipt)" if self.mdn_mode == "signed-sync" and not mdn.signed else ""
         text = f"{self.settings.server} rejected AS2 message {message.message_id}: {said}{unsigned}"
-        if mdn.text and len(mdn.text) < 300 and mdn.text.lower() not in said.lower():
-            text += f" ({' '.join(mdn.text.split())})"
         error_class: type[XferError] = IntegrityError if modifier in INTEGRITY_DISPOSITIONS else RemoteError
         error = error_class(text, hint=_HINTS.get(modifier))
         receipt.error = text
@@ -360,6 +364,10 @@ def _urlpath(url: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(url).path or "/"
+
+
+def _is_duplicate(mdn: MDN) -> bool:
+    return mdn.status == "warning" and (mdn.detail or "").strip().lower().startswith("duplicate-document")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -193,6 +193,7 @@ def receipt_command(
                 + {True: " (matched)", False: " (DIFFERS)", None: ""}[receipt.mic_matched]),
         ("disposition", receipt.disposition or "-"),
         ("warning", receipt.warning or "-"),
+        ("mdn text", " ".join((receipt.mdn_text or "-").split())),
         ("error", receipt.error or "-"),
         ("attempts", str(receipt.attempts)),
         ("created", receipt.created),
