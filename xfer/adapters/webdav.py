@@ -331,13 +331,22 @@ class WebDAVAdapter(HTTPSAdapter):
             return
         # MKCOL on the folder first: one request when the parent exists (the usual case),
         # walking up only on 409 Conflict (missing parent).  nginx wants the trailing slash.
-        reply = self._dav("mkdir", path, folder=True, accept=(405, 409) if parents else (405,))
+        tolerated = (400, 405, 409) if parents else (400, 405)
+        reply = self._dav("mkdir", path, folder=True, accept=tolerated)
         if reply.status == 409:
             self._mkdir(posixpath.dirname(path), parents=True)
-            reply = self._dav("mkdir", path, folder=True, accept=(405,))
-        # 405: something exists there already, which is fine if it is a folder.
-        if reply.status == 405 and not self._stat(path).is_collection:
-            raise RemoteExists(f"{self.settings.server}: cannot create folder {path}: a file has that name")
+            reply = self._dav("mkdir", path, folder=True, accept=(400, 405))
+        if reply.status in (400, 405):
+            # 405: something exists there already, which is fine if it is a folder.  Apache
+            # answers 400 instead when that something is a file ("name/" cannot be a file).
+            try:
+                exists_as_folder = self._stat(path).is_collection
+            except RemoteNotFound:
+                raise RemoteError(
+                    f"{self.settings.server} refused to create folder {path} (HTTP {reply.status})"
+                ) from None
+            if not exists_as_folder:
+                raise RemoteExists(f"{self.settings.server}: cannot create folder {path}: a file has that name")
 
     def _rm(self, path: str, recursive: bool) -> None:
         if path == "/":

@@ -1,0 +1,280 @@
+"""The WebDAV adapter against real servers from the bed: Apache mod_dav and nginx dav-ext, TLS 1.2 and 1.3.
+
+Both serve WebDAV at ``/``: Apache's ``url`` is ``davs://``; nginx's is ``https://`` with the
+same location under ``extra["webdav_url"]``.  Apache refuses bad client certificates in the
+handshake; nginx lets the handshake finish and answers HTTP 400 -- both must read as the
+same xfer errors.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from integration.bed import ServerInfo
+from xfer.adapters.base import ConnectionSettings
+from xfer.adapters.webdav import WebDAVAdapter
+from xfer.errors import (
+    ClientCertificateRejected,
+    ClientCertificateRequired,
+    HostnameMismatch,
+    LocalFileNotFound,
+    PinMismatch,
+    RemoteError,
+    RemoteExists,
+    RemoteLocked,
+    RemoteNotFound,
+    RemotePermissionDenied,
+    ServerCertificateUntrusted,
+)
+from xfer.http_session import create_session
+from xfer.identity import Identity
+from xfer.testing.contract import AdapterContract, make_file, sha256_of
+from xfer.testing.pki import TestPKI
+from xfer.tls import create_ssl_context
+
+pytestmark = pytest.mark.integration
+
+SERVERS = ["apache", "nginx"]
+
+
+def _adapter(pki: TestPKI, port: int, *, identity: Path | None = None, tls_max: str | None = None,
+             ca: Path | None = None, pin: str | None = None, **options: object) -> WebDAVAdapter:  # fmt: skip
+    ident = Identity.load(identity, pki.password) if identity else None
+    ctx = create_ssl_context(ident, ca=ca or pki.root_ca, maximum_version=tls_max, pin=pin)
+    settings = ConnectionSettings(scheme="davs", host="127.0.0.1", port=port, root="/", ssl_context=ctx,
+                                  timeout=30, options=options)  # fmt: skip
+    return WebDAVAdapter(settings)
+
+
+@pytest.fixture(params=["1.2", "1.3"], ids=["tls12", "tls13"])
+def tls_version(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.fixture(params=SERVERS)
+def dav(request: pytest.FixtureRequest, bed_server: Callable[[str], ServerInfo]) -> ServerInfo:
+    info = bed_server(request.param)
+    url = info.url if info.url.startswith("davs://") else info.extra["webdav_url"]
+    assert url == f"davs://127.0.0.1:{info.port}/", "both servers serve WebDAV at /"
+    return info
+
+
+@pytest.fixture
+def remote(dav: ServerInfo, bed_pki: TestPKI) -> Iterator[WebDAVAdapter]:
+    with _adapter(bed_pki, dav.port, identity=bed_pki.client_p12) as adapter:
+        yield adapter
+
+
+@pytest.fixture
+def folder(remote: WebDAVAdapter) -> Iterator[str]:
+    name = f"/wd-{uuid.uuid4().hex[:8]}"
+    remote.mkdir(name)
+    yield name
+    try:
+        remote.rm(name, recursive=True)
+    except Exception:
+        pass
+
+
+class TestContract(AdapterContract):
+    @pytest.fixture
+    def remote(self, dav: ServerInfo, bed_pki: TestPKI, tls_version: str) -> Iterator[WebDAVAdapter]:
+        with _adapter(bed_pki, dav.port, identity=bed_pki.client_p12, tls_max=tls_version) as adapter:
+            yield adapter
+
+
+class TestContractTempName(AdapterContract):
+    @pytest.fixture
+    def remote(self, dav: ServerInfo, bed_pki: TestPKI) -> Iterator[WebDAVAdapter]:
+        with _adapter(bed_pki, dav.port, identity=bed_pki.client_p12, upload_temp_name=True) as adapter:
+            yield adapter
+
+
+def _connections(remote: WebDAVAdapter) -> int:
+    pool = remote.session.adapters["https://"].poolmanager  # type: ignore[attr-defined]
+    return sum(p.num_connections for p in pool.pools._container.values())
+
+
+def test_twenty_operations_one_connection(
+    remote: WebDAVAdapter, folder: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "f"
+    expected = make_file(source, 1 << 20, seed=5)
+    remote.mkdir(f"{folder}/a/b")
+    for i in range(4):
+        remote.put_file(source, f"{folder}/a/{i}.bin")
+        remote.get_file(f"{folder}/a/{i}.bin", tmp_path / f"back{i}")
+    assert [e.name for e in remote.ls(f"{folder}/a")] == ["0.bin", "1.bin", "2.bin", "3.bin", "b"]
+    assert remote.info(f"{folder}/a/0.bin").size == 1 << 20
+    remote.mv(f"{folder}/a/0.bin", f"{folder}/a/moved.bin")
+    remote.copy(f"{folder}/a/moved.bin", f"{folder}/copied.bin")
+    with pytest.raises(RemoteNotFound):
+        remote.get_file(f"{folder}/a/0.bin", tmp_path / "none")
+    with pytest.raises(RemoteError, match="is a folder with"):
+        remote.rm(f"{folder}/a")
+    remote.rm(f"{folder}/a/1.bin")
+    remote.rm(f"{folder}/a", recursive=True)
+    assert sha256_of(tmp_path / "back3") == expected
+    assert _connections(remote) == 1, "every operation must reuse the one pooled TLS connection"
+    assert capfd.readouterr().out == ""
+
+
+NAMES = ["with space.txt", "ünïcødé ✓.txt", "hash#tag.txt", "100% sure.txt", "pre%20encoded.txt", "a&b+c.txt"]
+
+
+def test_names_round_trip(dav: ServerInfo, remote: WebDAVAdapter, folder: str, tmp_path: Path) -> None:
+    sub = f"{folder}/dir #1 100% ü"
+    remote.mkdir(sub)
+    for index, name in enumerate(NAMES):
+        (tmp_path / "src").write_bytes(name.encode())
+        remote.put_file(tmp_path / "src", f"{sub}/{name}")
+        assert (dav.root / sub.lstrip("/") / name).read_bytes() == name.encode(), "stored under its real name"
+        remote.get_file(f"{sub}/{name}", tmp_path / f"back{index}")
+        assert (tmp_path / f"back{index}").read_bytes() == name.encode()
+    entries = remote.ls(sub)
+    assert sorted(e.name for e in entries) == sorted(NAMES)
+    assert all(e.path == f"{sub}/{e.name}" and e.size == len(e.name.encode()) for e in entries)
+    assert [e.name for e in remote.ls(folder)] == ["dir #1 100% ü"]
+    remote.mv(f"{sub}/hash#tag.txt", f"{sub}/moved #2 50%.txt")
+    assert (dav.root / sub.lstrip("/") / "moved #2 50%.txt").exists()
+
+
+def test_mkdir_parents_mv_overwrite(dav: ServerInfo, bed_pki: TestPKI, remote: WebDAVAdapter, folder: str,
+                                    tmp_path: Path) -> None:  # fmt: skip
+    remote.mkdir(f"{folder}/x/y/z")
+    remote.mkdir(f"{folder}/x/y")
+    assert (dav.root / folder.lstrip("/") / "x" / "y" / "z").is_dir()
+    (tmp_path / "a").write_bytes(b"a")
+    remote.put_file(tmp_path / "a", f"{folder}/a")
+    remote.put_file(tmp_path / "a", f"{folder}/b")
+    with pytest.raises(RemoteExists, match="a file has that name"):
+        remote.mkdir(f"{folder}/a")
+    with _adapter(bed_pki, dav.port, identity=bed_pki.client_p12, overwrite=False) as careful:
+        with pytest.raises(RemoteExists, match="already exists and overwriting is off"):
+            careful.mv(f"{folder}/a", f"{folder}/b")
+    remote.mv(f"{folder}/x", f"{folder}/w")
+    assert [e.name for e in remote.ls(f"{folder}/w/y")] == ["z"]
+
+
+def test_apache_missing_parent(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path) -> None:
+    # nginx has create_full_put_path on (it makes the folders); Apache answers 409 (PUT) / 500 (MOVE).
+    apache = bed_server("apache")
+    (tmp_path / "f").write_bytes(b"x")
+    with _adapter(bed_pki, apache.port, identity=bed_pki.client_p12) as remote:
+        with pytest.raises(RemoteNotFound, match="the folder /no-such-dir/sub does not exist"):
+            remote.put_file(tmp_path / "f", "/no-such-dir/sub/f")
+        remote.put_file(tmp_path / "f", "/apache-parent.txt")
+        with pytest.raises(RemoteNotFound, match="the folder /no-such-dir does not exist"):
+            remote.mv("/apache-parent.txt", "/no-such-dir/f")
+        remote.rm("/apache-parent.txt")
+
+
+def test_apache_403_and_423(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path) -> None:
+    apache = bed_server("apache")
+    name = f"wd-perm-{uuid.uuid4().hex[:6]}"
+    secret = apache.root / name
+    secret.write_bytes(b"root only")
+    os.chmod(secret, 0o000)  # Apache runs as www-data: it may not read this
+    (tmp_path / "f").write_bytes(b"v1")
+    try:
+        with _adapter(bed_pki, apache.port, identity=bed_pki.client_p12) as remote:
+            with pytest.raises(RemotePermissionDenied, match="403 Forbidden"):
+                remote.get_file(f"/{name}", tmp_path / "out")
+            assert not (tmp_path / "out").exists()
+            remote.put_file(tmp_path / "f", f"/{name}.locked")
+            ctx = create_ssl_context(Identity.load(bed_pki.client_p12, bed_pki.password), ca=bed_pki.root_ca)
+            with create_session(ctx, server=f"127.0.0.1:{apache.port}") as other:
+                lock = other.request(
+                    "LOCK", other.url_for(f"/{name}.locked"),
+                    data=b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+                    b"</D:lockscope><D:locktype><D:write/></D:locktype><D:owner>other</D:owner></D:lockinfo>",
+                    headers={"Timeout": "Second-60", "Content-Type": "application/xml"},
+                )  # fmt: skip
+                assert lock.status_code == 200, lock.text
+                token = lock.headers["Lock-Token"]
+                try:
+                    with pytest.raises(RemoteLocked, match="is locked"):
+                        remote.put_file(tmp_path / "f", f"/{name}.locked")
+                    with pytest.raises(RemoteLocked):
+                        remote.rm(f"/{name}.locked")
+                finally:
+                    other.request("UNLOCK", other.url_for(f"/{name}.locked"), headers={"Lock-Token": token})
+            remote.rm(f"/{name}.locked")
+    finally:
+        secret.unlink()
+
+
+# -- bad inputs over WebDAVs ----------------------------------------------------------------------------
+
+
+def _run(op: str, remote: WebDAVAdapter, tmp_path: Path) -> None:
+    if op == "ls":
+        remote.ls("/")
+    elif op == "get":
+        remote.get_file("/wd-probe.txt", tmp_path / "out.txt")
+    else:
+        (tmp_path / "up.txt").write_bytes(b"up")
+        remote.put_file(tmp_path / "up.txt", "/wd-refused.txt")
+
+
+@pytest.mark.parametrize("op", ["ls", "get", "put"])
+@pytest.mark.parametrize(
+    ("which", "kind", "words"),
+    [
+        (None, ClientCertificateRequired, "requires a client certificate"),
+        ("client_untrusted_p12", ClientCertificateRejected, "client certificate"),
+        ("client_expired_p12", ClientCertificateRejected, "client certificate"),
+    ],
+    ids=["no-identity", "untrusted-identity", "expired-identity"],
+)
+def test_client_certificate_failures(
+    dav: ServerInfo, bed_pki: TestPKI, tmp_path: Path, tls_version: str,
+    which: str | None, kind: type, words: str, op: str,
+) -> None:  # fmt: skip
+    (dav.root / "wd-probe.txt").write_bytes(b"probe")
+    identity = getattr(bed_pki, which) if which else None
+    with _adapter(bed_pki, dav.port, identity=identity, tls_max=tls_version) as remote:
+        with pytest.raises(kind, match=words) as caught:
+            _run(op, remote, tmp_path)
+    assert f"127.0.0.1:{dav.port}" in str(caught.value)
+    assert not (tmp_path / "out.txt").exists() and not list(tmp_path.glob(".*xfer-part"))
+    assert not (dav.root / "wd-refused.txt").exists()
+
+
+@pytest.mark.parametrize("op", ["ls", "get", "put"])
+def test_server_trust_failures(dav: ServerInfo, bed_pki: TestPKI, tmp_path: Path, op: str) -> None:
+    with _adapter(bed_pki, dav.port, identity=bed_pki.client_p12, ca=bed_pki.untrusted_ca) as remote:
+        with pytest.raises(ServerCertificateUntrusted):
+            _run(op, remote, tmp_path)
+    with _adapter(bed_pki, dav.port, identity=bed_pki.client_p12, pin="sha256:" + "ab" * 32) as remote:
+        with pytest.raises(PinMismatch):
+            _run(op, remote, tmp_path)
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_wrong_host_name(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path) -> None:
+    nginx = bed_server("nginx")
+    with _adapter(bed_pki, nginx.extra["wrong_host_port"], identity=bed_pki.client_p12) as remote:
+        for op in ("ls", "get", "put"):
+            with pytest.raises(HostnameMismatch):
+                _run(op, remote, tmp_path)
+
+
+def test_missing_local_file_and_remote_404(remote: WebDAVAdapter, tmp_path: Path) -> None:
+    with pytest.raises(LocalFileNotFound):
+        remote.put_file(tmp_path / "nope", "/wd-nope")
+    keep = tmp_path / "keep"
+    keep.write_bytes(b"old")
+    with pytest.raises(RemoteNotFound):
+        remote.get_file("/wd-no-such-file", keep)
+    for call in (lambda: remote.ls("/wd-no-such"), lambda: remote.rm("/wd-no-such"),
+                 lambda: remote.mv("/wd-no-such", "/wd-x")):  # fmt: skip
+        with pytest.raises(RemoteNotFound):
+            call()
+    assert keep.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
