@@ -42,7 +42,7 @@ __all__ = ["AS2App", "AS2Server", "MdnHook"]
 #: Given what the receiver did and the request headers, return (headers, body) to answer with.
 MdnHook = Callable[[Received, Mapping[str, str]], tuple[dict[str, str], bytes]]
 
-_MAX_BODY = 64 * 1024 * 1024  # a test receiver: refuse anything larger (413)
+_MAX_BODY = 64 * 1024 * 1024  # default: a test receiver holds messages in memory; larger → 413
 _STATUS_TEXT = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
                 413: "Payload Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
                 503: "Service Unavailable"}  # fmt: skip
@@ -68,8 +68,10 @@ class AS2App:
         require_encryption: bool = False,
         detect_duplicates: bool = True,
         mdn_hook: MdnHook | None = None,
+        max_body: int = _MAX_BODY,
     ) -> None:
         self.root = Path(root)
+        self.max_body = max_body
         self.root.mkdir(parents=True, exist_ok=True)
         self.identity = identity
         self.partner_cert = partner_cert
@@ -104,7 +106,7 @@ class AS2App:
         if environ.get("REQUEST_METHOD") != "POST":
             return answer(405, b"POST AS2 messages here\n", {"Allow": "POST"})
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > _MAX_BODY:
+        if length > self.max_body:
             return answer(413, b"too large for the test receiver\n")
         body = environ["wsgi.input"].read(length) if length else b""
         with self._lock:
