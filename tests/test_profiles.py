@@ -126,3 +126,21 @@ def test_every_option_documented_once() -> None:
 def test_repr_shows_no_secret() -> None:
     profile = make({"url": "ftpes://h/", "password": "env:SECRET_VAR"})
     assert "SECRET_VAR" not in repr(profile)
+
+
+def test_readme_option_table_is_generated() -> None:
+    """The README's table is render_markdown()'s output: the declaration drives the docs."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert render_markdown() in readme, "regenerate: python -c 'import xfer.options as o; print(o.render_markdown())'"
+
+
+def test_example_profiles_validate(monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = Path(__file__).parent.parent / "profiles"
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    found = list_profiles()
+    assert len(found) >= 8
+    assert all(isinstance(p, Profile) for p in found), [p for p in found if not isinstance(p, Profile)]
+    for profile in found:
+        assert isinstance(profile, Profile)
+        identity = profile.path_value("identity")
+        assert identity is not None and identity.parent.resolve() == (folder.parent / "integration/certs").resolve()

@@ -65,16 +65,18 @@ SECTIONS: Mapping[str, Mapping[str, Option]] = {
             Option("form_field", str, "file", "Form field name for POST uploads"),
             Option("index", str, "auto", "How to list folders: JSON or HTML index page",
                    choices=("auto", "json", "html", "none")),
+            Option("verify_upload", bool, True, "After a PUT, HEAD the file and compare its size"),
         )
     },
     "ftps": {
         o.name: o
         for o in (
-            Option("epsv", bool, True, "Try EPSV before PASV for data connections"),
+            Option("epsv", bool, True, "Try EPSV before PASV (passive mode only; the address in a PASV "
+                   "reply is always ignored)"),
             Option("upload_temp_name", bool, True,
                    "Upload under a temporary name, then rename (pick-up folders never see half files)"),
-            Option("keepalive", float, 60.0, "Seconds between NOOPs on the control connection "
-                   "during long transfers (0 = off)"),
+            Option("keepalive", float, 60.0, "Seconds: TCP keepalive on the control connection, and idle "
+                   "time after which it is checked with NOOP and reopened before reuse (0 = off)"),
         )
     },
     "webdav": {
