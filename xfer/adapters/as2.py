@@ -124,6 +124,9 @@ class AS2Adapter(Adapter):
         #: The receipt of the last send (also when it failed).
         self.last_receipt: Receipt | None = None
 
+    def __enter__(self) -> AS2Adapter:
+        return self
+
     def _close(self) -> None:
         self.session.close()
 
