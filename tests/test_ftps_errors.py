@@ -117,7 +117,7 @@ class _CertUserHandler(TLS_FTPHandler):  # type: ignore[misc]
 
 def test_certificate_refused_for_user(pki: TestPKI, server_root: Path, client_context: ContextFactory) -> None:
     with FTPSServer(pki, root=server_root, handler_class=_CertUserHandler) as srv:
-        with pytest.raises(AuthenticationFailed, match="because of the client certificate"):
+        with pytest.raises(ClientCertificateRejected, match="because of the client certificate"):
             srv.adapter(client_context())
 
 

@@ -245,9 +245,20 @@ def put(
         for folder in folders:
             remote.mkdir(folder, parents=True)
     results = []
+    created: set[str] = set()
     for job in jobs:
         callback = callbacks(str(job.local), job.remote, job.size) if callbacks else None
-        results.append(remote.put_file(job.local, job.remote, callback=callback))
+        try:
+            results.append(remote.put_file(job.local, job.remote, callback=callback))
+        except RemoteNotFound:
+            # Like rclone: a missing destination folder is created, once, then we retry.
+            parent = posixpath.dirname(job.remote.rstrip("/")) or "/"
+            if Capability.MKDIR not in remote.capabilities or parent in created:
+                raise
+            remote.mkdir(parent, parents=True)
+            created.add(parent)
+            callback = callbacks(str(job.local), job.remote, job.size) if callbacks else None
+            results.append(remote.put_file(job.local, job.remote, callback=callback))
     return results
 
 

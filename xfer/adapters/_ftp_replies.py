@@ -12,6 +12,7 @@ import re
 
 from ..errors import (
     AuthenticationFailed,
+    ClientCertificateRejected,
     ConnectionDropped,
     InsecureSchemeRefused,
     RemoteError,
@@ -74,7 +75,9 @@ def login_error(reply: str, *, server: str, username: str) -> XferError:
     """A refused USER/PASS (530 and friends), telling a refused certificate from a refused login."""
     text = reply_text(reply)
     if _CERTIFICATE.search(text):
-        return AuthenticationFailed(
+        # The login is fine; the certificate is what must change: same exit code (4) as
+        # a certificate refused during the handshake.
+        return ClientCertificateRejected(
             f"{server} refused the login of {username!r} because of the client certificate: "
             f"{reply.strip()}",
             hint="the certificate is valid for TLS but not registered for this FTP account; "

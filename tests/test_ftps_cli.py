@@ -1,0 +1,140 @@
+"""`xfer` commands over FTPS: the CLI contract (exit codes, one line, no partial files) end to end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xfer.cli import main
+from xfer.errors import ExitCode
+from xfer.testing.ftps_server import FTPSServer
+from xfer.testing.pki import TestPKI
+
+
+@pytest.fixture
+def server(pki: TestPKI, tmp_path: Path) -> Iterator[FTPSServer]:
+    with FTPSServer(pki, root=tmp_path / "served") as srv:
+        yield srv
+
+
+@pytest.fixture
+def profile(server: FTPSServer, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A saved profile for the server; its password comes from the environment."""
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "partner.toml").write_text(
+        f'url = "{server.url}"\nidentity = "{pki.client_p12}"\nidentity_password = "file:{pki.password_file}"\n'
+        f'ca = "{pki.root_ca}"\nusername = "{server.user}"\npassword = "env:XFER_T_FTP_PW"\n'
+    )
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    monkeypatch.setenv("XFER_T_FTP_PW", server.password)
+    return "partner"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("xfer: error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_put_ls_get_mv_rm(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path
+) -> None:
+    local = tmp_path / "invoice.edi"
+    local.write_bytes(b"ISA*00*" + b"x" * 5000)
+    code, out, err = run(capsys, "put", str(local), f"{profile}:/inbox/", "--json")
+    assert code == 0, err
+    result = json.loads(out)[0]
+    assert result["remote"] == "/inbox/invoice.edi" and result["size"] == 5007
+    assert result["data_sessions_resumed"] == result["data_connections"] >= 1
+    assert (server.root / "inbox" / "invoice.edi").read_bytes() == local.read_bytes()
+    code, out, _ = run(capsys, "ls", f"{profile}:/inbox", "--json")
+    assert [(e["name"], e["size"]) for e in json.loads(out)] == [("invoice.edi", 5007)]
+    assert run(capsys, "mv", f"{profile}:/inbox/invoice.edi", "/inbox/done.edi")[0] == 0
+    back = tmp_path / "back"
+    back.mkdir()
+    code, _, err = run(capsys, "get", f"{profile}:/inbox/done.edi", f"{back}/")
+    assert code == 0, err
+    assert (back / "done.edi").read_bytes() == local.read_bytes()
+    assert run(capsys, "rm", f"{profile}:/inbox/done.edi")[0] == 0
+    assert not (server.root / "inbox" / "done.edi").exists()
+
+
+def test_recursive_put_and_get(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path
+) -> None:
+    tree = tmp_path / "batch"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_text("a")
+    (tree / "sub" / "b.txt").write_text("b")
+    assert run(capsys, "put", "-r", str(tree), f"{profile}:/up/")[0] == 0
+    assert (server.root / "up" / "batch" / "sub" / "b.txt").read_text() == "b"
+    out_dir = tmp_path / "down"
+    code, _, err = run(capsys, "get", "-r", f"{profile}:/up/batch", str(out_dir) + "/")
+    assert code == 0, err
+    assert (out_dir / "batch" / "sub" / "b.txt").read_text() == "b"
+    assert (out_dir / "batch" / "a.txt").read_text() == "a"
+
+
+def test_url_target_with_flags(
+    capsys: pytest.CaptureFixture[str], server: FTPSServer, pki: TestPKI, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XFER_T_FTP_PW", server.password)
+    code, out, err = run(capsys, "ls", server.url, "--identity", str(pki.client_p12), "--identity-password",
+                         f"file:{pki.password_file}", "--ca", str(pki.root_ca), "--username", server.user,
+                         "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("override", "code", "needle"),
+    [
+        ({"XFER_T_FTP_PW": "wrong"}, ExitCode.REMOTE, "wrong user name or password"),
+        ({"identity": "client_untrusted_p12"}, ExitCode.TLS, "does not trust the issuer"),
+        ({"identity": "client_expired_p12"}, ExitCode.TLS, "expired on"),
+        ({"ca": "untrusted_ca"}, ExitCode.TLS, "we do not trust the server's certificate"),
+    ],
+)
+def test_bad_inputs(
+    capsys: pytest.CaptureFixture[str], server: FTPSServer, pki: TestPKI, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, override: dict[str, str], code: int, needle: str,
+) -> None:
+    monkeypatch.setenv("XFER_T_FTP_PW", override.get("XFER_T_FTP_PW", server.password))
+    identity = getattr(pki, override.get("identity", "client_p12"))
+    ca = getattr(pki, override.get("ca", "root_ca"))
+    target = tmp_path / "keep.txt"
+    target.write_text("old")
+    (server.root / "remote.txt").write_text("new")
+    got, _, err = run(capsys, "get", server.url + "remote.txt", str(target), "--identity", str(identity),
+                      "--identity-password", f"file:{pki.password_file}", "--ca", str(ca), "--username",
+                      server.user, "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+    assert got == code
+    assert needle in one_error(err)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir() if "xfer-part" in p.name] == []
+
+
+def test_remote_missing(capsys: pytest.CaptureFixture[str], profile: str, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "get", f"{profile}:/nope.txt", str(tmp_path / "x"))
+    assert code == ExitCode.REMOTE
+    one_error(err)
+    assert not (tmp_path / "x").exists()
+
+
+def test_password_never_printed(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XFER_T_FTP_PW", "Very-Secret-Wrong-9")
+    code, out, err = run(capsys, "ls", f"{profile}:/", "--traceback") if False else run(capsys, "ls", f"{profile}:/")
+    assert code == ExitCode.REMOTE
+    assert "Very-Secret-Wrong-9" not in out + err
