@@ -11,7 +11,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
@@ -59,7 +59,9 @@ class TestPyftpdlibContract(AdapterContract):
 class _NoMLSHandler(TLS_FTPHandler):  # type: ignore[misc]
     """A vsftpd-like server: no MLSD/MLST, no EPSV, so xfer must parse LIST and use PASV."""
 
-    proto_cmds = {k: v for k, v in TLS_FTPHandler.proto_cmds.items() if k not in ("MLSD", "MLST", "EPSV")}
+    proto_cmds: ClassVar[dict[str, Any]] = {
+        k: v for k, v in TLS_FTPHandler.proto_cmds.items() if k not in ("MLSD", "MLST", "EPSV")
+    }
 
 
 class TestPyftpdlibListFallback(AdapterContract):
@@ -166,7 +168,7 @@ def test_refused_auth_tls_sends_no_password(
     pki: TestPKI, server_root: Path, client_context: ContextFactory
 ) -> None:
     with FTPSServer(pki, root=server_root, handler_class=_RefuseAuthHandler) as srv:
-        with pytest.raises(InsecureSchemeRefused, match="refused AUTH TLS.*before sending the user name"):
+        with pytest.raises(InsecureSchemeRefused, match=r"refused AUTH TLS.*before sending the user name"):
             srv.adapter(client_context())
         time.sleep(0.2)  # let the server thread log anything that might have arrived
         assert srv.commands == ["AUTH TLS"]
@@ -177,7 +179,7 @@ def test_refused_prot_p_stops_before_any_data(
     pki: TestPKI, server_root: Path, client_context: ContextFactory
 ) -> None:
     with FTPSServer(pki, root=server_root, handler_class=_RefuseProtHandler) as srv:
-        with pytest.raises(InsecureSchemeRefused, match="PROT P.*never transfers files in clear text"):
+        with pytest.raises(InsecureSchemeRefused, match=r"PROT P.*never transfers files in clear text"):
             srv.adapter(client_context())
         time.sleep(0.2)
         assert srv.commands[-1] == "PROT P"
