@@ -20,6 +20,7 @@ from .common import (
     open_remote,
     progress,
     show_progress,
+    warn,
     with_connection_options,
 )
 
@@ -56,6 +57,8 @@ def _summary(results: list[TransferResult], prefix: str, *, quiet: bool) -> None
         note = f"  {result.details['note']}" if result.details.get("note") else ""
         info(f"{result.direction} {arrow}  {human_size(result.size)} in {result.elapsed:.2f} s{rate}{note}",
              quiet=quiet)  # fmt: skip
+        if result.details.get("warning"):  # e.g. an AS2 processed/warning: shown even with --quiet
+            warn(str(result.details["warning"]))
 
 
 @with_connection_options
