@@ -1,15 +1,11 @@
 """1 GiB put and get over FTPS with flat memory: the client runs in a child process.
 
-The child's peak RSS comes from ``os.wait4`` (that child's rusage alone, unlike
-RUSAGE_CHILDREN, which would also count every earlier child of this process).
+The child's peak RSS is its own VmHWM (see ``tests/child.py`` for why not rusage).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,8 @@ import pytest
 from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
+
+from .child import run_child
 
 GIB = 1 << 30
 
@@ -53,15 +51,12 @@ def test_one_gib_put_and_get_with_flat_memory(
             "port": srv.port, "user": srv.user, "ftp_password": srv.password,
             "source": str(source), "target": str(target),
         }  # fmt: skip
-        child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert child.stdout is not None and child.stderr is not None
-        out, err = child.stdout.read(), child.stderr.read()
-        _pid, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-    assert child.returncode == 0, err.decode()
-    report = json.loads(out)
-    peak_mb = usage.ru_maxrss / 1024  # Linux: KiB
+        script = tmp_path / "child.py"
+        script.write_text(CHILD)
+        child = run_child(script, json.dumps(args))
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    peak_mb = child.peak_mb
     print(f"FTPS 1 GiB put+get, TLS {tls}: client peak RSS {peak_mb:.1f} MB")
     assert peak_mb < 100, f"peak RSS {peak_mb:.0f} MB"
     assert report["put"]["size"] == report["get"]["size"] == GIB

@@ -1,8 +1,8 @@
 """Transfers in a child process: 1 GiB with flat memory, and a real put/get under strace.
 
-The child is a fresh interpreter doing only the transfer, so its peak RSS (from
-``os.wait4``'s rusage, i.e. RUSAGE_CHILDREN for that one child) and its system calls
-are the client's alone; the server runs in this process.
+The child is a fresh interpreter doing only the transfer, so its peak RSS (VmHWM, see
+``tests/child.py``) and its system calls are the client's alone; the server runs in
+this process.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import pytest
 from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.https_server import HTTPSServer
 from xfer.testing.pki import TestPKI
+
+from .child import run_child
 
 CHILD = textwrap.dedent(
     """
@@ -59,13 +61,10 @@ def _child(tmp_path: Path, server: HTTPSServer, pki: TestPKI, source: Path, targ
 def test_one_gib_put_and_get_with_flat_memory(server: HTTPSServer, pki: TestPKI, tmp_path: Path) -> None:
     source, target = tmp_path / "source.bin", tmp_path / "back.bin"
     expected = make_file(source, 1 << 30, seed=7)
-    process = subprocess.Popen([sys.executable, *_child(tmp_path, server, pki, source, target)],
-                               stderr=subprocess.PIPE)  # fmt: skip
-    _, status, usage = os.wait4(process.pid, 0)
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    process.returncode = os.waitstatus_to_exitcode(status)
-    assert process.returncode == 0, stderr
-    peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
+    script, *args = _child(tmp_path, server, pki, source, target)
+    child = run_child(Path(script), *args)
+    assert child.returncode == 0, child.stderr
+    peak_mb = child.peak_mb
     print(f"client peak RSS {peak_mb:.0f} MB for a 1 GiB put + get")
     assert peak_mb < 100, f"client peak RSS {peak_mb:.0f} MB for a 1 GiB put + get"
     assert sha256_of(server.root / "big" / "file.bin") == expected

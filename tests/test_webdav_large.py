@@ -6,9 +6,6 @@ rusage: RUSAGE_CHILDREN for that one child) is the client's alone; wsgidav runs 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +15,8 @@ import pytest
 from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import WebDAVServer
+
+from .child import run_child
 
 CHILD = textwrap.dedent(
     """
@@ -54,14 +53,10 @@ def test_one_gib_put_and_get_with_flat_memory(server: WebDAVServer, pki: TestPKI
     expected = make_file(source, size, seed=11)
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    args = [sys.executable, str(script), str(server.port), str(pki.client_p12), pki.password, str(pki.root_ca),
-            str(source), str(target)]  # fmt: skip
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    out = process.stdout.read().decode() if process.stdout else ""
-    err = process.stderr.read().decode() if process.stderr else ""
-    assert os.waitstatus_to_exitcode(status) == 0, err
-    peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
+    child = run_child(script, str(server.port), str(pki.client_p12), pki.password, str(pki.root_ca),
+                      str(source), str(target))  # fmt: skip
+    assert child.returncode == 0, child.stderr
+    out, peak_mb = child.stdout, child.peak_mb
     print(f"webdav client peak RSS {peak_mb:.0f} MB for a 1 GiB put + get; {server.handshakes} handshake(s)")
     assert peak_mb < 100, f"client peak RSS {peak_mb:.0f} MB for a 1 GiB put + get"
     assert out.split() == [str(size), str(size)], "progress must end exactly at the size, both ways"
