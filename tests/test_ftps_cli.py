@@ -90,7 +90,7 @@ def test_url_target_with_flags(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("XFER_T_FTP_PW", server.password)
-    code, out, err = run(capsys, "ls", server.url, "--identity", str(pki.client_p12), "--identity-password",
+    code, _, err = run(capsys, "ls", server.url, "--identity", str(pki.client_p12), "--identity-password",
                          f"file:{pki.password_file}", "--ca", str(pki.root_ca), "--username", server.user,
                          "--password", "env:XFER_T_FTP_PW")  # fmt: skip
     assert code == 0, err
@@ -135,6 +135,6 @@ def test_password_never_printed(
     capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XFER_T_FTP_PW", "Very-Secret-Wrong-9")
-    code, out, err = run(capsys, "ls", f"{profile}:/", "--traceback") if False else run(capsys, "ls", f"{profile}:/")
+    code, out, err = run(capsys, "ls", f"{profile}:/")
     assert code == ExitCode.REMOTE
     assert "Very-Secret-Wrong-9" not in out + err
