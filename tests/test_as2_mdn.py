@@ -156,6 +156,28 @@ def test_mdn_for_another_message_rejected(identity: Identity, partner: Identity)
         check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True)
 
 
+@pytest.mark.parametrize("original", ["", "   ", "<>"])
+def test_mdn_without_original_message_id_rejected(identity: Identity, partner: Identity, original: str) -> None:
+    # An empty Original-Message-ID ties the receipt to no message: it must not confirm ours,
+    # however well it is signed.
+    msg = send(identity, partner)
+    parsed = parse_mdn(*_mdn(partner, msg, original_message_id=original), partner_certificate=partner.certificate)
+    assert parsed.signature_verified
+    with pytest.raises(IntegrityError, match="names no Original-Message-ID") as caught:
+        check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True)
+    assert msg.message_id in caught.value.message
+
+
+def test_mdn_with_original_message_id_left_out_rejected(identity: Identity, partner: Identity) -> None:
+    msg = send(identity, partner, mdn="unsigned")
+    headers, body = _mdn(partner, msg, signer=None)
+    body = body.replace(f"Original-Message-ID: {msg.message_id}\r\n".encode(), b"")
+    parsed = parse_mdn(headers, body, partner_certificate=None)
+    assert parsed.original_message_id is None and parsed.status == "processed"
+    with pytest.raises(IntegrityError, match="names no Original-Message-ID"):
+        check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=False)
+
+
 def test_signed_mdn_without_mic_rejected(identity: Identity, partner: Identity) -> None:
     msg = send(identity, partner)
     parsed = parse_mdn(*_mdn(partner, msg, mic=None), partner_certificate=partner.certificate)

@@ -217,15 +217,23 @@ def check_mdn(
 ) -> MDNCheck:
     """Compare a parsed receipt with the message we sent.
 
-    Raises :class:`IntegrityError` when: the MDN is for another Message-ID; a signature was
-    required and the MDN is unsigned or was not verified; a positive MDN's
+    Raises :class:`IntegrityError` when: the MDN names no Original-Message-ID, or another one;
+    a signature was required and the MDN is unsigned or was not verified; a positive MDN's
     ``Received-Content-MIC`` differs in value or algorithm from ours; or
     ``require_mic`` is set and the positive MDN carries no MIC.  Pass ``require_mic=True`` for
     signed messages: RFC 4130 §7.3.1 makes the MIC mandatory there, while receivers such as
     pyas2 omit it for unsigned messages (then ``mic_matched`` is None).  Otherwise returns the
     status (``processed``, ``warning``, ``error``, ``failed``) for the caller to act on.
     """
-    if mdn.original_message_id is not None and _bare_id(mdn.original_message_id) != _bare_id(expected_message_id):
+    # The Original-Message-ID is what ties a receipt to our message: without one, a receipt
+    # (even a validly signed one) could be replayed from any earlier exchange.
+    original = _bare_id(mdn.original_message_id or "")
+    if not original:
+        raise IntegrityError(
+            f"the MDN names no Original-Message-ID, so it cannot confirm message {expected_message_id}",
+            hint="the partner's receipt is incomplete; ask them to check their MDN settings",
+        )
+    if original != _bare_id(expected_message_id):
         raise IntegrityError(f"the MDN is for message {mdn.original_message_id}, not for {expected_message_id}")
     if require_signature and not mdn.signed:
         raise IntegrityError(
