@@ -175,7 +175,7 @@ def test_profile_lifecycle(
     assert shown["password"] == "env:ACME_PW" and shown["identity_password"] == "keyring"
     assert shown["ftps"] == {"upload_temp_name": False}
     code, out, _ = run(capsys, "profile", "show", "acme")
-    assert "upload_temp_name = False" in out and "epsv = True   # default" in out
+    assert "upload_temp_name = false" in out and "epsv = true   # default" in out
     code, _, err = run(capsys, "profile", "add", "acme", "ftpes://h/")
     assert code == ExitCode.CONFIG and "already exists" in err
     code, _, _ = run(capsys, "profile", "rm", "acme")

@@ -48,7 +48,7 @@ def test_defaults_fill_in() -> None:
         ({"url": "https://h/", "ftps": {"epsv": True}}, "[ftps] does not apply to a https profile"),
         ({"url": "ftpes://h/", "pin": "abc"}, "not a SHA-256 fingerprint"),
         ({"url": "ftpes://h/", "ftps": {"epsv": "yes"}}, "must be a bool"),
-        ({"url": "https://h/", "protocol": "as2"}, "[as2] needs as2_from, as2_to, partner_cert"),
+        ({"url": "https://h/", "protocol": "as2"}, "[as2] needs as2_from, as2_to"),
         ({"url": "ftpes://h/", "protocol": "as2"}, "needs an https:// url"),
     ],
 )
@@ -94,7 +94,7 @@ def test_profile_path_searched_first(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (extra / "partner.toml").write_text('url = "ftpes://from-path/"\n')
     monkeypatch.setenv("XFER_PROFILE_PATH", str(extra))
     assert load_profile("partner").endpoint.host == "from-path"
-    assert [p.name for p in list_profiles() if isinstance(p, Profile)] == ["partner"]
+    assert [name for name, p in list_profiles() if isinstance(p, Profile)] == ["partner"]
 
 
 def test_relative_paths_start_at_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,7 +124,7 @@ def test_every_option_documented_once() -> None:
 
 
 def test_repr_shows_no_secret() -> None:
-    profile = make({"url": "ftpes://h/", "password": "env:SECRET_VAR"})
+    profile = make({"url": "ftpes://h/", "username": "u", "password": "env:SECRET_VAR"})
     assert "SECRET_VAR" not in repr(profile)
 
 
@@ -137,7 +137,7 @@ def test_readme_option_table_is_generated() -> None:
 def test_example_profiles_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     folder = Path(__file__).parent.parent / "profiles"
     monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-    found = list_profiles()
+    found = [profile for _, profile in list_profiles()]
     assert len(found) >= 8
     assert all(isinstance(p, Profile) for p in found), [p for p in found if not isinstance(p, Profile)]
     for profile in found:

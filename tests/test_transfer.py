@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from xfer.errors import IntegrityError, LocalDiskFull, LocalFileNotFound
+from xfer.errors import IntegrityError, LocalDiskFull, LocalError, LocalFileNotFound
 from xfer.transfer import AtomicDownload, FileBody, open_for_upload
 
 
@@ -90,3 +90,31 @@ def test_file_body_detects_a_shrinking_file(tmp_path: Path) -> None:
 def test_missing_local_file(tmp_path: Path) -> None:
     with pytest.raises(LocalFileNotFound, match="does not exist"):
         open_for_upload(tmp_path / "nope")
+
+
+def test_finished_download_gets_the_umask_mode(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        with AtomicDownload(tmp_path / "f") as out:
+            out.write(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+
+
+def test_longest_legal_name_still_downloads(tmp_path: Path) -> None:
+    target = tmp_path / ("n" * 255)
+    with AtomicDownload(target) as out:
+        out.write(b"long")
+    assert target.read_bytes() == b"long"
+
+
+def test_local_read_error_during_upload_is_a_local_error(tmp_path: Path) -> None:
+    class BadDisk(io.BytesIO):
+        name = "/mnt/bad/file.bin"
+
+        def readinto(self, buffer: object) -> int:
+            raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(LocalError, match=r"file\.bin"):
+        list(FileBody(BadDisk(), 10))

@@ -62,8 +62,6 @@ if TYPE_CHECKING:
     from .secrets import Secret
     from .tls import create_ssl_context
 
-__version__ = "0.1.0"
-
 _LAZY = {
     "connect": "xfer.client",
     "put": "xfer.client",
@@ -133,6 +131,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # one source of truth: the installed package's metadata
+        from importlib.metadata import version
+
+        return version("xfer")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'xfer' has no attribute {name!r}")

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
-from .errors import LocalError, RemoteNotFound, UsageError
+from .errors import LocalError, RemoteError, RemoteNotFound, UsageError, XferError
 from .profiles import Profile, load_profile
 from .secrets import Secret, resolve
-from .urls import Endpoint, parse_target, parse_url, url_username
+from .urls import Endpoint, parse_url, url_username
 
 __all__ = ["CallbackFactory", "connect", "get", "put", "resolve_profile"]
 
@@ -173,7 +173,10 @@ def _as2_options(
         from .identity import Identity
 
         ref = options.get("signing_identity_password")
-        secret = resolve(ref, field_name="[as2] signing_identity_password", base_dir=_base(profile)) if ref else None
+        secret = resolve(
+            ref, field_name="[as2] signing_identity_password",
+            keyring_name=f"{profile.name}/signing_identity_password", base_dir=_base(profile),
+        ) if ref else None  # fmt: skip
         signer = Identity.load(signing, secret)
         for message in signer.check_usable():
             if warn is not None:
@@ -286,6 +289,8 @@ def get(
     """
     dest = Path(destination)
     text = os.fspath(destination)
+    if len(sources) > 1 and dest.exists() and not dest.is_dir():
+        raise UsageError(f"{dest} is a file; with several sources the destination must be a folder")
     into = dest.is_dir() or text.endswith(("/", os.sep)) or len(sources) > 1
     jobs: list[tuple[str, Path, int | None]] = []
     for source in sources:
@@ -302,8 +307,23 @@ def get(
     for source, local, size in jobs:
         local.parent.mkdir(parents=True, exist_ok=True)
         callback = callbacks(str(local), source, size) if callbacks else None
-        results.append(remote.get_file(source, local, callback=callback))
+        try:
+            results.append(remote.get_file(source, local, callback=callback))
+        except RemoteError as exc:
+            # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
+            # only after a failure is it worth a request to find out it was a folder.
+            if not recursive and not isinstance(exc, RemoteNotFound) and _is_folder(remote, source):
+                raise UsageError(f"{source} is a folder", hint="use -r to download folders") from exc
+            raise
     return results
+
+
+def _is_folder(remote: Adapter, path: str) -> bool:
+    try:
+        entry = _stat(remote, path)
+    except XferError:
+        return False
+    return entry is not None and entry.is_dir
 
 
 def _stat(remote: Adapter, path: str) -> Entry | None:
@@ -312,22 +332,24 @@ def _stat(remote: Adapter, path: str) -> Entry | None:
     return remote.info(path)
 
 
+def _safe_name(name: str) -> bool:
+    """A single path component: no separators, no ``.``/``..``, no NUL."""
+    return name not in ("", ".", "..") and not any(c in name for c in ("/", "\\", "\x00"))
+
+
 def _remote_tree(remote: Adapter, folder: str, local: Path) -> list[tuple[str, Path, int | None]]:
     jobs: list[tuple[str, Path, int | None]] = []
     local.mkdir(parents=True, exist_ok=True)
     for entry in remote.ls(folder):
+        if not _safe_name(entry.name):
+            # A hostile or broken server must not steer a download outside the destination.
+            raise RemoteError(
+                f"refusing to download {entry.name!r} listed in {folder}: not a plain file name",
+                hint="the server listed a name with a path in it ('/', '..'); report it to the partner",
+            )
         target = local / entry.name
         if entry.is_dir:
             jobs.extend(_remote_tree(remote, posixpath.join(folder, entry.name), target))
         elif entry.type == "file":
             jobs.append((posixpath.join(folder, entry.name), target, entry.size))
     return jobs
-
-
-def split_target(text: str) -> tuple[str, str]:
-    """``NAME:/path`` -> (NAME, /path); a URL -> (URL, its path)."""
-    target = parse_target(text)
-    if target.profile:
-        return target.profile, target.path
-    assert target.endpoint is not None
-    return text, target.endpoint.path

@@ -82,7 +82,8 @@ SECTIONS: Mapping[str, Mapping[str, Option]] = {
     "webdav": {
         o.name: o
         for o in (
-            Option("upload_temp_name", bool, False, "Upload under a temporary name, then MOVE"),
+            Option("upload_temp_name", bool, True, "Upload under a temporary name, then MOVE (an "
+                   "interrupted upload never leaves a half file under the real name)"),
             Option("overwrite", bool, True, "Let mv replace an existing destination"),
         )
     },

@@ -9,6 +9,7 @@ A profile holds secret *references* only; :mod:`xfer.secrets` resolves them.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import sys
 import tempfile
@@ -63,6 +64,8 @@ class Profile:
     values: Mapping[str, Any]
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: Path | None = None
+    #: Keys set on the command line (error messages name the flag, not the file).
+    overridden: frozenset[str] = frozenset()
 
     # -- construction ----------------------------------------------------------
 
@@ -115,6 +118,11 @@ class Profile:
             raise ConfigError(f"{where}: tls_max {tls_max} is lower than tls_min {tls_min}")
         if self.values.get("identity_password") and not self.values.get("identity"):
             raise ConfigError(f"{where}: identity_password is set but identity is not")
+        if self.values.get("password") and not self.values.get("username"):
+            raise ConfigError(f"{where}: password is set but username is not")
+        https = self.sections.get("https", {})
+        if "form_field" in https and https.get("upload_method", "PUT") != "POST":
+            raise ConfigError(f"{where}: [https] form_field only applies with upload_method = \"POST\"")
         if "pin" in self.values:
             from .tls import normalize_pin
 
@@ -124,9 +132,14 @@ class Profile:
                 raise ConfigError(f"{where}: pin: {exc.message}", hint=exc.hint) from None
         if scheme == "as2":
             as2 = self.section("as2")
-            missing = [k for k in ("as2_from", "as2_to", "partner_cert") if not as2.get(k)]
+            missing = [k for k in ("as2_from", "as2_to") if not as2.get(k)]
             if missing:
                 raise ConfigError(f"{where}: [as2] needs {', '.join(missing)}")
+            if as2["encrypt"] != "none" and not as2.get("partner_cert"):
+                raise ConfigError(f"{where}: [as2] encrypt = {as2['encrypt']!r} needs partner_cert to encrypt to",
+                                  hint="set partner_cert to the partner's certificate (PEM), or encrypt = \"none\"")
+            if as2.get("signing_identity_password") and not as2.get("signing_identity"):
+                raise ConfigError(f"{where}: [as2] signing_identity_password is set but signing_identity is not")
             if as2["sign"] != "none" and not (self.values.get("identity") or as2.get("signing_identity")):
                 raise ConfigError(f"{where}: [as2] sign = {as2['sign']!r} needs an identity to sign with",
                                   hint="set identity (or [as2] signing_identity), or sign = \"none\"")
@@ -181,6 +194,8 @@ class Profile:
         for key, section in checks:
             path = self.path_value(key, section=section)
             if path is not None and not path.is_file():
+                if section is None and key in self.overridden:
+                    raise ConfigError(f"--{key} file {path} does not exist")
                 label = f"[{section}] {key}" if section else key
                 raise ConfigError(
                     f"{where}: {label} file {path} does not exist",
@@ -188,11 +203,20 @@ class Profile:
                 )
 
     def with_overrides(self, values: Mapping[str, Any]) -> Profile:
-        """A copy with command-line options applied on top (validated again)."""
-        data: dict[str, Any] = {**self.values, **{k: v for k, v in values.items() if v is not None}}
+        """A copy with command-line options applied on top (validated again).
+
+        Errors in an override name the flag, not the profile file; relative paths in
+        overrides are the caller's to make absolute (the CLI resolves them against the
+        current folder, as a user expects).
+        """
+        given = {k: v for k, v in values.items() if v is not None}
+        for key, value in given.items():
+            _check("command line", "--" + key.replace("_", "-"), CORE, key, value)
+        data: dict[str, Any] = {**self.values, **given}
         for section, table in self.sections.items():
             data[section] = dict(table)
-        return replace(Profile.from_mapping(self.name, data, source=self.source))
+        merged = Profile.from_mapping(self.name, data, source=self.source)
+        return replace(merged, overridden=frozenset(given))
 
     def to_toml(self) -> dict[str, Any]:
         """What ``save_profile`` writes: references only, never a resolved secret."""
@@ -228,8 +252,9 @@ def _check(where: str, label: str, declared: Mapping[str, Option], key: str, val
             parse_ref(value, field_name=label)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
-    if isinstance(value, float) and value < 0:
-        raise ConfigError(f"{where}: {label} must not be negative")
+    if isinstance(value, float) and (not math.isfinite(value) or value < 0 or (key == "timeout" and value == 0)):
+        raise ConfigError(f"{where}: {label} must be a finite number of seconds"
+                          + (" above 0" if key == "timeout" else ", 0 or more"))
     return value
 
 
@@ -277,8 +302,8 @@ def read_profile_file(path: Path) -> Profile:
     return Profile.from_mapping(path.stem, data, source=path)
 
 
-def list_profiles() -> list[Profile | ConfigError]:
-    """Every profile found, first match per name; broken ones as their error."""
+def list_profiles() -> list[tuple[str, Profile | ConfigError]]:
+    """(name, profile) for every profile found, first match per name; broken ones as their error."""
     seen: dict[str, Profile | ConfigError] = {}
     for folder in profile_dirs():
         if not folder.is_dir():
@@ -290,7 +315,7 @@ def list_profiles() -> list[Profile | ConfigError]:
                 seen[path.stem] = read_profile_file(path)
             except ConfigError as exc:
                 seen[path.stem] = exc
-    return [seen[k] for k in sorted(seen)]
+    return [(name, seen[name]) for name in sorted(seen)]
 
 
 def save_profile(profile: Profile, *, overwrite: bool = False) -> Path:
@@ -320,6 +345,8 @@ def save_profile(profile: Profile, *, overwrite: bool = False) -> Path:
 
 def remove_profile(name: str) -> Path:
     """Delete a profile from the user config folder."""
+    if not PROFILE_NAME.match(name):  # also keeps "../x" from reaching the file system
+        raise ConfigError(f"invalid profile name {name!r}")
     path = config_dir() / "profiles" / f"{name}.toml"
     if not path.is_file():
         raise ConfigError(f"no profile named {name!r} in {path.parent}")

@@ -128,6 +128,7 @@ class XferSSLSocket(ssl.SSLSocket):
         return super().recv_into(buffer, nbytes, flags)
 
     def _pending_alert(self) -> ssl.SSLError | None:
+        timeout = self.gettimeout()
         try:
             self.settimeout(2.0)
             self._pushback = super().recv(1)
@@ -137,6 +138,9 @@ class XferSSLSocket(ssl.SSLSocket):
             return alert
         except OSError:
             return None
+        finally:
+            # The caller (urllib3 reading a 413, say) must get its own timeout back.
+            self.settimeout(timeout)
         return None
 
 
@@ -180,7 +184,6 @@ def create_ssl_context(
     pin: str | None = None,
     minimum_version: str = "1.2",
     maximum_version: str | None = None,
-    check_hostname: bool = True,
 ) -> XferSSLContext:
     """Build a fresh client context: secure defaults, our identity, and the trust we were given.
 
@@ -201,7 +204,7 @@ def create_ssl_context(
         raise ConfigError(f"tls_max {maximum_version} is lower than tls_min {minimum_version}")
     # Verify the server, always: PROTOCOL_TLS_CLIENT sets both, we state them for the reader.
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.check_hostname = check_hostname
+    ctx.check_hostname = True
     # TLS 1.3 servers may ask for the client certificate after the handshake
     # (Apache with per-location SSLVerifyClient does); without this they cannot.
     ctx.post_handshake_auth = True
@@ -513,9 +516,16 @@ def _accepted_cas(context: ssl.SSLContext) -> str:
 
 
 def _describe_server_issuer(server: str) -> str:
-    """Best effort: who issued the certificate we refused (one unverified TLS 1.3 probe)."""
+    """Best effort: who issued the certificate we refused (one unverified TLS 1.3 probe).
+
+    The one side effect in translation, on purpose: "we do not trust the server" is only
+    actionable when it names the issuer.  Skipped behind a proxy, where a direct
+    connection would go somewhere else (or nowhere).
+    """
     host, _, port = server.rpartition(":")
     if not host or not port.isdigit():
+        return ""
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return ""
     probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # This probe only reads the certificate to name its issuer in the error; nothing is sent.
@@ -559,8 +569,10 @@ def probe_handshake(context: ssl.SSLContext, host: str, port: int, *, timeout: f
                     "tls_version": tls.version(),
                     "cipher": (tls.cipher() or ("?",))[0],
                     "server_certificate": _subject_text(peer),
-                    "client_certificate_accepted": getattr(context, "identity", None) is not None,
+                    "client_certificate_presented": getattr(context, "identity", None) is not None,
                 }
+    except XferError:
+        raise
     except (OSError, ssl.SSLError) as exc:
         raise (translate_error(exc, context=context, server=server) or TLSError(f"{server}: {exc}")) from exc
 

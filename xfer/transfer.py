@@ -68,6 +68,13 @@ def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
     return handle, size
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 class FileBody:
     """An upload body: iterable over one reused buffer, with a length and progress.
 
@@ -97,7 +104,12 @@ class FileBody:
         buffer = bytearray(self._blocksize)
         view = memoryview(buffer)
         while self.sent < self._size:
-            count = self._handle.readinto(buffer)  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks readinto
+            try:
+                count = self._handle.readinto(buffer)  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it
+            except OSError as exc:
+                # Raised inside the HTTP library's send loop, which would report it as a
+                # broken connection; a LocalError keeps the blame where it belongs.
+                raise local_error(exc, getattr(self._handle, "name", "the local file"), "reading") from exc
             if not count:
                 raise IntegrityError(
                     f"local file shrank while uploading ({self.sent} of {self._size} bytes read)",
@@ -140,7 +152,11 @@ class AtomicDownload:
         self._callback = callback
         self._hash = hashlib.sha256() if checksum else None
         self._handle: BinaryIO | None = None
-        self.temp = self.target.with_name(f".{self.target.name}.{secrets.token_hex(4)}.xfer-part")
+        # The temp name must stay a legal name: keep it within 255 bytes (NAME_MAX).
+        stem = self.target.name
+        while len(f".{stem}.12345678.xfer-part".encode()) > 255:
+            stem = stem[:-1]
+        self.temp = self.target.with_name(f".{stem}.{secrets.token_hex(4)}.xfer-part")
         self.started = 0.0
         self.sha256: str | None = None
 
@@ -189,6 +205,9 @@ class AtomicDownload:
                 )
             try:
                 handle.flush()
+                # The temp file was created 0600 so nobody reads a partial download; the
+                # finished file gets the mode any new file would get (umask), like curl's.
+                os.fchmod(handle.fileno(), 0o666 & ~_umask())
                 # fsync before rename: after a crash the name must not point at missing data.
                 os.fsync(handle.fileno())
                 handle.close()

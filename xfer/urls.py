@@ -50,6 +50,14 @@ class Target:
         assert self.endpoint
         return self.endpoint.url
 
+    @property
+    def origin(self) -> str:
+        """What identifies the server: the profile name, or scheme://host:port."""
+        if self.profile:
+            return f"{self.profile}:"
+        assert self.endpoint
+        return self.endpoint.url.removesuffix(self.endpoint.path)
+
 
 def is_remote(text: str) -> bool:
     """True if ``text`` names a remote target rather than a local path."""
@@ -60,6 +68,12 @@ def parse_url(text: str) -> Endpoint:
     """Parse ``scheme://[user@]host[:port]/path``; refuses clear-text and unknown schemes."""
     parts = urllib.parse.urlsplit(text)
     scheme = parts.scheme.lower()
+    # First, and never echo `text` in any message: it may carry a password.
+    if parts.password is not None:
+        raise UsageError(
+            "a password inside the URL is refused (it would end up in history and logs)",
+            hint="use --password env:VAR, file:PATH, keyring or prompt",
+        )
     if scheme in CLEAR_TEXT_SCHEMES:
         raise InsecureSchemeRefused(
             f"{scheme}:// sends data and passwords in clear text; xfer never does that",
@@ -67,21 +81,16 @@ def parse_url(text: str) -> Endpoint:
         )
     if scheme not in ADAPTERS or scheme == "as2":
         raise UsageError(
-            f"unsupported scheme in {text!r}",
+            f"unsupported scheme {scheme + '://' if scheme else '(none)'}",
             hint="use https://, ftps:// (implicit TLS), ftpes:// (explicit TLS) or davs://",
-        )
-    if parts.password is not None:
-        raise UsageError(
-            "a password inside the URL is refused (it would end up in history and logs)",
-            hint="use --password env:VAR, file:PATH, keyring or prompt",
         )
     host = parts.hostname
     if not host:
-        raise UsageError(f"URL {text!r} has no host")
+        raise UsageError(f"the {scheme}:// URL has no host")
     try:
         port = parts.port or default_port(scheme)
     except ValueError:
-        raise UsageError(f"URL {text!r} has an invalid port") from None
+        raise UsageError(f"the {scheme}:// URL for {host} has an invalid port") from None
     path = urllib.parse.unquote(parts.path) or "/"
     return Endpoint(scheme=scheme, host=host, port=port, path=path)
 

@@ -163,6 +163,8 @@ class Adapter:
     default_port: ClassVar[int] = 443
     #: The operations this adapter implements (each backed by its primitive).
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: How messages name this kind of connection; default ``scheme://``.
+    label: ClassVar[str | None] = None
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
@@ -226,8 +228,9 @@ class Adapter:
 
     def _require(self, capability: Capability) -> None:
         if capability not in self.capabilities:
+            label = self.label or f"{self.settings.scheme}://"
             raise UnsupportedOperation(
-                f"{self.settings.scheme}:// does not support {capability.value}",
+                f"{label} does not support {capability.value}",
                 hint=self._unsupported_hint(capability),
             )
         if self._closed:
@@ -298,12 +301,22 @@ class Adapter:
     def rm(self, path: str, *, recursive: bool = False) -> None:
         """Remove a file, or with ``recursive`` a folder and everything in it."""
         self._require(Capability.RM)
-        self._rm(self.remote_path(path), recursive)
+        self._rm(self._not_root(path, "remove"), recursive)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty folder."""
         self._require(Capability.RMDIR)
-        self._rmdir(self.remote_path(path))
+        self._rmdir(self._not_root(path, "remove"))
+
+    def _not_root(self, path: str, action: str) -> str:
+        """The server path, unless it is the connection's root (however it was spelled)."""
+        target = self.remote_path(path)
+        if target == self.remote_path("/"):
+            raise UsageError(
+                f"refusing to {action} the root of the connection ({target})",
+                hint="name a file or folder below it",
+            )
+        return target
 
     def mv(self, source: str, destination: str) -> None:
         """Rename or move within the same server."""

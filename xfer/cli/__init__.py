@@ -86,18 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except TyperException as exc:  # bad usage: typer already formatted the message
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show(file=sys.stderr)
-        else:
-            _report(str(exc), "see --help")
-        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+    except TyperException as exc:  # bad usage, found by the argument parser
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `xfer` or `xfer profile`: show the help
+            sys.stdout.write(message + "\n")
+            return int(ExitCode.USAGE)
+        ctx = getattr(exc, "ctx", None)
+        command = getattr(ctx, "command_path", None) or "xfer"
+        _report(message, f"see `{command} --help`")
+        return int(ExitCode.USAGE)
     except Exception as exc:  # the funnel: no traceback for users unless asked
         if show_traceback:
             raise
+        # Only the type: a library's message may carry URLs or headers we never vetted.
         _report(
-            f"unexpected {type(exc).__name__}: {exc}",
+            f"unexpected internal error ({type(exc).__name__})",
             "this is a bug in xfer; run again with --traceback and report it",
         )
         return int(ExitCode.ERROR)

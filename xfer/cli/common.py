@@ -7,9 +7,10 @@ import functools
 import inspect
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
@@ -112,11 +113,29 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def absolute_paths(values: dict[str, Any], declared: Mapping[str, Option]) -> dict[str, Any]:
+    """Paths typed on the command line are relative to the current folder, as users expect.
+
+    Covers path options and ``file:`` secret references; the result no longer depends
+    on where a profile file lives.
+    """
+    result = dict(values)
+    for key, value in values.items():
+        option = declared.get(key)
+        if option is None or not isinstance(value, str):
+            continue
+        if option.path:
+            result[key] = str(Path(value).expanduser().absolute())
+        elif option.secret and value.startswith("file:"):
+            result[key] = "file:" + str(Path(value[5:]).expanduser().absolute())
+    return result
+
+
 def open_remote(target: str, connection: Connection, *, root: str | None = None) -> Adapter:
     """Connect to the profile or URL a command was given."""
     from ..client import connect
 
-    return connect(target, root=root, warn=warn, **connection.overrides)
+    return connect(target, root=root, warn=warn, **absolute_paths(connection.overrides, CORE))
 
 
 def show_progress(*, quiet: bool, json_output: bool) -> bool:

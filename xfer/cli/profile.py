@@ -14,6 +14,7 @@ from ..options import CORE, SECTIONS, Option
 from .common import (
     JsonFlag,
     QuietFlag,
+    absolute_paths,
     connection_parameters,
     emit_json,
     info,
@@ -83,26 +84,18 @@ def add(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing profile.")] = False,
     quiet: QuietFlag = False,
 ) -> None:
-    """Save a profile.  Paths are stored as given (use absolute paths or ~)."""
+    """Save a profile.  Relative paths (and file: references) are stored as absolute paths."""
     from ..profiles import Profile, save_profile
 
-    data = {"url": url, **settings}
-    for key in ("identity", "ca"):
-        if key in data:
-            data[key] = _absolute(data[key])
-    if "partner_cert" in data.get("as2", {}):
-        data["as2"]["partner_cert"] = _absolute(data["as2"]["partner_cert"])
+    data: dict[str, Any] = {"url": url, **absolute_paths(
+        {k: v for k, v in settings.items() if k not in SECTIONS}, CORE)}
+    for section, table in settings.items():
+        if section in SECTIONS:
+            data[section] = absolute_paths(table, SECTIONS[section])
     profile = Profile.from_mapping(name, data)
     profile.check_files()
     path = save_profile(profile, overwrite=force)
     info(f"saved profile {name} to {path}", quiet=quiet)
-
-
-def _absolute(value: str) -> str:
-    from pathlib import Path
-
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else path.resolve())
 
 
 @app.command("list")
@@ -110,10 +103,10 @@ def list_(json_output: JsonFlag = False) -> None:
     """List the profiles found (XFER_PROFILE_PATH first, then the config folder)."""
     from ..profiles import list_profiles
 
-    rows = []
-    for item in list_profiles():
+    rows: list[dict[str, Any]] = []
+    for name, item in list_profiles():
         if isinstance(item, ConfigError):
-            rows.append({"name": None, "error": item.message})
+            rows.append({"name": name, "error": item.message})
         else:
             rows.append({"name": item.name, "url": item.url, "protocol": item.scheme,
                          "identity": item.values.get("identity"), "source": str(item.source)})
@@ -149,15 +142,25 @@ def show(
     if json_output:
         emit_json(profile.describe())
         return
+    # Valid TOML (a profile can be copied from here), with notes as comments.
     typer.echo(f"# {profile.source}")
     for key, option in CORE.items():
         if key in profile.values:
-            typer.echo(f"{key} = {profile.values[key]!r}" + ("   # reference" if option.secret else ""))
+            typer.echo(f"{_toml_line(key, profile.values[key])}" + ("   # a reference" if option.secret else ""))
     for section in profile.sections:
-        typer.echo(f"[{section}]")
+        typer.echo(f"\n[{section}]")
         for key, value in profile.section(section).items():
-            marker = "" if key in profile.sections[section] else "   # default"
-            typer.echo(f"{key} = {value!r}{marker}")
+            if value is None:
+                typer.echo(f"# {key} is not set")
+            else:
+                marker = "" if key in profile.sections[section] else "   # default"
+                typer.echo(f"{_toml_line(key, value)}{marker}")
+
+
+def _toml_line(key: str, value: Any) -> str:
+    import tomli_w
+
+    return tomli_w.dumps({key: value}).strip()
 
 
 @app.command("rm")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -105,8 +106,7 @@ def get(
     from ..urls import parse_target
 
     parsed = [parse_target(s) for s in sources]
-    origins = {p.profile or (p.endpoint.url.removesuffix(p.endpoint.path) if p.endpoint else "") for p in parsed}
-    if len(origins) > 1:
+    if len({p.origin for p in parsed}) > 1:
         raise UsageError("all sources of one get must be on the same server", hint="run one get per server")
     with _open(sources[0], connection) as (remote, _path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
@@ -148,8 +148,6 @@ def rm(
 ) -> None:
     """Remove a remote file (or folder with -r)."""
     with _open(target, connection) as (remote, path, prefix):
-        if path in ("", "/"):
-            raise UsageError("refusing to remove the root folder")
         remote.rm(path, recursive=recursive)
     info(f"removed {prefix}{path}", quiet=quiet)
 
@@ -169,24 +167,25 @@ def mkdir(
 @with_connection_options
 def mv(
     source: Annotated[str, typer.Argument(help="PROFILE:/path or URL to move.")],
-    destination: Annotated[str, typer.Argument(help="New path (on the same server): /path or PROFILE:/path.")],
+    destination: Annotated[
+        str, typer.Argument(help="New path on the same server: /path, PROFILE:/path, or a bare name (same folder).")
+    ],
     connection: Connection,
     quiet: QuietFlag = False,
 ) -> None:
     """Rename or move a remote file or folder on the same server."""
     from ..urls import is_remote, parse_target
 
+    if is_remote(destination):
+        dest = parse_target(destination)
+        if dest.origin != parse_target(source).origin:
+            raise UsageError("mv works within one server", hint="use get and put to copy between servers")
+        new_path = dest.path
+    elif destination.startswith("/"):
+        new_path = destination
+    else:  # a bare name renames within the source's folder, like a file manager's rename
+        new_path = posixpath.join(posixpath.dirname(parse_target(source).path.rstrip("/")), destination)
     with _open(source, connection) as (remote, path, prefix):
-        if is_remote(destination):
-            dest = parse_target(destination)
-            same = dest.profile == source.split(":", 1)[0] if dest.profile else (
-                dest.endpoint is not None and source.startswith(dest.endpoint.url.removesuffix(dest.endpoint.path))
-            )  # fmt: skip
-            if not same:
-                raise UsageError("mv works within one server", hint="use get and put to copy between servers")
-            new_path = dest.path
-        else:
-            new_path = destination
         remote.mv(path, new_path)
     info(f"moved {prefix}{path} -> {prefix}{new_path}", quiet=quiet)
 

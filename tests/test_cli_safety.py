@@ -1,0 +1,168 @@
+"""The CLI refuses what would hurt: removing a root, escaping folders, echoing secrets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xfer.adapters.base import Adapter, Capability, ConnectionSettings, Entry
+from xfer.cli import main
+from xfer.client import get as get_files
+from xfer.errors import ExitCode, RemoteError
+from xfer.testing.ftps_server import FTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.tls import create_ssl_context
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def server(pki: TestPKI, tmp_path: Path) -> Iterator[FTPSServer]:
+    with FTPSServer(pki, root=tmp_path / "served") as srv:
+        yield srv
+
+
+@pytest.fixture
+def profile(server: FTPSServer, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "box.toml").write_text(
+        f'url = "{server.url}box"\nidentity = "{pki.client_p12}"\nidentity_password = "file:{pki.password_file}"\n'
+        f'ca = "{pki.root_ca}"\nusername = "{server.user}"\npassword = "env:XFER_T_FTP_PW"\n'
+    )
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("XFER_T_FTP_PW", server.password)
+    (server.root / "box" / "tree").mkdir(parents=True)
+    (server.root / "box" / "tree" / "keep.txt").write_text("keep")
+    return "box"
+
+
+@pytest.mark.parametrize("spelling", ["/", "/.", "/./", "/tree/..", "tree/../"])
+def test_rm_never_removes_the_connection_root(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, spelling: str
+) -> None:
+    code, _, err = run(capsys, "rm", "-r", f"{profile}:{spelling}")
+    assert code == ExitCode.USAGE
+    assert "refusing to remove the root of the connection (/box)" in err
+    assert (server.root / "box" / "tree" / "keep.txt").read_text() == "keep"
+
+
+def test_mv_bare_name_renames_in_place(capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer) -> None:
+    code, _, err = run(capsys, "mv", f"{profile}:/tree/keep.txt", "kept.txt")
+    assert code == 0, err
+    assert (server.root / "box" / "tree" / "kept.txt").read_text() == "keep"
+
+
+def test_mv_between_servers_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "mv", "davs://127.0.0.1:34649/a.txt", "davs://127.0.0.1:3464/b.txt")
+    assert code == ExitCode.USAGE and "mv works within one server" in err
+
+
+def test_get_folder_without_r(
+    capsys: pytest.CaptureFixture[str], profile: str, tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "get", f"{profile}:/tree", str(tmp_path / "out"))
+    assert code == ExitCode.USAGE
+    assert "/tree is a folder" in err and "hint: use -r" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_get_several_into_a_file(capsys: pytest.CaptureFixture[str], profile: str, tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("x")
+    source = f"{profile}:/tree/keep.txt"
+    code, _, err = run(capsys, "get", source, source, str(tmp_path / "file.txt"))
+    assert code == ExitCode.USAGE and "must be a folder" in err
+
+
+def test_relative_identity_is_relative_to_the_current_folder(
+    capsys: pytest.CaptureFixture[str], profile: str, pki: TestPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(pki.client_p12.parent)
+    code, out, err = run(capsys, "ls", f"{profile}:/tree", "--identity", pki.client_p12.name, "--identity-password",
+                         f"file:{pki.password_file.name}")  # fmt: skip
+    assert code == 0, err
+    assert "keep.txt" in out
+
+
+@pytest.mark.parametrize("value", ["0", "nan", "inf", "-1"])
+def test_timeout_must_be_finite_and_positive(capsys: pytest.CaptureFixture[str], profile: str, value: str) -> None:
+    code, _, err = run(capsys, "ls", f"{profile}:/", "--timeout", value)
+    assert code == ExitCode.CONFIG
+    assert "--timeout must be a finite number of seconds above 0" in err
+
+
+def test_profile_rm_cannot_escape(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    (tmp_path / "config" / "profiles").mkdir(parents=True)
+    victim = tmp_path / "config" / "victim.toml"
+    victim.write_text('url = "ftpes://h/"\n')
+    code, _, _ = run(capsys, "profile", "rm", "../victim")
+    assert code == ExitCode.CONFIG and victim.exists()
+
+
+def test_password_in_url_never_echoed(capsys: pytest.CaptureFixture[str]) -> None:
+    for url in ("ftpx://u:S3CRET-PW@127.0.0.1/", "ftpes://u:S3CRET-PW@127.0.0.1/"):
+        code, out, err = run(capsys, "ls", url)
+        assert code == ExitCode.USAGE and "S3CRET-PW" not in out + err
+
+
+def test_unexpected_errors_show_no_library_text(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xfer.client
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("https://user:token-123@internal.example/ leaked")
+
+    monkeypatch.setattr(xfer.client, "connect", broken)
+    code, _, err = run(capsys, "ls", "https://127.0.0.1/")
+    assert code == ExitCode.ERROR
+    assert "token-123" not in err and "unexpected internal error (ValueError)" in err
+
+
+def test_profile_add_stores_absolute_paths(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.chdir(pki.folder)
+    code, _, err = run(capsys, "profile", "add", "rel", "ftpes://h/", "--identity", "client.p12",
+                       "--identity-password", "file:password.txt")  # fmt: skip
+    assert code == 0, err
+    text = (tmp_path / "config" / "profiles" / "rel.toml").read_text()
+    assert f'identity = "{pki.client_p12}"' in text
+    assert f'identity_password = "file:{pki.password_file}"' in text
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "ls", "x:/", "--timeout", "soon")
+    assert code == ExitCode.USAGE
+    assert err.splitlines()[0].startswith("xfer: error: Invalid value for '--timeout'")
+    assert err.splitlines()[1] == "hint: see `xfer ls --help`"
+
+
+class _HostileListing(Adapter):
+    """An adapter whose server lists a name that climbs out of the folder."""
+
+    schemes = ("test",)
+    capabilities = frozenset({Capability.LS, Capability.GET})
+
+    def _ls(self, path: str) -> list[Entry]:
+        if path == "/out":
+            return [Entry(name="../../escaped.txt", path="/escaped.txt", type="file", size=1)]
+        return [Entry(name="out", path="/out", type="directory")]
+
+
+def test_recursive_get_refuses_names_with_paths(tmp_path: Path) -> None:
+    settings = ConnectionSettings(scheme="test", host="h", port=1, root="/", ssl_context=create_ssl_context(None))
+    with _HostileListing(settings) as remote, pytest.raises(RemoteError, match="not a plain file name"):
+        get_files(remote, ["/out"], tmp_path / "dl", recursive=True)
+    assert not (tmp_path / "escaped.txt").exists() and not os.path.exists(tmp_path.parent / "escaped.txt")
