@@ -363,19 +363,123 @@ def test_result_to_dict_carries_receipt_facts(server: AS2Server, connect: Connec
     assert Path(data["receipt"]).is_file()
 
 
-def test_duplicate_without_mic_like_pyas2(pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path) -> None:
-    # pyas2 stops before decrypting a duplicate, so its signed warning MDN carries no MIC.
-    partner = Identity.load(pki.partner_p12, pki.password)
+def _duplicate_hook(signer: Identity | None, *, original: str | None = None, mic: bool = False) -> Any:
+    """Answer every message like pyas2 answers a duplicate: processed/Warning, no MIC (by default)."""
 
     def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
-        return build_mdn(original_message_id=received.message_id or "", our_as2_id="XFERPARTNER",
-                         partner_as2_id="XFERCLIENT", disposition="processed/Warning: duplicate-document",
-                         signer=partner)  # fmt: skip
+        return build_mdn(original_message_id=received.message_id or "" if original is None else original,
+                         our_as2_id="XFERPARTNER", partner_as2_id="XFERCLIENT",
+                         disposition="processed/Warning: duplicate-document", signer=signer,
+                         mic=received.mic if mic else None, mic_algorithm=received.mic_algorithm)  # fmt: skip
 
-    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
-        result = remote.put_file(invoice, "/")
+    return hook
+
+
+def test_duplicate_of_a_confirmed_message_needs_no_mic(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path
+) -> None:
+    # pyas2 stops before decrypting a duplicate, so its signed warning MDN carries no MIC: the
+    # first attempt's matched MIC is the proof of content.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in") as srv, connect(srv) as remote:
+        first = remote.put_file(invoice, "/")
+        assert first.details["mic_matched"] is True
+        srv.app.mdn_hook = _duplicate_hook(partner)
+        result = remote.send(invoice, message_id=first.details["message_id"])
     assert result.details["status"] == "confirmed" and result.details["mic_matched"] is None
     assert "did not process this copy again" in result.details["warning"]
+
+
+@pytest.mark.parametrize(("sign", "mdn"), [("sha256", "signed-sync"), ("none", "unsigned-sync")])
+def test_duplicate_without_mic_on_a_first_send_is_unverified(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path, sign: str, mdn: str
+) -> None:
+    # A fresh Message-ID the partner claims to have already: our content was not processed,
+    # and nothing shows the partner holds it.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_duplicate_hook(partner)) as srv:
+        with connect(srv, sign=sign, mdn=mdn) as remote, pytest.raises(IntegrityError) as caught:
+            remote.put_file(invoice, "/")
+    error = caught.value
+    assert error.exit_code == ExitCode.INTEGRITY
+    assert "a duplicate of one it already has" in error.message and "delivery is unproven" in error.message
+    assert error.hint and "new message" in error.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "unverified" and record["confirmed"] is None
+
+
+def test_duplicate_with_empty_original_message_id_is_unverified(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's forgery: signed by the partner, but for no message and without a MIC.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_duplicate_hook(partner, original="")) as srv:
+        with connect(srv) as remote, pytest.raises(IntegrityError, match="no Original-Message-ID") as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.INTEGRITY
+    assert stored(data_dir)[0]["status"] == "unverified"
+
+
+def test_duplicate_without_mic_after_unconfirmed_attempts_is_unverified(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_duplicate_hook(partner)) as srv, connect(srv) as remote:
+        srv.fail_next(503)
+        with pytest.raises(ServerError):
+            remote.put_file(invoice, "/")
+        assert remote.last_receipt is not None
+        with pytest.raises(IntegrityError, match="delivery is unproven"):
+            remote.send(invoice, message_id=remote.last_receipt.message_id)
+    [record] = stored(data_dir)
+    assert record["attempts"] == 2 and record["status"] == "unverified"
+
+
+def test_duplicate_without_mic_for_other_content_is_unverified(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path
+) -> None:
+    # The confirmation of the first attempt is about its content, not about any file sent later
+    # under the same Message-ID.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    other = tmp_path / "other.edi"
+    other.write_bytes(PAYLOAD + b"more")
+    with AS2Server(pki, root=tmp_path / "in") as srv, connect(srv) as remote:
+        first = remote.put_file(invoice, "/")
+        srv.app.mdn_hook = _duplicate_hook(partner)
+        with pytest.raises(IntegrityError, match="delivery is unproven"):
+            remote.send(other, message_id=first.details["message_id"])
+        # ... and a failed attempt in between does not let the other content inherit it later.
+        with pytest.raises(IntegrityError, match="delivery is unproven"):
+            remote.send(other, message_id=first.details["message_id"])
+
+
+def test_confirmation_survives_a_failed_resend(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in") as srv, connect(srv) as remote:
+        message_id = remote.put_file(invoice, "/").details["message_id"]
+        srv.fail_next(502)
+        with pytest.raises(ServerError):
+            remote.send(invoice, message_id=message_id)
+        srv.app.mdn_hook = _duplicate_hook(partner)
+        result = remote.send(invoice, message_id=message_id)
+    assert result.details["status"] == "confirmed" and result.details["warning"]
+    [record] = stored(data_dir)
+    assert [h["status"] for h in record["history"]] == [
+        "sending", "confirmed", "sending", "not-delivered", "sending", "confirmed",
+    ]  # fmt: skip
+
+
+def test_duplicate_with_matching_mic_on_a_first_send_is_confirmed(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path
+) -> None:
+    # A MIC computed over what we sent proves the content arrived, duplicate or not.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_duplicate_hook(partner, mic=True)) as srv:
+        with connect(srv) as remote:
+            result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
 
 
 def test_answer_that_is_not_an_mdn(

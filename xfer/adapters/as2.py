@@ -14,8 +14,10 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
   partner reports damaged or unverifiable content (authentication-failed, decryption-failed,
   integrity-check-failed, decompression-failed), else :class:`~xfer.errors.RemoteError` (exit 6):
   a refusal such as unknown-trading-partner (``rejected``);
-* a receipt we cannot trust (bad signature, other Message-ID, MIC differs) →
-  :class:`~xfer.errors.IntegrityError` (``unverified``);
+* a receipt we cannot trust (bad signature, other or no Original-Message-ID, MIC differs) →
+  :class:`~xfer.errors.IntegrityError` (``unverified``); so is ``duplicate-document`` without a
+  MIC, unless an earlier attempt of the same content to the same partner was confirmed (the
+  partner did not process this copy, so only that earlier receipt proves delivery);
 * transport failure or non-2xx → the translated error of the shared session, its message
   extended with "not delivered; safe to resend with the same Message-ID" (``not-delivered``);
 * no MDN asked → success, "sent, not confirmed" (``sent``).
@@ -232,6 +234,12 @@ class AS2Adapter(Adapter):
             receipt.created = previous.created
             receipt.history = list(previous.history)
             receipt.attempts = previous.attempts
+            # An earlier confirmation proves the partner holds *this* content under this id;
+            # it carries over (also through failed attempts) only while content and partner
+            # are the same.  It is what lets a duplicate-document receipt without a MIC count.
+            same = previous.sha256 == receipt.sha256 and previous.as2_to == receipt.as2_to
+            if same and (previous.mic_matched is True or previous.confirmed is not None):
+                receipt.confirmed = previous.confirmed or previous.updated
         receipt.attempts += 1
         return receipt
 
@@ -282,6 +290,7 @@ class AS2Adapter(Adapter):
             self._unverified(receipt, exc)
         self._record_mdn(receipt, mdn)
         negative = mdn.status in ("error", "failed")
+        duplicate = _is_duplicate(mdn)
         try:
             # A negative receipt is reported as such even when unsigned: it can only make a
             # send fail, never fake a success; a positive one must meet every requirement.
@@ -292,20 +301,32 @@ class AS2Adapter(Adapter):
                 message.mic_algorithm,
                 require_signature=self.mdn_mode == "signed-sync" and not negative,
                 # A duplicate is not processed again, so receivers (pyas2) return no MIC for it;
-                # the first attempt's receipt is the proof of content.
-                require_mic=message.signed and not _is_duplicate(mdn),
+                # an earlier confirmed attempt must be the proof of content (checked below).
+                require_mic=message.signed and not duplicate,
             )
         except IntegrityError as exc:
             self._unverified(receipt, exc)
+        if duplicate and verdict.mic_matched is None and receipt.confirmed is None:
+            self._unverified(receipt, self._unproven_duplicate(message))
         receipt.mic_matched = verdict.mic_matched
         if negative:
             self._rejected(message, receipt, mdn)
         if mdn.status == "warning":
             receipt.warning = mdn.disposition.split(";", 1)[-1].strip()
-            if _is_duplicate(mdn):
+            if duplicate:
                 receipt.warning += ": the partner already had this Message-ID and did not process this copy again"
         receipt.move("confirmed", receipt.disposition)
         self.store.save(receipt)
+
+    def _unproven_duplicate(self, message: AS2Message) -> IntegrityError:
+        """A duplicate-document receipt without a MIC, and no earlier attempt was ever confirmed."""
+        return IntegrityError(
+            f"{self.settings.server} calls message {message.message_id} a duplicate of one it already has, but "
+            "no receipt ever confirmed that message with this content to us, and this one carries no MIC: the "
+            "partner did not process this copy, so its delivery is unproven",
+            hint=f"ask the partner what they received as {message.message_id}; if they have not processed "
+            "it, send the file as a new message: xfer as2 send FILE PROFILE",
+        )
 
     def _record_mdn(self, receipt: Receipt, mdn: MDN) -> None:
         receipt.disposition = mdn.disposition

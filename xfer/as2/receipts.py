@@ -123,7 +123,7 @@ class Receipt:
     attempts: int = 0
     created: str = field(default_factory=utc_now)
     updated: str = field(default_factory=utc_now)
-    confirmed: str | None = None
+    confirmed: str | None = None  # when a receipt last confirmed this content (kept across its resends)
     history: list[dict[str, str]] = field(default_factory=list)  # {"at", "status", "note"}
 
     def move(self, status: ReceiptStatus, note: str | None = None) -> None:
