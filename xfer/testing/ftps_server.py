@@ -326,6 +326,9 @@ class FTPSServer:
         Handler.tls_data_required = True
         Handler.banner = "xfer test FTPS server ready."
         Handler.timeout = 120
+        # pyftpdlib waits 3 s before answering a failed login (a brute-force brake); a test
+        # server has nothing to protect and every wrong-password test would pay for it.
+        Handler.auth_failed_timeout = 0.1
         for name, value in attrs.items():
             setattr(Handler, name, value)
         return Handler
