@@ -18,11 +18,12 @@ import pytest
 
 import xfer.client
 from xfer.adapters.as2 import AS2Adapter
-from xfer.adapters.base import Capability, TransferResult
+from xfer.adapters.base import Capability, ConnectionSettings, TransferResult
 from xfer.as2.mdn import build_mdn
 from xfer.as2.receipts import Receipt, ReceiptStore
 from xfer.as2.receiver import Received
 from xfer.errors import (
+    ConfigError,
     ExitCode,
     IntegrityError,
     RemoteError,
@@ -35,6 +36,7 @@ from xfer.identity import Identity
 from xfer.profiles import Profile
 from xfer.testing.as2_server import AS2Server
 from xfer.testing.pki import TestPKI
+from xfer.tls import create_ssl_context
 
 PAYLOAD = b"ISA*00*          *00*          *ZZ*XFERCLIENT     *ZZ*XFERPARTNER    ~\r\n" + bytes(range(256)) * 8
 
@@ -492,3 +494,51 @@ def test_answer_that_is_not_an_mdn(
         with pytest.raises(IntegrityError, match="not an AS2 MDN"):
             remote.put_file(invoice, "/")
     assert stored(data_dir)[0]["status"] == "unverified"
+
+
+# -- library callers who build ConnectionSettings themselves (no profile validation) --------
+
+
+def _direct(pki: TestPKI, srv: AS2Server, **as2: Any) -> AS2Adapter:
+    client = Identity.load(pki.client_p12, pki.password)
+    options: dict[str, Any] = {
+        "as2_from": "XFERCLIENT", "as2_to": srv.as2_id, "sign": "sha256", "encrypt": "none",
+        "mdn": "signed-sync", "signing_identity": client, "profile_url": srv.url, **as2,
+    }  # fmt: skip
+    settings = ConnectionSettings(scheme="as2", host=srv.host, port=srv.port, root="/as2",
+                                  ssl_context=create_ssl_context(client, ca=pki.root_ca), options=options)  # fmt: skip
+    return AS2Adapter(settings)
+
+
+def test_direct_signed_mdn_without_partner_cert_fails_closed(
+    pki: TestPKI, server: AS2Server, invoice: Path, data_dir: Path
+) -> None:
+    # The profile refuses this; a caller who skips it gets a receipt that cannot be verified,
+    # never a confirmation.
+    with _direct(pki, server) as remote, pytest.raises(IntegrityError, match="not verified") as caught:
+        remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.INTEGRITY
+    assert stored(data_dir)[0]["status"] == "unverified"
+
+
+@pytest.mark.parametrize(
+    ("as2", "needle"),
+    [
+        ({"encrypt": "aes256-cbc", "mdn": "unsigned-sync"}, "partner's certificate is not known"),
+        ({"as2_from": None}, "AS2-From"),
+        ({"as2_to": ""}, "AS2-To"),
+        ({"signing_identity": None, "mdn": "unsigned-sync"}, "no signing identity"),
+    ],
+)
+def test_direct_bad_options_are_refused_before_sending(
+    pki: TestPKI, server: AS2Server, invoice: Path, as2: dict[str, Any], needle: str
+) -> None:
+    with _direct(pki, server, **as2) as remote, pytest.raises(ConfigError, match=needle):
+        remote.put_file(invoice, "/")
+    assert server.received == [] and server.app.statuses == []
+
+
+def test_direct_unknown_mdn_mode_is_refused(pki: TestPKI, server: AS2Server) -> None:
+    # "signed" is build_message's spelling; taken as a mode it would skip the signature check.
+    with pytest.raises(ConfigError, match="mdn = 'signed' is not supported"):
+        _direct(pki, server, mdn="signed")

@@ -105,17 +105,18 @@ class AS2Adapter(Adapter):
     def __init__(self, settings: ConnectionSettings, *, store: ReceiptStore | None = None) -> None:
         super().__init__(settings)
         options = settings.options
-        for required in ("as2_from", "as2_to"):
-            if not options.get(required):
-                raise ConfigError(f"the AS2 profile needs [as2] {required}")
+        # The profile validates [as2] (xfer.profiles); this checks only what keeps a library
+        # caller who builds ConnectionSettings by hand safe.  An unknown mdn mode (say the
+        # builder's "signed") would otherwise turn off the receipt's signature check.  The rest
+        # fails safe without a check here: build_message refuses missing AS2 names, encryption
+        # without partner_cert and signing without an identity before anything is sent, and
+        # check_mdn refuses a signed MDN it cannot verify (no partner_cert) as unverified.
         mdn = str(options.get("mdn") or "signed-sync")
         if mdn not in _MDN_MODES:
             raise ConfigError(f"[as2] mdn = {mdn!r} is not supported", hint="use none, unsigned-sync or signed-sync")
         self.mdn_mode = mdn
         cert_path = options.get("partner_cert")
         self.partner_certificate = load_certificate(cert_path) if cert_path else None
-        if mdn == "signed-sync" and self.partner_certificate is None:
-            raise ConfigError("a signed MDN needs [as2] partner_cert to verify it")
         self.store = store or ReceiptStore()
         self.url = str(options.get("profile_url") or "") or None
         self.session: XferSession = create_session(
@@ -165,8 +166,8 @@ class AS2Adapter(Adapter):
         subject = options.get("subject")
         message = build_message(
             path,
-            as2_from=str(options["as2_from"]),
-            as2_to=str(options["as2_to"]),
+            as2_from=str(options.get("as2_from") or ""),
+            as2_to=str(options.get("as2_to") or ""),
             signer=options.get("signing_identity"),
             partner_certificate=self.partner_certificate,
             sign=str(options.get("sign") or "none"),
