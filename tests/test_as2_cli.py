@@ -221,3 +221,13 @@ def test_mic_mismatch_exit_code(
         write_profile(dirs, pki, srv)
         code, _, err = run(capsys, "put", str(invoice), "partner:")
     assert code == ExitCode.INTEGRITY and "MIC" in one_error(err)
+
+
+def test_ls_on_an_as2_profile_names_no_url_scheme(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server
+) -> None:
+    write_profile(dirs, pki, server)
+    code, _, err = run(capsys, "ls", "partner:/")
+    assert code == ExitCode.UNSUPPORTED, err
+    line = one_error(err)
+    assert "AS2 profiles do not support ls" in line and "as2://" not in err

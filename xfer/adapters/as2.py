@@ -101,6 +101,8 @@ class AS2Adapter(Adapter):
     schemes: ClassVar[tuple[str, ...]] = ("as2",)
     default_port: ClassVar[int] = 443
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PUT})
+    #: Messages name the connection by this: "as2://" is no URL scheme a user could type.
+    label: ClassVar[str | None] = "AS2 profiles"
 
     def __init__(self, settings: ConnectionSettings, *, store: ReceiptStore | None = None) -> None:
         super().__init__(settings)
