@@ -174,7 +174,7 @@ def test_progress_callback_reaches_total(server: AS2Server, connect: Connect, in
 def test_only_put_is_supported(server: AS2Server, connect: Connect) -> None:
     with connect(server) as remote:
         assert remote.capabilities == frozenset({Capability.PUT})
-        with pytest.raises(UnsupportedOperation, match=r"^AS2 profiles do not support ls$"):  # no "as2://"
+        with pytest.raises(UnsupportedOperation, match=r"^an AS2 profile does not support ls$"):  # no "as2://"
             remote.ls("/")
         with pytest.raises(UnsupportedOperation):
             remote.get_file("/a", "b")

@@ -230,4 +230,4 @@ def test_ls_on_an_as2_profile_names_no_url_scheme(
     code, _, err = run(capsys, "ls", "partner:/")
     assert code == ExitCode.UNSUPPORTED, err
     line = one_error(err)
-    assert "AS2 profiles do not support ls" in line and "as2://" not in err
+    assert "an AS2 profile does not support ls" in line and "as2://" not in err

@@ -102,7 +102,7 @@ class AS2Adapter(Adapter):
     default_port: ClassVar[int] = 443
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PUT})
     #: Messages name the connection by this: "as2://" is no URL scheme a user could type.
-    label: ClassVar[str | None] = "AS2 profiles"
+    label: ClassVar[str | None] = "an AS2 profile"
 
     def __init__(self, settings: ConnectionSettings, *, store: ReceiptStore | None = None) -> None:
         super().__init__(settings)
