@@ -13,7 +13,9 @@ from xfer.errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
     ConnectionDropped,
+    ExitCode,
     InsecureSchemeRefused,
+    LocalError,
     RemoteError,
     RemoteNotFound,
     RemotePermissionDenied,
@@ -78,6 +80,21 @@ def test_exception_mapping_cut_stream() -> None:
     error = map_http_error(exc, server="h:1")
     assert isinstance(error, ConnectionDropped)
     assert "broke in the middle of a transfer" in str(error)
+
+
+def test_exception_mapping_surfaces_an_xfer_error_anywhere_in_the_chain() -> None:
+    import urllib3.exceptions
+
+    local = LocalError("cannot read /data/f.bin: Input/output error")
+    # What requests raises when the upload body's iterator raised it (urllib3 wraps OSErrors).
+    wrapped = requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError("Connection aborted.", local))
+    assert map_http_error(wrapped, server="h:1") is local
+    # ... and when it is only the cause or context of what the library raised.
+    outer = urllib3.exceptions.MaxRetryError(None, "https://h:1/", reason=None)  # type: ignore[arg-type]
+    outer.__cause__ = OSError("send failed")
+    outer.__cause__.__context__ = local
+    error = map_http_error(requests.exceptions.ConnectionError(outer), server="h:1")
+    assert error is local and error.exit_code == ExitCode.ERROR
 
 
 def test_origin_canonical() -> None:

@@ -23,6 +23,7 @@ Public API::
     with session.translating():              # requests/urllib3/ssl errors -> xfer errors
         response = session.get(session.url_for("/inbox/a.txt"), stream=True)
         session.check(response, path="/inbox/a.txt")   # status -> xfer error
+    drain_error_body(response)               # a failed response's connection back to the pool
     map_http_error(response_or_exception, server=..., context=...)   # the mapping itself
     MultipartBody(...)                       # streamed multipart/form-data upload body
 """
@@ -58,11 +59,12 @@ from .errors import (
     RemotePermissionDenied,
     RemoteStorageFull,
     ServerError,
+    UnsupportedOperation,
     UsageError,
     XferError,
 )
 from .tls import find_cause, translate_error
-from .transfer import UPLOAD_BLOCK
+from .transfer import UPLOAD_BLOCK, FileBody
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
@@ -70,6 +72,7 @@ __all__ = [
     "MultipartBody",
     "XferSession",
     "create_session",
+    "drain_error_body",
     "map_http_error",
     "origin_of",
 ]
@@ -235,7 +238,7 @@ class XferSession(requests.Session):
             try:
                 self._check_origin(urllib.parse.urljoin(resp.url, target), redirected=True)
             except XferError:
-                _read_error_body(resp)  # the connection stays reusable
+                drain_error_body(resp)  # the connection stays reusable
                 raise
         return target
 
@@ -294,7 +297,7 @@ class XferSession(requests.Session):
         """
         if response.status_code < 300:
             return response
-        _read_error_body(response)
+        drain_error_body(response)
         raise map_http_error(response, server=self.server, path=path, context=self.ssl_context)
 
     @contextlib.contextmanager
@@ -357,7 +360,12 @@ _NGINX_CERT_ERROR = "the ssl certificate error"
 _NGINX_CERT_EXPIRED = "the ssl certificate has expired"  # not in nginx 1.22; cheap to recognise
 
 
-def _read_error_body(response: requests.Response) -> None:
+def drain_error_body(response: requests.Response) -> None:
+    """Read a small error body so the connection goes back to the pool; close a large one.
+
+    Small is a ``Content-Length`` up to 64 KiB; a body of unknown
+    length (chunked) could be anything, so its connection is given up instead.
+    """
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) <= _ERROR_BODY_LIMIT:
         with contextlib.suppress(Exception):
@@ -443,8 +451,6 @@ def _map_response(
     if status == 423:
         return RemoteLocked(f"{server}: {what} is locked ({said})")
     if status in (405, 501):
-        from .errors import UnsupportedOperation
-
         return UnsupportedOperation(
             f"{server}: the server does not allow {response.request.method if response.request else 'this'}"
             f" on {what} ({said})",
@@ -535,8 +541,6 @@ class MultipartBody:
         blocksize: int = UPLOAD_BLOCK,
         callback: ProgressCallback | None = None,
     ) -> None:
-        from .transfer import FileBody
-
         self.boundary = "xfer-" + secrets.token_hex(16)
         head = b""
         for name, value in (fields or {}).items():
