@@ -5,18 +5,22 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import Callable, Iterator
+from http.client import responses
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
-from xfer.adapters.webdav import WebDAVAdapter
+from xfer.adapters.base import ProgressCallback
+from xfer.adapters.webdav import WebDAVAdapter, WebDAVOptions
 from xfer.errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
     ConfigError,
     HostnameMismatch,
+    LocalError,
     LocalFileNotFound,
     PinMismatch,
     RemoteError,
@@ -26,6 +30,7 @@ from xfer.errors import (
     RemotePermissionDenied,
     RemoteStorageFull,
     ServerCertificateUntrusted,
+    UnsupportedOperation,
     UsageError,
 )
 from xfer.http_session import create_session
@@ -69,7 +74,7 @@ class TestContract(AdapterContract):
         self, pki: TestPKI, server_root: Path, tls_version: str, client_context: ContextFactory
     ) -> Iterator[WebDAVAdapter]:
         with WebDAVServer(pki, root=server_root, tls_max=tls_version) as srv:
-            with srv.adapter(client_context(tls_max=tls_version)) as adapter:
+            with srv.adapter(client_context(tls_max=tls_version), upload_temp_name=False) as adapter:
                 yield adapter
 
 
@@ -118,14 +123,18 @@ def test_webdavclient3_runs_on_our_session(remote: WebDAVAdapter) -> None:
     remote.ls("/")  # a PROPFIND through webdavclient3's execute_request
 
 
-def test_put_has_content_length_and_exact_progress(server: WebDAVServer, remote: WebDAVAdapter, tmp_path: Path) -> None:
+@pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
+def test_put_has_content_length_and_exact_progress(
+    server: WebDAVServer, client_context: ContextFactory, tmp_path: Path, temp_name: bool
+) -> None:
     size = 5 << 20
     source = tmp_path / "f"
     make_file(source, size)
     up: list[tuple[int, int | None]] = []
     down: list[tuple[int, int | None]] = []
-    remote.put_file(source, "/a.bin", callback=lambda sent, total: up.append((sent, total)))
-    remote.get_file("/a.bin", tmp_path / "back", callback=lambda got, total: down.append((got, total)))
+    with server.adapter(client_context(), upload_temp_name=temp_name) as remote:
+        remote.put_file(source, "/a.bin", callback=lambda sent, total: up.append((sent, total)))
+        remote.get_file("/a.bin", tmp_path / "back", callback=lambda got, total: down.append((got, total)))
     puts = [r for r in server.requests if r.method == "PUT"]
     assert len(puts) == 1
     assert puts[0].headers["Content-Length"] == str(size)
@@ -135,9 +144,14 @@ def test_put_has_content_length_and_exact_progress(server: WebDAVServer, remote:
         assert values == sorted(values) and values[-1] == size and max(values) == size
         assert all(total == size for _, total in seen)
         assert len(seen) >= 5  # reported while streaming, not once at the end
-    # One GET, no extra HEAD/PROPFIND before it (webdavclient3's download does both).
-    gets = [r.method for r in server.requests if r.path == "/a.bin"]
-    assert gets == ["PUT", "HEAD", "GET"]
+    # The size check is one HEAD; one GET, no extra HEAD/PROPFIND before it (webdavclient3's
+    # download does both).
+    if temp_name:
+        part = puts[0].path
+        assert [r.method for r in server.requests if r.path == part] == ["PUT", "HEAD", "MOVE"]
+        assert [r.method for r in server.requests if r.path == "/a.bin"] == ["GET"]
+    else:
+        assert [r.method for r in server.requests if r.path == "/a.bin"] == ["PUT", "HEAD", "GET"]
 
 
 def test_temp_name_upload_appears_only_when_complete(
@@ -154,6 +168,112 @@ def test_temp_name_upload_appears_only_when_complete(
     move = next(r for r in server.requests if r.method == "MOVE")
     assert move.headers["Overwrite"] == "T" and move.headers["Destination"].endswith("/in/invoice.edi")
     assert sorted(p.name for p in (server.root / "in").iterdir()) == ["invoice.edi"]
+
+
+def test_temp_name_is_the_default(server: WebDAVServer, client_context: ContextFactory, tmp_path: Path) -> None:
+    # As declared in xfer/options.py: the adapter's own fallback must not be the unsafe mode.
+    assert WebDAVOptions.from_mapping({}).upload_temp_name is True
+    (tmp_path / "f").write_bytes(b"x" * 1000)
+    with server.adapter(client_context()) as remote:  # no options at all
+        result = remote.put_file(tmp_path / "f", "/f.bin")
+    put = next(r for r in server.requests if r.method == "PUT")
+    assert put.path.startswith("/.f.bin.") and put.path.endswith(".xfer-part")
+    assert result.details["temp_name"] == put.path[1:]
+    assert sorted(p.name for p in server.root.iterdir()) == ["f.bin"]
+
+
+class _RefusingServer(WebDAVServer):
+    """wsgidav that answers ``refuse[method]`` to every request with that method (recorded as usual)."""
+
+    def __init__(self, pki: TestPKI, *, root: Path, refuse: dict[str, int]) -> None:
+        super().__init__(pki, root=root)
+        self.refuse = refuse
+
+    def _wrap(self, app: Any) -> Any:
+        def refusing(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            status = self.refuse.get(environ["REQUEST_METHOD"])
+            if status is None:
+                result: list[bytes] = app(environ, start_response)
+                return result
+            body = f"{status} {responses[status]}\n".encode()
+            start_response(f"{status} {responses[status]}", [("Content-Type", "text/plain"),
+                                                              ("Content-Length", str(len(body)))])  # fmt: skip
+            return [body]
+
+        return super()._wrap(refusing)
+
+
+def _interrupt_at(limit: int, error: BaseException) -> ProgressCallback:
+    def callback(done: int, total: int | None) -> None:
+        if done > limit:
+            raise error
+
+    return callback
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind"),
+    [
+        ("ctrl-c", KeyboardInterrupt),
+        ("local-read-error", LocalError),
+        ("move-refused", UnsupportedOperation),
+        ("ctrl-c-and-cleanup-fails", KeyboardInterrupt),
+    ],
+)
+def test_failed_temp_name_upload_leaves_nothing(
+    pki: TestPKI, tmp_path: Path, client_context: ContextFactory, monkeypatch: pytest.MonkeyPatch,
+    failure: str, kind: type[BaseException],
+) -> None:  # fmt: skip
+    """Whatever stops a temp-name upload, the part file is removed and the original error propagates."""
+    source = tmp_path / "f"
+    make_file(source, 3_000_000)
+    refuse = {"MOVE": 405} if failure == "move-refused" else {}
+    callback = None
+    if failure.startswith("ctrl-c"):
+        callback = _interrupt_at(500_000, KeyboardInterrupt())
+    elif failure == "local-read-error":
+        # As FileBody raises it when the disk fails under a read, inside the HTTP library's send loop.
+        callback = _interrupt_at(500_000, LocalError("cannot read f: Input/output error"))
+    with _RefusingServer(pki, root=tmp_path / "srv", refuse=refuse) as srv:
+        with srv.adapter(client_context(), upload_temp_name=True) as remote:
+            if failure.endswith("cleanup-fails"):
+                assert isinstance(remote, WebDAVAdapter)
+
+                def no_network(*args: Any, **kwargs: Any) -> Any:
+                    raise requests.ConnectionError("network gone")
+
+                monkeypatch.setattr(remote.client, "execute_request", no_network)
+            with pytest.raises(kind) as caught:
+                remote.put_file(source, "/final.bin", callback=callback)
+        requests_seen = srv.requests
+    if failure == "move-refused":
+        assert "does not allow MOVE on /final.bin" in str(caught.value)
+        assert caught.value.hint is not None and "upload_temp_name = false" in caught.value.hint  # type: ignore[attr-defined]
+    deletes = [r.path for r in requests_seen if r.method == "DELETE"]
+    if failure.endswith("cleanup-fails"):
+        assert deletes == []  # and the KeyboardInterrupt, not the cleanup's error, reached the caller
+        return
+    assert deletes == [r.path for r in requests_seen if r.method == "PUT"]
+    assert deletes[0].startswith("/.final.bin.") and deletes[0].endswith(".xfer-part")
+    assert list((tmp_path / "srv").iterdir()) == []
+
+
+@pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
+def test_405_on_the_size_check_is_not_put_refused(
+    pki: TestPKI, tmp_path: Path, client_context: ContextFactory, temp_name: bool
+) -> None:
+    (tmp_path / "f").write_bytes(b"x" * 1000)
+    with _RefusingServer(pki, root=tmp_path / "srv", refuse={"HEAD": 405}) as srv:
+        with srv.adapter(client_context(), upload_temp_name=temp_name) as remote:
+            result = remote.put_file(tmp_path / "f", "/f.bin")
+    assert result.details["verified_size"] is False  # the server cannot tell: nothing to compare
+    assert (tmp_path / "srv" / "f.bin").read_bytes() == b"x" * 1000
+    # A 405 on the PUT itself still gets the WebDAV meaning.
+    with _RefusingServer(pki, root=tmp_path / "srv2", refuse={"PUT": 405}) as srv:
+        with srv.adapter(client_context(), upload_temp_name=temp_name) as remote:
+            with pytest.raises(RemoteExists, match="does not allow PUT there"):
+                remote.put_file(tmp_path / "f", "/f.bin")
+    assert list((tmp_path / "srv2").iterdir()) == []
 
 
 def test_mv_overwrite_option(server: WebDAVServer, client_context: ContextFactory, tmp_path: Path) -> None:
@@ -208,23 +328,26 @@ NAMES = ["with space.txt", "ünïcødé ✓.txt", "hash#tag.txt", "100% sure.txt
          "plus+and&amp;.txt", "question?.txt", "semi;colon'quote\".txt"]  # fmt: skip
 
 
-def test_names_round_trip(server: WebDAVServer, remote: WebDAVAdapter, tmp_path: Path) -> None:
-    folder = "/dir #1 100%/ü ä"
-    remote.mkdir(folder)
-    for index, name in enumerate(NAMES):
-        (tmp_path / "src").write_bytes(name.encode())
-        remote.put_file(tmp_path / "src", f"{folder}/{name}")
-        assert (server.root / "dir #1 100%" / "ü ä" / name).read_bytes() == name.encode()
-        remote.get_file(f"{folder}/{name}", tmp_path / f"back{index}")
-        assert (tmp_path / f"back{index}").read_bytes() == name.encode()
-        assert remote.info(f"{folder}/{name}").size == len(name.encode())
-    entries = remote.ls(folder)
-    assert sorted(e.name for e in entries) == sorted(NAMES)
-    assert all(e.path == f"{folder}/{e.name}" for e in entries)
-    assert [e.name for e in remote.ls("/dir #1 100%")] == ["ü ä"]
-    remote.mv(f"{folder}/hash#tag.txt", f"{folder}/moved 100%#.txt")
-    assert (server.root / "dir #1 100%" / "ü ä" / "moved 100%#.txt").exists()
-    remote.rm("/dir #1 100%", recursive=True)
+def test_names_round_trip(server: WebDAVServer, client_context: ContextFactory, tmp_path: Path) -> None:
+    # Direct PUTs: wsgidav percent-decodes a MOVE's Destination before parsing it, so
+    # "question?.txt" and "semi;colon..." would land as "question" and "semi" with temp names.
+    with server.adapter(client_context(), upload_temp_name=False) as remote:
+        folder = "/dir #1 100%/ü ä"
+        remote.mkdir(folder)
+        for index, name in enumerate(NAMES):
+            (tmp_path / "src").write_bytes(name.encode())
+            remote.put_file(tmp_path / "src", f"{folder}/{name}")
+            assert (server.root / "dir #1 100%" / "ü ä" / name).read_bytes() == name.encode()
+            remote.get_file(f"{folder}/{name}", tmp_path / f"back{index}")
+            assert (tmp_path / f"back{index}").read_bytes() == name.encode()
+            assert remote.info(f"{folder}/{name}").size == len(name.encode())
+        entries = remote.ls(folder)
+        assert sorted(e.name for e in entries) == sorted(NAMES)
+        assert all(e.path == f"{folder}/{e.name}" for e in entries)
+        assert [e.name for e in remote.ls("/dir #1 100%")] == ["ü ä"]
+        remote.mv(f"{folder}/hash#tag.txt", f"{folder}/moved 100%#.txt")
+        assert (server.root / "dir #1 100%" / "ü ä" / "moved 100%#.txt").exists()
+        remote.rm("/dir #1 100%", recursive=True)
     assert list(server.root.iterdir()) == []
 
 
@@ -467,7 +590,8 @@ def test_remote_404_403_507(pki: TestPKI, tmp_path: Path, client_context: Contex
         (tmp_path / "f").write_bytes(b"x" * 1000)
         existing = tmp_path / "keep"
         existing.write_bytes(b"old")
-        with srv.adapter(client_context()) as remote:
+        # Direct PUTs: the 507 is configured for the final name, not a temporary one.
+        with srv.adapter(client_context(), upload_temp_name=False) as remote:
             with pytest.raises(RemoteNotFound, match=r"/missing.txt does not exist \(404 Not Found\)"):
                 remote.get_file("/missing.txt", existing)
             for call in (lambda: remote.ls("/missing"), lambda: remote.rm("/missing"),

@@ -9,6 +9,14 @@ files, so the bytes on disk are the bytes the server stores (a ``.tar.gz`` serve
 with ``Content-Encoding: gzip`` by a misconfigured server stays a ``.tar.gz``,
 as with curl without ``--compressed``), and the size is always checked against
 ``Content-Length``.
+
+Uploads are one plain ``PUT`` (or form ``POST``) to the final name: HTTP has no rename,
+so there is no temporary name to write under.  An interrupted upload may leave a
+partial file under that name on servers that write the body as it arrives (WebDAV
+servers, many upload handlers); nginx's own PUT buffers the whole body and creates
+nothing until it is complete.  xfer does not DELETE the target after a failed PUT: it
+cannot tell a partial file from the previous good version the PUT was replacing.  For
+uploads that must never appear half-written, use ``davs://`` (temporary name, then MOVE).
 """
 
 from __future__ import annotations
@@ -166,9 +174,7 @@ class HTTPSAdapter(Adapter):
                 body = FileBody(handle, size, callback=callback)
                 # An iterable with __len__ gets Content-Length, not chunked; requests sends a
                 # zero-length one chunked, so an empty file goes as b"".
-                headers = {"Content-Type": "application/octet-stream"}
-                data: Any = body if size else b""
-                response = session.put(session.url_for(remote), data=data, headers=headers)
+                response = self._send_put(remote, body if size else b"")
                 if not size and callback is not None:
                     callback(0, 0)
             with response:
@@ -190,6 +196,12 @@ class HTTPSAdapter(Adapter):
             size=size,
             elapsed=time.monotonic() - started,
             details=details,
+        )
+
+    def _send_put(self, remote: str, data: Any) -> requests.Response:
+        """The PUT request itself (WebDAV gives some of its statuses their DAV meanings)."""
+        return self.session.put(
+            self.session.url_for(remote), data=data, headers={"Content-Type": "application/octet-stream"}
         )
 
     def _verify_size(self, remote: str, size: int) -> bool:

@@ -43,8 +43,6 @@ from webdav3.exceptions import WebDavException
 
 from ..errors import (
     ConfigError,
-    ConnectError,
-    IntegrityError,
     RemoteError,
     RemoteExists,
     RemoteLocked,
@@ -56,7 +54,7 @@ from ..errors import (
     UsageError,
     XferError,
 )
-from ..http_session import map_http_error
+from ..http_session import drain_error_body, map_http_error
 from ._dav_xml import PROPFIND_BODY, DAVResource, UnsafeXML, parse_multistatus
 from .base import Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .https import HTTPSAdapter
@@ -67,15 +65,13 @@ __all__ = ["WebDAVAdapter", "WebDAVOptions"]
 _ALL_ERRORS = range(400, 600)
 #: Around our own PUT: only what means something else in WebDAV than in plain HTTP.
 _PUT_ERRORS = frozenset({405, 409, 423})
-#: An error body is read (so its connection can be reused) only up to this size.
-_ERROR_BODY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
 class WebDAVOptions:
     """The ``[webdav]`` profile table.  Declared in ``xfer/options.py``; parsed here defensively."""
 
-    upload_temp_name: bool = False
+    upload_temp_name: bool = True  # as declared: an interrupted PUT never leaves a half file under the name
     overwrite: bool = True
 
     @classmethod
@@ -108,7 +104,8 @@ class WebDAVAdapter(HTTPSAdapter):
     """Files and folders over WebDAV with a client certificate, on one pooled TLS connection.
 
     Beyond the common verbs: :meth:`copy` (server-side COPY).  ``[webdav]`` options:
-    ``upload_temp_name`` (PUT to a hidden temporary name, then MOVE into place) and
+    ``upload_temp_name`` (default on: PUT to a hidden temporary name, then MOVE into place;
+    off, an interrupted PUT can leave a partial file under the real name) and
     ``overwrite`` (whether :meth:`mv` may replace an existing destination).
     """
 
@@ -142,7 +139,7 @@ class WebDAVAdapter(HTTPSAdapter):
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
         watched: Container[int] | None = getattr(self._watch, "statuses", None)
         if watched is not None and response.status_code in watched:
-            _read_small_body(response)
+            drain_error_body(response)
             raise _DAVStatus(response)
         return response
 
@@ -165,12 +162,14 @@ class WebDAVAdapter(HTTPSAdapter):
         body: bytes | None = None,
         accept: Container[int] = (),
         other: str | None = None,
+        shown: str | None = None,
     ) -> _Reply:
         """One webdavclient3 request on our session; the response is read and closed.
 
         ``action`` is webdavclient3's name (``list``, ``mkdir``, ``clean``, ``move``,
         ``copy``).  Error statuses in ``accept`` are returned, others raise the mapped
-        xfer error.  ``other`` is the second path of a MOVE/COPY, for messages.
+        xfer error.  ``other`` is the second path of a MOVE/COPY, for messages; ``shown``
+        names ``path`` in messages instead (an upload's temporary name is not the user's).
         """
         session = self.session
         try:
@@ -188,7 +187,7 @@ class WebDAVAdapter(HTTPSAdapter):
         except _DAVStatus as failure:
             if failure.response.status_code in accept:
                 return _Reply(failure.response.status_code, b"", failure.response.url or "")
-            raise self._status_error(failure.response, path, action, other) from failure
+            raise self._status_error(failure.response, shown or path, action, other) from failure
 
     def _status_error(self, response: requests.Response, path: str, action: str, other: str | None) -> XferError:
         """The xfer error for a failed WebDAV request: DAV meanings first, then HTTP's."""
@@ -397,7 +396,14 @@ class WebDAVAdapter(HTTPSAdapter):
         )
 
     def _relocate(
-        self, action: str, source: str, destination: str, *, overwrite: bool, folder: bool | None = None
+        self,
+        action: str,
+        source: str,
+        destination: str,
+        *,
+        overwrite: bool,
+        folder: bool | None = None,
+        shown: str | None = None,
     ) -> None:
         if source == "/" or destination == "/":
             raise UsageError(f"cannot {action} the server's root folder")
@@ -411,7 +417,7 @@ class WebDAVAdapter(HTTPSAdapter):
         if action == "copy" and folder:
             headers.append("Depth: infinity")
         try:
-            reply = self._dav(action, source, folder=folder, headers=headers, other=destination)
+            reply = self._dav(action, source, folder=folder, headers=headers, other=destination, shown=shown)
         except ServerError as exc:
             # Apache mod_dav answers 500, not 409, when the destination's folder is missing.
             parent = posixpath.dirname(destination) or "/"
@@ -427,31 +433,47 @@ class WebDAVAdapter(HTTPSAdapter):
     # -- PUT (GET is inherited unchanged) -------------------------------------------------
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
-        target = remote
-        if self.dav_options.upload_temp_name:
-            folder, name = posixpath.split(remote)
-            target = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
+        if not self.dav_options.upload_temp_name:
+            return super()._put_file(local, remote, callback)
+        folder, name = posixpath.split(remote)
+        target = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
         try:
-            with self._watching(_PUT_ERRORS):
-                try:
-                    result = super()._put_file(local, target, callback)
-                except _DAVStatus as failure:
-                    raise self._status_error(failure.response, target, "upload", None) from failure
-            if target != remote:
-                # Pick-up folders never see a half file: it appears under its name when complete.
-                self._relocate("move", target, remote, overwrite=True, folder=False)
-        except (RemoteError, ConnectError, IntegrityError):
-            if target != remote:
-                self._discard(target)
+            result = super()._put_file(local, target, callback)
+            # Pick-up folders never see a half file: it appears under its name when complete.
+            try:
+                self._relocate("move", target, remote, overwrite=True, folder=False, shown=remote)
+            except UnsupportedOperation as exc:
+                raise UnsupportedOperation(
+                    f"{exc}: the upload went to a temporary name and cannot be moved into place",
+                    hint="set upload_temp_name = false in the profile's [webdav] table (an interrupted "
+                    "upload may then leave a partial file under the real name)",
+                ) from exc
+        except BaseException:
+            # Whatever stopped the upload (Ctrl-C, TLS, a refused MOVE, a local read error),
+            # the temporary file must not stay behind; the original error is what propagates.
+            self._discard(target)
             raise
-        if target != remote:
-            result.remote = self.user_path(remote)
-            result.details["temp_name"] = posixpath.basename(target)
+        result.remote = self.user_path(remote)
+        result.details["temp_name"] = posixpath.basename(target)
         return result
 
+    def _send_put(self, remote: str, data: Any) -> requests.Response:
+        # Watched around the PUT only: a 405 on the size-check HEAD after it is not "PUT refused".
+        with self._watching(_PUT_ERRORS):
+            try:
+                return super()._send_put(remote, data)
+            except _DAVStatus as failure:
+                raise self._status_error(failure.response, remote, "upload", None) from failure
+
     def _discard(self, path: str) -> None:
-        """Best effort: remove a temporary upload after a failure (it may not exist)."""
-        with contextlib.suppress(XferError):
+        """Best effort: remove a temporary upload after a failure (it may not exist).
+
+        Never raises an error of its own: the caller is re-raising the one that matters.
+        After Ctrl-C or a broken connection this DELETE may fail too (network gone), or
+        reach a server still finishing the aborted PUT; then the part file stays behind,
+        under its hidden name, never under the real one.
+        """
+        with contextlib.suppress(Exception):
             self._dav("clean", path, accept=range(400, 600))
 
 
@@ -460,13 +482,3 @@ def _quote(path: str, *, folder: bool) -> str:
     if folder and not path.endswith("/"):
         path += "/"
     return urllib.parse.quote(path, safe="/")
-
-
-def _read_small_body(response: requests.Response) -> None:
-    """Read a small error body so the connection goes back to the pool; close a large one."""
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) <= _ERROR_BODY_LIMIT:
-        with contextlib.suppress(Exception):
-            _ = response.content
-    else:
-        response.close()
