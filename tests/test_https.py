@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import select
 import socket
@@ -18,9 +20,11 @@ from xfer.errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
     ConnectionDropped,
+    ExitCode,
     HostnameMismatch,
     IdentityPasswordError,
     InsecureSchemeRefused,
+    LocalError,
     LocalFileNotFound,
     PinMismatch,
     RemoteError,
@@ -190,6 +194,50 @@ def test_interrupted_get_leaves_nothing(pki: TestPKI, tmp_path: Path, client_con
     assert "broke after" in str(caught.value) and "nothing was saved" in str(caught.value)
     assert target.read_bytes() == b"previous version"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin", "srv"]
+
+
+class _FailingFile(io.FileIO):
+    """A local file whose reads fail with EIO (a dying disk, a dropped network mount) after ``good`` reads."""
+
+    def __init__(self, path: str | os.PathLike[str], good: int) -> None:
+        super().__init__(path, "rb")
+        self.good = good
+
+    def readinto(self, buffer: Any) -> int:
+        if self.good <= 0:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        self.good -= 1
+        return super().readinto(buffer)
+
+
+@pytest.mark.parametrize("scheme", ["https", "davs", "davs-direct"])
+def test_local_read_error_during_put_is_local_not_network(
+    pki: TestPKI, tmp_path: Path, client_context: ContextFactory, monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    """urllib3 reports a body iterator's OSError as "Connection aborted"; the user must see the disk."""
+    from xfer.adapters import https as https_module
+    from xfer.testing.webdav_server import WebDAVServer
+
+    source = tmp_path / "up.bin"
+    make_file(source, 2_000_000)
+
+    def open_failing(path: str | os.PathLike[str]) -> tuple[_FailingFile, int]:
+        return _FailingFile(path, good=2), os.path.getsize(path)
+
+    monkeypatch.setattr(https_module, "open_for_upload", open_failing)
+    root = tmp_path / "srv"
+    server = HTTPSServer(pki, root=root) if scheme == "https" else WebDAVServer(pki, root=root)
+    with server:
+        if isinstance(server, HTTPSServer):
+            remote = _adapter(server, client_context())
+        else:
+            remote = server.adapter(client_context(), upload_temp_name=scheme == "davs")
+        with remote, pytest.raises(LocalError) as caught:
+            remote.put_file(source, "/up.bin")
+    assert caught.value.exit_code == ExitCode.ERROR  # 1, not 5 "connection broke, run again"
+    assert str(caught.value) == f"cannot read {source}: Input/output error"
+    if scheme == "davs":
+        assert list(root.iterdir()) == []  # the temporary file was removed
 
 
 # -- every bad input: type and message -----------------------------------------------------
