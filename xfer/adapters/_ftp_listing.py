@@ -4,6 +4,13 @@ MLSD/MLST (RFC 3659) are machine-readable and preferred.  LIST output is whateve
 ``ls -l`` (Unix) or IIS (Windows "DOS" style) prints; vsftpd 3.0.3 offers only
 that, so both common layouts are parsed here.  A line that matches neither is
 skipped rather than guessed at: a wrong size is worse than a missing entry.
+
+Names come from the server and are not trusted: an entry whose name is not one
+plain path component (empty, ``.``, ``..``, or containing ``/``, ``\\``, NUL or a
+line break) is dropped, so no listing can send a recursive delete or download
+outside the folder it lists, or into endless recursion.  Such an entry is skipped
+rather than failing the whole listing: an honest server never sends one, and the
+rest of the folder stays usable.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import re
 
 from .base import Entry, EntryType
 
-__all__ = ["parse_list_line", "parse_mdtm", "parse_mlsx_line"]
+__all__ = ["is_safe_name", "parse_list_line", "parse_mdtm", "parse_mlsd_line", "parse_mlst_line"]
 
 _MLSX_TYPES: dict[str, EntryType] = {"file": "file", "dir": "directory"}
 
@@ -33,6 +40,9 @@ _WINDOWS_LINE = re.compile(
         (?:(?P<dir><DIR>)|(?P<size>\d+))\s+(?P<name>.+)$""",
     re.VERBOSE,
 )
+
+#: Characters that make a name more than one path component, or break an FTP command line.
+_UNSAFE_CHARACTERS = frozenset("/\\\x00\r\n")
 
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
@@ -54,33 +64,53 @@ def parse_mdtm(reply: str) -> dt.datetime | None:
     return _mlsx_time(parts[-1]) if parts else None
 
 
-def parse_mlsx_line(line: str, folder: str) -> Entry | None:
-    """One MLSD line (or the fact line of an MLST reply), or None for ``.``/``..``.
+def is_safe_name(name: str) -> bool:
+    """True if ``name`` is one plain path component a listing may return."""
+    return name not in ("", ".", "..") and _UNSAFE_CHARACTERS.isdisjoint(name)
 
-    MLST returns the full path after the facts; MLSD returns the bare name.  Either
-    way the entry's name is the last path component and its path lies in ``folder``.
+
+def parse_mlsd_line(line: str, folder: str) -> Entry | None:
+    """One MLSD line: an entry of ``folder``, or None (``.``/``..``, unreadable, unsafe name)."""
+    facts, name = _split_mlsx(line)
+    if facts is None or not is_safe_name(name):
+        return None
+    return _mlsx_entry(facts, name, posixpath.join(folder, name))
+
+
+def parse_mlst_line(line: str, path: str) -> Entry | None:
+    """The fact line of an MLST reply about ``path``, or None if unreadable.
+
+    The server echoes a path after the facts; it is ignored, so the entry always
+    describes ``path``, the one we asked about.
     """
+    facts, _echoed = _split_mlsx(line)
+    if facts is None:
+        return None
+    return _mlsx_entry(facts, posixpath.basename(path.rstrip("/")) or "/", path)
+
+
+def _split_mlsx(line: str) -> tuple[dict[str, str] | None, str]:
+    """``facts; name`` -> (facts, name); facts is None for an unreadable line or ``cdir``/``pdir``."""
     facts_part, sep, name = line.lstrip(" ").partition(" ")
     if not sep or not name:
-        return None
+        return None, ""
     facts: dict[str, str] = {}
     for fact in facts_part.split(";"):
         key, eq, value = fact.partition("=")
         if eq:
             facts[key.lower()] = value
+    if facts.get("type", "").lower() in ("cdir", "pdir"):
+        return None, name
+    return facts, name
+
+
+def _mlsx_entry(facts: dict[str, str], name: str, path: str) -> Entry:
     kind = facts.get("type", "").lower()
-    if kind in ("cdir", "pdir"):
-        return None
     entry_type: EntryType
     if kind.startswith("os.unix=slink") or kind.startswith("os.unix=symlink"):
         entry_type = "link"
     else:
         entry_type = _MLSX_TYPES.get(kind, "other")
-    if "/" in name:  # MLST: the server echoes the path we asked about
-        path = name if name.startswith("/") else posixpath.join(folder, name)
-        name = posixpath.basename(name.rstrip("/")) or name
-    else:
-        path = posixpath.join(folder, name)
     size_fact = facts.get("size") or facts.get("sizd")
     size = int(size_fact) if size_fact and size_fact.isdigit() else None
     extra: dict[str, str] = {k: facts[k] for k in ("perm", "unique", "unix.mode") if k in facts}
@@ -95,7 +125,7 @@ def parse_mlsx_line(line: str, folder: str) -> Entry | None:
 
 
 def parse_list_line(line: str, folder: str, *, now: dt.datetime | None = None) -> Entry | None:
-    """One LIST line in Unix ``ls -l`` or Windows/IIS layout; None if neither (or ``.``/``..``)."""
+    """One LIST line in Unix ``ls -l`` or Windows/IIS layout; None if neither, or the name is unsafe."""
     line = line.rstrip("\r\n")
     match = _UNIX_LINE.match(line)
     if match:
@@ -120,7 +150,7 @@ def _unix_entry(match: re.Match[str], folder: str, now: dt.datetime) -> Entry | 
         name, _, target = name.partition(" -> ")
     else:
         entry_type = "other"
-    if name in (".", ".."):
+    if not is_safe_name(name):
         return None
     month = _MONTHS.get(match["month"].lower())
     modified = None
@@ -150,7 +180,7 @@ def _unix_entry(match: re.Match[str], folder: str, now: dt.datetime) -> Entry | 
 
 def _windows_entry(match: re.Match[str], folder: str) -> Entry | None:
     name = match["name"]
-    if name in (".", ".."):
+    if not is_safe_name(name):
         return None
     modified = None
     stamp = f"{match['date']} {match['time'].replace(' ', '').upper()}"

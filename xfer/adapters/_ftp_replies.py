@@ -33,6 +33,7 @@ __all__ = [
     "reply_code",
     "reply_error",
     "reply_text",
+    "says_exists",
 ]
 
 #: Replies meaning "this server does not implement that command" (RFC 959 500/502/504).
@@ -69,6 +70,12 @@ def is_ambiguous_550(reply: str) -> bool:
     """True for a 550 whose text says neither "not found" nor "denied"."""
     text = reply_text(reply)
     return reply_code(reply) == "550" and not _NOT_FOUND.search(text) and not _DENIED.search(text)
+
+
+def says_exists(reply: str) -> bool:
+    """True for a refusal that says the target already exists (IIS: "Cannot create a file when
+    that file already exists.")."""
+    return reply_code(reply) in ("450", "550", "553") and bool(_EXISTS.search(reply_text(reply)))
 
 
 def login_error(reply: str, *, server: str, username: str) -> XferError:

@@ -59,9 +59,16 @@ from ..errors import (
 )
 from ..tls import translate_error
 from ..transfer import UPLOAD_BLOCK, AtomicDownload, local_error, open_for_upload
-from ._ftp_listing import parse_list_line, parse_mdtm, parse_mlsx_line
-from ._ftp_replies import NOT_UNDERSTOOD, is_ambiguous_550, login_error, reply_code, reply_error
-from .base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
+from ._ftp_listing import parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
+from ._ftp_replies import (
+    NOT_UNDERSTOOD,
+    is_ambiguous_550,
+    login_error,
+    reply_code,
+    reply_error,
+    says_exists,
+)
+from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 
 __all__ = [
     "DataConnection",
@@ -120,6 +127,11 @@ class FTPSConnection(ftplib.FTP_TLS):
         self.use_epsv = epsv
         self.keepalive = keepalive
         self.data_connections: list[DataConnection] = []
+        #: True from a transfer's 1xx until its final reply (226/426...) has been read.
+        #: While True, the next reply on the control connection belongs to the transfer,
+        #: not to whatever command comes next: a session abandoned in that state must be
+        #: closed, never reused.
+        self.transfer_pending = False
 
     # -- control connection --------------------------------------------------------
 
@@ -170,9 +182,13 @@ class FTPSConnection(ftplib.FTP_TLS):
         return resp
 
     def auth(self) -> str:
-        # ftplib's login() calls auth() when the socket is not TLS yet.  Our adapter
-        # secures the connection before login, so reaching this is a bug: refuse
-        # rather than let a code path ever send a password next to a clear-text AUTH.
+        """``AUTH TLS`` and the handshake, via :meth:`start_tls` (so only a 234 is accepted).
+
+        ftplib's ``login()`` calls this when the control connection is not TLS yet.  The
+        adapter runs :meth:`start_tls` itself before ``login()``, so normally it is never
+        reached; if it is, it secures the connection before USER/PASS exactly as
+        :meth:`start_tls` does.  On a connection that is already TLS it refuses, as ftplib does.
+        """
         if isinstance(self.sock, ssl.SSLSocket):
             raise ValueError("already using TLS")
         return self.start_tls()
@@ -219,20 +235,29 @@ class FTPSConnection(ftplib.FTP_TLS):
         return peer, port
 
     def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
-        """Open a TLS data connection for ``cmd``, resuming the control session."""
+        """Open a TLS data connection for ``cmd``, resuming the control session.
+
+        ``rest`` is in the signature only because ftplib's is: xfer never resumes a
+        transfer (REST), and a caller asking for it gets ``NotImplementedError``.
+        From the server's 1xx on, :attr:`transfer_pending` is True until the final
+        reply is read (:meth:`voidresp` or :meth:`explain_failure`).
+        """
+        if rest is not None:
+            raise NotImplementedError("xfer does not resume transfers (REST)")
         if not isinstance(self.sock, ssl.SSLSocket):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
         host, port = self.makepasv()
         raw = socket.create_connection((host, port), self.timeout, source_address=self.source_address)
         try:
-            if rest is not None:
-                self.sendcmd(f"REST {rest}")
             resp = self.sendcmd(cmd)
-            # Some servers answer 2xx for an empty listing before the 1xx; RFC 959 allows it.
+            # As in ftplib: some servers send a stray 2xx *before* the 1xx, which RFC 959
+            # does not allow (only 1xx or an error may answer a transfer command).  It is
+            # skipped, and the next reply must be the 1xx.
             if resp[0] == "2":
                 resp = self.getresp()
             if resp[0] != "1":
                 raise ftplib.error_reply(resp)
+            self.transfer_pending = True
             try:
                 conn = self.context.wrap_socket(raw, server_hostname=self.host, session=self.sock.session)
             except (ssl.SSLError, OSError) as exc:
@@ -263,13 +288,31 @@ class FTPSConnection(ftplib.FTP_TLS):
             self._control().settimeout(min(self.timeout or 5.0, 5.0))
             resp = self.getresp()
         except ftplib.Error as reply:
+            self.transfer_pending = False
             raise reply from cause
         except (OSError, EOFError):
             return
         finally:
             with contextlib.suppress(OSError):
                 self._control().settimeout(self.timeout)
+        self.transfer_pending = False
         raise ftplib.error_reply(resp) from cause
+
+    def voidresp(self) -> str:
+        """Read a reply, which must be 2xx (ftplib's), and note that no transfer is pending.
+
+        Only a reply actually read clears :attr:`transfer_pending`: after a timeout or
+        an interruption the transfer's final reply may still be on its way.
+        """
+        try:
+            resp = self.getresp()
+        except ftplib.Error:
+            self.transfer_pending = False
+            raise
+        self.transfer_pending = False
+        if resp[:1] != "2":
+            raise ftplib.error_reply(resp)
+        return resp
 
     def _control(self) -> socket.socket:
         if self.sock is None:
@@ -386,11 +429,12 @@ class FTPSAdapter(Adapter):
                     ftp.sendcmd("OPTS UTF8 ON")
             ftp.voidcmd("TYPE I")
         except BaseException as exc:
+            secured = isinstance(ftp.sock, ssl.SSLSocket)
             with contextlib.suppress(Exception):
                 ftp.close()
-            if isinstance(exc, XferError | KeyboardInterrupt):
+            if isinstance(exc, XferError) or not isinstance(exc, Exception):
                 raise
-            raise self._translate(exc, "connecting") from exc
+            raise self._translate(exc, "connecting", secured=secured) from exc
         return ftp
 
     def _start_tls(self, ftp: FTPSConnection) -> None:
@@ -439,12 +483,22 @@ class FTPSAdapter(Adapter):
 
     # -- error boundary -------------------------------------------------------------------
 
-    def _translate(self, exc: BaseException, action: str, path: str | None = None) -> XferError:
+    def _translate(
+        self, exc: BaseException, action: str, path: str | None = None, *, secured: bool = True
+    ) -> XferError:
+        """Map ``exc`` to an xfer error.  ``secured``: the control connection's TLS was up."""
         server = self.settings.server
         if isinstance(exc, XferError):
             return exc
         if isinstance(exc, ftplib.Error) and reply_code(str(exc)):
             return reply_error(str(exc), server=server, action=action, path=path)
+        if secured and isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
+            # Not a wrong port: TLS was working.  Clear text arrived inside the session,
+            # which is how vsftpd reports its own failures ("500 OOPS: ...").
+            return ServerError(
+                f"{server} broke off the TLS session while {action} (it sent clear text inside it)",
+                hint="vsftpd prints '500 OOPS' in clear text on server-side errors; see the server log",
+            )
         translated = translate_error(exc, context=self.settings.ssl_context, server=server)
         if translated is not None:
             return translated
@@ -458,71 +512,119 @@ class FTPSAdapter(Adapter):
             return ConnectionDropped(f"the connection to {server} failed while {action}: {exc}")
         return RemoteError(f"{server}: {action} failed: {exc!r}")
 
-    def _run(self, action: str, path: str | None, work: Callable[[FTPSConnection], _T]) -> _T:
+    def _run(
+        self, action: str, path: str | None, work: Callable[[FTPSConnection], _T], *, probe: str | None = None
+    ) -> _T:
         """Run one operation on the control connection and translate what it raises.
 
-        A reply error leaves the session usable; anything else (TLS, network, EOF)
-        means the control connection is in an unknown state, so it is dropped and
-        the next operation opens a new one.
+        A reply error leaves the session usable.  The control connection is dropped
+        (the next operation opens a new one) when its state is unknown: after a TLS,
+        network or EOF error, an interruption, or *any* failure while a transfer's final
+        reply is still unread (a full local disk, a progress callback that raised...),
+        since that 226/426 would otherwise answer the next command.
+
+        ``probe`` is the path whose existence tells an ambiguous 550 apart (default ``path``).
         """
         ftp = self._session()
         try:
             result = work(ftp)
-        except XferError:
-            raise
-        except ftplib.Error as exc:
-            if not reply_code(str(exc)) or reply_code(str(exc)) == "421":
+        except BaseException as exc:
+            if ftp.transfer_pending or _breaks_session(exc):
                 self._drop()
-            raise self._refine(self._translate(exc, action, path), exc, path) from exc
-        except (OSError, EOFError, ValueError) as exc:
-            self._drop()
-            raise self._translate(exc, action, path) from exc
+            if isinstance(exc, XferError) or not isinstance(exc, ftplib.Error | OSError | EOFError | ValueError):
+                raise
+            error = self._translate(exc, action, path)
+            if isinstance(exc, ftplib.Error):
+                error = self._refine(error, exc, action, path, probe or path)
+            raise error from exc
         self._last_used = time.monotonic()
         return result
 
-    def _refine(self, error: XferError, exc: ftplib.Error, path: str | None) -> XferError:
-        """Turn an ambiguous 550 into not-found or permission-denied by asking the server."""
-        if path is None or not is_ambiguous_550(str(exc)) or self._ftp is None:
+    def _refine(
+        self, error: XferError, exc: ftplib.Error, action: str, path: str | None, probe: str | None
+    ) -> XferError:
+        """Turn an ambiguous 550 into not-found or permission-denied by asking whether ``probe`` exists."""
+        ftp = self._ftp
+        if probe is None or not is_ambiguous_550(str(exc)) or ftp is None:
             return error
-        if self._exists(self._ftp, path):
+        try:
+            exists = self._exists(ftp, probe)
+        except (ftplib.Error, OSError, EOFError):
+            return error
+        if exists:
             return RemotePermissionDenied(
-                f"{self.settings.server}: permission denied on {path} (server said: {str(exc).strip()})"
+                f"{self.settings.server}: permission denied while {action} {path or probe} "
+                f"(server said: {str(exc).strip()})"
             )
-        return RemoteNotFound(f"{self.settings.server}: {path} does not exist")
+        return RemoteNotFound(f"{self.settings.server}: {probe} does not exist")
 
     # -- probes (control connection only, never raise for "no") ---------------------------
 
     def _exists(self, ftp: FTPSConnection, path: str) -> bool:
         return self._kind(ftp, path) is not None
 
-    def _kind(self, ftp: FTPSConnection, path: str) -> str | None:
-        """"file", "directory" or None, using only commands that cannot change anything."""
+    def _kind(self, ftp: FTPSConnection, path: str) -> EntryType | None:
+        """What is at ``path`` ("file", "directory"; MLST may say "link", "other"), or None."""
+        entry = self._stat(ftp, path, modified=False)
+        return entry.type if entry else None
+
+    def _stat(self, ftp: FTPSConnection, path: str, *, modified: bool = True) -> Entry | None:
+        """Facts about ``path``, or None if nothing is there.  Changes nothing on the server.
+
+        MLST where the server has it.  Otherwise SIZE (which answers for files only),
+        then CWD for folders, then MDTM for a file's time if ``modified``.  CWD moves the
+        session's working directory; no command of ours depends on it (every path sent
+        is absolute), and it is moved back to ``/`` at once so that the session never
+        sits inside a folder that ``rm -r`` is about to remove (some servers refuse to
+        remove the current directory).
+        """
+        name = posixpath.basename(path)
         if path == "/":
-            return "directory"
+            return Entry(name="", path="/", type="directory")
         if "MLST" in self._features:
-            try:
-                entry = self._mlst(ftp, path)
-            except ftplib.error_perm:
-                return None
-            return entry.type if entry else None
+            return self._mlst_or_none(ftp, path)
         with contextlib.suppress(ftplib.error_perm):
-            ftp.sendcmd(f"SIZE {path}")
-            return "file"
-        with contextlib.suppress(ftplib.error_perm):
+            size = self._size(ftp, path)
+            if size is not None:
+                stamp = None
+                if modified:
+                    with contextlib.suppress(ftplib.error_perm, ftplib.error_reply):
+                        stamp = parse_mdtm(ftp.sendcmd(f"MDTM {path}"))
+                return Entry(name=name, path=path, type="file", size=size, modified=stamp)
+        try:
             ftp.sendcmd(f"CWD {path}")
-            return "directory"
-        return None
+        except ftplib.error_perm:
+            return None
+        with contextlib.suppress(ftplib.error_perm):
+            ftp.sendcmd("CWD /")
+        return Entry(name=name, path=path, type="directory")
 
     @staticmethod
-    def _mlst(ftp: FTPSConnection, path: str) -> Entry | None:
-        resp = ftp.sendcmd(f"MLST {path}")
+    def _mlst_or_none(ftp: FTPSConnection, path: str) -> Entry | None:
+        """MLST ``path``: its entry, or None if the server says there is none."""
+        try:
+            resp = ftp.sendcmd(f"MLST {path}")
+        except ftplib.error_perm as exc:
+            if reply_code(str(exc)) in NOT_UNDERSTOOD:
+                raise
+            return None
         for line in resp.splitlines()[1:]:
             if line.startswith(" "):
-                entry = parse_mlsx_line(line, posixpath.dirname(path))
+                entry = parse_mlst_line(line, path)
                 if entry is not None:
-                    return Entry(name=posixpath.basename(path) or "/", path=path, type=entry.type,
-                                 size=entry.size, modified=entry.modified, extra=entry.extra)
+                    return entry
         return None
+
+    def _size(self, ftp: FTPSConnection, path: str) -> int | None:
+        """The server's size of ``path``, or None if it cannot tell (no SIZE support)."""
+        try:
+            return int(ftp.sendcmd(f"SIZE {path}").split()[-1])
+        except ftplib.error_perm as exc:
+            if reply_code(str(exc)) in NOT_UNDERSTOOD:
+                return None
+            raise
+        except ValueError:
+            return None
 
     # -- listing ---------------------------------------------------------------------------------
 
@@ -535,80 +637,51 @@ class FTPSAdapter(Adapter):
         ftp.voidresp()
         return lines
 
+    def _list_entries(self, ftp: FTPSConnection, folder: str) -> list[Entry]:
+        """The entries of ``folder``: MLSD if the server has it, else LIST, parsed.
+
+        The parsers drop ``.``, ``..`` and every name that is not one plain path
+        component, so each entry returned lies directly inside ``folder``: a hostile
+        listing cannot steer ``rm -r`` (or a recursive get) anywhere else.
+        """
+        if "MLST" in self._features:
+            lines = self._read_lines(ftp, f"MLSD {folder}")
+            return [e for e in (parse_mlsd_line(line, folder) for line in lines) if e is not None]
+        lines = self._read_lines(ftp, f"LIST {folder}")
+        return [e for e in (parse_list_line(line, folder) for line in lines) if e is not None]
+
     def _ls(self, path: str) -> list[Entry]:
         def work(ftp: FTPSConnection) -> list[Entry]:
             if "MLST" in self._features:
                 try:
-                    lines = self._read_lines(ftp, f"MLSD {path}")
-                except ftplib.error_perm as exc:
+                    return self._list_entries(ftp, path)
+                except ftplib.error_perm:
                     # MLSD lists folders only; for a file, answer with its own entry.
                     entry = self._mlst_or_none(ftp, path)
                     if entry is not None and entry.type != "directory":
                         return [entry]
-                    raise exc
-                return [e for e in (parse_mlsx_line(line, path) for line in lines) if e is not None]
-            lines = self._read_lines(ftp, f"LIST {path}")
-            entries = [e for e in (parse_list_line(line, path) for line in lines) if e is not None]
-            kind = self._kind(ftp, path)
-            if kind is None:
-                # vsftpd answers LIST of a missing path with an empty, successful listing.
+                    raise
+            # LIST says too little: vsftpd answers it for a missing path with an empty
+            # listing, and for a file with a line named as the server likes.  Ask first.
+            entry = self._stat(ftp, path)
+            if entry is None:
                 raise RemoteNotFound(f"{self.settings.server}: {path} does not exist")
-            if kind == "file":
-                # LIST of a file lists that file, under its own (or its full) name.
-                return [Entry(name=posixpath.basename(path), path=path, type="file",
-                              size=entries[0].size if entries else None,
-                              modified=entries[0].modified if entries else None)]
-            return entries
+            if entry.type != "directory":
+                return [entry]
+            return self._list_entries(ftp, path)
 
         return self._run("listing", path, work)
 
-    def _mlst_or_none(self, ftp: FTPSConnection, path: str) -> Entry | None:
-        try:
-            return self._mlst(ftp, path)
-        except ftplib.error_perm:
-            return None
-
     def _info(self, path: str) -> Entry:
         def work(ftp: FTPSConnection) -> Entry:
-            if path == "/":
-                return Entry(name="", path="/", type="directory")
-            if "MLST" in self._features:
-                try:
-                    entry = self._mlst(ftp, path)
-                except ftplib.error_perm as exc:
-                    if reply_code(str(exc)) in NOT_UNDERSTOOD:
-                        raise
-                    raise RemoteNotFound(f"{self.settings.server}: {path} does not exist") from exc
-                if entry is not None:
-                    return entry
-            # No MLST (vsftpd): SIZE answers for files, CWD for folders.
-            try:
-                size = int(ftp.sendcmd(f"SIZE {path}").split()[-1])
-            except (ftplib.error_perm, ValueError):
-                try:
-                    ftp.sendcmd(f"CWD {path}")
-                except ftplib.error_perm as exc:
-                    raise RemoteNotFound(f"{self.settings.server}: {path} does not exist") from exc
-                return Entry(name=posixpath.basename(path), path=path, type="directory")
-            modified = None
-            with contextlib.suppress(ftplib.error_perm, ftplib.error_reply):
-                modified = parse_mdtm(ftp.sendcmd(f"MDTM {path}"))
-            return Entry(name=posixpath.basename(path), path=path, type="file", size=size, modified=modified)
+            entry = self._stat(ftp, path)
+            if entry is None:
+                raise RemoteNotFound(f"{self.settings.server}: {path} does not exist")
+            return entry
 
         return self._run("reading information about", path, work)
 
     # -- transfers -----------------------------------------------------------------------------
-
-    def _size(self, ftp: FTPSConnection, path: str) -> int | None:
-        """The server's size of ``path``, or None if it cannot tell (no SIZE support)."""
-        try:
-            return int(ftp.sendcmd(f"SIZE {path}").split()[-1])
-        except ftplib.error_perm as exc:
-            if reply_code(str(exc)) in NOT_UNDERSTOOD:
-                return None
-            raise
-        except ValueError:
-            return None
 
     def _details(self, first_data: int) -> dict[str, Any]:
         mine = self.data_connections[first_data:]
@@ -661,17 +734,22 @@ class FTPSAdapter(Adapter):
         handle, size = open_for_upload(local)
         first = len(self.data_connections)
         folder, name = posixpath.split(remote)
-        target = (
+        temp = (
             posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
             if self._upload_temp_name
-            else remote
+            else None
         )
+        target = temp or remote
         started = time.monotonic()
         verified = False
+        #: The server took the STOR and the data connection is open: ``target`` now
+        #: holds (part of) our upload, and only then is removing it on failure ours to do.
+        accepted = False
 
-        def work(ftp: FTPSConnection) -> None:
-            nonlocal verified
+        def send(ftp: FTPSConnection) -> None:
+            nonlocal verified, accepted
             conn, _ = ftp.ntransfercmd(f"STOR {target}")
+            accepted = True
             buffer = bytearray(UPLOAD_BLOCK)
             view = memoryview(buffer)
             sent = 0
@@ -706,16 +784,24 @@ class FTPSAdapter(Adapter):
                         hint="run the command again; check the server's disk space",
                     )
                 verified = True
-            if target != remote:
-                self._rename_over(ftp, target, remote)
 
         try:
             with handle:
-                self._run("uploading", target if target == remote else folder, work)
+                self._run("uploading", remote if temp is None else f"{remote} (as {temp})", send, probe=folder)
         except BaseException:
-            self._cleanup(target)
+            # A refused STOR created nothing, and (without a temp name) the file already
+            # there is untouched: nothing to remove.  Once the STOR was accepted, ``target``
+            # holds our partial upload: with a temp name that is all it is; without one the
+            # STOR has already overwritten the old file, so the partial file is all that is
+            # left and removing it keeps pick-up processes from taking half a file.
+            if accepted:
+                self._cleanup(target)
             raise
         details = self._details(first)
+        if temp is not None:
+            left = self._install(temp, remote)
+            if left is not None:
+                details["previous_version_left_at"] = self.user_path(left)
         details["size_verified"] = verified
         details["temp_name"] = self._upload_temp_name
         return TransferResult(
@@ -723,17 +809,62 @@ class FTPSAdapter(Adapter):
             elapsed=time.monotonic() - started, details=details,
         )
 
-    def _rename_over(self, ftp: FTPSConnection, source: str, destination: str) -> None:
-        """RNFR/RNTO that replaces ``destination``; IIS-style servers refuse that, so retry once."""
+    def _install(self, temp: str, remote: str) -> str | None:
+        """Rename the complete upload ``temp`` to ``remote``.  On failure ``temp`` is kept
+        (it is the user's data) and the error names it.  Returns what :meth:`_rename_over`
+        could not delete."""
         try:
-            ftp.sendcmd(f"RNFR {source}")
-            ftp.voidcmd(f"RNTO {destination}")
-        except ftplib.error_perm:
-            if self._kind(ftp, destination) != "file":
+            return self._run(
+                f"renaming the uploaded temporary file {temp} to", remote,
+                lambda ftp: self._rename_over(ftp, temp, remote), probe=posixpath.dirname(remote),
+            )
+        except XferError as exc:
+            if temp not in (exc.hint or ""):
+                kept = (
+                    f"the upload is complete on the server as {temp}: rename it to {remote} "
+                    "by hand, or run the command again (and remove the temporary file)"
+                )
+                exc.hint = f"{exc.hint}; {kept}" if exc.hint else kept
+            raise
+
+    def _rename_over(self, ftp: FTPSConnection, source: str, destination: str) -> str | None:
+        """RNFR/RNTO ``source`` to ``destination``, replacing the file there.
+
+        Most servers replace in one step.  Some (IIS, like Windows' MoveFile) refuse
+        because the target exists; then the old file is renamed aside, ``source`` is
+        renamed into place, and only then is the old file deleted.  If that second
+        rename is refused, the old file is renamed back.  Neither file is ever deleted
+        while it is the only copy of its content.  Returns the aside name if deleting
+        it failed (the upload succeeded; the old version is left over), else None.
+        """
+        try:
+            _rename(ftp, source, destination)
+            return None
+        except ftplib.error_perm as exc:
+            if not says_exists(str(exc)) or self._kind(ftp, destination) != "file":
                 raise
-            ftp.voidcmd(f"DELE {destination}")
-            ftp.sendcmd(f"RNFR {source}")
-            ftp.voidcmd(f"RNTO {destination}")
+        folder, name = posixpath.split(destination)
+        aside = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-old")
+        _rename(ftp, destination, aside)
+        try:
+            _rename(ftp, source, destination)
+        except ftplib.error_perm as exc:
+            try:
+                _rename(ftp, aside, destination)
+            except ftplib.error_perm as restore:
+                raise RemoteError(
+                    f"{self.settings.server}: renaming {source} to {destination} failed "
+                    f"({str(exc).strip()}), and so did renaming the previous version back "
+                    f"from {aside} ({str(restore).strip()})",
+                    hint=f"the previous version is {aside}, the upload is {source}: "
+                    "rename them by hand",
+                ) from exc
+            raise
+        try:
+            ftp.voidcmd(f"DELE {aside}")
+        except ftplib.error_perm:
+            return aside
+        return None
 
     def _cleanup(self, path: str) -> None:
         """Best effort: remove a partial upload, on a fresh connection if the old one broke."""
@@ -783,13 +914,7 @@ class FTPSAdapter(Adapter):
         self._run("removing", path, work)
 
     def _remove_tree(self, ftp: FTPSConnection, folder: str) -> None:
-        if "MLST" in self._features:
-            entries = [e for e in (parse_mlsx_line(x, folder) for x in self._read_lines(ftp, f"MLSD {folder}"))
-                       if e is not None]
-        else:
-            entries = [e for e in (parse_list_line(x, folder) for x in self._read_lines(ftp, f"LIST {folder}"))
-                       if e is not None]
-        for entry in entries:
+        for entry in self._list_entries(ftp, folder):
             if entry.type == "directory":
                 self._remove_tree(ftp, entry.path)
             else:
@@ -804,7 +929,7 @@ class FTPSAdapter(Adapter):
             try:
                 ftp.sendcmd(f"RNFR {source}")
             except ftplib.error_perm as exc:
-                raise self._refine(self._translate(exc, "renaming", source), exc, source) from exc
+                raise self._refine(self._translate(exc, "renaming", source), exc, "renaming", source, source) from exc
             ftp.voidcmd(f"RNTO {destination}")
 
         self._run("renaming to", destination, work)
@@ -824,6 +949,26 @@ class ImplicitFTPSAdapter(FTPSAdapter):
     schemes = ("ftps",)
     default_port = 990
     implicit = True
+
+
+def _rename(ftp: FTPSConnection, source: str, destination: str) -> None:
+    ftp.sendcmd(f"RNFR {source}")
+    ftp.voidcmd(f"RNTO {destination}")
+
+
+def _breaks_session(exc: BaseException) -> bool:
+    """Whether the control connection is in an unknown state after ``exc``.
+
+    Reply errors (a 550, a 452) leave the dialogue in step, and so do xfer's own
+    errors; a reply with no code or a 421, a network, TLS or EOF error, or an
+    interruption (Ctrl-C may land between a command and its reply) do not.
+    """
+    if isinstance(exc, XferError):
+        return False
+    if isinstance(exc, ftplib.Error):
+        code = reply_code(str(exc))
+        return not code or code == "421"
+    return isinstance(exc, OSError | EOFError | ValueError) or not isinstance(exc, Exception)
 
 
 @contextlib.contextmanager
