@@ -20,6 +20,7 @@ from xfer.errors import (
     ClientCertificateRequired,
     ConfigError,
     HostnameMismatch,
+    IntegrityError,
     LocalError,
     LocalFileNotFound,
     PinMismatch,
@@ -148,8 +149,9 @@ def test_put_has_content_length_and_exact_progress(
     # download does both).
     if temp_name:
         part = puts[0].path
-        assert [r.method for r in server.requests if r.path == part] == ["PUT", "HEAD", "MOVE"]
-        assert [r.method for r in server.requests if r.path == "/a.bin"] == ["GET"]
+        assert [r.method for r in server.requests if r.path == part] == ["PUT", "MOVE"]
+        # The size check runs on the final name, after the MOVE.
+        assert [r.method for r in server.requests if r.path == "/a.bin"] == ["HEAD", "GET"]
     else:
         assert [r.method for r in server.requests if r.path == "/a.bin"] == ["PUT", "HEAD", "GET"]
 
@@ -666,3 +668,15 @@ def test_transport_failures_are_translated(pki: TestPKI, tmp_path: Path, client_
         for call in (lambda: remote.ls("/"), lambda: remote.mkdir("/x"), lambda: remote.rm("/x")):
             with pytest.raises(ConnectError):
                 call()
+
+
+def test_mangled_move_destination_is_an_error_not_a_silent_success(
+    server: WebDAVServer, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """wsgidav decodes a MOVE's Destination before parsing it: "q?.txt" lands as "q".
+
+    The size check runs on the final name, so that shows as an error instead of success.
+    """
+    (tmp_path / "src").write_bytes(b"payload")
+    with server.adapter(client_context()) as remote, pytest.raises(IntegrityError, match="is not there after"):
+        remote.put_file(tmp_path / "src", "/question?.txt")

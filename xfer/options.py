@@ -83,7 +83,8 @@ SECTIONS: Mapping[str, Mapping[str, Option]] = {
         o.name: o
         for o in (
             Option("upload_temp_name", bool, True, "Upload under a temporary name, then MOVE (an "
-                   "interrupted upload never leaves a half file under the real name)"),
+                   "interrupted upload never leaves a half file under the real name; servers that "
+                   "refuse MOVE need false)"),
             Option("overwrite", bool, True, "Let mv replace an existing destination"),
         )
     },

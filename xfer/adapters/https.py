@@ -153,6 +153,12 @@ class HTTPSAdapter(Adapter):
     # -- put ---------------------------------------------------------------------
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+        return self._upload(local, remote, callback, verify=self.options.verify_upload)
+
+    def _upload(
+        self, local: str, remote: str, callback: ProgressCallback | None, *, verify: bool
+    ) -> TransferResult:
+        """PUT (or POST) ``local`` to ``remote``; with ``verify``, HEAD it and compare sizes."""
         handle, size = open_for_upload(local)
         session = self.session
         started = time.monotonic()
@@ -187,7 +193,7 @@ class HTTPSAdapter(Adapter):
                     f"({body.sent} of {size} bytes)",
                     hint="the server may have refused the upload; check its size limits",
                 )
-            if self.options.upload_method == "PUT" and self.options.verify_upload:
+            if self.options.upload_method == "PUT" and verify:
                 details["verified_size"] = self._verify_size(remote, size)
         return TransferResult(
             direction="put",
@@ -204,12 +210,21 @@ class HTTPSAdapter(Adapter):
             self.session.url_for(remote), data=data, headers={"Content-Type": "application/octet-stream"}
         )
 
-    def _verify_size(self, remote: str, size: int) -> bool:
-        """HEAD the uploaded file; False if the server cannot tell, IntegrityError if it differs."""
+    def _verify_size(self, remote: str, size: int, *, must_exist: bool = False) -> bool:
+        """HEAD the uploaded file; False if the server cannot tell, IntegrityError if it differs.
+
+        ``must_exist``: a 404 is an error (after a MOVE the file must be where we put it).
+        """
         response = self.session.head(
             self.session.url_for(remote), headers={"Accept-Encoding": "identity"}, allow_redirects=False
         )
         with response:
+            if response.status_code == 404 and must_exist:
+                raise IntegrityError(
+                    f"{self.settings.server}: {remote} is not there after the upload was moved into place",
+                    hint="the server stored it under another name (some servers mangle '?', ';' or '#' "
+                    "in MOVE); set upload_temp_name = false in the profile's [webdav] table",
+                )
             if response.status_code != 200:
                 return False  # write-only drop folders are common: nothing to compare with
             length = _content_length(response)

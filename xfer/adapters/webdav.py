@@ -438,7 +438,7 @@ class WebDAVAdapter(HTTPSAdapter):
         folder, name = posixpath.split(remote)
         target = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
         try:
-            result = super()._put_file(local, target, callback)
+            result = self._upload(local, target, callback, verify=False)
             # Pick-up folders never see a half file: it appears under its name when complete.
             try:
                 self._relocate("move", target, remote, overwrite=True, folder=False, shown=remote)
@@ -453,6 +453,11 @@ class WebDAVAdapter(HTTPSAdapter):
             # the temporary file must not stay behind; the original error is what propagates.
             self._discard(target)
             raise
+        if self.options.verify_upload:
+            # Checked on the final name, not the temporary one: a server that mangles the
+            # MOVE destination ('?', ';') would otherwise report success for a file that
+            # landed somewhere else.
+            result.details["verified_size"] = self._verify_size(remote, result.size, must_exist=True)
         result.remote = self.user_path(remote)
         result.details["temp_name"] = posixpath.basename(target)
         return result
