@@ -99,12 +99,11 @@ def test_every_data_connection_resumes_the_session(
     assert server.data_sessions == [True, True, True]
 
 
+@pytest.mark.parametrize("implicit", [False], ids=["explicit"])  # stock ftplib has no implicit FTPS
 def test_stock_ftplib_is_refused_with_522_and_xfer_is_not(
     server: FTPSServer, client_context: ContextFactory, tls_version: str, implicit: bool
 ) -> None:
     """The regression guard for CPython #63699: ftplib.FTP_TLS does not resume the session."""
-    if implicit:
-        pytest.skip("stock ftplib has no implicit FTPS at all")
     ctx = client_context(tls_max=tls_version)
     stock = ftplib.FTP_TLS(context=ctx, timeout=10)
     stock.connect(server.host, server.port)
