@@ -166,3 +166,14 @@ def test_recursive_get_refuses_names_with_paths(tmp_path: Path) -> None:
     with _HostileListing(settings) as remote, pytest.raises(RemoteError, match="not a plain file name"):
         get_files(remote, ["/out"], tmp_path / "dl", recursive=True)
     assert not (tmp_path / "escaped.txt").exists() and not os.path.exists(tmp_path.parent / "escaped.txt")
+
+
+def test_flag_errors_name_the_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "ls", "https://127.0.0.1:1/", "--identity", str(tmp_path / "nope.p12"))
+    assert code == ExitCode.TLS
+    assert err.startswith(f"xfer: error: identity file {tmp_path / 'nope.p12'} does not exist")
+    code, _, err = run(capsys, "ls", "https://127.0.0.1:1/", "--identity", str(tmp_path / "x.p12"),
+                       "--identity-password", "hunter2")  # fmt: skip
+    assert code == ExitCode.CONFIG
+    assert err.startswith("xfer: error: command line: --identity-password must be a secret reference")
+    assert "hunter2" not in err

@@ -31,6 +31,9 @@ __all__ = ["CallbackFactory", "connect", "get", "put", "resolve_profile"]
 #: Given (local path, remote path, size or None), return a progress callback (or None).
 CallbackFactory = Callable[[str, str, int | None], ProgressCallback | None]
 
+#: The name of the profile built from a bare URL target.
+URL_PROFILE = "url-target"
+
 _OVERRIDABLE = ("identity", "identity_password", "ca", "pin", "username", "password", "timeout",
                 "tls_min", "tls_max")  # fmt: skip
 
@@ -53,8 +56,8 @@ def resolve_profile(
         user = url_username(target)
         if user:
             data["username"] = user
-        data.update(values)
-        return Profile.from_mapping("url-target", data)
+        # Options go on as overrides, so their errors name the flag, not a profile.
+        return Profile.from_mapping(URL_PROFILE, data).with_overrides(values)
     name = target.split(":", 1)[0] if ":" in target else target
     profile = load_profile(name)
     return profile.with_overrides(values) if values else profile
@@ -131,7 +134,7 @@ def connect(
         timeout=float(profile.get("timeout")),
         options=options,
         identity=identity,
-        profile_name=None if profile.name == "url-target" else profile.name,
+        profile_name=None if profile.name == URL_PROFILE else profile.name,
     )
     return cls(settings)
 

@@ -194,6 +194,8 @@ class Profile:
         for key, section in checks:
             path = self.path_value(key, section=section)
             if path is not None and not path.is_file():
+                if key == "identity" and key in self.overridden:
+                    continue  # Identity.load says it best (exit 4, "check the path given with --identity")
                 if section is None and key in self.overridden:
                     raise ConfigError(f"--{key} file {path} does not exist")
                 label = f"[{section}] {key}" if section else key
