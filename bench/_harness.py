@@ -1,0 +1,245 @@
+"""What the three benches share: a bed server, child timing, the xfer clients, the table.
+
+Each client runs as a child process; its CPU time is read from ``os.wait4`` (user + system of
+exactly that child).  Every client is also timed on an empty file ("start-up": interpreter,
+imports, identity, handshake) so the table can show CPU per GiB without it.  Rounds are
+interleaved so that machine noise hits every client alike.  Wall MB/s on a shared machine
+swings a lot; CPU seconds and the ratios measured in the same run are the numbers to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from integration.bed import Bed, ServerInfo
+from xfer.testing.contract import make_file, sha256_of
+
+__all__ = ["Client", "Identity", "Sample", "bed_server", "measure", "parser", "print_table", "timed", "xfer_clients"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DIRECTIONS = ("put", "get")
+STARTUP_ROUNDS = 3
+
+# One library child for every protocol: the adapter named in its JSON argument, used directly.
+LIBRARY_CHILD = r"""
+import importlib, json, sys
+from xfer.adapters.base import ConnectionSettings
+from xfer.identity import Identity
+from xfer.tls import create_ssl_context
+
+a = json.loads(sys.argv[1])
+module, _, name = a["adapter"].partition(":")
+adapter = getattr(importlib.import_module(module), name)
+context = create_ssl_context(Identity.load(a["p12"], a["password"]), ca=a["ca"], maximum_version=a["tls"])
+settings = ConnectionSettings(scheme=a["scheme"], host=a["host"], port=a["port"], root="/", ssl_context=context,
+                              username=a["username"], password=a["login_password"], timeout=120)
+with adapter(settings) as remote:
+    if a["direction"] == "put":
+        result = remote.put_file(a["local"], a["remote"])
+    else:
+        result = remote.get_file(a["remote"], a["local"])
+print(json.dumps(result.details))
+"""
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the child
+    out: str  # its stdout
+
+
+def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
+    """Run one child; return its wall seconds, its own CPU seconds (from ``os.wait4``) and stdout."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=env)
+        assert child.stdout is not None
+        out = child.stdout.read()  # until the child closes it; reaped below, not by Popen
+        _pid, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"failed ({child.returncode}): {' '.join(argv)}\n{err.read().decode()[-2000:]}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime, out.decode())
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The bed's client identity, as PKCS#12 (xfer, curl) and as PEM files (lftp, rclone, curl)."""
+
+    p12: Path
+    password: str
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def of(cls, bed: Bed) -> Identity:
+        pki = bed.pki_folder
+        password = (pki / "password.txt").read_text().strip()
+        return cls(pki / "client.p12", password, pki / "ca.pem", pki / "client.pem", pki / "client.key")
+
+
+@dataclass(frozen=True)
+class Client:
+    """argv builders for one client: ``put(local, remote)`` and ``get(remote, local)``."""
+
+    name: str
+    put: Callable[[Path, str], list[str]]
+    get: Callable[[str, Path], list[str]]
+
+
+@dataclass
+class Bench:
+    """A running bed server, its identity, and a scratch folder for the bench's files."""
+
+    work: Path
+    bed: Bed
+    server: ServerInfo
+    identity: Identity
+    args: argparse.Namespace
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def parser(doc: str, *, tls: str = "1.3") -> argparse.ArgumentParser:
+    """The options every bench takes; a script adds its own."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--repeat", type=int, default=1, help="rounds of every client (median shown)")
+    p.add_argument("--tls", choices=("1.2", "1.3"), default=tls)
+    p.add_argument("--bed-dir", type=Path, help="use a bed started with `python -m integration up --dir DIR`")
+    return p
+
+
+@contextlib.contextmanager
+def bed_server(name: str, args: argparse.Namespace) -> Iterator[Bench]:
+    """Start bed server ``name`` (or use the running bed of ``--bed-dir``); stop and clean up after."""
+    work = Path(tempfile.mkdtemp(prefix="xfer-bench-"))
+    # vsftpd chroots the FTP user into the bed's storage folder below `work`: every folder above
+    # it must be traversable by that user, and mkdtemp makes 0700 folders.
+    work.chmod(0o755)
+    own = args.bed_dir is None
+    bed = Bed.start(work / "bed", names=[name]) if own else Bed.load(args.bed_dir)
+    try:
+        identity = Identity.of(bed)
+        env = {**os.environ, "XFER_BENCH_PW": identity.password, "XFER_CONFIG_DIR": str(work / "config")}
+        for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+            env.pop(proxy, None)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        yield Bench(work, bed, bed.servers[name], identity, args, env)
+    finally:
+        if own:
+            bed.stop()
+        else:
+            for leftover in bed.servers[name].root.glob("bench-*"):
+                leftover.unlink()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def xfer_clients(bench: Bench, *, adapter: str, url: str, cli_flags: Sequence[str] = ()) -> list[Client]:
+    """xfer as a library (``adapter`` = "module:Class", used directly) and as ``python -m xfer``."""
+    srv, ident, tls = bench.server, bench.identity, bench.args.tls
+    child = bench.work / "library_child.py"
+    child.write_text(LIBRARY_CHILD)
+
+    def lib(direction: str, local: Path, remote: str) -> list[str]:
+        args = {
+            "adapter": adapter, "scheme": url.partition(":")[0], "host": srv.host, "port": srv.port,
+            "p12": str(ident.p12), "password": ident.password, "ca": str(ident.ca), "tls": tls,
+            "username": srv.username, "login_password": srv.password,
+            "direction": direction, "local": str(local), "remote": remote,
+        }  # fmt: skip
+        return [sys.executable, str(child), json.dumps(args)]
+
+    flags = ["--identity", str(ident.p12), "--identity-password", "env:XFER_BENCH_PW", "--ca", str(ident.ca),
+             "--tls-max", tls, *cli_flags, "--quiet"]  # fmt: skip
+    cli = [sys.executable, "-m", "xfer"]
+    return [
+        Client("xfer-lib", lambda local, remote: lib("put", local, remote),
+               lambda remote, local: lib("get", local, remote)),
+        Client("xfer-cli", lambda local, remote: [*cli, "put", str(local), url + remote, *flags],
+               lambda remote, local: [*cli, "get", url + remote, str(local), *flags]),
+    ]  # fmt: skip
+
+
+@dataclass
+class Results:
+    size: int
+    repeat: int
+    samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
+    startup: dict[tuple[str, str], float] = field(default_factory=dict)  # median CPU s on an empty file
+
+    def wall(self, name: str, direction: str) -> float:
+        return statistics.median(s.wall for s in self.samples[(name, direction)])
+
+    def cpu(self, name: str, direction: str) -> float:
+        return statistics.median(s.cpu for s in self.samples[(name, direction)])
+
+
+def measure(bench: Bench, clients: Sequence[Client], *, remote_dir: str = "/") -> Results:
+    """Start-up baseline (empty file) then ``--repeat`` interleaved rounds of 1 put + 1 get per client.
+
+    Each client uploads to ``{remote_dir}bench-{name}.bin`` and downloads it back; the copy must match.
+    """
+    size = bench.args.size_mib << 20
+    source, empty, back = bench.work / "source.bin", bench.work / "empty.bin", bench.work / "back.bin"
+    digests = {source: make_file(source, size, seed=42), empty: make_file(empty, 0)}
+    results = Results(size, bench.args.repeat)
+
+    def round_trip(client: Client, local: Path, remote: str) -> tuple[Sample, Sample]:
+        put = timed(client.put(local, remote), bench.env)
+        get = timed(client.get(remote, back), bench.env)
+        if sha256_of(back) != digests[local]:
+            raise SystemExit(f"{client.name}: the file downloaded from {remote} differs from {local.name}")
+        back.unlink()
+        return put, get
+
+    for client in clients:
+        trips = [round_trip(client, empty, f"{remote_dir}bench-empty-{client.name}") for _ in range(STARTUP_ROUNDS)]
+        for direction, column in zip(DIRECTIONS, zip(*trips, strict=True), strict=True):
+            results.startup[(client.name, direction)] = statistics.median(s.cpu for s in column)
+    for _ in range(bench.args.repeat):
+        for client in clients:
+            put, get = round_trip(client, source, f"{remote_dir}bench-{client.name}.bin")
+            results.samples.setdefault((client.name, "put"), []).append(put)
+            results.samples.setdefault((client.name, "get"), []).append(get)
+    return results
+
+
+def print_table(title: str, results: Results, *, references: Sequence[str]) -> None:
+    """One row per client and direction, with CPU and throughput ratios against each reference."""
+    size, gib = results.size, results.size / (1 << 30)
+    names = list(dict.fromkeys(name for name, _ in results.samples))
+    print(f"\n{title}\n{size >> 20} MiB, median of {results.repeat}, CPU = user+sys of the client's process, "
+          f"net = CPU minus the client's start-up (empty file)\n")  # fmt: skip
+    header = f"{'client':10} {'dir':4} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'CPU s/GiB':>10} {'net s/GiB':>10}"
+    for ref in references:
+        header += f" {'CPU/' + ref:>11} {'MB/s/' + ref:>12}"
+    print(header)
+    for direction in DIRECTIONS:
+        for name in names:
+            wall, cpu = results.wall(name, direction), results.cpu(name, direction)
+            net = (cpu - results.startup[(name, direction)]) / gib
+            row = f"{name:10} {direction:4} {wall:7.2f} {size / wall / 1e6:7.0f} {cpu:7.2f}"
+            row += f" {cpu / gib:10.2f} {net:10.2f}"
+            for ref in references:
+                row += f" {cpu / results.cpu(ref, direction):11.2f} {results.wall(ref, direction) / wall:12.2f}"
+            print(row)
+    print(
+        "\nstart-up CPU s (empty file, put/get): "
+        + ", ".join(f"{n} {results.startup[(n, 'put')]:.2f}/{results.startup[(n, 'get')]:.2f}" for n in names)
+    )
