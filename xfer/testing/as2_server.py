@@ -27,7 +27,6 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from types import TracebackType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
@@ -35,6 +34,7 @@ from cryptography import x509
 
 from ..as2.receiver import Received, receive
 from ..identity import Identity
+from ._serving import ThreadedSocketServer, peer_common_name, server_context
 from .pki import TestPKI
 
 __all__ = ["AS2App", "AS2Server", "MdnHook"]
@@ -170,9 +170,7 @@ class _Server(ThreadingMixIn, WSGIServer):
     handshakes: list[tuple[str | None, str | None]]
 
     def record_handshake(self, sock: ssl.SSLSocket) -> None:
-        subject: Any = (sock.getpeercert() or {}).get("subject", ())
-        names = [value for rdn in subject for key, value in rdn if key == "commonName"]
-        self.handshakes.append((sock.version(), names[0] if names else None))  # list.append is atomic
+        self.handshakes.append((sock.version(), peer_common_name(sock.getpeercert())))  # list.append is atomic
 
     allow_reuse_address = True
     ssl_context: ssl.SSLContext
@@ -187,7 +185,7 @@ class _Server(ThreadingMixIn, WSGIServer):
         self.failed_handshakes += 1
 
 
-class AS2Server:
+class AS2Server(ThreadedSocketServer):
     """A threaded HTTPS server on 127.0.0.1 serving :class:`AS2App`; a context manager.
 
     ``identity`` is the receiver's AS2 identity (decrypts, signs MDNs; default: the PKI's
@@ -222,17 +220,13 @@ class AS2Server:
             partner_as2_id=partner_as2_id, path=path, **app_options,
         )  # fmt: skip
         self.host = host
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2  # as every xfer test server
-        context.load_cert_chain(str(pki.server_cert), str(pki.server_key))
-        context.load_verify_locations(cafile=str(pki.root_ca))
-        context.verify_mode = ssl.CERT_REQUIRED if client_cert == "required" else ssl.CERT_NONE
-        self._httpd = _Server((host, port), _Handler)
+        self._httpd: _Server = _Server((host, port), _Handler)
         self._httpd.handshakes = []
-        self._httpd.ssl_context = context
+        self._httpd.ssl_context = server_context(
+            pki, verify_mode=ssl.CERT_REQUIRED if client_cert == "required" else ssl.CERT_NONE
+        )
         self._httpd.set_app(self.app)
         self.port: int = self._httpd.server_address[1]
-        self._thread: threading.Thread | None = None
 
     # -- what tests read ---------------------------------------------------------------
 
@@ -274,30 +268,7 @@ class AS2Server:
         """Answer the next ``count`` messages with HTTP ``status`` (e.g. 503) without processing."""
         self.app.fail_next(status, count)
 
-    # -- lifecycle -----------------------------------------------------------------------
-
-    def start(self) -> AS2Server:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket (idempotent)."""
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(5)
-            self._thread = None
+    def _close(self) -> None:
         with contextlib.suppress(OSError):
             self._httpd.socket.shutdown(socket.SHUT_RDWR)
-        self._httpd.server_close()
-
-    def __enter__(self) -> AS2Server:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        super()._close()

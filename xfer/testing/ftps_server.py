@@ -31,7 +31,6 @@ import ssl
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from OpenSSL import SSL
@@ -43,6 +42,8 @@ from pyftpdlib.handlers.ftps.data import TLS_DTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.log import logger
 from pyftpdlib.servers import FTPServer
+
+from ._serving import InProcessServer
 
 if TYPE_CHECKING:
     from ..adapters.ftps import FTPSAdapter
@@ -56,7 +57,7 @@ _TLS_VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
 ALL_PERMISSIONS = "elradfmwMT"
 
 
-class FTPSServer:
+class FTPSServer(InProcessServer):
     """A threaded pyftpdlib FTPS server; a context manager.  See the module docstring.
 
     ``handler_class`` lets a test change server behaviour (refuse AUTH, answer 552...):
@@ -183,17 +184,6 @@ class FTPSServer:
     def drop_connections(self) -> None:
         """Cut every client connection abruptly (TCP reset, no TLS close), as a network failure would."""
         self._drop.set()
-
-    def __enter__(self) -> FTPSServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = self.url if self._server is not None else "stopped"

@@ -29,19 +29,18 @@ import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
+from ._serving import RecordingServer, ServerState, ThreadedSocketServer, peer_common_name, server_context
 from .pki import TestPKI
 
 __all__ = ["HTTPSServer", "RecordedRequest"]
 
 ClientCertMode = Literal["required", "nginx", "none"]
 IndexMode = Literal["json", "html", "none"]
-_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _BLOCK = 256 * 1024
 
 _NGINX_PAGE = (
@@ -62,15 +61,7 @@ class RecordedRequest:
     status: int = 0
 
 
-@dataclass
-class _State:
-    handshakes: int = 0
-    failed_handshakes: int = 0
-    requests: list[RecordedRequest] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class HTTPSServer:
+class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     """A threaded stdlib HTTPS server on 127.0.0.1; a context manager that starts and stops it.
 
     ``root`` is the folder served (created if missing).  ``cert``/``key`` default to
@@ -118,35 +109,15 @@ class HTTPSServer:
         self.max_body = max_body
         self.cut_get_after = cut_get_after
         self.gzip_suffix = gzip_suffix
-        self._state = _State()
-        self.ssl_context = self._make_context(pki, cert, key, client_ca, client_cert, tls_min, tls_max)
-        self._httpd = _Server((host, port), _Handler, self)
-        self.port: int = self._httpd.server_address[1]
-        self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def _make_context(
-        pki: TestPKI,
-        cert: str | os.PathLike[str] | None,
-        key: str | os.PathLike[str] | None,
-        client_ca: str | os.PathLike[str] | None,
-        mode: ClientCertMode,
-        tls_min: str,
-        tls_max: str | None,
-    ) -> ssl.SSLContext:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = _VERSIONS[tls_min]
-        if tls_max is not None:
-            ctx.maximum_version = _VERSIONS[tls_max]
-        ctx.load_cert_chain(str(cert or pki.server_cert), str(key or pki.server_key))
-        ctx.load_verify_locations(cafile=str(client_ca or pki.root_ca))
+        self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
-        ctx.verify_mode = {
-            "required": ssl.CERT_REQUIRED,
-            "nginx": ssl.CERT_OPTIONAL,
-            "none": ssl.CERT_NONE,
-        }[mode]
-        return ctx
+        verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
+        self.ssl_context = server_context(
+            pki, cert=cert, key=key, client_ca=client_ca, tls_min=tls_min, tls_max=tls_max,
+            verify_mode=verify_mode[client_cert],
+        )  # fmt: skip
+        self._httpd: _Server = _Server((host, port), _Handler, self)
+        self.port: int = self._httpd.server_address[1]
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -160,45 +131,9 @@ class HTTPSServer:
         """``host:port``, as xfer names servers in messages."""
         return f"{self.host}:{self.port}"
 
-    @property
-    def handshakes(self) -> int:
-        """Completed TLS handshakes so far: one per TLS connection the clients opened."""
-        return self._state.handshakes
-
-    @property
-    def failed_handshakes(self) -> int:
-        return self._state.failed_handshakes
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request handled so far, in order."""
-        with self._state.lock:
-            return list(self._state.requests)
-
-    def start(self) -> HTTPSServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket (idempotent)."""
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._httpd.server_close()
+    def _close(self) -> None:
+        super()._close()
         self._httpd.close_connections()
-
-    def __enter__(self) -> HTTPSServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 class _Server(ThreadingHTTPServer):
@@ -247,22 +182,10 @@ class _Handler(BaseHTTPRequestHandler):
     # -- connection --------------------------------------------------------------
 
     def setup(self) -> None:
-        state = self.server.owner._state
-        try:
+        with self.server.owner._state.handshake():
             self.request.settimeout(10)
             self.request.do_handshake()
-        except (OSError, ssl.SSLError):
-            with state.lock:
-                state.failed_handshakes += 1
-            raise
-        with state.lock:
-            state.handshakes += 1
-        peer = self.request.getpeercert()
-        if peer:
-            for rdn in peer.get("subject", ()):
-                for name, value in rdn:
-                    if name == "commonName":
-                        self.client_cn = value
+        self.client_cn = peer_common_name(self.request.getpeercert())
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -275,11 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.owner
 
     def _record(self, status: int) -> None:
-        state = self.owner._state
-        with state.lock:
-            state.requests.append(
-                RecordedRequest(self.command, self.path, dict(self.headers.items()), self.client_cn, status)
-            )
+        self.owner._state.record(
+            RecordedRequest(self.command, self.path, dict(self.headers.items()), self.client_cn, status)
+        )
 
     def _fs_path(self) -> tuple[str, Path] | None:
         url_path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)

@@ -25,15 +25,16 @@ import os
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.client import responses
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from wsgidav.wsgidav_app import WsgiDAVApp
+
+from ._serving import InProcessServer, RecordingServer, ServerState, peer_common_name, server_context
 
 if TYPE_CHECKING:
     from ..adapters.webdav import WebDAVAdapter
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RecordedRequest", "WebDAVServer"]
 
-_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 # A status answer reads at most this much of a request body to keep the connection usable.
 _DRAIN_LIMIT = 1 << 20
 
@@ -58,18 +58,10 @@ class RecordedRequest:
     client_cn: str | None = None  # common name of the client certificate the TLS layer accepted
 
 
-@dataclass
-class _State:
-    handshakes: int = 0
-    failed_handshakes: int = 0
-    requests: list[RecordedRequest] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 class _CountingSSLAdapter(BuiltinSSLAdapter):
     """cheroot's stdlib TLS adapter with our context, counting handshakes as they finish."""
 
-    def __init__(self, context: ssl.SSLContext, state: _State) -> None:
+    def __init__(self, context: ssl.SSLContext, state: ServerState[RecordedRequest]) -> None:
         # The base constructor insists on loading files; everything it would set up is
         # replaced by the finished context, so it is skipped on purpose.
         self._state = state
@@ -80,24 +72,16 @@ class _CountingSSLAdapter(BuiltinSSLAdapter):
         self.context = context
 
     def wrap(self, sock: Any) -> tuple[Any, dict[str, Any]]:
-        try:
+        with self._state.handshake():
             wrapped, environ = super().wrap(sock)  # type: ignore[no-untyped-call]
-        except Exception:
-            with self._state.lock:
-                self._state.failed_handshakes += 1
-            raise
-        with self._state.lock:
-            self._state.handshakes += 1
         return wrapped, environ
 
     # cheroot's stub says get_environ(self); at run time wrap() passes the socket.
     def get_environ(self, sock: Any) -> dict[str, Any]:  # type: ignore[override]
         environ: dict[str, Any] = {"HTTPS": "on", "wsgi.url_scheme": "https"}
-        peer = sock.getpeercert()
-        for rdn in (peer or {}).get("subject", ()):
-            for name, value in rdn:
-                if name == "commonName":
-                    environ["SSL_CLIENT_S_DN_CN"] = value
+        common_name = peer_common_name(sock.getpeercert())
+        if common_name is not None:
+            environ["SSL_CLIENT_S_DN_CN"] = common_name
         return environ
 
 
@@ -108,7 +92,7 @@ class _Server(wsgi.Server):
         return
 
 
-class WebDAVServer:
+class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
     """wsgidav on cheroot with mandatory client certificates, in a daemon thread; a context manager.
 
     ``root`` is the folder served at ``/`` (created if missing).  ``cert``/``key``
@@ -138,30 +122,13 @@ class WebDAVServer:
         self.host = host
         self.statuses = dict(statuses or {})
         self.forbidden = tuple(forbidden)
-        self._state = _State()
-        self.ssl_context = self._make_context(pki, cert, key, client_ca, tls_min, tls_max)
+        self._state: ServerState[RecordedRequest] = ServerState()
+        # The handshake itself fails without a trusted client certificate (Apache: SSLVerifyClient require).
+        self.ssl_context = server_context(pki, cert=cert, key=key, client_ca=client_ca, tls_min=tls_min,
+                                          tls_max=tls_max, verify_mode=ssl.CERT_REQUIRED)  # fmt: skip
         self._requested_port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def _make_context(
-        pki: TestPKI,
-        cert: str | os.PathLike[str] | None,
-        key: str | os.PathLike[str] | None,
-        client_ca: str | os.PathLike[str] | None,
-        tls_min: str,
-        tls_max: str | None,
-    ) -> ssl.SSLContext:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = _VERSIONS[tls_min]
-        if tls_max is not None:
-            ctx.maximum_version = _VERSIONS[tls_max]
-        ctx.load_cert_chain(str(cert or pki.server_cert), str(key or pki.server_key))
-        ctx.load_verify_locations(cafile=str(client_ca or pki.root_ca))
-        # The handshake itself fails without a trusted client certificate (Apache: SSLVerifyClient require).
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
 
     def _make_app(self) -> WSGIApp:
         config = {
@@ -195,10 +162,9 @@ class WebDAVServer:
             }
             if environ.get("CONTENT_LENGTH"):
                 headers["Content-Length"] = environ["CONTENT_LENGTH"]
-            with self._state.lock:
-                self._state.requests.append(
-                    RecordedRequest(environ["REQUEST_METHOD"], path, headers, environ.get("SSL_CLIENT_S_DN_CN"))
-                )
+            self._state.record(
+                RecordedRequest(environ["REQUEST_METHOD"], path, headers, environ.get("SSL_CLIENT_S_DN_CN"))
+            )
             status = self.statuses.get(path.rstrip("/") or "/") or self.statuses.get(path)
             if status is None and any(path.startswith(prefix) for prefix in self.forbidden):
                 status = 403
@@ -238,22 +204,6 @@ class WebDAVServer:
         """``https://127.0.0.1:PORT`` (no trailing slash), for clients that speak plain HTTPS."""
         return f"https://{self.host}:{self.port}"
 
-    @property
-    def handshakes(self) -> int:
-        """Completed TLS handshakes so far: one per TLS connection the clients opened."""
-        return self._state.handshakes
-
-    @property
-    def failed_handshakes(self) -> int:
-        """Handshakes that failed (no certificate, untrusted certificate, client hung up)."""
-        return self._state.failed_handshakes
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request handled so far, in order."""
-        with self._state.lock:
-            return list(self._state.requests)
-
     def adapter(
         self, context: ssl.SSLContext, *, timeout: float = 10.0, root: str = "/", **options: Any
     ) -> WebDAVAdapter:
@@ -290,14 +240,6 @@ class WebDAVServer:
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
-
-    def __enter__(self) -> WebDAVServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = self.url if self._server is not None else "stopped"
