@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .as2.receipts import sha256_file
 from .errors import IntegrityError, XferError
 
 if TYPE_CHECKING:
@@ -219,14 +220,6 @@ def _write_demo_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _one_line(exc: BaseException) -> str:
     text = exc.message if isinstance(exc, XferError) else f"{type(exc).__name__}: {exc}"
     return " ".join(text.split()) or type(exc).__name__
@@ -324,7 +317,7 @@ def _exercise(
             target = local / f"back-{protocol.scheme}.csv"
             result = remote.get_file(remote_path, target, callback=progress("get"))
             moved.append(result)
-            got = _sha256(target)
+            got = sha256_file(target)
             target.unlink()
             if got != digest:
                 raise IntegrityError(f"sha256 of the download is {got[:16]}…, the upload was {digest[:16]}…")
@@ -346,7 +339,7 @@ def _check_stored(endpoint: Endpoint, digest: str) -> None:
     stored = endpoint.root / FILE_NAME
     if not stored.is_file():
         raise IntegrityError(f"the server reported success but {FILE_NAME} is not in its storage folder")
-    got = _sha256(stored)
+    got = sha256_file(stored)
     if got != digest:
         raise IntegrityError(f"sha256 of the server's copy is {got[:16]}…, the upload was {digest[:16]}…")
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ..adapters.base import PRIMITIVES, Adapter, Capability
+from ..as2.receipts import sha256_file
 from ..errors import RemoteNotFound, UnsupportedOperation
 
 __all__ = ["AdapterContract", "make_file", "sha256_of"]
@@ -44,11 +45,8 @@ def make_file(path: Path, size: int, *, seed: int = 0) -> str:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The sha256 (hex) of a file, read in blocks."""
+    return sha256_file(path)
 
 
 def _declares(remote: Adapter, capability: Capability) -> bool:

@@ -106,6 +106,20 @@ def _secret_file(pki: TestPKI, name: str, value: str) -> Path:
     return path
 
 
+def _endpoint(protocol: str, pki: TestPKI, srv: Any, profile: Profile, software: str, **observers: Any) -> Endpoint:
+    """The Endpoint of a running server; every one trusts the PKI's root and uses its client identity."""
+    return Endpoint(
+        protocol=protocol, url=profile.url, profile=profile, identity=pki.client_p12,
+        identity_password=f"file:{pki.password_file}", ca=pki.root_ca, root=srv.root, server=srv,
+        software=software, **observers,
+    )  # fmt: skip
+
+
+def _request_names(srv: Any) -> Callable[[], list[str]]:
+    """Client-certificate names from a server that records its requests (HTTPS, WebDAV)."""
+    return lambda: list(dict.fromkeys(r.client_cn for r in srv.requests if r.client_cn))
+
+
 def _version(distribution: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -120,16 +134,8 @@ def _https(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> I
     from .https_server import HTTPSServer
 
     with HTTPSServer(pki, root=root, **options) as srv:
-
-        def names() -> list[str]:
-            return list(dict.fromkeys(r.client_cn for r in srv.requests if r.client_cn))
-
         profile = _profile(name, pki, f"{srv.url}/", https={"index": "json"})
-        yield Endpoint(
-            protocol="https", url=profile.url, profile=profile, identity=pki.client_p12,
-            identity_password=f"file:{pki.password_file}", ca=pki.root_ca, root=srv.root,
-            server=srv, software="http.server", _client_names=names,
-        )  # fmt: skip
+        yield _endpoint("https", pki, srv, profile, "http.server", _client_names=_request_names(srv))
 
 
 def _ftps(implicit: bool) -> ServerFactory:
@@ -166,11 +172,9 @@ def _ftps(implicit: bool) -> ServerFactory:
         with FTPSServer(pki, root=root, implicit=implicit, password=password, **settings) as srv:
             secret = _secret_file(pki, "ftp-password.txt", password)
             profile = _profile(name, pki, srv.url, username=srv.user, password=f"file:{secret}")
-            yield Endpoint(
-                protocol=srv.scheme, url=srv.url, profile=profile, identity=pki.client_p12,
-                identity_password=f"file:{pki.password_file}", ca=pki.root_ca, root=srv.root,
-                server=srv, software=_version("pyftpdlib"), _client_names=lambda: list(seen),
-                _data_sessions=lambda: list(srv.data_sessions),
+            yield _endpoint(
+                srv.scheme, pki, srv, profile, _version("pyftpdlib"),
+                _client_names=lambda: list(seen), _data_sessions=lambda: list(srv.data_sessions),
             )  # fmt: skip
 
     return start
@@ -181,16 +185,8 @@ def _davs(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> It
     from .webdav_server import WebDAVServer
 
     with WebDAVServer(pki, root=root, **options) as srv:
-
-        def names() -> list[str]:
-            return list(dict.fromkeys(r.client_cn for r in srv.requests if r.client_cn))
-
         profile = _profile(name, pki, srv.url)
-        yield Endpoint(
-            protocol="davs", url=srv.url, profile=profile, identity=pki.client_p12,
-            identity_password=f"file:{pki.password_file}", ca=pki.root_ca, root=srv.root,
-            server=srv, software=_version("WsgiDAV"), _client_names=names,
-        )  # fmt: skip
+        yield _endpoint("davs", pki, srv, profile, _version("WsgiDAV"), _client_names=_request_names(srv))
 
 
 @contextlib.contextmanager
@@ -212,11 +208,7 @@ def _as2(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> Ite
         def versions() -> list[str]:
             return list(dict.fromkeys(v for v, _ in srv.handshakes if v))
 
-        yield Endpoint(
-            protocol="as2", url=srv.url, profile=profile, identity=pki.client_p12,
-            identity_password=f"file:{pki.password_file}", ca=pki.root_ca, root=srv.root,
-            server=srv, software="xfer AS2", _client_names=names, _tls_versions=versions,
-        )  # fmt: skip
+        yield _endpoint("as2", pki, srv, profile, "xfer AS2", _client_names=names, _tls_versions=versions)
 
 
 #: scheme -> how to start its server.  ``xfer demo`` and the pytest fixtures read this table.
