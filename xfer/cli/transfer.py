@@ -50,7 +50,13 @@ def _open(target: str, connection: Connection) -> Iterator[tuple[Adapter, str, s
         yield adapter, parsed.path, prefix
 
 
-def _summary(results: list[TransferResult], prefix: str, *, quiet: bool) -> None:
+def _report(results: list[TransferResult], remote: Adapter, prefix: str, *, json_output: bool, quiet: bool) -> None:
+    """Render what put/get transferred: JSON, or one line per file with the user's remote paths."""
+    for result in results:
+        result.remote = remote.user_path(result.remote)
+    if json_output:
+        emit_json([r.to_dict() for r in results])
+        return
     for result in results:
         arrow = (f"{result.local} -> {prefix}{result.remote}" if result.direction == "put"
                  else f"{prefix}{result.remote} -> {result.local}")  # fmt: skip
@@ -84,12 +90,7 @@ def put(
     with _open(target, connection) as (remote, path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks)
-    for result in results:
-        result.remote = remote.user_path(result.remote)
-    if json_output:
-        emit_json([r.to_dict() for r in results])
-    else:
-        _summary(results, prefix, quiet=quiet)
+    _report(results, remote, prefix, json_output=json_output, quiet=quiet)
 
 
 @with_connection_options
@@ -111,12 +112,7 @@ def get(
     with _open(sources[0], connection) as (remote, _path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = get_files(remote, [p.path for p in parsed], local, recursive=recursive, callbacks=callbacks)
-    for result in results:
-        result.remote = remote.user_path(result.remote)
-    if json_output:
-        emit_json([r.to_dict() for r in results])
-    else:
-        _summary(results, prefix, quiet=quiet)
+    _report(results, remote, prefix, json_output=json_output, quiet=quiet)
 
 
 @with_connection_options
