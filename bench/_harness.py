@@ -3,7 +3,7 @@
 Each client runs as a child process; its CPU time is read from ``os.wait4`` (user + system of
 exactly that child).  Every client is also timed on an empty file ("start-up": interpreter,
 imports, identity, handshake) so the table can show CPU per GiB without it.  Rounds are
-interleaved so that machine noise hits every client alike.  Wall MB/s on a shared machine
+interleaved, and their order turns, so that machine noise hits every client alike.  Wall MB/s on a shared machine
 swings a lot; CPU seconds and the ratios measured in the same run are the numbers to compare.
 """
 
@@ -63,6 +63,9 @@ class Sample:
 
 def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
     """Run one child; return its wall seconds, its own CPU seconds (from ``os.wait4``) and stdout."""
+    # Write back what the previous child (or the server) left dirty, so that the kernel's
+    # writeback of 1 GiB does not run during, and compete with, the child timed next.
+    os.sync()
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=env)
@@ -212,8 +215,9 @@ def measure(bench: Bench, clients: Sequence[Client], *, remote_dir: str = "/") -
         trips = [round_trip(client, empty, f"{remote_dir}bench-empty-{client.name}") for _ in range(STARTUP_ROUNDS)]
         for direction, column in zip(DIRECTIONS, zip(*trips, strict=True), strict=True):
             results.startup[(client.name, direction)] = statistics.median(s.cpu for s in column)
-    for _ in range(bench.args.repeat):
-        for client in clients:
+    for start in range(bench.args.repeat):
+        # The order turns each round: a slot in the round can cost a client noticeably more.
+        for client in [*clients[start % len(clients) :], *clients[: start % len(clients)]]:
             put, get = round_trip(client, source, f"{remote_dir}bench-{client.name}.bin")
             results.samples.setdefault((client.name, "put"), []).append(put)
             results.samples.setdefault((client.name, "get"), []).append(get)
