@@ -41,3 +41,11 @@ def tls_version(request: pytest.FixtureRequest) -> str:
     """Parametrises a test over TLS 1.2 and TLS 1.3 (used as the client's maximum)."""
     value: str = request.param
     return value
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty xfer config folder and no profile path: tests never read the user's profiles."""
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("XFER_PROFILE_PATH", raising=False)
+    return tmp_path / "config"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from xfer.cli import main
+from tests.helpers import one_error, run
 from xfer.errors import ExitCode
 from xfer.testing.as2_server import AS2Server
 from xfer.testing.pki import TestPKI
@@ -56,21 +56,6 @@ def write_profile(dirs: Path, pki: TestPKI, srv: AS2Server, name: str = "partner
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.toml").write_text("\n".join(lines) + "\n")
     return name
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("xfer: error: ")]
-    assert len(errors) == 1, err
-    assert all(line.startswith(("xfer: error: ", "hint: ")) for line in lines), err
-    assert "Traceback" not in err
-    return errors[0]
 
 
 def test_put_to_as2_profile(

@@ -9,32 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import one_error, run
 from xfer.cli import main
 from xfer.errors import ExitCode
 from xfer.testing.pki import TestPKI
 
-
-@pytest.fixture(autouse=True)
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("XFER_PROFILE_PATH", raising=False)
-    return tmp_path / "config"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_error(err: str, *needles: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("xfer: error: ")]
-    assert len(errors) == 1, err
-    assert all(line.startswith(("xfer: error: ", "hint: ", "xfer: warning: ")) for line in lines), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in errors[0], f"{needle!r} not in {errors[0]!r}"
+pytestmark = pytest.mark.usefixtures("config")
 
 
 def test_help_imports_nothing_heavy() -> None:
@@ -93,19 +73,19 @@ def test_identity_errors_exit_4(
         args += ["--identity-password", f"file:{tmp_path / 'pw'}"]
     code, _, err = run(capsys, *args)
     assert code == ExitCode.TLS
-    assert_one_error(err, needle)
+    one_error(err, needle)
 
 
 def test_missing_identity_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "identity", "show", str(tmp_path / "nope.p12"))
     assert code == ExitCode.TLS
-    assert_one_error(err, "does not exist")
+    one_error(err, "does not exist")
 
 
 def test_literal_secret_refused_not_echoed(capsys: pytest.CaptureFixture[str], pki: TestPKI) -> None:
     code, out, err = run(capsys, "identity", "show", str(pki.client_p12), "--identity-password", "Sup3rSecret")
     assert code == ExitCode.CONFIG
-    assert_one_error(err, "must be a secret reference")
+    one_error(err, "must be a secret reference")
     assert "Sup3rSecret" not in err + out
 
 
@@ -113,13 +93,13 @@ def test_clear_text_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     (tmp_path / "f").write_text("x")
     code, _, err = run(capsys, "put", str(tmp_path / "f"), "ftp://127.0.0.1/in/")
     assert code == ExitCode.TLS
-    assert_one_error(err, "clear text")
+    one_error(err, "clear text")
 
 
 def test_missing_local_file_before_connecting(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "put", str(tmp_path / "missing.txt"), "ftpes://192.0.2.1/in/")
     assert code == ExitCode.ERROR
-    assert_one_error(err, "missing.txt does not exist")
+    one_error(err, "missing.txt does not exist")
 
 
 def test_expired_identity_refused_before_connecting(
@@ -129,13 +109,13 @@ def test_expired_identity_refused_before_connecting(
     code, _, err = run(capsys, "put", str(tmp_path / "f"), "ftpes://192.0.2.1/in/", "--identity",
                        str(pki.client_expired_p12), "--identity-password", f"file:{pki.password_file}")  # fmt: skip
     assert code == ExitCode.TLS
-    assert_one_error(err, "expired on 20")
+    one_error(err, "expired on 20")
 
 
 def test_unknown_profile_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "ls", "nobody:/")
     assert code == ExitCode.CONFIG
-    assert_one_error(err, "no profile named 'nobody'")
+    one_error(err, "no profile named 'nobody'")
 
 
 def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -185,7 +165,7 @@ def test_profile_lifecycle(
 def test_profile_add_refuses_missing_identity(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "profile", "add", "acme", "ftpes://h/", "--identity", str(tmp_path / "no.p12"))
     assert code == ExitCode.CONFIG
-    assert_one_error(err, "identity file", "does not exist")
+    one_error(err, "identity file", "does not exist")
 
 
 def test_profile_add_refuses_literal_password(capsys: pytest.CaptureFixture[str], config: Path) -> None:

@@ -8,19 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import run
 from xfer.adapters.base import Adapter, Capability, ConnectionSettings, Entry
-from xfer.cli import main
 from xfer.client import get as get_files
 from xfer.errors import ExitCode, RemoteError
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import create_ssl_context
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xfer.cli import main
+from tests.helpers import one_error, run
 from xfer.errors import ExitCode
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
@@ -32,18 +32,6 @@ def profile(server: FTPSServer, pki: TestPKI, tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
     monkeypatch.setenv("XFER_T_FTP_PW", server.password)
     return "partner"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.startswith("xfer: error: ")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_put_ls_get_mv_rm(

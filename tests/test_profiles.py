@@ -12,12 +12,7 @@ from xfer.errors import ConfigError
 from xfer.options import CORE, SECTIONS, render_markdown
 from xfer.profiles import Profile, list_profiles, load_profile, save_profile
 
-
-@pytest.fixture(autouse=True)
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("XFER_PROFILE_PATH", raising=False)
-    return tmp_path / "config"
+pytestmark = pytest.mark.usefixtures("config")
 
 
 def make(data: dict[str, Any], name: str = "partner") -> Profile:

@@ -8,17 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from xfer.cli import main
+from tests.helpers import one_error, run
 from xfer.errors import ExitCode
 from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import WebDAVServer
 
-
-@pytest.fixture(autouse=True)
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("XFER_PROFILE_PATH", raising=False)
-    return tmp_path / "config"
+pytestmark = pytest.mark.usefixtures("config")
 
 
 @pytest.fixture
@@ -30,23 +25,6 @@ def server(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
 def _tls(pki: TestPKI, which: str = "client_p12") -> list[str]:
     return ["--identity", str(getattr(pki, which)), "--identity-password", f"file:{pki.password_file}",
             "--ca", str(pki.root_ca)]  # fmt: skip
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error(err: str, *needles: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("xfer: error: ")]
-    assert len(errors) == 1, err
-    assert all(line.startswith(("xfer: error: ", "hint: ", "xfer: warning: ")) for line in lines), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in errors[0], f"{needle!r} not in {errors[0]!r}"
-    return errors[0]
 
 
 def test_every_verb(capsys: pytest.CaptureFixture[str], server: WebDAVServer, pki: TestPKI, tmp_path: Path) -> None:
