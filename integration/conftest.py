@@ -66,3 +66,10 @@ def bed_server(bed: Bed) -> Callable[[str], ServerInfo]:
         pytest.skip(f"{name}: {reason}")
 
     return get
+
+
+@pytest.fixture(params=["1.2", "1.3"], ids=["tls12", "tls13"])
+def tls_version(request: pytest.FixtureRequest) -> str:
+    """Parametrises a test over TLS 1.2 and TLS 1.3 (the client's maximum; the servers offer both)."""
+    value: str = request.param
+    return value

@@ -47,12 +47,6 @@ def _adapter(server: ServerInfo, context: ssl.SSLContext, *, password: str | Non
     return cls(settings)
 
 
-@pytest.fixture(params=["1.2", "1.3"], ids=["tls12", "tls13"])
-def tls_version(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
-
-
 @pytest.fixture(params=SERVERS)
 def ftp_server(request: pytest.FixtureRequest, bed_server: Callable[[str], ServerInfo]) -> ServerInfo:
     return bed_server(request.param)

@@ -26,13 +26,6 @@ def _adapter(pki: TestPKI, host: str, port: int, *, identity: Path | None, tls_m
     return HTTPSAdapter(ConnectionSettings(scheme="https", host=host, port=port, root="/", ssl_context=ctx, timeout=30))
 
 
-@pytest.fixture(params=["1.2", "1.3"], ids=["tls12", "tls13"])
-def tls_version(request: pytest.FixtureRequest) -> str:
-    """The client's maximum TLS version (nginx offers both)."""
-    value: str = request.param
-    return value
-
-
 @pytest.fixture
 def nginx(bed_server: Callable[[str], ServerInfo]) -> ServerInfo:
     return bed_server("nginx")

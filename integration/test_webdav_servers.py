@@ -51,12 +51,6 @@ def _adapter(pki: TestPKI, port: int, *, identity: Path | None = None, tls_max: 
     return WebDAVAdapter(settings)
 
 
-@pytest.fixture(params=["1.2", "1.3"], ids=["tls12", "tls13"])
-def tls_version(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
-
-
 @pytest.fixture(params=SERVERS)
 def dav(request: pytest.FixtureRequest, bed_server: Callable[[str], ServerInfo]) -> ServerInfo:
     info = bed_server(request.param)
