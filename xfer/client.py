@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
+from .batch import CallbackFactory, Task, run_tasks
 from .errors import LocalError, RemoteError, RemoteNotFound, UsageError, XferError
 from .profiles import Profile, load_profile
 from .secrets import Secret, resolve
@@ -28,8 +29,6 @@ from .urls import Endpoint, parse_url, url_username
 
 __all__ = ["CallbackFactory", "connect", "get", "put", "resolve_profile"]
 
-#: Given (local path, remote path, size or None), return a progress callback (or None).
-CallbackFactory = Callable[[str, str, int | None], ProgressCallback | None]
 
 #: The name of the profile built from a bare URL target.
 URL_PROFILE = "url-target"
@@ -220,11 +219,15 @@ def put(
     *,
     recursive: bool = False,
     callbacks: CallbackFactory | None = None,
+    parallel: int = 1,
+    reconnect: Callable[[], Adapter] | None = None,
 ) -> list[TransferResult]:
     """Upload files (and with ``recursive`` folders) to ``destination``.
 
     ``destination`` ending in ``/``, naming an existing remote folder, or given
     several sources, is a folder to upload *into*; otherwise it is the file name.
+    With ``parallel > 1`` and ``reconnect`` (opens another connection like
+    ``remote``), files move over up to that many connections at once.
     """
     paths = [Path(s) for s in sources]
     for path in paths:
@@ -250,22 +253,25 @@ def put(
     if folders and Capability.MKDIR in remote.capabilities:
         for folder in folders:
             remote.mkdir(folder, parents=True)
-    results = []
     created: set[str] = set()
-    for job in jobs:
-        callback = callbacks(str(job.local), job.remote, job.size) if callbacks else None
-        try:
-            results.append(remote.put_file(job.local, job.remote, callback=callback))
-        except RemoteNotFound:
-            # Like rclone: a missing destination folder is created, once, then we retry.
-            parent = posixpath.dirname(job.remote.rstrip("/")) or "/"
-            if Capability.MKDIR not in remote.capabilities or parent in created:
-                raise
-            remote.mkdir(parent, parents=True)
-            created.add(parent)
-            callback = callbacks(str(job.local), job.remote, job.size) if callbacks else None
-            results.append(remote.put_file(job.local, job.remote, callback=callback))
-    return results
+
+    def upload(job: _Job) -> Callable[[Adapter, ProgressCallback | None], TransferResult]:
+        def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
+            try:
+                return adapter.put_file(job.local, job.remote, callback=callback)
+            except RemoteNotFound:
+                # Like rclone: a missing destination folder is created, once, then we retry.
+                parent = posixpath.dirname(job.remote.rstrip("/")) or "/"
+                if Capability.MKDIR not in adapter.capabilities or parent in created:
+                    raise
+                adapter.mkdir(parent, parents=True)
+                created.add(parent)
+                return adapter.put_file(job.local, job.remote, callback=callback)
+
+        return run
+
+    tasks = [Task(str(job.local), job.remote, job.size, upload(job)) for job in jobs]
+    return run_tasks(remote, tasks, callbacks=callbacks, parallel=parallel, reconnect=reconnect)
 
 
 def _walk(folder: Path) -> Iterator[Path]:
@@ -284,11 +290,14 @@ def get(
     *,
     recursive: bool = False,
     callbacks: CallbackFactory | None = None,
+    parallel: int = 1,
+    reconnect: Callable[[], Adapter] | None = None,
 ) -> list[TransferResult]:
     """Download remote files (and with ``recursive`` folders) to ``destination``.
 
     ``destination`` that is an existing folder, ends in a path separator, or is
-    given several sources, is a folder to download *into*.
+    given several sources, is a folder to download *into*.  ``parallel`` and
+    ``reconnect`` as for :func:`put`.
     """
     dest = Path(destination)
     text = os.fspath(destination)
@@ -306,19 +315,24 @@ def get(
             jobs.append((source, local, entry.size if entry else None))
     if into and not dest.exists():
         dest.mkdir(parents=True)
-    results = []
-    for source, local, size in jobs:
+    for _source, local, _size in jobs:
         local.parent.mkdir(parents=True, exist_ok=True)
-        callback = callbacks(str(local), source, size) if callbacks else None
-        try:
-            results.append(remote.get_file(source, local, callback=callback))
-        except RemoteError as exc:
-            # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
-            # only after a failure is it worth a request to find out it was a folder.
-            if not recursive and not isinstance(exc, RemoteNotFound) and _is_folder(remote, source):
-                raise UsageError(f"{source} is a folder", hint="use -r to download folders") from exc
-            raise
-    return results
+
+    def download(source: str, local: Path) -> Callable[[Adapter, ProgressCallback | None], TransferResult]:
+        def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
+            try:
+                return adapter.get_file(source, local, callback=callback)
+            except RemoteError as exc:
+                # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
+                # only after a failure is it worth a request to find out it was a folder.
+                if not recursive and not isinstance(exc, RemoteNotFound) and _is_folder(adapter, source):
+                    raise UsageError(f"{source} is a folder", hint="use -r to download folders") from exc
+                raise
+
+        return run
+
+    tasks = [Task(str(local), source, size, download(source, local)) for source, local, size in jobs]
+    return run_tasks(remote, tasks, callbacks=callbacks, parallel=parallel, reconnect=reconnect)
 
 
 def _is_folder(remote: Adapter, path: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,6 +31,22 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Transfer folders and their contents.")]
+Parallel = Annotated[
+    int,
+    typer.Option("--parallel", "-P", min=1, max=16,
+                 help="Move up to N files at once, each over its own connection (1-16)."),
+]  # fmt: skip
+
+
+def _connector(target: str, connection: Connection) -> Callable[[], Adapter]:
+    """A function that opens a (new) connection to ``target``'s server."""
+    from ..urls import parse_target
+
+    parsed = parse_target(target)
+    if parsed.profile:
+        profile = parsed.profile
+        return lambda: open_remote(profile, connection)
+    return lambda: open_remote(target, connection, root="/")
 
 
 @contextmanager
@@ -39,15 +55,8 @@ def _open(target: str, connection: Connection) -> Iterator[tuple[Adapter, str, s
     from ..urls import parse_target
 
     parsed = parse_target(target)
-    if parsed.profile:
-        adapter = open_remote(parsed.profile, connection)
-        prefix = f"{parsed.profile}:"
-    else:
-        adapter = open_remote(target, connection, root="/")
-        assert parsed.endpoint is not None
-        prefix = parsed.endpoint.url.removesuffix(parsed.endpoint.path)
-    with adapter:
-        yield adapter, parsed.path, prefix
+    with _connector(target, connection)() as adapter:
+        yield adapter, parsed.path, parsed.origin
 
 
 def _report(results: list[TransferResult], remote: Adapter, prefix: str, *, json_output: bool, quiet: bool) -> None:
@@ -74,6 +83,7 @@ def put(
     target: Annotated[str, typer.Argument(help="PROFILE:/path or URL; ending in / = into that folder.")],
     connection: Connection,
     recursive: Recursive = False,
+    parallel: Parallel = 1,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
@@ -89,7 +99,8 @@ def put(
 
     with _open(target, connection) as (remote, path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
-            results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks)
+            results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks,
+                                parallel=parallel, reconnect=_connector(target, connection))  # fmt: skip
     _report(results, remote, prefix, json_output=json_output, quiet=quiet)
 
 
@@ -99,6 +110,7 @@ def get(
     local: Annotated[str, typer.Argument(help="Local file, or folder to download into.")],
     connection: Connection,
     recursive: Recursive = False,
+    parallel: Parallel = 1,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
@@ -111,7 +123,8 @@ def get(
         raise UsageError("all sources of one get must be on the same server", hint="run one get per server")
     with _open(sources[0], connection) as (remote, _path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
-            results = get_files(remote, [p.path for p in parsed], local, recursive=recursive, callbacks=callbacks)
+            results = get_files(remote, [p.path for p in parsed], local, recursive=recursive, callbacks=callbacks,
+                                parallel=parallel, reconnect=_connector(sources[0], connection))  # fmt: skip
     _report(results, remote, prefix, json_output=json_output, quiet=quiet)
 
 

@@ -1,0 +1,91 @@
+"""`-P N`: many files over N connections, in order, and one failure stops them all cleanly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xfer.errors import ExitCode
+from xfer.testing.contract import make_file, sha256_of
+from xfer.testing.ftps_server import FTPSServer
+from xfer.testing.pki import TestPKI
+
+from .helpers import one_error, run
+
+
+@pytest.fixture
+def server(pki: TestPKI, tmp_path: Path) -> Iterator[FTPSServer]:
+    with FTPSServer(pki, root=tmp_path / "served") as srv:
+        yield srv
+
+
+@pytest.fixture
+def profile(server: FTPSServer, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "partner.toml").write_text(
+        f'url = "{server.url}"\nidentity = "{pki.client_p12}"\nidentity_password = "file:{pki.password_file}"\n'
+        f'ca = "{pki.root_ca}"\nusername = "{server.user}"\npassword = "env:XFER_T_FTP_PW"\n'
+    )
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    monkeypatch.setenv("XFER_T_FTP_PW", server.password)
+    return "partner"
+
+
+def _logins(server: FTPSServer) -> int:
+    return sum(1 for line in server.commands if line.startswith("USER "))
+
+
+def test_put_and_get_over_three_connections(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path
+) -> None:
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    digests = {f"f{i}.bin": make_file(batch / f"f{i}.bin", 300_000 + i, seed=i) for i in range(9)}
+    code, out, err = run(capsys, "put", "-P", "3", *(str(batch / n) for n in sorted(digests)),
+                         f"{profile}:/in/", "--json")  # fmt: skip
+    assert code == 0, err
+    results = json.loads(out)
+    assert [r["remote"] for r in results] == [f"/in/{n}" for n in sorted(digests)], "results keep the order"
+    assert all(r["data_sessions_resumed"] == r["data_connections"] for r in results)
+    assert _logins(server) == 3
+    for name, digest in digests.items():
+        assert sha256_of(server.root / "in" / name) == digest
+
+    down = tmp_path / "down"
+    code, _, err = run(capsys, "get", "-r", "-P", "3", f"{profile}:/in", f"{down}/")
+    assert code == 0, err
+    for name, digest in digests.items():
+        assert sha256_of(down / "in" / name) == digest
+    assert _logins(server) == 6
+
+
+def test_one_failure_stops_the_batch_and_leaves_no_partial_files(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path
+) -> None:
+    for i in range(4):
+        make_file(server.root / f"big{i}.bin", 20 << 20, seed=i)
+    down = tmp_path / "down"
+    down.mkdir()
+    sources = [f"{profile}:/big0.bin", f"{profile}:/missing.bin", f"{profile}:/big1.bin",
+               f"{profile}:/big2.bin", f"{profile}:/big3.bin"]  # fmt: skip
+    code, _, err = run(capsys, "get", "-P", "2", *sources, str(down))
+    assert code == ExitCode.REMOTE
+    one_error(err, "/missing.bin does not exist")
+    assert not [p.name for p in down.iterdir() if p.name.endswith(".xfer-part")]
+    for done in down.iterdir():  # whatever finished before the failure is complete
+        assert done.stat().st_size == 20 << 20
+    assert len(list(down.iterdir())) < 4, "the batch must stop, not carry on after the failure"
+
+
+def test_parallel_one_is_a_single_connection(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path
+) -> None:
+    for i in range(3):
+        (tmp_path / f"s{i}").write_text(str(i))
+    code, _, err = run(capsys, "put", *(str(tmp_path / f"s{i}") for i in range(3)), f"{profile}:/one/")
+    assert code == 0, err
+    assert _logins(server) == 1
