@@ -19,7 +19,10 @@ from xfer.testing.pki import TestPKI
 
 
 class StallingServer:
-    """HTTPS (client certificate required) that promises 100 MB, sends 1 MB, then waits."""
+    """HTTPS (client certificate required) that promises 100 MB, sends 1 MB, then waits.
+
+    Serves any number of connections, each in its own thread.
+    """
 
     def __init__(self, pki: TestPKI) -> None:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -31,16 +34,23 @@ class StallingServer:
         self.stop = threading.Event()
 
     def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._stall, args=(conn,), daemon=True).start()
+
+    def _stall(self, conn: socket.socket) -> None:
         try:
-            conn, _ = self.listener.accept()
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += tls.recv(4096)
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n" + b"x" * (1 << 20))
+                self.stop.wait(30)
         except OSError:
-            return
-        with self.context.wrap_socket(conn, server_side=True) as tls:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += tls.recv(4096)
-            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n" + b"x" * (1 << 20))
-            self.stop.wait(30)
+            pass
 
 
 @pytest.fixture
@@ -95,3 +105,29 @@ def test_sigint_exit_code_is_130_not_a_crash_when_idle(pki: TestPKI, tmp_path: P
         listener.close()
     assert process.returncode == 130, err
     assert "xfer: interrupted" in err and "Traceback" not in err
+
+
+def test_ctrl_c_with_parallel_downloads_stuck_on_a_silent_server(
+    server: StallingServer, pki: TestPKI, tmp_path: Path
+) -> None:
+    """Workers blocked in recv get a short grace, then their partial files are removed."""
+    down = tmp_path / "down"
+    down.mkdir()
+    base = f"https://127.0.0.1:{server.port}"
+    argv = [sys.executable, "-m", "xfer", "get", "-P", "2", f"{base}/a.csv", f"{base}/b.csv", str(down),
+            "--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
+            "--ca", str(pki.root_ca), "--timeout", "60"]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        deadline = time.monotonic() + 20
+        while len([p for p in down.iterdir() if p.name.endswith(".xfer-part")]) < 2:
+            assert time.monotonic() < deadline, "both downloads should have started"
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.02)
+        time.sleep(0.2)
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert time.monotonic() - interrupted < 15, "must not wait for the 60 s socket timeout"
+    assert "xfer: interrupted" in err and "Traceback" not in err
+    assert list(down.iterdir()) == []

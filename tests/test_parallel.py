@@ -89,3 +89,49 @@ def test_parallel_one_is_a_single_connection(
     code, _, err = run(capsys, "put", *(str(tmp_path / f"s{i}") for i in range(3)), f"{profile}:/one/")
     assert code == 0, err
     assert _logins(server) == 1
+
+
+def test_a_server_connection_limit_means_fewer_workers_not_a_failure(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path
+) -> None:
+    server._server.max_cons_per_ip = 2  # like vsftpd max_per_ip: the third login is refused
+    for i in range(6):
+        (tmp_path / f"s{i}").write_bytes(b"x" * 200_000)
+    code, _, err = run(capsys, "put", "-P", "4", *(str(tmp_path / f"s{i}") for i in range(6)), f"{profile}:/cap/")
+    assert code == 0, err
+    assert sorted(p.name for p in (server.root / "cap").iterdir()) == [f"s{i}" for i in range(6)]
+
+
+def test_extra_connections_reuse_the_first_ones_settings(
+    profile: str, server: FTPSServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secrets are resolved and the identity decrypted once, not once per connection."""
+    import xfer
+    from xfer import client, identity
+
+    loads: list[str] = []
+    original = identity.Identity.load.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type, path: object, password: object = None) -> object:
+        loads.append(str(path))
+        return original(cls, path, password)
+
+    monkeypatch.setattr(identity.Identity, "load", classmethod(counting))
+    for i in range(6):
+        (tmp_path / f"s{i}").write_bytes(b"x")
+    with xfer.connect(profile) as remote:
+        results = client.put(remote, [tmp_path / f"s{i}" for i in range(6)], "/once/", parallel=3)
+    assert len(results) == 6 and len(loads) == 1
+    assert _logins(server) == 3
+
+
+def test_two_sources_with_one_destination_are_refused(
+    capsys: pytest.CaptureFixture[str], profile: str, tmp_path: Path
+) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.csv").write_text(folder)
+    code, _, err = run(capsys, "put", "-P", "2", str(tmp_path / "a" / "x.csv"), str(tmp_path / "b" / "x.csv"),
+                       f"{profile}:/in/")  # fmt: skip
+    assert code == ExitCode.USAGE
+    one_error(err, "two sources would upload to /in/x.csv")

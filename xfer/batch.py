@@ -2,29 +2,38 @@
 
 Each transfer is a :class:`Task` (what to move, and the function that moves it
 over a given adapter).  :func:`run_tasks` runs them in order on ``remote``; with
-``parallel > 1`` it opens up to ``parallel - 1`` more connections with ``reconnect``
-and gives each worker its own adapter — adapters are never shared between threads.
+``parallel > 1`` up to ``parallel - 1`` more connections are opened and each worker
+thread gets its own adapter — adapters are never shared between threads.  The extra
+connections reuse ``remote``'s settings (the same TLS context and resolved secrets),
+so nothing is prompted for or decrypted twice.
 
 The first failure stops the batch: transfers still running are aborted at their
 next block (through their progress callback), so their atomic writers remove the
-partial files; the failure is raised once everything has stopped.  Ctrl-C does the
-same and then re-raises KeyboardInterrupt.
+partial files; the failure is raised once the workers have stopped.  Ctrl-C does
+the same.  A worker stuck on a silent server is given :data:`GRACE_SECONDS`, then
+abandoned (its thread is a daemon) after its partial download is removed.  A server
+that refuses extra connections (per-user limits are common) just means fewer workers.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .adapters.base import Adapter, ProgressCallback, TransferResult
-from .errors import Interrupted
+from .errors import ConnectError, Interrupted, RemoteError, TLSError
+from .transfer import discard_partial_downloads
 
-__all__ = ["CallbackFactory", "Task", "run_tasks"]
+__all__ = ["GRACE_SECONDS", "CallbackFactory", "Task", "run_tasks"]
 
 #: Given (local path, remote path, size or None), return a progress callback (or None).
 CallbackFactory = Callable[[str, str, int | None], ProgressCallback | None]
+
+#: How long a stopping batch waits for workers blocked in the network before leaving them.
+GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -49,10 +58,15 @@ def run_tasks(
     parallel: int = 1,
     reconnect: Callable[[], Adapter] | None = None,
 ) -> list[TransferResult]:
-    """Run ``tasks``; results come back in task order."""
-    if parallel <= 1 or reconnect is None or len(tasks) <= 1:
+    """Run ``tasks``; results come back in task order.
+
+    ``reconnect`` opens another connection; the default builds one more adapter of
+    ``remote``'s class from the same settings.
+    """
+    if parallel <= 1 or len(tasks) <= 1:
         return [task.run(remote, _callback(callbacks, task)) for task in tasks]
-    return _Batch(remote, tasks, callbacks, min(parallel, len(tasks)), reconnect).run()
+    opener = reconnect or (lambda: type(remote)(remote.settings))
+    return _Batch(remote, tasks, callbacks, min(parallel, len(tasks)), opener).run()
 
 
 def _callback(callbacks: CallbackFactory | None, task: Task) -> ProgressCallback | None:
@@ -89,17 +103,39 @@ class _Batch:
         for thread in threads:
             thread.start()
         try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)  # short joins: the main thread stays responsive to Ctrl-C
+            while any(t.is_alive() for t in threads) and not self.stop.is_set():
+                threads[0].join(0.1)  # short waits: the main thread stays responsive to Ctrl-C
+            self._wind_down(threads)
         except KeyboardInterrupt:
             self.stop.set()
-            for thread in threads:
-                thread.join()
+            try:
+                self._wind_down(threads)
+            finally:
+                discard_partial_downloads()
             raise
         if self.failure is not None:
             raise self.failure
+        # A task handed back by a worker that could not connect, after worker 0 had
+        # already found the queue empty, is still to do: run it here, on the first connection.
+        for index in range(len(self.tasks)):
+            if index not in self.results:
+                task = self.tasks[index]
+                self.results[index] = task.run(self.remote, _callback(self.callbacks, task))
         return [self.results[index] for index in range(len(self.tasks))]
+
+    def _wind_down(self, threads: list[threading.Thread]) -> None:
+        """Wait for the workers; after a stop, only for a while, then clean up after them."""
+        deadline = time.monotonic() + GRACE_SECONDS if self.stop.is_set() else None
+        for thread in threads:
+            while thread.is_alive():
+                if deadline is None and self.stop.is_set():
+                    deadline = time.monotonic() + GRACE_SECONDS
+                if deadline is not None and time.monotonic() >= deadline:
+                    # Blocked in the network; its socket timeout will end it.  Its partial
+                    # download must not outlive this call.
+                    discard_partial_downloads()
+                    return
+                thread.join(0.1)
 
     def _work(self, number: int) -> None:
         adapter: Adapter | None = None
@@ -110,9 +146,9 @@ class _Batch:
                 except queue.Empty:
                     return
                 if adapter is None:
-                    # Worker 0 uses the caller's connection; the others open their own, lazily,
-                    # so a batch of two files never opens a connection it does not use.
-                    adapter = self.remote if number == 0 else self.reconnect()
+                    adapter = self._connect(number, index)
+                    if adapter is None:
+                        return
                 task = self.tasks[index]
                 result = task.run(adapter, self._guarded(_callback(self.callbacks, task)))
                 with self.lock:
@@ -127,6 +163,23 @@ class _Batch:
         finally:
             if adapter is not None and adapter is not self.remote:
                 adapter.close()
+
+    def _connect(self, number: int, index: int) -> Adapter | None:
+        """Worker 0 uses the caller's connection; the others open their own, lazily."""
+        if number == 0:
+            return self.remote
+        try:
+            adapter = self.reconnect()
+        except (ConnectError, TLSError, RemoteError):
+            # "421 too many connections" and friends: one worker fewer, not a failed batch.
+            # Worker 0 is always there to take the task back.
+            self.todo.put(index)
+            return None
+        if self.stop.is_set():
+            self.todo.put(index)
+            adapter.close()
+            return None
+        return adapter
 
     def _guarded(self, callback: ProgressCallback | None) -> ProgressCallback:
         def guarded(transferred: int, total: int | None) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -253,25 +254,40 @@ def put(
     if folders and Capability.MKDIR in remote.capabilities:
         for folder in folders:
             remote.mkdir(folder, parents=True)
+    _refuse_duplicates([job.remote for job in jobs], "upload")
     created: set[str] = set()
+    mkdir_lock = threading.Lock()
 
     def upload(job: _Job) -> Callable[[Adapter, ProgressCallback | None], TransferResult]:
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
             try:
                 return adapter.put_file(job.local, job.remote, callback=callback)
             except RemoteNotFound:
-                # Like rclone: a missing destination folder is created, once, then we retry.
-                parent = posixpath.dirname(job.remote.rstrip("/")) or "/"
-                if Capability.MKDIR not in adapter.capabilities or parent in created:
+                # Like rclone: a missing destination folder is created, then the upload is
+                # retried once.  The lock keeps parallel workers from racing to create it.
+                if Capability.MKDIR not in adapter.capabilities:
                     raise
-                adapter.mkdir(parent, parents=True)
-                created.add(parent)
+                parent = posixpath.dirname(job.remote.rstrip("/")) or "/"
+                with mkdir_lock:
+                    if parent not in created:
+                        adapter.mkdir(parent, parents=True)
+                        created.add(parent)
                 return adapter.put_file(job.local, job.remote, callback=callback)
 
         return run
 
     tasks = [Task(str(job.local), job.remote, job.size, upload(job)) for job in jobs]
     return run_tasks(remote, tasks, callbacks=callbacks, parallel=parallel, reconnect=reconnect)
+
+
+def _refuse_duplicates(destinations: list[str], what: str) -> None:
+    """Two sources with the same name would race for one destination (and one would be lost)."""
+    seen: set[str] = set()
+    for destination in destinations:
+        if destination in seen:
+            raise UsageError(f"two sources would {what} to {destination}",
+                             hint="give them different names, or transfer them separately")
+        seen.add(destination)
 
 
 def _walk(folder: Path) -> Iterator[Path]:
@@ -315,6 +331,7 @@ def get(
             jobs.append((source, local, entry.size if entry else None))
     if into and not dest.exists():
         dest.mkdir(parents=True)
+    _refuse_duplicates([str(local) for _source, local, _size in jobs], "download")
     for _source, local, _size in jobs:
         local.parent.mkdir(parents=True, exist_ok=True)
 
@@ -350,8 +367,12 @@ def _stat(remote: Adapter, path: str) -> Entry | None:
 
 
 def _safe_name(name: str) -> bool:
-    """A single path component: no separators, no ``.``/``..``, no NUL."""
-    return name not in ("", ".", "..") and not any(c in name for c in ("/", "\\", "\x00"))
+    """A single local path component: no separator of this OS, no ``.``/``..``, no NUL.
+
+    A backslash is an ordinary character in a POSIX file name, a separator on Windows.
+    """
+    separators = {"/", "\x00", os.sep, *([os.altsep] if os.altsep else [])}
+    return name not in ("", ".", "..") and not any(c in name for c in separators)
 
 
 def _remote_tree(remote: Adapter, folder: str, local: Path) -> list[tuple[str, Path, int | None]]:

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "UPLOAD_BLOCK",
     "AtomicDownload",
     "FileBody",
+    "discard_partial_downloads",
     "local_error",
     "open_for_upload",
 ]
@@ -66,6 +68,27 @@ def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
         handle.close()
         raise local_error(exc, path, "reading") from exc
     return handle, size
+
+
+# Temp files of downloads in progress, so that a batch abandoning a stuck worker thread
+# (Ctrl-C while it waits on a dead server) can still remove its partial file.
+_IN_PROGRESS: set[Path] = set()
+_IN_PROGRESS_LOCK = threading.Lock()
+
+
+def discard_partial_downloads() -> list[Path]:
+    """Remove the temp files of every download still in progress; return what was removed."""
+    with _IN_PROGRESS_LOCK:
+        paths = list(_IN_PROGRESS)
+        _IN_PROGRESS.clear()
+    removed = []
+    for path in paths:
+        try:
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def _umask() -> int:
@@ -168,6 +191,8 @@ class AtomicDownload:
         except OSError as exc:
             raise local_error(exc, self.target, "writing") from exc
         self._handle = os.fdopen(fd, "wb")
+        with _IN_PROGRESS_LOCK:
+            _IN_PROGRESS.add(self.temp)
         self.started = time.monotonic()
         if self._callback is not None:
             self._callback(0, self.expected_size)
@@ -192,6 +217,8 @@ class AtomicDownload:
         tb: TracebackType | None,
     ) -> None:
         handle, self._handle = self._handle, None
+        with _IN_PROGRESS_LOCK:
+            _IN_PROGRESS.discard(self.temp)
         if exc_type is not None:
             self._discard(handle)
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
@@ -38,24 +38,15 @@ Parallel = Annotated[
 ]  # fmt: skip
 
 
-def _connector(target: str, connection: Connection) -> Callable[[], Adapter]:
-    """A function that opens a (new) connection to ``target``'s server."""
-    from ..urls import parse_target
-
-    parsed = parse_target(target)
-    if parsed.profile:
-        profile = parsed.profile
-        return lambda: open_remote(profile, connection)
-    return lambda: open_remote(target, connection, root="/")
-
-
 @contextmanager
 def _open(target: str, connection: Connection) -> Iterator[tuple[Adapter, str, str]]:
     """Connect to a target; yield the adapter, the path under its root and the target's prefix."""
     from ..urls import parse_target
 
     parsed = parse_target(target)
-    with _connector(target, connection)() as adapter:
+    # A URL's path is the target's path, so its connection starts at the server's root.
+    adapter = open_remote(parsed.profile, connection) if parsed.profile else open_remote(target, connection, root="/")
+    with adapter:
         yield adapter, parsed.path, parsed.origin
 
 
@@ -100,7 +91,7 @@ def put(
     with _open(target, connection) as (remote, path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks,
-                                parallel=parallel, reconnect=_connector(target, connection))  # fmt: skip
+                                parallel=parallel)  # fmt: skip
     _report(results, remote, prefix, json_output=json_output, quiet=quiet)
 
 
@@ -124,7 +115,7 @@ def get(
     with _open(sources[0], connection) as (remote, _path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = get_files(remote, [p.path for p in parsed], local, recursive=recursive, callbacks=callbacks,
-                                parallel=parallel, reconnect=_connector(sources[0], connection))  # fmt: skip
+                                parallel=parallel)  # fmt: skip
     _report(results, remote, prefix, json_output=json_output, quiet=quiet)
 
 
