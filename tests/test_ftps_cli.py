@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,20 @@ def test_recursive_put_and_get(
     assert code == 0, err
     assert (out_dir / "batch" / "sub" / "b.txt").read_text() == "b"
     assert (out_dir / "batch" / "a.txt").read_text() == "a"
+
+
+@pytest.mark.skipif(os.sep == "\\" or os.altsep == "\\", reason="a backslash separates folders here")
+def test_recursive_get_keeps_names_with_a_backslash(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path
+) -> None:
+    """Review finding: ``Q3\\report.csv`` (legal on a POSIX server) was silently skipped, exit 0."""
+    (server.root / "out").mkdir(parents=True)
+    (server.root / "out" / "ok.txt").write_text("1")
+    (server.root / "out" / "Q3\\report.csv").write_text("22")
+    code, _, err = run(capsys, "get", "-r", f"{profile}:/out", str(tmp_path / "down") + "/")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "down" / "out").iterdir()) == ["Q3\\report.csv", "ok.txt"]
+    assert (tmp_path / "down" / "out" / "Q3\\report.csv").read_text() == "22"
 
 
 def test_url_target_with_flags(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
 
+from xfer.adapters._ftp_replies import reply_error
 from xfer.errors import (
     AuthenticationFailed,
     ClientCertificateRejected,
@@ -20,6 +21,7 @@ from xfer.errors import (
     RemotePermissionDenied,
     RemoteStorageFull,
     ServerCertificateUntrusted,
+    ServerError,
     TLSError,
     XferError,
 )
@@ -226,3 +228,28 @@ def test_dropped_during_upload(
     assert failure.value.exit_code in (4, 5)
     # Neither the target nor the temporary name is left on the server.
     assert _files(server_root) == []
+
+
+# -- reply codes --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        # IIS, file in use: 4xx is transient, though the text says "access" (review finding).
+        ("450 The process cannot access the file because it is being used by another process.", ServerError),
+        ("450 Access denied while the file is locked, retry later", ServerError),
+        ("451 Requested action aborted: local error in processing.", ServerError),
+        ("550 The process cannot access the file.", RemotePermissionDenied),
+        ("550 Access is denied.", RemotePermissionDenied),
+        ("450 No such file or directory", RemoteNotFound),
+        ("452 Insufficient storage space in system.", RemoteStorageFull),
+        ("421 Service not available, closing control connection.", ConnectionDropped),
+    ],
+)
+def test_reply_mapping(reply: str, kind: type[XferError]) -> None:
+    error = reply_error(reply, server="host", action="renaming", path="/x")
+    assert type(error) is kind
+    if kind is ServerError:
+        assert error.hint == "the server says this is temporary; try again"
+        assert error.exit_code == RemotePermissionDenied.exit_code  # remote (6), but not "denied"

@@ -17,8 +17,9 @@ import pytest
 from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import TLS_FTPHandler
 
+from xfer.adapters import ftps
 from xfer.adapters._ftp_listing import is_safe_name, parse_list_line, parse_mlsd_line, parse_mlst_line
-from xfer.errors import LocalError, RemoteError, RemotePermissionDenied, ServerError
+from xfer.errors import Interrupted, LocalError, RemoteError, RemotePermissionDenied, ServerError, XferError
 from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
@@ -62,7 +63,6 @@ class _HostileFS(AbstractedFS):  # type: ignore[misc]
         "-rw-r--r--   1 u g 2 Jan 01 2024 ../keep.txt",
         "-rw-r--r--   1 u g 2 Jan 01 2024 ../../etc/passwd",
         "-rw-r--r--   1 u g 2 Jan 01 2024 sub/inner.txt",
-        "-rw-r--r--   1 u g 2 Jan 01 2024 ..\\keep.txt",
         "drwxr-xr-x   2 u g 0 Jan 01 2024 .",
         "drwxr-xr-x   2 u g 0 Jan 01 2024 ..",
         "01-01-24  12:00PM                    2 ../keep.txt",
@@ -71,7 +71,6 @@ class _HostileFS(AbstractedFS):  # type: ignore[misc]
         "type=file;size=2; ../keep.txt",
         "type=file;size=2; /keep.txt",
         "type=file;size=2; sub/inner.txt",
-        "type=file;size=2; ..\\keep.txt",
         "type=dir; .",
         "type=dir; ..",
         "type=file;size=2; nul\x00.txt",
@@ -118,7 +117,7 @@ def test_recursive_rm_stays_inside_the_folder(
     assert [c for c in _changes(hostile) if c.startswith("DELE")] == ["DELE /out", "DELE /out/a.txt"]
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "/abs", "a\\b", "..\\x", "nul\x00", "cr\rlf"])
+@pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "/abs", "nul\x00", "cr\rlf", "lf\nx"])
 def test_unsafe_names(name: str) -> None:
     assert not is_safe_name(name)
     assert parse_list_line(f"-rw-r--r--   1 u g 2 Jan 01 2024 {name}", "/out") is None
@@ -127,11 +126,34 @@ def test_unsafe_names(name: str) -> None:
     assert parse_mlsd_line(f"type=dir; {name}", "/out") is None
 
 
-@pytest.mark.parametrize("name", ["a.txt", "..a", "a..", ".hidden", "with space", "ümlaut", "x -> y"])
+@pytest.mark.parametrize(
+    "name", ["a.txt", "..a", "a..", ".hidden", "with space", "ümlaut", "x -> y", "Q3\\report.csv", "..\\x", "\\"]
+)
 def test_safe_names(name: str) -> None:
+    """A backslash is an ordinary character in a server path (legal on POSIX servers);
+    whether the name can be written locally is the client's decision, not the parser's."""
     assert is_safe_name(name)
     entry = parse_mlsd_line(f"type=file;size=2; {name}", "/out")
     assert entry is not None and (entry.name, entry.path) == (name, f"/out/{name}")
+    if " -> " not in name:  # in a LIST line, " -> " is a link's target
+        for line in (f"-rw-r--r--   1 u g 2 Jan 01 2024 {name}", f"01-01-24  12:00PM                    2 {name}"):
+            entry = parse_list_line(line, "/out")
+            assert entry is not None and (entry.name, entry.path) == (name, f"/out/{name}")
+
+
+@pytest.mark.parametrize("handler", [TLS_FTPHandler, _NoMLSHandler], ids=["mlsd", "list"])
+def test_backslash_names_are_listed(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory, handler: type[Any]
+) -> None:
+    """Review finding: ``Q3\\report.csv`` (legal on a POSIX server) was silently left out."""
+    (server_root / "out").mkdir()
+    (server_root / "out" / "ok.txt").write_bytes(b"1")
+    (server_root / "out" / "Q3\\report.csv").write_bytes(b"22")
+    with FTPSServer(pki, root=server_root, handler_class=handler) as srv, srv.adapter(client_context()) as remote:
+        entries = remote.ls("/out")
+    assert sorted((e.name, e.path, e.size) for e in entries) == [
+        ("Q3\\report.csv", "/out/Q3\\report.csv", 2), ("ok.txt", "/out/ok.txt", 1)
+    ]
 
 
 def test_mlst_keeps_the_requested_path() -> None:
@@ -225,6 +247,157 @@ def test_iis_like_rename_failure_restores_the_old_file(
     assert (server_root / "keep.txt").read_bytes() == b"OLD\n"
     left = _names(server_root)
     assert len(left) == 2 and left[0].endswith(".xfer-part")  # the upload is kept for the user
+
+
+class _InUseHandler(_IISRenameHandler):
+    """IIS-like, and once the old file is aside the upload cannot take its name: the server
+    answers ``busy`` (a virus scanner or the pick-up process holding the name), or cuts
+    the connection (``busy = None``).  ``refuse_restore``: the old file cannot go back either."""
+
+    busy: ClassVar[str | None] = "450 The process cannot access the file because it is being used by another process."
+    refuse_restore: ClassVar[bool] = False
+
+    def ftp_RNTO(self, path: str) -> None:
+        rnfr = self._rnfr or ""
+        if rnfr.endswith(".xfer-part") and not os.path.exists(path):
+            self._rnfr = None
+            if self.busy is None:
+                self.close()
+            else:
+                self.respond(self.busy)
+            return
+        if rnfr.endswith(".xfer-old") and self.refuse_restore:
+            self._rnfr = None
+            self.respond("550 Access is denied.")
+            return
+        super().ftp_RNTO(path)
+
+
+def _leftovers(folder: Path) -> tuple[str, str]:
+    """The (only) upload temp file and aside copy in ``folder``, "" where there is none."""
+    names = _names(folder)
+    temps = [n for n in names if n.endswith(".xfer-part")]
+    asides = [n for n in names if n.endswith(".xfer-old")]
+    assert len(temps) <= 1 and len(asides) <= 1, names
+    return (temps[0] if temps else "", asides[0] if asides else "")
+
+
+def test_iis_like_busy_rename_restores_the_old_file(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review finding: a 450 on the second rename was not caught, so keep.txt stayed aside
+    (hidden), and the 450 "cannot access ... in use" was reported as permission denied."""
+    (server_root / "keep.txt").write_bytes(b"OLD\n")
+    (tmp_path / "up").write_bytes(b"NEW\n")
+    with FTPSServer(pki, root=server_root, handler_class=_InUseHandler) as srv, srv.adapter(client_context()) as remote:
+        with pytest.raises(ServerError, match="450 The process cannot access") as failure:
+            remote.put_file(tmp_path / "up", "/keep.txt")
+        remote.ls("/")  # the session is still usable
+    assert not isinstance(failure.value, RemotePermissionDenied)
+    assert (server_root / "keep.txt").read_bytes() == b"OLD\n"
+    temp, aside = _leftovers(server_root)
+    assert aside == "" and (server_root / temp).read_bytes() == b"NEW\n"
+    hint = failure.value.hint or ""
+    assert "temporary; try again" in hint and f"/{temp}" in hint
+
+
+def test_iis_like_busy_rename_and_refused_restore_name_both_files(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (server_root / "keep.txt").write_bytes(b"OLD\n")
+    (tmp_path / "up").write_bytes(b"NEW\n")
+
+    class Handler(_InUseHandler):
+        refuse_restore = True
+
+    with FTPSServer(pki, root=server_root, handler_class=Handler) as srv, srv.adapter(client_context()) as remote:
+        with pytest.raises(ServerError) as failure:
+            remote.put_file(tmp_path / "up", "/keep.txt")
+    temp, aside = _leftovers(server_root)
+    assert not (server_root / "keep.txt").exists()
+    assert (server_root / aside).read_bytes() == b"OLD\n" and (server_root / temp).read_bytes() == b"NEW\n"
+    message, hint = str(failure.value), failure.value.hint or ""
+    assert "450" in message and f"/{aside}" in message and "550 Access is denied" in message
+    assert f"/{temp}" in hint and f"/{aside}" in hint and "by hand" in hint
+
+
+def test_iis_like_rename_cut_off_restores_on_a_fresh_session(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (server_root / "keep.txt").write_bytes(b"OLD\n")
+    (tmp_path / "up").write_bytes(b"NEW\n")
+
+    class Handler(_InUseHandler):
+        busy = None
+
+    with FTPSServer(pki, root=server_root, handler_class=Handler) as srv, srv.adapter(client_context()) as remote:
+        with pytest.raises(XferError) as failure:
+            remote.put_file(tmp_path / "up", "/keep.txt")
+        logins = sum(1 for c in srv.commands if c.startswith("USER"))
+        assert "keep.txt" in [e.name for e in remote.ls("/")]  # and the adapter works on
+    assert logins == 2  # the restore ran on a second session
+    assert (server_root / "keep.txt").read_bytes() == b"OLD\n"
+    temp, aside = _leftovers(server_root)
+    assert aside == "" and f"/{temp}" in (failure.value.hint or "")
+
+
+@pytest.mark.parametrize("rnto_sent", [False, True], ids=["before-rnto", "after-rnto"])
+def test_iis_like_rename_interrupted(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, rnto_sent: bool,
+) -> None:
+    """Ctrl-C while the upload is being renamed into place, the old file aside: the old file
+    is put back (or, if the rename went through, the upload stays), and what is left is named."""
+    (server_root / "keep.txt").write_bytes(b"OLD\n")
+    (tmp_path / "up").write_bytes(b"NEW\n")
+    real_rename = ftps._rename
+
+    def rename(ftp: ftps.FTPSConnection, source: str, destination: str) -> None:
+        if source.endswith(".xfer-part") and not (server_root / destination.lstrip("/")).exists():
+            ftp.sendcmd(f"RNFR {source}")
+            if rnto_sent:
+                ftp.putcmd(f"RNTO {destination}")
+            raise KeyboardInterrupt
+        real_rename(ftp, source, destination)
+
+    monkeypatch.setattr(ftps, "_rename", rename)
+    failure: BaseException | None = None
+    with FTPSServer(pki, root=server_root, handler_class=_IISRenameHandler) as srv:
+        with srv.adapter(client_context()) as remote:
+            try:
+                remote.put_file(tmp_path / "up", "/keep.txt")
+            except BaseException as exc:  # a bare KeyboardInterrupt escaping would end the test run
+                failure = exc
+    assert isinstance(failure, Interrupted), repr(failure)
+    temp, aside = _leftovers(server_root)
+    hint = failure.hint or ""
+    if rnto_sent:  # the server renamed: the upload is in place, the old version is named
+        assert (server_root / "keep.txt").read_bytes() == b"NEW\n"
+        assert temp == "" and (server_root / aside).read_bytes() == b"OLD\n" and f"/{aside}" in hint
+    else:
+        assert (server_root / "keep.txt").read_bytes() == b"OLD\n"
+        assert aside == "" and (server_root / temp).read_bytes() == b"NEW\n" and f"/{temp}" in hint
+
+
+def test_iis_like_450_exists_moves_the_old_file_aside(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review finding: a 450 "already exists" (ftplib's error_temp) skipped the fallback."""
+    (server_root / "keep.txt").write_bytes(b"OLD\n")
+    (tmp_path / "up").write_bytes(b"NEW\n")
+
+    class Handler(TLS_FTPHandler):  # type: ignore[misc]
+        def ftp_RNTO(self, path: str) -> None:
+            if self._rnfr and os.path.exists(path):
+                self._rnfr = None
+                self.respond("450 Cannot create a file when that file already exists.")
+                return
+            super().ftp_RNTO(path)
+
+    with FTPSServer(pki, root=server_root, handler_class=Handler) as srv, srv.adapter(client_context()) as remote:
+        remote.put_file(tmp_path / "up", "/keep.txt")
+    assert _names(server_root) == ["keep.txt"]
+    assert (server_root / "keep.txt").read_bytes() == b"NEW\n"
 
 
 def test_refused_stor_without_temp_name_deletes_nothing(

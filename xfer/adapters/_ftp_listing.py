@@ -5,12 +5,17 @@ MLSD/MLST (RFC 3659) are machine-readable and preferred.  LIST output is whateve
 that, so both common layouts are parsed here.  A line that matches neither is
 skipped rather than guessed at: a wrong size is worse than a missing entry.
 
-Names come from the server and are not trusted: an entry whose name is not one
-plain path component (empty, ``.``, ``..``, or containing ``/``, ``\\``, NUL or a
+Names come from the server and are not trusted: an entry whose name can never be
+one component of a server path (empty, ``.``, ``..``, or containing ``/``, NUL or a
 line break) is dropped, so no listing can send a recursive delete or download
 outside the folder it lists, or into endless recursion.  Such an entry is skipped
 rather than failing the whole listing: an honest server never sends one, and the
 rest of the folder stays usable.
+
+A backslash is *not* dropped: on a POSIX server ``Q3\\report.csv`` is a legal name,
+and the FTP path separator is ``/`` only.  Whether a name is safe to write on the
+local file system (where ``\\`` separates folders on Windows) is the client's
+decision, made where the local path is built, not here.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ _WINDOWS_LINE = re.compile(
     re.VERBOSE,
 )
 
-#: Characters that make a name more than one path component, or break an FTP command line.
-_UNSAFE_CHARACTERS = frozenset("/\\\x00\r\n")
+#: Characters that make a name more than one server path component, or break an FTP
+#: command line.  (Not ``\\``: see the module docstring.)
+_UNSAFE_CHARACTERS = frozenset("/\x00\r\n")
 
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
@@ -65,7 +71,10 @@ def parse_mdtm(reply: str) -> dt.datetime | None:
 
 
 def is_safe_name(name: str) -> bool:
-    """True if ``name`` is one plain path component a listing may return."""
+    """True if ``name`` is one plain server path component a listing may return.
+
+    Says nothing about the local file system: ``a\\b`` is one name here.
+    """
     return name not in ("", ".", "..") and _UNSAFE_CHARACTERS.isdisjoint(name)
 
 

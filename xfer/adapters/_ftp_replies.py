@@ -28,6 +28,7 @@ from ..errors import (
 
 __all__ = [
     "NOT_UNDERSTOOD",
+    "TRANSIENT_HINT",
     "is_ambiguous_550",
     "login_error",
     "reply_code",
@@ -35,6 +36,9 @@ __all__ = [
     "reply_text",
     "says_exists",
 ]
+
+#: The hint of every 4xx (transient) refusal that has no more specific one.
+TRANSIENT_HINT = "the server says this is temporary; try again"
 
 #: Replies meaning "this server does not implement that command" (RFC 959 500/502/504).
 NOT_UNDERSTOOD = ("500", "502", "504")
@@ -150,10 +154,13 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
             return RemoteNotFound(f"{server}:{where} does not exist {said}")
         if _EXISTS.search(text):
             return RemoteExists(f"{server}:{where} already exists {said}")
+    if code.startswith("4"):
+        # 4xx is RFC 959's "transient negative completion", whatever the text says: IIS
+        # answers a file in use with "450 The process cannot access the file ...", which
+        # the "denied" words below would turn into a permanent permission error.
+        return ServerError(f"{server} failed {action}{where}, temporarily {said}", hint=TRANSIENT_HINT)
+    if code == "550":
         if _DENIED.search(text):
             return RemotePermissionDenied(f"{server}: permission denied while {action}{where} {said}")
         return RemoteError(f"{server} refused {action}{where} {said}")
-    if code.startswith("4"):
-        return ServerError(f"{server} failed {action}{where}, temporarily {said}",
-                           hint="try again later")
     return RemoteError(f"{server} refused {action}{where} {said}")

@@ -50,6 +50,7 @@ from ..errors import (
     ConnectionDropped,
     InsecureSchemeRefused,
     IntegrityError,
+    Interrupted,
     RemoteError,
     RemoteNotFound,
     RemotePermissionDenied,
@@ -85,6 +86,10 @@ DOWNLOAD_FILL = 256 * 1024
 
 #: How long ``close()`` waits for the answer to QUIT: a dead server must not hang us.
 QUIT_TIMEOUT = 3.0
+
+#: How long a fresh session may take to put an upload's displaced old version back after
+#: the first session broke: the user is waiting (maybe after Ctrl-C), so not the full timeout.
+RECOVERY_TIMEOUT = 10.0
 
 _T = TypeVar("_T")
 
@@ -407,12 +412,12 @@ class FTPSAdapter(Adapter):
             with contextlib.suppress(Exception):
                 ftp.close()
 
-    def _open(self) -> FTPSConnection:
+    def _open(self, *, timeout: float | None = None) -> FTPSConnection:
         settings = self.settings
         ftp = FTPSConnection(
             context=settings.ssl_context,
             implicit=self.implicit,
-            timeout=settings.timeout,
+            timeout=settings.timeout if timeout is None else timeout,
             epsv=self._epsv,
             keepalive=self._keepalive,
         )
@@ -826,6 +831,15 @@ class FTPSAdapter(Adapter):
                 )
                 exc.hint = f"{exc.hint}; {kept}" if exc.hint else kept
             raise
+        except KeyboardInterrupt as exc:
+            # Between RNFR and RNTO, or waiting for RNTO's answer: whether the rename
+            # happened is unknown, so the message says where the upload may be.
+            raise Interrupted(
+                f"{self.settings.server}: interrupted while renaming the uploaded temporary "
+                f"file {temp} to {remote}",
+                hint=f"the upload is complete on the server, as {remote} or as {temp}: "
+                f"if {temp} is still there, rename it to {remote} by hand",
+            ) from exc
 
     def _rename_over(self, ftp: FTPSConnection, source: str, destination: str) -> str | None:
         """RNFR/RNTO ``source`` to ``destination``, replacing the file there.
@@ -833,38 +847,131 @@ class FTPSAdapter(Adapter):
         Most servers replace in one step.  Some (IIS, like Windows' MoveFile) refuse
         because the target exists; then the old file is renamed aside, ``source`` is
         renamed into place, and only then is the old file deleted.  If that second
-        rename is refused, the old file is renamed back.  Neither file is ever deleted
+        rename fails in any way (refused, 4xx or 5xx, connection lost, interrupted), the
+        old file is renamed back (see :meth:`_put_back`).  Neither file is ever deleted
         while it is the only copy of its content.  Returns the aside name if deleting
         it failed (the upload succeeded; the old version is left over), else None.
         """
         try:
             _rename(ftp, source, destination)
             return None
-        except ftplib.error_perm as exc:
+        except (ftplib.error_perm, ftplib.error_temp) as exc:
+            # IIS says "exists" with a 550; a 450 saying so is read the same way.
             if not says_exists(str(exc)) or self._kind(ftp, destination) != "file":
                 raise
         folder, name = posixpath.split(destination)
         aside = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-old")
-        _rename(ftp, destination, aside)
+        moved = False
         try:
+            _rename(ftp, destination, aside)
+            moved = True
             _rename(ftp, source, destination)
-        except ftplib.error_perm as exc:
-            try:
-                _rename(ftp, aside, destination)
-            except ftplib.error_perm as restore:
-                raise RemoteError(
-                    f"{self.settings.server}: renaming {source} to {destination} failed "
-                    f"({str(exc).strip()}), and so did renaming the previous version back "
-                    f"from {aside} ({str(restore).strip()})",
-                    hint=f"the previous version is {aside}, the upload is {source}: "
-                    "rename them by hand",
-                ) from exc
-            raise
+        except BaseException as exc:
+            if not moved and not _breaks_session(exc):
+                raise  # the server refused to move the old version: nothing has moved
+            error = self._put_back(ftp, exc, source, destination, aside)
+            if error is None:  # the upload is in place after all; only the old version is left
+                return aside
+            if error is exc:
+                raise
+            raise error from exc
         try:
             ftp.voidcmd(f"DELE {aside}")
-        except ftplib.error_perm:
+        except (ftplib.error_perm, ftplib.error_temp):
             return aside
+        except Exception as exc:
+            # The upload is in place; only deleting the old version is in doubt.
+            if _breaks_session(exc):
+                self._drop()
+            return aside
+        except KeyboardInterrupt as exc:
+            self._drop()
+            raise Interrupted(
+                f"{self.settings.server}: interrupted after the upload was renamed to {destination}",
+                hint=f"the upload is complete; the previous version may be left as {aside}: "
+                "remove it by hand",
+            ) from exc
         return None
+
+    def _put_back(
+        self, ftp: FTPSConnection, exc: BaseException, source: str, destination: str, aside: str
+    ) -> BaseException | None:
+        """After moving the old ``destination`` to ``aside``, installing ``source`` failed with
+        ``exc``: put the old version back, best effort, and return what to raise.
+
+        After a reply (a 4xx or 5xx), the dialogue is in step and the server has renamed
+        nothing more: ``aside`` goes back at once.  After a lost connection or an
+        interruption, the state is unknown: a fresh session (short timeout) looks first,
+        and ``aside`` goes back only where nothing is at ``destination`` (never over a file).
+
+        Returns ``exc`` itself if the old version is back and only ``source`` is left (the
+        caller raises it, and the adapter names ``source``); None if the upload turned out
+        to be in place (only ``aside`` is left, as after a failed DELE); otherwise an
+        error naming every file left over.
+        """
+        server = self.settings.server
+        action = f"renaming the uploaded temporary file {source} to"
+        problem: BaseException | None = None
+        installed = False
+        try:
+            if not _breaks_session(exc):
+                _rename(ftp, aside, destination)
+            else:
+                self._drop()
+                fresh = self._open(timeout=min(self.settings.timeout, RECOVERY_TIMEOUT))
+                try:
+                    if self._kind(fresh, aside) is not None:
+                        if self._kind(fresh, destination) is None:
+                            _rename(fresh, aside, destination)
+                        elif self._kind(fresh, source) is None:
+                            installed = True
+                        else:
+                            raise RemoteError(f"{destination} exists, but is not the upload")
+                finally:
+                    fresh.quit_quietly()
+        except BaseException as failed:
+            # Best effort: even a second Ctrl-C only ends the attempt; the report still
+            # names what is left where.
+            problem = failed
+            if _breaks_session(failed):
+                self._drop()
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        if problem is None and installed:
+            if interrupted:
+                return Interrupted(
+                    f"{server}: interrupted after the upload was renamed to {destination}",
+                    hint=f"the upload is complete; the previous version is left as {aside}: "
+                    "remove it by hand",
+                )
+            return None
+        if problem is None:
+            if interrupted:
+                return Interrupted(
+                    f"{server}: interrupted while {action} {destination}; {destination} is "
+                    "the previous version again",
+                    hint=f"the upload is complete on the server as {source}: rename it to "
+                    f"{destination} by hand, or run the command again (and remove {source})",
+                )
+            return exc
+        if interrupted:
+            error: XferError = Interrupted(f"{server}: interrupted while {action} {destination}")
+        elif isinstance(exc, Exception):
+            error = self._translate(exc, action, destination)
+        else:
+            return exc
+        why = str(problem).strip() or type(problem).__name__
+        if isinstance(problem, KeyboardInterrupt):
+            why = "interrupted"
+        error.message = (
+            f"{error.message}; putting the previous version back from {aside} failed too ({why})"
+        )
+        error.args = (error.message,)
+        recover = (
+            f"{destination} may be missing: the previous version is {aside} and the complete "
+            f"upload is {source}; rename one of them to {destination} by hand"
+        )
+        error.hint = f"{recover}; {error.hint}" if error.hint else recover
+        return error
 
     def _cleanup(self, path: str) -> None:
         """Best effort: remove a partial upload, on a fresh connection if the old one broke."""
