@@ -515,3 +515,17 @@ def test_large_download_after_recovery_is_intact(
             remote.get_file("/big.bin", tmp_path / "big.bin", callback=_raise_after(100_000, LocalError("x")))
         remote.get_file("/big.bin", tmp_path / "big.bin")
     assert sha256_of(tmp_path / "big.bin") == expected
+
+
+def test_recursive_rm_never_deletes_by_a_backslash_name(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory
+) -> None:
+    """A Windows server would read ``..\\keep.txt`` as a path out of the folder."""
+    (server_root / "tree").mkdir()
+    (server_root / "tree" / "..\\keep.txt").write_bytes(b"1")
+    (server_root / "keep.txt").write_bytes(b"precious")
+    with FTPSServer(pki, root=server_root) as srv, srv.adapter(client_context()) as remote:
+        with pytest.raises(RemoteError, match="holds a backslash"):
+            remote.rm("/tree", recursive=True)
+        assert not [c for c in srv.commands if c.startswith("DELE /tree/")]
+    assert (server_root / "keep.txt").read_bytes() == b"precious"

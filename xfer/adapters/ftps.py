@@ -1022,6 +1022,13 @@ class FTPSAdapter(Adapter):
 
     def _remove_tree(self, ftp: FTPSConnection, folder: str) -> None:
         for entry in self._list_entries(ftp, folder):
+            if "\\" in entry.name:
+                # Legal on a POSIX server, but a Windows server reads "..\\x" as a path that
+                # leaves the folder: never delete by such a name.
+                raise RemoteError(
+                    f"{self.settings.server}: refusing to remove {entry.path!r}: its name holds a backslash",
+                    hint="remove that file by hand (or rename it), then run rm -r again",
+                )
             if entry.type == "directory":
                 self._remove_tree(ftp, entry.path)
             else:
