@@ -225,3 +225,44 @@ def test_private_key_never_touches_a_disk_file(pki: TestPKI, tmp_path: Path) -> 
     assert memfd_writes and all("ENCRYPTED PRIVATE KEY" in line for line in memfd_writes), (
         "only an encrypted key may pass through the memfd"
     )
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_rejection_names_the_cas_the_server_accepts(pki: TestPKI, version: str) -> None:
+    """The CertificateRequest's CA list (read during the handshake) is quoted in the error."""
+    import socket
+    import time
+
+    openssl = shutil.which("openssl")
+    assert openssl, "the openssl command is required"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki.server_cert), "-key",
+         str(pki.server_key), "-cert_chain", str(pki.intermediate_ca), "-Verify", "1", "-CAfile",
+         str(pki.root_ca), "-verify_return_error", "-www", "-quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "openssl s_server did not start"
+                time.sleep(0.05)
+        identity = Identity.load(pki.client_untrusted_p12, pki.password)
+        context = create_ssl_context(identity, ca=pki.root_ca, maximum_version=version)
+        with pytest.raises((ssl.SSLError, OSError)) as caught:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    tls.recv(100)
+        error = translate_error(caught.value, context=context, server=f"127.0.0.1:{port}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert isinstance(error, ClientCertificateRejected)
+    assert "the server accepts certificates issued by: Common Name: xfer test root CA" in str(error)
