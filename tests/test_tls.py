@@ -137,9 +137,12 @@ class TestClientCertificates:
 
 
 class TestServerVerification:
-    def test_untrusted_server_names_its_issuer(self, pki: TestPKI, identity: Identity) -> None:
-        with EchoServer(pki, tls_version=ssl.TLSVersion.TLSv1_3) as server:
+    @pytest.mark.parametrize("version", ["1.2", "1.3"])
+    def test_untrusted_server_names_its_issuer(self, pki: TestPKI, identity: Identity, version: str) -> None:
+        """Read from the failed handshake itself: no second, unverified connection."""
+        with EchoServer(pki, tls_version=VERSIONS[version]) as server:
             error = _fails(create_ssl_context(identity, ca=pki.untrusted_ca), server.port)
+            assert server.handshakes == 0
         assert isinstance(error, ServerCertificateUntrusted)
         assert "we do not trust the server's certificate" in str(error)
         assert "xfer test intermediate CA" in str(error)

@@ -151,10 +151,11 @@ class XferSSLContext(ssl.SSLContext):
     trust_source: str
     pin: str | None
     acceptable_client_cas: list[str]
+    server_certificate: bytes | None
 
     def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        # Listen for the server's CertificateRequest during this handshake only.
-        _record_acceptable_client_cas(self)
+        # Listen to the handshake messages during this handshake only.
+        _record_handshake_facts(self)
         return super().wrap_socket(*args, **kwargs)
 
 
@@ -214,6 +215,7 @@ def create_ssl_context(
     ctx.identity = identity
     ctx.pin = normalize_pin(pin) if pin else None
     ctx.acceptable_client_cas = []
+    ctx.server_certificate = None
     ctx.trust_source = _load_trust(ctx, ca)
     if identity is not None:
         _load_identity(ctx, identity)
@@ -300,24 +302,44 @@ def _memory_path(data: bytes, label: str) -> Iterator[str]:
                 os.unlink(path)
 
 
-def _record_acceptable_client_cas(ctx: XferSSLContext) -> None:
-    """Remember the CA names the server lists in its CertificateRequest, for error hints.
+def _record_handshake_facts(ctx: XferSSLContext) -> None:
+    """Remember, from the handshake messages, what error messages need later.
 
-    ``_msg_callback`` is private CPython API; if it goes away we lose only the hint.
+    The server's leaf certificate (Certificate message): when *we* reject it, the stdlib
+    no longer hands it out, and the message should still name its subject, issuer and
+    fingerprint.  The CA names of the server's CertificateRequest: when the server
+    rejects *our* certificate, they say which issuers it would have accepted.
+    ``_msg_callback`` is private CPython API; if it goes away we lose only these hints.
     """
 
     def callback(
         conn: Any, direction: str, version: Any, content_type: Any, msg_type: Any, data: bytes
     ) -> None:
-        if direction != "read" or getattr(msg_type, "name", "") != "CERTIFICATE_REQUEST":
+        if direction != "read":
             return
+        kind = getattr(msg_type, "name", "")
         with contextlib.suppress(Exception):
-            names = _parse_certificate_request(data, version)
-            if names:
-                ctx.acceptable_client_cas = names
+            if kind == "CERTIFICATE_REQUEST":
+                names = _parse_certificate_request(data, version)
+                if names:
+                    ctx.acceptable_client_cas = names
+            elif kind == "CERTIFICATE":
+                ctx.server_certificate = _parse_leaf_certificate(data, version)
 
     with contextlib.suppress(AttributeError, TypeError):
         ctx._msg_callback = callback  # type: ignore[attr-defined]
+
+
+def _parse_leaf_certificate(data: bytes, version: Any) -> bytes | None:
+    """The first (leaf) certificate's DER from a Certificate handshake message."""
+    body = data[4:]  # handshake header: type (1) + length (3)
+    pos = 0
+    if getattr(version, "name", "") == "TLSv1_3":
+        pos = 1 + body[0]  # certificate_request_context
+    pos += 3  # certificate_list length
+    length = int.from_bytes(body[pos : pos + 3], "big")
+    der = body[pos + 3 : pos + 3 + length]
+    return der if len(der) == length and length else None
 
 
 def _parse_certificate_request(data: bytes, version: Any) -> list[str]:
@@ -417,7 +439,7 @@ def _translate_ssl(
                 f"{server}: the server's certificate is {detail}",
                 hint="tell the partner their server certificate needs renewing (or check the clock)",
             )
-        issuer = _describe_server_issuer(server)
+        issuer = _describe_server_certificate(context)
         return ServerCertificateUntrusted(
             f"{server}: we do not trust the server's certificate ({detail}){issuer}; "
             f"trusted: {trust}",
@@ -515,33 +537,17 @@ def _accepted_cas(context: ssl.SSLContext) -> str:
     return "; the server accepts certificates issued by: " + " | ".join(names[:5])
 
 
-def _describe_server_issuer(server: str) -> str:
-    """Best effort: who issued the certificate we refused (one unverified TLS 1.3 probe).
-
-    The one side effect in translation, on purpose: "we do not trust the server" is only
-    actionable when it names the issuer.  Skipped behind a proxy, where a direct
-    connection would go somewhere else (or nowhere).
-    """
-    host, _, port = server.rpartition(":")
-    if not host or not port.isdigit():
-        return ""
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return ""
-    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    # This probe only reads the certificate to name its issuer in the error; nothing is sent.
-    probe.check_hostname = False
-    probe.verify_mode = ssl.CERT_NONE
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=3) as raw:
-            with probe.wrap_socket(raw, server_hostname=host.strip("[]")) as tls:
-                der = tls.getpeercert(binary_form=True)
-    except (OSError, ValueError):
-        return ""
+def _describe_server_certificate(context: ssl.SSLContext) -> str:
+    """Who the refused server certificate belongs to, as seen in the failed handshake."""
+    der = getattr(context, "server_certificate", None)
     if not der:
         return ""
     from cryptography import x509
 
-    cert = x509.load_der_x509_certificate(der)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return ""
     fingerprint = "sha256:" + hashlib.sha256(der).hexdigest()
     return (
         f"; it is {cert.subject.rfc4514_string()} issued by {cert.issuer.rfc4514_string()}, "

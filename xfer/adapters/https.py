@@ -153,12 +153,12 @@ class HTTPSAdapter(Adapter):
     # -- put ---------------------------------------------------------------------
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
-        return self._upload(local, remote, callback, verify=self.options.verify_upload)
+        return self._upload(local, remote, callback, check_size=self.options.verify_upload)
 
     def _upload(
-        self, local: str, remote: str, callback: ProgressCallback | None, *, verify: bool
+        self, local: str, remote: str, callback: ProgressCallback | None, *, check_size: bool
     ) -> TransferResult:
-        """PUT (or POST) ``local`` to ``remote``; with ``verify``, HEAD it and compare sizes."""
+        """PUT (or POST) ``local`` to ``remote``; with ``check_size``, HEAD it and compare sizes."""
         handle, size = open_for_upload(local)
         session = self.session
         started = time.monotonic()
@@ -193,7 +193,7 @@ class HTTPSAdapter(Adapter):
                     f"({body.sent} of {size} bytes)",
                     hint="the server may have refused the upload; check its size limits",
                 )
-            if self.options.upload_method == "PUT" and verify:
+            if self.options.upload_method == "PUT" and check_size:
                 details["verified_size"] = self._verify_size(remote, size)
         return TransferResult(
             direction="put",

@@ -438,7 +438,7 @@ class WebDAVAdapter(HTTPSAdapter):
         folder, name = posixpath.split(remote)
         target = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
         try:
-            result = self._upload(local, target, callback, verify=False)
+            result = self._upload(local, target, callback, check_size=False)  # checked after the MOVE
             # Pick-up folders never see a half file: it appears under its name when complete.
             try:
                 self._relocate("move", target, remote, overwrite=True, folder=False, shown=remote)
