@@ -1,10 +1,14 @@
-"""Helpers shared by the CLI tests: run ``xfer`` in-process and check its one-line errors."""
+"""Helpers shared by the CLI tests: run ``xfer`` in-process, check its one-line errors, save profiles."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from xfer.cli import main
+from xfer.testing.ftps_server import FTPSServer
+from xfer.testing.pki import TestPKI
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -24,3 +28,27 @@ def one_error(err: str, *needles: str) -> str:
     for needle in needles:
         assert needle in errors[0], f"{needle!r} not in {errors[0]!r}"
     return errors[0]
+
+
+def save_ftps_profile(
+    server: FTPSServer,
+    pki: TestPKI,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    name: str = "partner",
+    root: str = "",
+) -> str:
+    """Write a profile for an in-process FTPS server into ``folder`` and put it on the search path.
+
+    The FTP password travels by reference (``env:XFER_T_FTP_PW``), as users would keep it.
+    """
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.toml").write_text(
+        f'url = "{server.url}{root}"\nidentity = "{pki.client_p12}"\n'
+        f'identity_password = "file:{pki.password_file}"\nca = "{pki.root_ca}"\n'
+        f'username = "{server.user}"\npassword = "env:XFER_T_FTP_PW"\n'
+    )
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    monkeypatch.setenv("XFER_T_FTP_PW", server.password)
+    return name

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run
+from tests.helpers import run, save_ftps_profile
 from xfer.adapters.base import Adapter, Capability, ConnectionSettings, Entry
 from xfer.client import get as get_files
 from xfer.errors import ExitCode, RemoteError
@@ -25,15 +25,8 @@ def server(pki: TestPKI, tmp_path: Path) -> Iterator[FTPSServer]:
 
 @pytest.fixture
 def profile(server: FTPSServer, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    folder = tmp_path / "profiles"
-    folder.mkdir()
-    (folder / "box.toml").write_text(
-        f'url = "{server.url}box"\nidentity = "{pki.client_p12}"\nidentity_password = "file:{pki.password_file}"\n'
-        f'ca = "{pki.root_ca}"\nusername = "{server.user}"\npassword = "env:XFER_T_FTP_PW"\n'
-    )
-    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    save_ftps_profile(server, pki, tmp_path / "profiles", monkeypatch, name="box", root="box")
     monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("XFER_T_FTP_PW", server.password)
     (server.root / "box" / "tree").mkdir(parents=True)
     (server.root / "box" / "tree" / "keep.txt").write_text("keep")
     return "box"

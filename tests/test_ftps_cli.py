@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import one_error, run
+from tests.helpers import one_error, run, save_ftps_profile
 from xfer.errors import ExitCode
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
@@ -24,15 +24,7 @@ def server(pki: TestPKI, tmp_path: Path) -> Iterator[FTPSServer]:
 @pytest.fixture
 def profile(server: FTPSServer, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A saved profile for the server; its password comes from the environment."""
-    folder = tmp_path / "profiles"
-    folder.mkdir()
-    (folder / "partner.toml").write_text(
-        f'url = "{server.url}"\nidentity = "{pki.client_p12}"\nidentity_password = "file:{pki.password_file}"\n'
-        f'ca = "{pki.root_ca}"\nusername = "{server.user}"\npassword = "env:XFER_T_FTP_PW"\n'
-    )
-    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-    monkeypatch.setenv("XFER_T_FTP_PW", server.password)
-    return "partner"
+    return save_ftps_profile(server, pki, tmp_path / "profiles", monkeypatch)
 
 
 def test_put_ls_get_mv_rm(

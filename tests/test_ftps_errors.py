@@ -31,24 +31,9 @@ from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext, create_ssl_context
 
+from .ftps_fixtures import implicit, server, server_root  # noqa: F401 - fixtures, used by name
+
 ContextFactory = Callable[..., XferSSLContext]
-
-
-@pytest.fixture(params=[False, True], ids=["explicit", "implicit"])
-def implicit(request: pytest.FixtureRequest) -> bool:
-    value: bool = request.param
-    return value
-
-
-@pytest.fixture
-def server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ftps-root")
-
-
-@pytest.fixture
-def server(pki: TestPKI, server_root: Path, implicit: bool, tls_version: str) -> Iterator[FTPSServer]:
-    with FTPSServer(pki, root=server_root, implicit=implicit, tls_max=tls_version) as srv:
-        yield srv
 
 
 def _files(folder: Path) -> list[str]:

@@ -13,7 +13,7 @@ from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
 
-from .helpers import one_error, run
+from .helpers import one_error, run, save_ftps_profile
 
 
 @pytest.fixture
@@ -24,15 +24,7 @@ def server(pki: TestPKI, tmp_path: Path) -> Iterator[FTPSServer]:
 
 @pytest.fixture
 def profile(server: FTPSServer, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    folder = tmp_path / "profiles"
-    folder.mkdir()
-    (folder / "partner.toml").write_text(
-        f'url = "{server.url}"\nidentity = "{pki.client_p12}"\nidentity_password = "file:{pki.password_file}"\n'
-        f'ca = "{pki.root_ca}"\nusername = "{server.user}"\npassword = "env:XFER_T_FTP_PW"\n'
-    )
-    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-    monkeypatch.setenv("XFER_T_FTP_PW", server.password)
-    return "partner"
+    return save_ftps_profile(server, pki, tmp_path / "profiles", monkeypatch)
 
 
 def _logins(server: FTPSServer) -> int:
