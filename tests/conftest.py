@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,21 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.delenv("XFER_PROFILE_PATH", raising=False)
     return tmp_path / "config"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real 2 MiB tmpfs, for full-disk tests.  Needs root: CI runs as root, so there a
+    failed mount fails the test instead of skipping it."""
+    folder = tmp_path_factory.mktemp("tiny")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+                          capture_output=True, check=False)  # fmt: skip
+    if done.returncode != 0:
+        reason = f"cannot mount a tmpfs: {done.stderr.decode().strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

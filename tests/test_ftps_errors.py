@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -125,20 +124,6 @@ def test_permission_denied(pki: TestPKI, server_root: Path, client_context: Cont
 
 
 # -- full disk -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tiny_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A 2 MiB tmpfs (needs root); skipped where mounting is not allowed."""
-    folder = tmp_path_factory.mktemp("tiny")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
