@@ -35,7 +35,7 @@ __all__ = ["CallbackFactory", "connect", "get", "put", "resolve_profile"]
 URL_PROFILE = "url-target"
 
 _OVERRIDABLE = ("identity", "identity_password", "ca", "pin", "username", "password", "timeout",
-                "tls_min", "tls_max")  # fmt: skip
+                "tls_min", "tls_max", "max_listing")  # fmt: skip
 
 
 def resolve_profile(
@@ -132,6 +132,7 @@ def connect(
         username=profile.get("username"),
         password=resolved_password,
         timeout=float(profile.get("timeout")),
+        max_listing=int(profile.get("max_listing")) * 2**20,
         options=options,
         identity=identity,
         profile_name=None if profile.name == URL_PROFILE else profile.name,

@@ -37,6 +37,7 @@ would reasonably catch them (``except FileNotFoundError`` catches
     │   ├── RemoteExists                           (FileExistsError)
     │   ├── RemoteStorageFull
     │   ├── RemoteLocked
+    │   ├── ListingTooLarge
     │   └── ServerError
     ├── IntegrityError                         7
     ├── UnsupportedOperation                   8   (NotImplementedError)
@@ -69,6 +70,7 @@ __all__ = [
     "InsecureSchemeRefused",
     "IntegrityError",
     "Interrupted",
+    "ListingTooLarge",
     "LocalDiskFull",
     "LocalError",
     "LocalFileNotFound",
@@ -241,6 +243,10 @@ class RemoteLocked(RemoteError):
 
 class ServerError(RemoteError):
     """The server failed with an internal error."""
+
+
+class ListingTooLarge(RemoteError):
+    """A folder listing is larger than ``max_listing`` allows; xfer stopped reading it."""
 
 
 class IntegrityError(XferError):

@@ -53,6 +53,8 @@ CORE: Mapping[str, Option] = {
         Option("timeout", float, 30.0, "Seconds to wait for connect and for each reply"),
         Option("tls_min", str, "1.2", "Lowest TLS version offered", choices=("1.2", "1.3")),
         Option("tls_max", str, None, "Highest TLS version offered", choices=("1.2", "1.3")),
+        Option("max_listing", int, 64, "MiB of one folder listing (index page, PROPFIND, MLSD) read "
+               "before xfer gives up on it"),
     )
 }  # fmt: skip
 

@@ -154,6 +154,11 @@ class XferSSLContext(ssl.SSLContext):
     server_certificate: bytes | None
 
     def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        # A TCP FIN without close_notify is a cut, not an end of file: ssl's default
+        # (suppress_ragged_eofs=True) would let a truncated body read as complete.  With it off
+        # the cut surfaces as ssl.SSLEOFError, and each reader decides whether a length proves
+        # the data complete anyway.
+        kwargs["suppress_ragged_eofs"] = False
         # Listen to the handshake messages during this handshake only.
         _record_handshake_facts(self)
         return super().wrap_socket(*args, **kwargs)

@@ -143,6 +143,8 @@ class ConnectionSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
+    #: Bytes of one listing (index page, PROPFIND body, MLSD) read before :class:`ListingTooLarge`.
+    max_listing: int = 64 * 2**20
     options: Mapping[str, Any] = field(default_factory=dict)
     identity: Identity | None = field(default=None, repr=False)
     profile_name: str | None = None
