@@ -35,6 +35,7 @@ would reasonably catch them (``except FileNotFoundError`` catches
     │   ├── RemotePermissionDenied                 (PermissionError)
     │   ├── AuthenticationFailed                   (PermissionError)
     │   ├── RemoteExists                           (FileExistsError)
+    │   ├── RemoteIsFolder                         (IsADirectoryError)
     │   ├── RemoteStorageFull
     │   ├── RemoteLocked
     │   ├── ListingTooLarge
@@ -77,6 +78,7 @@ __all__ = [
     "PinMismatch",
     "RemoteError",
     "RemoteExists",
+    "RemoteIsFolder",
     "RemoteLocked",
     "RemoteNotFound",
     "RemotePermissionDenied",
@@ -243,6 +245,10 @@ class RemoteLocked(RemoteError):
 
 class ServerError(RemoteError):
     """The server failed with an internal error."""
+
+
+class RemoteIsFolder(RemoteError, IsADirectoryError):
+    """A file operation named a folder (``get`` without ``-r``, a file moved over a folder)."""
 
 
 class ListingTooLarge(RemoteError):
