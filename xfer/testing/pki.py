@@ -264,7 +264,7 @@ def create_pki(folder: str | os.PathLike[str], *, password: str = DEFAULT_PASSWO
     inter = _ca("xfer test intermediate CA", ca, now, path_length=0)
     rogue = _ca("xfer untrusted CA", None, now, path_length=0)
 
-    hosts = ["127.0.0.1", "localhost", "::1"]
+    hosts = ["127.0.0.1", "127.0.0.2", "localhost", "::1"]  # 127.0.0.2: the fault proxy (testing.faults)
     server = _leaf("127.0.0.1", inter, not_before=now - _DAY, not_after=year, eku=server_eku, hosts=hosts)
     wrong = _leaf(
         "wrong.invalid", inter, not_before=now - _DAY, not_after=year, eku=server_eku,
