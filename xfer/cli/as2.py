@@ -16,6 +16,7 @@ from .common import (
     Connection,
     JsonFlag,
     QuietFlag,
+    echo,
     emit_json,
     human_size,
     info,
@@ -164,7 +165,7 @@ def receipts(
         info(f"no AS2 receipts in {store.folder}")
         return
     for receipt in found:
-        typer.echo(_row(receipt))
+        echo(_row(receipt))
 
 
 @app.command("receipt")
@@ -201,4 +202,4 @@ def receipt_command(
     ]  # fmt: skip
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
-        typer.echo(f"{label:<{width}}  {value}")
+        echo(f"{label:<{width}}  {value}")
