@@ -141,7 +141,7 @@ def resend_command(
 
 def _row(receipt: Receipt) -> str:
     when = receipt.created.replace("T", " ").replace("+00:00", "Z")
-    return f"{when}  {receipt.status:<13} {receipt.profile or '-':<14} {receipt.filename}  {receipt.message_id}"
+    return f"{when}  {receipt.status:<16} {receipt.profile or '-':<14} {receipt.filename}  {receipt.message_id}"
 
 
 @app.command("receipts")
