@@ -422,15 +422,15 @@ class _TrackedBody:
     _CHUNK = 256 * 1024
 
     def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
+        self._data = data
         self.sent = False
 
     def __len__(self) -> int:
         return len(self._data)
 
-    def __iter__(self) -> Iterator[memoryview]:
+    def __iter__(self) -> Iterator[bytes]:
         for start in range(0, len(self._data), self._CHUNK):
-            yield self._data[start : start + self._CHUNK]
+            yield self._data[start : start + self._CHUNK]  # one chunk copied at a time
         self.sent = True
 
 
