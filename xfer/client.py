@@ -26,7 +26,7 @@ from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, Progr
 from .batch import CallbackFactory, Task, run_tasks
 from .errors import RemoteError, RemoteNotFound, UsageError, XferError
 from .options import DEFAULT_MAX_DEPTH
-from .profiles import Profile, load_profile
+from .profiles import OverrideStyle, Profile, load_profile
 from .secrets import Secret, resolve
 from .transfer import local_errors
 from .urls import Endpoint, parse_url, url_username
@@ -44,14 +44,20 @@ _OVERRIDABLE = ("identity", "identity_password", "ca", "pin", "username", "passw
 def resolve_profile(
     target: str | Profile,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    style: OverrideStyle = "parameter",
 ) -> Profile:
-    """A profile name, ``NAME:/path``, a URL or a Profile, with ``overrides`` applied and validated."""
+    """A profile name, ``NAME:/path``, a URL or a Profile, with ``overrides`` applied and validated.
+
+    Errors in ``overrides`` name them as the caller wrote them: parameters (``ca``), or
+    with ``style="flag"`` command-line flags (``--ca``, how the CLI calls this).
+    """
     values = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(values) - set(_OVERRIDABLE)
     if unknown:
         raise UsageError(f"unknown connection option(s): {', '.join(sorted(unknown))}")
     if isinstance(target, Profile):
-        return target.with_overrides(values) if values else target
+        return target.with_overrides(values, style=style) if values else target
     if "://" in target:
         endpoint = parse_url(target)
         path = urllib.parse.quote(endpoint.path)
@@ -59,11 +65,13 @@ def resolve_profile(
         user = url_username(target)
         if user:
             data["username"] = user
-        # Options go on as overrides, so their errors name the flag, not a profile.
-        return Profile.from_mapping(URL_PROFILE, data).with_overrides(values)
+        # Options go on as overrides, so their errors name the flag, not a profile; what is
+        # left to say about the target itself names the URL (there is no profile file).
+        profile = Profile.from_mapping(URL_PROFILE, data, label=f"URL {data['url']}")
+        return profile.with_overrides(values, style=style)
     name = target.split(":", 1)[0] if ":" in target else target
     profile = load_profile(name)
-    return profile.with_overrides(values) if values else profile
+    return profile.with_overrides(values, style=style) if values else profile
 
 
 def _host(endpoint: Endpoint) -> str:

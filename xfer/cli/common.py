@@ -169,10 +169,11 @@ def absolute_paths(values: dict[str, Any], declared: Mapping[str, Option]) -> di
 
 
 def open_remote(target: str, connection: Connection, *, root: str | None = None) -> Adapter:
-    """Connect to the profile or URL a command was given."""
-    from ..client import connect
+    """Connect to the profile or URL a command was given; errors name the flags as typed."""
+    from ..client import connect, resolve_profile
 
-    return connect(target, root=root, warn=warn, **absolute_paths(connection.overrides, CORE))
+    profile = resolve_profile(target, absolute_paths(connection.overrides, CORE), style="flag")
+    return connect(profile, root=root, warn=warn)
 
 
 def show_progress(*, quiet: bool, json_output: bool) -> bool:
