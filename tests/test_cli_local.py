@@ -170,3 +170,40 @@ def test_library_depth_error_names_the_parameter(pki: TestPKI, tmp_path: Path,
     assert "max_depth" in (caught.value.hint or "") and "--max-depth" not in (caught.value.hint or "")
     assert not (tmp_path / "out").exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_put_r_with_an_unreadable_subfolder_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.walk skips a folder it cannot list unless told otherwise: put -r would report a partial tree as done."""
+    from xfer.adapters.base import Adapter, Capability, ConnectionSettings
+    from xfer.client import put
+    from xfer.errors import LocalError
+    from xfer.tls import create_ssl_context
+
+    uploaded: list[str] = []
+
+    class Recorder(Adapter):
+        capabilities = frozenset({Capability.PUT, Capability.MKDIR})
+
+        def _mkdir(self, path: str, parents: bool) -> None:
+            pass
+
+        def _put_file(self, local: str, remote: str, callback: Any) -> Any:
+            uploaded.append(remote)
+            raise AssertionError("nothing may be uploaded from a tree that could not be read whole")
+
+    tree = tmp_path / "tree"
+    (tree / "locked").mkdir(parents=True)
+    (tree / "locked" / "secret.txt").write_text("x")
+    (tree / "a.txt").write_text("a")
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:  # root ignores file modes, so refuse the listing here
+        if Path(path) == tree / "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    settings = ConnectionSettings(scheme="https", host="h", port=1, root="/", ssl_context=create_ssl_context(None))
+    with pytest.raises(LocalError, match=f"permission denied reading {tree / 'locked'}"):
+        put(Recorder(settings), [tree], "/in/", recursive=True)
+    assert uploaded == []

@@ -204,3 +204,15 @@ def test_missing_source_or_destination_in_user_terms(capsys: pytest.CaptureFixtu
     line = one_error(err, needle)
     assert "argument" not in line.lower() and "sources" not in line
     assert "hint: e.g. xfer " in err
+
+
+def test_secret_file_warning_goes_through_the_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """xfer.secrets warned with a bare print(); the CLI routes it through its escaped warn()."""
+    secret = tmp_path / "pw\x1b]0;pwned\x07.txt"
+    secret.write_text("not-the-password\n")
+    secret.chmod(0o644)
+    code, _, err = run(capsys, "ls", "https://127.0.0.1:9/", "--username", "u", "--password", f"file:{secret}",
+                       "--timeout", "2")  # fmt: skip
+    assert code == ExitCode.CONNECT, err
+    assert not RAW.search(err), repr(err)
+    assert "xfer: warning: secret file " in err and "pw\\x1b]0;pwned\\x07.txt is readable by other users" in err

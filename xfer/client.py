@@ -28,7 +28,7 @@ from .errors import RemoteError, RemoteNotFound, UsageError, XferError
 from .options import DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
 from .secrets import Secret, resolve
-from .transfer import local_errors
+from .transfer import local_error, local_errors
 from .urls import Endpoint, parse_url, url_username
 
 __all__ = ["DEFAULT_MAX_DEPTH", "CallbackFactory", "connect", "get", "put", "resolve_profile"]
@@ -308,12 +308,21 @@ def _refuse_duplicates(destinations: list[str], what: str) -> None:
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder):
+    """Everything under ``folder``; a subfolder that cannot be read fails the upload.
+
+    ``os.walk`` skips what it cannot list unless told otherwise: ``put -r`` would then
+    report success for a tree it uploaded only in part.
+    """
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=_unreadable):
         dirnames.sort()
         for name in dirnames:
             yield Path(dirpath) / name
         for name in sorted(filenames):
             yield Path(dirpath) / name
+
+
+def _unreadable(exc: OSError) -> None:
+    raise local_error(exc, exc.filename or "a local folder", "reading") from exc
 
 
 def get(

@@ -24,7 +24,7 @@ from . import demo as demo_commands
 from . import identity as identity_commands
 from . import profile as profile_commands
 from . import transfer as transfer_commands
-from .common import say
+from .common import say, warn
 
 __all__ = ["app", "main"]
 
@@ -70,6 +70,9 @@ app.add_typer(as2_commands.app, name="as2")
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    from .. import secrets
+
+    secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     # --traceback is accepted anywhere on the line: it is about the run, not one command.
     split = args.index("--") if "--" in args else len(args)
     show_traceback = "--traceback" in args[:split]

@@ -104,8 +104,11 @@ def err_console() -> Console:
 #: What a terminal would act on instead of showing: C0 controls (ESC starts an escape
 #: sequence; CR and the line feed let a name overwrite or forge a line, such as a fake
 #: "xfer: ok"), DEL, C1 controls (0x9b is a one-byte CSI on some terminals), and the
-#: Unicode line separators and bidirectional overrides that make text read other than it is.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: Unicode line separators and bidirectional overrides that make text read other than it is;
+#: lone surrogates (undecodable bytes of a name) would make the write itself fail.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def printable(text: str) -> str:
