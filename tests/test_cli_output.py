@@ -61,6 +61,25 @@ def test_printable_escapes_controls_only() -> None:
     assert printable("Grüße, 請求書 C:\\data") == "Grüße, 請求書 C:\\data"
 
 
+def test_ftps_listing_names_are_escaped(capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    names = {CLIPBOARD, TITLE, BIDI}  # FTP itself cannot carry CR or LF in a name
+    for name in names:
+        (tmp_path / "srv" / "in").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "srv" / "in" / name).write_text("data")
+    with FTPSServer(pki, root=tmp_path / "srv") as srv:
+        monkeypatch.setenv("XFER_T_PW", srv.password)
+        url = f"ftpes://{srv.user}@127.0.0.1:{srv.port}/in/"
+        flags = [*_tls(pki), "--password", "env:XFER_T_PW"]
+        code, out, err = run(capsys, "ls", url, *flags)
+        assert code == 0, err
+        assert not RAW.search(out), repr(out)
+        assert all(printable(name) in out for name in names)
+        code, out, err = run(capsys, "ls", url, *flags, "--json")
+    assert code == 0, err
+    assert {entry["name"] for entry in json.loads(out)} == names
+
+
 def test_ls_escapes_names_and_json_keeps_them(capsys: pytest.CaptureFixture[str], dav: WebDAVServer,
                                               pki: TestPKI) -> None:  # fmt: skip
     base = dav.url.rstrip("/")
