@@ -207,3 +207,14 @@ def test_put_r_with_an_unreadable_subfolder_fails(tmp_path: Path, monkeypatch: p
     with pytest.raises(LocalError, match=f"permission denied reading {tree / 'locked'}"):
         put(Recorder(settings), [tree], "/in/", recursive=True)
     assert uploaded == []
+
+
+def test_profile_add_with_a_file_as_config_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Was "unexpected internal error (FileExistsError)"."""
+    (tmp_path / "cfg").write_text("not a folder")
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "cfg"))
+    code, _, err = run(capsys, "profile", "add", "partner", "https://example.invalid/")
+    assert code == ExitCode.CONFIG, err
+    one_error(err, "cannot save profile 'partner' to", str(tmp_path / "cfg"))
+    assert (tmp_path / "cfg").read_text() == "not a folder"

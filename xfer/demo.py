@@ -172,9 +172,11 @@ def run_demo(
     servers still run (``xfer demo --keep`` waits for Ctrl-C there).
     """
     from .testing.pki import create_pki
+    from .transfer import local_errors
 
     started = time.monotonic()
-    base = Path(tempfile.mkdtemp(prefix="xfer-demo-", dir=workdir))
+    with local_errors(workdir or tempfile.gettempdir(), "creating"):  # a read-only or full folder
+        base = Path(tempfile.mkdtemp(prefix="xfer-demo-", dir=workdir))
     try:
         pki = create_pki(base / "pki")
         profiles = base / "profiles"

@@ -380,23 +380,28 @@ def save_profile(profile: Profile, *, overwrite: bool = False) -> Path:
     import tomli_w
 
     folder = config_dir() / "profiles"
-    for directory in (config_dir(), folder):
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if os.name == "posix":
-            directory.chmod(0o700)
     path = folder / f"{profile.name}.toml"
-    if path.exists() and not overwrite:
-        raise ConfigError(f"profile {profile.name!r} already exists at {path}", hint="use --force to replace it")
-    text = tomli_w.dumps(profile.to_toml())
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{profile.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        for directory in (config_dir(), folder):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if os.name == "posix":
+                directory.chmod(0o700)
+        if path.exists() and not overwrite:
+            raise ConfigError(f"profile {profile.name!r} already exists at {path}", hint="use --force to replace it")
+        text = tomli_w.dumps(profile.to_toml())
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{profile.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(temp, 0o600)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:  # the config folder is a file, read-only, on a full disk...
+        where = exc.filename if isinstance(exc.filename, str) else path
+        raise ConfigError(f"cannot save profile {profile.name!r} to {where}: {exc.strerror or exc}",
+                          hint="check $XFER_CONFIG_DIR (or the user config folder)") from exc  # fmt: skip
     return path
 
 

@@ -297,7 +297,9 @@ class AtomicDownload:
                 pass  # closing a file on a full disk can fail again; the unlink below matters
         try:
             os.unlink(self.temp)
-        except FileNotFoundError:
+        except OSError:
+            # Best effort while another error is on its way out: a leftover hidden temp file
+            # is the lesser harm than replacing that error with this one.
             pass
 
     @property
