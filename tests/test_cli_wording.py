@@ -190,3 +190,21 @@ def test_profile_key_typo_uses_the_same_helper(config: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_profile("partner")
     assert caught.value.hint == did_you_mean("identiy", ["identity", "ca"]) == "did you mean 'identity'?"
+
+
+# -- siblings: bad input that reached the funnel as an internal error, or was accepted ---------
+
+
+def test_malformed_url_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    for url in ("https://[::1", "https://user:hunter2@[::1/x"):
+        code, _, err = run(capsys, "ls", url)
+        assert code == ExitCode.USAGE, err
+        one_error(err, "not a valid URL")
+        assert "hunter2" not in err and "internal error" not in err
+
+
+def test_max_listing_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    for value in ("0", "-5"):
+        code, _, err = run(capsys, "profile", "add", "partner", "https://example.invalid/", "--max-listing", value)
+        assert code == ExitCode.CONFIG, err
+        one_error(err, "max_listing must be a whole number above 0")

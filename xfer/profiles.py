@@ -294,6 +294,8 @@ def _check(where: str, label: str, declared: Mapping[str, Option], key: str, val
             parse_ref(value, field_name=label)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+    if option.type is int and value < 1:  # max_listing: a cap of 0 MiB would refuse every listing
+        raise ConfigError(f"{where}: {label} must be a whole number above 0")
     if isinstance(value, float) and (not math.isfinite(value) or value < 0 or (key == "timeout" and value == 0)):
         raise ConfigError(f"{where}: {label} must be a finite number of seconds"
                           + (" above 0" if key == "timeout" else ", 0 or more"))

@@ -66,10 +66,14 @@ def is_remote(text: str) -> bool:
 
 def parse_url(text: str) -> Endpoint:
     """Parse ``scheme://[user@]host[:port]/path``; refuses clear-text and unknown schemes."""
-    parts = urllib.parse.urlsplit(text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+        password, host = parts.password, parts.hostname
+    except ValueError as exc:  # "https://[::1": urllib's own words, never the text (it may hold a password)
+        raise UsageError(f"not a valid URL: {exc}", hint="e.g. ftpes://host/path or https://[::1]:8443/") from None
     scheme = parts.scheme.lower()
     # First, and never echo `text` in any message: it may carry a password.
-    if parts.password is not None:
+    if password is not None:
         raise UsageError(
             "a password inside the URL is refused (it would end up in history and logs)",
             hint="use --password env:VAR, file:PATH, keyring or prompt",
@@ -84,7 +88,6 @@ def parse_url(text: str) -> Endpoint:
             f"unsupported scheme {scheme + '://' if scheme else '(none)'}",
             hint="use https://, ftps:// (implicit TLS), ftpes:// (explicit TLS) or davs://",
         )
-    host = parts.hostname
     if not host:
         raise UsageError(f"the {scheme}:// URL has no host")
     try:
