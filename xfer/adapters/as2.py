@@ -429,6 +429,9 @@ class _TrackedBody:
         return len(self._data)
 
     def __iter__(self) -> Iterator[bytes]:
+        # Each iteration is one sending (a 307/308 redirect sends the body again): only the
+        # last one counts.
+        self.sent = False
         for start in range(0, len(self._data), self._CHUNK):
             yield self._data[start : start + self._CHUNK]  # one chunk copied at a time
         self.sent = True
