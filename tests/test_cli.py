@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import one_error, run
-from xfer.cli import main
 from xfer.errors import ExitCode
 from xfer.testing.pki import TestPKI
 
@@ -120,12 +119,16 @@ def test_unknown_profile_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "put")
+    assert code == ExitCode.USAGE and "put needs a local source and a remote destination" in err
+    code, _, err = run(capsys, "mv", "partner:/x")
     assert code == ExitCode.USAGE and "Missing argument" in err
 
 
 def test_traceback_only_on_request(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(Exception, match="no profile named"):
-        main(["ls", "nobody:/", "--traceback"])
+    code, _, err = run(capsys, "ls", "nobody:/")
+    assert code == ExitCode.CONFIG and "Traceback" not in err
+    code, _, err = run(capsys, "ls", "nobody:/", "--traceback")
+    assert code == ExitCode.CONFIG and "Traceback" in err and "no profile named" in err
 
 
 def test_ctrl_c_exit_130(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -138,3 +138,43 @@ def test_keep_serves_until_interrupted_then_cleans_up(tmp_path: Path, data_dir: 
     assert not profiles.exists()
     assert _leftovers(tmp_path) == []
     assert not data_dir.exists()
+
+
+#: Run `xfer demo` as `pip install xfer` (no `testing` extra) would: the extra's modules cannot be imported.
+_WITHOUT_EXTRA = """
+import sys
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"pyftpdlib", "wsgidav", "cheroot"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+from xfer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["table", "json"])
+def test_demo_without_the_testing_extra_names_it(tmp_path: Path, json_output: bool) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent), "XFER_DATA_DIR": str(tmp_path / "data")}
+    args = ["demo", "--workdir", str(tmp_path), *(["--json"] if json_output else [])]
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_EXTRA, *args], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "ModuleNotFoundError" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("xfer: error:")]
+    [error] = errors
+    assert error.startswith("xfer: error: demo: 3 of 5 protocols need the 'testing' extra (")
+    assert "pyftpdlib" in error and error.endswith(" not installed)")
+    assert "hint: pip install 'xfer[testing]'" in done.stderr
+    if json_output:
+        rows = {row["protocol"]: row for row in json.loads(done.stdout)["rows"]}
+        assert [name for name, row in rows.items() if row["passed"]] == ["HTTPS", "AS2"]
+        assert rows["FTPS explicit"]["missing_module"] == "pyftpdlib"
+        assert "pip install 'xfer[testing]'" in rows["WebDAVs"]["error"]
+    else:
+        assert "FTPS explicit: needs the testing extra (pyftpdlib is not installed): pip install 'xfer[testing]'" \
+            in done.stdout
+    assert list(tmp_path.glob("xfer-demo-*")) == []

@@ -12,6 +12,7 @@ Everything the CLI does goes through here, so a script has the same power.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import threading
@@ -23,12 +24,14 @@ from typing import Any
 
 from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .batch import CallbackFactory, Task, run_tasks
-from .errors import LocalError, RemoteError, RemoteNotFound, UsageError, XferError
-from .profiles import Profile, load_profile
+from .errors import RemoteError, RemoteNotFound, UsageError, XferError
+from .options import DEFAULT_MAX_DEPTH
+from .profiles import OverrideStyle, Profile, load_profile
 from .secrets import Secret, resolve
+from .transfer import local_error, local_errors
 from .urls import Endpoint, parse_url, url_username
 
-__all__ = ["CallbackFactory", "connect", "get", "put", "resolve_profile"]
+__all__ = ["DEFAULT_MAX_DEPTH", "CallbackFactory", "connect", "get", "put", "resolve_profile"]
 
 
 #: The name of the profile built from a bare URL target.
@@ -41,14 +44,20 @@ _OVERRIDABLE = ("identity", "identity_password", "ca", "pin", "username", "passw
 def resolve_profile(
     target: str | Profile,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    style: OverrideStyle = "parameter",
 ) -> Profile:
-    """A profile name, ``NAME:/path``, a URL or a Profile, with ``overrides`` applied and validated."""
+    """A profile name, ``NAME:/path``, a URL or a Profile, with ``overrides`` applied and validated.
+
+    Errors in ``overrides`` name them as the caller wrote them: parameters (``ca``), or
+    with ``style="flag"`` command-line flags (``--ca``, how the CLI calls this).
+    """
     values = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(values) - set(_OVERRIDABLE)
     if unknown:
         raise UsageError(f"unknown connection option(s): {', '.join(sorted(unknown))}")
     if isinstance(target, Profile):
-        return target.with_overrides(values) if values else target
+        return target.with_overrides(values, style=style) if values else target
     if "://" in target:
         endpoint = parse_url(target)
         path = urllib.parse.quote(endpoint.path)
@@ -56,11 +65,13 @@ def resolve_profile(
         user = url_username(target)
         if user:
             data["username"] = user
-        # Options go on as overrides, so their errors name the flag, not a profile.
-        return Profile.from_mapping(URL_PROFILE, data).with_overrides(values)
+        # Options go on as overrides, so their errors name the flag, not a profile; what is
+        # left to say about the target itself names the URL (there is no profile file).
+        profile = Profile.from_mapping(URL_PROFILE, data, label=f"URL {data['url']}")
+        return profile.with_overrides(values, style=style)
     name = target.split(":", 1)[0] if ":" in target else target
     profile = load_profile(name)
-    return profile.with_overrides(values) if values else profile
+    return profile.with_overrides(values, style=style) if values else profile
 
 
 def _host(endpoint: Endpoint) -> str:
@@ -232,26 +243,31 @@ def put(
     ``remote``), files move over up to that many connections at once.
     """
     paths = [Path(s) for s in sources]
+    folder_sources: set[Path] = set()
     for path in paths:
-        if not path.exists():
-            raise LocalError(f"local file {path} does not exist")
-        if path.is_dir() and not recursive:
-            raise UsageError(f"{path} is a folder", hint="use -r to upload folders")
-    into = len(paths) > 1 or any(p.is_dir() for p in paths) or _remote_is_dir(remote, destination)
+        with local_errors(path, "reading"):  # stat() raises for a name too long, and more
+            path.stat()
+            if path.is_dir():
+                folder_sources.add(path)
+        if path in folder_sources and not recursive:
+            raise UsageError(f"{path} is a folder", hint="pass recursive=True to upload folders",
+                             cli_hint="use -r to upload folders")  # fmt: skip
+    into = len(paths) > 1 or bool(folder_sources) or _remote_is_dir(remote, destination)
     jobs: list[_Job] = []
     folders: list[str] = []
     for path in paths:
         base = posixpath.join(destination, path.name) if into else destination
-        if path.is_dir():
-            folders.append(base)
-            for child in sorted(_walk(path)):
-                relative = child.relative_to(path).as_posix()
-                if child.is_dir():
-                    folders.append(posixpath.join(base, relative))
-                else:
-                    jobs.append(_Job(child, posixpath.join(base, relative), child.stat().st_size))
-        else:
-            jobs.append(_Job(path, base, path.stat().st_size))
+        with local_errors(path, "reading"):
+            if path in folder_sources:
+                folders.append(base)
+                for child in sorted(_walk(path)):
+                    relative = child.relative_to(path).as_posix()
+                    if child.is_dir():
+                        folders.append(posixpath.join(base, relative))
+                    else:
+                        jobs.append(_Job(child, posixpath.join(base, relative), child.stat().st_size))
+            else:
+                jobs.append(_Job(path, base, path.stat().st_size))
     if folders and Capability.MKDIR in remote.capabilities:
         for folder in folders:
             remote.mkdir(folder, parents=True)
@@ -292,12 +308,21 @@ def _refuse_duplicates(destinations: list[str], what: str) -> None:
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder):
+    """Everything under ``folder``; a subfolder that cannot be read fails the upload.
+
+    ``os.walk`` skips what it cannot list unless told otherwise: ``put -r`` would then
+    report success for a tree it uploaded only in part.
+    """
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=_unreadable):
         dirnames.sort()
         for name in dirnames:
             yield Path(dirpath) / name
         for name in sorted(filenames):
             yield Path(dirpath) / name
+
+
+def _unreadable(exc: OSError) -> None:
+    raise local_error(exc, exc.filename or "a local folder", "reading") from exc
 
 
 def get(
@@ -309,32 +334,39 @@ def get(
     callbacks: CallbackFactory | None = None,
     parallel: int = 1,
     reconnect: Callable[[], Adapter] | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> list[TransferResult]:
     """Download remote files (and with ``recursive`` folders) to ``destination``.
 
     ``destination`` that is an existing folder, ends in a path separator, or is
     given several sources, is a folder to download *into*.  ``parallel`` and
-    ``reconnect`` as for :func:`put`.
+    ``reconnect`` as for :func:`put`.  A folder is walked at most ``max_depth``
+    levels deep (:class:`~xfer.errors.RemoteError` beyond); the whole tree is listed
+    before any local folder is made, so a refused tree leaves nothing behind.
+    Local problems (a file where a folder must go, a name too long) raise
+    :class:`~xfer.errors.LocalError` naming the local path.
     """
     dest = Path(destination)
     text = os.fspath(destination)
-    if len(sources) > 1 and dest.exists() and not dest.is_dir():
+    with local_errors(dest, "writing"):  # a name too long fails even the is_dir() check
+        dest_exists, dest_is_dir = dest.exists(), dest.is_dir()
+    if len(sources) > 1 and dest_exists and not dest_is_dir:
         raise UsageError(f"{dest} is a file; with several sources the destination must be a folder")
-    into = dest.is_dir() or text.endswith(("/", os.sep)) or len(sources) > 1
+    into = dest_is_dir or text.endswith(("/", os.sep)) or len(sources) > 1
     jobs: list[tuple[str, Path, int | None]] = []
+    folders: list[Path] = [dest] if into else []
     for source in sources:
         name = posixpath.basename(source.rstrip("/")) or "download"
         local = dest / name if into else dest
         entry = _stat(remote, source) if recursive else None
         if entry is not None and entry.is_dir:
-            jobs.extend(_remote_tree(remote, source, local))
+            tree_jobs, tree_folders = _remote_tree(remote, source, local, max_depth)
+            jobs.extend(tree_jobs)
+            folders.extend(tree_folders)
         else:
             jobs.append((source, local, entry.size if entry else None))
-    if into and not dest.exists():
-        dest.mkdir(parents=True)
     _refuse_duplicates([str(local) for _source, local, _size in jobs], "download")
-    for _source, local, _size in jobs:
-        local.parent.mkdir(parents=True, exist_ok=True)
+    _make_folders([*folders, *(local.parent for _source, local, _size in jobs)])
 
     def download(source: str, local: Path) -> Callable[[Adapter, ProgressCallback | None], TransferResult]:
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
@@ -344,13 +376,40 @@ def get(
                 # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
                 # only after a failure is it worth a request to find out it was a folder.
                 if not recursive and not isinstance(exc, RemoteNotFound) and _is_folder(adapter, source):
-                    raise UsageError(f"{source} is a folder", hint="use -r to download folders") from exc
+                    raise UsageError(f"{source} is a folder", hint="pass recursive=True to download folders",
+                                     cli_hint="use -r to download folders") from exc
                 raise
 
         return run
 
     tasks = [Task(str(local), source, size, download(source, local)) for source, local, size in jobs]
     return run_tasks(remote, tasks, callbacks=callbacks, parallel=parallel, reconnect=reconnect)
+
+
+def _make_folders(folders: list[Path]) -> None:
+    """Create the local folders a download needs; on failure remove the ones made here.
+
+    A file where a folder must go, or a name too long, is a :class:`LocalError` naming it.
+    """
+    made: list[Path] = []
+    try:
+        for folder in dict.fromkeys(folders):  # in order, each once
+            missing: list[Path] = []
+            current = folder
+            with local_errors(folder, "creating"):
+                while not current.is_dir():
+                    missing.append(current)
+                    if current.parent == current:
+                        break
+                    current = current.parent
+                for path in reversed(missing):  # from the top down
+                    path.mkdir()
+                    made.append(path)
+    except BaseException:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
 
 def _is_folder(remote: Adapter, path: str) -> bool:
@@ -376,19 +435,41 @@ def _safe_name(name: str) -> bool:
     return name not in ("", ".", "..") and not any(c in name for c in separators)
 
 
-def _remote_tree(remote: Adapter, folder: str, local: Path) -> list[tuple[str, Path, int | None]]:
+def _remote_tree(
+    remote: Adapter, folder: str, local: Path, max_depth: int
+) -> tuple[list[tuple[str, Path, int | None]], list[Path]]:
+    """The files under remote ``folder`` (depth first, sorted) and the local folders they need.
+
+    Walked with an explicit stack, not recursion: a listing decides how deep this goes, and
+    a server that shows an endless tree must meet the ``max_depth`` limit, not Python's.
+    """
     jobs: list[tuple[str, Path, int | None]] = []
-    local.mkdir(parents=True, exist_ok=True)
-    for entry in remote.ls(folder):
+    folders = [local]
+    stack: list[tuple[Iterator[Entry], str, Path, int]] = [(iter(remote.ls(folder)), folder, local, 0)]
+    while stack:
+        entries, current, target, depth = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
         if not _safe_name(entry.name):
             # A hostile or broken server must not steer a download outside the destination.
             raise RemoteError(
-                f"refusing to download {entry.name!r} listed in {folder}: not a plain file name",
+                f"refusing to download {entry.name!r} listed in {current}: not a plain file name",
                 hint="the server listed a name with a path in it ('/', '..'); report it to the partner",
             )
-        target = local / entry.name
+        path = posixpath.join(current, entry.name)
         if entry.is_dir:
-            jobs.extend(_remote_tree(remote, posixpath.join(folder, entry.name), target))
+            if depth >= max_depth:
+                raise RemoteError(
+                    f"{folder} goes deeper than {max_depth} folder levels (at {path}); nothing was downloaded",
+                    hint="a link loop on the server can show an endless tree; if the tree really is this "
+                    "deep, allow more levels (max_depth)",
+                    cli_hint="a link loop on the server can show an endless tree; if the tree really is this "
+                    "deep, allow more levels with --max-depth",
+                )
+            folders.append(target / entry.name)
+            stack.append((iter(remote.ls(path)), path, target / entry.name, depth + 1))
         elif entry.type == "file":
-            jobs.append((posixpath.join(folder, entry.name), target, entry.size))
-    return jobs
+            jobs.append((path, target / entry.name, entry.size))
+    return jobs, folders

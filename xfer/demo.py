@@ -31,13 +31,27 @@ if TYPE_CHECKING:
     from .testing.endpoints import Endpoint
     from .testing.pki import TestPKI
 
-__all__ = ["DEFAULT_SIZE", "PROTOCOLS", "DemoProtocol", "DemoReport", "DemoRow", "run_demo"]
+__all__ = [
+    "DEFAULT_SIZE",
+    "INSTALL_TESTING",
+    "PROTOCOLS",
+    "TESTING_EXTRA_MODULES",
+    "DemoProtocol",
+    "DemoReport",
+    "DemoRow",
+    "run_demo",
+]
 
 #: A few MiB: big enough to show a transfer rate, small enough to stay well under 10 s.
 DEFAULT_SIZE = 4 << 20
 #: What moves: text, so AS2's compression has something to do.
 FILE_NAME = "xfer-demo-invoices.csv"
 _RECEIPT_KEYS = ("message_id", "status", "disposition", "mic", "mic_algorithm", "mic_matched", "warning")
+#: The top-level modules the ``testing`` extra installs (see pyproject.toml).  ``pip install
+#: xfer`` alone runs the HTTPS and AS2 rows; a row whose server needs one of these says so.
+TESTING_EXTRA_MODULES = frozenset({"pyftpdlib", "wsgidav", "cheroot", "OpenSSL"})
+#: The command that installs them.
+INSTALL_TESTING = "pip install 'xfer[testing]'"
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,8 @@ class DemoRow:
     seconds: float = 0.0
     passed: bool = False
     error: str | None = None
+    #: The module of the ``testing`` extra this row's server needs and that is not installed.
+    missing_module: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,6 +136,11 @@ class DemoReport:
     @property
     def passed(self) -> bool:
         return bool(self.rows) and all(row.passed for row in self.rows)
+
+    @property
+    def missing_modules(self) -> list[str]:
+        """Modules of the ``testing`` extra that rows needed and did not find (install: :data:`INSTALL_TESTING`)."""
+        return sorted({row.missing_module for row in self.rows if row.missing_module})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,9 +172,11 @@ def run_demo(
     servers still run (``xfer demo --keep`` waits for Ctrl-C there).
     """
     from .testing.pki import create_pki
+    from .transfer import local_errors
 
     started = time.monotonic()
-    base = Path(tempfile.mkdtemp(prefix="xfer-demo-", dir=workdir))
+    with local_errors(workdir or tempfile.gettempdir(), "creating"):  # a read-only or full folder
+        base = Path(tempfile.mkdtemp(prefix="xfer-demo-", dir=workdir))
     try:
         pki = create_pki(base / "pki")
         profiles = base / "profiles"
@@ -254,6 +277,13 @@ def _run_row(
         if protocol.check is not None:
             protocol.check(endpoint, row)
         row.passed = True
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in TESTING_EXTRA_MODULES:
+            row.error = _one_line(exc)
+        else:  # `pip install xfer` without the extra: say what to install, not an ImportError
+            row.missing_module = missing
+            row.error = f"needs the testing extra ({missing} is not installed): {INSTALL_TESTING}"
     except Exception as exc:  # a failing row is reported, the next row still runs
         row.error = _one_line(exc)
     finally:

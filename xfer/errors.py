@@ -91,6 +91,7 @@ __all__ = [
     "UnsupportedOperation",
     "UsageError",
     "XferError",
+    "folder_needs_recursive",
 ]
 
 
@@ -110,14 +111,20 @@ class ExitCode(enum.IntEnum):
 
 
 class XferError(Exception):
-    """Base of every xfer error: a message a user can act on, and an optional hint."""
+    """Base of every xfer error: a message a user can act on, and an optional hint.
+
+    ``hint`` speaks to whoever called: in the library it names parameters
+    (``recursive=True``).  ``cli_hint``, when the advice differs on the command line
+    (``xfer rm -r``), is what the CLI shows instead.
+    """
 
     exit_code: ExitCode = ExitCode.ERROR
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, cli_hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.cli_hint = cli_hint
 
     def __str__(self) -> str:
         return self.message
@@ -277,6 +284,18 @@ class LocalFileNotFound(LocalError, FileNotFoundError):
 
 class LocalDiskFull(LocalError):
     """The local disk is full: the download was removed, the old file kept."""
+
+
+def folder_needs_recursive(message: str) -> RemoteIsFolder:
+    """``rm`` named a folder without ``recursive``: one wording for every protocol.
+
+    The hint names the parameter for library callers; the CLI shows its ``-r`` flag.
+    """
+    return RemoteIsFolder(
+        message,
+        hint="pass recursive=True to remove it with everything in it",
+        cli_hint="remove it with everything in it: xfer rm -r",
+    )
 
 
 class Interrupted(XferError):

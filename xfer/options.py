@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CORE", "SECTIONS", "Option", "render_markdown"]
+__all__ = ["CORE", "DEFAULT_MAX_DEPTH", "SECTIONS", "Option", "render_markdown"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,12 @@ SECTIONS: Mapping[str, Mapping[str, Option]] = {
         )
     },
 }  # fmt: skip
+
+#: How many folder levels a recursive download descends by default (``xfer.client.get``'s
+#: ``max_depth``, ``xfer get --max-depth``).  Real trees are rarely 20 deep; a server showing
+#: an endless tree (a link loop, a hostile listing) is stopped long before the local file
+#: system or Python's recursion limit gives out.  A per-run choice, not a profile key.
+DEFAULT_MAX_DEPTH = 64
 
 #: Which section a URL scheme reads.
 SECTION_FOR_SCHEME: Mapping[str, str] = {

@@ -8,15 +8,16 @@ A profile holds secret *references* only; :mod:`xfer.secrets` resolves them.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import ConfigError, XferError
 from .options import CORE, SECTION_FOR_SCHEME, SECTIONS, Option
@@ -29,8 +30,10 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "OverrideStyle",
     "Profile",
     "config_dir",
+    "did_you_mean",
     "list_profiles",
     "load_profile",
     "profile_dirs",
@@ -56,6 +59,20 @@ def profile_dirs() -> list[Path]:
     return [*dirs, config_dir() / "profiles"]
 
 
+#: How the caller spelled options set on top of a profile: ``xfer.connect(ca=...)``
+#: (``"parameter"``) or ``--ca`` (``"flag"``, the CLI).  Error messages use the same spelling.
+OverrideStyle = Literal["parameter", "flag"]
+
+
+def option_label(key: str, style: OverrideStyle) -> str:
+    """``identity_password`` as the caller wrote it: the parameter name, or ``--identity-password``."""
+    return "--" + key.replace("_", "-") if style == "flag" else key
+
+
+def _override_where(style: OverrideStyle) -> str:
+    return "command line" if style == "flag" else "xfer.connect()"
+
+
 @dataclass(frozen=True)
 class Profile:
     """A validated profile.  Construct with :meth:`from_mapping` or :func:`load_profile`."""
@@ -64,17 +81,21 @@ class Profile:
     values: Mapping[str, Any]
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: Path | None = None
-    #: Keys set on the command line (error messages name the flag, not the file).
+    #: Keys set on top of the stored profile (error messages name the flag or parameter, not the file).
     overridden: frozenset[str] = frozenset()
+    #: How those keys were given (see :data:`OverrideStyle`).
+    override_style: OverrideStyle = "parameter"
+    #: What messages call this profile instead of its file or name (``"URL https://h:443/"``).
+    label: str | None = None
 
     # -- construction ----------------------------------------------------------
 
     @classmethod
     def from_mapping(
-        cls, name: str, data: Mapping[str, Any], *, source: Path | None = None
+        cls, name: str, data: Mapping[str, Any], *, source: Path | None = None, label: str | None = None
     ) -> Profile:
-        """Validate raw TOML data.  Errors name the file and the key."""
-        where = str(source) if source else f"profile {name!r}"
+        """Validate raw TOML data.  Errors name the file (or ``label``) and the key."""
+        where = label or (str(source) if source else f"profile {name!r}")
         if not PROFILE_NAME.match(name):
             raise ConfigError(
                 f"{where}: invalid profile name {name!r}",
@@ -91,7 +112,7 @@ class Profile:
                 }
             else:
                 values[key] = _check(where, key, CORE, key, value)
-        profile = cls(name=name, values=values, sections=sections, source=source)
+        profile = cls(name=name, values=values, sections=sections, source=source, label=label)
         profile._validate_combination(where)
         return profile
 
@@ -187,7 +208,7 @@ class Profile:
 
     def check_files(self) -> None:
         """Every file the profile names exists (run before connecting and by profile add)."""
-        where = str(self.source) if self.source else f"profile {self.name!r}"
+        where = self.label or (str(self.source) if self.source else f"profile {self.name!r}")
         checks: list[tuple[str, str | None]] = [("identity", None), ("ca", None)]
         if self.scheme == "as2":
             checks += [("partner_cert", "as2"), ("signing_identity", "as2")]
@@ -197,28 +218,47 @@ class Profile:
                 if key == "identity" and key in self.overridden:
                     continue  # Identity.load says it best (exit 4, "check the path given with --identity")
                 if section is None and key in self.overridden:
-                    raise ConfigError(f"--{key} file {path} does not exist")
+                    if self.override_style == "flag":
+                        raise ConfigError(f"{option_label(key, 'flag')} file {path} does not exist")
+                    raise ConfigError(f"xfer.connect(): {key} file {path} does not exist")
                 label = f"[{section}] {key}" if section else key
                 raise ConfigError(
                     f"{where}: {label} file {path} does not exist",
                     hint="fix the path in the profile (relative paths start at the profile's folder)",
                 )
 
-    def with_overrides(self, values: Mapping[str, Any]) -> Profile:
-        """A copy with command-line options applied on top (validated again).
+    def with_overrides(self, values: Mapping[str, Any], *, style: OverrideStyle = "parameter") -> Profile:
+        """A copy with options given by the caller applied on top (validated again).
 
-        Errors in an override name the flag, not the profile file; relative paths in
-        overrides are the caller's to make absolute (the CLI resolves them against the
-        current folder, as a user expects).
+        Errors in an override name it as the caller wrote it (``style``): the parameter
+        for library calls, the flag on the command line; never the profile file.
+        Relative paths in overrides are the caller's to make absolute (the CLI resolves
+        them against the current folder, as a user expects).
         """
         given = {k: v for k, v in values.items() if v is not None}
+        where = _override_where(style)
         for key, value in given.items():
-            _check("command line", "--" + key.replace("_", "-"), CORE, key, value)
+            label = option_label(key, style)
+            try:
+                _check(where, label, CORE, key, value)
+            except ConfigError as exc:
+                if style == "parameter" and CORE.get(key) is not None and CORE[key].secret:
+                    in_memory = "pass the value itself as xfer.Secret(...)"
+                    exc.hint = f"{exc.hint}; or {in_memory}" if exc.hint else in_memory
+                raise
+            if key == "pin":  # here, so that the message names the flag, not the profile
+                from .tls import normalize_pin
+
+                try:
+                    normalize_pin(value)
+                except ConfigError as exc:
+                    said = exc.message.removeprefix("pin ")  # "pin 'x' is not ..." -> "--pin 'x' is not ..."
+                    raise ConfigError(f"{where}: {label} {said}", hint=exc.hint) from None
         data: dict[str, Any] = {**self.values, **given}
         for section, table in self.sections.items():
             data[section] = dict(table)
-        merged = Profile.from_mapping(self.name, data, source=self.source)
-        return replace(merged, overridden=frozenset(given))
+        merged = Profile.from_mapping(self.name, data, source=self.source, label=self.label)
+        return replace(merged, overridden=frozenset(given), override_style=style)
 
     def to_toml(self) -> dict[str, Any]:
         """What ``save_profile`` writes: references only, never a resolved secret."""
@@ -254,17 +294,24 @@ def _check(where: str, label: str, declared: Mapping[str, Option], key: str, val
             parse_ref(value, field_name=label)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+    if option.type is int and value < 1:  # max_listing: a cap of 0 MiB would refuse every listing
+        raise ConfigError(f"{where}: {label} must be a whole number above 0")
     if isinstance(value, float) and (not math.isfinite(value) or value < 0 or (key == "timeout" and value == 0)):
         raise ConfigError(f"{where}: {label} must be a finite number of seconds"
                           + (" above 0" if key == "timeout" else ", 0 or more"))
     return value
 
 
+def did_you_mean(word: str, known: Iterable[str]) -> str | None:
+    """``"did you mean 'partner'?"`` for the closest of ``known`` to a mistyped ``word``, or None."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
 def _unknown(where: str, key: str, known: list[str], what: str) -> ConfigError:
-    close = difflib.get_close_matches(key.rsplit(".", maxsplit=1)[-1], known, n=1)
     return ConfigError(
         f"{where}: unknown {what} {key!r}",
-        hint=f"did you mean {close[0]!r}?" if close else "see `xfer profile add --help` for the options",
+        hint=did_you_mean(key.rsplit(".", maxsplit=1)[-1], known) or "see `xfer profile add --help` for the options",
     )
 
 
@@ -288,9 +335,19 @@ def load_profile(name: str) -> Profile:
         searched = ", ".join(str(d) for d in profile_dirs())
         raise ConfigError(
             f"no profile named {name!r} (searched {searched})",
-            hint="create it with `xfer profile add NAME URL`, or list them with `xfer profile list`",
+            hint=did_you_mean(name, _profile_names())
+            or "create it with `xfer profile add NAME URL`, or list them with `xfer profile list`",
         )
     return read_profile_file(path)
+
+
+def _profile_names(*folders: Path) -> set[str]:
+    """The names of the profiles in ``folders`` (default: all searched); file names only, nothing parsed."""
+    names: set[str] = set()
+    for folder in folders or profile_dirs():
+        with contextlib.suppress(OSError):
+            names.update(path.stem for path in folder.glob("*.toml") if PROFILE_NAME.match(path.stem))
+    return names
 
 
 def read_profile_file(path: Path) -> Profile:
@@ -325,23 +382,28 @@ def save_profile(profile: Profile, *, overwrite: bool = False) -> Path:
     import tomli_w
 
     folder = config_dir() / "profiles"
-    for directory in (config_dir(), folder):
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if os.name == "posix":
-            directory.chmod(0o700)
     path = folder / f"{profile.name}.toml"
-    if path.exists() and not overwrite:
-        raise ConfigError(f"profile {profile.name!r} already exists at {path}", hint="use --force to replace it")
-    text = tomli_w.dumps(profile.to_toml())
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{profile.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        for directory in (config_dir(), folder):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if os.name == "posix":
+                directory.chmod(0o700)
+        if path.exists() and not overwrite:
+            raise ConfigError(f"profile {profile.name!r} already exists at {path}", hint="use --force to replace it")
+        text = tomli_w.dumps(profile.to_toml())
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{profile.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(temp, 0o600)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:  # the config folder is a file, read-only, on a full disk...
+        where = exc.filename if isinstance(exc.filename, str) else path
+        raise ConfigError(f"cannot save profile {profile.name!r} to {where}: {exc.strerror or exc}",
+                          hint="check $XFER_CONFIG_DIR (or the user config folder)") from exc  # fmt: skip
     return path
 
 
@@ -351,6 +413,7 @@ def remove_profile(name: str) -> Path:
         raise ConfigError(f"invalid profile name {name!r}")
     path = config_dir() / "profiles" / f"{name}.toml"
     if not path.is_file():
-        raise ConfigError(f"no profile named {name!r} in {path.parent}")
+        raise ConfigError(f"no profile named {name!r} in {path.parent}",
+                          hint=did_you_mean(name, _profile_names(path.parent)))  # fmt: skip
     path.unlink()
     return path

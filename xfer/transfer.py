@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -29,6 +30,7 @@ __all__ = [
     "FileBody",
     "discard_partial_downloads",
     "local_error",
+    "local_errors",
     "open_for_upload",
 ]
 
@@ -39,11 +41,35 @@ UPLOAD_BLOCK = 256 * 1024
 DOWNLOAD_BLOCK = 64 * 1024
 
 
+#: The verb of each action ``local_error`` is given, for "cannot VERB PATH".
+_VERBS = {"reading": "read", "writing": "write", "creating": "create"}
+
+
 def local_error(exc: OSError, path: str | os.PathLike[str], action: str) -> LocalError:
-    """A clear message for a local file failure (missing, denied, disk full...)."""
-    where = os.fspath(path)
+    """A clear message for a local file failure (missing, denied, disk full, name too long...).
+
+    ``action`` is ``"reading"``, ``"writing"`` or ``"creating"`` (a folder).  The message
+    names ``path``; when creating folders, the one the operating system names (a parent
+    that is a file, say).  A download's temporary name is never shown: ``path`` is the target.
+    """
+    named = exc.filename if action == "creating" and isinstance(exc.filename, str) else None
+    where = named or os.fspath(path)
+    verb = _VERBS.get(action, action)
+    if exc.errno == errno.ENAMETOOLONG:
+        return LocalError(
+            f"cannot {verb} {where}: the local name is too long",
+            hint="choose a shorter name or a folder nearer the root (most file systems allow 255 bytes "
+            "per name)",
+        )
     if isinstance(exc, FileNotFoundError):
+        if action == "creating":  # a folder could not be made: something above it is missing
+            return LocalFileNotFound(f"cannot create {where}: a folder above it does not exist")
         return LocalFileNotFound(f"local file {where} does not exist")
+    if isinstance(exc, FileExistsError | NotADirectoryError) and action == "creating":
+        return LocalError(
+            f"cannot create the folder {where}: a file is in the way",
+            hint="move or rename that file, or download somewhere else",
+        )
     if isinstance(exc, IsADirectoryError):
         return LocalError(f"{where} is a folder", hint="use -r to transfer folders")
     if isinstance(exc, PermissionError):
@@ -53,7 +79,23 @@ def local_error(exc: OSError, path: str | os.PathLike[str], action: str) -> Loca
             f"disk full while {action} {where}; the partial download was removed",
             hint="free some space and run the command again",
         )
-    return LocalError(f"cannot {action.removesuffix('ing')} {where}: {exc.strerror or exc}")
+    return LocalError(f"cannot {verb} {where}: {exc.strerror or exc}")
+
+
+@contextmanager
+def local_errors(path: str | os.PathLike[str], action: str) -> Iterator[None]:
+    """Turn an :class:`OSError` of local file-system work into a :class:`LocalError`.
+
+    Inside a transfer a raw OSError would be taken for a network failure (sockets raise
+    OSError too) or reach the CLI as an internal error; a local problem is exit 1 with
+    the local path.
+    """
+    try:
+        yield
+    except LocalError:
+        raise
+    except OSError as exc:
+        raise local_error(exc, path, action) from exc
 
 
 def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
@@ -184,12 +226,12 @@ class AtomicDownload:
         self.sha256: str | None = None
 
     def __enter__(self) -> AtomicDownload:
-        if self.target.is_dir():
-            raise LocalError(f"{self.target} is a folder", hint="give a file name or a folder ending in /")
-        try:
+        # is_dir() raises for a name that is too long (ENAMETOOLONG): inside an adapter a raw
+        # OSError would look like a broken connection.
+        with local_errors(self.target, "writing"):
+            if self.target.is_dir():
+                raise LocalError(f"{self.target} is a folder", hint="give a file name or a folder ending in /")
             fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            raise local_error(exc, self.target, "writing") from exc
         self._handle = os.fdopen(fd, "wb")
         with _IN_PROGRESS_LOCK:
             _IN_PROGRESS.add(self.temp)
@@ -255,7 +297,9 @@ class AtomicDownload:
                 pass  # closing a file on a full disk can fail again; the unlink below matters
         try:
             os.unlink(self.temp)
-        except FileNotFoundError:
+        except OSError:
+            # Best effort while another error is on its way out: a leftover hidden temp file
+            # is the lesser harm than replacing that error with this one.
             pass
 
     @property

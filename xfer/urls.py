@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .errors import InsecureSchemeRefused, UsageError
 from .registry import ADAPTERS, CLEAR_TEXT_SCHEMES, default_port
 
-__all__ = ["PROFILE_NAME", "Endpoint", "Target", "is_remote", "parse_target", "parse_url"]
+__all__ = ["PROFILE_NAME", "Endpoint", "Target", "check_remote_path", "is_remote", "parse_target", "parse_url"]
 
 #: Profile names: letters, digits, dot, dash, underscore; 2-64 chars, starting with a letter/digit.
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
@@ -66,10 +66,14 @@ def is_remote(text: str) -> bool:
 
 def parse_url(text: str) -> Endpoint:
     """Parse ``scheme://[user@]host[:port]/path``; refuses clear-text and unknown schemes."""
-    parts = urllib.parse.urlsplit(text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+        password, host = parts.password, parts.hostname
+    except ValueError as exc:  # "https://[::1": urllib's own words, never the text (it may hold a password)
+        raise UsageError(f"not a valid URL: {exc}", hint="e.g. ftpes://host/path or https://[::1]:8443/") from None
     scheme = parts.scheme.lower()
     # First, and never echo `text` in any message: it may carry a password.
-    if parts.password is not None:
+    if password is not None:
         raise UsageError(
             "a password inside the URL is refused (it would end up in history and logs)",
             hint="use --password env:VAR, file:PATH, keyring or prompt",
@@ -84,7 +88,6 @@ def parse_url(text: str) -> Endpoint:
             f"unsupported scheme {scheme + '://' if scheme else '(none)'}",
             hint="use https://, ftps:// (implicit TLS), ftpes:// (explicit TLS) or davs://",
         )
-    host = parts.hostname
     if not host:
         raise UsageError(f"the {scheme}:// URL has no host")
     try:
@@ -101,14 +104,34 @@ def url_username(text: str) -> str | None:
     return urllib.parse.unquote(name) if name else None
 
 
+def check_remote_path(path: str, *, shown: str | None = None) -> str:
+    """``path`` if it is a usable remote path; a :class:`UsageError` for a backslash in it.
+
+    Remote paths are separated by ``/`` on every protocol xfer speaks.  A Windows habit
+    (``partner:\\in\\``) would otherwise create a file literally named ``\\in\\`` on an FTPS
+    server while HTTPS sends ``%5C``: refused the same way everywhere, with the path to write.
+    ``shown`` is how the user typed it (the whole target), for the message.
+    """
+    if "\\" in path:
+        typed = shown or path
+        # In a URL the backslash may have been typed as %5C: suggest '/' for that too.
+        suggestion = re.sub(r"%5[cC]", "/", typed.replace("\\", "/"))
+        raise UsageError(
+            f"{typed}: remote paths are separated by '/', not by a backslash",
+            hint=f"write {suggestion}",
+        )
+    return path
+
+
 def parse_target(text: str) -> Target:
-    """``NAME:/path`` or a URL.  Raises UsageError for anything else."""
+    """``NAME:/path`` or a URL.  Raises UsageError for anything else, and for a backslash in the path."""
     if _URL.match(text):
         endpoint = parse_url(text)
+        check_remote_path(endpoint.path, shown=text)
         return Target(path=endpoint.path, endpoint=endpoint)
     match = _PROFILE_TARGET.match(text)
     if match:
-        path = match.group("path") or "/"
+        path = check_remote_path(match.group("path"), shown=text) or "/"
         return Target(path=path if path.startswith("/") else "/" + path, profile=match.group("name"))
     raise UsageError(
         f"{text!r} is not a remote target",

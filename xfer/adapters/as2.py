@@ -18,8 +18,13 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
   :class:`~xfer.errors.IntegrityError` (``unverified``); so is ``duplicate-document`` without a
   MIC, unless an earlier attempt of the same content to the same partner was confirmed (the
   partner did not process this copy, so only that earlier receipt proves delivery);
-* transport failure or non-2xx → the translated error of the shared session, its message
-  extended with "not delivered; safe to resend with the same Message-ID" (``not-delivered``);
+* transport failure or non-2xx before the whole message was sent → the translated error of the
+  shared session, its message extended with "not delivered; safe to resend with the same
+  Message-ID" (``not-delivered``);
+* the whole message was sent, then the answer did not come within the timeout (or the
+  connection broke) → the same error, extended with "sent, receipt not received: delivery
+  unknown" (``delivery-unknown``): the partner may have processed it, and a resend under the
+  same Message-ID is safe because the partner recognises a duplicate;
 * no MDN asked → success, "sent, not confirmed" (``sent``).
 
 The receipt is written before the POST (``sending``) and updated with the outcome, so even a
@@ -35,7 +40,7 @@ import base64
 import os
 import posixpath
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
@@ -45,7 +50,7 @@ from cryptography import x509
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore, sha256_file
-from ..errors import ConfigError, IntegrityError, RemoteError, XferError
+from ..errors import ConfigError, ConnectError, IntegrityError, RemoteError, XferError
 from ..http_session import XferSession, create_session
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
 
@@ -73,9 +78,6 @@ _HINTS: Mapping[str, str] = {
 _MDN_MODES: Mapping[str, MdnRequest] = {"none": "none", "unsigned-sync": "unsigned", "signed-sync": "signed"}
 #: A synchronous MDN is a few KiB; anything far larger is not one and is not read into memory.
 _MAX_MDN = 4 * 1024 * 1024
-#: The partner decrypts and verifies before it answers with a synchronous MDN: allow for a
-#: large message taking a while, independently of the (short) connect timeout.
-_MIN_READ_TIMEOUT = 300.0
 _DEFAULT_SUBJECT = "AS2 message"  # the option's default; then the builder names the file instead
 
 
@@ -121,11 +123,11 @@ class AS2Adapter(Adapter):
         self.partner_certificate = load_certificate(cert_path) if cert_path else None
         self.store = store or ReceiptStore()
         self.url = str(options.get("profile_url") or "") or None
-        self.session: XferSession = create_session(
-            settings.ssl_context,
-            server=settings.server,
-            timeout=(settings.timeout, max(settings.timeout, _MIN_READ_TIMEOUT)),
-        )
+        # The timeout the user chose is the timeout, also for the receipt: the partner decrypts
+        # and verifies before a synchronous MDN, so large messages may need a larger --timeout,
+        # and a timeout after sending says "delivery unknown", never "not delivered".
+        self.session: XferSession = create_session(settings.ssl_context, server=settings.server,
+                                                   timeout=settings.timeout)  # fmt: skip
         #: The receipt of the last send (also when it failed).
         self.last_receipt: Receipt | None = None
 
@@ -248,18 +250,40 @@ class AS2Adapter(Adapter):
 
     def _post(self, message: AS2Message, url: str, receipt: Receipt) -> tuple[dict[str, str], bytes, int]:
         session = self.session
+        body = _TrackedBody(message.body)
         try:
             with session.translating():
-                response = session.post(url, data=message.body, headers=message.headers, stream=True)
+                response = session.post(url, data=body, headers=message.headers, stream=True)
                 with response:
                     session.check(response, path=_urlpath(url))
-                    body = _read_limited(response)
-                    return dict(response.headers), body, response.status_code
+                    answer = _read_limited(response)
+                    return dict(response.headers), answer, response.status_code
         except IntegrityError as exc:  # delivered, but the answer is not a receipt we can read
             self._unverified(receipt, exc)
+        except ConnectError as exc:
+            if not body.sent:
+                self._not_delivered(exc, receipt)
+            else:  # the partner has the whole message and may have processed it
+                self._delivery_unknown(exc, receipt)
+            raise
         except XferError as exc:
             self._not_delivered(exc, receipt)
             raise
+
+    def _delivery_unknown(self, exc: XferError, receipt: Receipt) -> None:
+        """Record a send whose answer never came; extend the error: a resend is safe, not required."""
+        receipt.error = exc.message
+        receipt.move("delivery-unknown", exc.message)
+        self.store.save(receipt)
+        exc.message = (
+            f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown"
+        )
+        exc.args = (exc.message,)
+        exc.hint = (
+            f"a resend is safe (the partner recognises the same Message-ID as a duplicate): "
+            f"xfer as2 resend '{receipt.message_id}'; a partner that needs longer to answer needs a "
+            "larger timeout"
+        )
 
     def _not_delivered(self, exc: XferError, receipt: Receipt) -> None:
         """Record the failure and extend the error: the user's next step is a resend."""
@@ -384,6 +408,33 @@ class AS2Adapter(Adapter):
             sha256=receipt.sha256,
             details=details,
         )
+
+
+class _TrackedBody:
+    """An upload body that knows when all of it was handed to the connection.
+
+    requests sends an iterable with ``__len__`` with a Content-Length; the iterator is
+    asked for more only after the previous chunk was written, so reaching its end means
+    the whole message went out.  That splits a failure into "not delivered" (before)
+    and "delivery unknown" (after: the partner may have processed it).
+    """
+
+    _CHUNK = 256 * 1024
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.sent = False
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        # Each iteration is one sending (a 307/308 redirect sends the body again): only the
+        # last one counts.
+        self.sent = False
+        for start in range(0, len(self._data), self._CHUNK):
+            yield self._data[start : start + self._CHUNK]  # one chunk copied at a time
+        self.sent = True
 
 
 def _urlpath(url: str) -> str:

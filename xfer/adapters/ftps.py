@@ -57,6 +57,7 @@ from ..errors import (
     ServerError,
     TLSError,
     XferError,
+    folder_needs_recursive,
 )
 from ..tls import translate_error
 from ..transfer import UPLOAD_BLOCK, AtomicDownload, local_error, open_for_upload
@@ -1013,9 +1014,7 @@ class FTPSAdapter(Adapter):
                 if self._kind(ftp, path) != "directory":
                     raise exc
                 if not recursive:
-                    raise RemoteError(
-                        f"{self.settings.server}: {path} is a folder", hint="use recursive=True (-r)"
-                    ) from exc
+                    raise folder_needs_recursive(f"{self.settings.server}: {path} is a folder") from exc
             self._remove_tree(ftp, path)
 
         self._run("removing", path, work)

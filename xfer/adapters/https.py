@@ -38,10 +38,10 @@ from ..errors import (
     ConfigError,
     ConnectionDropped,
     IntegrityError,
-    RemoteError,
     RemoteNotFound,
     UnsupportedOperation,
     XferError,
+    folder_needs_recursive,
 )
 from ..http_session import MultipartBody, XferSession, create_session
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
@@ -250,10 +250,7 @@ class HTTPSAdapter(Adapter):
                     response = session.delete(session.url_for(path, folder=True))
                 elif response.status_code == 409:
                     response.content  # noqa: B018
-                    raise RemoteError(
-                        f"{self.settings.server}: {self.user_path(path)} is a folder",
-                        hint="remove folders recursively (xfer rm -r)",
-                    )
+                    raise folder_needs_recursive(f"{self.settings.server}: {self.user_path(path)} is a folder")
                 session.check(response, path=path)
                 _ = response.content
 

@@ -53,6 +53,7 @@ from ..errors import (
     UnsupportedOperation,
     UsageError,
     XferError,
+    folder_needs_recursive,
 )
 from ..http_session import drain_error_body, map_http_error
 from ._dav_xml import PROPFIND_BODY, DAVResource, UnsafeXML, parse_multistatus
@@ -352,10 +353,9 @@ class WebDAVAdapter(HTTPSAdapter):
             raise UsageError("refusing to remove the server's root folder")
         itself, members = self._split(self._propfind(path, 0 if recursive else 1), path)
         if itself.is_collection and not recursive and members:
-            raise RemoteError(
+            raise folder_needs_recursive(
                 f"{self.settings.server}: {path} is a folder with {len(members)} entr"
-                f"{'y' if len(members) == 1 else 'ies'} in it; nothing was removed",
-                hint="remove it with everything in it: xfer rm -r",
+                f"{'y' if len(members) == 1 else 'ies'} in it; nothing was removed"
             )
         # DELETE on a collection removes it with its members (RFC 4918 9.6.1).
         reply = self._dav("clean", path, folder=itself.is_collection)

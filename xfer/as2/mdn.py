@@ -247,8 +247,9 @@ def check_mdn(
     if mdn.status in ("processed", "warning") and expected_mic is not None:
         if mdn.mic is None:
             if require_mic:
+                kind = "signed" if mdn.signed else "unsigned"
                 raise IntegrityError(
-                    "the signed MDN has no Received-Content-MIC: delivery of the exact content is unproven"
+                    f"the {kind} MDN has no Received-Content-MIC: delivery of the exact content is unproven"
                 )
         else:
             algorithm = cms.digest_name(expected_alg) if expected_alg else None

@@ -17,6 +17,8 @@ arriving later moves ``sent`` → ``confirmed`` by Message-ID, which is the file
 ==================  =============================================================
 ``sending``         written before the POST: a crash leaves evidence
 ``not-delivered``   transport failure or non-2xx: safe to resend with the same id
+``delivery-unknown`` the whole message was sent but no answer came (timeout, connection
+                    cut): the partner may have it; a resend with the same id is safe
 ``sent``            the partner answered 2xx; no receipt asked (or not yet)
 ``confirmed``       a receipt says ``processed`` (``warning`` may be set)
 ``rejected``        a receipt says ``processed/error`` or ``failed``
@@ -51,10 +53,12 @@ __all__ = [
     "utc_now",
 ]
 
-ReceiptStatus = Literal["sending", "not-delivered", "sent", "confirmed", "rejected", "unverified"]
+ReceiptStatus = Literal[
+    "sending", "not-delivered", "delivery-unknown", "sent", "confirmed", "rejected", "unverified"
+]
 
 #: Statuses after which a resend with the same Message-ID is the normal next step.
-RESENDABLE: frozenset[str] = frozenset({"sending", "not-delivered", "unverified"})
+RESENDABLE: frozenset[str] = frozenset({"sending", "not-delivered", "delivery-unknown", "unverified"})
 #: Statuses that mean the partner has the message (a resend would be a duplicate).
 DELIVERED: frozenset[str] = frozenset({"sent", "confirmed"})
 
@@ -145,6 +149,8 @@ class Receipt:
             return f"confirmed ({text})"
         if self.status == "sent":
             return "sent, not confirmed (no MDN requested)"
+        if self.status == "delivery-unknown":
+            return "sent, receipt not received: delivery unknown"
         if self.status == "rejected":
             return f"rejected ({self.mdn_status}: {self.detail})" if self.detail else "rejected"
         return self.status

@@ -12,6 +12,7 @@ Nothing here imports requests, cryptography or an adapter at start-up, so
 from __future__ import annotations
 
 import sys
+import traceback as traceback_module
 from typing import Annotated
 
 import typer
@@ -23,7 +24,7 @@ from . import demo as demo_commands
 from . import identity as identity_commands
 from . import profile as profile_commands
 from . import transfer as transfer_commands
-from .common import err_console
+from .common import say, warn
 
 __all__ = ["app", "main"]
 
@@ -69,6 +70,9 @@ app.add_typer(as2_commands.app, name="as2")
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    from .. import secrets
+
+    secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     # --traceback is accepted anywhere on the line: it is about the run, not one command.
     split = args.index("--") if "--" in args else len(args)
     show_traceback = "--traceback" in args[:split]
@@ -77,12 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="xfer", standalone_mode=False)
     except XferError as exc:
+        # The traceback is extra information: the exit code a script sees never changes with it.
         if show_traceback:
-            raise
-        _report(exc.message, exc.hint)
+            traceback_module.print_exc()
+        _report(exc.message, exc.cli_hint or exc.hint)
         return int(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        err_console().print("xfer: interrupted", markup=False, highlight=False)
+        say("xfer: interrupted")
         return int(ExitCode.INTERRUPTED)
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.USAGE)
     except Exception as exc:  # the funnel: no traceback for users unless asked
         if show_traceback:
-            raise
+            traceback_module.print_exc()
         # Only the type: a library's message may carry URLs or headers we never vetted.
         _report(
             f"unexpected internal error ({type(exc).__name__})",
@@ -107,15 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.ERROR)
     code = int(result) if isinstance(result, int) else int(ExitCode.OK)
     if code == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
-        err_console().print("xfer: interrupted", markup=False, highlight=False)
+        say("xfer: interrupted")
     return code
 
 
 def _report(message: str, hint: str | None) -> None:
-    console = err_console()
-    console.print(f"xfer: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    """The one error line and its hint; server text in them is escaped by :func:`say`."""
+    say(f"xfer: error: {message}")
     if hint:
-        console.print(f"hint: {hint}", markup=False, highlight=False, soft_wrap=True)
+        say(f"hint: {hint}")
 
 
 def run() -> None:

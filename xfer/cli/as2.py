@@ -16,6 +16,7 @@ from .common import (
     Connection,
     JsonFlag,
     QuietFlag,
+    echo,
     emit_json,
     human_size,
     info,
@@ -140,7 +141,7 @@ def resend_command(
 
 def _row(receipt: Receipt) -> str:
     when = receipt.created.replace("T", " ").replace("+00:00", "Z")
-    return f"{when}  {receipt.status:<13} {receipt.profile or '-':<14} {receipt.filename}  {receipt.message_id}"
+    return f"{when}  {receipt.status:<16} {receipt.profile or '-':<14} {receipt.filename}  {receipt.message_id}"
 
 
 @app.command("receipts")
@@ -164,7 +165,7 @@ def receipts(
         info(f"no AS2 receipts in {store.folder}")
         return
     for receipt in found:
-        typer.echo(_row(receipt))
+        echo(_row(receipt))
 
 
 @app.command("receipt")
@@ -201,4 +202,4 @@ def receipt_command(
     ]  # fmt: skip
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
-        typer.echo(f"{label:<{width}}  {value}")
+        echo(f"{label:<{width}}  {value}")

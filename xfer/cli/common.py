@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,9 +27,11 @@ __all__ = [
     "Connection",
     "JsonFlag",
     "QuietFlag",
+    "echo",
     "emit_json",
     "err_console",
     "open_remote",
+    "printable",
     "progress",
     "with_connection_options",
 ]
@@ -98,13 +101,50 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+#: What a terminal would act on instead of showing: C0 controls (ESC starts an escape
+#: sequence; CR and the line feed let a name overwrite or forge a line, such as a fake
+#: "xfer: ok"), DEL, C1 controls (0x9b is a one-byte CSI on some terminals), and the
+#: Unicode line separators and bidirectional overrides that make text read other than it is;
+#: lone surrogates (undecodable bytes of a name) would make the write itself fail.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` made safe for a terminal: each control character spelled as an escape (``\\x1b``).
+
+    Names from listings and text from server replies are the server's choice; raw, they
+    could set the window title, write the clipboard (OSC 52) or rewrite earlier lines.
+    Applied at the output boundary, to everything printed for humans (results, listings,
+    errors, hints, warnings, progress labels); ``--json`` output keeps the exact text.
+    A backslash itself is left alone, so Windows paths stay readable.
+    """
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def echo(line: str) -> None:
+    """One line of a human-readable result on stdout (control characters escaped)."""
+    typer.echo(printable(line))
+
+
+def say(line: str) -> None:
+    """One line for humans on stderr, escaped; never read as rich markup."""
+    err_console().print(printable(line), markup=False, highlight=False, soft_wrap=True)
+
+
 def warn(message: str) -> None:
-    err_console().print(f"xfer: warning: {message}", markup=False, highlight=False, soft_wrap=True)
+    say(f"xfer: warning: {message}")
 
 
 def info(message: str, *, quiet: bool = False) -> None:
     if not quiet:
-        err_console().print(message, markup=False, highlight=False, soft_wrap=True)
+        say(message)
 
 
 def emit_json(data: Any) -> None:
@@ -132,10 +172,11 @@ def absolute_paths(values: dict[str, Any], declared: Mapping[str, Option]) -> di
 
 
 def open_remote(target: str, connection: Connection, *, root: str | None = None) -> Adapter:
-    """Connect to the profile or URL a command was given."""
-    from ..client import connect
+    """Connect to the profile or URL a command was given; errors name the flags as typed."""
+    from ..client import connect, resolve_profile
 
-    return connect(target, root=root, warn=warn, **absolute_paths(connection.overrides, CORE))
+    profile = resolve_profile(target, absolute_paths(connection.overrides, CORE), style="flag")
+    return connect(profile, root=root, warn=warn)
 
 
 def show_progress(*, quiet: bool, json_output: bool) -> bool:
@@ -159,7 +200,8 @@ def progress(enabled: bool) -> Iterator[Callable[[str, str, int | None], Progres
     )
 
     with Progress(
-        TextColumn("{task.description}"),
+        # Not markup: a file name such as "[/]" is text, and rich would fail on it.
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -169,7 +211,7 @@ def progress(enabled: bool) -> Iterator[Callable[[str, str, int | None], Progres
     ) as bar:
 
         def factory(local: str, remote: str, size: int | None) -> ProgressCallback:
-            task = bar.add_task(remote.rsplit("/", 1)[-1] or remote, total=size)
+            task = bar.add_task(printable(remote.rsplit("/", 1)[-1] or remote), total=size)
 
             def update(done: int, total: int | None) -> None:
                 bar.update(task, completed=done, total=total)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .common import JsonFlag, QuietFlag, emit_json, err_console, progress, show_progress, warn
+from ..errors import XferError
+from .common import JsonFlag, QuietFlag, emit_json, err_console, printable, progress, show_progress, warn
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,7 +40,7 @@ def demo(
     quiet: QuietFlag = False,
 ) -> None:
     """Every protocol end to end against embedded mTLS servers: no set-up, nothing left behind."""
-    from ..demo import run_demo
+    from ..demo import INSTALL_TESTING, run_demo
 
     with contextlib.ExitStack() as bars:
         callbacks = bars.enter_context(progress(show_progress(quiet=quiet, json_output=json_output)))
@@ -54,9 +55,15 @@ def demo(
         _render(report, json_output=json_output)
     if not report.passed:
         failed = sum(1 for row in report.rows if not row.passed)
-        err_console().print(f"xfer: error: demo: {failed} of {len(report.rows)} protocols failed",
-                            markup=False, highlight=False)  # fmt: skip
-        raise typer.Exit(1)
+        missing = report.missing_modules
+        if missing and failed == sum(1 for row in report.rows if row.missing_module):
+            raise XferError(
+                f"demo: {failed} of {len(report.rows)} protocols need the 'testing' extra "
+                f"({', '.join(missing)} not installed)",
+                hint=INSTALL_TESTING,
+            )
+        raise XferError(f"demo: {failed} of {len(report.rows)} protocols failed",
+                        hint=INSTALL_TESTING if missing else None)  # fmt: skip
 
 
 def _render(report: DemoReport, *, json_output: bool) -> None:
@@ -98,7 +105,7 @@ def _render(report: DemoReport, *, json_output: bool) -> None:
     # Errors below the table, one line each: folded into a narrow cell they would be unreadable.
     for row in report.rows:
         if not row.passed:
-            console.print(f"{row.protocol}: {row.error}", markup=False, soft_wrap=True)
+            console.print(printable(f"{row.protocol}: {row.error}"), markup=False, soft_wrap=True)
 
 
 def _without_version(software: str) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import JsonFlag, emit_json, warn
+from .common import JsonFlag, echo, emit_json, warn
 
 __all__ = ["app"]
 
@@ -47,6 +47,6 @@ def show(
     rows += [("chain", subject) for subject in details.chain] or [("chain", "- (leaf only)")]
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
-        typer.echo(f"{label:<{width}}  {value}")
+        echo(f"{label:<{width}}  {value}")
     for message in details.warnings:
         warn(message)

@@ -16,8 +16,10 @@ from .common import (
     QuietFlag,
     absolute_paths,
     connection_parameters,
+    echo,
     emit_json,
     info,
+    printable,
     warn,
 )
 
@@ -118,6 +120,7 @@ def list_(json_output: JsonFlag = False) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, pad_edge=False)
     for column in ("name", "protocol", "url", "identity"):
@@ -126,7 +129,8 @@ def list_(json_output: JsonFlag = False) -> None:
         if row.get("error"):
             warn(str(row["error"]))
             continue
-        table.add_row(row["name"], row["protocol"], row["url"], row["identity"] or "")
+        # Text, not str: a cell would otherwise be read as rich markup.
+        table.add_row(*(Text(printable(row[key] or "")) for key in ("name", "protocol", "url", "identity")))
     Console(highlight=False).print(table)
 
 
@@ -143,18 +147,19 @@ def show(
         emit_json(profile.describe())
         return
     # Valid TOML (a profile can be copied from here), with notes as comments.
-    typer.echo(f"# {profile.source}")
+    echo(f"# {profile.source}")
     for key, option in CORE.items():
         if key in profile.values:
-            typer.echo(f"{_toml_line(key, profile.values[key])}" + ("   # a reference" if option.secret else ""))
+            echo(f"{_toml_line(key, profile.values[key])}" + ("   # a reference" if option.secret else ""))
     for section in profile.sections:
-        typer.echo(f"\n[{section}]")
+        echo("")
+        echo(f"[{section}]")
         for key, value in profile.section(section).items():
             if value is None:
-                typer.echo(f"# {key} is not set")
+                echo(f"# {key} is not set")
             else:
                 marker = "" if key in profile.sections[section] else "   # default"
-                typer.echo(f"{_toml_line(key, value)}{marker}")
+                echo(f"{_toml_line(key, value)}{marker}")
 
 
 def _toml_line(key: str, value: Any) -> str:
@@ -197,4 +202,4 @@ def test(name: Annotated[str, typer.Argument(help="Profile name.")], json_output
         emit_json(result)
     else:
         for key, value in result.items():
-            typer.echo(f"{key}: {value}")
+            echo(f"{key}: {value}")

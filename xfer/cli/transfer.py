@@ -6,15 +6,17 @@ import os
 import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ..errors import UsageError
+from ..options import DEFAULT_MAX_DEPTH
 from .common import (
     Connection,
     JsonFlag,
     QuietFlag,
+    echo,
     emit_json,
     human_size,
     info,
@@ -68,10 +70,51 @@ def _report(results: list[TransferResult], remote: Adapter, prefix: str, *, json
             warn(str(result.details["warning"]))
 
 
+MaxDepth = Annotated[
+    int,
+    typer.Option("--max-depth", min=1, show_default=True,
+                 help="With -r: descend at most this many folder levels (an endless tree on the server fails)."),
+]  # fmt: skip
+
+
+def _source_and_destination(command: str, sources: list[str], last: str | None) -> tuple[list[str], str]:
+    """put/get take SOURCE... DESTINATION; say in plain words which of the two is missing.
+
+    Click would name the parameter ("Missing argument 'sources'") and, with one path
+    given, take it for the destination.
+    """
+    from ..urls import is_remote
+
+    remote_first = command == "get"
+    remote_what = "PROFILE:/path or a URL"
+    local_what = "a file, or a folder to download into" if remote_first else "a local file"
+    source_kind, source_what = ("remote", remote_what) if remote_first else ("local", local_what)
+    destination_kind, destination_what = ("local", local_what) if remote_first else ("remote", remote_what)
+    example = ("xfer get PROFILE:/path/file.txt ." if remote_first
+               else "xfer put file.txt PROFILE:/path/")  # fmt: skip
+    if last is None:
+        raise UsageError(f"{command} needs a {source_kind} source and a {destination_kind} destination",
+                         hint=f"e.g. {example}")  # fmt: skip
+    if not sources:
+        if is_remote(last) == remote_first:  # the one path given is a source
+            raise UsageError(f"{command} {last}: missing the {destination_kind} destination ({destination_what})",
+                             hint=f"e.g. {example}")  # fmt: skip
+        raise UsageError(f"{command} to {last}: missing the {source_kind} source ({source_what})",
+                         hint=f"e.g. {example}")  # fmt: skip
+    return sources, last
+
+
 @with_connection_options
 def put(
-    sources: Annotated[list[str], typer.Argument(help="Local files (folders with -r).", show_default=False)],
-    target: Annotated[str, typer.Argument(help="PROFILE:/path or URL; ending in / = into that folder.")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Local files (folders with -r).", metavar="SOURCE", show_default=False)
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    target: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs a runtime Optional
+        typer.Argument(help="PROFILE:/path or URL; ending in / = into that folder.", metavar="TARGET",
+                       show_default=False),
+    ] = None,
+    *,
     connection: Connection,
     recursive: Recursive = False,
     parallel: Parallel = 1,
@@ -82,6 +125,7 @@ def put(
     from ..client import put as put_files
     from ..transfer import local_error
 
+    sources, target = _source_and_destination("put", sources, target)
     for source in sources:  # before connecting: a typo should not cost a TLS handshake
         try:
             os.stat(source)
@@ -97,11 +141,18 @@ def put(
 
 @with_connection_options
 def get(
-    sources: Annotated[list[str], typer.Argument(help="Remote files: PROFILE:/path or URLs.", show_default=False)],
-    local: Annotated[str, typer.Argument(help="Local file, or folder to download into.")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Remote files: PROFILE:/path or URLs.", metavar="SOURCE", show_default=False)
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    local: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs a runtime Optional
+        typer.Argument(help="Local file, or folder to download into.", metavar="LOCAL", show_default=False),
+    ] = None,
+    *,
     connection: Connection,
     recursive: Recursive = False,
     parallel: Parallel = 1,
+    max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
@@ -109,13 +160,14 @@ def get(
     from ..client import get as get_files
     from ..urls import parse_target
 
+    sources, local = _source_and_destination("get", sources, local)
     parsed = [parse_target(s) for s in sources]
     if len({p.origin for p in parsed}) > 1:
         raise UsageError("all sources of one get must be on the same server", hint="run one get per server")
     with _open(sources[0], connection) as (remote, _path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = get_files(remote, [p.path for p in parsed], local, recursive=recursive, callbacks=callbacks,
-                                parallel=parallel)  # fmt: skip
+                                parallel=parallel, max_depth=max_depth)  # fmt: skip
     _report(results, remote, prefix, json_output=json_output, quiet=quiet)
 
 
@@ -136,7 +188,7 @@ def ls(
         size = "" if entry.size is None else str(entry.size)
         when = entry.modified.strftime("%Y-%m-%d %H:%M") if entry.modified else ""
         name = entry.name + ("/" if entry.is_dir else "")
-        typer.echo(f"{kind} {size:>14} {when:16} {name}")
+        echo(f"{kind} {size:>14} {when:16} {name}")
 
 
 @with_connection_options
@@ -174,7 +226,7 @@ def mv(
     quiet: QuietFlag = False,
 ) -> None:
     """Rename or move a remote file or folder on the same server."""
-    from ..urls import is_remote, parse_target
+    from ..urls import check_remote_path, is_remote, parse_target
 
     if is_remote(destination):
         dest = parse_target(destination)
@@ -182,8 +234,9 @@ def mv(
             raise UsageError("mv works within one server", hint="use get and put to copy between servers")
         new_path = dest.path
     elif destination.startswith("/"):
-        new_path = destination
+        new_path = check_remote_path(destination)
     else:  # a bare name renames within the source's folder, like a file manager's rename
+        check_remote_path(destination)
         new_path = posixpath.join(posixpath.dirname(parse_target(source).path.rstrip("/")), destination)
     with _open(source, connection) as (remote, path, prefix):
         remote.mv(path, new_path)
