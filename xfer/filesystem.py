@@ -427,9 +427,15 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             adapter.mkdir(self._strip_protocol(path), parents=create_parents)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        """Create a folder and its parents.  On plain HTTPS, ``exist_ok=True`` does nothing:
+        writers (Dask's ``to_csv``, partitioned Parquet) ask for it before writing files,
+        and there the folders come with the files PUT into them, as on object stores."""
         target = self._strip_protocol(path)
         if not exist_ok and self.exists(target):
             raise FileExistsError(f"{target} already exists")
+        if exist_ok:
+            self._folder(target)
+            return
         self.mkdir(target, create_parents=True)
 
     def rmdir(self, path: str) -> None:
