@@ -70,6 +70,7 @@ from fsspec.utils import isfilelike, stringify_path
 
 from .adapters.base import Adapter, Capability, Entry, ProgressCallback
 from .errors import (
+    RemoteError,
     RemoteIsFolder,
     RemoteNotFound,
     UsageError,
@@ -269,8 +270,16 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         """The entries of a folder (the one entry of a file), as fsspec detail dicts or names."""
+        target = self._strip_protocol(path)
         with self._adapter() as adapter:
-            entries = adapter.ls(self._strip_protocol(path))
+            try:
+                entries = adapter.ls(target)
+            except RemoteError as exc:
+                # Some servers refuse to list a missing folder in their own words (pyftpdlib:
+                # "501 No such directory"); fsspec code needs to tell "not there" apart.
+                if isinstance(exc, RemoteNotFound) or adapter.exists(target):
+                    raise
+                raise RemoteNotFound(f"{target} does not exist ({exc})") from exc
         infos = [_to_info(e) for e in entries]
         return infos if detail else [i["name"] for i in infos]
 
