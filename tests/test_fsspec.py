@@ -361,3 +361,18 @@ def test_put_creates_missing_folders(served: Endpoint, fs: XferFileSystem, folde
     fs.pipe_file(f"{folder}/deep/er/x.txt", b"x")
     assert (served.root / folder.lstrip("/") / "deep/er/x.txt").read_bytes() == b"x"
     assert posixpath.basename(fs.find(folder)[0]) == "x.txt"
+
+
+def test_ftps_short_read_of_a_large_file_keeps_the_session(xfer_serve: Any) -> None:
+    """Closing the data connection early (the server answers 426, or 226 if it had sent all)
+    leaves the control connection in step: later commands work on the same login."""
+    endpoint = xfer_serve("ftpes")
+    big = DATA * 1024  # 16 MiB: far more than the socket buffers hold
+    put_server_side(endpoint, "/large.bin", big)
+    fs = filesystem(endpoint)
+    for offset in (0, 5_000_000, 16 * 2**20 - 50):
+        assert fs.cat_file("/large.bin", offset, offset + 100) == big[offset : offset + 100]
+    assert fs.ls("/", detail=False) == ["/large.bin"]
+    assert fs.cat_file("/large.bin", 10, 20) == big[10:20]
+    assert sum(1 for c in endpoint.server.commands if c.startswith("USER ")) == 1
+    fs.close()
