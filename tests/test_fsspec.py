@@ -376,3 +376,23 @@ def test_ftps_short_read_of_a_large_file_keeps_the_session(xfer_serve: Any) -> N
     assert fs.cat_file("/large.bin", 10, 20) == big[10:20]
     assert sum(1 for c in endpoint.server.commands if c.startswith("USER ")) == 1
     fs.close()
+
+
+def test_https_without_listing_still_opens_files(xfer_serve: Any) -> None:
+    """Many partner web servers have no index page: files are found by HEAD, refusals are
+    PermissionError, missing files FileNotFoundError (not "listing unsupported")."""
+    endpoint = xfer_serve("https", index="none", forbidden=["/private"])
+    put_server_side(endpoint, "/outbox/a.csv", b"a,b\n1,2\n")
+    put_server_side(endpoint, "/private/b.csv", b"secret")
+    fs = filesystem(endpoint)
+    assert fs.info("/outbox/a.csv")["size"] == 8
+    with fs.open("/outbox/a.csv", "rb") as handle:
+        assert handle.read() == b"a,b\n1,2\n"
+    with pytest.raises(PermissionError):
+        fs.cat_file("/private/b.csv")
+    with pytest.raises(FileNotFoundError):
+        fs.open("/outbox/missing.csv", "rb")
+    assert not fs.exists("/outbox/missing.csv")
+    with pytest.raises(NotImplementedError):
+        fs.ls("/outbox")  # no listing: said so, not guessed
+    fs.close()

@@ -73,6 +73,7 @@ from .errors import (
     RemoteError,
     RemoteIsFolder,
     RemoteNotFound,
+    UnsupportedOperation,
     UsageError,
     XferError,
 )
@@ -287,7 +288,14 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         """Facts about one path; ``FileNotFoundError`` (xfer's RemoteNotFound) if nothing is there."""
         target = self._strip_protocol(path)
         with self._adapter() as adapter:
-            entry = adapter.info(target)
+            head = getattr(adapter, "head", None)
+            try:
+                entry = adapter.info(target)
+            except UnsupportedOperation:
+                # Plain HTTPS with no index page (or one refused): a HEAD still describes a file.
+                if head is None or target == "/":
+                    raise
+                entry = head(target)
             if entry.type == "file" and entry.size is None and Capability.LS in adapter.capabilities:
                 # An index page without sizes: listing the file itself asks the server (HEAD).
                 found = [e for e in adapter.ls(target) if e.path == entry.path]

@@ -378,6 +378,14 @@ class HTTPSAdapter(Adapter):
                     )
         return bytes(body[skip:wanted])
 
+    def head(self, path: str) -> Entry:
+        """Facts about one file from a ``HEAD``: works where the server offers no listing."""
+        from ..errors import UsageError  # imported here so this addition stays self-contained
+
+        if self.closed:
+            raise UsageError(f"{self!r} is closed")
+        return self._entry(self._file_entry(self.remote_path(path)))
+
 
 def _content_length(response: requests.Response) -> int | None:
     value = response.headers.get("Content-Length")
