@@ -396,3 +396,17 @@ def test_https_without_listing_still_opens_files(xfer_serve: Any) -> None:
     with pytest.raises(NotImplementedError):
         fs.ls("/outbox")  # no listing: said so, not guessed
     fs.close()
+
+
+def test_transaction_uploads_at_its_end_and_discards_on_error(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    final = served.root / folder.lstrip("/")
+    with fs.transaction:
+        with fs.open(f"{folder}/t.txt", "wb") as handle:
+            handle.write(b"committed")
+        assert not (final / "t.txt").exists()  # closed, but the transaction is still open
+    assert (final / "t.txt").read_bytes() == b"committed"
+    with pytest.raises(RuntimeError), fs.transaction:
+        with fs.open(f"{folder}/u.txt", "wb") as handle:
+            handle.write(b"never")
+        raise RuntimeError("the job failed")
+    assert sorted(p.name for p in final.iterdir()) == ["t.txt"]
