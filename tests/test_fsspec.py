@@ -3,6 +3,7 @@ reads per protocol, atomic writes, connection reuse across threads, errors."""
 
 from __future__ import annotations
 
+import http.server
 import importlib
 import pickle
 import posixpath
@@ -398,7 +399,9 @@ def test_https_without_listing_still_opens_files(xfer_serve: Any) -> None:
     fs.close()
 
 
-def test_transaction_uploads_at_its_end_and_discards_on_error(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+def test_transaction_uploads_at_its_end_and_discards_on_error(
+    served: Endpoint, fs: XferFileSystem, folder: str
+) -> None:
     final = served.root / folder.lstrip("/")
     with fs.transaction:
         with fs.open(f"{folder}/t.txt", "wb") as handle:
@@ -410,3 +413,55 @@ def test_transaction_uploads_at_its_end_and_discards_on_error(served: Endpoint, 
             handle.write(b"never")
         raise RuntimeError("the job failed")
     assert sorted(p.name for p in final.iterdir()) == ["t.txt"]
+
+
+class _HostileRanges(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with 206 and a body that is not what was asked for."""
+
+    protocol_version = "HTTP/1.1"
+    mode = "wrong-start"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        body = DATA[:100]
+        self.send_response(206)
+        if self.mode == "wrong-start":
+            self.send_header("Content-Range", f"bytes 0-99/{len(DATA)}")  # whatever was asked
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(body)
+        else:  # "short": promises 100 bytes, sends 40, hangs up
+            self.send_header("Content-Range", f"bytes 50-149/{len(DATA)}")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(body[:40])
+            self.wfile.flush()
+            self.close_connection = True
+
+
+@pytest.mark.parametrize("mode", ["wrong-start", "short"])
+def test_ranged_read_proves_what_it_returns(pki: TestPKI, mode: str) -> None:
+    """A 206 for another range, or one cut short, is an error, never silently wrong bytes."""
+    from xfer.adapters.https import HTTPSAdapter
+    from xfer.client import connect
+    from xfer.errors import ConnectionDropped, IntegrityError
+    from xfer.testing._serving import server_context
+
+    handler = type("Handler", (_HostileRanges,), {"mode": mode})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = server_context(pki).wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/"
+        with connect(url, identity=str(pki.client_p12), identity_password=f"file:{pki.password_file}",
+                     ca=str(pki.root_ca)) as remote:  # fmt: skip
+            assert isinstance(remote, HTTPSAdapter)
+            expected = IntegrityError if mode == "wrong-start" else (IntegrityError, ConnectionDropped)
+            with pytest.raises(expected):
+                remote.read_range("/x.bin", 50, 100)
+    finally:
+        server.shutdown()
+        server.server_close()
