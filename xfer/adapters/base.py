@@ -350,3 +350,22 @@ class Adapter:
 
     def _mv(self, source: str, destination: str) -> None:
         raise NotImplementedError
+
+    # -- ranged reads (added for the fsspec filesystem, xfer.filesystem) -----------------------
+
+    def read_range(self, path: str, start: int = 0, length: int | None = None) -> bytes:
+        """``length`` bytes of a remote file from offset ``start`` (to its end if ``length`` is None).
+
+        Fewer bytes come back only where the file ends; nothing is written locally.  This is
+        what random access (``fsspec`` block reads, Parquet footers) is built on: HTTP
+        ``Range``, FTP ``REST``.  Needs the ``get_file`` capability.
+        """
+        self._require(Capability.GET)
+        if start < 0 or (length is not None and length < 0):
+            raise UsageError(f"invalid byte range: start {start}, length {length}")
+        if length == 0:
+            return b""
+        return self._read_range(self.remote_path(path), start, length)
+
+    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
+        raise NotImplementedError

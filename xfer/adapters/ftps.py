@@ -1047,6 +1047,49 @@ class FTPSAdapter(Adapter):
 
         self._run("renaming to", destination, work)
 
+    # -- ranged reads (added for the fsspec filesystem) --------------------------------------
+
+    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
+        """``REST start`` + ``RETR``; once ``length`` bytes are in, the data connection is closed.
+
+        Every read opens its own data connection (a seek is a new ``REST``).  Closing it
+        early makes the server end the transfer with 426 (aborted) or, if it had already
+        sent everything, 226; either reply is read, so the dialogue stays in step.  ``ABOR``
+        is not sent: it needs Telnet urgent data, which a TLS control connection cannot carry.
+        """
+
+        def work(ftp: FTPSConnection) -> bytes:
+            if start:
+                try:
+                    ftp.sendcmd(f"REST {start}")
+                except ftplib.error_perm:
+                    size = self._size(ftp, path)
+                    if size is not None and start >= size:
+                        return b""  # past the end: nothing to read (some servers refuse such a REST)
+                    raise
+            conn, _ = ftp.ntransfercmd(f"RETR {path}")
+            body = bytearray()
+            complete = False
+            with conn, _explained(ftp):
+                while length is None or len(body) < length:
+                    chunk = conn.recv(DOWNLOAD_FILL if length is None else min(DOWNLOAD_FILL, length - len(body)))
+                    if not chunk:
+                        complete = True
+                        break
+                    body += chunk
+            if complete:
+                ftp.voidresp()
+            else:
+                try:
+                    ftp.getresp()  # 226: everything had been sent already
+                except ftplib.error_temp:
+                    pass  # 426/451: the transfer was cut short, as intended
+                finally:
+                    ftp.transfer_pending = False
+            return bytes(body)
+
+        return self._run("reading", path, work)
+
 
 class ExplicitFTPSAdapter(FTPSAdapter):
     """``ftpes://``: plain TCP, then ``AUTH TLS`` before anything else (RFC 4217)."""

@@ -323,6 +323,66 @@ class HTTPSAdapter(Adapter):
     def _davs_where(self, path: str) -> str:
         return f"{self.settings.server}{path}"
 
+    # -- ranged reads (added for the fsspec filesystem) ------------------------------------
+
+    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
+        """One GET with ``Range``.  A 206 is checked against the range asked for; a server
+        that ignores ``Range`` (200, the whole file) is read from the start and cut; 416
+        (``start`` at or past the end) is no bytes."""
+        from ..http_session import drain_error_body  # imported here so this addition stays self-contained
+
+        session = self.session
+        headers = {"Accept-Encoding": "identity"}
+        if start or length is not None:
+            headers["Range"] = f"bytes={start}-{'' if length is None else start + length - 1}"
+        with session.translating():
+            response = session.get(session.url_for(path), stream=True, headers=headers)
+            with response:
+                if response.status_code == 416:
+                    drain_error_body(response)
+                    return b""
+                session.check(response, path=path)
+                skip = start
+                if response.status_code == 206:
+                    first = _range_start(response.headers.get("Content-Range"))
+                    if first != start:
+                        raise IntegrityError(
+                            f"{self.settings.server} answered a request for bytes {start}- of "
+                            f"{self.user_path(path)} with another range ({response.headers.get('Content-Range')})"
+                        )
+                    skip = 0
+                declared = _content_length(response)
+                wanted = None if length is None else skip + length
+                body = bytearray()
+                try:
+                    # Read to the end of a body that is the range itself, so the connection
+                    # goes back to the pool; a whole file sent for a range is cut once enough
+                    # has arrived (that connection is closed, not reused).
+                    while wanted is None or len(body) < wanted or response.status_code == 206:
+                        chunk = response.raw.read(DOWNLOAD_BLOCK, decode_content=False)
+                        if not chunk:
+                            break
+                        body += chunk
+                except Exception as exc:
+                    raise ConnectionDropped(
+                        f"the connection to {self.settings.server} broke while reading "
+                        f"{self.user_path(path)}",
+                        hint="run the command again",
+                    ) from exc
+                if declared is not None and len(body) < declared and (wanted is None or len(body) < wanted):
+                    raise IntegrityError(
+                        f"{self.settings.server} sent {len(body)} of {declared} bytes of {self.user_path(path)}"
+                    )
+        return bytes(body[skip:wanted])
+
+    def head(self, path: str) -> Entry:
+        """Facts about one file from a ``HEAD``: works where the server offers no listing."""
+        from ..errors import UsageError  # imported here so this addition stays self-contained
+
+        if self.closed:
+            raise UsageError(f"{self!r} is closed")
+        return self._entry(self._file_entry(self.remote_path(path)))
+
 
 def _content_length(response: requests.Response) -> int | None:
     value = response.headers.get("Content-Length")
@@ -448,3 +508,9 @@ def parse_html_index(page: str, *, folder: str) -> list[Entry] | None:
     if not entries and not saw_index:
         return None
     return list(entries.values())
+
+
+def _range_start(content_range: str | None) -> int | None:
+    """The first byte of ``Content-Range: bytes FIRST-LAST/SIZE`` (None if absent or malformed)."""
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", content_range or "")
+    return int(match.group(1)) if match else None

@@ -1,0 +1,467 @@
+"""xfer:// as an fsspec filesystem: URLs and registration, pickling without secrets, ranged
+reads per protocol, atomic writes, connection reuse across threads, errors."""
+
+from __future__ import annotations
+
+import http.server
+import importlib
+import pickle
+import posixpath
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import fsspec
+import pytest
+import tomli_w
+from fsspec.callbacks import Callback
+
+from tests.fsspec_helpers import ensure_registered, entry_point, filesystem, served, storage_options
+from xfer.errors import ConfigError, RemoteNotFound, UsageError
+from xfer.filesystem import DEFAULT_POOL_SIZE, XferFileSystem
+from xfer.secrets import Secret
+from xfer.testing.endpoints import Endpoint
+from xfer.testing.pki import TestPKI
+
+__all__ = ["served"]  # the module-scoped server fixture, one per protocol
+
+DATA = bytes(range(256)) * 64  # 16 KiB, every byte value, no two neighbouring blocks alike
+
+
+@pytest.fixture
+def fs(served: Endpoint) -> Iterator[XferFileSystem]:
+    fs = filesystem(served)
+    yield fs
+    fs.close()
+
+
+@pytest.fixture
+def folder(served: Endpoint, request: pytest.FixtureRequest) -> str:
+    """A fresh folder for this test under the server's storage, made server-side."""
+    name = f"/{request.node.name.replace('[', '-').replace(']', '')}"
+    (served.root / name.lstrip("/")).mkdir()
+    return name
+
+
+def put_server_side(endpoint: Endpoint, path: str, data: bytes) -> None:
+    target = endpoint.root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+# -- registration and URLs -----------------------------------------------------------------
+
+
+def test_pyproject_entry_point_is_found_by_fsspec_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The declared ``fsspec.specs`` entry point, read by fsspec's own discovery, gives our class."""
+    dist = tmp_path / "xfer_entry_probe-0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: xfer-entry-probe\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text(f"[fsspec.specs]\nxfer = {entry_point()}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = importlib.import_module("fsspec.registry")  # the module: fsspec.registry is its read-only view
+    monkeypatch.delitem(registry._registry, "xfer", raising=False)
+    with pytest.raises(ValueError):
+        fsspec.get_filesystem_class("xfer")  # known only through an entry point now
+    fsspec.process_entries()
+    assert fsspec.get_filesystem_class("xfer") is XferFileSystem
+
+
+def test_paths_and_urls() -> None:
+    strip = XferFileSystem._strip_protocol
+    assert strip("xfer://partner/outbox/a.csv") == "/outbox/a.csv"
+    assert strip("xfer:///outbox/") == "/outbox"
+    assert strip("outbox/a.csv") == "/outbox/a.csv"
+    assert strip("xfer://partner") == "/"
+    assert XferFileSystem._get_kwargs_from_urls("xfer://partner/outbox/a.csv") == {"profile": "partner"}
+    assert XferFileSystem._get_kwargs_from_urls("xfer:///outbox/a.csv") == {}
+
+
+def save_profile(endpoint: Endpoint, folder: Path, name: str, **changes: Any) -> None:
+    """Write the endpoint's profile as ``folder/NAME.toml`` (references only)."""
+    data = {**endpoint.profile.to_toml(), **changes}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.toml").write_text(tomli_w.dumps(data))
+
+
+@pytest.fixture
+def profile_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An ``$XFER_PROFILE_PATH`` folder; fsspec's instance cache is emptied around the test,
+    since it keys instances by profile *name*, and each test writes its own profile."""
+    folder = tmp_path / "profiles"
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    ensure_registered()
+    XferFileSystem.clear_instance_cache()
+    yield folder
+    XferFileSystem.clear_instance_cache()
+
+
+def test_profile_url_reaches_the_profile(served: Endpoint, profile_path: Path) -> None:
+    save_profile(served, profile_path, "partner")
+    put_server_side(served, "/outbox/url.txt", b"by profile")
+    with fsspec.open("xfer://partner/outbox/url.txt", "rb") as handle:
+        assert handle.read() == b"by profile"
+    fs, path = fsspec.core.url_to_fs("xfer://partner/outbox/url.txt")
+    assert isinstance(fs, XferFileSystem) and path == "/outbox/url.txt"
+    assert fs.unstrip_protocol(path) == "xfer://partner/outbox/url.txt"
+    assert fs.ls("/outbox", detail=False) == ["/outbox/url.txt"]
+
+
+def test_profile_or_url_not_both_nor_neither(served: Endpoint) -> None:
+    with pytest.raises(UsageError, match="not neither"):
+        XferFileSystem(skip_instance_cache=True)
+    with pytest.raises(UsageError, match="unknown option"):
+        XferFileSystem(skip_instance_cache=True, **storage_options(served), colour="blue")
+
+
+# -- secrets never travel --------------------------------------------------------------------
+
+
+def test_pickled_filesystem_carries_references_not_secrets(
+    served: Endpoint, pki: TestPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What Dask ships to workers: the options with ``env:`` references; the worker resolves."""
+    monkeypatch.setenv("XFER_TEST_ID_PW", pki.password)
+    options = {**storage_options(served), "identity_password": "env:XFER_TEST_ID_PW"}
+    fs = XferFileSystem(skip_instance_cache=True, **options)
+    put_server_side(served, "/pickled.txt", b"resolved here")
+    assert fs.cat_file("/pickled.txt") == b"resolved here"  # connected: the secrets were resolved
+    secrets = [pki.password.encode()]
+    if served.server.__class__.__name__ == "FTPSServer":
+        secrets.append(served.server.password.encode())
+    for dumped in (pickle.dumps(fs), cloudpickle.dumps(fs)):
+        assert b"env:XFER_TEST_ID_PW" in dumped
+        for secret in secrets:
+            assert secret not in dumped
+    clone = pickle.loads(pickle.dumps(fs))
+    assert clone.cat_file("/pickled.txt") == b"resolved here"
+    fs.close()
+    clone.close()
+
+
+def test_secret_objects_and_literals_are_refused(served: Endpoint, pki: TestPKI) -> None:
+    options = storage_options(served)
+    with pytest.raises(UsageError, match="not a Secret"):
+        XferFileSystem(skip_instance_cache=True, **{**options, "identity_password": Secret(pki.password)})
+    with pytest.raises(ConfigError, match="not a literal") as refused:
+        XferFileSystem(skip_instance_cache=True, **{**options, "identity_password": pki.password})
+    assert pki.password not in str(refused.value)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def test_cat_file_ranges(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    path = f"{folder}/data.bin"
+    put_server_side(served, path, DATA)
+    assert fs.cat_file(path) == DATA
+    assert fs.cat_file(path, start=1000, end=5000) == DATA[1000:5000]
+    assert fs.cat_file(path, start=-100) == DATA[-100:]
+    assert fs.cat_file(path, start=10, end=-10) == DATA[10:-10]
+    assert fs.cat_file(path, start=len(DATA) - 3, end=len(DATA) + 50) == DATA[-3:]
+    assert fs.cat_file(path, start=len(DATA) + 10) == b""
+    assert fs.cat_file(path, start=7, end=7) == b""
+
+
+def test_random_access_reads_only_the_blocks_asked_for(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    """Seeks in an open file become ranged reads: Range on HTTP, REST on FTP."""
+    path = f"{folder}/big.bin"
+    big = DATA * 16  # 256 KiB
+    put_server_side(served, path, big)
+    with fs.open(path, "rb", block_size=4096, cache_type="bytes") as handle:
+        handle.seek(200_000)
+        assert handle.read(100) == big[200_000:200_100]
+        handle.seek(10)
+        assert handle.read(5) == big[10:15]
+        handle.seek(-7, 2)
+        assert handle.read() == big[-7:]
+    server = served.server
+    if served.protocol == "ftpes":
+        rests = [c for c in server.commands if c.startswith("REST ")]
+        assert "REST 200000" in rests and "REST 10" in rests
+    else:
+        ranges = [r.headers.get("Range") for r in server.requests if r.method == "GET" and r.path == path]
+        spans = [tuple(int(n) for n in r.removeprefix("bytes=").split("-")) for r in ranges if r]
+        assert len(spans) == len(ranges) == 3
+        assert spans[0][0] == 200_000 and spans[1][0] == 10 and spans[2][1] == len(big) - 1
+        assert sum(last - first + 1 for first, last in spans) < len(big) // 4  # blocks, not the file
+
+
+def test_https_server_without_range_support_is_cut_client_side(
+    xfer_serve: Any, tmp_path: Path
+) -> None:
+    """The embedded HTTPS server ignores Range (200, whole body): the right bytes still come back."""
+    endpoint = xfer_serve("https")
+    put_server_side(endpoint, "/whole.bin", DATA)
+    fs = filesystem(endpoint)
+    assert fs.cat_file("/whole.bin", 300, 400) == DATA[300:400]
+    statuses = [r.status for r in endpoint.server.requests if r.method == "GET" and r.path == "/whole.bin"]
+    assert statuses == [200]  # the server did send the whole file; the cut is ours
+    fs.close()
+
+
+def test_reading_a_folder_or_a_missing_file(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    (served.root / folder.lstrip("/") / "sub").mkdir()
+    put_server_side(served, f"{folder}/sub/x", b"x")
+    with pytest.raises(IsADirectoryError):
+        fs.open(f"{folder}/sub", "rb")
+    with pytest.raises(IsADirectoryError):
+        fs.cat_file(f"{folder}/sub")
+    with pytest.raises(FileNotFoundError):
+        fs.cat_file(f"{folder}/missing")
+    with pytest.raises(FileNotFoundError):
+        fs.ls(f"{folder}/missing")
+    assert not fs.exists(f"{folder}/missing")
+    assert fs.isdir(f"{folder}/sub") and fs.isfile(f"{folder}/sub/x")
+
+
+def test_info_size_modified_ukey(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    path = f"{folder}/facts.bin"
+    put_server_side(served, path, DATA)
+    info = fs.info(path)
+    assert info["name"] == path and info["type"] == "file" and info["size"] == len(DATA)
+    assert fs.size(path) == len(DATA)
+    assert fs.modified(path).year >= 2024
+    first = fs.ukey(path)
+    assert fs.ukey(path) == first
+    put_server_side(served, path, DATA + b"more")
+    assert fs.ukey(path) != first
+    listing = fs.ls(folder, detail=True)
+    assert [(e["name"], e["type"], e["size"]) for e in listing] == [(path, "file", len(DATA) + 4)]
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def test_write_is_invisible_until_close(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    path = f"{folder}/out.csv"
+    final = served.root / path.lstrip("/")
+    with fs.open(path, "wb", block_size=1024) as handle:
+        for _ in range(10):
+            handle.write(b"a,b\n" * 100)  # several blocks: spooled, not sent
+        assert not final.exists()
+        assert list(final.parent.iterdir()) == []
+    assert final.read_bytes() == b"a,b\n" * 1000
+    assert [p.name for p in final.parent.iterdir()] == ["out.csv"]  # no part file left behind
+
+
+def test_exception_in_with_block_uploads_nothing(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    path = f"{folder}/broken.csv"
+    put_server_side(served, path, b"previous good version")
+    with pytest.raises(RuntimeError), fs.open(path, "wb", block_size=1024) as handle:
+        handle.write(b"x" * 5000)
+        raise RuntimeError("the producer failed")
+    assert (served.root / path.lstrip("/")).read_bytes() == b"previous good version"
+    assert [p.name for p in (served.root / folder.lstrip("/")).iterdir()] == ["broken.csv"]
+
+
+def test_exclusive_modes(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    path = f"{folder}/once.txt"
+    fs.pipe_file(path, b"one", mode="create")
+    with pytest.raises(FileExistsError):
+        fs.pipe_file(path, b"two", mode="create")
+    with pytest.raises(FileExistsError):
+        fs.open(path, "xb")
+    assert fs.cat_file(path) == b"one"
+
+
+class Recorder(Callback):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int | None] = []
+
+    def set_size(self, size: int | None) -> None:
+        self.sizes.append(size)
+        super().set_size(size)
+
+
+def test_progress_reaches_fsspec_callbacks(served: Endpoint, fs: XferFileSystem, folder: str, tmp_path: Path) -> None:
+    local = tmp_path / "up.bin"
+    local.write_bytes(DATA * 8)
+    up = Recorder()
+    fs.put_file(str(local), f"{folder}/up.bin", callback=up)
+    assert up.sizes == [len(DATA) * 8] and up.value == len(DATA) * 8
+    down = Recorder()
+    fs.get_file(f"{folder}/up.bin", str(tmp_path / "down.bin"), callback=down)
+    assert down.sizes == [len(DATA) * 8] and down.value == len(DATA) * 8
+    assert (tmp_path / "down.bin").read_bytes() == DATA * 8
+
+
+# -- server-side verbs ------------------------------------------------------------------------
+
+
+def test_mv_and_cp_use_the_server_where_it_can(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    """WebDAV MOVE/COPY, FTP RNFR/RNTO; plain HTTPS has neither: fsspec's copy-then-remove,
+    with the bytes relayed through this machine."""
+    put_server_side(served, f"{folder}/a.txt", b"A")
+    fs.mv(f"{folder}/a.txt", f"{folder}/new/b.txt")
+    assert fs.cat_file(f"{folder}/new/b.txt") == b"A" and not fs.exists(f"{folder}/a.txt")
+    fs.cp_file(f"{folder}/new/b.txt", f"{folder}/copy/c.txt")
+    assert fs.cat_file(f"{folder}/copy/c.txt") == b"A"
+    if served.protocol == "davs":
+        methods = [r.method for r in served.server.requests]
+        assert "MOVE" in methods and "COPY" in methods
+    elif served.protocol == "ftpes":
+        assert f"RNFR {folder}/a.txt" in served.server.commands
+    else:
+        done = [(r.method, r.path) for r in served.server.requests]
+        assert ("PUT", f"{folder}/new/b.txt") in done and ("DELETE", f"{folder}/a.txt") in done
+
+
+def test_rm_recursive_is_one_call(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    for name in ("t/a", "t/b", "t/sub/c"):
+        put_server_side(served, f"{folder}/{name}", b"x")
+    fs.rm(f"{folder}/t", recursive=True)
+    assert not (served.root / folder.lstrip("/") / "t").exists()
+    with pytest.raises(RemoteNotFound):
+        fs.rm(f"{folder}/t", recursive=True)
+
+
+# -- connections --------------------------------------------------------------------------------
+
+
+def test_threads_share_a_small_pool_of_connections(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    """As many threads as the pool keeps: each borrows a connection, none opens a second one."""
+    threads_count = DEFAULT_POOL_SIZE
+    for index in range(threads_count):
+        put_server_side(served, f"{folder}/f{index}.bin", DATA[index:])
+
+    def connections() -> int:
+        if served.protocol == "ftpes":
+            return sum(1 for c in served.server.commands if c.startswith("USER "))
+        return int(served.server.handshakes)
+
+    before = connections()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads_count)
+
+    def work(index: int) -> None:
+        try:
+            barrier.wait(10)  # all at once: the pool must hand out separate connections
+            for _ in range(10):
+                assert fs.cat_file(f"{folder}/f{index}.bin", 3, 900) == DATA[index:][3:900]
+        except BaseException as exc:  # reported below, with the thread's assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    opened = connections() - before
+    assert 1 <= opened <= threads_count  # 40 reads (and 40 info calls) on at most one each
+    fs.cat_file(f"{folder}/f0.bin")
+    assert connections() - before == opened  # later calls borrow a pooled one
+
+
+def test_put_creates_missing_folders(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    fs.pipe_file(f"{folder}/deep/er/x.txt", b"x")
+    assert (served.root / folder.lstrip("/") / "deep/er/x.txt").read_bytes() == b"x"
+    assert posixpath.basename(fs.find(folder)[0]) == "x.txt"
+
+
+def test_ftps_short_read_of_a_large_file_keeps_the_session(xfer_serve: Any) -> None:
+    """Closing the data connection early (the server answers 426, or 226 if it had sent all)
+    leaves the control connection in step: later commands work on the same login."""
+    endpoint = xfer_serve("ftpes")
+    big = DATA * 1024  # 16 MiB: far more than the socket buffers hold
+    put_server_side(endpoint, "/large.bin", big)
+    fs = filesystem(endpoint)
+    for offset in (0, 5_000_000, 16 * 2**20 - 50):
+        assert fs.cat_file("/large.bin", offset, offset + 100) == big[offset : offset + 100]
+    assert fs.ls("/", detail=False) == ["/large.bin"]
+    assert fs.cat_file("/large.bin", 10, 20) == big[10:20]
+    assert sum(1 for c in endpoint.server.commands if c.startswith("USER ")) == 1
+    fs.close()
+
+
+def test_https_without_listing_still_opens_files(xfer_serve: Any) -> None:
+    """Many partner web servers have no index page: files are found by HEAD, refusals are
+    PermissionError, missing files FileNotFoundError (not "listing unsupported")."""
+    endpoint = xfer_serve("https", index="none", forbidden=["/private"])
+    put_server_side(endpoint, "/outbox/a.csv", b"a,b\n1,2\n")
+    put_server_side(endpoint, "/private/b.csv", b"secret")
+    fs = filesystem(endpoint)
+    assert fs.info("/outbox/a.csv")["size"] == 8
+    with fs.open("/outbox/a.csv", "rb") as handle:
+        assert handle.read() == b"a,b\n1,2\n"
+    with pytest.raises(PermissionError):
+        fs.cat_file("/private/b.csv")
+    with pytest.raises(FileNotFoundError):
+        fs.open("/outbox/missing.csv", "rb")
+    assert not fs.exists("/outbox/missing.csv")
+    with pytest.raises(NotImplementedError):
+        fs.ls("/outbox")  # no listing: said so, not guessed
+    fs.close()
+
+
+def test_transaction_uploads_at_its_end_and_discards_on_error(
+    served: Endpoint, fs: XferFileSystem, folder: str
+) -> None:
+    final = served.root / folder.lstrip("/")
+    with fs.transaction:
+        with fs.open(f"{folder}/t.txt", "wb") as handle:
+            handle.write(b"committed")
+        assert not (final / "t.txt").exists()  # closed, but the transaction is still open
+    assert (final / "t.txt").read_bytes() == b"committed"
+    with pytest.raises(RuntimeError), fs.transaction:
+        with fs.open(f"{folder}/u.txt", "wb") as handle:
+            handle.write(b"never")
+        raise RuntimeError("the job failed")
+    assert sorted(p.name for p in final.iterdir()) == ["t.txt"]
+
+
+class _HostileRanges(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with 206 and a body that is not what was asked for."""
+
+    protocol_version = "HTTP/1.1"
+    mode = "wrong-start"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        body = DATA[:100]
+        self.send_response(206)
+        if self.mode == "wrong-start":
+            self.send_header("Content-Range", f"bytes 0-99/{len(DATA)}")  # whatever was asked
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(body)
+        else:  # "short": promises 100 bytes, sends 40, hangs up
+            self.send_header("Content-Range", f"bytes 50-149/{len(DATA)}")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(body[:40])
+            self.wfile.flush()
+            self.close_connection = True
+
+
+@pytest.mark.parametrize("mode", ["wrong-start", "short"])
+def test_ranged_read_proves_what_it_returns(pki: TestPKI, mode: str) -> None:
+    """A 206 for another range, or one cut short, is an error, never silently wrong bytes."""
+    from xfer.adapters.https import HTTPSAdapter
+    from xfer.client import connect
+    from xfer.errors import ConnectionDropped, IntegrityError
+    from xfer.testing._serving import server_context
+
+    handler = type("Handler", (_HostileRanges,), {"mode": mode})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = server_context(pki).wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/"
+        with connect(url, identity=str(pki.client_p12), identity_password=f"file:{pki.password_file}",
+                     ca=str(pki.root_ca)) as remote:  # fmt: skip
+            assert isinstance(remote, HTTPSAdapter)
+            expected = IntegrityError if mode == "wrong-start" else (IntegrityError, ConnectionDropped)
+            with pytest.raises(expected):
+                remote.read_range("/x.bin", 50, 100)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,619 @@
+"""``xfer://``: an fsspec filesystem, so pandas, Dask, PyArrow and every fsspec tool reach partner servers.
+
+::
+
+    import pandas as pd
+
+    df = pd.read_csv("xfer://partner/outbox/orders.csv")       # profile "partner"
+    df.to_parquet("xfer://partner/inbox/orders.parquet")
+
+    import fsspec
+    fs = fsspec.filesystem("xfer", url="davs://dav.example.com/share",
+                           identity="~/certs/me.p12", identity_password="env:XFER_ID_PW")
+
+The URL's host part is an xfer profile name; the path is under the profile's root
+(the path part of its URL), exactly as the CLI takes it.  Without a profile, the
+storage options ``url``, ``identity``, ``identity_password``, ``ca``, ``pin``,
+``username``, ``password``, ``timeout``, ``tls_min``, ``tls_max`` and ``max_listing``
+describe the connection (they also override a profile's values).
+
+Design decisions, and why:
+
+* **Secrets travel as references only.**  ``identity_password``/``password`` must be
+  ``env:VAR``, ``file:PATH`` or ``keyring`` references (a literal is refused, as
+  everywhere in xfer).  An instance pickles as its profile name and options, so a
+  Dask worker resolves the secret itself from its environment, file or keyring;
+  the value never enters the task graph or the scheduler.
+* **Connections are pooled per instance** (:class:`_Pool`): each operation borrows an
+  open adapter, so one thread reuses one TLS session for many calls and concurrent
+  threads get their own (an FTP control connection serves one command at a time).
+* **Reads are ranged**: :meth:`XferFileSystem.cat_file` and files opened ``"rb"`` use
+  HTTP ``Range`` or FTP ``REST`` (:meth:`xfer.adapters.base.Adapter.read_range`), so a
+  Parquet footer or a Dask block costs only its own bytes.
+* **Writes are spooled, then uploaded atomically**: a file opened ``"wb"`` collects
+  its bytes in a local temporary file, and ``close()`` hands it to the adapter's
+  ``put_file`` (FTPS and WebDAV upload under a hidden temporary name and rename into
+  place; plain HTTPS is one PUT).  Nothing is visible under the final name before
+  ``close()``, and an exception inside the ``with`` block uploads nothing.  True
+  streaming would need a write-side primitive in every adapter; the spool costs
+  local disk the size of the file.
+* **Copies**: ``cp_file`` is a server-side ``COPY`` on WebDAV; FTPS and HTTPS have
+  no copy verb, so the bytes are relayed through this machine (download, then the
+  same atomic upload).
+* **Plain HTTPS has no folders**: ``mkdir``/``rmdir``/``mv`` raise
+  :class:`~xfer.errors.UnsupportedOperation` (a ``NotImplementedError``, fsspec's
+  convention).  Uploading a *local* folder creates no remote one there: folders come
+  into being with the files PUT into them (nginx ``create_full_put_path``).
+* **Errors** are xfer's, which subclass the builtins fsspec code expects
+  (``FileNotFoundError``, ``PermissionError``, ``FileExistsError``, ``IsADirectoryError``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import glob
+import os
+import posixpath
+import shutil
+import tempfile
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback
+from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
+from fsspec.utils import isfilelike, stringify_path
+
+from .adapters.base import Adapter, Capability, Entry, ProgressCallback
+from .errors import (
+    RemoteError,
+    RemoteIsFolder,
+    RemoteNotFound,
+    UnsupportedOperation,
+    UsageError,
+    XferError,
+)
+from .secrets import Secret
+
+__all__ = ["XferFile", "XferFileSystem"]
+
+#: The storage options that describe (or override) the connection; all are profile options.
+CONNECTION_OPTIONS = ("url", "identity", "identity_password", "ca", "pin", "username", "password",
+                      "timeout", "tls_min", "tls_max", "max_listing")  # fmt: skip
+
+#: Idle connections an instance keeps open for the next operation.
+DEFAULT_POOL_SIZE = 4
+
+
+class _Pool:
+    """Open adapters for one filesystem instance: borrowed per operation, returned after.
+
+    Thread-safe: an adapter is used by one thread at a time.  After a fork the idle
+    connections belong to the parent (shared sockets), so the child forgets them
+    unclosed and opens its own.
+    """
+
+    def __init__(self, opener: Callable[[], Adapter], size: int) -> None:
+        self._opener = opener
+        self._size = size
+        self._idle: list[Adapter] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Adapter]:
+        adapter = self._take() or self._opener()
+        try:
+            yield adapter
+        except XferError:
+            # An xfer error leaves the adapter usable: adapters drop and reopen a
+            # connection whose state is unknown themselves (FTPS) or per request (HTTP).
+            self._give_back(adapter)
+            raise
+        except BaseException:
+            # Anything else (an interruption, a bug) may have left a reply unread.
+            adapter.close()
+            raise
+        self._give_back(adapter)
+
+    def _take(self) -> Adapter | None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._idle, self._pid = [], os.getpid()
+            while self._idle:
+                adapter = self._idle.pop()
+                if not adapter.closed:
+                    return adapter
+        return None
+
+    def _give_back(self, adapter: Adapter) -> None:
+        if adapter.closed:
+            return
+        with self._lock:
+            if self._pid == os.getpid() and len(self._idle) < self._size:
+                self._idle.append(adapter)
+                return
+        adapter.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for adapter in idle:
+            adapter.close()
+
+
+def _to_info(entry: Entry) -> dict[str, Any]:
+    """fsspec's detail dict: ``name``, ``size``, ``type``, plus ``modified`` and the server's extras."""
+    size = entry.size
+    if size is None and entry.is_dir:
+        size = 0
+    return {
+        "name": entry.path.rstrip("/") or "/",
+        "size": size,
+        "type": entry.type,
+        "modified": entry.modified,
+        **dict(entry.extra),
+    }
+
+
+def _progress(callback: Callback) -> ProgressCallback | None:
+    """xfer's (transferred, total) progress as calls on an fsspec ``Callback``."""
+    if callback is DEFAULT_CALLBACK:
+        return None
+    sized = False
+
+    def report(transferred: int, total: int | None, /) -> None:
+        nonlocal sized
+        if total is not None and not sized:
+            callback.set_size(total)
+            sized = True
+        callback.absolute_update(transferred)
+
+    return report
+
+
+class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
+    """fsspec filesystem over an xfer profile (or a URL and options).  See the module docstring.
+
+    Paths are absolute under the connection's root: ``/outbox/a.csv``; ``xfer://PROFILE/outbox/a.csv``
+    names the same file with its profile.
+    """
+
+    protocol: ClassVar[str] = "xfer"
+    root_marker: ClassVar[str] = "/"
+
+    def __init__(
+        self,
+        profile: str | None = None,
+        *,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        **options: Any,
+    ) -> None:
+        """``profile``: a profile name (the host part of ``xfer://PROFILE/...``), or None with ``url``.
+
+        ``options`` are :data:`CONNECTION_OPTIONS`; secrets as references (``"env:VAR"``).
+        The profile is read and validated here; nothing connects until the first operation.
+        """
+        unknown = sorted(set(options) - set(CONNECTION_OPTIONS))
+        if unknown:
+            raise UsageError(f"xfer filesystem: unknown option(s) {', '.join(unknown)}",
+                             hint=f"connection options are: {', '.join(CONNECTION_OPTIONS)}")  # fmt: skip
+        for name in ("identity_password", "password"):
+            if isinstance(options.get(name), Secret):
+                # A Secret would be pickled with its value into every Dask task.
+                raise UsageError(
+                    f"xfer filesystem: {name} must be a reference (env:VAR, file:PATH, keyring), not a Secret",
+                    hint="the filesystem is sent to other processes by its options; a reference is "
+                    "resolved where it is used",
+                )
+        url = options.pop("url", None)
+        if (profile is None) == (url is None):
+            raise UsageError(
+                "xfer filesystem: give a profile (xfer://PROFILE/path) or url=..., not "
+                + ("both" if profile else "neither")
+            )
+        super().__init__()
+        self.profile = profile
+        self._target: str = profile if profile is not None else str(url)
+        self._options: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+        secret_names = ("identity_password", "password")
+        self._secrets: dict[str, Any] = {k: self._options.pop(k) for k in secret_names if k in self._options}
+        from .client import resolve_profile
+
+        # Fail now on a missing profile, a literal secret or a bad option, not in a worker later.
+        resolve_profile(self._target, {**self._options, **self._secrets}).check_files()
+        self._pool = _Pool(self._connect, pool_size)
+
+    def _connect(self) -> Adapter:
+        from .client import connect
+
+        return connect(self._target, **self._secrets, **self._options)
+
+    def close(self) -> None:
+        """Close the pooled connections (the next operation opens new ones)."""
+        self._pool.close()
+
+    @contextlib.contextmanager
+    def _adapter(self) -> Iterator[Adapter]:
+        with self._pool.lease() as adapter:
+            yield adapter
+
+    # -- paths ----------------------------------------------------------------------------
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        text = stringify_path(path)
+        if text.startswith("xfer://"):
+            # The host part is the profile: an instance option, not part of the path.
+            text = "/" + text[len("xfer://") :].partition("/")[2]
+        elif text.startswith("xfer::"):
+            text = text[len("xfer::") :]
+        text = "/" + text.lstrip("/")
+        return text.rstrip("/") or "/"
+
+    @staticmethod
+    def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
+        host = urllib.parse.urlsplit(stringify_path(path)).netloc
+        return {"profile": urllib.parse.unquote(host)} if host else {}
+
+    def unstrip_protocol(self, name: str) -> str:
+        if name.startswith("xfer://"):
+            return name
+        return f"xfer://{self.profile or ''}{self._strip_protocol(name)}"
+
+    # -- listing and facts ------------------------------------------------------------------
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """The entries of a folder (the one entry of a file), as fsspec detail dicts or names."""
+        target = self._strip_protocol(path)
+        with self._adapter() as adapter:
+            try:
+                entries = adapter.ls(target)
+            except RemoteError as exc:
+                # Some servers refuse to list a missing folder in their own words (pyftpdlib:
+                # "501 No such directory"); fsspec code needs to tell "not there" apart.
+                if isinstance(exc, RemoteNotFound) or adapter.exists(target):
+                    raise
+                raise RemoteNotFound(f"{target} does not exist ({exc})") from exc
+        infos = [_to_info(e) for e in entries]
+        return infos if detail else [i["name"] for i in infos]
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Facts about one path; ``FileNotFoundError`` (xfer's RemoteNotFound) if nothing is there."""
+        target = self._strip_protocol(path)
+        with self._adapter() as adapter:
+            head = getattr(adapter, "head", None)
+            try:
+                entry = adapter.info(target)
+            except UnsupportedOperation:
+                # Plain HTTPS with no index page (or one refused): a HEAD still describes a file.
+                if head is None or target == "/":
+                    raise
+                entry = head(target)
+            if entry.type == "file" and entry.size is None and Capability.LS in adapter.capabilities:
+                # An index page without sizes: listing the file itself asks the server (HEAD).
+                found = [e for e in adapter.ls(target) if e.path == entry.path]
+                if found:
+                    entry = found[0]
+        return _to_info(entry)
+
+    def exists(self, path: str, **kwargs: Any) -> bool:
+        """Only "not found" means False; an unreachable server or a refused certificate raises."""
+        try:
+            self.info(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def modified(self, path: str) -> dt.datetime:
+        value = self.info(path).get("modified")
+        if value is None:
+            raise UsageError(f"{path}: the server gives no modification time")
+        return value  # type: ignore[no-any-return]
+
+    def ukey(self, path: str) -> str:
+        """The server's ETag where it gives one (WebDAV), else size and modification time."""
+        info = self.info(path)
+        etag = info.get("etag")
+        if etag:
+            return str(etag)
+        return f"{info['size']}:{info['modified'].isoformat() if info['modified'] else ''}"
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        """The bytes of a file, or of ``[start, end)`` (negative: from the end) by a ranged read."""
+        target = self._strip_protocol(path)
+        info = self.info(target)
+        if info["type"] == "directory":
+            raise RemoteIsFolder(f"{target} is a folder")
+        size = info["size"]
+        if (start is not None and start < 0) or (end is not None and end < 0):
+            if size is None:
+                raise UsageError(f"{target}: the server gives no size, so offsets from the end cannot be used")
+            start = max(0, size + start) if start is not None and start < 0 else start
+            end = max(0, size + end) if end is not None and end < 0 else end
+        first = start or 0
+        if end is not None and end <= first:
+            return b""
+        if size is not None and first >= size:
+            return b""
+        with self._adapter() as adapter:
+            return adapter.read_range(target, first, None if end is None else end - first)
+
+    def _open(
+        self,
+        path: str,
+        mode: str = "rb",
+        block_size: int | None = None,
+        autocommit: bool = True,
+        cache_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> XferFile:
+        target = self._strip_protocol(path)
+        if "r" in mode:
+            info = self.info(target)
+            if info["type"] == "directory":
+                raise RemoteIsFolder(f"{target} is a folder")
+            return XferFile(self, target, mode, block_size, autocommit, cache_options=cache_options,
+                            size=info["size"], **kwargs)  # fmt: skip
+        if "a" in mode:
+            raise NotImplementedError("xfer cannot append to a remote file (no protocol it speaks can, safely)")
+        if "x" in mode and self.exists(target):
+            raise FileExistsError(f"{target} already exists")
+        return XferFile(self, target, mode, block_size, autocommit, cache_options=cache_options, **kwargs)
+
+    def get_file(
+        self,
+        rpath: str,
+        lpath: Any,
+        callback: Callback = DEFAULT_CALLBACK,
+        outfile: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Download with xfer's atomic local write (temporary name, size checked, rename)."""
+        if outfile is not None or isfilelike(lpath):
+            super().get_file(rpath, lpath, callback=callback, outfile=outfile, **kwargs)
+            return
+        local = os.fspath(lpath)
+        if self.isdir(rpath):
+            os.makedirs(local, exist_ok=True)
+            return
+        os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
+        with self._adapter() as adapter:
+            adapter.get_file(self._strip_protocol(rpath), local, callback=_progress(callback))
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def put_file(
+        self,
+        lpath: Any,
+        rpath: str,
+        callback: Callback = DEFAULT_CALLBACK,
+        mode: str = "overwrite",
+        **kwargs: Any,
+    ) -> None:
+        """Upload with xfer's atomic remote write (FTPS/WebDAV: temporary name, then rename)."""
+        target = self._strip_protocol(rpath)
+        if mode == "create" and self.exists(target):
+            raise FileExistsError(f"{target} already exists")
+        local = os.fspath(lpath)
+        if os.path.isdir(local):
+            self._folder(target)
+            return
+        self._upload(local, target, _progress(callback))
+
+    def _folder(self, target: str) -> None:
+        """Create a folder where the protocol has folders; on plain HTTPS they come with their files."""
+        with self._adapter() as adapter:
+            if Capability.MKDIR in adapter.capabilities:
+                adapter.mkdir(target, parents=True)
+
+    def _upload(self, local: str, target: str, callback: ProgressCallback | None) -> None:
+        with self._adapter() as adapter:
+            try:
+                adapter.put_file(local, target, callback=callback)
+            except RemoteNotFound:
+                # fsspec writers expect missing parent folders to be made (as local files do).
+                if Capability.MKDIR not in adapter.capabilities:
+                    raise
+                adapter.mkdir(posixpath.dirname(target) or "/", parents=True)
+                adapter.put_file(local, target, callback=callback)
+
+    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        """Write ``value`` as the whole file, atomically (spooled, then one upload)."""
+        target = self._strip_protocol(path)
+        if mode == "create" and self.exists(target):
+            raise FileExistsError(f"{target} already exists")
+        with _spool() as (handle, name):
+            handle.write(value)
+            handle.close()
+            self._upload(name, target, None)
+
+    # -- folders, removal, moves, copies ------------------------------------------------------------
+
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        """Create a folder (an existing folder is fine; a file there raises FileExistsError)."""
+        with self._adapter() as adapter:
+            adapter.mkdir(self._strip_protocol(path), parents=create_parents)
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        """Create a folder and its parents.  On plain HTTPS, ``exist_ok=True`` does nothing:
+        writers (Dask's ``to_csv``, partitioned Parquet) ask for it before writing files,
+        and there the folders come with the files PUT into them, as on object stores."""
+        target = self._strip_protocol(path)
+        if not exist_ok and self.exists(target):
+            raise FileExistsError(f"{target} already exists")
+        if exist_ok:
+            self._folder(target)
+            return
+        self.mkdir(target, create_parents=True)
+
+    def rmdir(self, path: str) -> None:
+        with self._adapter() as adapter:
+            adapter.rmdir(self._strip_protocol(path))
+
+    def rm_file(self, path: str) -> None:
+        with self._adapter() as adapter:
+            adapter.rm(self._strip_protocol(path))
+
+    def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
+        """Remove files; with ``recursive``, folders with everything in them (one server call each)."""
+        if maxdepth is not None:
+            # Depth-limited: remove what fsspec's expansion found, deepest first.
+            for found in reversed(self.expand_path(path, recursive=recursive, maxdepth=maxdepth)):
+                if self.isdir(found):
+                    self.rmdir(found)
+                else:
+                    self.rm_file(found)
+            return
+        paths = self.expand_path(path, recursive=False)
+        removed: list[str] = []
+        for target in sorted(paths):
+            if any(target.startswith(done.rstrip("/") + "/") for done in removed):
+                continue  # already gone with a folder above it
+            with self._adapter() as adapter:
+                adapter.rm(target, recursive=recursive)
+            removed.append(target)
+        self.invalidate_cache()
+
+    def mv(self, path1: Any, path2: Any, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any) -> None:
+        """A server-side rename where the protocol has one and fsspec's rules make it one
+        rename (a single path, not into an existing folder); otherwise copy, then remove."""
+        if isinstance(path1, str) and isinstance(path2, str) and maxdepth is None and not glob.has_magic(path1):
+            source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
+            if source == destination:
+                return
+            if not path2.endswith("/") and not self.isdir(destination):
+                with self._adapter() as adapter:
+                    can_rename = Capability.MV in adapter.capabilities
+                if can_rename and (recursive or not self.isdir(source)):
+                    with self._adapter() as adapter:
+                        try:
+                            adapter.mv(source, destination)
+                        except RemoteNotFound:
+                            if not self.exists(source):
+                                raise
+                            adapter.mkdir(posixpath.dirname(destination) or "/", parents=True)
+                            adapter.mv(source, destination)
+                    return
+        super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """WebDAV: a server-side COPY.  FTPS/HTTPS have none: the bytes pass through this machine."""
+        source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
+        if self.info(source)["type"] == "directory":
+            self._folder(destination)  # fsspec copies what is inside one file at a time
+            return
+        with self._adapter() as adapter:
+            copy = getattr(adapter, "copy", None)
+        if copy is not None:
+            with self._adapter() as adapter:
+                try:
+                    adapter.copy(source, destination, overwrite=True)  # type: ignore[attr-defined]
+                except RemoteNotFound:
+                    if not self.exists(source):
+                        raise
+                    adapter.mkdir(posixpath.dirname(destination) or "/", parents=True)
+                    adapter.copy(source, destination, overwrite=True)  # type: ignore[attr-defined]
+            return
+        with tempfile.TemporaryDirectory(prefix="xfer-relay-") as folder:
+            local = str(Path(folder) / "relay")
+            with self._adapter() as adapter:
+                adapter.get_file(source, local)
+            self._upload(local, destination, None)
+
+
+@contextlib.contextmanager
+def _spool() -> Iterator[tuple[Any, str]]:
+    """A private local temporary file (name and open handle), removed afterwards whatever happens."""
+    fd, name = tempfile.mkstemp(prefix="xfer-spool-")
+    handle = os.fdopen(fd, "wb")
+    try:
+        yield handle, name
+    finally:
+        handle.close()
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
+    """A remote file opened through :class:`XferFileSystem`.
+
+    Read mode: random access through fsspec's block cache; each missing block is one
+    ranged read (HTTP ``Range``, FTP ``REST``).  Write mode: bytes are spooled to a
+    local temporary file and uploaded atomically by ``close()`` (or ``commit()`` in
+    an fsspec transaction); an exception inside ``with`` discards them instead.
+    """
+
+    fs: XferFileSystem
+
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        with self.fs._adapter() as adapter:
+            return adapter.read_range(self.path, start, end - start)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    _spool_name: str | None = None
+    _spool_handle: Any = None
+
+    def _initiate_upload(self) -> None:
+        fd, self._spool_name = tempfile.mkstemp(prefix="xfer-spool-")
+        self._spool_handle = os.fdopen(fd, "wb")
+
+    def _upload_chunk(self, final: bool = False) -> bool:
+        self.buffer.seek(0)
+        shutil.copyfileobj(self.buffer, self._spool_handle)
+        if final:
+            self._spool_handle.close()
+            if self.autocommit:
+                self.commit()
+        return True
+
+    def commit(self) -> None:
+        """Upload the spooled bytes under the final name (atomically, as the adapter can)."""
+        if self._spool_name is None:
+            return
+        try:
+            self.fs._upload(self._spool_name, self.path, None)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Forget the spooled bytes; nothing reaches the server."""
+        name, self._spool_name = self._spool_name, None
+        if self._spool_handle is not None:
+            self._spool_handle.close()
+        if name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None and self.writable():
+            # The block failed: what was written is incomplete by definition.
+            self.discard()
+            self.closed = True
+            return
+        self.close()
+
+    def __del__(self) -> None:
+        # Never upload from a garbage-collected, unclosed file: only close() commits.
+        if self.writable():
+            self.discard()
+            self.closed = True
+        else:
+            super().__del__()
+
