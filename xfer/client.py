@@ -23,7 +23,7 @@ from typing import Any
 
 from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .batch import CallbackFactory, Task, run_tasks
-from .errors import LocalError, RemoteError, RemoteNotFound, UsageError, XferError
+from .errors import LocalError, RemoteError, RemoteIsFolder, RemoteNotFound, UsageError, XferError
 from .profiles import Profile, load_profile
 from .secrets import Secret, resolve
 from .urls import Endpoint, parse_url, url_username
@@ -343,7 +343,9 @@ def get(
             except RemoteError as exc:
                 # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
                 # only after a failure is it worth a request to find out it was a folder.
-                if not recursive and not isinstance(exc, RemoteNotFound) and _is_folder(adapter, source):
+                # An adapter that already said "is a folder" (exit 6) is not overruled.
+                settled = isinstance(exc, RemoteNotFound | RemoteIsFolder)
+                if not recursive and not settled and _is_folder(adapter, source):
                     raise UsageError(f"{source} is a folder", hint="use -r to download folders") from exc
                 raise
 
