@@ -580,6 +580,11 @@ class WebDAVAdapter(HTTPSAdapter):
             reply = self._send_relocate(
                 action, source, destination, folder=folder, overwrite=existing is not None, shown=shown
             )
+            if reply.status == 412:
+                raise RemoteExists(
+                    f"{self.settings.server}: {destination} exists and the server refused to replace it "
+                    "(412 Precondition Failed); nothing was replaced"
+                )
             if reply.error is not None:
                 raise reply.error
         if action == "move" and folder:
@@ -747,11 +752,19 @@ def _mib(size: int) -> str:
 
 
 def _discard_body(response: requests.Response) -> None:
-    """Read a small success body (the connection is reused); a large or unknown one is dropped."""
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) <= _SMALL_BODY:
-        _ = response.content
-    elif length != "0":
+    """Read a small success body so the connection is reused; past ``_SMALL_BODY``, drop the connection.
+
+    The status already said what happened: a body that breaks off changes nothing about
+    that, so a failure here only costs the connection.
+    """
+    read = 0
+    try:
+        for chunk in response.iter_content(_CHUNK):
+            read += len(chunk)
+            if read > _SMALL_BODY:
+                response.close()
+                return
+    except Exception:
         response.close()
 
 
