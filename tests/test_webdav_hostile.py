@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -176,6 +177,51 @@ def test_redirected_delete_is_not_success(
         remote.rm("/f.txt")
     assert (srv.root / "f.txt").exists()
     assert [r.method for r in srv.requests if r.path == "/other.txt"] == []
+
+
+@pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
+def test_redirected_put_is_not_an_upload(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path, temp_name: bool
+) -> None:
+    """requests turns a PUT answered 302 into a GET of the new place; that is no upload."""
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method == "PUT":
+            return Reply(302, b"", {"Location": "/elsewhere.txt", "Content-Length": "0"})
+        return None
+
+    srv = server_with(intercept)
+    (srv.root / "elsewhere.txt").write_bytes(b"something else")
+    (tmp_path / "f").write_bytes(b"payload")
+    with srv.adapter(client_context(), upload_temp_name=temp_name) as remote:
+        with pytest.raises(RemoteError, match="302"):
+            remote.put_file(tmp_path / "f", "/f.txt")
+    assert not (srv.root / "f.txt").exists()
+    assert [r.method for r in srv.requests if r.path == "/elsewhere.txt"] == []
+
+
+def test_gzip_bomb_listing_stays_bounded(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory
+) -> None:
+    """The cap counts the bytes parsed, after Content-Encoding: a 200 MB listing gzipped to a few 100 KB."""
+
+    def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        for chunk in chunks:
+            yield packer.compress(chunk)
+        yield packer.flush()
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method == "PROPFIND" and request.path.startswith("/big"):
+            return Reply(207, gzipped(_endless_listing(200)), {"Content-Encoding": "gzip"})
+        return None
+
+    srv = server_with(intercept)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with srv.adapter(client_context(), max_listing=4 * 2**20) as remote, pytest.raises(ListingTooLarge):
+        remote.ls("/big")
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 100_000, f"memory grew by {grown_kib} KiB for a capped listing"
 
 
 # -- item 4: get of a folder without -r ---------------------------------------------------------------

@@ -92,9 +92,10 @@ _log = logging.getLogger("xfer.webdav")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: Statuses the hook intercepts around webdavclient3 calls: every failure and every redirect.
 _ALL_ERRORS = frozenset(range(400, 600)) | _REDIRECTS
-#: Around our own PUT: what means something else in WebDAV than in plain HTTP, and the
-#: statuses some servers give for a missing parent folder (checked, then created).
-_PUT_ERRORS = frozenset({403, 404, 405, 409, 423, 500})
+#: Around our own PUT: what means something else in WebDAV than in plain HTTP, the
+#: statuses some servers give for a missing parent folder (checked, then created), and
+#: redirects (requests would turn a PUT redirected by 302/303 into a GET and call it done).
+_PUT_ERRORS = frozenset({403, 404, 405, 409, 423, 500}) | _REDIRECTS
 #: Around a GET: what a server may answer for a folder (checked with a PROPFIND only then).
 _GET_ERRORS = frozenset({403, 404, 405, 409}) | _REDIRECTS
 #: Answers to a slash-less PROPFIND that may mean "this is a collection, ask with the slash".
