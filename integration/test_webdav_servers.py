@@ -181,7 +181,7 @@ def test_apache_missing_parent(bed_server: Callable[[str], ServerInfo], bed_pki:
 
 
 def test_mv_moves_into_folders_and_never_replaces_one(
-    dav: ServerInfo, remote: WebDAVAdapter, folder: str, tmp_path: Path
+    dav: ServerInfo, bed_pki: TestPKI, remote: WebDAVAdapter, folder: str, tmp_path: Path
 ) -> None:
     base = dav.root / folder.lstrip("/")
     (tmp_path / "f").write_bytes(b"UNB+UNOA:1+X'")
@@ -203,6 +203,11 @@ def test_mv_moves_into_folders_and_never_replaces_one(
     remote.put_file(tmp_path / "g", f"{folder}/y.edi")
     remote.mv(f"{folder}/y.edi", f"{folder}/batch/0.edi")  # a file replaces a file, as POSIX mv
     assert (base / "batch" / "0.edi").read_bytes() == b"new"
+    for temp_name in (True, False):  # an upload never replaces a folder either
+        with _adapter(bed_pki, dav.port, identity=bed_pki.client_p12, upload_temp_name=temp_name) as up:
+            with pytest.raises(RemoteIsFolder, match="is a folder"):
+                up.put_file(tmp_path / "g", f"{folder}/batch")
+        assert len(list((base / "batch").iterdir())) == 6
 
 
 def test_get_of_a_folder_is_remote_is_folder(

@@ -145,23 +145,37 @@ def test_impossible_moves_are_usage_errors(
     assert _tree(server.root) == before
 
 
+@pytest.mark.parametrize("refusal", ["412-wsgidav", "409-nginx", "301-apache"])
 def test_a_folder_that_appears_meanwhile_is_not_replaced(
-    pki: TestPKI, tmp_path: Path, client_context: ContextFactory
+    pki: TestPKI, tmp_path: Path, client_context: ContextFactory, refusal: str
 ) -> None:
-    """Between xfer's look and its MOVE a folder takes the name: Overwrite: F makes the server refuse."""
+    """Between xfer's look and its MOVE a folder takes the name: Overwrite: F makes the server refuse.
+
+    Servers refuse in their own words: 412 (RFC 4918, wsgidav), 409 (nginx), a 301 without
+    Location (Apache: "Destination URI should end with /").  None of them is a missing parent.
+    """
+
+    hidden: list[str] = []
 
     def hide_target(request: RecordedRequest) -> Reply | None:
-        if request.method == "PROPFIND" and request.path.rstrip("/") == "/late":
+        # xfer's first look (both spellings: /late, then /late/) finds nothing; later ones see the folder.
+        if request.method == "PROPFIND" and request.path.rstrip("/") == "/late" and len(hidden) < 2:
+            hidden.append(request.path)
             return Reply(404, b"gone", {"Content-Length": "4"})
+        if request.method == "MOVE" and request.headers["Destination"].endswith("/late"):
+            if refusal == "409-nginx":
+                return Reply(409, b"", {"Content-Length": "0"})
+            if refusal == "301-apache":
+                return Reply(301, b"Destination URI should end with /", {"Content-Length": "33"})
         return None
 
     with WebDAVServer(pki, root=tmp_path / "srv", intercept=hide_target) as srv:
         (srv.root / "f.txt").write_bytes(b"f")
         (srv.root / "late").mkdir()
         (srv.root / "late" / "precious").write_bytes(b"precious")
-        with srv.adapter(client_context()) as remote, pytest.raises(RemoteExists):
+        with srv.adapter(client_context()) as remote, pytest.raises(RemoteIsFolder, match="/late is a folder"):
             remote.mv("/f.txt", "/late")
-        assert (srv.root / "late" / "precious").read_bytes() == b"precious"
+        assert (srv.root / "late" / "precious").read_bytes() == b"precious" and (srv.root / "f.txt").exists()
         assert {overwrite for *_, overwrite in _moves(srv)} == {"F"}
 
 

@@ -98,6 +98,8 @@ _ALL_ERRORS = frozenset(range(400, 600)) | _REDIRECTS
 _PUT_ERRORS = frozenset({403, 404, 405, 409, 423, 500}) | _REDIRECTS
 #: Around a GET: what a server may answer for a folder (checked with a PROPFIND only then).
 _GET_ERRORS = frozenset({403, 404, 405, 409}) | _REDIRECTS
+#: Answers to MOVE/COPY with ``Overwrite: F`` that may mean "the destination exists" (see _relocate).
+_SOMETHING_THERE = frozenset({409, 412}) | _REDIRECTS
 #: Answers to a slash-less PROPFIND that may mean "this is a collection, ask with the slash".
 _TRY_SLASH = frozenset({403, 404, 405})
 #: A non-multistatus success body is read up to this size (the connection is reused); larger, dropped.
@@ -565,8 +567,13 @@ class WebDAVAdapter(HTTPSAdapter):
             # nginx wants source and Destination both with or both without the trailing slash.
             folder = self._stat(source).is_collection
         reply = self._send_relocate(action, source, destination, folder=folder, overwrite=False, shown=shown)
-        if reply.status == 412:
+        if reply.status in _SOMETHING_THERE:
+            # 412: something is there.  409 is a missing parent (RFC 4918), but nginx also says
+            # 409 for a file sent onto a folder, and Apache 301 ("Destination URI should end
+            # with /", no Location): a look tells which.
             existing = self._lookup(destination)
+            if reply.status != 412 and existing is None and reply.error is not None:
+                raise reply.error
             what = "a folder" if folder else "a file"
             if existing is not None and existing.is_collection:
                 raise RemoteIsFolder(
@@ -575,16 +582,19 @@ class WebDAVAdapter(HTTPSAdapter):
                 )
             if existing is not None and folder:
                 raise RemoteExists(f"{self.settings.server}: {destination} is a file; a folder never replaces it")
-            if existing is not None and not replace and reply.error is not None:
-                raise reply.error  # "already exists and overwriting is off"
+            if existing is not None and not replace:
+                raise RemoteExists(
+                    f"{self.settings.server}: {destination} already exists and overwriting is off",
+                    hint="remove it first, or set overwrite = true in the profile's [webdav] table",
+                )
             # A file that may be replaced (or something that vanished in between).
             reply = self._send_relocate(
                 action, source, destination, folder=folder, overwrite=existing is not None, shown=shown
             )
-            if reply.status == 412:
+            if reply.status in _SOMETHING_THERE and (reply.status == 412 or existing is not None):
                 raise RemoteExists(
                     f"{self.settings.server}: {destination} exists and the server refused to replace it "
-                    "(412 Precondition Failed); nothing was replaced"
+                    f"(HTTP {reply.status}); nothing was replaced"
                 )
             if reply.error is not None:
                 raise reply.error
@@ -605,7 +615,7 @@ class WebDAVAdapter(HTTPSAdapter):
         if action == "copy" and folder:
             headers.append("Depth: infinity")
         try:
-            return self._dav(action, source, folder=folder, headers=headers, accept=(412,), other=destination,
+            return self._dav(action, source, folder=folder, headers=headers, accept=_SOMETHING_THERE, other=destination,
                              shown=shown)  # fmt: skip
         except ServerError as exc:
             # Apache mod_dav answers 500, not 409, when the destination's folder is missing.
@@ -712,8 +722,9 @@ class WebDAVAdapter(HTTPSAdapter):
             try:
                 return super()._send_put(remote, data)
             except _DAVStatus as failure:
-                status = failure.response.status_code
-                if status in (405, 409) and self._is_folder(remote):
+                # A PUT onto a folder gets 405, 409, 403, even a redirect to the folder's URL
+                # (Apache): only then is it worth a look.
+                if failure.response.status_code not in (404, 423) and self._is_folder(remote):
                     raise self._put_folder_error(remote) from failure
                 raise self._status_error(failure.response, remote, "upload", None) from failure
 
