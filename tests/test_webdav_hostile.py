@@ -358,13 +358,13 @@ def test_a_stranger_is_never_taken_for_the_folder_itself(
         remote.ls("/in")
 
 
-def test_names_with_control_characters_are_skipped_with_a_warning(
+def test_names_with_control_characters_or_not_utf8_are_skipped_with_a_warning(
     server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     srv = server_with(_propfind_answer("/in", _multistatus(
         _member("/in/", collection=True), _member("/in/ok.txt"), _member("/in/evil%0Aname.txt"),
-        _member("/in/%1B%5D52%3Bc%3Dx%07.txt"), _member("/in/c1%C2%9B.txt"),
+        _member("/in/%1B%5D52%3Bc%3Dx%07.txt"), _member("/in/c1%C2%9B.txt"), _member("/in/latin1-%E9t%E9.txt"),
     ), depth="1"))  # fmt: skip
     (srv.root / "in").mkdir()
     (srv.root / "in" / "ok.txt").write_bytes(b"1")
@@ -372,8 +372,8 @@ def test_names_with_control_characters_are_skipped_with_a_warning(
         assert [e.name for e in remote.ls("/in")] == ["ok.txt"]
         results = xfer.client.get(remote, ["/in"], tmp_path / "down", recursive=True)
     assert [Path(r.local).name for r in results] == ["ok.txt"]
-    skipped = [m for m in caplog.messages if "control characters" in m]
-    assert len(skipped) == 3 * 2  # ls, then the listing get -r makes
+    skipped = [m for m in caplog.messages if "control characters or is not UTF-8" in m]
+    assert len(skipped) == 4 * 2  # ls, then the listing get -r makes
     assert "'evil\\nname.txt'" in skipped[0] and "\n" not in skipped[0] and "\x1b" not in "".join(skipped)
 
 
@@ -431,18 +431,22 @@ def test_207_naming_failures_is_an_error(
 ) -> None:  # fmt: skip
     def intercept(request: RecordedRequest) -> Reply | None:
         if request.method == method:
-            failure = f"<D:response><D:href>/box/locked.txt</D:href><D:status>HTTP/1.1 {status}</D:status></D:response>"
+            # A Latin-1 name among the failures: the message shows its byte, and prints.
+            failure = (f"<D:response><D:href>/box/l%E9cked.txt</D:href>"
+                       f"<D:status>HTTP/1.1 {status}</D:status></D:response>")  # fmt: skip
             return Reply(207, _multistatus(failure))
         return None
 
     srv = server_with(intercept)
     (srv.root / "box").mkdir()
     (srv.root / "box" / "locked.txt").write_bytes(b"x")
-    with srv.adapter(client_context()) as remote, pytest.raises(kind, match="failed for 1 item"):
+    with srv.adapter(client_context()) as remote, pytest.raises(kind, match="failed for 1 item") as caught:
         if method == "DELETE":
             remote.rm("/box", recursive=True)
         else:
             remote.mv("/box", "/moved")
+    assert "first /box/l\\xe9cked.txt" in str(caught.value)
+    str(caught.value).encode("utf-8")  # no lone surrogate left to break the terminal output
 
 
 def test_207_with_a_404_inside_is_not_found(

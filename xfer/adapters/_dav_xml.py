@@ -155,7 +155,10 @@ def parse_multistatus(
 
 
 def href_path(href: str, *, request_url: str) -> str:
-    """A decoded absolute server path from an ``href`` (no trailing slash except for ``/``)."""
+    """A decoded absolute server path from an ``href`` (no trailing slash except for ``/``).
+
+    Percent-escapes that are not UTF-8 decode to lone surrogates (``surrogateescape``).
+    """
     # Not urljoin/urlsplit: an href names a resource, never a query or fragment, and some
     # servers leave "#" or "?" in names unencoded; everything after the authority is path.
     href = href.strip()
@@ -167,7 +170,9 @@ def href_path(href: str, *, request_url: str) -> str:
     else:  # relative to the folder that was asked for
         base = urllib.parse.urlsplit(request_url).path
         raw = posixpath.join(base if base.endswith("/") else base + "/", href)
-    path = urllib.parse.unquote(raw)
+    # Not UTF-8 (a Latin-1 server): the odd bytes become lone surrogates, never U+FFFD, so
+    # such a name stays recognisable as one xfer cannot address instead of naming another file.
+    path = urllib.parse.unquote(raw, errors="surrogateescape")
     return posixpath.normpath(path).replace("//", "/") if path not in ("", "/") else "/"
 
 

@@ -39,8 +39,8 @@ What the server says is checked, not trusted:
   ``max_listing`` bytes (:class:`~xfer.errors.ListingTooLarge` past it).
 * **Only direct children are members** of a listed folder: responses for other
   folders, deeper descendants, ``..`` tricks or another host are ignored.  Members
-  whose names hold control characters (a newline, an escape...) are left out with a
-  warning on the ``xfer.webdav`` logger: xfer's remote paths cannot name them
+  whose names hold control characters (a newline, an escape...) or are not UTF-8 are
+  left out with a warning on the ``xfer.webdav`` logger: xfer's remote paths cannot name them
   (they could never be fetched, moved or removed one by one), and skipping keeps
   ``get -r`` of the rest of the folder working.
 * **A ``207 Multi-Status`` answer to DELETE/MOVE/COPY** lists what failed: it is an
@@ -331,7 +331,7 @@ class WebDAVAdapter(HTTPSAdapter):
         verb = {"clean": "removing", "move": "moving", "copy": "copying"}.get(action, action)
         message = (
             f"{self.settings.server}: {verb} {path} failed for {len(failed)} item(s), "
-            f"first {first.path} (HTTP {first.status}); the rest may have been done"
+            f"first {_printable(first.path)} (HTTP {first.status}); the rest may have been done"
         )
         kinds: dict[int, type[RemoteError]] = {
             403: RemotePermissionDenied,
@@ -456,10 +456,10 @@ class WebDAVAdapter(HTTPSAdapter):
             name = member.name
             if member.status >= 300 or not name or name in entries:
                 continue
-            if _has_control_characters(name):
+            if _unaddressable(name):
                 _log.warning(
-                    "%s: skipped %s in %s: its name has control characters, which xfer does not "
-                    "address or write to disk",
+                    "%s: skipped %s in %s: its name has control characters or is not UTF-8, which "
+                    "xfer does not address or write to disk",
                     self.settings.server, ascii(name), path,
                 )  # fmt: skip
                 continue
@@ -746,9 +746,15 @@ class WebDAVAdapter(HTTPSAdapter):
             self._dav("clean", path, accept=range(400, 600))
 
 
-def _has_control_characters(name: str) -> bool:
-    """C0, DEL and C1 controls: a newline ends a path, an escape drives the terminal."""
-    return any(unicodedata.category(char) == "Cc" for char in name)
+def _unaddressable(name: str) -> bool:
+    """C0, DEL and C1 controls (a newline ends a path, an escape drives the terminal), and
+    bytes that were not UTF-8 (lone surrogates: no URL or local name would be the same file)."""
+    return any(unicodedata.category(char) in ("Cc", "Cs") for char in name)
+
+
+def _printable(path: str) -> str:
+    """A server path for a message: bytes that were not UTF-8 shown as ``\\xNN``, not a crash on output."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _member_error(status: int) -> type[RemoteError]:
