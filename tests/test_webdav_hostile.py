@@ -377,6 +377,26 @@ def test_names_with_control_characters_or_not_utf8_are_skipped_with_a_warning(
     assert "'evil\\nname.txt'" in skipped[0] and "\n" not in skipped[0] and "\x1b" not in "".join(skipped)
 
 
+def test_get_r_with_a_newline_name_from_the_cli(
+    capsys: pytest.CaptureFixture[str], server_with: Callable[..., WebDAVServer], pki: TestPKI, tmp_path: Path,
+    config: Path, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """Was: "xfer: error: remote path ... contains a control character" (exit 2) and nothing fetched.
+
+    (Without a logging set-up, Python prints the warning on stderr; under pytest, caplog has it.)
+    """
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member("/in/", collection=True), _member("/in/ok.txt"), _member("/in/evil%0Aname.txt"),
+    ), depth="1"))  # fmt: skip
+    (srv.root / "in").mkdir()
+    (srv.root / "in" / "ok.txt").write_bytes(b"1")
+    with caplog.at_level(logging.WARNING, logger="xfer.webdav"):
+        code, _, err = run(capsys, "get", "-r", f"{srv.url}in", str(tmp_path / "down"), *_tls(pki), "--quiet")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["ok.txt"]
+    assert any("skipped 'evil\\nname.txt' in /in" in m for m in caplog.messages), caplog.messages
+
+
 # -- item 16: put into missing parent folders ------------------------------------------------------------
 
 
