@@ -45,7 +45,8 @@ def server(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
 
 @pytest.fixture
 def remote(server: WebDAVServer, client_context: ContextFactory) -> Iterator[WebDAVAdapter]:
-    with server.adapter(client_context()) as adapter:
+    adapter = server.adapter(client_context())
+    with adapter:
         yield adapter
 
 
