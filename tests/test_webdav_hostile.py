@@ -346,6 +346,26 @@ def test_members_outside_the_folder_are_ignored(
     assert any("ignored 6 entries" in m for m in caplog.messages), caplog.messages
 
 
+def test_a_proxy_naming_the_server_by_another_host_is_still_the_server(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Absolute hrefs on the server's internal name (behind a proxy), consistently: the listing stands.
+
+    Files are still fetched from the origin xfer connected to, never from the named host.
+    """
+    inside = "http://backend.internal:8080"
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member(f"{inside}/in/", collection=True), _member(f"{inside}/in/a.txt"),
+        _member("https://evil.example/in/b.txt"),
+    ), depth="1"))  # fmt: skip
+    (srv.root / "in").mkdir()
+    (srv.root / "in" / "a.txt").write_bytes(b"a")
+    with srv.adapter(client_context()) as remote:
+        assert [e.name for e in remote.ls("/in")] == ["a.txt"]
+        results = xfer.client.get(remote, ["/in"], tmp_path / "down", recursive=True)
+    assert [Path(r.local).name for r in results] == ["a.txt"]
+
+
 def test_a_stranger_is_never_taken_for_the_folder_itself(
     server_with: Callable[..., WebDAVServer], client_context: ContextFactory
 ) -> None:

@@ -92,7 +92,9 @@ class DAVResource:
     etag: str | None = None
     content_type: str | None = None
     status: int = 200  # the response-level (or all-propstats-failed) status
-    foreign: bool = False  # the href is an absolute URL on another scheme/host/port than the request
+    #: ``scheme://host[:port]`` when the href was an absolute URL (None for a path): whose it is
+    #: is the caller's call (a proxy may name the server by another host, consistently).
+    authority: str | None = None
 
     @property
     def name(self) -> str:
@@ -122,7 +124,7 @@ def parse_multistatus(
     ``href`` values may be absolute URLs, absolute paths or (rarely) relative
     references, percent-encoded or not, with or without a trailing slash: each is
     resolved against ``request_url`` and reduced to a decoded server path.  An
-    absolute URL naming another host is kept with ``foreign`` set.
+    absolute URL keeps its ``authority``.
     Raises :class:`UnsafeXML` for malformed XML and for any DTD or entity.
     """
     chunks = [body] if isinstance(body, bytes | bytearray) else body
@@ -180,7 +182,6 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
     href = (item.findtext(f"{_DAV}href") or "").strip()
     path = href_path(href, request_url=request_url)
     authority = _AUTHORITY.match(href)
-    foreign = authority is not None and _origin(authority.group(0)) != _origin(request_url)
     status = status_code(item.findtext(f"{_DAV}status"))
     props: dict[str, ET.Element] = {}
     for propstat in item.iter(f"{_DAV}propstat"):
@@ -202,19 +203,8 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
         etag=_text(props, "getetag"),
         content_type=_text(props, "getcontenttype"),
         status=status,
-        foreign=foreign,
+        authority=authority.group(0) if authority else None,
     )
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port of a URL, with the scheme's default port filled in."""
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        return scheme, "?invalid", None
-    return scheme, (parts.hostname or "").lower(), port or {"https": 443, "http": 80}.get(scheme)
 
 
 def _text(props: dict[str, ET.Element], name: str) -> str | None:

@@ -384,7 +384,7 @@ class WebDAVAdapter(HTTPSAdapter):
         another host) is not a member and is left out, with a warning.
         """
         wanted = path.rstrip("/") or "/"
-        ours = [r for r in resources if not r.foreign]
+        ours = self._same_origin(resources, wanted)
         itself = next((r for r in ours if r.path == wanted), None)
         if itself is None and ours:
             # A server behind a path-rewriting proxy names things under another prefix; the
@@ -415,6 +415,20 @@ class WebDAVAdapter(HTTPSAdapter):
         if itself.is_collection:
             self._collections.add(path)
         return itself, members
+
+    def _same_origin(self, resources: list[DAVResource], wanted: str) -> list[DAVResource]:
+        """The responses about this server: hrefs as paths, or URLs on its origin.
+
+        A server behind a proxy may name itself by another host in absolute hrefs; when
+        the folder that was asked for comes back under such a name, that name counts as
+        the server's too.  Any other host is a stranger, whatever its path says.
+        """
+        own = {self.session.allowed_origin}
+        for resource in resources:
+            if resource.path == wanted and resource.authority is not None:
+                own.add(_origin(resource.authority))
+                break
+        return [r for r in resources if r.authority is None or _origin(r.authority) in own]
 
     def _stat(self, path: str) -> DAVResource:
         resource, _ = self._split(self._propfind(path, 0), path)
@@ -750,6 +764,14 @@ def _unaddressable(name: str) -> bool:
     """C0, DEL and C1 controls (a newline ends a path, an escape drives the terminal), and
     bytes that were not UTF-8 (lone surrogates: no URL or local name would be the same file)."""
     return any(unicodedata.category(char) in ("Cc", "Cs") for char in name)
+
+
+def _origin(authority: str) -> str:
+    """``origin_of`` that never raises: a malformed authority is nobody's origin."""
+    try:
+        return origin_of(authority)
+    except XferError:
+        return "?"
 
 
 def _printable(path: str) -> str:
