@@ -81,7 +81,7 @@ class _CappedReader:
         return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a large listing holds many of these
 class DAVResource:
     """One ``<D:response>`` of a multistatus: a resource, or a per-resource failure status."""
 

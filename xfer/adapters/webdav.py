@@ -406,7 +406,8 @@ class WebDAVAdapter(HTTPSAdapter):
         members = [
             r for r in ours if r is not itself and r.path != itself.path and posixpath.dirname(r.path) == itself.path
         ]
-        strangers = len(resources) - 1 - len(members)
+        # (The folder named twice, "/in" and "/in/", is no stranger.)
+        strangers = sum(1 for r in resources if r.path != itself.path) - len(members)
         if strangers > 0:
             _log.warning(
                 "%s: ignored %d entr%s of the answer for %s that are not directly in that folder",
