@@ -40,11 +40,21 @@ What the server says is checked, not trusted:
 * **Only direct children are members** of a listed folder: responses for other
   folders, deeper descendants, ``..`` tricks or another host are ignored.  Members
   whose names hold control characters (a newline, an escape...) or are not UTF-8 are
-  left out with a warning on the ``xfer.webdav`` logger: xfer's remote paths cannot name them
-  (they could never be fetched, moved or removed one by one), and skipping keeps
-  ``get -r`` of the rest of the folder working.
+  left out with a warning on the ``xfer.webdav`` logger: xfer's remote paths cannot
+  name them (they could never be fetched, moved or removed one by one), and skipping
+  keeps ``get -r`` of the rest of the folder working.
 * **A ``207 Multi-Status`` answer to DELETE/MOVE/COPY** lists what failed: it is an
   error, not a success.
+
+Nothing is destroyed to make room:
+
+* **MOVE and COPY go with ``Overwrite: F``**; only when the server refuses (412, or
+  nginx's 409, or Apache's 301) and a look shows an existing *file* that may be
+  replaced (``[webdav] overwrite``) is the request repeated with ``Overwrite: T``.
+  A folder is never replaced, by :meth:`mv`, :meth:`copy` or a temp-name upload's MOVE.
+* **GET of a folder** is :class:`~xfer.errors.RemoteIsFolder` (exit 6), whatever the
+  server answered (404, 403, a redirect to an index page).
+* **PUT into a missing folder** creates it (MKCOL each level) and uploads again.
 """
 
 from __future__ import annotations
