@@ -266,6 +266,19 @@ def test_get_of_a_folder_from_the_cli(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_folder_that_became_a_file_is_fetched(pki: TestPKI, tmp_path: Path, client_context: ContextFactory) -> None:
+    """What xfer learnt about collections is a hint for the URL form, never a reason to refuse."""
+    with WebDAVServer(pki, root=tmp_path / "srv") as srv:
+        (srv.root / "x").mkdir()
+        with srv.adapter(client_context()) as remote:
+            assert [e.type for e in remote.ls("/")] == ["directory"]
+            (srv.root / "x").rmdir()
+            (srv.root / "x").write_bytes(b"now a file")  # someone else changed it meanwhile
+            remote.get_file("/x", tmp_path / "x")
+            assert remote.ls("/x")[0].type == "file"
+    assert (tmp_path / "x").read_bytes() == b"now a file"
+
+
 # -- item 6: PROPFIND bodies are streamed and capped ---------------------------------------------------
 
 

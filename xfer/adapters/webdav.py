@@ -662,7 +662,10 @@ class WebDAVAdapter(HTTPSAdapter):
         PROPFIND to tell.  Other same-origin redirects are still followed.
         """
         if self._known_collection(remote):
-            raise self._folder_error(remote)
+            # Seen as a folder earlier (it may have changed since: look again, one PROPFIND).
+            if self._is_folder(remote):
+                raise self._folder_error(remote)
+            self._forget(remote)
 
         def stop(response: requests.Response) -> bool:
             if response.status_code in _REDIRECTS:
