@@ -60,6 +60,38 @@ def _propfind_answer(folder: str, body: bytes, *, depth: str | None = None) -> I
     return intercept
 
 
+def _endless_listing(megabytes: int) -> Iterator[bytes]:
+    yield b'<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
+    yield _member("/big/", collection=True).encode()
+    sent = 0
+    number = 0
+    while sent < megabytes * 2**20:
+        block = "".join(_member(f"/big/file-{number + i:08d}-{'x' * 60}.bin") for i in range(1000)).encode()
+        number += 1000
+        sent += len(block)
+        yield block
+    yield b"</D:multistatus>"
+
+
+def _big_listing(megabytes: int, *, gzip: bool = False) -> Intercept:
+    """An ``intercept`` answering PROPFIND under /big with a streamed listing of that size (optionally gzipped)."""
+
+    def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        for chunk in chunks:
+            yield packer.compress(chunk)
+        yield packer.flush()
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method != "PROPFIND" or not request.path.startswith("/big"):
+            return None
+        if gzip:
+            return Reply(207, gzipped(_endless_listing(megabytes)), {"Content-Encoding": "gzip"})
+        return Reply(207, _endless_listing(megabytes))
+
+    return intercept
+
+
 def _tls(pki: TestPKI) -> list[str]:
     return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
             "--ca", str(pki.root_ca)]  # fmt: skip
@@ -205,18 +237,7 @@ def test_gzip_bomb_listing_stays_bounded(
 ) -> None:
     """The cap counts the bytes parsed, after Content-Encoding: a 200 MB listing gzipped to a few 100 KB."""
 
-    def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
-        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-        for chunk in chunks:
-            yield packer.compress(chunk)
-        yield packer.flush()
-
-    def intercept(request: RecordedRequest) -> Reply | None:
-        if request.method == "PROPFIND" and request.path.startswith("/big"):
-            return Reply(207, gzipped(_endless_listing(200)), {"Content-Encoding": "gzip"})
-        return None
-
-    srv = server_with(intercept)
+    srv = server_with(_big_listing(200, gzip=True))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with srv.adapter(client_context(), max_listing=4 * 2**20) as remote, pytest.raises(ListingTooLarge):
         remote.ls("/big")
@@ -282,28 +303,10 @@ def test_a_folder_that_became_a_file_is_fetched(pki: TestPKI, tmp_path: Path, cl
 # -- item 6: PROPFIND bodies are streamed and capped ---------------------------------------------------
 
 
-def _endless_listing(megabytes: int) -> Iterator[bytes]:
-    yield b'<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
-    yield _member("/big/", collection=True).encode()
-    sent = 0
-    number = 0
-    while sent < megabytes * 2**20:
-        block = "".join(_member(f"/big/file-{number + i:08d}-{'x' * 60}.bin") for i in range(1000)).encode()
-        number += 1000
-        sent += len(block)
-        yield block
-    yield b"</D:multistatus>"
-
-
 def test_huge_propfind_body_stops_at_the_cap(
     server_with: Callable[..., WebDAVServer], client_context: ContextFactory
 ) -> None:
-    def intercept(request: RecordedRequest) -> Reply | None:
-        if request.method == "PROPFIND" and request.path.startswith("/big"):
-            return Reply(207, _endless_listing(200))  # 200 MB, chunked
-        return None
-
-    srv = server_with(intercept)
+    srv = server_with(_big_listing(200))  # 200 MB, chunked
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with srv.adapter(client_context(), max_listing=4 * 2**20) as remote:
         with pytest.raises(ListingTooLarge) as caught:
@@ -315,15 +318,20 @@ def test_huge_propfind_body_stops_at_the_cap(
     assert grown_kib < 100_000, f"memory grew by {grown_kib} KiB for a capped listing"
 
 
+def test_listing_cap_from_the_cli(
+    capsys: pytest.CaptureFixture[str], server_with: Callable[..., WebDAVServer], pki: TestPKI, config: Path
+) -> None:
+    srv = server_with(_big_listing(200))
+    code, _, err = run(capsys, "ls", f"{srv.url}big", "--max-listing", "1", *_tls(pki))
+    assert code == ExitCode.REMOTE
+    one_error(err, "the WebDAV answer for /big is larger than 1 MiB")
+    assert "hint: if the folder really is that large, raise the limit with --max-listing" in err
+
+
 def test_large_listing_under_the_cap_is_parsed_incrementally(
     server_with: Callable[..., WebDAVServer], client_context: ContextFactory
 ) -> None:
-    def intercept(request: RecordedRequest) -> Reply | None:
-        if request.method == "PROPFIND" and request.path.startswith("/big"):
-            return Reply(207, _endless_listing(3))
-        return None
-
-    srv = server_with(intercept)
+    srv = server_with(_big_listing(3))
     with srv.adapter(client_context(), max_listing=8 * 2**20) as remote:
         entries = remote.ls("/big")
     assert len(entries) > 10_000 and all(e.size == 1 and e.path.startswith("/big/file-") for e in entries)
