@@ -318,14 +318,19 @@ class _Apache(_Server):
         return _find("apache2")
 
     def prepare(self) -> list[str]:
-        (self.dir / "davlock").mkdir(parents=True, exist_ok=True)
-        self.chown_root_to(self.user)
+        # A second virtual host serves another folder as `Alias /dav/ ...` (see the template).
+        self.alias_port = self.ctx.ports.one()
+        self.alias_root = self.dir / "alias-root"
+        (self.dir / "docroot").mkdir(parents=True, exist_ok=True)
         pw = pwd.getpwnam(self.user)
-        os.chown(self.dir / "davlock", pw.pw_uid, pw.pw_gid)
+        for folder in (self.dir / "davlock", self.alias_root):
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chown(folder, pw.pw_uid, pw.pw_gid)
+        self.chown_root_to(self.user)
         conf = render_file(
             TEMPLATES / "apache/apache2.conf.tmpl", self.dir / "apache2.conf",
             self.values(APACHE_MODULES="/usr/lib/apache2/modules", APACHE_USER=self.user,
-                        APACHE_GROUP=self.user),
+                        APACHE_GROUP=self.user, ALIAS_PORT=self.alias_port, ALIAS_ROOT=self.alias_root),
         )  # fmt: skip
         return [str(self.binary()), "-f", str(conf), "-DFOREGROUND"]
 
@@ -335,8 +340,15 @@ class _Apache(_Server):
     def info(self) -> ServerInfo:
         version = self.version_output("-v").replace("Server version: ", "")
         return self.base_info(
-            f"davs://{HOST}:{self.port}/", version, extra={"https_url": f"https://{HOST}:{self.port}/"}
-        )
+            f"davs://{HOST}:{self.port}/", version,
+            extra={
+                "https_url": f"https://{HOST}:{self.port}/",
+                # The same Apache, share at `Alias /dav/ alias_root/`: "/dav" itself answers 403.
+                "alias_url": f"davs://{HOST}:{self.alias_port}/dav/",
+                "alias_port": self.alias_port,
+                "alias_root": str(self.alias_root),
+            },
+        )  # fmt: skip
 
 
 class _Ftp(_Server):

@@ -8,6 +8,7 @@ same xfer errors.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import xfer.client
 from integration.bed import ServerInfo
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.webdav import WebDAVAdapter
@@ -22,10 +24,12 @@ from xfer.errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
     HostnameMismatch,
+    ListingTooLarge,
     LocalFileNotFound,
     PinMismatch,
     RemoteError,
     RemoteExists,
+    RemoteIsFolder,
     RemoteLocked,
     RemoteNotFound,
     RemotePermissionDenied,
@@ -156,17 +160,112 @@ def test_mkdir_parents_mv_overwrite(dav: ServerInfo, bed_pki: TestPKI, remote: W
     assert [e.name for e in remote.ls(f"{folder}/w/y")] == ["z"]
 
 
-def test_apache_missing_parent(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path) -> None:
+@pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
+def test_apache_missing_parent(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path,
+                               temp_name: bool) -> None:  # fmt: skip
     # nginx has create_full_put_path on (it makes the folders); Apache answers 409 (PUT) / 500 (MOVE).
     apache = bed_server("apache")
+    top = f"/no-such-{uuid.uuid4().hex[:6]}"
     (tmp_path / "f").write_bytes(b"x")
-    with _adapter(bed_pki, apache.port, identity=bed_pki.client_p12) as remote:
-        with pytest.raises(RemoteNotFound, match="the folder /no-such-dir/sub does not exist"):
-            remote.put_file(tmp_path / "f", "/no-such-dir/sub/f")
+    with _adapter(bed_pki, apache.port, identity=bed_pki.client_p12, upload_temp_name=temp_name) as remote:
+        remote.put_file(tmp_path / "f", f"{top}/sub/f")  # the parents are created (MKCOL each level)
+        assert (apache.root / top.lstrip("/") / "sub" / "f").read_bytes() == b"x"
+        remote.rm(top, recursive=True)
         remote.put_file(tmp_path / "f", "/apache-parent.txt")
-        with pytest.raises(RemoteNotFound, match="the folder /no-such-dir does not exist"):
-            remote.mv("/apache-parent.txt", "/no-such-dir/f")
+        with pytest.raises(RemoteNotFound, match=f"the folder {top} does not exist"):
+            remote.mv("/apache-parent.txt", f"{top}/f")
         remote.rm("/apache-parent.txt")
+
+
+# -- mv and get of folders on real servers (issue 11 items 1 and 4) -------------------------------------
+
+
+def test_mv_moves_into_folders_and_never_replaces_one(
+    dav: ServerInfo, bed_pki: TestPKI, remote: WebDAVAdapter, folder: str, tmp_path: Path
+) -> None:
+    base = dav.root / folder.lstrip("/")
+    (tmp_path / "f").write_bytes(b"UNB+UNOA:1+X'")
+    remote.put_file(tmp_path / "f", f"{folder}/invoice.edi")
+    remote.mkdir(f"{folder}/batch")
+    for i in range(3):
+        remote.put_file(tmp_path / "f", f"{folder}/batch/{i}.edi")
+    remote.mv(f"{folder}/invoice.edi", f"{folder}/batch/")
+    assert sorted(p.name for p in (base / "batch").iterdir()) == ["0.edi", "1.edi", "2.edi", "invoice.edi"]
+    remote.put_file(tmp_path / "f", f"{folder}/again.edi")
+    remote.mv(f"{folder}/again.edi", f"{folder}/batch")  # an existing folder, no slash: into it too
+    assert (base / "batch" / "again.edi").is_file()
+    remote.mkdir(f"{folder}/batch/x.edi")
+    remote.put_file(tmp_path / "f", f"{folder}/x.edi")
+    with pytest.raises(RemoteIsFolder):
+        remote.mv(f"{folder}/x.edi", f"{folder}/batch/")
+    assert (base / "batch" / "x.edi").is_dir() and (base / "x.edi").is_file()
+    (tmp_path / "g").write_bytes(b"new")
+    remote.put_file(tmp_path / "g", f"{folder}/y.edi")
+    remote.mv(f"{folder}/y.edi", f"{folder}/batch/0.edi")  # a file replaces a file, as POSIX mv
+    assert (base / "batch" / "0.edi").read_bytes() == b"new"
+    for temp_name in (True, False):  # an upload never replaces a folder either
+        with _adapter(bed_pki, dav.port, identity=bed_pki.client_p12, upload_temp_name=temp_name) as up:
+            with pytest.raises(RemoteIsFolder, match="is a folder"):
+                up.put_file(tmp_path / "g", f"{folder}/batch")
+        assert len(list((base / "batch").iterdir())) == 6
+
+
+def test_get_of_a_folder_is_remote_is_folder(
+    dav: ServerInfo, remote: WebDAVAdapter, folder: str, tmp_path: Path
+) -> None:
+    remote.mkdir(f"{folder}/batch")
+    keep = tmp_path / "keep"
+    keep.write_bytes(b"old")
+    with pytest.raises(RemoteIsFolder, match=f"{folder}/batch is a folder") as caught:
+        remote.get_file(f"{folder}/batch", keep)
+    assert caught.value.hint == "use -r to copy a folder"
+    assert keep.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
+
+
+def test_listing_cap_on_a_real_server(dav: ServerInfo, bed_pki: TestPKI, remote: WebDAVAdapter, folder: str,
+                                      tmp_path: Path) -> None:  # fmt: skip
+    (tmp_path / "f").write_bytes(b"x")
+    for i in range(40):
+        remote.put_file(tmp_path / "f", f"{folder}/file-{i:03d}.bin")
+    assert len(remote.ls(folder)) == 40
+    small = _adapter(bed_pki, dav.port, identity=bed_pki.client_p12)
+    small.settings = dataclasses.replace(small.settings, max_listing=4096)
+    with small, pytest.raises(ListingTooLarge, match="larger than 4096 bytes"):
+        small.ls(folder)
+
+
+# -- Apache with `Alias /dav/ ...` (issue 11 item 10) ---------------------------------------------------
+
+
+def test_apache_alias_layout(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path) -> None:
+    apache = bed_server("apache")
+    port, share = apache.extra["alias_port"], Path(apache.extra["alias_root"])
+    assert apache.extra["alias_url"] == f"davs://127.0.0.1:{port}/dav/"
+    ctx = create_ssl_context(Identity.load(bed_pki.client_p12, bed_pki.password), ca=bed_pki.root_ca)
+    with create_session(ctx, server=f"127.0.0.1:{port}") as raw:
+        # The layout itself: the collection is /dav/; /dav is the denied DocumentRoot's.
+        assert raw.request("PROPFIND", raw.url_for("/dav"), headers={"Depth": "0"}).status_code == 403
+        assert raw.request("PROPFIND", raw.url_for("/dav/"), headers={"Depth": "0"}).status_code == 207
+    name = f"alias-{uuid.uuid4().hex[:6]}"
+    (tmp_path / "f").write_bytes(b"payload")
+    settings = ConnectionSettings(scheme="davs", host="127.0.0.1", port=port, root="/dav/", ssl_context=ctx,
+                                  timeout=30)  # fmt: skip
+    with WebDAVAdapter(settings) as remote:
+        assert remote.info("/").is_dir
+        before = {e.name for e in remote.ls("/")}
+        remote.mkdir(f"/{name}/in/sub")
+        remote.put_file(tmp_path / "f", f"/{name}/in/a.txt")
+        remote.put_file(tmp_path / "f", f"/{name}/in/sub/b.txt")
+        assert {e.name for e in remote.ls("/")} == before | {name}
+        results = xfer.client.get(remote, [f"/{name}/in"], tmp_path / "down", recursive=True)
+        assert len(results) == 2 and (tmp_path / "down" / "sub" / "b.txt").read_bytes() == b"payload"
+        remote.mkdir(f"/{name}/archive")
+        remote.mv(f"/{name}/in", f"/{name}/archive/")
+        assert (share / name / "archive" / "in" / "sub" / "b.txt").is_file()
+        with pytest.raises(RemoteIsFolder):
+            remote.get_file(f"/{name}/archive", tmp_path / "x")
+        remote.rm(f"/{name}", recursive=True)
+    assert not (share / name).exists()
 
 
 def test_apache_403_and_423(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path) -> None:

@@ -168,7 +168,8 @@ def test_temp_name_upload_appears_only_when_complete(
     put = next(r for r in server.requests if r.method == "PUT")
     assert put.path.startswith("/in/.invoice.edi.") and put.path.endswith(".xfer-part")
     move = next(r for r in server.requests if r.method == "MOVE")
-    assert move.headers["Overwrite"] == "T" and move.headers["Destination"].endswith("/in/invoice.edi")
+    # Overwrite: F -- a new name needs no overwriting, and a folder there must never be replaced.
+    assert move.headers["Overwrite"] == "F" and move.headers["Destination"].endswith("/in/invoice.edi")
     assert sorted(p.name for p in (server.root / "in").iterdir()) == ["invoice.edi"]
 
 
@@ -305,9 +306,9 @@ def test_folders_mkdir_rm_rmdir_mv(server: WebDAVServer, remote: WebDAVAdapter, 
         remote.mkdir("/x/file")
     with pytest.raises(RemoteNotFound, match="the folder /nope does not exist"):
         remote.mkdir("/nope/sub", parents=False)
-    with pytest.raises(RemoteNotFound, match="the folder /nope does not exist") as caught:
-        remote.put_file(tmp_path / "f", "/nope/f")
-    assert caught.value.hint and "mkdir" in caught.value.hint
+    remote.put_file(tmp_path / "f", "/nope/deeper/f")  # missing parents are created (issue 11 item 16)
+    assert (server.root / "nope" / "deeper" / "f").read_bytes() == b"data"
+    remote.rm("/nope", recursive=True)
     remote.mv("/x/y", "/x/w")  # a folder
     assert (server.root / "x" / "w" / "z").is_dir()
     remote.copy("/x/w", "/x/copy")
@@ -451,7 +452,9 @@ def test_external_entities_and_junk_are_refused() -> None:
     for body in (BOMB, external):
         with pytest.raises(UnsafeXML, match="DTD or entity"):
             parse_multistatus(body, request_url="https://h/")
-    with pytest.raises(UnsafeXML, match="not well-formed"):
+    with pytest.raises(UnsafeXML, match="not well-formed"):  # cut short: never a partial listing
+        parse_multistatus(b'<D:multistatus xmlns:D="DAV:"><D:response><D:href>/a', request_url="https://h/")
+    with pytest.raises(UnsafeXML, match="not DAV: multistatus"):
         parse_multistatus(b"<html><body>oops", request_url="https://h/")
     with pytest.raises(UnsafeXML, match="not DAV: multistatus"):
         parse_multistatus(b"<html/>", request_url="https://h/")

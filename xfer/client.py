@@ -24,7 +24,7 @@ from typing import Any
 
 from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .batch import CallbackFactory, Task, run_tasks
-from .errors import RemoteError, RemoteNotFound, UsageError, XferError
+from .errors import RemoteError, RemoteIsFolder, RemoteNotFound, UsageError, XferError
 from .options import DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
 from .secrets import Secret, resolve
@@ -375,9 +375,13 @@ def get(
             except RemoteError as exc:
                 # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
                 # only after a failure is it worth a request to find out it was a folder.
-                if not recursive and not isinstance(exc, RemoteNotFound) and _is_folder(adapter, source):
-                    raise UsageError(f"{source} is a folder", hint="pass recursive=True to download folders",
-                                     cli_hint="use -r to download folders") from exc
+                # An adapter that already said "is a folder" (exit 6) is not overruled.
+                settled = isinstance(exc, RemoteNotFound | RemoteIsFolder)
+                if not recursive and not settled and _is_folder(adapter, source):
+                    raise RemoteIsFolder(
+                        f"{adapter.settings.server}: {source} is a folder",
+                        hint="pass recursive=True to download folders", cli_hint="use -r to copy a folder",
+                    ) from exc
                 raise
 
         return run

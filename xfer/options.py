@@ -87,7 +87,7 @@ SECTIONS: Mapping[str, Mapping[str, Option]] = {
             Option("upload_temp_name", bool, True, "Upload under a temporary name, then MOVE (an "
                    "interrupted upload never leaves a half file under the real name; servers that "
                    "refuse MOVE need false)"),
-            Option("overwrite", bool, True, "Let mv replace an existing destination"),
+            Option("overwrite", bool, True, "Let mv and copy replace an existing file (a folder is never replaced)"),
         )
     },
     "as2": {

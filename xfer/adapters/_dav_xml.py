@@ -15,12 +15,21 @@ import posixpath
 import re
 import urllib.parse
 import xml.etree.ElementTree as ET  # only for types and ParseError; parsing is defusedxml's
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import defusedxml
 import defusedxml.ElementTree
 
-__all__ = ["PROPFIND_BODY", "DAVResource", "UnsafeXML", "href_path", "parse_multistatus", "status_code"]
+__all__ = [
+    "PROPFIND_BODY",
+    "DAVResource",
+    "TooLarge",
+    "UnsafeXML",
+    "href_path",
+    "parse_multistatus",
+    "status_code",
+]
 
 _DAV = "{DAV:}"
 _AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
@@ -39,7 +48,40 @@ class UnsafeXML(ValueError):
     """The server's XML is malformed, or uses DTDs/entities (refused, never expanded)."""
 
 
-@dataclass(frozen=True)
+class TooLarge(ValueError):
+    """The body went past the byte limit; reading stopped there."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+
+
+class _CappedReader:
+    """A file-like view of body chunks for ``iterparse``, raising :class:`TooLarge` past ``limit`` bytes."""
+
+    def __init__(self, chunks: Iterable[bytes], limit: int | None) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._limit = limit
+        self._pending = b""
+        self.total = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b""
+            self.total += len(chunk)
+            if self._limit is not None and self.total > self._limit:
+                raise TooLarge(self._limit)
+            self._pending = chunk
+        if size < 0 or size >= len(self._pending):
+            data, self._pending = self._pending, b""
+        else:
+            data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+
+@dataclass(frozen=True, slots=True)  # slots: a large listing holds many of these
 class DAVResource:
     """One ``<D:response>`` of a multistatus: a resource, or a per-resource failure status."""
 
@@ -50,6 +92,9 @@ class DAVResource:
     etag: str | None = None
     content_type: str | None = None
     status: int = 200  # the response-level (or all-propstats-failed) status
+    #: ``scheme://host[:port]`` when the href was an absolute URL (None for a path): whose it is
+    #: is the caller's call (a proxy may name the server by another host, consistently).
+    authority: str | None = None
 
     @property
     def name(self) -> str:
@@ -66,27 +111,56 @@ def status_code(line: str | None) -> int | None:
     return None
 
 
-def parse_multistatus(body: bytes, *, request_url: str) -> list[DAVResource]:
+def parse_multistatus(
+    body: bytes | Iterable[bytes], *, request_url: str, limit: int | None = None
+) -> list[DAVResource]:
     """The resources in a ``207 Multi-Status`` body, in the server's order.
+
+    ``body`` is the whole body or its chunks as they arrive (a streamed response):
+    it is parsed incrementally and each ``<D:response>`` is dropped from the tree once
+    read, so memory follows the number of resources, not the size of the XML.  More
+    than ``limit`` bytes raise :class:`TooLarge` (reading stops there).
 
     ``href`` values may be absolute URLs, absolute paths or (rarely) relative
     references, percent-encoded or not, with or without a trailing slash: each is
-    resolved against ``request_url`` and reduced to a decoded server path.
+    resolved against ``request_url`` and reduced to a decoded server path.  An
+    absolute URL keeps its ``authority``.
     Raises :class:`UnsafeXML` for malformed XML and for any DTD or entity.
     """
+    chunks = [body] if isinstance(body, bytes | bytearray) else body
+    reader = _CappedReader(chunks, limit)
+    resources: list[DAVResource] = []
+    root: ET.Element | None = None
     try:
-        root = defusedxml.ElementTree.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        events = defusedxml.ElementTree.iterparse(
+            reader, events=("start", "end"), forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+        for event, element in events:
+            if root is None:
+                root = element
+                if root.tag != f"{_DAV}multistatus":
+                    raise UnsafeXML(f"its root element is {root.tag}, not DAV: multistatus")
+            elif event == "end" and element.tag == f"{_DAV}response":
+                resources.append(_resource(element, request_url))
+                # Drop what was read: a large listing must not stay in memory twice.
+                if len(root) and root[-1] is element:
+                    del root[-1]
+                else:
+                    element.clear()
     except defusedxml.DefusedXmlException as exc:
         raise UnsafeXML(f"it contains a DTD or entity declarations ({type(exc).__name__}), which xfer refuses") from exc
     except ET.ParseError as exc:
         raise UnsafeXML(f"it is not well-formed XML ({exc})") from exc
-    if root.tag != f"{_DAV}multistatus":
-        raise UnsafeXML(f"its root element is {root.tag}, not DAV: multistatus")
-    return [_resource(item, request_url) for item in root.iter(f"{_DAV}response")]
+    if root is None:
+        raise UnsafeXML("it is empty")
+    return resources
 
 
 def href_path(href: str, *, request_url: str) -> str:
-    """A decoded absolute server path from an ``href`` (no trailing slash except for ``/``)."""
+    """A decoded absolute server path from an ``href`` (no trailing slash except for ``/``).
+
+    Percent-escapes that are not UTF-8 decode to lone surrogates (``surrogateescape``).
+    """
     # Not urljoin/urlsplit: an href names a resource, never a query or fragment, and some
     # servers leave "#" or "?" in names unencoded; everything after the authority is path.
     href = href.strip()
@@ -98,13 +172,16 @@ def href_path(href: str, *, request_url: str) -> str:
     else:  # relative to the folder that was asked for
         base = urllib.parse.urlsplit(request_url).path
         raw = posixpath.join(base if base.endswith("/") else base + "/", href)
-    path = urllib.parse.unquote(raw)
+    # Not UTF-8 (a Latin-1 server): the odd bytes become lone surrogates, never U+FFFD, so
+    # such a name stays recognisable as one xfer cannot address instead of naming another file.
+    path = urllib.parse.unquote(raw, errors="surrogateescape")
     return posixpath.normpath(path).replace("//", "/") if path not in ("", "/") else "/"
 
 
 def _resource(item: ET.Element, request_url: str) -> DAVResource:
-    href = item.findtext(f"{_DAV}href") or ""
+    href = (item.findtext(f"{_DAV}href") or "").strip()
     path = href_path(href, request_url=request_url)
+    authority = _AUTHORITY.match(href)
     status = status_code(item.findtext(f"{_DAV}status"))
     props: dict[str, ET.Element] = {}
     for propstat in item.iter(f"{_DAV}propstat"):
@@ -126,6 +203,7 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
         etag=_text(props, "getetag"),
         content_type=_text(props, "getcontenttype"),
         status=status,
+        authority=authority.group(0) if authority else None,
     )
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from ..errors import RemoteNotFound, UnsupportedOperation, UsageError
+from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -321,9 +321,66 @@ class Adapter:
         return target
 
     def mv(self, source: str, destination: str) -> None:
-        """Rename or move within the same server."""
+        """Rename or move within the same server, as POSIX ``mv`` (and ``put``) read the destination.
+
+        * ``destination`` that is an existing folder, or ends in ``/``, is a folder to
+          move *into*: ``mv("/invoice.edi", "/batch/")`` makes ``/batch/invoice.edi``.
+          A folder source with a ``/`` destination that does not exist is renamed to it.
+        * A file never replaces a folder (:class:`~xfer.errors.RemoteIsFolder`), and a
+          folder never replaces a file (:class:`~xfer.errors.RemoteExists`): nothing is
+          deleted to make room.
+        * An existing *file* at the destination is replaced, as POSIX ``mv`` does, unless
+          the adapter is configured not to (WebDAV: ``[webdav] overwrite = false`` gives
+          :class:`~xfer.errors.RemoteExists`).
+        * Moving the connection's root, a path onto itself, or a folder into itself
+          is refused (:class:`~xfer.errors.UsageError`).
+        """
         self._require(Capability.MV)
-        self._mv(self.remote_path(source), self.remote_path(destination))
+        self._mv(*self._move_target(source, destination))
+
+    def _move_target(self, source: str, destination: str, *, action: str = "move") -> tuple[str, str]:
+        """The server paths of ``source`` and of where it goes, by :meth:`mv`'s rules (checked, not moved)."""
+        server = self.settings.server
+        src = self._not_root(source, action)
+        dst = self.remote_path(destination)
+        if not ({Capability.INFO, Capability.LS} & self.capabilities):
+            return src, dst  # nothing to look with: the server's own rules apply
+
+        def lookup(path: str) -> Entry | None:
+            if path == self.remote_path("/"):
+                return Entry(name="", path=path, type="directory")
+            try:
+                return self.info(self.user_path(path))
+            except RemoteNotFound:
+                return None
+
+        entry = lookup(src)
+        if entry is None:
+            raise RemoteNotFound(f"{server}: {src} does not exist")
+        target = lookup(dst)
+        into = destination.endswith("/")
+        if into and target is None and not entry.is_dir:
+            raise RemoteNotFound(
+                f"{server}: the folder {dst} does not exist",
+                hint="create it first with xfer mkdir, or leave out the trailing / to rename",
+            )
+        if into and target is not None and not target.is_dir:
+            raise RemoteExists(f"{server}: {dst} is a file, not a folder to {action} into")
+        if target is not None and target.is_dir:
+            dst = posixpath.join(dst, posixpath.basename(src))
+            target = lookup(dst)
+        if dst == src:
+            raise UsageError(f"cannot {action} {src} onto itself")
+        if entry.is_dir and dst.startswith(src.rstrip("/") + "/"):
+            raise UsageError(f"cannot {action} the folder {src} into itself ({dst})")
+        if target is not None and target.is_dir:
+            raise RemoteIsFolder(
+                f"{server}: {dst} is a folder; a {'folder' if entry.is_dir else 'file'} never replaces a folder",
+                hint="remove or rename that folder first",
+            )
+        if target is not None and entry.is_dir:
+            raise RemoteExists(f"{server}: {dst} is a file; a folder never replaces a file")
+        return src, dst
 
     # -- primitives (absolute server paths) --------------------------------------
 

@@ -24,16 +24,49 @@ Who does what, and why:
   first (the connection returns to the pool) and stops the call with the response;
   it is then mapped here, with the WebDAV meanings (409 missing parent, 412 exists,
   423 locked, 507 full) on top of :func:`~xfer.http_session.map_http_error`.
+  Redirects are stopped the same way, never followed by requests: it would turn a
+  302 to a DELETE or PROPFIND into a GET and report its ``200`` as success.  Only
+  the collection redirect (``/a`` -> ``/a/``) is retried, on the slash form.
+
+What the server says is checked, not trusted:
+
+* **Collections are addressed with the trailing slash** (RFC 4918 §5.2): the
+  connection's root always, and every path a PROPFIND showed to be a collection.
+  A path of unknown type is asked for without it, then with it when the server
+  refuses (403/404/405) or redirects (Apache with ``Alias /dav/ …`` only knows
+  ``/dav/``; ``/dav`` is outside the share).
+* **PROPFIND bodies are streamed** into an incremental parser and capped at
+  ``max_listing`` bytes (:class:`~xfer.errors.ListingTooLarge` past it).
+* **Only direct children are members** of a listed folder: responses for other
+  folders, deeper descendants, ``..`` tricks or another host are ignored.  Members
+  whose names hold control characters (a newline, an escape...) or are not UTF-8 are
+  left out with a warning on the ``xfer.webdav`` logger: xfer's remote paths cannot
+  name them (they could never be fetched, moved or removed one by one), and skipping
+  keeps ``get -r`` of the rest of the folder working.
+* **A ``207 Multi-Status`` answer to DELETE/MOVE/COPY** lists what failed: it is an
+  error, not a success.
+
+Nothing is destroyed to make room:
+
+* **MOVE and COPY go with ``Overwrite: F``**; only when the server refuses (412, or
+  nginx's 409, or Apache's 301) and a look shows an existing *file* that may be
+  replaced (``[webdav] overwrite``) is the request repeated with ``Overwrite: T``.
+  A folder is never replaced, by :meth:`mv`, :meth:`copy` or a temp-name upload's MOVE.
+* **GET of a folder** is :class:`~xfer.errors.RemoteIsFolder` (exit 6), whatever the
+  server answered (404, 403, a redirect to an index page).
+* **PUT into a missing folder** creates it (MKCOL each level) and uploads again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import posixpath
 import secrets
 import threading
+import unicodedata
 import urllib.parse
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -43,8 +76,10 @@ from webdav3.exceptions import WebDavException
 
 from ..errors import (
     ConfigError,
+    ListingTooLarge,
     RemoteError,
     RemoteExists,
+    RemoteIsFolder,
     RemoteLocked,
     RemoteNotFound,
     RemotePermissionDenied,
@@ -55,17 +90,33 @@ from ..errors import (
     XferError,
     folder_needs_recursive,
 )
-from ..http_session import drain_error_body, map_http_error
-from ._dav_xml import PROPFIND_BODY, DAVResource, UnsafeXML, parse_multistatus
+from ..http_session import drain_error_body, map_http_error, origin_of
+from ..transfer import DOWNLOAD_BLOCK
+from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .https import HTTPSAdapter
 
 __all__ = ["WebDAVAdapter", "WebDAVOptions"]
 
-#: Statuses the hook intercepts around webdavclient3 calls: every failure.
-_ALL_ERRORS = range(400, 600)
-#: Around our own PUT: only what means something else in WebDAV than in plain HTTP.
-_PUT_ERRORS = frozenset({405, 409, 423})
+_log = logging.getLogger("xfer.webdav")
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: Statuses the hook intercepts around webdavclient3 calls: every failure and every redirect.
+_ALL_ERRORS = frozenset(range(400, 600)) | _REDIRECTS
+#: Around our own PUT: what means something else in WebDAV than in plain HTTP, the
+#: statuses some servers give for a missing parent folder (checked, then created), and
+#: redirects (requests would turn a PUT redirected by 302/303 into a GET and call it done).
+_PUT_ERRORS = frozenset({403, 404, 405, 409, 423, 500}) | _REDIRECTS
+#: Around a GET: what a server may answer for a folder (checked with a PROPFIND only then).
+_GET_ERRORS = frozenset({403, 404, 405, 409}) | _REDIRECTS
+#: Answers to MOVE/COPY with ``Overwrite: F`` that may mean "the destination exists" (see _relocate).
+_SOMETHING_THERE = frozenset({409, 412}) | _REDIRECTS
+#: Answers to a slash-less PROPFIND that may mean "this is a collection, ask with the slash".
+_TRY_SLASH = frozenset({403, 404, 405})
+#: A non-multistatus success body is read up to this size (the connection is reused); larger, dropped.
+_SMALL_BODY = 64 * 1024
+#: PROPFIND bodies are read (and parsed) in blocks of this size.
+_CHUNK = DOWNLOAD_BLOCK
 
 
 @dataclass(frozen=True)
@@ -97,8 +148,11 @@ class _DAVStatus(Exception):
 @dataclass(frozen=True)
 class _Reply:
     status: int
-    body: bytes
     url: str
+    #: The parsed multistatus of a 207 answer (streamed, capped), else empty.
+    resources: list[DAVResource]
+    #: For an accepted error status: the error it would have raised.
+    error: XferError | None = None
 
 
 class WebDAVAdapter(HTTPSAdapter):
@@ -107,7 +161,8 @@ class WebDAVAdapter(HTTPSAdapter):
     Beyond the common verbs: :meth:`copy` (server-side COPY).  ``[webdav]`` options:
     ``upload_temp_name`` (default on: PUT to a hidden temporary name, then MOVE into place;
     off, an interrupted PUT can leave a partial file under the real name) and
-    ``overwrite`` (whether :meth:`mv` may replace an existing destination).
+    ``overwrite`` (whether :meth:`mv` and :meth:`copy` may replace an existing *file*;
+    a folder is never replaced).
     """
 
     schemes: ClassVar[tuple[str, ...]] = ("davs",)
@@ -119,6 +174,8 @@ class WebDAVAdapter(HTTPSAdapter):
         super().__init__(settings)
         self.dav_options = WebDAVOptions.from_mapping(settings.options)
         self._watch = threading.local()
+        # Server paths a PROPFIND showed to be collections: they are addressed with the "/".
+        self._collections: set[str] = set()
         self.session.hooks["response"].append(self._on_response)
         client = Client(
             {
@@ -138,20 +195,34 @@ class WebDAVAdapter(HTTPSAdapter):
     # -- the request layer -------------------------------------------------------------
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        watched: Container[int] | None = getattr(self._watch, "statuses", None)
-        if watched is not None and response.status_code in watched:
+        stop: Callable[[requests.Response], bool] | None = getattr(self._watch, "stop", None)
+        if stop is not None and stop(response):
             drain_error_body(response)
             raise _DAVStatus(response)
         return response
 
     @contextlib.contextmanager
-    def _watching(self, statuses: Container[int]) -> Iterator[None]:
-        previous = getattr(self._watch, "statuses", None)
-        self._watch.statuses = statuses
+    def _watching(self, stop: Container[int] | Callable[[requests.Response], bool]) -> Iterator[None]:
+        """Stop responses matching ``stop`` (statuses, or a test) before requests or webdavclient3 act."""
+        previous = getattr(self._watch, "stop", None)
+        self._watch.stop = stop if callable(stop) else (lambda response: response.status_code in stop)
         try:
             yield
         finally:
-            self._watch.statuses = previous
+            self._watch.stop = previous
+
+    def _is_collection_redirect(self, response: requests.Response) -> bool:
+        """A redirect from ``/a`` to ``/a/`` on the same origin: the server's way to name a collection."""
+        if response.status_code not in _REDIRECTS:
+            return False
+        location = urllib.parse.urljoin(response.url or "", response.headers.get("Location", ""))
+        asked = urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path)
+        target = urllib.parse.unquote(urllib.parse.urlsplit(location).path)
+        return (
+            origin_of(location) == self.session.allowed_origin
+            and not asked.endswith("/")
+            and target == asked + "/"
+        )
 
     def _dav(
         self,
@@ -168,9 +239,12 @@ class WebDAVAdapter(HTTPSAdapter):
         """One webdavclient3 request on our session; the response is read and closed.
 
         ``action`` is webdavclient3's name (``list``, ``mkdir``, ``clean``, ``move``,
-        ``copy``).  Error statuses in ``accept`` are returned, others raise the mapped
-        xfer error.  ``other`` is the second path of a MOVE/COPY, for messages; ``shown``
-        names ``path`` in messages instead (an upload's temporary name is not the user's).
+        ``copy``).  Error statuses in ``accept`` are returned (with the error they would
+        have raised), others raise the mapped xfer error.  A ``207`` body is parsed as
+        it streams in, up to ``max_listing`` bytes.  A redirect to the collection form
+        of ``path`` is retried with the slash; any other redirect is an error.
+        ``other`` is the second path of a MOVE/COPY, for messages; ``shown`` names
+        ``path`` in messages instead (an upload's temporary name is not the user's).
         """
         session = self.session
         try:
@@ -184,11 +258,46 @@ class WebDAVAdapter(HTTPSAdapter):
                     # transport failure it wrapped could get here; its cause chain has the ssl error.
                     raise map_http_error(exc, server=self.settings.server, context=self.settings.ssl_context) from exc
                 with response:
-                    return _Reply(response.status_code, response.content, response.url or "")
+                    if response.status_code == 207:
+                        resources = self._read_multistatus(response, shown or path)
+                    else:
+                        resources = []
+                        _discard_body(response)
+                    return _Reply(response.status_code, response.url or "", resources)
         except _DAVStatus as failure:
-            if failure.response.status_code in accept:
-                return _Reply(failure.response.status_code, b"", failure.response.url or "")
-            raise self._status_error(failure.response, shown or path, action, other) from failure
+            response = failure.response
+            if not folder and self._is_collection_redirect(response):
+                self._collections.add(path)
+                return self._dav(action, path, folder=True, headers=headers, body=body, accept=accept,
+                                 other=other, shown=shown)  # fmt: skip
+            error = self._status_error(response, shown or path, action, other)
+            if response.status_code in accept:
+                return _Reply(response.status_code, response.url or "", [], error=error)
+            raise error from failure
+
+    def _read_multistatus(self, response: requests.Response, path: str) -> list[DAVResource]:
+        """Parse a 207 body while it streams in; past ``max_listing`` bytes, stop reading."""
+        limit = self.settings.max_listing
+        try:
+            return parse_multistatus(
+                response.iter_content(_CHUNK),
+                request_url=response.url or self.session.url_for(path),
+                limit=limit,
+            )
+        except TooLarge as exc:
+            response.close()  # the rest stays unread: this connection cannot be reused
+            raise ListingTooLarge(
+                f"{self.settings.server}: the WebDAV answer for {path} is larger than "
+                f"{_mib(limit)}; xfer stopped reading it",
+                hint="if the folder really is that large, raise the limit with --max-listing MIB "
+                "(max_listing in the profile)",
+            ) from exc
+        except UnsafeXML as exc:
+            response.close()
+            raise RemoteError(
+                f"{self.settings.server}: refused the WebDAV answer for {path}: {exc}",
+                hint="the server (or something in between) sent XML xfer will not parse",
+            ) from exc
 
     def _status_error(self, response: requests.Response, path: str, action: str, other: str | None) -> XferError:
         """The xfer error for a failed WebDAV request: DAV meanings first, then HTTP's."""
@@ -226,14 +335,14 @@ class WebDAVAdapter(HTTPSAdapter):
 
     def _multistatus_error(self, reply: _Reply, path: str, action: str) -> None:
         """A 207 answer to DELETE/MOVE/COPY lists the members that failed: raise for them."""
-        failed = [r for r in self._parse(reply, path) if r.status >= 400]
+        failed = [r for r in reply.resources if r.status >= 400]
         if not failed:
             return
         first = failed[0]
         verb = {"clean": "removing", "move": "moving", "copy": "copying"}.get(action, action)
         message = (
             f"{self.settings.server}: {verb} {path} failed for {len(failed)} item(s), "
-            f"first {first.path} (HTTP {first.status}); the rest may have been done"
+            f"first {_printable(first.path)} (HTTP {first.status}); the rest may have been done"
         )
         kinds: dict[int, type[RemoteError]] = {
             403: RemotePermissionDenied,
@@ -245,56 +354,109 @@ class WebDAVAdapter(HTTPSAdapter):
 
     # -- PROPFIND ------------------------------------------------------------------------
 
+    def _known_collection(self, path: str) -> bool:
+        """The connection's root, and what a PROPFIND showed to be a collection."""
+        return path in ("/", self.remote_path("/")) or path in self._collections
+
+    def _forget(self, path: str) -> None:
+        """``path`` and everything below it may no longer be collections (removed, moved)."""
+        prefix = path.rstrip("/") + "/"
+        self._collections = {p for p in self._collections if p != path and not p.startswith(prefix)}
+
     def _propfind(self, path: str, depth: int) -> list[DAVResource]:
-        reply = self._dav(
-            "list",
-            path,
-            folder=path == "/",
-            headers=[f"Depth: {depth}", "Content-Type: application/xml; charset=utf-8"],
-            body=PROPFIND_BODY,
-        )
+        known = self._known_collection(path)
+        headers = [f"Depth: {depth}", "Content-Type: application/xml; charset=utf-8"]
+        reply = self._dav("list", path, folder=known, headers=headers, body=PROPFIND_BODY, accept=_TRY_SLASH)
+        if reply.error is not None and path != "/":
+            # A collection may be reachable only under its slash form (Apache ``Alias /dav/``
+            # answers 403 for /dav), and a stale guess may be wrong the other way: ask once more.
+            again = self._dav("list", path, folder=not known, headers=headers, body=PROPFIND_BODY,
+                              accept=_TRY_SLASH)  # fmt: skip
+            if again.error is None:
+                reply = again
+                if not known:
+                    self._collections.add(path)
+                else:
+                    self._forget(path)
+        if reply.error is not None:
+            raise reply.error
         if reply.status != 207:
             raise RemoteError(
                 f"{self.settings.server} answered PROPFIND {path} with HTTP {reply.status}, "
                 "not 207 Multi-Status: it does not seem to speak WebDAV there",
                 hint="for a plain web server use https://",
             )
-        return self._parse(reply, path)
-
-    def _parse(self, reply: _Reply, path: str) -> list[DAVResource]:
-        try:
-            return parse_multistatus(reply.body, request_url=reply.url or self.session.url_for(path))
-        except UnsafeXML as exc:
-            raise RemoteError(
-                f"{self.settings.server}: refused the WebDAV answer for {path}: {exc}",
-                hint="the server (or something in between) sent XML xfer will not parse",
-            ) from exc
+        return reply.resources
 
     def _split(self, resources: list[DAVResource], path: str) -> tuple[DAVResource, list[DAVResource]]:
-        """The resource ``path`` itself, and the others (its members, for Depth 1)."""
+        """The resource ``path`` itself, and its direct children (the members, for Depth 1).
+
+        Anything else the server put in the answer (another folder, a deeper descendant,
+        another host) is not a member and is left out, with a warning.
+        """
         wanted = path.rstrip("/") or "/"
-        for index, resource in enumerate(resources):
-            if resource.path == wanted:
-                return resource, resources[:index] + resources[index + 1 :]
-        # A server behind a path-rewriting proxy names things under another prefix; the
-        # collection itself is then the one whose path is a prefix of all the others.
-        if resources:
-            first = min(resources, key=lambda r: len(r.path))
+        ours = self._same_origin(resources, wanted)
+        itself = next((r for r in ours if r.path == wanted), None)
+        if itself is None and ours:
+            # A server behind a path-rewriting proxy names things under another prefix; the
+            # collection itself is then the one whose path is a prefix of all the others --
+            # and it must still carry the name that was asked for.
+            first = min(ours, key=lambda r: len(r.path))
             prefix = first.path.rstrip("/") + "/"
-            if all(r is first or r.path.startswith(prefix) for r in resources):
-                return first, [r for r in resources if r is not first]
-        raise RemoteError(f"{self.settings.server}: the PROPFIND answer for {path} does not describe {path}")
+            same_name = wanted == "/" or first.name == posixpath.basename(wanted)
+            if same_name and all(r is first or r.path.startswith(prefix) for r in ours):
+                itself = first
+        if itself is None:
+            raise RemoteError(f"{self.settings.server}: the PROPFIND answer for {path} does not describe {path}")
+        if itself.status >= 400:
+            # Some servers answer 207 with the failure inside (404 for a missing resource).
+            raise _member_error(itself.status)(
+                f"{self.settings.server}: {path} "
+                + ("does not exist" if itself.status in (404, 410) else f"cannot be read (HTTP {itself.status})")
+            )
+        members = [
+            r for r in ours if r is not itself and r.path != itself.path and posixpath.dirname(r.path) == itself.path
+        ]
+        # (The folder named twice, "/in" and "/in/", is no stranger.)
+        strangers = sum(1 for r in resources if r.path != itself.path) - len(members)
+        if strangers > 0:
+            _log.warning(
+                "%s: ignored %d entr%s of the answer for %s that are not directly in that folder",
+                self.settings.server, strangers, "y" if strangers == 1 else "ies", path,
+            )  # fmt: skip
+        if itself.is_collection:
+            self._collections.add(path)
+        return itself, members
+
+    def _same_origin(self, resources: list[DAVResource], wanted: str) -> list[DAVResource]:
+        """The responses about this server: hrefs as paths, or URLs on its origin.
+
+        A server behind a proxy may name itself by another host in absolute hrefs; when
+        the folder that was asked for comes back under such a name, that name counts as
+        the server's too.  Any other host is a stranger, whatever its path says.
+        """
+        own = {self.session.allowed_origin}
+        for resource in resources:
+            if resource.path == wanted and resource.authority is not None:
+                own.add(_origin(resource.authority))
+                break
+        return [r for r in resources if r.authority is None or _origin(r.authority) in own]
 
     def _stat(self, path: str) -> DAVResource:
         resource, _ = self._split(self._propfind(path, 0), path)
         return resource
 
+    def _lookup(self, path: str) -> DAVResource | None:
+        """``path``'s resource, or None if it does not exist."""
+        try:
+            return self._stat(path)
+        except RemoteNotFound:
+            return None
+
     def _is_folder(self, path: str) -> bool:
         """True if ``path`` is a collection; False if it is missing or a file."""
-        try:
-            return self._stat(path).is_collection
-        except RemoteNotFound:
-            return False
+        found = self._lookup(path)
+        return found is not None and found.is_collection
 
     def _to_entry(self, resource: DAVResource, path: str) -> Entry:
         extra = {
@@ -315,11 +477,23 @@ class WebDAVAdapter(HTTPSAdapter):
         itself, members = self._split(self._propfind(path, 1), path)
         if not itself.is_collection:
             return [self._to_entry(itself, path)]
-        return [
-            self._to_entry(member, posixpath.join(path, member.name))
-            for member in members
-            if member.status < 300 and member.name
-        ]
+        entries: dict[str, Entry] = {}
+        for member in members:
+            name = member.name
+            if member.status >= 300 or not name or name in entries:
+                continue
+            if _unaddressable(name):
+                _log.warning(
+                    "%s: skipped %s in %s: its name has control characters or is not UTF-8, which "
+                    "xfer does not address or write to disk",
+                    self.settings.server, ascii(name), path,
+                )  # fmt: skip
+                continue
+            child = posixpath.join(path, name)
+            if member.is_collection:
+                self._collections.add(child)
+            entries[name] = self._to_entry(member, child)
+        return list(entries.values())
 
     def _info(self, path: str) -> Entry:
         return self._to_entry(self._stat(path), path)
@@ -339,14 +513,12 @@ class WebDAVAdapter(HTTPSAdapter):
         if reply.status in (400, 405):
             # 405: something exists there already, which is fine if it is a folder.  Apache
             # answers 400 instead when that something is a file ("name/" cannot be a file).
-            try:
-                exists_as_folder = self._stat(path).is_collection
-            except RemoteNotFound:
-                raise RemoteError(
-                    f"{self.settings.server} refused to create folder {path} (HTTP {reply.status})"
-                ) from None
-            if not exists_as_folder:
+            found = self._lookup(path)
+            if found is None:
+                raise RemoteError(f"{self.settings.server} refused to create folder {path} (HTTP {reply.status})")
+            if not found.is_collection:
                 raise RemoteExists(f"{self.settings.server}: cannot create folder {path}: a file has that name")
+        self._collections.add(path)
 
     def _rm(self, path: str, recursive: bool) -> None:
         if path == "/":
@@ -359,6 +531,7 @@ class WebDAVAdapter(HTTPSAdapter):
             )
         # DELETE on a collection removes it with its members (RFC 4918 9.6.1).
         reply = self._dav("clean", path, folder=itself.is_collection)
+        self._forget(path)
         if reply.status == 207:
             self._multistatus_error(reply, path, "clean")
 
@@ -373,26 +546,28 @@ class WebDAVAdapter(HTTPSAdapter):
                 f"{self.settings.server}: folder {path} is not empty", hint="remove it with its contents: xfer rm -r"
             )
         reply = self._dav("clean", path, folder=True)
+        self._forget(path)
         if reply.status == 207:
             self._multistatus_error(reply, path, "clean")
 
     # -- MOVE / COPY ------------------------------------------------------------------------
 
     def _mv(self, source: str, destination: str) -> None:
-        self._relocate("move", source, destination, overwrite=self.dav_options.overwrite)
+        # Adapter.mv has resolved "into a folder" and refused a folder as the destination.
+        self._relocate("move", source, destination, replace=self.dav_options.overwrite)
 
     def copy(self, source: str, destination: str, *, overwrite: bool | None = None) -> None:
         """Copy a file or a whole folder on the server (WebDAV COPY), without downloading it.
 
-        ``overwrite`` defaults to the ``[webdav] overwrite`` option.
+        The destination is read as :meth:`mv` reads it (an existing folder, or a path
+        ending in ``/``, is copied *into*); an existing file there is replaced only if
+        ``overwrite`` (default: the ``[webdav] overwrite`` option), a folder never.
         """
         if self.closed:
             raise UsageError(f"{self!r} is closed")
+        source_path, target = self._move_target(source, destination, action="copy")
         self._relocate(
-            "copy",
-            self.remote_path(source),
-            self.remote_path(destination),
-            overwrite=self.dav_options.overwrite if overwrite is None else overwrite,
+            "copy", source_path, target, replace=self.dav_options.overwrite if overwrite is None else overwrite
         )
 
     def _relocate(
@@ -401,15 +576,63 @@ class WebDAVAdapter(HTTPSAdapter):
         source: str,
         destination: str,
         *,
-        overwrite: bool,
+        replace: bool,
         folder: bool | None = None,
         shown: str | None = None,
     ) -> None:
+        """MOVE or COPY ``source`` to exactly ``destination``, never over a folder.
+
+        The request goes with ``Overwrite: F`` first, so a folder (or anything) that is
+        at the destination makes the server answer 412 instead of deleting it.  Then
+        only an existing *file* is replaced, and only when ``replace`` says so.
+        """
         if source == "/" or destination == "/":
             raise UsageError(f"cannot {action} the server's root folder")
         if folder is None:
             # nginx wants source and Destination both with or both without the trailing slash.
             folder = self._stat(source).is_collection
+        reply = self._send_relocate(action, source, destination, folder=folder, overwrite=False, shown=shown)
+        if reply.status in _SOMETHING_THERE:
+            # 412: something is there.  409 is a missing parent (RFC 4918), but nginx also says
+            # 409 for a file sent onto a folder, and Apache 301 ("Destination URI should end
+            # with /", no Location): a look tells which.
+            existing = self._lookup(destination)
+            if reply.status != 412 and existing is None and reply.error is not None:
+                raise reply.error
+            what = "a folder" if folder else "a file"
+            if existing is not None and existing.is_collection:
+                raise RemoteIsFolder(
+                    f"{self.settings.server}: {destination} is a folder; {what} never replaces a folder",
+                    hint="remove or rename that folder first",
+                )
+            if existing is not None and folder:
+                raise RemoteExists(f"{self.settings.server}: {destination} is a file; a folder never replaces it")
+            if existing is not None and not replace:
+                raise RemoteExists(
+                    f"{self.settings.server}: {destination} already exists and overwriting is off",
+                    hint="remove it first, or set overwrite = true in the profile's [webdav] table",
+                )
+            # A file that may be replaced (or something that vanished in between).
+            reply = self._send_relocate(
+                action, source, destination, folder=folder, overwrite=existing is not None, shown=shown
+            )
+            if reply.status in _SOMETHING_THERE and (reply.status == 412 or existing is not None):
+                raise RemoteExists(
+                    f"{self.settings.server}: {destination} exists and the server refused to replace it "
+                    f"(HTTP {reply.status}); nothing was replaced"
+                )
+            if reply.error is not None:
+                raise reply.error
+        if action == "move" and folder:
+            self._forget(source)
+        if reply.status == 207:
+            self._multistatus_error(reply, source, action)
+        if folder:
+            self._collections.add(destination)
+
+    def _send_relocate(
+        self, action: str, source: str, destination: str, *, folder: bool, overwrite: bool, shown: str | None
+    ) -> _Reply:
         headers = [
             f"Destination: {self.session.url_for(destination, folder=folder)}",
             f"Overwrite: {'T' if overwrite else 'F'}",
@@ -417,7 +640,8 @@ class WebDAVAdapter(HTTPSAdapter):
         if action == "copy" and folder:
             headers.append("Depth: infinity")
         try:
-            reply = self._dav(action, source, folder=folder, headers=headers, other=destination, shown=shown)
+            return self._dav(action, source, folder=folder, headers=headers, accept=_SOMETHING_THERE, other=destination,
+                             shown=shown)  # fmt: skip
         except ServerError as exc:
             # Apache mod_dav answers 500, not 409, when the destination's folder is missing.
             parent = posixpath.dirname(destination) or "/"
@@ -427,12 +651,69 @@ class WebDAVAdapter(HTTPSAdapter):
                     hint="create it first with xfer mkdir (missing parents are created too)",
                 ) from exc
             raise
-        if reply.status == 207:
-            self._multistatus_error(reply, source, action)
 
-    # -- PUT (GET is inherited unchanged) -------------------------------------------------
+    # -- GET -------------------------------------------------------------------------------
+
+    def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
+        """The HTTPS download, but a folder is named as such (exit 6), never saved or taken for missing.
+
+        Servers answer a GET on a collection in many ways (404, 403, 405, a redirect to
+        the slash form and then an index page); only after one of those is it worth a
+        PROPFIND to tell.  Other same-origin redirects are still followed.
+        """
+        if self._known_collection(remote):
+            # Seen as a folder earlier (it may have changed since: look again, one PROPFIND).
+            if self._is_folder(remote):
+                raise self._folder_error(remote)
+            self._forget(remote)
+
+        def stop(response: requests.Response) -> bool:
+            if response.status_code in _REDIRECTS:
+                return self._is_collection_redirect(response)
+            return response.status_code in _GET_ERRORS
+
+        try:
+            with self._watching(stop):
+                return super()._get_file(remote, local, callback)
+        except _DAVStatus as failure:
+            is_folder = False
+            with contextlib.suppress(XferError):  # the GET's own error is the one to report then
+                is_folder = self._is_folder(remote)
+            if is_folder:
+                raise self._folder_error(remote) from failure
+            raise self._status_error(failure.response, remote, "download", None) from failure
+
+    def _folder_error(self, path: str) -> RemoteIsFolder:
+        return RemoteIsFolder(f"{self.settings.server}: {path} is a folder", hint="use -r to copy a folder")
+
+    # -- PUT -------------------------------------------------------------------------------
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+        """Upload; a missing parent folder is created (MKCOL each level), then the upload runs again.
+
+        Servers say "no parent" as 409 (RFC 4918), 404, 403 or 500: after any of those
+        the parent is looked up, and only a missing one is created.  A parent that
+        exists means the error was about something else, and it is raised as it came.
+        """
+        parent = posixpath.dirname(remote) or "/"
+        try:
+            return self._put_once(local, remote, callback)
+        except (RemoteNotFound, RemotePermissionDenied, ServerError):
+            if parent == remote or not self._missing(parent):
+                raise
+        self._mkdir(parent, parents=True)
+        return self._put_once(local, remote, callback)
+
+    def _missing(self, path: str) -> bool:
+        """True only if the server says ``path`` does not exist (not when it will not say)."""
+        if self._known_collection(path):
+            return False
+        try:
+            return self._lookup(path) is None
+        except XferError:
+            return False
+
+    def _put_once(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         if not self.dav_options.upload_temp_name:
             return super()._put_file(local, remote, callback)
         folder, name = posixpath.split(remote)
@@ -440,8 +721,9 @@ class WebDAVAdapter(HTTPSAdapter):
         try:
             result = self._upload(local, target, callback, check_size=False)  # checked after the MOVE
             # Pick-up folders never see a half file: it appears under its name when complete.
+            # A folder under that name is never replaced (Overwrite: F first, then only a file).
             try:
-                self._relocate("move", target, remote, overwrite=True, folder=False, shown=remote)
+                self._relocate("move", target, remote, replace=True, folder=False, shown=remote)
             except UnsupportedOperation as exc:
                 raise UnsupportedOperation(
                     f"{exc}: the upload went to a temporary name and cannot be moved into place",
@@ -468,7 +750,17 @@ class WebDAVAdapter(HTTPSAdapter):
             try:
                 return super()._send_put(remote, data)
             except _DAVStatus as failure:
+                # A PUT onto a folder gets 405, 409, 403, even a redirect to the folder's URL
+                # (Apache): only then is it worth a look.
+                if failure.response.status_code not in (404, 423) and self._is_folder(remote):
+                    raise self._put_folder_error(remote) from failure
                 raise self._status_error(failure.response, remote, "upload", None) from failure
+
+    def _put_folder_error(self, path: str) -> RemoteIsFolder:
+        return RemoteIsFolder(
+            f"{self.settings.server}: {path} is a folder; an upload never replaces a folder",
+            hint="to upload into it, end the destination with /",
+        )
 
     def _discard(self, path: str) -> None:
         """Best effort: remove a temporary upload after a failure (it may not exist).
@@ -480,6 +772,54 @@ class WebDAVAdapter(HTTPSAdapter):
         """
         with contextlib.suppress(Exception):
             self._dav("clean", path, accept=range(400, 600))
+
+
+def _unaddressable(name: str) -> bool:
+    """C0, DEL and C1 controls (a newline ends a path, an escape drives the terminal), and
+    bytes that were not UTF-8 (lone surrogates: no URL or local name would be the same file)."""
+    return any(unicodedata.category(char) in ("Cc", "Cs") for char in name)
+
+
+def _origin(authority: str) -> str:
+    """``origin_of`` that never raises: a malformed authority is nobody's origin."""
+    try:
+        return origin_of(authority)
+    except XferError:
+        return "?"
+
+
+def _printable(path: str) -> str:
+    """A server path for a message: bytes that were not UTF-8 shown as ``\\xNN``, not a crash on output."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _member_error(status: int) -> type[RemoteError]:
+    if status in (404, 410):
+        return RemoteNotFound
+    if status in (401, 403):
+        return RemotePermissionDenied
+    return RemoteError
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:g} MiB" if size >= 2**20 else f"{size} bytes"
+
+
+def _discard_body(response: requests.Response) -> None:
+    """Read a small success body so the connection is reused; past ``_SMALL_BODY``, drop the connection.
+
+    The status already said what happened: a body that breaks off changes nothing about
+    that, so a failure here only costs the connection.
+    """
+    read = 0
+    try:
+        for chunk in response.iter_content(_CHUNK):
+            read += len(chunk)
+            if read > _SMALL_BODY:
+                response.close()
+                return
+    except Exception:
+        response.close()
 
 
 def _quote(path: str, *, folder: bool) -> str:

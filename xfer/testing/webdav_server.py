@@ -15,17 +15,28 @@ Apache ``SSLVerifyClient require``), locks are real (``LOCK`` gives ``423`` to
 others).  For error tests, ``statuses`` answers chosen paths with a fixed status
 (``{"/full.bin": 507}``) and ``forbidden`` path prefixes answer ``403``, the way a
 quota or an ACL on a real server would.
+
+Other legal (or hostile) server behaviours, each an option:
+
+* ``mount="/dav/"`` serves the folder under ``/dav/`` only, as Apache's ``Alias /dav/ …``
+  does: ``/dav`` without the slash (and everything outside) is not the share (``403``).
+* ``collection_slash=True`` refuses (``403``) a request that names an existing folder
+  without the trailing ``/`` (RFC 4918 §5.2 makes the slash the collection's URL).
+* ``intercept`` sees every request first and may answer it with a :class:`Reply` of its
+  own (a body streamed from an iterable, a redirect, a ``207`` listing strangers...);
+  ``None`` lets the real server answer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.client import responses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +51,7 @@ if TYPE_CHECKING:
     from ..adapters.webdav import WebDAVAdapter
     from .pki import TestPKI
 
-__all__ = ["RecordedRequest", "WebDAVServer"]
+__all__ = ["RecordedRequest", "Reply", "WebDAVServer"]
 
 # A status answer reads at most this much of a request body to keep the connection usable.
 _DRAIN_LIMIT = 1 << 20
@@ -56,6 +67,22 @@ class RecordedRequest:
     path: str  # percent-decoded, as the server resolved it
     headers: Mapping[str, str]  # HTTP header names in their usual spelling ("Content-Length")
     client_cn: str | None = None  # common name of the client certificate the TLS layer accepted
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer chosen by an ``intercept`` hook; ``body`` chunks are streamed as they are produced.
+
+    Without a ``Content-Length`` header an iterable body goes out chunked (HTTP/1.1).
+    """
+
+    status: int
+    body: bytes | Iterable[bytes] = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+#: ``intercept(request)``: a :class:`Reply` to answer instead of the server, or None.
+Intercept = Callable[[RecordedRequest], "Reply | None"]
 
 
 class _CountingSSLAdapter(BuiltinSSLAdapter):
@@ -99,7 +126,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
     default to the PKI's server certificate (valid for 127.0.0.1 and localhost),
     ``client_ca`` to the PKI root.  ``tls_min``/``tls_max`` take ``"1.2"``/``"1.3"``.
     ``statuses`` maps a path to an HTTP status answered for every method;
-    ``forbidden`` path prefixes answer ``403``.
+    ``forbidden`` path prefixes answer ``403``.  ``mount``, ``collection_slash`` and
+    ``intercept``: see the module docstring.
     """
 
     def __init__(
@@ -116,7 +144,15 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         tls_max: str | None = None,
         statuses: Mapping[str, int] | None = None,
         forbidden: Iterable[str] = (),
+        mount: str = "/",
+        collection_slash: bool = False,
+        intercept: Intercept | None = None,
     ) -> None:
+        if not (mount.startswith("/") and mount.endswith("/")):
+            raise ValueError(f"mount must start and end with '/', not {mount!r}")
+        self.mount = mount
+        self.collection_slash = collection_slash
+        self.intercept = intercept
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
@@ -134,7 +170,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         config = {
             "host": self.host,
             "port": self._requested_port,
-            "provider_mapping": {"/": str(self.root)},
+            "provider_mapping": {self.mount.rstrip("/") or "/": str(self.root)},
             # The client certificate is the authentication; no HTTP login on top.
             "simple_dc": {"user_mapping": {"*": True}},
             "http_authenticator": {"domain_controller": None, "accept_basic": True, "accept_digest": False},
@@ -162,11 +198,26 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
             }
             if environ.get("CONTENT_LENGTH"):
                 headers["Content-Length"] = environ["CONTENT_LENGTH"]
-            self._state.record(
-                RecordedRequest(environ["REQUEST_METHOD"], path, headers, environ.get("SSL_CLIENT_S_DN_CN"))
-            )
+            request = RecordedRequest(environ["REQUEST_METHOD"], path, headers, environ.get("SSL_CLIENT_S_DN_CN"))
+            self._state.record(request)
+            if self.intercept is not None:
+                reply = self.intercept(request)
+                if reply is not None:
+                    _drain(environ)
+                    reply_headers = [("Content-Type", "application/xml; charset=utf-8"), *reply.headers.items()]
+                    start_response(f"{reply.status} {responses.get(reply.status, 'Other')}", reply_headers)
+                    return [reply.body] if isinstance(reply.body, bytes) else reply.body
             status = self.statuses.get(path.rstrip("/") or "/") or self.statuses.get(path)
             if status is None and any(path.startswith(prefix) for prefix in self.forbidden):
+                status = 403
+            if status is None and not path.startswith(self.mount):
+                status = 403  # outside the share: Apache's DocumentRoot (with no /dav in it) refuses
+            if (
+                status is None
+                and self.collection_slash
+                and not path.endswith("/")
+                and (self.root / path[len(self.mount) :]).is_dir()
+            ):
                 status = 403
             if status is not None:
                 _drain(environ)
@@ -196,8 +247,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
 
     @property
     def url(self) -> str:
-        """``davs://127.0.0.1:PORT/``, an xfer URL of the root."""
-        return f"davs://{self.host}:{self.port}/"
+        """``davs://127.0.0.1:PORT/`` (the ``mount`` path), an xfer URL of the served folder."""
+        return f"davs://{self.host}:{self.port}{self.mount}"
 
     @property
     def https_url(self) -> str:
@@ -205,16 +256,27 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         return f"https://{self.host}:{self.port}"
 
     def adapter(
-        self, context: ssl.SSLContext, *, timeout: float = 10.0, root: str = "/", **options: Any
+        self,
+        context: ssl.SSLContext,
+        *,
+        timeout: float = 10.0,
+        root: str | None = None,
+        max_listing: int | None = None,
+        **options: Any,
     ) -> WebDAVAdapter:
-        """An open xfer adapter on this server; ``options`` are the ``[webdav]`` profile options."""
+        """An open xfer adapter on this server; ``options`` are the ``[webdav]`` profile options.
+
+        ``root`` defaults to ``mount`` (the profile URL's path); ``max_listing`` in bytes.
+        """
         from ..adapters.base import ConnectionSettings
         from ..adapters.webdav import WebDAVAdapter
 
         settings = ConnectionSettings(
-            scheme="davs", host=self.host, port=self.port, root=root, ssl_context=context,
-            timeout=timeout, options=options,
+            scheme="davs", host=self.host, port=self.port, root=self.mount if root is None else root,
+            ssl_context=context, timeout=timeout, options=options,
         )  # fmt: skip
+        if max_listing is not None:
+            settings = dataclasses.replace(settings, max_listing=max_listing)
         return WebDAVAdapter(settings)
 
     def start(self) -> WebDAVServer:

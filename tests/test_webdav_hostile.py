@@ -1,0 +1,532 @@
+"""WebDAV against other-legal and hostile server behaviours (issue 11: items 4, 6, 9, 10, 16 and siblings).
+
+Each server behaviour is an option of :class:`xfer.testing.webdav_server.WebDAVServer`
+(``mount``, ``collection_slash``, ``intercept``): wsgidav answers everything the test
+does not script, so the adapter runs against a real server with one twist at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import xfer.client
+from tests.helpers import one_error, run
+from xfer.errors import (
+    ExitCode,
+    ListingTooLarge,
+    RemoteError,
+    RemoteIsFolder,
+    RemoteLocked,
+    RemoteNotFound,
+    RemotePermissionDenied,
+)
+from xfer.testing.pki import TestPKI
+from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
+from xfer.tls import XferSSLContext
+
+ContextFactory = Callable[..., XferSSLContext]
+
+
+def _multistatus(*responses: str) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">' + "".join(responses)
+            + "</D:multistatus>").encode()  # fmt: skip
+
+
+def _member(href: str, *, collection: bool = False, size: int | None = 1, status: str = "200 OK") -> str:
+    kind = "<D:collection/>" if collection else ""
+    length = "" if collection or size is None else f"<D:getcontentlength>{size}</D:getcontentlength>"
+    return (f"<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype>{kind}</D:resourcetype>"
+            f"{length}</D:prop><D:status>HTTP/1.1 {status}</D:status></D:propstat></D:response>")  # fmt: skip
+
+
+Intercept = Callable[[RecordedRequest], "Reply | None"]
+
+
+def _propfind_answer(folder: str, body: bytes, *, depth: str | None = None) -> Intercept:
+    """An ``intercept`` answering PROPFIND on ``folder`` (either spelling, optionally one Depth) with ``body``."""
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        asked = request.method == "PROPFIND" and request.path.rstrip("/") == folder
+        if asked and depth in (None, request.headers.get("Depth")):
+            return Reply(207, body)
+        return None
+
+    return intercept
+
+
+def _endless_listing(megabytes: int) -> Iterator[bytes]:
+    yield b'<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
+    yield _member("/big/", collection=True).encode()
+    sent = 0
+    number = 0
+    while sent < megabytes * 2**20:
+        block = "".join(_member(f"/big/file-{number + i:08d}-{'x' * 60}.bin") for i in range(1000)).encode()
+        number += 1000
+        sent += len(block)
+        yield block
+    yield b"</D:multistatus>"
+
+
+def _big_listing(megabytes: int, *, gzip: bool = False) -> Intercept:
+    """An ``intercept`` answering PROPFIND under /big with a streamed listing of that size (optionally gzipped)."""
+
+    def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        for chunk in chunks:
+            yield packer.compress(chunk)
+        yield packer.flush()
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method != "PROPFIND" or not request.path.startswith("/big"):
+            return None
+        if gzip:
+            return Reply(207, gzipped(_endless_listing(megabytes)), {"Content-Encoding": "gzip"})
+        return Reply(207, _endless_listing(megabytes))
+
+    return intercept
+
+
+def _tls(pki: TestPKI) -> list[str]:
+    return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
+            "--ca", str(pki.root_ca)]  # fmt: skip
+
+
+# -- item 10: collections are addressed with their trailing slash -------------------------------------
+
+
+@pytest.fixture
+def alias(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDAVServer]:
+    """Apache's ``Alias /dav/ /srv/dav/`` layout: ``/dav`` without the slash is not the share (403)."""
+    with WebDAVServer(pki, root=tmp_path_factory.mktemp("alias"), mount="/dav/") as srv:
+        (srv.root / "in").mkdir()
+        (srv.root / "in" / "a.txt").write_bytes(b"alpha")
+        (srv.root / "in" / "sub").mkdir()
+        (srv.root / "in" / "sub" / "b.txt").write_bytes(b"beta")
+        yield srv
+
+
+def test_alias_layout_root_and_folders_use_the_slash(
+    alias: WebDAVServer, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "up.txt").write_bytes(b"up")
+    with alias.adapter(client_context()) as remote:  # root "/dav/", as a profile davs://host/dav/ gives
+        assert [e.name for e in remote.ls("/")] == ["in"]
+        assert remote.info("/").is_dir
+        remote.put_file(tmp_path / "up.txt", "/up.txt")
+        results = xfer.client.get(remote, ["/in"], tmp_path / "down", recursive=True)
+        assert len(results) == 2
+        assert (tmp_path / "down" / "sub" / "b.txt").read_bytes() == b"beta"
+        remote.mkdir("/made/deeper")
+        remote.mv("/made", "/in/")
+        assert (alias.root / "in" / "made" / "deeper").is_dir()
+        remote.rm("/in", recursive=True)
+    assert sorted(p.name for p in alias.root.iterdir()) == ["up.txt"]
+    refused = [r for r in alias.requests if r.path == "/dav"]
+    assert refused == [], f"requests to /dav without the slash: {[r.method for r in refused]}"
+
+
+def test_alias_layout_from_the_cli(
+    capsys: pytest.CaptureFixture[str], alias: WebDAVServer, pki: TestPKI, config: Path
+) -> None:
+    code, out, err = run(capsys, "ls", alias.url, *_tls(pki))
+    assert code == 0, err
+    assert "in/" in out
+
+
+def test_server_that_refuses_slashless_collection_urls(
+    pki: TestPKI, tmp_path: Path, client_context: ContextFactory
+) -> None:
+    """Every collection we know of is asked for with the slash; an unknown one is retried with it."""
+    with WebDAVServer(pki, root=tmp_path / "srv", collection_slash=True) as srv:
+        (srv.root / "top" / "mid").mkdir(parents=True)
+        (srv.root / "top" / "mid" / "f.txt").write_bytes(b"f")
+        with srv.adapter(client_context()) as remote:
+            assert [e.name for e in remote.ls("/top")] == ["mid"]
+            results = xfer.client.get(remote, ["/top"], tmp_path / "down", recursive=True)
+            assert [Path(r.local).name for r in results] == ["f.txt"]
+            remote.mv("/top/mid", "/top/renamed")
+            remote.rm("/top", recursive=True)
+        assert list(srv.root.iterdir()) == []
+        slashless = [(r.method, r.path) for r in srv.requests if r.method != "PUT" and not r.path.endswith("/")
+                     and r.path in ("/top", "/top/mid", "/top/renamed")]  # fmt: skip
+        # Only a path xfer cannot know yet is asked for without the slash: /top (the first
+        # request) and /top/renamed (mv looks whether the destination exists: it does not).
+        assert slashless == [("PROPFIND", "/top"), ("PROPFIND", "/top/renamed")], slashless
+
+
+def test_collection_redirect_is_retried_with_the_slash(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory
+) -> None:
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.path == "/box" and request.method in ("PROPFIND", "DELETE"):
+            return Reply(301, b"", {"Location": "/box/", "Content-Length": "0"})
+        return None
+
+    srv = server_with(intercept)
+    (srv.root / "box").mkdir()
+    (srv.root / "box" / "x").write_bytes(b"x")
+    with srv.adapter(client_context()) as remote:
+        assert [e.name for e in remote.ls("/box")] == ["x"]
+        remote.rm("/box", recursive=True)
+    assert not (srv.root / "box").exists()
+
+
+# -- redirects are never followed blindly (a 302 turns DELETE and PROPFIND into GET) ------------------
+
+
+@pytest.fixture
+def server_with(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., WebDAVServer]]:
+    servers: list[WebDAVServer] = []
+
+    def make(intercept: Callable[[RecordedRequest], Reply | None], **options: object) -> WebDAVServer:
+        srv = WebDAVServer(pki, root=tmp_path_factory.mktemp("hostile"), intercept=intercept, **options)  # type: ignore[arg-type]
+        servers.append(srv.start())
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+def test_redirected_delete_is_not_success(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory
+) -> None:
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method == "DELETE":
+            return Reply(302, b"", {"Location": "/other.txt", "Content-Length": "0"})
+        return None
+
+    srv = server_with(intercept)
+    (srv.root / "f.txt").write_bytes(b"keep")
+    (srv.root / "other.txt").write_bytes(b"other")
+    with srv.adapter(client_context()) as remote, pytest.raises(RemoteError, match="302"):
+        remote.rm("/f.txt")
+    assert (srv.root / "f.txt").exists()
+    assert [r.method for r in srv.requests if r.path == "/other.txt"] == []
+
+
+@pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
+def test_redirected_put_is_not_an_upload(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path, temp_name: bool
+) -> None:
+    """requests turns a PUT answered 302 into a GET of the new place; that is no upload."""
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method == "PUT":
+            return Reply(302, b"", {"Location": "/elsewhere.txt", "Content-Length": "0"})
+        return None
+
+    srv = server_with(intercept)
+    (srv.root / "elsewhere.txt").write_bytes(b"something else")
+    (tmp_path / "f").write_bytes(b"payload")
+    with srv.adapter(client_context(), upload_temp_name=temp_name) as remote:
+        with pytest.raises(RemoteError, match="302"):
+            remote.put_file(tmp_path / "f", "/f.txt")
+    assert not (srv.root / "f.txt").exists()
+    assert [r.method for r in srv.requests if r.path == "/elsewhere.txt"] == []
+
+
+def test_gzip_bomb_listing_stays_bounded(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory
+) -> None:
+    """The cap counts the bytes parsed, after Content-Encoding: a 200 MB listing gzipped to a few 100 KB."""
+
+    srv = server_with(_big_listing(200, gzip=True))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with srv.adapter(client_context(), max_listing=4 * 2**20) as remote, pytest.raises(ListingTooLarge):
+        remote.ls("/big")
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 100_000, f"memory grew by {grown_kib} KiB for a capped listing"
+
+
+# -- item 4: get of a folder without -r ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["wsgidav", "redirect-then-index", "403"])
+def test_get_of_a_folder_is_named_as_such(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path, answer: str
+) -> None:
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method != "GET" or answer == "wsgidav":
+            return None
+        if answer == "403":
+            return Reply(403, b"no", {"Content-Length": "2"})
+        if request.path == "/batch":  # Apache mod_dir: a redirect, then an index page
+            return Reply(301, b"", {"Location": "/batch/", "Content-Length": "0"})
+        page = b"<html><body><a href='one.edi'>one.edi</a></body></html>"
+        return Reply(200, page, {"Content-Type": "text/html", "Content-Length": str(len(page))})
+
+    srv = server_with(intercept)
+    (srv.root / "batch").mkdir()
+    (srv.root / "batch" / "one.edi").write_bytes(b"1")
+    keep = tmp_path / "keep"
+    keep.write_bytes(b"old")
+    with srv.adapter(client_context()) as remote, pytest.raises(RemoteIsFolder) as caught:
+        remote.get_file("/batch", keep)
+    assert str(caught.value) == f"{srv.server}: /batch is a folder"
+    assert caught.value.hint == "use -r to copy a folder"
+    assert caught.value.exit_code == ExitCode.REMOTE
+    assert keep.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
+
+
+def test_get_of_a_folder_from_the_cli(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, config: Path
+) -> None:
+    with WebDAVServer(pki, root=tmp_path / "srv") as srv:
+        (srv.root / "batch").mkdir()
+        code, _, err = run(capsys, "get", f"{srv.url}batch", str(tmp_path / "out"), *_tls(pki))
+    assert code == ExitCode.REMOTE
+    one_error(err, "/batch is a folder")
+    assert "hint: use -r to copy a folder" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_that_became_a_file_is_fetched(pki: TestPKI, tmp_path: Path, client_context: ContextFactory) -> None:
+    """What xfer learnt about collections is a hint for the URL form, never a reason to refuse."""
+    with WebDAVServer(pki, root=tmp_path / "srv") as srv:
+        (srv.root / "x").mkdir()
+        with srv.adapter(client_context()) as remote:
+            assert [e.type for e in remote.ls("/")] == ["directory"]
+            (srv.root / "x").rmdir()
+            (srv.root / "x").write_bytes(b"now a file")  # someone else changed it meanwhile
+            remote.get_file("/x", tmp_path / "x")
+            assert remote.ls("/x")[0].type == "file"
+    assert (tmp_path / "x").read_bytes() == b"now a file"
+
+
+# -- item 6: PROPFIND bodies are streamed and capped ---------------------------------------------------
+
+
+def test_huge_propfind_body_stops_at_the_cap(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory
+) -> None:
+    srv = server_with(_big_listing(200))  # 200 MB, chunked
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with srv.adapter(client_context(), max_listing=4 * 2**20) as remote:
+        with pytest.raises(ListingTooLarge) as caught:
+            remote.ls("/big")
+        assert "larger than 4 MiB" in str(caught.value)
+        assert caught.value.hint is not None and "--max-listing" in caught.value.hint
+        remote.ls("/")  # the adapter is still usable (on a new connection)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 100_000, f"memory grew by {grown_kib} KiB for a capped listing"
+
+
+def test_listing_cap_from_the_cli(
+    capsys: pytest.CaptureFixture[str], server_with: Callable[..., WebDAVServer], pki: TestPKI, config: Path
+) -> None:
+    srv = server_with(_big_listing(200))
+    code, _, err = run(capsys, "ls", f"{srv.url}big", "--max-listing", "1", *_tls(pki))
+    assert code == ExitCode.REMOTE
+    one_error(err, "the WebDAV answer for /big is larger than 1 MiB")
+    assert "hint: if the folder really is that large, raise the limit with --max-listing" in err
+
+
+def test_large_listing_under_the_cap_is_parsed_incrementally(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory
+) -> None:
+    srv = server_with(_big_listing(3))
+    with srv.adapter(client_context(), max_listing=8 * 2**20) as remote:
+        entries = remote.ls("/big")
+    assert len(entries) > 10_000 and all(e.size == 1 and e.path.startswith("/big/file-") for e in entries)
+
+
+# -- item 9: only direct children of the requested folder are members ----------------------------------
+
+
+def test_members_outside_the_folder_are_ignored(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member("/in/", collection=True),
+        _member("/in/a.txt"),
+        _member("/other/x.txt"),                           # another folder
+        _member("https://evil.example/in/b.txt"),          # another host
+        _member("/in/%2e%2e/other/x.txt"),                 # ".." in disguise
+        _member("/in/sub/deeper.txt"),                     # not a direct child
+        _member("/in/a%2Fb.txt"),                          # a "/" in disguise: deeper too
+        _member("/"),                                      # the server's root
+    ), depth="1"))  # fmt: skip
+    (srv.root / "in").mkdir()
+    (srv.root / "in" / "a.txt").write_bytes(b"a")
+    (srv.root / "other").mkdir()
+    (srv.root / "other" / "x.txt").write_bytes(b"secret elsewhere")
+    with caplog.at_level(logging.WARNING, logger="xfer.webdav"), srv.adapter(client_context()) as remote:
+        assert [(e.name, e.path) for e in remote.ls("/in")] == [("a.txt", "/in/a.txt")]
+        results = xfer.client.get(remote, ["/in"], tmp_path / "down", recursive=True)
+    assert [Path(r.local).name for r in results] == ["a.txt"]
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["a.txt"]
+    assert [r.path for r in srv.requests if r.method == "GET"] == ["/in/a.txt"]
+    assert any("ignored 6 entries" in m for m in caplog.messages), caplog.messages
+
+
+def test_a_proxy_naming_the_server_by_another_host_is_still_the_server(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Absolute hrefs on the server's internal name (behind a proxy), consistently: the listing stands.
+
+    Files are still fetched from the origin xfer connected to, never from the named host.
+    """
+    inside = "http://backend.internal:8080"
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member(f"{inside}/in/", collection=True), _member(f"{inside}/in/a.txt"),
+        _member("https://evil.example/in/b.txt"),
+    ), depth="1"))  # fmt: skip
+    (srv.root / "in").mkdir()
+    (srv.root / "in" / "a.txt").write_bytes(b"a")
+    with srv.adapter(client_context()) as remote:
+        assert [e.name for e in remote.ls("/in")] == ["a.txt"]
+        results = xfer.client.get(remote, ["/in"], tmp_path / "down", recursive=True)
+    assert [Path(r.local).name for r in results] == ["a.txt"]
+
+
+def test_a_stranger_is_never_taken_for_the_folder_itself(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory
+) -> None:
+    """Without /in in the answer, /other and its child must not become /in and its member."""
+
+    srv = server_with(_propfind_answer("/in", _multistatus(_member("/other/", collection=True),
+                                                           _member("/other/x.txt"))))  # fmt: skip
+    (srv.root / "in").mkdir()
+    with srv.adapter(client_context()) as remote, pytest.raises(RemoteError, match="does not describe /in"):
+        remote.ls("/in")
+
+
+def test_names_with_control_characters_or_not_utf8_are_skipped_with_a_warning(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member("/in/", collection=True), _member("/in/ok.txt"), _member("/in/evil%0Aname.txt"),
+        _member("/in/%1B%5D52%3Bc%3Dx%07.txt"), _member("/in/c1%C2%9B.txt"), _member("/in/latin1-%E9t%E9.txt"),
+    ), depth="1"))  # fmt: skip
+    (srv.root / "in").mkdir()
+    (srv.root / "in" / "ok.txt").write_bytes(b"1")
+    with caplog.at_level(logging.WARNING, logger="xfer.webdav"), srv.adapter(client_context()) as remote:
+        assert [e.name for e in remote.ls("/in")] == ["ok.txt"]
+        results = xfer.client.get(remote, ["/in"], tmp_path / "down", recursive=True)
+    assert [Path(r.local).name for r in results] == ["ok.txt"]
+    skipped = [m for m in caplog.messages if "control characters or is not UTF-8" in m]
+    assert len(skipped) == 4 * 2  # ls, then the listing get -r makes
+    assert "'evil\\nname.txt'" in skipped[0] and "\n" not in skipped[0] and "\x1b" not in "".join(skipped)
+
+
+def test_get_r_with_a_newline_name_from_the_cli(
+    capsys: pytest.CaptureFixture[str], server_with: Callable[..., WebDAVServer], pki: TestPKI, tmp_path: Path,
+    config: Path, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """Was: "xfer: error: remote path ... contains a control character" (exit 2) and nothing fetched.
+
+    (Without a logging set-up, Python prints the warning on stderr; under pytest, caplog has it.)
+    """
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member("/in/", collection=True), _member("/in/ok.txt"), _member("/in/evil%0Aname.txt"),
+    ), depth="1"))  # fmt: skip
+    (srv.root / "in").mkdir()
+    (srv.root / "in" / "ok.txt").write_bytes(b"1")
+    with caplog.at_level(logging.WARNING, logger="xfer.webdav"):
+        code, _, err = run(capsys, "get", "-r", f"{srv.url}in", str(tmp_path / "down"), *_tls(pki), "--quiet")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["ok.txt"]
+    assert any("skipped 'evil\\nname.txt' in /in" in m for m in caplog.messages), caplog.messages
+
+
+# -- item 16: put into missing parent folders ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
+@pytest.mark.parametrize("says", ["409", "404", "403"])
+def test_put_creates_missing_parents(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path,
+    temp_name: bool, says: str,
+) -> None:  # fmt: skip
+    """RFC 4918 says 409 for a missing parent; servers also say 404 or 403.  xfer looks, then MKCOLs."""
+    srv: WebDAVServer
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        parent = srv.root / request.path.lstrip("/")
+        if request.method == "PUT" and not parent.parent.is_dir():
+            return Reply(int(says), b"nope", {"Content-Length": "4"})
+        return None
+
+    srv = server_with(intercept)
+    (tmp_path / "f").write_bytes(b"payload")
+    with srv.adapter(client_context(), upload_temp_name=temp_name) as remote:
+        result = remote.put_file(tmp_path / "f", "/a/b/c/f.edi")
+    assert result.remote == "/a/b/c/f.edi"
+    assert (srv.root / "a" / "b" / "c" / "f.edi").read_bytes() == b"payload"
+    assert [r.path for r in srv.requests if r.method == "MKCOL"] == ["/a/b/c/", "/a/b/", "/a/", "/a/b/", "/a/b/c/"]
+
+
+def test_put_403_with_an_existing_parent_stays_permission_denied(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path
+) -> None:
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method == "PUT":
+            return Reply(403, b"no", {"Content-Length": "2"})
+        return None
+
+    srv = server_with(intercept)
+    (srv.root / "in").mkdir()
+    (tmp_path / "f").write_bytes(b"x")
+    with srv.adapter(client_context()) as remote, pytest.raises(RemotePermissionDenied):
+        remote.put_file(tmp_path / "f", "/in/f")
+    assert not [r for r in srv.requests if r.method == "MKCOL"]
+
+
+# -- siblings: multistatus failures, a 207 for a missing resource, a listing without sizes ---------------
+
+
+@pytest.mark.parametrize(("method", "status", "kind"), [("DELETE", "423 Locked", RemoteLocked),
+                                                         ("MOVE", "403 Forbidden", RemotePermissionDenied)])
+def test_207_naming_failures_is_an_error(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory,
+    method: str, status: str, kind: type[Exception],
+) -> None:  # fmt: skip
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method == method:
+            # A Latin-1 name among the failures: the message shows its byte, and prints.
+            failure = (f"<D:response><D:href>/box/l%E9cked.txt</D:href>"
+                       f"<D:status>HTTP/1.1 {status}</D:status></D:response>")  # fmt: skip
+            return Reply(207, _multistatus(failure))
+        return None
+
+    srv = server_with(intercept)
+    (srv.root / "box").mkdir()
+    (srv.root / "box" / "locked.txt").write_bytes(b"x")
+    with srv.adapter(client_context()) as remote, pytest.raises(kind, match="failed for 1 item") as caught:
+        if method == "DELETE":
+            remote.rm("/box", recursive=True)
+        else:
+            remote.mv("/box", "/moved")
+    assert "first /box/l\\xe9cked.txt" in str(caught.value)
+    str(caught.value).encode("utf-8")  # no lone surrogate left to break the terminal output
+
+
+def test_207_with_a_404_inside_is_not_found(
+    server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path
+) -> None:
+    srv = server_with(_propfind_answer("/ghost", _multistatus(_member("/ghost", status="404 Not Found"))))
+    with srv.adapter(client_context()) as remote:
+        with pytest.raises(RemoteNotFound, match="/ghost does not exist"):
+            remote.info("/ghost")
+        assert not remote.exists("/ghost")
+
+
+def test_listing_without_sizes(server_with: Callable[..., WebDAVServer], client_context: ContextFactory,
+                               tmp_path: Path) -> None:  # fmt: skip
+    srv = server_with(_propfind_answer("/in", _multistatus(_member("/in/", collection=True),
+                                                           _member("/in/a.txt", size=None))))  # fmt: skip
+    (srv.root / "in").mkdir()
+    (srv.root / "in" / "a.txt").write_bytes(b"12345")
+    with srv.adapter(client_context()) as remote:
+        assert [(e.name, e.size) for e in remote.ls("/in")] == [("a.txt", None)]
+        results = xfer.client.get(remote, ["/in"], tmp_path / "down", recursive=True)
+    assert results[0].size == 5 and (tmp_path / "down" / "a.txt").read_bytes() == b"12345"
