@@ -399,7 +399,7 @@ def test_a_stranger_is_never_taken_for_the_folder_itself(
         remote.ls("/in")
 
 
-def test_names_with_control_characters_or_not_utf8_are_skipped_with_a_warning(
+def test_names_not_utf8_are_skipped_and_line_breaks_only_by_get_r(
     server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
@@ -410,12 +410,18 @@ def test_names_with_control_characters_or_not_utf8_are_skipped_with_a_warning(
     (srv.root / "in").mkdir()
     (srv.root / "in" / "ok.txt").write_bytes(b"1")
     with caplog.at_level(logging.WARNING, logger="xfer.webdav"), srv.adapter(client_context()) as remote:
-        assert [e.name for e in remote.ls("/in")] == ["ok.txt"]
+        # Other controls are real names: listed (the CLI prints them escaped), and fetched.
+        kept = sorted(["ok.txt", "\x1b]52;c=x\x07.txt", "c1\x9b.txt"])
+        assert [e.name for e in remote.ls("/in")] == sorted([*kept, "evil\nname.txt"])
+        for name in kept[:2]:
+            (srv.root / "in" / name).write_bytes(b"2")
         results = xfer.client.get(remote, ["/in"], tmp_path / "down", recursive=True)
-    assert [Path(r.local).name for r in results] == ["ok.txt"]
-    skipped = [m for m in caplog.messages if "control characters or is not UTF-8" in m]
-    assert len(skipped) == 4 * 2  # ls, then the listing get -r makes
-    assert "'evil\\nname.txt'" in skipped[0] and "\n" not in skipped[0] and "\x1b" not in "".join(skipped)
+    assert sorted(Path(r.local).name for r in results) == kept
+    not_utf8 = [m for m in caplog.messages if "is not UTF-8" in m]
+    assert len(not_utf8) == 2  # ls, then the listing get -r makes
+    assert "\udce9" not in "".join(not_utf8)
+    line_break = [m for m in caplog.messages if "line break or NUL" in m]
+    assert len(line_break) == 1 and "'evil\\nname.txt'" in line_break[0] and "\n" not in line_break[0]
 
 
 def test_get_r_with_a_newline_name_from_the_cli(

@@ -13,6 +13,7 @@ Everything the CLI does goes through here, so a script has the same power.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import posixpath
 import threading
@@ -33,6 +34,8 @@ from .urls import Endpoint, parse_url, url_username
 
 __all__ = ["DEFAULT_MAX_DEPTH", "CallbackFactory", "connect", "get", "put", "resolve_profile"]
 
+
+_log = logging.getLogger(__name__)
 
 #: The name of the profile built from a bare URL target.
 URL_PROFILE = "url-target"
@@ -430,6 +433,10 @@ def _stat(remote: Adapter, path: str) -> Entry | None:
     return remote.info(path)
 
 
+#: Characters ``Adapter.remote_path`` refuses (a line break ends a path in every line protocol).
+_UNADDRESSABLE = "\x00\r\n"
+
+
 def _safe_name(name: str) -> bool:
     """A single local path component: no separator of this OS, no ``.``/``..``, no NUL.
 
@@ -455,6 +462,12 @@ def _remote_tree(
         entry = next(entries, None)
         if entry is None:
             stack.pop()
+            continue
+        if any(char in entry.name for char in _UNADDRESSABLE):
+            # Listed (and shown escaped) but no remote path can name it: pass over it, so one
+            # odd name does not stop the rest of the folder.
+            _log.warning("skipped %s in %s: xfer cannot address a name with a line break or NUL",
+                         ascii(entry.name), current)  # fmt: skip
             continue
         if not _safe_name(entry.name):
             # A hostile or broken server must not steer a download outside the destination.

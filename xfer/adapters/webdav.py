@@ -39,8 +39,7 @@ What the server says is checked, not trusted:
   ``max_listing`` bytes (:class:`~xfer.errors.ListingTooLarge` past it).
 * **Only direct children are members** of a listed folder: responses for other
   folders, deeper descendants, ``..`` tricks or another host are ignored.  Members
-  whose names hold control characters (a newline, an escape...) or are not UTF-8 are
-  left out with a warning on the ``xfer.webdav`` logger: xfer's remote paths cannot
+  whose names are not UTF-8 are left out with a warning on the ``xfer.webdav`` logger: xfer's remote paths cannot
   name them (they could never be fetched, moved or removed one by one), and skipping
   keeps ``get -r`` of the rest of the folder working.
 * **A ``207 Multi-Status`` answer to DELETE/MOVE/COPY** lists what failed: it is an
@@ -484,7 +483,7 @@ class WebDAVAdapter(HTTPSAdapter):
                 continue
             if _unaddressable(name):
                 _log.warning(
-                    "%s: skipped %s in %s: its name has control characters or is not UTF-8, which "
+                    "%s: skipped %s in %s: its name is not UTF-8, which "
                     "xfer does not address or write to disk",
                     self.settings.server, ascii(name), path,
                 )  # fmt: skip
@@ -775,9 +774,12 @@ class WebDAVAdapter(HTTPSAdapter):
 
 
 def _unaddressable(name: str) -> bool:
-    """C0, DEL and C1 controls (a newline ends a path, an escape drives the terminal), and
-    bytes that were not UTF-8 (lone surrogates: no URL or local name would be the same file)."""
-    return any(unicodedata.category(char) in ("Cc", "Cs") for char in name)
+    """Names that were not UTF-8 (lone surrogates): no URL or local name would be the same file.
+
+    Controls (an escape, even a newline) are real names: listed, printed escaped by the CLI and
+    exact in ``--json``; ``get -r`` passes over the ones no remote path can hold.
+    """
+    return any(unicodedata.category(char) == "Cs" for char in name)
 
 
 def _origin(authority: str) -> str:
