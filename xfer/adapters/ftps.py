@@ -41,6 +41,7 @@ import posixpath
 import secrets
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -91,7 +92,81 @@ QUIT_TIMEOUT = 3.0
 #: the first session broke: the user is waiting (maybe after Ctrl-C), so not the full timeout.
 RECOVERY_TIMEOUT = 10.0
 
+#: Characters of one control-connection reply (all its lines) read before giving up on it.
+MAX_REPLY = 1 << 20
+
 _T = TypeVar("_T")
+
+
+class _DataHandshake:
+    """The TLS handshake of one data connection, run in a thread beside the control dialogue.
+
+    See :meth:`FTPSConnection.ntransfercmd` for why.  The handshake resumes the control
+    connection's ``session`` (vsftpd and proftpd refuse a data connection that does not)
+    and checks the server's certificate and host name like the control connection.
+    """
+
+    def __init__(
+        self, context: ssl.SSLContext, raw: socket.socket, *, server_hostname: str, session: ssl.SSLSession | None
+    ) -> None:
+        self._context = context
+        self._raw = raw
+        # A second handle on the same TCP connection: wrap_socket takes over (and on
+        # failure closes) ``raw``'s descriptor in the other thread, so ``abort`` shuts
+        # the connection down through this one, which stays valid until ``_release``.
+        self._handle: socket.socket | None = raw.dup()
+        self._server_hostname = server_hostname
+        self._session = session
+        self.conn: ssl.SSLSocket | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="xfer-ftps-data-tls", daemon=True)
+        self._started = False
+
+    def start(self) -> None:
+        self._started = True
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.conn = self._context.wrap_socket(
+                self._raw, server_hostname=self._server_hostname, session=self._session
+            )
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            self.error = exc
+
+    def wait(self, timeout: float) -> ssl.SSLSocket:
+        """The TLS data socket once the handshake is done; raises what the handshake raised."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.abort()
+            raise TimeoutError("the TLS handshake of the data connection did not finish")
+        self._release()
+        if self.error is not None:
+            raise self.error
+        assert self.conn is not None
+        return self.conn
+
+    def abort(self) -> None:
+        """Stop the handshake (the server refused the command, or we give up), close everything.
+
+        Idempotent.  Shutting the TCP connection down wakes the thread at once.
+        """
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.shutdown(socket.SHUT_RDWR)
+        if self._started:
+            self._thread.join(5.0)
+        self._release()
+        for sock in (self.conn, self._raw):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def _release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
 
 
 @dataclass(frozen=True)
@@ -242,6 +317,15 @@ class FTPSConnection(ftplib.FTP_TLS):
     def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
         """Open a TLS data connection for ``cmd``, resuming the control session.
 
+        RFC 4217 lets a server take the data connection's TLS handshake before or after
+        its ``150``: vsftpd and proftpd send ``150`` first; a widely used Node.js server
+        withholds it until the client's handshake is done.  ftplib waits for the ``150``
+        before starting the handshake, which deadlocks with the second kind until the
+        server gives up (``425``).  So the handshake runs in its own thread, started
+        right after the command is sent, while this thread reads the reply: every order
+        works.  Not before the command: vsftpd accepts the data connection only once it
+        has the command, and a server refusing the command (``550``) never handshakes.
+
         ``rest`` is in the signature only because ftplib's is: xfer never resumes a
         transfer (REST), and a caller asking for it gets ``NotImplementedError``.
         From the server's 1xx on, :attr:`transfer_pending` is True until the final
@@ -253,18 +337,31 @@ class FTPSConnection(ftplib.FTP_TLS):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
         host, port = self.makepasv()
         raw = socket.create_connection((host, port), self.timeout, source_address=self.source_address)
+        handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=self.sock.session)
         try:
-            resp = self.sendcmd(cmd)
-            # As in ftplib: some servers send a stray 2xx *before* the 1xx, which RFC 959
-            # does not allow (only 1xx or an error may answer a transfer command).  It is
-            # skipped, and the next reply must be the 1xx.
-            if resp[0] == "2":
+            self.putcmd(cmd)
+            handshake.start()
+            try:
                 resp = self.getresp()
-            if resp[0] != "1":
-                raise ftplib.error_reply(resp)
+                # As in ftplib: some servers send a stray 2xx *before* the 1xx, which RFC 959
+                # does not allow (only 1xx or an error may answer a transfer command).  It is
+                # skipped, and the next reply must be the 1xx.
+                if resp[0] == "2":
+                    resp = self.getresp()
+                if resp[0] != "1":
+                    raise ftplib.error_reply(resp)
+            except ftplib.Error as refused:
+                # The server refused the command: it will never take the handshake.  A
+                # handshake that had already failed is part of the story; one that fails
+                # because it is aborted here is not.
+                failed = handshake.error
+                handshake.abort()
+                if failed is not None:
+                    raise refused from failed
+                raise
             self.transfer_pending = True
             try:
-                conn = self.context.wrap_socket(raw, server_hostname=self.host, session=self.sock.session)
+                conn = handshake.wait(max(self.timeout or 0.0, 1.0) * 2)
             except (ssl.SSLError, OSError) as exc:
                 # vsftpd/proftpd close the data connection and *explain on the control
                 # connection* (522 "session reuse required").  That reply is the real
@@ -272,7 +369,7 @@ class FTPSConnection(ftplib.FTP_TLS):
                 self.explain_failure(exc)
                 raise
         except BaseException:
-            raw.close()
+            handshake.abort()
             raise
         self.data_connections.append(
             DataConnection(
@@ -281,6 +378,26 @@ class FTPSConnection(ftplib.FTP_TLS):
         )
         size = ftplib.parse150(resp) if resp.startswith("150") else None
         return conn, size
+
+    def getmultiline(self) -> str:
+        """One reply, multi-line ones joined; at most :data:`MAX_REPLY` characters.
+
+        ftplib's own loop reads continuation lines until the closing line comes, with
+        no limit: a server that never sends it would fill the memory.
+        """
+        line = self.getline()
+        if line[3:4] == "-":
+            code = line[:3]
+            size = len(line)
+            while True:
+                nextline = self.getline()
+                size += len(nextline) + 1
+                if size > MAX_REPLY:
+                    raise ftplib.error_proto(f"{code} reply longer than {MAX_REPLY} characters, not read to its end")
+                line = line + "\n" + nextline
+                if nextline[:3] == code and nextline[3:4] != "-":
+                    break
+        return line
 
     def explain_failure(self, cause: BaseException) -> None:
         """After a data connection broke, raise the server's reply that says why, if any.
