@@ -52,6 +52,7 @@ from ..errors import (
     InsecureSchemeRefused,
     IntegrityError,
     Interrupted,
+    ListingTooLarge,
     RemoteError,
     RemoteNotFound,
     RemotePermissionDenied,
@@ -84,6 +85,9 @@ __all__ = [
 #: returns at most one 16 KiB TLS record; filling a reused 256 KiB buffer first means one
 #: disk write and one progress call per 16 records, and no allocation per record.
 DOWNLOAD_FILL = 256 * 1024
+
+#: Bytes read from a listing's data connection at a time.
+LISTING_READ = 64 * 1024
 
 #: How long ``close()`` waits for the answer to QUIT: a dead server must not hang us.
 QUIT_TIMEOUT = 3.0
@@ -176,6 +180,33 @@ class DataConnection:
     command: str
     resumed: bool
     tls_version: str | None
+
+
+class _DataReader:
+    """Reads a TLS data connection and remembers how it ended.
+
+    With ``suppress_ragged_eofs`` off (see :mod:`xfer.tls`), a stream cut by a TCP FIN
+    without close_notify raises :class:`ssl.SSLEOFError`; here that reads as the end,
+    with :attr:`ragged` set, so the caller can decide whether a known length proves
+    the data complete (:meth:`FTPSAdapter._finish`).
+    """
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self.received = 0
+        self.ragged = False
+
+    def read_into(self, view: memoryview) -> int:
+        """Like ``recv_into``; 0 at the end, clean or not."""
+        if self.ragged:
+            return 0
+        try:
+            count = self._conn.recv_into(view)
+        except ssl.SSLEOFError:
+            self.ragged = True
+            return 0
+        self.received += count
+        return count
 
 
 class FTPSConnection(ftplib.FTP_TLS):
@@ -750,27 +781,76 @@ class FTPSAdapter(Adapter):
 
     # -- listing ---------------------------------------------------------------------------------
 
-    def _read_lines(self, ftp: FTPSConnection, command: str) -> list[str]:
-        conn, _size = ftp.ntransfercmd(command)
-        lines: list[str] = []
-        with conn, conn.makefile("r", encoding=ftp.encoding, errors="surrogateescape") as reader:
-            for line in reader:
-                lines.append(line.rstrip("\r\n"))
-        ftp.voidresp()
-        return lines
-
     def _list_entries(self, ftp: FTPSConnection, folder: str) -> list[Entry]:
         """The entries of ``folder``: MLSD if the server has it, else LIST, parsed.
 
         The parsers drop ``.``, ``..`` and every name that is not one plain path
         component, so each entry returned lies directly inside ``folder``: a hostile
         listing cannot steer ``rm -r`` (or a recursive get) anywhere else.
+
+        Lines are parsed as they arrive, and the listing is read only up to
+        ``max_listing`` bytes (:class:`ListingTooLarge` beyond): a server cannot make
+        xfer hold an endless listing.  A listing that ends without TLS close_notify
+        has no length to prove it complete, so it is an :class:`IntegrityError`: a
+        silently short listing would make ``get -r`` fetch part of a folder, exit 0.
         """
-        if "MLST" in self._features:
-            lines = self._read_lines(ftp, f"MLSD {folder}")
-            return [e for e in (parse_mlsd_line(line, folder) for line in lines) if e is not None]
-        lines = self._read_lines(ftp, f"LIST {folder}")
-        return [e for e in (parse_list_line(line, folder) for line in lines) if e is not None]
+        mlsd = "MLST" in self._features
+        parse = parse_mlsd_line if mlsd else parse_list_line
+        conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
+        reader = _DataReader(conn)
+        entries: list[Entry] = []
+        with conn, _explained(ftp):
+            for line in self._listing_lines(reader, folder, ftp.encoding):
+                entry = parse(line, folder)
+                if entry is not None:
+                    entries.append(entry)
+        self._finish(ftp, reader, None, f"the listing of {folder}", "it may be incomplete; nothing was done with it")
+        return entries
+
+    def _listing_lines(self, reader: _DataReader, folder: str, encoding: str) -> Iterator[str]:
+        """The lines of a listing as they arrive, ``\r\n`` or ``\n`` ended; at most ``max_listing`` bytes."""
+        limit = self.settings.max_listing
+        buffer = bytearray(LISTING_READ)
+        view = memoryview(buffer)
+        pending = bytearray()
+        while count := reader.read_into(view):
+            if reader.received > limit:
+                mib = f"{limit / 2**20:g}"
+                raise ListingTooLarge(
+                    f"{self.settings.server}: the listing of {folder} is larger than {mib} MiB; "
+                    "xfer stopped reading it",
+                    hint=f"if the folder really is that large, raise --max-listing (now {mib} MiB)",
+                )
+            pending += view[:count]
+            start = 0
+            while (end := pending.find(b"\n", start)) >= 0:
+                yield pending[start:end].decode(encoding, "surrogateescape").rstrip("\r")
+                start = end + 1
+            del pending[:start]
+        if pending:
+            yield pending.decode(encoding, "surrogateescape").rstrip("\r")
+
+    def _finish(
+        self, ftp: FTPSConnection, reader: _DataReader, expected: int | None, what: str, consequence: str
+    ) -> None:
+        """After a data stream ended: read the transfer's final reply, or refuse a cut stream.
+
+        A stream that ended without TLS close_notify (a TCP FIN, forged or from a cut
+        connection) is complete only if a length the server gave on the control
+        connection (SIZE, MLST, the 150's "(n bytes)") says so.  Otherwise it is an
+        :class:`IntegrityError`, whatever the final reply says; a failure reply
+        (426...) is the better reason and is raised instead.
+        """
+        if not reader.ragged or (expected is not None and reader.received == expected):
+            ftp.voidresp()
+            return
+        with contextlib.suppress(OSError, EOFError):
+            ftp.voidresp()
+        raise IntegrityError(
+            f"{self.settings.server}: {what} ended after {reader.received} bytes without TLS "
+            f"close_notify, and no size proves it complete; {consequence}",
+            hint="the connection was cut (or the cut was forged); run the command again",
+        )
 
     def _ls(self, path: str) -> list[Entry]:
         def work(ftp: FTPSConnection) -> list[Entry]:
@@ -822,19 +902,24 @@ class FTPSAdapter(Adapter):
 
         def work(ftp: FTPSConnection) -> TransferResult:
             expected = self._size(ftp, remote)
+            if expected is None and "MLST" in self._features:
+                # No SIZE: MLST's size fact is the other length the server can vouch for.
+                entry = self._mlst_or_none(ftp, remote)
+                expected = entry.size if entry is not None and entry.type == "file" else None
             with AtomicDownload(local, expected_size=expected, callback=callback) as out:
                 conn, announced = ftp.ntransfercmd(f"RETR {remote}")
                 if out.expected_size is None and announced is not None:
                     out.expected_size = announced
                 buffer = bytearray(DOWNLOAD_FILL)
                 view = memoryview(buffer)
+                reader = _DataReader(conn)
                 with conn, _explained(ftp):
                     while True:
                         filled = 0
                         # Fill the reused buffer record by record (<= 16 KiB each): no
                         # allocation per read, one disk write per buffer.
                         while filled < DOWNLOAD_FILL:
-                            count = conn.recv_into(view[filled:])
+                            count = reader.read_into(view[filled:])
                             if not count:
                                 break
                             filled += count
@@ -842,9 +927,10 @@ class FTPSAdapter(Adapter):
                             out.write(view[:filled])
                         if filled < DOWNLOAD_FILL:
                             break
-                # 226 only after the server has sent everything; a 426 here aborts the
-                # download and AtomicDownload removes the partial file.
-                ftp.voidresp()
+                # 226 only after the server has sent everything; a 426 here (or a cut
+                # stream) aborts the download and AtomicDownload removes the partial file.
+                self._finish(ftp, reader, out.expected_size, f"the download of {remote}",
+                             "the file may be truncated; nothing was saved")  # fmt: skip
             return TransferResult(
                 direction="get", local=local, remote=self.user_path(remote), size=out.written,
                 elapsed=out.elapsed, sha256=out.sha256, details=self._details(first),
