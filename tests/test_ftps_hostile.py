@@ -7,15 +7,28 @@ without close_notify (item 2), endless listings (item 6), a password echoed in r
 
 from __future__ import annotations
 
+import contextlib
+import traceback
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import run
 from xfer import client
 from xfer.adapters.ftps import FTPSAdapter
-from xfer.errors import ExitCode, IntegrityError, ListingTooLarge
+from xfer.errors import (
+    AuthenticationFailed,
+    ExitCode,
+    IntegrityError,
+    ListingTooLarge,
+    RemoteError,
+    RemoteExists,
+    RemoteIsFolder,
+    RemoteNotFound,
+    UsageError,
+)
 from xfer.testing.ftps_fake import DataOrder, FakeFTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
@@ -165,3 +178,218 @@ def test_endless_listing_stops_at_max_listing(
             assert peak < 40 * 2**20, peak
             assert remote.info("/in/a.edi").size == 70_000  # the session is usable again
     assert srv.endless_sent < 8 * cap
+
+
+# -- item 8: a server that echoes the password ---------------------------------------------------
+
+SECRET = "Very-Secret-Pw-9"
+
+
+def _everything_shown(error: BaseException) -> str:
+    """Message, hint, and the whole chained traceback (what --traceback prints)."""
+    hint = getattr(error, "hint", None) or ""
+    return f"{error}\n{hint}\n" + "".join(traceback.format_exception(error))
+
+
+def test_password_echoed_in_a_refused_login_is_never_shown(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    with FakeFTPSServer(pki, root=root, echo_password=True) as srv:
+        with pytest.raises(AuthenticationFailed) as failure:
+            srv.adapter(client_context(), password=SECRET)
+        assert f"PASS {SECRET}" in srv.commands  # it was sent, and echoed back
+    shown = _everything_shown(failure.value)
+    assert SECRET not in shown
+    assert "PASS ********" in shown
+
+
+def test_password_echoed_in_any_reply_is_never_shown(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    with FakeFTPSServer(pki, root=root, echo_password=True, password=SECRET) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            with pytest.raises(RemoteError) as failure:
+                remote.get_file("/in/missing.edi", tmp_path / "x")
+            with pytest.raises(RemoteError) as refused:
+                remote.rmdir("/in")
+    for error in (failure.value, refused.value):
+        assert SECRET not in _everything_shown(error)
+        assert "********" in str(error)
+
+
+def test_password_never_printed_by_the_cli(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeFTPSServer(pki, root=root, echo_password=True) as srv:
+        monkeypatch.setenv("XFER_T_FTP_PW", SECRET)
+        code, out, err = run(capsys, "ls", srv.url, "--identity", str(pki.client_p12),
+                             "--identity-password", f"file:{pki.password_file}", "--ca", str(pki.root_ca),
+                             "--username", srv.user, "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+    assert code == ExitCode.REMOTE
+    assert "530" in err
+    assert SECRET not in out + err
+
+
+# -- item 12: SIZE on a folder -----------------------------------------------------------------------
+
+
+def test_size_on_a_folder_does_not_make_it_a_file(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """No MLST, and SIZE /in answers 213 4096: the folder was listed as a file, rm -r sent DELE,
+    put -r said "exists and is not a folder"."""
+    (root / "in" / "sub").mkdir()
+    (root / "in" / "sub" / "c.edi").write_bytes(b"c")
+    with FakeFTPSServer(pki, root=root, mlst=False, size_on_folders=True) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            assert remote.info("/in").type == "directory"
+            assert remote.info("/in/a.edi").type == "file"
+            assert remote.info("/in/a.edi").size == 70_000
+            assert sorted(e.name for e in remote.ls("/in")) == ["a.edi", "b.edi", "sub"]
+            client.get(remote, ["/in"], f"{tmp_path / 'down'}/", recursive=True)
+            assert (tmp_path / "down" / "in" / "sub" / "c.edi").read_bytes() == b"c"
+            (tmp_path / "up").mkdir()
+            (tmp_path / "up" / "d.edi").write_bytes(b"d")
+            client.put(remote, [tmp_path / "up" / "d.edi"], "/in/sub", recursive=True)
+            assert (root / "in" / "sub" / "d.edi").read_bytes() == b"d"
+            remote.rm("/in", recursive=True)
+    assert not (root / "in").exists()
+    assert not [c for c in srv.commands if c in ("DELE /in", "DELE /in/sub")]
+
+
+# -- item 4: get of a folder ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLST", "SIZE-on-folders"])
+def test_get_of_a_folder_says_it_is_a_folder(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, mlst: bool
+) -> None:
+    target = tmp_path / "in"
+    target.write_bytes(b"keep")
+    with FakeFTPSServer(pki, root=root, mlst=mlst, size_on_folders=not mlst) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemoteIsFolder) as failure:
+            remote.get_file("/in", target)
+    assert str(failure.value) == f"{srv.host}:{srv.port}: /in is a folder"
+    assert failure.value.hint == "use -r to copy a folder"
+    assert failure.value.exit_code == ExitCode.REMOTE
+    assert target.read_bytes() == b"keep"
+    assert _no_leftovers(tmp_path) == []
+
+
+# -- item 16: put into folders that do not exist yet ------------------------------------------------
+
+
+@pytest.mark.parametrize("temp_name", [True, False])
+def test_put_creates_missing_parent_folders(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, temp_name: bool
+) -> None:
+    """vsftpd's "553 Could not create file." for a missing folder gave a hint about bad characters."""
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context(), options={"upload_temp_name": temp_name})
+        with remote:
+            remote.put_file(tmp_path / "f.edi", "/new/deeper/f.edi")
+            remote.put_file(tmp_path / "f.edi", "/in/x/f.edi")
+    assert (root / "new" / "deeper" / "f.edi").read_bytes() == b"payload"
+    assert (root / "in" / "x" / "f.edi").read_bytes() == b"payload"
+    assert [c for c in srv.commands if c.startswith("MKD")] == ["MKD /new", "MKD /new/deeper", "MKD /in/x"]
+
+
+def test_put_under_a_file_is_refused_clearly(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemoteExists, match=r"/in/a\.edi is a file, not a folder"):
+            remote.put_file(tmp_path / "f.edi", "/in/a.edi/f.edi")
+    assert (root / "in" / "a.edi").read_bytes() == b"A" * 70_000
+
+
+# -- item 23: backslash paths ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verb", "args"),
+    [("put_file", ("LOCAL", "\\dir\\")), ("mkdir", ("\\dir\\",)), ("rm", ("\\in\\a.edi",)),
+     ("rmdir", ("\\in",)), ("mv", ("/in/a.edi", "\\in\\b2.edi"))],
+)  # fmt: skip
+def test_backslash_paths_change_nothing(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, verb: str, args: tuple[str, ...]
+) -> None:
+    """``p:\\dir\\`` created a file literally named ``\\dir\\``."""
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(UsageError, match="backslash") as failure:
+            getattr(remote, verb)(*(str(tmp_path / "f.edi") if a == "LOCAL" else a for a in args))
+    assert failure.value.hint is not None and "/" in failure.value.hint
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == before
+    assert not [c for c in srv.commands if c.split(" ")[0] in ("STOR", "MKD", "DELE", "RMD", "RNFR", "RNTO")]
+
+
+def test_backslash_path_not_found_hints_at_slashes(pki: TestPKI, root: Path, client_context: ContextFactory) -> None:
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemoteNotFound) as failure:
+            remote.ls("\\in\\")
+    assert failure.value.hint is not None and "/" in failure.value.hint
+
+
+# -- item 1: mv never replaces a folder --------------------------------------------------------------------
+
+
+@pytest.fixture
+def batch(root: Path) -> Path:
+    """The issue's scene: /invoice.edi and /batch holding 9 files."""
+    (root / "invoice.edi").write_bytes(b"UNB+UNOA:1+X'")
+    (root / "batch").mkdir()
+    for number in range(9):
+        (root / "batch" / f"{number}.edi").write_bytes(b"%d" % number)
+    return root
+
+
+def test_mv_primitive_never_renames_onto_a_folder(
+    pki: TestPKI, batch: Path, client_context: ContextFactory
+) -> None:
+    """On a server whose RNTO deletes what is at the target, a file replaced a folder of 9 files."""
+    with FakeFTPSServer(pki, root=batch, rnto_replaces=True) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            with pytest.raises(RemoteIsFolder, match="/batch is a folder"):
+                remote._mv("/invoice.edi", "/batch")
+            with pytest.raises(RemoteIsFolder):
+                remote._mv("/in", "/batch")
+            with pytest.raises(RemoteExists, match="a folder never replaces a file"):
+                remote._mv("/batch", "/invoice.edi")
+    assert len(list((batch / "batch").iterdir())) == 9
+    assert (batch / "invoice.edi").read_bytes() == b"UNB+UNOA:1+X'"
+    assert not [c for c in srv.commands if c.startswith(("RNFR", "RNTO"))]
+
+
+@pytest.mark.parametrize("destination", ["/batch", "/batch/"])
+def test_mv_onto_a_folder_through_the_api_keeps_the_folder(
+    pki: TestPKI, batch: Path, client_context: ContextFactory, destination: str
+) -> None:
+    """Through the public verb: the file goes into the folder (generic rule in Adapter.mv), or is
+    refused; either way the 9 files stay."""
+    with FakeFTPSServer(pki, root=batch, rnto_replaces=True) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            with contextlib.suppress(RemoteIsFolder):
+                remote.mv("/invoice.edi", destination)
+    assert len([p for p in (batch / "batch").iterdir() if p.name != "invoice.edi"]) == 9
+    assert (batch / "batch").is_dir()
+
+
+def test_mv_onto_an_existing_file_replaces_it(pki: TestPKI, batch: Path, client_context: ContextFactory) -> None:
+    with FakeFTPSServer(pki, root=batch) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            remote.mv("/invoice.edi", "/batch/0.edi")
+    assert (batch / "batch" / "0.edi").read_bytes() == b"UNB+UNOA:1+X'"
+    assert not (batch / "invoice.edi").exists()

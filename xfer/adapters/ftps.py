@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import posixpath
+import re
 import secrets
 import socket
 import ssl
@@ -54,10 +55,13 @@ from ..errors import (
     Interrupted,
     ListingTooLarge,
     RemoteError,
+    RemoteExists,
+    RemoteIsFolder,
     RemoteNotFound,
     RemotePermissionDenied,
     ServerError,
     TLSError,
+    UsageError,
     XferError,
 )
 from ..tls import translate_error
@@ -86,6 +90,10 @@ __all__ = [
 #: disk write and one progress call per 16 records, and no allocation per record.
 DOWNLOAD_FILL = 256 * 1024
 
+#: Folders ``rm -r`` goes down before it stops: real trees are rarely 20 deep; a server
+#: that lists a folder inside every folder is stopped long before anything runs out.
+MAX_TREE_DEPTH = 64
+
 #: Bytes read from a listing's data connection at a time.
 LISTING_READ = 64 * 1024
 
@@ -95,6 +103,9 @@ QUIT_TIMEOUT = 3.0
 #: How long a fresh session may take to put an upload's displaced old version back after
 #: the first session broke: the user is waiting (maybe after Ctrl-C), so not the full timeout.
 RECOVERY_TIMEOUT = 10.0
+
+#: What a secret in a server's reply is replaced with.
+REDACTED = "********"
 
 #: Characters of one control-connection reply (all its lines) read before giving up on it.
 MAX_REPLY = 1 << 20
@@ -238,6 +249,8 @@ class FTPSConnection(ftplib.FTP_TLS):
         self.use_epsv = epsv
         self.keepalive = keepalive
         self.data_connections: list[DataConnection] = []
+        #: Strings never to be shown: taken out of every reply (see :meth:`getmultiline`).
+        self.secrets: tuple[str, ...] = ()
         #: True from a transfer's 1xx until its final reply (226/426...) has been read.
         #: While True, the next reply on the control connection belongs to the transfer,
         #: not to whatever command comes next: a session abandoned in that state must be
@@ -411,11 +424,26 @@ class FTPSConnection(ftplib.FTP_TLS):
         return conn, size
 
     def getmultiline(self) -> str:
-        """One reply, multi-line ones joined; at most :data:`MAX_REPLY` characters.
+        """One reply, multi-line ones joined; at most :data:`MAX_REPLY` characters; no secrets.
 
         ftplib's own loop reads continuation lines until the closing line comes, with
         no limit: a server that never sends it would fill the memory.
+
+        Some servers echo the command they refuse (``530 ... PASS s3cret``), and every
+        reply text can reach an error message, a hint, a log or a chained exception.
+        So the :attr:`secrets` are taken out here, as the reply is read, before anything
+        can quote it.
         """
+        return self._redact(self._read_reply())
+
+    def _redact(self, reply: str) -> str:
+        for secret in self.secrets:
+            # As a token only (not inside a longer word), so that a short password does
+            # not garble the reply; an echo is always set off by spaces or punctuation.
+            reply = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", REDACTED, reply)
+        return reply
+
+    def _read_reply(self) -> str:
         line = self.getline()
         if line[3:4] == "-":
             code = line[:3]
@@ -424,7 +452,8 @@ class FTPSConnection(ftplib.FTP_TLS):
                 nextline = self.getline()
                 size += len(nextline) + 1
                 if size > MAX_REPLY:
-                    raise ftplib.error_proto(f"{code} reply longer than {MAX_REPLY} characters, not read to its end")
+                    # No code in front: the dialogue is out of step now, and must be dropped.
+                    raise ftplib.error_proto(f"a {code} reply longer than {MAX_REPLY} characters")
                 line = line + "\n" + nextline
                 if nextline[:3] == code and nextline[3:4] != "-":
                     break
@@ -570,6 +599,8 @@ class FTPSAdapter(Adapter):
             keepalive=self._keepalive,
         )
         ftp.data_connections = self.data_connections
+        if settings.password:
+            ftp.secrets = (settings.password,)
         try:
             ftp.connect(settings.host, settings.port)
             if not self.implicit:
@@ -684,14 +715,27 @@ class FTPSAdapter(Adapter):
         except BaseException as exc:
             if ftp.transfer_pending or _breaks_session(exc):
                 self._drop()
-            if isinstance(exc, XferError) or not isinstance(exc, ftplib.Error | OSError | EOFError | ValueError):
+            if isinstance(exc, XferError):
+                self._shown(exc, path=path)
+                raise
+            if not isinstance(exc, ftplib.Error | OSError | EOFError | ValueError):
                 raise
             error = self._translate(exc, action, path)
             if isinstance(exc, ftplib.Error):
                 error = self._refine(error, exc, action, path, probe or path)
-            raise error from exc
+            raise self._shown(error, path=path) from exc
         self._last_used = time.monotonic()
         return result
+
+    def _shown(self, error: XferError, *, path: str | None = None) -> XferError:
+        """``error`` as shown: a path with a backslash that is not there gets a hint about ``/``.
+
+        (Secrets need nothing here: :meth:`FTPSConnection.getmultiline` takes the password
+        out of every reply as it is read, before any message quotes it.)
+        """
+        if isinstance(error, RemoteNotFound) and path and "\\" in path and not error.hint:
+            error.hint = "FTP paths separate folders with /, not \\"
+        return error
 
     def _refine(
         self, error: XferError, exc: ftplib.Error, action: str, path: str | None, probe: str | None
@@ -710,6 +754,23 @@ class FTPSAdapter(Adapter):
                 f"(server said: {str(exc).strip()})"
             )
         return RemoteNotFound(f"{self.settings.server}: {probe} does not exist")
+
+    def _refuse_backslash(self, path: str, action: str) -> None:
+        """Refuse to change anything at a path holding a backslash.
+
+        ``p:\\dir\\`` (Windows habit) reached the server as the one name ``\\dir\\``
+        and created a file called that; a Windows server, on the other hand, reads a
+        backslash as a separator, so the same path means different places on different
+        servers.  Reading such a name is allowed (a POSIX server may list one, and
+        ``get -r`` fetches it); creating, moving or removing by it is not.
+        """
+        if "\\" not in path:
+            return
+        raise UsageError(
+            f"{self.settings.server}: refusing to {action} {path!r}: FTP paths separate folders "
+            "with /, and a backslash means a separator to some servers and part of a name to others",
+            hint=f"write the path with / (for example {path.replace(chr(92), '/')})",
+        )
 
     # -- probes (control connection only, never raise for "no") ---------------------------
 
@@ -736,21 +797,44 @@ class FTPSAdapter(Adapter):
             return Entry(name="", path="/", type="directory")
         if "MLST" in self._features:
             return self._mlst_or_none(ftp, path)
-        with contextlib.suppress(ftplib.error_perm):
-            size = self._size(ftp, path)
-            if size is not None:
-                stamp = None
-                if modified:
-                    with contextlib.suppress(ftplib.error_perm, ftplib.error_reply):
-                        stamp = parse_mdtm(ftp.sendcmd(f"MDTM {path}"))
-                return Entry(name=name, path=path, type="file", size=size, modified=stamp)
+        # Only MLST's type fact or a successful CWD says "folder": some servers answer
+        # SIZE on a folder with the directory inode's size (213 4096), which made a folder
+        # look like a file (listed as one, DELE'd by rm -r).  So CWD first, SIZE after.
         try:
             ftp.sendcmd(f"CWD {path}")
         except ftplib.error_perm:
-            return None
-        with contextlib.suppress(ftplib.error_perm):
-            ftp.sendcmd("CWD /")
-        return Entry(name=name, path=path, type="directory")
+            pass
+        else:
+            with contextlib.suppress(ftplib.error_perm):
+                ftp.sendcmd("CWD /")
+            return Entry(name=name, path=path, type="directory")
+        try:
+            size = self._size(ftp, path)
+        except ftplib.error_perm:
+            return None  # SIZE answers for files; not a folder, not a file: nothing there
+        stamp = None
+        if modified or size is None:
+            try:
+                stamp = parse_mdtm(ftp.sendcmd(f"MDTM {path}"))
+            except ftplib.error_reply:
+                pass
+            except ftplib.error_perm as exc:
+                if size is not None:
+                    pass
+                elif reply_code(str(exc)) not in NOT_UNDERSTOOD:
+                    return None  # no SIZE, and MDTM says there is no such file
+                else:
+                    # Neither SIZE nor MDTM: only the parent's listing can tell.
+                    return self._listed(ftp, path)
+        return Entry(name=name, path=path, type="file", size=size, modified=stamp)
+
+    def _listed(self, ftp: FTPSConnection, path: str) -> Entry | None:
+        """``path``'s entry in its parent's listing, or None (the last resort of :meth:`_stat`)."""
+        parent, name = posixpath.split(path)
+        for entry in self._list_entries(ftp, parent or "/"):
+            if entry.name == name:
+                return entry
+        return None
 
     @staticmethod
     def _mlst_or_none(ftp: FTPSConnection, path: str) -> Entry | None:
@@ -901,13 +985,21 @@ class FTPSAdapter(Adapter):
         first = len(self.data_connections)
 
         def work(ftp: FTPSConnection) -> TransferResult:
-            expected = self._size(ftp, remote)
+            try:
+                expected = self._size(ftp, remote)
+            except ftplib.error_perm as exc:
+                self._refuse_folder(ftp, remote, exc)
+                raise
             if expected is None and "MLST" in self._features:
                 # No SIZE: MLST's size fact is the other length the server can vouch for.
                 entry = self._mlst_or_none(ftp, remote)
                 expected = entry.size if entry is not None and entry.type == "file" else None
             with AtomicDownload(local, expected_size=expected, callback=callback) as out:
-                conn, announced = ftp.ntransfercmd(f"RETR {remote}")
+                try:
+                    conn, announced = ftp.ntransfercmd(f"RETR {remote}")
+                except ftplib.error_perm as exc:
+                    self._refuse_folder(ftp, remote, exc)
+                    raise
                 if out.expected_size is None and announced is not None:
                     out.expected_size = announced
                 buffer = bytearray(DOWNLOAD_FILL)
@@ -938,7 +1030,19 @@ class FTPSAdapter(Adapter):
 
         return self._run("downloading", remote, work)
 
+    def _refuse_folder(self, ftp: FTPSConnection, remote: str, exc: ftplib.Error) -> None:
+        """After SIZE or RETR was refused: if ``remote`` is a folder, say so (not "does not exist").
+
+        Servers refuse both on a folder with a 550 that often reads "not found" or "not a
+        regular file"; only after the refusal is it worth asking what is there.
+        """
+        if self._kind(ftp, remote) == "directory":
+            raise RemoteIsFolder(
+                f"{self.settings.server}: {remote} is a folder", hint="use -r to copy a folder"
+            ) from exc
+
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+        self._refuse_backslash(remote, "upload to")
         handle, size = open_for_upload(local)
         first = len(self.data_connections)
         folder, name = posixpath.split(remote)
@@ -956,7 +1060,15 @@ class FTPSAdapter(Adapter):
 
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted
-            conn, _ = ftp.ntransfercmd(f"STOR {target}")
+            try:
+                conn, _ = ftp.ntransfercmd(f"STOR {target}")
+            except ftplib.error_perm:
+                # vsftpd says "553 Could not create file." when the folder is missing: create
+                # the missing folders and try once more (put into new folders, like HTTPS
+                # and WebDAV).  If the folder exists, the refusal is about something else.
+                if not self._make_parents(ftp, folder):
+                    raise
+                conn, _ = ftp.ntransfercmd(f"STOR {target}")
             accepted = True
             buffer = bytearray(UPLOAD_BLOCK)
             view = memoryview(buffer)
@@ -1189,60 +1301,133 @@ class FTPSAdapter(Adapter):
     # -- folders and names ---------------------------------------------------------------------
 
     def _mkdir(self, path: str, parents: bool) -> None:
+        self._refuse_backslash(path, "create")
+
         def work(ftp: FTPSConnection) -> None:
             if self._kind(ftp, path) == "directory":
                 return
             if not parents:
                 ftp.voidcmd(f"MKD {path}")
                 return
-            current = ""
-            for part in [p for p in path.split("/") if p]:
-                current = f"{current}/{part}"
-                kind = self._kind(ftp, current)
-                if kind == "directory":
-                    continue
-                if kind is not None:
-                    raise RemoteError(f"{self.settings.server}: {current} exists and is not a folder")
-                ftp.voidcmd(f"MKD {current}")
+            self._make_folders(ftp, path)
 
         self._run("creating the folder", path, work)
 
-    def _rm(self, path: str, recursive: bool) -> None:
-        def work(ftp: FTPSConnection) -> None:
+    def _make_folders(self, ftp: FTPSConnection, path: str) -> None:
+        """MKD each missing level of ``path``.  A level that appears meanwhile (another
+        client, a parallel upload of ours) is fine; a file in the way is not."""
+        current = ""
+        for part in [p for p in path.split("/") if p]:
+            current = f"{current}/{part}"
+            kind = self._kind(ftp, current)
+            if kind == "directory":
+                continue
+            if kind is not None:
+                raise RemoteExists(f"{self.settings.server}: {current} exists and is not a folder")
             try:
+                ftp.voidcmd(f"MKD {current}")
+            except ftplib.error_perm as exc:
+                if self._kind(ftp, current) != "directory":
+                    raise self._translate(exc, "creating the folder", current) from exc
+
+    def _make_parents(self, ftp: FTPSConnection, folder: str) -> bool:
+        """Create ``folder`` for an upload if it is missing; False if it was there already."""
+        kind = self._kind(ftp, folder)
+        if kind == "directory":
+            return False
+        if kind is not None:
+            raise RemoteExists(f"{self.settings.server}: {folder} is a file, not a folder to upload into")
+        self._make_folders(ftp, folder)
+        return True
+
+    def _rm(self, path: str, recursive: bool) -> None:
+        self._refuse_backslash(path, "remove")
+
+        def work(ftp: FTPSConnection) -> None:
+            # What is there is asked first, not inferred from a refused DELE: some servers
+            # remove an (empty) folder on DELE, and without -r no folder may go.
+            if self._kind(ftp, path) != "directory":
                 ftp.voidcmd(f"DELE {path}")
                 return
-            except ftplib.error_perm as exc:
-                if self._kind(ftp, path) != "directory":
-                    raise exc
-                if not recursive:
-                    raise RemoteError(
-                        f"{self.settings.server}: {path} is a folder", hint="use recursive=True (-r)"
-                    ) from exc
+            if not recursive:
+                raise RemoteError(
+                    f"{self.settings.server}: {path} is a folder", hint="use recursive=True (-r)"
+                )
             self._remove_tree(ftp, path)
 
         self._run("removing", path, work)
 
-    def _remove_tree(self, ftp: FTPSConnection, folder: str) -> None:
-        for entry in self._list_entries(ftp, folder):
-            if "\\" in entry.name:
-                # Legal on a POSIX server, but a Windows server reads "..\\x" as a path that
-                # leaves the folder: never delete by such a name.
+    def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
+        """Remove ``top`` and everything in it, depth first, without recursion.
+
+        A failure names the entry that failed (not ``top``).  A tree deeper than
+        :data:`MAX_TREE_DEPTH` (a link loop, or a hostile server listing ``a/`` in every
+        folder) is refused before anything more is deleted.
+        """
+        # Each item: (folder, depth, listed).  A folder is listed when first met, and
+        # removed when met again after everything in it.
+        stack: list[tuple[str, int, bool]] = [(top, 0, False)]
+        while stack:
+            folder, depth, listed = stack.pop()
+            if listed:
+                self._step(ftp, f"RMD {folder}", "removing the folder", folder)
+                continue
+            if depth > MAX_TREE_DEPTH:
                 raise RemoteError(
-                    f"{self.settings.server}: refusing to remove {entry.path!r}: its name holds a backslash",
-                    hint="remove that file by hand (or rename it), then run rm -r again",
+                    f"{self.settings.server}: {top} is nested more than {MAX_TREE_DEPTH} folders deep "
+                    f"(at {folder}); rm -r stopped",
+                    hint="the server may list a folder inside itself (a link loop); remove it by hand",
                 )
-            if entry.type == "directory":
-                self._remove_tree(ftp, entry.path)
-            else:
-                ftp.voidcmd(f"DELE {entry.path}")
-        ftp.voidcmd(f"RMD {folder}")
+            stack.append((folder, depth, True))
+            try:
+                entries = self._list_entries(ftp, folder)
+            except ftplib.error_perm as exc:
+                raise self._refine(self._translate(exc, "listing", folder), exc, "listing", folder, folder) from exc
+            for entry in entries:
+                if "\\" in entry.name:
+                    # Legal on a POSIX server, but a Windows server reads "..\\x" as a path that
+                    # leaves the folder: never delete by such a name.
+                    raise RemoteError(
+                        f"{self.settings.server}: refusing to remove {entry.path!r}: its name holds a backslash",
+                        hint="remove that file by hand (or rename it), then run rm -r again",
+                    )
+                if entry.type == "directory":
+                    stack.append((entry.path, depth + 1, False))
+                else:
+                    self._step(ftp, f"DELE {entry.path}", "removing", entry.path)
+
+    def _step(self, ftp: FTPSConnection, command: str, action: str, path: str) -> None:
+        """One command inside a larger operation; a refusal names ``path``, the entry it was about."""
+        try:
+            ftp.voidcmd(command)
+        except (ftplib.error_perm, ftplib.error_temp) as exc:
+            raise self._refine(self._translate(exc, action, path), exc, action, path, path) from exc
 
     def _rmdir(self, path: str) -> None:
+        self._refuse_backslash(path, "remove")
         self._run("removing the folder", path, lambda ftp: ftp.voidcmd(f"RMD {path}"))
 
     def _mv(self, source: str, destination: str) -> None:
+        """RNFR/RNTO, never onto a folder, and a folder never onto a file.
+
+        POSIX ``rename`` (vsftpd, proftpd, pure-ftpd) replaces an *empty* folder and
+        refuses the rest, but other servers delete whatever is at the target first.
+        So the target is looked at before RNFR (nothing may come between RNFR and
+        RNTO).  An existing *file* is replaced, as POSIX ``mv`` does.
+        """
+        server = self.settings.server
+        self._refuse_backslash(source, "move")
+        self._refuse_backslash(destination, "move to")
+
         def work(ftp: FTPSConnection) -> None:
+            target = self._kind(ftp, destination)
+            if target == "directory":
+                raise RemoteIsFolder(
+                    f"{server}: {destination} is a folder; xfer never replaces a folder",
+                    hint=f"to move into it, name the target {destination.rstrip('/')}/",
+                )
+            if target is not None and self._kind(ftp, source) == "directory":
+                raise RemoteExists(f"{server}: {destination} is a file; a folder never replaces a file")
             try:
                 ftp.sendcmd(f"RNFR {source}")
             except ftplib.error_perm as exc:
