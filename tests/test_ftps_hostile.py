@@ -27,6 +27,7 @@ from xfer.errors import (
     RemoteExists,
     RemoteIsFolder,
     RemoteNotFound,
+    RemotePermissionDenied,
     UsageError,
 )
 from xfer.testing.ftps_fake import DataOrder, FakeFTPSServer
@@ -393,3 +394,33 @@ def test_mv_onto_an_existing_file_replaces_it(pki: TestPKI, batch: Path, client_
             remote.mv("/invoice.edi", "/batch/0.edi")
     assert (batch / "batch" / "0.edi").read_bytes() == b"UNB+UNOA:1+X'"
     assert not (batch / "invoice.edi").exists()
+
+
+# -- item 21: a refusal inside rm -r names the entry ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [("550 No such file or directory.", RemoteNotFound), ("550 Permission denied.", RemotePermissionDenied),
+     ("450 File busy.", RemoteError)],
+)  # fmt: skip
+def test_failed_dele_inside_rm_r_names_the_entry(
+    pki: TestPKI, root: Path, client_context: ContextFactory, reply: str, kind: type[RemoteError]
+) -> None:
+    """"/in does not exist" was said about the folder being removed, for a DELE of one file in it."""
+    (root / "in" / "sub").mkdir()
+    (root / "in" / "sub" / "c.edi").write_bytes(b"c")
+    with FakeFTPSServer(pki, root=root, replies={"DELE /in/sub/c.edi": reply}) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(kind) as failure:
+            remote.rm("/in", recursive=True)
+    assert "/in/sub/c.edi" in str(failure.value)
+    assert "/in does not exist" not in str(failure.value)
+
+
+def test_failed_rmd_inside_rm_r_names_the_folder(pki: TestPKI, root: Path, client_context: ContextFactory) -> None:
+    (root / "in" / "sub").mkdir()
+    with FakeFTPSServer(pki, root=root, replies={"RMD /in/sub": "550 Permission denied."}) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemotePermissionDenied, match="/in/sub"):
+            remote.rm("/in", recursive=True)

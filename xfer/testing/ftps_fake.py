@@ -32,6 +32,10 @@ Switches (keyword arguments), each one behaviour seen in the field:
     ``rename`` rules): the client alone must keep a folder from being replaced.
 ``require_session_reuse``
     a data connection that does not resume the control session gets ``522`` (vsftpd).
+``replies``
+    exact command lines answered with a fixed reply instead of being carried out
+    (``{"DELE /in/b.edi": "550 Permission denied."}``): one refusal in the middle of a
+    larger operation.
 
 The server works on a real folder (``root``), one thread per client, blocking sockets.
 What it saw is recorded: :attr:`FakeFTPSServer.commands`, and per data connection
@@ -48,7 +52,7 @@ import socket
 import socketserver
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -104,6 +108,7 @@ class FakeFTPSServer(ThreadedSocketServer):
         echo_password: bool = False,
         rnto_replaces: bool = False,
         require_session_reuse: bool = True,
+        replies: Mapping[str, str] | None = None,
     ) -> None:
         self.pki = pki
         self.root = Path(root)
@@ -122,6 +127,7 @@ class FakeFTPSServer(ThreadedSocketServer):
         self.echo_password = echo_password
         self.rnto_replaces = rnto_replaces
         self.require_session_reuse = require_session_reuse
+        self.replies = dict(replies or {})
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
         self.commands: list[str] = []
@@ -206,6 +212,9 @@ class _Session:
                     return
                 line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
                 self.server.record(line)
+                if line in self.server.replies:
+                    self.reply(self.server.replies[line])
+                    continue
                 verb, _, arg = line.partition(" ")
                 try:
                     self.dispatch(verb.upper(), arg)
