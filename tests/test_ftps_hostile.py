@@ -424,3 +424,22 @@ def test_failed_rmd_inside_rm_r_names_the_folder(pki: TestPKI, root: Path, clien
         remote = srv.adapter(client_context())
         with remote, pytest.raises(RemotePermissionDenied, match="/in/sub"):
             remote.rm("/in", recursive=True)
+
+
+# -- siblings -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [True, False], ids=["SIZE", "MLST-size"])
+def test_upload_to_a_server_that_does_not_answer_close_notify(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tls_version: str, tmp_path: Path, size: bool
+) -> None:
+    """Our close_notify went out and every byte arrived; the server closing without its own
+    close_notify is no failure (the upload was reported failed and removed).  The size check
+    still proves it, by SIZE or, without SIZE, by MLST."""
+    (tmp_path / "f.edi").write_bytes(b"x" * 100_000)
+    with FakeFTPSServer(pki, root=root, tls_max=tls_version, size=size, answer_close_notify=False) as srv:
+        remote = srv.adapter(client_context(tls_max=tls_version))
+        with remote:
+            result = remote.put_file(tmp_path / "f.edi", "/in/f.edi")
+    assert (root / "in" / "f.edi").read_bytes() == b"x" * 100_000
+    assert result.details["size_verified"] is True

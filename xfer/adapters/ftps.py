@@ -986,14 +986,11 @@ class FTPSAdapter(Adapter):
 
         def work(ftp: FTPSConnection) -> TransferResult:
             try:
-                expected = self._size(ftp, remote)
+                # SIZE, or MLST's size fact: a length the server vouches for on the control connection.
+                expected = self._stored_size(ftp, remote)
             except ftplib.error_perm as exc:
                 self._refuse_folder(ftp, remote, exc)
                 raise
-            if expected is None and "MLST" in self._features:
-                # No SIZE: MLST's size fact is the other length the server can vouch for.
-                entry = self._mlst_or_none(ftp, remote)
-                expected = entry.size if entry is not None and entry.type == "file" else None
             with AtomicDownload(local, expected_size=expected, callback=callback) as out:
                 try:
                     conn, announced = ftp.ntransfercmd(f"RETR {remote}")
@@ -1091,11 +1088,17 @@ class FTPSAdapter(Adapter):
                         callback(sent, size)
                 # close_notify tells the server the file is complete rather than cut.
                 if isinstance(conn, ssl.SSLSocket):
-                    conn.unwrap()
+                    try:
+                        conn.unwrap()
+                    except (ssl.SSLError, OSError):
+                        # unwrap also waits for the server's close_notify, and some servers
+                        # close without one.  Every byte was sent; whether the server has
+                        # them all is for its final reply and the size check below to say.
+                        pass
             ftp.voidresp()
             if callback is not None and size == 0:
                 callback(0, 0)
-            stored = self._size(ftp, target)
+            stored = self._stored_size(ftp, target)
             if stored is not None:
                 if stored != size:
                     raise IntegrityError(
@@ -1128,6 +1131,14 @@ class FTPSAdapter(Adapter):
             direction="put", local=local, remote=self.user_path(remote), size=size,
             elapsed=time.monotonic() - started, details=details,
         )
+
+    def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:
+        """The size the server reports for an upload: SIZE, else MLST's size fact, else None."""
+        size = self._size(ftp, path)
+        if size is None and "MLST" in self._features:
+            entry = self._mlst_or_none(ftp, path)
+            size = entry.size if entry is not None and entry.type == "file" else None
+        return size
 
     def _install(self, temp: str, remote: str) -> str | None:
         """Rename the complete upload ``temp`` to ``remote``.  On failure ``temp`` is kept

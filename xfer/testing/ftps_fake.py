@@ -32,6 +32,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
     ``rename`` rules): the client alone must keep a folder from being replaced.
 ``require_session_reuse``
     a data connection that does not resume the control session gets ``522`` (vsftpd).
+``answer_close_notify``
+    ``False``: at the end of an upload the server closes the data connection with a
+    TCP FIN instead of answering the client's close_notify with its own.
 ``replies``
     exact command lines answered with a fixed reply instead of being carried out
     (``{"DELE /in/b.edi": "550 Permission denied."}``): one refusal in the middle of a
@@ -108,6 +111,7 @@ class FakeFTPSServer(ThreadedSocketServer):
         echo_password: bool = False,
         rnto_replaces: bool = False,
         require_session_reuse: bool = True,
+        answer_close_notify: bool = True,
         replies: Mapping[str, str] | None = None,
     ) -> None:
         self.pki = pki
@@ -127,6 +131,7 @@ class FakeFTPSServer(ThreadedSocketServer):
         self.echo_password = echo_password
         self.rnto_replaces = rnto_replaces
         self.require_session_reuse = require_session_reuse
+        self.answer_close_notify = answer_close_notify
         self.replies = dict(replies or {})
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
@@ -514,7 +519,10 @@ class _Session:
                 self.reply("426 Failure reading network stream.")
                 return
             with contextlib.suppress(OSError, ValueError):
-                conn.unwrap()
+                if self.server.answer_close_notify:
+                    conn.unwrap()
+                else:
+                    conn.shutdown(socket.SHUT_RDWR)
         self.reply("226 Transfer complete.")
 
     def listing(self, verb: str, arg: str, line: Callable[[Path], str]) -> None:
