@@ -290,7 +290,7 @@ def test_put_creates_missing_parent_folders(
     """vsftpd's "553 Could not create file." for a missing folder gave a hint about bad characters."""
     (tmp_path / "f.edi").write_bytes(b"payload")
     with FakeFTPSServer(pki, root=root) as srv:
-        remote = srv.adapter(client_context(), options={"upload_temp_name": temp_name})
+        remote = srv.adapter(client_context(), upload_temp_name=temp_name)
         with remote:
             remote.put_file(tmp_path / "f.edi", "/new/deeper/f.edi")
             remote.put_file(tmp_path / "f.edi", "/in/x/f.edi")

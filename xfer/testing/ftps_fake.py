@@ -58,12 +58,12 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from ._ftps_endpoint import FTPSEndpoint
 from ._serving import ThreadedSocketServer, server_context
 
 if TYPE_CHECKING:
-    from ..adapters.ftps import FTPSAdapter
     from .pki import TestPKI
 
 __all__ = ["DataRecord", "FakeFTPSServer"]
@@ -88,7 +88,7 @@ class _Quit(Exception):
     """The client said QUIT or hung up."""
 
 
-class FakeFTPSServer(ThreadedSocketServer):
+class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
     """See the module docstring.  A context manager; :meth:`adapter` opens an xfer adapter on it."""
 
     def __init__(
@@ -114,13 +114,7 @@ class FakeFTPSServer(ThreadedSocketServer):
         answer_close_notify: bool = True,
         replies: Mapping[str, str] | None = None,
     ) -> None:
-        self.pki = pki
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.implicit = implicit
-        self.host = host
-        self.user = user
-        self.password = password
+        self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.data_order = data_order
         self.handshake_wait = handshake_wait
         self.mlst = mlst
@@ -155,29 +149,6 @@ class FakeFTPSServer(ThreadedSocketServer):
     @property
     def port(self) -> int:
         return self._port
-
-    @property
-    def scheme(self) -> str:
-        return "ftps" if self.implicit else "ftpes"
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}/"
-
-    def adapter(
-        self, context: ssl.SSLContext, *, password: str | None = None, timeout: float = 10.0, **settings: Any
-    ) -> FTPSAdapter:
-        """An open xfer adapter on this server, logged in as :attr:`user`."""
-        from ..adapters.base import ConnectionSettings
-        from ..adapters.ftps import ExplicitFTPSAdapter, ImplicitFTPSAdapter
-
-        cls = ImplicitFTPSAdapter if self.implicit else ExplicitFTPSAdapter
-        options = settings.pop("options", {})
-        return cls(ConnectionSettings(
-            scheme=self.scheme, host=self.host, port=self.port, root="/", ssl_context=context,
-            username=self.user, password=self.password if password is None else password,
-            timeout=timeout, options=options, **settings,
-        ))  # fmt: skip
 
     def record(self, line: str) -> None:
         with self._lock:
