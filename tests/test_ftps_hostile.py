@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run
+from tests.helpers import one_error, run
 from xfer import client
 from xfer.adapters.ftps import FTPSAdapter
 from xfer.errors import (
@@ -443,3 +443,21 @@ def test_upload_to_a_server_that_does_not_answer_close_notify(
             result = remote.put_file(tmp_path / "f.edi", "/in/f.edi")
     assert (root / "in" / "f.edi").read_bytes() == b"x" * 100_000
     assert result.details["size_verified"] is True
+
+
+def test_cut_download_from_the_cli_exits_7_and_keeps_the_old_file(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's scene: RETR cut, then 226, no SIZE: the half file replaced the old one, exit 0."""
+    target = tmp_path / "a.edi"
+    target.write_bytes(b"old and good")
+    with FakeFTPSServer(pki, root=root, size=False, mlst=False, cut_after=30_000) as srv:
+        monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--identity", str(pki.client_p12),
+                           "--identity-password", f"file:{pki.password_file}", "--ca", str(pki.root_ca),
+                           "--username", srv.user, "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+    assert code == ExitCode.INTEGRITY
+    assert "without TLS close_notify" in one_error(err)
+    assert target.read_bytes() == b"old and good"
+    assert _no_leftovers(tmp_path) == []
