@@ -20,6 +20,22 @@ Security rules this module keeps, whatever the server says:
   (PORT) would need the server to connect to us through firewalls and NAT; it is
   not offered.
 
+What a server sends is checked, not trusted:
+
+* The data connection's TLS handshake starts right after the transfer command,
+  beside the wait for the ``150``: servers take it before or after that reply
+  (RFC 4217 allows both), and waiting for the ``150`` first deadlocks with the
+  ones that take it before.
+* A data stream that ends without TLS close_notify is complete only if a length
+  from the control connection (SIZE, MLST) proves it; otherwise it is an
+  integrity error (exit 7), for files and listings alike.
+* Listings are parsed as they arrive and read up to ``max_listing`` bytes; a
+  reply on the control connection up to :data:`MAX_REPLY` characters.
+* Only MLST's type fact or a successful CWD says "folder" (never SIZE), and
+  nothing is renamed onto a folder, created or removed by a path with a backslash.
+* The password is taken out of every reply as it is read: a server that echoes
+  ``PASS ...`` cannot get it printed.
+
 Keepalive: during a long transfer the FTP dialogue is idle.  Sending ``NOOP``
 then is unsafe (vsftpd does not read the control connection until the transfer
 ends, so replies arrive out of order and desynchronise the session), so the
