@@ -253,8 +253,8 @@ def test_size_on_a_folder_does_not_make_it_a_file(
             assert (tmp_path / "down" / "in" / "sub" / "c.edi").read_bytes() == b"c"
             (tmp_path / "up").mkdir()
             (tmp_path / "up" / "d.edi").write_bytes(b"d")
-            client.put(remote, [tmp_path / "up" / "d.edi"], "/in/sub", recursive=True)
-            assert (root / "in" / "sub" / "d.edi").read_bytes() == b"d"
+            client.put(remote, [tmp_path / "up"], "/in/sub", recursive=True)
+            assert (root / "in" / "sub" / "up" / "d.edi").read_bytes() == b"d"
             remote.rm("/in", recursive=True)
     assert not (root / "in").exists()
     assert not [c for c in srv.commands if c in ("DELE /in", "DELE /in/sub")]
@@ -461,3 +461,17 @@ def test_cut_download_from_the_cli_exits_7_and_keeps_the_old_file(
     assert "without TLS close_notify" in one_error(err)
     assert target.read_bytes() == b"old and good"
     assert _no_leftovers(tmp_path) == []
+
+
+def test_put_tolerates_a_parent_created_meanwhile(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Item 16: between our look and our MKD another client (or a parallel upload) made the folder."""
+    (root / "race").mkdir()
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    with FakeFTPSServer(pki, root=root, replies_once={"MLST /race": "550 No such file or directory."}) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            remote.put_file(tmp_path / "f.edi", "/race/x/f.edi")
+    assert (root / "race" / "x" / "f.edi").read_bytes() == b"payload"
+    assert [c for c in srv.commands if c.startswith("MKD")] == ["MKD /race", "MKD /race/x"]

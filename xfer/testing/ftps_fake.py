@@ -39,6 +39,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
     exact command lines answered with a fixed reply instead of being carried out
     (``{"DELE /in/b.edi": "550 Permission denied."}``): one refusal in the middle of a
     larger operation.
+``replies_once``
+    the same, for the first time the line arrives only (a race: another client
+    creates a folder between our look and our MKD).
 
 The server works on a real folder (``root``), one thread per client, blocking sockets.
 What it saw is recorded: :attr:`FakeFTPSServer.commands`, and per data connection
@@ -113,6 +116,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         require_session_reuse: bool = True,
         answer_close_notify: bool = True,
         replies: Mapping[str, str] | None = None,
+        replies_once: Mapping[str, str] | None = None,
     ) -> None:
         self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.data_order = data_order
@@ -127,6 +131,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.require_session_reuse = require_session_reuse
         self.answer_close_notify = answer_close_notify
         self.replies = dict(replies or {})
+        self.replies_once = dict(replies_once or {})
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
         self.commands: list[str] = []
@@ -149,6 +154,10 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
     @property
     def port(self) -> int:
         return self._port
+
+    def take_reply_once(self, line: str) -> str | None:
+        with self._lock:
+            return self.replies_once.pop(line, None)
 
     def record(self, line: str) -> None:
         with self._lock:
@@ -188,8 +197,9 @@ class _Session:
                     return
                 line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
                 self.server.record(line)
-                if line in self.server.replies:
-                    self.reply(self.server.replies[line])
+                canned = self.server.replies.get(line) or self.server.take_reply_once(line)
+                if canned is not None:
+                    self.reply(canned)
                     continue
                 verb, _, arg = line.partition(" ")
                 try:
