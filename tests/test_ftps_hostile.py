@@ -8,6 +8,8 @@ without close_notify (item 2), endless listings (item 6), a password echoed in r
 from __future__ import annotations
 
 import contextlib
+import ftplib
+import io
 import traceback
 import tracemalloc
 from collections.abc import Callable
@@ -17,6 +19,7 @@ import pytest
 
 from tests.helpers import one_error, run
 from xfer import client
+from xfer.adapters import ftps
 from xfer.adapters.ftps import FTPSAdapter
 from xfer.errors import (
     AuthenticationFailed,
@@ -475,3 +478,30 @@ def test_put_tolerates_a_parent_created_meanwhile(
             remote.put_file(tmp_path / "f.edi", "/race/x/f.edi")
     assert (root / "race" / "x" / "f.edi").read_bytes() == b"payload"
     assert [c for c in srv.commands if c.startswith("MKD")] == ["MKD /race", "MKD /race/x"]
+
+
+def test_a_reply_that_never_ends_is_cut_off(client_context: ContextFactory) -> None:
+    """ftplib reads continuation lines until the closing one, with no limit."""
+    ftp = ftps.FTPSConnection(context=client_context(), implicit=False, timeout=5)
+    # More continuation lines than any reply may hold, and never the closing "211 " line.
+    ftp.file = io.StringIO("211-still more features\r\n" * (ftps.MAX_REPLY // 20))
+    with pytest.raises(ftplib.error_proto, match="longer than"):
+        ftp.getresp()
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [("530 Login incorrect: PASS ab", "530 Login incorrect: PASS ********"),
+     ("530 'ab' refused", "530 '********' refused"),
+     ("550 tab abc.", "550 tab abc.")],
+)  # fmt: skip
+def test_secrets_are_taken_out_of_replies_as_tokens(client_context: ContextFactory, reply: str, shown: str) -> None:
+    """A short password is replaced where it is set off, never inside another word."""
+    ftp = ftps.FTPSConnection(context=client_context(), implicit=False, timeout=5)
+    ftp.secrets = ("ab",)
+    ftp.file = io.StringIO(reply + "\r\n")
+    try:
+        got = ftp.getresp()
+    except ftplib.Error as refused:
+        got = str(refused)
+    assert got == shown

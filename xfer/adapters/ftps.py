@@ -461,19 +461,20 @@ class FTPSConnection(ftplib.FTP_TLS):
 
     def _read_reply(self) -> str:
         line = self.getline()
-        if line[3:4] == "-":
-            code = line[:3]
-            size = len(line)
-            while True:
-                nextline = self.getline()
-                size += len(nextline) + 1
-                if size > MAX_REPLY:
-                    # No code in front: the dialogue is out of step now, and must be dropped.
-                    raise ftplib.error_proto(f"a {code} reply longer than {MAX_REPLY} characters")
-                line = line + "\n" + nextline
-                if nextline[:3] == code and nextline[3:4] != "-":
-                    break
-        return line
+        if line[3:4] != "-":
+            return line
+        code = line[:3]
+        lines = [line]
+        size = len(line)
+        while True:
+            nextline = self.getline()
+            size += len(nextline) + 1
+            if size > MAX_REPLY:
+                # No code in front: the dialogue is out of step now, and must be dropped.
+                raise ftplib.error_proto(f"a {code} reply longer than {MAX_REPLY} characters")
+            lines.append(nextline)
+            if nextline[:3] == code and nextline[3:4] != "-":
+                return "\n".join(lines)
 
     def explain_failure(self, cause: BaseException) -> None:
         """After a data connection broke, raise the server's reply that says why, if any.
