@@ -505,3 +505,19 @@ def test_secrets_are_taken_out_of_replies_as_tokens(client_context: ContextFacto
     except ftplib.Error as refused:
         got = str(refused)
     assert got == shown
+
+
+@pytest.mark.parametrize("mdtm", [True, False])
+def test_info_without_mlst_and_size(
+    pki: TestPKI, root: Path, client_context: ContextFactory, mdtm: bool
+) -> None:
+    """Without MLST and SIZE a file is known by MDTM, and without MDTM by its parent's listing;
+    a missing one is still missing."""
+    replies = {} if mdtm else {f"MDTM {p}": "502 Command not implemented." for p in ("/in/a.edi", "/in/nope")}
+    with FakeFTPSServer(pki, root=root, mlst=False, size=False, replies=replies) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            entry = remote.info("/in/a.edi")
+            assert (entry.type, entry.size) == ("file", None if mdtm else 70_000)
+            assert remote.info("/in").type == "directory"
+            assert not remote.exists("/in/nope")

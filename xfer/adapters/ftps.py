@@ -802,8 +802,9 @@ class FTPSAdapter(Adapter):
     def _stat(self, ftp: FTPSConnection, path: str, *, modified: bool = True) -> Entry | None:
         """Facts about ``path``, or None if nothing is there.  Changes nothing on the server.
 
-        MLST where the server has it.  Otherwise SIZE (which answers for files only),
-        then CWD for folders, then MDTM for a file's time if ``modified``.  CWD moves the
+        MLST where the server has it.  Otherwise CWD for folders (never SIZE: see below),
+        then SIZE for files, then MDTM for a file's time if ``modified`` (or to learn
+        whether the file exists, without SIZE), and without either the parent's listing.  CWD moves the
         session's working directory; no command of ours depends on it (every path sent
         is absolute), and it is moved back to ``/`` at once so that the session never
         sits inside a folder that ``rm -r`` is about to remove (some servers refuse to
@@ -833,16 +834,12 @@ class FTPSAdapter(Adapter):
         if modified or size is None:
             try:
                 stamp = parse_mdtm(ftp.sendcmd(f"MDTM {path}"))
-            except ftplib.error_reply:
-                pass
             except ftplib.error_perm as exc:
-                if size is not None:
-                    pass
-                elif reply_code(str(exc)) not in NOT_UNDERSTOOD:
-                    return None  # no SIZE, and MDTM says there is no such file
-                else:
+                if size is None and reply_code(str(exc)) in NOT_UNDERSTOOD:
                     # Neither SIZE nor MDTM: only the parent's listing can tell.
                     return self._listed(ftp, path)
+                if size is None:
+                    return None  # no SIZE, and MDTM says there is no such file
         return Entry(name=name, path=path, type="file", size=size, modified=stamp)
 
     def _listed(self, ftp: FTPSConnection, path: str) -> Entry | None:
