@@ -521,3 +521,17 @@ def test_info_without_mlst_and_size(
             assert (entry.type, entry.size) == ("file", None if mdtm else 70_000)
             assert remote.info("/in").type == "directory"
             assert not remote.exists("/in/nope")
+
+
+def test_rm_r_stops_at_the_depth_limit(pki: TestPKI, root: Path, client_context: ContextFactory) -> None:
+    """An endless tree (a link loop, a listing with a/ in every folder) ended in a RecursionError;
+    now the walk is iterative and stops before anything is removed."""
+    deep = root.joinpath("in", *["a"] * (ftps.MAX_TREE_DEPTH + 2))
+    deep.mkdir(parents=True)
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemoteError, match=r"nested more than 64 folders deep.*removed nothing"):
+            remote.rm("/in", recursive=True)
+    assert deep.is_dir()
+    assert sorted(p.name for p in (root / "in").iterdir()) == ["a", "a.edi", "b.edi"]
+    assert not [c for c in srv.commands if c.startswith(("RMD", "DELE"))]

@@ -1383,27 +1383,25 @@ class FTPSAdapter(Adapter):
         self._run("removing", path, work)
 
     def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
-        """Remove ``top`` and everything in it, depth first, without recursion.
+        """Remove ``top`` and everything in it: the whole tree is listed first, then removed.
 
-        A failure names the entry that failed (not ``top``).  A tree deeper than
-        :data:`MAX_TREE_DEPTH` (a link loop, or a hostile server listing ``a/`` in every
-        folder) is refused before anything more is deleted.
+        Listing first means that whatever stops the walk (a cut or oversized listing, a
+        name with a backslash, a tree deeper than :data:`MAX_TREE_DEPTH`: a link loop, or
+        a hostile server listing ``a/`` in every folder) stops it before anything is
+        deleted.  The walk is iterative.  A failure names the entry that failed, not ``top``.
         """
-        # Each item: (folder, depth, listed).  A folder is listed when first met, and
-        # removed when met again after everything in it.
-        stack: list[tuple[str, int, bool]] = [(top, 0, False)]
-        while stack:
-            folder, depth, listed = stack.pop()
-            if listed:
-                self._step(ftp, f"RMD {folder}", "removing the folder", folder)
-                continue
+        folders: list[str] = []  # each folder before the folders inside it
+        files: list[str] = []
+        pending: list[tuple[str, int]] = [(top, 0)]
+        while pending:
+            folder, depth = pending.pop()
             if depth > MAX_TREE_DEPTH:
                 raise RemoteError(
                     f"{self.settings.server}: {top} is nested more than {MAX_TREE_DEPTH} folders deep "
-                    f"(at {folder}); rm -r stopped",
+                    f"(at {folder}); rm -r removed nothing",
                     hint="the server may list a folder inside itself (a link loop); remove it by hand",
                 )
-            stack.append((folder, depth, True))
+            folders.append(folder)
             try:
                 entries = self._list_entries(ftp, folder)
             except ftplib.error_perm as exc:
@@ -1417,9 +1415,13 @@ class FTPSAdapter(Adapter):
                         hint="remove that file by hand (or rename it), then run rm -r again",
                     )
                 if entry.type == "directory":
-                    stack.append((entry.path, depth + 1, False))
+                    pending.append((entry.path, depth + 1))
                 else:
-                    self._step(ftp, f"DELE {entry.path}", "removing", entry.path)
+                    files.append(entry.path)
+        for path in files:
+            self._step(ftp, f"DELE {path}", "removing", path)
+        for folder in reversed(folders):
+            self._step(ftp, f"RMD {folder}", "removing the folder", folder)
 
     def _step(self, ftp: FTPSConnection, command: str, action: str, path: str) -> None:
         """One command inside a larger operation; a refusal names ``path``, the entry it was about."""
