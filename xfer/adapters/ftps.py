@@ -20,6 +20,22 @@ Security rules this module keeps, whatever the server says:
   (PORT) would need the server to connect to us through firewalls and NAT; it is
   not offered.
 
+What a server sends is checked, not trusted:
+
+* The data connection's TLS handshake starts right after the transfer command,
+  beside the wait for the ``150``: servers take it before or after that reply
+  (RFC 4217 allows both), and waiting for the ``150`` first deadlocks with the
+  ones that take it before.
+* A data stream that ends without TLS close_notify is complete only if a length
+  from the control connection (SIZE, MLST) proves it; otherwise it is an
+  integrity error (exit 7), for files and listings alike.
+* Listings are parsed as they arrive and read up to ``max_listing`` bytes; a
+  reply on the control connection up to :data:`MAX_REPLY` characters.
+* Only MLST's type fact or a successful CWD says "folder" (never SIZE), and
+  nothing is renamed onto a folder, created or removed by a path with a backslash.
+* The password is taken out of every reply as it is read: a server that echoes
+  ``PASS ...`` cannot get it printed.
+
 Keepalive: during a long transfer the FTP dialogue is idle.  Sending ``NOOP``
 then is unsafe (vsftpd does not read the control connection until the transfer
 ends, so replies arrive out of order and desynchronise the session), so the
@@ -38,9 +54,11 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import posixpath
+import re
 import secrets
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,11 +69,15 @@ from ..errors import (
     InsecureSchemeRefused,
     IntegrityError,
     Interrupted,
+    ListingTooLarge,
     RemoteError,
+    RemoteExists,
+    RemoteIsFolder,
     RemoteNotFound,
     RemotePermissionDenied,
     ServerError,
     TLSError,
+    UsageError,
     XferError,
     folder_needs_recursive,
 )
@@ -85,6 +107,13 @@ __all__ = [
 #: disk write and one progress call per 16 records, and no allocation per record.
 DOWNLOAD_FILL = 256 * 1024
 
+#: Folders ``rm -r`` goes down before it stops: real trees are rarely 20 deep; a server
+#: that lists a folder inside every folder is stopped long before anything runs out.
+MAX_TREE_DEPTH = 64
+
+#: Bytes read from a listing's data connection at a time.
+LISTING_READ = 64 * 1024
+
 #: How long ``close()`` waits for the answer to QUIT: a dead server must not hang us.
 QUIT_TIMEOUT = 3.0
 
@@ -92,7 +121,84 @@ QUIT_TIMEOUT = 3.0
 #: the first session broke: the user is waiting (maybe after Ctrl-C), so not the full timeout.
 RECOVERY_TIMEOUT = 10.0
 
+#: What a secret in a server's reply is replaced with.
+REDACTED = "********"
+
+#: Characters of one control-connection reply (all its lines) read before giving up on it.
+MAX_REPLY = 1 << 20
+
 _T = TypeVar("_T")
+
+
+class _DataHandshake:
+    """The TLS handshake of one data connection, run in a thread beside the control dialogue.
+
+    See :meth:`FTPSConnection.ntransfercmd` for why.  The handshake resumes the control
+    connection's ``session`` (vsftpd and proftpd refuse a data connection that does not)
+    and checks the server's certificate and host name like the control connection.
+    """
+
+    def __init__(
+        self, context: ssl.SSLContext, raw: socket.socket, *, server_hostname: str, session: ssl.SSLSession | None
+    ) -> None:
+        self._context = context
+        self._raw = raw
+        # A second handle on the same TCP connection: wrap_socket takes over (and on
+        # failure closes) ``raw``'s descriptor in the other thread, so ``abort`` shuts
+        # the connection down through this one, which stays valid until ``_release``.
+        self._handle: socket.socket | None = raw.dup()
+        self._server_hostname = server_hostname
+        self._session = session
+        self.conn: ssl.SSLSocket | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="xfer-ftps-data-tls", daemon=True)
+        self._started = False
+
+    def start(self) -> None:
+        self._started = True
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.conn = self._context.wrap_socket(
+                self._raw, server_hostname=self._server_hostname, session=self._session
+            )
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            self.error = exc
+
+    def wait(self, timeout: float) -> ssl.SSLSocket:
+        """The TLS data socket once the handshake is done; raises what the handshake raised."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.abort()
+            raise TimeoutError("the TLS handshake of the data connection did not finish")
+        self._release()
+        if self.error is not None:
+            raise self.error
+        assert self.conn is not None
+        return self.conn
+
+    def abort(self) -> None:
+        """Stop the handshake (the server refused the command, or we give up), close everything.
+
+        Idempotent.  Shutting the TCP connection down wakes the thread at once.
+        """
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.shutdown(socket.SHUT_RDWR)
+        if self._started:
+            self._thread.join(5.0)
+        self._release()
+        for sock in (self.conn, self._raw):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def _release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
 
 
 @dataclass(frozen=True)
@@ -102,6 +208,33 @@ class DataConnection:
     command: str
     resumed: bool
     tls_version: str | None
+
+
+class _DataReader:
+    """Reads a TLS data connection and remembers how it ended.
+
+    With ``suppress_ragged_eofs`` off (see :mod:`xfer.tls`), a stream cut by a TCP FIN
+    without close_notify raises :class:`ssl.SSLEOFError`; here that reads as the end,
+    with :attr:`ragged` set, so the caller can decide whether a known length proves
+    the data complete (:meth:`FTPSAdapter._finish`).
+    """
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self.received = 0
+        self.ragged = False
+
+    def read_into(self, view: memoryview) -> int:
+        """Like ``recv_into``; 0 at the end, clean or not."""
+        if self.ragged:
+            return 0
+        try:
+            count = self._conn.recv_into(view)
+        except ssl.SSLEOFError:
+            self.ragged = True
+            return 0
+        self.received += count
+        return count
 
 
 class FTPSConnection(ftplib.FTP_TLS):
@@ -133,6 +266,8 @@ class FTPSConnection(ftplib.FTP_TLS):
         self.use_epsv = epsv
         self.keepalive = keepalive
         self.data_connections: list[DataConnection] = []
+        #: Strings never to be shown: taken out of every reply (see :meth:`getmultiline`).
+        self.secrets: tuple[str, ...] = ()
         #: True from a transfer's 1xx until its final reply (226/426...) has been read.
         #: While True, the next reply on the control connection belongs to the transfer,
         #: not to whatever command comes next: a session abandoned in that state must be
@@ -243,6 +378,15 @@ class FTPSConnection(ftplib.FTP_TLS):
     def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
         """Open a TLS data connection for ``cmd``, resuming the control session.
 
+        RFC 4217 lets a server take the data connection's TLS handshake before or after
+        its ``150``: vsftpd and proftpd send ``150`` first; a widely used Node.js server
+        withholds it until the client's handshake is done.  ftplib waits for the ``150``
+        before starting the handshake, which deadlocks with the second kind until the
+        server gives up (``425``).  So the handshake runs in its own thread, started
+        right after the command is sent, while this thread reads the reply: every order
+        works.  Not before the command: vsftpd accepts the data connection only once it
+        has the command, and a server refusing the command (``550``) never handshakes.
+
         ``rest`` is in the signature only because ftplib's is: xfer never resumes a
         transfer (REST), and a caller asking for it gets ``NotImplementedError``.
         From the server's 1xx on, :attr:`transfer_pending` is True until the final
@@ -254,18 +398,31 @@ class FTPSConnection(ftplib.FTP_TLS):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
         host, port = self.makepasv()
         raw = socket.create_connection((host, port), self.timeout, source_address=self.source_address)
+        handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=self.sock.session)
         try:
-            resp = self.sendcmd(cmd)
-            # As in ftplib: some servers send a stray 2xx *before* the 1xx, which RFC 959
-            # does not allow (only 1xx or an error may answer a transfer command).  It is
-            # skipped, and the next reply must be the 1xx.
-            if resp[0] == "2":
+            self.putcmd(cmd)
+            handshake.start()
+            try:
                 resp = self.getresp()
-            if resp[0] != "1":
-                raise ftplib.error_reply(resp)
+                # As in ftplib: some servers send a stray 2xx *before* the 1xx, which RFC 959
+                # does not allow (only 1xx or an error may answer a transfer command).  It is
+                # skipped, and the next reply must be the 1xx.
+                if resp[0] == "2":
+                    resp = self.getresp()
+                if resp[0] != "1":
+                    raise ftplib.error_reply(resp)
+            except ftplib.Error as refused:
+                # The server refused the command: it will never take the handshake.  A
+                # handshake that had already failed is part of the story; one that fails
+                # because it is aborted here is not.
+                failed = handshake.error
+                handshake.abort()
+                if failed is not None:
+                    raise refused from failed
+                raise
             self.transfer_pending = True
             try:
-                conn = self.context.wrap_socket(raw, server_hostname=self.host, session=self.sock.session)
+                conn = handshake.wait(max(self.timeout or 0.0, 1.0) * 2)
             except (ssl.SSLError, OSError) as exc:
                 # vsftpd/proftpd close the data connection and *explain on the control
                 # connection* (522 "session reuse required").  That reply is the real
@@ -273,7 +430,7 @@ class FTPSConnection(ftplib.FTP_TLS):
                 self.explain_failure(exc)
                 raise
         except BaseException:
-            raw.close()
+            handshake.abort()
             raise
         self.data_connections.append(
             DataConnection(
@@ -282,6 +439,43 @@ class FTPSConnection(ftplib.FTP_TLS):
         )
         size = ftplib.parse150(resp) if resp.startswith("150") else None
         return conn, size
+
+    def getmultiline(self) -> str:
+        """One reply, multi-line ones joined; at most :data:`MAX_REPLY` characters; no secrets.
+
+        ftplib's own loop reads continuation lines until the closing line comes, with
+        no limit: a server that never sends it would fill the memory.
+
+        Some servers echo the command they refuse (``530 ... PASS s3cret``), and every
+        reply text can reach an error message, a hint, a log or a chained exception.
+        So the :attr:`secrets` are taken out here, as the reply is read, before anything
+        can quote it.
+        """
+        return self._redact(self._read_reply())
+
+    def _redact(self, reply: str) -> str:
+        for secret in self.secrets:
+            # As a token only (not inside a longer word), so that a short password does
+            # not garble the reply; an echo is always set off by spaces or punctuation.
+            reply = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", REDACTED, reply)
+        return reply
+
+    def _read_reply(self) -> str:
+        line = self.getline()
+        if line[3:4] != "-":
+            return line
+        code = line[:3]
+        lines = [line]
+        size = len(line)
+        while True:
+            nextline = self.getline()
+            size += len(nextline) + 1
+            if size > MAX_REPLY:
+                # No code in front: the dialogue is out of step now, and must be dropped.
+                raise ftplib.error_proto(f"a {code} reply longer than {MAX_REPLY} characters")
+            lines.append(nextline)
+            if nextline[:3] == code and nextline[3:4] != "-":
+                return "\n".join(lines)
 
     def explain_failure(self, cause: BaseException) -> None:
         """After a data connection broke, raise the server's reply that says why, if any.
@@ -423,6 +617,8 @@ class FTPSAdapter(Adapter):
             keepalive=self._keepalive,
         )
         ftp.data_connections = self.data_connections
+        if settings.password:
+            ftp.secrets = (settings.password,)
         try:
             ftp.connect(settings.host, settings.port)
             if not self.implicit:
@@ -537,14 +733,27 @@ class FTPSAdapter(Adapter):
         except BaseException as exc:
             if ftp.transfer_pending or _breaks_session(exc):
                 self._drop()
-            if isinstance(exc, XferError) or not isinstance(exc, ftplib.Error | OSError | EOFError | ValueError):
+            if isinstance(exc, XferError):
+                self._shown(exc, path=path)
+                raise
+            if not isinstance(exc, ftplib.Error | OSError | EOFError | ValueError):
                 raise
             error = self._translate(exc, action, path)
             if isinstance(exc, ftplib.Error):
                 error = self._refine(error, exc, action, path, probe or path)
-            raise error from exc
+            raise self._shown(error, path=path) from exc
         self._last_used = time.monotonic()
         return result
+
+    def _shown(self, error: XferError, *, path: str | None = None) -> XferError:
+        """``error`` as shown: a path with a backslash that is not there gets a hint about ``/``.
+
+        (Secrets need nothing here: :meth:`FTPSConnection.getmultiline` takes the password
+        out of every reply as it is read, before any message quotes it.)
+        """
+        if isinstance(error, RemoteNotFound) and path and "\\" in path and not error.hint:
+            error.hint = "FTP paths separate folders with /, not \\"
+        return error
 
     def _refine(
         self, error: XferError, exc: ftplib.Error, action: str, path: str | None, probe: str | None
@@ -564,6 +773,23 @@ class FTPSAdapter(Adapter):
             )
         return RemoteNotFound(f"{self.settings.server}: {probe} does not exist")
 
+    def _refuse_backslash(self, path: str, action: str) -> None:
+        """Refuse to change anything at a path holding a backslash.
+
+        ``p:\\dir\\`` (Windows habit) reached the server as the one name ``\\dir\\``
+        and created a file called that; a Windows server, on the other hand, reads a
+        backslash as a separator, so the same path means different places on different
+        servers.  Reading such a name is allowed (a POSIX server may list one, and
+        ``get -r`` fetches it); creating, moving or removing by it is not.
+        """
+        if "\\" not in path:
+            return
+        raise UsageError(
+            f"{self.settings.server}: refusing to {action} {path!r}: FTP paths separate folders "
+            "with /, and a backslash means a separator to some servers and part of a name to others",
+            hint=f"write the path with / (for example {path.replace(chr(92), '/')})",
+        )
+
     # -- probes (control connection only, never raise for "no") ---------------------------
 
     def _exists(self, ftp: FTPSConnection, path: str) -> bool:
@@ -577,8 +803,9 @@ class FTPSAdapter(Adapter):
     def _stat(self, ftp: FTPSConnection, path: str, *, modified: bool = True) -> Entry | None:
         """Facts about ``path``, or None if nothing is there.  Changes nothing on the server.
 
-        MLST where the server has it.  Otherwise SIZE (which answers for files only),
-        then CWD for folders, then MDTM for a file's time if ``modified``.  CWD moves the
+        MLST where the server has it.  Otherwise CWD for folders (never SIZE: see below),
+        then SIZE for files, then MDTM for a file's time if ``modified`` (or to learn
+        whether the file exists, without SIZE), and without either the parent's listing.  CWD moves the
         session's working directory; no command of ours depends on it (every path sent
         is absolute), and it is moved back to ``/`` at once so that the session never
         sits inside a folder that ``rm -r`` is about to remove (some servers refuse to
@@ -589,21 +816,40 @@ class FTPSAdapter(Adapter):
             return Entry(name="", path="/", type="directory")
         if "MLST" in self._features:
             return self._mlst_or_none(ftp, path)
-        with contextlib.suppress(ftplib.error_perm):
-            size = self._size(ftp, path)
-            if size is not None:
-                stamp = None
-                if modified:
-                    with contextlib.suppress(ftplib.error_perm, ftplib.error_reply):
-                        stamp = parse_mdtm(ftp.sendcmd(f"MDTM {path}"))
-                return Entry(name=name, path=path, type="file", size=size, modified=stamp)
+        # Only MLST's type fact or a successful CWD says "folder": some servers answer
+        # SIZE on a folder with the directory inode's size (213 4096), which made a folder
+        # look like a file (listed as one, DELE'd by rm -r).  So CWD first, SIZE after.
         try:
             ftp.sendcmd(f"CWD {path}")
         except ftplib.error_perm:
-            return None
-        with contextlib.suppress(ftplib.error_perm):
-            ftp.sendcmd("CWD /")
-        return Entry(name=name, path=path, type="directory")
+            pass
+        else:
+            with contextlib.suppress(ftplib.error_perm):
+                ftp.sendcmd("CWD /")
+            return Entry(name=name, path=path, type="directory")
+        try:
+            size = self._size(ftp, path)
+        except ftplib.error_perm:
+            return None  # SIZE answers for files; not a folder, not a file: nothing there
+        stamp = None
+        if modified or size is None:
+            try:
+                stamp = parse_mdtm(ftp.sendcmd(f"MDTM {path}"))
+            except ftplib.error_perm as exc:
+                if size is None and reply_code(str(exc)) in NOT_UNDERSTOOD:
+                    # Neither SIZE nor MDTM: only the parent's listing can tell.
+                    return self._listed(ftp, path)
+                if size is None:
+                    return None  # no SIZE, and MDTM says there is no such file
+        return Entry(name=name, path=path, type="file", size=size, modified=stamp)
+
+    def _listed(self, ftp: FTPSConnection, path: str) -> Entry | None:
+        """``path``'s entry in its parent's listing, or None (the last resort of :meth:`_stat`)."""
+        parent, name = posixpath.split(path)
+        for entry in self._list_entries(ftp, parent or "/"):
+            if entry.name == name:
+                return entry
+        return None
 
     @staticmethod
     def _mlst_or_none(ftp: FTPSConnection, path: str) -> Entry | None:
@@ -634,27 +880,76 @@ class FTPSAdapter(Adapter):
 
     # -- listing ---------------------------------------------------------------------------------
 
-    def _read_lines(self, ftp: FTPSConnection, command: str) -> list[str]:
-        conn, _size = ftp.ntransfercmd(command)
-        lines: list[str] = []
-        with conn, conn.makefile("r", encoding=ftp.encoding, errors="surrogateescape") as reader:
-            for line in reader:
-                lines.append(line.rstrip("\r\n"))
-        ftp.voidresp()
-        return lines
-
     def _list_entries(self, ftp: FTPSConnection, folder: str) -> list[Entry]:
         """The entries of ``folder``: MLSD if the server has it, else LIST, parsed.
 
         The parsers drop ``.``, ``..`` and every name that is not one plain path
         component, so each entry returned lies directly inside ``folder``: a hostile
         listing cannot steer ``rm -r`` (or a recursive get) anywhere else.
+
+        Lines are parsed as they arrive, and the listing is read only up to
+        ``max_listing`` bytes (:class:`ListingTooLarge` beyond): a server cannot make
+        xfer hold an endless listing.  A listing that ends without TLS close_notify
+        has no length to prove it complete, so it is an :class:`IntegrityError`: a
+        silently short listing would make ``get -r`` fetch part of a folder, exit 0.
         """
-        if "MLST" in self._features:
-            lines = self._read_lines(ftp, f"MLSD {folder}")
-            return [e for e in (parse_mlsd_line(line, folder) for line in lines) if e is not None]
-        lines = self._read_lines(ftp, f"LIST {folder}")
-        return [e for e in (parse_list_line(line, folder) for line in lines) if e is not None]
+        mlsd = "MLST" in self._features
+        parse = parse_mlsd_line if mlsd else parse_list_line
+        conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
+        reader = _DataReader(conn)
+        entries: list[Entry] = []
+        with conn, _explained(ftp):
+            for line in self._listing_lines(reader, folder, ftp.encoding):
+                entry = parse(line, folder)
+                if entry is not None:
+                    entries.append(entry)
+        self._finish(ftp, reader, None, f"the listing of {folder}", "it may be incomplete; nothing was done with it")
+        return entries
+
+    def _listing_lines(self, reader: _DataReader, folder: str, encoding: str) -> Iterator[str]:
+        """The lines of a listing as they arrive, ``\r\n`` or ``\n`` ended; at most ``max_listing`` bytes."""
+        limit = self.settings.max_listing
+        buffer = bytearray(LISTING_READ)
+        view = memoryview(buffer)
+        pending = bytearray()
+        while count := reader.read_into(view):
+            if reader.received > limit:
+                mib = f"{limit / 2**20:g}"
+                raise ListingTooLarge(
+                    f"{self.settings.server}: the listing of {folder} is larger than {mib} MiB; "
+                    "xfer stopped reading it",
+                    hint=f"if the folder really is that large, raise --max-listing (now {mib} MiB)",
+                )
+            pending += view[:count]
+            start = 0
+            while (end := pending.find(b"\n", start)) >= 0:
+                yield pending[start:end].decode(encoding, "surrogateescape").rstrip("\r")
+                start = end + 1
+            del pending[:start]
+        if pending:
+            yield pending.decode(encoding, "surrogateescape").rstrip("\r")
+
+    def _finish(
+        self, ftp: FTPSConnection, reader: _DataReader, expected: int | None, what: str, consequence: str
+    ) -> None:
+        """After a data stream ended: read the transfer's final reply, or refuse a cut stream.
+
+        A stream that ended without TLS close_notify (a TCP FIN, forged or from a cut
+        connection) is complete only if a length the server gave on the control
+        connection (SIZE, MLST, the 150's "(n bytes)") says so.  Otherwise it is an
+        :class:`IntegrityError`, whatever the final reply says; a failure reply
+        (426...) is the better reason and is raised instead.
+        """
+        if not reader.ragged or (expected is not None and reader.received == expected):
+            ftp.voidresp()
+            return
+        with contextlib.suppress(OSError, EOFError):
+            ftp.voidresp()
+        raise IntegrityError(
+            f"{self.settings.server}: {what} ended after {reader.received} bytes without TLS "
+            f"close_notify, and no size proves it complete; {consequence}",
+            hint="the connection was cut (or the cut was forged); run the command again",
+        )
 
     def _ls(self, path: str) -> list[Entry]:
         def work(ftp: FTPSConnection) -> list[Entry]:
@@ -705,20 +1000,30 @@ class FTPSAdapter(Adapter):
         first = len(self.data_connections)
 
         def work(ftp: FTPSConnection) -> TransferResult:
-            expected = self._size(ftp, remote)
+            try:
+                # SIZE, or MLST's size fact: a length the server vouches for on the control connection.
+                expected = self._stored_size(ftp, remote)
+            except ftplib.error_perm as exc:
+                self._refuse_folder(ftp, remote, exc)
+                raise
             with AtomicDownload(local, expected_size=expected, callback=callback) as out:
-                conn, announced = ftp.ntransfercmd(f"RETR {remote}")
+                try:
+                    conn, announced = ftp.ntransfercmd(f"RETR {remote}")
+                except ftplib.error_perm as exc:
+                    self._refuse_folder(ftp, remote, exc)
+                    raise
                 if out.expected_size is None and announced is not None:
                     out.expected_size = announced
                 buffer = bytearray(DOWNLOAD_FILL)
                 view = memoryview(buffer)
+                reader = _DataReader(conn)
                 with conn, _explained(ftp):
                     while True:
                         filled = 0
                         # Fill the reused buffer record by record (<= 16 KiB each): no
                         # allocation per read, one disk write per buffer.
                         while filled < DOWNLOAD_FILL:
-                            count = conn.recv_into(view[filled:])
+                            count = reader.read_into(view[filled:])
                             if not count:
                                 break
                             filled += count
@@ -726,9 +1031,10 @@ class FTPSAdapter(Adapter):
                             out.write(view[:filled])
                         if filled < DOWNLOAD_FILL:
                             break
-                # 226 only after the server has sent everything; a 426 here aborts the
-                # download and AtomicDownload removes the partial file.
-                ftp.voidresp()
+                # 226 only after the server has sent everything; a 426 here (or a cut
+                # stream) aborts the download and AtomicDownload removes the partial file.
+                self._finish(ftp, reader, out.expected_size, f"the download of {remote}",
+                             "the file may be truncated; nothing was saved")  # fmt: skip
             return TransferResult(
                 direction="get", local=local, remote=self.user_path(remote), size=out.written,
                 elapsed=out.elapsed, sha256=out.sha256, details=self._details(first),
@@ -736,7 +1042,19 @@ class FTPSAdapter(Adapter):
 
         return self._run("downloading", remote, work)
 
+    def _refuse_folder(self, ftp: FTPSConnection, remote: str, exc: ftplib.Error) -> None:
+        """After SIZE or RETR was refused: if ``remote`` is a folder, say so (not "does not exist").
+
+        Servers refuse both on a folder with a 550 that often reads "not found" or "not a
+        regular file"; only after the refusal is it worth asking what is there.
+        """
+        if self._kind(ftp, remote) == "directory":
+            raise RemoteIsFolder(
+                f"{self.settings.server}: {remote} is a folder", hint="use -r to copy a folder"
+            ) from exc
+
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+        self._refuse_backslash(remote, "upload to")
         handle, size = open_for_upload(local)
         first = len(self.data_connections)
         folder, name = posixpath.split(remote)
@@ -754,7 +1072,15 @@ class FTPSAdapter(Adapter):
 
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted
-            conn, _ = ftp.ntransfercmd(f"STOR {target}")
+            try:
+                conn, _ = ftp.ntransfercmd(f"STOR {target}")
+            except ftplib.error_perm:
+                # vsftpd says "553 Could not create file." when the folder is missing: create
+                # the missing folders and try once more (put into new folders, like HTTPS
+                # and WebDAV).  If the folder exists, the refusal is about something else.
+                if not self._make_parents(ftp, folder):
+                    raise
+                conn, _ = ftp.ntransfercmd(f"STOR {target}")
             accepted = True
             buffer = bytearray(UPLOAD_BLOCK)
             view = memoryview(buffer)
@@ -777,11 +1103,17 @@ class FTPSAdapter(Adapter):
                         callback(sent, size)
                 # close_notify tells the server the file is complete rather than cut.
                 if isinstance(conn, ssl.SSLSocket):
-                    conn.unwrap()
+                    try:
+                        conn.unwrap()
+                    except (ssl.SSLError, OSError):
+                        # unwrap also waits for the server's close_notify, and some servers
+                        # close without one.  Every byte was sent; whether the server has
+                        # them all is for its final reply and the size check below to say.
+                        pass
             ftp.voidresp()
             if callback is not None and size == 0:
                 callback(0, 0)
-            stored = self._size(ftp, target)
+            stored = self._stored_size(ftp, target)
             if stored is not None:
                 if stored != size:
                     raise IntegrityError(
@@ -814,6 +1146,14 @@ class FTPSAdapter(Adapter):
             direction="put", local=local, remote=self.user_path(remote), size=size,
             elapsed=time.monotonic() - started, details=details,
         )
+
+    def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:
+        """The size the server reports for an upload: SIZE, else MLST's size fact, else None."""
+        size = self._size(ftp, path)
+        if size is None and "MLST" in self._features:
+            entry = self._mlst_or_none(ftp, path)
+            size = entry.size if entry is not None and entry.type == "file" else None
+        return size
 
     def _install(self, temp: str, remote: str) -> str | None:
         """Rename the complete upload ``temp`` to ``remote``.  On failure ``temp`` is kept
@@ -987,58 +1327,133 @@ class FTPSAdapter(Adapter):
     # -- folders and names ---------------------------------------------------------------------
 
     def _mkdir(self, path: str, parents: bool) -> None:
+        self._refuse_backslash(path, "create")
+
         def work(ftp: FTPSConnection) -> None:
             if self._kind(ftp, path) == "directory":
                 return
             if not parents:
                 ftp.voidcmd(f"MKD {path}")
                 return
-            current = ""
-            for part in [p for p in path.split("/") if p]:
-                current = f"{current}/{part}"
-                kind = self._kind(ftp, current)
-                if kind == "directory":
-                    continue
-                if kind is not None:
-                    raise RemoteError(f"{self.settings.server}: {current} exists and is not a folder")
-                ftp.voidcmd(f"MKD {current}")
+            self._make_folders(ftp, path)
 
         self._run("creating the folder", path, work)
 
-    def _rm(self, path: str, recursive: bool) -> None:
-        def work(ftp: FTPSConnection) -> None:
+    def _make_folders(self, ftp: FTPSConnection, path: str) -> None:
+        """MKD each missing level of ``path``.  A level that appears meanwhile (another
+        client, a parallel upload of ours) is fine; a file in the way is not."""
+        current = ""
+        for part in [p for p in path.split("/") if p]:
+            current = f"{current}/{part}"
+            kind = self._kind(ftp, current)
+            if kind == "directory":
+                continue
+            if kind is not None:
+                raise RemoteExists(f"{self.settings.server}: {current} exists and is not a folder")
             try:
+                ftp.voidcmd(f"MKD {current}")
+            except ftplib.error_perm as exc:
+                if self._kind(ftp, current) != "directory":
+                    raise self._translate(exc, "creating the folder", current) from exc
+
+    def _make_parents(self, ftp: FTPSConnection, folder: str) -> bool:
+        """Create ``folder`` for an upload if it is missing; False if it was there already."""
+        kind = self._kind(ftp, folder)
+        if kind == "directory":
+            return False
+        if kind is not None:
+            raise RemoteExists(f"{self.settings.server}: {folder} is a file, not a folder to upload into")
+        self._make_folders(ftp, folder)
+        return True
+
+    def _rm(self, path: str, recursive: bool) -> None:
+        self._refuse_backslash(path, "remove")
+
+        def work(ftp: FTPSConnection) -> None:
+            # What is there is asked first, not inferred from a refused DELE: some servers
+            # remove an (empty) folder on DELE, and without -r no folder may go.
+            if self._kind(ftp, path) != "directory":
                 ftp.voidcmd(f"DELE {path}")
                 return
-            except ftplib.error_perm as exc:
-                if self._kind(ftp, path) != "directory":
-                    raise exc
-                if not recursive:
-                    raise folder_needs_recursive(f"{self.settings.server}: {path} is a folder") from exc
+            if not recursive:
+                raise folder_needs_recursive(f"{self.settings.server}: {path} is a folder")
             self._remove_tree(ftp, path)
 
         self._run("removing", path, work)
 
-    def _remove_tree(self, ftp: FTPSConnection, folder: str) -> None:
-        for entry in self._list_entries(ftp, folder):
-            if "\\" in entry.name:
-                # Legal on a POSIX server, but a Windows server reads "..\\x" as a path that
-                # leaves the folder: never delete by such a name.
+    def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
+        """Remove ``top`` and everything in it: the whole tree is listed first, then removed.
+
+        Listing first means that whatever stops the walk (a cut or oversized listing, a
+        name with a backslash, a tree deeper than :data:`MAX_TREE_DEPTH`: a link loop, or
+        a hostile server listing ``a/`` in every folder) stops it before anything is
+        deleted.  The walk is iterative.  A failure names the entry that failed, not ``top``.
+        """
+        folders: list[str] = []  # each folder before the folders inside it
+        files: list[str] = []
+        pending: list[tuple[str, int]] = [(top, 0)]
+        while pending:
+            folder, depth = pending.pop()
+            if depth > MAX_TREE_DEPTH:
                 raise RemoteError(
-                    f"{self.settings.server}: refusing to remove {entry.path!r}: its name holds a backslash",
-                    hint="remove that file by hand (or rename it), then run rm -r again",
+                    f"{self.settings.server}: {top} is nested more than {MAX_TREE_DEPTH} folders deep "
+                    f"(at {folder}); rm -r removed nothing",
+                    hint="the server may list a folder inside itself (a link loop); remove it by hand",
                 )
-            if entry.type == "directory":
-                self._remove_tree(ftp, entry.path)
-            else:
-                ftp.voidcmd(f"DELE {entry.path}")
-        ftp.voidcmd(f"RMD {folder}")
+            folders.append(folder)
+            try:
+                entries = self._list_entries(ftp, folder)
+            except ftplib.error_perm as exc:
+                raise self._refine(self._translate(exc, "listing", folder), exc, "listing", folder, folder) from exc
+            for entry in entries:
+                if "\\" in entry.name:
+                    # Legal on a POSIX server, but a Windows server reads "..\\x" as a path that
+                    # leaves the folder: never delete by such a name.
+                    raise RemoteError(
+                        f"{self.settings.server}: refusing to remove {entry.path!r}: its name holds a backslash",
+                        hint="remove that file by hand (or rename it), then run rm -r again",
+                    )
+                if entry.type == "directory":
+                    pending.append((entry.path, depth + 1))
+                else:
+                    files.append(entry.path)
+        for path in files:
+            self._step(ftp, f"DELE {path}", "removing", path)
+        for folder in reversed(folders):
+            self._step(ftp, f"RMD {folder}", "removing the folder", folder)
+
+    def _step(self, ftp: FTPSConnection, command: str, action: str, path: str) -> None:
+        """One command inside a larger operation; a refusal names ``path``, the entry it was about."""
+        try:
+            ftp.voidcmd(command)
+        except (ftplib.error_perm, ftplib.error_temp) as exc:
+            raise self._refine(self._translate(exc, action, path), exc, action, path, path) from exc
 
     def _rmdir(self, path: str) -> None:
+        self._refuse_backslash(path, "remove")
         self._run("removing the folder", path, lambda ftp: ftp.voidcmd(f"RMD {path}"))
 
     def _mv(self, source: str, destination: str) -> None:
+        """RNFR/RNTO, never onto a folder, and a folder never onto a file.
+
+        POSIX ``rename`` (vsftpd, proftpd, pure-ftpd) replaces an *empty* folder and
+        refuses the rest, but other servers delete whatever is at the target first.
+        So the target is looked at before RNFR (nothing may come between RNFR and
+        RNTO).  An existing *file* is replaced, as POSIX ``mv`` does.
+        """
+        server = self.settings.server
+        self._refuse_backslash(source, "move")
+        self._refuse_backslash(destination, "move to")
+
         def work(ftp: FTPSConnection) -> None:
+            target = self._kind(ftp, destination)
+            if target == "directory":
+                raise RemoteIsFolder(
+                    f"{server}: {destination} is a folder; xfer never replaces a folder",
+                    hint=f"to move into it, name the target {destination.rstrip('/')}/",
+                )
+            if target is not None and self._kind(ftp, source) == "directory":
+                raise RemoteExists(f"{server}: {destination} is a file; a folder never replaces a file")
             try:
                 ftp.sendcmd(f"RNFR {source}")
             except ftplib.error_perm as exc:
@@ -1067,18 +1482,23 @@ class FTPSAdapter(Adapter):
                     if size is not None and start >= size:
                         return b""  # past the end: nothing to read (some servers refuse such a REST)
                     raise
-            conn, _ = ftp.ntransfercmd(f"RETR {path}")
+            conn, announced = ftp.ntransfercmd(f"RETR {path}")
+            reader = _DataReader(conn)
             body = bytearray()
             complete = False
             with conn, _explained(ftp):
                 while length is None or len(body) < length:
-                    chunk = conn.recv(DOWNLOAD_FILL if length is None else min(DOWNLOAD_FILL, length - len(body)))
-                    if not chunk:
+                    want = DOWNLOAD_FILL if length is None else min(DOWNLOAD_FILL, length - len(body))
+                    chunk = bytearray(want)
+                    count = reader.read_into(memoryview(chunk))
+                    if not count:
                         complete = True
                         break
-                    body += chunk
+                    body += chunk[:count]
             if complete:
-                ftp.voidresp()
+                # A stream that ended early must be proven complete, as for whole downloads.
+                expected = announced - start if announced is not None else None
+                self._finish(ftp, reader, expected, f"reading {path}", "the bytes read were discarded")
             else:
                 try:
                     ftp.getresp()  # 226: everything had been sent already

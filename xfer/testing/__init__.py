@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .as2_server import AS2Server
     from .endpoints import SERVERS, Endpoint, serve
+    from .ftps_fake import FakeFTPSServer
     from .ftps_server import FTPSServer
     from .https_server import HTTPSServer
     from .pki import DEFAULT_PASSWORD, TestPKI, create_pki
@@ -38,6 +39,7 @@ __all__ = [
     "AS2Server",
     "Endpoint",
     "FTPSServer",
+    "FakeFTPSServer",
     "HTTPSServer",
     "TestPKI",
     "WebDAVServer",
@@ -55,6 +57,7 @@ _LAZY = {
     "serve": ".endpoints",
     "HTTPSServer": ".https_server",
     "FTPSServer": ".ftps_server",
+    "FakeFTPSServer": ".ftps_fake",
     "AS2Server": ".as2_server",
     "WebDAVServer": ".webdav_server",
 }

@@ -27,7 +27,6 @@ import errno
 import logging
 import os
 import socket
-import ssl
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,10 +42,10 @@ from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.log import logger
 from pyftpdlib.servers import FTPServer
 
+from ._ftps_endpoint import FTPSEndpoint
 from ._serving import InProcessServer
 
 if TYPE_CHECKING:
-    from ..adapters.ftps import FTPSAdapter
     from .pki import TestPKI
 
 __all__ = ["FTPSServer"]
@@ -57,7 +56,7 @@ _TLS_VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
 ALL_PERMISSIONS = "elradfmwMT"
 
 
-class FTPSServer(InProcessServer):
+class FTPSServer(FTPSEndpoint, InProcessServer):
     """A threaded pyftpdlib FTPS server; a context manager.  See the module docstring.
 
     ``handler_class`` lets a test change server behaviour (refuse AUTH, answer 552...):
@@ -85,13 +84,7 @@ class FTPSServer(InProcessServer):
         handler_attrs: Mapping[str, Any] | None = None,
         certificate: tuple[str | Path, str | Path] | None = None,
     ) -> None:
-        self.pki = pki
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.implicit = implicit
-        self.host = host
-        self.user = user
-        self.password = password
+        self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.require_session_reuse = require_session_reuse
         self._certificate = certificate or (pki.server_cert, pki.server_key)
         #: Command lines the server received, in order, including PASS (this is a test server).
@@ -114,45 +107,6 @@ class FTPSServer(InProcessServer):
             raise RuntimeError("the server is not running")
         port: int = self._server.socket.getsockname()[1]
         return port
-
-    @property
-    def scheme(self) -> str:
-        """``ftps`` (implicit) or ``ftpes`` (explicit), as in xfer URLs."""
-        return "ftps" if self.implicit else "ftpes"
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}/"
-
-    def adapter(
-        self,
-        context: ssl.SSLContext,
-        *,
-        host: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        timeout: float = 10.0,
-        root: str = "/",
-        **options: Any,
-    ) -> FTPSAdapter:
-        """An open xfer adapter on this server (explicit or implicit to match), logged in as
-        :attr:`user` unless told otherwise.  ``options`` are the ``[ftps]`` profile options."""
-        from ..adapters.base import ConnectionSettings
-        from ..adapters.ftps import ExplicitFTPSAdapter, ImplicitFTPSAdapter
-
-        cls = ImplicitFTPSAdapter if self.implicit else ExplicitFTPSAdapter
-        settings = ConnectionSettings(
-            scheme=self.scheme,
-            host=host or self.host,
-            port=self.port,
-            root=root,
-            ssl_context=context,
-            username=self.user if username is None else username,
-            password=self.password if password is None else password,
-            timeout=timeout,
-            options=options,
-        )
-        return cls(settings)
 
     def start(self) -> FTPSServer:
         """Listen and serve in a daemon thread.  Returns self."""

@@ -1,0 +1,537 @@
+"""FTPS against server behaviours the bed's daemons do not show, as fakes (:mod:`xfer.testing.ftps_fake`).
+
+Regression tests for issue 11: the data-channel handshake order (item 11), streams cut
+without close_notify (item 2), endless listings (item 6), a password echoed in replies
+(item 8), SIZE on folders (item 12), and their siblings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ftplib
+import io
+import traceback
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import one_error, run
+from xfer import client
+from xfer.adapters import ftps
+from xfer.adapters.ftps import FTPSAdapter
+from xfer.errors import (
+    AuthenticationFailed,
+    ExitCode,
+    IntegrityError,
+    ListingTooLarge,
+    RemoteError,
+    RemoteExists,
+    RemoteIsFolder,
+    RemoteNotFound,
+    RemotePermissionDenied,
+    UsageError,
+)
+from xfer.testing.ftps_fake import DataOrder, FakeFTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext
+
+from .ftps_fixtures import implicit  # noqa: F401 - a fixture, used by name
+
+ContextFactory = Callable[..., XferSSLContext]
+
+
+@pytest.fixture
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fake-root")
+    (folder / "in").mkdir()
+    (folder / "in" / "a.edi").write_bytes(b"A" * 70_000)
+    (folder / "in" / "b.edi").write_bytes(b"B" * 3)
+    return folder
+
+
+# -- item 11: the data connection's handshake before or after the 150 ---------------------------
+
+
+@pytest.mark.parametrize("order", ["handshake-first", "reply-first"])
+def test_data_channel_handshake_in_either_order(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tls_version: str, implicit: bool,
+    order: DataOrder, tmp_path: Path,
+) -> None:
+    """A server that withholds the 150 until the data handshake is done (Node.js ftp-srv) used to
+    deadlock until its 425; vsftpd's order (150 first) must keep working.  Listing, download
+    and upload, each data connection resuming the control session."""
+    context = client_context(tls_max=tls_version)
+    server = FakeFTPSServer(pki, root=root, implicit=implicit, tls_max=tls_version, data_order=order, handshake_wait=3)
+    with server as srv:
+        remote = srv.adapter(context)
+        with remote:
+            _exercise(remote, root, tmp_path)
+    first = ["handshake", "150"] if order == "handshake-first" else ["150", "handshake"]
+    assert [d.events for d in server.data_connections] == [first] * 3
+    assert all(d.resumed for d in server.data_connections)
+    assert all(d.tls_version == f"TLSv{tls_version}" for d in remote.data_connections)
+
+
+def _exercise(remote: FTPSAdapter, root: Path, tmp_path: Path) -> None:
+    """Listing, download and upload: one data connection each."""
+    assert [e.name for e in remote.ls("/in")] == ["a.edi", "b.edi"]
+    remote.get_file("/in/a.edi", tmp_path / "a.edi")
+    assert (tmp_path / "a.edi").read_bytes() == b"A" * 70_000
+    result = remote.put_file(tmp_path / "a.edi", "/in/c.edi")
+    assert (root / "in" / "c.edi").read_bytes() == b"A" * 70_000
+    assert result.details["data_sessions_resumed"] == 1
+
+
+# -- item 2: a data stream cut without close_notify -----------------------------------------------
+
+
+def _no_leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if "xfer-part" in p.name]
+
+
+@pytest.mark.parametrize("size", [False, True], ids=["no-SIZE", "SIZE"])
+def test_download_cut_without_close_notify_is_an_integrity_error(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tls_version: str, tmp_path: Path, size: bool
+) -> None:
+    """The server cuts RETR after 30000 of 70000 bytes (FIN, no close_notify) and says 226.
+    Without SIZE the half file used to replace the good local one, exit 0."""
+    target = tmp_path / "a.edi"
+    target.write_bytes(b"old and good")
+    with FakeFTPSServer(pki, root=root, tls_max=tls_version, size=size, cut_after=30_000) as srv:
+        remote = srv.adapter(client_context(tls_max=tls_version))
+        with remote:
+            with pytest.raises(IntegrityError) as failure:
+                remote.get_file("/in/a.edi", target)
+            assert failure.value.exit_code == ExitCode.INTEGRITY
+            assert "30000" in str(failure.value)
+            # The session is in step: the next operation gets its own answer.
+            assert remote.info("/in/b.edi").size == 3
+    assert target.read_bytes() == b"old and good"
+    assert _no_leftovers(tmp_path) == []
+
+
+def test_download_without_close_notify_is_complete_when_its_size_proves_it(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A server that never sends close_notify on data connections still works where SIZE (or
+    MLST) says how long the file is and every byte arrived."""
+    for size in (True, False):  # SIZE, or MLST's size fact
+        with FakeFTPSServer(pki, root=root, size=size, cut_after=70_000) as srv:
+            remote = srv.adapter(client_context())
+            with remote:
+                remote.get_file("/in/a.edi", tmp_path / "a.edi")
+        assert (tmp_path / "a.edi").read_bytes() == b"A" * 70_000
+        (tmp_path / "a.edi").unlink()
+
+
+def test_download_without_close_notify_and_no_size_is_not_proven(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """All bytes arrived, but nothing says so: without SIZE and MLST the FIN could be a cut."""
+    with FakeFTPSServer(pki, root=root, size=False, mlst=False, cut_after=70_000) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(IntegrityError):
+            remote.get_file("/in/a.edi", tmp_path / "a.edi")
+    assert not (tmp_path / "a.edi").exists()
+    assert _no_leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLSD", "LIST"])
+def test_listing_cut_without_close_notify_is_an_integrity_error(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tls_version: str, tmp_path: Path, mlst: bool
+) -> None:
+    """get -r fetched 4 of 10 files, exit 0, when the listing was cut; now nothing is fetched."""
+    for number in range(10):
+        (root / "in" / f"f{number}.edi").write_bytes(b"x")
+    with FakeFTPSServer(pki, root=root, tls_max=tls_version, mlst=mlst, cut_after=150) as srv:
+        remote = srv.adapter(client_context(tls_max=tls_version))
+        with remote:
+            with pytest.raises(IntegrityError, match="listing of /in"):
+                remote.ls("/in")
+            with pytest.raises(IntegrityError):
+                client.get(remote, ["/in"], tmp_path / "down", recursive=True)
+    assert not (tmp_path / "down").exists() or list((tmp_path / "down").rglob("*.edi")) == []
+
+
+# -- item 6: listings are read with a cap -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLSD", "LIST"])
+def test_endless_listing_stops_at_max_listing(
+    pki: TestPKI, root: Path, client_context: ContextFactory, mlst: bool
+) -> None:
+    """A listing that never ends used to be read whole into memory (1.3-1.9 GB for 200 MB)."""
+    cap = 2 * 2**20
+    with FakeFTPSServer(pki, root=root, mlst=mlst, endless_listing=True) as srv:
+        remote = srv.adapter(client_context(), max_listing=cap)
+        with remote:
+            tracemalloc.start()
+            try:
+                with pytest.raises(ListingTooLarge) as failure:
+                    remote.ls("/in")
+                _current, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert failure.value.exit_code == ExitCode.REMOTE
+            assert "--max-listing" in (failure.value.hint or "")
+            assert "2 MiB" in str(failure.value)
+            # Parsed as it arrives: the peak is the entries of 2 MiB of lines, not a copy of
+            # everything the server sent.
+            assert peak < 40 * 2**20, peak
+            assert remote.info("/in/a.edi").size == 70_000  # the session is usable again
+    assert srv.endless_sent < 8 * cap
+
+
+# -- item 8: a server that echoes the password ---------------------------------------------------
+
+SECRET = "Very-Secret-Pw-9"
+
+
+def _everything_shown(error: BaseException) -> str:
+    """Message, hint, and the whole chained traceback (what --traceback prints)."""
+    hint = getattr(error, "hint", None) or ""
+    return f"{error}\n{hint}\n" + "".join(traceback.format_exception(error))
+
+
+def test_password_echoed_in_a_refused_login_is_never_shown(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    with FakeFTPSServer(pki, root=root, echo_password=True) as srv:
+        with pytest.raises(AuthenticationFailed) as failure:
+            srv.adapter(client_context(), password=SECRET)
+        assert f"PASS {SECRET}" in srv.commands  # it was sent, and echoed back
+    shown = _everything_shown(failure.value)
+    assert SECRET not in shown
+    assert "PASS ********" in shown
+
+
+def test_password_echoed_in_any_reply_is_never_shown(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    with FakeFTPSServer(pki, root=root, echo_password=True, password=SECRET) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            with pytest.raises(RemoteError) as failure:
+                remote.get_file("/in/missing.edi", tmp_path / "x")
+            with pytest.raises(RemoteError) as refused:
+                remote.rmdir("/in")
+    for error in (failure.value, refused.value):
+        assert SECRET not in _everything_shown(error)
+        assert "********" in str(error)
+
+
+def test_password_never_printed_by_the_cli(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeFTPSServer(pki, root=root, echo_password=True) as srv:
+        monkeypatch.setenv("XFER_T_FTP_PW", SECRET)
+        code, out, err = run(capsys, "ls", srv.url, "--identity", str(pki.client_p12),
+                             "--identity-password", f"file:{pki.password_file}", "--ca", str(pki.root_ca),
+                             "--username", srv.user, "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+    assert code == ExitCode.REMOTE
+    assert "530" in err
+    assert SECRET not in out + err
+
+
+# -- item 12: SIZE on a folder -----------------------------------------------------------------------
+
+
+def test_size_on_a_folder_does_not_make_it_a_file(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """No MLST, and SIZE /in answers 213 4096: the folder was listed as a file, rm -r sent DELE,
+    put -r said "exists and is not a folder"."""
+    (root / "in" / "sub").mkdir()
+    (root / "in" / "sub" / "c.edi").write_bytes(b"c")
+    with FakeFTPSServer(pki, root=root, mlst=False, size_on_folders=True) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            assert remote.info("/in").type == "directory"
+            assert remote.info("/in/a.edi").type == "file"
+            assert remote.info("/in/a.edi").size == 70_000
+            assert sorted(e.name for e in remote.ls("/in")) == ["a.edi", "b.edi", "sub"]
+            client.get(remote, ["/in"], f"{tmp_path / 'down'}/", recursive=True)
+            assert (tmp_path / "down" / "in" / "sub" / "c.edi").read_bytes() == b"c"
+            (tmp_path / "up").mkdir()
+            (tmp_path / "up" / "d.edi").write_bytes(b"d")
+            client.put(remote, [tmp_path / "up"], "/in/sub", recursive=True)
+            assert (root / "in" / "sub" / "up" / "d.edi").read_bytes() == b"d"
+            remote.rm("/in", recursive=True)
+    assert not (root / "in").exists()
+    assert not [c for c in srv.commands if c in ("DELE /in", "DELE /in/sub")]
+
+
+# -- item 4: get of a folder ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLST", "SIZE-on-folders"])
+def test_get_of_a_folder_says_it_is_a_folder(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, mlst: bool
+) -> None:
+    target = tmp_path / "in"
+    target.write_bytes(b"keep")
+    with FakeFTPSServer(pki, root=root, mlst=mlst, size_on_folders=not mlst) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemoteIsFolder) as failure:
+            remote.get_file("/in", target)
+    assert str(failure.value) == f"{srv.host}:{srv.port}: /in is a folder"
+    assert failure.value.hint == "use -r to copy a folder"
+    assert failure.value.exit_code == ExitCode.REMOTE
+    assert target.read_bytes() == b"keep"
+    assert _no_leftovers(tmp_path) == []
+
+
+# -- item 16: put into folders that do not exist yet ------------------------------------------------
+
+
+@pytest.mark.parametrize("temp_name", [True, False])
+def test_put_creates_missing_parent_folders(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, temp_name: bool
+) -> None:
+    """vsftpd's "553 Could not create file." for a missing folder gave a hint about bad characters."""
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context(), upload_temp_name=temp_name)
+        with remote:
+            remote.put_file(tmp_path / "f.edi", "/new/deeper/f.edi")
+            remote.put_file(tmp_path / "f.edi", "/in/x/f.edi")
+    assert (root / "new" / "deeper" / "f.edi").read_bytes() == b"payload"
+    assert (root / "in" / "x" / "f.edi").read_bytes() == b"payload"
+    assert [c for c in srv.commands if c.startswith("MKD")] == ["MKD /new", "MKD /new/deeper", "MKD /in/x"]
+
+
+def test_put_under_a_file_is_refused_clearly(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemoteExists, match=r"/in/a\.edi is a file, not a folder"):
+            remote.put_file(tmp_path / "f.edi", "/in/a.edi/f.edi")
+    assert (root / "in" / "a.edi").read_bytes() == b"A" * 70_000
+
+
+# -- item 23: backslash paths ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verb", "args"),
+    [("put_file", ("LOCAL", "\\dir\\")), ("mkdir", ("\\dir\\",)), ("rm", ("\\in\\a.edi",)),
+     ("rmdir", ("\\in",)), ("mv", ("/in/a.edi", "\\in\\b2.edi"))],
+)  # fmt: skip
+def test_backslash_paths_change_nothing(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, verb: str, args: tuple[str, ...]
+) -> None:
+    """``p:\\dir\\`` created a file literally named ``\\dir\\``."""
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(UsageError, match="backslash") as failure:
+            getattr(remote, verb)(*(str(tmp_path / "f.edi") if a == "LOCAL" else a for a in args))
+    assert failure.value.hint is not None and "/" in failure.value.hint
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == before
+    assert not [c for c in srv.commands if c.split(" ")[0] in ("STOR", "MKD", "DELE", "RMD", "RNFR", "RNTO")]
+
+
+def test_backslash_path_not_found_hints_at_slashes(pki: TestPKI, root: Path, client_context: ContextFactory) -> None:
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemoteNotFound) as failure:
+            remote.ls("\\in\\")
+    assert failure.value.hint is not None and "/" in failure.value.hint
+
+
+# -- item 1: mv never replaces a folder --------------------------------------------------------------------
+
+
+@pytest.fixture
+def batch(root: Path) -> Path:
+    """The issue's scene: /invoice.edi and /batch holding 9 files."""
+    (root / "invoice.edi").write_bytes(b"UNB+UNOA:1+X'")
+    (root / "batch").mkdir()
+    for number in range(9):
+        (root / "batch" / f"{number}.edi").write_bytes(b"%d" % number)
+    return root
+
+
+def test_mv_primitive_never_renames_onto_a_folder(
+    pki: TestPKI, batch: Path, client_context: ContextFactory
+) -> None:
+    """On a server whose RNTO deletes what is at the target, a file replaced a folder of 9 files."""
+    with FakeFTPSServer(pki, root=batch, rnto_replaces=True) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            with pytest.raises(RemoteIsFolder, match="/batch is a folder"):
+                remote._mv("/invoice.edi", "/batch")
+            with pytest.raises(RemoteIsFolder):
+                remote._mv("/in", "/batch")
+            with pytest.raises(RemoteExists, match="a folder never replaces a file"):
+                remote._mv("/batch", "/invoice.edi")
+    assert len(list((batch / "batch").iterdir())) == 9
+    assert (batch / "invoice.edi").read_bytes() == b"UNB+UNOA:1+X'"
+    assert not [c for c in srv.commands if c.startswith(("RNFR", "RNTO"))]
+
+
+@pytest.mark.parametrize("destination", ["/batch", "/batch/"])
+def test_mv_onto_a_folder_through_the_api_keeps_the_folder(
+    pki: TestPKI, batch: Path, client_context: ContextFactory, destination: str
+) -> None:
+    """Through the public verb: the file goes into the folder (generic rule in Adapter.mv), or is
+    refused; either way the 9 files stay."""
+    with FakeFTPSServer(pki, root=batch, rnto_replaces=True) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            with contextlib.suppress(RemoteIsFolder):
+                remote.mv("/invoice.edi", destination)
+    assert len([p for p in (batch / "batch").iterdir() if p.name != "invoice.edi"]) == 9
+    assert (batch / "batch").is_dir()
+
+
+def test_mv_onto_an_existing_file_replaces_it(pki: TestPKI, batch: Path, client_context: ContextFactory) -> None:
+    with FakeFTPSServer(pki, root=batch) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            remote.mv("/invoice.edi", "/batch/0.edi")
+    assert (batch / "batch" / "0.edi").read_bytes() == b"UNB+UNOA:1+X'"
+    assert not (batch / "invoice.edi").exists()
+
+
+# -- item 21: a refusal inside rm -r names the entry ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [("550 No such file or directory.", RemoteNotFound), ("550 Permission denied.", RemotePermissionDenied),
+     ("450 File busy.", RemoteError)],
+)  # fmt: skip
+def test_failed_dele_inside_rm_r_names_the_entry(
+    pki: TestPKI, root: Path, client_context: ContextFactory, reply: str, kind: type[RemoteError]
+) -> None:
+    """"/in does not exist" was said about the folder being removed, for a DELE of one file in it."""
+    (root / "in" / "sub").mkdir()
+    (root / "in" / "sub" / "c.edi").write_bytes(b"c")
+    with FakeFTPSServer(pki, root=root, replies={"DELE /in/sub/c.edi": reply}) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(kind) as failure:
+            remote.rm("/in", recursive=True)
+    assert "/in/sub/c.edi" in str(failure.value)
+    assert "/in does not exist" not in str(failure.value)
+
+
+def test_failed_rmd_inside_rm_r_names_the_folder(pki: TestPKI, root: Path, client_context: ContextFactory) -> None:
+    (root / "in" / "sub").mkdir()
+    with FakeFTPSServer(pki, root=root, replies={"RMD /in/sub": "550 Permission denied."}) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemotePermissionDenied, match="/in/sub"):
+            remote.rm("/in", recursive=True)
+
+
+# -- siblings -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [True, False], ids=["SIZE", "MLST-size"])
+def test_upload_to_a_server_that_does_not_answer_close_notify(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tls_version: str, tmp_path: Path, size: bool
+) -> None:
+    """Our close_notify went out and every byte arrived; the server closing without its own
+    close_notify is no failure (the upload was reported failed and removed).  The size check
+    still proves it, by SIZE or, without SIZE, by MLST."""
+    (tmp_path / "f.edi").write_bytes(b"x" * 100_000)
+    with FakeFTPSServer(pki, root=root, tls_max=tls_version, size=size, answer_close_notify=False) as srv:
+        remote = srv.adapter(client_context(tls_max=tls_version))
+        with remote:
+            result = remote.put_file(tmp_path / "f.edi", "/in/f.edi")
+    assert (root / "in" / "f.edi").read_bytes() == b"x" * 100_000
+    assert result.details["size_verified"] is True
+
+
+def test_cut_download_from_the_cli_exits_7_and_keeps_the_old_file(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's scene: RETR cut, then 226, no SIZE: the half file replaced the old one, exit 0."""
+    target = tmp_path / "a.edi"
+    target.write_bytes(b"old and good")
+    with FakeFTPSServer(pki, root=root, size=False, mlst=False, cut_after=30_000) as srv:
+        monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--identity", str(pki.client_p12),
+                           "--identity-password", f"file:{pki.password_file}", "--ca", str(pki.root_ca),
+                           "--username", srv.user, "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+    assert code == ExitCode.INTEGRITY
+    assert "without TLS close_notify" in one_error(err)
+    assert target.read_bytes() == b"old and good"
+    assert _no_leftovers(tmp_path) == []
+
+
+def test_put_tolerates_a_parent_created_meanwhile(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Item 16: between our look and our MKD another client (or a parallel upload) made the folder."""
+    (root / "race").mkdir()
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    with FakeFTPSServer(pki, root=root, replies_once={"MLST /race": "550 No such file or directory."}) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            remote.put_file(tmp_path / "f.edi", "/race/x/f.edi")
+    assert (root / "race" / "x" / "f.edi").read_bytes() == b"payload"
+    assert [c for c in srv.commands if c.startswith("MKD")] == ["MKD /race", "MKD /race/x"]
+
+
+def test_a_reply_that_never_ends_is_cut_off(client_context: ContextFactory) -> None:
+    """ftplib reads continuation lines until the closing one, with no limit."""
+    ftp = ftps.FTPSConnection(context=client_context(), implicit=False, timeout=5)
+    # More continuation lines than any reply may hold, and never the closing "211 " line.
+    ftp.file = io.StringIO("211-still more features\r\n" * (ftps.MAX_REPLY // 20))
+    with pytest.raises(ftplib.error_proto, match="longer than"):
+        ftp.getresp()
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [("530 Login incorrect: PASS ab", "530 Login incorrect: PASS ********"),
+     ("530 'ab' refused", "530 '********' refused"),
+     ("550 tab abc.", "550 tab abc.")],
+)  # fmt: skip
+def test_secrets_are_taken_out_of_replies_as_tokens(client_context: ContextFactory, reply: str, shown: str) -> None:
+    """A short password is replaced where it is set off, never inside another word."""
+    ftp = ftps.FTPSConnection(context=client_context(), implicit=False, timeout=5)
+    ftp.secrets = ("ab",)
+    ftp.file = io.StringIO(reply + "\r\n")
+    try:
+        got = ftp.getresp()
+    except ftplib.Error as refused:
+        got = str(refused)
+    assert got == shown
+
+
+@pytest.mark.parametrize("mdtm", [True, False])
+def test_info_without_mlst_and_size(
+    pki: TestPKI, root: Path, client_context: ContextFactory, mdtm: bool
+) -> None:
+    """Without MLST and SIZE a file is known by MDTM, and without MDTM by its parent's listing;
+    a missing one is still missing."""
+    replies = {} if mdtm else {f"MDTM {p}": "502 Command not implemented." for p in ("/in/a.edi", "/in/nope")}
+    with FakeFTPSServer(pki, root=root, mlst=False, size=False, replies=replies) as srv:
+        remote = srv.adapter(client_context())
+        with remote:
+            entry = remote.info("/in/a.edi")
+            assert (entry.type, entry.size) == ("file", None if mdtm else 70_000)
+            assert remote.info("/in").type == "directory"
+            assert not remote.exists("/in/nope")
+
+
+def test_rm_r_stops_at_the_depth_limit(pki: TestPKI, root: Path, client_context: ContextFactory) -> None:
+    """An endless tree (a link loop, a listing with a/ in every folder) ended in a RecursionError;
+    now the walk is iterative and stops before anything is removed."""
+    deep = root.joinpath("in", *["a"] * (ftps.MAX_TREE_DEPTH + 2))
+    deep.mkdir(parents=True)
+    with FakeFTPSServer(pki, root=root) as srv:
+        remote = srv.adapter(client_context())
+        with remote, pytest.raises(RemoteError, match=r"nested more than 64 folders deep.*removed nothing"):
+            remote.rm("/in", recursive=True)
+    assert deep.is_dir()
+    assert sorted(p.name for p in (root / "in").iterdir()) == ["a", "a.edi", "b.edi"]
+    assert not [c for c in srv.commands if c.startswith(("RMD", "DELE"))]

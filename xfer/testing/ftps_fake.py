@@ -1,0 +1,562 @@
+"""A small purpose-built FTPS server with the behaviours of servers the bed does not have.
+
+pyftpdlib (:mod:`xfer.testing.ftps_server`) is one well-behaved implementation.  Real
+servers differ in ways that are legal, or at least common, and that break clients::
+
+    with FakeFTPSServer(pki, root=folder, data_order="handshake-first") as srv:
+        with srv.adapter(context) as remote: ...
+
+Switches (keyword arguments), each one behaviour seen in the field:
+
+``data_order``
+    ``"reply-first"`` (vsftpd, proftpd): the data connection is accepted only once the
+    transfer command has arrived, the ``150`` is sent, and only then is the data
+    connection's TLS handshake taken.  ``"handshake-first"`` (the popular Node.js
+    ftp-srv): the ``150`` is withheld until the client has completed the data
+    connection's handshake; after ``handshake_wait`` seconds without one: ``425``.
+``mlst`` / ``size``
+    whether MLST/MLSD and SIZE exist (``False``: ``502``, as vsftpd-like servers say).
+``size_on_folders``
+    ``SIZE dir`` answers ``213 4096`` (the directory inode's size), as some servers do.
+``cut_after``
+    every download and listing stream stops after that many bytes with a TCP FIN and
+    no TLS close_notify, and the server still says ``226`` (a truncation it did not
+    notice, or one forged on the path).
+``endless_listing``
+    MLSD and LIST stream names until the client stops reading.
+``echo_password``
+    every error reply quotes the last ``PASS`` line (password included), as some
+    servers echo the command they refuse.
+``rnto_replaces``
+    RNTO deletes whatever is at the target first, folders included (no POSIX
+    ``rename`` rules): the client alone must keep a folder from being replaced.
+``require_session_reuse``
+    a data connection that does not resume the control session gets ``522`` (vsftpd).
+``answer_close_notify``
+    ``False``: at the end of an upload the server closes the data connection with a
+    TCP FIN instead of answering the client's close_notify with its own.
+``replies``
+    exact command lines answered with a fixed reply instead of being carried out
+    (``{"DELE /in/b.edi": "550 Permission denied."}``): one refusal in the middle of a
+    larger operation.
+``replies_once``
+    the same, for the first time the line arrives only (a race: another client
+    creates a folder between our look and our MKD).
+
+The server works on a real folder (``root``), one thread per client, blocking sockets.
+What it saw is recorded: :attr:`FakeFTPSServer.commands`, and per data connection
+:attr:`FakeFTPSServer.data_connections` (command, order of events, session resumed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import socket
+import socketserver
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from ._ftps_endpoint import FTPSEndpoint
+from ._serving import ThreadedSocketServer, server_context
+
+if TYPE_CHECKING:
+    from .pki import TestPKI
+
+__all__ = ["DataRecord", "FakeFTPSServer"]
+
+DataOrder = Literal["reply-first", "handshake-first"]
+
+#: What one listing line of the endless listing looks like (MLSD); LIST gets an ls -l line.
+_ENDLESS_BLOCK = 256
+
+
+@dataclass
+class DataRecord:
+    """One data connection as the server saw it."""
+
+    command: str
+    #: In order: "150" (preliminary reply sent), "handshake" (data TLS up), "425", "522"...
+    events: list[str] = field(default_factory=list)
+    resumed: bool | None = None
+
+
+class _Quit(Exception):
+    """The client said QUIT or hung up."""
+
+
+class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
+    """See the module docstring.  A context manager; :meth:`adapter` opens an xfer adapter on it."""
+
+    def __init__(
+        self,
+        pki: TestPKI,
+        *,
+        root: str | os.PathLike[str],
+        implicit: bool = False,
+        host: str = "127.0.0.1",
+        tls_max: str | None = None,
+        user: str = "xfer",
+        password: str = "xfer-ftp-password",
+        data_order: DataOrder = "reply-first",
+        handshake_wait: float = 5.0,
+        mlst: bool = True,
+        size: bool = True,
+        size_on_folders: bool = False,
+        cut_after: int | None = None,
+        endless_listing: bool = False,
+        echo_password: bool = False,
+        rnto_replaces: bool = False,
+        require_session_reuse: bool = True,
+        answer_close_notify: bool = True,
+        replies: Mapping[str, str] | None = None,
+        replies_once: Mapping[str, str] | None = None,
+    ) -> None:
+        self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
+        self.data_order = data_order
+        self.handshake_wait = handshake_wait
+        self.mlst = mlst
+        self.size = size
+        self.size_on_folders = size_on_folders
+        self.cut_after = cut_after
+        self.endless_listing = endless_listing
+        self.echo_password = echo_password
+        self.rnto_replaces = rnto_replaces
+        self.require_session_reuse = require_session_reuse
+        self.answer_close_notify = answer_close_notify
+        self.replies = dict(replies or {})
+        self.replies_once = dict(replies_once or {})
+        self.context = server_context(pki, tls_max=tls_max)
+        #: Every command line received, in order (PASS included: this is a test server).
+        self.commands: list[str] = []
+        #: Every data connection, in order.
+        self.data_connections: list[DataRecord] = []
+        #: Bytes the endless listing sent before the client stopped reading.
+        self.endless_sent = 0
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                _Session(owner, self.request).run()
+
+        tcp = socketserver.ThreadingTCPServer((host, 0), Handler)
+        tcp.daemon_threads = True
+        self._httpd = tcp
+        self._port: int = tcp.socket.getsockname()[1]
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def take_reply_once(self, line: str) -> str | None:
+        with self._lock:
+            return self.replies_once.pop(line, None)
+
+    def record(self, line: str) -> None:
+        with self._lock:
+            self.commands.append(line)
+
+
+class _Session:
+    """One control connection."""
+
+    def __init__(self, server: FakeFTPSServer, sock: socket.socket) -> None:
+        self.server = server
+        self.sock: socket.socket = sock
+        self.reader = sock.makefile("rb")
+        self.logged_in = False
+        self.user = ""
+        self.last_pass = ""
+        self.protected = False
+        self.listener: socket.socket | None = None
+        self.rename_from: Path | None = None
+        sock.settimeout(30)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def reply(self, text: str) -> None:
+        if text[:1] in "45" and self.server.echo_password and self.last_pass:
+            text = f"{text} (command was: PASS {self.last_pass})"
+        self.sock.sendall(text.encode("utf-8", "surrogateescape") + b"\r\n")
+
+    def run(self) -> None:
+        try:
+            if self.server.implicit:
+                self.secure_control()
+            self.reply("220 xfer fake FTPS server ready.")
+            while True:
+                raw = self.reader.readline(4096)
+                if not raw:
+                    return
+                line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
+                self.server.record(line)
+                canned = self.server.replies.get(line) or self.server.take_reply_once(line)
+                if canned is not None:
+                    self.reply(canned)
+                    continue
+                verb, _, arg = line.partition(" ")
+                try:
+                    self.dispatch(verb.upper(), arg)
+                except _Quit:
+                    return
+        except (OSError, ValueError):
+            return
+        finally:
+            self.close_listener()
+            with contextlib.suppress(OSError):
+                self.sock.close()
+
+    def secure_control(self) -> None:
+        self.sock = self.server.context.wrap_socket(self.sock, server_side=True)
+        self.reader = self.sock.makefile("rb")
+
+    def path(self, arg: str) -> Path:
+        """The local path for a server path; never outside the root."""
+        parts = [p for p in arg.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise PermissionError(arg)
+        return self.server.root.joinpath(*parts) if parts else self.server.root
+
+    def dispatch(self, verb: str, arg: str) -> None:
+        handler: Callable[[str], None] | None = getattr(self, f"cmd_{verb}", None)
+        if verb not in ("AUTH", "USER", "PASS", "QUIT", "FEAT", "SYST", "NOOP", "PBSZ", "PROT") and not self.logged_in:
+            self.reply("530 Please login with USER and PASS.")
+            return
+        if handler is None or (verb in ("MLSD", "MLST") and not self.server.mlst) or (
+            verb == "SIZE" and not self.server.size
+        ):
+            self.reply(f"502 Command {verb} not implemented.")
+            return
+        try:
+            handler(arg)
+        except PermissionError:
+            self.reply("550 Permission denied.")
+        except FileNotFoundError:
+            self.reply("550 No such file or directory.")
+        except OSError as exc:
+            self.reply(f"550 {exc.strerror or 'Failed'}.")
+
+    # -- session ---------------------------------------------------------------------------
+
+    def cmd_AUTH(self, arg: str) -> None:
+        if arg.upper() != "TLS" or isinstance(self.sock, ssl.SSLSocket):
+            self.reply("504 AUTH TLS only.")
+            return
+        self.reply("234 Proceed with negotiation.")
+        self.secure_control()
+
+    def cmd_USER(self, arg: str) -> None:
+        self.user = arg
+        self.reply("331 Please specify the password.")
+
+    def cmd_PASS(self, arg: str) -> None:
+        self.last_pass = arg
+        if self.user == self.server.user and arg == self.server.password:
+            self.logged_in = True
+            self.reply("230 Login successful.")
+        else:
+            self.reply("530 Login incorrect.")
+
+    def cmd_QUIT(self, arg: str) -> None:
+        self.reply("221 Goodbye.")
+        raise _Quit
+
+    def cmd_FEAT(self, arg: str) -> None:
+        features = ["PBSZ", "PROT", "UTF8", "EPSV", "PASV", "MDTM"]
+        if self.server.mlst:
+            features.append("MLST type*;size*;modify*;")
+        if self.server.size:
+            features.append("SIZE")
+        self.sock.sendall(("211-Features:\r\n" + "".join(f" {f}\r\n" for f in features) + "211 End\r\n").encode())
+
+    def cmd_SYST(self, arg: str) -> None:
+        self.reply("215 UNIX Type: L8")
+
+    def cmd_NOOP(self, arg: str) -> None:
+        self.reply("200 NOOP ok.")
+
+    def cmd_PBSZ(self, arg: str) -> None:
+        self.reply("200 PBSZ=0")
+
+    def cmd_PROT(self, arg: str) -> None:
+        self.protected = arg.upper() == "P"
+        self.reply("200 PROT now Private." if self.protected else "536 Only PROT P.")
+
+    def cmd_OPTS(self, arg: str) -> None:
+        self.reply("200 Always in UTF8 mode.")
+
+    def cmd_TYPE(self, arg: str) -> None:
+        self.reply("200 Switching to Binary mode.")
+
+    def cmd_PWD(self, arg: str) -> None:
+        self.reply('257 "/" is the current directory')
+
+    def cmd_CWD(self, arg: str) -> None:
+        if self.path(arg).is_dir():
+            self.reply("250 Directory successfully changed.")
+        else:
+            self.reply("550 Failed to change directory.")
+
+    # -- facts -----------------------------------------------------------------------------
+
+    def cmd_SIZE(self, arg: str) -> None:
+        target = self.path(arg)
+        if target.is_dir() and self.server.size_on_folders:
+            self.reply("213 4096")
+        elif target.is_file():
+            self.reply(f"213 {target.stat().st_size}")
+        else:
+            self.reply("550 Could not get file size.")
+
+    def cmd_MDTM(self, arg: str) -> None:
+        target = self.path(arg)
+        if not target.is_file():
+            self.reply("550 Could not get file modification time.")
+            return
+        self.reply(f"213 {_stamp(target)}")
+
+    def cmd_MLST(self, arg: str) -> None:
+        target = self.path(arg)
+        if not target.exists():
+            self.reply("550 No such file or directory.")
+            return
+        self.reply(f"250-Listing {arg}\r\n {_facts(target)} {arg}\r\n250 End")
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def cmd_MKD(self, arg: str) -> None:
+        target = self.path(arg)
+        if target.exists():
+            self.reply("550 Create directory operation failed: File exists.")
+            return
+        target.mkdir()
+        self.reply(f'257 "{arg}" created')
+
+    def cmd_RMD(self, arg: str) -> None:
+        self.path(arg).rmdir()
+        self.reply("250 Remove directory operation successful.")
+
+    def cmd_DELE(self, arg: str) -> None:
+        target = self.path(arg)
+        if target.is_dir():
+            self.reply("550 Delete operation failed.")
+            return
+        target.unlink()
+        self.reply("250 Delete operation successful.")
+
+    def cmd_RNFR(self, arg: str) -> None:
+        target = self.path(arg)
+        if not target.exists():
+            self.reply("550 RNFR command failed.")
+            return
+        self.rename_from = target
+        self.reply("350 Ready for RNTO.")
+
+    def cmd_RNTO(self, arg: str) -> None:
+        source, self.rename_from = self.rename_from, None
+        if source is None:
+            self.reply("503 RNFR required first.")
+            return
+        target = self.path(arg)
+        if self.server.rnto_replaces and target.exists():
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        os.rename(source, target)
+        self.reply("250 Rename successful.")
+
+    # -- data connections ------------------------------------------------------------------
+
+    def close_listener(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.close()
+
+    def open_listener(self) -> int:
+        self.close_listener()
+        listener = socket.create_server((self.server.host, 0))
+        listener.settimeout(10)
+        self.listener = listener
+        port: int = listener.getsockname()[1]
+        return port
+
+    def cmd_EPSV(self, arg: str) -> None:
+        self.reply(f"229 Entering Extended Passive Mode (|||{self.open_listener()}|)")
+
+    def cmd_PASV(self, arg: str) -> None:
+        port = self.open_listener()
+        self.reply(f"227 Entering Passive Mode (127,0,0,1,{port >> 8},{port & 0xFF}).")
+
+    @contextlib.contextmanager
+    def data(self, command: str) -> Iterator[ssl.SSLSocket | None]:
+        """Accept the data connection and secure it, in this server's order.
+
+        Yields the TLS data socket, or None if the transfer failed before it (the
+        failure reply has been sent).  The final reply is the caller's.
+        """
+        record = DataRecord(command)
+        with self.server._lock:
+            self.server.data_connections.append(record)
+        listener, self.listener = self.listener, None
+        if listener is None or not self.protected:
+            self.reply("425 Use EPSV or PASV first (and PROT P).")
+            yield None
+            return
+        try:
+            raw, _ = listener.accept()
+        except OSError:
+            self.reply("425 Failed to establish connection.")
+            yield None
+            return
+        finally:
+            listener.close()
+        conn: ssl.SSLSocket | None = None
+        try:
+            if self.server.data_order == "reply-first":
+                self.reply("150 Here comes the data.")
+                record.events.append("150")
+            raw.settimeout(self.server.handshake_wait if self.server.data_order == "handshake-first" else 10)
+            try:
+                conn = self.server.context.wrap_socket(raw, server_side=True)
+            except (OSError, ssl.SSLError):
+                # ftp-srv's words after its own wait for the client's handshake.
+                record.events.append("425")
+                self.reply("425 Unable to secure data connection.")
+                yield None
+                return
+            record.events.append("handshake")
+            record.resumed = conn.session_reused
+            if self.server.require_session_reuse and not conn.session_reused:
+                record.events.append("522")
+                self.reply("522 SSL connection failed: session reuse required")
+                yield None
+                return
+            conn.settimeout(10)
+            if self.server.data_order == "handshake-first":
+                self.reply("150 Here comes the data.")
+                record.events.append("150")
+            yield conn
+        finally:
+            with contextlib.suppress(OSError):
+                (conn or raw).close()
+
+    def send_stream(self, conn: ssl.SSLSocket, chunks: Iterator[bytes]) -> bool:
+        """Send ``chunks``; honour ``cut_after``.  False if the client went away."""
+        budget = self.server.cut_after
+        try:
+            for whole in chunks:
+                chunk = whole if budget is None else whole[:budget]
+                if budget is not None:
+                    budget -= len(chunk)
+                conn.sendall(chunk)
+                if budget == 0:
+                    break
+        except OSError:
+            return False
+        if budget is not None:
+            # A TCP FIN without close_notify: the TLS layer is dropped, not closed.
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            return True
+        with contextlib.suppress(OSError, ValueError):
+            conn.unwrap()
+        return True
+
+    def cmd_RETR(self, arg: str) -> None:
+        target = self.path(arg)
+        if not target.is_file():
+            self.reply("550 Failed to open file.")
+            return
+        with open(target, "rb") as handle, self.data("RETR") as conn:
+            if conn is None:
+                return
+            done = self.send_stream(conn, iter(lambda: handle.read(65536), b""))
+        self.reply("226 Transfer complete." if done else "426 Connection closed; transfer aborted.")
+
+    def cmd_STOR(self, arg: str) -> None:
+        target = self.path(arg)
+        if not target.parent.is_dir():
+            self.reply("553 Could not create file.")
+            return
+        if target.is_dir():
+            self.reply("553 Could not create file.")
+            return
+        with open(target, "wb") as handle, self.data("STOR") as conn:
+            if conn is None:
+                return
+            try:
+                while chunk := conn.recv(65536):
+                    handle.write(chunk)
+            except OSError:
+                self.reply("426 Failure reading network stream.")
+                return
+            with contextlib.suppress(OSError, ValueError):
+                if self.server.answer_close_notify:
+                    conn.unwrap()
+                else:
+                    conn.shutdown(socket.SHUT_RDWR)
+        self.reply("226 Transfer complete.")
+
+    def listing(self, verb: str, arg: str, line: Callable[[Path], str]) -> None:
+        folder = self.path(arg)
+        if not folder.is_dir():
+            self.reply("550 Failed to list directory.")
+            return
+        with self.data(verb) as conn:
+            if conn is None:
+                return
+            if self.server.endless_listing:
+                done = self.send_stream(conn, self._endless(line is _mlsd_line))
+            else:
+                body = "".join(line(p) + "\r\n" for p in sorted(folder.iterdir()))
+                done = self.send_stream(conn, iter([body.encode("utf-8", "surrogateescape")]))
+        self.reply("226 Directory send OK." if done else "426 Connection closed; transfer aborted.")
+
+    def _endless(self, mlsd: bool) -> Iterator[bytes]:
+        number = 0
+        while True:
+            lines = []
+            for _ in range(_ENDLESS_BLOCK):
+                number += 1
+                name = f"file-{number:012d}.edi"
+                lines.append(f"type=file;size=1; {name}\r\n" if mlsd
+                             else f"-rw-r--r--    1 ftp ftp 1 Jan 01  2024 {name}\r\n")  # fmt: skip
+            block = "".join(lines).encode()
+            self.server.endless_sent += len(block)
+            yield block
+
+    def cmd_MLSD(self, arg: str) -> None:
+        self.listing("MLSD", arg, _mlsd_line)
+
+    def cmd_LIST(self, arg: str) -> None:
+        self.listing("LIST", arg, _list_line)
+
+
+def _stamp(path: Path) -> str:
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+
+
+def _facts(path: Path) -> str:
+    if path.is_dir():
+        return f"type=dir;modify={_stamp(path)};"
+    return f"type=file;size={path.stat().st_size};modify={_stamp(path)};"
+
+
+def _mlsd_line(path: Path) -> str:
+    return f"{_facts(path)} {path.name}"
+
+
+def _list_line(path: Path) -> str:
+    mode = "drwxr-xr-x" if path.is_dir() else "-rw-r--r--"
+    size = 4096 if path.is_dir() else path.stat().st_size
+    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).strftime("%b %d  %Y")
+    return f"{mode}    1 ftp      ftp      {size:>8} {stamp} {path.name}"
