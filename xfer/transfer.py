@@ -20,8 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from .adapters.base import ProgressCallback
 from .errors import IntegrityError, LocalDiskFull, LocalError, LocalFileNotFound
+from .types import ProgressCallback
 
 __all__ = [
     "DOWNLOAD_BLOCK",

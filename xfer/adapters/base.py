@@ -12,17 +12,19 @@ on ``__del__``.
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 import os
 import posixpath
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import RemoteNotFound, UnsupportedOperation, UsageError
+
+# The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
+# need not import the adapters; re-exported here, where every adapter imports them from.
+from ..types import Capability, Entry, EntryType, ProgressCallback, ServerPath, TransferResult
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -34,30 +36,9 @@ __all__ = [
     "Entry",
     "EntryType",
     "ProgressCallback",
+    "ServerPath",
     "TransferResult",
 ]
-
-EntryType = Literal["file", "directory", "link", "other"]
-
-
-class ProgressCallback(Protocol):
-    """Called as bytes move: ``transferred`` so far (cumulative) and ``total`` if known."""
-
-    def __call__(self, transferred: int, total: int | None, /) -> None: ...
-
-
-class Capability(str, enum.Enum):
-    """Operations an adapter can declare.  The value is the public verb's name."""
-
-    LS = "ls"
-    INFO = "info"
-    GET = "get_file"
-    PUT = "put_file"
-    MKDIR = "mkdir"
-    RM = "rm"
-    RMDIR = "rmdir"
-    MV = "mv"
-
 
 #: Which primitive implements each capability (checked by the contract tests).
 PRIMITIVES: Mapping[Capability, str] = {
@@ -70,61 +51,6 @@ PRIMITIVES: Mapping[Capability, str] = {
     Capability.RMDIR: "_rmdir",
     Capability.MV: "_mv",
 }
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One remote file or folder.  ``path`` is under the connection root, like the verbs take."""
-
-    name: str
-    path: str
-    type: EntryType
-    size: int | None = None
-    modified: dt.datetime | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def is_dir(self) -> bool:
-        return self.type == "directory"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "type": self.type,
-            "size": self.size,
-            "modified": self.modified.isoformat() if self.modified else None,
-            **({"extra": dict(self.extra)} if self.extra else {}),
-        }
-
-
-@dataclass
-class TransferResult:
-    """What one put or get did.  ``details`` carries protocol facts (TLS version, resumption, MDN)."""
-
-    direction: Literal["put", "get"]
-    local: str
-    remote: str
-    size: int
-    elapsed: float
-    sha256: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        """Bytes per second (0 for an instant transfer)."""
-        return self.size / self.elapsed if self.elapsed > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "direction": self.direction,
-            "local": self.local,
-            "remote": self.remote,
-            "size": self.size,
-            "elapsed": round(self.elapsed, 6),
-            "sha256": self.sha256,
-            **self.details,
-        }
 
 
 @dataclass(frozen=True)
@@ -203,13 +129,13 @@ class Adapter:
 
     # -- paths ---------------------------------------------------------------
 
-    def remote_path(self, path: str) -> str:
+    def remote_path(self, path: str) -> ServerPath:
         """The absolute server path for a path under the root (``..`` cannot escape it)."""
         if "\x00" in path or "\n" in path or "\r" in path:
             raise UsageError(f"remote path {path!r} contains a control character")
         joined = posixpath.normpath(posixpath.join("/", path.lstrip("/")))
         root = self.settings.root.rstrip("/")
-        return (root + joined) if joined != "/" else (root or "/")
+        return ServerPath((root + joined) if joined != "/" else (root or "/"))
 
     def user_path(self, server_path: str) -> str:
         """Inverse of :meth:`remote_path`, for the ``path`` of returned entries."""
@@ -310,7 +236,7 @@ class Adapter:
         self._require(Capability.RMDIR)
         self._rmdir(self._not_root(path, "remove"))
 
-    def _not_root(self, path: str, action: str) -> str:
+    def _not_root(self, path: str, action: str) -> ServerPath:
         """The server path, unless it is the connection's root (however it was spelled)."""
         target = self.remote_path(path)
         if target == self.remote_path("/"):
