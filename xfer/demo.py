@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .as2.receipts import sha256_file
 from .errors import IntegrityError, XferError
+from .transfer import sha256_file
 
 if TYPE_CHECKING:
     from .adapters.base import Adapter, TransferResult
