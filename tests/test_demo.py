@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from xfer import demo
 from xfer.cli import main
-from xfer.demo import PROTOCOLS, DemoProtocol
+from xfer.testing import demo
+from xfer.testing.demo import PROTOCOLS, DemoProtocol
 
 FTPS = {"ftpes", "ftps"}
 

@@ -22,14 +22,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import IntegrityError, XferError
-from .transfer import sha256_file
+from ..errors import IntegrityError, XferError
+from ..transfer import sha256_file
 
 if TYPE_CHECKING:
-    from .adapters.base import Adapter, TransferResult
-    from .client import CallbackFactory
-    from .testing.endpoints import Endpoint
-    from .testing.pki import TestPKI
+    from ..adapters.base import Adapter
+    from ..client import CallbackFactory
+    from ..types import TransferResult
+    from .endpoints import Endpoint
+    from .pki import TestPKI
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -171,8 +172,8 @@ def run_demo(
     ``"HTTPS put"``).  ``keep``, if given, is called with the finished report while the
     servers still run (``xfer demo --keep`` waits for Ctrl-C there).
     """
-    from .testing.pki import create_pki
-    from .transfer import local_errors
+    from ..transfer import local_errors
+    from .pki import create_pki
 
     started = time.monotonic()
     with local_errors(workdir or tempfile.gettempdir(), "creating"):  # a read-only or full folder
@@ -221,7 +222,7 @@ def _environ(name: str, value: str) -> Iterator[None]:
 
 def _write_demo_file(path: Path, size: int) -> str:
     """``size`` bytes of invoice-like CSV (compressible, like real EDI payloads); its sha256."""
-    rng = random.Random(4130)  # fixed seed: the same file every run  # noqa: S311 - not crypto
+    rng = random.Random(4130)  # fixed seed: the same file every run
     digest = hashlib.sha256()
     with open(path, "wb") as out:
         written = 0
@@ -259,7 +260,7 @@ def _run_row(
     callbacks: CallbackFactory | None,
     warn: Callable[[str], None] | None,
 ) -> DemoRow:
-    from .testing.endpoints import serve
+    from .endpoints import serve
 
     row = DemoRow(protocol=protocol.label, profile=protocol.profile_name)
     started = time.monotonic()
@@ -313,8 +314,8 @@ def _exercise(
     warn: Callable[[str], None] | None,
 ) -> None:
     """put → ls → get → rm, each only if the adapter declares it; raise on the first problem."""
-    from .adapters.base import Capability
-    from .client import connect
+    from ..client import connect
+    from ..types import Capability
 
     remote_path = f"/{FILE_NAME}"
     size = source.stat().st_size
