@@ -138,7 +138,12 @@ class Adapter:
         return ServerPath((root + joined) if joined != "/" else (root or "/"))
 
     def user_path(self, server_path: str) -> str:
-        """Inverse of :meth:`remote_path`, for the ``path`` of returned entries."""
+        """Inverse of :meth:`remote_path`, for the ``path`` of returned entries and results.
+
+        Its argument is a server path, never a user path: what the public verbs return
+        (``Entry.path``, ``TransferResult.remote``) is already converted, and converting
+        again strips a leading folder named like the root.
+        """
         root = self.settings.root.rstrip("/")
         if root and (server_path == root or server_path.startswith(root + "/")):
             server_path = server_path[len(root) :] or "/"
@@ -187,7 +192,7 @@ class Adapter:
         if target == "/":
             return Entry(name="", path="/", type="directory")
         parent, name = posixpath.split(target)
-        for entry in self._ls(parent or "/"):
+        for entry in self._ls(ServerPath(parent or "/")):
             if entry.name == name:
                 return self._entry(entry)
         raise RemoteNotFound(f"{self.settings.server}: {target} does not exist")
@@ -252,26 +257,28 @@ class Adapter:
         self._mv(self.remote_path(source), self.remote_path(destination))
 
     # -- primitives (absolute server paths) --------------------------------------
+    # Typed ServerPath so mypy sees the verbs above convert (remote_path) before calling them;
+    # an adapter may keep ``str`` in its overrides (a wider parameter is a valid override).
 
-    def _ls(self, path: str) -> list[Entry]:
+    def _ls(self, path: ServerPath) -> list[Entry]:
         raise NotImplementedError
 
-    def _info(self, path: str) -> Entry:
+    def _info(self, path: ServerPath) -> Entry:
         raise NotImplementedError
 
-    def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
+    def _get_file(self, remote: ServerPath, local: str, callback: ProgressCallback | None) -> TransferResult:
         raise NotImplementedError
 
-    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+    def _put_file(self, local: str, remote: ServerPath, callback: ProgressCallback | None) -> TransferResult:
         raise NotImplementedError
 
-    def _mkdir(self, path: str, parents: bool) -> None:
+    def _mkdir(self, path: ServerPath, parents: bool) -> None:
         raise NotImplementedError
 
-    def _rm(self, path: str, recursive: bool) -> None:
+    def _rm(self, path: ServerPath, recursive: bool) -> None:
         raise NotImplementedError
 
-    def _rmdir(self, path: str) -> None:
+    def _rmdir(self, path: ServerPath) -> None:
         raise NotImplementedError
 
     def _mv(self, source: str, destination: str) -> None:
