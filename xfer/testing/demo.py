@@ -25,6 +25,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import IntegrityError, XferError
 from ..transfer import sha256_file
 
+# `pip install xfer` alone runs the HTTPS and AS2 rows; a row whose server needs a module of
+# the testing extra says so (re-exported here for the CLI).
+from . import INSTALL_TESTING, TESTING_EXTRA_MODULES
+
 if TYPE_CHECKING:
     from ..adapters.base import Adapter
     from ..client import CallbackFactory
@@ -48,11 +52,6 @@ DEFAULT_SIZE = 4 << 20
 #: What moves: text, so AS2's compression has something to do.
 FILE_NAME = "xfer-demo-invoices.csv"
 _RECEIPT_KEYS = ("message_id", "status", "disposition", "mic", "mic_algorithm", "mic_matched", "warning")
-#: The top-level modules the ``testing`` extra installs (see pyproject.toml).  ``pip install
-#: xfer`` alone runs the HTTPS and AS2 rows; a row whose server needs one of these says so.
-TESTING_EXTRA_MODULES = frozenset({"pyftpdlib", "wsgidav", "cheroot", "OpenSSL"})
-#: The command that installs them.
-INSTALL_TESTING = "pip install 'xfer[testing]'"
 
 
 @dataclass(frozen=True)
