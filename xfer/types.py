@@ -23,6 +23,7 @@ __all__ = [
     "Capability",
     "Entry",
     "EntryType",
+    "ListedPath",
     "ProgressCallback",
     "ServerPath",
     "TransferResult",
@@ -30,6 +31,17 @@ __all__ = [
 
 #: An absolute path on the server (the profile's root already applied), as primitives take it.
 ServerPath = NewType("ServerPath", str)
+
+
+class ListedPath(str):
+    """A user path built from names xfer read in a listing: a server's ``ls``, a local folder's walk.
+
+    A backslash in such a path is part of a file name (legal on POSIX: ``Q3\\report.csv``),
+    not a Windows separator a caller typed, so ``Adapter.remote_path`` lets it through while
+    it refuses a backslash in any other path.  ``Entry.path`` of the verbs is one.
+    """
+
+    __slots__ = ()
 
 EntryType = Literal["file", "directory", "link", "other"]
 

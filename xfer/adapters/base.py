@@ -24,7 +24,8 @@ from ..errors import RemoteNotFound, UnsupportedOperation, UsageError
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
 # need not import the adapters; re-exported here, where every adapter imports them from.
-from ..types import Capability, Entry, EntryType, ProgressCallback, ServerPath, TransferResult
+from ..types import Capability, Entry, EntryType, ListedPath, ProgressCallback, ServerPath, TransferResult
+from ..urls import check_remote_path
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -35,6 +36,7 @@ __all__ = [
     "ConnectionSettings",
     "Entry",
     "EntryType",
+    "ListedPath",
     "ProgressCallback",
     "ServerPath",
     "TransferResult",
@@ -130,9 +132,15 @@ class Adapter:
     # -- paths ---------------------------------------------------------------
 
     def remote_path(self, path: str) -> ServerPath:
-        """The absolute server path for a path under the root (``..`` cannot escape it)."""
+        """The absolute server path for a path under the root (``..`` cannot escape it).
+
+        A backslash is refused as on the command line (:func:`xfer.urls.check_remote_path`),
+        except in a :class:`~xfer.types.ListedPath` (names read from a listing).
+        """
         if "\x00" in path or "\n" in path or "\r" in path:
             raise UsageError(f"remote path {path!r} contains a control character")
+        if not isinstance(path, ListedPath):  # a listed name may hold one; a typed path may not
+            check_remote_path(path)
         joined = posixpath.normpath(posixpath.join("/", path.lstrip("/")))
         root = self.settings.root.rstrip("/")
         return ServerPath((root + joined) if joined != "/" else (root or "/"))
@@ -152,7 +160,7 @@ class Adapter:
     def _entry(self, entry: Entry) -> Entry:
         return Entry(
             name=entry.name,
-            path=self.user_path(entry.path),
+            path=ListedPath(self.user_path(entry.path)),
             type=entry.type,
             size=entry.size,
             modified=entry.modified,
