@@ -14,16 +14,10 @@ from pathlib import Path
 
 import pytest
 
-_WITHOUT_EXTRA = """
-import json, sys
+from tests.helpers import WITHOUT_TESTING_EXTRA
 
-class NotInstalled:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"pyftpdlib", "wsgidav", "cheroot"}:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, NotInstalled())
+_WITHOUT_EXTRA = WITHOUT_TESTING_EXTRA + """
+import json
 import xfer.testing
 try:
     getattr(xfer.testing, sys.argv[1])
