@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from integration.probe import ProbeResult, probe
+from integration.profiles import COMPOSE_PORTS, profile_tables, write_tables
 from integration.render import render_file
 
 __all__ = ["SERVER_NAMES", "Bed", "BedError", "ServerInfo"]
@@ -710,10 +711,19 @@ class Bed:
 
     def write_profiles(self) -> Path:
         """Ready-to-use xfer profiles (one TOML per target) in ``run_dir/profiles``."""
-        from integration.profiles import write_profiles
-
-        write_profiles(self, self.profiles_dir)
-        return self.profiles_dir
+        folder = self.profiles_dir
+        ports = {name: info.port for name, info in self.servers.items()}
+        tables = profile_tables(
+            "127.0.0.1",
+            {**dict.fromkeys(COMPOSE_PORTS, 0), **ports},
+            pki=self.pki_folder,
+            ftp_password_file=self.run_dir / "ftp-password.txt",
+            available=set(self.servers),
+        )
+        header = f"# xfer test bed profile (native run in {self.run_dir}); written by `python -m integration up`"
+        write_tables(tables, folder, header)
+        folder.chmod(0o700)  # like xfer's own config dir
+        return folder
 
 
 def _alive(pid: int) -> bool:

@@ -1,19 +1,18 @@
 """xfer profiles (TOML, format of DESIGN.md) pointing at a bed's servers.
 
-Used twice: by the native launcher (absolute paths, ports of this run) and to regenerate the
-repository's example ``profiles/`` for docker-compose (fixed ports, paths relative to the checkout)
-via ``python -m integration compose-profiles``.  Secrets are references only (``file:``).
+Used twice: by the native launcher (absolute paths, ports of this run; ``Bed.write_profiles``)
+and to regenerate the repository's example ``profiles/`` for docker-compose (fixed ports, paths
+relative to the checkout) via ``python -m integration compose-profiles``.  Secrets are references
+only (``file:``).  Plain data in, files out: this module knows nothing of :mod:`integration.bed`
+(which imports it), so the two never import each other.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from integration.bed import Bed
-
-__all__ = ["COMPOSE_PORTS", "profile_tables", "write_profiles", "write_tables"]
+__all__ = ["COMPOSE_PORTS", "profile_tables", "write_tables"]
 
 # Fixed ports of docker-compose.yml (published on 127.0.0.1 only).  The compose test checks that
 # these, the compose file and profiles/ agree.
@@ -101,18 +100,3 @@ def write_tables(tables: dict[str, dict[str, Any]], folder: Path, header: str) -
         written.append(path)
     return written
 
-
-def write_profiles(bed: Bed, folder: Path) -> list[Path]:
-    """One profile per target of a running native bed."""
-    ports = {name: info.port for name, info in bed.servers.items()}
-    tables = profile_tables(
-        "127.0.0.1",
-        {**dict.fromkeys(COMPOSE_PORTS, 0), **ports},
-        pki=bed.pki_folder,
-        ftp_password_file=bed.run_dir / "ftp-password.txt",
-        available=set(bed.servers),
-    )
-    header = f"# xfer test bed profile (native run in {bed.run_dir}); written by `python -m integration up`"
-    written = write_tables(tables, folder, header)
-    folder.chmod(0o700)  # like xfer's own config dir
-    return written

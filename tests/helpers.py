@@ -52,3 +52,18 @@ def save_ftps_profile(
     monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
     monkeypatch.setenv("XFER_T_FTP_PW", server.password)
     return name
+
+
+#: Python source to run first in a child process to act like `pip install xfer` without the
+#: `testing` extra: its modules cannot be imported (whether or not they are installed here).
+WITHOUT_TESTING_EXTRA = """
+import sys
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"pyftpdlib", "wsgidav", "cheroot"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+"""

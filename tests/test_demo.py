@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from xfer import demo
+from tests.helpers import WITHOUT_TESTING_EXTRA
 from xfer.cli import main
-from xfer.demo import PROTOCOLS, DemoProtocol
+from xfer.testing import demo
+from xfer.testing.demo import PROTOCOLS, DemoProtocol
 
 FTPS = {"ftpes", "ftps"}
 
@@ -141,16 +142,7 @@ def test_keep_serves_until_interrupted_then_cleans_up(tmp_path: Path, data_dir: 
 
 
 #: Run `xfer demo` as `pip install xfer` (no `testing` extra) would: the extra's modules cannot be imported.
-_WITHOUT_EXTRA = """
-import sys
-
-class NotInstalled:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"pyftpdlib", "wsgidav", "cheroot"}:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, NotInstalled())
+_WITHOUT_EXTRA = WITHOUT_TESTING_EXTRA + """
 from xfer.cli import main
 sys.exit(main(sys.argv[1:]))
 """

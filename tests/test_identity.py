@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from tests.helpers import one_error, run
 from xfer.errors import (
     IdentityExpired,
     IdentityFileError,
@@ -136,3 +137,33 @@ def test_expiring_soon_warns(pki: TestPKI) -> None:
 def test_missing_client_auth_warns(pki: TestPKI) -> None:
     warnings = Identity.load(pki.client_no_eku_p12, pki.password).check_usable()
     assert any("lacks the clientAuth" in w for w in warnings)
+
+
+# -- library callers get library wording; the command line shows its flags (issue 12 leftover) --
+
+
+def test_missing_file_hint_speaks_python_and_the_cli_names_the_flag(
+    pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.p12"
+    with pytest.raises(IdentityFileError) as caught:
+        Identity.load(missing, pki.password)
+    assert caught.value.hint and "--" not in caught.value.hint and "identity=" in caught.value.hint
+    code, _, err = run(capsys, "identity", "show", str(missing), "--identity-password", f"file:{pki.password_file}")
+    assert code == 4
+    one_error(err, f"identity file {missing} does not exist")
+    assert "hint: check the path given with --identity or in the profile" in err
+
+
+def test_password_hint_speaks_python_and_the_cli_names_the_flag(
+    pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(IdentityPasswordError) as caught:
+        Identity.load(pki.client_p12, "wrong")
+    assert caught.value.hint and "--" not in caught.value.hint and "identity_password" in caught.value.hint
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("wrong\n")
+    code, _, err = run(capsys, "identity", "show", str(pki.client_p12), "--identity-password", f"file:{wrong}")
+    assert code == 4
+    one_error(err, "the password is wrong")
+    assert "hint: pass --identity-password env:VAR, file:PATH, keyring or prompt" in err

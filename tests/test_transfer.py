@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from xfer.errors import IntegrityError, LocalDiskFull, LocalError, LocalFileNotFound
-from xfer.transfer import AtomicDownload, FileBody, open_for_upload
+from xfer.transfer import AtomicDownload, FileBody, open_for_upload, sha256_file
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -130,3 +131,13 @@ def test_local_error_wording(action: str, expected: str) -> None:
     from xfer.transfer import local_error
 
     assert local_error(OSError(errno.EIO, "Input/output error"), "/x/y", action).message == expected
+
+
+def test_sha256_file_reads_past_one_block(tmp_path: Path) -> None:
+    """The transfer code's file hash (used by AS2 receipts, the demo, the contract tests) covers
+    every block, not only the first MiB it reads at a time."""
+    data = os.urandom(3 * (1 << 20) + 17)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(str(path)) != hashlib.sha256(data[: 1 << 20]).hexdigest()

@@ -57,12 +57,13 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .adapters.base import Adapter, Capability, Entry, TransferResult
+    from .adapters.base import Adapter
     from .client import connect, get, put
     from .identity import Identity
     from .profiles import Profile, load_profile
     from .secrets import Secret
     from .tls import create_ssl_context
+    from .types import Capability, Entry, TransferResult
 
 _LAZY = {
     "connect": "xfer.client",
@@ -74,9 +75,9 @@ _LAZY = {
     "Secret": "xfer.secrets",
     "create_ssl_context": "xfer.tls",
     "Adapter": "xfer.adapters.base",
-    "Capability": "xfer.adapters.base",
-    "Entry": "xfer.adapters.base",
-    "TransferResult": "xfer.adapters.base",
+    "Capability": "xfer.types",
+    "Entry": "xfer.types",
+    "TransferResult": "xfer.types",
 }
 
 __all__ = [

@@ -30,7 +30,8 @@ from .options import DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
 from .secrets import Secret, resolve
 from .transfer import local_error, local_errors
-from .urls import Endpoint, parse_url, url_username
+from .types import ListedPath
+from .urls import Endpoint, check_remote_path, parse_url, url_username
 
 __all__ = ["DEFAULT_MAX_DEPTH", "CallbackFactory", "connect", "get", "put", "resolve_profile"]
 
@@ -245,6 +246,7 @@ def put(
     With ``parallel > 1`` and ``reconnect`` (opens another connection like
     ``remote``), files move over up to that many connections at once.
     """
+    check_remote_path(destination)  # typed by the caller; the names appended below are listed
     paths = [Path(s) for s in sources]
     folder_sources: set[Path] = set()
     for path in paths:
@@ -259,16 +261,17 @@ def put(
     jobs: list[_Job] = []
     folders: list[str] = []
     for path in paths:
-        base = posixpath.join(destination, path.name) if into else destination
+        # Names from the local disk are names (a backslash is legal in one on POSIX), not typed paths.
+        base = ListedPath(posixpath.join(destination, path.name)) if into else destination
         with local_errors(path, "reading"):
             if path in folder_sources:
                 folders.append(base)
                 for child in sorted(_walk(path)):
                     relative = child.relative_to(path).as_posix()
                     if child.is_dir():
-                        folders.append(posixpath.join(base, relative))
+                        folders.append(ListedPath(posixpath.join(base, relative)))
                     else:
-                        jobs.append(_Job(child, posixpath.join(base, relative), child.stat().st_size))
+                        jobs.append(_Job(child, ListedPath(posixpath.join(base, relative)), child.stat().st_size))
             else:
                 jobs.append(_Job(path, base, path.stat().st_size))
     if folders and Capability.MKDIR in remote.capabilities:
@@ -287,7 +290,7 @@ def put(
                 # retried once.  The lock keeps parallel workers from racing to create it.
                 if Capability.MKDIR not in adapter.capabilities:
                     raise
-                parent = posixpath.dirname(job.remote.rstrip("/")) or "/"
+                parent = ListedPath(posixpath.dirname(job.remote.rstrip("/")) or "/")
                 with mkdir_lock:
                     if parent not in created:
                         adapter.mkdir(parent, parents=True)
@@ -475,7 +478,7 @@ def _remote_tree(
                 f"refusing to download {entry.name!r} listed in {current}: not a plain file name",
                 hint="the server listed a name with a path in it ('/', '..'); report it to the partner",
             )
-        path = posixpath.join(current, entry.name)
+        path = ListedPath(posixpath.join(current, entry.name))  # a listed name: a backslash is part of it
         if entry.is_dir:
             if depth >= max_depth:
                 raise RemoteError(

@@ -44,7 +44,6 @@ import requests.exceptions
 import urllib3.exceptions
 from requests.utils import get_environ_proxies
 
-from .adapters.base import ProgressCallback
 from .errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
@@ -65,6 +64,7 @@ from .errors import (
 )
 from .tls import find_cause, translate_error
 from .transfer import UPLOAD_BLOCK, FileBody
+from .types import ProgressCallback
 
 __all__ = [
     "DEFAULT_POOL_SIZE",

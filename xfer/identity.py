@@ -101,7 +101,8 @@ class Identity:
         except FileNotFoundError as exc:
             raise IdentityFileError(
                 f"identity file {file} does not exist",
-                hint="check the path given with --identity or in the profile",
+                hint="check the identity path given to xfer (identity=...) or in the profile",
+                cli_hint="check the path given with --identity or in the profile",
             ) from exc
         except IsADirectoryError as exc:
             raise IdentityFileError(f"identity path {file} is a folder, not a .p12 file") from exc
@@ -290,7 +291,9 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
         what = "no password was given" if not secret else "the password is wrong"
         return IdentityPasswordError(
             f"cannot open {source}: {what}",
-            hint="pass --identity-password env:VAR, file:PATH, keyring or prompt",
+            hint="give the identity's password: identity_password=xfer.Secret(...) or a reference "
+            "(env:VAR, file:PATH, keyring) in the profile",
+            cli_hint="pass --identity-password env:VAR, file:PATH, keyring or prompt",
         )
     return IdentityFormatError(f"{source} cannot be decoded (damaged or unsupported cipher)")
 

@@ -216,7 +216,7 @@ class Profile:
             path = self.path_value(key, section=section)
             if path is not None and not path.is_file():
                 if key == "identity" and key in self.overridden:
-                    continue  # Identity.load says it best (exit 4, "check the path given with --identity")
+                    continue  # Identity.load says it best (exit 4, with the --identity hint on the CLI)
                 if section is None and key in self.overridden:
                     if self.override_style == "flag":
                         raise ConfigError(f"{option_label(key, 'flag')} file {path} does not exist")

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from .adapters.base import ProgressCallback
 from .errors import IntegrityError, LocalDiskFull, LocalError, LocalFileNotFound
+from .types import ProgressCallback
 
 __all__ = [
     "DOWNLOAD_BLOCK",
@@ -32,6 +32,7 @@ __all__ = [
     "local_error",
     "local_errors",
     "open_for_upload",
+    "sha256_file",
 ]
 
 #: Upload read size.  OpenSSL writes one 16 KiB record per write at most; larger
@@ -116,6 +117,19 @@ def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
 # (Ctrl-C while it waits on a dead server) can still remove its partial file.
 _IN_PROGRESS: set[Path] = set()
 _IN_PROGRESS_LOCK = threading.Lock()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a local file, read in blocks (memory stays flat).
+
+    Used where a file's content must be proven after the fact: an AS2 resend carries
+    the same content as the receipt recorded, a demo or contract round trip came back intact.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def discard_partial_downloads() -> list[Path]:

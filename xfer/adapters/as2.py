@@ -49,9 +49,10 @@ from cryptography import x509
 
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
-from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore, sha256_file
+from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
 from ..errors import ConfigError, ConnectError, IntegrityError, RemoteError, XferError
 from ..http_session import XferSession, create_session
+from ..transfer import sha256_file
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
 
 __all__ = ["INTEGRITY_DISPOSITIONS", "AS2Adapter", "load_certificate"]

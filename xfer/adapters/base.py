@@ -12,17 +12,20 @@ on ``__del__``.
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 import os
 import posixpath
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
+
+# The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
+# need not import the adapters; re-exported here, where every adapter imports them from.
+from ..types import Capability, Entry, EntryType, ListedPath, ProgressCallback, ServerPath, TransferResult
+from ..urls import check_remote_path
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -33,31 +36,11 @@ __all__ = [
     "ConnectionSettings",
     "Entry",
     "EntryType",
+    "ListedPath",
     "ProgressCallback",
+    "ServerPath",
     "TransferResult",
 ]
-
-EntryType = Literal["file", "directory", "link", "other"]
-
-
-class ProgressCallback(Protocol):
-    """Called as bytes move: ``transferred`` so far (cumulative) and ``total`` if known."""
-
-    def __call__(self, transferred: int, total: int | None, /) -> None: ...
-
-
-class Capability(str, enum.Enum):
-    """Operations an adapter can declare.  The value is the public verb's name."""
-
-    LS = "ls"
-    INFO = "info"
-    GET = "get_file"
-    PUT = "put_file"
-    MKDIR = "mkdir"
-    RM = "rm"
-    RMDIR = "rmdir"
-    MV = "mv"
-
 
 #: Which primitive implements each capability (checked by the contract tests).
 PRIMITIVES: Mapping[Capability, str] = {
@@ -70,61 +53,6 @@ PRIMITIVES: Mapping[Capability, str] = {
     Capability.RMDIR: "_rmdir",
     Capability.MV: "_mv",
 }
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One remote file or folder.  ``path`` is under the connection root, like the verbs take."""
-
-    name: str
-    path: str
-    type: EntryType
-    size: int | None = None
-    modified: dt.datetime | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def is_dir(self) -> bool:
-        return self.type == "directory"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "type": self.type,
-            "size": self.size,
-            "modified": self.modified.isoformat() if self.modified else None,
-            **({"extra": dict(self.extra)} if self.extra else {}),
-        }
-
-
-@dataclass
-class TransferResult:
-    """What one put or get did.  ``details`` carries protocol facts (TLS version, resumption, MDN)."""
-
-    direction: Literal["put", "get"]
-    local: str
-    remote: str
-    size: int
-    elapsed: float
-    sha256: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        """Bytes per second (0 for an instant transfer)."""
-        return self.size / self.elapsed if self.elapsed > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "direction": self.direction,
-            "local": self.local,
-            "remote": self.remote,
-            "size": self.size,
-            "elapsed": round(self.elapsed, 6),
-            "sha256": self.sha256,
-            **self.details,
-        }
 
 
 @dataclass(frozen=True)
@@ -203,16 +131,27 @@ class Adapter:
 
     # -- paths ---------------------------------------------------------------
 
-    def remote_path(self, path: str) -> str:
-        """The absolute server path for a path under the root (``..`` cannot escape it)."""
+    def remote_path(self, path: str) -> ServerPath:
+        """The absolute server path for a path under the root (``..`` cannot escape it).
+
+        A backslash is refused as on the command line (:func:`xfer.urls.check_remote_path`),
+        except in a :class:`~xfer.types.ListedPath` (names read from a listing).
+        """
         if "\x00" in path or "\n" in path or "\r" in path:
             raise UsageError(f"remote path {path!r} contains a control character")
+        if not isinstance(path, ListedPath):  # a listed name may hold one; a typed path may not
+            check_remote_path(path)
         joined = posixpath.normpath(posixpath.join("/", path.lstrip("/")))
         root = self.settings.root.rstrip("/")
-        return (root + joined) if joined != "/" else (root or "/")
+        return ServerPath((root + joined) if joined != "/" else (root or "/"))
 
     def user_path(self, server_path: str) -> str:
-        """Inverse of :meth:`remote_path`, for the ``path`` of returned entries."""
+        """Inverse of :meth:`remote_path`, for the ``path`` of returned entries and results.
+
+        Its argument is a server path, never a user path: what the public verbs return
+        (``Entry.path``, ``TransferResult.remote``) is already converted, and converting
+        again strips a leading folder named like the root.
+        """
         root = self.settings.root.rstrip("/")
         if root and (server_path == root or server_path.startswith(root + "/")):
             server_path = server_path[len(root) :] or "/"
@@ -221,7 +160,7 @@ class Adapter:
     def _entry(self, entry: Entry) -> Entry:
         return Entry(
             name=entry.name,
-            path=self.user_path(entry.path),
+            path=ListedPath(self.user_path(entry.path)),
             type=entry.type,
             size=entry.size,
             modified=entry.modified,
@@ -261,7 +200,7 @@ class Adapter:
         if target == "/":
             return Entry(name="", path="/", type="directory")
         parent, name = posixpath.split(target)
-        for entry in self._ls(parent or "/"):
+        for entry in self._ls(ServerPath(parent or "/")):
             if entry.name == name:
                 return self._entry(entry)
         raise RemoteNotFound(f"{self.settings.server}: {target} does not exist")
@@ -310,7 +249,7 @@ class Adapter:
         self._require(Capability.RMDIR)
         self._rmdir(self._not_root(path, "remove"))
 
-    def _not_root(self, path: str, action: str) -> str:
+    def _not_root(self, path: str, action: str) -> ServerPath:
         """The server path, unless it is the connection's root (however it was spelled)."""
         target = self.remote_path(path)
         if target == self.remote_path("/"):
@@ -383,26 +322,28 @@ class Adapter:
         return src, dst
 
     # -- primitives (absolute server paths) --------------------------------------
+    # Typed ServerPath so mypy sees the verbs above convert (remote_path) before calling them;
+    # an adapter may keep ``str`` in its overrides (a wider parameter is a valid override).
 
-    def _ls(self, path: str) -> list[Entry]:
+    def _ls(self, path: ServerPath) -> list[Entry]:
         raise NotImplementedError
 
-    def _info(self, path: str) -> Entry:
+    def _info(self, path: ServerPath) -> Entry:
         raise NotImplementedError
 
-    def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
+    def _get_file(self, remote: ServerPath, local: str, callback: ProgressCallback | None) -> TransferResult:
         raise NotImplementedError
 
-    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+    def _put_file(self, local: str, remote: ServerPath, callback: ProgressCallback | None) -> TransferResult:
         raise NotImplementedError
 
-    def _mkdir(self, path: str, parents: bool) -> None:
+    def _mkdir(self, path: ServerPath, parents: bool) -> None:
         raise NotImplementedError
 
-    def _rm(self, path: str, recursive: bool) -> None:
+    def _rm(self, path: ServerPath, recursive: bool) -> None:
         raise NotImplementedError
 
-    def _rmdir(self, path: str) -> None:
+    def _rmdir(self, path: ServerPath) -> None:
         raise NotImplementedError
 
     def _mv(self, source: str, destination: str) -> None:

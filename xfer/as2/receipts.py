@@ -49,7 +49,6 @@ __all__ = [
     "ReceiptStatus",
     "ReceiptStore",
     "data_dir",
-    "sha256_file",
     "utc_now",
 ]
 
@@ -69,15 +68,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9._@+=-]")
 def utc_now() -> str:
     """An ISO 8601 UTC timestamp with seconds, as stored in receipts."""
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of a file, read in blocks: a resend proves it carries the same content."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def data_dir() -> Path:

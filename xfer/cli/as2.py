@@ -113,7 +113,8 @@ def resend_command(
     quiet: QuietFlag = False,
 ) -> None:
     """Resend a message that was not delivered, with the same file and the same Message-ID."""
-    from ..as2.receipts import DELIVERED, ReceiptStore, sha256_file
+    from ..as2.receipts import DELIVERED, ReceiptStore
+    from ..transfer import sha256_file
 
     receipt = ReceiptStore().load(message_id)
     if receipt.status in DELIVERED and not force:

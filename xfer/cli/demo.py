@@ -1,4 +1,8 @@
-"""``xfer demo``: render :func:`xfer.demo.run_demo` as a table (or JSON); ``--keep`` waits for Ctrl-C."""
+"""``xfer demo``: render :func:`xfer.testing.demo.run_demo` as a table (or JSON); ``--keep`` waits for Ctrl-C.
+
+The demo is test code (embedded servers, a throwaway PKI): it is imported inside the
+command only, so product code never imports :mod:`xfer.testing` when it loads.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from .common import JsonFlag, QuietFlag, emit_json, err_console, printable, prog
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..demo import DemoReport
+    from ..testing.demo import DemoReport
 
 __all__ = ["register"]
 
@@ -40,7 +44,7 @@ def demo(
     quiet: QuietFlag = False,
 ) -> None:
     """Every protocol end to end against embedded mTLS servers: no set-up, nothing left behind."""
-    from ..demo import INSTALL_TESTING, run_demo
+    from ..testing.demo import INSTALL_TESTING, run_demo
 
     with contextlib.ExitStack() as bars:
         callbacks = bars.enter_context(progress(show_progress(quiet=quiet, json_output=json_output)))

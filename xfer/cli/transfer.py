@@ -52,10 +52,13 @@ def _open(target: str, connection: Connection) -> Iterator[tuple[Adapter, str, s
         yield adapter, parsed.path, parsed.origin
 
 
-def _report(results: list[TransferResult], remote: Adapter, prefix: str, *, json_output: bool, quiet: bool) -> None:
-    """Render what put/get transferred: JSON, or one line per file with the user's remote paths."""
-    for result in results:
-        result.remote = remote.user_path(result.remote)
+def _report(results: list[TransferResult], prefix: str, *, json_output: bool, quiet: bool) -> None:
+    """Render what put/get transferred: JSON, or one line per file.
+
+    ``result.remote`` is already the user's path (under the profile's root): adapters convert
+    server paths before they return.  Converting it again here once turned ``/inbox/x`` of a
+    profile rooted at ``/inbox`` into ``/x``.
+    """
     if json_output:
         emit_json([r.to_dict() for r in results])
         return
@@ -136,7 +139,7 @@ def put(
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks,
                                 parallel=parallel)  # fmt: skip
-    _report(results, remote, prefix, json_output=json_output, quiet=quiet)
+    _report(results, prefix, json_output=json_output, quiet=quiet)
 
 
 @with_connection_options
@@ -168,7 +171,7 @@ def get(
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = get_files(remote, [p.path for p in parsed], local, recursive=recursive, callbacks=callbacks,
                                 parallel=parallel, max_depth=max_depth)  # fmt: skip
-    _report(results, remote, prefix, json_output=json_output, quiet=quiet)
+    _report(results, prefix, json_output=json_output, quiet=quiet)
 
 
 @with_connection_options

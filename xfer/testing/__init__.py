@@ -35,13 +35,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PASSWORD",
+    "INSTALL_TESTING",
     "SERVERS",
+    "TESTING_EXTRA_MODULES",
     "AS2Server",
     "Endpoint",
     "FTPSServer",
     "FakeFTPSServer",
     "HTTPSServer",
     "TestPKI",
+    "TestingExtraMissing",
     "WebDAVServer",
     "create_pki",
     "serve",
@@ -63,11 +66,38 @@ _LAZY = {
 }
 
 
+#: The top-level modules the ``testing`` extra installs (see pyproject.toml).  ``pip install
+#: xfer`` alone has the HTTPS and AS2 servers; the FTPS and WebDAV ones need these.
+TESTING_EXTRA_MODULES = frozenset({"pyftpdlib", "wsgidav", "cheroot", "OpenSSL"})
+#: The command that installs them.
+INSTALL_TESTING = "pip install 'xfer[testing]'"
+
+
+class TestingExtraMissing(ModuleNotFoundError):
+    """A server of :mod:`xfer.testing` needs a module of the ``testing`` extra that is not installed.
+
+    A :class:`ModuleNotFoundError` (so ``except ImportError`` and ``pytest.importorskip`` work)
+    whose message says what to install; ``name`` is the missing module, as Python's own.
+    """
+
+    __test__ = False  # a class named Test... in an importable module: not a pytest test class
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    try:
+        imported = importlib.import_module(module, __name__)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in TESTING_EXTRA_MODULES or isinstance(exc, TestingExtraMissing):
+            raise
+        raise TestingExtraMissing(
+            f"xfer.testing.{name} needs the 'testing' extra ({missing} is not installed): {INSTALL_TESTING}",
+            name=missing,
+        ) from exc
+    value = getattr(imported, name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

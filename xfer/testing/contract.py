@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from ..adapters.base import PRIMITIVES, Adapter, Capability
-from ..as2.receipts import sha256_file
 from ..errors import RemoteNotFound, UnsupportedOperation
+from ..transfer import sha256_file
 
 __all__ = ["AdapterContract", "make_file", "sha256_of"]
 

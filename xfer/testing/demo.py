@@ -22,14 +22,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .as2.receipts import sha256_file
-from .errors import IntegrityError, XferError
+from ..errors import IntegrityError, XferError
+from ..transfer import sha256_file
+
+# `pip install xfer` alone runs the HTTPS and AS2 rows; a row whose server needs a module of
+# the testing extra says so (re-exported here for the CLI).
+from . import INSTALL_TESTING, TESTING_EXTRA_MODULES
 
 if TYPE_CHECKING:
-    from .adapters.base import Adapter, TransferResult
-    from .client import CallbackFactory
-    from .testing.endpoints import Endpoint
-    from .testing.pki import TestPKI
+    from ..adapters.base import Adapter
+    from ..client import CallbackFactory
+    from ..types import TransferResult
+    from .endpoints import Endpoint
+    from .pki import TestPKI
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -47,11 +52,6 @@ DEFAULT_SIZE = 4 << 20
 #: What moves: text, so AS2's compression has something to do.
 FILE_NAME = "xfer-demo-invoices.csv"
 _RECEIPT_KEYS = ("message_id", "status", "disposition", "mic", "mic_algorithm", "mic_matched", "warning")
-#: The top-level modules the ``testing`` extra installs (see pyproject.toml).  ``pip install
-#: xfer`` alone runs the HTTPS and AS2 rows; a row whose server needs one of these says so.
-TESTING_EXTRA_MODULES = frozenset({"pyftpdlib", "wsgidav", "cheroot", "OpenSSL"})
-#: The command that installs them.
-INSTALL_TESTING = "pip install 'xfer[testing]'"
 
 
 @dataclass(frozen=True)
@@ -171,8 +171,8 @@ def run_demo(
     ``"HTTPS put"``).  ``keep``, if given, is called with the finished report while the
     servers still run (``xfer demo --keep`` waits for Ctrl-C there).
     """
-    from .testing.pki import create_pki
-    from .transfer import local_errors
+    from ..transfer import local_errors
+    from .pki import create_pki
 
     started = time.monotonic()
     with local_errors(workdir or tempfile.gettempdir(), "creating"):  # a read-only or full folder
@@ -221,7 +221,7 @@ def _environ(name: str, value: str) -> Iterator[None]:
 
 def _write_demo_file(path: Path, size: int) -> str:
     """``size`` bytes of invoice-like CSV (compressible, like real EDI payloads); its sha256."""
-    rng = random.Random(4130)  # fixed seed: the same file every run  # noqa: S311 - not crypto
+    rng = random.Random(4130)  # fixed seed: the same file every run
     digest = hashlib.sha256()
     with open(path, "wb") as out:
         written = 0
@@ -259,7 +259,7 @@ def _run_row(
     callbacks: CallbackFactory | None,
     warn: Callable[[str], None] | None,
 ) -> DemoRow:
-    from .testing.endpoints import serve
+    from .endpoints import serve
 
     row = DemoRow(protocol=protocol.label, profile=protocol.profile_name)
     started = time.monotonic()
@@ -313,8 +313,8 @@ def _exercise(
     warn: Callable[[str], None] | None,
 ) -> None:
     """put → ls → get → rm, each only if the adapter declares it; raise on the first problem."""
-    from .adapters.base import Capability
-    from .client import connect
+    from ..client import connect
+    from ..types import Capability
 
     remote_path = f"/{FILE_NAME}"
     size = source.stat().st_size
