@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("xfer.transfer", "xfer.http_session", "xfer.as2", "xfer.profiles"),
     ("xfer.adapters",),
     ("xfer.batch", "xfer.client"),
-    ("xfer.cli", "xfer.__main__"),
+    ("xfer.cli", "xfer.__main__", "xfer.filesystem"),  # front ends: the CLI and fsspec
     ("xfer.testing",),
 )
 

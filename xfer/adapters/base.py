@@ -306,7 +306,7 @@ class Adapter:
         if into and target is not None and not target.is_dir:
             raise RemoteExists(f"{server}: {dst} is a file, not a folder to {action} into")
         if target is not None and target.is_dir:
-            dst = posixpath.join(dst, posixpath.basename(src))
+            dst = ServerPath(posixpath.join(dst, posixpath.basename(src)))
             target = lookup(dst)
         if dst == src:
             raise UsageError(f"cannot {action} {src} onto itself")
