@@ -336,12 +336,14 @@ def test_backslash_paths_change_nothing(
     assert not [c for c in srv.commands if c.split(" ")[0] in ("STOR", "MKD", "DELE", "RMD", "RNFR", "RNTO")]
 
 
-def test_backslash_path_not_found_hints_at_slashes(pki: TestPKI, root: Path, client_context: ContextFactory) -> None:
+def test_backslash_path_typed_by_a_caller_is_refused_with_the_slash_spelling(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
     with FakeFTPSServer(pki, root=root) as srv:
         remote = srv.adapter(client_context())
-        with remote, pytest.raises(RemoteNotFound) as failure:
+        with remote, pytest.raises(UsageError) as failure:
             remote.ls("\\in\\")
-    assert failure.value.hint is not None and "/" in failure.value.hint
+    assert failure.value.hint is not None and "/in/" in failure.value.hint
 
 
 # -- item 1: mv never replaces a folder --------------------------------------------------------------------
