@@ -57,7 +57,7 @@ def test_get_folder_without_r(
     capsys: pytest.CaptureFixture[str], profile: str, tmp_path: Path
 ) -> None:
     code, _, err = run(capsys, "get", f"{profile}:/tree", str(tmp_path / "out"))
-    assert code == ExitCode.USAGE
+    assert code == ExitCode.REMOTE  # issue 11 item 4: RemoteIsFolder, exit 6 on every protocol
     assert "/tree is a folder" in err and "hint: use -r" in err
     assert not (tmp_path / "out").exists()
 

@@ -19,11 +19,11 @@ from xfer.adapters.https import HTTPSAdapter, parse_html_index, parse_json_index
 from xfer.errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
-    ConnectionDropped,
     ExitCode,
     HostnameMismatch,
     IdentityPasswordError,
     InsecureSchemeRefused,
+    IntegrityError,
     LocalError,
     LocalFileNotFound,
     PinMismatch,
@@ -189,9 +189,11 @@ def test_interrupted_get_leaves_nothing(pki: TestPKI, tmp_path: Path, client_con
         make_file(srv.root / "big.bin", 4 << 20)
         target = tmp_path / "big.bin"
         target.write_bytes(b"previous version")
-        with _adapter(srv, client_context()) as remote, pytest.raises(ConnectionDropped) as caught:
+        with _adapter(srv, client_context()) as remote, pytest.raises(IntegrityError) as caught:
             remote.get_file("/big.bin", target)
-    assert "broke after" in str(caught.value) and "nothing was saved" in str(caught.value)
+    # A FIN inside the announced length is a truncation (exit 7), not a flaky network (exit 5).
+    assert "ended early" in str(caught.value) and "nothing was saved" in str(caught.value)
+    assert "1048576 of 4194304 bytes" in str(caught.value)
     assert target.read_bytes() == b"previous version"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin", "srv"]
 

@@ -23,7 +23,15 @@ from typing import Any
 
 from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .batch import CallbackFactory, Task, run_tasks
-from .errors import LocalError, RemoteError, RemoteNotFound, UsageError, XferError
+from .errors import (
+    LocalError,
+    RemoteError,
+    RemoteIsFolder,
+    RemoteNotFound,
+    UnsupportedOperation,
+    UsageError,
+    XferError,
+)
 from .profiles import Profile, load_profile
 from .secrets import Secret, resolve
 from .urls import Endpoint, parse_url, url_username
@@ -210,7 +218,9 @@ def _remote_is_dir(remote: Adapter, path: str) -> bool:
         return False
     try:
         return remote.info(path).is_dir
-    except RemoteNotFound:
+    except (RemoteNotFound, UnsupportedOperation):
+        # Not there, or the server cannot say (a folder that may not be listed): the
+        # destination names the file.  An upload must not depend on a listing.
         return False
 
 
@@ -340,11 +350,14 @@ def get(
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
             try:
                 return adapter.get_file(source, local, callback=callback)
+            except RemoteIsFolder:
+                raise  # the adapter knew, and said so in the shared words
             except RemoteError as exc:
                 # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
                 # only after a failure is it worth a request to find out it was a folder.
                 if not recursive and not isinstance(exc, RemoteNotFound) and _is_folder(adapter, source):
-                    raise UsageError(f"{source} is a folder", hint="use -r to download folders") from exc
+                    raise RemoteIsFolder(f"{adapter.settings.server}: {source} is a folder",
+                                         hint="use -r to copy a folder") from exc
                 raise
 
         return run

@@ -75,6 +75,7 @@ __all__ = [
     "drain_error_body",
     "map_http_error",
     "origin_of",
+    "stream_ended_early",
 ]
 
 #: Connections kept per host: enough for a few parallel transfers, one is reused serially.
@@ -498,6 +499,17 @@ def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext |
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return RemoteError(f"{server} redirected too many times")
     return ConnectError(f"{server}: {_innermost(exc)}")
+
+
+def stream_ended_early(exc: BaseException) -> bool:
+    """True if ``exc`` says a response body ended before its proven end.
+
+    An end is proven by ``Content-Length``, the last chunk, or TLS close_notify.  A FIN
+    without close_notify (``ssl.SSLEOFError``: the context never suppresses ragged EOFs),
+    or an EOF inside the announced length or a chunk, is a truncation: the bytes received
+    are not the whole body.  A reset or a timeout is not this: that is a broken connection.
+    """
+    return find_cause(exc, (ssl.SSLEOFError, http.client.IncompleteRead)) is not None
 
 
 def _innermost(exc: BaseException) -> str:
