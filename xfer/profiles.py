@@ -214,6 +214,15 @@ class Profile:
         given = {k: v for k, v in values.items() if v is not None}
         for key, value in given.items():
             _check("command line", "--" + key.replace("_", "-"), CORE, key, value)
+        if "pin" in given:
+            from .tls import normalize_pin
+
+            # Checked here so a bad --pin is named as the flag, not as the profile (or the
+            # "url-target" stand-in of a URL) it is merged into below.
+            try:
+                normalize_pin(given["pin"])
+            except ConfigError as exc:
+                raise ConfigError(f"--pin: {exc.message}", hint=exc.hint) from None
         data: dict[str, Any] = {**self.values, **given}
         for section, table in self.sections.items():
             data[section] = dict(table)

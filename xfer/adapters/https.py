@@ -227,8 +227,9 @@ class HTTPSAdapter(Adapter):
                 # Never follow a redirect with an upload: requests would turn it into a GET
                 # (301/302/303), and "success" would then describe a download.
                 response = session.post(
-                    session.url_for(folder, folder=True), data=body, headers=headers, allow_redirects=False
-                )
+                    session.url_for(folder, folder=True), data=body, headers=headers, allow_redirects=False,
+                    stream=True,
+                )  # fmt: skip
             else:
                 body = FileBody(handle, size, callback=callback)
                 # An iterable with __len__ gets Content-Length, not chunked; requests sends a
@@ -270,6 +271,8 @@ class HTTPSAdapter(Adapter):
             data=data,
             headers={"Content-Type": "application/octet-stream"},
             allow_redirects=False,
+            # Streamed: the answer's body is read only if small (drain_error_body), never whole.
+            stream=True,
         )
 
     def _check_upload(self, response: requests.Response, remote: str) -> None:
@@ -322,12 +325,12 @@ class HTTPSAdapter(Adapter):
         with session.translating():
             # No redirects: requests would follow a 301/302 answer to DELETE with a GET,
             # and report the folder or file as deleted.
-            response = session.delete(session.url_for(path), allow_redirects=False)
+            response = session.delete(session.url_for(path), allow_redirects=False, stream=True)
             with response:
                 if response.status_code == 409 and recursive:
                     # nginx (and DAV servers) want a folder's URL to end in "/".
                     drain_error_body(response)
-                    response = session.delete(session.url_for(path, folder=True), allow_redirects=False)
+                    response = session.delete(session.url_for(path, folder=True), allow_redirects=False, stream=True)
                 elif response.status_code == 409:
                     drain_error_body(response)
                     raise RemoteIsFolder(

@@ -192,6 +192,8 @@ class ScriptedHTTPSServer(InProcessServer):
             for block in blocks:
                 if self._stopping.is_set():
                     break
+                if not block and reply.chunked:
+                    continue  # a zero-size chunk would be the last chunk
                 tls.sendall(b"%x\r\n%s\r\n" % (len(block), block) if reply.chunked else block)
                 sent += len(block)
                 with self._lock:
