@@ -367,3 +367,15 @@ def test_endless_answer_to_put_is_not_read_into_memory(
         remote.put_file(tmp_path / "f", "/f")
         remote.put_file(tmp_path / "f", "/g")
     assert srv.sent.get("/f", 0) < 32 << 20  # old code read the endless answer whole
+
+
+def test_put_conflict_with_an_existing_parent_is_not_called_missing(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv, client_context()) as remote:
+        (srv.root / "a" / "dir").mkdir(parents=True)
+        with pytest.raises(RemoteError) as caught:
+            remote.put_file(tmp_path / "f", "/a/dir")  # 409: the name is a folder
+    assert not isinstance(caught.value, RemoteNotFound)
+    assert "does not exist" not in str(caught.value) and "409" in str(caught.value)

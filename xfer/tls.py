@@ -141,6 +141,13 @@ class _SilentClose:
     _resuming = False
     _app_bytes = 0
 
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> Any:
+        # ssl's constructors for both SSLSocket and SSLObject (wrap_socket / wrap_bio).
+        conn = super()._create(*args, **kwargs)  # type: ignore[misc]
+        conn._resuming = kwargs.get("session") is not None
+        return conn
+
     def _counted(self, count: int) -> int:
         if count:
             self._app_bytes += count
@@ -180,12 +187,6 @@ class XferSSLObject(_SilentClose, ssl.SSLObject):
 
     context: XferSSLContext
 
-    @classmethod
-    def _create(cls, *args: Any, **kwargs: Any) -> XferSSLObject:
-        obj: XferSSLObject = super()._create(*args, **kwargs)  # type: ignore[misc]
-        obj._resuming = kwargs.get("session") is not None
-        return obj
-
     def do_handshake(self) -> None:
         super().do_handshake()
         _after_handshake(self, self.context)
@@ -207,12 +208,6 @@ class XferSSLSocket(_SilentClose, ssl.SSLSocket):
     """SSLSocket that checks the pin after the handshake and recovers hidden TLS 1.3 alerts."""
 
     context: XferSSLContext
-
-    @classmethod
-    def _create(cls, *args: Any, **kwargs: Any) -> XferSSLSocket:
-        sock: XferSSLSocket = super()._create(*args, **kwargs)  # type: ignore[misc]
-        sock._resuming = kwargs.get("session") is not None
-        return sock
 
     def do_handshake(self, block: bool = False) -> None:
         super().do_handshake(block)

@@ -276,13 +276,18 @@ class HTTPSAdapter(Adapter):
         )
 
     def _check_upload(self, response: requests.Response, remote: str) -> None:
-        """A 2xx answer, or the error; a missing parent folder gets words of its own."""
+        """A 2xx answer, or the error; a missing parent folder gets words of its own.
+
+        Upload handlers answer a PUT into a missing folder with 409 or 404; nginx without
+        ``create_full_put_path`` with a bare 500.  For those, one HEAD of the folder tells
+        whether it is missing.  Plain HTTPS cannot create it.
+        """
         status = response.status_code
-        if status in (404, 409):
-            # nginx without create_full_put_path answers 409, other upload handlers 404,
-            # when the folder the file goes into does not exist.  Plain HTTPS cannot create it.
+        parent = posixpath.dirname(remote) or "/"
+        if status in (404, 409, 500) and parent != "/":
             drain_error_body(response)
-            parent = posixpath.dirname(remote) or "/"
+            if not self._folder_missing(parent):
+                self.session.check(response, path=remote)  # some other reason: the usual words
             raise RemoteNotFound(
                 f"{self.settings.server}: cannot upload to {self.user_path(remote)}: the folder "
                 f"{self.user_path(parent)} does not exist on the server (HTTP {status} {response.reason})",
@@ -290,6 +295,12 @@ class HTTPSAdapter(Adapter):
                 "use davs:// and xfer creates missing folders)",
             )
         self.session.check(response, path=remote)
+
+    def _folder_missing(self, folder: str) -> bool:
+        """True if a HEAD of ``folder/`` says it does not exist (404/410)."""
+        response = self.session.head(self.session.url_for(folder, folder=True), allow_redirects=False)
+        with response:
+            return response.status_code in (404, 410)
 
     def _verify_size(self, remote: str, size: int, *, must_exist: bool = False) -> bool:
         """HEAD the uploaded file; False if the server cannot tell, IntegrityError if it differs.

@@ -24,16 +24,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from ._serving import InProcessServer, server_context
+from ._accept import AcceptLoopServer
+from ._serving import server_context
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
-
     from .pki import TestPKI
 
 __all__ = ["Reply", "ScriptedHTTPSServer"]
@@ -72,7 +70,7 @@ class Reply:
             yield from self.body
 
 
-class ScriptedHTTPSServer(InProcessServer):
+class ScriptedHTTPSServer(AcceptLoopServer):
     """A threaded TLS server on 127.0.0.1 answering each path with its :class:`Reply`."""
 
     def __init__(
@@ -83,92 +81,37 @@ class ScriptedHTTPSServer(InProcessServer):
         tls_max: str | None = None,
         max_connections: int = 8,
     ) -> None:
+        super().__init__(max_connections=max_connections)
         self.replies = dict(replies)
         self.ssl_context = server_context(pki, tls_max=tls_max, verify_mode=ssl.CERT_OPTIONAL)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.listener.getsockname()[1]
-        self.host = "127.0.0.1"
         self.requests: list[tuple[str, str]] = []
         self.sent: dict[str, int] = {}
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"https://{self.host}:{self.port}"
 
-    @property
-    def server(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def start(self) -> Self:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        with contextlib.suppress(OSError):
-            # shutdown() wakes the accept() blocked in the serving thread; close() alone does not.
-            self.listener.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self.listener.close()
-        with self._lock:
-            for sock in list(self._open):
-                with contextlib.suppress(OSError):
-                    sock.close()
-            self._open.clear()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                raw, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self._slots.acquire(timeout=5):
-                raw.close()
-                continue
-            with self._lock:
-                self._open.add(raw)
-            threading.Thread(target=self._connection, args=(raw,), daemon=True).start()
-
     def _connection(self, raw: socket.socket) -> None:
-        try:
-            raw.settimeout(10)
-            tls = self.ssl_context.wrap_socket(raw, server_side=True)
-            reader = tls.makefile("rb")
-            while not self._stopping.is_set():
-                line = reader.readline(8192)
-                if not line:
-                    return
-                method, path = [*line.decode("latin-1").split(" "), "", ""][:2]
-                length = 0
-                while (header := reader.readline(8192)) not in (b"\r\n", b"\n", b""):
-                    name, _, value = header.decode("latin-1").partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value.strip())
-                if length:
-                    reader.read(length)
-                with self._lock:
-                    self.requests.append((method, path))
-                reply = self.replies.get(path.split("?", 1)[0], Reply(status=404, body=b"not here\n"))
-                if not self._answer(tls, method, path, reply):
-                    return
-        except (OSError, ValueError):
-            return
-        finally:
+        tls = self.ssl_context.wrap_socket(raw, server_side=True)
+        self._track(tls)
+        reader = tls.makefile("rb")
+        while not self._stopping.is_set():
+            line = reader.readline(8192)
+            if not line:
+                return
+            method, path = [*line.decode("latin-1").split(" "), "", ""][:2]
+            length = 0
+            while (header := reader.readline(8192)) not in (b"\r\n", b"\n", b""):
+                name, _, value = header.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            if length:
+                reader.read(length)
             with self._lock:
-                self._open.discard(raw)
-            with contextlib.suppress(OSError):
-                raw.close()
-            self._slots.release()
+                self.requests.append((method, path))
+            reply = self.replies.get(path.split("?", 1)[0], Reply(status=404, body=b"not here\n"))
+            if not self._answer(tls, method, path, reply):
+                return
 
     def _answer(self, tls: ssl.SSLSocket, method: str, path: str, reply: Reply) -> bool:
         """Send ``reply``; True if the connection stays open for the next request."""

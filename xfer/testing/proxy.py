@@ -24,14 +24,12 @@ import contextlib
 import select
 import socket
 import ssl
-import threading
 from typing import TYPE_CHECKING
 
-from ._serving import InProcessServer, server_context
+from ._accept import AcceptLoopServer
+from ._serving import server_context
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
-
     from .pki import TestPKI
 
 __all__ = ["ConnectProxy"]
@@ -40,23 +38,18 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _MAX_HEAD = 16 * 1024
 
 
-class ConnectProxy(InProcessServer):
+class ConnectProxy(AcceptLoopServer):
     """A small threaded ``CONNECT`` proxy; with ``pki`` its clients talk TLS to it first."""
 
     def __init__(self, *, pki: TestPKI | None = None, max_tunnels: int = 8, idle_timeout: float = 10.0) -> None:
+        super().__init__(max_connections=max_tunnels)
         self.tls_context: ssl.SSLContext | None = (
             server_context(pki, verify_mode=ssl.CERT_NONE) if pki is not None else None
         )
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.listener.getsockname()[1]
         self.tunnels: list[str] = []
         self.refused: list[str] = []
         self.saw_plaintext_http = False
         self.idle_timeout = idle_timeout
-        self._slots = threading.BoundedSemaphore(max_tunnels)
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -64,83 +57,35 @@ class ConnectProxy(InProcessServer):
         scheme = "https" if self.tls_context is not None else "http"
         return f"{scheme}://127.0.0.1:{self.port}"
 
-    def start(self) -> Self:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop accepting and cut every open tunnel (idempotent)."""
+    def _refuse(self, raw: socket.socket) -> None:
         with contextlib.suppress(OSError):
-            # shutdown() wakes the accept() blocked in the serving thread; close() alone does not.
-            self.listener.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self.listener.close()
-        with self._lock:
-            for sock in list(self._open):
-                with contextlib.suppress(OSError):
-                    sock.close()
-            self._open.clear()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+            raw.sendall(b"HTTP/1.1 503 Too many tunnels\r\nContent-Length: 0\r\n\r\n")
+        raw.close()
 
-    # -- serving -------------------------------------------------------------------
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self._slots.acquire(blocking=False):
-                with contextlib.suppress(OSError):
-                    client.sendall(b"HTTP/1.1 503 Too many tunnels\r\nContent-Length: 0\r\n\r\n")
-                client.close()
-                continue
-            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
-
-    def _track(self, sock: socket.socket) -> socket.socket:
-        with self._lock:
-            self._open.add(sock)
-        return sock
-
-    def _handle(self, raw: socket.socket) -> None:
-        client: socket.socket = self._track(raw)
-        upstream: socket.socket | None = None
+    def _connection(self, raw: socket.socket) -> None:
+        raw.settimeout(self.idle_timeout)
+        client = raw
+        if self.tls_context is not None:
+            client = self._track(self.tls_context.wrap_socket(raw, server_side=True))
+        target = self._read_connect(client)
+        if target is None:
+            return
+        host, _, port = target.rpartition(":")
+        if host not in _LOOPBACK or not port.isdigit():
+            # A test proxy never becomes an open relay to the outside world.
+            self.refused.append(target)
+            client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            return
         try:
-            client.settimeout(self.idle_timeout)
-            if self.tls_context is not None:
-                client = self._track(self.tls_context.wrap_socket(raw, server_side=True))
-            target = self._read_connect(client)
-            if target is None:
-                return
-            host, _, port = target.rpartition(":")
-            if host not in _LOOPBACK or not port.isdigit():
-                # A test proxy never becomes an open relay to the outside world.
-                self.refused.append(target)
-                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-                return
-            try:
-                upstream = self._track(socket.create_connection((host.strip("[]"), int(port)), self.idle_timeout))
-            except OSError:
-                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-                return
+            upstream = socket.create_connection((host.strip("[]"), int(port)), self.idle_timeout)
+        except OSError:
+            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        with self._track(upstream):
             with self._lock:
                 self.tunnels.append(target)
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             self._pipe(client, upstream)
-        except (OSError, ValueError):
-            return
-        finally:
-            for sock in (client, raw, upstream):
-                if sock is not None:
-                    with self._lock:
-                        self._open.discard(sock)
-                    with contextlib.suppress(OSError):
-                        sock.close()
-            self._slots.release()
 
     def _read_connect(self, client: socket.socket) -> str | None:
         head = b""

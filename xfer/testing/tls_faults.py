@@ -21,15 +21,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-import threading
 from typing import TYPE_CHECKING, Literal
 
-from ._serving import InProcessServer, server_context
+from ._accept import AcceptLoopServer
+from ._serving import server_context
 from .hostile_https import _reset
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
-
     from .pki import TestPKI
 
 __all__ = ["BadCertificateAlertServer", "SilentRejectServer"]
@@ -38,63 +36,7 @@ __all__ = ["BadCertificateAlertServer", "SilentRejectServer"]
 _BAD_CERTIFICATE_ALERT = bytes([21, 3, 3, 0, 2, 2, 42])
 
 
-class _OneShotServer(InProcessServer):
-    """Accept loop on 127.0.0.1; each connection is handled by ``_handle`` in its own thread."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.listener.getsockname()[1]
-        self.host = "127.0.0.1"
-        self.connections = 0
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def server(self) -> str:
-        """``host:port``, as xfer names servers in messages."""
-        return f"{self.host}:{self.port}"
-
-    def start(self) -> Self:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            # shutdown() wakes the accept() blocked in the serving thread; close() alone does not.
-            self.listener.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self.listener.close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                raw, _ = self.listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._guarded, args=(raw,), daemon=True).start()
-
-    def _guarded(self, raw: socket.socket) -> None:
-        raw.settimeout(10)
-        try:
-            self._handle(raw)
-        except (OSError, ValueError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                raw.close()
-
-    def _handle(self, raw: socket.socket) -> None:
-        raise NotImplementedError
-
-
-class SilentRejectServer(_OneShotServer):
+class SilentRejectServer(AcceptLoopServer):
     """TLS 1.3 handshake (client certificate asked for), then a close without any alert."""
 
     def __init__(
@@ -119,7 +61,7 @@ class SilentRejectServer(_OneShotServer):
     def url(self) -> str:
         return f"https://{self.host}:{self.port}"
 
-    def _handle(self, raw: socket.socket) -> None:
+    def _connection(self, raw: socket.socket) -> None:
         if self.ftp == "explicit":
             raw.sendall(b"220 silent FTPS\r\n")
             reader = raw.makefile("rb")
@@ -145,7 +87,7 @@ class SilentRejectServer(_OneShotServer):
         tls.close()
 
 
-class BadCertificateAlertServer(_OneShotServer):
+class BadCertificateAlertServer(AcceptLoopServer):
     """TLS 1.2 server that requires a client certificate and, without one, says ``bad_certificate``."""
 
     def __init__(self, pki: TestPKI) -> None:
@@ -153,7 +95,7 @@ class BadCertificateAlertServer(_OneShotServer):
         self.ssl_context = server_context(pki, tls_max="1.2", verify_mode=ssl.CERT_REQUIRED)
         self.alerts_sent = 0
 
-    def _handle(self, raw: socket.socket) -> None:
+    def _connection(self, raw: socket.socket) -> None:
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         tls = self.ssl_context.wrap_bio(incoming, outgoing, server_side=True)
         while True:
