@@ -81,7 +81,7 @@ def test_nginx_400_is_a_certificate_error(
     identity = getattr(bed_pki, which) if which else None
     with _adapter(bed_pki, nginx.host, nginx.port, identity=identity, tls_max=tls) as remote:
         with pytest.raises(kind) as caught:
-            remote.get_file("/", tmp_path / "out")
+            remote.get_file("/any.txt", tmp_path / "out")
     assert words in str(caught.value)
     assert not list(tmp_path.iterdir())
 

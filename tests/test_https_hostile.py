@@ -177,6 +177,13 @@ def test_get_of_a_folder_redirected_to_its_index(
     assert not target.exists()
 
 
+def test_get_of_the_top_folder(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> None:
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv, client_context()) as remote:
+        with pytest.raises(RemoteIsFolder, match=": / is a folder"):
+            remote.get_file("/", tmp_path / "index")
+    assert not (tmp_path / "index").exists()
+
+
 def test_get_of_a_folder_behind_a_relative_redirect(
     scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path
 ) -> None:

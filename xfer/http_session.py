@@ -75,6 +75,7 @@ __all__ = [
     "drain_error_body",
     "map_http_error",
     "origin_of",
+    "skip_large_body",
     "stream_ended_early",
 ]
 
@@ -373,6 +374,31 @@ def drain_error_body(response: requests.Response) -> None:
             _ = response.content
     else:
         response.close()
+
+
+#: Methods whose answer is only a status for xfer: their bodies are never needed whole.
+_STATUS_ONLY = frozenset({"PUT", "POST", "DELETE"})
+
+
+def skip_large_body(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """A session response hook: leave a large or unbounded answer body unread (connection closed).
+
+    Acts on requests whose answer is only a status (PUT, POST, DELETE).  requests reads a
+    non-streamed body whole before returning; a server answering with an endless or huge
+    body would fill memory.  A body up to 64 KiB by ``Content-Length`` is read as usual
+    (error messages quote it, the connection goes back to the pool).  The hook runs before
+    requests reads the body, so it can mark the body as read, and empty, first.
+    """
+    method = response.request.method if response.request is not None else None
+    if method not in _STATUS_ONLY:
+        return response
+    length = response.headers.get("Content-Length", "")
+    if not (length.isdigit() and int(length) <= _ERROR_BODY_LIMIT):
+        # requests' own "already read" state: nothing more is read, the connection is given up.
+        response._content = b""
+        response._content_consumed = True  # type: ignore[attr-defined]
+        response.close()
+    return response
 
 
 def _body_text(response: requests.Response) -> str:

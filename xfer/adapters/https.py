@@ -47,7 +47,14 @@ from ..errors import (
     UnsupportedOperation,
     XferError,
 )
-from ..http_session import MultipartBody, XferSession, create_session, drain_error_body, stream_ended_early
+from ..http_session import (
+    MultipartBody,
+    XferSession,
+    create_session,
+    drain_error_body,
+    skip_large_body,
+    stream_ended_early,
+)
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 
@@ -103,6 +110,9 @@ class HTTPSAdapter(Adapter):
             timeout=settings.timeout,
             blocksize=UPLOAD_BLOCK,
         )
+        # PUT/POST/DELETE answers are read only when small: an endless one must not fill memory.
+        # (A hook, not stream=True: a streamed PUT that failed mid-body raced the cleanup DELETE.)
+        self.session.hooks["response"].append(skip_large_body)
         if settings.username is not None:
             # Some portals add a login on top of the certificate; only ever sent to this origin.
             self.session.auth = (settings.username, settings.password or "")
@@ -117,6 +127,9 @@ class HTTPSAdapter(Adapter):
 
     def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
         session = self.session
+        if remote == "/":
+            # The server's top folder: its index page is not a file either.
+            raise RemoteIsFolder(f"{self.settings.server}: / is a folder", hint="use -r to copy a folder")
         started = time.monotonic()
         with session.translating():
             response = session.get(session.url_for(remote), stream=True, headers={"Accept-Encoding": "identity"})
@@ -227,9 +240,8 @@ class HTTPSAdapter(Adapter):
                 # Never follow a redirect with an upload: requests would turn it into a GET
                 # (301/302/303), and "success" would then describe a download.
                 response = session.post(
-                    session.url_for(folder, folder=True), data=body, headers=headers, allow_redirects=False,
-                    stream=True,
-                )  # fmt: skip
+                    session.url_for(folder, folder=True), data=body, headers=headers, allow_redirects=False
+                )
             else:
                 body = FileBody(handle, size, callback=callback)
                 # An iterable with __len__ gets Content-Length, not chunked; requests sends a
@@ -271,8 +283,6 @@ class HTTPSAdapter(Adapter):
             data=data,
             headers={"Content-Type": "application/octet-stream"},
             allow_redirects=False,
-            # Streamed: the answer's body is read only if small (drain_error_body), never whole.
-            stream=True,
         )
 
     def _check_upload(self, response: requests.Response, remote: str) -> None:
@@ -336,12 +346,12 @@ class HTTPSAdapter(Adapter):
         with session.translating():
             # No redirects: requests would follow a 301/302 answer to DELETE with a GET,
             # and report the folder or file as deleted.
-            response = session.delete(session.url_for(path), allow_redirects=False, stream=True)
+            response = session.delete(session.url_for(path), allow_redirects=False)
             with response:
                 if response.status_code == 409 and recursive:
                     # nginx (and DAV servers) want a folder's URL to end in "/".
                     drain_error_body(response)
-                    response = session.delete(session.url_for(path, folder=True), allow_redirects=False, stream=True)
+                    response = session.delete(session.url_for(path, folder=True), allow_redirects=False)
                 elif response.status_code == 409:
                     drain_error_body(response)
                     raise RemoteIsFolder(
