@@ -301,7 +301,9 @@ class HTTPSAdapter(Adapter):
             raise RemoteNotFound(
                 f"{self.settings.server}: cannot upload to {self.user_path(remote)}: the folder "
                 f"{self.user_path(parent)} does not exist on the server (HTTP {status} {response.reason})",
-                hint="create the folder on the server first (plain HTTPS cannot: with WebDAV, "
+                hint="create it first with xfer mkdir (missing parents are created too)"
+                if Capability.MKDIR in self.capabilities  # WebDAV comes through here too
+                else "create the folder on the server first (plain HTTPS cannot: with WebDAV, "
                 "use davs:// and xfer creates missing folders)",
             )
         self.session.check(response, path=remote)
