@@ -386,3 +386,23 @@ def test_put_conflict_with_an_existing_parent_is_not_called_missing(
             remote.put_file(tmp_path / "f", "/a/dir")  # 409: the name is a folder
     assert not isinstance(caught.value, RemoteNotFound)
     assert "does not exist" not in str(caught.value) and "409" in str(caught.value)
+
+
+def test_answers_left_unread_never_poison_the_pool(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A 204 without length (nginx overwriting a file) is complete; a large chunked answer left
+    unread must close its connection, or the next request reads its leftovers as a response."""
+    (tmp_path / "f").write_bytes(b"x")
+    srv = scripted({
+        "/overwrite": Reply(status=204, length=False, end="keep-alive"),
+        "/chatty": Reply(status=201, body=[b"z" * 65536] * 16, chunked=True, end="keep-alive"),
+        "/file": Reply(body=b"the file", end="keep-alive"),
+    })  # fmt: skip
+    with _adapter(srv, client_context()) as remote:  # the size check HEADs right after the PUT
+        remote.put_file(tmp_path / "f", "/overwrite")
+        remote.get_file("/file", tmp_path / "one")
+        remote.put_file(tmp_path / "f", "/chatty")
+        remote.get_file("/file", tmp_path / "two")
+    assert (tmp_path / "one").read_bytes() == (tmp_path / "two").read_bytes() == b"the file"
+    assert srv.connections == 2  # reused after the 204, given up after the unread answer

@@ -390,14 +390,15 @@ def skip_large_body(response: requests.Response, *args: Any, **kwargs: Any) -> r
     requests reads the body, so it can mark the body as read, and empty, first.
     """
     method = response.request.method if response.request is not None else None
-    if method not in _STATUS_ONLY:
-        return response
+    if method not in _STATUS_ONLY or response.status_code in (204, 304) or response.status_code < 200:
+        return response  # no body by definition (nginx answers an overwriting PUT 204, no length)
     length = response.headers.get("Content-Length", "")
     if not (length.isdigit() and int(length) <= _ERROR_BODY_LIMIT):
-        # requests' own "already read" state: nothing more is read, the connection is given up.
+        # Close first, while requests still sees the body as unread: that closes the connection
+        # (with unread bytes it must never go back to the pool).  Then mark it read, and empty.
+        response.close()
         response._content = b""
         response._content_consumed = True  # type: ignore[attr-defined]
-        response.close()
     return response
 
 
