@@ -49,11 +49,12 @@ def _first_operation(kind: str, srv: SilentRejectServer, ctx: XferSSLContext, tm
         remote.get_file("/f", tmp_path / "f")
 
 
-@pytest.mark.parametrize("end", ["fin", "reset"])
+@pytest.mark.parametrize("end", ["fin", "reset", "close_notify"])
 @pytest.mark.parametrize("kind", ["https", "ftps", "ftpes"])
 def test_rejection_of_our_certificate(
-    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, kind: str, end: Literal["fin", "reset"]
-) -> None:
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, kind: str,
+    end: Literal["fin", "reset", "close_notify"],
+) -> None:  # fmt: skip
     ftp = {"https": "no", "ftps": "implicit", "ftpes": "explicit"}[kind]
     with SilentRejectServer(pki, end=end, ftp=ftp) as srv:  # type: ignore[arg-type]
         with pytest.raises(ClientCertificateRejected) as caught:

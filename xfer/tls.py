@@ -153,8 +153,9 @@ class _SilentClose:
             self._app_bytes += count
         elif self._silent_close_applies():
             # A clean close_notify with nothing before it, on a connection that must say something.
-            closed = ssl.SSLZeroReturnError(
-                ssl.SSL_ERROR_ZERO_RETURN, "TLS connection closed right after the handshake"
+            closed = _with_reason(
+                ssl.SSLZeroReturnError(ssl.SSL_ERROR_ZERO_RETURN, "TLS connection closed right after the handshake"),
+                None,
             )
             raise self._mark(closed)
         return count
@@ -171,6 +172,13 @@ class _SilentClose:
 
 # The failures a server's close (with or without a reset) shows up as on a read or a write.
 _CLOSED = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+
+def _with_reason(exc: ssl.SSLError, reason: str | None) -> ssl.SSLError:
+    """An SSLError made in Python lacks the ``reason``/``library`` that OpenSSL's carry; readers use them."""
+    exc.reason = reason  # type: ignore[assignment]  # None, as OpenSSL leaves it
+    exc.library = "SSL" if reason else None  # type: ignore[assignment]
+    return exc
 
 
 class _RaggedEOF(ssl.SSLEOFError):
@@ -195,7 +203,9 @@ class XferSSLObject(_SilentClose, ssl.SSLObject):
         try:
             data = super().read(size, buffer)
         except ssl.SSLEOFError as exc:
-            ragged = _RaggedEOF(f"{exc.strerror or exc} (the TLS stream ended without close_notify)")
+            ragged = _with_reason(
+                _RaggedEOF(f"{exc.strerror or exc} (the TLS stream ended without close_notify)"), exc.reason
+            )
             raise self._mark(ragged) from exc
         except _CLOSED as exc:
             self._mark(exc)

@@ -6,7 +6,7 @@ with an alert xfer reads.  Others do not:
 * :class:`SilentRejectServer`: Node.js ``requestCert`` + ``rejectUnauthorized`` under
   TLS 1.3.  The handshake completes for the client; the server then looks at the
   certificate and closes the socket without an alert (``end="fin"``, or ``"reset"`` when
-  the client's first request is already unread in its buffer).  ``ftp="implicit"`` does
+  the client's first request is already unread in its buffer, or ``"close_notify"``).  ``ftp="implicit"`` does
   it before the FTP greeting, ``ftp="explicit"`` after ``220`` and ``AUTH TLS`` → ``234``.
 * :class:`BadCertificateAlertServer`: Go's ``crypto/tls`` with ``RequireAnyClientCert``
   answers a missing certificate with ``bad_certificate`` (42), where OpenSSL says
@@ -43,7 +43,7 @@ class SilentRejectServer(AcceptLoopServer):
         self,
         pki: TestPKI,
         *,
-        end: Literal["fin", "reset"] = "fin",
+        end: Literal["fin", "reset", "close_notify"] = "fin",
         ftp: Literal["no", "implicit", "explicit"] = "no",
         tls_max: str = "1.3",
         client_ca: str | None = None,
@@ -82,8 +82,11 @@ class SilentRejectServer(AcceptLoopServer):
         with contextlib.suppress(OSError):
             while tls.recv(65536):
                 pass
-        with contextlib.suppress(OSError):
-            tls.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError, ValueError):
+            if self.end == "close_notify":
+                tls.unwrap()  # a proper TLS close, and still not a word of application data
+            else:
+                tls.shutdown(socket.SHUT_RDWR)
         tls.close()
 
 
