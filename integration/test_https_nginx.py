@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 
 from integration.bed import ServerInfo
+from xfer import client
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
-from xfer.errors import ClientCertificateRejected, ClientCertificateRequired, HostnameMismatch
+from xfer.errors import (
+    ClientCertificateRejected,
+    ClientCertificateRequired,
+    HostnameMismatch,
+    RemoteIsFolder,
+    RemoteNotFound,
+    UnsupportedOperation,
+)
 from xfer.identity import Identity
 from xfer.testing.contract import AdapterContract, make_file, sha256_of
 from xfer.testing.pki import TestPKI
@@ -73,7 +81,7 @@ def test_nginx_400_is_a_certificate_error(
     identity = getattr(bed_pki, which) if which else None
     with _adapter(bed_pki, nginx.host, nginx.port, identity=identity, tls_max=tls) as remote:
         with pytest.raises(kind) as caught:
-            remote.get_file("/", tmp_path / "out")
+            remote.get_file("/any.txt", tmp_path / "out")
     assert words in str(caught.value)
     assert not list(tmp_path.iterdir())
 
@@ -83,3 +91,60 @@ def test_wrong_host_block_is_refused(nginx: ServerInfo, bed_pki: TestPKI, tmp_pa
     with _adapter(bed_pki, nginx.host, port, identity=bed_pki.client_p12) as remote:
         with pytest.raises(HostnameMismatch, match="not valid for this host name"):
             remote.ls("/")
+
+
+# -- issue 11 on real nginx: folders, uploads without a listing, missing parents, proven ends --
+
+
+def test_get_of_a_folder_without_r(nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path) -> None:
+    """nginx redirects /dir to /dir/ and serves the index there: that is a folder, not a file."""
+    (tmp_path / "a.txt").write_bytes(b"a")
+    with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12) as remote:
+        remote.put_file(tmp_path / "a.txt", "/nginx-folder/a.txt")
+        with pytest.raises(RemoteIsFolder, match="/nginx-folder is a folder") as caught:
+            remote.get_file("/nginx-folder", tmp_path / "out")
+        assert remote.info("/nginx-folder").is_dir  # HEAD: 301 to /nginx-folder/
+        assert remote.info("/nginx-folder/a.txt").size == 1
+        remote.rm("/nginx-folder", recursive=True)
+    assert caught.value.hint == "use -r to copy a folder"
+    assert not (tmp_path / "out").exists()
+
+
+def test_put_into_a_folder_without_listing(nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"payload")
+    with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12) as remote:
+        remote.put_file(tmp_path / "f", "/noindex/drop/first.txt")  # creates /noindex/drop/
+        with pytest.raises(UnsupportedOperation, match="offers no listing"):
+            remote.ls("/noindex/drop")
+        results = client.put(remote, [tmp_path / "f"], "/noindex/drop/name.txt")
+        remote.get_file("/noindex/drop/name.txt", tmp_path / "back")
+        remote.rm("/noindex/drop/name.txt")
+        remote.rm("/noindex/drop/first.txt")
+    assert results[0].remote == "/noindex/drop/name.txt" and results[0].details["verified_size"] is True
+    assert (tmp_path / "back").read_bytes() == b"payload"
+
+
+def test_put_parents(nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"deep")
+    with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12) as remote:
+        remote.put_file(tmp_path / "f", "/nginx-parents/a/b/c.txt")  # create_full_put_path on
+        assert remote.info("/nginx-parents/a/b/c.txt").size == 4
+        remote.rm("/nginx-parents", recursive=True)
+        with pytest.raises(RemoteNotFound, match="the folder /noparents/missing does not exist") as caught:
+            remote.put_file(tmp_path / "f", "/noparents/missing/c.txt")
+    assert "HTTP 500" in str(caught.value) and caught.value.hint and "davs://" in caught.value.hint
+
+
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+def test_chunked_index_and_static_files_end_properly(
+    nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path, tls: str
+) -> None:
+    """With ragged EOFs visible, nginx's chunked index pages and Content-Length files still read."""
+    source = tmp_path / "f.bin"
+    expected = make_file(source, 1 << 20, seed=11)
+    with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12, tls_max=tls) as remote:
+        remote.put_file(source, f"/nginx-ends-{tls}/f.bin")
+        assert [e.name for e in remote.ls(f"/nginx-ends-{tls}")] == ["f.bin"]
+        remote.get_file(f"/nginx-ends-{tls}/f.bin", tmp_path / "back")
+        remote.rm(f"/nginx-ends-{tls}", recursive=True)
+    assert sha256_of(tmp_path / "back") == expected

@@ -5,9 +5,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import select
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +16,11 @@ from xfer.adapters.https import HTTPSAdapter, parse_html_index, parse_json_index
 from xfer.errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
-    ConnectionDropped,
     ExitCode,
     HostnameMismatch,
     IdentityPasswordError,
     InsecureSchemeRefused,
+    IntegrityError,
     LocalError,
     LocalFileNotFound,
     PinMismatch,
@@ -39,6 +36,7 @@ from xfer.identity import Identity
 from xfer.testing.contract import AdapterContract, make_file, sha256_of
 from xfer.testing.https_server import HTTPSServer
 from xfer.testing.pki import TestPKI
+from xfer.testing.proxy import ConnectProxy
 from xfer.tls import XferSSLContext
 
 ContextFactory = Callable[..., XferSSLContext]
@@ -189,9 +187,11 @@ def test_interrupted_get_leaves_nothing(pki: TestPKI, tmp_path: Path, client_con
         make_file(srv.root / "big.bin", 4 << 20)
         target = tmp_path / "big.bin"
         target.write_bytes(b"previous version")
-        with _adapter(srv, client_context()) as remote, pytest.raises(ConnectionDropped) as caught:
+        with _adapter(srv, client_context()) as remote, pytest.raises(IntegrityError) as caught:
             remote.get_file("/big.bin", target)
-    assert "broke after" in str(caught.value) and "nothing was saved" in str(caught.value)
+    # A FIN inside the announced length is a truncation (exit 7), not a flaky network (exit 5).
+    assert "ended early" in str(caught.value) and "nothing was saved" in str(caught.value)
+    assert "1048576 of 4194304 bytes" in str(caught.value)
     assert target.read_bytes() == b"previous version"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin", "srv"]
 
@@ -435,73 +435,13 @@ def test_redirects_stay_on_the_origin(pki: TestPKI, tmp_path: Path, client_conte
     assert not (tmp_path / "away").exists() and not (tmp_path / "clear").exists()
 
 
-class _ConnectProxy:
-    """A tiny HTTP CONNECT proxy: records the tunnels it opened, pipes bytes, sees only ciphertext."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.tunnels: list[str] = []
-        self.saw_plaintext_http = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
-
-    def _tunnel(self, client: socket.socket) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = client.recv(4096)
-            if not chunk:
-                return
-            head += chunk
-        line = head.split(b"\r\n", 1)[0].decode()
-        method, target, _ = line.split(" ", 2)
-        if method != "CONNECT":
-            self.saw_plaintext_http = True
-            client.close()
-            return
-        self.tunnels.append(target)
-        host, port = target.rsplit(":", 1)
-        upstream = socket.create_connection((host, int(port)))
-        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        pair = {client: upstream, upstream: client}
-        try:
-            while True:
-                ready, _, _ = select.select(list(pair), [], [], 10)
-                if not ready:
-                    return
-                for sock in ready:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    if b"HTTP/1.1" in data:
-                        self.saw_plaintext_http = True
-                    pair[sock].sendall(data)
-        except OSError:
-            return
-        finally:
-            client.close()
-            upstream.close()
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 def test_https_proxy_connect_tunnel(
     server: HTTPSServer, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    proxy = _ConnectProxy()
-    try:
+    with ConnectProxy() as proxy:
         for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
             monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         make_file(tmp_path / "f", 1 << 20)
         with _adapter(server, client_context()) as remote:
             remote.put_file(tmp_path / "f", "/via-proxy.bin")
@@ -511,8 +451,6 @@ def test_https_proxy_connect_tunnel(
         assert not proxy.saw_plaintext_http
         # The origin saw our client certificate: it was presented inside the tunnel.
         assert all(r.client_cn for r in server.requests)
-    finally:
-        proxy.close()
 
 
 def test_username_password_sent_only_to_origin(pki: TestPKI, tmp_path: Path, client_context: ContextFactory) -> None:

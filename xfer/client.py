@@ -25,7 +25,7 @@ from typing import Any
 
 from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .batch import CallbackFactory, Task, run_tasks
-from .errors import RemoteError, RemoteIsFolder, RemoteNotFound, UsageError, XferError
+from .errors import RemoteError, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError, XferError
 from .options import DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
 from .secrets import Secret, resolve
@@ -225,7 +225,9 @@ def _remote_is_dir(remote: Adapter, path: str) -> bool:
         return False
     try:
         return remote.info(path).is_dir
-    except RemoteNotFound:
+    except (RemoteNotFound, UnsupportedOperation):
+        # Not there, or the server cannot say (a folder that may not be listed): the
+        # destination names the file.  An upload must not depend on a listing.
         return False
 
 
@@ -378,6 +380,8 @@ def get(
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
             try:
                 return adapter.get_file(source, local, callback=callback)
+            except RemoteIsFolder:
+                raise  # the adapter knew, and said so in the shared words
             except RemoteError as exc:
                 # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
                 # only after a failure is it worth a request to find out it was a folder.

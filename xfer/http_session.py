@@ -75,6 +75,8 @@ __all__ = [
     "drain_error_body",
     "map_http_error",
     "origin_of",
+    "skip_large_body",
+    "stream_ended_early",
 ]
 
 #: Connections kept per host: enough for a few parallel transfers, one is reused serially.
@@ -374,6 +376,32 @@ def drain_error_body(response: requests.Response) -> None:
         response.close()
 
 
+#: Methods whose answer is only a status for xfer: their bodies are never needed whole.
+_STATUS_ONLY = frozenset({"PUT", "POST", "DELETE"})
+
+
+def skip_large_body(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """A session response hook: leave a large or unbounded answer body unread (connection closed).
+
+    Acts on requests whose answer is only a status (PUT, POST, DELETE).  requests reads a
+    non-streamed body whole before returning; a server answering with an endless or huge
+    body would fill memory.  A body up to 64 KiB by ``Content-Length`` is read as usual
+    (error messages quote it, the connection goes back to the pool).  The hook runs before
+    requests reads the body, so it can mark the body as read, and empty, first.
+    """
+    method = response.request.method if response.request is not None else None
+    if method not in _STATUS_ONLY or response.status_code in (204, 304) or response.status_code < 200:
+        return response  # no body by definition (nginx answers an overwriting PUT 204, no length)
+    length = response.headers.get("Content-Length", "")
+    if not (length.isdigit() and int(length) <= _ERROR_BODY_LIMIT):
+        # Close first, while requests still sees the body as unread: that closes the connection
+        # (with unread bytes it must never go back to the pool).  Then mark it read, and empty.
+        response.close()
+        response._content = b""
+        response._content_consumed = True  # type: ignore[attr-defined]
+    return response
+
+
 def _body_text(response: requests.Response) -> str:
     consumed = getattr(response, "_content_consumed", False)
     if not consumed:
@@ -498,6 +526,17 @@ def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext |
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return RemoteError(f"{server} redirected too many times")
     return ConnectError(f"{server}: {_innermost(exc)}")
+
+
+def stream_ended_early(exc: BaseException) -> bool:
+    """True if ``exc`` says a response body ended before its proven end.
+
+    An end is proven by ``Content-Length``, the last chunk, or TLS close_notify.  A FIN
+    without close_notify (``ssl.SSLEOFError``: the context never suppresses ragged EOFs),
+    or an EOF inside the announced length or a chunk, is a truncation: the bytes received
+    are not the whole body.  A reset or a timeout is not this: that is a broken connection.
+    """
+    return find_cause(exc, (ssl.SSLEOFError, http.client.IncompleteRead)) is not None
 
 
 def _innermost(exc: BaseException) -> str:

@@ -56,6 +56,24 @@ _V_ERR_CERT_NOT_YET_VALID = 9
 _V_ERR_HOSTNAME_MISMATCH = 62
 _V_ERR_IP_ADDRESS_MISMATCH = 64
 
+_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18
+_V_ERR_SELF_SIGNED_CERT_IN_CHAIN = 19
+_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
+
+# "the server's certificate ..." for a certificate outside its validity period.
+_VALIDITY_WORDS = {
+    _V_ERR_CERT_HAS_EXPIRED: "has expired",
+    _V_ERR_CERT_NOT_YET_VALID: "is not valid yet",
+}
+# "we do not trust the server's certificate: ..." (OpenSSL's own text for other codes).
+_UNTRUSTED_WORDS = {
+    _V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT: "it is self-signed",
+    _V_ERR_SELF_SIGNED_CERT_IN_CHAIN: "its chain ends in a self-signed CA we do not trust",
+    _V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "its issuer is not among the CAs we trust",
+    _V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE: "its issuer is not among the CAs we trust",
+}
+
 # TLS alerts (by OpenSSL reason name) that mean "the server did not like our certificate".
 _REJECTION_REASONS = {
     "SSLV3_ALERT_BAD_CERTIFICATE": "it rejected the certificate as bad",
@@ -64,6 +82,14 @@ _REJECTION_REASONS = {
     "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "it does not support this kind of certificate",
     "TLSV1_ALERT_ACCESS_DENIED": "it denied access to this certificate",
     "TLSV1_ALERT_DECRYPT_ERROR": "the certificate's signature check failed",
+}
+
+# Alerts that, when we presented no certificate at all, can only mean "send one".
+_NO_IDENTITY_ALERTS = {
+    *_REJECTION_REASONS,
+    "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    "TLSV1_ALERT_UNKNOWN_CA",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED",
 }
 
 
@@ -78,22 +104,124 @@ class _PinMismatchError(ssl.SSLCertVerificationError):
         self.actual = actual
 
 
-class XferSSLSocket(ssl.SSLSocket):
+def _after_handshake(conn: ssl.SSLSocket | ssl.SSLObject, context: XferSSLContext) -> None:
+    """What every TLS connection does once its handshake is done, socket or memory-BIO alike.
+
+    urllib3 runs the TLS *inside* an ``https://`` proxy's tunnel with ``wrap_bio`` (an
+    :class:`ssl.SSLObject`), so anything that lived only in the socket class would be
+    skipped there: the pin check above all.
+    """
+    # The CertificateRequest has been seen; stop the per-record Python callback,
+    # which would otherwise cost ~25 % CPU on bulk reads.
+    context._msg_callback = None  # type: ignore[attr-defined]
+    pin = context.pin
+    if pin is not None:
+        der = conn.getpeercert(binary_form=True)
+        actual = "sha256:" + hashlib.sha256(der or b"").hexdigest()
+        if actual != pin:
+            raise _PinMismatchError(pin, actual)
+
+
+class _SilentClose:
+    """Tells a close right after the handshake (a silent client-certificate rejection) from a cut.
+
+    TLS 1.3 servers (Node.js ``rejectUnauthorized``) finish the handshake, look at our
+    certificate, and close the socket: no alert, or one we never get to read.  What the
+    client sees is an EOF or a reset on its first read.  Such a failure is marked (the
+    ``xfer_closed_after_handshake`` attribute) when it happens before any application byte
+    arrived, on a full handshake in which the server asked for a client certificate; the
+    translator then blames the certificate.  Connections that asked to resume a session
+    (FTPS data connections) are never marked: an empty listing there may legitimately end
+    right after the handshake.
+    """
+
+    #: Set by the handshake-message callback when this connection's server sent a CertificateRequest.
+    certificate_requested = False
+    #: The caller asked to resume a session (``session=``): not a first contact.
+    _resuming = False
+    _app_bytes = 0
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> Any:
+        # ssl's constructors for both SSLSocket and SSLObject (wrap_socket / wrap_bio).
+        conn = super()._create(*args, **kwargs)  # type: ignore[misc]
+        conn._resuming = kwargs.get("session") is not None
+        return conn
+
+    def _counted(self, count: int) -> int:
+        if count:
+            self._app_bytes += count
+        elif self._silent_close_applies():
+            # A clean close_notify with nothing before it, on a connection that must say something.
+            closed = _with_reason(
+                ssl.SSLZeroReturnError(ssl.SSL_ERROR_ZERO_RETURN, "TLS connection closed right after the handshake"),
+                None,
+            )
+            raise self._mark(closed)
+        return count
+
+    def _silent_close_applies(self) -> bool:
+        return self.certificate_requested and not self._resuming and not self._app_bytes
+
+    def _mark(self, exc: BaseException) -> BaseException:
+        if self._silent_close_applies():
+            with contextlib.suppress(AttributeError):
+                exc.xfer_closed_after_handshake = True  # type: ignore[attr-defined]
+        return exc
+
+
+# The failures a server's close (with or without a reset) shows up as on a read or a write.
+_CLOSED = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+
+def _with_reason(exc: ssl.SSLError, reason: str | None) -> ssl.SSLError:
+    """An SSLError made in Python lacks the ``reason``/``library`` that OpenSSL's carry; readers use them."""
+    exc.reason = reason  # type: ignore[assignment]  # None, as OpenSSL leaves it
+    exc.library = "SSL" if reason else None  # type: ignore[assignment]
+    return exc
+
+
+class _RaggedEOF(ssl.SSLEOFError):
+    """A TLS stream that ended without close_notify, raised from an :class:`ssl.SSLObject`.
+
+    urllib3's TLS-in-TLS transport (an ``https://`` proxy) turns an ``SSLEOFError`` whose
+    errno is ``SSL_ERROR_EOF`` into a clean end of file, whatever ``suppress_ragged_eofs``
+    the context asked for; this subclass carries no errno, so the cut stays a cut there too.
+    """
+
+
+class XferSSLObject(_SilentClose, ssl.SSLObject):
+    """The memory-BIO twin of :class:`XferSSLSocket`: pin check, facts, visible cuts."""
+
+    context: XferSSLContext
+
+    def do_handshake(self) -> None:
+        super().do_handshake()
+        _after_handshake(self, self.context)
+
+    def read(self, size: int = 1024, buffer: Any = None) -> Any:
+        try:
+            data = super().read(size, buffer)
+        except ssl.SSLEOFError as exc:
+            ragged = _with_reason(
+                _RaggedEOF(f"{exc.strerror or exc} (the TLS stream ended without close_notify)"), exc.reason
+            )
+            raise self._mark(ragged) from exc
+        except _CLOSED as exc:
+            self._mark(exc)
+            raise
+        self._counted(data if isinstance(data, int) else len(data))
+        return data
+
+
+class XferSSLSocket(_SilentClose, ssl.SSLSocket):
     """SSLSocket that checks the pin after the handshake and recovers hidden TLS 1.3 alerts."""
 
     context: XferSSLContext
 
     def do_handshake(self, block: bool = False) -> None:
         super().do_handshake(block)
-        # The CertificateRequest has been seen; stop the per-record Python callback,
-        # which would otherwise cost ~25 % CPU on bulk reads.
-        self.context._msg_callback = None  # type: ignore[attr-defined]
-        pin = self.context.pin
-        if pin is not None:
-            der = self.getpeercert(binary_form=True)
-            actual = "sha256:" + hashlib.sha256(der or b"").hexdigest()
-            if actual != pin:
-                raise _PinMismatchError(pin, actual)
+        _after_handshake(self, self.context)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         try:
@@ -109,6 +237,7 @@ class XferSSLSocket(ssl.SSLSocket):
                 # The server answered (an HTTP 413, say) and closed before reading all we
                 # sent.  As a broken pipe, urllib3 goes on to read that answer.
                 raise BrokenPipeError(errno.EPIPE, "the server closed the connection after answering") from exc
+            self._mark(exc)
             raise
 
     # A byte of application data read while looking for an alert; served first to readers.
@@ -117,15 +246,30 @@ class XferSSLSocket(ssl.SSLSocket):
     def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
         if self._pushback:
             data, self._pushback = self._pushback, b""
-            return data
-        return super().recv(buflen, flags)
+            return self._served(data)
+        try:
+            data = super().recv(buflen, flags)
+        except _CLOSED as exc:
+            self._mark(exc)
+            raise
+        self._counted(len(data))
+        return data
 
     def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
         if self._pushback:
             data, self._pushback = self._pushback, b""
-            buffer[: len(data)] = data
+            buffer[: len(data)] = self._served(data)
             return len(data)
-        return super().recv_into(buffer, nbytes, flags)
+        try:
+            count = super().recv_into(buffer, nbytes, flags)
+        except _CLOSED as exc:
+            self._mark(exc)
+            raise
+        return self._counted(count)
+
+    def _served(self, data: bytes) -> bytes:
+        self._app_bytes += len(data)
+        return data
 
     def _pending_alert(self) -> ssl.SSLError | None:
         timeout = self.gettimeout()
@@ -162,6 +306,11 @@ class XferSSLContext(ssl.SSLContext):
         # Listen to the handshake messages during this handshake only.
         _record_handshake_facts(self)
         return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        # The TLS inside an https:// proxy tunnel (urllib3) comes this way: same facts, same pin.
+        _record_handshake_facts(self)
+        return super().wrap_bio(*args, **kwargs)
 
 
 def normalize_pin(pin: str) -> str:
@@ -217,6 +366,7 @@ def create_ssl_context(
     # No TLS compression (CRIME); OpenSSL 3 already disables it, say so explicitly.
     ctx.options |= ssl.OP_NO_COMPRESSION
     ctx.sslsocket_class = XferSSLSocket
+    ctx.sslobject_class = XferSSLObject
     ctx.identity = identity
     ctx.pin = normalize_pin(pin) if pin else None
     ctx.acceptable_client_cas = []
@@ -325,6 +475,8 @@ def _record_handshake_facts(ctx: XferSSLContext) -> None:
         kind = getattr(msg_type, "name", "")
         with contextlib.suppress(Exception):
             if kind == "CERTIFICATE_REQUEST":
+                # Per connection: a close right after this handshake is then about our certificate.
+                conn.certificate_requested = True
                 names = _parse_certificate_request(data, version)
                 if names:
                     ctx.acceptable_client_cas = names
@@ -383,13 +535,8 @@ def _parse_certificate_request(data: bytes, version: Any) -> list[str]:
 # -- failure translation -----------------------------------------------------
 
 
-def find_cause(
-    exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]
-) -> BaseException | None:
-    """The first exception of ``kinds`` in ``exc``'s cause/context/args chain.
-
-    requests wraps urllib3 which wraps ssl; the ssl error is what tells us what happened.
-    """
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps (cause, context, ``reason``, exception args), breadth first."""
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
     while todo:
@@ -397,13 +544,42 @@ def find_cause(
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, kinds):
-            return current
+        yield current
         for nxt in (current.__cause__, current.__context__, getattr(current, "reason", None)):
             if isinstance(nxt, BaseException):
                 todo.append(nxt)
         todo.extend(a for a in current.args if isinstance(a, BaseException))
-    return None
+
+
+def find_cause(
+    exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]
+) -> BaseException | None:
+    """The first exception of ``kinds`` in ``exc``'s cause/context/args chain.
+
+    requests wraps urllib3 which wraps ssl; the ssl error is what tells us what happened.
+    """
+    return next((current for current in _chain(exc) if isinstance(current, kinds)), None)
+
+
+def closed_after_handshake(exc: BaseException) -> bool:
+    """True if ``exc`` comes from a server that closed right after a handshake that asked for
+    a client certificate, before sending any application byte (see ``_SilentClose``)."""
+    return any(getattr(current, "xfer_closed_after_handshake", False) for current in _chain(exc))
+
+
+def _silent_rejection(*, context: ssl.SSLContext, server: str, identity: Identity | None) -> XferError:
+    closed = f"{server} closed the connection right after the TLS handshake"
+    if identity is None:
+        return ClientCertificateRequired(
+            f"{closed}: it most likely requires a client certificate and none was presented",
+            hint="pass --identity FILE.p12 (or identity = in the profile)",
+        )
+    return ClientCertificateRejected(
+        f"{closed}: it most likely rejected our client certificate {identity.common_name!r}"
+        f"{_accepted_cas(context)}",
+        hint="check with the partner that this certificate is registered for your account "
+        "and that they trust its issuer",
+    )
 
 
 def translate_error(exc: BaseException, *, context: ssl.SSLContext, server: str) -> XferError | None:
@@ -416,6 +592,8 @@ def translate_error(exc: BaseException, *, context: ssl.SSLContext, server: str)
     if isinstance(found, XferError):
         return found
     identity = getattr(context, "identity", None)
+    if closed_after_handshake(exc):
+        return _silent_rejection(context=context, server=server, identity=identity)
     ssl_exc = find_cause(exc, ssl.SSLError)
     if isinstance(ssl_exc, ssl.SSLError):
         return _translate_ssl(ssl_exc, context=context, server=server, identity=identity)
@@ -432,33 +610,18 @@ def _translate_ssl(
             hint="if the partner renewed its certificate, check the new fingerprint with them and update --pin",
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        code = exc.verify_code
-        detail = exc.verify_message or exc.reason or "verification failed"
-        if code in (_V_ERR_HOSTNAME_MISMATCH, _V_ERR_IP_ADDRESS_MISMATCH):
-            return HostnameMismatch(
-                f"{server}: the server's certificate is not valid for this host name ({detail})",
-                hint="connect with the name the certificate was issued for; a mismatch can mean a wrong server",
-            )
-        if code in (_V_ERR_CERT_HAS_EXPIRED, _V_ERR_CERT_NOT_YET_VALID):
-            return ServerCertificateUntrusted(
-                f"{server}: the server's certificate is {detail}",
-                hint="tell the partner their server certificate needs renewing (or check the clock)",
-            )
-        issuer = _describe_server_certificate(context)
-        return ServerCertificateUntrusted(
-            f"{server}: we do not trust the server's certificate ({detail}){issuer}; "
-            f"trusted: {trust}",
-            hint="if this is the partner's CA, pass it with --ca partner-ca.pem (or ca = in the profile)",
-        )
+        return _refused_server_certificate(exc, context=context, server=server, trust=trust)
     reason = exc.reason or ""
-    who = f"client certificate {identity.common_name!r}" if identity else "no client certificate"
-    if reason in ("TLSV13_ALERT_CERTIFICATE_REQUIRED",) or (
-        reason == "SSLV3_ALERT_HANDSHAKE_FAILURE" and identity is None
+    if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or (
+        identity is None and reason in _NO_IDENTITY_ALERTS
     ):
+        # Without an identity there is no certificate to reject: whatever alert the server
+        # chose (Go's TLS says bad_certificate), it wanted one.
         return ClientCertificateRequired(
             f"{server} requires a client certificate and none was presented",
             hint="pass --identity FILE.p12 (or identity = in the profile)",
         )
+    who = f"client certificate {identity.common_name!r}" if identity else "client certificate"
     if reason == "TLSV1_ALERT_UNKNOWN_CA":
         accepted = _accepted_cas(context)
         missing = identity is not None and not identity.chain
@@ -511,6 +674,30 @@ def _translate_ssl(
             hint="check that the server accepts your certificate; run again with --traceback for details",
         )
     return TLSError(f"{server}: TLS failed: {reason.lower() or exc}")
+
+
+def _refused_server_certificate(
+    exc: ssl.SSLCertVerificationError, *, context: ssl.SSLContext, server: str, trust: str
+) -> XferError:
+    """Our verification refused the server's certificate: say why in a sentence that reads."""
+    code = exc.verify_code
+    detail = exc.verify_message or exc.reason or "verification failed"
+    described = _describe_server_certificate(context)
+    if code in (_V_ERR_HOSTNAME_MISMATCH, _V_ERR_IP_ADDRESS_MISMATCH):
+        return HostnameMismatch(
+            f"{server}: the server's certificate is not valid for this host name ({detail}){described}",
+            hint="connect with the name the certificate was issued for; a mismatch can mean a wrong server",
+        )
+    if code in _VALIDITY_WORDS:
+        return ServerCertificateUntrusted(
+            f"{server}: the server's certificate {_VALIDITY_WORDS[code]}{described}",
+            hint="tell the partner their server certificate needs renewing (or check this computer's clock)",
+        )
+    why = _UNTRUSTED_WORDS.get(code or 0, detail)
+    return ServerCertificateUntrusted(
+        f"{server}: we do not trust the server's certificate: {why}{described}; trusted: {trust}",
+        hint="if this is the partner's CA, pass it with --ca partner-ca.pem (or ca = in the profile)",
+    )
 
 
 def _translate_network(exc: BaseException, *, server: str, identity: Identity | None) -> XferError | None:

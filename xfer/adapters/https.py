@@ -21,8 +21,10 @@ uploads that must never appear half-written, use ``davs://`` (temporary name, th
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import html.parser
+import http.client
 import json
 import posixpath
 import re
@@ -30,7 +32,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import requests
 
@@ -38,12 +40,22 @@ from ..errors import (
     ConfigError,
     ConnectionDropped,
     IntegrityError,
+    ListingTooLarge,
+    RemoteError,
+    RemoteIsFolder,
     RemoteNotFound,
     UnsupportedOperation,
     XferError,
     folder_needs_recursive,
 )
-from ..http_session import MultipartBody, XferSession, create_session
+from ..http_session import (
+    MultipartBody,
+    XferSession,
+    create_session,
+    drain_error_body,
+    skip_large_body,
+    stream_ended_early,
+)
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 
@@ -87,7 +99,7 @@ class HTTPSAdapter(Adapter):
     schemes: ClassVar[tuple[str, ...]] = ("https",)
     default_port: ClassVar[int] = 443
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.LS, Capability.GET, Capability.PUT, Capability.RM}
+        {Capability.LS, Capability.INFO, Capability.GET, Capability.PUT, Capability.RM}
     )
 
     def __init__(self, settings: ConnectionSettings) -> None:
@@ -99,6 +111,9 @@ class HTTPSAdapter(Adapter):
             timeout=settings.timeout,
             blocksize=UPLOAD_BLOCK,
         )
+        # PUT/POST/DELETE answers are read only when small: an endless one must not fill memory.
+        # (A hook, not stream=True: a streamed PUT that failed mid-body raced the cleanup DELETE.)
+        self.session.hooks["response"].append(skip_large_body)
         if settings.username is not None:
             # Some portals add a login on top of the certificate; only ever sent to this origin.
             self.session.auth = (settings.username, settings.password or "")
@@ -113,11 +128,15 @@ class HTTPSAdapter(Adapter):
 
     def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
         session = self.session
+        if remote == "/":
+            # The server's top folder: its index page is not a file either.
+            raise RemoteIsFolder(f"{self.settings.server}: / is a folder", hint="use -r to copy a folder")
         started = time.monotonic()
         with session.translating():
             response = session.get(session.url_for(remote), stream=True, headers={"Accept-Encoding": "identity"})
             with response:
                 session.check(response, path=remote)
+                self._check_download(response, remote)
                 length = _content_length(response)
                 details: dict[str, Any] = {"status": response.status_code}
                 tls = session.tls_version(response)
@@ -130,17 +149,15 @@ class HTTPSAdapter(Adapter):
                 raw = response.raw
                 with AtomicDownload(local, expected_size=length, callback=callback) as out:
                     try:
+                        # The loop ends on a *proven* end only: Content-Length reached, the last
+                        # chunk, or close_notify.  A cut (FIN without close_notify, a chunk cut
+                        # short) raises, because the context never suppresses ragged EOFs.
                         while chunk := raw.read(DOWNLOAD_BLOCK, decode_content=False):
                             out.write(chunk)
                     except XferError:
                         raise
                     except Exception as exc:
-                        raise ConnectionDropped(
-                            f"the connection to {self.settings.server} broke after {out.written}"
-                            + (f" of {length}" if length is not None else "")
-                            + f" bytes of {remote}; nothing was saved",
-                            hint="run the command again",
-                        ) from exc
+                        raise self._broken_download(exc, remote, out.written, length) from exc
         return TransferResult(
             direction="get",
             local=local,
@@ -148,6 +165,52 @@ class HTTPSAdapter(Adapter):
             size=out.written,
             elapsed=time.monotonic() - started,
             details=details,
+        )
+
+    def _check_download(self, response: requests.Response, remote: str) -> None:
+        """Only a ``200`` after no folder redirect is the file; anything else must not replace it.
+
+        A ``GET /dir`` that a server redirects to ``/dir/`` (nginx, Apache, our test server)
+        ends at the folder's index page: that is a folder, not a file to save.  ``206``
+        answers a Range request, and xfer sends none: it would be part of the file.
+        ``202``/``204``/``203`` and friends carry no file either.
+        """
+        server = self.settings.server
+        shown = self.user_path(remote)
+        final = urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path)
+        if response.history and final.endswith("/") and not remote.endswith("/"):
+            response.close()
+            raise RemoteIsFolder(f"{server}: {shown} is a folder", hint="use -r to copy a folder")
+        status = response.status_code
+        if status == 200:
+            return
+        said = f"HTTP {status} {response.reason or http.client.responses.get(status, '')}".strip()
+        response.close()
+        if status == 206:
+            content_range = response.headers.get("Content-Range", "no Content-Range")
+            raise IntegrityError(
+                f"{server} answered the download of {shown} with {said} ({content_range}) "
+                "although xfer asked for the whole file; nothing was saved",
+                hint="the server (or a cache in between) sent part of the file; report it to the partner",
+            )
+        raise RemoteError(
+            f"{server} answered the download of {shown} with {said}, not 200 with the file; nothing was saved",
+            hint="the file may not be ready yet; try again later or ask the partner",
+        )
+
+    def _broken_download(self, exc: BaseException, remote: str, written: int, length: int | None) -> XferError:
+        """The error for a body that stopped before its proven end (``exc`` from the read loop)."""
+        server = self.settings.server
+        got = f"{written}" + (f" of {length}" if length is not None else "")
+        if stream_ended_early(exc):
+            return IntegrityError(
+                f"the download of {self.user_path(remote)} from {server} ended early: the server closed the "
+                f"connection after {got} bytes without finishing the response; nothing was saved",
+                hint="run the command again; if it repeats, the server (or something between) cuts transfers",
+            )
+        return ConnectionDropped(
+            f"the connection to {server} broke after {got} bytes of {remote}; nothing was saved",
+            hint="run the command again",
         )
 
     # -- put ---------------------------------------------------------------------
@@ -175,7 +238,11 @@ class HTTPSAdapter(Adapter):
                 )
                 folder = posixpath.dirname(remote) or "/"
                 headers = {"Content-Type": body.content_type}
-                response = session.post(session.url_for(folder, folder=True), data=body, headers=headers)
+                # Never follow a redirect with an upload: requests would turn it into a GET
+                # (301/302/303), and "success" would then describe a download.
+                response = session.post(
+                    session.url_for(folder, folder=True), data=body, headers=headers, allow_redirects=False
+                )
             else:
                 body = FileBody(handle, size, callback=callback)
                 # An iterable with __len__ gets Content-Length, not chunked; requests sends a
@@ -184,8 +251,10 @@ class HTTPSAdapter(Adapter):
                 if not size and callback is not None:
                     callback(0, 0)
             with response:
-                session.check(response, path=remote)
-                _ = response.content  # drain: the connection goes back to the pool
+                self._check_upload(response, remote)
+                # Drained if small (the connection goes back to the pool); a large or
+                # endless answer body is never read into memory.
+                drain_error_body(response)
                 details["status"] = response.status_code
             if body.sent != size:
                 raise IntegrityError(
@@ -205,10 +274,46 @@ class HTTPSAdapter(Adapter):
         )
 
     def _send_put(self, remote: str, data: Any) -> requests.Response:
-        """The PUT request itself (WebDAV gives some of its statuses their DAV meanings)."""
+        """The PUT request itself (WebDAV gives some of its statuses their DAV meanings).
+
+        Redirects are not followed: requests re-sends a PUT answered ``301``/``302`` as a
+        ``GET``, and the upload would "succeed" with the server's current file.
+        """
         return self.session.put(
-            self.session.url_for(remote), data=data, headers={"Content-Type": "application/octet-stream"}
+            self.session.url_for(remote),
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+            allow_redirects=False,
         )
+
+    def _check_upload(self, response: requests.Response, remote: str) -> None:
+        """A 2xx answer, or the error; a missing parent folder gets words of its own.
+
+        Upload handlers answer a PUT into a missing folder with 409 or 404; nginx without
+        ``create_full_put_path`` with a bare 500.  For those, one HEAD of the folder tells
+        whether it is missing.  Plain HTTPS cannot create it.
+        """
+        status = response.status_code
+        parent = posixpath.dirname(remote) or "/"
+        if status in (404, 409, 500) and parent != "/":
+            drain_error_body(response)
+            if not self._folder_missing(parent):
+                self.session.check(response, path=remote)  # some other reason: the usual words
+            raise RemoteNotFound(
+                f"{self.settings.server}: cannot upload to {self.user_path(remote)}: the folder "
+                f"{self.user_path(parent)} does not exist on the server (HTTP {status} {response.reason})",
+                hint="create it first with xfer mkdir (missing parents are created too)"
+                if Capability.MKDIR in self.capabilities  # WebDAV comes through here too
+                else "create the folder on the server first (plain HTTPS cannot: with WebDAV, "
+                "use davs:// and xfer creates missing folders)",
+            )
+        self.session.check(response, path=remote)
+
+    def _folder_missing(self, folder: str) -> bool:
+        """True if a HEAD of ``folder/`` says it does not exist (404/410)."""
+        response = self.session.head(self.session.url_for(folder, folder=True), allow_redirects=False)
+        with response:
+            return response.status_code in (404, 410)
 
     def _verify_size(self, remote: str, size: int, *, must_exist: bool = False) -> bool:
         """HEAD the uploaded file; False if the server cannot tell, IntegrityError if it differs.
@@ -242,17 +347,19 @@ class HTTPSAdapter(Adapter):
     def _rm(self, path: str, recursive: bool) -> None:
         session = self.session
         with session.translating():
-            response = session.delete(session.url_for(path))
+            # No redirects: requests would follow a 301/302 answer to DELETE with a GET,
+            # and report the folder or file as deleted.
+            response = session.delete(session.url_for(path), allow_redirects=False)
             with response:
                 if response.status_code == 409 and recursive:
                     # nginx (and DAV servers) want a folder's URL to end in "/".
-                    response.content  # noqa: B018 - drain for reuse
-                    response = session.delete(session.url_for(path, folder=True))
+                    drain_error_body(response)
+                    response = session.delete(session.url_for(path, folder=True), allow_redirects=False)
                 elif response.status_code == 409:
-                    response.content  # noqa: B018
+                    drain_error_body(response)
                     raise folder_needs_recursive(f"{self.settings.server}: {self.user_path(path)} is a folder")
                 session.check(response, path=path)
-                _ = response.content
+                drain_error_body(response)
 
     # -- ls ----------------------------------------------------------------------
 
@@ -272,14 +379,14 @@ class HTTPSAdapter(Adapter):
         session = self.session
         with session.translating():
             response = session.get(
-                session.url_for(path, folder=True), headers={"Accept": accept}, allow_redirects=False
+                session.url_for(path, folder=True), headers={"Accept": accept}, allow_redirects=False, stream=True
             )
             with response:
                 if response.status_code == 404 and path != "/":
-                    response.content  # noqa: B018
+                    drain_error_body(response)
                     return [self._file_entry(path)]
                 if response.status_code in (403, 405, 501):
-                    response.content  # noqa: B018
+                    drain_error_body(response)
                     raise UnsupportedOperation(
                         f"{self.settings.server} offers no listing of {self.user_path(path)} "
                         f"(HTTP {response.status_code} {response.reason}: listing switched off, "
@@ -288,13 +395,12 @@ class HTTPSAdapter(Adapter):
                     )
                 session.check(response, path=path)
                 content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                body = response.content
-        if content_type.endswith("json") and mode in ("auto", "json"):
-            entries = parse_json_index(body, folder=path)
-        elif content_type == "text/html" and mode in ("auto", "html"):
-            entries = parse_html_index(body.decode(response.encoding or "utf-8", "replace"), folder=path)
-        else:
-            entries = None
+                parser: _IndexParser | None = None
+                if content_type.endswith("json") and mode in ("auto", "json"):
+                    parser = _JSONIndexParser(folder=path)
+                elif content_type == "text/html" and mode in ("auto", "html"):
+                    parser = _HTMLIndexParser(folder=path, encoding=response.encoding or "utf-8")
+                entries = self._read_index(response, path, parser) if parser is not None else None
         if entries is None:
             raise UnsupportedOperation(
                 f"{self.settings.server} answered {self.user_path(path)} with {content_type or 'no type'}"
@@ -302,6 +408,69 @@ class HTTPSAdapter(Adapter):
                 hint=_DAVS_HINT.format(where=where),
             )
         return entries
+
+    def _read_index(self, response: requests.Response, path: str, parser: _IndexParser) -> list[Entry] | None:
+        """Feed the index page to ``parser`` as it arrives, never more than ``max_listing`` bytes.
+
+        Memory stays near the cap at most: the page is parsed block by block, not held whole.
+        """
+        limit = self.settings.max_listing
+        received = 0
+        try:
+            for block in response.iter_content(_INDEX_BLOCK):
+                received += len(block)
+                if received > limit:
+                    response.close()
+                    raise ListingTooLarge(
+                        f"{self.settings.server}: the listing of {self.user_path(path)} is larger than "
+                        f"{_mib(limit)} (max_listing); xfer stopped reading it",
+                        hint="raise the limit with --max-listing MIB (or max_listing = in the profile) "
+                        "if the folder really is that large",
+                    )
+                if not parser.feed(block):
+                    response.close()
+                    return None
+        except XferError:
+            raise
+        except Exception as exc:
+            if stream_ended_early(exc):
+                raise IntegrityError(
+                    f"the listing of {self.user_path(path)} from {self.settings.server} ended early "
+                    f"(after {received} bytes, without a proper end); it was not used",
+                    hint="run the command again; if it repeats, the server (or something between) cuts transfers",
+                ) from exc
+            raise
+        return parser.close()
+
+    def _info(self, path: str) -> Entry:
+        """Facts from a ``HEAD`` of the path itself: an upload must not depend on a listing.
+
+        ``200`` is a file; a redirect to the same path plus ``/`` is a folder (nginx,
+        Apache); ``404``/``410`` do not exist.  Other answers (``403`` on a write-only
+        drop folder, ``405``) fall back to finding the name in the parent's listing.
+        """
+        if path == "/":
+            return Entry(name="", path="/", type="directory")
+        session = self.session
+        with session.translating():
+            url = session.url_for(path)
+            response = session.head(url, headers={"Accept-Encoding": "identity"}, allow_redirects=False)
+            with response:
+                status = response.status_code
+                location = response.headers.get("Location")
+                if status == 200:
+                    return self._head_entry(path, response)
+            if status in (404, 410):
+                raise RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
+            if 300 <= status < 400 and location is not None:
+                target = urllib.parse.urlsplit(urllib.parse.urljoin(url, location))
+                if target.path == urllib.parse.urlsplit(url).path + "/":
+                    return Entry(name=posixpath.basename(path), path=path, type="directory")
+        parent, name = posixpath.split(path)
+        for entry in self._ls(parent or "/"):
+            if entry.name == name:
+                return entry
+        raise RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
 
     def _file_entry(self, path: str) -> Entry:
         """``ls`` of a file: one entry from a HEAD (a folder URL with ``/`` gave 404)."""
@@ -311,14 +480,22 @@ class HTTPSAdapter(Adapter):
             if response.status_code in (404, 410):
                 raise RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
             session.check(response, path=path)
-            modified = response.headers.get("Last-Modified")
-            return Entry(
-                name=posixpath.basename(path),
-                path=path,
-                type="file",
-                size=_content_length(response),
-                modified=email.utils.parsedate_to_datetime(modified) if modified else None,
-            )
+            return self._head_entry(path, response)
+
+    @staticmethod
+    def _head_entry(path: str, response: requests.Response) -> Entry:
+        modified = response.headers.get("Last-Modified")
+        try:
+            when = email.utils.parsedate_to_datetime(modified) if modified else None
+        except (TypeError, ValueError):
+            when = None  # a malformed date is no reason to fail
+        return Entry(
+            name=posixpath.basename(path),
+            path=path,
+            type="file",
+            size=_content_length(response),
+            modified=when,
+        )
 
     def _davs_where(self, path: str) -> str:
         return f"{self.settings.server}{path}"
@@ -394,39 +571,122 @@ def _content_length(response: requests.Response) -> int | None:
 # -- index parsing (pure functions, tested on real nginx/Apache pages) ------------------
 
 
+#: Index pages are read (and parsed) in blocks of this size.
+_INDEX_BLOCK = 64 * 1024
+#: One index item (a JSON object, an HTML tag) never needs more than this: beyond it the
+#: page is not an index, and the parser stops instead of re-scanning an ever-growing tail.
+_MAX_PENDING = 1 << 20
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:g} MiB"
+
+
+class _IndexParser(Protocol):
+    def feed(self, data: bytes) -> bool:
+        """Parse one more block; False if the page is not an index of this format."""
+
+    def close(self) -> list[Entry] | None:
+        """The entries, or None if the whole page was not an index of this format."""
+
+
+def _json_entry(item: dict[str, Any], folder: str) -> Entry | None:
+    name = str(item["name"])
+    if name in (".", "..") or "/" in name:
+        return None
+    kind = item.get("type")
+    entry_type: EntryType = "directory" if kind == "directory" else "file" if kind == "file" else "other"
+    size = item.get("size")
+    mtime = item.get("mtime")
+    modified = None
+    if isinstance(mtime, str):
+        try:
+            modified = email.utils.parsedate_to_datetime(mtime)
+        except (TypeError, ValueError):
+            modified = None
+    return Entry(
+        name=name,
+        path=posixpath.join(folder, name),
+        type=entry_type,
+        size=int(size) if isinstance(size, int) and entry_type == "file" else None,
+        modified=modified,
+    )
+
+
+class _JSONIndexParser:
+    """nginx's ``autoindex_format json`` (a flat array of objects), one object at a time.
+
+    Only the entries and the unparsed tail of the page are held, never the whole body,
+    so a huge listing costs its entries, not its text plus Python's JSON object tree.
+    """
+
+    def __init__(self, *, folder: str) -> None:
+        self.folder = folder
+        self.entries: list[Entry] = []
+        self._decoder = json.JSONDecoder()
+        self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+        self._retry_at = 0  # length of _pending at which an incomplete object is tried again
+        self._state = "start"  # start -> items -> end; "bad" if not this format
+
+    def feed(self, data: bytes) -> bool:
+        self._pending += self._text.decode(data)
+        self._parse()
+        return self._state != "bad"
+
+    def _parse(self) -> None:
+        while self._state in ("start", "items"):
+            rest = self._pending.lstrip()
+            if not rest:
+                self._pending = ""
+                return
+            if self._state == "start":
+                if rest[0] != "[":
+                    self._state = "bad"
+                    return
+                self._state, self._pending = "items", rest[1:]
+                continue
+            if rest[0] == ",":
+                self._pending = rest[1:]
+                continue
+            if rest[0] == "]":
+                self._state, self._pending = "end", rest[1:]
+                return
+            if len(rest) < self._retry_at:
+                self._pending = rest
+                return
+            try:
+                item, end = self._decoder.raw_decode(rest)
+            except ValueError:
+                if len(rest) > _MAX_PENDING:
+                    self._state = "bad"
+                    return
+                # Incomplete: try again once the tail has doubled (linear, not quadratic).
+                self._pending, self._retry_at = rest, 2 * len(rest)
+                return
+            self._retry_at = 0
+            self._pending = rest[end:]
+            if not isinstance(item, dict) or "name" not in item:
+                self._state = "bad"
+                return
+            entry = _json_entry(item, self.folder)
+            if entry is not None:
+                self.entries.append(entry)
+
+    def close(self) -> list[Entry] | None:
+        self._pending += self._text.decode(b"", final=True)
+        self._retry_at = 0
+        self._parse()
+        if self._state != "end" or self._pending.strip():
+            return None
+        return self.entries
+
+
 def parse_json_index(body: bytes, *, folder: str) -> list[Entry] | None:
     """Entries from nginx's ``autoindex_format json``; None if ``body`` is not that shape."""
-    try:
-        items = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(items, list) or not all(isinstance(i, dict) and "name" in i for i in items):
-        return None
-    entries = []
-    for item in items:
-        name = str(item["name"])
-        if name in (".", "..") or "/" in name:
-            continue
-        kind = item.get("type")
-        entry_type: EntryType = "directory" if kind == "directory" else "file" if kind == "file" else "other"
-        size = item.get("size")
-        mtime = item.get("mtime")
-        modified = None
-        if isinstance(mtime, str):
-            try:
-                modified = email.utils.parsedate_to_datetime(mtime)
-            except (TypeError, ValueError):
-                modified = None
-        entries.append(
-            Entry(
-                name=name,
-                path=posixpath.join(folder, name),
-                type=entry_type,
-                size=int(size) if isinstance(size, int) and entry_type == "file" else None,
-                modified=modified,
-            )
-        )
-    return entries
+    parser = _JSONIndexParser(folder=folder)
+    parser.feed(body)
+    return parser.close()
 
 
 # An exact byte count at the end of the text after a link (nginx prints "-" for folders;
@@ -463,6 +723,34 @@ class _LinkCollector(html.parser.HTMLParser):
                 self._after_link = False
 
 
+class _HTMLIndexParser:
+    """An HTML index page fed block by block (the link collector keeps only the links)."""
+
+    def __init__(self, *, folder: str, encoding: str) -> None:
+        self.folder = folder
+        try:
+            self._text = codecs.getincrementaldecoder(encoding)(errors="replace")
+        except LookupError:
+            self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._collector = _LinkCollector()
+
+    def feed(self, data: bytes) -> bool:
+        try:
+            self._collector.feed(self._text.decode(data))
+        except AssertionError:
+            return False
+        # An unterminated tag would be re-scanned on every block: not an index page.
+        return len(self._collector.rawdata) <= _MAX_PENDING
+
+    def close(self) -> list[Entry] | None:
+        try:
+            self._collector.feed(self._text.decode(b"", final=True))
+            self._collector.close()
+        except AssertionError:
+            return None
+        return _html_entries(self._collector.links, self.folder)
+
+
 def parse_html_index(page: str, *, folder: str) -> list[Entry] | None:
     """Entries from an HTML index page (nginx, Apache, python http.server); None if no links.
 
@@ -476,10 +764,14 @@ def parse_html_index(page: str, *, folder: str) -> list[Entry] | None:
         collector.close()
     except AssertionError:
         return None
+    return _html_entries(collector.links, folder)
+
+
+def _html_entries(links: list[tuple[str, str]], folder: str) -> list[Entry] | None:
     base = folder.rstrip("/") + "/"
     entries: dict[str, Entry] = {}
     saw_index = False
-    for href, after in collector.links:
+    for href, after in links:
         parts = urllib.parse.urlsplit(href)
         if parts.scheme or parts.netloc or parts.query or not parts.path:
             continue

@@ -72,7 +72,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     (``{"/broken": 503}``), ``max_body`` answers 413 above that
     size, ``cut_get_after`` sends only that many body bytes of any GET and drops
     the connection, ``gzip_suffix`` serves matching files with ``Content-Encoding: gzip``
-    (as misconfigured servers do with stored ``.gz`` files).
+    (as misconfigured servers do with stored ``.gz`` files).  ``create_parents=False``
+    answers a PUT into a missing folder with 409, as nginx does without ``create_full_put_path``.
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         max_body: int | None = None,
         cut_get_after: int | None = None,
         gzip_suffix: str | None = None,
+        create_parents: bool = True,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.max_body = max_body
         self.cut_get_after = cut_get_after
         self.gzip_suffix = gzip_suffix
+        self.create_parents = create_parents
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -393,6 +396,10 @@ class _Handler(BaseHTTPRequestHandler):
         if url_path.endswith("/") or target.is_dir():
             self._discard_body()
             self._page(409)
+            return
+        if not self.owner.create_parents and not target.parent.is_dir():
+            self._discard_body()
+            self._page(409)  # nginx without create_full_put_path
             return
         existed = target.exists()
         target.parent.mkdir(parents=True, exist_ok=True)  # create_full_put_path on

@@ -1,0 +1,408 @@
+"""HTTPS against servers that end bodies badly, answer odd statuses, serve folders and huge pages.
+
+Issue 11, items 2 (truncation), 3 (non-200 answers), 4 (folders), 6 (listing size),
+15 (put without a listing), 16 (missing parent folders) and their siblings (redirected
+uploads and deletes).  Each hostile behaviour is a :class:`ScriptedHTTPSServer` reply;
+the well-behaved variant of the same response proves the client still accepts it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xfer import client
+from xfer.adapters.base import ConnectionSettings
+from xfer.adapters.https import HTTPSAdapter, parse_json_index
+from xfer.errors import (
+    ConnectionDropped,
+    ExitCode,
+    IntegrityError,
+    ListingTooLarge,
+    RemoteError,
+    RemoteIsFolder,
+    RemoteNotFound,
+    UnsupportedOperation,
+)
+from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
+from xfer.testing.https_server import HTTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext
+
+from .helpers import one_error, run
+
+ContextFactory = Callable[..., XferSSLContext]
+BODY = bytes(range(256)) * 400  # 100 KiB, more than one read block
+OLD = b"the previous, good version\n"
+
+
+def _adapter(srv: HTTPSServer | ScriptedHTTPSServer, ctx: XferSSLContext, *, max_listing: int = 64 << 20,
+             **options: Any) -> HTTPSAdapter:  # fmt: skip
+    settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/", ssl_context=ctx,
+                                  timeout=10, options=options, max_listing=max_listing)  # fmt: skip
+    return HTTPSAdapter(settings)
+
+
+@pytest.fixture
+def scripted(pki: TestPKI) -> Iterator[Callable[..., ScriptedHTTPSServer]]:
+    started: list[ScriptedHTTPSServer] = []
+
+    def make(replies: dict[str, Reply], **kwargs: Any) -> ScriptedHTTPSServer:
+        srv = ScriptedHTTPSServer(pki, replies, **kwargs).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+def _get(srv: ScriptedHTTPSServer, ctx: XferSSLContext, path: str, target: Path) -> None:
+    target.write_bytes(OLD)
+    with _adapter(srv, ctx) as remote:
+        remote.get_file(path, target)
+
+
+def _untouched(target: Path) -> None:
+    assert target.read_bytes() == OLD
+    assert [p.name for p in target.parent.iterdir()] == [target.name], "no temp file may stay behind"
+
+
+# -- item 2: a body is complete only when its end is proven ------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(body=BODY, length=False, end="fin"),  # no length, FIN without close_notify
+        Reply(body=[BODY, BODY], chunked=True, finished=False, end="fin"),  # chunked, cut mid-way
+        Reply(body=[BODY, BODY], chunked=True, finished=False, end="close_notify"),  # last chunk missing
+        Reply(body=BODY, announce=3 * len(BODY), end="fin"),  # Content-Length short
+        Reply(body=BODY, announce=3 * len(BODY), end="close_notify"),
+    ],
+    ids=["no-length-fin", "chunked-fin", "chunked-close-notify", "short-length-fin", "short-length-close-notify"],
+)
+@pytest.mark.parametrize("tls_max", ["1.2", "1.3"])
+def test_truncated_body_is_an_integrity_error(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path,
+    reply: Reply, tls_max: str,
+) -> None:  # fmt: skip
+    srv = scripted({"/f": reply}, tls_max=tls_max)
+    with pytest.raises(IntegrityError, match=r"ended early|incomplete") as caught:
+        _get(srv, client_context(), "/f", tmp_path / "f")
+    assert caught.value.exit_code == ExitCode.INTEGRITY
+    assert "nothing was saved" in str(caught.value)
+    _untouched(tmp_path / "f")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(body=BODY, length=False, end="close_notify"),  # the proven end of a length-less body
+        Reply(body=[BODY, BODY[:7], BODY], chunked=True),
+        Reply(body=BODY, end="keep-alive"),
+    ],
+    ids=["no-length-close-notify", "chunked", "content-length"],
+)
+def test_properly_ended_bodies_are_accepted(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path, reply: Reply
+) -> None:
+    srv = scripted({"/f": reply})
+    _get(srv, client_context(), "/f", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == b"".join(reply.blocks())
+
+
+def test_reset_mid_body_is_a_dropped_connection(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path
+) -> None:
+    srv = scripted({"/f": Reply(body=[BODY] * 40, length=False, end="reset")})
+    with pytest.raises((ConnectionDropped, IntegrityError)):
+        _get(srv, client_context(), "/f", tmp_path / "f")
+    _untouched(tmp_path / "f")
+
+
+def test_cli_truncated_download_exits_7(
+    scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path, config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    srv = scripted({"/f": Reply(body=BODY, length=False, end="fin")})
+    target = tmp_path / "f"
+    target.write_bytes(OLD)
+    code, _, err = run(capsys, "get", f"{srv.url}/f", str(target), "--ca", str(pki.root_ca))
+    assert code == ExitCode.INTEGRITY, err
+    one_error(err, "ended early")
+    assert target.read_bytes() == OLD
+
+
+# -- item 3: only 200 is the file ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(206, IntegrityError), (204, RemoteError), (202, RemoteError), (203, RemoteError)],
+)
+def test_a_download_is_200_only(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path,
+    status: int, kind: type[Exception],
+) -> None:  # fmt: skip
+    headers = {"Content-Range": f"bytes 0-99/{len(BODY)}"} if status == 206 else {}
+    body = b"" if status == 204 else BODY[:100]
+    srv = scripted({"/f": Reply(status=status, headers=headers, body=body, end="keep-alive")})
+    with pytest.raises(kind) as caught:
+        _get(srv, client_context(), "/f", tmp_path / "f")
+    assert f"HTTP {status}" in str(caught.value) and "nothing was saved" in str(caught.value)
+    _untouched(tmp_path / "f")
+
+
+# -- item 4: a folder is not a file --------------------------------------------------------
+
+
+def test_get_of_a_folder_redirected_to_its_index(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    with HTTPSServer(pki, root=tmp_path / "srv", index="html") as srv:
+        (srv.root / "dir").mkdir()
+        (srv.root / "dir" / "a.txt").write_bytes(b"a")
+        target = tmp_path / "dir"
+        with _adapter(srv, client_context()) as remote, pytest.raises(RemoteIsFolder) as caught:
+            remote.get_file("/dir", target)
+    assert str(caught.value) == f"{srv.server}: /dir is a folder"
+    assert caught.value.hint == "use -r to copy a folder"
+    assert caught.value.exit_code == ExitCode.REMOTE
+    assert not target.exists()
+
+
+def test_get_of_the_top_folder(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> None:
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv, client_context()) as remote:
+        with pytest.raises(RemoteIsFolder, match=": / is a folder"):
+            remote.get_file("/", tmp_path / "index")
+    assert not (tmp_path / "index").exists()
+
+
+def test_get_of_a_folder_behind_a_relative_redirect(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path
+) -> None:
+    index = b'<html><body><a href="../">../</a>\n<a href="x.txt">x.txt</a> 1\n</body></html>\n'
+    srv = scripted({
+        "/box": Reply(status=302, headers={"Location": "/box/"}, end="keep-alive"),
+        "/box/": Reply(body=index, headers={"Content-Type": "text/html"}, end="keep-alive"),
+    })  # fmt: skip
+    with pytest.raises(RemoteIsFolder, match="/box is a folder"):
+        _get(srv, client_context(), "/box", tmp_path / "box")
+    _untouched(tmp_path / "box")
+
+
+def test_cli_get_folder_without_r_exits_6(
+    pki: TestPKI, tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with HTTPSServer(pki, root=tmp_path / "srv", client_cert="none") as srv:
+        (srv.root / "dir").mkdir()
+        (srv.root / "dir" / "a.txt").write_bytes(b"a")
+        code, _, err = run(capsys, "get", f"{srv.url}/dir", str(tmp_path / "out"), "--ca", str(pki.root_ca))
+    assert code == ExitCode.REMOTE, err
+    one_error(err, "/dir is a folder")
+    assert "hint: use -r to copy a folder" in err
+    assert not (tmp_path / "out").exists()
+
+
+# -- item 6: listings are read with a cap ----------------------------------------------
+
+
+def _endless(block: bytes, head: bytes = b"") -> Callable[[], Iterator[bytes]]:
+    return lambda: itertools.chain([head], itertools.repeat(block))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "held"),
+    [
+        ("text/html", _endless(b"<p>" + b"padding " * 1000 + b"</p>\n", b"<html><body>"), 1),
+        ("application/json", _endless(b" " * 8192, b"["), 1),
+        # Here the entries themselves are what grows (about 250 bytes per 36-byte item); the cap
+        # bounds them too.  Reading the page whole and then parsing it held ~20 times the cap.
+        ("application/json", _endless(b'{"name":"f","type":"file","size":1},' * 200, b"["), 10),
+    ],
+    ids=["html", "json-whitespace", "json-items"],
+)
+def test_endless_index_stops_at_max_listing(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory,
+    content_type: str, body: Callable[[], Iterator[bytes]], held: int,
+) -> None:  # fmt: skip
+    cap = 4 << 20
+    srv = scripted({"/big/": Reply(headers={"Content-Type": content_type}, body=body, chunked=True)})
+    with _adapter(srv, client_context(), max_listing=cap) as remote:
+        tracemalloc.start()
+        try:
+            with pytest.raises(ListingTooLarge) as caught:
+                remote.ls("/big")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert "larger than 4 MiB" in str(caught.value) and "max_listing" in str(caught.value)
+    assert caught.value.hint and "--max-listing" in caught.value.hint
+    assert caught.value.exit_code == ExitCode.REMOTE
+    # The reader stopped near the cap (socket buffers aside) and never held the page whole.
+    assert srv.sent["/big/"] < cap + (8 << 20)
+    assert peak < held * cap, f"peak {peak} bytes while reading a listing capped at {cap}"
+
+
+def test_index_within_the_cap_is_read(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv:
+        for i in range(300):
+            (srv.root / f"file-{i:03}.txt").write_bytes(b"x" * i)
+        with _adapter(srv, client_context(), max_listing=1 << 20) as remote:
+            entries = remote.ls("/")
+        with _adapter(srv, client_context(), max_listing=1000) as remote, pytest.raises(ListingTooLarge):
+            remote.ls("/")
+    assert len(entries) == 300 and entries[299].size == 299
+
+
+def test_json_index_parsed_in_any_split() -> None:
+    body = (b'[{"name":"a b","type":"file","size":3,"mtime":"Sat, 28 Nov 2026 10:00:00 GMT"},\n'
+            b'{"name":"sub","type":"directory"}, {"name":"\\u00e9t\\u00e9","type":"file","size":1}]')  # fmt: skip
+    whole = parse_json_index(body, folder="/in")
+    assert whole is not None and [e.name for e in whole] == ["a b", "sub", "été"]
+    from xfer.adapters.https import _JSONIndexParser
+
+    for step in (1, 2, 7, 50):
+        parser = _JSONIndexParser(folder="/in")
+        for i in range(0, len(body), step):
+            assert parser.feed(body[i : i + step])
+        assert parser.close() == whole
+    assert parse_json_index(b'[{"name":"a"}', folder="/") is None  # cut: not a listing
+    assert parse_json_index(b'{"name":"a"}', folder="/") is None
+    assert parse_json_index(b"[1, 2]", folder="/") is None
+
+
+def test_cut_listing_is_an_integrity_error(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory
+) -> None:
+    page = b"<html><body>" + b"".join(b'<a href="f%d">f%d</a> 1\n' % (i, i) for i in range(2000))
+    srv = scripted({"/in/": Reply(headers={"Content-Type": "text/html"}, body=page, length=False, end="fin")})
+    with _adapter(srv, client_context()) as remote, pytest.raises(IntegrityError, match="listing of /in"):
+        remote.ls("/in")
+
+
+# -- item 15: an upload does not depend on a listing ---------------------------------------
+
+
+@pytest.mark.parametrize("how", ["server-403", "profile-index-none"])
+def test_put_to_a_name_in_an_unlistable_folder(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, how: str
+) -> None:
+    index = "none" if how == "server-403" else "json"
+    options = {"index": "none"} if how == "profile-index-none" else {}
+    (tmp_path / "local.txt").write_bytes(b"payload")
+    with HTTPSServer(pki, root=tmp_path / "srv", index=index) as srv:
+        (srv.root / "drop").mkdir()
+        with _adapter(srv, client_context(), **options) as remote:
+            results = client.put(remote, [tmp_path / "local.txt"], "/drop/name.txt")
+        assert (srv.root / "drop" / "name.txt").read_bytes() == b"payload"
+    assert results[0].remote == "/drop/name.txt"
+
+
+def test_info_uses_head_not_the_listing(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> None:
+    with HTTPSServer(pki, root=tmp_path / "srv", index="none") as srv:
+        (srv.root / "d").mkdir()
+        (srv.root / "d" / "f").write_bytes(b"12345")
+        with _adapter(srv, client_context()) as remote:
+            assert remote.info("/d/f").size == 5 and remote.info("/d/f").type == "file"
+            assert remote.info("/d").is_dir
+            with pytest.raises(RemoteNotFound):
+                remote.info("/d/missing")
+            with pytest.raises(UnsupportedOperation):
+                remote.ls("/d")  # listing stays refused: only info no longer needs it
+
+
+# -- item 16: parent folders on put ----------------------------------------------------
+
+
+def test_put_creates_parents_where_the_server_does(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"deep")
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv, client_context()) as remote:
+        remote.put_file(tmp_path / "f", "/a/b/c/f")
+        assert (srv.root / "a" / "b" / "c" / "f").read_bytes() == b"deep"
+
+
+def test_put_into_a_missing_folder_says_so(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "f").write_bytes(b"deep")
+    with HTTPSServer(pki, root=tmp_path / "srv", create_parents=False, client_cert="none") as srv:
+        with _adapter(srv, client_context()) as remote, pytest.raises(RemoteNotFound) as caught:
+            remote.put_file(tmp_path / "f", "/missing/sub/f")
+        assert "the folder /missing/sub does not exist" in str(caught.value) and "409" in str(caught.value)
+        assert caught.value.hint and "davs://" in caught.value.hint
+        code, _, err = run(capsys, "put", str(tmp_path / "f"), f"{srv.url}/missing/f", "--ca", str(pki.root_ca))
+        assert code == ExitCode.REMOTE, err
+        one_error(err, "the folder /missing does not exist")
+        assert not (srv.root / "missing").exists()
+
+
+# -- siblings: uploads and deletes never follow redirects ----------------------------------
+
+
+def test_redirected_put_and_delete_are_errors(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"new content")
+    with HTTPSServer(pki, root=tmp_path / "srv", redirects={"/moved.bin": "/other.bin"}) as srv:
+        (srv.root / "other.bin").write_bytes(b"someone else's file")
+        with _adapter(srv, client_context()) as remote:
+            # requests would re-send a PUT/DELETE answered 302 as a GET of /other.bin (200: "done").
+            with pytest.raises(RemoteError, match="302"):
+                remote.put_file(tmp_path / "f", "/moved.bin")
+            with pytest.raises(RemoteError, match="302"):
+                remote.rm("/moved.bin")
+        assert [(r.method, r.path) for r in srv.requests] == [("PUT", "/moved.bin"), ("DELETE", "/moved.bin")]
+        assert (srv.root / "other.bin").read_bytes() == b"someone else's file"
+
+
+def test_endless_answer_to_put_is_not_read_into_memory(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    endless = Reply(status=201, body=_endless(b"y" * 65536), chunked=True)
+    srv = scripted({"/f": endless, "/g": Reply(status=201, body=b"created", end="keep-alive")})
+    with _adapter(srv, client_context(), verify_upload=False) as remote:
+        remote.put_file(tmp_path / "f", "/f")
+        remote.put_file(tmp_path / "f", "/g")
+    assert srv.sent.get("/f", 0) < 32 << 20  # old code read the endless answer whole
+
+
+def test_put_conflict_with_an_existing_parent_is_not_called_missing(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv, client_context()) as remote:
+        (srv.root / "a" / "dir").mkdir(parents=True)
+        with pytest.raises(RemoteError) as caught:
+            remote.put_file(tmp_path / "f", "/a/dir")  # 409: the name is a folder
+    assert not isinstance(caught.value, RemoteNotFound)
+    assert "does not exist" not in str(caught.value) and "409" in str(caught.value)
+
+
+def test_answers_left_unread_never_poison_the_pool(
+    scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A 204 without length (nginx overwriting a file) is complete; a large chunked answer left
+    unread must close its connection, or the next request reads its leftovers as a response."""
+    (tmp_path / "f").write_bytes(b"x")
+    srv = scripted({
+        "/overwrite": Reply(status=204, length=False, end="keep-alive"),
+        "/chatty": Reply(status=201, body=[b"z" * 65536] * 16, chunked=True, end="keep-alive"),
+        "/file": Reply(body=b"the file", end="keep-alive"),
+    })  # fmt: skip
+    with _adapter(srv, client_context()) as remote:  # the size check HEADs right after the PUT
+        remote.put_file(tmp_path / "f", "/overwrite")
+        remote.get_file("/file", tmp_path / "one")
+        remote.put_file(tmp_path / "f", "/chatty")
+        remote.get_file("/file", tmp_path / "two")
+    assert (tmp_path / "one").read_bytes() == (tmp_path / "two").read_bytes() == b"the file"
+    assert srv.connections == 2  # reused after the 204, given up after the unread answer

@@ -1,0 +1,123 @@
+"""In-process TLS servers that reject client certificates the way other implementations do.
+
+OpenSSL-based servers (nginx, Apache, vsftpd, the stdlib) reject a client certificate
+with an alert xfer reads.  Others do not:
+
+* :class:`SilentRejectServer`: Node.js ``requestCert`` + ``rejectUnauthorized`` under
+  TLS 1.3.  The handshake completes for the client; the server then looks at the
+  certificate and closes the socket without an alert (``end="fin"``, or ``"reset"`` when
+  the client's first request is already unread in its buffer, or ``"close_notify"``).  ``ftp="implicit"`` does
+  it before the FTP greeting, ``ftp="explicit"`` after ``220`` and ``AUTH TLS`` → ``234``.
+* :class:`BadCertificateAlertServer`: Go's ``crypto/tls`` with ``RequireAnyClientCert``
+  answers a missing certificate with ``bad_certificate`` (42), where OpenSSL says
+  ``handshake_failure`` or ``certificate_required``.  TLS 1.2, so the alert is a
+  plaintext record this server can write itself.
+
+Both take connections on 127.0.0.1 in daemon threads and count them in ``connections``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from typing import TYPE_CHECKING, Literal
+
+from ._accept import AcceptLoopServer
+from ._serving import server_context
+from .hostile_https import _reset
+
+if TYPE_CHECKING:
+    from .pki import TestPKI
+
+__all__ = ["BadCertificateAlertServer", "SilentRejectServer"]
+
+# A TLS 1.2 alert record: type 21, version 3.3, length 2, level fatal (2), bad_certificate (42).
+_BAD_CERTIFICATE_ALERT = bytes([21, 3, 3, 0, 2, 2, 42])
+
+
+class SilentRejectServer(AcceptLoopServer):
+    """TLS 1.3 handshake (client certificate asked for), then a close without any alert."""
+
+    def __init__(
+        self,
+        pki: TestPKI,
+        *,
+        end: Literal["fin", "reset", "close_notify"] = "fin",
+        ftp: Literal["no", "implicit", "explicit"] = "no",
+        tls_max: str = "1.3",
+        client_ca: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.end = end
+        self.ftp = ftp
+        # CERT_OPTIONAL: the handshake succeeds whatever the client sends, as Node's does.
+        self.ssl_context = server_context(
+            pki, tls_min=tls_max, tls_max=tls_max, verify_mode=ssl.CERT_OPTIONAL, client_ca=client_ca
+        )
+        self.handshakes = 0
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    def _connection(self, raw: socket.socket) -> None:
+        if self.ftp == "explicit":
+            raw.sendall(b"220 silent FTPS\r\n")
+            reader = raw.makefile("rb")
+            line = reader.readline(1024)
+            if not line.upper().startswith(b"AUTH TLS"):
+                raw.sendall(b"530 TLS first\r\n")
+                return
+            raw.sendall(b"234 go ahead\r\n")
+        tls = self.ssl_context.wrap_socket(raw, server_side=True)
+        with self._lock:
+            self.handshakes += 1
+        if self.end == "reset":
+            _reset(tls)
+            return
+        # Take the client's first bytes (HTTP request, FTP USER) so the close is a FIN and
+        # not a reset, answer nothing, then FIN: no close_notify, no alert.
+        tls.settimeout(0.3)
+        with contextlib.suppress(OSError):
+            while tls.recv(65536):
+                pass
+        with contextlib.suppress(OSError, ValueError):
+            if self.end == "close_notify":
+                tls.unwrap()  # a proper TLS close, and still not a word of application data
+            else:
+                tls.shutdown(socket.SHUT_RDWR)
+        tls.close()
+
+
+class BadCertificateAlertServer(AcceptLoopServer):
+    """TLS 1.2 server that requires a client certificate and, without one, says ``bad_certificate``."""
+
+    def __init__(self, pki: TestPKI) -> None:
+        super().__init__()
+        self.ssl_context = server_context(pki, tls_max="1.2", verify_mode=ssl.CERT_REQUIRED)
+        self.alerts_sent = 0
+
+    def _connection(self, raw: socket.socket) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ssl_context.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                if not data:
+                    return
+                incoming.write(data)
+                continue
+            except ssl.SSLError:
+                # OpenSSL refused the missing certificate with its own alert; replace it with
+                # the one Go sends.  Before our ChangeCipherSpec, TLS 1.2 alerts are plaintext.
+                outgoing.read()
+                raw.sendall(_BAD_CERTIFICATE_ALERT)
+                with self._lock:
+                    self.alerts_sent += 1
+                return
+            raw.sendall(outgoing.read())
+            return
