@@ -392,6 +392,9 @@ def skip_large_body(response: requests.Response, *args: Any, **kwargs: Any) -> r
     method = response.request.method if response.request is not None else None
     if method not in _STATUS_ONLY or response.status_code in (204, 304) or response.status_code < 200:
         return response  # no body by definition (nginx answers an overwriting PUT 204, no length)
+    if response.status_code == 207 and kwargs.get("stream"):
+        # A WebDAV Multi-Status report, streamed: its reader parses it under max_listing.
+        return response
     length = response.headers.get("Content-Length", "")
     if not (length.isdigit() and int(length) <= _ERROR_BODY_LIMIT):
         # Close first, while requests still sees the body as unread: that closes the connection
