@@ -19,8 +19,8 @@ import pytest
 
 from tests.helpers import one_error, run
 from xfer import client
-from xfer.adapters import ftps
 from xfer.adapters.ftps import FTPSAdapter
+from xfer.adapters.ftps import adapter as ftps
 from xfer.errors import (
     AuthenticationFailed,
     ExitCode,

@@ -17,8 +17,8 @@ import pytest
 from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import TLS_FTPHandler
 
-from xfer.adapters import ftps
-from xfer.adapters._ftp_listing import is_safe_name, parse_list_line, parse_mlsd_line, parse_mlst_line
+from xfer.adapters.ftps import adapter as ftps
+from xfer.adapters.ftps.listing import is_safe_name, parse_list_line, parse_mlsd_line, parse_mlst_line
 from xfer.errors import Interrupted, LocalError, RemoteError, RemotePermissionDenied, ServerError, XferError
 from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.ftps_server import FTPSServer

@@ -24,7 +24,7 @@ import datetime as dt
 import posixpath
 import re
 
-from .base import Entry, EntryType
+from ..base import Entry, EntryType
 
 __all__ = ["is_safe_name", "parse_list_line", "parse_mdtm", "parse_mlsd_line", "parse_mlst_line"]
 

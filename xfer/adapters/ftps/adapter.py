@@ -64,7 +64,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from ..errors import (
+from ...errors import (
     ConnectionDropped,
     InsecureSchemeRefused,
     IntegrityError,
@@ -81,10 +81,10 @@ from ..errors import (
     XferError,
     folder_needs_recursive,
 )
-from ..tls import translate_error
-from ..transfer import UPLOAD_BLOCK, AtomicDownload, local_error, open_for_upload
-from ._ftp_listing import parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
-from ._ftp_replies import (
+from ...tls import translate_error
+from ...transfer import UPLOAD_BLOCK, AtomicDownload, local_error, open_for_upload
+from .listing import parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
+from .replies import (
     NOT_UNDERSTOOD,
     is_ambiguous_550,
     login_error,
@@ -92,7 +92,7 @@ from ._ftp_replies import (
     reply_error,
     says_exists,
 )
-from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 
 __all__ = [
     "DataConnection",
