@@ -20,7 +20,8 @@ import pytest
 from tests.helpers import one_error, run
 from xfer import client
 from xfer.adapters.ftps import FTPSAdapter
-from xfer.adapters.ftps import adapter as ftps
+from xfer.adapters.ftps.adapter import MAX_TREE_DEPTH
+from xfer.adapters.ftps.connection import MAX_REPLY, FTPSConnection
 from xfer.errors import (
     AuthenticationFailed,
     ExitCode,
@@ -482,9 +483,9 @@ def test_put_tolerates_a_parent_created_meanwhile(
 
 def test_a_reply_that_never_ends_is_cut_off(client_context: ContextFactory) -> None:
     """ftplib reads continuation lines until the closing one, with no limit."""
-    ftp = ftps.FTPSConnection(context=client_context(), implicit=False, timeout=5)
+    ftp = FTPSConnection(context=client_context(), implicit=False, timeout=5)
     # More continuation lines than any reply may hold, and never the closing "211 " line.
-    ftp.file = io.StringIO("211-still more features\r\n" * (ftps.MAX_REPLY // 20))
+    ftp.file = io.StringIO("211-still more features\r\n" * (MAX_REPLY // 20))
     with pytest.raises(ftplib.error_proto, match="longer than"):
         ftp.getresp()
 
@@ -497,7 +498,7 @@ def test_a_reply_that_never_ends_is_cut_off(client_context: ContextFactory) -> N
 )  # fmt: skip
 def test_secrets_are_taken_out_of_replies_as_tokens(client_context: ContextFactory, reply: str, shown: str) -> None:
     """A short password is replaced where it is set off, never inside another word."""
-    ftp = ftps.FTPSConnection(context=client_context(), implicit=False, timeout=5)
+    ftp = FTPSConnection(context=client_context(), implicit=False, timeout=5)
     ftp.secrets = ("ab",)
     ftp.file = io.StringIO(reply + "\r\n")
     try:
@@ -526,7 +527,7 @@ def test_info_without_mlst_and_size(
 def test_rm_r_stops_at_the_depth_limit(pki: TestPKI, root: Path, client_context: ContextFactory) -> None:
     """An endless tree (a link loop, a listing with a/ in every folder) ended in a RecursionError;
     now the walk is iterative and stops before anything is removed."""
-    deep = root.joinpath("in", *["a"] * (ftps.MAX_TREE_DEPTH + 2))
+    deep = root.joinpath("in", *["a"] * (MAX_TREE_DEPTH + 2))
     deep.mkdir(parents=True)
     with FakeFTPSServer(pki, root=root) as srv:
         remote = srv.adapter(client_context())
