@@ -17,7 +17,7 @@ import pytest
 from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import TLS_FTPHandler
 
-from xfer.adapters.ftps import adapter as ftps
+from xfer.adapters.ftps import FTPSConnection, install
 from xfer.adapters.ftps.listing import is_safe_name, parse_list_line, parse_mlsd_line, parse_mlst_line
 from xfer.errors import Interrupted, LocalError, RemoteError, RemotePermissionDenied, ServerError, XferError
 from xfer.testing.contract import make_file, sha256_of
@@ -350,9 +350,9 @@ def test_iis_like_rename_interrupted(
     is put back (or, if the rename went through, the upload stays), and what is left is named."""
     (server_root / "keep.txt").write_bytes(b"OLD\n")
     (tmp_path / "up").write_bytes(b"NEW\n")
-    real_rename = ftps._rename
+    real_rename = install.rename
 
-    def rename(ftp: ftps.FTPSConnection, source: str, destination: str) -> None:
+    def rename(ftp: FTPSConnection, source: str, destination: str) -> None:
         if source.endswith(".xfer-part") and not (server_root / destination.lstrip("/")).exists():
             ftp.sendcmd(f"RNFR {source}")
             if rnto_sent:
@@ -360,7 +360,7 @@ def test_iis_like_rename_interrupted(
             raise KeyboardInterrupt
         real_rename(ftp, source, destination)
 
-    monkeypatch.setattr(ftps, "_rename", rename)
+    monkeypatch.setattr(install, "rename", rename)
     failure: BaseException | None = None
     with FTPSServer(pki, root=server_root, handler_class=_IISRenameHandler) as srv:
         with srv.adapter(client_context()) as remote:

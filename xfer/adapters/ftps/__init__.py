@@ -48,6 +48,7 @@ The modules, each with one job:
 
 * :mod:`.connection`: the ftplib connection (TLS, data connections, replies read safely);
 * :mod:`.adapter`: the verbs and the translation of errors;
+* :mod:`.install`: putting a complete upload in place under its final name;
 * :mod:`.listing`: MLSD/MLST/LIST parsing and reading a listing within ``max_listing``;
 * :mod:`.replies`: reply codes and texts to xfer errors.
 

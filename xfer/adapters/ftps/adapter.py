@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import posixpath
-import secrets
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,6 @@ from ...errors import (
     ConnectionDropped,
     InsecureSchemeRefused,
     IntegrityError,
-    Interrupted,
     ListingTooLarge,
     RemoteError,
     RemoteExists,
@@ -38,6 +36,7 @@ from ...errors import (
 from ...tls import translate_error
 from ...transfer import UPLOAD_BLOCK, AtomicDownload, local_error, open_for_upload
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from . import install
 from .connection import QUIT_TIMEOUT, DataConnection, DataReader, FTPSConnection, breaks_session, explained
 from .listing import parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
 from .replies import (
@@ -46,7 +45,6 @@ from .replies import (
     login_error,
     reply_code,
     reply_error,
-    says_exists,
 )
 
 __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
@@ -62,10 +60,6 @@ MAX_TREE_DEPTH = 64
 
 #: Bytes read from a listing's data connection at a time.
 LISTING_READ = 64 * 1024
-
-#: How long a fresh session may take to put an upload's displaced old version back after
-#: the first session broke: the user is waiting (maybe after Ctrl-C), so not the full timeout.
-RECOVERY_TIMEOUT = 10.0
 
 _T = TypeVar("_T")
 
@@ -590,12 +584,8 @@ class FTPSAdapter(Adapter):
         self._refuse_backslash(remote, "upload to")
         handle, size = open_for_upload(local)
         first = len(self.data_connections)
-        folder, name = posixpath.split(remote)
-        temp = (
-            posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
-            if self._upload_temp_name
-            else None
-        )
+        folder = posixpath.dirname(remote)
+        temp = install.temp_name(remote) if self._upload_temp_name else None
         target = temp or remote
         started = time.monotonic()
         verified = False
@@ -670,7 +660,7 @@ class FTPSAdapter(Adapter):
             raise
         details = self._details(first)
         if temp is not None:
-            left = self._install(temp, remote)
+            left = install.install(self._install_site(), temp, remote)
             if left is not None:
                 details["previous_version_left_at"] = self.user_path(left)
         details["size_verified"] = verified
@@ -688,164 +678,16 @@ class FTPSAdapter(Adapter):
             size = entry.size if entry is not None and entry.type == "file" else None
         return size
 
-    def _install(self, temp: str, remote: str) -> str | None:
-        """Rename the complete upload ``temp`` to ``remote``.  On failure ``temp`` is kept
-        (it is the user's data) and the error names it.  Returns what :meth:`_rename_over`
-        could not delete."""
-        try:
-            return self._run(
-                f"renaming the uploaded temporary file {temp} to", remote,
-                lambda ftp: self._rename_over(ftp, temp, remote), probe=posixpath.dirname(remote),
-            )
-        except XferError as exc:
-            if temp not in (exc.hint or ""):
-                kept = (
-                    f"the upload is complete on the server as {temp}: rename it to {remote} "
-                    "by hand, or run the command again (and remove the temporary file)"
-                )
-                exc.hint = f"{exc.hint}; {kept}" if exc.hint else kept
-            raise
-        except KeyboardInterrupt as exc:
-            # Between RNFR and RNTO, or waiting for RNTO's answer: whether the rename
-            # happened is unknown, so the message says where the upload may be.
-            raise Interrupted(
-                f"{self.settings.server}: interrupted while renaming the uploaded temporary "
-                f"file {temp} to {remote}",
-                hint=f"the upload is complete on the server, as {remote} or as {temp}: "
-                f"if {temp} is still there, rename it to {remote} by hand",
-            ) from exc
-
-    def _rename_over(self, ftp: FTPSConnection, source: str, destination: str) -> str | None:
-        """RNFR/RNTO ``source`` to ``destination``, replacing the file there.
-
-        Most servers replace in one step.  Some (IIS, like Windows' MoveFile) refuse
-        because the target exists; then the old file is renamed aside, ``source`` is
-        renamed into place, and only then is the old file deleted.  If that second
-        rename fails in any way (refused, 4xx or 5xx, connection lost, interrupted), the
-        old file is renamed back (see :meth:`_put_back`).  Neither file is ever deleted
-        while it is the only copy of its content.  Returns the aside name if deleting
-        it failed (the upload succeeded; the old version is left over), else None.
-        """
-        try:
-            _rename(ftp, source, destination)
-            return None
-        except (ftplib.error_perm, ftplib.error_temp) as exc:
-            # IIS says "exists" with a 550; a 450 saying so is read the same way.
-            if not says_exists(str(exc)) or self._kind(ftp, destination) != "file":
-                raise
-        folder, name = posixpath.split(destination)
-        aside = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-old")
-        moved = False
-        try:
-            _rename(ftp, destination, aside)
-            moved = True
-            _rename(ftp, source, destination)
-        except BaseException as exc:
-            if not moved and not breaks_session(exc):
-                raise  # the server refused to move the old version: nothing has moved
-            error = self._put_back(ftp, exc, source, destination, aside)
-            if error is None:  # the upload is in place after all; only the old version is left
-                return aside
-            if error is exc:
-                raise
-            raise error from exc
-        try:
-            ftp.voidcmd(f"DELE {aside}")
-        except (ftplib.error_perm, ftplib.error_temp):
-            return aside
-        except Exception as exc:
-            # The upload is in place; only deleting the old version is in doubt.
-            if breaks_session(exc):
-                self._drop()
-            return aside
-        except KeyboardInterrupt as exc:
-            self._drop()
-            raise Interrupted(
-                f"{self.settings.server}: interrupted after the upload was renamed to {destination}",
-                hint=f"the upload is complete; the previous version may be left as {aside}: "
-                "remove it by hand",
-            ) from exc
-        return None
-
-    def _put_back(
-        self, ftp: FTPSConnection, exc: BaseException, source: str, destination: str, aside: str
-    ) -> BaseException | None:
-        """After moving the old ``destination`` to ``aside``, installing ``source`` failed with
-        ``exc``: put the old version back, best effort, and return what to raise.
-
-        After a reply (a 4xx or 5xx), the dialogue is in step and the server has renamed
-        nothing more: ``aside`` goes back at once.  After a lost connection or an
-        interruption, the state is unknown: a fresh session (short timeout) looks first,
-        and ``aside`` goes back only where nothing is at ``destination`` (never over a file).
-
-        Returns ``exc`` itself if the old version is back and only ``source`` is left (the
-        caller raises it, and the adapter names ``source``); None if the upload turned out
-        to be in place (only ``aside`` is left, as after a failed DELE); otherwise an
-        error naming every file left over.
-        """
-        server = self.settings.server
-        action = f"renaming the uploaded temporary file {source} to"
-        problem: BaseException | None = None
-        installed = False
-        try:
-            if not breaks_session(exc):
-                _rename(ftp, aside, destination)
-            else:
-                self._drop()
-                fresh = self._open(timeout=min(self.settings.timeout, RECOVERY_TIMEOUT))
-                try:
-                    if self._kind(fresh, aside) is not None:
-                        if self._kind(fresh, destination) is None:
-                            _rename(fresh, aside, destination)
-                        elif self._kind(fresh, source) is None:
-                            installed = True
-                        else:
-                            raise RemoteError(f"{destination} exists, but is not the upload")
-                finally:
-                    fresh.quit_quietly()
-        except BaseException as failed:
-            # Best effort: even a second Ctrl-C only ends the attempt; the report still
-            # names what is left where.
-            problem = failed
-            if breaks_session(failed):
-                self._drop()
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        if problem is None and installed:
-            if interrupted:
-                return Interrupted(
-                    f"{server}: interrupted after the upload was renamed to {destination}",
-                    hint=f"the upload is complete; the previous version is left as {aside}: "
-                    "remove it by hand",
-                )
-            return None
-        if problem is None:
-            if interrupted:
-                return Interrupted(
-                    f"{server}: interrupted while {action} {destination}; {destination} is "
-                    "the previous version again",
-                    hint=f"the upload is complete on the server as {source}: rename it to "
-                    f"{destination} by hand, or run the command again (and remove {source})",
-                )
-            return exc
-        if interrupted:
-            error: XferError = Interrupted(f"{server}: interrupted while {action} {destination}")
-        elif isinstance(exc, Exception):
-            error = self._translate(exc, action, destination)
-        else:
-            return exc
-        why = str(problem).strip() or type(problem).__name__
-        if isinstance(problem, KeyboardInterrupt):
-            why = "interrupted"
-        error.message = (
-            f"{error.message}; putting the previous version back from {aside} failed too ({why})"
+    def _install_site(self) -> install.Site[FTPSConnection]:
+        """This adapter as :mod:`.install` sees it."""
+        return install.Site(
+            server=self.settings.server,
+            kind=self._kind,
+            drop=self._drop,
+            reopen=lambda: self._open(timeout=min(self.settings.timeout, install.RECOVERY_TIMEOUT)),
+            translate=self._translate,
+            run=lambda action, path, work: self._run(action, path, work, probe=posixpath.dirname(path)),
         )
-        error.args = (error.message,)
-        recover = (
-            f"{destination} may be missing: the previous version is {aside} and the complete "
-            f"upload is {source}; rename one of them to {destination} by hand"
-        )
-        error.hint = f"{recover}; {error.hint}" if error.hint else recover
-        return error
 
     def _cleanup(self, path: str) -> None:
         """Best effort: remove a partial upload, on a fresh connection if the old one broke."""
@@ -1059,7 +901,3 @@ class ImplicitFTPSAdapter(FTPSAdapter):
     default_port = 990
     implicit = True
 
-
-def _rename(ftp: FTPSConnection, source: str, destination: str) -> None:
-    ftp.sendcmd(f"RNFR {source}")
-    ftp.voidcmd(f"RNTO {destination}")
