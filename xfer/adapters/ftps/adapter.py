@@ -14,14 +14,13 @@ import ftplib
 import posixpath
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from ...errors import (
     ConnectionDropped,
     InsecureSchemeRefused,
     IntegrityError,
-    ListingTooLarge,
     RemoteError,
     RemoteExists,
     RemoteIsFolder,
@@ -38,7 +37,7 @@ from ...transfer import UPLOAD_BLOCK, AtomicDownload, local_error, open_for_uplo
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 from . import install
 from .connection import QUIT_TIMEOUT, DataConnection, DataReader, FTPSConnection, breaks_session, explained
-from .listing import parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
+from .listing import listing_lines, parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
 from .replies import (
     NOT_UNDERSTOOD,
     is_ambiguous_550,
@@ -57,9 +56,6 @@ DOWNLOAD_FILL = 256 * 1024
 #: Folders ``rm -r`` goes down before it stops: real trees are rarely 20 deep; a server
 #: that lists a folder inside every folder is stopped long before anything runs out.
 MAX_TREE_DEPTH = 64
-
-#: Bytes read from a listing's data connection at a time.
-LISTING_READ = 64 * 1024
 
 _T = TypeVar("_T")
 
@@ -426,35 +422,16 @@ class FTPSAdapter(Adapter):
         reader = DataReader(conn)
         entries: list[Entry] = []
         with conn, explained(ftp):
-            for line in self._listing_lines(reader, folder, ftp.encoding):
+            settings = self.settings
+            lines = listing_lines(
+                reader, encoding=ftp.encoding, limit=settings.max_listing, server=settings.server, folder=folder
+            )
+            for line in lines:
                 entry = parse(line, folder)
                 if entry is not None:
                     entries.append(entry)
         self._finish(ftp, reader, None, f"the listing of {folder}", "it may be incomplete; nothing was done with it")
         return entries
-
-    def _listing_lines(self, reader: DataReader, folder: str, encoding: str) -> Iterator[str]:
-        """The lines of a listing as they arrive, ``\r\n`` or ``\n`` ended; at most ``max_listing`` bytes."""
-        limit = self.settings.max_listing
-        buffer = bytearray(LISTING_READ)
-        view = memoryview(buffer)
-        pending = bytearray()
-        while count := reader.read_into(view):
-            if reader.received > limit:
-                mib = f"{limit / 2**20:g}"
-                raise ListingTooLarge(
-                    f"{self.settings.server}: the listing of {folder} is larger than {mib} MiB; "
-                    "xfer stopped reading it",
-                    hint=f"if the folder really is that large, raise --max-listing (now {mib} MiB)",
-                )
-            pending += view[:count]
-            start = 0
-            while (end := pending.find(b"\n", start)) >= 0:
-                yield pending[start:end].decode(encoding, "surrogateescape").rstrip("\r")
-                start = end + 1
-            del pending[:start]
-        if pending:
-            yield pending.decode(encoding, "surrogateescape").rstrip("\r")
 
     def _finish(
         self, ftp: FTPSConnection, reader: DataReader, expected: int | None, what: str, consequence: str
