@@ -33,7 +33,7 @@ from ...errors import (
     folder_needs_recursive,
 )
 from ...tls import translate_error
-from ...transfer import UPLOAD_BLOCK, AtomicDownload, local_error, open_for_upload
+from ...transfer import AtomicDownload, FileBody, open_for_upload
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 from . import install
 from .connection import QUIT_TIMEOUT, DataConnection, DataReader, FTPSConnection, breaks_session, explained
@@ -582,25 +582,9 @@ class FTPSAdapter(Adapter):
                     raise
                 conn, _ = ftp.ntransfercmd(f"STOR {target}")
             accepted = True
-            buffer = bytearray(UPLOAD_BLOCK)
-            view = memoryview(buffer)
-            sent = 0
             with conn, explained(ftp):
-                while sent < size:
-                    try:
-                        count = handle.readinto(buffer)  # type: ignore[attr-defined]
-                    except OSError as exc:
-                        raise local_error(exc, local, "reading") from exc
-                    if not count:
-                        raise IntegrityError(
-                            f"local file {local} shrank while uploading ({sent} of {size} bytes read)",
-                            hint="do not modify files while xfer uploads them",
-                        )
-                    count = min(count, size - sent)
-                    conn.sendall(view[:count])
-                    sent += count
-                    if callback is not None:
-                        callback(sent, size)
+                for chunk in FileBody(handle, size, callback=callback, name=local):
+                    conn.sendall(chunk)
                 # close_notify tells the server the file is complete rather than cut.
                 if isinstance(conn, ssl.SSLSocket):
                     try:
@@ -611,8 +595,6 @@ class FTPSAdapter(Adapter):
                         # them all is for its final reply and the size check below to say.
                         pass
             ftp.voidresp()
-            if callback is not None and size == 0:
-                callback(0, 0)
             stored = self._stored_size(ftp, target)
             if stored is not None:
                 if stored != size:
