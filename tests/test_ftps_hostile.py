@@ -337,12 +337,20 @@ def test_backslash_paths_change_nothing(
     assert not [c for c in srv.commands if c.split(" ")[0] in ("STOR", "MKD", "DELE", "RMD", "RNFR", "RNTO")]
 
 
-def test_backslash_path_not_found_hints_at_slashes(pki: TestPKI, root: Path, client_context: ContextFactory) -> None:
+def test_backslash_path_is_refused_with_a_hint_at_slashes(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """A Windows habit (``\\in\\``) is refused before the server is asked, naming the path to write.
+
+    (It used to reach the server and come back as not-found with a hint; every protocol now
+    refuses it the same way, see ``xfer.urls.check_remote_path``.)
+    """
     with FakeFTPSServer(pki, root=root) as srv:
         remote = srv.adapter(client_context())
-        with remote, pytest.raises(RemoteNotFound) as failure:
+        with remote, pytest.raises(UsageError) as failure:
             remote.ls("\\in\\")
-    assert failure.value.hint is not None and "/" in failure.value.hint
+        assert not [c for c in srv.commands if c.split(" ")[0] in ("LIST", "MLSD", "MLST", "CWD", "SIZE")]
+    assert failure.value.hint == "write /in/"
 
 
 # -- item 1: mv never replaces a folder --------------------------------------------------------------------
