@@ -430,30 +430,11 @@ class FTPSAdapter(Adapter):
                 entry = parse(line, folder)
                 if entry is not None:
                     entries.append(entry)
-        self._finish(ftp, reader, None, f"the listing of {folder}", "it may be incomplete; nothing was done with it")
+        reader.finish(
+            ftp, None, server=self.settings.server, what=f"the listing of {folder}",
+            consequence="it may be incomplete; nothing was done with it",
+        )  # fmt: skip
         return entries
-
-    def _finish(
-        self, ftp: FTPSConnection, reader: DataReader, expected: int | None, what: str, consequence: str
-    ) -> None:
-        """After a data stream ended: read the transfer's final reply, or refuse a cut stream.
-
-        A stream that ended without TLS close_notify (a TCP FIN, forged or from a cut
-        connection) is complete only if a length the server gave on the control
-        connection (SIZE, MLST, the 150's "(n bytes)") says so.  Otherwise it is an
-        :class:`IntegrityError`, whatever the final reply says; a failure reply
-        (426...) is the better reason and is raised instead.
-        """
-        if not reader.ragged or (expected is not None and reader.received == expected):
-            ftp.voidresp()
-            return
-        with contextlib.suppress(OSError, EOFError):
-            ftp.voidresp()
-        raise IntegrityError(
-            f"{self.settings.server}: {what} ended after {reader.received} bytes without TLS "
-            f"close_notify, and no size proves it complete; {consequence}",
-            hint="the connection was cut (or the cut was forged); run the command again",
-        )
 
     def _ls(self, path: str) -> list[Entry]:
         def work(ftp: FTPSConnection) -> list[Entry]:
@@ -537,8 +518,10 @@ class FTPSAdapter(Adapter):
                             break
                 # 226 only after the server has sent everything; a 426 here (or a cut
                 # stream) aborts the download and AtomicDownload removes the partial file.
-                self._finish(ftp, reader, out.expected_size, f"the download of {remote}",
-                             "the file may be truncated; nothing was saved")  # fmt: skip
+                reader.finish(
+                    ftp, out.expected_size, server=self.settings.server, what=f"the download of {remote}",
+                    consequence="the file may be truncated; nothing was saved",
+                )  # fmt: skip
             return TransferResult(
                 direction="get", local=local, remote=self.user_path(remote), size=out.written,
                 elapsed=out.elapsed, sha256=out.sha256, details=self._details(first),
@@ -832,7 +815,10 @@ class FTPSAdapter(Adapter):
             if complete:
                 # A stream that ended early must be proven complete, as for whole downloads.
                 expected = announced - start if announced is not None else None
-                self._finish(ftp, reader, expected, f"reading {path}", "the bytes read were discarded")
+                reader.finish(
+                    ftp, expected, server=self.settings.server, what=f"reading {path}",
+                    consequence="the bytes read were discarded",
+                )  # fmt: skip
             else:
                 try:
                     ftp.getresp()  # 226: everything had been sent already

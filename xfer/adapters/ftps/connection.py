@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ...errors import ConnectionDropped, InsecureSchemeRefused, XferError
+from ...errors import ConnectionDropped, InsecureSchemeRefused, IntegrityError, XferError
 from .replies import NOT_UNDERSTOOD, reply_code
 
 __all__ = [
@@ -132,7 +132,7 @@ class DataReader:
     With ``suppress_ragged_eofs`` off (see :mod:`xfer.tls`), a stream cut by a TCP FIN
     without close_notify raises :class:`ssl.SSLEOFError`; here that reads as the end,
     with :attr:`ragged` set, so the caller can decide whether a known length proves
-    the data complete (:meth:`FTPSAdapter._finish`).
+    the data complete (:meth:`finish`).
     """
 
     def __init__(self, conn: socket.socket) -> None:
@@ -151,6 +151,29 @@ class DataReader:
             return 0
         self.received += count
         return count
+
+    def finish(
+        self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str
+    ) -> None:
+        """After the stream ended: read the transfer's final reply, or refuse a cut stream.
+
+        A stream that ended without TLS close_notify (a TCP FIN, forged or from a cut
+        connection) is complete only if a length the server gave on the control
+        connection (SIZE, MLST, the 150's "(n bytes)") says so.  Otherwise it is an
+        :class:`IntegrityError` naming ``server`` and ``what`` (then ``consequence``),
+        whatever the final reply says; a failure reply (426...) is the better reason
+        and is raised instead.
+        """
+        if not self.ragged or (expected is not None and self.received == expected):
+            ftp.voidresp()
+            return
+        with contextlib.suppress(OSError, EOFError):
+            ftp.voidresp()
+        raise IntegrityError(
+            f"{server}: {what} ended after {self.received} bytes without TLS "
+            f"close_notify, and no size proves it complete; {consequence}",
+            hint="the connection was cut (or the cut was forged); run the command again",
+        )
 
 
 class FTPSConnection(ftplib.FTP_TLS):
