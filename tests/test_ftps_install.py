@@ -172,9 +172,7 @@ def test_old_version_that_cannot_be_deleted_is_returned() -> None:
 
 
 def test_a_refusal_that_is_not_exists_is_raised_and_nothing_moves() -> None:
-    server = FakeServer(
-        {TARGET: b"OLD", TEMP: b"NEW"}, faults=[Fault("RNTO", ftplib.error_perm("553 Not allowed."))]
-    )
+    server = FakeServer({TARGET: b"OLD", TEMP: b"NEW"}, faults=[Fault("RNTO", ftplib.error_perm("553 Not allowed."))])
     with pytest.raises(XferError) as failure:
         install.install(site(server), TEMP, TARGET)
     assert server.files == {TARGET: b"OLD", TEMP: b"NEW"}

@@ -98,8 +98,7 @@ def install(site: Site[_S], temp: str, remote: str) -> str | None:
         # Between RNFR and RNTO, or waiting for RNTO's answer: whether the rename
         # happened is unknown, so the message says where the upload may be.
         raise Interrupted(
-            f"{site.server}: interrupted while renaming the uploaded temporary "
-            f"file {temp} to {remote}",
+            f"{site.server}: interrupted while renaming the uploaded temporary file {temp} to {remote}",
             hint=f"the upload is complete on the server, as {remote} or as {temp}: "
             f"if {temp} is still there, rename it to {remote} by hand",
         ) from exc
@@ -151,8 +150,7 @@ def rename_over(site: Site[_S], ftp: _S, source: str, destination: str) -> str |
         site.drop()
         raise Interrupted(
             f"{site.server}: interrupted after the upload was renamed to {destination}",
-            hint=f"the upload is complete; the previous version may be left as {aside}: "
-            "remove it by hand",
+            hint=f"the upload is complete; the previous version may be left as {aside}: remove it by hand",
         ) from exc
     return None
 
@@ -204,15 +202,13 @@ def _put_back(
         if interrupted:
             return Interrupted(
                 f"{server}: interrupted after the upload was renamed to {destination}",
-                hint=f"the upload is complete; the previous version is left as {aside}: "
-                "remove it by hand",
+                hint=f"the upload is complete; the previous version is left as {aside}: remove it by hand",
             )
         return None
     if problem is None:
         if interrupted:
             return Interrupted(
-                f"{server}: interrupted while {action} {destination}; {destination} is "
-                "the previous version again",
+                f"{server}: interrupted while {action} {destination}; {destination} is the previous version again",
                 hint=f"the upload is complete on the server as {source}: rename it to "
                 f"{destination} by hand, or run the command again (and remove {source})",
             )
@@ -226,9 +222,7 @@ def _put_back(
     why = str(problem).strip() or type(problem).__name__
     if isinstance(problem, KeyboardInterrupt):
         why = "interrupted"
-    error.message = (
-        f"{error.message}; putting the previous version back from {aside} failed too ({why})"
-    )
+    error.message = f"{error.message}; putting the previous version back from {aside} failed too ({why})"
     error.args = (error.message,)
     recover = (
         f"{destination} may be missing: the previous version is {aside} and the complete "
