@@ -7,6 +7,7 @@ do not resume the control connection's TLS session (as vsftpd does by default).
 from __future__ import annotations
 
 import ftplib
+import os
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -18,11 +19,12 @@ from pyftpdlib.handlers import TLS_FTPHandler
 
 from xfer.adapters.base import Adapter
 from xfer.adapters.ftps import FTPSAdapter
-from xfer.errors import InsecureSchemeRefused, UsageError
+from xfer.errors import InsecureSchemeRefused, IntegrityError, UsageError
 from xfer.testing.contract import AdapterContract, make_file, sha256_of
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
+from xfer.transfer import FileBody
 
 from .ftps_fixtures import implicit, server, server_root  # noqa: F401 - fixtures, used by name
 
@@ -292,6 +294,47 @@ def test_download_reads_into_a_reused_buffer(
     assert sha256_of(tmp_path / "big.bin") == expected
     assert calls["recv_into"] >= (3 << 20) // 16384
     assert progress[-1] == 3 << 20 and len(progress) < 40  # one callback per 256 KiB, not per record
+
+
+def test_upload_iterates_the_shared_file_body(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path, server_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """STOR sends the chunks of :class:`xfer.transfer.FileBody`, HTTP's upload body, not a copy of
+    its loop: one reused 256 KiB buffer, one progress call per block."""
+    expected = make_file(tmp_path / "up.bin", (600 << 10))
+    chunks: list[int] = []
+    original = FileBody.__iter__
+
+    def counting(self: FileBody) -> Iterator[memoryview]:
+        for chunk in original(self):
+            chunks.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(FileBody, "__iter__", counting)
+    progress: list[tuple[int, int | None]] = []
+    with server.adapter(client_context()) as remote:
+        remote.put_file(tmp_path / "up.bin", "/up.bin", callback=lambda d, t: progress.append((d, t)))
+    assert sha256_of(server_root / "up.bin") == expected
+    assert chunks == [256 << 10, 256 << 10, 88 << 10]
+    assert progress == [(256 << 10, 600 << 10), (512 << 10, 600 << 10), (600 << 10, 600 << 10)]
+
+
+def test_upload_of_a_file_that_shrinks_is_refused_and_removed(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path, server_root: Path
+) -> None:
+    """The local file is cut short while it is sent: an integrity error naming it, nothing left on
+    the server (neither the partial temporary file nor the target)."""
+    local = tmp_path / "shrinks.bin"
+    make_file(local, 600 << 10)
+
+    def truncate(done: int, total: int | None) -> None:
+        os.truncate(local, done)
+
+    with server.adapter(client_context()) as remote, pytest.raises(IntegrityError) as failure:
+        remote.put_file(local, "/shrinks.bin", callback=truncate)
+    assert f"local file {local} shrank while uploading (262144 of 614400 bytes read)" in failure.value.message
+    assert list(server_root.iterdir()) == []
 
 
 def test_adapter_is_registered() -> None:

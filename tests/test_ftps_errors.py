@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
 
-from xfer.adapters._ftp_replies import reply_error
+from xfer.adapters.ftps.replies import reply_error
 from xfer.errors import (
     AuthenticationFailed,
     ClientCertificateRejected,

@@ -9,6 +9,7 @@ final reply read as the answer to the next command, and error messages naming "/
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,9 +18,24 @@ import pytest
 from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import TLS_FTPHandler
 
-from xfer.adapters import ftps
-from xfer.adapters._ftp_listing import is_safe_name, parse_list_line, parse_mlsd_line, parse_mlst_line
-from xfer.errors import Interrupted, LocalError, RemoteError, RemotePermissionDenied, ServerError, XferError
+from xfer.adapters.ftps import FTPSConnection, install
+from xfer.adapters.ftps.connection import DataReader
+from xfer.adapters.ftps.listing import (
+    is_safe_name,
+    listing_lines,
+    parse_list_line,
+    parse_mlsd_line,
+    parse_mlst_line,
+)
+from xfer.errors import (
+    Interrupted,
+    ListingTooLarge,
+    LocalError,
+    RemoteError,
+    RemotePermissionDenied,
+    ServerError,
+    XferError,
+)
 from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
@@ -164,6 +180,25 @@ def test_mlst_keeps_the_requested_path() -> None:
 
 
 # -- findings 2, 3, 5: uploads never lose the file that was there --------------------------------
+
+
+def _lines(data: bytes, limit: int) -> list[str]:
+    """``data`` sent in one go, then the end (a plain socket pair: no TLS needed to read lines)."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(data)
+        theirs.shutdown(socket.SHUT_WR)
+        return list(listing_lines(DataReader(ours), encoding="utf-8", limit=limit, server="srv", folder="/in"))
+
+
+def test_listing_lines_split_on_either_line_end_and_keep_an_unended_last_line() -> None:
+    data = b"a\r\nb\n" + b"x" * 70_000 + b"\r\nlast"  # one line longer than a read
+    assert _lines(data, limit=1 << 20) == ["a", "b", "x" * 70_000, "last"]
+
+
+def test_listing_lines_stop_beyond_the_limit() -> None:
+    with pytest.raises(ListingTooLarge, match="srv: the listing of /in is larger than"):
+        _lines(b"name\n" * 1000, limit=4000)
 
 
 def test_refused_rename_keeps_the_old_file_and_the_upload(
@@ -350,9 +385,9 @@ def test_iis_like_rename_interrupted(
     is put back (or, if the rename went through, the upload stays), and what is left is named."""
     (server_root / "keep.txt").write_bytes(b"OLD\n")
     (tmp_path / "up").write_bytes(b"NEW\n")
-    real_rename = ftps._rename
+    real_rename = install.rename
 
-    def rename(ftp: ftps.FTPSConnection, source: str, destination: str) -> None:
+    def rename(ftp: FTPSConnection, source: str, destination: str) -> None:
         if source.endswith(".xfer-part") and not (server_root / destination.lstrip("/")).exists():
             ftp.sendcmd(f"RNFR {source}")
             if rnto_sent:
@@ -360,7 +395,7 @@ def test_iis_like_rename_interrupted(
             raise KeyboardInterrupt
         real_rename(ftp, source, destination)
 
-    monkeypatch.setattr(ftps, "_rename", rename)
+    monkeypatch.setattr(install, "rename", rename)
     failure: BaseException | None = None
     with FTPSServer(pki, root=server_root, handler_class=_IISRenameHandler) as srv:
         with srv.adapter(client_context()) as remote:

@@ -158,8 +158,10 @@ class FileBody:
     """An upload body: iterable over one reused buffer, with a length and progress.
 
     requests sends an iterable with ``__len__`` with a Content-Length header (not
-    chunked).  Each chunk is a memoryview of the same buffer, valid until the
-    next iteration — the HTTP layer has sent it by then.
+    chunked); the FTPS adapter writes each chunk to the data connection.  Each chunk
+    is a memoryview of the same buffer, valid until the next iteration — the
+    consumer has sent it by then, and progress is reported after that.  ``name``
+    (the local path) is named if the file shrinks under the upload.
     """
 
     def __init__(
@@ -169,8 +171,10 @@ class FileBody:
         *,
         blocksize: int = UPLOAD_BLOCK,
         callback: ProgressCallback | None = None,
+        name: str | None = None,
     ) -> None:
         self._handle = handle
+        self._name = name
         self._size = size
         self._blocksize = blocksize
         self._callback = callback
@@ -190,8 +194,9 @@ class FileBody:
                 # broken connection; a LocalError keeps the blame where it belongs.
                 raise local_error(exc, getattr(self._handle, "name", "the local file"), "reading") from exc
             if not count:
+                named = f"local file {self._name}" if self._name else "local file"
                 raise IntegrityError(
-                    f"local file shrank while uploading ({self.sent} of {self._size} bytes read)",
+                    f"{named} shrank while uploading ({self.sent} of {self._size} bytes read)",
                     hint="do not modify files while xfer uploads them",
                 )
             count = min(count, self._size - self.sent)

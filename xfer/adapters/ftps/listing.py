@@ -1,4 +1,7 @@
-"""Parsing what FTP servers say about files: MLSD/MLST facts, LIST lines, MDTM stamps.
+"""Reading what FTP servers say about files: MLSD/MLST facts, LIST lines, MDTM stamps.
+
+A listing is read line by line as it arrives, up to ``max_listing`` bytes
+(:func:`listing_lines`): a server cannot make xfer hold an endless listing.
 
 MLSD/MLST (RFC 3659) are machine-readable and preferred.  LIST output is whatever
 ``ls -l`` (Unix) or IIS (Windows "DOS" style) prints; vsftpd 3.0.3 offers only
@@ -23,10 +26,16 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import re
+from collections.abc import Iterator
 
-from .base import Entry, EntryType
+from ...errors import ListingTooLarge
+from ..base import Entry, EntryType
+from .connection import DataReader
 
-__all__ = ["is_safe_name", "parse_list_line", "parse_mdtm", "parse_mlsd_line", "parse_mlst_line"]
+__all__ = ["is_safe_name", "listing_lines", "parse_list_line", "parse_mdtm", "parse_mlsd_line", "parse_mlst_line"]
+
+#: Bytes read from a listing's data connection at a time.
+LISTING_READ = 64 * 1024
 
 _MLSX_TYPES: dict[str, EntryType] = {"file": "file", "dir": "directory"}
 
@@ -53,6 +62,32 @@ _UNSAFE_CHARACTERS = frozenset("/\x00\r\n")
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
 )}
+
+
+def listing_lines(reader: DataReader, *, encoding: str, limit: int, server: str, folder: str) -> Iterator[str]:
+    """The lines of a listing as they arrive, ``\r\n`` or ``\n`` ended; at most ``limit`` bytes.
+
+    Beyond ``limit`` (the ``max_listing`` setting) it raises :class:`ListingTooLarge`,
+    naming ``server`` and ``folder``.
+    """
+    buffer = bytearray(LISTING_READ)
+    view = memoryview(buffer)
+    pending = bytearray()
+    while count := reader.read_into(view):
+        if reader.received > limit:
+            mib = f"{limit / 2**20:g}"
+            raise ListingTooLarge(
+                f"{server}: the listing of {folder} is larger than {mib} MiB; xfer stopped reading it",
+                hint=f"if the folder really is that large, raise --max-listing (now {mib} MiB)",
+            )
+        pending += view[:count]
+        start = 0
+        while (end := pending.find(b"\n", start)) >= 0:
+            yield pending[start:end].decode(encoding, "surrogateescape").rstrip("\r")
+            start = end + 1
+        del pending[:start]
+    if pending:
+        yield pending.decode(encoding, "surrogateescape").rstrip("\r")
 
 
 def _mlsx_time(value: str) -> dt.datetime | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import (
+from ...errors import (
     AuthenticationFailed,
     ClientCertificateRejected,
     ConnectionDropped,

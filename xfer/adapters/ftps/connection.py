@@ -1,0 +1,503 @@
+"""The FTPS control connection: :class:`ftplib.FTP_TLS` with the fixes FTPS needs in the real world.
+
+TLS session reuse on every data connection (the reason most Python FTP clients fail),
+passive mode to the control connection's peer only, the data handshake beside the wait
+for the ``150``, replies read within :data:`MAX_REPLY` characters with the password taken
+out, TCP keepalives on the control socket.  The package docstring says why each matters.
+Failures surface as ftplib/ssl/OS exceptions; the adapter translates them.
+"""
+
+# S321 flags every ftplib call as "FTP is insecure".  Here ftplib only ever runs
+# over TLS (the adapter refuses clear text before a byte of data or password moves).
+# ruff: noqa: S321
+
+from __future__ import annotations
+
+import contextlib
+import ftplib
+import re
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ...errors import ConnectionDropped, InsecureSchemeRefused, IntegrityError, XferError
+from .replies import NOT_UNDERSTOOD, reply_code
+
+__all__ = [
+    "MAX_REPLY",
+    "QUIT_TIMEOUT",
+    "REDACTED",
+    "DataConnection",
+    "DataReader",
+    "FTPSConnection",
+    "breaks_session",
+    "explained",
+]
+
+#: How long ``close()`` waits for the answer to QUIT: a dead server must not hang us.
+QUIT_TIMEOUT = 3.0
+
+#: What a secret in a server's reply is replaced with.
+REDACTED = "********"
+
+#: Characters of one control-connection reply (all its lines) read before giving up on it.
+MAX_REPLY = 1 << 20
+
+
+class _DataHandshake:
+    """The TLS handshake of one data connection, run in a thread beside the control dialogue.
+
+    See :meth:`FTPSConnection.ntransfercmd` for why.  The handshake resumes the control
+    connection's ``session`` (vsftpd and proftpd refuse a data connection that does not)
+    and checks the server's certificate and host name like the control connection.
+    """
+
+    def __init__(
+        self, context: ssl.SSLContext, raw: socket.socket, *, server_hostname: str, session: ssl.SSLSession | None
+    ) -> None:
+        self._context = context
+        self._raw = raw
+        # A second handle on the same TCP connection: wrap_socket takes over (and on
+        # failure closes) ``raw``'s descriptor in the other thread, so ``abort`` shuts
+        # the connection down through this one, which stays valid until ``_release``.
+        self._handle: socket.socket | None = raw.dup()
+        self._server_hostname = server_hostname
+        self._session = session
+        self.conn: ssl.SSLSocket | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="xfer-ftps-data-tls", daemon=True)
+        self._started = False
+
+    def start(self) -> None:
+        self._started = True
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.conn = self._context.wrap_socket(
+                self._raw, server_hostname=self._server_hostname, session=self._session
+            )
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            self.error = exc
+
+    def wait(self, timeout: float) -> ssl.SSLSocket:
+        """The TLS data socket once the handshake is done; raises what the handshake raised."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.abort()
+            raise TimeoutError("the TLS handshake of the data connection did not finish")
+        self._release()
+        if self.error is not None:
+            raise self.error
+        assert self.conn is not None
+        return self.conn
+
+    def abort(self) -> None:
+        """Stop the handshake (the server refused the command, or we give up), close everything.
+
+        Idempotent.  Shutting the TCP connection down wakes the thread at once.
+        """
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.shutdown(socket.SHUT_RDWR)
+        if self._started:
+            self._thread.join(5.0)
+        self._release()
+        for sock in (self.conn, self._raw):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def _release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
+
+
+@dataclass(frozen=True)
+class DataConnection:
+    """One TLS data connection: which command, whether the session was resumed, which TLS."""
+
+    command: str
+    resumed: bool
+    tls_version: str | None
+
+
+class DataReader:
+    """Reads a TLS data connection and remembers how it ended.
+
+    With ``suppress_ragged_eofs`` off (see :mod:`xfer.tls`), a stream cut by a TCP FIN
+    without close_notify raises :class:`ssl.SSLEOFError`; here that reads as the end,
+    with :attr:`ragged` set, so the caller can decide whether a known length proves
+    the data complete (:meth:`finish`).
+    """
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+        self.received = 0
+        self.ragged = False
+
+    def read_into(self, view: memoryview) -> int:
+        """Like ``recv_into``; 0 at the end, clean or not."""
+        if self.ragged:
+            return 0
+        try:
+            count = self._conn.recv_into(view)
+        except ssl.SSLEOFError:
+            self.ragged = True
+            return 0
+        self.received += count
+        return count
+
+    def finish(
+        self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str
+    ) -> None:
+        """After the stream ended: read the transfer's final reply, or refuse a cut stream.
+
+        A stream that ended without TLS close_notify (a TCP FIN, forged or from a cut
+        connection) is complete only if a length the server gave on the control
+        connection (SIZE, MLST, the 150's "(n bytes)") says so.  Otherwise it is an
+        :class:`IntegrityError` naming ``server`` and ``what`` (then ``consequence``),
+        whatever the final reply says; a failure reply (426...) is the better reason
+        and is raised instead.
+        """
+        if not self.ragged or (expected is not None and self.received == expected):
+            ftp.voidresp()
+            return
+        with contextlib.suppress(OSError, EOFError):
+            ftp.voidresp()
+        raise IntegrityError(
+            f"{server}: {what} ended after {self.received} bytes without TLS "
+            f"close_notify, and no size proves it complete; {consequence}",
+            hint="the connection was cut (or the cut was forged); run the command again",
+        )
+
+
+class FTPSConnection(ftplib.FTP_TLS):
+    """:class:`ftplib.FTP_TLS` with the fixes FTPS needs in the real world.
+
+    * ``implicit=True``: the socket is wrapped in TLS before the greeting is read.
+    * every data connection resumes the control connection's TLS session and is
+      checked against the server's host name (``server_hostname``);
+    * passive only: EPSV, then PASV; the host in a PASV reply is never used.
+
+    Failures surface as ftplib/ssl/OS exceptions; :class:`FTPSAdapter` translates them.
+    """
+
+    # ftplib's own switch for "do not trust the PASV host"; we never read it, but a
+    # subclass of ours must not flip it back on by accident.
+    trust_server_pasv_ipv4_address = False
+
+    def __init__(
+        self,
+        *,
+        context: ssl.SSLContext,
+        implicit: bool,
+        timeout: float,
+        epsv: bool = True,
+        keepalive: float = 60.0,
+    ) -> None:
+        super().__init__(context=context, timeout=timeout)
+        self.implicit = implicit
+        self.use_epsv = epsv
+        self.keepalive = keepalive
+        self.data_connections: list[DataConnection] = []
+        #: Strings never to be shown: taken out of every reply (see :meth:`getmultiline`).
+        self.secrets: tuple[str, ...] = ()
+        #: True from a transfer's 1xx until its final reply (226/426...) has been read.
+        #: While True, the next reply on the control connection belongs to the transfer,
+        #: not to whatever command comes next: a session abandoned in that state must be
+        #: closed, never reused.
+        self.transfer_pending = False
+
+    # -- control connection --------------------------------------------------------
+
+    def connect(
+        self,
+        host: str = "",
+        port: int = 0,
+        timeout: float = -999,
+        source_address: tuple[str, int] | None = None,
+    ) -> str:
+        """Open the control connection; with ``implicit``, TLS comes before the greeting."""
+        self.host, self.port = host, port
+        if timeout != -999:
+            self.timeout = timeout
+        raw = socket.create_connection((host, port), self.timeout, source_address=source_address)
+        self._set_keepalive(raw)
+        sock: socket.socket = raw
+        if self.implicit:
+            try:
+                sock = self.context.wrap_socket(raw, server_hostname=host)
+            except BaseException:
+                raw.close()
+                raise
+        self.af = sock.family
+        self.sock = sock
+        self.file = sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+    def _set_keepalive(self, sock: socket.socket) -> None:
+        """TCP keepalives on the control socket: NAT state survives long, silent transfers."""
+        if self.keepalive <= 0:
+            return
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            idle = max(1, int(self.keepalive))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, idle)
+
+    def start_tls(self) -> str:
+        """Explicit FTPS: ``AUTH TLS`` and the handshake.  Any refusal raises ftplib.Error."""
+        resp = self.sendcmd("AUTH TLS")
+        # RFC 4217: only 234 means "go ahead with TLS"; 334 would ask for ADAT (GSSAPI).
+        if reply_code(resp) != "234":
+            raise ftplib.error_reply(resp)
+        self.sock = self.context.wrap_socket(self._control(), server_hostname=self.host)
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        return resp
+
+    def auth(self) -> str:
+        """``AUTH TLS`` and the handshake, via :meth:`start_tls` (so only a 234 is accepted).
+
+        ftplib's ``login()`` calls this when the control connection is not TLS yet.  The
+        adapter runs :meth:`start_tls` itself before ``login()``, so normally it is never
+        reached; if it is, it secures the connection before USER/PASS exactly as
+        :meth:`start_tls` does.  On a connection that is already TLS it refuses, as ftplib does.
+        """
+        if isinstance(self.sock, ssl.SSLSocket):
+            raise ValueError("already using TLS")
+        return self.start_tls()
+
+    def ccc(self) -> str:
+        """Refused: CCC would switch the control connection back to clear text."""
+        raise InsecureSchemeRefused("CCC (clear command channel) is never sent by xfer")
+
+    @property
+    def tls_version(self) -> str | None:
+        return self.sock.version() if isinstance(self.sock, ssl.SSLSocket) else None
+
+    @property
+    def cipher(self) -> str | None:
+        if isinstance(self.sock, ssl.SSLSocket):
+            found = self.sock.cipher()
+            return found[0] if found else None
+        return None
+
+    # -- data connections --------------------------------------------------------------
+
+    def makepasv(self) -> tuple[str, int]:
+        """Passive address: always the control connection's peer, with the server's port.
+
+        EPSV (RFC 2428) carries only a port.  PASV carries an address too, which we
+        ignore: servers behind NAT often announce a private address, and a hostile
+        one could aim our data connection (with our TLS session) at a third party.
+        """
+        peer = self._control().getpeername()[0]
+        if self.use_epsv:
+            try:
+                resp = self.sendcmd("EPSV")
+            except ftplib.error_perm as exc:
+                # 500/502/504: EPSV unknown; 501/522: the server dislikes it for this
+                # address family.  Either way PASV may still work, and we remember.
+                if reply_code(str(exc)) not in (*NOT_UNDERSTOOD, "501", "522"):
+                    raise
+                self.use_epsv = False
+            else:
+                _host, port = ftplib.parse229(resp, self._control().getpeername())
+                return peer, port
+        resp = self.sendcmd("PASV")
+        _ignored_host, port = ftplib.parse227(resp)
+        return peer, port
+
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
+        """Open a TLS data connection for ``cmd``, resuming the control session.
+
+        RFC 4217 lets a server take the data connection's TLS handshake before or after
+        its ``150``: vsftpd and proftpd send ``150`` first; a widely used Node.js server
+        withholds it until the client's handshake is done.  ftplib waits for the ``150``
+        before starting the handshake, which deadlocks with the second kind until the
+        server gives up (``425``).  So the handshake runs in its own thread, started
+        right after the command is sent, while this thread reads the reply: every order
+        works.  Not before the command: vsftpd accepts the data connection only once it
+        has the command, and a server refusing the command (``550``) never handshakes.
+
+        ``rest`` is in the signature only because ftplib's is: xfer never resumes a
+        transfer (REST), and a caller asking for it gets ``NotImplementedError``.
+        From the server's 1xx on, :attr:`transfer_pending` is True until the final
+        reply is read (:meth:`voidresp` or :meth:`explain_failure`).
+        """
+        if rest is not None:
+            raise NotImplementedError("xfer does not resume transfers (REST)")
+        if not isinstance(self.sock, ssl.SSLSocket):
+            raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
+        host, port = self.makepasv()
+        raw = socket.create_connection((host, port), self.timeout, source_address=self.source_address)
+        handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=self.sock.session)
+        try:
+            self.putcmd(cmd)
+            handshake.start()
+            try:
+                resp = self.getresp()
+                # As in ftplib: some servers send a stray 2xx *before* the 1xx, which RFC 959
+                # does not allow (only 1xx or an error may answer a transfer command).  It is
+                # skipped, and the next reply must be the 1xx.
+                if resp[0] == "2":
+                    resp = self.getresp()
+                if resp[0] != "1":
+                    raise ftplib.error_reply(resp)
+            except ftplib.Error as refused:
+                # The server refused the command: it will never take the handshake.  A
+                # handshake that had already failed is part of the story; one that fails
+                # because it is aborted here is not.
+                failed = handshake.error
+                handshake.abort()
+                if failed is not None:
+                    raise refused from failed
+                raise
+            self.transfer_pending = True
+            try:
+                conn = handshake.wait(max(self.timeout or 0.0, 1.0) * 2)
+            except (ssl.SSLError, OSError) as exc:
+                # vsftpd/proftpd close the data connection and *explain on the control
+                # connection* (522 "session reuse required").  That reply is the real
+                # reason: fetch it and raise it, chained to the TLS failure.
+                self.explain_failure(exc)
+                raise
+        except BaseException:
+            handshake.abort()
+            raise
+        self.data_connections.append(
+            DataConnection(
+                command=cmd.split(" ", 1)[0], resumed=bool(conn.session_reused), tls_version=conn.version()
+            )
+        )
+        size = ftplib.parse150(resp) if resp.startswith("150") else None
+        return conn, size
+
+    def getmultiline(self) -> str:
+        """One reply, multi-line ones joined; at most :data:`MAX_REPLY` characters; no secrets.
+
+        ftplib's own loop reads continuation lines until the closing line comes, with
+        no limit: a server that never sends it would fill the memory.
+
+        Some servers echo the command they refuse (``530 ... PASS s3cret``), and every
+        reply text can reach an error message, a hint, a log or a chained exception.
+        So the :attr:`secrets` are taken out here, as the reply is read, before anything
+        can quote it.
+        """
+        return self._redact(self._read_reply())
+
+    def _redact(self, reply: str) -> str:
+        for secret in self.secrets:
+            # As a token only (not inside a longer word), so that a short password does
+            # not garble the reply; an echo is always set off by spaces or punctuation.
+            reply = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", REDACTED, reply)
+        return reply
+
+    def _read_reply(self) -> str:
+        line = self.getline()
+        if line[3:4] != "-":
+            return line
+        code = line[:3]
+        lines = [line]
+        size = len(line)
+        while True:
+            nextline = self.getline()
+            size += len(nextline) + 1
+            if size > MAX_REPLY:
+                # No code in front: the dialogue is out of step now, and must be dropped.
+                raise ftplib.error_proto(f"a {code} reply longer than {MAX_REPLY} characters")
+            lines.append(nextline)
+            if nextline[:3] == code and nextline[3:4] != "-":
+                return "\n".join(lines)
+
+    def explain_failure(self, cause: BaseException) -> None:
+        """After a data connection broke, raise the server's reply that says why, if any.
+
+        Servers close the data connection first and explain on the control connection
+        (426 "No space left on device", 522 "session reuse required"...).  That reply
+        is what the user needs; it is raised chained to ``cause``.  Returns if none came.
+        """
+        try:
+            self._control().settimeout(min(self.timeout or 5.0, 5.0))
+            resp = self.getresp()
+        except ftplib.Error as reply:
+            self.transfer_pending = False
+            raise reply from cause
+        except (OSError, EOFError):
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                self._control().settimeout(self.timeout)
+        self.transfer_pending = False
+        raise ftplib.error_reply(resp) from cause
+
+    def voidresp(self) -> str:
+        """Read a reply, which must be 2xx (ftplib's), and note that no transfer is pending.
+
+        Only a reply actually read clears :attr:`transfer_pending`: after a timeout or
+        an interruption the transfer's final reply may still be on its way.
+        """
+        try:
+            resp = self.getresp()
+        except ftplib.Error:
+            self.transfer_pending = False
+            raise
+        self.transfer_pending = False
+        if resp[:1] != "2":
+            raise ftplib.error_reply(resp)
+        return resp
+
+    def _control(self) -> socket.socket:
+        if self.sock is None:
+            raise ConnectionDropped(f"the control connection to {self.host} is closed")
+        return self.sock
+
+    def settimeout(self, seconds: float) -> None:
+        """Set the control connection's timeout (QUIT and cleanup use a short one)."""
+        if self.sock is not None:
+            self.sock.settimeout(seconds)
+
+    def quit_quietly(self) -> None:
+        """QUIT, waiting at most :data:`QUIT_TIMEOUT` for the answer, then close.  Never raises."""
+        try:
+            if self.sock is not None:
+                self.sock.settimeout(QUIT_TIMEOUT)
+                self.sendcmd("QUIT")
+        except Exception:  # noqa: S110 - the session ends either way; closing is what matters
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                self.close()
+
+
+def breaks_session(exc: BaseException) -> bool:
+    """Whether the control connection is in an unknown state after ``exc``.
+
+    Reply errors (a 550, a 452) leave the dialogue in step, and so do xfer's own
+    errors; a reply with no code or a 421, a network, TLS or EOF error, or an
+    interruption (Ctrl-C may land between a command and its reply) do not.
+    """
+    if isinstance(exc, XferError):
+        return False
+    if isinstance(exc, ftplib.Error):
+        code = reply_code(str(exc))
+        return not code or code == "421"
+    return isinstance(exc, OSError | EOFError | ValueError) or not isinstance(exc, Exception)
+
+
+@contextlib.contextmanager
+def explained(ftp: FTPSConnection) -> Iterator[None]:
+    """Around a data transfer: a broken data connection is reported with the server's reason."""
+    try:
+        yield
+    except (ssl.SSLError, OSError) as exc:
+        if isinstance(exc, XferError):
+            raise
+        ftp.explain_failure(exc)
+        raise
