@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from xfer.errors import ConfigError
-from xfer.options import CORE, SECTIONS, render_markdown
+from xfer.options import CORE, render_markdown, sections
 from xfer.profiles import Profile, list_profiles, load_profile, save_profile
 
 pytestmark = pytest.mark.usefixtures("config")
@@ -113,7 +113,7 @@ def test_every_option_documented_once() -> None:
     table = render_markdown()
     for option in CORE.values():
         assert f"`{option.name}`" in table and option.help in table
-    for section, options in SECTIONS.items():
+    for section, options in sections().items():
         for option in options.values():
             assert f"`[{section}] {option.name}`" in table
 
