@@ -28,14 +28,11 @@ import posixpath
 import re
 import time
 import urllib.parse
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import requests
 
 from ..errors import (
-    ConfigError,
     ConnectionDropped,
     IntegrityError,
     RemoteNotFound,
@@ -44,6 +41,8 @@ from ..errors import (
     folder_needs_recursive,
 )
 from ..http_session import MultipartBody, XferSession, create_session
+from ..protocols.https import SPEC as HTTPS_SPEC
+from ..protocols.https import HTTPSOptions
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 
@@ -53,32 +52,6 @@ UploadMethod = Literal["PUT", "POST"]
 IndexFormat = Literal["auto", "json", "html", "none"]
 
 _DAVS_HINT = "plain HTTPS has no folders or renames; if the server speaks WebDAV, use davs://{where}"
-
-
-@dataclass(frozen=True)
-class HTTPSOptions:
-    """The ``[https]`` profile table.  Declared in ``xfer/options.py``; parsed here defensively."""
-
-    upload_method: UploadMethod = "PUT"
-    form_field: str = "file"
-    index: IndexFormat = "auto"
-    verify_upload: bool = True
-
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> HTTPSOptions:
-        method = str(options.get("upload_method", cls.upload_method)).upper()
-        if method not in ("PUT", "POST"):
-            raise ConfigError(f'upload_method must be "PUT" or "POST", not {method!r}')
-        index = str(options.get("index", cls.index)).lower()
-        if index not in ("auto", "json", "html", "none"):
-            raise ConfigError(f'index must be one of "auto", "json", "html", "none", not {index!r}')
-        field = str(options.get("form_field", cls.form_field))
-        if not field:
-            raise ConfigError("form_field must not be empty")
-        verify = options.get("verify_upload", cls.verify_upload)
-        if not isinstance(verify, bool):
-            raise ConfigError(f"verify_upload must be true or false, not {verify!r}")
-        return cls(upload_method=method, form_field=field, index=index, verify_upload=verify)  # type: ignore[arg-type]
 
 
 class HTTPSAdapter(Adapter):
@@ -92,7 +65,9 @@ class HTTPSAdapter(Adapter):
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
-        self.options = HTTPSOptions.from_mapping(settings.options)
+        # WebDAV builds on this adapter with its own table; the HTTP defaults (PUT, verify) are its.
+        self.options = (settings.options if isinstance(settings.options, HTTPSOptions)
+                        else cast(HTTPSOptions, HTTPS_SPEC.parse_options({})))  # fmt: skip
         self.session: XferSession = create_session(
             settings.ssl_context,
             server=settings.server,
