@@ -45,6 +45,9 @@ def test_defaults_fill_in() -> None:
         ({"url": "ftpes://h/", "ftps": {"epsv": "yes"}}, "must be a bool"),
         ({"url": "https://h/", "protocol": "as2"}, "[as2] needs as2_from, as2_to"),
         ({"url": "ftpes://h/", "protocol": "as2"}, "needs an https:// url"),
+        # Refused by the profile now, not first by the adapter when connecting.
+        ({"url": "https://h/", "https": {"upload_method": "POST", "form_field": ""}}, "form_field must not be empty"),
+        ({"url": "https://h/", "https": {"form_field": "f"}}, "form_field only applies with upload_method"),
     ],
 )
 def test_invalid_profiles(data: dict[str, Any], message: str) -> None:

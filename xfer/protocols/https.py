@@ -22,6 +22,8 @@ class HTTPSOptions(ProtocolOptions):
 
 
 def _validate(facts: ProfileFacts) -> None:
+    if not facts.table["form_field"]:
+        raise ConfigError(f"{facts.where}: [https] form_field must not be empty")
     if "form_field" in facts.given and facts.table["upload_method"] != "POST":
         raise ConfigError(f"{facts.where}: [https] form_field only applies with upload_method = \"POST\"")
 

@@ -158,10 +158,12 @@ class ProtocolSpec:
         """Typed settings from a plain mapping, checked against the declarations."""
         if self.from_mapping is not None:
             return self.from_mapping(mapping)
-        declared = self.declared
+        declared, where = self.declared, f"[{self.section}]"
         table = self.defaults()
         for key, value in mapping.items():
-            table[key] = check_value(f"[{self.section}]", key, declared, key, value)
+            table[key] = check_value(where, key, declared, key, value)
+        # No profile here: the protocol's own checks see no top-level values.
+        self.validate(ProfileFacts(where=where, values={}, given=mapping, table=table))
         return self.settings_type(**table)
 
 
