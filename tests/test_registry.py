@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import ClassVar
 import pytest
 
 import xfer
+from tests.helpers import run
 from xfer import registry
 from xfer.adapters.as2 import AS2Adapter
 from xfer.adapters.base import Adapter, Capability, ConnectionSettings
@@ -24,7 +26,7 @@ from xfer.cli.common import connection_parameters
 from xfer.cli.profile import _section_parameters
 from xfer.errors import ConfigError, InsecureSchemeRefused, UnsupportedOperation, UsageError
 from xfer.options import render_markdown, sections
-from xfer.profiles import Profile
+from xfer.profiles import Profile, save_profile
 from xfer.protocols.as2 import AS2Options
 from xfer.protocols.ftps import FTPSOptions
 from xfer.protocols.https import HTTPSOptions
@@ -126,6 +128,14 @@ def test_a_registered_protocol_connects_without_tls(dummy: ProtocolSpec) -> None
         assert (settings.port, settings.root) == (2222, "/in")
         with pytest.raises(UsageError, match="without TLS have no TLS context"):
             settings.ssl_context  # noqa: B018 - the property is what is tested
+
+
+def test_profile_test_of_a_protocol_without_tls(dummy: ProtocolSpec, capsys: pytest.CaptureFixture[str]) -> None:
+    # `profile test` probes the TLS handshake of a protocol that cannot list; without TLS it has none.
+    save_profile(Profile.from_mapping("d1", {"url": "dummys://h/", "dummy": {"mode": "slow"}}))
+    code, out, err = run(capsys, "profile", "test", "d1", "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"profile": "d1", "server": "h:2222", "protocol": "dummys", "ok": True}
 
 
 def test_registry_lookups() -> None:

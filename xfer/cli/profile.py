@@ -194,10 +194,10 @@ def test(name: Annotated[str, typer.Argument(help="Profile name.")], json_output
                 result["entries"] = len(entries)
             except UnsupportedOperation as exc:
                 result["listing"] = exc.message
-        else:
+        elif remote.settings.tls is not None:  # a protocol without TLS has no handshake to probe
             from ..tls import probe_handshake
 
-            result.update(probe_handshake(remote.settings.ssl_context, remote.settings.host,
+            result.update(probe_handshake(remote.settings.tls.context, remote.settings.host,
                                           remote.settings.port, timeout=remote.settings.timeout))
     result["ok"] = True
     if json_output:
