@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from xfer.errors import ConfigError
-from xfer.options import CORE, SECTIONS, render_markdown
+from xfer.options import CORE, render_markdown, sections
 from xfer.profiles import Profile, list_profiles, load_profile, save_profile
 
 pytestmark = pytest.mark.usefixtures("config")
@@ -45,6 +45,9 @@ def test_defaults_fill_in() -> None:
         ({"url": "ftpes://h/", "ftps": {"epsv": "yes"}}, "must be a bool"),
         ({"url": "https://h/", "protocol": "as2"}, "[as2] needs as2_from, as2_to"),
         ({"url": "ftpes://h/", "protocol": "as2"}, "needs an https:// url"),
+        # Refused by the profile now, not first by the adapter when connecting.
+        ({"url": "https://h/", "https": {"upload_method": "POST", "form_field": ""}}, "form_field must not be empty"),
+        ({"url": "https://h/", "https": {"form_field": "f"}}, "form_field only applies with upload_method"),
     ],
 )
 def test_invalid_profiles(data: dict[str, Any], message: str) -> None:
@@ -113,7 +116,7 @@ def test_every_option_documented_once() -> None:
     table = render_markdown()
     for option in CORE.values():
         assert f"`{option.name}`" in table and option.help in table
-    for section, options in SECTIONS.items():
+    for section, options in sections().items():
         for option in options.values():
             assert f"`[{section}] {option.name}`" in table
 

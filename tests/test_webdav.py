@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from xfer.adapters.base import ProgressCallback
-from xfer.adapters.webdav import WebDAVAdapter, WebDAVOptions
+from xfer.adapters.webdav import WebDAVAdapter
 from xfer.errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
@@ -36,6 +36,8 @@ from xfer.errors import (
 )
 from xfer.http_session import create_session
 from xfer.identity import Identity
+from xfer.protocols.webdav import WebDAVOptions
+from xfer.registry import spec_for_scheme
 from xfer.testing.contract import AdapterContract, make_file
 from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import WebDAVServer
@@ -174,8 +176,11 @@ def test_temp_name_upload_appears_only_when_complete(
 
 
 def test_temp_name_is_the_default(server: WebDAVServer, client_context: ContextFactory, tmp_path: Path) -> None:
-    # As declared in xfer/options.py: the adapter's own fallback must not be the unsafe mode.
-    assert WebDAVOptions.from_mapping({}).upload_temp_name is True
+    # As declared in the WebDAV spec: settings built with no options must not be the unsafe mode.
+    spec = spec_for_scheme("davs")
+    assert spec is not None
+    options = spec.parse_options({})
+    assert isinstance(options, WebDAVOptions) and options.upload_temp_name is True
     (tmp_path / "f").write_bytes(b"x" * 1000)
     with server.adapter(client_context()) as remote:  # no options at all
         result = remote.put_file(tmp_path / "f", "/f.bin")
@@ -292,7 +297,7 @@ def test_mv_overwrite_option(server: WebDAVServer, client_context: ContextFactor
     with server.adapter(client_context()) as remote:
         remote.mv("/a", "/b")
     assert (server.root / "b").read_bytes() == b"a" and not (server.root / "a").exists()
-    with pytest.raises(ConfigError, match="overwrite must be true or false"):
+    with pytest.raises(ConfigError, match=r"\[webdav\]: overwrite must be a bool, not str"):
         server.adapter(client_context(), overwrite="yes")
 
 

@@ -21,17 +21,29 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .adapters.base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
+from .adapters.base import (
+    Adapter,
+    Capability,
+    ConnectionSettings,
+    Entry,
+    ProgressCallback,
+    TLSSettings,
+    TransferResult,
+)
 from .batch import CallbackFactory, Task, run_tasks
 from .errors import RemoteError, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError, XferError
 from .options import DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
+from .protocols.spec import SettingsSource
 from .secrets import Secret, resolve
 from .transfer import local_error, local_errors
 from .types import ListedPath
 from .urls import Endpoint, check_remote_path, parse_url, url_username
+
+if TYPE_CHECKING:
+    from .identity import Identity
 
 __all__ = ["DEFAULT_MAX_DEPTH", "CallbackFactory", "connect", "get", "put", "resolve_profile"]
 
@@ -105,7 +117,7 @@ def connect(
     }
     profile = resolve_profile(target, {**overrides, **refs})
     profile.check_files()
-    scheme = profile.scheme
+    spec = profile.spec
     endpoint = profile.endpoint
 
     identity = _load_identity(
@@ -113,15 +125,18 @@ def connect(
         identity_password if isinstance(identity_password, Secret) else None,
         warn,
     )
-    from .tls import create_ssl_context
+    tls: TLSSettings | None = None
+    if spec.tls:
+        from .tls import create_ssl_context
 
-    context = create_ssl_context(
-        identity,
-        ca=profile.path_value("ca"),
-        pin=profile.get("pin"),
-        minimum_version=profile.get("tls_min"),
-        maximum_version=profile.get("tls_max"),
-    )
+        context = create_ssl_context(
+            identity,
+            ca=profile.path_value("ca"),
+            pin=profile.get("pin"),
+            minimum_version=profile.get("tls_min"),
+            maximum_version=profile.get("tls_max"),
+        )
+        tls = TLSSettings(context, identity)
     resolved_password: str | None
     if isinstance(password, Secret):
         resolved_password = password.value
@@ -132,27 +147,45 @@ def connect(
         )  # fmt: skip
     else:
         resolved_password = None
-    options = profile.protocol_options()
-    if scheme == "as2":
-        options = _as2_options(profile, options, identity, warn)
+    options = spec.build_settings(_settings_source(profile, identity, warn))
     from .registry import adapter_class
 
-    cls = adapter_class(scheme)
+    cls = adapter_class(profile.scheme)
     settings = ConnectionSettings(
-        scheme=scheme,
+        scheme=profile.scheme,
         host=endpoint.host,
         port=endpoint.port,
         root=root if root is not None else endpoint.path,
-        ssl_context=context,
+        tls=tls,
         username=profile.get("username"),
         password=resolved_password,
         timeout=float(profile.get("timeout")),
         max_listing=int(profile.get("max_listing")) * 2**20,
         options=options,
-        identity=identity,
         profile_name=None if profile.name == URL_PROFILE else profile.name,
     )
     return cls(settings)
+
+
+def _settings_source(profile: Profile, identity: Identity | None, warn: Callable[[str], None] | None) -> SettingsSource:
+    """What the protocol's settings builder may read: its table, and its files and secrets resolved."""
+    section = profile.spec.section
+
+    def secret(key: str) -> str | None:
+        ref = profile.section(section).get(key)
+        if not ref:
+            return None
+        return resolve(ref, field_name=f"[{section}] {key}", keyring_name=f"{profile.name}/{key}",
+                       base_dir=_base(profile))  # fmt: skip
+
+    return SettingsSource(
+        table=profile.protocol_options(),
+        url=profile.url,
+        identity=identity,
+        path=lambda key: profile.path_value(key, section=section),
+        secret=secret,
+        warn=warn,
+    )
 
 
 def _base(profile: Profile) -> Path | None:
@@ -161,7 +194,7 @@ def _base(profile: Profile) -> Path | None:
 
 def _load_identity(
     profile: Profile, secret: Secret | None, warn: Callable[[str], None] | None
-) -> Any:
+) -> Identity | None:
     path = profile.path_value("identity")
     if path is None:
         return None
@@ -178,34 +211,6 @@ def _load_identity(
         if warn is not None:
             warn(message)
     return identity
-
-
-def _as2_options(
-    profile: Profile, options: dict[str, Any], identity: Any, warn: Callable[[str], None] | None
-) -> dict[str, Any]:
-    """Resolve AS2 file options into objects the adapter can use directly."""
-    resolved = dict(options)
-    partner = profile.path_value("partner_cert", section="as2")
-    resolved["partner_cert"] = str(partner) if partner else None
-    signing = profile.path_value("signing_identity", section="as2")
-    if signing is not None:
-        from .identity import Identity
-
-        ref = options.get("signing_identity_password")
-        secret = resolve(
-            ref, field_name="[as2] signing_identity_password",
-            keyring_name=f"{profile.name}/signing_identity_password", base_dir=_base(profile),
-        ) if ref else None  # fmt: skip
-        signer = Identity.load(signing, secret)
-        for message in signer.check_usable():
-            if warn is not None:
-                warn(message)
-        resolved["signing_identity"] = signer
-    else:
-        resolved["signing_identity"] = identity
-    resolved.pop("signing_identity_password", None)
-    resolved["profile_url"] = profile.url
-    return resolved
 
 
 # -- many files ----------------------------------------------------------------------------

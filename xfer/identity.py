@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .errors import (
+    ConfigError,
     IdentityExpired,
     IdentityFileError,
     IdentityFormatError,
@@ -28,7 +29,7 @@ from .errors import (
     IdentityPasswordError,
 )
 
-__all__ = ["EXPIRY_WARNING_DAYS", "Identity", "IdentityInfo", "fingerprint_sha256"]
+__all__ = ["EXPIRY_WARNING_DAYS", "Identity", "IdentityInfo", "fingerprint_sha256", "load_certificate"]
 
 #: An identity that expires within this many days produces a warning.
 EXPIRY_WARNING_DAYS = 30
@@ -45,6 +46,22 @@ PrivateKey = (
 def fingerprint_sha256(certificate: x509.Certificate) -> str:
     """``sha256:`` + lowercase hex of the DER certificate, the form ``--pin`` takes."""
     return "sha256:" + certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
+    """The first certificate of a PEM (or DER) file (an AS2 partner's); :class:`ConfigError` if unusable."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the AS2 partner certificate {path}: {exc.strerror or exc}") from exc
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)[0]
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{path} is not a PEM or DER certificate", hint="export the partner's certificate as PEM"
+        ) from exc
 
 
 def _utc_now() -> dt.datetime:

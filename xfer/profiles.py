@@ -9,19 +9,18 @@ A profile holds secret *references* only; :mod:`xfer.secrets` resolves them.
 from __future__ import annotations
 
 import contextlib
-import difflib
-import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from . import registry
 from .errors import ConfigError, XferError
-from .options import CORE, SECTION_FOR_SCHEME, SECTIONS, Option
-from .secrets import parse_ref
+from .options import CORE, sections
+from .protocols.spec import ProfileFacts, ProtocolSpec, check_value, did_you_mean, unknown_key
 from .urls import PROFILE_NAME, Endpoint, parse_url
 
 if sys.version_info >= (3, 11):
@@ -102,17 +101,18 @@ class Profile:
                 hint="use 2-64 letters, digits, '.', '-' or '_'",
             )
         values: dict[str, Any] = {}
-        sections: dict[str, dict[str, Any]] = {}
+        tables: dict[str, dict[str, Any]] = {}
+        declared = sections()
         for key, value in data.items():
             if isinstance(value, dict):
-                if key not in SECTIONS:
-                    raise _unknown(where, key, list(CORE) + list(SECTIONS), "table")
-                sections[key] = {
-                    k: _check(where, f"{key}.{k}", SECTIONS[key], k, v) for k, v in value.items()
+                if key not in declared:
+                    raise unknown_key(where, key, list(CORE) + list(declared), "table")
+                tables[key] = {
+                    k: check_value(where, f"{key}.{k}", declared[key], k, v) for k, v in value.items()
                 }
             else:
-                values[key] = _check(where, key, CORE, key, value)
-        profile = cls(name=name, values=values, sections=sections, source=source, label=label)
+                values[key] = check_value(where, key, CORE, key, value)
+        profile = cls(name=name, values=values, sections=tables, source=source, label=label)
         profile._validate_combination(where)
         return profile
 
@@ -124,15 +124,20 @@ class Profile:
             endpoint = parse_url(url)
         except XferError as exc:
             raise ConfigError(f"{where}: url: {exc.message}", hint=exc.hint) from None
-        scheme = self.scheme
-        if self.values.get("protocol") == "as2" and endpoint.scheme != "https":
-            raise ConfigError(f"{where}: protocol = \"as2\" needs an https:// url")
-        expected = SECTION_FOR_SCHEME[scheme]
+        protocol = self.values.get("protocol")
+        if protocol is not None:
+            only = registry.profile_only_schemes().get(protocol)
+            if only is None:
+                raise ConfigError(f"{where}: protocol {protocol!r} is not known to xfer")
+            via = only.url_scheme
+            if endpoint.scheme != via:
+                raise ConfigError(f"{where}: protocol = \"{protocol}\" needs an {via}:// url")
+        scheme, spec = self.scheme, self.spec
         for section in self.sections:
-            if section != expected:
+            if section != spec.section:
                 raise ConfigError(
                     f"{where}: table [{section}] does not apply to a {scheme} profile",
-                    hint=f"this profile reads [{expected}]",
+                    hint=f"this profile reads [{spec.section}]",
                 )
         tls_min, tls_max = self.values.get("tls_min", "1.2"), self.values.get("tls_max")
         if tls_max is not None and tls_max < tls_min:
@@ -141,9 +146,6 @@ class Profile:
             raise ConfigError(f"{where}: identity_password is set but identity is not")
         if self.values.get("password") and not self.values.get("username"):
             raise ConfigError(f"{where}: password is set but username is not")
-        https = self.sections.get("https", {})
-        if "form_field" in https and https.get("upload_method", "PUT") != "POST":
-            raise ConfigError(f"{where}: [https] form_field only applies with upload_method = \"POST\"")
         if "pin" in self.values:
             from .tls import normalize_pin
 
@@ -151,21 +153,8 @@ class Profile:
                 normalize_pin(self.values["pin"])
             except ConfigError as exc:
                 raise ConfigError(f"{where}: pin: {exc.message}", hint=exc.hint) from None
-        if scheme == "as2":
-            as2 = self.section("as2")
-            missing = [k for k in ("as2_from", "as2_to") if not as2.get(k)]
-            if missing:
-                raise ConfigError(f"{where}: [as2] needs {', '.join(missing)}")
-            if as2["encrypt"] != "none" and not as2.get("partner_cert"):
-                raise ConfigError(f"{where}: [as2] encrypt = {as2['encrypt']!r} needs partner_cert to encrypt to",
-                                  hint="set partner_cert to the partner's certificate (PEM), or encrypt = \"none\"")
-            if as2.get("signing_identity_password") and not as2.get("signing_identity"):
-                raise ConfigError(f"{where}: [as2] signing_identity_password is set but signing_identity is not")
-            if as2["sign"] != "none" and not (self.values.get("identity") or as2.get("signing_identity")):
-                raise ConfigError(f"{where}: [as2] sign = {as2['sign']!r} needs an identity to sign with",
-                                  hint="set identity (or [as2] signing_identity), or sign = \"none\"")
-            if as2["mdn"] == "signed-sync" and not as2.get("partner_cert"):
-                raise ConfigError(f"{where}: a signed MDN needs [as2] partner_cert to verify it")
+        spec.validate(ProfileFacts(where=where, values=self.values, given=self.sections.get(spec.section, {}),
+                                   table=self.section(spec.section)))
 
     # -- reading -----------------------------------------------------------------
 
@@ -179,8 +168,15 @@ class Profile:
 
     @property
     def scheme(self) -> str:
-        """The adapter scheme: the URL's, or ``as2`` for AS2 profiles."""
-        return "as2" if self.values.get("protocol") == "as2" else parse_url(self.url).scheme
+        """The adapter scheme: the URL's, or the ``protocol`` a profile names (``as2``)."""
+        return str(self.values.get("protocol") or parse_url(self.url).scheme)
+
+    @property
+    def spec(self) -> ProtocolSpec:
+        """The protocol this profile speaks, as registered."""
+        spec = registry.spec_for_scheme(self.scheme)
+        assert spec is not None, self.scheme  # parse_url and the protocol choices admit registered schemes only
+        return spec
 
     def get(self, key: str) -> Any:
         """A top-level option's value, or its declared default."""
@@ -188,13 +184,13 @@ class Profile:
 
     def section(self, name: str) -> dict[str, Any]:
         """A protocol table with declared defaults filled in."""
-        declared = SECTIONS[name]
+        declared = sections()[name]
         given = self.sections.get(name, {})
         return {key: given.get(key, option.default) for key, option in declared.items()}
 
     def protocol_options(self) -> dict[str, Any]:
         """The table this profile's protocol reads."""
-        return self.section(SECTION_FOR_SCHEME[self.scheme])
+        return self.section(self.spec.section)
 
     def path_value(self, key: str, *, section: str | None = None) -> Path | None:
         """A path option, ``~`` expanded and relative paths resolved against the profile's folder."""
@@ -210,8 +206,8 @@ class Profile:
         """Every file the profile names exists (run before connecting and by profile add)."""
         where = self.label or (str(self.source) if self.source else f"profile {self.name!r}")
         checks: list[tuple[str, str | None]] = [("identity", None), ("ca", None)]
-        if self.scheme == "as2":
-            checks += [("partner_cert", "as2"), ("signing_identity", "as2")]
+        spec = self.spec
+        checks += [(option.name, spec.section) for option in spec.options if option.path]
         for key, section in checks:
             path = self.path_value(key, section=section)
             if path is not None and not path.is_file():
@@ -240,7 +236,7 @@ class Profile:
         for key, value in given.items():
             label = option_label(key, style)
             try:
-                _check(where, label, CORE, key, value)
+                check_value(where, label, CORE, key, value)
             except ConfigError as exc:
                 if style == "parameter" and CORE.get(key) is not None and CORE[key].secret:
                     in_memory = "pass the value itself as xfer.Secret(...)"
@@ -277,42 +273,6 @@ class Profile:
 
     def __repr__(self) -> str:
         return f"Profile({self.name!r}, url={self.values.get('url')!r})"
-
-
-def _check(where: str, label: str, declared: Mapping[str, Option], key: str, value: Any) -> Any:
-    option = declared.get(key)
-    if option is None:
-        raise _unknown(where, label, list(declared), "key")
-    if option.type is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, option.type) or (option.type is not bool and isinstance(value, bool)):
-        raise ConfigError(f"{where}: {label} must be a {option.type.__name__}, not {type(value).__name__}")
-    if option.choices and value not in option.choices:
-        raise ConfigError(f"{where}: {label} must be one of {', '.join(option.choices)}, not {value!r}")
-    if option.secret and isinstance(value, str):
-        try:
-            parse_ref(value, field_name=label)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
-    if option.type is int and value < 1:  # max_listing: a cap of 0 MiB would refuse every listing
-        raise ConfigError(f"{where}: {label} must be a whole number above 0")
-    if isinstance(value, float) and (not math.isfinite(value) or value < 0 or (key == "timeout" and value == 0)):
-        raise ConfigError(f"{where}: {label} must be a finite number of seconds"
-                          + (" above 0" if key == "timeout" else ", 0 or more"))
-    return value
-
-
-def did_you_mean(word: str, known: Iterable[str]) -> str | None:
-    """``"did you mean 'partner'?"`` for the closest of ``known`` to a mistyped ``word``, or None."""
-    close = difflib.get_close_matches(word, list(known), n=1)
-    return f"did you mean {close[0]!r}?" if close else None
-
-
-def _unknown(where: str, key: str, known: list[str], what: str) -> ConfigError:
-    return ConfigError(
-        f"{where}: unknown {what} {key!r}",
-        hint=did_you_mean(key.rsplit(".", maxsplit=1)[-1], known) or "see `xfer profile add --help` for the options",
-    )
 
 
 # -- the store -----------------------------------------------------------------------

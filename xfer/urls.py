@@ -10,8 +10,8 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
+from . import registry
 from .errors import InsecureSchemeRefused, UsageError
-from .registry import ADAPTERS, CLEAR_TEXT_SCHEMES, default_port
 
 __all__ = ["PROFILE_NAME", "Endpoint", "Target", "check_remote_path", "is_remote", "parse_target", "parse_url"]
 
@@ -78,20 +78,21 @@ def parse_url(text: str) -> Endpoint:
             "a password inside the URL is refused (it would end up in history and logs)",
             hint="use --password env:VAR, file:PATH, keyring or prompt",
         )
-    if scheme in CLEAR_TEXT_SCHEMES:
+    insecure = registry.clear_text_schemes()
+    if scheme in insecure:
         raise InsecureSchemeRefused(
             f"{scheme}:// sends data and passwords in clear text; xfer never does that",
-            hint=f"use {CLEAR_TEXT_SCHEMES[scheme]}://",
+            hint=f"use {insecure[scheme]}://",
         )
-    if scheme not in ADAPTERS or scheme == "as2":
+    if scheme not in registry.url_schemes():  # a profile-only scheme (as2) is no URL scheme either
         raise UsageError(
             f"unsupported scheme {scheme + '://' if scheme else '(none)'}",
-            hint="use https://, ftps:// (implicit TLS), ftpes:// (explicit TLS) or davs://",
+            hint=f"use {registry.supported_text()}",
         )
     if not host:
         raise UsageError(f"the {scheme}:// URL has no host")
     try:
-        port = parts.port or default_port(scheme)
+        port = parts.port or registry.default_port(scheme)
     except ValueError:
         raise UsageError(f"the {scheme}:// URL for {host} has an invalid port") from None
     path = urllib.parse.unquote(parts.path) or "/"

@@ -41,17 +41,17 @@ import os
 import posixpath
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 import requests
-from cryptography import x509
 
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
 from ..errors import ConfigError, ConnectError, IntegrityError, RemoteError, XferError
 from ..http_session import XferSession, create_session
+from ..identity import load_certificate
+from ..protocols.as2 import AS2Options
 from ..transfer import sha256_file
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
 
@@ -82,22 +82,6 @@ _MAX_MDN = 4 * 1024 * 1024
 _DEFAULT_SUBJECT = "AS2 message"  # the option's default; then the builder names the file instead
 
 
-def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
-    """The first certificate of a PEM (or DER) file; :class:`ConfigError` if unusable."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the AS2 partner certificate {path}: {exc.strerror or exc}") from exc
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)[0]
-        return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{path} is not a PEM or DER certificate", hint="export the partner's certificate as PEM"
-        ) from exc
-
-
 class AS2Adapter(Adapter):
     """Send files to an AS2 partner; receipts checked and recorded.  ``put_file`` only."""
 
@@ -109,21 +93,18 @@ class AS2Adapter(Adapter):
 
     def __init__(self, settings: ConnectionSettings, *, store: ReceiptStore | None = None) -> None:
         super().__init__(settings)
-        options = settings.options
-        # The profile validates [as2] (xfer.profiles); this checks only what keeps a library
-        # caller who builds ConnectionSettings by hand safe.  An unknown mdn mode (say the
-        # builder's "signed") would otherwise turn off the receipt's signature check.  The rest
-        # fails safe without a check here: build_message refuses missing AS2 names, encryption
-        # without partner_cert and signing without an identity before anything is sent, and
-        # check_mdn refuses a signed MDN it cannot verify (no partner_cert) as unverified.
-        mdn = str(options.get("mdn") or "signed-sync")
-        if mdn not in _MDN_MODES:
-            raise ConfigError(f"[as2] mdn = {mdn!r} is not supported", hint="use none, unsigned-sync or signed-sync")
-        self.mdn_mode = mdn
-        cert_path = options.get("partner_cert")
-        self.partner_certificate = load_certificate(cert_path) if cert_path else None
+        # Parsed once into AS2Options (xfer.protocols.as2): from the profile, or from a plain
+        # mapping a library caller gave ConnectionSettings.  An unknown mdn mode (say the
+        # builder's "signed") would turn off the receipt's signature check: refused here too,
+        # for AS2Options built by hand.
+        self.options = options = settings.options_as(AS2Options)
+        if options.mdn not in _MDN_MODES:
+            raise ConfigError(f"[as2] mdn = {options.mdn!r} is not supported",
+                              hint="use none, unsigned-sync or signed-sync")  # fmt: skip
+        self.mdn_mode = options.mdn
+        self.partner_certificate = options.partner_certificate
         self.store = store or ReceiptStore()
-        self.url = str(options.get("profile_url") or "") or None
+        self.url = options.url
         # The timeout the user chose is the timeout, also for the receipt: the partner decrypts
         # and verifies before a synchronous MDN, so large messages may need a larger --timeout,
         # and a timeout after sending says "delivery unknown", never "not delivered".
@@ -167,20 +148,20 @@ class AS2Adapter(Adapter):
         """
         self._require(Capability.PUT)
         path = os.path.abspath(os.fspath(local))
-        options = self.settings.options
-        subject = options.get("subject")
+        options = self.options
+        subject = options.subject
         message = build_message(
             path,
-            as2_from=str(options.get("as2_from") or ""),
-            as2_to=str(options.get("as2_to") or ""),
-            signer=options.get("signing_identity"),
+            as2_from=options.as2_from,
+            as2_to=options.as2_to,
+            signer=options.signing_identity,
             partner_certificate=self.partner_certificate,
-            sign=str(options.get("sign") or "none"),
-            encrypt=str(options.get("encrypt") or "none"),
-            compress=bool(options.get("compress")),
+            sign=options.sign,
+            encrypt=options.encrypt,
+            compress=options.compress,
             mdn=_MDN_MODES[self.mdn_mode],
-            subject=None if subject in (None, _DEFAULT_SUBJECT) else str(subject),
-            content_type=options.get("content_type") or None,
+            subject=None if subject in (None, _DEFAULT_SUBJECT) else subject,
+            content_type=options.content_type or None,
             filename=filename,
             message_id=message_id,
         )
@@ -216,7 +197,7 @@ class AS2Adapter(Adapter):
                 previous = self.store.load(message.message_id)
             except XferError:
                 previous = None
-        options = self.settings.options
+        options = self.options
         receipt = Receipt(
             message_id=message.message_id,
             status="sending",
@@ -224,13 +205,13 @@ class AS2Adapter(Adapter):
             filename=message.filename,
             size=message.payload_size,
             url=url,
-            as2_from=str(options["as2_from"]),
-            as2_to=str(options["as2_to"]),
+            as2_from=options.as2_from,
+            as2_to=options.as2_to,
             profile=self.settings.profile_name,
             sha256=sha256_file(path),
             content_type=message.content_type,
-            sign=str(options.get("sign")) if message.signed else None,
-            encrypt=str(options.get("encrypt")) if message.encrypted else None,
+            sign=options.sign if message.signed else None,
+            encrypt=options.encrypt if message.encrypted else None,
             compress=message.compressed,
             mdn_mode=self.mdn_mode,
             mic=message.mic,

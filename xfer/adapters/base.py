@@ -18,9 +18,11 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from .. import registry
 from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
+from ..protocols.spec import ProtocolOptions
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
 # need not import the adapters; re-exported here, where every adapter imports them from.
@@ -39,6 +41,7 @@ __all__ = [
     "ListedPath",
     "ProgressCallback",
     "ServerPath",
+    "TLSSettings",
     "TransferResult",
 ]
 
@@ -56,32 +59,100 @@ PRIMITIVES: Mapping[Capability, str] = {
 
 
 @dataclass(frozen=True)
+class TLSSettings:
+    """How a TLS protocol secures its connection: the context from the one factory, and the identity in it."""
+
+    context: ssl.SSLContext
+    identity: Identity | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, init=False)
 class ConnectionSettings:
     """Everything an adapter needs, resolved: no secret references, no profile lookups left.
 
-    ``options`` is the adapter's own profile table (``[ftps]``, ``[as2]``...) with
-    defaults filled in.  ``password`` is the resolved secret and never shown in repr.
+    ``options`` is the protocol's typed settings (:class:`~xfer.protocols.https.HTTPSOptions`...),
+    parsed once: from a profile by :func:`xfer.connect`, or here from a plain mapping a library
+    caller passes (checked against the protocol's declarations).  ``tls`` is None for a
+    protocol that does not use TLS.  ``password`` is the resolved secret and never shown in repr.
     """
 
     scheme: str
     host: str
     port: int
     root: str
-    ssl_context: ssl.SSLContext
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    timeout: float = 30.0
+    tls: TLSSettings | None
+    username: str | None
+    password: str | None = field(repr=False)
+    timeout: float
     #: Bytes of one listing (index page, PROPFIND body, MLSD) read before :class:`ListingTooLarge`.
-    max_listing: int = 64 * 2**20
-    options: Mapping[str, Any] = field(default_factory=dict)
-    identity: Identity | None = field(default=None, repr=False)
-    profile_name: str | None = None
+    max_listing: int
+    options: ProtocolOptions
+    profile_name: str | None
+
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        root: str,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        tls: TLSSettings | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        max_listing: int = 64 * 2**20,
+        options: ProtocolOptions | Mapping[str, Any] | None = None,
+        identity: Identity | None = None,
+        profile_name: str | None = None,
+    ) -> None:
+        # ``ssl_context``/``identity`` are the short spelling of ``tls`` for hand-built settings.
+        if ssl_context is not None:
+            if tls is not None:
+                raise TypeError("pass tls or ssl_context, not both")
+            tls = TLSSettings(ssl_context, identity)
+        if not isinstance(options, ProtocolOptions):
+            options = _parse_options(scheme, options or {})
+        for name, value in (("scheme", scheme), ("host", host), ("port", port), ("root", root), ("tls", tls),
+                            ("username", username), ("password", password), ("timeout", timeout),
+                            ("max_listing", max_listing), ("options", options), ("profile_name", profile_name)):
+            object.__setattr__(self, name, value)  # frozen: the one place the fields are set
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context of a TLS protocol; :class:`UsageError` if these settings carry none."""
+        if self.tls is None:
+            raise UsageError(f"{self.scheme}:// settings without TLS have no TLS context")
+        return self.tls.context
+
+    @property
+    def identity(self) -> Identity | None:
+        """The client identity presented in the TLS handshake, if any."""
+        return self.tls.identity if self.tls is not None else None
+
+    def options_as(self, kind: type[_O]) -> _O:
+        """``options``, as the adapter's own typed settings (a TypeError for another protocol's)."""
+        if not isinstance(self.options, kind):
+            raise TypeError(f"{self.scheme}:// settings hold {type(self.options).__name__}, not {kind.__name__}")
+        return self.options
 
     @property
     def server(self) -> str:
         """``host:port`` as users know it, for messages."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+_O = TypeVar("_O", bound=ProtocolOptions)
+
+
+def _parse_options(scheme: str, mapping: Mapping[str, Any]) -> ProtocolOptions:
+    spec = registry.spec_for_scheme(scheme)
+    if spec is None:
+        if mapping:
+            raise UsageError(f"{scheme}:// is no registered protocol; its options cannot be read")
+        return ProtocolOptions()
+    return spec.parse_options(mapping)
 
 
 class Adapter:

@@ -30,14 +30,11 @@ import posixpath
 import re
 import time
 import urllib.parse
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, cast
 
 import requests
 
 from ..errors import (
-    ConfigError,
     ConnectionDropped,
     IntegrityError,
     ListingTooLarge,
@@ -56,6 +53,8 @@ from ..http_session import (
     skip_large_body,
     stream_ended_early,
 )
+from ..protocols.https import SPEC as HTTPS_SPEC
+from ..protocols.https import HTTPSOptions
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 
@@ -65,32 +64,6 @@ UploadMethod = Literal["PUT", "POST"]
 IndexFormat = Literal["auto", "json", "html", "none"]
 
 _DAVS_HINT = "plain HTTPS has no folders or renames; if the server speaks WebDAV, use davs://{where}"
-
-
-@dataclass(frozen=True)
-class HTTPSOptions:
-    """The ``[https]`` profile table.  Declared in ``xfer/options.py``; parsed here defensively."""
-
-    upload_method: UploadMethod = "PUT"
-    form_field: str = "file"
-    index: IndexFormat = "auto"
-    verify_upload: bool = True
-
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> HTTPSOptions:
-        method = str(options.get("upload_method", cls.upload_method)).upper()
-        if method not in ("PUT", "POST"):
-            raise ConfigError(f'upload_method must be "PUT" or "POST", not {method!r}')
-        index = str(options.get("index", cls.index)).lower()
-        if index not in ("auto", "json", "html", "none"):
-            raise ConfigError(f'index must be one of "auto", "json", "html", "none", not {index!r}')
-        field = str(options.get("form_field", cls.form_field))
-        if not field:
-            raise ConfigError("form_field must not be empty")
-        verify = options.get("verify_upload", cls.verify_upload)
-        if not isinstance(verify, bool):
-            raise ConfigError(f"verify_upload must be true or false, not {verify!r}")
-        return cls(upload_method=method, form_field=field, index=index, verify_upload=verify)  # type: ignore[arg-type]
 
 
 class HTTPSAdapter(Adapter):
@@ -104,7 +77,9 @@ class HTTPSAdapter(Adapter):
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
-        self.options = HTTPSOptions.from_mapping(settings.options)
+        # WebDAV builds on this adapter with its own table; the HTTP defaults (PUT, verify) are its.
+        self.options = (settings.options if isinstance(settings.options, HTTPSOptions)
+                        else cast(HTTPSOptions, HTTPS_SPEC.parse_options({})))  # fmt: skip
         self.session: XferSession = create_session(
             settings.ssl_context,
             server=settings.server,

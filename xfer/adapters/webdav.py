@@ -65,7 +65,7 @@ import secrets
 import threading
 import unicodedata
 import urllib.parse
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -74,7 +74,6 @@ from webdav3.client import Client
 from webdav3.exceptions import WebDavException
 
 from ..errors import (
-    ConfigError,
     ListingTooLarge,
     RemoteError,
     RemoteExists,
@@ -90,6 +89,7 @@ from ..errors import (
     folder_needs_recursive,
 )
 from ..http_session import drain_error_body, map_http_error, origin_of
+from ..protocols.webdav import WebDAVOptions
 from ..transfer import DOWNLOAD_BLOCK
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
@@ -116,24 +116,6 @@ _TRY_SLASH = frozenset({403, 404, 405})
 _SMALL_BODY = 64 * 1024
 #: PROPFIND bodies are read (and parsed) in blocks of this size.
 _CHUNK = DOWNLOAD_BLOCK
-
-
-@dataclass(frozen=True)
-class WebDAVOptions:
-    """The ``[webdav]`` profile table.  Declared in ``xfer/options.py``; parsed here defensively."""
-
-    upload_temp_name: bool = True  # as declared: an interrupted PUT never leaves a half file under the name
-    overwrite: bool = True
-
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> WebDAVOptions:
-        values = {}
-        for name in ("upload_temp_name", "overwrite"):
-            value = options.get(name, getattr(cls, name))
-            if not isinstance(value, bool):
-                raise ConfigError(f"[webdav] {name} must be true or false, not {value!r}")
-            values[name] = value
-        return cls(**values)
 
 
 class _DAVStatus(Exception):
@@ -171,7 +153,7 @@ class WebDAVAdapter(HTTPSAdapter):
     def __init__(self, settings: ConnectionSettings) -> None:
         # The HTTPS adapter builds the guarded session for https://host:port (and basic auth).
         super().__init__(settings)
-        self.dav_options = WebDAVOptions.from_mapping(settings.options)
+        self.dav_options = settings.options_as(WebDAVOptions)
         self._watch = threading.local()
         # Server paths a PROPFIND showed to be collections: they are addressed with the "/".
         self._collections: set[str] = set()

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import ConfigError, UnsupportedOperation
-from ..options import CORE, SECTIONS, Option
+from ..options import CORE, Option, sections
+from ..registry import supported_text
 from .common import (
     JsonFlag,
     QuietFlag,
@@ -36,7 +37,7 @@ def _section_flag(section: str, option: Option) -> tuple[str, str]:
 
 def _section_parameters() -> list[inspect.Parameter]:
     params = []
-    for section, options in SECTIONS.items():
+    for section, options in sections().items():
         for option in options.values():
             pname, flag = _section_flag(section, option)
             help_text = f"[{section}] {option.help}"
@@ -81,7 +82,7 @@ def _with_profile_options(func: Callable[..., None]) -> Callable[..., None]:
 @_with_profile_options
 def add(
     name: Annotated[str, typer.Argument(help="Profile name (2-64 letters, digits, . - _).")],
-    url: Annotated[str, typer.Argument(help="https://, ftps://, ftpes:// or davs:// URL.")],
+    url: Annotated[str, typer.Argument(help=f"{supported_text(notes=False)} URL.")],
     settings: dict[str, Any],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing profile.")] = False,
     quiet: QuietFlag = False,
@@ -89,11 +90,12 @@ def add(
     """Save a profile.  Relative paths (and file: references) are stored as absolute paths."""
     from ..profiles import Profile, save_profile
 
+    declared = sections()
     data: dict[str, Any] = {"url": url, **absolute_paths(
-        {k: v for k, v in settings.items() if k not in SECTIONS}, CORE)}
+        {k: v for k, v in settings.items() if k not in declared}, CORE)}
     for section, table in settings.items():
-        if section in SECTIONS:
-            data[section] = absolute_paths(table, SECTIONS[section])
+        if section in declared:
+            data[section] = absolute_paths(table, declared[section])
     profile = Profile.from_mapping(name, data)
     profile.check_files()
     path = save_profile(profile, overwrite=force)
@@ -192,10 +194,10 @@ def test(name: Annotated[str, typer.Argument(help="Profile name.")], json_output
                 result["entries"] = len(entries)
             except UnsupportedOperation as exc:
                 result["listing"] = exc.message
-        else:
+        elif remote.settings.tls is not None:  # a protocol without TLS has no handshake to probe
             from ..tls import probe_handshake
 
-            result.update(probe_handshake(remote.settings.ssl_context, remote.settings.host,
+            result.update(probe_handshake(remote.settings.tls.context, remote.settings.host,
                                           remote.settings.port, timeout=remote.settings.timeout))
     result["ok"] = True
     if json_output:

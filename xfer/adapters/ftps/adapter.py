@@ -32,6 +32,7 @@ from ...errors import (
     XferError,
     folder_needs_recursive,
 )
+from ...protocols.ftps import FTPSOptions
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, open_for_upload
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
@@ -64,7 +65,7 @@ class FTPSAdapter(Adapter):
     """FTPS adapter (see the module docstring).  Use :class:`ExplicitFTPSAdapter` or
     :class:`ImplicitFTPSAdapter`; the registry maps ``ftpes://`` and ``ftps://`` to them.
 
-    Options (``settings.options``, the profile's ``[ftps]`` table):
+    Options (``settings.options``, the profile's ``[ftps]`` table parsed into :class:`FTPSOptions`):
 
     ``epsv`` (bool, True)
         try EPSV before PASV.
@@ -85,10 +86,10 @@ class FTPSAdapter(Adapter):
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
-        options = settings.options
-        self._epsv = bool(options.get("epsv", True))
-        self._upload_temp_name = bool(options.get("upload_temp_name", True))
-        self._keepalive = float(options.get("keepalive", 60.0))
+        options = settings.options_as(FTPSOptions)
+        self._epsv = options.epsv
+        self._upload_temp_name = options.upload_temp_name
+        self._keepalive = options.keepalive
         self._ftp: FTPSConnection | None = None
         self._features: frozenset[str] = frozenset()
         self._last_used = 0.0

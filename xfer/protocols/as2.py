@@ -1,0 +1,139 @@
+"""AS2 (RFC 4130): signed, encrypted messages with receipts, posted to an ``https://`` URL.
+
+Profile-only: no one types ``as2://``; a profile says ``protocol = "as2"`` and gives the
+partner's https:// URL.  Its typed settings hold the loaded signing identity and partner
+certificate, so the adapter receives objects, not file names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from .spec import Option, ProfileFacts, ProtocolOptions, ProtocolSpec, Scheme, SettingsSource
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from ..identity import Identity
+
+__all__ = ["MDN_MODES", "SPEC", "AS2Options"]
+
+#: Receipt modes; anything else (say the message builder's "signed") would skip the signature check.
+MDN_MODES = ("none", "unsigned-sync", "signed-sync")
+
+
+@dataclass(frozen=True)
+class AS2Options(ProtocolOptions):
+    """The ``[as2]`` table with its files loaded: identities and the partner certificate as objects."""
+
+    as2_from: str
+    as2_to: str
+    sign: str
+    encrypt: str
+    compress: bool
+    mdn: str
+    content_type: str | None
+    subject: str | None
+    #: Signs messages: ``[as2] signing_identity``, else the connection's identity.
+    signing_identity: Identity | None = field(repr=False)
+    #: Encrypts to the partner and verifies its signed receipts.
+    partner_certificate: x509.Certificate | None = field(repr=False)
+    #: Where messages are posted (the profile URL); None: the connection's root.
+    url: str | None = None
+
+
+def _validate(facts: ProfileFacts) -> None:
+    where, as2 = facts.where, facts.table
+    missing = [k for k in ("as2_from", "as2_to") if not as2.get(k)]
+    if missing:
+        raise ConfigError(f"{where}: [as2] needs {', '.join(missing)}")
+    if as2["encrypt"] != "none" and not as2.get("partner_cert"):
+        raise ConfigError(f"{where}: [as2] encrypt = {as2['encrypt']!r} needs partner_cert to encrypt to",
+                          hint="set partner_cert to the partner's certificate (PEM), or encrypt = \"none\"")
+    if as2.get("signing_identity_password") and not as2.get("signing_identity"):
+        raise ConfigError(f"{where}: [as2] signing_identity_password is set but signing_identity is not")
+    if as2["sign"] != "none" and not (facts.values.get("identity") or as2.get("signing_identity")):
+        raise ConfigError(f"{where}: [as2] sign = {as2['sign']!r} needs an identity to sign with",
+                          hint="set identity (or [as2] signing_identity), or sign = \"none\"")
+    if as2["mdn"] == "signed-sync" and not as2.get("partner_cert"):
+        raise ConfigError(f"{where}: a signed MDN needs [as2] partner_cert to verify it")  # fmt: skip
+
+
+def _build(source: SettingsSource) -> AS2Options:
+    table = source.table
+    signer = source.identity
+    signing = source.path("signing_identity")
+    if signing is not None:
+        from ..identity import Identity
+
+        signer = Identity.load(signing, source.secret("signing_identity_password"))
+        for message in signer.check_usable():
+            if source.warn is not None:
+                source.warn(message)
+    partner = source.path("partner_cert")
+    return AS2Options(
+        as2_from=table["as2_from"], as2_to=table["as2_to"], sign=table["sign"], encrypt=table["encrypt"],
+        compress=table["compress"], mdn=table["mdn"], content_type=table["content_type"], subject=table["subject"],
+        signing_identity=signer, partner_certificate=_certificate(partner), url=source.url,
+    )  # fmt: skip
+
+
+def _from_mapping(options: Mapping[str, Any]) -> AS2Options:
+    """Settings a library caller built by hand (no profile): only what keeps the send safe is checked.
+
+    The rest fails safe later: the message builder refuses missing AS2 names, encryption
+    without a partner certificate and signing without an identity before anything is sent,
+    and a signed receipt that cannot be verified is recorded as unverified.
+    """
+    mdn = str(options.get("mdn") or "signed-sync")
+    if mdn not in MDN_MODES:
+        raise ConfigError(f"[as2] mdn = {mdn!r} is not supported", hint="use none, unsigned-sync or signed-sync")
+    subject = options.get("subject")
+    return AS2Options(
+        as2_from=str(options.get("as2_from") or ""), as2_to=str(options.get("as2_to") or ""),
+        sign=str(options.get("sign") or "none"), encrypt=str(options.get("encrypt") or "none"),
+        compress=bool(options.get("compress")), mdn=mdn, content_type=options.get("content_type") or None,
+        subject=None if subject is None else str(subject), signing_identity=options.get("signing_identity"),
+        partner_certificate=_certificate(options.get("partner_cert")),
+        url=str(options.get("profile_url") or "") or None,
+    )  # fmt: skip
+
+
+def _certificate(path: Any) -> x509.Certificate | None:
+    if not path:
+        return None
+    from ..identity import load_certificate
+
+    return load_certificate(path)
+
+
+SPEC = ProtocolSpec(
+    label="AS2",
+    section="as2",
+    schemes=(Scheme("as2", 443, "xfer.adapters.as2:AS2Adapter", url_scheme="https"),),
+    options=(
+        Option("as2_from", str, None, "Our AS2 identifier"),
+        Option("as2_to", str, None, "The partner's AS2 identifier"),
+        Option("partner_cert", str, None, "Partner's certificate (PEM) for encryption and "
+               "MDN verification", path=True),
+        Option("sign", str, "sha256", "Signature digest, or none",
+               choices=("none", "sha1", "sha256", "sha384", "sha512")),
+        Option("encrypt", str, "aes256-cbc", "Content encryption, or none",
+               choices=("none", "3des", "aes128-cbc", "aes192-cbc", "aes256-cbc")),
+        Option("compress", bool, False, "Compress (RFC 5402) before signing"),
+        Option("mdn", str, "signed-sync", "Receipt wanted", choices=MDN_MODES),
+        Option("content_type", str, None, "Payload Content-Type (guessed from the file if unset)"),
+        Option("subject", str, "AS2 message", "Subject header"),
+        Option("signing_identity", str, None, "Separate PKCS#12 identity for AS2 signatures",
+               path=True),
+        Option("signing_identity_password", str, None, "Password of the signing identity "
+               "(reference)", secret=True),
+    ),
+    settings_type=AS2Options,
+    validate=_validate,
+    build=_build,
+    from_mapping=_from_mapping,
+)  # fmt: skip
