@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import posixpath
 import ssl
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -28,6 +29,11 @@ from ..types import Capability, Entry, EntryType, ListedPath, ProgressCallback, 
 from ..urls import check_remote_path
 
 if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Self
+    else:
+        from typing_extensions import Self
+
     from ..identity import Identity
 
 __all__ = [
@@ -102,7 +108,7 @@ class Adapter:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def __enter__(self) -> Adapter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

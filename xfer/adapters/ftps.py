@@ -769,9 +769,11 @@ class FTPSAdapter(Adapter):
         if exists:
             return RemotePermissionDenied(
                 f"{self.settings.server}: permission denied while {action} {path or probe} "
-                f"(server said: {str(exc).strip()})"
+                f"(server said: {str(exc).strip()})",
+                server=error.server, path=path or probe, reply_code=error.reply_code,
             )
-        return RemoteNotFound(f"{self.settings.server}: {probe} does not exist")
+        return RemoteNotFound(f"{self.settings.server}: {probe} does not exist",
+                              server=error.server, path=probe, reply_code=error.reply_code)
 
     def _refuse_backslash(self, path: str, action: str) -> None:
         """Refuse to change anything at a path holding a backslash.
@@ -966,7 +968,9 @@ class FTPSAdapter(Adapter):
             # listing, and for a file with a line named as the server likes.  Ask first.
             entry = self._stat(ftp, path)
             if entry is None:
-                raise RemoteNotFound(f"{self.settings.server}: {path} does not exist")
+                raise RemoteNotFound(
+                    f"{self.settings.server}: {path} does not exist", server=self.settings.server, path=path
+                )
             if entry.type != "directory":
                 return [entry]
             return self._list_entries(ftp, path)
@@ -977,7 +981,9 @@ class FTPSAdapter(Adapter):
         def work(ftp: FTPSConnection) -> Entry:
             entry = self._stat(ftp, path)
             if entry is None:
-                raise RemoteNotFound(f"{self.settings.server}: {path} does not exist")
+                raise RemoteNotFound(
+                    f"{self.settings.server}: {path} does not exist", server=self.settings.server, path=path
+                )
             return entry
 
         return self._run("reading information about", path, work)

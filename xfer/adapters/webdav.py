@@ -75,6 +75,7 @@ from webdav3.exceptions import WebDavException
 
 from ..errors import (
     ConfigError,
+    ErrorFields,
     ListingTooLarge,
     RemoteError,
     RemoteExists,
@@ -305,30 +306,36 @@ class WebDAVAdapter(HTTPSAdapter):
         said = f"{status} {response.reason or ''}".strip()
         method = response.request.method if response.request is not None else action.upper()
         target = other if other is not None else path
+        facts: ErrorFields = {"server": server, "path": target, "status": status}
         if status == 409 and action in ("mkdir", "upload", "move", "copy"):
             parent = posixpath.dirname(target.rstrip("/")) or "/"
             return RemoteNotFound(
                 f"{server}: the folder {parent} does not exist ({method} {target}: {said})",
                 hint="create it first with xfer mkdir (missing parents are created too)",
+                **facts,
             )
         if status == 412 and action in ("move", "copy"):
             return RemoteExists(
                 f"{server}: {target} already exists and overwriting is off ({said})",
                 hint="remove it first, or set overwrite = true in the profile's [webdav] table",
+                **facts,
             )
         if status == 405 and action == "upload":
             return RemoteExists(
                 f"{server}: cannot upload to {path}: the server does not allow PUT there ({said}); it may be a folder",
+                **facts,
             )
         if status in (405, 501):
             return UnsupportedOperation(
                 f"{server} does not allow {method} on {path} ({said})",
                 hint="for a plain web server (no WebDAV) use https://" if action == "list" else None,
+                **facts,
             )
         if status == 423:
             return RemoteLocked(
                 f"{server}: {path} is locked ({said})",
                 hint="someone holds a WebDAV lock on it; try again when it is released",
+                **facts,
             )
         return map_http_error(response, server=server, path=path, context=self.settings.ssl_context)
 
