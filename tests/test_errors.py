@@ -91,3 +91,20 @@ def test_repr_and_str_never_show_the_password(xfer_ftps_server: Endpoint) -> Non
     assert error.server == xfer_ftps_server.address and error.reply_code == 530
     for shown in (repr(error), str(error), error.hint or "", repr(error.args)):
         assert secret not in shown
+
+
+def test_no_error_is_edited_after_construction() -> None:
+    """``exc.message = ...`` after a raise left ``args`` (and ``cli_hint``) telling the old story."""
+    import ast
+
+    package = Path(xfer.__file__).parent
+    edits: list[str] = []
+    for source in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, ast.AugAssign | ast.AnnAssign) else []  # fmt: skip
+            for target in targets:
+                if (isinstance(target, ast.Attribute) and target.attr in ("message", "hint", "cli_hint", "args")
+                        and not (isinstance(target.value, ast.Name) and target.value.id == "self")):  # fmt: skip
+                    edits.append(f"{source.relative_to(package.parent)}:{node.lineno}")
+    assert not edits, f"errors edited after construction (build them with copy_with): {edits}"

@@ -734,8 +734,10 @@ class FTPSAdapter(Adapter):
             if ftp.transfer_pending or _breaks_session(exc):
                 self._drop()
             if isinstance(exc, XferError):
-                self._shown(exc, path=path)
-                raise
+                shown = self._shown(exc, path=path)
+                if shown is exc:
+                    raise
+                raise shown from exc
             if not isinstance(exc, ftplib.Error | OSError | EOFError | ValueError):
                 raise
             error = self._translate(exc, action, path)
@@ -752,7 +754,7 @@ class FTPSAdapter(Adapter):
         out of every reply as it is read, before any message quotes it.)
         """
         if isinstance(error, RemoteNotFound) and path and "\\" in path and not error.hint:
-            error.hint = "FTP paths separate folders with /, not \\"
+            return error.copy_with(hint="FTP paths separate folders with /, not \\")
         return error
 
     def _refine(
@@ -1176,7 +1178,7 @@ class FTPSAdapter(Adapter):
                     f"the upload is complete on the server as {temp}: rename it to {remote} "
                     "by hand, or run the command again (and remove the temporary file)"
                 )
-                exc.hint = f"{exc.hint}; {kept}" if exc.hint else kept
+                raise exc.copy_with(hint=f"{exc.hint}; {kept}" if exc.hint else kept) from exc
             raise
         except KeyboardInterrupt as exc:
             # Between RNFR and RNTO, or waiting for RNTO's answer: whether the rename
@@ -1309,16 +1311,14 @@ class FTPSAdapter(Adapter):
         why = str(problem).strip() or type(problem).__name__
         if isinstance(problem, KeyboardInterrupt):
             why = "interrupted"
-        error.message = (
-            f"{error.message}; putting the previous version back from {aside} failed too ({why})"
-        )
-        error.args = (error.message,)
         recover = (
             f"{destination} may be missing: the previous version is {aside} and the complete "
             f"upload is {source}; rename one of them to {destination} by hand"
         )
-        error.hint = f"{recover}; {error.hint}" if error.hint else recover
-        return error
+        return error.copy_with(
+            f"{error.message}; putting the previous version back from {aside} failed too ({why})",
+            hint=f"{recover}; {error.hint}" if error.hint else recover,
+        )
 
     def _cleanup(self, path: str) -> None:
         """Best effort: remove a partial upload, on a fresh connection if the old one broke."""
