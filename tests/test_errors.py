@@ -106,5 +106,5 @@ def test_no_error_is_edited_after_construction() -> None:
             for target in targets:
                 if (isinstance(target, ast.Attribute) and target.attr in ("message", "hint", "cli_hint", "args")
                         and not (isinstance(target.value, ast.Name) and target.value.id == "self")):  # fmt: skip
-                    edits.append(f"{source.relative_to(package.parent)}:{node.lineno}")
+                    edits.append(f"{source.relative_to(package.parent)}:{target.lineno}")
     assert not edits, f"errors edited after construction (build them with copy_with): {edits}"
