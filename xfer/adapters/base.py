@@ -16,12 +16,14 @@ import os
 import posixpath
 import ssl
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..batch import CallbackFactory, get_files, put_files
 from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
+from ..options import DEFAULT_MAX_DEPTH
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
 # need not import the adapters; re-exported here, where every adapter imports them from.
@@ -118,6 +120,54 @@ class Adapter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    # -- many files ----------------------------------------------------------
+
+    def put(
+        self,
+        sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        destination: str,
+        *,
+        recursive: bool = False,
+        parallel: int = 1,
+        callbacks: CallbackFactory | None = None,
+        reconnect: Callable[[], Adapter] | None = None,
+    ) -> list[TransferResult]:
+        """Upload local files (and with ``recursive`` folders) to ``destination``; one result per file.
+
+        ``destination`` ending in ``/``, naming an existing remote folder, or given
+        several sources, is a folder to upload *into*; otherwise it is the file name.
+        A missing remote folder is created.  With ``parallel > 1`` files move over up
+        to that many connections at once (``reconnect`` opens one; by default another
+        adapter from these settings).  ``callbacks(local, remote, size)`` gives each
+        file's progress callback.
+        """
+        listed = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+        return put_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
+                         reconnect=reconnect)  # fmt: skip
+
+    def get(
+        self,
+        sources: str | Sequence[str],
+        destination: str | os.PathLike[str],
+        *,
+        recursive: bool = False,
+        parallel: int = 1,
+        callbacks: CallbackFactory | None = None,
+        reconnect: Callable[[], Adapter] | None = None,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> list[TransferResult]:
+        """Download remote files (and with ``recursive`` folders) to ``destination``; one result per file.
+
+        ``destination`` that is an existing folder, ends in a path separator, or is
+        given several sources, is a folder to download *into*.  A folder is walked at
+        most ``max_depth`` levels deep; the whole tree is listed before any local folder
+        is made, so a refused tree leaves nothing behind.  ``parallel``, ``callbacks``
+        and ``reconnect`` as for :meth:`put`.
+        """
+        listed = [sources] if isinstance(sources, str) else list(sources)
+        return get_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
+                         reconnect=reconnect, max_depth=max_depth)  # fmt: skip
 
     def close(self) -> None:
         """Release connections.  Safe to call any number of times."""
