@@ -445,7 +445,7 @@ def test_upload_to_a_server_that_does_not_answer_close_notify(
         with remote:
             result = remote.put_file(tmp_path / "f.edi", "/in/f.edi")
     assert (root / "in" / "f.edi").read_bytes() == b"x" * 100_000
-    assert result.details["size_verified"] is True
+    assert result.size_verified is True
 
 
 def test_cut_download_from_the_cli_exits_7_and_keeps_the_old_file(

@@ -382,7 +382,6 @@ class AS2Adapter(Adapter):
 
     def _result(self, receipt: Receipt, path: str, remote: str | None, elapsed: float, *, note: str) -> TransferResult:
         details: dict[str, Any] = {
-            "protocol": "as2",
             "message_id": receipt.message_id,
             "status": receipt.status,
             "mic": receipt.mic,

@@ -17,7 +17,7 @@ import posixpath
 import ssl
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -277,7 +277,7 @@ class Adapter:
     ) -> TransferResult:
         """Download ``remote`` to ``local`` atomically (temp name, then rename)."""
         self._require(Capability.GET)
-        return self._get_file(self.remote_path(remote), os.fspath(local), callback)
+        return self._common(self._get_file(self.remote_path(remote), os.fspath(local), callback))
 
     def put_file(
         self,
@@ -288,7 +288,11 @@ class Adapter:
     ) -> TransferResult:
         """Upload ``local`` to ``remote``, streaming; replaces an existing remote file."""
         self._require(Capability.PUT)
-        return self._put_file(os.fspath(local), self.remote_path(remote), callback)
+        return self._common(self._put_file(os.fspath(local), self.remote_path(remote), callback))
+
+    def _common(self, result: TransferResult) -> TransferResult:
+        """Every result names its protocol (the scheme), whatever the adapter filled in."""
+        return result if result.protocol is not None else replace(result, protocol=self.settings.scheme)
 
     def mkdir(self, path: str, *, parents: bool = True) -> None:
         """Create a folder (and, with ``parents``, the missing ones above it)."""

@@ -996,8 +996,6 @@ class FTPSAdapter(Adapter):
         mine = self.data_connections[first_data:]
         ftp = self._ftp
         return {
-            "protocol": self.settings.scheme,
-            "tls_version": ftp.tls_version if ftp else None,
             "cipher": ftp.cipher if ftp else None,
             "data_connections": len(mine),
             "data_sessions_resumed": sum(1 for d in mine if d.resumed),
@@ -1046,6 +1044,7 @@ class FTPSAdapter(Adapter):
             return TransferResult(
                 direction="get", local=local, remote=self.user_path(remote), size=out.written,
                 elapsed=out.elapsed, sha256=out.sha256, details=self._details(first),
+                protocol=self.settings.scheme, tls_version=ftp.tls_version,
             )
 
         return self._run("downloading", remote, work)
@@ -1148,11 +1147,11 @@ class FTPSAdapter(Adapter):
             left = self._install(temp, remote)
             if left is not None:
                 details["previous_version_left_at"] = self.user_path(left)
-        details["size_verified"] = verified
-        details["temp_name"] = self._upload_temp_name
         return TransferResult(
             direction="put", local=local, remote=self.user_path(remote), size=size,
-            elapsed=time.monotonic() - started, details=details,
+            elapsed=time.monotonic() - started, details=details, protocol=self.settings.scheme,
+            tls_version=self._ftp.tls_version if self._ftp else None, size_verified=verified,
+            temp_name=posixpath.basename(temp) if temp is not None else None,
         )
 
     def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:

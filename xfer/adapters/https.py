@@ -119,10 +119,8 @@ class HTTPSAdapter(Adapter):
             with response:
                 session.check(response, path=remote)
                 length = _content_length(response)
-                details: dict[str, Any] = {"status": response.status_code}
+                details: dict[str, Any] = {"http_status": response.status_code}
                 tls = session.tls_version(response)
-                if tls:
-                    details["tls_version"] = tls
                 encoding = response.headers.get("Content-Encoding", "identity").lower()
                 if encoding != "identity":
                     # Asked for identity and got an encoding anyway: keep the bytes as sent.
@@ -148,6 +146,7 @@ class HTTPSAdapter(Adapter):
             size=out.written,
             elapsed=time.monotonic() - started,
             details=details,
+            tls_version=tls,
         )
 
     # -- put ---------------------------------------------------------------------
@@ -186,15 +185,14 @@ class HTTPSAdapter(Adapter):
             with response:
                 session.check(response, path=remote)
                 _ = response.content  # drain: the connection goes back to the pool
-                details["status"] = response.status_code
+                details["http_status"] = response.status_code
             if body.sent != size:
                 raise IntegrityError(
                     f"{self.settings.server} answered before the whole of {local} was sent "
                     f"({body.sent} of {size} bytes)",
                     hint="the server may have refused the upload; check its size limits",
                 )
-            if self.options.upload_method == "PUT" and check_size:
-                details["verified_size"] = self._verify_size(remote, size)
+            verified = self._verify_size(remote, size) if self.options.upload_method == "PUT" and check_size else None
         return TransferResult(
             direction="put",
             local=local,
@@ -202,6 +200,7 @@ class HTTPSAdapter(Adapter):
             size=size,
             elapsed=time.monotonic() - started,
             details=details,
+            size_verified=verified,
         )
 
     def _send_put(self, remote: str, data: Any) -> requests.Response:

@@ -745,9 +745,9 @@ class WebDAVAdapter(HTTPSAdapter):
             # Checked on the final name, not the temporary one: a server that mangles the
             # MOVE destination ('?', ';') would otherwise report success for a file that
             # landed somewhere else.
-            result.details["verified_size"] = self._verify_size(remote, result.size, must_exist=True)
+            result.size_verified = self._verify_size(remote, result.size, must_exist=True)
         result.remote = self.user_path(remote)
-        result.details["temp_name"] = posixpath.basename(target)
+        result.temp_name = posixpath.basename(target)
         return result
 
     def _send_put(self, remote: str, data: Any) -> requests.Response:
