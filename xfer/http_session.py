@@ -1,7 +1,6 @@
 """The one guarded ``requests.Session`` every HTTP-based adapter uses (HTTPS, WebDAV, AS2).
 
-Why a guarded session and not ``requests.Session()`` plus ``verify=``/``cert=``
-(TLS-NOTES.md has the measurements):
+Why a guarded session and not ``requests.Session()`` plus ``verify=``/``cert=``:
 
 * urllib3 mutates the context it is handed on every new connection.  Given a CA
   path (requests' certifi default, ``REQUESTS_CA_BUNDLE``) it loads it *into our
