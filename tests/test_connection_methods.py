@@ -49,8 +49,9 @@ def test_methods_refuse_folders_without_recursive(xfer_ftps_server: Endpoint, tm
             remote.put(tmp_path / "dir", "/x")
         assert refused.value.hint == "pass recursive=True to upload folders"
         remote.mkdir("/folder")
-        with pytest.raises(RemoteIsFolder):
+        with pytest.raises(RemoteIsFolder) as folder:
             remote.get("/folder", tmp_path / "down")
+        assert (folder.value.server, folder.value.path) == (xfer_ftps_server.address, "/folder")
 
 
 def test_module_functions_are_thin_wrappers(xfer_https_server: Endpoint, tmp_path: Path) -> None:

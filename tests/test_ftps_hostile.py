@@ -277,7 +277,9 @@ def test_get_of_a_folder_says_it_is_a_folder(
         with remote, pytest.raises(RemoteIsFolder) as failure:
             remote.get_file("/in", target)
     assert str(failure.value) == f"{srv.host}:{srv.port}: /in is a folder"
-    assert failure.value.hint == "use -r to copy a folder"
+    # The library names its parameter; the CLI its flag.
+    assert (failure.value.hint, failure.value.cli_hint) == ("pass recursive=True to download folders",
+                                                            "use -r to copy a folder")  # fmt: skip
     assert failure.value.exit_code == ExitCode.REMOTE
     assert target.read_bytes() == b"keep"
     assert _no_leftovers(tmp_path) == []

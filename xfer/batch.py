@@ -397,6 +397,7 @@ def get_files(
                     raise RemoteIsFolder(
                         f"{adapter.settings.server}: {source} is a folder",
                         hint="pass recursive=True to download folders", cli_hint="use -r to copy a folder",
+                        server=adapter.settings.server, path=source,
                     ) from exc
                 raise
 
@@ -487,6 +488,7 @@ def _remote_tree(
             raise RemoteError(
                 f"refusing to download {entry.name!r} listed in {current}: not a plain file name",
                 hint="the server listed a name with a path in it ('/', '..'); report it to the partner",
+                server=remote.settings.server, path=current,
             )
         path = ListedPath(posixpath.join(current, entry.name))  # a listed name: a backslash is part of it
         if entry.is_dir:
@@ -497,6 +499,7 @@ def _remote_tree(
                     "deep, allow more levels (max_depth)",
                     cli_hint="a link loop on the server can show an endless tree; if the tree really is this "
                     "deep, allow more levels with --max-depth",
+                    server=remote.settings.server, path=path,
                 )
             folders.append(target / entry.name)
             stack.append((iter(remote.ls(path)), path, target / entry.name, depth + 1))

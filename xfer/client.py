@@ -1,4 +1,4 @@
-"""The library's front door: ``connect()``, and multi-file put/get built on the adapter verbs.
+"""The library's front door: ``connect()``, and ``put``/``get`` (thin wrappers of ``remote.put``/``.get``).
 
 ``connect`` resolves a profile (or a URL plus options), loads the identity, builds
 the TLS context through the one factory, and returns an open adapter::

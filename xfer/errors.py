@@ -140,7 +140,7 @@ class XferError(Exception):
     ``.request``/``.response``); each is None where it does not apply or is not known:
 
     * ``server``: ``host:port`` the error came from (never a user name or password);
-    * ``path``: the remote path (under the connection root) or local path concerned;
+    * ``path``: the remote or local path the message names;
     * ``status``: the HTTP status code (HTTPS, WebDAV, AS2);
     * ``reply_code``: the FTP reply code (FTPS), e.g. ``550``;
     * ``attempt``: which try failed, counting from 1, once an operation is retried.

@@ -1057,7 +1057,8 @@ class FTPSAdapter(Adapter):
         """
         if self._kind(ftp, remote) == "directory":
             raise RemoteIsFolder(
-                f"{self.settings.server}: {remote} is a folder", hint="use -r to copy a folder"
+                f"{self.settings.server}: {remote} is a folder", hint="pass recursive=True to download folders",
+                cli_hint="use -r to copy a folder", server=self.settings.server, path=remote,
             ) from exc
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:

@@ -690,7 +690,10 @@ class WebDAVAdapter(HTTPSAdapter):
             raise self._status_error(failure.response, remote, "download", None) from failure
 
     def _folder_error(self, path: str) -> RemoteIsFolder:
-        return RemoteIsFolder(f"{self.settings.server}: {path} is a folder", hint="use -r to copy a folder")
+        return RemoteIsFolder(
+            f"{self.settings.server}: {path} is a folder", hint="pass recursive=True to download folders",
+            cli_hint="use -r to copy a folder", server=self.settings.server, path=path,
+        )
 
     # -- PUT -------------------------------------------------------------------------------
 
