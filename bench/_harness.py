@@ -50,7 +50,7 @@ with adapter(settings) as remote:
         result = remote.put_file(a["local"], a["remote"])
     else:
         result = remote.get_file(a["remote"], a["local"])
-print(json.dumps(result.details))
+print(json.dumps(result.to_dict()))
 """
 
 

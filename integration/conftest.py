@@ -31,7 +31,8 @@ def _in_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def bed_pki(bed: Bed) -> TestPKI:
-    return bed.pki
+    pki: TestPKI = bed.pki  # typed Any in bed.py, which must not import xfer.testing at module level
+    return pki
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 __all__ = ["ProbeResult", "probe"]
 
@@ -35,13 +36,17 @@ def _context(ca: Path, cert: Path | None, key: Path | None, version: str | None)
     return ctx
 
 
-def _read_reply(f: socket.SocketIO | object) -> str:
+class _Lines(Protocol):
+    def readline(self) -> bytes: ...
+
+
+def _read_reply(f: _Lines) -> str:
     """Read one (possibly multi-line) FTP reply from a file object."""
-    line = f.readline().decode("latin-1")  # type: ignore[attr-defined]
+    line = f.readline().decode("latin-1")
     if len(line) >= 4 and line[3] == "-":
         code = line[:3]
         while True:
-            more = f.readline().decode("latin-1")  # type: ignore[attr-defined]
+            more = f.readline().decode("latin-1")
             if not more or (more.startswith(code) and more[3:4] == " "):
                 line = more or line
                 break

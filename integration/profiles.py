@@ -1,4 +1,4 @@
-"""xfer profiles (TOML, format of DESIGN.md) pointing at a bed's servers.
+"""xfer profiles (TOML, as :mod:`xfer.profiles` reads them) pointing at a bed's servers.
 
 Used twice: by the native launcher (absolute paths, ports of this run; ``Bed.write_profiles``)
 and to regenerate the repository's example ``profiles/`` for docker-compose (fixed ports, paths

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ftplib
 import json
 import secrets
+import socket
 import ssl
 import subprocess
 from collections.abc import Callable
@@ -253,7 +254,7 @@ def test_stock_ftplib_without_session_reuse_is_refused(
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # resumption is deterministic under 1.2
 
     class Reusing(ftplib.FTP_TLS):
-        def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[object, int | None]:
+        def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
             conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
             if self._prot_p:  # type: ignore[attr-defined]
                 conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)  # type: ignore[union-attr]

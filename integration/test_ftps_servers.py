@@ -87,8 +87,8 @@ def test_put_reports_session_reuse_and_lands_on_disk(
             assert result.details["data_connections"] == 1
             if ftp_server.name in RESUMING:
                 assert result.details["data_sessions_resumed"] == 1
-            assert result.details["tls_version"] == f"TLSv{tls_version}"
-            assert result.details["size_verified"] is True
+            assert result.tls_version == f"TLSv{tls_version}"
+            assert result.size_verified is True
             from xfer.testing.contract import sha256_of
 
             assert sha256_of(ftp_server.root / name) == expected

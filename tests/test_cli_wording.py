@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,8 @@ def test_rm_folder_hint_speaks_cli(capsys: pytest.CaptureFixture[str],
 
 def test_rm_folder_hint_speaks_python(served: tuple[str, dict[str, str], Path]) -> None:
     url, options, root = served
-    with xfer.connect(url, **options) as remote, pytest.raises(RemoteIsFolder) as caught:
+    overrides: dict[str, Any] = dict(options)  # connect's **overrides: option name -> value
+    with xfer.connect(url, **overrides) as remote, pytest.raises(RemoteIsFolder) as caught:
         remote.rm("/box")
     assert caught.value.hint == "pass recursive=True to remove it with everything in it"
     assert caught.value.exit_code == ExitCode.REMOTE
@@ -77,7 +79,8 @@ def test_rm_folder_hint_speaks_python(served: tuple[str, dict[str, str], Path]) 
 @pytest.mark.parametrize("option", ["identity_password", "password"])
 def test_literal_secret_in_python_names_the_parameter(option: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        xfer.connect("https://example.invalid/", **{option: "hunter2"})
+        overrides: dict[str, Any] = {option: "hunter2"}
+        xfer.connect("https://example.invalid/", **overrides)
     message, hint = caught.value.message, caught.value.hint or ""
     assert message == f"xfer.connect(): {option} must be a secret reference, not a literal value"
     assert "--" not in message and "command line" not in message and "hunter2" not in message

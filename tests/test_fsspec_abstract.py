@@ -39,7 +39,7 @@ from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.pki import TestPKI
 
 
-class _XferFixtures(AbstractFixtures):  # type: ignore[misc]
+class _XferFixtures(AbstractFixtures):
     """Where the suites' remote filesystem lives: one server per class, one folder per test."""
 
     protocol = ""

@@ -79,9 +79,9 @@ def test_every_data_connection_resumes_the_session(
     for result in (put, got):
         assert result.details["data_connections"] == 1
         assert result.details["data_sessions_resumed"] == 1
-        assert result.details["tls_version"] == f"TLSv{tls_version}"
+        assert result.tls_version == f"TLSv{tls_version}"
         assert result.details["data_tls_versions"] == [f"TLSv{tls_version}"]
-    assert put.details["size_verified"] is True
+    assert put.size_verified is True
     assert server.data_sessions == [True, True, True]
 
 
@@ -253,7 +253,7 @@ def test_upload_temp_name_can_be_switched_off(
         result = remote.put_file(tmp_path / "f", "/direct.txt")
     assert "STOR /direct.txt" in server.commands
     assert not any(c.startswith("RN") for c in server.commands)
-    assert result.details["temp_name"] is False
+    assert result.temp_name is None
 
 
 def test_root_confines_paths(

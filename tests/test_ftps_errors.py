@@ -156,7 +156,7 @@ def test_quota_reply_552(pki: TestPKI, server_root: Path, client_context: Contex
 
 def _cut_once(server: FTPSServer) -> Callable[[int, int | None], None]:
     """A progress callback that cuts every connection once 1 MiB has moved."""
-    fired = []
+    fired: list[int] = []
 
     def cut(done: int, total: int | None) -> None:
         if done >= 1 << 20 and not fired:

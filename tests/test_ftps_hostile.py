@@ -278,7 +278,9 @@ def test_get_of_a_folder_says_it_is_a_folder(
         with remote, pytest.raises(RemoteIsFolder) as failure:
             remote.get_file("/in", target)
     assert str(failure.value) == f"{srv.host}:{srv.port}: /in is a folder"
-    assert failure.value.hint == "use -r to copy a folder"
+    # The library names its parameter; the CLI its flag.
+    assert (failure.value.hint, failure.value.cli_hint) == ("pass recursive=True to download folders",
+                                                            "use -r to copy a folder")  # fmt: skip
     assert failure.value.exit_code == ExitCode.REMOTE
     assert target.read_bytes() == b"keep"
     assert _no_leftovers(tmp_path) == []
@@ -454,7 +456,7 @@ def test_upload_to_a_server_that_does_not_answer_close_notify(
         with remote:
             result = remote.put_file(tmp_path / "f.edi", "/in/f.edi")
     assert (root / "in" / "f.edi").read_bytes() == b"x" * 100_000
-    assert result.details["size_verified"] is True
+    assert result.size_verified is True
 
 
 def test_cut_download_from_the_cli_exits_7_and_keeps_the_old_file(

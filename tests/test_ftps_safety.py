@@ -222,6 +222,7 @@ class _IISRenameHandler(TLS_FTPHandler):  # type: ignore[misc]
     """IIS-like: RNTO never replaces an existing file (Windows MoveFile semantics)."""
 
     refuse_temp: ClassVar[bool] = False
+    _rnfr: str | None  # pyftpdlib's: the RNFR path waiting for its RNTO
 
     def ftp_RNTO(self, path: str) -> None:
         if self._rnfr and self.refuse_temp and self._rnfr.endswith(".xfer-part"):
@@ -422,6 +423,8 @@ def test_iis_like_450_exists_moves_the_old_file_aside(
     (tmp_path / "up").write_bytes(b"NEW\n")
 
     class Handler(TLS_FTPHandler):  # type: ignore[misc]
+        _rnfr: str | None
+
         def ftp_RNTO(self, path: str) -> None:
             if self._rnfr and os.path.exists(path):
                 self._rnfr = None

@@ -376,6 +376,7 @@ def test_no_index_is_unsupported_with_davs_hint(pki: TestPKI, tmp_path: Path, cl
             with pytest.raises(UnsupportedOperation, match="offers no listing of /") as caught:
                 remote.ls("/")
             assert caught.value.hint is not None and "davs://" in caught.value.hint
+            call: Callable[[], None]
             for call in (lambda: remote.mkdir("/d"), lambda: remote.mv("/a", "/b")):
                 with pytest.raises(UnsupportedOperation) as refused:
                     call()
@@ -474,5 +475,5 @@ def test_username_password_sent_only_to_origin(pki: TestPKI, tmp_path: Path, cli
 def test_sizes_verified_after_put(server: HTTPSServer, remote_for: Callable[..., HTTPSAdapter], tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"abc")
     result = remote_for().put_file(tmp_path / "f", "/v.txt")
-    assert result.details["verified_size"] is True
+    assert result.size_verified is True
     assert os.path.getsize(server.root / "v.txt") == 3

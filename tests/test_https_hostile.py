@@ -12,7 +12,7 @@ import itertools
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -296,8 +296,8 @@ def test_cut_listing_is_an_integrity_error(
 def test_put_to_a_name_in_an_unlistable_folder(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path, how: str
 ) -> None:
-    index = "none" if how == "server-403" else "json"
-    options = {"index": "none"} if how == "profile-index-none" else {}
+    index: Literal["json", "none"] = "none" if how == "server-403" else "json"
+    options: dict[str, Any] = {"index": "none"} if how == "profile-index-none" else {}
     (tmp_path / "local.txt").write_bytes(b"payload")
     with HTTPSServer(pki, root=tmp_path / "srv", index=index) as srv:
         (srv.root / "drop").mkdir()

@@ -37,8 +37,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity"),
     ("xfer.tls",),
     ("xfer.transfer", "xfer.http_session", "xfer.as2", "xfer.profiles"),
-    ("xfer.adapters",),
-    ("xfer.batch", "xfer.client"),
+    ("xfer.adapters", "xfer.batch"),  # batch: the many-file plans and runs behind Adapter.put / .get
+    ("xfer.client",),
     ("xfer.cli", "xfer.__main__", "xfer.filesystem"),  # front ends: the CLI and fsspec
     ("xfer.testing",),
 )

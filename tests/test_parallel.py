@@ -86,6 +86,7 @@ def test_parallel_one_is_a_single_connection(
 def test_a_server_connection_limit_means_fewer_workers_not_a_failure(
     capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path
 ) -> None:
+    assert server._server is not None
     server._server.max_cons_per_ip = 2  # like vsftpd max_per_ip: the third login is refused
     for i in range(6):
         (tmp_path / f"s{i}").write_bytes(b"x" * 200_000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,14 +70,14 @@ def test_secret_object_hides_value() -> None:
 class MemoryKeyring:
     """An in-memory keyring backend (the real API, no OS service)."""
 
-    def __new__(cls) -> object:
+    def __new__(cls) -> Any:
         import keyring.backend
 
         class _Backend(keyring.backend.KeyringBackend):
-            priority = 1  # type: ignore[assignment]
+            priority = 1
 
             def __init__(self) -> None:
-                super().__init__()
+                super().__init__()  # type: ignore[no-untyped-call]
                 self.store: dict[tuple[str, str], str] = {}
 
             def get_password(self, service: str, username: str) -> str | None:
@@ -97,7 +98,7 @@ def memory_keyring() -> Iterator[object]:
 
     previous = keyring.get_keyring()
     backend = MemoryKeyring()
-    keyring.set_keyring(backend)  # type: ignore[arg-type]
+    keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
 
@@ -122,7 +123,7 @@ def test_no_keyring_backend_names_alternatives() -> None:
     from keyring.backends import fail
 
     previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
     try:
         with pytest.raises(SecretError, match="keyring") as caught:
             resolve("keyring:x")

@@ -186,7 +186,7 @@ def test_temp_name_is_the_default(server: WebDAVServer, client_context: ContextF
         result = remote.put_file(tmp_path / "f", "/f.bin")
     put = next(r for r in server.requests if r.method == "PUT")
     assert put.path.startswith("/.f.bin.") and put.path.endswith(".xfer-part")
-    assert result.details["temp_name"] == put.path[1:]
+    assert result.temp_name == put.path[1:]
     assert sorted(p.name for p in server.root.iterdir()) == ["f.bin"]
 
 
@@ -274,7 +274,7 @@ def test_405_on_the_size_check_is_not_put_refused(
     with _RefusingServer(pki, root=tmp_path / "srv", refuse={"HEAD": 405}) as srv:
         with srv.adapter(client_context(), upload_temp_name=temp_name) as remote:
             result = remote.put_file(tmp_path / "f", "/f.bin")
-    assert result.details["verified_size"] is False  # the server cannot tell: nothing to compare
+    assert result.size_verified is False  # the server cannot tell: nothing to compare
     assert (tmp_path / "srv" / "f.bin").read_bytes() == b"x" * 1000
     # A 405 on the PUT itself still gets the WebDAV meaning.
     with _RefusingServer(pki, root=tmp_path / "srv2", refuse={"PUT": 405}) as srv:
@@ -604,6 +604,7 @@ def test_remote_404_403_507(pki: TestPKI, tmp_path: Path, client_context: Contex
         with srv.adapter(client_context(), upload_temp_name=False) as remote:
             with pytest.raises(RemoteNotFound, match=r"/missing.txt does not exist \(404 Not Found\)"):
                 remote.get_file("/missing.txt", existing)
+            call: Callable[[], object]
             for call in (lambda: remote.ls("/missing"), lambda: remote.rm("/missing"),
                          lambda: remote.mv("/missing", "/x")):  # fmt: skip
                 with pytest.raises(RemoteNotFound):

@@ -270,7 +270,9 @@ def test_get_of_a_folder_is_named_as_such(
     with srv.adapter(client_context()) as remote, pytest.raises(RemoteIsFolder) as caught:
         remote.get_file("/batch", keep)
     assert str(caught.value) == f"{srv.server}: /batch is a folder"
-    assert caught.value.hint == "use -r to copy a folder"
+    # The library names its parameter; the CLI its flag.
+    assert (caught.value.hint, caught.value.cli_hint) == ("pass recursive=True to download folders",
+                                                          "use -r to copy a folder")  # fmt: skip
     assert caught.value.exit_code == ExitCode.REMOTE
     assert keep.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
 

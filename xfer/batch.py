@@ -1,4 +1,8 @@
-"""Running many transfers: one after another on one connection, or over N connections.
+"""Many files: what ``Adapter.put`` / ``Adapter.get`` plan, and running the transfers.
+
+:func:`put_files` and :func:`get_files` turn sources (files, and with ``recursive``
+folders) into one :class:`Task` per file; :func:`run_tasks` runs them one after
+another on one connection, or over N connections.
 
 Each transfer is a :class:`Task` (what to move, and the function that moves it
 over a given adapter).  :func:`run_tasks` runs them in order on ``remote``; with
@@ -17,17 +21,41 @@ that refuses extra connections (per-user limits are common) just means fewer wor
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import posixpath
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .adapters.base import Adapter, ProgressCallback, TransferResult
-from .errors import ConnectError, Interrupted, RemoteError, TLSError
-from .transfer import discard_partial_downloads
+from .errors import (
+    ConnectError,
+    Interrupted,
+    RemoteError,
+    RemoteIsFolder,
+    RemoteNotFound,
+    TLSError,
+    UnsupportedOperation,
+    UsageError,
+    XferError,
+)
+from .options import DEFAULT_MAX_DEPTH
+from .transfer import discard_partial_downloads, local_error, local_errors
+from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
+from .urls import check_remote_path
 
-__all__ = ["GRACE_SECONDS", "CallbackFactory", "Task", "run_tasks"]
+if TYPE_CHECKING:
+    # Annotations only: the adapters call into this module (Adapter.put / Adapter.get).
+    from .adapters.base import Adapter
+
+__all__ = ["GRACE_SECONDS", "CallbackFactory", "Task", "get_files", "put_files", "run_tasks"]
+
+_log = logging.getLogger(__name__)
 
 #: Given (local path, remote path, size or None), return a progress callback (or None).
 CallbackFactory = Callable[[str, str, int | None], ProgressCallback | None]
@@ -189,3 +217,295 @@ class _Batch:
                 callback(transferred, total)
 
         return guarded
+
+
+# -- many files: what Adapter.put / Adapter.get run ----------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    local: Path
+    remote: str
+    size: int | None
+
+
+def _remote_is_dir(remote: Adapter, path: str) -> bool:
+    if path.endswith("/"):
+        return True
+    if not ({Capability.LS, Capability.INFO} & remote.capabilities):
+        return False
+    try:
+        return remote.info(path).is_dir
+    except (RemoteNotFound, UnsupportedOperation):
+        # Not there, or the server cannot say (a folder that may not be listed): the
+        # destination names the file.  An upload must not depend on a listing.
+        return False
+
+
+def put_files(
+    remote: Adapter,
+    sources: list[str | os.PathLike[str]],
+    destination: str,
+    *,
+    recursive: bool = False,
+    callbacks: CallbackFactory | None = None,
+    parallel: int = 1,
+    reconnect: Callable[[], Adapter] | None = None,
+) -> list[TransferResult]:
+    """Upload files (and with ``recursive`` folders) to ``destination``.
+
+    ``destination`` ending in ``/``, naming an existing remote folder, or given
+    several sources, is a folder to upload *into*; otherwise it is the file name.
+    With ``parallel > 1`` and ``reconnect`` (opens another connection like
+    ``remote``), files move over up to that many connections at once.
+    """
+    check_remote_path(destination)  # typed by the caller; the names appended below are listed
+    paths = [Path(s) for s in sources]
+    folder_sources: set[Path] = set()
+    for path in paths:
+        with local_errors(path, "reading"):  # stat() raises for a name too long, and more
+            path.stat()
+            if path.is_dir():
+                folder_sources.add(path)
+        if path in folder_sources and not recursive:
+            raise UsageError(f"{path} is a folder", hint="pass recursive=True to upload folders",
+                             cli_hint="use -r to upload folders")  # fmt: skip
+    into = len(paths) > 1 or bool(folder_sources) or _remote_is_dir(remote, destination)
+    jobs: list[_Job] = []
+    folders: list[str] = []
+    for path in paths:
+        # Names from the local disk are names (a backslash is legal in one on POSIX), not typed paths.
+        base = ListedPath(posixpath.join(destination, path.name)) if into else destination
+        with local_errors(path, "reading"):
+            if path in folder_sources:
+                folders.append(base)
+                for child in sorted(_walk(path)):
+                    relative = child.relative_to(path).as_posix()
+                    if child.is_dir():
+                        folders.append(ListedPath(posixpath.join(base, relative)))
+                    else:
+                        jobs.append(_Job(child, ListedPath(posixpath.join(base, relative)), child.stat().st_size))
+            else:
+                jobs.append(_Job(path, base, path.stat().st_size))
+    if folders and Capability.MKDIR in remote.capabilities:
+        for folder in folders:
+            remote.mkdir(folder, parents=True)
+    _refuse_duplicates([job.remote for job in jobs], "upload")
+    created: set[str] = set()
+    mkdir_lock = threading.Lock()
+
+    def upload(job: _Job) -> Callable[[Adapter, ProgressCallback | None], TransferResult]:
+        def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
+            try:
+                return adapter.put_file(job.local, job.remote, callback=callback)
+            except RemoteNotFound:
+                # Like rclone: a missing destination folder is created, then the upload is
+                # retried once.  The lock keeps parallel workers from racing to create it.
+                if Capability.MKDIR not in adapter.capabilities:
+                    raise
+                parent = ListedPath(posixpath.dirname(job.remote.rstrip("/")) or "/")
+                with mkdir_lock:
+                    if parent not in created:
+                        adapter.mkdir(parent, parents=True)
+                        created.add(parent)
+                return adapter.put_file(job.local, job.remote, callback=callback)
+
+        return run
+
+    tasks = [Task(str(job.local), job.remote, job.size, upload(job)) for job in jobs]
+    return run_tasks(remote, tasks, callbacks=callbacks, parallel=parallel, reconnect=reconnect)
+
+
+def _refuse_duplicates(destinations: list[str], what: str) -> None:
+    """Two sources with the same name would race for one destination (and one would be lost)."""
+    seen: set[str] = set()
+    for destination in destinations:
+        if destination in seen:
+            raise UsageError(f"two sources would {what} to {destination}",
+                             hint="give them different names, or transfer them separately")
+        seen.add(destination)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Everything under ``folder``; a subfolder that cannot be read fails the upload.
+
+    ``os.walk`` skips what it cannot list unless told otherwise: ``put -r`` would then
+    report success for a tree it uploaded only in part.
+    """
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=_unreadable):
+        dirnames.sort()
+        for name in dirnames:
+            yield Path(dirpath) / name
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
+def _unreadable(exc: OSError) -> None:
+    raise local_error(exc, exc.filename or "a local folder", "reading") from exc
+
+
+def get_files(
+    remote: Adapter,
+    sources: list[str],
+    destination: str | os.PathLike[str],
+    *,
+    recursive: bool = False,
+    callbacks: CallbackFactory | None = None,
+    parallel: int = 1,
+    reconnect: Callable[[], Adapter] | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> list[TransferResult]:
+    """Download remote files (and with ``recursive`` folders) to ``destination``.
+
+    ``destination`` that is an existing folder, ends in a path separator, or is
+    given several sources, is a folder to download *into*.  ``parallel`` and
+    ``reconnect`` as for :func:`put_files`.  A folder is walked at most ``max_depth``
+    levels deep (:class:`~xfer.errors.RemoteError` beyond); the whole tree is listed
+    before any local folder is made, so a refused tree leaves nothing behind.
+    Local problems (a file where a folder must go, a name too long) raise
+    :class:`~xfer.errors.LocalError` naming the local path.
+    """
+    dest = Path(destination)
+    text = os.fspath(destination)
+    with local_errors(dest, "writing"):  # a name too long fails even the is_dir() check
+        dest_exists, dest_is_dir = dest.exists(), dest.is_dir()
+    if len(sources) > 1 and dest_exists and not dest_is_dir:
+        raise UsageError(f"{dest} is a file; with several sources the destination must be a folder")
+    into = dest_is_dir or text.endswith(("/", os.sep)) or len(sources) > 1
+    jobs: list[tuple[str, Path, int | None]] = []
+    folders: list[Path] = [dest] if into else []
+    for source in sources:
+        name = posixpath.basename(source.rstrip("/")) or "download"
+        local = dest / name if into else dest
+        entry = _stat(remote, source) if recursive else None
+        if entry is not None and entry.is_dir:
+            tree_jobs, tree_folders = _remote_tree(remote, source, local, max_depth)
+            jobs.extend(tree_jobs)
+            folders.extend(tree_folders)
+        else:
+            jobs.append((source, local, entry.size if entry else None))
+    _refuse_duplicates([str(local) for _source, local, _size in jobs], "download")
+    _make_folders([*folders, *(local.parent for _source, local, _size in jobs)])
+
+    def download(source: str, local: Path) -> Callable[[Adapter, ProgressCallback | None], TransferResult]:
+        def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
+            try:
+                return adapter.get_file(source, local, callback=callback)
+            except RemoteError as exc:
+                # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
+                # only after a failure is it worth a request to find out it was a folder.
+                # An adapter that already said "is a folder" (exit 6) is not overruled.
+                settled = isinstance(exc, RemoteNotFound | RemoteIsFolder)
+                if not recursive and not settled and _is_folder(adapter, source):
+                    raise RemoteIsFolder(
+                        f"{adapter.settings.server}: {source} is a folder",
+                        hint="pass recursive=True to download folders", cli_hint="use -r to copy a folder",
+                        server=adapter.settings.server, path=source,
+                    ) from exc
+                raise
+
+        return run
+
+    tasks = [Task(str(local), source, size, download(source, local)) for source, local, size in jobs]
+    return run_tasks(remote, tasks, callbacks=callbacks, parallel=parallel, reconnect=reconnect)
+
+
+def _make_folders(folders: list[Path]) -> None:
+    """Create the local folders a download needs; on failure remove the ones made here.
+
+    A file where a folder must go, or a name too long, is a :class:`LocalError` naming it.
+    """
+    made: list[Path] = []
+    try:
+        for folder in dict.fromkeys(folders):  # in order, each once
+            missing: list[Path] = []
+            current = folder
+            with local_errors(folder, "creating"):
+                while not current.is_dir():
+                    missing.append(current)
+                    if current.parent == current:
+                        break
+                    current = current.parent
+                for path in reversed(missing):  # from the top down
+                    path.mkdir()
+                    made.append(path)
+    except BaseException:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+
+
+def _is_folder(remote: Adapter, path: str) -> bool:
+    try:
+        entry = _stat(remote, path)
+    except XferError:
+        return False
+    return entry is not None and entry.is_dir
+
+
+def _stat(remote: Adapter, path: str) -> Entry | None:
+    if not ({Capability.LS, Capability.INFO} & remote.capabilities):
+        return None
+    return remote.info(path)
+
+
+#: Characters ``Adapter.remote_path`` refuses (a line break ends a path in every line protocol).
+_UNADDRESSABLE = "\x00\r\n"
+
+
+def _safe_name(name: str) -> bool:
+    """A single local path component: no separator of this OS, no ``.``/``..``, no NUL.
+
+    A backslash is an ordinary character in a POSIX file name, a separator on Windows.
+    """
+    separators = {"/", "\x00", os.sep, *([os.altsep] if os.altsep else [])}
+    return name not in ("", ".", "..") and not any(c in name for c in separators)
+
+
+def _remote_tree(
+    remote: Adapter, folder: str, local: Path, max_depth: int
+) -> tuple[list[tuple[str, Path, int | None]], list[Path]]:
+    """The files under remote ``folder`` (depth first, sorted) and the local folders they need.
+
+    Walked with an explicit stack, not recursion: a listing decides how deep this goes, and
+    a server that shows an endless tree must meet the ``max_depth`` limit, not Python's.
+    """
+    jobs: list[tuple[str, Path, int | None]] = []
+    folders = [local]
+    stack: list[tuple[Iterator[Entry], str, Path, int]] = [(iter(remote.ls(folder)), folder, local, 0)]
+    while stack:
+        entries, current, target, depth = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        if any(char in entry.name for char in _UNADDRESSABLE):
+            # Listed (and shown escaped) but no remote path can name it: pass over it, so one
+            # odd name does not stop the rest of the folder.
+            _log.warning("skipped %s in %s: xfer cannot address a name with a line break or NUL",
+                         ascii(entry.name), current)  # fmt: skip
+            continue
+        if not _safe_name(entry.name):
+            # A hostile or broken server must not steer a download outside the destination.
+            raise RemoteError(
+                f"refusing to download {entry.name!r} listed in {current}: not a plain file name",
+                hint="the server listed a name with a path in it ('/', '..'); report it to the partner",
+                server=remote.settings.server, path=current,
+            )
+        path = ListedPath(posixpath.join(current, entry.name))  # a listed name: a backslash is part of it
+        if entry.is_dir:
+            if depth >= max_depth:
+                raise RemoteError(
+                    f"{folder} goes deeper than {max_depth} folder levels (at {path}); nothing was downloaded",
+                    hint="a link loop on the server can show an endless tree; if the tree really is this "
+                    "deep, allow more levels (max_depth)",
+                    cli_hint="a link loop on the server can show an endless tree; if the tree really is this "
+                    "deep, allow more levels with --max-depth",
+                    server=remote.settings.server, path=path,
+                )
+            folders.append(target / entry.name)
+            stack.append((iter(remote.ls(path)), path, target / entry.name, depth + 1))
+        elif entry.type == "file":
+            jobs.append((path, target / entry.name, entry.size))
+    return jobs, folders

@@ -51,6 +51,14 @@ would reasonably catch them (``except FileNotFoundError`` catches
 from __future__ import annotations
 
 import enum
+import sys
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:  # annotations only: nothing to install at run time
+    if sys.version_info >= (3, 11):
+        from typing import Self, Unpack
+    else:
+        from typing_extensions import Self, Unpack
 
 __all__ = [
     "AuthenticationFailed",
@@ -60,6 +68,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ConnectionDropped",
+    "ErrorFields",
     "ExitCode",
     "HostnameMismatch",
     "IdentityError",
@@ -110,24 +119,98 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
 
 
+class ErrorFields(TypedDict, total=False):
+    """The structured fields of :class:`XferError`, to pass the same ones to several constructors."""
+
+    server: str | None
+    path: str | None
+    status: int | None
+    reply_code: int | None
+    attempt: int | None
+
+
 class XferError(Exception):
     """Base of every xfer error: a message a user can act on, and an optional hint.
 
     ``hint`` speaks to whoever called: in the library it names parameters
     (``recursive=True``).  ``cli_hint``, when the advice differs on the command line
     (``xfer rm -r``), is what the CLI shows instead.
+
+    A program reads the facts from fields rather than the wording (like httpx's
+    ``.request``/``.response``); each is None where it does not apply or is not known:
+
+    * ``server``: ``host:port`` the error came from (never a user name or password);
+    * ``path``: the remote or local path the message names;
+    * ``status``: the HTTP status code (HTTPS, WebDAV, AS2);
+    * ``reply_code``: the FTP reply code (FTPS), e.g. ``550``;
+    * ``attempt``: which try failed, counting from 1, once an operation is retried.
+
+    An error is built complete: to add to one, build another with :meth:`copy_with`.
     """
 
     exit_code: ExitCode = ExitCode.ERROR
 
-    def __init__(self, message: str, *, hint: str | None = None, cli_hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        cli_hint: str | None = None,
+        server: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        reply_code: int | None = None,
+        attempt: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.cli_hint = cli_hint
+        self.server = server
+        self.path = path
+        self.status = status
+        self.reply_code = reply_code
+        self.attempt = attempt
 
     def __str__(self) -> str:
         return self.message
+
+    def __repr__(self) -> str:
+        # Only what the constructor was given: messages never quote a secret (adapters take
+        # passwords out of replies before quoting them), and the fields hold none.
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.fields().items() if value is not None)
+        return f"{type(self).__name__}({self.message!r}{', ' if fields else ''}{fields})"
+
+    def fields(self) -> dict[str, str | int | None]:
+        """The structured facts (``server``, ``path``, ``status``, ``reply_code``, ``attempt``)."""
+        return {
+            "server": self.server,
+            "path": self.path,
+            "status": self.status,
+            "reply_code": self.reply_code,
+            "attempt": self.attempt,
+        }
+
+    def copy_with(self, message: str | None = None, *, hint: str | None = None, **fields: Unpack[ErrorFields]) -> Self:
+        """A new error of the same class: this one's message, hint and fields, with the given ones instead.
+
+        Raise it ``from`` this one.  ``cli_hint`` is kept only when the hint is unchanged
+        (a CLI wording of the old advice would contradict the new).
+        """
+        given: ErrorFields = {
+            "server": self.server,
+            "path": self.path,
+            "status": self.status,
+            "reply_code": self.reply_code,
+            "attempt": self.attempt,
+        }
+        given.update(fields)
+        return type(self)(
+            self.message if message is None else message,
+            hint=self.hint if hint is None else hint,
+            cli_hint=self.cli_hint if hint is None else None,
+            **given,
+        )
 
 
 class UsageError(XferError):

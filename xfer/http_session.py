@@ -1,7 +1,6 @@
 """The one guarded ``requests.Session`` every HTTP-based adapter uses (HTTPS, WebDAV, AS2).
 
-Why a guarded session and not ``requests.Session()`` plus ``verify=``/``cert=``
-(TLS-NOTES.md has the measurements):
+Why a guarded session and not ``requests.Session()`` plus ``verify=``/``cert=``:
 
 * urllib3 mutates the context it is handed on every new connection.  Given a CA
   path (requests' certifi default, ``REQUESTS_CA_BUNDLE``) it loads it *into our
@@ -50,6 +49,7 @@ from .errors import (
     ConnectError,
     ConnectionDropped,
     ConnectTimeout,
+    ErrorFields,
     InsecureSchemeRefused,
     RemoteError,
     RemoteExists,
@@ -442,12 +442,14 @@ def _map_response(
     reason = response.reason or http.client.responses.get(status, "")
     what = path or urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path) or "/"
     said = f"{status} {reason}".strip()
+    facts: ErrorFields = {"server": server, "path": what, "status": status}
     body = _body_text(response).lower()
     identity = getattr(context, "identity", None)
     if status == 400 and _NGINX_NO_CERT in body:
         return ClientCertificateRequired(
             f"{server} requires a client certificate and none was presented (HTTP {said})",
             hint="pass --identity FILE.p12 (or identity = in the profile)",
+            **facts,
         )
     if status == 400 and (_NGINX_CERT_ERROR in body or _NGINX_CERT_EXPIRED in body):
         who = f"client certificate {identity.common_name!r}" if identity else "client certificate"
@@ -455,15 +457,17 @@ def _map_response(
             f"{server} rejected our {who} (HTTP {said}: the server could not verify it; "
             "it may be expired, revoked, or issued by a CA the server does not trust)",
             hint="check the identity with `xfer identity show`, and that the partner trusts its issuer",
+            **facts,
         )
     if status in (401, 403):
         login = " (login required)" if status == 401 else ""
         return RemotePermissionDenied(
             f"{server}: permission denied for {what}{login} ({said})",
             hint="check that this certificate / account may access this path",
+            **facts,
         )
     if status in (404, 410):
-        return RemoteNotFound(f"{server}: {what} does not exist ({said})")
+        return RemoteNotFound(f"{server}: {what} does not exist ({said})", **facts)
     if status in (413, 507):
         return RemoteStorageFull(
             f"{server}: {what} is too large for the server ({said})"
@@ -472,27 +476,30 @@ def _map_response(
             hint="ask the partner to raise the upload limit (nginx: client_max_body_size)"
             if status == 413
             else "ask the partner to free space or raise the quota",
+            **facts,
         )
     if status == 409:
         return RemoteError(
-            f"{server}: conflict on {what} ({said}): a parent folder may be missing, or the path is a folder"
+            f"{server}: conflict on {what} ({said}): a parent folder may be missing, or the path is a folder",
+            **facts,
         )
     if status == 412:
-        return RemoteExists(f"{server}: {what} already exists or changed ({said})")
+        return RemoteExists(f"{server}: {what} already exists or changed ({said})", **facts)
     if status == 423:
-        return RemoteLocked(f"{server}: {what} is locked ({said})")
+        return RemoteLocked(f"{server}: {what} is locked ({said})", **facts)
     if status in (405, 501):
         return UnsupportedOperation(
             f"{server}: the server does not allow {response.request.method if response.request else 'this'}"
             f" on {what} ({said})",
             hint="if the server speaks WebDAV, use davs://",
+            **facts,
         )
     if 300 <= status < 400:
         location = response.headers.get("Location", "?")
-        return RemoteError(f"{server}: {what} answered {said} to {location}, which xfer did not follow")
+        return RemoteError(f"{server}: {what} answered {said} to {location}, which xfer did not follow", **facts)
     if status >= 500:
-        return ServerError(f"{server}: server error on {what}: HTTP {said}")
-    return RemoteError(f"{server}: {what}: HTTP {said}")
+        return ServerError(f"{server}: server error on {what}: HTTP {said}", **facts)
+    return RemoteError(f"{server}: {what}: HTTP {said}", **facts)
 
 
 def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext | None) -> XferError:

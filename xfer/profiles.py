@@ -240,7 +240,7 @@ class Profile:
             except ConfigError as exc:
                 if style == "parameter" and CORE.get(key) is not None and CORE[key].secret:
                     in_memory = "pass the value itself as xfer.Secret(...)"
-                    exc.hint = f"{exc.hint}; or {in_memory}" if exc.hint else in_memory
+                    raise exc.copy_with(hint=f"{exc.hint}; or {in_memory}" if exc.hint else in_memory) from exc
                 raise
             if key == "pin":  # here, so that the message names the flag, not the profile
                 from .tls import normalize_pin

@@ -585,8 +585,8 @@ def _silent_rejection(*, context: ssl.SSLContext, server: str, identity: Identit
 def translate_error(exc: BaseException, *, context: ssl.SSLContext, server: str) -> XferError | None:
     """Map a TLS or network failure to the xfer error a user can act on; None if neither.
 
-    ``server`` is ``host:port`` as the user knows it.  Adapters call this at their
-    boundary and ``raise translated from exc``.
+    ``server`` is ``host:port`` as the user knows it (also the error's ``server`` field).
+    Adapters call this at their boundary and ``raise translated from exc``.
     """
     found = find_cause(exc, XferError)
     if isinstance(found, XferError):
@@ -596,8 +596,9 @@ def translate_error(exc: BaseException, *, context: ssl.SSLContext, server: str)
         return _silent_rejection(context=context, server=server, identity=identity)
     ssl_exc = find_cause(exc, ssl.SSLError)
     if isinstance(ssl_exc, ssl.SSLError):
-        return _translate_ssl(ssl_exc, context=context, server=server, identity=identity)
-    return _translate_network(exc, server=server, identity=identity)
+        return _translate_ssl(ssl_exc, context=context, server=server, identity=identity).copy_with(server=server)
+    network = _translate_network(exc, server=server, identity=identity)
+    return network.copy_with(server=server) if network is not None else None
 
 
 def _translate_ssl(

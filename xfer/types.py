@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NewType, Protocol
 
 __all__ = [
+    "COMMON_RESULT_KEYS",
     "Capability",
     "Entry",
     "EntryType",
     "ListedPath",
+    "OperationResult",
     "ProgressCallback",
     "ServerPath",
     "TransferResult",
@@ -81,21 +83,37 @@ class Entry:
         return self.type == "directory"
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``ls --json`` item: the same keys on every protocol (``extra`` may be empty)."""
         return {
             "name": self.name,
             "path": self.path,
             "type": self.type,
             "size": self.size,
             "modified": self.modified.isoformat() if self.modified else None,
-            **({"extra": dict(self.extra)} if self.extra else {}),
+            "extra": dict(self.extra),
         }
+
+
+#: Keys every put/get result has, on every protocol, in ``to_dict()`` order.  ``details``
+#: may not use them: a protocol's fact under a common name would read as the common fact.
+COMMON_RESULT_KEYS = (
+    "direction", "local", "remote", "size", "elapsed", "sha256",
+    "protocol", "tls_version", "size_verified", "temp_name",
+)  # fmt: skip
 
 
 @dataclass
 class TransferResult:
-    """What one put or get did.  ``details`` carries protocol facts (TLS version, resumption, MDN).
+    """What one put or get did: the common facts as fields, protocol facts in ``details``.
 
     ``remote`` is a user path (under the connection root), already converted by the adapter.
+    ``protocol`` is the URL scheme (``ftpes``, ``davs``...), ``tls_version`` the TLS version
+    of the connection that moved the data (None if not known), ``size_verified`` whether
+    the server confirmed the uploaded size (None: not checked, or a download; False: the
+    server could not tell; a different size raises), ``temp_name`` the temporary name an
+    upload was written under before it was renamed into place (None: written directly).
+    ``details`` carries what only some protocols know (HTTP status, FTPS data connections,
+    the AS2 receipt); the JSON Schema ``xfer/schema/result.schema.json`` lists every key.
     """
 
     direction: Literal["put", "get"]
@@ -105,6 +123,15 @@ class TransferResult:
     elapsed: float
     sha256: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    protocol: str | None = None
+    tls_version: str | None = None
+    size_verified: bool | None = None
+    temp_name: str | None = None
+
+    def __post_init__(self) -> None:
+        clash = sorted(set(self.details) & set(COMMON_RESULT_KEYS))
+        if clash:
+            raise ValueError(f"details may not use the common result keys {clash}: set the fields")
 
     @property
     def rate(self) -> float:
@@ -112,6 +139,7 @@ class TransferResult:
         return self.size / self.elapsed if self.elapsed > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``put``/``get --json`` item: the common keys, then the protocol's ``details``."""
         return {
             "direction": self.direction,
             "local": self.local,
@@ -119,5 +147,32 @@ class TransferResult:
             "size": self.size,
             "elapsed": round(self.elapsed, 6),
             "sha256": self.sha256,
+            "protocol": self.protocol,
+            "tls_version": self.tls_version,
+            "size_verified": self.size_verified,
+            "temp_name": self.temp_name,
             **self.details,
+        }
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """What ``rm``/``mv``/``mkdir`` did, for ``--json``: the same keys on every protocol.
+
+    ``path`` is the user path acted on; ``destination`` the new path of a ``mv`` (else None).
+    """
+
+    action: Literal["rm", "mv", "mkdir"]
+    path: str
+    protocol: str
+    destination: str | None = None
+    recursive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "path": self.path,
+            "destination": self.destination,
+            "recursive": self.recursive,
+            "protocol": self.protocol,
         }

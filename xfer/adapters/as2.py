@@ -244,41 +244,35 @@ class AS2Adapter(Adapter):
             self._unverified(receipt, exc)
         except ConnectError as exc:
             if not body.sent:
-                self._not_delivered(exc, receipt)
-            else:  # the partner has the whole message and may have processed it
-                self._delivery_unknown(exc, receipt)
-            raise
+                raise self._not_delivered(exc, receipt) from exc
+            # the partner has the whole message and may have processed it
+            raise self._delivery_unknown(exc, receipt) from exc
         except XferError as exc:
-            self._not_delivered(exc, receipt)
-            raise
+            raise self._not_delivered(exc, receipt) from exc
 
-    def _delivery_unknown(self, exc: XferError, receipt: Receipt) -> None:
-        """Record a send whose answer never came; extend the error: a resend is safe, not required."""
+    def _delivery_unknown(self, exc: XferError, receipt: Receipt) -> XferError:
+        """Record a send whose answer never came; the error to raise says a resend is safe, not required."""
         receipt.error = exc.message
         receipt.move("delivery-unknown", exc.message)
         self.store.save(receipt)
-        exc.message = (
-            f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown"
-        )
-        exc.args = (exc.message,)
-        exc.hint = (
-            f"a resend is safe (the partner recognises the same Message-ID as a duplicate): "
+        return exc.copy_with(
+            f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown",
+            hint=f"a resend is safe (the partner recognises the same Message-ID as a duplicate): "
             f"xfer as2 resend '{receipt.message_id}'; a partner that needs longer to answer needs a "
-            "larger timeout"
+            "larger timeout",
         )
 
-    def _not_delivered(self, exc: XferError, receipt: Receipt) -> None:
-        """Record the failure and extend the error: the user's next step is a resend."""
+    def _not_delivered(self, exc: XferError, receipt: Receipt) -> XferError:
+        """Record the failure; the error to raise says the user's next step is a resend."""
         receipt.error = exc.message
         receipt.move("not-delivered", exc.message)
         self.store.save(receipt)
-        exc.message = (
-            f"{exc.message}; the AS2 message was not delivered; "
-            f"safe to resend with the same Message-ID {receipt.message_id}"
-        )
-        exc.args = (exc.message,)
         resend = f"xfer as2 resend '{receipt.message_id}'"
-        exc.hint = f"{exc.hint}; then: {resend}" if exc.hint else f"fix the cause, then: {resend}"
+        return exc.copy_with(
+            f"{exc.message}; the AS2 message was not delivered; "
+            f"safe to resend with the same Message-ID {receipt.message_id}",
+            hint=f"{exc.hint}; then: {resend}" if exc.hint else f"fix the cause, then: {resend}",
+        )
 
     def _check_receipt(self, message: AS2Message, receipt: Receipt, headers: Mapping[str, str], body: bytes) -> None:
         receipt.mdn_raw = base64.b64encode(body).decode("ascii") if body else None
@@ -350,8 +344,7 @@ class AS2Adapter(Adapter):
         receipt.move("unverified", exc.message)
         self.store.save(receipt)
         if receipt.message_id not in exc.message:
-            exc.message = f"message {receipt.message_id}: {exc.message}"
-            exc.args = (exc.message,)
+            raise exc.copy_with(f"message {receipt.message_id}: {exc.message}") from exc
         raise exc
 
     def _rejected(self, message: AS2Message, receipt: Receipt, mdn: MDN) -> NoReturn:
@@ -370,7 +363,6 @@ class AS2Adapter(Adapter):
 
     def _result(self, receipt: Receipt, path: str, remote: str | None, elapsed: float, *, note: str) -> TransferResult:
         details: dict[str, Any] = {
-            "protocol": "as2",
             "message_id": receipt.message_id,
             "status": receipt.status,
             "mic": receipt.mic,

@@ -15,13 +15,16 @@ from __future__ import annotations
 import os
 import posixpath
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .. import registry
+from ..batch import CallbackFactory, get_files, put_files
 from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
+from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
@@ -30,6 +33,11 @@ from ..types import Capability, Entry, EntryType, ListedPath, ProgressCallback, 
 from ..urls import check_remote_path
 
 if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Self
+    else:
+        from typing_extensions import Self
+
     from ..identity import Identity
 
 __all__ = [
@@ -173,7 +181,7 @@ class Adapter:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def __enter__(self) -> Adapter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -183,6 +191,54 @@ class Adapter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    # -- many files ----------------------------------------------------------
+
+    def put(
+        self,
+        sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        destination: str,
+        *,
+        recursive: bool = False,
+        parallel: int = 1,
+        callbacks: CallbackFactory | None = None,
+        reconnect: Callable[[], Adapter] | None = None,
+    ) -> list[TransferResult]:
+        """Upload local files (and with ``recursive`` folders) to ``destination``; one result per file.
+
+        ``destination`` ending in ``/``, naming an existing remote folder, or given
+        several sources, is a folder to upload *into*; otherwise it is the file name.
+        A missing remote folder is created.  With ``parallel > 1`` files move over up
+        to that many connections at once (``reconnect`` opens one; by default another
+        adapter from these settings).  ``callbacks(local, remote, size)`` gives each
+        file's progress callback.
+        """
+        listed = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+        return put_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
+                         reconnect=reconnect)  # fmt: skip
+
+    def get(
+        self,
+        sources: str | Sequence[str],
+        destination: str | os.PathLike[str],
+        *,
+        recursive: bool = False,
+        parallel: int = 1,
+        callbacks: CallbackFactory | None = None,
+        reconnect: Callable[[], Adapter] | None = None,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> list[TransferResult]:
+        """Download remote files (and with ``recursive`` folders) to ``destination``; one result per file.
+
+        ``destination`` that is an existing folder, ends in a path separator, or is
+        given several sources, is a folder to download *into*.  A folder is walked at
+        most ``max_depth`` levels deep; the whole tree is listed before any local folder
+        is made, so a refused tree leaves nothing behind.  ``parallel``, ``callbacks``
+        and ``reconnect`` as for :meth:`put`.
+        """
+        listed = [sources] if isinstance(sources, str) else list(sources)
+        return get_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
+                         reconnect=reconnect, max_depth=max_depth)  # fmt: skip
 
     def close(self) -> None:
         """Release connections.  Safe to call any number of times."""
@@ -292,7 +348,7 @@ class Adapter:
     ) -> TransferResult:
         """Download ``remote`` to ``local`` atomically (temp name, then rename)."""
         self._require(Capability.GET)
-        return self._get_file(self.remote_path(remote), os.fspath(local), callback)
+        return self._common(self._get_file(self.remote_path(remote), os.fspath(local), callback))
 
     def put_file(
         self,
@@ -303,7 +359,11 @@ class Adapter:
     ) -> TransferResult:
         """Upload ``local`` to ``remote``, streaming; replaces an existing remote file."""
         self._require(Capability.PUT)
-        return self._put_file(os.fspath(local), self.remote_path(remote), callback)
+        return self._common(self._put_file(os.fspath(local), self.remote_path(remote), callback))
+
+    def _common(self, result: TransferResult) -> TransferResult:
+        """Every result names its protocol (the scheme), whatever the adapter filled in."""
+        return result if result.protocol is not None else replace(result, protocol=self.settings.scheme)
 
     def mkdir(self, path: str, *, parents: bool = True) -> None:
         """Create a folder (and, with ``parents``, the missing ones above it)."""

@@ -113,10 +113,8 @@ class HTTPSAdapter(Adapter):
                 session.check(response, path=remote)
                 self._check_download(response, remote)
                 length = _content_length(response)
-                details: dict[str, Any] = {"status": response.status_code}
+                details: dict[str, Any] = {"http_status": response.status_code}
                 tls = session.tls_version(response)
-                if tls:
-                    details["tls_version"] = tls
                 encoding = response.headers.get("Content-Encoding", "identity").lower()
                 if encoding != "identity":
                     # Asked for identity and got an encoding anyway: keep the bytes as sent.
@@ -140,6 +138,7 @@ class HTTPSAdapter(Adapter):
             size=out.written,
             elapsed=time.monotonic() - started,
             details=details,
+            tls_version=tls,
         )
 
     def _check_download(self, response: requests.Response, remote: str) -> None:
@@ -230,15 +229,14 @@ class HTTPSAdapter(Adapter):
                 # Drained if small (the connection goes back to the pool); a large or
                 # endless answer body is never read into memory.
                 drain_error_body(response)
-                details["status"] = response.status_code
+                details["http_status"] = response.status_code
             if body.sent != size:
                 raise IntegrityError(
                     f"{self.settings.server} answered before the whole of {local} was sent "
                     f"({body.sent} of {size} bytes)",
                     hint="the server may have refused the upload; check its size limits",
                 )
-            if self.options.upload_method == "PUT" and check_size:
-                details["verified_size"] = self._verify_size(remote, size)
+            verified = self._verify_size(remote, size) if self.options.upload_method == "PUT" and check_size else None
         return TransferResult(
             direction="put",
             local=local,
@@ -246,6 +244,7 @@ class HTTPSAdapter(Adapter):
             size=size,
             elapsed=time.monotonic() - started,
             details=details,
+            size_verified=verified,
         )
 
     def _send_put(self, remote: str, data: Any) -> requests.Response:

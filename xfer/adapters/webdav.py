@@ -74,6 +74,7 @@ from webdav3.client import Client
 from webdav3.exceptions import WebDavException
 
 from ..errors import (
+    ErrorFields,
     ListingTooLarge,
     RemoteError,
     RemoteExists,
@@ -287,30 +288,36 @@ class WebDAVAdapter(HTTPSAdapter):
         said = f"{status} {response.reason or ''}".strip()
         method = response.request.method if response.request is not None else action.upper()
         target = other if other is not None else path
+        facts: ErrorFields = {"server": server, "path": target, "status": status}
         if status == 409 and action in ("mkdir", "upload", "move", "copy"):
             parent = posixpath.dirname(target.rstrip("/")) or "/"
             return RemoteNotFound(
                 f"{server}: the folder {parent} does not exist ({method} {target}: {said})",
                 hint="create it first with xfer mkdir (missing parents are created too)",
+                **facts,
             )
         if status == 412 and action in ("move", "copy"):
             return RemoteExists(
                 f"{server}: {target} already exists and overwriting is off ({said})",
                 hint="remove it first, or set overwrite = true in the profile's [webdav] table",
+                **facts,
             )
         if status == 405 and action == "upload":
             return RemoteExists(
                 f"{server}: cannot upload to {path}: the server does not allow PUT there ({said}); it may be a folder",
+                **facts,
             )
         if status in (405, 501):
             return UnsupportedOperation(
                 f"{server} does not allow {method} on {path} ({said})",
                 hint="for a plain web server (no WebDAV) use https://" if action == "list" else None,
+                **facts,
             )
         if status == 423:
             return RemoteLocked(
                 f"{server}: {path} is locked ({said})",
                 hint="someone holds a WebDAV lock on it; try again when it is released",
+                **facts,
             )
         return map_http_error(response, server=server, path=path, context=self.settings.ssl_context)
 
@@ -665,7 +672,10 @@ class WebDAVAdapter(HTTPSAdapter):
             raise self._status_error(failure.response, remote, "download", None) from failure
 
     def _folder_error(self, path: str) -> RemoteIsFolder:
-        return RemoteIsFolder(f"{self.settings.server}: {path} is a folder", hint="use -r to copy a folder")
+        return RemoteIsFolder(
+            f"{self.settings.server}: {path} is a folder", hint="pass recursive=True to download folders",
+            cli_hint="use -r to copy a folder", server=self.settings.server, path=path,
+        )
 
     # -- PUT -------------------------------------------------------------------------------
 
@@ -720,9 +730,9 @@ class WebDAVAdapter(HTTPSAdapter):
             # Checked on the final name, not the temporary one: a server that mangles the
             # MOVE destination ('?', ';') would otherwise report success for a file that
             # landed somewhere else.
-            result.details["verified_size"] = self._verify_size(remote, result.size, must_exist=True)
+            result.size_verified = self._verify_size(remote, result.size, must_exist=True)
         result.remote = self.user_path(remote)
-        result.details["temp_name"] = posixpath.basename(target)
+        result.temp_name = posixpath.basename(target)
         return result
 
     def _send_put(self, remote: str, data: Any) -> requests.Response:

@@ -12,6 +12,7 @@ import typer
 
 from ..errors import UsageError
 from ..options import DEFAULT_MAX_DEPTH
+from ..types import OperationResult
 from .common import (
     Connection,
     JsonFlag,
@@ -199,24 +200,28 @@ def rm(
     target: Annotated[str, typer.Argument(help="PROFILE:/path or URL to remove.")],
     connection: Connection,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Remove a folder and its contents.")] = False,
+    json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
     """Remove a remote file (or folder with -r)."""
     with _open(target, connection) as (remote, path, prefix):
         remote.rm(path, recursive=recursive)
-    info(f"removed {prefix}{path}", quiet=quiet)
+        done = OperationResult("rm", path, remote.settings.scheme, recursive=recursive)
+    _done(done, f"removed {prefix}{path}", json_output=json_output, quiet=quiet)
 
 
 @with_connection_options
 def mkdir(
     target: Annotated[str, typer.Argument(help="PROFILE:/path or URL of the folder to create.")],
     connection: Connection,
+    json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
     """Create a remote folder, with any missing parents."""
     with _open(target, connection) as (remote, path, prefix):
         remote.mkdir(path, parents=True)
-    info(f"created {prefix}{path}", quiet=quiet)
+        done = OperationResult("mkdir", path, remote.settings.scheme)
+    _done(done, f"created {prefix}{path}", json_output=json_output, quiet=quiet)
 
 
 @with_connection_options
@@ -226,6 +231,7 @@ def mv(
         str, typer.Argument(help="New path on the same server: /path, PROFILE:/path, or a bare name (same folder).")
     ],
     connection: Connection,
+    json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
     """Rename or move a remote file or folder on the same server."""
@@ -243,7 +249,16 @@ def mv(
         new_path = posixpath.join(posixpath.dirname(parse_target(source).path.rstrip("/")), destination)
     with _open(source, connection) as (remote, path, prefix):
         remote.mv(path, new_path)
-    info(f"moved {prefix}{path} -> {prefix}{new_path}", quiet=quiet)
+        done = OperationResult("mv", path, remote.settings.scheme, destination=new_path)
+    _done(done, f"moved {prefix}{path} -> {prefix}{new_path}", json_output=json_output, quiet=quiet)
+
+
+def _done(result: OperationResult, line: str, *, json_output: bool, quiet: bool) -> None:
+    """rm/mkdir/mv: the result as JSON (one object, same keys on every protocol), or one line."""
+    if json_output:
+        emit_json(result.to_dict())
+    else:
+        info(line, quiet=quiet)
 
 
 def register(app: typer.Typer) -> None:

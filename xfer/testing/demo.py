@@ -376,9 +376,8 @@ def _check_stored(endpoint: Endpoint, digest: str) -> None:
 
 def _tls_version(results: list[TransferResult], remote: Adapter) -> str | None:
     for result in results:
-        version = result.details.get("tls_version")
-        if version:
-            return str(version)
+        if result.tls_version:
+            return result.tls_version
     version = getattr(remote, "tls_version", None)  # FTPS: the control connection's
     return str(version) if version else None  # _observe asks the server next
 

@@ -258,8 +258,10 @@ class FTPSAdapter(Adapter):
             if ftp.transfer_pending or breaks_session(exc):
                 self._drop()
             if isinstance(exc, XferError):
-                self._shown(exc, path=path)
-                raise
+                shown = self._shown(exc, path=path)
+                if shown is exc:
+                    raise
+                raise shown from exc
             if not isinstance(exc, ftplib.Error | OSError | EOFError | ValueError):
                 raise
             error = self._translate(exc, action, path)
@@ -276,7 +278,7 @@ class FTPSAdapter(Adapter):
         out of every reply as it is read, before any message quotes it.)
         """
         if isinstance(error, RemoteNotFound) and path and "\\" in path and not error.hint:
-            error.hint = "FTP paths separate folders with /, not \\"
+            return error.copy_with(hint="FTP paths separate folders with /, not \\")
         return error
 
     def _refine(
@@ -293,9 +295,11 @@ class FTPSAdapter(Adapter):
         if exists:
             return RemotePermissionDenied(
                 f"{self.settings.server}: permission denied while {action} {path or probe} "
-                f"(server said: {str(exc).strip()})"
+                f"(server said: {str(exc).strip()})",
+                server=error.server, path=path or probe, reply_code=error.reply_code,
             )
-        return RemoteNotFound(f"{self.settings.server}: {probe} does not exist")
+        return RemoteNotFound(f"{self.settings.server}: {probe} does not exist",
+                              server=error.server, path=probe, reply_code=error.reply_code)
 
     def _refuse_backslash(self, path: str, action: str) -> None:
         """Refuse to change anything at a path holding a backslash.
@@ -452,7 +456,9 @@ class FTPSAdapter(Adapter):
             # listing, and for a file with a line named as the server likes.  Ask first.
             entry = self._stat(ftp, path)
             if entry is None:
-                raise RemoteNotFound(f"{self.settings.server}: {path} does not exist")
+                raise RemoteNotFound(
+                    f"{self.settings.server}: {path} does not exist", server=self.settings.server, path=path
+                )
             if entry.type != "directory":
                 return [entry]
             return self._list_entries(ftp, path)
@@ -463,7 +469,9 @@ class FTPSAdapter(Adapter):
         def work(ftp: FTPSConnection) -> Entry:
             entry = self._stat(ftp, path)
             if entry is None:
-                raise RemoteNotFound(f"{self.settings.server}: {path} does not exist")
+                raise RemoteNotFound(
+                    f"{self.settings.server}: {path} does not exist", server=self.settings.server, path=path
+                )
             return entry
 
         return self._run("reading information about", path, work)
@@ -474,8 +482,6 @@ class FTPSAdapter(Adapter):
         mine = self.data_connections[first_data:]
         ftp = self._ftp
         return {
-            "protocol": self.settings.scheme,
-            "tls_version": ftp.tls_version if ftp else None,
             "cipher": ftp.cipher if ftp else None,
             "data_connections": len(mine),
             "data_sessions_resumed": sum(1 for d in mine if d.resumed),
@@ -526,6 +532,7 @@ class FTPSAdapter(Adapter):
             return TransferResult(
                 direction="get", local=local, remote=self.user_path(remote), size=out.written,
                 elapsed=out.elapsed, sha256=out.sha256, details=self._details(first),
+                protocol=self.settings.scheme, tls_version=ftp.tls_version,
             )
 
         return self._run("downloading", remote, work)
@@ -538,7 +545,8 @@ class FTPSAdapter(Adapter):
         """
         if self._kind(ftp, remote) == "directory":
             raise RemoteIsFolder(
-                f"{self.settings.server}: {remote} is a folder", hint="use -r to copy a folder"
+                f"{self.settings.server}: {remote} is a folder", hint="pass recursive=True to download folders",
+                cli_hint="use -r to copy a folder", server=self.settings.server, path=remote,
             ) from exc
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
@@ -606,11 +614,11 @@ class FTPSAdapter(Adapter):
             left = install.install(self._install_site(), temp, remote)
             if left is not None:
                 details["previous_version_left_at"] = self.user_path(left)
-        details["size_verified"] = verified
-        details["temp_name"] = self._upload_temp_name
         return TransferResult(
             direction="put", local=local, remote=self.user_path(remote), size=size,
-            elapsed=time.monotonic() - started, details=details,
+            elapsed=time.monotonic() - started, details=details, protocol=self.settings.scheme,
+            tls_version=self._ftp.tls_version if self._ftp else None, size_verified=verified,
+            temp_name=posixpath.basename(temp) if temp is not None else None,
         )
 
     def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:

@@ -14,6 +14,7 @@ from ...errors import (
     AuthenticationFailed,
     ClientCertificateRejected,
     ConnectionDropped,
+    ErrorFields,
     InsecureSchemeRefused,
     RemoteError,
     RemoteExists,
@@ -82,9 +83,15 @@ def says_exists(reply: str) -> bool:
     return reply_code(reply) in ("450", "550", "553") and bool(_EXISTS.search(reply_text(reply)))
 
 
+def _facts(reply: str, *, server: str, path: str | None) -> ErrorFields:
+    code = reply_code(reply)
+    return {"server": server, "path": path, "reply_code": int(code) if code.isdigit() else None}
+
+
 def login_error(reply: str, *, server: str, username: str) -> XferError:
     """A refused USER/PASS (530 and friends), telling a refused certificate from a refused login."""
     text = reply_text(reply)
+    facts = _facts(reply, server=server, path=None)
     if _CERTIFICATE.search(text):
         # The login is fine; the certificate is what must change: same exit code (4) as
         # a certificate refused during the handshake.
@@ -93,12 +100,14 @@ def login_error(reply: str, *, server: str, username: str) -> XferError:
             f"{reply.strip()}",
             hint="the certificate is valid for TLS but not registered for this FTP account; "
             "ask the partner which certificate belongs to this user",
+            **facts,
         )
     if reply_code(reply) == "421":
-        return ConnectionDropped(f"{server} closed the session during login: {reply.strip()}")
+        return ConnectionDropped(f"{server} closed the session during login: {reply.strip()}", **facts)
     return AuthenticationFailed(
         f"{server} refused the login of {username!r} (wrong user name or password): {reply.strip()}",
         hint="check --username and --password (the TLS client certificate was accepted)",
+        **facts,
     )
 
 
@@ -112,10 +121,12 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
     text = reply_text(reply)
     where = f" {path}" if path else ""
     said = f"(server said: {reply.strip()})"
+    facts = _facts(reply, server=server, path=path)
     if code == "421":
         return ConnectionDropped(
             f"{server} closed the session while {action}{where} {said}",
             hint="the server may be shutting down or limiting connections; try again later",
+            **facts,
         )
     if code == "522" or (code == "425" and _REUSE.search(text)):
         return TLSError(
@@ -123,44 +134,48 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
             hint="the server requires the data connection to resume the control connection's "
             "TLS session; xfer always offers it, so the server's session cache may have expired "
             "or it only resumes TLS 1.2 sessions (try --tls-max 1.2)",
+            **facts,
         )
     if code in ("425", "426"):
         if _FULL.search(text) and code == "426":
             return RemoteStorageFull(f"{server} has no space left for{where} {said}",
-                                     hint="free space on the server or ask the partner to raise the quota")
+                                     hint="free space on the server or ask the partner to raise the quota", **facts)
         return ConnectionDropped(
             f"{server}: the data connection failed while {action}{where} {said}",
             hint="a firewall may block passive-mode ports, or the connection was cut; try again",
+            **facts,
         )
     if code in ("552", "452") or (code in ("451", "450", "550") and _FULL.search(text)
                                   and not _DENIED.search(text)):
         return RemoteStorageFull(
             f"{server} has no space (or quota) left while {action}{where} {said}",
             hint="free space on the server or ask the partner to raise the quota",
+            **facts,
         )
     if code == "553":
         return RemotePermissionDenied(
             f"{server} refused the file name{where} while {action} {said}",
             hint="the name may contain characters the server refuses, or the folder is not writable",
+            **facts,
         )
     if code == "530":
-        return AuthenticationFailed(f"{server}: not logged in while {action}{where} {said}")
+        return AuthenticationFailed(f"{server}: not logged in while {action}{where} {said}", **facts)
     if code == "534":
-        return InsecureSchemeRefused(f"{server} refused a TLS protection request while {action} {said}")
+        return InsecureSchemeRefused(f"{server} refused a TLS protection request while {action} {said}", **facts)
     if code in NOT_UNDERSTOOD:
-        return UnsupportedOperation(f"{server} does not support {action}{where} {said}")
+        return UnsupportedOperation(f"{server} does not support {action}{where} {said}", **facts)
     if code in ("550", "450"):
         if _NOT_FOUND.search(text):
-            return RemoteNotFound(f"{server}:{where} does not exist {said}")
+            return RemoteNotFound(f"{server}:{where} does not exist {said}", **facts)
         if _EXISTS.search(text):
-            return RemoteExists(f"{server}:{where} already exists {said}")
+            return RemoteExists(f"{server}:{where} already exists {said}", **facts)
     if code.startswith("4"):
         # 4xx is RFC 959's "transient negative completion", whatever the text says: IIS
         # answers a file in use with "450 The process cannot access the file ...", which
         # the "denied" words below would turn into a permanent permission error.
-        return ServerError(f"{server} failed {action}{where}, temporarily {said}", hint=TRANSIENT_HINT)
+        return ServerError(f"{server} failed {action}{where}, temporarily {said}", hint=TRANSIENT_HINT, **facts)
     if code == "550":
         if _DENIED.search(text):
-            return RemotePermissionDenied(f"{server}: permission denied while {action}{where} {said}")
-        return RemoteError(f"{server} refused {action}{where} {said}")
-    return RemoteError(f"{server} refused {action}{where} {said}")
+            return RemotePermissionDenied(f"{server}: permission denied while {action}{where} {said}", **facts)
+        return RemoteError(f"{server} refused {action}{where} {said}", **facts)
+    return RemoteError(f"{server} refused {action}{where} {said}", **facts)
