@@ -92,7 +92,7 @@ def install(site: Site[_S], temp: str, remote: str) -> str | None:
                 f"the upload is complete on the server as {temp}: rename it to {remote} "
                 "by hand, or run the command again (and remove the temporary file)"
             )
-            exc.hint = f"{exc.hint}; {kept}" if exc.hint else kept
+            raise exc.copy_with(hint=f"{exc.hint}; {kept}" if exc.hint else kept) from exc
         raise
     except KeyboardInterrupt as exc:
         # Between RNFR and RNTO, or waiting for RNTO's answer: whether the rename
@@ -222,11 +222,11 @@ def _put_back(
     why = str(problem).strip() or type(problem).__name__
     if isinstance(problem, KeyboardInterrupt):
         why = "interrupted"
-    error.message = f"{error.message}; putting the previous version back from {aside} failed too ({why})"
-    error.args = (error.message,)
     recover = (
         f"{destination} may be missing: the previous version is {aside} and the complete "
         f"upload is {source}; rename one of them to {destination} by hand"
     )
-    error.hint = f"{recover}; {error.hint}" if error.hint else recover
-    return error
+    return error.copy_with(
+        f"{error.message}; putting the previous version back from {aside} failed too ({why})",
+        hint=f"{recover}; {error.hint}" if error.hint else recover,
+    )
