@@ -120,7 +120,7 @@ def test_put_into_a_folder_without_listing(nginx: ServerInfo, bed_pki: TestPKI, 
         remote.get_file("/noindex/drop/name.txt", tmp_path / "back")
         remote.rm("/noindex/drop/name.txt")
         remote.rm("/noindex/drop/first.txt")
-    assert results[0].remote == "/noindex/drop/name.txt" and results[0].details["verified_size"] is True
+    assert results[0].remote == "/noindex/drop/name.txt" and results[0].size_verified is True
     assert (tmp_path / "back").read_bytes() == b"payload"
 
 

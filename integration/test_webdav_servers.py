@@ -218,7 +218,8 @@ def test_get_of_a_folder_is_remote_is_folder(
     keep.write_bytes(b"old")
     with pytest.raises(RemoteIsFolder, match=f"{folder}/batch is a folder") as caught:
         remote.get_file(f"{folder}/batch", keep)
-    assert caught.value.hint == "use -r to copy a folder"
+    assert caught.value.hint == "pass recursive=True to download folders"  # the library's words
+    assert caught.value.cli_hint == "use -r to copy a folder"  # what the CLI shows
     assert keep.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
 
 
