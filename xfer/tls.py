@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import secrets
@@ -17,7 +18,10 @@ import socket
 import ssl
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +45,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TLS_VERSIONS",
+    "HandshakeFacts",
     "XferSSLContext",
     "create_ssl_context",
+    "handshake_facts",
     "normalize_pin",
     "translate_error",
 ]
@@ -111,15 +117,29 @@ def _after_handshake(conn: ssl.SSLSocket | ssl.SSLObject, context: XferSSLContex
     :class:`ssl.SSLObject`), so anything that lived only in the socket class would be
     skipped there: the pin check above all.
     """
-    # The CertificateRequest has been seen; stop the per-record Python callback,
-    # which would otherwise cost ~25 % CPU on bulk reads.
-    context._msg_callback = None  # type: ignore[attr-defined]
     pin = context.pin
     if pin is not None:
         der = conn.getpeercert(binary_form=True)
         actual = "sha256:" + hashlib.sha256(der or b"").hexdigest()
         if actual != pin:
             raise _PinMismatchError(pin, actual)
+
+
+@dataclass
+class HandshakeFacts:
+    """What one connection's handshake showed, kept on that connection (``handshake_facts``).
+
+    Never on the shared context: ``-P N`` runs handshakes in parallel on one context, and
+    each error must name its own server's facts.  Failures raised by a connection carry
+    its record as ``xfer_handshake_facts``, which :func:`translate_error` reads.
+    """
+
+    #: DER of the server's leaf certificate, from its Certificate message.
+    server_certificate: bytes | None = None
+    #: The issuers the server's CertificateRequest named (``certificate_authorities``).
+    acceptable_client_cas: list[str] = field(default_factory=list)
+    #: The server sent a CertificateRequest: a close right after the handshake is about our certificate.
+    certificate_requested: bool = False
 
 
 class _SilentClose:
@@ -135,8 +155,8 @@ class _SilentClose:
     right after the handshake.
     """
 
-    #: Set by the handshake-message callback when this connection's server sent a CertificateRequest.
-    certificate_requested = False
+    #: Set by XferSSLContext when the connection's SSL object is made, filled by the message callback.
+    handshake_facts: HandshakeFacts
     #: The caller asked to resume a session (``session=``): not a first contact.
     _resuming = False
     _app_bytes = 0
@@ -161,13 +181,40 @@ class _SilentClose:
         return count
 
     def _silent_close_applies(self) -> bool:
-        return self.certificate_requested and not self._resuming and not self._app_bytes
+        facts = getattr(self, "handshake_facts", None)
+        return facts is not None and facts.certificate_requested and not self._resuming and not self._app_bytes
+
+    def _tag(self, exc: BaseException) -> BaseException:
+        """Let the failure carry this connection's handshake facts to the error translator."""
+        facts = getattr(self, "handshake_facts", None)
+        if facts is not None:
+            with contextlib.suppress(AttributeError):
+                exc.xfer_handshake_facts = facts  # type: ignore[attr-defined]
+        return exc
 
     def _mark(self, exc: BaseException) -> BaseException:
+        self._tag(exc)
         if self._silent_close_applies():
             with contextlib.suppress(AttributeError):
                 exc.xfer_closed_after_handshake = True  # type: ignore[attr-defined]
         return exc
+
+    def _handshake(self, context: XferSSLContext, step: Callable[[], None]) -> None:
+        """Run one handshake step; once the handshake is over, stop listening and check the pin."""
+        try:
+            step()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise  # still under way (memory BIO, non-blocking socket): called again later
+        except BaseException as exc:
+            context._handshake_over(self)
+            self._tag(exc)
+            raise
+        context._handshake_over(self)
+        try:
+            _after_handshake(self, context)  # type: ignore[arg-type]
+        except BaseException as exc:
+            self._tag(exc)
+            raise
 
 
 # The failures a server's close (with or without a reset) shows up as on a read or a write.
@@ -196,8 +243,7 @@ class XferSSLObject(_SilentClose, ssl.SSLObject):
     context: XferSSLContext
 
     def do_handshake(self) -> None:
-        super().do_handshake()
-        _after_handshake(self, self.context)
+        self._handshake(self.context, super().do_handshake)
 
     def read(self, size: int = 1024, buffer: Any = None) -> Any:
         try:
@@ -210,8 +256,18 @@ class XferSSLObject(_SilentClose, ssl.SSLObject):
         except _CLOSED as exc:
             self._mark(exc)
             raise
+        except OSError as exc:
+            self._tag(exc)  # a TLS 1.3 alert about our certificate arrives here
+            raise
         self._counted(data if isinstance(data, int) else len(data))
         return data
+
+    def write(self, data: Any) -> int:
+        try:
+            return super().write(data)
+        except OSError as exc:
+            self._tag(exc)
+            raise
 
 
 class XferSSLSocket(_SilentClose, ssl.SSLSocket):
@@ -220,8 +276,7 @@ class XferSSLSocket(_SilentClose, ssl.SSLSocket):
     context: XferSSLContext
 
     def do_handshake(self, block: bool = False) -> None:
-        super().do_handshake(block)
-        _after_handshake(self, self.context)
+        self._handshake(self.context, functools.partial(super().do_handshake, block))
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         try:
@@ -232,12 +287,15 @@ class XferSSLSocket(_SilentClose, ssl.SSLSocket):
             # says why is still queued for reading: fetch it and raise that instead.
             alert = self._pending_alert()
             if alert is not None:
-                raise alert from exc
+                raise self._tag(alert) from exc
             if self._pushback:
                 # The server answered (an HTTP 413, say) and closed before reading all we
                 # sent.  As a broken pipe, urllib3 goes on to read that answer.
                 raise BrokenPipeError(errno.EPIPE, "the server closed the connection after answering") from exc
             self._mark(exc)
+            raise
+        except OSError as exc:
+            self._tag(exc)
             raise
 
     # A byte of application data read while looking for an alert; served first to readers.
@@ -252,6 +310,9 @@ class XferSSLSocket(_SilentClose, ssl.SSLSocket):
         except _CLOSED as exc:
             self._mark(exc)
             raise
+        except OSError as exc:
+            self._tag(exc)  # a TLS 1.3 alert about our certificate arrives here
+            raise
         self._counted(len(data))
         return data
 
@@ -264,6 +325,9 @@ class XferSSLSocket(_SilentClose, ssl.SSLSocket):
             count = super().recv_into(buffer, nbytes, flags)
         except _CLOSED as exc:
             self._mark(exc)
+            raise
+        except OSError as exc:
+            self._tag(exc)
             raise
         return self._counted(count)
 
@@ -289,13 +353,21 @@ class XferSSLSocket(_SilentClose, ssl.SSLSocket):
 
 
 class XferSSLContext(ssl.SSLContext):
-    """An SSLContext that remembers what it was built from, for error messages."""
+    """An SSLContext that remembers what it was built from, for error messages.
+
+    What a handshake learns is recorded on its connection (:class:`HandshakeFacts`), not here:
+    one context serves parallel connections.
+    """
 
     identity: Identity | None
     trust_source: str
     pin: str | None
-    acceptable_client_cas: list[str]
-    server_certificate: bytes | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        # Connections whose SSL object exists and whose handshake is not over yet.
+        self._handshaking: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._handshaking_lock = threading.Lock()
 
     def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
         # A TCP FIN without close_notify is a cut, not an end of file: ssl's default
@@ -303,14 +375,43 @@ class XferSSLContext(ssl.SSLContext):
         # the cut surfaces as ssl.SSLEOFError, and each reader decides whether a length proves
         # the data complete anyway.
         kwargs["suppress_ragged_eofs"] = False
-        # Listen to the handshake messages during this handshake only.
-        _record_handshake_facts(self)
         return super().wrap_socket(*args, **kwargs)
 
-    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
-        # The TLS inside an https:// proxy tunnel (urllib3) comes this way: same facts, same pin.
-        _record_handshake_facts(self)
-        return super().wrap_bio(*args, **kwargs)
+    # The TLS inside an https:// proxy tunnel (urllib3) comes through wrap_bio: same facts, same pin.
+
+    def _wrap_socket(self, *args: Any, **kwargs: Any) -> Any:
+        # ssl's private hook that makes the OpenSSL object for a connection (``owner``);
+        # OpenSSL copies the context's message callback into it at that moment.
+        return self._new_connection(super()._wrap_socket, args, kwargs)  # type: ignore[misc]
+
+    def _wrap_bio(self, *args: Any, **kwargs: Any) -> Any:
+        return self._new_connection(super()._wrap_bio, args, kwargs)  # type: ignore[misc]
+
+    def _new_connection(self, make: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        owner = kwargs.get("owner")
+        if not isinstance(owner, _SilentClose):
+            return make(*args, **kwargs)
+        owner.handshake_facts = HandshakeFacts()
+        with self._handshaking_lock:
+            if not self._handshaking:
+                _listen(self, _on_handshake_message)
+            self._handshaking.add(owner)
+        try:
+            return make(*args, **kwargs)
+        except BaseException:
+            self._handshake_over(owner)
+            raise
+
+    def _handshake_over(self, conn: object) -> None:
+        """``conn``'s handshake ended (done or failed): stop listening once no handshake is left.
+
+        The message callback costs a Python call per TLS record (~25 % CPU on bulk reads), so
+        it is on only while some connection of this context is handshaking.
+        """
+        with self._handshaking_lock:
+            self._handshaking.discard(conn)
+            if not self._handshaking:
+                _listen(self, None)
 
 
 def normalize_pin(pin: str) -> str:
@@ -369,8 +470,6 @@ def create_ssl_context(
     ctx.sslobject_class = XferSSLObject
     ctx.identity = identity
     ctx.pin = normalize_pin(pin) if pin else None
-    ctx.acceptable_client_cas = []
-    ctx.server_certificate = None
     ctx.trust_source = _load_trust(ctx, ca)
     if identity is not None:
         _load_identity(ctx, identity)
@@ -457,34 +556,38 @@ def _memory_path(data: bytes, label: str) -> Iterator[str]:
                 os.unlink(path)
 
 
-def _record_handshake_facts(ctx: XferSSLContext) -> None:
-    """Remember, from the handshake messages, what error messages need later.
+def _listen(ctx: ssl.SSLContext, callback: Callable[..., None] | None) -> None:
+    """Install or remove the handshake-message callback (private CPython API: if it goes
+    away we lose only the hints it gathers)."""
+    with contextlib.suppress(AttributeError, TypeError):
+        ctx._msg_callback = callback  # type: ignore[attr-defined]
+
+
+def _on_handshake_message(
+    conn: Any, direction: str, version: Any, content_type: Any, msg_type: Any, data: bytes
+) -> None:
+    """Record, on the connection being handshaken, what error messages need later.
 
     The server's leaf certificate (Certificate message): when *we* reject it, the stdlib
     no longer hands it out, and the message should still name its subject, issuer and
     fingerprint.  The CA names of the server's CertificateRequest: when the server
-    rejects *our* certificate, they say which issuers it would have accepted.
-    ``_msg_callback`` is private CPython API; if it goes away we lose only these hints.
+    rejects *our* certificate, they say which issuers it would have accepted.  ``conn`` is
+    the ssl-level connection (our XferSSLSocket / XferSSLObject) the message belongs to.
     """
-
-    def callback(
-        conn: Any, direction: str, version: Any, content_type: Any, msg_type: Any, data: bytes
-    ) -> None:
-        if direction != "read":
-            return
-        kind = getattr(msg_type, "name", "")
-        with contextlib.suppress(Exception):
-            if kind == "CERTIFICATE_REQUEST":
-                # Per connection: a close right after this handshake is then about our certificate.
-                conn.certificate_requested = True
-                names = _parse_certificate_request(data, version)
-                if names:
-                    ctx.acceptable_client_cas = names
-            elif kind == "CERTIFICATE":
-                ctx.server_certificate = _parse_leaf_certificate(data, version)
-
-    with contextlib.suppress(AttributeError, TypeError):
-        ctx._msg_callback = callback  # type: ignore[attr-defined]
+    if direction != "read":
+        return
+    facts = getattr(conn, "handshake_facts", None)
+    if facts is None:
+        return
+    kind = getattr(msg_type, "name", "")
+    with contextlib.suppress(Exception):
+        if kind == "CERTIFICATE_REQUEST":
+            facts.certificate_requested = True
+            names = _parse_certificate_request(data, version)
+            if names:
+                facts.acceptable_client_cas = names
+        elif kind == "CERTIFICATE":
+            facts.server_certificate = _parse_leaf_certificate(data, version)
 
 
 def _parse_leaf_certificate(data: bytes, version: Any) -> bytes | None:
@@ -567,7 +670,16 @@ def closed_after_handshake(exc: BaseException) -> bool:
     return any(getattr(current, "xfer_closed_after_handshake", False) for current in _chain(exc))
 
 
-def _silent_rejection(*, context: ssl.SSLContext, server: str, identity: Identity | None) -> XferError:
+def handshake_facts(exc: BaseException) -> HandshakeFacts:
+    """The handshake facts of the connection that raised ``exc`` (empty if none is known)."""
+    for current in _chain(exc):
+        facts = getattr(current, "xfer_handshake_facts", None)
+        if isinstance(facts, HandshakeFacts):
+            return facts
+    return HandshakeFacts()
+
+
+def _silent_rejection(*, facts: HandshakeFacts, server: str, identity: Identity | None) -> XferError:
     closed = f"{server} closed the connection right after the TLS handshake"
     if identity is None:
         return ClientCertificateRequired(
@@ -576,7 +688,7 @@ def _silent_rejection(*, context: ssl.SSLContext, server: str, identity: Identit
         )
     return ClientCertificateRejected(
         f"{closed}: it most likely rejected our client certificate {identity.common_name!r}"
-        f"{_accepted_cas(context)}",
+        f"{_accepted_cas(facts)}",
         hint="check with the partner that this certificate is registered for your account "
         "and that they trust its issuer",
     )
@@ -586,6 +698,8 @@ def translate_error(exc: BaseException, *, context: ssl.SSLContext, server: str)
     """Map a TLS or network failure to the xfer error a user can act on; None if neither.
 
     ``server`` is ``host:port`` as the user knows it (also the error's ``server`` field).
+    ``context`` gives what the connection was built from (identity, trust, pin); what its
+    handshake showed comes with ``exc`` from the failing connection (:func:`handshake_facts`).
     Adapters call this at their boundary and ``raise translated from exc``.
     """
     found = find_cause(exc, XferError)
@@ -593,16 +707,19 @@ def translate_error(exc: BaseException, *, context: ssl.SSLContext, server: str)
         return found
     identity = getattr(context, "identity", None)
     if closed_after_handshake(exc):
-        return _silent_rejection(context=context, server=server, identity=identity)
+        return _silent_rejection(facts=handshake_facts(exc), server=server, identity=identity)
     ssl_exc = find_cause(exc, ssl.SSLError)
     if isinstance(ssl_exc, ssl.SSLError):
-        return _translate_ssl(ssl_exc, context=context, server=server, identity=identity).copy_with(server=server)
+        translated = _translate_ssl(
+            ssl_exc, context=context, facts=handshake_facts(exc), server=server, identity=identity
+        )
+        return translated.copy_with(server=server)
     network = _translate_network(exc, server=server, identity=identity)
     return network.copy_with(server=server) if network is not None else None
 
 
 def _translate_ssl(
-    exc: ssl.SSLError, *, context: ssl.SSLContext, server: str, identity: Identity | None
+    exc: ssl.SSLError, *, context: ssl.SSLContext, facts: HandshakeFacts, server: str, identity: Identity | None
 ) -> XferError:
     trust = getattr(context, "trust_source", "the system trust store")
     if isinstance(exc, _PinMismatchError):
@@ -611,7 +728,7 @@ def _translate_ssl(
             hint="if the partner renewed its certificate, check the new fingerprint with them and update --pin",
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _refused_server_certificate(exc, context=context, server=server, trust=trust)
+        return _refused_server_certificate(exc, facts=facts, server=server, trust=trust)
     reason = exc.reason or ""
     if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or (
         identity is None and reason in _NO_IDENTITY_ALERTS
@@ -624,7 +741,7 @@ def _translate_ssl(
         )
     who = f"client certificate {identity.common_name!r}" if identity else "client certificate"
     if reason == "TLSV1_ALERT_UNKNOWN_CA":
-        accepted = _accepted_cas(context)
+        accepted = _accepted_cas(facts)
         missing = identity is not None and not identity.chain
         return ClientCertificateRejected(
             f"{server} does not trust the issuer of our {who} "
@@ -642,7 +759,7 @@ def _translate_ssl(
         )
     if reason in _REJECTION_REASONS:
         return ClientCertificateRejected(
-            f"{server} rejected our {who}: {_REJECTION_REASONS[reason]}{_accepted_cas(context)}",
+            f"{server} rejected our {who}: {_REJECTION_REASONS[reason]}{_accepted_cas(facts)}",
             hint="check with the partner that this certificate is registered for your account",
         )
     if reason == "SSLV3_ALERT_HANDSHAKE_FAILURE":
@@ -678,12 +795,12 @@ def _translate_ssl(
 
 
 def _refused_server_certificate(
-    exc: ssl.SSLCertVerificationError, *, context: ssl.SSLContext, server: str, trust: str
+    exc: ssl.SSLCertVerificationError, *, facts: HandshakeFacts, server: str, trust: str
 ) -> XferError:
     """Our verification refused the server's certificate: say why in a sentence that reads."""
     code = exc.verify_code
     detail = exc.verify_message or exc.reason or "verification failed"
-    described = _describe_server_certificate(context)
+    described = _describe_server_certificate(facts)
     if code in (_V_ERR_HOSTNAME_MISMATCH, _V_ERR_IP_ADDRESS_MISMATCH):
         return HostnameMismatch(
             f"{server}: the server's certificate is not valid for this host name ({detail}){described}",
@@ -723,16 +840,16 @@ def _translate_network(exc: BaseException, *, server: str, identity: Identity | 
     return None
 
 
-def _accepted_cas(context: ssl.SSLContext) -> str:
-    names = getattr(context, "acceptable_client_cas", None)
+def _accepted_cas(facts: HandshakeFacts) -> str:
+    names = facts.acceptable_client_cas
     if not names:
         return ""
     return "; the server accepts certificates issued by: " + " | ".join(names[:5])
 
 
-def _describe_server_certificate(context: ssl.SSLContext) -> str:
+def _describe_server_certificate(facts: HandshakeFacts) -> str:
     """Who the refused server certificate belongs to, as seen in the failed handshake."""
-    der = getattr(context, "server_certificate", None)
+    der = facts.server_certificate
     if not der:
         return ""
     from cryptography import x509
