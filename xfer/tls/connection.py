@@ -100,10 +100,11 @@ class XferConnection:
         return exc
 
     def _mark(self, exc: BaseException) -> BaseException:
+        """Tag a failure with the facts; a close (not an alert) may also be a silent rejection."""
         self._tag(exc)
-        if self._silent_close_applies():
+        if isinstance(exc, _CLOSED) and self._silent_close_applies():
             with contextlib.suppress(AttributeError):
-                exc.xfer_closed_after_handshake = True  # type: ignore[attr-defined]
+                exc.xfer_closed_after_handshake = True  # type: ignore[union-attr]
         return exc
 
     def _handshake(self, context: XferSSLContext, step: Callable[[], None]) -> None:
@@ -160,11 +161,8 @@ class XferSSLObject(XferConnection, ssl.SSLObject):
                 _RaggedEOF(f"{exc.strerror or exc} (the TLS stream ended without close_notify)"), exc.reason
             )
             raise self._mark(ragged) from exc
-        except _CLOSED as exc:
+        except OSError as exc:  # a close, a reset, or a TLS 1.3 alert about our certificate
             self._mark(exc)
-            raise
-        except OSError as exc:
-            self._tag(exc)  # a TLS 1.3 alert about our certificate arrives here
             raise
         self._counted(data if isinstance(data, int) else len(data))
         return data
@@ -202,7 +200,7 @@ class XferSSLSocket(XferConnection, ssl.SSLSocket):
             self._mark(exc)
             raise
         except OSError as exc:
-            self._tag(exc)
+            self._mark(exc)
             raise
 
     # A byte of application data read while looking for an alert; served first to readers.
@@ -214,11 +212,8 @@ class XferSSLSocket(XferConnection, ssl.SSLSocket):
             return self._served(data)
         try:
             data = super().recv(buflen, flags)
-        except _CLOSED as exc:
+        except OSError as exc:  # a close, a reset, or a TLS 1.3 alert about our certificate
             self._mark(exc)
-            raise
-        except OSError as exc:
-            self._tag(exc)  # a TLS 1.3 alert about our certificate arrives here
             raise
         self._counted(len(data))
         return data
@@ -230,11 +225,8 @@ class XferSSLSocket(XferConnection, ssl.SSLSocket):
             return len(data)
         try:
             count = super().recv_into(buffer, nbytes, flags)
-        except _CLOSED as exc:
+        except OSError as exc:  # a close, a reset, or a TLS 1.3 alert about our certificate
             self._mark(exc)
-            raise
-        except OSError as exc:
-            self._tag(exc)
             raise
         return self._counted(count)
 
