@@ -23,7 +23,9 @@ from xfer.errors import (
     ServerError,
     UsageError,
 )
-from xfer.http_session import MultipartBody, create_session, map_http_error, origin_of
+from xfer.http_errors import map_http_error
+from xfer.http_session import create_session, origin_of
+from xfer.multipart import MultipartBody
 from xfer.tls import XferSSLContext
 
 

@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy
     ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity"),
     ("xfer.tls",),
-    ("xfer.transfer", "xfer.http_session", "xfer.as2", "xfer.profiles"),
+    ("xfer.transfer", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.as2", "xfer.profiles"),
     ("xfer.adapters", "xfer.batch"),  # batch: the many-file plans and runs behind Adapter.put / .get
     ("xfer.client",),
     ("xfer.cli", "xfer.__main__", "xfer.filesystem"),  # front ends: the CLI and fsspec
@@ -225,7 +225,7 @@ def test_product_code_never_imports_test_code_at_module_level(graph: tuple[set[s
 def test_transfer_and_http_session_do_not_import_adapters(graph: tuple[set[str], list[Edge]]) -> None:
     """The plain types live in xfer.types; the byte-moving code must not need the adapter package."""
     _, edges = graph
-    below = ("xfer.transfer", "xfer.http_session", "xfer.types")
+    below = ("xfer.transfer", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.types")
     assert [str(e) for e in edges if e.source in below and e.target.startswith("xfer.adapters")] == []
 
 

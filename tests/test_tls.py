@@ -27,7 +27,7 @@ from xfer.identity import Identity, fingerprint_sha256
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext, create_ssl_context, normalize_pin, translate_error
 
-from .tls_echo import EchoServer, echo
+from .tls_echo import EchoServer, echo, openssl_server
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -234,28 +234,8 @@ def test_private_key_never_touches_a_disk_file(pki: TestPKI, tmp_path: Path) -> 
 def test_rejection_names_the_cas_the_server_accepts(pki: TestPKI, version: str) -> None:
     """The CertificateRequest's CA list (read during the handshake) is quoted in the error."""
     import socket
-    import time
 
-    openssl = shutil.which("openssl")
-    assert openssl, "the openssl command is required"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki.server_cert), "-key",
-         str(pki.server_key), "-cert_chain", str(pki.intermediate_ca), "-Verify", "1", "-CAfile",
-         str(pki.root_ca), "-verify_return_error", "-www", "-quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "openssl s_server did not start"
-                time.sleep(0.05)
+    with openssl_server(pki.server_cert, pki.server_key, chain=pki.intermediate_ca, client_ca=pki.root_ca) as port:
         identity = Identity.load(pki.client_untrusted_p12, pki.password)
         context = create_ssl_context(identity, ca=pki.root_ca, maximum_version=version)
         with pytest.raises((ssl.SSLError, OSError)) as caught:
@@ -264,8 +244,5 @@ def test_rejection_names_the_cas_the_server_accepts(pki: TestPKI, version: str) 
                     tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
                     tls.recv(100)
         error = translate_error(caught.value, context=context, server=f"127.0.0.1:{port}")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert isinstance(error, ClientCertificateRejected)
     assert "the server accepts certificates issued by: Common Name: xfer test root CA" in str(error)

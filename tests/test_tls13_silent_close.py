@@ -29,7 +29,7 @@ from xfer.errors import (
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.testing.tls_faults import SilentRejectServer
-from xfer.tls import XferSSLContext, probe_handshake, translate_error
+from xfer.tls import HandshakeFacts, XferSSLContext, probe_handshake, translate_error
 
 from .helpers import one_error, run
 
@@ -115,9 +115,12 @@ def test_server_that_asked_for_no_certificate_is_a_dropped_connection(
 def test_the_message_names_the_cas_the_server_accepts(pki: TestPKI, client_context: ContextFactory) -> None:
     """When the handshake carried the server's CertificateRequest CA names, the message lists them."""
     ctx = client_context()
-    ctx.acceptable_client_cas = ["CN=Partner Client CA, O=Partner"]
     closed = ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
     closed.xfer_closed_after_handshake = True  # type: ignore[attr-defined]
+    # What the connection's handshake recorded travels with its failure.
+    closed.xfer_handshake_facts = HandshakeFacts(  # type: ignore[attr-defined]
+        acceptable_client_cas=["CN=Partner Client CA, O=Partner"], certificate_requested=True
+    )
     error = translate_error(ConnectionError(closed), context=ctx, server="h:443")
     assert isinstance(error, ClientCertificateRejected)
     assert str(error) == (f"h:443 {CLOSED}: it most likely rejected our client certificate 'xfer-client'; "

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -65,3 +70,32 @@ def echo(context: ssl.SSLContext, port: int, host: str = "127.0.0.1", message: b
         with context.wrap_socket(raw, server_hostname=host) as tls:
             tls.sendall(message)
             return tls.recv(1024)
+
+
+@contextmanager
+def openssl_server(cert: Path, key: Path, *, chain: Path, client_ca: Path) -> Iterator[int]:
+    """``openssl s_server`` that asks for a client certificate issued by ``client_ca`` (and names it)."""
+    openssl = shutil.which("openssl")
+    assert openssl, "the openssl command is required"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key),
+         "-cert_chain", str(chain), "-Verify", "1", "-CAfile", str(client_ca), "-verify_return_error",
+         "-www", "-quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "openssl s_server did not start"
+                time.sleep(0.05)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

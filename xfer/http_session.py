@@ -23,19 +23,19 @@ Public API::
         response = session.get(session.url_for("/inbox/a.txt"), stream=True)
         session.check(response, path="/inbox/a.txt")   # status -> xfer error
     drain_error_body(response)               # a failed response's connection back to the pool
-    map_http_error(response_or_exception, server=..., context=...)   # the mapping itself
-    MultipartBody(...)                       # streamed multipart/form-data upload body
+
+The mapping itself is :func:`xfer.http_errors.map_http_error`; the streamed multipart body
+is :class:`xfer.multipart.MultipartBody`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
-import secrets
 import ssl
 import urllib.parse
-from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
+from collections.abc import Iterator
+from typing import Any
 
 import requests
 import requests.adapters
@@ -44,45 +44,26 @@ import urllib3.exceptions
 from requests.utils import get_environ_proxies
 
 from .errors import (
-    ClientCertificateRejected,
-    ClientCertificateRequired,
-    ConnectError,
-    ConnectionDropped,
-    ConnectTimeout,
-    ErrorFields,
     InsecureSchemeRefused,
     RemoteError,
-    RemoteExists,
-    RemoteLocked,
-    RemoteNotFound,
-    RemotePermissionDenied,
-    RemoteStorageFull,
-    ServerError,
-    UnsupportedOperation,
     UsageError,
     XferError,
 )
-from .tls import find_cause, translate_error
-from .transfer import UPLOAD_BLOCK, FileBody
-from .types import ProgressCallback
+from .http_errors import ERROR_BODY_LIMIT, map_http_error
+from .transfer import UPLOAD_BLOCK
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
     "GuardedHTTPAdapter",
-    "MultipartBody",
     "XferSession",
     "create_session",
     "drain_error_body",
-    "map_http_error",
     "origin_of",
     "skip_large_body",
-    "stream_ended_early",
 ]
 
 #: Connections kept per host: enough for a few parallel transfers, one is reused serially.
 DEFAULT_POOL_SIZE = 4
-#: An error body is read (so the connection can be reused) only up to this size.
-_ERROR_BODY_LIMIT = 64 * 1024
 _USER_AGENT = "xfer/0.1"
 
 
@@ -354,12 +335,7 @@ def create_session(
     )
 
 
-# -- status and exception mapping ------------------------------------------------
-
-# nginx `ssl_verify_client on` never fails the handshake: it answers HTTP 400 with these.
-_NGINX_NO_CERT = "no required ssl certificate was sent"
-_NGINX_CERT_ERROR = "the ssl certificate error"
-_NGINX_CERT_EXPIRED = "the ssl certificate has expired"  # not in nginx 1.22; cheap to recognise
+# -- answer bodies ------------------------------------------------------------------
 
 
 def drain_error_body(response: requests.Response) -> None:
@@ -369,7 +345,7 @@ def drain_error_body(response: requests.Response) -> None:
     length (chunked) could be anything, so its connection is given up instead.
     """
     length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) <= _ERROR_BODY_LIMIT:
+    if length.isdigit() and int(length) <= ERROR_BODY_LIMIT:
         with contextlib.suppress(Exception):
             _ = response.content
     else:
@@ -396,230 +372,10 @@ def skip_large_body(response: requests.Response, *args: Any, **kwargs: Any) -> r
         # A WebDAV Multi-Status report, streamed: its reader parses it under max_listing.
         return response
     length = response.headers.get("Content-Length", "")
-    if not (length.isdigit() and int(length) <= _ERROR_BODY_LIMIT):
+    if not (length.isdigit() and int(length) <= ERROR_BODY_LIMIT):
         # Close first, while requests still sees the body as unread: that closes the connection
         # (with unread bytes it must never go back to the pool).  Then mark it read, and empty.
         response.close()
         response._content = b""
         response._content_consumed = True  # type: ignore[attr-defined]
     return response
-
-
-def _body_text(response: requests.Response) -> str:
-    consumed = getattr(response, "_content_consumed", False)
-    if not consumed:
-        return ""
-    with contextlib.suppress(Exception):
-        return (response.content or b"")[:_ERROR_BODY_LIMIT].decode("utf-8", "replace")
-    return ""
-
-
-def map_http_error(
-    failure: requests.Response | BaseException,
-    *,
-    server: str,
-    path: str | None = None,
-    context: ssl.SSLContext | None = None,
-) -> XferError:
-    """The xfer error for a failed HTTP response or a requests/urllib3/ssl exception.
-
-    Responses: 401/403 -> :class:`RemotePermissionDenied`, 404/410 -> :class:`RemoteNotFound`,
-    413/507 -> :class:`RemoteStorageFull`, nginx's 400 client-certificate pages ->
-    :class:`ClientCertificateRequired` / :class:`ClientCertificateRejected` (the same
-    errors a TLS-level rejection gives), 5xx -> :class:`ServerError` with status and reason.
-    Exceptions go through :func:`xfer.tls.translate_error` (needs ``context``), then the
-    HTTP-specific cases (proxy, cut stream, bad URL).
-    """
-    if isinstance(failure, BaseException):
-        return _map_exception(failure, server=server, context=context)
-    return _map_response(failure, server=server, path=path, context=context)
-
-
-def _map_response(
-    response: requests.Response, *, server: str, path: str | None, context: ssl.SSLContext | None
-) -> XferError:
-    status = response.status_code
-    reason = response.reason or http.client.responses.get(status, "")
-    what = path or urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path) or "/"
-    said = f"{status} {reason}".strip()
-    facts: ErrorFields = {"server": server, "path": what, "status": status}
-    body = _body_text(response).lower()
-    identity = getattr(context, "identity", None)
-    if status == 400 and _NGINX_NO_CERT in body:
-        return ClientCertificateRequired(
-            f"{server} requires a client certificate and none was presented (HTTP {said})",
-            hint="pass --identity FILE.p12 (or identity = in the profile)",
-            **facts,
-        )
-    if status == 400 and (_NGINX_CERT_ERROR in body or _NGINX_CERT_EXPIRED in body):
-        who = f"client certificate {identity.common_name!r}" if identity else "client certificate"
-        return ClientCertificateRejected(
-            f"{server} rejected our {who} (HTTP {said}: the server could not verify it; "
-            "it may be expired, revoked, or issued by a CA the server does not trust)",
-            hint="check the identity with `xfer identity show`, and that the partner trusts its issuer",
-            **facts,
-        )
-    if status in (401, 403):
-        login = " (login required)" if status == 401 else ""
-        return RemotePermissionDenied(
-            f"{server}: permission denied for {what}{login} ({said})",
-            hint="check that this certificate / account may access this path",
-            **facts,
-        )
-    if status in (404, 410):
-        return RemoteNotFound(f"{server}: {what} does not exist ({said})", **facts)
-    if status in (413, 507):
-        return RemoteStorageFull(
-            f"{server}: {what} is too large for the server ({said})"
-            if status == 413
-            else f"{server}: no space left on the server for {what} ({said})",
-            hint="ask the partner to raise the upload limit (nginx: client_max_body_size)"
-            if status == 413
-            else "ask the partner to free space or raise the quota",
-            **facts,
-        )
-    if status == 409:
-        return RemoteError(
-            f"{server}: conflict on {what} ({said}): a parent folder may be missing, or the path is a folder",
-            **facts,
-        )
-    if status == 412:
-        return RemoteExists(f"{server}: {what} already exists or changed ({said})", **facts)
-    if status == 423:
-        return RemoteLocked(f"{server}: {what} is locked ({said})", **facts)
-    if status in (405, 501):
-        return UnsupportedOperation(
-            f"{server}: the server does not allow {response.request.method if response.request else 'this'}"
-            f" on {what} ({said})",
-            hint="if the server speaks WebDAV, use davs://",
-            **facts,
-        )
-    if 300 <= status < 400:
-        location = response.headers.get("Location", "?")
-        return RemoteError(f"{server}: {what} answered {said} to {location}, which xfer did not follow", **facts)
-    if status >= 500:
-        return ServerError(f"{server}: server error on {what}: HTTP {said}", **facts)
-    return RemoteError(f"{server}: {what}: HTTP {said}", **facts)
-
-
-def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext | None) -> XferError:
-    found = find_cause(exc, XferError)
-    if isinstance(found, XferError):
-        return found
-    proxy = find_cause(exc, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError))
-    if proxy is not None and find_cause(exc, ssl.SSLError) is None:
-        return ConnectError(
-            f"the proxy refused or failed the tunnel to {server}: {_innermost(proxy)}",
-            hint="check HTTPS_PROXY / NO_PROXY",
-        )
-    if context is not None:
-        translated = translate_error(exc, context=context, server=server)
-        if translated is not None:
-            return translated
-    if find_cause(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)) is not None:
-        return ConnectTimeout(f"{server} stopped answering (read timeout)")
-    cut = find_cause(
-        exc,
-        (
-            urllib3.exceptions.ProtocolError,
-            http.client.IncompleteRead,
-            requests.exceptions.ChunkedEncodingError,
-        ),
-    )
-    if cut is not None:
-        return ConnectionDropped(
-            f"the connection to {server} broke in the middle of a transfer ({_innermost(cut)})",
-            hint="run the command again",
-        )
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return UsageError(f"invalid URL for {server}: {exc}")
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return RemoteError(f"{server} redirected too many times")
-    return ConnectError(f"{server}: {_innermost(exc)}")
-
-
-def stream_ended_early(exc: BaseException) -> bool:
-    """True if ``exc`` says a response body ended before its proven end.
-
-    An end is proven by ``Content-Length``, the last chunk, or TLS close_notify.  A FIN
-    without close_notify (``ssl.SSLEOFError``: the context never suppresses ragged EOFs),
-    or an EOF inside the announced length or a chunk, is a truncation: the bytes received
-    are not the whole body.  A reset or a timeout is not this: that is a broken connection.
-    """
-    return find_cause(exc, (ssl.SSLEOFError, http.client.IncompleteRead)) is not None
-
-
-def _innermost(exc: BaseException) -> str:
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        nxt = exc.__cause__ or getattr(exc, "reason", None) or (exc.args[0] if exc.args else None)
-        if not isinstance(nxt, BaseException):
-            break
-        exc = nxt
-    return str(exc) or type(exc).__name__
-
-
-# -- streamed multipart/form-data body -------------------------------------------------
-
-
-def _quote_form_value(value: str) -> str:
-    # What browsers do (HTML living standard): escape ", CR, LF as %22 %0D %0A, keep UTF-8.
-    return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
-
-
-class MultipartBody:
-    """A ``multipart/form-data`` upload of one file, streamed with a known length.
-
-    Iterating yields the part header, the file in blocks (one reused buffer) and
-    the closing boundary; ``len()`` is exact, so requests sends Content-Length and
-    memory stays flat.  Progress counts file bytes only.  Written here instead of
-    depending on requests-toolbelt: about 40 lines, and it reuses :class:`FileBody`'s
-    reused-buffer loop.
-    """
-
-    def __init__(
-        self,
-        handle: BinaryIO,
-        size: int,
-        *,
-        field: str,
-        filename: str,
-        content_type: str = "application/octet-stream",
-        fields: Mapping[str, str] | None = None,
-        blocksize: int = UPLOAD_BLOCK,
-        callback: ProgressCallback | None = None,
-    ) -> None:
-        self.boundary = "xfer-" + secrets.token_hex(16)
-        head = b""
-        for name, value in (fields or {}).items():
-            head += (
-                f"--{self.boundary}\r\nContent-Disposition: form-data; "
-                f'name="{_quote_form_value(name)}"\r\n\r\n{value}\r\n'
-            ).encode()
-        head += (
-            f"--{self.boundary}\r\nContent-Disposition: form-data; "
-            f'name="{_quote_form_value(field)}"; filename="{_quote_form_value(filename)}"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n"
-        ).encode()
-        self._head = head
-        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
-        self._file = FileBody(handle, size, blocksize=blocksize, callback=callback)
-
-    @property
-    def content_type(self) -> str:
-        """The request's ``Content-Type`` header value (carries the boundary)."""
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    @property
-    def sent(self) -> int:
-        """File bytes read so far."""
-        return self._file.sent
-
-    def __len__(self) -> int:
-        return len(self._head) + len(self._file) + len(self._tail)
-
-    def __iter__(self) -> Iterator[bytes | memoryview]:
-        yield self._head
-        yield from self._file
-        yield self._tail

@@ -45,14 +45,9 @@ from ..errors import (
     XferError,
     folder_needs_recursive,
 )
-from ..http_session import (
-    MultipartBody,
-    XferSession,
-    create_session,
-    drain_error_body,
-    skip_large_body,
-    stream_ended_early,
-)
+from ..http_errors import stream_ended_early
+from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
+from ..multipart import MultipartBody
 from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
@@ -480,8 +475,6 @@ class HTTPSAdapter(Adapter):
         """One GET with ``Range``.  A 206 is checked against the range asked for; a server
         that ignores ``Range`` (200, the whole file) is read from the start and cut; 416
         (``start`` at or past the end) is no bytes."""
-        from ..http_session import drain_error_body  # imported here so this addition stays self-contained
-
         session = self.session
         headers = {"Accept-Encoding": "identity"}
         if start or length is not None:

@@ -23,7 +23,7 @@ Who does what, and why:
   hook on our session, active only around our DAV calls, reads the small error body
   first (the connection returns to the pool) and stops the call with the response;
   it is then mapped here, with the WebDAV meanings (409 missing parent, 412 exists,
-  423 locked, 507 full) on top of :func:`~xfer.http_session.map_http_error`.
+  423 locked, 507 full) on top of :func:`~xfer.http_errors.map_http_error`.
   Redirects are stopped the same way, never followed by requests: it would turn a
   302 to a DELETE or PROPFIND into a GET and report its ``200`` as success.  Only
   the collection redirect (``/a`` -> ``/a/``) is retried, on the slash form.
@@ -89,7 +89,8 @@ from ..errors import (
     XferError,
     folder_needs_recursive,
 )
-from ..http_session import drain_error_body, map_http_error, origin_of
+from ..http_errors import map_http_error
+from ..http_session import drain_error_body, origin_of
 from ..protocols.webdav import WebDAVOptions
 from ..transfer import DOWNLOAD_BLOCK
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus

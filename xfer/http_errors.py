@@ -1,0 +1,202 @@
+"""HTTP failures to xfer errors: status codes, nginx's client-certificate pages, exceptions.
+
+Used by the guarded session (:mod:`xfer.http_session`) and by the adapters that read
+status codes of their own (WebDAV's 207 answers).  TLS and network failures go through
+:func:`xfer.tls.translate_error` first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ssl
+import urllib.parse
+
+import requests
+import requests.exceptions
+import urllib3.exceptions
+
+from .errors import (
+    ClientCertificateRejected,
+    ClientCertificateRequired,
+    ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
+    ErrorFields,
+    RemoteError,
+    RemoteExists,
+    RemoteLocked,
+    RemoteNotFound,
+    RemotePermissionDenied,
+    RemoteStorageFull,
+    ServerError,
+    UnsupportedOperation,
+    UsageError,
+    XferError,
+)
+from .tls import find_cause, translate_error
+
+__all__ = ["ERROR_BODY_LIMIT", "map_http_error", "stream_ended_early"]
+
+#: An error body is read (so the connection can be reused, and its text quoted) only up to this size.
+ERROR_BODY_LIMIT = 64 * 1024
+
+# nginx `ssl_verify_client on` never fails the handshake: it answers HTTP 400 with these.
+_NGINX_NO_CERT = "no required ssl certificate was sent"
+_NGINX_CERT_ERROR = "the ssl certificate error"
+_NGINX_CERT_EXPIRED = "the ssl certificate has expired"  # not in nginx 1.22; cheap to recognise
+
+
+def _body_text(response: requests.Response) -> str:
+    consumed = getattr(response, "_content_consumed", False)
+    if not consumed:
+        return ""
+    with contextlib.suppress(Exception):
+        return (response.content or b"")[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
+    return ""
+
+
+def map_http_error(
+    failure: requests.Response | BaseException,
+    *,
+    server: str,
+    path: str | None = None,
+    context: ssl.SSLContext | None = None,
+) -> XferError:
+    """The xfer error for a failed HTTP response or a requests/urllib3/ssl exception.
+
+    Responses: 401/403 -> :class:`RemotePermissionDenied`, 404/410 -> :class:`RemoteNotFound`,
+    413/507 -> :class:`RemoteStorageFull`, nginx's 400 client-certificate pages ->
+    :class:`ClientCertificateRequired` / :class:`ClientCertificateRejected` (the same
+    errors a TLS-level rejection gives), 5xx -> :class:`ServerError` with status and reason.
+    Exceptions go through :func:`xfer.tls.translate_error` (needs ``context``), then the
+    HTTP-specific cases (proxy, cut stream, bad URL).
+    """
+    if isinstance(failure, BaseException):
+        return _map_exception(failure, server=server, context=context)
+    return _map_response(failure, server=server, path=path, context=context)
+
+
+def _map_response(
+    response: requests.Response, *, server: str, path: str | None, context: ssl.SSLContext | None
+) -> XferError:
+    status = response.status_code
+    reason = response.reason or http.client.responses.get(status, "")
+    what = path or urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path) or "/"
+    said = f"{status} {reason}".strip()
+    facts: ErrorFields = {"server": server, "path": what, "status": status}
+    body = _body_text(response).lower()
+    identity = getattr(context, "identity", None)
+    if status == 400 and _NGINX_NO_CERT in body:
+        return ClientCertificateRequired(
+            f"{server} requires a client certificate and none was presented (HTTP {said})",
+            hint="pass --identity FILE.p12 (or identity = in the profile)",
+            **facts,
+        )
+    if status == 400 and (_NGINX_CERT_ERROR in body or _NGINX_CERT_EXPIRED in body):
+        who = f"client certificate {identity.common_name!r}" if identity else "client certificate"
+        return ClientCertificateRejected(
+            f"{server} rejected our {who} (HTTP {said}: the server could not verify it; "
+            "it may be expired, revoked, or issued by a CA the server does not trust)",
+            hint="check the identity with `xfer identity show`, and that the partner trusts its issuer",
+            **facts,
+        )
+    if status in (401, 403):
+        login = " (login required)" if status == 401 else ""
+        return RemotePermissionDenied(
+            f"{server}: permission denied for {what}{login} ({said})",
+            hint="check that this certificate / account may access this path",
+            **facts,
+        )
+    if status in (404, 410):
+        return RemoteNotFound(f"{server}: {what} does not exist ({said})", **facts)
+    if status in (413, 507):
+        return RemoteStorageFull(
+            f"{server}: {what} is too large for the server ({said})"
+            if status == 413
+            else f"{server}: no space left on the server for {what} ({said})",
+            hint="ask the partner to raise the upload limit (nginx: client_max_body_size)"
+            if status == 413
+            else "ask the partner to free space or raise the quota",
+            **facts,
+        )
+    if status == 409:
+        return RemoteError(
+            f"{server}: conflict on {what} ({said}): a parent folder may be missing, or the path is a folder",
+            **facts,
+        )
+    if status == 412:
+        return RemoteExists(f"{server}: {what} already exists or changed ({said})", **facts)
+    if status == 423:
+        return RemoteLocked(f"{server}: {what} is locked ({said})", **facts)
+    if status in (405, 501):
+        return UnsupportedOperation(
+            f"{server}: the server does not allow {response.request.method if response.request else 'this'}"
+            f" on {what} ({said})",
+            hint="if the server speaks WebDAV, use davs://",
+            **facts,
+        )
+    if 300 <= status < 400:
+        location = response.headers.get("Location", "?")
+        return RemoteError(f"{server}: {what} answered {said} to {location}, which xfer did not follow", **facts)
+    if status >= 500:
+        return ServerError(f"{server}: server error on {what}: HTTP {said}", **facts)
+    return RemoteError(f"{server}: {what}: HTTP {said}", **facts)
+
+
+def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext | None) -> XferError:
+    found = find_cause(exc, XferError)
+    if isinstance(found, XferError):
+        return found
+    proxy = find_cause(exc, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError))
+    if proxy is not None and find_cause(exc, ssl.SSLError) is None:
+        return ConnectError(
+            f"the proxy refused or failed the tunnel to {server}: {_innermost(proxy)}",
+            hint="check HTTPS_PROXY / NO_PROXY",
+        )
+    if context is not None:
+        translated = translate_error(exc, context=context, server=server)
+        if translated is not None:
+            return translated
+    if find_cause(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)) is not None:
+        return ConnectTimeout(f"{server} stopped answering (read timeout)")
+    cut = find_cause(
+        exc,
+        (
+            urllib3.exceptions.ProtocolError,
+            http.client.IncompleteRead,
+            requests.exceptions.ChunkedEncodingError,
+        ),
+    )
+    if cut is not None:
+        return ConnectionDropped(
+            f"the connection to {server} broke in the middle of a transfer ({_innermost(cut)})",
+            hint="run the command again",
+        )
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+        return UsageError(f"invalid URL for {server}: {exc}")
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return RemoteError(f"{server} redirected too many times")
+    return ConnectError(f"{server}: {_innermost(exc)}")
+
+
+def stream_ended_early(exc: BaseException) -> bool:
+    """True if ``exc`` says a response body ended before its proven end.
+
+    An end is proven by ``Content-Length``, the last chunk, or TLS close_notify.  A FIN
+    without close_notify (``ssl.SSLEOFError``: the context never suppresses ragged EOFs),
+    or an EOF inside the announced length or a chunk, is a truncation: the bytes received
+    are not the whole body.  A reset or a timeout is not this: that is a broken connection.
+    """
+    return find_cause(exc, (ssl.SSLEOFError, http.client.IncompleteRead)) is not None
+
+
+def _innermost(exc: BaseException) -> str:
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = exc.__cause__ or getattr(exc, "reason", None) or (exc.args[0] if exc.args else None)
+        if not isinstance(nxt, BaseException):
+            break
+        exc = nxt
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,245 @@
+"""The one place an ``ssl.SSLContext`` is built: secure defaults, trust, and our identity.
+
+Every adapter receives a context from :func:`create_ssl_context`; none of them calls
+``load_cert_chain``, sets ``verify_mode`` or builds a context of its own.  The
+context carries what the error translator needs (the identity, the trust source,
+the pin); what each handshake learned lives on its connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import ssl
+import sys
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from .connection import XferConnection, XferSSLObject, XferSSLSocket
+from .records import HandshakeFacts, on_handshake_message
+
+if TYPE_CHECKING:
+    from ..identity import Identity
+
+__all__ = ["TLS_VERSIONS", "XferSSLContext", "create_ssl_context", "normalize_pin"]
+
+#: Names accepted for ``tls_min`` / ``tls_max``.
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+class XferSSLContext(ssl.SSLContext):
+    """An SSLContext that remembers what it was built from, for error messages.
+
+    What a handshake learns is recorded on its connection (:class:`HandshakeFacts`), not here:
+    one context serves parallel connections.
+    """
+
+    identity: Identity | None
+    trust_source: str
+    pin: str | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        # Connections whose SSL object exists and whose handshake is not over yet.
+        self._handshaking: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._handshaking_lock = threading.Lock()
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        # A TCP FIN without close_notify is a cut, not an end of file: ssl's default
+        # (suppress_ragged_eofs=True) would let a truncated body read as complete.  With it off
+        # the cut surfaces as ssl.SSLEOFError, and each reader decides whether a length proves
+        # the data complete anyway.
+        kwargs["suppress_ragged_eofs"] = False
+        return super().wrap_socket(*args, **kwargs)
+
+    # The TLS inside an https:// proxy tunnel (urllib3) comes through wrap_bio: same facts, same pin.
+
+    def _wrap_socket(self, *args: Any, **kwargs: Any) -> Any:
+        # ssl's private hook that makes the OpenSSL object for a connection (``owner``);
+        # OpenSSL copies the context's message callback into it at that moment.
+        return self._new_connection(super()._wrap_socket, args, kwargs)  # type: ignore[misc]
+
+    def _wrap_bio(self, *args: Any, **kwargs: Any) -> Any:
+        return self._new_connection(super()._wrap_bio, args, kwargs)  # type: ignore[misc]
+
+    def _new_connection(self, make: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        owner = kwargs.get("owner")
+        if not isinstance(owner, XferConnection):
+            return make(*args, **kwargs)
+        owner.handshake_facts = HandshakeFacts()
+        with self._handshaking_lock:
+            if not self._handshaking:
+                _listen(self, on_handshake_message)
+            self._handshaking.add(owner)
+        try:
+            return make(*args, **kwargs)
+        except BaseException:
+            self._handshake_over(owner)
+            raise
+
+    def _handshake_over(self, conn: object) -> None:
+        """``conn``'s handshake ended (done or failed): stop listening once no handshake is left.
+
+        The message callback costs a Python call per TLS record (~25 % CPU on bulk reads), so
+        it is on only while some connection of this context is handshaking.
+        """
+        with self._handshaking_lock:
+            self._handshaking.discard(conn)
+            if not self._handshaking:
+                _listen(self, None)
+
+
+def normalize_pin(pin: str) -> str:
+    """Accept ``sha256:HEX``, plain hex, or colon-separated hex; return ``sha256:hex``."""
+    value = pin.strip()
+    if value.lower().startswith("sha256:"):
+        value = value[7:]
+    elif value.lower().startswith("sha256/"):
+        raise ConfigError(
+            "base64 public-key pins (sha256/...) are not supported",
+            hint="give the certificate's SHA-256 fingerprint as sha256:HEX",
+        )
+    hexdigits = value.replace(":", "").lower()
+    if len(hexdigits) != 64 or any(c not in "0123456789abcdef" for c in hexdigits):
+        raise ConfigError(
+            f"pin {pin!r} is not a SHA-256 fingerprint",
+            hint="use sha256: followed by 64 hex digits (xfer shows it in TLS errors)",
+        )
+    return "sha256:" + hexdigits
+
+
+def create_ssl_context(
+    identity: Identity | None,
+    *,
+    ca: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    pin: str | None = None,
+    minimum_version: str = "1.2",
+    maximum_version: str | None = None,
+) -> XferSSLContext:
+    """Build a fresh client context: secure defaults, our identity, and the trust we were given.
+
+    ``identity`` is presented to servers that ask for a client certificate.  ``ca``
+    replaces the system trust store with the given PEM file(s); ``None`` uses the
+    system store.  ``pin`` (``sha256:HEX``) is checked after every handshake, on top
+    of normal verification.  Call once per protocol family: libraries such as urllib3
+    modify the context they are given.
+    """
+    ctx = XferSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # TLS 1.0/1.1 are broken and banned by RFC 8996.
+    ctx.minimum_version = _version(minimum_version, "tls_min")
+    if maximum_version is not None:
+        ctx.maximum_version = _version(maximum_version, "tls_max")
+    if ctx.maximum_version != ssl.TLSVersion.MAXIMUM_SUPPORTED and (
+        ctx.maximum_version < ctx.minimum_version
+    ):
+        raise ConfigError(f"tls_max {maximum_version} is lower than tls_min {minimum_version}")
+    # Verify the server, always: PROTOCOL_TLS_CLIENT sets both, we state them for the reader.
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.check_hostname = True
+    # TLS 1.3 servers may ask for the client certificate after the handshake
+    # (Apache with per-location SSLVerifyClient does); without this they cannot.
+    ctx.post_handshake_auth = True
+    # No TLS compression (CRIME); OpenSSL 3 already disables it, say so explicitly.
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    ctx.sslsocket_class = XferSSLSocket
+    ctx.sslobject_class = XferSSLObject
+    ctx.identity = identity
+    ctx.pin = normalize_pin(pin) if pin else None
+    ctx.trust_source = _load_trust(ctx, ca)
+    if identity is not None:
+        _load_identity(ctx, identity)
+    return ctx
+
+
+def _version(name: str, option: str) -> ssl.TLSVersion:
+    try:
+        return TLS_VERSIONS[name]
+    except KeyError:
+        raise ConfigError(
+            f"{option} must be one of {', '.join(TLS_VERSIONS)}, not {name!r}",
+            hint="TLS 1.0 and 1.1 are not offered: RFC 8996 deprecates them",
+        ) from None
+
+
+def _load_trust(
+    ctx: ssl.SSLContext,
+    ca: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+) -> str:
+    if ca is None:
+        # urllib3 loads default certs only into contexts it creates itself; ours must.
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        return "the system trust store"
+    files = [ca] if isinstance(ca, str | os.PathLike) else list(ca)
+    for file in files:
+        path = Path(file).expanduser()
+        try:
+            ctx.load_verify_locations(cafile=str(path))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"CA file {path} does not exist") from exc
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                f"CA file {path} holds no PEM certificate",
+                hint="--ca takes PEM certificates (-----BEGIN CERTIFICATE-----)",
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot read CA file {path}: {exc.strerror or exc}") from exc
+    return ", ".join(str(Path(f).expanduser()) for f in files)
+
+
+def _load_identity(ctx: ssl.SSLContext, identity: Identity) -> None:
+    # The stdlib can only load a key from a path.  We re-encrypt the key under a
+    # random one-time password and hand OpenSSL a path that is not a disk file.
+    password = secrets.token_hex(32).encode()
+    chain_pem = identity.certificate_chain_pem()
+    key_pem = identity.encrypted_key_pem(password)
+    with _memory_path(chain_pem, "chain") as chain_path, _memory_path(key_pem, "key") as key_path:
+        ctx.load_cert_chain(chain_path, key_path, password=password)
+
+
+@contextlib.contextmanager
+def _memory_path(data: bytes, label: str) -> Iterator[str]:
+    """A path OpenSSL can open that is backed by memory, not by a file on disk."""
+    if hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir():
+        fd = os.memfd_create(f"xfer-{label}", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, data)
+            # Each open of /proc/self/fd/N starts a new file description at offset 0.
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+    elif sys.platform != "win32" and Path("/dev/fd").is_dir() and len(data) < 16384:
+        # macOS/BSD: a pipe read through /dev/fd; small enough to fit its buffer at once.
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, data)
+            os.close(write_end)
+            write_end = -1
+            yield f"/dev/fd/{read_end}"
+        finally:
+            os.close(read_end)
+            if write_end != -1:
+                os.close(write_end)
+    else:
+        # Elsewhere: an owner-only temp file that only ever holds *encrypted* key material.
+        handle, path = tempfile.mkstemp(prefix="xfer-", suffix=".pem")
+        try:
+            os.write(handle, data)
+            os.close(handle)
+            yield path
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _listen(ctx: ssl.SSLContext, callback: Callable[..., None] | None) -> None:
+    """Install or remove the handshake-message callback (private CPython API: if it goes
+    away we lose only the hints it gathers)."""
+    with contextlib.suppress(AttributeError, TypeError):
+        ctx._msg_callback = callback  # type: ignore[attr-defined]
+

@@ -1,0 +1,304 @@
+"""TLS and network failures in words: which certificate failed, where, and what to do.
+
+Adapters call :func:`translate_error` at their boundary.  What the failing connection's
+handshake showed arrives with the exception (:func:`handshake_facts`), never from the
+shared context.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ..errors import (
+    ClientCertificateRejected,
+    ClientCertificateRequired,
+    ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
+    HostnameMismatch,
+    PinMismatch,
+    ServerCertificateUntrusted,
+    TLSError,
+    TLSVersionMismatch,
+    XferError,
+)
+from .connection import PinMismatchError
+from .records import HandshakeFacts
+
+if TYPE_CHECKING:
+    from ..identity import Identity
+
+__all__ = ["closed_after_handshake", "find_cause", "handshake_facts", "translate_error"]
+
+# X509_V_ERR_* codes the translator distinguishes (openssl/x509_vfy.h).
+_V_ERR_CERT_HAS_EXPIRED = 10
+_V_ERR_CERT_NOT_YET_VALID = 9
+_V_ERR_HOSTNAME_MISMATCH = 62
+_V_ERR_IP_ADDRESS_MISMATCH = 64
+
+_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18
+_V_ERR_SELF_SIGNED_CERT_IN_CHAIN = 19
+_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
+
+# "the server's certificate ..." for a certificate outside its validity period.
+_VALIDITY_WORDS = {
+    _V_ERR_CERT_HAS_EXPIRED: "has expired",
+    _V_ERR_CERT_NOT_YET_VALID: "is not valid yet",
+}
+# "we do not trust the server's certificate: ..." (OpenSSL's own text for other codes).
+_UNTRUSTED_WORDS = {
+    _V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT: "it is self-signed",
+    _V_ERR_SELF_SIGNED_CERT_IN_CHAIN: "its chain ends in a self-signed CA we do not trust",
+    _V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "its issuer is not among the CAs we trust",
+    _V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE: "its issuer is not among the CAs we trust",
+}
+
+# TLS alerts (by OpenSSL reason name) that mean "the server did not like our certificate".
+_REJECTION_REASONS = {
+    "SSLV3_ALERT_BAD_CERTIFICATE": "it rejected the certificate as bad",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED": "it says the certificate is revoked",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "it could not verify the certificate",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "it does not support this kind of certificate",
+    "TLSV1_ALERT_ACCESS_DENIED": "it denied access to this certificate",
+    "TLSV1_ALERT_DECRYPT_ERROR": "the certificate's signature check failed",
+}
+
+# Alerts that, when we presented no certificate at all, can only mean "send one".
+_NO_IDENTITY_ALERTS = {
+    *_REJECTION_REASONS,
+    "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    "TLSV1_ALERT_UNKNOWN_CA",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+}
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps (cause, context, ``reason``, exception args), breadth first."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nxt in (current.__cause__, current.__context__, getattr(current, "reason", None)):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+
+
+def find_cause(
+    exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]
+) -> BaseException | None:
+    """The first exception of ``kinds`` in ``exc``'s cause/context/args chain.
+
+    requests wraps urllib3 which wraps ssl; the ssl error is what tells us what happened.
+    """
+    return next((current for current in _chain(exc) if isinstance(current, kinds)), None)
+
+
+def closed_after_handshake(exc: BaseException) -> bool:
+    """True if ``exc`` comes from a server that closed right after a handshake that asked for
+    a client certificate, before sending any application byte (see ``XferConnection``)."""
+    return any(getattr(current, "xfer_closed_after_handshake", False) for current in _chain(exc))
+
+
+def handshake_facts(exc: BaseException) -> HandshakeFacts:
+    """The handshake facts of the connection that raised ``exc`` (empty if none is known)."""
+    for current in _chain(exc):
+        facts = getattr(current, "xfer_handshake_facts", None)
+        if isinstance(facts, HandshakeFacts):
+            return facts
+    return HandshakeFacts()
+
+
+def _silent_rejection(*, facts: HandshakeFacts, server: str, identity: Identity | None) -> XferError:
+    closed = f"{server} closed the connection right after the TLS handshake"
+    if identity is None:
+        return ClientCertificateRequired(
+            f"{closed}: it most likely requires a client certificate and none was presented",
+            hint="pass --identity FILE.p12 (or identity = in the profile)",
+        )
+    return ClientCertificateRejected(
+        f"{closed}: it most likely rejected our client certificate {identity.common_name!r}"
+        f"{_accepted_cas(facts)}",
+        hint="check with the partner that this certificate is registered for your account "
+        "and that they trust its issuer",
+    )
+
+
+def translate_error(exc: BaseException, *, context: ssl.SSLContext, server: str) -> XferError | None:
+    """Map a TLS or network failure to the xfer error a user can act on; None if neither.
+
+    ``server`` is ``host:port`` as the user knows it (also the error's ``server`` field).
+    ``context`` gives what the connection was built from (identity, trust, pin); what its
+    handshake showed comes with ``exc`` from the failing connection (:func:`handshake_facts`).
+    Adapters call this at their boundary and ``raise translated from exc``.
+    """
+    found = find_cause(exc, XferError)
+    if isinstance(found, XferError):
+        return found
+    identity = getattr(context, "identity", None)
+    if closed_after_handshake(exc):
+        return _silent_rejection(facts=handshake_facts(exc), server=server, identity=identity)
+    ssl_exc = find_cause(exc, ssl.SSLError)
+    if isinstance(ssl_exc, ssl.SSLError):
+        translated = _translate_ssl(
+            ssl_exc, context=context, facts=handshake_facts(exc), server=server, identity=identity
+        )
+        return translated.copy_with(server=server)
+    network = _translate_network(exc, server=server, identity=identity)
+    return network.copy_with(server=server) if network is not None else None
+
+
+def _translate_ssl(
+    exc: ssl.SSLError, *, context: ssl.SSLContext, facts: HandshakeFacts, server: str, identity: Identity | None
+) -> XferError:
+    trust = getattr(context, "trust_source", "the system trust store")
+    if isinstance(exc, PinMismatchError):
+        return PinMismatch(
+            f"{server}: server certificate {exc.actual} does not match the pinned {exc.expected}",
+            hint="if the partner renewed its certificate, check the new fingerprint with them and update --pin",
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _refused_server_certificate(exc, facts=facts, server=server, trust=trust)
+    reason = exc.reason or ""
+    if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or (
+        identity is None and reason in _NO_IDENTITY_ALERTS
+    ):
+        # Without an identity there is no certificate to reject: whatever alert the server
+        # chose (Go's TLS says bad_certificate), it wanted one.
+        return ClientCertificateRequired(
+            f"{server} requires a client certificate and none was presented",
+            hint="pass --identity FILE.p12 (or identity = in the profile)",
+        )
+    who = f"client certificate {identity.common_name!r}" if identity else "client certificate"
+    if reason == "TLSV1_ALERT_UNKNOWN_CA":
+        accepted = _accepted_cas(facts)
+        missing = identity is not None and not identity.chain
+        return ClientCertificateRejected(
+            f"{server} does not trust the issuer of our {who} "
+            f"(issued by {identity.certificate.issuer.rfc4514_string() if identity else '?'}){accepted}",
+            hint=(
+                "the .p12 holds no intermediate certificate: export it again with the full chain"
+                if missing
+                else "ask the partner to trust your CA, or use the identity they issued"
+            ),
+        )
+    if reason == "SSLV3_ALERT_CERTIFICATE_EXPIRED":
+        return ClientCertificateRejected(
+            f"{server} rejected our {who}: the server says it has expired",
+            hint="renew the identity (xfer identity show FILE.p12 shows its dates)",
+        )
+    if reason in _REJECTION_REASONS:
+        return ClientCertificateRejected(
+            f"{server} rejected our {who}: {_REJECTION_REASONS[reason]}{_accepted_cas(facts)}",
+            hint="check with the partner that this certificate is registered for your account",
+        )
+    if reason == "SSLV3_ALERT_HANDSHAKE_FAILURE":
+        return ClientCertificateRejected(
+            f"{server} aborted the handshake after seeing our {who} "
+            "(it rejects the certificate, or shares no cipher with us)",
+            hint="check that the partner registered this certificate",
+        )
+    if reason in (
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "UNSUPPORTED_PROTOCOL",
+        "NO_PROTOCOLS_AVAILABLE",
+        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
+        "NO_SHARED_CIPHER",
+        "NO_CIPHERS_AVAILABLE",
+    ):
+        return TLSVersionMismatch(
+            f"{server}: no common TLS version or cipher ({reason.lower()}); xfer offers TLS 1.2 and 1.3",
+            hint="the server may only speak TLS 1.0/1.1, which xfer refuses (RFC 8996)",
+        )
+    if reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+        return TLSVersionMismatch(
+            f"{server} did not answer with TLS ({reason.lower()})",
+            hint="wrong port or scheme? ftps:// is implicit TLS (port 990), ftpes:// is explicit (port 21)",
+        )
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return ConnectionDropped(
+            f"{server} closed the TLS connection unexpectedly"
+            + (" (it may have rejected our client certificate)" if identity else ""),
+            hint="check that the server accepts your certificate; run again with --traceback for details",
+        )
+    return TLSError(f"{server}: TLS failed: {reason.lower() or exc}")
+
+
+def _refused_server_certificate(
+    exc: ssl.SSLCertVerificationError, *, facts: HandshakeFacts, server: str, trust: str
+) -> XferError:
+    """Our verification refused the server's certificate: say why in a sentence that reads."""
+    code = exc.verify_code
+    detail = exc.verify_message or exc.reason or "verification failed"
+    described = _describe_server_certificate(facts)
+    if code in (_V_ERR_HOSTNAME_MISMATCH, _V_ERR_IP_ADDRESS_MISMATCH):
+        return HostnameMismatch(
+            f"{server}: the server's certificate is not valid for this host name ({detail}){described}",
+            hint="connect with the name the certificate was issued for; a mismatch can mean a wrong server",
+        )
+    if code in _VALIDITY_WORDS:
+        return ServerCertificateUntrusted(
+            f"{server}: the server's certificate {_VALIDITY_WORDS[code]}{described}",
+            hint="tell the partner their server certificate needs renewing (or check this computer's clock)",
+        )
+    why = _UNTRUSTED_WORDS.get(code or 0, detail)
+    return ServerCertificateUntrusted(
+        f"{server}: we do not trust the server's certificate: {why}{described}; trusted: {trust}",
+        hint="if this is the partner's CA, pass it with --ca partner-ca.pem (or ca = in the profile)",
+    )
+
+
+def _translate_network(exc: BaseException, *, server: str, identity: Identity | None) -> XferError | None:
+    timeout = find_cause(exc, (TimeoutError, socket.timeout))
+    if timeout is not None:
+        return ConnectTimeout(
+            f"{server} did not answer in time",
+            hint="check the address and firewall, or raise the timeout (--timeout)",
+        )
+    gai = find_cause(exc, socket.gaierror)
+    if gai is not None:
+        return ConnectError(f"cannot resolve the host name of {server}", hint="check the URL's host name")
+    refused = find_cause(exc, ConnectionRefusedError)
+    if refused is not None:
+        return ConnectError(f"{server} refused the connection", hint="check the host and port")
+    dropped = find_cause(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
+    if dropped is not None:
+        return ConnectionDropped(f"the connection to {server} was dropped")
+    oserr = find_cause(exc, OSError)
+    if isinstance(oserr, OSError) and oserr.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return ConnectError(f"{server} is unreachable ({oserr.strerror})")
+    return None
+
+
+def _accepted_cas(facts: HandshakeFacts) -> str:
+    names = facts.acceptable_client_cas
+    if not names:
+        return ""
+    return "; the server accepts certificates issued by: " + " | ".join(names[:5])
+
+
+def _describe_server_certificate(facts: HandshakeFacts) -> str:
+    """Who the refused server certificate belongs to, as seen in the failed handshake."""
+    der = facts.server_certificate
+    if not der:
+        return ""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return ""
+    fingerprint = "sha256:" + hashlib.sha256(der).hexdigest()
+    return (
+        f"; it is {cert.subject.rfc4514_string()} issued by {cert.issuer.rfc4514_string()}, "
+        f"fingerprint {fingerprint}"
+    )
