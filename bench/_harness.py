@@ -165,18 +165,18 @@ def xfer_clients(bench: Bench, *, adapter: str, url: str, cli_flags: Sequence[st
             "p12": str(ident.p12), "password": ident.password, "ca": str(ident.ca), "tls": tls,
             "username": srv.username, "login_password": srv.password,
             "direction": direction, "local": str(local), "remote": remote,
-        }  # fmt: skip
+        }
         return [sys.executable, str(child), json.dumps(args)]
 
     flags = ["--identity", str(ident.p12), "--identity-password", "env:XFER_BENCH_PW", "--ca", str(ident.ca),
-             "--tls-max", tls, *cli_flags, "--quiet"]  # fmt: skip
+             "--tls-max", tls, *cli_flags, "--quiet"]
     cli = [sys.executable, "-m", "xfer"]
     return [
         Client("xfer-lib", lambda local, remote: lib("put", local, remote),
                lambda remote, local: lib("get", local, remote)),
         Client("xfer-cli", lambda local, remote: [*cli, "put", str(local), url + remote, *flags],
                lambda remote, local: [*cli, "get", url + remote, str(local), *flags]),
-    ]  # fmt: skip
+    ]
 
 
 @dataclass
@@ -229,7 +229,7 @@ def print_table(title: str, results: Results, *, references: Sequence[str]) -> N
     size, gib = results.size, results.size / (1 << 30)
     names = list(dict.fromkeys(name for name, _ in results.samples))
     print(f"\n{title}\n{size >> 20} MiB, median of {results.repeat}, CPU = user+sys of the client's process, "
-          f"net = CPU minus the client's start-up (empty file)\n")  # fmt: skip
+          f"net = CPU minus the client's start-up (empty file)\n")
     header = f"{'client':10} {'dir':4} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'CPU s/GiB':>10} {'net s/GiB':>10}"
     for ref in references:
         header += f" {'CPU/' + ref:>11} {'MB/s/' + ref:>12}"

@@ -32,7 +32,7 @@ def main() -> None:
             "set net:max-retries 1",
             *(['set ssl:priority "NORMAL:-VERS-TLS1.3"'] if args.tls == "1.2" else []),
             f"open -u {srv.username},{srv.password} ftp://{srv.host}:{srv.port}",
-        ]  # fmt: skip
+        ]
 
         def lftp(command: str) -> list[str]:
             return ["lftp", "-c", "; ".join([*settings, command])]
@@ -43,10 +43,10 @@ def main() -> None:
             *h.xfer_clients(bench, adapter="xfer.adapters.ftps:ExplicitFTPSAdapter",
                             url=f"ftpes://{srv.host}:{srv.port}",
                             cli_flags=["--username", srv.username or "", "--password", "env:XFER_BENCH_FTP_PW"]),
-        ]  # fmt: skip
+        ]
         results = h.measure(bench, clients)
         h.print_table(f"FTPS on {srv.package or 'vsftpd'}, TLS {args.tls}, explicit, client certificate, "
-                      "session reuse", results, references=["lftp"])  # fmt: skip
+                      "session reuse", results, references=["lftp"])
         put, get = (json.loads(results.samples[("xfer-lib", d)][-1].out) for d in h.DIRECTIONS)
         print(
             f"xfer-lib data connections resumed: put {put['data_sessions_resumed']}/{put['data_connections']}, "

@@ -22,15 +22,15 @@ def main() -> None:
     with h.bed_server("nginx", args) as bench:
         ident, url = bench.identity, f"https://127.0.0.1:{bench.server.port}"
         curl = ["curl", "-sS", "-f", "--cert-type", "P12", "--cert", f"{ident.p12}:{ident.password}",
-                "--cacert", str(ident.ca), "--tls-max", args.tls]  # fmt: skip
+                "--cacert", str(ident.ca), "--tls-max", args.tls]
         clients = [
             h.Client("curl", lambda local, remote: [*curl, "-T", str(local), url + remote],
                      lambda remote, local: [*curl, "-o", str(local), url + remote]),
             *h.xfer_clients(bench, adapter="xfer.adapters.https:HTTPSAdapter", url=url),
-        ]  # fmt: skip
+        ]
         results = h.measure(bench, clients)
         h.print_table(f"HTTPS on {bench.server.version}, TLS {args.tls}, client certificate", results,
-                      references=["curl"])  # fmt: skip
+                      references=["curl"])
 
 
 if __name__ == "__main__":

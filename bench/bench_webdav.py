@@ -29,17 +29,17 @@ def main() -> None:
         curl = ["curl", "-sS", "-f", *pem, "--tls-max", args.tls]
         rclone = ["rclone", "--client-cert", str(ident.cert), "--client-key", str(ident.key), "--ca-cert",
                   str(ident.ca), "--retries", "1", "--low-level-retries", "1", "--transfers", "1",
-                  "--ignore-times"]  # fmt: skip
+                  "--ignore-times"]
         clients = [
             h.Client("curl", lambda local, remote: [*curl, "-T", str(local), https + remote],
                      lambda remote, local: [*curl, "-o", str(local), https + remote]),
             h.Client("rclone", lambda local, remote: [*rclone, "copyto", str(local), ":webdav:" + remote],
                      lambda remote, local: [*rclone, "copyto", ":webdav:" + remote, str(local)]),
             *h.xfer_clients(bench, adapter="xfer.adapters.webdav:WebDAVAdapter", url=f"davs://127.0.0.1:{port}"),
-        ]  # fmt: skip
+        ]
         results = h.measure(bench, clients)
         h.print_table(f"WebDAV on {bench.server.version} mod_dav, TLS {args.tls} (rclone: negotiated), "
-                      "client certificate", results, references=["curl", "rclone"])  # fmt: skip
+                      "client certificate", results, references=["curl", "rclone"])
 
 
 if __name__ == "__main__":

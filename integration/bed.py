@@ -47,7 +47,7 @@ READY_TIMEOUT = 30.0
 PASV_PORTS = 10  # per FTP server; enough for the tests' parallel transfers
 SERVER_NAMES = (
     "nginx", "apache", "vsftpd-explicit", "vsftpd-implicit", "proftpd", "pureftpd", "pyas2",
-)  # fmt: skip
+)
 _SETUP_HINT = "run `sudo sh integration/setup.sh`"
 
 
@@ -205,7 +205,7 @@ class _Server(ABC):
             "HOST": HOST, "PUBLIC_HOST": HOST, "PORT": self.port, "RUN": self.dir, "ROOT": self.root,
             "CERT": pki.server_cert, "KEY": pki.server_key, "CA": pki.root_ca,
             "CHAIN": pki.intermediate_ca, **more,
-        }  # fmt: skip
+        }
 
     def launch(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -217,7 +217,7 @@ class _Server(ABC):
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 cwd=self.dir, start_new_session=True, env=self.env(),
-            )  # fmt: skip
+            )
 
     def env(self) -> dict[str, str]:
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
@@ -232,7 +232,7 @@ class _Server(ABC):
             last = probe(
                 self.probe_kind, HOST, self.port, ca=pki.root_ca, cert=pki.client_cert,
                 key=pki.client_key, timeout=2.0,
-            )  # fmt: skip
+            )
             if last.accepted:
                 return last
             time.sleep(0.1)
@@ -263,7 +263,7 @@ class _Server(ABC):
             name=self.name, url=url, host=HOST, port=self.port, root=self.root, log=self.log(),
             version=version, package=_dpkg_version(self.package), pid=self.proc.pid,
             start_seconds=0.0, probe_kind=self.probe_kind, **kw,
-        )  # fmt: skip
+        )
 
 
 class _Nginx(_Server):
@@ -291,7 +291,7 @@ class _Nginx(_Server):
                 NGINX_MODULES="/usr/lib/nginx/modules", WRONG_PORT=self.wrong_port,
                 WRONG_CERT=pki.wrong_host_cert, WRONG_KEY=pki.wrong_host_key,
             ),
-        )  # fmt: skip
+        )
         return [str(self.binary()), "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")]
 
     def log(self) -> Path:
@@ -307,7 +307,7 @@ class _Nginx(_Server):
                 "wrong_host_port": self.wrong_port,
                 "rejects_with": "HTTP 400 (handshake succeeds without a good certificate)",
             },
-        )  # fmt: skip
+        )
 
 
 class _Apache(_Server):
@@ -332,7 +332,7 @@ class _Apache(_Server):
             TEMPLATES / "apache/apache2.conf.tmpl", self.dir / "apache2.conf",
             self.values(APACHE_MODULES="/usr/lib/apache2/modules", APACHE_USER=self.user,
                         APACHE_GROUP=self.user, ALIAS_PORT=self.alias_port, ALIAS_ROOT=self.alias_root),
-        )  # fmt: skip
+        )
         return [str(self.binary()), "-f", str(conf), "-DFOREGROUND"]
 
     def log(self) -> Path:
@@ -349,7 +349,7 @@ class _Apache(_Server):
                 "alias_port": self.alias_port,
                 "alias_root": str(self.alias_root),
             },
-        )  # fmt: skip
+        )
 
 
 class _Ftp(_Server):
@@ -377,7 +377,7 @@ class _Ftp(_Server):
             f"{scheme}://{HOST}:{self.port}/", version, username=FTP_USER, password=FTP_PASSWORD,
             password_file=self.ctx.run / "ftp-password.txt",
             extra={"passive_ports": list(self.pasv)},
-        )  # fmt: skip
+        )
 
 
 class _Vsftpd(_Ftp):
@@ -396,7 +396,7 @@ class _Vsftpd(_Ftp):
             TEMPLATES / "vsftpd/vsftpd.conf.tmpl", self.dir / "vsftpd.conf",
             self.ftp_values(PAM_SERVICE=PAM_SERVICE, SECURE_CHROOT=empty,
                             IMPLICIT="YES" if self.implicit else "NO"),
-        )  # fmt: skip
+        )
         conf.chmod(0o600)  # vsftpd refuses a config file others may write
         return [str(self.binary()), str(conf)]
 
@@ -443,7 +443,7 @@ class _Proftpd(_Ftp):
         conf = render_file(
             TEMPLATES / "proftpd/proftpd.conf.tmpl", self.dir / "proftpd.conf",
             self.ftp_values(PROFTPD_MODULES=self.modules()),
-        )  # fmt: skip
+        )
         # -n: foreground; -q: quiet start-up; -c: our config only.
         return [str(self.binary()), "-n", "-c", str(conf)]
 
@@ -472,7 +472,7 @@ class _Pureftpd(_Ftp):
         args = render_file(
             TEMPLATES / "pureftpd/pure-ftpd.args.tmpl", self.dir / "pure-ftpd.args",
             self.ftp_values(PUREFTPD_PEM=bundle),
-        )  # fmt: skip
+        )
         lines = [ln.strip() for ln in args.read_text().splitlines()]
         return [str(self.binary()), *(ln for ln in lines if ln and not ln.startswith("#"))]
 
@@ -485,12 +485,12 @@ class _Pureftpd(_Ftp):
             [str(pure_pw), "useradd", FTP_USER, "-u", FTP_USER, "-g", FTP_USER, "-d", str(self.root),
              "-f", str(self.dir / "pureftpd.passwd"), "-F", str(self.dir / "pureftpd.pdb"), "-m"],
             input=f"{FTP_PASSWORD}\n{FTP_PASSWORD}\n", text=True, capture_output=True, check=True,
-        )  # fmt: skip
+        )
         # pure-pw hashes with a deliberately slow KDF: 3.4 s per login on this machine, paid by
         # every test.  A SHA-512 crypt hash (pure-ftpd checks it with crypt(3)) is as valid here.
         passwd = self.dir / "pureftpd.passwd"
         fast = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=FTP_PASSWORD, text=True,
-                              capture_output=True, check=True).stdout.strip()  # fmt: skip
+                              capture_output=True, check=True).stdout.strip()
         user, _slow, rest = passwd.read_text().split(":", 2)
         passwd.write_text(f"{user}:{fast}:{rest}")
         subprocess.run(
@@ -530,7 +530,7 @@ class _Pyas2(_Server):
                 [python, str(TEMPLATES / "pyas2/bootstrap.py"), str(pki.folder)],
             ):
                 done = subprocess.run(cmd, cwd=self.dir, env=self.env(), stdout=subprocess.PIPE,
-                                      stderr=out, check=False)  # fmt: skip
+                                      stderr=out, check=False)
                 out.write(done.stdout)
                 if done.returncode != 0:
                     out.flush()
@@ -565,7 +565,7 @@ class _Pyas2(_Server):
                 "inbox": {p: str(self.root / "messages" / org / "inbox" / p) for p in self.as2["partners"]},
                 "stack": ", ".join(versions),
             },
-        )  # fmt: skip
+        )
         info.root = self.root / "messages" / org / "inbox"
         info.package = versions[0] + " (own venv)"
         return info
@@ -661,7 +661,7 @@ class Bed:
             "run_dir": str(self.run_dir), "pki_folder": str(self.pki_folder),
             "profiles_dir": str(self.profiles_dir), "missing": self.missing,
             "servers": {k: v.to_json() for k, v in self.servers.items()},
-        }  # fmt: skip
+        }
         (self.run_dir / "bed.json").write_text(json.dumps(data, indent=2))
 
     @classmethod
@@ -671,7 +671,7 @@ class Bed:
             Path(data["run_dir"]),
             {k: ServerInfo.from_json(v) for k, v in data["servers"].items()},
             data["missing"], Path(data["pki_folder"]), Path(data["profiles_dir"]),
-        )  # fmt: skip
+        )
 
     def stop(self) -> None:
         """Stop every server this bed started (by process group of the recorded PID); idempotent."""
@@ -703,7 +703,7 @@ class Bed:
         for info in self.servers.values():
             mtls = {True: "yes", False: "NO", None: "?"}[info.mtls_required]
             rows.append((info.name, info.version, info.package, str(info.port), mtls,
-                         " ".join(info.tls_versions) or "?", f"{info.start_seconds:.2f}"))  # fmt: skip
+                         " ".join(info.tls_versions) or "?", f"{info.start_seconds:.2f}"))
         for name, reason in self.missing.items():
             rows.append((name, "MISSING", reason, "-", "-", "-", "-"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -19,11 +19,11 @@ __all__ = ["COMPOSE_PORTS", "profile_tables", "write_tables"]
 COMPOSE_PORTS: dict[str, int] = {
     "nginx": 8443, "nginx-wrong-host": 8444, "apache": 8445, "pyas2": 8446,
     "vsftpd-explicit": 2121, "vsftpd-implicit": 2990, "proftpd": 2122, "pureftpd": 2123,
-}  # fmt: skip
+}
 COMPOSE_PASV: dict[str, tuple[int, int]] = {
     "vsftpd-explicit": (30000, 30009), "vsftpd-implicit": (30010, 30019),
     "proftpd": (30020, 30029), "pureftpd": (30030, 30039),
-}  # fmt: skip
+}
 
 
 def profile_tables(

@@ -24,18 +24,18 @@ def send(url: str, pki: Path, partner_id: str, *, sign: bool, encrypt: bool, pay
     client_key = (pki / "client.key").read_bytes() + (pki / "client.pem").read_bytes()
     partner_cert = (pki / "partner.pem").read_bytes()
     me = Organization(as2_name=partner_id, sign_key=client_key, sign_key_pass="", decrypt_key=client_key,
-                      decrypt_key_pass="")  # fmt: skip
+                      decrypt_key_pass="")
     them = Partner(
         as2_name="XFERPARTNER", verify_cert=partner_cert, encrypt_cert=partner_cert, validate_certs=False,
         sign=sign, digest_alg="sha256", encrypt=encrypt, enc_alg="aes_256_cbc", compress=True,
         mdn_mode="SYNC", mdn_digest_alg="sha256",
-    )  # fmt: skip
+    )
     message = Message(me, them)
     message.build(payload, filename="smoke.edi", content_type="application/edi-consent")
     response = requests.post(
         url, data=message.content, headers=dict(message.headers), timeout=30,
         cert=(str(pki / "client.pem"), str(pki / "client.key")), verify=str(pki / "ca.pem"),
-    )  # fmt: skip
+    )
     response.raise_for_status()
     raw = b"".join(f"{k}: {v}\r\n".encode() for k, v in response.headers.items()) + b"\r\n" + response.content
     mdn = Mdn()

@@ -34,7 +34,7 @@ SIGNS = ["none", "sha1", "sha256", "sha512"]
 CIPHERS = ["none", "3des", "aes128-cbc", "aes192-cbc", "aes256-cbc"]
 MATRIX = [(s, e, c) for s in SIGNS for e in CIPHERS for c in (False, True)]
 UNSIGNED_MDN_ROWS = [("none", "none", False), ("sha1", "3des", True), ("sha256", "aes256-cbc", True),
-                     ("sha512", "aes128-cbc", False), ("none", "aes192-cbc", True)]  # fmt: skip
+                     ("sha512", "aes128-cbc", False), ("none", "aes192-cbc", True)]
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +59,10 @@ def connect(bed: Bed, pyas2: ServerInfo) -> Connect:
         table: dict[str, Any] = {
             "as2_from": "XFERCLIENT", "as2_to": pyas2.extra["as2_to"], "partner_cert": pyas2.extra["partner_cert"],
             "sign": "sha256", "encrypt": "aes256-cbc", "compress": True, "mdn": "signed-sync",
-        }  # fmt: skip
+        }
         table.update(as2)
         data: dict[str, Any] = {"url": pyas2.extra["endpoint"], "protocol": "as2", "ca": str(pki / "ca.pem"),
-                                "as2": table}  # fmt: skip
+                                "as2": table}
         if identity:
             data.update(identity=str(pki / "client.p12"), identity_password=f"file:{pki / 'password.txt'}")
         adapter = xfer.client.connect(Profile.from_mapping("pyas2", data))
@@ -82,7 +82,7 @@ def payload(label: str) -> bytes:
 
 
 def send_row(connect: Connect, pyas2: ServerInfo, tmp_path: Path, sign: str, encrypt: str, compress: bool,
-             mdn: str) -> None:  # fmt: skip
+             mdn: str) -> None:
     name = f"{mdn}-{sign}-{encrypt}-{'z' if compress else 'raw'}-{os.urandom(4).hex()}.edi"
     data = payload(name)
     local = tmp_path / name
@@ -101,7 +101,7 @@ def send_row(connect: Connect, pyas2: ServerInfo, tmp_path: Path, sign: str, enc
 
 
 @pytest.mark.parametrize(("sign", "encrypt", "compress"), MATRIX,
-                         ids=[f"{s}-{e}-{'z' if c else 'raw'}" for s, e, c in MATRIX])  # fmt: skip
+                         ids=[f"{s}-{e}-{'z' if c else 'raw'}" for s, e, c in MATRIX])
 def test_matrix_signed_mdn(
     connect: Connect, pyas2: ServerInfo, tmp_path: Path, sign: str, encrypt: str, compress: bool
 ) -> None:
@@ -109,7 +109,7 @@ def test_matrix_signed_mdn(
 
 
 @pytest.mark.parametrize(("sign", "encrypt", "compress"), UNSIGNED_MDN_ROWS,
-                         ids=[f"{s}-{e}-{'z' if c else 'raw'}" for s, e, c in UNSIGNED_MDN_ROWS])  # fmt: skip
+                         ids=[f"{s}-{e}-{'z' if c else 'raw'}" for s, e, c in UNSIGNED_MDN_ROWS])
 def test_matrix_unsigned_mdn(
     connect: Connect, pyas2: ServerInfo, tmp_path: Path, sign: str, encrypt: str, compress: bool
 ) -> None:

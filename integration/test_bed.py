@@ -59,7 +59,7 @@ def curl(bed: Bed, *args: str, identity: str = "good", tls: str | None = None) -
     cmd = [
         "curl", "--silent", "--show-error", "--max-time", "15", "--cacert", str(bed.pki_folder / "ca.pem"),
         *identity_args(bed.pki, identity), *version, *args,
-    ]  # fmt: skip
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
 
 
@@ -111,7 +111,7 @@ def test_webdav_verbs(bed: Bed, bed_server: Callable[[str], ServerInfo], payload
     assert propfind.stdout.endswith("207"), propfind
     assert payload.name in propfind.stdout
     moved = curl(bed, "-X", "MOVE", "-H", f"Destination: {base}{folder}/moved.bin", *code,
-                 f"{base}{folder}/{payload.name}", tls=tls)  # fmt: skip
+                 f"{base}{folder}/{payload.name}", tls=tls)
     assert moved.stdout in ("201", "204"), moved
     assert (srv.root / folder / "moved.bin").read_bytes() == payload.read_bytes()
     assert curl(bed, "-X", "DELETE", *code, f"{base}{folder}/moved.bin", tls=tls).stdout == "204"
@@ -170,7 +170,7 @@ def lftp(bed: Bed, srv: ServerInfo, script: str, identity: str = "good") -> subp
     scheme = "ftps" if srv.name == "vsftpd-implicit" else "ftp"
     commands = [*settings, f"open -u {srv.username},{srv.password} {scheme}://{srv.host}:{srv.port}", script]
     return subprocess.run(["lftp", "-c", "; ".join(commands)], capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+                          check=False)
 
 
 @pytest.mark.parametrize("name", FTP_ALL)
@@ -298,6 +298,6 @@ def test_pyas2_accepts_pyas2lib_message_and_enforces_partner_security(
         [str(PYAS2_VENV / "bin/python"), str(Path(__file__).with_name("pyas2_smoke.py")), srv.url,
          str(bed.pki_folder)],
         capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done
     assert (srv.root / "XFERCLIENT" / "smoke.edi").read_bytes() == b"UNB+UNOA:1+smoke'"

@@ -21,7 +21,7 @@ else:  # pragma: no cover - the 3.10 backport xfer itself depends on
 
 def _info(name: str, url: str, port: int, tmp_path: Path) -> ServerInfo:
     return ServerInfo(name=name, url=url, host="127.0.0.1", port=port, root=tmp_path / name, log=tmp_path / "log",
-                      version="1", package="p", pid=0, start_seconds=0.0)  # fmt: skip
+                      version="1", package="p", pid=0, start_seconds=0.0)
 
 
 def test_bed_writes_one_profile_per_target_of_its_servers(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_bed_writes_one_profile_per_target_of_its_servers(tmp_path: Path) -> Non
         "proftpd": _info("proftpd", "ftpes://127.0.0.1:41002/", 41002, tmp_path),
     }
     bed = Bed(run_dir=tmp_path, servers=servers, missing={"apache": "not installed"},
-              pki_folder=tmp_path / "pki", profiles_dir=tmp_path / "profiles")  # fmt: skip
+              pki_folder=tmp_path / "pki", profiles_dir=tmp_path / "profiles")
 
     folder = bed.write_profiles()
 

@@ -35,7 +35,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(params=SERVERS)
 def looping(request: pytest.FixtureRequest, bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:  # fmt: skip
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
     info = bed_server(request.param)
     folder = info.root / f"loop-{uuid.uuid4().hex[:8]}"
     folder.mkdir()
@@ -43,7 +43,7 @@ def looping(request: pytest.FixtureRequest, bed_server: Callable[[str], ServerIn
     os.symlink(".", folder / "a")
     url = info.url if not info.url.startswith("https://") else info.extra.get("webdav_url", info.url)
     flags = ["--identity", str(bed_pki.client_p12), "--identity-password", f"file:{bed_pki.password_file}",
-             "--ca", str(bed_pki.root_ca)]  # fmt: skip
+             "--ca", str(bed_pki.root_ca)]
     if info.username:
         monkeypatch.setenv("XFER_T_BED_PW", info.password or "")
         flags += ["--username", info.username, "--password", "env:XFER_T_BED_PW"]
@@ -54,7 +54,7 @@ def looping(request: pytest.FixtureRequest, bed_server: Callable[[str], ServerIn
 
 
 def test_link_loop_stops_at_the_depth_limit(capsys: pytest.CaptureFixture[str], looping: tuple[str, list[str]],
-                                            tmp_path: Path) -> None:  # fmt: skip
+                                            tmp_path: Path) -> None:
     url, flags = looping
     code = main(["get", "-r", "--max-depth", "5", url, str(tmp_path / "out") + "/", *flags])
     _, err = capsys.readouterr()

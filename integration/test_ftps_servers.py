@@ -54,7 +54,7 @@ def _adapter(server: ServerInfo, context: ssl.SSLContext, *, password: str | Non
         scheme="ftps" if implicit else "ftpes", host=server.host, port=server.port, root="/",
         ssl_context=context, username=server.username,
         password=server.password if password is None else password, timeout=20,
-    )  # fmt: skip
+    )
     return cls(settings)
 
 

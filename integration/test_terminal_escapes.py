@@ -36,7 +36,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(params=SERVERS)
 def hostile(request: pytest.FixtureRequest, bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str], set[str]]]:  # fmt: skip
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str], set[str]]]:
     """(URL of a folder holding NAMES, connection flags, the names the server lists) on one real server."""
     info = bed_server(request.param)
     folder = f"esc-{uuid.uuid4().hex[:8]}"
@@ -46,7 +46,7 @@ def hostile(request: pytest.FixtureRequest, bed_server: Callable[[str], ServerIn
     shutil.chown(info.root / folder, user=info.root.owner(), group=info.root.group())
     url = info.url if not info.url.startswith("https://") else info.extra.get("webdav_url", info.url)
     flags = ["--identity", str(bed_pki.client_p12), "--identity-password", f"file:{bed_pki.password_file}",
-             "--ca", str(bed_pki.root_ca)]  # fmt: skip
+             "--ca", str(bed_pki.root_ca)]
     if info.username:
         monkeypatch.setenv("XFER_T_BED_PW", info.password or "")
         flags += ["--username", info.username, "--password", "env:XFER_T_BED_PW"]
@@ -60,7 +60,7 @@ def hostile(request: pytest.FixtureRequest, bed_server: Callable[[str], ServerIn
 
 
 def test_real_server_names_are_escaped(capsys: pytest.CaptureFixture[str],
-                                       hostile: tuple[str, list[str], set[str]], tmp_path: Path) -> None:  # fmt: skip
+                                       hostile: tuple[str, list[str], set[str]], tmp_path: Path) -> None:
     url, flags, listed = hostile
     code = main(["ls", url, *flags])
     out, err = capsys.readouterr()

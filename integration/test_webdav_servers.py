@@ -47,11 +47,11 @@ SERVERS = ["apache", "nginx"]
 
 
 def _adapter(pki: TestPKI, port: int, *, identity: Path | None = None, tls_max: str | None = None,
-             ca: Path | None = None, pin: str | None = None, **options: object) -> WebDAVAdapter:  # fmt: skip
+             ca: Path | None = None, pin: str | None = None, **options: object) -> WebDAVAdapter:
     ident = Identity.load(identity, pki.password) if identity else None
     ctx = create_ssl_context(ident, ca=ca or pki.root_ca, maximum_version=tls_max, pin=pin)
     settings = ConnectionSettings(scheme="davs", host="127.0.0.1", port=port, root="/", ssl_context=ctx,
-                                  timeout=30, options=options)  # fmt: skip
+                                  timeout=30, options=options)
     return WebDAVAdapter(settings)
 
 
@@ -144,7 +144,7 @@ def test_names_round_trip(dav: ServerInfo, remote: WebDAVAdapter, folder: str, t
 
 
 def test_mkdir_parents_mv_overwrite(dav: ServerInfo, bed_pki: TestPKI, remote: WebDAVAdapter, folder: str,
-                                    tmp_path: Path) -> None:  # fmt: skip
+                                    tmp_path: Path) -> None:
     remote.mkdir(f"{folder}/x/y/z")
     remote.mkdir(f"{folder}/x/y")
     assert (dav.root / folder.lstrip("/") / "x" / "y" / "z").is_dir()
@@ -162,7 +162,7 @@ def test_mkdir_parents_mv_overwrite(dav: ServerInfo, bed_pki: TestPKI, remote: W
 
 @pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
 def test_apache_missing_parent(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path,
-                               temp_name: bool) -> None:  # fmt: skip
+                               temp_name: bool) -> None:
     # nginx has create_full_put_path on (it makes the folders); Apache answers 409 (PUT) / 500 (MOVE).
     apache = bed_server("apache")
     top = f"/no-such-{uuid.uuid4().hex[:6]}"
@@ -224,7 +224,7 @@ def test_get_of_a_folder_is_remote_is_folder(
 
 
 def test_listing_cap_on_a_real_server(dav: ServerInfo, bed_pki: TestPKI, remote: WebDAVAdapter, folder: str,
-                                      tmp_path: Path) -> None:  # fmt: skip
+                                      tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"x")
     for i in range(40):
         remote.put_file(tmp_path / "f", f"{folder}/file-{i:03d}.bin")
@@ -250,7 +250,7 @@ def test_apache_alias_layout(bed_server: Callable[[str], ServerInfo], bed_pki: T
     name = f"alias-{uuid.uuid4().hex[:6]}"
     (tmp_path / "f").write_bytes(b"payload")
     settings = ConnectionSettings(scheme="davs", host="127.0.0.1", port=port, root="/dav/", ssl_context=ctx,
-                                  timeout=30)  # fmt: skip
+                                  timeout=30)
     with WebDAVAdapter(settings) as remote:
         assert remote.info("/").is_dir
         before = {e.name for e in remote.ls("/")}
@@ -289,7 +289,7 @@ def test_apache_403_and_423(bed_server: Callable[[str], ServerInfo], bed_pki: Te
                     data=b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
                     b"</D:lockscope><D:locktype><D:write/></D:locktype><D:owner>other</D:owner></D:lockinfo>",
                     headers={"Timeout": "Second-60", "Content-Type": "application/xml"},
-                )  # fmt: skip
+                )
                 assert lock.status_code == 200, lock.text
                 token = lock.headers["Lock-Token"]
                 try:
@@ -330,7 +330,7 @@ def _run(op: str, remote: WebDAVAdapter, tmp_path: Path) -> None:
 def test_client_certificate_failures(
     dav: ServerInfo, bed_pki: TestPKI, tmp_path: Path, tls_version: str,
     which: str | None, kind: type, words: str, op: str,
-) -> None:  # fmt: skip
+) -> None:
     (dav.root / "wd-probe.txt").write_bytes(b"probe")
     identity = getattr(bed_pki, which) if which else None
     with _adapter(bed_pki, dav.port, identity=identity, tls_max=tls_version) as remote:
@@ -368,7 +368,7 @@ def test_missing_local_file_and_remote_404(remote: WebDAVAdapter, tmp_path: Path
     with pytest.raises(RemoteNotFound):
         remote.get_file("/wd-no-such-file", keep)
     for call in (lambda: remote.ls("/wd-no-such"), lambda: remote.rm("/wd-no-such"),
-                 lambda: remote.mv("/wd-no-such", "/wd-x")):  # fmt: skip
+                 lambda: remote.mv("/wd-no-such", "/wd-x")):
         with pytest.raises(RemoteNotFound):
             call()
     assert keep.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep"]

@@ -44,6 +44,6 @@ def run_child(script: Path, *args: str, timeout: float = 600) -> ChildRun:
     result = subprocess.run(
         [sys.executable, "-c", _WRAPPER, str(script), *args],
         capture_output=True, text=True, env=env, timeout=timeout, check=False,
-    )  # fmt: skip
+    )
     peak_kb = int(peak_file.read_text()) if peak_file.exists() else 0
     return ChildRun(result.returncode, result.stdout, result.stderr, peak_kb / 1024)

@@ -59,7 +59,7 @@ def tiny_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     failed mount fails the test instead of skipping it."""
     folder = tmp_path_factory.mktemp("tiny")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
-                          capture_output=True, check=False)  # fmt: skip
+                          capture_output=True, check=False)
     if done.returncode != 0:
         reason = f"cannot mount a tmpfs: {done.stderr.decode().strip()}"
         if os.environ.get("CI"):

@@ -345,14 +345,14 @@ def test_no_client_certificate(server: AS2Server, connect: Connect, invoice: Pat
 def test_receipt_store_round_trip(tmp_path: Path) -> None:
     store = ReceiptStore(tmp_path / "r")
     receipt = Receipt(message_id="<a b/c@host>", status="sending", file="/x", filename="x", size=1,
-                      url="https://h/as2", as2_from="A", as2_to="B")  # fmt: skip
+                      url="https://h/as2", as2_from="A", as2_to="B")
     receipt.move("confirmed", "processed")
     path = store.save(receipt)
     assert path.parent == tmp_path / "r" and "/" not in path.name[:-5] and " " not in path.name
     assert store.load("a b/c@host").status == "confirmed" and store.load("<a b/c@host>").confirmed
     assert (path.stat().st_mode & 0o777) == 0o600 or os.name == "nt"
     other = Receipt(message_id="<a_b_c@host>", status="sent", file="/y", filename="y", size=2,
-                    url="https://h/as2", as2_from="A", as2_to="B")  # fmt: skip
+                    url="https://h/as2", as2_from="A", as2_to="B")
     assert store.save(other) != path
     assert {r.message_id for r in store.list()} == {"<a b/c@host>", "<a_b_c@host>"}
 
@@ -372,7 +372,7 @@ def _duplicate_hook(signer: Identity | None, *, original: str | None = None, mic
         return build_mdn(original_message_id=received.message_id or "" if original is None else original,
                          our_as2_id="XFERPARTNER", partner_as2_id="XFERCLIENT",
                          disposition="processed/Warning: duplicate-document", signer=signer,
-                         mic=received.mic if mic else None, mic_algorithm=received.mic_algorithm)  # fmt: skip
+                         mic=received.mic if mic else None, mic_algorithm=received.mic_algorithm)
 
     return hook
 
@@ -470,7 +470,7 @@ def test_confirmation_survives_a_failed_resend(
     [record] = stored(data_dir)
     assert [h["status"] for h in record["history"]] == [
         "sending", "confirmed", "sending", "not-delivered", "sending", "confirmed",
-    ]  # fmt: skip
+    ]
 
 
 def test_duplicate_with_matching_mic_on_a_first_send_is_confirmed(
@@ -504,9 +504,9 @@ def _direct(pki: TestPKI, srv: AS2Server, **as2: Any) -> AS2Adapter:
     options: dict[str, Any] = {
         "as2_from": "XFERCLIENT", "as2_to": srv.as2_id, "sign": "sha256", "encrypt": "none",
         "mdn": "signed-sync", "signing_identity": client, "profile_url": srv.url, **as2,
-    }  # fmt: skip
+    }
     settings = ConnectionSettings(scheme="as2", host=srv.host, port=srv.port, root="/as2",
-                                  ssl_context=create_ssl_context(client, ca=pki.root_ca), options=options)  # fmt: skip
+                                  ssl_context=create_ssl_context(client, ca=pki.root_ca), options=options)
     return AS2Adapter(settings)
 
 

@@ -45,11 +45,11 @@ def write_profile(dirs: Path, pki: TestPKI, srv: AS2Server, name: str = "partner
     table = {
         "as2_from": "XFERCLIENT", "as2_to": srv.as2_id, "partner_cert": str(pki.partner_cert),
         "sign": "sha256", "encrypt": "aes256-cbc", "compress": True, "mdn": "signed-sync", **as2,
-    }  # fmt: skip
+    }
     lines = [
         f'url = "{srv.url}"', 'protocol = "as2"', f'identity = "{pki.client_p12}"',
         f'identity_password = "file:{pki.password_file}"', f'ca = "{pki.root_ca}"', "", "[as2]",
-    ]  # fmt: skip
+    ]
     for key, value in table.items():
         lines.append(f"{key} = {str(value).lower() if isinstance(value, bool) else json.dumps(value)}")
     folder = dirs / "config" / "profiles"
@@ -200,7 +200,7 @@ def test_mic_mismatch_exit_code(
 
     def forge(received: Any, headers: Any) -> tuple[dict[str, str], bytes]:
         return build_mdn(original_message_id=received.message_id, our_as2_id="XFERPARTNER",
-                         partner_as2_id="XFERCLIENT", mic="AAAA", mic_algorithm="sha256", signer=partner)  # fmt: skip
+                         partner_as2_id="XFERCLIENT", mic="AAAA", mic_algorithm="sha256", signer=partner)
 
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=forge) as srv:
         write_profile(dirs, pki, srv)

@@ -45,7 +45,7 @@ def openssl_verify(
         "cms", "-verify", "-binary", "-inform", "DER", "-in", tmp_path / "sig.der",
         "-content", tmp_path / "content", "-CAfile", pki.ca_bundle, "-purpose", "any",
         "-out", tmp_path / "verified",
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------- signatures xfer makes
@@ -74,7 +74,7 @@ def test_openssl_verifies_xfer_attached_signature(pki: TestPKI, identity: Identi
     result = openssl(
         "cms", "-verify", "-binary", "-inform", "DER", "-in", tmp_path / "sig.der",
         "-CAfile", pki.ca_bundle, "-purpose", "any",
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == PAYLOAD
     assert cms.verify(signature, identity.certificate).content == PAYLOAD
@@ -93,7 +93,7 @@ def test_xfer_verifies_openssl_signature(
     result = openssl(
         "cms", "-sign", "-binary", "-md", digest, "-signer", pki.client_cert, "-inkey", pki.client_key,
         "-in", tmp_path / "content", "-outform", "DER", *extra,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr.decode()
     if variant == "attached":
         verified = cms.verify(result.stdout, identity.certificate)
@@ -109,7 +109,7 @@ def _openssl_signature(pki: TestPKI, tmp_path: Path) -> bytes:
     result = openssl(
         "cms", "-sign", "-binary", "-md", "sha256", "-signer", pki.client_cert, "-inkey", pki.client_key,
         "-in", tmp_path / "content", "-outform", "DER",
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout
 
@@ -190,7 +190,7 @@ def test_openssl_decrypts_xfer_envelope(pki: TestPKI, partner: Identity, tmp_pat
     result = openssl(
         "cms", "-decrypt", "-binary", "-inform", "DER", "-in", tmp_path / "env.der",
         "-recip", pki.partner_cert, "-inkey", pki.partner_key,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == PAYLOAD
     printed = openssl("cms", "-cmsout", "-print", "-inform", "DER", stdin=envelope).stdout.decode()

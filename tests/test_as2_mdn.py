@@ -37,7 +37,7 @@ def send(identity: Identity, partner: Identity, **options: object) -> AS2Message
     settings: dict[str, object] = {
         "filename": "orders.edi", "as2_from": "ACME Corp", "as2_to": "PARTNER",
         "signer": identity, "partner_certificate": partner.certificate,
-    }  # fmt: skip
+    }
     settings.update(options)
     return build_message_from_bytes(PAYLOAD, **settings)  # type: ignore[arg-type]
 
@@ -59,7 +59,7 @@ def test_round_trip_matrix(
     received = receive(
         msg.headers, msg.body, our_identity=partner, partner_cert=identity.certificate,
         our_as2_id="PARTNER", partner_as2_id="ACME Corp", seen_message_ids=set(),
-    )  # fmt: skip
+    )
     assert received.disposition == "processed"
     assert received.payload == PAYLOAD
     assert received.filename == "orders.edi"
@@ -102,7 +102,7 @@ def test_openssl_verifies_signed_mdn(pki: TestPKI, identity: Identity, partner: 
         ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", tmp_path / "sig.der",
          "-content", tmp_path / "report", "-CAfile", pki.ca_bundle, "-purpose", "any", "-out", "/dev/null"],
         capture_output=True, check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr.decode()
     assert b"Received-Content-MIC: " + msg.mic.encode() + b", sha-256\r\n" in signed_part
 
@@ -114,7 +114,7 @@ def _mdn(partner: Identity, msg: AS2Message, **changes: object) -> tuple[dict[st
     options: dict[str, object] = {
         "original_message_id": msg.message_id, "our_as2_id": "PARTNER", "partner_as2_id": "ACME Corp",
         "mic": msg.mic, "mic_algorithm": msg.mic_algorithm, "signer": partner,
-    }  # fmt: skip
+    }
     options.update(changes)
     return build_mdn(**options)  # type: ignore[arg-type]
 

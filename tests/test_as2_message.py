@@ -38,7 +38,7 @@ def build(identity: Identity, partner: Identity, **options: object) -> message.A
     defaults: dict[str, object] = {
         "filename": "invoice.edi", "as2_from": "ACME", "as2_to": "PARTNER",
         "signer": identity, "partner_certificate": partner.certificate,
-    }  # fmt: skip
+    }
     defaults.update(options)
     return build_message_from_bytes(PAYLOAD, **defaults)  # type: ignore[arg-type]
 
@@ -134,7 +134,7 @@ def test_signed_message_structure_and_mic(
     result = openssl(
         "cms", "-verify", "-binary", "-inform", "DER", "-in", tmp_path / "sig.der", "-content", tmp_path / "signed",
         "-CAfile", pki.ca_bundle, "-purpose", "any", "-out", "/dev/null",
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr.decode()
 
 
@@ -150,7 +150,7 @@ def test_compressed_signed_encrypted_opened_by_openssl(
     decrypted = openssl(
         "cms", "-decrypt", "-binary", "-inform", "DER", "-in", tmp_path / "body",
         "-recip", pki.partner_cert, "-inkey", pki.partner_key,
-    )  # fmt: skip
+    )
     assert decrypted.returncode == 0, decrypted.stderr.decode()
     # The encrypted entity is the multipart/signed entity, with its Content-Type header.
     head, body = decrypted.stdout.split(b"\r\n\r\n", 1)
@@ -177,7 +177,7 @@ def test_unsigned_encrypted_mic_covers_decrypted_entity(
     decrypted = openssl(
         "cms", "-decrypt", "-binary", "-inform", "DER", "-in", tmp_path / "body",
         "-recip", pki.partner_cert, "-inkey", pki.partner_key,
-    ).stdout  # fmt: skip
+    ).stdout
     assert decrypted.endswith(b"\r\n\r\n" + PAYLOAD)
     assert msg.mic == base64.b64encode(hashlib.sha256(decrypted).digest()).decode()
     assert msg.mic_algorithm == "sha256"

@@ -56,7 +56,7 @@ def slow(pki: TestPKI, tmp_path: Path) -> Iterator[AS2Server]:
 
 
 def test_timeout_after_sending_is_delivery_unknown(capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI,
-                                                   slow: AS2Server, invoice: Path) -> None:  # fmt: skip
+                                                   slow: AS2Server, invoice: Path) -> None:
     profile = write_profile(dirs, pki, slow)
     started = time.monotonic()
     code, _, err = run(capsys, "put", str(invoice), f"{profile}:", "--timeout", str(TIMEOUT))
@@ -110,13 +110,13 @@ def test_refused_before_sending_is_still_not_delivered(
 
 
 def test_unsigned_mdn_is_not_called_signed(pki: TestPKI, tmp_path: Path, dirs: Path, invoice: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     """Item 22: an unsigned receipt without a MIC was reported as "the signed MDN has no ... MIC"."""
     from xfer.as2.mdn import build_mdn
 
     def unsigned_without_mic(received: Received, headers: Mapping[str, str]) -> Any:
         return build_mdn(original_message_id=received.message_id or "", our_as2_id="XFERPARTNER",
-                         partner_as2_id="XFERCLIENT", disposition="processed")  # fmt: skip
+                         partner_as2_id="XFERCLIENT", disposition="processed")
 
     with AS2Server(pki, root=tmp_path / "inbox", mdn_hook=unsigned_without_mic) as srv:
         profile = write_profile(dirs, pki, srv, mdn="unsigned-sync")

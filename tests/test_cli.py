@@ -41,7 +41,7 @@ def test_identity_show(capsys: pytest.CaptureFixture[str], pki: TestPKI, monkeyp
     assert "subject             CN=xfer-client,O=xfer test PKI" in out
     assert "client auth         yes" in out
     code, out, _ = run(capsys, "identity", "show", str(pki.client_p12), "--identity-password",
-                       f"file:{pki.password_file}", "--json")  # fmt: skip
+                       f"file:{pki.password_file}", "--json")
     data = json.loads(out)
     assert code == 0 and data["client_auth"] is True and data["chain"]
 
@@ -50,7 +50,7 @@ def test_identity_show_warns_on_expiring(
     capsys: pytest.CaptureFixture[str], pki: TestPKI
 ) -> None:
     code, _, err = run(capsys, "identity", "show", str(pki.client_expiring_p12), "--identity-password",
-                       f"file:{pki.password_file}")  # fmt: skip
+                       f"file:{pki.password_file}")
     assert code == 0 and "xfer: warning: client certificate 'xfer-client-expiring' expires in" in err
 
 
@@ -106,7 +106,7 @@ def test_expired_identity_refused_before_connecting(
 ) -> None:
     (tmp_path / "f").write_text("x")
     code, _, err = run(capsys, "put", str(tmp_path / "f"), "ftpes://192.0.2.1/in/", "--identity",
-                       str(pki.client_expired_p12), "--identity-password", f"file:{pki.password_file}")  # fmt: skip
+                       str(pki.client_expired_p12), "--identity-password", f"file:{pki.password_file}")
     assert code == ExitCode.TLS
     one_error(err, "expired on 20")
 
@@ -147,7 +147,7 @@ def test_profile_lifecycle(
 ) -> None:
     code, _, err = run(capsys, "profile", "add", "acme", "ftpes://127.0.0.1:2121/inbox", "--identity",
                        str(pki.client_p12), "--identity-password", "keyring", "--username", "acme",
-                       "--password", "env:ACME_PW", "--no-ftps-upload-temp-name")  # fmt: skip
+                       "--password", "env:ACME_PW", "--no-ftps-upload-temp-name")
     assert code == 0, err
     path = config / "profiles" / "acme.toml"
     assert oct(path.stat().st_mode)[-3:] == "600"

@@ -31,12 +31,12 @@ TOO_LONG = "n" * 300  # NAME_MAX is 255 bytes on every common file system
 
 def _tls(pki: TestPKI) -> list[str]:
     return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
-            "--ca", str(pki.root_ca)]  # fmt: skip
+            "--ca", str(pki.root_ca)]
 
 
 @pytest.fixture(params=["https", "ftpes", "davs"])
 def served(request: pytest.FixtureRequest, pki: TestPKI, tmp_path_factory: pytest.TempPathFactory,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:  # fmt: skip
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
     """(base URL, connection flags) of a server holding /f.txt and /d/inner.txt."""
     root = tmp_path_factory.mktemp("local-errors")
     (root / "d").mkdir()
@@ -56,7 +56,7 @@ def served(request: pytest.FixtureRequest, pki: TestPKI, tmp_path_factory: pytes
 
 
 def test_local_name_too_long(capsys: pytest.CaptureFixture[str], served: tuple[str, list[str]],
-                             tmp_path: Path) -> None:  # fmt: skip
+                             tmp_path: Path) -> None:
     base, flags = served
     for target in (tmp_path / TOO_LONG, tmp_path / TOO_LONG / "x.txt"):
         code, _, err = run(capsys, "get", f"{base}/f.txt", str(target), *flags)
@@ -66,7 +66,7 @@ def test_local_name_too_long(capsys: pytest.CaptureFixture[str], served: tuple[s
 
 
 def test_local_file_where_a_folder_must_go(capsys: pytest.CaptureFixture[str], served: tuple[str, list[str]],
-                                           tmp_path: Path) -> None:  # fmt: skip
+                                           tmp_path: Path) -> None:
     base, flags = served
     (tmp_path / "d").write_text("a local file, not a folder")
     code, _, err = run(capsys, "get", "-r", f"{base}/d", str(tmp_path) + "/", *flags)
@@ -76,7 +76,7 @@ def test_local_file_where_a_folder_must_go(capsys: pytest.CaptureFixture[str], s
 
 
 def test_local_parent_is_a_file(capsys: pytest.CaptureFixture[str], served: tuple[str, list[str]],
-                                tmp_path: Path) -> None:  # fmt: skip
+                                tmp_path: Path) -> None:
     base, flags = served
     (tmp_path / "plain").write_text("x")
     code, _, err = run(capsys, "get", f"{base}/f.txt", str(tmp_path / "plain" / "deeper") + "/", *flags)
@@ -112,18 +112,18 @@ class _EndlessFS(AbstractedFS):  # type: ignore[misc]  # pyftpdlib is untyped
 
 @pytest.fixture
 def endless(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:  # fmt: skip
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
     root = tmp_path_factory.mktemp("endless")
     (root / "loop" / "a").mkdir(parents=True)
     (root / "loop" / "f.txt").write_text("x")
     with FTPSServer(pki, root=root, handler_attrs={"abstracted_fs": _EndlessFS}) as srv:
         monkeypatch.setenv("XFER_T_PW", srv.password)
         yield (f"ftpes://{srv.user}@127.0.0.1:{srv.port}",
-               [*_tls(pki), "--password", "env:XFER_T_PW"])  # fmt: skip
+               [*_tls(pki), "--password", "env:XFER_T_PW"])
 
 
 def test_endless_tree_stops_at_the_depth_limit(capsys: pytest.CaptureFixture[str], endless: tuple[str, list[str]],
-                                               tmp_path: Path) -> None:  # fmt: skip
+                                               tmp_path: Path) -> None:
     base, flags = endless
     code, out, err = run(capsys, "ls", f"{base}/loop/a/a/a/", *flags)
     assert code == 0 and "a/" in out and "f.txt" in out  # the fake really is endless
@@ -139,32 +139,32 @@ def test_endless_tree_stops_at_the_depth_limit(capsys: pytest.CaptureFixture[str
 
 
 def test_depth_limit_allows_a_tree_exactly_that_deep(capsys: pytest.CaptureFixture[str], pki: TestPKI,
-                                                     tmp_path: Path) -> None:  # fmt: skip
+                                                     tmp_path: Path) -> None:
     root = tmp_path / "srv"
     (root / "t" / "1" / "2").mkdir(parents=True)
     (root / "t" / "1" / "2" / "deep.txt").write_text("deep")
     (root / "t" / "1" / "2" / "empty").mkdir()
     with WebDAVServer(pki, root=root) as dav:
         code, _, err = run(capsys, "get", "-r", "--max-depth", "2", f"{dav.url}t", str(tmp_path / "out") + "/",
-                           *_tls(pki))  # fmt: skip
+                           *_tls(pki))
         assert code == ExitCode.REMOTE, err
         one_error(err, "deeper than 2 folder levels (at /t/1/2/empty)")
         code, _, err = run(capsys, "get", "-r", "--max-depth", "3", f"{dav.url}t", str(tmp_path / "out") + "/",
-                           *_tls(pki))  # fmt: skip
+                           *_tls(pki))
     assert code == 0, err
     assert (tmp_path / "out" / "t" / "1" / "2" / "deep.txt").read_text() == "deep"
     assert (tmp_path / "out" / "t" / "1" / "2" / "empty").is_dir()
 
 
 def test_library_depth_error_names_the_parameter(pki: TestPKI, tmp_path: Path,
-                                                 endless: tuple[str, list[str]]) -> None:  # fmt: skip
+                                                 endless: tuple[str, list[str]]) -> None:
     import xfer
     from xfer.client import get
     from xfer.errors import RemoteError
 
     base, _flags = endless
     with xfer.connect(base + "/", identity=str(pki.client_p12), identity_password=f"file:{pki.password_file}",
-                      ca=str(pki.root_ca), password="env:XFER_T_PW") as remote:  # fmt: skip
+                      ca=str(pki.root_ca), password="env:XFER_T_PW") as remote:
         with pytest.raises(RemoteError) as caught:
             get(remote, ["/loop"], tmp_path / "out", recursive=True, max_depth=5)
     assert "max_depth" in (caught.value.hint or "") and "--max-depth" not in (caught.value.hint or "")
@@ -210,7 +210,7 @@ def test_put_r_with_an_unreadable_subfolder_fails(tmp_path: Path, monkeypatch: p
 
 
 def test_profile_add_with_a_file_as_config_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Was "unexpected internal error (FileExistsError)"."""
     (tmp_path / "cfg").write_text("not a folder")
     monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "cfg"))

@@ -39,7 +39,7 @@ RAW = re.compile("[\x1b\x07\r\x9b\u202e]")
 
 def _tls(pki: TestPKI) -> list[str]:
     return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
-            "--ca", str(pki.root_ca)]  # fmt: skip
+            "--ca", str(pki.root_ca)]
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_printable_escapes_controls_only() -> None:
 
 
 def test_ftps_listing_names_are_escaped(capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     names = {CLIPBOARD, TITLE, BIDI}  # FTP itself cannot carry CR or LF in a name
     for name in names:
         (tmp_path / "srv" / "in").mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ def test_ftps_listing_names_are_escaped(capsys: pytest.CaptureFixture[str], pki:
 
 
 def test_ls_escapes_names_and_json_keeps_them(capsys: pytest.CaptureFixture[str], dav: WebDAVServer,
-                                              pki: TestPKI) -> None:  # fmt: skip
+                                              pki: TestPKI) -> None:
     base = dav.url.rstrip("/")
     for folder, names in (("in", {CLIPBOARD, TITLE, BIDI, C1}), ("lines", {FORGED})):
         code, out, err = run(capsys, "ls", f"{base}/{folder}/", *_tls(pki))
@@ -96,7 +96,7 @@ def test_ls_escapes_names_and_json_keeps_them(capsys: pytest.CaptureFixture[str]
 
 
 def test_get_result_lines_escape_names(capsys: pytest.CaptureFixture[str], dav: WebDAVServer, pki: TestPKI,
-                                       tmp_path: Path) -> None:  # fmt: skip
+                                       tmp_path: Path) -> None:
     code, out, err = run(capsys, "get", "-r", f"{dav.url}in", str(tmp_path) + "/", *_tls(pki))
     assert code == 0, err
     assert not RAW.search(err), repr(err)
@@ -109,7 +109,7 @@ def test_get_result_lines_escape_names(capsys: pytest.CaptureFixture[str], dav: 
 
 
 def test_error_naming_a_hostile_path_is_escaped(capsys: pytest.CaptureFixture[str], dav: WebDAVServer,
-                                                pki: TestPKI, tmp_path: Path) -> None:  # fmt: skip
+                                                pki: TestPKI, tmp_path: Path) -> None:
     code, _, err = run(capsys, "get", f"{dav.url}%1B]0;pwned%07gone.txt", str(tmp_path / "x"), *_tls(pki))
     assert code == ExitCode.REMOTE
     assert not RAW.search(err), repr(err)
@@ -124,7 +124,7 @@ class _HostileReplyHandler(TLS_FTPHandler):  # type: ignore[misc]  # pyftpdlib i
 
 
 def test_server_reply_text_in_errors_is_escaped(capsys: pytest.CaptureFixture[str], pki: TestPKI,
-                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "srv").mkdir()
     (tmp_path / "srv" / "f.txt").write_text("x")
     with FTPSServer(pki, root=tmp_path / "srv", handler_class=_HostileReplyHandler) as srv:
@@ -168,7 +168,7 @@ def test_progress_label_is_escaped_and_not_markup(capsys: pytest.CaptureFixture[
 
 
 def test_traceback_keeps_the_exit_code(capsys: pytest.CaptureFixture[str], dav: WebDAVServer, pki: TestPKI,
-                                       tmp_path: Path) -> None:  # fmt: skip
+                                       tmp_path: Path) -> None:
     code, _, err = run(capsys, "get", f"{dav.url}missing.txt", str(tmp_path / "x"), *_tls(pki), "--traceback")
     assert code == ExitCode.REMOTE
     assert "Traceback" in err and "RemoteNotFound" in err
@@ -178,7 +178,7 @@ def test_traceback_keeps_the_exit_code(capsys: pytest.CaptureFixture[str], dav: 
 
 
 def test_traceback_of_an_internal_error_exits_1(capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import xfer.cli.transfer
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -197,7 +197,7 @@ def test_traceback_through_the_console_script(tmp_path: Path) -> None:
 
     env = {**os.environ, "XFER_CONFIG_DIR": str(tmp_path), "XFER_PROFILE_PATH": ""}
     done = subprocess.run([sys.executable, "-m", "xfer", "ls", "nobody:/", "--traceback"],
-                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+                          capture_output=True, text=True, env=env, check=False)
     assert done.returncode == ExitCode.CONFIG, done.stderr
     assert "Traceback" in done.stderr
 
@@ -217,7 +217,7 @@ def test_traceback_through_the_console_script(tmp_path: Path) -> None:
     ],
 )
 def test_missing_source_or_destination_in_user_terms(capsys: pytest.CaptureFixture[str], args: list[str],
-                                                     needle: str) -> None:  # fmt: skip
+                                                     needle: str) -> None:
     code, _, err = run(capsys, *args)
     assert code == ExitCode.USAGE
     line = one_error(err, needle)
@@ -231,7 +231,7 @@ def test_secret_file_warning_goes_through_the_cli(capsys: pytest.CaptureFixture[
     secret.write_text("not-the-password\n")
     secret.chmod(0o644)
     code, _, err = run(capsys, "ls", "https://127.0.0.1:9/", "--username", "u", "--password", f"file:{secret}",
-                       "--timeout", "2")  # fmt: skip
+                       "--timeout", "2")
     assert code == ExitCode.CONNECT, err
     assert not RAW.search(err), repr(err)
     assert "xfer: warning: secret file " in err and "pw\\x1b]0;pwned\\x07.txt is readable by other users" in err

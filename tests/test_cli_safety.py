@@ -74,7 +74,7 @@ def test_relative_identity_is_relative_to_the_current_folder(
 ) -> None:
     monkeypatch.chdir(pki.client_p12.parent)
     code, out, err = run(capsys, "ls", f"{profile}:/tree", "--identity", pki.client_p12.name, "--identity-password",
-                         f"file:{pki.password_file.name}")  # fmt: skip
+                         f"file:{pki.password_file.name}")
     assert code == 0, err
     assert "keep.txt" in out
 
@@ -87,7 +87,7 @@ def test_timeout_must_be_finite_and_positive(capsys: pytest.CaptureFixture[str],
 
 
 def test_profile_rm_cannot_escape(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
     (tmp_path / "config" / "profiles").mkdir(parents=True)
     victim = tmp_path / "config" / "victim.toml"
@@ -122,7 +122,7 @@ def test_profile_add_stores_absolute_paths(
     monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.chdir(pki.folder)
     code, _, err = run(capsys, "profile", "add", "rel", "ftpes://h/", "--identity", "client.p12",
-                       "--identity-password", "file:password.txt")  # fmt: skip
+                       "--identity-password", "file:password.txt")
     assert code == 0, err
     text = (tmp_path / "config" / "profiles" / "rel.toml").read_text()
     assert f'identity = "{pki.client_p12}"' in text
@@ -160,7 +160,7 @@ def test_flag_errors_name_the_flag(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == ExitCode.TLS
     assert err.startswith(f"xfer: error: identity file {tmp_path / 'nope.p12'} does not exist")
     code, _, err = run(capsys, "ls", "https://127.0.0.1:1/", "--identity", str(tmp_path / "x.p12"),
-                       "--identity-password", "hunter2")  # fmt: skip
+                       "--identity-password", "hunter2")
     assert code == ExitCode.CONFIG
     assert err.startswith("xfer: error: command line: --identity-password must be a secret reference")
     assert "hunter2" not in err

@@ -34,7 +34,7 @@ def _flags(options: dict[str, str]) -> list[str]:
 
 @pytest.fixture(params=["ftpes", "davs"])
 def served(request: pytest.FixtureRequest, pki: TestPKI, tmp_path_factory: pytest.TempPathFactory,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict[str, str], Path]]:  # fmt: skip
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict[str, str], Path]]:
     """(URL of the root, connection options, storage folder) of a server holding /box/keep.txt."""
     root = tmp_path_factory.mktemp("wording")
     (root / "box").mkdir()
@@ -53,7 +53,7 @@ def served(request: pytest.FixtureRequest, pki: TestPKI, tmp_path_factory: pytes
 
 
 def test_rm_folder_hint_speaks_cli(capsys: pytest.CaptureFixture[str],
-                                   served: tuple[str, dict[str, str], Path]) -> None:  # fmt: skip
+                                   served: tuple[str, dict[str, str], Path]) -> None:
     url, options, root = served
     code, _, err = run(capsys, "rm", url + "box", *_flags(options))
     assert code == ExitCode.REMOTE
@@ -127,10 +127,10 @@ def test_url_target_problems_name_the_url(capsys: pytest.CaptureFixture[str], tm
     ],
 )
 def test_backslash_in_a_remote_path_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, target: str,
-                                               suggestion: str) -> None:  # fmt: skip
+                                               suggestion: str) -> None:
     (tmp_path / "f.txt").write_text("x")
     for args in (["put", str(tmp_path / "f.txt"), target], ["get", target, str(tmp_path / "out")], ["ls", target],
-                 ["rm", target], ["mkdir", target]):  # fmt: skip
+                 ["rm", target], ["mkdir", target]):
         code, _, err = run(capsys, *args)
         assert code == ExitCode.USAGE, (args, err)
         one_error(err, "remote paths are separated by '/', not by a backslash")
@@ -146,7 +146,7 @@ def test_backslash_in_mv_destination_is_refused(capsys: pytest.CaptureFixture[st
 
 
 def test_ftps_server_never_sees_a_backslash_name(capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "f.txt").write_text("x")
     with FTPSServer(pki, root=tmp_path / "srv") as srv:
         profile = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)

@@ -33,7 +33,7 @@ def test_put_and_get_a_tree_over_parallel_connections(
         assert isinstance(remote, Adapter)
         sent = remote.put([source], "/in/", recursive=True, parallel=3)
         assert sorted(r.remote for r in sent) == [
-            "/in/out/f0.txt", "/in/out/f1.txt", "/in/out/f2.txt", "/in/out/f3.txt", "/in/out/sub/deep.bin"]  # fmt: skip
+            "/in/out/f0.txt", "/in/out/f1.txt", "/in/out/f2.txt", "/in/out/f3.txt", "/in/out/sub/deep.bin"]
         one = remote.put(source / "f0.txt", "/single.txt")  # one path needs no list
         assert [r.remote for r in one] == ["/single.txt"]
         got = remote.get("/in/out", tmp_path / "back", recursive=True, parallel=2)
@@ -57,9 +57,9 @@ def test_methods_refuse_folders_without_recursive(xfer_ftps_server: Endpoint, tm
 def test_module_functions_are_thin_wrappers(xfer_https_server: Endpoint, tmp_path: Path) -> None:
     """Same signature as before; the work is the connection's."""
     assert list(inspect.signature(xfer.client.put).parameters) == [
-        "remote", "sources", "destination", "recursive", "callbacks", "parallel", "reconnect"]  # fmt: skip
+        "remote", "sources", "destination", "recursive", "callbacks", "parallel", "reconnect"]
     assert list(inspect.signature(xfer.client.get).parameters) == [
-        "remote", "sources", "destination", "recursive", "callbacks", "parallel", "reconnect", "max_depth"]  # fmt: skip
+        "remote", "sources", "destination", "recursive", "callbacks", "parallel", "reconnect", "max_depth"]
     (tmp_path / "a.txt").write_text("a")
     seen: list[tuple[str, str]] = []
     with xfer.connect(xfer_https_server.profile) as remote:

@@ -91,7 +91,7 @@ def test_demo_as_a_subprocess(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "xfer", "demo", "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     for protocol in PROTOCOLS:
         assert protocol.label in done.stdout
@@ -105,7 +105,7 @@ def test_keep_serves_until_interrupted_then_cleans_up(tmp_path: Path, data_dir: 
     proc = subprocess.Popen(
         [sys.executable, "-m", "xfer", "demo", "--keep", "--workdir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+    )
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 60
@@ -125,7 +125,7 @@ def test_keep_serves_until_interrupted_then_cleans_up(tmp_path: Path, data_dir: 
             [sys.executable, "-m", "xfer", "ls", "demo-ftpes:/", "--json"],
             env={**os.environ, "XFER_PROFILE_PATH": export}, capture_output=True, text=True,
             timeout=60, check=False,
-        )  # fmt: skip
+        )
         assert listing.returncode == 0, listing.stderr
         assert json.loads(listing.stdout) == []
 
@@ -153,7 +153,7 @@ def test_demo_without_the_testing_extra_names_it(tmp_path: Path, json_output: bo
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent), "XFER_DATA_DIR": str(tmp_path / "data")}
     args = ["demo", "--workdir", str(tmp_path), *(["--json"] if json_output else [])]
     done = subprocess.run([sys.executable, "-c", _WITHOUT_EXTRA, *args], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)  # fmt: skip
+                          env=env, timeout=120, check=False)
     assert done.returncode == 1, done.stderr
     assert "ModuleNotFoundError" not in done.stdout + done.stderr and "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("xfer: error:")]

@@ -29,7 +29,7 @@ def test_fields_default_to_none_so_old_raise_sites_keep_working() -> None:
 
 def test_copy_with_builds_a_new_complete_error_of_the_same_class() -> None:
     first = RemoteIsFolder("h:1: /a is a folder", hint="pass recursive=True", cli_hint="use -r",
-                           server="h:1", path="/a", status=409)  # fmt: skip
+                           server="h:1", path="/a", status=409)
     same_advice = first.copy_with("h:1: /a is a folder; more")
     assert type(same_advice) is RemoteIsFolder and isinstance(same_advice, IsADirectoryError)
     assert (same_advice.message, same_advice.args) == ("h:1: /a is a folder; more", ("h:1: /a is a folder; more",))
@@ -47,7 +47,7 @@ def test_https_error_names_server_path_and_status(xfer_https_server: Endpoint, t
         remote.get_file("/missing.bin", tmp_path / "x")
     error = failure.value
     assert (error.server, error.path, error.status, error.reply_code) == (
-        xfer_https_server.address, "/missing.bin", 404, None)  # fmt: skip
+        xfer_https_server.address, "/missing.bin", 404, None)
 
 
 def test_ftps_error_names_server_path_and_reply_code(xfer_ftps_server: Endpoint, tmp_path: Path) -> None:
@@ -102,9 +102,9 @@ def test_no_error_is_edited_after_construction() -> None:
     for source in sorted(package.rglob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-                node, ast.AugAssign | ast.AnnAssign) else []  # fmt: skip
+                node, ast.AugAssign | ast.AnnAssign) else []
             for target in targets:
                 if (isinstance(target, ast.Attribute) and target.attr in ("message", "hint", "cli_hint", "args")
-                        and not (isinstance(target.value, ast.Name) and target.value.id == "self")):  # fmt: skip
+                        and not (isinstance(target.value, ast.Name) and target.value.id == "self")):
                     edits.append(f"{source.relative_to(package.parent)}:{target.lineno}")
     assert not edits, f"errors edited after construction (build them with copy_with): {edits}"

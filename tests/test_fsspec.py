@@ -457,7 +457,7 @@ def test_ranged_read_proves_what_it_returns(pki: TestPKI, mode: str) -> None:
     try:
         url = f"https://127.0.0.1:{server.server_address[1]}/"
         with connect(url, identity=str(pki.client_p12), identity_password=f"file:{pki.password_file}",
-                     ca=str(pki.root_ca)) as remote:  # fmt: skip
+                     ca=str(pki.root_ca)) as remote:
             assert isinstance(remote, HTTPSAdapter)
             expected = IntegrityError if mode == "wrong-start" else (IntegrityError, ConnectionDropped)
             with pytest.raises(expected):

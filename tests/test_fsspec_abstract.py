@@ -65,17 +65,17 @@ class _XferFixtures(AbstractFixtures):
 
 
 class TestFTPS(_XferFixtures, AbstractCopyTests, AbstractGetTests, AbstractPutTests, AbstractOpenTests,
-               AbstractPipeTests):  # fmt: skip
+               AbstractPipeTests):
     protocol = "ftps"
 
 
 class TestWebDAV(_XferFixtures, AbstractCopyTests, AbstractGetTests, AbstractPutTests, AbstractOpenTests,
-                 AbstractPipeTests):  # fmt: skip
+                 AbstractPipeTests):
     protocol = "webdav"
 
 
 class TestHTTPS(_XferFixtures, AbstractCopyTests, AbstractGetTests, AbstractPutTests, AbstractOpenTests,
-                AbstractPipeTests):  # fmt: skip
+                AbstractPipeTests):
     """Plain HTTPS: the scenarios are put in place server-side, as a partner drops files."""
 
     protocol = "https"
@@ -84,7 +84,7 @@ class TestHTTPS(_XferFixtures, AbstractCopyTests, AbstractGetTests, AbstractPutT
     #: store) or empty (a real folder the suite made with mkdir): the server keeps the emptied
     #: folder, as nginx does, and HTTPS cannot make one, so neither branch of the test holds.
     EMPTIED_FOLDER_KEPT = frozenset({"test_copy_directory_without_files_with_same_name_prefix",
-                                     "test_put_directory_without_files_with_same_name_prefix"})  # fmt: skip
+                                     "test_put_directory_without_files_with_same_name_prefix"})
 
     @pytest.fixture(autouse=True)
     def _excluded(self, request: pytest.FixtureRequest) -> None:

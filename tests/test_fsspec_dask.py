@@ -75,7 +75,7 @@ def client(bed: dict[str, Endpoint]) -> Iterator[Client]:
     # Started after the environment is set: spawned worker processes inherit it.  No memory
     # limit: on a busy machine Dask would pause workers for memory this test does not use.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      memory_limit=0) as cluster:  # fmt: skip
+                      memory_limit=0) as cluster:
         with Client(cluster) as dask_client:
             yield dask_client
 

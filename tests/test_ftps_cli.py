@@ -87,7 +87,7 @@ def test_url_target_with_flags(
     monkeypatch.setenv("XFER_T_FTP_PW", server.password)
     code, _, err = run(capsys, "ls", server.url, "--identity", str(pki.client_p12), "--identity-password",
                          f"file:{pki.password_file}", "--ca", str(pki.root_ca), "--username", server.user,
-                         "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+                         "--password", "env:XFER_T_FTP_PW")
     assert code == 0, err
 
 
@@ -112,7 +112,7 @@ def test_bad_inputs(
     (server.root / "remote.txt").write_text("new")
     got, _, err = run(capsys, "get", server.url + "remote.txt", str(target), "--identity", str(identity),
                       "--identity-password", f"file:{pki.password_file}", "--ca", str(ca), "--username",
-                      server.user, "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+                      server.user, "--password", "env:XFER_T_FTP_PW")
     assert got == code
     assert needle in one_error(err)
     assert target.read_text() == "old"

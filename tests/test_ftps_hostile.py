@@ -230,7 +230,7 @@ def test_password_never_printed_by_the_cli(
         monkeypatch.setenv("XFER_T_FTP_PW", SECRET)
         code, out, err = run(capsys, "ls", srv.url, "--identity", str(pki.client_p12),
                              "--identity-password", f"file:{pki.password_file}", "--ca", str(pki.root_ca),
-                             "--username", srv.user, "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+                             "--username", srv.user, "--password", "env:XFER_T_FTP_PW")
     assert code == ExitCode.REMOTE
     assert "530" in err
     assert SECRET not in out + err
@@ -280,7 +280,7 @@ def test_get_of_a_folder_says_it_is_a_folder(
     assert str(failure.value) == f"{srv.host}:{srv.port}: /in is a folder"
     # The library names its parameter; the CLI its flag.
     assert (failure.value.hint, failure.value.cli_hint) == ("pass recursive=True to download folders",
-                                                            "use -r to copy a folder")  # fmt: skip
+                                                            "use -r to copy a folder")
     assert failure.value.exit_code == ExitCode.REMOTE
     assert target.read_bytes() == b"keep"
     assert _no_leftovers(tmp_path) == []
@@ -323,7 +323,7 @@ def test_put_under_a_file_is_refused_clearly(
     ("verb", "args"),
     [("put_file", ("LOCAL", "\\dir\\")), ("mkdir", ("\\dir\\",)), ("rm", ("\\in\\a.edi",)),
      ("rmdir", ("\\in",)), ("mv", ("/in/a.edi", "\\in\\b2.edi"))],
-)  # fmt: skip
+)
 def test_backslash_paths_change_nothing(
     pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, verb: str, args: tuple[str, ...]
 ) -> None:
@@ -417,7 +417,7 @@ def test_mv_onto_an_existing_file_replaces_it(pki: TestPKI, batch: Path, client_
     ("reply", "kind"),
     [("550 No such file or directory.", RemoteNotFound), ("550 Permission denied.", RemotePermissionDenied),
      ("450 File busy.", RemoteError)],
-)  # fmt: skip
+)
 def test_failed_dele_inside_rm_r_names_the_entry(
     pki: TestPKI, root: Path, client_context: ContextFactory, reply: str, kind: type[RemoteError]
 ) -> None:
@@ -470,7 +470,7 @@ def test_cut_download_from_the_cli_exits_7_and_keeps_the_old_file(
         monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
         code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--identity", str(pki.client_p12),
                            "--identity-password", f"file:{pki.password_file}", "--ca", str(pki.root_ca),
-                           "--username", srv.user, "--password", "env:XFER_T_FTP_PW")  # fmt: skip
+                           "--username", srv.user, "--password", "env:XFER_T_FTP_PW")
     assert code == ExitCode.INTEGRITY
     assert "without TLS close_notify" in one_error(err)
     assert target.read_bytes() == b"old and good"
@@ -505,7 +505,7 @@ def test_a_reply_that_never_ends_is_cut_off(client_context: ContextFactory) -> N
     [("530 Login incorrect: PASS ab", "530 Login incorrect: PASS ********"),
      ("530 'ab' refused", "530 '********' refused"),
      ("550 tab abc.", "550 tab abc.")],
-)  # fmt: skip
+)
 def test_secrets_are_taken_out_of_replies_as_tokens(client_context: ContextFactory, reply: str, shown: str) -> None:
     """A short password is replaced where it is set off, never inside another word."""
     ftp = FTPSConnection(context=client_context(), implicit=False, timeout=5)

@@ -158,14 +158,14 @@ def test_old_version_goes_aside_and_is_deleted_only_after_the_upload_is_in_place
         f"RNFR {TARGET}", f"RNTO {aside}",
         f"RNFR {TEMP}", f"RNTO {TARGET}",
         f"DELE {aside}",
-    ]  # fmt: skip
+    ]
 
 
 def test_old_version_that_cannot_be_deleted_is_returned() -> None:
     server = FakeServer(
         {TARGET: b"OLD", TEMP: b"NEW"}, replace=False,
         faults=[Fault("DELE", ftplib.error_perm("550 Permission denied."))],
-    )  # fmt: skip
+    )
     left = install.install(site(server), TEMP, TARGET)
     assert left is not None and asides(server) == [left]
     assert server.files == {TARGET: b"NEW", left: b"OLD"}
@@ -184,7 +184,7 @@ def test_refused_move_aside_changes_nothing() -> None:
     server = FakeServer(
         {TARGET: b"OLD", TEMP: b"NEW"}, replace=False,
         faults=[Fault("RNTO /in/.order.edi.", ftplib.error_perm("550 Access is denied."))],
-    )  # fmt: skip
+    )
     with pytest.raises(XferError) as failure:
         install.install(site(server), TEMP, TARGET)
     assert server.files == {TARGET: b"OLD", TEMP: b"NEW"}
@@ -196,7 +196,7 @@ def test_refused_install_puts_the_old_version_back_at_once() -> None:
     server = FakeServer(
         {TARGET: b"OLD", TEMP: b"NEW"}, replace=False,
         faults=[Fault(f"RNTO {TARGET}", ftplib.error_perm("550 Access is denied."), nth=2)],
-    )  # fmt: skip
+    )
     with pytest.raises(XferError) as failure:
         install.install(site(server), TEMP, TARGET)
     assert server.files == {TARGET: b"OLD", TEMP: b"NEW"}
@@ -208,7 +208,7 @@ def test_lost_connection_puts_the_old_version_back_on_a_fresh_session() -> None:
     server = FakeServer(
         {TARGET: b"OLD", TEMP: b"NEW"}, replace=False,
         faults=[Fault(f"RNTO {TARGET}", EOFError(), nth=2)],
-    )  # fmt: skip
+    )
     with pytest.raises(ConnectionDropped) as failure:
         install.install(site(server), TEMP, TARGET)
     assert server.files == {TARGET: b"OLD", TEMP: b"NEW"}
@@ -222,7 +222,7 @@ def test_lost_reply_after_the_server_renamed_keeps_the_upload() -> None:
     server = FakeServer(
         {TARGET: b"OLD", TEMP: b"NEW"}, replace=False,
         faults=[Fault(f"RNTO {TARGET}", EOFError(), acted=True, nth=2)],
-    )  # fmt: skip
+    )
     left = install.install(site(server), TEMP, TARGET)
     assert left is not None and server.files == {TARGET: b"NEW", left: b"OLD"}
 
@@ -232,7 +232,7 @@ def test_interrupted_install_says_where_each_version_is(acted: bool) -> None:
     server = FakeServer(
         {TARGET: b"OLD", TEMP: b"NEW"}, replace=False,
         faults=[Fault(f"RNTO {TARGET}", KeyboardInterrupt(), acted=acted, nth=2)],
-    )  # fmt: skip
+    )
     with pytest.raises(Interrupted) as failure:
         install.install(site(server), TEMP, TARGET)
     hint = failure.value.hint or ""
@@ -250,7 +250,7 @@ def test_put_back_that_fails_too_names_every_file_left() -> None:
             Fault(f"RNTO {TARGET}", ftplib.error_perm("550 Access is denied."), nth=2),
             Fault(f"RNTO {TARGET}", ftplib.error_temp("451 Local error."), nth=3),
         ],
-    )  # fmt: skip
+    )
     with pytest.raises(RemoteError) as failure:
         install.install(site(server), TEMP, TARGET)
     (aside,) = asides(server)

@@ -50,7 +50,7 @@ def test_one_gib_put_and_get_with_flat_memory(
             "p12": str(pki.client_p12), "password": pki.password, "ca": str(pki.root_ca), "tls": tls,
             "port": srv.port, "user": srv.user, "ftp_password": srv.password,
             "source": str(source), "target": str(target),
-        }  # fmt: skip
+        }
         script = tmp_path / "child.py"
         script.write_text(CHILD)
         child = run_child(script, json.dumps(args))

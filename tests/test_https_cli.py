@@ -34,7 +34,7 @@ def xfer(*args: str, tmp_path: Path, password: str = "xfer-test-password") -> su
     }
     env.pop("HTTPS_PROXY", None)
     return subprocess.run([sys.executable, "-m", "xfer", *args], capture_output=True, text=True, env=env, check=False,
-                          timeout=60, cwd=tmp_path)  # fmt: skip
+                          timeout=60, cwd=tmp_path)
 
 
 def tls_flags(pki: TestPKI, identity: Path | None = None, *, ca: Path | None = None, tls_max: str = "1.3") -> list[str]:
@@ -47,11 +47,11 @@ def tls_flags(pki: TestPKI, identity: Path | None = None, *, ca: Path | None = N
 def test_put_and_get_succeed(server: HTTPSServer, pki: TestPKI, tmp_path: Path, tls_version: str) -> None:
     (tmp_path / "up.txt").write_bytes(b"uploaded\n")
     put = xfer("put", "up.txt", f"{server.url}/in/up.txt", *tls_flags(pki, pki.client_p12, tls_max=tls_version),
-               tmp_path=tmp_path)  # fmt: skip
+               tmp_path=tmp_path)
     assert put.returncode == 0, put.stderr
     assert (server.root / "in" / "up.txt").read_bytes() == b"uploaded\n"
     get = xfer("get", f"{server.url}/file.txt", "down.txt", *tls_flags(pki, pki.client_p12, tls_max=tls_version),
-               tmp_path=tmp_path)  # fmt: skip
+               tmp_path=tmp_path)
     assert get.returncode == 0, get.stderr
     assert (tmp_path / "down.txt").read_bytes() == b"remote content\n"
 
@@ -95,7 +95,7 @@ def _assert_one_line(result: subprocess.CompletedProcess[str], code: int, words:
 
 @pytest.mark.parametrize(("case", "code", "words"), BAD, ids=[b[0] for b in BAD])
 def test_bad_inputs_on_get(server: HTTPSServer, pki: TestPKI, tmp_path: Path, case: str, code: int,
-                           words: str) -> None:  # fmt: skip
+                           words: str) -> None:
     flags, extra = _bad(pki, case)
     result = xfer("get", f"{server.url}/file.txt", "out.txt", *flags, tmp_path=tmp_path, **extra)
     _assert_one_line(result, code, words)

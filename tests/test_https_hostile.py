@@ -42,9 +42,9 @@ OLD = b"the previous, good version\n"
 
 
 def _adapter(srv: HTTPSServer | ScriptedHTTPSServer, ctx: XferSSLContext, *, max_listing: int = 64 << 20,
-             **options: Any) -> HTTPSAdapter:  # fmt: skip
+             **options: Any) -> HTTPSAdapter:
     settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/", ssl_context=ctx,
-                                  timeout=10, options=options, max_listing=max_listing)  # fmt: skip
+                                  timeout=10, options=options, max_listing=max_listing)
     return HTTPSAdapter(settings)
 
 
@@ -91,7 +91,7 @@ def _untouched(target: Path) -> None:
 def test_truncated_body_is_an_integrity_error(
     scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path,
     reply: Reply, tls_max: str,
-) -> None:  # fmt: skip
+) -> None:
     srv = scripted({"/f": reply}, tls_max=tls_max)
     with pytest.raises(IntegrityError, match=r"ended early|incomplete") as caught:
         _get(srv, client_context(), "/f", tmp_path / "f")
@@ -129,7 +129,7 @@ def test_reset_mid_body_is_a_dropped_connection(
 def test_cli_truncated_download_exits_7(
     scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path, config: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     srv = scripted({"/f": Reply(body=BODY, length=False, end="fin")})
     target = tmp_path / "f"
     target.write_bytes(OLD)
@@ -149,7 +149,7 @@ def test_cli_truncated_download_exits_7(
 def test_a_download_is_200_only(
     scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path,
     status: int, kind: type[Exception],
-) -> None:  # fmt: skip
+) -> None:
     headers = {"Content-Range": f"bytes 0-99/{len(BODY)}"} if status == 206 else {}
     body = b"" if status == 204 else BODY[:100]
     srv = scripted({"/f": Reply(status=status, headers=headers, body=body, end="keep-alive")})
@@ -191,7 +191,7 @@ def test_get_of_a_folder_behind_a_relative_redirect(
     srv = scripted({
         "/box": Reply(status=302, headers={"Location": "/box/"}, end="keep-alive"),
         "/box/": Reply(body=index, headers={"Content-Type": "text/html"}, end="keep-alive"),
-    })  # fmt: skip
+    })
     with pytest.raises(RemoteIsFolder, match="/box is a folder"):
         _get(srv, client_context(), "/box", tmp_path / "box")
     _untouched(tmp_path / "box")
@@ -231,7 +231,7 @@ def _endless(block: bytes, head: bytes = b"") -> Callable[[], Iterator[bytes]]:
 def test_endless_index_stops_at_max_listing(
     scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory,
     content_type: str, body: Callable[[], Iterator[bytes]], held: int,
-) -> None:  # fmt: skip
+) -> None:
     cap = 4 << 20
     srv = scripted({"/big/": Reply(headers={"Content-Type": content_type}, body=body, chunked=True)})
     with _adapter(srv, client_context(), max_listing=cap) as remote:
@@ -265,7 +265,7 @@ def test_index_within_the_cap_is_read(
 
 def test_json_index_parsed_in_any_split() -> None:
     body = (b'[{"name":"a b","type":"file","size":3,"mtime":"Sat, 28 Nov 2026 10:00:00 GMT"},\n'
-            b'{"name":"sub","type":"directory"}, {"name":"\\u00e9t\\u00e9","type":"file","size":1}]')  # fmt: skip
+            b'{"name":"sub","type":"directory"}, {"name":"\\u00e9t\\u00e9","type":"file","size":1}]')
     whole = parse_json_index(body, folder="/in")
     assert whole is not None and [e.name for e in whole] == ["a b", "sub", "été"]
     from xfer.adapters.https import _JSONIndexParser
@@ -398,7 +398,7 @@ def test_answers_left_unread_never_poison_the_pool(
         "/overwrite": Reply(status=204, length=False, end="keep-alive"),
         "/chatty": Reply(status=201, body=[b"z" * 65536] * 16, chunked=True, end="keep-alive"),
         "/file": Reply(body=b"the file", end="keep-alive"),
-    })  # fmt: skip
+    })
     with _adapter(srv, client_context()) as remote:  # the size check HEADs right after the PUT
         remote.put_file(tmp_path / "f", "/overwrite")
         remote.get_file("/file", tmp_path / "one")

@@ -54,7 +54,7 @@ def _child(tmp_path: Path, server: HTTPSServer, pki: TestPKI, source: Path, targ
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     return [str(script), str(server.port), str(pki.client_p12), pki.password, str(pki.root_ca),
-            str(source), str(target)]  # fmt: skip
+            str(source), str(target)]
 
 
 @pytest.mark.slow
@@ -84,7 +84,7 @@ def test_real_put_and_get_write_no_key_to_disk(server: HTTPSServer, pki: TestPKI
          "-e", "trace=openat,open,creat,write,pwrite64,writev,rename,renameat,renameat2,link,linkat",
          sys.executable, *_child(tmp_path, server, pki, source, target)],
         check=True, capture_output=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )  # fmt: skip
+    )
     lines = log.read_text().splitlines()
     temp = re.escape(f"{tmp_path}/.back.bin.") + r"[0-9a-f]+\.xfer-part"
     created = [line for line in lines if re.search(r"O_CREAT|creat\(", line)]
@@ -95,7 +95,7 @@ def test_real_put_and_get_write_no_key_to_disk(server: HTTPSServer, pki: TestPKI
         line for line in lines
         if re.match(r"^\d+\s+(write|pwrite64|writev)\(\d+</", line)
         and not re.search(r"\(\d+<(/dev/|/memfd:|/proc/)", line)
-    ]  # fmt: skip
+    ]
     assert disk_writes and all(re.search(temp, line) for line in disk_writes), (
         f"only the download temp file may be written: {[w for w in disk_writes if not re.search(temp, w)][:3]}"
     )

@@ -68,7 +68,7 @@ def test_ctrl_c_mid_download(server: StallingServer, pki: TestPKI, tmp_path: Pat
     target.write_text("yesterday's report")
     argv = [sys.executable, "-m", "xfer", "get", f"https://127.0.0.1:{server.port}/report.csv", str(target),
             "--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
-            "--ca", str(pki.root_ca)]  # fmt: skip
+            "--ca", str(pki.root_ca)]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
         deadline = time.monotonic() + 20
         while not [p for p in tmp_path.iterdir() if p.name.endswith(".xfer-part")]:
@@ -91,9 +91,9 @@ def test_sigint_exit_code_is_130_not_a_crash_when_idle(pki: TestPKI, tmp_path: P
     try:
         port = listener.getsockname()[1]
         argv = [sys.executable, "-m", "xfer", "ls", f"https://127.0.0.1:{port}/", "--identity",
-                str(pki.client_p12), "--identity-password", f"file:{pki.password_file}"]  # fmt: skip
+                str(pki.client_p12), "--identity-password", f"file:{pki.password_file}"]
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:  # fmt: skip
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
             conn = None
             listener.settimeout(20)
             conn, _ = listener.accept()
@@ -116,7 +116,7 @@ def test_ctrl_c_with_parallel_downloads_stuck_on_a_silent_server(
     base = f"https://127.0.0.1:{server.port}"
     argv = [sys.executable, "-m", "xfer", "get", "-P", "2", f"{base}/a.csv", f"{base}/b.csv", str(down),
             "--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
-            "--ca", str(pki.root_ca), "--timeout", "60"]  # fmt: skip
+            "--ca", str(pki.root_ca), "--timeout", "60"]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
         deadline = time.monotonic() + 20
         while len([p for p in down.iterdir() if p.name.endswith(".xfer-part")]) < 2:

@@ -205,7 +205,7 @@ def test_no_import_points_up(graph: tuple[set[str], list[Edge]]) -> None:
     unexplained = sorted(
         (source, target) for source, target in lazy
         if not any(source == s and (target == t or t.startswith(target + ".")) for s, t in LAZY_UPWARD)
-    )  # fmt: skip
+    )
     assert unexplained == [], f"lazy imports pointing up, not in LAZY_UPWARD: {unexplained}"
     stale = sorted(set(LAZY_UPWARD) - lazy)
     assert stale == [], f"LAZY_UPWARD lists imports that no longer exist: {stale}"
@@ -218,7 +218,7 @@ def test_product_code_never_imports_test_code_at_module_level(graph: tuple[set[s
     offending = [
         str(e) for e in edges
         if e.kind == "module" and not e.source.startswith(testing) and e.target.startswith(testing)
-    ]  # fmt: skip
+    ]
     assert offending == []
 
 
@@ -256,7 +256,7 @@ def test_checker_sees_module_lazy_and_typing_imports_and_cycles(tmp_path: Path) 
         "pkg/c.py": "import pkg.sub.d\n",
         "pkg/sub/__init__.py": "",
         "pkg/sub/d.py": "from ..c import y\n",
-    })  # fmt: skip
+    })
     modules, edges = import_graph(tmp_path, "pkg")
     found = {(e.source, e.target, e.kind) for e in edges}
     assert ("pkg.a", "pkg.b", "module") in found

@@ -82,5 +82,5 @@ def test_module_docstrings_cite_only_documents_in_the_repository() -> None:
                 continue
             # Not in the repository either way, whatever the spelling: the team's notes folder.
             missing.extend(f"{source.relative_to(REPO)}: {note}" for note in ("TLS-NOTES", "DESIGN.md", "/work/shared")
-                           if note in text)  # fmt: skip
+                           if note in text)
     assert not missing, f"documents cited that the repository does not have: {missing}"

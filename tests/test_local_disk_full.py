@@ -22,7 +22,7 @@ def test_download_onto_a_full_disk(
         make_file(endpoint.root / "report.csv", 5 << 20)
         code, _, err = run(capsys, "get", endpoint.url + "report.csv", str(tiny_disk / "report.csv"),
                            "--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
-                           "--ca", str(pki.root_ca))  # fmt: skip
+                           "--ca", str(pki.root_ca))
     assert code == ExitCode.ERROR
     one_error(err, "disk full while writing", "the partial download was removed")
     assert "hint: free some space and run the command again" in err

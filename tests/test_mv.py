@@ -24,7 +24,7 @@ ContextFactory = Callable[..., XferSSLContext]
 
 def _tls(pki: TestPKI) -> list[str]:
     return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
-            "--ca", str(pki.root_ca)]  # fmt: skip
+            "--ca", str(pki.root_ca)]
 
 
 def _tree(root: Path) -> dict[str, bytes | None]:
@@ -52,7 +52,7 @@ def remote(server: WebDAVServer, client_context: ContextFactory) -> Iterator[Web
 
 def _moves(server: WebDAVServer) -> list[tuple[str, str, str]]:
     return [(r.path, r.headers["Destination"].split(server.server, 1)[1], r.headers["Overwrite"])
-            for r in server.requests if r.method == "MOVE"]  # fmt: skip
+            for r in server.requests if r.method == "MOVE"]
 
 
 @pytest.mark.parametrize("destination", ["/batch", "/batch/"])
@@ -61,7 +61,7 @@ def test_file_onto_an_existing_folder_moves_into_it(
 ) -> None:
     remote.mv("/invoice.edi", destination)
     assert sorted(p.name for p in (server.root / "batch").iterdir()) == [*(f"{i}.edi" for i in range(9)),
-                                                                         "invoice.edi"]  # fmt: skip
+                                                                         "invoice.edi"]
     assert (server.root / "batch" / "invoice.edi").read_bytes() == b"UNB+UNOA:1+X'"
     assert _moves(server) == [("/invoice.edi", "/batch/invoice.edi", "F")]
 
@@ -136,7 +136,7 @@ def test_overwrite_false_keeps_the_existing_file(server: WebDAVServer, client_co
     ("source", "destination", "words"),
     [("/batch", "/batch/inner", "into itself"), ("/batch/0.edi", "/batch/", "onto itself"),
      ("/", "/x", "root of the connection")],
-)  # fmt: skip
+)
 def test_impossible_moves_are_usage_errors(
     server: WebDAVServer, remote: WebDAVAdapter, source: str, destination: str, words: str
 ) -> None:
@@ -218,7 +218,7 @@ def test_https_mv_is_unsupported(
         from xfer.adapters.https import HTTPSAdapter
 
         settings = ConnectionSettings(scheme="https", host="127.0.0.1", port=srv.port, root="/",
-                                      ssl_context=client_context())  # fmt: skip
+                                      ssl_context=client_context())
         with HTTPSAdapter(settings) as remote, pytest.raises(UnsupportedOperation):
             remote.mv("/a.txt", "/batch/")
         assert srv.handshakes == 0, "refused before connecting"

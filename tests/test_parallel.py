@@ -38,7 +38,7 @@ def test_put_and_get_over_three_connections(
     batch.mkdir()
     digests = {f"f{i}.bin": make_file(batch / f"f{i}.bin", 300_000 + i, seed=i) for i in range(9)}
     code, out, err = run(capsys, "put", "-P", "3", *(str(batch / n) for n in sorted(digests)),
-                         f"{profile}:/in/", "--json")  # fmt: skip
+                         f"{profile}:/in/", "--json")
     assert code == 0, err
     results = json.loads(out)
     assert [r["remote"] for r in results] == [f"/in/{n}" for n in sorted(digests)], "results keep the order"
@@ -63,7 +63,7 @@ def test_one_failure_stops_the_batch_and_leaves_no_partial_files(
     down = tmp_path / "down"
     down.mkdir()
     sources = [f"{profile}:/big0.bin", f"{profile}:/missing.bin", f"{profile}:/big1.bin",
-               f"{profile}:/big2.bin", f"{profile}:/big3.bin"]  # fmt: skip
+               f"{profile}:/big2.bin", f"{profile}:/big3.bin"]
     code, _, err = run(capsys, "get", "-P", "2", *sources, str(down))
     assert code == ExitCode.REMOTE
     one_error(err, "/missing.bin does not exist")
@@ -125,6 +125,6 @@ def test_two_sources_with_one_destination_are_refused(
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "x.csv").write_text(folder)
     code, _, err = run(capsys, "put", "-P", "2", str(tmp_path / "a" / "x.csv"), str(tmp_path / "b" / "x.csv"),
-                       f"{profile}:/in/")  # fmt: skip
+                       f"{profile}:/in/")
     assert code == ExitCode.USAGE
     one_error(err, "two sources would upload to /in/x.csv")

@@ -50,7 +50,7 @@ def _server_pin(pki: TestPKI, cert: Path | None = None) -> str:
 
 def _adapter(srv: HTTPSServer | ScriptedHTTPSServer, ctx: XferSSLContext) -> HTTPSAdapter:
     return HTTPSAdapter(ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/", ssl_context=ctx,
-                                           timeout=10))  # fmt: skip
+                                           timeout=10))
 
 
 def test_transfer_through_the_proxy_with_pin(
@@ -104,7 +104,7 @@ def test_truncated_body_through_the_proxy(
     proxy: ConnectProxy, pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path
 ) -> None:
     replies = {"/cut": Reply(body=b"x" * 100_000, length=False, end="fin"),
-               "/whole": Reply(body=b"y" * 100_000, length=False, end="close_notify")}  # fmt: skip
+               "/whole": Reply(body=b"y" * 100_000, length=False, end="close_notify")}
     target = tmp_path / "cut"
     target.write_bytes(b"old")
     with ScriptedHTTPSServer(pki, replies) as srv, _adapter(srv, client_context()) as remote:

@@ -72,7 +72,7 @@ def test_fixtures_are_listed_with_their_docs(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--fixtures")
     out = result.stdout.str()
     for name in ("xfer_pki", "xfer_serve", "xfer_https_server", "xfer_ftps_server", "xfer_webdav_server",
-                 "xfer_as2_server"):  # fmt: skip
+                 "xfer_as2_server"):
         assert name in out
 
 

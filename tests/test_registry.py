@@ -144,7 +144,7 @@ def test_registry_lookups() -> None:
     assert list(registry.profile_only_schemes()) == ["as2"]
     assert {name: registry.default_port(name) for name in ("https", "ftps", "ftpes", "davs", "as2")} == {
         "https": 443, "ftps": 990, "ftpes": 21, "davs": 443, "as2": 443,
-    }  # fmt: skip
+    }
     with pytest.raises(UsageError, match="unsupported scheme as2://"):
         parse_url("as2://partner/")  # profile-only: chosen with protocol = "as2"
 
@@ -220,7 +220,7 @@ def test_as2_settings_hold_the_loaded_certificate_and_identity(pki: TestPKI) -> 
         "url": "https://127.0.0.1:9/as2", "protocol": "as2", "identity": str(pki.client_p12),
         "identity_password": f"file:{pki.password_file}",
         "as2": {"as2_from": "A", "as2_to": "B", "partner_cert": str(pki.server_cert)},
-    })  # fmt: skip
+    })
     with xfer.connect(profile) as remote:
         assert isinstance(remote, AS2Adapter)
         options = remote.settings.options_as(AS2Options)

@@ -90,7 +90,7 @@ def test_every_command_prints_the_schema(
         moved = _cli(capsys, "mv", f"{name}:/invoice.edi", "/folder/done.edi")
         _check(moved, "operation")
         assert moved == {"action": "mv", "path": "/invoice.edi", "destination": "/folder/done.edi",
-                         "recursive": False, "protocol": protocol}  # fmt: skip
+                         "recursive": False, "protocol": protocol}
         _check(_cli(capsys, "rm", f"{name}:/folder", "-r"), "operation")
 
 

@@ -32,7 +32,7 @@ else:
 def _import_without_extra(name: str) -> object:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     done = subprocess.run([sys.executable, "-c", _WITHOUT_EXTRA, name], capture_output=True, text=True, env=env,
-                          timeout=60, check=True)  # fmt: skip
+                          timeout=60, check=True)
     return json.loads(done.stdout)
 
 

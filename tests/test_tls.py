@@ -211,7 +211,7 @@ def test_private_key_never_touches_a_disk_file(pki: TestPKI, tmp_path: Path) -> 
          sys.executable, str(script)],
         check=True,
         capture_output=True,
-    )  # fmt: skip
+    )
     text = log.read_text()
     window = text[text.index('"START\\n"') : text.index('"END\\n"')]
     assert "memfd_create" in window, "the memfd path must be in use on Linux"

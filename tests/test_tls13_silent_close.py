@@ -40,7 +40,7 @@ CLOSED = "closed the connection right after the TLS handshake"
 def _adapter(kind: str, srv: SilentRejectServer | ScriptedHTTPSServer, ctx: XferSSLContext) -> Adapter:
     cls = {"https": HTTPSAdapter, "ftps": ImplicitFTPSAdapter, "ftpes": ExplicitFTPSAdapter}[kind]
     settings = ConnectionSettings(scheme=kind, host=srv.host, port=srv.port, root="/", ssl_context=ctx, timeout=5,
-                                  username="u", password="p")  # fmt: skip
+                                  username="u", password="p")
     return cls(settings)
 
 
@@ -54,7 +54,7 @@ def _first_operation(kind: str, srv: SilentRejectServer, ctx: XferSSLContext, tm
 def test_rejection_of_our_certificate(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path, kind: str,
     end: Literal["fin", "reset", "close_notify"],
-) -> None:  # fmt: skip
+) -> None:
     ftp = {"https": "no", "ftps": "implicit", "ftpes": "explicit"}[kind]
     with SilentRejectServer(pki, end=end, ftp=ftp) as srv:  # type: ignore[arg-type]
         with pytest.raises(ClientCertificateRejected) as caught:
@@ -124,4 +124,4 @@ def test_the_message_names_the_cas_the_server_accepts(pki: TestPKI, client_conte
     error = translate_error(ConnectionError(closed), context=ctx, server="h:443")
     assert isinstance(error, ClientCertificateRejected)
     assert str(error) == (f"h:443 {CLOSED}: it most likely rejected our client certificate 'xfer-client'; "
-                          "the server accepts certificates issued by: CN=Partner Client CA, O=Partner")  # fmt: skip
+                          "the server accepts certificates issued by: CN=Partner Client CA, O=Partner")

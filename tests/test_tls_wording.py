@@ -73,7 +73,7 @@ def test_bad_certificate_alert_with_identity_is_a_rejection(pki: TestPKI) -> Non
 
 
 @pytest.mark.parametrize("reason", ["SSLV3_ALERT_CERTIFICATE_UNKNOWN", "TLSV1_ALERT_UNKNOWN_CA",
-                                    "SSLV3_ALERT_CERTIFICATE_EXPIRED", "TLSV1_ALERT_ACCESS_DENIED"])  # fmt: skip
+                                    "SSLV3_ALERT_CERTIFICATE_EXPIRED", "TLSV1_ALERT_ACCESS_DENIED"])
 def test_no_identity_is_never_a_rejected_certificate(pki: TestPKI, reason: str) -> None:
     alert = ssl.SSLError(1, reason)
     alert.reason = reason
@@ -98,11 +98,11 @@ def _self_signed(tmp_path: Path, *, days: tuple[int, int], name: str = "127.0.0.
                        critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     cert_path, key_path = tmp_path / f"{days}.pem", tmp_path / f"{days}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))  # fmt: skip
+                                           serialization.NoEncryption()))
     return cert_path, key_path
 
 

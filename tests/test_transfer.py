@@ -125,7 +125,7 @@ def test_local_read_error_during_upload_is_a_local_error(tmp_path: Path) -> None
     ("action", "expected"),
     [("writing", "cannot write /x/y: Input/output error"), ("reading", "cannot read /x/y: Input/output error"),
      ("creating", "cannot create /x/y: Input/output error")],
-)  # fmt: skip
+)
 def test_local_error_wording(action: str, expected: str) -> None:
     """Issue 11 item 22: the verb was cut from the action ("cannot writ")."""
     from xfer.transfer import local_error

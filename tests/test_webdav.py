@@ -205,7 +205,7 @@ class _RefusingServer(WebDAVServer):
                 return result
             body = f"{status} {responses[status]}\n".encode()
             start_response(f"{status} {responses[status]}", [("Content-Type", "text/plain"),
-                                                              ("Content-Length", str(len(body)))])  # fmt: skip
+                                                              ("Content-Length", str(len(body)))])
             return [body]
 
         return super()._wrap(refusing)
@@ -231,7 +231,7 @@ def _interrupt_at(limit: int, error: BaseException) -> ProgressCallback:
 def test_failed_temp_name_upload_leaves_nothing(
     pki: TestPKI, tmp_path: Path, client_context: ContextFactory, monkeypatch: pytest.MonkeyPatch,
     failure: str, kind: type[BaseException],
-) -> None:  # fmt: skip
+) -> None:
     """Whatever stops a temp-name upload, the part file is removed and the original error propagates."""
     source = tmp_path / "f"
     make_file(source, 3_000_000)
@@ -333,7 +333,7 @@ def test_folders_mkdir_rm_rmdir_mv(server: WebDAVServer, remote: WebDAVAdapter, 
 # -- names ---------------------------------------------------------------------------------------
 
 NAMES = ["with space.txt", "ünïcødé ✓.txt", "hash#tag.txt", "100% sure.txt", "pre%20encoded.txt",
-         "plus+and&amp;.txt", "question?.txt", "semi;colon'quote\".txt"]  # fmt: skip
+         "plus+and&amp;.txt", "question?.txt", "semi;colon'quote\".txt"]
 
 
 def test_names_round_trip(server: WebDAVServer, client_context: ContextFactory, tmp_path: Path) -> None:
@@ -429,7 +429,7 @@ class _CannedDAV:
         from xfer.adapters.base import ConnectionSettings
 
         return WebDAVAdapter(ConnectionSettings(scheme="davs", host="127.0.0.1", port=self.port, root="/",
-                                                ssl_context=context, timeout=10))  # fmt: skip
+                                                ssl_context=context, timeout=10))
 
 
 def test_entity_expansion_bomb_is_refused_not_expanded(pki: TestPKI, client_context: ContextFactory) -> None:
@@ -467,7 +467,7 @@ def test_external_entities_and_junk_are_refused() -> None:
 
 def _multistatus(*responses: str) -> bytes:
     return ('<?xml version="1.0" encoding="utf-8"?><d:multistatus xmlns:d="DAV:">' + "".join(responses)
-            + "</d:multistatus>").encode()  # fmt: skip
+            + "</d:multistatus>").encode()
 
 
 def _response(href: str, *, collection: bool = False, size: int | None = None, etag: str | None = None) -> str:
@@ -480,7 +480,7 @@ def _response(href: str, *, collection: bool = False, size: int | None = None, e
     return (f"<d:response><d:href>{href}</d:href><d:propstat><d:prop>{props}</d:prop>"
             f"<d:status>HTTP/1.1 200 OK</d:status></d:propstat>"
             "<d:propstat><d:prop><d:getcontenttype/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status>"
-            "</d:propstat></d:response>")  # fmt: skip
+            "</d:propstat></d:response>")
 
 
 @pytest.mark.parametrize(
@@ -551,7 +551,7 @@ OPS = ["ls", "get", "put"]
 def test_client_certificate_failures(
     strict_server: WebDAVServer, client_context: ContextFactory, tmp_path: Path,
     which: str | None, kind: type, words: str, op: str,
-) -> None:  # fmt: skip
+) -> None:
     with strict_server.adapter(client_context(which)) as remote, pytest.raises(kind, match=words) as caught:
         _run(op, remote, tmp_path)
     assert strict_server.server in str(caught.value)
@@ -580,7 +580,7 @@ def test_pin_mismatch(strict_server: WebDAVServer, pki: TestPKI, identity: Ident
 
 def test_wrong_host_name(pki: TestPKI, tmp_path: Path, client_context: ContextFactory, tls_version: str) -> None:
     with WebDAVServer(pki, root=tmp_path / "srv", cert=pki.wrong_host_cert, key=pki.wrong_host_key,
-                      tls_max=tls_version) as srv:  # fmt: skip
+                      tls_max=tls_version) as srv:
         for op in OPS:
             with srv.adapter(client_context()) as remote, pytest.raises(HostnameMismatch, match="not valid for this"):
                 _run(op, remote, tmp_path)
@@ -606,13 +606,13 @@ def test_remote_404_403_507(pki: TestPKI, tmp_path: Path, client_context: Contex
                 remote.get_file("/missing.txt", existing)
             call: Callable[[], object]
             for call in (lambda: remote.ls("/missing"), lambda: remote.rm("/missing"),
-                         lambda: remote.mv("/missing", "/x")):  # fmt: skip
+                         lambda: remote.mv("/missing", "/x")):
                 with pytest.raises(RemoteNotFound):
                     call()
             with pytest.raises(RemotePermissionDenied, match=r"permission denied for /secret/f \(403 Forbidden\)"):
                 remote.get_file("/secret/f", existing)
             for call in (lambda: remote.ls("/secret"), lambda: remote.put_file(tmp_path / "f", "/secret/g"),
-                         lambda: remote.mkdir("/secret/d"), lambda: remote.rm("/secret/f")):  # fmt: skip
+                         lambda: remote.mkdir("/secret/d"), lambda: remote.rm("/secret/f")):
                 with pytest.raises(RemotePermissionDenied):
                     call()
             with pytest.raises(RemoteStorageFull, match=r"no space left on the server for /full.bin \(507"):
@@ -655,7 +655,7 @@ def _adapter_at(port: int, context: XferSSLContext) -> WebDAVAdapter:
     from xfer.adapters.base import ConnectionSettings
 
     return WebDAVAdapter(ConnectionSettings(scheme="davs", host="127.0.0.1", port=port, root="/",
-                                            ssl_context=context, timeout=5))  # fmt: skip
+                                            ssl_context=context, timeout=5))
 
 
 def test_non_dav_server_is_explained(pki: TestPKI, tmp_path: Path, client_context: ContextFactory) -> None:

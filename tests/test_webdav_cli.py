@@ -24,7 +24,7 @@ def server(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
 
 def _tls(pki: TestPKI, which: str = "client_p12") -> list[str]:
     return ["--identity", str(getattr(pki, which)), "--identity-password", f"file:{pki.password_file}",
-            "--ca", str(pki.root_ca)]  # fmt: skip
+            "--ca", str(pki.root_ca)]
 
 
 def test_every_verb(capsys: pytest.CaptureFixture[str], server: WebDAVServer, pki: TestPKI, tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_every_verb(capsys: pytest.CaptureFixture[str], server: WebDAVServer, pk
 
 
 def test_errors_exit_codes(capsys: pytest.CaptureFixture[str], server: WebDAVServer, pki: TestPKI,
-                           tmp_path: Path) -> None:  # fmt: skip
+                           tmp_path: Path) -> None:
     base = server.url.rstrip("/")
     tls = _tls(pki)
     (tmp_path / "f").write_text("x")

@@ -35,14 +35,14 @@ ContextFactory = Callable[..., XferSSLContext]
 
 def _multistatus(*responses: str) -> bytes:
     return ('<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">' + "".join(responses)
-            + "</D:multistatus>").encode()  # fmt: skip
+            + "</D:multistatus>").encode()
 
 
 def _member(href: str, *, collection: bool = False, size: int | None = 1, status: str = "200 OK") -> str:
     kind = "<D:collection/>" if collection else ""
     length = "" if collection or size is None else f"<D:getcontentlength>{size}</D:getcontentlength>"
     return (f"<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype>{kind}</D:resourcetype>"
-            f"{length}</D:prop><D:status>HTTP/1.1 {status}</D:status></D:propstat></D:response>")  # fmt: skip
+            f"{length}</D:prop><D:status>HTTP/1.1 {status}</D:status></D:propstat></D:response>")
 
 
 Intercept = Callable[[RecordedRequest], "Reply | None"]
@@ -94,7 +94,7 @@ def _big_listing(megabytes: int, *, gzip: bool = False) -> Intercept:
 
 def _tls(pki: TestPKI) -> list[str]:
     return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
-            "--ca", str(pki.root_ca)]  # fmt: skip
+            "--ca", str(pki.root_ca)]
 
 
 # -- item 10: collections are addressed with their trailing slash -------------------------------------
@@ -154,7 +154,7 @@ def test_server_that_refuses_slashless_collection_urls(
             remote.rm("/top", recursive=True)
         assert list(srv.root.iterdir()) == []
         slashless = [(r.method, r.path) for r in srv.requests if r.method != "PUT" and not r.path.endswith("/")
-                     and r.path in ("/top", "/top/mid", "/top/renamed")]  # fmt: skip
+                     and r.path in ("/top", "/top/mid", "/top/renamed")]
         # Only a path xfer cannot know yet is asked for without the slash: /top (the first
         # request) and /top/renamed (mv looks whether the destination exists: it does not).
         assert slashless == [("PROPFIND", "/top"), ("PROPFIND", "/top/renamed")], slashless
@@ -272,7 +272,7 @@ def test_get_of_a_folder_is_named_as_such(
     assert str(caught.value) == f"{srv.server}: /batch is a folder"
     # The library names its parameter; the CLI its flag.
     assert (caught.value.hint, caught.value.cli_hint) == ("pass recursive=True to download folders",
-                                                          "use -r to copy a folder")  # fmt: skip
+                                                          "use -r to copy a folder")
     assert caught.value.exit_code == ExitCode.REMOTE
     assert keep.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
 
@@ -345,7 +345,7 @@ def test_large_listing_under_the_cap_is_parsed_incrementally(
 def test_members_outside_the_folder_are_ignored(
     server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     srv = server_with(_propfind_answer("/in", _multistatus(
         _member("/in/", collection=True),
         _member("/in/a.txt"),
@@ -355,7 +355,7 @@ def test_members_outside_the_folder_are_ignored(
         _member("/in/sub/deeper.txt"),                     # not a direct child
         _member("/in/a%2Fb.txt"),                          # a "/" in disguise: deeper too
         _member("/"),                                      # the server's root
-    ), depth="1"))  # fmt: skip
+    ), depth="1"))
     (srv.root / "in").mkdir()
     (srv.root / "in" / "a.txt").write_bytes(b"a")
     (srv.root / "other").mkdir()
@@ -380,7 +380,7 @@ def test_a_proxy_naming_the_server_by_another_host_is_still_the_server(
     srv = server_with(_propfind_answer("/in", _multistatus(
         _member(f"{inside}/in/", collection=True), _member(f"{inside}/in/a.txt"),
         _member("https://evil.example/in/b.txt"),
-    ), depth="1"))  # fmt: skip
+    ), depth="1"))
     (srv.root / "in").mkdir()
     (srv.root / "in" / "a.txt").write_bytes(b"a")
     with srv.adapter(client_context()) as remote:
@@ -395,7 +395,7 @@ def test_a_stranger_is_never_taken_for_the_folder_itself(
     """Without /in in the answer, /other and its child must not become /in and its member."""
 
     srv = server_with(_propfind_answer("/in", _multistatus(_member("/other/", collection=True),
-                                                           _member("/other/x.txt"))))  # fmt: skip
+                                                           _member("/other/x.txt"))))
     (srv.root / "in").mkdir()
     with srv.adapter(client_context()) as remote, pytest.raises(RemoteError, match="does not describe /in"):
         remote.ls("/in")
@@ -404,11 +404,11 @@ def test_a_stranger_is_never_taken_for_the_folder_itself(
 def test_names_not_utf8_are_skipped_and_line_breaks_only_by_get_r(
     server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     srv = server_with(_propfind_answer("/in", _multistatus(
         _member("/in/", collection=True), _member("/in/ok.txt"), _member("/in/evil%0Aname.txt"),
         _member("/in/%1B%5D52%3Bc%3Dx%07.txt"), _member("/in/c1%C2%9B.txt"), _member("/in/latin1-%E9t%E9.txt"),
-    ), depth="1"))  # fmt: skip
+    ), depth="1"))
     (srv.root / "in").mkdir()
     (srv.root / "in" / "ok.txt").write_bytes(b"1")
     with caplog.at_level(logging.WARNING, logger="xfer.webdav"), srv.adapter(client_context()) as remote:
@@ -429,14 +429,14 @@ def test_names_not_utf8_are_skipped_and_line_breaks_only_by_get_r(
 def test_get_r_with_a_newline_name_from_the_cli(
     capsys: pytest.CaptureFixture[str], server_with: Callable[..., WebDAVServer], pki: TestPKI, tmp_path: Path,
     config: Path, caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     """Was: "xfer: error: remote path ... contains a control character" (exit 2) and nothing fetched.
 
     (Without a logging set-up, Python prints the warning on stderr; under pytest, caplog has it.)
     """
     srv = server_with(_propfind_answer("/in", _multistatus(
         _member("/in/", collection=True), _member("/in/ok.txt"), _member("/in/evil%0Aname.txt"),
-    ), depth="1"))  # fmt: skip
+    ), depth="1"))
     (srv.root / "in").mkdir()
     (srv.root / "in" / "ok.txt").write_bytes(b"1")
     with caplog.at_level(logging.WARNING, logger="xfer.webdav"):
@@ -454,7 +454,7 @@ def test_get_r_with_a_newline_name_from_the_cli(
 def test_put_creates_missing_parents(
     server_with: Callable[..., WebDAVServer], client_context: ContextFactory, tmp_path: Path,
     temp_name: bool, says: str,
-) -> None:  # fmt: skip
+) -> None:
     """RFC 4918 says 409 for a missing parent; servers also say 404 or 403.  xfer looks, then MKCOLs."""
     srv: WebDAVServer
 
@@ -497,12 +497,12 @@ def test_put_403_with_an_existing_parent_stays_permission_denied(
 def test_207_naming_failures_is_an_error(
     server_with: Callable[..., WebDAVServer], client_context: ContextFactory,
     method: str, status: str, kind: type[Exception],
-) -> None:  # fmt: skip
+) -> None:
     def intercept(request: RecordedRequest) -> Reply | None:
         if request.method == method:
             # A Latin-1 name among the failures: the message shows its byte, and prints.
             failure = (f"<D:response><D:href>/box/l%E9cked.txt</D:href>"
-                       f"<D:status>HTTP/1.1 {status}</D:status></D:response>")  # fmt: skip
+                       f"<D:status>HTTP/1.1 {status}</D:status></D:response>")
             return Reply(207, _multistatus(failure))
         return None
 
@@ -529,9 +529,9 @@ def test_207_with_a_404_inside_is_not_found(
 
 
 def test_listing_without_sizes(server_with: Callable[..., WebDAVServer], client_context: ContextFactory,
-                               tmp_path: Path) -> None:  # fmt: skip
+                               tmp_path: Path) -> None:
     srv = server_with(_propfind_answer("/in", _multistatus(_member("/in/", collection=True),
-                                                           _member("/in/a.txt", size=None))))  # fmt: skip
+                                                           _member("/in/a.txt", size=None))))
     (srv.root / "in").mkdir()
     (srv.root / "in" / "a.txt").write_bytes(b"12345")
     with srv.adapter(client_context()) as remote:

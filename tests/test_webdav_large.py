@@ -54,7 +54,7 @@ def test_one_gib_put_and_get_with_flat_memory(server: WebDAVServer, pki: TestPKI
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     child = run_child(script, str(server.port), str(pki.client_p12), pki.password, str(pki.root_ca),
-                      str(source), str(target))  # fmt: skip
+                      str(source), str(target))
     assert child.returncode == 0, child.stderr
     out, peak_mb = child.stdout, child.peak_mb
     print(f"webdav client peak RSS {peak_mb:.0f} MB for a 1 GiB put + get; {server.handshakes} handshake(s)")

@@ -85,7 +85,7 @@ def openssl_server(cert: Path, key: Path, *, chain: Path, client_ca: Path) -> It
          "-cert_chain", str(chain), "-Verify", "1", "-CAfile", str(client_ca), "-verify_return_error",
          "-www", "-quiet"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 10
         while True:

@@ -269,7 +269,7 @@ def put_files(
                 folder_sources.add(path)
         if path in folder_sources and not recursive:
             raise UsageError(f"{path} is a folder", hint="pass recursive=True to upload folders",
-                             cli_hint="use -r to upload folders")  # fmt: skip
+                             cli_hint="use -r to upload folders")
     into = len(paths) > 1 or bool(folder_sources) or _remote_is_dir(remote, destination)
     jobs: list[_Job] = []
     folders: list[str] = []
@@ -484,7 +484,7 @@ def _remote_tree(
             # Listed (and shown escaped) but no remote path can name it: pass over it, so one
             # odd name does not stop the rest of the folder.
             _log.warning("skipped %s in %s: xfer cannot address a name with a line break or NUL",
-                         ascii(entry.name), current)  # fmt: skip
+                         ascii(entry.name), current)
             continue
         if not _safe_name(entry.name):
             # A hostile or broken server must not steer a download outside the destination.

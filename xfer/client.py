@@ -40,7 +40,7 @@ _log = logging.getLogger(__name__)
 URL_PROFILE = "url-target"
 
 _OVERRIDABLE = ("identity", "identity_password", "ca", "pin", "username", "password", "timeout",
-                "tls_min", "tls_max", "max_listing")  # fmt: skip
+                "tls_min", "tls_max", "max_listing")
 
 
 def resolve_profile(
@@ -130,7 +130,7 @@ def connect(
         resolved_password = resolve(
             profile.get("password"), field_name="password",
             keyring_name=f"{profile.name}/password", base_dir=_base(profile),
-        )  # fmt: skip
+        )
     else:
         resolved_password = None
     options = spec.build_settings(_settings_source(profile, identity, warn))
@@ -162,7 +162,7 @@ def _settings_source(profile: Profile, identity: Identity | None, warn: Callable
         if not ref:
             return None
         return resolve(ref, field_name=f"[{section}] {key}", keyring_name=f"{profile.name}/{key}",
-                       base_dir=_base(profile))  # fmt: skip
+                       base_dir=_base(profile))
 
     return SettingsSource(
         table=profile.protocol_options(),
@@ -191,7 +191,7 @@ def _load_identity(
         resolve(ref, field_name="identity_password", keyring_name=f"{profile.name}/identity_password",
                 base_dir=_base(profile))
         if ref else None
-    )  # fmt: skip
+    )
     identity = Identity.load(path, password)
     for message in identity.check_usable():
         if warn is not None:
@@ -214,7 +214,7 @@ def put(
 ) -> list[TransferResult]:
     """``remote.put(...)``: see :meth:`xfer.adapters.base.Adapter.put`."""
     return remote.put(sources, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
-                      reconnect=reconnect)  # fmt: skip
+                      reconnect=reconnect)
 
 
 def get(
@@ -230,4 +230,4 @@ def get(
 ) -> list[TransferResult]:
     """``remote.get(...)``: see :meth:`xfer.adapters.base.Adapter.get`."""
     return remote.get(sources, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
-                      reconnect=reconnect, max_depth=max_depth)  # fmt: skip
+                      reconnect=reconnect, max_depth=max_depth)

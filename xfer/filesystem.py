@@ -83,7 +83,7 @@ __all__ = ["XferFile", "XferFileSystem"]
 
 #: The storage options that describe (or override) the connection; all are profile options.
 CONNECTION_OPTIONS = ("url", "identity", "identity_password", "ca", "pin", "username", "password",
-                      "timeout", "tls_min", "tls_max", "max_listing")  # fmt: skip
+                      "timeout", "tls_min", "tls_max", "max_listing")
 
 #: Idle connections an instance keeps open for the next operation.
 DEFAULT_POOL_SIZE = 4
@@ -201,7 +201,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         unknown = sorted(set(options) - set(CONNECTION_OPTIONS))
         if unknown:
             raise UsageError(f"xfer filesystem: unknown option(s) {', '.join(unknown)}",
-                             hint=f"connection options are: {', '.join(CONNECTION_OPTIONS)}")  # fmt: skip
+                             hint=f"connection options are: {', '.join(CONNECTION_OPTIONS)}")
         for name in ("identity_password", "password"):
             if isinstance(options.get(name), Secret):
                 # A Secret would be pickled with its value into every Dask task.
@@ -362,7 +362,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             if info["type"] == "directory":
                 raise RemoteIsFolder(f"{target} is a folder")
             return XferFile(self, target, mode, block_size, autocommit, cache_options=cache_options,
-                            size=info["size"], **kwargs)  # fmt: skip
+                            size=info["size"], **kwargs)
         if "a" in mode:
             raise NotImplementedError("xfer cannot append to a remote file (no protocol it speaks can, safely)")
         if "x" in mode and self.exists(target):

@@ -48,7 +48,7 @@ CORE: Mapping[str, Option] = {
         Option("max_listing", int, 64, "MiB of one folder listing (index page, PROPFIND, MLSD) read "
                "before xfer gives up on it"),
     )
-}  # fmt: skip
+}
 
 #: How many folder levels a recursive download descends by default (``xfer.client.get``'s
 #: ``max_depth``, ``xfer get --max-depth``).  Real trees are rarely 20 deep; a server showing

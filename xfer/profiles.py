@@ -363,7 +363,7 @@ def save_profile(profile: Profile, *, overwrite: bool = False) -> Path:
     except OSError as exc:  # the config folder is a file, read-only, on a full disk...
         where = exc.filename if isinstance(exc.filename, str) else path
         raise ConfigError(f"cannot save profile {profile.name!r} to {where}: {exc.strerror or exc}",
-                          hint="check $XFER_CONFIG_DIR (or the user config folder)") from exc  # fmt: skip
+                          hint="check $XFER_CONFIG_DIR (or the user config folder)") from exc
     return path
 
 
@@ -374,6 +374,6 @@ def remove_profile(name: str) -> Path:
     path = config_dir() / "profiles" / f"{name}.toml"
     if not path.is_file():
         raise ConfigError(f"no profile named {name!r} in {path.parent}",
-                          hint=did_you_mean(name, _profile_names(path.parent)))  # fmt: skip
+                          hint=did_you_mean(name, _profile_names(path.parent)))
     path.unlink()
     return path

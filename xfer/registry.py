@@ -89,7 +89,7 @@ def adapter_class(scheme: str) -> type[Adapter]:
     if found is None:
         spoken = [f"{name}://" for name in url_schemes()]
         spoken += [f'{spec.label} (a profile with protocol = "{name}")'
-                   for name, (spec, s) in _schemes().items() if not s.in_url]  # fmt: skip
+                   for name, (spec, s) in _schemes().items() if not s.in_url]
         raise UnsupportedOperation(f"unknown scheme {scheme}://", hint="xfer speaks " + _url_list(spoken))
     spec, entry = found
     module_name, _, class_name = entry.adapter.partition(":")

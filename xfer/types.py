@@ -99,7 +99,7 @@ class Entry:
 COMMON_RESULT_KEYS = (
     "direction", "local", "remote", "size", "elapsed", "sha256",
     "protocol", "tls_version", "size_verified", "temp_name",
-)  # fmt: skip
+)
 
 
 @dataclass

@@ -100,7 +100,7 @@ class AS2Adapter(Adapter):
         self.options = options = settings.options_as(AS2Options)
         if options.mdn not in _MDN_MODES:
             raise ConfigError(f"[as2] mdn = {options.mdn!r} is not supported",
-                              hint="use none, unsigned-sync or signed-sync")  # fmt: skip
+                              hint="use none, unsigned-sync or signed-sync")
         self.mdn_mode = options.mdn
         self.partner_certificate = options.partner_certificate
         self.store = store or ReceiptStore()
@@ -109,7 +109,7 @@ class AS2Adapter(Adapter):
         # and verifies before a synchronous MDN, so large messages may need a larger --timeout,
         # and a timeout after sending says "delivery unknown", never "not delivered".
         self.session: XferSession = create_session(settings.ssl_context, server=settings.server,
-                                                   timeout=settings.timeout)  # fmt: skip
+                                                   timeout=settings.timeout)
         #: The receipt of the last send (also when it failed).
         self.last_receipt: Receipt | None = None
 

@@ -215,7 +215,7 @@ class Adapter:
         """
         listed = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
         return put_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
-                         reconnect=reconnect)  # fmt: skip
+                         reconnect=reconnect)
 
     def get(
         self,
@@ -238,7 +238,7 @@ class Adapter:
         """
         listed = [sources] if isinstance(sources, str) else list(sources)
         return get_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
-                         reconnect=reconnect, max_depth=max_depth)  # fmt: skip
+                         reconnect=reconnect, max_depth=max_depth)
 
     def close(self) -> None:
         """Release connections.  Safe to call any number of times."""

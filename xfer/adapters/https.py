@@ -74,7 +74,7 @@ class HTTPSAdapter(Adapter):
         super().__init__(settings)
         # WebDAV builds on this adapter with its own table; the HTTP defaults (PUT, verify) are its.
         self.options = (settings.options if isinstance(settings.options, HTTPSOptions)
-                        else cast(HTTPSOptions, HTTPS_SPEC.parse_options({})))  # fmt: skip
+                        else cast(HTTPSOptions, HTTPS_SPEC.parse_options({})))
         self.session: XferSession = create_session(
             settings.ssl_context,
             server=settings.server,

@@ -252,7 +252,7 @@ class WebDAVAdapter(HTTPSAdapter):
             if not folder and self._is_collection_redirect(response):
                 self._collections.add(path)
                 return self._dav(action, path, folder=True, headers=headers, body=body, accept=accept,
-                                 other=other, shown=shown)  # fmt: skip
+                                 other=other, shown=shown)
             error = self._status_error(response, shown or path, action, other)
             if response.status_code in accept:
                 return _Reply(response.status_code, response.url or "", [], error=error)
@@ -360,7 +360,7 @@ class WebDAVAdapter(HTTPSAdapter):
             # A collection may be reachable only under its slash form (Apache ``Alias /dav/``
             # answers 403 for /dav), and a stale guess may be wrong the other way: ask once more.
             again = self._dav("list", path, folder=not known, headers=headers, body=PROPFIND_BODY,
-                              accept=_TRY_SLASH)  # fmt: skip
+                              accept=_TRY_SLASH)
             if again.error is None:
                 reply = again
                 if not known:
@@ -412,7 +412,7 @@ class WebDAVAdapter(HTTPSAdapter):
             _log.warning(
                 "%s: ignored %d entr%s of the answer for %s that are not directly in that folder",
                 self.settings.server, strangers, "y" if strangers == 1 else "ies", path,
-            )  # fmt: skip
+            )
         if itself.is_collection:
             self._collections.add(path)
         return itself, members
@@ -476,7 +476,7 @@ class WebDAVAdapter(HTTPSAdapter):
                     "%s: skipped %s in %s: its name is not UTF-8, which "
                     "xfer does not address or write to disk",
                     self.settings.server, ascii(name), path,
-                )  # fmt: skip
+                )
                 continue
             child = posixpath.join(path, name)
             if member.is_collection:
@@ -630,7 +630,7 @@ class WebDAVAdapter(HTTPSAdapter):
             headers.append("Depth: infinity")
         try:
             return self._dav(action, source, folder=folder, headers=headers, accept=_SOMETHING_THERE, other=destination,
-                             shown=shown)  # fmt: skip
+                             shown=shown)
         except ServerError as exc:
             # Apache mod_dav answers 500, not 409, when the destination's folder is missing.
             parent = posixpath.dirname(destination) or "/"

@@ -123,7 +123,7 @@ def cipher_name(name: str) -> CipherName:
         "aes128": "aes128-cbc", "aes-128-cbc": "aes128-cbc", "aes-128": "aes128-cbc",
         "aes192": "aes192-cbc", "aes-192-cbc": "aes192-cbc", "aes-192": "aes192-cbc",
         "aes256": "aes256-cbc", "aes-256-cbc": "aes256-cbc", "aes-256": "aes256-cbc",
-    }  # fmt: skip
+    }
     resolved = aliases.get(key, key)
     if resolved not in CIPHERS:
         raise ConfigError(

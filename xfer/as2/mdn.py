@@ -360,7 +360,7 @@ def build_mdn(
             outer_delimiter, b"\r\n", signature_part, b"\r\n",
             outer_delimiter, b"--\r\n",
         ]
-    )  # fmt: skip
+    )
     headers["Content-Type"] = (
         f'multipart/signed; protocol="application/pkcs7-signature"; '
         f'micalg={micalg_name(signing_digest)}; boundary="{outer.decode()}"'

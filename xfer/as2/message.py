@@ -458,5 +458,5 @@ def _signed(signed_entity: bytes, signer: Identity, digest: str) -> tuple[bytes,
             delimiter, b"\r\n", signature_part, b"\r\n",
             delimiter, b"--\r\n",
         ]
-    )  # fmt: skip
+    )
     return entity, type_value

@@ -70,7 +70,7 @@ def _summary(result: TransferResult, adapter: AS2Adapter, *, quiet: bool) -> Non
     rate = f" ({human_size(result.rate)}/s)" if result.elapsed > 0.05 else ""
     note = result.details.get("note", "")
     info(f"sent {result.local} -> {where}{result.remote}  {human_size(result.size)} in {result.elapsed:.2f} s"
-         f"{rate}  {note}", quiet=quiet)  # fmt: skip
+         f"{rate}  {note}", quiet=quiet)
 
 
 @app.command("send")
@@ -200,7 +200,7 @@ def receipt_command(
         ("attempts", str(receipt.attempts)),
         ("created", receipt.created),
         ("updated", receipt.updated),
-    ]  # fmt: skip
+    ]
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         echo(f"{label:<{width}}  {value}")

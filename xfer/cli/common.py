@@ -57,7 +57,7 @@ def connection_parameters(*, exclude: set[str] = _PROFILE_ONLY) -> list[inspect.
             continue
         kind: Any = option.type
         help_text = option.help + (" (env:VAR, file:PATH, keyring, keyring:NAME or prompt)"
-                                   if option.secret else "")  # fmt: skip
+                                   if option.secret else "")
         if option.choices:
             help_text += f" [{'|'.join(option.choices)}]"
         annotation = Annotated[

@@ -67,7 +67,7 @@ def demo(
                 hint=INSTALL_TESTING,
             )
         raise XferError(f"demo: {failed} of {len(report.rows)} protocols failed",
-                        hint=INSTALL_TESTING if missing else None)  # fmt: skip
+                        hint=INSTALL_TESTING if missing else None)
 
 
 def _render(report: DemoReport, *, json_output: bool) -> None:
@@ -85,7 +85,7 @@ def _render(report: DemoReport, *, json_output: bool) -> None:
         title=f"xfer demo: {len(report.rows)} protocols in {report.seconds:.1f} s",
         title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
         padding=(0, 1), collapse_padding=True,
-    )  # fmt: skip
+    )
     for name in ("protocol", "server", "TLS", "client cert", "data ch.\nresumed", "bytes", "MB/s", "result"):
         table.add_column(name, justify="right" if name in ("bytes", "MB/s") else "left", no_wrap=True)
     for row in report.rows:
@@ -131,7 +131,7 @@ def _wait_for_interrupt(report: DemoReport, *, json_output: bool) -> None:
     ]
     if folder:
         lines += [f"  xfer put hello.txt {folder}:/ && xfer ls {folder}:/",
-                  f"  xfer get {folder}:/hello.txt hello-again.txt"]  # fmt: skip
+                  f"  xfer get {folder}:/hello.txt hello-again.txt"]
     if as2:
         lines.append(f"  xfer put hello.txt {as2}:/  # AS2: signed, encrypted, compressed; signed MDN")
     lines += [

@@ -38,7 +38,7 @@ Parallel = Annotated[
     int,
     typer.Option("--parallel", "-P", min=1, max=16,
                  help="Move up to N files at once, each over its own connection (1-16)."),
-]  # fmt: skip
+]
 
 
 @contextmanager
@@ -65,11 +65,11 @@ def _report(results: list[TransferResult], prefix: str, *, json_output: bool, qu
         return
     for result in results:
         arrow = (f"{result.local} -> {prefix}{result.remote}" if result.direction == "put"
-                 else f"{prefix}{result.remote} -> {result.local}")  # fmt: skip
+                 else f"{prefix}{result.remote} -> {result.local}")
         rate = f" ({human_size(result.rate)}/s)" if result.elapsed > 0.05 else ""
         note = f"  {result.details['note']}" if result.details.get("note") else ""
         info(f"{result.direction} {arrow}  {human_size(result.size)} in {result.elapsed:.2f} s{rate}{note}",
-             quiet=quiet)  # fmt: skip
+             quiet=quiet)
         if result.details.get("warning"):  # e.g. an AS2 processed/warning: shown even with --quiet
             warn(str(result.details["warning"]))
 
@@ -78,7 +78,7 @@ MaxDepth = Annotated[
     int,
     typer.Option("--max-depth", min=1, show_default=True,
                  help="With -r: descend at most this many folder levels (an endless tree on the server fails)."),
-]  # fmt: skip
+]
 
 
 def _source_and_destination(command: str, sources: list[str], last: str | None) -> tuple[list[str], str]:
@@ -95,16 +95,16 @@ def _source_and_destination(command: str, sources: list[str], last: str | None) 
     source_kind, source_what = ("remote", remote_what) if remote_first else ("local", local_what)
     destination_kind, destination_what = ("local", local_what) if remote_first else ("remote", remote_what)
     example = ("xfer get PROFILE:/path/file.txt ." if remote_first
-               else "xfer put file.txt PROFILE:/path/")  # fmt: skip
+               else "xfer put file.txt PROFILE:/path/")
     if last is None:
         raise UsageError(f"{command} needs a {source_kind} source and a {destination_kind} destination",
-                         hint=f"e.g. {example}")  # fmt: skip
+                         hint=f"e.g. {example}")
     if not sources:
         if is_remote(last) == remote_first:  # the one path given is a source
             raise UsageError(f"{command} {last}: missing the {destination_kind} destination ({destination_what})",
-                             hint=f"e.g. {example}")  # fmt: skip
+                             hint=f"e.g. {example}")
         raise UsageError(f"{command} to {last}: missing the {source_kind} source ({source_what})",
-                         hint=f"e.g. {example}")  # fmt: skip
+                         hint=f"e.g. {example}")
     return sources, last
 
 
@@ -139,7 +139,7 @@ def put(
     with _open(target, connection) as (remote, path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks,
-                                parallel=parallel)  # fmt: skip
+                                parallel=parallel)
     _report(results, prefix, json_output=json_output, quiet=quiet)
 
 
@@ -171,7 +171,7 @@ def get(
     with _open(sources[0], connection) as (remote, _path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = get_files(remote, [p.path for p in parsed], local, recursive=recursive, callbacks=callbacks,
-                                parallel=parallel, max_depth=max_depth)  # fmt: skip
+                                parallel=parallel, max_depth=max_depth)
     _report(results, prefix, json_output=json_output, quiet=quiet)
 
 

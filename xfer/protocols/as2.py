@@ -59,7 +59,7 @@ def _validate(facts: ProfileFacts) -> None:
         raise ConfigError(f"{where}: [as2] sign = {as2['sign']!r} needs an identity to sign with",
                           hint="set identity (or [as2] signing_identity), or sign = \"none\"")
     if as2["mdn"] == "signed-sync" and not as2.get("partner_cert"):
-        raise ConfigError(f"{where}: a signed MDN needs [as2] partner_cert to verify it")  # fmt: skip
+        raise ConfigError(f"{where}: a signed MDN needs [as2] partner_cert to verify it")
 
 
 def _build(source: SettingsSource) -> AS2Options:
@@ -78,7 +78,7 @@ def _build(source: SettingsSource) -> AS2Options:
         as2_from=table["as2_from"], as2_to=table["as2_to"], sign=table["sign"], encrypt=table["encrypt"],
         compress=table["compress"], mdn=table["mdn"], content_type=table["content_type"], subject=table["subject"],
         signing_identity=signer, partner_certificate=_certificate(partner), url=source.url,
-    )  # fmt: skip
+    )
 
 
 def _from_mapping(options: Mapping[str, Any]) -> AS2Options:
@@ -99,7 +99,7 @@ def _from_mapping(options: Mapping[str, Any]) -> AS2Options:
         subject=None if subject is None else str(subject), signing_identity=options.get("signing_identity"),
         partner_certificate=_certificate(options.get("partner_cert")),
         url=str(options.get("profile_url") or "") or None,
-    )  # fmt: skip
+    )
 
 
 def _certificate(path: Any) -> x509.Certificate | None:
@@ -136,4 +136,4 @@ SPEC = ProtocolSpec(
     validate=_validate,
     build=_build,
     from_mapping=_from_mapping,
-)  # fmt: skip
+)

@@ -36,4 +36,4 @@ SPEC = ProtocolSpec(
                "time after which it is checked with NOOP and reopened before reuse (0 = off)"),
     ),
     settings_type=FTPSOptions,
-)  # fmt: skip
+)

@@ -41,4 +41,4 @@ SPEC = ProtocolSpec(
     ),
     settings_type=HTTPSOptions,
     validate=_validate,
-)  # fmt: skip
+)

@@ -31,4 +31,4 @@ SPEC = ProtocolSpec(
     ),
     settings_type=WebDAVOptions,
     packages={"webdav3": "webdavclient3"},
-)  # fmt: skip
+)

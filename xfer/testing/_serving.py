@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .pki import TestPKI
 
 __all__ = ["InProcessServer", "RecordingServer", "ServerState", "ThreadedSocketServer", "peer_common_name",
-           "server_context"]  # fmt: skip
+           "server_context"]
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 

@@ -45,7 +45,7 @@ MdnHook = Callable[[Received, Mapping[str, str]], tuple[dict[str, str], bytes]]
 _MAX_BODY = 64 * 1024 * 1024  # default: a test receiver holds messages in memory; larger → 413
 _STATUS_TEXT = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
                 413: "Payload Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
-                503: "Service Unavailable"}  # fmt: skip
+                503: "Service Unavailable"}
 
 
 def _first_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
@@ -116,7 +116,7 @@ class AS2App:
                 self.statuses.append(failing)
             return answer(failing, b"simulated failure\n")
         headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
-                   if key.startswith("HTTP_")}  # fmt: skip
+                   if key.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = environ["CONTENT_TYPE"]
         with self._lock:  # duplicate detection and file names must not race
@@ -218,7 +218,7 @@ class AS2Server(ThreadedSocketServer):
         self.app = AS2App(
             root=root, identity=identity, partner_cert=partner_cert, as2_id=as2_id,
             partner_as2_id=partner_as2_id, path=path, **app_options,
-        )  # fmt: skip
+        )
         self.host = host
         self._httpd: _Server = _Server((host, port), _Handler)
         self._httpd.handshakes = []

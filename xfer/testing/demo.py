@@ -188,7 +188,7 @@ def run_demo(
         report = DemoReport(
             rows=[], workdir=str(base), profiles_dir=str(profiles), data_dir=str(base / "data"),
             identity=str(pki.client_p12), identity_password=f"file:{pki.password_file}",
-        )  # fmt: skip
+        )
         with contextlib.ExitStack() as servers:
             # AS2 receipts (and anything else xfer keeps) go to the demo folder, not the user's.
             servers.enter_context(_environ("XFER_DATA_DIR", report.data_dir))
@@ -268,7 +268,7 @@ def _run_row(
         endpoint = servers.enter_context(
             serve(protocol.scheme, pki, root=base / "servers" / protocol.scheme,
                   name=protocol.profile_name, **protocol.server_options)
-        )  # fmt: skip
+        )
         row.url = endpoint.url
         row.server = endpoint.software
         row.address = endpoint.address

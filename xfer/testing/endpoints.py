@@ -112,7 +112,7 @@ def _endpoint(protocol: str, pki: TestPKI, srv: Any, profile: Profile, software:
         protocol=protocol, url=profile.url, profile=profile, identity=pki.client_p12,
         identity_password=f"file:{pki.password_file}", ca=pki.root_ca, root=srv.root, server=srv,
         software=software, **observers,
-    )  # fmt: skip
+    )
 
 
 def _request_names(srv: Any) -> Callable[[], list[str]]:
@@ -175,7 +175,7 @@ def _ftps(implicit: bool) -> ServerFactory:
             yield _endpoint(
                 srv.scheme, pki, srv, profile, _version("pyftpdlib"),
                 _client_names=lambda: list(seen), _data_sessions=lambda: list(srv.data_sessions),
-            )  # fmt: skip
+            )
 
     return start
 
@@ -199,7 +199,7 @@ def _as2(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> Ite
             "as2_from": srv.partner_as2_id or "XFERCLIENT", "as2_to": srv.as2_id,
             "partner_cert": str(pki.partner_cert), "sign": "sha256", "encrypt": "aes256-cbc",
             "compress": True, "mdn": "signed-sync",
-        }  # fmt: skip
+        }
         profile = _profile(name, pki, srv.url, protocol="as2", as2=as2)
 
         def names() -> list[str]:

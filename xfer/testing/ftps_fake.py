@@ -529,7 +529,7 @@ class _Session:
                 number += 1
                 name = f"file-{number:012d}.edi"
                 lines.append(f"type=file;size=1; {name}\r\n" if mlsd
-                             else f"-rw-r--r--    1 ftp ftp 1 Jan 01  2024 {name}\r\n")  # fmt: skip
+                             else f"-rw-r--r--    1 ftp ftp 1 Jan 01  2024 {name}\r\n")
             block = "".join(lines).encode()
             self.server.endless_sent += len(block)
             yield block

@@ -118,7 +118,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.ssl_context = server_context(
             pki, cert=cert, key=key, client_ca=client_ca, tls_min=tls_min, tls_max=tls_max,
             verify_mode=verify_mode[client_cert],
-        )  # fmt: skip
+        )
         self._httpd: _Server = _Server((host, port), _Handler, self)
         self.port: int = self._httpd.server_address[1]
 

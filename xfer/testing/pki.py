@@ -244,7 +244,7 @@ def _rc2_bundle(folder: Path, cert: Path, key: Path, password_file: Path) -> Pat
         ],
         capture_output=True,
         check=False,
-    )  # fmt: skip
+    )
     if result.returncode != 0:
         return None
     out.chmod(0o600)
@@ -269,16 +269,16 @@ def create_pki(folder: str | os.PathLike[str], *, password: str = DEFAULT_PASSWO
     wrong = _leaf(
         "wrong.invalid", inter, not_before=now - _DAY, not_after=year, eku=server_eku,
         hosts=["wrong.invalid"],
-    )  # fmt: skip
+    )
     client = _leaf("xfer-client", inter, not_before=now - _DAY, not_after=year, eku=client_eku)
     expired = _leaf(
         "xfer-client-expired", inter, not_before=now - 60 * _DAY, not_after=now - 2 * _DAY,
         eku=client_eku,
-    )  # fmt: skip
+    )
     expiring = _leaf(
         "xfer-client-expiring", inter, not_before=now - _DAY, not_after=now + 10 * _DAY,
         eku=client_eku,
-    )  # fmt: skip
+    )
     untrusted = _leaf("xfer-client-untrusted", rogue, not_before=now - _DAY, not_after=year, eku=client_eku)
     no_eku = _leaf("xfer-client-server-only", inter, not_before=now - _DAY, not_after=year, eku=server_eku)
     partner = _leaf(
@@ -286,7 +286,7 @@ def create_pki(folder: str | os.PathLike[str], *, password: str = DEFAULT_PASSWO
         eku=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH,
              ExtendedKeyUsageOID.EMAIL_PROTECTION],
         hosts=hosts,
-    )  # fmt: skip
+    )
 
     password_file = _write(root / "password.txt", password.encode(), 0o600)
     w = _write

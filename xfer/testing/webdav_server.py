@@ -161,7 +161,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         self._state: ServerState[RecordedRequest] = ServerState()
         # The handshake itself fails without a trusted client certificate (Apache: SSLVerifyClient require).
         self.ssl_context = server_context(pki, cert=cert, key=key, client_ca=client_ca, tls_min=tls_min,
-                                          tls_max=tls_max, verify_mode=ssl.CERT_REQUIRED)  # fmt: skip
+                                          tls_max=tls_max, verify_mode=ssl.CERT_REQUIRED)
         self._requested_port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -274,7 +274,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         settings = ConnectionSettings(
             scheme="davs", host=self.host, port=self.port, root=self.mount if root is None else root,
             ssl_context=context, timeout=timeout, options=options,
-        )  # fmt: skip
+        )
         if max_listing is not None:
             settings = dataclasses.replace(settings, max_listing=max_listing)
         return WebDAVAdapter(settings)
@@ -284,7 +284,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         if self._server is not None:
             return self
         server = _Server((self.host, self._requested_port), self._make_app(), numthreads=8,
-                         server_name="xfer-test-webdav")  # fmt: skip
+                         server_name="xfer-test-webdav")
         server.ssl_adapter = _CountingSSLAdapter(self.ssl_context, self._state)
         server.prepare()  # binds now, so .port is valid before the thread runs
         self._server = server

@@ -438,7 +438,7 @@ class FTPSAdapter(Adapter):
         reader.finish(
             ftp, None, server=self.settings.server, what=f"the listing of {folder}",
             consequence="it may be incomplete; nothing was done with it",
-        )  # fmt: skip
+        )
         return entries
 
     def _ls(self, path: str) -> list[Entry]:
@@ -528,7 +528,7 @@ class FTPSAdapter(Adapter):
                 reader.finish(
                     ftp, out.expected_size, server=self.settings.server, what=f"the download of {remote}",
                     consequence="the file may be truncated; nothing was saved",
-                )  # fmt: skip
+                )
             return TransferResult(
                 direction="get", local=local, remote=self.user_path(remote), size=out.written,
                 elapsed=out.elapsed, sha256=out.sha256, details=self._details(first),
@@ -827,7 +827,7 @@ class FTPSAdapter(Adapter):
                 reader.finish(
                     ftp, expected, server=self.settings.server, what=f"reading {path}",
                     consequence="the bytes read were discarded",
-                )  # fmt: skip
+                )
             else:
                 try:
                     ftp.getresp()  # 226: everything had been sent already

@@ -85,7 +85,7 @@ def install(site: Site[_S], temp: str, remote: str) -> str | None:
         return site.run(
             f"renaming the uploaded temporary file {temp} to", remote,
             lambda ftp: rename_over(site, ftp, temp, remote),
-        )  # fmt: skip
+        )
     except XferError as exc:
         if temp not in (exc.hint or ""):
             kept = (
