@@ -57,8 +57,6 @@ _DAVS_HINT = "plain HTTPS has no folders or renames; if the server speaks WebDAV
 class HTTPSAdapter(Adapter):
     """Files over HTTPS with a client certificate: one pooled TLS connection for many operations."""
 
-    schemes: ClassVar[tuple[str, ...]] = ("https",)
-    default_port: ClassVar[int] = 443
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.LS, Capability.INFO, Capability.GET, Capability.PUT, Capability.RM}
     )

@@ -149,8 +149,6 @@ class WebDAVAdapter(Adapter):
     a folder is never replaced).
     """
 
-    schemes: ClassVar[tuple[str, ...]] = ("davs",)
-    default_port: ClassVar[int] = 443
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
 
     def __init__(self, settings: ConnectionSettings) -> None:
