@@ -338,9 +338,9 @@ def test_upload_of_a_file_that_shrinks_is_refused_and_removed(
 
 
 def test_adapter_is_registered() -> None:
-    from xfer.registry import adapter_class
+    from xfer import registry
 
-    explicit, implicit_cls = adapter_class("ftpes"), adapter_class("ftps")
+    explicit, implicit_cls = registry.adapter_class("ftpes"), registry.adapter_class("ftps")
     assert issubclass(explicit, FTPSAdapter) and issubclass(implicit_cls, FTPSAdapter)
-    assert (explicit.default_port, implicit_cls.default_port) == (21, 990)
-    assert (explicit.schemes, implicit_cls.schemes) == (("ftpes",), ("ftps",))
+    assert (explicit.implicit, implicit_cls.implicit) == (False, True)
+    assert (registry.default_port("ftpes"), registry.default_port("ftps")) == (21, 990)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from xfer.adapters.base import ConnectionSettings
+from xfer.adapters.base import Adapter, ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter, parse_html_index, parse_json_index
 from xfer.errors import (
     ClientCertificateRejected,
@@ -215,7 +215,7 @@ def test_local_read_error_during_put_is_local_not_network(
     pki: TestPKI, tmp_path: Path, client_context: ContextFactory, monkeypatch: pytest.MonkeyPatch, scheme: str
 ) -> None:
     """urllib3 reports a body iterator's OSError as "Connection aborted"; the user must see the disk."""
-    from xfer.adapters import https as https_module
+    from xfer.adapters import http_transfer
     from xfer.testing.webdav_server import WebDAVServer
 
     source = tmp_path / "up.bin"
@@ -224,10 +224,11 @@ def test_local_read_error_during_put_is_local_not_network(
     def open_failing(path: str | os.PathLike[str]) -> tuple[_FailingFile, int]:
         return _FailingFile(path, good=2), os.path.getsize(path)
 
-    monkeypatch.setattr(https_module, "open_for_upload", open_failing)
+    monkeypatch.setattr(http_transfer, "open_for_upload", open_failing)
     root = tmp_path / "srv"
     server = HTTPSServer(pki, root=root) if scheme == "https" else WebDAVServer(pki, root=root)
     with server:
+        remote: Adapter
         if isinstance(server, HTTPSServer):
             remote = _adapter(server, client_context())
         else:

@@ -7,6 +7,7 @@ those kept its own list of schemes or sections, the dummy would be missing from 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import json
@@ -149,13 +150,40 @@ def test_registry_lookups() -> None:
         parse_url("as2://partner/")  # profile-only: chosen with protocol = "as2"
 
 
+_DECLARED_BY_SPECS = {"schemes", "default_port"}
+
+
 def test_every_dotted_adapter_path_imports_the_class_that_serves_it() -> None:
     for spec in registry.PROTOCOLS:
         for scheme in spec.schemes:
             cls = registry.adapter_class(scheme.name)
             assert issubclass(cls, Adapter)
-            # The class attributes say the same as the spec (until they are derived from it).
-            assert scheme.name in cls.schemes and cls.default_port == scheme.default_port, scheme
+            # The spec is the only declaration of schemes and ports: no adapter (nor a base) repeats them.
+            for klass in cls.__mro__:
+                assert not _DECLARED_BY_SPECS & set(vars(klass)), (klass, scheme.name)
+
+
+def test_no_second_declaration_of_schemes_or_ports_in_the_package() -> None:
+    """Outside ``xfer/protocols``, no class body declares schemes or default ports, and no code builds a
+    :class:`Scheme` or :class:`ProtocolSpec`: the registry's specs are the one place."""
+    package = Path(xfer.__file__).parent
+    found = []
+    for source in sorted(package.rglob("*.py")):
+        if source.parent.name == "protocols":
+            continue
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    targets = item.targets if isinstance(item, ast.Assign) else (
+                        [item.target] if isinstance(item, ast.AnnAssign) else [])
+                    names = {target.id for target in targets if isinstance(target, ast.Name)}
+                    if names & _DECLARED_BY_SPECS:
+                        found.append(f"{source.relative_to(package)}:{item.lineno} {node.name}")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
+                    "Scheme", "ProtocolSpec"):
+                found.append(f"{source.relative_to(package)}:{node.lineno} {node.func.id}(...)")
+    assert found == []
 
 
 def test_missing_package_names_the_pip_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -85,8 +85,6 @@ _DEFAULT_SUBJECT = "AS2 message"  # the option's default; then the builder names
 class AS2Adapter(Adapter):
     """Send files to an AS2 partner; receipts checked and recorded.  ``put_file`` only."""
 
-    schemes: ClassVar[tuple[str, ...]] = ("as2",)
-    default_port: ClassVar[int] = 443
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.PUT})
     #: Messages name the connection by this: "as2://" is no URL scheme a user could type.
     label: ClassVar[str | None] = "an AS2 profile"

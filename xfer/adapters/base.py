@@ -166,10 +166,8 @@ def _parse_options(scheme: str, mapping: Mapping[str, Any]) -> ProtocolOptions:
 class Adapter:
     """Base of every protocol adapter.  Subclasses set the class variables and primitives."""
 
-    #: URL schemes this adapter serves, e.g. ``("ftpes",)``.
-    schemes: ClassVar[tuple[str, ...]] = ()
-    #: Port used when the URL names none.
-    default_port: ClassVar[int] = 443
+    # Schemes and default ports are not declared here: the protocol spec (xfer/protocols/)
+    # names them and the adapter class that serves each (see xfer.registry).
     #: The operations this adapter implements (each backed by its primitive).
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: How messages name this kind of connection; default ``scheme://``.

@@ -13,7 +13,8 @@ Who does what, and why:
   server XML with lxml (which expands internal entities), and ``mkdir`` prints to
   stdout.  ``execute_request`` is the layer beneath them; every response it returns is
   closed here, and XML is read by :mod:`._dav_xml` (defusedxml, no DTDs).
-* **PUT and GET are the HTTPS adapter's**, inherited: a :class:`~xfer.transfer.FileBody`
+* **PUT and GET are the shared HTTP transfer code's** (:class:`~.http_transfer.HTTPTransfer`,
+  held, not inherited): a :class:`~xfer.transfer.FileBody`
   with ``Content-Length`` (never chunked) and exact progress, and a GET streamed into
   :class:`~xfer.transfer.AtomicDownload`.  webdavclient3's upload/download (chunked
   with a progress callback, progress that overshoots or never reaches 100 %, an extra
@@ -90,12 +91,12 @@ from ..errors import (
     folder_needs_recursive,
 )
 from ..http_errors import map_http_error
-from ..http_session import drain_error_body, origin_of
+from ..http_session import XferSession, drain_error_body, origin_of
 from ..protocols.webdav import WebDAVOptions
 from ..transfer import DOWNLOAD_BLOCK
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
-from .base import Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
-from .https import HTTPSAdapter
+from .base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
+from .http_transfer import HTTPTransfer, http_options
 
 __all__ = ["WebDAVAdapter", "WebDAVOptions"]
 
@@ -138,7 +139,7 @@ class _Reply:
     error: XferError | None = None
 
 
-class WebDAVAdapter(HTTPSAdapter):
+class WebDAVAdapter(Adapter):
     """Files and folders over WebDAV with a client certificate, on one pooled TLS connection.
 
     Beyond the common verbs: :meth:`copy` (server-side COPY).  ``[webdav]`` options:
@@ -148,13 +149,14 @@ class WebDAVAdapter(HTTPSAdapter):
     a folder is never replaced).
     """
 
-    schemes: ClassVar[tuple[str, ...]] = ("davs",)
-    default_port: ClassVar[int] = 443
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
 
     def __init__(self, settings: ConnectionSettings) -> None:
-        # The HTTPS adapter builds the guarded session for https://host:port (and basic auth).
         super().__init__(settings)
+        # The shared HTTP code builds the guarded session for https://host:port (and basic auth);
+        # PUT and GET take HTTP's defaults (plain PUT, size verified).
+        self.http = HTTPTransfer(settings, http_options(settings), user_path=self.user_path, can_mkdir=True)
+        self.session: XferSession = self.http.session
         self.dav_options = settings.options_as(WebDAVOptions)
         self._watch = threading.local()
         # Server paths a PROPFIND showed to be collections: they are addressed with the "/".
@@ -171,6 +173,9 @@ class WebDAVAdapter(HTTPSAdapter):
         client.session.close()  # never used: it would verify with certifi and present no identity
         client.session = self.session
         self.client = client
+
+    def _close(self) -> None:
+        self.http.close()
 
     def _unsupported_hint(self, capability: Capability) -> str | None:
         return None
@@ -663,7 +668,7 @@ class WebDAVAdapter(HTTPSAdapter):
 
         try:
             with self._watching(stop):
-                return super()._get_file(remote, local, callback)
+                return self.http.get(remote, local, callback)
         except _DAVStatus as failure:
             is_folder = False
             with contextlib.suppress(XferError):  # the GET's own error is the one to report then
@@ -706,12 +711,14 @@ class WebDAVAdapter(HTTPSAdapter):
             return False
 
     def _put_once(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+        http = self.http
         if not self.dav_options.upload_temp_name:
-            return super()._put_file(local, remote, callback)
+            return http.upload(local, remote, callback, check_size=http.options.verify_upload, send_put=self._send_put)
         folder, name = posixpath.split(remote)
         target = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
         try:
-            result = self._upload(local, target, callback, check_size=False)  # checked after the MOVE
+            # The size is checked after the MOVE.
+            result = http.upload(local, target, callback, check_size=False, send_put=self._send_put)
             # Pick-up folders never see a half file: it appears under its name when complete.
             # A folder under that name is never replaced (Overwrite: F first, then only a file).
             try:
@@ -727,11 +734,11 @@ class WebDAVAdapter(HTTPSAdapter):
             # the temporary file must not stay behind; the original error is what propagates.
             self._discard(target)
             raise
-        if self.options.verify_upload:
+        if http.options.verify_upload:
             # Checked on the final name, not the temporary one: a server that mangles the
             # MOVE destination ('?', ';') would otherwise report success for a file that
             # landed somewhere else.
-            result.size_verified = self._verify_size(remote, result.size, must_exist=True)
+            result.size_verified = http.verify_size(remote, result.size, must_exist=True)
         result.remote = self.user_path(remote)
         result.temp_name = posixpath.basename(target)
         return result
@@ -740,13 +747,24 @@ class WebDAVAdapter(HTTPSAdapter):
         # Watched around the PUT only: a 405 on the size-check HEAD after it is not "PUT refused".
         with self._watching(_PUT_ERRORS):
             try:
-                return super()._send_put(remote, data)
+                return self.http.send_put(remote, data)
             except _DAVStatus as failure:
                 # A PUT onto a folder gets 405, 409, 403, even a redirect to the folder's URL
                 # (Apache): only then is it worth a look.
                 if failure.response.status_code not in (404, 423) and self._is_folder(remote):
                     raise self._put_folder_error(remote) from failure
                 raise self._status_error(failure.response, remote, "upload", None) from failure
+
+    # -- HEAD and ranged reads (the fsspec filesystem) ---------------------------------------
+
+    def head(self, path: str) -> Entry:
+        """Facts about one file from a ``HEAD``: works where the server offers no listing."""
+        if self.closed:
+            raise UsageError(f"{self!r} is closed")
+        return self._entry(self.http.file_entry(self.remote_path(path)))
+
+    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
+        return self.http.read_range(path, start, length)
 
     def _put_folder_error(self, path: str) -> RemoteIsFolder:
         return RemoteIsFolder(

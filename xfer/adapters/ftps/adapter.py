@@ -843,15 +843,11 @@ class FTPSAdapter(Adapter):
 class ExplicitFTPSAdapter(FTPSAdapter):
     """``ftpes://``: plain TCP, then ``AUTH TLS`` before anything else (RFC 4217)."""
 
-    schemes = ("ftpes",)
-    default_port = 21
     implicit = False
 
 
 class ImplicitFTPSAdapter(FTPSAdapter):
     """``ftps://``: TLS from the first byte (port 990), like HTTPS."""
 
-    schemes = ("ftps",)
-    default_port = 990
     implicit = True
 

@@ -1,0 +1,383 @@
+"""The HTTP transfer code HTTPS and WebDAV share: one guarded session, streamed GET and PUT.
+
+:class:`HTTPTransfer` is held by :class:`~xfer.adapters.https.HTTPSAdapter` and
+:class:`~xfer.adapters.webdav.WebDAVAdapter` (neither inherits the other).  It builds the
+session from the connection settings and does what both protocols do the same way: a GET
+streamed into :class:`~xfer.transfer.AtomicDownload` that ends only on a proven end, a PUT
+of a :class:`~xfer.transfer.FileBody` with ``Content-Length`` and its status checks, the
+size check by ``HEAD`` after an upload, facts about a file from a ``HEAD``, ranged reads.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import posixpath
+import re
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, cast
+
+import requests
+
+from ..errors import ConnectionDropped, IntegrityError, RemoteError, RemoteIsFolder, RemoteNotFound, XferError
+from ..http_errors import stream_ended_early
+from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
+from ..multipart import MultipartBody
+from ..protocols.https import SPEC as HTTPS_SPEC
+from ..protocols.https import HTTPSOptions
+from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
+from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
+
+__all__ = ["HTTPTransfer", "content_length", "http_options"]
+
+
+def http_options(settings: ConnectionSettings) -> HTTPSOptions:
+    """The ``[https]`` table; WebDAV has its own table and takes HTTP's defaults (PUT, verify)."""
+    if isinstance(settings.options, HTTPSOptions):
+        return settings.options
+    return cast(HTTPSOptions, HTTPS_SPEC.parse_options({}))
+
+
+class HTTPTransfer:
+    """GET, PUT, HEAD and ranged GET of files on one guarded session (see the module docstring).
+
+    ``user_path`` turns server paths into the caller's for messages and results;
+    ``can_mkdir`` says whether the hint for a missing upload folder may point at ``xfer mkdir``.
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        options: HTTPSOptions,
+        *,
+        user_path: Callable[[str], str],
+        can_mkdir: bool,
+    ) -> None:
+        self.server = settings.server
+        self.options = options
+        self.can_mkdir = can_mkdir
+        self._user_path = user_path
+        self.session: XferSession = create_session(
+            settings.ssl_context,
+            server=settings.server,
+            timeout=settings.timeout,
+            blocksize=UPLOAD_BLOCK,
+        )
+        # PUT/POST/DELETE answers are read only when small: an endless one must not fill memory.
+        # (A hook, not stream=True: a streamed PUT that failed mid-body raced the cleanup DELETE.)
+        self.session.hooks["response"].append(skip_large_body)
+        if settings.username is not None:
+            # Some portals add a login on top of the certificate; only ever sent to this origin.
+            self.session.auth = (settings.username, settings.password or "")
+
+    def close(self) -> None:
+        self.session.close()
+
+    def get(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
+        session = self.session
+        if remote == "/":
+            # The server's top folder: its index page is not a file either.
+            raise RemoteIsFolder(f"{self.server}: / is a folder", hint="use -r to copy a folder")
+        started = time.monotonic()
+        with session.translating():
+            response = session.get(session.url_for(remote), stream=True, headers={"Accept-Encoding": "identity"})
+            with response:
+                session.check(response, path=remote)
+                self.check_download(response, remote)
+                length = content_length(response)
+                details: dict[str, Any] = {"http_status": response.status_code}
+                tls = session.tls_version(response)
+                encoding = response.headers.get("Content-Encoding", "identity").lower()
+                if encoding != "identity":
+                    # Asked for identity and got an encoding anyway: keep the bytes as sent.
+                    details["content_encoding"] = encoding
+                raw = response.raw
+                with AtomicDownload(local, expected_size=length, callback=callback) as out:
+                    try:
+                        # The loop ends on a *proven* end only: Content-Length reached, the last
+                        # chunk, or close_notify.  A cut (FIN without close_notify, a chunk cut
+                        # short) raises, because the context never suppresses ragged EOFs.
+                        while chunk := raw.read(DOWNLOAD_BLOCK, decode_content=False):
+                            out.write(chunk)
+                    except XferError:
+                        raise
+                    except Exception as exc:
+                        raise self.broken_download(exc, remote, out.written, length) from exc
+        return TransferResult(
+            direction="get",
+            local=local,
+            remote=self._user_path(remote),
+            size=out.written,
+            elapsed=time.monotonic() - started,
+            details=details,
+            tls_version=tls,
+        )
+
+    def check_download(self, response: requests.Response, remote: str) -> None:
+        """Only a ``200`` after no folder redirect is the file; anything else must not replace it.
+
+        A ``GET /dir`` that a server redirects to ``/dir/`` (nginx, Apache, our test server)
+        ends at the folder's index page: that is a folder, not a file to save.  ``206``
+        answers a Range request, and xfer sends none: it would be part of the file.
+        ``202``/``204``/``203`` and friends carry no file either.
+        """
+        server = self.server
+        shown = self._user_path(remote)
+        final = urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path)
+        if response.history and final.endswith("/") and not remote.endswith("/"):
+            response.close()
+            raise RemoteIsFolder(f"{server}: {shown} is a folder", hint="use -r to copy a folder")
+        status = response.status_code
+        if status == 200:
+            return
+        said = f"HTTP {status} {response.reason or http.client.responses.get(status, '')}".strip()
+        response.close()
+        if status == 206:
+            content_range = response.headers.get("Content-Range", "no Content-Range")
+            raise IntegrityError(
+                f"{server} answered the download of {shown} with {said} ({content_range}) "
+                "although xfer asked for the whole file; nothing was saved",
+                hint="the server (or a cache in between) sent part of the file; report it to the partner",
+            )
+        raise RemoteError(
+            f"{server} answered the download of {shown} with {said}, not 200 with the file; nothing was saved",
+            hint="the file may not be ready yet; try again later or ask the partner",
+        )
+
+    def broken_download(self, exc: BaseException, remote: str, written: int, length: int | None) -> XferError:
+        """The error for a body that stopped before its proven end (``exc`` from the read loop)."""
+        server = self.server
+        got = f"{written}" + (f" of {length}" if length is not None else "")
+        if stream_ended_early(exc):
+            return IntegrityError(
+                f"the download of {self._user_path(remote)} from {server} ended early: the server closed the "
+                f"connection after {got} bytes without finishing the response; nothing was saved",
+                hint="run the command again; if it repeats, the server (or something between) cuts transfers",
+            )
+        return ConnectionDropped(
+            f"the connection to {server} broke after {got} bytes of {remote}; nothing was saved",
+            hint="run the command again",
+        )
+
+    def upload(
+        self,
+        local: str,
+        remote: str,
+        callback: ProgressCallback | None,
+        *,
+        check_size: bool,
+        send_put: Callable[[str, Any], requests.Response] | None = None,
+    ) -> TransferResult:
+        """PUT (or POST) ``local`` to ``remote``; with ``check_size``, HEAD it and compare sizes.
+
+        ``send_put`` sends the PUT instead of :meth:`send_put` (WebDAV gives some statuses
+        their DAV meanings around it).
+        """
+        handle, size = open_for_upload(local)
+        session = self.session
+        started = time.monotonic()
+        details: dict[str, Any] = {"method": self.options.upload_method}
+        with handle, session.translating():
+            if self.options.upload_method == "POST":
+                # Portals: the form goes to the folder, the file name rides in the part header.
+                body: Any = MultipartBody(
+                    handle,
+                    size,
+                    field=self.options.form_field,
+                    filename=posixpath.basename(remote),
+                    callback=callback,
+                )
+                folder = posixpath.dirname(remote) or "/"
+                headers = {"Content-Type": body.content_type}
+                # Never follow a redirect with an upload: requests would turn it into a GET
+                # (301/302/303), and "success" would then describe a download.
+                response = session.post(
+                    session.url_for(folder, folder=True), data=body, headers=headers, allow_redirects=False
+                )
+            else:
+                body = FileBody(handle, size, callback=callback)
+                # An iterable with __len__ gets Content-Length, not chunked; requests sends a
+                # zero-length one chunked, so an empty file goes as b"".
+                response = (send_put or self.send_put)(remote, body if size else b"")
+                if not size and callback is not None:
+                    callback(0, 0)
+            with response:
+                self.check_upload(response, remote)
+                # Drained if small (the connection goes back to the pool); a large or
+                # endless answer body is never read into memory.
+                drain_error_body(response)
+                details["http_status"] = response.status_code
+            if body.sent != size:
+                raise IntegrityError(
+                    f"{self.server} answered before the whole of {local} was sent "
+                    f"({body.sent} of {size} bytes)",
+                    hint="the server may have refused the upload; check its size limits",
+                )
+            verified = self.verify_size(remote, size) if self.options.upload_method == "PUT" and check_size else None
+        return TransferResult(
+            direction="put",
+            local=local,
+            remote=self._user_path(remote),
+            size=size,
+            elapsed=time.monotonic() - started,
+            details=details,
+            size_verified=verified,
+        )
+
+    def send_put(self, remote: str, data: Any) -> requests.Response:
+        """The PUT request itself.
+
+        Redirects are not followed: requests re-sends a PUT answered ``301``/``302`` as a
+        ``GET``, and the upload would "succeed" with the server's current file.
+        """
+        return self.session.put(
+            self.session.url_for(remote),
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+            allow_redirects=False,
+        )
+
+    def check_upload(self, response: requests.Response, remote: str) -> None:
+        """A 2xx answer, or the error; a missing parent folder gets words of its own.
+
+        Upload handlers answer a PUT into a missing folder with 409 or 404; nginx without
+        ``create_full_put_path`` with a bare 500.  For those, one HEAD of the folder tells
+        whether it is missing.  Plain HTTPS cannot create it.
+        """
+        status = response.status_code
+        parent = posixpath.dirname(remote) or "/"
+        if status in (404, 409, 500) and parent != "/":
+            drain_error_body(response)
+            if not self.folder_missing(parent):
+                self.session.check(response, path=remote)  # some other reason: the usual words
+            raise RemoteNotFound(
+                f"{self.server}: cannot upload to {self._user_path(remote)}: the folder "
+                f"{self._user_path(parent)} does not exist on the server (HTTP {status} {response.reason})",
+                hint="create it first with xfer mkdir (missing parents are created too)"
+                if self.can_mkdir  # WebDAV comes through here too
+                else "create the folder on the server first (plain HTTPS cannot: with WebDAV, "
+                "use davs:// and xfer creates missing folders)",
+            )
+        self.session.check(response, path=remote)
+
+    def folder_missing(self, folder: str) -> bool:
+        """True if a HEAD of ``folder/`` says it does not exist (404/410)."""
+        response = self.session.head(self.session.url_for(folder, folder=True), allow_redirects=False)
+        with response:
+            return response.status_code in (404, 410)
+
+    def verify_size(self, remote: str, size: int, *, must_exist: bool = False) -> bool:
+        """HEAD the uploaded file; False if the server cannot tell, IntegrityError if it differs.
+
+        ``must_exist``: a 404 is an error (after a MOVE the file must be where we put it).
+        """
+        response = self.session.head(
+            self.session.url_for(remote), headers={"Accept-Encoding": "identity"}, allow_redirects=False
+        )
+        with response:
+            if response.status_code == 404 and must_exist:
+                raise IntegrityError(
+                    f"{self.server}: {remote} is not there after the upload was moved into place",
+                    hint="the server stored it under another name (some servers mangle '?', ';' or '#' "
+                    "in MOVE); set upload_temp_name = false in the profile's [webdav] table",
+                )
+            if response.status_code != 200:
+                return False  # write-only drop folders are common: nothing to compare with
+            length = content_length(response)
+        if length is None:
+            return False
+        if length != size:
+            raise IntegrityError(
+                f"{self.server}: {remote} has {length} bytes on the server after uploading {size}",
+                hint="run the upload again; if it repeats, the server is altering or truncating uploads",
+            )
+        return True
+
+    def file_entry(self, path: str) -> Entry:
+        """``ls`` of a file: one entry from a HEAD (a folder URL with ``/`` gave 404)."""
+        session = self.session
+        response = session.head(session.url_for(path), headers={"Accept-Encoding": "identity"}, allow_redirects=False)
+        with response:
+            if response.status_code in (404, 410):
+                raise RemoteNotFound(f"{self.server}: {self._user_path(path)} does not exist")
+            session.check(response, path=path)
+            return self.head_entry(path, response)
+
+    @staticmethod
+    def head_entry(path: str, response: requests.Response) -> Entry:
+        modified = response.headers.get("Last-Modified")
+        try:
+            when = email.utils.parsedate_to_datetime(modified) if modified else None
+        except (TypeError, ValueError):
+            when = None  # a malformed date is no reason to fail
+        return Entry(
+            name=posixpath.basename(path),
+            path=path,
+            type="file",
+            size=content_length(response),
+            modified=when,
+        )
+
+    def read_range(self, path: str, start: int, length: int | None) -> bytes:
+        """One GET with ``Range``.  A 206 is checked against the range asked for; a server
+        that ignores ``Range`` (200, the whole file) is read from the start and cut; 416
+        (``start`` at or past the end) is no bytes."""
+        session = self.session
+        headers = {"Accept-Encoding": "identity"}
+        if start or length is not None:
+            headers["Range"] = f"bytes={start}-{'' if length is None else start + length - 1}"
+        with session.translating():
+            response = session.get(session.url_for(path), stream=True, headers=headers)
+            with response:
+                if response.status_code == 416:
+                    drain_error_body(response)
+                    return b""
+                session.check(response, path=path)
+                skip = start
+                if response.status_code == 206:
+                    first = _range_start(response.headers.get("Content-Range"))
+                    if first != start:
+                        raise IntegrityError(
+                            f"{self.server} answered a request for bytes {start}- of "
+                            f"{self._user_path(path)} with another range ({response.headers.get('Content-Range')})"
+                        )
+                    skip = 0
+                declared = content_length(response)
+                wanted = None if length is None else skip + length
+                body = bytearray()
+                try:
+                    # Read to the end of a body that is the range itself, so the connection
+                    # goes back to the pool; a whole file sent for a range is cut once enough
+                    # has arrived (that connection is closed, not reused).
+                    while wanted is None or len(body) < wanted or response.status_code == 206:
+                        chunk = response.raw.read(DOWNLOAD_BLOCK, decode_content=False)
+                        if not chunk:
+                            break
+                        body += chunk
+                except Exception as exc:
+                    raise ConnectionDropped(
+                        f"the connection to {self.server} broke while reading "
+                        f"{self._user_path(path)}",
+                        hint="run the command again",
+                    ) from exc
+                if declared is not None and len(body) < declared and (wanted is None or len(body) < wanted):
+                    raise IntegrityError(
+                        f"{self.server} sent {len(body)} of {declared} bytes of {self._user_path(path)}"
+                    )
+        return bytes(body[skip:wanted])
+
+
+
+def content_length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+def _range_start(content_range: str | None) -> int | None:
+    """The first byte of ``Content-Range: bytes FIRST-LAST/SIZE`` (None if absent or malformed)."""
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", content_range or "")
+    return int(match.group(1)) if match else None
