@@ -2,50 +2,14 @@
 
 ::
 
-    import pandas as pd
-
-    df = pd.read_csv("xfer://partner/outbox/orders.csv")       # profile "partner"
-    df.to_parquet("xfer://partner/inbox/orders.parquet")
-
-    import fsspec
+    df = pandas.read_csv("xfer://partner/outbox/orders.csv")       # profile "partner"
     fs = fsspec.filesystem("xfer", url="davs://dav.example.com/share",
                            identity="~/certs/me.p12", identity_password="env:XFER_ID_PW")
 
-The URL's host part is an xfer profile name; the path is under the profile's root
-(the path part of its URL), exactly as the CLI takes it.  Without a profile, the
-storage options ``url``, ``identity``, ``identity_password``, ``ca``, ``pin``,
-``username``, ``password``, ``timeout``, ``tls_min``, ``tls_max`` and ``max_listing``
-describe the connection (they also override a profile's values).
-
-Design decisions, and why:
-
-* **Secrets travel as references only.**  ``identity_password``/``password`` must be
-  ``env:VAR``, ``file:PATH`` or ``keyring`` references (a literal is refused, as
-  everywhere in xfer).  An instance pickles as its profile name and options, so a
-  Dask worker resolves the secret itself from its environment, file or keyring;
-  the value never enters the task graph or the scheduler.
-* **Connections are pooled per instance** (:class:`_Pool`): each operation borrows an
-  open adapter, so one thread reuses one TLS session for many calls and concurrent
-  threads get their own (an FTP control connection serves one command at a time).
-* **Reads are ranged**: :meth:`XferFileSystem.cat_file` and files opened ``"rb"`` use
-  HTTP ``Range`` or FTP ``REST`` (:meth:`xfer.adapters.base.Adapter.read_range`), so a
-  Parquet footer or a Dask block costs only its own bytes.
-* **Writes are spooled, then uploaded atomically**: a file opened ``"wb"`` collects
-  its bytes in a local temporary file, and ``close()`` hands it to the adapter's
-  ``put_file`` (FTPS and WebDAV upload under a hidden temporary name and rename into
-  place; plain HTTPS is one PUT).  Nothing is visible under the final name before
-  ``close()``, and an exception inside the ``with`` block uploads nothing.  True
-  streaming would need a write-side primitive in every adapter; the spool costs
-  local disk the size of the file.
-* **Copies**: ``cp_file`` is a server-side ``COPY`` on WebDAV; FTPS and HTTPS have
-  no copy verb, so the bytes are relayed through this machine (download, then the
-  same atomic upload).
-* **Plain HTTPS has no folders**: ``mkdir``/``rmdir``/``mv`` raise
-  :class:`~xfer.errors.UnsupportedOperation` (a ``NotImplementedError``, fsspec's
-  convention).  Uploading a *local* folder creates no remote one there: folders come
-  into being with the files PUT into them (nginx ``create_full_put_path``).
-* **Errors** are xfer's, which subclass the builtins fsspec code expects
-  (``FileNotFoundError``, ``PermissionError``, ``FileExistsError``, ``IsADirectoryError``).
+The host part is a profile name, the path is under the profile's root.  Secrets travel as
+references only (an instance pickles without them, so Dask workers resolve their own);
+connections are pooled per instance; reads are ranged; writes are spooled and uploaded
+atomically on ``close()``.  The reasons for each choice: docs/design.md, section "fsspec".
 """
 
 from __future__ import annotations

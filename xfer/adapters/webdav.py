@@ -1,60 +1,11 @@
 """``davs://``: WebDAV over TLS — webdavclient3 on our guarded session, file bodies streamed by us.
 
-Who does what, and why:
-
-* **webdavclient3 builds and sends PROPFIND, MKCOL, DELETE, MOVE and COPY** through
-  ``Client.execute_request`` (its method table, per-action headers and URL joining), on
-  *our* :class:`~xfer.http_session.XferSession`: ``client.session`` is replaced, its
-  ``webdav_cert_path``/``webdav_key_path`` options are never set (they need the key as a
-  PEM file on disk and would replace the identity in the shared context).
-* Its high-level verbs (``list``, ``info``, ``mkdir``, ``move``, ``copy``, ``clean``) are
-  not called.  In 3.14.7 they send an extra ``HEAD`` before each operation, leave their
-  ``stream=True`` responses open (so the next call pays a new mTLS handshake), parse
-  server XML with lxml (which expands internal entities), and ``mkdir`` prints to
-  stdout.  ``execute_request`` is the layer beneath them; every response it returns is
-  closed here, and XML is read by :mod:`._dav_xml` (defusedxml, no DTDs).
-* **PUT and GET are the shared HTTP transfer code's** (:class:`~.http_transfer.HTTPTransfer`,
-  held, not inherited): a :class:`~xfer.transfer.FileBody`
-  with ``Content-Length`` (never chunked) and exact progress, and a GET streamed into
-  :class:`~xfer.transfer.AtomicDownload`.  webdavclient3's upload/download (chunked
-  with a progress callback, progress that overshoots or never reaches 100 %, an extra
-  HEAD and PROPFIND per download, a fixed chunk size) never run.
-* **Error statuses**: ``execute_request`` raises its own exceptions on 404/405/423/507
-  *without reading or closing the response* (a leaked connection each).  A response
-  hook on our session, active only around our DAV calls, reads the small error body
-  first (the connection returns to the pool) and stops the call with the response;
-  it is then mapped here, with the WebDAV meanings (409 missing parent, 412 exists,
-  423 locked, 507 full) on top of :func:`~xfer.http_errors.map_http_error`.
-  Redirects are stopped the same way, never followed by requests: it would turn a
-  302 to a DELETE or PROPFIND into a GET and report its ``200`` as success.  Only
-  the collection redirect (``/a`` -> ``/a/``) is retried, on the slash form.
-
-What the server says is checked, not trusted:
-
-* **Collections are addressed with the trailing slash** (RFC 4918 §5.2): the
-  connection's root always, and every path a PROPFIND showed to be a collection.
-  A path of unknown type is asked for without it, then with it when the server
-  refuses (403/404/405) or redirects (Apache with ``Alias /dav/ …`` only knows
-  ``/dav/``; ``/dav`` is outside the share).
-* **PROPFIND bodies are streamed** into an incremental parser and capped at
-  ``max_listing`` bytes (:class:`~xfer.errors.ListingTooLarge` past it).
-* **Only direct children are members** of a listed folder: responses for other
-  folders, deeper descendants, ``..`` tricks or another host are ignored.  Members
-  whose names are not UTF-8 are left out with a warning on the ``xfer.webdav`` logger: xfer's remote paths cannot
-  name them (they could never be fetched, moved or removed one by one), and skipping
-  keeps ``get -r`` of the rest of the folder working.
-* **A ``207 Multi-Status`` answer to DELETE/MOVE/COPY** lists what failed: it is an
-  error, not a success.
-
-Nothing is destroyed to make room:
-
-* **MOVE and COPY go with ``Overwrite: F``**; only when the server refuses (412, or
-  nginx's 409, or Apache's 301) and a look shows an existing *file* that may be
-  replaced (``[webdav] overwrite``) is the request repeated with ``Overwrite: T``.
-  A folder is never replaced, by :meth:`mv`, :meth:`copy` or a temp-name upload's MOVE.
-* **GET of a folder** is :class:`~xfer.errors.RemoteIsFolder` (exit 6), whatever the
-  server answered (404, 403, a redirect to an index page).
-* **PUT into a missing folder** creates it (MKCOL each level) and uploads again.
+webdavclient3 only builds and sends PROPFIND/MKCOL/DELETE/MOVE/COPY (``execute_request``);
+PUT and GET are the shared :class:`~.http_transfer.HTTPTransfer`.  What the server says is
+checked, not trusted: collections keep their trailing slash, PROPFIND is streamed and capped
+at ``max_listing``, only direct children are members, a 207 to DELETE/MOVE/COPY is an error,
+MOVE/COPY go with ``Overwrite: F`` first and never replace a folder.  The reasons for each
+rule: docs/design.md, section "WebDAV".
 """
 
 from __future__ import annotations
