@@ -101,6 +101,7 @@ __all__ = [
     "UsageError",
     "XferError",
     "folder_needs_recursive",
+    "listing_too_large",
 ]
 
 
@@ -367,6 +368,17 @@ class LocalFileNotFound(LocalError, FileNotFoundError):
 
 class LocalDiskFull(LocalError):
     """The local disk is full: the download was removed, the old file kept."""
+
+
+def listing_too_large(server: str, path: str, limit: int) -> ListingTooLarge:
+    """A listing passed ``max_listing`` bytes: one wording for every protocol."""
+    size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit} bytes"
+    return ListingTooLarge(
+        f"{server}: the listing of {path} is larger than {size} (max_listing); xfer stopped reading it",
+        hint="if the folder really is that large, raise the limit with --max-listing MIB "
+        "(max_listing in the profile)",
+        server=server, path=path,
+    )
 
 
 def folder_needs_recursive(message: str) -> RemoteIsFolder:

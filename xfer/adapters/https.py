@@ -34,11 +34,11 @@ import requests
 
 from ..errors import (
     IntegrityError,
-    ListingTooLarge,
     RemoteNotFound,
     UnsupportedOperation,
     XferError,
     folder_needs_recursive,
+    listing_too_large,
 )
 from ..http_errors import stream_ended_early
 from ..http_session import XferSession, drain_error_body
@@ -163,12 +163,7 @@ class HTTPSAdapter(Adapter):
                 received += len(block)
                 if received > limit:
                     response.close()
-                    raise ListingTooLarge(
-                        f"{self.settings.server}: the listing of {self.user_path(path)} is larger than "
-                        f"{_mib(limit)} (max_listing); xfer stopped reading it",
-                        hint="raise the limit with --max-listing MIB (or max_listing = in the profile) "
-                        "if the folder really is that large",
-                    )
+                    raise listing_too_large(self.settings.server, self.user_path(path), limit)
                 if not parser.feed(block):
                     response.close()
                     return None
@@ -239,10 +234,6 @@ _INDEX_BLOCK = 64 * 1024
 #: One index item (a JSON object, an HTML tag) never needs more than this: beyond it the
 #: page is not an index, and the parser stops instead of re-scanning an ever-growing tail.
 _MAX_PENDING = 1 << 20
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:g} MiB"
 
 
 class _IndexParser(Protocol):

@@ -27,7 +27,6 @@ from webdav3.exceptions import WebDavException
 
 from ..errors import (
     ErrorFields,
-    ListingTooLarge,
     RemoteError,
     RemoteExists,
     RemoteIsFolder,
@@ -40,6 +39,7 @@ from ..errors import (
     UsageError,
     XferError,
     folder_needs_recursive,
+    listing_too_large,
 )
 from ..http_errors import map_http_error
 from ..http_session import XferSession, drain_error_body, origin_of
@@ -225,12 +225,7 @@ class WebDAVAdapter(Adapter):
             )
         except TooLarge as exc:
             response.close()  # the rest stays unread: this connection cannot be reused
-            raise ListingTooLarge(
-                f"{self.settings.server}: the WebDAV answer for {path} is larger than "
-                f"{_mib(limit)}; xfer stopped reading it",
-                hint="if the folder really is that large, raise the limit with --max-listing MIB "
-                "(max_listing in the profile)",
-            ) from exc
+            raise listing_too_large(self.settings.server, path, limit) from exc
         except UnsafeXML as exc:
             response.close()
             raise RemoteError(
@@ -763,10 +758,6 @@ def _member_error(status: int) -> type[RemoteError]:
     if status in (401, 403):
         return RemotePermissionDenied
     return RemoteError
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:g} MiB" if size >= 2**20 else f"{size} bytes"
 
 
 def _discard_body(response: requests.Response) -> None:

@@ -28,7 +28,7 @@ import posixpath
 import re
 from collections.abc import Iterator
 
-from ...errors import ListingTooLarge
+from ...errors import listing_too_large
 from ..base import Entry, EntryType
 from .connection import DataReader
 
@@ -75,11 +75,7 @@ def listing_lines(reader: DataReader, *, encoding: str, limit: int, server: str,
     pending = bytearray()
     while count := reader.read_into(view):
         if reader.received > limit:
-            mib = f"{limit / 2**20:g}"
-            raise ListingTooLarge(
-                f"{server}: the listing of {folder} is larger than {mib} MiB; xfer stopped reading it",
-                hint=f"if the folder really is that large, raise --max-listing (now {mib} MiB)",
-            )
+            raise listing_too_large(server, folder, limit)
         pending += view[:count]
         start = 0
         while (end := pending.find(b"\n", start)) >= 0:
