@@ -326,7 +326,7 @@ def test_listing_cap_from_the_cli(
     srv = server_with(_big_listing(200))
     code, _, err = run(capsys, "ls", f"{srv.url}big", "--max-listing", "1", *_tls(pki))
     assert code == ExitCode.REMOTE
-    one_error(err, "the WebDAV answer for /big is larger than 1 MiB")
+    one_error(err, "the listing of /big is larger than 1 MiB")
     assert "hint: if the folder really is that large, raise the limit with --max-listing" in err
 
 
