@@ -26,7 +26,10 @@ from pathlib import Path
 from integration.bed import Bed, ServerInfo
 from xfer.testing.contract import make_file, sha256_of
 
-__all__ = ["Client", "Identity", "Sample", "bed_server", "measure", "parser", "print_table", "timed", "xfer_clients"]
+__all__ = [
+    "Client", "Identity", "Measured", "Sample", "bed_server", "lftp", "measure", "parser", "print_summary",
+    "print_table", "timed", "xfer_clients",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 DIRECTIONS = ("put", "get")
@@ -59,6 +62,7 @@ class Sample:
     wall: float  # seconds
     cpu: float  # user + system seconds of the child
     out: str  # its stdout
+    rss: int = 0  # peak resident set of the child, bytes
 
 
 def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
@@ -77,7 +81,8 @@ def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> Sample:
         if child.returncode != 0:
             err.seek(0)
             raise SystemExit(f"failed ({child.returncode}): {' '.join(argv)}\n{err.read().decode()[-2000:]}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, out.decode())
+    # ru_maxrss is in KiB on Linux.
+    return Sample(wall, usage.ru_utime + usage.ru_stime, out.decode(), usage.ru_maxrss * 1024)
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,21 @@ def xfer_clients(bench: Bench, *, adapter: str, url: str, cli_flags: Sequence[st
     ]
 
 
+def lftp(bench: Bench, command: str, *, implicit: bool = False) -> list[str]:
+    """lftp running ``command`` on the bench's FTPS server, with the identity as PEM."""
+    ident, srv = bench.identity, bench.server
+    settings = [
+        f"set ssl:ca-file {ident.ca}", "set ssl:verify-certificate yes",
+        f"set ssl:cert-file {ident.cert}", f"set ssl:key-file {ident.key}",
+        "set ftp:ssl-force yes", "set ftp:ssl-protect-data yes", "set ftp:passive-mode yes",
+        "set net:max-retries 1",
+        *(['set ssl:priority "NORMAL:-VERS-TLS1.3"'] if bench.args.tls == "1.2" else []),
+        # lftp's ftps:// is implicit FTPS, its ftp:// with ssl-force is explicit (AUTH TLS).
+        f"open -u {srv.username},{srv.password} {'ftps' if implicit else 'ftp'}://{srv.host}:{srv.port}",
+    ]
+    return ["lftp", "-c", "; ".join([*settings, command])]
+
+
 @dataclass
 class Results:
     size: int
@@ -191,6 +211,9 @@ class Results:
 
     def cpu(self, name: str, direction: str) -> float:
         return statistics.median(s.cpu for s in self.samples[(name, direction)])
+
+    def rss(self, name: str, direction: str) -> int:
+        return max(s.rss for s in self.samples[(name, direction)])
 
 
 def measure(bench: Bench, clients: Sequence[Client], *, remote_dir: str = "/") -> Results:
@@ -247,3 +270,30 @@ def print_table(title: str, results: Results, *, references: Sequence[str]) -> N
         "\nstart-up CPU s (empty file, put/get): "
         + ", ".join(f"{n} {results.startup[(n, 'put')]:.2f}/{results.startup[(n, 'get')]:.2f}" for n in names)
     )
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One bench's outcome: ``row`` names it in the summary ("HTTPS nginx"), ``references`` its anchors."""
+
+    row: str
+    title: str
+    results: Results
+    references: tuple[str, ...]
+
+    def print(self) -> None:
+        print_table(self.title, self.results, references=self.references)
+
+
+def print_summary(measured: Sequence[Measured], *, xfer: str = "xfer-cli") -> None:
+    """The issue's table: per row and direction, xfer against its best (fastest) anchor."""
+    print(f"\nsummary: {xfer} against the fastest anchor of each row (ratio = xfer speed / anchor speed)\n")
+    print(f"{'row':28} {'best anchor':11} {'ratio':>6} {'CPU anchor vs xfer':>20} {'xfer peak RSS':>14}")
+    for m in measured:
+        r = m.results
+        for direction in DIRECTIONS:
+            best = min(m.references, key=lambda ref: r.wall(ref, direction))
+            ratio = r.wall(best, direction) / r.wall(xfer, direction)
+            cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
+            label = f"{m.row} {'up' if direction == 'put' else 'down'}"
+            print(f"{label:28} {best:11} {ratio:6.2f} {cpu:>20} {r.rss(xfer, direction) / (1 << 20):10.0f} MiB")

@@ -8,6 +8,7 @@ curl gets the same PKCS#12 identity and TLS maximum.  See bench/_harness.py for 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -17,8 +18,8 @@ if not __package__:  # run as a file: make the repository importable
 from bench import _harness as h
 
 
-def main() -> None:
-    args = h.parser(__doc__).parse_args()
+def run(args: argparse.Namespace) -> h.Measured:
+    """Measure curl and xfer on the bed's nginx."""
     with h.bed_server("nginx", args) as bench:
         ident, url = bench.identity, f"https://127.0.0.1:{bench.server.port}"
         curl = ["curl", "-sS", "-f", "--cert-type", "P12", "--cert", f"{ident.p12}:{ident.password}",
@@ -28,9 +29,12 @@ def main() -> None:
                      lambda remote, local: [*curl, "-o", str(local), url + remote]),
             *h.xfer_clients(bench, adapter="xfer.adapters.https:HTTPSAdapter", url=url),
         ]
-        results = h.measure(bench, clients)
-        h.print_table(f"HTTPS on {bench.server.version}, TLS {args.tls}, client certificate", results,
-                      references=["curl"])
+        title = f"HTTPS on {bench.server.version}, TLS {args.tls}, client certificate"
+        return h.Measured("HTTPS nginx", title, h.measure(bench, clients), ("curl",))
+
+
+def main() -> None:
+    run(h.parser(__doc__).parse_args()).print()
 
 
 if __name__ == "__main__":

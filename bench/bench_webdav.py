@@ -10,6 +10,7 @@ it negotiates 1.3 with Apache.  See bench/_harness.py for how it measures.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -19,8 +20,8 @@ if not __package__:  # run as a file: make the repository importable
 from bench import _harness as h
 
 
-def main() -> None:
-    args = h.parser(__doc__).parse_args()
+def run(args: argparse.Namespace) -> h.Measured:
+    """Measure curl, rclone and xfer on the bed's Apache mod_dav."""
     with h.bed_server("apache", args) as bench:
         ident, port = bench.identity, bench.server.port
         https = f"https://127.0.0.1:{port}"
@@ -37,9 +38,13 @@ def main() -> None:
                      lambda remote, local: [*rclone, "copyto", ":webdav:" + remote, str(local)]),
             *h.xfer_clients(bench, adapter="xfer.adapters.webdav:WebDAVAdapter", url=f"davs://127.0.0.1:{port}"),
         ]
-        results = h.measure(bench, clients)
-        h.print_table(f"WebDAV on {bench.server.version} mod_dav, TLS {args.tls} (rclone: negotiated), "
-                      "client certificate", results, references=["curl", "rclone"])
+        title = (f"WebDAV on {bench.server.version} mod_dav, TLS {args.tls} (rclone: negotiated), "
+                 "client certificate")
+        return h.Measured("WebDAV Apache", title, h.measure(bench, clients), ("curl", "rclone"))
+
+
+def main() -> None:
+    run(h.parser(__doc__).parse_args()).print()
 
 
 if __name__ == "__main__":
