@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .adapters.base import Adapter, ConnectionSettings, TLSSettings, TransferResult
 from .batch import CallbackFactory
 from .errors import UsageError
-from .options import DEFAULT_MAX_DEPTH
+from .options import CORE, DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
 from .protocols.spec import SettingsSource
 from .secrets import Secret, resolve
@@ -39,8 +39,8 @@ _log = logging.getLogger(__name__)
 #: The name of the profile built from a bare URL target.
 URL_PROFILE = "url-target"
 
-_OVERRIDABLE = ("identity", "identity_password", "ca", "pin", "username", "password", "timeout",
-                "tls_min", "tls_max", "max_listing")
+#: What a caller may set per connection: every top-level option a flag exists for (not url/protocol).
+_OVERRIDABLE = tuple(name for name, option in CORE.items() if option.cli)
 
 
 def resolve_profile(
@@ -149,6 +149,7 @@ def connect(
         max_listing=int(profile.get("max_listing")) * 2**20,
         options=options,
         profile_name=None if profile.name == URL_PROFILE else profile.name,
+        proxy=profile.get("proxy"),
     )
     return cls(settings)
 

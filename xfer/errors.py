@@ -85,6 +85,7 @@ __all__ = [
     "LocalError",
     "LocalFileNotFound",
     "PinMismatch",
+    "ProxyRefused",
     "RemoteError",
     "RemoteExists",
     "RemoteIsFolder",
@@ -302,6 +303,10 @@ class ConnectTimeout(ConnectError, TimeoutError):
 
 class ConnectionDropped(ConnectError):
     """The connection was closed by the peer or the network in the middle of an operation."""
+
+
+class ProxyRefused(ConnectError):
+    """The proxy answered, but would not (or could not) open the tunnel to the server."""
 
 
 class RemoteError(XferError):

@@ -23,6 +23,7 @@ from .errors import (
     ConnectionDropped,
     ConnectTimeout,
     ErrorFields,
+    ProxyRefused,
     RemoteError,
     RemoteExists,
     RemoteLocked,
@@ -150,9 +151,9 @@ def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext |
         return found
     proxy = find_cause(exc, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError))
     if proxy is not None and find_cause(exc, ssl.SSLError) is None:
-        return ConnectError(
+        return ProxyRefused(
             f"the proxy refused or failed the tunnel to {server}: {_innermost(proxy)}",
-            hint="check HTTPS_PROXY / NO_PROXY",
+            hint="check the proxy option, or HTTPS_PROXY / NO_PROXY",
         )
     if context is not None:
         translated = translate_error(exc, context=context, server=server)

@@ -40,6 +40,8 @@ from typing import Any
 import requests
 import requests.adapters
 import requests.exceptions
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 from requests.utils import get_environ_proxies
 
@@ -50,6 +52,7 @@ from .errors import (
     XferError,
 )
 from .http_errors import ERROR_BODY_LIMIT, map_http_error
+from .net import Proxy, choose_proxy, open_tcp
 from .transfer import UPLOAD_BLOCK
 
 __all__ = [
@@ -98,10 +101,12 @@ class GuardedHTTPAdapter(requests.adapters.HTTPAdapter):
         *,
         blocksize: int = UPLOAD_BLOCK,
         pool_maxsize: int = DEFAULT_POOL_SIZE,
+        socks: Proxy | None = None,
     ) -> None:
         # Set before super().__init__, which calls init_poolmanager.
         self.ssl_context = ssl_context
         self.blocksize = blocksize
+        self.socks = socks
         super().__init__(pool_connections=1, pool_maxsize=pool_maxsize, max_retries=0)
 
     def _tls_kwargs(self) -> dict[str, Any]:
@@ -112,6 +117,14 @@ class GuardedHTTPAdapter(requests.adapters.HTTPAdapter):
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs, **self._tls_kwargs())
+        if self.socks is not None:
+            # urllib3 opens the TCP connection in HTTPSConnection._new_conn; a pool class of
+            # this adapter's own opens it through the SOCKS proxy.  The TLS handshake, with our
+            # context, then runs inside the tunnel exactly as on a direct connection.
+            connection = type("SOCKSHTTPSConnection", (_SOCKSHTTPSConnection,), {"xfer_proxy": self.socks})
+            pool = type("SOCKSHTTPSConnectionPool", (urllib3.connectionpool.HTTPSConnectionPool,),
+                        {"ConnectionCls": connection})
+            self.poolmanager.pool_classes_by_scheme = {"https": pool}
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         proxy_kwargs.update(self._tls_kwargs())
@@ -130,6 +143,20 @@ class GuardedHTTPAdapter(requests.adapters.HTTPAdapter):
         # The stock method points the pool at certifi / REQUESTS_CA_BUNDLE (loaded into
         # our context on connect) and at cert= files.  Trust lives in the context only.
         _refuse_tls_overrides(verify, cert)
+
+
+class _SOCKSHTTPSConnection(urllib3.connection.HTTPSConnection):
+    """urllib3's HTTPS connection, its TCP connection opened through ``xfer_proxy`` (SOCKS5)."""
+
+    xfer_proxy: Proxy
+
+    def _new_conn(self) -> Any:
+        # Errors are xfer's own (ConnectError, ProxyRefused); map_http_error finds them in the chain.
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        sock = open_tcp(self._dns_host, self.port, timeout, proxy=self.xfer_proxy, source_address=self.source_address)
+        for option in self.socket_options or ():
+            sock.setsockopt(*option)
+        return sock
 
 
 def _refuse_tls_overrides(verify: Any, cert: Any) -> None:
@@ -159,6 +186,7 @@ class XferSession(requests.Session):
         timeout: float | tuple[float, float] | None = 30.0,
         pool_maxsize: int = DEFAULT_POOL_SIZE,
         proxies_from_env: bool = True,
+        proxy: str | None = None,
     ) -> None:
         super().__init__()
         origin = origin_of(allowed_origin)
@@ -171,14 +199,21 @@ class XferSession(requests.Session):
         self.server = server
         self.allowed_origin = origin
         self.timeout = timeout
-        self.proxies_from_env = proxies_from_env
         # No REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, no ~/.netrc; proxies are read below instead.
         self.trust_env = False
         self.headers["User-Agent"] = _USER_AGENT
+        # The proxy option wins over the environment.  An http(s):// proxy from the environment
+        # is left to requests (with NO_PROXY, and any credentials in HTTPS_PROXY); SOCKS is ours.
+        host = urllib.parse.urlsplit(origin).hostname or ""
+        chosen = choose_proxy(proxy, host, environment=("HTTPS_PROXY", "ALL_PROXY") if proxies_from_env else ())
+        self.proxies_from_env = proxies_from_env and not proxy and not (chosen and chosen.socks)
+        if chosen is not None and not chosen.socks and proxy:
+            self.proxies = {"https": chosen.url}
         self.adapters.clear()
-        self.mount(
-            "https://", GuardedHTTPAdapter(ssl_context, blocksize=blocksize, pool_maxsize=pool_maxsize)
-        )
+        self.mount("https://", GuardedHTTPAdapter(
+            ssl_context, blocksize=blocksize, pool_maxsize=pool_maxsize,
+            socks=chosen if chosen is not None and chosen.socks else None,
+        ))
 
     # -- the guards ------------------------------------------------------------
 
@@ -315,14 +350,16 @@ def create_session(
     timeout: float | tuple[float, float] | None = 30.0,
     pool_maxsize: int = DEFAULT_POOL_SIZE,
     proxies_from_env: bool = True,
+    proxy: str | None = None,
 ) -> XferSession:
     """A pooled, guarded session that talks only to ``allowed_origin`` with ``ssl_context``.
 
     ``server`` is ``host:port`` as users know it (for messages); ``allowed_origin``
     defaults to ``https://`` + ``server``.  Give each protocol family its own context
     (``tls.create_ssl_context``): urllib3 sets ALPN on the context it uses.
-    ``timeout`` is the default for every request; ``HTTPS_PROXY``/``NO_PROXY`` are
-    honoured unless ``proxies_from_env`` is false.
+    ``timeout`` is the default for every request.  ``proxy`` (a URL or ``"direct"``, see
+    :mod:`xfer.net`) wins; else ``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` are honoured
+    unless ``proxies_from_env`` is false.
     """
     return XferSession(
         ssl_context,
@@ -332,6 +369,7 @@ def create_session(
         timeout=timeout,
         pool_maxsize=pool_maxsize,
         proxies_from_env=proxies_from_env,
+        proxy=proxy,
     )
 
 

@@ -47,6 +47,8 @@ CORE: Mapping[str, Option] = {
         Option("tls_max", str, None, "Highest TLS version offered", choices=("1.2", "1.3")),
         Option("max_listing", int, 64, "MiB of one folder listing (index page, PROPFIND, MLSD) read "
                "before xfer gives up on it"),
+        Option("proxy", str, None, "Proxy for every protocol: http://HOST:PORT (CONNECT), socks5:// or "
+               'socks5h:// (names resolved by the proxy), or "direct"; unset: HTTPS_PROXY / ALL_PROXY / NO_PROXY'),
     )
 }
 

@@ -107,7 +107,7 @@ class AS2Adapter(Adapter):
         # and verifies before a synchronous MDN, so large messages may need a larger --timeout,
         # and a timeout after sending says "delivery unknown", never "not delivered".
         self.session: XferSession = create_session(settings.ssl_context, server=settings.server,
-                                                   timeout=settings.timeout)
+                                                   timeout=settings.timeout, proxy=settings.proxy)
         #: The receipt of the last send (also when it failed).
         self.last_receipt: Receipt | None = None
 

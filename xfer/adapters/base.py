@@ -96,6 +96,8 @@ class ConnectionSettings:
     max_listing: int
     options: ProtocolOptions
     profile_name: str | None
+    #: The ``proxy`` option as given (a URL or ``"direct"``); None: the environment decides (:mod:`xfer.net`).
+    proxy: str | None
 
     def __init__(
         self,
@@ -113,6 +115,7 @@ class ConnectionSettings:
         options: ProtocolOptions | Mapping[str, Any] | None = None,
         identity: Identity | None = None,
         profile_name: str | None = None,
+        proxy: str | None = None,
     ) -> None:
         # ``ssl_context``/``identity`` are the short spelling of ``tls`` for hand-built settings.
         if ssl_context is not None:
@@ -123,7 +126,8 @@ class ConnectionSettings:
             options = _parse_options(scheme, options or {})
         for name, value in (("scheme", scheme), ("host", host), ("port", port), ("root", root), ("tls", tls),
                             ("username", username), ("password", password), ("timeout", timeout),
-                            ("max_listing", max_listing), ("options", options), ("profile_name", profile_name)):
+                            ("max_listing", max_listing), ("options", options), ("profile_name", profile_name),
+                            ("proxy", proxy)):
             object.__setattr__(self, name, value)  # frozen: the one place the fields are set
 
     @property

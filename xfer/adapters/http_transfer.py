@@ -64,6 +64,7 @@ class HTTPTransfer:
             server=settings.server,
             timeout=settings.timeout,
             blocksize=UPLOAD_BLOCK,
+            proxy=settings.proxy,
         )
         # PUT/POST/DELETE answers are read only when small: an endless one must not fill memory.
         # (A hook, not stream=True: a streamed PUT that failed mid-body raced the cleanup DELETE.)

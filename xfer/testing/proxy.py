@@ -1,4 +1,4 @@
-"""An in-process HTTP ``CONNECT`` proxy, plain (``http://``) or TLS-fronted (``https://``), for tests.
+"""In-process proxies for tests: HTTP ``CONNECT``, plain (``http://``) or TLS-fronted (``https://``), and SOCKS5.
 
 Through an ``https://`` proxy urllib3 runs the TLS to the origin *inside* the TLS to
 the proxy (``SSLContext.wrap_bio``, an :class:`ssl.SSLObject`), a code path of its
@@ -32,7 +32,7 @@ from ._serving import server_context
 if TYPE_CHECKING:
     from .pki import TestPKI
 
-__all__ = ["ConnectProxy"]
+__all__ = ["ConnectProxy", "SOCKSProxy"]
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _MAX_HEAD = 16 * 1024
@@ -140,3 +140,69 @@ class ConnectProxy(AcceptLoopServer):
             return
         with contextlib.suppress(OSError):
             client.shutdown(socket.SHUT_WR)
+
+
+class SOCKSProxy(ConnectProxy):
+    """A small threaded SOCKS5 proxy (RFC 1928, no authentication, ``CONNECT`` only).
+
+    ``url`` is ``socks5h://`` (names resolved here) unless ``remote_dns=False``.  Tunnels go
+    to loopback only; ``tunnels`` lists each as the client named it (``localhost:21``),
+    ``refused`` what was turned away (reply 2, "not allowed by ruleset").
+    """
+
+    def __init__(self, *, remote_dns: bool = True, max_tunnels: int = 8, idle_timeout: float = 10.0) -> None:
+        super().__init__(max_tunnels=max_tunnels, idle_timeout=idle_timeout)
+        self.remote_dns = remote_dns
+
+    @property
+    def url(self) -> str:
+        return f"{'socks5h' if self.remote_dns else 'socks5'}://127.0.0.1:{self.port}"
+
+    def _refuse(self, raw: socket.socket) -> None:
+        raw.close()
+
+    def _connection(self, raw: socket.socket) -> None:
+        raw.settimeout(self.idle_timeout)
+        version, count = self._exactly(raw, 2)
+        methods = self._exactly(raw, count)
+        if version != 5 or 0 not in methods:
+            raw.sendall(b"\x05\xff")  # no acceptable method
+            return
+        raw.sendall(b"\x05\x00")
+        _version, command, _reserved, kind = self._exactly(raw, 4)
+        if kind == 1:
+            host = socket.inet_ntop(socket.AF_INET, self._exactly(raw, 4))
+        elif kind == 4:
+            host = socket.inet_ntop(socket.AF_INET6, self._exactly(raw, 16))
+        else:
+            host = self._exactly(raw, self._exactly(raw, 1)[0]).decode("idna")
+        port = int.from_bytes(self._exactly(raw, 2), "big")
+        target = f"{host}:{port}"
+        if command != 1 or host not in _LOOPBACK:
+            self.refused.append(target)
+            raw.sendall(self._reply(2 if command == 1 else 7))
+            return
+        try:
+            upstream = socket.create_connection((host, port), self.idle_timeout)
+        except OSError:
+            raw.sendall(self._reply(5))  # connection refused
+            return
+        with self._track(upstream):
+            with self._lock:
+                self.tunnels.append(target)
+            raw.sendall(self._reply(0))
+            self._pipe(raw, upstream)
+
+    @staticmethod
+    def _reply(code: int) -> bytes:
+        return bytes([5, code, 0, 1, 0, 0, 0, 0, 0, 0])
+
+    @staticmethod
+    def _exactly(sock: socket.socket, count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            if not chunk:
+                raise ConnectionResetError("the client left during the SOCKS exchange")
+            data += chunk
+        return data

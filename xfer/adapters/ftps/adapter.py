@@ -32,6 +32,7 @@ from ...errors import (
     XferError,
     folder_needs_recursive,
 )
+from ...net import choose_proxy
 from ...protocols.ftps import FTPSOptions
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, open_for_upload
@@ -139,6 +140,7 @@ class FTPSAdapter(Adapter):
             timeout=settings.timeout if timeout is None else timeout,
             epsv=self._epsv,
             keepalive=self._keepalive,
+            proxy=choose_proxy(settings.proxy, settings.host),
         )
         ftp.data_connections = self.data_connections
         if settings.password:

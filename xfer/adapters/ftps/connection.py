@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...errors import ConnectionDropped, InsecureSchemeRefused, IntegrityError, XferError
+from ...net import Proxy, open_tcp
 from .replies import NOT_UNDERSTOOD, reply_code
 
 __all__ = [
@@ -199,9 +200,12 @@ class FTPSConnection(ftplib.FTP_TLS):
         timeout: float,
         epsv: bool = True,
         keepalive: float = 60.0,
+        proxy: Proxy | None = None,
     ) -> None:
         super().__init__(context=context, timeout=timeout)
         self.implicit = implicit
+        #: Control and every data connection go through it (:func:`xfer.net.open_tcp`).
+        self.proxy = proxy
         self.use_epsv = epsv
         self.keepalive = keepalive
         self.data_connections: list[DataConnection] = []
@@ -226,7 +230,7 @@ class FTPSConnection(ftplib.FTP_TLS):
         self.host, self.port = host, port
         if timeout != -999:
             self.timeout = timeout
-        raw = socket.create_connection((host, port), self.timeout, source_address=source_address)
+        raw = open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=source_address)
         self._set_keepalive(raw)
         sock: socket.socket = raw
         if self.implicit:
@@ -296,8 +300,10 @@ class FTPSConnection(ftplib.FTP_TLS):
         EPSV (RFC 2428) carries only a port.  PASV carries an address too, which we
         ignore: servers behind NAT often announce a private address, and a hostile
         one could aim our data connection (with our TLS session) at a third party.
+        Through a proxy our socket's peer is the proxy: the peer is then the host the
+        control connection was opened to, reached through the same proxy.
         """
-        peer = self._control().getpeername()[0]
+        peer = self.host if self.proxy is not None else self._control().getpeername()[0]
         if self.use_epsv:
             try:
                 resp = self.sendcmd("EPSV")
@@ -336,7 +342,7 @@ class FTPSConnection(ftplib.FTP_TLS):
         if not isinstance(self.sock, ssl.SSLSocket):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
         host, port = self.makepasv()
-        raw = socket.create_connection((host, port), self.timeout, source_address=self.source_address)
+        raw = open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
         handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=self.sock.session)
         try:
             self.putcmd(cmd)

@@ -1,0 +1,185 @@
+"""Issue 15, proxies: the ``proxy`` option carries every protocol, FTPS included, through an HTTP
+CONNECT proxy or SOCKS5, with every TLS check intact inside the tunnel; the environment
+(``ALL_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) is honoured; what a proxy cannot carry is a clear error.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import xfer
+from xfer.cli import app
+from xfer.errors import ConnectError, PinMismatch, ProxyRefused, UsageError
+from xfer.net import choose_proxy, parse_proxy
+from xfer.testing.contract import make_file, sha256_of
+from xfer.testing.endpoints import Endpoint, serve
+from xfer.testing.pki import TestPKI
+from xfer.testing.proxy import ConnectProxy, SOCKSProxy
+
+PROTOCOLS = ["ftpes", "ftps", "https", "davs"]
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=PROTOCOLS)
+def endpoint(
+    request: pytest.FixtureRequest, pki: TestPKI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Endpoint]:
+    with serve(request.param, pki, root=tmp_path_factory.mktemp("root")) as running:
+        yield running
+
+
+@pytest.fixture(params=["connect", "socks5", "socks5h"])
+def proxy(request: pytest.FixtureRequest) -> Iterator[ConnectProxy]:
+    kind = request.param
+    running = ConnectProxy() if kind == "connect" else SOCKSProxy(remote_dns=kind == "socks5h")
+    with running:
+        yield running
+
+
+def _round_trip(endpoint: Endpoint, tmp_path: Path, **options: Any) -> None:
+    source = tmp_path / "up.bin"
+    digest = make_file(source, 300_000)
+    with xfer.connect(endpoint.profile, **options) as remote:
+        remote.put_file(source, "/via-proxy.bin")
+        assert "via-proxy.bin" in [entry.name for entry in remote.ls("/")]
+        remote.get_file("/via-proxy.bin", tmp_path / "back.bin")
+    assert sha256_of(endpoint.root / "via-proxy.bin") == digest
+    assert sha256_of(tmp_path / "back.bin") == digest
+
+
+def _server_port(endpoint: Endpoint) -> int:
+    return int(endpoint.address.rsplit(":", 1)[1])
+
+
+def test_every_protocol_through_every_proxy_kind(endpoint: Endpoint, proxy: ConnectProxy, tmp_path: Path) -> None:
+    _round_trip(endpoint, tmp_path, proxy=proxy.url)
+    ports = {int(target.rsplit(":", 1)[1]) for target in proxy.tunnels}
+    assert _server_port(endpoint) in ports
+    if endpoint.protocol.startswith("ftp"):
+        # Control and data connections alike: a data connection outside the tunnel would
+        # fail behind a real proxy (and bypass it here).
+        assert len(proxy.tunnels) >= 4 and len(ports) >= 2, proxy.tunnels
+    assert not proxy.saw_plaintext_http
+
+
+def test_all_proxy_from_the_environment(
+    endpoint: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SOCKSProxy() as proxy:
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        _round_trip(endpoint, tmp_path)
+        assert proxy.tunnels
+
+
+def test_no_proxy_exempts_the_host(endpoint: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SOCKSProxy() as proxy:
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+        _round_trip(endpoint, tmp_path)
+        assert proxy.tunnels == []
+
+
+def test_direct_ignores_the_environment(endpoint: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = _closed_port()
+    monkeypatch.setenv("ALL_PROXY", f"socks5h://127.0.0.1:{dead}")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{dead}")
+    _round_trip(endpoint, tmp_path, proxy="direct")
+
+
+def test_pin_is_checked_inside_the_tunnel(endpoint: Endpoint, proxy: ConnectProxy) -> None:
+    with pytest.raises(PinMismatch):
+        with xfer.connect(endpoint.profile, proxy=proxy.url, pin="sha256:" + "0" * 64) as remote:
+            remote.ls("/")
+    assert proxy.tunnels  # it went through the proxy and was refused there, end to end
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_unreachable_proxy_is_a_connect_error_naming_the_proxy(endpoint: Endpoint) -> None:
+    dead = _closed_port()
+    with pytest.raises(ConnectError, match=f"cannot reach the proxy .*127.0.0.1:{dead}") as caught:
+        with xfer.connect(endpoint.profile, proxy=f"socks5://127.0.0.1:{dead}") as remote:
+            remote.ls("/")
+    assert caught.value.exit_code == 5
+
+
+@pytest.mark.parametrize("kind", ["connect", "socks5h"])
+def test_proxy_that_cannot_reach_the_server_says_so(pki: TestPKI, kind: str) -> None:
+    dead = _closed_port()
+    running = ConnectProxy() if kind == "connect" else SOCKSProxy()
+    with running as proxy:
+        with pytest.raises(ProxyRefused, match=f"127.0.0.1:{dead}") as caught:
+            with xfer.connect(f"ftpes://127.0.0.1:{dead}/", proxy=proxy.url, ca=str(pki.root_ca)) as remote:
+                remote.ls("/")
+    assert "502" in caught.value.message or "refused by the destination" in caught.value.message
+
+
+def test_https_proxy_cannot_carry_ftps(pki: TestPKI, tmp_path: Path) -> None:
+    with serve("ftpes", pki, root=tmp_path) as endpoint:
+        with pytest.raises(UsageError, match="cannot carry"):
+            with xfer.connect(endpoint.profile, proxy="https://127.0.0.1:3128") as remote:
+                remote.ls("/")
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("ftp://127.0.0.1:21", "unsupported kind ftp://"),
+        ("socks4://127.0.0.1:1080", "unsupported kind socks4://"),
+        ("http://user:s3cret@127.0.0.1:3128", "credentials"),
+        ("socks5://", "names no host"),
+    ],
+)
+def test_bad_proxy_urls_are_usage_errors_without_the_password(url: str, match: str) -> None:
+    with pytest.raises(UsageError, match=match) as caught:
+        parse_proxy(url)
+    assert "s3cret" not in str(caught.value) and "s3cret" not in (caught.value.hint or "")
+
+
+def test_choose_proxy_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALL_PROXY", "socks5h://proxy.example:1080")
+    assert str(choose_proxy(None, "partner.example")) == "socks5h://proxy.example:1080"
+    assert choose_proxy("direct", "partner.example") is None
+    assert str(choose_proxy("http://other:3128", "partner.example")) == "http://other:3128"
+    monkeypatch.setenv("NO_PROXY", ".example,10.0.0.1:21")
+    assert choose_proxy(None, "partner.example") is None
+    assert choose_proxy(None, "10.0.0.1") is None
+    assert choose_proxy(None, "example.org") is not None
+    assert choose_proxy(None, "partner.example", environment=()) is None
+    monkeypatch.setenv("ALL_PROXY", "gopher://x")
+    monkeypatch.delenv("NO_PROXY")
+    with pytest.raises(UsageError, match=r"^ALL_PROXY: "):
+        choose_proxy(None, "partner.example")
+
+
+def test_cli_proxy_flag(pki: TestPKI, tmp_path: Path) -> None:
+    with serve("ftpes", pki, root=tmp_path / "root") as endpoint, SOCKSProxy() as proxy:
+        (endpoint.root / "hello.txt").write_text("hi")
+        result = CliRunner().invoke(app, ["ls", endpoint.url, "--proxy", proxy.url, "--identity",
+                                          str(endpoint.identity), "--identity-password", endpoint.identity_password,
+                                          "--ca", str(endpoint.ca), *_login(endpoint)])
+        assert result.exit_code == 0, result.output
+        assert "hello.txt" in result.output
+        assert proxy.tunnels
+
+
+def _login(endpoint: Endpoint) -> list[str]:
+    username = endpoint.profile.get("username")
+    password = endpoint.profile.get("password")
+    return ["--username", username, "--password", password] if username else []

@@ -1,0 +1,274 @@
+"""Opening TCP connections: directly, or through a proxy (HTTP ``CONNECT`` or SOCKS5).
+
+One function, :func:`open_tcp`, gives every protocol the same socket whatever carries it,
+so TLS, certificate checks and pins run end to end *inside* the tunnel exactly as on a
+direct connection: the proxy only ever sees ciphertext.  FTPS opens its control and each
+data connection through it; the HTTP family (HTTPS, WebDAV, AS2) uses it for SOCKS
+(``xfer.http_session``), while urllib3 speaks ``CONNECT`` itself.
+
+Proxy URLs (the ``proxy`` option, or ``ALL_PROXY``/``HTTPS_PROXY`` from the environment):
+
+* ``http://HOST:PORT`` — an HTTP proxy, tunnelling with ``CONNECT``;
+* ``socks5://HOST:PORT`` — SOCKS5, the name resolved here; ``socks5h://`` — by the proxy
+  (the only way when this machine cannot resolve partner names);
+* ``https://HOST:PORT`` — an HTTP proxy reached over TLS: HTTP family only (urllib3
+  nests the two TLS layers; FTPS's data connections cannot).
+
+Credentials in a proxy URL are refused: a URL is shown in messages, logs and ``ps``.
+
+Written here rather than taken from PySocks (what ``requests[socks]`` needs): SOCKS5
+without authentication is a two-message exchange (RFC 1928), and the dependency would be
+the only one of xfer's without a release in years.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+import urllib.parse
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import ConnectError, ConnectTimeout, ProxyRefused, UsageError
+
+__all__ = ["DIRECT", "Proxy", "choose_proxy", "open_tcp", "parse_proxy"]
+
+ProxyKind = Literal["http", "https", "socks5", "socks5h"]
+_DEFAULT_PORTS: dict[str, int] = {"http": 8080, "https": 443, "socks5": 1080, "socks5h": 1080}
+#: ``proxy = "direct"``: connect directly, whatever the environment says.
+DIRECT = "direct"
+#: An HTTP proxy's answer to CONNECT is a status line and a few headers.
+_MAX_CONNECT_HEAD = 16 * 1024
+
+_SOCKS_REPLIES = {
+    1: "general SOCKS server failure",
+    2: "connection not allowed by the proxy's rules",
+    3: "network unreachable",
+    4: "host unreachable",
+    5: "connection refused by the destination",
+    6: "TTL expired",
+    7: "command not supported",
+    8: "address type not supported",
+}
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A parsed proxy URL (no credentials): ``kind``, ``host``, ``port``."""
+
+    kind: ProxyKind
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"{self.kind}://{_target(self.host, self.port)}"
+
+    @property
+    def socks(self) -> bool:
+        return self.kind in ("socks5", "socks5h")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def parse_proxy(url: str) -> Proxy | None:
+    """The :class:`Proxy` of ``url``; None for ``"direct"``; :class:`UsageError` for anything unusable."""
+    if url.strip().lower() == DIRECT:
+        return None
+    parts = urllib.parse.urlsplit(url.strip())
+    kind = parts.scheme.lower()
+    if kind not in _DEFAULT_PORTS:
+        raise UsageError(
+            f"proxy {_without_credentials(url)!r}: unsupported kind {kind or '(none)'}://",
+            hint='use http://HOST:PORT, socks5://HOST:PORT, socks5h://HOST:PORT (or "direct")',
+        )
+    if parts.username or parts.password:
+        raise UsageError(
+            f"proxy {_without_credentials(url)!r}: credentials in the proxy URL are not accepted",
+            hint="a URL is shown in logs and process lists; use a proxy that admits this machine without a password",
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"proxy {url!r}: invalid port") from None
+    if not parts.hostname:
+        raise UsageError(f"proxy {url!r} names no host", hint="write it as KIND://HOST:PORT")
+    return Proxy(kind, parts.hostname, port or _DEFAULT_PORTS[kind])  # type: ignore[arg-type]
+
+
+def _without_credentials(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def choose_proxy(option: str | None, host: str, *, environment: tuple[str, ...] = ("ALL_PROXY",)) -> Proxy | None:
+    """The proxy for a connection to ``host``: the ``proxy`` option if set, else the environment's.
+
+    ``environment`` names the variables to read, first set wins (either case); ``NO_PROXY``
+    exempts hosts as curl and requests do.  ``"direct"`` in either place means no proxy.
+    """
+    if option:
+        return parse_proxy(option)
+    for name in environment:
+        value = os.environ.get(name) or os.environ.get(name.lower())
+        if value:
+            if _exempt(host):
+                return None
+            try:
+                return parse_proxy(value)
+            except UsageError as exc:
+                raise exc.copy_with(f"{name}: {exc.message}") from None
+    return None
+
+
+def _exempt(host: str) -> bool:
+    """Whether ``NO_PROXY`` names ``host``: ``*``, the name, or a domain it is in (``.example.com``)."""
+    entries = (os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or "").split(",")
+    host = host.lower().strip("[]")
+    for raw in entries:
+        entry = raw.strip().lower()
+        if entry.count(":") == 1:  # a :port (an IPv6 address has more colons)
+            entry = entry.rsplit(":", 1)[0]
+        domain = entry.lstrip(".")
+        if entry == "*" or (domain and (host == domain or host.endswith("." + domain))):
+            return True
+    return False
+
+
+def open_tcp(
+    host: str,
+    port: int,
+    timeout: float | None,
+    *,
+    proxy: Proxy | None = None,
+    source_address: tuple[str, int] | None = None,
+) -> socket.socket:
+    """A connected TCP socket to ``host:port``, through ``proxy`` if given.
+
+    Failures are :class:`ConnectError` (:class:`ConnectTimeout` for a timeout): reaching
+    the proxy and what the proxy answered are told apart, the latter as :class:`ProxyRefused`.
+    """
+    if proxy is None:
+        return socket.create_connection((host, port), timeout, source_address=source_address)
+    if proxy.kind == "https":
+        raise UsageError(
+            f"an https:// proxy ({proxy}) cannot carry this connection",
+            hint="use an http:// or socks5:// proxy for FTPS",
+        )
+    try:
+        sock = socket.create_connection((proxy.host, proxy.port), timeout, source_address=source_address)
+    except TimeoutError as exc:
+        raise ConnectTimeout(f"the proxy {proxy} did not answer within {timeout:g} s",
+                             hint="check the proxy option (or ALL_PROXY / HTTPS_PROXY)") from exc
+    except OSError as exc:
+        raise ConnectError(f"cannot reach the proxy {proxy}: {exc.strerror or exc}",
+                           hint="check the proxy option (or ALL_PROXY / HTTPS_PROXY)") from exc
+    try:
+        if proxy.socks:
+            _socks5(sock, proxy, host, port)
+        else:
+            _connect_tunnel(sock, proxy, host, port)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _target(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _connect_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
+    target = _target(host, port)
+    _send(sock, proxy, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode("ascii"))
+    # The server behind the tunnel may speak first (an FTP banner), and its bytes can follow
+    # the proxy's answer in the same segment: read the answer a byte at a time so that not
+    # one byte past its blank line is taken (a few hundred bytes, once per connection).
+    head = bytearray()
+    while not head.endswith(b"\r\n\r\n"):
+        if len(head) >= _MAX_CONNECT_HEAD:
+            raise ProxyRefused(f"the proxy {proxy} sent an answer too long for a CONNECT reply")
+        head += _recv_exactly(sock, 1, proxy, target)
+    status_line = bytes(head).split(b"\r\n", 1)[0].decode("latin-1")
+    fields = status_line.split(" ", 2)
+    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+        raise ProxyRefused(f"the proxy {proxy} answered CONNECT with {status_line[:80]!r}, not HTTP")
+    if fields[1] != "200" and not fields[1].startswith("2"):
+        raise ProxyRefused(f"the proxy {proxy} refused the tunnel to {target}: {status_line[9:][:80]}",
+                           hint="ask the proxy's administrator to allow CONNECT to this host and port")
+
+
+def _socks5(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
+    target = _target(host, port)
+    _send(sock, proxy, b"\x05\x01\x00")  # version 5, one method: no authentication
+    version, method = _recv_exactly(sock, 2, proxy, target)
+    if version != 5:
+        raise ProxyRefused(f"{proxy} is not a SOCKS5 proxy")
+    if method != 0:
+        raise ProxyRefused(f"the SOCKS proxy {proxy} requires authentication, which xfer does not offer",
+                           hint="use a proxy that admits this machine without a password")
+    if proxy.kind == "socks5h":
+        name = host.encode("idna")
+        address = b"\x03" + bytes([len(name)]) + name
+    else:
+        address = _socks_address(host, port, proxy)
+    _send(sock, proxy, b"\x05\x01\x00" + address + struct.pack("!H", port))
+    version, reply, _reserved, kind = _recv_exactly(sock, 4, proxy, target)
+    if reply != 0:
+        raise ProxyRefused(
+            f"the SOCKS proxy {proxy} could not open a tunnel to {target}: "
+            f"{_SOCKS_REPLIES.get(reply, f'reply code {reply}')}",
+            hint="check the host and port, and that the proxy may reach them",
+        )
+    # The bound address that follows is of no use to us, but must be read off the stream.
+    length = {1: 4, 4: 16}.get(kind)
+    if length is None:
+        length = _recv_exactly(sock, 1, proxy, target)[0]
+    _recv_exactly(sock, length + 2, proxy, target)
+
+
+def _socks_address(host: str, port: int, proxy: Proxy) -> bytes:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise ConnectError(f"cannot resolve {host}: {exc.strerror}",
+                               hint=f"use socks5h:// to let the proxy resolve names ({proxy.host})") from exc
+        ip = ipaddress.ip_address(infos[0][4][0])
+    return (b"\x01" if ip.version == 4 else b"\x04") + ip.packed
+
+
+def _send(sock: socket.socket, proxy: Proxy, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except OSError as exc:
+        raise ConnectError(f"the connection to the proxy {proxy} broke: {exc.strerror or exc}") from exc
+
+
+def _recv_exactly(sock: socket.socket, count: int, proxy: Proxy, target: str) -> bytes:
+    data = bytearray()
+    while len(data) < count:
+        try:
+            chunk = sock.recv(count - len(data))
+        except OSError as exc:
+            raise _broken(proxy, target, exc) from exc
+        if not chunk:
+            raise ProxyRefused(f"the proxy {proxy} closed the connection while opening a tunnel to {target}")
+        data += chunk
+    return bytes(data)
+
+
+def _broken(proxy: Proxy, target: str, exc: OSError) -> ConnectError:
+    if isinstance(exc, TimeoutError):
+        return ConnectTimeout(f"the proxy {proxy} did not answer the tunnel request to {target}")
+    return ConnectError(f"the connection to the proxy {proxy} broke while opening a tunnel to {target}: "
+                        f"{exc.strerror or exc}")
