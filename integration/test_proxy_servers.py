@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def test_round_trip_through_the_proxy(
 ) -> None:
     info = bed_server(name)
     url = info.extra.get("webdav_url", info.url) if name == "nginx" else info.url
-    options: dict[str, str] = {}
+    options: dict[str, Any] = {}
     if info.username:
         monkeypatch.setenv("XFER_T_PROXY_PW", info.password or "")
         options = {"username": info.username, "password": "env:XFER_T_PROXY_PW"}
