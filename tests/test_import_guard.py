@@ -1,0 +1,86 @@
+"""Start-up guard (issue 14): a command imports what its protocol needs and nothing else.
+
+Scripts call xfer once per file, and every import is paid on every call: WebDAV's lxml for an
+HTTPS listing, requests for FTPS, the AS2/CMS code for anything but AS2, rich for ``--json``.
+Each case runs the real CLI in a child process against an in-process server and reads the
+child's ``sys.modules`` at exit.  Timings are the bench's business (``python -m bench``),
+not a test's: this checks the list, which does not flake.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xfer.testing.endpoints import Endpoint, serve
+from xfer.testing.pki import TestPKI
+
+_CHILD = r"""
+import atexit, json, sys
+atexit.register(lambda: sys.stderr.write("\nMODULES " + json.dumps(sorted(sys.modules)) + "\n"))
+sys.argv = ["xfer", *sys.argv[1:]]
+from xfer.cli import main
+main()
+"""
+
+#: Never imported by a command on that protocol (top-level packages and xfer modules).
+_HTTP_ONLY = {"requests", "urllib3", "charset_normalizer"}
+_WEBDAV_ONLY = {"webdav3", "lxml", "xfer.adapters.webdav", "xfer.adapters._dav_xml"}
+_FTPS_ONLY = {"xfer.adapters.ftps", "ftplib"}
+_AS2_ONLY = {"xfer.as2", "xfer.adapters.as2"}
+_TEST_ONLY = {"pyftpdlib", "wsgidav", "cheroot", "OpenSSL", "xfer.testing", "fsspec", "dask", "pandas"}
+_NOT_FOR = {
+    "https": _WEBDAV_ONLY | _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY,
+    "ftpes": _HTTP_ONLY | _WEBDAV_ONLY | _AS2_ONLY | _TEST_ONLY,
+    "davs": _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY,
+}
+
+
+def _modules(args: list[str]) -> tuple[int, set[str]]:
+    child = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, timeout=60,
+                           check=False)
+    listed = child.stderr.rsplit("\nMODULES ", 1)
+    assert len(listed) == 2, child.stderr
+    return child.returncode, set(json.loads(listed[1]))
+
+
+def _loaded(modules: set[str], names: set[str]) -> list[str]:
+    return sorted(m for m in modules if m in names or m.split(".")[0] in names
+                  or any(m.startswith(n + ".") for n in names))
+
+
+@pytest.fixture(params=sorted(_NOT_FOR))
+def endpoint(request: pytest.FixtureRequest, pki: TestPKI, tmp_path: Path) -> Iterator[Endpoint]:
+    with serve(request.param, pki, root=tmp_path) as running:
+        (running.root / "a.txt").write_text("a")
+        yield running
+
+
+def _flags(endpoint: Endpoint) -> list[str]:
+    flags = ["--identity", str(endpoint.identity), "--identity-password", endpoint.identity_password,
+             "--ca", str(endpoint.ca)]
+    if endpoint.profile.get("username"):
+        flags += ["--username", endpoint.profile.get("username"), "--password", endpoint.profile.get("password")]
+    return flags
+
+
+@pytest.mark.parametrize("command", ["ls", "get"])
+def test_a_connecting_command_imports_only_its_protocol(endpoint: Endpoint, command: str, tmp_path: Path) -> None:
+    target = [endpoint.url] if command == "ls" else [endpoint.url + "a.txt", str(tmp_path / "a.txt")]
+    code, modules = _modules([command, *target, *_flags(endpoint), "--json"])
+    assert code == 0
+    assert _loaded(modules, _NOT_FOR[endpoint.protocol]) == []
+    # --json output is plain JSON: the terminal toolkit is not needed.
+    assert _loaded(modules, {"rich"}) == []
+
+
+def test_help_imports_no_network_or_crypto_code() -> None:
+    code, modules = _modules(["--help"])
+    assert code == 0
+    assert _loaded(modules, {"requests", "urllib3", "cryptography", "ssl", "xfer.adapters", "xfer.tls",
+                             "xfer.identity", "rich", *_TEST_ONLY}) == []
