@@ -39,6 +39,11 @@ Parallel = Annotated[
     typer.Option("--parallel", "-P", min=1, max=16,
                  help="Move up to N files at once, each over its own connection (1-16)."),
 ]
+RemoveSource = Annotated[
+    bool,
+    typer.Option("--remove-source-files",
+                 help="Remove each source file once its copy is verified (size on both sides): moves, not copies."),
+]
 
 
 @contextmanager
