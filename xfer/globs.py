@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Filters", "Rule", "has_magic", "match", "split_glob", "translate"]
+from .errors import RemoteNotFound, UsageError
+from .types import Entry
+
+__all__ = ["Filters", "Rule", "expand", "has_magic", "match", "split_glob", "translate"]
 
 _MAGIC = re.compile(r"[*?\[]")
 
@@ -107,6 +110,57 @@ def split_glob(path: str) -> tuple[str, str]:
             base = "/".join(segments[:index]) or "/"
             return base, "/".join(segments[index:])
     return path, ""
+
+
+def expand(
+    path: str,
+    list_folder: Callable[[str], Sequence[Entry]],
+    *,
+    recursive: bool = False,
+    max_depth: int = 64,
+    shown: str | None = None,
+) -> list[Entry]:
+    """The entries a remote glob ``path`` matches, listing folder by folder (``list_folder``).
+
+    Only the folders the pattern can reach are listed: ``/outbox/*.csv`` lists ``/outbox``
+    once.  ``**`` (any depth) needs ``recursive`` and stops at ``max_depth`` levels.
+    Without ``recursive`` only files are matched.  Nothing matched is :class:`RemoteNotFound`
+    naming the pattern (``shown``: how the user typed it).
+    """
+    base, pattern = split_glob(path)
+    segments = [s for s in pattern.split("/") if s]
+    if "**" in segments and not recursive:
+        raise UsageError(f"{shown or path}: '**' matches folders at any depth; it needs -r")
+    found: dict[str, Entry] = {}
+    # (folder, index of the segment to match in it, depth): iterative, a listing decides how deep.
+    pending: list[tuple[str, int, int]] = [(base, 0, 0)]
+    while pending:
+        folder, index, depth = pending.pop()
+        segment = segments[index]
+        last = index == len(segments) - 1
+        if segment == "**":
+            if last:
+                raise UsageError(f"{shown or path}: end the pattern with a name after '**' (e.g. **/*.csv)")
+            pending.append((folder, index + 1, depth))  # ** as zero folders
+        if depth > max_depth:
+            raise UsageError(f"{shown or path}: the matching folders go deeper than {max_depth} levels",
+                             hint="use --max-depth to allow more")
+        for entry in list_folder(folder):
+            child = entry.path  # a listed path: a backslash in a name is part of it
+            if segment == "**":
+                if entry.is_dir:
+                    pending.append((child, index, depth + 1))
+                continue
+            if not translate(segment).fullmatch(entry.name):
+                continue
+            if not last:
+                if entry.is_dir:
+                    pending.append((child, index + 1, depth + 1))
+            elif entry.type == "file" or (recursive and entry.is_dir):
+                found.setdefault(entry.path, entry)
+    if not found:
+        raise RemoteNotFound(f"{shown or path}: no remote file matches the pattern", path=path)
+    return sorted(found.values(), key=lambda e: e.path)
 
 
 @dataclass(frozen=True)

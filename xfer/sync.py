@@ -65,6 +65,8 @@ __all__ = [
     "listed_precision",
     "plan_sync",
     "remote_digest",
+    "remove_downloaded",
+    "remove_uploaded",
     "sync",
 ]
 
@@ -599,28 +601,14 @@ class _Runner:
                 os.utime(local, (stamp, stamp))
 
     def _remove_source(self, adapter: Adapter, relative: str, size: int, outcome: TransferResult | None) -> None:
-        """Remove the source of ``relative`` if its copy is proven: same size on both sides, source unchanged."""
+        """Remove the source of ``relative`` once its copy is proven (see :func:`remove_source`)."""
+        remote = self.remote_of(relative)
         if self.upload:
             state = self.local_states[relative]
-            path = self.local / relative
-            with local_errors(path, "reading"):
-                now = path.stat()
-            if now.st_size != size or now.st_size != state.size or now.st_mtime != state.modified:
-                raise _unverified(relative, "the local file changed during the transfer")
-            if outcome is None or outcome.size_verified is not True:
-                stored = adapter.info(self.remote_of(relative)).size
-                if stored != size:
-                    raise _unverified(relative, f"the server holds {stored} bytes, not {size}")
-            with local_errors(path, "removing"):
-                path.unlink()
+            remove_uploaded(adapter, self.local / relative, remote, size, outcome,
+                            before=(state.size, state.modified))
         else:
-            entry = self.entries[relative]
-            remote = self.remote_of(relative)
-            now_entry = adapter.info(remote)
-            local_size = (self.local / relative).stat().st_size
-            if not (now_entry.size == entry.size == size == local_size):
-                raise _unverified(relative, "the remote file changed during the transfer")
-            adapter.rm(remote)
+            remove_downloaded(adapter, remote, self.local / relative, size, listed=self.entries[relative].size)
         with self.lock:
             self.result.sources_removed.append(relative)
 
@@ -645,11 +633,46 @@ class _Runner:
             self.result.deleted.append(action.path)
 
 
+def remove_uploaded(
+    adapter: Adapter,
+    local: Path,
+    remote: str,
+    size: int,
+    outcome: TransferResult | None,
+    *,
+    before: tuple[int | None, float | None],
+) -> None:
+    """Remove ``local`` after its upload to ``remote``: only if the server holds ``size`` bytes
+    (the upload's own check, else a look) and the local file is as it was (``before``: size,
+    time) when the upload started.  Otherwise :class:`IntegrityError`, and the file stays."""
+    with local_errors(local, "reading"):
+        now = local.stat()
+    if (now.st_size, now.st_mtime) != before or now.st_size != size:
+        raise _unverified(str(local), "it changed during the transfer")
+    if outcome is None or outcome.size_verified is not True:
+        stored = adapter.info(remote).size
+        if stored != size:
+            raise _unverified(str(local), f"the server holds {stored} bytes of it, not {size}")
+    with local_errors(local, "removing"):
+        local.unlink()
+
+
+def remove_downloaded(adapter: Adapter, remote: str, local: Path, size: int, *, listed: int | None) -> None:
+    """Remove ``remote`` after its download to ``local``: only if the server still shows the
+    size it had when listed (``listed``; None: not listed) and that is the size written."""
+    with local_errors(local, "reading"):
+        written = local.stat().st_size
+    stored = adapter.info(remote).size
+    if written != size or stored != size or (listed is not None and listed != size):
+        raise _unverified(remote, f"the server shows {stored} bytes, {written} were written")
+    adapter.rm(remote)
+
+
 def _ancestors(relative: str) -> set[str]:
     parts = relative.split("/") if relative else []
     return {"", *("/".join(parts[:n]) for n in range(1, len(parts) + 1))}
 
 
-def _unverified(relative: str, why: str) -> XferError:
-    return IntegrityError(f"kept the source of {relative}: {why}", hint="run the sync again")
+def _unverified(source: str, why: str) -> XferError:
+    return IntegrityError(f"kept the source {source}: {why}", hint="run the command again")
 
