@@ -16,6 +16,7 @@ import pytest
 import tomli_w
 
 from xfer.errors import ExitCode
+from xfer.sync import SYNC_KEYS
 from xfer.testing import serve
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.pki import TestPKI
@@ -198,6 +199,23 @@ def test_parallel_sync_up(capsys: pytest.CaptureFixture[str], endpoint: Endpoint
     assert result["transferred"] == 12
     assert tree(endpoint.root / "in") == files
     assert sync_json(capsys, str(local), "pp:/in", "-P", "4")["transferred"] == 0
+
+
+def test_json_keys_are_stable_and_checksum_needs_server_hashes(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    local = tmp_path / "outbox"
+    make_tree(local, FILES)
+    result = sync_json(capsys, str(local), "pp:/in")
+    assert tuple(result) == SYNC_KEYS
+    assert set(result["actions"][0]) == {"action", "path", "reason", "size", "status", "source_removed"}  # type: ignore[index]
+    assert result["results"][0]["direction"] == "put"  # type: ignore[index]
+    # No server here lists hashes: --checksum refuses rather than pretend (exit 8), nothing sent.
+    (local / "a.csv").write_bytes(b"A,B\n1,2\n")
+    code, _, err = run(capsys, "sync", str(local), "pp:/in", "--checksum")
+    assert code == ExitCode.UNSUPPORTED
+    one_error(err, "--checksum", "no checksum")
+    assert (endpoint.root / "in" / "a.csv").read_bytes() == FILES["a.csv"]
 
 
 def test_as2_cannot_be_synced(
