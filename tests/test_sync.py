@@ -233,6 +233,23 @@ def test_as2_cannot_be_synced(
     assert "AS2" in err
 
 
+def test_sync_refuses_files_and_a_missing_source(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    make_tree(endpoint.root, {"one.csv": b"1"})
+    make_tree(tmp_path / "local", {"one.csv": b"1"})
+    for args in (["pp:/one.csv", str(tmp_path / "down")], [str(tmp_path / "local"), "pp:/one.csv"],
+                 [str(tmp_path / "local" / "one.csv"), "pp:/x"]):
+        code, _, err = run(capsys, "sync", *args)
+        assert code == ExitCode.USAGE, args
+        one_error(err, "is a file; sync works on folders")
+    code, _, err = run(capsys, "sync", "pp:/missing", str(tmp_path / "down"))
+    assert code == ExitCode.REMOTE
+    one_error(err, "/missing")
+    assert not (tmp_path / "down").exists()
+    assert tree(endpoint.root) == {"one.csv": b"1"}
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -457,10 +457,18 @@ def sync(
         for relative, path, info in _local_files(folder):
             local_states[relative] = FileState(relative, info.st_size, info.st_mtime)
             local_paths[relative] = path
-    # A destination folder that is not there yet is an empty one (servers answer a listing of
-    # a missing folder in many ways: 550, 501, an empty listing).
-    missing = upload and not remote.exists(remote_path)
-    entries, remote_folders = ({}, set()) if missing else _remote_files(remote, remote_path, max_depth)
+    # Looked at first: a destination folder that is not there yet is an empty one (servers
+    # answer a listing of a missing folder in many ways: 550, 501, an empty listing), and a
+    # file would list as itself.
+    try:
+        top: Entry | None = remote.info(remote_path)
+    except RemoteNotFound:
+        if not upload:
+            raise
+        top = None
+    if top is not None and not top.is_dir:
+        raise UsageError(f"{remote_path} is a file; sync works on folders", hint="use put or get for one file")
+    entries, remote_folders = _remote_files(remote, remote_path, max_depth) if top is not None else ({}, set())
     remote_states = {relative: _remote_state(relative, entry) for relative, entry in entries.items()}
     if upload:
         keeps = remote.keeps_modified
