@@ -191,6 +191,17 @@ def test_remove_source_files_drains_the_outbox(
     assert tree(endpoint.root / "outbox") == {}
 
 
+def test_a_dangling_link_in_the_source_is_skipped_not_fatal(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    local = tmp_path / "outbox"
+    make_tree(local, FILES)
+    (local / "gone.csv").symlink_to(tmp_path / "nowhere")
+    result = sync_json(capsys, str(local), "pp:/in")
+    assert result["transferred"] == 4
+    assert tree(endpoint.root / "in") == FILES
+
+
 def test_parallel_sync_up(capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path) -> None:
     local = tmp_path / "outbox"
     files = {f"d{i % 3}/f{i}.bin": os.urandom(5000 + i) for i in range(12)}

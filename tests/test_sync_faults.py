@@ -135,13 +135,29 @@ def test_sync_up_sets_the_remote_time_with_mfmt(
         for name in FILES:
             local = (tmp_path / "outbox" / name).stat().st_mtime
             assert int((server.root / "in" / name).stat().st_mtime) == int(local)
-        # Next run: equal times.  A remote file changed later (same size) is "time differs".
+        # Next run: equal times.  A remote copy older than the local file (same size) is sent again.
         changed = server.root / "in" / "b.txt"
-        later = time.time() + 600
-        os.utime(changed, (later, later))
+        earlier = changed.stat().st_mtime - 600
+        os.utime(changed, (earlier, earlier))
         code, _, err = run(capsys, "sync", str(tmp_path / "outbox"), f"{profile}:/in")
         assert code == 0, err
         assert "1 transferred, 3 skipped" in err
+
+
+def test_a_refused_mfmt_leaves_the_upload_and_the_next_run_still_sends_nothing(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FEAT announces MFMT but this account may not use it (pyftpdlib without the T permission: 550)."""
+    with FTPSServer(pki, root=tmp_path / "served", permissions="elradfmw") as server:
+        profile = save_ftps_profile(server, pki, tmp_path / "profiles", monkeypatch)
+        make_tree(tmp_path / "outbox", FILES)
+        code, _, err = run(capsys, "sync", str(tmp_path / "outbox"), f"{profile}:/in")
+        assert code == 0, err
+        assert any(c.startswith("MFMT ") for c in server.commands)
+        assert tree(server.root / "in") == FILES
+        code, _, err = run(capsys, "sync", str(tmp_path / "outbox"), f"{profile}:/in")
+        assert code == 0, err
+        assert "0 transferred, 4 skipped" in err
 
 
 @pytest.mark.parametrize("mlst", [True, False], ids=["MLSD", "LIST-only"])

@@ -15,9 +15,9 @@ local file gets the remote time, so the next run compares equal.  Listings are c
 in places: FTP ``LIST`` shows minutes (days for old files), HTML index pages minutes.
 A remote time on a whole minute (or a whole day) is read as "some time within that
 minute (day)", plus ``window`` seconds either way.  Where the remote time cannot be set
-(WebDAV, HTTPS, FTP without ``MFMT``), an upload leaves the server's own time, later
-than the local one: then a destination *not older* than the source, same size, is
-unchanged.
+(WebDAV, HTTPS, FTP without ``MFMT``, or an account refused it), an upload leaves the
+server's own time, later than the local one: so for uploads a destination *not older*
+than the source, same size, is unchanged (a later local edit is newer again).
 
 ``.NAME.XXXXXXXX.xfer-part`` and ``.xfer-old`` files (xfer's own temporary names) are
 never sent, compared or deleted.
@@ -26,6 +26,7 @@ never sent, compared or deleted.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import posixpath
 import stat
@@ -39,7 +40,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from .batch import CallbackFactory, Task, make_local_folders, remote_tree, run_tasks
 from .errors import (
     IntegrityError,
-    LocalError,
+    Interrupted,
+    LocalFileNotFound,
+    RemoteError,
     RemoteNotFound,
     UnsupportedOperation,
     UsageError,
@@ -69,6 +72,8 @@ __all__ = [
     "remove_uploaded",
     "sync",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: Keys of ``xfer sync --json``, in order (documented in the README; a test holds them stable).
 SYNC_KEYS = (
@@ -368,7 +373,13 @@ def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
             dirnames.sort()
             for name in sorted(filenames):
                 path = Path(dirpath) / name
-                info = path.stat()
+                try:
+                    info = path.stat()
+                except FileNotFoundError:
+                    if not path.is_symlink():
+                        raise  # gone while walking: the listing is not to be trusted
+                    _log.warning("skipped %s: a symbolic link to nothing", path)
+                    continue
                 if stat.S_ISREG(info.st_mode):
                     yield path.relative_to(folder).as_posix(), path, info
 
@@ -450,7 +461,7 @@ def sync(
     if local_exists and not local_is_dir:
         raise UsageError(f"{folder} is a file; sync works on folders", hint="use put or get for one file")
     if upload and not local_exists:
-        raise LocalError(f"{folder} does not exist", path=str(folder))
+        raise LocalFileNotFound(f"{folder} does not exist", path=str(folder))
     local_states: dict[str, FileState] = {}
     local_paths: dict[str, Path] = {}
     if local_exists:
@@ -471,8 +482,9 @@ def sync(
     entries, remote_folders = _remote_files(remote, remote_path, max_depth) if top is not None else ({}, set())
     remote_states = {relative: _remote_state(relative, entry) for relative, entry in entries.items()}
     if upload:
-        keeps = remote.keeps_modified
-        compare = replace(compare or Compare(), newer_is_unchanged=not keeps)
+        # Even where the server announces it can set times, an account may be refused it
+        # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
+        compare = replace(compare or Compare(), newer_is_unchanged=True)
         source, destination = local_states, remote_states
     else:
         source, destination = remote_states, local_states
@@ -580,6 +592,8 @@ class _Runner:
                 else:
                     outcome = adapter.get_file(remote, local, callback=callback)
                     self._stamp_local(local, self.entries[relative])
+            except Interrupted:
+                raise  # stopped because another transfer failed (or Ctrl-C): not a failure of its own
             except BaseException:
                 with self.lock:
                     self.result.failed.append(relative)
@@ -598,8 +612,9 @@ class _Runner:
             return
         try:
             adapter.set_modified(remote, dt.datetime.fromtimestamp(state.modified, dt.timezone.utc))
-        except UnsupportedOperation:
-            pass  # compared by the newer-is-unchanged rule next time; see the module docstring
+        except (UnsupportedOperation, RemoteError) as exc:
+            # The file is there, whole: only the next run's comparison suffers (it sends it again).
+            _log.warning("could not set the time of %s: %s", remote, exc.message)
 
     @staticmethod
     def _stamp_local(local: Path, entry: Entry) -> None:

@@ -21,7 +21,7 @@ from .common import (
     show_progress,
     with_connection_options,
 )
-from .transfer import MaxDepth, Parallel, RemoveSource, _open
+from .transfer import Parallel, RemoveSource, _open
 
 if TYPE_CHECKING:
     from typer._click.core import Context as ClickContext  # typer carries its own click
@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _FILTER_FLAGS = {"--include": True, "--exclude": False}
+
+MaxDepth = Annotated[
+    int,
+    typer.Option("--max-depth", min=1, show_default=True,
+                 help="Descend at most this many folder levels on the server (an endless tree fails)."),
+]
 
 
 class _OrderedFilters(TyperCommand):
