@@ -102,6 +102,9 @@ def test_expand_lists_only_what_the_pattern_reaches() -> None:
     assert [e.path for e in expand("/**/*.csv", ls, recursive=True)] == [
         "/other/x.csv", "/out/2026-01/c.csv", "/out/2026-02/d.csv", "/out/a.csv"]
     assert [e.path for e in expand("/out/2026-*", ls, recursive=True)] == ["/out/2026-01", "/out/2026-02"]
+    # What lies in a matched folder goes with it, never twice.
+    assert [e.path for e in expand("/out/**/*", ls, recursive=True)] == [
+        "/out/2026-01", "/out/2026-02", "/out/a.csv", "/out/b.txt"]
     with pytest.raises(UsageError, match="needs -r"):
         expand("/**/*.csv", ls)
     with pytest.raises(RemoteNotFound, match=r"p:/out/\*\.pdf"):

@@ -160,7 +160,12 @@ def expand(
                 found.setdefault(entry.path, entry)
     if not found:
         raise RemoteNotFound(f"{shown or path}: no remote file matches the pattern", path=path)
-    return sorted(found.values(), key=lambda e: e.path)
+    # A match inside a matched folder is already part of it (rm -r, get -r would do it twice).
+    matched: list[Entry] = []
+    for entry in sorted(found.values(), key=lambda e: e.path):
+        if not any(entry.path.startswith(folder.path.rstrip("/") + "/") for folder in matched if folder.is_dir):
+            matched.append(entry)
+    return matched
 
 
 @dataclass(frozen=True)
