@@ -261,6 +261,22 @@ def test_sync_refuses_files_and_a_missing_source(
     assert tree(endpoint.root) == {"one.csv": b"1"}
 
 
+def test_https_without_a_listing_is_refused_before_anything_is_sent(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serve("https", pki, root=tmp_path / "served", name="pp") as served:
+        data = served.profile.to_toml()
+        data["https"] = {"index": "none"}
+        (tmp_path / "profiles").mkdir()
+        (tmp_path / "profiles" / "pp.toml").write_text(tomli_w.dumps(data))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(tmp_path / "profiles"))
+        make_tree(tmp_path / "outbox", FILES)
+        code, _, err = run(capsys, "sync", str(tmp_path / "outbox"), "pp:/in")
+        assert code == ExitCode.UNSUPPORTED
+        one_error(err, "listing is switched off")
+        assert tree(served.root) == {}
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -25,6 +25,7 @@ never sent, compared or deleted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -479,6 +480,11 @@ def sync(
         top = None
     if top is not None and not top.is_dir:
         raise UsageError(f"{remote_path} is a file; sync works on folders", hint="use put or get for one file")
+    if top is None:
+        # Nothing to list yet: prove listing works (on the parent) before sending anything, or
+        # a server whose listing is off (HTTPS index = "none") would take this run and refuse the next.
+        with contextlib.suppress(RemoteError):
+            remote.ls(posixpath.dirname(remote_path.rstrip("/")) or "/")
     entries, remote_folders = _remote_files(remote, remote_path, max_depth) if top is not None else ({}, set())
     remote_states = {relative: _remote_state(relative, entry) for relative, entry in entries.items()}
     if upload:
