@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: module level, so `pip install xfer` never needs the `testing` extra.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("xfer", "xfer.errors", "xfer.types"),  # "xfer": the package facade imports only errors at runtime
-    # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy
     ("xfer.globs",),  # glob patterns on /-paths: pure, on errors and types only
+    # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy
     ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity"),
     ("xfer.tls",),
     ("xfer.transfer", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.as2", "xfer.profiles"),
