@@ -184,3 +184,23 @@ def test_sync_second_run_is_a_no_op_on_a_server_without_mfmt(
         assert down.error is None and down.transferred == 4
         assert tree(tmp_path / "inbox") == FILES
         assert sync(remote, "/outbox", tmp_path / "inbox", upload=False).transferred == 0
+
+
+def test_remove_source_is_refused_up_front_where_the_server_cannot_remove(tmp_path: Path) -> None:
+    """A server that can list and send but not delete: refused before anything is downloaded."""
+    from xfer.adapters.base import Adapter, Capability, ConnectionSettings, Entry
+    from xfer.errors import UnsupportedOperation
+
+    class ReadOnly(Adapter):
+        capabilities = frozenset({Capability.LS, Capability.GET})
+
+        def _ls(self, path: str) -> list[Entry]:
+            return [Entry("a.csv", "/a.csv", "file", size=1)] if path != "/a.csv" else []
+
+        def _get_file(self, remote: str, local: str, callback: object) -> None:  # type: ignore[override]
+            raise AssertionError("nothing may be downloaded")
+
+    remote = ReadOnly(ConnectionSettings("https", "example.invalid", 443, "/"))
+    with pytest.raises(UnsupportedOperation, match="cannot remove files"):
+        sync(remote, "/", tmp_path / "in", upload=False, remove_source=True)
+    assert not (tmp_path / "in").exists()

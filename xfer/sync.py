@@ -65,6 +65,7 @@ __all__ = [
     "Plan",
     "SyncResult",
     "check_deletions",
+    "check_removable",
     "is_temporary",
     "listed_precision",
     "plan_sync",
@@ -410,6 +411,13 @@ def _remote_state(relative: str, entry: Entry) -> FileState:
     )
 
 
+def check_removable(remote: Adapter) -> None:
+    """Before a download that removes its sources: the server must be able to remove them."""
+    if Capability.RM not in remote.capabilities:
+        label = remote.label or f"{remote.settings.scheme}://"
+        raise UnsupportedOperation(f"{label} cannot remove files: --remove-source-files would only copy")
+
+
 def _check_remote(remote: Adapter, upload: bool) -> None:
     needed = {Capability.LS, Capability.PUT if upload else Capability.GET}
     missing = needed - remote.capabilities
@@ -456,6 +464,8 @@ def sync(
     """
     started = time.monotonic()
     _check_remote(remote, upload)
+    if remove_source and not upload:
+        check_removable(remote)
     folder = Path(local)
     with local_errors(folder, "reading"):
         local_exists, local_is_dir = folder.exists(), folder.is_dir()

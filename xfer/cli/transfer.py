@@ -182,6 +182,10 @@ def get(
     if len({p.origin for p in parsed}) > 1:
         raise UsageError("all sources of one get must be on the same server", hint="run one get per server")
     with _open(sources[0], connection) as (remote, _path, prefix):
+        if remove_source_files:
+            from ..sync import check_removable
+
+            check_removable(remote)
         paths, listed = _expand(remote, [(p.path, str(p)) for p in parsed], recursive=recursive, max_depth=max_depth)
         if listed and not local.endswith(("/", os.sep)):
             local += os.sep  # a pattern names files to download into a folder, however many match
