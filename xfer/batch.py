@@ -53,7 +53,10 @@ if TYPE_CHECKING:
     # Annotations only: the adapters call into this module (Adapter.put / Adapter.get).
     from .adapters.base import Adapter
 
-__all__ = ["GRACE_SECONDS", "CallbackFactory", "Task", "get_files", "put_files", "run_tasks"]
+__all__ = [
+    "GRACE_SECONDS", "CallbackFactory", "Task", "get_files", "make_local_folders", "put_files", "remote_tree",
+    "run_tasks",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -385,7 +388,7 @@ def get_files(
         else:
             jobs.append((source, local, entry.size if entry else None))
     _refuse_duplicates([str(local) for _source, local, _size in jobs], "download")
-    _make_folders([*folders, *(local.parent for _source, local, _size in jobs)])
+    make_local_folders([*folders, *(local.parent for _source, local, _size in jobs)])
 
     def download(source: str, local: Path) -> Callable[[Adapter, ProgressCallback | None], TransferResult]:
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
@@ -410,7 +413,7 @@ def get_files(
     return run_tasks(remote, tasks, callbacks=callbacks, parallel=parallel, reconnect=reconnect)
 
 
-def _make_folders(folders: list[Path]) -> None:
+def make_local_folders(folders: list[Path]) -> None:
     """Create the local folders a download needs; on failure remove the ones made here.
 
     A file where a folder must go, or a name too long, is a :class:`LocalError` naming it.
@@ -463,19 +466,16 @@ def _safe_name(name: str) -> bool:
     return name not in ("", ".", "..") and not any(c in name for c in separators)
 
 
-def _remote_tree(
-    remote: Adapter, folder: str, local: Path, max_depth: int
-) -> tuple[list[tuple[str, Path, int | None]], list[Path]]:
-    """The files under remote ``folder`` (depth first, sorted) and the local folders they need.
+def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[ListedPath, tuple[str, ...], Entry]]:
+    """Every folder and file under remote ``folder``, depth first, sorted: (path, names below ``folder``, entry).
 
     Walked with an explicit stack, not recursion: a listing decides how deep this goes, and
     a server that shows an endless tree must meet the ``max_depth`` limit, not Python's.
+    A folder comes before what is in it.
     """
-    jobs: list[tuple[str, Path, int | None]] = []
-    folders = [local]
-    stack: list[tuple[Iterator[Entry], str, Path, int]] = [(iter(remote.ls(folder)), folder, local, 0)]
+    stack: list[tuple[Iterator[Entry], str, tuple[str, ...], int]] = [(iter(remote.ls(folder)), folder, (), 0)]
     while stack:
-        entries, current, target, depth = stack[-1]
+        entries, current, names, depth = stack[-1]
         entry = next(entries, None)
         if entry is None:
             stack.pop()
@@ -504,8 +504,21 @@ def _remote_tree(
                     "deep, allow more levels with --max-depth",
                     server=remote.settings.server, path=path,
                 )
-            folders.append(target / entry.name)
-            stack.append((iter(remote.ls(path)), path, target / entry.name, depth + 1))
+            yield path, (*names, entry.name), entry
+            stack.append((iter(remote.ls(path)), path, (*names, entry.name), depth + 1))
         elif entry.type == "file":
-            jobs.append((path, target / entry.name, entry.size))
+            yield path, (*names, entry.name), entry
+
+
+def _remote_tree(
+    remote: Adapter, folder: str, local: Path, max_depth: int
+) -> tuple[list[tuple[str, Path, int | None]], list[Path]]:
+    """The files under remote ``folder`` (depth first, sorted) and the local folders they need."""
+    jobs: list[tuple[str, Path, int | None]] = []
+    folders = [local]
+    for path, names, entry in remote_tree(remote, folder, max_depth):
+        if entry.is_dir:
+            folders.append(local.joinpath(*names))
+        else:
+            jobs.append((path, local.joinpath(*names), entry.size))
     return jobs, folders

@@ -65,6 +65,7 @@ class Capability(str, enum.Enum):
     RM = "rm"
     RMDIR = "rmdir"
     MV = "mv"
+    SET_MODIFIED = "set_modified"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ on ``__del__``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import posixpath
 import ssl
@@ -63,6 +64,7 @@ PRIMITIVES: Mapping[Capability, str] = {
     Capability.RM: "_rm",
     Capability.RMDIR: "_rmdir",
     Capability.MV: "_mv",
+    Capability.SET_MODIFIED: "_set_modified",
 }
 
 
@@ -454,6 +456,23 @@ class Adapter:
             raise RemoteExists(f"{server}: {dst} is a file; a folder never replaces a file")
         return src, dst
 
+    def set_modified(self, path: str, modified: dt.datetime) -> None:
+        """Set a remote file's modification time (``xfer sync`` does after an upload, so that
+        the next run finds both sides equal).  ``modified`` must be timezone-aware.
+
+        :class:`UnsupportedOperation` where the protocol, or this server, cannot
+        (:attr:`keeps_modified` says beforehand).
+        """
+        self._require(Capability.SET_MODIFIED)
+        if modified.tzinfo is None:
+            raise UsageError("set_modified needs a timezone-aware time")
+        self._set_modified(self.remote_path(path), modified.astimezone(dt.timezone.utc))
+
+    @property
+    def keeps_modified(self) -> bool:
+        """True if :meth:`set_modified` works on this connection (FTPS: the server announced ``MFMT``)."""
+        return Capability.SET_MODIFIED in self.capabilities
+
     # -- primitives (absolute server paths) --------------------------------------
     # Typed ServerPath so mypy sees the verbs above convert (remote_path) before calling them;
     # an adapter may keep ``str`` in its overrides (a wider parameter is a valid override).
@@ -480,6 +499,9 @@ class Adapter:
         raise NotImplementedError
 
     def _mv(self, source: str, destination: str) -> None:
+        raise NotImplementedError
+
+    def _set_modified(self, path: ServerPath, modified: dt.datetime) -> None:
         raise NotImplementedError
 
     # -- ranged reads (added for the fsspec filesystem, xfer.filesystem) -----------------------

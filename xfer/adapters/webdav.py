@@ -100,7 +100,8 @@ class WebDAVAdapter(Adapter):
     a folder is never replaced).
     """
 
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    # No set_modified: getlastmodified is a protected live property (RFC 4918 §15.7).
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.SET_MODIFIED}
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)

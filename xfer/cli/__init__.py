@@ -23,6 +23,7 @@ from . import as2 as as2_commands
 from . import demo as demo_commands
 from . import identity as identity_commands
 from . import profile as profile_commands
+from . import sync as sync_commands
 from . import transfer as transfer_commands
 from .common import say, warn
 
@@ -61,6 +62,7 @@ def _root(
 
 
 transfer_commands.register(app)
+sync_commands.register(app)
 app.add_typer(profile_commands.app, name="profile")
 app.add_typer(identity_commands.app, name="identity")
 demo_commands.register(app)

@@ -6,6 +6,7 @@ import os
 import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -38,6 +39,11 @@ Parallel = Annotated[
     int,
     typer.Option("--parallel", "-P", min=1, max=16,
                  help="Move up to N files at once, each over its own connection (1-16)."),
+]
+RemoveSource = Annotated[
+    bool,
+    typer.Option("--remove-source-files",
+                 help="Remove each source file once its copy is verified (size on both sides): moves, not copies."),
 ]
 
 
@@ -122,6 +128,7 @@ def put(
     connection: Connection,
     recursive: Recursive = False,
     parallel: Parallel = 1,
+    remove_source_files: RemoveSource = False,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
@@ -136,11 +143,16 @@ def put(
         except OSError as exc:
             raise local_error(exc, source, "reading") from exc
 
+    before = _local_states(sources) if remove_source_files else {}
     with _open(target, connection) as (remote, path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks,
                                 parallel=parallel)
+        if remove_source_files:
+            _remove_put_sources(remote, results, before)
     _report(results, prefix, json_output=json_output, quiet=quiet)
+    if remove_source_files:
+        info(f"removed {len(results)} source file(s) after verifying their copies", quiet=quiet)
 
 
 @with_connection_options
@@ -157,6 +169,7 @@ def get(
     recursive: Recursive = False,
     parallel: Parallel = 1,
     max_depth: MaxDepth = DEFAULT_MAX_DEPTH,
+    remove_source_files: RemoveSource = False,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
@@ -169,10 +182,21 @@ def get(
     if len({p.origin for p in parsed}) > 1:
         raise UsageError("all sources of one get must be on the same server", hint="run one get per server")
     with _open(sources[0], connection) as (remote, _path, prefix):
+        if remove_source_files:
+            from ..sync import check_removable
+
+            check_removable(remote)
+        paths, listed = _expand(remote, [(p.path, str(p)) for p in parsed], recursive=recursive, max_depth=max_depth)
+        if listed and not local.endswith(("/", os.sep)):
+            local += os.sep  # a pattern names files to download into a folder, however many match
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
-            results = get_files(remote, [p.path for p in parsed], local, recursive=recursive, callbacks=callbacks,
+            results = get_files(remote, paths, local, recursive=recursive, callbacks=callbacks,
                                 parallel=parallel, max_depth=max_depth)
+        if remove_source_files:
+            _remove_got_sources(remote, results, listed)
     _report(results, prefix, json_output=json_output, quiet=quiet)
+    if remove_source_files:
+        info(f"removed {len(results)} remote source file(s) after verifying their copies", quiet=quiet)
 
 
 @with_connection_options
@@ -203,11 +227,19 @@ def rm(
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
-    """Remove a remote file (or folder with -r)."""
+    """Remove a remote file (or folder with -r); a glob (*, ?, [...], ** with -r) removes what it matches."""
     with _open(target, connection) as (remote, path, prefix):
-        remote.rm(path, recursive=recursive)
-        done = OperationResult("rm", path, remote.settings.scheme, recursive=recursive)
-    _done(done, f"removed {prefix}{path}", json_output=json_output, quiet=quiet)
+        paths, listed = _expand(remote, [(path, target)], recursive=recursive, max_depth=DEFAULT_MAX_DEPTH)
+        done: list[OperationResult] = []
+        for each in paths:
+            remote.rm(each, recursive=recursive)
+            done.append(OperationResult("rm", each, remote.settings.scheme, recursive=recursive))
+            if listed:
+                info(f"removed {prefix}{each}", quiet=quiet or json_output)
+    if not listed:
+        _done(done[0], f"removed {prefix}{path}", json_output=json_output, quiet=quiet)
+    elif json_output:
+        emit_json([d.to_dict() for d in done])  # a pattern: one object per removed path
 
 
 @with_connection_options
@@ -251,6 +283,57 @@ def mv(
         remote.mv(path, new_path)
         done = OperationResult("mv", path, remote.settings.scheme, destination=new_path)
     _done(done, f"moved {prefix}{path} -> {prefix}{new_path}", json_output=json_output, quiet=quiet)
+
+
+def _expand(
+    remote: Adapter, targets: list[tuple[str, str]], *, recursive: bool, max_depth: int
+) -> tuple[list[str], dict[str, int | None]]:
+    """Remote paths with glob characters, matched against listings; the rest as given.
+
+    A path that exists as written is taken literally, so a file really named ``a*.csv``
+    stays reachable (and ``[*]`` spells a literal ``*`` in a pattern).  Returns the paths
+    and, for those a pattern matched, their listed sizes.
+    """
+    from ..globs import expand, has_magic
+
+    paths: list[str] = []
+    listed: dict[str, int | None] = {}
+    for path, shown in targets:
+        if not has_magic(path) or remote.exists(path):
+            paths.append(path)
+            continue
+        for entry in expand(path, remote.ls, recursive=recursive, max_depth=max_depth, shown=shown):
+            paths.append(entry.path)
+            listed[entry.path] = entry.size
+    return paths, listed
+
+
+def _local_states(sources: list[str]) -> dict[str, tuple[int | None, float | None]]:
+    """(size, time) of every local file under ``sources`` before an upload that removes them."""
+    states: dict[str, tuple[int | None, float | None]] = {}
+    for source in sources:
+        for path in [Path(source)] if not os.path.isdir(source) else Path(source).rglob("*"):
+            if path.is_file():
+                stat = path.stat()
+                states[str(path)] = (stat.st_size, stat.st_mtime)
+    return states
+
+
+def _remove_put_sources(
+    remote: Adapter, results: list[TransferResult], before: dict[str, tuple[int | None, float | None]]
+) -> None:
+    from ..sync import remove_uploaded
+
+    for result in results:
+        remove_uploaded(remote, Path(result.local), result.remote, result.size, result,
+                        before=before.get(result.local, (None, None)))
+
+
+def _remove_got_sources(remote: Adapter, results: list[TransferResult], listed: dict[str, int | None]) -> None:
+    from ..sync import remove_downloaded
+
+    for result in results:
+        remove_downloaded(remote, result.remote, Path(result.local), result.size, listed=listed.get(result.remote))
 
 
 def _done(result: OperationResult, line: str, *, json_output: bool, quiet: bool) -> None:

@@ -12,6 +12,7 @@ what really arrived.  A new server costs a fixture, not a test file::
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator
@@ -59,6 +60,7 @@ def _declares(remote: Adapter, capability: Capability) -> bool:
         Capability.RM: lambda: remote.rm("/x"),
         Capability.MKDIR: lambda: remote.mkdir("/x"),
         Capability.MV: lambda: remote.mv("/x", "/y"),
+        Capability.SET_MODIFIED: lambda: remote.set_modified("/x", dt.datetime.now(dt.timezone.utc)),
     }
     if capability is Capability.INFO and Capability.LS in remote.capabilities:
         return True  # derived from ls
@@ -112,6 +114,8 @@ class AdapterContract:
                     remote.rm(f"{workdir}/x")
                 elif capability is Capability.LS:
                     remote.ls(workdir)
+                elif capability is Capability.SET_MODIFIED:
+                    remote.set_modified(f"{workdir}/x", dt.datetime.now(dt.timezone.utc))
 
     def test_close_is_idempotent(self, remote: Adapter) -> None:
         remote.close()
@@ -178,6 +182,22 @@ class AdapterContract:
         assert not remote.exists(f"{workdir}/missing")
         with pytest.raises(RemoteNotFound):
             remote.info(f"{workdir}/missing")
+
+    def test_set_modified(self, remote: Adapter, workdir: str, tmp_path: Path) -> None:
+        """Where the server can keep a file's time (xfer sync relies on it), it keeps the one set."""
+        if not _declares(remote, Capability.SET_MODIFIED):
+            return
+        (tmp_path / "f").write_bytes(b"12345")
+        remote.put_file(tmp_path / "f", f"{workdir}/stamped")
+        when = dt.datetime(2021, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc)
+        if not remote.keeps_modified:
+            with pytest.raises(UnsupportedOperation):
+                remote.set_modified(f"{workdir}/stamped", when)
+            return
+        remote.set_modified(f"{workdir}/stamped", when)
+        assert remote.info(f"{workdir}/stamped").modified == when
+        listed = {e.name: e for e in remote.ls(workdir)}["stamped"].modified
+        assert listed is not None and abs((listed - when).total_seconds()) < 86400  # LIST: the date at least
 
     def test_rm(self, remote: Adapter, workdir: str, tmp_path: Path) -> None:
         if not _declares(remote, Capability.RM):

@@ -10,6 +10,7 @@ The package docstring (:mod:`xfer.adapters.ftps`) lists the rules every verb kee
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import ftplib
 import posixpath
 import ssl
@@ -28,6 +29,7 @@ from ...errors import (
     RemotePermissionDenied,
     ServerError,
     TLSError,
+    UnsupportedOperation,
     UsageError,
     XferError,
     folder_needs_recursive,
@@ -789,6 +791,24 @@ class FTPSAdapter(Adapter):
             ftp.voidcmd(f"RNTO {destination}")
 
         self._run("renaming to", destination, work)
+
+    # -- times -------------------------------------------------------------------------------
+
+    @property
+    def keeps_modified(self) -> bool:
+        """Only ``MFMT`` (draft-somers-ftp-mfxx) sets a time by a command every server reads alike;
+        vsftpd's ``MDTM time path`` is read by other servers as a file name with a space."""
+        return "MFMT" in self._features
+
+    def _set_modified(self, path: str, modified: dt.datetime) -> None:
+        self._refuse_backslash(path, "change the time of")
+        if not self.keeps_modified:
+            raise UnsupportedOperation(
+                f"{self.settings.server} cannot set modification times (FEAT announces no MFMT)",
+                hint="xfer sync then compares an uploaded file as unchanged while the server's copy is newer",
+            )
+        stamp = modified.strftime("%Y%m%d%H%M%S")
+        self._run("setting the time of", path, lambda ftp: ftp.voidcmd(f"MFMT {stamp} {path}"))
 
     # -- ranged reads (added for the fsspec filesystem) --------------------------------------
 

@@ -1,0 +1,200 @@
+"""``xfer sync``, remote globs and ``--remove-source-files`` against the bed's real daemons.
+
+vsftpd (no MLSD, no MFMT: LIST times, the server's own time after an upload), proftpd and
+pure-ftpd (MLSD, MFMT), nginx (HTTPS with a JSON index; WebDAV) and Apache mod_dav (WebDAV,
+which cannot take a file's time).  Each test works in a fresh folder of the server and looks
+at both sides on disk.  AS2 (pyas2) cannot be synced: refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from integration.bed import Bed, ServerInfo
+from xfer.errors import ExitCode
+
+pytestmark = pytest.mark.integration
+
+#: profile name (written by the bed) -> bed server name
+PROFILES = {
+    "vsftpd-explicit": "vsftpd-explicit",
+    "vsftpd-implicit": "vsftpd-implicit",
+    "proftpd": "proftpd",
+    "pureftpd": "pureftpd",
+    "nginx-https": "nginx",
+    "nginx-webdav": "nginx",
+    "apache-webdav": "apache",
+}
+
+#: Servers that announce MFMT: the uploaded file takes the local time.
+KEEP_TIMES = {"proftpd", "pureftpd"}
+
+FILES = {
+    "a.csv": b"a,b\n1,2\n",
+    "b.txt": b"hello\n",
+    "sub/c.csv": b"c\n" * 1000,
+    "sub/deep/d.bin": os.urandom(70_000),
+    "x.tmp": b"scratch",
+}
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from xfer.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _sync(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    code, out, err = _run(capsys, "sync", *args, "--json")
+    assert code == 0, err
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _make(root: Path, files: dict[str, bytes]) -> None:
+    stamp = time.time() - 7200.25
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (stamp, stamp))
+
+
+@pytest.fixture
+def profiles(bed: Bed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(bed.profiles_dir))
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+
+
+@pytest.fixture(params=sorted(PROFILES))
+def target(
+    request: pytest.FixtureRequest, bed_server: Callable[[str], ServerInfo], profiles: None
+) -> Iterator[tuple[str, Path]]:
+    """(``PROFILE:/folder``, that folder on this machine), fresh for one test and removed after."""
+    info = bed_server(PROFILES[request.param])
+    name = f"sync-{uuid.uuid4().hex[:8]}"
+    yield f"{request.param}:/{name}", info.root / name
+    shutil.rmtree(info.root / name, ignore_errors=True)
+
+
+def _seed(capsys: pytest.CaptureFixture[str], target: tuple[str, Path], tmp_path: Path) -> tuple[str, Path]:
+    """FILES uploaded by xfer (so the server's user owns them): the remote folder and its path here."""
+    remote, served = target
+    seed = tmp_path / "seed"
+    _make(seed, FILES)
+    code, _, err = _run(capsys, "put", "-r", str(seed), f"{remote}/")
+    assert code == 0, err
+    return f"{remote}/seed", served / "seed"
+
+
+def test_sync_up_second_run_touch_and_delete(
+    capsys: pytest.CaptureFixture[str], target: tuple[str, Path], tmp_path: Path
+) -> None:
+    remote, served = target
+    local = tmp_path / "outbox"
+    _make(local, FILES)
+    first = _sync(capsys, str(local), remote, "--exclude", "*.tmp")
+    assert first["transferred"] == 4, first
+    assert _tree(served) == {k: v for k, v in FILES.items() if k != "x.tmp"}
+    if remote.split(":")[0] in KEEP_TIMES:  # MFMT: the server's copy has the local time
+        assert all(int((served / n).stat().st_mtime) == int((local / n).stat().st_mtime) for n in _tree(served))
+
+    code, _, err = _run(capsys, "sync", str(local), remote, "--exclude", "*.tmp")
+    assert code == 0, err
+    assert "up to date, nothing transferred (listing only): 0 transferred, 4 skipped" in err
+
+    (local / "b.txt").write_bytes(b"HELLO\n")  # same size, later time
+    later = time.time() + 180
+    os.utime(local / "b.txt", (later, later))
+    third = _sync(capsys, str(local), remote, "--exclude", "*.tmp", "-P", "2")
+    assert [a["path"] for a in third["actions"] if a["action"] == "transfer"] == ["b.txt"]  # type: ignore[attr-defined]
+    assert (served / "b.txt").read_bytes() == b"HELLO\n"
+
+    # --delete: refused beyond half of the destination, dry run changes nothing, then done.
+    for name in ("a.csv", "b.txt", "sub/c.csv"):
+        (local / name).unlink()
+    code, _, err = _run(capsys, "sync", str(local), remote, "--delete", "--exclude", "*.tmp")
+    assert code == ExitCode.USAGE and "more than half" in err
+    before_local, before_remote = _snapshot(local), _snapshot(served)
+    plan = _sync(capsys, str(local), remote, "--delete", "--force", "--dry-run", "--exclude", "*.tmp")
+    assert sorted(a["path"] for a in plan["actions"] if a["action"] == "delete") == [  # type: ignore[attr-defined]
+        "a.csv", "b.txt", "sub/c.csv"]
+    assert _snapshot(local) == before_local and _snapshot(served) == before_remote
+    done = _sync(capsys, str(local), remote, "--delete", "--force", "--exclude", "*.tmp")
+    assert done["deleted"] == 3 and done["transferred"] == 0
+    assert set(_tree(served)) == {"sub/deep/d.bin"}
+
+
+def test_sync_down_second_run_and_outbox_drain(
+    capsys: pytest.CaptureFixture[str], target: tuple[str, Path], tmp_path: Path
+) -> None:
+    remote, served = _seed(capsys, target, tmp_path)
+    assert _tree(served) == FILES
+
+    inbox = tmp_path / "inbox"
+    first = _sync(capsys, remote, str(inbox), "--include", "*.csv", "--include", "*.bin")
+    assert first["transferred"] == 3
+    assert _tree(inbox) == {k: v for k, v in FILES.items() if not k.endswith((".txt", ".tmp"))}
+    second = _sync(capsys, remote, str(inbox), "--include", "*.csv", "--include", "*.bin")
+    assert second["transferred"] == 0 and second["skipped"] == 3
+
+    # The outbox drain: move everything, the source goes once each copy is verified.
+    drained = tmp_path / "drained"
+    result = _sync(capsys, remote, str(drained), "--remove-source-files", "-P", "2")
+    assert result["transferred"] == 5 and result["sources_removed"] == 5
+    assert _tree(drained) == FILES
+    assert _tree(served) == {}
+
+
+def test_remote_globs_and_move_on_get_and_rm(
+    capsys: pytest.CaptureFixture[str], target: tuple[str, Path], tmp_path: Path
+) -> None:
+    remote, served = _seed(capsys, target, tmp_path)
+
+    code, out, err = _run(capsys, "get", f"{remote}/*.csv", str(tmp_path / "got"), "--json")
+    assert code == 0, err
+    assert [Path(r["remote"]).name for r in json.loads(out)] == ["a.csv"]
+    code, _, err = _run(capsys, "get", "-r", "--remove-source-files", f"{remote}/**/*.csv", str(tmp_path / "moved"))
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "moved").iterdir()) == ["a.csv", "c.csv"]
+    assert "a.csv" not in _tree(served) and "sub/c.csv" not in _tree(served)
+
+    code, _, err = _run(capsys, "rm", f"{remote}/*.tmp")
+    assert code == 0, err
+    assert "x.tmp" not in _tree(served) and "b.txt" in _tree(served)
+    code, _, err = _run(capsys, "rm", f"{remote}/*.tmp")
+    assert code == ExitCode.REMOTE and "*.tmp" in err
+
+    upload = tmp_path / "up.csv"
+    upload.write_bytes(b"moved up")
+    code, _, err = _run(capsys, "put", "--remove-source-files", str(upload), f"{remote}/")
+    assert code == 0, err
+    assert not upload.exists() and (served / "up.csv").read_bytes() == b"moved up"
+
+
+def test_as2_is_refused(
+    capsys: pytest.CaptureFixture[str], bed_server: Callable[[str], ServerInfo], profiles: None, tmp_path: Path
+) -> None:
+    bed_server("pyas2")
+    _make(tmp_path / "outbox", {"a.edi": b"UNA"})
+    code, _, err = _run(capsys, "sync", str(tmp_path / "outbox"), "pyas2:/")
+    assert code == ExitCode.UNSUPPORTED and "cannot be synced" in err

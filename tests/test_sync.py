@@ -1,0 +1,290 @@
+"""``xfer sync`` against the in-process servers (FTPS, WebDAV, HTTPS) and the refusal for AS2.
+
+Every test runs the CLI in-process and looks at both sides on disk (the servers store into
+a folder of this machine): what moved, what did not, what was deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from xfer.errors import ExitCode
+from xfer.sync import SYNC_KEYS
+from xfer.testing import serve
+from xfer.testing.endpoints import Endpoint
+from xfer.testing.pki import TestPKI
+
+from .helpers import one_error, run
+
+PROTOCOLS = ["ftpes", "davs", "https"]
+
+
+@pytest.fixture(params=PROTOCOLS)
+def endpoint(
+    request: pytest.FixtureRequest, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Endpoint]:
+    with serve(request.param, pki, root=tmp_path / "served", name="pp") as served:
+        folder = tmp_path / "profiles"
+        folder.mkdir()
+        (folder / "pp.toml").write_text(tomli_w.dumps(served.profile.to_toml()))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+        yield served
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every regular file under ``root`` (relative path -> content)."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Content and modification time (ns) of every file: what 'nothing changed' means."""
+    return {
+        p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def make_tree(root: Path, files: dict[str, bytes], *, age: float = 3600) -> None:
+    """Write ``files`` with a modification time ``age`` seconds ago (not on a whole minute)."""
+    stamp = int(time.time() - age) // 60 * 60 + 17.25
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (stamp, stamp))
+
+
+FILES = {"a.csv": b"a,b\n1,2\n", "b.txt": b"hello\n", "sub/c.csv": b"c\n" * 100, "sub/deep/d.bin": bytes(range(256))}
+
+
+def sync_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    code, out, err = run(capsys, "sync", *args, "--json")
+    assert code == 0, err
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+def test_sync_up_then_second_run_sends_nothing_and_a_touched_file_is_resent(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    local = tmp_path / "outbox"
+    make_tree(local, FILES)
+    first = sync_json(capsys, str(local), "pp:/in")
+    assert first["transferred"] == 4 and first["skipped"] == 0 and first["failed"] == 0
+    assert tree(endpoint.root / "in") == FILES
+
+    code, _, err = run(capsys, "sync", str(local), "pp:/in")
+    assert code == 0, err
+    assert "up to date, nothing transferred (listing only): 0 transferred, 4 skipped" in err
+
+    # Same size, new time: sent again (a remote that cannot keep times has its own, later one;
+    # a local edit after the upload is still newer).
+    (local / "b.txt").write_bytes(b"HELLO\n")
+    future = time.time() + 120
+    os.utime(local / "b.txt", (future, future))
+    third = sync_json(capsys, str(local), "pp:/in")
+    assert third["transferred"] == 1, third
+    assert [a["path"] for a in third["actions"] if a["action"] == "transfer"] == ["b.txt"]  # type: ignore[attr-defined]
+    assert (endpoint.root / "in" / "b.txt").read_bytes() == b"HELLO\n"
+
+
+def test_sync_down_sets_local_times_so_the_second_run_is_a_no_op(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    make_tree(endpoint.root / "outbox", FILES)
+    local = tmp_path / "inbox"
+    first = sync_json(capsys, "pp:/outbox", str(local))
+    assert first["transferred"] == 4
+    assert tree(local) == FILES
+    second = sync_json(capsys, "pp:/outbox", str(local))
+    assert second["transferred"] == 0 and second["skipped"] == 4
+
+    # The partner changes a file (same size): it comes again.
+    changed = endpoint.root / "outbox" / "sub" / "c.csv"
+    changed.write_bytes(b"C\n" * 100)
+    later = time.time() + 300
+    os.utime(changed, (later, later))
+    third = sync_json(capsys, "pp:/outbox", str(local))
+    assert third["transferred"] == 1
+    assert (local / "sub" / "c.csv").read_bytes() == b"C\n" * 100
+
+
+def test_dry_run_changes_nothing_on_either_side(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    local = tmp_path / "outbox"
+    make_tree(local, FILES)
+    make_tree(endpoint.root / "in", {"old.csv": b"old", "a.csv": b"different size"})
+    before_local, before_remote = snapshot(local), snapshot(endpoint.root)
+    plan = sync_json(capsys, str(local), "pp:/in", "--dry-run", "--delete", "--force")
+    assert plan["dry_run"] is True
+    actions = {a["path"]: (a["action"], a["status"]) for a in plan["actions"]}  # type: ignore[attr-defined]
+    assert actions["old.csv"] == ("delete", "planned")
+    assert actions["a.csv"] == ("transfer", "planned")
+    assert snapshot(local) == before_local
+    assert snapshot(endpoint.root) == before_remote
+
+    code, out, err = run(capsys, "sync", str(local), "pp:/in", "--dry-run", "--delete", "--force")
+    assert code == 0, err
+    assert "would delete old.csv" in out and "would send sub/c.csv" in out
+    assert "dry run, nothing changed" in err
+    assert snapshot(local) == before_local and snapshot(endpoint.root) == before_remote
+
+
+def test_delete_runs_after_the_transfers_and_keeps_its_limits(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    local = tmp_path / "outbox"
+    make_tree(local, FILES)
+    make_tree(endpoint.root / "in", {"x1": b"1", "x2": b"2"})
+    # 2 of 2 destination files would go: more than half, refused without --force; nothing sent.
+    code, _, err = run(capsys, "sync", str(local), "pp:/in", "--delete")
+    assert code == ExitCode.USAGE
+    one_error(err, "more than half")
+    assert tree(endpoint.root / "in") == {"x1": b"1", "x2": b"2"}
+    # --max-delete is a hard cap, --force or not.
+    code, _, err = run(capsys, "sync", str(local), "pp:/in", "--delete", "--force", "--max-delete", "1")
+    assert code == ExitCode.USAGE
+    one_error(err, "--max-delete 1")
+    assert tree(endpoint.root / "in") == {"x1": b"1", "x2": b"2"}
+
+    result = sync_json(capsys, str(local), "pp:/in", "--delete", "--force", "--max-delete", "2")
+    assert result["deleted"] == 2 and result["transferred"] == 4
+    assert tree(endpoint.root / "in") == FILES
+
+
+def test_include_and_exclude_last_rule_wins_and_part_files_are_never_synced(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    local = tmp_path / "outbox"
+    make_tree(local, {**FILES, "sub/keep.tmp": b"k", "x.tmp": b"x", ".a.csv.1234abcd.xfer-part": b"half"})
+    result = sync_json(capsys, str(local), "pp:/in", "--exclude", "*.tmp", "--exclude", "/sub/deep/",
+                       "--include", "keep.tmp")
+    sent = {a["path"] for a in result["actions"] if a["action"] == "transfer"}  # type: ignore[attr-defined]
+    assert sent == {"a.csv", "b.txt", "sub/c.csv", "sub/keep.tmp"}
+    assert set(tree(endpoint.root / "in")) == sent
+
+    # Only includes: a whitelist.  Excluded destination files are not deleted either.
+    result = sync_json(capsys, str(local), "pp:/in", "--include", "*.csv", "--delete")
+    assert result["deleted"] == 0 and result["transferred"] == 0
+    assert set(tree(endpoint.root / "in")) == sent
+
+
+def test_remove_source_files_drains_the_outbox(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    make_tree(endpoint.root / "outbox", FILES)
+    local = tmp_path / "inbox"
+    result = sync_json(capsys, "pp:/outbox", str(local), "--remove-source-files", "-P", "2")
+    assert result["transferred"] == 4 and result["sources_removed"] == 4
+    assert tree(local) == FILES
+    assert tree(endpoint.root / "outbox") == {}
+
+
+def test_a_dangling_link_in_the_source_is_skipped_not_fatal(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    local = tmp_path / "outbox"
+    make_tree(local, FILES)
+    (local / "gone.csv").symlink_to(tmp_path / "nowhere")
+    result = sync_json(capsys, str(local), "pp:/in")
+    assert result["transferred"] == 4
+    assert tree(endpoint.root / "in") == FILES
+
+
+def test_parallel_sync_up(capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path) -> None:
+    local = tmp_path / "outbox"
+    files = {f"d{i % 3}/f{i}.bin": os.urandom(5000 + i) for i in range(12)}
+    make_tree(local, files)
+    result = sync_json(capsys, str(local), "pp:/in", "-P", "4")
+    assert result["transferred"] == 12
+    assert tree(endpoint.root / "in") == files
+    assert sync_json(capsys, str(local), "pp:/in", "-P", "4")["transferred"] == 0
+
+
+def test_json_keys_are_stable_and_checksum_needs_server_hashes(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    local = tmp_path / "outbox"
+    make_tree(local, FILES)
+    result = sync_json(capsys, str(local), "pp:/in")
+    assert tuple(result) == SYNC_KEYS
+    assert set(result["actions"][0]) == {"action", "path", "reason", "size", "status", "source_removed"}  # type: ignore[index]
+    assert result["results"][0]["direction"] == "put"  # type: ignore[index]
+    # No server here lists hashes: --checksum refuses rather than pretend (exit 8), nothing sent.
+    (local / "a.csv").write_bytes(b"A,B\n1,2\n")
+    code, _, err = run(capsys, "sync", str(local), "pp:/in", "--checksum")
+    assert code == ExitCode.UNSUPPORTED
+    one_error(err, "--checksum", "no checksum")
+    assert (endpoint.root / "in" / "a.csv").read_bytes() == FILES["a.csv"]
+
+
+def test_as2_cannot_be_synced(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serve("as2", pki, root=tmp_path / "served", name="pp") as served:
+        folder = tmp_path / "profiles"
+        folder.mkdir()
+        (folder / "pp.toml").write_text(tomli_w.dumps(served.profile.to_toml()))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+        make_tree(tmp_path / "outbox", FILES)
+        code, _, err = run(capsys, "sync", str(tmp_path / "outbox"), "pp:/")
+    assert code == ExitCode.UNSUPPORTED
+    one_error(err, "cannot be synced")
+    assert "AS2" in err
+
+
+def test_sync_refuses_files_and_a_missing_source(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    make_tree(endpoint.root, {"one.csv": b"1"})
+    make_tree(tmp_path / "local", {"one.csv": b"1"})
+    for args in (["pp:/one.csv", str(tmp_path / "down")], [str(tmp_path / "local"), "pp:/one.csv"],
+                 [str(tmp_path / "local" / "one.csv"), "pp:/x"]):
+        code, _, err = run(capsys, "sync", *args)
+        assert code == ExitCode.USAGE, args
+        one_error(err, "is a file; sync works on folders")
+    code, _, err = run(capsys, "sync", "pp:/missing", str(tmp_path / "down"))
+    assert code == ExitCode.REMOTE
+    one_error(err, "/missing")
+    assert not (tmp_path / "down").exists()
+    assert tree(endpoint.root) == {"one.csv": b"1"}
+
+
+def test_https_without_a_listing_is_refused_before_anything_is_sent(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serve("https", pki, root=tmp_path / "served", name="pp") as served:
+        data = served.profile.to_toml()
+        data["https"] = {"index": "none"}
+        (tmp_path / "profiles").mkdir()
+        (tmp_path / "profiles" / "pp.toml").write_text(tomli_w.dumps(data))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(tmp_path / "profiles"))
+        make_tree(tmp_path / "outbox", FILES)
+        code, _, err = run(capsys, "sync", str(tmp_path / "outbox"), "pp:/in")
+        assert code == ExitCode.UNSUPPORTED
+        one_error(err, "listing is switched off")
+        assert tree(served.root) == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["./a", "./b"], "one local folder and one remote folder"),
+        (["--size-only", "--checksum", "./a", "pp:/x"], "exclude each other"),
+    ],
+)
+def test_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str], needle: str) -> None:
+    code, _, err = run(capsys, "sync", *args)
+    assert code == ExitCode.USAGE
+    one_error(err, needle)

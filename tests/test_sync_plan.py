@@ -1,0 +1,105 @@
+"""The sync planner (xfer.sync.plan_sync): pure, two listings in, a plan out — no server needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from xfer.errors import UnsupportedOperation, UsageError
+from xfer.globs import Filters, Rule
+from xfer.sync import Compare, FileState, Plan, check_deletions, listed_precision, plan_sync, remote_digest
+from xfer.types import Entry
+
+T = 1_790_000_017.4  # a local time, not on a whole minute
+
+
+def side(**files: tuple[int, float | None]) -> dict[str, FileState]:
+    return {name.replace("__", "/"): FileState(name.replace("__", "/"), size, stamp)
+            for name, (size, stamp) in files.items()}
+
+
+def kinds(plan: Plan) -> dict[str, str]:
+    return {a.path: a.kind for a in plan.actions}
+
+
+def test_new_changed_and_unchanged() -> None:
+    source = side(a=(1, T), b=(2, T), c=(3, T), sub__d=(4, T))
+    dest = side(b=(2, T + 1.5), c=(30, T), sub__d=(4, T + 100))
+    plan = plan_sync(source, dest)
+    assert kinds(plan) == {"a": "transfer", "b": "skip", "c": "transfer", "sub/d": "transfer"}
+    reasons = {a.path: a.reason for a in plan.actions}
+    assert reasons["a"] == "new" and reasons["c"].startswith("size differs") and reasons["sub/d"] == "time differs"
+
+
+def test_modify_window() -> None:
+    source, dest = side(a=(1, T)), side(a=(1, T + 5))
+    assert kinds(plan_sync(source, dest)) == {"a": "transfer"}
+    assert kinds(plan_sync(source, dest, compare=Compare(window=5))) == {"a": "skip"}
+
+
+def test_a_time_on_a_whole_minute_means_within_that_minute() -> None:
+    # FTP LIST shows 12:34 for a file stored at 12:34:51: the listing cannot say more.
+    minute = dt.datetime(2026, 11, 28, 12, 34, tzinfo=dt.timezone.utc)
+    assert listed_precision(minute) == 60
+    assert listed_precision(minute.replace(second=1)) == 0
+    assert listed_precision(minute.replace(hour=0, minute=0)) == 86400  # LIST of an old file: the date only
+    local = minute.timestamp() + 51
+    remote = {"a": FileState("a", 1, minute.timestamp(), listed_precision(minute))}
+    assert kinds(plan_sync({"a": FileState("a", 1, local)}, remote)) == {"a": "skip"}
+    # ...but not a minute later than that.
+    assert kinds(plan_sync({"a": FileState("a", 1, local + 60)}, remote)) == {"a": "transfer"}
+
+
+def test_a_destination_that_cannot_keep_times_counts_newer_as_unchanged() -> None:
+    source = side(a=(1, T))
+    uploaded = side(a=(1, T + 30))  # the server stamped its own time on upload
+    assert kinds(plan_sync(source, uploaded)) == {"a": "transfer"}
+    assert kinds(plan_sync(source, uploaded, compare=Compare(newer_is_unchanged=True))) == {"a": "skip"}
+    edited = side(a=(1, T + 60))  # a local edit after the upload is newer again
+    assert kinds(plan_sync(edited, uploaded, compare=Compare(newer_is_unchanged=True))) == {"a": "transfer"}
+
+
+def test_size_only_and_missing_times() -> None:
+    source, dest = side(a=(1, T), b=(2, None)), side(a=(1, T + 1000), b=(2, T))
+    assert kinds(plan_sync(source, dest, compare=Compare(mode="size"))) == {"a": "skip", "b": "skip"}
+    assert kinds(plan_sync(source, dest)) == {"a": "transfer", "b": "skip"}
+
+
+def test_checksum_compares_hashes_and_refuses_without_them() -> None:
+    source = {"a": FileState("a", 1, T), "b": FileState("b", 1, T)}
+    dest = {"a": FileState("a", 1, T + 999, digest=("sha256", "aa")),
+            "b": FileState("b", 1, T, digest=("sha256", "bb"))}
+    local = {"a": "aa", "b": "not-bb"}
+    plan = plan_sync(source, dest, compare=Compare(mode="checksum"),
+                     digest=lambda state, algorithm: state.digest[1] if state.digest else local[state.path])
+    assert kinds(plan) == {"a": "skip", "b": "transfer"}
+    with pytest.raises(UnsupportedOperation, match="no checksum"):
+        plan_sync(source, side(a=(1, T)), compare=Compare(mode="checksum"))
+    entry = Entry("x", "/x", "file", extra={"md5": "ABC", "unique": "1"})
+    assert remote_digest(entry) == ("md5", "abc")
+    assert remote_digest(Entry("x", "/x", "file")) is None
+
+
+def test_delete_and_its_limits() -> None:
+    source = side(a=(1, T))
+    dest = side(a=(1, T), x=(1, T), y=(1, T), z=(1, T))
+    assert kinds(plan_sync(source, dest)) == {"a": "skip"}  # no --delete: nothing deleted
+    plan = plan_sync(source, dest, delete=True)
+    assert [a.path for a in plan.deletes] == ["x", "y", "z"]
+    assert plan.destination_files == 4
+    with pytest.raises(UsageError, match="3 of the 4"):
+        check_deletions(plan)
+    check_deletions(plan, force=True)
+    with pytest.raises(UsageError, match="--max-delete 2"):
+        check_deletions(plan, force=True, max_delete=2)
+    check_deletions(plan_sync(side(a=(1, T), x=(1, T), y=(1, T)), dest, delete=True))  # 1 of 4: fine
+
+
+def test_filters_protect_excluded_destination_files_and_part_files_are_never_touched() -> None:
+    source = side(a=(1, T), b__tmp=(1, T))
+    dest = side(**{"keep.log": (1, T), "sub__x.log": (1, T), ".a.1234abcd.xfer-part": (5, T), "old": (1, T)})
+    plan = plan_sync(source, dest, delete=True, filters=Filters([Rule("*.log", include=False)]))
+    assert kinds(plan) == {"a": "transfer", "b/tmp": "transfer", "old": "delete"}
+    plan = plan_sync({".x.12345678.xfer-part": FileState(".x.12345678.xfer-part", 1, T)}, {})
+    assert plan.actions == ()

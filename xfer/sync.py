@@ -1,0 +1,717 @@
+"""``xfer sync``: make a folder on one side like a folder on the other, sending only what changed.
+
+One way: local -> remote (``upload``) or remote -> local.  Two steps:
+
+1. **Plan** (:func:`plan_sync`, pure: two listings in, a :class:`Plan` out, no I/O).  A file
+   is sent when it is new, its size differs, or (by :class:`Compare` mode) its time or
+   checksum does; ``--delete`` adds the destination files the source does not have.
+2. **Run** (:func:`sync`): list both sides, plan, then the transfers through
+   :func:`xfer.batch.run_tasks` (``-P N`` and everything the batch runner does for
+   one file does for these), then the deletions, only when every transfer succeeded.
+
+Times.  After an upload the remote file gets the local time where the protocol can set
+it (:meth:`~xfer.adapters.base.Adapter.set_modified`: FTP ``MFMT``), after a download the
+local file gets the remote time, so the next run compares equal.  Listings are coarse
+in places: FTP ``LIST`` shows minutes (days for old files), HTML index pages minutes.
+A remote time on a whole minute (or a whole day) is read as "some time within that
+minute (day)", plus ``window`` seconds either way.  Where the remote time cannot be set
+(WebDAV, HTTPS, FTP without ``MFMT``, or an account refused it), an upload leaves the
+server's own time, later than the local one: so for uploads a destination *not older*
+than the source, same size, is unchanged (a later local edit is newer again).
+
+``.NAME.XXXXXXXX.xfer-part`` and ``.xfer-old`` files (xfer's own temporary names) are
+never sent, compared or deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import posixpath
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .batch import CallbackFactory, Task, make_local_folders, remote_tree, run_tasks
+from .errors import (
+    IntegrityError,
+    Interrupted,
+    LocalFileNotFound,
+    RemoteError,
+    RemoteNotFound,
+    UnsupportedOperation,
+    UsageError,
+    XferError,
+)
+from .globs import Filters
+from .options import DEFAULT_MAX_DEPTH
+from .transfer import local_errors, sha256_file
+from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
+
+if TYPE_CHECKING:
+    from .adapters.base import Adapter
+
+__all__ = [
+    "SYNC_KEYS",
+    "Action",
+    "Compare",
+    "FileState",
+    "Plan",
+    "SyncResult",
+    "check_deletions",
+    "check_removable",
+    "is_temporary",
+    "listed_precision",
+    "plan_sync",
+    "remote_digest",
+    "remove_downloaded",
+    "remove_uploaded",
+    "sync",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Keys of ``xfer sync --json``, in order (documented in the README; a test holds them stable).
+SYNC_KEYS = (
+    "direction", "source", "destination", "dry_run", "transferred", "skipped", "deleted", "failed",
+    "sources_removed", "bytes", "elapsed", "error", "actions", "results",
+)
+
+#: Hash algorithms a listing may carry in ``Entry.extra``, strongest first.
+DIGEST_KEYS = ("sha256", "sha512", "sha1", "md5")
+
+
+def is_temporary(name: str) -> bool:
+    """xfer's own temporary files (``.NAME.XXXXXXXX.xfer-part``/``.xfer-old``): never synced."""
+    return name.startswith(".") and name.endswith((".xfer-part", ".xfer-old"))
+
+
+@dataclass(frozen=True)
+class FileState:
+    """One file of one side: ``path`` relative to the synced folder (``/``-separated).
+
+    ``modified`` is a POSIX time; ``precision`` how coarse it may be (seconds the true
+    time may lie after it: 0 for local files, 60 for a listing that shows minutes).
+    ``digest`` is ``(algorithm, hex)`` where a listing gave one.
+    """
+
+    path: str
+    size: int | None
+    modified: float | None = None
+    precision: float = 0.0
+    digest: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Compare:
+    """How "unchanged" is decided for a file on both sides with the same size.
+
+    ``mode``: ``"time"`` (size and modification time, default), ``"size"`` (size only),
+    ``"checksum"`` (size and hash).  ``window``: seconds two times may differ and still
+    be equal.  ``newer_is_unchanged``: the destination cannot keep the source's times
+    (it stamps its own on upload), so a destination not older than the source is unchanged.
+    """
+
+    mode: Literal["time", "size", "checksum"] = "time"
+    window: float = 2.0
+    newer_is_unchanged: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    """One line of a plan: ``kind`` is ``transfer``, ``skip`` or ``delete``; ``reason`` says why."""
+
+    kind: Literal["transfer", "skip", "delete"]
+    path: str
+    reason: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sync will do.  ``destination_files``: files the destination had (after filters)."""
+
+    transfers: tuple[Action, ...] = ()
+    skips: tuple[Action, ...] = ()
+    deletes: tuple[Action, ...] = ()
+    destination_files: int = 0
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        return (*self.transfers, *self.deletes, *self.skips)
+
+    @property
+    def bytes(self) -> int:
+        return sum(a.size or 0 for a in self.transfers)
+
+
+def listed_precision(modified: dt.datetime | None) -> float:
+    """How coarse a listed time may be, read from the time itself.
+
+    Listings that show minutes (FTP ``LIST``, index pages) or only days (``LIST`` of files
+    older than six months) give whole minutes and midnights; a time exactly on one is
+    taken to mean "some time within it".  A time that really is on the minute only widens
+    its own comparison, by less than a minute.
+    """
+    if modified is None:
+        return 0.0
+    if modified.microsecond or modified.second:
+        return 0.0
+    if modified.minute == 0 and modified.hour == 0:
+        return 86400.0
+    return 60.0
+
+
+def remote_digest(entry: Entry) -> tuple[str, str] | None:
+    """``(algorithm, hex)`` of a remote file where its listing carries a hash, else None.
+
+    The one place that says where a remote hash comes from: a listing fact today; a server
+    hash command (FTP ``HASH``, HTTP ``Repr-Digest``) can be added here.
+    """
+    for key in DIGEST_KEYS:
+        value = entry.extra.get(key)
+        if value:
+            return key, value.lower()
+    return None
+
+
+def _same_time(source: FileState, destination: FileState, compare: Compare) -> bool:
+    assert source.modified is not None and destination.modified is not None
+    window = compare.window
+    src_low, src_high = source.modified, source.modified + source.precision
+    dst_low, dst_high = destination.modified, destination.modified + destination.precision
+    if compare.newer_is_unchanged:
+        return dst_high + window >= src_low
+    return src_low - window <= dst_high and dst_low - window <= src_high
+
+
+def _local_digest(path: Path, algorithm: str) -> str:
+    if algorithm == "sha256":
+        return sha256_file(path)
+    import hashlib
+
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _compare(
+    source: FileState,
+    destination: FileState,
+    compare: Compare,
+    digest: Callable[[FileState, str], str | None],
+) -> tuple[bool, str]:
+    """(changed, reason) for a file on both sides."""
+    if source.size is not None and destination.size is not None and source.size != destination.size:
+        return True, f"size differs ({destination.size} -> {source.size})"
+    if compare.mode == "size":
+        return False, "same size"
+    if compare.mode == "checksum":
+        known = source.digest or destination.digest
+        if known is None:
+            raise UnsupportedOperation(
+                f"--checksum: the server gives no checksum for {source.path}",
+                hint="leave out --checksum to compare size and time",
+            )
+        algorithm = known[0]
+        ours, theirs = digest(source, algorithm), digest(destination, algorithm)
+        if ours is None or theirs is None:
+            raise UnsupportedOperation(f"--checksum: no {algorithm} checksum for {source.path}")
+        return (ours != theirs, f"{algorithm} differs" if ours != theirs else f"same size and {algorithm}")
+    if source.modified is None or destination.modified is None:
+        return False, "same size (no time to compare)"
+    if _same_time(source, destination, compare):
+        return False, "same size and time"
+    return True, "time differs"
+
+
+def plan_sync(
+    source: Mapping[str, FileState],
+    destination: Mapping[str, FileState],
+    *,
+    compare: Compare | None = None,
+    filters: Filters | None = None,
+    delete: bool = False,
+    digest: Callable[[FileState, str], str | None] | None = None,
+) -> Plan:
+    """Compare two listings (relative path -> state) and say what to transfer, skip and delete.
+
+    ``filters`` apply to both sides: an excluded destination file is neither compared nor
+    deleted.  ``digest(state, algorithm)`` gives the hash of a file that has none in its
+    state (the local side); needed for ``mode="checksum"`` only.
+    """
+    compare = compare or Compare()
+    filters = filters or Filters()
+    digest_of = digest or (lambda state, algorithm: state.digest[1] if state.digest else None)
+
+    def wanted(path: str) -> bool:
+        return not is_temporary(posixpath.basename(path)) and filters.included(path)
+
+    transfers: list[Action] = []
+    skips: list[Action] = []
+    for path in sorted(p for p in source if wanted(p)):
+        state = source[path]
+        there = destination.get(path)
+        if there is None:
+            transfers.append(Action("transfer", path, "new", state.size))
+            continue
+        changed, reason = _compare(state, there, compare, digest_of)
+        (transfers if changed else skips).append(Action("transfer" if changed else "skip", path, reason, state.size))
+    kept = sorted(p for p in destination if wanted(p))
+    deletes = [
+        Action("delete", path, "not in source", destination[path].size)
+        for path in kept if path not in source or not wanted(path)
+    ] if delete else []
+    return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(kept))
+
+
+def check_deletions(plan: Plan, *, max_delete: int | None = None, force: bool = False) -> None:
+    """Refuse a plan that deletes too much: more than ``max_delete`` files (always), or more
+    than half of the destination without ``force`` (a wrong source folder, an empty mount)."""
+    count = len(plan.deletes)
+    if max_delete is not None and count > max_delete:
+        raise UsageError(
+            f"sync would delete {count} files, more than --max-delete {max_delete}; nothing was changed",
+            hint="check the source folder; raise --max-delete if this is intended (see --dry-run)",
+        )
+    if not force and count and count * 2 > plan.destination_files:
+        raise UsageError(
+            f"sync would delete {count} of the {plan.destination_files} files in the destination "
+            "(more than half); nothing was changed",
+            hint="check the source folder (see --dry-run); add --force if this is intended",
+        )
+
+
+# -- running a sync ------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    """What a sync did (or, with ``dry_run``, would do).  ``to_dict()`` is ``xfer sync --json``.
+
+    ``done`` maps each transferred file (relative path) to its result.  ``error`` is the
+    failure that stopped the sync (None: it completed); the counts say what was done before it.
+    """
+
+    direction: Literal["put", "get"]
+    source: str
+    destination: str
+    plan: Plan
+    dry_run: bool = False
+    done: dict[str, TransferResult] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    sources_removed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+    error: XferError | None = None
+
+    @property
+    def results(self) -> list[TransferResult]:
+        """The transfer results, in plan order."""
+        return [self.done[a.path] for a in self.plan.transfers if a.path in self.done]
+
+    @property
+    def transferred(self) -> int:
+        return len(self.done)
+
+    @property
+    def bytes(self) -> int:
+        return sum(r.size for r in self.done.values())
+
+    def raise_for_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _status(self, action: Action) -> str:
+        if action.kind == "skip":
+            return "skipped"
+        if self.dry_run:
+            return "planned"
+        if action.path in self.failed:
+            return "failed"
+        if action.path in (self.done if action.kind == "transfer" else self.deleted):
+            return "done"
+        return "not run"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "source": self.source,
+            "destination": self.destination,
+            "dry_run": self.dry_run,
+            "transferred": self.transferred,
+            "skipped": len(self.plan.skips),
+            "deleted": len(self.deleted),
+            "failed": len(self.failed),
+            "sources_removed": len(self.sources_removed),
+            "bytes": self.bytes,
+            "elapsed": round(self.elapsed, 6),
+            "error": self.error.message if self.error else None,
+            "actions": [
+                {"action": a.kind, "path": a.path, "reason": a.reason, "size": a.size, "status": self._status(a),
+                 "source_removed": a.path in self.sources_removed}
+                for a in self.plan.actions
+            ],
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """Regular files under ``folder`` (relative path, path, stat); an unreadable folder fails."""
+
+    def unreadable(exc: OSError) -> None:
+        raise exc
+
+    with local_errors(folder, "reading"):
+        for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                try:
+                    info = path.stat()
+                except FileNotFoundError:
+                    if not path.is_symlink():
+                        raise  # gone while walking: the listing is not to be trusted
+                    _log.warning("skipped %s: a symbolic link to nothing", path)
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    yield path.relative_to(folder).as_posix(), path, info
+
+
+def _remote_files(remote: Adapter, folder: str, max_depth: int) -> tuple[dict[str, Entry], set[str]]:
+    """Files (relative path -> entry) and folders under remote ``folder``; empty if it does not exist."""
+    files: dict[str, Entry] = {}
+    folders: set[str] = set()
+    try:
+        for _path, names, entry in remote_tree(remote, folder, max_depth):
+            relative = "/".join(names)
+            if entry.is_dir:
+                folders.add(relative)
+            else:
+                files[relative] = entry
+    except RemoteNotFound:
+        if files or folders:
+            raise
+    return files, folders
+
+
+def _remote_state(relative: str, entry: Entry) -> FileState:
+    modified = entry.modified
+    return FileState(
+        relative, entry.size, modified.timestamp() if modified else None, listed_precision(modified),
+        remote_digest(entry),
+    )
+
+
+def check_removable(remote: Adapter) -> None:
+    """Before a download that removes its sources: the server must be able to remove them."""
+    if Capability.RM not in remote.capabilities:
+        label = remote.label or f"{remote.settings.scheme}://"
+        raise UnsupportedOperation(f"{label} cannot remove files: --remove-source-files would only copy")
+
+
+def _check_remote(remote: Adapter, upload: bool) -> None:
+    needed = {Capability.LS, Capability.PUT if upload else Capability.GET}
+    missing = needed - remote.capabilities
+    if missing:
+        label = remote.label or f"{remote.settings.scheme}://"
+        what = " and ".join(sorted(c.value for c in missing))
+        raise UnsupportedOperation(
+            f"{label} cannot be synced: it does not support {what}",
+            hint="sync needs a server that can list folders; use put for a send-only protocol such as AS2"
+            if Capability.LS in missing else None,
+        )
+
+
+def sync(
+    remote: Adapter,
+    remote_path: str,
+    local: str | os.PathLike[str],
+    *,
+    upload: bool,
+    compare: Compare | None = None,
+    filters: Filters | None = None,
+    delete: bool = False,
+    max_delete: int | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    remove_source: bool = False,
+    parallel: int = 1,
+    callbacks: CallbackFactory | None = None,
+    reconnect: Callable[[], Adapter] | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> SyncResult:
+    """Make ``remote_path`` like ``local`` (``upload=True``) or ``local`` like ``remote_path``.
+
+    Both sides are listed and compared (:func:`plan_sync`); ``dry_run`` stops there.  The
+    transfers run over up to ``parallel`` connections; ``delete`` then removes the
+    destination files the source does not have, only if every transfer succeeded and
+    within :func:`check_deletions`' limits (checked before anything moves).
+    ``remove_source`` removes each source file once its copy is verified (the
+    destination's size equals the source's, and the source did not change meanwhile).
+
+    A failure of a transfer or deletion does not raise: it is ``SyncResult.error``
+    (the counts say what was done before it); :meth:`SyncResult.raise_for_error`.
+    Usage errors (limits, a wrong folder) and listing failures raise.
+    """
+    started = time.monotonic()
+    _check_remote(remote, upload)
+    if remove_source and not upload:
+        check_removable(remote)
+    folder = Path(local)
+    with local_errors(folder, "reading"):
+        local_exists, local_is_dir = folder.exists(), folder.is_dir()
+    if local_exists and not local_is_dir:
+        raise UsageError(f"{folder} is a file; sync works on folders", hint="use put or get for one file")
+    if upload and not local_exists:
+        raise LocalFileNotFound(f"{folder} does not exist", path=str(folder))
+    local_states: dict[str, FileState] = {}
+    local_paths: dict[str, Path] = {}
+    if local_exists:
+        for relative, path, info in _local_files(folder):
+            local_states[relative] = FileState(relative, info.st_size, info.st_mtime)
+            local_paths[relative] = path
+    # Looked at first: a destination folder that is not there yet is an empty one (servers
+    # answer a listing of a missing folder in many ways: 550, 501, an empty listing), and a
+    # file would list as itself.
+    try:
+        top: Entry | None = remote.info(remote_path)
+    except RemoteNotFound:
+        if not upload:
+            raise
+        top = None
+    if top is not None and not top.is_dir:
+        raise UsageError(f"{remote_path} is a file; sync works on folders", hint="use put or get for one file")
+    if top is None:
+        # Nothing to list yet: prove listing works (on the parent) before sending anything, or
+        # a server whose listing is off (HTTPS index = "none") would take this run and refuse the next.
+        with contextlib.suppress(RemoteError):
+            remote.ls(posixpath.dirname(remote_path.rstrip("/")) or "/")
+    entries, remote_folders = _remote_files(remote, remote_path, max_depth) if top is not None else ({}, set())
+    remote_states = {relative: _remote_state(relative, entry) for relative, entry in entries.items()}
+    if upload:
+        # Even where the server announces it can set times, an account may be refused it
+        # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
+        compare = replace(compare or Compare(), newer_is_unchanged=True)
+        source, destination = local_states, remote_states
+    else:
+        source, destination = remote_states, local_states
+
+    def digest(state: FileState, algorithm: str) -> str | None:
+        if state.digest is not None:
+            return state.digest[1] if state.digest[0] == algorithm else None
+        return _local_digest(local_paths[state.path], algorithm) if state.path in local_paths else None
+
+    plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest)
+    _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan))
+    if delete:
+        check_deletions(plan, max_delete=max_delete, force=force)
+    shown_remote = remote_path
+    result = SyncResult(
+        direction="put" if upload else "get",
+        source=str(folder) if upload else shown_remote,
+        destination=shown_remote if upload else str(folder),
+        plan=plan, dry_run=dry_run,
+    )
+    if dry_run:
+        result.elapsed = time.monotonic() - started
+        return result
+    runner = _Runner(remote, remote_path, folder, upload, result, local_states, entries, remove_source)
+    try:
+        runner.prepare_folders(remote_folders)
+        run_tasks(remote, runner.tasks(), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
+        if remove_source:
+            runner.remove_skipped_sources()
+        if delete:
+            runner.delete()
+    except XferError as exc:
+        result.error = exc
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def _local_folders(folder: Path, plan: Plan) -> set[str]:
+    """Local folders where a download would put a file (only those matter for a clash)."""
+    return {a.path for a in plan.transfers if (folder / a.path).is_dir()}
+
+
+def _refuse_type_clashes(plan: Plan, folders: set[str]) -> None:
+    for action in plan.transfers:
+        if action.path in folders:
+            raise UsageError(
+                f"sync: {action.path} is a file in the source and a folder in the destination; nothing was changed",
+                hint="rename or remove one of them",
+            )
+
+
+class _Runner:
+    """The transfers, source removals and deletions of one sync (the plan already made)."""
+
+    def __init__(
+        self,
+        remote: Adapter,
+        remote_path: str,
+        local: Path,
+        upload: bool,
+        result: SyncResult,
+        local_states: dict[str, FileState],
+        entries: dict[str, Entry],
+        remove_source: bool,
+    ) -> None:
+        self.remote = remote
+        self.remote_path = remote_path
+        self.local = local
+        self.upload = upload
+        self.result = result
+        self.local_states = local_states
+        self.entries = entries
+        self.remove_source = remove_source
+        self.lock = threading.Lock()
+
+    def remote_of(self, relative: str) -> ListedPath:
+        return ListedPath(posixpath.join(self.remote_path, relative))
+
+    def prepare_folders(self, existing: set[str]) -> None:
+        parents = sorted({posixpath.dirname(a.path) for a in self.result.plan.transfers})
+        if not self.upload:
+            make_local_folders([self.local / p for p in parents] or [self.local])
+            return
+        if Capability.MKDIR not in self.remote.capabilities:
+            return  # HTTPS: a PUT creates the folders it needs
+        made = set(existing)
+        for parent in ["", *parents]:
+            if parent not in made:
+                self.remote.mkdir(self.remote_of(parent) if parent else self.remote_path, parents=True)
+                made.update(_ancestors(parent))
+
+    def tasks(self) -> list[Task]:
+        return [self._task(action) for action in self.result.plan.transfers]
+
+    def _task(self, action: Action) -> Task:
+        relative = action.path
+        local = self.local / relative
+        remote = self.remote_of(relative)
+
+        def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
+            try:
+                if self.upload:
+                    outcome = adapter.put_file(local, remote, callback=callback)
+                    self._stamp_remote(adapter, remote, self.local_states[relative])
+                else:
+                    outcome = adapter.get_file(remote, local, callback=callback)
+                    self._stamp_local(local, self.entries[relative])
+            except Interrupted:
+                raise  # stopped because another transfer failed (or Ctrl-C): not a failure of its own
+            except BaseException:
+                with self.lock:
+                    self.result.failed.append(relative)
+                raise
+            with self.lock:
+                self.result.done[relative] = outcome
+            if self.remove_source:
+                self._remove_source(adapter, relative, outcome.size, outcome)
+            return outcome
+
+        return Task(str(local), remote, action.size, run)
+
+    @staticmethod
+    def _stamp_remote(adapter: Adapter, remote: str, state: FileState) -> None:
+        if state.modified is None or not adapter.keeps_modified:
+            return
+        try:
+            adapter.set_modified(remote, dt.datetime.fromtimestamp(state.modified, dt.timezone.utc))
+        except (UnsupportedOperation, RemoteError) as exc:
+            # The file is there, whole: only the next run's comparison suffers (it sends it again).
+            _log.warning("could not set the time of %s: %s", remote, exc.message)
+
+    @staticmethod
+    def _stamp_local(local: Path, entry: Entry) -> None:
+        if entry.modified is not None:
+            stamp = entry.modified.timestamp()
+            with local_errors(local, "writing"):
+                os.utime(local, (stamp, stamp))
+
+    def _remove_source(self, adapter: Adapter, relative: str, size: int, outcome: TransferResult | None) -> None:
+        """Remove the source of ``relative`` once its copy is proven (see :func:`remove_source`)."""
+        remote = self.remote_of(relative)
+        if self.upload:
+            state = self.local_states[relative]
+            remove_uploaded(adapter, self.local / relative, remote, size, outcome,
+                            before=(state.size, state.modified))
+        else:
+            remove_downloaded(adapter, remote, self.local / relative, size, listed=self.entries[relative].size)
+        with self.lock:
+            self.result.sources_removed.append(relative)
+
+    def remove_skipped_sources(self) -> None:
+        """Files already at the destination (skipped as unchanged) leave the source too, as ``rclone move``."""
+        for action in self.result.plan.skips:
+            if action.size is not None:
+                self._remove_source(self.remote, action.path, action.size, None)
+
+    def delete(self) -> None:
+        for action in self.result.plan.deletes:
+            try:
+                if self.upload:
+                    self.remote.rm(self.remote_of(action.path))
+                else:
+                    path = self.local / action.path
+                    with local_errors(path, "removing"):
+                        path.unlink()
+            except XferError:
+                self.result.failed.append(action.path)
+                raise
+            self.result.deleted.append(action.path)
+
+
+def remove_uploaded(
+    adapter: Adapter,
+    local: Path,
+    remote: str,
+    size: int,
+    outcome: TransferResult | None,
+    *,
+    before: tuple[int | None, float | None],
+) -> None:
+    """Remove ``local`` after its upload to ``remote``: only if the server holds ``size`` bytes
+    (the upload's own check, else a look) and the local file is as it was (``before``: size,
+    time) when the upload started.  Otherwise :class:`IntegrityError`, and the file stays."""
+    with local_errors(local, "reading"):
+        now = local.stat()
+    if (now.st_size, now.st_mtime) != before or now.st_size != size:
+        raise _unverified(str(local), "it changed during the transfer")
+    if outcome is None or outcome.size_verified is not True:
+        stored = adapter.info(remote).size
+        if stored != size:
+            raise _unverified(str(local), f"the server holds {stored} bytes of it, not {size}")
+    with local_errors(local, "removing"):
+        local.unlink()
+
+
+def remove_downloaded(adapter: Adapter, remote: str, local: Path, size: int, *, listed: int | None) -> None:
+    """Remove ``remote`` after its download to ``local``: only if the server still shows the
+    size it had when listed (``listed``; None: not listed) and that is the size written."""
+    with local_errors(local, "reading"):
+        written = local.stat().st_size
+    stored = adapter.info(remote).size
+    if written != size or stored != size or (listed is not None and listed != size):
+        raise _unverified(remote, f"the server shows {stored} bytes, {written} were written")
+    adapter.rm(remote)
+
+
+def _ancestors(relative: str) -> set[str]:
+    parts = relative.split("/") if relative else []
+    return {"", *("/".join(parts[:n]) for n in range(1, len(parts) + 1))}
+
+
+def _unverified(source: str, why: str) -> XferError:
+    return IntegrityError(f"kept the source {source}: {why}", hint="run the command again")
+
