@@ -47,6 +47,10 @@ CORE: Mapping[str, Option] = {
         Option("tls_max", str, None, "Highest TLS version offered", choices=("1.2", "1.3")),
         Option("max_listing", int, 64, "MiB of one folder listing (index page, PROPFIND, MLSD) read "
                "before xfer gives up on it"),
+        Option("checksum", bool, False, "Fail a transfer the server offers no hash for (FTP HASH/XSHA256, "
+               "HTTP Repr-Digest...) instead of accepting a size check"),
+        Option("limit_rate", str, None, "Bytes per second for all transfers of a run together, with K, M "
+               "or G (e.g. 10M)"),
     )
 }
 

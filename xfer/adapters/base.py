@@ -26,6 +26,7 @@ from ..batch import CallbackFactory, get_files, put_files
 from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
+from ..throttle import TokenBucket
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
 # need not import the adapters; re-exported here, where every adapter imports them from.
@@ -94,6 +95,10 @@ class ConnectionSettings:
     timeout: float
     #: Bytes of one listing (index page, PROPFIND body, MLSD) read before :class:`ListingTooLarge`.
     max_listing: int
+    #: ``--checksum``: a transfer the server offers no hash for is an :class:`IntegrityError`.
+    checksum: bool
+    #: ``--limit-rate``: the one token bucket of every connection opened from these settings.
+    throttle: TokenBucket | None
     options: ProtocolOptions
     profile_name: str | None
 
@@ -113,6 +118,8 @@ class ConnectionSettings:
         options: ProtocolOptions | Mapping[str, Any] | None = None,
         identity: Identity | None = None,
         profile_name: str | None = None,
+        checksum: bool = False,
+        limit_rate: int | None = None,
     ) -> None:
         # ``ssl_context``/``identity`` are the short spelling of ``tls`` for hand-built settings.
         if ssl_context is not None:
@@ -125,6 +132,9 @@ class ConnectionSettings:
                             ("username", username), ("password", password), ("timeout", timeout),
                             ("max_listing", max_listing), ("options", options), ("profile_name", profile_name)):
             object.__setattr__(self, name, value)  # frozen: the one place the fields are set
+        # Parallel workers of a run open adapters from these same settings: one bucket for all.
+        object.__setattr__(self, "checksum", checksum)
+        object.__setattr__(self, "throttle", TokenBucket(limit_rate) if limit_rate else None)
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
