@@ -87,7 +87,7 @@ class StreamHash:
 
 @dataclass(frozen=True)
 class ServerHash:
-    """A hash of its copy the server stated: ``algorithm`` (one of :data:`HASHES`), lowercase hex, and where it said so."""
+    """A hash of its copy the server stated: ``algorithm`` (one of :data:`HASHES`), lowercase hex, and the source."""
 
     algorithm: str
     value: str
@@ -226,10 +226,9 @@ def ftp_hash_command(feat_lines: Iterable[str]) -> FTPHashCommand | None:
         name = words[0].upper()
         names.add(name)
         if name == "HASH" and len(words) > 1:
-            for item in words[1].split(";"):
-                item = item.strip().upper()
-                if item:
-                    hash_algorithms[item.rstrip("*")] = item.endswith("*")
+            for item in words[1].upper().split(";"):
+                if item.strip():
+                    hash_algorithms[item.strip().rstrip("*")] = item.strip().endswith("*")
     for algorithm in HASHES:
         draft = _FTP_HASH_NAMES[algorithm]
         if draft in hash_algorithms:
@@ -258,7 +257,7 @@ def ftp_hash_reply(reply: str, command: FTPHashCommand) -> ServerHash | None:
             return None
         candidates = [fields[3]]
     else:
-        if not text[:1] == "2":
+        if text[:1] != "2":
             return None
         candidates = text.split()[1:]
     for token in candidates:

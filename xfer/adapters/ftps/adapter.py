@@ -673,7 +673,8 @@ class FTPSAdapter(Adapter):
             direction="put", local=local, remote=self.user_path(remote), size=size,
             elapsed=time.monotonic() - started, details=details, protocol=self.settings.scheme,
             tls_version=self._ftp.tls_version if self._ftp else None, size_verified=verified,
-            temp_name=posixpath.basename(temp) if temp is not None else None, sha256=body.sha256 if body is not None else None,
+            temp_name=posixpath.basename(temp) if temp is not None else None,
+            sha256=body.sha256 if body is not None else None,
             verified=checked,
         )
 
