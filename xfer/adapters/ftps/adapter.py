@@ -59,6 +59,10 @@ DOWNLOAD_FILL = 256 * 1024
 #: that lists a folder inside every folder is stopped long before anything runs out.
 MAX_TREE_DEPTH = 64
 
+#: Bytes per second a server is given to hash a file (HASH, XSHA256...) before its reply is late:
+#: the server reads the whole file first, so the usual reply timeout is extended by size / this.
+HASH_RATE = 20 * 2**20
+
 _T = TypeVar("_T")
 
 
@@ -212,11 +216,12 @@ class FTPSAdapter(Adapter):
 
     # -- verification ----------------------------------------------------------------------
 
-    def _server_hash(self, ftp: FTPSConnection, path: str) -> ServerHash | None:
+    def _server_hash(self, ftp: FTPSConnection, path: str, size: int) -> ServerHash | None:
         """The server's hash of ``path`` by the strongest command FEAT announced; None if it gave none.
 
         A refusal (a size limit, a busy server: 4xx/5xx) is no hash, not a failed transfer;
-        a broken connection is.
+        a broken connection is.  The server reads the whole file before it answers: the
+        reply may take longer than ``timeout`` for a large one (allowed: 20 MiB/s of ``size``).
         """
         command = self._hash_command
         if command is None:
@@ -224,18 +229,23 @@ class FTPSAdapter(Adapter):
         try:
             if command.select is not None:
                 ftp.voidcmd(command.select)
-            reply = ftp.sendcmd(f"{command.command} {path}")
+            ftp.settimeout(self.settings.timeout + size / HASH_RATE)
+            try:
+                reply = ftp.sendcmd(f"{command.command} {path}")
+            finally:
+                ftp.settimeout(self.settings.timeout)
         except (ftplib.error_perm, ftplib.error_temp, ftplib.error_reply):
             return None
         return ftp_hash_reply(reply, command)
 
     def _verify(
-        self, ftp: FTPSConnection, path: str, local: StreamHash, *, what: str, size_checked: bool, consequence: str
+        self, ftp: FTPSConnection, path: str, local: StreamHash, size: int, *, what: str, size_checked: bool,
+        consequence: str,
     ) -> Check:
-        """The end-to-end check of one transfer (``path`` as named on the server now)."""
+        """The end-to-end check of one transfer of ``size`` bytes (``path`` as named on the server now)."""
         command = self._hash_command
         return conclude(
-            self._server_hash(ftp, path), local, server=self.settings.server, what=what,
+            self._server_hash(ftp, path, size), local, server=self.settings.server, what=what,
             size_checked=size_checked, required=self.settings.checksum, consequence=consequence,
             looked_for=f"{command.command} ({command.algorithm})" if command is not None
             else "HASH, XSHA256, XMD5 or XCRC in FEAT",
@@ -568,7 +578,7 @@ class FTPSAdapter(Adapter):
                 )
                 # Before the rename: a mismatch leaves nothing under the local name.
                 verified = self._verify(
-                    ftp, remote, out.hash, what=f"the download of {remote}",
+                    ftp, remote, out.hash, out.written, what=f"the download of {remote}",
                     size_checked=out.expected_size is not None and out.written == out.expected_size,
                     consequence="nothing was saved",
                 )
@@ -648,7 +658,7 @@ class FTPSAdapter(Adapter):
             # On the name written, before any rename: a mismatch installs nothing (the
             # handler below removes ``target``).
             checked = self._verify(
-                ftp, target, body.hash, what=f"the upload of {remote}", size_checked=verified,
+                ftp, target, body.hash, size, what=f"the upload of {remote}", size_checked=verified,
                 consequence="the upload was removed",
             )
 
