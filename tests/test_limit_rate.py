@@ -127,3 +127,16 @@ def test_bad_limit_rate_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp
     code, _, err = run(capsys, "put", str(tmp_path / "a"), "https://127.0.0.1:9/a", "--limit-rate", "fast")
     assert code == ExitCode.USAGE
     one_error(err, "limit_rate 'fast' is not a rate")
+
+
+def test_settings_share_one_bucket_and_replace_keeps_it() -> None:
+    """Review finding: dataclasses.replace of settings (the testing servers do it) raised TypeError."""
+    import dataclasses
+
+    from xfer.adapters.base import ConnectionSettings
+
+    settings = ConnectionSettings("https", "127.0.0.1", 443, "/", limit_rate=MIB, checksum=True)
+    assert settings.throttle is not None and settings.throttle.rate == MIB
+    copy = dataclasses.replace(settings, max_listing=10)
+    assert copy.throttle is settings.throttle and copy.checksum
+    assert ConnectionSettings("https", "127.0.0.1", 443, "/").throttle is None

@@ -120,6 +120,7 @@ class ConnectionSettings:
         profile_name: str | None = None,
         checksum: bool = False,
         limit_rate: int | None = None,
+        throttle: TokenBucket | None = None,
     ) -> None:
         # ``ssl_context``/``identity`` are the short spelling of ``tls`` for hand-built settings.
         if ssl_context is not None:
@@ -133,8 +134,12 @@ class ConnectionSettings:
                             ("max_listing", max_listing), ("options", options), ("profile_name", profile_name)):
             object.__setattr__(self, name, value)  # frozen: the one place the fields are set
         # Parallel workers of a run open adapters from these same settings: one bucket for all.
+        # ``throttle`` passes a bucket on (dataclasses.replace of these settings keeps sharing it);
+        # ``limit_rate`` (bytes per second) makes a new one.
+        if throttle is not None and limit_rate is not None:
+            raise TypeError("pass limit_rate or throttle, not both")
         object.__setattr__(self, "checksum", checksum)
-        object.__setattr__(self, "throttle", TokenBucket(limit_rate) if limit_rate else None)
+        object.__setattr__(self, "throttle", throttle or (TokenBucket(limit_rate) if limit_rate else None))
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
