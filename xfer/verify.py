@@ -31,6 +31,7 @@ from .types import Verified
 __all__ = [
     "HASHES",
     "Check",
+    "HashName",
     "FTPHashCommand",
     "ServerHash",
     "StreamHash",
@@ -45,10 +46,11 @@ Check = Verified
 
 #: The hashes compared, strongest first.  SHA-1 and SHA-512 offers are not used: SHA-256 is
 #: what servers that hash at all offer, and ``verified`` names a fixed set.
-HASHES: tuple[Literal["sha256", "md5", "crc32"], ...] = ("sha256", "md5", "crc32")
+HashName = Literal["sha256", "md5", "crc32"]
+HASHES: tuple[HashName, ...] = ("sha256", "md5", "crc32")
 
-_HEX_LENGTH = {"sha256": 64, "md5": 32, "crc32": 8}
-_LABEL = {"sha256": "SHA-256", "md5": "MD5", "crc32": "CRC32"}
+_HEX_LENGTH: dict[HashName, int] = {"sha256": 64, "md5": 32, "crc32": 8}
+_LABEL: dict[HashName, str] = {"sha256": "SHA-256", "md5": "MD5", "crc32": "CRC32"}
 
 
 class StreamHash:
@@ -89,7 +91,7 @@ class StreamHash:
 class ServerHash:
     """A hash of its copy the server stated: ``algorithm`` (one of :data:`HASHES`), lowercase hex, and the source."""
 
-    algorithm: str
+    algorithm: HashName
     value: str
     source: str
 
@@ -124,7 +126,7 @@ def conclude(
                     hint="run the command again; if it repeats, the server (or something between) "
                     "alters the data",
                 )
-            return offered.algorithm  # type: ignore[return-value]  # one of HASHES, checked by the parsers
+            return offered.algorithm
     if required:
         raise IntegrityError(
             f"{server} gave no checksum for {what} (looked for {looked_for}); the checksum option "
@@ -138,11 +140,11 @@ def conclude(
 # -- HTTP ------------------------------------------------------------------------------------
 
 #: RFC 9530 registry names and RFC 3230 names (case-insensitive) of the hashes compared.
-_HTTP_NAMES = {"sha-256": "sha256", "md5": "md5"}
+_HTTP_NAMES: dict[str, HashName] = {"sha-256": "sha256", "md5": "md5"}
 _SF_ITEM = re.compile(r"\s*([A-Za-z*][A-Za-z0-9_.*-]*)\s*(?:=\s*(:[A-Za-z0-9+/=]*:|[^,;]*))?\s*((?:;[^,]*)?)\s*")
 
 
-def _digest_bytes(value: str, algorithm: str) -> str | None:
+def _digest_bytes(value: str, algorithm: HashName) -> str | None:
     """Hex of a base64 digest (or, leniently, of a hex one) of the right length; None if neither."""
     value = value.strip().strip(":").strip('"')
     size = _HEX_LENGTH[algorithm] // 2
@@ -175,7 +177,7 @@ def http_digest(headers: Mapping[str, str], *, content: bool) -> ServerHash | No
     A malformed value is no hash (nothing to compare), not an error.
     """
     names = ["Repr-Digest", "Digest"] + (["Content-Digest", "Content-MD5"] if content else [])
-    found: dict[str, ServerHash] = {}
+    found: dict[HashName, ServerHash] = {}
     for header in names:
         value = headers.get(header)
         if not value:
@@ -206,7 +208,7 @@ class FTPHashCommand:
     ``select`` is the ``OPTS HASH`` line to send first when HASH's current algorithm is another one.
     """
 
-    algorithm: str
+    algorithm: HashName
     command: str
     select: str | None = None
 
