@@ -31,8 +31,8 @@ from .types import Verified
 __all__ = [
     "HASHES",
     "Check",
-    "HashName",
     "FTPHashCommand",
+    "HashName",
     "ServerHash",
     "StreamHash",
     "conclude",
