@@ -10,7 +10,6 @@ size check by ``HEAD`` after an upload, facts about a file from a ``HEAD``, rang
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import http.client
 import posixpath
@@ -282,22 +281,30 @@ class HTTPTransfer:
 
         ``installed``: the upload is under its final name (else the caller removes its temporary name).
         """
-        if offered is not None:
-            consequence = "the server's copy was deleted"
-        else:
+        if offered is None:
             consequence = "the file is on the server, unverified" if installed else "the upload was removed"
-        try:
-            return self._conclude(
-                offered, self.last_hash, f"the upload of {self._user_path(remote)}", size_checked=size_checked,
-                consequence=consequence,
+        elif self.last_hash.hexdigest(offered.algorithm) not in (None, offered.value):
+            # A copy the server itself says differs from what was sent must not stay where a
+            # pick-up process would take it.
+            consequence = (
+                "the server's copy was deleted" if self._delete_quietly(remove)
+                else f"xfer could not delete the server's copy {self._user_path(remove)}: do not use it"
             )
-        except IntegrityError:
-            if offered is not None:
-                # A copy the server itself says differs from what was sent must not stay
-                # where a pick-up process would take it.
-                with contextlib.suppress(Exception):
-                    self.session.delete(self.session.url_for(remove), allow_redirects=False).close()
-            raise
+        else:
+            consequence = ""  # it matches: nothing to say
+        return self._conclude(
+            offered, self.last_hash, f"the upload of {self._user_path(remote)}", size_checked=size_checked,
+            consequence=consequence,
+        )
+
+    def _delete_quietly(self, path: str) -> bool:
+        """DELETE ``path``; True if the server says it is gone.  Never raises (another error is on its way)."""
+        try:
+            response = self.session.delete(self.session.url_for(path), allow_redirects=False)
+        except Exception:
+            return False
+        with response:
+            return response.status_code in (200, 204, 404)
 
     def send_put(self, remote: str, data: Any) -> requests.Response:
         """The PUT request itself.
