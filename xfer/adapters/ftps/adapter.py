@@ -202,6 +202,7 @@ class FTPSAdapter(Adapter):
             ) from exc
 
     def _feat(self, ftp: FTPSConnection) -> frozenset[str]:
+        self._hash_command = None  # this connection's FEAT decides, not an earlier one's
         try:
             resp = ftp.sendcmd("FEAT")
         except ftplib.Error:
