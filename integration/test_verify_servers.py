@@ -3,7 +3,8 @@
 proftpd runs with mod_digest (integration/servers/proftpd/proftpd.conf.tmpl): its FEAT announces
 HASH and XSHA256, so every put and get there reports ``verified: "sha256"``; the upload is hashed
 under its temporary name, before the rename.  vsftpd, pure-ftpd, nginx and Apache offer no hash
-of a stored file: they report ``"size"``.  The lying-server cases are in tests/test_verify.py.
+of a stored file: they report ``"size"``.  pyas2's signed MDN carries a matching SHA-2 MIC for a
+signed message: ``"sha256"``.  The lying-server cases are in tests/test_verify.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from integration.bed import ServerInfo
+from integration.test_as2_pyas2 import Connect, connect, data_dir, pyas2  # noqa: F401 - fixtures used by name
 from integration.test_ftps_servers import _adapter, _context
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
@@ -104,3 +106,15 @@ def test_limit_rate_50_mib_at_5m_takes_10_seconds(
     print(f"50 MiB at 5M/s: {elapsed:.2f} s (transfer {result.elapsed:.2f} s)")
     assert result.sha256 == digest
     assert result.elapsed == pytest.approx(10.0, rel=0.10)
+
+
+@pytest.mark.parametrize(("sign", "expected"), [("sha256", "sha256"), ("sha512", "sha256"), ("none", "none")])
+def test_as2_pyas2_mic_is_the_check(
+    connect: Connect, pyas2: ServerInfo, tmp_path: Path, sign: str, expected: str  # noqa: F811 - the imported fixtures
+) -> None:
+    """pyas2's signed MDN carries the MIC of what it received (signed messages only): that is the check."""
+    local = tmp_path / f"verify-{sign}-{os.urandom(4).hex()}.edi"
+    local.write_bytes(os.urandom(5000))
+    with connect(sign=sign) as remote:
+        result = remote.put_file(local, "/")
+    assert (result.verified, result.sha256) == (expected, hashlib.sha256(local.read_bytes()).hexdigest())
