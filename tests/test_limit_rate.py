@@ -122,11 +122,20 @@ def test_limit_rate_ftps_parallel_uploads_share_one_bucket(
     assert max(r["elapsed"] for r in results) == pytest.approx(2.0, rel=0.10)
 
 
-def test_bad_limit_rate_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_bad_limit_rate_is_named_where_it_was_given(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "a").write_bytes(b"a")
     code, _, err = run(capsys, "put", str(tmp_path / "a"), "https://127.0.0.1:9/a", "--limit-rate", "fast")
-    assert code == ExitCode.USAGE
-    one_error(err, "limit_rate 'fast' is not a rate")
+    assert code == ExitCode.CONFIG
+    one_error(err, "command line: --limit-rate 'fast' is not a rate")
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "slow.toml").write_text('url = "https://127.0.0.1:9/"\nlimit_rate = "10 apples"\n')
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(profiles))
+    code, _, err = run(capsys, "put", str(tmp_path / "a"), "slow:/a")
+    assert code == ExitCode.CONFIG
+    one_error(err, "slow.toml", "limit_rate '10 apples' is not a rate")
 
 
 def test_settings_share_one_bucket_and_replace_keeps_it() -> None:
