@@ -318,3 +318,42 @@ def test_https_checksum_flag_refuses_a_server_without_digests(
     assert code == ExitCode.INTEGRITY
     one_error(err, "gave no checksum for the download of /a.bin", "Repr-Digest")
     assert list(tmp_path.glob("*a.bin*")) == []
+
+
+# -- the streaming side: FileBody and AtomicDownload --------------------------------------------
+
+
+def test_file_body_hashes_what_it_hands_out(tmp_path: Path) -> None:
+    from xfer.transfer import FileBody
+
+    path = tmp_path / "a.bin"
+    path.write_bytes(DATA)
+    with open(path, "rb") as handle:
+        body = FileBody(handle, len(DATA), blocksize=4096, also="md5")
+        sent = b"".join(bytes(chunk) for chunk in body)
+    assert sent == DATA
+    assert (body.sha256, body.hash.hexdigest("md5")) == (SHA256, MD5)
+
+
+def test_atomic_download_check_inside_the_block_saves_nothing_on_mismatch(tmp_path: Path) -> None:
+    """Adapters compare inside the ``with``: a raised mismatch removes the part file, the old file stays."""
+    from xfer.transfer import AtomicDownload
+
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(IntegrityError), AtomicDownload(target, expected_size=len(DATA), also="crc32") as out:
+        out.write(DATA)
+        assert out.hash.hexdigest("crc32") == f"{zlib.crc32(DATA):08x}"
+        conclude(ServerHash("crc32", "00000000", "XCRC"), out.hash, server="h:21", what="the download of /a",
+                 size_checked=True, required=False, consequence="nothing was saved", looked_for="XCRC")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
+
+
+def test_atomic_download_hash_covers_bytes_fed_before_writing(tmp_path: Path) -> None:
+    """The contract resuming code relies on: a kept part's bytes go into ``_hash`` first."""
+    from xfer.transfer import AtomicDownload
+
+    with AtomicDownload(tmp_path / "a.bin") as out:
+        out._hash.update(DATA[:1000])
+        out.write(DATA[1000:])
+    assert out.sha256 == SHA256
