@@ -35,7 +35,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("xfer", "xfer.errors", "xfer.types"),  # "xfer": the package facade imports only errors at runtime
     ("xfer.globs",),  # glob patterns on /-paths: pure, on errors and types only
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy
-    ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity"),
+    ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity", "xfer.verify",
+     "xfer.throttle"),
     ("xfer.tls", "xfer.net"),  # net: TCP connections, direct or through a proxy
     ("xfer.transfer", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.as2", "xfer.profiles"),
     ("xfer.adapters", "xfer.batch"),  # batch: the many-file plans and runs behind Adapter.put / .get

@@ -22,7 +22,7 @@ def test_complete_download_replaces_target(tmp_path: Path) -> None:
     target = tmp_path / "out.bin"
     target.write_bytes(b"old")
     seen: list[tuple[int, int | None]] = []
-    with AtomicDownload(target, expected_size=6, callback=lambda d, t: seen.append((d, t)), checksum=True) as out:
+    with AtomicDownload(target, expected_size=6, callback=lambda d, t: seen.append((d, t))) as out:
         out.write(b"abc")
         assert target.read_bytes() == b"old", "the target must not change before completion"
         out.write(b"def")

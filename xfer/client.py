@@ -26,6 +26,7 @@ from .options import CORE, DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
 from .protocols.spec import SettingsSource
 from .secrets import Secret, resolve
+from .throttle import parse_rate
 from .urls import Endpoint, parse_url, url_username
 
 if TYPE_CHECKING:
@@ -103,6 +104,8 @@ def connect(
     }
     profile = resolve_profile(target, {**overrides, **refs})
     profile.check_files()
+    # A bad --limit-rate is a usage error before anything connects.
+    limit_rate = parse_rate(profile.get("limit_rate")) if profile.get("limit_rate") else None
     spec = profile.spec
     endpoint = profile.endpoint
 
@@ -147,6 +150,8 @@ def connect(
         password=resolved_password,
         timeout=float(profile.get("timeout")),
         max_listing=int(profile.get("max_listing")) * 2**20,
+        checksum=bool(profile.get("checksum")),
+        limit_rate=limit_rate,
         options=options,
         profile_name=None if profile.name == URL_PROFILE else profile.name,
         proxy=profile.get("proxy"),

@@ -6,8 +6,10 @@ import secrets
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
+from .throttle import TokenBucket
 from .transfer import UPLOAD_BLOCK, FileBody
 from .types import ProgressCallback
+from .verify import StreamHash
 
 __all__ = ["MultipartBody"]
 
@@ -38,6 +40,7 @@ class MultipartBody:
         fields: Mapping[str, str] | None = None,
         blocksize: int = UPLOAD_BLOCK,
         callback: ProgressCallback | None = None,
+        throttle: TokenBucket | None = None,
     ) -> None:
         self.boundary = "xfer-" + secrets.token_hex(16)
         head = b""
@@ -53,7 +56,7 @@ class MultipartBody:
         ).encode()
         self._head = head
         self._tail = f"\r\n--{self.boundary}--\r\n".encode()
-        self._file = FileBody(handle, size, blocksize=blocksize, callback=callback)
+        self._file = FileBody(handle, size, blocksize=blocksize, callback=callback, throttle=throttle)
 
     @property
     def content_type(self) -> str:
@@ -64,6 +67,11 @@ class MultipartBody:
     def sent(self) -> int:
         """File bytes read so far."""
         return self._file.sent
+
+    @property
+    def hash(self) -> StreamHash:
+        """The hashes of the file bytes read so far."""
+        return self._file.hash
 
     def __len__(self) -> int:
         return len(self._head) + len(self._file) + len(self._tail)

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import registry
-from .errors import ConfigError, XferError
+from .errors import ConfigError, UsageError, XferError
 from .options import CORE, sections
 from .protocols.spec import ProfileFacts, ProtocolSpec, check_value, did_you_mean, unknown_key
+from .throttle import parse_rate
 from .urls import PROFILE_NAME, Endpoint, parse_url
 
 if sys.version_info >= (3, 11):
@@ -153,6 +154,11 @@ class Profile:
                 normalize_pin(self.values["pin"])
             except ConfigError as exc:
                 raise ConfigError(f"{where}: pin: {exc.message}", hint=exc.hint) from None
+        if "limit_rate" in self.values:
+            try:
+                parse_rate(self.values["limit_rate"])
+            except UsageError as exc:
+                raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
         spec.validate(ProfileFacts(where=where, values=self.values, given=self.sections.get(spec.section, {}),
                                    table=self.section(spec.section)))
 
@@ -249,6 +255,12 @@ class Profile:
                     normalize_pin(value)
                 except ConfigError as exc:
                     said = exc.message.removeprefix("pin ")  # "pin 'x' is not ..." -> "--pin 'x' is not ..."
+                    raise ConfigError(f"{where}: {label} {said}", hint=exc.hint) from None
+            if key == "limit_rate":
+                try:
+                    parse_rate(value)
+                except UsageError as exc:
+                    said = exc.message.removeprefix("limit_rate ")
                     raise ConfigError(f"{where}: {label} {said}", hint=exc.hint) from None
         data: dict[str, Any] = {**self.values, **given}
         for section, table in self.sections.items():

@@ -21,7 +21,9 @@ from types import TracebackType
 from typing import BinaryIO
 
 from .errors import IntegrityError, LocalDiskFull, LocalError, LocalFileNotFound
+from .throttle import TokenBucket
 from .types import ProgressCallback
+from .verify import StreamHash
 
 __all__ = [
     "DOWNLOAD_BLOCK",
@@ -162,6 +164,9 @@ class FileBody:
     is a memoryview of the same buffer, valid until the next iteration — the
     consumer has sent it by then, and progress is reported after that.  ``name``
     (the local path) is named if the file shrinks under the upload.
+
+    Each block is hashed as it is read (:attr:`hash`: SHA-256, plus ``also``, the one extra
+    hash the server will be asked for) and, with a ``throttle``, paid for before it is handed on.
     """
 
     def __init__(
@@ -172,6 +177,8 @@ class FileBody:
         blocksize: int = UPLOAD_BLOCK,
         callback: ProgressCallback | None = None,
         name: str | None = None,
+        also: str | None = None,
+        throttle: TokenBucket | None = None,
     ) -> None:
         self._handle = handle
         self._name = name
@@ -179,6 +186,8 @@ class FileBody:
         self._blocksize = blocksize
         self._callback = callback
         self.sent = 0
+        self._hash = StreamHash(also)
+        self._throttle = throttle
 
     def __len__(self) -> int:
         return self._size
@@ -200,12 +209,25 @@ class FileBody:
                     hint="do not modify files while xfer uploads them",
                 )
             count = min(count, self._size - self.sent)
+            self._hash.update(view[:count])
+            if self._throttle is not None:
+                self._throttle.take(count)
             self.sent += count
             yield view[:count]
             if self._callback is not None:
                 self._callback(self.sent, self._size)
         if self._callback is not None and self._size == 0:
             self._callback(0, 0)
+
+    @property
+    def hash(self) -> StreamHash:
+        """The hashes of the bytes read so far (all of the file once iteration has ended)."""
+        return self._hash
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the bytes read so far."""
+        return self._hash.hexdigest() or ""
 
 
 class AtomicDownload:
@@ -220,6 +242,12 @@ class AtomicDownload:
     On a clean exit the size is checked against ``expected_size`` (if given), the
     file is fsynced and renamed over ``target``.  On any exception, including
     KeyboardInterrupt, the temp file is removed and ``target`` is left untouched.
+
+    Every byte written is hashed on the way (:attr:`hash`; :attr:`sha256` after the rename):
+    an adapter compares it with the server's hash *inside* the ``with`` block, so a
+    mismatch raises before the rename and nothing is saved.  ``also`` adds the one
+    extra hash (``md5``/``crc32``) the server will be asked for; ``throttle`` is paid for
+    each block written.
     """
 
     def __init__(
@@ -228,13 +256,16 @@ class AtomicDownload:
         *,
         expected_size: int | None = None,
         callback: ProgressCallback | None = None,
-        checksum: bool = False,
+        also: str | None = None,
+        throttle: TokenBucket | None = None,
     ) -> None:
         self.target = Path(target)
         self.expected_size = expected_size
         self.written = 0
         self._callback = callback
-        self._hash = hashlib.sha256() if checksum else None
+        # Always on (the result's sha256); resuming code feeds a kept part's bytes in here first.
+        self._hash = StreamHash(also)
+        self._throttle = throttle
         self._handle: BinaryIO | None = None
         # The temp name must stay a legal name: keep it within 255 bytes (NAME_MAX).
         stem = self.target.name
@@ -265,8 +296,9 @@ class AtomicDownload:
             self._handle.write(data)
         except OSError as exc:
             raise local_error(exc, self.target, "writing") from exc
-        if self._hash is not None:
-            self._hash.update(data)
+        self._hash.update(data)
+        if self._throttle is not None:
+            self._throttle.take(len(data))
         self.written += len(data)
         if self._callback is not None:
             self._callback(self.written, self.expected_size)
@@ -305,8 +337,7 @@ class AtomicDownload:
         except BaseException:
             self._discard(handle)
             raise
-        if self._hash is not None:
-            self.sha256 = self._hash.hexdigest()
+        self.sha256 = self._hash.hexdigest()
 
     def _discard(self, handle: BinaryIO | None) -> None:
         if handle is not None:
@@ -320,6 +351,11 @@ class AtomicDownload:
             # Best effort while another error is on its way out: a leftover hidden temp file
             # is the lesser harm than replacing that error with this one.
             pass
+
+    @property
+    def hash(self) -> StreamHash:
+        """The hashes of the bytes written so far."""
+        return self._hash
 
     @property
     def elapsed(self) -> float:

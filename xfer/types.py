@@ -29,6 +29,7 @@ __all__ = [
     "ProgressCallback",
     "ServerPath",
     "TransferResult",
+    "Verified",
 ]
 
 #: An absolute path on the server (the profile's root already applied), as primitives take it.
@@ -46,6 +47,10 @@ class ListedPath(str):
     __slots__ = ()
 
 EntryType = Literal["file", "directory", "link", "other"]
+
+#: A transfer's end-to-end check (``TransferResult.verified``): the server's hash of its copy
+#: matched ours (``sha256``/``md5``/``crc32``), only the size could be compared, or nothing.
+Verified = Literal["sha256", "md5", "crc32", "size", "none"]
 
 
 class ProgressCallback(Protocol):
@@ -99,7 +104,7 @@ class Entry:
 #: may not use them: a protocol's fact under a common name would read as the common fact.
 COMMON_RESULT_KEYS = (
     "direction", "local", "remote", "size", "elapsed", "sha256",
-    "protocol", "tls_version", "size_verified", "temp_name",
+    "protocol", "tls_version", "size_verified", "temp_name", "verified",
 )
 
 
@@ -112,7 +117,8 @@ class TransferResult:
     of the connection that moved the data (None if not known), ``size_verified`` whether
     the server confirmed the uploaded size (None: not checked, or a download; False: the
     server could not tell; a different size raises), ``temp_name`` the temporary name an
-    upload was written under before it was renamed into place (None: written directly).
+    upload was written under before it was renamed into place (None: written directly),
+    ``verified`` the strongest check that passed after the transfer (see :data:`Verified`).
     ``details`` carries what only some protocols know (HTTP status, FTPS data connections,
     the AS2 receipt); the JSON Schema ``xfer/schema/result.schema.json`` lists every key.
     """
@@ -128,6 +134,7 @@ class TransferResult:
     tls_version: str | None = None
     size_verified: bool | None = None
     temp_name: str | None = None
+    verified: Verified = "none"
 
     def __post_init__(self) -> None:
         clash = sorted(set(self.details) & set(COMMON_RESULT_KEYS))
@@ -152,6 +159,7 @@ class TransferResult:
             "tls_version": self.tls_version,
             "size_verified": self.size_verified,
             "temp_name": self.temp_name,
+            "verified": self.verified,
             **self.details,
         }
 

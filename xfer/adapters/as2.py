@@ -53,6 +53,7 @@ from ..http_session import XferSession, create_session
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
 from ..transfer import sha256_file
+from ..types import Verified
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
 
 __all__ = ["INTEGRITY_DISPOSITIONS", "AS2Adapter", "load_certificate"]
@@ -371,6 +372,14 @@ class AS2Adapter(Adapter):
             "receipt": str(self.store.path_for(receipt.message_id)),
             "note": f"{receipt.message_id}  {note}",
         }
+        verified = _verified(receipt)
+        if verified == "none" and self.settings.checksum:
+            raise IntegrityError(
+                f"{self.settings.server}: the partner's receipt for {receipt.message_id} does not prove the "
+                "content (no signed MDN with a matching SHA-2 MIC); the checksum option requires that proof; "
+                "the message was sent",
+                hint="ask for a signed MDN (mdn = \"signed-sync\" in the profile), or drop --checksum",
+            )
         return TransferResult(
             direction="put",
             local=path,
@@ -379,7 +388,19 @@ class AS2Adapter(Adapter):
             elapsed=elapsed,
             sha256=receipt.sha256,
             details=details,
+            verified=verified,
         )
+
+
+def _verified(receipt: Receipt) -> Verified:
+    """The MDN's ``Received-Content-MIC`` matched ours: the partner hashed the very content sent.
+
+    AS2 MICs are SHA-2 (sha256 by default; sha384/sha512 are as strong) or legacy SHA-1; only a
+    matched SHA-2 MIC counts as ``"sha256"``.  Without a MIC nothing is known about the content.
+    """
+    if receipt.mic_matched and receipt.mic_algorithm in ("sha256", "sha384", "sha512"):
+        return "sha256"
+    return "none"
 
 
 class _TrackedBody:

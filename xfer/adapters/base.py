@@ -27,6 +27,7 @@ from ..batch import CallbackFactory, get_files, put_files
 from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
+from ..throttle import TokenBucket
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
 # need not import the adapters; re-exported here, where every adapter imports them from.
@@ -96,6 +97,10 @@ class ConnectionSettings:
     timeout: float
     #: Bytes of one listing (index page, PROPFIND body, MLSD) read before :class:`ListingTooLarge`.
     max_listing: int
+    #: ``--checksum``: a transfer the server offers no hash for is an :class:`IntegrityError`.
+    checksum: bool
+    #: ``--limit-rate``: the one token bucket of every connection opened from these settings.
+    throttle: TokenBucket | None
     options: ProtocolOptions
     profile_name: str | None
     #: The ``proxy`` option as given (a URL or ``"direct"``); None: the environment decides (:mod:`xfer.net`).
@@ -118,6 +123,9 @@ class ConnectionSettings:
         identity: Identity | None = None,
         profile_name: str | None = None,
         proxy: str | None = None,
+        checksum: bool = False,
+        limit_rate: int | None = None,
+        throttle: TokenBucket | None = None,
     ) -> None:
         # ``ssl_context``/``identity`` are the short spelling of ``tls`` for hand-built settings.
         if ssl_context is not None:
@@ -131,6 +139,13 @@ class ConnectionSettings:
                             ("max_listing", max_listing), ("options", options), ("profile_name", profile_name),
                             ("proxy", proxy)):
             object.__setattr__(self, name, value)  # frozen: the one place the fields are set
+        # Parallel workers of a run open adapters from these same settings: one bucket for all.
+        # ``throttle`` passes a bucket on (dataclasses.replace of these settings keeps sharing it);
+        # ``limit_rate`` (bytes per second) makes a new one.
+        if throttle is not None and limit_rate is not None:
+            raise TypeError("pass limit_rate or throttle, not both")
+        object.__setattr__(self, "checksum", checksum)
+        object.__setattr__(self, "throttle", throttle or (TokenBucket(limit_rate) if limit_rate else None))
 
     @property
     def ssl_context(self) -> ssl.SSLContext:

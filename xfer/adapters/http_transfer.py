@@ -28,6 +28,7 @@ from ..multipart import MultipartBody
 from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
+from ..verify import Check, ServerHash, StreamHash, conclude, http_digest
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 
 __all__ = ["HTTPTransfer", "content_length", "http_options"]
@@ -59,6 +60,10 @@ class HTTPTransfer:
         self.options = options
         self.can_mkdir = can_mkdir
         self._user_path = user_path
+        self.checksum = settings.checksum
+        self.throttle = settings.throttle
+        #: The hashes of the last upload's bytes, for a check after a later step (WebDAV's MOVE).
+        self.last_hash = StreamHash()
         self.session: XferSession = create_session(
             settings.ssl_context,
             server=settings.server,
@@ -95,7 +100,12 @@ class HTTPTransfer:
                     # Asked for identity and got an encoding anyway: keep the bytes as sent.
                     details["content_encoding"] = encoding
                 raw = response.raw
-                with AtomicDownload(local, expected_size=length, callback=callback) as out:
+                # The body is the whole file (200, as sent): every digest header applies to it.
+                offered = http_digest(response.headers, content=True)
+                with AtomicDownload(
+                    local, expected_size=length, callback=callback, throttle=self.throttle,
+                    also=offered.algorithm if offered else None,
+                ) as out:
                     try:
                         # The loop ends on a *proven* end only: Content-Length reached, the last
                         # chunk, or close_notify.  A cut (FIN without close_notify, a chunk cut
@@ -106,14 +116,30 @@ class HTTPTransfer:
                         raise
                     except Exception as exc:
                         raise self.broken_download(exc, remote, out.written, length) from exc
+                    # Before the rename: a mismatch leaves nothing under the local name.
+                    verified = self._conclude(
+                        offered, out.hash, f"the download of {self._user_path(remote)}",
+                        size_checked=length is not None and out.written == length,
+                        consequence="nothing was saved",
+                    )
         return TransferResult(
             direction="get",
             local=local,
             remote=self._user_path(remote),
             size=out.written,
             elapsed=time.monotonic() - started,
+            sha256=out.sha256,
             details=details,
             tls_version=tls,
+            verified=verified,
+        )
+
+    def _conclude(
+        self, offered: ServerHash | None, local: StreamHash, what: str, *, size_checked: bool, consequence: str
+    ) -> Check:
+        return conclude(
+            offered, local, server=self.server, what=what, size_checked=size_checked, required=self.checksum,
+            consequence=consequence, looked_for="Repr-Digest, Content-Digest, Digest or Content-MD5 headers",
         )
 
     def check_download(self, response: requests.Response, remote: str) -> None:
@@ -170,16 +196,23 @@ class HTTPTransfer:
         *,
         check_size: bool,
         send_put: Callable[[str, Any], requests.Response] | None = None,
+        checked_later: bool = False,
     ) -> TransferResult:
         """PUT (or POST) ``local`` to ``remote``; with ``check_size``, HEAD it and compare sizes.
 
         ``send_put`` sends the PUT instead of :meth:`send_put` (WebDAV gives some statuses
-        their DAV meanings around it).
+        their DAV meanings around it).  A digest in the PUT answer (or the HEAD's) is
+        compared with the bytes sent; ``checked_later``: without a digest in the PUT answer
+        the caller concludes after a later step (:meth:`conclude_upload`; WebDAV's MOVE).
         """
         handle, size = open_for_upload(local)
         session = self.session
         started = time.monotonic()
         details: dict[str, Any] = {"method": self.options.upload_method}
+        # Which hash the server will state is unknown until it answers; with --checksum an
+        # MD5-only server must not fail for want of a local MD5, so it is computed too.
+        also = "md5" if self.checksum else None
+        offered: ServerHash | None = None
         with handle, session.translating():
             if self.options.upload_method == "POST":
                 # Portals: the form goes to the folder, the file name rides in the part header.
@@ -189,6 +222,7 @@ class HTTPTransfer:
                     field=self.options.form_field,
                     filename=posixpath.basename(remote),
                     callback=callback,
+                    throttle=self.throttle,
                 )
                 folder = posixpath.dirname(remote) or "/"
                 headers = {"Content-Type": body.content_type}
@@ -198,7 +232,7 @@ class HTTPTransfer:
                     session.url_for(folder, folder=True), data=body, headers=headers, allow_redirects=False
                 )
             else:
-                body = FileBody(handle, size, callback=callback)
+                body = FileBody(handle, size, callback=callback, also=also, throttle=self.throttle)
                 # An iterable with __len__ gets Content-Length, not chunked; requests sends a
                 # zero-length one chunked, so an empty file goes as b"".
                 response = (send_put or self.send_put)(remote, body if size else b"")
@@ -210,22 +244,68 @@ class HTTPTransfer:
                 # endless answer body is never read into memory.
                 drain_error_body(response)
                 details["http_status"] = response.status_code
+                if self.options.upload_method == "PUT":
+                    offered = http_digest(response.headers, content=False)
             if body.sent != size:
                 raise IntegrityError(
                     f"{self.server} answered before the whole of {local} was sent "
                     f"({body.sent} of {size} bytes)",
                     hint="the server may have refused the upload; check its size limits",
                 )
-            verified = self.verify_size(remote, size) if self.options.upload_method == "PUT" and check_size else None
+            self.last_hash = body.hash
+            size_ok: bool | None = None
+            if self.options.upload_method == "PUT" and check_size:
+                size_ok, head_hash = self.check_stored(remote, size)
+                offered = offered or head_hash
+            checked: Check = "none"
+            if offered is not None or not checked_later:
+                checked = self.conclude_upload(
+                    offered, remote, size_checked=bool(size_ok), remove=remote, installed=not checked_later
+                )
         return TransferResult(
             direction="put",
             local=local,
             remote=self._user_path(remote),
             size=size,
             elapsed=time.monotonic() - started,
+            sha256=body.hash.hexdigest(),
             details=details,
-            size_verified=verified,
+            size_verified=size_ok,
+            verified=checked,
         )
+
+    def conclude_upload(
+        self, offered: ServerHash | None, remote: str, *, size_checked: bool, remove: str, installed: bool = True
+    ) -> Check:
+        """Compare the server's hash of ``remote`` with the last upload's bytes; on a mismatch
+        ``remove`` (the name the bad copy lies under) is deleted, best effort, and IntegrityError raised.
+
+        ``installed``: the upload is under its final name (else the caller removes its temporary name).
+        """
+        if offered is None:
+            consequence = "the file is on the server, unverified" if installed else "the upload was removed"
+        elif self.last_hash.hexdigest(offered.algorithm) not in (None, offered.value):
+            # A copy the server itself says differs from what was sent must not stay where a
+            # pick-up process would take it.
+            consequence = (
+                "the server's copy was deleted" if self._delete_quietly(remove)
+                else f"xfer could not delete the server's copy {self._user_path(remove)}: do not use it"
+            )
+        else:
+            consequence = ""  # it matches: nothing to say
+        return self._conclude(
+            offered, self.last_hash, f"the upload of {self._user_path(remote)}", size_checked=size_checked,
+            consequence=consequence,
+        )
+
+    def _delete_quietly(self, path: str) -> bool:
+        """DELETE ``path``; True if the server says it is gone.  Never raises (another error is on its way)."""
+        try:
+            response = self.session.delete(self.session.url_for(path), allow_redirects=False)
+        except Exception:
+            return False
+        with response:
+            return response.status_code in (200, 204, 404)
 
     def send_put(self, remote: str, data: Any) -> requests.Response:
         """The PUT request itself.
@@ -269,10 +349,11 @@ class HTTPTransfer:
         with response:
             return response.status_code in (404, 410)
 
-    def verify_size(self, remote: str, size: int, *, must_exist: bool = False) -> bool:
-        """HEAD the uploaded file; False if the server cannot tell, IntegrityError if it differs.
+    def check_stored(self, remote: str, size: int, *, must_exist: bool = False) -> tuple[bool, ServerHash | None]:
+        """HEAD the uploaded file: (False if the server cannot tell the size, any digest it states).
 
-        ``must_exist``: a 404 is an error (after a MOVE the file must be where we put it).
+        IntegrityError if the size differs.  ``must_exist``: a 404 is an error (after a
+        MOVE the file must be where we put it).
         """
         response = self.session.head(
             self.session.url_for(remote), headers={"Accept-Encoding": "identity"}, allow_redirects=False
@@ -285,16 +366,18 @@ class HTTPTransfer:
                     "in MOVE); set upload_temp_name = false in the profile's [webdav] table",
                 )
             if response.status_code != 200:
-                return False  # write-only drop folders are common: nothing to compare with
+                return False, None  # write-only drop folders are common: nothing to compare with
             length = content_length(response)
+            # A HEAD answer has no body: only the representation digests describe the file.
+            offered = http_digest(response.headers, content=False)
         if length is None:
-            return False
+            return False, offered
         if length != size:
             raise IntegrityError(
                 f"{self.server}: {remote} has {length} bytes on the server after uploading {size}",
                 hint="run the upload again; if it repeats, the server is altering or truncating uploads",
             )
-        return True
+        return True, offered
 
     def file_entry(self, path: str) -> Entry:
         """``ls`` of a file: one entry from a HEAD (a folder URL with ``/`` gave 404)."""

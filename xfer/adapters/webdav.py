@@ -665,7 +665,15 @@ class WebDAVAdapter(Adapter):
         target = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
         try:
             # The size is checked after the MOVE.
-            result = http.upload(local, target, callback, check_size=False, send_put=self._send_put)
+            result = http.upload(local, target, callback, check_size=False, send_put=self._send_put,
+                                 checked_later=True)
+            if http.checksum and result.verified == "none":
+                # --checksum and the PUT answer stated no hash: ask before the MOVE, so that
+                # nothing the server has not vouched for is installed.
+                stored, offered = http.check_stored(target, result.size)
+                result.verified = http.conclude_upload(
+                    offered, target, size_checked=stored, remove=target, installed=False
+                )
             # Pick-up folders never see a half file: it appears under its name when complete.
             # A folder under that name is never replaced (Overwrite: F first, then only a file).
             try:
@@ -681,11 +689,16 @@ class WebDAVAdapter(Adapter):
             # the temporary file must not stay behind; the original error is what propagates.
             self._discard(target)
             raise
+        offered = None
         if http.options.verify_upload:
             # Checked on the final name, not the temporary one: a server that mangles the
             # MOVE destination ('?', ';') would otherwise report success for a file that
             # landed somewhere else.
-            result.size_verified = http.verify_size(remote, result.size, must_exist=True)
+            result.size_verified, offered = http.check_stored(remote, result.size, must_exist=True)
+        if result.verified == "none":  # the PUT answer stated no hash (one it stated was checked before the MOVE)
+            result.verified = http.conclude_upload(
+                offered, remote, size_checked=bool(result.size_verified), remove=remote
+            )
         result.remote = self.user_path(remote)
         result.temp_name = posixpath.basename(target)
         return result

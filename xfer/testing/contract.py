@@ -17,16 +17,20 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from ..adapters.base import PRIMITIVES, Adapter, Capability
 from ..errors import RemoteNotFound, UnsupportedOperation
 from ..transfer import sha256_file
+from ..types import Verified
 
 __all__ = ["AdapterContract", "make_file", "sha256_of"]
 
 SIZES = {"empty": 0, "1B": 1, "1MiB": 1 << 20, "64MiB": 64 << 20}
+#: What a result's ``verified`` may say (xfer.types.Verified).
+VERIFIED = frozenset(get_args(Verified))
 
 
 def make_file(path: Path, size: int, *, seed: int = 0) -> str:
@@ -137,6 +141,9 @@ class AdapterContract:
         assert got.size == size
         assert sha256_of(target) == expected
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".xfer-part")]
+        # Hashed while streaming, on every protocol; and the end-to-end check named.
+        assert put.sha256 == got.sha256 == expected
+        assert put.verified in VERIFIED and got.verified in VERIFIED
 
     def test_put_overwrites(self, remote: Adapter, workdir: str, tmp_path: Path) -> None:
         first, second = tmp_path / "a", tmp_path / "b"

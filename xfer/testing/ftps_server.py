@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from OpenSSL import SSL
 from OpenSSL._util import lib as _openssl_lib
@@ -48,7 +50,7 @@ from ._serving import InProcessServer
 if TYPE_CHECKING:
     from .pki import TestPKI
 
-__all__ = ["FTPSServer"]
+__all__ = ["FTPSServer", "hashing_handler"]
 
 _TLS_VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
 
@@ -276,6 +278,99 @@ class FTPSServer(FTPSEndpoint, InProcessServer):
         for name, value in attrs.items():
             setattr(Handler, name, value)
         return Handler
+
+
+#: What :func:`hashing_handler` can compute: draft-bryan-ftpext-hash name -> hashlib/zlib.
+_HASHES: dict[str, Callable[[bytes], str]] = {
+    "SHA-1": lambda data: hashlib.sha1(data, usedforsecurity=False).hexdigest(),
+    "SHA-256": lambda data: hashlib.sha256(data).hexdigest(),
+    "MD5": lambda data: hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    "CRC32": lambda data: f"{zlib.crc32(data):08x}",
+}
+#: The legacy commands (proftpd's mod_digest) and the hash each answers with.
+_LEGACY = {"XSHA1": "SHA-1", "XSHA256": "SHA-256", "XMD5": "MD5", "XCRC": "CRC32"}
+
+
+def hashing_handler(
+    commands: Iterable[str] = ("HASH", "XSHA256", "XMD5", "XCRC"),
+    *,
+    algorithms: Iterable[str] = ("SHA-1", "SHA-256", "MD5", "CRC32"),
+    lie: bool = False,
+) -> type[Any]:
+    """A handler class (for ``FTPSServer(handler_class=...)``) that hashes files as proftpd's mod_digest does.
+
+    ``commands`` are announced in FEAT and answered: ``HASH`` (draft-bryan-ftpext-hash:
+    ``FEAT`` lists ``HASH SHA-1*;SHA-256;...`` with ``*`` on the current one, ``OPTS HASH NAME``
+    selects, the reply is ``213 NAME 0-SIZE HEX PATH``) over ``algorithms``, and the legacy
+    ``XSHA1``/``XSHA256``/``XMD5``/``XCRC`` (reply ``250 HEX``).  ``lie`` makes every hash
+    that of other bytes: a server whose stored copy differs from what was sent.  Files are
+    read whole: this is for tests with small files.
+    """
+    offered = tuple(name for name in ("SHA-1", "SHA-256", "MD5", "CRC32") if name in set(algorithms))
+    wanted = tuple(c.upper() for c in commands)
+
+    def digest(path: str, algorithm: str) -> str:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return _HASHES[algorithm](data + b"(not what was sent)" if lie else data)
+
+    class HashingHandler(TLS_FTPHandler):  # type: ignore[misc]
+        proto_cmds: ClassVar[dict[str, Any]] = {
+            **TLS_FTPHandler.proto_cmds,
+            **{name: {"perm": "r", "auth": True, "arg": True, "help": f"Syntax: {name} <SP> file-name"}
+               for name in wanted},
+        }
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._hash_algorithm: str = offered[0] if offered else "SHA-256"
+            for name in wanted:
+                if name == "HASH":
+                    self._extra_feats.append(
+                        "HASH " + ";".join(a + ("*" if a == self._hash_algorithm else "") for a in offered)
+                    )
+                else:
+                    self._extra_feats.append(name)
+
+        def ftp_OPTS(self, line: str) -> None:
+            cmd, _, arg = line.partition(" ")
+            if cmd.upper() != "HASH" or "HASH" not in wanted:
+                super().ftp_OPTS(line)
+                return
+            if not arg:
+                self.respond(f"200 {self._hash_algorithm}")
+            elif arg.upper() in offered:
+                self._hash_algorithm = arg.upper()
+                self.respond(f"200 {self._hash_algorithm}")
+            else:
+                self.respond("504 Unsupported hash algorithm.")
+
+        def _hash_reply(self, path: str, algorithm: str, legacy: bool) -> None:
+            if not os.path.isfile(path):
+                self.respond("550 Not a regular file.")
+                return
+            value = digest(path, algorithm)
+            if legacy:
+                self.respond(f"250 {value}")
+            else:
+                self.respond(f"213 {algorithm} 0-{os.path.getsize(path)} {value} {self.fs.fs2ftp(path)}")
+
+        def ftp_HASH(self, path: str) -> None:
+            self._hash_reply(path, self._hash_algorithm, legacy=False)
+
+        def ftp_XSHA1(self, path: str) -> None:
+            self._hash_reply(path, _LEGACY["XSHA1"], legacy=True)
+
+        def ftp_XSHA256(self, path: str) -> None:
+            self._hash_reply(path, _LEGACY["XSHA256"], legacy=True)
+
+        def ftp_XMD5(self, path: str) -> None:
+            self._hash_reply(path, _LEGACY["XMD5"], legacy=True)
+
+        def ftp_XCRC(self, path: str) -> None:
+            self._hash_reply(path, _LEGACY["XCRC"], legacy=True)
+
+    return HashingHandler
 
 
 def _accept_verified(conn: SSL.Connection, cert: Any, errnum: int, depth: int, ok: int) -> bool:

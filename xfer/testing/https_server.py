@@ -17,8 +17,10 @@ or ``"none"``.  Only the standard library is used.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email.utils
+import hashlib
 import html
 import json
 import os
@@ -42,6 +44,8 @@ __all__ = ["HTTPSServer", "RecordedRequest"]
 ClientCertMode = Literal["required", "nginx", "none"]
 IndexMode = Literal["json", "html", "none"]
 _BLOCK = 256 * 1024
+#: The hash headers ``HTTPSServer(digests=...)`` can send.
+_DIGEST_HEADERS = ("repr-digest", "content-digest", "digest", "digest-md5", "content-md5")
 
 _NGINX_PAGE = (
     "<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n"
@@ -74,6 +78,11 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     the connection, ``gzip_suffix`` serves matching files with ``Content-Encoding: gzip``
     (as misconfigured servers do with stored ``.gz`` files).  ``create_parents=False``
     answers a PUT into a missing folder with 409, as nginx does without ``create_full_put_path``.
+    ``digests`` names the hash headers sent with a file on GET and HEAD: ``"repr-digest"``
+    (RFC 9530 ``Repr-Digest: sha-256=:B64:``), ``"content-digest"``, ``"digest"`` (RFC 3230
+    ``Digest: SHA-256=B64``), ``"digest-md5"`` (``Digest: MD5=B64``), ``"content-md5"``;
+    ``digests_on_put`` sends them (of the stored file) with the PUT answer too, and
+    ``lie_digests`` makes each the hash of other bytes, as a server whose copy differs would.
     """
 
     def __init__(
@@ -98,6 +107,9 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         cut_get_after: int | None = None,
         gzip_suffix: str | None = None,
         create_parents: bool = True,
+        digests: Iterable[str] = (),
+        digests_on_put: bool = False,
+        lie_digests: bool = False,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -112,6 +124,12 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.cut_get_after = cut_get_after
         self.gzip_suffix = gzip_suffix
         self.create_parents = create_parents
+        self.digests = tuple(digests)
+        unknown = set(self.digests) - set(_DIGEST_HEADERS)
+        if unknown:
+            raise ValueError(f"unknown digest headers {sorted(unknown)}")
+        self.digests_on_put = digests_on_put
+        self.lie_digests = lie_digests
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -328,6 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Last-Modified", email.utils.formatdate(target.stat().st_mtime, usegmt=True))
         if self.owner.gzip_suffix and target.name.endswith(self.owner.gzip_suffix):
             self.send_header("Content-Encoding", "gzip")
+        for name, value in self._digest_headers(target).items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command == "HEAD":
             return
@@ -408,7 +428,24 @@ class _Handler(BaseHTTPRequestHandler):
         target.parent.mkdir(parents=True, exist_ok=True)  # create_full_put_path on
         if not self._receive(target, length):
             return
-        self._send(204 if existed else 201, b"")
+        headers = self._digest_headers(target) if self.owner.digests_on_put else {}
+        self._send(204 if existed else 201, b"", headers=headers)
+
+    def _digest_headers(self, target: Path) -> dict[str, str]:
+        """The hash headers ``digests`` asks for, of ``target`` (read whole: test files are small)."""
+        if not self.owner.digests:
+            return {}
+        data = target.read_bytes() + (b"(not what is stored)" if self.owner.lie_digests else b"")
+        sha256 = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        values = {
+            "repr-digest": ("Repr-Digest", f"sha-256=:{sha256}:"),
+            "content-digest": ("Content-Digest", f"sha-256=:{sha256}:"),
+            "digest": ("Digest", f"SHA-256={sha256}"),
+            "digest-md5": ("Digest", f"MD5={md5}"),
+            "content-md5": ("Content-MD5", md5),
+        }
+        return dict(values[kind] for kind in self.owner.digests)
 
     def _receive(self, target: Path, length: int, rfile: Any = None) -> bool:
         # Like nginx: write a temp file beside the target, rename when the body is complete.

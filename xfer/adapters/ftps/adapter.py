@@ -38,6 +38,7 @@ from ...net import choose_proxy
 from ...protocols.ftps import FTPSOptions
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, open_for_upload
+from ...verify import Check, FTPHashCommand, ServerHash, StreamHash, conclude, ftp_hash_command, ftp_hash_reply
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 from . import install
 from .connection import QUIT_TIMEOUT, DataConnection, DataReader, FTPSConnection, breaks_session, explained
@@ -60,6 +61,10 @@ DOWNLOAD_FILL = 256 * 1024
 #: Folders ``rm -r`` goes down before it stops: real trees are rarely 20 deep; a server
 #: that lists a folder inside every folder is stopped long before anything runs out.
 MAX_TREE_DEPTH = 64
+
+#: Bytes per second a server is given to hash a file (HASH, XSHA256...) before its reply is late:
+#: the server reads the whole file first, so the usual reply timeout is extended by size / this.
+HASH_RATE = 20 * 2**20
 
 _T = TypeVar("_T")
 
@@ -95,6 +100,8 @@ class FTPSAdapter(Adapter):
         self._keepalive = options.keepalive
         self._ftp: FTPSConnection | None = None
         self._features: frozenset[str] = frozenset()
+        #: How to ask this server for a file's hash (FEAT's strongest), None if it cannot tell.
+        self._hash_command: FTPHashCommand | None = None
         self._last_used = 0.0
         #: Every data connection of this session, in order (for reports and tests).
         self.data_connections: list[DataConnection] = []
@@ -198,8 +205,8 @@ class FTPSAdapter(Adapter):
                 hint="ask the partner to allow PROT P (TLS on the data connection)",
             ) from exc
 
-    @staticmethod
-    def _feat(ftp: FTPSConnection) -> frozenset[str]:
+    def _feat(self, ftp: FTPSConnection) -> frozenset[str]:
+        self._hash_command = None  # this connection's FEAT decides, not an earlier one's
         try:
             resp = ftp.sendcmd("FEAT")
         except ftplib.Error:
@@ -209,7 +216,45 @@ class FTPSAdapter(Adapter):
             words = line.strip().split(" ", 1)
             if words and words[0]:
                 features.add(words[0].upper())
+        self._hash_command = ftp_hash_command(resp.splitlines()[1:-1])
         return frozenset(features)
+
+    # -- verification ----------------------------------------------------------------------
+
+    def _server_hash(self, ftp: FTPSConnection, path: str, size: int) -> ServerHash | None:
+        """The server's hash of ``path`` by the strongest command FEAT announced; None if it gave none.
+
+        A refusal (a size limit, a busy server: 4xx/5xx) is no hash, not a failed transfer;
+        a broken connection is.  The server reads the whole file before it answers: the
+        reply may take longer than ``timeout`` for a large one (allowed: 20 MiB/s of ``size``).
+        """
+        command = self._hash_command
+        if command is None:
+            return None
+        try:
+            if command.select is not None:
+                ftp.voidcmd(command.select)
+            ftp.settimeout(self.settings.timeout + size / HASH_RATE)
+            try:
+                reply = ftp.sendcmd(f"{command.command} {path}")
+            finally:
+                ftp.settimeout(self.settings.timeout)
+        except (ftplib.error_perm, ftplib.error_temp, ftplib.error_reply):
+            return None
+        return ftp_hash_reply(reply, command)
+
+    def _verify(
+        self, ftp: FTPSConnection, path: str, local: StreamHash, size: int, *, what: str, size_checked: bool,
+        consequence: str,
+    ) -> Check:
+        """The end-to-end check of one transfer of ``size`` bytes (``path`` as named on the server now)."""
+        command = self._hash_command
+        return conclude(
+            self._server_hash(ftp, path, size), local, server=self.settings.server, what=what,
+            size_checked=size_checked, required=self.settings.checksum, consequence=consequence,
+            looked_for=f"{command.command} ({command.algorithm})" if command is not None
+            else "HASH, XSHA256, XMD5 or XCRC in FEAT",
+        )
 
     # -- error boundary -------------------------------------------------------------------
 
@@ -502,7 +547,10 @@ class FTPSAdapter(Adapter):
             except ftplib.error_perm as exc:
                 self._refuse_folder(ftp, remote, exc)
                 raise
-            with AtomicDownload(local, expected_size=expected, callback=callback) as out:
+            also = self._hash_command.algorithm if self._hash_command else None
+            with AtomicDownload(
+                local, expected_size=expected, callback=callback, also=also, throttle=self.settings.throttle
+            ) as out:
                 try:
                     conn, announced = ftp.ntransfercmd(f"RETR {remote}")
                 except ftplib.error_perm as exc:
@@ -533,10 +581,16 @@ class FTPSAdapter(Adapter):
                     ftp, out.expected_size, server=self.settings.server, what=f"the download of {remote}",
                     consequence="the file may be truncated; nothing was saved",
                 )
+                # Before the rename: a mismatch leaves nothing under the local name.
+                verified = self._verify(
+                    ftp, remote, out.hash, out.written, what=f"the download of {remote}",
+                    size_checked=out.expected_size is not None and out.written == out.expected_size,
+                    consequence="nothing was saved",
+                )
             return TransferResult(
                 direction="get", local=local, remote=self.user_path(remote), size=out.written,
                 elapsed=out.elapsed, sha256=out.sha256, details=self._details(first),
-                protocol=self.settings.scheme, tls_version=ftp.tls_version,
+                protocol=self.settings.scheme, tls_version=ftp.tls_version, verified=verified,
             )
 
         return self._run("downloading", remote, work)
@@ -562,12 +616,14 @@ class FTPSAdapter(Adapter):
         target = temp or remote
         started = time.monotonic()
         verified = False
+        checked: Check = "none"
+        body: FileBody | None = None
         #: The server took the STOR and the data connection is open: ``target`` now
         #: holds (part of) our upload, and only then is removing it on failure ours to do.
         accepted = False
 
         def send(ftp: FTPSConnection) -> None:
-            nonlocal verified, accepted
+            nonlocal verified, accepted, checked, body
             try:
                 conn, _ = ftp.ntransfercmd(f"STOR {target}")
             except ftplib.error_perm:
@@ -579,7 +635,11 @@ class FTPSAdapter(Adapter):
                 conn, _ = ftp.ntransfercmd(f"STOR {target}")
             accepted = True
             with conn, explained(ftp):
-                for chunk in FileBody(handle, size, callback=callback, name=local):
+                body = FileBody(
+                    handle, size, callback=callback, name=local, throttle=self.settings.throttle,
+                    also=self._hash_command.algorithm if self._hash_command else None,
+                )
+                for chunk in body:
                     conn.sendall(chunk)
                 # close_notify tells the server the file is complete rather than cut.
                 if isinstance(conn, ssl.SSLSocket):
@@ -600,6 +660,12 @@ class FTPSAdapter(Adapter):
                         hint="run the command again; check the server's disk space",
                     )
                 verified = True
+            # On the name written, before any rename: a mismatch installs nothing (the
+            # handler below removes ``target``).
+            checked = self._verify(
+                ftp, target, body.hash, size, what=f"the upload of {remote}", size_checked=verified,
+                consequence="the upload was removed",
+            )
 
         try:
             with handle:
@@ -623,6 +689,8 @@ class FTPSAdapter(Adapter):
             elapsed=time.monotonic() - started, details=details, protocol=self.settings.scheme,
             tls_version=self._ftp.tls_version if self._ftp else None, size_verified=verified,
             temp_name=posixpath.basename(temp) if temp is not None else None,
+            sha256=body.sha256 if body is not None else None,
+            verified=checked,
         )
 
     def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:

@@ -1,0 +1,78 @@
+"""End-to-end verification over WebDAV: the upload under its temporary name is checked before the MOVE.
+
+The WebDAV server states no digests by itself; an ``intercept`` answers the HEAD xfer sends
+after the PUT with the headers a digest-capable server would send (true or lying).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import one_error, run
+from xfer.errors import ExitCode
+from xfer.testing.pki import TestPKI
+from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
+
+DATA = b"EDI*" * 40000
+DIGEST = base64.b64encode(hashlib.sha256(DATA).digest()).decode()
+WRONG = base64.b64encode(hashlib.sha256(DATA + b"!").digest()).decode()
+
+
+def _tls(pki: TestPKI) -> list[str]:
+    return ["--ca", str(pki.root_ca), "--identity", str(pki.client_p12),
+            "--identity-password", f"file:{pki.password_file}"]
+
+
+def _head_digest(value: str, *, part_only: bool) -> Callable[[RecordedRequest], Reply | None]:
+    def intercept(request: RecordedRequest) -> Reply | None:
+        part = request.path.endswith(".xfer-part")
+        if request.method != "HEAD" or not (part or request.path.endswith(".bin")) or (part_only and not part):
+            return None
+        return Reply(200, headers={"Content-Length": str(len(DATA)), "Repr-Digest": f"sha-256=:{value}:"})
+
+    return intercept
+
+
+def _installed(root: Path) -> list[str]:
+    return sorted(p.name for p in root.rglob("*") if p.is_file())
+
+
+def test_webdav_head_digest_after_the_move_is_checked(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path
+) -> None:
+    local = tmp_path / "a.bin"
+    local.write_bytes(DATA)
+    with WebDAVServer(pki, root=tmp_path / "dav", intercept=_head_digest(DIGEST, part_only=False)) as srv:
+        code, out, err = run(capsys, "put", str(local), f"{srv.url}a.bin", "--json", *_tls(pki))
+        assert code == 0, err
+        result = json.loads(out)[0]
+        assert (result["verified"], result["size_verified"]) == ("sha256", True)
+        assert result["sha256"] == hashlib.sha256(DATA).hexdigest()
+
+
+def test_webdav_checksum_asks_before_the_move_and_installs_nothing_unvouched(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path
+) -> None:
+    local = tmp_path / "a.bin"
+    local.write_bytes(DATA)
+    with WebDAVServer(pki, root=tmp_path / "dav") as srv:
+        code, _, err = run(capsys, "put", str(local), f"{srv.url}a.bin", "--checksum", *_tls(pki))
+        assert code == ExitCode.INTEGRITY
+        one_error(err, "gave no checksum for the upload of", "the upload was removed")
+        assert _installed(srv.root) == []
+    with WebDAVServer(pki, root=tmp_path / "dav2", intercept=_head_digest(WRONG, part_only=True)) as srv:
+        code, _, err = run(capsys, "put", str(local), f"{srv.url}a.bin", "--checksum", *_tls(pki))
+        assert code == ExitCode.INTEGRITY
+        one_error(err, "failed the SHA-256 check")
+        assert _installed(srv.root) == []
+    with WebDAVServer(pki, root=tmp_path / "dav3", intercept=_head_digest(DIGEST, part_only=True)) as srv:
+        code, out, err = run(capsys, "put", str(local), f"{srv.url}a.bin", "--checksum", "--json", *_tls(pki))
+        assert code == 0, err
+        assert json.loads(out)[0]["verified"] == "sha256"
+        assert _installed(srv.root) == ["a.bin"]

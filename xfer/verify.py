@@ -1,0 +1,270 @@
+"""End-to-end verification: the local hash computed while streaming, the server's hash, the verdict.
+
+Every put and get ends with the strongest check the server offers, named in the result's
+``verified`` key: ``"sha256"``, ``"md5"`` or ``"crc32"`` when the server stated a hash of
+its copy and it matched ours; ``"size"`` when only the size could be compared; ``"none"``
+when not even that.  Adapters only report what the server said: an FTP ``HASH``/``XSHA256``
+reply, HTTP ``Repr-Digest``/``Content-Digest``/``Digest``/``Content-MD5`` headers.  The
+parsing and the comparison are here, once.
+
+The local side is a :class:`StreamHash` fed by the chunk loops of
+:class:`~xfer.transfer.FileBody` and :class:`~xfer.transfer.AtomicDownload`: SHA-256
+always (the result's ``sha256``), MD5 or CRC32 alongside only when the server's strongest
+hash is that one (known before the bytes move), so nothing is read twice and no hash is
+computed that nobody compares.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import IntegrityError
+from .types import Verified
+
+__all__ = [
+    "HASHES",
+    "Check",
+    "FTPHashCommand",
+    "HashName",
+    "ServerHash",
+    "StreamHash",
+    "conclude",
+    "ftp_hash_command",
+    "ftp_hash_reply",
+    "http_digest",
+]
+
+#: What a result's ``verified`` says: the check that passed.
+Check = Verified
+
+#: The hashes compared, strongest first.  SHA-1 and SHA-512 offers are not used: SHA-256 is
+#: what servers that hash at all offer, and ``verified`` names a fixed set.
+HashName = Literal["sha256", "md5", "crc32"]
+HASHES: tuple[HashName, ...] = ("sha256", "md5", "crc32")
+
+_HEX_LENGTH: dict[HashName, int] = {"sha256": 64, "md5": 32, "crc32": 8}
+_LABEL: dict[HashName, str] = {"sha256": "SHA-256", "md5": "MD5", "crc32": "CRC32"}
+
+
+class StreamHash:
+    """The hashes of a byte stream, updated block by block: SHA-256, plus ``also`` if given.
+
+    ``also`` is ``"md5"`` or ``"crc32"``: the one extra hash the server will be asked for.
+    """
+
+    __slots__ = ("_crc", "_md5", "_sha256", "also")
+
+    def __init__(self, also: str | None = None) -> None:
+        if also not in (None, "sha256", "md5", "crc32"):
+            raise ValueError(f"unknown hash {also!r}")
+        self.also = None if also == "sha256" else also
+        self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False) if also == "md5" else None
+        self._crc = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._sha256.update(data)
+        if self._md5 is not None:
+            self._md5.update(data)
+        elif self.also == "crc32":
+            self._crc = zlib.crc32(data, self._crc)
+
+    def hexdigest(self, algorithm: str = "sha256") -> str | None:
+        """The hex digest so far (lowercase), or None for a hash not computed."""
+        if algorithm == "sha256":
+            return self._sha256.hexdigest()
+        if algorithm == "md5" and self._md5 is not None:
+            return self._md5.hexdigest()
+        if algorithm == "crc32" and self.also == "crc32":
+            return f"{self._crc:08x}"
+        return None
+
+
+@dataclass(frozen=True)
+class ServerHash:
+    """A hash of its copy the server stated: ``algorithm`` (one of :data:`HASHES`), lowercase hex, and the source."""
+
+    algorithm: HashName
+    value: str
+    source: str
+
+
+def conclude(
+    offered: ServerHash | None,
+    local: StreamHash,
+    *,
+    server: str,
+    what: str,
+    size_checked: bool,
+    required: bool,
+    consequence: str,
+    looked_for: str,
+) -> Check:
+    """Compare the server's hash with ours; return what ``verified`` says, or raise :class:`IntegrityError`.
+
+    ``what`` names the transfer ("the upload of /in/a.csv"), ``consequence`` what xfer did
+    about the data ("nothing was saved", "the upload was removed"), ``looked_for`` what
+    the server was asked ("HASH/XSHA256/XMD5/XCRC in FEAT").  ``required`` (``--checksum``)
+    makes a missing hash an error instead of falling back to ``"size"``/``"none"``.
+    """
+    if offered is not None:
+        ours = local.hexdigest(offered.algorithm)
+        if ours is not None:
+            theirs = offered.value
+            if ours != theirs:
+                label = _LABEL[offered.algorithm]
+                raise IntegrityError(
+                    f"{server}: {what} failed the {label} check: the server's {offered.source} says "
+                    f"{theirs[:16]}…, the bytes xfer moved hash to {ours[:16]}…; {consequence}",
+                    hint="run the command again; if it repeats, the server (or something between) "
+                    "alters the data",
+                )
+            return offered.algorithm
+    if required:
+        raise IntegrityError(
+            f"{server} gave no checksum for {what} (looked for {looked_for}); the checksum option "
+            f"requires one; {consequence}",
+            hint="drop --checksum (checksum = false in the profile) to accept a size check, or ask the "
+            "partner to offer a hash (FTP HASH/XSHA256, HTTP Repr-Digest)",
+        )
+    return "size" if size_checked else "none"
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+#: RFC 9530 registry names and RFC 3230 names (case-insensitive) of the hashes compared.
+_HTTP_NAMES: dict[str, HashName] = {"sha-256": "sha256", "md5": "md5"}
+_SF_ITEM = re.compile(r"\s*([A-Za-z*][A-Za-z0-9_.*-]*)\s*(?:=\s*(:[A-Za-z0-9+/=]*:|[^,;]*))?\s*((?:;[^,]*)?)\s*")
+
+
+def _digest_bytes(value: str, algorithm: HashName) -> str | None:
+    """Hex of a base64 digest (or, leniently, of a hex one) of the right length; None if neither."""
+    value = value.strip().strip(":").strip('"')
+    size = _HEX_LENGTH[algorithm] // 2
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) == size:
+        return raw.hex()
+    if re.fullmatch(rf"[0-9a-fA-F]{{{size * 2}}}", value):
+        return value.lower()
+    return None
+
+
+def _items(value: str) -> Iterable[tuple[str, str]]:
+    """``key=value`` members of a comma-separated list (a structured-field dictionary or RFC 3230's)."""
+    for member in value.split(","):
+        match = _SF_ITEM.fullmatch(member)
+        if match is not None and match.group(2) is not None:
+            yield match.group(1).lower(), match.group(2)
+
+
+def http_digest(headers: Mapping[str, str], *, content: bool) -> ServerHash | None:
+    """The strongest hash of the representation the headers state, or None.
+
+    ``Repr-Digest`` (RFC 9530) and ``Digest`` (RFC 3230, an instance digest) describe the
+    whole file whatever the message carries.  ``content``: the message body is the whole
+    file (a ``200`` GET without a content coding), so ``Content-Digest`` and ``Content-MD5``
+    describe it too; never for a PUT or HEAD answer, whose body is not the file.
+    A malformed value is no hash (nothing to compare), not an error.
+    """
+    names = ["Repr-Digest", "Digest"] + (["Content-Digest", "Content-MD5"] if content else [])
+    found: dict[HashName, ServerHash] = {}
+    for header in names:
+        value = headers.get(header)
+        if not value:
+            continue
+        members = [("md5", value)] if header == "Content-MD5" else _items(value)
+        for name, raw in members:
+            algorithm = _HTTP_NAMES.get(name)
+            if algorithm is None or algorithm in found:
+                continue
+            hexed = _digest_bytes(raw, algorithm)
+            if hexed is not None:
+                found[algorithm] = ServerHash(algorithm, hexed, header)
+    return next((found[a] for a in HASHES if a in found), None)
+
+
+# -- FTP -------------------------------------------------------------------------------------
+
+#: The legacy commands (proftpd's mod_digest, Serv-U, others) per hash.
+_FTP_LEGACY = {"sha256": "XSHA256", "md5": "XMD5", "crc32": "XCRC"}
+#: draft-bryan-ftpext-hash names.
+_FTP_HASH_NAMES = {"sha256": "SHA-256", "md5": "MD5", "crc32": "CRC32"}
+
+
+@dataclass(frozen=True)
+class FTPHashCommand:
+    """How to ask an FTP server for a file's hash: ``command`` (``HASH`` or a legacy one) for ``algorithm``.
+
+    ``select`` is the ``OPTS HASH`` line to send first when HASH's current algorithm is another one.
+    """
+
+    algorithm: HashName
+    command: str
+    select: str | None = None
+
+
+def ftp_hash_command(feat_lines: Iterable[str]) -> FTPHashCommand | None:
+    """The strongest hash a FEAT reply announces, and the command for it (``HASH`` preferred).
+
+    ``feat_lines`` are the feature lines (``HASH SHA-1*;SHA-256;MD5``, ``XSHA256``...); the
+    ``*`` marks HASH's current algorithm (draft-bryan-ftpext-hash).
+    """
+    names: set[str] = set()
+    hash_algorithms: dict[str, bool] = {}  # draft name -> currently selected
+    for line in feat_lines:
+        words = line.strip().split(None, 1)
+        if not words:
+            continue
+        name = words[0].upper()
+        names.add(name)
+        if name == "HASH" and len(words) > 1:
+            for item in words[1].upper().split(";"):
+                if item.strip():
+                    hash_algorithms[item.strip().rstrip("*")] = item.strip().endswith("*")
+    for algorithm in HASHES:
+        draft = _FTP_HASH_NAMES[algorithm]
+        if draft in hash_algorithms:
+            select = None if hash_algorithms[draft] else f"OPTS HASH {draft}"
+            return FTPHashCommand(algorithm, "HASH", select)
+        if _FTP_LEGACY[algorithm] in names:
+            return FTPHashCommand(algorithm, _FTP_LEGACY[algorithm])
+    return None
+
+
+def ftp_hash_reply(reply: str, command: FTPHashCommand) -> ServerHash | None:
+    """The hash in a reply to ``command``; None if the reply does not carry one for the whole file.
+
+    ``HASH``: ``213 SHA-256 0-1048576 <hex> <path>`` (algorithm, byte range, hash, path);
+    a range not starting at 0 or another algorithm is no answer about the whole file.
+    Legacy commands: ``250 <hex>`` (proftpd) or ``213 <hex>``; the hex of the right length is taken.
+    """
+    text = reply.strip().splitlines()[-1] if reply.strip() else ""
+    width = _HEX_LENGTH[command.algorithm]
+    if command.command == "HASH":
+        fields = text.split(None, 4)
+        if len(fields) < 4 or fields[0] != "213" or fields[1].upper() != _FTP_HASH_NAMES[command.algorithm]:
+            return None
+        start, _, _ = fields[2].partition("-")
+        if start != "0":
+            return None
+        candidates = [fields[3]]
+    else:
+        if text[:1] != "2":
+            return None
+        candidates = text.split()[1:]
+    for token in candidates:
+        if command.algorithm == "crc32" and re.fullmatch(r"[0-9a-fA-F]{1,8}", token):
+            return ServerHash("crc32", token.lower().rjust(8, "0"), command.command)
+        if re.fullmatch(rf"[0-9a-fA-F]{{{width}}}", token):
+            return ServerHash(command.algorithm, token.lower(), command.command)
+    return None
