@@ -78,9 +78,13 @@ class Connection:
 
 
 def with_connection_options(func: F) -> F:
-    """Add the connection flags to a command; it receives them as ``connection: Connection``."""
+    """Add the connection flags to a command; it receives them as ``connection: Connection``.
+
+    A command's own parameter of the same name wins (``sync --checksum`` compares by hash and
+    sets the connection's ``checksum`` itself).
+    """
     signature = inspect.signature(func, eval_str=True)
-    extra = connection_parameters()
+    extra = [p for p in connection_parameters() if p.name not in signature.parameters]
     names = [p.name for p in extra]
 
     @functools.wraps(func)

@@ -97,7 +97,8 @@ def sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Print the plan; change nothing.")] = False,
     size_only: Annotated[bool, typer.Option("--size-only", help="Compare sizes only, not times.")] = False,
     checksum: Annotated[
-        bool, typer.Option("--checksum", help="Compare sizes and checksums (the server must list hashes).")
+        bool, typer.Option("--checksum", help="Compare sizes and checksums, and prove each transfer by a server hash "
+                       "(the server must offer them).")
     ] = False,
     modify_window: Annotated[
         float, typer.Option("--modify-window", min=0, help="Seconds two times may differ and still be equal.")
@@ -129,6 +130,9 @@ def sync(
     upload = not is_remote(source)
     remote_target, local = (destination, source) if upload else (source, destination)
     compare = Compare(mode="size" if size_only else "checksum" if checksum else "time", window=modify_window)
+    if checksum:
+        # Compared by hash, and each transfer proven by one too (the connection's --checksum).
+        connection.overrides["checksum"] = True
     filters = _filters(ctx, include, exclude)
     with _open(remote_target, connection) as (remote, path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output) and not dry_run) as callbacks:
