@@ -25,6 +25,7 @@ from .errors import UsageError
 from .options import DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
 from .protocols.spec import SettingsSource
+from .retry import RetryPolicy
 from .secrets import Secret, resolve
 from .urls import Endpoint, parse_url, url_username
 
@@ -40,7 +41,7 @@ _log = logging.getLogger(__name__)
 URL_PROFILE = "url-target"
 
 _OVERRIDABLE = ("identity", "identity_password", "ca", "pin", "username", "password", "timeout",
-                "tls_min", "tls_max", "max_listing")
+                "tls_min", "tls_max", "max_listing", "retries", "retry_wait", "resume")
 
 
 def resolve_profile(
@@ -147,10 +148,16 @@ def connect(
         password=resolved_password,
         timeout=float(profile.get("timeout")),
         max_listing=int(profile.get("max_listing")) * 2**20,
+        retries=int(profile.get("retries")),
+        retry_wait=float(profile.get("retry_wait")),
+        resume=bool(profile.get("resume")),
         options=options,
         profile_name=None if profile.name == URL_PROFILE else profile.name,
     )
-    return cls(settings)
+    # Connecting is retried like any operation: a refused or timed-out connect, a 421 "too
+    # many users" at the greeting.  (HTTP adapters connect on their first request.)
+    policy = RetryPolicy(retries=settings.retries, wait=settings.retry_wait)
+    return policy.run(lambda: cls(settings))[0]
 
 
 def _settings_source(profile: Profile, identity: Identity | None, warn: Callable[[str], None] | None) -> SettingsSource:

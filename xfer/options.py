@@ -47,6 +47,12 @@ CORE: Mapping[str, Option] = {
         Option("tls_max", str, None, "Highest TLS version offered", choices=("1.2", "1.3")),
         Option("max_listing", int, 64, "MiB of one folder listing (index page, PROPFIND, MLSD) read "
                "before xfer gives up on it"),
+        Option("retries", int, 3, "Tries again this many times after a transient failure (a cut connection, "
+               "FTP 421/425/426/450/451, HTTP 408/429/502/503/504); 0: never", minimum=0),
+        Option("retry_wait", float, 1.0, "Seconds before the first retry; each further one waits up to twice "
+               "as long (random, at most 60 s; a server's Retry-After wins)"),
+        Option("resume", bool, False, "get: keep the part of a download that failed (with a small "
+               "sidecar) and continue it next time, if the remote file is unchanged"),
     )
 }
 

@@ -98,7 +98,7 @@ class Entry:
 #: may not use them: a protocol's fact under a common name would read as the common fact.
 COMMON_RESULT_KEYS = (
     "direction", "local", "remote", "size", "elapsed", "sha256",
-    "protocol", "tls_version", "size_verified", "temp_name",
+    "protocol", "tls_version", "size_verified", "temp_name", "attempts",
 )
 
 
@@ -111,7 +111,8 @@ class TransferResult:
     of the connection that moved the data (None if not known), ``size_verified`` whether
     the server confirmed the uploaded size (None: not checked, or a download; False: the
     server could not tell; a different size raises), ``temp_name`` the temporary name an
-    upload was written under before it was renamed into place (None: written directly).
+    upload was written under before it was renamed into place (None: written directly),
+    ``attempts`` how many tries it took (1: no retry; see :mod:`xfer.retry`).
     ``details`` carries what only some protocols know (HTTP status, FTPS data connections,
     the AS2 receipt); the JSON Schema ``xfer/schema/result.schema.json`` lists every key.
     """
@@ -127,6 +128,7 @@ class TransferResult:
     tls_version: str | None = None
     size_verified: bool | None = None
     temp_name: str | None = None
+    attempts: int = 1
 
     def __post_init__(self) -> None:
         clash = sorted(set(self.details) & set(COMMON_RESULT_KEYS))
@@ -151,6 +153,7 @@ class TransferResult:
             "tls_version": self.tls_version,
             "size_verified": self.size_verified,
             "temp_name": self.temp_name,
+            "attempts": self.attempts,
             **self.details,
         }
 
