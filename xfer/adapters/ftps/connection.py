@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ...errors import ConnectionDropped, InsecureSchemeRefused, IntegrityError, XferError
+from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, XferError
 from .replies import NOT_UNDERSTOOD, reply_code
 
 __all__ = [
@@ -169,7 +169,7 @@ class DataReader:
             return
         with contextlib.suppress(OSError, EOFError):
             ftp.voidresp()
-        raise IntegrityError(
+        raise TransferCut(
             f"{server}: {what} ended after {self.received} bytes without TLS "
             f"close_notify, and no size proves it complete; {consequence}",
             hint="the connection was cut (or the cut was forged); run the command again",
@@ -435,6 +435,13 @@ class FTPSConnection(ftplib.FTP_TLS):
             with contextlib.suppress(OSError):
                 self._control().settimeout(self.timeout)
         self.transfer_pending = False
+        if resp[:1] == "2":
+            # "226 Transfer complete" for a stream that broke on our side: the server took the
+            # cut for the end (an upload it now holds in part).  A cut connection, to retry.
+            raise ConnectionDropped(
+                f"the data connection to {self.host} broke ({type(cause).__name__}) although the server "
+                f"answered {resp.strip()!r}"
+            ) from cause
         raise ftplib.error_reply(resp) from cause
 
     def voidresp(self) -> str:
