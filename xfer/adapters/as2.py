@@ -48,11 +48,11 @@ import requests
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
-from ..retry import current_attempt
 from ..errors import ConfigError, ConnectError, IntegrityError, RemoteError, XferError
 from ..http_session import XferSession, create_session
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
+from ..retry import current_attempt
 from ..transfer import sha256_file
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
 
