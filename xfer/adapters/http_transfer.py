@@ -96,7 +96,8 @@ class HTTPTransfer:
         previous = out.previous if out.previous.get("source") == source else {}
         validator = _validator(previous)
         offset = out.offset if validator else 0
-        unchecked = "the part kept earlier cannot be checked against the server's file (no ETag or Last-Modified)"
+        unchecked = ("the part kept earlier is of another URL" if not previous else
+                     "the part kept earlier cannot be checked against the server's file (no ETag or Last-Modified)")
         with session.translating():
             response = self._request(source, offset, validator)
             restart = self._restart_reason(response, offset, previous) if offset else None
