@@ -207,3 +207,44 @@ def test_ls_is_retried(pki: TestPKI, caplog: pytest.LogCaptureFixture) -> None:
         remote.retry_policy = dataclasses.replace(remote.retry_policy, sleep=sleep)
         assert remote.ls("/d") == []
     assert [r.getMessage().split(":")[1].strip() for r in caplog.records] == ["HTTP 502"]
+
+
+# -- a parallel batch stops a worker that waits to retry -------------------------------------
+
+
+class _FakeAdapter:
+    """Just what run_tasks needs from an adapter: settings to copy, a retry policy, close()."""
+
+    def __init__(self, settings: object = None) -> None:
+        self.settings = settings
+        self.retry_policy = RetryPolicy(retries=3, wait=1.0, random=lambda: 1.0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_batch_failure_ends_a_worker_waiting_to_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    import xfer.retry
+    from xfer.batch import Task, run_tasks
+
+    monkeypatch.setattr(xfer.retry, "_sleep", time.sleep)  # real waits: the point is ending one
+    tries: list[float] = []
+
+    def missing(adapter: object, callback: object) -> object:
+        time.sleep(0.3)  # the other worker is in its wait by then
+        raise RemoteNotFound("gone", status=404)
+
+    def flaky(adapter: object, callback: object) -> object:
+        def cut() -> object:
+            tries.append(time.monotonic())
+            raise ConnectionDropped("cut")
+        return adapter.retry_policy.run(cut)  # type: ignore[attr-defined]
+
+    tasks = [Task("a", "/a", 1, missing), Task("b", "/b", 1, flaky)]  # type: ignore[arg-type]
+    remote = _FakeAdapter()
+    original = remote.retry_policy
+    with pytest.raises(RemoteNotFound):
+        run_tasks(remote, tasks, parallel=2, reconnect=_FakeAdapter)  # type: ignore[arg-type]
+    time.sleep(1.5)  # a worker left waiting would have started its second try by now
+    assert len(tries) == 1, "a worker retried after the batch had stopped"
+    assert remote.retry_policy is original  # the caller's adapter gets its own policy back

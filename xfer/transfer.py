@@ -440,8 +440,17 @@ class AtomicDownload:
         attempt.state[self._key] = kept
         if self._sidecar is not None:
             _write_sidecar(self._sidecar, kept)
+        # Still ours until the retry loop is done with it: a Ctrl-C between tries (or a batch
+        # abandoning a worker that waits to retry) removes it like a part being written.
+        with _IN_PROGRESS_LOCK:
+            _IN_PROGRESS.add(self.temp)
         attempt.on_give_up(self._remove_part, resumable=True)
+        attempt.on_give_up(self._unregister)
         return True
+
+    def _unregister(self) -> None:
+        with _IN_PROGRESS_LOCK:
+            _IN_PROGRESS.discard(self.temp)
 
     def _remove_part(self) -> None:
         with contextlib.suppress(OSError):
