@@ -248,3 +248,19 @@ def test_batch_failure_ends_a_worker_waiting_to_retry(monkeypatch: pytest.Monkey
     time.sleep(1.5)  # a worker left waiting would have started its second try by now
     assert len(tries) == 1, "a worker retried after the batch had stopped"
     assert remote.retry_policy is original  # the caller's adapter gets its own policy back
+
+
+# -- options -------------------------------------------------------------------------------
+
+
+def test_retry_options_are_validated_like_every_option() -> None:
+    from xfer.errors import ConfigError
+    from xfer.profiles import Profile
+
+    base = {"url": "https://example.com/"}
+    profile = Profile.from_mapping("partner", {**base, "retries": 0, "retry_wait": 0.5, "resume": True})
+    assert (profile.get("retries"), profile.get("retry_wait"), profile.get("resume")) == (0, 0.5, True)
+    assert Profile.from_mapping("partner", base).get("retries") == 3
+    for bad in ({"retries": -1}, {"retry_wait": -1.0}, {"resume": "yes"}, {"retries": 1.5}):
+        with pytest.raises(ConfigError):
+            Profile.from_mapping("partner", {**base, **bad})

@@ -507,7 +507,8 @@ class FTPSAdapter(Adapter):
                 self._refuse_folder(ftp, remote, exc)
                 raise
             # What the file is, so a part kept after a cut is continued only if it is unchanged.
-            facts = {"source": remote, "size": expected, "mdtm": self._mdtm(ftp, remote)}
+            source = f"{self.settings.scheme}://{self.settings.server}{remote}"
+            facts = {"source": source, "size": expected, "mdtm": self._mdtm(ftp, remote)}
             offset, restart = self._resume_offset(ftp, out, facts)
             with out:
                 out.expected_size = expected
