@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
+import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -169,3 +172,23 @@ def test_not_found_and_bad_login_are_tried_once(ftps: tuple[Endpoint, list[int]]
                          ca=str(endpoint.ca), username=endpoint.profile.get("username"), password="env:NOPE_WRONG",
                          retry_wait=0.01)
         assert len(proxy.connections) == 1
+
+
+def test_file_changed_between_tries_starts_over(ftps: tuple[Endpoint, list[int]], tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    endpoint, _ = ftps
+    source = endpoint.root / "big.bin"
+    source.write_bytes(DATA)
+    changed = DATA[::-1]  # the same size: only MDTM tells
+    caplog.set_level(logging.INFO, logger="xfer.retry")
+    with proxied(ftps, with_control(data_cut("down", SIZE // 2), ftps)) as (_proxy, remote):
+        def rewrite(seconds: float) -> None:
+            source.write_bytes(changed)
+            os.utime(source, (1_000_000_000, 1_000_000_000))
+
+        remote.retry_policy = dataclasses.replace(remote.retry_policy, sleep=rewrite)
+        result = remote.get_file("/big.bin", tmp_path / "big.bin")
+    assert (tmp_path / "big.bin").read_bytes() == changed
+    assert result.attempts == 2
+    assert not any(line.startswith("REST ") for line in endpoint.server.commands)
+    assert any("changed on the server" in r.getMessage() for r in caplog.records)

@@ -573,8 +573,9 @@ class FTPSAdapter(Adapter):
             return 0, ""
         previous = out.previous
         size = facts["size"]
-        if size is None or any(previous.get(key) != facts[key] for key in ("source", "size", "mdtm")) \
-                or kept > size:
+        if size is None:
+            return 0, "the server does not tell the file's size (SIZE), so the part kept earlier cannot be checked"
+        if any(previous.get(key) != facts[key] for key in ("source", "size", "mdtm")) or kept > size:
             return 0, "the file changed on the server since the part was saved"
         if kept == size:
             return 0, "the part kept earlier already holds every byte; fetching it again to prove it"
