@@ -402,7 +402,12 @@ class Adapter:
             if callback is not None:
                 callback(done, total)
 
-        result, tries = self._retrying(lambda: run(tracked), idempotent=idempotent, progress=lambda: moved)
+        def attempt() -> TransferResult:
+            nonlocal moved
+            moved = 0  # "after N MB" speaks of the try that failed
+            return run(tracked)
+
+        result, tries = self._retrying(attempt, idempotent=idempotent, progress=lambda: moved)
         return self._common(replace(result, attempts=tries))
 
     def _idempotent_put(self) -> bool:

@@ -616,17 +616,18 @@ class FTPSAdapter(Adapter):
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted
             offset, command = self._resume_upload(ftp, kept, size) if kept else (0, "STOR")
-            try:
-                conn, _ = ftp.ntransfercmd(f"{command} {target}")
-            except ftplib.error_perm:
-                # vsftpd says "553 Could not create file." when the folder is missing: create
-                # the missing folders and try once more (put into new folders, like HTTPS
-                # and WebDAV).  If the folder exists, the refusal is about something else.
-                # A refused APPE (or REST+STOR) starts over with a plain STOR.
-                if not offset and not self._make_parents(ftp, folder):
-                    raise
-                offset = 0
-                conn, _ = ftp.ntransfercmd(f"STOR {target}")
+            if offset:
+                conn, offset = self._continue_upload(ftp, target, offset, command)
+            else:
+                try:
+                    conn, _ = ftp.ntransfercmd(f"STOR {target}")
+                except ftplib.error_perm:
+                    # vsftpd says "553 Could not create file." when the folder is missing: create
+                    # the missing folders and try once more (put into new folders, like HTTPS
+                    # and WebDAV).  If the folder exists, the refusal is about something else.
+                    if not self._make_parents(ftp, folder):
+                        raise
+                    conn, _ = ftp.ntransfercmd(f"STOR {target}")
             accepted = True
             handle.seek(offset)
 
@@ -710,6 +711,27 @@ class FTPSAdapter(Adapter):
         except ftplib.error_perm:
             return stored, "APPE"
         return stored, "STOR"
+
+    def _continue_upload(self, ftp: FTPSConnection, target: str, offset: int, command: str) -> tuple[Any, int]:
+        """The data connection that continues ``target`` at ``offset``, and that offset.
+
+        Servers differ: proftpd takes ``REST`` and then refuses the ``STOR`` ("451 Append/Restart
+        not permitted", ``AllowStoreRestart off``), others refuse ``REST`` before ``STOR`` but
+        take ``APPE``.  Each refusal moves to the next way; the last is a plain ``STOR`` from 0.
+        """
+        if command == "STOR":
+            try:
+                conn, _ = ftp.ntransfercmd(f"STOR {target}")
+                return conn, offset
+            except ftplib.Error:
+                pass  # REST was taken, the STOR after it was not: try APPE
+        try:
+            conn, _ = ftp.ntransfercmd(f"APPE {target}")
+            return conn, offset
+        except ftplib.Error:
+            pass
+        conn, _ = ftp.ntransfercmd(f"STOR {target}")
+        return conn, 0
 
     def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:
         """The size the server reports for an upload: SIZE, else MLST's size fact, else None."""

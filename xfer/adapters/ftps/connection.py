@@ -167,7 +167,9 @@ class DataReader:
         if not self.ragged or (expected is not None and self.received == expected):
             ftp.voidresp()
             return
-        with contextlib.suppress(OSError, EOFError):
+        # error_reply: not a failure code but no 2xx either.  pure-ftpd answers a data connection
+        # cut on our side with a second "150 0.011 seconds (measured here)...": the cut is the reason.
+        with contextlib.suppress(OSError, EOFError, ftplib.error_reply):
             ftp.voidresp()
         raise TransferCut(
             f"{server}: {what} ended after {self.received} bytes without TLS "
@@ -326,8 +328,9 @@ class FTPSConnection(ftplib.FTP_TLS):
         works.  Not before the command: vsftpd accepts the data connection only once it
         has the command, and a server refusing the command (``550``) never handshakes.
 
-        ``rest`` is in the signature only because ftplib's is: xfer never resumes a
-        transfer (REST), and a caller asking for it gets ``NotImplementedError``.
+        ``rest`` is in the signature only because ftplib's is: a caller asking for it gets
+        ``NotImplementedError``.  xfer resumes (:mod:`xfer.retry`) by sending ``REST`` itself
+        first, where it can tell a refused REST from a refused transfer.
         From the server's 1xx on, :attr:`transfer_pending` is True until the final
         reply is read (:meth:`voidresp` or :meth:`explain_failure`).
         """
