@@ -120,6 +120,11 @@ class Attempt:
     #: What one try leaves for the next: free for the operation, shared by all its tries.
     state: dict[str, Any]
     _cleanups: list[tuple[Callable[[], None], bool]] = field(default_factory=list, repr=False)
+    _final: bool = False
+
+    def stop_retrying(self) -> None:
+        """The failure on its way out must not be retried, whatever its class (see :meth:`RetryPolicy.run`)."""
+        self._final = True
 
     def on_give_up(self, cleanup: Callable[[], None], *, resumable: bool = False) -> None:
         """Run ``cleanup`` once no further try follows (the operation failed for good).
@@ -196,9 +201,8 @@ class RetryPolicy:
                 with _running(attempt):
                     return operation(), number
             except BaseException as exc:
-                retry = isinstance(exc, Exception) and number <= self.retries and is_transient(
-                    exc, idempotent=idempotent
-                )
+                retry = isinstance(exc, Exception) and number <= self.retries and not attempt._final \
+                    and is_transient(exc, idempotent=idempotent)
                 if not retry:
                     # Keep what the tries left only for a later run to continue (--resume),
                     # and only when this failure is one a later run can get past.

@@ -120,8 +120,8 @@ class HTTPTransfer:
                     # Asked for identity and got an encoding anyway: keep the bytes as sent.
                     details["content_encoding"] = encoding
                 raw = response.raw
+                out.expected_size = length  # before entering: the first progress report has the total
                 with out:
-                    out.expected_size = length
                     out.facts = {"source": source, "size": length, "etag": response.headers.get("ETag"),
                                  "last_modified": response.headers.get("Last-Modified")}
                     if resumed_at:

@@ -510,8 +510,8 @@ class FTPSAdapter(Adapter):
             source = f"{self.settings.scheme}://{self.settings.server}{remote}"
             facts = {"source": source, "size": expected, "mdtm": self._mdtm(ftp, remote)}
             offset, restart = self._resume_offset(ftp, out, facts)
+            out.expected_size = expected  # before entering: the first progress report has the total
             with out:
-                out.expected_size = expected
                 out.facts = facts
                 try:
                     conn, announced = ftp.ntransfercmd(f"RETR {remote}")
@@ -684,7 +684,15 @@ class FTPSAdapter(Adapter):
             raise
         details = self._details(first)
         if temp is not None:
-            left = install.install(self._install_site(), temp, remote)
+            try:
+                left = install.install(self._install_site(), temp, remote)
+            except Exception:
+                # Only the rename failed: the complete upload is kept and the error names what
+                # is where (perhaps the old version moved aside).  Another try would change that
+                # picture under the user's feet: the error is final.
+                if attempt is not None:
+                    attempt.stop_retrying()
+                raise
             if left is not None:
                 details["previous_version_left_at"] = self.user_path(left)
         return TransferResult(
