@@ -150,3 +150,22 @@ def test_without_resume_a_kept_part_is_not_used_and_nothing_is_left(
                          "--retries", "0", *flags(xfer_https_server))
     assert code in (5, 7)
     assert hidden(tmp_path) == []
+
+
+def test_every_command_prints_retries_as_xfer_lines(
+    xfer_https_server: Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only get/put: ``profile test`` connects through the same retry loop, and its retry lines
+    are ``xfer: retry ...`` too (never a bare logging line)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "partner.toml").write_text(
+        f'url = "https://127.0.0.1:{port}/"\nca = "{xfer_https_server.ca}"\nretries = 1\nretry_wait = 0.01\n')
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    code, _, err = run(capsys, "profile", "test", "partner")
+    assert code == 5
+    retries = [line for line in err.splitlines() if "retry" in line]
+    assert retries and all(line.startswith("xfer: retry 1/1 in ") for line in retries), err

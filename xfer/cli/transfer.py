@@ -23,7 +23,6 @@ from .common import (
     info,
     open_remote,
     progress,
-    retry_messages,
     show_progress,
     warn,
     with_connection_options,
@@ -48,12 +47,10 @@ def _open(target: str, connection: Connection) -> Iterator[tuple[Adapter, str, s
     from ..urls import parse_target
 
     parsed = parse_target(target)
-    with retry_messages():
-        # A URL's path is the target's path, so its connection starts at the server's root.
-        adapter = (open_remote(parsed.profile, connection) if parsed.profile
-                   else open_remote(target, connection, root="/"))
-        with adapter:
-            yield adapter, parsed.path, parsed.origin
+    # A URL's path is the target's path, so its connection starts at the server's root.
+    adapter = open_remote(parsed.profile, connection) if parsed.profile else open_remote(target, connection, root="/")
+    with adapter:
+        yield adapter, parsed.path, parsed.origin
 
 
 def _report(results: list[TransferResult], prefix: str, *, json_output: bool, quiet: bool) -> None:
