@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,6 @@ def test_remote_changed_between_tries_starts_over(xfer_https_server: Endpoint, t
 
         def sleep(seconds: float) -> None:  # between the tries, the partner replaces the file
             source.write_bytes(changed)
-            import os
             os.utime(source, (1_000_000, 1_000_000))
 
         remote.retry_policy = dataclasses.replace(policy, sleep=sleep)
@@ -115,3 +115,17 @@ def test_remote_changed_between_tries_starts_over(xfer_https_server: Endpoint, t
     assert (tmp_path / "big.bin").read_bytes() == changed
     assert result.attempts == 2
     assert any("starting over from 0" in r.getMessage() for r in caplog.records)
+
+
+def test_webdav_download_resumes(xfer_webdav_server: Endpoint, tmp_path: Path) -> None:
+    """wsgidav answers Range + If-Range with 206 as Apache does."""
+    source = xfer_webdav_server.root / "big.bin"
+    source.write_bytes(DATA)
+    os.utime(source, (1_700_000_000, 1_700_000_000))  # not "just modified": a strong validator
+    with FaultProxy(upstream(xfer_webdav_server), plan={0: Cut("down", after=SIZE // 2)}) as proxy, \
+            connect(xfer_webdav_server, proxy) as remote:
+        result = remote.get_file("/big.bin", tmp_path / "big.bin")
+    assert (tmp_path / "big.bin").read_bytes() == DATA
+    assert result.attempts == 2
+    assert sum(c.bytes_down for c in proxy.connections) <= 1.3 * SIZE
+    assert leftovers(tmp_path) == []
