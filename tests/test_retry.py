@@ -7,6 +7,7 @@ import email.utils
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,7 +154,7 @@ def test_zero_retries_is_one_try() -> None:
 # -- Retry-After from a real (scripted) server ------------------------------------------------
 
 
-def _adapter(srv: ScriptedHTTPSServer, pki: TestPKI, **options: object) -> HTTPSAdapter:
+def _adapter(srv: ScriptedHTTPSServer, pki: TestPKI, **options: Any) -> HTTPSAdapter:
     remote = xfer.connect(srv.url + "/", ca=str(pki.root_ca), **options)
     assert isinstance(remote, HTTPSAdapter)
     return remote

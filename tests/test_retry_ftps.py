@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ def ftps(xfer_serve: Callable[..., Endpoint]) -> tuple[Endpoint, list[int]]:
 
 @contextmanager
 def proxied(
-    ftps: tuple[Endpoint, list[int]], plan: Plan, **options: object
+    ftps: tuple[Endpoint, list[int]], plan: Plan, **options: Any
 ) -> Iterator[tuple[FaultProxy, xfer.Adapter]]:
     endpoint, passive = ftps
     control = int(endpoint.address.rsplit(":", 1)[1])

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def upstream(endpoint: Endpoint) -> tuple[str, int]:
     return host, int(port)
 
 
-def connect(endpoint: Endpoint, proxy: FaultProxy, **options: object) -> xfer.Adapter:
+def connect(endpoint: Endpoint, proxy: FaultProxy, **options: Any) -> xfer.Adapter:
     options.setdefault("retry_wait", 0.01)
     return xfer.connect(
         through(endpoint, proxy), identity=str(endpoint.identity),
