@@ -14,6 +14,17 @@ from xfer.testing.pki import TestPKI, create_pki
 from xfer.tls import XferSSLContext, create_ssl_context
 
 
+@pytest.fixture(autouse=True)
+def retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits between retries, recorded instead of slept (xfer retries transient failures
+    3 times by default: error tests would otherwise sleep seconds each)."""
+    import xfer.retry
+
+    waits: list[float] = []
+    monkeypatch.setattr(xfer.retry, "_sleep", waits.append)
+    return waits
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     """One throwaway PKI for the whole session (RSA key generation is the slow part)."""

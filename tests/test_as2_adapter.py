@@ -34,6 +34,7 @@ from xfer.errors import (
 )
 from xfer.identity import Identity
 from xfer.profiles import Profile
+from xfer.retry import RetryPolicy
 from xfer.testing.as2_server import AS2Server
 from xfer.testing.pki import TestPKI
 from xfer.tls import create_ssl_context
@@ -300,6 +301,7 @@ def test_http_error_is_not_delivered_and_resend_works(
 ) -> None:
     server.fail_next(503)
     with connect(server) as remote:
+        remote.retry_policy = RetryPolicy(retries=0)  # the manual resend (retries: test_retry_as2.py)
         with pytest.raises(ServerError) as caught:
             remote.put_file(invoice, "/")
         failed = remote.last_receipt
@@ -428,6 +430,7 @@ def test_duplicate_without_mic_after_unconfirmed_attempts_is_unverified(
     partner = Identity.load(pki.partner_p12, pki.password)
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=_duplicate_hook(partner)) as srv, connect(srv) as remote:
         srv.fail_next(503)
+        remote.retry_policy = RetryPolicy(retries=0)
         with pytest.raises(ServerError):
             remote.put_file(invoice, "/")
         assert remote.last_receipt is not None

@@ -137,7 +137,7 @@ def test_not_delivered_then_resend(
 ) -> None:
     write_profile(dirs, pki, server)
     server.fail_next(502)
-    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    code, _, err = run(capsys, "put", str(invoice), "partner:", "--retries", "0")
     assert code == ExitCode.REMOTE
     line = one_error(err)
     assert "not delivered; safe to resend with the same Message-ID <" in line

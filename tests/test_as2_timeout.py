@@ -59,7 +59,8 @@ def test_timeout_after_sending_is_delivery_unknown(capsys: pytest.CaptureFixture
                                                    slow: AS2Server, invoice: Path) -> None:
     profile = write_profile(dirs, pki, slow)
     started = time.monotonic()
-    code, _, err = run(capsys, "put", str(invoice), f"{profile}:", "--timeout", str(TIMEOUT))
+    code, _, err = run(capsys, "put", str(invoice), f"{profile}:", "--timeout", str(TIMEOUT),
+               "--retries", "0")
     waited = time.monotonic() - started
     assert waited < DELAY - 1, f"waited {waited:.1f} s with --timeout {TIMEOUT}"
     assert code == ExitCode.CONNECT, err
@@ -89,7 +90,7 @@ def test_default_wait_follows_the_timeout_option(dirs: Path, pki: TestPKI, slow:
 
     write_profile(dirs, pki, slow)
     started = time.monotonic()
-    with xfer.connect("partner", timeout=TIMEOUT) as remote, pytest.raises(ConnectTimeout) as caught:
+    with xfer.connect("partner", timeout=TIMEOUT, retries=0) as remote, pytest.raises(ConnectTimeout) as caught:
         assert isinstance(remote, AS2Adapter)
         remote.put_file(invoice, "/")
     assert time.monotonic() - started < DELAY - 1
@@ -101,7 +102,8 @@ def test_refused_before_sending_is_still_not_delivered(
 ) -> None:
     with AS2Server(pki, root=tmp_path / "inbox") as srv:
         profile = write_profile(dirs, pki, srv)
-    code, _, err = run(capsys, "put", str(invoice), f"{profile}:", "--timeout", str(TIMEOUT))  # server gone
+    code, _, err = run(capsys, "put", str(invoice), f"{profile}:", "--timeout", str(TIMEOUT),
+               "--retries", "0")  # server gone
     assert code == ExitCode.CONNECT
     one_error(err, "not delivered; safe to resend")
     assert "delivery unknown" not in err

@@ -22,7 +22,8 @@ from xfer.testing.pki import TestPKI, create_pki
 
 def test_fields_default_to_none_so_old_raise_sites_keep_working() -> None:
     error = RemoteError("x: failed")
-    assert error.fields() == {"server": None, "path": None, "status": None, "reply_code": None, "attempt": None}
+    assert error.fields() == {"server": None, "path": None, "status": None, "reply_code": None, "attempt": None,
+                              "retry_after": None}
     assert str(error) == "x: failed"
     assert repr(error) == "RemoteError('x: failed')"
 

@@ -470,7 +470,7 @@ def test_cut_download_from_the_cli_exits_7_and_keeps_the_old_file(
         monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
         code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--identity", str(pki.client_p12),
                            "--identity-password", f"file:{pki.password_file}", "--ca", str(pki.root_ca),
-                           "--username", srv.user, "--password", "env:XFER_T_FTP_PW")
+                           "--username", srv.user, "--password", "env:XFER_T_FTP_PW", "--retries", "0")
     assert code == ExitCode.INTEGRITY
     assert "without TLS close_notify" in one_error(err)
     assert target.read_bytes() == b"old and good"

@@ -133,7 +133,7 @@ def test_cli_truncated_download_exits_7(
     srv = scripted({"/f": Reply(body=BODY, length=False, end="fin")})
     target = tmp_path / "f"
     target.write_bytes(OLD)
-    code, _, err = run(capsys, "get", f"{srv.url}/f", str(target), "--ca", str(pki.root_ca))
+    code, _, err = run(capsys, "get", f"{srv.url}/f", str(target), "--ca", str(pki.root_ca), "--retries", "0")
     assert code == ExitCode.INTEGRITY, err
     one_error(err, "ended early")
     assert target.read_bytes() == OLD

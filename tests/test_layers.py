@@ -38,7 +38,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity", "xfer.verify",
      "xfer.throttle"),
     ("xfer.tls", "xfer.net"),  # net: TCP connections, direct or through a proxy
-    ("xfer.transfer", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.as2", "xfer.profiles"),
+    # retry: the retry policy and the try-to-try state the download writer keeps its part in
+    ("xfer.retry", "xfer.transfer", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.as2",
+     "xfer.profiles"),
     ("xfer.adapters", "xfer.batch"),  # batch: the many-file plans and runs behind Adapter.put / .get
     ("xfer.client", "xfer.sync"),  # sync: plans and runs a one-way mirror over the batch runner
     ("xfer.cli", "xfer.__main__", "xfer.filesystem"),  # front ends: the CLI and fsspec

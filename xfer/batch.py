@@ -29,7 +29,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,7 @@ from .errors import (
     XferError,
 )
 from .options import DEFAULT_MAX_DEPTH
+from .retry import RetryPolicy
 from .transfer import discard_partial_downloads, local_error, local_errors
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .urls import check_remote_path
@@ -170,6 +171,7 @@ class _Batch:
 
     def _work(self, number: int) -> None:
         adapter: Adapter | None = None
+        policy: RetryPolicy | None = None  # the adapter's own, put back when the worker ends
         try:
             while not self.stop.is_set():
                 try:
@@ -180,6 +182,8 @@ class _Batch:
                     adapter = self._connect(number, index)
                     if adapter is None:
                         return
+                    policy = adapter.retry_policy
+                    adapter.retry_policy = self._stoppable(policy)
                 task = self.tasks[index]
                 result = task.run(adapter, self._guarded(_callback(self.callbacks, task)))
                 with self.lock:
@@ -192,6 +196,8 @@ class _Batch:
                     self.failure = exc
             self.stop.set()
         finally:
+            if adapter is not None and policy is not None:
+                adapter.retry_policy = policy
             if adapter is not None and adapter is not self.remote:
                 adapter.close()
 
@@ -211,6 +217,20 @@ class _Batch:
             adapter.close()
             return None
         return adapter
+
+    def _stoppable(self, policy: RetryPolicy) -> RetryPolicy:
+        """``policy`` whose wait between tries ends (and gives up) as soon as the batch stops:
+        a worker must not start a retry after another transfer failed or Ctrl-C."""
+
+        def sleep(seconds: float) -> None:
+            if policy.sleep is not None:
+                policy.sleep(seconds)
+            else:
+                self.stop.wait(seconds)
+            if self.stop.is_set():
+                raise _Stopped("stopped because another transfer of the batch failed")
+
+        return replace(policy, sleep=sleep)
 
     def _guarded(self, callback: ProgressCallback | None) -> ProgressCallback:
         def guarded(transferred: int, total: int | None) -> None:

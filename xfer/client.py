@@ -25,6 +25,7 @@ from .errors import UsageError
 from .options import CORE, DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
 from .protocols.spec import SettingsSource
+from .retry import RetryPolicy
 from .secrets import Secret, resolve
 from .throttle import parse_rate
 from .urls import Endpoint, parse_url, url_username
@@ -152,11 +153,17 @@ def connect(
         max_listing=int(profile.get("max_listing")) * 2**20,
         checksum=bool(profile.get("checksum")),
         limit_rate=limit_rate,
+        retries=int(profile.get("retries")),
+        retry_wait=float(profile.get("retry_wait")),
+        resume=bool(profile.get("resume")),
         options=options,
         profile_name=None if profile.name == URL_PROFILE else profile.name,
         proxy=profile.get("proxy"),
     )
-    return cls(settings)
+    # Connecting is retried like any operation: a refused or timed-out connect, a 421 "too
+    # many users" at the greeting.  (HTTP adapters connect on their first request.)
+    policy = RetryPolicy(retries=settings.retries, wait=settings.retry_wait)
+    return policy.run(lambda: cls(settings))[0]
 
 
 def _settings_source(profile: Profile, identity: Identity | None, warn: Callable[[str], None] | None) -> SettingsSource:

@@ -41,6 +41,7 @@ would reasonably catch them (``except FileNotFoundError`` catches
     │   ├── ListingTooLarge
     │   └── ServerError
     ├── IntegrityError                         7
+    │   └── TransferCut                            (a cut stream: retried)
     ├── UnsupportedOperation                   8   (NotImplementedError)
     ├── LocalError                             1   (OSError)
     │   ├── LocalFileNotFound                      (FileNotFoundError)
@@ -98,6 +99,7 @@ __all__ = [
     "ServerError",
     "TLSError",
     "TLSVersionMismatch",
+    "TransferCut",
     "UnsupportedOperation",
     "UsageError",
     "XferError",
@@ -129,6 +131,7 @@ class ErrorFields(TypedDict, total=False):
     status: int | None
     reply_code: int | None
     attempt: int | None
+    retry_after: float | None
 
 
 class XferError(Exception):
@@ -145,7 +148,8 @@ class XferError(Exception):
     * ``path``: the remote or local path the message names;
     * ``status``: the HTTP status code (HTTPS, WebDAV, AS2);
     * ``reply_code``: the FTP reply code (FTPS), e.g. ``550``;
-    * ``attempt``: which try failed, counting from 1, once an operation is retried.
+    * ``attempt``: which try failed, counting from 1, once an operation is retried;
+    * ``retry_after``: seconds the server asked us to wait before trying again (HTTP ``Retry-After``).
 
     An error is built complete: to add to one, build another with :meth:`copy_with`.
     """
@@ -163,6 +167,7 @@ class XferError(Exception):
         status: int | None = None,
         reply_code: int | None = None,
         attempt: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -173,6 +178,7 @@ class XferError(Exception):
         self.status = status
         self.reply_code = reply_code
         self.attempt = attempt
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.message
@@ -183,14 +189,15 @@ class XferError(Exception):
         fields = ", ".join(f"{name}={value!r}" for name, value in self.fields().items() if value is not None)
         return f"{type(self).__name__}({self.message!r}{', ' if fields else ''}{fields})"
 
-    def fields(self) -> dict[str, str | int | None]:
-        """The structured facts (``server``, ``path``, ``status``, ``reply_code``, ``attempt``)."""
+    def fields(self) -> dict[str, str | int | float | None]:
+        """The structured facts (``server``, ``path``, ``status``, ``reply_code``, ``attempt``, ``retry_after``)."""
         return {
             "server": self.server,
             "path": self.path,
             "status": self.status,
             "reply_code": self.reply_code,
             "attempt": self.attempt,
+            "retry_after": self.retry_after,
         }
 
     def copy_with(self, message: str | None = None, *, hint: str | None = None, **fields: Unpack[ErrorFields]) -> Self:
@@ -205,6 +212,7 @@ class XferError(Exception):
             "status": self.status,
             "reply_code": self.reply_code,
             "attempt": self.attempt,
+            "retry_after": self.retry_after,
         }
         given.update(fields)
         return type(self)(
@@ -355,6 +363,11 @@ class IntegrityError(XferError):
     """Sizes, checksums or an AS2 MIC do not match: the data cannot be trusted."""
 
     exit_code = ExitCode.INTEGRITY
+
+
+class TransferCut(IntegrityError):
+    """A data stream ended before its proven end (no close_notify, short of its length): the
+    connection was cut.  Nothing wrong was *stored*, so another try can fix it (see :mod:`xfer.retry`)."""
 
 
 class UnsupportedOperation(XferError, NotImplementedError):

@@ -8,6 +8,8 @@ status codes of their own (WebDAV's 207 answers).  TLS and network failures go t
 from __future__ import annotations
 
 import contextlib
+import datetime
+import email.utils
 import http.client
 import ssl
 import urllib.parse
@@ -37,7 +39,7 @@ from .errors import (
 )
 from .tls import find_cause, translate_error
 
-__all__ = ["ERROR_BODY_LIMIT", "map_http_error", "stream_ended_early"]
+__all__ = ["ERROR_BODY_LIMIT", "map_http_error", "retry_after", "stream_ended_early"]
 
 #: An error body is read (so the connection can be reused, and its text quoted) only up to this size.
 ERROR_BODY_LIMIT = 64 * 1024
@@ -86,6 +88,9 @@ def _map_response(
     what = path or urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path) or "/"
     said = f"{status} {reason}".strip()
     facts: ErrorFields = {"server": server, "path": what, "status": status}
+    wait = retry_after(response.headers.get("Retry-After"))
+    if wait is not None:
+        facts["retry_after"] = wait
     body = _body_text(response).lower()
     identity = getattr(context, "identity", None)
     if status == 400 and _NGINX_NO_CERT in body:
@@ -143,6 +148,22 @@ def _map_response(
     if status >= 500:
         return ServerError(f"{server}: server error on {what}: HTTP {said}", **facts)
     return RemoteError(f"{server}: {what}: HTTP {said}", **facts)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent or unreadable."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext | None) -> XferError:

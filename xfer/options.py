@@ -53,6 +53,12 @@ CORE: Mapping[str, Option] = {
                "HTTP Repr-Digest...) instead of accepting a size check"),
         Option("limit_rate", str, None, "Bytes per second for all transfers of a run together, with K, M "
                "or G (e.g. 10M)"),
+        Option("retries", int, 3, "Tries again this many times after a transient failure (a cut connection, "
+               "FTP 421/425/426/450/451, HTTP 408/429/502/503/504); 0: never", minimum=0),
+        Option("retry_wait", float, 1.0, "Seconds before the first retry; each further one waits up to twice "
+               "as long (random, at most 60 s; a server's Retry-After wins)"),
+        Option("resume", bool, False, "get: keep the part of a download that failed (with a small "
+               "sidecar) and continue it next time, if the remote file is unchanged"),
     )
 }
 

@@ -8,19 +8,25 @@ and fsynced; any failure (or Ctrl-C) removes it and leaves the old file alone.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import hashlib
+import json
+import logging
 import os
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from .errors import IntegrityError, LocalDiskFull, LocalError, LocalFileNotFound
+from .errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
+from .retry import current_attempt
 from .throttle import TokenBucket
 from .types import ProgressCallback
 from .verify import StreamHash
@@ -43,6 +49,12 @@ UPLOAD_BLOCK = 256 * 1024
 #: Download read size.  Large recv(n) allocates n per 16 KiB record; 64 KiB is the sweet spot.
 DOWNLOAD_BLOCK = 64 * 1024
 
+
+_retry_log = logging.getLogger("xfer.retry")
+
+#: What names a download's part file and its sidecar (``.NAME.xfer-part``, ``.NAME.xfer-resume``).
+PART_SUFFIX = ".xfer-part"
+SIDECAR_SUFFIX = ".xfer-resume"
 
 #: The verb of each action ``local_error`` is given, for "cannot VERB PATH".
 _VERBS = {"reading": "read", "writing": "write", "creating": "create"}
@@ -219,6 +231,23 @@ class FileBody:
         if self._callback is not None and self._size == 0:
             self._callback(0, 0)
 
+    def skip(self, offset: int) -> None:
+        """Start the body at byte ``offset`` of the file (a resumed upload): those bytes are
+        read once into :attr:`hash`, so that it still covers the whole file, and not sent."""
+        self._handle.seek(0)
+        left = offset
+        while left:
+            try:
+                block = self._handle.read(min(left, self._blocksize))
+            except OSError as exc:
+                raise local_error(exc, getattr(self._handle, "name", "the local file"), "reading") from exc
+            if not block:
+                named = f"local file {self._name}" if self._name else "local file"
+                raise IntegrityError(f"{named} shrank while uploading",
+                                     hint="do not modify files while xfer uploads them")
+            self._hash.update(block)
+            left -= len(block)
+
     @property
     def hash(self) -> StreamHash:
         """The hashes of the bytes read so far (all of the file once iteration has ended)."""
@@ -228,6 +257,15 @@ class FileBody:
     def sha256(self) -> str:
         """SHA-256 (hex) of the bytes read so far."""
         return self._hash.hexdigest() or ""
+
+
+@dataclass(frozen=True)
+class KeptPart:
+    """A part file kept after a failed try (or run), and what the remote file was then."""
+
+    path: Path
+    #: ``source`` (the remote path or URL), ``size``, ``etag``, ``last_modified``, ``mdtm``: as the adapter knew them.
+    facts: dict[str, Any]
 
 
 class AtomicDownload:
@@ -248,6 +286,16 @@ class AtomicDownload:
     mismatch raises before the rename and nothing is saved.  ``also`` adds the one
     extra hash (``md5``/``crc32``) the server will be asked for; ``throttle`` is paid for
     each block written.
+
+    Resume (under a retried operation, :func:`xfer.retry.current_attempt`): a try that fails
+    keeps its part file for the next try, with :attr:`facts` (what the remote file was: the
+    adapter sets them before writing).  The next try's writer finds it: :attr:`offset` bytes
+    are there, :attr:`previous` says what they are of.  The adapter asks the server for the
+    rest only if it is unchanged, then calls :meth:`begin` with where the data it receives
+    starts (``0``: over from the start; :meth:`start_over` says why).  With ``resume`` on
+    (``xfer get --resume``) the part has a fixed name (``.NAME.xfer-part``) and a JSON
+    sidecar (``.NAME.xfer-resume``, 0600), so a later run continues it.  The retry loop
+    removes a kept part once no try will use it, unless ``resume`` keeps it for a later run.
     """
 
     def __init__(
@@ -271,9 +319,29 @@ class AtomicDownload:
         stem = self.target.name
         while len(f".{stem}.12345678.xfer-part".encode()) > 255:
             stem = stem[:-1]
-        self.temp = self.target.with_name(f".{stem}.{secrets.token_hex(4)}.xfer-part")
+        self.temp = self.target.with_name(f".{stem}.{secrets.token_hex(4)}{PART_SUFFIX}")
         self.started = 0.0
         self.sha256: str | None = None
+        # -- resume: a part left by an earlier try or run --
+        self._attempt = current_attempt()
+        self._key = f"part:{self.target.absolute()}"
+        self._sidecar: Path | None = None
+        kept: KeptPart | None = None
+        if self._attempt is not None:
+            kept = self._attempt.state.get(self._key)
+            if self._attempt.resume:
+                self.temp = self.target.with_name(f".{stem}{PART_SUFFIX}")
+                self._sidecar = self.target.with_name(f".{stem}{SIDECAR_SUFFIX}")
+                kept = kept or _read_sidecar(self._sidecar, self.temp)
+            if kept is not None:
+                self.temp = kept.path
+        #: What the remote file was when the kept part was written ({} if nothing is kept).
+        self.previous: dict[str, Any] = dict(kept.facts) if kept is not None else {}
+        #: Bytes of the kept part that a ranged request may continue from (0: nothing kept).
+        self.offset = _size_of(self.temp) if kept is not None else 0
+        #: What the remote file is now, as the adapter knows it: saved with a kept part.
+        self.facts: dict[str, Any] = {}
+        self._begun = False
 
     def __enter__(self) -> AtomicDownload:
         # is_dir() raises for a name that is too long (ENAMETOOLONG): inside an adapter a raw
@@ -281,8 +349,19 @@ class AtomicDownload:
         with local_errors(self.target, "writing"):
             if self.target.is_dir():
                 raise LocalError(f"{self.target} is a folder", hint="give a file name or a folder ending in /")
-            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._handle = os.fdopen(fd, "wb")
+            if self.offset or self._sidecar is not None:
+                # A kept part (O_NOFOLLOW: never write through a link planted under its name),
+                # locked so that two runs never write one part.
+                fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    raise LocalError(f"another xfer is downloading to {self.target}",
+                                     hint="wait for it to finish") from None
+            else:
+                fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        self._handle = os.fdopen(fd, "r+b")
         with _IN_PROGRESS_LOCK:
             _IN_PROGRESS.add(self.temp)
         self.started = time.monotonic()
@@ -290,8 +369,55 @@ class AtomicDownload:
             self._callback(0, self.expected_size)
         return self
 
+    def hash_also(self, algorithm: str | None) -> None:
+        """Compute ``algorithm`` (``md5``/``crc32``) besides SHA-256: the server's hash, known once it answered.
+
+        Only before :meth:`begin`: the kept bytes and everything after must pass through the same hashes.
+        """
+        if self._begun:
+            raise RuntimeError("hash_also after the first byte")
+        self._hash = StreamHash(algorithm)
+
+    def begin(self, offset: int) -> None:
+        """The data that follows starts at byte ``offset`` of the file: keep that much of the part.
+
+        The kept bytes are read back once into the running hash, so :attr:`sha256` covers
+        the whole file.  ``0`` starts from the beginning (the part is emptied).
+        """
+        assert self._handle is not None, "use AtomicDownload as a context manager"
+        if offset > self.offset:
+            raise ValueError(f"cannot continue at {offset}: only {self.offset} bytes are kept")
+        handle = self._handle
+        try:
+            handle.seek(0)
+            if offset and self._hash is not None:
+                left = offset
+                while left:
+                    block = handle.read(min(left, DOWNLOAD_BLOCK))
+                    if not block:
+                        raise IntegrityError(f"the part of {self.target.name} kept for resuming shrank",
+                                             hint="run the command again")
+                    self._hash.update(block)
+                    left -= len(block)
+            handle.truncate(offset)
+            handle.seek(offset)
+        except OSError as exc:
+            raise local_error(exc, self.target, "writing") from exc
+        self._begun = True
+        self.written = offset
+        if offset and self._callback is not None:
+            self._callback(self.written, self.expected_size)
+
+    def start_over(self, reason: str) -> None:
+        """The kept part cannot be continued (``reason``: the remote changed...): start from byte 0, and say so."""
+        if self.offset:
+            _retry_log.warning("%s: %s; starting over from 0", self.target.name, reason)
+        self.begin(0)
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         assert self._handle is not None, "use AtomicDownload as a context manager"
+        if not self._begun:
+            self.begin(0)
         try:
             self._handle.write(data)
         except OSError as exc:
@@ -309,11 +435,14 @@ class AtomicDownload:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is None and not self._begun and self._handle is not None:
+            self.begin(0)  # nothing was written: an empty file, not what a kept part held
         handle, self._handle = self._handle, None
         with _IN_PROGRESS_LOCK:
             _IN_PROGRESS.discard(self.temp)
         if exc_type is not None:
-            self._discard(handle)
+            if not self._keep(handle, exc):
+                self._discard(handle)
             return
         try:
             assert handle is not None
@@ -338,6 +467,59 @@ class AtomicDownload:
             self._discard(handle)
             raise
         self.sha256 = self._hash.hexdigest()
+        self._forget_part()
+
+    def _keep(self, handle: BinaryIO | None, exc: BaseException | None) -> bool:
+        """After a failed try: keep the part for the next try (or run) if it can be continued.
+
+        Kept only under a retried operation, with the remote's facts known and bytes to keep;
+        never after a local error or an interruption (nothing a retry does).  The retry loop
+        decides whether a next try comes, and removes the part when none will use it.
+        """
+        attempt = self._attempt
+        if (attempt is None or handle is None or isinstance(exc, LocalError | Interrupted)
+                or not isinstance(exc, Exception)):
+            return False
+        if self._begun:
+            if not self.facts or self.written == 0:
+                return False
+            kept = KeptPart(self.temp, dict(self.facts))
+        elif self.offset:
+            kept = KeptPart(self.temp, self.previous)  # failed before any data: the part is as it was
+        else:
+            return False
+        try:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()  # also releases the lock: the part is between tries
+        except OSError:
+            return False
+        attempt.state[self._key] = kept
+        if self._sidecar is not None:
+            _write_sidecar(self._sidecar, kept)
+        # Still ours until the retry loop is done with it: a Ctrl-C between tries (or a batch
+        # abandoning a worker that waits to retry) removes it like a part being written.
+        with _IN_PROGRESS_LOCK:
+            _IN_PROGRESS.add(self.temp)
+        attempt.on_give_up(self._remove_part, resumable=True)
+        attempt.on_give_up(self._unregister)
+        return True
+
+    def _unregister(self) -> None:
+        with _IN_PROGRESS_LOCK:
+            _IN_PROGRESS.discard(self.temp)
+
+    def _remove_part(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.temp)
+        self._forget_part()
+
+    def _forget_part(self) -> None:
+        if self._attempt is not None:
+            self._attempt.state.pop(self._key, None)
+        if self._sidecar is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._sidecar)
 
     def _discard(self, handle: BinaryIO | None) -> None:
         if handle is not None:
@@ -351,6 +533,7 @@ class AtomicDownload:
             # Best effort while another error is on its way out: a leftover hidden temp file
             # is the lesser harm than replacing that error with this one.
             pass
+        self._forget_part()
 
     @property
     def hash(self) -> StreamHash:
@@ -360,3 +543,35 @@ class AtomicDownload:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return os.stat(path, follow_symlinks=False).st_size
+    except OSError:
+        return 0
+
+
+def _read_sidecar(sidecar: Path, part: Path) -> KeptPart | None:
+    """The part a previous run kept (``--resume``), if its sidecar is there and readable."""
+    try:
+        with open(sidecar, "rb") as handle:
+            facts = json.loads(handle.read(64 * 1024))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(facts, dict) or not _size_of(part):
+        return None
+    return KeptPart(part, facts)
+
+
+def _write_sidecar(sidecar: Path, kept: KeptPart) -> None:
+    """What the kept part is of, for the next ``--resume`` run (0600, replaced atomically)."""
+    temp = sidecar.with_name(f"{sidecar.name}.{secrets.token_hex(4)}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({**kept.facts, "part": kept.path.name}, handle)
+        os.replace(temp, sidecar)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)

@@ -104,7 +104,7 @@ class Entry:
 #: may not use them: a protocol's fact under a common name would read as the common fact.
 COMMON_RESULT_KEYS = (
     "direction", "local", "remote", "size", "elapsed", "sha256",
-    "protocol", "tls_version", "size_verified", "temp_name", "verified",
+    "protocol", "tls_version", "size_verified", "temp_name", "verified", "attempts",
 )
 
 
@@ -119,6 +119,7 @@ class TransferResult:
     server could not tell; a different size raises), ``temp_name`` the temporary name an
     upload was written under before it was renamed into place (None: written directly),
     ``verified`` the strongest check that passed after the transfer (see :data:`Verified`).
+    ``attempts`` how many tries it took (1: no retry; see :mod:`xfer.retry`).
     ``details`` carries what only some protocols know (HTTP status, FTPS data connections,
     the AS2 receipt); the JSON Schema ``xfer/schema/result.schema.json`` lists every key.
     """
@@ -135,6 +136,7 @@ class TransferResult:
     size_verified: bool | None = None
     temp_name: str | None = None
     verified: Verified = "none"
+    attempts: int = 1
 
     def __post_init__(self) -> None:
         clash = sorted(set(self.details) & set(COMMON_RESULT_KEYS))
@@ -160,6 +162,7 @@ class TransferResult:
             "size_verified": self.size_verified,
             "temp_name": self.temp_name,
             "verified": self.verified,
+            "attempts": self.attempts,
             **self.details,
         }
 

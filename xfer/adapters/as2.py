@@ -52,6 +52,7 @@ from ..errors import ConfigError, ConnectError, IntegrityError, RemoteError, Xfe
 from ..http_session import XferSession, create_session
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
+from ..retry import current_attempt
 from ..transfer import sha256_file
 from ..types import Verified
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
@@ -129,7 +130,21 @@ class AS2Adapter(Adapter):
         name = posixpath.basename(user)
         if not name:  # "partner:" or "partner:/": the local file's name
             user = posixpath.join(user, os.path.basename(local))
-        return self.send(local, filename=name or None, callback=callback, remote=user)
+        # A retry is a resend of the same message (RFC 4130's reliability model): the same
+        # Message-ID, so a partner that did receive the first copy recognises the duplicate.
+        # Only failures without a receipt are retried (a receipt that arrived is never "transient").
+        attempt = current_attempt()
+        resend = attempt.state.get("as2:message_id") if attempt is not None else None
+        try:
+            return self.send(local, filename=name or None, callback=callback, remote=user, message_id=resend)
+        except Exception:
+            receipt = self.last_receipt
+            if attempt is not None and receipt is not None and receipt.status in ("delivery-unknown", "not-delivered"):
+                attempt.state["as2:message_id"] = receipt.message_id
+            raise
+
+    def _idempotent_put(self) -> bool:
+        return False  # a POST: an HTTP 500 may mean the partner processed it
 
     def send(
         self,

@@ -27,6 +27,7 @@ from ..batch import CallbackFactory, get_files, put_files
 from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
+from ..retry import RetryPolicy, current_attempt
 from ..throttle import TokenBucket
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
@@ -97,6 +98,11 @@ class ConnectionSettings:
     timeout: float
     #: Bytes of one listing (index page, PROPFIND body, MLSD) read before :class:`ListingTooLarge`.
     max_listing: int
+    #: Tries after a transient failure, the base wait before the first (seconds), and
+    #: whether a failed download keeps its part file to continue later (:mod:`xfer.retry`).
+    retries: int
+    retry_wait: float
+    resume: bool
     #: ``--checksum``: a transfer the server offers no hash for is an :class:`IntegrityError`.
     checksum: bool
     #: ``--limit-rate``: the one token bucket of every connection opened from these settings.
@@ -119,6 +125,9 @@ class ConnectionSettings:
         password: str | None = None,
         timeout: float = 30.0,
         max_listing: int = 64 * 2**20,
+        retries: int = 3,
+        retry_wait: float = 1.0,
+        resume: bool = False,
         options: ProtocolOptions | Mapping[str, Any] | None = None,
         identity: Identity | None = None,
         profile_name: str | None = None,
@@ -136,7 +145,8 @@ class ConnectionSettings:
             options = _parse_options(scheme, options or {})
         for name, value in (("scheme", scheme), ("host", host), ("port", port), ("root", root), ("tls", tls),
                             ("username", username), ("password", password), ("timeout", timeout),
-                            ("max_listing", max_listing), ("options", options), ("profile_name", profile_name),
+                            ("max_listing", max_listing), ("retries", retries), ("retry_wait", retry_wait),
+                            ("resume", resume), ("options", options), ("profile_name", profile_name),
                             ("proxy", proxy)):
             object.__setattr__(self, name, value)  # frozen: the one place the fields are set
         # Parallel workers of a run open adapters from these same settings: one bucket for all.
@@ -173,6 +183,7 @@ class ConnectionSettings:
 
 
 _O = TypeVar("_O", bound=ProtocolOptions)
+_R = TypeVar("_R")
 
 
 def _parse_options(scheme: str, mapping: Mapping[str, Any]) -> ProtocolOptions:
@@ -197,6 +208,8 @@ class Adapter:
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
         self._closed = False
+        #: How transient failures are retried (from the settings; tests may replace it).
+        self.retry_policy = RetryPolicy(retries=settings.retries, wait=settings.retry_wait, resume=settings.resume)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -332,12 +345,16 @@ class Adapter:
     def ls(self, path: str = "/") -> list[Entry]:
         """The entries of a folder (or the one entry of a file), sorted by name."""
         self._require(Capability.LS)
-        entries = [self._entry(e) for e in self._ls(self.remote_path(path))]
+        target = self.remote_path(path)
+        entries, _ = self._retrying(lambda: [self._entry(e) for e in self._ls(target)])
         return sorted(entries, key=lambda e: e.name)
 
     def info(self, path: str) -> Entry:
         """Facts about one path; raises :class:`RemoteNotFound` if it does not exist."""
         target = self.remote_path(path)
+        return self._retrying(lambda: self._info_of(target))[0]
+
+    def _info_of(self, target: ServerPath) -> Entry:
         if Capability.INFO in self.capabilities:
             self._require(Capability.INFO)
             return self._entry(self._info(target))
@@ -365,9 +382,14 @@ class Adapter:
         *,
         callback: ProgressCallback | None = None,
     ) -> TransferResult:
-        """Download ``remote`` to ``local`` atomically (temp name, then rename)."""
+        """Download ``remote`` to ``local`` atomically (temp name, then rename).
+
+        A transient failure is retried (``retries``), continuing from the bytes already
+        received where the server allows (see :mod:`xfer.retry`).
+        """
         self._require(Capability.GET)
-        return self._common(self._get_file(self.remote_path(remote), os.fspath(local), callback))
+        path, target = self.remote_path(remote), os.fspath(local)
+        return self._transfer(lambda tracked: self._get_file(path, target, tracked), callback)
 
     def put_file(
         self,
@@ -376,18 +398,89 @@ class Adapter:
         *,
         callback: ProgressCallback | None = None,
     ) -> TransferResult:
-        """Upload ``local`` to ``remote``, streaming; replaces an existing remote file."""
+        """Upload ``local`` to ``remote``, streaming; replaces an existing remote file.
+
+        A transient failure is retried (``retries``); FTPS continues the temporary file.
+        """
         self._require(Capability.PUT)
-        return self._common(self._put_file(os.fspath(local), self.remote_path(remote), callback))
+        source, path = os.fspath(local), self.remote_path(remote)
+        return self._transfer(lambda tracked: self._put_file(source, path, tracked), callback,
+                              idempotent=self._idempotent_put())
+
+    def _transfer(
+        self,
+        run: Callable[[ProgressCallback], TransferResult],
+        callback: ProgressCallback | None,
+        *,
+        idempotent: bool = True,
+    ) -> TransferResult:
+        """``run`` (one get or put) under the retry policy; the result says how many tries it took."""
+        moved = 0
+
+        def tracked(done: int, total: int | None) -> None:
+            nonlocal moved
+            moved = done
+            if callback is not None:
+                callback(done, total)
+
+        def attempt() -> TransferResult:
+            nonlocal moved
+            moved = 0  # "after N MB" speaks of the try that failed
+            return run(tracked)
+
+        result, tries = self._retrying(attempt, idempotent=idempotent, progress=lambda: moved)
+        return self._common(replace(result, attempts=tries))
+
+    def _idempotent_put(self) -> bool:
+        """Whether sending the upload twice is harmless (HTTP POST is not: a 500 is then not retried)."""
+        return True
+
+    # -- retries ---------------------------------------------------------------
+
+    def _retrying(
+        self,
+        operation: Callable[[], _R],
+        *,
+        idempotent: bool = True,
+        progress: Callable[[], int | None] | None = None,
+    ) -> tuple[_R, int]:
+        """``operation`` under :attr:`retry_policy`, reopening the connection between tries.
+
+        Inside another retried operation (an ``info`` a retried ``put`` makes) it runs once:
+        the outer loop retries the whole.
+        """
+        if current_attempt() is not None:
+            return operation(), 1
+        return self.retry_policy.run(operation, reopen=self.reopen, idempotent=idempotent, progress=progress)
+
+    def reopen(self) -> None:
+        """Forget a connection that a failure may have left broken; the next operation opens a new one.
+
+        Called by the retry loop between tries; safe on a working connection (it costs a reconnect).
+        """
+        self._require_open()
+        self._reopen()
+
+    def _reopen(self) -> None:
+        """Subclasses drop their broken connection state here (HTTP's pool replaces dead sockets itself)."""
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise UsageError(f"{self!r} is closed")
 
     def _common(self, result: TransferResult) -> TransferResult:
         """Every result names its protocol (the scheme), whatever the adapter filled in."""
         return result if result.protocol is not None else replace(result, protocol=self.settings.scheme)
 
     def mkdir(self, path: str, *, parents: bool = True) -> None:
-        """Create a folder (and, with ``parents``, the missing ones above it)."""
+        """Create a folder (and, with ``parents``, the missing ones above it); retried like ``ls``."""
         self._require(Capability.MKDIR)
-        self._mkdir(self.remote_path(path), parents)
+        target = self.remote_path(path)
+        # Idempotent when parents=True (an existing folder is fine): a retry cannot do harm.
+        if parents:
+            self._retrying(lambda: self._mkdir(target, parents))
+        else:
+            self._mkdir(target, parents)
 
     def rm(self, path: str, *, recursive: bool = False) -> None:
         """Remove a file, or with ``recursive`` a folder and everything in it."""

@@ -21,7 +21,15 @@ from typing import Any, cast
 
 import requests
 
-from ..errors import ConnectionDropped, IntegrityError, RemoteError, RemoteIsFolder, RemoteNotFound, XferError
+from ..errors import (
+    ConnectionDropped,
+    IntegrityError,
+    RemoteError,
+    RemoteIsFolder,
+    RemoteNotFound,
+    TransferCut,
+    XferError,
+)
 from ..http_errors import stream_ended_early
 from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
 from ..multipart import MultipartBody
@@ -87,12 +95,30 @@ class HTTPTransfer:
             # The server's top folder: its index page is not a file either.
             raise RemoteIsFolder(f"{self.server}: / is a folder", hint="use -r to copy a folder")
         started = time.monotonic()
+        out = AtomicDownload(local, callback=callback, throttle=self.throttle)
+        source = session.url_for(remote)
+        # A part kept by an earlier try (or run) of this very URL continues with a Range request,
+        # conditional (If-Range) on the file being the one the part came from.
+        previous = out.previous if out.previous.get("source") == source else {}
+        validator = _validator(previous)
+        offset = out.offset if validator else 0
+        unchecked = ("the part kept earlier is of another URL" if not previous else
+                     "the part kept earlier cannot be checked against the server's file (no ETag or Last-Modified)")
         with session.translating():
-            response = session.get(session.url_for(remote), stream=True, headers={"Accept-Encoding": "identity"})
+            response = self._request(source, offset, validator)
+            restart = self._restart_reason(response, offset, previous) if offset else None
+            if restart is not None and response.status_code != 200:
+                # Not the rest of our file, nor a whole one: ask again for the whole file.
+                drain_error_body(response)
+                response.close()
+                response = self._request(source, 0, None)
             with response:
                 session.check(response, path=remote)
-                self.check_download(response, remote)
+                self.check_download(response, remote, ranged=offset > 0 and restart is None)
+                resumed_at = offset if response.status_code == 206 else 0
                 length = content_length(response)
+                if resumed_at and length is not None:
+                    length += resumed_at
                 details: dict[str, Any] = {"http_status": response.status_code}
                 tls = session.tls_version(response)
                 encoding = response.headers.get("Content-Encoding", "identity").lower()
@@ -100,12 +126,18 @@ class HTTPTransfer:
                     # Asked for identity and got an encoding anyway: keep the bytes as sent.
                     details["content_encoding"] = encoding
                 raw = response.raw
-                # The body is the whole file (200, as sent): every digest header applies to it.
-                offered = http_digest(response.headers, content=True)
-                with AtomicDownload(
-                    local, expected_size=length, callback=callback, throttle=self.throttle,
-                    also=offered.algorithm if offered else None,
-                ) as out:
+                # Repr-Digest and Digest describe the whole file; Content-Digest and Content-MD5
+                # only the body, which is the whole file only in a 200.
+                offered = http_digest(response.headers, content=response.status_code == 200)
+                out.expected_size = length  # before entering: the first progress report has the total
+                out.hash_also(offered.algorithm if offered else None)
+                with out:
+                    out.facts = {"source": source, "size": length, "etag": response.headers.get("ETag"),
+                                 "last_modified": response.headers.get("Last-Modified")}
+                    if resumed_at:
+                        out.begin(resumed_at)
+                    else:
+                        out.start_over(restart or unchecked)
                     try:
                         # The loop ends on a *proven* end only: Content-Length reached, the last
                         # chunk, or close_notify.  A cut (FIN without close_notify, a chunk cut
@@ -142,7 +174,33 @@ class HTTPTransfer:
             consequence=consequence, looked_for="Repr-Digest, Content-Digest, Digest or Content-MD5 headers",
         )
 
-    def check_download(self, response: requests.Response, remote: str) -> None:
+    def _request(self, url: str, offset: int, validator: str | None) -> requests.Response:
+        """The download's GET: from ``offset`` on if the file is still ``validator`` (ETag or date)."""
+        headers = {"Accept-Encoding": "identity"}
+        if offset and validator:
+            headers["Range"] = f"bytes={offset}-"
+            headers["If-Range"] = validator
+        return self.session.get(url, stream=True, headers=headers)
+
+    @staticmethod
+    def _restart_reason(response: requests.Response, offset: int, previous: dict[str, Any]) -> str | None:
+        """Why a ranged answer does not continue the kept part (None: it does)."""
+        status = response.status_code
+        if status == 200:
+            return "the file changed on the server since the part was saved (it sent the whole file)"
+        if status == 416:
+            return "the server refused to continue (HTTP 416)"
+        if status != 206:
+            return None  # an error: the usual checks say what it is
+        first, total = _content_range(response.headers.get("Content-Range"))
+        if first != offset:
+            return f"the server sent another range ({response.headers.get('Content-Range')})"
+        size = previous.get("size")
+        if total is not None and size is not None and total != size:
+            return f"the file changed on the server since the part was saved ({size} -> {total} bytes)"
+        return None
+
+    def check_download(self, response: requests.Response, remote: str, *, ranged: bool = False) -> None:
         """Only a ``200`` after no folder redirect is the file; anything else must not replace it.
 
         A ``GET /dir`` that a server redirects to ``/dir/`` (nginx, Apache, our test server)
@@ -157,7 +215,7 @@ class HTTPTransfer:
             response.close()
             raise RemoteIsFolder(f"{server}: {shown} is a folder", hint="use -r to copy a folder")
         status = response.status_code
-        if status == 200:
+        if status == 200 or (status == 206 and ranged):
             return
         said = f"HTTP {status} {response.reason or http.client.responses.get(status, '')}".strip()
         response.close()
@@ -178,7 +236,7 @@ class HTTPTransfer:
         server = self.server
         got = f"{written}" + (f" of {length}" if length is not None else "")
         if stream_ended_early(exc):
-            return IntegrityError(
+            return TransferCut(
                 f"the download of {self._user_path(remote)} from {server} ended early: the server closed the "
                 f"connection after {got} bytes without finishing the response; nothing was saved",
                 hint="run the command again; if it repeats, the server (or something between) cuts transfers",
@@ -463,5 +521,21 @@ def content_length(response: requests.Response) -> int | None:
 
 def _range_start(content_range: str | None) -> int | None:
     """The first byte of ``Content-Range: bytes FIRST-LAST/SIZE`` (None if absent or malformed)."""
+    return _content_range(content_range)[0]
+
+
+def _content_range(content_range: str | None) -> tuple[int | None, int | None]:
+    """``(FIRST, SIZE)`` of ``Content-Range: bytes FIRST-LAST/SIZE`` (None where absent, malformed or ``*``)."""
     match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", content_range or "")
-    return int(match.group(1)) if match else None
+    if not match:
+        return None, None
+    return int(match.group(1)), (int(match.group(2)) if match.group(2).isdigit() else None)
+
+
+def _validator(facts: dict[str, Any]) -> str | None:
+    """What ``If-Range`` may carry: a strong ETag, else the Last-Modified date (RFC 9110 13.1.5)."""
+    etag = facts.get("etag")
+    if isinstance(etag, str) and etag and not etag.startswith("W/"):
+        return etag
+    modified = facts.get("last_modified")
+    return modified if isinstance(modified, str) and modified else None

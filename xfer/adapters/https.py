@@ -83,6 +83,9 @@ class HTTPSAdapter(Adapter):
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         return self.http.upload(local, remote, callback, check_size=self.options.verify_upload)
 
+    def _idempotent_put(self) -> bool:
+        return self.options.upload_method == "PUT"  # a form POST answered 500 may have been taken
+
 
     # -- rm ----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from . import identity as identity_commands
 from . import profile as profile_commands
 from . import sync as sync_commands
 from . import transfer as transfer_commands
-from .common import say, warn
+from .common import retry_messages, say, warn
 
 __all__ = ["app", "main"]
 
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if show_traceback:
         args = [a for i, a in enumerate(args) if not (i < split and a == "--traceback")]
     try:
-        result = app(args=args, prog_name="xfer", standalone_mode=False)
+        with retry_messages():  # every command: a retry or resume decision is a line on stderr
+            result = app(args=args, prog_name="xfer", standalone_mode=False)
     except XferError as exc:
         # The traceback is extra information: the exit code a script sees never changes with it.
         if show_traceback:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "open_remote",
     "printable",
     "progress",
+    "retry_messages",
     "with_connection_options",
 ]
 
@@ -62,7 +64,8 @@ def connection_parameters(*, exclude: set[str] = _PROFILE_ONLY) -> list[inspect.
             help_text += f" [{'|'.join(option.choices)}]"
         annotation = Annotated[
             Optional[kind],  # noqa: UP045 - typer needs a runtime Optional here
-            typer.Option(_flag(option), help=help_text, rich_help_panel="Connection", show_default=False),
+            typer.Option(f"{_flag(option)}/--no-{_flag(option)[2:]}" if option.type is bool else _flag(option),
+                         help=help_text, rich_help_panel="Connection", show_default=False),
         ]
         params.append(
             inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
@@ -144,6 +147,33 @@ def say(line: str) -> None:
 
 def warn(message: str) -> None:
     say(f"xfer: warning: {message}")
+
+
+class _SayHandler(logging.Handler):
+    """Log records as ``xfer: MESSAGE`` lines on stderr (escaped like every message)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        say(f"xfer: {record.getMessage()}")
+
+
+@contextmanager
+def retry_messages() -> Iterator[None]:
+    """While a command runs, each retry and resume decision (the ``xfer.retry`` logger) is a line on stderr.
+
+    Shown with ``--quiet`` and ``--json`` too, like warnings: stdout stays the result alone.
+    """
+    logger = logging.getLogger("xfer.retry")
+    handler = _SayHandler(logging.INFO)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False  # once, not again through a root handler
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        logger.setLevel(level)
 
 
 def info(message: str, *, quiet: bool = False) -> None:

@@ -52,6 +52,8 @@ class Option:
     path: bool = False
     #: Shown as a flag on ``xfer profile add`` and connection commands.
     cli: bool = True
+    #: The smallest whole number an ``int`` option takes (``retries`` may be 0).
+    minimum: int = 1
 
 
 @dataclass(frozen=True)
@@ -186,8 +188,9 @@ def check_value(where: str, label: str, declared: Mapping[str, Option], key: str
             parse_ref(value, field_name=label)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
-    if option.type is int and value < 1:  # max_listing: a cap of 0 MiB would refuse every listing
-        raise ConfigError(f"{where}: {label} must be a whole number above 0")
+    if option.type is int and value < option.minimum:  # max_listing: a cap of 0 MiB would refuse every listing
+        raise ConfigError(f"{where}: {label} must be a whole number "
+                          + ("above 0" if option.minimum == 1 else f"of {option.minimum} or more"))
     if isinstance(value, float) and (not math.isfinite(value) or value < 0 or (key == "timeout" and value == 0)):
         raise ConfigError(f"{where}: {label} must be a finite number of seconds"
                           + (" above 0" if key == "timeout" else ", 0 or more"))

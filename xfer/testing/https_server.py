@@ -24,6 +24,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -83,6 +84,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     ``Digest: SHA-256=B64``), ``"digest-md5"`` (``Digest: MD5=B64``), ``"content-md5"``;
     ``digests_on_put`` sends them (of the stored file) with the PUT answer too, and
     ``lie_digests`` makes each the hash of other bytes, as a server whose copy differs would.
+    Files carry ``ETag``/``Last-Modified`` and honour ``Range`` with ``If-Range`` as nginx does;
+    ``ranges=False`` ignores ``Range`` (the whole file, 200), as servers without range support.
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         digests: Iterable[str] = (),
         digests_on_put: bool = False,
         lie_digests: bool = False,
+        ranges: bool = True,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -130,6 +134,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
             raise ValueError(f"unknown digest headers {sorted(unknown)}")
         self.digests_on_put = digests_on_put
         self.lie_digests = lie_digests
+        self.ranges = ranges
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -338,12 +343,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_file(target)
 
     def _send_file(self, target: Path) -> None:
-        size = target.stat().st_size
-        self._record(200)
-        self.send_response(200)
+        stat = target.stat()
+        size = stat.st_size
+        modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
+        etag = f'"{stat.st_mtime_ns:x}-{size:x}"'  # like nginx: changes with the time and the size
+        start, end = self._range(size, etag, modified)
+        if start is not None and start >= size:
+            self._record(416)
+            self._page(416, headers={"Content-Range": f"bytes */{size}"})
+            return
+        status = 200 if start is None else 206
+        first, last = (0, size - 1) if start is None else (start, min(end if end is not None else size - 1, size - 1))
+        self._record(status)
+        self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size))
-        self.send_header("Last-Modified", email.utils.formatdate(target.stat().st_mtime, usegmt=True))
+        self.send_header("Content-Length", str(max(last - first + 1, 0)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Last-Modified", modified)
+        self.send_header("ETag", etag)
+        self.send_header("Accept-Ranges", "bytes")
         if self.owner.gzip_suffix and target.name.endswith(self.owner.gzip_suffix):
             self.send_header("Content-Encoding", "gzip")
         for name, value in self._digest_headers(target).items():
@@ -354,7 +373,10 @@ class _Handler(BaseHTTPRequestHandler):
         limit = self.owner.cut_get_after
         sent = 0
         with open(target, "rb") as source:
-            while chunk := source.read(_BLOCK):
+            source.seek(first)
+            left = last - first + 1
+            while left > 0 and (chunk := source.read(min(_BLOCK, left))):
+                left -= len(chunk)
                 if limit is not None and sent + len(chunk) > limit:
                     self.wfile.write(chunk[: limit - sent])
                     self.wfile.flush()
@@ -364,6 +386,20 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self.wfile.write(chunk)
                 sent += len(chunk)
+
+    def _range(self, size: int, etag: str, modified: str) -> tuple[int | None, int | None]:
+        """``Range: bytes=FIRST-[LAST]`` as nginx reads it: ignored (whole file) if ``If-Range``
+        names another version, or if the header is anything but one such range."""
+        header = self.headers.get("Range")
+        if not header or not self.owner.ranges:
+            return None, None
+        condition = self.headers.get("If-Range")
+        if condition is not None and condition not in (etag, modified):
+            return None, None
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", header.strip())
+        if not match:
+            return None, None
+        return int(match.group(1)), (int(match.group(2)) if match.group(2) else None)
 
     def _index(self, url_path: str, folder: Path) -> None:
         if self.owner.index == "none":

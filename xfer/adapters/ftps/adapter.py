@@ -29,6 +29,7 @@ from ...errors import (
     RemotePermissionDenied,
     ServerError,
     TLSError,
+    TransferCut,
     UnsupportedOperation,
     UsageError,
     XferError,
@@ -36,6 +37,7 @@ from ...errors import (
 )
 from ...net import choose_proxy
 from ...protocols.ftps import FTPSOptions
+from ...retry import current_attempt
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, open_for_upload
 from ...verify import Check, FTPHashCommand, ServerHash, StreamHash, conclude, ftp_hash_command, ftp_hash_reply
@@ -113,6 +115,11 @@ class FTPSAdapter(Adapter):
         ftp, self._ftp = self._ftp, None
         if ftp is not None:
             ftp.quit_quietly()
+
+    def _reopen(self) -> None:
+        # After a failure the control connection may be dead or out of step: the next
+        # operation logs in afresh (``_session``).
+        self._drop()
 
     @property
     def tls_version(self) -> str | None:
@@ -539,6 +546,7 @@ class FTPSAdapter(Adapter):
 
     def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
         first = len(self.data_connections)
+        out = AtomicDownload(local, callback=callback, throttle=self.settings.throttle)
 
         def work(ftp: FTPSConnection) -> TransferResult:
             try:
@@ -547,16 +555,24 @@ class FTPSAdapter(Adapter):
             except ftplib.error_perm as exc:
                 self._refuse_folder(ftp, remote, exc)
                 raise
-            also = self._hash_command.algorithm if self._hash_command else None
-            with AtomicDownload(
-                local, expected_size=expected, callback=callback, also=also, throttle=self.settings.throttle
-            ) as out:
+            # What the file is, so a part kept after a cut is continued only if it is unchanged.
+            source = f"{self.settings.scheme}://{self.settings.server}{remote}"
+            facts = {"source": source, "size": expected, "mdtm": self._mdtm(ftp, remote)}
+            offset, restart = self._resume_offset(ftp, out, facts)
+            out.expected_size = expected  # before entering: the first progress report has the total
+            out.hash_also(self._hash_command.algorithm if self._hash_command else None)
+            with out:
+                out.facts = facts
                 try:
                     conn, announced = ftp.ntransfercmd(f"RETR {remote}")
                 except ftplib.error_perm as exc:
                     self._refuse_folder(ftp, remote, exc)
                     raise
-                if out.expected_size is None and announced is not None:
+                if offset:
+                    out.begin(offset)
+                else:
+                    out.start_over(restart)
+                if out.expected_size is None and announced is not None and not offset:
                     out.expected_size = announced
                 buffer = bytearray(DOWNLOAD_FILL)
                 view = memoryview(buffer)
@@ -578,7 +594,8 @@ class FTPSAdapter(Adapter):
                 # 226 only after the server has sent everything; a 426 here (or a cut
                 # stream) aborts the download and AtomicDownload removes the partial file.
                 reader.finish(
-                    ftp, out.expected_size, server=self.settings.server, what=f"the download of {remote}",
+                    ftp, None if out.expected_size is None else out.expected_size - offset,
+                    server=self.settings.server, what=f"the download of {remote}",
                     consequence="the file may be truncated; nothing was saved",
                 )
                 # Before the rename: a mismatch leaves nothing under the local name.
@@ -594,6 +611,35 @@ class FTPSAdapter(Adapter):
             )
 
         return self._run("downloading", remote, work)
+
+    def _mdtm(self, ftp: FTPSConnection, path: str) -> str | None:
+        """The server's modification time of ``path`` as it says it (None without MDTM)."""
+        if "MDTM" not in self._features:
+            return None
+        try:
+            return ftp.sendcmd(f"MDTM {path}").split()[-1]
+        except ftplib.error_perm:
+            return None
+
+    def _resume_offset(self, ftp: FTPSConnection, out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
+        """Where the RETR starts: the kept part's end if the file is unchanged and ``REST`` is
+        accepted (sent here, right before the RETR), else 0; and why not, for the warning."""
+        kept = out.offset
+        if not kept:
+            return 0, ""
+        previous = out.previous
+        size = facts["size"]
+        if size is None:
+            return 0, "the server does not tell the file's size (SIZE), so the part kept earlier cannot be checked"
+        if any(previous.get(key) != facts[key] for key in ("source", "size", "mdtm")) or kept > size:
+            return 0, "the file changed on the server since the part was saved"
+        if kept == size:
+            return 0, "the part kept earlier already holds every byte; fetching it again to prove it"
+        try:
+            ftp.sendcmd(f"REST {kept}")
+        except ftplib.error_perm:
+            return 0, "the server does not continue downloads (REST refused)"
+        return kept, ""
 
     def _refuse_folder(self, ftp: FTPSConnection, remote: str, exc: ftplib.Error) -> None:
         """After SIZE or RETR was refused: if ``remote`` is a folder, say so (not "does not exist").
@@ -612,7 +658,10 @@ class FTPSAdapter(Adapter):
         handle, size = open_for_upload(local)
         first = len(self.data_connections)
         folder = posixpath.dirname(remote)
-        temp = install.temp_name(remote) if self._upload_temp_name else None
+        # A try after a cut continues the temporary file the earlier try left (see _resume_upload).
+        attempt = current_attempt()
+        kept: str | None = attempt.state.get(f"put:{remote}") if attempt is not None else None
+        temp = kept or (install.temp_name(remote) if self._upload_temp_name else None)
         target = temp or remote
         started = time.monotonic()
         verified = False
@@ -624,21 +673,33 @@ class FTPSAdapter(Adapter):
 
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted, checked, body
-            try:
-                conn, _ = ftp.ntransfercmd(f"STOR {target}")
-            except ftplib.error_perm:
-                # vsftpd says "553 Could not create file." when the folder is missing: create
-                # the missing folders and try once more (put into new folders, like HTTPS
-                # and WebDAV).  If the folder exists, the refusal is about something else.
-                if not self._make_parents(ftp, folder):
-                    raise
-                conn, _ = ftp.ntransfercmd(f"STOR {target}")
+            offset, command = self._resume_upload(ftp, kept, size) if kept else (0, "STOR")
+            if offset:
+                conn, offset = self._continue_upload(ftp, target, offset, command)
+            else:
+                try:
+                    conn, _ = ftp.ntransfercmd(f"STOR {target}")
+                except ftplib.error_perm:
+                    # vsftpd says "553 Could not create file." when the folder is missing: create
+                    # the missing folders and try once more (put into new folders, like HTTPS
+                    # and WebDAV).  If the folder exists, the refusal is about something else.
+                    if not self._make_parents(ftp, folder):
+                        raise
+                    conn, _ = ftp.ntransfercmd(f"STOR {target}")
             accepted = True
+            handle.seek(offset)
+
+            def moved(done: int, total: int | None) -> None:
+                if callback is not None:
+                    callback(offset + done, size)
+
             with conn, explained(ftp):
                 body = FileBody(
-                    handle, size, callback=callback, name=local, throttle=self.settings.throttle,
+                    handle, size - offset, callback=moved, name=local, throttle=self.settings.throttle,
                     also=self._hash_command.algorithm if self._hash_command else None,
                 )
+                if offset:
+                    body.skip(offset)  # the part the server has: into the hash, not sent again
                 for chunk in body:
                     conn.sendall(chunk)
                 # close_notify tells the server the file is complete rather than cut.
@@ -653,6 +714,13 @@ class FTPSAdapter(Adapter):
             ftp.voidresp()
             stored = self._stored_size(ftp, target)
             if stored is not None:
+                if stored < size:
+                    # The server took a cut stream for the end (226): a resend can finish it.
+                    raise TransferCut(
+                        f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}: the data "
+                        "connection was cut; the upload was not installed",
+                        hint="run the command again",
+                    )
                 if stored != size:
                     raise IntegrityError(
                         f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
@@ -676,12 +744,25 @@ class FTPSAdapter(Adapter):
             # holds our partial upload: with a temp name that is all it is; without one the
             # STOR has already overwritten the old file, so the partial file is all that is
             # left and removing it keeps pick-up processes from taking half a file.
-            if accepted:
+            if accepted and attempt is not None and temp is not None:
+                # Under a retry: the next try continues the temporary file; the retry loop
+                # removes it if none will.
+                attempt.state[f"put:{remote}"] = temp
+                attempt.on_give_up(lambda: self._cleanup(target))
+            elif accepted:
                 self._cleanup(target)
             raise
         details = self._details(first)
         if temp is not None:
-            left = install.install(self._install_site(), temp, remote)
+            try:
+                left = install.install(self._install_site(), temp, remote)
+            except Exception:
+                # Only the rename failed: the complete upload is kept and the error names what
+                # is where (perhaps the old version moved aside).  Another try would change that
+                # picture under the user's feet: the error is final.
+                if attempt is not None:
+                    attempt.stop_retrying()
+                raise
             if left is not None:
                 details["previous_version_left_at"] = self.user_path(left)
         return TransferResult(
@@ -692,6 +773,45 @@ class FTPSAdapter(Adapter):
             sha256=body.sha256 if body is not None else None,
             verified=checked,
         )
+
+    def _resume_upload(self, ftp: FTPSConnection, temp: str, size: int) -> tuple[int, str]:
+        """Where an upload into ``temp`` (left by a cut try) continues, and the command that continues it.
+
+        ``SIZE`` of the part, then ``REST N`` + ``STOR``; a server that refuses REST before
+        STOR gets ``APPE``.  A part that is missing or longer than the file starts over.
+        """
+        try:
+            stored = self._size(ftp, temp)
+        except ftplib.error_perm:
+            stored = None
+        if not stored or stored > size:
+            return 0, "STOR"
+        try:
+            ftp.sendcmd(f"REST {stored}")
+        except ftplib.error_perm:
+            return stored, "APPE"
+        return stored, "STOR"
+
+    def _continue_upload(self, ftp: FTPSConnection, target: str, offset: int, command: str) -> tuple[Any, int]:
+        """The data connection that continues ``target`` at ``offset``, and that offset.
+
+        Servers differ: proftpd takes ``REST`` and then refuses the ``STOR`` ("451 Append/Restart
+        not permitted", ``AllowStoreRestart off``), others refuse ``REST`` before ``STOR`` but
+        take ``APPE``.  Each refusal moves to the next way; the last is a plain ``STOR`` from 0.
+        """
+        if command == "STOR":
+            try:
+                conn, _ = ftp.ntransfercmd(f"STOR {target}")
+                return conn, offset
+            except ftplib.Error:
+                pass  # REST was taken, the STOR after it was not: try APPE
+        try:
+            conn, _ = ftp.ntransfercmd(f"APPE {target}")
+            return conn, offset
+        except ftplib.Error:
+            pass
+        conn, _ = ftp.ntransfercmd(f"STOR {target}")
+        return conn, 0
 
     def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:
         """The size the server reports for an upload: SIZE, else MLST's size fact, else None."""

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ...errors import ConnectionDropped, InsecureSchemeRefused, IntegrityError, XferError
+from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, XferError
 from ...net import Proxy, open_tcp
 from .replies import NOT_UNDERSTOOD, reply_code
 
@@ -168,9 +168,11 @@ class DataReader:
         if not self.ragged or (expected is not None and self.received == expected):
             ftp.voidresp()
             return
-        with contextlib.suppress(OSError, EOFError):
+        # error_reply: not a failure code but no 2xx either.  pure-ftpd answers a data connection
+        # cut on our side with a second "150 0.011 seconds (measured here)...": the cut is the reason.
+        with contextlib.suppress(OSError, EOFError, ftplib.error_reply):
             ftp.voidresp()
-        raise IntegrityError(
+        raise TransferCut(
             f"{server}: {what} ended after {self.received} bytes without TLS "
             f"close_notify, and no size proves it complete; {consequence}",
             hint="the connection was cut (or the cut was forged); run the command again",
@@ -332,8 +334,9 @@ class FTPSConnection(ftplib.FTP_TLS):
         works.  Not before the command: vsftpd accepts the data connection only once it
         has the command, and a server refusing the command (``550``) never handshakes.
 
-        ``rest`` is in the signature only because ftplib's is: xfer never resumes a
-        transfer (REST), and a caller asking for it gets ``NotImplementedError``.
+        ``rest`` is in the signature only because ftplib's is: a caller asking for it gets
+        ``NotImplementedError``.  xfer resumes (:mod:`xfer.retry`) by sending ``REST`` itself
+        first, where it can tell a refused REST from a refused transfer.
         From the server's 1xx on, :attr:`transfer_pending` is True until the final
         reply is read (:meth:`voidresp` or :meth:`explain_failure`).
         """
@@ -441,6 +444,13 @@ class FTPSConnection(ftplib.FTP_TLS):
             with contextlib.suppress(OSError):
                 self._control().settimeout(self.timeout)
         self.transfer_pending = False
+        if resp[:1] == "2":
+            # "226 Transfer complete" for a stream that broke on our side: the server took the
+            # cut for the end (an upload it now holds in part).  A cut connection, to retry.
+            raise ConnectionDropped(
+                f"the data connection to {self.host} broke ({type(cause).__name__}) although the server "
+                f"answered {resp.strip()!r}"
+            ) from cause
         raise ftplib.error_reply(resp) from cause
 
     def voidresp(self) -> str:

@@ -1,0 +1,132 @@
+"""Retries and resume over HTTPS and WebDAV, through the fault-injecting proxy (issue 13)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import xfer
+from xfer.errors import RemoteNotFound, TransferCut
+from xfer.testing.endpoints import Endpoint
+from xfer.testing.faults import Cut, FaultProxy
+
+SIZE = 4 * 2**20
+DATA = hashlib.sha256(b"seed").digest() * (SIZE // 32)
+
+
+def through(endpoint: Endpoint, proxy: FaultProxy) -> str:
+    return endpoint.url.replace(endpoint.address, f"{proxy.listen_host}:{proxy.port}")
+
+
+def upstream(endpoint: Endpoint) -> tuple[str, int]:
+    host, port = endpoint.address.rsplit(":", 1)
+    return host, int(port)
+
+
+def connect(endpoint: Endpoint, proxy: FaultProxy, **options: Any) -> xfer.Adapter:
+    options.setdefault("retry_wait", 0.01)
+    return xfer.connect(
+        through(endpoint, proxy), identity=str(endpoint.identity),
+        identity_password=endpoint.identity_password, ca=str(endpoint.ca), **options,
+    )
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_cut_download_is_retried_and_resumed(xfer_https_server: Endpoint, tmp_path: Path, how: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    (xfer_https_server.root / "big.bin").write_bytes(DATA)
+    target = tmp_path / "big.bin"
+    plan = {0: Cut("down", after=SIZE // 2, how=how)}  # type: ignore[arg-type]
+    caplog.set_level(logging.INFO, logger="xfer.retry")
+    with FaultProxy(upstream(xfer_https_server), plan=plan) as proxy, connect(xfer_https_server, proxy) as remote:
+        result = remote.get_file("/big.bin", target)
+    assert target.read_bytes() == DATA
+    assert result.attempts == 2
+    assert proxy.connections[0].was_cut
+    down = sum(c.bytes_down for c in proxy.connections)
+    assert down <= 1.3 * SIZE, f"{down} bytes went down for {SIZE}: restarted instead of resumed"
+    assert leftovers(tmp_path) == []
+    assert any(r.getMessage().startswith("retry 1/3 in ") for r in caplog.records)
+
+
+def test_result_sha256_covers_the_whole_resumed_file(xfer_https_server: Endpoint, tmp_path: Path) -> None:
+    (xfer_https_server.root / "big.bin").write_bytes(DATA)
+    with FaultProxy(upstream(xfer_https_server), plan={0: Cut("down", after=SIZE // 3)}) as proxy, \
+            connect(xfer_https_server, proxy) as remote:
+        result = remote.get_file("/big.bin", tmp_path / "big.bin")
+    if result.sha256 is not None:  # filled for every transfer once the verify branch is in
+        assert result.sha256 == hashlib.sha256(DATA).hexdigest()
+    assert result.attempts == 2
+
+
+def test_every_try_cut_fails_with_nothing_left(xfer_https_server: Endpoint, tmp_path: Path) -> None:
+    (xfer_https_server.root / "big.bin").write_bytes(DATA)
+    target = tmp_path / "big.bin"
+    target.write_bytes(b"old")
+    with FaultProxy(upstream(xfer_https_server), plan=lambda n, port: Cut("down", after=300_000)) as proxy, \
+            connect(xfer_https_server, proxy, retries=2) as remote:
+        with pytest.raises(TransferCut) as caught:
+            remote.get_file("/big.bin", target)
+    assert caught.value.attempt == 3
+    assert len(proxy.connections) == 3
+    assert target.read_bytes() == b"old"
+    assert leftovers(tmp_path) == []
+
+
+def test_not_found_is_tried_once(xfer_https_server: Endpoint, tmp_path: Path) -> None:
+    with FaultProxy(upstream(xfer_https_server)) as proxy, connect(xfer_https_server, proxy) as remote:
+        with pytest.raises(RemoteNotFound):
+            remote.get_file("/missing.bin", tmp_path / "x")
+        requests = len(proxy.connections)
+    assert requests == 1
+    assert leftovers(tmp_path) == []
+
+
+def test_remote_changed_between_tries_starts_over(xfer_https_server: Endpoint, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    source = xfer_https_server.root / "big.bin"
+    source.write_bytes(DATA)
+    changed = bytes(reversed(DATA))
+    caplog.set_level(logging.INFO, logger="xfer.retry")
+
+    def plan(number: int, port: int) -> Cut | None:
+        if number == 0:
+            return Cut("down", after=SIZE // 2)
+        return None
+
+    with FaultProxy(upstream(xfer_https_server), plan=plan) as proxy, connect(xfer_https_server, proxy) as remote:
+        policy = remote.retry_policy
+
+        def sleep(seconds: float) -> None:  # between the tries, the partner replaces the file
+            source.write_bytes(changed)
+            os.utime(source, (1_000_000, 1_000_000))
+
+        remote.retry_policy = dataclasses.replace(policy, sleep=sleep)
+        result = remote.get_file("/big.bin", tmp_path / "big.bin")
+    assert (tmp_path / "big.bin").read_bytes() == changed
+    assert result.attempts == 2
+    assert any("starting over from 0" in r.getMessage() for r in caplog.records)
+
+
+def test_webdav_download_resumes(xfer_webdav_server: Endpoint, tmp_path: Path) -> None:
+    """wsgidav answers Range + If-Range with 206 as Apache does."""
+    source = xfer_webdav_server.root / "big.bin"
+    source.write_bytes(DATA)
+    os.utime(source, (1_700_000_000, 1_700_000_000))  # not "just modified": a strong validator
+    with FaultProxy(upstream(xfer_webdav_server), plan={0: Cut("down", after=SIZE // 2)}) as proxy, \
+            connect(xfer_webdav_server, proxy) as remote:
+        result = remote.get_file("/big.bin", tmp_path / "big.bin")
+    assert (tmp_path / "big.bin").read_bytes() == DATA
+    assert result.attempts == 2
+    assert sum(c.bytes_down for c in proxy.connections) <= 1.3 * SIZE
+    assert leftovers(tmp_path) == []

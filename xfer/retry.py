@@ -1,0 +1,269 @@
+"""Retries: which failures are worth another try, how long to wait, and the loop that tries again.
+
+One policy for every protocol and verb.  :func:`is_transient` classifies by error class and
+structured fields (never by message text); :class:`RetryPolicy` waits with exponential
+backoff and full jitter (a server's ``Retry-After`` wins) and runs an operation up to
+``retries + 1`` times, calling ``reopen`` between tries so a dead connection is replaced.
+
+An operation can see which try it is through :func:`current_attempt` and keep state from one
+try to the next in :attr:`Attempt.state` (the part file of a download, the temporary name of
+an FTPS upload, the AS2 Message-ID).  What a try leaves behind for the next one is removed by
+the callbacks it registers with :meth:`Attempt.on_give_up` once no further try will use it.
+
+Each retry is logged on the ``xfer.retry`` logger (level WARNING), which the CLI prints as
+``xfer: retry 2/3 in 4.1 s: connection dropped after 61 MB``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .errors import (
+    ConfigError,
+    ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
+    IdentityError,
+    Interrupted,
+    LocalError,
+    RemoteError,
+    RemoteNotFound,
+    RemotePermissionDenied,
+    RemoteStorageFull,
+    TLSError,
+    TransferCut,
+    UnsupportedOperation,
+    UsageError,
+    XferError,
+)
+
+__all__ = [
+    "DEFAULT_RETRIES",
+    "DEFAULT_RETRY_WAIT",
+    "MAX_RETRY_AFTER",
+    "MAX_WAIT",
+    "TRANSIENT_FTP_REPLIES",
+    "TRANSIENT_HTTP_STATUSES",
+    "Attempt",
+    "RetryPolicy",
+    "current_attempt",
+    "is_transient",
+]
+
+_log = logging.getLogger("xfer.retry")
+
+DEFAULT_RETRIES = 3
+DEFAULT_RETRY_WAIT = 1.0
+#: No backoff wait is longer than this (seconds).
+MAX_WAIT = 60.0
+#: A server's ``Retry-After`` is honoured up to this (seconds); longer is a maintenance window,
+#: not a busy moment, and the try fails with the server's answer instead.
+MAX_RETRY_AFTER = 600.0
+
+#: FTP replies that say "not now" rather than "no": service closing, data connection
+#: failed or aborted, file busy, local error in processing.
+TRANSIENT_FTP_REPLIES = frozenset({421, 425, 426, 450, 451})
+#: HTTP statuses that say "not now": request timeout, too many requests, gateway troubles, unavailable.
+TRANSIENT_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
+
+#: Errors no retry can fix, whatever their fields say: trust, identity, usage, local side,
+#: the user's own interruption, refusals and absences.
+_PERMANENT: tuple[type[BaseException], ...] = (
+    TLSError, IdentityError, UsageError, ConfigError, LocalError, Interrupted, UnsupportedOperation,
+    RemoteNotFound, RemotePermissionDenied, RemoteStorageFull,
+)
+
+T = TypeVar("T")
+
+
+def _sleep(seconds: float) -> None:
+    """The wait between tries (a test suite may replace it: ``monkeypatch.setattr(xfer.retry, "_sleep", ...)``)."""
+    time.sleep(seconds)
+
+
+def is_transient(exc: BaseException, *, idempotent: bool = True) -> bool:
+    """Whether another try of the operation that raised ``exc`` may succeed.
+
+    Transient: the network (connect refused or timed out, a connection reset or cut mid-transfer,
+    a TLS stream ended without close_notify: :class:`~xfer.errors.ConnectError`,
+    :class:`~xfer.errors.TransferCut`), FTP replies 421/425/426/450/451, HTTP 408/429/502/503/504,
+    and HTTP 500 for an ``idempotent`` request.  Never: certificate and trust failures, identity,
+    authentication and permission refusals, not found, a full server, usage and local errors,
+    integrity errors other than a cut stream, and anything that is not an xfer error.
+    """
+    if not isinstance(exc, XferError) or isinstance(exc, _PERMANENT):
+        return False
+    if isinstance(exc, ConnectError | TransferCut):
+        return True
+    if isinstance(exc, RemoteError):
+        if exc.reply_code in TRANSIENT_FTP_REPLIES or exc.status in TRANSIENT_HTTP_STATUSES:
+            return True
+        return idempotent and exc.status == 500
+    return False
+
+
+@dataclass
+class Attempt:
+    """One try of a retried operation, as the operation sees it (:func:`current_attempt`)."""
+
+    number: int
+    retries: int
+    #: Whether a download's part file is kept when the last try fails (``resume``).
+    resume: bool
+    #: What one try leaves for the next: free for the operation, shared by all its tries.
+    state: dict[str, Any]
+    _cleanups: list[tuple[Callable[[], None], bool]] = field(default_factory=list, repr=False)
+    _final: bool = False
+
+    def stop_retrying(self) -> None:
+        """The failure on its way out must not be retried, whatever its class (see :meth:`RetryPolicy.run`)."""
+        self._final = True
+
+    def on_give_up(self, cleanup: Callable[[], None], *, resumable: bool = False) -> None:
+        """Run ``cleanup`` once no further try follows (the operation failed for good).
+
+        ``resumable``: what it removes can be continued by a later run (a download's part
+        file), so with ``resume`` on and a transient last failure it is kept instead.
+        """
+        self._cleanups.append((cleanup, resumable))
+
+
+_CURRENT: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar("xfer_attempt", default=None)
+
+
+def current_attempt() -> Attempt | None:
+    """The try of a retried operation running in this thread, or None outside any."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def _running(attempt: Attempt) -> Iterator[None]:
+    token = _CURRENT.set(attempt)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to try again.
+
+    ``retries``: tries after the first; ``wait``: the base delay (seconds).  The delay before
+    retry *n* is uniformly random in ``[0, min(MAX_WAIT, wait * 2**(n-1))]`` ("full jitter":
+    many clients cut at once do not come back at once), or the server's ``Retry-After``.
+    ``sleep`` (default :func:`time.sleep`, looked up when used) and ``random`` are injectable for tests.
+    """
+
+    retries: int = DEFAULT_RETRIES
+    wait: float = DEFAULT_RETRY_WAIT
+    resume: bool = False
+    cap: float = MAX_WAIT
+    sleep: Callable[[float], None] | None = None
+    random: Callable[[], float] = random.random
+
+    def delay(self, retry: int, exc: BaseException | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first) after ``exc``."""
+        asked = getattr(exc, "retry_after", None)
+        if asked is not None:
+            return min(float(asked), MAX_RETRY_AFTER)
+        ceiling = min(self.cap, self.wait * 2 ** (retry - 1))
+        return float(self.random() * ceiling)
+
+    def run(
+        self,
+        operation: Callable[[], T],
+        *,
+        reopen: Callable[[], None] | None = None,
+        idempotent: bool = True,
+        progress: Callable[[], int | None] | None = None,
+    ) -> tuple[T, int]:
+        """Run ``operation`` until it succeeds, fails for good, or the retries are used up.
+
+        Returns its result and the number of tries.  ``reopen`` runs before each retry (drop
+        the broken connection).  ``progress`` says how many bytes the failed try had moved,
+        for the log line.  The error that ends the loop is raised with its ``attempt`` field
+        set once more than one try was made.
+        """
+        state: dict[str, Any] = {}
+        cleanups: list[tuple[Callable[[], None], bool]] = []  # shared by the tries, like state
+        number = 1
+        while True:
+            attempt = Attempt(number, self.retries, self.resume, state, cleanups)
+            try:
+                with _running(attempt):
+                    return operation(), number
+            except BaseException as exc:
+                retry = isinstance(exc, Exception) and number <= self.retries and not attempt._final \
+                    and is_transient(exc, idempotent=idempotent)
+                if not retry:
+                    # Keep what the tries left only for a later run to continue (--resume),
+                    # and only when this failure is one a later run can get past.
+                    keep = self.resume and isinstance(exc, Exception) and is_transient(exc, idempotent=idempotent)
+                    _give_up(attempt, keep=keep)
+                    if number > 1 and isinstance(exc, XferError) and exc.attempt is None:
+                        raise _numbered(exc, number) from exc
+                    raise
+                wait = self.delay(number, exc)
+                _log.warning("retry %d/%d in %.1f s: %s", number, self.retries, wait,
+                             describe(exc, progress() if progress else None))
+            try:
+                if reopen is not None:
+                    reopen()
+                (self.sleep or _sleep)(wait)
+            except BaseException:
+                _give_up(attempt, keep=False)
+                raise
+            number += 1
+
+
+def _give_up(attempt: Attempt, *, keep: bool) -> None:
+    """Remove what the tries left; with ``keep``, not what a later run can continue."""
+    for cleanup, resumable in attempt._cleanups:
+        if keep and resumable:
+            continue
+        try:
+            cleanup()
+        except Exception:  # noqa: S112 - best effort while the real error is on its way out
+            continue
+
+
+def _numbered(exc: XferError, number: int) -> XferError:
+    """``exc`` with ``attempt=number`` (the error as it was if its class cannot be rebuilt)."""
+    try:
+        return exc.copy_with(attempt=number)
+    except TypeError:
+        return exc
+
+
+def describe(exc: BaseException, moved: int | None) -> str:
+    """A few words for a retry line: what went wrong, and how far the try got."""
+    if isinstance(exc, ConnectTimeout):
+        what = "timed out"
+    elif isinstance(exc, ConnectionDropped | TransferCut):
+        what = "connection dropped"
+    elif isinstance(exc, ConnectError):
+        what = "could not connect"
+    elif isinstance(exc, XferError) and exc.status is not None:
+        what = f"HTTP {exc.status}"
+    elif isinstance(exc, XferError) and exc.reply_code is not None:
+        what = f"FTP {exc.reply_code}"
+    else:
+        what = type(exc).__name__
+    if moved:
+        what += f" after {_size(moved)}"
+    return what
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= scale:
+            return f"{count / scale:.0f} {unit}" if count >= 10 * scale else f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
