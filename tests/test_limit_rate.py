@@ -99,7 +99,9 @@ def test_limit_rate_https_get_takes_the_time_the_rate_says(
     result = json.loads(out)[0]
     assert result["size"] == 2 * MIB
     # The transfer's own time (loading the identity and the handshake come before it).
-    assert result["elapsed"] == pytest.approx(2.0, rel=0.10)
+    # A throttle can only slow a transfer down: the lower bound is the proof.  The upper one
+    # leaves room for a loaded CI machine (the ±10 % measurement is the bed's 50 MiB test).
+    assert 1.8 <= result["elapsed"] <= 3.0
 
 
 def test_limit_rate_ftps_parallel_uploads_share_one_bucket(
@@ -119,7 +121,7 @@ def test_limit_rate_ftps_parallel_uploads_share_one_bucket(
     assert sorted(r["remote"] for r in results) == ["/in/a.bin", "/in/b.bin"]
     # The first upload starts alone (the second connection still logs in), then they share the
     # rate: it ends when all 2 MiB have gone, after 2 s.  Two buckets would end both after 1 s.
-    assert max(r["elapsed"] for r in results) == pytest.approx(2.0, rel=0.10)
+    assert 1.8 <= max(r["elapsed"] for r in results) <= 3.0
 
 
 def test_bad_limit_rate_is_named_where_it_was_given(
