@@ -130,3 +130,24 @@ def test_webdav_download_resumes(xfer_webdav_server: Endpoint, tmp_path: Path) -
     assert result.attempts == 2
     assert sum(c.bytes_down for c in proxy.connections) <= 1.3 * SIZE
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("protocol", ["https", "davs"])
+def test_cut_upload_is_retried_not_blamed_on_the_certificate(
+    xfer_serve: Any, tmp_path: Path, protocol: str
+) -> None:
+    """A connection cut mid-body, before the server said anything, is a network failure to retry.
+
+    It used to read as a silent client-certificate rejection (the server closed without a
+    byte after a handshake that asked for a certificate): exit 4, never retried.
+    """
+    endpoint = xfer_serve(protocol)
+    source = tmp_path / "up.bin"
+    source.write_bytes(DATA)
+    plan = {0: Cut("up", after=SIZE // 2)}
+    with FaultProxy(upstream(endpoint), plan=plan) as proxy, connect(endpoint, proxy) as remote:
+        result = remote.put_file(source, "/up.bin")
+    assert proxy.connections[0].was_cut
+    assert result.attempts == 2
+    assert (endpoint.root / "up.bin").read_bytes() == DATA
+    assert [p.name for p in endpoint.root.iterdir()] == ["up.bin"]

@@ -115,9 +115,11 @@ class BadCertificateAlertServer(AcceptLoopServer):
                 # OpenSSL refused the missing certificate with its own alert; replace it with
                 # the one Go sends.  Before our ChangeCipherSpec, TLS 1.2 alerts are plaintext.
                 outgoing.read()
-                raw.sendall(_BAD_CERTIFICATE_ALERT)
+                # Counted before it goes out: the client may act on it (and a test read the
+                # count) before this thread runs again.
                 with self._lock:
                     self.alerts_sent += 1
+                raw.sendall(_BAD_CERTIFICATE_ALERT)
                 return
             raw.sendall(outgoing.read())
             return

@@ -67,6 +67,8 @@ class XferConnection:
     #: The caller asked to resume a session (``session=``): not a first contact.
     _resuming = False
     _app_bytes = 0
+    #: Application bytes the peer's TCP stack took from us.
+    _sent_bytes = 0
 
     @classmethod
     def _create(cls, *args: Any, **kwargs: Any) -> Any:
@@ -89,7 +91,8 @@ class XferConnection:
 
     def _silent_close_applies(self) -> bool:
         facts = getattr(self, "handshake_facts", None)
-        return facts is not None and facts.certificate_requested and not self._resuming and not self._app_bytes
+        return (facts is not None and facts.certificate_requested and not self._resuming and not self._app_bytes
+                and self._sent_bytes <= _SILENT_REJECTION_MAX_SENT)
 
     def _tag(self, exc: BaseException) -> BaseException:
         """Let the failure carry this connection's handshake facts to the error translator."""
@@ -124,6 +127,12 @@ class XferConnection:
             self._tag(exc)
             raise
 
+
+#: A silent rejection closes the connection as soon as the handshake is over: before it, we can
+#: have sent a request and the start of a body, not more than what the socket buffers took in
+#: that moment.  A connection that ends after more than this was cut mid-upload (a network
+#: failure, retried), not refused.  A refusal of a large PUT then reads as a dropped connection.
+_SILENT_REJECTION_MAX_SENT = 64 * 1024
 
 # The failures a server's close (with or without a reset) shows up as on a read or a write.
 _CLOSED = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
@@ -169,10 +178,12 @@ class XferSSLObject(XferConnection, ssl.SSLObject):
 
     def write(self, data: Any) -> int:
         try:
-            return super().write(data)
+            count: int = super().write(data)
         except OSError as exc:
             self._tag(exc)
             raise
+        self._sent_bytes += count
+        return count
 
 
 class XferSSLSocket(XferConnection, ssl.SSLSocket):
@@ -182,6 +193,12 @@ class XferSSLSocket(XferConnection, ssl.SSLSocket):
 
     def do_handshake(self, block: bool = False) -> None:
         self._handshake(self.context, functools.partial(super().do_handshake, block))
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        # sendall sends through here: what the peer took is counted exactly.
+        count = super().send(data, flags)
+        self._sent_bytes += count
+        return count
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         try:
