@@ -21,6 +21,7 @@ from typer.exceptions import TyperException
 from ..errors import ExitCode, XferError
 from . import as2 as as2_commands
 from . import demo as demo_commands
+from . import doctor as doctor_commands
 from . import identity as identity_commands
 from . import profile as profile_commands
 from . import transfer as transfer_commands
@@ -64,6 +65,7 @@ transfer_commands.register(app)
 app.add_typer(profile_commands.app, name="profile")
 app.add_typer(identity_commands.app, name="identity")
 demo_commands.register(app)
+doctor_commands.register(app)
 app.add_typer(as2_commands.app, name="as2")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import ConfigError, UnsupportedOperation
+from ..errors import ConfigError
 from ..options import CORE, Option, sections
 from ..registry import supported_text
 from .common import (
@@ -23,6 +23,8 @@ from .common import (
     printable,
     warn,
 )
+from .completion import complete_profile
+from .doctor import WarnDays, run_doctor
 
 __all__ = ["app"]
 
@@ -179,29 +181,22 @@ def rm(name: Annotated[str, typer.Argument(help="Profile name.")], quiet: QuietF
     info(f"removed {path}", quiet=quiet)
 
 
-@app.command("test")
-def test(name: Annotated[str, typer.Argument(help="Profile name.")], json_output: JsonFlag = False) -> None:
-    """Connect with a profile and report what happened (TLS, certificate, listing)."""
-    from ..adapters.base import Capability
-    from ..client import connect
+@app.command("test", epilog="""Examples:
 
-    with connect(name, warn=warn) as remote:
-        result: dict[str, Any] = {"profile": name, "server": remote.settings.server,
-                                  "protocol": remote.settings.scheme}
-        if Capability.LS in remote.capabilities:
-            try:
-                entries = remote.ls("/")
-                result["entries"] = len(entries)
-            except UnsupportedOperation as exc:
-                result["listing"] = exc.message
-        elif remote.settings.tls is not None:  # a protocol without TLS has no handshake to probe
-            from ..tls import probe_handshake
+  xfer profile test partner
 
-            result.update(probe_handshake(remote.settings.tls.context, remote.settings.host,
-                                          remote.settings.port, timeout=remote.settings.timeout))
-    result["ok"] = True
-    if json_output:
-        emit_json(result)
-    else:
-        for key, value in result.items():
-            echo(f"{key}: {value}")
+  xfer profile test partner --json --warn-days 30
+
+The same report as `xfer doctor partner`.""")
+def test(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name.", autocompletion=complete_profile)],
+    json_output: JsonFlag = False,
+    warn_days: WarnDays = None,
+) -> None:
+    """Diagnose a saved profile step by step (the `xfer doctor` report)."""
+    from ..profiles import load_profile
+
+    load_profile(name)  # an unknown name is a config error (exit 3), not a diagnosis
+    code = run_doctor(name, None, json_output=json_output, warn_days=warn_days)
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,126 @@
+"""`xfer doctor`: each identity/trust fault is diagnosed with the verdict that names its cause.
+
+Every fault against every in-process server (HTTPS, explicit and implicit FTPS, WebDAV,
+AS2), in text and in --json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from xfer.cli import main
+from xfer.errors import ExitCode
+from xfer.testing import create_pki, serve
+from xfer.testing.endpoints import Endpoint
+from xfer.testing.pki import TestPKI
+
+PROTOCOLS = ["https", "ftpes", "ftps", "davs", "as2"]
+
+
+@pytest.fixture(scope="module")
+def module_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    return create_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(params=PROTOCOLS)
+def endpoint(request: pytest.FixtureRequest, module_pki: TestPKI, tmp_path: Path) -> Iterator[Endpoint]:
+    with serve(request.param, module_pki, root=tmp_path / "srv") as running:
+        yield running
+
+
+def save_profile(endpoint: Endpoint, folder: Path, monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
+    """Write the endpoint's profile as ``partner`` with ``changes`` (None removes a key)."""
+    folder.mkdir(exist_ok=True)
+    data = {**endpoint.profile.to_toml(), **changes}
+    data = {k: v for k, v in data.items() if v is not None}
+    (folder / "partner.toml").write_text(tomli_w.dumps(data))
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+
+
+def fault_changes(pki: TestPKI, fault: str) -> dict[str, Any]:
+    return {
+        "good": {},
+        "untrusted": {"identity": str(pki.client_untrusted_p12)},
+        "expired": {"identity": str(pki.client_expired_p12)},
+        "none": {"identity": None, "identity_password": None},
+        "leaf_only": {"identity": str(pki.client_leaf_only_p12)},
+        "server_ca_untrusted": {"ca": str(pki.untrusted_ca)},
+    }[fault]
+
+
+#: fault -> (failing step, words the failing step's verdict or error must contain)
+EXPECTED: dict[str, tuple[str | None, str]] = {
+    "good": (None, ""),
+    "untrusted": ("identity",
+                  "your issuer CN=xfer untrusted CA,O=xfer test PKI is not among the CAs the server accepts"),
+    "expired": ("identity", "your certificate expired on"),
+    "none": ("identity", "no identity is configured, but the server requires a client certificate"),
+    "leaf_only": ("identity", "the .p12 lacks the intermediate the server needs"),
+    "server_ca_untrusted": ("tls", "we do not trust the server's certificate"),
+}
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("fault", list(EXPECTED))
+def test_doctor_names_the_cause(
+    fault: str, endpoint: Endpoint, module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if fault == "none" and endpoint.protocol == "as2":
+        pytest.skip("an AS2 profile that signs cannot be saved without an identity (config error by design)")
+    save_profile(endpoint, tmp_path / "profiles", monkeypatch, **fault_changes(module_pki, fault))
+    failing, words = EXPECTED[fault]
+
+    code, out, err = run(["doctor", "partner", "--json"], capsys)
+    report = json.loads(out)
+    steps = {s["key"]: s for s in report["steps"]}
+    assert code == report["exit_code"], err
+    if failing is None:
+        assert code == 0, out
+        assert report["ok"] is True
+        assert [s["status"] for s in report["steps"]].count("fail") == 0
+        assert steps["acceptance"]["facts"]["accepted"] is True
+        assert steps["acceptance"]["facts"]["certificate_sent"] == "CN=xfer-client,O=xfer test PKI"
+        assert steps["tls"]["facts"]["server_chain"][0]["sha256"].startswith("sha256:")
+        assert steps["tls"]["facts"]["trusted"] is True
+        assert steps["tls"]["facts"]["trusted_by_system_store"] is False  # the test CA is not a public one
+        assert steps["identity"]["facts"]["intermediate_included"] is True
+        assert "protocol" in steps and steps["protocol"]["status"] == "ok"
+    else:
+        assert code == ExitCode.TLS, out
+        assert report["ok"] is False
+        last = report["steps"][-1]
+        assert last["status"] == "fail" and last["key"] == failing, json.dumps(last, indent=1)
+        said = " ".join(last["verdicts"]) + " " + last["error"]["message"]
+        assert words in said, said
+        assert last["fix"]
+    # The same diagnosis in words.
+    code_text, text, _ = run(["doctor", "partner"], capsys)
+    assert code_text == code
+    assert text.startswith("xfer doctor: partner")
+    if failing is None:
+        assert "✗" not in text and "result: every step passed" in text
+    else:
+        assert "✗" in text and words in text and "fix: " in text
+
+
+def test_profile_test_is_the_doctor_report(
+    endpoint: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    save_profile(endpoint, tmp_path / "profiles", monkeypatch)
+    code, out, _ = run(["profile", "test", "partner", "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert [s["key"] for s in report["steps"]][:5] == [
+        "network", "tls", "client_certificate_request", "identity", "acceptance"]
