@@ -11,8 +11,11 @@ Nothing here imports requests, cryptography or an adapter at start-up, so
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 import traceback as traceback_module
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -57,6 +60,12 @@ def _root(
         bool,
         typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
     ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True,
+                     help="-v: TLS summary, FTP commands and replies, HTTP requests and timings on stderr; "
+                     "-vv: also HTTP headers (secrets masked).  Any position."),
+    ] = 0,
 ) -> None:
     """Secure file transfer with TLS client certificates: HTTPS, FTPS, WebDAV and AS2."""
 
@@ -75,11 +84,40 @@ def main(argv: list[str] | None = None) -> int:
     from .. import secrets
 
     secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
-    # --traceback is accepted anywhere on the line: it is about the run, not one command.
+    # --traceback and -v/-vv are accepted anywhere on the line: they are about the run, not one command.
     split = args.index("--") if "--" in args else len(args)
     show_traceback = "--traceback" in args[:split]
-    if show_traceback:
-        args = [a for i, a in enumerate(args) if not (i < split and a == "--traceback")]
+    verbosity = sum(_VERBOSE[a] for a in args[:split] if a in _VERBOSE)
+    args = [a for i, a in enumerate(args) if not (i < split and (a == "--traceback" or a in _VERBOSE))]
+    with _logging(verbosity):
+        return _dispatch(args, show_traceback)
+
+
+#: The spellings of the verbosity flag, and how much each adds.
+_VERBOSE = {"-v": 1, "--verbose": 1, "-vv": 2, "-vvv": 3}
+
+
+@contextlib.contextmanager
+def _logging(verbosity: int) -> Iterator[None]:
+    """The CLI's one handler on the ``xfer`` logger for the run: warnings always, -v/-vv traces."""
+    from ..log import CLIHandler, verbosity_level
+
+    logger = logging.getLogger("xfer")
+    level = verbosity_level(verbosity)
+    handler = CLIHandler(say, level)
+    saved = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False  # one line per record, not a second copy from the root logger
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def _dispatch(args: list[str], show_traceback: bool) -> int:
     try:
         result = app(args=args, prog_name="xfer", standalone_mode=False)
     except XferError as exc:

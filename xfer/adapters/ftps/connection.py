@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
+import logging
 import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...errors import ConnectionDropped, InsecureSchemeRefused, IntegrityError, XferError
+from ...log import masked_command
 from .replies import NOT_UNDERSTOOD, reply_code
 
 __all__ = [
@@ -44,6 +47,9 @@ REDACTED = "********"
 
 #: Characters of one control-connection reply (all its lines) read before giving up on it.
 MAX_REPLY = 1 << 20
+
+#: ``-v``: every command (PASS masked) and reply (secrets already taken out), with timings.
+_log = logging.getLogger("xfer.ftp")
 
 
 class _DataHandshake:
@@ -379,6 +385,15 @@ class FTPSConnection(ftplib.FTP_TLS):
         size = ftplib.parse150(resp) if resp.startswith("150") else None
         return conn, size
 
+    _sent_at = 0.0
+
+    def putline(self, line: str) -> None:
+        """Send one command line; ``-v`` shows it with the password masked."""
+        if _log.isEnabledFor(logging.INFO):
+            _log.info("%s > %s", self.host, masked_command(line))
+            self._sent_at = time.monotonic()
+        super().putline(line)
+
     def getmultiline(self) -> str:
         """One reply, multi-line ones joined; at most :data:`MAX_REPLY` characters; no secrets.
 
@@ -390,7 +405,12 @@ class FTPSConnection(ftplib.FTP_TLS):
         So the :attr:`secrets` are taken out here, as the reply is read, before anything
         can quote it.
         """
-        return self._redact(self._read_reply())
+        reply = self._redact(self._read_reply())
+        if _log.isEnabledFor(logging.INFO):
+            took = f" ({(time.monotonic() - self._sent_at) * 1000:.0f} ms)" if self._sent_at else ""
+            _log.info("%s < %s%s", self.host, reply.replace("\n", "\n    "), took)
+            self._sent_at = 0.0
+        return reply
 
     def _redact(self, reply: str) -> str:
         for secret in self.secrets:
