@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..errors import ConfigError
+from ..errors import ConfigError, XferError
 from ..options import CORE, Option, sections
 from ..registry import supported_text
 from .common import (
@@ -25,6 +25,9 @@ from .common import (
 )
 from .completion import complete_profile
 from .doctor import WarnDays, run_doctor
+
+if TYPE_CHECKING:
+    from ..profiles import Profile
 
 __all__ = ["app"]
 
@@ -115,7 +118,8 @@ def list_(json_output: JsonFlag = False) -> None:
             rows.append({"name": name, "error": item.message})
         else:
             rows.append({"name": item.name, "url": item.url, "protocol": item.scheme,
-                         "identity": item.values.get("identity"), "source": str(item.source)})
+                         "identity": item.values.get("identity"), "days_left": _days_left(item),
+                         "source": str(item.source)})
     if json_output:
         emit_json(rows)
         return
@@ -127,15 +131,32 @@ def list_(json_output: JsonFlag = False) -> None:
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False)
-    for column in ("name", "protocol", "url", "identity"):
+    for column in ("name", "protocol", "url", "identity", "days left"):
         table.add_column(column)
     for row in rows:
         if row.get("error"):
             warn(str(row["error"]))
             continue
         # Text, not str: a cell would otherwise be read as rich markup.
-        table.add_row(*(Text(printable(row[key] or "")) for key in ("name", "protocol", "url", "identity")))
+        days = "" if row["days_left"] is None else str(row["days_left"])
+        table.add_row(*(Text(printable(row[key] or "")) for key in ("name", "protocol", "url", "identity")),
+                      Text(days))
     Console(highlight=False).print(table)
+
+
+def _days_left(profile: Profile) -> int | None:
+    """Days until the profile identity's certificate expires; None without one or when it cannot be
+    opened without asking (a ``prompt`` password: listing never prompts) or at all."""
+    if not profile.values.get("identity") or profile.get("identity_password") == "prompt":
+        return None
+    from ..client import load_identity
+    from ..doctor.certs import utc_now
+
+    try:
+        identity = load_identity(profile, check=False)
+    except XferError:
+        return None
+    return None if identity is None else (identity.not_after - utc_now()).days
 
 
 @app.command("show")
