@@ -12,13 +12,15 @@ Nothing here imports requests, cryptography or an adapter at start-up, so
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import traceback as traceback_module
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
 from typer.exceptions import TyperException
 
 from ..errors import ExitCode, XferError
@@ -30,13 +32,13 @@ from . import profile as profile_commands
 from . import transfer as transfer_commands
 from .common import say, warn
 
-__all__ = ["app", "main"]
+__all__ = ["app", "click_command", "main"]
 
 app = typer.Typer(
     name="xfer",
     help="Secure file transfer with TLS client certificates: HTTPS, FTPS, WebDAV and AS2.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # Typer's own: --install-completion / --show-completion
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -76,6 +78,17 @@ app.add_typer(identity_commands.app, name="identity")
 demo_commands.register(app)
 doctor_commands.register(app)
 app.add_typer(as2_commands.app, name="as2")
+
+
+@functools.cache
+def click_command() -> Any:
+    """The click command tree of :data:`app`, with examples and plain placeholders (built once).
+
+    (Typer's vendored click command: typed loosely, as :mod:`.help` handles it.)
+    """
+    from .help import tidy
+
+    return tidy(typer.main.get_command(app))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +132,7 @@ def _logging(verbosity: int) -> Iterator[None]:
 
 def _dispatch(args: list[str], show_traceback: bool) -> int:
     try:
-        result = app(args=args, prog_name="xfer", standalone_mode=False)
+        result = click_command().main(args=args, prog_name="xfer", standalone_mode=False)
     except XferError as exc:
         # The traceback is extra information: the exit code a script sees never changes with it.
         if show_traceback:

@@ -7,7 +7,7 @@ still offered: completion must never print an error into the user's shell.
 
 from __future__ import annotations
 
-__all__ = ["complete_profile", "complete_target"]
+__all__ = ["complete_doctor_target", "complete_profile", "complete_target"]
 
 
 def _names() -> list[str]:
@@ -29,3 +29,8 @@ def complete_target(incomplete: str) -> list[str]:
     if ":" in incomplete or "/" in incomplete:
         return []
     return [f"{name}:" for name in complete_profile(incomplete)]
+
+
+def complete_doctor_target(incomplete: str) -> list[str]:
+    """``doctor`` takes a bare profile name as well as ``NAME:/path``."""
+    return complete_profile(incomplete) if ":" not in incomplete and "/" not in incomplete else []

@@ -8,6 +8,7 @@ import typer
 
 from ..options import CORE
 from .common import Connection, JsonFlag, absolute_paths, echo, emit_json, say, warn, with_connection_options
+from .completion import complete_doctor_target
 
 __all__ = ["WarnDays", "register", "run_doctor"]
 
@@ -54,7 +55,8 @@ def run_doctor(target: str, connection: Connection | None, *, json_output: bool,
 
 @with_connection_options
 def doctor(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="PROFILE, PROFILE:/path or URL.")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="PROFILE, PROFILE:/path or URL.",
+                                      autocompletion=complete_doctor_target)],
     connection: Connection,
     json_output: JsonFlag = False,
     warn_days: WarnDays = None,

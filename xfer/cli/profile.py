@@ -46,7 +46,7 @@ def _section_parameters() -> list[inspect.Parameter]:
         for option in options.values():
             pname, flag = _section_flag(section, option)
             help_text = f"[{section}] {option.help}"
-            if option.secret:
+            if option.secret and "(reference)" not in help_text:  # the declaration may say it already
                 help_text += " (reference)"
             if option.choices:
                 help_text += f" [{'|'.join(option.choices)}]"
@@ -161,7 +161,7 @@ def _days_left(profile: Profile) -> int | None:
 
 @app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Profile name.")],
+    name: Annotated[str, typer.Argument(help="Profile name.", autocompletion=complete_profile)],
     json_output: JsonFlag = False,
 ) -> None:
     """Show a profile with every option; secrets appear only as their references."""
@@ -194,7 +194,10 @@ def _toml_line(key: str, value: Any) -> str:
 
 
 @app.command("rm")
-def rm(name: Annotated[str, typer.Argument(help="Profile name.")], quiet: QuietFlag = False) -> None:
+def rm(
+    name: Annotated[str, typer.Argument(help="Profile name.", autocompletion=complete_profile)],
+    quiet: QuietFlag = False,
+) -> None:
     """Delete a profile from the config folder."""
     from ..profiles import remove_profile
 
