@@ -126,3 +126,20 @@ def test_profile_test_is_the_doctor_report(
     report = json.loads(out)
     assert [s["key"] for s in report["steps"]][:5] == [
         "network", "tls", "client_certificate_request", "identity", "acceptance"]
+
+
+@pytest.mark.parametrize("fault", ["untrusted", "expired", "none", "leaf_only"])
+def test_doctor_reads_nginx_style_rejections(
+    fault: str, module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Like nginx `ssl_verify_client on`: the handshake passes, HTTP 400 explains; the verdict is the same."""
+    with serve("https", module_pki, root=tmp_path / "srv", client_cert="nginx") as running:
+        save_profile(running, tmp_path / "profiles", monkeypatch, **fault_changes(module_pki, fault))
+        code, out, _ = run(["doctor", "partner", "--json"], capsys)
+    failing, words = EXPECTED[fault]
+    last = json.loads(out)["steps"][-1]
+    assert code == ExitCode.TLS
+    assert last["key"] == failing and last["status"] == "fail", json.dumps(last, indent=1)
+    said = " ".join(last["verdicts"]) + " " + last["error"]["message"]
+    assert words in said, said
