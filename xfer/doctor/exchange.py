@@ -45,7 +45,7 @@ class Exchange:
         response.reason = self.reason
         response.headers = CaseInsensitiveDict(self.headers)
         response._content = self.body
-        response._content_consumed = True  # the body is all here: the error mapping may read it
+        response._content_consumed = True  # type: ignore[attr-defined]  # the body is all here: readable
         response.url = url
         return map_http_error(response, server=server, context=context)
 
