@@ -92,7 +92,9 @@ def test_doctor_on_the_bed(
         assert steps["acceptance"]["facts"]["certificate_sent"] == "CN=xfer-client,O=xfer test PKI"
         assert steps["protocol"]["status"] == "ok"
         if server.startswith(("vsftpd", "proftpd")):
+            # Both refuse a data connection that does not resume the session (vsftpd: 522).
             assert steps["protocol"]["facts"]["data_session_resumed"] is True
+            assert steps["protocol"]["facts"]["data_session_reuse_required"] is True
         if fault == "leaf_only":
             assert steps["identity"]["facts"]["intermediate_included"] is False
             assert steps["identity"]["facts"]["chain_sent"] == ["CN=xfer-client,O=xfer test PKI"]

@@ -143,3 +143,20 @@ def test_doctor_reads_nginx_style_rejections(
     assert last["key"] == failing and last["status"] == "fail", json.dumps(last, indent=1)
     said = " ".join(last["verdicts"]) + " " + last["error"]["message"]
     assert words in said, said
+
+
+@pytest.mark.parametrize("demands", [True, False], ids=["reuse-demanded", "reuse-optional"])
+@pytest.mark.parametrize("protocol", ["ftpes", "ftps"])
+def test_doctor_tells_whether_the_data_channel_demands_session_reuse(
+    protocol: str, demands: bool, module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serve(protocol, module_pki, root=tmp_path / "srv", require_session_reuse=demands) as running:
+        save_profile(running, tmp_path / "profiles", monkeypatch)
+        code, out, _ = run(["doctor", "partner", "--json"], capsys)
+    assert code == 0
+    facts = {s["key"]: s for s in json.loads(out)["steps"]}["protocol"]["facts"]
+    assert facts["data_session_resumed"] is True  # ours always is
+    assert facts["data_session_reuse_required"] is demands
+    assert (facts["data_without_reuse_reply"] or "").startswith("522" if demands else "")
+    assert facts["feature_flags"]["MLST"] is True and facts["username"] == "xfer"

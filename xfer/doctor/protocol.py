@@ -9,6 +9,8 @@ ever posted to the inbox.
 
 from __future__ import annotations
 
+import contextlib
+import ftplib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +70,9 @@ def _ftps(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adap
         step.lines.append(f"login as {step.facts['username']}: ok; PBSZ 0 / PROT P accepted")
         entries = remote.ls(profile.endpoint.path or "/")
         data = list(getattr(remote, "data_connections", []))
+        # The adapter's control connection, for one more listing *without* session reuse.
+        control = getattr(remote, "_ftp", None)
+        required, said = _reuse_required(control) if control is not None else (None, None)
     last = data[-1] if data else None
     step.facts.update({
         "passive_connect": "ok",
@@ -78,9 +83,35 @@ def _ftps(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adap
     resumed = "yes" if last and last.resumed else "NO"
     step.lines.append(f"passive data connection: ok ({len(entries)} entries listed); "
                       f"TLS session resumed on it: {resumed}")
+    step.facts["data_session_reuse_required"] = required
+    step.facts["data_without_reuse_reply"] = said
+    step.lines.append("the server demands TLS session reuse on data connections: "
+                      + {True: f"yes ({said})", False: "no", None: "unknown"}[required])
     if last is not None and not last.resumed:
-        step.verdicts.append("the server did not resume our TLS session on the data connection: servers that "
-                             "demand reuse (vsftpd, proftpd) refuse transfers then")
+        step.verdicts.append("the server did not resume our TLS session on the data connection"
+                             + (" although it demands reuse" if required else ""))
+
+
+def _reuse_required(ftp: Any) -> tuple[bool | None, str | None]:
+    """List once more without resuming the TLS session: refused means the server demands reuse.
+
+    Stock ftplib clients (and many others) fail exactly there, with vsftpd's ``522``.  The
+    connection is dropped afterwards either way (the adapter closes it).
+    """
+    ftp.reuse_session = False
+    try:
+        conn, _ = ftp.ntransfercmd("LIST")
+        with contextlib.closing(conn), contextlib.suppress(OSError):
+            while conn.recv(65536):
+                pass
+        ftp.voidresp()
+    except ftplib.Error as exc:
+        return True, str(exc).strip().splitlines()[0]
+    except (OSError, EOFError):
+        return None, None
+    finally:
+        ftp.reuse_session = True
+    return False, None
 
 
 def _http(step: Step, profile: Profile, connect: Callable[[], Adapter], *, webdav: bool) -> None:

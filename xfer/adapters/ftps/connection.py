@@ -197,6 +197,10 @@ class FTPSConnection(ftplib.FTP_TLS):
     # subclass of ours must not flip it back on by accident.
     trust_server_pasv_ipv4_address = False
 
+    #: Data connections resume the control connection's TLS session.  Only ``xfer doctor``
+    #: turns this off, for one probe: does the server *demand* reuse?
+    reuse_session = True
+
     def __init__(
         self,
         *,
@@ -343,7 +347,8 @@ class FTPSConnection(ftplib.FTP_TLS):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
         host, port = self.makepasv()
         raw = socket.create_connection((host, port), self.timeout, source_address=self.source_address)
-        handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=self.sock.session)
+        session = self.sock.session if self.reuse_session else None
+        handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=session)
         try:
             self.putcmd(cmd)
             handshake.start()
