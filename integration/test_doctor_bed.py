@@ -52,14 +52,15 @@ ACCEPTS_LEAF_ONLY = {("pureftpd", "leaf_only")}
 
 
 def _changes(pki: TestPKI, fault: str, table: dict[str, Any]) -> dict[str, Any]:
-    changes: dict[str, Any] = {
+    table_of: dict[str, dict[str, Any]] = {
         "good": {},
         "untrusted": {"identity": str(pki.client_untrusted_p12)},
         "expired": {"identity": str(pki.client_expired_p12)},
         "none": {"identity": None, "identity_password": None},
         "leaf_only": {"identity": str(pki.client_leaf_only_p12)},
         "server_ca_untrusted": {"ca": str(pki.untrusted_ca)},
-    }[fault]
+    }
+    changes = table_of[fault]
     if fault == "none" and "as2" in table:
         changes["as2"] = {**table["as2"], "sign": "none"}  # signing needs an identity; the partner takes unsigned
     return changes

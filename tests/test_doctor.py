@@ -44,14 +44,15 @@ def save_profile(endpoint: Endpoint, folder: Path, monkeypatch: pytest.MonkeyPat
 
 
 def fault_changes(pki: TestPKI, fault: str) -> dict[str, Any]:
-    return {
+    changes: dict[str, dict[str, Any]] = {
         "good": {},
         "untrusted": {"identity": str(pki.client_untrusted_p12)},
         "expired": {"identity": str(pki.client_expired_p12)},
         "none": {"identity": None, "identity_password": None},
         "leaf_only": {"identity": str(pki.client_leaf_only_p12)},
         "server_ca_untrusted": {"ca": str(pki.untrusted_ca)},
-    }[fault]
+    }
+    return changes[fault]
 
 
 #: fault -> (failing step, words the failing step's verdict or error must contain)

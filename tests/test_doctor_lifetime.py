@@ -27,7 +27,7 @@ def _show(pki: TestPKI, which: Path, *extra: str) -> list[str]:
 def test_identity_show_warn_days_exits_9_for_a_certificate_near_its_end(
     module_pki: TestPKI, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert ExitCode.EXPIRING == 9
+    assert int(ExitCode.EXPIRING) == 9
     code = main(_show(module_pki, module_pki.client_expiring_p12, "--warn-days", "30"))
     out, err = capsys.readouterr()
     assert code == ExitCode.EXPIRING

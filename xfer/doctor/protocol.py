@@ -37,8 +37,10 @@ def protocol_step(profile: Profile, found: Probe, connect: Callable[[], Adapter]
             _ftps(step, profile, found, connect)
         elif scheme == "as2":
             _as2(step, profile, found, connect)
-        else:
+        elif scheme in ("https", "davs"):
             _http(step, profile, connect, webdav=scheme == "davs")
+        else:
+            _generic(step, profile, connect)
     except XferError as exc:
         step.fail(exc)
     return step
@@ -155,6 +157,19 @@ def _http(step: Step, profile: Profile, connect: Callable[[], Adapter], *, webda
                 step.facts["listing_format"] = getattr(remote.settings.options, "index", None) or "found"
                 step.facts["entries"] = len(entries)
                 step.lines.append(f"listing: {step.facts['listing_format']} ({len(entries)} entries)")
+
+
+def _generic(step: Step, profile: Profile, connect: Callable[[], Adapter]) -> None:
+    """Any other registered protocol: connect through its adapter, and list the root if it can."""
+    from ..adapters.base import Capability
+
+    with connect() as remote:
+        step.facts["connected"] = True
+        step.lines.append(f"connected with the {profile.scheme} adapter")
+        if Capability.LS in remote.capabilities:
+            entries = remote.ls(profile.endpoint.path or "/")
+            step.facts["entries"] = len(entries)
+            step.lines.append(f"listing of the root: {len(entries)} entries")
 
 
 def _as2(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adapter]) -> None:

@@ -10,13 +10,21 @@ from ..client import connect, load_identity, resolve_profile, tls_context
 from ..profiles import OverrideStyle, Profile
 from .certs import load_der, utc_now
 from .clock import clock_step
-from .handshake import Kind, acceptance_step, probe, request_step, tls_step
+from .handshake import Kind, Probe, acceptance_step, probe, request_step, tls_step
 from .identity import identity_step
 from .network import connect_step
 from .protocol import protocol_step
-from .report import FAIL, Report
+from .report import FAIL, SKIP, Report, Step
 
-__all__ = ["diagnose"]
+__all__ = ["TLS_STEPS", "diagnose"]
+
+#: The steps a protocol without TLS skips (shown as "–", so the numbering stays the same).
+TLS_STEPS = (
+    ("tls", "TLS handshake and the server's certificate"),
+    ("client_certificate_request", "The server's client-certificate request"),
+    ("identity", "Our client identity"),
+    ("acceptance", "Did the server accept our certificate"),
+)
 
 
 def diagnose(
@@ -41,12 +49,22 @@ def diagnose(
     report = Report(target=target if isinstance(target, str) else profile.name, server=f"{host}:{port}",
                     protocol=profile.scheme, warn_days=warn_days)
     identity = load_identity(profile, check=False)  # an expired one is diagnosed, not refused
-    context = tls_context(profile, identity)
+    # A protocol without TLS (SSH-style) still gets a context for wording network errors.
+    context = tls_context(profile, identity if profile.spec.tls else None)
     timeout = float(profile.get("timeout"))
+
+    def open_adapter() -> Adapter:
+        return connect(profile, warn=warn)
 
     step, sock = connect_step(host, port, timeout=timeout, context=context)
     report.add(step)
     if sock is None:
+        return report
+    if not profile.spec.tls:
+        sock.close()
+        for key, title in TLS_STEPS:
+            report.add(Step(key, title, status=SKIP, lines=[f"{profile.scheme} does not use TLS"]))
+        report.add(protocol_step(profile, Probe(), open_adapter))
         return report
     found = probe(sock, context=context, host=host, port=port, kind=_kind(profile.scheme), path=endpoint.path or "/")
     sent = identity.subject if identity is not None and found.facts.certificate_requested else None
@@ -59,9 +77,6 @@ def diagnose(
         report.add(step)
         if step.status == FAIL:
             return report
-
-    def open_adapter() -> Adapter:
-        return connect(profile, warn=warn)
 
     if report.add(protocol_step(profile, found, open_adapter)).status == FAIL:
         return report
