@@ -161,3 +161,91 @@ def test_doctor_tells_whether_the_data_channel_demands_session_reuse(
     assert facts["data_session_reuse_required"] is demands
     assert (facts["data_without_reuse_reply"] or "").startswith("522" if demands else "")
     assert facts["feature_flags"]["MLST"] is True and facts["username"] == "xfer"
+
+
+@pytest.fixture
+def pha_server(module_pki: TestPKI) -> Iterator[tuple[int, list[bool]]]:
+    """A TLS 1.3 server that asks for the client certificate only after the request arrived
+    (post-handshake authentication, as Apache does with a per-location SSLVerifyClient)."""
+    import socket
+    import ssl
+    import threading
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(module_pki.server_cert, module_pki.server_key)
+    ctx.load_verify_locations(module_pki.root_ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.post_handshake_auth = True  # server side: no CertificateRequest in the handshake itself
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[bool] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with ctx.wrap_socket(raw, server_side=True) as conn:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(4096)
+                    conn.verify_client_post_handshake()
+                    conn.settimeout(1.0)
+                    conn.do_handshake()  # sends the CertificateRequest
+                    try:
+                        conn.recv(1)  # takes the client's Certificate; no more data follows
+                    except TimeoutError:
+                        pass
+                    seen.append(bool(conn.getpeercert()))
+                    body = b"ok" if seen[-1] else b"no"
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n" + body)
+            except (OSError, ssl.SSLError):
+                continue
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1], seen
+    finally:
+        listener.close()
+
+
+def test_doctor_sees_a_post_handshake_certificate_request(
+    pha_server: tuple[int, list[bool]], module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port, seen = pha_server
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "partner.toml").write_text(tomli_w.dumps({
+        "url": f"https://127.0.0.1:{port}/", "identity": str(module_pki.client_p12),
+        "identity_password": f"file:{module_pki.password_file}", "ca": str(module_pki.root_ca), "timeout": 5}))
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    code, out, _ = run(["doctor", "partner", "--json"], capsys)
+    steps = {s["key"]: s for s in json.loads(out)["steps"]}
+    assert code == 0
+    assert steps["client_certificate_request"]["facts"]["requested"] is True
+    assert steps["client_certificate_request"]["facts"]["after_handshake"] is True
+    assert steps["acceptance"]["facts"]["certificate_sent"] == "CN=xfer-client,O=xfer test PKI"
+    assert seen and seen[0] is True  # the server did get our certificate
+    run(["doctor", "partner"], capsys)
+
+
+@pytest.mark.parametrize("fault", ["pin", "host"])
+def test_doctor_fails_the_tls_step_for_a_wrong_pin_or_host(
+    fault: str, module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    options: dict[str, Any] = (
+        {"cert": module_pki.wrong_host_cert, "key": module_pki.wrong_host_key} if fault == "host" else {})
+    with serve("https", module_pki, root=tmp_path / "srv", **options) as running:
+        save_profile(running, tmp_path / "profiles", monkeypatch, pin="sha256:" + "ab" * 32 if fault == "pin" else None)
+        code, out, _ = run(["doctor", "partner", "--json"], capsys)
+    last = json.loads(out)["steps"][-1]
+    assert code == ExitCode.TLS and last["key"] == "tls" and last["status"] == "fail"
+    if fault == "pin":
+        assert last["error"]["type"] == "PinMismatch" and last["facts"]["pin_match"] is False
+    else:
+        assert last["error"]["type"] == "HostnameMismatch" and last["facts"]["host_name_match"] is False
+        assert last["facts"]["server_chain"][0]["sans"] == ["wrong.invalid"]
