@@ -9,13 +9,20 @@ inbox).  FTPS: the greeting (implicit) and ``FEAT``.
 from __future__ import annotations
 
 import http.client
+import logging
 import socket
 import ssl
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..log import masked_command
+
 __all__ = ["BODY_LIMIT", "Exchange", "ftp_command", "ftp_reply", "http_exchange"]
+
+# The probe's own exchange shows under -v like the adapters' (same loggers, same masking).
+_ftp_log = logging.getLogger("xfer.ftp")
+_http_log = logging.getLogger("xfer.http")
 
 #: Bytes of the answer body read: enough for nginx's certificate error page.
 BODY_LIMIT = 8192
@@ -65,6 +72,8 @@ def http_exchange(tls: ssl.SSLSocket, host: str, port: int, path: str) -> Exchan
         body = response.read(BODY_LIMIT)
     finally:
         response.close()
+    _http_log.info("GET https://%s:%s%s -> %s %s (doctor's probe)", authority, port, target, response.status,
+                   response.reason)
     return Exchange(status=response.status, reason=response.reason, headers=dict(response.getheaders()), body=body)
 
 
@@ -74,6 +83,14 @@ def ftp_reply(stream: Any) -> str:
     if not line:
         raise EOFError("the server closed the connection")
     lines = [line]
+    try:
+        return _read_rest(stream, lines)
+    finally:
+        _ftp_log.info("< %s", "\n    ".join(lines))
+
+
+def _read_rest(stream: Any, lines: list[str]) -> str:
+    line = lines[0]
     if line[3:4] == "-":
         code = line[:3]
         while True:
@@ -88,5 +105,6 @@ def ftp_reply(stream: Any) -> str:
 
 def ftp_command(sock: socket.socket, stream: Any, command: str) -> str:
     """Send one command (never one carrying a secret: USER/PASS go through the adapter) and read its reply."""
+    _ftp_log.info("> %s", masked_command(command))
     sock.sendall(command.encode("ascii") + b"\r\n")
     return ftp_reply(stream)
