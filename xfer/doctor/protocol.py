@@ -138,7 +138,7 @@ def _http(step: Step, profile: Profile, connect: Callable[[], Adapter], *, webda
                 step.facts["propfind_status"] = propfind.status_code
                 step.facts["propfind_responses"] = len(re.findall(rb"<(?:[\w-]+:)?response[\s>]", body))
                 step.lines.append(f"PROPFIND {root}: HTTP {propfind.status_code}, "
-                                  f"{step.facts['propfind_responses']} entries")
+                                  f"{step.facts['propfind_responses']} responses (the folder and its members)")
                 session.check(propfind, path=root)
             else:
                 answer = session.get(url, stream=True)
