@@ -118,16 +118,16 @@ def _logging(verbosity: int) -> Iterator[None]:
     logger = logging.getLogger("xfer")
     level = verbosity_level(verbosity)
     handler = CLIHandler(say, level)
-    saved = (logger.level, logger.propagate)
+    saved = logger.level
+    # Records still propagate (an embedding program's root handlers see them); with this handler
+    # found, Python's last-resort stderr printer no longer prints a second, unprefixed copy.
     logger.addHandler(handler)
     logger.setLevel(level)
-    logger.propagate = False  # one line per record, not a second copy from the root logger
     try:
         yield
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
+        logger.setLevel(saved)
 
 
 def _dispatch(args: list[str], show_traceback: bool) -> int:
