@@ -249,3 +249,16 @@ def test_doctor_fails_the_tls_step_for_a_wrong_pin_or_host(
     else:
         assert last["error"]["type"] == "HostnameMismatch" and last["facts"]["host_name_match"] is False
         assert last["facts"]["server_chain"][0]["sans"] == ["wrong.invalid"]
+
+
+def test_doctor_takes_a_url_with_the_connection_flags(
+    module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    with serve("ftpes", module_pki, root=tmp_path / "srv") as running:
+        password = f"file:{module_pki.folder / 'ftp-password.txt'}"
+        code, out, _ = run(["doctor", running.url, "--identity", str(module_pki.client_leaf_only_p12),
+                            "--identity-password", f"file:{module_pki.password_file}", "--ca", str(module_pki.root_ca),
+                            "--username", "xfer", "--password", password], capsys)
+    assert code == ExitCode.TLS
+    assert "the .p12 lacks the intermediate the server needs" in out and out.startswith(f"xfer doctor: {running.url}")
