@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: servers, the demo, the pytest plugin) may use anything, and nothing below it may import it at
 #: module level, so `pip install xfer` never needs the `testing` extra.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("xfer", "xfer.errors", "xfer.types"),  # "xfer": the package facade imports only errors at runtime
+    # "xfer": the package facade imports only errors at runtime; log: logger names and masking, nothing else
+    ("xfer", "xfer.errors", "xfer.types", "xfer.log"),
     ("xfer.globs",),  # glob patterns on /-paths: pure, on errors and types only
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy
     ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity", "xfer.verify",
@@ -43,6 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "xfer.profiles"),
     ("xfer.adapters", "xfer.batch"),  # batch: the many-file plans and runs behind Adapter.put / .get
     ("xfer.client", "xfer.sync"),  # sync: plans and runs a one-way mirror over the batch runner
+    ("xfer.doctor",),  # the diagnosis drives client functions and adapters, and renders nothing itself
     ("xfer.cli", "xfer.__main__", "xfer.filesystem"),  # front ends: the CLI and fsspec
     ("xfer.testing",),
 )

@@ -43,12 +43,14 @@ def test_profile_test_reports_the_connection(
     out, err = capsys.readouterr()
     assert code == 0, err
     report = json.loads(out)
-    assert report["ok"] is True and report["profile"] == "partner"
+    assert report["ok"] is True and report["target"] == "partner"
+    steps = {s["key"]: s for s in report["steps"]}
+    assert steps["tls"]["facts"]["version"] in ("TLSv1.2", "TLSv1.3")
+    assert steps["acceptance"]["facts"]["certificate_sent"] == "CN=xfer-client,O=xfer test PKI"
     if endpoint.protocol == "as2":
-        assert report["tls_version"] in ("TLSv1.2", "TLSv1.3")
-        assert report["client_certificate_presented"] is True
-    else:
-        assert "entries" in report or "listing" in report
+        assert steps["protocol"]["facts"]["mdn"] == "signed-sync"
+    elif endpoint.protocol != "davs":
+        assert "entries" in steps["protocol"]["facts"] or steps["protocol"]["facts"].get("listing_format") is None
 
 
 def test_profile_test_fails_clearly_with_an_untrusted_identity(

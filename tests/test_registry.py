@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import importlib
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -132,11 +133,17 @@ def test_a_registered_protocol_connects_without_tls(dummy: ProtocolSpec) -> None
 
 
 def test_profile_test_of_a_protocol_without_tls(dummy: ProtocolSpec, capsys: pytest.CaptureFixture[str]) -> None:
-    # `profile test` probes the TLS handshake of a protocol that cannot list; without TLS it has none.
-    save_profile(Profile.from_mapping("d1", {"url": "dummys://h/", "dummy": {"mode": "slow"}}))
-    code, out, err = run(capsys, "profile", "test", "d1", "--json")
+    # `profile test` is the doctor's report: a protocol without TLS skips the TLS steps (numbering kept).
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        save_profile(Profile.from_mapping("d1", {"url": f"dummys://127.0.0.1:{port}/", "dummy": {"mode": "slow"}}))
+        code, out, err = run(capsys, "profile", "test", "d1", "--json")
     assert code == 0, err
-    assert json.loads(out) == {"profile": "d1", "server": "h:2222", "protocol": "dummys", "ok": True}
+    report = json.loads(out)
+    assert (report["server"], report["protocol"], report["ok"]) == (f"127.0.0.1:{port}", "dummys", True)
+    assert [(s["key"], s["status"]) for s in report["steps"]] == [
+        ("network", "ok"), ("tls", "skip"), ("client_certificate_request", "skip"), ("identity", "skip"),
+        ("acceptance", "skip"), ("protocol", "ok")]
 
 
 def test_registry_lookups() -> None:

@@ -32,8 +32,11 @@ from .urls import Endpoint, parse_url, url_username
 
 if TYPE_CHECKING:
     from .identity import Identity
+    from .tls import XferSSLContext
 
-__all__ = ["DEFAULT_MAX_DEPTH", "CallbackFactory", "connect", "get", "put", "resolve_profile"]
+__all__ = [
+    "DEFAULT_MAX_DEPTH", "CallbackFactory", "connect", "get", "load_identity", "put", "resolve_profile", "tls_context",
+]
 
 
 _log = logging.getLogger(__name__)
@@ -117,16 +120,7 @@ def connect(
     )
     tls: TLSSettings | None = None
     if spec.tls:
-        from .tls import create_ssl_context
-
-        context = create_ssl_context(
-            identity,
-            ca=profile.path_value("ca"),
-            pin=profile.get("pin"),
-            minimum_version=profile.get("tls_min"),
-            maximum_version=profile.get("tls_max"),
-        )
-        tls = TLSSettings(context, identity)
+        tls = TLSSettings(tls_context(profile, identity), identity)
     resolved_password: str | None
     if isinstance(password, Secret):
         resolved_password = password.value
@@ -166,6 +160,19 @@ def connect(
     return policy.run(lambda: cls(settings))[0]
 
 
+def tls_context(profile: Profile, identity: Identity | None) -> XferSSLContext:
+    """The profile's TLS context, from the one factory (``xfer doctor`` probes with the same)."""
+    from .tls import create_ssl_context
+
+    return create_ssl_context(
+        identity,
+        ca=profile.path_value("ca"),
+        pin=profile.get("pin"),
+        minimum_version=profile.get("tls_min"),
+        maximum_version=profile.get("tls_max"),
+    )
+
+
 def _settings_source(profile: Profile, identity: Identity | None, warn: Callable[[str], None] | None) -> SettingsSource:
     """What the protocol's settings builder may read: its table, and its files and secrets resolved."""
     section = profile.spec.section
@@ -191,8 +198,15 @@ def _base(profile: Profile) -> Path | None:
     return profile.source.parent if profile.source else None
 
 
+def load_identity(
+    profile: Profile, *, warn: Callable[[str], None] | None = None, check: bool = True
+) -> Identity | None:
+    """The profile's identity (None without one); ``check=False`` keeps an expired one (for diagnosis)."""
+    return _load_identity(profile, None, warn, check=check)
+
+
 def _load_identity(
-    profile: Profile, secret: Secret | None, warn: Callable[[str], None] | None
+    profile: Profile, secret: Secret | None, warn: Callable[[str], None] | None, *, check: bool = True
 ) -> Identity | None:
     path = profile.path_value("identity")
     if path is None:
@@ -206,6 +220,8 @@ def _load_identity(
         if ref else None
     )
     identity = Identity.load(path, password)
+    if not check:
+        return identity
     for message in identity.check_usable():
         if warn is not None:
             warn(message)

@@ -43,6 +43,7 @@ would reasonably catch them (``except FileNotFoundError`` catches
     ├── IntegrityError                         7
     │   └── TransferCut                            (a cut stream: retried)
     ├── UnsupportedOperation                   8   (NotImplementedError)
+    ├── CertificateExpiring                    9   (--warn-days)
     ├── LocalError                             1   (OSError)
     │   ├── LocalFileNotFound                      (FileNotFoundError)
     │   └── LocalDiskFull
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # annotations only: nothing to install at run time
 
 __all__ = [
     "AuthenticationFailed",
+    "CertificateExpiring",
     "ClientCertificateRejected",
     "ClientCertificateRequired",
     "ConfigError",
@@ -120,6 +122,8 @@ class ExitCode(enum.IntEnum):
     REMOTE = 6
     INTEGRITY = 7
     UNSUPPORTED = 8
+    #: ``--warn-days N``: a certificate (ours or the server's) expires within N days.
+    EXPIRING = 9
     INTERRUPTED = 130
 
 
@@ -374,6 +378,12 @@ class UnsupportedOperation(XferError, NotImplementedError):
     """The protocol or server cannot do this operation."""
 
     exit_code = ExitCode.UNSUPPORTED
+
+
+class CertificateExpiring(XferError):
+    """A certificate expires within the ``--warn-days`` the caller gave (for monitoring)."""
+
+    exit_code = ExitCode.EXPIRING
 
 
 class LocalError(XferError, OSError):

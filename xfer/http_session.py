@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import logging
 import ssl
+import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -52,6 +54,7 @@ from .errors import (
     XferError,
 )
 from .http_errors import ERROR_BODY_LIMIT, map_http_error
+from .log import masked_headers
 from .net import Proxy, choose_proxy, open_tcp
 from .transfer import UPLOAD_BLOCK
 
@@ -64,6 +67,9 @@ __all__ = [
     "origin_of",
     "skip_large_body",
 ]
+
+#: ``-v``: method, URL, status and time of every request; ``-vv``: headers, credentials masked.
+_log = logging.getLogger("xfer.http")
 
 #: Connections kept per host: enough for a few parallel transfers, one is reused serially.
 DEFAULT_POOL_SIZE = 4
@@ -248,7 +254,20 @@ class XferSession(requests.Session):
         """Send, but only to the allowed origin (this also covers every redirect hop)."""
         self._check_origin(request.url or "", redirected=False)
         _refuse_tls_overrides(kwargs.get("verify", True), kwargs.get("cert"))
-        return super().send(request, **kwargs)
+        if not _log.isEnabledFor(logging.INFO):
+            return super().send(request, **kwargs)
+        start = time.monotonic()
+        _log.debug("%s %s request headers: %s", request.method, request.url, masked_headers(request.headers))
+        try:
+            response = super().send(request, **kwargs)
+        except Exception as exc:
+            _log.info("%s %s failed after %.0f ms: %s", request.method, request.url,
+                      (time.monotonic() - start) * 1000, type(exc).__name__)
+            raise
+        _log.info("%s %s -> %s %s (%.0f ms)", request.method, request.url, response.status_code,
+                  response.reason, (time.monotonic() - start) * 1000)
+        _log.debug("%s %s response headers: %s", request.method, request.url, masked_headers(response.headers))
+        return response
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         target = super().get_redirect_target(resp)

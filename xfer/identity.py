@@ -29,7 +29,14 @@ from .errors import (
     IdentityPasswordError,
 )
 
-__all__ = ["EXPIRY_WARNING_DAYS", "Identity", "IdentityInfo", "fingerprint_sha256", "load_certificate"]
+__all__ = [
+    "EXPIRY_WARNING_DAYS",
+    "Identity",
+    "IdentityInfo",
+    "fingerprint_sha256",
+    "key_description",
+    "load_certificate",
+]
 
 #: An identity that expires within this many days produces a warning.
 EXPIRY_WARNING_DAYS = 30
@@ -62,6 +69,17 @@ def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
         raise ConfigError(
             f"{path} is not a PEM or DER certificate", hint="export the partner's certificate as PEM"
         ) from exc
+
+
+def key_description(certificate: x509.Certificate) -> tuple[str, int | None]:
+    """(key type, size in bits) of a certificate's public key: ``("RSA", 2048)``, ``("EC secp256r1", 256)``."""
+    public = certificate.public_key()
+    key_size = getattr(public, "key_size", None)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        key_type = f"EC {public.curve.name}"
+    else:
+        key_type = type(public).__name__.replace("PublicKey", "").lstrip("_") or "unknown"
+    return key_type, key_size if isinstance(key_size, int) else None
 
 
 def _utc_now() -> dt.datetime:
@@ -240,12 +258,7 @@ class Identity:
             warnings = self.check_usable(now=now)
         except IdentityExpired as exc:
             warnings = [exc.message]
-        public = cert.public_key()
-        key_size = getattr(public, "key_size", None)
-        if isinstance(public, ec.EllipticCurvePublicKey):
-            key_type = f"EC {public.curve.name}"
-        else:
-            key_type = type(public).__name__.replace("PublicKey", "").lstrip("_") or "unknown"
+        key_type, key_size = key_description(cert)
         return IdentityInfo(
             source=self.source,
             subject=self.subject,
@@ -255,7 +268,7 @@ class Identity:
             not_after=self.not_after,
             days_left=(self.not_after - now).days,
             key_type=key_type,
-            key_size=key_size if isinstance(key_size, int) else None,
+            key_size=key_size,
             key_usage=_key_usage(cert),
             extended_key_usage=_extended_key_usage(cert),
             client_auth=self.has_client_auth(),

@@ -11,29 +11,35 @@ Nothing here imports requests, cryptography or an adapter at start-up, so
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import sys
 import traceback as traceback_module
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import typer
+import typer.main
 from typer.exceptions import TyperException
 
 from ..errors import ExitCode, XferError
 from . import as2 as as2_commands
 from . import demo as demo_commands
+from . import doctor as doctor_commands
 from . import identity as identity_commands
 from . import profile as profile_commands
 from . import sync as sync_commands
 from . import transfer as transfer_commands
 from .common import retry_messages, say, warn
 
-__all__ = ["app", "main"]
+__all__ = ["app", "click_command", "main"]
 
 app = typer.Typer(
     name="xfer",
     help="Secure file transfer with TLS client certificates: HTTPS, FTPS, WebDAV and AS2.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # Typer's own: --install-completion / --show-completion
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -57,6 +63,12 @@ def _root(
         bool,
         typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
     ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True,
+                     help="-v: TLS summary, FTP commands and replies, HTTP requests and timings on stderr; "
+                     "-vv: also HTTP headers (secrets masked).  Any position."),
+    ] = 0,
 ) -> None:
     """Secure file transfer with TLS client certificates: HTTPS, FTPS, WebDAV and AS2."""
 
@@ -66,7 +78,19 @@ sync_commands.register(app)
 app.add_typer(profile_commands.app, name="profile")
 app.add_typer(identity_commands.app, name="identity")
 demo_commands.register(app)
+doctor_commands.register(app)
 app.add_typer(as2_commands.app, name="as2")
+
+
+@functools.cache
+def click_command() -> Any:
+    """The click command tree of :data:`app`, with examples and plain placeholders (built once).
+
+    (Typer's vendored click command: typed loosely, as :mod:`.help` handles it.)
+    """
+    from .help import tidy
+
+    return tidy(typer.main.get_command(app))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,14 +99,43 @@ def main(argv: list[str] | None = None) -> int:
     from .. import secrets
 
     secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
-    # --traceback is accepted anywhere on the line: it is about the run, not one command.
+    # --traceback and -v/-vv are accepted anywhere on the line: they are about the run, not one command.
     split = args.index("--") if "--" in args else len(args)
     show_traceback = "--traceback" in args[:split]
-    if show_traceback:
-        args = [a for i, a in enumerate(args) if not (i < split and a == "--traceback")]
+    verbosity = sum(_VERBOSE[a] for a in args[:split] if a in _VERBOSE)
+    args = [a for i, a in enumerate(args) if not (i < split and (a == "--traceback" or a in _VERBOSE))]
+    with _logging(verbosity):
+        return _dispatch(args, show_traceback)
+
+
+#: The spellings of the verbosity flag, and how much each adds.
+_VERBOSE = {"-v": 1, "--verbose": 1, "-vv": 2, "-vvv": 3}
+
+
+@contextlib.contextmanager
+def _logging(verbosity: int) -> Iterator[None]:
+    """The CLI's one handler on the ``xfer`` logger for the run: warnings always, -v/-vv traces."""
+    from ..log import CLIHandler, verbosity_level
+
+    logger = logging.getLogger("xfer")
+    level = verbosity_level(verbosity)
+    handler = CLIHandler(say, level)
+    saved = logger.level
+    # Records still propagate (an embedding program's root handlers see them); with this handler
+    # found, Python's last-resort stderr printer no longer prints a second, unprefixed copy.
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved)
+
+
+def _dispatch(args: list[str], show_traceback: bool) -> int:
     try:
         with retry_messages():  # every command: a retry or resume decision is a line on stderr
-            result = app(args=args, prog_name="xfer", standalone_mode=False)
+            result = click_command().main(args=args, prog_name="xfer", standalone_mode=False)
     except XferError as exc:
         # The traceback is extra information: the exit code a script sees never changes with it.
         if show_traceback:

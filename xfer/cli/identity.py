@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from ..errors import CertificateExpiring
 from .common import JsonFlag, echo, emit_json, warn
+from .doctor import WarnDays
+
+if TYPE_CHECKING:
+    from ..identity import IdentityInfo
 
 __all__ = ["app"]
 
@@ -21,6 +26,7 @@ def show(
         typer.Option("--identity-password", help="Password reference (env:VAR, file:PATH, keyring:NAME, prompt)."),
     ] = None,
     json_output: JsonFlag = False,
+    warn_days: WarnDays = None,
 ) -> None:
     """Subject, issuer, validity, key, usages, fingerprint and chain of an identity."""
     from ..identity import Identity
@@ -30,7 +36,19 @@ def show(
     details = Identity.load(file, password).inspect()
     if json_output:
         emit_json(details.to_dict())
-        return
+    else:
+        _print(details)
+    if warn_days is not None and details.days_left <= warn_days:
+        when = (f"expired {-details.days_left} days ago" if details.days_left < 0
+                else f"expires in {details.days_left} days")
+        raise CertificateExpiring(
+            f"client certificate {details.subject} in {details.source} {when} "
+            f"({details.not_after:%Y-%m-%d}), within --warn-days {warn_days}",
+            hint="renew the identity before it expires (ask your CA or the partner for a new .p12)",
+        )
+
+
+def _print(details: IdentityInfo) -> None:
     rows = [
         ("file", details.source),
         ("subject", details.subject),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..errors import ConfigError, UnsupportedOperation
+from ..errors import ConfigError, XferError
 from ..options import CORE, Option, sections
 from ..registry import supported_text
 from .common import (
@@ -23,6 +23,11 @@ from .common import (
     printable,
     warn,
 )
+from .completion import complete_profile
+from .doctor import WarnDays, run_doctor
+
+if TYPE_CHECKING:
+    from ..profiles import Profile
 
 __all__ = ["app"]
 
@@ -41,7 +46,7 @@ def _section_parameters() -> list[inspect.Parameter]:
         for option in options.values():
             pname, flag = _section_flag(section, option)
             help_text = f"[{section}] {option.help}"
-            if option.secret:
+            if option.secret and "(reference)" not in help_text:  # the declaration may say it already
                 help_text += " (reference)"
             if option.choices:
                 help_text += f" [{'|'.join(option.choices)}]"
@@ -113,7 +118,8 @@ def list_(json_output: JsonFlag = False) -> None:
             rows.append({"name": name, "error": item.message})
         else:
             rows.append({"name": item.name, "url": item.url, "protocol": item.scheme,
-                         "identity": item.values.get("identity"), "source": str(item.source)})
+                         "identity": item.values.get("identity"), "days_left": _days_left(item),
+                         "source": str(item.source)})
     if json_output:
         emit_json(rows)
         return
@@ -125,20 +131,37 @@ def list_(json_output: JsonFlag = False) -> None:
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False)
-    for column in ("name", "protocol", "url", "identity"):
+    for column in ("name", "protocol", "url", "identity", "days left"):
         table.add_column(column)
     for row in rows:
         if row.get("error"):
             warn(str(row["error"]))
             continue
         # Text, not str: a cell would otherwise be read as rich markup.
-        table.add_row(*(Text(printable(row[key] or "")) for key in ("name", "protocol", "url", "identity")))
+        days = "" if row["days_left"] is None else str(row["days_left"])
+        table.add_row(*(Text(printable(row[key] or "")) for key in ("name", "protocol", "url", "identity")),
+                      Text(days))
     Console(highlight=False).print(table)
+
+
+def _days_left(profile: Profile) -> int | None:
+    """Days until the profile identity's certificate expires; None without one or when it cannot be
+    opened without asking (a ``prompt`` password: listing never prompts) or at all."""
+    if not profile.values.get("identity") or profile.get("identity_password") == "prompt":
+        return None
+    from ..client import load_identity
+    from ..doctor.certs import utc_now
+
+    try:
+        identity = load_identity(profile, check=False)
+    except XferError:
+        return None
+    return None if identity is None else (identity.not_after - utc_now()).days
 
 
 @app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Profile name.")],
+    name: Annotated[str, typer.Argument(help="Profile name.", autocompletion=complete_profile)],
     json_output: JsonFlag = False,
 ) -> None:
     """Show a profile with every option; secrets appear only as their references."""
@@ -171,7 +194,10 @@ def _toml_line(key: str, value: Any) -> str:
 
 
 @app.command("rm")
-def rm(name: Annotated[str, typer.Argument(help="Profile name.")], quiet: QuietFlag = False) -> None:
+def rm(
+    name: Annotated[str, typer.Argument(help="Profile name.", autocompletion=complete_profile)],
+    quiet: QuietFlag = False,
+) -> None:
     """Delete a profile from the config folder."""
     from ..profiles import remove_profile
 
@@ -179,29 +205,22 @@ def rm(name: Annotated[str, typer.Argument(help="Profile name.")], quiet: QuietF
     info(f"removed {path}", quiet=quiet)
 
 
-@app.command("test")
-def test(name: Annotated[str, typer.Argument(help="Profile name.")], json_output: JsonFlag = False) -> None:
-    """Connect with a profile and report what happened (TLS, certificate, listing)."""
-    from ..adapters.base import Capability
-    from ..client import connect
+@app.command("test", epilog="""Examples:
 
-    with connect(name, warn=warn) as remote:
-        result: dict[str, Any] = {"profile": name, "server": remote.settings.server,
-                                  "protocol": remote.settings.scheme}
-        if Capability.LS in remote.capabilities:
-            try:
-                entries = remote.ls("/")
-                result["entries"] = len(entries)
-            except UnsupportedOperation as exc:
-                result["listing"] = exc.message
-        elif remote.settings.tls is not None:  # a protocol without TLS has no handshake to probe
-            from ..tls import probe_handshake
+  xfer profile test partner
 
-            result.update(probe_handshake(remote.settings.tls.context, remote.settings.host,
-                                          remote.settings.port, timeout=remote.settings.timeout))
-    result["ok"] = True
-    if json_output:
-        emit_json(result)
-    else:
-        for key, value in result.items():
-            echo(f"{key}: {value}")
+  xfer profile test partner --json --warn-days 30
+
+The same report as `xfer doctor partner`.""")
+def test(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name.", autocompletion=complete_profile)],
+    json_output: JsonFlag = False,
+    warn_days: WarnDays = None,
+) -> None:
+    """Diagnose a saved profile step by step (the `xfer doctor` report)."""
+    from ..profiles import load_profile
+
+    load_profile(name)  # an unknown name is a config error (exit 3), not a diagnosis
+    code = run_doctor(name, None, json_output=json_output, warn_days=warn_days)
+    if code:
+        raise typer.Exit(code)

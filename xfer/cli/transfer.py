@@ -28,6 +28,7 @@ from .common import (
     warn,
     with_connection_options,
 )
+from .completion import complete_target
 
 if TYPE_CHECKING:
     from ..adapters.base import Adapter, TransferResult
@@ -122,7 +123,7 @@ def put(
     target: Annotated[
         Optional[str],  # noqa: UP045 - typer needs a runtime Optional
         typer.Argument(help="PROFILE:/path or URL; ending in / = into that folder.", metavar="TARGET",
-                       show_default=False),
+                       show_default=False, autocompletion=complete_target),
     ] = None,
     *,
     connection: Connection,
@@ -158,7 +159,8 @@ def put(
 @with_connection_options
 def get(
     sources: Annotated[
-        list[str], typer.Argument(help="Remote files: PROFILE:/path or URLs.", metavar="SOURCE", show_default=False)
+        list[str], typer.Argument(help="Remote files: PROFILE:/path or URLs.", metavar="SOURCE", show_default=False,
+                                  autocompletion=complete_target)
     ] = [],  # noqa: B006 - typer reads the default, never mutates it
     local: Annotated[
         Optional[str],  # noqa: UP045 - typer needs a runtime Optional
@@ -201,7 +203,9 @@ def get(
 
 @with_connection_options
 def ls(
-    target: Annotated[str, typer.Argument(help="PROFILE:/path or URL of a folder (or file).")],
+    target: Annotated[
+        str, typer.Argument(help="PROFILE:/path or URL of a folder (or file).", autocompletion=complete_target)
+    ],
     connection: Connection,
     json_output: JsonFlag = False,
 ) -> None:
@@ -221,7 +225,7 @@ def ls(
 
 @with_connection_options
 def rm(
-    target: Annotated[str, typer.Argument(help="PROFILE:/path or URL to remove.")],
+    target: Annotated[str, typer.Argument(help="PROFILE:/path or URL to remove.", autocompletion=complete_target)],
     connection: Connection,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Remove a folder and its contents.")] = False,
     json_output: JsonFlag = False,
@@ -244,7 +248,9 @@ def rm(
 
 @with_connection_options
 def mkdir(
-    target: Annotated[str, typer.Argument(help="PROFILE:/path or URL of the folder to create.")],
+    target: Annotated[
+        str, typer.Argument(help="PROFILE:/path or URL of the folder to create.", autocompletion=complete_target)
+    ],
     connection: Connection,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
@@ -258,7 +264,7 @@ def mkdir(
 
 @with_connection_options
 def mv(
-    source: Annotated[str, typer.Argument(help="PROFILE:/path or URL to move.")],
+    source: Annotated[str, typer.Argument(help="PROFILE:/path or URL to move.", autocompletion=complete_target)],
     destination: Annotated[
         str, typer.Argument(help="New path on the same server: /path, PROFILE:/path, or a bare name (same folder).")
     ],

@@ -10,6 +10,7 @@ import contextlib
 import errno
 import functools
 import hashlib
+import logging
 import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from .context import XferSSLContext
 
 __all__ = ["PinMismatchError", "XferConnection", "XferSSLObject", "XferSSLSocket", "with_reason"]
+
+_log = logging.getLogger("xfer.tls")
 
 
 class PinMismatchError(ssl.SSLCertVerificationError):
@@ -120,12 +123,34 @@ class XferConnection:
             context._handshake_over(self)
             self._tag(exc)
             raise
+        facts = getattr(self, "handshake_facts", None)
+        if facts is not None:
+            facts.handshake_done = True
         context._handshake_over(self)
         try:
             _after_handshake(self, context)  # type: ignore[arg-type]
         except BaseException as exc:
             self._tag(exc)
             raise
+        if _log.isEnabledFor(logging.INFO):
+            _log.info("%s", _summary(self, context))  # type: ignore[arg-type]
+
+
+def _summary(conn: ssl.SSLSocket | ssl.SSLObject, context: XferSSLContext) -> str:
+    """One line per connection for ``-v``: version, cipher, resumed, which certificate we sent."""
+    cipher = conn.cipher()
+    facts = getattr(conn, "handshake_facts", None)
+    identity = getattr(context, "identity", None)
+    if facts is None or not facts.certificate_requested:
+        sent = "not asked for a client certificate"
+    elif identity is None:
+        sent = "asked for a client certificate, none sent"
+    else:
+        sent = f"client certificate sent: {identity.subject} ({identity.fingerprint})"
+    return (
+        f"TLS with {conn.server_hostname}: {conn.version()}, {cipher[0] if cipher else '?'}, "
+        f"session {'resumed' if conn.session_reused else 'new'}; {sent}"
+    )
 
 
 #: A silent rejection closes the connection as soon as the handshake is over: before it, we can

@@ -83,6 +83,22 @@ class XferSSLContext(ssl.SSLContext):
             self._handshake_over(owner)
             raise
 
+    @contextlib.contextmanager
+    def listening(self, conn: XferConnection) -> Iterator[None]:
+        """Keep recording ``conn``'s handshake messages inside the block, after its handshake.
+
+        A TLS 1.3 server may ask for our certificate only once it has seen a request
+        (post-handshake authentication); ``xfer doctor`` listens through its first exchange.
+        """
+        with self._handshaking_lock:
+            if not self._handshaking:
+                _listen(self, on_handshake_message)
+            self._handshaking.add(conn)
+        try:
+            yield
+        finally:
+            self._handshake_over(conn)
+
     def _handshake_over(self, conn: object) -> None:
         """``conn``'s handshake ended (done or failed): stop listening once no handshake is left.
 

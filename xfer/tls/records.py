@@ -11,7 +11,27 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["HandshakeFacts", "on_handshake_message", "parse_certificate_request", "parse_leaf_certificate"]
+__all__ = [
+    "SIGNATURE_SCHEMES",
+    "HandshakeFacts",
+    "on_handshake_message",
+    "parse_certificate_chain",
+    "parse_certificate_request",
+    "parse_certificate_request_fields",
+    "parse_leaf_certificate",
+]
+
+#: TLS SignatureScheme code points (RFC 8446 §4.2.3) by name, for reports.
+SIGNATURE_SCHEMES = {
+    0x0401: "rsa_pkcs1_sha256", 0x0501: "rsa_pkcs1_sha384", 0x0601: "rsa_pkcs1_sha512",
+    0x0403: "ecdsa_secp256r1_sha256", 0x0503: "ecdsa_secp384r1_sha384", 0x0603: "ecdsa_secp521r1_sha512",
+    0x0804: "rsa_pss_rsae_sha256", 0x0805: "rsa_pss_rsae_sha384", 0x0806: "rsa_pss_rsae_sha512",
+    0x0807: "ed25519", 0x0808: "ed448",
+    0x0809: "rsa_pss_pss_sha256", 0x080A: "rsa_pss_pss_sha384", 0x080B: "rsa_pss_pss_sha512",
+    0x081A: "ecdsa_brainpoolP256r1tls13_sha256", 0x081B: "ecdsa_brainpoolP384r1tls13_sha384",
+    0x081C: "ecdsa_brainpoolP512r1tls13_sha512", 0x0904: "mldsa44", 0x0905: "mldsa65", 0x0906: "mldsa87",
+    0x0708: "sm2sig_sm3", 0x0201: "rsa_pkcs1_sha1", 0x0203: "ecdsa_sha1", 0x0303: "ecdsa_sha224", 0x0301: "rsa_sha224",
+}
 
 
 @dataclass
@@ -29,6 +49,16 @@ class HandshakeFacts:
     acceptable_client_cas: list[str] = field(default_factory=list)
     #: The server sent a CertificateRequest: a close right after the handshake is about our certificate.
     certificate_requested: bool = False
+    #: DER of every certificate the server sent, leaf first (``xfer doctor`` shows the chain).
+    server_chain: list[bytes] = field(default_factory=list)
+    #: DER of each distinguished name in the CertificateRequest (compared with our issuer).
+    acceptable_client_ca_ders: list[bytes] = field(default_factory=list)
+    #: Signature algorithms the CertificateRequest allows, by name (or hex code point).
+    client_signature_algorithms: list[str] = field(default_factory=list)
+    #: The handshake finished; a CertificateRequest after this is TLS 1.3 post-handshake auth.
+    handshake_done: bool = False
+    #: The CertificateRequest came after the handshake (only seen while a caller listens on).
+    requested_after_handshake: bool = False
 
 
 
@@ -52,29 +82,50 @@ def on_handshake_message(
     with contextlib.suppress(Exception):
         if kind == "CERTIFICATE_REQUEST":
             facts.certificate_requested = True
-            names = parse_certificate_request(data, version)
-            if names:
-                facts.acceptable_client_cas = names
-        elif kind == "CERTIFICATE":
-            facts.server_certificate = parse_leaf_certificate(data, version)
+            facts.requested_after_handshake = facts.handshake_done
+            ders, algorithms = parse_certificate_request_fields(data, version)
+            if ders:
+                facts.acceptable_client_ca_ders = ders
+                facts.acceptable_client_cas = _human_names(ders)
+            if algorithms:
+                facts.client_signature_algorithms = [
+                    SIGNATURE_SCHEMES.get(code, f"0x{code:04x}") for code in algorithms
+                ]
+        elif kind == "CERTIFICATE" and not facts.handshake_done:
+            facts.server_chain = parse_certificate_chain(data, version)
+            facts.server_certificate = facts.server_chain[0] if facts.server_chain else None
+
+
+def parse_certificate_chain(data: bytes, version: Any) -> list[bytes]:
+    """Every certificate's DER from a Certificate handshake message, leaf first."""
+    body = data[4:]  # handshake header: type (1) + length (3)
+    tls13 = getattr(version, "name", "") == "TLSv1_3"
+    pos = 1 + body[0] if tls13 else 0  # TLS 1.3: certificate_request_context
+    end = pos + 3 + int.from_bytes(body[pos : pos + 3], "big")
+    pos += 3
+    chain = []
+    while pos + 3 <= min(end, len(body)):
+        length = int.from_bytes(body[pos : pos + 3], "big")
+        der = body[pos + 3 : pos + 3 + length]
+        if len(der) != length or not length:
+            break
+        chain.append(der)
+        pos += 3 + length
+        if tls13:  # per-certificate extensions
+            pos += 2 + int.from_bytes(body[pos : pos + 2], "big")
+    return chain
 
 
 def parse_leaf_certificate(data: bytes, version: Any) -> bytes | None:
     """The first (leaf) certificate's DER from a Certificate handshake message."""
+    chain = parse_certificate_chain(data, version)
+    return chain[0] if chain else None
+
+
+def parse_certificate_request_fields(data: bytes, version: Any) -> tuple[list[bytes], list[int]]:
+    """(DER of each acceptable CA name, signature scheme code points) of a CertificateRequest."""
     body = data[4:]  # handshake header: type (1) + length (3)
-    pos = 0
-    if getattr(version, "name", "") == "TLSv1_3":
-        pos = 1 + body[0]  # certificate_request_context
-    pos += 3  # certificate_list length
-    length = int.from_bytes(body[pos : pos + 3], "big")
-    der = body[pos + 3 : pos + 3 + length]
-    return der if len(der) == length and length else None
-
-
-def parse_certificate_request(data: bytes, version: Any) -> list[str]:
-    from asn1crypto.x509 import Name
-
-    body = data[4:]  # handshake header: type (1) + length (3)
+    algorithms: list[int] = []
     if getattr(version, "name", "") == "TLSv1_3":
         ctx_len = body[0]
         pos = 1 + ctx_len
@@ -86,19 +137,36 @@ def parse_certificate_request(data: bytes, version: Any) -> list[str]:
             ext_len = int.from_bytes(body[pos + 2 : pos + 4], "big")
             if ext_type == 47:  # certificate_authorities
                 dn_block = body[pos + 4 : pos + 4 + ext_len]
+            elif ext_type == 13:  # signature_algorithms
+                algorithms = _code_points(body[pos + 6 : pos + 4 + ext_len])
             pos += 4 + ext_len
     else:
         types_len = body[0]
         pos = 1 + types_len
         sig_len = int.from_bytes(body[pos : pos + 2], "big")
+        algorithms = _code_points(body[pos + 2 : pos + 2 + sig_len])
         dn_block = body[pos + 2 + sig_len :]
     if len(dn_block) < 2:
-        return []
+        return [], algorithms
     total = int.from_bytes(dn_block[:2], "big")
-    pos, end, names = 2, 2 + total, []
+    pos, end, ders = 2, 2 + total, []
     while pos < end:
         length = int.from_bytes(dn_block[pos : pos + 2], "big")
-        der = dn_block[pos + 2 : pos + 2 + length]
-        names.append(Name.load(der).human_friendly)
+        ders.append(dn_block[pos + 2 : pos + 2 + length])
         pos += 2 + length
-    return names
+    return ders, algorithms
+
+
+def _code_points(block: bytes) -> list[int]:
+    return [int.from_bytes(block[i : i + 2], "big") for i in range(0, len(block) - 1, 2)]
+
+
+def _human_names(ders: list[bytes]) -> list[str]:
+    from asn1crypto.x509 import Name
+
+    return [Name.load(der).human_friendly for der in ders]
+
+
+def parse_certificate_request(data: bytes, version: Any) -> list[str]:
+    """The acceptable CA names of a CertificateRequest, human-readable."""
+    return _human_names(parse_certificate_request_fields(data, version)[0])

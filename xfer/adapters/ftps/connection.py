@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
+import logging
 import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, XferError
+from ...log import masked_command
 from ...net import Proxy, open_tcp
 from .replies import NOT_UNDERSTOOD, reply_code
 
@@ -45,6 +48,9 @@ REDACTED = "********"
 
 #: Characters of one control-connection reply (all its lines) read before giving up on it.
 MAX_REPLY = 1 << 20
+
+#: ``-v``: every command (PASS masked) and reply (secrets already taken out), with timings.
+_log = logging.getLogger("xfer.ftp")
 
 
 class _DataHandshake:
@@ -193,6 +199,10 @@ class FTPSConnection(ftplib.FTP_TLS):
     # ftplib's own switch for "do not trust the PASV host"; we never read it, but a
     # subclass of ours must not flip it back on by accident.
     trust_server_pasv_ipv4_address = False
+
+    #: Data connections resume the control connection's TLS session.  Only ``xfer doctor``
+    #: turns this off, for one probe: does the server *demand* reuse?
+    reuse_session = True
 
     def __init__(
         self,
@@ -346,7 +356,8 @@ class FTPSConnection(ftplib.FTP_TLS):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
         host, port = self.makepasv()
         raw = open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
-        handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=self.sock.session)
+        session = self.sock.session if self.reuse_session else None
+        handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=session)
         try:
             self.putcmd(cmd)
             handshake.start()
@@ -388,6 +399,15 @@ class FTPSConnection(ftplib.FTP_TLS):
         size = ftplib.parse150(resp) if resp.startswith("150") else None
         return conn, size
 
+    _sent_at = 0.0
+
+    def putline(self, line: str) -> None:
+        """Send one command line; ``-v`` shows it with the password masked."""
+        if _log.isEnabledFor(logging.INFO):
+            _log.info("%s > %s", self.host, masked_command(line))
+            self._sent_at = time.monotonic()
+        super().putline(line)
+
     def getmultiline(self) -> str:
         """One reply, multi-line ones joined; at most :data:`MAX_REPLY` characters; no secrets.
 
@@ -399,7 +419,12 @@ class FTPSConnection(ftplib.FTP_TLS):
         So the :attr:`secrets` are taken out here, as the reply is read, before anything
         can quote it.
         """
-        return self._redact(self._read_reply())
+        reply = self._redact(self._read_reply())
+        if _log.isEnabledFor(logging.INFO):
+            took = f" ({(time.monotonic() - self._sent_at) * 1000:.0f} ms)" if self._sent_at else ""
+            _log.info("%s < %s%s", self.host, reply.replace("\n", "\n    "), took)
+            self._sent_at = 0.0
+        return reply
 
     def _redact(self, reply: str) -> str:
         for secret in self.secrets:

@@ -1,0 +1,95 @@
+"""The CLI a newcomer finds their way in: examples and plain placeholders in every --help,
+exit codes and environment variables in `xfer --help`, shell completion of profile names."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xfer.cli import click_command, main
+from xfer.cli.help import walk
+from xfer.errors import ExitCode
+
+REPO = Path(__file__).resolve().parent.parent
+COMMANDS = [" ".join(path) for path, _ in walk(click_command())]
+
+#: Typer's type labels (`<list[str]>`, `<int range>`, `<str>`) and click's `{NAME}` usage form.
+PLACEHOLDER = re.compile(r"<[a-z][\w\[\]| ,]*>|\{[a-z_]+\}")
+
+
+def test_every_command_is_walked() -> None:
+    assert {"", "put", "get", "doctor", "profile test", "identity show", "as2 send"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c or "xfer")
+def test_help_has_an_example_and_no_internal_placeholder(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([*command.split(), "--help"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Examples:" in out and "  xfer " in out.split("Examples:", 1)[1]
+    found = PLACEHOLDER.findall(out)
+    assert not found, f"{command or 'xfer'} --help shows {found}"
+    assert "(reference) (reference)" not in out
+
+
+def test_usage_line_names_the_arguments_plainly(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["put", "--help"])
+    assert capsys.readouterr().out.startswith("Usage: xfer put [OPTIONS] SOURCE... TARGET\n")
+    main(["get", "--help"])
+    assert capsys.readouterr().out.startswith("Usage: xfer get [OPTIONS] SOURCE... LOCAL\n")
+    main(["put", "--help"])
+    assert "--identity FILE " in capsys.readouterr().out
+
+
+def test_root_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--help"])
+    out = capsys.readouterr().out
+    section = out.split("Exit codes:", 1)[1].split("Environment:", 1)[0]
+    for code in ExitCode:
+        assert re.search(rf"(^|\s){int(code)} \w", section), f"exit code {int(code)} missing"
+    for variable in ("XFER_CONFIG_DIR", "XFER_PROFILE_PATH", "HTTPS_PROXY", "NO_PROXY"):
+        assert variable in out
+    assert "--install-completion" in out and "--show-completion" in out
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> dict[str, str]:
+    """An `xfer` on PATH running this checkout, and three saved profiles."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "xfer"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m xfer "$@"\n')
+    wrapper.chmod(0o755)
+    profiles = tmp_path / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    for name in ("partner", "payroll", "other"):
+        (profiles / f"{name}.toml").write_text('url = "https://127.0.0.1:1/"\n')
+    env = {k: v for k, v in os.environ.items() if k != "XFER_PROFILE_PATH"}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(REPO),
+               XFER_CONFIG_DIR=str(tmp_path / "config"))
+    return env
+
+
+def _complete(env: dict[str, str], words: str) -> list[str]:
+    """Source Typer's bash script (from --show-completion) and run its function on ``words``."""
+    script = subprocess.run(["xfer", "--show-completion", "bash"], env=env, capture_output=True, text=True,
+                            check=True).stdout
+    assert "_XFER_COMPLETE=complete_bash" in script
+    count = len(words.split()) - (0 if words.endswith(" ") else 1)
+    program = (f"{script}\nCOMP_WORDS=({words}); COMP_CWORD={count}\n"
+               '_xfer_completion xfer\nprintf "%s\\n" "${COMPREPLY[@]}"\n')
+    done = subprocess.run(["bash", "-c", program], env=env, capture_output=True, text=True, check=True)
+    return [line for line in done.stdout.splitlines() if line]
+
+
+def test_bash_completes_profile_targets(shell: dict[str, str]) -> None:
+    assert _complete(shell, "xfer ls pa") == ["partner:", "payroll:"]
+    assert _complete(shell, "xfer get par") == ["partner:"]
+    assert _complete(shell, "xfer profile show pa") == ["partner", "payroll"]
+    assert _complete(shell, "xfer doctor o") == ["other"]
+    assert "doctor" in _complete(shell, "xfer do")

@@ -1,0 +1,99 @@
+"""Step 4: our identity, and the verdict a partner-onboarding engineer needs.
+
+"your issuer CN=… is / is not among the CAs the server accepts", "your certificate
+expires in 12 days", "the .p12 lacks the intermediate the server needs".
+"""
+
+from __future__ import annotations
+
+from ..errors import ClientCertificateRejected, ClientCertificateRequired, IdentityExpired
+from ..identity import EXPIRY_WARNING_DAYS, Identity
+from .certs import describe, issued_by_one_of, utc_now
+from .handshake import Probe
+from .report import SKIP, Step
+
+__all__ = ["identity_step"]
+
+
+def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | None) -> Step:
+    """What we present, and whether the server's request and answer say it will do."""
+    step = Step("identity", "Our client identity")
+    requested = found.facts.certificate_requested
+    if identity is None:
+        step.facts = {"configured": False}
+        if isinstance(found.error, ClientCertificateRequired):
+            return step.fail(found.error, verdict="no identity is configured, but the server requires a client "
+                             "certificate")
+        step.status = SKIP
+        step.lines.append("no identity configured" + (
+            " (the server asked for one but let us in without)" if requested else ""))
+        return step
+    now = utc_now()
+    leaf = identity.certificate
+    sent = [leaf, *identity.chain]
+    info = describe(leaf, now=now)
+    self_issued = leaf.issuer == leaf.subject
+    step.facts = {
+        "configured": True,
+        "source": identity.source,
+        **info,
+        "chain_sent": [c.subject.rfc4514_string() for c in sent],
+        "intermediate_included": bool(identity.chain) or self_issued,
+        "client_auth": identity.has_client_auth(),
+        "issuer_accepted": None,
+    }
+    step.lines.append(f"{info['subject']}  issued by {info['issuer']}  ({identity.source})")
+    step.lines.append(f"    valid {info['not_before'][:10]} to {info['not_after'][:10]} "
+                      f"({info['days_left']} days left), "
+                      f"{info['key_type']}{' ' + str(info['key_size']) if info['key_size'] else ''}, "
+                      f"clientAuth {'yes' if step.facts['client_auth'] else 'NO'}, {info['sha256']}")
+    step.lines.append("chain as sent: " + " -> ".join(step.facts["chain_sent"]))
+    issuer = leaf.issuer.rfc4514_string()
+
+    # Validity first: an expired certificate explains any rejection by itself.
+    if now > identity.not_after or now < identity.not_before:
+        late = now > identity.not_after
+        verdict = (f"your certificate expired on {identity.not_after:%Y-%m-%d} "
+                   f"({(now - identity.not_after).days} days ago)"
+                   if late else f"your certificate is not valid before {identity.not_before:%Y-%m-%d}")
+        error = found.error if isinstance(found.error, ClientCertificateRejected) else IdentityExpired(
+            f"client certificate {identity.common_name!r} in {identity.source}: "
+            f"{verdict.removeprefix('your certificate ')}",
+            hint="ask the partner or your CA for a renewed identity" if late else "check the system clock",
+        )
+        return step.fail(error.copy_with(hint="renew the identity (ask your CA or the partner for a new .p12)")
+                         if late else error, verdict=verdict)
+    if info["days_left"] < max(warn_days or 0, EXPIRY_WARNING_DAYS):
+        step.verdicts.append(f"your certificate expires in {info['days_left']} days ({identity.not_after:%Y-%m-%d})")
+    if not step.facts["client_auth"]:
+        step.verdicts.append("your certificate lacks the clientAuth extended key usage: strict servers reject it")
+
+    accepted_ders = found.facts.acceptable_client_ca_ders
+    rejected = isinstance(found.error, ClientCertificateRejected)
+    lacks_intermediate = not identity.chain and not self_issued
+    accepts = " | ".join(found.facts.acceptable_client_cas)
+    if accepted_ders:
+        match = issued_by_one_of(sent, accepted_ders)
+        step.facts["issuer_accepted"] = match is not None
+        if match is not None:
+            via = "" if match is leaf else f" (through {match.subject.rfc4514_string()}, sent along)"
+            step.verdicts.append(f"your issuer {issuer} is among the CAs the server accepts{via}")
+        elif lacks_intermediate:
+            step.verdicts.append(f"the .p12 lacks the intermediate the server needs: your issuer {issuer} is not "
+                                 f"among the CAs the server accepts ({accepts}), and no chain is sent to reach one")
+        else:
+            step.verdicts.append(f"your issuer {issuer} is not among the CAs the server accepts ({accepts})")
+    elif requested:
+        step.lines.append("the server named no acceptable CAs: its answer decides")
+        if rejected and found.error is not None and "does not trust the issuer" in found.error.message:
+            step.facts["issuer_accepted"] = False
+            step.verdicts.append(
+                f"the .p12 lacks the intermediate the server needs: the server does not trust your issuer {issuer} "
+                "on its own" if lacks_intermediate else
+                f"your issuer {issuer} is not among the CAs the server accepts (it answered: unknown CA)")
+    if rejected and found.error is not None and step.facts["issuer_accepted"] is False:
+        hint = ("export the identity again with its intermediate certificate (openssl pkcs12 -export -certfile "
+                "intermediate.pem ...)" if lacks_intermediate
+                else "use the identity the partner issued, or ask them to trust your CA")
+        return step.fail(found.error.copy_with(hint=hint))
+    return step

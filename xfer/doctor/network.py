@@ -1,0 +1,55 @@
+"""Step 1: name resolution and TCP connect (every address tried, how long each took)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+
+from ..errors import ConnectError
+from ..tls import translate_error
+from .report import Step
+
+__all__ = ["connect_step"]
+
+
+def _ms(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 1)
+
+
+def connect_step(host: str, port: int, *, timeout: float, context: ssl.SSLContext) -> tuple[Step, socket.socket | None]:
+    """Resolve ``host`` and connect to the first address that answers; the socket stays open."""
+    server = f"{host}:{port}"
+    step = Step("network", "Name resolution and TCP connect")
+    start = time.monotonic()
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        error = translate_error(exc, context=context, server=server) or ConnectError(f"cannot resolve {host}")
+        step.facts = {"host": host, "port": port, "addresses": []}
+        return step.fail(error), None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    step.facts = {"host": host, "port": port, "addresses": addresses, "resolve_ms": _ms(start), "tried": []}
+    step.lines.append(f"{host} resolves to {', '.join(addresses)} ({step.facts['resolve_ms']} ms)")
+    last: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        began = time.monotonic()
+        try:
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            step.facts["tried"].append(
+                {"address": str(address[0]), "ms": _ms(began), "error": exc.strerror or str(exc)})
+            step.lines.append(f"{address[0]}: {exc.strerror or exc}")
+            continue
+        step.facts["tried"].append({"address": str(address[0]), "ms": _ms(began), "error": None})
+        step.facts["connected_to"] = str(address[0])
+        step.facts["connect_ms"] = _ms(began)
+        step.lines.append(f"connected to {address[0]} port {port} in {step.facts['connect_ms']} ms")
+        return step, sock
+    assert last is not None
+    error = translate_error(last, context=context, server=server) or ConnectError(f"cannot connect to {server}")
+    return step.fail(error), None

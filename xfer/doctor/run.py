@@ -1,0 +1,102 @@
+"""The diagnosis in order: each step runs only if the ones before it passed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..adapters.base import Adapter
+from ..client import connect, load_identity, resolve_profile, tls_context
+from ..profiles import OverrideStyle, Profile
+from .certs import load_der, utc_now
+from .clock import clock_step
+from .handshake import Kind, Probe, acceptance_step, probe, request_step, tls_step
+from .identity import identity_step
+from .network import connect_step
+from .protocol import protocol_step
+from .report import FAIL, SKIP, Report, Step
+
+__all__ = ["TLS_STEPS", "diagnose"]
+
+#: The steps a protocol without TLS skips (shown as "–", so the numbering stays the same).
+TLS_STEPS = (
+    ("tls", "TLS handshake and the server's certificate"),
+    ("client_certificate_request", "The server's client-certificate request"),
+    ("identity", "Our client identity"),
+    ("acceptance", "Did the server accept our certificate"),
+)
+
+
+def diagnose(
+    target: str | Profile,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    warn_days: int | None = None,
+    style: OverrideStyle = "parameter",
+    warn: Callable[[str], None] | None = None,
+) -> Report:
+    """Diagnose the connection to a profile or URL, step by step; see :class:`~.report.Report`.
+
+    Stops at the first failing step.  Configuration errors (unknown profile, unreadable
+    identity, wrong identity password) are raised, as :func:`xfer.connect` raises them:
+    there is no connection to diagnose yet.  ``warn_days``: certificates (ours or the
+    server's) that expire within that many days are listed in ``report.expiring``.
+    """
+    profile = resolve_profile(target, overrides, style=style)
+    profile.check_files()
+    endpoint = profile.endpoint
+    host, port = endpoint.host, endpoint.port
+    report = Report(target=target if isinstance(target, str) else profile.name, server=f"{host}:{port}",
+                    protocol=profile.scheme, warn_days=warn_days)
+    identity = load_identity(profile, check=False)  # an expired one is diagnosed, not refused
+    # A protocol without TLS (SSH-style) still gets a context for wording network errors.
+    context = tls_context(profile, identity if profile.spec.tls else None)
+    timeout = float(profile.get("timeout"))
+
+    def open_adapter() -> Adapter:
+        return connect(profile, warn=warn)
+
+    step, sock = connect_step(host, port, timeout=timeout, context=context)
+    report.add(step)
+    if sock is None:
+        return report
+    if not profile.spec.tls:
+        sock.close()
+        for key, title in TLS_STEPS:
+            report.add(Step(key, title, status=SKIP, lines=[f"{profile.scheme} does not use TLS"]))
+        report.add(protocol_step(profile, Probe(), open_adapter))
+        return report
+    found = probe(sock, context=context, host=host, port=port, kind=_kind(profile.scheme), path=endpoint.path or "/")
+    sent = identity.subject if identity is not None and found.facts.certificate_requested else None
+    for step in (
+        tls_step(found, host=host, context=context),
+        request_step(found),
+        identity_step(identity, found, warn_days=warn_days),
+        acceptance_step(found, sent=sent),
+    ):
+        report.add(step)
+        if step.status == FAIL:
+            return report
+
+    if report.add(protocol_step(profile, found, open_adapter)).status == FAIL:
+        return report
+    report.add(clock_step(found))
+    if warn_days is not None:
+        now = utc_now()
+        if identity is not None and (identity.not_after - now).days <= warn_days:
+            report.expiring.append(f"your certificate {identity.subject} expires in "
+                                   f"{(identity.not_after - now).days} days ({identity.not_after:%Y-%m-%d})")
+        chain = load_der(found.facts.server_chain)
+        if chain and (chain[0].not_valid_after_utc - now).days <= warn_days:
+            days = (chain[0].not_valid_after_utc - now).days
+            report.expiring.append(f"the server's certificate {chain[0].subject.rfc4514_string()} expires in "
+                                   f"{days} days ({chain[0].not_valid_after_utc:%Y-%m-%d})")
+    return report
+
+
+def _kind(scheme: str) -> Kind:
+    if scheme == "ftpes":
+        return "ftp-explicit"
+    if scheme == "ftps":
+        return "ftp-implicit"
+    return "http"
