@@ -155,8 +155,9 @@ def test_without_resume_a_kept_part_is_not_used_and_nothing_is_left(
 def test_every_command_prints_retries_as_xfer_lines(
     xfer_https_server: Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Not only get/put: ``profile test`` connects through the same retry loop, and its retry lines
-    are ``xfer: retry ...`` too (never a bare logging line)."""
+    """Not only get/put: ``ls`` connects through the same retry loop, and its retry lines are
+    ``xfer: retry ...`` too (never a bare logging line).  (``profile test`` is ``doctor``'s
+    report, which diagnoses one try and does not retry.)"""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -165,7 +166,7 @@ def test_every_command_prints_retries_as_xfer_lines(
     (folder / "partner.toml").write_text(
         f'url = "https://127.0.0.1:{port}/"\nca = "{xfer_https_server.ca}"\nretries = 1\nretry_wait = 0.01\n')
     monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-    code, _, err = run(capsys, "profile", "test", "partner")
+    code, _, err = run(capsys, "ls", "partner:/")
     assert code == 5
     retries = [line for line in err.splitlines() if "retry" in line]
     assert retries and all(line.startswith("xfer: retry 1/1 in ") for line in retries), err

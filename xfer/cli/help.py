@@ -16,8 +16,13 @@ __all__ = ["EXAMPLES", "ROOT_EPILOG", "tidy", "walk"]
 #: Command path (without "xfer") -> example lines ("command  # what it does").
 EXAMPLES: dict[str, list[str]] = {
     "put": ["xfer put invoice.edi partner:/inbox/", "xfer put -r outgoing/ partner:/inbox/ -P 4",
+            "pg_dump db | xfer put - partner:/inbox/db.sql",
             "xfer put report.csv https://files.example.com/in/ --identity me.p12 --identity-password env:PW"],
-    "get": ["xfer get partner:/outbox/orders.csv .", "xfer get -r partner:/outbox/ incoming/"],
+    "get": ["xfer get partner:/outbox/orders.csv .", "xfer get -r partner:/outbox/ incoming/",
+            "xfer get 'partner:/outbox/*.csv' in/ --remove-source-files", "xfer get partner:/big.iso - | sha256sum",
+            "xfer get --resume --retries 10 partner:/big.iso ."],
+    "sync": ["xfer sync outbox/ partner:/inbox", "xfer sync partner:/outbox inbox/ -P 4 --remove-source-files",
+             "xfer sync site/ partner:/www --delete --dry-run"],
     "ls": ["xfer ls partner:/outbox/", "xfer ls partner:/ --json"],
     "rm": ["xfer rm partner:/inbox/old.edi", "xfer rm -r partner:/inbox/tmp/"],
     "mkdir": ["xfer mkdir partner:/inbox/2026/11"],
