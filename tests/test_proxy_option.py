@@ -183,3 +183,13 @@ def _login(endpoint: Endpoint) -> list[str]:
     username = endpoint.profile.get("username")
     password = endpoint.profile.get("password")
     return ["--username", username, "--password", password] if username else []
+
+
+def test_doctor_goes_through_the_proxy(endpoint: Endpoint, proxy: ConnectProxy) -> None:
+    from xfer.doctor import diagnose
+
+    report = diagnose(endpoint.profile, {"proxy": proxy.url})
+    network = report.steps[0]
+    assert network.facts["proxy"] == proxy.url
+    assert report.failed is None, [(s.key, s.status, s.lines) for s in report.steps]
+    assert proxy.tunnels

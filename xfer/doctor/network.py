@@ -6,7 +6,8 @@ import socket
 import ssl
 import time
 
-from ..errors import ConnectError
+from ..errors import ConnectError, XferError
+from ..net import Proxy, open_tcp
 from ..tls import translate_error
 from .report import Step
 
@@ -17,11 +18,25 @@ def _ms(start: float) -> float:
     return round((time.monotonic() - start) * 1000, 1)
 
 
-def connect_step(host: str, port: int, *, timeout: float, context: ssl.SSLContext) -> tuple[Step, socket.socket | None]:
-    """Resolve ``host`` and connect to the first address that answers; the socket stays open."""
+def connect_step(
+    host: str, port: int, *, timeout: float, context: ssl.SSLContext, proxy: Proxy | None = None
+) -> tuple[Step, socket.socket | None]:
+    """Resolve ``host`` and connect to the first address that answers; the socket stays open.
+
+    Through a ``proxy`` the tunnel is the connection (the proxy resolves or connects for us).
+    """
     server = f"{host}:{port}"
     step = Step("network", "Name resolution and TCP connect")
     start = time.monotonic()
+    if proxy is not None:
+        step.facts = {"host": host, "port": port, "proxy": proxy.url}
+        try:
+            sock = open_tcp(host, port, timeout, proxy=proxy)
+        except XferError as exc:
+            return step.fail(exc), None
+        step.facts["connect_ms"] = _ms(start)
+        step.lines.append(f"tunnel to {server} through the proxy {proxy} in {step.facts['connect_ms']} ms")
+        return step, sock
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:

@@ -7,6 +7,8 @@ from typing import Any
 
 from ..adapters.base import Adapter
 from ..client import connect, load_identity, resolve_profile, tls_context
+from ..errors import XferError
+from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
 from .certs import load_der, utc_now
 from .clock import clock_step
@@ -56,7 +58,14 @@ def diagnose(
     def open_adapter() -> Adapter:
         return connect(profile, warn=warn)
 
-    step, sock = connect_step(host, port, timeout=timeout, context=context)
+    # The proxy a connection would take (the option, else the environment as each protocol reads it).
+    environment = ("ALL_PROXY",) if profile.scheme in ("ftps", "ftpes") else ("HTTPS_PROXY", "ALL_PROXY")
+    try:
+        proxy = choose_proxy(profile.get("proxy"), host, environment=environment)
+    except XferError as exc:
+        report.add(Step("network", "Name resolution and TCP connect").fail(exc))
+        return report
+    step, sock = connect_step(host, port, timeout=timeout, context=context, proxy=proxy)
     report.add(step)
     if sock is None:
         return report
