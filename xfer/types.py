@@ -65,6 +65,8 @@ class Capability(str, enum.Enum):
     RM = "rm"
     RMDIR = "rmdir"
     MV = "mv"
+    #: Streaming upload of bytes that arrive over time (``put -``, fsspec ``open("wb")``).
+    OPEN_WRITE = "open_write"
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     the connection, ``gzip_suffix`` serves matching files with ``Content-Encoding: gzip``
     (as misconfigured servers do with stored ``.gz`` files).  ``create_parents=False``
     answers a PUT into a missing folder with 409, as nginx does without ``create_full_put_path``.
+    A chunked PUT (no ``Content-Length``) is stored like nginx stores it, complete or not at
+    all; ``chunked_put=False`` answers it 411, as servers that need the length up front do.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         cut_get_after: int | None = None,
         gzip_suffix: str | None = None,
         create_parents: bool = True,
+        chunked_put: bool = True,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -112,6 +115,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.cut_get_after = cut_get_after
         self.gzip_suffix = gzip_suffix
         self.create_parents = create_parents
+        self.chunked_put = chunked_put
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -388,11 +392,11 @@ class _Handler(BaseHTTPRequestHandler):
         if resolved is None:
             return
         url_path, target = resolved
-        if "Content-Length" not in self.headers:
-            # nginx accepts chunked PUT; refusing it here proves the client sends a length.
+        chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        if "Content-Length" not in self.headers and not (chunked and self.owner.chunked_put):
             self._page(411, close=True)
             return
-        length = int(self.headers["Content-Length"])
+        length = -1 if chunked else int(self.headers["Content-Length"])
         if self.owner.max_body is not None and length > self.owner.max_body:
             self._page(413, close=True)
             return
@@ -412,16 +416,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _receive(self, target: Path, length: int, rfile: Any = None) -> bool:
         # Like nginx: write a temp file beside the target, rename when the body is complete.
+        # ``length`` -1: a chunked body, complete only with its last (zero-size) chunk.
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        source = rfile or self.rfile
         try:
             with os.fdopen(fd, "wb") as out:
                 remaining = length
                 while remaining:
-                    chunk = (rfile or self.rfile).read(min(remaining, _BLOCK))
-                    if not chunk:
-                        raise ConnectionError("client closed the connection mid-body")
-                    out.write(chunk)
-                    remaining -= len(chunk)
+                    if length < 0:
+                        remaining = int(source.readline(100).split(b";")[0].strip() or b"-1", 16)
+                        if remaining < 0:
+                            raise ConnectionError("client closed the connection mid-body")
+                        if remaining == 0:
+                            while source.readline(1000) not in (b"\r\n", b"\n", b""):
+                                pass  # trailers
+                            break
+                    while remaining > 0:
+                        chunk = source.read(min(remaining, _BLOCK))
+                        if not chunk:
+                            raise ConnectionError("client closed the connection mid-body")
+                        out.write(chunk)
+                        remaining -= len(chunk)
+                    if length < 0:
+                        source.readline(10)  # the CRLF after the chunk's data
+                        remaining = -1
             os.replace(temp, target)
         except BaseException:
             with contextlib.suppress(OSError):

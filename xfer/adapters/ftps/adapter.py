@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import posixpath
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -33,11 +34,29 @@ from ...errors import (
     folder_needs_recursive,
 )
 from ...protocols.ftps import FTPSOptions
+from ...streams import SinkFactory
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, open_for_upload
-from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from ..base import (
+    Adapter,
+    Capability,
+    ConnectionSettings,
+    Entry,
+    EntryType,
+    ProgressCallback,
+    RemoteWriter,
+    TransferResult,
+)
 from . import install
-from .connection import QUIT_TIMEOUT, DataConnection, DataReader, FTPSConnection, breaks_session, explained
+from .connection import (
+    QUIT_TIMEOUT,
+    DataConnection,
+    DataReader,
+    FTPSConnection,
+    breaks_session,
+    end_of_data,
+    explained,
+)
 from .listing import listing_lines, parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
 from .replies import (
     NOT_UNDERSTOOD,
@@ -488,7 +507,9 @@ class FTPSAdapter(Adapter):
             "data_tls_versions": sorted({d.tls_version for d in mine if d.tls_version}),
         }
 
-    def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
+    def _get_file(
+        self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
+    ) -> TransferResult:
         first = len(self.data_connections)
 
         def work(ftp: FTPSConnection) -> TransferResult:
@@ -498,7 +519,7 @@ class FTPSAdapter(Adapter):
             except ftplib.error_perm as exc:
                 self._refuse_folder(ftp, remote, exc)
                 raise
-            with AtomicDownload(local, expected_size=expected, callback=callback) as out:
+            with (sink or AtomicDownload)(local, expected_size=expected, callback=callback) as out:
                 try:
                     conn, announced = ftp.ntransfercmd(f"RETR {remote}")
                 except ftplib.error_perm as exc:
@@ -564,38 +585,13 @@ class FTPSAdapter(Adapter):
 
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted
-            try:
-                conn, _ = ftp.ntransfercmd(f"STOR {target}")
-            except ftplib.error_perm:
-                # vsftpd says "553 Could not create file." when the folder is missing: create
-                # the missing folders and try once more (put into new folders, like HTTPS
-                # and WebDAV).  If the folder exists, the refusal is about something else.
-                if not self._make_parents(ftp, folder):
-                    raise
-                conn, _ = ftp.ntransfercmd(f"STOR {target}")
+            conn = self._store(ftp, target)
             accepted = True
             with conn, explained(ftp):
                 for chunk in FileBody(handle, size, callback=callback, name=local):
                     conn.sendall(chunk)
-                # close_notify tells the server the file is complete rather than cut.
-                if isinstance(conn, ssl.SSLSocket):
-                    try:
-                        conn.unwrap()
-                    except (ssl.SSLError, OSError):
-                        # unwrap also waits for the server's close_notify, and some servers
-                        # close without one.  Every byte was sent; whether the server has
-                        # them all is for its final reply and the size check below to say.
-                        pass
-            ftp.voidresp()
-            stored = self._stored_size(ftp, target)
-            if stored is not None:
-                if stored != size:
-                    raise IntegrityError(
-                        f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
-                        "the upload was removed",
-                        hint="run the command again; check the server's disk space",
-                    )
-                verified = True
+                end_of_data(conn)
+            verified = self._stored(ftp, target, remote, size)
 
         try:
             with handle:
@@ -609,6 +605,40 @@ class FTPSAdapter(Adapter):
             if accepted:
                 self._cleanup(target)
             raise
+        return self._installed(local, remote, temp, size=size, started=started, verified=verified, first=first)
+
+    def _store(self, ftp: FTPSConnection, target: str) -> socket.socket:
+        """STOR ``target``: the open data connection; a missing folder is created first."""
+        try:
+            conn, _ = ftp.ntransfercmd(f"STOR {target}")
+        except ftplib.error_perm:
+            # vsftpd says "553 Could not create file." when the folder is missing: create
+            # the missing folders and try once more (put into new folders, like HTTPS
+            # and WebDAV).  If the folder exists, the refusal is about something else.
+            if not self._make_parents(ftp, posixpath.dirname(target)):
+                raise
+            conn, _ = ftp.ntransfercmd(f"STOR {target}")
+        return conn
+
+    def _stored(self, ftp: FTPSConnection, target: str, remote: str, size: int) -> bool:
+        """After the data connection of a STOR closed: the final reply, then the stored size
+        against ``size`` (an IntegrityError if it differs).  True if the server confirmed it."""
+        ftp.voidresp()
+        stored = self._stored_size(ftp, target)
+        if stored is None:
+            return False
+        if stored != size:
+            raise IntegrityError(
+                f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
+                "the upload was removed",
+                hint="run the command again; check the server's disk space",
+            )
+        return True
+
+    def _installed(
+        self, local: str, remote: str, temp: str | None, *, size: int, started: float, verified: bool, first: int
+    ) -> TransferResult:
+        """Rename a complete, verified upload from ``temp`` into place (if any); its result."""
         details = self._details(first)
         if temp is not None:
             left = install.install(self._install_site(), temp, remote)
@@ -620,6 +650,11 @@ class FTPSAdapter(Adapter):
             tls_version=self._ftp.tls_version if self._ftp else None, size_verified=verified,
             temp_name=posixpath.basename(temp) if temp is not None else None,
         )
+
+    def _open_write(self, remote: str, callback: ProgressCallback | None) -> RemoteWriter:
+        from .writer import FTPSWriter
+
+        return FTPSWriter(self, remote, callback)
 
     def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:
         """The size the server reports for an upload: SIZE, else MLST's size fact, else None."""
