@@ -36,7 +36,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy
     ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity"),
     ("xfer.tls",),
-    ("xfer.transfer", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.as2", "xfer.profiles"),
+    ("xfer.transfer", "xfer.streams", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.as2",
+     "xfer.profiles"),
     ("xfer.adapters", "xfer.batch"),  # batch: the many-file plans and runs behind Adapter.put / .get
     ("xfer.client",),
     ("xfer.cli", "xfer.__main__", "xfer.filesystem"),  # front ends: the CLI and fsspec

@@ -394,7 +394,8 @@ class ChunkedUpload(RemoteWriter):
     answer (and with ``check_size`` the size by HEAD); ``abort`` ends the body *without* its
     last chunk, so the server sees an incomplete request, never a complete short file.
     ``then`` runs after a successful PUT (WebDAV moves the part into place there);
-    ``discard`` runs after any failure or abort (WebDAV deletes the part).
+    ``discard`` runs after any failure or abort (WebDAV deletes the part); ``temp_name``
+    says that ``target`` is such a part.
     """
 
     def __init__(
@@ -408,8 +409,10 @@ class ChunkedUpload(RemoteWriter):
         send_put: Callable[[str, Any], requests.Response] | None = None,
         then: Callable[[TransferResult], None] | None = None,
         discard: Callable[[], None] | None = None,
+        temp_name: str | None = None,
     ) -> None:
         super().__init__(user_path, callback)
+        self.temp_name = temp_name
         self._http = http
         self._target = target
         self._check_size = check_size

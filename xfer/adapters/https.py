@@ -46,7 +46,7 @@ from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
-from .writer import RemoteWriter
+from .writer import RemoteWriter, SpooledWriter
 
 __all__ = ["HTTPSAdapter", "HTTPSOptions", "parse_html_index", "parse_json_index"]
 
@@ -92,13 +92,12 @@ class HTTPSAdapter(Adapter):
 
         An abort ends the body without its last chunk, so the server sees an incomplete
         request; nginx (like the in-process server) then stores nothing.  Nothing is deleted
-        afterwards, for the reason ``put`` deletes nothing.
+        afterwards, for the reason ``put`` deletes nothing.  With ``upload_method = POST`` the
+        bytes are spooled to a local temporary file and posted by ``close()``.
         """
         if self.options.upload_method != "PUT":
-            raise UnsupportedOperation(
-                "streaming uploads need upload_method = PUT: a form POST is not sent in pieces",
-                hint="write the data to a local file first and put that file",
-            )
+            # A form POST is not sent in pieces: spooled locally, then posted as put does.
+            return SpooledWriter(self.user_path(remote), callback, lambda spool: self._put_file(spool, remote, None))
         return ChunkedUpload(self.http, remote, callback, user_path=self.user_path(remote),
                              check_size=self.options.verify_upload)
 

@@ -722,7 +722,8 @@ class WebDAVAdapter(Adapter):
             self._installed(result, target, remote)
 
         return ChunkedUpload(http, target, callback, user_path=self.user_path(remote), check_size=False,
-                             send_put=self._send_put, then=then, discard=lambda: self._discard(target))
+                             send_put=self._send_put, then=then, discard=lambda: self._discard(target),
+                             temp_name=target)
 
     def _send_put(self, remote: str, data: Any) -> requests.Response:
         # Watched around the PUT only: a 405 on the size-check HEAD after it is not "PUT refused".

@@ -14,14 +14,19 @@ HTTP sends the body chunked (``Transfer-Encoding: chunked``) from a thread.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import tempfile
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Literal
 
+from ..transfer import local_errors
 from ..types import ProgressCallback, TransferResult
 
-__all__ = ["RemoteWriter"]
+__all__ = ["RemoteWriter", "SpooledWriter"]
 
 State = Literal["open", "closed", "aborted"]
 
@@ -45,6 +50,10 @@ class RemoteWriter:
         self.started = time.monotonic()
         #: The URL scheme, for the result (set by ``Adapter.open_write``).
         self.protocol: str | None = None
+        #: The server path the bytes go to until ``close()`` renames them; None: the name itself
+        #: (plain HTTPS, or a temporary name switched off), where an abort can leave a partial file
+        #: on servers that store a body as it arrives.
+        self.temp_name: str | None = None
 
     # -- the caller's side ----------------------------------------------------------------
 
@@ -125,3 +134,36 @@ class RemoteWriter:
 
     def _discard(self) -> None:
         raise NotImplementedError
+
+
+class SpooledWriter(RemoteWriter):
+    """The fallback where a protocol cannot send a body of unknown length: the bytes go to a
+    private local temporary file, and ``close()`` uploads that file with ``upload(path)`` (the
+    adapter's ``put_file`` path).  Memory stays flat; local disk holds the data meanwhile.
+    Used for plain HTTPS with ``upload_method = POST`` (a form is not sent in pieces)."""
+
+    def __init__(self, remote: str, callback: ProgressCallback | None, upload: Callable[[str], TransferResult]) -> None:
+        super().__init__(remote, callback)
+        self._upload = upload
+        with local_errors("a local temporary file", "creating"):
+            fd, self._spool = tempfile.mkstemp(prefix="xfer-spool-")
+        self._handle = os.fdopen(fd, "wb")
+
+    def _send(self, data: memoryview) -> None:
+        with local_errors(self._spool, "writing"):
+            self._handle.write(data)
+
+    def _finish(self) -> TransferResult:
+        try:
+            with local_errors(self._spool, "writing"):
+                self._handle.close()
+            result = self._upload(self._spool)
+        finally:
+            self._discard()
+        result.local = "-"
+        return result
+
+    def _discard(self) -> None:
+        self._handle.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._spool)

@@ -38,6 +38,7 @@ class FTPSWriter(RemoteWriter):
         self._adapter = adapter
         self._server_path = remote
         self._temp = install.temp_name(remote) if adapter._upload_temp_name else None
+        self.temp_name = self._temp
         self._target = self._temp or remote
         self._shown = remote if self._temp is None else f"{remote} (as {self._temp})"
         self._first = len(adapter.data_connections)
@@ -51,11 +52,6 @@ class FTPSWriter(RemoteWriter):
         self._conn: socket.socket | None = adapter._run(
             "uploading", self._shown, start, probe=posixpath.dirname(remote)
         )
-
-    @property
-    def temp_name(self) -> str | None:
-        """The server path the bytes go to until ``close()`` renames them (None: the name itself)."""
-        return self._temp
 
     def _send(self, data: memoryview) -> None:
         assert self._conn is not None
