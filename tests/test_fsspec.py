@@ -25,6 +25,7 @@ from xfer.errors import ConfigError, RemoteNotFound, UsageError, XferError
 from xfer.filesystem import DEFAULT_POOL_SIZE, XferFileSystem
 from xfer.secrets import Secret
 from xfer.testing.endpoints import Endpoint
+from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 
 __all__ = ["served"]  # the module-scoped server fixture, one per protocol
@@ -420,6 +421,29 @@ def test_ftps_short_read_of_a_large_file_keeps_the_session(xfer_serve: Any) -> N
     assert fs.cat_file("/large.bin", 10, 20) == big[10:20]
     assert sum(1 for c in endpoint.server.commands if c.startswith("USER ")) == 1
     fs.close()
+
+
+def test_ftps_ranged_read_survives_a_server_that_never_answers_the_cut(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pure-ftpd and proftpd (measured on the bed) sometimes send no final reply after a
+    ranged read closed its data connection early; waiting for it hung until the timeout and
+    failed the read.  Now: the bytes, after a short wait; the session is dropped and reopened."""
+    root = tmp_path / "served"
+    root.mkdir()
+    big = DATA * 1024  # 16 MiB: far more than the socket buffers hold
+    (root / "large.bin").write_bytes(big)
+    with FakeFTPSServer(pki, root=root, silent_after_cut=True) as srv:
+        monkeypatch.setenv("XFER_T_FAKE_PW", srv.password)
+        fs = XferFileSystem(skip_instance_cache=True, url=srv.url, identity=str(pki.client_p12),
+                            identity_password=f"file:{pki.password_file}", ca=str(pki.root_ca),
+                            username=srv.user, password="env:XFER_T_FAKE_PW", timeout=20)
+        started = time.monotonic()
+        assert fs.cat_file("/large.bin", 10, 20) == big[10:20]
+        assert fs.cat_file("/large.bin", 5_000_000, 5_000_100) == big[5_000_000:5_000_100]
+        assert time.monotonic() - started < 15, "waited for a reply that never comes"
+        assert fs.ls("/", detail=False) == ["/large.bin"]  # a fresh session after each cut
+        fs.close()
 
 
 def test_https_without_listing_still_opens_files(xfer_serve: Any) -> None:

@@ -864,15 +864,31 @@ class FTPSAdapter(Adapter):
                     consequence="the bytes read were discarded",
                 )
             else:
-                try:
-                    ftp.getresp()  # 226: everything had been sent already
-                except ftplib.error_temp:
-                    pass  # 426/451: the transfer was cut short, as intended
-                finally:
-                    ftp.transfer_pending = False
+                self._end_cut_read(ftp)
             return bytes(body)
 
         return self._run("reading", path, work)
+
+
+    def _end_cut_read(self, ftp: FTPSConnection) -> None:
+        """After closing a RETR's data connection early: read the final reply (226 if everything
+        had been sent, 426/451 for the cut), waiting briefly.
+
+        A server that sends none in that time (measured: pure-ftpd and proftpd, at times, after
+        a read of part of a file) leaves the dialogue in an unknown state: the session is dropped
+        (the next operation opens a new one), and the bytes read, which are all there, are kept.
+        """
+        try:
+            ftp.settimeout(min(self.settings.timeout, QUIT_TIMEOUT))
+            ftp.getresp()  # 226: everything had been sent already
+        except ftplib.error_temp:
+            pass  # 426/451: the transfer was cut short, as intended
+        except (OSError, EOFError, ftplib.Error):
+            ftp.transfer_pending = False
+            self._drop()
+            return
+        ftp.transfer_pending = False
+        ftp.settimeout(self.settings.timeout)
 
 
 class ExplicitFTPSAdapter(FTPSAdapter):
