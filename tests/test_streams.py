@@ -262,3 +262,20 @@ def test_get_stdout_of_a_cut_https_body_is_exit_7(
     assert code == ExitCode.INTEGRITY, err
     assert 0 < len(out) <= 2 * len(BLOCK)
     one_error(err)
+
+
+def test_put_stdin_to_a_server_refusing_chunked_uploads(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that wants the length up front (HTTP 411) is named as such: exit 8, nothing stored."""
+    with serve("https", pki, root=tmp_path / "served", name="pp", chunked_put=False) as endpoint:
+        folder = tmp_path / "profiles"
+        folder.mkdir()
+        (folder / "pp.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+        monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+        proc = xfer("put", "-", "pp:/x.bin", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, err = proc.communicate(BLOCK * 4, timeout=60)
+        assert proc.returncode == ExitCode.UNSUPPORTED, err.decode()
+        one_error(err.decode(), "411")
+        assert list(endpoint.root.iterdir()) == []

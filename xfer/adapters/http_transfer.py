@@ -23,7 +23,15 @@ from typing import Any, cast
 
 import requests
 
-from ..errors import ConnectionDropped, IntegrityError, RemoteError, RemoteIsFolder, RemoteNotFound, XferError
+from ..errors import (
+    ConnectionDropped,
+    IntegrityError,
+    RemoteError,
+    RemoteIsFolder,
+    RemoteNotFound,
+    UnsupportedOperation,
+    XferError,
+)
 from ..http_errors import stream_ended_early
 from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
 from ..multipart import MultipartBody
@@ -446,6 +454,12 @@ class ChunkedUpload(RemoteWriter):
             with http.session.translating():
                 response = self._send_put(self._target, self._body())
                 with response:
+                    if response.status_code == 411:
+                        raise UnsupportedOperation(
+                            f"{http.server} refuses uploads whose length is not known in advance "
+                            "(HTTP 411 Length Required to a chunked PUT)",
+                            hint="write the data to a local file first and put that file",
+                        )
                     http.check_upload(response, self._target)
                     drain_error_body(response)
                     self._status = response.status_code
