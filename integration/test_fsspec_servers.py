@@ -17,17 +17,13 @@ import fsspec
 import pytest
 
 from integration.bed import Bed, ServerInfo
+from integration.test_streams_servers import PROFILES
 from xfer.filesystem import XferFileSystem
 
 pytestmark = pytest.mark.integration
 
 DATA = bytes(range(256)) * 1024  # 256 KiB, every byte value
 
-PROFILES = {
-    "nginx-https": "nginx", "nginx-webdav": "nginx", "apache-webdav": "apache",
-    "vsftpd-explicit": "vsftpd-explicit", "vsftpd-implicit": "vsftpd-implicit",
-    "proftpd": "proftpd", "pureftpd": "pureftpd",
-}
 
 
 @pytest.fixture(params=list(PROFILES))

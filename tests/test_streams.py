@@ -41,15 +41,19 @@ def served(request: pytest.FixtureRequest, pki: TestPKI, tmp_path: Path) -> Iter
         yield endpoint
 
 
+def use_profile(endpoint: Endpoint, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The endpoint's profile, saved in ``folder`` and on the profile path of this process and children."""
+    folder.mkdir()
+    (folder / f"{endpoint.profile.name}.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(folder / "config"))
+    return folder
+
+
 @pytest.fixture
 def profiles(served: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The endpoint's profile as ``p``, on the profile path of this process and of children."""
-    folder = tmp_path / "profiles"
-    folder.mkdir()
-    (folder / "pp.toml").write_text(tomli_w.dumps(served.profile.to_toml()))
-    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
-    return folder
+    """The endpoint's profile as ``pp``."""
+    return use_profile(served, tmp_path / "profiles", monkeypatch)
 
 
 def xfer(*args: str, **popen: Any) -> subprocess.Popen[bytes]:
@@ -269,11 +273,7 @@ def test_put_stdin_to_a_server_refusing_chunked_uploads(
 ) -> None:
     """A server that wants the length up front (HTTP 411) is named as such: exit 8, nothing stored."""
     with serve("https", pki, root=tmp_path / "served", name="pp", chunked_put=False) as endpoint:
-        folder = tmp_path / "profiles"
-        folder.mkdir()
-        (folder / "pp.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
-        monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-        monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+        use_profile(endpoint, tmp_path / "profiles", monkeypatch)
         proc = xfer("put", "-", "pp:/x.bin", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _, err = proc.communicate(BLOCK * 4, timeout=60)
         assert proc.returncode == ExitCode.UNSUPPORTED, err.decode()

@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import tomli_w
 
+from tests.test_streams import use_profile, xfer
 from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.pki import TestPKI
 
-REPO = Path(__file__).resolve().parent.parent
 GIB = 1 << 30
 LIMIT = 100 * 1000 * 1000  # bytes: "< 100 MB RSS"
 
@@ -49,11 +48,7 @@ def _expected_sha256() -> str:
 def served(request: pytest.FixtureRequest, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
            ) -> Iterator[Endpoint]:
     with serve(request.param, pki, root=tmp_path / "served", name="mem") as endpoint:
-        folder = tmp_path / "profiles"
-        folder.mkdir()
-        (folder / "mem.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
-        monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-        monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+        use_profile(endpoint, tmp_path / "profiles", monkeypatch)
         yield endpoint
 
 
@@ -64,17 +59,12 @@ def _peak_rss(proc: subprocess.Popen[bytes]) -> int:
     return usage.ru_maxrss * 1024
 
 
-def _xfer(*args: str, **popen: object) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "xfer", *args], env=env, **popen)  # type: ignore[call-overload,no-any-return]
-
-
 @pytest.mark.slow
 def test_one_gib_pipe_in_flat_memory(served: Endpoint, tmp_path: Path) -> None:
     expected = _expected_sha256()
     generator = subprocess.Popen([sys.executable, "-c", GENERATOR], stdout=subprocess.PIPE)
     assert generator.stdout is not None
-    put = _xfer("put", "-", "mem:/big.bin", "--json", stdin=generator.stdout, stdout=subprocess.PIPE,
+    put = xfer("put", "-", "mem:/big.bin", "--json", stdin=generator.stdout, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE)
     generator.stdout.close()  # only xfer holds the read end now
     assert put.stdout is not None and put.stderr is not None
@@ -86,7 +76,7 @@ def test_one_gib_pipe_in_flat_memory(served: Endpoint, tmp_path: Path) -> None:
     assert result["size"] == GIB and result["sha256"] == expected
     assert (served.root / "big.bin").stat().st_size == GIB
 
-    get = _xfer("get", "mem:/big.bin", "-", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    get = xfer("get", "mem:/big.bin", "-", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert get.stdout is not None and get.stderr is not None
     digest, size = hashlib.sha256(), 0
     while block := get.stdout.read(1 << 20):
