@@ -1,7 +1,7 @@
 """A 1 GiB pipe through ``xfer put -`` and ``xfer get … -`` in flat memory (issue 16: < 100 MB RSS).
 
 A generator process writes 1 GiB into the pipe; the peak RSS of the xfer process is its own
-``ru_maxrss`` from ``wait4`` (not the test process's, not the generator's).  The servers run in
+``VmHWM`` (not the test process's, not the generator's; see :class:`_PeakRSS`).  The servers run in
 this process.  Slow (1 GiB each way per protocol): marked ``slow``.
 """
 
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,11 +53,42 @@ def served(request: pytest.FixtureRequest, pki: TestPKI, tmp_path: Path, monkeyp
         yield endpoint
 
 
-def _peak_rss(proc: subprocess.Popen[bytes]) -> int:
-    """Wait for ``proc``; its own peak resident set size in bytes (Linux reports KiB)."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss * 1024
+class _PeakRSS:
+    """The peak resident set size of one process, read from ``/proc/PID/status`` (``VmHWM``)
+    until it exits.
+
+    Not ``wait4``'s ``ru_maxrss``: Linux carries that over ``execve``, so a child forked from
+    this (large) test process would report the test process's size, not its own.  ``VmHWM``
+    belongs to the address space the program runs in; it only grows, and the last reading
+    before the process ends is its peak (it is read every 20 ms).
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        status = Path(f"/proc/{self.pid}/status")
+        while True:
+            try:
+                text = status.read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak = max(self.peak, int(line.split()[1]) * 1024)
+            if "State:\tZ" in text:  # exited, not yet reaped: its memory is gone
+                return
+            time.sleep(0.02)
+
+    def result(self, proc: subprocess.Popen[bytes]) -> int:
+        """Wait for ``proc``; its peak RSS in bytes."""
+        proc.wait(300)
+        self._thread.join(5)
+        assert self.peak > 0, "no reading of the process's memory"
+        return self.peak
 
 
 @pytest.mark.slow
@@ -65,11 +97,12 @@ def test_one_gib_pipe_in_flat_memory(served: Endpoint, tmp_path: Path) -> None:
     generator = subprocess.Popen([sys.executable, "-c", GENERATOR], stdout=subprocess.PIPE)
     assert generator.stdout is not None
     put = xfer("put", "-", "mem:/big.bin", "--json", stdin=generator.stdout, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE)
+               stderr=subprocess.PIPE)
+    put_memory = _PeakRSS(put.pid)
     generator.stdout.close()  # only xfer holds the read end now
     assert put.stdout is not None and put.stderr is not None
     out, err = put.stdout.read(), put.stderr.read()
-    put_rss = _peak_rss(put)
+    put_rss = put_memory.result(put)
     assert generator.wait(60) == 0
     assert put.returncode == 0, err.decode()
     result = json.loads(out)[0]
@@ -77,13 +110,14 @@ def test_one_gib_pipe_in_flat_memory(served: Endpoint, tmp_path: Path) -> None:
     assert (served.root / "big.bin").stat().st_size == GIB
 
     get = xfer("get", "mem:/big.bin", "-", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    get_memory = _PeakRSS(get.pid)
     assert get.stdout is not None and get.stderr is not None
     digest, size = hashlib.sha256(), 0
     while block := get.stdout.read(1 << 20):
         digest.update(block)
         size += len(block)
     err = get.stderr.read()
-    get_rss = _peak_rss(get)
+    get_rss = get_memory.result(get)
     assert get.returncode == 0, err.decode()
     assert size == GIB and digest.hexdigest() == expected
     print(f"\n{served.protocol}: peak RSS put - {put_rss / 1e6:.1f} MB, get … - {get_rss / 1e6:.1f} MB")
