@@ -23,6 +23,7 @@ import pytest
 import tomli_w
 
 from tests.helpers import one_error, run
+from tests.test_result_schema import _check as check_schema
 from xfer.errors import ExitCode
 from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.ftps_fake import FakeFTPSServer
@@ -164,7 +165,9 @@ def test_put_stdin_json_result(served: Endpoint, profiles: Path) -> None:
                 stderr=subprocess.PIPE)
     out, err = proc.communicate(BLOCK, timeout=60)
     assert proc.returncode == 0, err.decode()
-    result = json.loads(out)[0]
+    document = json.loads(out)
+    check_schema(document, "transfer")  # the packaged JSON Schema of --json results
+    result = document[0]
     assert result["local"] == "-" and result["remote"] == "/j.bin" and result["size"] == len(BLOCK)
     assert result["sha256"] == hashlib.sha256(BLOCK).hexdigest()
     assert result["protocol"] == served.protocol
