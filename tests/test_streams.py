@@ -282,3 +282,16 @@ def test_put_stdin_to_a_server_refusing_chunked_uploads(
         assert proc.returncode == ExitCode.UNSUPPORTED, err.decode()
         one_error(err.decode(), "411")
         assert list(endpoint.root.iterdir()) == []
+
+
+def test_put_stdin_to_as2_is_refused(
+    pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AS2 is no file-system target (a message is signed and encrypted whole): exit 8, nothing sent."""
+    with serve("as2", pki, root=tmp_path / "served", name="pp") as endpoint:
+        use_profile(endpoint, tmp_path / "profiles", monkeypatch)
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"UNB+UNOC:3")))
+        code, out, err = run(capsys, "put", "-", "pp:/order.edi")
+        assert code == ExitCode.UNSUPPORTED and out == ""
+        one_error(err, "AS2", "cannot take a stream")
+        assert [p for p in endpoint.root.rglob("*") if p.is_file()] == []

@@ -213,8 +213,9 @@ def _put_stdin(
                          hint=f"name the file: xfer put - {target}data.csv")
     with _open(target, connection) as (remote, path, prefix):
         if Capability.OPEN_WRITE not in remote.capabilities:
-            raise UnsupportedOperation(f"{remote.label or remote.settings.scheme + '://'} cannot take a stream",
-                                       hint="write the data to a file and put the file")
+            # AS2 signs, encrypts and hashes the whole message before sending: not a stream target.
+            raise UnsupportedOperation(f"{remote.label or remote.settings.scheme + '://'} cannot take a stream "
+                                       "(put -)", hint="write the data to a file and put the file")
         try:
             if remote.info(path).is_dir:
                 raise RemoteIsFolder(f"{prefix}{path} is a folder; put - writes one file",
