@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar
 
 from .. import registry
 from ..batch import CallbackFactory, get_files, put_files
-from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
+from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError, XferError
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
 from ..streams import SinkFactory, StreamSink
@@ -55,6 +55,9 @@ __all__ = [
     "TLSSettings",
     "TransferResult",
 ]
+
+#: How download failures end their message when they removed the partial file (see ``get_stream``).
+NOTHING_SAVED = "nothing was saved"
 
 #: Which primitive implements each capability (checked by the contract tests).
 PRIMITIVES: Mapping[Capability, str] = {
@@ -390,7 +393,14 @@ class Adapter:
         """
         self._require(Capability.GET)
         sink = StreamSink.factory(stream, name=name)
-        return self._common(self._get_file(self.remote_path(remote), "-", callback, sink=sink))
+        try:
+            return self._common(self._get_file(self.remote_path(remote), "-", callback, sink=sink))
+        except XferError as exc:
+            # The download paths word a failure for a file ("nothing was saved"); here part of
+            # it may already be out, and the message must not say otherwise.
+            if NOTHING_SAVED not in exc.message:
+                raise
+            raise exc.copy_with(exc.message.replace(NOTHING_SAVED, f"what went to {name} is incomplete")) from exc
 
     def _common(self, result: TransferResult) -> TransferResult:
         """Every result names its protocol (the scheme), whatever the adapter filled in."""
