@@ -103,10 +103,12 @@ def test_put_stdin_streams_under_the_part_name_then_renames(served: Endpoint, pr
     assert b"put - -> pp:/in/x.csv" in err and out == b""
 
 
-def test_put_stdin_interrupted_leaves_nothing(served: Endpoint, profiles: Path) -> None:
-    """Ctrl-C (SIGINT) in the middle of the stream: exit 130, no file, no part."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_put_stdin_interrupted_leaves_nothing(served: Endpoint, profiles: Path, signum: int) -> None:
+    """Ctrl-C (SIGINT), or SIGTERM (a scheduler stopping the job), in the middle of the stream:
+    exit 130, no file, no part."""
     proc, folder = _started_stream(served)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.INTERRUPTED, err.decode()
     # xfer removed its part before exiting; a plain HTTPS server drops its receiving file itself.
