@@ -7,7 +7,9 @@ import http.server
 import importlib
 import pickle
 import posixpath
+import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,11 @@ import tomli_w
 from fsspec.callbacks import Callback
 
 from tests.fsspec_helpers import ensure_registered, entry_point, filesystem, served, storage_options
-from xfer.errors import ConfigError, RemoteNotFound, UsageError
+from xfer.errors import ConfigError, RemoteNotFound, UsageError, XferError
 from xfer.filesystem import DEFAULT_POOL_SIZE, XferFileSystem
 from xfer.secrets import Secret
 from xfer.testing.endpoints import Endpoint
+from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 
 __all__ = ["served"]  # the module-scoped server fixture, one per protocol
@@ -236,26 +239,67 @@ def test_info_size_modified_ukey(served: Endpoint, fs: XferFileSystem, folder: s
 # -- writing ----------------------------------------------------------------------------------
 
 
-def test_write_is_invisible_until_close(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+def _hidden_beside(final: Path) -> list[Path]:
+    return [p for p in final.parent.iterdir() if p.name.startswith(f".{final.name}.")]
+
+
+def test_write_streams_before_close_and_appears_only_at_close(
+    served: Endpoint, fs: XferFileSystem, folder: str
+) -> None:
+    """Blocks go to the server as fsspec flushes them (the server holds a growing hidden file:
+    xfer's ``.out.csv.*.xfer-part`` on FTPS/WebDAV, the receiving server's own temporary file
+    of the chunked PUT on HTTPS), and the name appears only when ``close()`` has proven it."""
     path = f"{folder}/out.csv"
     final = served.root / path.lstrip("/")
     with fs.open(path, "wb", block_size=1024) as handle:
         for _ in range(10):
-            handle.write(b"a,b\n" * 100)  # several blocks: spooled, not sent
+            handle.write(b"a,b\n" * 10_000)
+        # More than the servers' own write buffers (8 KiB): on their disk before close.
+        deadline = time.monotonic() + 10
+        while not any(p.stat().st_size >= 65536 for p in _hidden_beside(final)) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the chunked PUT's thread sends what the writer queued
+        growing = _hidden_beside(final)
+        assert growing and max(p.stat().st_size for p in growing) >= 65536, "nothing reached the server before close"
+        if served.protocol != "https":
+            assert all(p.name.endswith(".xfer-part") for p in growing)
         assert not final.exists()
-        assert list(final.parent.iterdir()) == []
-    assert final.read_bytes() == b"a,b\n" * 1000
+    assert final.read_bytes() == b"a,b\n" * 100_000
     assert [p.name for p in final.parent.iterdir()] == ["out.csv"]  # no part file left behind
 
 
 def test_exception_in_with_block_uploads_nothing(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    """The part already on the server is removed (FTPS, WebDAV); on HTTPS the chunked PUT is cut
+    before its last chunk, so the server stores nothing; the previous version stays."""
     path = f"{folder}/broken.csv"
     put_server_side(served, path, b"previous good version")
+    final = served.root / path.lstrip("/")
     with pytest.raises(RuntimeError), fs.open(path, "wb", block_size=1024) as handle:
-        handle.write(b"x" * 5000)
+        handle.write(b"x" * 5000)  # several blocks: already streaming
+        deadline = time.monotonic() + 10
+        while not _hidden_beside(final) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _hidden_beside(final), "the upload had not started"
         raise RuntimeError("the producer failed")
-    assert (served.root / path.lstrip("/")).read_bytes() == b"previous good version"
+    deadline = time.monotonic() + 10
+    while _hidden_beside(final) and time.monotonic() < deadline:
+        time.sleep(0.02)  # the HTTPS server notices the cut request on its own thread
+    assert final.read_bytes() == b"previous good version"
     assert [p.name for p in (served.root / folder.lstrip("/")).iterdir()] == ["broken.csv"]
+    assert fs.cat_file(path) == b"previous good version"  # the pool's connections still work
+
+
+def test_failed_stream_raises_and_leaves_nothing(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
+    """A server-side failure in the middle of the stream (the folder is removed under it:
+    the part cannot be renamed, or the PUT fails) raises at close; no file appears."""
+    path = f"{folder}/gone/out.csv"
+    with pytest.raises(XferError):
+        with fs.open(path, "wb", block_size=1024) as handle:
+            handle.write(b"y" * 4096)
+            handle.flush()
+            shutil.rmtree(served.root / folder.lstrip("/") / "gone", ignore_errors=True)
+            (served.root / folder.lstrip("/") / "gone").write_bytes(b"a file where the folder was")
+            handle.write(b"z" * 4096)
+    assert not (served.root / path.lstrip("/")).exists()
 
 
 def test_exclusive_modes(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
@@ -377,6 +421,29 @@ def test_ftps_short_read_of_a_large_file_keeps_the_session(xfer_serve: Any) -> N
     assert fs.cat_file("/large.bin", 10, 20) == big[10:20]
     assert sum(1 for c in endpoint.server.commands if c.startswith("USER ")) == 1
     fs.close()
+
+
+def test_ftps_ranged_read_survives_a_server_that_never_answers_the_cut(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pure-ftpd and proftpd (measured on the bed) sometimes send no final reply after a
+    ranged read closed its data connection early; waiting for it hung until the timeout and
+    failed the read.  Now: the bytes, after a short wait; the session is dropped and reopened."""
+    root = tmp_path / "served"
+    root.mkdir()
+    big = DATA * 1024  # 16 MiB: far more than the socket buffers hold
+    (root / "large.bin").write_bytes(big)
+    with FakeFTPSServer(pki, root=root, silent_after_cut=True) as srv:
+        monkeypatch.setenv("XFER_T_FAKE_PW", srv.password)
+        fs = XferFileSystem(skip_instance_cache=True, url=srv.url, identity=str(pki.client_p12),
+                            identity_password=f"file:{pki.password_file}", ca=str(pki.root_ca),
+                            username=srv.user, password="env:XFER_T_FAKE_PW", timeout=20)
+        started = time.monotonic()
+        assert fs.cat_file("/large.bin", 10, 20) == big[10:20]
+        assert fs.cat_file("/large.bin", 5_000_000, 5_000_100) == big[5_000_000:5_000_100]
+        assert time.monotonic() - started < 15, "waited for a reply that never comes"
+        assert fs.ls("/", detail=False) == ["/large.bin"]  # a fresh session after each cut
+        fs.close()
 
 
 def test_https_without_listing_still_opens_files(xfer_serve: Any) -> None:

@@ -40,8 +40,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "xfer.throttle"),
     ("xfer.tls", "xfer.net"),  # net: TCP connections, direct or through a proxy
     # retry: the retry policy and the try-to-try state the download writer keeps its part in
-    ("xfer.retry", "xfer.transfer", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.as2",
-     "xfer.profiles"),
+    ("xfer.retry", "xfer.transfer", "xfer.streams", "xfer.http_session", "xfer.http_errors", "xfer.multipart",
+     "xfer.as2", "xfer.profiles"),
     ("xfer.adapters", "xfer.batch"),  # batch: the many-file plans and runs behind Adapter.put / .get
     ("xfer.client", "xfer.sync"),  # sync: plans and runs a one-way mirror over the batch runner
     ("xfer.doctor",),  # the diagnosis drives client functions and adapters, and renders nothing itself

@@ -8,8 +8,9 @@
 
 The host part is a profile name, the path is under the profile's root.  Secrets travel as
 references only (an instance pickles without them, so Dask workers resolve their own);
-connections are pooled per instance; reads are ranged; writes are spooled and uploaded
-atomically on ``close()``.  The reasons for each choice: docs/design.md, section "fsspec".
+connections are pooled per instance; reads are ranged; writes stream to the server's
+temporary part name and are renamed into place on ``close()``.  The reasons for each
+choice: docs/design.md, section "fsspec".
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import glob
 import os
 import posixpath
 import shutil
+import sys
 import tempfile
 import threading
 import urllib.parse
@@ -32,7 +34,7 @@ from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from fsspec.utils import isfilelike, stringify_path
 
-from .adapters.base import Adapter, Capability, Entry, ProgressCallback
+from .adapters.base import Adapter, Capability, Entry, ProgressCallback, RemoteWriter
 from .errors import (
     RemoteError,
     RemoteIsFolder,
@@ -511,9 +513,12 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     """A remote file opened through :class:`XferFileSystem`.
 
     Read mode: random access through fsspec's block cache; each missing block is one
-    ranged read (HTTP ``Range``, FTP ``REST``).  Write mode: bytes are spooled to a
-    local temporary file and uploaded atomically by ``close()`` (or ``commit()`` in
-    an fsspec transaction); an exception inside ``with`` discards them instead.
+    ranged read (HTTP ``Range``, FTP ``REST``).  Write mode: each block fsspec flushes
+    goes straight to the server through ``Adapter.open_write`` (the temporary part name on
+    FTPS and WebDAV, a chunked PUT), and ``close()`` renames it into place once its length
+    is proven; an exception inside ``with`` aborts the upload and removes the part.  Inside
+    an fsspec transaction (``autocommit=False``) the bytes are spooled to a local temporary
+    file instead and uploaded by ``commit()``, so nothing reaches the server before it.
     """
 
     fs: XferFileSystem
@@ -528,12 +533,37 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
 
     _spool_name: str | None = None
     _spool_handle: Any = None
+    #: The streaming upload (autocommit) and the pooled connection it holds until it ends.
+    _writer: RemoteWriter | None = None
+    _lease: contextlib.ExitStack | None = None
 
     def _initiate_upload(self) -> None:
+        if self.autocommit:
+            lease = contextlib.ExitStack()
+            adapter = lease.enter_context(self.fs._adapter())
+            if Capability.OPEN_WRITE in adapter.capabilities:
+                try:
+                    self._writer = adapter.open_write(self.path)
+                except BaseException:
+                    lease.__exit__(*sys.exc_info())
+                    raise
+                self._lease = lease
+                return
+            lease.close()
         fd, self._spool_name = tempfile.mkstemp(prefix="xfer-spool-")
         self._spool_handle = os.fdopen(fd, "wb")
 
     def _upload_chunk(self, final: bool = False) -> bool:
+        if self._writer is not None:
+            try:
+                with self.buffer.getbuffer() as block:
+                    self._writer.write(block)
+            except BaseException:
+                self._release(failed=True)  # the writer has removed the part already
+                raise
+            if final:
+                self.commit()
+            return True
         self.buffer.seek(0)
         shutil.copyfileobj(self.buffer, self._spool_handle)
         if final:
@@ -543,7 +573,16 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
         return True
 
     def commit(self) -> None:
-        """Upload the spooled bytes under the final name (atomically, as the adapter can)."""
+        """Put the file in place: end the stream (or upload the spooled bytes) under the final name."""
+        writer = self._writer
+        if writer is not None:
+            try:
+                writer.close()
+            except BaseException:
+                self._release(failed=True)
+                raise
+            self._release(failed=False)
+            return
         if self._spool_name is None:
             return
         try:
@@ -552,13 +591,28 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
             self.discard()
 
     def discard(self) -> None:
-        """Forget the spooled bytes; nothing reaches the server."""
+        """Forget what was written: the streaming upload is aborted (its part removed), the spool deleted."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._release(failed=True)
         name, self._spool_name = self._spool_name, None
         if self._spool_handle is not None:
             self._spool_handle.close()
         if name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(name)
+
+    def _release(self, *, failed: bool) -> None:
+        """Give the connection the stream held back to the pool (closed instead after a failure:
+        its session may be mid-reply)."""
+        self._writer = None
+        lease, self._lease = self._lease, None
+        if lease is None:
+            return
+        if failed:
+            lease.__exit__(RuntimeError, RuntimeError("the streaming upload failed"), None)
+        else:
+            lease.close()
 
     def __exit__(
         self,
@@ -580,4 +634,3 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
             self.closed = True
         else:
             super().__del__()
-

@@ -71,6 +71,8 @@ class Capability(str, enum.Enum):
     RMDIR = "rmdir"
     MV = "mv"
     SET_MODIFIED = "set_modified"
+    #: Streaming upload of bytes that arrive over time (``put -``, fsspec ``open("wb")``).
+    OPEN_WRITE = "open_write"
 
 
 @dataclass(frozen=True)

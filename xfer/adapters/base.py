@@ -20,20 +20,22 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar
 
 from .. import registry
 from ..batch import CallbackFactory, get_files, put_files
-from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError
+from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError, XferError
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
 from ..retry import RetryPolicy, current_attempt
+from ..streams import SinkFactory, StreamSink
 from ..throttle import TokenBucket
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
 # need not import the adapters; re-exported here, where every adapter imports them from.
 from ..types import Capability, Entry, EntryType, ListedPath, ProgressCallback, ServerPath, TransferResult
 from ..urls import check_remote_path
+from .writer import RemoteWriter
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -51,10 +53,14 @@ __all__ = [
     "EntryType",
     "ListedPath",
     "ProgressCallback",
+    "RemoteWriter",
     "ServerPath",
     "TLSSettings",
     "TransferResult",
 ]
+
+#: How download failures end their message when they removed the partial file (see ``get_stream``).
+NOTHING_SAVED = "nothing was saved"
 
 #: Which primitive implements each capability (checked by the contract tests).
 PRIMITIVES: Mapping[Capability, str] = {
@@ -67,6 +73,7 @@ PRIMITIVES: Mapping[Capability, str] = {
     Capability.RMDIR: "_rmdir",
     Capability.MV: "_mv",
     Capability.SET_MODIFIED: "_set_modified",
+    Capability.OPEN_WRITE: "_open_write",
 }
 
 
@@ -468,6 +475,42 @@ class Adapter:
         if self._closed:
             raise UsageError(f"{self!r} is closed")
 
+    def open_write(self, remote: str, *, callback: ProgressCallback | None = None) -> RemoteWriter:
+        """Start writing ``remote`` as a stream of bytes of unknown length (see :mod:`xfer.adapters.writer`).
+
+        The bytes go under the protocol's temporary name (FTPS, WebDAV) and appear under
+        ``remote`` only when ``close()`` has proven them complete; ``abort()`` or an
+        exception inside ``with`` removes them.  Until it is closed or aborted, the writer
+        holds this adapter's connection: use no other verb of the adapter meanwhile.
+        """
+        self._require(Capability.OPEN_WRITE)
+        target = self.remote_path(remote)
+        if remote.endswith("/") or target == self.remote_path("/"):
+            raise UsageError(f"cannot write to {remote!r}: name a file, not a folder")
+        writer = self._open_write(target, callback)
+        writer.protocol = self.settings.scheme
+        return writer
+
+    def get_stream(
+        self, remote: str, stream: BinaryIO, *, callback: ProgressCallback | None = None, name: str = "standard output"
+    ) -> TransferResult:
+        """Download ``remote`` into an open binary ``stream`` (``xfer get … -``), checked as ``get_file`` checks.
+
+        The bytes are written as they arrive; a download that proves incomplete still
+        raises (:class:`~xfer.errors.IntegrityError`) after part of it went to ``stream``.
+        ``name`` says in messages what the stream is.
+        """
+        self._require(Capability.GET)
+        sink = StreamSink.factory(stream, name=name)
+        try:
+            return self._common(self._get_file(self.remote_path(remote), "-", callback, sink=sink))
+        except XferError as exc:
+            # The download paths word a failure for a file ("nothing was saved"); here part of
+            # it may already be out, and the message must not say otherwise.
+            if NOTHING_SAVED not in exc.message:
+                raise
+            raise exc.copy_with(exc.message.replace(NOTHING_SAVED, f"what went to {name} is incomplete")) from exc
+
     def _common(self, result: TransferResult) -> TransferResult:
         """Every result names its protocol (the scheme), whatever the adapter filled in."""
         return result if result.protocol is not None else replace(result, protocol=self.settings.scheme)
@@ -591,7 +634,10 @@ class Adapter:
     def _info(self, path: ServerPath) -> Entry:
         raise NotImplementedError
 
-    def _get_file(self, remote: ServerPath, local: str, callback: ProgressCallback | None) -> TransferResult:
+    def _get_file(
+        self, remote: ServerPath, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
+    ) -> TransferResult:
+        """Download into ``sink(local, ...)``: by default :class:`~xfer.transfer.AtomicDownload`."""
         raise NotImplementedError
 
     def _put_file(self, local: str, remote: ServerPath, callback: ProgressCallback | None) -> TransferResult:
@@ -610,6 +656,9 @@ class Adapter:
         raise NotImplementedError
 
     def _set_modified(self, path: ServerPath, modified: dt.datetime) -> None:
+        raise NotImplementedError
+
+    def _open_write(self, remote: ServerPath, callback: ProgressCallback | None) -> RemoteWriter:
         raise NotImplementedError
 
     # -- ranged reads (added for the fsspec filesystem, xfer.filesystem) -----------------------

@@ -13,10 +13,12 @@ from __future__ import annotations
 import email.utils
 import http.client
 import posixpath
+import queue
 import re
+import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import requests
@@ -28,6 +30,7 @@ from ..errors import (
     RemoteIsFolder,
     RemoteNotFound,
     TransferCut,
+    UnsupportedOperation,
     XferError,
 )
 from ..http_errors import stream_ended_early
@@ -35,11 +38,13 @@ from ..http_session import XferSession, create_session, drain_error_body, skip_l
 from ..multipart import MultipartBody
 from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
+from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
 from ..verify import Check, ServerHash, StreamHash, conclude, http_digest
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
+from .writer import RemoteWriter
 
-__all__ = ["HTTPTransfer", "content_length", "http_options"]
+__all__ = ["ChunkedUpload", "HTTPTransfer", "content_length", "http_options"]
 
 
 def http_options(settings: ConnectionSettings) -> HTTPSOptions:
@@ -65,6 +70,7 @@ class HTTPTransfer:
         can_mkdir: bool,
     ) -> None:
         self.server = settings.server
+        self.timeout = settings.timeout
         self.options = options
         self.can_mkdir = can_mkdir
         self._user_path = user_path
@@ -89,13 +95,15 @@ class HTTPTransfer:
     def close(self) -> None:
         self.session.close()
 
-    def get(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
+    def get(
+        self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
+    ) -> TransferResult:
         session = self.session
         if remote == "/":
             # The server's top folder: its index page is not a file either.
             raise RemoteIsFolder(f"{self.server}: / is a folder", hint="use -r to copy a folder")
         started = time.monotonic()
-        out = AtomicDownload(local, callback=callback, throttle=self.throttle)
+        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.throttle)
         source = session.url_for(remote)
         # A part kept by an earlier try (or run) of this very URL continues with a Range request,
         # conditional (If-Range) on the file being the one the part came from.
@@ -510,6 +518,162 @@ class HTTPTransfer:
                     )
         return bytes(body[skip:wanted])
 
+
+#: Blocks a streamed upload may hold between the writer and the thread sending them.
+_QUEUED_BLOCKS = 8
+
+
+class _Cut(Exception):
+    """Raised inside the request body to end a chunked PUT without its last chunk (an abort)."""
+
+
+
+
+class ChunkedUpload(RemoteWriter):
+    """A PUT whose body is what the caller writes: ``Transfer-Encoding: chunked``, sent by a thread.
+
+    ``write`` hands blocks (at most :data:`_QUEUED_BLOCKS` of ``UPLOAD_BLOCK`` waiting) to a
+    thread running the one PUT of ``target``; ``close`` sends the last chunk and checks the
+    answer (and with ``check_size`` the size by HEAD); ``abort`` ends the body *without* its
+    last chunk, so the server sees an incomplete request, never a complete short file.
+    ``then`` runs after a successful PUT (WebDAV moves the part into place there);
+    ``discard`` runs after any failure or abort (WebDAV deletes the part); ``temp_name``
+    says that ``target`` is such a part.
+    """
+
+    def __init__(
+        self,
+        http: HTTPTransfer,
+        target: str,
+        callback: ProgressCallback | None,
+        *,
+        user_path: str,
+        check_size: bool,
+        send_put: Callable[[str, Any], requests.Response] | None = None,
+        then: Callable[[TransferResult], None] | None = None,
+        discard: Callable[[], None] | None = None,
+        temp_name: str | None = None,
+    ) -> None:
+        super().__init__(user_path, callback)
+        self.temp_name = temp_name
+        self._http = http
+        self._target = target
+        self._check_size = check_size
+        self._send_put = send_put or http.send_put
+        self._then = then
+        self._on_discard = discard
+        # None ends the body; a _Cut aborts it.
+        self._queue: queue.Queue[bytes | _Cut | None] = queue.Queue(maxsize=_QUEUED_BLOCKS)
+        self._error: BaseException | None = None
+        self._status: int | None = None
+        self._tls: str | None = None
+        self._sent = 0
+        self._thread = threading.Thread(target=self._request, name="xfer-chunked-put", daemon=True)
+        self._thread.start()
+
+    # -- the sending thread ------------------------------------------------------------------
+
+    def _body(self) -> Iterator[bytes]:
+        while True:
+            block = self._queue.get()
+            if isinstance(block, _Cut):
+                raise block
+            if block is None:
+                return
+            self._sent += len(block)
+            yield block
+
+    def _request(self) -> None:
+        http = self._http
+        try:
+            with http.session.translating():
+                response = self._send_put(self._target, self._body())
+                with response:
+                    if response.status_code == 411:
+                        raise UnsupportedOperation(
+                            f"{http.server} refuses uploads whose length is not known in advance "
+                            "(HTTP 411 Length Required to a chunked PUT)",
+                            hint="write the data to a local file first and put that file",
+                        )
+                    http.check_upload(response, self._target)
+                    drain_error_body(response)
+                    self._status = response.status_code
+        except BaseException as exc:  # handed to the writer's thread, which raises it
+            self._error = exc
+
+    # -- the writer's side ---------------------------------------------------------------------
+
+    def _hand_over(self, block: bytes | _Cut | None) -> None:
+        """Queue ``block`` for the thread; raise what ended the request if it ended first."""
+        while True:
+            if not self._thread.is_alive():
+                raise self._ended_early()
+            try:
+                self._queue.put(block, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _ended_early(self) -> BaseException:
+        if self._error is not None:
+            return self._error
+        return IntegrityError(
+            f"{self._http.server} answered before the whole upload of {self.remote} was sent "
+            f"({self._sent} of {self.written}+ bytes)",
+            hint="the server may have refused the upload; check its size limits",
+        )
+
+    def _send(self, data: memoryview) -> None:
+        for start in range(0, data.nbytes, UPLOAD_BLOCK):
+            self._hand_over(bytes(data[start : start + UPLOAD_BLOCK]))
+
+    def _finish(self) -> TransferResult:
+        try:
+            if self._thread.is_alive():
+                self._hand_over(None)
+            self._thread.join()
+            if self._error is not None:
+                raise self._error
+            if self._sent != self.written:
+                raise self._ended_early()
+            http = self._http
+            http.last_hash = self._hash  # what conclude_upload compares a server's hash with
+            verified, offered = http.check_stored(self._target, self.written) if self._check_size else (None, None)
+            result = TransferResult(
+                direction="put", local="-", remote=self.remote, size=self.written, elapsed=self.elapsed,
+                details={"method": "PUT", "http_status": self._status, "transfer_encoding": "chunked"},
+                size_verified=verified,
+            )
+            if self._check_size:
+                result.verified = http.conclude_upload(
+                    offered, self._target, size_checked=bool(verified), remove=self._target,
+                    installed=self._then is None,
+                )
+            if self._then is not None:
+                self._then(result)
+        except BaseException:
+            self._cleanup()
+            raise
+        return result
+
+    def _discard(self) -> None:
+        if self._thread.is_alive():
+            # Blocks not yet sent are dropped; the cut makes the request fail before its last chunk.
+            while True:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                self._queue.put(_Cut(), timeout=self._http.timeout)
+            except queue.Full:
+                pass
+            self._thread.join(self._http.timeout)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._on_discard is not None:
+            self._on_discard()
 
 
 def content_length(response: requests.Response) -> int | None:

@@ -43,8 +43,10 @@ from ..errors import (
 from ..http_errors import stream_ended_early
 from ..http_session import XferSession, drain_error_body
 from ..protocols.https import HTTPSOptions
+from ..streams import SinkFactory
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
-from .http_transfer import HTTPTransfer, http_options
+from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
+from .writer import RemoteWriter, SpooledWriter
 
 __all__ = ["HTTPSAdapter", "HTTPSOptions", "parse_html_index", "parse_json_index"]
 
@@ -58,7 +60,7 @@ class HTTPSAdapter(Adapter):
     """Files over HTTPS with a client certificate: one pooled TLS connection for many operations."""
 
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.LS, Capability.INFO, Capability.GET, Capability.PUT, Capability.RM}
+        {Capability.LS, Capability.INFO, Capability.GET, Capability.PUT, Capability.RM, Capability.OPEN_WRITE}
     )
 
     def __init__(self, settings: ConnectionSettings) -> None:
@@ -75,8 +77,10 @@ class HTTPSAdapter(Adapter):
 
     # -- get ---------------------------------------------------------------------
 
-    def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
-        return self.http.get(remote, local, callback)
+    def _get_file(
+        self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
+    ) -> TransferResult:
+        return self.http.get(remote, local, callback, sink=sink)
 
     # -- put ---------------------------------------------------------------------
 
@@ -85,6 +89,20 @@ class HTTPSAdapter(Adapter):
 
     def _idempotent_put(self) -> bool:
         return self.options.upload_method == "PUT"  # a form POST answered 500 may have been taken
+
+    def _open_write(self, remote: str, callback: ProgressCallback | None) -> RemoteWriter:
+        """A chunked PUT to the name itself: HTTP has no rename (see the module docstring).
+
+        An abort ends the body without its last chunk, so the server sees an incomplete
+        request; nginx (like the in-process server) then stores nothing.  Nothing is deleted
+        afterwards, for the reason ``put`` deletes nothing.  With ``upload_method = POST`` the
+        bytes are spooled to a local temporary file and posted by ``close()``.
+        """
+        if self.options.upload_method != "PUT":
+            # A form POST is not sent in pieces: spooled locally, then posted as put does.
+            return SpooledWriter(self.user_path(remote), callback, lambda spool: self._put_file(spool, remote, None))
+        return ChunkedUpload(self.http, remote, callback, user_path=self.user_path(remote),
+                             check_size=self.options.verify_upload)
 
 
     # -- rm ----------------------------------------------------------------------

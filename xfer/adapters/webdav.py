@@ -44,10 +44,12 @@ from ..errors import (
 from ..http_errors import map_http_error
 from ..http_session import XferSession, drain_error_body, origin_of
 from ..protocols.webdav import WebDAVOptions
+from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
-from .http_transfer import HTTPTransfer, http_options
+from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
+from .writer import RemoteWriter
 
 __all__ = ["WebDAVAdapter", "WebDAVOptions"]
 
@@ -595,7 +597,9 @@ class WebDAVAdapter(Adapter):
 
     # -- GET -------------------------------------------------------------------------------
 
-    def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
+    def _get_file(
+        self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
+    ) -> TransferResult:
         """The HTTPS download, but a folder is named as such (exit 6), never saved or taken for missing.
 
         Servers answer a GET on a collection in many ways (404, 403, 405, a redirect to
@@ -615,7 +619,7 @@ class WebDAVAdapter(Adapter):
 
         try:
             with self._watching(stop):
-                return self.http.get(remote, local, callback)
+                return self.http.get(remote, local, callback, sink=sink)
         except _DAVStatus as failure:
             is_folder = False
             with contextlib.suppress(XferError):  # the GET's own error is the one to report then
@@ -661,8 +665,7 @@ class WebDAVAdapter(Adapter):
         http = self.http
         if not self.dav_options.upload_temp_name:
             return http.upload(local, remote, callback, check_size=http.options.verify_upload, send_put=self._send_put)
-        folder, name = posixpath.split(remote)
-        target = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
+        target = _temp_name(remote)
         try:
             # The size is checked after the MOVE.
             result = http.upload(local, target, callback, check_size=False, send_put=self._send_put,
@@ -674,21 +677,33 @@ class WebDAVAdapter(Adapter):
                 result.verified = http.conclude_upload(
                     offered, target, size_checked=stored, remove=target, installed=False
                 )
-            # Pick-up folders never see a half file: it appears under its name when complete.
-            # A folder under that name is never replaced (Overwrite: F first, then only a file).
-            try:
-                self._relocate("move", target, remote, replace=True, folder=False, shown=remote)
-            except UnsupportedOperation as exc:
-                raise UnsupportedOperation(
-                    f"{exc}: the upload went to a temporary name and cannot be moved into place",
-                    hint="set upload_temp_name = false in the profile's [webdav] table (an interrupted "
-                    "upload may then leave a partial file under the real name)",
-                ) from exc
+            self._into_place(target, remote)
         except BaseException:
             # Whatever stopped the upload (Ctrl-C, TLS, a refused MOVE, a local read error),
             # the temporary file must not stay behind; the original error is what propagates.
             self._discard(target)
             raise
+        self._installed(result, target, remote)
+        return result
+
+    def _into_place(self, target: str, remote: str) -> None:
+        """MOVE the complete upload ``target`` to ``remote``.
+
+        Pick-up folders never see a half file: it appears under its name when complete.
+        A folder under that name is never replaced (Overwrite: F first, then only a file).
+        """
+        try:
+            self._relocate("move", target, remote, replace=True, folder=False, shown=remote)
+        except UnsupportedOperation as exc:
+            raise UnsupportedOperation(
+                f"{exc}: the upload went to a temporary name and cannot be moved into place",
+                hint="set upload_temp_name = false in the profile's [webdav] table (an interrupted "
+                "upload may then leave a partial file under the real name)",
+            ) from exc
+
+    def _installed(self, result: TransferResult, target: str, remote: str) -> None:
+        """After the MOVE: the size (and any hash) checked on the final name, and the result says where it went."""
+        http = self.http
         offered = None
         if http.options.verify_upload:
             # Checked on the final name, not the temporary one: a server that mangles the
@@ -701,7 +716,29 @@ class WebDAVAdapter(Adapter):
             )
         result.remote = self.user_path(remote)
         result.temp_name = posixpath.basename(target)
-        return result
+
+    def _open_write(self, remote: str, callback: ProgressCallback | None) -> RemoteWriter:
+        """A chunked PUT to the temporary name, MOVEd into place by ``close()``.
+
+        A missing parent folder is created first: a stream cannot be sent a second time
+        after the server refused the PUT (and some servers say so only after the body).
+        """
+        http = self.http
+        parent = posixpath.dirname(remote) or "/"
+        if parent != "/" and self._missing(parent):
+            self._mkdir(parent, parents=True)
+        if not self.dav_options.upload_temp_name:
+            return ChunkedUpload(http, remote, callback, user_path=self.user_path(remote),
+                                 check_size=http.options.verify_upload, send_put=self._send_put)
+        target = _temp_name(remote)
+
+        def then(result: TransferResult) -> None:
+            self._into_place(target, remote)
+            self._installed(result, target, remote)
+
+        return ChunkedUpload(http, target, callback, user_path=self.user_path(remote), check_size=False,
+                             send_put=self._send_put, then=then, discard=lambda: self._discard(target),
+                             temp_name=target)
 
     def _send_put(self, remote: str, data: Any) -> requests.Response:
         # Watched around the PUT only: a 405 on the size-check HEAD after it is not "PUT refused".
@@ -742,6 +779,12 @@ class WebDAVAdapter(Adapter):
         """
         with contextlib.suppress(Exception):
             self._dav("clean", path, accept=range(400, 600))
+
+
+def _temp_name(remote: str) -> str:
+    """The hidden name beside ``remote`` an upload is written under: ``.NAME.RANDOM.xfer-part``."""
+    folder, name = posixpath.split(remote)
+    return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
 
 
 def _unaddressable(name: str) -> bool:

@@ -7,7 +7,7 @@ import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
@@ -138,6 +138,10 @@ def put(
     from ..transfer import local_error
 
     sources, target = _source_and_destination("put", sources, target)
+    if STDIO in sources:
+        _put_stdin(sources, target, connection, recursive=recursive, parallel=parallel, json_output=json_output,
+                   quiet=quiet)
+        return
     for source in sources:  # before connecting: a typo should not cost a TLS handshake
         try:
             os.stat(source)
@@ -180,6 +184,9 @@ def get(
     from ..urls import parse_target
 
     sources, local = _source_and_destination("get", sources, local)
+    if local == STDIO:
+        _get_stdout(sources, connection, recursive=recursive, json_output=json_output, quiet=quiet)
+        return
     parsed = [parse_target(s) for s in sources]
     if len({p.origin for p in parsed}) > 1:
         raise UsageError("all sources of one get must be on the same server", hint="run one get per server")
@@ -199,6 +206,110 @@ def get(
     _report(results, prefix, json_output=json_output, quiet=quiet)
     if remove_source_files:
         info(f"removed {len(results)} remote source file(s) after verifying their copies", quiet=quiet)
+
+
+# -- streams: put - and get … - -------------------------------------------------------------------
+
+#: The name of standard input (put) and standard output (get) on the command line.
+STDIO = "-"
+
+
+def _put_stdin(
+    sources: list[str], target: str, connection: Connection, *, recursive: bool, parallel: int, json_output: bool,
+    quiet: bool,
+) -> None:
+    """``put - TARGET``: standard input, streamed under the temporary name, renamed at its end.
+
+    A read error or an interruption aborts the upload (the part is removed).  A producer
+    that dies closes the pipe just as one that finished does; ``put -`` cannot tell the two.
+    """
+    import io
+    import sys
+
+    from ..adapters.base import Capability
+    from ..errors import RemoteIsFolder, RemoteNotFound, UnsupportedOperation
+    from ..transfer import UPLOAD_BLOCK, local_errors
+
+    if sources != [STDIO]:
+        raise UsageError("put - reads one stream: give no other source with -", hint="xfer put - PROFILE:/path/file")
+    if recursive or parallel > 1:
+        raise UsageError(f"put - reads one stream: {'-r' if recursive else '-P'} does not apply")
+    if target.endswith("/"):
+        raise UsageError(f"put - needs a file name to write to, not the folder {target}",
+                         hint=f"name the file: xfer put - {target}data.csv")
+    with _open(target, connection) as (remote, path, prefix):
+        if Capability.OPEN_WRITE not in remote.capabilities:
+            # AS2 signs, encrypts and hashes the whole message before sending: not a stream target.
+            raise UnsupportedOperation(f"{remote.label or remote.settings.scheme + '://'} cannot take a stream "
+                                       "(put -)", hint="write the data to a file and put the file")
+        try:
+            if remote.info(path).is_dir:
+                raise RemoteIsFolder(f"{prefix}{path} is a folder; put - writes one file",
+                                     hint=f"name the file: xfer put - {prefix}{path.rstrip('/')}/data.csv")
+        except (RemoteNotFound, UnsupportedOperation):
+            pass  # nothing there (or no way to look): the stream makes the file
+        stdin = cast(io.BufferedReader, sys.stdin.buffer)  # typeshed says BinaryIO, which lacks readinto
+        buffer = bytearray(UPLOAD_BLOCK)
+        view = memoryview(buffer)
+        with _terminate_as_interrupt(), remote.open_write(path) as writer:
+            while True:
+                with local_errors("standard input", "reading"):
+                    count = stdin.readinto(buffer)
+                if not count:
+                    break
+                writer.write(view[:count])
+        result = writer.close()
+    _report([result], prefix, json_output=json_output, quiet=quiet)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a job stopped by its scheduler, a pipeline's process group killed) ends a
+    stream like Ctrl-C: the part is removed on the way out (the default would leave it)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _get_stdout(sources: list[str], connection: Connection, *, recursive: bool, json_output: bool,
+                quiet: bool) -> None:
+    """``get SOURCE -``: the file to standard output, as it arrives; no progress.
+
+    The length is checked as for a file: a truncated download exits 7 even though its
+    first bytes already went out (the reader of the pipe learns it from the exit code).
+    """
+    import sys
+
+    from ..errors import XferError
+    from ..streams import devnull_stdout
+
+    if len(sources) != 1 or recursive:
+        raise UsageError("get … - writes one file to standard output",
+                         hint="give one remote file, without -r")
+    if json_output:
+        raise UsageError("get … - writes the file to standard output, so --json cannot use it",
+                         hint="the summary line goes to standard error (leave out -q to see it)")
+    with _open(sources[0], connection) as (remote, path, prefix):
+        try:
+            result = remote.get_stream(path, sys.stdout.buffer)
+        except XferError as exc:
+            if isinstance(exc.__cause__, BrokenPipeError):
+                devnull_stdout()  # the reader is gone: no second error from Python's exit flush
+            raise
+    result.local = STDIO
+    _report([result], prefix, json_output=False, quiet=quiet)
 
 
 @with_connection_options

@@ -39,6 +39,10 @@ Switches (keyword arguments), each one behaviour seen in the field:
     exact command lines answered with a fixed reply instead of being carried out
     (``{"DELE /in/b.edi": "550 Permission denied."}``): one refusal in the middle of a
     larger operation.
+``silent_after_cut``
+    a download the client stops reading (a ranged read closing its data connection early)
+    gets no final reply at all, neither ``426`` nor ``226`` (seen from pure-ftpd and proftpd
+    at times): the client must not wait for one forever.
 ``replies_once``
     the same, for the first time the line arrives only (a race: another client
     creates a folder between our look and our MKD).
@@ -117,6 +121,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         answer_close_notify: bool = True,
         replies: Mapping[str, str] | None = None,
         replies_once: Mapping[str, str] | None = None,
+        silent_after_cut: bool = False,
     ) -> None:
         self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.data_order = data_order
@@ -132,6 +137,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.answer_close_notify = answer_close_notify
         self.replies = dict(replies or {})
         self.replies_once = dict(replies_once or {})
+        self.silent_after_cut = silent_after_cut
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
         self.commands: list[str] = []
@@ -177,6 +183,7 @@ class _Session:
         self.protected = False
         self.listener: socket.socket | None = None
         self.rename_from: Path | None = None
+        self.restart = 0  # REST offset for the next RETR
         sock.settimeout(30)
 
     # -- plumbing --------------------------------------------------------------------------
@@ -471,15 +478,23 @@ class _Session:
             conn.unwrap()
         return True
 
+    def cmd_REST(self, arg: str) -> None:
+        self.restart = int(arg)
+        self.reply(f"350 Restart position accepted ({self.restart}).")
+
     def cmd_RETR(self, arg: str) -> None:
         target = self.path(arg)
+        offset, self.restart = self.restart, 0
         if not target.is_file():
             self.reply("550 Failed to open file.")
             return
         with open(target, "rb") as handle, self.data("RETR") as conn:
+            handle.seek(offset)
             if conn is None:
                 return
             done = self.send_stream(conn, iter(lambda: handle.read(65536), b""))
+        if not done and self.server.silent_after_cut:
+            return
         self.reply("226 Transfer complete." if done else "426 Connection closed; transfer aborted.")
 
     def cmd_STOR(self, arg: str) -> None:

@@ -86,6 +86,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     ``lie_digests`` makes each the hash of other bytes, as a server whose copy differs would.
     Files carry ``ETag``/``Last-Modified`` and honour ``Range`` with ``If-Range`` as nginx does;
     ``ranges=False`` ignores ``Range`` (the whole file, 200), as servers without range support.
+    A chunked PUT (no ``Content-Length``) is stored like nginx stores it, complete or not at
+    all; ``chunked_put=False`` answers it 411, as servers that need the length up front do.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         digests_on_put: bool = False,
         lie_digests: bool = False,
         ranges: bool = True,
+        chunked_put: bool = True,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -135,6 +138,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.digests_on_put = digests_on_put
         self.lie_digests = lie_digests
         self.ranges = ranges
+        self.chunked_put = chunked_put
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -444,11 +448,11 @@ class _Handler(BaseHTTPRequestHandler):
         if resolved is None:
             return
         url_path, target = resolved
-        if "Content-Length" not in self.headers:
-            # nginx accepts chunked PUT; refusing it here proves the client sends a length.
+        chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        if "Content-Length" not in self.headers and not (chunked and self.owner.chunked_put):
             self._page(411, close=True)
             return
-        length = int(self.headers["Content-Length"])
+        length = -1 if chunked else int(self.headers["Content-Length"])
         if self.owner.max_body is not None and length > self.owner.max_body:
             self._page(413, close=True)
             return
@@ -485,16 +489,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _receive(self, target: Path, length: int, rfile: Any = None) -> bool:
         # Like nginx: write a temp file beside the target, rename when the body is complete.
+        # ``length`` -1: a chunked body, complete only with its last (zero-size) chunk.
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        source = rfile or self.rfile
         try:
             with os.fdopen(fd, "wb") as out:
                 remaining = length
                 while remaining:
-                    chunk = (rfile or self.rfile).read(min(remaining, _BLOCK))
-                    if not chunk:
-                        raise ConnectionError("client closed the connection mid-body")
-                    out.write(chunk)
-                    remaining -= len(chunk)
+                    if length < 0:
+                        remaining = int(source.readline(100).split(b";")[0].strip() or b"-1", 16)
+                        if remaining < 0:
+                            raise ConnectionError("client closed the connection mid-body")
+                        if remaining == 0:
+                            while source.readline(1000) not in (b"\r\n", b"\n", b""):
+                                pass  # trailers
+                            break
+                    while remaining > 0:
+                        chunk = source.read(min(remaining, _BLOCK))
+                        if not chunk:
+                            raise ConnectionError("client closed the connection mid-body")
+                        out.write(chunk)
+                        remaining -= len(chunk)
+                    if length < 0:
+                        source.readline(10)  # the CRLF after the chunk's data
+                        remaining = -1
             os.replace(temp, target)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import ftplib
 import posixpath
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -38,12 +39,30 @@ from ...errors import (
 from ...net import choose_proxy
 from ...protocols.ftps import FTPSOptions
 from ...retry import current_attempt
+from ...streams import SinkFactory
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, open_for_upload
 from ...verify import Check, FTPHashCommand, ServerHash, StreamHash, conclude, ftp_hash_command, ftp_hash_reply
-from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from ..base import (
+    Adapter,
+    Capability,
+    ConnectionSettings,
+    Entry,
+    EntryType,
+    ProgressCallback,
+    RemoteWriter,
+    TransferResult,
+)
 from . import install
-from .connection import QUIT_TIMEOUT, DataConnection, DataReader, FTPSConnection, breaks_session, explained
+from .connection import (
+    QUIT_TIMEOUT,
+    DataConnection,
+    DataReader,
+    FTPSConnection,
+    breaks_session,
+    end_of_data,
+    explained,
+)
 from .listing import listing_lines, parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
 from .replies import (
     NOT_UNDERSTOOD,
@@ -544,9 +563,11 @@ class FTPSAdapter(Adapter):
             "data_tls_versions": sorted({d.tls_version for d in mine if d.tls_version}),
         }
 
-    def _get_file(self, remote: str, local: str, callback: ProgressCallback | None) -> TransferResult:
+    def _get_file(
+        self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
+    ) -> TransferResult:
         first = len(self.data_connections)
-        out = AtomicDownload(local, callback=callback, throttle=self.settings.throttle)
+        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle)
 
         def work(ftp: FTPSConnection) -> TransferResult:
             try:
@@ -677,15 +698,7 @@ class FTPSAdapter(Adapter):
             if offset:
                 conn, offset = self._continue_upload(ftp, target, offset, command)
             else:
-                try:
-                    conn, _ = ftp.ntransfercmd(f"STOR {target}")
-                except ftplib.error_perm:
-                    # vsftpd says "553 Could not create file." when the folder is missing: create
-                    # the missing folders and try once more (put into new folders, like HTTPS
-                    # and WebDAV).  If the folder exists, the refusal is about something else.
-                    if not self._make_parents(ftp, folder):
-                        raise
-                    conn, _ = ftp.ntransfercmd(f"STOR {target}")
+                conn = self._store(ftp, target)
             accepted = True
             handle.seek(offset)
 
@@ -702,32 +715,8 @@ class FTPSAdapter(Adapter):
                     body.skip(offset)  # the part the server has: into the hash, not sent again
                 for chunk in body:
                     conn.sendall(chunk)
-                # close_notify tells the server the file is complete rather than cut.
-                if isinstance(conn, ssl.SSLSocket):
-                    try:
-                        conn.unwrap()
-                    except (ssl.SSLError, OSError):
-                        # unwrap also waits for the server's close_notify, and some servers
-                        # close without one.  Every byte was sent; whether the server has
-                        # them all is for its final reply and the size check below to say.
-                        pass
-            ftp.voidresp()
-            stored = self._stored_size(ftp, target)
-            if stored is not None:
-                if stored < size:
-                    # The server took a cut stream for the end (226): a resend can finish it.
-                    raise TransferCut(
-                        f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}: the data "
-                        "connection was cut; the upload was not installed",
-                        hint="run the command again",
-                    )
-                if stored != size:
-                    raise IntegrityError(
-                        f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
-                        "the upload was removed",
-                        hint="run the command again; check the server's disk space",
-                    )
-                verified = True
+                end_of_data(conn)
+            verified = self._stored(ftp, target, remote, size)
             # On the name written, before any rename: a mismatch installs nothing (the
             # handler below removes ``target``).
             checked = self._verify(
@@ -752,6 +741,52 @@ class FTPSAdapter(Adapter):
             elif accepted:
                 self._cleanup(target)
             raise
+        return self._installed(
+            local, remote, temp, size=size, started=started, verified=verified, first=first,
+            sha256=body.sha256 if body is not None else None, checked=checked,
+        )
+
+    def _store(self, ftp: FTPSConnection, target: str) -> socket.socket:
+        """STOR ``target``: the open data connection; a missing folder is created first."""
+        try:
+            conn, _ = ftp.ntransfercmd(f"STOR {target}")
+        except ftplib.error_perm:
+            # vsftpd says "553 Could not create file." when the folder is missing: create
+            # the missing folders and try once more (put into new folders, like HTTPS
+            # and WebDAV).  If the folder exists, the refusal is about something else.
+            if not self._make_parents(ftp, posixpath.dirname(target)):
+                raise
+            conn, _ = ftp.ntransfercmd(f"STOR {target}")
+        return conn
+
+    def _stored(self, ftp: FTPSConnection, target: str, remote: str, size: int) -> bool:
+        """After the data connection of a STOR closed: the final reply, then the stored size
+        against ``size`` (an IntegrityError if it differs).  True if the server confirmed it."""
+        ftp.voidresp()
+        stored = self._stored_size(ftp, target)
+        if stored is None:
+            return False
+        if stored < size:
+            # The server took a cut stream for the end (226): a resend can finish it.
+            raise TransferCut(
+                f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}: the data "
+                "connection was cut; the upload was not installed",
+                hint="run the command again",
+            )
+        if stored != size:
+            raise IntegrityError(
+                f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
+                "the upload was removed",
+                hint="run the command again; check the server's disk space",
+            )
+        return True
+
+    def _installed(
+        self, local: str, remote: str, temp: str | None, *, size: int, started: float, verified: bool, first: int,
+        sha256: str | None, checked: Check,
+    ) -> TransferResult:
+        """Rename a complete, verified upload from ``temp`` into place (if any); its result."""
+        attempt = current_attempt()
         details = self._details(first)
         if temp is not None:
             try:
@@ -770,8 +805,7 @@ class FTPSAdapter(Adapter):
             elapsed=time.monotonic() - started, details=details, protocol=self.settings.scheme,
             tls_version=self._ftp.tls_version if self._ftp else None, size_verified=verified,
             temp_name=posixpath.basename(temp) if temp is not None else None,
-            sha256=body.sha256 if body is not None else None,
-            verified=checked,
+            sha256=sha256, verified=checked,
         )
 
     def _resume_upload(self, ftp: FTPSConnection, temp: str, size: int) -> tuple[int, str]:
@@ -812,6 +846,11 @@ class FTPSAdapter(Adapter):
             pass
         conn, _ = ftp.ntransfercmd(f"STOR {target}")
         return conn, 0
+
+    def _open_write(self, remote: str, callback: ProgressCallback | None) -> RemoteWriter:
+        from .writer import FTPSWriter
+
+        return FTPSWriter(self, remote, callback)
 
     def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:
         """The size the server reports for an upload: SIZE, else MLST's size fact, else None."""
@@ -1039,15 +1078,31 @@ class FTPSAdapter(Adapter):
                     consequence="the bytes read were discarded",
                 )
             else:
-                try:
-                    ftp.getresp()  # 226: everything had been sent already
-                except ftplib.error_temp:
-                    pass  # 426/451: the transfer was cut short, as intended
-                finally:
-                    ftp.transfer_pending = False
+                self._end_cut_read(ftp)
             return bytes(body)
 
         return self._run("reading", path, work)
+
+
+    def _end_cut_read(self, ftp: FTPSConnection) -> None:
+        """After closing a RETR's data connection early: read the final reply (226 if everything
+        had been sent, 426/451 for the cut), waiting briefly.
+
+        A server that sends none in that time (measured: pure-ftpd and proftpd, at times, after
+        a read of part of a file) leaves the dialogue in an unknown state: the session is dropped
+        (the next operation opens a new one), and the bytes read, which are all there, are kept.
+        """
+        try:
+            ftp.settimeout(min(self.settings.timeout, QUIT_TIMEOUT))
+            ftp.getresp()  # 226: everything had been sent already
+        except ftplib.error_temp:
+            pass  # 426/451: the transfer was cut short, as intended
+        except (OSError, EOFError, ftplib.Error):
+            ftp.transfer_pending = False
+            self._drop()
+            return
+        ftp.transfer_pending = False
+        ftp.settimeout(self.settings.timeout)
 
 
 class ExplicitFTPSAdapter(FTPSAdapter):

@@ -37,6 +37,7 @@ __all__ = [
     "DataReader",
     "FTPSConnection",
     "breaks_session",
+    "end_of_data",
     "explained",
 ]
 
@@ -530,6 +531,18 @@ def breaks_session(exc: BaseException) -> bool:
         code = reply_code(str(exc))
         return not code or code == "421"
     return isinstance(exc, OSError | EOFError | ValueError) or not isinstance(exc, Exception)
+
+
+def end_of_data(conn: socket.socket) -> None:
+    """The end of an upload's data: TLS close_notify tells the server the file is complete, not cut."""
+    if isinstance(conn, ssl.SSLSocket):
+        try:
+            conn.unwrap()
+        except (ssl.SSLError, OSError):
+            # unwrap also waits for the server's close_notify, and some servers close
+            # without one.  Every byte was sent; whether the server has them all is for
+            # its final reply and the size check after it to say.
+            pass
 
 
 @contextlib.contextmanager
