@@ -61,7 +61,13 @@ class StreamSink:
     ``__exit__`` without an exception checks the length against ``expected_size`` (an
     :class:`IntegrityError` if it differs) and flushes the stream.  The bytes written before
     a failure cannot be taken back: the exit code is what tells the reader.
+
+    It speaks the download writer's resume vocabulary (:attr:`offset`, :meth:`begin`...) so the
+    adapters' one download path serves both, but never resumes: nothing is kept between tries.
     """
+
+    #: Nothing kept from an earlier try: every download into a stream starts at byte 0.
+    offset = 0
 
     def __init__(
         self,
