@@ -1,0 +1,282 @@
+"""One SSH connection and its SFTP channel, driven from synchronous code.
+
+asyncssh is asynchronous; the adapter's verbs are not.  Each :class:`SSHSession` owns an
+event loop on its own thread and runs each operation there (:meth:`SSHSession.run`), so
+one adapter is one connection, as with the other protocols, and ``-P N`` opens N of them.
+
+Server trust, in this order, never by default: a pinned host-key fingerprint (``pin``,
+replaces known_hosts), else the known_hosts file (plain entries and ``@cert-authority``
+lines; ``@revoked`` honoured).  An unknown key is refused with its fingerprint and the
+exact line to add.  ``~/.ssh/config`` is not read: a profile says everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import getpass
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncssh
+
+from ...errors import (
+    AuthenticationFailed,
+    ClientCertificateRejected,
+    ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
+    Interrupted,
+    PinMismatch,
+    ServerCertificateUntrusted,
+    TLSError,
+    XferError,
+)
+from ...protocols.sftp import SFTPOptions, default_known_hosts
+from ..base import ConnectionSettings
+from .keys import ClientKey, load_client_key
+
+__all__ = ["PLAIN_HOST_KEY_ALGS", "HostKeyFacts", "SSHSession"]
+
+_T = TypeVar("_T")
+
+#: Host key algorithms without certificates: asked for when a pin names the plain key, and to
+#: learn an unknown server's key for the refusal message.
+PLAIN_HOST_KEY_ALGS = (
+    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+    "rsa-sha2-512", "rsa-sha2-256",
+)
+#: Seconds to wait for a goodbye to a server that may be gone.
+_CLOSE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class HostKeyFacts:
+    """How the server was trusted, for results and ``doctor``."""
+
+    fingerprint: str
+    trusted_by: str  # "pin", "known_hosts"
+    auth: str  # "certificate", "key", "agent or default keys", "password"
+    username: str
+
+
+class _Client(asyncssh.SSHClient):
+    """Sees the host key asyncssh could not match, to check a pin or quote it in the refusal."""
+
+    def __init__(self, pin: str | None) -> None:
+        self.pin = pin
+        self.offered: asyncssh.SSHKey | None = None
+        self.offered_ca: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        self.offered = key
+        return self.pin is not None and key.get_fingerprint("sha256").rstrip("=") == self.pin
+
+    def validate_host_ca_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        self.offered_ca = key
+        return False
+
+
+class SSHSession:
+    """An SSH connection with an SFTP client, on a private event loop thread."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        self.options = settings.options_as(SFTPOptions)
+        # As ssh: the user in the URL or profile, else the local login name.
+        self.username = settings.username or self.options.url_username or getpass.getuser()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"xfer-sftp-{settings.server}",
+                                        daemon=True)
+        self._thread.start()
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.sftp: asyncssh.SFTPClient | None = None
+        self.host_key: HostKeyFacts | None = None
+        self.client_key: ClientKey | None = None
+        try:
+            if self.options.key_file:
+                self.client_key = load_client_key(self.options.key_file, self.options.key_password,
+                                                  self.options.certificate)
+            self.run(self._open())
+        except BaseException:
+            self.close()
+            raise
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, work: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
+        """Run ``work`` on the session's loop and wait for it; Ctrl-C cancels it."""
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        try:
+            return future.result(timeout)
+        except KeyboardInterrupt:
+            future.cancel()
+            raise Interrupted("interrupted") from None
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise ConnectTimeout(f"{self.settings.server} did not answer within {timeout:g} s",
+                                 server=self.settings.server) from None
+
+    def close(self) -> None:
+        """Close the SFTP channel and the connection, then stop the loop.  Idempotent."""
+        if self._loop.is_closed():
+            return
+        if self._loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(_CLOSE_TIMEOUT)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(_CLOSE_TIMEOUT)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    async def _close(self) -> None:
+        sftp, self.sftp = self.sftp, None
+        conn, self.conn = self.conn, None
+        if sftp is not None:
+            sftp.exit()
+        if conn is not None:
+            conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), _CLOSE_TIMEOUT)
+
+    # -- opening --------------------------------------------------------------------------------
+
+    def _known_hosts(self) -> str | bytes | tuple[list[Any], list[Any], list[Any]]:
+        if self.options.pin:
+            return ([], [], [])  # the pin alone decides (checked by _Client)
+        path = Path(self.options.known_hosts) if self.options.known_hosts else default_known_hosts()
+        return str(path) if path.is_file() else b""
+
+    def _auth_arguments(self) -> dict[str, Any]:
+        options, settings = self.options, self.settings
+        args: dict[str, Any] = {"password": settings.password}
+        if self.client_key is not None:
+            pair = self.client_key.key if self.client_key.certificate is None else (
+                self.client_key.key, self.client_key.certificate)
+            args.update(client_keys=[pair], agent_path=None)
+        else:
+            # As ssh does without -i: the agent, then ~/.ssh/id_* (encrypted ones are skipped).
+            args.update(ignore_encrypted=True)
+            if not options.agent:
+                args["agent_path"] = None
+        return args
+
+    async def _open(self) -> None:
+        settings, options = self.settings, self.options
+        client = _Client(options.pin)
+        extra: dict[str, Any] = {}
+        if options.pin:
+            extra["server_host_key_algs"] = list(PLAIN_HOST_KEY_ALGS)
+        try:
+            conn, _ = await asyncssh.create_connection(
+                lambda: client, settings.host, settings.port, username=self.username,
+                known_hosts=self._known_hosts(), config=None, connect_timeout=settings.timeout,
+                login_timeout=settings.timeout, **self._auth_arguments(), **extra,
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise await self._untrusted(client, exc) from exc
+        except asyncssh.PermissionDenied as exc:
+            raise self._refused(exc) from exc
+        except XferError:
+            raise
+        except BaseException as exc:
+            error = connect_error(exc, settings.server)
+            if error is None:
+                raise
+            raise error from exc
+        self.conn = conn
+        key = conn.get_server_host_key()
+        self.host_key = HostKeyFacts(
+            fingerprint=key.get_fingerprint("sha256").rstrip("=") if key is not None else "?",
+            trusted_by="pin" if options.pin else "known_hosts",
+            auth=self._auth_kind(),
+            username=self.username,
+        )
+        try:
+            self.sftp = await conn.start_sftp_client()
+        except (asyncssh.Error, OSError) as exc:
+            raise ConnectionDropped(f"{settings.server} refused the SFTP subsystem: {exc}",
+                                    hint="the account may be shell-only; ask for SFTP access",
+                                    server=settings.server) from exc
+
+    def _auth_kind(self) -> str:
+        if self.client_key is not None:
+            return "certificate" if self.client_key.certificate is not None else "key"
+        return "password" if self.settings.password else "agent or default keys"
+
+    async def _untrusted(self, client: _Client, exc: asyncssh.HostKeyNotVerifiable) -> XferError:
+        """The refusal of a host key: its fingerprint and the known_hosts line that would trust it."""
+        settings, server = self.settings, self.settings.server
+        key = client.offered
+        if key is None:
+            # It showed a certificate from a CA we do not trust: ask for its plain key to quote it.
+            with contextlib.suppress(Exception):
+                key = await asyncio.wait_for(asyncssh.get_server_host_key(
+                    settings.host, settings.port, server_host_key_algs=list(PLAIN_HOST_KEY_ALGS)),
+                    settings.timeout)
+        if key is None:
+            return ServerCertificateUntrusted(
+                f"{server}: the SSH host key is not trusted ({exc.reason})", server=server)
+        fingerprint = key.get_fingerprint("sha256").rstrip("=")
+        if self.options.pin:
+            return PinMismatch(
+                f"{server}: the SSH host key is {fingerprint}, not the pinned {self.options.pin}",
+                hint="if the server's key really changed, check the new fingerprint with its administrator",
+                server=server,
+            )
+        host = settings.host if settings.port == 22 else f"[{settings.host}]:{settings.port}"
+        line = f"{host} {key.export_public_key('openssh').decode().strip()}"
+        where = self.options.known_hosts or "~/.ssh/known_hosts"
+        return ServerCertificateUntrusted(
+            f"{server}: unknown SSH host key {key.get_algorithm()} {fingerprint}; xfer does not trust it "
+            "without your word",
+            hint=f"check the fingerprint with the server's administrator, then add this line to {where}: "
+            f"{line}   (or pin it: --pin {fingerprint})",
+            server=server,
+        )
+
+    def _refused(self, exc: asyncssh.PermissionDenied) -> XferError:
+        """The server refused every way we offered to log in: say which, and what likely went wrong."""
+        server, user, key = self.settings.server, self.username, self.client_key
+        if key is not None and key.facts is not None:
+            facts = key.facts
+            if facts.principals and user not in facts.principals:
+                return ClientCertificateRejected(
+                    f"{server} refused the SSH certificate (key ID {facts.key_id!r}) for user {user!r}: "
+                    f"its principals are {', '.join(facts.principals)}",
+                    hint=f"log in as one of those names, or ask the CA for a certificate with principal {user!r}",
+                    server=server,
+                )
+            return ClientCertificateRejected(
+                f"{server} refused the SSH certificate (key ID {facts.key_id!r}, signed by "
+                f"{facts.ca_fingerprint}) for user {user!r}",
+                hint="the server must trust that CA (sshd: TrustedUserCAKeys) and the principal",
+                server=server,
+            )
+        offered = "the key " + key.path if key is not None else (
+            "the password" if self.settings.password else "the agent's and ~/.ssh keys")
+        return AuthenticationFailed(
+            f"{server} refused the login of {user!r} with {offered}",
+            hint="check the user name, key (--identity) or password (--password REF)",
+            server=server,
+        )
+
+
+def connect_error(exc: BaseException, server: str) -> XferError | None:
+    """A network or SSH transport failure as an xfer error, or None if it is neither."""
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return ConnectTimeout(f"{server} did not answer in time", server=server)
+    if isinstance(exc, asyncssh.KeyExchangeFailed):
+        return TLSError(f"{server}: SSH key exchange failed ({exc.reason})",
+                        hint="the server offers no algorithm xfer accepts", server=server)
+    if isinstance(exc, asyncssh.DisconnectError):
+        return ConnectionDropped(f"{server} closed the SSH connection: {exc.reason}", server=server)
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectError(f"{server} refused the connection (nothing listens there?)", server=server)
+    if isinstance(exc, OSError):
+        return ConnectError(f"cannot connect to {server}: {exc.strerror or exc}", server=server)
+    return None
