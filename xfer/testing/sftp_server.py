@@ -132,7 +132,8 @@ class SFTPServer:
     ``password``: also accept this password for ``user``.  ``authorized``: plain public
     keys (paths to .pub files) accepted for ``user`` besides certificates from the user CA.
     ``host_certificate``: present the host certificate (else only the plain host key).
-    ``trust_user_ca``: accept the user CA's certificates at all.
+    ``trust_user_ca``: accept the user CA's certificates at all.  ``sftp_class``: an
+    :class:`asyncssh.SFTPServer` subclass, for a server that behaves otherwise (refuses a folder...).
     """
 
     def __init__(
@@ -147,6 +148,7 @@ class SFTPServer:
         authorized: tuple[Path, ...] = (),
         host_certificate: bool = True,
         trust_user_ca: bool = True,
+        sftp_class: type[asyncssh.SFTPServer] = asyncssh.SFTPServer,
     ) -> None:
         self.keys = keys
         self.root = Path(root)
@@ -158,6 +160,7 @@ class SFTPServer:
         self._authorized = authorized
         self._host_certificate = host_certificate
         self._trust_user_ca = trust_user_ca
+        self._sftp_class = sftp_class
         self.logins: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -223,7 +226,7 @@ class SFTPServer:
         async def start() -> Any:
             return await asyncssh.create_server(
                 self._factory, self.host, self._port, server_host_keys=[pair],
-                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root.encode()), allow_scp=False,
+                sftp_factory=lambda chan: self._sftp_class(chan, chroot=root.encode()), allow_scp=False,
             )
 
         self._server = asyncio.run_coroutine_threadsafe(start(), loop).result(10)

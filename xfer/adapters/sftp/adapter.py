@@ -326,7 +326,7 @@ class SFTPAdapter(Adapter):
 
         async def work(sftp: asyncssh.SFTPClient) -> None:
             flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT
-            async with sftp.open(target, flags) as handle:
+            async with sftp.open(target, flags, encoding=None) as handle:
                 await handle.write(data, offset)
 
         self._run("writing", target, work)
