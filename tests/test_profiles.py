@@ -31,7 +31,7 @@ def test_defaults_fill_in() -> None:
     [
         ({"url": "ftpes://h/", "identiy": "x.p12"}, "unknown key 'identiy'"),
         ({"url": "ftpes://h/", "ftps": {"epsvv": True}}, "unknown key 'ftps.epsvv'"),
-        ({"url": "ftpes://h/", "sftp": {}}, "unknown table 'sftp'"),
+        ({"url": "ftpes://h/", "scp": {}}, "unknown table 'scp'"),
         ({"url": "ftp://h/"}, "clear text"),
         ({"url": "http://h/"}, "clear text"),
         ({}, "url is missing"),
