@@ -84,8 +84,8 @@ def _user_cert(ca: asyncssh.SSHKey, key: asyncssh.SSHKey, path: Path, principals
     cert.write_certificate(str(path) + "-cert.pub")
 
 
-def create_ssh_keys(folder: str | Path) -> SSHTestKeys:
-    """Generate the SSH PKI into ``folder`` (reused if already there)."""
+def create_ssh_keys(folder: str | Path, *, user: str = USER) -> SSHTestKeys:
+    """Generate the SSH PKI into ``folder`` (reused if already there); certificates name ``user``."""
     where = Path(folder)
     where.mkdir(parents=True, exist_ok=True)
     keys = SSHTestKeys(
@@ -109,12 +109,12 @@ def create_ssh_keys(folder: str | Path) -> SSHTestKeys:
                                       ).write_certificate(str(keys.host_cert))
     client = asyncssh.generate_private_key("ssh-ed25519", comment="xfer test client")
     _write_key(client, keys.client_key, PASSPHRASE)
-    _user_cert(user_ca, client, keys.client_key, [USER], key_id="xfer-test-user",
+    _user_cert(user_ca, client, keys.client_key, [user], key_id="xfer-test-user",
                valid=(now - _DAY, now + 3650 * _DAY))
     _write_key(asyncssh.generate_private_key("ssh-ed25519"), keys.plain_key)
     expired = asyncssh.generate_private_key("ssh-ed25519")
     _write_key(expired, keys.expired_key)
-    _user_cert(user_ca, expired, keys.expired_key, [USER], key_id="xfer-expired", valid=(now - 3 * _DAY, now - _DAY))
+    _user_cert(user_ca, expired, keys.expired_key, [user], key_id="xfer-expired", valid=(now - 3 * _DAY, now - _DAY))
     other = asyncssh.generate_private_key("ssh-ed25519")
     _write_key(other, keys.other_principal_key)
     _user_cert(user_ca, other, keys.other_principal_key, ["someone-else"], key_id="xfer-other-principal",
@@ -249,3 +249,10 @@ class SFTPServer:
             self._thread.join(10)
         loop.close()
         self._loop = None
+
+
+if __name__ == "__main__":  # python -m xfer.testing.sftp_server FOLDER [USER]: the keys docker-compose mounts
+    import sys
+
+    made = create_ssh_keys(sys.argv[1], user=sys.argv[2] if len(sys.argv) > 2 else USER)
+    print(f"SSH test keys in {made.folder}")
