@@ -9,6 +9,7 @@ while it is the only copy).  Reads and writes take offsets (:meth:`SFTPAdapter.r
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import secrets
 import stat
@@ -74,6 +75,29 @@ def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> Entry:
     kind = _kind(attrs)
     return Entry(name=posixpath.basename(path), path=path, type=kind,
                  size=attrs.size if kind == "file" else None, modified=modified)
+
+
+async def _write_all(remote_file: asyncssh.SFTPClientFile, body: FileBody) -> None:
+    """Write ``body`` from offset 0, the next chunk's requests in flight while this one completes.
+
+    Progress (FileBody's callback) counts a chunk once it is read from disk; the last call
+    comes only after every write before it was acknowledged.
+    """
+    offset = 0
+    pending: asyncio.Future[int] | None = None
+    try:
+        for chunk in body:
+            data = bytes(chunk)  # the body reuses its buffer; the request keeps its own copy
+            write = asyncio.ensure_future(remote_file.write(data, offset))
+            offset += len(data)
+            if pending is not None:
+                await pending
+            pending = write
+        if pending is not None:
+            await pending
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
 
 
 class SFTPAdapter(Adapter):
@@ -216,12 +240,19 @@ class SFTPAdapter(Adapter):
             with AtomicDownload(local, expected_size=attrs.size, callback=callback) as out:
                 async with sftp.open(remote, "rb") as handle:
                     offset = 0
-                    while True:
-                        data: bytes = await handle.read(CHUNK, offset)
-                        if not data:
-                            break
-                        out.write(data)
-                        offset += len(data)
+                    # The next chunk's requests go out before this one is written to disk, so
+                    # the connection never idles while the disk works.
+                    ahead: asyncio.Future[bytes] = asyncio.ensure_future(handle.read(CHUNK, 0))
+                    try:
+                        while True:
+                            data = await ahead
+                            if not data:
+                                break
+                            offset += len(data)
+                            ahead = asyncio.ensure_future(handle.read(CHUNK, offset))
+                            out.write(data)
+                    finally:
+                        ahead.cancel()
             return offset
 
         size = self._run("downloading", remote, work)
@@ -249,11 +280,9 @@ class SFTPAdapter(Adapter):
                 await self._make_folders(sftp, folder)  # put into new folders, as on the other protocols
                 remote_file = await sftp.open(target, "wb")
             try:
-                offset = 0
                 async with remote_file:
-                    for chunk in FileBody(handle, size, blocksize=CHUNK, callback=callback, name=local):
-                        await remote_file.write(bytes(chunk), offset)
-                        offset += len(chunk)
+                    await _write_all(remote_file, FileBody(handle, size, blocksize=CHUNK, callback=callback,
+                                                           name=local))
                 stored = (await sftp.stat(target)).size
                 if stored != size:
                     raise IntegrityError(
