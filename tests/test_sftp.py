@@ -408,3 +408,73 @@ def test_identity_show_of_a_certificate(ssh_keys: SSHTestKeys, capsys: pytest.Ca
     assert code == 0, err
     facts = json.loads(out)
     assert facts["key_id"] == "xfer-expired" and facts["principals"] == ["xfer"] and ca in facts["signing_ca"]
+
+
+def _certified_key(keys: SSHTestKeys, folder: Path, *, days: float, principal: str = "xfer") -> Path:
+    """A fresh unencrypted key in ``folder`` with a user certificate valid for ``days`` more days."""
+    import time
+
+    ca = asyncssh.read_private_key(str(keys.user_ca))
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    path = folder / "soon_key"
+    key.write_private_key(str(path))
+    path.chmod(0o600)
+    now = time.time()
+    ca.generate_user_certificate(key, "xfer-soon", principals=[principal], valid_after=int(now - 60),
+                                 valid_before=int(now + days * 86400)).write_certificate(f"{path}-cert.pub")
+    return path
+
+
+def test_certificate_ending_soon_warns(sftpd: SFTPServer, ssh_keys: SSHTestKeys, tmp_path: Path,
+                                       profiles: Callable[[Profile], str], capsys: pytest.CaptureFixture[str]) -> None:
+    name = profiles(profile_of(sftpd, ssh_keys, _certified_key(ssh_keys, tmp_path, days=5.5)))
+    code, _out, err = run(capsys, "ls", f"{name}:/")
+    assert code == 0, err
+    assert "xfer: warning: SSH certificate 'xfer-soon' expires in 5 days" in err
+
+
+@pytest.fixture
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, profiles: Callable[[Profile], str],
+          ) -> Iterator[Callable[[Path], None]]:
+    """A private ssh-agent (OpenSSH's) for this test; yields ``add(key)``.  After ``profiles``,
+    which removes the user's SSH_AUTH_SOCK."""
+    import subprocess
+
+    socket_path = tmp_path / "agent.sock"
+    process = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        import time
+
+        for _ in range(100):
+            if socket_path.exists():
+                break
+            time.sleep(0.05)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
+
+        def add(key: Path) -> None:
+            subprocess.run(["ssh-add", "-q", str(key)], env=env, check=True, capture_output=True)
+
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        yield add
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_agent_login_and_agent_off(ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path,
+                                   profiles: Callable[[Profile], str], agent: Callable[[Path], None],
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # The agent holds a certified key (ssh-add loads KEY-cert.pub beside it); no identity in the profile.
+    agent(_certified_key(ssh_keys, tmp_path, days=30))
+    with SFTPServer(ssh_keys, root=server_root) as srv:
+        base = profile_of(srv, ssh_keys).to_toml()
+        base.pop("identity")
+        base.pop("identity_password")
+        name = profiles(Profile.from_mapping("agent", base))
+        code, _out, err = run(capsys, "ls", f"{name}:/")
+        assert code == 0, err
+        assert srv.logins == ["xfer"]
+        name = profiles(Profile.from_mapping("agent", {**base, "sftp": {**base["sftp"], "agent": False}}))
+        line, _ = _fails(capsys, 6, "ls", f"{name}:/")
+        assert "refused the login of 'xfer' with the agent's and ~/.ssh keys" in line

@@ -69,7 +69,7 @@ def _is_ssh_certificate(file: str) -> bool:
 
 
 def _show_ssh_certificate(file: str, json_output: bool) -> None:
-    from ..adapters.sftp.keys import read_certificate_facts
+    from ..protocols.sftp_certificates import read_certificate_facts
 
     facts = read_certificate_facts(file)
     if json_output:

@@ -80,16 +80,45 @@ def _build(source: SettingsSource) -> SFTPOptions:
         path = source.path(key)
         return str(path) if path is not None else None
 
+    key_file = str(source.identity_file) if source.identity_file is not None else None
+    if key_file is not None and source.warn is not None:
+        _warn_expiring(key_file, where("certificate"), source.warn)
     return SFTPOptions(
         certificate=where("certificate"),
         known_hosts=where("known_hosts"),
         agent=bool(table.get("agent", True)),
         upload_temp_name=bool(table.get("upload_temp_name", True)),
-        key_file=str(source.identity_file) if source.identity_file is not None else None,
+        key_file=key_file,
         key_password=source.identity_password,
         pin=normalize_ssh_pin(source.pin) if source.pin else None,
         url_username=_url_user(source.url),
     )
+
+
+#: Days before a user certificate's end from which every connection warns (as for PKCS#12).
+EXPIRY_WARNING_DAYS = 30
+
+
+def _warn_expiring(key_file: str, certificate: str | None, warn: Callable[[str], None]) -> None:
+    """Warn when the user certificate ends soon (an expired one is refused when the key is loaded)."""
+    import datetime as dt
+
+    from ..errors import XferError
+    from .sftp_certificates import certificate_beside, read_certificate_facts
+
+    path = Path(certificate) if certificate else certificate_beside(key_file)
+    if path is None:
+        return
+    try:
+        facts = read_certificate_facts(path)
+    except XferError:
+        return  # loading the key says what is wrong with it, with the right exit code
+    if facts.valid_before is None:
+        return
+    left = facts.valid_before - dt.datetime.now(dt.timezone.utc)
+    if dt.timedelta(0) < left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+        warn(f"SSH certificate {facts.key_id!r} expires in {left.days} days "
+             f"({facts.valid_before:%Y-%m-%d}); ask the CA for a new one soon")
 
 
 def _url_user(url: str) -> str | None:
