@@ -478,3 +478,93 @@ def test_agent_login_and_agent_off(ssh_keys: SSHTestKeys, server_root: Path, tmp
         name = profiles(Profile.from_mapping("agent", {**base, "sftp": {**base["sftp"], "agent": False}}))
         line, _ = _fails(capsys, 6, "ls", f"{name}:/")
         assert "refused the login of 'xfer' with the agent's and ~/.ssh keys" in line
+
+
+def test_nothing_listening_is_a_connect_error(ssh_keys: SSHTestKeys, server_root: Path,
+                                              profiles: Callable[[Profile], str],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with SFTPServer(ssh_keys, root=server_root) as srv:
+        profile = profile_of(srv, ssh_keys)
+    name = profiles(profile)  # the server is gone: its port refuses
+    line, _ = _fails(capsys, 5, "ls", f"{name}:/")
+    assert "refused the connection" in line
+
+
+class _Stalling(asyncssh.SFTPServer):
+    """Serves the first MiB of a file, then never answers another read."""
+
+    async def read(self, file_obj: object, offset: int, size: int) -> bytes:  # type: ignore[override]
+        import asyncio
+
+        if offset >= 1 << 20:
+            await asyncio.sleep(60)
+        data: bytes = await asyncio.to_thread(super().read, file_obj, offset, size)  # type: ignore[arg-type]
+        return data
+
+
+def test_ctrl_c_mid_download(ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    make_file(server_root / "report.bin", 8 << 20)
+    target = tmp_path / "report.bin"
+    target.write_text("yesterday's report")
+    with SFTPServer(ssh_keys, root=server_root, sftp_class=_Stalling) as srv:
+        argv = [sys.executable, "-m", "xfer", "get", f"{srv.url}report.bin", str(target),
+                "--identity", str(ssh_keys.client_key), "--identity-password", f"file:{ssh_keys.passphrase_file}",
+                "--pin", ssh_keys.host_fingerprint()]
+        env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parent.parent)}
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+            deadline = time.monotonic() + 30
+            while not [p for p in tmp_path.iterdir() if p.name.endswith(".xfer-part")]:
+                assert time.monotonic() < deadline, "the download never started"
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.02)
+            time.sleep(0.5)  # the first MiB is on its way to disk under the temporary name
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert [line for line in err.splitlines() if line.strip()] == ["xfer: interrupted"]
+    assert target.read_text() == "yesterday's report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.bin"]
+
+
+class _Slow(asyncssh.SFTPServer):
+    """Takes every write, slowly (a thin link)."""
+
+    async def write(self, file_obj: object, offset: int, data: bytes) -> int:  # type: ignore[override]
+        import asyncio
+
+        await asyncio.sleep(0.05)
+        written: int = await asyncio.to_thread(super().write, file_obj, offset, data)  # type: ignore[arg-type]
+        return written
+
+
+def test_ctrl_c_mid_upload_leaves_nothing_on_the_server(ssh_keys: SSHTestKeys, server_root: Path,
+                                                        tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "invoice.bin"
+    make_file(source, 64 << 20)
+    with SFTPServer(ssh_keys, root=server_root, sftp_class=_Slow) as srv:
+        argv = [sys.executable, "-m", "xfer", "put", str(source), f"{srv.url}invoice.bin",
+                "--identity", str(ssh_keys.client_key), "--identity-password", f"file:{ssh_keys.passphrase_file}",
+                "--pin", ssh_keys.host_fingerprint()]
+        env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parent.parent)}
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+            deadline = time.monotonic() + 30
+            while not [p for p in server_root.iterdir() if p.name.endswith(".xfer-part")]:
+                assert time.monotonic() < deadline, "the upload never started"
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.02)
+            time.sleep(0.5)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert [line for line in err.splitlines() if line.strip()] == ["xfer: interrupted"]
+    assert list(server_root.iterdir()) == []

@@ -16,6 +16,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import getpass
+import logging
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -30,7 +31,6 @@ from ...errors import (
     ConnectError,
     ConnectionDropped,
     ConnectTimeout,
-    Interrupted,
     PinMismatch,
     ServerCertificateUntrusted,
     TLSError,
@@ -43,6 +43,7 @@ from .keys import ClientKey, load_client_key
 __all__ = ["PLAIN_HOST_KEY_ALGS", "HostKeyFacts", "SSHSession"]
 
 _T = TypeVar("_T")
+_log = logging.getLogger("xfer.sftp")
 
 #: Host key algorithms without certificates: asked for when a pin names the plain key, and to
 #: learn an unknown server's key for the refusal message.
@@ -56,6 +57,8 @@ ENCRYPTION_ALGS = (
     "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
     "aes128-ctr", "aes192-ctr", "aes256-ctr",
 )
+#: Unanswered keepalive requests before the connection counts as dead (spread over ``timeout``).
+KEEPALIVE_PROBES = 3
 #: Seconds to wait for a goodbye to a server that may be gone.
 _CLOSE_TIMEOUT = 5.0
 
@@ -96,6 +99,7 @@ class SSHSession:
         # As ssh: the user in the URL or profile, else the local login name.
         self.username = settings.username or self.options.url_username or getpass.getuser()
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(_quiet)
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"xfer-sftp-{settings.server}",
                                         daemon=True)
         self._thread.start()
@@ -116,12 +120,24 @@ class SSHSession:
 
     def run(self, work: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
         """Run ``work`` on the session's loop and wait for it; Ctrl-C cancels it."""
-        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        finished = threading.Event()
+
+        async def tracked() -> _T:
+            try:
+                return await work
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(tracked(), self._loop)
         try:
             return future.result(timeout)
         except KeyboardInterrupt:
+            # The coroutine is cancelled on the loop, and given a moment to remove what it half
+            # wrote (the upload's temp file on the server, the download's part file) before the
+            # connection closes under it; Ctrl-C itself goes on, as with every other protocol.
             future.cancel()
-            raise Interrupted("interrupted") from None
+            finished.wait(_CLOSE_TIMEOUT)
+            raise
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise ConnectTimeout(f"{self.settings.server} did not answer within {timeout:g} s",
@@ -182,6 +198,10 @@ class SSHSession:
                 lambda: client, settings.host, settings.port, username=self.username,
                 known_hosts=self._known_hosts(), config=None, connect_timeout=settings.timeout,
                 encryption_algs=list(ENCRYPTION_ALGS),
+                # A server that stops answering (a dead link, a NAT that forgot us) is dropped
+                # after about `timeout` seconds instead of hanging a transfer for ever.
+                keepalive_interval=max(settings.timeout / KEEPALIVE_PROBES, 1.0),
+                keepalive_count_max=KEEPALIVE_PROBES,
                 login_timeout=settings.timeout, **self._auth_arguments(), **extra,
             )
         except asyncssh.HostKeyNotVerifiable as exc:
@@ -271,6 +291,12 @@ class SSHSession:
             hint="check the user name, key (--identity) or password (--password REF)",
             server=server,
         )
+
+
+def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio's report of an error nobody awaited: after Ctrl-C that is the abandoned transfer,
+    whose connection was closed under it.  It goes to the debug log, not to the user's terminal."""
+    _log.debug("sftp: %s", context.get("message"), exc_info=context.get("exception"))
 
 
 def connect_error(exc: BaseException, server: str) -> XferError | None:
