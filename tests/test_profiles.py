@@ -142,4 +142,5 @@ def test_example_profiles_validate(monkeypatch: pytest.MonkeyPatch) -> None:
         assert isinstance(profile, Profile)
         identity = profile.path_value("identity")
         # The TLS identity in integration/certs, the SSH key (sshd-sftp) in integration/certs/ssh.
-        assert identity is not None and identity.resolve().is_relative_to((folder.parent / "integration/certs").resolve())
+        certs = (folder.parent / "integration/certs").resolve()
+        assert identity is not None and identity.resolve().is_relative_to(certs)
