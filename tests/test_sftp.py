@@ -284,10 +284,24 @@ def test_untrusted_host_without_certificate_is_refused(
     ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path,
 ) -> None:
     other = tmp_path / "known_hosts"
-    other.write_text("127.0.0.1 " + Path(f"{ssh_keys.plain_key}.pub").read_text())  # another key
+    other.write_text("somewhere.else " + Path(f"{ssh_keys.plain_key}.pub").read_text())
     with SFTPServer(ssh_keys, root=server_root, host_certificate=False) as srv, \
-            pytest.raises(ServerCertificateUntrusted, match=ssh_keys.host_fingerprint().replace("+", r"\+")):
+            pytest.raises(ServerCertificateUntrusted) as caught:
         xfer.connect(profile_of(srv, ssh_keys, sftp={"known_hosts": str(other)}))
+    assert ssh_keys.host_fingerprint() in caught.value.message and "unknown SSH host key" in caught.value.message
+
+
+def test_changed_host_key_is_refused_as_changed(ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path) -> None:
+    with SFTPServer(ssh_keys, root=server_root) as srv:
+        other = tmp_path / "known_hosts"
+        old_key = Path(f"{ssh_keys.plain_key}.pub").read_text()  # what known_hosts says this host had
+        other.write_text(f"[{srv.host}]:{srv.port} {old_key}")
+        with pytest.raises(ServerCertificateUntrusted) as caught:
+            xfer.connect(profile_of(srv, ssh_keys, sftp={"known_hosts": str(other)}))
+    error = caught.value
+    old = asyncssh.import_public_key(old_key).get_fingerprint("sha256").rstrip("=")
+    assert "has CHANGED" in error.message and ssh_keys.host_fingerprint() in error.message and old in error.message
+    assert error.hint is not None and "attack" in error.hint and "add this line" not in error.hint
 
 
 def test_wrong_pin_is_refused(sftpd: SFTPServer, ssh_keys: SSHTestKeys, profiles: Callable[[Profile], str],

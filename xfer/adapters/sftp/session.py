@@ -255,9 +255,19 @@ class SSHSession:
                 hint="if the server's key really changed, check the new fingerprint with its administrator",
                 server=server,
             )
+        where = self.options.known_hosts or "~/.ssh/known_hosts"
+        listed = self._listed_keys()
+        if listed:
+            # known_hosts names another key for this very host: a new server, or someone in between.
+            return ServerCertificateUntrusted(
+                f"{server}: the SSH host key has CHANGED: the server shows {key.get_algorithm()} {fingerprint}, "
+                f"{where} lists {', '.join(listed)}",
+                hint="this can be an attack (someone between you and the server); only if the server's "
+                f"administrator confirms the new key, replace the old line in {where}",
+                server=server,
+            )
         host = settings.host if settings.port == 22 else f"[{settings.host}]:{settings.port}"
         line = f"{host} {key.export_public_key('openssh').decode().strip()}"
-        where = self.options.known_hosts or "~/.ssh/known_hosts"
         return ServerCertificateUntrusted(
             f"{server}: unknown SSH host key {key.get_algorithm()} {fingerprint}; xfer does not trust it "
             "without your word",
@@ -265,6 +275,19 @@ class SSHSession:
             f"{line}   (or pin it: --pin {fingerprint})",
             server=server,
         )
+
+    def _listed_keys(self) -> list[str]:
+        """Fingerprints of the plain keys known_hosts trusts for this host (none: it is unknown)."""
+        known = self._known_hosts()
+        if not isinstance(known, str):
+            return []
+        settings = self.settings
+        try:
+            trusted = asyncssh.match_known_hosts(known, settings.host, settings.host,
+                                                 None if settings.port == 22 else settings.port)[0]
+        except (OSError, ValueError):
+            return []
+        return [key.get_fingerprint("sha256").rstrip("=") for key in trusted]
 
     def _refused(self, exc: asyncssh.PermissionDenied) -> XferError:
         """The server refused every way we offered to log in: say which, and what likely went wrong."""
