@@ -582,3 +582,13 @@ def test_ctrl_c_mid_upload_leaves_nothing_on_the_server(ssh_keys: SSHTestKeys, s
     assert process.returncode == 130, err
     assert [line for line in err.splitlines() if line.strip()] == ["xfer: interrupted"] and out == ""
     assert list(server_root.iterdir()) == []
+
+
+def test_a_name_that_is_not_utf8_is_left_out_of_the_listing(remote: SFTPAdapter, server_root: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    (server_root / "ok.txt").write_bytes(b"1")
+    with open(os.path.join(os.fsencode(server_root), b"bad\xff.bin"), "wb") as handle:
+        handle.write(b"2")
+    with caplog.at_level("WARNING", logger="xfer.sftp"):
+        assert [entry.name for entry in remote.ls("/")] == ["ok.txt"]
+    assert "not UTF-8" in caplog.text and "bad\\xff.bin" in caplog.text

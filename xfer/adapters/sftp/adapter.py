@@ -10,6 +10,7 @@ while it is the only copy).  Reads and writes take offsets (:meth:`SFTPAdapter.r
 from __future__ import annotations
 
 import asyncio
+import logging
 import posixpath
 import secrets
 import stat
@@ -42,6 +43,7 @@ from .session import SSHSession, connect_error
 __all__ = ["SFTPAdapter"]
 
 _T = TypeVar("_T")
+_log = logging.getLogger("xfer.sftp")
 
 #: Bytes handed to asyncssh per read or write call; it splits them into pipelined SFTP
 #: requests of the server's size (up to 255 KiB with OpenSSH's limits extension).
@@ -202,6 +204,10 @@ class SFTPAdapter(Adapter):
             if used > limit:
                 raise listing_too_large(self.settings.server, folder, limit)
             if filename in (".", "..") or "/" in filename:
+                continue
+            if any("\udc80" <= c <= "\udcff" for c in filename):
+                _log.warning("%s: left out %r of the listing of %s: its name is not UTF-8", self.settings.server,
+                             filename.encode("utf-8", "surrogateescape"), folder)
                 continue
             path = posixpath.join(folder, filename)
             attrs = name.attrs

@@ -224,7 +224,9 @@ class SSHSession:
             username=self.username,
         )
         try:
-            self.sftp = await conn.start_sftp_client()
+            # Undecodable names arrive with surrogates instead of failing the whole listing;
+            # the adapter leaves such entries out (xfer's remote paths cannot name them).
+            self.sftp = await conn.start_sftp_client(path_errors="surrogateescape")
         except (asyncssh.Error, OSError) as exc:
             raise ConnectionDropped(f"{settings.server} refused the SFTP subsystem: {exc}",
                                     hint="the account may be shell-only; ask for SFTP access",
