@@ -592,3 +592,27 @@ def test_a_name_that_is_not_utf8_is_left_out_of_the_listing(remote: SFTPAdapter,
     with caplog.at_level("WARNING", logger="xfer.sftp"):
         assert [entry.name for entry in remote.ls("/")] == ["ok.txt"]
     assert "not UTF-8" in caplog.text and "bad\\xff.bin" in caplog.text
+
+
+def test_parallel_connections_resolve_the_passphrase_once(
+    sftpd: SFTPServer, ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path,
+    profiles: Callable[[Profile], str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from xfer.secrets import resolve as real
+
+    asked: list[str] = []
+
+    def counting(ref: str, **kwargs: Any) -> str:
+        asked.append(kwargs.get("field_name", ""))
+        return real(ref, **kwargs)
+
+    monkeypatch.setattr("xfer.client.resolve", counting)  # a `prompt` reference would ask each time
+    name = profiles(profile_of(sftpd, ssh_keys))
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for index in range(6):
+        (folder / f"f{index}").write_bytes(b"x" * index)
+    code, _out, err = run(capsys, "put", "-r", "-P", "3", str(folder), f"{name}:/")
+    assert code == 0, err
+    assert len(list((server_root / "batch").iterdir())) == 6
+    assert asked.count("identity_password") == 1

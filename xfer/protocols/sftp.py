@@ -89,10 +89,26 @@ def _build(source: SettingsSource) -> SFTPOptions:
         agent=bool(table.get("agent", True)),
         upload_temp_name=bool(table.get("upload_temp_name", True)),
         key_file=key_file,
-        key_password=source.identity_password,
+        key_password=_once(source.identity_password) if source.identity_password is not None else None,
         pin=normalize_ssh_pin(source.pin) if source.pin else None,
         url_username=_url_user(source.url),
     )
+
+
+def _once(resolve: Callable[[], str | None]) -> Callable[[], str | None]:
+    """``resolve``, called at most once: ``-P 4`` opens four connections, and a ``prompt``
+    passphrase must be asked for once, not four times."""
+    import threading
+
+    lock, box = threading.Lock(), list[str | None]()
+
+    def value() -> str | None:
+        with lock:
+            if not box:
+                box.append(resolve())
+            return box[0]
+
+    return value
 
 
 #: Days before a user certificate's end from which every connection warns (as for PKCS#12).

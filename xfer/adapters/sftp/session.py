@@ -247,9 +247,12 @@ class SSHSession:
                 key = await asyncio.wait_for(asyncssh.get_server_host_key(
                     settings.host, settings.port, server_host_key_algs=list(PLAIN_HOST_KEY_ALGS)),
                     settings.timeout)
+        ca = client.offered_ca
+        signed = f" (its host certificate is signed by {ca.get_fingerprint('sha256').rstrip('=')}, a CA " \
+                 "known_hosts does not trust)" if ca is not None else ""
         if key is None:
             return ServerCertificateUntrusted(
-                f"{server}: the SSH host key is not trusted ({exc.reason})", server=server)
+                f"{server}: the SSH host key is not trusted ({exc.reason}){signed}", server=server)
         fingerprint = key.get_fingerprint("sha256").rstrip("=")
         if self.options.pin:
             return PinMismatch(
@@ -271,8 +274,8 @@ class SSHSession:
         host = settings.host if settings.port == 22 else f"[{settings.host}]:{settings.port}"
         line = f"{host} {key.export_public_key('openssh').decode().strip()}"
         return ServerCertificateUntrusted(
-            f"{server}: unknown SSH host key {key.get_algorithm()} {fingerprint}; xfer does not trust it "
-            "without your word",
+            f"{server}: unknown SSH host key {key.get_algorithm()} {fingerprint}{signed}; xfer does not "
+            "trust it without your word",
             hint=f"check the fingerprint with the server's administrator, then add this line to {where}: "
             f"{line}   (or pin it: --pin {fingerprint})",
             server=server,
