@@ -20,6 +20,17 @@ if not __package__:  # run as a file: make the repository importable
 
 from bench import _harness as h
 
+# xfer as a library: connect() with the URL, the key and the pin (the harness's child is TLS's).
+LIBRARY_CHILD = r"""
+import json, sys
+import xfer
+
+url, key, pin, direction, local = sys.argv[1:]
+with xfer.connect(url, identity=key, pin=pin, timeout=120) as remote:
+    result = remote.put_file(local, "") if direction == "put" else remote.get_file("", local)
+print(json.dumps(result.to_dict()))
+"""
+
 
 def main() -> None:
     args = h.parser(__doc__).parse_args()
@@ -52,9 +63,18 @@ def main() -> None:
         url = f"sftp://{user}@{srv.host}:{srv.port}"
         cli = [sys.executable, "-m", "xfer"]
         flags = ["--identity", str(key), "--pin", extra["host_fingerprint"], "--quiet"]
+        child = bench.work / "sftp_child.py"
+        child.write_text(LIBRARY_CHILD)
+
+        def lib(direction: str, local: Path, remote: str) -> list[str]:
+            return [sys.executable, str(child), url + base + remote, str(key), extra["host_fingerprint"], direction,
+                    str(local)]
+
         clients = [
             h.Client("openssh", lambda local, remote: openssh(f"put {local} {base}{remote}"),
                      lambda remote, local: openssh(f"get {base}{remote} {local}")),
+            h.Client("xfer-lib", lambda local, remote: lib("put", local, remote),
+                     lambda remote, local: lib("get", local, remote)),
             h.Client("xfer-cli", lambda local, remote: [*cli, "put", str(local), url + base + remote, *flags],
                      lambda remote, local: [*cli, "get", url + base + remote, str(local), *flags]),
         ]
@@ -64,7 +84,7 @@ def main() -> None:
                 lambda remote, local: [*rclone, "copyto", remote_spec + base + remote, str(local)]))
         results = h.measure(bench, clients)
         h.print_table(f"SFTP on {srv.package}, user certificate, chroot (internal-sftp)", results,
-                      references=[c.name for c in clients if c.name != "xfer-cli"])
+                      references=[c.name for c in clients if not c.name.startswith("xfer")])
 
 
 if __name__ == "__main__":
