@@ -616,3 +616,21 @@ def test_parallel_connections_resolve_the_passphrase_once(
     assert code == 0, err
     assert len(list((server_root / "batch").iterdir())) == 6
     assert asked.count("identity_password") == 1
+
+
+def test_profile_test_shows_host_key_trust_and_login(sftpd: SFTPServer, ssh_keys: SSHTestKeys, tmp_path: Path,
+                                                     profiles: Callable[[Profile], str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    name = profiles(profile_of(sftpd, ssh_keys))
+    code, out, err = run(capsys, "profile", "test", name, "--json")
+    assert code == 0, err
+    facts = json.loads(out)
+    assert facts["host_key"] == ssh_keys.host_fingerprint()
+    assert facts["host_key_trusted_by"] == "known_hosts @cert-authority"
+    assert (facts["login"], facts["auth"], facts["certificate_key_id"]) == ("xfer", "certificate", "xfer-test-user")
+    assert facts["certificate_principals"] == ["xfer"] and facts["ok"] is True
+    known = sftpd.known_hosts(tmp_path)
+    name = profiles(profile_of(sftpd, ssh_keys, sftp={"known_hosts": str(known)}))
+    code, out, err = run(capsys, "profile", "test", name, "--json")
+    assert code == 0, err
+    assert json.loads(out)["host_key_trusted_by"] == "known_hosts"

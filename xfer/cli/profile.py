@@ -181,13 +181,13 @@ def rm(name: Annotated[str, typer.Argument(help="Profile name.")], quiet: QuietF
 
 @app.command("test")
 def test(name: Annotated[str, typer.Argument(help="Profile name.")], json_output: JsonFlag = False) -> None:
-    """Connect with a profile and report what happened (TLS, certificate, listing)."""
+    """Connect with a profile and report what happened (TLS, certificate, SSH host key and login, listing)."""
     from ..adapters.base import Capability
     from ..client import connect
 
     with connect(name, warn=warn) as remote:
         result: dict[str, Any] = {"profile": name, "server": remote.settings.server,
-                                  "protocol": remote.settings.scheme}
+                                  "protocol": remote.settings.scheme, **remote.connection_facts()}
         if Capability.LS in remote.capabilities:
             try:
                 entries = remote.ls("/")

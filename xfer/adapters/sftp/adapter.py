@@ -140,6 +140,20 @@ class SFTPAdapter(Adapter):
         conn = self._ssh.conn if self._ssh is not None else None
         return {"cipher": conn.get_extra_info("send_cipher") if conn is not None else None}
 
+    def connection_facts(self) -> dict[str, Any]:
+        """The host key and how it was trusted, and how we logged in (``xfer profile test``)."""
+        ssh = self.session
+        facts: dict[str, Any] = {**self._details()}
+        if ssh.host_key is not None:
+            facts.update(host_key=ssh.host_key.fingerprint, host_key_trusted_by=ssh.host_key.trusted_by,
+                         login=ssh.host_key.username, auth=ssh.host_key.auth)
+        certificate = ssh.client_key.facts if ssh.client_key is not None else None
+        if certificate is not None:
+            facts.update(certificate_key_id=certificate.key_id, certificate_principals=list(certificate.principals),
+                         certificate_valid_until=certificate.valid_before.isoformat()
+                         if certificate.valid_before else None)
+        return facts
+
     # -- the error boundary ------------------------------------------------------------------
 
     def _run(self, action: str, path: str, work: Callable[[asyncssh.SFTPClient], Awaitable[_T]]) -> _T:

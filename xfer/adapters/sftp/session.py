@@ -68,7 +68,7 @@ class HostKeyFacts:
     """How the server was trusted, for results and ``doctor``."""
 
     fingerprint: str
-    trusted_by: str  # "pin", "known_hosts"
+    trusted_by: str  # "pin", "known_hosts" (a plain key line), "known_hosts @cert-authority"
     auth: str  # "certificate", "key", "agent or default keys", "password"
     username: str
 
@@ -216,10 +216,13 @@ class SSHSession:
                 raise
             raise error from exc
         self.conn = conn
-        key = conn.get_server_host_key()
+        key = conn.get_server_host_key()  # for a host certificate: the key it certifies
+        fingerprint = key.get_fingerprint("sha256").rstrip("=") if key is not None else "?"
+        trusted_by = "pin" if options.pin else (
+            "known_hosts" if fingerprint in self._listed_keys() else "known_hosts @cert-authority")
         self.host_key = HostKeyFacts(
-            fingerprint=key.get_fingerprint("sha256").rstrip("=") if key is not None else "?",
-            trusted_by="pin" if options.pin else "known_hosts",
+            fingerprint=fingerprint,
+            trusted_by=trusted_by,
             auth=self._auth_kind(),
             username=self.username,
         )
