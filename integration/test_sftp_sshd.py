@@ -81,6 +81,11 @@ def test_certificate_accepted(sshd: ServerInfo, profiles: Callable[..., str], tm
     assert sha256_of(sshd.root / "in" / "invoice.bin") == sha256_of(source)
     log = sshd.log.read_text(errors="replace")
     assert 'Accepted certificate ID "xfer-test-user"' in log
+    code, out, err = run(capsys, "profile", "test", name, "--json")
+    assert code == 0, err
+    facts = json.loads(out)  # sshd's HostCertificate, verified through the @cert-authority line
+    assert facts["host_key_trusted_by"] == "known_hosts @cert-authority"
+    assert facts["host_key"] == sshd.extra["host_fingerprint"] and facts["auth"] == "certificate"
     assert run(capsys, "rm", "-r", f"{name}:/in")[0] == 0
 
 
