@@ -634,3 +634,33 @@ def test_profile_test_shows_host_key_trust_and_login(sftpd: SFTPServer, ssh_keys
     code, out, err = run(capsys, "profile", "test", name, "--json")
     assert code == 0, err
     assert json.loads(out)["host_key_trusted_by"] == "known_hosts"
+
+
+@pytest.mark.parametrize(("algorithm", "form"), [("ssh-ed25519", "pkcs8-pem"), ("ecdsa-sha2-nistp256", "pkcs1-pem"),
+                                                  ("ssh-rsa", "openssh")])
+def test_pem_and_pkcs8_keys_with_a_passphrase(sftpd: SFTPServer, ssh_keys: SSHTestKeys, tmp_path: Path,
+                                              algorithm: str, form: str) -> None:
+    import time
+
+    ca = asyncssh.read_private_key(str(ssh_keys.user_ca))
+    key = asyncssh.generate_private_key(algorithm)
+    path = tmp_path / "id_key"
+    path.write_bytes(key.export_private_key(form, "a passphrase"))
+    path.chmod(0o600)
+    ca.generate_user_certificate(key, f"xfer-{form}", principals=["xfer"], valid_after=int(time.time() - 60),
+                                 valid_before=int(time.time() + 3600)).write_certificate(f"{path}-cert.pub")
+    secret = tmp_path / "pass"
+    secret.write_text("a passphrase")
+    with xfer.connect(profile_of(sftpd, ssh_keys, path, identity_password=f"file:{secret}")) as remote:
+        assert remote.ls("/") == []
+        assert remote.connection_facts()["certificate_key_id"] == f"xfer-{form}"
+
+
+def test_openssh_key_without_bcrypt_says_so(sftpd: SFTPServer, ssh_keys: SSHTestKeys,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncssh.public_key
+
+    monkeypatch.setattr(asyncssh.public_key, "_bcrypt_available", False)  # as without asyncssh[bcrypt]
+    with pytest.raises(ConfigError, match="needs the Python package bcrypt") as caught:
+        xfer.connect(profile_of(sftpd, ssh_keys))
+    assert not isinstance(caught.value, IdentityPasswordError)

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import IdentityExpired, IdentityFileError, IdentityFormatError, IdentityKeyMissing, IdentityPasswordError
+from ...errors import (
+    ConfigError,
+    IdentityExpired,
+    IdentityFileError,
+    IdentityFormatError,
+    IdentityKeyMissing,
+    IdentityPasswordError,
+)
 from ...protocols.sftp_certificates import CertificateFacts, certificate_beside, read_certificate_facts
 
 if TYPE_CHECKING:
@@ -60,6 +67,15 @@ def load_client_key(
         try:
             key = asyncssh.import_private_key(data, secret)
         except (asyncssh.KeyEncryptionError, asyncssh.KeyImportError) as wrong:
+            said = str(wrong)
+            if "bcrypt" in said:  # asyncssh without its bcrypt extra: not the passphrase's fault
+                raise ConfigError(
+                    f"opening the passphrase-protected SSH key {key_file} needs the Python package bcrypt",
+                    hint="pip install 'xfer[sftp]' (it brings asyncssh[bcrypt])",
+                ) from wrong
+            if said.startswith("Unknown"):
+                raise IdentityFormatError(f"the SSH key {key_file} is encrypted in a way xfer cannot read ({said})",
+                                          ) from wrong
             raise IdentityPasswordError(
                 f"wrong passphrase for the SSH key {key_file}",
                 hint="check the reference given with --identity-password (identity_password in the profile)",
