@@ -45,8 +45,12 @@ FTP_PASSWORD = os.environ.get("XFER_FTP_PASSWORD", "xfer-ftp-password")  # set b
 PAM_SERVICE = "xfer-ftp"  # /etc/pam.d/xfer-ftp, written by setup.sh
 READY_TIMEOUT = 30.0
 PASV_PORTS = 10  # per FTP server; enough for the tests' parallel transfers
+SFTP_USER = os.environ.get("XFER_SFTP_USER", "xfersftp")  # made by setup.sh
+#: sshd's ChrootDirectory must be root-owned on every path component, which /tmp (1777) is
+#: not: the bed's sshd keeps its chroot here, one folder per run, removed by Bed.stop().
+SFTP_CHROOT_BASE = Path(os.environ.get("XFER_SFTP_CHROOT_BASE", "/var/lib/xfer-bed"))
 SERVER_NAMES = (
-    "nginx", "apache", "vsftpd-explicit", "vsftpd-implicit", "proftpd", "pureftpd", "pyas2",
+    "nginx", "apache", "vsftpd-explicit", "vsftpd-implicit", "proftpd", "pureftpd", "pyas2", "sshd",
 )
 _SETUP_HINT = "run `sudo sh integration/setup.sh`"
 
@@ -571,8 +575,73 @@ class _Pyas2(_Server):
         return info
 
 
+class _Sshd(_Server):
+    """OpenSSH's sshd, SFTP only (internal-sftp), chrooted, trusting the test user CA."""
+
+    name = "sshd"
+    package = "openssh-server"
+    probe_kind = "ssh"
+
+    def binary(self) -> Path | None:
+        return _find("sshd")
+
+    def missing(self) -> str | None:
+        reason = super().missing()
+        if reason:
+            return reason
+        try:
+            pwd.getpwnam(SFTP_USER)
+        except KeyError:
+            return f"SFTP test user {SFTP_USER} does not exist ({_SETUP_HINT})"
+        return None
+
+    def prepare(self) -> list[str]:
+        from xfer.testing.sftp_server import create_ssh_keys
+
+        self.keys = create_ssh_keys(self.ctx.run / "ssh", user=SFTP_USER)
+        self.chroot = SFTP_CHROOT_BASE / f"sftp-{self.ctx.run.name}"
+        for folder in (SFTP_CHROOT_BASE, self.chroot):
+            folder.mkdir(exist_ok=True)
+            folder.chmod(0o755)  # root-owned, writable by no one else: sshd's chroot rule
+        self.root = self.chroot / "upload"
+        self.root.mkdir(exist_ok=True)
+        self.chown_root_to(SFTP_USER)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # Debian's privilege-separation folder
+        conf = render_file(
+            TEMPLATES / "sshd/sshd_config.tmpl", self.dir / "sshd_config",
+            self.values(HOST_KEY=self.keys.host_key, HOST_CERT=self.keys.host_cert,
+                        USER_CA=f"{self.keys.user_ca}.pub", SFTP_USER=SFTP_USER, CHROOT=self.chroot),
+        )
+        # -D: foreground; -e: log to stderr (the console log); -f: our config only.
+        return [str(self.binary()), "-D", "-e", "-f", str(conf)]
+
+    def wait_ready(self, deadline: float) -> ProbeResult:
+        """Ready when sshd sends its SSH-2.0 banner (there is no TLS to probe)."""
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise BedError(self.failure(f"exited with status {self.proc.returncode}"))
+            with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), timeout=2.0) as sock:
+                banner = sock.recv(256)
+                if banner.startswith(b"SSH-2.0-"):
+                    return ProbeResult(True, None, banner.decode(errors="replace").strip())
+            time.sleep(0.1)
+        raise BedError(self.failure(f"not ready after {READY_TIMEOUT:.0f} s"))
+
+    def info(self) -> ServerInfo:
+        keys = self.keys
+        return self.base_info(
+            f"sftp://{SFTP_USER}@{HOST}:{self.port}/upload/", self.version_output("-V"), username=SFTP_USER,
+            extra={
+                "chroot": str(self.chroot), "ssh_keys": str(keys.folder), "client_key": str(keys.client_key),
+                "passphrase_file": str(keys.passphrase_file), "known_hosts_ca": str(keys.known_hosts_ca),
+                "host_fingerprint": keys.host_fingerprint(),
+            },
+        )
+
+
 _KINDS: dict[str, type[_Server]] = {
-    k.name: k for k in (_Nginx, _Apache, _VsftpdExplicit, _VsftpdImplicit, _Proftpd, _Pureftpd, _Pyas2)
+    k.name: k for k in (_Nginx, _Apache, _VsftpdExplicit, _VsftpdImplicit, _Proftpd, _Pureftpd, _Pyas2, _Sshd)
 }
 
 
@@ -677,6 +746,9 @@ class Bed:
         """Stop every server this bed started (by process group of the recorded PID); idempotent."""
         for info in self.servers.values():
             _kill_group(info.pid)
+            chroot = info.extra.get("chroot")
+            if chroot and Path(chroot).parent == SFTP_CHROOT_BASE:
+                shutil.rmtree(chroot, ignore_errors=True)
 
     def alive(self) -> dict[str, bool]:
         return {name: _alive(info.pid) for name, info in self.servers.items()}
@@ -688,6 +760,8 @@ class Bed:
         pki_dir = self.pki_folder
         ca, cert, key = pki_dir / "ca.pem", pki_dir / "client.pem", pki_dir / "client.key"
         for info in self.servers.values():
+            if info.probe_kind == "ssh":
+                continue  # no TLS; client authentication is by certificate (TrustedUserCAKeys)
             info.tls_versions = []
             for version in ("1.2", "1.3"):
                 res = probe(info.probe_kind, info.host, info.port, ca=ca, cert=cert, key=key, version=version)
@@ -718,6 +792,8 @@ class Bed:
             {**dict.fromkeys(COMPOSE_PORTS, 0), **ports},
             pki=self.pki_folder,
             ftp_password_file=self.run_dir / "ftp-password.txt",
+            ssh_keys=self.run_dir / "ssh",
+            sftp_user=SFTP_USER,
             available=set(self.servers),
         )
         header = f"# xfer test bed profile (native run in {self.run_dir}); written by `python -m integration up`"

@@ -18,7 +18,7 @@ __all__ = ["COMPOSE_PORTS", "profile_tables", "write_tables"]
 # these, the compose file and profiles/ agree.
 COMPOSE_PORTS: dict[str, int] = {
     "nginx": 8443, "nginx-wrong-host": 8444, "apache": 8445, "pyas2": 8446,
-    "vsftpd-explicit": 2121, "vsftpd-implicit": 2990, "proftpd": 2122, "pureftpd": 2123,
+    "vsftpd-explicit": 2121, "vsftpd-implicit": 2990, "proftpd": 2122, "pureftpd": 2123, "sshd": 2222,
 }
 COMPOSE_PASV: dict[str, tuple[int, int]] = {
     "vsftpd-explicit": (30000, 30009), "vsftpd-implicit": (30010, 30019),
@@ -33,9 +33,13 @@ def profile_tables(
     pki: Path,
     ftp_password_file: Path,
     ftp_user: str = "xferftp",
+    ssh_keys: Path | None = None,
+    sftp_user: str = "xfersftp",
     available: set[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Profile name → TOML table.  ``pki`` is the test PKI folder (client.p12, ca.pem, ...)."""
+    """Profile name → TOML table.  ``pki`` is the test PKI folder (client.p12, ca.pem, ...);
+    ``ssh_keys`` the SSH test keys (xfer.testing.sftp_server), default ``pki/ssh``."""
+    ssh = ssh_keys if ssh_keys is not None else pki / "ssh"
     common = {
         "identity": str(pki / "client.p12"),
         "identity_password": f"file:{pki / 'password.txt'}",
@@ -66,6 +70,15 @@ def profile_tables(
                     "compress": True,
                     "mdn": "signed-sync",
                 },
+            },
+        ),
+        "sshd-sftp": (
+            "sshd",
+            {
+                "url": f"sftp://{sftp_user}@{host}:{p['sshd']}/upload/",
+                "identity": str(ssh / "client_key"),
+                "identity_password": f"file:{ssh / 'passphrase.txt'}",
+                "sftp": {"known_hosts": str(ssh / "known_hosts_ca")},
             },
         ),
     }

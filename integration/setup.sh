@@ -16,11 +16,12 @@ PREFIX="${XFER_SERVERS_PREFIX:-/opt/xfer-servers}"
 PYAS2_VENV="${XFER_PYAS2_VENV:-/opt/xfer-pyas2-venv}"
 FTP_USER="${XFER_FTP_USER:-xferftp}"
 FTP_PASSWORD="${XFER_FTP_PASSWORD:-xfer-ftp-password}"
+SFTP_USER="${XFER_SFTP_USER:-xfersftp}"
 PAM_SERVICE=xfer-ftp
 export DEBIAN_FRONTEND=noninteractive
 
 APT_PACKAGES="nginx libnginx-mod-http-dav-ext apache2 strace curl lftp rclone openssl ca-certificates \
-python3-venv perl"
+python3-venv perl openssh-server"
 FTP_DEBS="vsftpd pure-ftpd pure-ftpd-common proftpd-core proftpd-mod-crypto"
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -107,6 +108,16 @@ account  required pam_unix.so
 session  required pam_permit.so
 PAM
 fi
+
+# --- 3b. the SFTP test user (OpenSSH sshd, certificate logins only, chrooted by the bed) ---------
+if ! id "$SFTP_USER" >/dev/null 2>&1; then
+    log "creating SFTP test user $SFTP_USER"
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SFTP_USER"
+fi
+# No password, but not locked: with UsePAM no, sshd refuses every login of a "!"-locked account.
+usermod -p '*' "$SFTP_USER"
+# The bed runs its own sshd on a free port; Debian's system sshd (port 22) is not needed.
+mkdir -p /run/sshd
 
 # --- 4. django-pyas2 in its own venv ---------------------------------------------------------------
 if [ ! -x "$PYAS2_VENV/bin/gunicorn" ] || ! "$PYAS2_VENV/bin/python" -c "import pyas2" 2>/dev/null; then

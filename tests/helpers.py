@@ -61,7 +61,7 @@ import sys
 
 class NotInstalled:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"pyftpdlib", "wsgidav", "cheroot"}:
+        if name.split(".")[0] in {"pyftpdlib", "wsgidav", "cheroot", "asyncssh"}:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 

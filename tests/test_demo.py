@@ -45,8 +45,11 @@ def test_demo_json_every_row_passes_and_leaves_nothing(
     for scheme, row in ((p.scheme, rows[p.profile_name]) for p in PROTOCOLS):
         assert row["passed"], row["error"]
         assert row["error"] is None
-        assert row["client_certificate"] == "xfer-client"
-        assert row["tls_version"] in ("TLSv1.2", "TLSv1.3")
+        if scheme == "sftp":  # SSH: the principal the user certificate logged in as; no TLS
+            assert row["client_certificate"] == "xfer" and row["tls_version"] is None
+        else:
+            assert row["client_certificate"] == "xfer-client"
+            assert row["tls_version"] in ("TLSv1.2", "TLSv1.3")
         assert row["bytes"] == demo.DEFAULT_SIZE
         assert row["mb_per_s"] > 0
         if scheme == "as2":
@@ -158,7 +161,7 @@ def test_demo_without_the_testing_extra_names_it(tmp_path: Path, json_output: bo
     assert "ModuleNotFoundError" not in done.stdout + done.stderr and "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("xfer: error:")]
     [error] = errors
-    assert error.startswith("xfer: error: demo: 3 of 5 protocols need the 'testing' extra (")
+    assert error.startswith("xfer: error: demo: 4 of 6 protocols need the 'testing' extra (")
     assert "pyftpdlib" in error and error.endswith(" not installed)")
     assert "hint: pip install 'xfer[testing]'" in done.stderr
     if json_output:

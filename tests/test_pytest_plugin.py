@@ -44,6 +44,13 @@ def test_as2(xfer_as2_server, tmp_path):
     assert result.details["status"] == "confirmed"
     assert (xfer_as2_server.root / "order.xml").read_text() == "<order/>"
 
+def test_sftp(xfer_sftp_server, tmp_path):
+    (tmp_path / "a.csv").write_text("a,b\\n")
+    with xfer.connect(xfer_sftp_server.profile) as remote:
+        remote.put_file(tmp_path / "a.csv", "/out/a.csv")
+    assert (xfer_sftp_server.root / "out" / "a.csv").read_text() == "a,b\\n"
+    assert xfer_sftp_server.client_names() == ["xfer"]
+
 def test_each_test_gets_an_empty_server(xfer_https_server):
     assert list(xfer_https_server.root.iterdir()) == []
 
@@ -65,14 +72,14 @@ def test_the_cli_with_the_profile(xfer_serve, xfer_pki, tmp_path, monkeypatch):
 def test_users_tests_run_against_the_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user_pipeline=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
 
 
 def test_fixtures_are_listed_with_their_docs(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--fixtures")
     out = result.stdout.str()
     for name in ("xfer_pki", "xfer_serve", "xfer_https_server", "xfer_ftps_server", "xfer_webdav_server",
-                 "xfer_as2_server"):
+                 "xfer_as2_server", "xfer_sftp_server"):
         assert name in out
 
 

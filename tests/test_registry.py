@@ -148,10 +148,10 @@ def test_profile_test_of_a_protocol_without_tls(dummy: ProtocolSpec, capsys: pyt
 
 def test_registry_lookups() -> None:
     assert registry.clear_text_schemes() == {"http": "https", "ftp": "ftpes", "dav": "davs", "webdav": "davs"}
-    assert list(registry.url_schemes()) == ["https", "ftps", "ftpes", "davs"]
+    assert list(registry.url_schemes()) == ["https", "ftps", "ftpes", "davs", "sftp"]
     assert list(registry.profile_only_schemes()) == ["as2"]
-    assert {name: registry.default_port(name) for name in ("https", "ftps", "ftpes", "davs", "as2")} == {
-        "https": 443, "ftps": 990, "ftpes": 21, "davs": 443, "as2": 443,
+    assert {name: registry.default_port(name) for name in ("https", "ftps", "ftpes", "davs", "as2", "sftp")} == {
+        "https": 443, "ftps": 990, "ftpes": 21, "davs": 443, "as2": 443, "sftp": 22,
     }
     with pytest.raises(UsageError, match="unsupported scheme as2://"):
         parse_url("as2://partner/")  # profile-only: chosen with protocol = "as2"

@@ -59,7 +59,7 @@ def profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[Endpoi
     return save
 
 
-@pytest.mark.parametrize("protocol", ["https", "ftpes", "ftps", "davs"])
+@pytest.mark.parametrize("protocol", ["https", "ftpes", "ftps", "davs", "sftp"])
 def test_every_command_prints_the_schema(
     protocol: str,
     xfer_serve: Callable[..., Endpoint],
@@ -76,7 +76,7 @@ def test_every_command_prints_the_schema(
     put = _cli(capsys, "put", str(local), f"{name}:/invoice.edi")
     _check(put, "transfer")
     assert put[0]["protocol"] == protocol
-    if protocol != "https":  # FTPS and WebDAV upload under a temporary name by default
+    if protocol != "https":  # FTPS, WebDAV and SFTP upload under a temporary name by default
         assert isinstance(put[0]["temp_name"], str) and put[0]["temp_name"] != "invoice.edi"
     listing = _cli(capsys, "ls", f"{name}:/")
     _check(listing, "entry")
@@ -84,7 +84,7 @@ def test_every_command_prints_the_schema(
     got = _cli(capsys, "get", f"{name}:/invoice.edi", str(tmp_path / "back.edi"))
     _check(got, "transfer")
     assert got[0]["size_verified"] is None and got[0]["temp_name"] is None
-    assert got[0]["tls_version"] in ("TLSv1.2", "TLSv1.3")
+    assert got[0]["tls_version"] in ((None,) if protocol == "sftp" else ("TLSv1.2", "TLSv1.3"))
     if writable:
         _check(_cli(capsys, "mkdir", f"{name}:/folder"), "operation")
         moved = _cli(capsys, "mv", f"{name}:/invoice.edi", "/folder/done.edi")

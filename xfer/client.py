@@ -113,11 +113,9 @@ def connect(
     spec = profile.spec
     endpoint = profile.endpoint
 
-    identity = _load_identity(
-        profile,
-        identity_password if isinstance(identity_password, Secret) else None,
-        warn,
-    )
+    given_secret = identity_password if isinstance(identity_password, Secret) else None
+    # A protocol without TLS (SFTP) reads its own kind of identity file: its settings builder gets the path.
+    identity = _load_identity(profile, given_secret, warn) if spec.tls else None
     tls: TLSSettings | None = None
     if spec.tls:
         tls = TLSSettings(tls_context(profile, identity), identity)
@@ -131,7 +129,7 @@ def connect(
         )
     else:
         resolved_password = None
-    options = spec.build_settings(_settings_source(profile, identity, warn))
+    options = spec.build_settings(_settings_source(profile, identity, warn, given_secret))
     from .registry import adapter_class
 
     cls = adapter_class(profile.scheme)
@@ -173,7 +171,9 @@ def tls_context(profile: Profile, identity: Identity | None) -> XferSSLContext:
     )
 
 
-def _settings_source(profile: Profile, identity: Identity | None, warn: Callable[[str], None] | None) -> SettingsSource:
+def _settings_source(
+    profile: Profile, identity: Identity | None, warn: Callable[[str], None] | None, given_secret: Secret | None,
+) -> SettingsSource:
     """What the protocol's settings builder may read: its table, and its files and secrets resolved."""
     section = profile.spec.section
 
@@ -191,6 +191,9 @@ def _settings_source(profile: Profile, identity: Identity | None, warn: Callable
         path=lambda key: profile.path_value(key, section=section),
         secret=secret,
         warn=warn,
+        identity_file=None if profile.spec.tls else profile.path_value("identity"),
+        identity_password=None if profile.spec.tls else lambda: _identity_password(profile, given_secret),
+        pin=None if profile.spec.tls else profile.get("pin"),
     )
 
 
@@ -213,19 +216,24 @@ def _load_identity(
         return None
     from .identity import Identity
 
-    ref = profile.get("identity_password")
-    password = secret.value if secret else (
-        resolve(ref, field_name="identity_password", keyring_name=f"{profile.name}/identity_password",
-                base_dir=_base(profile))
-        if ref else None
-    )
-    identity = Identity.load(path, password)
+    identity = Identity.load(path, _identity_password(profile, secret))
     if not check:
         return identity
     for message in identity.check_usable():
         if warn is not None:
             warn(message)
     return identity
+
+
+def _identity_password(profile: Profile, secret: Secret | None) -> str | None:
+    """The identity's password: given as a Secret, or the profile's reference resolved now."""
+    if secret is not None:
+        return secret.value
+    ref = profile.get("identity_password")
+    if not ref:
+        return None
+    return resolve(ref, field_name="identity_password", keyring_name=f"{profile.name}/identity_password",
+                   base_dir=_base(profile))
 
 
 # -- many files ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -148,10 +148,8 @@ class Profile:
         if self.values.get("password") and not self.values.get("username"):
             raise ConfigError(f"{where}: password is set but username is not")
         if "pin" in self.values:
-            from .tls import normalize_pin
-
             try:
-                normalize_pin(self.values["pin"])
+                _pin_checker(spec)(self.values["pin"])
             except ConfigError as exc:
                 raise ConfigError(f"{where}: pin: {exc.message}", hint=exc.hint) from None
         if "limit_rate" in self.values:
@@ -249,10 +247,8 @@ class Profile:
                     raise exc.copy_with(hint=f"{exc.hint}; or {in_memory}" if exc.hint else in_memory) from exc
                 raise
             if key == "pin":  # here, so that the message names the flag, not the profile
-                from .tls import normalize_pin
-
                 try:
-                    normalize_pin(value)
+                    _pin_checker(self.spec)(value)
                 except ConfigError as exc:
                     said = exc.message.removeprefix("pin ")  # "pin 'x' is not ..." -> "--pin 'x' is not ..."
                     raise ConfigError(f"{where}: {label} {said}", hint=exc.hint) from None
@@ -288,6 +284,15 @@ class Profile:
 
 
 # -- the store -----------------------------------------------------------------------
+
+
+def _pin_checker(spec: ProtocolSpec) -> Callable[[str], str]:
+    """How ``pin`` is written for this protocol: its spec's own check, or TLS's ``sha256:HEX``."""
+    if spec.check_pin is not None:
+        return spec.check_pin
+    from .tls import normalize_pin
+
+    return normalize_pin
 
 
 def _find(name: str) -> Path | None:

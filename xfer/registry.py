@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError, InsecureSchemeRefused, UnsupportedOperation
-from .protocols import as2, ftps, https, webdav
+from .protocols import as2, ftps, https, sftp, webdav
 from .protocols.spec import ProtocolSpec, Scheme
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: Every protocol, in the order documentation and hints list them.
-PROTOCOLS: list[ProtocolSpec] = [https.SPEC, ftps.SPEC, webdav.SPEC, as2.SPEC]
+PROTOCOLS: list[ProtocolSpec] = [https.SPEC, ftps.SPEC, webdav.SPEC, as2.SPEC, sftp.SPEC]
 
 
 def _schemes() -> dict[str, tuple[ProtocolSpec, Scheme]]:

@@ -343,6 +343,11 @@ class Adapter:
         if self._closed:
             raise UsageError(f"{self!r} is closed")
 
+    def connection_facts(self) -> dict[str, Any]:
+        """What setting up this connection established that the TLS probe cannot show (SSH: the
+        host key and how it was trusted, the login method); ``xfer profile test`` prints it."""
+        return {}
+
     def _unsupported_hint(self, capability: Capability) -> str | None:
         """Adapters may point to a protocol that can (``davs://`` for mkdir over HTTPS)."""
         return None

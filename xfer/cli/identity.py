@@ -15,12 +15,12 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Inspect PKCS#12 client identities.", no_args_is_help=True)
+app = typer.Typer(help="Inspect client identities: PKCS#12 bundles and OpenSSH certificates.", no_args_is_help=True)
 
 
 @app.command("show")
 def show(
-    file: Annotated[str, typer.Argument(help="The .p12/.pfx file.")],
+    file: Annotated[str, typer.Argument(help="The .p12/.pfx file, or an OpenSSH certificate (KEY-cert.pub).")],
     identity_password: Annotated[
         Optional[str],  # noqa: UP045 - typer needs a runtime Optional
         typer.Option("--identity-password", help="Password reference (env:VAR, file:PATH, keyring:NAME, prompt)."),
@@ -28,10 +28,16 @@ def show(
     json_output: JsonFlag = False,
     warn_days: WarnDays = None,
 ) -> None:
-    """Subject, issuer, validity, key, usages, fingerprint and chain of an identity."""
+    """Subject, issuer, validity, key, usages, fingerprint and chain of an identity.
+
+    An OpenSSH certificate (KEY-cert.pub): key ID, principals, validity and signing CA.
+    """
     from ..identity import Identity
     from ..secrets import resolve
 
+    if _is_ssh_certificate(file):
+        _show_ssh_certificate(file, json_output)
+        return
     password = resolve(identity_password, field_name="identity_password") if identity_password else None
     details = Identity.load(file, password).inspect()
     if json_output:
@@ -68,3 +74,39 @@ def _print(details: IdentityInfo) -> None:
         echo(f"{label:<{width}}  {value}")
     for message in details.warnings:
         warn(message)
+
+
+def _is_ssh_certificate(file: str) -> bool:
+    """An OpenSSH certificate is one text line starting ``ALGO-cert-v01@openssh.com``."""
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(80)
+    except OSError:
+        return False  # Identity.load says what is wrong with the file
+    return b"-cert-v01@openssh.com " in head
+
+
+def _show_ssh_certificate(file: str, json_output: bool) -> None:
+    from ..protocols.sftp_certificates import read_certificate_facts
+
+    facts = read_certificate_facts(file)
+    if json_output:
+        emit_json(facts.to_dict())
+        return
+    problem = facts.problem()
+    until = f"{facts.valid_before:%Y-%m-%d %H:%M} UTC" if facts.valid_before else "forever"
+    rows = [
+        ("file", facts.path),
+        ("type", f"OpenSSH {facts.kind} certificate ({facts.key_type})"),
+        ("key ID", facts.key_id),
+        ("serial", str(facts.serial)),
+        ("principals", ", ".join(facts.principals) or "- (any)"),
+        ("valid from", f"{facts.valid_after:%Y-%m-%d %H:%M} UTC" if facts.valid_after else "always"),
+        ("valid until", until),
+        ("signing CA", f"{facts.ca_type} {facts.ca_fingerprint}"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        echo(f"{label:<{width}}  {value}")
+    if problem is not None:
+        warn(f"this certificate {problem}")

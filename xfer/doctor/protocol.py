@@ -166,6 +166,11 @@ def _generic(step: Step, profile: Profile, connect: Callable[[], Adapter]) -> No
     with connect() as remote:
         step.facts["connected"] = True
         step.lines.append(f"connected with the {profile.scheme} adapter")
+        # What the connection set-up established (SFTP: the host key and how it was trusted,
+        # the login method, the certificate and principal used).
+        for key, value in remote.connection_facts().items():
+            step.facts[key] = value
+            step.lines.append(f"{key.replace('_', ' ')}: {value}")
         if Capability.LS in remote.capabilities:
             entries = remote.ls(profile.endpoint.path or "/")
             step.facts["entries"] = len(entries)

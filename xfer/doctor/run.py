@@ -50,7 +50,9 @@ def diagnose(
     host, port = endpoint.host, endpoint.port
     report = Report(target=target if isinstance(target, str) else profile.name, server=f"{host}:{port}",
                     protocol=profile.scheme, warn_days=warn_days)
-    identity = load_identity(profile, check=False)  # an expired one is diagnosed, not refused
+    # An expired one is diagnosed, not refused.  Only TLS protocols hold a PKCS#12 identity
+    # (SFTP's is an SSH key, which its adapter loads and reports on).
+    identity = load_identity(profile, check=False) if profile.spec.tls else None
     # A protocol without TLS (SSH-style) still gets a context for wording network errors.
     context = tls_context(profile, identity if profile.spec.tls else None)
     timeout = float(profile.get("timeout"))

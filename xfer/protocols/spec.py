@@ -110,6 +110,13 @@ class SettingsSource:
     #: A secret option of this table, resolved (keyring, prompt...), or None when unset.
     secret: Callable[[str], str | None]
     warn: Callable[[str], None] | None = None
+    #: A protocol without TLS (``tls=False``): the top-level ``identity`` file, not loaded as
+    #: PKCS#12 (SFTP reads an SSH private key from it), and its ``identity_password``,
+    #: resolved only when called (a key without a passphrase never prompts).
+    identity_file: Path | None = None
+    identity_password: Callable[[], str | None] | None = None
+    #: The top-level ``pin`` as written (a protocol without TLS reads it in its own format).
+    pin: str | None = None
 
 
 def _no_check(facts: ProfileFacts) -> None:
@@ -141,6 +148,9 @@ class ProtocolSpec:
     #: Whether connections use the TLS context from :func:`xfer.tls.create_ssl_context`
     #: (a protocol that authenticates another way, such as SSH, sets False).
     tls: bool = True
+    #: Checks a ``pin`` written for this protocol and returns it normalised (raises ConfigError);
+    #: None: TLS's ``sha256:HEX`` (:func:`xfer.tls.normalize_pin`).  SSH pins are ``SHA256:BASE64``.
+    check_pin: Callable[[str], str] | None = None
 
     @property
     def declared(self) -> dict[str, Option]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .ftps_server import FTPSServer
     from .https_server import HTTPSServer
     from .pki import DEFAULT_PASSWORD, TestPKI, create_pki
+    from .sftp_server import SFTPServer, SSHTestKeys, create_ssh_keys
     from .webdav_server import WebDAVServer
 
 __all__ = [
@@ -43,10 +44,13 @@ __all__ = [
     "FTPSServer",
     "FakeFTPSServer",
     "HTTPSServer",
+    "SFTPServer",
+    "SSHTestKeys",
     "TestPKI",
     "TestingExtraMissing",
     "WebDAVServer",
     "create_pki",
+    "create_ssh_keys",
     "serve",
 ]
 
@@ -63,12 +67,15 @@ _LAZY = {
     "FakeFTPSServer": ".ftps_fake",
     "AS2Server": ".as2_server",
     "WebDAVServer": ".webdav_server",
+    "SFTPServer": ".sftp_server",
+    "SSHTestKeys": ".sftp_server",
+    "create_ssh_keys": ".sftp_server",
 }
 
 
 #: The top-level modules the ``testing`` extra installs (see pyproject.toml).  ``pip install
 #: xfer`` alone has the HTTPS and AS2 servers; the FTPS and WebDAV ones need these.
-TESTING_EXTRA_MODULES = frozenset({"pyftpdlib", "wsgidav", "cheroot", "OpenSSL"})
+TESTING_EXTRA_MODULES = frozenset({"pyftpdlib", "wsgidav", "cheroot", "OpenSSL", "asyncssh"})
 #: The command that installs them.
 INSTALL_TESTING = "pip install 'xfer[testing]'"
 

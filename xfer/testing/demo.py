@@ -90,6 +90,7 @@ PROTOCOLS: tuple[DemoProtocol, ...] = (
     DemoProtocol("FTPS implicit", "ftps"),
     DemoProtocol("WebDAVs", "davs"),
     DemoProtocol("AS2", "as2", check=_check_as2),
+    DemoProtocol("SFTP", "sftp"),
 )
 
 

@@ -49,9 +49,9 @@ class Endpoint:
     protocol: str  # the scheme in SERVERS: https, ftpes, ftps, davs, as2
     url: str
     profile: Profile
-    identity: Path  # the client's PKCS#12 bundle
+    identity: Path  # the client's PKCS#12 bundle (sftp: its SSH private key)
     identity_password: str  # a secret reference, "file:<the PKI's password file>"
-    ca: Path  # the root CA that signed the server certificate
+    ca: Path  # the root CA that signed the server certificate (sftp: known_hosts trusting the host CA)
     root: Path
     server: Any
     software: str  # what answers, for people: "pyftpdlib 2.0", "http.server"...
@@ -211,6 +211,25 @@ def _as2(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> Ite
         yield _endpoint("as2", pki, srv, profile, "xfer AS2", _client_names=names, _tls_versions=versions)
 
 
+@contextlib.contextmanager
+def _sftp(pki: TestPKI, root: Path, name: str, options: Mapping[str, Any]) -> Iterator[Endpoint]:
+    from ..profiles import Profile
+    from .sftp_server import SFTPServer, create_ssh_keys
+
+    # SSH has its own PKI (a user CA, a host CA), kept beside the TLS one.
+    keys = create_ssh_keys(pki.folder / "ssh")
+    with SFTPServer(keys, root=root, **options) as srv:
+        profile = Profile.from_mapping(name, {
+            "url": srv.url, "identity": str(keys.client_key), "identity_password": f"file:{keys.passphrase_file}",
+            "timeout": _TIMEOUT, "sftp": {"known_hosts": str(keys.known_hosts_ca)},
+        })
+        yield Endpoint(
+            protocol="sftp", url=profile.url, profile=profile, identity=keys.client_key,
+            identity_password=f"file:{keys.passphrase_file}", ca=keys.known_hosts_ca, root=srv.root, server=srv,
+            software=_version("asyncssh"), _client_names=lambda: list(dict.fromkeys(srv.logins)),
+        )
+
+
 #: scheme -> how to start its server.  ``xfer demo`` and the pytest fixtures read this table.
 SERVERS: dict[str, ServerFactory] = {
     "https": _https,
@@ -218,6 +237,7 @@ SERVERS: dict[str, ServerFactory] = {
     "ftps": _ftps(implicit=True),
     "davs": _davs,
     "as2": _as2,
+    "sftp": _sftp,
 }
 
 

@@ -15,7 +15,8 @@ Fixtures:
 ``xfer_pki`` (session)
     a throwaway PKI (:class:`~xfer.testing.pki.TestPKI`): root CA, server and client
     identities, the bundles' password file.
-``xfer_https_server``, ``xfer_ftps_server`` (explicit FTPS, ``ftpes://``), ``xfer_webdav_server``, ``xfer_as2_server``
+``xfer_https_server``, ``xfer_ftps_server`` (explicit FTPS, ``ftpes://``), ``xfer_webdav_server``, ``xfer_as2_server``,
+``xfer_sftp_server`` (SSH: its profile logs in with a user certificate and trusts the host CA)
     a server started for the test and stopped after it, with an empty storage folder:
     an :class:`~xfer.testing.Endpoint` with ``url``, ``profile`` (ready for
     :func:`xfer.connect`), ``identity`` and ``identity_password`` (a ``file:`` reference),
@@ -99,3 +100,11 @@ def xfer_as2_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
 
     Its profile sends signed, encrypted and compressed messages and asks for a signed MDN."""
     return xfer_serve("as2")
+
+
+@pytest.fixture
+def xfer_sftp_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
+    """An SFTP server (asyncssh) accepting OpenSSH user certificates from a test user CA, with a
+    host certificate.  ``identity`` is the SSH key (its certificate beside it); ``ca`` the
+    known_hosts file that trusts the host CA."""
+    return xfer_serve("sftp")

@@ -1,0 +1,490 @@
+"""The SFTP adapter: the verbs over one SSH connection, and asyncssh's errors as xfer's.
+
+Uploads go to ``.NAME.RANDOM.xfer-part`` beside the target, are checked by size, then
+renamed into place with ``posix-rename@openssh.com`` (an atomic replace); a server without
+that extension gets a plain rename, after the old file is moved aside (never deleted
+while it is the only copy).  Reads and writes take offsets (:meth:`SFTPAdapter.read_range`,
+:meth:`SFTPAdapter.write_range`), which is what resuming is built on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import posixpath
+import secrets
+import stat
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncssh
+
+from ...errors import (
+    ConnectionDropped,
+    IntegrityError,
+    RemoteError,
+    RemoteExists,
+    RemoteIsFolder,
+    RemoteNotFound,
+    RemotePermissionDenied,
+    RemoteStorageFull,
+    ServerError,
+    UnsupportedOperation,
+    XferError,
+    folder_needs_recursive,
+    listing_too_large,
+)
+from ...protocols.sftp import SFTPOptions
+from ...streams import SinkFactory
+from ...transfer import AtomicDownload, FileBody, open_for_upload
+from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from .session import SSHSession, connect_error
+
+__all__ = ["SFTPAdapter"]
+
+_T = TypeVar("_T")
+_log = logging.getLogger("xfer.sftp")
+
+#: Bytes handed to asyncssh per read or write call; it splits them into pipelined SFTP
+#: requests of the server's size (up to 255 KiB with OpenSSH's limits extension).
+CHUNK = 4 * 1024 * 1024
+#: Folders ``rm -r`` goes down before it stops (a link loop, a hostile server).
+MAX_TREE_DEPTH = 64
+
+_TYPES: dict[int, EntryType] = {
+    asyncssh.FILEXFER_TYPE_REGULAR: "file",
+    asyncssh.FILEXFER_TYPE_DIRECTORY: "directory",
+    asyncssh.FILEXFER_TYPE_SYMLINK: "link",
+}
+
+
+def _kind(attrs: asyncssh.SFTPAttrs) -> EntryType:
+    if attrs.permissions is not None:
+        mode = attrs.permissions
+        if stat.S_ISDIR(mode):
+            return "directory"
+        if stat.S_ISREG(mode):
+            return "file"
+        if stat.S_ISLNK(mode):
+            return "link"
+    return _TYPES.get(attrs.type, "other")
+
+
+def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> Entry:
+    import datetime as dt
+
+    modified = dt.datetime.fromtimestamp(attrs.mtime, tz=dt.timezone.utc) if attrs.mtime is not None else None
+    kind = _kind(attrs)
+    return Entry(name=posixpath.basename(path), path=path, type=kind,
+                 size=attrs.size if kind == "file" else None, modified=modified)
+
+
+async def _write_all(remote_file: asyncssh.SFTPClientFile, body: FileBody) -> None:
+    """Write ``body`` from offset 0, the next chunk's requests in flight while this one completes.
+
+    Progress (FileBody's callback) counts a chunk once it is read from disk; the last call
+    comes only after every write before it was acknowledged.
+    """
+    offset = 0
+    pending: asyncio.Future[int] | None = None
+    try:
+        for chunk in body:
+            data = bytes(chunk)  # the body reuses its buffer; the request keeps its own copy
+            write = asyncio.ensure_future(remote_file.write(data, offset))
+            offset += len(data)
+            if pending is not None:
+                await pending
+            pending = write
+        if pending is not None:
+            await pending
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+
+
+class SFTPAdapter(Adapter):
+    """SFTP over SSH (``sftp://``).  The connection opens in the constructor, so a refused
+    host key or login fails at ``connect()``; it is reopened once if it dropped between operations.
+
+    Options (the profile's ``[sftp]`` table and top-level ``identity``/``pin``, parsed into
+    :class:`~xfer.protocols.sftp.SFTPOptions`): ``certificate``, ``known_hosts``, ``agent``,
+    ``upload_temp_name``.
+    """
+
+    capabilities = frozenset(Capability)
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        super().__init__(settings)
+        self._options = settings.options_as(SFTPOptions)
+        self._ssh: SSHSession | None = SSHSession(settings)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _close(self) -> None:
+        ssh, self._ssh = self._ssh, None
+        if ssh is not None:
+            ssh.close()
+
+    @property
+    def session(self) -> SSHSession:
+        """The open SSH session, reopened if the server dropped it since the last operation."""
+        ssh = self._ssh
+        if ssh is not None and (ssh.conn is None or ssh.conn.is_closed()):
+            ssh.close()
+            ssh = self._ssh = None
+        if ssh is None:
+            ssh = self._ssh = SSHSession(self.settings)
+        return ssh
+
+    def _details(self) -> dict[str, Any]:
+        conn = self._ssh.conn if self._ssh is not None else None
+        return {"cipher": conn.get_extra_info("send_cipher") if conn is not None else None}
+
+    def connection_facts(self) -> dict[str, Any]:
+        """The host key and how it was trusted, and how we logged in (``xfer profile test``)."""
+        ssh = self.session
+        facts: dict[str, Any] = {**self._details()}
+        if ssh.host_key is not None:
+            facts.update(host_key=ssh.host_key.fingerprint, host_key_trusted_by=ssh.host_key.trusted_by,
+                         login=ssh.host_key.username, auth=ssh.host_key.auth)
+        certificate = ssh.client_key.facts if ssh.client_key is not None else None
+        if certificate is not None:
+            facts.update(certificate_key_id=certificate.key_id, certificate_principals=list(certificate.principals),
+                         certificate_valid_until=certificate.valid_before.isoformat()
+                         if certificate.valid_before else None)
+        return facts
+
+    # -- the error boundary ------------------------------------------------------------------
+
+    def _run(self, action: str, path: str, work: Callable[[asyncssh.SFTPClient], Awaitable[_T]]) -> _T:
+        """Run ``work`` with the SFTP client on the session's loop; translate what it raises."""
+        ssh = self.session
+
+        async def call() -> _T:
+            assert ssh.sftp is not None
+            return await work(ssh.sftp)
+
+        try:
+            return ssh.run(call())
+        except XferError:
+            raise
+        except (asyncssh.Error, OSError, asyncssh.SFTPError) as exc:
+            raise self._translate(exc, action, path) from exc
+
+    def _translate(self, exc: BaseException, action: str, path: str) -> XferError:
+        server = self.settings.server
+        fields: dict[str, Any] = {"server": server, "path": path}
+        said = f" (server said: {exc.reason})" if isinstance(exc, asyncssh.SFTPError) and exc.reason else ""
+        if isinstance(exc, asyncssh.SFTPNoSuchFile | asyncssh.SFTPNoSuchPath):
+            return RemoteNotFound(f"{server}: {path} does not exist", **fields)
+        if isinstance(exc, asyncssh.SFTPPermissionDenied | asyncssh.SFTPWriteProtect):
+            return RemotePermissionDenied(f"{server}: permission denied while {action} {path}{said}", **fields)
+        if isinstance(exc, asyncssh.SFTPFileAlreadyExists):
+            return RemoteExists(f"{server}: {path} already exists", **fields)
+        if isinstance(exc, asyncssh.SFTPNoSpaceOnFilesystem | asyncssh.SFTPQuotaExceeded):
+            return RemoteStorageFull(f"{server}: no space left while {action} {path}{said}", **fields)
+        if isinstance(exc, asyncssh.SFTPFileIsADirectory):
+            return RemoteIsFolder(f"{server}: {path} is a folder", **fields)
+        if isinstance(exc, asyncssh.SFTPOpUnsupported):
+            return UnsupportedOperation(f"{server}: the SFTP server does not support {action}{said}", **fields)
+        if isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
+            return ConnectionDropped(f"{server}: the SSH connection was lost while {action} {path}", **fields)
+        if isinstance(exc, asyncssh.SFTPError):
+            return ServerError(f"{server}: {action} {path} failed{said}", **fields)
+        dropped = connect_error(exc, server)
+        return dropped or RemoteError(f"{server}: {action} {path} failed: {exc!r}", **fields)
+
+    # -- looking -----------------------------------------------------------------------------
+
+    @staticmethod
+    async def _stat(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
+        """``path``'s attributes (links followed), or None if nothing is there."""
+        try:
+            return await sftp.stat(path)
+        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+            return None
+
+    async def _listing(self, sftp: asyncssh.SFTPClient, folder: str, *, follow: bool) -> list[Entry]:
+        """The direct children of ``folder``, read within ``max_listing`` bytes.
+
+        With ``follow``, a link is shown as what it points to (as ``ls`` of a folder does);
+        without, as a link (``rm -r`` must never go through one).
+        """
+        limit, used = self.settings.max_listing, 0
+        entries: list[Entry] = []
+        async for name in sftp.scandir(folder):
+            filename = name.filename if isinstance(name.filename, str) else name.filename.decode("utf-8", "replace")
+            used += len(filename) + len(name.longname or "") + 64
+            if used > limit:
+                raise listing_too_large(self.settings.server, folder, limit)
+            if filename in (".", "..") or "/" in filename:
+                continue
+            if any("\udc80" <= c <= "\udcff" for c in filename):
+                _log.warning("%s: left out %r of the listing of %s: its name is not UTF-8", self.settings.server,
+                             filename.encode("utf-8", "surrogateescape"), folder)
+                continue
+            path = posixpath.join(folder, filename)
+            attrs = name.attrs
+            if follow and _kind(attrs) == "link":
+                attrs = await self._stat(sftp, path) or attrs
+            entries.append(_entry(path, attrs))
+        return entries
+
+    def _ls(self, path: str) -> list[Entry]:
+        async def work(sftp: asyncssh.SFTPClient) -> list[Entry]:
+            attrs = await sftp.stat(path)
+            if _kind(attrs) != "directory":
+                return [_entry(path, attrs)]
+            return await self._listing(sftp, path, follow=True)
+
+        return self._run("listing", path, work)
+
+    def _info(self, path: str) -> Entry:
+        async def work(sftp: asyncssh.SFTPClient) -> Entry:
+            return _entry(path, await sftp.stat(path))
+
+        return self._run("reading information about", path, work)
+
+    # -- transfers ---------------------------------------------------------------------------
+
+    def _get_file(
+        self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
+    ) -> TransferResult:
+        started = time.monotonic()
+
+        async def work(sftp: asyncssh.SFTPClient) -> tuple[int, str | None, bool]:
+            attrs = await sftp.stat(remote)
+            if _kind(attrs) == "directory":
+                raise RemoteIsFolder(
+                    f"{self.settings.server}: {remote} is a folder", hint="pass recursive=True to download folders",
+                    cli_hint="use -r to copy a folder", server=self.settings.server, path=remote,
+                )
+            sink_of = sink or AtomicDownload
+            with sink_of(local, expected_size=attrs.size, callback=callback, throttle=self.settings.throttle) as out:
+                async with sftp.open(remote, "rb") as handle:
+                    offset = 0
+                    # The next chunk's requests go out before this one is written to disk, so
+                    # the connection never idles while the disk works.
+                    ahead: asyncio.Future[bytes] = asyncio.ensure_future(handle.read(CHUNK, 0))
+                    try:
+                        while True:
+                            data = await ahead
+                            if not data:
+                                break
+                            offset += len(data)
+                            ahead = asyncio.ensure_future(handle.read(CHUNK, offset))
+                            out.write(data)
+                    finally:
+                        ahead.cancel()
+            # The sink compared the length with the server's stat (no hash offered here).
+            return offset, out.sha256, attrs.size is not None
+
+        size, sha256, size_checked = self._run("downloading", remote, work)
+        return TransferResult(
+            direction="get", local=local, remote=self.user_path(remote), size=size,
+            elapsed=time.monotonic() - started, details=self._details(), protocol=self.settings.scheme,
+            sha256=sha256, verified="size" if size_checked else "none",
+        )
+
+    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+        handle, size = open_for_upload(local)
+        started = time.monotonic()
+        folder, name = posixpath.split(remote)
+        temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part") \
+            if self._options.upload_temp_name else None
+        target = temp or remote
+        body: FileBody | None = None
+
+        async def send(sftp: asyncssh.SFTPClient) -> None:
+            existing = await self._stat(sftp, remote)
+            if existing is not None and _kind(existing) == "directory":
+                raise RemoteIsFolder(f"{self.settings.server}: {remote} is a folder; a file never replaces a folder",
+                                     server=self.settings.server, path=remote)
+            try:
+                remote_file = await sftp.open(target, "wb")
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                await self._make_folders(sftp, folder)  # put into new folders, as on the other protocols
+                remote_file = await sftp.open(target, "wb")
+            nonlocal body
+            handle.seek(0)
+            body = FileBody(handle, size, blocksize=CHUNK, callback=callback, name=local,
+                            throttle=self.settings.throttle)
+            try:
+                async with remote_file:
+                    await _write_all(remote_file, body)
+                stored = (await sftp.stat(target)).size
+                if stored != size:
+                    raise IntegrityError(
+                        f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
+                        "the upload was removed",
+                        hint="run the command again; check the server's disk space",
+                        server=self.settings.server, path=remote,
+                    )
+                if temp is not None:
+                    await self._install(sftp, temp, remote)
+            except BaseException:
+                await self._discard(sftp, target)
+                raise
+
+        with handle:
+            self._run("uploading", remote, send)
+        return TransferResult(
+            direction="put", local=local, remote=self.user_path(remote), size=size,
+            elapsed=time.monotonic() - started, details=self._details(), protocol=self.settings.scheme,
+            size_verified=True, temp_name=posixpath.basename(temp) if temp is not None else None,
+            sha256=body.sha256 if body is not None else None, verified="size",
+        )
+
+    @staticmethod
+    async def _discard(sftp: asyncssh.SFTPClient, path: str) -> None:
+        """Best effort: remove a partial upload (the connection may be gone)."""
+        try:
+            await sftp.remove(path)
+        except (asyncssh.Error, OSError, asyncssh.SFTPError):
+            pass
+
+    async def _install(self, sftp: asyncssh.SFTPClient, temp: str, remote: str) -> None:
+        """Rename the complete upload ``temp`` over ``remote``: atomically where the server can."""
+        try:
+            await sftp.posix_rename(temp, remote)
+            return
+        except asyncssh.SFTPOpUnsupported:
+            pass
+        if await self._stat(sftp, remote) is None:
+            await sftp.rename(temp, remote)
+            return
+        # SFTPv3 rename never replaces: move the old file aside, put the new one in, then drop the old.
+        aside = posixpath.join(posixpath.dirname(remote), f".{posixpath.basename(remote)}.{secrets.token_hex(4)}"
+                               ".xfer-old")
+        await sftp.rename(remote, aside)
+        try:
+            await sftp.rename(temp, remote)
+        except BaseException:
+            await sftp.rename(aside, remote)
+            raise
+        await sftp.remove(aside)
+
+    # -- offsets (what resuming builds on) ------------------------------------------------------
+
+    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
+        async def work(sftp: asyncssh.SFTPClient) -> bytes:
+            async with sftp.open(path, "rb") as handle:
+                data: bytes = await handle.read(-1 if length is None else length, start)
+                return data
+
+        return self._run("reading", path, work)
+
+    def write_range(self, path: str, offset: int, data: bytes) -> None:
+        """Write ``data`` into the remote file ``path`` at ``offset`` (created if missing, never truncated).
+
+        For continuing an interrupted upload in place (its temp file): nothing before
+        ``offset`` is sent again.
+        """
+        self._require(Capability.PUT)
+        target = self.remote_path(path)
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT
+            async with sftp.open(target, flags, encoding=None) as handle:
+                await handle.write(data, offset)
+
+        self._run("writing", target, work)
+
+    # -- folders and names ---------------------------------------------------------------------
+
+    async def _make_folders(self, sftp: asyncssh.SFTPClient, path: str) -> None:
+        """Create each missing level of ``path``; a level made meanwhile is fine, a file in the way is not."""
+        current = ""
+        for part in [p for p in path.split("/") if p]:
+            current = f"{current}/{part}"
+            attrs = await self._stat(sftp, current)
+            if attrs is not None:
+                if _kind(attrs) != "directory":
+                    raise RemoteExists(f"{self.settings.server}: {current} exists and is not a folder",
+                                       server=self.settings.server, path=current)
+                continue
+            try:
+                await sftp.mkdir(current)
+            except asyncssh.SFTPError:
+                made = await self._stat(sftp, current)
+                if made is None or _kind(made) != "directory":
+                    raise
+
+    def _mkdir(self, path: str, parents: bool) -> None:
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            attrs = await self._stat(sftp, path)
+            if attrs is not None and _kind(attrs) == "directory":
+                return
+            if attrs is not None:
+                raise RemoteExists(f"{self.settings.server}: {path} exists and is not a folder",
+                                   server=self.settings.server, path=path)
+            if parents:
+                await self._make_folders(sftp, path)
+            else:
+                await sftp.mkdir(path)
+
+        self._run("creating the folder", path, work)
+
+    def _rm(self, path: str, recursive: bool) -> None:
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            attrs = await sftp.lstat(path)  # a link is removed, never followed
+            if _kind(attrs) != "directory":
+                await sftp.remove(path)
+                return
+            if not recursive:
+                raise folder_needs_recursive(f"{self.settings.server}: {path} is a folder")
+            await self._remove_tree(sftp, path)
+
+        self._run("removing", path, work)
+
+    async def _remove_tree(self, sftp: asyncssh.SFTPClient, top: str) -> None:
+        """List the whole tree first (links not followed), then remove files, then folders bottom-up."""
+        folders: list[str] = []
+        files: list[str] = []
+        pending: list[tuple[str, int]] = [(top, 0)]
+        while pending:
+            folder, depth = pending.pop()
+            if depth > MAX_TREE_DEPTH:
+                raise RemoteError(
+                    f"{self.settings.server}: {top} is nested more than {MAX_TREE_DEPTH} folders deep; "
+                    "rm -r removed nothing", server=self.settings.server, path=top,
+                )
+            folders.append(folder)
+            for entry in await self._listing(sftp, folder, follow=False):
+                if entry.type == "directory":
+                    pending.append((entry.path, depth + 1))
+                else:
+                    files.append(entry.path)
+        for path in files:
+            await self._step(sftp.remove(path), "removing", path)
+        for folder in reversed(folders):
+            await self._step(sftp.rmdir(folder), "removing the folder", folder)
+
+    async def _step(self, work: Awaitable[None], action: str, path: str) -> None:
+        """One step of a larger operation: a refusal names the entry it was about."""
+        try:
+            await work
+        except asyncssh.SFTPError as exc:
+            raise self._translate(exc, action, path) from exc
+
+    def _rmdir(self, path: str) -> None:
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            await sftp.rmdir(path)
+
+        self._run("removing the folder", path, work)
+
+    def _mv(self, source: str, destination: str) -> None:
+        """Rename; an existing *file* at the destination is replaced (base.mv refused folders already)."""
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            target = await self._stat(sftp, destination)
+            if target is not None and _kind(target) == "directory":
+                raise RemoteIsFolder(f"{self.settings.server}: {destination} is a folder; xfer never replaces a folder",
+                                     server=self.settings.server, path=destination)
+            if target is None:
+                await self._step(sftp.rename(source, destination), "renaming", source)
+                return
+            await self._install(sftp, source, destination)
+
+        self._run("renaming to", destination, work)

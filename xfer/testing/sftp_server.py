@@ -1,0 +1,258 @@
+"""An in-process SFTP server (asyncssh) and a throwaway SSH PKI: user CA, host key, host certificate.
+
+For xfer's tests, ``xfer demo`` and users' own tests::
+
+    keys = create_ssh_keys(folder / "ssh")
+    with SFTPServer(keys, root=folder / "files") as srv:
+        remote = xfer.connect(srv.url, identity=str(keys.client_key),
+                              identity_password=f"file:{keys.passphrase_file}")
+
+Like a strict OpenSSH server with ``TrustedUserCAKeys``: the user ``xfer`` logs in with a
+certificate signed by the user CA whose principals name it (or, if the test allows, with a
+plain authorized key or a password).  The host key has a certificate from the host CA, and
+:attr:`SSHTestKeys.known_hosts_ca` trusts that CA (``@cert-authority``) while
+:meth:`SSHTestKeys.known_hosts_line` trusts the plain key.  Files live under ``root``
+(the server chroots there).  What the server saw: :attr:`SFTPServer.logins`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+__all__ = ["SFTPServer", "SSHTestKeys", "create_ssh_keys"]
+
+#: The passphrase of the test client key (a test secret, never a real one).
+PASSPHRASE = "xfer-ssh-test-passphrase"
+USER = "xfer"
+_DAY = 86400
+
+
+@dataclass(frozen=True)
+class SSHTestKeys:
+    """Files of a throwaway SSH PKI (paths; all keys ed25519)."""
+
+    __test__ = False
+
+    folder: Path
+    user_ca: Path  # private key of the user CA (its .pub beside it)
+    host_ca: Path
+    host_key: Path
+    host_cert: Path  # host certificate, principals 127.0.0.1 and localhost
+    client_key: Path  # encrypted with PASSPHRASE; client_key-cert.pub beside it: principal "xfer"
+    passphrase_file: Path
+    plain_key: Path  # unencrypted, no certificate (for authorized-keys logins)
+    expired_key: Path  # its certificate expired yesterday
+    other_principal_key: Path  # its certificate names "someone-else"
+    known_hosts_ca: Path  # "@cert-authority 127.0.0.1,localhost HOST-CA"
+
+    @property
+    def client_cert(self) -> Path:
+        return Path(f"{self.client_key}-cert.pub")
+
+    def host_public_key(self) -> asyncssh.SSHKey:
+        return asyncssh.read_private_key(str(self.host_key)).convert_to_public()
+
+    def host_fingerprint(self) -> str:
+        """``SHA256:...`` of the plain host key, as ssh-keygen -l prints it."""
+        return str(self.host_public_key().get_fingerprint("sha256")).rstrip("=")
+
+    def known_hosts_line(self, host: str, port: int) -> str:
+        """The known_hosts line that trusts the plain host key at ``host:port``."""
+        name = host if port == 22 else f"[{host}]:{port}"
+        return f"{name} {self.host_public_key().export_public_key('openssh').decode().strip()}\n"
+
+
+def _write_key(key: asyncssh.SSHKey, path: Path, passphrase: str | None = None) -> Path:
+    key.write_private_key(str(path), passphrase=passphrase)
+    path.chmod(0o600)
+    key.write_public_key(str(path) + ".pub")
+    return path
+
+
+def _user_cert(ca: asyncssh.SSHKey, key: asyncssh.SSHKey, path: Path, principals: list[str], *,
+               key_id: str, valid: tuple[float, float]) -> None:
+    cert = ca.generate_user_certificate(key, key_id, principals=principals, valid_after=int(valid[0]),
+                                        valid_before=int(valid[1]))
+    cert.write_certificate(str(path) + "-cert.pub")
+
+
+def create_ssh_keys(folder: str | Path, *, user: str = USER) -> SSHTestKeys:
+    """Generate the SSH PKI into ``folder`` (reused if already there); certificates name ``user``."""
+    where = Path(folder)
+    where.mkdir(parents=True, exist_ok=True)
+    keys = SSHTestKeys(
+        folder=where, user_ca=where / "user_ca", host_ca=where / "host_ca", host_key=where / "host_key",
+        host_cert=where / "host_key-cert.pub", client_key=where / "client_key",
+        passphrase_file=where / "passphrase.txt", plain_key=where / "plain_key",
+        expired_key=where / "expired_key", other_principal_key=where / "other_principal_key",
+        known_hosts_ca=where / "known_hosts_ca",
+    )
+    if keys.known_hosts_ca.exists():
+        return keys
+    now = time.time()
+    user_ca = asyncssh.generate_private_key("ssh-ed25519", comment="xfer test user CA")
+    host_ca = asyncssh.generate_private_key("ssh-ed25519", comment="xfer test host CA")
+    _write_key(user_ca, keys.user_ca)
+    _write_key(host_ca, keys.host_ca)
+    host = asyncssh.generate_private_key("ssh-ed25519")
+    _write_key(host, keys.host_key)
+    host_ca.generate_host_certificate(host, "xfer-test-host", principals=["127.0.0.1", "localhost"],
+                                      valid_after=int(now - _DAY), valid_before=int(now + 3650 * _DAY)
+                                      ).write_certificate(str(keys.host_cert))
+    client = asyncssh.generate_private_key("ssh-ed25519", comment="xfer test client")
+    _write_key(client, keys.client_key, PASSPHRASE)
+    _user_cert(user_ca, client, keys.client_key, [user], key_id="xfer-test-user",
+               valid=(now - _DAY, now + 3650 * _DAY))
+    _write_key(asyncssh.generate_private_key("ssh-ed25519"), keys.plain_key)
+    expired = asyncssh.generate_private_key("ssh-ed25519")
+    _write_key(expired, keys.expired_key)
+    _user_cert(user_ca, expired, keys.expired_key, [user], key_id="xfer-expired", valid=(now - 3 * _DAY, now - _DAY))
+    other = asyncssh.generate_private_key("ssh-ed25519")
+    _write_key(other, keys.other_principal_key)
+    _user_cert(user_ca, other, keys.other_principal_key, ["someone-else"], key_id="xfer-other-principal",
+               valid=(now - _DAY, now + 3650 * _DAY))
+    keys.passphrase_file.write_text(PASSPHRASE)
+    keys.passphrase_file.chmod(0o600)
+    ca_line = host_ca.export_public_key("openssh").decode().strip()
+    keys.known_hosts_ca.write_text(f"@cert-authority 127.0.0.1,localhost,[127.0.0.1]:*,[localhost]:* {ca_line}\n")
+    return keys
+
+
+class SFTPServer:
+    """A threaded asyncssh SFTP server; a context manager.  See the module docstring.
+
+    ``password``: also accept this password for ``user``.  ``authorized``: plain public
+    keys (paths to .pub files) accepted for ``user`` besides certificates from the user CA.
+    ``host_certificate``: present the host certificate (else only the plain host key).
+    ``trust_user_ca``: accept the user CA's certificates at all.  ``sftp_class``: an
+    :class:`asyncssh.SFTPServer` subclass, for a server that behaves otherwise (refuses a folder...).
+    """
+
+    def __init__(
+        self,
+        keys: SSHTestKeys,
+        *,
+        root: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        user: str = USER,
+        password: str | None = None,
+        authorized: tuple[Path, ...] = (),
+        host_certificate: bool = True,
+        trust_user_ca: bool = True,
+        sftp_class: type[asyncssh.SFTPServer] = asyncssh.SFTPServer,
+    ) -> None:
+        self.keys = keys
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.user = user
+        self.password = password
+        self._port = port
+        self._authorized = authorized
+        self._host_certificate = host_certificate
+        self._trust_user_ca = trust_user_ca
+        self._sftp_class = sftp_class
+        self.logins: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: Any = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"sftp://{self.user}@{self.host}:{self.port}/"
+
+    @property
+    def server(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def known_hosts(self, folder: Path) -> Path:
+        """A known_hosts file in ``folder`` that trusts this server's plain host key."""
+        path = folder / "known_hosts"
+        path.write_text(self.keys.known_hosts_line(self.host, self.port))
+        return path
+
+    def _authorized_keys(self) -> asyncssh.SSHAuthorizedKeys:
+        lines = []
+        if self._trust_user_ca:
+            lines.append("cert-authority " + Path(f"{self.keys.user_ca}.pub").read_text().strip())
+        lines += [Path(path).read_text().strip() for path in self._authorized]
+        return asyncssh.import_authorized_keys("\n".join(lines) + "\n")
+
+    def _factory(self) -> asyncssh.SSHServer:
+        outer = self
+
+        class Server(asyncssh.SSHServer):
+            def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+                self._conn = conn
+
+            def begin_auth(self, username: str) -> bool:
+                if username == outer.user:
+                    self._conn.set_authorized_keys(outer._authorized_keys())
+                return True
+
+            def password_auth_supported(self) -> bool:
+                return outer.password is not None
+
+            def validate_password(self, username: str, password: str) -> bool:
+                return username == outer.user and password == outer.password
+
+            def auth_completed(self) -> None:
+                outer.logins.append(str(self._conn.get_extra_info("username")))
+
+        return Server()
+
+    def __enter__(self) -> SFTPServer:
+        host_key = asyncssh.read_private_key(str(self.keys.host_key))
+        pair: Any = (host_key, asyncssh.read_certificate(str(self.keys.host_cert))) \
+            if self._host_certificate else host_key
+        loop = self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name="xfer-test-sftpd", daemon=True)
+        self._thread.start()
+        root = str(self.root)
+
+        async def start() -> Any:
+            return await asyncssh.create_server(
+                self._factory, self.host, self._port, server_host_keys=[pair],
+                sftp_factory=lambda chan: self._sftp_class(chan, chroot=root.encode()), allow_scp=False,
+            )
+
+        self._server = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop, server = self._loop, self._server
+        if loop is None:
+            return
+
+        async def stop() -> None:
+            server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 5)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        loop.close()
+        self._loop = None
+
+
+if __name__ == "__main__":  # python -m xfer.testing.sftp_server FOLDER [USER]: the keys docker-compose mounts
+    import sys
+
+    made = create_ssh_keys(sys.argv[1], user=sys.argv[2] if len(sys.argv) > 2 else USER)
+    print(f"SSH test keys in {made.folder}")
