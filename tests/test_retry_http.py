@@ -53,8 +53,13 @@ def test_cut_download_is_retried_and_resumed(xfer_https_server: Endpoint, tmp_pa
     assert target.read_bytes() == DATA
     assert result.attempts == 2
     assert proxy.connections[0].was_cut
-    down = sum(c.bytes_down for c in proxy.connections)
-    assert down <= 1.3 * SIZE, f"{down} bytes went down for {SIZE}: restarted instead of resumed"
+    # Resumed, not restarted: the second GET asked only for the rest.  (After a reset the
+    # bytes the client had not yet read are lost with its socket buffer, so the total
+    # through the proxy depends on how far behind the reader was; after a FIN it does not.)
+    assert proxy.connections[1].bytes_down < SIZE
+    if how == "fin":
+        down = sum(c.bytes_down for c in proxy.connections)
+        assert down <= 1.3 * SIZE, f"{down} bytes went down for {SIZE}: restarted instead of resumed"
     assert leftovers(tmp_path) == []
     assert any(r.getMessage().startswith("retry 1/3 in ") for r in caplog.records)
 

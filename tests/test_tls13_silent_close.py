@@ -82,9 +82,25 @@ def test_no_identity_is_certificate_required(
 def test_cli_exit_4_one_line(pki: TestPKI, tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with SilentRejectServer(pki) as srv:
         identity = ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}"]
-        code, _, err = run(capsys, "get", f"{srv.url}/f", str(tmp_path / "f"), "--ca", str(pki.root_ca), *identity)
+        code, _, err = run(capsys, "get", f"{srv.url}/f", str(tmp_path / "f"), "--ca", str(pki.root_ca), *identity,
+                           "--retries", "0")
     assert code == ExitCode.TLS, err
     one_error(err, CLOSED, "rejected our client certificate")
+
+
+def test_a_silent_close_is_tried_once_more_then_blamed_on_the_certificate(
+    pki: TestPKI, tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cut right after the handshake looks the same: one more try (not all of them) tells."""
+    with SilentRejectServer(pki) as srv:
+        identity = ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}"]
+        code, _, err = run(capsys, "get", f"{srv.url}/f", str(tmp_path / "f"), "--ca", str(pki.root_ca), *identity,
+                           "--retries", "5", "--retry-wait", "0.01")
+        assert srv.handshakes == 2
+    assert code == ExitCode.TLS, err
+    lines = err.splitlines()
+    assert lines[0].startswith("xfer: retry 1/5 in ") and "one more try tells" in lines[0]
+    assert lines[1].startswith(f"xfer: error: {srv.server} {CLOSED}")
 
 
 def test_profile_test_probe_sees_it(pki: TestPKI, client_context: ContextFactory) -> None:

@@ -195,14 +195,20 @@ class RetryPolicy:
         state: dict[str, Any] = {}
         cleanups: list[tuple[Callable[[], None], bool]] = []  # shared by the tries, like state
         number = 1
+        closed_once = False
         while True:
             attempt = Attempt(number, self.retries, self.resume, state, cleanups)
             try:
                 with _running(attempt):
                     return operation(), number
             except BaseException as exc:
+                # A server that closes right after the handshake may be refusing our certificate
+                # without a word (TLS 1.3), or the network cut the connection just then: the two
+                # look the same.  One more try tells them apart; twice in a row is a refusal.
+                ambiguous = not closed_once and isinstance(exc, Exception) and _closed_after_handshake(exc)
+                closed_once = closed_once or ambiguous
                 retry = isinstance(exc, Exception) and number <= self.retries and not attempt._final \
-                    and is_transient(exc, idempotent=idempotent)
+                    and (ambiguous or is_transient(exc, idempotent=idempotent))
                 if not retry:
                     # Keep what the tries left only for a later run to continue (--resume),
                     # and only when this failure is one a later run can get past.
@@ -212,8 +218,10 @@ class RetryPolicy:
                         raise _numbered(exc, number) from exc
                     raise
                 wait = self.delay(number, exc)
-                _log.warning("retry %d/%d in %.1f s: %s", number, self.retries, wait,
-                             describe(exc, progress() if progress else None))
+                reason = ("the server closed the connection right after the TLS handshake (a cut, or a refusal "
+                          "of our certificate: one more try tells)") if ambiguous else \
+                    describe(exc, progress() if progress else None)
+                _log.warning("retry %d/%d in %.1f s: %s", number, self.retries, wait, reason)
             try:
                 if reopen is not None:
                     reopen()
@@ -222,6 +230,13 @@ class RetryPolicy:
                 _give_up(attempt, keep=False)
                 raise
             number += 1
+
+
+def _closed_after_handshake(exc: BaseException) -> bool:
+    # Imported here: the CLI imports this module at start-up, and ``xfer --help`` stays without TLS code.
+    from .tls.translate import closed_after_handshake
+
+    return closed_after_handshake(exc)
 
 
 def _give_up(attempt: Attempt, *, keep: bool) -> None:

@@ -61,11 +61,13 @@ class FTPSEndpoint:
         timeout: float = 10.0,
         root: str = "/",
         max_listing: int | None = None,
+        retries: int | None = None,
         **options: Any,
     ) -> FTPSAdapter:
         """An open xfer adapter on this server (explicit or implicit to match), logged in as
         :attr:`user` unless told otherwise.  ``options`` are the ``[ftps]`` profile options;
-        ``max_listing`` (bytes) replaces the default cap on one listing."""
+        ``max_listing`` (bytes) replaces the default cap on one listing, ``retries`` the default
+        number of retries (0: what one try does)."""
         from ..adapters.base import ConnectionSettings
         from ..adapters.ftps import ExplicitFTPSAdapter, ImplicitFTPSAdapter
 
@@ -83,4 +85,6 @@ class FTPSEndpoint:
         )
         if max_listing is not None:
             settings = dataclasses.replace(settings, max_listing=max_listing)
+        if retries is not None:
+            settings = dataclasses.replace(settings, retries=retries)
         return cls(settings)

@@ -27,7 +27,8 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["ConnectionRecord", "Cut", "FaultProxy", "Plan"]
+__all__ = ["ConnectionRecord", "Cut", "FaultProxy", "Plan", "free_ports", "in_front_of"]
 
 Direction = Literal["up", "down"]
 How = Literal["fin", "rst", "stall"]
@@ -282,3 +283,40 @@ def _close(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
+
+
+#: Where :func:`in_front_of` listens: another loopback address, so the server's own port numbers are free there.
+PROXY_HOST = "127.0.0.2"
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` port numbers free on this machine now (for an FTP server's passive ports)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@contextlib.contextmanager
+def in_front_of(url: str, plan: Plan | None = None, *, passive_ports: Iterable[int] = ()) -> Iterator[
+        tuple[FaultProxy, str]]:
+    """A :class:`FaultProxy` in front of the server of ``url``, and the URL that goes through it.
+
+    The proxy listens on ``127.0.0.2`` at the server's own port, and for FTP at each of its
+    ``passive_ports`` (the server must use exactly these: the data connection goes to the
+    control connection's address at the port the server announces).  The server's certificate
+    must name ``127.0.0.2`` (:func:`xfer.testing.pki.create_pki`'s does)::
+
+        with in_front_of(endpoint.url, {0: Cut("down", after=100_000)}) as (proxy, url):
+            xfer.connect(url, ...).get_file("/big.bin", "big.bin")
+    """
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port
+    if port is None:
+        raise ValueError(f"{url}: name the port (the proxy listens at the same number)")
+    with FaultProxy((host, port), plan=plan, listen_host=PROXY_HOST, ports=[port, *passive_ports]) as proxy:
+        yield proxy, urllib.parse.urlunsplit(parts._replace(netloc=f"{PROXY_HOST}:{port}"))

@@ -24,21 +24,33 @@ Fixtures:
 ``xfer_serve``
     a factory for anything else: ``xfer_serve("ftps")`` (implicit FTPS),
     ``xfer_serve("https", tls_max="1.2")``.
+``xfer_faulty``
+    a server behind a fault-injecting proxy (:mod:`xfer.testing.faults`):
+    ``server = xfer_faulty("ftpes")``, then for each scenario
+    ``with server.through({0: Cut("down", after=1_000_000)}) as (proxy, profile): ...`` —
+    ``profile`` reaches the server through the proxy (for FTPS its data connections too),
+    ``proxy.connections`` tells what was cut and how many bytes went each way.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .endpoints import Endpoint, serve
+from .faults import FaultProxy, Plan, free_ports, in_front_of
 from .pki import TestPKI, create_pki
 
+if TYPE_CHECKING:
+    from ..profiles import Profile
+
 __all__ = [
+    "FaultyServer",
     "xfer_as2_server",
+    "xfer_faulty",
     "xfer_ftps_server",
     "xfer_https_server",
     "xfer_pki",
@@ -108,3 +120,34 @@ def xfer_sftp_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
     host certificate.  ``identity`` is the SSH key (its certificate beside it); ``ca`` the
     known_hosts file that trusts the host CA."""
     return xfer_serve("sftp")
+
+
+class FaultyServer:
+    """An embedded server (``endpoint``) that scenarios reach through a fresh fault proxy each."""
+
+    def __init__(self, endpoint: Endpoint, passive_ports: list[int]) -> None:
+        self.endpoint = endpoint
+        self.passive_ports = passive_ports
+
+    @contextlib.contextmanager
+    def through(self, plan: Plan | None = None) -> Iterator[tuple[FaultProxy, Profile]]:
+        """A proxy breaking connections per ``plan``, and the endpoint's profile going through it."""
+        from ..profiles import Profile
+
+        with in_front_of(self.endpoint.url, plan, passive_ports=self.passive_ports) as (proxy, url):
+            profile = self.endpoint.profile
+            yield proxy, Profile.from_mapping(profile.name, {**profile.to_toml(), "url": url})
+
+
+@pytest.fixture
+def xfer_faulty(xfer_serve: Callable[..., Endpoint]) -> Callable[..., FaultyServer]:
+    """``xfer_faulty(protocol, **server_options) -> FaultyServer``; FTP servers get fixed passive ports."""
+
+    def start(protocol: str, **options: Any) -> FaultyServer:
+        passive: list[int] = []
+        if protocol in ("ftps", "ftpes"):
+            passive = free_ports(4)
+            options["handler_attrs"] = {**options.get("handler_attrs", {}), "passive_ports": passive}
+        return FaultyServer(xfer_serve(protocol, **options), passive)
+
+    return start
