@@ -108,3 +108,15 @@ def test_every_cut_transfer_arrives_byte_exact(
     left = hidden(root) + hidden(tmp_path)
     assert not left, f"part or temporary files left: {left}"
     assert not failures, "\n".join(failures)
+
+
+def test_readme_fault_proxy_example(xfer_faulty: Callable[..., FaultyServer], tmp_path: Path) -> None:
+    """The README's example, as written there."""
+    server = xfer_faulty("ftpes")
+    (server.endpoint.root / "big.csv").write_bytes(b"x" * 5_000_000)
+    with server.through({1: Cut("down", after=2_000_000)}) as (proxy, profile):
+        with xfer.connect(profile, retries=3, retry_wait=0.01) as remote:
+            result = remote.get_file("/big.csv", tmp_path / "big.csv")
+    assert result.attempts == 2 and proxy.connections[1].was_cut
+    assert sum(c.bytes_down for c in proxy.connections) < 1.3 * 5_000_000
+    assert (tmp_path / "big.csv").read_bytes() == b"x" * 5_000_000
