@@ -262,3 +262,22 @@ def test_doctor_takes_a_url_with_the_connection_flags(
                             "--username", "xfer", "--password", password], capsys)
     assert code == ExitCode.TLS
     assert "the .p12 lacks the intermediate the server needs" in out and out.startswith(f"xfer doctor: {running.url}")
+
+
+@pytest.mark.parametrize("protocol", ["ftpes", "https", "davs"])
+def test_protocol_step_lists_the_profile_folder_not_the_folder_twice(
+    protocol: str, pki: TestPKI, tmp_path: Path
+) -> None:
+    """A profile URL with a path (``ftpes://host/inbox``): the adapter's paths are under it."""
+    from xfer.doctor import diagnose
+    from xfer.profiles import Profile
+    from xfer.testing.endpoints import serve
+
+    with serve(protocol, pki, root=tmp_path / "root") as endpoint:
+        (endpoint.root / "inbox").mkdir()
+        (endpoint.root / "inbox" / "a.txt").write_text("a")
+        values = {**endpoint.profile.to_toml(), "url": endpoint.url.rstrip("/") + "/inbox/"}
+        report = diagnose(Profile.from_mapping("inbox", values))
+    assert report.failed is None, [(s.key, s.lines) for s in report.steps if s.status != "ok"]
+    protocol_step = next(s for s in report.steps if s.key == "protocol")
+    assert protocol_step.facts.get("entries", 1) == 1

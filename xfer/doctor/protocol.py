@@ -70,7 +70,7 @@ def _ftps(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adap
         step.facts["login"] = "ok"
         step.facts["pbsz_prot"] = "PBSZ 0, PROT P accepted"
         step.lines.append(f"login as {step.facts['username']}: ok; PBSZ 0 / PROT P accepted")
-        entries = remote.ls(profile.endpoint.path or "/")
+        entries = remote.ls("/")  # under the connection root (the URL's path)
         data = list(getattr(remote, "data_connections", []))
         # The adapter's control connection, for one more listing *without* session reuse.
         control = getattr(remote, "_ftp", None)
@@ -149,7 +149,7 @@ def _http(step: Step, profile: Profile, connect: Callable[[], Adapter], *, webda
                 step.lines.append(f"GET {root}: HTTP {answer.status_code} ({kind or 'no content type'})")
         if not webdav:
             try:
-                entries = remote.ls(root)
+                entries = remote.ls("/")  # under the connection root (the URL's path)
             except UnsupportedOperation as exc:
                 step.facts["listing_format"] = None
                 step.lines.append(f"listing: not offered ({exc.message})")
@@ -172,7 +172,7 @@ def _generic(step: Step, profile: Profile, connect: Callable[[], Adapter]) -> No
             step.facts[key] = value
             step.lines.append(f"{key.replace('_', ' ')}: {value}")
         if Capability.LS in remote.capabilities:
-            entries = remote.ls(profile.endpoint.path or "/")
+            entries = remote.ls("/")  # paths are under the connection root: the URL's path
             step.facts["entries"] = len(entries)
             step.lines.append(f"listing of the root: {len(entries)} entries")
 

@@ -1,0 +1,97 @@
+"""Issue 13's cut run against the bed's real daemons: each transfer cut once, all byte-exact.
+
+The in-process run (``tests/test_hundred_cuts.py``) does 100; here each real server gets eight
+transfers (put and get alternating, 1 KiB to 16 MiB, a seeded random cut point), through
+:func:`xfer.testing.faults.in_front_of` on 127.0.0.2 at the server's own port numbers (FTP's
+passive range too).  The same checks: byte-identical, nothing hidden left on either side, a
+resume rather than a restart for gets and FTPS puts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import xfer
+from integration.bed import ServerInfo
+from tests.test_hundred_cuts import OVERHEAD_PER_CONNECTION, RATIO, Case, cut_once, hidden
+from xfer.testing.faults import in_front_of
+from xfer.testing.pki import TestPKI
+
+pytestmark = pytest.mark.integration
+
+SERVERS = ["nginx", "apache", "vsftpd-explicit", "vsftpd-implicit", "proftpd", "pureftpd"]
+TRANSFERS = 8
+
+
+def cases(name: str) -> list[Case]:
+    rng = random.Random(f"bed-cuts-{name}")
+    result = []
+    for number in range(TRANSFERS):
+        size = int(2 ** rng.uniform(10, 24))
+        result.append(Case(number, "put" if number % 2 else "get", size, rng.randint(1, size)))
+    return result
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_every_cut_transfer_arrives_byte_exact(
+    name: str, bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    info = bed_server(name)
+    url = info.extra.get("webdav_url", info.url) if name == "apache" else info.url
+    passive: list[int] = []
+    if "passive_ports" in info.extra:
+        first, last = info.extra["passive_ports"]
+        passive = list(range(first, last + 1))
+    options: dict[str, Any] = {}
+    if info.username:
+        monkeypatch.setenv("XFER_T_CUT_PW", info.password or "")
+        options = {"username": info.username, "password": "env:XFER_T_CUT_PW"}
+    folder = f"cuts-{name}"
+    (info.root / folder).mkdir(exist_ok=True)
+    if info.username:
+        import shutil
+
+        shutil.chown(info.root / folder, info.username)
+    failures: list[str] = []
+    for case in cases(name):
+        data = random.Random(case.number).randbytes(case.size)
+        file_name = f"f{case.number:02d}.bin"
+        local, there = tmp_path / file_name, info.root / folder / file_name
+        if case.direction == "get":
+            there.write_bytes(data)
+            there.chmod(0o644)
+        else:
+            local.write_bytes(data)
+        with in_front_of(url, cut_once(case, passive), passive_ports=passive) as (proxy, proxied):
+            with xfer.connect(proxied, identity=str(bed_pki.client_p12),
+                              identity_password=f"file:{bed_pki.password_file}", ca=str(bed_pki.root_ca),
+                              retries=5, retry_wait=0.01, **options) as remote:
+                remote_path = f"/{folder}/{file_name}"
+                if case.direction == "get":
+                    result = remote.get_file(remote_path, local)
+                else:
+                    result = remote.put_file(local, remote_path)
+        arrived = (local if case.direction == "get" else there).read_bytes()
+        moved = sum(c.bytes_down if case.direction == "get" else c.bytes_up for c in proxy.connections)
+        allowed = RATIO * case.size + OVERHEAD_PER_CONNECTION * len(proxy.connections)
+        what = f"{name} {case.direction} #{case.number} of {case.size} B cut at {case.cut_at}"
+        if arrived != data:
+            failures.append(f"{what}: content differs ({len(arrived)} B arrived)")
+        if not any(c.was_cut for c in proxy.connections):
+            failures.append(f"{what}: the proxy never cut it")
+        if result.sha256 != hashlib.sha256(data).hexdigest():
+            failures.append(f"{what}: result sha256 is not the file's")
+        if (case.direction == "get" or passive) and moved > allowed:
+            failures.append(f"{what}: {moved} B through the proxy, more than {allowed:.0f} (restarted?)")
+        there.unlink()
+        local.unlink()
+    left = hidden(info.root / folder) + hidden(tmp_path)
+    assert not left, f"part or temporary files left: {left}"
+    assert not failures, "\n".join(failures)
