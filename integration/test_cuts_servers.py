@@ -22,6 +22,7 @@ from integration.bed import ServerInfo
 from tests.test_hundred_cuts import OVERHEAD_PER_CONNECTION, RATIO, Case, cut_once, hidden
 from xfer.testing.faults import in_front_of
 from xfer.testing.pki import TestPKI
+from xfer.types import Capability
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +55,14 @@ def test_every_cut_transfer_arrives_byte_exact(
         monkeypatch.setenv("XFER_T_CUT_PW", info.password or "")
         options = {"username": info.username, "password": "env:XFER_T_CUT_PW"}
     folder = f"cuts-{name}"
-    (info.root / folder).mkdir(exist_ok=True)
-    if info.username:
-        import shutil
-
-        shutil.chown(info.root / folder, info.username)
+    identity = {"identity": str(bed_pki.client_p12), "identity_password": f"file:{bed_pki.password_file}",
+                "ca": str(bed_pki.root_ca), **options}
+    with xfer.connect(url, **identity) as direct:  # made by the server's own user, as uploads are
+        if Capability.MKDIR in direct.capabilities:
+            direct.mkdir(f"/{folder}")
+        else:  # plain HTTPS: a folder its worker may write into
+            (info.root / folder).mkdir(exist_ok=True)
+            (info.root / folder).chmod(0o777)
     failures: list[str] = []
     for case in cases(name):
         data = random.Random(case.number).randbytes(case.size)
@@ -70,9 +74,7 @@ def test_every_cut_transfer_arrives_byte_exact(
         else:
             local.write_bytes(data)
         with in_front_of(url, cut_once(case, passive), passive_ports=passive) as (proxy, proxied):
-            with xfer.connect(proxied, identity=str(bed_pki.client_p12),
-                              identity_password=f"file:{bed_pki.password_file}", ca=str(bed_pki.root_ca),
-                              retries=5, retry_wait=0.01, **options) as remote:
+            with xfer.connect(proxied, retries=5, retry_wait=0.01, **identity) as remote:
                 remote_path = f"/{folder}/{file_name}"
                 if case.direction == "get":
                     result = remote.get_file(remote_path, local)

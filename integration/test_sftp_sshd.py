@@ -83,7 +83,8 @@ def test_certificate_accepted(sshd: ServerInfo, profiles: Callable[..., str], tm
     assert 'Accepted certificate ID "xfer-test-user"' in log
     code, out, err = run(capsys, "profile", "test", name, "--json")
     assert code == 0, err
-    facts = json.loads(out)  # sshd's HostCertificate, verified through the @cert-authority line
+    # sshd's HostCertificate, verified through the @cert-authority line (the doctor report's protocol step)
+    facts = next(step["facts"] for step in json.loads(out)["steps"] if step["key"] == "protocol")
     assert facts["host_key_trusted_by"] == "known_hosts @cert-authority"
     assert facts["host_key"] == sshd.extra["host_fingerprint"] and facts["auth"] == "certificate"
     assert run(capsys, "rm", "-r", f"{name}:/in")[0] == 0
