@@ -97,3 +97,34 @@ def test_every_cut_transfer_arrives_byte_exact(
     left = hidden(info.root / folder) + hidden(tmp_path)
     assert not left, f"part or temporary files left: {left}"
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(("name", "ranged"), [("apache", True), ("nginx", False)])
+def test_webdav_upload_resumes_with_content_range_where_the_server_takes_it(
+    name: str, ranged: bool, bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path
+) -> None:
+    """Apache takes PUT with Content-Range: a cut upload goes on from the pieces it has
+    (at most 1.3 times the file through the proxy).  nginx answers 501: one whole PUT, as before."""
+    info = bed_server(name)
+    url = info.extra.get("webdav_url", info.url)
+    size = 40 << 20
+    data = random.Random(40).randbytes(size)
+    local = tmp_path / "big.bin"
+    local.write_bytes(data)
+    identity: dict[str, Any] = {"identity": str(bed_pki.client_p12),
+                                "identity_password": f"file:{bed_pki.password_file}", "ca": str(bed_pki.root_ca)}
+    cut = Case(0, "put", size, 25 << 20)
+    with in_front_of(url, cut_once(cut, []) if ranged else None) as (proxy, proxied):
+        with xfer.connect(proxied, retries=5, retry_wait=0.01, **identity) as remote:
+            result = remote.put_file(local, "/ranged-put.bin")
+            assert remote.http.ranged_puts is ranged  # type: ignore[attr-defined]
+    there = info.root / "ranged-put.bin"
+    assert there.read_bytes() == data
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    up = sum(c.bytes_up for c in proxy.connections)
+    if ranged:
+        assert proxy.connections[0].was_cut and result.attempts == 2
+        assert up <= RATIO * size, f"{up} bytes up for {size}: restarted instead of continued"
+        assert result.details["content_range_pieces"] == 3
+    there.unlink()
+    assert hidden(info.root) == []

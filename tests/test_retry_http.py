@@ -156,3 +156,24 @@ def test_cut_upload_is_retried_not_blamed_on_the_certificate(
     assert result.attempts == 2
     assert (endpoint.root / "up.bin").read_bytes() == DATA
     assert [p.name for p in endpoint.root.iterdir()] == ["up.bin"]
+
+
+def test_webdav_large_upload_cut_arrives_whole(xfer_webdav_server: Endpoint, tmp_path: Path) -> None:
+    """Large WebDAV uploads under retries try Content-Range pieces, continued after a cut where
+    the server takes them (Apache: integration/test_cuts_servers.py).  Where it does not, one
+    whole PUT as before: the file arrives whole and nothing is left beside it."""
+    size = 40 << 20
+    data = hashlib.sha256(b"dav").digest() * (size // 32)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    plan = {0: Cut("up", after=25 << 20)}
+    with FaultProxy(upstream(xfer_webdav_server), plan=plan) as proxy, \
+            connect(xfer_webdav_server, proxy) as remote:
+        result = remote.put_file(source, "/big.bin")
+        ranged = remote.http.ranged_puts  # type: ignore[attr-defined]
+    assert (xfer_webdav_server.root / "big.bin").read_bytes() == data
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert sorted(p.name for p in xfer_webdav_server.root.iterdir()) == ["big.bin"]
+    # wsgidav does not take Content-Range pieces: the upload fell back to one whole PUT, and the
+    # try after the cut sent it again from byte 0.
+    assert ranged is False and result.attempts == 2

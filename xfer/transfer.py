@@ -191,6 +191,7 @@ class FileBody:
         name: str | None = None,
         also: str | None = None,
         throttle: TokenBucket | None = None,
+        hash: StreamHash | None = None,
     ) -> None:
         self._handle = handle
         self._name = name
@@ -198,7 +199,8 @@ class FileBody:
         self._blocksize = blocksize
         self._callback = callback
         self.sent = 0
-        self._hash = StreamHash(also)
+        # ``hash``: one running hash over several bodies (the pieces of a ranged upload).
+        self._hash = hash if hash is not None else StreamHash(also)
         self._throttle = throttle
 
     def __len__(self) -> int:

@@ -78,6 +78,8 @@ class HTTPTransfer:
         self.throttle = settings.throttle
         #: The hashes of the last upload's bytes, for a check after a later step (WebDAV's MOVE).
         self.last_hash = StreamHash()
+        #: Whether the server takes PUTs with Content-Range (None: not known yet); see upload_ranged.
+        self.ranged_puts: bool | None = None
         self.session: XferSession = create_session(
             settings.ssl_context,
             server=settings.server,
@@ -373,8 +375,8 @@ class HTTPTransfer:
         with response:
             return response.status_code in (200, 204, 404)
 
-    def send_put(self, remote: str, data: Any) -> requests.Response:
-        """The PUT request itself.
+    def send_put(self, remote: str, data: Any, headers: dict[str, str] | None = None) -> requests.Response:
+        """The PUT request itself (``headers`` added to ours).
 
         Redirects are not followed: requests re-sends a PUT answered ``301``/``302`` as a
         ``GET``, and the upload would "succeed" with the server's current file.
@@ -382,9 +384,82 @@ class HTTPTransfer:
         return self.session.put(
             self.session.url_for(remote),
             data=data,
-            headers={"Content-Type": "application/octet-stream"},
+            headers={"Content-Type": "application/octet-stream", **(headers or {})},
             allow_redirects=False,
         )
+
+    def upload_ranged(
+        self,
+        local: str,
+        remote: str,
+        callback: ProgressCallback | None,
+        *,
+        send_put: Callable[..., requests.Response],
+        resume: bool,
+    ) -> TransferResult | None:
+        """PUT ``local`` to ``remote`` in pieces of :data:`RANGED_PUT_CHUNK` with ``Content-Range``,
+        so that a retry after a cut sends only what the server does not have yet.
+
+        ``resume``: ``remote`` holds the pieces an earlier try sent; its size (HEAD) says where
+        to go on.  Each piece is checked by HEAD: the file must have grown to the end of it.
+        None (nothing to conclude from) when the server does not take ranged PUTs: it refuses
+        the header (nginx: 501) or ignores it and stores each piece as the whole file; the
+        caller then sends the file in one PUT, as on any server.  :attr:`ranged_puts` remembers
+        the answer for this connection.
+        """
+        handle, size = open_for_upload(local)
+        started = time.monotonic()
+        running = StreamHash("md5" if self.checksum else None)
+        with handle, self.session.translating():
+            offset = 0
+            if resume:
+                stored = self._stored_length(remote)
+                offset = stored if stored is not None and stored <= size else 0
+            FileBody(handle, 0, hash=running).skip(offset)  # the bytes the server has: hashed, not sent
+            while offset < size:
+                count = min(RANGED_PUT_CHUNK, size - offset)
+                handle.seek(offset)
+
+                def moved(done: int, total: int | None, base: int = offset) -> None:
+                    if callback is not None:
+                        callback(base + done, size)
+
+                body = FileBody(handle, count, callback=moved, name=local, throttle=self.throttle, hash=running)
+                headers = {"Content-Range": f"bytes {offset}-{offset + count - 1}/{size}"}
+                try:
+                    response = send_put(remote, body, headers)
+                except XferError as exc:
+                    if exc.status in _RANGE_REFUSED and offset == 0:
+                        self.ranged_puts = False
+                        return None
+                    raise
+                with response:
+                    if response.status_code in _RANGE_REFUSED and offset == 0:
+                        drain_error_body(response)
+                        self.ranged_puts = False
+                        return None
+                    self.check_upload(response, remote)
+                    drain_error_body(response)
+                if self._stored_length(remote) != offset + count:
+                    self.ranged_puts = False  # Content-Range ignored: each piece replaced the file
+                    return None
+                offset += count
+                self.ranged_puts = True
+        self.last_hash = running
+        return TransferResult(
+            direction="put", local=local, remote=self._user_path(remote), size=size,
+            elapsed=time.monotonic() - started, sha256=running.hexdigest(),
+            details={"method": "PUT", "content_range_pieces": -(-size // RANGED_PUT_CHUNK)},
+            size_verified=True,
+        )
+
+    def _stored_length(self, remote: str) -> int | None:
+        """The size the server reports for ``remote`` (HEAD), None if it has no such file."""
+        response = self.session.head(
+            self.session.url_for(remote), headers={"Accept-Encoding": "identity"}, allow_redirects=False
+        )
+        with response:
+            return content_length(response) if response.status_code == 200 else None
 
     def check_upload(self, response: requests.Response, remote: str) -> None:
         """A 2xx answer, or the error; a missing parent folder gets words of its own.
@@ -674,6 +749,14 @@ class ChunkedUpload(RemoteWriter):
     def _cleanup(self) -> None:
         if self._on_discard is not None:
             self._on_discard()
+
+
+#: The pieces of a ranged upload (:meth:`HTTPTransfer.upload_ranged`): what a retry after a cut
+#: may have to send again at most, against one request (and one HEAD) per piece.
+RANGED_PUT_CHUNK = 16 * 2**20
+#: Answers to a PUT with ``Content-Range`` that mean "not this way" (RFC 9110 forbids it in
+#: principle: 400; nginx: 501).
+_RANGE_REFUSED = frozenset({400, 405, 411, 416, 501})
 
 
 def content_length(response: requests.Response) -> int | None:

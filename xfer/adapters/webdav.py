@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import posixpath
 import secrets
 import threading
@@ -44,11 +45,12 @@ from ..errors import (
 from ..http_errors import map_http_error
 from ..http_session import XferSession, drain_error_body, origin_of
 from ..protocols.webdav import WebDAVOptions
+from ..retry import current_attempt
 from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
-from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
+from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter
 
 __all__ = ["WebDAVAdapter", "WebDAVOptions"]
@@ -666,10 +668,21 @@ class WebDAVAdapter(Adapter):
         if not self.dav_options.upload_temp_name:
             return http.upload(local, remote, callback, check_size=http.options.verify_upload, send_put=self._send_put)
         target = _temp_name(remote)
+        # Under retries a large file goes up in Content-Range pieces where the server takes them
+        # (Apache): a try after a cut continues the part the last one left, not from byte 0.
+        attempt = current_attempt()
+        key = f"dav-put:{remote}"
+        kept: str | None = attempt.state.get(key) if attempt is not None else None
+        ranged = attempt is not None and attempt.retries > 0 and http.ranged_puts is not False \
+            and _size_or_zero(local) > RANGED_PUT_CHUNK
+        target = kept or target
         try:
             # The size is checked after the MOVE.
-            result = http.upload(local, target, callback, check_size=False, send_put=self._send_put,
-                                 checked_later=True)
+            result = http.upload_ranged(local, target, callback, send_put=self._send_put,
+                                        resume=kept is not None) if ranged else None
+            if result is None:
+                result = http.upload(local, target, callback, check_size=False, send_put=self._send_put,
+                                     checked_later=True)
             if http.checksum and result.verified == "none":
                 # --checksum and the PUT answer stated no hash: ask before the MOVE, so that
                 # nothing the server has not vouched for is installed.
@@ -678,6 +691,15 @@ class WebDAVAdapter(Adapter):
                     offered, target, size_checked=stored, remove=target, installed=False
                 )
             self._into_place(target, remote)
+        except Exception:
+            if ranged and http.ranged_puts and attempt is not None:
+                # The pieces sent stay for the next try; the retry loop removes them if none comes.
+                if kept is None:
+                    attempt.state[key] = target
+                    attempt.on_give_up(lambda: self._discard(target))
+            else:
+                self._discard(target)
+            raise
         except BaseException:
             # Whatever stopped the upload (Ctrl-C, TLS, a refused MOVE, a local read error),
             # the temporary file must not stay behind; the original error is what propagates.
@@ -740,11 +762,11 @@ class WebDAVAdapter(Adapter):
                              send_put=self._send_put, then=then, discard=lambda: self._discard(target),
                              temp_name=target)
 
-    def _send_put(self, remote: str, data: Any) -> requests.Response:
+    def _send_put(self, remote: str, data: Any, headers: dict[str, str] | None = None) -> requests.Response:
         # Watched around the PUT only: a 405 on the size-check HEAD after it is not "PUT refused".
         with self._watching(_PUT_ERRORS):
             try:
-                return self.http.send_put(remote, data)
+                return self.http.send_put(remote, data, headers)
             except _DAVStatus as failure:
                 # A PUT onto a folder gets 405, 409, 403, even a redirect to the folder's URL
                 # (Apache): only then is it worth a look.
@@ -779,6 +801,14 @@ class WebDAVAdapter(Adapter):
         """
         with contextlib.suppress(Exception):
             self._dav("clean", path, accept=range(400, 600))
+
+
+def _size_or_zero(local: str) -> int:
+    """The local file's size; 0 if it cannot be read (the upload itself then says why)."""
+    try:
+        return os.stat(local).st_size
+    except OSError:
+        return 0
 
 
 def _temp_name(remote: str) -> str:
