@@ -133,7 +133,7 @@ def test_download_without_close_notify_and_no_size_is_not_proven(
 ) -> None:
     """All bytes arrived, but nothing says so: without SIZE and MLST the FIN could be a cut."""
     with FakeFTPSServer(pki, root=root, size=False, mlst=False, cut_after=70_000) as srv:
-        remote = srv.adapter(client_context())
+        remote = srv.adapter(client_context(), retries=0)
         with remote, pytest.raises(IntegrityError):
             remote.get_file("/in/a.edi", tmp_path / "a.edi")
     assert not (tmp_path / "a.edi").exists()
@@ -148,7 +148,7 @@ def test_listing_cut_without_close_notify_is_an_integrity_error(
     for number in range(10):
         (root / "in" / f"f{number}.edi").write_bytes(b"x")
     with FakeFTPSServer(pki, root=root, tls_max=tls_version, mlst=mlst, cut_after=150) as srv:
-        remote = srv.adapter(client_context(tls_max=tls_version))
+        remote = srv.adapter(client_context(tls_max=tls_version), retries=0)
         with remote:
             with pytest.raises(IntegrityError, match="listing of /in"):
                 remote.ls("/in")

@@ -43,8 +43,9 @@ OLD = b"the previous, good version\n"
 
 def _adapter(srv: HTTPSServer | ScriptedHTTPSServer, ctx: XferSSLContext, *, max_listing: int = 64 << 20,
              **options: Any) -> HTTPSAdapter:
+    # One try: these tests are about what one hostile answer does (tests/test_retry*.py: several).
     settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/", ssl_context=ctx,
-                                  timeout=10, options=options, max_listing=max_listing)
+                                  timeout=10, options=options, max_listing=max_listing, retries=0)
     return HTTPSAdapter(settings)
 
 

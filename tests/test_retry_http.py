@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import xfer
-from xfer.errors import RemoteNotFound, TransferCut
+from xfer.errors import ConnectionDropped, RemoteNotFound, TransferCut
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.faults import Cut, FaultProxy
 
@@ -80,9 +80,11 @@ def test_every_try_cut_fails_with_nothing_left(xfer_https_server: Endpoint, tmp_
     target.write_bytes(b"old")
     with FaultProxy(upstream(xfer_https_server), plan=lambda n, port: Cut("down", after=300_000)) as proxy, \
             connect(xfer_https_server, proxy, retries=2) as remote:
-        with pytest.raises(TransferCut) as caught:
+        with pytest.raises(ConnectionDropped) as caught:
             remote.get_file("/big.bin", target)
-    assert caught.value.attempt == 3
+    # Cut on every try: the connection is what fails (exit 5); one try alone is a truncation (exit 7).
+    assert caught.value.attempt == 3 and caught.value.exit_code == 5
+    assert isinstance(caught.value.__cause__, TransferCut)
     assert len(proxy.connections) == 3
     assert target.read_bytes() == b"old"
     assert leftovers(tmp_path) == []

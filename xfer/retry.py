@@ -251,7 +251,18 @@ def _give_up(attempt: Attempt, *, keep: bool) -> None:
 
 
 def _numbered(exc: XferError, number: int) -> XferError:
-    """``exc`` with ``attempt=number`` (the error as it was if its class cannot be rebuilt)."""
+    """``exc`` with ``attempt=number`` (the error as it was if its class cannot be rebuilt).
+
+    A stream cut on every try ends as :class:`~xfer.errors.ConnectionDropped` (exit 5): with
+    one try the cut is an integrity error (what arrived is not the whole file, exit 7); after
+    several, the connection is what keeps failing, and that is what the exit code says.
+    """
+    if isinstance(exc, TransferCut):
+        return ConnectionDropped(
+            f"{exc.message} (the connection was cut on each of {number} tries)",
+            hint="check the network path to the server and run it again (get --resume goes on from the part)",
+            server=exc.server, path=exc.path, status=exc.status, reply_code=exc.reply_code, attempt=number,
+        )
     try:
         return exc.copy_with(attempt=number)
     except TypeError:
