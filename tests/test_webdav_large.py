@@ -64,5 +64,8 @@ def test_one_gib_put_and_get_with_flat_memory(server: WebDAVServer, pki: TestPKI
     assert sha256_of(target) == expected
     assert [p.name for p in (server.root / "big").iterdir()] == ["file.bin"]
     puts = [r for r in server.requests if r.method == "PUT"]
-    assert puts[0].headers["Content-Length"] == str(size) and "Transfer-Encoding" not in puts[0].headers
+    # Under retries a large upload first asks (one-byte Content-Range pieces) whether the server
+    # takes pieces; this one refuses the first, so the file goes in one streamed PUT.
+    assert puts[0].headers.get("Content-Range") == f"bytes 0-0/{size}" and len(puts) == 2
+    assert puts[-1].headers["Content-Length"] == str(size) and "Transfer-Encoding" not in puts[-1].headers
     assert server.handshakes == 1

@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import requests
 
@@ -415,6 +415,13 @@ class HTTPTransfer:
             if resume:
                 stored = self._stored_length(remote)
                 offset = stored if stored is not None and stored <= size else 0
+            if offset == 0 and self.ranged_puts is None:
+                # Two one-byte pieces tell a server that takes Content-Range (the file is 2 bytes
+                # long) from one that ignores it (1 byte) before any large piece is spent on it.
+                self.ranged_puts = self._takes_ranges(remote, handle, size, send_put)
+                if not self.ranged_puts:
+                    return None
+                offset = 2
             FileBody(handle, 0, hash=running).skip(offset)  # the bytes the server has: hashed, not sent
             while offset < size:
                 count = min(RANGED_PUT_CHUNK, size - offset)
@@ -452,6 +459,25 @@ class HTTPTransfer:
             details={"method": "PUT", "content_range_pieces": -(-size // RANGED_PUT_CHUNK)},
             size_verified=True,
         )
+
+    def _takes_ranges(
+        self, remote: str, handle: BinaryIO, size: int, send_put: Callable[..., requests.Response]
+    ) -> bool:
+        """PUT bytes 0 and 1 of the file as two pieces: does the server put them together?"""
+        for first in (0, 1):
+            handle.seek(first)
+            try:
+                response = send_put(remote, handle.read(1), {"Content-Range": f"bytes {first}-{first}/{size}"})
+            except XferError as exc:
+                if exc.status in _RANGE_REFUSED:
+                    return False
+                raise
+            with response:
+                drain_error_body(response)
+                if response.status_code in _RANGE_REFUSED:
+                    return False
+                self.check_upload(response, remote)
+        return self._stored_length(remote) == 2
 
     def _stored_length(self, remote: str) -> int | None:
         """The size the server reports for ``remote`` (HEAD), None if it has no such file."""
