@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import enum
 import sys
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, TypedDict, cast
 
 if TYPE_CHECKING:  # annotations only: nothing to install at run time
     if sys.version_info >= (3, 11):
@@ -210,14 +210,7 @@ class XferError(Exception):
         Raise it ``from`` this one.  ``cli_hint`` is kept only when the hint is unchanged
         (a CLI wording of the old advice would contradict the new).
         """
-        given: ErrorFields = {
-            "server": self.server,
-            "path": self.path,
-            "status": self.status,
-            "reply_code": self.reply_code,
-            "attempt": self.attempt,
-            "retry_after": self.retry_after,
-        }
+        given = cast(ErrorFields, self.fields())  # the same keys: one list of them, in fields()
         given.update(fields)
         return type(self)(
             self.message if message is None else message,

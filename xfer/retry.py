@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .errors import (
     ConfigError,
     ConnectError,
     ConnectionDropped,
     ConnectTimeout,
+    ErrorFields,
     IdentityError,
     Interrupted,
     LocalError,
@@ -258,10 +259,12 @@ def _numbered(exc: XferError, number: int) -> XferError:
     several, the connection is what keeps failing, and that is what the exit code says.
     """
     if isinstance(exc, TransferCut):
+        facts = cast(ErrorFields, exc.fields())
+        facts["attempt"] = number
         return ConnectionDropped(
             f"{exc.message} (the connection was cut on each of {number} tries)",
             hint="check the network path to the server and run it again (get --resume goes on from the part)",
-            server=exc.server, path=exc.path, status=exc.status, reply_code=exc.reply_code, attempt=number,
+            **facts,
         )
     try:
         return exc.copy_with(attempt=number)

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from .errors import IntegrityError, LocalError
+from .transfer import DownloadAccounting
 from .types import ProgressCallback
 from .verify import StreamHash
 
@@ -55,7 +56,7 @@ class SinkFactory(Protocol):
     ) -> Any: ...
 
 
-class StreamSink:
+class StreamSink(DownloadAccounting):
     """A download written to an open binary stream (standard output), length-checked and hashed.
 
     ``__exit__`` without an exception checks the length against ``expected_size`` (an
@@ -120,22 +121,12 @@ class StreamSink:
     def start_over(self, reason: str) -> None:
         """Nothing was kept: a stream always starts at byte 0."""
 
-    @property
-    def hash(self) -> StreamHash:
-        """The hashes of the bytes written so far."""
-        return self._hash
-
     def write(self, data: bytes | bytearray | memoryview) -> None:
         try:
             self._stream.write(data)
         except OSError as exc:
             raise self._local_error(exc) from exc
-        self._hash.update(data)
-        if self._throttle is not None:
-            self._throttle.take(len(data))
-        self.written += len(data)
-        if self._callback is not None:
-            self._callback(self.written, self.expected_size)
+        self._received(data)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -158,10 +149,6 @@ class StreamSink:
         if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
             return LocalError(f"cannot write to {self._name}: the reading end of the pipe was closed")
         return LocalError(f"cannot write to {self._name}: {exc.strerror or exc}")
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
 
 def devnull_stdout() -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "DOWNLOAD_BLOCK",
     "UPLOAD_BLOCK",
     "AtomicDownload",
+    "DownloadAccounting",
     "FileBody",
     "discard_partial_downloads",
     "local_error",
@@ -270,7 +271,38 @@ class KeptPart:
     facts: dict[str, Any]
 
 
-class AtomicDownload:
+class DownloadAccounting:
+    """What every download sink does with a block once it is stored: hash it, pay the throttle,
+    count it, report progress.  :class:`AtomicDownload` (a file) and
+    :class:`xfer.streams.StreamSink` (standard output) differ only in where the block goes.
+    """
+
+    _hash: StreamHash
+    _throttle: TokenBucket | None
+    _callback: ProgressCallback | None
+    written: int
+    expected_size: int | None
+    started: float
+
+    def _received(self, data: bytes | bytearray | memoryview) -> None:
+        self._hash.update(data)
+        if self._throttle is not None:
+            self._throttle.take(len(data))
+        self.written += len(data)
+        if self._callback is not None:
+            self._callback(self.written, self.expected_size)
+
+    @property
+    def hash(self) -> StreamHash:
+        """The hashes of the bytes written so far."""
+        return self._hash
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+class AtomicDownload(DownloadAccounting):
     """Write a download beside ``target`` under a temp name; rename only when complete.
 
     Use as a context manager::
@@ -424,12 +456,7 @@ class AtomicDownload:
             self._handle.write(data)
         except OSError as exc:
             raise local_error(exc, self.target, "writing") from exc
-        self._hash.update(data)
-        if self._throttle is not None:
-            self._throttle.take(len(data))
-        self.written += len(data)
-        if self._callback is not None:
-            self._callback(self.written, self.expected_size)
+        self._received(data)
 
     def __exit__(
         self,
@@ -536,15 +563,6 @@ class AtomicDownload:
             # is the lesser harm than replacing that error with this one.
             pass
         self._forget_part()
-
-    @property
-    def hash(self) -> StreamHash:
-        """The hashes of the bytes written so far."""
-        return self._hash
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
 
 def _size_of(path: Path) -> int:
