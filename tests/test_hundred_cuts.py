@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 import xfer
-from xfer.testing.faults import Cut
+from xfer.testing.faults import Cut, FaultProxy
 from xfer.testing.pytest_plugin import FaultyServer
+from xfer.types import TransferResult
 
 TRANSFERS_PER_PROTOCOL = 25
 MIN_LOG2, MAX_LOG2 = 10, 26  # 1 KiB .. 64 MiB
@@ -66,6 +67,25 @@ def cut_once(case: Case, passive: list[int]) -> Callable[[int, int], Cut | None]
     return plan
 
 
+def problems(
+    label: str, case: Case, data: bytes, arrived: bytes, result: TransferResult, proxy: FaultProxy, *, bounded: bool
+) -> list[str]:
+    """What is wrong with one cut transfer: its content, its hash, no cut, or (``bounded``) a restart."""
+    what = f"{label} #{case.number} of {case.size} B cut at {case.cut_at}"
+    found = []
+    if arrived != data:
+        found.append(f"{what}: content differs ({len(arrived)} B arrived)")
+    if not any(c.was_cut for c in proxy.connections):
+        found.append(f"{what}: the proxy never cut it")
+    if result.sha256 != hashlib.sha256(data).hexdigest():
+        found.append(f"{what}: result sha256 is not the file's")
+    moved = sum(c.bytes_down if case.direction == "get" else c.bytes_up for c in proxy.connections)
+    allowed = RATIO * case.size + OVERHEAD_PER_CONNECTION * len(proxy.connections)
+    if bounded and moved > allowed:
+        found.append(f"{what}: {moved} B through the proxy, more than {allowed:.0f} (restarted?)")
+    return found
+
+
 def hidden(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*"))
 
@@ -92,17 +112,8 @@ def test_every_cut_transfer_arrives_byte_exact(
                 else:
                     result = remote.put_file(local, "/" if protocol == "as2" else f"/{name}")
         arrived = (local if case.direction == "get" else root / name).read_bytes()
-        moved = sum(c.bytes_down if case.direction == "get" else c.bytes_up for c in proxy.connections)
-        allowed = RATIO * case.size + OVERHEAD_PER_CONNECTION * len(proxy.connections)
-        what = f"{protocol} {case.direction} #{case.number} of {case.size} B cut at {case.cut_at}"
-        if arrived != data:
-            failures.append(f"{what}: content differs ({len(arrived)} B arrived)")
-        if not any(c.was_cut for c in proxy.connections):
-            failures.append(f"{what}: the proxy never cut it")
-        if result.sha256 != hashlib.sha256(data).hexdigest():
-            failures.append(f"{what}: result sha256 is not the file's")
-        if (case.direction == "get" or protocol.startswith("ftp")) and moved > allowed:
-            failures.append(f"{what}: {moved} B through the proxy, more than {allowed:.0f} (restarted?)")
+        failures += problems(f"{protocol} {case.direction}", case, data, arrived, result, proxy,
+                             bounded=case.direction == "get" or protocol.startswith("ftp"))
         (root / name).unlink()
         local.unlink()
     left = hidden(root) + hidden(tmp_path)
