@@ -74,3 +74,15 @@ def tls_version(request: pytest.FixtureRequest) -> str:
     """Parametrises a test over TLS 1.2 and TLS 1.3 (the client's maximum; the servers offer both)."""
     value: str = request.param
     return value
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, every real-server test runs in one worker.
+
+    The bed's daemons are started once per session, per worker: keeping its tests together
+    means one bed (one set of ports, one pyas2), while the in-process tests fill the others.
+    """
+    group = pytest.mark.xdist_group("bed")
+    for item in items:
+        if item.nodeid.startswith("integration/"):
+            item.add_marker(group)

@@ -1,6 +1,6 @@
 """The habits, enforced by the one test command: ``ruff check`` and ``mypy --strict`` are clean.
 
-The README's test command (which ``.ci/run`` runs verbatim) is ``python -m pytest``; running the
+The README's test command (which ``.ci/run`` runs verbatim) is ``python -m pytest -n 2 ...``; running the
 linters from here means that command fails on a lint or type error like on a failing test.
 ``.pre-commit-config.yaml`` runs the same two before a commit.  Both use the configuration
 in ``pyproject.toml``: mypy's ``packages`` (xfer, tests, integration, bench) and ``strict``.
