@@ -94,12 +94,17 @@ def run(args: argparse.Namespace, protocol: str) -> dict[str, list[h.Sample]]:
         return samples
 
 
-def print_rows(protocol: str, samples: dict[str, list[h.Sample]], files: int) -> None:
+def row(protocol: str, samples: dict[str, list[h.Sample]], files: int) -> str:
+    """One line: the anchor's and xfer's median wall and CPU time, and the ratio (> 1: xfer faster)."""
     anchor = next(n for n in samples if n != "xfer-cli")
     wall = {n: statistics.median(s.wall for s in v) for n, v in samples.items()}
     cpu = {n: statistics.median(s.cpu for s in v) for n, v in samples.items()}
-    print(f"{protocol:7} {files} files: {anchor} {wall[anchor]:.2f} s ({cpu[anchor]:.2f} s CPU), "
-          f"xfer {wall['xfer-cli']:.2f} s ({cpu['xfer-cli']:.2f} s CPU) = {wall[anchor] / wall['xfer-cli']:.2f}×")
+    return (f"{protocol:7} {files} files: {anchor} {wall[anchor]:.2f} s ({cpu[anchor]:.2f} s CPU), "
+            f"xfer {wall['xfer-cli']:.2f} s ({cpu['xfer-cli']:.2f} s CPU) = {wall[anchor] / wall['xfer-cli']:.2f}×")
+
+
+def print_rows(protocol: str, samples: dict[str, list[h.Sample]], files: int) -> None:
+    print(row(protocol, samples, files))
 
 
 def parser() -> argparse.ArgumentParser:

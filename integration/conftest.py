@@ -76,6 +76,7 @@ def tls_version(request: pytest.FixtureRequest) -> str:
     return value
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marker into the node id
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist, every real-server test runs in one worker.
 
@@ -86,3 +87,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith("integration/"):
             item.add_marker(group)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what the benchmarks in the suite measured (their ``bench`` user property).
+
+    Reports carry user properties across pytest-xdist workers, so the lines reach the
+    controller's summary where a worker's own print would be lost.
+    """
+    lines = [
+        str(value)
+        for report in terminalreporter.getreports("passed")
+        for key, value in report.user_properties
+        if key == "bench"
+    ]
+    if lines:
+        terminalreporter.section("bench (ratio = anchor time / xfer time, > 1: xfer faster)")
+        for line in lines:
+            terminalreporter.write_line(line)
