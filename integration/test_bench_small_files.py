@@ -9,6 +9,8 @@ machine.  ``python -m bench.bench_small_files --files 1000`` is the full-size ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bench import bench_small_files
@@ -20,7 +22,9 @@ FILES = 100
 
 
 @pytest.mark.parametrize("protocol", sorted(bench_small_files.SERVERS))
-def test_small_files_bench_prints_the_ratio(protocol: str, bed: Bed, record_property: pytest.RecordProperty) -> None:
+def test_small_files_bench_prints_the_ratio(
+    protocol: str, bed: Bed, record_property: Callable[[str, object], None]
+) -> None:
     args = bench_small_files.parser().parse_args(["--files", str(FILES), "--bed-dir", str(bed.run_dir)])
     samples = bench_small_files.run(args, protocol)
     assert len(samples) == 2 and "xfer-cli" in samples  # the anchor and xfer
