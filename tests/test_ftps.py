@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ftplib
 import os
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -83,6 +84,31 @@ def test_every_data_connection_resumes_the_session(
         assert result.details["data_tls_versions"] == [f"TLSv{tls_version}"]
     assert put.size_verified is True
     assert server.data_sessions == [True, True, True]
+
+
+def test_data_connections_send_without_nagle_delay(
+    server: FTPSServer, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TCP_NODELAY on every data connection.  With Nagle on, the close_notify that ends an
+    upload waited behind the unacknowledged last data segment for the server's delayed ACK
+    (40 ms on Linux): 45 ms per file, 0.33x lftp on 300 small files against vsftpd."""
+    from xfer.adapters.ftps.connection import FTPSConnection
+
+    nodelay: list[int] = []
+    original = FTPSConnection.ntransfercmd
+
+    def recording(self: FTPSConnection, cmd: str, rest: int | str | None = None) -> tuple[Any, int | None]:
+        conn, size = original(self, cmd, rest)
+        nodelay.append(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return conn, size
+
+    monkeypatch.setattr(FTPSConnection, "ntransfercmd", recording)
+    (tmp_path / "f").write_bytes(b"small")
+    with server.adapter(client_context()) as remote:
+        remote.put_file(tmp_path / "f", "/f")
+        remote.get_file("/f", tmp_path / "back")
+        remote.ls("/")
+    assert len(nodelay) == 3 and all(nodelay), nodelay
 
 
 @pytest.mark.parametrize("implicit", [False], ids=["explicit"])  # stock ftplib has no implicit FTPS

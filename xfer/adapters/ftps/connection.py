@@ -357,6 +357,10 @@ class FTPSConnection(ftplib.FTP_TLS):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
         host, port = self.makepasv()
         raw = open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
+        # No Nagle: an upload's close_notify (and a small file's only segment) would wait
+        # for the ACK of the previous segment, which the server delays by up to 40 ms.
+        with contextlib.suppress(OSError):
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = self.sock.session if self.reuse_session else None
         handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=session)
         try:
