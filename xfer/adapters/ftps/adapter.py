@@ -887,10 +887,16 @@ class FTPSAdapter(Adapter):
         self._refuse_backslash(path, "create")
 
         def work(ftp: FTPSConnection) -> None:
-            if self._kind(ftp, path) == "directory":
+            kind = self._kind(ftp, path)
+            if kind == "directory":
                 return
             if not parents:
                 ftp.voidcmd(f"MKD {path}")
+                return
+            # The usual case (put -r makes each folder after its parent): the parent is there,
+            # and one look at it replaces a look at every level from the root.
+            if kind is None and self._kind(ftp, posixpath.dirname(path)) == "directory":
+                self._make_folder(ftp, path)
                 return
             self._make_folders(ftp, path)
 
@@ -907,11 +913,15 @@ class FTPSAdapter(Adapter):
                 continue
             if kind is not None:
                 raise RemoteExists(f"{self.settings.server}: {current} exists and is not a folder")
-            try:
-                ftp.voidcmd(f"MKD {current}")
-            except ftplib.error_perm as exc:
-                if self._kind(ftp, current) != "directory":
-                    raise self._translate(exc, "creating the folder", current) from exc
+            self._make_folder(ftp, current)
+
+    def _make_folder(self, ftp: FTPSConnection, path: str) -> None:
+        """MKD ``path``, seen missing a moment ago; a folder made there meanwhile is fine."""
+        try:
+            ftp.voidcmd(f"MKD {path}")
+        except ftplib.error_perm as exc:
+            if self._kind(ftp, path) != "directory":
+                raise self._translate(exc, "creating the folder", path) from exc
 
     def _make_parents(self, ftp: FTPSConnection, folder: str) -> bool:
         """Create ``folder`` for an upload if it is missing; False if it was there already."""
