@@ -322,6 +322,31 @@ def test_download_reads_into_a_reused_buffer(
     assert progress[-1] == 3 << 20 and len(progress) < 40  # one callback per 256 KiB, not per record
 
 
+@pytest.mark.parametrize(("start", "length"), [(0, None), (100_000, 2 << 20)])
+def test_ranged_read_reuses_one_buffer(
+    server: FTPSServer, client_context: ContextFactory, server_root: Path, monkeypatch: pytest.MonkeyPatch,
+    start: int, length: int | None,
+) -> None:
+    """read_range (fsspec) read each 16 KiB record into a fresh zeroed 256 KiB buffer."""
+    from xfer.adapters.ftps.connection import DataReader
+
+    data = os.urandom(3 << 20)
+    (server_root / "r.bin").write_bytes(data)
+    buffers: list[object] = []  # kept alive, so that a fresh buffer cannot reuse a freed one's id
+    original = DataReader.read_into
+
+    def recording(self: DataReader, view: memoryview) -> int:
+        buffers.append(view.obj)
+        return original(self, view)
+
+    monkeypatch.setattr(DataReader, "read_into", recording)
+    with server.adapter(client_context()) as remote:
+        got = remote.read_range("/r.bin", start, length)
+    assert got == data[start : None if length is None else start + length]
+    assert len(buffers) > 100
+    assert len({id(b) for b in buffers}) == 1
+
+
 def test_upload_iterates_the_shared_file_body(
     server: FTPSServer, client_context: ContextFactory, tmp_path: Path, server_root: Path,
     monkeypatch: pytest.MonkeyPatch,

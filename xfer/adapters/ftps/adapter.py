@@ -1069,17 +1069,8 @@ class FTPSAdapter(Adapter):
                     raise
             conn, announced = ftp.ntransfercmd(f"RETR {path}")
             reader = DataReader(conn)
-            body = bytearray()
-            complete = False
             with conn, explained(ftp):
-                while length is None or len(body) < length:
-                    want = DOWNLOAD_FILL if length is None else min(DOWNLOAD_FILL, length - len(body))
-                    chunk = bytearray(want)
-                    count = reader.read_into(memoryview(chunk))
-                    if not count:
-                        complete = True
-                        break
-                    body += chunk[:count]
+                body, complete = self._read_up_to(reader, length)
             if complete:
                 # A stream that ended early must be proven complete, as for whole downloads.
                 expected = announced - start if announced is not None else None
@@ -1093,6 +1084,23 @@ class FTPSAdapter(Adapter):
 
         return self._run("reading", path, work)
 
+    @staticmethod
+    def _read_up_to(reader: DataReader, length: int | None) -> tuple[bytearray, bool]:
+        """Up to ``length`` bytes (None: all) from the data connection, and whether its stream ended.
+
+        Through one reused buffer: a fresh zeroed 256 KiB buffer per 16 KiB record (as before)
+        cost more CPU than decrypting the record.
+        """
+        body = bytearray()
+        buffer = bytearray(DOWNLOAD_FILL if length is None else min(DOWNLOAD_FILL, length))
+        view = memoryview(buffer)
+        while length is None or len(body) < length:
+            want = len(view) if length is None else min(len(view), length - len(body))
+            count = reader.read_into(view[:want])
+            if not count:
+                return body, True
+            body += view[:count]
+        return body, False
 
     def _end_cut_read(self, ftp: FTPSConnection) -> None:
         """After closing a RETR's data connection early: read the final reply (226 if everything
