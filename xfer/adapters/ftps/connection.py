@@ -357,10 +357,6 @@ class FTPSConnection(ftplib.FTP_TLS):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
         host, port = self.makepasv()
         raw = open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
-        # No Nagle: an upload's close_notify (and a small file's only segment) would wait
-        # for the ACK of the previous segment, which the server delays by up to 40 ms.
-        with contextlib.suppress(OSError):
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = self.sock.session if self.reuse_session else None
         handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=session)
         try:
@@ -540,6 +536,11 @@ def breaks_session(exc: BaseException) -> bool:
 def end_of_data(conn: socket.socket) -> None:
     """The end of an upload's data: TLS close_notify tells the server the file is complete, not cut."""
     if isinstance(conn, ssl.SSLSocket):
+        # Nagle off now, not before: with it, the close_notify waited for the ACK of the last
+        # data, which the server delays by up to 40 ms (per file!).  Switching it off also sends
+        # anything Nagle holds.  During the data, Nagle packs records into full segments.
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             conn.unwrap()
         except (ssl.SSLError, OSError):
