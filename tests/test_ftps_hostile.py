@@ -306,6 +306,25 @@ def test_put_creates_missing_parent_folders(
     assert [c for c in srv.commands if c.startswith("MKD")] == ["MKD /new", "MKD /new/deeper", "MKD /in/x"]
 
 
+@pytest.mark.parametrize("mlst", [True, False], ids=["mlst", "cwd-size"])
+def test_mkdir_parents_looks_at_the_parent_only_when_it_exists(
+    pki: TestPKI, root: Path, client_context: ContextFactory, mlst: bool
+) -> None:
+    """``put -r`` makes each folder after its parent: one look at the parent, not one at every
+    level from the root (7 commands per new folder one level down without MLST, now 5)."""
+    (root / "top" / "mid").mkdir(parents=True)
+    with FakeFTPSServer(pki, root=root, mlst=mlst) as srv:
+        with srv.adapter(client_context()) as remote:
+            first = len(srv.commands)
+            remote.mkdir("/top/mid/new", parents=True)
+            asked = srv.commands[first:]
+            remote.mkdir("/fresh/a/b", parents=True)  # parent missing: every level, as before
+    assert (root / "top" / "mid" / "new").is_dir() and (root / "fresh" / "a" / "b").is_dir()
+    assert not [c for c in asked if c.endswith(" /top")], asked  # the level above the parent: not asked
+    assert [c for c in asked if c.startswith("MKD")] == ["MKD /top/mid/new"]
+    assert [c for c in srv.commands if c.startswith("MKD")][1:] == ["MKD /fresh", "MKD /fresh/a", "MKD /fresh/a/b"]
+
+
 def test_put_under_a_file_is_refused_clearly(
     pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
 ) -> None:
