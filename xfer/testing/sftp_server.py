@@ -33,6 +33,9 @@ __all__ = ["SFTPServer", "SSHTestKeys", "create_ssh_keys"]
 PASSPHRASE = "xfer-ssh-test-passphrase"
 USER = "xfer"
 _DAY = 86400
+#: The names the host certificate is for: the server, and the fault proxy in front of it
+#: (:data:`xfer.testing.faults.PROXY_HOST`), so a cut test trusts the host as any other does.
+_HOST_NAMES = ("127.0.0.1", "localhost", "127.0.0.2")
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,13 @@ class SSHTestKeys:
     user_ca: Path  # private key of the user CA (its .pub beside it)
     host_ca: Path
     host_key: Path
-    host_cert: Path  # host certificate, principals 127.0.0.1 and localhost
+    host_cert: Path  # host certificate, principals 127.0.0.1, localhost and 127.0.0.2 (the fault proxy)
     client_key: Path  # encrypted with PASSPHRASE; client_key-cert.pub beside it: principal "xfer"
     passphrase_file: Path
     plain_key: Path  # unencrypted, no certificate (for authorized-keys logins)
     expired_key: Path  # its certificate expired yesterday
     other_principal_key: Path  # its certificate names "someone-else"
-    known_hosts_ca: Path  # "@cert-authority 127.0.0.1,localhost HOST-CA"
+    known_hosts_ca: Path  # "@cert-authority 127.0.0.1,localhost,127.0.0.2,... HOST-CA"
 
     @property
     def client_cert(self) -> Path:
@@ -104,7 +107,7 @@ def create_ssh_keys(folder: str | Path, *, user: str = USER) -> SSHTestKeys:
     _write_key(host_ca, keys.host_ca)
     host = asyncssh.generate_private_key("ssh-ed25519")
     _write_key(host, keys.host_key)
-    host_ca.generate_host_certificate(host, "xfer-test-host", principals=["127.0.0.1", "localhost"],
+    host_ca.generate_host_certificate(host, "xfer-test-host", principals=[*_HOST_NAMES],
                                       valid_after=int(now - _DAY), valid_before=int(now + 3650 * _DAY)
                                       ).write_certificate(str(keys.host_cert))
     client = asyncssh.generate_private_key("ssh-ed25519", comment="xfer test client")
@@ -122,7 +125,8 @@ def create_ssh_keys(folder: str | Path, *, user: str = USER) -> SSHTestKeys:
     keys.passphrase_file.write_text(PASSPHRASE)
     keys.passphrase_file.chmod(0o600)
     ca_line = host_ca.export_public_key("openssh").decode().strip()
-    keys.known_hosts_ca.write_text(f"@cert-authority 127.0.0.1,localhost,[127.0.0.1]:*,[localhost]:* {ca_line}\n")
+    patterns = ",".join([*_HOST_NAMES, *(f"[{name}]:*" for name in _HOST_NAMES)])
+    keys.known_hosts_ca.write_text(f"@cert-authority {patterns} {ca_line}\n")
     return keys
 
 

@@ -9,7 +9,6 @@ while it is the only copy).  Reads and writes take offsets (:meth:`SFTPAdapter.r
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import posixpath
@@ -37,9 +36,11 @@ from ...errors import (
     listing_too_large,
 )
 from ...protocols.sftp import SFTPOptions
+from ...retry import current_attempt
 from ...streams import SinkFactory
 from ...transfer import AtomicDownload, FileBody, open_for_upload
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from .pipeline import block_sizes, closing, read_blocks, write_blocks
 from .session import SSHSession, connect_error
 
 __all__ = ["SFTPAdapter"]
@@ -47,9 +48,6 @@ __all__ = ["SFTPAdapter"]
 _T = TypeVar("_T")
 _log = logging.getLogger("xfer.sftp")
 
-#: Bytes handed to asyncssh per read or write call; it splits them into pipelined SFTP
-#: requests of the server's size (up to 255 KiB with OpenSSH's limits extension).
-CHUNK = 4 * 1024 * 1024
 #: Folders ``rm -r`` goes down before it stops (a link loop, a hostile server).
 MAX_TREE_DEPTH = 64
 
@@ -81,27 +79,17 @@ def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> Entry:
                  size=attrs.size if kind == "file" else None, modified=modified)
 
 
-async def _write_all(remote_file: asyncssh.SFTPClientFile, body: FileBody) -> None:
-    """Write ``body`` from offset 0, the next chunk's requests in flight while this one completes.
-
-    Progress (FileBody's callback) counts a chunk once it is read from disk; the last call
-    comes only after every write before it was acknowledged.
-    """
-    offset = 0
-    pending: asyncio.Future[int] | None = None
-    try:
-        for chunk in body:
-            data = bytes(chunk)  # the body reuses its buffer; the request keeps its own copy
-            write = asyncio.ensure_future(remote_file.write(data, offset))
-            offset += len(data)
-            if pending is not None:
-                await pending
-            pending = write
-        if pending is not None:
-            await pending
-    finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
+def _resume_offset(out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
+    """Where a download goes on: the end of the part an earlier try (or run) kept if the remote
+    file is unchanged (same path, size and modification time), else 0; and why not, for the warning."""
+    kept = out.offset
+    if not kept:
+        return 0, ""
+    if facts["size"] is None or facts["mtime"] is None:
+        return 0, "the server does not tell the file's size and time, so the part kept earlier cannot be checked"
+    if any(out.previous.get(key) != facts[key] for key in ("source", "size", "mtime")) or kept > facts["size"]:
+        return 0, "the file changed on the server since the part was saved"
+    return kept, ""
 
 
 class SFTPAdapter(Adapter):
@@ -127,6 +115,10 @@ class SFTPAdapter(Adapter):
         ssh, self._ssh = self._ssh, None
         if ssh is not None:
             ssh.close()
+
+    def _reopen(self) -> None:
+        """Between tries: drop the connection (a cut may have left it half dead); the next verb opens one."""
+        self._close()
 
     @property
     def session(self) -> SSHSession:
@@ -254,67 +246,81 @@ class SFTPAdapter(Adapter):
         self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
     ) -> TransferResult:
         started = time.monotonic()
+        # Made here, not on the session's loop: the writer finds the part an earlier try kept
+        # through the retry loop's context (current_attempt), which that thread does not see.
+        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle)
+        source = f"{self.settings.scheme}://{self.settings.server}{remote}"
 
-        async def work(sftp: asyncssh.SFTPClient) -> tuple[int, str | None, bool]:
+        async def work(sftp: asyncssh.SFTPClient) -> bool:
             attrs = await sftp.stat(remote)
             if _kind(attrs) == "directory":
                 raise RemoteIsFolder(
                     f"{self.settings.server}: {remote} is a folder", hint="pass recursive=True to download folders",
                     cli_hint="use -r to copy a folder", server=self.settings.server, path=remote,
                 )
-            sink_of = sink or AtomicDownload
-            with sink_of(local, expected_size=attrs.size, callback=callback, throttle=self.settings.throttle) as out:
-                async with sftp.open(remote, "rb") as handle:
-                    offset = 0
-                    # The next chunk's requests go out before this one is written to disk, so
-                    # the connection never idles while the disk works.
-                    ahead: asyncio.Future[bytes] = asyncio.ensure_future(handle.read(CHUNK, 0))
-                    try:
-                        while True:
-                            data = await ahead
-                            if not data:
-                                break
-                            offset += len(data)
-                            ahead = asyncio.ensure_future(handle.read(CHUNK, offset))
-                            out.write(data)
-                    finally:
-                        ahead.cancel()
+            # What the file is, so that a part kept after a cut is continued only if it is unchanged.
+            facts = {"source": source, "size": attrs.size, "mtime": attrs.mtime}
+            start, restart = _resume_offset(out, facts)
+            out.expected_size = attrs.size
+            read_block, _ = block_sizes(sftp)
+            with out:
+                out.facts = facts
+                async with closing(await sftp.open(remote, "rb", block_size=0)) as handle:
+                    if start:
+                        out.begin(start)
+                    else:
+                        out.start_over(restart)
+                    await read_blocks(handle, start, out.write, block=read_block)
             # The sink compared the length with the server's stat (no hash offered here).
-            return offset, out.sha256, attrs.size is not None
+            return attrs.size is not None
 
-        size, sha256, size_checked = self._run("downloading", remote, work)
+        size_checked = self._run("downloading", remote, work)
         return TransferResult(
-            direction="get", local=local, remote=self.user_path(remote), size=size,
+            direction="get", local=local, remote=self.user_path(remote), size=out.written,
             elapsed=time.monotonic() - started, details=self._details(), protocol=self.settings.scheme,
-            sha256=sha256, verified="size" if size_checked else "none",
+            sha256=out.sha256, verified="size" if size_checked else "none",
         )
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         handle, size = open_for_upload(local)
         started = time.monotonic()
         folder, name = posixpath.split(remote)
-        temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part") \
-            if self._options.upload_temp_name else None
+        # A try after a cut continues the temporary file the earlier try left, from its size.
+        attempt = current_attempt()
+        key = f"put:{remote}"
+        kept: str | None = attempt.state.get(key) if attempt is not None else None
+        temp = kept or (posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
+                        if self._options.upload_temp_name else None)
         target = temp or remote
         body: FileBody | None = None
 
         async def send(sftp: asyncssh.SFTPClient) -> None:
+            nonlocal body
             existing = await self._stat(sftp, remote)
             if existing is not None and _kind(existing) == "directory":
                 raise RemoteIsFolder(f"{self.settings.server}: {remote} is a folder; a file never replaces a folder",
                                      server=self.settings.server, path=remote)
+            offset = await self._upload_offset(sftp, kept, size)
             try:
-                remote_file = await sftp.open(target, "wb")
-            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
-                await self._make_folders(sftp, folder)  # put into new folders, as on the other protocols
-                remote_file = await sftp.open(target, "wb")
-            nonlocal body
-            handle.seek(0)
-            body = FileBody(handle, size, blocksize=CHUNK, callback=callback, name=local,
-                            throttle=self.settings.throttle)
-            try:
-                async with remote_file:
-                    await _write_all(remote_file, body)
+                if offset:
+                    # Neither truncated nor created: the part is there and keeps what it holds.
+                    remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
+                else:
+                    remote_file = await self._create(sftp, target, folder)
+                _, write_block = block_sizes(sftp)
+
+                def moved(done: int, total: int | None) -> None:
+                    if callback is not None:
+                        callback(offset + done, size)
+
+                body = FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
+                                throttle=self.settings.throttle)
+                if offset:
+                    body.skip(offset)  # what the server has: into the hash, not sent again
+                else:
+                    handle.seek(0)
+                async with closing(remote_file):
+                    await write_blocks(remote_file, offset, body)
                 stored = (await sftp.stat(target)).size
                 if stored != size:
                     raise IntegrityError(
@@ -326,7 +332,15 @@ class SFTPAdapter(Adapter):
                 if temp is not None:
                     await self._install(sftp, temp, remote)
             except BaseException:
-                await self._discard(sftp, target)
+                conn = self._ssh.conn if self._ssh is not None else None
+                if attempt is not None and temp is not None and (conn is None or conn.is_closed()):
+                    # The connection is gone (a cut): the next try continues the part; the retry
+                    # loop removes it if none will.
+                    if attempt.state.get(key) != temp:
+                        attempt.state[key] = temp
+                        attempt.on_give_up(lambda: self._remove_quietly(temp))
+                else:
+                    await self._discard(sftp, target)
                 raise
 
         with handle:
@@ -337,6 +351,36 @@ class SFTPAdapter(Adapter):
             size_verified=True, temp_name=posixpath.basename(temp) if temp is not None else None,
             sha256=body.sha256 if body is not None else None, verified="size",
         )
+
+    async def _upload_offset(self, sftp: asyncssh.SFTPClient, kept: str | None, size: int) -> int:
+        """Where an upload into the part ``kept`` (left by a cut try) goes on: its size, or 0.
+
+        The server wrote the requests of the cut try in the order they were sent (OpenSSH's
+        sftp-server and asyncssh handle one request after the other), so its size is a prefix
+        of the file.  A part that is gone, or longer than the file, starts over.
+        """
+        if kept is None:
+            return 0
+        attrs = await self._stat(sftp, kept)
+        if attrs is None or attrs.size is None or _kind(attrs) != "file" or attrs.size > size:
+            return 0
+        return int(attrs.size)
+
+    async def _create(self, sftp: asyncssh.SFTPClient, target: str, folder: str) -> asyncssh.SFTPClientFile:
+        """Open ``target`` for writing from byte 0 (created or emptied); missing folders are made."""
+        try:
+            return await sftp.open(target, "wb", block_size=0)
+        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+            await self._make_folders(sftp, folder)  # put into new folders, as on the other protocols
+            return await sftp.open(target, "wb", block_size=0)
+
+    def _remove_quietly(self, path: str) -> None:
+        """Remove what a cut upload left (on a new connection); the caller ignores a failure."""
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            await sftp.remove(path)
+
+        self._run("removing", path, work)
 
     @staticmethod
     async def _discard(sftp: asyncssh.SFTPClient, path: str) -> None:
