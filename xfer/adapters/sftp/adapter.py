@@ -40,6 +40,7 @@ from ...retry import current_attempt
 from ...streams import SinkFactory
 from ...transfer import AtomicDownload, FileBody, open_for_upload
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from ..writer import RemoteWriter
 from .pipeline import block_sizes, closing, read_blocks, write_blocks
 from .session import SSHSession, connect_error
 
@@ -101,8 +102,7 @@ class SFTPAdapter(Adapter):
     ``upload_temp_name``.
     """
 
-    # Everything but the streaming writer (``put -``, fsspec ``open("wb")``): not built for SFTP yet.
-    capabilities = frozenset(Capability) - {Capability.OPEN_WRITE}
+    capabilities = frozenset(Capability)
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
@@ -284,22 +284,18 @@ class SFTPAdapter(Adapter):
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         handle, size = open_for_upload(local)
         started = time.monotonic()
-        folder, name = posixpath.split(remote)
+        folder = posixpath.dirname(remote)
         # A try after a cut continues the temporary file the earlier try left, from its size.
         attempt = current_attempt()
         key = f"put:{remote}"
         kept: str | None = attempt.state.get(key) if attempt is not None else None
-        temp = kept or (posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
-                        if self._options.upload_temp_name else None)
+        temp = kept or self._temp_name(remote)
         target = temp or remote
         body: FileBody | None = None
 
         async def send(sftp: asyncssh.SFTPClient) -> None:
             nonlocal body
-            existing = await self._stat(sftp, remote)
-            if existing is not None and _kind(existing) == "directory":
-                raise RemoteIsFolder(f"{self.settings.server}: {remote} is a folder; a file never replaces a folder",
-                                     server=self.settings.server, path=remote)
+            await self._refuse_folder(sftp, remote)
             offset = await self._upload_offset(sftp, kept, size)
             try:
                 if offset:
@@ -321,16 +317,7 @@ class SFTPAdapter(Adapter):
                     handle.seek(0)
                 async with closing(remote_file):
                     await write_blocks(remote_file, offset, body)
-                stored = (await sftp.stat(target)).size
-                if stored != size:
-                    raise IntegrityError(
-                        f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
-                        "the upload was removed",
-                        hint="run the command again; check the server's disk space",
-                        server=self.settings.server, path=remote,
-                    )
-                if temp is not None:
-                    await self._install(sftp, temp, remote)
+                await self._complete(sftp, target, remote, size)
             except BaseException:
                 conn = self._ssh.conn if self._ssh is not None else None
                 if attempt is not None and temp is not None and (conn is None or conn.is_closed()):
@@ -351,6 +338,41 @@ class SFTPAdapter(Adapter):
             size_verified=True, temp_name=posixpath.basename(temp) if temp is not None else None,
             sha256=body.sha256 if body is not None else None, verified="size",
         )
+
+    async def _complete(self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int) -> None:
+        """An upload written to ``target`` (all requests answered, the file closed): check what the
+        server stored, then rename it to ``remote`` if it went to a temporary name.  A mismatch
+        raises before the rename: nothing reaches the name (the caller removes ``target``)."""
+        stored = (await sftp.stat(target)).size
+        if stored != size:
+            raise IntegrityError(
+                f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
+                "the upload was removed",
+                hint="run the command again; check the server's disk space",
+                server=self.settings.server, path=remote,
+            )
+        if target != remote:
+            await self._install(sftp, target, remote)
+
+    def _temp_name(self, remote: str) -> str | None:
+        """Where an upload to ``remote`` is written until it is complete: ``.NAME.RANDOM.xfer-part``
+        beside it, or None (the name itself) with ``upload_temp_name = false``."""
+        if not self._options.upload_temp_name:
+            return None
+        folder, name = posixpath.split(remote)
+        return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
+
+    async def _refuse_folder(self, sftp: asyncssh.SFTPClient, remote: str) -> None:
+        """An upload never replaces a folder."""
+        existing = await self._stat(sftp, remote)
+        if existing is not None and _kind(existing) == "directory":
+            raise RemoteIsFolder(f"{self.settings.server}: {remote} is a folder; a file never replaces a folder",
+                                 server=self.settings.server, path=remote)
+
+    def _open_write(self, remote: str, callback: ProgressCallback | None) -> RemoteWriter:
+        from .writer import SFTPWriter
+
+        return SFTPWriter(self, remote, callback)
 
     async def _upload_offset(self, sftp: asyncssh.SFTPClient, kept: str | None, size: int) -> int:
         """Where an upload into the part ``kept`` (left by a cut try) goes on: its size, or 0.

@@ -21,7 +21,10 @@ from typing import Any, cast
 
 import asyncssh
 
-__all__ = ["DEFAULT_BLOCK", "DEFAULT_DEPTH", "Progress", "block_sizes", "closing", "read_blocks", "write_blocks"]
+__all__ = [
+    "DEFAULT_BLOCK", "DEFAULT_DEPTH", "BlockWriter", "Progress", "block_sizes", "closing", "read_blocks",
+    "write_blocks",
+]
 
 #: Largest block asked for in one request: OpenSSH's sftp-server answers up to 255 KiB
 #: (``limits@openssh.com``); a server without that extension gets asyncssh's safe 16 KiB.
@@ -115,6 +118,58 @@ async def read_blocks(
     return moved.done
 
 
+class BlockWriter:
+    """Write requests in flight on one open file, answered in order; for an upload whose bytes
+    come in pieces (:meth:`push` each time, :meth:`drain` at the end).
+
+    Each block is copied (a :class:`~xfer.transfer.FileBody` reuses its buffer) and sent as
+    one request; at most ``depth`` wait for their answer.  :attr:`Progress.done` counts the
+    bytes whose request, and every one before it, the server confirmed.
+    """
+
+    def __init__(self, handle: asyncssh.SFTPClientFile, start: int, *, depth: int = DEFAULT_DEPTH,
+                 progress: Progress | None = None) -> None:
+        self._handle = handle
+        self._depth = depth
+        self.offset = start
+        self.progress = progress or Progress()
+        self._pending: deque[tuple[int, asyncio.Future[int]]] = deque()
+
+    async def push(self, blocks: Iterable[bytes | bytearray | memoryview]) -> None:
+        """Send ``blocks`` after what was sent before; wait only while ``depth`` requests are unanswered."""
+        try:
+            for chunk in blocks:
+                data = bytes(chunk)
+                self._pending.append((len(data), asyncio.ensure_future(self._handle.write(data, self.offset))))
+                self.offset += len(data)
+                while len(self._pending) >= self._depth:
+                    await self._oldest()
+        except BaseException:
+            self.cancel()
+            raise
+
+    async def drain(self) -> None:
+        """Wait until the server confirmed every request."""
+        try:
+            while self._pending:
+                await self._oldest()
+        except BaseException:
+            self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        """Give up the requests still unanswered."""
+        pending, self._pending = self._pending, deque()
+        for _, request in pending:
+            request.cancel()
+
+    async def _oldest(self) -> None:
+        size, request = self._pending[0]
+        await request
+        self._pending.popleft()
+        self.progress.done += size
+
+
 async def write_blocks(
     handle: asyncssh.SFTPClientFile,
     start: int,
@@ -123,29 +178,9 @@ async def write_blocks(
     depth: int = DEFAULT_DEPTH,
     progress: Progress | None = None,
 ) -> int:
-    """Write ``blocks`` one after another into ``handle`` from ``start``.  Returns the bytes written.
-
-    Each block is copied (a :class:`~xfer.transfer.FileBody` reuses its buffer) and sent as
-    one request; at most ``depth`` wait for their answer.  :attr:`Progress.done` counts the
-    bytes whose request, and every one before it, the server confirmed.
-    """
-    moved = progress or Progress()
-    pending: deque[tuple[int, asyncio.Future[int]]] = deque()
-    offset = start
-    try:
-        for chunk in blocks:
-            data = bytes(chunk)
-            pending.append((len(data), asyncio.ensure_future(handle.write(data, offset))))
-            offset += len(data)
-            while len(pending) >= depth:
-                size, request = pending.popleft()
-                await request
-                moved.done += size
-        while pending:
-            size, request = pending.popleft()
-            await request
-            moved.done += size
-    finally:
-        for _, request in pending:
-            request.cancel()
-    return moved.done
+    """Write ``blocks`` one after another into ``handle`` from ``start`` (see :class:`BlockWriter`).
+    Returns the bytes written."""
+    writer = BlockWriter(handle, start, depth=depth, progress=progress)
+    await writer.push(blocks)
+    await writer.drain()
+    return writer.progress.done
