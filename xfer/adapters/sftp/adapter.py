@@ -39,8 +39,10 @@ from ...protocols.sftp import SFTPOptions
 from ...retry import current_attempt
 from ...streams import SinkFactory
 from ...transfer import AtomicDownload, FileBody, open_for_upload
+from ...verify import Check, HashName, ServerHash, StreamHash, conclude
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 from ..writer import RemoteWriter
+from .checkfile import CheckFile
 from .pipeline import block_sizes, closing, read_blocks, write_blocks
 from .session import SSHSession, connect_error
 
@@ -108,6 +110,7 @@ class SFTPAdapter(Adapter):
         super().__init__(settings)
         self._options = settings.options_as(SFTPOptions)
         self._ssh: SSHSession | None = SSHSession(settings)
+        self._check_file = CheckFile()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -251,7 +254,7 @@ class SFTPAdapter(Adapter):
         out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle)
         source = f"{self.settings.scheme}://{self.settings.server}{remote}"
 
-        async def work(sftp: asyncssh.SFTPClient) -> bool:
+        async def work(sftp: asyncssh.SFTPClient) -> Check:
             attrs = await sftp.stat(remote)
             if _kind(attrs) == "directory":
                 raise RemoteIsFolder(
@@ -263,6 +266,9 @@ class SFTPAdapter(Adapter):
             start, restart = _resume_offset(out, facts)
             out.expected_size = attrs.size
             read_block, _ = block_sizes(sftp)
+            # The server's hash, asked first: the one extra hash it names is computed on the way.
+            offered = await self._check_file.ask(sftp, remote)
+            out.hash_also(offered.algorithm if offered is not None else None)
             with out:
                 out.facts = facts
                 async with closing(await sftp.open(remote, "rb", block_size=0)) as handle:
@@ -271,14 +277,16 @@ class SFTPAdapter(Adapter):
                     else:
                         out.start_over(restart)
                     await read_blocks(handle, start, out.write, block=read_block)
-            # The sink compared the length with the server's stat (no hash offered here).
-            return attrs.size is not None
+                # Before the rename: a mismatch leaves nothing under the local name.  (The sink
+                # compares the length with the server's stat when it closes.)
+                return self._conclude(offered, out.hash, what=f"the download of {remote}",
+                                      size_checked=attrs.size is not None, consequence="nothing was saved")
 
-        size_checked = self._run("downloading", remote, work)
+        verified = self._run("downloading", remote, work)
         return TransferResult(
             direction="get", local=local, remote=self.user_path(remote), size=out.written,
             elapsed=time.monotonic() - started, details=self._details(), protocol=self.settings.scheme,
-            sha256=out.sha256, verified="size" if size_checked else "none",
+            sha256=out.sha256, verified=verified,
         )
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
@@ -292,9 +300,10 @@ class SFTPAdapter(Adapter):
         temp = kept or self._temp_name(remote)
         target = temp or remote
         body: FileBody | None = None
+        verified: Check = "none"
 
         async def send(sftp: asyncssh.SFTPClient) -> None:
-            nonlocal body
+            nonlocal body, verified
             await self._refuse_folder(sftp, remote)
             offset = await self._upload_offset(sftp, kept, size)
             try:
@@ -303,6 +312,7 @@ class SFTPAdapter(Adapter):
                     remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
                 else:
                     remote_file = await self._create(sftp, target, folder)
+                also = await self._hash_to_compute(sftp, target)
                 _, write_block = block_sizes(sftp)
 
                 def moved(done: int, total: int | None) -> None:
@@ -310,14 +320,14 @@ class SFTPAdapter(Adapter):
                         callback(offset + done, size)
 
                 body = FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
-                                throttle=self.settings.throttle)
+                                throttle=self.settings.throttle, also=also)
                 if offset:
                     body.skip(offset)  # what the server has: into the hash, not sent again
                 else:
                     handle.seek(0)
                 async with closing(remote_file):
                     await write_blocks(remote_file, offset, body)
-                await self._complete(sftp, target, remote, size)
+                verified = await self._complete(sftp, target, remote, size, body.hash)
             except BaseException:
                 conn = self._ssh.conn if self._ssh is not None else None
                 if attempt is not None and temp is not None and (conn is None or conn.is_closed()):
@@ -336,13 +346,16 @@ class SFTPAdapter(Adapter):
             direction="put", local=local, remote=self.user_path(remote), size=size,
             elapsed=time.monotonic() - started, details=self._details(), protocol=self.settings.scheme,
             size_verified=True, temp_name=posixpath.basename(temp) if temp is not None else None,
-            sha256=body.sha256 if body is not None else None, verified="size",
+            sha256=body.sha256 if body is not None else None, verified=verified,
         )
 
-    async def _complete(self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int) -> None:
+    async def _complete(
+        self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash
+    ) -> Check:
         """An upload written to ``target`` (all requests answered, the file closed): check what the
-        server stored, then rename it to ``remote`` if it went to a temporary name.  A mismatch
-        raises before the rename: nothing reaches the name (the caller removes ``target``)."""
+        server stored (its size, and its hash where it answers check-file), then rename it to
+        ``remote`` if it went to a temporary name.  A mismatch raises before the rename: nothing
+        reaches the name (the caller removes ``target``).  Returns what ``verified`` says."""
         stored = (await sftp.stat(target)).size
         if stored != size:
             raise IntegrityError(
@@ -351,8 +364,25 @@ class SFTPAdapter(Adapter):
                 hint="run the command again; check the server's disk space",
                 server=self.settings.server, path=remote,
             )
+        verified = self._conclude(await self._check_file.ask(sftp, target), local, what=f"the upload of {remote}",
+                                  size_checked=True, consequence="the upload was removed")
         if target != remote:
             await self._install(sftp, target, remote)
+        return verified
+
+    async def _hash_to_compute(self, sftp: asyncssh.SFTPClient, target: str) -> HashName | None:
+        """The hash to compute besides SHA-256 while uploading to ``target`` (just opened): the one the
+        server's check-file uses.  The first upload of a connection asks about the file while it
+        is still empty, so that even that one is compared by hash."""
+        if self._check_file.offered is None:
+            await self._check_file.ask(sftp, target)
+        return self._check_file.algorithm if self._check_file.offered else None
+
+    def _conclude(self, offered: ServerHash | None, local: StreamHash, *, what: str, size_checked: bool,
+                  consequence: str) -> Check:
+        return conclude(offered, local, server=self.settings.server, what=what, size_checked=size_checked,
+                        required=self.settings.checksum, consequence=consequence,
+                        looked_for="the check-file extension (OpenSSH has none)")
 
     def _temp_name(self, remote: str) -> str | None:
         """Where an upload to ``remote`` is written until it is complete: ``.NAME.RANDOM.xfer-part``

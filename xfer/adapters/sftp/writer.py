@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from ...verify import Check, StreamHash
 from ..base import ProgressCallback, TransferResult
 from ..writer import RemoteWriter
 from .pipeline import BlockWriter, block_sizes
@@ -48,6 +49,7 @@ class SFTPWriter(RemoteWriter):
             # A refused open created nothing: there is nothing to remove if this raises.
             self._file = await adapter._create(sftp, self._target, posixpath.dirname(remote))
             self._writer = BlockWriter(self._file, 0)
+            self._hash = StreamHash(await adapter._hash_to_compute(sftp, self._target))
 
         adapter._run("uploading", remote, start)
 
@@ -74,15 +76,15 @@ class SFTPWriter(RemoteWriter):
         rest = bytes(self._buffer)
         self._buffer.clear()
 
-        async def finish(sftp: asyncssh.SFTPClient) -> None:
+        async def finish(sftp: asyncssh.SFTPClient) -> Check:
             await writer.push([rest] if rest else [])
             await writer.drain()
             self._file = None
             await handle.close()
-            await adapter._complete(sftp, self._target, self._server_path, self.written)
+            return await adapter._complete(sftp, self._target, self._server_path, self.written, self._hash)
 
         try:
-            adapter._run("uploading", self._server_path, finish)
+            verified = adapter._run("uploading", self._server_path, finish)
         except BaseException:
             with contextlib.suppress(Exception):  # the failure itself is what the caller must see
                 self._discard()
@@ -91,7 +93,7 @@ class SFTPWriter(RemoteWriter):
             direction="put", local="-", remote=self.remote, size=self.written,
             elapsed=time.monotonic() - self.started, details=adapter._details(), protocol=adapter.settings.scheme,
             size_verified=True, temp_name=posixpath.basename(self._temp) if self._temp is not None else None,
-            verified="size",
+            verified=verified,
         )
 
     def _discard(self) -> None:
