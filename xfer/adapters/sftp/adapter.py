@@ -41,6 +41,7 @@ from ...streams import SinkFactory
 from ...transfer import AtomicDownload, FileBody, open_for_upload
 from ...verify import Check, HashName, ServerHash, StreamHash, conclude
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
 from .pipeline import block_sizes, closing, read_blocks, write_blocks
@@ -51,8 +52,6 @@ __all__ = ["SFTPAdapter"]
 _T = TypeVar("_T")
 _log = logging.getLogger("xfer.sftp")
 
-#: Folders ``rm -r`` goes down before it stops (a link loop, a hostile server).
-MAX_TREE_DEPTH = 64
 
 _TYPES: dict[int, EntryType] = {
     asyncssh.FILEXFER_TYPE_REGULAR: "file",
@@ -546,26 +545,14 @@ class SFTPAdapter(Adapter):
         self._run("removing", path, work)
 
     async def _remove_tree(self, sftp: asyncssh.SFTPClient, top: str) -> None:
-        """List the whole tree first (links not followed), then remove files, then folders bottom-up."""
-        folders: list[str] = []
-        files: list[str] = []
-        pending: list[tuple[str, int]] = [(top, 0)]
-        while pending:
-            folder, depth = pending.pop()
-            if depth > MAX_TREE_DEPTH:
-                raise RemoteError(
-                    f"{self.settings.server}: {top} is nested more than {MAX_TREE_DEPTH} folders deep; "
-                    "rm -r removed nothing", server=self.settings.server, path=top,
-                )
-            folders.append(folder)
-            for entry in await self._listing(sftp, folder, follow=False):
-                if entry.type == "directory":
-                    pending.append((entry.path, depth + 1))
-                else:
-                    files.append(entry.path)
-        for path in files:
+        """List the whole tree first (links not followed), then remove files, then folders bottom-up
+        (:class:`~xfer.adapters.tree.TreeWalk`)."""
+        walk = TreeWalk(top, server=self.settings.server)
+        while (folder := walk.next_folder()) is not None:
+            walk.found(await self._listing(sftp, folder, follow=False))
+        for path in walk.files:
             await self._step(sftp.remove(path), "removing", path)
-        for folder in reversed(folders):
+        for folder in walk.folders_bottom_up():
             await self._step(sftp.rmdir(folder), "removing the folder", folder)
 
     async def _step(self, work: Awaitable[None], action: str, path: str) -> None:
