@@ -33,7 +33,7 @@ from xfer.testing.pki import TestPKI
 REPO = Path(__file__).resolve().parent.parent
 BLOCK = bytes(range(256)) * 2048  # 512 KiB, every byte value
 
-SCHEMES = ["ftpes", "davs", "https"]
+SCHEMES = ["ftpes", "davs", "https", "sftp"]
 
 
 @pytest.fixture(params=SCHEMES)

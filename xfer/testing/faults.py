@@ -319,4 +319,5 @@ def in_front_of(url: str, plan: Plan | None = None, *, passive_ports: Iterable[i
     if port is None:
         raise ValueError(f"{url}: name the port (the proxy listens at the same number)")
     with FaultProxy((host, port), plan=plan, listen_host=PROXY_HOST, ports=[port, *passive_ports]) as proxy:
-        yield proxy, urllib.parse.urlunsplit(parts._replace(netloc=f"{PROXY_HOST}:{port}"))
+        user = f"{parts.username}@" if parts.username else ""  # sftp://USER@host: the login name stays
+        yield proxy, urllib.parse.urlunsplit(parts._replace(netloc=f"{user}{PROXY_HOST}:{port}"))

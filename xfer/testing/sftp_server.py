@@ -19,20 +19,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import os
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncssh
+import asyncssh.sftp
+from asyncssh.packet import SSHPacket, String
 
-__all__ = ["SFTPServer", "SSHTestKeys", "create_ssh_keys"]
+__all__ = ["CheckFileServer", "SFTPServer", "SSHTestKeys", "create_ssh_keys"]
 
 #: The passphrase of the test client key (a test secret, never a real one).
 PASSPHRASE = "xfer-ssh-test-passphrase"
 USER = "xfer"
 _DAY = 86400
+#: The names the host certificate is for: the server, and the fault proxy in front of it
+#: (:data:`xfer.testing.faults.PROXY_HOST`), so a cut test trusts the host as any other does.
+_HOST_NAMES = ("127.0.0.1", "localhost", "127.0.0.2")
 
 
 @dataclass(frozen=True)
@@ -45,13 +53,13 @@ class SSHTestKeys:
     user_ca: Path  # private key of the user CA (its .pub beside it)
     host_ca: Path
     host_key: Path
-    host_cert: Path  # host certificate, principals 127.0.0.1 and localhost
+    host_cert: Path  # host certificate, principals 127.0.0.1, localhost and 127.0.0.2 (the fault proxy)
     client_key: Path  # encrypted with PASSPHRASE; client_key-cert.pub beside it: principal "xfer"
     passphrase_file: Path
     plain_key: Path  # unencrypted, no certificate (for authorized-keys logins)
     expired_key: Path  # its certificate expired yesterday
     other_principal_key: Path  # its certificate names "someone-else"
-    known_hosts_ca: Path  # "@cert-authority 127.0.0.1,localhost HOST-CA"
+    known_hosts_ca: Path  # "@cert-authority 127.0.0.1,localhost,127.0.0.2,... HOST-CA"
 
     @property
     def client_cert(self) -> Path:
@@ -104,7 +112,7 @@ def create_ssh_keys(folder: str | Path, *, user: str = USER) -> SSHTestKeys:
     _write_key(host_ca, keys.host_ca)
     host = asyncssh.generate_private_key("ssh-ed25519")
     _write_key(host, keys.host_key)
-    host_ca.generate_host_certificate(host, "xfer-test-host", principals=["127.0.0.1", "localhost"],
+    host_ca.generate_host_certificate(host, "xfer-test-host", principals=[*_HOST_NAMES],
                                       valid_after=int(now - _DAY), valid_before=int(now + 3650 * _DAY)
                                       ).write_certificate(str(keys.host_cert))
     client = asyncssh.generate_private_key("ssh-ed25519", comment="xfer test client")
@@ -122,8 +130,117 @@ def create_ssh_keys(folder: str | Path, *, user: str = USER) -> SSHTestKeys:
     keys.passphrase_file.write_text(PASSPHRASE)
     keys.passphrase_file.chmod(0o600)
     ca_line = host_ca.export_public_key("openssh").decode().strip()
-    keys.known_hosts_ca.write_text(f"@cert-authority 127.0.0.1,localhost,[127.0.0.1]:*,[localhost]:* {ca_line}\n")
+    patterns = ",".join([*_HOST_NAMES, *(f"[{name}]:*" for name in _HOST_NAMES)])
+    keys.known_hosts_ca.write_text(f"@cert-authority {patterns} {ca_line}\n")
     return keys
+
+
+class CheckFileServer(asyncssh.SFTPServer):
+    """An SFTP server with the ``check-file`` extension (draft-ietf-secsh-filexfer-extensions-00 §3),
+    which OpenSSH lacks and ProFTPD's mod_sftp and commercial MFT servers have: it names
+    ``check-file`` among its extensions (with :attr:`algorithms`) and answers
+    ``check-file-name`` and ``check-file-handle`` with the hash of the requested range, in the
+    first of the client's algorithms it has.  Subclass to offer other algorithms, or set
+    :attr:`corrupt` for a server whose hash does not match its data (a hostile or broken one).
+    Use as ``SFTPServer(..., sftp_class=CheckFileServer)``.
+    """
+
+    algorithms: ClassVar[tuple[str, ...]] = ("sha256", "md5")
+    corrupt: ClassVar[bool] = False
+    #: What was asked, for tests: (the mapped local path, the client's algorithm list).
+    asked: ClassVar[list[tuple[str, str]]] = []
+
+    def check_file(self, fd: int, path: str, requested: str, start: int, length: int) -> tuple[str, bytes]:
+        """The hash of ``length`` bytes (0: to the end) from ``start`` of the open file ``fd``."""
+        type(self).asked.append((path, requested))
+        algorithm = next((a for a in requested.split(",") if a in self.algorithms), None)
+        if algorithm is None:
+            raise asyncssh.SFTPFailure(f"none of {requested} is offered")
+        digest: Any = _Crc32() if algorithm == "crc32" else hashlib.new(algorithm)
+        left = length or (os.fstat(fd).st_size - start)
+        offset = start
+        while left > 0:
+            block = os.pread(fd, min(left, 1 << 20), offset)
+            if not block:
+                break
+            digest.update(block)
+            offset += len(block)
+            left -= len(block)
+        value: bytes = digest.digest()
+        if self.corrupt:
+            value = bytes([value[0] ^ 0xFF]) + value[1:]
+        return algorithm, value
+
+
+class _Crc32:
+    def __init__(self) -> None:
+        self._value = 0
+
+    def update(self, data: bytes) -> None:
+        self._value = zlib.crc32(data, self._value)
+
+    def digest(self) -> bytes:
+        return self._value.to_bytes(4, "big")
+
+
+class _CheckFileReply:
+    """The extended reply: ``string "check-file"``, ``string algorithm``, the hash bytes."""
+
+    def __init__(self, algorithm: str, value: bytes) -> None:
+        self.algorithm, self.value = algorithm, value
+
+    def encode(self, version: int) -> bytes:
+        return String(b"check-file") + String(self.algorithm) + self.value
+
+
+_FXP_EXTENDED_REPLY = 201
+
+
+class _CheckFileHandler(asyncssh.sftp.SFTPServerHandler):
+    """asyncssh's server session, plus ``check-file`` when its file system is a :class:`CheckFileServer`.
+
+    asyncssh has no hook for a server extension: this subclass replaces its handler class
+    (installed by :class:`SFTPServer` when a server uses :class:`CheckFileServer`); for every
+    other server it is asyncssh's handler unchanged.
+    """
+
+    def __init__(self, server: asyncssh.SFTPServer, *args: Any) -> None:
+        super().__init__(server, *args)
+        if isinstance(server, CheckFileServer):
+            # Instance attributes shadowing the class tables: this session alone gets the extension.
+            self._extensions = [*self._extensions, (b"check-file", ",".join(server.algorithms).encode())]
+            handlers = {b"check-file-name": _CheckFileHandler._check_file_name,
+                        b"check-file-handle": _CheckFileHandler._check_file_handle}
+            self._packet_handlers = {**self._packet_handlers, **handlers}  # type: ignore[dict-item]
+            self._return_types = {**self._return_types, **dict.fromkeys(handlers, _FXP_EXTENDED_REPLY)}
+
+    async def _check_file_name(self, packet: SSHPacket) -> _CheckFileReply:
+        server: Any = self._server
+        path = server.map_path(packet.get_string())
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return self._answer(fd, os.fsdecode(path), packet)
+        finally:
+            os.close(fd)
+
+    async def _check_file_handle(self, packet: SSHPacket) -> _CheckFileReply:
+        file_obj: Any = self._file_handles.get(packet.get_string())
+        if file_obj is None:
+            raise asyncssh.SFTPInvalidHandle("invalid file handle")
+        return self._answer(file_obj.fileno(), os.fsdecode(file_obj.name), packet)
+
+    def _answer(self, fd: int, path: str, packet: SSHPacket) -> _CheckFileReply:
+        requested = packet.get_string().decode("ascii")
+        start, length = packet.get_uint64(), packet.get_uint64()
+        packet.get_uint32()  # block size: one hash of the whole range is all this server does
+        packet.check_end()
+        server: Any = self._server
+        return _CheckFileReply(*server.check_file(fd, path, requested, start, length))
+
+
+def _install_check_file() -> None:
+    """Make asyncssh's SFTP sessions use :class:`_CheckFileHandler` (idempotent; see its docstring)."""
+    asyncssh.sftp.SFTPServerHandler = _CheckFileHandler  # type: ignore[misc,assignment]
 
 
 class SFTPServer:
@@ -133,7 +250,8 @@ class SFTPServer:
     keys (paths to .pub files) accepted for ``user`` besides certificates from the user CA.
     ``host_certificate``: present the host certificate (else only the plain host key).
     ``trust_user_ca``: accept the user CA's certificates at all.  ``sftp_class``: an
-    :class:`asyncssh.SFTPServer` subclass, for a server that behaves otherwise (refuses a folder...).
+    :class:`asyncssh.SFTPServer` subclass, for a server that behaves otherwise (refuses a folder...,
+    or :class:`CheckFileServer`: has the ``check-file`` hash extension).
     """
 
     def __init__(
@@ -215,6 +333,8 @@ class SFTPServer:
         return Server()
 
     def __enter__(self) -> SFTPServer:
+        if issubclass(self._sftp_class, CheckFileServer):
+            _install_check_file()
         host_key = asyncssh.read_private_key(str(self.keys.host_key))
         pair: Any = (host_key, asyncssh.read_certificate(str(self.keys.host_cert))) \
             if self._host_certificate else host_key

@@ -949,25 +949,15 @@ class FTPSAdapter(Adapter):
         self._run("removing", path, work)
 
     def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
-        """Remove ``top`` and everything in it: the whole tree is listed first, then removed.
-
-        Listing first means that whatever stops the walk (a cut or oversized listing, a
-        name with a backslash, a tree deeper than :data:`MAX_TREE_DEPTH`: a link loop, or
-        a hostile server listing ``a/`` in every folder) stops it before anything is
-        deleted.  The walk is iterative.  A failure names the entry that failed, not ``top``.
+        """Remove ``top`` and everything in it: the whole tree is listed first, then removed
+        (:class:`~xfer.adapters.tree.TreeWalk`: a cut or oversized listing, a name with a
+        backslash or a tree deeper than :data:`MAX_TREE_DEPTH` stops it before anything is
+        deleted).  A failure names the entry that failed, not ``top``.
         """
-        folders: list[str] = []  # each folder before the folders inside it
-        files: list[str] = []
-        pending: list[tuple[str, int]] = [(top, 0)]
-        while pending:
-            folder, depth = pending.pop()
-            if depth > MAX_TREE_DEPTH:
-                raise RemoteError(
-                    f"{self.settings.server}: {top} is nested more than {MAX_TREE_DEPTH} folders deep "
-                    f"(at {folder}); rm -r removed nothing",
-                    hint="the server may list a folder inside itself (a link loop); remove it by hand",
-                )
-            folders.append(folder)
+        from ..tree import TreeWalk
+
+        walk = TreeWalk(top, server=self.settings.server, max_depth=MAX_TREE_DEPTH)
+        while (folder := walk.next_folder()) is not None:
             try:
                 entries = self._list_entries(ftp, folder)
             except ftplib.error_perm as exc:
@@ -980,13 +970,10 @@ class FTPSAdapter(Adapter):
                         f"{self.settings.server}: refusing to remove {entry.path!r}: its name holds a backslash",
                         hint="remove that file by hand (or rename it), then run rm -r again",
                     )
-                if entry.type == "directory":
-                    pending.append((entry.path, depth + 1))
-                else:
-                    files.append(entry.path)
-        for path in files:
+            walk.found(entries)
+        for path in walk.files:
             self._step(ftp, f"DELE {path}", "removing", path)
-        for folder in reversed(folders):
+        for folder in walk.folders_bottom_up():
             self._step(ftp, f"RMD {folder}", "removing the folder", folder)
 
     def _step(self, ftp: FTPSConnection, command: str, action: str, path: str) -> None:

@@ -9,7 +9,6 @@ while it is the only copy).  Reads and writes take offsets (:meth:`SFTPAdapter.r
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import posixpath
@@ -37,9 +36,15 @@ from ...errors import (
     listing_too_large,
 )
 from ...protocols.sftp import SFTPOptions
+from ...retry import current_attempt
 from ...streams import SinkFactory
 from ...transfer import AtomicDownload, FileBody, open_for_upload
+from ...verify import Check, HashName, ServerHash, StreamHash, conclude
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from ..tree import TreeWalk
+from ..writer import RemoteWriter
+from .checkfile import CheckFile
+from .pipeline import block_sizes, closing, read_blocks, write_blocks
 from .session import SSHSession, connect_error
 
 __all__ = ["SFTPAdapter"]
@@ -47,11 +52,6 @@ __all__ = ["SFTPAdapter"]
 _T = TypeVar("_T")
 _log = logging.getLogger("xfer.sftp")
 
-#: Bytes handed to asyncssh per read or write call; it splits them into pipelined SFTP
-#: requests of the server's size (up to 255 KiB with OpenSSH's limits extension).
-CHUNK = 4 * 1024 * 1024
-#: Folders ``rm -r`` goes down before it stops (a link loop, a hostile server).
-MAX_TREE_DEPTH = 64
 
 _TYPES: dict[int, EntryType] = {
     asyncssh.FILEXFER_TYPE_REGULAR: "file",
@@ -81,27 +81,17 @@ def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> Entry:
                  size=attrs.size if kind == "file" else None, modified=modified)
 
 
-async def _write_all(remote_file: asyncssh.SFTPClientFile, body: FileBody) -> None:
-    """Write ``body`` from offset 0, the next chunk's requests in flight while this one completes.
-
-    Progress (FileBody's callback) counts a chunk once it is read from disk; the last call
-    comes only after every write before it was acknowledged.
-    """
-    offset = 0
-    pending: asyncio.Future[int] | None = None
-    try:
-        for chunk in body:
-            data = bytes(chunk)  # the body reuses its buffer; the request keeps its own copy
-            write = asyncio.ensure_future(remote_file.write(data, offset))
-            offset += len(data)
-            if pending is not None:
-                await pending
-            pending = write
-        if pending is not None:
-            await pending
-    finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
+def _resume_offset(out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
+    """Where a download goes on: the end of the part an earlier try (or run) kept if the remote
+    file is unchanged (same path, size and modification time), else 0; and why not, for the warning."""
+    kept = out.offset
+    if not kept:
+        return 0, ""
+    if facts["size"] is None or facts["mtime"] is None:
+        return 0, "the server does not tell the file's size and time, so the part kept earlier cannot be checked"
+    if any(out.previous.get(key) != facts[key] for key in ("source", "size", "mtime")) or kept > facts["size"]:
+        return 0, "the file changed on the server since the part was saved"
+    return kept, ""
 
 
 class SFTPAdapter(Adapter):
@@ -113,13 +103,13 @@ class SFTPAdapter(Adapter):
     ``upload_temp_name``.
     """
 
-    # Everything but the streaming writer (``put -``, fsspec ``open("wb")``): not built for SFTP yet.
-    capabilities = frozenset(Capability) - {Capability.OPEN_WRITE}
+    capabilities = frozenset(Capability)
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
         self._options = settings.options_as(SFTPOptions)
         self._ssh: SSHSession | None = SSHSession(settings)
+        self._check_file = CheckFile()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -127,6 +117,10 @@ class SFTPAdapter(Adapter):
         ssh, self._ssh = self._ssh, None
         if ssh is not None:
             ssh.close()
+
+    def _reopen(self) -> None:
+        """Between tries: drop the connection (a cut may have left it half dead); the next verb opens one."""
+        self._close()
 
     @property
     def session(self) -> SSHSession:
@@ -254,79 +248,95 @@ class SFTPAdapter(Adapter):
         self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
     ) -> TransferResult:
         started = time.monotonic()
+        # Made here, not on the session's loop: the writer finds the part an earlier try kept
+        # through the retry loop's context (current_attempt), which that thread does not see.
+        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle)
+        source = f"{self.settings.scheme}://{self.settings.server}{remote}"
 
-        async def work(sftp: asyncssh.SFTPClient) -> tuple[int, str | None, bool]:
+        async def work(sftp: asyncssh.SFTPClient) -> Check:
             attrs = await sftp.stat(remote)
             if _kind(attrs) == "directory":
                 raise RemoteIsFolder(
                     f"{self.settings.server}: {remote} is a folder", hint="pass recursive=True to download folders",
                     cli_hint="use -r to copy a folder", server=self.settings.server, path=remote,
                 )
-            sink_of = sink or AtomicDownload
-            with sink_of(local, expected_size=attrs.size, callback=callback, throttle=self.settings.throttle) as out:
-                async with sftp.open(remote, "rb") as handle:
-                    offset = 0
-                    # The next chunk's requests go out before this one is written to disk, so
-                    # the connection never idles while the disk works.
-                    ahead: asyncio.Future[bytes] = asyncio.ensure_future(handle.read(CHUNK, 0))
-                    try:
-                        while True:
-                            data = await ahead
-                            if not data:
-                                break
-                            offset += len(data)
-                            ahead = asyncio.ensure_future(handle.read(CHUNK, offset))
-                            out.write(data)
-                    finally:
-                        ahead.cancel()
-            # The sink compared the length with the server's stat (no hash offered here).
-            return offset, out.sha256, attrs.size is not None
+            # What the file is, so that a part kept after a cut is continued only if it is unchanged.
+            facts = {"source": source, "size": attrs.size, "mtime": attrs.mtime}
+            start, restart = _resume_offset(out, facts)
+            out.expected_size = attrs.size
+            read_block, _ = block_sizes(sftp)
+            # The server's hash, asked first: the one extra hash it names is computed on the way.
+            offered = await self._check_file.ask(sftp, remote)
+            out.hash_also(offered.algorithm if offered is not None else None)
+            with out:
+                out.facts = facts
+                async with closing(await sftp.open(remote, "rb", block_size=0)) as handle:
+                    if start:
+                        out.begin(start)
+                    else:
+                        out.start_over(restart)
+                    await read_blocks(handle, start, out.write, block=read_block)
+                # Before the rename: a mismatch leaves nothing under the local name.  (The sink
+                # compares the length with the server's stat when it closes.)
+                return self._conclude(offered, out.hash, what=f"the download of {remote}",
+                                      size_checked=attrs.size is not None, consequence="nothing was saved")
 
-        size, sha256, size_checked = self._run("downloading", remote, work)
+        verified = self._run("downloading", remote, work)
         return TransferResult(
-            direction="get", local=local, remote=self.user_path(remote), size=size,
+            direction="get", local=local, remote=self.user_path(remote), size=out.written,
             elapsed=time.monotonic() - started, details=self._details(), protocol=self.settings.scheme,
-            sha256=sha256, verified="size" if size_checked else "none",
+            sha256=out.sha256, verified=verified,
         )
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         handle, size = open_for_upload(local)
         started = time.monotonic()
-        folder, name = posixpath.split(remote)
-        temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part") \
-            if self._options.upload_temp_name else None
+        folder = posixpath.dirname(remote)
+        # A try after a cut continues the temporary file the earlier try left, from its size.
+        attempt = current_attempt()
+        key = f"put:{remote}"
+        kept: str | None = attempt.state.get(key) if attempt is not None else None
+        temp = kept or self._temp_name(remote)
         target = temp or remote
         body: FileBody | None = None
+        verified: Check = "none"
 
         async def send(sftp: asyncssh.SFTPClient) -> None:
-            existing = await self._stat(sftp, remote)
-            if existing is not None and _kind(existing) == "directory":
-                raise RemoteIsFolder(f"{self.settings.server}: {remote} is a folder; a file never replaces a folder",
-                                     server=self.settings.server, path=remote)
+            nonlocal body, verified
+            await self._refuse_folder(sftp, remote)
+            offset = await self._upload_offset(sftp, kept, size)
             try:
-                remote_file = await sftp.open(target, "wb")
-            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
-                await self._make_folders(sftp, folder)  # put into new folders, as on the other protocols
-                remote_file = await sftp.open(target, "wb")
-            nonlocal body
-            handle.seek(0)
-            body = FileBody(handle, size, blocksize=CHUNK, callback=callback, name=local,
-                            throttle=self.settings.throttle)
-            try:
-                async with remote_file:
-                    await _write_all(remote_file, body)
-                stored = (await sftp.stat(target)).size
-                if stored != size:
-                    raise IntegrityError(
-                        f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
-                        "the upload was removed",
-                        hint="run the command again; check the server's disk space",
-                        server=self.settings.server, path=remote,
-                    )
-                if temp is not None:
-                    await self._install(sftp, temp, remote)
+                if offset:
+                    # Neither truncated nor created: the part is there and keeps what it holds.
+                    remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
+                else:
+                    remote_file = await self._create(sftp, target, folder)
+                also = await self._hash_to_compute(sftp, target)
+                _, write_block = block_sizes(sftp)
+
+                def moved(done: int, total: int | None) -> None:
+                    if callback is not None:
+                        callback(offset + done, size)
+
+                body = FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
+                                throttle=self.settings.throttle, also=also)
+                if offset:
+                    body.skip(offset)  # what the server has: into the hash, not sent again
+                else:
+                    handle.seek(0)
+                async with closing(remote_file):
+                    await write_blocks(remote_file, offset, body)
+                verified = await self._complete(sftp, target, remote, size, body.hash)
             except BaseException:
-                await self._discard(sftp, target)
+                conn = self._ssh.conn if self._ssh is not None else None
+                if attempt is not None and temp is not None and (conn is None or conn.is_closed()):
+                    # The connection is gone (a cut): the next try continues the part; the retry
+                    # loop removes it if none will.
+                    if attempt.state.get(key) != temp:
+                        attempt.state[key] = temp
+                        attempt.on_give_up(lambda: self._remove_quietly(temp))
+                else:
+                    await self._discard(sftp, target)
                 raise
 
         with handle:
@@ -335,8 +345,93 @@ class SFTPAdapter(Adapter):
             direction="put", local=local, remote=self.user_path(remote), size=size,
             elapsed=time.monotonic() - started, details=self._details(), protocol=self.settings.scheme,
             size_verified=True, temp_name=posixpath.basename(temp) if temp is not None else None,
-            sha256=body.sha256 if body is not None else None, verified="size",
+            sha256=body.sha256 if body is not None else None, verified=verified,
         )
+
+    async def _complete(
+        self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash
+    ) -> Check:
+        """An upload written to ``target`` (all requests answered, the file closed): check what the
+        server stored (its size, and its hash where it answers check-file), then rename it to
+        ``remote`` if it went to a temporary name.  A mismatch raises before the rename: nothing
+        reaches the name (the caller removes ``target``).  Returns what ``verified`` says."""
+        stored = (await sftp.stat(target)).size
+        if stored != size:
+            raise IntegrityError(
+                f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
+                "the upload was removed",
+                hint="run the command again; check the server's disk space",
+                server=self.settings.server, path=remote,
+            )
+        verified = self._conclude(await self._check_file.ask(sftp, target), local, what=f"the upload of {remote}",
+                                  size_checked=True, consequence="the upload was removed")
+        if target != remote:
+            await self._install(sftp, target, remote)
+        return verified
+
+    async def _hash_to_compute(self, sftp: asyncssh.SFTPClient, target: str) -> HashName | None:
+        """The hash to compute besides SHA-256 while uploading to ``target`` (just opened): the one the
+        server's check-file uses.  The first upload of a connection asks about the file while it
+        is still empty, so that even that one is compared by hash."""
+        if self._check_file.offered is None:
+            await self._check_file.ask(sftp, target)
+        return self._check_file.algorithm if self._check_file.offered else None
+
+    def _conclude(self, offered: ServerHash | None, local: StreamHash, *, what: str, size_checked: bool,
+                  consequence: str) -> Check:
+        return conclude(offered, local, server=self.settings.server, what=what, size_checked=size_checked,
+                        required=self.settings.checksum, consequence=consequence,
+                        looked_for="the check-file extension (OpenSSH has none)")
+
+    def _temp_name(self, remote: str) -> str | None:
+        """Where an upload to ``remote`` is written until it is complete: ``.NAME.RANDOM.xfer-part``
+        beside it, or None (the name itself) with ``upload_temp_name = false``."""
+        if not self._options.upload_temp_name:
+            return None
+        folder, name = posixpath.split(remote)
+        return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
+
+    async def _refuse_folder(self, sftp: asyncssh.SFTPClient, remote: str) -> None:
+        """An upload never replaces a folder."""
+        existing = await self._stat(sftp, remote)
+        if existing is not None and _kind(existing) == "directory":
+            raise RemoteIsFolder(f"{self.settings.server}: {remote} is a folder; a file never replaces a folder",
+                                 server=self.settings.server, path=remote)
+
+    def _open_write(self, remote: str, callback: ProgressCallback | None) -> RemoteWriter:
+        from .writer import SFTPWriter
+
+        return SFTPWriter(self, remote, callback)
+
+    async def _upload_offset(self, sftp: asyncssh.SFTPClient, kept: str | None, size: int) -> int:
+        """Where an upload into the part ``kept`` (left by a cut try) goes on: its size, or 0.
+
+        The server wrote the requests of the cut try in the order they were sent (OpenSSH's
+        sftp-server and asyncssh handle one request after the other), so its size is a prefix
+        of the file.  A part that is gone, or longer than the file, starts over.
+        """
+        if kept is None:
+            return 0
+        attrs = await self._stat(sftp, kept)
+        if attrs is None or attrs.size is None or _kind(attrs) != "file" or attrs.size > size:
+            return 0
+        return int(attrs.size)
+
+    async def _create(self, sftp: asyncssh.SFTPClient, target: str, folder: str) -> asyncssh.SFTPClientFile:
+        """Open ``target`` for writing from byte 0 (created or emptied); missing folders are made."""
+        try:
+            return await sftp.open(target, "wb", block_size=0)
+        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+            await self._make_folders(sftp, folder)  # put into new folders, as on the other protocols
+            return await sftp.open(target, "wb", block_size=0)
+
+    def _remove_quietly(self, path: str) -> None:
+        """Remove what a cut upload left (on a new connection); the caller ignores a failure."""
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            await sftp.remove(path)
+
+        self._run("removing", path, work)
 
     @staticmethod
     async def _discard(sftp: asyncssh.SFTPClient, path: str) -> None:
@@ -450,26 +545,14 @@ class SFTPAdapter(Adapter):
         self._run("removing", path, work)
 
     async def _remove_tree(self, sftp: asyncssh.SFTPClient, top: str) -> None:
-        """List the whole tree first (links not followed), then remove files, then folders bottom-up."""
-        folders: list[str] = []
-        files: list[str] = []
-        pending: list[tuple[str, int]] = [(top, 0)]
-        while pending:
-            folder, depth = pending.pop()
-            if depth > MAX_TREE_DEPTH:
-                raise RemoteError(
-                    f"{self.settings.server}: {top} is nested more than {MAX_TREE_DEPTH} folders deep; "
-                    "rm -r removed nothing", server=self.settings.server, path=top,
-                )
-            folders.append(folder)
-            for entry in await self._listing(sftp, folder, follow=False):
-                if entry.type == "directory":
-                    pending.append((entry.path, depth + 1))
-                else:
-                    files.append(entry.path)
-        for path in files:
+        """List the whole tree first (links not followed), then remove files, then folders bottom-up
+        (:class:`~xfer.adapters.tree.TreeWalk`)."""
+        walk = TreeWalk(top, server=self.settings.server)
+        while (folder := walk.next_folder()) is not None:
+            walk.found(await self._listing(sftp, folder, follow=False))
+        for path in walk.files:
             await self._step(sftp.remove(path), "removing", path)
-        for folder in reversed(folders):
+        for folder in walk.folders_bottom_up():
             await self._step(sftp.rmdir(folder), "removing the folder", folder)
 
     async def _step(self, work: Awaitable[None], action: str, path: str) -> None:
