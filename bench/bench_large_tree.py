@@ -23,6 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xfer.testing import TestPKI
 
 if not __package__:  # run as a file: make the repository importable
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -99,8 +103,13 @@ def make_tree(top: Path, files: int, per_folder: int = 1000) -> int:
 
 
 @contextmanager
-def served_tree(protocol: str, work: Path, files: int, per_folder: int) -> Iterator[tuple[Path, str]]:
-    """Serve a tree of ``files`` over ``protocol``: yields (profile file, remote folder of the tree)."""
+def served_tree(
+    protocol: str, work: Path, files: int, per_folder: int, pki: TestPKI | None = None
+) -> Iterator[tuple[Path, str]]:
+    """Serve a tree of ``files`` over ``protocol``: yields (profile file, remote folder of the tree).
+
+    The server's storage is ``work/server``; the tree is ``/tree`` in it (made unless there).
+    """
     import tomli_w
 
     from xfer.testing import create_pki, serve
@@ -109,9 +118,7 @@ def served_tree(protocol: str, work: Path, files: int, per_folder: int) -> Itera
     tree = root / "tree"
     if not tree.exists():
         make_tree(tree, files, per_folder)
-    pki = create_pki(work / "pki")
-    options: dict[str, object] = {}
-    with serve(protocol, pki, root=root, **options) as endpoint:
+    with serve(protocol, pki or create_pki(work / "pki"), root=root) as endpoint:
         profile = work / f"{protocol}.toml"
         # A server building one answer of 100,000 entries (wsgidav) takes longer than the 10 s
         # the test profiles allow.

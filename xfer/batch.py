@@ -519,6 +519,16 @@ def _safe_name(name: str) -> bool:
     return name not in ("", ".", "..") and not any(c in name for c in separators)
 
 
+def _drained(entries: list[Entry]) -> Iterator[Entry]:
+    """The entries of ``entries`` (a list to empty) in order, each let go once the walk has passed it.
+
+    A folder of 100,000 entries is then never held beside the plan made from it.
+    """
+    entries.reverse()
+    while entries:
+        yield entries.pop()
+
+
 def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[ListedPath, tuple[str, ...], Entry]]:
     """Every folder and file under remote ``folder``, depth first, sorted: (path, names below ``folder``, entry).
 
@@ -526,7 +536,8 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
     a server that shows an endless tree must meet the ``max_depth`` limit, not Python's.
     A folder comes before what is in it.
     """
-    stack: list[tuple[Iterator[Entry], str, tuple[str, ...], int]] = [(iter(remote.ls(folder)), folder, (), 0)]
+    top = _drained(list(remote.ls(folder)))
+    stack: list[tuple[Iterator[Entry], str, tuple[str, ...], int]] = [(top, folder, (), 0)]
     while stack:
         entries, current, names, depth = stack[-1]
         entry = next(entries, None)
@@ -558,7 +569,7 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
                     server=remote.settings.server, path=path,
                 )
             yield path, (*names, entry.name), entry
-            stack.append((iter(remote.ls(path)), path, (*names, entry.name), depth + 1))
+            stack.append((_drained(list(remote.ls(path))), path, (*names, entry.name), depth + 1))
         elif entry.type == "file":
             yield path, (*names, entry.name), entry
 
@@ -572,5 +583,7 @@ def _remote_tree(
         if entry.is_dir:
             folders.append(local.joinpath(*names))
         else:
-            jobs.append((path, str(local.joinpath(*names)), entry.size))
+            # os.path.join, not Path.joinpath: the names are plain (see _safe_name), and pathlib
+            # would intern every one of them for the life of the process.
+            jobs.append((path, os.path.join(local, *names), entry.size))
     return folders

@@ -358,8 +358,22 @@ class Adapter:
         """The entries of a folder (or the one entry of a file), sorted by name."""
         self._require(Capability.LS)
         target = self.remote_path(path)
-        entries, _ = self._retrying(lambda: [self._entry(e) for e in self._ls(target)])
-        return sorted(entries, key=lambda e: e.name)
+        # A copy of the list to empty (a primitive may keep its own); its entries stay shared.
+        entries, _ = self._retrying(lambda: self._entries(list(self._ls(target))))
+        entries.sort(key=lambda e: e.name)
+        return entries
+
+    def _entries(self, listed: list[Entry]) -> list[Entry]:
+        """``listed`` (emptied here) as user-path entries.
+
+        Each entry is let go as soon as it is converted: a folder of 100,000 entries
+        is not held twice.
+        """
+        listed.reverse()
+        converted: list[Entry] = []
+        while listed:
+            converted.append(self._entry(listed.pop()))
+        return converted
 
     def info(self, path: str) -> Entry:
         """Facts about one path; raises :class:`RemoteNotFound` if it does not exist."""
