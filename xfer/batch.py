@@ -156,6 +156,9 @@ class _Batch:
         self.failure: BaseException | None = None
         self.stop = threading.Event()
         self.lock = threading.Lock()
+        #: Set when the last worker ends or the batch stops: what the main thread waits for.
+        self.wake = threading.Event()
+        self.running = workers
 
     def run(self) -> list[TransferResult]:
         threads = [
@@ -165,8 +168,11 @@ class _Batch:
         for thread in threads:
             thread.start()
         try:
-            while any(t.is_alive() for t in threads) and not self.stop.is_set():
-                threads[0].join(0.1)  # short waits: the main thread stays responsive to Ctrl-C
+            # Short waits: the main thread stays responsive to Ctrl-C.  (It used to join the
+            # first worker, which returns at once when that one has ended: the main thread then
+            # spun at full CPU while another worker finished a long file.)
+            while not self.wake.wait(0.1):
+                pass
             self._wind_down(threads)
         except KeyboardInterrupt:
             self.stop.set()
@@ -225,11 +231,18 @@ class _Batch:
                 if self.failure is None:
                     self.failure = exc
             self.stop.set()
+            self.wake.set()
         finally:
-            if adapter is not None and policy is not None:
-                adapter.retry_policy = policy
-            if adapter is not None and adapter is not self.remote:
-                adapter.close()
+            try:
+                if adapter is not None and policy is not None:
+                    adapter.retry_policy = policy
+                if adapter is not None and adapter is not self.remote:
+                    adapter.close()
+            finally:
+                with self.lock:
+                    self.running -= 1
+                    if self.running == 0:
+                        self.wake.set()
 
     def _connect(self, number: int, index: int) -> Adapter | None:
         """Worker 0 uses the caller's connection; the others open their own, lazily."""
