@@ -412,7 +412,7 @@ def _unreadable(exc: OSError) -> None:
 
 def get_files(
     remote: Adapter,
-    sources: list[str],
+    sources: Sequence[str | Entry],
     destination: str | os.PathLike[str],
     *,
     recursive: bool = False,
@@ -430,6 +430,10 @@ def get_files(
     before any local folder is made, so a refused tree leaves nothing behind.
     Local problems (a file where a folder must go, a name too long) raise
     :class:`~xfer.errors.LocalError` naming the local path.
+
+    A source may be an :class:`~xfer.types.Entry` a listing just gave (a glob's matches):
+    with ``recursive`` its type then decides file or folder, without asking the server
+    again for each one.
     """
     dest = Path(destination)
     text = os.fspath(destination)
@@ -443,10 +447,13 @@ def get_files(
     jobs: list[tuple[str, str, int | None]] = []
     folders: list[Path] = [dest] if into else []
     parents: list[Path] = []  # of the sources that are files (a tree's files are in its folders)
-    for source in sources:
+    for given in sources:
+        source = given.path if isinstance(given, Entry) else given
         name = posixpath.basename(source.rstrip("/")) or "download"
         local = dest / name if into else dest
-        entry = _stat(remote, source) if recursive else None
+        # A listed entry already says file or folder: no request per matched source.
+        listed = given if isinstance(given, Entry) else None
+        entry = (listed or _stat(remote, source)) if recursive else None
         if entry is not None and entry.is_dir:
             folders.extend(_remote_tree(remote, source, local, max_depth, jobs))
         else:

@@ -258,7 +258,7 @@ class Adapter:
 
     def get(
         self,
-        sources: str | Sequence[str],
+        sources: str | Entry | Sequence[str | Entry],
         destination: str | os.PathLike[str],
         *,
         recursive: bool = False,
@@ -273,9 +273,10 @@ class Adapter:
         given several sources, is a folder to download *into*.  A folder is walked at
         most ``max_depth`` levels deep; the whole tree is listed before any local folder
         is made, so a refused tree leaves nothing behind.  ``parallel``, ``callbacks``
-        and ``reconnect`` as for :meth:`put`.
+        and ``reconnect`` as for :meth:`put`.  A source may be an :class:`Entry` from a listing
+        (its type is then not asked for again).
         """
-        listed = [sources] if isinstance(sources, str) else list(sources)
+        listed = [sources] if isinstance(sources, str | Entry) else list(sources)
         return get_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
                          reconnect=reconnect, max_depth=max_depth)
 
