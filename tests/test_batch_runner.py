@@ -33,7 +33,7 @@ def test_the_main_thread_sleeps_while_another_worker_finishes_a_long_transfer() 
     release = threading.Event()
     started_long = threading.Event()
 
-    def transfer(adapter: Any, _callback: Any) -> str:
+    def transfer(adapter: Any, _callback: Any) -> Any:
         if adapter is not first and not started_long.is_set():
             started_long.set()
             release.wait(10)  # "a long file" on an extra connection
@@ -50,7 +50,7 @@ def test_the_main_thread_sleeps_while_another_worker_finishes_a_long_transfer() 
     helper.start()
     tasks = [Task(f"/l/{n}", f"/r/{n}", 1, transfer) for n in range(20)]
     cpu = time.thread_time()
-    results = run_tasks(first, tasks, parallel=4, reconnect=_Connection)  # type: ignore[arg-type]
+    results: list[Any] = run_tasks(first, tasks, parallel=4, reconnect=_Connection)  # type: ignore[arg-type]
     spent = time.thread_time() - cpu
     helper.join()
     assert started_long.is_set()  # an extra connection did take a task
@@ -70,6 +70,6 @@ def test_lazy_tasks_are_built_when_asked_for_and_in_order() -> None:
     tasks = LazyTasks(range(5), make)
     assert len(tasks) == 5 and made == []  # nothing built by planning
     assert [t.size for t in tasks[1:3]] == [1, 2]
-    results = run_tasks(_Connection(), tasks, parallel=3, reconnect=_Connection)  # type: ignore[arg-type]
+    results: list[Any] = run_tasks(_Connection(), tasks, parallel=3, reconnect=_Connection)  # type: ignore[arg-type]
     assert results == [0, 1, 2, 3, 4]  # in task order, whichever worker ran each
     assert sorted(made[2:]) == [0, 1, 2, 3, 4]
