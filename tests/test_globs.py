@@ -178,3 +178,41 @@ def test_rm_with_a_glob_removes_only_the_matches(
     assert code == ExitCode.REMOTE
     one_error(err, "*.tmp")
     assert (server.root / "staging" / "keep.dat").exists()
+
+
+class _CountingEntry(Entry):
+    """An Entry that counts how often it is asked whether it is a folder."""
+
+    __slots__ = ()
+    asked = 0
+
+    @property
+    def is_dir(self) -> bool:
+        type(self).asked += 1
+        return self.type == "directory"
+
+
+def test_expand_of_many_matches_is_linear_not_quadratic() -> None:
+    # Each match was checked against every match before it (is it inside a matched
+    # folder?): 5,000 matches asked 12.5 million times, 100,000 about 5 billion (hours).
+    count = 5000
+    listing = [_CountingEntry(f"f{n:05d}.csv", f"/out/f{n:05d}.csv", "file", size=1) for n in range(count)]
+    listing.append(_CountingEntry("sub", "/out/sub", "directory"))
+    listings = {"/out": listing, "/out/sub": [_CountingEntry("in.csv", "/out/sub/in.csv", "file", size=1)]}
+    _CountingEntry.asked = 0
+    found = expand("/out/*", lambda folder: listings[folder], recursive=True)
+    assert len(found) == count + 1 and found[-1].path == "/out/sub"
+    assert _CountingEntry.asked < 10 * count, _CountingEntry.asked
+
+
+def test_expand_drops_a_match_inside_a_matched_folder() -> None:
+    # ** matches /a (a folder) and /a/x.csv, /a-b/y.csv: only what /a does not already hold stays.
+    listings = {
+        "/": [Entry("a", "/a", "directory"), Entry("a-b", "/a-b", "directory")],
+        "/a": [Entry("x.csv", "/a/x.csv", "file", size=1)],
+        "/a-b": [Entry("y.csv", "/a-b/y.csv", "file", size=1)],
+    }
+    found = expand("/*", lambda folder: listings[folder], recursive=True)
+    assert [e.path for e in found] == ["/a", "/a-b"]
+    found = expand("/**/*", lambda folder: listings[folder], recursive=True)
+    assert [e.path for e in found] == ["/a", "/a-b"]  # /a/x.csv is in /a, /a-b/y.csv in /a-b

@@ -26,12 +26,13 @@ import logging
 import os
 import posixpath
 import queue
+import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar, overload
 
 from .errors import (
     ConnectError,
@@ -55,8 +56,8 @@ if TYPE_CHECKING:
     from .adapters.base import Adapter
 
 __all__ = [
-    "GRACE_SECONDS", "CallbackFactory", "Task", "get_files", "make_local_folders", "put_files", "remote_tree",
-    "run_tasks",
+    "GRACE_SECONDS", "CallbackFactory", "LazyTasks", "Task", "get_files", "make_local_folders", "put_files",
+    "remote_tree", "run_tasks",
 ]
 
 _log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ CallbackFactory = Callable[[str, str, int | None], ProgressCallback | None]
 GRACE_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Task:
     """One transfer: ``run(adapter, callback)`` does it; the rest is for progress display."""
 
@@ -78,19 +79,48 @@ class Task:
     run: Callable[[Adapter, ProgressCallback | None], TransferResult]
 
 
+_J = TypeVar("_J")
+
+
+class LazyTasks(Sequence[Task], Generic[_J]):
+    """The tasks of a large plan, each built when the runner asks for it.
+
+    A plan of 100,000 files holds only its compact jobs (paths and a size); a
+    :class:`Task` (with its function) exists only while it runs.
+    """
+
+    def __init__(self, jobs: Sequence[_J], make: Callable[[_J], Task]) -> None:
+        self._jobs = jobs
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    @overload
+    def __getitem__(self, index: int) -> Task: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Task]: ...
+
+    def __getitem__(self, index: int | slice) -> Task | list[Task]:
+        if isinstance(index, slice):
+            return [self._make(job) for job in self._jobs[index]]
+        return self._make(self._jobs[index])
+
+
 class _Stopped(Interrupted):
     """Raised inside a worker's transfer when the batch is stopping (never escapes run_tasks)."""
 
 
 def run_tasks(
     remote: Adapter,
-    tasks: list[Task],
+    tasks: Sequence[Task],
     *,
     callbacks: CallbackFactory | None = None,
     parallel: int = 1,
     reconnect: Callable[[], Adapter] | None = None,
 ) -> list[TransferResult]:
-    """Run ``tasks``; results come back in task order.
+    """Run ``tasks`` (a list, or a :class:`LazyTasks`); results come back in task order.
 
     ``reconnect`` opens another connection; the default builds one more adapter of
     ``remote``'s class from the same settings.
@@ -109,7 +139,7 @@ class _Batch:
     def __init__(
         self,
         remote: Adapter,
-        tasks: list[Task],
+        tasks: Sequence[Task],
         callbacks: CallbackFactory | None,
         workers: int,
         reconnect: Callable[[], Adapter],
@@ -126,6 +156,9 @@ class _Batch:
         self.failure: BaseException | None = None
         self.stop = threading.Event()
         self.lock = threading.Lock()
+        #: Set when the last worker ends or the batch stops: what the main thread waits for.
+        self.wake = threading.Event()
+        self.running = workers
 
     def run(self) -> list[TransferResult]:
         threads = [
@@ -135,8 +168,11 @@ class _Batch:
         for thread in threads:
             thread.start()
         try:
-            while any(t.is_alive() for t in threads) and not self.stop.is_set():
-                threads[0].join(0.1)  # short waits: the main thread stays responsive to Ctrl-C
+            # Short waits: the main thread stays responsive to Ctrl-C.  (It used to join the
+            # first worker, which returns at once when that one has ended: the main thread then
+            # spun at full CPU while another worker finished a long file.)
+            while not self.wake.wait(0.1):
+                pass
             self._wind_down(threads)
         except KeyboardInterrupt:
             self.stop.set()
@@ -195,11 +231,18 @@ class _Batch:
                 if self.failure is None:
                     self.failure = exc
             self.stop.set()
+            self.wake.set()
         finally:
-            if adapter is not None and policy is not None:
-                adapter.retry_policy = policy
-            if adapter is not None and adapter is not self.remote:
-                adapter.close()
+            try:
+                if adapter is not None and policy is not None:
+                    adapter.retry_policy = policy
+                if adapter is not None and adapter is not self.remote:
+                    adapter.close()
+            finally:
+                with self.lock:
+                    self.running -= 1
+                    if self.running == 0:
+                        self.wake.set()
 
     def _connect(self, number: int, index: int) -> Adapter | None:
         """Worker 0 uses the caller's connection; the others open their own, lazily."""
@@ -245,7 +288,7 @@ class _Batch:
 # -- many files: what Adapter.put / Adapter.get run ----------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Job:
     local: Path
     remote: str
@@ -304,10 +347,11 @@ def put_files(
                 folders.append(base)
                 for child in sorted(_walk(path)):
                     relative = child.relative_to(path).as_posix()
-                    if child.is_dir():
+                    info = child.stat()  # one stat: folder or file, and its size
+                    if stat.S_ISDIR(info.st_mode):
                         folders.append(ListedPath(posixpath.join(base, relative)))
                     else:
-                        jobs.append(_Job(child, ListedPath(posixpath.join(base, relative)), child.stat().st_size))
+                        jobs.append(_Job(child, ListedPath(posixpath.join(base, relative)), info.st_size))
             else:
                 jobs.append(_Job(path, base, path.stat().st_size))
     if folders and Capability.MKDIR in remote.capabilities:
@@ -317,7 +361,7 @@ def put_files(
     created: set[str] = set()
     mkdir_lock = threading.Lock()
 
-    def upload(job: _Job) -> Callable[[Adapter, ProgressCallback | None], TransferResult]:
+    def upload(job: _Job) -> Task:
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
             try:
                 return adapter.put_file(job.local, job.remote, callback=callback)
@@ -333,13 +377,12 @@ def put_files(
                         created.add(parent)
                 return adapter.put_file(job.local, job.remote, callback=callback)
 
-        return run
+        return Task(str(job.local), job.remote, job.size, run)
 
-    tasks = [Task(str(job.local), job.remote, job.size, upload(job)) for job in jobs]
-    return run_tasks(remote, tasks, callbacks=callbacks, parallel=parallel, reconnect=reconnect)
+    return run_tasks(remote, LazyTasks(jobs, upload), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
 
 
-def _refuse_duplicates(destinations: list[str], what: str) -> None:
+def _refuse_duplicates(destinations: Iterable[str], what: str) -> None:
     """Two sources with the same name would race for one destination (and one would be lost)."""
     seen: set[str] = set()
     for destination in destinations:
@@ -369,7 +412,7 @@ def _unreadable(exc: OSError) -> None:
 
 def get_files(
     remote: Adapter,
-    sources: list[str],
+    sources: Sequence[str | Entry],
     destination: str | os.PathLike[str],
     *,
     recursive: bool = False,
@@ -387,6 +430,10 @@ def get_files(
     before any local folder is made, so a refused tree leaves nothing behind.
     Local problems (a file where a folder must go, a name too long) raise
     :class:`~xfer.errors.LocalError` naming the local path.
+
+    A source may be an :class:`~xfer.types.Entry` a listing just gave (a glob's matches):
+    with ``recursive`` its type then decides file or folder, without asking the server
+    again for each one.
     """
     dest = Path(destination)
     text = os.fspath(destination)
@@ -395,22 +442,29 @@ def get_files(
     if len(sources) > 1 and dest_exists and not dest_is_dir:
         raise UsageError(f"{dest} is a file; with several sources the destination must be a folder")
     into = dest_is_dir or text.endswith(("/", os.sep)) or len(sources) > 1
-    jobs: list[tuple[str, Path, int | None]] = []
+    # One compact job per file, (remote path, local path, size): a tree of 100,000 files is
+    # planned in full (listed before anything is made) without a Path or a Task per file.
+    jobs: list[tuple[str, str, int | None]] = []
     folders: list[Path] = [dest] if into else []
-    for source in sources:
+    parents: list[Path] = []  # of the sources that are files (a tree's files are in its folders)
+    for given in sources:
+        source = given.path if isinstance(given, Entry) else given
         name = posixpath.basename(source.rstrip("/")) or "download"
         local = dest / name if into else dest
-        entry = _stat(remote, source) if recursive else None
+        # A listed entry already says file or folder: no request per matched source.
+        listed = given if isinstance(given, Entry) else None
+        entry = (listed or _stat(remote, source)) if recursive else None
         if entry is not None and entry.is_dir:
-            tree_jobs, tree_folders = _remote_tree(remote, source, local, max_depth)
-            jobs.extend(tree_jobs)
-            folders.extend(tree_folders)
+            folders.extend(_remote_tree(remote, source, local, max_depth, jobs))
         else:
-            jobs.append((source, local, entry.size if entry else None))
-    _refuse_duplicates([str(local) for _source, local, _size in jobs], "download")
-    make_local_folders([*folders, *(local.parent for _source, local, _size in jobs)])
+            jobs.append((source, str(local), entry.size if entry else None))
+            parents.append(local.parent)
+    _refuse_duplicates((local for _source, local, _size in jobs), "download")
+    make_local_folders([*folders, *parents])
 
-    def download(source: str, local: Path) -> Callable[[Adapter, ProgressCallback | None], TransferResult]:
+    def download(job: tuple[str, str, int | None]) -> Task:
+        source, local, size = job
+
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
             try:
                 return adapter.get_file(source, local, callback=callback)
@@ -427,10 +481,9 @@ def get_files(
                     ) from exc
                 raise
 
-        return run
+        return Task(local, source, size, run)
 
-    tasks = [Task(str(local), source, size, download(source, local)) for source, local, size in jobs]
-    return run_tasks(remote, tasks, callbacks=callbacks, parallel=parallel, reconnect=reconnect)
+    return run_tasks(remote, LazyTasks(jobs, download), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
 
 
 def make_local_folders(folders: list[Path]) -> None:
@@ -486,6 +539,16 @@ def _safe_name(name: str) -> bool:
     return name not in ("", ".", "..") and not any(c in name for c in separators)
 
 
+def _drained(entries: list[Entry]) -> Iterator[Entry]:
+    """The entries of ``entries`` (a list to empty) in order, each let go once the walk has passed it.
+
+    A folder of 100,000 entries is then never held beside the plan made from it.
+    """
+    entries.reverse()
+    while entries:
+        yield entries.pop()
+
+
 def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[ListedPath, tuple[str, ...], Entry]]:
     """Every folder and file under remote ``folder``, depth first, sorted: (path, names below ``folder``, entry).
 
@@ -493,7 +556,8 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
     a server that shows an endless tree must meet the ``max_depth`` limit, not Python's.
     A folder comes before what is in it.
     """
-    stack: list[tuple[Iterator[Entry], str, tuple[str, ...], int]] = [(iter(remote.ls(folder)), folder, (), 0)]
+    top = _drained(list(remote.ls(folder)))
+    stack: list[tuple[Iterator[Entry], str, tuple[str, ...], int]] = [(top, folder, (), 0)]
     while stack:
         entries, current, names, depth = stack[-1]
         entry = next(entries, None)
@@ -525,20 +589,21 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
                     server=remote.settings.server, path=path,
                 )
             yield path, (*names, entry.name), entry
-            stack.append((iter(remote.ls(path)), path, (*names, entry.name), depth + 1))
+            stack.append((_drained(list(remote.ls(path))), path, (*names, entry.name), depth + 1))
         elif entry.type == "file":
             yield path, (*names, entry.name), entry
 
 
 def _remote_tree(
-    remote: Adapter, folder: str, local: Path, max_depth: int
-) -> tuple[list[tuple[str, Path, int | None]], list[Path]]:
-    """The files under remote ``folder`` (depth first, sorted) and the local folders they need."""
-    jobs: list[tuple[str, Path, int | None]] = []
+    remote: Adapter, folder: str, local: Path, max_depth: int, jobs: list[tuple[str, str, int | None]]
+) -> list[Path]:
+    """Add the files under remote ``folder`` (depth first, sorted) to ``jobs``; return the local folders they need."""
     folders = [local]
     for path, names, entry in remote_tree(remote, folder, max_depth):
         if entry.is_dir:
             folders.append(local.joinpath(*names))
         else:
-            jobs.append((path, local.joinpath(*names), entry.size))
-    return jobs, folders
+            # os.path.join, not Path.joinpath: the names are plain (see _safe_name), and pathlib
+            # would intern every one of them for the life of the process.
+            jobs.append((path, os.path.join(local, *names), entry.size))
+    return folders

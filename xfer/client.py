@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .adapters.base import Adapter, ConnectionSettings, TLSSettings, TransferResult
+from .adapters.base import Adapter, ConnectionSettings, Entry, TLSSettings, TransferResult
 from .batch import CallbackFactory
 from .errors import UsageError
 from .options import CORE, DEFAULT_MAX_DEPTH
@@ -256,7 +256,7 @@ def put(
 
 def get(
     remote: Adapter,
-    sources: list[str],
+    sources: Sequence[str | Entry],
     destination: str | os.PathLike[str],
     *,
     recursive: bool = False,

@@ -161,10 +161,15 @@ def expand(
     if not found:
         raise RemoteNotFound(f"{shown or path}: no remote file matches the pattern", path=path)
     # A match inside a matched folder is already part of it (rm -r, get -r would do it twice).
+    # Sorted by path, a folder comes before what is in it; each match looks up its own
+    # ancestors (not every match before it: that was quadratic, hours for 100,000 matches).
     matched: list[Entry] = []
+    folders: set[str] = set()
     for entry in sorted(found.values(), key=lambda e: e.path):
-        if not any(entry.path.startswith(folder.path.rstrip("/") + "/") for folder in matched if folder.is_dir):
+        if not any(entry.path[:i] in folders for i, char in enumerate(entry.path) if char == "/"):
             matched.append(entry)
+            if entry.is_dir:
+                folders.add(entry.path.rstrip("/"))
     return matched
 
 
@@ -213,6 +218,8 @@ class Filters:
         A rule matches a file when it matches the file or one of its folders (``logs/``,
         ``/build``): the last rule that matches decides.
         """
+        if not self.rules:
+            return self._default  # no rule to try (and a tree of 100,000 paths to ask about)
         parts = path.split("/")
         prefixes = [("/".join(parts[:depth]), depth < len(parts)) for depth in range(1, len(parts) + 1)]
         for rule in reversed(self.rules):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .batch import CallbackFactory, Task, make_local_folders, remote_tree, run_tasks
+from .batch import CallbackFactory, LazyTasks, Task, make_local_folders, remote_tree, run_tasks
 from .errors import (
     IntegrityError,
     Interrupted,
@@ -92,7 +92,7 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith((".xfer-part", ".xfer-old"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileState:
     """One file of one side: ``path`` relative to the synced folder (``/``-separated).
 
@@ -123,7 +123,7 @@ class Compare:
     newer_is_unchanged: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     """One line of a plan: ``kind`` is ``transfer``, ``skip`` or ``delete``; ``reason`` says why."""
 
@@ -330,18 +330,20 @@ class SyncResult:
         if self.error is not None:
             raise self.error
 
-    def _status(self, action: Action) -> str:
+    def _status(self, action: Action, failed: set[str], deleted: set[str]) -> str:
         if action.kind == "skip":
             return "skipped"
         if self.dry_run:
             return "planned"
-        if action.path in self.failed:
+        if action.path in failed:
             return "failed"
-        if action.path in (self.done if action.kind == "transfer" else self.deleted):
+        if action.path in (self.done if action.kind == "transfer" else deleted):
             return "done"
         return "not run"
 
     def to_dict(self) -> dict[str, Any]:
+        # Sets, once: a lookup in the lists per action is quadratic on a tree of 100,000 files.
+        failed, deleted, removed = set(self.failed), set(self.deleted), set(self.sources_removed)
         return {
             "direction": self.direction,
             "source": self.source,
@@ -356,8 +358,8 @@ class SyncResult:
             "elapsed": round(self.elapsed, 6),
             "error": self.error.message if self.error else None,
             "actions": [
-                {"action": a.kind, "path": a.path, "reason": a.reason, "size": a.size, "status": self._status(a),
-                 "source_removed": a.path in self.sources_removed}
+                {"action": a.kind, "path": a.path, "reason": a.reason, "size": a.size,
+                 "status": self._status(a, failed, deleted), "source_removed": a.path in removed}
                 for a in self.plan.actions
             ],
             "results": [r.to_dict() for r in self.results],
@@ -386,9 +388,12 @@ def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
                     yield path.relative_to(folder).as_posix(), path, info
 
 
-def _remote_files(remote: Adapter, folder: str, max_depth: int) -> tuple[dict[str, Entry], set[str]]:
-    """Files (relative path -> entry) and folders under remote ``folder``; empty if it does not exist."""
-    files: dict[str, Entry] = {}
+def _remote_files(remote: Adapter, folder: str, max_depth: int) -> tuple[dict[str, FileState], set[str]]:
+    """Files (relative path -> state) and folders under remote ``folder``; empty if it does not exist.
+
+    Only the states are kept, not the listed entries: a tree of 100,000 files is held once.
+    """
+    files: dict[str, FileState] = {}
     folders: set[str] = set()
     try:
         for _path, names, entry in remote_tree(remote, folder, max_depth):
@@ -396,7 +401,7 @@ def _remote_files(remote: Adapter, folder: str, max_depth: int) -> tuple[dict[st
             if entry.is_dir:
                 folders.add(relative)
             else:
-                files[relative] = entry
+                files[relative] = _remote_state(relative, entry)
     except RemoteNotFound:
         if files or folders:
             raise
@@ -495,8 +500,7 @@ def sync(
         # a server whose listing is off (HTTPS index = "none") would take this run and refuse the next.
         with contextlib.suppress(RemoteError):
             remote.ls(posixpath.dirname(remote_path.rstrip("/")) or "/")
-    entries, remote_folders = _remote_files(remote, remote_path, max_depth) if top is not None else ({}, set())
-    remote_states = {relative: _remote_state(relative, entry) for relative, entry in entries.items()}
+    remote_states, remote_folders = _remote_files(remote, remote_path, max_depth) if top is not None else ({}, set())
     if upload:
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
@@ -524,7 +528,7 @@ def sync(
     if dry_run:
         result.elapsed = time.monotonic() - started
         return result
-    runner = _Runner(remote, remote_path, folder, upload, result, local_states, entries, remove_source)
+    runner = _Runner(remote, remote_path, folder, upload, result, local_states, remote_states, remove_source)
     try:
         runner.prepare_folders(remote_folders)
         run_tasks(remote, runner.tasks(), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
@@ -563,7 +567,7 @@ class _Runner:
         upload: bool,
         result: SyncResult,
         local_states: dict[str, FileState],
-        entries: dict[str, Entry],
+        remote_states: dict[str, FileState],
         remove_source: bool,
     ) -> None:
         self.remote = remote
@@ -572,7 +576,7 @@ class _Runner:
         self.upload = upload
         self.result = result
         self.local_states = local_states
-        self.entries = entries
+        self.remote_states = remote_states
         self.remove_source = remove_source
         self.lock = threading.Lock()
 
@@ -592,8 +596,8 @@ class _Runner:
                 self.remote.mkdir(self.remote_of(parent) if parent else self.remote_path, parents=True)
                 made.update(_ancestors(parent))
 
-    def tasks(self) -> list[Task]:
-        return [self._task(action) for action in self.result.plan.transfers]
+    def tasks(self) -> LazyTasks[Action]:
+        return LazyTasks(self.result.plan.transfers, self._task)
 
     def _task(self, action: Action) -> Task:
         relative = action.path
@@ -607,7 +611,7 @@ class _Runner:
                     self._stamp_remote(adapter, remote, self.local_states[relative])
                 else:
                     outcome = adapter.get_file(remote, local, callback=callback)
-                    self._stamp_local(local, self.entries[relative])
+                    self._stamp_local(local, self.remote_states[relative])
             except Interrupted:
                 raise  # stopped because another transfer failed (or Ctrl-C): not a failure of its own
             except BaseException:
@@ -633,9 +637,9 @@ class _Runner:
             _log.warning("could not set the time of %s: %s", remote, exc.message)
 
     @staticmethod
-    def _stamp_local(local: Path, entry: Entry) -> None:
-        if entry.modified is not None:
-            stamp = entry.modified.timestamp()
+    def _stamp_local(local: Path, state: FileState) -> None:
+        if state.modified is not None:
+            stamp = state.modified  # the listed time's timestamp()
             with local_errors(local, "writing"):
                 os.utime(local, (stamp, stamp))
 
@@ -647,7 +651,7 @@ class _Runner:
             remove_uploaded(adapter, self.local / relative, remote, size, outcome,
                             before=(state.size, state.modified))
         else:
-            remove_downloaded(adapter, remote, self.local / relative, size, listed=self.entries[relative].size)
+            remove_downloaded(adapter, remote, self.local / relative, size, listed=self.remote_states[relative].size)
         with self.lock:
             self.result.sources_removed.append(relative)
 

@@ -75,9 +75,12 @@ class Capability(str, enum.Enum):
     OPEN_WRITE = "open_write"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
-    """One remote file or folder.  ``path`` is under the connection root, like the verbs take."""
+    """One remote file or folder.  ``path`` is under the connection root, like the verbs take.
+
+    Slotted: a listing of 100,000 entries holds no dict per entry.
+    """
 
     name: str
     path: str

@@ -258,7 +258,7 @@ class Adapter:
 
     def get(
         self,
-        sources: str | Sequence[str],
+        sources: str | Entry | Sequence[str | Entry],
         destination: str | os.PathLike[str],
         *,
         recursive: bool = False,
@@ -273,9 +273,10 @@ class Adapter:
         given several sources, is a folder to download *into*.  A folder is walked at
         most ``max_depth`` levels deep; the whole tree is listed before any local folder
         is made, so a refused tree leaves nothing behind.  ``parallel``, ``callbacks``
-        and ``reconnect`` as for :meth:`put`.
+        and ``reconnect`` as for :meth:`put`.  A source may be an :class:`Entry` from a listing
+        (its type is then not asked for again).
         """
-        listed = [sources] if isinstance(sources, str) else list(sources)
+        listed = [sources] if isinstance(sources, str | Entry) else list(sources)
         return get_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
                          reconnect=reconnect, max_depth=max_depth)
 
@@ -358,8 +359,22 @@ class Adapter:
         """The entries of a folder (or the one entry of a file), sorted by name."""
         self._require(Capability.LS)
         target = self.remote_path(path)
-        entries, _ = self._retrying(lambda: [self._entry(e) for e in self._ls(target)])
-        return sorted(entries, key=lambda e: e.name)
+        # A copy of the list to empty (a primitive may keep its own); its entries stay shared.
+        entries, _ = self._retrying(lambda: self._entries(list(self._ls(target))))
+        entries.sort(key=lambda e: e.name)
+        return entries
+
+    def _entries(self, listed: list[Entry]) -> list[Entry]:
+        """``listed`` (emptied here) as user-path entries.
+
+        Each entry is let go as soon as it is converted: a folder of 100,000 entries
+        is not held twice.
+        """
+        listed.reverse()
+        converted: list[Entry] = []
+        while listed:
+            converted.append(self._entry(listed.pop()))
+        return converted
 
     def info(self, path: str) -> Entry:
         """Facts about one path; raises :class:`RemoteNotFound` if it does not exist."""

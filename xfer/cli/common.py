@@ -182,8 +182,13 @@ def info(message: str, *, quiet: bool = False) -> None:
 
 
 def emit_json(data: Any) -> None:
-    """Machine-readable result on stdout (one JSON document)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Machine-readable result on stdout (one JSON document).
+
+    Written as it is encoded: the document of a sync of 100,000 files is 19 MB of text,
+    built (with its pieces) in memory by ``json.dumps`` first.
+    """
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
     sys.stdout.flush()
 
 

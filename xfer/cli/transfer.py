@@ -13,7 +13,7 @@ import typer
 
 from ..errors import UsageError
 from ..options import DEFAULT_MAX_DEPTH
-from ..types import OperationResult
+from ..types import Entry, OperationResult
 from .common import (
     Connection,
     JsonFlag,
@@ -199,8 +199,9 @@ def get(
         if listed and not local.endswith(("/", os.sep)):
             local += os.sep  # a pattern names files to download into a folder, however many match
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
-            results = get_files(remote, paths, local, recursive=recursive, callbacks=callbacks,
-                                parallel=parallel, max_depth=max_depth)
+            # What a pattern matched goes as its listed entry: file or folder is known, not asked again.
+            results = get_files(remote, [listed.get(p, p) for p in paths], local, recursive=recursive,
+                                callbacks=callbacks, parallel=parallel, max_depth=max_depth)
         if remove_source_files:
             _remove_got_sources(remote, results, listed)
     _report(results, prefix, json_output=json_output, quiet=quiet)
@@ -404,24 +405,24 @@ def mv(
 
 def _expand(
     remote: Adapter, targets: list[tuple[str, str]], *, recursive: bool, max_depth: int
-) -> tuple[list[str], dict[str, int | None]]:
+) -> tuple[list[str], dict[str, Entry]]:
     """Remote paths with glob characters, matched against listings; the rest as given.
 
     A path that exists as written is taken literally, so a file really named ``a*.csv``
     stays reachable (and ``[*]`` spells a literal ``*`` in a pattern).  Returns the paths
-    and, for those a pattern matched, their listed sizes.
+    and, for those a pattern matched, their listed entries.
     """
     from ..globs import expand, has_magic
 
     paths: list[str] = []
-    listed: dict[str, int | None] = {}
+    listed: dict[str, Entry] = {}
     for path, shown in targets:
         if not has_magic(path) or remote.exists(path):
             paths.append(path)
             continue
         for entry in expand(path, remote.ls, recursive=recursive, max_depth=max_depth, shown=shown):
             paths.append(entry.path)
-            listed[entry.path] = entry.size
+            listed[entry.path] = entry
     return paths, listed
 
 
@@ -446,11 +447,12 @@ def _remove_put_sources(
                         before=before.get(result.local, (None, None)))
 
 
-def _remove_got_sources(remote: Adapter, results: list[TransferResult], listed: dict[str, int | None]) -> None:
+def _remove_got_sources(remote: Adapter, results: list[TransferResult], listed: dict[str, Entry]) -> None:
     from ..sync import remove_downloaded
 
     for result in results:
-        remove_downloaded(remote, result.remote, Path(result.local), result.size, listed=listed.get(result.remote))
+        entry = listed.get(result.remote)
+        remove_downloaded(remote, result.remote, Path(result.local), result.size, listed=entry.size if entry else None)
 
 
 def _done(result: OperationResult, line: str, *, json_output: bool, quiet: bool) -> None:
