@@ -131,6 +131,27 @@ def test_many_operations_reuse_one_tls_connection(
     assert server.handshakes == 1, "every operation must reuse the pooled TLS connection"
 
 
+def test_download_is_read_in_large_blocks_and_progress_is_not_per_small_chunk(
+    server: HTTPSServer, remote_for: Callable[..., HTTPSAdapter], tmp_path: Path
+) -> None:
+    """The body is decrypted into one reused 256 KiB buffer: a 4 MiB download is 16 blocks, so
+    16 progress reports (plus the opening one), not one per 64 KiB ``read()`` (issue 14)."""
+    from xfer.adapters.http_transfer import BODY_BLOCK
+
+    remote = remote_for()
+    source = tmp_path / "f"
+    digest = make_file(source, 4 << 20)
+    remote.put_file(source, "/blocks.bin")
+    reports: list[int] = []
+    result = remote.get_file("/blocks.bin", tmp_path / "back", callback=lambda done, total: reports.append(done))
+    assert sha256_of(tmp_path / "back") == digest == result.sha256
+    assert reports[-1] == 4 << 20
+    assert len(reports) <= (4 << 20) // BODY_BLOCK + 2, f"{len(reports)} progress reports for 4 MiB"
+    # ...and the connection went back to the pool after the proven end: no second handshake.
+    remote.get_file("/blocks.bin", tmp_path / "again")
+    assert server.handshakes == 1
+
+
 def test_put_streams_with_content_length_and_get_asks_identity(
     server: HTTPSServer, remote_for: Callable[..., HTTPSAdapter], tmp_path: Path
 ) -> None:

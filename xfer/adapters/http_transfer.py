@@ -151,9 +151,9 @@ class HTTPTransfer:
                     try:
                         # The loop ends on a *proven* end only: Content-Length reached, the last
                         # chunk, or close_notify.  A cut (FIN without close_notify, a chunk cut
-                        # short) raises, because the context never suppresses ragged EOFs.
-                        while chunk := raw.read(DOWNLOAD_BLOCK, decode_content=False):
-                            out.write(chunk)
+                        # short, close_notify inside the announced length) raises, because the
+                        # context never suppresses ragged EOFs.
+                        _read_body(raw, out)
                     except XferError:
                         raise
                     except Exception as exc:
@@ -618,6 +618,42 @@ class HTTPTransfer:
                         f"{self.server} sent {len(body)} of {declared} bytes of {self._user_path(path)}"
                     )
         return bytes(body[skip:wanted])
+
+
+#: A download's read size into its one reused buffer.  Each TLS record (16 KiB) is decrypted
+#: straight into it; the hash and the file write then see 256 KiB at a time (measured on a
+#: 256 MiB GET from nginx: 64 KiB ``read()`` calls 0.55 s CPU, 256 KiB ``readinto`` see the commit).
+BODY_BLOCK = 256 * 1024
+
+
+def _read_body(raw: Any, out: Any) -> None:
+    """Read a response body to its proven end into ``out.write``, in blocks of one reused buffer.
+
+    urllib3's ``read(n)`` costs a new ``bytes`` of ``n`` per call and two copies of every byte
+    (http.client's ``read`` fills a bytearray, then copies it out); ``readinto`` on the
+    http.client response below it decrypts into our buffer, and ``out.write`` copies it once
+    more (into the file).  http.client ends the body on the same proofs as urllib3 (length
+    reached, last chunk, or EOF on a close-delimited body, which without close_notify
+    raises :class:`ssl.SSLEOFError`) except one: an EOF *inside* the announced length reads as
+    the end, so that case raises :class:`http.client.IncompleteRead` here, as urllib3 would.
+    Once http.client has seen the end, the connection goes back to the pool.
+    """
+    fp = getattr(raw, "_fp", None)
+    if not isinstance(fp, http.client.HTTPResponse) or fp.isclosed():
+        # Not urllib3 over http.client (a test double, a future urllib3): its own read path.
+        while chunk := raw.read(DOWNLOAD_BLOCK, decode_content=False):
+            out.write(chunk)
+        return
+    buffer = bytearray(BODY_BLOCK)
+    view = memoryview(buffer)
+    expected = fp.length  # None: chunked, or delimited by the end of the connection
+    while count := fp.readinto(buffer):
+        out.write(view[:count] if count < BODY_BLOCK else view)
+    if expected is not None and fp.length:
+        # http.client took an EOF inside Content-Length for the end (compatibility, it says).
+        raise http.client.IncompleteRead(b"", fp.length)
+    if fp.isclosed():
+        raw.release_conn()
 
 
 #: Blocks a streamed upload may hold between the writer and the thread sending them.
