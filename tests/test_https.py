@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -150,6 +151,26 @@ def test_download_is_read_in_large_blocks_and_progress_is_not_per_small_chunk(
     # ...and the connection went back to the pool after the proven end: no second handshake.
     remote.get_file("/blocks.bin", tmp_path / "again")
     assert server.handshakes == 1
+
+
+def test_throttled_download_reads_small_blocks(
+    server: HTTPSServer, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Under --limit-rate the blocks stay small (64 KiB): a slow rate must not leave the
+    connection unread for the minute after which servers drop a stalled send (nginx)."""
+    from xfer.transfer import DOWNLOAD_BLOCK
+
+    source = tmp_path / "f"
+    digest = make_file(source, 1 << 20)
+    settings = ConnectionSettings(scheme="https", host=server.host, port=server.port, root="/",
+                                  ssl_context=client_context(), timeout=10, limit_rate=1 << 30)
+    reports: list[int] = []
+    with HTTPSAdapter(settings) as remote:
+        remote.put_file(source, "/slow.bin")
+        remote.get_file("/slow.bin", tmp_path / "back", callback=lambda done, total: reports.append(done))
+    assert sha256_of(tmp_path / "back") == digest
+    steps = [later - earlier for earlier, later in itertools.pairwise(reports)]
+    assert max(steps) <= DOWNLOAD_BLOCK, f"blocks of up to {max(steps)} bytes under a rate limit"
 
 
 def test_put_streams_with_content_length_and_get_asks_identity(
