@@ -171,3 +171,29 @@ def test_context_is_plain_ssl_context(client_context: Callable[..., XferSSLConte
     ctx = client_context()
     session = create_session(ctx, server="127.0.0.1:9")
     assert isinstance(session.ssl_context, ssl.SSLContext) and session.ssl_context is ctx
+
+
+def test_environment_proxies_are_read_once_per_session_not_per_request(
+    client_context: Callable[..., XferSSLContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request goes to the one origin: its proxy from the environment is looked up once.
+
+    Reading it walks os.environ twice per request, ~10 % of a small file's PUT + HEAD (issue 14).
+    """
+    import requests.utils
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    looked: list[str] = []
+    real = requests.utils.get_environ_proxies
+
+    def counted(url: str, no_proxy: str | None = None) -> dict[str, str]:
+        looked.append(url)
+        return real(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr("xfer.http_session.get_environ_proxies", counted)
+    session = create_session(client_context(), server="127.0.0.1:9")
+    for path in ("/a", "/b", "/c"):
+        settings = session.merge_environment_settings(session.url_for(path), {}, False, True, None)
+        assert settings["proxies"]["https"] == "http://proxy.invalid:3128"
+    assert looked == ["https://127.0.0.1:9/a"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,6 +130,47 @@ def test_many_operations_reuse_one_tls_connection(
     remote.rm("/reuse/0.bin")
     assert len(server.requests) >= 18
     assert server.handshakes == 1, "every operation must reuse the pooled TLS connection"
+
+
+def test_download_is_read_in_large_blocks_and_progress_is_not_per_small_chunk(
+    server: HTTPSServer, remote_for: Callable[..., HTTPSAdapter], tmp_path: Path
+) -> None:
+    """The body is decrypted into one reused 256 KiB buffer: a 4 MiB download is 16 blocks, so
+    16 progress reports (plus the opening one), not one per 64 KiB ``read()`` (issue 14)."""
+    from xfer.adapters.http_transfer import BODY_BLOCK
+
+    remote = remote_for()
+    source = tmp_path / "f"
+    digest = make_file(source, 4 << 20)
+    remote.put_file(source, "/blocks.bin")
+    reports: list[int] = []
+    result = remote.get_file("/blocks.bin", tmp_path / "back", callback=lambda done, total: reports.append(done))
+    assert sha256_of(tmp_path / "back") == digest == result.sha256
+    assert reports[-1] == 4 << 20
+    assert len(reports) <= (4 << 20) // BODY_BLOCK + 2, f"{len(reports)} progress reports for 4 MiB"
+    # ...and the connection went back to the pool after the proven end: no second handshake.
+    remote.get_file("/blocks.bin", tmp_path / "again")
+    assert server.handshakes == 1
+
+
+def test_throttled_download_reads_small_blocks(
+    server: HTTPSServer, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Under --limit-rate the blocks stay small (64 KiB): a slow rate must not leave the
+    connection unread for the minute after which servers drop a stalled send (nginx)."""
+    from xfer.transfer import DOWNLOAD_BLOCK
+
+    source = tmp_path / "f"
+    digest = make_file(source, 1 << 20)
+    settings = ConnectionSettings(scheme="https", host=server.host, port=server.port, root="/",
+                                  ssl_context=client_context(), timeout=10, limit_rate=1 << 30)
+    reports: list[int] = []
+    with HTTPSAdapter(settings) as remote:
+        remote.put_file(source, "/slow.bin")
+        remote.get_file("/slow.bin", tmp_path / "back", callback=lambda done, total: reports.append(done))
+    assert sha256_of(tmp_path / "back") == digest
+    steps = [later - earlier for earlier, later in itertools.pairwise(reports)]
+    assert max(steps) <= DOWNLOAD_BLOCK, f"blocks of up to {max(steps)} bytes under a rate limit"
 
 
 def test_put_streams_with_content_length_and_get_asks_identity(

@@ -9,15 +9,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import one_error, run
+from xfer.adapters.base import TransferResult
 from xfer.errors import ExitCode
 from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
+from xfer.tls import XferSSLContext
 
 DATA = b"EDI*" * 40000
 DIGEST = base64.b64encode(hashlib.sha256(DATA).digest()).decode()
@@ -76,3 +79,53 @@ def test_webdav_checksum_asks_before_the_move_and_installs_nothing_unvouched(
         assert code == 0, err
         assert json.loads(out)[0]["verified"] == "sha256"
         assert _installed(srv.root) == ["a.bin"]
+
+
+def test_hash_checked_after_the_move_is_the_uploads_own_not_the_adapters_last(
+    client_context: Callable[..., XferSSLContext], pki: TestPKI, tmp_path: Path
+) -> None:
+    """The hash compared after the MOVE belongs to that upload (review leftover, issue 14).
+
+    Two uploads on one adapter overlap: a.bin's HEAD after its MOVE is held until b.bin's
+    upload has been sent and moved.  With the hash kept on the adapter (``last_hash``),
+    a.bin was then compared with b.bin's bytes: a false mismatch, and a.bin deleted.
+    """
+    first, second = b"A" * 70000, b"B" * 50000
+    b_moved, a_waits = threading.Event(), threading.Event()
+
+    def digest(data: bytes) -> str:
+        return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method == "MOVE" and request.path.startswith("/.b.bin."):
+            b_moved.set()
+        if request.method == "HEAD" and request.path in ("/a.bin", "/b.bin"):
+            data = first if request.path == "/a.bin" else second
+            if data is first:
+                a_waits.set()
+                assert b_moved.wait(10), "b.bin was never moved"
+            return Reply(200, headers={"Content-Length": str(len(data)), "Repr-Digest": f"sha-256=:{digest(data)}:"})
+        return None
+
+    (tmp_path / "a").write_bytes(first)
+    (tmp_path / "b").write_bytes(second)
+    results: dict[str, object] = {}
+    with WebDAVServer(pki, root=tmp_path / "dav", intercept=intercept) as srv, \
+            srv.adapter(client_context()) as remote:
+
+        def put(name: str) -> None:
+            try:
+                results[name] = remote.put_file(tmp_path / name, f"/{name}.bin")
+            except Exception as exc:  # handed to the test's thread
+                results[name] = exc
+
+        uploading = threading.Thread(target=put, args=("a",))
+        uploading.start()
+        assert a_waits.wait(10), "a.bin's HEAD never came"
+        put("b")
+        uploading.join(20)
+        for name, data in (("a", first), ("b", second)):
+            result = results[name]
+            assert isinstance(result, TransferResult), result
+            assert (result.verified, result.size_verified) == ("sha256", True)
+            assert (srv.root / f"{name}.bin").read_bytes() == data

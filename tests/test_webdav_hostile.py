@@ -538,3 +538,32 @@ def test_listing_without_sizes(server_with: Callable[..., WebDAVServer], client_
         assert [(e.name, e.size) for e in remote.ls("/in")] == [("a.txt", None)]
         results = xfer.client.get(remote, ["/in"], tmp_path / "down", recursive=True)
     assert results[0].size == 5 and (tmp_path / "down" / "a.txt").read_bytes() == b"12345"
+
+
+def test_server_ignoring_content_range_is_found_by_the_probe_and_gets_one_whole_put(
+    client_context: ContextFactory, pki: TestPKI, tmp_path: Path
+) -> None:
+    """A server that ignores ``Content-Range`` on PUT stores each piece as the whole file.
+
+    The ranged upload's probe (bytes 0 and 1 as two one-byte pieces) sees a 1-byte file where
+    a server taking pieces has 2, spends no large piece on it, and the file goes in one whole
+    PUT: byte-exact, nothing left beside it (review leftover, issue 14).
+    """
+    from xfer.adapters.http_transfer import RANGED_PUT_CHUNK
+
+    size = RANGED_PUT_CHUNK + 12345  # large enough for pieces under retries
+    source = tmp_path / "big.bin"
+    data = (bytes(range(256)) * (size // 256 + 1))[:size]
+    source.write_bytes(data)
+    with WebDAVServer(pki, root=tmp_path / "dav", content_range="ignore") as srv, \
+            srv.adapter(client_context()) as remote:
+        result = remote.put_file(source, "/big.bin")
+        ranged = remote.http.ranged_puts
+    assert (srv.root / "big.bin").read_bytes() == data
+    assert sorted(p.name for p in srv.root.iterdir()) == ["big.bin"]
+    assert (result.size, result.size_verified, result.attempts) == (size, True, 1)
+    puts = [r for r in srv.requests if r.method == "PUT"]
+    ranges = [r.headers.get("Content-Range") for r in puts]
+    assert ranges == [f"bytes 0-0/{size}", f"bytes 1-1/{size}", None], ranges
+    assert puts[-1].headers["Content-Length"] == str(size)
+    assert ranged is False

@@ -85,7 +85,7 @@ class HTTPSAdapter(Adapter):
     # -- put ---------------------------------------------------------------------
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
-        return self.http.upload(local, remote, callback, check_size=self.options.verify_upload)
+        return self.http.upload(local, remote, callback, check_size=self.options.verify_upload).result
 
     def _idempotent_put(self) -> bool:
         return self.options.upload_method == "PUT"  # a form POST answered 500 may have been taken

@@ -50,7 +50,7 @@ from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
-from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, http_options
+from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, Sent, http_options
 from .writer import RemoteWriter
 
 __all__ = ["WebDAVAdapter", "WebDAVOptions"]
@@ -666,7 +666,8 @@ class WebDAVAdapter(Adapter):
     def _put_once(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         http = self.http
         if not self.dav_options.upload_temp_name:
-            return http.upload(local, remote, callback, check_size=http.options.verify_upload, send_put=self._send_put)
+            return http.upload(local, remote, callback, check_size=http.options.verify_upload,
+                               send_put=self._send_put).result
         target = _temp_name(remote)
         # Under retries a large file goes up in Content-Range pieces where the server takes them
         # (Apache): a try after a cut continues the part the last one left, not from byte 0.
@@ -678,17 +679,18 @@ class WebDAVAdapter(Adapter):
         target = kept or target
         try:
             # The size is checked after the MOVE.
-            result = http.upload_ranged(local, target, callback, send_put=self._send_put,
-                                        resume=kept is not None) if ranged else None
-            if result is None:
-                result = http.upload(local, target, callback, check_size=False, send_put=self._send_put,
-                                     checked_later=True)
+            sent = http.upload_ranged(local, target, callback, send_put=self._send_put,
+                                      resume=kept is not None) if ranged else None
+            if sent is None:  # (a ranged upload that fell back hands over no hash: this PUT hashes anew)
+                sent = http.upload(local, target, callback, check_size=False, send_put=self._send_put,
+                                   checked_later=True)
+            result = sent.result
             if http.checksum and result.verified == "none":
                 # --checksum and the PUT answer stated no hash: ask before the MOVE, so that
                 # nothing the server has not vouched for is installed.
                 stored, offered = http.check_stored(target, result.size)
                 result.verified = http.conclude_upload(
-                    offered, target, size_checked=stored, remove=target, installed=False
+                    offered, sent.hash, target, size_checked=stored, remove=target, installed=False
                 )
             self._into_place(target, remote)
         except Exception:
@@ -705,7 +707,7 @@ class WebDAVAdapter(Adapter):
             # the temporary file must not stay behind; the original error is what propagates.
             self._discard(target)
             raise
-        self._installed(result, target, remote)
+        self._installed(sent, target, remote)
         return result
 
     def _into_place(self, target: str, remote: str) -> None:
@@ -723,9 +725,9 @@ class WebDAVAdapter(Adapter):
                 "upload may then leave a partial file under the real name)",
             ) from exc
 
-    def _installed(self, result: TransferResult, target: str, remote: str) -> None:
+    def _installed(self, sent: Sent, target: str, remote: str) -> None:
         """After the MOVE: the size (and any hash) checked on the final name, and the result says where it went."""
-        http = self.http
+        http, result = self.http, sent.result
         offered = None
         if http.options.verify_upload:
             # Checked on the final name, not the temporary one: a server that mangles the
@@ -734,7 +736,7 @@ class WebDAVAdapter(Adapter):
             result.size_verified, offered = http.check_stored(remote, result.size, must_exist=True)
         if result.verified == "none":  # the PUT answer stated no hash (one it stated was checked before the MOVE)
             result.verified = http.conclude_upload(
-                offered, remote, size_checked=bool(result.size_verified), remove=remote
+                offered, sent.hash, remote, size_checked=bool(result.size_verified), remove=remote
             )
         result.remote = self.user_path(remote)
         result.temp_name = posixpath.basename(target)
@@ -754,9 +756,9 @@ class WebDAVAdapter(Adapter):
                                  check_size=http.options.verify_upload, send_put=self._send_put)
         target = _temp_name(remote)
 
-        def then(result: TransferResult) -> None:
+        def then(sent: Sent) -> None:
             self._into_place(target, remote)
-            self._installed(result, target, remote)
+            self._installed(sent, target, remote)
 
         return ChunkedUpload(http, target, callback, user_path=self.user_path(remote), check_size=False,
                              send_put=self._send_put, then=then, discard=lambda: self._discard(target),

@@ -22,6 +22,9 @@ Other legal (or hostile) server behaviours, each an option:
   does: ``/dav`` without the slash (and everything outside) is not the share (``403``).
 * ``collection_slash=True`` refuses (``403``) a request that names an existing folder
   without the trailing ``/`` (RFC 4918 §5.2 makes the slash the collection's URL).
+* ``content_range="ignore"`` stores a PUT with ``Content-Range`` as if the header were not
+  there: each piece replaces the whole file (servers that do not know the header and skip
+  it).  The default, ``"refuse"``, is wsgidav's own ``400`` (RFC 9110 §14.5's advice).
 * ``intercept`` sees every request first and may answer it with a :class:`Reply` of its
   own (a body streamed from an iterable, a redirect, a ``207`` listing strangers...);
   ``None`` lets the real server answer.
@@ -126,8 +129,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
     default to the PKI's server certificate (valid for 127.0.0.1 and localhost),
     ``client_ca`` to the PKI root.  ``tls_min``/``tls_max`` take ``"1.2"``/``"1.3"``.
     ``statuses`` maps a path to an HTTP status answered for every method;
-    ``forbidden`` path prefixes answer ``403``.  ``mount``, ``collection_slash`` and
-    ``intercept``: see the module docstring.
+    ``forbidden`` path prefixes answer ``403``.  ``mount``, ``collection_slash``,
+    ``content_range`` and ``intercept``: see the module docstring.
     """
 
     def __init__(
@@ -147,9 +150,13 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         mount: str = "/",
         collection_slash: bool = False,
         intercept: Intercept | None = None,
+        content_range: str = "refuse",
     ) -> None:
         if not (mount.startswith("/") and mount.endswith("/")):
             raise ValueError(f"mount must start and end with '/', not {mount!r}")
+        if content_range not in ("refuse", "ignore"):
+            raise ValueError(f"content_range must be 'refuse' or 'ignore', not {content_range!r}")
+        self.content_range = content_range
         self.mount = mount
         self.collection_slash = collection_slash
         self.intercept = intercept
@@ -219,6 +226,9 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
                 and (self.root / path[len(self.mount) :]).is_dir()
             ):
                 status = 403
+            if self.content_range == "ignore" and environ["REQUEST_METHOD"] == "PUT":
+                # The piece is stored as the whole file, as a server that never looks at the header does.
+                environ.pop("HTTP_CONTENT_RANGE", None)
             if status is not None:
                 _drain(environ)
                 body = f"{status} {responses.get(status, '')}\n".encode()
