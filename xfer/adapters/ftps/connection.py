@@ -229,6 +229,8 @@ class FTPSConnection(ftplib.FTP_TLS):
         #: not to whatever command comes next: a session abandoned in that state must be
         #: closed, never reused.
         self.transfer_pending = False
+        #: The control connection's TLS session, read once: see :meth:`_data_session`.
+        self._control_session: ssl.SSLSession | None = None
 
     # -- control connection --------------------------------------------------------
 
@@ -333,6 +335,20 @@ class FTPSConnection(ftplib.FTP_TLS):
         _ignored_host, port = ftplib.parse227(resp)
         return peer, port
 
+    def _data_session(self) -> ssl.SSLSession | None:
+        """The session every data connection resumes: the control connection's, read once.
+
+        Once, because reading ``SSLSocket.session`` copies the session, and on CPython 3.11 with
+        OpenSSL 3 that copy (about 7 KB with the server's certificates) is never freed: measured,
+        5,000 reads kept 33 MB.  Read per data connection, a 100,000-file ``get -r`` held 0.7 GB.
+        By the first data connection the control connection has read the login replies, so a
+        TLS 1.3 server's tickets are in it; a data connection that does not resume drops it.
+        """
+        if self._control_session is None:
+            assert isinstance(self.sock, ssl.SSLSocket)  # checked by the caller
+            self._control_session = self.sock.session
+        return self._control_session
+
     def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
         """Open a TLS data connection for ``cmd``, resuming the control session.
 
@@ -357,7 +373,7 @@ class FTPSConnection(ftplib.FTP_TLS):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
         host, port = self.makepasv()
         raw = open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
-        session = self.sock.session if self.reuse_session else None
+        session = self._data_session() if self.reuse_session else None
         handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=session)
         try:
             self.putcmd(cmd)
@@ -392,6 +408,8 @@ class FTPSConnection(ftplib.FTP_TLS):
         except BaseException:
             handshake.abort()
             raise
+        if not conn.session_reused:
+            self._control_session = None  # the server would not take it: read a fresh one next time
         self.data_connections.append(
             DataConnection(
                 command=cmd.split(" ", 1)[0], resumed=bool(conn.session_reused), tls_version=conn.version()
