@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from bench import _harness as h
-from bench import bench_ftps, bench_https, bench_small_files, bench_startup, bench_webdav
+from bench import bench_ftps, bench_https, bench_sftp, bench_small_files, bench_startup, bench_webdav
 
 PARTS = ("big", "small", "startup")
 
@@ -32,6 +32,7 @@ def main() -> None:
             bench_webdav.run(args),
             bench_ftps.run(tls12),
             bench_ftps.run(tls12, implicit=True),
+            bench_sftp.run(args),
         ]
         for m in measured:
             m.print()

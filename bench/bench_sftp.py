@@ -20,6 +20,7 @@ SSH_MSG_IGNORE before each one) on AES-GCM, already the cheapest of OpenSSH's de
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -41,8 +42,8 @@ print(json.dumps(result.to_dict()))
 """
 
 
-def main() -> None:
-    args = h.parser(__doc__).parse_args()
+def run(args: argparse.Namespace) -> h.Measured:
+    """Measure OpenSSH's sftp, rclone and xfer on the bed's sshd."""
     with h.bed_server("sshd", args) as bench:
         import asyncssh
 
@@ -91,9 +92,13 @@ def main() -> None:
             clients.insert(1, h.Client(
                 "rclone", lambda local, remote: [*rclone, "copyto", str(local), remote_spec + base + remote],
                 lambda remote, local: [*rclone, "copyto", remote_spec + base + remote, str(local)]))
-        results = h.measure(bench, clients)
-        h.print_table(f"SFTP on {srv.package}, user certificate, chroot (internal-sftp)", results,
-                      references=[c.name for c in clients if not c.name.startswith("xfer")])
+        references = tuple(c.name for c in clients if not c.name.startswith("xfer"))
+        title = f"SFTP on {srv.package}, user certificate, chroot (internal-sftp)"
+        return h.Measured("SFTP OpenSSH", title, h.measure(bench, clients), references)
+
+
+def main() -> None:
+    run(h.parser(__doc__).parse_args()).print()
 
 
 if __name__ == "__main__":
