@@ -88,9 +88,10 @@ def click_command() -> Any:
 
     (Typer's vendored click command: typed loosely, as :mod:`.help` handles it.)
     """
+    from .coercion import install
     from .help import tidy
 
-    return tidy(typer.main.get_command(app))
+    return install(tidy(typer.main.get_command(app)))
 
 
 def main(argv: list[str] | None = None) -> int:
