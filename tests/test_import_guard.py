@@ -36,8 +36,8 @@ _AS2_ONLY = {"xfer.as2", "xfer.adapters.as2"}
 _TEST_ONLY = {"pyftpdlib", "wsgidav", "cheroot", "OpenSSL", "xfer.testing", "fsspec", "dask", "pandas"}
 #: Never for a plain transfer: Typer's pydantic converters (xfer/cli/coercion.py converts plain
 #: values itself), the X.509 name decoder (only error messages and doctor quote the server's CA
-#: names), the sync and glob machinery of other commands.
-_NO_COMMAND = {"pydantic", "pydantic_core", "typer._adapters", "asn1crypto", "xfer.sync"}
+#: names), the sync machinery; requests' charset guesser is a stand-in until used (cli/startup.py).
+_NO_COMMAND = {"pydantic", "pydantic_core", "typer._adapters", "asn1crypto", "xfer.sync", "charset_normalizer.api"}
 _NOT_FOR = {
     "https": _WEBDAV_ONLY | _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND,
     "ftpes": _HTTP_ONLY | _WEBDAV_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND,

@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
     from .. import secrets
+    from .startup import defer_charset_detection
+
+    defer_charset_detection()
 
     secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     # --traceback and -v/-vv are accepted anywhere on the line: they are about the run, not one command.
