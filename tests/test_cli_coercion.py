@@ -17,9 +17,19 @@ from xfer.cli import click_command
 from xfer.cli.coercion import FastParam, handles
 from xfer.cli.help import walk
 
-#: Every parameter of the CLI the fast path stands in front of, by (command, name).
-PARAMS = {(" ".join(path), p.name): p for path, command in walk(click_command()) for p in command.params
-          if isinstance(getattr(p, "_runtime_param", None), FastParam)}
+
+def _parsed_once() -> dict[tuple[str, str], Any]:
+    """Every parameter of the CLI the fast path stands in front of, by (command, name), after
+    each command parsed a line once (the converters are installed then)."""
+    found = {}
+    for path, command in walk(click_command()):
+        command.make_context(path[-1] if path else "xfer", [], resilient_parsing=True)
+        found.update({(" ".join(path), p.name): p for p in command.params
+                      if isinstance(getattr(p, "_runtime_param", None), FastParam)})
+    return found
+
+
+PARAMS = _parsed_once()
 
 VALUES: list[Any] = [
     "5", "+5", "-3", "007", "0", " 7 ", "1_000", "1.0", "1.5", ".5", "5.", "-2.5e3", "1e3", "1E-2", "0x10",

@@ -111,15 +111,23 @@ def handles(descriptor: Any) -> bool:
 def install(command: Any) -> Any:
     """Put :class:`FastParam` in front of every plain parameter of the command tree; returns it.
 
-    Includes each command's ``--help`` option, which click creates on first use.
+    Each command's parameters get theirs when the command first parses a line (its ``--help``
+    option, which click creates on first use, included): ``xfer --help`` converts nothing.
     """
     from .help import walk
 
     for _path, each in walk(command):
-        for param in each.params:
-            _install(param)
-        each.get_help_option = _with_fast_help(each.get_help_option)
+        each.parse_args = _installing(each, each.parse_args)
     return command
+
+
+def _installing(command: Any, parse_args: Any) -> Any:
+    def installed_parse_args(ctx: Any, args: list[str]) -> Any:
+        for param in command.get_params(ctx):
+            _install(param)
+        return parse_args(ctx, args)
+
+    return installed_parse_args
 
 
 def _install(param: Any) -> None:
@@ -128,13 +136,3 @@ def _install(param: Any) -> None:
         return
     param._runtime_param = FastParam(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation,
                                      descriptor=descriptor)
-
-
-def _with_fast_help(original: Any) -> Any:
-    def get_help_option(ctx: Any) -> Any:
-        option = original(ctx)
-        if option is not None:
-            _install(option)
-        return option
-
-    return get_help_option
