@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,16 +96,16 @@ def test_bash_completes_profile_targets(shell: dict[str, str]) -> None:
     assert "doctor" in _complete(shell, "xfer do")
 
 
-def _help_of(root: object, path: list[str]) -> str:
+def _help_of(root: Any, path: list[str]) -> str:
     """What ``xfer PATH --help`` prints, from the given command tree."""
     from typer._click import Context
 
-    ctx = Context(root, info_name="xfer", **root.context_settings)  # type: ignore[arg-type, attr-defined]
+    ctx = Context(root, info_name="xfer", **root.context_settings)
     command = root
     for name in path:
-        ctx = Context(command.commands[name], info_name=name, parent=ctx)  # type: ignore[attr-defined]
-        command = command.commands[name]  # type: ignore[attr-defined]
-    return command.get_help(ctx)  # type: ignore[attr-defined]
+        ctx = Context(command.commands[name], info_name=name, parent=ctx)
+        command = command.commands[name]
+    return str(command.get_help(ctx))
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c], ids=str)
