@@ -148,7 +148,8 @@ def say(line: str) -> None:
     command ~30 ms of start-up (issue 14).
     """
     if err_console.cache_info().currsize:
-        err_console().print(printable(line), markup=False, highlight=False, soft_wrap=True)
+        # emoji=False: a name such as ":smile:.txt" is text, as on the direct path below.
+        err_console().print(printable(line), markup=False, highlight=False, emoji=False, soft_wrap=True)
         return
     sys.stderr.write(printable(line) + "\n")
     sys.stderr.flush()
