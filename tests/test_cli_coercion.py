@@ -22,8 +22,16 @@ def _parsed_once() -> dict[tuple[str, str], Any]:
     """Every parameter of the CLI the fast path stands in front of, by (command, name), after
     each command parsed a line once (the converters are installed then)."""
     found = {}
-    for path, command in walk(click_command()):
-        command.make_context(path[-1] if path else "xfer", [], resilient_parsing=True)
+    root = click_command()
+    for path, command in walk(root):
+        # Contexts chained from the root's, as a run makes them: the --help option click creates
+        # (and keeps) on a command's first parse takes its names (-h, --help) from there.
+        ctx = Context(root, info_name="xfer", resilient_parsing=True, **root.context_settings)
+        parent = root
+        for name in path:
+            parent = parent.commands[name]
+            ctx = Context(parent, info_name=name, parent=ctx, resilient_parsing=True)
+        command.parse_args(ctx, [])
         found.update({(" ".join(path), p.name): p for p in command.params
                       if isinstance(getattr(p, "_runtime_param", None), FastParam)})
     return found
