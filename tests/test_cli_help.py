@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +94,43 @@ def test_bash_completes_profile_targets(shell: dict[str, str]) -> None:
     assert _complete(shell, "xfer profile show pa") == ["partner", "payroll"]
     assert _complete(shell, "xfer doctor o") == ["other"]
     assert "doctor" in _complete(shell, "xfer do")
+
+
+def _help_of(root: Any, path: list[str]) -> str:
+    """What ``xfer PATH --help`` prints, from the given command tree."""
+    from typer._click import Context
+
+    ctx = Context(root, info_name="xfer", **root.context_settings)
+    command = root
+    for name in path:
+        ctx = Context(command.commands[name], info_name=name, parent=ctx)
+        command = command.commands[name]
+    return str(command.get_help(ctx))
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c], ids=str)
+def test_a_run_parses_with_the_same_command_as_the_whole_tree(command: str) -> None:
+    """`xfer NAME ...` builds only NAME under the root (start-up, issue 14): the same command,
+    options, help and examples as in the whole tree."""
+    from xfer.cli import _command_name
+
+    path = command.split()
+    assert _command_name([*path, "x"]) == path[0]
+    pruned = click_command(path[0])
+    assert list(pruned.commands) == [path[0]]
+    assert _help_of(pruned, path) == _help_of(click_command(), path)
+    assert [p.name for p in pruned.params] == [p.name for p in click_command().params]
+
+
+def test_a_line_without_a_known_command_gets_the_whole_tree() -> None:
+    from xfer.cli import _command_name
+
+    assert _command_name(["--help"]) is None
+    assert _command_name(["-v", "ls", "x:/"]) == "ls"
+    assert _command_name(["lss", "x:/"]) is None  # click's "No such command" lists the real ones
+    assert _command_name(["--", "ls"]) is None
+
+
+def test_a_typo_still_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lss", "x:/"]) == ExitCode.USAGE
+    assert "No such command 'lss'" in capsys.readouterr().err

@@ -20,7 +20,7 @@ import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
 
 from tests.helpers import one_error, run
-from xfer.cli.common import printable, progress
+from xfer.cli.common import err_console, printable, progress, say
 from xfer.errors import ExitCode, RemoteError
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
@@ -151,6 +151,18 @@ def test_hints_and_warnings_are_escaped(capsys: pytest.CaptureFixture[str], monk
 
     warn("server says \x1b]0;t\x07")
     assert capsys.readouterr().err == "xfer: warning: server says \\x1b]0;t\\x07\n"
+
+
+def test_a_line_reads_the_same_with_and_without_a_progress_console(capsys: pytest.CaptureFixture[str]) -> None:
+    """say() writes directly until a progress bar made rich's console (start-up, issue 14), then
+    through it: the same text either way, rich's markup and emoji codes left as they are."""
+    line = "put :smile:.txt [bold]x[/] \x1b[2K -> partner:/in/"
+    err_console.cache_clear()
+    say(line)
+    direct = capsys.readouterr().err
+    err_console()  # what progress(True) does first
+    say(line)
+    assert capsys.readouterr().err == direct == "put :smile:.txt [bold]x[/] \\x1b[2K -> partner:/in/\n"
 
 
 def test_progress_label_is_escaped_and_not_markup(capsys: pytest.CaptureFixture[str]) -> None:

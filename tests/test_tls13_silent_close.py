@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from asn1crypto.x509 import Name
 
 from xfer.adapters.base import Adapter, ConnectionSettings
 from xfer.adapters.ftps import ExplicitFTPSAdapter, ImplicitFTPSAdapter
@@ -135,10 +136,12 @@ def test_the_message_names_the_cas_the_server_accepts(pki: TestPKI, client_conte
     closed = ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
     closed.xfer_closed_after_handshake = True  # type: ignore[attr-defined]
     # What the connection's handshake recorded travels with its failure.
+    partner_ca = Name.build({"organization_name": "Partner", "common_name": "Partner Client CA"}).dump()
     closed.xfer_handshake_facts = HandshakeFacts(  # type: ignore[attr-defined]
-        acceptable_client_cas=["CN=Partner Client CA, O=Partner"], certificate_requested=True
+        acceptable_client_ca_ders=[partner_ca], certificate_requested=True
     )
     error = translate_error(ConnectionError(closed), context=ctx, server="h:443")
     assert isinstance(error, ClientCertificateRejected)
     assert str(error) == (f"h:443 {CLOSED}: it most likely rejected our client certificate 'xfer-client'; "
-                          "the server accepts certificates issued by: CN=Partner Client CA, O=Partner")
+                          "the server accepts certificates issued by: "
+                          "Common Name: Partner Client CA, Organization: Partner")

@@ -24,11 +24,6 @@ from .protocols.spec import ProfileFacts, ProtocolSpec, check_value, did_you_mea
 from .throttle import parse_rate
 from .urls import PROFILE_NAME, Endpoint, parse_url
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 __all__ = [
     "OverrideStyle",
     "Profile",
@@ -328,6 +323,12 @@ def _profile_names(*folders: Path) -> set[str]:
 
 
 def read_profile_file(path: Path) -> Profile:
+    # Imported here: a URL target reads no TOML, and the parser's regexes cost start-up (issue 14).
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)

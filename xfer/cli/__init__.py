@@ -83,20 +83,56 @@ app.add_typer(as2_commands.app, name="as2")
 
 
 @functools.cache
-def click_command() -> Any:
+def click_command(name: str | None = None) -> Any:
     """The click command tree of :data:`app`, with examples and plain placeholders (built once).
 
+    With ``name``, the root with only that command (or command group) under it: what a run
+    of ``xfer NAME ...`` parses with, the same command built the same way, without building
+    the other commands (a tenth of a connecting command's start-up, issue 14).
     (Typer's vendored click command: typed loosely, as :mod:`.help` handles it.)
     """
+    from .coercion import install
     from .help import tidy
 
-    return tidy(typer.main.get_command(app))
+    return install(tidy(typer.main.get_command(app if name is None else _only(name))))
+
+
+def _only(name: str) -> typer.Typer:
+    """:data:`app` with one top-level command or group: a shallow copy, settings and root callback kept."""
+    import copy
+
+    pruned = copy.copy(app)
+    pruned.registered_commands = [c for c in app.registered_commands if c.name == name]
+    pruned.registered_groups = [g for g in app.registered_groups if g.name == name]
+    return pruned
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The top-level command a command line runs, if it names one; else None (the whole tree).
+
+    The root's own options take no value, so the command is the first word that is not an
+    option.  Shell completion (``_XFER_COMPLETE``) always gets the whole tree.
+    """
+    import os
+
+    if os.environ.get("_XFER_COMPLETE"):
+        return None
+    names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    for arg in args:
+        if not arg.startswith("-"):
+            return arg if arg in names else None
+        if arg == "--":
+            return None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
     from .. import secrets
+    from .startup import defer_charset_detection
+
+    defer_charset_detection()
 
     secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     # --traceback and -v/-vv are accepted anywhere on the line: they are about the run, not one command.
@@ -135,7 +171,7 @@ def _logging(verbosity: int) -> Iterator[None]:
 def _dispatch(args: list[str], show_traceback: bool) -> int:
     try:
         with retry_messages():  # every command: a retry or resume decision is a line on stderr
-            result = click_command().main(args=args, prog_name="xfer", standalone_mode=False)
+            result = click_command(_command_name(args)).main(args=args, prog_name="xfer", standalone_mode=False)
     except XferError as exc:
         # The traceback is extra information: the exit code a script sees never changes with it.
         if show_traceback:

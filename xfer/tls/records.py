@@ -45,8 +45,6 @@ class HandshakeFacts:
 
     #: DER of the server's leaf certificate, from its Certificate message.
     server_certificate: bytes | None = None
-    #: The issuers the server's CertificateRequest named (``certificate_authorities``).
-    acceptable_client_cas: list[str] = field(default_factory=list)
     #: The server sent a CertificateRequest: a close right after the handshake is about our certificate.
     certificate_requested: bool = False
     #: DER of every certificate the server sent, leaf first (``xfer doctor`` shows the chain).
@@ -59,6 +57,19 @@ class HandshakeFacts:
     handshake_done: bool = False
     #: The CertificateRequest came after the handshake (only seen while a caller listens on).
     requested_after_handshake: bool = False
+
+    @property
+    def acceptable_client_cas(self) -> list[str]:
+        """The issuers the server's CertificateRequest named (``certificate_authorities``), readable.
+
+        Decoded when asked (an error message, ``xfer doctor``), not during every handshake:
+        the X.509 name decoder costs a connecting command ~20 ms of start-up (issue 14).
+        Empty if a name does not decode.
+        """
+        try:
+            return _human_names(self.acceptable_client_ca_ders)
+        except Exception:  # a server's malformed name must not break the error that quotes it
+            return []
 
 
 
@@ -86,7 +97,6 @@ def on_handshake_message(
             ders, algorithms = parse_certificate_request_fields(data, version)
             if ders:
                 facts.acceptable_client_ca_ders = ders
-                facts.acceptable_client_cas = _human_names(ders)
             if algorithms:
                 facts.client_signature_algorithms = [
                     SIGNATURE_SCHEMES.get(code, f"0x{code:04x}") for code in algorithms
