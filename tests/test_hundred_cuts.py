@@ -5,8 +5,8 @@ log-uniformly from 1 KiB to 64 MiB (AS2 to 8 MiB: its message is built and signe
 on both sides of the in-process partner; SFTP to 16 MiB, asyncssh on both ends), a cut at a
 seeded random byte of the transfer's direction, ``retries=5``.  Each must arrive byte-identical,
 leave no part or temporary file on either side, and — for every get and every FTPS put —
-cost at most 1.3 times its size in bytes through the proxy (resumed, not restarted), plus 64 KiB per connection for handshakes,
-headers and listings (a 1 KiB file's handshake alone is bigger than the file).
+cost at most 1.3 times its size in bytes through the proxy (resumed, not restarted), plus
+64 KiB per connection for handshakes, headers and listings (a 1 KiB file's handshake alone is bigger than the file).
 
 The cut falls anywhere from the first byte (in the TLS handshake) to the last one of the
 file's size: handshakes, requests, bodies and answers all get cut somewhere in the run.
