@@ -670,3 +670,25 @@ def test_openssh_key_without_bcrypt_says_so(sftpd: SFTPServer, ssh_keys: SSHTest
     with pytest.raises(ConfigError, match="needs the Python package bcrypt") as caught:
         xfer.connect(profile_of(sftpd, ssh_keys))
     assert not isinstance(caught.value, IdentityPasswordError)
+
+
+def test_the_key_is_decrypted_once_for_every_connection(
+    sftpd: SFTPServer, ssh_keys: SSHTestKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry's reconnection and the ``-P`` workers' connections reuse the decrypted key
+    (bcrypt at asyncssh's 128 rounds costs about a second per decryption)."""
+    from xfer.adapters.sftp import session
+
+    loads: list[str] = []
+    real = session.load_client_key
+
+    def counted(*args: Any) -> Any:
+        loads.append(args[0])
+        return real(*args)
+
+    monkeypatch.setattr(session, "load_client_key", counted)
+    with xfer.connect(profile_of(sftpd, ssh_keys)) as remote:
+        remote.reopen()  # what a retry does
+        with type(remote)(remote.settings) as worker:  # what a -P worker does
+            assert worker.ls("/") == remote.ls("/")
+    assert loads == [str(ssh_keys.client_key)]

@@ -14,12 +14,36 @@ import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from ..errors import ConfigError
 from .spec import Option, ProfileFacts, ProtocolOptions, ProtocolSpec, Scheme, SettingsSource, check_value
 
-__all__ = ["SPEC", "SFTPOptions", "normalize_ssh_pin"]
+__all__ = ["SPEC", "Once", "SFTPOptions", "normalize_ssh_pin"]
+
+_T = TypeVar("_T")
+
+
+class Once:
+    """A value computed at most once, on first use, by whichever thread asks first.
+
+    A failure is not kept: the next caller computes again (a wrong passphrase stays an error
+    each time it is tried, not a cached one).
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._value: Any = None
+        self._done = False
+
+    def get(self, compute: Callable[[], _T]) -> _T:
+        with self._lock:
+            if not self._done:
+                self._value = compute()
+                self._done = True
+            return cast("_T", self._value)
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,10 @@ class SFTPOptions(ProtocolOptions):
     pin: str | None = None
     #: The ``user@`` of the profile's URL (``username`` wins when both are set).
     url_username: str | None = None
+    #: The key once decrypted, shared by every connection made with these options (a retry's
+    #: reconnection, ``-P`` workers): an OpenSSH key's bcrypt KDF costs about a second at
+    #: asyncssh's 128 rounds, as the TLS identity is decrypted once into one SSLContext.
+    loaded_key: Once = field(default_factory=Once, repr=False, compare=False)
 
 
 def normalize_ssh_pin(pin: str) -> str:
@@ -98,17 +126,8 @@ def _build(source: SettingsSource) -> SFTPOptions:
 def _once(resolve: Callable[[], str | None]) -> Callable[[], str | None]:
     """``resolve``, called at most once: ``-P 4`` opens four connections, and a ``prompt``
     passphrase must be asked for once, not four times."""
-    import threading
-
-    lock, box = threading.Lock(), list[str | None]()
-
-    def value() -> str | None:
-        with lock:
-            if not box:
-                box.append(resolve())
-            return box[0]
-
-    return value
+    memo = Once()
+    return lambda: memo.get(resolve)
 
 
 #: Days before a user certificate's end from which every connection warns (as for PKCS#12).

@@ -108,9 +108,10 @@ class SSHSession:
         self.host_key: HostKeyFacts | None = None
         self.client_key: ClientKey | None = None
         try:
-            if self.options.key_file:
-                self.client_key = load_client_key(self.options.key_file, self.options.key_password,
-                                                  self.options.certificate)
+            key_file = self.options.key_file
+            if key_file:
+                self.client_key = self.options.loaded_key.get(
+                    lambda: load_client_key(key_file, self.options.key_password, self.options.certificate))
             self.run(self._open())
         except BaseException:
             self.close()
