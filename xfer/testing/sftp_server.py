@@ -23,6 +23,7 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +79,17 @@ class SSHTestKeys:
         return f"{name} {self.host_public_key().export_public_key('openssh').decode().strip()}\n"
 
 
+#: bcrypt rounds of the encrypted test key: ssh-keygen's default (``-a 16``), as users' keys
+#: have.  asyncssh writes 128 by default, a second of KDF for every key load of the test run.
+KEY_ROUNDS = 16
+
+
 def _write_key(key: asyncssh.SSHKey, path: Path, passphrase: str | None = None) -> Path:
-    key.write_private_key(str(path), passphrase=passphrase)
+    with warnings.catch_warnings():
+        # bcrypt warns below 50 rounds when it writes; ssh-keygen's keys have 16, and xfer
+        # must read those.
+        warnings.filterwarnings("ignore", message=".*bcrypt.kdf", category=UserWarning)
+        key.write_private_key(str(path), passphrase=passphrase, rounds=KEY_ROUNDS)
     path.chmod(0o600)
     key.write_public_key(str(path) + ".pub")
     return path
