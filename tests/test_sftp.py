@@ -677,16 +677,15 @@ def test_the_key_is_decrypted_once_for_every_connection(
 ) -> None:
     """A retry's reconnection and the ``-P`` workers' connections reuse the decrypted key
     (bcrypt at asyncssh's 128 rounds costs about a second per decryption)."""
-    from xfer.adapters.sftp import session
+    from xfer.adapters.sftp.keys import load_client_key
 
     loads: list[str] = []
-    real = session.load_client_key
 
     def counted(*args: Any) -> Any:
         loads.append(args[0])
-        return real(*args)
+        return load_client_key(*args)
 
-    monkeypatch.setattr(session, "load_client_key", counted)
+    monkeypatch.setattr("xfer.adapters.sftp.session.load_client_key", counted)
     with xfer.connect(profile_of(sftpd, ssh_keys)) as remote:
         remote.reopen()  # what a retry does
         with type(remote)(remote.settings) as worker:  # what a -P worker does
