@@ -41,7 +41,7 @@ def main() -> None:
         for protocol in args.protocol or sorted(bench_small_files.SERVERS):
             bench_small_files.print_rows(protocol, bench_small_files.run(args, protocol), args.files)
     if "startup" in parts:
-        bench_startup.print_rows(bench_startup.run(argparse.Namespace(**{**vars(args), "repeat": 9})))
+        bench_startup.print_rows(bench_startup.run(argparse.Namespace(**{**vars(args), "repeat": 9, "baseline": None})))
     if measured:
         h.print_summary(measured)
 
