@@ -128,3 +128,18 @@ def test_two_sources_with_one_destination_are_refused(
                        f"{profile}:/in/")
     assert code == ExitCode.USAGE
     one_error(err, "two sources would upload to /in/x.csv")
+
+
+@pytest.mark.parametrize(("source", "lands_in"), [("tree/.", "in"), ("tree", "in/tree"), ("tree/", "in/tree")])
+def test_put_r_of_dir_dot_uploads_the_contents_as_cp_does(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, source: str, lands_in: str,
+) -> None:
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    digest = make_file(tmp_path / "tree" / "sub" / "a.bin", 1000, seed=1)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "put", "-r", source, f"{profile}:/in/")
+    assert code == 0, err
+    assert sha256_of(server.root / lands_in / "sub" / "a.bin") == digest
+    if lands_in == "in":
+        assert not (server.root / "in" / "tree").exists()  # the contents, not the folder

@@ -337,11 +337,17 @@ def put_files(
             raise UsageError(f"{path} is a folder", hint="pass recursive=True to upload folders",
                              cli_hint="use -r to upload folders")
     into = len(paths) > 1 or bool(folder_sources) or _remote_is_dir(remote, destination)
+    # "DIR/." names DIR's contents, as for cp -r: they go into the destination itself, not into
+    # a DIR below it.  pathlib reads "DIR/." as "DIR", so the spelling is looked at as typed.
+    contents = {path for path, given in zip(paths, sources, strict=True) if _names_contents(os.fspath(given))}
     jobs: list[_Job] = []
     folders: list[str] = []
     for path in paths:
         # Names from the local disk are names (a backslash is legal in one on POSIX), not typed paths.
-        base = ListedPath(posixpath.join(destination, path.name)) if into else destination
+        if path in contents and path in folder_sources:
+            base = destination
+        else:
+            base = ListedPath(posixpath.join(destination, path.name)) if into else destination
         with local_errors(path, "reading"):
             if path in folder_sources:
                 folders.append(base)
@@ -380,6 +386,11 @@ def put_files(
         return Task(str(job.local), job.remote, job.size, run)
 
     return run_tasks(remote, LazyTasks(jobs, upload), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
+
+
+def _names_contents(given: str) -> bool:
+    """``DIR/.`` (or ``.``): a folder's contents rather than the folder."""
+    return given == "." or given.endswith(("/.", os.sep + "."))
 
 
 def _refuse_duplicates(destinations: Iterable[str], what: str) -> None:
