@@ -144,3 +144,28 @@ def test_get_resume_continues_the_part_of_an_earlier_run(
     assert json.loads(out)[0]["sha256"] == hashlib.sha256(data).hexdigest()
     assert _down(proxy) <= SIZE - kept + 256 * 1024  # the rest, and the SSH handshake
     assert hidden(local) == []
+
+
+def test_a_kept_part_as_long_as_the_file_is_fetched_again(
+    server: FaultyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part holding every byte was written by a try that never proved its end: it proves nothing."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    endpoint = server.endpoint
+    data = _data(7)
+    (endpoint.root / "big.bin").write_bytes(data)
+    local = tmp_path / "out"
+    local.mkdir()
+    keys = endpoint.server.keys
+    flags = ["--identity", str(endpoint.identity), "--identity-password", endpoint.identity_password,
+             "--pin", keys.host_fingerprint(), "--retry-wait", "0.01"]
+    with server.through({0: Cut("down", after=SIZE // 2)}) as (proxy, profile):
+        code, _, err = run(capsys, "get", f"{profile.url}big.bin", str(local / "big.bin"), "--resume",
+                           "--retries", "0", *flags)
+    assert code in (5, 7), err
+    (local / ".big.bin.xfer-part").write_bytes(b"\0" * SIZE)  # as long as the file, its content unproven
+    with server.through() as (proxy, profile):
+        code, _, err = run(capsys, "get", f"{profile.url}big.bin", str(local / "big.bin"), "--resume", *flags)
+    assert code == 0, err
+    assert (local / "big.bin").read_bytes() == data
+    assert _down(proxy) > SIZE  # all of it again

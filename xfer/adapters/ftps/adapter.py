@@ -53,6 +53,7 @@ from ..base import (
     RemoteWriter,
     TransferResult,
 )
+from ..tree import TreeWalk
 from . import install
 from .connection import (
     QUIT_TIMEOUT,
@@ -78,10 +79,6 @@ __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
 #: returns at most one 16 KiB TLS record; filling a reused 256 KiB buffer first means one
 #: disk write and one progress call per 16 records, and no allocation per record.
 DOWNLOAD_FILL = 256 * 1024
-
-#: Folders ``rm -r`` goes down before it stops: real trees are rarely 20 deep; a server
-#: that lists a folder inside every folder is stopped long before anything runs out.
-MAX_TREE_DEPTH = 64
 
 #: Bytes per second a server is given to hash a file (HASH, XSHA256...) before its reply is late:
 #: the server reads the whole file first, so the usual reply timeout is extended by size / this.
@@ -645,17 +642,12 @@ class FTPSAdapter(Adapter):
     def _resume_offset(self, ftp: FTPSConnection, out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
         """Where the RETR starts: the kept part's end if the file is unchanged and ``REST`` is
         accepted (sent here, right before the RETR), else 0; and why not, for the warning."""
-        kept = out.offset
+        kept, why = out.resumable(
+            facts, ("size",),
+            unknown="the server does not tell the file's size (SIZE), so the part kept earlier cannot be checked",
+        )
         if not kept:
-            return 0, ""
-        previous = out.previous
-        size = facts["size"]
-        if size is None:
-            return 0, "the server does not tell the file's size (SIZE), so the part kept earlier cannot be checked"
-        if any(previous.get(key) != facts[key] for key in ("source", "size", "mdtm")) or kept > size:
-            return 0, "the file changed on the server since the part was saved"
-        if kept == size:
-            return 0, "the part kept earlier already holds every byte; fetching it again to prove it"
+            return 0, why
         try:
             ftp.sendcmd(f"REST {kept}")
         except ftplib.error_perm:
@@ -951,12 +943,10 @@ class FTPSAdapter(Adapter):
     def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
         """Remove ``top`` and everything in it: the whole tree is listed first, then removed
         (:class:`~xfer.adapters.tree.TreeWalk`: a cut or oversized listing, a name with a
-        backslash or a tree deeper than :data:`MAX_TREE_DEPTH` stops it before anything is
+        backslash or a tree deeper than its ``MAX_TREE_DEPTH`` stops it before anything is
         deleted).  A failure names the entry that failed, not ``top``.
         """
-        from ..tree import TreeWalk
-
-        walk = TreeWalk(top, server=self.settings.server, max_depth=MAX_TREE_DEPTH)
+        walk = TreeWalk(top, server=self.settings.server)
         while (folder := walk.next_folder()) is not None:
             try:
                 entries = self._list_entries(ftp, folder)

@@ -84,14 +84,10 @@ def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> Entry:
 def _resume_offset(out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
     """Where a download goes on: the end of the part an earlier try (or run) kept if the remote
     file is unchanged (same path, size and modification time), else 0; and why not, for the warning."""
-    kept = out.offset
-    if not kept:
-        return 0, ""
-    if facts["size"] is None or facts["mtime"] is None:
-        return 0, "the server does not tell the file's size and time, so the part kept earlier cannot be checked"
-    if any(out.previous.get(key) != facts[key] for key in ("source", "size", "mtime")) or kept > facts["size"]:
-        return 0, "the file changed on the server since the part was saved"
-    return kept, ""
+    return out.resumable(
+        facts, ("size", "mtime"),
+        unknown="the server does not tell the file's size and time, so the part kept earlier cannot be checked",
+    )
 
 
 class SFTPAdapter(Adapter):
