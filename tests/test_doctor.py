@@ -280,4 +280,4 @@ def test_protocol_step_lists_the_profile_folder_not_the_folder_twice(
         report = diagnose(Profile.from_mapping("inbox", values))
     assert report.failed is None, [(s.key, s.lines) for s in report.steps if s.status != "ok"]
     protocol_step = next(s for s in report.steps if s.key == "protocol")
-    assert protocol_step.facts.get("entries", 1) == 1
+    assert protocol_step.facts["entries"] == 1

@@ -20,8 +20,8 @@ import pytest
 from tests.helpers import one_error, run
 from xfer import client
 from xfer.adapters.ftps import FTPSAdapter
-from xfer.adapters.ftps.adapter import MAX_TREE_DEPTH
 from xfer.adapters.ftps.connection import MAX_REPLY, FTPSConnection
+from xfer.adapters.tree import MAX_TREE_DEPTH
 from xfer.errors import (
     AuthenticationFailed,
     ExitCode,

@@ -681,8 +681,6 @@ class _Cut(Exception):
     """Raised inside the request body to end a chunked PUT without its last chunk (an abort)."""
 
 
-
-
 class ChunkedUpload(RemoteWriter):
     """A PUT whose body is what the caller writes: ``Transfer-Encoding: chunked``, sent by a thread.
 

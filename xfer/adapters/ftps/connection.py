@@ -342,7 +342,8 @@ class FTPSConnection(ftplib.FTP_TLS):
         OpenSSL 3 that copy (about 7 KB with the server's certificates) is never freed: measured,
         5,000 reads kept 33 MB.  Read per data connection, a 100,000-file ``get -r`` held 0.7 GB.
         By the first data connection the control connection has read the login replies, so a
-        TLS 1.3 server's tickets are in it; a data connection that does not resume drops it.
+        TLS 1.3 server's tickets are in it.  Not read again when a data connection does not
+        resume: the control session does not change, and each read would leak once more.
         """
         if self._control_session is None:
             assert isinstance(self.sock, ssl.SSLSocket)  # checked by the caller
@@ -408,8 +409,6 @@ class FTPSConnection(ftplib.FTP_TLS):
         except BaseException:
             handshake.abort()
             raise
-        if not conn.session_reused:
-            self._control_session = None  # the server would not take it: read a fresh one next time
         self.data_connections.append(
             DataConnection(
                 command=cmd.split(" ", 1)[0], resumed=bool(conn.session_reused), tls_version=conn.version()
