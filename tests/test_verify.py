@@ -357,25 +357,3 @@ def test_atomic_download_hash_covers_bytes_fed_before_writing(tmp_path: Path) ->
         out._hash.update(DATA[:1000])
         out.write(DATA[1000:])
     assert out.sha256 == SHA256
-
-
-def test_https_put_whose_answer_proves_the_hash_needs_no_head(
-    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path
-) -> None:
-    """A matching digest in the PUT answer proves size and content: no HEAD round trip after it
-    (issue 14, small files).  Without one, the HEAD still checks the size."""
-    local = tmp_path / "a.bin"
-    local.write_bytes(DATA)
-    with HTTPSServer(pki, root=tmp_path / "srv", digests=("repr-digest",), digests_on_put=True) as srv:
-        code, out, err = run(capsys, "put", str(local), f"{srv.url}/in/a.bin", "--json", *_tls(pki))
-        assert code == 0, err
-        result = json.loads(out)[0]
-        assert (result["verified"], result["size_verified"], result["sha256"]) == ("sha256", True, SHA256)
-        methods = [r.method for r in srv.requests]  # (the CLI's HEAD before: is the target a folder?)
-        assert methods[methods.index("PUT"):] == ["PUT"]
-    with HTTPSServer(pki, root=tmp_path / "srv2") as srv:
-        code, out, err = run(capsys, "put", str(local), f"{srv.url}/in/a.bin", "--json", *_tls(pki))
-        assert code == 0, err
-        assert (json.loads(out)[0]["verified"], json.loads(out)[0]["size_verified"]) == ("size", True)
-        methods = [r.method for r in srv.requests]
-        assert methods[methods.index("PUT"):] == ["PUT", "HEAD"]

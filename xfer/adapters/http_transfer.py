@@ -276,8 +276,7 @@ class HTTPTransfer:
         send_put: Callable[[str, Any], requests.Response] | None = None,
         checked_later: bool = False,
     ) -> Sent:
-        """PUT (or POST) ``local`` to ``remote``; with ``check_size``, HEAD it and compare sizes
-        (unless the PUT answer stated a hash of the stored file that matches: that proves more).
+        """PUT (or POST) ``local`` to ``remote``; with ``check_size``, HEAD it and compare sizes.
 
         ``send_put`` sends the PUT instead of :meth:`send_put` (WebDAV gives some statuses
         their DAV meanings around it).  A digest in the PUT answer (or the HEAD's) is
@@ -333,13 +332,8 @@ class HTTPTransfer:
                 )
             size_ok: bool | None = None
             if self.options.upload_method == "PUT" and check_size:
-                if offered is not None and body.hash.hexdigest(offered.algorithm) == offered.value:
-                    # The server's hash of what it stored is the hash of what was sent: that
-                    # proves the size too, and the HEAD would be a round trip that adds nothing.
-                    size_ok = True
-                else:
-                    size_ok, head_hash = self.check_stored(remote, size)
-                    offered = offered or head_hash
+                size_ok, head_hash = self.check_stored(remote, size)
+                offered = offered or head_hash
             checked: Check = "none"
             if offered is not None or not checked_later:
                 checked = self.conclude_upload(
