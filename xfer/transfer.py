@@ -283,6 +283,29 @@ class DownloadAccounting:
     written: int
     expected_size: int | None
     started: float
+    #: Bytes of the file an earlier try kept (0: none), and what the server said of it then.
+    offset: int
+    previous: dict[str, Any]
+
+    def resumable(self, facts: dict[str, Any], required: tuple[str, ...], *, unknown: str) -> tuple[int, str]:
+        """Where a download can go on from the kept part, by what the server says of the file
+        now (``facts``, the same keys as :attr:`facts` then); and why not, when that is 0.
+
+        Only if every fact equals what the part was of, none of ``required`` (``size`` among
+        them) is missing (else ``unknown`` is the reason), and the part is shorter than the
+        file.  A part as long as the file is fetched again: the try that wrote it ended before
+        the end was proven, and only a transfer that proves its end counts.
+        """
+        kept = self.offset
+        if not kept:
+            return 0, ""
+        if any(facts[key] is None for key in required):
+            return 0, unknown
+        if any(self.previous.get(key) != value for key, value in facts.items()) or kept > facts["size"]:
+            return 0, "the file changed on the server since the part was saved"
+        if kept == facts["size"]:
+            return 0, "the part kept earlier already holds every byte; fetching it again to prove it"
+        return kept, ""
 
     def _received(self, data: bytes | bytearray | memoryview) -> None:
         self._hash.update(data)
@@ -411,26 +434,6 @@ class AtomicDownload(DownloadAccounting):
         if self._begun:
             raise RuntimeError("hash_also after the first byte")
         self._hash = StreamHash(algorithm)
-
-    def resumable(self, facts: dict[str, Any], required: tuple[str, ...], *, unknown: str) -> tuple[int, str]:
-        """Where a download can go on from the kept part, by what the server says of the file
-        now (``facts``, the same keys as :attr:`facts` then); and why not, when that is 0.
-
-        Only if every fact equals what the part was of, none of ``required`` (``size`` among
-        them) is missing (else ``unknown`` is the reason), and the part is shorter than the
-        file.  A part as long as the file is fetched again: the try that wrote it ended before
-        the end was proven, and only a transfer that proves its end counts.
-        """
-        kept = self.offset
-        if not kept:
-            return 0, ""
-        if any(facts[key] is None for key in required):
-            return 0, unknown
-        if any(self.previous.get(key) != value for key, value in facts.items()) or kept > facts["size"]:
-            return 0, "the file changed on the server since the part was saved"
-        if kept == facts["size"]:
-            return 0, "the part kept earlier already holds every byte; fetching it again to prove it"
-        return kept, ""
 
     def begin(self, offset: int) -> None:
         """The data that follows starts at byte ``offset`` of the file: keep that much of the part.
