@@ -27,6 +27,9 @@ from xfer.testing.pytest_plugin import FaultyServer
 
 SIZE = 8 << 20
 RATIO = 1.3
+#: The SSH channel window: pipelined answers the proxy passed on but the client had not read
+#: when the cut came are lost with the connection and asked for again (as in the hundred cuts).
+SSH_WINDOW = 2 << 20
 
 
 def _data(seed: int, size: int = SIZE) -> bytes:
@@ -60,8 +63,9 @@ def test_cut_download_continues_from_the_part(server: FaultyServer, tmp_path: Pa
     assert result.attempts == 2
     assert (tmp_path / "big.bin").read_bytes() == data
     assert result.sha256 == hashlib.sha256(data).hexdigest()
-    assert _down(proxy) <= RATIO * SIZE, f"{_down(proxy)} B through the proxy: restarted?"
-    assert proxy.connections[1].bytes_down < 0.7 * SIZE  # the second try fetched only the rest
+    assert _down(proxy) <= RATIO * SIZE + SSH_WINDOW, f"{_down(proxy)} B through the proxy: restarted?"
+    # The second try fetched only the rest: the half after the cut, and what was in flight at it.
+    assert proxy.connections[1].bytes_down < SIZE // 2 + SSH_WINDOW + 256 * 1024
     assert hidden(tmp_path) == []
 
 
