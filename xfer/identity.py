@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from . import pfx
 from .errors import (
     ConfigError,
     IdentityExpired,
@@ -47,6 +48,13 @@ PrivateKey = (
     | dsa.DSAPrivateKey
     | ed25519.Ed25519PrivateKey
     | ed448.Ed448PrivateKey
+)
+_KEY_TYPES = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    dsa.DSAPrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
 )
 
 
@@ -151,8 +159,19 @@ class Identity:
     def from_bytes(
         cls, data: bytes, password: str | bytes | None = None, *, source: str = "<memory>"
     ) -> Identity:
-        """Parse PKCS#12 bytes (modern PBES2/AES and legacy RC2/3DES bundles alike)."""
+        """Parse PKCS#12 bytes (modern PBES2/AES and legacy RC2/3DES bundles alike).
+
+        The common modern bundle goes through :mod:`xfer.pfx` (no RSA primality re-test,
+        a tenth of a connecting command); anything else, and every failure, through
+        cryptography's reader, which also tells a wrong password from a damaged file.
+        """
         secret = password.encode() if isinstance(password, str) else password
+        quick = pfx.read(data, secret)
+        if quick is not None:
+            key, leaf, chain = quick
+            if not isinstance(key, _KEY_TYPES):
+                raise IdentityFormatError(f"{source} holds an unsupported key type")
+            return cls(key=key, certificate=leaf, chain=chain, source=source)
         try:
             bundle = pkcs12.load_pkcs12(data, secret or None)
         except ValueError as exc:
@@ -173,14 +192,7 @@ class Identity:
                 hint="export the identity again including the private key",
             )
         key = bundle.key
-        if not isinstance(
-            key,
-            rsa.RSAPrivateKey
-            | ec.EllipticCurvePrivateKey
-            | dsa.DSAPrivateKey
-            | ed25519.Ed25519PrivateKey
-            | ed448.Ed448PrivateKey,
-        ):
+        if not isinstance(key, _KEY_TYPES):
             raise IdentityFormatError(f"{source} holds an unsupported key type")
         chain = tuple(c.certificate for c in bundle.additional_certs)
         return cls(key=key, certificate=bundle.cert.certificate, chain=chain, source=source)

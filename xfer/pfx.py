@@ -1,0 +1,327 @@
+"""A quick reader for the PKCS#12 bundle that current tools write (issue 14: start-up).
+
+Why not only ``cryptography``'s ``pkcs12.load_pkcs12``: it re-validates an RSA private key
+as it loads it (OpenSSL's ``RSA_check_key``, primality tests of both primes), about 43 ms
+of a 2048-bit key and most of a connecting command's identity load; curl and OpenSSL's own
+tools do not.  The primality of the primes is a fact about how the key was made, not about
+whether this copy is intact.  What a damaged or tampered copy would break is checked here
+instead, at a few microseconds:
+
+- the bundle's MAC (HMAC under the password, RFC 7292 §5 and B.2) covers every byte read;
+- the RSA private numbers are consistent (n = p·q, e·d ≡ 1 modulo p−1 and q−1, the CRT
+  values match; a faulty CRT value is what makes a signature leak the key);
+- the key belongs to a certificate of the bundle.
+
+The shape read here: a MAC'd PFX whose certificates sit in PBES2 (PBKDF2 + AES-CBC)
+encrypted data or in plain data, with one PKCS#8 key bag (PBES2-shrouded or plain), DER
+with definite lengths: OpenSSL 3's ``pkcs12 -export``, cryptography's, Java's keytool,
+Windows' AES export.  For anything else :func:`read` answers ``None`` and the caller uses
+the full reader, which also words every failure (wrong password, damaged file), so this
+module never raises and never decides an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+__all__ = ["Bundle", "read"]
+
+
+class Bundle(NamedTuple):
+    """What a PKCS#12 file holds: the key, the certificate of that key, the other certificates in file order."""
+
+    key: PrivateKeyTypes
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+
+
+class _Unsupported(Exception):
+    """Outside the shape this reader knows: the full reader takes over."""
+
+
+def _oid(dotted: str) -> bytes:
+    """The DER content octets of an object identifier, to compare with what is read."""
+    first, second, *rest = (int(part) for part in dotted.split("."))
+    out = bytearray([40 * first + second])
+    for arc in rest:
+        chunk = [arc & 0x7F]
+        while arc := arc >> 7:
+            chunk.append(0x80 | (arc & 0x7F))
+        out += bytes(reversed(chunk))
+    return bytes(out)
+
+
+_DATA = _oid("1.2.840.113549.1.7.1")
+_ENCRYPTED_DATA = _oid("1.2.840.113549.1.7.6")
+_KEY_BAG = _oid("1.2.840.113549.1.12.10.1.1")
+_SHROUDED_KEY_BAG = _oid("1.2.840.113549.1.12.10.1.2")
+_CERT_BAG = _oid("1.2.840.113549.1.12.10.1.3")
+_X509_CERTIFICATE = _oid("1.2.840.113549.1.9.22.1")
+_PBES2 = _oid("1.2.840.113549.1.5.13")
+_PBKDF2 = _oid("1.2.840.113549.1.5.12")
+
+#: MAC digests (DigestInfo algorithm) and PBKDF2 PRFs, by OID: hashlib name and PKCS#12 KDF block size.
+_DIGESTS = {
+    _oid("1.3.14.3.2.26"): ("sha1", 64),
+    _oid("2.16.840.1.101.3.4.2.4"): ("sha224", 64),
+    _oid("2.16.840.1.101.3.4.2.1"): ("sha256", 64),
+    _oid("2.16.840.1.101.3.4.2.2"): ("sha384", 128),
+    _oid("2.16.840.1.101.3.4.2.3"): ("sha512", 128),
+}
+_PRFS = {
+    _oid("1.2.840.113549.2.7"): "sha1",
+    _oid("1.2.840.113549.2.8"): "sha224",
+    _oid("1.2.840.113549.2.9"): "sha256",
+    _oid("1.2.840.113549.2.10"): "sha384",
+    _oid("1.2.840.113549.2.11"): "sha512",
+}
+#: AES-CBC by OID: key length in bytes.
+_AES_CBC = {
+    _oid("2.16.840.1.101.3.4.1.2"): 16,
+    _oid("2.16.840.1.101.3.4.1.22"): 24,
+    _oid("2.16.840.1.101.3.4.1.42"): 32,
+}
+
+_SEQUENCE, _OCTET_STRING, _INTEGER, _OID, _NULL = 0x30, 0x04, 0x02, 0x06, 0x05
+_EXPLICIT_0, _IMPLICIT_0_PRIMITIVE = 0xA0, 0x80
+
+
+def read(data: bytes, password: bytes | None) -> Bundle | None:
+    """The bundle in ``data`` opened with ``password``; None if this reader cannot vouch for it."""
+    if not password:
+        return None  # no password: OpenSSL tries two encodings of "none"; leave that to the full reader
+    try:
+        return _read(data, password)
+    except Exception:  # _Unsupported, or anything a damaged file provokes: the full reader words it
+        return None
+
+
+def _read(data: bytes, password: bytes) -> Bundle:
+    version, auth_safe, mac_data = _fields(_one(data, _SEQUENCE), 3)
+    if _integer(_expect(version, _INTEGER)) != 3:
+        raise _Unsupported("PFX version")
+    content_type, content = _fields(_expect(auth_safe, _SEQUENCE), 2)
+    if _expect(content_type, _OID) != _DATA:
+        raise _Unsupported("public-key integrity mode")
+    safe = _one(_expect(content, _EXPLICIT_0), _OCTET_STRING)
+    _check_mac(_expect(mac_data, _SEQUENCE), safe, password)
+
+    keys: list[PrivateKeyTypes] = []
+    certificates: list[x509.Certificate] = []
+    for info in _items(_one(safe, _SEQUENCE)):
+        for bag_id, value in _bags(_safe_contents(_expect(info, _SEQUENCE), password)):
+            if bag_id == _CERT_BAG:
+                certificates.append(_certificate(value))
+            elif bag_id in (_SHROUDED_KEY_BAG, _KEY_BAG):
+                der = _whole(value)
+                secret = password if bag_id == _SHROUDED_KEY_BAG else None
+                keys.append(load_der_private_key(der, secret, unsafe_skip_rsa_key_validation=True))
+            else:
+                raise _Unsupported("bag type")
+    if len(keys) != 1:
+        raise _Unsupported("not exactly one key")
+    key = keys[0]
+    if isinstance(key, rsa.RSAPrivateKey):
+        _check_rsa(key)
+    public = key.public_key()
+    leaf = next((c for c in certificates if c.public_key() == public), None)
+    if leaf is None:
+        raise _Unsupported("no certificate for the key")
+    return Bundle(key, leaf, tuple(c for c in certificates if c is not leaf))
+
+
+# -- the integrity checks -------------------------------------------------------------
+
+
+def _check_mac(mac_data: bytes, signed: bytes, password: bytes) -> None:
+    """The PFX MAC over the authenticated safe (RFC 7292 §5.1, key from the B.2 KDF, ID 3)."""
+    digest_info, salt, *rest = _items(mac_data)
+    algorithm, expected = _fields(_expect(digest_info, _SEQUENCE), 2)
+    name, block = _DIGESTS.get(_algorithm(algorithm)[0], ("", 0))
+    if not name:
+        raise _Unsupported("MAC digest")  # e.g. PBMAC1 (RFC 9579)
+    iterations = _integer(_expect(rest[0], _INTEGER)) if rest else 1
+    # B.1: the password as a BMPString with its two-byte terminator.
+    bmp = password.decode("utf-8").encode("utf-16-be") + b"\0\0"
+    size = hashlib.new(name).digest_size
+    key = _pkcs12_kdf(name, block, bmp, _expect(salt, _OCTET_STRING), 3, iterations, size)
+    if not hmac.compare_digest(hmac.new(key, signed, name).digest(), _expect(expected, _OCTET_STRING)):
+        raise _Unsupported("MAC mismatch")  # a wrong password, usually: the full reader says which
+
+
+def _pkcs12_kdf(name: str, block: int, password: bytes, salt: bytes, purpose: int, rounds: int, size: int) -> bytes:
+    """RFC 7292 B.2 for outputs up to one digest long (all a MAC key needs)."""
+    if size > hashlib.new(name).digest_size or rounds < 1:
+        raise _Unsupported("KDF length")
+
+    def stretch(value: bytes) -> bytes:
+        """Copies of ``value`` filling whole ``block``s (the last copy cut short)."""
+        length = block * math.ceil(len(value) / block)
+        return (value * math.ceil(length / len(value)))[:length] if value else b""
+
+    out = hashlib.new(name, bytes([purpose]) * block + stretch(salt) + stretch(password)).digest()
+    for _ in range(rounds - 1):
+        out = hashlib.new(name, out).digest()
+    return out[:size]
+
+
+def _check_rsa(key: rsa.RSAPrivateKey) -> None:
+    """The consistency OpenSSL's check would prove, without its primality tests."""
+    numbers = key.private_numbers()
+    p, q, d = numbers.p, numbers.q, numbers.d
+    e, n = numbers.public_numbers.e, numbers.public_numbers.n
+    consistent = (
+        p > 1 and q > 1 and p * q == n
+        and e * d % (p - 1) == 1 and e * d % (q - 1) == 1
+        and numbers.dmp1 == d % (p - 1) and numbers.dmq1 == d % (q - 1)
+        and numbers.iqmp * q % p == 1
+    )
+    if not consistent:
+        raise _Unsupported("inconsistent RSA key")
+
+
+# -- PKCS#12 structures ---------------------------------------------------------------
+
+
+def _safe_contents(info: bytes, password: bytes) -> bytes:
+    """The SafeContents of one ContentInfo of the authenticated safe: plain, or PBES2-encrypted."""
+    content_type, content = _fields(info, 2)
+    explicit = _expect(content, _EXPLICIT_0)
+    if _expect(content_type, _OID) == _DATA:
+        return _one(explicit, _OCTET_STRING)
+    if content_type[1] != _ENCRYPTED_DATA:
+        raise _Unsupported("content type")
+    _version, encrypted_info = _fields(_one(explicit, _SEQUENCE), 2)
+    inner_type, algorithm, encrypted = _fields(_expect(encrypted_info, _SEQUENCE), 3)
+    if _expect(inner_type, _OID) != _DATA:
+        raise _Unsupported("encrypted content type")
+    return _pbes2_decrypt(algorithm, _expect(encrypted, _IMPLICIT_0_PRIMITIVE), password)
+
+
+def _pbes2_decrypt(algorithm: tuple[int, bytes], ciphertext: bytes, password: bytes) -> bytes:
+    """PBES2 (RFC 8018 §6.2) with PBKDF2 and AES-CBC; anything else is for the full reader."""
+    scheme, params = _algorithm(algorithm)
+    if scheme != _PBES2 or params is None:
+        raise _Unsupported("encryption scheme")  # e.g. the legacy 3DES/RC2 PBEs
+    kdf, cipher = _fields(_expect(params, _SEQUENCE), 2)
+    kdf_oid, kdf_params = _algorithm(kdf)
+    cipher_oid, iv = _algorithm(cipher)
+    key_size = _AES_CBC.get(cipher_oid, 0)
+    if kdf_oid != _PBKDF2 or kdf_params is None or not key_size or iv is None:
+        raise _Unsupported("KDF or cipher")
+    salt, rounds, *optional = _items(_expect(kdf_params, _SEQUENCE))
+    prf = "sha1"  # the DEFAULT of PBKDF2-params
+    for item in optional:
+        if item[0] == _INTEGER and _integer(item[1]) != key_size:
+            raise _Unsupported("key length")
+        elif item[0] == _SEQUENCE:
+            prf = _PRFS.get(_algorithm(item)[0], "")
+    if not prf:
+        raise _Unsupported("PRF")
+    key = hashlib.pbkdf2_hmac(prf, password, _expect(salt, _OCTET_STRING), _integer(_expect(rounds, _INTEGER)),
+                              key_size)
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(_expect(iv, _OCTET_STRING))).decryptor()
+    padded = decryptor.update(ciphertext) + decryptor.finalize()
+    pad = padded[-1] if padded else 0
+    if not 1 <= pad <= 16 or padded[-pad:] != bytes([pad]) * pad:
+        raise _Unsupported("padding")
+    return padded[:-pad]
+
+
+def _bags(safe_contents: bytes) -> Iterator[tuple[bytes, tuple[int, bytes]]]:
+    """(bag id, bag value) of every SafeBag; attributes (friendly name, local key id) are not needed."""
+    for bag in _items(_one(safe_contents, _SEQUENCE)):
+        bag_id, value, *_attributes = _items(_expect(bag, _SEQUENCE))
+        yield _expect(bag_id, _OID), _only(_expect(value, _EXPLICIT_0))
+
+
+def _certificate(value: tuple[int, bytes]) -> x509.Certificate:
+    cert_id, cert_value = _fields(_expect(value, _SEQUENCE), 2)
+    if _expect(cert_id, _OID) != _X509_CERTIFICATE:
+        raise _Unsupported("certificate type")
+    return x509.load_der_x509_certificate(_one(_expect(cert_value, _EXPLICIT_0), _OCTET_STRING))
+
+
+def _algorithm(item: tuple[int, bytes]) -> tuple[bytes, tuple[int, bytes] | None]:
+    """(OID, parameters or None) of an AlgorithmIdentifier; an explicit NULL counts as none."""
+    oid, *params = _items(_expect(item, _SEQUENCE))
+    if len(params) > 1:
+        raise _Unsupported("algorithm identifier")
+    parameter = params[0] if params and params[0][0] != _NULL else None
+    return _expect(oid, _OID), parameter
+
+
+# -- DER ------------------------------------------------------------------------------
+
+
+def _items(data: bytes) -> list[tuple[int, bytes]]:
+    """Every (tag, content) in ``data``, which must end exactly after the last one."""
+    out, pos = [], 0
+    while pos < len(data):
+        tag, length_byte = data[pos], data[pos + 1]
+        pos += 2
+        if tag & 0x1F == 0x1F:
+            raise _Unsupported("high tag number")
+        if length_byte & 0x80:
+            count = length_byte & 0x7F
+            if not 1 <= count <= 4:
+                raise _Unsupported("indefinite or huge length")  # BER: the full reader copes
+            length = int.from_bytes(data[pos : pos + count], "big")
+            pos += count
+        else:
+            length = length_byte
+        if pos + length > len(data):
+            raise _Unsupported("truncated")
+        out.append((tag, data[pos : pos + length]))
+        pos += length
+    return out
+
+
+def _fields(data: bytes, count: int) -> list[tuple[int, bytes]]:
+    """The elements of a SEQUENCE's content, padded with (0, b"") up to ``count`` (missing OPTIONALs)."""
+    items = _items(data)
+    if len(items) > count:
+        raise _Unsupported("unexpected fields")
+    return items + [(0, b"")] * (count - len(items))
+
+
+def _one(data: bytes, tag: int) -> bytes:
+    """The content of the single element ``data`` holds, which must have ``tag``."""
+    return _expect(_only(data), tag)
+
+
+def _only(data: bytes) -> tuple[int, bytes]:
+    items = _items(data)
+    if len(items) != 1:
+        raise _Unsupported("expected one element")
+    return items[0]
+
+
+def _whole(item: tuple[int, bytes]) -> bytes:
+    """An element encoded again as DER (what a parser of its own type wants)."""
+    tag, content = item
+    length = len(content)
+    if length < 0x80:
+        return bytes([tag, length]) + content
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(octets)]) + octets + content
+
+
+def _expect(item: tuple[int, bytes], tag: int) -> bytes:
+    if item[0] != tag:
+        raise _Unsupported(f"tag {item[0]:#x} where {tag:#x} belongs")
+    return item[1]
+
+
+def _integer(content: bytes) -> int:
+    return int.from_bytes(content, "big", signed=True)
