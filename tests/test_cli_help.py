@@ -134,3 +134,12 @@ def test_a_line_without_a_known_command_gets_the_whole_tree() -> None:
 def test_a_typo_still_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lss", "x:/"]) == ExitCode.USAGE
     assert "No such command 'lss'" in capsys.readouterr().err
+
+
+def test_the_command_table_names_every_command_once_in_help_order() -> None:
+    """xfer.cli.COMMANDS (which module to import for a run) lists exactly the whole tree's
+    top-level commands, in the order `xfer --help` shows them."""
+    from xfer.cli import COMMANDS
+
+    assert list(click_command().commands) == list(COMMANDS)
+    assert "put" in COMMANDS and "as2" in COMMANDS

@@ -39,10 +39,13 @@ _TEST_ONLY = {"pyftpdlib", "wsgidav", "cheroot", "OpenSSL", "xfer.testing", "fss
 #: names), the sync machinery; requests' charset guesser is a stand-in until used (cli/startup.py).
 _NO_COMMAND = {"pydantic", "pydantic_core", "typer._adapters", "asn1crypto", "xfer.sync", "charset_normalizer.api",
                "tomllib"}  # a URL target reads no profile file
+#: A run imports only its own command's module of xfer/cli (xfer.cli.COMMANDS); `--help` needs them all.
+_OTHER_COMMANDS = {"xfer.cli.sync", "xfer.cli.profile", "xfer.cli.identity", "xfer.cli.demo", "xfer.cli.doctor",
+                   "xfer.cli.as2"}
 _NOT_FOR = {
-    "https": _WEBDAV_ONLY | _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND,
-    "ftpes": _HTTP_ONLY | _WEBDAV_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND,
-    "davs": _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND,
+    "https": _WEBDAV_ONLY | _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND | _OTHER_COMMANDS,
+    "ftpes": _HTTP_ONLY | _WEBDAV_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND | _OTHER_COMMANDS,
+    "davs": _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND | _OTHER_COMMANDS,
 }
 
 

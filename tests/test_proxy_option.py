@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 import xfer
-from xfer.cli import app
+from tests.helpers import run
 from xfer.errors import ConnectError, PinMismatch, ProxyRefused, UsageError
 from xfer.net import choose_proxy, parse_proxy
 from xfer.testing.contract import make_file, sha256_of
@@ -168,14 +167,14 @@ def test_choose_proxy_rules(monkeypatch: pytest.MonkeyPatch) -> None:
         choose_proxy(None, "partner.example")
 
 
-def test_cli_proxy_flag(pki: TestPKI, tmp_path: Path) -> None:
+def test_cli_proxy_flag(pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with serve("ftpes", pki, root=tmp_path / "root") as endpoint, SOCKSProxy() as proxy:
         (endpoint.root / "hello.txt").write_text("hi")
-        result = CliRunner().invoke(app, ["ls", endpoint.url, "--proxy", proxy.url, "--identity",
-                                          str(endpoint.identity), "--identity-password", endpoint.identity_password,
-                                          "--ca", str(endpoint.ca), *_login(endpoint)])
-        assert result.exit_code == 0, result.output
-        assert "hello.txt" in result.output
+        code, out, err = run(capsys, "ls", endpoint.url, "--proxy", proxy.url, "--identity",
+                             str(endpoint.identity), "--identity-password", endpoint.identity_password,
+                             "--ca", str(endpoint.ca), *_login(endpoint))
+        assert code == 0, err
+        assert "hello.txt" in out
         assert proxy.tunnels
 
 

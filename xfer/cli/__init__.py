@@ -24,16 +24,9 @@ import typer.main
 from typer.exceptions import TyperException
 
 from ..errors import ExitCode, XferError
-from . import as2 as as2_commands
-from . import demo as demo_commands
-from . import doctor as doctor_commands
-from . import identity as identity_commands
-from . import profile as profile_commands
-from . import sync as sync_commands
-from . import transfer as transfer_commands
 from .common import retry_messages, say, warn
 
-__all__ = ["app", "click_command", "main"]
+__all__ = ["COMMANDS", "app", "click_command", "main"]
 
 app = typer.Typer(
     name="xfer",
@@ -73,13 +66,20 @@ def _root(
     """Secure file transfer with TLS client certificates: HTTPS, FTPS, WebDAV and AS2."""
 
 
-transfer_commands.register(app)
-sync_commands.register(app)
-app.add_typer(profile_commands.app, name="profile")
-app.add_typer(identity_commands.app, name="identity")
-demo_commands.register(app)
-doctor_commands.register(app)
-app.add_typer(as2_commands.app, name="as2")
+#: Every top-level command and command group, in the order ``xfer --help`` lists them, and
+#: the module of this package that defines it.  A run imports only its command's module: the
+#: others (AS2's CMS, sync's planner, the demo's servers) are no part of its start-up (issue 14).
+COMMANDS: dict[str, str] = {
+    **dict.fromkeys(("put", "get", "ls", "rm", "mkdir", "mv"), "transfer"),
+    "sync": "sync",
+    "demo": "demo",
+    "doctor": "doctor",
+    "profile": "profile",
+    "identity": "identity",
+    "as2": "as2",
+}
+#: The modules that define a group (their ``app``) rather than commands (their ``register``).
+_GROUPS = frozenset({"profile", "identity", "as2"})
 
 
 @functools.cache
@@ -87,24 +87,40 @@ def click_command(name: str | None = None) -> Any:
     """The click command tree of :data:`app`, with examples and plain placeholders (built once).
 
     With ``name``, the root with only that command (or command group) under it: what a run
-    of ``xfer NAME ...`` parses with, the same command built the same way, without building
-    the other commands (a tenth of a connecting command's start-up, issue 14).
+    of ``xfer NAME ...`` parses with, the same command built the same way, without importing
+    or building the other commands (a good part of a connecting command's start-up, issue 14).
     (Typer's vendored click command: typed loosely, as :mod:`.help` handles it.)
     """
     from .coercion import install
     from .help import tidy
 
-    return install(tidy(typer.main.get_command(app if name is None else _only(name))))
+    return install(tidy(typer.main.get_command(_tree(name))))
 
 
-def _only(name: str) -> typer.Typer:
-    """:data:`app` with one top-level command or group: a shallow copy, settings and root callback kept."""
+def _tree(name: str | None) -> typer.Typer:
+    """:data:`app` with every command, or only ``name``: a shallow copy, settings and root callback kept."""
     import copy
 
-    pruned = copy.copy(app)
-    pruned.registered_commands = [c for c in app.registered_commands if c.name == name]
-    pruned.registered_groups = [g for g in app.registered_groups if g.name == name]
-    return pruned
+    tree = copy.copy(app)
+    modules = dict.fromkeys(COMMANDS.values() if name is None else [COMMANDS[name]])
+    defined = [_defined_in(module) for module in modules]
+    tree.registered_commands = [c for d in defined for c in d.registered_commands if name in (None, c.name)]
+    tree.registered_groups = [g for d in defined for g in d.registered_groups if name in (None, g.name)]
+    return tree
+
+
+@functools.cache
+def _defined_in(module: str) -> typer.Typer:
+    """What one command module defines, registered on a Typer of its own (imported on first need)."""
+    import importlib
+
+    holder = typer.Typer()
+    commands = importlib.import_module(f"{__name__}.{module}")
+    if module in _GROUPS:
+        holder.add_typer(commands.app, name=module)
+    else:
+        commands.register(holder)
+    return holder
 
 
 def _command_name(args: list[str]) -> str | None:
@@ -117,10 +133,9 @@ def _command_name(args: list[str]) -> str | None:
 
     if os.environ.get("_XFER_COMPLETE"):
         return None
-    names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     for arg in args:
         if not arg.startswith("-"):
-            return arg if arg in names else None
+            return arg if arg in COMMANDS else None
         if arg == "--":
             return None
     return None
