@@ -145,3 +145,14 @@ def test_the_message_names_the_cas_the_server_accepts(pki: TestPKI, client_conte
     assert str(error) == (f"h:443 {CLOSED}: it most likely rejected our client certificate 'xfer-client'; "
                           "the server accepts certificates issued by: "
                           "Common Name: Partner Client CA, Organization: Partner")
+
+
+def test_a_ca_name_that_does_not_decode_is_listed_not_dropped() -> None:
+    """One malformed name in the server's CertificateRequest must not empty the list: doctor
+    would then say "none named" (any CA accepted), which the server never said."""
+    good = Name.build({"common_name": "Partner Issuing CA"}).dump()
+    facts = HandshakeFacts(acceptable_client_ca_ders=[b"\x30\x03\x02\x01", good], certificate_requested=True)
+    names = facts.acceptable_client_cas
+    assert len(names) == 2
+    assert "does not decode" in names[0] and "4 bytes" in names[0]
+    assert "Partner Issuing CA" in names[1]

@@ -64,12 +64,10 @@ class HandshakeFacts:
 
         Decoded when asked (an error message, ``xfer doctor``), not during every handshake:
         the X.509 name decoder costs a connecting command ~20 ms of start-up (issue 14).
-        Empty if a name does not decode.
+        A name that does not decode is listed as such, so a list is never shorter than the
+        server's (doctor would otherwise read "none named": any CA accepted).
         """
-        try:
-            return _human_names(self.acceptable_client_ca_ders)
-        except Exception:  # a server's malformed name must not break the error that quotes it
-            return []
+        return _human_names(self.acceptable_client_ca_ders)
 
 
 
@@ -174,7 +172,13 @@ def _code_points(block: bytes) -> list[int]:
 def _human_names(ders: list[bytes]) -> list[str]:
     from asn1crypto.x509 import Name
 
-    return [Name.load(der).human_friendly for der in ders]
+    names = []
+    for der in ders:
+        try:
+            names.append(Name.load(der).human_friendly)
+        except Exception:  # a server's malformed name must not break the message that quotes it
+            names.append(f"(a name that does not decode: {len(der)} bytes of DER)")
+    return names
 
 
 def parse_certificate_request(data: bytes, version: Any) -> list[str]:
