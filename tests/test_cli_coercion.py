@@ -92,3 +92,14 @@ def test_a_bad_value_keeps_typers_message() -> None:
         "error", "Invalid value for '--parallel' / '-P': Input should be greater than or equal to 1")
     assert _convert(param._runtime_param, param, "x")[1].endswith("Input should be a valid integer, unable to "
                                                                    "parse string as an integer")
+
+
+def test_an_integer_longer_than_python_parses_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """5000 digits: int() raises ValueError past 4300 (Python's limit); that was an
+    "unexpected internal error" (exit 1) instead of a bad value (exit 2)."""
+    from tests.helpers import one_error, run
+    from xfer.errors import ExitCode
+
+    code, _out, err = run(capsys, "ls", "https://127.0.0.1:1/", "--retries", "9" * 5000)
+    assert code == ExitCode.USAGE
+    one_error(err, "--retries")

@@ -30,7 +30,9 @@ from typer._coercion import RuntimeParam, build_runtime_param
 __all__ = ["FastParam", "handles", "install"]
 
 #: Decimal integers only (``+5``, ``-3``, ``007``): ``int()`` and pydantic agree on these.
-_INT = re.compile(r"[+-]?[0-9]+")
+#: At most 4300 digits, Python's default ``int()`` limit: a longer one raises ValueError
+#: there, so it is left to pydantic, which words it as a bad value.
+_INT = re.compile(r"[+-]?[0-9]{1,4300}")
 #: Plain decimal numbers (``1``, ``.5``, ``2.``, ``-2.5e3``); no ``inf``/``nan``/``1_0``.
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
