@@ -71,7 +71,7 @@ class TestRealFTPSServers(AdapterContract):
         with _adapter(ftp_server, _context(bed_pki, tls_max=tls_version)) as adapter:
             yield adapter
             assert adapter.tls_version in (f"TLSv{tls_version}", None)
-            resumed = [d.resumed for d in adapter.data_connections]
+            resumed = [d.resumed for d in adapter.data_connections.recent]
             if ftp_server.name in RESUMING:
                 assert all(resumed), f"{ftp_server.name}: data sessions resumed {resumed}"
 
@@ -119,7 +119,7 @@ def test_stock_ftplib_fails_with_522_on_vsftpd_and_xfer_does_not(
 
     with _adapter(vsftpd, _context(bed_pki, tls_max=tls_version)) as remote:
         remote.ls("/")
-        assert [d.resumed for d in remote.data_connections] == [True]
+        assert [d.resumed for d in remote.data_connections.recent] == [True]
 
 
 def test_no_client_certificate_is_refused(ftp_server: ServerInfo, bed_pki: TestPKI) -> None:

@@ -76,7 +76,7 @@ def test_every_data_connection_resumes_the_session(
         remote.ls("/")
         got = remote.get_file("/a.bin", tmp_path / "b.bin")
         assert remote.tls_version == f"TLSv{tls_version}"
-        assert len(remote.data_connections) == 3
+        assert remote.data_connections.opened == 3
     for result in (put, got):
         assert result.details["data_connections"] == 1
         assert result.details["data_sessions_resumed"] == 1

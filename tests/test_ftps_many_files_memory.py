@@ -43,7 +43,7 @@ with ExplicitFTPSAdapter(settings) as remote:
         remote.get_file(f"/f{number:05d}.bin", out)
         if number == 99:
             settled = rss_kib()
-    print(json.dumps({"settled": settled, "end": rss_kib(), "resumed": remote.data_connections[-1].resumed}))
+    print(json.dumps({"settled": settled, "end": rss_kib(), "resumed": remote.data_connections.recent[-1].resumed}))
 """
 
 
@@ -66,3 +66,21 @@ def test_many_downloads_on_one_connection_keep_memory_flat(tmp_path: Path, xfer_
     assert facts["resumed"]  # the data connections did resume the control session
     per_file = (facts["end"] - facts["settled"]) / (FILES - 100)
     assert per_file < ALLOWED_KIB_PER_FILE, f"{per_file:.1f} KiB more resident memory per downloaded file"
+
+
+def test_data_connection_records_do_not_grow_with_the_files() -> None:
+    """One record per data connection was kept for the adapter's life (a list growing by one
+    entry per file); now totals and the last few, and a transfer's report counts from a tally."""
+    from xfer.adapters.ftps.connection import DataConnection, DataConnections
+
+    seen = DataConnections()
+    for n in range(10_000):
+        seen.add(DataConnection("RETR", resumed=n % 2 == 0, tls_version="TLSv1.3"))
+    start = seen.tally()
+    seen.add(DataConnection("STOR", resumed=True, tls_version="TLSv1.2"))
+    seen.add(DataConnection("STOR", resumed=False, tls_version="TLSv1.2"))
+    assert len(seen.recent) == DataConnections.RECENT
+    assert seen.recent[-1].command == "STOR"
+    assert (seen.opened, seen.resumed) == (10_002, 5_001)
+    assert seen.since(start) == {"data_connections": 2, "data_sessions_resumed": 1,
+                                 "data_tls_versions": ["TLSv1.2"]}

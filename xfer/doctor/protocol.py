@@ -71,7 +71,7 @@ def _ftps(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adap
         step.facts["pbsz_prot"] = "PBSZ 0, PROT P accepted"
         step.lines.append(f"login as {step.facts['username']}: ok; PBSZ 0 / PROT P accepted")
         entries = remote.ls("/")  # under the connection root (the URL's path)
-        data = list(getattr(remote, "data_connections", []))
+        data = list(remote.data_connections.recent) if hasattr(remote, "data_connections") else []
         # The adapter's control connection, for one more listing *without* session reuse.
         control = getattr(remote, "_ftp", None)
         required, said = _reuse_required(control) if control is not None else (None, None)

@@ -57,8 +57,9 @@ from ..tree import TreeWalk
 from . import install
 from .connection import (
     QUIT_TIMEOUT,
-    DataConnection,
+    DataConnections,
     DataReader,
+    DataTally,
     FTPSConnection,
     breaks_session,
     end_of_data,
@@ -121,8 +122,8 @@ class FTPSAdapter(Adapter):
         #: How to ask this server for a file's hash (FEAT's strongest), None if it cannot tell.
         self._hash_command: FTPHashCommand | None = None
         self._last_used = 0.0
-        #: Every data connection of this session, in order (for reports and tests).
-        self.data_connections: list[DataConnection] = []
+        #: This adapter's data connections, over every control connection it opens.
+        self.data_connections = DataConnections()
         self._session()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -550,20 +551,14 @@ class FTPSAdapter(Adapter):
 
     # -- transfers -----------------------------------------------------------------------------
 
-    def _details(self, first_data: int) -> dict[str, Any]:
-        mine = self.data_connections[first_data:]
+    def _details(self, start: DataTally) -> dict[str, Any]:
         ftp = self._ftp
-        return {
-            "cipher": ftp.cipher if ftp else None,
-            "data_connections": len(mine),
-            "data_sessions_resumed": sum(1 for d in mine if d.resumed),
-            "data_tls_versions": sorted({d.tls_version for d in mine if d.tls_version}),
-        }
+        return {"cipher": ftp.cipher if ftp else None, **self.data_connections.since(start)}
 
     def _get_file(
         self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
     ) -> TransferResult:
-        first = len(self.data_connections)
+        first = self.data_connections.tally()
         out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle)
 
         def work(ftp: FTPSConnection) -> TransferResult:
@@ -669,7 +664,7 @@ class FTPSAdapter(Adapter):
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         self._refuse_backslash(remote, "upload to")
         handle, size = open_for_upload(local)
-        first = len(self.data_connections)
+        first = self.data_connections.tally()
         folder = posixpath.dirname(remote)
         # A try after a cut continues the temporary file the earlier try left (see _resume_upload).
         attempt = current_attempt()
@@ -774,7 +769,7 @@ class FTPSAdapter(Adapter):
         return True
 
     def _installed(
-        self, local: str, remote: str, temp: str | None, *, size: int, started: float, verified: bool, first: int,
+        self, local: str, remote: str, temp: str | None, *, size: int, started: float, verified: bool, first: DataTally,
         sha256: str | None, checked: Check,
     ) -> TransferResult:
         """Rename a complete, verified upload from ``temp`` into place (if any); its result."""

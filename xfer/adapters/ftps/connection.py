@@ -21,8 +21,10 @@ import socket
 import ssl
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, XferError
 from ...log import masked_command
@@ -134,6 +136,50 @@ class DataConnection:
     tls_version: str | None
 
 
+class DataTally(NamedTuple):
+    """The totals of :class:`DataConnections` at one moment (what a transfer counts from)."""
+
+    opened: int
+    resumed: int
+    versions: dict[str, int]
+
+
+class DataConnections:
+    """The TLS data connections of one adapter: running totals, and the last few in full.
+
+    A record of every connection was kept for the whole session: a list that grew by one
+    entry per file (100,000 files: tens of MB).  The totals answer a transfer's report
+    (:meth:`since` a :meth:`tally` taken at its start); :attr:`recent` answers doctor and tests.
+    """
+
+    #: How many connections are kept in full.
+    RECENT = 32
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.resumed = 0
+        self._versions: Counter[str] = Counter()
+        self.recent: deque[DataConnection] = deque(maxlen=self.RECENT)
+
+    def add(self, connection: DataConnection) -> None:
+        self.opened += 1
+        self.resumed += connection.resumed
+        if connection.tls_version:
+            self._versions[connection.tls_version] += 1
+        self.recent.append(connection)
+
+    def tally(self) -> DataTally:
+        return DataTally(self.opened, self.resumed, dict(self._versions))
+
+    def since(self, start: DataTally) -> dict[str, Any]:
+        """The report keys of the connections opened after ``start``."""
+        return {
+            "data_connections": self.opened - start.opened,
+            "data_sessions_resumed": self.resumed - start.resumed,
+            "data_tls_versions": sorted(v for v, n in self._versions.items() if n > start.versions.get(v, 0)),
+        }
+
+
 class DataReader:
     """Reads a TLS data connection and remembers how it ended.
 
@@ -221,7 +267,7 @@ class FTPSConnection(ftplib.FTP_TLS):
         self.proxy = proxy
         self.use_epsv = epsv
         self.keepalive = keepalive
-        self.data_connections: list[DataConnection] = []
+        self.data_connections = DataConnections()
         #: Strings never to be shown: taken out of every reply (see :meth:`getmultiline`).
         self.secrets: tuple[str, ...] = ()
         #: True from a transfer's 1xx until its final reply (226/426...) has been read.
@@ -409,7 +455,7 @@ class FTPSConnection(ftplib.FTP_TLS):
         except BaseException:
             handshake.abort()
             raise
-        self.data_connections.append(
+        self.data_connections.add(
             DataConnection(
                 command=cmd.split(" ", 1)[0], resumed=bool(conn.session_reused), tls_version=conn.version()
             )

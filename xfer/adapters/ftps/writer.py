@@ -41,7 +41,7 @@ class FTPSWriter(RemoteWriter):
         self.temp_name = self._temp
         self._target = self._temp or remote
         self._shown = remote if self._temp is None else f"{remote} (as {self._temp})"
-        self._first = len(adapter.data_connections)
+        self._first = adapter.data_connections.tally()
         self._ftp: FTPSConnection | None = None
 
         def start(ftp: FTPSConnection) -> socket.socket:
