@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import logging
 import os
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,21 +16,10 @@ import pytest
 import xfer
 from xfer.errors import AuthenticationFailed, ConnectError, IntegrityError, RemoteNotFound
 from xfer.testing.endpoints import Endpoint
-from xfer.testing.faults import Cut, FaultProxy, Plan
+from xfer.testing.faults import Cut, FaultProxy, Plan, free_ports
 
 SIZE = 4 * 2**20
 DATA = hashlib.sha256(b"ftps").digest() * (SIZE // 32)
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @pytest.fixture
