@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # "xfer": the package facade imports only errors at runtime; log: logger names and masking, nothing else
     ("xfer", "xfer.errors", "xfer.types", "xfer.log"),
     ("xfer.globs",),  # glob patterns on /-paths: pure, on errors and types only
+    ("xfer.pfx",),  # the quick PKCS#12 reader: cryptography only, below the identity that uses it
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy
     ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity", "xfer.verify",
      "xfer.throttle"),
