@@ -70,7 +70,6 @@ def test_verified_by_the_servers_hash_where_it_has_check_file(
     serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], kind: type[CheckFileServer] | None, expected: str,
 ) -> None:
-    CheckFileServer.asked.clear()
     srv = serve(kind)
     source = tmp_path / "invoice.bin"
     digest = make_file(source, 3 << 20)
@@ -84,9 +83,9 @@ def test_verified_by_the_servers_hash_where_it_has_check_file(
     [got] = json.loads(out)
     assert got["verified"] == expected and got["sha256"] == digest
     if kind is not None:  # the server was asked, for the temporary name and for the file
-        asked = [Path(path).name for path, _ in CheckFileServer.asked]
+        asked = [Path(path).name for path, *_ in srv.check_file_asked]
         assert "invoice.bin" in asked and any(name.endswith(".xfer-part") for name in asked)
-        assert {algorithms for _, algorithms in CheckFileServer.asked} == {"sha256,md5,crc32"}
+        assert {algorithms for _, algorithms, *_ in srv.check_file_asked} == {"sha256,md5,crc32"}
     with _connect(srv, ssh_keys) as remote, remote.open_write("/in/stream.bin") as writer:
         writer.write(b"streamed" * 100_000)
     assert writer.result is not None and writer.result.verified == expected
