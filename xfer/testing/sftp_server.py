@@ -167,6 +167,9 @@ class CheckFileServer(asyncssh.SFTPServer):
     advertised: ClassVar[bool] = True
     #: Its data there: the algorithm list (else ``"1"``, as ProFTPD sends).
     advertise_algorithms: ClassVar[bool] = True
+    #: The reply: ``"draft"`` (``"check-file"``, algorithm, hash), ``"proftpd"`` (algorithm, hash:
+    #: mod_sftp's form) or ``"status-ok"`` (a malformed one: an OK status without a hash).
+    reply_form: ClassVar[str] = "draft"
 
     def __init__(self, chan: Any, *, chroot: bytes | None = None,
                  asked: list[tuple[str, str, int, int]] | None = None) -> None:
@@ -209,16 +212,18 @@ class _Crc32:
 
 
 class _CheckFileReply:
-    """The extended reply: ``string "check-file"``, ``string algorithm``, the hash bytes."""
+    """The extended reply: ``string "check-file"`` (not in ProFTPD's form), ``string algorithm``, the hash bytes."""
 
-    def __init__(self, algorithm: str, value: bytes) -> None:
-        self.algorithm, self.value = algorithm, value
+    def __init__(self, algorithm: str, value: bytes, form: str) -> None:
+        self.algorithm, self.value, self.form = algorithm, value, form
 
     def encode(self, version: int) -> bytes:
-        return String(b"check-file") + String(self.algorithm) + self.value
+        named = b"" if self.form == "proftpd" else String(b"check-file")
+        return named + String(self.algorithm) + self.value
 
 
 _FXP_EXTENDED_REPLY = 201
+_FXP_STATUS = 101
 
 
 class _CheckFileHandler(asyncssh.sftp.SFTPServerHandler):
@@ -234,7 +239,8 @@ class _CheckFileHandler(asyncssh.sftp.SFTPServerHandler):
         handlers = {b"check-file-name": _CheckFileHandler._check_file_name,
                     b"check-file-handle": _CheckFileHandler._check_file_handle}
         self._packet_handlers = {**self._packet_handlers, **handlers}  # type: ignore[dict-item]
-        self._return_types = {**self._return_types, **dict.fromkeys(handlers, _FXP_EXTENDED_REPLY)}
+        answer = _FXP_STATUS if server.reply_form == "status-ok" else _FXP_EXTENDED_REPLY
+        self._return_types = {**self._return_types, **dict.fromkeys(handlers, answer)}
 
     async def _check_file_name(self, packet: SSHPacket) -> _CheckFileReply:
         server: Any = self._server
@@ -257,7 +263,8 @@ class _CheckFileHandler(asyncssh.sftp.SFTPServerHandler):
         packet.get_uint32()  # block size: one hash of the whole range is all this server does
         packet.check_end()
         server: Any = self._server
-        return _CheckFileReply(*server.check_file(fd, path, requested, start, length))
+        algorithm, value = server.check_file(fd, path, requested, start, length)
+        return _CheckFileReply(algorithm, value, server.reply_form)
 
 
 class _CheckFileSession(SSHServerStreamSession[bytes]):
@@ -326,6 +333,7 @@ class SFTPServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: Any = None
+        self._connections: set[asyncssh.SSHServerConnection] = set()
 
     @property
     def port(self) -> int:
@@ -358,6 +366,10 @@ class SFTPServer:
         class Server(asyncssh.SSHServer):
             def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
                 self._conn = conn
+                outer._connections.add(conn)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                outer._connections.discard(self._conn)
 
             def begin_auth(self, username: str) -> bool:
                 if username == outer.user:
@@ -408,6 +420,10 @@ class SFTPServer:
 
         async def stop() -> None:
             server.close()
+            # As a server process that ends: its clients' connections end too (a client
+            # reconnecting then reaches whatever listens next).
+            for conn in list(self._connections):
+                conn.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5)
 
