@@ -51,6 +51,8 @@ __all__ = ["SFTPAdapter"]
 
 _T = TypeVar("_T")
 _log = logging.getLogger("xfer.sftp")
+#: Where a try says it starts over (as a download's part does, xfer.transfer).
+_retry_log = logging.getLogger("xfer.retry")
 
 
 _TYPES: dict[int, EntryType] = {
@@ -392,7 +394,7 @@ class SFTPAdapter(Adapter):
         theirs = await CheckFile.of(sftp).ask(sftp, target, start=0, length=offset, algorithms=computed)
         if theirs is None or local.hexdigest(theirs.algorithm) == theirs.value:
             return True
-        logging.getLogger("xfer.retry").warning(
+        _retry_log.warning(
             "%s: the %d bytes an earlier try left on %s differ from the file (%s check); starting over from 0",
             posixpath.basename(name), offset, self.settings.server, theirs.algorithm)
         return False

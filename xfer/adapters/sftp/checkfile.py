@@ -117,9 +117,10 @@ class CheckFile:
         except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection):
             raise
         except asyncssh.SFTPOpUnsupported as exc:
-            self.refused = exc.reason or "unsupported"
             if whole:  # a server may hash whole files and not ranges: only this says "never"
-                self.offered = False
+                self.offered, self.refused = False, None
+            else:
+                self.refused = exc.reason or "unsupported"
             return None
         except (asyncssh.SFTPError, PacketDecodeError) as exc:
             # "none of these algorithms", a file it will not hash (ProFTPD refuses an empty one)...:
