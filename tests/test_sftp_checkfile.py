@@ -287,3 +287,31 @@ def test_check_file_servers_keep_to_themselves(
         assert remote.put_file(source, "/three.bin").verified == "size"
     assert len(one.check_file_asked) == 1 and len(two.check_file_asked) == 1
     assert plain.check_file_asked == []
+
+
+class _Md5Unnamed(CheckFileServer):
+    """Has MD5 only and does not name check-file at the handshake (ProFTPD before 1.3.9 without SHA-256)."""
+
+    algorithms: ClassVar[tuple[str, ...]] = ("md5",)
+    advertised: ClassVar[bool] = False
+
+
+def test_an_unnamed_algorithm_is_learnt_from_the_first_answer(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """Nothing asked before the first upload: it computed SHA-256 only and gets an MD5 answer (a size
+    check; under checksum the clear refusal), and the connection's next transfers compute MD5 along."""
+    srv = serve(_Md5Unnamed)
+    source = tmp_path / "a.bin"
+    make_file(source, 300_000)
+    with _connect(srv, ssh_keys) as remote:
+        assert remote.put_file(source, "/a.bin").verified == "size"
+        assert remote.put_file(source, "/b.bin").verified == "md5"
+        assert remote.get_file("/a.bin", tmp_path / "back.bin").verified == "md5"
+    assert len(srv.check_file_asked) == 3
+    with xfer.connect(srv.url, identity=str(ssh_keys.client_key), identity_password=f"file:{ssh_keys.passphrase_file}",
+                      pin=ssh_keys.host_fingerprint(), checksum=True) as remote:
+        with pytest.raises(IntegrityError, match="answered in md5, not computed here"):
+            remote.put_file(source, "/c.bin")
+        assert remote.put_file(source, "/c.bin").verified == "md5"
+    assert sorted(p.name for p in srv.root.iterdir()) == ["a.bin", "b.bin", "c.bin"]

@@ -401,9 +401,13 @@ class SFTPAdapter(Adapter):
 
     def _conclude(self, sftp: asyncssh.SFTPClient, offered: ServerHash | None, local: StreamHash, *, what: str,
                   size_checked: bool, consequence: str) -> Check:
-        refused = CheckFile.of(sftp).refused if offered is None else None
-        looked_for = f"the check-file extension; the server refused it: {refused}" if refused else \
-            "the check-file extension (OpenSSH has none)"
+        if offered is not None and local.hexdigest(offered.algorithm) is None:
+            # A server that named no algorithm answered in one this upload did not compute along.
+            looked_for = f"the check-file extension, which answered in {offered.algorithm}, not computed here"
+        elif offered is None and CheckFile.of(sftp).refused:
+            looked_for = f"the check-file extension, which answered: {CheckFile.of(sftp).refused}"
+        else:
+            looked_for = "the check-file extension (OpenSSH has none)"
         return conclude(offered, local, server=self.settings.server, what=what, size_checked=size_checked,
                         required=self.settings.checksum, consequence=consequence, looked_for=looked_for)
 

@@ -68,10 +68,8 @@ class CheckFile:
         self.offered: bool | None = None
         #: The algorithm the server uses (so that an upload computes it from the start), once known.
         self.algorithm: HashName | None = None
-        #: Why the last request got no hash (the server's refusal), for the ``checksum`` error.
+        #: What the server answered to the last request that got no hash, for the ``checksum`` error.
         self.refused: str | None = None
-        #: Requests sent on this session (for tests and measurements).
-        self.requests = 0
         if extensions is not None:
             self._learn(dict(extensions).get(EXTENSION))
 
@@ -109,7 +107,6 @@ class CheckFile:
             # This connection's handler learns that the request is answered with an extended reply.
             handler._return_types = {**handler._return_types, REQUEST: FXP_EXTENDED_REPLY}
         whole = start == 0 and length == 0
-        self.requests += 1
         try:
             reply = await handler._make_request(
                 REQUEST, String(sftp.encode(path)), String(",".join(algorithms)), UInt64(start), UInt64(length),
@@ -130,14 +127,14 @@ class CheckFile:
             return None
         answer = _read_reply(reply)
         if answer is None:
-            self.refused = "its answer is malformed"
+            self.refused = "a malformed reply"
             _log.warning("%s: the server's check-file answer is malformed; checking the size only", path)
             return None
         self.offered = True
         name, digest = answer
         algorithm = next((known for known in HASHES if known == name), None)
         if algorithm is None or algorithm not in algorithms:
-            self.refused = f"it answered in {name}"
+            self.refused = f"a hash in {name}, which xfer does not compare"
             _log.debug("check-file of %s: the server used %s, which xfer does not compare", path, name)
             return None
         if whole:
