@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -32,6 +33,41 @@ class _Md5Only(CheckFileServer):
 
 class _Lying(CheckFileServer):
     corrupt: ClassVar[bool] = True
+
+
+class _Sha1Only(CheckFileServer):
+    """Names check-file as ProFTPD does ("1", no algorithms) and has none xfer asks for: it answers
+    SSH_FX_FAILURE "none of ... is offered"."""
+
+    algorithms: ClassVar[tuple[str, ...]] = ("sha1",)
+    advertise_algorithms: ClassVar[bool] = False
+
+
+class _RefusesEmpty(CheckFileServer):
+    """As ProFTPD: does not name check-file to an SFTP v3 client (before 1.3.9) and refuses to hash
+    a range starting at or past the end (an empty file) with SSH_FX_FAILURE."""
+
+    advertised: ClassVar[bool] = False
+
+    def check_file(self, fd: int, path: str, requested: str, start: int, length: int) -> tuple[str, bytes]:
+        if start >= os.fstat(fd).st_size:
+            self.asked.append((path, requested, start, length))
+            raise asyncssh.SFTPFailure("Invalid argument")
+        return super().check_file(fd, path, requested, start, length)
+
+
+class _StatusOk(CheckFileServer):
+    """Answers check-file with an OK status and no hash: a malformed reply."""
+
+    advertise_algorithms: ClassVar[bool] = False
+    reply_form: ClassVar[str] = "status-ok"
+
+
+class _ProFTPDForm(CheckFileServer):
+    """ProFTPD's reply (the algorithm, then the hash: no "check-file" string first)."""
+
+    advertise_algorithms: ClassVar[bool] = False
+    reply_form: ClassVar[str] = "proftpd"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +106,6 @@ def test_verified_by_the_servers_hash_where_it_has_check_file(
     serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], kind: type[CheckFileServer] | None, expected: str,
 ) -> None:
-    CheckFileServer.asked.clear()
     srv = serve(kind)
     source = tmp_path / "invoice.bin"
     digest = make_file(source, 3 << 20)
@@ -84,9 +119,9 @@ def test_verified_by_the_servers_hash_where_it_has_check_file(
     [got] = json.loads(out)
     assert got["verified"] == expected and got["sha256"] == digest
     if kind is not None:  # the server was asked, for the temporary name and for the file
-        asked = [Path(path).name for path, _ in CheckFileServer.asked]
+        asked = [Path(path).name for path, *_ in srv.check_file_asked]
         assert "invoice.bin" in asked and any(name.endswith(".xfer-part") for name in asked)
-        assert {algorithms for _, algorithms in CheckFileServer.asked} == {"sha256,md5,crc32"}
+        assert {algorithms for _, algorithms, *_ in srv.check_file_asked} == {"sha256,md5,crc32"}
     with _connect(srv, ssh_keys) as remote, remote.open_write("/in/stream.bin") as writer:
         writer.write(b"streamed" * 100_000)
     assert writer.result is not None and writer.result.verified == expected
@@ -140,3 +175,143 @@ def test_checksum_required_without_check_file_is_refused(
         with pytest.raises(IntegrityError, match="check-file"):
             remote.get_file("/a.bin", tmp_path / "a.bin")
     assert not (tmp_path / "a.bin").exists() and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    (_Sha1Only, "size"), (_StatusOk, "size"), (_RefusesEmpty, "sha256"), (_ProFTPDForm, "sha256"),
+])
+def test_a_check_file_refusal_falls_back_to_the_size(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], kind: type[CheckFileServer], expected: str,
+) -> None:
+    """A refusal other than "unsupported" (a failure status, a reply without a hash) is no hash:
+    the transfer is checked by size, as against a server without the extension."""
+    srv = serve(kind)
+    source = tmp_path / "order.bin"
+    digest = make_file(source, 1 << 20)
+    code, out, err = run(capsys, "put", str(source), f"{srv.url}order.bin", "--json", *_flags(ssh_keys))
+    assert code == 0, err
+    [put] = json.loads(out)
+    assert put["verified"] == expected and put["sha256"] == digest
+    code, out, err = run(capsys, "get", f"{srv.url}order.bin", str(tmp_path / "back.bin"), "--json",
+                         *_flags(ssh_keys))
+    assert code == 0, err
+    [got] = json.loads(out)
+    assert got["verified"] == expected and got["sha256"] == digest
+    assert srv.check_file_asked, "the server was never asked"
+    with _connect(srv, ssh_keys) as remote, remote.open_write("/stream.bin") as writer:
+        writer.write(b"streamed" * 100_000)
+    assert writer.result is not None and writer.result.verified == expected
+    assert sorted(p.name for p in srv.root.iterdir()) == ["order.bin", "stream.bin"]
+
+
+def test_a_refusal_with_checksum_required_fails_and_saves_nothing(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    srv = serve(_Sha1Only)
+    make_file(srv.root / "a.bin", 1000)
+    source = tmp_path / "b.bin"
+    make_file(source, 1000)
+    code, _, err = run(capsys, "get", f"{srv.url}a.bin", str(tmp_path / "a.bin"), "--checksum", *_flags(ssh_keys))
+    assert code == 7, err
+    one_error(err, "gave no checksum", "none of sha256,md5,crc32 is offered", "nothing was saved")
+    code, _, err = run(capsys, "put", str(source), f"{srv.url}b.bin", "--checksum", *_flags(ssh_keys))
+    assert code == 7, err
+    one_error(err, "gave no checksum", "the upload was removed")
+    assert sorted(p.name for p in srv.root.iterdir()) == ["a.bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.bin", "root"]
+
+
+def test_uploads_ask_the_server_once_each(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """The algorithm comes from SSH_FXP_VERSION: no request about the still-empty temporary file
+    (one round trip, and the server opening a file, saved per connection)."""
+    srv = serve(_Md5Only)
+    source = tmp_path / "a.bin"
+    make_file(source, 300_000)
+    with _connect(srv, ssh_keys) as remote:
+        results = [remote.put_file(source, f"/a{n}.bin") for n in range(3)]
+    assert [r.verified for r in results] == ["md5"] * 3
+    assert [(Path(path).name[:4], start, length) for path, _, start, length in srv.check_file_asked] == [
+        (".a0.", 0, 0), (".a1.", 0, 0), (".a2.", 0, 0)]
+
+
+def test_what_the_server_offers_is_learnt_again_on_a_new_connection(
+    ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """The answer belongs to the connection: after a reconnection to another server process on the
+    same address, check-file is asked about again (and a server without it is not asked again)."""
+    source = tmp_path / "a.bin"
+    make_file(source, 200_000)
+    root = tmp_path / "root"
+    first = SFTPServer(ssh_keys, root=root).__enter__()
+    port = first.port
+    try:
+        remote = xfer.connect(first.url, identity=str(ssh_keys.client_key), checksum=False, timeout=10,
+                              identity_password=f"file:{ssh_keys.passphrase_file}", pin=ssh_keys.host_fingerprint())
+    except BaseException:
+        first.__exit__(None, None, None)
+        raise
+    with remote:
+        try:
+            assert remote.put_file(source, "/one.bin").verified == "size"
+        finally:
+            first.__exit__(None, None, None)
+        with SFTPServer(ssh_keys, root=root, port=port, sftp_class=CheckFileServer) as second:
+            assert remote.put_file(source, "/two.bin").verified == "sha256"
+            assert remote.get_file("/one.bin", tmp_path / "one.bin").verified == "sha256"
+        with SFTPServer(ssh_keys, root=root, port=port) as third:
+            assert remote.put_file(source, "/three.bin").verified == "size"
+    assert [Path(path).name for path, *_ in second.check_file_asked][1:] == ["one.bin"]
+    assert third.check_file_asked == []
+
+
+def test_check_file_servers_keep_to_themselves(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """Two check-file servers and a plain one in one process: each sees only its own requests, and
+    asyncssh's own server handler is left as it is for everyone else."""
+    plain_handler = asyncssh.sftp.SFTPServerHandler
+    one, two, plain = serve(CheckFileServer), serve(_Md5Only), serve(None)
+    assert asyncssh.sftp.SFTPServerHandler is plain_handler
+    source = tmp_path / "a.bin"
+    make_file(source, 100_000)
+    with _connect(one, ssh_keys) as remote:
+        assert remote.put_file(source, "/one.bin").verified == "sha256"
+    assert len(one.check_file_asked) == 1 and two.check_file_asked == []
+    with _connect(two, ssh_keys) as remote:
+        assert remote.put_file(source, "/two.bin").verified == "md5"
+    with _connect(plain, ssh_keys) as remote:
+        assert remote.put_file(source, "/three.bin").verified == "size"
+    assert len(one.check_file_asked) == 1 and len(two.check_file_asked) == 1
+    assert plain.check_file_asked == []
+
+
+class _Md5Unnamed(CheckFileServer):
+    """Has MD5 only and does not name check-file at the handshake (ProFTPD before 1.3.9 without SHA-256)."""
+
+    algorithms: ClassVar[tuple[str, ...]] = ("md5",)
+    advertised: ClassVar[bool] = False
+
+
+def test_an_unnamed_algorithm_is_learnt_from_the_first_answer(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """Nothing asked before the first upload: it computed SHA-256 only and gets an MD5 answer (a size
+    check; under checksum the clear refusal), and the connection's next transfers compute MD5 along."""
+    srv = serve(_Md5Unnamed)
+    source = tmp_path / "a.bin"
+    make_file(source, 300_000)
+    with _connect(srv, ssh_keys) as remote:
+        assert remote.put_file(source, "/a.bin").verified == "size"
+        assert remote.put_file(source, "/b.bin").verified == "md5"
+        assert remote.get_file("/a.bin", tmp_path / "back.bin").verified == "md5"
+    assert len(srv.check_file_asked) == 3
+    with xfer.connect(srv.url, identity=str(ssh_keys.client_key), identity_password=f"file:{ssh_keys.passphrase_file}",
+                      pin=ssh_keys.host_fingerprint(), checksum=True) as remote:
+        with pytest.raises(IntegrityError, match="answered in md5, not computed here"):
+            remote.put_file(source, "/c.bin")
+        assert remote.put_file(source, "/c.bin").verified == "md5"
+    assert sorted(p.name for p in srv.root.iterdir()) == ["a.bin", "b.bin", "c.bin"]

@@ -32,6 +32,8 @@ from typing import Any, ClassVar
 import asyncssh
 import asyncssh.sftp
 from asyncssh.packet import SSHPacket, String
+from asyncssh.sftp import MIN_SFTP_VERSION
+from asyncssh.stream import SSHReader, SSHServerStreamSession, SSHWriter
 
 __all__ = ["CheckFileServer", "SFTPServer", "SSHTestKeys", "create_ssh_keys"]
 
@@ -148,21 +150,37 @@ def create_ssh_keys(folder: str | Path, *, user: str = USER) -> SSHTestKeys:
 class CheckFileServer(asyncssh.SFTPServer):
     """An SFTP server with the ``check-file`` extension (draft-ietf-secsh-filexfer-extensions-00 §3),
     which OpenSSH lacks and ProFTPD's mod_sftp and commercial MFT servers have: it names
-    ``check-file`` among its extensions (with :attr:`algorithms`) and answers
-    ``check-file-name`` and ``check-file-handle`` with the hash of the requested range, in the
-    first of the client's algorithms it has.  Subclass to offer other algorithms, or set
-    :attr:`corrupt` for a server whose hash does not match its data (a hostile or broken one).
-    Use as ``SFTPServer(..., sftp_class=CheckFileServer)``.
+    ``check-file`` among its extensions (with :attr:`algorithms`, or ``"1"`` as ProFTPD does
+    with :attr:`advertise_algorithms` off; not at all with :attr:`advertised` off, as ProFTPD
+    before 1.3.9 does for SFTP v3 clients) and answers ``check-file-name`` and
+    ``check-file-handle`` with the hash of the requested range, in the first of the client's
+    algorithms it has.  Subclass to offer other algorithms, or set :attr:`corrupt` for a server
+    whose hash does not match its data (a hostile or broken one), or override :meth:`check_file`
+    for other refusals.  Use as ``SFTPServer(..., sftp_class=CheckFileServer)``; what each
+    server was asked is its :attr:`SFTPServer.check_file_asked` (one list per server, never
+    shared between servers or tests).
     """
 
     algorithms: ClassVar[tuple[str, ...]] = ("sha256", "md5")
     corrupt: ClassVar[bool] = False
-    #: What was asked, for tests: (the mapped local path, the client's algorithm list).
-    asked: ClassVar[list[tuple[str, str]]] = []
+    #: Name ``check-file`` in the SSH_FXP_VERSION extensions.
+    advertised: ClassVar[bool] = True
+    #: Its data there: the algorithm list (else ``"1"``, as ProFTPD sends).
+    advertise_algorithms: ClassVar[bool] = True
+    #: The reply: ``"draft"`` (``"check-file"``, algorithm, hash), ``"proftpd"`` (algorithm, hash:
+    #: mod_sftp's form) or ``"status-ok"`` (a malformed one: an OK status without a hash).
+    reply_form: ClassVar[str] = "draft"
+
+    def __init__(self, chan: Any, *, chroot: bytes | None = None,
+                 asked: list[tuple[str, str, int, int]] | None = None) -> None:
+        super().__init__(chan, chroot=chroot)
+        #: What was asked, for tests: (the mapped local path, the client's algorithm list, start,
+        #: length).  The list of the :class:`SFTPServer` this session belongs to.
+        self.asked: list[tuple[str, str, int, int]] = asked if asked is not None else []
 
     def check_file(self, fd: int, path: str, requested: str, start: int, length: int) -> tuple[str, bytes]:
         """The hash of ``length`` bytes (0: to the end) from ``start`` of the open file ``fd``."""
-        type(self).asked.append((path, requested))
+        self.asked.append((path, requested, start, length))
         algorithm = next((a for a in requested.split(",") if a in self.algorithms), None)
         if algorithm is None:
             raise asyncssh.SFTPFailure(f"none of {requested} is offered")
@@ -194,35 +212,35 @@ class _Crc32:
 
 
 class _CheckFileReply:
-    """The extended reply: ``string "check-file"``, ``string algorithm``, the hash bytes."""
+    """The extended reply: ``string "check-file"`` (not in ProFTPD's form), ``string algorithm``, the hash bytes."""
 
-    def __init__(self, algorithm: str, value: bytes) -> None:
-        self.algorithm, self.value = algorithm, value
+    def __init__(self, algorithm: str, value: bytes, form: str) -> None:
+        self.algorithm, self.value, self.form = algorithm, value, form
 
     def encode(self, version: int) -> bytes:
-        return String(b"check-file") + String(self.algorithm) + self.value
+        named = b"" if self.form == "proftpd" else String(b"check-file")
+        return named + String(self.algorithm) + self.value
 
 
 _FXP_EXTENDED_REPLY = 201
+_FXP_STATUS = 101
 
 
 class _CheckFileHandler(asyncssh.sftp.SFTPServerHandler):
-    """asyncssh's server session, plus ``check-file`` when its file system is a :class:`CheckFileServer`.
+    """asyncssh's server session, plus ``check-file``: for the sessions of a :class:`CheckFileServer`
+    (started by :class:`_CheckFileSession`, never installed in asyncssh for everyone)."""
 
-    asyncssh has no hook for a server extension: this subclass replaces its handler class
-    (installed by :class:`SFTPServer` when a server uses :class:`CheckFileServer`); for every
-    other server it is asyncssh's handler unchanged.
-    """
-
-    def __init__(self, server: asyncssh.SFTPServer, *args: Any) -> None:
+    def __init__(self, server: CheckFileServer, *args: Any) -> None:
         super().__init__(server, *args)
-        if isinstance(server, CheckFileServer):
-            # Instance attributes shadowing the class tables: this session alone gets the extension.
-            self._extensions = [*self._extensions, (b"check-file", ",".join(server.algorithms).encode())]
-            handlers = {b"check-file-name": _CheckFileHandler._check_file_name,
-                        b"check-file-handle": _CheckFileHandler._check_file_handle}
-            self._packet_handlers = {**self._packet_handlers, **handlers}  # type: ignore[dict-item]
-            self._return_types = {**self._return_types, **dict.fromkeys(handlers, _FXP_EXTENDED_REPLY)}
+        # Instance attributes shadowing the class tables: this session alone gets the extension.
+        if server.advertised:
+            data = ",".join(server.algorithms).encode() if server.advertise_algorithms else b"1"
+            self._extensions = [*self._extensions, (b"check-file", data)]
+        handlers = {b"check-file-name": _CheckFileHandler._check_file_name,
+                    b"check-file-handle": _CheckFileHandler._check_file_handle}
+        self._packet_handlers = {**self._packet_handlers, **handlers}  # type: ignore[dict-item]
+        answer = _FXP_STATUS if server.reply_form == "status-ok" else _FXP_EXTENDED_REPLY
+        self._return_types = {**self._return_types, **dict.fromkeys(handlers, answer)}
 
     async def _check_file_name(self, packet: SSHPacket) -> _CheckFileReply:
         server: Any = self._server
@@ -245,12 +263,32 @@ class _CheckFileHandler(asyncssh.sftp.SFTPServerHandler):
         packet.get_uint32()  # block size: one hash of the whole range is all this server does
         packet.check_end()
         server: Any = self._server
-        return _CheckFileReply(*server.check_file(fd, path, requested, start, length))
+        algorithm, value = server.check_file(fd, path, requested, start, length)
+        return _CheckFileReply(algorithm, value, server.reply_form)
 
 
-def _install_check_file() -> None:
-    """Make asyncssh's SFTP sessions use :class:`_CheckFileHandler` (idempotent; see its docstring)."""
-    asyncssh.sftp.SFTPServerHandler = _CheckFileHandler  # type: ignore[misc,assignment]
+class _CheckFileSession(SSHServerStreamSession[bytes]):
+    """An SSH session whose ``sftp`` subsystem runs :class:`_CheckFileHandler`.
+
+    asyncssh has no hook for a server extension and makes its handler by a module-level
+    name; rather than replace that name for every server in the process, a server with
+    ``check-file`` answers the session request itself (:meth:`SSHServer.session_requested`)
+    and starts the handler here, as asyncssh's own session does.
+    """
+
+    def __init__(self, factory: Any) -> None:
+        super().__init__(None, factory, MIN_SFTP_VERSION, False)
+
+    def session_started(self) -> None:
+        chan: Any = self._chan
+        if chan.get_subsystem() != "sftp":  # subsystem_requested refused anything else
+            chan.close()
+            return
+        reader: Any = SSHReader(self, chan)
+        writer: Any = SSHWriter(self, chan)
+        handler = _CheckFileHandler(self._init_sftp_server(), reader, writer, self._sftp_version)  # type: ignore[arg-type]
+        conn: Any = self._conn
+        conn.create_task(handler.run(), reader.logger)
 
 
 class SFTPServer:
@@ -290,9 +328,12 @@ class SFTPServer:
         self._trust_user_ca = trust_user_ca
         self._sftp_class = sftp_class
         self.logins: list[str] = []
+        #: What a :class:`CheckFileServer` was asked on this server's sessions (see its ``asked``).
+        self.check_file_asked: list[tuple[str, str, int, int]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: Any = None
+        self._connections: set[asyncssh.SSHServerConnection] = set()
 
     @property
     def port(self) -> int:
@@ -325,6 +366,10 @@ class SFTPServer:
         class Server(asyncssh.SSHServer):
             def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
                 self._conn = conn
+                outer._connections.add(conn)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                outer._connections.discard(self._conn)
 
             def begin_auth(self, username: str) -> bool:
                 if username == outer.user:
@@ -340,23 +385,29 @@ class SFTPServer:
             def auth_completed(self) -> None:
                 outer.logins.append(str(self._conn.get_extra_info("username")))
 
+            def session_requested(self) -> Any:  # only asked when create_server has no sftp_factory
+                return _CheckFileSession(outer._make_sftp_server)
+
         return Server()
 
-    def __enter__(self) -> SFTPServer:
+    def _make_sftp_server(self, chan: Any) -> asyncssh.SFTPServer:
         if issubclass(self._sftp_class, CheckFileServer):
-            _install_check_file()
+            return self._sftp_class(chan, chroot=str(self.root).encode(), asked=self.check_file_asked)
+        return self._sftp_class(chan, chroot=str(self.root).encode())
+
+    def __enter__(self) -> SFTPServer:
         host_key = asyncssh.read_private_key(str(self.keys.host_key))
         pair: Any = (host_key, asyncssh.read_certificate(str(self.keys.host_cert))) \
             if self._host_certificate else host_key
         loop = self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=loop.run_forever, name="xfer-test-sftpd", daemon=True)
         self._thread.start()
-        root = str(self.root)
+        # A check-file server starts its SFTP sessions itself (Server.session_requested).
+        plain = {} if issubclass(self._sftp_class, CheckFileServer) else {"sftp_factory": self._make_sftp_server}
 
         async def start() -> Any:
             return await asyncssh.create_server(
-                self._factory, self.host, self._port, server_host_keys=[pair],
-                sftp_factory=lambda chan: self._sftp_class(chan, chroot=root.encode()), allow_scp=False,
+                self._factory, self.host, self._port, server_host_keys=[pair], allow_scp=False, **plain,
             )
 
         self._server = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
@@ -369,6 +420,10 @@ class SFTPServer:
 
         async def stop() -> None:
             server.close()
+            # As a server process that ends: its clients' connections end too (a client
+            # reconnecting then reaches whatever listens next).
+            for conn in list(self._connections):
+                conn.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5)
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ftplib
+import logging
+import os
 import posixpath
 import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 from ...errors import (
     ConnectionDropped,
@@ -86,6 +88,8 @@ DOWNLOAD_FILL = 256 * 1024
 HASH_RATE = 20 * 2**20
 
 _T = TypeVar("_T")
+#: Where a try says it starts over (as a download's part does, xfer.transfer).
+_retry_log = logging.getLogger("xfer.retry")
 
 
 class FTPSAdapter(Adapter):
@@ -681,7 +685,7 @@ class FTPSAdapter(Adapter):
 
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted, checked, body
-            offset, command = self._resume_upload(ftp, kept, size) if kept else (0, "STOR")
+            offset, command = self._resume_upload(ftp, kept, size, handle) if kept else (0, "STOR")
             if offset:
                 conn, offset = self._continue_upload(ftp, target, offset, command)
             else:
@@ -795,23 +799,44 @@ class FTPSAdapter(Adapter):
             sha256=sha256, verified=checked,
         )
 
-    def _resume_upload(self, ftp: FTPSConnection, temp: str, size: int) -> tuple[int, str]:
+    def _resume_upload(self, ftp: FTPSConnection, temp: str, size: int, local: BinaryIO) -> tuple[int, str]:
         """Where an upload into ``temp`` (left by a cut try) continues, and the command that continues it.
 
         ``SIZE`` of the part, then ``REST N`` + ``STOR``; a server that refuses REST before
-        STOR gets ``APPE``.  A part that is missing or longer than the file starts over.
+        STOR gets ``APPE``.  A part that is missing or longer than the file starts over, and
+        so does one whose hash (where the server hashes) is not that of the file's first bytes.
         """
         try:
             stored = self._size(ftp, temp)
         except ftplib.error_perm:
             stored = None
-        if not stored or stored > size:
+        if not stored or stored > size or not self._part_holds(ftp, temp, stored, local):
             return 0, "STOR"
         try:
             ftp.sendcmd(f"REST {stored}")
         except ftplib.error_perm:
             return stored, "APPE"
         return stored, "STOR"
+
+    def _part_holds(self, ftp: FTPSConnection, temp: str, stored: int, local: BinaryIO) -> bool:
+        """Whether the ``stored`` bytes of the part ``temp`` are the first bytes of ``local``, by the
+        server's hash of the part (HASH, XSHA256...: the whole part is the range to prove).
+
+        Without a hash (none in FEAT, or refused) the part is trusted as its size says, as
+        before; the final hash check, where there is one, still sees a bad part.
+        """
+        command = self._hash_command
+        theirs = self._server_hash(ftp, temp, stored) if command is not None else None
+        if theirs is None:
+            return True
+        prefix = FileBody(local, 0, also=theirs.algorithm)
+        prefix.skip(stored)  # read once more: a resume is rare, and the body that follows re-reads it too
+        if prefix.hash.hexdigest(theirs.algorithm) == theirs.value:
+            return True
+        _retry_log.warning("%s: the %d bytes an earlier try left on %s differ from the file (%s check); "
+                           "starting over from 0", os.path.basename(getattr(local, "name", temp)), stored,
+                           self.settings.server, theirs.algorithm)
+        return False
 
     def _continue_upload(self, ftp: FTPSConnection, target: str, offset: int, command: str) -> tuple[Any, int]:
         """The data connection that continues ``target`` at ``offset``, and that offset.

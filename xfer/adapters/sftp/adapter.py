@@ -39,7 +39,7 @@ from ...protocols.sftp import SFTPOptions
 from ...retry import current_attempt
 from ...streams import SinkFactory
 from ...transfer import AtomicDownload, FileBody, open_for_upload
-from ...verify import Check, HashName, ServerHash, StreamHash, conclude
+from ...verify import HASHES, Check, HashName, ServerHash, StreamHash, conclude
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
@@ -51,6 +51,8 @@ __all__ = ["SFTPAdapter"]
 
 _T = TypeVar("_T")
 _log = logging.getLogger("xfer.sftp")
+#: Where a try says it starts over (as a download's part does, xfer.transfer).
+_retry_log = logging.getLogger("xfer.retry")
 
 
 _TYPES: dict[int, EntryType] = {
@@ -105,7 +107,6 @@ class SFTPAdapter(Adapter):
         super().__init__(settings)
         self._options = settings.options_as(SFTPOptions)
         self._ssh: SSHSession | None = SSHSession(settings)
-        self._check_file = CheckFile()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class SFTPAdapter(Adapter):
             out.expected_size = attrs.size
             read_block, _ = block_sizes(sftp)
             # The server's hash, asked first: the one extra hash it names is computed on the way.
-            offered = await self._check_file.ask(sftp, remote)
+            offered = await CheckFile.of(sftp).ask(sftp, remote)
             out.hash_also(offered.algorithm if offered is not None else None)
             with out:
                 out.facts = facts
@@ -274,7 +275,7 @@ class SFTPAdapter(Adapter):
                     await read_blocks(handle, start, out.write, block=read_block)
                 # Before the rename: a mismatch leaves nothing under the local name.  (The sink
                 # compares the length with the server's stat when it closes.)
-                return self._conclude(offered, out.hash, what=f"the download of {remote}",
+                return self._conclude(sftp, offered, out.hash, what=f"the download of {remote}",
                                       size_checked=attrs.size is not None, consequence="nothing was saved")
 
         verified = self._run("downloading", remote, work)
@@ -302,11 +303,6 @@ class SFTPAdapter(Adapter):
             await self._refuse_folder(sftp, remote)
             offset = await self._upload_offset(sftp, kept, size)
             try:
-                if offset:
-                    # Neither truncated nor created: the part is there and keeps what it holds.
-                    remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
-                else:
-                    remote_file = await self._create(sftp, target, folder)
                 also = await self._hash_to_compute(sftp, target)
                 _, write_block = block_sizes(sftp)
 
@@ -314,12 +310,22 @@ class SFTPAdapter(Adapter):
                     if callback is not None:
                         callback(offset + done, size)
 
-                body = FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
-                                throttle=self.settings.throttle, also=also)
+                def make_body() -> FileBody:
+                    return FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
+                                    throttle=self.settings.throttle, also=also)
+
+                body = make_body()
                 if offset:
                     body.skip(offset)  # what the server has: into the hash, not sent again
+                    if not await self._prefix_holds(sftp, target, offset, body.hash, local):
+                        offset = 0
+                        body = make_body()
+                if offset:
+                    # Neither truncated nor created: the part is there and keeps what it holds.
+                    remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
                 else:
                     handle.seek(0)
+                    remote_file = await self._create(sftp, target, folder)
                 async with closing(remote_file):
                     await write_blocks(remote_file, offset, body)
                 verified = await self._complete(sftp, target, remote, size, body.hash)
@@ -359,25 +365,51 @@ class SFTPAdapter(Adapter):
                 hint="run the command again; check the server's disk space",
                 server=self.settings.server, path=remote,
             )
-        verified = self._conclude(await self._check_file.ask(sftp, target), local, what=f"the upload of {remote}",
-                                  size_checked=True, consequence="the upload was removed")
+        offered = await CheckFile.of(sftp).ask(sftp, target)
+        verified = self._conclude(sftp, offered, local, what=f"the upload of {remote}", size_checked=True,
+                                  consequence="the upload was removed")
         if target != remote:
             await self._install(sftp, target, remote)
         return verified
 
     async def _hash_to_compute(self, sftp: asyncssh.SFTPClient, target: str) -> HashName | None:
-        """The hash to compute besides SHA-256 while uploading to ``target`` (just opened): the one the
-        server's check-file uses.  The first upload of a connection asks about the file while it
-        is still empty, so that even that one is compared by hash."""
-        if self._check_file.offered is None:
-            await self._check_file.ask(sftp, target)
-        return self._check_file.algorithm if self._check_file.offered else None
+        """The hash to compute besides SHA-256 while uploading to ``target``: the one the server's
+        check-file uses, as far as this session knows it (named in SSH_FXP_VERSION, or answered
+        before).  Not asked for: while it is unknown the server is asked for SHA-256 first, which
+        is always computed."""
+        state = CheckFile.of(sftp)
+        return state.algorithm if state.offered is not False else None
 
-    def _conclude(self, offered: ServerHash | None, local: StreamHash, *, what: str, size_checked: bool,
-                  consequence: str) -> Check:
+    async def _prefix_holds(self, sftp: asyncssh.SFTPClient, target: str, offset: int, local: StreamHash,
+                            name: str) -> bool:
+        """Whether the first ``offset`` bytes of the part ``target`` that a cut try left are those of
+        the local file (``local``: their hash, just read), by the server's hash of that range.
+
+        A server without check-file (or refusing ranges) cannot prove it: the part is trusted
+        as the server's size says (it wrote the requests in order) and the final check, by hash
+        where the server has one, still sees a bad prefix.  A prefix that differs is started
+        over, and the retry log says so, as for a download's part.
+        """
+        computed: list[HashName] = [a for a in HASHES if local.hexdigest(a) is not None]
+        theirs = await CheckFile.of(sftp).ask(sftp, target, start=0, length=offset, algorithms=computed)
+        if theirs is None or local.hexdigest(theirs.algorithm) == theirs.value:
+            return True
+        _retry_log.warning(
+            "%s: the %d bytes an earlier try left on %s differ from the file (%s check); starting over from 0",
+            posixpath.basename(name), offset, self.settings.server, theirs.algorithm)
+        return False
+
+    def _conclude(self, sftp: asyncssh.SFTPClient, offered: ServerHash | None, local: StreamHash, *, what: str,
+                  size_checked: bool, consequence: str) -> Check:
+        if offered is not None and local.hexdigest(offered.algorithm) is None:
+            # A server that named no algorithm answered in one this upload did not compute along.
+            looked_for = f"the check-file extension, which answered in {offered.algorithm}, not computed here"
+        elif offered is None and CheckFile.of(sftp).refused:
+            looked_for = f"the check-file extension, which answered: {CheckFile.of(sftp).refused}"
+        else:
+            looked_for = "the check-file extension (OpenSSH has none)"
         return conclude(offered, local, server=self.settings.server, what=what, size_checked=size_checked,
-                        required=self.settings.checksum, consequence=consequence,
-                        looked_for="the check-file extension (OpenSSH has none)")
+                        required=self.settings.checksum, consequence=consequence, looked_for=looked_for)
 
     def _temp_name(self, remote: str) -> str | None:
         """Where an upload to ``remote`` is written until it is complete: ``.NAME.RANDOM.xfer-part``

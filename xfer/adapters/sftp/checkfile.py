@@ -5,27 +5,41 @@ Request (``SSH_FXP_EXTENDED``)::
     string "check-file-name"     (or "check-file-handle" with a handle)
     string filename
     string hash-algorithm-list   comma-separated, the client's preference first
-    uint64 start-offset          0
+    uint64 start-offset
     uint64 length                0: to the end of the file
     uint32 block-size            0: one hash over the whole range
 
 Reply (``SSH_FXP_EXTENDED_REPLY``): ``string "check-file"``, ``string algorithm-used``, then the
-hash bytes to the end of the packet.  The server takes the first algorithm of the list it has.
+hash bytes to the end of the packet.  ProFTPD's mod_sftp leaves out the ``"check-file"`` string
+(its reply starts with the algorithm): both forms are read.  The server takes the first
+algorithm of the list it has.
 
-Servers that have it (ProFTPD's mod_sftp, several commercial MFT servers) name ``check-file``
-among their extensions; OpenSSH does not, and answers ``SSH_FX_OP_UNSUPPORTED``.  asyncssh keeps
-the server's extension list to itself and has no call for an extension it does not know, so
-this module sends the request through its request machinery (``SFTPClient._handler``: a private
-attribute, pinned by tests/test_sftp_checkfile.py) and asks once per connection: an
-``OP_UNSUPPORTED`` answer turns the question off for the rest of it.
+What a server has is learnt per SFTP session (:meth:`CheckFile.of`): a reconnection, perhaps to
+another server process behind the same name, learns it again.  :func:`start_sftp_client`
+keeps the extensions the server names in ``SSH_FXP_VERSION`` (asyncssh reads them and keeps
+only those it uses itself): a server naming ``check-file`` with its algorithms tells xfer
+which hash to compute along an upload without a request.  A server that does not name it is
+still asked, on the first real hash request (ProFTPD before 1.3.9 answers without naming it to
+SFTP v3 clients; OpenSSH answers ``SSH_FX_OP_UNSUPPORTED``, which turns the question off for
+the rest of the session).  Any other refusal, or an answer xfer cannot read, is no hash for
+that one transfer: it is then checked by size (or fails where ``checksum`` requires a hash).
+
+asyncssh has no call for an extension it does not know: requests go through its request
+machinery (``SFTPClient._handler``, private, as is the handler class
+:func:`start_sftp_client` extends; both pinned by tests/test_sftp_checkfile.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, cast
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
 import asyncssh
+import asyncssh.sftp
 from asyncssh.packet import PacketDecodeError, SSHPacket, String, UInt32, UInt64
 
 from ...verify import HASHES, HashName, ServerHash
@@ -33,54 +47,139 @@ from ...verify import HASHES, HashName, ServerHash
 #: SSH_FXP_EXTENDED_REPLY (draft-ietf-secsh-filexfer-02 §3).
 FXP_EXTENDED_REPLY = 201
 
-__all__ = ["REQUEST", "CheckFile"]
+__all__ = ["REQUEST", "CheckFile", "start_sftp_client"]
 
 _log = logging.getLogger("xfer.sftp")
 
 #: The request sent (the handle variant needs a file open on the server; the name one does not).
 REQUEST = b"check-file-name"
-#: What xfer can compare, strongest first (:data:`xfer.verify.HASHES`).
-ALGORITHMS = ",".join(HASHES).encode()
+#: The extension's name in SSH_FXP_VERSION.
+EXTENSION = b"check-file"
 
 
 class CheckFile:
-    """Whether the server answers ``check-file``, learnt by asking; and the asking."""
+    """What one SFTP session knows of the server's ``check-file``, and the asking.  See the module docstring."""
 
-    def __init__(self) -> None:
-        #: None until the first answer; then whether the server has the extension.
+    _sessions: ClassVar[weakref.WeakKeyDictionary[asyncssh.SFTPClient, CheckFile]] = weakref.WeakKeyDictionary()
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, extensions: Iterable[tuple[bytes, bytes]] | None = None) -> None:
+        #: None while unknown; then whether the server has the extension.
         self.offered: bool | None = None
-        #: The algorithm the server picked last time (so the next transfer computes it from the start).
+        #: The algorithm the server uses (so that an upload computes it from the start), once known.
         self.algorithm: HashName | None = None
+        #: What the server answered to the last request that got no hash, for the ``checksum`` error.
+        self.refused: str | None = None
+        if extensions is not None:
+            self._learn(dict(extensions).get(EXTENSION))
 
-    async def ask(self, sftp: asyncssh.SFTPClient, path: str) -> ServerHash | None:
-        """The server's hash of the whole file ``path``, or None if it has no such extension.
+    @classmethod
+    def of(cls, sftp: asyncssh.SFTPClient) -> CheckFile:
+        """The state of the session ``sftp`` (made unknown for a client not started by :func:`start_sftp_client`)."""
+        with cls._lock:
+            state = cls._sessions.get(sftp)
+            if state is None:
+                state = cls._sessions[sftp] = CheckFile()
+            return state
 
-        A refusal about the file itself (missing, denied) is raised as asyncssh raises it.
-        """
+    def _learn(self, data: bytes | None) -> None:
+        """What SSH_FXP_VERSION said: ``check-file`` with its algorithm list, or ``"1"`` (ProFTPD)."""
+        if data is None:
+            return  # not named: unknown, asked on the first real request
+        self.offered = True
+        if data.strip() in (b"", b"1"):
+            return
+        names = {name.strip().lower() for name in data.decode("ascii", "replace").split(",")}
+        self.algorithm = next((known for known in HASHES if known in names), None)
+        if self.algorithm is None:
+            _log.debug("check-file offers %s, none of which xfer compares", sorted(names))
+            self.offered = False
+
+    async def ask(self, sftp: asyncssh.SFTPClient, path: str, *, start: int = 0, length: int = 0,
+                  algorithms: Sequence[HashName] = HASHES) -> ServerHash | None:
+        """The server's hash of ``path`` (``length`` bytes from ``start``; 0, 0: the whole file) in
+        the first of ``algorithms`` it has, or None: no such extension, or a refusal (see the
+        module docstring).  Only a lost connection is raised."""
         if self.offered is False:
             return None
         handler: Any = sftp._handler
         if REQUEST not in handler._return_types:
             # This connection's handler learns that the request is answered with an extended reply.
             handler._return_types = {**handler._return_types, REQUEST: FXP_EXTENDED_REPLY}
+        whole = start == 0 and length == 0
         try:
-            reply = cast(SSHPacket, await handler._make_request(
-                REQUEST, String(sftp.encode(path)), String(ALGORITHMS), UInt64(0), UInt64(0), UInt32(0)))
-        except asyncssh.SFTPOpUnsupported:
-            self.offered = False
+            reply = await handler._make_request(
+                REQUEST, String(sftp.encode(path)), String(",".join(algorithms)), UInt64(start), UInt64(length),
+                UInt32(0))
+        except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection):
+            raise
+        except asyncssh.SFTPOpUnsupported as exc:
+            if whole:  # a server may hash whole files and not ranges: only this says "never"
+                self.offered, self.refused = False, None
+            else:
+                self.refused = exc.reason or "unsupported"
+            return None
+        except (asyncssh.SFTPError, PacketDecodeError) as exc:
+            # "none of these algorithms", a file it will not hash (ProFTPD refuses an empty one)...:
+            # this transfer is checked without the server's hash.
+            self.refused = getattr(exc, "reason", "") or type(exc).__name__
+            _log.debug("check-file of %s refused: %s", path, self.refused)
+            return None
+        answer = _read_reply(reply)
+        if answer is None:
+            self.refused = "a malformed reply"
+            _log.warning("%s: the server's check-file answer is malformed; checking the size only", path)
             return None
         self.offered = True
-        try:
-            if reply.get_string() != b"check-file":
-                raise PacketDecodeError("not a check-file reply")
-            name = reply.get_string().decode("ascii", "replace").lower()
-            digest = reply.get_remaining_payload()
-        except PacketDecodeError as exc:
-            _log.warning("%s: the server's check-file answer is malformed (%s); checking the size only", path, exc)
-            return None
+        name, digest = answer
         algorithm = next((known for known in HASHES if known == name), None)
-        if algorithm is None:
+        if algorithm is None or algorithm not in algorithms:
+            self.refused = f"a hash in {name}, which xfer does not compare"
             _log.debug("check-file of %s: the server used %s, which xfer does not compare", path, name)
             return None
-        self.algorithm = algorithm
+        if whole:
+            self.algorithm = algorithm
+        self.refused = None
         return ServerHash(algorithm, digest.hex(), "check-file reply")
+
+
+def _read_reply(reply: object) -> tuple[str, bytes] | None:
+    """The algorithm and the hash bytes of a reply in either form (see the module docstring), or None."""
+    if not isinstance(reply, SSHPacket):
+        return None  # a STATUS OK with no data: nothing to compare
+    try:
+        first = reply.get_string()
+        name = reply.get_string() if first == EXTENSION else first
+        digest = reply.get_remaining_payload()
+    except PacketDecodeError:
+        return None
+    text = name.decode("ascii", "replace").lower()
+    if not digest or not text.replace("-", "").isalnum():
+        return None
+    return text, digest
+
+
+class _ClientHandler(asyncssh.sftp.SFTPClientHandler):
+    """asyncssh's client session, keeping the extensions the server names in SSH_FXP_VERSION."""
+
+    server_extensions: list[tuple[bytes, bytes]] | None = None
+
+    def _log_extensions(self, extensions: Sequence[tuple[bytes, bytes]]) -> None:
+        # Called by start() with the SSH_FXP_VERSION extensions, client side only here.
+        self.server_extensions = list(extensions)
+        super()._log_extensions(extensions)
+
+
+async def start_sftp_client(conn: asyncssh.SSHClientConnection, *, path_errors: str) -> asyncssh.SFTPClient:
+    """``conn.start_sftp_client(path_errors=...)``, as asyncssh does it (SFTP v3, UTF-8 paths), and the
+    session's :class:`CheckFile` learns what SSH_FXP_VERSION says of ``check-file``."""
+    writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
+    handler = _ClientHandler(asyncio.get_running_loop(), "strict", reader, writer,
+                             asyncssh.sftp.MIN_SFTP_VERSION)
+    await handler.start()
+    conn.create_task(handler.recv_packets(), handler.logger)
+    await handler.request_limits()
+    client = asyncssh.SFTPClient(handler, "utf-8", path_errors)
+    with CheckFile._lock:
+        CheckFile._sessions[client] = CheckFile(handler.server_extensions or ())
+    return client

@@ -38,6 +38,7 @@ from ...errors import (
 )
 from ...protocols.sftp import SFTPOptions, default_known_hosts
 from ..base import ConnectionSettings
+from .checkfile import start_sftp_client
 from .keys import ClientKey, load_client_key
 
 __all__ = ["PLAIN_HOST_KEY_ALGS", "HostKeyFacts", "SSHSession"]
@@ -230,7 +231,8 @@ class SSHSession:
         try:
             # Undecodable names arrive with surrogates instead of failing the whole listing;
             # the adapter leaves such entries out (xfer's remote paths cannot name them).
-            self.sftp = await conn.start_sftp_client(path_errors="surrogateescape")
+            # (checkfile.start_sftp_client: asyncssh's, keeping what the server says of check-file.)
+            self.sftp = await start_sftp_client(conn, path_errors="surrogateescape")
         except (asyncssh.Error, OSError) as exc:
             raise ConnectionDropped(f"{settings.server} refused the SFTP subsystem: {exc}",
                                     hint="the account may be shell-only; ask for SFTP access",
