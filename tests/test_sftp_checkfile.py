@@ -315,3 +315,23 @@ def test_an_unnamed_algorithm_is_learnt_from_the_first_answer(
             remote.put_file(source, "/c.bin")
         assert remote.put_file(source, "/c.bin").verified == "md5"
     assert sorted(p.name for p in srv.root.iterdir()) == ["a.bin", "b.bin", "c.bin"]
+
+
+def test_an_asyncssh_of_another_shape_costs_only_the_extension_list(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asyncssh is not pinned: where its private session class differs, the session starts through
+    asyncssh's public call and check-file is learnt from the first hash request."""
+    from xfer.adapters.sftp import checkfile
+
+    assert checkfile._KNOWN_HANDLER, "the installed asyncssh should have the shape start_sftp_client knows"
+    monkeypatch.setattr(checkfile, "_KNOWN_HANDLER", False)
+    srv = serve(_Md5Only)
+    source = tmp_path / "a.bin"
+    make_file(source, 300_000)
+    with _connect(srv, ssh_keys) as remote:
+        results = [remote.put_file(source, f"/a{n}.bin") for n in range(2)]
+    # The first answer (MD5, not computed along the first upload) teaches the algorithm.
+    assert [r.verified for r in results] == ["size", "md5"]
+    assert (tmp_path / "a.bin").read_bytes() == (srv.root / "a1.bin").read_bytes()

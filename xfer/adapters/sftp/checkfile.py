@@ -170,9 +170,34 @@ class _ClientHandler(asyncssh.sftp.SFTPClientHandler):
         super()._log_extensions(extensions)
 
 
+def _handler_is_as_known() -> bool:
+    """Whether asyncssh's private session class still has the shape :func:`start_sftp_client` uses.
+
+    asyncssh is not pinned: a release that changes it must cost only the extension list (the
+    first hash request then teaches what the server has), never the SFTP session itself.
+    """
+    import inspect
+
+    handler = asyncssh.sftp.SFTPClientHandler
+    try:
+        parameters = list(inspect.signature(handler.__init__).parameters)
+    except (TypeError, ValueError):
+        return False
+    methods = ("_log_extensions", "start", "recv_packets", "request_limits")
+    return parameters == ["self", "loop", "utf8_decode_errors", "reader", "writer", "sftp_version"] and all(
+        callable(getattr(handler, name, None)) for name in methods
+    )
+
+
 async def start_sftp_client(conn: asyncssh.SSHClientConnection, *, path_errors: str) -> asyncssh.SFTPClient:
     """``conn.start_sftp_client(path_errors=...)``, as asyncssh does it (SFTP v3, UTF-8 paths), and the
-    session's :class:`CheckFile` learns what SSH_FXP_VERSION says of ``check-file``."""
+    session's :class:`CheckFile` learns what SSH_FXP_VERSION says of ``check-file``.
+
+    On an asyncssh whose session class differs from the one this knows: its own public
+    ``start_sftp_client``, and check-file is learnt from the first request.
+    """
+    if not _KNOWN_HANDLER:
+        return await conn.start_sftp_client(path_errors=path_errors)
     writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
     handler = _ClientHandler(asyncio.get_running_loop(), "strict", reader, writer,
                              asyncssh.sftp.MIN_SFTP_VERSION)
@@ -183,3 +208,7 @@ async def start_sftp_client(conn: asyncssh.SSHClientConnection, *, path_errors: 
     with CheckFile._lock:
         CheckFile._sessions[client] = CheckFile(handler.server_extensions or ())
     return client
+
+
+#: Checked once at import: see :func:`_handler_is_as_known`.
+_KNOWN_HANDLER = _handler_is_as_known()
