@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import asyncssh
 import pytest
@@ -335,3 +335,18 @@ def test_an_asyncssh_of_another_shape_costs_only_the_extension_list(
     # The first answer (MD5, not computed along the first upload) teaches the algorithm.
     assert [r.verified for r in results] == ["size", "md5"]
     assert (tmp_path / "a.bin").read_bytes() == (srv.root / "a1.bin").read_bytes()
+
+
+
+def test_an_asyncssh_without_the_request_machinery_is_no_hash_not_a_failure() -> None:
+    """check-file asks through asyncssh's private request call; a client without it (another
+    asyncssh release) gets no hash (the transfer is checked by size), never an AttributeError."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from xfer.adapters.sftp.checkfile import CheckFile
+
+    state = CheckFile()
+    client: Any = SimpleNamespace(_handler=SimpleNamespace(), encode=str.encode)
+    assert asyncio.run(state.ask(client, "/a.bin")) is None
+    assert state.offered is False

@@ -102,7 +102,11 @@ class CheckFile:
         module docstring).  Only a lost connection is raised."""
         if self.offered is False:
             return None
-        handler: Any = sftp._handler
+        handler: Any = getattr(sftp, "_handler", None)
+        if not isinstance(getattr(handler, "_return_types", None), dict) or not hasattr(handler, "_make_request"):
+            # An asyncssh without the request machinery this uses (not pinned): no hash, never a failure.
+            self.offered = False
+            return None
         if REQUEST not in handler._return_types:
             # This connection's handler learns that the request is answered with an extended reply.
             handler._return_types = {**handler._return_types, REQUEST: FXP_EXTENDED_REPLY}
