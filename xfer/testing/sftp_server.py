@@ -261,7 +261,8 @@ class SFTPServer:
     ``host_certificate``: present the host certificate (else only the plain host key).
     ``trust_user_ca``: accept the user CA's certificates at all.  ``sftp_class``: an
     :class:`asyncssh.SFTPServer` subclass, for a server that behaves otherwise (refuses a folder...,
-    or :class:`CheckFileServer`: has the ``check-file`` hash extension).
+    or :class:`CheckFileServer`: has the ``check-file`` hash extension).  ``encryption_algs``:
+    the only ciphers the server offers (default: asyncssh's list).
     """
 
     def __init__(
@@ -277,6 +278,7 @@ class SFTPServer:
         host_certificate: bool = True,
         trust_user_ca: bool = True,
         sftp_class: type[asyncssh.SFTPServer] = asyncssh.SFTPServer,
+        encryption_algs: tuple[str, ...] = (),
     ) -> None:
         self.keys = keys
         self.root = Path(root)
@@ -289,6 +291,7 @@ class SFTPServer:
         self._host_certificate = host_certificate
         self._trust_user_ca = trust_user_ca
         self._sftp_class = sftp_class
+        self._encryption_algs = encryption_algs
         self.logins: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -353,10 +356,13 @@ class SFTPServer:
         self._thread.start()
         root = str(self.root)
 
+        algorithms: dict[str, Any] = {"encryption_algs": list(self._encryption_algs)} if self._encryption_algs else {}
+
         async def start() -> Any:
             return await asyncssh.create_server(
                 self._factory, self.host, self._port, server_host_keys=[pair],
                 sftp_factory=lambda chan: self._sftp_class(chan, chroot=root.encode()), allow_scp=False,
+                **algorithms,
             )
 
         self._server = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
