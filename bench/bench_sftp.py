@@ -12,15 +12,38 @@ Measured (session 3, 256 MiB, 2 shared cores at load ~7-8, ratios = xfer-lib MB/
 the same run): asyncssh's 4 MiB parallel read/write calls 0.55 put / 0.74 get; xfer's own
 pipeline (xfer/adapters/sftp/pipeline.py: one request per 255 KiB block, 64 in flight, blocks
 handled in order) 0.67-0.71 put / 0.85-0.91 get, net client CPU per GiB on get 5.6 -> 3.2 s.
-Tried and dropped: hashing and disk I/O on a worker thread (more CPU under load: GIL hand-offs),
-a larger channel window / max packet (sshd's packets stay small: no change).  What is left is
-asyncssh's per-packet Python work (sshd takes 32 KiB channel packets; asyncssh sends an
-SSH_MSG_IGNORE before each one) on AES-GCM, already the cheapest of OpenSSH's default ciphers.
+
+Where the rest goes (session 4, py-spy/cProfile of the loop thread, perf, strace; 512 MiB):
+- asyncssh's per-packet Python work is ~70 % of the client's CPU.  sshd's channel packets are
+  32 KiB both ways (its max packet for sessions: a larger ``max_pktsize``/``window`` on our side
+  changed neither the packet count nor CPU, within noise), and asyncssh 2.24 sends an empty
+  SSH_MSG_IGNORE before *every* packet after key exchange, whatever the cipher (connection.py
+  send_packet; the "no data outstanding" condition of the 2013 CBC countermeasure was lost in the
+  2014 asyncio rewrite; the 2025 strict-kex change only stopped it during kex): two send()
+  syscalls and two encryptions per 32 KiB.  No option turns it off; only an asyncssh change can.
+- Cipher: client CPU per 256 MiB, raw pipeline (median of 4): put aes128-gcm 0.66 s, aes256-gcm
+  0.61, chacha20-poly1305 1.19, aes128-ctr + umac-64-etm 0.72, + hmac-sha2-256-etm 0.84; get
+  0.85 / 0.78 / 1.24 / 0.93 / 0.97.  xfer asks for AES-GCM first (asyncssh alone would take
+  chacha20); compression is ``none`` (asyncssh's first choice); rekeying every GiB is one kex.
+- xfer's own share: SHA-256 of every byte (0.6 s/GiB, promised in ``sha256``), the disk, one copy
+  per upload block (FileBody reuses its buffer): raw asyncssh put 0.66-0.73 s per 256 MiB against
+  xfer's 0.95-1.01.
+- Start-up: xfer-cli 0.30-0.37 s CPU against OpenSSH's 0.08-0.10: ``import asyncssh`` ~0.2 s
+  (crypto.pq runs ctypes.util.find_library("oqs"): ldconfig and ld subprocesses), and ~0.07 s of
+  interpreter teardown (full GC passes over asyncssh's objects; an ``atexit`` ``gc.freeze()`` in
+  the CLI cut an empty put from 340-400 to 313-318 ms CPU).  The handshake itself costs the client
+  7 ms CPU; its 110-230 ms wall is sshd's fork and re-exec.
+Tried and dropped (same-run A/B, in-process 512 MiB puts at load 3-7): the body read and hashed on
+a worker thread a few blocks ahead (+12-20 % CPU from GIL hand-offs, context switches 6.0k -> 13.4k;
+wall median 4.93 s against 4.00, one bench run better, two worse); uvloop as the session's loop
+(-3 to -7 % CPU, wall within noise, a compiled dependency); WRITE_DEPTH 8/24/32/64 and a read
+depth of 16/128 on get (within noise; WRITE_DEPTH 64 costs 98 MiB RSS against 60).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -93,8 +116,12 @@ def run(args: argparse.Namespace) -> h.Measured:
                 "rclone", lambda local, remote: [*rclone, "copyto", str(local), remote_spec + base + remote],
                 lambda remote, local: [*rclone, "copyto", remote_spec + base + remote, str(local)]))
         references = tuple(c.name for c in clients if not c.name.startswith("xfer"))
-        title = f"SFTP on {srv.package}, user certificate, chroot (internal-sftp)"
-        return h.Measured("SFTP OpenSSH", title, h.measure(bench, clients), references)
+        results = h.measure(bench, clients)
+        # What xfer negotiated, from the library child's result (its details): the cipher is most
+        # of the difference in CPU per GiB between asyncssh's choices.
+        cipher = json.loads(results.samples[("xfer-lib", "put")][-1].out).get("cipher", "?")
+        title = f"SFTP on {srv.package}, user certificate, chroot (internal-sftp); xfer's cipher {cipher}"
+        return h.Measured("SFTP OpenSSH", title, results, references)
 
 
 def main() -> None:

@@ -299,7 +299,8 @@ class SFTPServer:
     ``host_certificate``: present the host certificate (else only the plain host key).
     ``trust_user_ca``: accept the user CA's certificates at all.  ``sftp_class``: an
     :class:`asyncssh.SFTPServer` subclass, for a server that behaves otherwise (refuses a folder...,
-    or :class:`CheckFileServer`: has the ``check-file`` hash extension).
+    or :class:`CheckFileServer`: has the ``check-file`` hash extension).  ``encryption_algs``:
+    the only ciphers the server offers (default: asyncssh's list).
     """
 
     def __init__(
@@ -315,6 +316,7 @@ class SFTPServer:
         host_certificate: bool = True,
         trust_user_ca: bool = True,
         sftp_class: type[asyncssh.SFTPServer] = asyncssh.SFTPServer,
+        encryption_algs: tuple[str, ...] = (),
     ) -> None:
         self.keys = keys
         self.root = Path(root)
@@ -327,6 +329,7 @@ class SFTPServer:
         self._host_certificate = host_certificate
         self._trust_user_ca = trust_user_ca
         self._sftp_class = sftp_class
+        self._encryption_algs = encryption_algs
         self.logins: list[str] = []
         #: What a :class:`CheckFileServer` was asked on this server's sessions (see its ``asked``).
         self.check_file_asked: list[tuple[str, str, int, int]] = []
@@ -405,9 +408,12 @@ class SFTPServer:
         # A check-file server starts its SFTP sessions itself (Server.session_requested).
         plain = {} if issubclass(self._sftp_class, CheckFileServer) else {"sftp_factory": self._make_sftp_server}
 
+        algorithms: dict[str, Any] = {"encryption_algs": list(self._encryption_algs)} if self._encryption_algs else {}
+
         async def start() -> Any:
             return await asyncssh.create_server(
                 self._factory, self.host, self._port, server_host_keys=[pair], allow_scp=False, **plain,
+                **algorithms,
             )
 
         self._server = asyncio.run_coroutine_threadsafe(start(), loop).result(10)

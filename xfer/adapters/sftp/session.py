@@ -53,7 +53,10 @@ PLAIN_HOST_KEY_ALGS = (
     "rsa-sha2-512", "rsa-sha2-256",
 )
 #: Ciphers, AES-GCM first: asyncssh runs GCM in one OpenSSL call per packet (AES-NI), and its
-#: chacha20-poly1305 in several; measured ~25 % less client CPU per GiB.  All are OpenSSH's defaults.
+#: chacha20-poly1305 (asyncssh's own first choice) in several.  Measured against the bed's sshd,
+#: client CPU per 256 MiB (median of 4): put 0.66 s GCM, 1.19 s chacha20, 0.72-0.84 s aes128-ctr
+#: with an -etm MAC; get 0.85 / 1.24 / 0.93-0.97 s; aes128 and aes256-gcm alike.  All are AEAD or
+#: encrypt-then-MAC, and in OpenSSH's default list (tests/test_sftp_cipher.py shows the choice).
 ENCRYPTION_ALGS = (
     "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
     "aes128-ctr", "aes192-ctr", "aes256-ctr",
