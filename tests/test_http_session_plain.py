@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from xfer.errors import UsageError
 from xfer.http_session import XferSession, create_session
 from xfer.tls import XferSSLContext
 
@@ -178,3 +179,23 @@ def test_plain_requests_skip_requests_preparation(session: XferSession, monkeypa
     assert prepared == ["https://127.0.0.1:8443/in/a.txt"]
     assert [request.method for request in sent] == ["PUT", "HEAD", "GET"]
     assert sent[0].headers["Content-Length"] == "3" and sent[0].body == b"abc"
+
+
+def test_the_pool_of_an_origin_is_found_as_requests_finds_it(session: XferSession) -> None:
+    """The adapter keeps each origin's pool key; the pool it returns is the one requests' own lookup returns."""
+    from xfer.http_session import GuardedHTTPAdapter
+
+    adapter = session.get_adapter("https://127.0.0.1:8443/")
+    assert isinstance(adapter, GuardedHTTPAdapter)
+    stock = requests.adapters.HTTPAdapter.get_connection_with_tls_context
+    for path in ("/a", "/b/c.txt", "/a"):
+        prepared = session._prepare_plain("GET", session.url_for(path), None, None)
+        ours = adapter.get_connection_with_tls_context(prepared, True, {}, None)
+        assert ours is stock(adapter, prepared, True, {}, None)
+        with pytest.raises(UsageError):
+            adapter.get_connection_with_tls_context(prepared, False, {}, None)
+    other = requests.PreparedRequest()
+    other.prepare(method="GET", url="https://127.0.0.1:9443/a")
+    assert adapter.get_connection_with_tls_context(other, True, {}, None).port == 9443
+    proxied = adapter.get_connection_with_tls_context(prepared, True, {"https": "http://proxy.invalid:3128"}, None)
+    assert proxied is not ours and getattr(proxied, "proxy", None) is not None
