@@ -17,6 +17,10 @@ servers, many upload handlers); nginx's own PUT buffers the whole body and creat
 nothing until it is complete.  xfer does not DELETE the target after a failed PUT: it
 cannot tell a partial file from the previous good version the PUT was replacing.  For
 uploads that must never appear half-written, use ``davs://`` (temporary name, then MOVE).
+
+Each upload's size is checked on the server afterwards (``verify_upload``): by a ``HEAD``
+of the file, or, for the files of one ``put -r``, by one JSON index of each folder read
+after the batch, where that proves the same (:class:`LaterSizeChecks`).
 """
 
 from __future__ import annotations
