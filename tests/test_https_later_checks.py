@@ -179,3 +179,25 @@ def test_a_failed_batch_leaves_the_adapter_checking_itself(
         remote.put_file(tree / "f00.bin", "/in/again.bin")
         assert _count(server, "HEAD") == before + 1
     assert os.path.getsize(server.root / "in" / "again.bin") == 1000
+
+
+def test_cli_put_r_of_a_file_stored_short_exits_7_with_one_line(pki: TestPKI, tmp_path: Path, tree: Path) -> None:
+    """The batch's check at its end is the command's outcome: exit 7, one error line, no traceback."""
+    import subprocess
+    import sys
+
+    from xfer.errors import ExitCode
+
+    with HTTPSServer(pki, root=tmp_path / "srv", short_puts=["/in/batch/f09.bin"]) as server:
+        env = {**os.environ, "XFER_CONFIG_DIR": str(tmp_path / "config"), "XFER_TEST_PW": pki.password,
+               "NO_COLOR": "1"}
+        env.pop("HTTPS_PROXY", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "xfer", "put", "-r", "-P", "4", str(tree), f"{server.url}/in/", "--quiet",
+             "--ca", str(pki.root_ca), "--identity", str(pki.client_p12), "--identity-password", "env:XFER_TEST_PW"],
+            capture_output=True, text=True, env=env, check=False, timeout=60,
+        )
+    assert done.returncode == ExitCode.INTEGRITY, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("xfer: error: ") and "/in/batch/f09.bin has 1008 bytes" in done.stderr
+    assert _count(server, "HEAD") == 1
