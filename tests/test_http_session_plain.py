@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,9 @@ import requests
 
 from xfer.errors import UsageError
 from xfer.http_session import XferSession, create_session
+from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
+from xfer.testing.https_server import HTTPSServer
+from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
 
 
@@ -199,3 +203,33 @@ def test_the_pool_of_an_origin_is_found_as_requests_finds_it(session: XferSessio
     assert adapter.get_connection_with_tls_context(other, True, {}, None).port == 9443
     proxied = adapter.get_connection_with_tls_context(prepared, True, {"https": "http://proxy.invalid:3128"}, None)
     assert proxied is not ours and getattr(proxied, "proxy", None) is not None
+
+
+def test_a_cookie_set_on_a_plain_request_is_kept_and_sent_back(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The short delivery reads ``Set-Cookie`` as requests does; the next request (the long way) sends it."""
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    replies = {"/login": Reply(status=204, headers={"Set-Cookie": "sid=abc; Path=/"}, end="keep-alive"),
+               "/after": Reply(status=204, end="keep-alive")}
+    with ScriptedHTTPSServer(pki, replies) as server:
+        session = create_session(client_context(), server=f"127.0.0.1:{server.port}")
+        response = session.put(session.url_for("/login"), data=b"x", allow_redirects=False)
+        assert response.status_code == 204 and response.elapsed.total_seconds() > 0
+        assert session.cookies.get("sid") == "abc"
+        assert not session._plain(session.url_for("/after"), {})  # a cookie to send: requests' own way
+        sent = session.head(session.url_for("/after"), allow_redirects=False).request
+        assert sent is not None and sent.headers.get("Cookie") == "sid=abc"
+
+
+def test_a_redirect_answer_to_a_plain_request_names_its_next_hop(
+    session: XferSession, pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path
+) -> None:
+    """``allow_redirects=False``: the 3xx is the answer, and ``response.next`` prepared as requests does."""
+    with HTTPSServer(pki, root=tmp_path, redirects={"/old": "/new"}) as server:
+        ours = create_session(client_context(), server=f"127.0.0.1:{server.port}")
+        response = ours.head(ours.url_for("/old"), allow_redirects=False)
+        assert response.status_code == 302 and response.next is not None
+        assert response.next.url == ours.url_for("/new") and response.next.method == "HEAD"
+        assert ours.head(ours.url_for("/nothing"), allow_redirects=False).next is None
