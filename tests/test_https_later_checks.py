@@ -140,9 +140,9 @@ def test_a_file_the_listing_does_not_show_is_headed(
     real = HTTPSAdapter._json_sizes
     calls: list[str] = []
 
-    def hiding(self: HTTPSAdapter, folder: str) -> dict[str, int] | None:
+    def hiding(self: HTTPSAdapter, folder: str, limit: int) -> dict[str, int] | None:
         calls.append(folder)
-        sizes = real(self, folder)
+        sizes = real(self, folder, limit)
         if sizes is not None and len(calls) > 1:  # the probe sees the truth; the end does not
             sizes.pop("f05.bin", None)
         return sizes
@@ -201,3 +201,24 @@ def test_cli_put_r_of_a_file_stored_short_exits_7_with_one_line(pki: TestPKI, tm
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("xfer: error: ") and "/in/batch/f09.bin has 1008 bytes" in done.stderr
     assert _count(server, "HEAD") == 1
+
+
+def test_a_folder_much_larger_than_the_batch_is_not_listed(
+    serve: Callable[..., HTTPSServer], client_context: Callable[..., XferSSLContext], tree: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading a listing in place of HEADs must not cost more than they would: an inbox holding
+    far more files than the batch brings is not listed (its listing is cut at a budget), each
+    upload keeps its HEAD."""
+    monkeypatch.setattr("xfer.adapters.https._LISTING_BASE", 1024)
+    monkeypatch.setattr("xfer.adapters.https._LISTING_PER_FILE", 64)
+    server = serve()
+    crowded = server.root / "in" / "batch"
+    crowded.mkdir(parents=True)
+    for number in range(200):
+        (crowded / f"old-{number:04d}.txt").write_bytes(b"x")
+    with _adapter(server, client_context()) as remote:
+        results = remote.put([tree], "/in/", recursive=True)
+    assert all(r.size_verified is True and r.verified == "size" for r in results)
+    assert _count(server, "HEAD") == FILES + 3
+    assert _count(server, "GET") == 1  # the probe's listing, given up at its budget

@@ -366,7 +366,7 @@ def put_files(
     _refuse_duplicates([job.remote for job in jobs], "upload")
     created: set[str] = set()
     mkdir_lock = threading.Lock()
-    later = _later_checks(remote) if len(jobs) > 1 else None
+    later = _later_checks(remote, len(jobs)) if len(jobs) > 1 else None
 
     def upload(job: _Job) -> Task:
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
@@ -402,7 +402,7 @@ def put_files(
 class LaterChecks(Protocol):
     """Checks of a batch's uploads that an adapter makes after the batch, many at a time.
 
-    An adapter offers them with a ``later_checks()`` method (HTTPS: one folder listing
+    An adapter offers them with a ``later_checks(files)`` method (HTTPS: one folder listing
     instead of a HEAD per file); :func:`put_files` enlists every connection that uploads,
     settles the checks before it returns the results, and closes them however the batch ended.
     """
@@ -414,9 +414,9 @@ class LaterChecks(Protocol):
     def close(self) -> None: ...
 
 
-def _later_checks(remote: Adapter) -> LaterChecks | None:
-    offer: Callable[[], LaterChecks | None] | None = getattr(remote, "later_checks", None)
-    return offer() if offer is not None else None
+def _later_checks(remote: Adapter, files: int) -> LaterChecks | None:
+    offer: Callable[[int], LaterChecks | None] | None = getattr(remote, "later_checks", None)
+    return offer(files) if offer is not None else None
 
 
 def _names_contents(given: str) -> bool:

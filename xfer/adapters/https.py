@@ -111,7 +111,7 @@ class HTTPSAdapter(Adapter):
                 later.decided()
         return sent.result
 
-    def later_checks(self) -> LaterSizeChecks | None:
+    def later_checks(self, files: int) -> LaterSizeChecks | None:
         """For :func:`xfer.batch.put_files`: the size checks of a batch of uploads, made at its end
         by one listing per folder instead of a HEAD per file; None where that would prove less.
 
@@ -123,12 +123,13 @@ class HTTPSAdapter(Adapter):
         if (not options.verify_upload or options.upload_method != "PUT" or options.index not in ("auto", "json")
                 or self.settings.checksum):
             return None
-        return LaterSizeChecks(self)
+        return LaterSizeChecks(self, files)
 
-    def _json_sizes(self, folder: str) -> dict[str, int] | None:
-        """Exact sizes of the files in ``folder`` from its JSON index; None if it has none to offer."""
+    def _json_sizes(self, folder: str, limit: int) -> dict[str, int] | None:
+        """Exact sizes of the files in ``folder`` from its JSON index of at most ``limit`` bytes;
+        None if it has none to offer (or a larger one)."""
         try:
-            entries = self._list(folder, "json")
+            entries = self._list(folder, "json", limit=limit)
         except XferError:  # no listing, not JSON, too large, refused: the files are HEADed instead
             return None
         return {entry.name: entry.size for entry in entries if entry.type == "file" and entry.size is not None}
@@ -192,7 +193,8 @@ class HTTPSAdapter(Adapter):
     def _ls(self, path: str) -> list[Entry]:
         return self._list(path, self.options.index)
 
-    def _list(self, path: str, mode: IndexFormat) -> list[Entry]:
+    def _list(self, path: str, mode: IndexFormat, *, limit: int | None = None) -> list[Entry]:
+        """``ls`` with the index format ``mode``, reading at most ``limit`` bytes (default ``max_listing``)."""
         where = self._davs_where(path)
         if mode == "none":
             raise UnsupportedOperation(
@@ -228,7 +230,7 @@ class HTTPSAdapter(Adapter):
                     parser = _JSONIndexParser(folder=path)
                 elif content_type == "text/html" and mode in ("auto", "html"):
                     parser = _HTMLIndexParser(folder=path, encoding=response.encoding or "utf-8")
-                entries = self._read_index(response, path, parser) if parser is not None else None
+                entries = self._read_index(response, path, parser, limit) if parser is not None else None
         if entries is None:
             raise UnsupportedOperation(
                 f"{self.settings.server} answered {self.user_path(path)} with {content_type or 'no type'}"
@@ -237,12 +239,14 @@ class HTTPSAdapter(Adapter):
             )
         return entries
 
-    def _read_index(self, response: requests.Response, path: str, parser: _IndexParser) -> list[Entry] | None:
+    def _read_index(
+        self, response: requests.Response, path: str, parser: _IndexParser, limit: int | None = None
+    ) -> list[Entry] | None:
         """Feed the index page to ``parser`` as it arrives, never more than ``max_listing`` bytes.
 
         Memory stays near the cap at most: the page is parsed block by block, not held whole.
         """
-        limit = self.settings.max_listing
+        limit = self.settings.max_listing if limit is None else min(limit, self.settings.max_listing)
         received = 0
         try:
             for block in response.iter_content(_INDEX_BLOCK):
@@ -312,6 +316,17 @@ class HTTPSAdapter(Adapter):
         return self._entry(self.http.file_entry(self.remote_path(path)))
 
 
+#: What a listing read in place of HEADs may cost, in bytes: a base plus this much per file it
+#: checks.  nginx's JSON index spends ~120 bytes on an entry, and reading one costs about a
+#: tenth of a HEAD; a folder holding far more than the batch's files is HEADed instead.
+_LISTING_BASE = 64 * 1024
+_LISTING_PER_FILE = 2 * 1024
+
+
+def _listing_budget(files: int) -> int:
+    return _LISTING_BASE + _LISTING_PER_FILE * files
+
+
 class LaterSizeChecks:
     """The size checks of one batch's uploads, made after it by one listing per folder (issue 14).
 
@@ -327,8 +342,9 @@ class LaterSizeChecks:
     size that differs is :class:`~xfer.errors.IntegrityError`, as from the HEAD.
     """
 
-    def __init__(self, adapter: HTTPSAdapter) -> None:
+    def __init__(self, adapter: HTTPSAdapter, files: int) -> None:
         self.adapter = adapter
+        self.files = files
         #: Whether uploads leave their size check to the end (decided by the first one to finish).
         self.on = False
         #: Decided: every upload checks its own size by HEAD.
@@ -370,7 +386,7 @@ class LaterSizeChecks:
         if result.verified != "size" or not result.size_verified:
             return  # a digest was stated (or the size could not be read): every file keeps its HEAD
         folder, name = posixpath.split(remote)
-        sizes = self.adapter._json_sizes(folder or "/")
+        sizes = self.adapter._json_sizes(folder or "/", _listing_budget(self.files))
         self.on = sizes is not None and sizes.get(name) == result.size
 
     def decided(self) -> None:
@@ -388,7 +404,7 @@ class LaterSizeChecks:
         outcome: dict[str, tuple[bool, Verified]] = {}
         with adapter.session.translating():
             for folder, uploads in folders.items():
-                sizes = (adapter._json_sizes(folder) if len(uploads) > 1 else None) or {}
+                sizes = (adapter._json_sizes(folder, _listing_budget(len(uploads))) if len(uploads) > 1 else None) or {}
                 for remote, sent in uploads:
                     outcome[sent.result.remote] = adapter._check_later(
                         remote, sent, sizes.get(posixpath.basename(remote))
