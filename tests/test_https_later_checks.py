@@ -155,16 +155,19 @@ def test_a_file_the_listing_does_not_show_is_headed(
     assert heads == ["/in/batch/f00.bin", "/in/batch/f05.bin"]  # the probe's, and the one not listed
 
 
-def test_a_single_upload_keeps_its_head(
+def test_a_small_batch_keeps_its_heads(
     serve: Callable[..., HTTPSServer], client_context: Callable[..., XferSSLContext], tmp_path: Path
 ) -> None:
+    """Three files or fewer: the probe's listing and the final one would be as many requests as the HEADs."""
     server = serve()
-    make_file(tmp_path / "one.bin", 100, seed=1)
+    (tmp_path / "few").mkdir()
+    for name in ("a", "b", "c"):
+        make_file(tmp_path / "few" / f"{name}.bin", 100, seed=1)
     with _adapter(server, client_context()) as remote:
-        (result,) = remote.put([tmp_path / "one.bin"], "/in/", recursive=True)
-        assert remote.put_file(tmp_path / "one.bin", "/in/two.bin").size_verified is True
-    assert result.size_verified is True
-    assert _count(server, "HEAD") >= 2 and _count(server, "GET") == 0
+        results = remote.put([tmp_path / "few"], "/in/", recursive=True)
+        assert remote.put_file(tmp_path / "few" / "a.bin", "/in/one.bin").size_verified is True
+    assert all(result.size_verified is True for result in results)
+    assert _count(server, "HEAD") == 4 and _count(server, "GET") == 0
 
 
 def test_a_failed_batch_leaves_the_adapter_checking_itself(

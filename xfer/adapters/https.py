@@ -116,12 +116,12 @@ class HTTPSAdapter(Adapter):
         by one listing per folder instead of a HEAD per file; None where that would prove less.
 
         Only with the size check on (``verify_upload``), plain PUT, a listing that may be
-        JSON (``index`` auto or json) and no ``--checksum``: a required digest can only come
-        from each file's own HEAD.
+        JSON (``index`` auto or json), no ``--checksum`` (a required digest can only come
+        from each file's own HEAD), and at least :data:`_LATER_MIN_FILES` files.
         """
         options = self.options
         if (not options.verify_upload or options.upload_method != "PUT" or options.index not in ("auto", "json")
-                or self.settings.checksum):
+                or self.settings.checksum or files < _LATER_MIN_FILES):
             return None
         return LaterSizeChecks(self, files)
 
@@ -320,6 +320,8 @@ class HTTPSAdapter(Adapter):
 #: checks.  nginx's JSON index spends ~120 bytes on an entry, and reading one costs about a
 #: tenth of a HEAD; a folder holding far more than the batch's files is HEADed instead.
 _LISTING_BASE = 64 * 1024
+#: The probe costs a listing and the end another: below this many files, HEADs are no more requests.
+_LATER_MIN_FILES = 4
 _LISTING_PER_FILE = 2 * 1024
 
 
