@@ -75,6 +75,8 @@ def test_a_batch_proves_its_sizes_by_listing_each_folder_once(
     assert all(r.size_verified is True and r.verified == "size" for r in results)
     assert _count(server, "PUT") == FILES + 3
     methods = [request.method for request in server.requests]
+    listings = [request for request in server.requests if request.method == "GET"]
+    assert all(request.headers.get("Cache-Control") == "no-cache" for request in listings)  # not a cache's copy
     assert methods.count("HEAD") == 1  # the probe's: the first upload to finish (the others wait for it)
     assert methods.count("GET") == 3  # the probe's listing, then batch/ and sub/ at the end
     for path in tree.rglob("*.bin"):

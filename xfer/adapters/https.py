@@ -129,7 +129,9 @@ class HTTPSAdapter(Adapter):
         """Exact sizes of the files in ``folder`` from its JSON index of at most ``limit`` bytes;
         None if it has none to offer (or a larger one)."""
         try:
-            entries = self._list(folder, "json", limit=limit)
+            # A cache between would not see the uploads: a PUT invalidates the file's URL in
+            # caches (RFC 9111 4.4), not its folder's.
+            entries = self._list(folder, "json", limit=limit, fresh=True)
         except XferError:  # no listing, not JSON, too large, refused: the files are HEADed instead
             return None
         return {entry.name: entry.size for entry in entries if entry.type == "file" and entry.size is not None}
@@ -193,23 +195,26 @@ class HTTPSAdapter(Adapter):
     def _ls(self, path: str) -> list[Entry]:
         return self._list(path, self.options.index)
 
-    def _list(self, path: str, mode: IndexFormat, *, limit: int | None = None) -> list[Entry]:
-        """``ls`` with the index format ``mode``, reading at most ``limit`` bytes (default ``max_listing``)."""
+    def _list(self, path: str, mode: IndexFormat, *, limit: int | None = None, fresh: bool = False) -> list[Entry]:
+        """``ls`` with the index format ``mode``, reading at most ``limit`` bytes (default ``max_listing``);
+        ``fresh``: the server's current listing, not a cache's (``Cache-Control: no-cache``)."""
         where = self._davs_where(path)
         if mode == "none":
             raise UnsupportedOperation(
                 'listing is switched off for this profile (index = "none")',
                 hint=_DAVS_HINT.format(where=where),
             )
-        accept = {
+        headers = {"Accept": {
             "auto": "application/json, text/html;q=0.9",
             "json": "application/json",
             "html": "text/html",
-        }[mode]
+        }[mode]}
+        if fresh:
+            headers["Cache-Control"] = "no-cache"
         session = self.session
         with session.translating():
             response = session.get(
-                session.url_for(path, folder=True), headers={"Accept": accept}, allow_redirects=False, stream=True
+                session.url_for(path, folder=True), headers=headers, allow_redirects=False, stream=True
             )
             with response:
                 if response.status_code == 404 and path != "/":
