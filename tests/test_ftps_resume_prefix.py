@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import xfer.retry
-from tests.test_retry_ftps import DATA, SIZE, data_bytes, data_cut, free_ports, proxied, with_control
+from tests.test_retry_ftps import DATA, SIZE, data_bytes, data_cut, proxied, with_control
 from xfer.testing.endpoints import Endpoint
+from xfer.testing.faults import free_ports
 from xfer.testing.ftps_server import hashing_handler
 
 
