@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 from .errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
+from .pipeline_io import WRITEBACK_STEP, ReadAhead, WriteBehind, start_writeback
 from .retry import current_attempt
 from .throttle import TokenBucket
 from .types import ProgressCallback
@@ -49,6 +50,12 @@ __all__ = [
 UPLOAD_BLOCK = 256 * 1024
 #: Download read size.  Large recv(n) allocates n per 16 KiB record; 64 KiB is the sweet spot.
 DOWNLOAD_BLOCK = 64 * 1024
+#: Bytes of a download stored in the caller's thread before a worker takes over (see
+#: :mod:`xfer.pipeline_io`): a thread costs ~0.1 ms to start and join, and pays off only once
+#: the network and the disk have enough to overlap.  Many small files never start one.
+INLINE_DOWNLOAD = 1 << 20
+#: The same for an upload body: up to this long, it is read and hashed in the sending thread.
+INLINE_UPLOAD = 1 << 20
 
 
 _retry_log = logging.getLogger("xfer.retry")
@@ -203,36 +210,79 @@ class FileBody:
         # ``hash``: one running hash over several bodies (the pieces of a ranged upload).
         self._hash = hash if hash is not None else StreamHash(also)
         self._throttle = throttle
+        self._ahead: ReadAhead | None = None
 
     def __len__(self) -> int:
         return self._size
 
     def __iter__(self) -> Iterator[memoryview]:
-        buffer = bytearray(self._blocksize)
-        view = memoryview(buffer)
-        while self.sent < self._size:
-            try:
-                count = self._handle.readinto(buffer)  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it
-            except OSError as exc:
-                # Raised inside the HTTP library's send loop, which would report it as a
-                # broken connection; a LocalError keeps the blame where it belongs.
-                raise local_error(exc, getattr(self._handle, "name", "the local file"), "reading") from exc
-            if not count:
-                named = f"local file {self._name}" if self._name else "local file"
-                raise IntegrityError(
-                    f"{named} shrank while uploading ({self.sent} of {self._size} bytes read)",
-                    hint="do not modify files while xfer uploads them",
-                )
-            count = min(count, self._size - self.sent)
-            self._hash.update(view[:count])
+        blocks = self._read_ahead() if self._size - self.sent > INLINE_UPLOAD else self._read_inline()
+        for block in blocks:
+            count = block.nbytes
             if self._throttle is not None:
                 self._throttle.take(count)
             self.sent += count
-            yield view[:count]
+            yield block
             if self._callback is not None:
                 self._callback(self.sent, self._size)
+        if self.sent < self._size:
+            named = f"local file {self._name}" if self._name else "local file"
+            raise IntegrityError(
+                f"{named} shrank while uploading ({self.sent} of {self._size} bytes read)",
+                hint="do not modify files while xfer uploads them",
+            )
         if self._callback is not None and self._size == 0:
             self._callback(0, 0)
+
+    def _read_inline(self) -> Iterator[memoryview]:
+        """The rest of the file's bytes (up to the body's size), hashed, in one reused buffer."""
+        buffer = bytearray(self._blocksize)
+        view = memoryview(buffer)
+        left = self._size - self.sent
+        while left:
+            try:
+                count = self._handle.readinto(buffer)  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it
+            except OSError as exc:
+                raise self._read_error(exc) from exc
+            if not count:
+                return  # shrank: the caller says so
+            count = min(count, left)
+            self._hash.update(view[:count])
+            left -= count
+            yield view[:count]
+
+    def _read_ahead(self) -> Iterator[memoryview]:
+        """The same bytes, read and hashed on a worker thread (:class:`~xfer.pipeline_io.ReadAhead`)
+        while the caller sends the blocks before them."""
+        handle = self._handle
+        ahead = ReadAhead(
+            handle.readinto,  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it
+            self._size - self.sent, hash=self._hash.update, read_error=self._read_error,
+            alive=lambda: not handle.closed, name="xfer-read-ahead", size=self._blocksize,
+        )
+        self._ahead = ahead
+        return iter(ahead)
+
+    def _read_error(self, exc: OSError) -> LocalError:
+        # Raised inside the HTTP library's send loop, which would report an OSError as a
+        # broken connection; a LocalError keeps the blame where it belongs.
+        return local_error(exc, getattr(self._handle, "name", "the local file"), "reading")
+
+    def __enter__(self) -> FileBody:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading ahead (the body will not be sent to its end).  Idempotent.
+
+        Iterating to the end stops it too; a sender that gives up half way may keep the
+        iterator alive (in a traceback): this ends the worker now, not once the file is closed.
+        """
+        if self._ahead is not None:
+            self._ahead.close()
 
     def skip(self, offset: int) -> None:
         """Start the body at byte ``offset`` of the file (a resumed upload): those bytes are
@@ -243,7 +293,7 @@ class FileBody:
             try:
                 block = self._handle.read(min(left, self._blocksize))
             except OSError as exc:
-                raise local_error(exc, getattr(self._handle, "name", "the local file"), "reading") from exc
+                raise self._read_error(exc) from exc
             if not block:
                 named = f"local file {self._name}" if self._name else "local file"
                 raise IntegrityError(f"{named} shrank while uploading",
@@ -279,6 +329,8 @@ class DownloadAccounting:
 
     _hash: StreamHash
     _throttle: TokenBucket | None
+    #: The worker storing blocks, from the first block past INLINE_DOWNLOAD on (None: not started).
+    _writes: WriteBehind | None = None
     _callback: ProgressCallback | None
     written: int
     expected_size: int | None
@@ -307,17 +359,53 @@ class DownloadAccounting:
             return 0, "the part kept earlier already holds every byte; fetching it again to prove it"
         return kept, ""
 
-    def _received(self, data: bytes | bytearray | memoryview) -> None:
-        self._hash.update(data)
+    def _accept(self, data: bytes | bytearray | memoryview) -> None:
+        """Take one block of the download: it is hashed and stored (:meth:`_store`) in order, on a
+        worker thread once the download is past :data:`INLINE_DOWNLOAD`; the caller pays the
+        throttle, counts it and reports progress, and goes back to the network."""
+        if self._writes is None and self.written + len(data) > INLINE_DOWNLOAD:
+            self._writes = WriteBehind(self._hash_and_store, name="xfer-write-behind")
+        if self._writes is not None:
+            self._writes.write(data)  # raises what storing an earlier block raised
+        else:
+            self._hash_and_store(data)
         if self._throttle is not None:
             self._throttle.take(len(data))
         self.written += len(data)
         if self._callback is not None:
             self._callback(self.written, self.expected_size)
 
+    def _hash_and_store(self, data: bytes | bytearray | memoryview) -> None:
+        self._hash.update(data)
+        self._store(data)
+
+    def _store(self, data: bytes | bytearray | memoryview) -> None:
+        """Put ``data`` where the download goes; an OSError becomes a LocalError.  Runs on the
+        worker thread: it touches nothing the caller's thread changes meanwhile."""
+        raise NotImplementedError
+
+    def _end_writes(self, failure: BaseException | None) -> BaseException | None:
+        """Stop the worker, if one was started: what it holds is stored first, unless ``failure``
+        is an interruption (Ctrl-C: no time is spent on a download being given up).  Returns the
+        error storing ended on (the caller raises it, or discards the download), else None."""
+        writes, self._writes = self._writes, None
+        if writes is None:
+            return None
+        if failure is not None and not isinstance(failure, Exception):
+            writes.close(keep=False)
+            return None
+        try:
+            writes.close(keep=True)
+        except BaseException as error:
+            return error
+        return None
+
     @property
     def hash(self) -> StreamHash:
-        """The hashes of the bytes written so far."""
+        """The hashes of the bytes written so far (waits until the worker stored them; raises
+        what storing them raised)."""
+        if self._writes is not None:
+            self._writes.flush()
         return self._hash
 
     @property
@@ -462,6 +550,8 @@ class AtomicDownload(DownloadAccounting):
             raise local_error(exc, self.target, "writing") from exc
         self._begun = True
         self.written = offset
+        # Where the worker's writes start, and how far it asked the kernel to write them back.
+        self._stored = self._written_back = offset
         if offset and self._callback is not None:
             self._callback(self.written, self.expected_size)
 
@@ -475,11 +565,20 @@ class AtomicDownload(DownloadAccounting):
         assert self._handle is not None, "use AtomicDownload as a context manager"
         if not self._begun:
             self.begin(0)
+        self._accept(data)
+
+    def _store(self, data: bytes | bytearray | memoryview) -> None:
+        assert self._handle is not None
         try:
             self._handle.write(data)
+            self._stored += len(data)
+            if self._writes is not None and self._stored - self._written_back >= WRITEBACK_STEP:
+                # A long download, on the worker: the final fsync finds little left to write.
+                self._handle.flush()
+                start_writeback(self._handle.fileno(), self._written_back, self._stored - self._written_back)
+                self._written_back = self._stored
         except OSError as exc:
             raise local_error(exc, self.target, "writing") from exc
-        self._received(data)
 
     def __exit__(
         self,
@@ -489,15 +588,19 @@ class AtomicDownload(DownloadAccounting):
     ) -> None:
         if exc_type is None and not self._begun and self._handle is not None:
             self.begin(0)  # nothing was written: an empty file, not what a kept part held
+        # Before anything below looks at the part (or removes it), the worker is done with it.
+        unstored = self._end_writes(exc)
         handle, self._handle = self._handle, None
         with _IN_PROGRESS_LOCK:
             _IN_PROGRESS.discard(self.temp)
         if exc_type is not None:
-            if not self._keep(handle, exc):
+            if unstored is not None or not self._keep(handle, exc):
                 self._discard(handle)
             return
         try:
             assert handle is not None
+            if unstored is not None:
+                raise unstored
             if self.expected_size is not None and self.written != self.expected_size:
                 raise IntegrityError(
                     f"download of {self.target.name} is incomplete: got {self.written} of "
