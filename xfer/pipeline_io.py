@@ -69,13 +69,13 @@ class _Pool:
 
     def take_free(self, *, alive: Callable[[], bool] | None = None) -> bytearray:
         """A free buffer; waits while all are in use.  ``alive`` (the worker's side): looked at
-        while waiting; once it is false the pool is stopped (a caller gone without closing)."""
+        while waiting; once it is false the pool fails (a caller gone without closing it)."""
         with self._cond:
             while not self._free:
                 self._check()
                 self._cond.wait(None if alive is None else _POLL)
-                if alive is not None and not alive():
-                    self._stopped = True
+                if alive is not None and not alive() and self._error is None:
+                    self._error = ValueError("the file was closed while it was read ahead")
             self._check()
             return self._free.popleft()
 

@@ -1,7 +1,9 @@
 """Moving bytes: streaming upload bodies, the atomic download writer, local-file errors.
 
 Memory stays flat whatever the file size: uploads read into one reused buffer,
-downloads are written as they arrive.  A download lives under a temporary name
+downloads are written as they arrive.  Past their first MiB, a worker thread hashes and
+writes a download's blocks, or reads and hashes an upload's, while the caller's thread
+moves the bytes on the network: a small pool of buffers between them (:mod:`xfer.pipeline_io`).  A download lives under a temporary name
 beside the target and becomes the target only when it is complete, size-checked
 and fsynced; any failure (or Ctrl-C) removes it and leaves the old file alone.
 """
