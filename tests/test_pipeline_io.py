@@ -1,7 +1,7 @@
-"""The worker thread beside a transfer (xfer/pipeline_io.py) and the sinks and bodies that use it.
+"""The worker thread beside a download (xfer/pipeline_io.py) and the sinks that use it.
 
-Downloads past INLINE_DOWNLOAD hash and store on a worker, uploads past INLINE_UPLOAD read and hash
-on one: the contracts of the one-thread code must hold all the same.  A failure on the worker
+Downloads past INLINE_DOWNLOAD hash and store on a worker: the contracts of the one-thread
+code must hold all the same.  A failure on the worker
 (disk full, EIO, a broken pipe) reaches the caller as the same exception, nothing is left under
 the final name, a kept part holds every byte counted, Ctrl-C in the caller's thread still cleans
 up, and no thread outlives the transfer.
@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from xfer.errors import IntegrityError, LocalDiskFull, LocalError, TransferCut
-from xfer.pipeline_io import ReadAhead, WriteBehind
+from xfer.errors import LocalDiskFull, LocalError, TransferCut
+from xfer.pipeline_io import WriteBehind
 from xfer.retry import RetryPolicy, current_attempt
 from xfer.streams import StreamSink
-from xfer.transfer import INLINE_DOWNLOAD, INLINE_UPLOAD, AtomicDownload, FileBody, open_for_upload
+from xfer.transfer import INLINE_DOWNLOAD, AtomicDownload
 
 #: Past the inline part: the worker is on.
 BIG = INLINE_DOWNLOAD + 3 * 256 * 1024 + 123
@@ -74,7 +74,7 @@ def _fail_part_writes(monkeypatch: pytest.MonkeyPatch, limit: int, error: int) -
 def test_write_behind_stores_every_byte_in_order(no_thread_left: None) -> None:
     data = os.urandom(3_000_001)
     stored = bytearray()
-    writes = WriteBehind(lambda view: stored.extend(view), name="t", depth=3, size=65536)
+    writes = WriteBehind(stored.extend, name="t", depth=3, size=65536)
     for block in _blocks(data, 70_001):
         writes.write(block)
     writes.close(keep=True)
@@ -115,29 +115,6 @@ def test_closing_without_keeping_drops_the_queue_and_never_raises(no_thread_left
     release.set()
     writes.close(keep=False)
     assert len(stored) <= 1  # the one in hand, at most
-
-
-def test_read_ahead_reads_and_hashes_in_order(no_thread_left: None) -> None:
-    data = os.urandom(1_000_003)
-    digest = hashlib.sha256()
-    source = io.BytesIO(data)
-    ahead = ReadAhead(source.readinto, len(data), hash=digest.update, read_error=lambda exc: LocalError(str(exc)),
-                      alive=lambda: True, name="t", depth=3, size=65536)
-    assert b"".join(bytes(view) for view in ahead) == data
-    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
-
-
-def test_read_ahead_abandoned_ends_once_the_file_is_closed() -> None:
-    before = threading.active_count()
-    source = io.BytesIO(os.urandom(1 << 20))
-    ahead = ReadAhead(source.readinto, 1 << 20, hash=lambda view: None, read_error=lambda exc: LocalError(str(exc)),
-                      alive=lambda: not source.closed, name="t", depth=2, size=4096)
-    steps = iter(ahead)
-    next(steps)  # a sender that stops here and keeps the iterator (in a traceback, say)
-    source.close()
-    ahead._thread.join(timeout=10)  # it looks every 0.1 s; joining proves it ended by itself
-    assert threading.active_count() == before
-    del steps
 
 
 # -- downloads: AtomicDownload and StreamSink ---------------------------------------------------------
@@ -246,46 +223,3 @@ def test_a_big_stream_download_is_whole_and_hashed(no_thread_left: None) -> None
         for block in _blocks(data):
             out.write(block)
     assert stream.getvalue() == data and out.sha256 == hashlib.sha256(data).hexdigest()
-
-
-# -- uploads: FileBody ------------------------------------------------------------------------------
-
-
-def test_a_big_upload_body_reads_ahead_in_order(tmp_path: Path, no_thread_left: None) -> None:
-    data = os.urandom(INLINE_UPLOAD * 3 + 5)
-    (tmp_path / "src").write_bytes(data)
-    handle, size = open_for_upload(tmp_path / "src")
-    seen: list[int] = []
-    with handle:
-        body = FileBody(handle, size, callback=lambda d, t: seen.append(d), also="md5")
-        sent = b"".join(bytes(chunk) for chunk in body)
-    assert sent == data and body.sent == size and seen[-1] == size
-    assert body.sha256 == hashlib.sha256(data).hexdigest()
-    assert body.hash.hexdigest("md5") == hashlib.md5(data).hexdigest()
-
-
-def test_a_read_error_on_the_worker_is_a_local_error(tmp_path: Path, no_thread_left: None) -> None:
-    class BadDisk(io.BytesIO):
-        name = "/mnt/bad/file.bin"
-
-        def readinto(self, buffer: Any) -> int:
-            if self.tell() >= INLINE_UPLOAD:
-                raise OSError(errno.EIO, "Input/output error")
-            return super().readinto(buffer)
-
-    with pytest.raises(LocalError, match=r"cannot read /mnt/bad/file\.bin: Input/output error"):
-        list(FileBody(BadDisk(os.urandom(BIG)), BIG))
-
-
-def test_a_file_shrinking_under_a_big_upload(no_thread_left: None) -> None:
-    with pytest.raises(IntegrityError, match=f"shrank while uploading \\({BIG} of {BIG + 1} bytes"):
-        list(FileBody(io.BytesIO(os.urandom(BIG)), BIG + 1))
-
-
-def test_a_sender_giving_up_half_way_leaves_no_thread(tmp_path: Path, no_thread_left: None) -> None:
-    (tmp_path / "src").write_bytes(os.urandom(BIG * 2))
-    handle, size = open_for_upload(tmp_path / "src")
-    with handle, FileBody(handle, size) as body:
-        steps = iter(body)
-        next(steps)  # the connection broke here; the library keeps ``steps`` in a traceback
-    del steps

@@ -1,26 +1,28 @@
 """Overlapping the disk and the hash with the network: one worker thread and a small pool of buffers.
 
-A transfer moves every block through three steps that each release the GIL: the TLS socket
-(``SSL_read``/``SSL_write``), SHA-256 (hashlib, for blocks over 2 KiB) and the local file.
-Done one after another in one thread they add up; on a second core they overlap.  Measured on a
-512 MiB HTTPS GET from nginx: SSL reads 0.44 s, SHA-256 0.30 s, file writes 0.17 s, all in series.
+A download moves every block through three steps that each release the GIL: the TLS socket
+(``SSL_read``), SHA-256 (hashlib, for blocks over 2 KiB) and the local file.  Done one after
+another in one thread they add up (a 512 MiB HTTPS GET from nginx, cProfile: SSL reads
+0.44 s, SHA-256 0.30 s, file writes 0.17 s, final fsync 0.17 s).  :class:`WriteBehind` puts
+the hash and the writes on a second core: the network thread copies each block into a free
+buffer of the pool and goes back to reading; the worker hashes and stores it.  A copy, not
+buffers lent to the reader: 256 KiB is copied in ~14 us (512 MiB: 0.03 s measured), and the
+adapters' read loops stay as they are.  :func:`start_writeback` has the kernel write the
+file as it grows, so the fsync before the rename finds little left.
 
-* :class:`WriteBehind` (downloads): the network thread copies each block into a free buffer of
-  the pool and goes back to reading; the worker hashes and stores it.  A copy, not buffers lent
-  to the reader: 256 KiB is copied in ~14 us (512 MiB: 0.03 s measured), and the adapters' read
-  loops stay as they are.
-* :class:`ReadAhead` (uploads): the worker reads the local file into free buffers and hashes
-  them; the sending thread takes each filled buffer, sends it and gives it back.
+Uploads were tried the other way round (a worker reading and hashing the file ahead of the
+sender) and dropped: nginx, Apache and vsftpd take a body slower than one thread reads,
+hashes and sends it, so nothing was gained, for more CPU.
 
 Memory stays flat: ``depth`` buffers of ``size`` bytes, whatever the file size.  Contracts
-both keep (tests in ``tests/test_pipeline_io.py``):
+(tests in ``tests/test_pipeline_io.py``):
 
-* blocks are handled in order, exactly once;
-* an exception raised by the worker (``OSError`` turned into :class:`~xfer.errors.LocalError`
-  by the step itself) is raised again in the caller's thread, at its next call, as the same
-  object: the caller's exit code does not change;
-* the caller's exceptions (a cut connection, Ctrl-C) stay the caller's: :meth:`close` stops
-  the worker and joins it, so no thread outlives the transfer.
+* blocks are stored in order, exactly once;
+* an exception raised by the worker's ``store`` (an ``OSError`` turned into
+  :class:`~xfer.errors.LocalError` by the step itself) is raised again in the caller's thread,
+  at its next call, as the same object: the caller's exit code does not change;
+* the caller's exceptions (a cut connection, Ctrl-C) stay the caller's: :meth:`WriteBehind.close`
+  stops the worker and joins it, so no thread outlives the download.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ import functools
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import cast
 
-__all__ = ["PIPE_BLOCK", "PIPE_DEPTH", "WRITEBACK_STEP", "ReadAhead", "WriteBehind", "start_writeback"]
+__all__ = ["PIPE_BLOCK", "PIPE_DEPTH", "WRITEBACK_STEP", "WriteBehind", "start_writeback"]
 
 #: Bytes per buffer: what the adapters read or send at a time (one disk write, one hash update).
 PIPE_BLOCK = 256 * 1024
@@ -41,9 +43,6 @@ PIPE_BLOCK = 256 * 1024
 PIPE_DEPTH = 6
 #: Bytes of a download between two requests to write its pages back (see :func:`start_writeback`).
 WRITEBACK_STEP = 8 << 20
-#: How long a worker waits at most before it looks again whether its caller went away without
-#: closing (see :class:`ReadAhead`): the bound on a thread left behind, not a pace.
-_POLL = 0.1
 
 
 class _Stopped(Exception):
@@ -61,34 +60,40 @@ class _Pool:
     def __init__(self, depth: int, size: int) -> None:
         self.size = size
         self._depth = depth
+        # Wake the other side once half the pool is ready for it, not at every buffer: each
+        # wake-up is a futex call and a context switch (measured per 512 MiB: ~8,000 context
+        # switches waking at every buffer, ~3,700 by halves).  Never a deadlock: a side waits
+        # only when its own deque is empty, which makes the other side's at least a batch long
+        # (each side holds one buffer at most), or at the end marker, an error, a stop or
+        # wait_idle, which all wake everyone.
+        self._batch = max(1, depth // 2)
         self._cond = threading.Condition()
         self._free: deque[bytearray] = deque(bytearray(size) for _ in range(depth))
         self._filled: deque[tuple[bytearray, int] | None] = deque()  # None: the end
         self._error: BaseException | None = None
         self._stopped = False
 
-    def take_free(self, *, alive: Callable[[], bool] | None = None) -> bytearray:
-        """A free buffer; waits while all are in use.  ``alive`` (the worker's side): looked at
-        while waiting; once it is false the pool fails (a caller gone without closing it)."""
+    def take_free(self) -> bytearray:
+        """A free buffer; waits while all are in use."""
         with self._cond:
             while not self._free:
                 self._check()
-                self._cond.wait(None if alive is None else _POLL)
-                if alive is not None and not alive() and self._error is None:
-                    self._error = ValueError("the file was closed while it was read ahead")
+                self._cond.wait()
             self._check()
             return self._free.popleft()
 
     def give_back(self, buffer: bytearray) -> None:
         with self._cond:
             self._free.append(buffer)
-            self._cond.notify_all()
+            if len(self._free) >= self._batch:
+                self._cond.notify_all()
 
     def put_filled(self, buffer: bytearray | None, count: int = 0) -> None:
         """Hand on ``count`` bytes of ``buffer``; None marks the end."""
         with self._cond:
             self._filled.append(None if buffer is None else (buffer, count))
-            self._cond.notify_all()
+            if buffer is None or len(self._filled) >= self._batch:
+                self._cond.notify_all()
 
     def take_filled(self) -> tuple[bytearray, int] | None:
         """The next filled buffer in order (None: the end); waits while there is none."""
@@ -103,6 +108,7 @@ class _Pool:
         """Wait until every filled buffer was taken and given back.  Only for a caller that
         holds no buffer: then one neither free nor filled is in the worker's hands."""
         with self._cond:
+            self._cond.notify_all()  # a worker asleep on fewer than a batch of filled buffers
             while len(self._free) < self._depth:
                 self._check()
                 self._cond.wait()
@@ -194,68 +200,6 @@ class WriteBehind:
                 buffer, count = item
                 self._store(memoryview(buffer)[:count])
                 pool.give_back(buffer)
-        except _Stopped:
-            pass
-        except BaseException as exc:  # handed to the caller's thread, raised there
-            pool.fail(exc)
-
-
-class ReadAhead:
-    """A local file read (``readinto``) and hashed (``hash``) by a worker thread ahead of the caller who sends it.
-
-    Iterating yields the next ``count`` bytes in order, as memoryviews of pool buffers, each valid
-    until the next step (the caller has sent it by then).  The worker stops at ``count`` bytes,
-    at a short read (the file shrank: the iteration ends early, the caller sees the shortfall),
-    or on an error, raised in the caller's thread (an ``OSError`` of ``readinto`` as
-    ``read_error(exc)``).  :meth:`close` (or the iteration's end) stops and joins the worker.
-    The worker also ends by itself, within 0.1 s, once ``alive()`` turns false while it waits for
-    a buffer: a sender that abandons the iteration without closing it (a library keeps the
-    generator in a traceback) leaves no thread behind once the file is closed.
-    """
-
-    def __init__(self, readinto: Callable[[memoryview], int | None], count: int, *,
-                 hash: Callable[[memoryview], None], read_error: Callable[[OSError], BaseException],
-                 alive: Callable[[], bool], name: str, depth: int = PIPE_DEPTH, size: int = PIPE_BLOCK) -> None:
-        self._readinto = readinto
-        self._left = count
-        self._hash = hash
-        self._read_error = read_error
-        self._alive = alive
-        self._pool = _Pool(depth, size)
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
-
-    def __iter__(self) -> Iterator[memoryview]:
-        pool = self._pool
-        try:
-            while (item := pool.take_filled()) is not None:
-                buffer, count = item
-                yield memoryview(buffer)[:count]
-                pool.give_back(buffer)
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the worker and join it.  Idempotent; never raises."""
-        self._pool.stop()
-        self._thread.join()
-
-    def _work(self) -> None:
-        pool = self._pool
-        try:
-            while self._left:
-                buffer = pool.take_free(alive=self._alive)
-                want = memoryview(buffer)[:min(self._left, len(buffer))]
-                try:
-                    count = self._readinto(want) or 0
-                except OSError as exc:
-                    raise self._read_error(exc) from exc
-                if not count:
-                    break  # the file shrank: the caller sees the shortfall
-                self._hash(want[:count])
-                self._left -= count
-                pool.put_filled(buffer, count)
-            pool.put_filled(None)
         except _Stopped:
             pass
         except BaseException as exc:  # handed to the caller's thread, raised there

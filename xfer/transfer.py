@@ -1,9 +1,9 @@
 """Moving bytes: streaming upload bodies, the atomic download writer, local-file errors.
 
 Memory stays flat whatever the file size: uploads read into one reused buffer,
-downloads are written as they arrive.  Past their first MiB, a worker thread hashes and
-writes a download's blocks, or reads and hashes an upload's, while the caller's thread
-moves the bytes on the network: a small pool of buffers between them (:mod:`xfer.pipeline_io`).  A download lives under a temporary name
+downloads are written as they arrive.  Past its first MiB, a download's blocks are hashed
+and written by a worker thread while the caller's thread reads the network, through a small
+pool of buffers (:mod:`xfer.pipeline_io`).  A download lives under a temporary name
 beside the target and becomes the target only when it is complete, size-checked
 and fsynced; any failure (or Ctrl-C) removes it and leaves the old file alone.
 """
@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 from .errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
-from .pipeline_io import WRITEBACK_STEP, ReadAhead, WriteBehind, start_writeback
+from .pipeline_io import WRITEBACK_STEP, WriteBehind, start_writeback
 from .retry import current_attempt
 from .throttle import TokenBucket
 from .types import ProgressCallback
@@ -56,8 +56,6 @@ DOWNLOAD_BLOCK = 64 * 1024
 #: :mod:`xfer.pipeline_io`): a thread costs ~0.1 ms to start and join, and pays off only once
 #: the network and the disk have enough to overlap.  Many small files never start one.
 INLINE_DOWNLOAD = 1 << 20
-#: The same for an upload body: up to this long, it is read and hashed in the sending thread.
-INLINE_UPLOAD = 1 << 20
 
 
 _retry_log = logging.getLogger("xfer.retry")
@@ -212,79 +210,36 @@ class FileBody:
         # ``hash``: one running hash over several bodies (the pieces of a ranged upload).
         self._hash = hash if hash is not None else StreamHash(also)
         self._throttle = throttle
-        self._ahead: ReadAhead | None = None
 
     def __len__(self) -> int:
         return self._size
 
     def __iter__(self) -> Iterator[memoryview]:
-        blocks = self._read_ahead() if self._size - self.sent > INLINE_UPLOAD else self._read_inline()
-        for block in blocks:
-            count = block.nbytes
-            if self._throttle is not None:
-                self._throttle.take(count)
-            self.sent += count
-            yield block
-            if self._callback is not None:
-                self._callback(self.sent, self._size)
-        if self.sent < self._size:
-            named = f"local file {self._name}" if self._name else "local file"
-            raise IntegrityError(
-                f"{named} shrank while uploading ({self.sent} of {self._size} bytes read)",
-                hint="do not modify files while xfer uploads them",
-            )
-        if self._callback is not None and self._size == 0:
-            self._callback(0, 0)
-
-    def _read_inline(self) -> Iterator[memoryview]:
-        """The rest of the file's bytes (up to the body's size), hashed, in one reused buffer."""
         buffer = bytearray(self._blocksize)
         view = memoryview(buffer)
-        left = self._size - self.sent
-        while left:
+        while self.sent < self._size:
             try:
                 count = self._handle.readinto(buffer)  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it
             except OSError as exc:
-                raise self._read_error(exc) from exc
+                # Raised inside the HTTP library's send loop, which would report it as a
+                # broken connection; a LocalError keeps the blame where it belongs.
+                raise local_error(exc, getattr(self._handle, "name", "the local file"), "reading") from exc
             if not count:
-                return  # shrank: the caller says so
-            count = min(count, left)
+                named = f"local file {self._name}" if self._name else "local file"
+                raise IntegrityError(
+                    f"{named} shrank while uploading ({self.sent} of {self._size} bytes read)",
+                    hint="do not modify files while xfer uploads them",
+                )
+            count = min(count, self._size - self.sent)
             self._hash.update(view[:count])
-            left -= count
+            if self._throttle is not None:
+                self._throttle.take(count)
+            self.sent += count
             yield view[:count]
-
-    def _read_ahead(self) -> Iterator[memoryview]:
-        """The same bytes, read and hashed on a worker thread (:class:`~xfer.pipeline_io.ReadAhead`)
-        while the caller sends the blocks before them."""
-        handle = self._handle
-        ahead = ReadAhead(
-            handle.readinto,  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it
-            self._size - self.sent, hash=self._hash.update, read_error=self._read_error,
-            alive=lambda: not handle.closed, name="xfer-read-ahead", size=self._blocksize,
-        )
-        self._ahead = ahead
-        return iter(ahead)
-
-    def _read_error(self, exc: OSError) -> LocalError:
-        # Raised inside the HTTP library's send loop, which would report an OSError as a
-        # broken connection; a LocalError keeps the blame where it belongs.
-        return local_error(exc, getattr(self._handle, "name", "the local file"), "reading")
-
-    def __enter__(self) -> FileBody:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop reading ahead (the body will not be sent to its end).  Idempotent.
-
-        Iterating to the end stops it too; a sender that gives up half way may keep the
-        iterator alive (in a traceback): this ends the worker now, not once the file is closed.
-        """
-        if self._ahead is not None:
-            self._ahead.close()
+            if self._callback is not None:
+                self._callback(self.sent, self._size)
+        if self._callback is not None and self._size == 0:
+            self._callback(0, 0)
 
     def skip(self, offset: int) -> None:
         """Start the body at byte ``offset`` of the file (a resumed upload): those bytes are
@@ -295,7 +250,7 @@ class FileBody:
             try:
                 block = self._handle.read(min(left, self._blocksize))
             except OSError as exc:
-                raise self._read_error(exc) from exc
+                raise local_error(exc, getattr(self._handle, "name", "the local file"), "reading") from exc
             if not block:
                 named = f"local file {self._name}" if self._name else "local file"
                 raise IntegrityError(f"{named} shrank while uploading",

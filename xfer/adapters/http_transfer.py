@@ -313,8 +313,7 @@ class HTTPTransfer:
                 body = FileBody(handle, size, callback=callback, also=also, throttle=self.throttle)
                 # An iterable with __len__ gets Content-Length, not chunked; requests sends a
                 # zero-length one chunked, so an empty file goes as b"".
-                with body:
-                    response = (send_put or self.send_put)(remote, body if size else b"")
+                response = (send_put or self.send_put)(remote, body if size else b"")
                 if not size and callback is not None:
                     callback(0, 0)
             with response:
@@ -446,8 +445,7 @@ class HTTPTransfer:
                 body = FileBody(handle, count, callback=moved, name=local, throttle=self.throttle, hash=running)
                 headers = {"Content-Range": f"bytes {offset}-{offset + count - 1}/{size}"}
                 try:
-                    with body:
-                        response = send_put(remote, body, headers)
+                    response = send_put(remote, body, headers)
                 except XferError as exc:
                     if exc.status in _RANGE_REFUSED and offset == 0:
                         self.ranged_puts = False

@@ -705,9 +705,8 @@ class FTPSAdapter(Adapter):
                 )
                 if offset:
                     body.skip(offset)  # the part the server has: into the hash, not sent again
-                with body:
-                    for chunk in body:
-                        conn.sendall(chunk)
+                for chunk in body:
+                    conn.sendall(chunk)
                 end_of_data(conn)
             verified = self._stored(ftp, target, remote, size)
             # On the name written, before any rename: a mismatch installs nothing (the
