@@ -36,7 +36,7 @@ from typing import cast
 
 __all__ = ["PIPE_BLOCK", "PIPE_DEPTH", "WRITEBACK_STEP", "WriteBehind", "start_writeback"]
 
-#: Bytes per buffer: what the adapters read or send at a time (one disk write, one hash update).
+#: Bytes per buffer: what the adapters read at a time (one disk write, one hash update per buffer).
 PIPE_BLOCK = 256 * 1024
 #: Buffers in the pool.  Two would do for perfect alternation; a few more absorb the jitter of
 #: a shared machine (a slow disk write, a burst of TLS records).  6 x 256 KiB = 1.5 MiB.
@@ -227,8 +227,6 @@ def start_writeback(fd: int, start: int, length: int) -> None:
 
 
 @functools.cache
-
-
 def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
