@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import itertools
 import os
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from xfer.errors import LocalDiskFull, LocalError, TransferCut
-from xfer.pipeline_io import WriteBehind
+from xfer.pipeline_io import WRITEBACK_STEP, WriteBehind
 from xfer.retry import RetryPolicy, current_attempt
 from xfer.streams import StreamSink
 from xfer.transfer import INLINE_DOWNLOAD, AtomicDownload
@@ -223,3 +224,25 @@ def test_a_big_stream_download_is_whole_and_hashed(no_thread_left: None) -> None
         for block in _blocks(data):
             out.write(block)
     assert stream.getvalue() == data and out.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_long_download_asks_for_writeback_of_each_stored_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: None,
+) -> None:
+    """The worker asks the kernel to write back what it stored, range after range, never past
+    what is in the file: the fsync before the rename then finds little left to write."""
+    import xfer.transfer
+
+    asked: list[tuple[int, int]] = []
+    monkeypatch.setattr(xfer.transfer, "start_writeback", lambda fd, start, length: asked.append((start, length)))
+    data = os.urandom(3 * WRITEBACK_STEP + 4321)
+    with AtomicDownload(tmp_path / "out.bin", expected_size=len(data)) as out:
+        for block in _blocks(data, 256 * 1024):
+            out.write(block)
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert asked, "no writeback was asked for"
+    assert asked[0][0] == 0  # the inline first MiB is in the file too
+    for (start, length), (following, _) in itertools.pairwise(asked):
+        assert start + length == following
+    assert all(length >= WRITEBACK_STEP for _, length in asked)
+    assert asked[-1][0] + asked[-1][1] <= len(data)
