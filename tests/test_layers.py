@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("xfer.pfx",),  # the quick PKCS#12 reader: cryptography only, below the identity that uses it
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy
     ("xfer.options", "xfer.registry", "xfer.protocols", "xfer.urls", "xfer.secrets", "xfer.identity", "xfer.verify",
-     "xfer.throttle"),
+     "xfer.throttle", "xfer.pipeline_io"),
     ("xfer.tls", "xfer.net"),  # net: TCP connections, direct or through a proxy
     # retry: the retry policy and the try-to-try state the download writer keeps its part in
     ("xfer.retry", "xfer.transfer", "xfer.streams", "xfer.http_session", "xfer.http_errors", "xfer.multipart",

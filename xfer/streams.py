@@ -122,17 +122,22 @@ class StreamSink(DownloadAccounting):
         """Nothing was kept: a stream always starts at byte 0."""
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._accept(data)
+
+    def _store(self, data: bytes | bytearray | memoryview) -> None:
         try:
             self._stream.write(data)
         except OSError as exc:
             raise self._local_error(exc) from exc
-        self._received(data)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        unstored = self._end_writes(exc)  # what reached the stream before a failure stays there
         if exc_type is not None:
             return
+        if unstored is not None:
+            raise unstored
         if self.expected_size is not None and self.written != self.expected_size:
             raise IntegrityError(
                 f"the download is incomplete: got {self.written} of {self.expected_size} bytes; "

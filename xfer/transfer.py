@@ -1,7 +1,9 @@
 """Moving bytes: streaming upload bodies, the atomic download writer, local-file errors.
 
 Memory stays flat whatever the file size: uploads read into one reused buffer,
-downloads are written as they arrive.  A download lives under a temporary name
+downloads are written as they arrive.  Past its first MiB, a download's blocks are hashed
+and written by a worker thread while the caller's thread reads the network, through a small
+pool of buffers (:mod:`xfer.pipeline_io`).  A download lives under a temporary name
 beside the target and becomes the target only when it is complete, size-checked
 and fsynced; any failure (or Ctrl-C) removes it and leaves the old file alone.
 """
@@ -26,6 +28,7 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 from .errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
+from .pipeline_io import WRITEBACK_STEP, WriteBehind, start_writeback
 from .retry import current_attempt
 from .throttle import TokenBucket
 from .types import ProgressCallback
@@ -49,6 +52,10 @@ __all__ = [
 UPLOAD_BLOCK = 256 * 1024
 #: Download read size.  Large recv(n) allocates n per 16 KiB record; 64 KiB is the sweet spot.
 DOWNLOAD_BLOCK = 64 * 1024
+#: Bytes of a download stored in the caller's thread before a worker takes over (see
+#: :mod:`xfer.pipeline_io`): a thread costs ~0.1 ms to start and join, and pays off only once
+#: the network and the disk have enough to overlap.  Many small files never start one.
+INLINE_DOWNLOAD = 1 << 20
 
 
 _retry_log = logging.getLogger("xfer.retry")
@@ -279,6 +286,8 @@ class DownloadAccounting:
 
     _hash: StreamHash
     _throttle: TokenBucket | None
+    #: The worker storing blocks, from the first block past INLINE_DOWNLOAD on (None: not started).
+    _writes: WriteBehind | None = None
     _callback: ProgressCallback | None
     written: int
     expected_size: int | None
@@ -307,17 +316,53 @@ class DownloadAccounting:
             return 0, "the part kept earlier already holds every byte; fetching it again to prove it"
         return kept, ""
 
-    def _received(self, data: bytes | bytearray | memoryview) -> None:
-        self._hash.update(data)
+    def _accept(self, data: bytes | bytearray | memoryview) -> None:
+        """Take one block of the download: it is hashed and stored (:meth:`_store`) in order, on a
+        worker thread once the download is past :data:`INLINE_DOWNLOAD`; the caller pays the
+        throttle, counts it and reports progress, and goes back to the network."""
+        if self._writes is None and self.written + len(data) > INLINE_DOWNLOAD:
+            self._writes = WriteBehind(self._hash_and_store, name="xfer-write-behind")
+        if self._writes is not None:
+            self._writes.write(data)  # raises what storing an earlier block raised
+        else:
+            self._hash_and_store(data)
         if self._throttle is not None:
             self._throttle.take(len(data))
         self.written += len(data)
         if self._callback is not None:
             self._callback(self.written, self.expected_size)
 
+    def _hash_and_store(self, data: bytes | bytearray | memoryview) -> None:
+        self._hash.update(data)
+        self._store(data)
+
+    def _store(self, data: bytes | bytearray | memoryview) -> None:
+        """Put ``data`` where the download goes; an OSError becomes a LocalError.  Runs on the
+        worker thread: it touches nothing the caller's thread changes meanwhile."""
+        raise NotImplementedError
+
+    def _end_writes(self, failure: BaseException | None) -> BaseException | None:
+        """Stop the worker, if one was started: what it holds is stored first, unless ``failure``
+        is an interruption (Ctrl-C: no time is spent on a download being given up).  Returns the
+        error storing ended on (the caller raises it, or discards the download), else None."""
+        writes, self._writes = self._writes, None
+        if writes is None:
+            return None
+        if failure is not None and not isinstance(failure, Exception):
+            writes.close(keep=False)
+            return None
+        try:
+            writes.close(keep=True)
+        except BaseException as error:
+            return error
+        return None
+
     @property
     def hash(self) -> StreamHash:
-        """The hashes of the bytes written so far."""
+        """The hashes of the bytes written so far (waits until the worker stored them; raises
+        what storing them raised)."""
+        if self._writes is not None:
+            self._writes.flush()
         return self._hash
 
     @property
@@ -462,6 +507,8 @@ class AtomicDownload(DownloadAccounting):
             raise local_error(exc, self.target, "writing") from exc
         self._begun = True
         self.written = offset
+        # Where the worker's writes start, and how far it asked the kernel to write them back.
+        self._stored = self._written_back = offset
         if offset and self._callback is not None:
             self._callback(self.written, self.expected_size)
 
@@ -475,11 +522,20 @@ class AtomicDownload(DownloadAccounting):
         assert self._handle is not None, "use AtomicDownload as a context manager"
         if not self._begun:
             self.begin(0)
+        self._accept(data)
+
+    def _store(self, data: bytes | bytearray | memoryview) -> None:
+        assert self._handle is not None
         try:
             self._handle.write(data)
+            self._stored += len(data)
+            if self._writes is not None and self._stored - self._written_back >= WRITEBACK_STEP:
+                # A long download, on the worker: the final fsync finds little left to write.
+                self._handle.flush()
+                start_writeback(self._handle.fileno(), self._written_back, self._stored - self._written_back)
+                self._written_back = self._stored
         except OSError as exc:
             raise local_error(exc, self.target, "writing") from exc
-        self._received(data)
 
     def __exit__(
         self,
@@ -489,15 +545,19 @@ class AtomicDownload(DownloadAccounting):
     ) -> None:
         if exc_type is None and not self._begun and self._handle is not None:
             self.begin(0)  # nothing was written: an empty file, not what a kept part held
+        # Before anything below looks at the part (or removes it), the worker is done with it.
+        unstored = self._end_writes(exc)
         handle, self._handle = self._handle, None
         with _IN_PROGRESS_LOCK:
             _IN_PROGRESS.discard(self.temp)
         if exc_type is not None:
-            if not self._keep(handle, exc):
+            if unstored is not None or not self._keep(handle, exc):
                 self._discard(handle)
             return
         try:
             assert handle is not None
+            if unstored is not None:
+                raise unstored
             if self.expected_size is not None and self.written != self.expected_size:
                 raise IntegrityError(
                     f"download of {self.target.name} is incomplete: got {self.written} of "
