@@ -148,26 +148,3 @@ def test_chunked_index_and_static_files_end_properly(
         remote.get_file(f"/nginx-ends-{tls}/f.bin", tmp_path / "back")
         remote.rm(f"/nginx-ends-{tls}", recursive=True)
     assert sha256_of(tmp_path / "back") == expected
-
-
-@pytest.mark.parametrize("folder", ["/nginx-later", "/noindex/nginx-later"], ids=["json-index", "no-index"])
-def test_a_batch_proves_its_sizes_by_one_listing(
-    nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path, caplog: pytest.LogCaptureFixture, folder: str
-) -> None:
-    """Issue 14: nginx's JSON index states exact sizes, so a batch's uploads are checked by one
-    listing per folder, not a HEAD each; where nginx offers no index, every file keeps its HEAD."""
-    import logging
-
-    tree = tmp_path / "tree"
-    tree.mkdir()
-    for number in range(20):
-        make_file(tree / f"f{number:02d}.bin", 4096 + number, seed=number)
-    caplog.set_level(logging.INFO, logger="xfer.http")
-    with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12) as remote:
-        results = remote.put([tree], f"{folder}/", recursive=True, parallel=4)
-        heads = sum(1 for record in caplog.records if record.getMessage().startswith("HEAD "))
-        assert all(result.size_verified is True and result.verified == "size" for result in results)
-        assert len(results) == 20
-        assert heads == (1 if folder == "/nginx-later" else 20)
-        for number in range(20):
-            remote.rm(f"{folder}/tree/f{number:02d}.bin")

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Generic, TypeVar, overload
 
 from .errors import (
     ConnectError,
@@ -366,12 +366,9 @@ def put_files(
     _refuse_duplicates([job.remote for job in jobs], "upload")
     created: set[str] = set()
     mkdir_lock = threading.Lock()
-    later = _later_checks(remote, len(jobs)) if len(jobs) > 1 else None
 
     def upload(job: _Job) -> Task:
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
-            if later is not None:
-                later.enlist(adapter)
             try:
                 return adapter.put_file(job.local, job.remote, callback=callback)
             except RemoteNotFound:
@@ -388,35 +385,7 @@ def put_files(
 
         return Task(str(job.local), job.remote, job.size, run)
 
-    if later is None:
-        return run_tasks(remote, LazyTasks(jobs, upload), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
-    try:
-        results = run_tasks(remote, LazyTasks(jobs, upload), callbacks=callbacks, parallel=parallel,
-                            reconnect=reconnect)
-        later.settle(results)  # before the results are returned: they say what was proven
-    finally:
-        later.close()
-    return results
-
-
-class LaterChecks(Protocol):
-    """Checks of a batch's uploads that an adapter makes after the batch, many at a time.
-
-    An adapter offers them with a ``later_checks(files)`` method (HTTPS: one folder listing
-    instead of a HEAD per file); :func:`put_files` enlists every connection that uploads,
-    settles the checks before it returns the results, and closes them however the batch ended.
-    """
-
-    def enlist(self, adapter: Adapter) -> None: ...
-
-    def settle(self, results: Sequence[TransferResult]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def _later_checks(remote: Adapter, files: int) -> LaterChecks | None:
-    offer: Callable[[int], LaterChecks | None] | None = getattr(remote, "later_checks", None)
-    return offer(files) if offer is not None else None
+    return run_tasks(remote, LazyTasks(jobs, upload), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
 
 
 def _names_contents(given: str) -> bool:

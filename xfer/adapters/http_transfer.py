@@ -550,15 +550,11 @@ class HTTPTransfer:
         if length is None:
             return False, offered
         if length != size:
-            raise self.size_differs(remote, length, size)
+            raise IntegrityError(
+                f"{self.server}: {remote} has {length} bytes on the server after uploading {size}",
+                hint="run the upload again; if it repeats, the server is altering or truncating uploads",
+            )
         return True, offered
-
-    def size_differs(self, remote: str, length: int, size: int) -> IntegrityError:
-        """The error for an uploaded file the server reports with ``length`` bytes, not ``size``."""
-        return IntegrityError(
-            f"{self.server}: {remote} has {length} bytes on the server after uploading {size}",
-            hint="run the upload again; if it repeats, the server is altering or truncating uploads",
-        )
 
     def file_entry(self, path: str) -> Entry:
         """``ls`` of a file: one entry from a HEAD (a folder URL with ``/`` gave 404)."""

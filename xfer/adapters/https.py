@@ -17,10 +17,6 @@ servers, many upload handlers); nginx's own PUT buffers the whole body and creat
 nothing until it is complete.  xfer does not DELETE the target after a failed PUT: it
 cannot tell a partial file from the previous good version the PUT was replacing.  For
 uploads that must never appear half-written, use ``davs://`` (temporary name, then MOVE).
-
-Each upload's size is checked on the server afterwards (``verify_upload``): by a ``HEAD``
-of the file, or, for the files of one ``put -r``, by one JSON index of each folder read
-after the batch, where that proves the same (:class:`LaterSizeChecks`).
 """
 
 from __future__ import annotations
@@ -31,9 +27,7 @@ import html.parser
 import json
 import posixpath
 import re
-import threading
 import urllib.parse
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, Protocol
 
 import requests
@@ -50,9 +44,8 @@ from ..http_errors import stream_ended_early
 from ..http_session import XferSession, drain_error_body
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
-from ..types import Verified
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
-from .http_transfer import ChunkedUpload, HTTPTransfer, Sent, http_options
+from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter, SpooledWriter
 
 __all__ = ["HTTPSAdapter", "HTTPSOptions", "parse_html_index", "parse_json_index"]
@@ -75,8 +68,6 @@ class HTTPSAdapter(Adapter):
         self.options = http_options(settings)
         self.http = HTTPTransfer(settings, self.options, user_path=self.user_path, can_mkdir=False)
         self.session: XferSession = self.http.session
-        #: The batch whose size checks this adapter's uploads leave to its end (see later_checks).
-        self._later: LaterSizeChecks | None = None
 
     def _close(self) -> None:
         self.http.close()
@@ -94,64 +85,7 @@ class HTTPSAdapter(Adapter):
     # -- put ---------------------------------------------------------------------
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
-        later = self._later
-        if later is None or later.off:
-            return self.http.upload(local, remote, callback, check_size=self.options.verify_upload).result
-        # In a batch that may prove sizes by listing: the size check is decided after the PUT.
-        sent = self.http.upload(local, remote, callback, check_size=False, checked_later=True)
-        role = later.take(remote, sent)
-        if role == "later":
-            return sent.result  # proven by the folder's listing at the end of the batch
-        try:
-            sent.result.size_verified, sent.result.verified = self._check_later(remote, sent, None)  # the HEAD
-            if role == "probe":
-                later.probe(remote, sent.result)
-        finally:
-            if role == "probe":
-                later.decided()
-        return sent.result
-
-    def later_checks(self, files: int) -> LaterSizeChecks | None:
-        """For :func:`xfer.batch.put_files`: the size checks of a batch of uploads, made at its end
-        by one listing per folder instead of a HEAD per file; None where that would prove less.
-
-        Only with the size check on (``verify_upload``), plain PUT, a listing that may be
-        JSON (``index`` auto or json), no ``--checksum`` (a required digest can only come
-        from each file's own HEAD), and at least :data:`_LATER_MIN_FILES` files.
-        """
-        options = self.options
-        if (not options.verify_upload or options.upload_method != "PUT" or options.index not in ("auto", "json")
-                or self.settings.checksum or files < _LATER_MIN_FILES):
-            return None
-        return LaterSizeChecks(self, files)
-
-    def _json_sizes(self, folder: str, limit: int) -> dict[str, int] | None:
-        """Exact sizes of the files in ``folder`` from its JSON index of at most ``limit`` bytes;
-        None if it has none to offer (or a larger one)."""
-        try:
-            # A cache between would not see the uploads: a PUT invalidates the file's URL in
-            # caches (RFC 9111 4.4), not its folder's.
-            entries = self._list(folder, "json", limit=limit, fresh=True)
-        except XferError:  # no listing, not JSON, too large, refused: the files are HEADed instead
-            return None
-        return {entry.name: entry.size for entry in entries if entry.type == "file" and entry.size is not None}
-
-    def _check_later(self, remote: str, sent: Sent, listed: int | None) -> tuple[bool, Verified]:
-        """Conclude one upload left by :meth:`_put_file`: its size from the listing, else from a HEAD.
-
-        Returns what the result's ``size_verified`` and ``verified`` say now.
-        """
-        result, http = sent.result, self.http
-        offered = None
-        if listed is None:
-            verified, offered = http.check_stored(remote, result.size)
-        elif listed != result.size:
-            raise http.size_differs(remote, listed, result.size)
-        else:
-            verified = True
-        if result.verified != "none":  # concluded by a digest in the PUT answer
-            return verified, result.verified
-        return verified, http.conclude_upload(offered, sent.hash, remote, size_checked=verified, remove=remote)
+        return self.http.upload(local, remote, callback, check_size=self.options.verify_upload).result
 
     def _idempotent_put(self) -> bool:
         return self.options.upload_method == "PUT"  # a form POST answered 500 may have been taken
@@ -193,28 +127,22 @@ class HTTPSAdapter(Adapter):
     # -- ls ----------------------------------------------------------------------
 
     def _ls(self, path: str) -> list[Entry]:
-        return self._list(path, self.options.index)
-
-    def _list(self, path: str, mode: IndexFormat, *, limit: int | None = None, fresh: bool = False) -> list[Entry]:
-        """``ls`` with the index format ``mode``, reading at most ``limit`` bytes (default ``max_listing``);
-        ``fresh``: the server's current listing, not a cache's (``Cache-Control: no-cache``)."""
+        mode = self.options.index
         where = self._davs_where(path)
         if mode == "none":
             raise UnsupportedOperation(
                 'listing is switched off for this profile (index = "none")',
                 hint=_DAVS_HINT.format(where=where),
             )
-        headers = {"Accept": {
+        accept = {
             "auto": "application/json, text/html;q=0.9",
             "json": "application/json",
             "html": "text/html",
-        }[mode]}
-        if fresh:
-            headers["Cache-Control"] = "no-cache"
+        }[mode]
         session = self.session
         with session.translating():
             response = session.get(
-                session.url_for(path, folder=True), headers=headers, allow_redirects=False, stream=True
+                session.url_for(path, folder=True), headers={"Accept": accept}, allow_redirects=False, stream=True
             )
             with response:
                 if response.status_code == 404 and path != "/":
@@ -235,7 +163,7 @@ class HTTPSAdapter(Adapter):
                     parser = _JSONIndexParser(folder=path)
                 elif content_type == "text/html" and mode in ("auto", "html"):
                     parser = _HTMLIndexParser(folder=path, encoding=response.encoding or "utf-8")
-                entries = self._read_index(response, path, parser, limit) if parser is not None else None
+                entries = self._read_index(response, path, parser) if parser is not None else None
         if entries is None:
             raise UnsupportedOperation(
                 f"{self.settings.server} answered {self.user_path(path)} with {content_type or 'no type'}"
@@ -244,14 +172,12 @@ class HTTPSAdapter(Adapter):
             )
         return entries
 
-    def _read_index(
-        self, response: requests.Response, path: str, parser: _IndexParser, limit: int | None = None
-    ) -> list[Entry] | None:
+    def _read_index(self, response: requests.Response, path: str, parser: _IndexParser) -> list[Entry] | None:
         """Feed the index page to ``parser`` as it arrives, never more than ``max_listing`` bytes.
 
         Memory stays near the cap at most: the page is parsed block by block, not held whole.
         """
-        limit = self.settings.max_listing if limit is None else min(limit, self.settings.max_listing)
+        limit = self.settings.max_listing
         received = 0
         try:
             for block in response.iter_content(_INDEX_BLOCK):
@@ -319,113 +245,6 @@ class HTTPSAdapter(Adapter):
         if self.closed:
             raise UsageError(f"{self!r} is closed")
         return self._entry(self.http.file_entry(self.remote_path(path)))
-
-
-#: What a listing read in place of HEADs may cost, in bytes: a base plus this much per file it
-#: checks.  nginx's JSON index spends ~120 bytes on an entry, and reading one costs about a
-#: tenth of a HEAD; a folder holding far more than the batch's files is HEADed instead.
-_LISTING_BASE = 64 * 1024
-#: The probe costs a listing and the end another: below this many files, HEADs are no more requests.
-_LATER_MIN_FILES = 4
-_LISTING_PER_FILE = 2 * 1024
-
-
-def _listing_budget(files: int) -> int:
-    return _LISTING_BASE + _LISTING_PER_FILE * files
-
-
-class LaterSizeChecks:
-    """The size checks of one batch's uploads, made after it by one listing per folder (issue 14).
-
-    The HEAD after each PUT is half of a small file's requests.  A folder's JSON index
-    (nginx ``autoindex_format json``) states the exact size of every file in it, read from
-    the server after the uploads just as a HEAD reads it: one GET proves what a HEAD per
-    file proves.  What a HEAD may add, a digest of the file, is what the batch's first
-    upload to finish finds out (:meth:`take`, :meth:`probe`): it is checked the usual way,
-    by HEAD, and only if that HEAD states no digest *and* the folder's JSON listing then
-    shows that file with the size the HEAD proved does the batch leave the rest to the
-    end.  Otherwise every upload keeps its HEAD.  At the end (:meth:`settle`), a file the listing does not show with a
-    size (not there, a folder, a listing refused or too large) is HEADed as before.  A
-    size that differs is :class:`~xfer.errors.IntegrityError`, as from the HEAD.
-    """
-
-    def __init__(self, adapter: HTTPSAdapter, files: int) -> None:
-        self.adapter = adapter
-        self.files = files
-        #: Whether uploads leave their size check to the end (decided by the first one to finish).
-        self.on = False
-        #: Decided: every upload checks its own size by HEAD.
-        self.off = False
-        self._claimed = False
-        self._decided = threading.Event()
-        self._lock = threading.Lock()
-        self._pending: list[tuple[str, Sent]] = []
-        self._enlisted: list[HTTPSAdapter] = []
-
-    def enlist(self, adapter: Adapter) -> None:
-        """Make ``adapter`` (a batch worker's connection) leave its size checks to this batch."""
-        if isinstance(adapter, HTTPSAdapter) and adapter._later is not self:
-            adapter._later = self
-            with self._lock:
-                self._enlisted.append(adapter)
-
-    def take(self, remote: str, sent: Sent) -> Literal["later", "now", "probe"]:
-        """Who checks the size of the upload just sent: ``"later"`` (this batch, at its end),
-        ``"now"`` (the caller, by HEAD), or ``"probe"`` (the caller, by HEAD, then :meth:`probe`
-        and :meth:`decided`: the first upload to finish decides for the rest).
-
-        An upload finishing while the probe runs waits for it: the probe is a HEAD and a
-        listing of an upload that is complete, never a transfer.
-        """
-        with self._lock:
-            if not self._claimed:
-                self._claimed = True
-                return "probe"
-        self._decided.wait()
-        if not self.on:
-            return "now"
-        with self._lock:
-            self._pending.append((remote, sent))
-        return "later"
-
-    def probe(self, remote: str, result: TransferResult) -> None:
-        """After the first upload was checked by HEAD: may the others leave it to the listing?"""
-        if result.verified != "size" or not result.size_verified:
-            return  # a digest was stated (or the size could not be read): every file keeps its HEAD
-        folder, name = posixpath.split(remote)
-        sizes = self.adapter._json_sizes(folder or "/", _listing_budget(self.files))
-        self.on = sizes is not None and sizes.get(name) == result.size
-
-    def decided(self) -> None:
-        """The probe is over (whatever its outcome, an error included): release the waiting uploads."""
-        self.off = not self.on
-        self._decided.set()
-
-    def settle(self, results: Sequence[TransferResult]) -> None:
-        """Check every upload left to the end (one listing per folder of two or more, else a HEAD)
-        and write the outcome into ``results``, the batch's results (matched by remote path)."""
-        folders: dict[str, list[tuple[str, Sent]]] = {}
-        for remote, sent in self._pending:
-            folders.setdefault(posixpath.dirname(remote) or "/", []).append((remote, sent))
-        adapter = self.adapter
-        outcome: dict[str, tuple[bool, Verified]] = {}
-        with adapter.session.translating():
-            for folder, uploads in folders.items():
-                sizes = (adapter._json_sizes(folder, _listing_budget(len(uploads))) if len(uploads) > 1 else None) or {}
-                for remote, sent in uploads:
-                    outcome[sent.result.remote] = adapter._check_later(
-                        remote, sent, sizes.get(posixpath.basename(remote))
-                    )
-        self._pending.clear()
-        for result in results:
-            if result.remote in outcome:
-                result.size_verified, result.verified = outcome[result.remote]
-
-    def close(self) -> None:
-        """The batch is over: its adapters check their uploads themselves again."""
-        for adapter in self._enlisted:
-            adapter._later = None
-        self.adapter._later = None
 
 
 # -- index parsing (pure functions, tested on real nginx/Apache pages) ------------------

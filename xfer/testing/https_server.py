@@ -84,7 +84,6 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     ``Digest: SHA-256=B64``), ``"digest-md5"`` (``Digest: MD5=B64``), ``"content-md5"``;
     ``digests_on_put`` sends them (of the stored file) with the PUT answer too, and
     ``lie_digests`` makes each the hash of other bytes, as a server whose copy differs would.
-    ``short_puts`` names URL paths whose upload is stored without its last byte (a truncating server).
     Files carry ``ETag``/``Last-Modified`` and honour ``Range`` with ``If-Range`` as nginx does;
     ``ranges=False`` ignores ``Range`` (the whole file, 200), as servers without range support.
     A chunked PUT (no ``Content-Length``) is stored like nginx stores it, complete or not at
@@ -118,7 +117,6 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         lie_digests: bool = False,
         ranges: bool = True,
         chunked_put: bool = True,
-        short_puts: Iterable[str] = (),
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -133,8 +131,6 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.cut_get_after = cut_get_after
         self.gzip_suffix = gzip_suffix
         self.create_parents = create_parents
-        #: URL paths whose upload is stored without its last byte (a server that truncates uploads).
-        self.short_puts = frozenset(short_puts)
         self.digests = tuple(digests)
         unknown = set(self.digests) - set(_DIGEST_HEADERS)
         if unknown:
@@ -472,9 +468,6 @@ class _Handler(BaseHTTPRequestHandler):
         target.parent.mkdir(parents=True, exist_ok=True)  # create_full_put_path on
         if not self._receive(target, length):
             return
-        if url_path in self.owner.short_puts:
-            with target.open("r+b") as stored:
-                stored.truncate(max(target.stat().st_size - 1, 0))
         headers = self._digest_headers(target) if self.owner.digests_on_put else {}
         self._send(204 if existed else 201, b"", headers=headers)
 
