@@ -109,6 +109,8 @@ def test_plain_preparation_is_what_requests_prepares(
         ("https://127.0.0.1:8443/a/../b", {}),  # requests removes dot segments
         ("https://127.0.0.1:8443/a/./b", {}),
         ("https://127.0.0.1:8443/%41", {}),  # requests decodes %XX of unreserved characters
+        ("https://127.0.0.1:8443/a%2fb", {}),  # requests upper-cases the hex digits of an escape
+        ("https://127.0.0.1:8443/a?", {}),  # requests drops an empty query
         ("https://127.0.0.1:8443/a b", {}),  # requests quotes
         ("https://127.0.0.1:8443/é", {}),
         ("https://127.0.0.1:8443/a#frag", {}),

@@ -281,6 +281,14 @@ def test_json_index_parsed_in_any_split() -> None:
     assert parse_json_index(b"[1, 2]", folder="/") is None
 
 
+def test_a_json_size_that_is_not_a_count_of_bytes_is_no_size() -> None:
+    """true is a bool (an int subclass in Python) and -1 no length: neither is a file's size."""
+    body = b'[{"name":"a","type":"file","size":true},{"name":"b","type":"file","size":-1},' \
+           b'{"name":"c","type":"file","size":"3"},{"name":"d","type":"file","size":4}]'
+    entries = parse_json_index(body, folder="/")
+    assert entries is not None and [e.size for e in entries] == [None, None, None, 4]
+
+
 def test_cut_listing_is_an_integrity_error(
     scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory
 ) -> None:

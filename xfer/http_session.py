@@ -83,7 +83,8 @@ _USER_AGENT = "xfer/0.1"
 #: Keyword arguments a request may have and still be prepared by ``XferSession._prepare_plain``.
 _PLAIN_KWARGS = frozenset({"data", "headers", "timeout", "allow_redirects", "stream", "verify", "cert", "auth"})
 #: A URL's path and query in the form requests would send them: ASCII, percent-encoded, no fragment.
-_PLAIN_URL = re.compile(r"(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+#: Upper-case escapes only (requests upper-cases the hex digits), and no empty query (requests drops a trailing "?").
+_PLAIN_URL = re.compile(r"(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-F]{2})*(?<!\?)")
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:[/?]|$)")
 #: What ``XferSession.send`` is given by requests (and by the plain path) for one request.
 _DELIVER_KWARGS = frozenset({"timeout", "allow_redirects", "stream", "verify", "cert", "proxies"})

@@ -283,7 +283,8 @@ def _json_entry(item: dict[str, Any], folder: str) -> Entry | None:
         name=name,
         path=posixpath.join(folder, name),
         type=entry_type,
-        size=int(size) if isinstance(size, int) and entry_type == "file" else None,
+        # type(), not isinstance(): JSON's true is a bool, an int subclass, and no size.
+        size=size if type(size) is int and size >= 0 and entry_type == "file" else None,
         modified=modified,
     )
 
