@@ -9,6 +9,7 @@ not fit together, legacy encryption) it hands to the full reader, whose errors s
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -157,3 +158,57 @@ def test_the_mac_guards_what_no_other_check_would_see(pki: TestPKI, tmp_path: Pa
     end = bytes(data).index(leaf) + len(leaf)
     data[end - 1] ^= 0x01
     assert pfx.read(bytes(data), pki.password.encode()) is None
+
+
+def test_an_iteration_count_past_the_bound_goes_to_the_full_reader(
+    pki: TestPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MAC's KDF runs in Python here, and its count sits outside the MAC: anyone can set it
+    to 2^40 on any bundle.  Past MAX_MAC_ROUNDS the full reader (in C) decides."""
+    data = pki.client_p12.read_bytes()  # 2,048 MAC rounds
+    assert pfx.read(data, pki.password.encode()) is not None
+    monkeypatch.setattr(pfx, "MAX_MAC_ROUNDS", 1000)
+    assert pfx.read(data, pki.password.encode()) is None
+
+
+@pytest.mark.parametrize(
+    "der", [b"\x04\x81\x05hello", b"\x04\x82\x00\x05hello"], ids=["long-form-for-short", "leading-zero"]
+)
+def test_a_length_not_in_its_shortest_form_is_not_der(der: bytes) -> None:
+    with pytest.raises(pfx._Unsupported):
+        pfx._items(der)
+
+
+@pytest.mark.parametrize(("content", "value"), [(b"\x05", 5), (b"\x00\x80", 128), (b"\xff\x7f", -129)])
+def test_integers_in_their_shortest_form(content: bytes, value: int) -> None:
+    assert pfx._integer(content) == value
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x05", b"\xff\x80"])
+def test_an_integer_not_in_its_shortest_form_is_not_der(content: bytes) -> None:
+    with pytest.raises(pfx._Unsupported):
+        pfx._integer(content)
+
+
+def test_an_unreduced_crt_coefficient_is_not_vouched_for() -> None:
+    """iqmp + p passes iqmp*q % p == 1 but is no CRT coefficient: OpenSSL refuses it and every
+    signature with it fails; the full reader says so at load time."""
+    good = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    n = good.private_numbers()
+    unreduced = rsa.RSAPrivateNumbers(
+        n.p, n.q, n.d, n.dmp1, n.dmq1, n.iqmp + n.p, n.public_numbers
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    assert pfx.read(_bundle(unreduced, "pw"), b"pw") is None
+
+
+def test_an_rsa_pss_certificate_goes_to_the_full_reader(pki: TestPKI, tmp_path: Path) -> None:
+    """OpenSSL tells an RSA-PSS key from a plain RSA one; cryptography's == does not."""
+    openssl = shutil.which("openssl")
+    assert openssl
+    run = functools.partial(subprocess.run, check=True, capture_output=True)
+    run([openssl, "genpkey", "-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048", "-out", tmp_path / "k.pem"])
+    run([openssl, "req", "-x509", "-new", "-key", tmp_path / "k.pem", "-subj", "/CN=pss", "-days", "2",
+         "-out", tmp_path / "c.pem"])
+    run([openssl, "pkcs12", "-export", "-in", tmp_path / "c.pem", "-inkey", tmp_path / "k.pem",
+         "-passout", "pass:pw", "-out", tmp_path / "pss.p12"])
+    assert pfx.read((tmp_path / "pss.p12").read_bytes(), b"pw") is None

@@ -17,7 +17,15 @@ encrypted data or in plain data, with one PKCS#8 key bag (PBES2-shrouded or plai
 with definite lengths: OpenSSL 3's ``pkcs12 -export``, cryptography's, Java's keytool,
 Windows' AES export.  For anything else :func:`read` answers ``None`` and the caller uses
 the full reader, which also words every failure (wrong password, damaged file), so this
-module never raises and never decides an error message.
+module never raises and never decides an error message.  Also handed on: iteration counts
+past :data:`MAX_MAC_ROUNDS` (the MAC count lies outside the MAC), DER not in its shortest
+form, RSA-PSS certificates.
+
+Where it knowingly answers differently from the full reader (each only for a bundle whose
+MAC is right, so made that way by whoever holds the password): an RSA "prime" that is
+composite is not caught (its signatures then fail at the TLS handshake instead of at load);
+bag attributes (friendly name, local key id) are not read, so wrongly typed ones pass; an
+RSA-PSS key with a plain RSA certificate of the same numbers loads (and works).
 """
 
 from __future__ import annotations
@@ -93,7 +101,15 @@ _AES_CBC = {
 }
 
 _SEQUENCE, _OCTET_STRING, _INTEGER, _OID, _NULL = 0x30, 0x04, 0x02, 0x06, 0x05
-_EXPLICIT_0, _IMPLICIT_0_PRIMITIVE = 0xA0, 0x80
+_EXPLICIT_0, _IMPLICIT_0_PRIMITIVE, _SET = 0xA0, 0x80, 0x31
+_RSASSA_PSS = "1.2.840.113549.1.1.10"
+
+#: Iteration counts read from the file are bounded: the MAC's KDF runs in Python here (about
+#: 0.6 us a round), and a count outside the MAC can be set by anyone.  Beyond the bound the full
+#: reader, in C, takes over (and refuses counts of 2^32 and more at once).  Writers use 2,048
+#: (OpenSSL) to 10,000 (Java) MAC rounds; PBKDF2, in C either way, gets a bound cryptography has too.
+MAX_MAC_ROUNDS = 10_000
+MAX_PBKDF2_ROUNDS = (1 << 31) - 1
 
 
 def read(data: bytes, password: bytes | None) -> Bundle | None:
@@ -134,6 +150,8 @@ def _read(data: bytes, password: bytes) -> Bundle:
     if isinstance(key, rsa.RSAPrivateKey):
         _check_rsa(key)
     public = key.public_key()
+    if any(c.public_key_algorithm_oid.dotted_string == _RSASSA_PSS for c in certificates):
+        raise _Unsupported("RSA-PSS certificate")  # OpenSSL tells its key type from plain RSA; == does not
     leaf = next((c for c in certificates if c.public_key() == public), None)
     if leaf is None:
         raise _Unsupported("no certificate for the key")
@@ -146,11 +164,15 @@ def _read(data: bytes, password: bytes) -> Bundle:
 def _check_mac(mac_data: bytes, signed: bytes, password: bytes) -> None:
     """The PFX MAC over the authenticated safe (RFC 7292 §5.1, key from the B.2 KDF, ID 3)."""
     digest_info, salt, *rest = _items(mac_data)
+    if len(rest) > 1:
+        raise _Unsupported("MacData fields")
     algorithm, expected = _fields(_expect(digest_info, _SEQUENCE), 2)
     name, block = _DIGESTS.get(_algorithm(algorithm)[0], ("", 0))
     if not name:
         raise _Unsupported("MAC digest")  # e.g. PBMAC1 (RFC 9579)
     iterations = _integer(_expect(rest[0], _INTEGER)) if rest else 1
+    if not 1 <= iterations <= MAX_MAC_ROUNDS:
+        raise _Unsupported("MAC iteration count")
     # B.1: the password as a BMPString with its two-byte terminator.
     bmp = password.decode("utf-8").encode("utf-16-be") + b"\0\0"
     size = hashlib.new(name).digest_size
@@ -181,10 +203,10 @@ def _check_rsa(key: rsa.RSAPrivateKey) -> None:
     p, q, d = numbers.p, numbers.q, numbers.d
     e, n = numbers.public_numbers.e, numbers.public_numbers.n
     consistent = (
-        p > 1 and q > 1 and p * q == n
+        p > 1 and q > 1 and p * q == n and 1 < d < n and e > 1 and e % 2 == 1
         and e * d % (p - 1) == 1 and e * d % (q - 1) == 1
         and numbers.dmp1 == d % (p - 1) and numbers.dmq1 == d % (q - 1)
-        and numbers.iqmp * q % p == 1
+        and 0 < numbers.iqmp < p and numbers.iqmp * q % p == 1
     )
     if not consistent:
         raise _Unsupported("inconsistent RSA key")
@@ -220,6 +242,8 @@ def _pbes2_decrypt(algorithm: tuple[int, bytes], ciphertext: bytes, password: by
     if kdf_oid != _PBKDF2 or kdf_params is None or not key_size or iv is None:
         raise _Unsupported("KDF or cipher")
     salt, rounds, *optional = _items(_expect(kdf_params, _SEQUENCE))
+    if len(optional) > 2:
+        raise _Unsupported("PBKDF2 parameters")
     prf = "sha1"  # the DEFAULT of PBKDF2-params
     for item in optional:
         if item[0] == _INTEGER and _integer(item[1]) != key_size:
@@ -228,8 +252,10 @@ def _pbes2_decrypt(algorithm: tuple[int, bytes], ciphertext: bytes, password: by
             prf = _PRFS.get(_algorithm(item)[0], "")
     if not prf:
         raise _Unsupported("PRF")
-    key = hashlib.pbkdf2_hmac(prf, password, _expect(salt, _OCTET_STRING), _integer(_expect(rounds, _INTEGER)),
-                              key_size)
+    count = _integer(_expect(rounds, _INTEGER))
+    if not 1 <= count <= MAX_PBKDF2_ROUNDS:
+        raise _Unsupported("PBKDF2 iteration count")
+    key = hashlib.pbkdf2_hmac(prf, password, _expect(salt, _OCTET_STRING), count, key_size)
     decryptor = Cipher(algorithms.AES(key), modes.CBC(_expect(iv, _OCTET_STRING))).decryptor()
     padded = decryptor.update(ciphertext) + decryptor.finalize()
     pad = padded[-1] if padded else 0
@@ -241,7 +267,9 @@ def _pbes2_decrypt(algorithm: tuple[int, bytes], ciphertext: bytes, password: by
 def _bags(safe_contents: bytes) -> Iterator[tuple[bytes, tuple[int, bytes]]]:
     """(bag id, bag value) of every SafeBag; attributes (friendly name, local key id) are not needed."""
     for bag in _items(_one(safe_contents, _SEQUENCE)):
-        bag_id, value, *_attributes = _items(_expect(bag, _SEQUENCE))
+        bag_id, value, *attributes = _items(_expect(bag, _SEQUENCE))
+        if len(attributes) > 1 or (attributes and attributes[0][0] != _SET):
+            raise _Unsupported("bag attributes")  # friendlyName/localKeyId are not read, but must be a SET
         yield _expect(bag_id, _OID), _only(_expect(value, _EXPLICIT_0))
 
 
@@ -277,6 +305,8 @@ def _items(data: bytes) -> list[tuple[int, bytes]]:
             if not 1 <= count <= 4:
                 raise _Unsupported("indefinite or huge length")  # BER: the full reader copes
             length = int.from_bytes(data[pos : pos + count], "big")
+            if data[pos] == 0 or length < 0x80:
+                raise _Unsupported("length not in its shortest form")  # DER, as cryptography expects
             pos += count
         else:
             length = length_byte
@@ -324,4 +354,7 @@ def _expect(item: tuple[int, bytes], tag: int) -> bytes:
 
 
 def _integer(content: bytes) -> int:
+    """A DER INTEGER's value; one not in its shortest form (or empty) is not DER."""
+    if not content or (len(content) > 1 and (content[0], content[1] & 0x80) in ((0x00, 0), (0xFF, 0x80))):
+        raise _Unsupported("INTEGER not in its shortest form")
     return int.from_bytes(content, "big", signed=True)
