@@ -212,3 +212,9 @@ def test_an_rsa_pss_certificate_goes_to_the_full_reader(pki: TestPKI, tmp_path: 
     run([openssl, "pkcs12", "-export", "-in", tmp_path / "c.pem", "-inkey", tmp_path / "k.pem",
          "-passout", "pass:pw", "-out", tmp_path / "pss.p12"])
     assert pfx.read((tmp_path / "pss.p12").read_bytes(), b"pw") is None
+
+
+def test_a_password_with_a_nul_is_a_clear_password_error(pki: TestPKI) -> None:
+    """cryptography's reader panics (PanicException, a BaseException) on such a password."""
+    with pytest.raises(IdentityPasswordError, match="NUL"):
+        Identity.load(pki.client_p12, "wrong\0password")

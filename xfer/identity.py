@@ -166,6 +166,13 @@ class Identity:
         cryptography's reader, which also tells a wrong password from a damaged file.
         """
         secret = password.encode() if isinstance(password, str) else password
+        if secret and b"\0" in secret:
+            # OpenSSL reads a password as a C string; cryptography's reader panics (a
+            # BaseException, past every handler) on one with a NUL in it.
+            raise IdentityPasswordError(
+                f"cannot open {source}: the password contains a NUL character",
+                hint="check the secret the password is read from (a binary file?)",
+            )
         quick = pfx.read(data, secret)
         if quick is not None:
             key, leaf, chain = quick
