@@ -246,3 +246,64 @@ def test_a_long_download_asks_for_writeback_of_each_stored_range(
         assert start + length == following
     assert all(length >= WRITEBACK_STEP for _, length in asked)
     assert asked[-1][0] + asked[-1][1] <= len(data)
+
+
+# -- found in review: interruptions and errors met while draining -------------------------------
+
+
+def test_ctrl_c_while_a_cut_download_drains_is_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: None
+) -> None:
+    """A cut, then Ctrl-C while the exit drains the pool to a slow disk (NFS, a USB stick):
+    the Ctrl-C ends the run; it was swallowed and the retry loop started another try."""
+    import signal
+    import time
+
+    slow = threading.Event()
+
+    class SlowPart(io.FileIO):
+        def write(self, data: Any) -> int:
+            if slow.is_set() and self.tell() >= INLINE_DOWNLOAD:
+                time.sleep(0.3)
+            return super().write(data)
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: SlowPart(fd, "r+"))
+    tries: list[int] = []
+
+    def operation() -> None:
+        tries.append(1)
+        slow.set()
+        with AtomicDownload(tmp_path / "out.bin", expected_size=2 * BIG) as out:
+            out.facts = {"source": "x", "size": 2 * BIG}
+            out.begin(0)
+            out.write(os.urandom(BIG))
+            threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()  # during the drain below
+            raise TransferCut("the connection was cut")
+
+    with pytest.raises(KeyboardInterrupt):
+        RetryPolicy(retries=1, sleep=lambda seconds: None).run(operation)
+    assert len(tries) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_disk_full_found_while_draining_a_cut_download_is_not_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: None
+) -> None:
+    """The disk fills on a block already handed to the worker, then the connection is cut: the
+    user must read "disk full" (not retried), not the cut (retried into the same full disk)."""
+    _fail_part_writes(monkeypatch, INLINE_DOWNLOAD + 256 * 1024, errno.ENOSPC)
+    with pytest.raises(LocalDiskFull) as raised, AtomicDownload(tmp_path / "out.bin", expected_size=2 * BIG) as out:
+        out.write(os.urandom(INLINE_DOWNLOAD + 1024 * 1024))
+        raise TransferCut("the connection was cut")
+    assert "disk full" in raised.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stream_download_writes_as_it_arrives(no_thread_left: None) -> None:
+    """Standard output gets each block before write() returns (README: "as it arrives"): a worker
+    held up to its pool back from a slow reader, for no gain on a pipe."""
+    stream = io.BytesIO()
+    with StreamSink(stream, expected_size=BIG) as out:
+        for block in _blocks(os.urandom(BIG)):
+            out.write(block)
+            assert stream.tell() == out.written

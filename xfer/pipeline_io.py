@@ -188,10 +188,21 @@ class WriteBehind:
         if keep:
             try:
                 self.flush()
-            finally:
+            except Exception:
                 self._pool.put_filled(None)
                 self._thread.join()
+                raise
+            except BaseException:
+                # Ctrl-C while draining: the drain is given up like any dropped download, at
+                # once (no unbounded join), and the interruption goes on.
+                self._drop()
+                raise
+            self._pool.put_filled(None)
+            self._thread.join()
             return
+        self._drop()
+
+    def _drop(self) -> None:
         self._pool.stop()
         # Dropping: the worker is at most one store() from its end.  A store blocked for good (a
         # pipe nobody reads) is not waited for: the thread is a daemon, and the caller's error goes on.

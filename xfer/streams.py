@@ -69,6 +69,10 @@ class StreamSink(DownloadAccounting):
 
     #: Nothing kept from an earlier try: every download into a stream starts at byte 0.
     offset = 0
+    #: Blocks reach the stream as they arrive (README: "written as it arrives"): a worker would
+    #: hold up to its pool (1.5 MiB) back from a slow reader or a throttled download, and a pipe
+    #: gained nothing from it (measured: get URL - >/dev/null 1.30 -> 1.31 s).
+    write_behind = False
 
     def __init__(
         self,

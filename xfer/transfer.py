@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from .errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
 from .pipeline_io import WRITEBACK_STEP, WriteBehind, start_writeback
@@ -288,6 +288,8 @@ class DownloadAccounting:
     _throttle: TokenBucket | None
     #: The worker storing blocks, from the first block past INLINE_DOWNLOAD on (None: not started).
     _writes: WriteBehind | None = None
+    #: Whether a long download stores on a worker at all (see :class:`xfer.streams.StreamSink`).
+    write_behind: ClassVar[bool] = True
     _callback: ProgressCallback | None
     written: int
     expected_size: int | None
@@ -320,7 +322,7 @@ class DownloadAccounting:
         """Take one block of the download: it is hashed and stored (:meth:`_store`) in order, on a
         worker thread once the download is past :data:`INLINE_DOWNLOAD`; the caller pays the
         throttle, counts it and reports progress, and goes back to the network."""
-        if self._writes is None and self.written + len(data) > INLINE_DOWNLOAD:
+        if self._writes is None and self.write_behind and self.written + len(data) > INLINE_DOWNLOAD:
             self._writes = WriteBehind(self._hash_and_store, name="xfer-write-behind")
         if self._writes is not None:
             self._writes.write(data)  # raises what storing an earlier block raised
@@ -353,7 +355,7 @@ class DownloadAccounting:
             return None
         try:
             writes.close(keep=True)
-        except BaseException as error:
+        except Exception as error:  # an interruption (Ctrl-C) while draining goes on as itself
             return error
         return None
 
@@ -546,13 +548,24 @@ class AtomicDownload(DownloadAccounting):
         if exc_type is None and not self._begun and self._handle is not None:
             self.begin(0)  # nothing was written: an empty file, not what a kept part held
         # Before anything below looks at the part (or removes it), the worker is done with it.
-        unstored = self._end_writes(exc)
+        try:
+            unstored = self._end_writes(exc)
+        except BaseException:  # interrupted while draining: the part goes, the interruption on
+            handle, self._handle = self._handle, None
+            with _IN_PROGRESS_LOCK:
+                _IN_PROGRESS.discard(self.temp)
+            self._discard(handle)
+            raise
         handle, self._handle = self._handle, None
         with _IN_PROGRESS_LOCK:
             _IN_PROGRESS.discard(self.temp)
         if exc_type is not None:
             if unstored is not None or not self._keep(handle, exc):
                 self._discard(handle)
+            if isinstance(unstored, LocalError):
+                # Storing failed too (a full disk): that is what the user must fix, and a retry
+                # of the transfer's own error would only fill the disk again.
+                raise unstored
             return
         try:
             assert handle is not None
