@@ -111,15 +111,21 @@ def test_a_changed_byte_is_never_vouched_for(pki: TestPKI, tmp_path: Path, where
         Identity.load(damaged, pki.password)
 
 
+_CA_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
 def _bundle(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, password: str) -> bytes:
     import datetime as dt
 
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "pfx-test")])
+    issuer = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "pfx-test CA")])
     now = dt.datetime.now(dt.timezone.utc)
+    # Signed by a CA key of its own: a deliberately broken key under test must never sign
+    # (an RSA-CRT signature with a wrong coefficient fails, or comes out wrong, at random).
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder().subject_name(name).issuer_name(issuer).public_key(key.public_key())
         .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
+        .sign(_CA_KEY, hashes.SHA256())
     )
     return pkcs12.serialize_key_and_certificates(
         b"pfx-test", key, cert, None, serialization.BestAvailableEncryption(password.encode())
