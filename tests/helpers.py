@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,18 @@ class NotInstalled:
 
 sys.meta_path.insert(0, NotInstalled())
 """
+
+
+def flip_a_byte_of_the_part(root: Path) -> Callable[[float], None]:
+    """A stand-in for xfer.retry's wait between two tries that flips byte 1000 of the one part file
+    under ``root``: the part a cut upload left is then no longer a prefix of the file."""
+
+    def flip(seconds: float) -> None:
+        [part] = list(root.rglob("*.xfer-part"))
+        with part.open("r+b") as handle:
+            handle.seek(1000)
+            byte = handle.read(1)
+            handle.seek(1000)
+            handle.write(bytes([byte[0] ^ 0xFF]))
+
+    return flip

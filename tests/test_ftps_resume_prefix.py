@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import xfer.retry
+from tests.helpers import flip_a_byte_of_the_part
 from tests.test_retry_ftps import DATA, SIZE, data_bytes, data_cut, proxied, with_control
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.faults import free_ports
@@ -23,18 +24,6 @@ from xfer.testing.ftps_server import hashing_handler
 def ftps(xfer_serve: Callable[..., Endpoint]) -> tuple[Endpoint, list[int]]:
     passive = free_ports(4)
     return xfer_serve("ftpes", handler_class=hashing_handler(), handler_attrs={"passive_ports": passive}), passive
-
-
-def _flip_a_byte_of_the_part(root: Path) -> Callable[[float], None]:
-    def flip(seconds: float) -> None:  # xfer.retry's wait between the tries
-        [part] = [p for p in root.iterdir() if p.name.endswith(".xfer-part")]
-        with part.open("r+b") as handle:
-            handle.seek(1000)
-            byte = handle.read(1)
-            handle.seek(1000)
-            handle.write(bytes([byte[0] ^ 0xFF]))
-
-    return flip
 
 
 def test_a_proven_part_is_continued(ftps: tuple[Endpoint, list[int]], tmp_path: Path) -> None:
@@ -57,7 +46,7 @@ def test_a_kept_part_that_differs_is_started_over(
     endpoint, _ = ftps
     source = tmp_path / "big.bin"
     source.write_bytes(DATA)
-    monkeypatch.setattr(xfer.retry, "_sleep", _flip_a_byte_of_the_part(endpoint.root))
+    monkeypatch.setattr(xfer.retry, "_sleep", flip_a_byte_of_the_part(endpoint.root))
     with caplog.at_level(logging.WARNING, logger="xfer.retry"):
         with proxied(ftps, with_control(data_cut("up", SIZE // 2), ftps)) as (proxy, remote):
             result = remote.put_file(source, "/big.bin")

@@ -101,6 +101,19 @@ def _connect(srv: SFTPServer, keys: SSHTestKeys) -> SFTPAdapter:
     return adapter
 
 
+def _put_and_get(
+    capsys: pytest.CaptureFixture[str], srv: SFTPServer, ssh_keys: SSHTestKeys, source: Path, remote: str, back: Path,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``put --json`` of ``source`` to ``remote`` and ``get --json`` of it back: both results (both succeed)."""
+    code, out, err = run(capsys, "put", str(source), f"{srv.url}{remote}", "--json", *_flags(ssh_keys))
+    assert code == 0, err
+    [put] = json.loads(out)
+    code, out, err = run(capsys, "get", f"{srv.url}{remote}", str(back), "--json", *_flags(ssh_keys))
+    assert code == 0, err
+    [got] = json.loads(out)
+    return put, got
+
+
 @pytest.mark.parametrize(("kind", "expected"), [(CheckFileServer, "sha256"), (_Md5Only, "md5"), (None, "size")])
 def test_verified_by_the_servers_hash_where_it_has_check_file(
     serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
@@ -109,15 +122,8 @@ def test_verified_by_the_servers_hash_where_it_has_check_file(
     srv = serve(kind)
     source = tmp_path / "invoice.bin"
     digest = make_file(source, 3 << 20)
-    code, out, err = run(capsys, "put", str(source), f"{srv.url}in/invoice.bin", "--json", *_flags(ssh_keys))
-    assert code == 0, err
-    [put] = json.loads(out)
-    assert put["verified"] == expected and put["sha256"] == digest
-    code, out, err = run(capsys, "get", f"{srv.url}in/invoice.bin", str(tmp_path / "back.bin"), "--json",
-                         *_flags(ssh_keys))
-    assert code == 0, err
-    [got] = json.loads(out)
-    assert got["verified"] == expected and got["sha256"] == digest
+    put, got = _put_and_get(capsys, srv, ssh_keys, source, "in/invoice.bin", tmp_path / "back.bin")
+    assert put["verified"] == got["verified"] == expected and put["sha256"] == got["sha256"] == digest
     if kind is not None:  # the server was asked, for the temporary name and for the file
         asked = [Path(path).name for path, *_ in srv.check_file_asked]
         assert "invoice.bin" in asked and any(name.endswith(".xfer-part") for name in asked)
@@ -189,15 +195,8 @@ def test_a_check_file_refusal_falls_back_to_the_size(
     srv = serve(kind)
     source = tmp_path / "order.bin"
     digest = make_file(source, 1 << 20)
-    code, out, err = run(capsys, "put", str(source), f"{srv.url}order.bin", "--json", *_flags(ssh_keys))
-    assert code == 0, err
-    [put] = json.loads(out)
-    assert put["verified"] == expected and put["sha256"] == digest
-    code, out, err = run(capsys, "get", f"{srv.url}order.bin", str(tmp_path / "back.bin"), "--json",
-                         *_flags(ssh_keys))
-    assert code == 0, err
-    [got] = json.loads(out)
-    assert got["verified"] == expected and got["sha256"] == digest
+    put, got = _put_and_get(capsys, srv, ssh_keys, source, "order.bin", tmp_path / "back.bin")
+    assert put["verified"] == got["verified"] == expected and put["sha256"] == got["sha256"] == digest
     assert srv.check_file_asked, "the server was never asked"
     with _connect(srv, ssh_keys) as remote, remote.open_write("/stream.bin") as writer:
         writer.write(b"streamed" * 100_000)

@@ -21,6 +21,7 @@ import pytest
 
 import xfer
 import xfer.retry
+from tests.helpers import flip_a_byte_of_the_part
 from xfer.errors import IntegrityError
 from xfer.testing.faults import Cut
 from xfer.testing.pytest_plugin import FaultyServer
@@ -38,18 +39,6 @@ class _WholeFilesOnly(CheckFileServer):
             self.asked.append((path, requested, start, length))
             raise asyncssh.SFTPOpUnsupported("ranges are not hashed here")
         return super().check_file(fd, path, requested, start, length)
-
-
-def _corrupt_the_part(root: Path) -> Callable[[float], None]:
-    def corrupt(seconds: float) -> None:  # xfer.retry's wait between the tries
-        [part] = list(root.rglob(".*.xfer-part"))
-        with part.open("r+b") as handle:
-            handle.seek(1000)
-            byte = handle.read(1)
-            handle.seek(1000)
-            handle.write(bytes([byte[0] ^ 0xFF]))
-
-    return corrupt
 
 
 def _put_cut_once(server: FaultyServer, source: Path) -> tuple[xfer.TransferResult, list[int]]:
@@ -83,7 +72,7 @@ def test_a_kept_part_that_differs_is_started_over(
     root = server.endpoint.root
     data = random.Random(2).randbytes(SIZE)
     (tmp_path / "big.bin").write_bytes(data)
-    monkeypatch.setattr(xfer.retry, "_sleep", _corrupt_the_part(root))
+    monkeypatch.setattr(xfer.retry, "_sleep", flip_a_byte_of_the_part(root))
     with caplog.at_level(logging.WARNING, logger="xfer.retry"):
         result, sent = _put_cut_once(server, tmp_path / "big.bin")
     assert result.attempts == 2 and result.verified == "sha256"
@@ -105,7 +94,7 @@ def test_an_unproven_bad_part_fails_the_final_check(
     (root / "in" / "big.bin").write_bytes(b"yesterday's version")
     data = random.Random(3).randbytes(SIZE)
     (tmp_path / "big.bin").write_bytes(data)
-    monkeypatch.setattr(xfer.retry, "_sleep", _corrupt_the_part(root))
+    monkeypatch.setattr(xfer.retry, "_sleep", flip_a_byte_of_the_part(root))
     with pytest.raises(IntegrityError, match="SHA-256 check") as caught:
         _put_cut_once(server, tmp_path / "big.bin")
     assert caught.value.exit_code == 7
