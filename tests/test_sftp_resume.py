@@ -119,22 +119,31 @@ def test_a_file_changed_between_tries_is_fetched_again_from_the_start(
                for r in caplog.records)
 
 
-def test_get_resume_continues_the_part_of_an_earlier_run(
-    server: FaultyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _cut_resumable_get(
+    server: FaultyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    *, seed: int,
+) -> tuple[bytes, Path, list[str]]:
+    """``xfer get --resume`` of a SIZE file cut halfway with no retry: the data, the local
+    folder holding the kept part, and the CLI flags for the next run."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     endpoint = server.endpoint
-    data = _data(6)
+    data = _data(seed)
     (endpoint.root / "big.bin").write_bytes(data)
     local = tmp_path / "out"
     local.mkdir()
-    keys = endpoint.server.keys
     flags = ["--identity", str(endpoint.identity), "--identity-password", endpoint.identity_password,
-             "--pin", keys.host_fingerprint(), "--retry-wait", "0.01"]
-    with server.through({0: Cut("down", after=SIZE // 2)}) as (proxy, profile):
+             "--pin", endpoint.server.keys.host_fingerprint(), "--retry-wait", "0.01"]
+    with server.through({0: Cut("down", after=SIZE // 2)}) as (_proxy, profile):
         code, _, err = run(capsys, "get", f"{profile.url}big.bin", str(local / "big.bin"), "--resume",
                            "--retries", "0", *flags)
     assert code in (5, 7), err
+    return data, local, flags
+
+
+def test_get_resume_continues_the_part_of_an_earlier_run(
+    server: FaultyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, local, flags = _cut_resumable_get(server, tmp_path, capsys, monkeypatch, seed=6)
     assert hidden(local) == [".big.bin.xfer-part", ".big.bin.xfer-resume"]
     sidecar = json.loads((local / ".big.bin.xfer-resume").read_text())
     assert sidecar["size"] == SIZE and sidecar["source"].endswith("/big.bin") and sidecar["mtime"]
@@ -154,19 +163,7 @@ def test_a_kept_part_as_long_as_the_file_is_fetched_again(
     server: FaultyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A part holding every byte was written by a try that never proved its end: it proves nothing."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    endpoint = server.endpoint
-    data = _data(7)
-    (endpoint.root / "big.bin").write_bytes(data)
-    local = tmp_path / "out"
-    local.mkdir()
-    keys = endpoint.server.keys
-    flags = ["--identity", str(endpoint.identity), "--identity-password", endpoint.identity_password,
-             "--pin", keys.host_fingerprint(), "--retry-wait", "0.01"]
-    with server.through({0: Cut("down", after=SIZE // 2)}) as (proxy, profile):
-        code, _, err = run(capsys, "get", f"{profile.url}big.bin", str(local / "big.bin"), "--resume",
-                           "--retries", "0", *flags)
-    assert code in (5, 7), err
+    data, local, flags = _cut_resumable_get(server, tmp_path, capsys, monkeypatch, seed=7)
     (local / ".big.bin.xfer-part").write_bytes(b"\0" * SIZE)  # as long as the file, its content unproven
     with server.through() as (proxy, profile):
         code, _, err = run(capsys, "get", f"{profile.url}big.bin", str(local / "big.bin"), "--resume", *flags)
