@@ -41,7 +41,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import cast
+from typing import TypeVar, cast
 
 __all__ = ["PIPE_BLOCK", "PIPE_DEPTH", "WRITEBACK_STEP", "WriteBehind", "start_writeback"]
 
@@ -52,6 +52,9 @@ PIPE_BLOCK = 256 * 1024
 PIPE_DEPTH = 6
 #: Bytes of a download between two requests to write its pages back (see :func:`start_writeback`).
 WRITEBACK_STEP = 8 << 20
+
+
+_Item = TypeVar("_Item")
 
 
 class _Stopped(Exception):
@@ -84,12 +87,7 @@ class _Pool:
 
     def take_free(self) -> bytearray:
         """A free buffer; waits while all are in use."""
-        with self._cond:
-            while not self._free:
-                self._check()
-                self._cond.wait()
-            self._check()
-            return self._free.popleft()
+        return self._take(self._free)
 
     def give_back(self, buffer: bytearray) -> None:
         with self._cond:
@@ -106,12 +104,16 @@ class _Pool:
 
     def take_filled(self) -> tuple[bytearray, int] | None:
         """The next filled buffer in order (None: the end); waits while there is none."""
+        return self._take(self._filled)
+
+    def _take(self, queue: deque[_Item]) -> _Item:
+        """The first of ``queue``, waiting while it is empty; raises a failure or a stop first."""
         with self._cond:
-            while not self._filled:
+            while not queue:
                 self._check()
                 self._cond.wait()
             self._check()
-            return self._filled.popleft()
+            return queue.popleft()
 
     def wait_idle(self) -> None:
         """Wait until every filled buffer was taken and given back.  Only for a caller that
