@@ -272,7 +272,7 @@ class SFTPAdapter(Adapter):
                         out.begin(start)
                     else:
                         out.start_over(restart)
-                    await read_blocks(handle, start, out.write, block=read_block)
+                    await read_blocks(handle, start, out.write, block=read_block, size=attrs.size)
                 # Before the rename: a mismatch leaves nothing under the local name.  (The sink
                 # compares the length with the server's stat when it closes.)
                 return self._conclude(sftp, offered, out.hash, what=f"the download of {remote}",

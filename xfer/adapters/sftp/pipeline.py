@@ -82,11 +82,15 @@ async def read_blocks(
     block: int,
     depth: int = DEFAULT_DEPTH,
     progress: Progress | None = None,
+    size: int | None = None,
 ) -> int:
     """Read ``handle`` from ``start`` to its end; ``deliver`` each block in order.  Returns the bytes read.
 
     ``handle`` must be opened with ``block_size=0`` (one request per read).  A short answer
     that is not the end asks for the rest of that block before anything after it is delivered.
+    ``size``: the file's length as the server stated it; no read is asked past one block
+    beyond it (that one sees the end).  A 1 KiB file costs two reads, not ``depth``; a file
+    that grew meanwhile is read short, and the caller's length check says so.
     """
     moved = progress or Progress()
     pending: deque[tuple[int, int, asyncio.Future[bytes]]] = deque()
@@ -100,8 +104,15 @@ async def read_blocks(
         else:
             pending.append(entry)
 
+    limit = None if size is None else max(size, start) + block
+
+    def more() -> bool:
+        return limit is None or following < limit
+
     try:
         for _ in range(depth):
+            if not more():
+                break
             ask(following, block)
             following += block
         while pending:
@@ -113,7 +124,7 @@ async def read_blocks(
             moved.done += len(data)
             if len(data) < size:
                 ask(offset + len(data), size - len(data), first=True)
-            else:
+            elif more():
                 ask(following, block)
                 following += block
     finally:
