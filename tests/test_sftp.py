@@ -691,3 +691,15 @@ def test_the_key_is_decrypted_once_for_every_connection(
         with type(remote)(remote.settings) as worker:  # what a -P worker does
             assert worker.ls("/") == remote.ls("/")
     assert loads == [str(ssh_keys.client_key)]
+
+
+def test_options_replaced_for_another_key_start_a_cache_of_their_own() -> None:
+    """The decrypted key is cached on the options; dataclasses.replace() copied the cache, so
+    options for another key file would have answered with the first key."""
+    import dataclasses
+
+    from xfer.protocols.sftp import SFTPOptions
+
+    first = SFTPOptions(key_file="/keys/a")
+    second = dataclasses.replace(first, key_file="/keys/b")
+    assert second.loaded_key is not first.loaded_key

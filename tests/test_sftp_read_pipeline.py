@@ -66,5 +66,3 @@ def test_a_resumed_read_starts_at_its_offset() -> None:
     handle = _File(data)
     assert _read(handle, start=2000, size=len(data)) == data[2000:]
     assert all(offset >= 2000 for offset, _ in handle.asked)
-
-

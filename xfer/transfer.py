@@ -288,6 +288,8 @@ class DownloadAccounting:
     _throttle: TokenBucket | None
     #: The worker storing blocks, from the first block past INLINE_DOWNLOAD on (None: not started).
     _writes: WriteBehind | None = None
+    #: A worker stores the blocks (from the first past INLINE_DOWNLOAD on; never reset).
+    _behind = False
     #: Whether a long download stores on a worker at all (see :class:`xfer.streams.StreamSink`).
     write_behind: ClassVar[bool] = True
     _callback: ProgressCallback | None
@@ -323,6 +325,8 @@ class DownloadAccounting:
         worker thread once the download is past :data:`INLINE_DOWNLOAD`; the caller pays the
         throttle, counts it and reports progress, and goes back to the network."""
         if self._writes is None and self.write_behind and self.written + len(data) > INLINE_DOWNLOAD:
+            # Set before the worker starts and never changed: _store reads it on the worker.
+            self._behind = True
             self._writes = WriteBehind(self._hash_and_store, name="xfer-write-behind")
         if self._writes is not None:
             self._writes.write(data)  # raises what storing an earlier block raised
@@ -531,7 +535,7 @@ class AtomicDownload(DownloadAccounting):
         try:
             self._handle.write(data)
             self._stored += len(data)
-            if self._writes is not None and self._stored - self._written_back >= WRITEBACK_STEP:
+            if self._behind and self._stored - self._written_back >= WRITEBACK_STEP:
                 # A long download, on the worker: the final fsync finds little left to write.
                 self._handle.flush()
                 start_writeback(self._handle.fileno(), self._written_back, self._stored - self._written_back)

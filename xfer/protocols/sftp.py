@@ -68,7 +68,8 @@ class SFTPOptions(ProtocolOptions):
     #: The key once decrypted, shared by every connection made with these options (a retry's
     #: reconnection, ``-P`` workers): an OpenSSH key's bcrypt KDF costs about a second at
     #: asyncssh's 128 rounds, as the TLS identity is decrypted once into one SSLContext.
-    loaded_key: Once = field(default_factory=Once, repr=False, compare=False)
+    # init=False: dataclasses.replace() of these options (another key file) starts a cache of its own.
+    loaded_key: Once = field(default_factory=Once, init=False, repr=False, compare=False)
 
 
 def normalize_ssh_pin(pin: str) -> str:
