@@ -100,9 +100,13 @@ def test_cut_upload_resumes_the_temporary_file(ftps: tuple[Endpoint, list[int]],
         result = remote.put_file(source, "/big.bin")
     assert (endpoint.root / "big.bin").read_bytes() == DATA
     assert result.attempts == 2
-    assert any(line.startswith(("REST ", "APPE ")) for line in endpoint.server.commands)
-    if how == "fin":
-        assert data_bytes(proxy, ftps, "up") <= 1.3 * SIZE
+    rest = [int(line.split()[1]) for line in endpoint.server.commands if line.startswith("REST ")]
+    assert len(rest) == 1 and rest[0] > 0
+    # The second try sends the rest from where the server's part ended, no more.  Where that is
+    # is the server's: one still reading the cut connection's last bytes when asked its SIZE
+    # (a loaded machine) has stored less than was sent, so no bound on the total is fair.
+    last = [c for c in proxy.connections if c.port in set(ftps[1])][-1]
+    assert last.bytes_up < SIZE - rest[0] + 64 * 1024
     assert [p.name for p in endpoint.root.iterdir()] == ["big.bin"]
 
 

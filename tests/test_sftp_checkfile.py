@@ -349,3 +349,25 @@ def test_an_asyncssh_without_the_request_machinery_is_no_hash_not_a_failure() ->
     client: Any = SimpleNamespace(_handler=SimpleNamespace(), encode=str.encode)
     assert asyncio.run(state.ask(client, "/a.bin")) is None
     assert state.offered is False
+
+
+@pytest.mark.parametrize(("kind", "expected", "computed"),
+                         [(CheckFileServer, "sha256", True), (_Md5Only, "md5", False), (None, "size", False)])
+def test_without_a_wanted_sha256_the_servers_hash_still_proves_each_transfer(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+    kind: type[CheckFileServer] | None, expected: str, computed: bool,
+) -> None:
+    """The CLI without --json shows no SHA-256 (``connect(sha256=False)``): only the hash the server
+    compares is computed, and the check is as strong as with it."""
+    srv = serve(kind)
+    source = tmp_path / "invoice.bin"
+    digest = make_file(source, 3 << 20)
+    adapter = xfer.connect(srv.url, identity=str(ssh_keys.client_key),
+                           identity_password=f"file:{ssh_keys.passphrase_file}", pin=ssh_keys.host_fingerprint(),
+                           timeout=10, sha256=False)
+    with adapter as remote:
+        [put] = remote.put(str(source), "/in/invoice.bin")
+        [got] = remote.get("/in/invoice.bin", str(tmp_path / "back.bin"))
+    assert put.verified == got.verified == expected
+    assert put.sha256 == got.sha256 == (digest if computed else None)
+    assert hashlib.sha256((tmp_path / "back.bin").read_bytes()).hexdigest() == digest

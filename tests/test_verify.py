@@ -357,3 +357,157 @@ def test_atomic_download_hash_covers_bytes_fed_before_writing(tmp_path: Path) ->
         out._hash.update(DATA[:1000])
         out.write(DATA[1000:])
     assert out.sha256 == SHA256
+
+
+# -- a SHA-256 nothing shows is not computed; the server's check is never weaker ---------------------
+
+
+def test_stream_hash_without_sha256_computes_only_what_the_server_compares() -> None:
+    for also, computed in [(None, {}), ("md5", {"md5": MD5}), ("crc32", {"crc32": f"{zlib.crc32(DATA):08x}"}),
+                           ("sha256", {"sha256": SHA256})]:
+        stream = StreamHash(also, sha256=False)
+        assert stream.idle is (also is None)
+        stream.update(DATA)
+        assert {name: stream.hexdigest(name) for name in ("sha256", "md5", "crc32")} == {
+            name: computed.get(name) for name in ("sha256", "md5", "crc32")}
+    assert not StreamHash().idle
+
+
+def test_file_body_skips_unread_what_an_idle_hash_would_not_use(tmp_path: Path) -> None:
+    """A resumed upload with nothing to hash seeks past the server's part instead of reading it."""
+    from xfer.transfer import FileBody
+
+    path = tmp_path / "a.bin"
+    path.write_bytes(DATA)
+    reads: list[int] = []
+    with open(path, "rb") as handle:
+        real_read = handle.read
+
+        def counting_read(size: int = -1) -> bytes:
+            reads.append(size)
+            return real_read(size)
+
+        handle.read = counting_read  # type: ignore[assignment]
+        body = FileBody(handle, len(DATA) - 1000, sha256=False)
+        body.skip(1000)
+        assert reads == [] and handle.tell() == 1000
+        assert b"".join(bytes(chunk) for chunk in body) == DATA[1000:]
+    assert body.sha256 is None
+
+
+@pytest.mark.parametrize(
+    ("commands", "expected", "sha256"),
+    [
+        (("XSHA256",), "sha256", SHA256),  # the server compares SHA-256: it is computed anyway
+        (("XMD5",), "md5", None),
+        (("XCRC",), "crc32", None),
+        ((), "size", None),
+    ],
+)
+def test_ftps_without_a_wanted_sha256_still_proves_by_the_servers_hash(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commands: tuple[str, ...], expected: str,
+    sha256: str | None,
+) -> None:
+    import xfer
+
+    local = tmp_path / "a.bin"
+    local.write_bytes(DATA)
+    for _, profile in _ftps(pki, tmp_path, monkeypatch, hashing_handler(commands)):
+        with xfer.connect(profile, sha256=False) as remote:
+            put = remote.put(str(local), "/in/a.bin")[0]
+            got = remote.get("/in/a.bin", str(tmp_path / "back.bin"))[0]
+        assert (put.verified, put.sha256) == (got.verified, got.sha256) == (expected, sha256)
+        assert (tmp_path / "back.bin").read_bytes() == DATA
+
+
+@pytest.mark.parametrize(("digests", "expected", "sha256"),
+                         [(("repr-digest",), "sha256", SHA256), (("content-md5",), "md5", None), ((), "size", None)])
+def test_https_get_without_a_wanted_sha256_still_proves_by_the_servers_digest(
+    pki: TestPKI, tmp_path: Path, digests: tuple[str, ...], expected: str, sha256: str | None
+) -> None:
+    import xfer
+
+    with HTTPSServer(pki, root=tmp_path / "srv", digests=digests) as srv:
+        (srv.root / "a.bin").write_bytes(DATA)
+        with xfer.connect(srv.url, ca=str(pki.root_ca), identity=str(pki.client_p12),
+                          identity_password=f"file:{pki.password_file}", sha256=False) as remote:
+            got = remote.get("/a.bin", str(tmp_path / "a.bin"))[0]
+    assert (got.verified, got.sha256) == (expected, sha256)
+    assert (tmp_path / "a.bin").read_bytes() == DATA
+
+
+def test_https_put_compares_a_digest_stated_after_the_body_by_reading_the_file_again(
+    pki: TestPKI, tmp_path: Path
+) -> None:
+    """Which digest a PUT's answer (or the HEAD after it) carries is known only once the body is
+    sent: with no SHA-256 wanted nothing is hashed on the way, and the file is hashed only if a
+    digest comes (the lying variant: tests/test_verify.py's CLI put without --json)."""
+    import xfer
+
+    local = tmp_path / "a.bin"
+    local.write_bytes(DATA)
+    for digests, on_put, expected in [(("repr-digest",), True, "sha256"), (("digest",), False, "sha256"),
+                                      (("digest-md5",), True, "md5"), ((), False, "size")]:
+        with HTTPSServer(pki, root=tmp_path / f"srv-{expected}-{on_put}", digests=digests,
+                         digests_on_put=on_put) as srv, \
+                xfer.connect(srv.url, ca=str(pki.root_ca), identity=str(pki.client_p12),
+                             identity_password=f"file:{pki.password_file}", sha256=False) as remote:
+            put = remote.put(str(local), "/in/a.bin")[0]
+        assert (put.verified, put.sha256) == (expected, None), digests
+        assert (srv.root / "in" / "a.bin").read_bytes() == DATA
+
+
+def test_a_file_changed_after_its_put_fails_the_late_digest_check(pki: TestPKI, tmp_path: Path) -> None:
+    """The late hash is of the file as it is now: one changed since it was sent fails (exit 7) and the
+    server's copy is deleted, as for any mismatch."""
+    import xfer
+    from xfer.adapters.http_transfer import HTTPTransfer
+
+    local = tmp_path / "a.bin"
+    local.write_bytes(DATA)
+    real_check = HTTPTransfer.check_upload
+
+    def change_the_file(self: HTTPTransfer, *args: Any, **kwargs: Any) -> None:
+        local.write_bytes(DATA[::-1])
+        return real_check(self, *args, **kwargs)
+
+    with HTTPSServer(pki, root=tmp_path / "srv", digests=("repr-digest",), digests_on_put=True) as srv, \
+            xfer.connect(srv.url, ca=str(pki.root_ca), identity=str(pki.client_p12),
+                         identity_password=f"file:{pki.password_file}", sha256=False, retries=0) as remote:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(HTTPTransfer, "check_upload", change_the_file)
+            with pytest.raises(IntegrityError, match="failed the SHA-256 check"):
+                remote.put(str(local), "/in/a.bin")
+        assert not (srv.root / "in" / "a.bin").exists()
+
+
+@pytest.mark.parametrize("command", ["put", "get", "sync"])
+def test_the_cli_wants_the_sha256_only_where_it_shows_it(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str,
+) -> None:
+    """One line per file shows no SHA-256, so none is computed for it; ``--json`` shows it."""
+    import xfer.client
+
+    asked: list[bool] = []
+    real_connect = xfer.client.connect
+
+    def recording_connect(*args: Any, sha256: bool = True, **kwargs: Any) -> Any:
+        asked.append(sha256)
+        return real_connect(*args, sha256=sha256, **kwargs)
+
+    monkeypatch.setattr(xfer.client, "connect", recording_connect)
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "a.bin").write_bytes(DATA)
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv:
+        (srv.root / "a.bin").write_bytes(DATA)
+        args = {"put": ["put", str(tmp_path / "up" / "a.bin"), f"{srv.url}/b.bin"],
+                "get": ["get", f"{srv.url}/a.bin", str(tmp_path / "a.bin")],
+                "sync": ["sync", str(tmp_path / "up"), f"{srv.url}/"]}[command]
+        for json_flag in ([], ["--json"]):
+            for leftover in (tmp_path / "a.bin", srv.root / "b.bin"):
+                leftover.unlink(missing_ok=True)
+            code, out, err = run(capsys, *args, *json_flag, *_tls(pki))
+            assert code == 0, err
+            if json_flag and command != "sync":
+                assert json.loads(out)[0]["sha256"] == SHA256
+    assert asked == [False, True]

@@ -92,6 +92,7 @@ def connect(
     identity_password: str | Secret | None = None,
     password: str | Secret | None = None,
     warn: Callable[[str], None] | None = None,
+    sha256: bool = True,
     **overrides: Any,
 ) -> Adapter:
     """Open a connection to a profile (name or :class:`Profile`) or a URL.
@@ -100,7 +101,9 @@ def connect(
     ``timeout``, ``tls_min``, ``tls_max``).  Secrets come as references
     (``"env:VAR"``) or as :class:`~xfer.secrets.Secret` objects; ``root`` replaces
     the folder that relative paths start from (default: the URL's path).
-    ``warn`` receives warnings such as an identity that expires soon.
+    ``warn`` receives warnings such as an identity that expires soon.  ``sha256=False``: the
+    results' ``sha256`` is not wanted, so it is computed only where the server compares it
+    (see :attr:`~xfer.adapters.base.ConnectionSettings.sha256`).
     """
     refs = {
         "identity_password": identity_password if isinstance(identity_password, str) else None,
@@ -144,6 +147,7 @@ def connect(
         timeout=float(profile.get("timeout")),
         max_listing=int(profile.get("max_listing")) * 2**20,
         checksum=bool(profile.get("checksum")),
+        sha256=sha256,
         limit_rate=limit_rate,
         retries=int(profile.get("retries")),
         retry_wait=float(profile.get("retry_wait")),

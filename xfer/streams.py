@@ -52,7 +52,7 @@ class SinkFactory(Protocol):
 
     def __call__(
         self, target: str, *, expected_size: int | None = None, callback: ProgressCallback | None = None,
-        throttle: TokenBucket | None = None,
+        throttle: TokenBucket | None = None, sha256: bool = True,
     ) -> Any: ...
 
 
@@ -82,13 +82,15 @@ class StreamSink(DownloadAccounting):
         callback: ProgressCallback | None = None,
         name: str = "standard output",
         throttle: TokenBucket | None = None,
+        sha256: bool = True,
     ) -> None:
         self._stream = stream
         self._name = name
         self.expected_size = expected_size
         self.written = 0
         self._callback = callback
-        self._hash = StreamHash()
+        self._sha256 = sha256
+        self._hash = StreamHash(sha256=sha256)
         self._throttle = throttle
         self.sha256: str | None = None
         self.started = 0.0
@@ -102,9 +104,10 @@ class StreamSink(DownloadAccounting):
 
         def make(
             target: str, *, expected_size: int | None = None, callback: ProgressCallback | None = None,
-            throttle: TokenBucket | None = None,
+            throttle: TokenBucket | None = None, sha256: bool = True,
         ) -> StreamSink:
-            return cls(stream, expected_size=expected_size, callback=callback, name=name, throttle=throttle)
+            return cls(stream, expected_size=expected_size, callback=callback, name=name, throttle=throttle,
+                       sha256=sha256)
 
         return make
 
@@ -116,7 +119,7 @@ class StreamSink(DownloadAccounting):
 
     def hash_also(self, algorithm: str | None) -> None:
         """Compute ``algorithm`` besides SHA-256 (before the first byte), as the server offers it."""
-        self._hash = StreamHash(algorithm)
+        self._hash = StreamHash(algorithm, sha256=self._sha256)
 
     def begin(self, offset: int) -> None:
         if offset:

@@ -41,6 +41,7 @@ __all__ = [
     "DownloadAccounting",
     "FileBody",
     "discard_partial_downloads",
+    "hash_file",
     "local_error",
     "local_errors",
     "open_for_upload",
@@ -154,6 +155,20 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def hash_file(path: str | os.PathLike[str], algorithm: str) -> StreamHash:
+    """``algorithm`` (``sha256``, ``md5``, ``crc32``) of a local file, read once more in blocks.
+
+    For an upload sent without that hash (nothing was to show it, and the server named the
+    digest it keeps only in its answer): compared now, after the fact.  A file changed since
+    it was sent hashes differently, and the upload is then refused like any mismatch.
+    """
+    stream = StreamHash(algorithm, sha256=False)
+    with local_errors(path, "reading"), open(path, "rb") as handle:
+        while block := handle.read(UPLOAD_BLOCK):
+            stream.update(block)
+    return stream
+
+
 def discard_partial_downloads() -> list[Path]:
     """Remove the temp files of every download still in progress; return what was removed."""
     with _IN_PROGRESS_LOCK:
@@ -185,8 +200,9 @@ class FileBody:
     consumer has sent it by then, and progress is reported after that.  ``name``
     (the local path) is named if the file shrinks under the upload.
 
-    Each block is hashed as it is read (:attr:`hash`: SHA-256, plus ``also``, the one extra
-    hash the server will be asked for) and, with a ``throttle``, paid for before it is handed on.
+    Each block is hashed as it is read (:attr:`hash`: SHA-256 unless ``sha256`` is False, plus
+    ``also``, the one extra hash the server will be asked for; see :class:`StreamHash`) and,
+    with a ``throttle``, paid for before it is handed on.
     """
 
     def __init__(
@@ -200,6 +216,7 @@ class FileBody:
         also: str | None = None,
         throttle: TokenBucket | None = None,
         hash: StreamHash | None = None,
+        sha256: bool = True,
     ) -> None:
         self._handle = handle
         self._name = name
@@ -208,7 +225,7 @@ class FileBody:
         self._callback = callback
         self.sent = 0
         # ``hash``: one running hash over several bodies (the pieces of a ranged upload).
-        self._hash = hash if hash is not None else StreamHash(also)
+        self._hash = hash if hash is not None else StreamHash(also, sha256=sha256)
         self._throttle = throttle
 
     def __len__(self) -> int:
@@ -243,7 +260,11 @@ class FileBody:
 
     def skip(self, offset: int) -> None:
         """Start the body at byte ``offset`` of the file (a resumed upload): those bytes are
-        read once into :attr:`hash`, so that it still covers the whole file, and not sent."""
+        read once into :attr:`hash`, so that it still covers the whole file, and not sent
+        (unless the hash computes nothing: then they are skipped unread)."""
+        if self._hash.idle:
+            self._handle.seek(offset)
+            return
         self._handle.seek(0)
         left = offset
         while left:
@@ -264,9 +285,9 @@ class FileBody:
         return self._hash
 
     @property
-    def sha256(self) -> str:
-        """SHA-256 (hex) of the bytes read so far."""
-        return self._hash.hexdigest() or ""
+    def sha256(self) -> str | None:
+        """SHA-256 (hex) of the bytes read so far; None if it is not computed."""
+        return self._hash.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -392,8 +413,9 @@ class AtomicDownload(DownloadAccounting):
     Every byte written is hashed on the way (:attr:`hash`; :attr:`sha256` after the rename):
     an adapter compares it with the server's hash *inside* the ``with`` block, so a
     mismatch raises before the rename and nothing is saved.  ``also`` adds the one
-    extra hash (``md5``/``crc32``) the server will be asked for; ``throttle`` is paid for
-    each block written.
+    extra hash (``md5``/``crc32``) the server will be asked for; ``sha256=False`` leaves out
+    SHA-256 unless the server compares it (:attr:`sha256` is then None); ``throttle`` is paid
+    for each block written.
 
     Resume (under a retried operation, :func:`xfer.retry.current_attempt`): a try that fails
     keeps its part file for the next try, with :attr:`facts` (what the remote file was: the
@@ -414,13 +436,15 @@ class AtomicDownload(DownloadAccounting):
         callback: ProgressCallback | None = None,
         also: str | None = None,
         throttle: TokenBucket | None = None,
+        sha256: bool = True,
     ) -> None:
         self.target = Path(target)
         self.expected_size = expected_size
         self.written = 0
         self._callback = callback
-        # Always on (the result's sha256); resuming code feeds a kept part's bytes in here first.
-        self._hash = StreamHash(also)
+        # The result's sha256 unless nobody reads it; resuming code feeds a kept part's bytes in here first.
+        self._sha256 = sha256
+        self._hash = StreamHash(also, sha256=sha256)
         self._throttle = throttle
         self._handle: BinaryIO | None = None
         # The temp name must stay a legal name: keep it within 255 bytes (NAME_MAX).
@@ -484,7 +508,7 @@ class AtomicDownload(DownloadAccounting):
         """
         if self._begun:
             raise RuntimeError("hash_also after the first byte")
-        self._hash = StreamHash(algorithm)
+        self._hash = StreamHash(algorithm, sha256=self._sha256)
 
     def begin(self, offset: int) -> None:
         """The data that follows starts at byte ``offset`` of the file: keep that much of the part.
@@ -498,7 +522,7 @@ class AtomicDownload(DownloadAccounting):
         handle = self._handle
         try:
             handle.seek(0)
-            if offset and self._hash is not None:
+            if offset and not self._hash.idle:
                 left = offset
                 while left:
                     block = handle.read(min(left, DOWNLOAD_BLOCK))

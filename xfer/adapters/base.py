@@ -112,6 +112,11 @@ class ConnectionSettings:
     resume: bool
     #: ``--checksum``: a transfer the server offers no hash for is an :class:`IntegrityError`.
     checksum: bool
+    #: Compute each transfer's SHA-256 for its result even where the server compares none (the
+    #: library's default); False when nothing reads it (the CLI without ``--json``): then it is
+    #: computed only where the server compares it or the hash must be known before the server
+    #: answers (an HTTP PUT), and ``TransferResult.sha256`` is None.  See :class:`~xfer.verify.StreamHash`.
+    sha256: bool
     #: ``--limit-rate``: the one token bucket of every connection opened from these settings.
     throttle: TokenBucket | None
     options: ProtocolOptions
@@ -140,6 +145,7 @@ class ConnectionSettings:
         profile_name: str | None = None,
         proxy: str | None = None,
         checksum: bool = False,
+        sha256: bool = True,
         limit_rate: int | None = None,
         throttle: TokenBucket | None = None,
     ) -> None:
@@ -154,7 +160,7 @@ class ConnectionSettings:
                             ("username", username), ("password", password), ("timeout", timeout),
                             ("max_listing", max_listing), ("retries", retries), ("retry_wait", retry_wait),
                             ("resume", resume), ("options", options), ("profile_name", profile_name),
-                            ("proxy", proxy)):
+                            ("proxy", proxy), ("sha256", sha256)):
             object.__setattr__(self, name, value)  # frozen: the one place the fields are set
         # Parallel workers of a run open adapters from these same settings: one bucket for all.
         # ``throttle`` passes a bucket on (dataclasses.replace of these settings keeps sharing it);

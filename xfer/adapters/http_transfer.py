@@ -39,7 +39,7 @@ from ..multipart import MultipartBody
 from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
-from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, open_for_upload
+from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, hash_file, open_for_upload
 from ..verify import Check, ServerHash, StreamHash, conclude, http_digest
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .writer import RemoteWriter
@@ -85,6 +85,7 @@ class HTTPTransfer:
         self.can_mkdir = can_mkdir
         self._user_path = user_path
         self.checksum = settings.checksum
+        self.sha256 = settings.sha256
         self.throttle = settings.throttle
         #: Whether the server takes PUTs with Content-Range (None: not known yet); see upload_ranged.
         self.ranged_puts: bool | None = None
@@ -113,7 +114,7 @@ class HTTPTransfer:
             # The server's top folder: its index page is not a file either.
             raise RemoteIsFolder(f"{self.server}: / is a folder", hint="use -r to copy a folder")
         started = time.monotonic()
-        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.throttle)
+        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.throttle, sha256=self.sha256)
         source = session.url_for(remote)
         # A part kept by an earlier try (or run) of this very URL continues with a Range request,
         # conditional (If-Range) on the file being the one the part came from.
@@ -310,7 +311,10 @@ class HTTPTransfer:
                     session.url_for(folder, folder=True), data=body, headers=headers, allow_redirects=False
                 )
             else:
-                body = FileBody(handle, size, callback=callback, also=also, throttle=self.throttle)
+                # Without --checksum and with no SHA-256 to show, nothing is hashed on the way:
+                # conclude_upload reads the file again if (only if) the server states a digest.
+                body = FileBody(handle, size, callback=callback, also=also, throttle=self.throttle,
+                                sha256=self.sha256 or self.checksum)
                 # An iterable with __len__ gets Content-Length, not chunked; requests sends a
                 # zero-length one chunked, so an empty file goes as b"".
                 response = (send_put or self.send_put)(remote, body if size else b"")
@@ -338,7 +342,7 @@ class HTTPTransfer:
             if offered is not None or not checked_later:
                 checked = self.conclude_upload(
                     offered, body.hash, remote, size_checked=bool(size_ok), remove=remote,
-                    installed=not checked_later,
+                    installed=not checked_later, local=local,
                 )
         return Sent(TransferResult(
             direction="put",
@@ -354,13 +358,17 @@ class HTTPTransfer:
 
     def conclude_upload(
         self, offered: ServerHash | None, sent: StreamHash, remote: str, *, size_checked: bool, remove: str,
-        installed: bool = True,
+        installed: bool = True, local: str | None = None,
     ) -> Check:
         """Compare the server's hash of ``remote`` with ``sent``, the upload's bytes; on a mismatch
         ``remove`` (the name the bad copy lies under) is deleted, best effort, and IntegrityError raised.
 
         ``installed``: the upload is under its final name (else the caller removes its temporary name).
+        ``local``: the file sent, hashed now if ``sent`` lacks the hash the server stated (see
+        :func:`~xfer.transfer.hash_file`).
         """
+        if offered is not None and local is not None and sent.hexdigest(offered.algorithm) is None:
+            sent = hash_file(local, offered.algorithm)
         if offered is None:
             consequence = "the file is on the server, unverified" if installed else "the upload was removed"
         elif sent.hexdigest(offered.algorithm) not in (None, offered.value):
@@ -420,7 +428,7 @@ class HTTPTransfer:
         """
         handle, size = open_for_upload(local)
         started = time.monotonic()
-        running = StreamHash("md5" if self.checksum else None)
+        running = StreamHash("md5" if self.checksum else None, sha256=self.sha256 or self.checksum)
         with handle, self.session.translating():
             offset = 0
             if resume:

@@ -690,7 +690,8 @@ class WebDAVAdapter(Adapter):
                 # nothing the server has not vouched for is installed.
                 stored, offered = http.check_stored(target, result.size)
                 result.verified = http.conclude_upload(
-                    offered, sent.hash, target, size_checked=stored, remove=target, installed=False
+                    offered, sent.hash, target, size_checked=stored, remove=target, installed=False,
+                    local=local,
                 )
             self._into_place(target, remote)
         except Exception:
@@ -736,7 +737,8 @@ class WebDAVAdapter(Adapter):
             result.size_verified, offered = http.check_stored(remote, result.size, must_exist=True)
         if result.verified == "none":  # the PUT answer stated no hash (one it stated was checked before the MOVE)
             result.verified = http.conclude_upload(
-                offered, sent.hash, remote, size_checked=bool(result.size_verified), remove=remote
+                offered, sent.hash, remote, size_checked=bool(result.size_verified), remove=remote,
+                local=result.local,
             )
         result.remote = self.user_path(remote)
         result.temp_name = posixpath.basename(target)

@@ -78,6 +78,9 @@ class Connection:
     """The connection flags a command received, ready for :func:`xfer.client.connect`."""
 
     overrides: dict[str, Any]
+    #: Whether the command shows the transfers' SHA-256 (``--json`` does; one line per file does
+    #: not): if not, it is computed only where the server compares it (``connect(sha256=...)``).
+    sha256: bool = True
 
 
 def with_connection_options(func: F) -> F:
@@ -225,7 +228,7 @@ def open_remote(target: str, connection: Connection, *, root: str | None = None)
     from ..client import connect, resolve_profile
 
     profile = resolve_profile(target, absolute_paths(connection.overrides, CORE), style="flag")
-    return connect(profile, root=root, warn=warn)
+    return connect(profile, root=root, warn=warn, sha256=connection.sha256)
 
 
 def show_progress(*, quiet: bool, json_output: bool) -> bool:

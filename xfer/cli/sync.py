@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -134,6 +135,7 @@ def sync(
         # Compared by hash, and each transfer proven by one too (the connection's --checksum).
         connection.overrides["checksum"] = True
     filters = _filters(ctx, include, exclude)
+    connection = replace(connection, sha256=json_output)  # a SHA-256 that nothing shows is not computed
     with _open(remote_target, connection) as (remote, path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output) and not dry_run) as callbacks:
             result = run_sync(

@@ -6,6 +6,7 @@ import os
 import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional, cast
 
@@ -137,6 +138,8 @@ def put(
     from ..client import put as put_files
     from ..transfer import local_error
 
+    connection = replace(connection, sha256=json_output)  # a SHA-256 that nothing shows is not computed
+
     sources, target = _source_and_destination("put", sources, target)
     if STDIO in sources:
         _put_stdin(sources, target, connection, recursive=recursive, parallel=parallel, json_output=json_output,
@@ -182,6 +185,8 @@ def get(
     """Download files (atomically: a temp name, renamed when complete and verified)."""
     from ..client import get as get_files
     from ..urls import parse_target
+
+    connection = replace(connection, sha256=json_output)  # a SHA-256 that nothing shows is not computed
 
     sources, local = _source_and_destination("get", sources, local)
     if local == STDIO:

@@ -563,7 +563,8 @@ class FTPSAdapter(Adapter):
         self, remote: str, local: str, callback: ProgressCallback | None, *, sink: SinkFactory | None = None
     ) -> TransferResult:
         first = self.data_connections.tally()
-        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle)
+        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle,
+                                       sha256=self.settings.sha256)
 
         def work(ftp: FTPSConnection) -> TransferResult:
             try:
@@ -701,6 +702,7 @@ class FTPSAdapter(Adapter):
                 body = FileBody(
                     handle, size - offset, callback=moved, name=local, throttle=self.settings.throttle,
                     also=self._hash_command.algorithm if self._hash_command else None,
+                    sha256=self.settings.sha256,
                 )
                 if offset:
                     body.skip(offset)  # the part the server has: into the hash, not sent again
@@ -829,7 +831,7 @@ class FTPSAdapter(Adapter):
         theirs = self._server_hash(ftp, temp, stored) if command is not None else None
         if theirs is None:
             return True
-        prefix = FileBody(local, 0, also=theirs.algorithm)
+        prefix = FileBody(local, 0, also=theirs.algorithm, sha256=False)  # only the server's hash is compared
         prefix.skip(stored)  # read once more: a resume is rare, and the body that follows re-reads it too
         if prefix.hash.hexdigest(theirs.algorithm) == theirs.value:
             return True

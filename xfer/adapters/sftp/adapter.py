@@ -247,7 +247,8 @@ class SFTPAdapter(Adapter):
         started = time.monotonic()
         # Made here, not on the session's loop: the writer finds the part an earlier try kept
         # through the retry loop's context (current_attempt), which that thread does not see.
-        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle)
+        out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle,
+                                       sha256=self.settings.sha256)
         source = f"{self.settings.scheme}://{self.settings.server}{remote}"
 
         async def work(sftp: asyncssh.SFTPClient) -> Check:
@@ -312,7 +313,7 @@ class SFTPAdapter(Adapter):
 
                 def make_body() -> FileBody:
                     return FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
-                                    throttle=self.settings.throttle, also=also)
+                                    throttle=self.settings.throttle, also=also, sha256=self.settings.sha256)
 
                 body = make_body()
                 if offset:
