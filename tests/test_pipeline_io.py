@@ -134,19 +134,35 @@ def test_a_big_download_is_whole_hashed_and_reported(tmp_path: Path, no_thread_l
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize(("sha256", "also", "worker"), [(True, None, True), (False, "md5", True), (False, None, False)])
+def test_a_worker_stores_a_long_download_only_where_there_is_a_hash_to_overlap(
+    tmp_path: Path, no_thread_left: None, sha256: bool, also: str | None, worker: bool,
+) -> None:
+    """Without a hash, a worker only adds a copy and the GIL's back and forth: the caller stores."""
+    data = os.urandom(BIG)
+    with AtomicDownload(tmp_path / "out.bin", expected_size=BIG, sha256=sha256, also=also) as out:
+        for block in _blocks(data):
+            out.write(block)
+        names = [t.name for t in threading.enumerate()]
+    assert ("xfer-write-behind" in names) is worker
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert out.sha256 == (hashlib.sha256(data).hexdigest() if sha256 else None)
+
+
+@pytest.mark.parametrize("sha256", [True, False], ids=["worker", "inline"])
 @pytest.mark.parametrize(("error", "kind", "words"), [
     (errno.ENOSPC, LocalDiskFull, "disk full while writing"),
     (errno.EIO, LocalError, "cannot write .*out.bin: Input/output error"),
 ])
 def test_a_failing_disk_on_the_worker_is_the_callers_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: None, error: int, kind: type[LocalError],
-    words: str,
+    words: str, sha256: bool,
 ) -> None:
     target = tmp_path / "out.bin"
     target.write_bytes(b"the old file")
     _fail_part_writes(monkeypatch, INLINE_DOWNLOAD + 512 * 1024, error)
     with pytest.raises(kind, match=words):
-        with AtomicDownload(target, expected_size=BIG) as out:
+        with AtomicDownload(target, expected_size=BIG, sha256=sha256) as out:
             for block in _blocks(os.urandom(BIG)):
                 out.write(block)
     assert target.read_bytes() == b"the old file"
@@ -226,17 +242,19 @@ def test_a_big_stream_download_is_whole_and_hashed(no_thread_left: None) -> None
     assert stream.getvalue() == data and out.sha256 == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize("sha256", [True, False], ids=["worker", "inline"])
 def test_a_long_download_asks_for_writeback_of_each_stored_range(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: None,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: None, sha256: bool,
 ) -> None:
-    """The worker asks the kernel to write back what it stored, range after range, never past
-    what is in the file: the fsync before the rename then finds little left to write."""
+    """Whoever stores the blocks (the worker of a hashed download, else the caller) asks the kernel
+    to write back what it stored, range after range, never past what is in the file: the fsync
+    before the rename then finds little left to write."""
     import xfer.transfer
 
     asked: list[tuple[int, int]] = []
     monkeypatch.setattr(xfer.transfer, "start_writeback", lambda fd, start, length: asked.append((start, length)))
     data = os.urandom(3 * WRITEBACK_STEP + 4321)
-    with AtomicDownload(tmp_path / "out.bin", expected_size=len(data)) as out:
+    with AtomicDownload(tmp_path / "out.bin", expected_size=len(data), sha256=sha256) as out:
         for block in _blocks(data, 256 * 1024):
             out.write(block)
     assert (tmp_path / "out.bin").read_bytes() == data

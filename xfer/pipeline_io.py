@@ -19,6 +19,11 @@ The cost is client CPU: HTTPS get 1.48 -> 1.82 s (GIL hand-overs between the two
 the reader takes the GIL back after each 16 KiB record).  On a machine with no idle core the
 thread gains nothing: the early writeback alone (in the caller's thread) then did as well.
 
+A download that hashes nothing (the CLI without ``--json``, from a server that compares no
+hash: see :class:`~xfer.verify.StreamHash`) has only the disk write left to overlap, and then the
+worker costs more than it saves (the copy into the pool, the GIL at every record): the caller
+stores such a download itself, with the same early writeback.
+
 Uploads were tried the other way round (a worker reading and hashing the file ahead of the
 sender) and dropped: nginx, Apache and vsftpd take a body slower than one thread reads,
 hashes and sends it, so nothing was gained, for more CPU.
