@@ -65,6 +65,9 @@ class FTPSServer(FTPSEndpoint, InProcessServer):
     pass a subclass of :class:`pyftpdlib.handlers.TLS_FTPHandler`; ``handler_attrs``
     sets class attributes such as ``masquerade_address`` (the address in PASV replies).
     ``certificate`` is a (chain PEM, key PEM) pair replacing the PKI's server certificate.
+    ``session_timeout`` (seconds) is how long the server resumes a TLS session (OpenSSL's
+    default: two hours): a short one shows what a long run meets when the control
+    connection's session leaves the server's cache and session reuse is required.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class FTPSServer(FTPSEndpoint, InProcessServer):
         handler_class: type[Any] = TLS_FTPHandler,
         handler_attrs: Mapping[str, Any] | None = None,
         certificate: tuple[str | Path, str | Path] | None = None,
+        session_timeout: int | None = None,
     ) -> None:
         self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.require_session_reuse = require_session_reuse
@@ -94,6 +98,8 @@ class FTPSServer(FTPSEndpoint, InProcessServer):
         #: For each data connection that completed its TLS handshake: was the session resumed?
         self.data_sessions: list[bool] = []
         self._context = self._ssl_context(tls_min, tls_max, require_client_certificate)
+        if session_timeout is not None:
+            self._context.set_timeout(session_timeout)
         self._handler = self._handler_class(handler_class, dict(handler_attrs or {}), permissions)
         self._requested_port = port
         self._server: FTPServer | None = None

@@ -72,6 +72,7 @@ from .replies import (
     NOT_UNDERSTOOD,
     is_ambiguous_550,
     login_error,
+    refuses_session_reuse,
     reply_code,
     reply_error,
 )
@@ -341,12 +342,34 @@ class FTPSAdapter(Adapter):
                 raise shown from exc
             if not isinstance(exc, ftplib.Error | OSError | EOFError | ValueError):
                 raise
+            if isinstance(exc, ftplib.Error) and refuses_session_reuse(str(exc)) and ftp.resumed_data:
+                raise self._session_expired(ftp, exc, action, path) from exc
             error = self._translate(exc, action, path)
             if isinstance(exc, ftplib.Error):
                 error = self._refine(error, exc, action, path, probe or path)
             raise self._shown(error, path=path) from exc
         self._last_used = time.monotonic()
         return result
+
+    def _session_expired(
+        self, ftp: FTPSConnection, exc: ftplib.Error, action: str, path: str | None
+    ) -> ConnectionDropped:
+        """A data connection refused for want of session reuse on a control connection whose
+        data connections resumed its session before: the server no longer has that session (it
+        left its cache: OpenSSL's default lifetime is two hours, some servers set minutes).  Not
+        a TLS problem to give up on, but a connection grown too old: it is dropped, and the error
+        is a transient one, so that the retry logs in afresh, with a new session, and goes on.
+        """
+        self._drop()
+        minutes = (time.monotonic() - ftp.opened_at) / 60
+        where = f" {path}" if path else ""
+        return ConnectionDropped(
+            f"{self.settings.server} stopped resuming the TLS session of a connection open for {minutes:.0f} min "
+            f"(after {ftp.resumed_data} data connections) while {action}{where} (server said: {str(exc).strip()}); "
+            "its session has expired",
+            hint="xfer logs in again with a new session and goes on (--retries)",
+            server=self.settings.server, path=path,
+        )
 
     def _shown(self, error: XferError, *, path: str | None = None) -> XferError:
         """``error`` as shown: a path with a backslash that is not there gets a hint about ``/``.

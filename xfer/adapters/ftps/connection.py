@@ -277,6 +277,10 @@ class FTPSConnection(ftplib.FTP_TLS):
         self.transfer_pending = False
         #: The control connection's TLS session, read once: see :meth:`_data_session`.
         self._control_session: ssl.SSLSession | None = None
+        #: Data connections that resumed that session, and when this connection was made: a
+        #: refusal of reuse after some did means the session expired (the adapter reconnects).
+        self.resumed_data = 0
+        self.opened_at = time.monotonic()
 
     # -- control connection --------------------------------------------------------
 
@@ -455,10 +459,10 @@ class FTPSConnection(ftplib.FTP_TLS):
         except BaseException:
             handshake.abort()
             raise
+        resumed = bool(conn.session_reused)
+        self.resumed_data += resumed
         self.data_connections.add(
-            DataConnection(
-                command=cmd.split(" ", 1)[0], resumed=bool(conn.session_reused), tls_version=conn.version()
-            )
+            DataConnection(command=cmd.split(" ", 1)[0], resumed=resumed, tls_version=conn.version())
         )
         size = ftplib.parse150(resp) if resp.startswith("150") else None
         return conn, size

@@ -32,6 +32,7 @@ __all__ = [
     "TRANSIENT_HINT",
     "is_ambiguous_550",
     "login_error",
+    "refuses_session_reuse",
     "reply_code",
     "reply_error",
     "reply_text",
@@ -111,6 +112,13 @@ def login_error(reply: str, *, server: str, username: str) -> XferError:
     )
 
 
+def refuses_session_reuse(reply: str) -> bool:
+    """Whether ``reply`` refuses a data connection for not resuming the control connection's TLS
+    session (vsftpd, proftpd: ``522``; some servers say it with a ``425``)."""
+    code = reply_code(reply)
+    return code == "522" or (code == "425" and bool(_REUSE.search(reply_text(reply))))
+
+
 def reply_error(reply: str, *, server: str, action: str, path: str | None = None) -> XferError:
     """Map a failed reply to an xfer error.  ``action`` reads "uploading", "listing", ...
 
@@ -128,7 +136,7 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
             hint="the server may be shutting down or limiting connections; try again later",
             **facts,
         )
-    if code == "522" or (code == "425" and _REUSE.search(text)):
+    if refuses_session_reuse(reply):
         return TLSError(
             f"{server} refused the TLS data connection while {action}{where} {said}",
             hint="the server requires the data connection to resume the control connection's "
