@@ -22,9 +22,10 @@ from xfer.testing.pki import TestPKI
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("isolated")]
 
-#: Servers that follow a link to a folder.  Apache, vsftpd and proftpd of the bed do not show
-#: ``a`` as a folder (a link they do not follow), so there is no loop to see there.
-SERVERS = ["nginx"]
+#: Servers where ``a`` leads into a folder: nginx follows the link in its index page; vsftpd lists
+#: it as a link (LIST), which xfer follows (CWD) as it does on SFTP, since a linked file passed
+#: over without a word was a file missing from a get -r.  Apache does not show the link at all.
+SERVERS = ["nginx", "vsftpd-explicit"]
 
 
 @pytest.fixture

@@ -603,6 +603,11 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
             stack.append((_drained(list(remote.ls(path))), path, (*names, entry.name), depth + 1))
         elif entry.type == "file":
             yield path, (*names, entry.name), entry
+        else:
+            # A link the server could not follow (to nothing), a socket, a device: nothing to copy,
+            # but never passed over without a word.
+            _log.warning("skipped %s: the server lists it as a %s, neither a file nor a folder",
+                         path, entry.type)
 
 
 def _remote_tree(

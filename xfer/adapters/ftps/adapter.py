@@ -545,7 +545,7 @@ class FTPSAdapter(Adapter):
         def work(ftp: FTPSConnection) -> list[Entry]:
             if "MLST" in self._features:
                 try:
-                    return self._list_entries(ftp, path)
+                    return self._followed(ftp, self._list_entries(ftp, path))
                 except ftplib.error_perm:
                     # MLSD lists folders only; for a file, answer with its own entry.
                     entry = self._mlst_or_none(ftp, path)
@@ -561,9 +561,23 @@ class FTPSAdapter(Adapter):
                 )
             if entry.type != "directory":
                 return [entry]
-            return self._list_entries(ftp, path)
+            return self._followed(ftp, self._list_entries(ftp, path))
 
         return self._run("listing", path, work)
+
+    def _followed(self, ftp: FTPSConnection, entries: list[Entry]) -> list[Entry]:
+        """``entries`` with each link shown as what it points to, as ``ls`` does on SFTP.
+
+        LIST (vsftpd, pure-ftpd...) and some MLSDs (proftpd's ``OS.unix=slink``) say only
+        "link": a ``get -r`` or a glob, which take files and folders, passed over a linked
+        file without a word.  The server follows the link for CWD/SIZE/MDTM (or MLST).  A
+        link to nothing stays a link.  ``rm -r`` lists without this (``_list_entries``): a
+        link is removed, never gone through.
+        """
+        return [
+            (self._stat(ftp, entry.path) or entry) if entry.type == "link" else entry
+            for entry in entries
+        ]
 
     def _info(self, path: str) -> Entry:
         def work(ftp: FTPSConnection) -> Entry:
