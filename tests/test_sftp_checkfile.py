@@ -298,22 +298,63 @@ class _Md5Unnamed(CheckFileServer):
 def test_an_unnamed_algorithm_is_learnt_from_the_first_answer(
     serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
 ) -> None:
-    """Nothing asked before the first upload: it computed SHA-256 only and gets an MD5 answer (a size
-    check; under checksum the clear refusal), and the connection's next transfers compute MD5 along."""
+    """Nothing asked before the first upload: it computed SHA-256 only and gets an MD5 answer, so the
+    file sent is hashed in MD5 once more and compared (also under checksum); the connection's next
+    transfers compute MD5 along."""
     srv = serve(_Md5Unnamed)
     source = tmp_path / "a.bin"
     make_file(source, 300_000)
     with _connect(srv, ssh_keys) as remote:
-        assert remote.put_file(source, "/a.bin").verified == "size"
+        assert remote.put_file(source, "/a.bin").verified == "md5"
         assert remote.put_file(source, "/b.bin").verified == "md5"
         assert remote.get_file("/a.bin", tmp_path / "back.bin").verified == "md5"
     assert len(srv.check_file_asked) == 3
     with xfer.connect(srv.url, identity=str(ssh_keys.client_key), identity_password=f"file:{ssh_keys.passphrase_file}",
                       pin=ssh_keys.host_fingerprint(), checksum=True) as remote:
-        with pytest.raises(IntegrityError, match="answered in md5, not computed here"):
-            remote.put_file(source, "/c.bin")
         assert remote.put_file(source, "/c.bin").verified == "md5"
     assert sorted(p.name for p in srv.root.iterdir()) == ["a.bin", "b.bin", "c.bin"]
+
+
+@pytest.mark.parametrize("kind", [_ProFTPDForm, _RefusesEmpty, _Md5Unnamed])
+@pytest.mark.parametrize("checksum", [False, True])
+def test_a_server_naming_no_algorithm_proves_an_upload_that_computed_no_hash(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+    kind: type[CheckFileServer], checksum: bool,
+) -> None:
+    """The CLI without --json (``sha256=False``) computes nothing on the way while the server's
+    algorithm is unknown: its answer after the upload is compared with the file hashed then (found
+    in review: it was a size check, and a failure under checksum)."""
+    srv = serve(kind)
+    source = tmp_path / "a.bin"
+    digest = make_file(source, 300_000)
+    with xfer.connect(srv.url, identity=str(ssh_keys.client_key), identity_password=f"file:{ssh_keys.passphrase_file}",
+                      pin=ssh_keys.host_fingerprint(), checksum=checksum, sha256=False) as remote:
+        put = remote.put_file(source, "/a.bin")
+    assert put.verified == ("md5" if kind is _Md5Unnamed else "sha256")
+    assert hashlib.sha256((srv.root / "a.bin").read_bytes()).hexdigest() == digest
+
+
+def test_a_file_changed_after_its_upload_is_not_blamed_on_the_server(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """The late hash is of the file as sent: one changed since (same size, new bytes) is named as
+    such, and nothing is installed."""
+    srv = serve(_ProFTPDForm)
+    source = tmp_path / "a.bin"
+    make_file(source, 300_000)
+    real_complete = SFTPAdapter._complete
+
+    async def change_then_complete(self: SFTPAdapter, *args: Any, **kwargs: Any) -> Any:
+        source.write_bytes(source.read_bytes()[::-1])
+        return await real_complete(self, *args, **kwargs)
+
+    with xfer.connect(srv.url, identity=str(ssh_keys.client_key), identity_password=f"file:{ssh_keys.passphrase_file}",
+                      pin=ssh_keys.host_fingerprint(), sha256=False, retries=0) as remote, \
+            pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SFTPAdapter, "_complete", change_then_complete)
+        with pytest.raises(IntegrityError, match="changed while or after it was uploaded"):
+            remote.put_file(source, "/a.bin")
+    assert sorted(p.name for p in srv.root.iterdir() if not p.name.startswith(".")) == []
 
 
 def test_an_asyncssh_of_another_shape_costs_only_the_extension_list(
@@ -331,8 +372,9 @@ def test_an_asyncssh_of_another_shape_costs_only_the_extension_list(
     make_file(source, 300_000)
     with _connect(srv, ssh_keys) as remote:
         results = [remote.put_file(source, f"/a{n}.bin") for n in range(2)]
-    # The first answer (MD5, not computed along the first upload) teaches the algorithm.
-    assert [r.verified for r in results] == ["size", "md5"]
+    # The first answer (MD5, not computed along the first upload: the file is hashed again) teaches
+    # the algorithm, which the second upload computes along.
+    assert [r.verified for r in results] == ["md5", "md5"]
     assert (tmp_path / "a.bin").read_bytes() == (srv.root / "a1.bin").read_bytes()
 
 

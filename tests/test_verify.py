@@ -457,9 +457,10 @@ def test_https_put_compares_a_digest_stated_after_the_body_by_reading_the_file_a
         assert (srv.root / "in" / "a.bin").read_bytes() == DATA
 
 
-def test_a_file_changed_after_its_put_fails_the_late_digest_check(pki: TestPKI, tmp_path: Path) -> None:
-    """The late hash is of the file as it is now: one changed since it was sent fails (exit 7) and the
-    server's copy is deleted, as for any mismatch."""
+def test_a_file_changed_after_its_put_is_named_not_blamed_on_the_server(pki: TestPKI, tmp_path: Path) -> None:
+    """The late hash is of the file as it was sent: one changed since (same size, new bytes) is
+    an integrity error that says so (exit 7), not a server whose copy differs (found in review:
+    a mismatch then deleted the server's correct copy and blamed the server)."""
     import xfer
     from xfer.adapters.http_transfer import HTTPTransfer
 
@@ -476,9 +477,10 @@ def test_a_file_changed_after_its_put_fails_the_late_digest_check(pki: TestPKI, 
                          identity_password=f"file:{pki.password_file}", sha256=False, retries=0) as remote:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(HTTPTransfer, "check_upload", change_the_file)
-            with pytest.raises(IntegrityError, match="failed the SHA-256 check"):
+            with pytest.raises(IntegrityError, match="changed while or after it was uploaded") as caught:
                 remote.put(str(local), "/in/a.bin")
-        assert not (srv.root / "in" / "a.bin").exists()
+        assert caught.value.exit_code == ExitCode.INTEGRITY
+        assert (srv.root / "in" / "a.bin").read_bytes() == DATA  # what was sent, left in place
 
 
 @pytest.mark.parametrize("command", ["put", "get", "sync"])
@@ -511,3 +513,31 @@ def test_the_cli_wants_the_sha256_only_where_it_shows_it(
             if json_flag and command != "sync":
                 assert json.loads(out)[0]["sha256"] == SHA256
     assert asked == [False, True]
+
+
+def test_a_stream_upload_never_hashes_a_local_file_named_like_its_source(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``open_write`` (``put -``, fsspec) sends no file: a digest it did not compute cannot be made
+    up afterwards by reading a file named ``-`` in the working folder (found in review: it read
+    one, and deleted the server's good copy on the "mismatch")."""
+    import xfer
+    from xfer.adapters.http_transfer import HTTPTransfer
+    from xfer.testing.webdav_server import WebDAVServer
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_bytes(b"not what was sent")
+    real_check = HTTPTransfer.check_stored
+
+    def stating_md5(self: HTTPTransfer, remote: str, size: int, **kwargs: Any) -> tuple[bool, ServerHash | None]:
+        stored, _ = real_check(self, remote, size, **kwargs)
+        return stored, ServerHash("md5", MD5, "Digest")
+
+    monkeypatch.setattr(HTTPTransfer, "check_stored", stating_md5)
+    with WebDAVServer(pki, root=tmp_path / "dav") as srv, \
+            xfer.connect(srv.url, ca=str(pki.root_ca), identity=str(pki.client_p12),
+                         identity_password=f"file:{pki.password_file}", sha256=False) as remote, \
+            remote.open_write("/in.bin") as writer:
+        writer.write(DATA)
+    assert writer.result is not None and writer.result.verified == "size"
+    assert (srv.root / "in.bin").read_bytes() == DATA

@@ -118,7 +118,7 @@ class StreamSink(DownloadAccounting):
         return self
 
     def hash_also(self, algorithm: str | None) -> None:
-        """Compute ``algorithm`` besides SHA-256 (before the first byte), as the server offers it."""
+        """Compute ``algorithm`` besides SHA-256 (if wanted), before the first byte, as the server offers it."""
         self._hash = StreamHash(algorithm, sha256=self._sha256)
 
     def begin(self, offset: int) -> None:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, ClassVar
@@ -40,8 +40,8 @@ __all__ = [
     "AtomicDownload",
     "DownloadAccounting",
     "FileBody",
+    "SentFile",
     "discard_partial_downloads",
-    "hash_file",
     "local_error",
     "local_errors",
     "open_for_upload",
@@ -156,18 +156,45 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def hash_file(path: str | os.PathLike[str], algorithm: str) -> StreamHash:
-    """``algorithm`` (``sha256``, ``md5``, ``crc32``) of a local file, read once more in blocks.
+@dataclass(frozen=True)
+class SentFile:
+    """The local file an upload sends, as it was when sending began: hashed again afterwards only
+    if a server states a hash in an algorithm the upload did not compute on the way.
 
-    For an upload sent without that hash (nothing was to show it, and the server named the
-    digest it keeps only in its answer): compared now, after the fact.  A file changed since
-    it was sent hashes differently, and the upload is then refused like any mismatch.
+    That happens when the SHA-256 was not wanted (the CLI without ``--json``) and the server
+    names its hash only once the bytes are sent: an HTTP PUT's answer (or the HEAD after it),
+    an SFTP server whose check-file algorithm was not known in advance.  The file is read once
+    more only then; if it changed since sending began (size, time, inode), that is what the
+    error says, not a server mismatch.
     """
-    stream = StreamHash(algorithm, sha256=False)
-    with local_errors(path, "reading"), open(path, "rb") as handle:
-        while block := handle.read(UPLOAD_BLOCK):
-            stream.update(block)
-    return stream
+
+    path: str
+    stat: os.stat_result = field(repr=False)
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str], handle: BinaryIO) -> SentFile:
+        """The file of ``handle`` (opened for the upload, before anything was sent)."""
+        return cls(os.fspath(path), os.fstat(handle.fileno()))
+
+    def hash(self, algorithm: str) -> StreamHash:
+        """``algorithm`` (``sha256``, ``md5``, ``crc32``) of the file, read again; an
+        :class:`IntegrityError` if it is not the file that was sent any more."""
+        stream = StreamHash(algorithm, sha256=False)
+        with local_errors(self.path, "reading"), open(self.path, "rb") as handle:
+            if _version(os.fstat(handle.fileno())) != _version(self.stat):
+                raise IntegrityError(
+                    f"local file {self.path} changed while or after it was uploaded: the server's "
+                    f"{algorithm} of its copy cannot be compared with what was sent",
+                    hint="do not modify files while xfer uploads them; run the command again",
+                )
+            while block := handle.read(UPLOAD_BLOCK):
+                stream.update(block)
+        return stream
+
+
+def _version(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file is rewritten or replaced."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def discard_partial_downloads() -> list[Path]:
@@ -509,7 +536,7 @@ class AtomicDownload(DownloadAccounting):
         return self
 
     def hash_also(self, algorithm: str | None) -> None:
-        """Compute ``algorithm`` (``md5``/``crc32``) besides SHA-256: the server's hash, known once it answered.
+        """Compute ``algorithm`` (the server's hash, known once it answered) besides SHA-256 (if that is wanted).
 
         Only before :meth:`begin`: the kept bytes and everything after must pass through the same hashes.
         """

@@ -39,7 +39,7 @@ from ..multipart import MultipartBody
 from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
-from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, hash_file, open_for_upload
+from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, SentFile, open_for_upload
 from ..verify import Check, ServerHash, StreamHash, conclude, http_digest
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .writer import RemoteWriter
@@ -51,10 +51,12 @@ class Sent(NamedTuple):
     """An upload's result and the hashes of exactly the bytes it sent: what a check after a
     later step (WebDAV's MOVE) compares a server's hash with.  Per upload, never kept on the
     adapter (parallel uploads, and a ranged upload that fell back to a whole PUT, each have their own).
+    ``source``: the local file, for a hash the upload did not compute (None: a stream).
     """
 
     result: TransferResult
     hash: StreamHash
+    source: SentFile | None = None
 
 
 def http_options(settings: ConnectionSettings) -> HTTPSOptions:
@@ -285,6 +287,7 @@ class HTTPTransfer:
         the caller concludes after a later step (:meth:`conclude_upload`; WebDAV's MOVE).
         """
         handle, size = open_for_upload(local)
+        source = SentFile.of(local, handle)
         session = self.session
         started = time.monotonic()
         details: dict[str, Any] = {"method": self.options.upload_method}
@@ -342,7 +345,7 @@ class HTTPTransfer:
             if offered is not None or not checked_later:
                 checked = self.conclude_upload(
                     offered, body.hash, remote, size_checked=bool(size_ok), remove=remote,
-                    installed=not checked_later, local=local,
+                    installed=not checked_later, source=source,
                 )
         return Sent(TransferResult(
             direction="put",
@@ -354,21 +357,21 @@ class HTTPTransfer:
             details=details,
             size_verified=size_ok,
             verified=checked,
-        ), body.hash)
+        ), body.hash, source)
 
     def conclude_upload(
         self, offered: ServerHash | None, sent: StreamHash, remote: str, *, size_checked: bool, remove: str,
-        installed: bool = True, local: str | None = None,
+        installed: bool = True, source: SentFile | None = None,
     ) -> Check:
         """Compare the server's hash of ``remote`` with ``sent``, the upload's bytes; on a mismatch
         ``remove`` (the name the bad copy lies under) is deleted, best effort, and IntegrityError raised.
 
         ``installed``: the upload is under its final name (else the caller removes its temporary name).
-        ``local``: the file sent, hashed now if ``sent`` lacks the hash the server stated (see
-        :func:`~xfer.transfer.hash_file`).
+        ``source``: the file sent, hashed now if ``sent`` lacks the hash the server stated (see
+        :class:`~xfer.transfer.SentFile`).
         """
-        if offered is not None and local is not None and sent.hexdigest(offered.algorithm) is None:
-            sent = hash_file(local, offered.algorithm)
+        if offered is not None and source is not None and sent.hexdigest(offered.algorithm) is None:
+            sent = source.hash(offered.algorithm)
         if offered is None:
             consequence = "the file is on the server, unverified" if installed else "the upload was removed"
         elif sent.hexdigest(offered.algorithm) not in (None, offered.value):
@@ -427,6 +430,7 @@ class HTTPTransfer:
         the answer for this connection.
         """
         handle, size = open_for_upload(local)
+        source = SentFile.of(local, handle)
         started = time.monotonic()
         running = StreamHash("md5" if self.checksum else None, sha256=self.sha256 or self.checksum)
         with handle, self.session.translating():
@@ -476,7 +480,7 @@ class HTTPTransfer:
             elapsed=time.monotonic() - started, sha256=running.hexdigest(),
             details={"method": "PUT", "content_range_pieces": -(-size // RANGED_PUT_CHUNK)},
             size_verified=True,
-        ), running)
+        ), running, source)
 
     def _takes_ranges(
         self, remote: str, handle: BinaryIO, size: int, send_put: Callable[..., requests.Response]

@@ -9,6 +9,7 @@ while it is the only copy).  Reads and writes take offsets (:meth:`SFTPAdapter.r
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import posixpath
@@ -38,7 +39,7 @@ from ...errors import (
 from ...protocols.sftp import SFTPOptions
 from ...retry import current_attempt
 from ...streams import SinkFactory
-from ...transfer import AtomicDownload, FileBody, open_for_upload
+from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
 from ...verify import HASHES, Check, HashName, ServerHash, StreamHash, conclude
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 from ..tree import TreeWalk
@@ -288,6 +289,7 @@ class SFTPAdapter(Adapter):
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         handle, size = open_for_upload(local)
+        source = SentFile.of(local, handle)
         started = time.monotonic()
         folder = posixpath.dirname(remote)
         # A try after a cut continues the temporary file the earlier try left, from its size.
@@ -312,8 +314,10 @@ class SFTPAdapter(Adapter):
                         callback(offset + done, size)
 
                 def make_body() -> FileBody:
+                    # A resumed part is proven by the server's hash of it: SHA-256 is asked for first.
                     return FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
-                                    throttle=self.settings.throttle, also=also, sha256=self.settings.sha256)
+                                    throttle=self.settings.throttle, also=also,
+                                    sha256=self.settings.sha256 or offset > 0)
 
                 body = make_body()
                 if offset:
@@ -329,7 +333,7 @@ class SFTPAdapter(Adapter):
                     remote_file = await self._create(sftp, target, folder)
                 async with closing(remote_file):
                     await write_blocks(remote_file, offset, body)
-                verified = await self._complete(sftp, target, remote, size, body.hash)
+                verified = await self._complete(sftp, target, remote, size, body.hash, source)
             except BaseException:
                 conn = self._ssh.conn if self._ssh is not None else None
                 if attempt is not None and temp is not None and (conn is None or conn.is_closed()):
@@ -352,7 +356,8 @@ class SFTPAdapter(Adapter):
         )
 
     async def _complete(
-        self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash
+        self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash,
+        source: SentFile | None = None,
     ) -> Check:
         """An upload written to ``target`` (all requests answered, the file closed): check what the
         server stored (its size, and its hash where it answers check-file), then rename it to
@@ -367,6 +372,10 @@ class SFTPAdapter(Adapter):
                 server=self.settings.server, path=remote,
             )
         offered = await CheckFile.of(sftp).ask(sftp, target)
+        if offered is not None and source is not None and local.hexdigest(offered.algorithm) is None:
+            # The server named its algorithm only now (check-file unnamed or named without one):
+            # the file sent is hashed in it once more, off the event loop.
+            local = await asyncio.get_running_loop().run_in_executor(None, source.hash, offered.algorithm)
         verified = self._conclude(sftp, offered, local, what=f"the upload of {remote}", size_checked=True,
                                   consequence="the upload was removed")
         if target != remote:
@@ -374,10 +383,11 @@ class SFTPAdapter(Adapter):
         return verified
 
     async def _hash_to_compute(self, sftp: asyncssh.SFTPClient, target: str) -> HashName | None:
-        """The hash to compute besides SHA-256 while uploading to ``target``: the one the server's
-        check-file uses, as far as this session knows it (named in SSH_FXP_VERSION, or answered
-        before).  Not asked for: while it is unknown the server is asked for SHA-256 first, which
-        is always computed."""
+        """The hash to compute besides SHA-256 (if that is computed) while uploading to ``target``:
+        the one the server's check-file uses, as far as this session knows it (named in
+        SSH_FXP_VERSION, or answered before).  Not asked for: while it is unknown, the server
+        is asked for SHA-256 first after the upload, and a hash in an algorithm not computed
+        on the way is computed then (``_complete``)."""
         state = CheckFile.of(sftp)
         return state.algorithm if state.offered is not False else None
 
