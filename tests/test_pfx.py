@@ -223,3 +223,11 @@ def test_a_password_with_a_nul_is_a_clear_password_error(pki: TestPKI) -> None:
     """cryptography's reader panics (PanicException, a BaseException) on such a password."""
     with pytest.raises(IdentityPasswordError, match="NUL"):
         Identity.load(pki.client_p12, "wrong\0password")
+
+
+@pytest.mark.parametrize("prf", ["sha1", "sha224", "sha256", "sha384", "sha512"])
+def test_pbkdf2_is_the_standard_one_for_every_prf_pbes2_names(prf: str) -> None:
+    """PBKDF2 runs in cryptography's OpenSSL (faster than hashlib's here); same function."""
+    import hashlib
+
+    assert pfx._pbkdf2(prf, b"pw", b"salt", 7, 24) == hashlib.pbkdf2_hmac(prf, b"pw", b"salt", 7, 24)
