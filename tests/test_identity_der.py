@@ -129,6 +129,29 @@ def _with_eku_twice(der: bytes) -> bytes:
     return pfx._whole((0x30, body + pfx._whole(algorithm) + pfx._whole(signature)))
 
 
+@pytest.mark.parametrize(
+    ("tag", "text", "expected"),
+    [
+        (0x17, b"491231235959Z", dt.datetime(2049, 12, 31, 23, 59, 59, tzinfo=_UTC)),
+        (0x17, b"500101000000Z", dt.datetime(1950, 1, 1, tzinfo=_UTC)),
+        (0x18, b"99991231235959Z", dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_UTC)),
+        (0x17, b"261329000000Z", None),  # month 13
+        (0x17, b"260229000000Z", None),  # 2026 is no leap year
+        (0x17, b"2611290102Z", None),  # no seconds (BER allows it, DER does not)
+        (0x17, b"261129010203+0100", None),  # an offset instead of Z
+        (0x18, b"20261129010203.5Z", None),  # fractional seconds
+        (0x18, b"261129010203Z", None),  # GeneralizedTime with two year digits
+        (0x17, "２６1129010203Z".encode(), None),  # digits, but not ASCII ones
+    ],
+)
+def test_times_in_their_der_forms_only(tag: int, text: bytes, expected: dt.datetime | None) -> None:
+    if expected is None:
+        with pytest.raises((ValueError, pfx._Unsupported)):
+            pfx._time((tag, text))
+    else:
+        assert pfx._time((tag, text)) == expected
+
+
 def test_an_extension_written_twice_is_handed_on() -> None:
     der = _certificate(_NOW, _NOW + dt.timedelta(days=1), [ExtendedKeyUsageOID.SERVER_AUTH])
     assert pfx.certificate_facts(der) is not None
