@@ -8,7 +8,9 @@ a certificate the DER reader does not vouch for falls back to ``cryptography.x50
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import pickle
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -229,3 +231,11 @@ def test_a_key_with_no_certificate_of_its_own_is_refused(pki: TestPKI, tmp_path:
     path.write_bytes(data)
     with pytest.raises(IdentityKeyMissing):
         Identity.load(path, "pw")
+
+
+def test_an_identity_is_never_pickled_with_its_key(pki: TestPKI) -> None:
+    """Its key is plain bytes now (cryptography's key objects refused pickling by themselves)."""
+    identity = Identity.load(pki.client_p12, pki.password)
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(identity)
+    assert copy.deepcopy(identity) is identity and copy.copy(identity) is identity

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, cast
 
 from . import pfx
 from .errors import (
@@ -151,6 +151,18 @@ class Identity:
     def __repr__(self) -> str:
         # Never show key material; the subject and source are enough to tell identities apart.
         return f"Identity({self.subject!r}, source={self.source!r})"
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        # The key would travel in the clear (cryptography's key objects refused pickling; plain
+        # bytes would not).  Workers load their own identity from the file and a password reference.
+        raise TypeError("an Identity holds a decrypted private key and is not pickled; pass the .p12 path "
+                        "and a password reference instead")
+
+    def __copy__(self) -> Identity:
+        return self  # immutable: copy and deepcopy (which would go through __reduce_ex__) share it
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Identity:
+        return self
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], password: str | bytes | None = None) -> Identity:
