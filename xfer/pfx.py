@@ -3,7 +3,8 @@
 It answers in DER (the PKCS#8 key, the certificates) and reads the few certificate facts a
 connection needs (:func:`certificate_facts`) itself: ``cryptography.x509`` and the key
 loaders cost a third of a connecting command's start-up to import, and a connection only
-hands the DER to OpenSSL.  Of ``cryptography`` only AES (``ciphers``) is imported here.
+hands the DER to OpenSSL.  Of ``cryptography`` only AES (``ciphers``) and PBKDF2 are
+imported here for an RSA identity; an EC or EdDSA key also loads its key serialization.
 
 Why not only ``cryptography``'s ``pkcs12.load_pkcs12``: it re-validates an RSA private key
 as it loads it (OpenSSL's ``RSA_check_key``, primality tests of both primes), about 43 ms
@@ -26,13 +27,15 @@ Windows' AES export.  For anything else :func:`read` answers ``None`` and the ca
 the full reader, which also words every failure (wrong password, damaged file), so this
 module never raises and never decides an error message.  Also handed on: iteration counts
 past :data:`MAX_MAC_ROUNDS` (the MAC count lies outside the MAC), DER not in its shortest
-form, RSA-PSS certificates.
+form, RSA-PSS keys and certificates, multi-prime RSA keys, a certificate whose public key is
+encoded otherwise than cryptography writes that key's (a compressed EC point).
 
 Where it knowingly answers differently from the full reader (each only for a bundle whose
 MAC is right, so made that way by whoever holds the password): an RSA "prime" that is
 composite is not caught (its signatures then fail at the TLS handshake instead of at load);
-bag attributes (friendly name, local key id) are not read, so wrongly typed ones pass; an
-RSA-PSS key with a plain RSA certificate of the same numbers loads (and works).
+bag attributes (friendly name, local key id) are not read, so wrongly typed ones pass; of a
+certificate only its structure, validity and extended key usage are read here (OpenSSL parses
+it whole in ``load_cert_chain``, and :mod:`xfer.tls` words a refusal there).
 """
 
 from __future__ import annotations
