@@ -38,7 +38,10 @@ _TEST_ONLY = {"pyftpdlib", "wsgidav", "cheroot", "OpenSSL", "xfer.testing", "fss
 #: values itself), the X.509 name decoder (only error messages and doctor quote the server's CA
 #: names), the sync machinery; requests' charset guesser is a stand-in until used (cli/startup.py).
 _NO_COMMAND = {"pydantic", "pydantic_core", "typer._adapters", "asn1crypto", "xfer.sync", "charset_normalizer.api",
-               "tomllib"}  # a URL target reads no profile file
+               "tomllib",  # a URL target reads no profile file
+               # The identity is read and checked from DER (xfer/pfx.py) and handed to OpenSSL as DER:
+               # cryptography's X.509 objects and key loaders are for identity show, doctor, AS2, messages.
+               "cryptography.x509", "cryptography.hazmat.primitives.serialization"}
 #: A run imports only its own command's module of xfer/cli (xfer.cli.COMMANDS); `--help` needs them all.
 _OTHER_COMMANDS = {"xfer.cli.sync", "xfer.cli.profile", "xfer.cli.identity", "xfer.cli.demo", "xfer.cli.doctor",
                    "xfer.cli.as2"}

@@ -31,13 +31,12 @@ FULL_READER_ONLY = ["client_legacy_p12", "client_rc2_p12", "client_no_password_p
 
 def _same(quick: pfx.Bundle, full: pkcs12.PKCS12KeyAndCertificates) -> None:
     assert full.key is not None and full.cert is not None
-    assert quick.key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ) == full.key.private_bytes(
+    assert quick.key == full.key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    assert quick.certificate == full.cert.certificate
-    assert list(quick.chain) == [c.certificate for c in full.additional_certs]
+    der = serialization.Encoding.DER
+    assert quick.certificate == full.cert.certificate.public_bytes(der)
+    assert list(quick.chain) == [c.certificate.public_bytes(der) for c in full.additional_certs]
 
 
 @pytest.mark.parametrize("bundle", QUICK)
@@ -81,7 +80,7 @@ def test_reads_bundles_from_the_openssl_tool(pki: TestPKI, tmp_path: Path, extra
     quick = pfx.read(data, pki.password.encode())
     assert quick is not None
     _same(quick, pkcs12.load_pkcs12(data, pki.password.encode()))
-    assert quick.certificate.subject.rfc4514_string().startswith("CN=xfer-client")
+    assert x509.load_der_x509_certificate(quick.certificate).subject.rfc4514_string().startswith("CN=xfer-client")
 
 
 def test_identity_load_takes_the_quick_path(pki: TestPKI, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,3 +223,11 @@ def test_a_password_with_a_nul_is_a_clear_password_error(pki: TestPKI) -> None:
     """cryptography's reader panics (PanicException, a BaseException) on such a password."""
     with pytest.raises(IdentityPasswordError, match="NUL"):
         Identity.load(pki.client_p12, "wrong\0password")
+
+
+@pytest.mark.parametrize("prf", ["sha1", "sha224", "sha256", "sha384", "sha512"])
+def test_pbkdf2_is_the_standard_one_for_every_prf_pbes2_names(prf: str) -> None:
+    """PBKDF2 runs in cryptography's OpenSSL (faster than hashlib's here); same function."""
+    import hashlib
+
+    assert pfx._pbkdf2(prf, b"pw", b"salt", 7, 24) == hashlib.pbkdf2_hmac(prf, b"pw", b"salt", 7, 24)

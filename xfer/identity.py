@@ -3,22 +3,25 @@
 An :class:`Identity` holds the private key, the leaf certificate and the
 chain in memory.  The key is never written anywhere by this module; the TLS
 factory (``tls.py``) hands it to OpenSSL without a disk-backed file.
+
+It holds them as DER, and a connection reads only DER-level facts (validity, extended key
+usage: :func:`xfer.pfx.certificate_facts`) and hands the DER to OpenSSL.  The
+``cryptography`` objects (:attr:`Identity.key`, :attr:`Identity.certificate`,
+:attr:`Identity.chain`) are made on first use, by ``identity show``, doctor, AS2 and
+messages: importing ``cryptography.x509`` and its key loaders took a third of a connecting
+command's start-up (issue 14).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, cast
 
 from . import pfx
 from .errors import (
@@ -39,32 +42,40 @@ __all__ = [
     "load_certificate",
 ]
 
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    PrivateKey = (
+        rsa.RSAPrivateKey
+        | ec.EllipticCurvePrivateKey
+        | dsa.DSAPrivateKey
+        | ed25519.Ed25519PrivateKey
+        | ed448.Ed448PrivateKey
+    )
+
 #: An identity that expires within this many days produces a warning.
 EXPIRY_WARNING_DAYS = 30
 
-PrivateKey = (
-    rsa.RSAPrivateKey
-    | ec.EllipticCurvePrivateKey
-    | dsa.DSAPrivateKey
-    | ed25519.Ed25519PrivateKey
-    | ed448.Ed448PrivateKey
-)
-_KEY_TYPES = (
-    rsa.RSAPrivateKey,
-    ec.EllipticCurvePrivateKey,
-    dsa.DSAPrivateKey,
-    ed25519.Ed25519PrivateKey,
-    ed448.Ed448PrivateKey,
-)
+_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+_ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0"
 
 
 def fingerprint_sha256(certificate: x509.Certificate) -> str:
     """``sha256:`` + lowercase hex of the DER certificate, the form ``--pin`` takes."""
-    return "sha256:" + certificate.fingerprint(hashes.SHA256()).hex()
+    from cryptography.hazmat.primitives import serialization
+
+    return _fingerprint(certificate.public_bytes(serialization.Encoding.DER))
+
+
+def _fingerprint(der: bytes) -> str:
+    return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
 def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
     """The first certificate of a PEM (or DER) file (an AS2 partner's); :class:`ConfigError` if unusable."""
+    from cryptography import x509
+
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -81,6 +92,8 @@ def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
 
 def key_description(certificate: x509.Certificate) -> tuple[str, int | None]:
     """(key type, size in bits) of a certificate's public key: ``("RSA", 2048)``, ``("EC secp256r1", 256)``."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     public = certificate.public_key()
     key_size = getattr(public, "key_size", None)
     if isinstance(public, ec.EllipticCurvePublicKey):
@@ -124,16 +137,32 @@ class IdentityInfo:
 
 @dataclass(frozen=True, repr=False)
 class Identity:
-    """A client identity: private key, leaf certificate and the chain that came with it."""
+    """A client identity: private key, leaf certificate and the chain that came with it, as DER.
 
-    key: PrivateKey
-    certificate: x509.Certificate
-    chain: tuple[x509.Certificate, ...] = ()
+    ``key_der`` is the decrypted PKCS#8 key: it lives in memory only, and leaves it only
+    encrypted (:meth:`encrypted_key_pem`).  Build one with :meth:`load` or :meth:`from_bytes`.
+    """
+
+    key_der: bytes
+    certificate_der: bytes
+    chain_der: tuple[bytes, ...] = ()
     source: str = "<memory>"
 
     def __repr__(self) -> str:
         # Never show key material; the subject and source are enough to tell identities apart.
         return f"Identity({self.subject!r}, source={self.source!r})"
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        # The key would travel in the clear (cryptography's key objects refused pickling; plain
+        # bytes would not).  Workers load their own identity from the file and a password reference.
+        raise TypeError("an Identity holds a decrypted private key and is not pickled; pass the .p12 path "
+                        "and a password reference instead")
+
+    def __copy__(self) -> Identity:
+        return self  # immutable: copy and deepcopy (which would go through __reduce_ex__) share it
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Identity:
+        return self
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], password: str | bytes | None = None) -> Identity:
@@ -162,8 +191,9 @@ class Identity:
         """Parse PKCS#12 bytes (modern PBES2/AES and legacy RC2/3DES bundles alike).
 
         The common modern bundle goes through :mod:`xfer.pfx` (no RSA primality re-test,
-        a tenth of a connecting command); anything else, and every failure, through
-        cryptography's reader, which also tells a wrong password from a damaged file.
+        a tenth of a connecting command, and no ``cryptography.x509`` import); anything else,
+        and every failure, through cryptography's reader, which also tells a wrong password
+        from a damaged file.
         """
         secret = password.encode() if isinstance(password, str) else password
         if secret and b"\0" in secret:
@@ -175,10 +205,16 @@ class Identity:
             )
         quick = pfx.read(data, secret)
         if quick is not None:
-            key, leaf, chain = quick
-            if not isinstance(key, _KEY_TYPES):
-                raise IdentityFormatError(f"{source} holds an unsupported key type")
-            return cls(key=key, certificate=leaf, chain=chain, source=source)
+            return cls(key_der=quick.key, certificate_der=quick.certificate, chain_der=quick.chain, source=source)
+        return cls._full_read(data, secret, source)
+
+    @classmethod
+    def _full_read(cls, data: bytes, secret: bytes | None, source: str) -> Identity:
+        """cryptography's PKCS#12 reader: every shape it knows, and the words for every failure."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
         try:
             bundle = pkcs12.load_pkcs12(data, secret or None)
         except ValueError as exc:
@@ -199,10 +235,50 @@ class Identity:
                 hint="export the identity again including the private key",
             )
         key = bundle.key
-        if not isinstance(key, _KEY_TYPES):
+        key_types = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, dsa.DSAPrivateKey, ed25519.Ed25519PrivateKey,
+                     ed448.Ed448PrivateKey)
+        if not isinstance(key, key_types):
             raise IdentityFormatError(f"{source} holds an unsupported key type")
-        chain = tuple(c.certificate for c in bundle.additional_certs)
-        return cls(key=key, certificate=bundle.cert.certificate, chain=chain, source=source)
+        der = serialization.Encoding.DER
+        identity = cls(
+            key_der=key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            certificate_der=bundle.cert.certificate.public_bytes(der),
+            chain_der=tuple(c.certificate.public_bytes(der) for c in bundle.additional_certs),
+            source=source,
+        )
+        # The objects are at hand: keep them (cached_property's slots) rather than parse them again.
+        vars(identity).update(key=key, certificate=bundle.cert.certificate,
+                              chain=tuple(c.certificate for c in bundle.additional_certs))
+        return identity
+
+    # -- cryptography's objects, made on first use -------------------------------------
+
+    @cached_property
+    def key(self) -> PrivateKey:
+        """The private key as a cryptography object (AS2 signs and decrypts with it)."""
+        from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+        # Checked when it was read (xfer.pfx's consistency checks, or the full reader's).
+        return cast("PrivateKey", load_der_private_key(self.key_der, None, unsafe_skip_rsa_key_validation=True))
+
+    @cached_property
+    def certificate(self) -> x509.Certificate:
+        """The leaf certificate as a cryptography object."""
+        from cryptography import x509
+
+        return x509.load_der_x509_certificate(self.certificate_der)
+
+    @cached_property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """The other certificates of the bundle, in file order."""
+        from cryptography import x509
+
+        return tuple(x509.load_der_x509_certificate(der) for der in self.chain_der)
+
+    @cached_property
+    def _facts(self) -> pfx.CertificateFacts | None:
+        """Validity and EKU read from the DER; None for a shape only cryptography reads."""
+        return pfx.certificate_facts(self.certificate_der)
 
     # -- facts -------------------------------------------------------------
 
@@ -212,23 +288,32 @@ class Identity:
 
     @property
     def common_name(self) -> str:
+        from cryptography.x509.oid import NameOID
+
         names = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return str(names[0].value) if names else self.subject
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint_sha256(self.certificate)
+        return _fingerprint(self.certificate_der)
 
     @property
     def not_after(self) -> dt.datetime:
-        return self.certificate.not_valid_after_utc
+        return self._facts.not_after if self._facts else self.certificate.not_valid_after_utc
 
     @property
     def not_before(self) -> dt.datetime:
-        return self.certificate.not_valid_before_utc
+        return self._facts.not_before if self._facts else self.certificate.not_valid_before_utc
 
     def has_client_auth(self) -> bool:
         """True if the certificate may be used for TLS client authentication."""
+        if self._facts:
+            usage = self._facts.extended_key_usage
+            # No EKU extension means no restriction (RFC 5280 4.2.1.12).
+            return usage is None or _CLIENT_AUTH in usage or _ANY_EXTENDED_KEY_USAGE in usage
+        from cryptography import x509
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
         try:
             eku = self.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
         except x509.ExtensionNotFound:
@@ -300,16 +385,18 @@ class Identity:
 
     def certificate_chain_pem(self) -> bytes:
         """Leaf first, then the chain, as PEM: what OpenSSL's ``load_cert_chain`` wants."""
-        parts: Sequence[x509.Certificate] = (self.certificate, *self.chain)
-        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in parts)
+        return b"".join(_pem("CERTIFICATE", der) for der in (self.certificate_der, *self.chain_der))
 
     def encrypted_key_pem(self, password: bytes) -> bytes:
-        """The private key as PKCS#8 PEM encrypted under ``password``."""
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(password),
-        )
+        """The private key as PKCS#8 PEM encrypted under ``password`` (PBES2, AES-256-CBC)."""
+        return _pem("ENCRYPTED PRIVATE KEY", pfx.encrypt_private_key(self.key_der, password))
+
+
+def _pem(label: str, der: bytes) -> bytes:
+    """RFC 7468 text: base64 in lines of 64 characters between the BEGIN and END lines."""
+    text = base64.b64encode(der)
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)]
+    return b"\n".join([f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode(), b""])
 
 
 def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Exception:
@@ -348,6 +435,8 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
 
 
 def _key_usage(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509
+
     try:
         ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
@@ -368,6 +457,8 @@ def _key_usage(cert: x509.Certificate) -> list[str]:
 
 
 def _extended_key_usage(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509
+
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:

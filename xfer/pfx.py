@@ -1,5 +1,11 @@
 """A quick reader for the PKCS#12 bundle that current tools write (issue 14: start-up).
 
+It answers in DER (the PKCS#8 key, the certificates) and reads the few certificate facts a
+connection needs (:func:`certificate_facts`) itself: ``cryptography.x509`` and the key
+loaders cost a third of a connecting command's start-up to import, and a connection only
+hands the DER to OpenSSL.  Of ``cryptography`` only AES (``ciphers``) and PBKDF2 are
+imported here for an RSA identity; an EC or EdDSA key also loads its key serialization.
+
 Why not only ``cryptography``'s ``pkcs12.load_pkcs12``: it re-validates an RSA private key
 as it loads it (OpenSSL's ``RSA_check_key``, primality tests of both primes), about 43 ms
 of a 2048-bit key and most of a connecting command's identity load; curl and OpenSSL's own
@@ -10,7 +16,9 @@ instead, at a few microseconds:
 - the bundle's MAC (HMAC under the password, RFC 7292 §5 and B.2) covers every byte read;
 - the RSA private numbers are consistent (n = p·q, e·d ≡ 1 modulo p−1 and q−1, the CRT
   values match; a faulty CRT value is what makes a signature leak the key);
-- the key belongs to a certificate of the bundle.
+- the key belongs to a certificate of the bundle (RSA: the modulus and exponent of the
+  certificate; other keys: cryptography loads them, which checks an EC key's point, and
+  their public key must be the certificate's).
 
 The shape read here: a MAC'd PFX whose certificates sit in PBES2 (PBKDF2 + AES-CBC)
 encrypted data or in plain data, with one PKCS#8 key bag (PBES2-shrouded or plain), DER
@@ -19,38 +27,50 @@ Windows' AES export.  For anything else :func:`read` answers ``None`` and the ca
 the full reader, which also words every failure (wrong password, damaged file), so this
 module never raises and never decides an error message.  Also handed on: iteration counts
 past :data:`MAX_MAC_ROUNDS` (the MAC count lies outside the MAC), DER not in its shortest
-form, RSA-PSS certificates.
+form, RSA-PSS keys and certificates, multi-prime RSA keys, a certificate whose public key is
+encoded otherwise than cryptography writes that key's (a compressed EC point).
 
 Where it knowingly answers differently from the full reader (each only for a bundle whose
 MAC is right, so made that way by whoever holds the password): an RSA "prime" that is
 composite is not caught (its signatures then fail at the TLS handshake instead of at load);
-bag attributes (friendly name, local key id) are not read, so wrongly typed ones pass; an
-RSA-PSS key with a plain RSA certificate of the same numbers loads (and works).
+bag attributes (friendly name, local key id) are not read, so wrongly typed ones pass; of a
+certificate only its structure, validity and extended key usage are read here (OpenSSL parses
+it whole in ``load_cert_chain``, and :mod:`xfer.tls` words a refusal there).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import math
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.serialization import load_der_private_key
 
-__all__ = ["Bundle", "read"]
+__all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "read"]
 
 
 class Bundle(NamedTuple):
-    """What a PKCS#12 file holds: the key, the certificate of that key, the other certificates in file order."""
+    """What a PKCS#12 file holds, as DER: the key (PKCS#8, decrypted: memory only), its certificate,
+    the other certificates in file order."""
 
-    key: PrivateKeyTypes
-    certificate: x509.Certificate
-    chain: tuple[x509.Certificate, ...]
+    key: bytes
+    certificate: bytes
+    chain: tuple[bytes, ...]
+
+
+class CertificateFacts(NamedTuple):
+    """What a connection checks on our certificate, read from its DER."""
+
+    not_before: dt.datetime
+    not_after: dt.datetime
+    #: The extended key usages (OIDs, dotted); None without the extension (no restriction).
+    extended_key_usage: tuple[str, ...] | None
+    #: The SubjectPublicKeyInfo element, as (tag, content).
+    public_key_info: tuple[int, bytes]
 
 
 class _Unsupported(Exception):
@@ -77,6 +97,11 @@ _CERT_BAG = _oid("1.2.840.113549.1.12.10.1.3")
 _X509_CERTIFICATE = _oid("1.2.840.113549.1.9.22.1")
 _PBES2 = _oid("1.2.840.113549.1.5.13")
 _PBKDF2 = _oid("1.2.840.113549.1.5.12")
+_RSA = _oid("1.2.840.113549.1.1.1")
+_RSASSA_PSS = _oid("1.2.840.113549.1.1.10")
+_EXTENDED_KEY_USAGE = _oid("2.5.29.37")
+_HMAC_SHA256 = _oid("1.2.840.113549.2.9")
+_AES_256_CBC = _oid("2.16.840.1.101.3.4.1.42")
 
 #: MAC digests (DigestInfo algorithm) and PBKDF2 PRFs, by OID: hashlib name and PKCS#12 KDF block size.
 _DIGESTS = {
@@ -101,8 +126,8 @@ _AES_CBC = {
 }
 
 _SEQUENCE, _OCTET_STRING, _INTEGER, _OID, _NULL = 0x30, 0x04, 0x02, 0x06, 0x05
-_EXPLICIT_0, _IMPLICIT_0_PRIMITIVE, _SET = 0xA0, 0x80, 0x31
-_RSASSA_PSS = "1.2.840.113549.1.1.10"
+_BOOLEAN, _BIT_STRING, _UTC_TIME, _GENERALIZED_TIME = 0x01, 0x03, 0x17, 0x18
+_EXPLICIT_0, _IMPLICIT_0_PRIMITIVE, _SET, _EXPLICIT_3 = 0xA0, 0x80, 0x31, 0xA3
 
 #: Iteration counts read from the file are bounded: the MAC's KDF runs in Python here (about
 #: 0.6 us a round), and a count outside the MAC can be set by anyone.  Beyond the bound the full
@@ -132,30 +157,29 @@ def _read(data: bytes, password: bytes) -> Bundle:
     safe = _one(_expect(content, _EXPLICIT_0), _OCTET_STRING)
     _check_mac(_expect(mac_data, _SEQUENCE), safe, password)
 
-    keys: list[PrivateKeyTypes] = []
-    certificates: list[x509.Certificate] = []
+    keys: list[bytes] = []
+    certificates: list[bytes] = []
     for info in _items(_one(safe, _SEQUENCE)):
         for bag_id, value in _bags(_safe_contents(_expect(info, _SEQUENCE), password)):
             if bag_id == _CERT_BAG:
                 certificates.append(_certificate(value))
-            elif bag_id in (_SHROUDED_KEY_BAG, _KEY_BAG):
-                der = _whole(value)
-                secret = password if bag_id == _SHROUDED_KEY_BAG else None
-                keys.append(load_der_private_key(der, secret, unsafe_skip_rsa_key_validation=True))
+            elif bag_id == _SHROUDED_KEY_BAG:  # EncryptedPrivateKeyInfo (RFC 5958): PBES2 under the password
+                algorithm, encrypted = _fields(_expect(value, _SEQUENCE), 2)
+                keys.append(_pbes2_decrypt(algorithm, _expect(encrypted, _OCTET_STRING), password))
+            elif bag_id == _KEY_BAG:
+                keys.append(_whole(value))
             else:
                 raise _Unsupported("bag type")
     if len(keys) != 1:
         raise _Unsupported("not exactly one key")
-    key = keys[0]
-    if isinstance(key, rsa.RSAPrivateKey):
-        _check_rsa(key)
-    public = key.public_key()
-    if any(c.public_key_algorithm_oid.dotted_string == _RSASSA_PSS for c in certificates):
-        raise _Unsupported("RSA-PSS certificate")  # OpenSSL tells its key type from plain RSA; == does not
-    leaf = next((c for c in certificates if c.public_key() == public), None)
+    facts = [_certificate_facts(c) for c in certificates]
+    if any(_public_key(f.public_key_info)[0] == _RSASSA_PSS for f in facts):
+        raise _Unsupported("RSA-PSS certificate")  # OpenSSL tells its key type from plain RSA
+    belongs = _key_check(keys[0])
+    leaf = next((c for c, f in zip(certificates, facts, strict=True) if belongs(f.public_key_info)), None)
     if leaf is None:
         raise _Unsupported("no certificate for the key")
-    return Bundle(key, leaf, tuple(c for c in certificates if c is not leaf))
+    return Bundle(keys[0], leaf, tuple(c for c in certificates if c is not leaf))
 
 
 # -- the integrity checks -------------------------------------------------------------
@@ -191,25 +215,68 @@ def _pkcs12_kdf(name: str, block: int, password: bytes, salt: bytes, purpose: in
         length = block * math.ceil(len(value) / block)
         return (value * math.ceil(length / len(value)))[:length] if value else b""
 
-    out = hashlib.new(name, bytes([purpose]) * block + stretch(salt) + stretch(password)).digest()
+    digest = getattr(hashlib, name)  # the named constructor: hashlib.new(name) costs twice as much a round
+    out: bytes = digest(bytes([purpose]) * block + stretch(salt) + stretch(password)).digest()
     for _ in range(rounds - 1):
-        out = hashlib.new(name, out).digest()
+        out = digest(out).digest()
     return out[:size]
 
 
-def _check_rsa(key: rsa.RSAPrivateKey) -> None:
-    """The consistency OpenSSL's check would prove, without its primality tests."""
-    numbers = key.private_numbers()
-    p, q, d = numbers.p, numbers.q, numbers.d
-    e, n = numbers.public_numbers.e, numbers.public_numbers.n
+def _key_check(der: bytes) -> Callable[[tuple[int, bytes]], bool]:
+    """Check the PKCS#8 key ``der``; answer the test "is this SubjectPublicKeyInfo the key's?"."""
+    version, algorithm, private, *optional = _items(_one(der, _SEQUENCE))
+    if _integer(_expect(version, _INTEGER)) not in (0, 1) or len(optional) > 2:
+        raise _Unsupported("PrivateKeyInfo")
+    oid, params = _algorithm(algorithm)
+    if oid == _RSA and params is None:
+        n, e = _check_rsa(_expect(private, _OCTET_STRING))
+
+        def is_rsa_key(info: tuple[int, bytes]) -> bool:
+            cert_oid, cert_params, bits = _public_key(info)
+            if cert_oid != _RSA or cert_params is not None or bits[:1] != b"\0":
+                return False
+            modulus, exponent = _fields(_one(bits[1:], _SEQUENCE), 2)
+            return (_integer(_expect(modulus, _INTEGER)), _integer(_expect(exponent, _INTEGER))) == (n, e)
+
+        return is_rsa_key
+    if oid == _RSASSA_PSS:
+        raise _Unsupported("RSA-PSS key")
+    # EC, EdDSA, DSA: cryptography's loader (imported only for them) checks the key (an EC
+    # key's point against its scalar) and derives the public key to compare.
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_private_key
+
+    key = load_der_private_key(der, None)
+    if not isinstance(
+        key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey | dsa.DSAPrivateKey
+    ):
+        raise _Unsupported("key type")
+    public = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return lambda info: _whole(info) == public
+
+
+def _public_key(info: tuple[int, bytes]) -> tuple[bytes, tuple[int, bytes] | None, bytes]:
+    """(algorithm OID, its parameters, the BIT STRING's content) of a SubjectPublicKeyInfo."""
+    algorithm, bits = _fields(_expect(info, _SEQUENCE), 2)
+    return (*_algorithm(algorithm), _expect(bits, _BIT_STRING))
+
+
+def _check_rsa(der: bytes) -> tuple[int, int]:
+    """(n, e) of an RSAPrivateKey whose numbers fit together, as OpenSSL's check would prove
+    them, without its primality tests."""
+    version, *numbers = (_integer(_expect(item, _INTEGER)) for item in _items(_one(der, _SEQUENCE)))
+    if version != 0 or len(numbers) != 8:
+        raise _Unsupported("RSA key version")  # 1: multi-prime
+    n, e, d, p, q, dmp1, dmq1, iqmp = numbers
     consistent = (
         p > 1 and q > 1 and p * q == n and 1 < d < n and e > 1 and e % 2 == 1
         and e * d % (p - 1) == 1 and e * d % (q - 1) == 1
-        and numbers.dmp1 == d % (p - 1) and numbers.dmq1 == d % (q - 1)
-        and 0 < numbers.iqmp < p and numbers.iqmp * q % p == 1
+        and dmp1 == d % (p - 1) and dmq1 == d % (q - 1)
+        and 0 < iqmp < p and iqmp * q % p == 1
     )
     if not consistent:
         raise _Unsupported("inconsistent RSA key")
+    return n, e
 
 
 # -- PKCS#12 structures ---------------------------------------------------------------
@@ -255,13 +322,22 @@ def _pbes2_decrypt(algorithm: tuple[int, bytes], ciphertext: bytes, password: by
     count = _integer(_expect(rounds, _INTEGER))
     if not 1 <= count <= MAX_PBKDF2_ROUNDS:
         raise _Unsupported("PBKDF2 iteration count")
-    key = hashlib.pbkdf2_hmac(prf, password, _expect(salt, _OCTET_STRING), count, key_size)
+    key = _pbkdf2(prf, password, _expect(salt, _OCTET_STRING), count, key_size)
     decryptor = Cipher(algorithms.AES(key), modes.CBC(_expect(iv, _OCTET_STRING))).decryptor()
     padded = decryptor.update(ciphertext) + decryptor.finalize()
     pad = padded[-1] if padded else 0
     if not 1 <= pad <= 16 or padded[-pad:] != bytes([pad]) * pad:
         raise _Unsupported("padding")
     return padded[:-pad]
+
+
+def _pbkdf2(prf: str, password: bytes, salt: bytes, rounds: int, size: int) -> bytes:
+    """PBKDF2-HMAC in cryptography's OpenSSL: twice as fast a round as hashlib's in the system
+    OpenSSL 3.0 here, and writers use 10,000 to 600,000 rounds (20,000: about 4 ms against 8)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+    return PBKDF2HMAC(getattr(hashes, prf.upper())(), size, salt, rounds).derive(password)
 
 
 def _bags(safe_contents: bytes) -> Iterator[tuple[bytes, tuple[int, bytes]]]:
@@ -273,11 +349,134 @@ def _bags(safe_contents: bytes) -> Iterator[tuple[bytes, tuple[int, bytes]]]:
         yield _expect(bag_id, _OID), _only(_expect(value, _EXPLICIT_0))
 
 
-def _certificate(value: tuple[int, bytes]) -> x509.Certificate:
+def _certificate(value: tuple[int, bytes]) -> bytes:
     cert_id, cert_value = _fields(_expect(value, _SEQUENCE), 2)
     if _expect(cert_id, _OID) != _X509_CERTIFICATE:
         raise _Unsupported("certificate type")
-    return x509.load_der_x509_certificate(_one(_expect(cert_value, _EXPLICIT_0), _OCTET_STRING))
+    return _one(_expect(cert_value, _EXPLICIT_0), _OCTET_STRING)
+
+
+# -- certificates ---------------------------------------------------------------------
+
+
+def certificate_facts(der: bytes) -> CertificateFacts | None:
+    """Validity and extended key usage of a DER certificate; None if this reader cannot vouch
+    for its shape (the caller then asks ``cryptography.x509``)."""
+    try:
+        return _certificate_facts(der)
+    except Exception:
+        return None
+
+
+def _certificate_facts(der: bytes) -> CertificateFacts:
+    """RFC 5280 §4.1, read strictly: every field in its place, the Names' shape, the times in
+    their DER forms, each extension once."""
+    tbs, signature_algorithm, signature = _fields(_one(der, _SEQUENCE), 3)
+    _algorithm(signature_algorithm)
+    _expect(signature, _BIT_STRING)
+    fields = _items(_expect(tbs, _SEQUENCE))
+    # v3 is the only version whose [0] is written (v1 is the DEFAULT; v2 certificates are unheard of)
+    if fields and fields[0][0] == _EXPLICIT_0 and _integer(_one(fields.pop(0)[1], _INTEGER)) != 2:
+        raise _Unsupported("certificate version")
+    if len(fields) < 6:
+        raise _Unsupported("TBSCertificate")
+    serial, algorithm, issuer, validity, subject, public_key_info, *rest = fields
+    _expect(serial, _INTEGER)
+    _algorithm(algorithm)
+    for name in (issuer, subject):
+        _check_name(name)
+    not_before, not_after = (_time(t) for t in _fields(_expect(validity, _SEQUENCE), 2))
+    _public_key(public_key_info)
+    extensions = [_expect(item, _EXPLICIT_3) for item in rest if item[0] == _EXPLICIT_3]
+    if len(extensions) > 1 or any(item[0] not in (0x81, 0x82, _EXPLICIT_3) for item in rest):
+        raise _Unsupported("TBSCertificate fields")
+    seen: set[bytes] = set()
+    usage: tuple[str, ...] | None = None
+    for extension in _items(_one(extensions[0], _SEQUENCE)) if extensions else []:
+        oid, *middle, value = _items(_expect(extension, _SEQUENCE))
+        if _expect(oid, _OID) in seen or len(middle) > 1 or (middle and middle[0][0] != _BOOLEAN):
+            raise _Unsupported("extension")
+        seen.add(oid[1])
+        if oid[1] == _EXTENDED_KEY_USAGE:
+            usage = tuple(_dotted(_expect(item, _OID)) for item in _items(_one(_expect(value, _OCTET_STRING),
+                                                                                _SEQUENCE)))
+    return CertificateFacts(not_before, not_after, usage, public_key_info)
+
+
+def _check_name(item: tuple[int, bytes]) -> None:
+    """A Name: a SEQUENCE of non-empty SETs of (OID, value) pairs."""
+    for rdn in _items(_expect(item, _SEQUENCE)):
+        attributes = _items(_expect(rdn, _SET))
+        if not attributes:
+            raise _Unsupported("empty RDN")
+        for attribute in attributes:
+            _expect(_fields(_expect(attribute, _SEQUENCE), 2)[0], _OID)
+
+
+def _time(item: tuple[int, bytes]) -> dt.datetime:
+    """UTCTime ``YYMMDDHHMMSSZ`` (years 1950-2049) or GeneralizedTime ``YYYYMMDDHHMMSSZ``, as
+    RFC 5280 §4.1.2.5 requires them; other spellings are left to cryptography."""
+    tag, content = item
+    text = content.decode("ascii")
+    digits = {_UTC_TIME: 12, _GENERALIZED_TIME: 14}.get(tag, 0)
+    if not digits or len(text) != digits + 1 or not text[:-1].isdigit() or not text.endswith("Z"):
+        raise _Unsupported("time")
+    if tag == _UTC_TIME:
+        text = ("19" if int(text[:2]) >= 50 else "20") + text
+    # Not strptime: its first call imports _strptime and compiles its patterns (~4 ms).
+    century, year, month, day, hour, minute, second = (int(text[i : i + 2]) for i in range(0, 14, 2))
+    # ValueError for a day or an hour that does not exist.
+    return dt.datetime(century * 100 + year, month, day, hour, minute, second, tzinfo=dt.timezone.utc)
+
+
+def _dotted(content: bytes) -> str:
+    """An OBJECT IDENTIFIER's content octets in dotted form."""
+    arcs, value = [], 0
+    for index, octet in enumerate(content):
+        if (value == 0 and octet == 0x80) or (octet & 0x80 and index == len(content) - 1):
+            raise _Unsupported("OID")  # a padded or unfinished arc
+        value = value << 7 | octet & 0x7F
+        if not octet & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs:
+        raise _Unsupported("OID")
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+# -- writing a key for OpenSSL ---------------------------------------------------------
+
+
+def encrypt_private_key(der: bytes, password: bytes, rounds: int = 1) -> bytes:
+    """The PKCS#8 key ``der`` as an EncryptedPrivateKeyInfo (RFC 5958): PBES2 with
+    PBKDF2-HMAC-SHA256 and AES-256-CBC, what OpenSSL's key loaders read.
+
+    One PBKDF2 round by default: the caller's password is 256 random bits used once (the TLS
+    context's hand-over), and stretching adds nothing to that; each round would be paid twice,
+    here and in OpenSSL.
+    """
+    salt, iv = os.urandom(16), os.urandom(16)
+    key = _pbkdf2("sha256", password, salt, rounds, 32)
+    pad = 16 - len(der) % 16
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(der + bytes([pad]) * pad) + encryptor.finalize()
+    prf = _sequence((_OID, _HMAC_SHA256), (_NULL, b""))
+    kdf = _sequence((_OID, _PBKDF2), (_SEQUENCE, _sequence((_OCTET_STRING, salt), (_INTEGER, _der_integer(rounds)),
+                                                             (_SEQUENCE, prf))))
+    cipher = _sequence((_OID, _AES_256_CBC), (_OCTET_STRING, iv))
+    scheme = _sequence((_OID, _PBES2), (_SEQUENCE, _sequence((_SEQUENCE, kdf), (_SEQUENCE, cipher))))
+    return _whole((_SEQUENCE, _sequence((_SEQUENCE, scheme), (_OCTET_STRING, ciphertext))))
+
+
+def _sequence(*items: tuple[int, bytes]) -> bytes:
+    """The content of a SEQUENCE of ``items``."""
+    return b"".join(_whole(item) for item in items)
+
+
+def _der_integer(value: int) -> bytes:
+    """A non-negative INTEGER's content in its shortest form."""
+    return value.to_bytes(value.bit_length() // 8 + 1, "big")
 
 
 def _algorithm(item: tuple[int, bytes]) -> tuple[bytes, tuple[int, bytes] | None]:

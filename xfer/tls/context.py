@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, IdentityFormatError
 from .connection import XferConnection, XferSSLObject, XferSSLSocket
 from .records import HandshakeFacts, on_handshake_message
 
@@ -215,7 +215,15 @@ def _load_identity(ctx: ssl.SSLContext, identity: Identity) -> None:
     chain_pem = identity.certificate_chain_pem()
     key_pem = identity.encrypted_key_pem(password)
     with _memory_path(chain_pem, "chain") as chain_path, _memory_path(key_pem, "key") as key_path:
-        ctx.load_cert_chain(chain_path, key_path, password=password)
+        try:
+            ctx.load_cert_chain(chain_path, key_path, password=password)
+        except ssl.SSLError as exc:
+            # The identity was read from DER (xfer.pfx) and OpenSSL parses it again: a certificate
+            # it cannot use, or a key that is not the certificate's ("key values mismatch").
+            raise IdentityFormatError(
+                f"OpenSSL cannot use the identity in {identity.source}: {exc.reason or exc}",
+                hint="export the identity again as .p12/.pfx",
+            ) from exc
 
 
 @contextlib.contextmanager
