@@ -239,3 +239,163 @@ def test_an_identity_is_never_pickled_with_its_key(pki: TestPKI) -> None:
     with pytest.raises(TypeError, match="not pickled"):
         pickle.dumps(identity)
     assert copy.deepcopy(identity) is identity and copy.copy(identity) is identity
+
+
+# -- found in review of the DER identity ------------------------------------------------------------
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    return pfx._whole((tag, content))
+
+
+def _seq(*parts: bytes) -> bytes:
+    return _tlv(0x30, b"".join(parts))
+
+
+def _oid_tlv(dotted: str) -> bytes:
+    return _tlv(0x06, pfx._oid(dotted))
+
+
+def _p12(bags: list[bytes], password: bytes) -> bytes:
+    """A PKCS#12 with plain bags in the order given and a SHA-256 MAC (no encryption: the order and
+    the certificates' bytes are the test's, not a library's)."""
+    import hashlib
+    import hmac
+
+    safe_contents = _seq(*bags)
+    data_oid = "1.2.840.113549.1.7.1"
+    authenticated = _seq(_seq(_oid_tlv(data_oid), _tlv(0xA0, _tlv(0x04, safe_contents))))
+    salt, rounds = b"s" * 16, 2048
+    mac_key = pfx._pkcs12_kdf("sha256", 64, password.decode().encode("utf-16-be") + b"\0\0", salt, 3, rounds, 32)
+    digest = hmac.new(mac_key, authenticated, hashlib.sha256).digest()
+    mac = _seq(_seq(_seq(_oid_tlv("2.16.840.1.101.3.4.2.1"), _tlv(0x05, b"")), _tlv(0x04, digest)),
+               _tlv(0x04, salt), _tlv(0x02, pfx._der_integer(rounds)))
+    return _seq(_tlv(0x02, b"\x03"), _seq(_oid_tlv(data_oid), _tlv(0xA0, _tlv(0x04, authenticated))), mac)
+
+
+def _cert_bag(der: bytes) -> bytes:
+    return _seq(_oid_tlv("1.2.840.113549.1.12.10.1.3"),
+                _tlv(0xA0, _seq(_oid_tlv("1.2.840.113549.1.9.22.1"), _tlv(0xA0, _tlv(0x04, der)))))
+
+
+def _key_bag(key: rsa.RSAPrivateKey) -> bytes:
+    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+    return _seq(_oid_tlv("1.2.840.113549.1.12.10.1.1"), _tlv(0xA0, pkcs8))
+
+
+def _with_underscore_cn(der: bytes, key: rsa.RSAPrivateKey) -> bytes:
+    """``der`` with its subject replaced by CN=svc_account as a PrintableString (which may not hold
+    ``_``): OpenSSL takes it, cryptography.x509 refuses it.  Re-signed with ``key``."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    tbs, algorithm, _ = pfx._items(pfx._one(der, 0x30))
+    fields = pfx._items(tbs[1])
+    fields[5] = (0x30, _tlv(0x31, _seq(_oid_tlv("2.5.4.3"), _tlv(0x13, b"svc_account"))))
+    tbs_der = _tlv(0x30, b"".join(pfx._whole(f) for f in fields))
+    signature = key.sign(tbs_der, padding.PKCS1v15(), hashes.SHA256())
+    return _tlv(0x30, tbs_der + pfx._whole(algorithm) + _tlv(0x03, b"\0" + signature))
+
+
+@pytest.mark.parametrize("days", [(-1, 365), (-400, -2)], ids=["valid", "expired"])
+def test_a_certificate_cryptography_refuses_is_named_without_a_crash(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, days: tuple[int, int]
+) -> None:
+    """OpenSSL and xfer.pfx take it; cryptography.x509 does not.  Connecting works, messages name
+    it by fingerprint, an expired one is still refused as expired, and what needs cryptography's
+    details (identity show, doctor, AS2) is a clear identity error, not an internal one (exit 1)."""
+    from tests.helpers import one_error, run
+    from xfer.errors import ExitCode
+
+    now = dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "placeholder")])
+    built = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(_KEY.public_key())
+             .serial_number(7).not_valid_before(now + dt.timedelta(days=days[0]))
+             .not_valid_after(now + dt.timedelta(days=days[1])).sign(_KEY, hashes.SHA256()))
+    der = _with_underscore_cn(built.public_bytes(serialization.Encoding.DER), _KEY)
+    with pytest.raises(ValueError):
+        x509.load_der_x509_certificate(der)
+    path = tmp_path / "odd.p12"
+    path.write_bytes(_p12([_cert_bag(der), _key_bag(_KEY)], b"pw"))
+    identity = Identity.load(path, "pw")
+    assert "sha256:" in repr(identity) and identity.common_name == identity.subject
+    assert identity.issuer == "?"
+    with pytest.raises(IdentityFormatError, match=r"breaks the X\.509 encoding rules"):
+        _ = identity.certificate
+    if days[1] < 0:
+        with pytest.raises(IdentityExpired):
+            identity.check_usable()
+    else:
+        identity.check_usable()
+        create_ssl_context(identity)  # OpenSSL takes it
+    (tmp_path / "pw.txt").write_text("pw")
+    code, _, err = run(capsys, "identity", "show", str(path), "--identity-password", f"file:{tmp_path / 'pw.txt'}")
+    assert code == ExitCode.TLS
+    one_error(err, "breaks the X.509 encoding rules")
+
+
+def test_the_leaf_is_the_keys_certificate_whatever_the_bag_order(pki: TestPKI) -> None:
+    """A CA certificate first, then the leaf, the key last: the leaf is the one whose public key
+    is the key's (an RSA CA before the leaf must not be taken for it)."""
+    ca = x509.load_pem_x509_certificate(pki.root_ca.read_bytes()).public_bytes(serialization.Encoding.DER)
+    leaf_key = serialization.load_pem_private_key(pki.client_key.read_bytes(), None)
+    assert isinstance(leaf_key, rsa.RSAPrivateKey)
+    leaf = x509.load_pem_x509_certificates(pki.client_cert.read_bytes())[0].public_bytes(serialization.Encoding.DER)
+    data = _p12([_cert_bag(ca), _cert_bag(leaf), _key_bag(leaf_key)], b"pw")
+    bundle = pfx.read(data, b"pw")
+    assert bundle is not None and bundle.certificate == leaf and bundle.chain == (ca,)
+    # An RSA key with only another RSA key's certificate: no certificate of its own.
+    assert pfx.read(_p12([_cert_bag(ca), _key_bag(leaf_key)], b"pw"), b"pw") is None
+    with pytest.raises(IdentityKeyMissing):
+        Identity.from_bytes(_p12([_cert_bag(ca), _key_bag(leaf_key)], b"pw"), "pw")
+
+
+def test_no_repr_shows_the_decrypted_key(pki: TestPKI) -> None:
+    bundle = pfx.read(pki.client_p12.read_bytes(), pki.password.encode())
+    assert bundle is not None
+    identity = Identity.load(pki.client_p12, pki.password)
+    for text in (repr(bundle), str(bundle), repr(identity)):
+        assert repr(bundle.key)[2:40] not in text and "key=" not in text
+
+
+def _pbkdf2_rounds(pem: bytes) -> int:
+    """The PBKDF2 iteration count of an encrypted PKCS#8 PEM, read by hand."""
+    import base64
+
+    body = base64.b64decode(b"".join(pem.splitlines()[1:-1]))
+    algorithm, _ = pfx._items(pfx._one(body, 0x30))
+    _, scheme = pfx._items(algorithm[1])
+    kdf, _ = pfx._items(scheme[1])
+    _, kdf_params = pfx._items(kdf[1])
+    return pfx._integer(pfx._items(kdf_params[1])[1][1])
+
+
+def test_a_key_exported_for_people_keeps_its_stretching(pki: TestPKI) -> None:
+    """One PBKDF2 round is for the TLS hand-over's 256 random bits only; the public method keeps
+    OpenSSL's 2,048 for a password a person chose."""
+    identity = Identity.load(pki.client_p12, pki.password)
+    exported = identity.encrypted_key_pem(b"a password")
+    assert _pbkdf2_rounds(exported) == 2048
+    assert serialization.load_pem_private_key(exported, b"a password") is not None
+    assert _pbkdf2_rounds(identity.encrypted_key_pem(b"x" * 64, rounds=1)) == 1
+
+
+def test_an_identity_is_built_from_der_bytes_only(pki: TestPKI) -> None:
+    identity = Identity.load(pki.client_p12, pki.password)
+    with pytest.raises(TypeError, match="DER bytes"):
+        Identity(key_der=identity.key, certificate_der=identity.certificate_der)  # type: ignore[arg-type]
+
+
+def test_a_key_too_weak_for_openssl_says_a_new_key_is_needed(tmp_path: Path) -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    now = dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "weak")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(weak.public_key())
+            .serial_number(9).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30)).sign(weak, hashes.SHA256()))
+    path = tmp_path / "weak.p12"
+    path.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"weak", weak, cert, None, serialization.BestAvailableEncryption(b"pw")))
+    with pytest.raises(IdentityFormatError, match="too weak") as caught:
+        create_ssl_context(Identity.load(path, "pw"))
+    assert "exporting it again does not help" in (caught.value.hint or "")

@@ -148,6 +148,14 @@ class Identity:
     chain_der: tuple[bytes, ...] = ()
     source: str = "<memory>"
 
+    def __post_init__(self) -> None:
+        # A public class: a wrong argument fails here, not at the first handshake.
+        if not isinstance(self.key_der, bytes) or not isinstance(self.certificate_der, bytes) or not all(
+            isinstance(der, bytes) for der in self.chain_der
+        ):
+            raise TypeError("Identity holds DER bytes (key_der, certificate_der, chain_der); read a .p12 with "
+                            "Identity.load() or Identity.from_bytes()")
+
     def __repr__(self) -> str:
         # Never show key material; the subject and source are enough to tell identities apart.
         return f"Identity({self.subject!r}, source={self.source!r})"
@@ -263,17 +271,27 @@ class Identity:
 
     @cached_property
     def certificate(self) -> x509.Certificate:
-        """The leaf certificate as a cryptography object."""
-        from cryptography import x509
-
-        return x509.load_der_x509_certificate(self.certificate_der)
+        """The leaf certificate as a cryptography object (:class:`IdentityFormatError` if cryptography
+        refuses what OpenSSL and :mod:`xfer.pfx` took, e.g. a PrintableString CN with ``_``)."""
+        return self._parsed(self.certificate_der, "its certificate")
 
     @cached_property
     def chain(self) -> tuple[x509.Certificate, ...]:
-        """The other certificates of the bundle, in file order."""
+        """The other certificates of the bundle, in file order (errors as :attr:`certificate`)."""
+        return tuple(self._parsed(der, "a certificate of its chain") for der in self.chain_der)
+
+    def _parsed(self, der: bytes, what: str) -> x509.Certificate:
         from cryptography import x509
 
-        return tuple(x509.load_der_x509_certificate(der) for der in self.chain_der)
+        try:
+            return x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise IdentityFormatError(
+                f"{self.source}: {what} breaks the X.509 encoding rules, so xfer cannot show or use "
+                f"its details ({exc})",
+                hint="connecting still works where OpenSSL takes it; ask the issuer for a certificate "
+                "encoded to the standard",
+            ) from exc
 
     @cached_property
     def _facts(self) -> pfx.CertificateFacts | None:
@@ -284,14 +302,31 @@ class Identity:
 
     @property
     def subject(self) -> str:
-        return self.certificate.subject.rfc4514_string()
+        """The leaf's subject (RFC 4514); its fingerprint if the certificate cannot be read in detail.
+        Never raises: messages about a failure name the certificate with it."""
+        try:
+            return self.certificate.subject.rfc4514_string()
+        except IdentityFormatError:
+            return f"the certificate {self.fingerprint}"
 
     @property
     def common_name(self) -> str:
+        """The leaf's CN (else its subject); never raises, as :attr:`subject`."""
         from cryptography.x509.oid import NameOID
 
-        names = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        try:
+            names = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        except IdentityFormatError:
+            return self.subject
         return str(names[0].value) if names else self.subject
+
+    @property
+    def issuer(self) -> str:
+        """The leaf's issuer (RFC 4514), or ``?`` if the certificate cannot be read in detail."""
+        try:
+            return self.certificate.issuer.rfc4514_string()
+        except IdentityFormatError:
+            return "?"
 
     @property
     def fingerprint(self) -> str:
@@ -387,9 +422,11 @@ class Identity:
         """Leaf first, then the chain, as PEM: what OpenSSL's ``load_cert_chain`` wants."""
         return b"".join(_pem("CERTIFICATE", der) for der in (self.certificate_der, *self.chain_der))
 
-    def encrypted_key_pem(self, password: bytes) -> bytes:
-        """The private key as PKCS#8 PEM encrypted under ``password`` (PBES2, AES-256-CBC)."""
-        return _pem("ENCRYPTED PRIVATE KEY", pfx.encrypt_private_key(self.key_der, password))
+    def encrypted_key_pem(self, password: bytes, *, rounds: int = 2048) -> bytes:
+        """The private key as PKCS#8 PEM encrypted under ``password`` (PBES2 with ``rounds`` of
+        PBKDF2-HMAC-SHA256, AES-256-CBC).  Keep the rounds for any password a person chose;
+        the TLS hand-over passes 1 for its 256 random bits used once."""
+        return _pem("ENCRYPTED PRIVATE KEY", pfx.encrypt_private_key(self.key_der, password, rounds))
 
 
 def _pem(label: str, der: bytes) -> bytes:

@@ -46,6 +46,7 @@ import hmac
 import math
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -53,13 +54,15 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 __all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "read"]
 
 
-class Bundle(NamedTuple):
+@dataclass(frozen=True)
+class Bundle:
     """What a PKCS#12 file holds, as DER: the key (PKCS#8, decrypted: memory only), its certificate,
-    the other certificates in file order."""
+    the other certificates in file order.  The key is never in a repr (a debugger's, a traceback
+    with locals, a log line)."""
 
-    key: bytes
-    certificate: bytes
-    chain: tuple[bytes, ...]
+    key: bytes = field(repr=False)
+    certificate: bytes = field(repr=False)
+    chain: tuple[bytes, ...] = field(repr=False)
 
 
 class CertificateFacts(NamedTuple):
@@ -448,13 +451,13 @@ def _dotted(content: bytes) -> str:
 # -- writing a key for OpenSSL ---------------------------------------------------------
 
 
-def encrypt_private_key(der: bytes, password: bytes, rounds: int = 1) -> bytes:
+def encrypt_private_key(der: bytes, password: bytes, rounds: int) -> bytes:
     """The PKCS#8 key ``der`` as an EncryptedPrivateKeyInfo (RFC 5958): PBES2 with
-    PBKDF2-HMAC-SHA256 and AES-256-CBC, what OpenSSL's key loaders read.
+    PBKDF2-HMAC-SHA256 (``rounds``) and AES-256-CBC, what OpenSSL's key loaders read.
 
-    One PBKDF2 round by default: the caller's password is 256 random bits used once (the TLS
-    context's hand-over), and stretching adds nothing to that; each round would be paid twice,
-    here and in OpenSSL.
+    ``rounds`` has no default: one is right only for a password of 256 random bits used once
+    (the TLS context's hand-over, where each round would be paid twice, here and in OpenSSL);
+    a password a person chose needs the stretching (OpenSSL's default is 2,048).
     """
     salt, iv = os.urandom(16), os.urandom(16)
     key = _pbkdf2("sha256", password, salt, rounds, 32)

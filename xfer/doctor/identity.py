@@ -6,7 +6,7 @@ expires in 12 days", "the .p12 lacks the intermediate the server needs".
 
 from __future__ import annotations
 
-from ..errors import ClientCertificateRejected, ClientCertificateRequired, IdentityExpired
+from ..errors import ClientCertificateRejected, ClientCertificateRequired, IdentityExpired, IdentityFormatError
 from ..identity import EXPIRY_WARNING_DAYS, Identity
 from .certs import describe, issued_by_one_of, utc_now
 from .handshake import Probe
@@ -29,8 +29,12 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
             " (the server asked for one but let us in without)" if requested else ""))
         return step
     now = utc_now()
-    leaf = identity.certificate
-    sent = [leaf, *identity.chain]
+    try:
+        leaf = identity.certificate
+        sent = [leaf, *identity.chain]
+    except IdentityFormatError as unreadable:  # OpenSSL took it; cryptography cannot show its details
+        step.facts = {"configured": True, "source": identity.source, "sha256": identity.fingerprint}
+        return step.fail(unreadable)
     info = describe(leaf, now=now)
     self_issued = leaf.issuer == leaf.subject
     step.facts = {

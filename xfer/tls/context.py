@@ -208,18 +208,32 @@ def _load_trust(
     return ", ".join(str(Path(f).expanduser()) for f in files)
 
 
+#: OpenSSL's reasons for refusing an identity by its security level (a key too small, an MD5 or
+#: SHA-1 signature): a new key is needed, not another export.
+_TOO_WEAK = frozenset({"EE_KEY_TOO_SMALL", "CA_KEY_TOO_SMALL", "CA_MD_TOO_WEAK"})
+
+
 def _load_identity(ctx: ssl.SSLContext, identity: Identity) -> None:
     # The stdlib can only load a key from a path.  We re-encrypt the key under a
     # random one-time password and hand OpenSSL a path that is not a disk file.
     password = secrets.token_hex(32).encode()
     chain_pem = identity.certificate_chain_pem()
-    key_pem = identity.encrypted_key_pem(password)
+    # One PBKDF2 round: the password is 256 random bits, used once; stretching adds nothing to
+    # that, and each round would be paid twice (here and in OpenSSL).
+    key_pem = identity.encrypted_key_pem(password, rounds=1)
     with _memory_path(chain_pem, "chain") as chain_path, _memory_path(key_pem, "key") as key_path:
         try:
             ctx.load_cert_chain(chain_path, key_path, password=password)
         except ssl.SSLError as exc:
             # The identity was read from DER (xfer.pfx) and OpenSSL parses it again: a certificate
             # it cannot use, or a key that is not the certificate's ("key values mismatch").
+            if exc.reason in _TOO_WEAK:
+                raise IdentityFormatError(
+                    f"OpenSSL refuses the identity in {identity.source}: its key or signature is too weak "
+                    f"for OpenSSL's security level ({exc.reason})",
+                    hint="the identity needs a new key (RSA of at least 2048 bits or EC, signed with SHA-256); "
+                    "exporting it again does not help",
+                ) from exc
             raise IdentityFormatError(
                 f"OpenSSL cannot use the identity in {identity.source}: {exc.reason or exc}",
                 hint="export the identity again as .p12/.pfx",

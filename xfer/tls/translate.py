@@ -181,10 +181,10 @@ def _translate_ssl(
     who = f"client certificate {identity.common_name!r}" if identity else "client certificate"
     if reason == "TLSV1_ALERT_UNKNOWN_CA":
         accepted = _accepted_cas(facts)
-        missing = identity is not None and not identity.chain
+        missing = identity is not None and not identity.chain_der
         return ClientCertificateRejected(
             f"{server} does not trust the issuer of our {who} "
-            f"(issued by {identity.certificate.issuer.rfc4514_string() if identity else '?'}){accepted}",
+            f"(issued by {identity.issuer if identity else '?'}){accepted}",
             hint=(
                 "the .p12 holds no intermediate certificate: export it again with the full chain"
                 if missing
