@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from xfer.cli import _stored_help, main
-from xfer.cli.help_pages import MIN_COLUMNS, PAGES
-from xfer.cli.help_store import PAGE_COLUMNS, render_pages
+from xfer.cli.help_pages import MIN_COLUMNS, NO_ARGS_IS_HELP, PAGES
+from xfer.cli.help_store import PAGE_COLUMNS, no_args_pages, render_pages
 
 #: Typer's and click's modules: none is needed to print a stored page.
 _TOOLKIT = ("typer", "click", "rich", "pydantic", "shellingham")
@@ -21,6 +21,8 @@ def test_every_stored_page_is_typers_rendering() -> None:
     """The stored pages are today's: same command paths in the same order, same text (at 80
     columns and on a wider terminal, where Typer's formatter stays 80 wide)."""
     assert MIN_COLUMNS == PAGE_COLUMNS
+    assert frozenset(no_args_pages()) == NO_ARGS_IS_HELP, "run `python -m xfer.cli.help_store`"
+    assert "" in NO_ARGS_IS_HELP and "profile" in NO_ARGS_IS_HELP
     for columns in (PAGE_COLUMNS, 200):
         rendered = render_pages(columns)
         assert list(rendered) == list(PAGES), "run `python -m xfer.cli.help_store` to store the pages again"
@@ -37,10 +39,12 @@ def _typer(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, st
     return code, out, err
 
 
-_LINES = [[*path.split(), flag] for path in PAGES for flag in ("--help", "-h")] + [["-v", "get", "--help"]]
+#: Every stored line: PATH --help and PATH -h (exit 0), a bare group (exit 2), -v anywhere.
+_LINES = [[*path.split(), flag] for path in PAGES for flag in ("--help", "-h")] + [
+    path.split() for path in sorted(NO_ARGS_IS_HELP)] + [["-v", "get", "--help"], ["profile", "-v"]]
 
 
-@pytest.mark.parametrize("args", _LINES, ids=" ".join)
+@pytest.mark.parametrize("args", _LINES, ids=lambda args: " ".join(args) or "(nothing)")
 def test_main_prints_what_typer_prints(args: list[str], capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "100")
@@ -54,13 +58,16 @@ def test_main_prints_what_typer_prints(args: list[str], capsys: pytest.CaptureFi
     code = main(args)
     out, err = capsys.readouterr()
     assert (code, out, err) == expected
-    assert out == PAGES[" ".join(a for a in args[:-1] if a != "-v")]
+    path = " ".join(a for a in args if a not in ("-v", "--help", "-h"))
+    assert out == PAGES[path]
+    assert code == (0 if args and args[-1] in ("--help", "-h") else 2)
 
 
 def test_a_narrow_terminal_gets_typers_narrower_page(capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", str(MIN_COLUMNS - 20))
     assert _stored_help(["get", "--help"]) is None
+    assert _stored_help([]) is None
     code, out, _ = _typer(["get", "--help"], capsys)
     assert code == 0 and out != PAGES["get"]
     assert max(len(line) for line in out.splitlines() if not line.startswith("    xfer")) <= MIN_COLUMNS - 22
@@ -70,12 +77,14 @@ def test_a_narrow_terminal_gets_typers_narrower_page(capsys: pytest.CaptureFixtu
 
 def test_lines_that_are_not_a_plain_help_go_to_typer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    assert _stored_help(["get", "--help"]) == PAGES["get"]
+    assert _stored_help(["get", "--help"]) == (PAGES["get"], 0)
+    assert _stored_help([]) == (PAGES[""], 2)
     for args in (["get", "x:/", "--help"], ["--help", "--version"], ["lss", "--help"], ["get", "--", "--help"],
-                 ["--help", "get"], [], ["profile", "add", "x", "--help"]):
+                 ["--help", "get"], ["get"], ["profile", "x"], ["profile", "add", "x", "--help"]):
         assert _stored_help(args) is None, args
     monkeypatch.setenv("_XFER_COMPLETE", "complete_bash")  # shell completion: always Typer's
     assert _stored_help(["--help"]) is None
+    assert _stored_help([]) is None
 
 
 _CHILD = r"""
@@ -88,12 +97,13 @@ run()
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["profile", "add", "-h"]], ids=" ".join)
+@pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["profile", "add", "-h"], []],
+                         ids=lambda args: " ".join(args) or "(nothing)")
 def test_help_imports_no_command_line_toolkit(args: list[str]) -> None:
     env = {"COLUMNS": "80", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, timeout=60,
                           check=False, env={**env, "PYTHONPATH": ":".join(sys.path)})
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == (0 if args else 2), done.stderr
     assert done.stdout == PAGES[" ".join(args[:-1])]
     modules = json.loads(done.stderr.rsplit("\nMODULES ", 1)[1])
     assert [m for m in modules if m.split(".")[0] in _TOOLKIT] == []

@@ -6,9 +6,9 @@ failure prints one ``xfer: error:`` line (and an optional ``hint:``) and exits w
 from :class:`~xfer.errors.ExitCode`; tracebacks only with ``--traceback``.
 
 Start-up (issue 14): importing this module imports neither Typer nor anything of the
-commands.  ``xfer --help`` and ``xfer COMMAND --help`` print the pages Typer renders for
-them, stored in :mod:`.help_pages` (a test holds every page to Typer's rendering), so a
-newcomer's first command loads no command-line toolkit; any other line is parsed by Typer,
+commands.  ``xfer --help``, ``xfer COMMAND --help`` and a bare ``xfer`` print the pages
+Typer renders for them, stored in :mod:`.help_pages` (a test holds every page to Typer's
+rendering), so a newcomer's first command loads no command-line toolkit; any other line is parsed by Typer,
 with only its own command's module imported.
 """
 
@@ -72,24 +72,31 @@ def _command_name(args: list[str]) -> str | None:
     return None
 
 
-def _stored_help(args: list[str]) -> str | None:
-    """The page ``xfer PATH --help`` (or ``-h``) prints, if it is stored and fits the terminal; else None.
+def _stored_help(args: list[str]) -> tuple[str, int] | None:
+    """The page (and exit code) Typer would print for ``args``, if stored and the terminal fits; else None.
 
-    Typer renders help at the terminal's width, up to 80 columns; the stored pages are that
-    rendering at 80 or more.  A narrower terminal (or any other line) goes to Typer.
+    Stored: ``xfer [PATH] --help`` (or ``-h``), exit 0, and a bare ``xfer`` or group
+    (``xfer profile``), exit 2.  Typer renders help at the terminal's width, up to 80 columns;
+    the stored pages are that rendering at 80 or more.  A narrower terminal, shell completion
+    and any other line go to Typer.
     """
     import os
 
-    if len(args) > 3 or not args or args[-1] not in ("--help", "-h") or os.environ.get("_XFER_COMPLETE"):
+    if len(args) > 3 or os.environ.get("_XFER_COMPLETE"):
         return None
-    from .help_pages import MIN_COLUMNS, PAGES
+    from .help_pages import MIN_COLUMNS, NO_ARGS_IS_HELP, PAGES
 
-    page = PAGES.get(" ".join(args[:-1]))
-    if page is None:
+    if args and args[-1] in ("--help", "-h"):
+        page, code = PAGES.get(" ".join(args[:-1])), 0
+    elif " ".join(args) in NO_ARGS_IS_HELP:
+        page, code = PAGES.get(" ".join(args)), 2  # ExitCode.USAGE, as Typer's "no arguments" answer
+    else:
         return None
     import shutil  # what Typer's formatter asks for its width
 
-    return page if shutil.get_terminal_size().columns >= MIN_COLUMNS else None
+    if page is None or shutil.get_terminal_size().columns < MIN_COLUMNS:
+        return None
+    return page, code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     show_traceback = "--traceback" in args[:split]
     verbosity = sum(_VERBOSE[a] for a in args[:split] if a in _VERBOSE)
     args = [a for i, a in enumerate(args) if not (i < split and (a == "--traceback" or a in _VERBOSE))]
-    page = _stored_help(args)
-    if page is not None:
-        sys.stdout.write(page)
+    stored = _stored_help(args)
+    if stored is not None:
+        sys.stdout.write(stored[0])
         sys.stdout.flush()
-        return 0
+        return stored[1]
 
     from .. import secrets
     from .common import warn

@@ -12,6 +12,9 @@ from __future__ import annotations
 #: The narrowest terminal the pages are right for (Typer wraps at min(columns, 80) - 2).
 MIN_COLUMNS = 80
 
+#: The paths that print their page (and exit 2, usage) when given no argument or option.
+NO_ARGS_IS_HELP = frozenset(['', 'profile', 'identity', 'as2'])
+
 #: Command path (``""`` for the root, ``"profile add"``) -> the page, ending in a newline.
 PAGES: dict[str, str] = {
     '': (

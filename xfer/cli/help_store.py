@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from .help import walk
 
-__all__ = ["PAGE_COLUMNS", "pages_source", "render_pages", "write_pages"]
+__all__ = ["PAGE_COLUMNS", "no_args_pages", "pages_source", "render_pages", "write_pages"]
 
 
 #: Typer's help formatter is never wider than 80 columns (78 of text): the pages hold from here on.
 PAGE_COLUMNS = 80
+
+
+def no_args_pages() -> list[str]:
+    """The command paths that show their help when given nothing else (``xfer``, ``xfer profile``)."""
+    from .root import click_command
+
+    return [" ".join(path) for path, command in walk(click_command()) if getattr(command, "no_args_is_help", False)]
 
 
 def render_pages(columns: int) -> dict[str, str]:
@@ -58,14 +65,17 @@ from __future__ import annotations
 #: The narrowest terminal the pages are right for (Typer wraps at min(columns, 80) - 2).
 MIN_COLUMNS = {columns}
 
+#: The paths that print their page (and exit 2, usage) when given no argument or option.
+NO_ARGS_IS_HELP = frozenset({no_args!r})
+
 #: Command path (``""`` for the root, ``"profile add"``) -> the page, ending in a newline.
 PAGES: dict[str, str] = {{
 '''
 
 
-def pages_source(pages: dict[str, str], columns: int) -> str:
+def pages_source(pages: dict[str, str], columns: int, no_args: list[str]) -> str:
     """The text of the :mod:`.help_pages` module holding ``pages``."""
-    lines = [_PAGES_HEADER.format(columns=columns)]
+    lines = [_PAGES_HEADER.format(columns=columns, no_args=no_args)]
     for path, page in pages.items():
         lines.append(f"    {path!r}: (\n")
         lines.extend(f"        {line!r}\n" for line in page.splitlines(keepends=True))
@@ -79,7 +89,7 @@ def write_pages() -> None:
     from pathlib import Path
 
     target = Path(__file__).with_name("help_pages.py")
-    target.write_text(pages_source(render_pages(PAGE_COLUMNS), PAGE_COLUMNS), encoding="utf-8")
+    target.write_text(pages_source(render_pages(PAGE_COLUMNS), PAGE_COLUMNS, no_args_pages()), encoding="utf-8")
 
 
 if __name__ == "__main__":
