@@ -109,3 +109,18 @@ def test_help_imports_no_command_line_toolkit(args: list[str]) -> None:
     assert [m for m in modules if m.split(".")[0] in _TOOLKIT] == []
     assert [m for m in modules if m.startswith("xfer.") and m not in
             {"xfer.errors", "xfer.cli", "xfer.cli.help_pages"}] == []
+
+
+@pytest.mark.parametrize("columns", [MIN_COLUMNS, MIN_COLUMNS - 20], ids=["stored", "typer"])
+@pytest.mark.parametrize("args", [["--help"], ["get", "-h"], []], ids=lambda args: " ".join(args) or "(nothing)")
+def test_help_into_a_closed_pipe_ends_quietly(args: list[str], columns: int) -> None:
+    """`xfer | head -0`: exit 1 and nothing on stderr, as Typer's --help (a bare `xfer` printed a
+    BrokenPipeError traceback)."""
+    env = {"COLUMNS": str(columns), "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-m", "xfer", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    err = child.stderr.read()
+    assert child.wait(timeout=60) == 1
+    assert err == b""

@@ -109,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for i, a in enumerate(args) if not (i < split and (a == "--traceback" or a in _VERBOSE))]
     stored = _stored_help(args)
     if stored is not None:
-        sys.stdout.write(stored[0])
-        sys.stdout.flush()
-        return stored[1]
+        return write_page(*stored)
 
     from .. import secrets
     from .common import warn
@@ -122,6 +120,23 @@ def main(argv: list[str] | None = None) -> int:
     secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     with _logging(verbosity):
         return dispatch(args, _command_name(args), show_traceback)
+
+
+def write_page(page: str, code: int) -> int:
+    """Print a help page on stdout; return ``code``.  A reader gone (``xfer | true``) ends the
+    run with 1 and no message, as Typer's own ``--help`` does."""
+    try:
+        sys.stdout.write(page)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        # The rest of the page is still buffered: the interpreter's last flush at exit would
+        # fail on the closed pipe again and complain on stderr.  It goes nowhere instead.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return code
 
 
 #: The spellings of the verbosity flag, and how much each adds.

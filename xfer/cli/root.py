@@ -12,7 +12,6 @@ tracebacks only with ``--traceback``.
 from __future__ import annotations
 
 import functools
-import sys
 import traceback as traceback_module
 from typing import Annotated, Any
 
@@ -21,7 +20,7 @@ import typer.main
 from typer.exceptions import TyperException
 
 from ..errors import ExitCode, XferError
-from . import COMMANDS
+from . import COMMANDS, write_page
 from .common import retry_messages, say
 
 __all__ = ["app", "click_command", "dispatch"]
@@ -129,8 +128,7 @@ def dispatch(args: list[str], command: str | None, show_traceback: bool) -> int:
         format_message = getattr(exc, "format_message", None)
         message = format_message() if callable(format_message) else str(exc)
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `xfer` or `xfer profile`: show the help
-            sys.stdout.write(message + "\n")
-            return int(ExitCode.USAGE)
+            return write_page(message + "\n", int(ExitCode.USAGE))
         ctx = getattr(exc, "ctx", None)
         command_path = getattr(ctx, "command_path", None) or "xfer"
         _report(message, f"see `{command_path} --help`")
