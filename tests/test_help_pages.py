@@ -1,5 +1,5 @@
-"""``xfer --help`` and ``xfer COMMAND --help`` print stored pages without importing Typer
-(start-up, issue 14): the pages must be exactly what Typer prints, for every command path."""
+"""``xfer --help``, ``xfer COMMAND --help``, a bare ``xfer`` and ``xfer --version`` print without
+importing Typer (start-up, issue 14): exactly what Typer prints, for every command path."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _typer(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, st
 
 #: Every stored line: PATH --help and PATH -h (exit 0), a bare group (exit 2), -v anywhere.
 _LINES = [[*path.split(), flag] for path in PAGES for flag in ("--help", "-h")] + [
-    path.split() for path in sorted(NO_ARGS_IS_HELP)] + [["-v", "get", "--help"], ["profile", "-v"]]
+    path.split() for path in sorted(NO_ARGS_IS_HELP)] + [["-v", "get", "--help"], ["profile", "-v"], ["--version"]]
 
 
 @pytest.mark.parametrize("args", _LINES, ids=lambda args: " ".join(args) or "(nothing)")
@@ -58,6 +58,9 @@ def test_main_prints_what_typer_prints(args: list[str], capsys: pytest.CaptureFi
     code = main(args)
     out, err = capsys.readouterr()
     assert (code, out, err) == expected
+    if args == ["--version"]:
+        assert out.startswith("xfer ") and code == 0
+        return
     path = " ".join(a for a in args if a not in ("-v", "--help", "-h"))
     assert out == PAGES[path]
     assert code == (0 if args and args[-1] in ("--help", "-h") else 2)
@@ -97,14 +100,19 @@ run()
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["profile", "add", "-h"], []],
+@pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["profile", "add", "-h"], [], ["--version"]],
                          ids=lambda args: " ".join(args) or "(nothing)")
 def test_help_imports_no_command_line_toolkit(args: list[str]) -> None:
     env = {"COLUMNS": "80", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, timeout=60,
                           check=False, env={**env, "PYTHONPATH": ":".join(sys.path)})
     assert done.returncode == (0 if args else 2), done.stderr
-    assert done.stdout == PAGES[" ".join(args[:-1])]
+    if args == ["--version"]:
+        from importlib.metadata import version
+
+        assert done.stdout == f"xfer {version('xfer')}\n"
+    else:
+        assert done.stdout == PAGES[" ".join(args[:-1])]
     modules = json.loads(done.stderr.rsplit("\nMODULES ", 1)[1])
     assert [m for m in modules if m.split(".")[0] in _TOOLKIT] == []
     assert [m for m in modules if m.startswith("xfer.") and m not in

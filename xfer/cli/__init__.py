@@ -8,7 +8,8 @@ from :class:`~xfer.errors.ExitCode`; tracebacks only with ``--traceback``.
 Start-up (issue 14): importing this module imports neither Typer nor anything of the
 commands.  ``xfer --help``, ``xfer COMMAND --help`` and a bare ``xfer`` print the pages
 Typer renders for them, stored in :mod:`.help_pages` (a test holds every page to Typer's
-rendering), so a newcomer's first command loads no command-line toolkit; any other line is parsed by Typer,
+rendering), and ``xfer --version`` its one line, so a newcomer's first command (or a
+script's version check) loads no command-line toolkit; any other line is parsed by Typer,
 with only its own command's module imported.
 """
 
@@ -110,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     stored = _stored_help(args)
     if stored is not None:
         return write_page(*stored)
+    if args == ["--version"]:  # what the root's eager --version prints, without Typer and every command
+        from importlib.metadata import version as package_version
+
+        return write_page(f"xfer {package_version('xfer')}\n", 0)
 
     from .. import secrets
     from .common import warn
