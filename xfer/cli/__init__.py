@@ -16,6 +16,7 @@ with only its own command's module imported.
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -171,15 +172,40 @@ def _logging(verbosity: int) -> Iterator[None]:
         logger.setLevel(saved)
 
 
+#: Whether :func:`run` paused the cyclic collector and no connection has resumed it yet.
+_collector_paused = False
+
+
+def resume_collector() -> None:
+    """Collect again, start-up's objects frozen, if :func:`run` paused the collector; else nothing.
+
+    The console script's process is ours, so :func:`run` pauses the cyclic collector for
+    start-up: it allocates hundreds of thousands of objects (modules, classes and functions of
+    Typer, requests, cryptography) that live until exit, and the collector scanned them some
+    60 times before a connection was open (~2 % of a connecting command's CPU, issue 14).
+    :func:`.common.open_remote` calls this once the first connection is open (its protocol's
+    imports done) or has failed; frozen objects are never scanned again, as at exit.  A
+    command that never connects stays paused to its end (the process exits then).  A caller
+    of :func:`main` in its own process keeps its collector as it is.
+    """
+    global _collector_paused  # noqa: PLW0603 - process-wide by nature, like the collector itself
+    if _collector_paused:
+        _collector_paused = False
+        gc.freeze()
+        gc.enable()
+
+
 def run() -> None:
     """Console-script entry point."""
+    global _collector_paused  # noqa: PLW0603
+    if gc.isenabled():  # no collection during start-up: see resume_collector
+        gc.disable()
+        _collector_paused = True
     code = main()
     # The process ends here.  Interpreter exit runs the cyclic collector over every object
     # still alive (Typer's and Click's, requests', asyncssh's: tens of ms of a connecting
     # command, issue 14) only to free memory the OS takes back anyway.  Frozen objects are
     # skipped.  Nothing of xfer's waits for a finalizer: files and connections are closed by
     # their context managers before main() returns, and atexit handlers still run.
-    import gc
-
     gc.freeze()
     sys.exit(code)

@@ -236,6 +236,22 @@ def absolute_paths(values: dict[str, Any], declared: Mapping[str, Option]) -> di
     return result
 
 
+def _resumes_collector(func: F) -> F:
+    """The console script pauses the cyclic collector for start-up; the first connection ends it."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from . import resume_collector
+
+        try:
+            return func(*args, **kwargs)
+        finally:
+            resume_collector()
+
+    return wrapper  # type: ignore[return-value]
+
+
+@_resumes_collector
 def open_remote(target: str, connection: Connection, *, root: str | None = None) -> Adapter:
     """Connect to the profile or URL a command was given; errors name the flags as typed."""
     from ..client import connect, resolve_profile
