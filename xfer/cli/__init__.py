@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ExitCode  # loaded with the xfer package already
+
 if TYPE_CHECKING:
     import typer
 
@@ -91,7 +93,7 @@ def _stored_help(args: list[str]) -> tuple[str, int] | None:
     if args and args[-1] in ("--help", "-h"):
         page, code = PAGES.get(" ".join(args[:-1])), 0
     elif " ".join(args) in NO_ARGS_IS_HELP:
-        page, code = PAGES.get(" ".join(args)), 2  # ExitCode.USAGE, as Typer's "no arguments" answer
+        page, code = PAGES.get(" ".join(args)), int(ExitCode.USAGE)  # as the funnel answers Typer's "no arguments"
     else:
         return None
     import shutil  # what Typer's formatter asks for its width
@@ -140,8 +142,12 @@ def write_page(page: str, code: int) -> int:
         # The rest of the page is still buffered: the interpreter's last flush at exit would
         # fail on the closed pipe again and complain on stderr.  It goes nowhere instead.
         with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            finally:
+                os.close(devnull)
+        return int(ExitCode.ERROR)
     return code
 
 
