@@ -59,6 +59,20 @@ def test_printable_escapes_controls_only() -> None:
     assert printable("\r\n\t\x00\x7f\x9b") == "\\x0d\\x0a\\x09\\x00\\x7f\\x9b"
     assert printable("x\u202ey\u2066z\u2028") == "x\\u202ey\\u2066z\\u2028"
     assert printable("Grüße, 請求書 C:\\data") == "Grüße, 請求書 C:\\data"
+    # Text with a non-printable but harmless character still goes through the escaper whole.
+    assert printable("a\u00a0b\x1bc") == "a\u00a0b\\x1bc"
+
+
+def test_every_unsafe_character_is_one_isprintable_refuses() -> None:
+    """printable() returns text that str.isprintable() accepts unchanged (start-up, issue 14):
+    right only while no character of the unsafe class is printable."""
+    import re
+
+    from xfer.cli.common import UNSAFE_CHARACTERS
+
+    everything_printable = "".join(c for c in map(chr, range(0x110000)) if c.isprintable())
+    assert re.search(UNSAFE_CHARACTERS, everything_printable) is None
+    assert all(not chr(c).isprintable() for c in (0x00, 0x1B, 0x7F, 0x9B, 0x061C, 0x2028, 0x202E, 0xD800))
 
 
 def test_ftps_listing_names_are_escaped(capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path,

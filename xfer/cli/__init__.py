@@ -1,70 +1,32 @@
-"""The ``xfer`` command: the Typer app and the one error funnel.
+"""The ``xfer`` command: the entry point, and what it decides before Typer is imported.
 
 Commands live one sub-app per file and stay thin: parse, resolve, call one library
-function, render.  Every failure passes through :func:`main`, which prints one
-``xfer: error:`` line (and an optional ``hint:``) and exits with the code from
-:class:`~xfer.errors.ExitCode`; tracebacks only with ``--traceback``.
+function, render.  The Typer app and the one error funnel live in :mod:`.root`: every
+failure prints one ``xfer: error:`` line (and an optional ``hint:``) and exits with the code
+from :class:`~xfer.errors.ExitCode`; tracebacks only with ``--traceback``.
 
-Nothing here imports requests, cryptography or an adapter at start-up, so
-``xfer --help`` stays fast.
+Start-up (issue 14): importing this module imports neither Typer nor anything of the
+commands.  ``xfer --help``, ``xfer COMMAND --help`` and a bare ``xfer`` print the pages
+Typer renders for them, stored in :mod:`.help_pages` (a test holds every page to Typer's
+rendering), and ``xfer --version`` its one line, so a newcomer's first command (or a
+script's version check) loads no command-line toolkit; any other line is parsed by Typer,
+with only its own command's module imported.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import logging
+import gc
 import sys
-import traceback as traceback_module
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-import typer.main
-from typer.exceptions import TyperException
+from ..errors import ExitCode  # loaded with the xfer package already
 
-from ..errors import ExitCode, XferError
-from .common import retry_messages, say, warn
+if TYPE_CHECKING:
+    import typer
 
 __all__ = ["COMMANDS", "app", "click_command", "main"]
-
-app = typer.Typer(
-    name="xfer",
-    help="Secure file transfer with TLS client certificates: HTTPS, FTPS, WebDAV and AS2.",
-    no_args_is_help=True,
-    add_completion=True,  # Typer's own: --install-completion / --show-completion
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from importlib.metadata import version as package_version
-
-        typer.echo(f"xfer {package_version('xfer')}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    traceback: Annotated[
-        bool, typer.Option("--traceback", help="Show the full traceback of a failure (any position).")
-    ] = False,
-    version: Annotated[
-        bool,
-        typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
-    ] = False,
-    verbose: Annotated[
-        int,
-        typer.Option("--verbose", "-v", count=True,
-                     help="-v: TLS summary, FTP commands and replies, HTTP requests and timings on stderr; "
-                     "-vv: also HTTP headers (secrets masked).  Any position."),
-    ] = 0,
-) -> None:
-    """Secure file transfer with TLS client certificates: HTTPS, FTPS, WebDAV and AS2."""
-
 
 #: Every top-level command and command group, in the order ``xfer --help`` lists them, and
 #: the module of this package that defines it.  A run imports only its command's module: the
@@ -78,49 +40,22 @@ COMMANDS: dict[str, str] = {
     "identity": "identity",
     "as2": "as2",
 }
-#: The modules that define a group (their ``app``) rather than commands (their ``register``).
-_GROUPS = frozenset({"profile", "identity", "as2"})
 
 
-@functools.cache
 def click_command(name: str | None = None) -> Any:
-    """The click command tree of :data:`app`, with examples and plain placeholders (built once).
+    """The click command tree, or the root with only command ``name`` (see :func:`.root.click_command`)."""
+    from .root import click_command as built
 
-    With ``name``, the root with only that command (or command group) under it: what a run
-    of ``xfer NAME ...`` parses with, the same command built the same way, without importing
-    or building the other commands (a good part of a connecting command's start-up, issue 14).
-    (Typer's vendored click command: typed loosely, as :mod:`.help` handles it.)
-    """
-    from .coercion import install
-    from .help import tidy
-
-    return install(tidy(typer.main.get_command(_tree(name))))
+    return built(name)
 
 
-def _tree(name: str | None) -> typer.Typer:
-    """:data:`app` with every command, or only ``name``: a shallow copy, settings and root callback kept."""
-    import copy
+def __getattr__(name: str) -> typer.Typer:
+    """``app``, the Typer app, imported on first use (this module stays free of Typer)."""
+    if name == "app":
+        from .root import app
 
-    tree = copy.copy(app)
-    modules = dict.fromkeys(COMMANDS.values() if name is None else [COMMANDS[name]])
-    defined = [_defined_in(module) for module in modules]
-    tree.registered_commands = [c for d in defined for c in d.registered_commands if name in (None, c.name)]
-    tree.registered_groups = [g for d in defined for g in d.registered_groups if name in (None, g.name)]
-    return tree
-
-
-@functools.cache
-def _defined_in(module: str) -> typer.Typer:
-    """What one command module defines, registered on a Typer of its own (imported on first need)."""
-    import importlib
-
-    holder = typer.Typer()
-    commands = importlib.import_module(f"{__name__}.{module}")
-    if module in _GROUPS:
-        holder.add_typer(commands.app, name=module)
-    else:
-        commands.register(holder)
-    return holder
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _command_name(args: list[str]) -> str | None:
@@ -141,22 +76,79 @@ def _command_name(args: list[str]) -> str | None:
     return None
 
 
+def _stored_help(args: list[str]) -> tuple[str, int] | None:
+    """The page (and exit code) Typer would print for ``args``, if stored and the terminal fits; else None.
+
+    Stored: ``xfer [PATH] --help`` (or ``-h``), exit 0, and a bare ``xfer`` or group
+    (``xfer profile``), exit 2.  Typer renders help at the terminal's width, up to 80 columns;
+    the stored pages are that rendering at 80 or more.  A narrower terminal, shell completion
+    and any other line go to Typer.
+    """
+    import os
+
+    if len(args) > 3 or os.environ.get("_XFER_COMPLETE"):
+        return None
+    from .help_pages import MIN_COLUMNS, NO_ARGS_IS_HELP, PAGES
+
+    if args and args[-1] in ("--help", "-h"):
+        page, code = PAGES.get(" ".join(args[:-1])), 0
+    elif " ".join(args) in NO_ARGS_IS_HELP:
+        page, code = PAGES.get(" ".join(args)), int(ExitCode.USAGE)  # as the funnel answers Typer's "no arguments"
+    else:
+        return None
+    import shutil  # what Typer's formatter asks for its width
+
+    if page is None or shutil.get_terminal_size().columns < MIN_COLUMNS:
+        return None
+    return page, code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    from .. import secrets
-    from .startup import defer_charset_detection
-
-    defer_charset_detection()
-
-    secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     # --traceback and -v/-vv are accepted anywhere on the line: they are about the run, not one command.
     split = args.index("--") if "--" in args else len(args)
     show_traceback = "--traceback" in args[:split]
     verbosity = sum(_VERBOSE[a] for a in args[:split] if a in _VERBOSE)
     args = [a for i, a in enumerate(args) if not (i < split and (a == "--traceback" or a in _VERBOSE))]
+    stored = _stored_help(args)
+    if stored is not None:
+        return write_page(*stored)
+    if args == ["--version"]:  # what the root's eager --version prints, without Typer and every command
+        from importlib.metadata import version as package_version
+
+        return write_page(f"xfer {package_version('xfer')}\n", 0)
+
+    from .. import secrets
+    from .common import warn
+    from .root import dispatch
+    from .startup import defer_charset_detection
+
+    defer_charset_detection()
+    secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     with _logging(verbosity):
-        return _dispatch(args, show_traceback)
+        return dispatch(args, _command_name(args), show_traceback)
+
+
+def write_page(page: str, code: int) -> int:
+    """Print a help page on stdout; return ``code``.  A reader gone (``xfer | true``) ends the
+    run with 1 and no message, as Typer's own ``--help`` does."""
+    try:
+        sys.stdout.write(page)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        # The rest of the page is still buffered: the interpreter's last flush at exit would
+        # fail on the closed pipe again and complain on stderr.  It goes nowhere instead.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, sys.stdout.fileno())
+            finally:
+                os.close(devnull)
+        return int(ExitCode.ERROR)
+    return code
 
 
 #: The spellings of the verbosity flag, and how much each adds.
@@ -166,7 +158,10 @@ _VERBOSE = {"-v": 1, "--verbose": 1, "-vv": 2, "-vvv": 3}
 @contextlib.contextmanager
 def _logging(verbosity: int) -> Iterator[None]:
     """The CLI's one handler on the ``xfer`` logger for the run: warnings always, -v/-vv traces."""
+    import logging
+
     from ..log import CLIHandler, verbosity_level
+    from .common import say
 
     logger = logging.getLogger("xfer")
     level = verbosity_level(verbosity)
@@ -183,62 +178,40 @@ def _logging(verbosity: int) -> Iterator[None]:
         logger.setLevel(saved)
 
 
-def _dispatch(args: list[str], show_traceback: bool) -> int:
-    try:
-        with retry_messages():  # every command: a retry or resume decision is a line on stderr
-            result = click_command(_command_name(args)).main(args=args, prog_name="xfer", standalone_mode=False)
-    except XferError as exc:
-        # The traceback is extra information: the exit code a script sees never changes with it.
-        if show_traceback:
-            traceback_module.print_exc()
-        _report(exc.message, exc.cli_hint or exc.hint)
-        return int(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
-        say("xfer: interrupted")
-        return int(ExitCode.INTERRUPTED)
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    except TyperException as exc:  # bad usage, found by the argument parser
-        format_message = getattr(exc, "format_message", None)
-        message = format_message() if callable(format_message) else str(exc)
-        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `xfer` or `xfer profile`: show the help
-            sys.stdout.write(message + "\n")
-            return int(ExitCode.USAGE)
-        ctx = getattr(exc, "ctx", None)
-        command = getattr(ctx, "command_path", None) or "xfer"
-        _report(message, f"see `{command} --help`")
-        return int(ExitCode.USAGE)
-    except Exception as exc:  # the funnel: no traceback for users unless asked
-        if show_traceback:
-            traceback_module.print_exc()
-        # Only the type: a library's message may carry URLs or headers we never vetted.
-        _report(
-            f"unexpected internal error ({type(exc).__name__})",
-            "this is a bug in xfer; run again with --traceback and report it",
-        )
-        return int(ExitCode.ERROR)
-    code = int(result) if isinstance(result, int) else int(ExitCode.OK)
-    if code == ExitCode.INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130) itself
-        say("xfer: interrupted")
-    return code
+#: Whether :func:`run` paused the cyclic collector and no connection has resumed it yet.
+_collector_paused = False
 
 
-def _report(message: str, hint: str | None) -> None:
-    """The one error line and its hint; server text in them is escaped by :func:`say`."""
-    say(f"xfer: error: {message}")
-    if hint:
-        say(f"hint: {hint}")
+def resume_collector() -> None:
+    """Collect again, start-up's objects frozen, if :func:`run` paused the collector; else nothing.
+
+    The console script's process is ours, so :func:`run` pauses the cyclic collector for
+    start-up: it allocates hundreds of thousands of objects (modules, classes and functions of
+    Typer, requests, cryptography) that live until exit, and the collector scanned them some
+    60 times before a connection was open (~2 % of a connecting command's CPU, issue 14).
+    :func:`.common.open_remote` calls this once the first connection is open (its protocol's
+    imports done) or has failed; frozen objects are never scanned again, as at exit.  A
+    command that never connects stays paused to its end (the process exits then).  A caller
+    of :func:`main` in its own process keeps its collector as it is.
+    """
+    global _collector_paused  # noqa: PLW0603 - process-wide by nature, like the collector itself
+    if _collector_paused:
+        _collector_paused = False
+        gc.freeze()
+        gc.enable()
 
 
 def run() -> None:
     """Console-script entry point."""
+    global _collector_paused  # noqa: PLW0603
+    if gc.isenabled():  # no collection during start-up: see resume_collector
+        gc.disable()
+        _collector_paused = True
     code = main()
     # The process ends here.  Interpreter exit runs the cyclic collector over every object
     # still alive (Typer's and Click's, requests', asyncssh's: tens of ms of a connecting
     # command, issue 14) only to free memory the OS takes back anyway.  Frozen objects are
     # skipped.  Nothing of xfer's waits for a finalizer: files and connections are closed by
     # their context managers before main() returns, and atexit handlers still run.
-    import gc
-
     gc.freeze()
     sys.exit(code)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 import re
 import sys
@@ -53,6 +52,14 @@ def _flag(option: Option) -> str:
 
 def connection_parameters(*, exclude: set[str] = _PROFILE_ONLY) -> list[inspect.Parameter]:
     """One CLI flag per declared top-level option: the declaration is the single source."""
+    return list(_connection_parameters(frozenset(exclude)))
+
+
+@functools.cache
+def _connection_parameters(exclude: frozenset[str]) -> tuple[inspect.Parameter, ...]:
+    """Built once per process: every connecting command shares them (``xfer ls`` imports the six
+    commands of :mod:`.transfer`, each ~25 typed annotations to build).  Sharing is safe: Typer
+    copies a parameter's ``typer.Option`` before it changes it, and a Parameter is immutable."""
     params = []
     for option in CORE.values():
         if option.name in exclude or not option.cli:
@@ -70,7 +77,7 @@ def connection_parameters(*, exclude: set[str] = _PROFILE_ONLY) -> list[inspect.
         params.append(
             inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
         )
-    return params
+    return tuple(params)
 
 
 @dataclass(frozen=True)
@@ -116,9 +123,14 @@ def err_console() -> Console:
 #: "xfer: ok"), DEL, C1 controls (0x9b is a one-byte CSI on some terminals), and the
 #: Unicode line separators and bidirectional overrides that make text read other than it is;
 #: lone surrogates (undecodable bytes of a name) would make the write itself fail.
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+#: Every one of them is a character ``str.isprintable`` refuses (a test holds that).
+UNSAFE_CHARACTERS = "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+
+
+@functools.cache
+def _unsafe() -> re.Pattern[str]:
+    # Compiled on the first text that needs it, not at start-up (~1 ms, issue 14).
+    return re.compile(UNSAFE_CHARACTERS)
 
 
 def printable(text: str) -> str:
@@ -130,7 +142,9 @@ def printable(text: str) -> str:
     errors, hints, warnings, progress labels); ``--json`` output keeps the exact text.
     A backslash itself is left alone, so Windows paths stay readable.
     """
-    return _UNSAFE.sub(_escape, text)
+    if text.isprintable():  # the common case, checked in C: none of the unsafe characters is printable
+        return text
+    return _unsafe().sub(_escape, text)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -200,6 +214,8 @@ def emit_json(data: Any) -> None:
     Written as it is encoded: the document of a sync of 100,000 files is 19 MB of text,
     built (with its pieces) in memory by ``json.dumps`` first.
     """
+    import json  # only for --json: a listing for a person, or FTPS, needs no JSON at all
+
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
     sys.stdout.flush()
@@ -223,6 +239,22 @@ def absolute_paths(values: dict[str, Any], declared: Mapping[str, Option]) -> di
     return result
 
 
+def _resumes_collector(func: F) -> F:
+    """The console script pauses the cyclic collector for start-up; the first connection ends it."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from . import resume_collector
+
+        try:
+            return func(*args, **kwargs)
+        finally:
+            resume_collector()
+
+    return wrapper  # type: ignore[return-value]
+
+
+@_resumes_collector
 def open_remote(target: str, connection: Connection, *, root: str | None = None) -> Adapter:
     """Connect to the profile or URL a command was given; errors name the flags as typed."""
     from ..client import connect, resolve_profile

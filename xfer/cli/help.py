@@ -4,6 +4,11 @@
 
 Examples live here, one table for the whole CLI, so that a test can hold every command to
 having one; :func:`tidy` applies them and the placeholders to the click command tree once.
+
+The pages are also stored, as Typer renders them, in :mod:`.help_pages` (``xfer --help``
+prints them without importing Typer, issue 14); after changing any help text, examples or
+options, run ``python -m xfer.cli.help_store`` to write that module again
+(``tests/test_help_pages.py`` fails until it matches).
 """
 
 from __future__ import annotations
@@ -124,3 +129,4 @@ def tidy(root: Any) -> Any:
             elif not param.is_flag and not param.count:
                 param.display_type_rich = _fixed(_option_metavar(param))
     return root
+
