@@ -42,7 +42,7 @@ _NO_COMMAND = {"pydantic", "pydantic_core", "typer._adapters", "asn1crypto", "xf
                # The identity is read and checked from DER (xfer/pfx.py) and handed to OpenSSL as DER:
                # cryptography's X.509 objects and key loaders are for identity show, doctor, AS2, messages.
                "cryptography.x509", "cryptography.hazmat.primitives.serialization"}
-#: A run imports only its own command's module of xfer/cli (xfer.cli.COMMANDS); `--help` needs them all.
+#: A run imports only its own command's module of xfer/cli (xfer.cli.COMMANDS); `--help` prints a stored page and imports none.
 _OTHER_COMMANDS = {"xfer.cli.sync", "xfer.cli.profile", "xfer.cli.identity", "xfer.cli.demo", "xfer.cli.doctor",
                    "xfer.cli.as2"}
 _NOT_FOR = {
