@@ -4,8 +4,10 @@ importing Typer (start-up, issue 14): exactly what Typer prints, for every comma
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,7 +85,9 @@ def test_lines_that_are_not_a_plain_help_go_to_typer(monkeypatch: pytest.MonkeyP
     assert _stored_help(["get", "--help"]) == (PAGES["get"], 0)
     assert _stored_help([]) == (PAGES[""], 2)
     for args in (["get", "x:/", "--help"], ["--help", "--version"], ["lss", "--help"], ["get", "--", "--help"],
-                 ["--help", "get"], ["get"], ["profile", "x"], ["profile", "add", "x", "--help"]):
+                 ["--help", "get"], ["get"], ["profile", "x"], ["profile", "add", "x", "--help"],
+                 # One word that holds a path, or an empty one: Typer's usage error (found in review).
+                 ["profile add", "--help"], ["", "--help"], ["", "-h"], [""], [" get", "--help"]):
         assert _stored_help(args) is None, args
     monkeypatch.setenv("_XFER_COMPLETE", "complete_bash")  # shell completion: always Typer's
     assert _stored_help(["--help"]) is None
@@ -132,3 +136,24 @@ def test_help_into_a_closed_pipe_ends_quietly(args: list[str], columns: int) -> 
     err = child.stderr.read()
     assert child.wait(timeout=60) == 1
     assert err == b""
+
+
+def test_a_help_page_with_no_stdout_or_a_full_disk_is_no_traceback(tmp_path: Path) -> None:
+    """Found in review: the stored page's write was outside the error funnel (``>&-``: click prints
+    nothing, exit 0; /dev/full: one error line, exit 1)."""
+    env = {**os.environ, "COLUMNS": "80"}
+    closed = subprocess.run([sys.executable, "-m", "xfer", "--help"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, check=False,
+                            preexec_fn=lambda: os.close(1))
+    assert (closed.returncode, closed.stderr) == (0, "")
+    with open("/dev/full", "w") as full:
+        filled = subprocess.run([sys.executable, "-m", "xfer", "get", "--help"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, env=env, check=False)
+    assert filled.returncode == 1 and "Traceback" not in filled.stderr
+    assert filled.stderr.startswith("xfer: error: cannot write the help page")
+
+
+def test_the_stored_pages_are_ascii() -> None:
+    """They are written with sys.stdout.write, which (unlike click.echo) does not re-wrap an ASCII
+    stdout (PYTHONIOENCODING=ascii, LANG=C on old systems)."""
+    assert all(page.isascii() for page in PAGES.values())

@@ -10,6 +10,7 @@ not a test's: this checks the list, which does not flake.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,7 +43,8 @@ _NO_COMMAND = {"pydantic", "pydantic_core", "typer._adapters", "asn1crypto", "xf
                # The identity is read and checked from DER (xfer/pfx.py) and handed to OpenSSL as DER:
                # cryptography's X.509 objects and key loaders are for identity show, doctor, AS2, messages.
                "cryptography.x509", "cryptography.hazmat.primitives.serialization"}
-#: A run imports only its own command's module of xfer/cli (xfer.cli.COMMANDS); `--help` prints a stored page and imports none.
+#: A run imports only its own command's module of xfer/cli (xfer.cli.COMMANDS); `--help` prints a stored
+#: page and imports none.
 _OTHER_COMMANDS = {"xfer.cli.sync", "xfer.cli.profile", "xfer.cli.identity", "xfer.cli.demo", "xfer.cli.doctor",
                    "xfer.cli.as2"}
 _NOT_FOR = {
@@ -52,9 +54,9 @@ _NOT_FOR = {
 }
 
 
-def _modules(args: list[str]) -> tuple[int, set[str]]:
+def _modules(args: list[str], env: dict[str, str] | None = None) -> tuple[int, set[str]]:
     child = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, timeout=60,
-                           check=False)
+                           check=False, env={**os.environ, **(env or {})})
     listed = child.stderr.rsplit("\nMODULES ", 1)
     assert len(listed) == 2, child.stderr
     return child.returncode, set(json.loads(listed[1]))
@@ -99,8 +101,11 @@ def test_a_connecting_command_imports_only_its_protocol(endpoint: Endpoint, comm
     assert _loaded(modules, {"rich"}) == []
 
 
-def test_help_imports_no_network_or_crypto_code() -> None:
-    code, modules = _modules(["--help"])
+@pytest.mark.parametrize("columns", ["80", "60"], ids=["stored-page", "typer"])
+def test_help_imports_no_network_or_crypto_code(columns: str) -> None:
+    """Both ways to a help page: the stored one, and Typer's (a terminal narrower than the stored
+    pages), which builds every command: no command module may import network or crypto code."""
+    code, modules = _modules(["--help"], {"COLUMNS": columns})
     assert code == 0
     assert _loaded(modules, {"requests", "urllib3", "cryptography", "ssl", "xfer.adapters", "xfer.tls",
                              "xfer.identity", "rich", *_TEST_ONLY, *_NO_COMMAND}) == []

@@ -88,6 +88,9 @@ def _stored_help(args: list[str]) -> tuple[str, int] | None:
 
     if len(args) > 3 or os.environ.get("_XFER_COMPLETE"):
         return None
+    if any(not arg or arg != arg.strip() or " " in arg for arg in args):
+        # "profile add" as one word, or "": not a command path Typer knows (a usage error there).
+        return None
     from .help_pages import MIN_COLUMNS, NO_ARGS_IS_HELP, PAGES
 
     if args and args[-1] in ("--help", "-h"):
@@ -115,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if stored is not None:
         return write_page(*stored)
     if args == ["--version"]:  # what the root's eager --version prints, without Typer and every command
+        from importlib.metadata import PackageNotFoundError
         from importlib.metadata import version as package_version
 
-        return write_page(f"xfer {package_version('xfer')}\n", 0)
+        with contextlib.suppress(PackageNotFoundError):  # no metadata (a checkout on PYTHONPATH): Typer's way
+            return write_page(f"xfer {package_version('xfer')}\n", 0)
 
     from .. import secrets
     from .common import warn
@@ -132,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_page(page: str, code: int) -> int:
     """Print a help page on stdout; return ``code``.  A reader gone (``xfer | true``) ends the
-    run with 1 and no message, as Typer's own ``--help`` does."""
+    run with 1 and no message, as Typer's own ``--help`` does; no stdout at all (``>&-``) prints
+    nothing, as click does; another write error (a full disk) is one ``xfer: error:`` line."""
+    if sys.stdout is None:
+        return code
     try:
         sys.stdout.write(page)
         sys.stdout.flush()
@@ -147,6 +155,9 @@ def write_page(page: str, code: int) -> int:
                 os.dup2(devnull, sys.stdout.fileno())
             finally:
                 os.close(devnull)
+        return int(ExitCode.ERROR)
+    except OSError as exc:
+        sys.stderr.write(f"xfer: error: cannot write the help page: {exc.strerror or exc}\n")
         return int(ExitCode.ERROR)
     return code
 
@@ -183,7 +194,8 @@ _collector_paused = False
 
 
 def resume_collector() -> None:
-    """Collect again, start-up's objects frozen, if :func:`run` paused the collector; else nothing.
+    """Let the collector run again, start-up's objects frozen (not collected first: that costs
+    8-15 ms, for ~100 KiB), if :func:`run` paused it; else nothing.
 
     The console script's process is ours, so :func:`run` pauses the cyclic collector for
     start-up: it allocates hundreds of thousands of objects (modules, classes and functions of

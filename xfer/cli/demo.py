@@ -45,6 +45,9 @@ def demo(
 ) -> None:
     """Every protocol end to end against embedded mTLS servers: no set-up, nothing left behind."""
     from ..testing.demo import INSTALL_TESTING, run_demo
+    from . import resume_collector
+
+    resume_collector()  # servers and clients for minutes (or, with --keep, until Ctrl-C): not paused
 
     with contextlib.ExitStack() as bars:
         callbacks = bars.enter_context(progress(show_progress(quiet=quiet, json_output=json_output)))

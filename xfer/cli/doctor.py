@@ -35,7 +35,9 @@ def run_doctor(target: str, connection: Connection | None, *, json_output: bool,
     """Diagnose, render (text or JSON), and return the exit code (``profile test`` shares this)."""
     from ..doctor import diagnose
     from ..doctor.render import render_text
+    from . import resume_collector
 
+    resume_collector()  # doctor connects by its own probes, not through open_remote
     overrides = absolute_paths(connection.overrides, CORE) if connection else None
     report = diagnose(target, overrides, warn_days=warn_days, style="flag", warn=warn)
     if json_output:
