@@ -297,6 +297,22 @@ def _with_underscore_cn(der: bytes, key: rsa.RSAPrivateKey) -> bytes:
     return _tlv(0x30, tbs_der + pfx._whole(algorithm) + _tlv(0x03, b"\0" + signature))
 
 
+def _odd_p12(folder: Path, days: tuple[int, int]) -> Path:
+    """A .p12 (password ``pw``) whose certificate OpenSSL and xfer.pfx read and cryptography.x509
+    refuses, valid from ``days[0]`` to ``days[1]`` days from now."""
+    now = dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "placeholder")])
+    built = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(_KEY.public_key())
+             .serial_number(7).not_valid_before(now + dt.timedelta(days=days[0]))
+             .not_valid_after(now + dt.timedelta(days=days[1])).sign(_KEY, hashes.SHA256()))
+    der = _with_underscore_cn(built.public_bytes(serialization.Encoding.DER), _KEY)
+    with pytest.raises(ValueError):
+        x509.load_der_x509_certificate(der)
+    path = folder / "odd.p12"
+    path.write_bytes(_p12([_cert_bag(der), _key_bag(_KEY)], b"pw"))
+    return path
+
+
 @pytest.mark.parametrize("days", [(-1, 365), (-400, -2)], ids=["valid", "expired"])
 def test_a_certificate_cryptography_refuses_is_named_without_a_crash(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, days: tuple[int, int]
@@ -307,16 +323,7 @@ def test_a_certificate_cryptography_refuses_is_named_without_a_crash(
     from tests.helpers import one_error, run
     from xfer.errors import ExitCode
 
-    now = dt.datetime.now(dt.timezone.utc)
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "placeholder")])
-    built = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(_KEY.public_key())
-             .serial_number(7).not_valid_before(now + dt.timedelta(days=days[0]))
-             .not_valid_after(now + dt.timedelta(days=days[1])).sign(_KEY, hashes.SHA256()))
-    der = _with_underscore_cn(built.public_bytes(serialization.Encoding.DER), _KEY)
-    with pytest.raises(ValueError):
-        x509.load_der_x509_certificate(der)
-    path = tmp_path / "odd.p12"
-    path.write_bytes(_p12([_cert_bag(der), _key_bag(_KEY)], b"pw"))
+    path = _odd_p12(tmp_path, days)
     identity = Identity.load(path, "pw")
     assert "sha256:" in repr(identity) and identity.common_name == identity.subject
     assert identity.issuer == "?"
@@ -332,6 +339,19 @@ def test_a_certificate_cryptography_refuses_is_named_without_a_crash(
     code, _, err = run(capsys, "identity", "show", str(path), "--identity-password", f"file:{tmp_path / 'pw.txt'}")
     assert code == ExitCode.TLS
     one_error(err, "breaks the X.509 encoding rules")
+
+
+def test_doctor_fails_its_identity_step_on_a_certificate_it_cannot_describe(tmp_path: Path) -> None:
+    """doctor describes our certificate with cryptography's objects: one it cannot read is the
+    step's failure, with the identity error's words and fix, not an internal error."""
+    from xfer.doctor.handshake import Probe
+    from xfer.doctor.identity import identity_step
+    from xfer.doctor.report import FAIL
+
+    identity = Identity.load(_odd_p12(tmp_path, (-1, 365)), "pw")
+    step = identity_step(identity, Probe(), warn_days=None)
+    assert step.status == FAIL and isinstance(step.error, IdentityFormatError)
+    assert step.facts["sha256"] == identity.fingerprint and step.fix
 
 
 def test_the_leaf_is_the_keys_certificate_whatever_the_bag_order(pki: TestPKI) -> None:

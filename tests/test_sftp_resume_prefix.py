@@ -41,9 +41,11 @@ class _WholeFilesOnly(CheckFileServer):
         return super().check_file(fd, path, requested, start, length)
 
 
-def _put_cut_once(server: FaultyServer, source: Path) -> tuple[xfer.TransferResult, list[int]]:
+def _put_cut_once(
+    server: FaultyServer, source: Path, *, sha256: bool = True
+) -> tuple[xfer.TransferResult, list[int]]:
     with server.through({0: Cut("up", after=SIZE // 2)}) as (proxy, profile):
-        with xfer.connect(profile, retries=3, retry_wait=0.01) as remote:
+        with xfer.connect(profile, retries=3, retry_wait=0.01, sha256=sha256) as remote:
             result = remote.put_file(source, "/in/big.bin")
     assert proxy.connections[0].was_cut
     return result, [c.bytes_up for c in proxy.connections]
@@ -64,19 +66,21 @@ def test_a_proven_part_is_continued(
     assert len(ranges) == 1 and ranges[0][0] == 0 and 0 < ranges[0][1] < SIZE  # the kept part, asked once
 
 
+@pytest.mark.parametrize("sha256", [True, False], ids=["sha256-shown", "sha256-not-shown"])
 def test_a_kept_part_that_differs_is_started_over(
     xfer_faulty: Callable[..., FaultyServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, sha256: bool,
 ) -> None:
+    """The kept part is hashed (in the server's algorithm) from the file, whatever the upload computes."""
     server = xfer_faulty("sftp", sftp_class=CheckFileServer)
     root = server.endpoint.root
     data = random.Random(2).randbytes(SIZE)
     (tmp_path / "big.bin").write_bytes(data)
     monkeypatch.setattr(xfer.retry, "_sleep", flip_a_byte_of_the_part(root))
     with caplog.at_level(logging.WARNING, logger="xfer.retry"):
-        result, sent = _put_cut_once(server, tmp_path / "big.bin")
+        result, sent = _put_cut_once(server, tmp_path / "big.bin", sha256=sha256)
     assert result.attempts == 2 and result.verified == "sha256"
-    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert result.sha256 == hashlib.sha256(data).hexdigest()  # the server compares SHA-256: computed
     assert (root / "in" / "big.bin").read_bytes() == data
     assert sent[-1] > SIZE  # all of it again
     assert any("differ from the file" in r.getMessage() and "starting over from 0" in r.getMessage()

@@ -32,7 +32,7 @@ from .pipeline_io import WRITEBACK_STEP, WriteBehind, start_writeback
 from .retry import current_attempt
 from .throttle import TokenBucket
 from .types import ProgressCallback
-from .verify import StreamHash
+from .verify import ServerHash, StreamHash
 
 __all__ = [
     "DOWNLOAD_BLOCK",
@@ -158,14 +158,14 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 @dataclass(frozen=True)
 class SentFile:
-    """The local file an upload sends, as it was when sending began: hashed again afterwards only
-    if a server states a hash in an algorithm the upload did not compute on the way.
+    """The local file an upload sends, as it was when sending began: hashed again, in the
+    algorithm a server chose, only where the server's hash is to be compared with it.
 
     That happens when the SHA-256 was not wanted (the CLI without ``--json``) and the server
     names its hash only once the bytes are sent: an HTTP PUT's answer (or the HEAD after it),
-    an SFTP server whose check-file algorithm was not known in advance.  The file is read once
-    more only then; if it changed since sending began (size, time, inode), that is what the
-    error says, not a server mismatch.
+    an SFTP server whose check-file algorithm was not known in advance; and when a resumed
+    upload proves the part a cut try left (:meth:`holds_prefix`).  If the file changed since
+    sending began (size, time, inode), that is what the error says, not a server mismatch.
     """
 
     path: str
@@ -176,9 +176,9 @@ class SentFile:
         """The file of ``handle`` (opened for the upload, before anything was sent)."""
         return cls(os.fspath(path), os.fstat(handle.fileno()))
 
-    def hash(self, algorithm: str) -> StreamHash:
-        """``algorithm`` (``sha256``, ``md5``, ``crc32``) of the file, read again; an
-        :class:`IntegrityError` if it is not the file that was sent any more."""
+    def hash(self, algorithm: str, length: int | None = None) -> StreamHash:
+        """``algorithm`` (``sha256``, ``md5``, ``crc32``) of the file (its first ``length`` bytes),
+        read again; an :class:`IntegrityError` if it is not the file that was sent any more."""
         stream = StreamHash(algorithm, sha256=False)
         with local_errors(self.path, "reading"), open(self.path, "rb") as handle:
             if _version(os.fstat(handle.fileno())) != _version(self.stat):
@@ -187,9 +187,23 @@ class SentFile:
                     f"{algorithm} of its copy cannot be compared with what was sent",
                     hint="do not modify files while xfer uploads them; run the command again",
                 )
-            while block := handle.read(UPLOAD_BLOCK):
+            left = self.stat.st_size if length is None else length
+            while left > 0 and (block := handle.read(min(UPLOAD_BLOCK, left))):
                 stream.update(block)
+                left -= len(block)
         return stream
+
+    def holds_prefix(self, theirs: ServerHash | None, length: int, *, server: str) -> bool:
+        """Whether the part a cut try left on ``server`` (``length`` bytes, of which the server
+        stated ``theirs``) is the file's first bytes.  No hash (none offered, or refused): the
+        part is trusted as its size says (the final check, by hash where there is one, still
+        sees a bad part).  A part that differs is logged: the caller starts over from 0.
+        """
+        if theirs is None or self.hash(theirs.algorithm, length).hexdigest(theirs.algorithm) == theirs.value:
+            return True
+        _retry_log.warning("%s: the %d bytes an earlier try left on %s differ from the file (%s check); "
+                           "starting over from 0", os.path.basename(self.path), length, server, theirs.algorithm)
+        return False
 
 
 def _version(stat: os.stat_result) -> tuple[int, int, int, int]:

@@ -291,9 +291,6 @@ class HTTPTransfer:
         session = self.session
         started = time.monotonic()
         details: dict[str, Any] = {"method": self.options.upload_method}
-        # Which hash the server will state is unknown until it answers; with --checksum an
-        # MD5-only server must not fail for want of a local MD5, so it is computed too.
-        also = "md5" if self.checksum else None
         offered: ServerHash | None = None
         with handle, session.translating():
             if self.options.upload_method == "POST":
@@ -314,10 +311,7 @@ class HTTPTransfer:
                     session.url_for(folder, folder=True), data=body, headers=headers, allow_redirects=False
                 )
             else:
-                # Without --checksum and with no SHA-256 to show, nothing is hashed on the way:
-                # conclude_upload reads the file again if (only if) the server states a digest.
-                body = FileBody(handle, size, callback=callback, also=also, throttle=self.throttle,
-                                sha256=self.sha256 or self.checksum)
+                body = FileBody(handle, size, callback=callback, throttle=self.throttle, hash=self._sent_hash())
                 # An iterable with __len__ gets Content-Length, not chunked; requests sends a
                 # zero-length one chunked, so an empty file goes as b"".
                 response = (send_put or self.send_put)(remote, body if size else b"")
@@ -358,6 +352,13 @@ class HTTPTransfer:
             size_verified=size_ok,
             verified=checked,
         ), body.hash, source)
+
+    def _sent_hash(self) -> StreamHash:
+        """The hash an upload computes on the way.  Which digest the server states is unknown until
+        it answers: with --checksum, SHA-256 and MD5 (an MD5-only server must not fail for want of
+        a local MD5); else SHA-256 if the result shows it, or nothing (conclude_upload reads the
+        file again if, and only if, the server states a digest: :class:`SentFile`)."""
+        return StreamHash("md5" if self.checksum else None, sha256=self.sha256 or self.checksum)
 
     def conclude_upload(
         self, offered: ServerHash | None, sent: StreamHash, remote: str, *, size_checked: bool, remove: str,
@@ -432,7 +433,7 @@ class HTTPTransfer:
         handle, size = open_for_upload(local)
         source = SentFile.of(local, handle)
         started = time.monotonic()
-        running = StreamHash("md5" if self.checksum else None, sha256=self.sha256 or self.checksum)
+        running = self._sent_hash()
         with handle, self.session.translating():
             offset = 0
             if resume:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ftplib
-import logging
-import os
 import posixpath
 import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ...errors import (
     ConnectionDropped,
@@ -43,7 +41,7 @@ from ...protocols.ftps import FTPSOptions
 from ...retry import current_attempt
 from ...streams import SinkFactory
 from ...tls import translate_error
-from ...transfer import AtomicDownload, FileBody, open_for_upload
+from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
 from ...verify import Check, FTPHashCommand, ServerHash, StreamHash, conclude, ftp_hash_command, ftp_hash_reply
 from ..base import (
     Adapter,
@@ -90,7 +88,6 @@ HASH_RATE = 20 * 2**20
 
 _T = TypeVar("_T")
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
-_retry_log = logging.getLogger("xfer.retry")
 
 
 class FTPSAdapter(Adapter):
@@ -706,6 +703,7 @@ class FTPSAdapter(Adapter):
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         self._refuse_backslash(remote, "upload to")
         handle, size = open_for_upload(local)
+        source = SentFile.of(local, handle)
         first = self.data_connections.tally()
         folder = posixpath.dirname(remote)
         # A try after a cut continues the temporary file the earlier try left (see _resume_upload).
@@ -723,7 +721,7 @@ class FTPSAdapter(Adapter):
 
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted, checked, body
-            offset, command = self._resume_upload(ftp, kept, size, handle) if kept else (0, "STOR")
+            offset, command = self._resume_upload(ftp, kept, size, source) if kept else (0, "STOR")
             if offset:
                 conn, offset = self._continue_upload(ftp, target, offset, command)
             else:
@@ -838,7 +836,7 @@ class FTPSAdapter(Adapter):
             sha256=sha256, verified=checked,
         )
 
-    def _resume_upload(self, ftp: FTPSConnection, temp: str, size: int, local: BinaryIO) -> tuple[int, str]:
+    def _resume_upload(self, ftp: FTPSConnection, temp: str, size: int, source: SentFile) -> tuple[int, str]:
         """Where an upload into ``temp`` (left by a cut try) continues, and the command that continues it.
 
         ``SIZE`` of the part, then ``REST N`` + ``STOR``; a server that refuses REST before
@@ -849,33 +847,17 @@ class FTPSAdapter(Adapter):
             stored = self._size(ftp, temp)
         except ftplib.error_perm:
             stored = None
-        if not stored or stored > size or not self._part_holds(ftp, temp, stored, local):
+        if not stored or stored > size:
+            return 0, "STOR"
+        # The server's hash of the part (HASH, XSHA256...: the whole part is the range to prove).
+        theirs = self._server_hash(ftp, temp, stored) if self._hash_command is not None else None
+        if not source.holds_prefix(theirs, stored, server=self.settings.server):
             return 0, "STOR"
         try:
             ftp.sendcmd(f"REST {stored}")
         except ftplib.error_perm:
             return stored, "APPE"
         return stored, "STOR"
-
-    def _part_holds(self, ftp: FTPSConnection, temp: str, stored: int, local: BinaryIO) -> bool:
-        """Whether the ``stored`` bytes of the part ``temp`` are the first bytes of ``local``, by the
-        server's hash of the part (HASH, XSHA256...: the whole part is the range to prove).
-
-        Without a hash (none in FEAT, or refused) the part is trusted as its size says, as
-        before; the final hash check, where there is one, still sees a bad part.
-        """
-        command = self._hash_command
-        theirs = self._server_hash(ftp, temp, stored) if command is not None else None
-        if theirs is None:
-            return True
-        prefix = FileBody(local, 0, also=theirs.algorithm, sha256=False)  # only the server's hash is compared
-        prefix.skip(stored)  # read once more: a resume is rare, and the body that follows re-reads it too
-        if prefix.hash.hexdigest(theirs.algorithm) == theirs.value:
-            return True
-        _retry_log.warning("%s: the %d bytes an earlier try left on %s differ from the file (%s check); "
-                           "starting over from 0", os.path.basename(getattr(local, "name", temp)), stored,
-                           self.settings.server, theirs.algorithm)
-        return False
 
     def _continue_upload(self, ftp: FTPSConnection, target: str, offset: int, command: str) -> tuple[Any, int]:
         """The data connection that continues ``target`` at ``offset``, and that offset.

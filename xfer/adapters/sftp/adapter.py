@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import posixpath
 import secrets
@@ -40,7 +41,7 @@ from ...protocols.sftp import SFTPOptions
 from ...retry import current_attempt
 from ...streams import SinkFactory
 from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
-from ...verify import HASHES, Check, HashName, ServerHash, StreamHash, conclude
+from ...verify import Check, HashName, ServerHash, StreamHash, conclude
 from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
@@ -53,7 +54,6 @@ __all__ = ["SFTPAdapter"]
 _T = TypeVar("_T")
 _log = logging.getLogger("xfer.sftp")
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
-_retry_log = logging.getLogger("xfer.retry")
 
 
 _TYPES: dict[int, EntryType] = {
@@ -313,18 +313,12 @@ class SFTPAdapter(Adapter):
                     if callback is not None:
                         callback(offset + done, size)
 
-                def make_body() -> FileBody:
-                    # A resumed part is proven by the server's hash of it: SHA-256 is asked for first.
-                    return FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
-                                    throttle=self.settings.throttle, also=also,
-                                    sha256=self.settings.sha256 or offset > 0)
-
-                body = make_body()
+                if offset and not await self._prefix_holds(sftp, target, offset, source):
+                    offset = 0
+                body = FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
+                                throttle=self.settings.throttle, also=also, sha256=self.settings.sha256)
                 if offset:
                     body.skip(offset)  # what the server has: into the hash, not sent again
-                    if not await self._prefix_holds(sftp, target, offset, body.hash, local):
-                        offset = 0
-                        body = make_body()
                 if offset:
                     # Neither truncated nor created: the part is there and keeps what it holds.
                     remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
@@ -391,24 +385,14 @@ class SFTPAdapter(Adapter):
         state = CheckFile.of(sftp)
         return state.algorithm if state.offered is not False else None
 
-    async def _prefix_holds(self, sftp: asyncssh.SFTPClient, target: str, offset: int, local: StreamHash,
-                            name: str) -> bool:
+    async def _prefix_holds(self, sftp: asyncssh.SFTPClient, target: str, offset: int, source: SentFile) -> bool:
         """Whether the first ``offset`` bytes of the part ``target`` that a cut try left are those of
-        the local file (``local``: their hash, just read), by the server's hash of that range.
-
-        A server without check-file (or refusing ranges) cannot prove it: the part is trusted
-        as the server's size says (it wrote the requests in order) and the final check, by hash
-        where the server has one, still sees a bad prefix.  A prefix that differs is started
-        over, and the retry log says so, as for a download's part.
-        """
-        computed: list[HashName] = [a for a in HASHES if local.hexdigest(a) is not None]
-        theirs = await CheckFile.of(sftp).ask(sftp, target, start=0, length=offset, algorithms=computed)
-        if theirs is None or local.hexdigest(theirs.algorithm) == theirs.value:
-            return True
-        _retry_log.warning(
-            "%s: the %d bytes an earlier try left on %s differ from the file (%s check); starting over from 0",
-            posixpath.basename(name), offset, self.settings.server, theirs.algorithm)
-        return False
+        the local file, by the server's hash of that range (see :meth:`SentFile.holds_prefix`;
+        a server without check-file, or refusing ranges, cannot prove it: the part is trusted).
+        The local bytes are read off the event loop."""
+        theirs = await CheckFile.of(sftp).ask(sftp, target, start=0, length=offset)
+        holds = functools.partial(source.holds_prefix, theirs, offset, server=self.settings.server)
+        return await asyncio.get_running_loop().run_in_executor(None, holds)
 
     def _conclude(self, sftp: asyncssh.SFTPClient, offered: ServerHash | None, local: StreamHash, *, what: str,
                   size_checked: bool, consequence: str) -> Check:
