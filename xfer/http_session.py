@@ -59,6 +59,7 @@ from .errors import (
     XferError,
 )
 from .http_errors import ERROR_BODY_LIMIT, map_http_error
+from .http_lean import LEAN_METHODS, exchange, lean_body
 from .log import masked_headers
 from .net import Proxy, choose_proxy, open_tcp
 from .transfer import UPLOAD_BLOCK
@@ -172,6 +173,17 @@ class GuardedHTTPAdapter(requests.adapters.HTTPAdapter):
         )
         return pool
 
+    def close(self) -> None:
+        """Close every pooled connection now.  urllib3 2's ``PoolManager.clear`` only forgets its
+        pools (their connections close when garbage-collected), so a closed session's connections
+        would stay open, and usable by whoever still holds a pool."""
+        pools = self.poolmanager.pools
+        for key in list(pools.keys()):
+            pool = pools.get(key)
+            if pool is not None:
+                pool.close()
+        super().close()
+
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         proxy_kwargs.update(self._tls_kwargs())
         return super().proxy_manager_for(proxy, **proxy_kwargs)
@@ -259,6 +271,12 @@ class XferSession(requests.Session):
         # goes to the one origin, and reading them walks os.environ twice (~0.1 ms a request,
         # 10 % of a small file's PUT + HEAD; the environment was read above for the session anyway).
         self._environ_proxies: dict[str | None, dict[str, str]] = {}
+        #: Send small HEAD/PUT/DELETE requests by :mod:`xfer.http_lean` on open pooled connections;
+        #: for sessions whose status-only answers are read under skip_large_body's rule (HTTPTransfer).
+        self.lean_requests = False
+        self._lean_pool: urllib3.connectionpool.HTTPSConnectionPool | None = None
+        #: Answers read that way (tests and -vv show the path is taken).
+        self.lean_answers = 0
         #: Every URL of this origin starts with this (what url_for builds).
         self._url_prefix = origin.removesuffix(":443") + "/"
         self.adapters.clear()
@@ -266,6 +284,10 @@ class XferSession(requests.Session):
             ssl_context, blocksize=blocksize, pool_maxsize=pool_maxsize,
             socks=chosen if chosen is not None and chosen.socks else None,
         ))
+
+    def close(self) -> None:
+        self._lean_pool = None
+        super().close()
 
     # -- the guards ------------------------------------------------------------
 
@@ -406,7 +428,8 @@ class XferSession(requests.Session):
         sent = {key: value for key, value in kwargs.items() if key != "allow_redirects"}
         adapter = self.get_adapter(url=request.url or "")
         start = time.perf_counter()
-        response = adapter.send(request, **sent)
+        lean = self._lean(adapter, request, sent)
+        response = adapter.send(request, **sent) if lean is None else lean  # (a Response is falsy unless ok)
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
         hooked: requests.Response = dispatch_hook(  # type: ignore[no-untyped-call]
             "response", request.hooks, response, **sent
@@ -419,6 +442,37 @@ class XferSession(requests.Session):
             response._next = hop  # type: ignore[attr-defined]  # what response.next returns
         if not sent["stream"]:
             _ = response.content
+        return response
+
+    def _lean(
+        self, adapter: requests.adapters.BaseAdapter, request: requests.PreparedRequest, sent: dict[str, Any]
+    ) -> requests.Response | None:
+        """The answer by :func:`xfer.http_lean.exchange` if the request qualifies and a pooled
+        connection is open (see that module), else None (the caller sends it the long way)."""
+        if (
+            not self.lean_requests
+            or sent["stream"]
+            or request.method not in LEAN_METHODS
+            or not isinstance(adapter, GuardedHTTPAdapter)
+            or adapter.socks is not None
+            or not lean_body(request)
+        ):
+            return None
+        pool = self._lean_pool
+        if pool is None or pool.pool is None:  # first use, or closed with the session's pools
+            found = adapter.get_connection_with_tls_context(request, True, {}, None)
+            if not isinstance(found, urllib3.connectionpool.HTTPSConnectionPool) or found.proxy is not None:
+                return None
+            # Every request of the session goes to its one origin, so to this pool: looking it up
+            # again costs urllib3 a pool-key normalisation per request.
+            pool = self._lean_pool = found
+        timeout = sent["timeout"]
+        read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
+        if not isinstance(read_timeout, int | float | None):
+            return None  # a urllib3 Timeout object: left to urllib3
+        response = exchange(pool, request, read_timeout=read_timeout, adapter=adapter)
+        if response is not None:
+            self.lean_answers += 1
         return response
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:

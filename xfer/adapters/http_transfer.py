@@ -101,6 +101,7 @@ class HTTPTransfer:
         # PUT/POST/DELETE answers are read only when small: an endless one must not fill memory.
         # (A hook, not stream=True: a streamed PUT that failed mid-body raced the cleanup DELETE.)
         self.session.hooks["response"].append(skip_large_body)
+        self.session.lean_requests = True  # small status-only requests skip http.client (issue 14)
         if settings.username is not None:
             # Some portals add a login on top of the certificate; only ever sent to this origin.
             self.session.auth = (settings.username, settings.password or "")

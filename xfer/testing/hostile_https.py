@@ -15,6 +15,7 @@ connection ends::
     }
     with ScriptedHTTPSServer(pki, replies) as srv:
         srv.url, srv.server, srv.sent   # bytes of body sent per path (to prove a reader stopped)
+        srv.heads                       # each request's line and headers, as bytes received
 
 Unknown paths answer ``404``.  Client certificates are asked for but not required.
 """
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Reply", "ScriptedHTTPSServer"]
 
-End = Literal["close_notify", "fin", "reset", "keep-alive"]
+End = Literal["close_notify", "fin", "reset", "keep-alive", "idle-close"]
 Body = bytes | Iterable[bytes] | Callable[[], Iterator[bytes]]
 
 
@@ -48,7 +49,9 @@ class Reply:
     endless body).  ``length``: send ``Content-Length`` (of ``announce`` if given, else the
     real size).  ``chunked``: chunked encoding; ``finished=False`` leaves out the last
     chunk.  ``end``: ``close_notify`` (a proper TLS close), ``fin`` (TCP FIN, no
-    close_notify: a cut), ``reset`` (RST) or ``keep-alive``.
+    close_notify: a cut), ``reset`` (RST), ``keep-alive``, or ``idle-close``
+    (announced as keep-alive, then closed properly: a server's idle timeout).  ``interim``: statuses of
+    interim answers sent first (``100`` Continue, ``103`` Early Hints), as some servers do.
     """
 
     status: int = 200
@@ -60,6 +63,7 @@ class Reply:
     chunked: bool = False
     finished: bool = True
     end: End = "close_notify"
+    interim: tuple[int, ...] = ()
 
     def blocks(self) -> Iterator[bytes]:
         if isinstance(self.body, bytes):
@@ -85,6 +89,7 @@ class ScriptedHTTPSServer(AcceptLoopServer):
         self.replies = dict(replies)
         self.ssl_context = server_context(pki, tls_max=tls_max, verify_mode=ssl.CERT_OPTIONAL)
         self.requests: list[tuple[str, str]] = []
+        self.heads: list[bytes] = []
         self.sent: dict[str, int] = {}
 
     @property
@@ -101,7 +106,9 @@ class ScriptedHTTPSServer(AcceptLoopServer):
                 return
             method, path = [*line.decode("latin-1").split(" "), "", ""][:2]
             length = 0
+            head = line
             while (header := reader.readline(8192)) not in (b"\r\n", b"\n", b""):
+                head += header
                 name, _, value = header.decode("latin-1").partition(":")
                 if name.strip().lower() == "content-length":
                     length = int(value.strip())
@@ -109,12 +116,15 @@ class ScriptedHTTPSServer(AcceptLoopServer):
                 reader.read(length)
             with self._lock:
                 self.requests.append((method, path))
+                self.heads.append(head)
             reply = self.replies.get(path.split("?", 1)[0], Reply(status=404, body=b"not here\n"))
             if not self._answer(tls, method, path, reply):
                 return
 
     def _answer(self, tls: ssl.SSLSocket, method: str, path: str, reply: Reply) -> bool:
         """Send ``reply``; True if the connection stays open for the next request."""
+        for status in reply.interim:
+            tls.sendall(f"HTTP/1.1 {status} Interim\r\n\r\n".encode("latin-1"))
         head = [f"HTTP/1.1 {reply.status} {reply.reason or 'Scripted'}"]
         head += [f"{name}: {value}" for name, value in reply.headers.items()]
         blocks: Iterable[bytes] = [] if method == "HEAD" else reply.blocks()
@@ -127,7 +137,7 @@ class ScriptedHTTPSServer(AcceptLoopServer):
                 size = sum(len(b) for b in materialised)
                 blocks = [] if method == "HEAD" else materialised
             head.append(f"Content-Length: {size}")
-        if reply.end != "keep-alive":
+        if reply.end not in ("keep-alive", "idle-close"):
             head.append("Connection: close")
         tls.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         sent = 0
@@ -151,7 +161,7 @@ class ScriptedHTTPSServer(AcceptLoopServer):
     def _end(tls: ssl.SSLSocket, end: End) -> bool:
         if end == "keep-alive":
             return True
-        if end == "close_notify":
+        if end in ("close_notify", "idle-close"):
             with contextlib.suppress(OSError, ValueError):
                 tls.settimeout(2)
                 tls.unwrap()

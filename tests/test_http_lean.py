@@ -1,0 +1,216 @@
+"""Small HEAD/PUT/DELETE requests on open pooled connections without http.client (issue 14).
+
+:mod:`xfer.http_lean` writes a request and parses its answer itself.  These tests hold it to
+what urllib3 sends (byte for byte) and to what requests answers (status, headers, cookies,
+errors), and walk the legal answer shapes a server may choose: interim answers, a closing
+answer, large and chunked error bodies, a connection the server dropped while idle, and
+broken answers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from xfer import connect
+from xfer.errors import RemotePermissionDenied, XferError
+from xfer.http_lean import LEAN_BODY_LIMIT
+from xfer.http_session import XferSession, create_session, skip_large_body
+from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
+from xfer.testing.https_server import HTTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext
+
+KEEP: Final = "keep-alive"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def scripted(pki: TestPKI, client_context: Callable[..., XferSSLContext]) -> Iterator[
+    Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]]
+]:
+    """A scripted server and a lean session for it (as HTTPTransfer sets one up)."""
+    servers: list[ScriptedHTTPSServer] = []
+
+    def start(replies: dict[str, Reply]) -> tuple[ScriptedHTTPSServer, XferSession]:
+        server = ScriptedHTTPSServer(pki, {"/open": Reply(status=204, end=KEEP), **replies}).start()
+        servers.append(server)
+        session = create_session(client_context(), server=f"127.0.0.1:{server.port}")
+        session.hooks["response"].append(skip_large_body)
+        session.lean_requests = True
+        # The first request opens the connection the long way (urllib3); later ones may be lean.
+        session.head(session.url_for("/open"), allow_redirects=False)
+        assert session.lean_answers == 0
+        return server, session
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_a_lean_request_is_the_bytes_urllib3_sends(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """Each request twice, once on a new connection (urllib3) and once on an open one (lean): same bytes."""
+    replies = {path: Reply(status=204, end=KEEP) for path in ("/a%20b.txt", "/x%3By%3D1", "/e")}
+    server, session = scripted(replies)
+    session.auth = ("user", "pässword")
+    calls: list[Callable[[], object]] = [
+        lambda: session.put(session.url_for("/a b.txt"), data=b"0123", allow_redirects=False,
+                            headers={"Content-Type": "application/octet-stream"}),
+        lambda: session.put(session.url_for("/e"), data=b"", allow_redirects=False),
+        lambda: session.head(session.url_for("/a b.txt"), headers={"Accept-Encoding": "identity"},
+                             allow_redirects=False),
+        lambda: session.delete(session.url_for("/x;y=1") + "?q=a&b=%2F", allow_redirects=False),
+    ]
+    for call in calls:
+        session.close()  # the next request opens a new connection: urllib3 writes it
+        call()
+        lean_before = session.lean_answers
+        call()
+        assert session.lean_answers == lean_before + 1
+        assert server.heads[-1] == server.heads[-2]
+        assert b"Authorization: Basic " in server.heads[-1]
+    assert server.connections == len(calls) + 1  # each close() closed the connection
+
+
+def test_small_uploads_and_their_checks_go_the_lean_way(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path
+) -> None:
+    """``put`` of small files: after the first request, each PUT and HEAD is answered on the lean path."""
+    sources = tmp_path / "out"
+    sources.mkdir()
+    for number in range(5):
+        (sources / f"f{number}.bin").write_bytes(bytes([number]) * (1000 + number))
+    (sources / "big.bin").write_bytes(b"b" * (LEAN_BODY_LIMIT + 1))
+    with HTTPSServer(pki, root=tmp_path / "srv") as server:
+        with connect(server.url + "/", identity=str(pki.client_p12), identity_password=f"file:{pki.password_file}",
+                     ca=str(pki.root_ca)) as remote:
+            for source in sorted(sources.iterdir()):
+                result = remote.put_file(str(source), f"/in/{source.name}")
+                assert result.size_verified
+            session = remote.http.session  # type: ignore[attr-defined]
+            # Every request but the large file's PUT (the first: it opened the connection, and is streamed).
+            assert session.lean_answers == len(server.requests) - 1 == 11
+    for source in sources.iterdir():
+        assert (tmp_path / "srv" / "in" / source.name).read_bytes() == source.read_bytes()
+
+
+def test_interim_answers_are_skipped(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    _, session = scripted({"/f": Reply(status=201, interim=(100, 103), body=b"made\n", end=KEEP)})
+    response = session.put(session.url_for("/f"), data=b"x", allow_redirects=False)
+    assert (response.status_code, response.content, session.lean_answers) == (201, b"made\n", 1)
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert session.lean_answers == 2  # the connection stayed usable
+
+
+def test_a_closing_answer_gives_the_connection_up(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    server, session = scripted({"/last": Reply(status=204, headers={"Connection": "close"}, end=KEEP)})
+    assert session.put(session.url_for("/last"), data=b"x", allow_redirects=False).status_code == 204
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2  # the request after "Connection: close" opened a new one
+    assert session.lean_answers == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(status=403, body=b"f" * (64 * 1024 + 1), end=KEEP),
+        Reply(status=403, body=[b"chunk"] * 3, chunked=True, end=KEEP),
+        Reply(status=403, body=b"until the end", length=False, end="close_notify"),
+    ],
+    ids=["over-64k", "chunked", "until-close"],
+)
+def test_an_error_body_of_unknown_or_large_size_is_left_unread(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], reply: Reply
+) -> None:
+    """skip_large_body's rule: only a body of at most 64 KiB by Content-Length is read; else the
+    connection is given up unread, and the error is still the status's."""
+    server, session = scripted({"/no": reply})
+    response = session.put(session.url_for("/no"), data=b"x", allow_redirects=False)
+    assert (response.status_code, response.content, session.lean_answers) == (403, b"", 1)
+    with pytest.raises(RemotePermissionDenied):
+        session.check(response, path="/no")
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2
+
+
+def test_repeated_fields_are_joined_and_cookies_kept(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    headers = {"Set-Cookie": "sid=abc; Path=/", "X-Repeat": "1", "x-repeat": "2", "Content-Type": "text/plain"}
+    _, session = scripted({"/c": Reply(status=200, headers=headers, body=b"ok", end=KEEP)})
+    response = session.put(session.url_for("/c"), data=b"x", allow_redirects=False)
+    assert session.lean_answers == 1
+    assert response.headers["X-REPEAT"] == "1, 2" and response.encoding == "ISO-8859-1"
+    assert session.cookies.get("sid") == "abc"
+    sent = session.head(session.url_for("/open"), allow_redirects=False).request
+    assert sent is not None and sent.headers.get("Cookie") == "sid=abc"  # the long way, with the cookie
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """A keep-alive answer, then the server closes (its idle timeout): the next request opens a new
+    connection (the pool sees the close) instead of writing into the closed one."""
+    server, session = scripted({"/bye": Reply(status=204, end="idle-close")})
+    assert session.head(session.url_for("/bye"), allow_redirects=False).status_code == 204
+    assert session.lean_answers == 1
+    time.sleep(0.3)  # the close arrives
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2 and session.lean_answers == 1
+
+
+def test_a_malformed_field_line_ends_the_fields_as_in_http_client(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """urllib3 only logs such a line, and http.client keeps the fields before it; so does the lean way,
+    giving up the connection, since what framed the body may be among the fields lost."""
+    headers = {"X-Before": "1\r\nNoColonHere", "X-After": "2"}
+    server, session = scripted({"/odd": Reply(status=204, headers=headers, end=KEEP)})
+    response = session.put(session.url_for("/odd"), data=b"x", allow_redirects=False)
+    assert (response.status_code, session.lean_answers) == (204, 1)
+    assert response.headers.get("X-Before") == "1" and "X-After" not in response.headers
+    session.head(session.url_for("/open"), allow_redirects=False)
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Reply(status=403, body=b"", end="fin", length=False, headers={"Content-Length": "10"}),
+        Reply(status=403, body=b"", end="reset", length=False, headers={"Content-Length": "10"}),
+        Reply(status=403, body=b"", end="close_notify", length=False, headers={"Content-Length": "10"}),
+    ],
+    ids=["fin-in-body", "reset-in-body", "close-in-body"],
+)
+def test_a_broken_answer_is_the_error_the_long_way_gives(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+    client_context: Callable[..., XferSSLContext], answer: Reply,
+) -> None:
+    """The same broken answer on an open connection, through urllib3 and the lean way: the same error."""
+    server, session = scripted({"/bad": answer})
+    errors = []
+    for ours in (create_session(client_context(), server=session.server), session):
+        ours.hooks["response"].append(skip_large_body)
+        ours.head(ours.url_for("/open"), allow_redirects=False)  # (the fixture did this for the lean one)
+        with pytest.raises(XferError) as caught, ours.translating():
+            ours.put(ours.url_for("/bad"), data=b"x", allow_redirects=False)
+        errors.append(caught.value)
+    # Raised, so not counted as a lean answer; it went the lean way (on the fixture's connection):
+    assert server.connections == 2 and session.lean_answers == 1
+    assert (type(errors[0]), str(errors[0])) == (type(errors[1]), str(errors[1]))
+    assert errors[1].exit_code == 5

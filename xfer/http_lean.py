@@ -1,0 +1,299 @@
+"""Small status-only HTTP/1.1 exchanges on the session's pooled connections, without http.client.
+
+Why (issue 14): a small file's upload is a PUT and a HEAD.  Through requests, urllib3 and
+http.client each of them costs ~0.4 ms of CPU (building header objects, parsing the
+answer with the email package, wrapping the socket in a file), about ten times what the
+bytes on the wire cost; 1,000 small files took four times curl's time.  Here the request
+head is one formatted string, request and body leave in one write, and the answer is
+parsed from the bytes received.
+
+Only a narrow kind of request comes here (:meth:`XferSession._deliver` decides with
+:func:`lean_body` and :data:`LEAN_METHODS`): to our own origin, no proxy, no redirect
+followed, not streamed, a ``HEAD``, ``PUT`` or ``DELETE`` with a body of at most
+:data:`LEAN_BODY_LIMIT` bytes, and only on a connection of the pool that is *already
+open*.  Opening a connection (TCP, TLS handshake, the server's verdict on our certificate,
+a proxy tunnel) stays with urllib3, where every failure is already worded; so does every
+other request.
+
+The answer is a :class:`requests.Response` as requests builds one, its body already
+read under :func:`~xfer.http_session.skip_large_body`'s rule: kept if ``Content-Length``
+says at most 64 KiB, else left unread and the connection closed.  Failures are raised as
+requests raises them for the same failure (``ConnectionError`` around urllib3's
+``ProtocolError``, ``ReadTimeout``, ``SSLError``), so :func:`~xfer.http_errors.map_http_error`
+words them the same way.  A connection goes back to the pool only after a complete answer
+that lets it stay open.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import ssl
+from typing import Any
+
+import requests
+import requests.exceptions
+import urllib3.connectionpool
+import urllib3.exceptions
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+
+from .http_errors import ERROR_BODY_LIMIT
+
+__all__ = ["LEAN_BODY_LIMIT", "LEAN_METHODS", "exchange", "lean_body"]
+
+#: Requests whose answer xfer reads as a status and headers only.
+LEAN_METHODS = frozenset({"HEAD", "PUT", "DELETE"})
+#: A larger body goes the long way: it is streamed in blocks, with urllib3's handling of a
+#: server that answers (413, say) before it has read the whole body.
+LEAN_BODY_LIMIT = 256 * 1024
+#: http.client's limits for an answer's head.
+_MAX_HEAD = 64 * 1024
+_MAX_HEADERS = 100
+_RECEIVE = 64 * 1024
+
+
+def lean_body(request: requests.PreparedRequest) -> bool:
+    """Whether ``request``'s body may be sent in one write here (bytes, or a sized iterable, small)."""
+    body = request.body
+    if body is None:
+        return True
+    if isinstance(body, bytes):
+        return len(body) <= LEAN_BODY_LIMIT
+    if isinstance(body, str) or not hasattr(body, "__iter__"):
+        return False
+    try:
+        return len(body) <= LEAN_BODY_LIMIT
+    except TypeError:  # no length: it would be sent chunked
+        return False
+
+
+def exchange(
+    pool: urllib3.connectionpool.HTTPConnectionPool,
+    request: requests.PreparedRequest,
+    *,
+    read_timeout: float | None,
+    adapter: requests.adapters.HTTPAdapter,
+) -> requests.Response | None:
+    """Send ``request`` on an open pooled connection and read the answer; None if none is open.
+
+    None leaves everything as it was: the caller sends the request the long way.
+    """
+    conn = pool._get_conn()
+    if conn.sock is None:  # type: ignore[attr-defined]  # new, or found dropped: urllib3 opens it
+        pool._put_conn(conn)
+        return None
+    reusable = False
+    try:
+        head = _request_head(request, conn)
+        body = _body_bytes(request.body)
+        sock: ssl.SSLSocket = conn.sock  # type: ignore[attr-defined]
+        sock.settimeout(read_timeout)
+        try:
+            response, reusable = _exchange(sock, head + body, request)
+        except TimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(
+                urllib3.exceptions.ReadTimeoutError(
+                    pool, request.url, f"Read timed out. (read timeout={read_timeout})"
+                ),
+                request=request,
+            ) from exc
+        except ssl.SSLError as exc:
+            raise requests.exceptions.SSLError(urllib3.exceptions.SSLError(exc), request=request) from exc
+        except _BodyBroken as broken:  # as requests reports a body that broke off while read
+            cause = broken.__cause__
+            raise requests.exceptions.ChunkedEncodingError(
+                urllib3.exceptions.ProtocolError(f"Connection broken: {cause!r}", cause), request=request
+            ) from cause
+        except (OSError, http.client.HTTPException) as exc:
+            raise requests.exceptions.ConnectionError(
+                urllib3.exceptions.ProtocolError("Connection aborted.", exc), request=request
+            ) from exc
+    finally:
+        if reusable:
+            pool._put_conn(conn)
+        else:
+            conn.close()
+            pool._put_conn(None)  # frees the pool's place for a new connection
+    response.connection = adapter
+    return response
+
+
+def _request_head(request: requests.PreparedRequest, conn: Any) -> bytes:
+    """The request line and headers as urllib3 sends them for a prepared request with a known length.
+
+    urllib3 adds ``Host`` first (as http.client computes it), then sends requests' headers
+    in their order; requests has already set ``Content-Length`` (``0`` for a ``PUT`` or
+    ``DELETE`` without body, none for ``HEAD``), so urllib3 adds no framing header.
+    """
+    host: str = conn.host
+    if ":" in host:
+        host = f"[{host}]"
+    if conn.port != conn.default_port:
+        host = f"{host}:{conn.port}"
+    lines = [f"{request.method} {request.path_url} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in request.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _body_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    return b"".join(body)  # a FileBody: hashes, counts and reports progress as it is read
+
+
+class _Answer:
+    """An answer's bytes as they arrive on ``sock``."""
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def _more(self) -> bool:
+        data = self.sock.recv(_RECEIVE)
+        self.buffer += data
+        return bool(data)
+
+    def head(self) -> list[bytes]:
+        """The next answer head's lines (status line first), consumed from the buffer."""
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                lines = bytes(self.buffer[:end]).split(b"\r\n")
+                del self.buffer[: end + 4]
+                return lines
+            if len(self.buffer) > _MAX_HEAD:
+                raise http.client.LineTooLong("header section")
+            if not self._more():
+                if self.buffer:
+                    raise http.client.IncompleteRead(bytes(self.buffer))
+                raise http.client.RemoteDisconnected("Remote end closed connection without response")
+
+    def body(self, length: int) -> bytes:
+        while len(self.buffer) < length:
+            if not self._more():
+                raise http.client.IncompleteRead(bytes(self.buffer), length - len(self.buffer))
+        data = bytes(self.buffer[:length])
+        del self.buffer[:length]
+        return data
+
+
+def _exchange(sock: ssl.SSLSocket, data: bytes, request: requests.PreparedRequest) -> tuple[requests.Response, bool]:
+    """Send ``data`` (one request) and read its answer: (the response, whether the connection may be reused)."""
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError) as refused:
+        # A server may answer (413, 403) and close before reading the body, as urllib3 knows:
+        # its answer is what says what happened, if it arrived.
+        answer = _Answer(sock)
+        try:
+            lines = answer.head()
+        except OSError:
+            raise refused from None
+    else:
+        answer = _Answer(sock)
+        lines = answer.head()
+    while True:
+        version, status, reason = _status_line(lines[0])
+        if not 100 <= status < 200:
+            break
+        if status == 101:
+            raise http.client.HTTPException("the server switched protocols on a plain request")
+        lines = answer.head()  # an interim answer (100 Continue, 103): the final one follows
+    headers, cookies, complete = _headers(lines[1:])
+    method = request.method
+    tokens = {token.strip().lower() for token in headers.get("Connection", "").split(",")}
+    reusable = version == "HTTP/1.1" and "close" not in tokens and complete
+    content = b""
+    if not complete:
+        pass  # the body's framing is not known: left unread, the connection given up
+    elif method != "HEAD" and status not in (204, 304):
+        length = headers.get("Content-Length", "")
+        if "Transfer-Encoding" not in headers and length.isdigit() and int(length) <= ERROR_BODY_LIMIT:
+            try:
+                content = answer.body(int(length))
+            except (OSError, http.client.HTTPException) as exc:
+                raise _BodyBroken from exc
+        else:
+            # Unknown or large: left unread (skip_large_body's rule), so the connection is given up.
+            reusable = False
+    if answer.buffer:
+        reusable = False  # bytes after the answer: nothing we asked for
+    response = requests.Response()
+    response.status_code = status
+    response.reason = reason
+    response.headers = headers
+    response.url = request.url or ""
+    response.encoding = get_encoding_from_headers(headers)
+    response.request = request
+    response.raw = _Raw(cookies)
+    response._content = content
+    response._content_consumed = True  # type: ignore[attr-defined]
+    return response, reusable
+
+
+def _status_line(line: bytes) -> tuple[str, int, str]:
+    text = line.decode("latin-1")
+    version, _, rest = text.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+        raise http.client.BadStatusLine(text)
+    return version, int(code), reason.strip()
+
+
+def _headers(lines: list[bytes]) -> tuple[CaseInsensitiveDict[str], http.client.HTTPMessage | None, bool]:
+    """The fields as requests shows them (repeats joined with ", ", as urllib3 does), the parsed
+    message when the answer sets cookies (what requests' cookie jar reads), and whether every
+    line was a field."""
+    if len(lines) > _MAX_HEADERS:
+        raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+    # Collected in a plain dict first: a CaseInsensitiveDict's `in` costs a raised KeyError per new name.
+    found: dict[str, tuple[str, str]] = {}
+    key = ""
+    complete = True
+    for raw in lines:
+        line = raw.decode("latin-1")
+        if line[:1] in (" ", "\t") and key:  # an obsolete folded continuation
+            name, value = found[key]
+            found[key] = (name, f"{value} {line.strip()}")
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            # http.client (the email parser) ends the fields at such a line and keeps the ones
+            # before it; so does this.  What framed the body may be among those lost.
+            complete = False
+            break
+        key, value = name.lower(), value.strip()
+        known = found.get(key)
+        found[key] = (name, value) if known is None else (name, f"{known[1]}, {value}")
+    fields: CaseInsensitiveDict[str] = CaseInsensitiveDict(dict(found.values()))
+    cookies = None
+    if "set-cookie" in found or "set-cookie2" in found:
+        cookies = http.client.parse_headers(io.BytesIO(b"\r\n".join(lines) + b"\r\n\r\n"))
+    return fields, cookies, complete
+
+
+class _BodyBroken(Exception):
+    """The answer's body broke off (the cause says how); its head had arrived."""
+
+
+class _Raw:
+    """``response.raw`` of an answer read here: nothing left to read or release; the parsed
+    head for requests' cookie jar (``extract_cookies_to_jar`` reads ``_original_response.msg``)."""
+
+    def __init__(self, cookies: http.client.HTTPMessage | None) -> None:
+        self._original_response = _Original(cookies) if cookies is not None else None
+
+    def close(self) -> None:
+        return None
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        return b""
+
+
+class _Original:
+    def __init__(self, msg: http.client.HTTPMessage) -> None:
+        self.msg = msg
+
