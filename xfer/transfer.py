@@ -274,7 +274,9 @@ class FileBody:
         return self._size
 
     def __iter__(self) -> Iterator[memoryview]:
-        buffer = bytearray(self._blocksize)
+        # No larger than the file: a block-sized buffer for a small file costs more to allocate
+        # (an mmap, zeroed, faulted in, unmapped) than the file costs to send (issue 14).
+        buffer = bytearray(min(self._blocksize, self._size))
         view = memoryview(buffer)
         while self.sent < self._size:
             try:
