@@ -41,8 +41,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "xfer.throttle", "xfer.pipeline_io"),
     ("xfer.tls", "xfer.net"),  # net: TCP connections, direct or through a proxy
     # retry: the retry policy and the try-to-try state the download writer keeps its part in
-    ("xfer.retry", "xfer.transfer", "xfer.streams", "xfer.http_session", "xfer.http_errors", "xfer.multipart",
-     "xfer.as2", "xfer.profiles"),
+    ("xfer.retry", "xfer.transfer", "xfer.streams", "xfer.http_session", "xfer.http_lean", "xfer.http_errors",
+     "xfer.multipart", "xfer.as2", "xfer.profiles"),
     ("xfer.adapters", "xfer.batch"),  # batch: the many-file plans and runs behind Adapter.put / .get
     ("xfer.client", "xfer.sync"),  # sync: plans and runs a one-way mirror over the batch runner
     ("xfer.doctor",),  # the diagnosis drives client functions and adapters, and renders nothing itself
@@ -232,7 +232,7 @@ def test_product_code_never_imports_test_code_at_module_level(graph: tuple[set[s
 def test_transfer_and_http_session_do_not_import_adapters(graph: tuple[set[str], list[Edge]]) -> None:
     """The plain types live in xfer.types; the byte-moving code must not need the adapter package."""
     _, edges = graph
-    below = ("xfer.transfer", "xfer.http_session", "xfer.http_errors", "xfer.multipart", "xfer.types")
+    below = ("xfer.transfer", "xfer.http_session", "xfer.http_lean", "xfer.http_errors", "xfer.multipart", "xfer.types")
     assert [str(e) for e in edges if e.source in below and e.target.startswith("xfer.adapters")] == []
 
 
