@@ -20,7 +20,8 @@ import pytest
 import xfer
 from integration.bed import ServerInfo
 from tests.test_hundred_cuts import RATIO, Case, cut_once, hidden, problems
-from xfer.testing.faults import in_front_of
+from xfer.errors import ConnectionDropped, ExitCode
+from xfer.testing.faults import Cut, in_front_of
 from xfer.testing.pki import TestPKI
 from xfer.types import Capability
 
@@ -42,6 +43,16 @@ def cases(name: str) -> list[Case]:
     return result
 
 
+def writable_folder(url: str, info: ServerInfo, folder: str, identity: dict[str, Any]) -> None:
+    """``/folder`` on the server, made by the server's own user, as uploads are."""
+    with xfer.connect(url, **identity) as direct:
+        if Capability.MKDIR in direct.capabilities:
+            direct.mkdir(f"/{folder}")
+        else:  # plain HTTPS: a folder its worker may write into
+            (info.root / folder).mkdir(exist_ok=True)
+            (info.root / folder).chmod(0o777)
+
+
 @pytest.mark.parametrize("name", SERVERS)
 def test_every_cut_transfer_arrives_byte_exact(
     name: str, bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path,
@@ -60,12 +71,7 @@ def test_every_cut_transfer_arrives_byte_exact(
     folder = f"cuts-{name}"
     identity = {"identity": str(bed_pki.client_p12), "identity_password": f"file:{bed_pki.password_file}",
                 "ca": str(bed_pki.root_ca), **options}
-    with xfer.connect(url, **identity) as direct:  # made by the server's own user, as uploads are
-        if Capability.MKDIR in direct.capabilities:
-            direct.mkdir(f"/{folder}")
-        else:  # plain HTTPS: a folder its worker may write into
-            (info.root / folder).mkdir(exist_ok=True)
-            (info.root / folder).chmod(0o777)
+    writable_folder(url, info, folder, identity)
     failures: list[str] = []
     for case in cases(name):
         data = random.Random(case.number).randbytes(case.size)
@@ -122,3 +128,42 @@ def test_webdav_upload_resumes_with_content_range_where_the_server_takes_it(
         assert result.details["content_range_pieces"] == 3
     there.unlink()
     assert hidden(info.root) == []
+
+
+@pytest.mark.parametrize("name", ["nginx", "apache", "vsftpd-explicit"])
+def test_upload_cut_on_every_try_is_a_broken_connection(
+    name: str, bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real server behind a proxy that cuts every upload 1 MB in: exit 5, "cut on each of 2 tries",
+    and not a word about our certificate (the server took it: the cut came megabytes later)."""
+    info = bed_server(name)
+    url = info.extra.get("webdav_url", info.url) if name == "apache" else info.url
+    passive: list[int] = []
+    options: dict[str, Any] = {}
+    if "passive_ports" in info.extra:
+        first, last = info.extra["passive_ports"]
+        passive = list(range(first, last + 1))
+    if info.username:
+        monkeypatch.setenv("XFER_T_CUT_PW", info.password or "")
+        options = {"username": info.username, "password": "env:XFER_T_CUT_PW"}
+    control = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+    def plan(number: int, port: int) -> Cut | None:
+        return None if passive and port == control else Cut("up", after=1_000_000)
+
+    local = tmp_path / "cut-up.bin"
+    local.write_bytes(random.Random(7).randbytes(4 << 20))
+    identity = {"identity": str(bed_pki.client_p12), "identity_password": f"file:{bed_pki.password_file}",
+                "ca": str(bed_pki.root_ca), **options}
+    folder = f"cut-up-{name}"
+    writable_folder(url, info, folder, identity)
+    with in_front_of(url, plan, passive_ports=passive) as (_proxy, proxied):
+        with xfer.connect(proxied, retries=1, retry_wait=0.01, **identity) as remote, \
+                pytest.raises(ConnectionDropped) as caught:
+            remote.put_file(local, f"/{folder}/cut-up.bin")
+    message = str(caught.value)
+    assert message.endswith(" (the connection was cut on each of 2 tries)"), message
+    assert "certificate" not in f"{message} {caught.value.hint}", message
+    assert caught.value.exit_code == ExitCode.CONNECT
+    assert sorted(p.name for p in (info.root / folder).iterdir()) == []  # nothing installed, nothing left

@@ -5,6 +5,8 @@ continues its temporary remote file from the size sshd reports.  The host is tru
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 import xfer
 from integration.bed import ServerInfo
 from xfer.adapters.base import Adapter
+from xfer.errors import ConnectionDropped, ExitCode
 from xfer.profiles import Profile
 from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.faults import Cut, Direction, FaultProxy
@@ -74,3 +77,29 @@ def test_cut_upload_resumes(sshd: ServerInfo, tmp_path: Path) -> None:
     finally:
         with _connect(sshd, sshd.host) as direct:
             direct.rm("/resume-put.bin")
+
+
+def test_upload_cut_on_every_try_is_one_line_per_try(
+    sshd: ServerInfo, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every connection cut 1 MB up: a broken connection (exit 5, 'cut on each of 2 tries'), not a
+    failure to connect; and none of asyncio's "socket.send() raised exception." per dead write."""
+    local = tmp_path / "src.bin"
+    make_file(local, 4 << 20, seed=33)
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    caplog.set_level(logging.WARNING, logger="xfer.retry")
+    every = FaultProxy((sshd.host, sshd.port), plan=lambda number, port: Cut("up", after=1_000_000),
+                       listen_host=PROXY_HOST, ports=[sshd.port])
+    with every, _connect(sshd, PROXY_HOST) as remote:
+        remote.retry_policy = dataclasses.replace(remote.retry_policy, retries=1)
+        with pytest.raises(ConnectionDropped) as caught:
+            remote.put_file(local, "/cut-every-time.bin")
+    message = str(caught.value)
+    assert message.startswith(f"the connection to {PROXY_HOST}:{sshd.port} broke while uploading"), message
+    assert message.endswith(" (the connection was cut on each of 2 tries)"), message
+    assert caught.value.exit_code == ExitCode.CONNECT
+    retries = [r.getMessage() for r in caplog.records if r.name == "xfer.retry"]
+    assert len(retries) == 1 and retries[0].startswith("retry 1/1 in ") and "connection dropped" in retries[0]
+    assert not [r for r in caplog.records if r.getMessage() == "socket.send() raised exception."]
+    assert not (Path(sshd.root) / "cut-every-time.bin").exists()
+    assert [p.name for p in Path(sshd.root).iterdir() if p.name.startswith(".")] == []

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 import xfer
-from xfer.errors import AuthenticationFailed, ConnectError, IntegrityError, RemoteNotFound
+from xfer.errors import AuthenticationFailed, ConnectionDropped, ExitCode, RemoteNotFound, ServerCertificateUntrusted
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.faults import Cut, FaultProxy, Plan, free_ports
+from xfer.testing.pki import TestPKI
 
 SIZE = 4 * 2**20
 DATA = hashlib.sha256(b"ftps").digest() * (SIZE // 32)
@@ -129,9 +130,12 @@ def test_every_data_connection_cut_fails_with_nothing_left(ftps: tuple[Endpoint,
     target.write_bytes(b"old")
     plan = with_control(data_cut("down", 200_000, times=100, how="rst"), ftps)
     with proxied(ftps, plan, retries=2) as (_proxy, remote):
-        with pytest.raises((ConnectError, IntegrityError)) as caught:
+        with pytest.raises(ConnectionDropped) as caught:
             remote.get_file("/big.bin", target)
-    assert caught.value.attempt == 3
+    # A reset data connection, or a stream cut short (an integrity error on one try): on every
+    # try, the connection is what keeps failing (exit 5), and the message says so.
+    assert caught.value.attempt == 3 and caught.value.exit_code == ExitCode.CONNECT
+    assert str(caught.value).endswith(" (the connection was cut on each of 3 tries)"), str(caught.value)
     assert target.read_bytes() == b"old"
     assert leftovers(tmp_path) == []
 
@@ -143,8 +147,13 @@ def test_upload_cut_every_time_leaves_nothing_on_the_server(ftps: tuple[Endpoint
     (endpoint.root / "big.bin").write_bytes(b"old")
     plan = with_control(data_cut("up", 300_000, times=100), ftps)
     with proxied(ftps, plan, retries=1) as (_proxy, remote):
-        with pytest.raises((ConnectError, IntegrityError)):
+        with pytest.raises(ConnectionDropped) as caught:
             remote.put_file(source, "/big.bin")
+    # The server answers the cut data connection with 226 or stores less than was sent: a cut
+    # either way (exit 5), never our certificate's fault.
+    assert caught.value.attempt == 2 and caught.value.exit_code == ExitCode.CONNECT
+    assert str(caught.value).endswith(" (the connection was cut on each of 2 tries)"), str(caught.value)
+    assert "certificate" not in str(caught.value)
     assert sorted(p.name for p in endpoint.root.iterdir()) == ["big.bin"]
     assert (endpoint.root / "big.bin").read_bytes() == b"old"
 
@@ -165,6 +174,22 @@ def test_not_found_and_bad_login_are_tried_once(ftps: tuple[Endpoint, list[int]]
                          ca=str(endpoint.ca), username=endpoint.profile.get("username"), password="env:NOPE_WRONG",
                          retry_wait=0.01)
         assert len(proxy.connections) == 1
+
+
+def test_untrusted_server_is_tried_once(ftps: tuple[Endpoint, list[int]], pki: TestPKI) -> None:
+    """A server certificate from a CA we do not trust: exit 4 on the first control connection, no second."""
+    endpoint, passive = ftps
+    control = int(endpoint.address.rsplit(":", 1)[1])
+    with FaultProxy(("127.0.0.1", control), listen_host="127.0.0.2", ports=[control, *passive]) as proxy:
+        with pytest.raises(ServerCertificateUntrusted) as caught:
+            xfer.connect(endpoint.url.replace(endpoint.address, f"127.0.0.2:{control}"),
+                         identity=str(endpoint.identity), identity_password=endpoint.identity_password,
+                         ca=str(pki.root_ca),  # another PKI's CA
+                         username=endpoint.profile.get("username"), password=endpoint.profile.get("password"),
+                         retry_wait=0.01)
+        connections = len(proxy.connections)
+    assert caught.value.exit_code == ExitCode.TLS
+    assert connections == 1
 
 
 def test_file_changed_between_tries_starts_over(ftps: tuple[Endpoint, list[int]], tmp_path: Path,

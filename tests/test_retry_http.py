@@ -12,9 +12,19 @@ from typing import Any
 import pytest
 
 import xfer
-from xfer.errors import ConnectionDropped, RemoteNotFound, TransferCut
+from xfer.errors import (
+    ClientCertificateRejected,
+    ConnectionDropped,
+    ExitCode,
+    RemoteNotFound,
+    RemotePermissionDenied,
+    ServerCertificateUntrusted,
+    TransferCut,
+)
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.faults import Cut, FaultProxy
+from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
+from xfer.testing.pki import TestPKI
 
 SIZE = 4 * 2**20
 DATA = hashlib.sha256(b"seed").digest() * (SIZE // 32)
@@ -100,9 +110,63 @@ def test_not_found_is_tried_once(xfer_https_server: Endpoint, tmp_path: Path) ->
     with FaultProxy(upstream(xfer_https_server)) as proxy, connect(xfer_https_server, proxy) as remote:
         with pytest.raises(RemoteNotFound):
             remote.get_file("/missing.bin", tmp_path / "x")
-        requests = len(proxy.connections)
-    assert requests == 1
+        connections = len(proxy.connections)
+    assert connections == 1
+    # A retry could reuse the pooled connection: the server's count of GETs is the proof.
+    assert [r.path for r in xfer_https_server.server.requests if r.method == "GET"].count("/missing.bin") == 1
     assert leftovers(tmp_path) == []
+
+
+def test_untrusted_server_is_tried_once(xfer_https_server: Endpoint, pki: TestPKI, tmp_path: Path) -> None:
+    """Trust failures are permanent (exit 4): one connection, no second handshake."""
+    with FaultProxy(upstream(xfer_https_server)) as proxy:
+        with xfer.connect(through(xfer_https_server, proxy), identity=str(xfer_https_server.identity),
+                          identity_password=xfer_https_server.identity_password, ca=str(pki.root_ca),  # another CA
+                          retry_wait=0.01) as remote, pytest.raises(ServerCertificateUntrusted) as caught:
+            remote.get_file("/big.bin", tmp_path / "big.bin")
+        connections = len(proxy.connections)
+    assert caught.value.exit_code == ExitCode.TLS
+    assert connections == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("tls_max", ["1.2", "1.3"])
+def test_rejected_client_certificate_is_tried_once(
+    xfer_serve: Any, xfer_pki: TestPKI, tmp_path: Path, tls_max: str
+) -> None:
+    """The server refuses our certificate with an alert (its issuer is unknown to it): exit 4,
+    one connection.  (Only a close *without* an alert right after the handshake earns one
+    more try: tests/test_tls13_silent_close.py.)"""
+    endpoint = xfer_serve("https")
+    with FaultProxy(upstream(endpoint)) as proxy:
+        with xfer.connect(through(endpoint, proxy), identity=str(xfer_pki.client_untrusted_p12),
+                          identity_password=endpoint.identity_password, ca=str(endpoint.ca), tls_max=tls_max,
+                          retry_wait=0.01) as remote, pytest.raises(ClientCertificateRejected) as caught:
+            remote.get_file("/big.bin", tmp_path / "big.bin")
+        connections = len(proxy.connections)
+    assert caught.value.exit_code == ExitCode.TLS
+    assert connections == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("verb", ["get", "put"])
+def test_forbidden_is_tried_once(pki: TestPKI, tmp_path: Path, verb: str) -> None:
+    """HTTP 403 is an answer, not a failure to retry: one request (counted at the server, since a
+    retry could reuse the pooled connection) on one connection (counted at the proxy)."""
+    (tmp_path / "up.bin").write_bytes(b"data")
+    with ScriptedHTTPSServer(pki, {"/f": Reply(status=403, body=b"forbidden\n")}) as srv, \
+            FaultProxy((srv.host, srv.port)) as proxy:
+        with xfer.connect(f"https://{proxy.listen_host}:{proxy.port}/", ca=str(pki.root_ca),
+                          retry_wait=0.01) as remote, pytest.raises(RemotePermissionDenied) as caught:
+            if verb == "get":
+                remote.get_file("/f", tmp_path / "f")
+            else:
+                remote.put_file(tmp_path / "up.bin", "/f")
+        connections = len(proxy.connections)
+    assert caught.value.status == 403 and caught.value.attempt is None
+    assert [path for _, path in srv.requests].count("/f") == 1
+    assert connections == 1
+    assert not (tmp_path / "f").exists()
 
 
 def test_remote_changed_between_tries_starts_over(xfer_https_server: Endpoint, tmp_path: Path,

@@ -31,6 +31,7 @@ from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.testing.tls_faults import SilentRejectServer
 from xfer.tls import HandshakeFacts, XferSSLContext, probe_handshake, translate_error
+from xfer.tls.connection import with_reason
 
 from .helpers import one_error, run
 
@@ -156,3 +157,29 @@ def test_a_ca_name_that_does_not_decode_is_listed_not_dropped() -> None:
     assert len(names) == 2
     assert "does not decode" in names[0] and "4 bytes" in names[0]
     assert "Partner Issuing CA" in names[1]
+
+
+@pytest.mark.parametrize(("sent", "received"), [(1_000_000, 0), (2_000, 150)])
+def test_a_close_after_data_went_through_is_a_broken_connection(
+    client_context: ContextFactory, sent: int, received: int
+) -> None:
+    """Megabytes sent (an upload cut mid-body), or anything received: the connection broke, and
+    our certificate is not the suspect (that close would have come right after the handshake)."""
+    closed = with_reason(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), None)
+    closed.xfer_bytes_moved = (sent, received)  # type: ignore[attr-defined]  # what XferConnection tags
+    error = translate_error(ConnectionError(closed), context=client_context(), server="h:443")
+    assert isinstance(error, ConnectionDropped) and error.exit_code == ExitCode.CONNECT
+    after = f"{sent} bytes had been sent" if sent > 64 * 1024 else f"{received} bytes had arrived"
+    assert str(error) == f"the connection to h:443 broke after {after}"
+    assert "certificate" not in f"{error} {error.hint}"
+
+
+def test_a_close_with_almost_nothing_sent_still_names_the_certificate(client_context: ContextFactory) -> None:
+    """A request and the start of a body, nothing answered: a refusal remains possible (exit 5, retried)."""
+    closed = with_reason(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), None)
+    closed.xfer_bytes_moved = (2_000, 0)  # type: ignore[attr-defined]
+    error = translate_error(ConnectionError(closed), context=client_context(), server="h:443")
+    assert isinstance(error, ConnectionDropped)
+    assert str(error) == "h:443 closed the TLS connection unexpectedly (it may have rejected our client certificate)"
+    unknown = translate_error(ConnectionError(closed), context=client_context(None), server="h:443")
+    assert unknown is not None and "certificate" not in f"{unknown} {unknown.hint}"

@@ -197,6 +197,8 @@ class RetryPolicy:
         cleanups: list[tuple[Callable[[], None], bool]] = []  # shared by the tries, like state
         number = 1
         closed_once = False
+        #: Every try so far ended in a cut connection (what the final error then says).
+        every_cut = True
         while True:
             attempt = Attempt(number, self.retries, self.resume, state, cleanups)
             try:
@@ -207,6 +209,7 @@ class RetryPolicy:
                 # without a word (TLS 1.3), or the network cut the connection just then: the two
                 # look the same.  One more try tells them apart; twice in a row is a refusal.
                 ambiguous = not closed_once and isinstance(exc, Exception) and _closed_after_handshake(exc)
+                every_cut = every_cut and isinstance(exc, ConnectionDropped | TransferCut)
                 closed_once = closed_once or ambiguous
                 retry = isinstance(exc, Exception) and number <= self.retries and not attempt._final \
                     and (ambiguous or is_transient(exc, idempotent=idempotent))
@@ -216,7 +219,7 @@ class RetryPolicy:
                     keep = self.resume and isinstance(exc, Exception) and is_transient(exc, idempotent=idempotent)
                     _give_up(attempt, keep=keep)
                     if number > 1 and isinstance(exc, XferError) and exc.attempt is None:
-                        raise _numbered(exc, number) from exc
+                        raise _numbered(exc, number, every_cut=every_cut) from exc
                     raise
                 wait = self.delay(number, exc)
                 reason = ("the server closed the connection right after the TLS handshake (a cut, or a refusal "
@@ -251,22 +254,28 @@ def _give_up(attempt: Attempt, *, keep: bool) -> None:
             continue
 
 
-def _numbered(exc: XferError, number: int) -> XferError:
+def _numbered(exc: XferError, number: int, *, every_cut: bool = False) -> XferError:
     """``exc`` with ``attempt=number`` (the error as it was if its class cannot be rebuilt).
 
-    A stream cut on every try ends as :class:`~xfer.errors.ConnectionDropped` (exit 5): with
+    A stream cut on the last try ends as :class:`~xfer.errors.ConnectionDropped` (exit 5): with
     one try the cut is an integrity error (what arrived is not the whole file, exit 7); after
     several, the connection is what keeps failing, and that is what the exit code says.
+    ``every_cut``: each try ended in a cut (a stream or a connection, either way), which the
+    message then says, whether the data went up or down.
     """
+    cut = f" (the connection was cut on each of {number} tries)" if every_cut else \
+        f" (on the last of {number} tries)"
     if isinstance(exc, TransferCut):
         facts = cast(ErrorFields, exc.fields())
         facts["attempt"] = number
         return ConnectionDropped(
-            f"{exc.message} (the connection was cut on each of {number} tries)",
+            f"{exc.message}{cut}",
             hint="check the network path to the server and run it again (get --resume goes on from the part)",
             **facts,
         )
     try:
+        if isinstance(exc, ConnectionDropped):
+            return exc.copy_with(f"{exc.message}{cut}", attempt=number)
         return exc.copy_with(attempt=number)
     except TypeError:
         return exc

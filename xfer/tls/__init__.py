@@ -15,7 +15,7 @@ from .connection import XferSSLObject, XferSSLSocket
 from .context import TLS_VERSIONS, XferSSLContext, create_ssl_context, normalize_pin
 from .probe import probe_handshake
 from .records import HandshakeFacts
-from .translate import closed_after_handshake, find_cause, handshake_facts, translate_error
+from .translate import bytes_moved, closed_after_handshake, find_cause, handshake_facts, translate_error
 
 __all__ = [
     "TLS_VERSIONS",
@@ -23,6 +23,7 @@ __all__ = [
     "XferSSLContext",
     "XferSSLObject",
     "XferSSLSocket",
+    "bytes_moved",
     "closed_after_handshake",
     "create_ssl_context",
     "find_cause",

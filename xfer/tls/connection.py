@@ -98,11 +98,13 @@ class XferConnection:
                 and self._sent_bytes <= _SILENT_REJECTION_MAX_SENT)
 
     def _tag(self, exc: BaseException) -> BaseException:
-        """Let the failure carry this connection's handshake facts to the error translator."""
+        """Let the failure carry this connection's handshake facts and its byte counts (sent,
+        received: see :func:`xfer.tls.translate.bytes_moved`) to the error translator."""
         facts = getattr(self, "handshake_facts", None)
-        if facts is not None:
-            with contextlib.suppress(AttributeError):
+        with contextlib.suppress(AttributeError):
+            if facts is not None:
                 exc.xfer_handshake_facts = facts  # type: ignore[attr-defined]
+            exc.xfer_bytes_moved = (self._sent_bytes, self._app_bytes)  # type: ignore[attr-defined]
         return exc
 
     def _mark(self, exc: BaseException) -> BaseException:

@@ -27,13 +27,13 @@ from ..errors import (
     TLSVersionMismatch,
     XferError,
 )
-from .connection import PinMismatchError
+from .connection import _SILENT_REJECTION_MAX_SENT, PinMismatchError
 from .records import HandshakeFacts
 
 if TYPE_CHECKING:
     from ..identity import Identity
 
-__all__ = ["closed_after_handshake", "find_cause", "handshake_facts", "translate_error"]
+__all__ = ["bytes_moved", "closed_after_handshake", "find_cause", "handshake_facts", "translate_error"]
 
 # X509_V_ERR_* codes the translator distinguishes (openssl/x509_vfy.h).
 _V_ERR_CERT_HAS_EXPIRED = 10
@@ -109,6 +109,34 @@ def closed_after_handshake(exc: BaseException) -> bool:
     return any(getattr(current, "xfer_closed_after_handshake", False) for current in _chain(exc))
 
 
+def bytes_moved(exc: BaseException) -> tuple[int, int] | None:
+    """Application bytes (sent, received) on the TLS connection that raised ``exc``, None if unknown."""
+    for current in _chain(exc):
+        moved = getattr(current, "xfer_bytes_moved", None)
+        if isinstance(moved, tuple):
+            return moved
+    return None
+
+
+def _broken(server: str, moved: tuple[int, int] | None) -> ConnectionDropped | None:
+    """A connection that failed in the middle of a transfer: after more was sent than a silent
+    rejection lets through (see ``XferConnection``), or after the server had answered.  Such a
+    failure is the network's (or the server's), never a verdict on our certificate."""
+    if moved is None:
+        return None
+    sent, received = moved
+    if sent > _SILENT_REJECTION_MAX_SENT:
+        after = f"{sent} bytes had been sent"
+    elif received:
+        after = f"{received} bytes had arrived"
+    else:
+        return None
+    return ConnectionDropped(
+        f"the connection to {server} broke after {after}",
+        hint="run the command again; if it repeats, the server (or something between) cuts transfers",
+    )
+
+
 def handshake_facts(exc: BaseException) -> HandshakeFacts:
     """The handshake facts of the connection that raised ``exc`` (empty if none is known)."""
     for current in _chain(exc):
@@ -150,15 +178,17 @@ def translate_error(exc: BaseException, *, context: ssl.SSLContext, server: str)
     ssl_exc = find_cause(exc, ssl.SSLError)
     if isinstance(ssl_exc, ssl.SSLError):
         translated = _translate_ssl(
-            ssl_exc, context=context, facts=handshake_facts(exc), server=server, identity=identity
+            ssl_exc, context=context, facts=handshake_facts(exc), server=server, identity=identity,
+            moved=bytes_moved(exc),
         )
         return translated.copy_with(server=server)
-    network = _translate_network(exc, server=server, identity=identity)
+    network = _translate_network(exc, server=server, identity=identity, moved=bytes_moved(exc))
     return network.copy_with(server=server) if network is not None else None
 
 
 def _translate_ssl(
-    exc: ssl.SSLError, *, context: ssl.SSLContext, facts: HandshakeFacts, server: str, identity: Identity | None
+    exc: ssl.SSLError, *, context: ssl.SSLContext, facts: HandshakeFacts, server: str, identity: Identity | None,
+    moved: tuple[int, int] | None = None,
 ) -> XferError:
     trust = getattr(context, "trust_source", "the system trust store")
     if isinstance(exc, PinMismatchError):
@@ -225,9 +255,15 @@ def _translate_ssl(
             hint="wrong port or scheme? ftps:// is implicit TLS (port 990), ftpes:// is explicit (port 21)",
         )
     if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        # Our certificate is a suspect only while (almost) nothing went through the connection.
+        broken = _broken(server, moved)
+        if broken is not None:
+            return broken
+        if identity is None:
+            return ConnectionDropped(f"{server} closed the TLS connection unexpectedly",
+                                     hint="run again with --traceback for details")
         return ConnectionDropped(
-            f"{server} closed the TLS connection unexpectedly"
-            + (" (it may have rejected our client certificate)" if identity else ""),
+            f"{server} closed the TLS connection unexpectedly (it may have rejected our client certificate)",
             hint="check that the server accepts your certificate; run again with --traceback for details",
         )
     return TLSError(f"{server}: TLS failed: {reason.lower() or exc}")
@@ -257,7 +293,9 @@ def _refused_server_certificate(
     )
 
 
-def _translate_network(exc: BaseException, *, server: str, identity: Identity | None) -> XferError | None:
+def _translate_network(
+    exc: BaseException, *, server: str, identity: Identity | None, moved: tuple[int, int] | None = None
+) -> XferError | None:
     timeout = find_cause(exc, (TimeoutError, socket.timeout))
     if timeout is not None:
         return ConnectTimeout(
@@ -272,7 +310,7 @@ def _translate_network(exc: BaseException, *, server: str, identity: Identity | 
         return ConnectError(f"{server} refused the connection", hint="check the host and port")
     dropped = find_cause(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
     if dropped is not None:
-        return ConnectionDropped(f"the connection to {server} was dropped")
+        return _broken(server, moved) or ConnectionDropped(f"the connection to {server} was dropped")
     oserr = find_cause(exc, OSError)
     if isinstance(oserr, OSError) and oserr.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
         return ConnectError(f"{server} is unreachable ({oserr.strerror})")

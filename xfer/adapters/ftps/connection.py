@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, XferError
 from ...log import masked_command
 from ...net import Proxy, open_tcp
+from ...tls import bytes_moved
 from .replies import NOT_UNDERSTOOD, reply_code
 
 __all__ = [
@@ -540,8 +541,12 @@ class FTPSConnection(ftplib.FTP_TLS):
         if resp[:1] == "2":
             # "226 Transfer complete" for a stream that broke on our side: the server took the
             # cut for the end (an upload it now holds in part).  A cut connection, to retry.
+            moved = bytes_moved(cause)
+            sent, received = moved if moved is not None else (0, 0)
+            after = f" after {sent} bytes had been sent" if sent else \
+                f" after {received} bytes had arrived" if received else ""
             raise ConnectionDropped(
-                f"the data connection to {self.host} broke ({type(cause).__name__}) although the server "
+                f"the data connection to {self.host} broke{after} ({type(cause).__name__}) although the server "
                 f"answered {resp.strip()!r}"
             ) from cause
         raise ftplib.error_reply(resp) from cause

@@ -184,6 +184,10 @@ class SFTPAdapter(Adapter):
             return UnsupportedOperation(f"{server}: the SFTP server does not support {action}{said}", **fields)
         if isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
             return ConnectionDropped(f"{server}: the SSH connection was lost while {action} {path}", **fields)
+        if isinstance(exc, asyncssh.ConnectionLost | ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+            # The connection was up (this is an operation on it): a cut, to retry, not a failure to connect.
+            why = exc.reason if isinstance(exc, asyncssh.Error) else exc.strerror or type(exc).__name__
+            return ConnectionDropped(f"the connection to {server} broke while {action} {path} ({why})", **fields)
         if isinstance(exc, asyncssh.SFTPError):
             return ServerError(f"{server}: {action} {path} failed{said}", **fields)
         dropped = connect_error(exc, server)

@@ -46,6 +46,27 @@ __all__ = ["PLAIN_HOST_KEY_ALGS", "HostKeyFacts", "SSHSession"]
 _T = TypeVar("_T")
 _log = logging.getLogger("xfer.sftp")
 
+#: The session loops' thread names start with this (see :class:`_WritesAfterLoss`).
+_THREAD_PREFIX = "xfer-sftp-"
+
+
+class _WritesAfterLoss(logging.Filter):
+    """Drops asyncio's "socket.send() raised exception." from our session threads.
+
+    After a cut, asyncio's transport has already reported the error (the connection is lost,
+    and asyncssh raises that to the transfer); until asyncssh hears of it, the requests still
+    queued go on writing into the dead transport, and from the fifth write on asyncio logs this
+    line for each: dozens of them on the user's terminal per cut upload, saying nothing new.
+    Records from other threads (the user's own asyncio code) pass untouched.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "socket.send() raised exception."
+                    and (record.threadName or "").startswith(_THREAD_PREFIX))
+
+
+logging.getLogger("asyncio").addFilter(_WritesAfterLoss())
+
 #: Host key algorithms without certificates: asked for when a pin names the plain key, and to
 #: learn an unknown server's key for the refusal message.
 PLAIN_HOST_KEY_ALGS = (
@@ -104,7 +125,7 @@ class SSHSession:
         self.username = settings.username or self.options.url_username or getpass.getuser()
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(_quiet)
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"xfer-sftp-{settings.server}",
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"{_THREAD_PREFIX}{settings.server}",
                                         daemon=True)
         self._thread.start()
         self.conn: asyncssh.SSHClientConnection | None = None
