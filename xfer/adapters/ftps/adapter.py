@@ -269,6 +269,17 @@ class FTPSAdapter(Adapter):
             return None
         return ftp_hash_reply(reply, command)
 
+    def _checksum(self, path: str, size: int | None) -> ServerHash | None:
+        """The server's hash of ``path`` (``xfer sync --checksum``), by the command uploads are verified with."""
+
+        def work(ftp: FTPSConnection) -> ServerHash | None:
+            if self._hash_command is None:
+                return None
+            known = size if size is not None else self._size(ftp, path)
+            return self._server_hash(ftp, path, known or 0)
+
+        return self._run("asking for the checksum of", path, work)
+
     def _verify(
         self, ftp: FTPSConnection, path: str, local: StreamHash, size: int, *, what: str, size_checked: bool,
         consequence: str,
