@@ -19,8 +19,9 @@ minute (day)", plus ``window`` seconds either way.  Where the remote time cannot
 server's own time, later than the local one: so for uploads a destination *not older*
 than the source, same size, is unchanged (a later local edit is newer again).
 
-``.NAME.XXXXXXXX.xfer-part`` and ``.xfer-old`` files (xfer's own temporary names) are
-never sent, compared or deleted.
+xfer's own working files (:func:`~xfer.transfer.is_temporary`: ``.NAME.XXXXXXXX.xfer-part``,
+``.NAME.xfer-resume`` sidecars of ``get --resume``, ``.xfer-old``) are never sent, compared or
+deleted, on either side.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from .errors import (
 )
 from .globs import Filters
 from .options import DEFAULT_MAX_DEPTH
-from .transfer import local_errors, sha256_file
+from .transfer import is_temporary, local_errors, sha256_file
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .verify import HASHES, StreamHash
 
@@ -87,11 +88,6 @@ SYNC_KEYS = (
 
 #: Hash algorithms a listing may carry in ``Entry.extra``, strongest first.
 DIGEST_KEYS = ("sha256", "sha512", "sha1", "md5")
-
-
-def is_temporary(name: str) -> bool:
-    """xfer's own temporary files (``.NAME.XXXXXXXX.xfer-part``/``.xfer-old``): never synced."""
-    return name.startswith(".") and name.endswith((".xfer-part", ".xfer-old"))
 
 
 @dataclass(frozen=True, slots=True)
