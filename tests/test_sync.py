@@ -321,3 +321,10 @@ def test_working_files_and_resume_sidecars_are_never_synced_sent_fetched_or_dele
     code, _, err = run(capsys, "get", "-r", "pp:/tree/outbox", str(tmp_path / "got"))
     assert code == 0, err
     assert tree(tmp_path / "got") == FILES
+
+
+def test_help_states_the_max_delete_default(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sync", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "--max-delete" in text and "default: (no cap; deleting over half of the destination needs --force)" in text
