@@ -554,10 +554,18 @@ class FTPSAdapter(Adapter):
             if "MLST" in self._features:
                 try:
                     return self._followed(ftp, self._list_entries(ftp, path))
-                except ftplib.error_perm:
-                    # MLSD lists folders only; for a file, answer with its own entry.
+                except ftplib.error_perm as exc:
+                    # MLSD lists folders only; for a file, answer with its own entry.  A refusal
+                    # of MLSD is worded as the server likes (pyftpdlib: "501 No such directory"
+                    # for a file or nothing); MLST says which it was.
                     entry = self._mlst_or_none(ftp, path)
-                    if entry is not None and entry.type != "directory":
+                    if entry is None:
+                        code = reply_code(str(exc))
+                        raise RemoteNotFound(
+                            f"{self.settings.server}: {path} does not exist", server=self.settings.server,
+                            path=path, reply_code=int(code) if code else None,
+                        ) from exc
+                    if entry.type != "directory":
                         return [entry]
                     raise
             # LIST says too little: vsftpd answers it for a missing path with an empty
