@@ -255,3 +255,29 @@ def test_sync_checksum_is_refused_where_the_server_has_no_hash(
         assert code == ExitCode.UNSUPPORTED and "no checksum for a.csv" in err, err
     finally:
         shutil.rmtree(served, ignore_errors=True)
+
+
+def test_site_utime_sets_the_time_on_pureftpd_when_mfmt_is_hidden(
+    bed_server: Callable[[str], ServerInfo], profiles: None, tmp_path: Path
+) -> None:
+    """pure-ftpd lists UTIME in SITE HELP and takes both forms; with MFMT hidden from xfer (as on
+    a server without it), the uploaded files still get the local times."""
+    from xfer.client import connect
+    from xfer.sync import sync
+
+    info = bed_server("pureftpd")
+    name = f"sync-{uuid.uuid4().hex[:8]}"
+    local = tmp_path / "outbox"
+    _make(local, {**FILES, "with space.csv": b"s"})
+    try:
+        with connect("pureftpd") as remote:
+            remote._features = remote._features - {"MFMT"}  # type: ignore[attr-defined]
+            assert remote.keeps_modified
+            result = sync(remote, f"/{name}", local, upload=True)
+            assert result.error is None and result.transferred == len(FILES) + 1
+            again = sync(remote, f"/{name}", local, upload=True)
+            assert again.transferred == 0
+        for relative in [*FILES, "with space.csv"]:
+            assert int((info.root / name / relative).stat().st_mtime) == int((local / relative).stat().st_mtime)
+    finally:
+        shutil.rmtree(info.root / name, ignore_errors=True)
