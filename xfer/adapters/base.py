@@ -667,7 +667,7 @@ class Adapter:
 
     @property
     def keeps_modified(self) -> bool:
-        """True if :meth:`set_modified` works on this connection (FTPS: the server announced ``MFMT``)."""
+        """True if :meth:`set_modified` works on this connection (FTPS: ``MFMT``, or ``SITE UTIME``)."""
         return Capability.SET_MODIFIED in self.capabilities
 
     # -- primitives (absolute server paths) --------------------------------------
