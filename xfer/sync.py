@@ -10,15 +10,20 @@ One way: local -> remote (``upload``) or remote -> local.  Two steps:
    one file does for these), then the deletions, only when every transfer succeeded.
 
 Times.  After an upload the remote file gets the local time where the protocol can set
-it (:meth:`~xfer.adapters.base.Adapter.set_modified`: FTP ``MFMT`` or ``SITE UTIME``, SFTP),
-after a download the
-local file gets the remote time, so the next run compares equal.  Listings are coarse
-in places: FTP ``LIST`` shows minutes (days for old files), HTML index pages minutes.
-A remote time on a whole minute (or a whole day) is read as "some time within that
-minute (day)", plus ``window`` seconds either way.  Where the remote time cannot be set
-(WebDAV, HTTPS, FTP without ``MFMT`` or ``SITE UTIME``, or an account refused it), an upload leaves the
-server's own time, later than the local one: so for uploads a destination *not older*
-than the source, same size, is unchanged (a later local edit is newer again).
+it (:meth:`~xfer.adapters.base.Adapter.set_modified`: FTP ``MFMT`` or ``SITE UTIME``,
+SFTP), after a download the local file gets the remote time, so the next run compares
+equal.  Listings are coarse in places: FTP ``LIST`` shows minutes (days for old files),
+HTML index pages minutes.  A remote time on a whole minute (or a whole day) is read as
+"some time within that minute (day)", plus ``window`` seconds either way.  Where the
+remote time cannot be set (WebDAV, HTTPS, FTP without ``MFMT`` or ``SITE UTIME``, or an
+account refused it), an upload leaves the server's own time, later than the local one:
+so for uploads a destination *not older* than the source, same size, is unchanged (a
+later local edit is newer again).
+
+Checksums (``--checksum``).  A file of the same size on both sides is compared by hash:
+the listing's where it has one, else the server's answer for that file
+(:meth:`~xfer.adapters.base.Adapter.checksum`), against the local file hashed in the
+algorithm the server answered in.  No hash from the server: refused, nothing moves.
 
 xfer's own working files (:func:`~xfer.transfer.is_temporary`: ``.NAME.XXXXXXXX.xfer-part``,
 ``.NAME.xfer-resume`` sidecars of ``get --resume``, ``.xfer-old``) are never sent, compared or
