@@ -153,3 +153,19 @@ def test_checksum_is_refused_where_the_server_states_none(
         code, _, err = run(capsys, "sync", "pp:/outbox", str(tmp_path / "inbox"), "--checksum")
         assert code == ExitCode.UNSUPPORTED
         one_error(err, "--checksum", "no checksum")
+
+
+def test_fsspec_checksum_is_the_servers_hash_where_it_states_one(pki: TestPKI, tmp_path: Path) -> None:
+    """``XferFileSystem.checksum`` uses the same question; without a server hash, fsspec's default."""
+    import hashlib
+
+    from .fsspec_helpers import filesystem
+
+    data = b"x,y\n1,2\n"
+    with serve("ftpes", pki, root=tmp_path / "hashing", handler_class=hashing_handler(("XSHA256",))) as hashing, \
+            serve("ftpes", pki, root=tmp_path / "plain") as plain:
+        for served in (hashing, plain):
+            (served.root / "a.csv").write_bytes(data)
+        assert filesystem(hashing).checksum("/a.csv") == int(hashlib.sha256(data).hexdigest(), 16)
+        fs = filesystem(plain)
+        assert fs.checksum("/a.csv") == fs.checksum("/a.csv") != int(hashlib.sha256(data).hexdigest(), 16)
