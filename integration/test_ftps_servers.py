@@ -240,3 +240,15 @@ def _give_to_ftp_user(path: Path, server: ServerInfo) -> None:
     """Files made by the test (as root) belong to the user the daemon works as, like uploads."""
     owner = server.root.stat()
     os.chown(path, owner.st_uid, owner.st_gid)
+
+
+def test_ls_of_a_missing_path_says_it_does_not_exist(ftp_server: ServerInfo, bed_pki: TestPKI) -> None:
+    """The wording for a missing file or folder is the same on every daemon (exit 6)."""
+    from xfer.errors import RemoteNotFound
+
+    with _adapter(ftp_server, _context(bed_pki)) as remote:
+        for missing in ("/missing-file.csv", "/missing-folder/x.csv"):
+            with pytest.raises(RemoteNotFound) as failure:
+                remote.ls(missing)
+            assert str(failure.value).endswith(f"{missing} does not exist"), failure.value
+            assert failure.value.exit_code == 6

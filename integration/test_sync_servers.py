@@ -198,3 +198,86 @@ def test_as2_is_refused(
     _make(tmp_path / "outbox", {"a.edi": b"UNA"})
     code, _, err = _run(capsys, "sync", str(tmp_path / "outbox"), "pyas2:/")
     assert code == ExitCode.UNSUPPORTED and "cannot be synced" in err
+
+
+def _rewrite_in_place(path: Path, data: bytes) -> None:
+    """New content of the same size with the old time back: only a hash can tell."""
+    before = path.stat()
+    assert len(data) == before.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_sync_checksum_asks_proftpd_mod_digest(
+    capsys: pytest.CaptureFixture[str], bed_server: Callable[[str], ServerInfo], profiles: None, tmp_path: Path
+) -> None:
+    """proftpd's mod_digest answers HASH/XSHA256 per file: a second ``--checksum`` run sends and
+    fetches nothing, and a file changed in place (same size and time) goes again, up and down."""
+    info = bed_server("proftpd")
+    name = f"sync-{uuid.uuid4().hex[:8]}"
+    remote, served = f"proftpd:/{name}", info.root / name
+    try:
+        local = tmp_path / "outbox"
+        _make(local, FILES)
+        assert _sync(capsys, str(local), remote, "--checksum")["transferred"] == len(FILES)
+        second = _sync(capsys, str(local), remote, "--checksum")
+        assert (second["transferred"], second["skipped"]) == (0, len(FILES)), second
+        assert {a["reason"] for a in second["actions"]} == {"same size and sha256"}  # type: ignore[attr-defined]
+        _rewrite_in_place(local / "b.txt", b"HELLO\n")
+        third = _sync(capsys, str(local), remote, "--checksum")
+        assert [a["path"] for a in third["actions"] if a["action"] == "transfer"] == ["b.txt"]  # type: ignore[attr-defined]
+        assert (served / "b.txt").read_bytes() == b"HELLO\n"
+
+        inbox = tmp_path / "inbox"
+        assert _sync(capsys, remote, str(inbox), "--checksum")["transferred"] == len(FILES)
+        assert _sync(capsys, remote, str(inbox), "--checksum")["transferred"] == 0
+        _rewrite_in_place(served / "sub" / "c.csv", b"C\n" * 1000)
+        again = _sync(capsys, remote, str(inbox), "--checksum")
+        assert [a["path"] for a in again["actions"] if a["action"] == "transfer"] == ["sub/c.csv"]  # type: ignore[attr-defined]
+        assert (inbox / "sub" / "c.csv").read_bytes() == b"C\n" * 1000
+    finally:
+        shutil.rmtree(served, ignore_errors=True)
+
+
+def test_sync_checksum_is_refused_where_the_server_has_no_hash(
+    capsys: pytest.CaptureFixture[str], bed_server: Callable[[str], ServerInfo], profiles: None, tmp_path: Path
+) -> None:
+    """vsftpd has no HASH command: once both sides hold a file, ``--checksum`` refuses (exit 8)."""
+    info = bed_server("vsftpd-explicit")
+    name = f"sync-{uuid.uuid4().hex[:8]}"
+    remote, served = f"vsftpd-explicit:/{name}", info.root / name
+    try:
+        local = tmp_path / "outbox"
+        _make(local, {"a.csv": b"1,2\n"})
+        code, _, err = _run(capsys, "put", "-r", f"{local}/.", f"{remote}/")
+        assert code == 0, err
+        code, _, err = _run(capsys, "sync", remote, str(local), "--checksum")
+        assert code == ExitCode.UNSUPPORTED and "no checksum for a.csv" in err, err
+    finally:
+        shutil.rmtree(served, ignore_errors=True)
+
+
+def test_site_utime_sets_the_time_on_pureftpd_when_mfmt_is_hidden(
+    bed_server: Callable[[str], ServerInfo], profiles: None, tmp_path: Path
+) -> None:
+    """pure-ftpd lists UTIME in SITE HELP and takes both forms; with MFMT hidden from xfer (as on
+    a server without it), the uploaded files still get the local times."""
+    from xfer.client import connect
+    from xfer.sync import sync
+
+    info = bed_server("pureftpd")
+    name = f"sync-{uuid.uuid4().hex[:8]}"
+    local = tmp_path / "outbox"
+    _make(local, {**FILES, "with space.csv": b"s"})
+    try:
+        with connect("pureftpd") as remote:
+            remote._features = remote._features - {"MFMT"}  # type: ignore[attr-defined]
+            assert remote.keeps_modified
+            result = sync(remote, f"/{name}", local, upload=True)
+            assert result.error is None and result.transferred == len(FILES) + 1
+            again = sync(remote, f"/{name}", local, upload=True)
+            assert again.transferred == 0
+        for relative in [*FILES, "with space.csv"]:
+            assert int((info.root / name / relative).stat().st_mtime) == int((local / relative).stat().st_mtime)
+    finally:
+        shutil.rmtree(info.root / name, ignore_errors=True)

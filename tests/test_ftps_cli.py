@@ -133,3 +133,15 @@ def test_password_never_printed(
     code, out, err = run(capsys, "ls", f"{profile}:/")
     assert code == ExitCode.REMOTE
     assert "Very-Secret-Wrong-9" not in out + err
+
+
+@pytest.mark.parametrize("missing", ["/missing.csv", "/in/missing.csv", "/nowhere/x.csv"])
+def test_ls_of_a_missing_path_says_it_does_not_exist(
+    capsys: pytest.CaptureFixture[str], server: FTPSServer, profile: str, missing: str
+) -> None:
+    """pyftpdlib refuses MLSD of a file or of nothing alike ("501 No such directory"): MLST tells."""
+    (server.root / "in").mkdir()
+    code, _, err = run(capsys, "ls", f"{profile}:{missing}")
+    assert code == ExitCode.REMOTE
+    one_error(err, f"{missing} does not exist")
+    assert "501" not in err

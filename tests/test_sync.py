@@ -288,3 +288,43 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str], needl
     code, _, err = run(capsys, "sync", *args)
     assert code == ExitCode.USAGE
     one_error(err, needle)
+
+
+#: xfer's own working files: an upload's part, a ``get --resume`` part and its sidecar, a copy moved aside.
+WORKING = {".a.csv.1234abcd.xfer-part": b"half", ".b.txt.xfer-part": b"hal", ".b.txt.xfer-resume": b"{}",
+           "sub/.c.csv.0badcafe.xfer-old": b"old"}
+
+
+def test_working_files_and_resume_sidecars_are_never_synced_sent_fetched_or_deleted(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    local = tmp_path / "outbox"
+    make_tree(local, {**FILES, **WORKING})
+    code, out, err = run(capsys, "sync", str(local), "pp:/in", "--dry-run")
+    assert code == 0, err
+    assert "xfer-" not in out, out
+    assert sync_json(capsys, str(local), "pp:/in")["transferred"] == len(FILES)
+    assert tree(endpoint.root / "in") == FILES
+
+    # Down, with --delete: the local part and its sidecar stay (a later get --resume needs both).
+    inbox = tmp_path / "inbox"
+    make_tree(inbox, WORKING)
+    result = sync_json(capsys, "pp:/in", str(inbox), "--delete")
+    assert (result["transferred"], result["deleted"]) == (len(FILES), 0), result
+    assert tree(inbox) == {**FILES, **WORKING}
+
+    # put -r and get -r: neither sends nor fetches them.
+    code, _, err = run(capsys, "put", "-r", str(local), "pp:/tree/")
+    assert code == 0, err
+    assert tree(endpoint.root / "tree" / "outbox") == FILES
+    make_tree(endpoint.root / "tree" / "outbox", WORKING)
+    code, _, err = run(capsys, "get", "-r", "pp:/tree/outbox", str(tmp_path / "got"))
+    assert code == 0, err
+    assert tree(tmp_path / "got") == FILES
+
+
+def test_help_states_the_max_delete_default(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sync", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "--max-delete" in text and "default: (no cap; deleting over half of the destination needs --force)" in text

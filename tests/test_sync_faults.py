@@ -207,3 +207,82 @@ def test_remove_source_is_refused_up_front_where_the_server_cannot_remove(tmp_pa
     with pytest.raises(UnsupportedOperation, match="cannot remove files"):
         sync(remote, "/", tmp_path / "in", upload=False, remove_source=True)
     assert not (tmp_path / "in").exists()
+
+
+def test_delete_is_skipped_when_a_transfer_is_cut(
+    capsys: pytest.CaptureFixture[str], proxied_dav: tuple[Endpoint, Callable[[Cut | None], FaultProxy]],
+    tmp_path: Path,
+) -> None:
+    """--delete runs only after every transfer succeeded: a cut upload leaves every destination
+    file in place, and the exit code is the transfer's."""
+    served, through = proxied_dav
+    make_tree(tmp_path / "outbox", {"a.bin": BIG, "b.csv": b"small"})
+    extra = {"old1.csv": b"1", "old2.csv": b"2", "old3.csv": b"3"}
+    make_tree(served.root / "in", extra)
+    proxy = through(Cut("up", after=150_000))
+    code, out, err = run(capsys, "sync", "--delete", "--force", "--retries", "0", str(tmp_path / "outbox"),
+                         "pp:/in", "--json")
+    assert proxy.connections[0].was_cut
+    assert code in (ExitCode.CONNECT, ExitCode.INTEGRITY), err
+    result = json.loads(out)
+    assert (result["deleted"], result["failed"]) == (0, 1), result
+    assert {a["path"]: a["status"] for a in result["actions"] if a["action"] == "delete"} == dict.fromkeys(
+        extra, "not run")
+    assert tree(served.root / "in") == extra
+
+
+def test_delete_is_skipped_when_the_server_fails_a_transfer(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same with a transfer the server fails for sure: its hash of the upload is not ours (exit 7)."""
+    with serve("https", pki, root=tmp_path / "served", name="pp", digests=("repr-digest",),
+               digests_on_put=True, lie_digests=True) as served:
+        (tmp_path / "profiles").mkdir()
+        (tmp_path / "profiles" / "pp.toml").write_text(tomli_w.dumps(served.profile.to_toml()))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(tmp_path / "profiles"))
+        make_tree(tmp_path / "outbox", {"a.csv": b"new"})
+        make_tree(served.root / "in", {"old1.csv": b"1", "old2.csv": b"2"})
+        code, _, err = run(capsys, "sync", "--delete", "--force", str(tmp_path / "outbox"), "pp:/in")
+        assert code == ExitCode.INTEGRITY, err
+        assert "SHA-256 check" in err and "0 deleted, 1 failed" in err
+        assert tree(served.root / "in") == {"old1.csv": b"1", "old2.csv": b"2"}
+
+
+@pytest.mark.parametrize("forms", [("five", "two"), ("two",), ("five",)], ids=["both", "two-only", "five-only"])
+def test_sync_up_sets_the_remote_time_with_site_utime_where_there_is_no_mfmt(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, forms: tuple[str, ...]
+) -> None:
+    """No MFMT, but SITE HELP lists UTIME (pure-ftpd, proftpd's mod_site_misc): the uploaded files
+    take the local times, in the form the server takes, found once per connection."""
+    make_tree(tmp_path / "outbox", {**FILES, "with space.csv": b"s"})
+    with FakeFTPSServer(pki, root=tmp_path / "fake", site_utime=forms) as srv, \
+            srv.adapter(client_context()) as remote:
+        assert remote.keeps_modified
+        up = sync(remote, "/in", tmp_path / "outbox", upload=True)
+        assert up.error is None and up.transferred == 5
+        for name in [*FILES, *(["with space.csv"] if "two" in forms else [])]:
+            local = (tmp_path / "outbox" / name).stat().st_mtime
+            assert int((srv.root / "in" / name).stat().st_mtime) == int(local), name
+        utimes = [c for c in srv.commands if c.startswith("SITE UTIME ")]
+        five = [c for c in utimes if c.endswith(" UTC")]
+        assert [c for c in srv.commands if c == "SITE HELP"] == ["SITE HELP"]  # once per connection
+        assert not any("with space.csv" in c for c in five)  # five arguments would split the name
+        if forms == ("two",):
+            assert len(five) == 1  # tried once, refused, not again on this connection
+        else:
+            # The name with a space goes by the two-argument form (refused by a five-only server:
+            # that file keeps the server's time, and the next run still sees it as sent).
+            assert len(five) == 4 and len(utimes) == 5
+        again = sync(remote, "/in", tmp_path / "outbox", upload=True)
+        assert (again.transferred, len(again.plan.skips)) == (0, 5)
+
+
+def test_no_site_utime_is_tried_where_site_help_lists_none(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """vsftpd-like: no MFMT, SITE HELP without UTIME: one SITE HELP, no SITE UTIME, no warning."""
+    make_tree(tmp_path / "outbox", FILES)
+    with FakeFTPSServer(pki, root=tmp_path / "fake") as srv, srv.adapter(client_context()) as remote:
+        up = sync(remote, "/in", tmp_path / "outbox", upload=True)
+        assert up.error is None and up.transferred == 4
+        assert [c for c in srv.commands if c.startswith("SITE ")] == ["SITE HELP"]

@@ -47,7 +47,7 @@ from .errors import (
 )
 from .options import DEFAULT_MAX_DEPTH
 from .retry import RetryPolicy
-from .transfer import discard_partial_downloads, local_error, local_errors
+from .transfer import discard_partial_downloads, is_temporary, local_error, local_errors
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .urls import check_remote_path
 
@@ -404,7 +404,9 @@ def _refuse_duplicates(destinations: Iterable[str], what: str) -> None:
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    """Everything under ``folder``; a subfolder that cannot be read fails the upload.
+    """Everything under ``folder`` but xfer's own working files (:func:`is_temporary`: a half
+    download and its resume sidecar are nobody's to receive); a subfolder that cannot be read
+    fails the upload.
 
     ``os.walk`` skips what it cannot list unless told otherwise: ``put -r`` would then
     report success for a tree it uploaded only in part.
@@ -414,7 +416,8 @@ def _walk(folder: Path) -> Iterator[Path]:
         for name in dirnames:
             yield Path(dirpath) / name
         for name in sorted(filenames):
-            yield Path(dirpath) / name
+            if not is_temporary(name):
+                yield Path(dirpath) / name
 
 
 def _unreadable(exc: OSError) -> None:
@@ -563,6 +566,8 @@ def _drained(entries: list[Entry]) -> Iterator[Entry]:
 def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[ListedPath, tuple[str, ...], Entry]]:
     """Every folder and file under remote ``folder``, depth first, sorted: (path, names below ``folder``, entry).
 
+    xfer's own working files (:func:`~xfer.transfer.is_temporary`) are left out.
+
     Walked with an explicit stack, not recursion: a listing decides how deep this goes, and
     a server that shows an endless tree must meet the ``max_depth`` limit, not Python's.
     A folder comes before what is in it.
@@ -602,7 +607,8 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
             yield path, (*names, entry.name), entry
             stack.append((_drained(list(remote.ls(path))), path, (*names, entry.name), depth + 1))
         elif entry.type == "file":
-            yield path, (*names, entry.name), entry
+            if not is_temporary(entry.name):  # an upload in progress, a part: never fetched or synced
+                yield path, (*names, entry.name), entry
         else:
             # A link the server could not follow (to nothing), a socket, a device: nothing to copy,
             # but never passed over without a word.

@@ -283,6 +283,17 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             raise UsageError(f"{path}: the server gives no modification time")
         return value  # type: ignore[no-any-return]
 
+    def checksum(self, path: str) -> int:
+        """The server's hash of the file where it states one (FTP ``HASH``/``XSHA256``, HTTP
+        ``Repr-Digest`` on ``HEAD``, SFTP ``check-file``: :meth:`Adapter.checksum`), as an int:
+        the same value proves the same content.  Else fsspec's default, from :meth:`info`."""
+        target = self._strip_protocol(path)
+        with self._adapter() as adapter:
+            stated = adapter.checksum(target)
+        if stated is None:
+            return super().checksum(path)  # type: ignore[no-any-return]
+        return int(stated.value, 16)
+
     def ukey(self, path: str) -> str:
         """The server's ETag where it gives one (WebDAV), else size and modification time."""
         info = self.info(path)

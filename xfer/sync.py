@@ -10,23 +10,31 @@ One way: local -> remote (``upload``) or remote -> local.  Two steps:
    one file does for these), then the deletions, only when every transfer succeeded.
 
 Times.  After an upload the remote file gets the local time where the protocol can set
-it (:meth:`~xfer.adapters.base.Adapter.set_modified`: FTP ``MFMT``), after a download the
-local file gets the remote time, so the next run compares equal.  Listings are coarse
-in places: FTP ``LIST`` shows minutes (days for old files), HTML index pages minutes.
-A remote time on a whole minute (or a whole day) is read as "some time within that
-minute (day)", plus ``window`` seconds either way.  Where the remote time cannot be set
-(WebDAV, HTTPS, FTP without ``MFMT``, or an account refused it), an upload leaves the
-server's own time, later than the local one: so for uploads a destination *not older*
-than the source, same size, is unchanged (a later local edit is newer again).
+it (:meth:`~xfer.adapters.base.Adapter.set_modified`: FTP ``MFMT`` or ``SITE UTIME``,
+SFTP), after a download the local file gets the remote time, so the next run compares
+equal.  Listings are coarse in places: FTP ``LIST`` shows minutes (days for old files),
+HTML index pages minutes.  A remote time on a whole minute (or a whole day) is read as
+"some time within that minute (day)", plus ``window`` seconds either way.  Where the
+remote time cannot be set (WebDAV, HTTPS, FTP without ``MFMT`` or ``SITE UTIME``, or an
+account refused it), an upload leaves the server's own time, later than the local one:
+so for uploads a destination *not older* than the source, same size, is unchanged (a
+later local edit is newer again).
 
-``.NAME.XXXXXXXX.xfer-part`` and ``.xfer-old`` files (xfer's own temporary names) are
-never sent, compared or deleted.
+Checksums (``--checksum``).  A file of the same size on both sides is compared by hash:
+the listing's where it has one, else the server's answer for that file
+(:meth:`~xfer.adapters.base.Adapter.checksum`), against the local file hashed in the
+algorithm the server answered in.  No hash from the server: refused, nothing moves.
+
+xfer's own working files (:func:`~xfer.transfer.is_temporary`: ``.NAME.XXXXXXXX.xfer-part``,
+``.NAME.xfer-resume`` sidecars of ``get --resume``, ``.xfer-old``) are never sent, compared or
+deleted, on either side.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import posixpath
@@ -51,8 +59,9 @@ from .errors import (
 )
 from .globs import Filters
 from .options import DEFAULT_MAX_DEPTH
-from .transfer import local_errors, sha256_file
+from .transfer import is_temporary, local_errors, sha256_file
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
+from .verify import HASHES, StreamHash
 
 if TYPE_CHECKING:
     from .adapters.base import Adapter
@@ -85,11 +94,6 @@ SYNC_KEYS = (
 
 #: Hash algorithms a listing may carry in ``Entry.extra``, strongest first.
 DIGEST_KEYS = ("sha256", "sha512", "sha1", "md5")
-
-
-def is_temporary(name: str) -> bool:
-    """xfer's own temporary files (``.NAME.XXXXXXXX.xfer-part``/``.xfer-old``): never synced."""
-    return name.startswith(".") and name.endswith((".xfer-part", ".xfer-old"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +175,9 @@ def listed_precision(modified: dt.datetime | None) -> float:
 def remote_digest(entry: Entry) -> tuple[str, str] | None:
     """``(algorithm, hex)`` of a remote file where its listing carries a hash, else None.
 
-    The one place that says where a remote hash comes from: a listing fact today; a server
-    hash command (FTP ``HASH``, HTTP ``Repr-Digest``) can be added here.
+    Where the listing has none, :func:`sync` asks the server for the file's hash
+    (:meth:`~xfer.adapters.base.Adapter.checksum`: FTP ``HASH``/``XSHA256``, HTTP
+    ``Repr-Digest`` on ``HEAD``, SFTP ``check-file``) when ``--checksum`` needs it.
     """
     for key in DIGEST_KEYS:
         value = entry.extra.get(key)
@@ -191,16 +196,26 @@ def _same_time(source: FileState, destination: FileState, compare: Compare) -> b
     return src_low - window <= dst_high and dst_low - window <= src_high
 
 
-def _local_digest(path: Path, algorithm: str) -> str:
-    if algorithm == "sha256":
-        return sha256_file(path)
-    import hashlib
-
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _local_digest(path: Path, algorithm: str) -> str | None:
+    """``algorithm`` (hex) of a local file: one a server answers in (SHA-256, MD5, CRC32) or a
+    listing names (SHA-512, SHA-1); None for one xfer cannot compute."""
+    with local_errors(path, "reading"):
+        if algorithm == "sha256":
+            return sha256_file(path)
+        if algorithm in HASHES:
+            stream = StreamHash(algorithm, sha256=False)  # CRC32 too, which hashlib has not
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    stream.update(block)
+            return stream.hexdigest(algorithm)
+        try:
+            digest = hashlib.new(algorithm)
+        except ValueError:
+            return None
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
 
 
 def _compare(
@@ -208,6 +223,7 @@ def _compare(
     destination: FileState,
     compare: Compare,
     digest: Callable[[FileState, str], str | None],
+    stated: Callable[[FileState], tuple[str, str] | None],
 ) -> tuple[bool, str]:
     """(changed, reason) for a file on both sides."""
     if source.size is not None and destination.size is not None and source.size != destination.size:
@@ -215,7 +231,8 @@ def _compare(
     if compare.mode == "size":
         return False, "same size"
     if compare.mode == "checksum":
-        known = source.digest or destination.digest
+        # Only now, for a file of the same size on both sides, is a server asked for a hash.
+        known = stated(source) or stated(destination)
         if known is None:
             raise UnsupportedOperation(
                 f"--checksum: the server gives no checksum for {source.path}",
@@ -241,16 +258,21 @@ def plan_sync(
     filters: Filters | None = None,
     delete: bool = False,
     digest: Callable[[FileState, str], str | None] | None = None,
+    stated: Callable[[FileState], tuple[str, str] | None] | None = None,
 ) -> Plan:
     """Compare two listings (relative path -> state) and say what to transfer, skip and delete.
 
     ``filters`` apply to both sides: an excluded destination file is neither compared nor
-    deleted.  ``digest(state, algorithm)`` gives the hash of a file that has none in its
-    state (the local side); needed for ``mode="checksum"`` only.
+    deleted.  For ``mode="checksum"`` only: ``stated(state)`` is the ``(algorithm, hex)`` a
+    side gives of its own accord (by default the listing's, ``state.digest``; :func:`sync`
+    asks the server where the listing has none), and ``digest(state, algorithm)`` the hash
+    of a file in the algorithm the other side stated (the local side computes it).  They are
+    called only for a file of the same size on both sides.
     """
     compare = compare or Compare()
     filters = filters or Filters()
     digest_of = digest or (lambda state, algorithm: state.digest[1] if state.digest else None)
+    stated_of = stated or (lambda state: state.digest)
 
     def wanted(path: str) -> bool:
         return not is_temporary(posixpath.basename(path)) and filters.included(path)
@@ -263,7 +285,7 @@ def plan_sync(
         if there is None:
             transfers.append(Action("transfer", path, "new", state.size))
             continue
-        changed, reason = _compare(state, there, compare, digest_of)
+        changed, reason = _compare(state, there, compare, digest_of, stated_of)
         (transfers if changed else skips).append(Action("transfer" if changed else "skip", path, reason, state.size))
     kept = sorted(p for p in destination if wanted(p))
     deletes = [
@@ -509,12 +531,27 @@ def sync(
     else:
         source, destination = remote_states, local_states
 
-    def digest(state: FileState, algorithm: str) -> str | None:
+    asked: dict[str, tuple[str, str] | None] = {}
+
+    def stated(state: FileState) -> tuple[str, str] | None:
+        """The remote file's hash: its listing's, else the server's answer (asked once per file)."""
+        if local_states.get(state.path) is state:
+            return None  # a local file is hashed in the algorithm the server answers in
         if state.digest is not None:
-            return state.digest[1] if state.digest[0] == algorithm else None
+            return state.digest
+        if state.path not in asked:
+            answer = remote.checksum(ListedPath(posixpath.join(remote_path, state.path)), size=state.size)
+            asked[state.path] = (answer.algorithm, answer.value) if answer is not None else None
+        return asked[state.path]
+
+    def digest(state: FileState, algorithm: str) -> str | None:
+        theirs = stated(state)
+        if theirs is not None:
+            return theirs[1] if theirs[0] == algorithm else None
         return _local_digest(local_paths[state.path], algorithm) if state.path in local_paths else None
 
-    plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest)
+    plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
+                     stated=stated)
     _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan))
     if delete:
         check_deletions(plan, max_delete=max_delete, force=force)

@@ -42,6 +42,7 @@ __all__ = [
     "FileBody",
     "SentFile",
     "discard_partial_downloads",
+    "is_temporary",
     "local_error",
     "local_errors",
     "open_for_upload",
@@ -65,6 +66,16 @@ _retry_log = logging.getLogger("xfer.retry")
 #: What names a download's part file and its sidecar (``.NAME.xfer-part``, ``.NAME.xfer-resume``).
 PART_SUFFIX = ".xfer-part"
 SIDECAR_SUFFIX = ".xfer-resume"
+#: The copy an install moves aside while it replaces a file (FTPS, SFTP): ``.NAME.RANDOM.xfer-old``.
+OLD_SUFFIX = ".xfer-old"
+
+
+def is_temporary(name: str) -> bool:
+    """xfer's own working files, hidden by a leading dot: part files (``.NAME[.RANDOM].xfer-part``),
+    resume sidecars (``.NAME.xfer-resume``) and copies moved aside (``.xfer-old``).  A tree copy
+    (``put -r``, ``get -r``) or a sync never sends, fetches, compares or deletes them: a sidecar
+    deleted by a sync down would orphan its part, and neither is the partner's business."""
+    return name.startswith(".") and name.endswith((PART_SUFFIX, SIDECAR_SUFFIX, OLD_SUFFIX))
 
 #: The verb of each action ``local_error`` is given, for "cannot VERB PATH".
 _VERBS = {"reading": "read", "writing": "write", "creating": "create"}

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         from typing_extensions import Self
 
     from ..identity import Identity
+    from ..verify import ServerHash
 
 __all__ = [
     "Adapter",
@@ -645,9 +646,28 @@ class Adapter:
             raise UsageError("set_modified needs a timezone-aware time")
         self._set_modified(self.remote_path(path), modified.astimezone(dt.timezone.utc))
 
+    def checksum(self, path: str, *, size: int | None = None) -> ServerHash | None:
+        """The server's own hash of the remote file ``path``, or None where it states none.
+
+        Asked the way an upload is verified (:mod:`xfer.verify`): FTP ``HASH``/``XSHA256``/...
+        (the strongest FEAT announces), HTTP ``Repr-Digest``/``Digest`` on a ``HEAD``, SFTP
+        ``check-file``.  None: the protocol has no such question, this server does not answer
+        it, or it refused for this file (a size limit).  The algorithm is the server's choice
+        (:attr:`ServerHash.algorithm`): compare it with a local hash in that one.  ``size``, if
+        known, lets a slow answer take its time (the server reads the whole file first).
+        Changes nothing; retried like ``ls``.
+        """
+        self._require_open()
+        target = self.remote_path(path)
+        return self._retrying(lambda: self._checksum(target, size))[0]
+
+    def _checksum(self, path: ServerPath, size: int | None) -> ServerHash | None:
+        """Subclasses ask their server (see :meth:`checksum`); by default no hash is stated."""
+        return None
+
     @property
     def keeps_modified(self) -> bool:
-        """True if :meth:`set_modified` works on this connection (FTPS: the server announced ``MFMT``)."""
+        """True if :meth:`set_modified` works on this connection (FTPS: ``MFMT``, or ``SITE UTIME``)."""
         return Capability.SET_MODIFIED in self.capabilities
 
     # -- primitives (absolute server paths) --------------------------------------

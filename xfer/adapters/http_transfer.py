@@ -540,15 +540,30 @@ class HTTPTransfer:
         with response:
             return response.status_code in (404, 410)
 
+    def _head(self, remote: str) -> requests.Response:
+        """A ``HEAD`` of the file ``remote`` as stored (no content coding: its length is the file's)."""
+        session = self.session
+        return session.head(session.url_for(remote), headers={"Accept-Encoding": "identity"}, allow_redirects=False)
+
+    def stated_hash(self, remote: str) -> ServerHash | None:
+        """The hash of ``remote`` its ``HEAD`` states (``Repr-Digest``, ``Digest``: the same the
+        upload check reads), or None; :class:`RemoteNotFound` if the server has no such file."""
+        with self.session.translating():
+            response = self._head(remote)
+            with response:
+                if response.status_code in (404, 410):
+                    raise RemoteNotFound(f"{self.server}: {self._user_path(remote)} does not exist")
+                if response.status_code != 200:
+                    return None  # a write-only folder (403), a server without HEAD (405): no hash
+                return http_digest(response.headers, content=False)
+
     def check_stored(self, remote: str, size: int, *, must_exist: bool = False) -> tuple[bool, ServerHash | None]:
         """HEAD the uploaded file: (False if the server cannot tell the size, any digest it states).
 
         IntegrityError if the size differs.  ``must_exist``: a 404 is an error (after a
         MOVE the file must be where we put it).
         """
-        response = self.session.head(
-            self.session.url_for(remote), headers={"Accept-Encoding": "identity"}, allow_redirects=False
-        )
+        response = self._head(remote)
         with response:
             if response.status_code == 404 and must_exist:
                 raise IntegrityError(
@@ -572,12 +587,11 @@ class HTTPTransfer:
 
     def file_entry(self, path: str) -> Entry:
         """``ls`` of a file: one entry from a HEAD (a folder URL with ``/`` gave 404)."""
-        session = self.session
-        response = session.head(session.url_for(path), headers={"Accept-Encoding": "identity"}, allow_redirects=False)
+        response = self._head(path)
         with response:
             if response.status_code in (404, 410):
                 raise RemoteNotFound(f"{self.server}: {self._user_path(path)} does not exist")
-            session.check(response, path=path)
+            self.session.check(response, path=path)
             return self.head_entry(path, response)
 
     @staticmethod

@@ -44,6 +44,7 @@ from ..http_errors import stream_ended_early
 from ..http_session import XferSession, drain_error_body
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
+from ..verify import ServerHash
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
 from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter, SpooledWriter
@@ -229,6 +230,10 @@ class HTTPSAdapter(Adapter):
             if entry.name == name:
                 return entry
         raise RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
+
+    def _checksum(self, path: str, size: int | None) -> ServerHash | None:
+        """The hash a ``HEAD`` of ``path`` states (``xfer sync --checksum``), as an upload's check reads it."""
+        return self.http.stated_hash(path)
 
     def _davs_where(self, path: str) -> str:
         return f"{self.settings.server}{path}"

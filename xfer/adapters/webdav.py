@@ -48,6 +48,7 @@ from ..protocols.webdav import WebDAVOptions
 from ..retry import current_attempt
 from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK
+from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, Sent, http_options
@@ -785,6 +786,10 @@ class WebDAVAdapter(Adapter):
         if self.closed:
             raise UsageError(f"{self!r} is closed")
         return self._entry(self.http.file_entry(self.remote_path(path)))
+
+    def _checksum(self, path: str, size: int | None) -> ServerHash | None:
+        """The hash a ``HEAD`` of ``path`` states (``xfer sync --checksum``), as an upload's check reads it."""
+        return self.http.stated_hash(path)
 
     def _read_range(self, path: str, start: int, length: int | None) -> bytes:
         return self.http.read_range(path, start, length)

@@ -90,7 +90,8 @@ def sync(
                            "transfers succeeded).")
     ] = False,
     max_delete: Annotated[
-        int | None, typer.Option("--max-delete", min=0, help="Never delete more than N files (refuse the run).")
+        int | None, typer.Option("--max-delete", min=0, help="Never delete more than N files (refuse the run).",
+                                 show_default="no cap; deleting over half of the destination needs --force")
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Allow --delete to remove more than half of the destination.")
@@ -98,8 +99,9 @@ def sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Print the plan; change nothing.")] = False,
     size_only: Annotated[bool, typer.Option("--size-only", help="Compare sizes only, not times.")] = False,
     checksum: Annotated[
-        bool, typer.Option("--checksum", help="Compare sizes and checksums, and prove each transfer by a server hash "
-                       "(the server must offer them).")
+        bool, typer.Option("--checksum", help="Compare same-size files by the server's hash (FTP HASH/XSHA256, "
+                       "HTTP Repr-Digest, SFTP check-file), and prove each transfer by one (the server must offer "
+                       "them).")
     ] = False,
     modify_window: Annotated[
         float, typer.Option("--modify-window", min=0, help="Seconds two times may differ and still be equal.")

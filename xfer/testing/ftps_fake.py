@@ -46,6 +46,12 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``replies_once``
     the same, for the first time the line arrives only (a race: another client
     creates a folder between our look and our MKD).
+``site_utime``
+    the ``SITE UTIME`` forms taken (there is never ``MFMT``): ``"five"``
+    (``SITE UTIME path atime mtime ctime UTC``), ``"two"`` (``SITE UTIME YYYYMMDDhhmmss
+    path``), both as pure-ftpd and proftpd's mod_site_misc, or one of them; ``SITE HELP``
+    then lists ``UTIME``.  A form not taken gets ``501``; without any, ``SITE HELP`` answers
+    as vsftpd (``214 CHMOD UMASK HELP``) and ``SITE UTIME`` is ``500``.
 
 The server works on a real folder (``root``), one thread per client, blocking sockets.
 What it saw is recorded: :attr:`FakeFTPSServer.commands`, and per data connection
@@ -122,6 +128,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         replies: Mapping[str, str] | None = None,
         replies_once: Mapping[str, str] | None = None,
         silent_after_cut: bool = False,
+        site_utime: tuple[str, ...] = (),
     ) -> None:
         self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.data_order = data_order
@@ -138,6 +145,9 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.replies = dict(replies or {})
         self.replies_once = dict(replies_once or {})
         self.silent_after_cut = silent_after_cut
+        if set(site_utime) - {"five", "two"}:
+            raise ValueError(f"site_utime takes 'five' and 'two', not {site_utime!r}")
+        self.site_utime = site_utime
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
         self.commands: list[str] = []
@@ -328,6 +338,37 @@ class _Session:
             self.reply("550 Could not get file modification time.")
             return
         self.reply(f"213 {_stamp(target)}")
+
+    def cmd_SITE(self, arg: str) -> None:
+        command, _, rest = arg.partition(" ")
+        forms = self.server.site_utime
+        if command.upper() == "HELP":
+            if not forms:
+                self.reply("214 CHMOD UMASK HELP")
+                return
+            self.sock.sendall(b"214-The following SITE commands are recognized\r\n CHMOD\r\n UTIME\r\n214 End\r\n")
+            return
+        if command.upper() != "UTIME" or not forms:
+            self.reply(f"500 'SITE {command.upper()}' not understood")
+            return
+        five = rest.rsplit(" ", 4)
+        if "five" in forms and len(five) == 5 and five[4] == "UTC" and five[1] == five[2] == five[3]:
+            stamp, target = five[2], five[0]
+        elif "two" in forms and len(rest.split(" ", 1)) == 2:
+            stamp, target = rest.split(" ", 1)
+        else:
+            self.reply("501 Can't get a time stamp")
+            return
+        try:
+            when = dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone.utc).timestamp()
+        except ValueError:
+            self.reply("501 Can't get a time stamp")
+            return
+        path = self.path(target)
+        if not path.is_file():
+            raise FileNotFoundError(target)
+        os.utime(path, (when, when))
+        self.reply("200 SITE UTIME command successful")
 
     def cmd_MLST(self, arg: str) -> None:
         target = self.path(arg)

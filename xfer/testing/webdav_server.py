@@ -25,6 +25,9 @@ Other legal (or hostile) server behaviours, each an option:
 * ``content_range="ignore"`` stores a PUT with ``Content-Range`` as if the header were not
   there: each piece replaces the whole file (servers that do not know the header and skip
   it).  The default, ``"refuse"``, is wsgidav's own ``400`` (RFC 9110 §14.5's advice).
+* ``repr_digest=True`` states the SHA-256 of a file in ``Repr-Digest`` (RFC 9530) on its
+  ``GET`` and ``HEAD`` answers, as servers with digest support do (an upload's check and
+  ``xfer sync --checksum`` read it); wsgidav alone states no hash.
 * ``intercept`` sees every request first and may answer it with a :class:`Reply` of its
   own (a body streamed from an iterable, a redirect, a ``207`` listing strangers...);
   ``None`` lets the real server answer.
@@ -32,8 +35,10 @@ Other legal (or hostile) server behaviours, each an option:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import ssl
@@ -151,12 +156,14 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         collection_slash: bool = False,
         intercept: Intercept | None = None,
         content_range: str = "refuse",
+        repr_digest: bool = False,
     ) -> None:
         if not (mount.startswith("/") and mount.endswith("/")):
             raise ValueError(f"mount must start and end with '/', not {mount!r}")
         if content_range not in ("refuse", "ignore"):
             raise ValueError(f"content_range must be 'refuse' or 'ignore', not {content_range!r}")
         self.content_range = content_range
+        self.repr_digest = repr_digest
         self.mount = mount
         self.collection_slash = collection_slash
         self.intercept = intercept
@@ -237,9 +244,23 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
                     [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
                 )
                 return [body]
+            if self.repr_digest and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+                start_response = self._with_digest(path, start_response)
             return app(environ, start_response)
 
         return recorder
+
+    def _with_digest(self, path: str, start_response: Callable[..., Any]) -> Callable[..., Any]:
+        """``start_response`` adding ``Repr-Digest`` to a 200 answer for the file at ``path`` (read whole: tests)."""
+        local = self.root / path[len(self.mount):]
+
+        def adding(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            if status.startswith("200") and local.is_file():
+                value = base64.b64encode(hashlib.sha256(local.read_bytes()).digest()).decode()
+                headers = [*headers, ("Repr-Digest", f"sha-256=:{value}:")]
+            return start_response(status, headers, *args)
+
+        return adding
 
     # -- public API -------------------------------------------------------------------
 

@@ -82,6 +82,10 @@ __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
 #: disk write and one progress call per 16 records, and no allocation per record.
 DOWNLOAD_FILL = 256 * 1024
 
+#: ``SITE UTIME`` forms, in the order tried: ``SITE UTIME path atime mtime ctime UTC`` (proftpd's
+#: mod_site_misc, pure-ftpd) and ``SITE UTIME YYYYMMDDhhmmss path`` (both too).
+_UTIME_FORMS = ("five", "two")
+
 #: Bytes per second a server is given to hash a file (HASH, XSHA256...) before its reply is late:
 #: the server reads the whole file first, so the usual reply timeout is extended by size / this.
 HASH_RATE = 20 * 2**20
@@ -123,6 +127,9 @@ class FTPSAdapter(Adapter):
         self._features: frozenset[str] = frozenset()
         #: How to ask this server for a file's hash (FEAT's strongest), None if it cannot tell.
         self._hash_command: FTPHashCommand | None = None
+        #: The ``SITE UTIME`` forms to try on this connection, the one that worked first (None: not yet
+        #: asked; empty: it has none).  Only looked at where FEAT announces no MFMT.
+        self._site_utime: list[str] | None = None
         self._last_used = 0.0
         #: This adapter's data connections, over every control connection it opens.
         self.data_connections = DataConnections()
@@ -233,6 +240,7 @@ class FTPSAdapter(Adapter):
 
     def _feat(self, ftp: FTPSConnection) -> frozenset[str]:
         self._hash_command = None  # this connection's FEAT decides, not an earlier one's
+        self._site_utime = None
         try:
             resp = ftp.sendcmd("FEAT")
         except ftplib.Error:
@@ -268,6 +276,17 @@ class FTPSAdapter(Adapter):
         except (ftplib.error_perm, ftplib.error_temp, ftplib.error_reply):
             return None
         return ftp_hash_reply(reply, command)
+
+    def _checksum(self, path: str, size: int | None) -> ServerHash | None:
+        """The server's hash of ``path`` (``xfer sync --checksum``), by the command uploads are verified with."""
+
+        def work(ftp: FTPSConnection) -> ServerHash | None:
+            if self._hash_command is None:
+                return None
+            known = size if size is not None else self._size(ftp, path)
+            return self._server_hash(ftp, path, known or 0)
+
+        return self._run("asking for the checksum of", path, work)
 
     def _verify(
         self, ftp: FTPSConnection, path: str, local: StreamHash, size: int, *, what: str, size_checked: bool,
@@ -543,10 +562,18 @@ class FTPSAdapter(Adapter):
             if "MLST" in self._features:
                 try:
                     return self._followed(ftp, self._list_entries(ftp, path))
-                except ftplib.error_perm:
-                    # MLSD lists folders only; for a file, answer with its own entry.
+                except ftplib.error_perm as exc:
+                    # MLSD lists folders only; for a file, answer with its own entry.  A refusal
+                    # of MLSD is worded as the server likes (pyftpdlib: "501 No such directory"
+                    # for a file or nothing); MLST says which it was.
                     entry = self._mlst_or_none(ftp, path)
-                    if entry is not None and entry.type != "directory":
+                    if entry is None:
+                        code = reply_code(str(exc))
+                        raise RemoteNotFound(
+                            f"{self.settings.server}: {path} does not exist", server=self.settings.server,
+                            path=path, reply_code=int(code) if code else None,
+                        ) from exc
+                    if entry.type != "directory":
                         return [entry]
                     raise
             # LIST says too little: vsftpd answers it for a missing path with an empty
@@ -1051,19 +1078,69 @@ class FTPSAdapter(Adapter):
 
     @property
     def keeps_modified(self) -> bool:
-        """Only ``MFMT`` (draft-somers-ftp-mfxx) sets a time by a command every server reads alike;
-        vsftpd's ``MDTM time path`` is read by other servers as a file name with a space."""
-        return "MFMT" in self._features
+        """Whether this connection can set a file's time: ``MFMT`` (draft-somers-ftp-mfxx) in FEAT,
+        else ``SITE UTIME`` listed by ``SITE HELP`` (pure-ftpd, proftpd's mod_site_misc; asked once
+        per connection, only where MFMT is missing).  vsftpd's ``MDTM time path`` is not used:
+        other servers read it as a file name with a space."""
+        if "MFMT" in self._features:
+            return True
+        return bool(self._run("asking for SITE commands", None, self._utime_forms))
+
+    def _utime_forms(self, ftp: FTPSConnection) -> list[str]:
+        """The ``SITE UTIME`` forms to try on this connection (empty: SITE HELP lists no UTIME)."""
+        if self._site_utime is None:
+            try:
+                listed = ftp.sendcmd("SITE HELP")
+            except ftplib.Error:
+                listed = ""
+            # One command a line (pure-ftpd, proftpd: " UTIME <sp> YYYYMMDDhhmm[ss] <sp> path"), or all
+            # on one (vsftpd: "214 CHMOD UMASK HELP"); proftpd marks one it lacks "UTIME*".
+            words = {word.upper() for line in listed.splitlines() for word in line.split()}
+            # Both forms read the time as UTC: the five-argument one says so (proftpd, pure-ftpd),
+            # and is tried first; the two-argument one (pure-ftpd, proftpd) is UTC on both.
+            self._site_utime = list(_UTIME_FORMS) if "UTIME" in words else []
+        return self._site_utime
 
     def _set_modified(self, path: str, modified: dt.datetime) -> None:
         self._refuse_backslash(path, "change the time of")
         if not self.keeps_modified:
             raise UnsupportedOperation(
-                f"{self.settings.server} cannot set modification times (FEAT announces no MFMT)",
+                f"{self.settings.server} cannot set modification times (FEAT announces no MFMT, "
+                "SITE HELP no UTIME)",
                 hint="xfer sync then compares an uploaded file as unchanged while the server's copy is newer",
             )
         stamp = modified.strftime("%Y%m%d%H%M%S")
-        self._run("setting the time of", path, lambda ftp: ftp.voidcmd(f"MFMT {stamp} {path}"))
+        if "MFMT" in self._features:
+            self._run("setting the time of", path, lambda ftp: ftp.voidcmd(f"MFMT {stamp} {path}"))
+            return
+        self._run("setting the time of", path, lambda ftp: self._site_utime_of(ftp, path, stamp))
+
+    def _site_utime_of(self, ftp: FTPSConnection, path: str, stamp: str) -> None:
+        """``SITE UTIME`` in the first form this server takes, remembered for the connection.
+
+        A reply saying the command is not understood in that form (500-504) tries the next; a
+        refusal about the file (550) is raised.  No form taken: the connection has no SITE UTIME.
+        """
+        forms = self._utime_forms(ftp)
+        for form in list(forms):
+            if form == "five" and " " in path:
+                continue  # five arguments split on spaces: a name with one is misread
+            line = f"SITE UTIME {path} {stamp} {stamp} {stamp} UTC" if form == "five" else f"SITE UTIME {stamp} {path}"
+            try:
+                ftp.voidcmd(line)
+            except ftplib.error_perm as exc:
+                if reply_code(str(exc)) not in ("500", "501", "502", "504"):
+                    raise
+                forms.remove(form)  # this server does not take that form: not asked again
+                continue
+            if forms[0] != form:
+                forms.remove(form)
+                forms.insert(0, form)
+            return
+        raise UnsupportedOperation(
+            f"{self.settings.server} announces SITE UTIME but took neither of its forms for {path}",
+            hint="xfer sync then compares an uploaded file as unchanged while the server's copy is newer",
+        )
 
     # -- ranged reads (added for the fsspec filesystem) --------------------------------------
 

@@ -244,6 +244,14 @@ class SFTPAdapter(Adapter):
 
         return self._run("reading information about", path, work)
 
+    def _checksum(self, path: str, size: int | None) -> ServerHash | None:
+        """The server's ``check-file`` hash of ``path`` (``xfer sync --checksum``), as uploads are verified."""
+
+        async def work(sftp: asyncssh.SFTPClient) -> ServerHash | None:
+            return await CheckFile.of(sftp).ask(sftp, path)
+
+        return self._run("asking for the checksum of", path, work)
+
     # -- transfers ---------------------------------------------------------------------------
 
     def _get_file(
