@@ -82,15 +82,18 @@ def shell(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _complete(env: dict[str, str], words: str) -> list[str]:
-    """Source Typer's bash script (from --show-completion) and run its function on ``words``."""
-    script = subprocess.run(["xfer", "--show-completion", "bash"], env=env, capture_output=True, text=True,
-                            check=True).stdout
+def _complete(env: dict[str, str], words: str, script: str | None = None) -> list[str]:
+    """Source Typer's bash script (from --show-completion, or ``script``) and run its function on
+    ``words``, in the fixture's folder (where local names may complete too)."""
+    if script is None:
+        script = subprocess.run(["xfer", "--show-completion", "bash"], env=env, capture_output=True, text=True,
+                                check=True).stdout
     assert "_XFER_COMPLETE=complete_bash" in script
     count = len(words.split()) - (0 if words.endswith(" ") else 1)
     program = (f"{script}\nCOMP_WORDS=({words}); COMP_CWORD={count}\n"
                '_xfer_completion xfer\nprintf "%s\\n" "${COMPREPLY[@]}"\n')
-    done = subprocess.run(["bash", "-c", program], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(["bash", "-c", program], env=env, capture_output=True, text=True, check=True,
+                          cwd=Path(env["XFER_CONFIG_DIR"]).parent)
     return [line for line in done.stdout.splitlines() if line]
 
 
@@ -100,6 +103,41 @@ def test_bash_completes_profile_targets(shell: dict[str, str]) -> None:
     assert _complete(shell, "xfer profile show pa") == ["partner", "payroll"]
     assert _complete(shell, "xfer doctor o") == ["other"]
     assert "doctor" in _complete(shell, "xfer do")
+    # put SOURCE... TARGET: click gives every word to SOURCE..., so the target is completed there.
+    assert _complete(shell, "xfer put file.txt pa") == ["partner:", "payroll:"]
+    assert _complete(shell, "xfer put a.txt b.txt -r o") == ["other:"]
+    assert _complete(shell, "xfer put pa") == []  # the first word is a local file: the shell's own completion
+    assert _complete(shell, "xfer put file.txt zz") == []  # no profile: the shell completes file names
+    assert _complete(shell, "xfer sync outbox/ pa") == ["partner:", "payroll:"]
+    assert _complete(shell, "xfer sync pa") == ["partner:", "payroll:"]
+    assert _complete(shell, "xfer as2 send invoice.edi pa") == ["partner", "payroll"]
+    assert _complete(shell, "xfer as2 send invoice.edi partner:/x") == []
+
+
+def test_a_local_name_is_not_lost_to_a_profile_name(shell: dict[str, str]) -> None:
+    """A non-empty answer replaces bash's file completion: a local file sharing the prefix is offered too."""
+    folder = Path(shell["XFER_CONFIG_DIR"]).parent
+    (folder / "partner-notes.txt").write_text("x")
+    (folder / "partner-out").mkdir()
+    assert _complete(shell, "xfer put file.txt part") == ["partner:", "partner-notes.txt", "partner-out/"]
+    assert _complete(shell, "xfer sync part") == ["partner:", "partner-notes.txt", "partner-out/"]
+
+
+def test_install_completion_writes_a_script_that_completes(shell: dict[str, str], tmp_path: Path) -> None:
+    """`xfer --install-completion bash` (Typer's): the script under HOME, sourced from ~/.bashrc,
+    and that script completes profile targets."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**shell, "HOME": str(home), "SHELL": "/bin/bash"}
+    done = subprocess.run(["xfer", "--install-completion", "bash"], env=env, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    script = home / ".bash_completions" / "xfer.sh"
+    assert str(script) in done.stdout
+    text = script.read_text()
+    assert "_XFER_COMPLETE=complete_bash" in text and "complete -o default -F _xfer_completion xfer" in text
+    assert f"source '{script}'" in (home / ".bashrc").read_text()
+    assert _complete(env, "xfer put file.txt pa", script=text) == ["partner:", "payroll:"]
 
 
 def _help_of(root: Any, path: list[str]) -> str:
