@@ -14,8 +14,9 @@ import pytest
 
 import xfer
 from tests.helpers import one_error, run
-from xfer.errors import ConnectError, PinMismatch, ProxyRefused, UsageError
+from xfer.errors import ConnectError, PinMismatch, ProxyRefused, ServerCertificateUntrusted, UsageError
 from xfer.net import choose_proxy, parse_proxy
+from xfer.profiles import Profile
 from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.pki import TestPKI
@@ -254,3 +255,19 @@ def test_sftp_reads_all_proxy_not_https_proxy(
         code, out, err = run(capsys, "ls", f"{name}:/")
         assert code == 0, err
         assert len(proxy.tunnels) == tunnels
+
+
+def test_sftp_untrusted_host_key_is_refused_through_the_proxy(pki: TestPKI, tmp_path: Path) -> None:
+    """Host-key trust is checked against the real host name inside the tunnel; the refusal quotes
+    the key, learnt by a second connection that takes the proxy too (never a direct one)."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with serve("sftp", pki, root=tmp_path / "root") as endpoint, ConnectProxy() as proxy:
+        table = endpoint.profile.to_toml()
+        table["sftp"] = {**table.get("sftp", {}), "known_hosts": str(empty)}
+        with pytest.raises(ServerCertificateUntrusted, match="SHA256:") as caught:
+            with xfer.connect(Profile.from_mapping("partner", table), proxy=proxy.url) as remote:
+                remote.ls("/")
+        assert "unknown SSH host key ssh-ed25519 SHA256:" in caught.value.message
+        assert "a CA known_hosts does not trust" in caught.value.message
+        assert len(proxy.tunnels) == 2, proxy.tunnels  # the refused connection and the key's probe
