@@ -226,3 +226,22 @@ def test_reply_mapping(reply: str, kind: type[XferError]) -> None:
     if kind is ServerError:
         assert error.hint == "the server says this is temporary; try again"
         assert error.exit_code == RemotePermissionDenied.exit_code  # remote (6), but not "denied"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "550 Directory not empty.",  # pyftpdlib
+        "550 /in/full: Directory not empty",  # proftpd quotes the path ("full" is no quota word here)
+        "550 Can't remove directory: Directory not empty",  # pure-ftpd
+    ],
+)
+def test_a_folder_not_empty_is_an_oserror_enotempty(reply: str) -> None:
+    import errno
+
+    from xfer.errors import RemoteFolderNotEmpty
+
+    error = reply_error(reply, server="host", action="removing the folder", path="/in/full")
+    assert isinstance(error, RemoteFolderNotEmpty) and isinstance(error, OSError)
+    assert error.errno == errno.ENOTEMPTY and error.reply_code == 550 and error.path == "/in/full"
+    assert not isinstance(error, PermissionError)
