@@ -271,3 +271,25 @@ def test_sftp_untrusted_host_key_is_refused_through_the_proxy(pki: TestPKI, tmp_
         assert "unknown SSH host key ssh-ed25519 SHA256:" in caught.value.message
         assert "a CA known_hosts does not trust" in caught.value.message
         assert len(proxy.tunnels) == 2, proxy.tunnels  # the refused connection and the key's probe
+
+
+@pytest.mark.parametrize("kind", ["connect", "socks5h"])
+def test_as2_through_the_proxy_option(pki: TestPKI, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AS2 send (mTLS, signed, encrypted, compressed, signed MDN) through an HTTP CONNECT
+    and a SOCKS5h proxy: the message arrives whole, the tunnel leads to the AS2 server only."""
+    monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path / "data"))  # the receipt store
+    source = tmp_path / "invoice.edi"
+    source.write_bytes(b"UNA:+.? 'UNB+UNOC:3+ME+YOU'\n" * 500)
+    with serve("as2", pki, root=tmp_path / "inbox") as endpoint, (
+        ConnectProxy() if kind == "connect" else SOCKSProxy()
+    ) as proxy:
+        with xfer.connect(endpoint.profile, proxy=proxy.url) as remote:
+            result = remote.put_file(source, "/invoice.edi")
+        received = endpoint.server.received
+        assert [r.payload for r in received] == [source.read_bytes()]
+        assert received[0].disposition == "processed"
+        assert result.details.get("warning") is None
+        assert {int(target.rsplit(":", 1)[1]) for target in proxy.tunnels} == {_server_port(endpoint)}
+        assert not proxy.saw_plaintext_http
+    assert list((tmp_path / "data").rglob("*.json"))  # the send's receipt, in the test's folder
+    assert list((tmp_path / "data").rglob("*.json"))  # the send's receipt, in the test's folder
