@@ -245,3 +245,20 @@ def test_a_folder_not_empty_is_an_oserror_enotempty(reply: str) -> None:
     assert isinstance(error, RemoteFolderNotEmpty) and isinstance(error, OSError)
     assert error.errno == errno.ENOTEMPTY and error.reply_code == 550 and error.path == "/in/full"
     assert not isinstance(error, PermissionError)
+
+
+@pytest.mark.parametrize(
+    ("reply", "path", "expected"),
+    [
+        ("550 /in/full.csv: No such file or directory", "/in/full.csv", "RemoteNotFound"),
+        ("550 /in/space report.txt: No such file or directory", "/in/space report.txt", "RemoteNotFound"),
+        ("550 /backup/storage: Directory not empty", "/backup/storage", "RemoteFolderNotEmpty"),
+        ("550 /in/not empty: No such file or directory", "/in/not empty", "RemoteNotFound"),
+        ("451 /x/full.txt: No space left on device", "/x/full.txt", "RemoteStorageFull"),
+        ("550 Quota exceeded", "/in/a.txt", "RemoteStorageFull"),
+    ],
+)
+def test_a_quoted_path_is_not_read_as_the_reason(reply: str, path: str, expected: str) -> None:
+    """proftpd quotes the path in its replies: a file called full.csv that does not exist is not a
+    full disk (it was RemoteStorageFull, "free space on the server")."""
+    assert type(reply_error(reply, server="host", action="downloading", path=path)).__name__ == expected

@@ -124,6 +124,16 @@ def refuses_session_reuse(reply: str) -> bool:
     return code == "522" or (code == "425" and bool(_REUSE.search(reply_text(reply))))
 
 
+def _without_path(text: str, path: str | None) -> str:
+    """A reply's words without the path it quotes (proftpd: ``550 /in/full.csv: No such file``):
+    a file or folder name must not read as the reason ("full", "space", "storage", "not empty")."""
+    if path:
+        for name in (path, path.rstrip("/").rsplit("/", 1)[-1]):
+            if name:
+                text = text.replace(name, " ")
+    return text
+
+
 def folder_not_empty(server: str, path: str | None, said: str, facts: ErrorFields) -> RemoteFolderNotEmpty:
     """RMD refused because the folder holds entries: an OSError (ENOTEMPTY), as os.rmdir's."""
     where = f" {path}" if path else ""
@@ -139,6 +149,7 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
     """
     code = reply_code(reply)
     text = reply_text(reply)
+    reason = _without_path(text, path)  # "550 /in/full.csv: No such file" is no full disk
     where = f" {path}" if path else ""
     said = f"(server said: {reply.strip()})"
     facts = _facts(reply, server=server, path=path)
@@ -157,7 +168,7 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
             **facts,
         )
     if code in ("425", "426"):
-        if _FULL.search(text) and code == "426":
+        if _FULL.search(reason) and code == "426":
             return RemoteStorageFull(f"{server} has no space left for{where} {said}",
                                      hint="free space on the server or ask the partner to raise the quota", **facts)
         return ConnectionDropped(
@@ -165,10 +176,10 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
             hint="a firewall may block passive-mode ports, or the connection was cut; try again",
             **facts,
         )
-    if code == "550" and _NOT_EMPTY.search(text):
+    if code == "550" and _NOT_EMPTY.search(reason):
         # Before the "full" words: proftpd quotes the path ("550 /in/full: Directory not empty").
         return folder_not_empty(server, path, said, facts)
-    if code in ("552", "452") or (code in ("451", "450", "550") and _FULL.search(text)
+    if code in ("552", "452") or (code in ("451", "450", "550") and _FULL.search(reason)
                                   and not _DENIED.search(text)):
         return RemoteStorageFull(
             f"{server} has no space (or quota) left while {action}{where} {said}",
