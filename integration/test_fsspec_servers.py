@@ -99,3 +99,21 @@ def test_open_wb_streams_and_discards(fs_on: tuple[XferFileSystem, ServerInfo, s
         time.sleep(0.05)
     assert final.read_bytes() == DATA * 8  # the previous version, untouched
     assert not list(final.parent.glob(".w.bin.*"))
+
+
+
+@pytest.mark.parametrize("fs_on", [name for name in PROFILES if name != "nginx-https"], indirect=True)
+def test_rmdir_of_a_folder_with_entries_is_an_oserror_enotempty(fs_on: tuple[XferFileSystem, ServerInfo, str]) -> None:
+    """os.rmdir's error whatever the server says: vsftpd's "550 Remove directory operation
+    failed." gives no reason (the folder's listing does), proftpd and pure-ftpd name it; WebDAV
+    would delete the whole collection (xfer looks first).  (nginx's HTTPS listing has no rmdir.)"""
+    import errno
+
+    from xfer.errors import RemoteFolderNotEmpty
+
+    fs, server, folder = fs_on
+    fs.pipe_file(f"{folder}/full/a.bin", b"x")
+    with pytest.raises(RemoteFolderNotEmpty) as caught:
+        fs.rmdir(f"{folder}/full")
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOTEMPTY
+    assert _on_disk(server, f"{folder}/full/a.bin").exists()

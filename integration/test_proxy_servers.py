@@ -61,3 +61,32 @@ def test_round_trip_through_the_proxy(
     assert str(info.port) in ports
     if info.url.startswith("ftp"):
         assert len(ports) >= 2, f"the data connections did not go through the proxy: {proxy.tunnels}"
+
+
+def test_sftp_through_the_proxy(
+    proxy: ConnectProxy, bed_server: Callable[[str], ServerInfo], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenSSH's sshd through the tunnel: its host certificate checked against the real host name
+    (known_hosts @cert-authority), the user certificate accepted, the file round trip whole."""
+    from xfer.profiles import Profile
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # never the user's ~/.ssh
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    info = bed_server("sshd")
+    profile = Profile.from_mapping("sshd", {
+        "url": info.url, "timeout": 15.0, "identity": info.extra["client_key"],
+        "identity_password": f"file:{info.extra['passphrase_file']}",
+        "sftp": {"known_hosts": info.extra["known_hosts_ca"]}, "proxy": proxy.url,
+    })
+    source = tmp_path / "up.bin"
+    digest = make_file(source, 2_000_000)
+    remote_name = f"/in/proxy-{uuid.uuid4().hex[:8]}.bin"
+    with xfer.connect(profile) as remote:
+        facts = remote.connection_facts()
+        assert facts["host_key_trusted_by"] == "known_hosts @cert-authority"
+        assert facts["auth"] == "certificate"
+        remote.put_file(source, remote_name)
+        remote.get_file(remote_name, tmp_path / "back.bin")
+        remote.rm(remote_name)
+    assert sha256_of(tmp_path / "back.bin") == digest
+    assert {target.rsplit(":", 1)[1] for target in proxy.tunnels} == {str(info.port)}

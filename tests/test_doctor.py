@@ -7,6 +7,7 @@ AS2), in text and in --json.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -284,3 +285,90 @@ def test_protocol_step_lists_the_profile_folder_not_the_folder_twice(
         assert protocol_step.facts["propfind_responses"] == 2
     else:
         assert protocol_step.facts["entries"] == 1
+
+
+def test_doctor_sends_nothing_to_an_as2_inbox(
+    module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15: `doctor` reaches the AS2 endpoint over mTLS and makes its application exchange,
+    but never POSTs a message: the partner's inbox stays empty, no receipt is recorded."""
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path / "data"))  # where a send's receipt would go
+    with serve("as2", module_pki, root=tmp_path / "inbox") as endpoint:
+        save_profile(endpoint, tmp_path / "profiles", monkeypatch)
+        code = main(["doctor", "partner", "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        report = json.loads(out)
+        assert report["ok"] is True
+        server = endpoint.server
+        assert server.handshakes and "xfer-client" in [cn for _, cn in server.handshakes]  # it did connect
+        assert server.received == [] and server.app.statuses == []  # no POST reached the receiver
+    assert [p for p in (tmp_path / "inbox").rglob("*") if p.is_file()] == []
+    assert not (tmp_path / "data").exists() or [p for p in (tmp_path / "data").rglob("*") if p.is_file()] == []
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _documented() -> tuple[set[str], set[str], set[str], set[str], dict[str, set[str]]]:
+    """From the README's `xfer doctor` section: the report's keys, a step's keys, an error's keys,
+    a server_chain entry's keys, and the fact keys of each step."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    section = text.split("`--json` prints one document:", 1)[1].split("A value that could not be learned", 1)[0]
+    top_part, rest = section.split(", and `steps`, each with ", 1)
+    step_part, facts_part = rest.split("Stable fact keys:", 1)
+    ticked = re.compile(r"`(\w+)`")
+    top = set(ticked.findall(top_part)) | {"steps"}
+    error_match = re.search(r"`error` \(([^)]*)\)", step_part)
+    assert error_match is not None
+    error = set(ticked.findall(error_match.group(1)))
+    step = set(ticked.findall(re.sub(r"\([^)]*\)", "", step_part)))
+    chain_match = re.search(r"\(each: ([^)]*)\)", facts_part)
+    assert chain_match is not None
+    chain = set(ticked.findall(chain_match.group(1)))
+    facts: dict[str, set[str]] = {}
+    current = ""
+    for raw in re.sub(r"\(each: [^)]*\)", "", facts_part).split(";"):
+        segment = raw.strip()
+        named = re.match(r"([a-z_]+)\s", segment)
+        if named and not segment.startswith(("(", "`")):
+            current = named.group(1)
+        keys = set(ticked.findall(segment))
+        if "the certificate keys above" in segment:
+            keys |= chain
+        facts.setdefault(current, set()).update(keys)
+    return top, step, error, chain, facts
+
+
+def test_doctor_json_keys_are_the_readme_list(module_pki: TestPKI, tmp_path: Path) -> None:
+    """Every key `doctor --json` prints is documented in the README, and every documented key is
+    printed by some report (every protocol, a proxy, a failure)."""
+    from xfer.doctor import diagnose
+    from xfer.testing.proxy import ConnectProxy
+
+    top, step_keys, error_keys, chain_keys, documented = _documented()
+    reports = []
+    for protocol in ("https", "ftpes", "ftps", "davs", "as2", "sftp"):
+        with serve(protocol, module_pki, root=tmp_path / protocol) as endpoint:
+            reports.append(diagnose(endpoint.profile).to_dict())
+            if protocol == "https":
+                with ConnectProxy() as proxy:
+                    reports.append(diagnose(endpoint.profile, {"proxy": proxy.url}).to_dict())
+    reports.append(diagnose("ftpes://127.0.0.1:1/", {"timeout": 2}).to_dict())  # nothing listens: a failure
+    seen: dict[str, set[str]] = {}
+    for report in reports:
+        assert set(report) == top
+        for step in report["steps"]:
+            assert set(step) == step_keys
+            assert step["status"] in ("ok", "fail", "skip")
+            if step["error"] is not None:
+                assert set(step["error"]) == error_keys
+            undocumented = set(step["facts"]) - documented.get(step["key"], set())
+            assert not undocumented, f"{report['protocol']} {step['key']}: {sorted(undocumented)} not in the README"
+            for certificate in step["facts"].get("server_chain") or []:
+                assert set(certificate) == chain_keys
+            seen.setdefault(step["key"], set()).update(step["facts"])
+    assert any(step["error"] for report in reports for step in report["steps"])
+    for key, keys in documented.items():
+        assert keys <= seen.get(key, set()), f"README documents {key} {sorted(keys - seen.get(key, set()))}: never seen"

@@ -20,10 +20,10 @@ import tomli_w
 from fsspec.callbacks import Callback
 
 from tests.fsspec_helpers import ensure_registered, entry_point, filesystem, served, storage_options
-from xfer.errors import ConfigError, RemoteNotFound, UsageError, XferError
+from xfer.errors import ConfigError, RemoteFolderNotEmpty, RemoteNotFound, UsageError, XferError
 from xfer.filesystem import DEFAULT_POOL_SIZE, XferFileSystem
 from xfer.secrets import Secret
-from xfer.testing.endpoints import Endpoint
+from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 
@@ -535,3 +535,28 @@ def test_ranged_read_proves_what_it_returns(pki: TestPKI, mode: str) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+
+@pytest.mark.parametrize("protocol", ["ftpes", "davs"])
+def test_rmdir_of_a_folder_with_entries_is_an_oserror_enotempty(
+    protocol: str, pki: TestPKI, tmp_path: Path
+) -> None:
+    """fsspec's convention (os.rmdir's): OSError, errno ENOTEMPTY, whatever the protocol says.
+    WebDAV raised a RemoteError that is no OSError; FTPS a PermissionError ("550 Directory not empty")."""
+    import errno
+
+    with serve(protocol, pki, root=tmp_path / "root") as endpoint:
+        fs = filesystem(endpoint)
+        put_server_side(endpoint, "/full/a.txt", b"x")
+        with pytest.raises(OSError) as caught:
+            fs.rmdir("/full")
+        assert isinstance(caught.value, RemoteFolderNotEmpty)
+        assert caught.value.errno == errno.ENOTEMPTY
+        assert not isinstance(caught.value, PermissionError)
+        assert caught.value.exit_code == 6 and caught.value.path == "/full"
+        assert (endpoint.root / "full" / "a.txt").exists()
+        (endpoint.root / "full" / "a.txt").unlink()
+        fs.rmdir("/full")
+        assert not (endpoint.root / "full").exists()
+        fs.close()

@@ -226,3 +226,39 @@ def test_reply_mapping(reply: str, kind: type[XferError]) -> None:
     if kind is ServerError:
         assert error.hint == "the server says this is temporary; try again"
         assert error.exit_code == RemotePermissionDenied.exit_code  # remote (6), but not "denied"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "550 Directory not empty.",  # pyftpdlib
+        "550 /in/full: Directory not empty",  # proftpd quotes the path ("full" is no quota word here)
+        "550 Can't remove directory: Directory not empty",  # pure-ftpd
+    ],
+)
+def test_a_folder_not_empty_is_an_oserror_enotempty(reply: str) -> None:
+    import errno
+
+    from xfer.errors import RemoteFolderNotEmpty
+
+    error = reply_error(reply, server="host", action="removing the folder", path="/in/full")
+    assert isinstance(error, RemoteFolderNotEmpty) and isinstance(error, OSError)
+    assert error.errno == errno.ENOTEMPTY and error.reply_code == 550 and error.path == "/in/full"
+    assert not isinstance(error, PermissionError)
+
+
+@pytest.mark.parametrize(
+    ("reply", "path", "expected"),
+    [
+        ("550 /in/full.csv: No such file or directory", "/in/full.csv", "RemoteNotFound"),
+        ("550 /in/space report.txt: No such file or directory", "/in/space report.txt", "RemoteNotFound"),
+        ("550 /backup/storage: Directory not empty", "/backup/storage", "RemoteFolderNotEmpty"),
+        ("550 /in/not empty: No such file or directory", "/in/not empty", "RemoteNotFound"),
+        ("451 /x/full.txt: No space left on device", "/x/full.txt", "RemoteStorageFull"),
+        ("550 Quota exceeded", "/in/a.txt", "RemoteStorageFull"),
+    ],
+)
+def test_a_quoted_path_is_not_read_as_the_reason(reply: str, path: str, expected: str) -> None:
+    """proftpd quotes the path in its replies: a file called full.csv that does not exist is not a
+    full disk (it was RemoteStorageFull, "free space on the server")."""
+    assert type(reply_error(reply, server="host", action="downloading", path=path)).__name__ == expected

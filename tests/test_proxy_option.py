@@ -13,15 +13,16 @@ from typing import Any
 import pytest
 
 import xfer
-from tests.helpers import run
-from xfer.errors import ConnectError, PinMismatch, ProxyRefused, UsageError
+from tests.helpers import one_error, run
+from xfer.errors import ConnectError, PinMismatch, ProxyRefused, ServerCertificateUntrusted, UsageError
 from xfer.net import choose_proxy, parse_proxy
+from xfer.profiles import Profile
 from xfer.testing.contract import make_file, sha256_of
 from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.pki import TestPKI
 from xfer.testing.proxy import ConnectProxy, SOCKSProxy
 
-PROTOCOLS = ["ftpes", "ftps", "https", "davs"]
+PROTOCOLS = ["ftpes", "ftps", "https", "davs", "sftp"]
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
 
 
@@ -98,8 +99,10 @@ def test_direct_ignores_the_environment(endpoint: Endpoint, tmp_path: Path, monk
 
 
 def test_pin_is_checked_inside_the_tunnel(endpoint: Endpoint, proxy: ConnectProxy) -> None:
+    # An SSH host key is pinned as ssh-keygen prints it (SHA256:BASE64 of 32 bytes).
+    pin = "SHA256:" + "A" * 43 if endpoint.protocol == "sftp" else "sha256:" + "0" * 64
     with pytest.raises(PinMismatch):
-        with xfer.connect(endpoint.profile, proxy=proxy.url, pin="sha256:" + "0" * 64) as remote:
+        with xfer.connect(endpoint.profile, proxy=proxy.url, pin=pin) as remote:
             remote.ls("/")
     assert proxy.tunnels  # it went through the proxy and was refused there, end to end
 
@@ -192,3 +195,101 @@ def test_doctor_goes_through_the_proxy(endpoint: Endpoint, proxy: ConnectProxy) 
     assert network.facts["proxy"] == proxy.url
     assert report.failed is None, [(s.key, s.status, s.lines) for s in report.steps]
     assert proxy.tunnels
+
+
+@pytest.fixture
+def sftp_profile(pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Endpoint, str]]:
+    """The in-process SFTP server and a saved profile ``partner-sftp`` for it."""
+    import tomli_w
+
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # never the user's ~/.ssh
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    with serve("sftp", pki, root=tmp_path / "root", name="partner-sftp") as endpoint:
+        (folder / "partner-sftp.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
+        (endpoint.root / "hello.txt").write_text("hi")
+        yield endpoint, "partner-sftp"
+
+
+@pytest.mark.parametrize("kind", ["connect", "socks5h"])
+def test_cli_sftp_goes_through_the_proxy(
+    sftp_profile: tuple[Endpoint, str], kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`xfer ls sftp-profile:/ --proxy URL` went direct, silently (issue 15): now through the tunnel."""
+    endpoint, name = sftp_profile
+    with ConnectProxy() if kind == "connect" else SOCKSProxy() as proxy:
+        code, out, err = run(capsys, "ls", f"{name}:/", "--proxy", proxy.url)
+        assert code == 0, err
+        assert "hello.txt" in out
+        assert [int(target.rsplit(":", 1)[1]) for target in proxy.tunnels] == [_server_port(endpoint)]
+
+
+def test_cli_sftp_dead_proxy_exits_5(sftp_profile: tuple[Endpoint, str], capsys: pytest.CaptureFixture[str]) -> None:
+    _endpoint, name = sftp_profile
+    dead = _closed_port()
+    code, _out, err = run(capsys, "ls", f"{name}:/", "--proxy", f"http://127.0.0.1:{dead}", "--retries", "0")
+    assert code == 5
+    one_error(err, f"cannot reach the proxy http://127.0.0.1:{dead}")
+
+
+def test_sftp_reads_all_proxy_not_https_proxy(
+    sftp_profile: tuple[Endpoint, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As FTPS: ALL_PROXY (and NO_PROXY); HTTPS_PROXY is the HTTP family's.  `doctor` takes the same way."""
+    from xfer.doctor import diagnose
+
+    _endpoint, name = sftp_profile
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{_closed_port()}")
+    with SOCKSProxy() as proxy:
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        code, out, err = run(capsys, "ls", f"{name}:/")
+        assert code == 0, err
+        assert "hello.txt" in out and len(proxy.tunnels) == 1
+        report = diagnose(name)
+        assert report.failed is None, [(s.key, s.status, s.lines) for s in report.steps]
+        assert report.steps[0].facts["proxy"] == proxy.url
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        tunnels = len(proxy.tunnels)
+        code, out, err = run(capsys, "ls", f"{name}:/")
+        assert code == 0, err
+        assert len(proxy.tunnels) == tunnels
+
+
+def test_sftp_untrusted_host_key_is_refused_through_the_proxy(pki: TestPKI, tmp_path: Path) -> None:
+    """Host-key trust is checked against the real host name inside the tunnel; the refusal quotes
+    the key, learnt by a second connection that takes the proxy too (never a direct one)."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with serve("sftp", pki, root=tmp_path / "root") as endpoint, ConnectProxy() as proxy:
+        table = endpoint.profile.to_toml()
+        table["sftp"] = {**table.get("sftp", {}), "known_hosts": str(empty)}
+        with pytest.raises(ServerCertificateUntrusted, match="SHA256:") as caught:
+            with xfer.connect(Profile.from_mapping("partner", table), proxy=proxy.url) as remote:
+                remote.ls("/")
+        assert "unknown SSH host key ssh-ed25519 SHA256:" in caught.value.message
+        assert "a CA known_hosts does not trust" in caught.value.message
+        assert len(proxy.tunnels) == 2, proxy.tunnels  # the refused connection and the key's probe
+
+
+@pytest.mark.parametrize("kind", ["connect", "socks5h"])
+def test_as2_through_the_proxy_option(pki: TestPKI, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AS2 send (mTLS, signed, encrypted, compressed, signed MDN) through an HTTP CONNECT
+    and a SOCKS5h proxy: the message arrives whole, the tunnel leads to the AS2 server only."""
+    monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path / "data"))  # the receipt store
+    source = tmp_path / "invoice.edi"
+    source.write_bytes(b"UNA:+.? 'UNB+UNOC:3+ME+YOU'\n" * 500)
+    with serve("as2", pki, root=tmp_path / "inbox") as endpoint, (
+        ConnectProxy() if kind == "connect" else SOCKSProxy()
+    ) as proxy:
+        with xfer.connect(endpoint.profile, proxy=proxy.url) as remote:
+            result = remote.put_file(source, "/invoice.edi")
+        received = endpoint.server.received
+        assert [r.payload for r in received] == [source.read_bytes()]
+        assert received[0].disposition == "processed"
+        assert result.details.get("warning") is None
+        assert {int(target.rsplit(":", 1)[1]) for target in proxy.tunnels} == {_server_port(endpoint)}
+        assert not proxy.saw_plaintext_http
+    assert list((tmp_path / "data").rglob("*.json"))  # the send's receipt, in the test's folder
+    assert list((tmp_path / "data").rglob("*.json"))  # the send's receipt, in the test's folder

@@ -142,3 +142,24 @@ def test_library_users_get_the_same_records(module_pki: TestPKI, tmp_path: Path,
     names = {r.name for r in caplog.records}
     assert {"xfer.tls", "xfer.ftp"} <= names
     assert FTP_SECRET not in caplog.text and "PASS ********" in caplog.text
+
+
+def test_vv_masks_cookies_both_ways(
+    module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A load balancer's sticky session cookie: ``Set-Cookie`` in answers, ``Cookie`` in the
+    requests that follow (the server sees it: the header was really sent), neither value shown."""
+    cookie_value = "Sticky-Session-Secret-42"
+    with serve("https", module_pki, root=tmp_path / "srv", set_cookie=f"LB={cookie_value}; Path=/; Secure") as endpoint:
+        (endpoint.root / "d").mkdir()
+        for name in ("a.txt", "b.txt"):
+            (endpoint.root / "d" / name).write_text("hello")
+        _save(endpoint, tmp_path / "profiles", monkeypatch)
+        # One run, one session: the listing's answer sets the cookie, the GETs send it back.
+        code = main(["-vv", "get", "-r", "partner:/d/", f"{tmp_path / 'back'}/"])
+        _, err = capsys.readouterr()
+        assert code == 0, err
+        assert any(request.headers.get("Cookie") == f"LB={cookie_value}" for request in endpoint.server.requests)
+    assert "Set-Cookie: ********" in err
+    assert "Cookie: ********" in err.replace("Set-Cookie: ********", "")
+    assert cookie_value not in err

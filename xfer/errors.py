@@ -53,8 +53,10 @@ would reasonably catch them (``except FileNotFoundError`` catches
 from __future__ import annotations
 
 import enum
+import errno
+import os
 import sys
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 if TYPE_CHECKING:  # annotations only: nothing to install at run time
     if sys.version_info >= (3, 11):
@@ -91,6 +93,7 @@ __all__ = [
     "ProxyRefused",
     "RemoteError",
     "RemoteExists",
+    "RemoteFolderNotEmpty",
     "RemoteIsFolder",
     "RemoteLocked",
     "RemoteNotFound",
@@ -350,6 +353,20 @@ class ServerError(RemoteError):
 
 class RemoteIsFolder(RemoteError, IsADirectoryError):
     """A file operation named a folder (``get`` without ``-r``, a file moved over a folder)."""
+
+
+class RemoteFolderNotEmpty(RemoteError, OSError):
+    """A folder to remove (``rmdir``) still holds entries.
+
+    An :class:`OSError` with ``errno`` ``ENOTEMPTY``, as ``os.rmdir`` raises (Python has no
+    subclass for it): fsspec callers catch ``OSError`` whatever the protocol.
+    """
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        # Set while the error is built (never edited afterwards): what os.rmdir's error carries.
+        self.errno = errno.ENOTEMPTY
+        self.strerror = os.strerror(errno.ENOTEMPTY)
 
 
 class ListingTooLarge(RemoteError):

@@ -3,8 +3,9 @@
 One function, :func:`open_tcp`, gives every protocol the same socket whatever carries it,
 so TLS, certificate checks and pins run end to end *inside* the tunnel exactly as on a
 direct connection: the proxy only ever sees ciphertext.  FTPS opens its control and each
-data connection through it; the HTTP family (HTTPS, WebDAV, AS2) uses it for SOCKS
-(``xfer.http_session``), while urllib3 speaks ``CONNECT`` itself.
+data connection through it, SFTP its one SSH connection (host-key checks unchanged); the
+HTTP family (HTTPS, WebDAV, AS2) uses it for SOCKS (``xfer.http_session``), while urllib3
+speaks ``CONNECT`` itself.
 
 Proxy URLs (the ``proxy`` option, or ``ALL_PROXY``/``HTTPS_PROXY`` from the environment):
 
@@ -160,7 +161,7 @@ def open_tcp(
     if proxy.kind == "https":
         raise UsageError(
             f"an https:// proxy ({proxy}) cannot carry this connection",
-            hint="use an http:// or socks5:// proxy for FTPS",
+            hint="use an http:// or socks5:// proxy for FTPS and SFTP",
         )
     try:
         sock = socket.create_connection((proxy.host, proxy.port), timeout, source_address=source_address)

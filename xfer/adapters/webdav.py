@@ -30,6 +30,7 @@ from ..errors import (
     ErrorFields,
     RemoteError,
     RemoteExists,
+    RemoteFolderNotEmpty,
     RemoteIsFolder,
     RemoteLocked,
     RemoteNotFound,
@@ -488,8 +489,10 @@ class WebDAVAdapter(Adapter):
         if not itself.is_collection:
             raise RemoteError(f"{self.settings.server}: {path} is not a folder", hint="use xfer rm for files")
         if members:
-            raise RemoteError(
-                f"{self.settings.server}: folder {path} is not empty", hint="remove it with its contents: xfer rm -r"
+            # An OSError (ENOTEMPTY) like os.rmdir's: fsspec's callers catch OSError.
+            raise RemoteFolderNotEmpty(
+                f"{self.settings.server}: folder {path} is not empty", hint="remove it with its contents: xfer rm -r",
+                server=self.settings.server, path=path,
             )
         reply = self._dav("clean", path, folder=True)
         self._forget(path)

@@ -24,6 +24,7 @@ from .common import (
     warn,
     with_connection_options,
 )
+from .completion import complete_doctor_target
 
 if TYPE_CHECKING:
     from ..adapters.as2 import AS2Adapter
@@ -77,7 +78,8 @@ def _summary(result: TransferResult, adapter: AS2Adapter, *, quiet: bool) -> Non
 @with_connection_options
 def send(
     file: Annotated[str, typer.Argument(help="The file to send (one file per AS2 message).")],
-    target: Annotated[str, typer.Argument(help="AS2 profile: PROFILE or PROFILE:/NAME (NAME = file name sent).")],
+    target: Annotated[str, typer.Argument(help="AS2 profile: PROFILE or PROFILE:/NAME (NAME = file name sent).",
+                                          autocompletion=complete_doctor_target)],
     connection: Connection,
     resend: Annotated[
         Optional[str],  # noqa: UP045 - typer needs a runtime Optional

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..adapters.base import Adapter, ProgressCallback
 
 __all__ = [
+    "TRANSFER_ONLY",
     "Connection",
     "JsonFlag",
     "QuietFlag",
@@ -65,8 +66,7 @@ def _connection_parameters(exclude: frozenset[str]) -> tuple[inspect.Parameter, 
         if option.name in exclude or not option.cli:
             continue
         kind: Any = option.type
-        help_text = option.help + (" (env:VAR, file:PATH, keyring, keyring:NAME or prompt)"
-                                   if option.secret else "")
+        help_text = secret_help(option.help) if option.secret else option.help
         if option.choices:
             help_text += f" [{'|'.join(option.choices)}]"
         annotation = Annotated[
@@ -80,6 +80,25 @@ def _connection_parameters(exclude: frozenset[str]) -> tuple[inspect.Parameter, 
     return tuple(params)
 
 
+def secret_help(text: str) -> str:
+    """The help of a secret option: its declaration's text, and the forms a reference takes, said once
+    (the declaration's own "(reference)" would otherwise read doubled beside them)."""
+    return (text.replace(" (reference)", "").rstrip()
+            + " (a reference: env:VAR, file:PATH, keyring, keyring:NAME or prompt)")
+
+
+def option_metavar(option: Option) -> str:
+    """The placeholder of an option's value in ``--help``: FILE, REF, N, or the option's name
+    (``--as2-mdn MDN``), never the internal parameter name (``OPT--AS2--MDN``)."""
+    if option.path:
+        return "FILE"
+    if option.secret:
+        return "REF"
+    if option.type is int:
+        return "N"
+    return option.name.upper().replace("_", "-")
+
+
 @dataclass(frozen=True)
 class Connection:
     """The connection flags a command received, ready for :func:`xfer.client.connect`."""
@@ -90,14 +109,18 @@ class Connection:
     sha256: bool = True
 
 
-def with_connection_options(func: F) -> F:
+#: The options about moving files, of no use to a command that transfers nothing (``doctor``).
+TRANSFER_ONLY = frozenset({"checksum", "limit_rate", "retries", "retry_wait", "resume"})
+
+
+def with_connection_options(func: F, *, exclude: frozenset[str] = frozenset()) -> F:
     """Add the connection flags to a command; it receives them as ``connection: Connection``.
 
     A command's own parameter of the same name wins (``sync --checksum`` compares by hash and
-    sets the connection's ``checksum`` itself).
+    sets the connection's ``checksum`` itself); flags named in ``exclude`` are not offered.
     """
     signature = inspect.signature(func, eval_str=True)
-    extra = [p for p in connection_parameters() if p.name not in signature.parameters]
+    extra = [p for p in connection_parameters() if p.name not in signature.parameters and p.name not in exclude]
     names = [p.name for p in extra]
 
     @functools.wraps(func)

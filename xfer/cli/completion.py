@@ -7,7 +7,11 @@ still offered: completion must never print an error into the user's shell.
 
 from __future__ import annotations
 
-__all__ = ["complete_doctor_target", "complete_profile", "complete_target"]
+import os
+from typing import Any
+
+__all__ = ["complete_doctor_target", "complete_local_or_target", "complete_more_sources", "complete_profile",
+           "complete_target"]
 
 
 def _names() -> list[str]:
@@ -32,5 +36,30 @@ def complete_target(incomplete: str) -> list[str]:
 
 
 def complete_doctor_target(incomplete: str) -> list[str]:
-    """``doctor`` takes a bare profile name as well as ``NAME:/path``."""
+    """``doctor`` and ``as2 send`` take a bare profile name as well as ``NAME:/path``."""
     return complete_profile(incomplete) if ":" not in incomplete and "/" not in incomplete else []
+
+
+def _local(incomplete: str) -> list[str]:
+    """Local files and folders (``NAME/``) starting with ``incomplete``."""
+    import glob
+
+    return sorted(path + ("/" if os.path.isdir(path) else "") for path in glob.glob(glob.escape(incomplete) + "*"))
+
+
+def complete_local_or_target(incomplete: str) -> list[str]:
+    """A word that is a local path or a remote target (``sync SRC DST``, ``put``'s later words).
+
+    ``NAME:`` for matching profiles, and then the matching local names too: a non-empty
+    answer replaces the shell's own file completion, which must not lose ``partner-notes.txt``
+    to ``partner:``.  No matching profile: nothing, and the shell completes file names itself.
+    """
+    targets = complete_target(incomplete)
+    return [*targets, *_local(incomplete)] if targets else []
+
+
+def complete_more_sources(ctx: Any, incomplete: str) -> list[str]:
+    """``put SOURCE... TARGET``: click hands every word to SOURCE... (TARGET's own completion is
+    never asked), so from the second word on, a word may be the target.  The first word is a
+    local file: the shell's file completion.  (With one word typed, click holds it as TARGET.)"""
+    return complete_local_or_target(incomplete) if ctx.params.get("sources") or ctx.params.get("target") else []

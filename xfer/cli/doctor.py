@@ -7,7 +7,17 @@ from typing import Annotated, Optional
 import typer
 
 from ..options import CORE
-from .common import Connection, JsonFlag, absolute_paths, echo, emit_json, say, warn, with_connection_options
+from .common import (
+    TRANSFER_ONLY,
+    Connection,
+    JsonFlag,
+    absolute_paths,
+    echo,
+    emit_json,
+    say,
+    warn,
+    with_connection_options,
+)
 from .completion import complete_doctor_target
 
 __all__ = ["WarnDays", "register", "run_doctor"]
@@ -18,15 +28,7 @@ WarnDays = Annotated[
                  help="Exit 9 when our certificate or the server's expires within N days (for a monitoring cron)."),
 ]
 
-EPILOG = """Examples:
-
-  xfer doctor partner                        diagnose a saved profile
-
-  xfer doctor ftpes://ftp.example.com/ --identity me.p12 --identity-password env:PW
-
-  xfer doctor partner --json --warn-days 30  every fact as JSON; exit 9 if a certificate expires within 30 days
-
-Steps: 1 name resolution and TCP connect, 2 TLS and the server's certificate, 3 the server's
+EPILOG = """Steps: 1 name resolution and TCP connect, 2 TLS and the server's certificate, 3 the server's
 client-certificate request, 4 our identity and the verdict, 5 whether the server accepted us,
 6 the protocol layer, 7 clock skew.  The exit code is that of the first failing step."""
 
@@ -55,7 +57,6 @@ def run_doctor(target: str, connection: Connection | None, *, json_output: bool,
     return report.exit_code
 
 
-@with_connection_options
 def doctor(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="PROFILE, PROFILE:/path or URL.",
                                       autocompletion=complete_doctor_target)],
@@ -71,4 +72,5 @@ def doctor(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("doctor", epilog=EPILOG)(doctor)
+    # Nothing is transferred: --limit-rate, --retries, --resume and --checksum would do nothing here.
+    app.command("doctor", epilog=EPILOG)(with_connection_options(doctor, exclude=TRANSFER_ONLY))

@@ -18,7 +18,8 @@ from typing import Any
 
 __all__ = ["EXAMPLES", "ROOT_EPILOG", "tidy", "walk"]
 
-#: Command path (without "xfer") -> example lines ("command  # what it does").
+#: Command path (without "xfer") -> example command lines, each one a line the CLI parses as
+#: written (tests/test_cli_help.py parses every example of every page with the real parser).
 EXAMPLES: dict[str, list[str]] = {
     "put": ["xfer put invoice.edi partner:/inbox/", "xfer put -r outgoing/ partner:/inbox/ -P 4",
             "pg_dump db | xfer put - partner:/inbox/db.sql",
@@ -40,7 +41,8 @@ EXAMPLES: dict[str, list[str]] = {
                 "xfer profile list", "xfer profile test partner"],
     "profile add": ["xfer profile add partner ftpes://ftp.example.com/in --identity ~/ids/me.p12 "
                     "--identity-password keyring --username acme --password env:FTP_PW",
-                    "xfer profile add partner-as2 https://as2.example.com/as2 --protocol as2 ..."],
+                    "xfer profile add partner-as2 https://as2.example.com/as2 --protocol as2 --as2-from ACME "
+                    "--as2-to PARTNER --as2-partner-cert partner.pem --identity me.p12 --identity-password keyring"],
     "profile list": ["xfer profile list", "xfer profile list --json"],
     "profile show": ["xfer profile show partner", "xfer profile show partner --json"],
     "profile rm": ["xfer profile rm partner"],
@@ -48,11 +50,12 @@ EXAMPLES: dict[str, list[str]] = {
     "identity": ["xfer identity show me.p12 --identity-password prompt"],
     "identity show": ["xfer identity show me.p12 --identity-password prompt",
                       "xfer identity show me.p12 --identity-password env:PW --warn-days 30"],
-    "as2": ["xfer as2 send invoice.edi partner-as2", "xfer as2 receipts partner-as2"],
+    "as2": ["xfer as2 send invoice.edi partner-as2", "xfer as2 receipts"],
     "as2 send": ["xfer as2 send invoice.edi partner-as2", "xfer as2 send invoice.edi partner-as2:/INV-0042.edi"],
-    "as2 resend": ["xfer as2 resend partner-as2 '<20261128.1234@example.com>'"],
-    "as2 receipts": ["xfer as2 receipts partner-as2", "xfer as2 receipts partner-as2 --json"],
-    "as2 receipt": ["xfer as2 receipt partner-as2 '<20261128.1234@example.com>'"],
+    "as2 resend": ["xfer as2 resend '<20261128.1234@example.com>'",
+                   "xfer as2 resend '<20261128.1234@example.com>' --profile partner-as2"],
+    "as2 receipts": ["xfer as2 receipts", "xfer as2 receipts --json --status not-delivered"],
+    "as2 receipt": ["xfer as2 receipt '<20261128.1234@example.com>'"],
 }
 
 ROOT_EPILOG = """\b
@@ -71,7 +74,11 @@ Exit codes:
 Environment:
   XFER_CONFIG_DIR     folder of the configuration (profiles/NAME.toml)
   XFER_PROFILE_PATH   folders searched for profiles first (separated by ':' or ';' on Windows)
-  HTTPS_PROXY, NO_PROXY   proxy for HTTPS, WebDAV and AS2 (FTPS does not use it)
+  ALL_PROXY           proxy for every protocol: http://HOST:PORT (CONNECT),
+                      socks5:// or socks5h://; FTPS and SFTP read only this one
+  HTTPS_PROXY         proxy for HTTPS, WebDAV and AS2 (before ALL_PROXY)
+  NO_PROXY            hosts reached directly (names, .domains, addresses)
+  The --proxy option (profile key proxy) wins over these; "direct": no proxy.
 
 Run `xfer COMMAND --help` for the options and examples of each command."""
 
@@ -79,7 +86,8 @@ Run `xfer COMMAND --help` for the options and examples of each command."""
 _OPTION_METAVARS = {
     "identity": "FILE", "identity_password": "REF", "password": "REF", "ca": "FILE", "pin": "SHA256:HEX",
     "username": "USER", "timeout": "SECONDS", "tls_min": "VERSION", "tls_max": "VERSION",
-    "max_listing": "MIB", "parallel": "N", "warn_days": "N",
+    "max_listing": "MIB", "parallel": "N", "warn_days": "N", "proxy": "URL", "retries": "N",
+    "retry_wait": "SECONDS", "limit_rate": "RATE",
 }
 
 

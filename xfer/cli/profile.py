@@ -20,7 +20,9 @@ from .common import (
     echo,
     emit_json,
     info,
+    option_metavar,
     printable,
+    secret_help,
     warn,
 )
 from .completion import complete_profile
@@ -46,12 +48,13 @@ def _section_parameters() -> list[inspect.Parameter]:
         for option in options.values():
             pname, flag = _section_flag(section, option)
             help_text = f"[{section}] {option.help}"
-            if option.secret and "(reference)" not in help_text:  # the declaration may say it already
-                help_text += " (reference)"
+            if option.secret:
+                help_text = secret_help(help_text)
             if option.choices:
                 help_text += f" [{'|'.join(option.choices)}]"
             decl: Any = typer.Option(f"{flag}/--no-{flag[2:]}" if option.type is bool else flag,
-                                     help=help_text, rich_help_panel=f"[{section}]", show_default=False)
+                                     help=help_text, rich_help_panel=f"[{section}]", show_default=False,
+                                     metavar=None if option.type is bool else option_metavar(option))
             annotation = Annotated[Optional[option.type], decl]  # type: ignore[name-defined]  # noqa: UP045
             params.append(inspect.Parameter(pname, inspect.Parameter.KEYWORD_ONLY, default=None,
                                             annotation=annotation))
@@ -205,13 +208,7 @@ def rm(
     info(f"removed {path}", quiet=quiet)
 
 
-@app.command("test", epilog="""Examples:
-
-  xfer profile test partner
-
-  xfer profile test partner --json --warn-days 30
-
-The same report as `xfer doctor partner`.""")
+@app.command("test", epilog="The same report as `xfer doctor partner`.")
 def test(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name.", autocompletion=complete_profile)],
     json_output: JsonFlag = False,

@@ -22,6 +22,7 @@ from .common import (
     show_progress,
     with_connection_options,
 )
+from .completion import complete_local_or_target
 from .transfer import Parallel, RemoveSource, _open
 
 if TYPE_CHECKING:
@@ -81,8 +82,10 @@ def _filters(ctx: typer.Context, include: list[str], exclude: list[str]) -> Filt
 @with_connection_options
 def sync(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="Local folder, or PROFILE:/path or URL of a remote folder.")],
-    destination: Annotated[str, typer.Argument(help="The other side: a remote folder, or a local one.")],
+    source: Annotated[str, typer.Argument(help="Local folder, or PROFILE:/path or URL of a remote folder.",
+                                          autocompletion=complete_local_or_target)],
+    destination: Annotated[str, typer.Argument(help="The other side: a remote folder, or a local one.",
+                                               autocompletion=complete_local_or_target)],
     *,
     connection: Connection,
     delete: Annotated[

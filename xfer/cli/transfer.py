@@ -29,7 +29,7 @@ from .common import (
     warn,
     with_connection_options,
 )
-from .completion import complete_target
+from .completion import complete_more_sources, complete_target
 
 if TYPE_CHECKING:
     from ..adapters.base import Adapter, TransferResult
@@ -119,7 +119,8 @@ def _source_and_destination(command: str, sources: list[str], last: str | None) 
 @with_connection_options
 def put(
     sources: Annotated[
-        list[str], typer.Argument(help="Local files (folders with -r).", metavar="SOURCE", show_default=False)
+        list[str], typer.Argument(help="Local files (folders with -r).", metavar="SOURCE", show_default=False,
+                                  autocompletion=complete_more_sources)
     ] = [],  # noqa: B006 - typer reads the default, never mutates it
     target: Annotated[
         Optional[str],  # noqa: UP045 - typer needs a runtime Optional

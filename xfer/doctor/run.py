@@ -61,7 +61,7 @@ def diagnose(
         return connect(profile, warn=warn)
 
     # The proxy a connection would take (the option, else the environment as each protocol reads it).
-    environment = ("ALL_PROXY",) if profile.scheme in ("ftps", "ftpes") else ("HTTPS_PROXY", "ALL_PROXY")
+    environment = ("ALL_PROXY",) if profile.scheme in ("ftps", "ftpes", "sftp") else ("HTTPS_PROXY", "ALL_PROXY")
     try:
         proxy = choose_proxy(profile.get("proxy"), host, environment=environment)
     except XferError as exc:

@@ -88,6 +88,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     ``ranges=False`` ignores ``Range`` (the whole file, 200), as servers without range support.
     A chunked PUT (no ``Content-Length``) is stored like nginx stores it, complete or not at
     all; ``chunked_put=False`` answers it 411, as servers that need the length up front do.
+    ``set_cookie`` is sent as ``Set-Cookie`` with every answer (a load balancer's sticky
+    session); the client's ``Cookie`` header is in the recorded requests.
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         lie_digests: bool = False,
         ranges: bool = True,
         chunked_put: bool = True,
+        set_cookie: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -139,6 +142,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.lie_digests = lie_digests
         self.ranges = ranges
         self.chunked_put = chunked_put
+        self.set_cookie = set_cookie
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -223,6 +227,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def end_headers(self) -> None:
+        if self.owner.set_cookie is not None:
+            self.send_header("Set-Cookie", self.owner.set_cookie)
+        super().end_headers()
 
     # -- helpers ---------------------------------------------------------------
 

@@ -68,6 +68,7 @@ from .connection import (
 from .listing import listing_lines, parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
 from .replies import (
     NOT_UNDERSTOOD,
+    folder_not_empty,
     is_ambiguous_550,
     login_error,
     refuses_session_reuse,
@@ -1043,7 +1044,27 @@ class FTPSAdapter(Adapter):
 
     def _rmdir(self, path: str) -> None:
         self._refuse_backslash(path, "remove")
-        self._run("removing the folder", path, lambda ftp: ftp.voidcmd(f"RMD {path}"))
+
+        def remove(ftp: FTPSConnection) -> None:
+            try:
+                ftp.voidcmd(f"RMD {path}")
+            except ftplib.error_perm as exc:
+                # "550 Remove directory operation failed." (vsftpd) says nothing of why: a
+                # folder that still lists entries is the ENOTEMPTY that other servers name.
+                if is_ambiguous_550(str(exc)) and self._holds_entries(ftp, path):
+                    raise folder_not_empty(self.settings.server, path, f"(server said: {str(exc).strip()})",
+                                           {"server": self.settings.server, "path": path,
+                                            "reply_code": 550}) from exc
+                raise
+
+        self._run("removing the folder", path, remove)
+
+    def _holds_entries(self, ftp: FTPSConnection, folder: str) -> bool:
+        """Whether ``folder`` lists any entry; False when it cannot be listed (the refusal stands)."""
+        try:
+            return bool(self._list_entries(ftp, folder))
+        except (ftplib.Error, OSError, EOFError, XferError):
+            return False
 
     def _mv(self, source: str, destination: str) -> None:
         """RNFR/RNTO, never onto a folder, and a folder never onto a file.

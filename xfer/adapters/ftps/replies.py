@@ -18,6 +18,7 @@ from ...errors import (
     InsecureSchemeRefused,
     RemoteError,
     RemoteExists,
+    RemoteFolderNotEmpty,
     RemoteNotFound,
     RemotePermissionDenied,
     RemoteStorageFull,
@@ -30,6 +31,7 @@ from ...errors import (
 __all__ = [
     "NOT_UNDERSTOOD",
     "TRANSIENT_HINT",
+    "folder_not_empty",
     "is_ambiguous_550",
     "login_error",
     "refuses_session_reuse",
@@ -56,6 +58,8 @@ _DENIED = re.compile(
 )
 _FULL = re.compile(r"space|quota|disk full|storage|exceed|full", re.IGNORECASE)
 _EXISTS = re.compile(r"exists", re.IGNORECASE)
+#: "550 Directory not empty" (pyftpdlib, proftpd, pure-ftpd: strerror(ENOTEMPTY)).
+_NOT_EMPTY = re.compile(r"not empty|non-?empty", re.IGNORECASE)
 _CERTIFICATE = re.compile(r"certificate|\bcert\b|tls|ssl", re.IGNORECASE)
 _REUSE = re.compile(r"reuse|resum|session", re.IGNORECASE)
 
@@ -75,7 +79,8 @@ def reply_text(reply: str) -> str:
 def is_ambiguous_550(reply: str) -> bool:
     """True for a 550 whose text says neither "not found" nor "denied"."""
     text = reply_text(reply)
-    return reply_code(reply) == "550" and not _NOT_FOUND.search(text) and not _DENIED.search(text)
+    return reply_code(reply) == "550" and not any(
+        pattern.search(text) for pattern in (_NOT_FOUND, _DENIED, _NOT_EMPTY))
 
 
 def says_exists(reply: str) -> bool:
@@ -119,6 +124,23 @@ def refuses_session_reuse(reply: str) -> bool:
     return code == "522" or (code == "425" and bool(_REUSE.search(reply_text(reply))))
 
 
+def _without_path(text: str, path: str | None) -> str:
+    """A reply's words without the path it quotes (proftpd: ``550 /in/full.csv: No such file``):
+    a file or folder name must not read as the reason ("full", "space", "storage", "not empty")."""
+    if path:
+        for name in (path, path.rstrip("/").rsplit("/", 1)[-1]):
+            if name:
+                text = text.replace(name, " ")
+    return text
+
+
+def folder_not_empty(server: str, path: str | None, said: str, facts: ErrorFields) -> RemoteFolderNotEmpty:
+    """RMD refused because the folder holds entries: an OSError (ENOTEMPTY), as os.rmdir's."""
+    where = f" {path}" if path else ""
+    return RemoteFolderNotEmpty(f"{server}: folder{where} is not empty {said}",
+                                hint="remove it with its contents: xfer rm -r", **facts)
+
+
 def reply_error(reply: str, *, server: str, action: str, path: str | None = None) -> XferError:
     """Map a failed reply to an xfer error.  ``action`` reads "uploading", "listing", ...
 
@@ -127,6 +149,7 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
     """
     code = reply_code(reply)
     text = reply_text(reply)
+    reason = _without_path(text, path)  # "550 /in/full.csv: No such file" is no full disk
     where = f" {path}" if path else ""
     said = f"(server said: {reply.strip()})"
     facts = _facts(reply, server=server, path=path)
@@ -145,7 +168,7 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
             **facts,
         )
     if code in ("425", "426"):
-        if _FULL.search(text) and code == "426":
+        if _FULL.search(reason) and code == "426":
             return RemoteStorageFull(f"{server} has no space left for{where} {said}",
                                      hint="free space on the server or ask the partner to raise the quota", **facts)
         return ConnectionDropped(
@@ -153,7 +176,10 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
             hint="a firewall may block passive-mode ports, or the connection was cut; try again",
             **facts,
         )
-    if code in ("552", "452") or (code in ("451", "450", "550") and _FULL.search(text)
+    if code == "550" and _NOT_EMPTY.search(reason):
+        # Before the "full" words: proftpd quotes the path ("550 /in/full: Directory not empty").
+        return folder_not_empty(server, path, said, facts)
+    if code in ("552", "452") or (code in ("451", "450", "550") and _FULL.search(reason)
                                   and not _DENIED.search(text)):
         return RemoteStorageFull(
             f"{server} has no space (or quota) left while {action}{where} {said}",

@@ -17,6 +17,7 @@ import concurrent.futures
 import contextlib
 import getpass
 import logging
+import socket
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from ...errors import (
     TLSError,
     XferError,
 )
+from ...net import choose_proxy, open_tcp
 from ...protocols.sftp import SFTPOptions, default_known_hosts
 from ..base import ConnectionSettings
 from .checkfile import start_sftp_client
@@ -213,15 +215,31 @@ class SSHSession:
                 args["agent_path"] = None
         return args
 
+    async def _tunnel(self) -> socket.socket | None:
+        """A TCP connection to the server through the proxy (the ``proxy`` option, else
+        ``ALL_PROXY`` unless ``NO_PROXY`` names the host, as FTPS reads them); None: direct.
+
+        asyncssh runs SSH over the connected socket; the host name it is given still decides
+        the host-key check (known_hosts, pins), exactly as on a direct connection.
+        """
+        proxy = choose_proxy(self.settings.proxy, self.settings.host)
+        if proxy is None:
+            return None
+        _log.debug("sftp: %s through the proxy %s", self.settings.server, proxy)
+        # open_tcp blocks (connect, CONNECT/SOCKS exchange): off the loop's thread, within the timeout.
+        return await asyncio.to_thread(open_tcp, self.settings.host, self.settings.port, self.settings.timeout,
+                                       proxy=proxy)
+
     async def _open(self) -> None:
         settings, options = self.settings, self.options
         client = _Client(options.pin)
         extra: dict[str, Any] = {}
         if options.pin:
             extra["server_host_key_algs"] = list(PLAIN_HOST_KEY_ALGS)
+        sock = await self._tunnel()  # its errors (proxy unreachable, tunnel refused) are xfer's already
         try:
             conn, _ = await asyncssh.create_connection(
-                lambda: client, settings.host, settings.port, username=self.username,
+                lambda: client, settings.host, settings.port, sock=sock, username=self.username,
                 known_hosts=self._known_hosts(), config=None, connect_timeout=settings.timeout,
                 encryption_algs=list(ENCRYPTION_ALGS),
                 # A server that stops answering (a dead link, a NAT that forgot us) is dropped
@@ -262,6 +280,11 @@ class SSHSession:
                                     hint="the account may be shell-only; ask for SFTP access",
                                     server=settings.server) from exc
 
+    async def _plain_host_key(self) -> asyncssh.SSHKey | None:
+        settings = self.settings
+        return await asyncssh.get_server_host_key(settings.host, settings.port, sock=await self._tunnel(),
+                                                  server_host_key_algs=list(PLAIN_HOST_KEY_ALGS))
+
     def _auth_kind(self) -> str:
         if self.client_key is not None:
             return "certificate" if self.client_key.certificate is not None else "key"
@@ -274,9 +297,8 @@ class SSHSession:
         if key is None:
             # It showed a certificate from a CA we do not trust: ask for its plain key to quote it.
             with contextlib.suppress(Exception):
-                key = await asyncio.wait_for(asyncssh.get_server_host_key(
-                    settings.host, settings.port, server_host_key_algs=list(PLAIN_HOST_KEY_ALGS)),
-                    settings.timeout)
+                # Through the proxy too, as the refused connection went.
+                key = await asyncio.wait_for(self._plain_host_key(), settings.timeout)
         ca = client.offered_ca
         signed = f" (its host certificate is signed by {ca.get_fingerprint('sha256').rstrip('=')}, a CA " \
                  "known_hosts does not trust)" if ca is not None else ""
