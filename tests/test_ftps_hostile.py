@@ -24,6 +24,7 @@ from xfer.adapters.ftps.connection import MAX_REPLY, FTPSConnection
 from xfer.adapters.tree import MAX_TREE_DEPTH
 from xfer.errors import (
     AuthenticationFailed,
+    ConnectionDropped,
     ExitCode,
     IntegrityError,
     ListingTooLarge,
@@ -566,3 +567,18 @@ def test_rm_r_stops_at_the_depth_limit(pki: TestPKI, root: Path, client_context:
     assert deep.is_dir()
     assert sorted(p.name for p in (root / "in").iterdir()) == ["a", "a.edi", "b.edi"]
     assert not [c for c in srv.commands if c.startswith(("RMD", "DELE"))]
+
+
+def test_a_server_refusing_every_try_is_not_reported_as_cut(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """421 on each try is the server limiting connections, a word it said: the final error gives the
+    number of tries without calling the connection cut (a 421 is a ConnectionDropped, exit 5)."""
+    (root / "in").mkdir(exist_ok=True)
+    with FakeFTPSServer(pki, root=root, replies={"MLSD /in": "421 Too many connections (8) from this IP"}) as srv:
+        remote = srv.adapter(client_context(), retries=2)
+        with remote, pytest.raises(ConnectionDropped) as caught:
+            remote.ls("/in")
+    message = str(caught.value)
+    assert "421 Too many connections" in message and message.endswith("(on the last of 3 tries)"), message
+    assert "cut" not in message

@@ -116,6 +116,19 @@ def test_interim_answers_are_skipped(
     assert session.lean_answers == 2  # the connection stayed usable
 
 
+def test_heads_with_bare_line_feeds_are_read(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """Lines ending in LF alone (RFC 9112 2.2 lets recipients accept them; http.client does)."""
+    headers = {"X-One": "1", "ETag": '"e"'}
+    answer = Reply(status=201, headers=headers, body=b"made", interim=(100,), bare_lf=True, end=KEEP)
+    server, session = scripted({"/lf": answer})
+    for _ in range(2):
+        response = session.put(session.url_for("/lf"), data=b"x", allow_redirects=False, timeout=(5, 5))
+        assert (response.status_code, response.content, response.headers["ETag"]) == (201, b"made", '"e"')
+    assert session.lean_answers == 2 and server.connections == 1
+
+
 def test_a_closing_answer_gives_the_connection_up(
     scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
 ) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import re
 import ssl
 from typing import Any
 
@@ -51,6 +52,8 @@ LEAN_BODY_LIMIT = 256 * 1024
 _MAX_HEAD = 64 * 1024
 _MAX_HEADERS = 100
 _RECEIVE = 64 * 1024
+#: The end of an answer's head: a line's end, then an empty line.
+_HEAD_END = re.compile(rb"\n\r?\n")
 
 
 def lean_body(request: requests.PreparedRequest) -> bool:
@@ -159,10 +162,11 @@ class _Answer:
     def head(self) -> list[str]:
         """The next answer head's lines (status line first), consumed from the buffer."""
         while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end >= 0:
-                lines = self.buffer[:end].decode("latin-1").split("\r\n")
-                del self.buffer[: end + 4]
+            # Lines end in CRLF, or in a bare LF, which http.client (and RFC 9112 2.2) accepts too.
+            end = _HEAD_END.search(self.buffer)
+            if end is not None:
+                lines = [line.rstrip("\r") for line in self.buffer[: end.start()].decode("latin-1").split("\n")]
+                del self.buffer[: end.end()]
                 return lines
             if len(self.buffer) > _MAX_HEAD:
                 raise http.client.LineTooLong("header section")

@@ -209,7 +209,7 @@ class RetryPolicy:
                 # without a word (TLS 1.3), or the network cut the connection just then: the two
                 # look the same.  One more try tells them apart; twice in a row is a refusal.
                 ambiguous = not closed_once and isinstance(exc, Exception) and _closed_after_handshake(exc)
-                every_cut = every_cut and isinstance(exc, ConnectionDropped | TransferCut)
+                every_cut = every_cut and _cut(exc)
                 closed_once = closed_once or ambiguous
                 retry = isinstance(exc, Exception) and number <= self.retries and not attempt._final \
                     and (ambiguous or is_transient(exc, idempotent=idempotent))
@@ -252,6 +252,15 @@ def _give_up(attempt: Attempt, *, keep: bool) -> None:
             cleanup()
         except Exception:  # noqa: S112 - best effort while the real error is on its way out
             continue
+
+
+def _cut(exc: BaseException) -> bool:
+    """Whether ``exc`` is a connection or stream the network (or a vanished peer) cut, rather than
+    a server's refusal: an FTP 421 (closing, too many connections), 425 (no data connection) or
+    an HTTP status is the server's word, not a cut; 426 is the server reporting a cut data connection."""
+    if isinstance(exc, TransferCut):
+        return True
+    return isinstance(exc, ConnectionDropped) and exc.reply_code in (None, 426) and exc.status is None
 
 
 def _numbered(exc: XferError, number: int, *, every_cut: bool = False) -> XferError:

@@ -52,6 +52,7 @@ class Reply:
     close_notify: a cut), ``reset`` (RST), ``keep-alive``, or ``idle-close``
     (announced as keep-alive, then closed properly: a server's idle timeout).  ``interim``: statuses of
     interim answers sent first (``100`` Continue, ``103`` Early Hints), as some servers do.
+    ``bare_lf``: the head's lines end in LF alone, which clients must accept (RFC 9112 2.2).
     """
 
     status: int = 200
@@ -64,6 +65,7 @@ class Reply:
     finished: bool = True
     end: End = "close_notify"
     interim: tuple[int, ...] = ()
+    bare_lf: bool = False
 
     def blocks(self) -> Iterator[bytes]:
         if isinstance(self.body, bytes):
@@ -123,8 +125,9 @@ class ScriptedHTTPSServer(AcceptLoopServer):
 
     def _answer(self, tls: ssl.SSLSocket, method: str, path: str, reply: Reply) -> bool:
         """Send ``reply``; True if the connection stays open for the next request."""
+        eol = "\n" if reply.bare_lf else "\r\n"
         for status in reply.interim:
-            tls.sendall(f"HTTP/1.1 {status} Interim\r\n\r\n".encode("latin-1"))
+            tls.sendall(f"HTTP/1.1 {status} Interim{eol}{eol}".encode("latin-1"))
         head = [f"HTTP/1.1 {reply.status} {reply.reason or 'Scripted'}"]
         head += [f"{name}: {value}" for name, value in reply.headers.items()]
         blocks: Iterable[bytes] = [] if method == "HEAD" else reply.blocks()
@@ -139,7 +142,7 @@ class ScriptedHTTPSServer(AcceptLoopServer):
             head.append(f"Content-Length: {size}")
         if reply.end not in ("keep-alive", "idle-close"):
             head.append("Connection: close")
-        tls.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        tls.sendall((eol.join(head) + eol + eol).encode("latin-1"))
         sent = 0
         try:
             for block in blocks:
