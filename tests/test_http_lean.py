@@ -235,3 +235,62 @@ def test_a_broken_answer_is_the_error_the_long_way_gives(
     assert server.connections == 2 and lean_tries == [True]  # the lean session's try went the lean way
     assert (type(errors[0]), str(errors[0])) == (type(errors[1]), str(errors[1]))
     assert errors[1].exit_code == 5
+
+
+def test_pipelined_requests_are_answered_in_order_on_one_connection(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    replies = {"/p": Reply(status=201, body=b"made", end=KEEP), "/h": Reply(status=200, body=b"12345", end=KEEP)}
+    server, session = scripted(replies)
+    answers = session.pipelined([("PUT", session.url_for("/p"), b"abc", {"Content-Type": "text/plain"}),
+                                 ("HEAD", session.url_for("/h"), None, {"Accept-Encoding": "identity"})])
+    assert answers is not None
+    put, head = answers
+    assert put is not None and (put.status_code, put.content, put.request.method) == (201, b"made", "PUT")
+    assert head is not None and (head.status_code, head.headers["Content-Length"], head.content) == (200, "5", b"")
+    assert server.requests[-2:] == [("PUT", "/p"), ("HEAD", "/h")] and server.connections == 1
+    assert session.lean_answers == 2
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204  # still in step
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        Reply(status=204, headers={"Connection": "close"}, end=KEEP),
+        Reply(status=204, headers={"Set-Cookie": "sid=1; Path=/"}, end=KEEP),
+    ],
+    ids=["closing", "cookie"],
+)
+def test_requests_after_a_closing_or_cookie_setting_answer_are_to_be_sent_again(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], first: Reply
+) -> None:
+    """The second request went out with the first; its answer is not used: None, to send again."""
+    _, session = scripted({"/p": first, "/h": Reply(status=200, end=KEEP)})
+    answers = session.pipelined([("PUT", session.url_for("/p"), b"x", None),
+                                 ("HEAD", session.url_for("/h"), None, None)])
+    assert answers is not None and answers[0] is not None and answers[0].status_code == 204
+    assert answers[1] is None
+
+
+def test_a_later_answer_that_breaks_off_is_to_be_sent_again(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    cut = Reply(status=200, body=b"", end="fin", length=False, headers={"Content-Length": "10"})
+    server, session = scripted({"/p": Reply(status=204, end=KEEP), "/d": cut})
+    answers = session.pipelined([("PUT", session.url_for("/p"), b"x", None),
+                                 ("DELETE", session.url_for("/d"), None, None)])
+    assert answers is not None and answers[0] is not None and answers[1] is None
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2  # the broken connection was given up
+
+
+def test_nothing_is_pipelined_without_an_open_connection(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext],
+) -> None:
+    with ScriptedHTTPSServer(pki, {"/p": Reply(status=204, end=KEEP)}) as server:
+        session = create_session(client_context(), server=f"127.0.0.1:{server.port}")
+        session.lean_requests = True
+        calls: list[tuple[str, str, Any, dict[str, str] | None]] = [("PUT", session.url_for("/p"), b"x", None)]
+        assert session.pipelined(calls) is None  # a new connection: opened the long way
+        assert session.pipelined([("GET", session.url_for("/p"), None, None)]) is None  # not a lean method
+        assert server.requests == []

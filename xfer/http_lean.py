@@ -15,6 +15,9 @@ open*.  Opening a connection (TCP, TLS handshake, the server's verdict on our ce
 a proxy tunnel) stays with urllib3, where every failure is already worded; so does every
 other request.
 
+Several such requests may go in one write (HTTP/1.1 pipelining, :meth:`XferSession.pipelined`):
+a small file's PUT and the HEAD that checks what the server stored, one round trip instead of two.
+
 The answer is a :class:`requests.Response` as requests builds one, its body already
 read under :func:`~xfer.http_session.skip_large_body`'s rule: kept if ``Content-Length``
 says at most 64 KiB, else left unread and the connection closed.  Failures are raised as
@@ -30,6 +33,7 @@ import http.client
 import io
 import re
 import ssl
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -73,44 +77,49 @@ def lean_body(request: requests.PreparedRequest) -> bool:
 
 def exchange(
     pool: urllib3.connectionpool.HTTPConnectionPool,
-    request: requests.PreparedRequest,
+    requests_: Sequence[requests.PreparedRequest],
     *,
     read_timeout: float | None,
     adapter: requests.adapters.HTTPAdapter,
-) -> requests.Response | None:
-    """Send ``request`` on an open pooled connection and read the answer; None if none is open.
+) -> list[requests.Response | None] | None:
+    """Send ``requests_`` on an open pooled connection, in one write, and read their answers in
+    order; None if no connection is open (everything is left as it was: the caller sends them
+    the long way).
 
-    None leaves everything as it was: the caller sends the request the long way.
+    More than one request is HTTP/1.1 pipelining (RFC 9112 9.3.2), for idempotent requests
+    only (:data:`LEAN_METHODS` are).  An answer that cannot follow (an earlier answer closes
+    the connection or leaves it unusable, or it breaks off) is None: its request is to be sent
+    again.  The first answer's failures are raised as requests raises them.
     """
     conn = pool._get_conn()
     if conn.sock is None:  # type: ignore[attr-defined]  # new, or found dropped: urllib3 opens it
         pool._put_conn(conn)
         return None
     reusable = False
+    first = requests_[0]
     try:
-        head = _request_head(request, conn)
-        body = _body_bytes(request.body)
+        data = b"".join(_request_head(request, conn) + _body_bytes(request.body) for request in requests_)
         sock: ssl.SSLSocket = conn.sock  # type: ignore[attr-defined]
         sock.settimeout(read_timeout)
         try:
-            response, reusable = _exchange(sock, head + body, request)
+            answers, reusable = _exchange(sock, data, requests_)
         except TimeoutError as exc:
             raise requests.exceptions.ReadTimeout(
                 urllib3.exceptions.ReadTimeoutError(
-                    pool, request.url, f"Read timed out. (read timeout={read_timeout})"
+                    pool, first.url, f"Read timed out. (read timeout={read_timeout})"
                 ),
-                request=request,
+                request=first,
             ) from exc
         except ssl.SSLError as exc:
-            raise requests.exceptions.SSLError(urllib3.exceptions.SSLError(exc), request=request) from exc
+            raise requests.exceptions.SSLError(urllib3.exceptions.SSLError(exc), request=first) from exc
         except _BodyBroken as broken:  # as requests reports a body that broke off while read
             cause = broken.__cause__
             raise requests.exceptions.ChunkedEncodingError(
-                urllib3.exceptions.ProtocolError(f"Connection broken: {cause!r}", cause), request=request
+                urllib3.exceptions.ProtocolError(f"Connection broken: {cause!r}", cause), request=first
             ) from cause
         except (OSError, http.client.HTTPException) as exc:
             raise requests.exceptions.ConnectionError(
-                urllib3.exceptions.ProtocolError("Connection aborted.", exc), request=request
+                urllib3.exceptions.ProtocolError("Connection aborted.", exc), request=first
             ) from exc
     finally:
         if reusable:
@@ -118,8 +127,10 @@ def exchange(
         else:
             conn.close()
             pool._put_conn(None)  # frees the pool's place for a new connection
-    response.connection = adapter
-    return response
+    for response in answers:
+        if response is not None:
+            response.connection = adapter
+    return answers
 
 
 def _request_head(request: requests.PreparedRequest, conn: Any) -> bytes:
@@ -184,21 +195,41 @@ class _Answer:
         return data
 
 
-def _exchange(sock: ssl.SSLSocket, data: bytes, request: requests.PreparedRequest) -> tuple[requests.Response, bool]:
-    """Send ``data`` (one request) and read its answer: (the response, whether the connection may be reused)."""
+def _exchange(
+    sock: ssl.SSLSocket, data: bytes, requests_: Sequence[requests.PreparedRequest]
+) -> tuple[list[requests.Response | None], bool]:
+    """Send ``data`` (the requests) and read their answers: (the answers, whether the connection
+    may be reused).  An answer after the first that does not come whole is None."""
+    answer = _Answer(sock)
     try:
         sock.sendall(data)
     except (BrokenPipeError, ConnectionResetError) as refused:
         # A server may answer (413, 403) and close before reading the body, as urllib3 knows:
         # its answer is what says what happened, if it arrived.
-        answer = _Answer(sock)
         try:
-            lines = answer.head()
+            response, reusable = _read_answer(answer, requests_[0])
         except OSError:
             raise refused from None
     else:
-        answer = _Answer(sock)
-        lines = answer.head()
+        response, reusable = _read_answer(answer, requests_[0])
+    answers: list[requests.Response | None] = [response]
+    for request in requests_[1:]:
+        if not reusable:
+            answers.append(None)
+            continue
+        try:
+            later, reusable = _read_answer(answer, request)
+        except (OSError, http.client.HTTPException, _BodyBroken):
+            later, reusable = None, False
+        answers.append(later)
+    if answer.buffer:
+        reusable = False  # bytes after the answers: nothing we asked for
+    return answers, reusable
+
+
+def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[requests.Response, bool]:
+    """The next final answer (interim ones skipped), for ``request``: (it, whether more may follow)."""
+    lines = answer.head()
     while True:
         version, status, reason = _status_line(lines[0])
         if not 100 <= status < 200:
@@ -223,8 +254,6 @@ def _exchange(sock: ssl.SSLSocket, data: bytes, request: requests.PreparedReques
         else:
             # Unknown or large: left unread (skip_large_body's rule), so the connection is given up.
             reusable = False
-    if answer.buffer:
-        reusable = False  # bytes after the answer: nothing we asked for
     response = requests.Response()
     response.status_code = status
     response.reason = reason

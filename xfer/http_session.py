@@ -38,7 +38,7 @@ import re
 import ssl
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import requests
@@ -412,9 +412,7 @@ class XferSession(requests.Session):
             _log.info("%s %s failed after %.0f ms: %s", request.method, request.url,
                       (time.monotonic() - start) * 1000, type(exc).__name__)
             raise
-        _log.info("%s %s -> %s %s (%.0f ms)", request.method, request.url, response.status_code,
-                  response.reason, (time.monotonic() - start) * 1000)
-        _log.debug("%s %s response headers: %s", request.method, request.url, masked_headers(response.headers))
+        _log_answer(request, response, start)
         return response
 
     def _deliver(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
@@ -428,8 +426,15 @@ class XferSession(requests.Session):
         sent = {key: value for key, value in kwargs.items() if key != "allow_redirects"}
         adapter = self.get_adapter(url=request.url or "")
         start = time.perf_counter()
-        lean = self._lean(adapter, request, sent)
-        response = adapter.send(request, **sent) if lean is None else lean  # (a Response is falsy unless ok)
+        lean = self._lean(adapter, [request], sent)
+        answer = None if lean is None else lean[0]
+        response = adapter.send(request, **sent) if answer is None else answer  # (a Response is falsy unless ok)
+        return self._answered(request, response, sent, start)
+
+    def _answered(
+        self, request: requests.PreparedRequest, response: requests.Response, sent: dict[str, Any], start: float
+    ) -> requests.Response:
+        """What requests does with an answer it did not follow (a redirect's next hop is only prepared)."""
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
         hooked: requests.Response = dispatch_hook(  # type: ignore[no-untyped-call]
             "response", request.hooks, response, **sent
@@ -444,23 +449,66 @@ class XferSession(requests.Session):
             _ = response.content
         return response
 
+    def pipelined(
+        self, calls: Sequence[tuple[str, str, Any, Mapping[str, str] | None]]
+    ) -> list[requests.Response | None] | None:
+        """Plain requests ``(method, url, data, headers)`` sent in one write on an open pooled
+        connection (HTTP/1.1 pipelining: :func:`xfer.http_lean.exchange`), each answer then
+        handled as :meth:`request` handles it (no redirect followed).
+
+        None: they do not qualify, or no connection is open; the caller sends them one by one.
+        An answer that is None did not come (the connection closed after an earlier one, or an
+        earlier answer set a cookie the later request went without): send that request again.
+        """
+        kwargs: dict[str, Any] = {"timeout": self.timeout, "allow_redirects": False}
+        if not self.lean_requests or not all(method in LEAN_METHODS and self._plain(url, kwargs)
+                                             for method, url, _, _ in calls):
+            return None
+        prepared = [self._prepare_plain(method, url, data, headers) for method, url, data, headers in calls]
+        sent: dict[str, Any] = {"timeout": self.timeout, "stream": False, "verify": True, "cert": None, "proxies": {}}
+        adapter = self.get_adapter(url=prepared[0].url or "")
+        start, started = time.perf_counter(), time.monotonic()
+        if _log.isEnabledFor(logging.DEBUG):
+            for request in prepared:
+                _log.debug("%s %s request headers: %s", request.method, request.url, masked_headers(request.headers))
+        try:
+            answers = self._lean(adapter, prepared, sent)
+        except Exception as exc:
+            _log.info("%s %s failed after %.0f ms: %s", prepared[0].method, prepared[0].url,
+                      (time.monotonic() - started) * 1000, type(exc).__name__)
+            raise
+        if answers is None:
+            return None
+        results: list[requests.Response | None] = []
+        for request, answer in zip(prepared, answers, strict=True):
+            if answer is None or (results and results[-1] is None):
+                results.append(None)
+                continue
+            response = self._answered(request, answer, sent, start)
+            _log_answer(request, response, started)
+            cookie = "set-cookie" in response.headers or "set-cookie2" in response.headers
+            results.append(response)
+            if cookie:  # the requests after it went without the cookie: to be sent again
+                results += [None] * (len(prepared) - len(results))
+                break
+        return results
+
     def _lean(
-        self, adapter: requests.adapters.BaseAdapter, request: requests.PreparedRequest, sent: dict[str, Any]
-    ) -> requests.Response | None:
-        """The answer by :func:`xfer.http_lean.exchange` if the request qualifies and a pooled
-        connection is open (see that module), else None (the caller sends it the long way)."""
+        self, adapter: requests.adapters.BaseAdapter, requests_: list[requests.PreparedRequest], sent: dict[str, Any]
+    ) -> list[requests.Response | None] | None:
+        """The answers by :func:`xfer.http_lean.exchange` if the requests qualify and a pooled
+        connection is open (see that module), else None (the caller sends them the long way)."""
         if (
             not self.lean_requests
             or sent["stream"]
-            or request.method not in LEAN_METHODS
             or not isinstance(adapter, GuardedHTTPAdapter)
             or adapter.socks is not None
-            or not lean_body(request)
+            or not all(request.method in LEAN_METHODS and lean_body(request) for request in requests_)
         ):
             return None
         pool = self._lean_pool
         if pool is None or pool.pool is None:  # first use, or closed with the session's pools
-            found = adapter.get_connection_with_tls_context(request, True, {}, None)
+            found = adapter.get_connection_with_tls_context(requests_[0], True, {}, None)
             if not isinstance(found, urllib3.connectionpool.HTTPSConnectionPool) or found.proxy is not None:
                 return None
             # Every request of the session goes to its one origin, so to this pool: looking it up
@@ -470,10 +518,10 @@ class XferSession(requests.Session):
         read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
         if not isinstance(read_timeout, int | float | None):
             return None  # a urllib3 Timeout object: left to urllib3
-        response = exchange(pool, request, read_timeout=read_timeout, adapter=adapter)
-        if response is not None:
-            self.lean_answers += 1
-        return response
+        answers = exchange(pool, requests_, read_timeout=read_timeout, adapter=adapter)
+        if answers is not None:
+            self.lean_answers += sum(answer is not None for answer in answers)
+        return answers
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         target = super().get_redirect_target(resp)
@@ -564,6 +612,13 @@ class XferSession(requests.Session):
         sock = getattr(connection, "sock", None)
         version = getattr(sock, "version", None)
         return version() if callable(version) else None
+
+
+def _log_answer(request: requests.PreparedRequest, response: requests.Response, start: float) -> None:
+    """``-v``: method, URL, status and time; ``-vv``: the answer's headers (credentials masked)."""
+    _log.info("%s %s -> %s %s (%.0f ms)", request.method, request.url, response.status_code,
+              response.reason, (time.monotonic() - start) * 1000)
+    _log.debug("%s %s response headers: %s", request.method, request.url, masked_headers(response.headers))
 
 
 def create_session(
