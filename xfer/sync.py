@@ -231,6 +231,10 @@ def _compare(
     if compare.mode == "size":
         return False, "same size"
     if compare.mode == "checksum":
+        if source.size == 0 and destination.size == 0:
+            # Every empty file has the same hash; some servers refuse to hash a 0-byte range
+            # (ProFTPD's check-file: offset >= size is EINVAL), so none is asked for.
+            return False, "both empty"
         # Only now, for a file of the same size on both sides, is a server asked for a hash.
         known = stated(source) or stated(destination)
         if known is None:
