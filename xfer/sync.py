@@ -669,12 +669,17 @@ class _Runner:
 
     @staticmethod
     def _stamp_remote(adapter: Adapter, remote: str, state: FileState) -> None:
-        if state.modified is None or not adapter.keeps_modified:
+        if state.modified is None:
             return
         try:
-            adapter.set_modified(remote, dt.datetime.fromtimestamp(state.modified, dt.timezone.utc))
-        except (UnsupportedOperation, RemoteError) as exc:
-            # The file is there, whole: only the next run's comparison suffers (it sends it again).
+            # keeps_modified may ask the server (FTP SITE HELP), and so fail like set_modified.
+            if adapter.keeps_modified:
+                adapter.set_modified(remote, dt.datetime.fromtimestamp(state.modified, dt.timezone.utc))
+        except Interrupted:
+            raise
+        except XferError as exc:
+            # The file is there, whole and verified: only the next run's comparison suffers.  A
+            # dropped connection is opened again by the next operation.
             _log.warning("could not set the time of %s: %s", remote, exc.message)
 
     @staticmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ftplib
+import logging
 import posixpath
 import socket
 import ssl
@@ -92,6 +93,7 @@ _UTIME_FORMS = ("five", "two")
 HASH_RATE = 20 * 2**20
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
 
 
@@ -1162,6 +1164,15 @@ class FTPSAdapter(Adapter):
         refusal about the file (550) is raised.  No form taken: the connection has no SITE UTIME.
         """
         forms = self._utime_forms(ftp)
+        if " ".join(path.split()) != path:
+            # proftpd's mod_site_misc rebuilds the path from the whitespace-split arguments (one
+            # space between words): "a  b.csv", a tab or a trailing space would set another file's time.
+            _log.debug("SITE UTIME not sent for %r: the server would read the name with its spaces changed", path)
+            raise UnsupportedOperation(
+                f"{self.settings.server}: SITE UTIME cannot name {path} (runs of spaces, tabs or a space "
+                "at the end are lost in its arguments)",
+                hint="xfer sync then compares an uploaded file as unchanged while the server's copy is newer",
+            )
         for form in list(forms):
             if form == "five" and " " in path:
                 continue  # five arguments split on spaces: a name with one is misread
