@@ -26,8 +26,8 @@ the listing's where it has one, else the server's answer for that file
 algorithm the server answered in.  No hash from the server: refused, nothing moves.
 
 xfer's own working files (:func:`~xfer.transfer.is_temporary`: ``.NAME.XXXXXXXX.xfer-part``,
-``.NAME.xfer-resume`` sidecars of ``get --resume``, ``.xfer-old``) are never sent, compared or
-deleted, on either side.
+``.NAME.xfer-part`` and ``.NAME.xfer-resume`` of ``get --resume``, ``.NAME.XXXXXXXX.xfer-old``)
+are never sent, compared or deleted, on either side; each walk says how many it left out (INFO).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from .errors import (
 )
 from .globs import Filters
 from .options import DEFAULT_MAX_DEPTH
-from .transfer import is_temporary, local_errors, sha256_file
+from .transfer import is_temporary, local_errors, note_temporary, sha256_file
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .verify import HASHES, StreamHash
 
@@ -393,15 +393,20 @@ class SyncResult:
 
 
 def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """Regular files under ``folder`` (relative path, path, stat); an unreadable folder fails."""
+    """Regular files under ``folder`` (relative path, path, stat), xfer's working files left out
+    (:func:`is_temporary`); an unreadable folder fails."""
 
     def unreadable(exc: OSError) -> None:
         raise exc
 
+    skipped = 0
     with local_errors(folder, "reading"):
         for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
             dirnames.sort()
             for name in sorted(filenames):
+                if is_temporary(name):
+                    skipped += 1
+                    continue
                 path = Path(dirpath) / name
                 try:
                     info = path.stat()
@@ -412,6 +417,7 @@ def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
                     continue
                 if stat.S_ISREG(info.st_mode):
                     yield path.relative_to(folder).as_posix(), path, info
+    note_temporary(skipped, folder)
 
 
 def _remote_files(remote: Adapter, folder: str, max_depth: int) -> tuple[dict[str, FileState], set[str]]:
