@@ -29,7 +29,7 @@ from xfer.testing.ftps_server import hashing_handler
 from xfer.testing.pki import TestPKI
 from xfer.testing.sftp_server import CheckFileServer
 
-from .helpers import one_error, run
+from .helpers import one_error, rewrite_in_place, run
 from .test_sync import FILES as TREE
 from .test_sync import make_tree, tree
 
@@ -85,14 +85,6 @@ def _sent(result: dict[str, Any]) -> list[str]:
     return [a["path"] for a in result["actions"] if a["action"] == "transfer"]
 
 
-def _rewrite_in_place(path: Path, data: bytes) -> None:
-    """New content of the same size, and the old time back: only a hash can tell."""
-    before = path.stat()
-    assert len(data) == before.st_size
-    path.write_bytes(data)
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-
-
 def test_sync_up_checksum_asks_the_server_and_resends_a_file_changed_in_place(
     capsys: pytest.CaptureFixture[str], hashing: Endpoint, tmp_path: Path
 ) -> None:
@@ -108,7 +100,7 @@ def test_sync_up_checksum_asks_the_server_and_resends_a_file_changed_in_place(
     assert reasons.pop("empty.txt") == "both empty", second  # no hash asked: all empty files are equal
     assert len(set(reasons.values())) == 1 and reasons.popitem()[1].startswith("same size and "), second
 
-    _rewrite_in_place(local / "b.txt", b"HELLO\n")
+    rewrite_in_place(local / "b.txt", b"HELLO\n")
     # Size and time alone see nothing...
     assert _sync(capsys, str(local), "pp:/in", "--dry-run")["actions"][0]["action"] == "skip"
     # ...the server's hash does.
@@ -129,7 +121,7 @@ def test_sync_down_checksum_asks_the_server_and_refetches_a_file_changed_in_plac
     second = _sync(capsys, "pp:/outbox", str(local), "--checksum")
     assert (second["transferred"], second["skipped"]) == (0, len(FILES)), second
 
-    _rewrite_in_place(hashing.root / "outbox" / "sub" / "c.csv", b"C\n" * 100)
+    rewrite_in_place(hashing.root / "outbox" / "sub" / "c.csv", b"C\n" * 100)
     third = _sync(capsys, "pp:/outbox", str(local), "--checksum")
     assert _sent(third) == ["sub/c.csv"], third
     assert tree(local) == {**FILES, "sub/c.csv": b"C\n" * 100}
@@ -283,3 +275,18 @@ def test_fsspec_checksum_of_a_folder_is_fsspecs_default_on_a_hashing_ftps_server
         fs = filesystem(hashing)
         assert fs.checksum("/d") == fs.checksum("/d") == int(tokenize(fs.info("/d")), 16)
         assert isinstance(filesystem(plain).checksum("/d"), int)
+
+
+def test_local_digest_in_each_algorithm_a_server_or_listing_names(tmp_path: Path) -> None:
+    """The local side of the comparison: the server's algorithms, a listing's (hashlib), none unknown."""
+    import zlib
+
+    from xfer.sync import _local_digest
+
+    data = os.urandom(3 << 20)  # more than one read block
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    for name in ("sha256", "md5", "sha512", "sha1"):
+        assert _local_digest(path, name) == hashlib.new(name, data).hexdigest(), name
+    assert _local_digest(path, "crc32") == f"{zlib.crc32(data):08x}"
+    assert _local_digest(path, "no-such-hash") is None

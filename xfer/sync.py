@@ -202,20 +202,21 @@ def _local_digest(path: Path, algorithm: str) -> str | None:
     with local_errors(path, "reading"):
         if algorithm == "sha256":
             return sha256_file(path)
+        update: Callable[[bytes], None]
+        result: Callable[[], str | None]
         if algorithm in HASHES:
             stream = StreamHash(algorithm, sha256=False)  # CRC32 too, which hashlib has not
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    stream.update(block)
-            return stream.hexdigest(algorithm)
-        try:
-            digest = hashlib.new(algorithm)
-        except ValueError:
-            return None
+            update, result = stream.update, lambda: stream.hexdigest(algorithm)
+        else:
+            try:
+                digest = hashlib.new(algorithm)
+            except ValueError:
+                return None
+            update, result = digest.update, digest.hexdigest
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+                update(block)
+        return result()
 
 
 def _compare(
