@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from integration.bed import Bed, ServerInfo
+from tests.helpers import rewrite_in_place
 from xfer.errors import ExitCode
 
 pytestmark = pytest.mark.integration
@@ -200,38 +201,33 @@ def test_as2_is_refused(
     assert code == ExitCode.UNSUPPORTED and "cannot be synced" in err
 
 
-def _rewrite_in_place(path: Path, data: bytes) -> None:
-    """New content of the same size with the old time back: only a hash can tell."""
-    before = path.stat()
-    assert len(data) == before.st_size
-    path.write_bytes(data)
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-
-
 def test_sync_checksum_asks_proftpd_mod_digest(
     capsys: pytest.CaptureFixture[str], bed_server: Callable[[str], ServerInfo], profiles: None, tmp_path: Path
 ) -> None:
     """proftpd's mod_digest answers HASH/XSHA256 per file: a second ``--checksum`` run sends and
-    fetches nothing, and a file changed in place (same size and time) goes again, up and down."""
+    fetches nothing, and a file changed in place (same size and time) goes again, up and down.
+    An empty file goes too (proven by its size) and then compares equal without a hash."""
     info = bed_server("proftpd")
     name = f"sync-{uuid.uuid4().hex[:8]}"
     remote, served = f"proftpd:/{name}", info.root / name
+    files = {**FILES, "empty.txt": b""}
     try:
         local = tmp_path / "outbox"
-        _make(local, FILES)
-        assert _sync(capsys, str(local), remote, "--checksum")["transferred"] == len(FILES)
+        _make(local, files)
+        assert _sync(capsys, str(local), remote, "--checksum")["transferred"] == len(files)
         second = _sync(capsys, str(local), remote, "--checksum")
-        assert (second["transferred"], second["skipped"]) == (0, len(FILES)), second
-        assert {a["reason"] for a in second["actions"]} == {"same size and sha256"}  # type: ignore[attr-defined]
-        _rewrite_in_place(local / "b.txt", b"HELLO\n")
+        assert (second["transferred"], second["skipped"]) == (0, len(files)), second
+        reasons = {a["reason"] for a in second["actions"]}  # type: ignore[attr-defined]
+        assert reasons == {"same size and sha256", "both empty"}, reasons
+        rewrite_in_place(local / "b.txt", b"HELLO\n")
         third = _sync(capsys, str(local), remote, "--checksum")
         assert [a["path"] for a in third["actions"] if a["action"] == "transfer"] == ["b.txt"]  # type: ignore[attr-defined]
         assert (served / "b.txt").read_bytes() == b"HELLO\n"
 
         inbox = tmp_path / "inbox"
-        assert _sync(capsys, remote, str(inbox), "--checksum")["transferred"] == len(FILES)
+        assert _sync(capsys, remote, str(inbox), "--checksum")["transferred"] == len(files)
         assert _sync(capsys, remote, str(inbox), "--checksum")["transferred"] == 0
-        _rewrite_in_place(served / "sub" / "c.csv", b"C\n" * 1000)
+        rewrite_in_place(served / "sub" / "c.csv", b"C\n" * 1000)
         again = _sync(capsys, remote, str(inbox), "--checksum")
         assert [a["path"] for a in again["actions"] if a["action"] == "transfer"] == ["sub/c.csv"]  # type: ignore[attr-defined]
         assert (inbox / "sub" / "c.csv").read_bytes() == b"C\n" * 1000

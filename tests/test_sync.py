@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from xfer.sync import SYNC_KEYS
 from xfer.testing import serve
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.pki import TestPKI
+from xfer.transfer import is_temporary
 
 from .helpers import one_error, run
 
@@ -292,7 +294,40 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str], needl
 
 #: xfer's own working files: an upload's part, a ``get --resume`` part and its sidecar, a copy moved aside.
 WORKING = {".a.csv.1234abcd.xfer-part": b"half", ".b.txt.xfer-part": b"hal", ".b.txt.xfer-resume": b"{}",
-           "sub/.c.csv.0badcafe.xfer-old": b"old"}
+           "sub/.c.csv.0badcafe.xfer-old": b"old", ".b.txt.xfer-resume.00ff00ff": b"{"}
+
+#: A user's files that only look like them: no random part where xfer always writes one (a copy
+#: moved aside), one xfer never writes (not 8 lowercase hex digits), no name, more after the
+#: suffix, no leading dot.  (``.NAME.xfer-part`` is a ``--resume`` part whatever NAME is.)
+LOOKALIKES = {".notes.xfer-old": b"1", ".a.csv.12ab.xfer-old": b"2", ".a.csv.ZZ12AB34.xfer-old": b"3",
+              ".xfer-part": b"4", ".b.xfer-resume.bak": b"5", "notes.xfer-resume": b"6"}
+
+
+def test_only_names_xfer_gives_its_working_files_are_left_out(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """``is_temporary`` matches the names xfer makes, not every dot file ending ``.xfer-old``; the
+    files a walk leaves out are counted in one INFO line (never left out without a word)."""
+    for name in WORKING:
+        assert is_temporary(posixpath.basename(name)), name
+    for name in LOOKALIKES:
+        assert not is_temporary(name), name
+    local = tmp_path / "outbox"
+    make_tree(local, {**FILES, **WORKING, **LOOKALIKES})
+    code, out, err = run(capsys, "sync", str(local), "pp:/in", "--json", "-v")
+    assert code == 0, err
+    assert json.loads(out)["transferred"] == len(FILES) + len(LOOKALIKES), out
+    assert tree(endpoint.root / "in") == {**FILES, **LOOKALIKES}
+    noted = [line for line in err.splitlines() if "xfer's own working files" in line]
+    assert len(noted) == 1 and f"left out {len(WORKING)} of xfer's own working files under {local} " in noted[0], err
+
+    # The server's side, walked for a sync down: the same names left out, one line.
+    make_tree(endpoint.root / "in", WORKING)
+    code, out, err = run(capsys, "sync", "pp:/in", str(tmp_path / "inbox"), "--json", "-v")
+    assert code == 0, err
+    assert tree(tmp_path / "inbox") == {**FILES, **LOOKALIKES}
+    noted = [line for line in err.splitlines() if "xfer's own working files" in line]
+    assert len(noted) == 1 and f"left out {len(WORKING)} of xfer's own working files under /in " in noted[0], err
 
 
 def test_working_files_and_resume_sidecars_are_never_synced_sent_fetched_or_deleted(

@@ -277,6 +277,42 @@ def test_sync_up_sets_the_remote_time_with_site_utime_where_there_is_no_mfmt(
         assert (again.transferred, len(again.plan.skips)) == (0, 5)
 
 
+def test_a_connection_dropped_on_site_help_leaves_the_uploads_done(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``keeps_modified`` asks ``SITE HELP`` after the first upload; the server hangs up there.
+    The files are uploaded and verified: a warning about their times, not failed transfers."""
+    make_tree(tmp_path / "outbox", FILES)
+    with FakeFTPSServer(pki, root=tmp_path / "fake", site_utime=("five", "two"), drop_on={"SITE HELP"}) as srv, \
+            srv.adapter(client_context()) as remote, caplog.at_level("WARNING", logger="xfer"):
+        up = sync(remote, "/in", tmp_path / "outbox", upload=True)
+        assert up.error is None and up.failed == [] and up.transferred == len(FILES), up
+        assert tree(srv.root / "in") == FILES
+        assert "SITE HELP" in srv.commands and not any(c.startswith("SITE UTIME") for c in srv.commands)
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert warned and all(m.startswith("could not set the time of /in/") for m in warned), warned
+
+
+def test_site_utime_is_not_sent_for_a_name_its_arguments_would_change(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """proftpd rebuilds the SITE UTIME path from whitespace-split words: "a  b.csv" would become
+    "a b.csv" (another file's time, or a 550).  Such names get no SITE UTIME; one space is fine."""
+    odd = {"a  b.csv": b"1", "a b.csv": b"2", "trail.csv ": b"3", "tab\there.csv": b"4"}
+    make_tree(tmp_path / "outbox", odd)
+    old = time.time() - 86_400
+    for name in odd:
+        os.utime(tmp_path / "outbox" / name, (old, old))
+    with FakeFTPSServer(pki, root=tmp_path / "fake", site_utime=("two",)) as srv, \
+            srv.adapter(client_context()) as remote, caplog.at_level("DEBUG", logger="xfer"):
+        up = sync(remote, "/in", tmp_path / "outbox", upload=True)
+        assert up.error is None and up.transferred == len(odd), up
+        utimes = [c for c in srv.commands if c.startswith("SITE UTIME ")]
+        assert [c.split(" ", 3)[3] for c in utimes] == ["/in/a b.csv"], utimes
+        assert int((srv.root / "in" / "a b.csv").stat().st_mtime) == int(old)  # its own time, no other's
+        assert any("SITE UTIME not sent" in r.getMessage() for r in caplog.records if r.levelname == "DEBUG")
+
+
 def test_no_site_utime_is_tried_where_site_help_lists_none(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
 ) -> None:

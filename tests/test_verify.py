@@ -109,6 +109,20 @@ def test_ftp_hash_replies() -> None:
     assert ftp_hash_reply("250 1A2B", FTPHashCommand("crc32", "XCRC")) == ServerHash("crc32", "00001a2b", "XCRC")
 
 
+def test_ftp_hash_reply_takes_only_a_range_covering_the_whole_file() -> None:
+    """Where the size is known, ``0-N`` must end at its last byte (N = size - 1) or at its size:
+    a hash of the first bytes only would let sync skip a file changed past them."""
+    sha = FTPHashCommand("sha256", "HASH")
+    whole = ServerHash("sha256", SHA256, "HASH")
+    assert ftp_hash_reply(f"213 SHA-256 0-153604 {SHA256} /a", sha, size=153604) == whole
+    assert ftp_hash_reply(f"213 SHA-256 0-153603 {SHA256} /a", sha, size=153604) == whole
+    assert ftp_hash_reply(f"213 SHA-256 0-1048575 {SHA256} /a", sha, size=2_000_000) is None  # the first MiB
+    assert ftp_hash_reply(f"213 SHA-256 0-99 {SHA256} /a", sha, size=153604) is None
+    assert ftp_hash_reply(f"213 SHA-256 0-x {SHA256} /a", sha, size=153604) is None
+    assert ftp_hash_reply(f"213 SHA-256 0-0 {SHA256} /a", sha, size=0) == whole
+    assert ftp_hash_reply(f"213 SHA-256 0-99 {SHA256} /a", sha) == whole  # size unknown: as before
+
+
 def _local() -> StreamHash:
     stream = StreamHash("md5")
     stream.update(DATA)
@@ -134,6 +148,24 @@ def test_conclude_refuses_a_mismatch_and_a_missing_hash_when_required() -> None:
     with pytest.raises(IntegrityError, match=missing) as caught:
         _conclude(None, required=True)
     assert caught.value.exit_code == ExitCode.INTEGRITY and "--checksum" in (caught.value.hint or "")
+
+
+def test_conclude_takes_an_empty_transfer_whose_size_was_checked_as_proven() -> None:
+    """Every empty file has the same hash: under --checksum a checked 0-byte size proves it (some
+    servers refuse to hash a 0-byte range), and ``verified`` says what was compared: ``"size"``."""
+    empty = StreamHash("md5")
+
+    def required(size: int | None, *, size_checked: bool = True) -> str:
+        return conclude(None, empty, server="h:22", what="the upload of /e", size_checked=size_checked,
+                        required=True, consequence="the upload was removed", looked_for="check-file", size=size)
+
+    assert required(0) == "size"
+    with pytest.raises(IntegrityError, match="gave no checksum"):
+        required(0, size_checked=False)
+    with pytest.raises(IntegrityError, match="gave no checksum"):
+        required(1)
+    with pytest.raises(IntegrityError, match="gave no checksum"):
+        required(None)
 
 
 # -- FTPS: hashing servers, a lying one, and --checksum ---------------------------------------------

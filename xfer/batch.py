@@ -47,7 +47,7 @@ from .errors import (
 )
 from .options import DEFAULT_MAX_DEPTH
 from .retry import RetryPolicy
-from .transfer import discard_partial_downloads, is_temporary, local_error, local_errors
+from .transfer import discard_partial_downloads, is_temporary, local_error, local_errors, note_temporary
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .urls import check_remote_path
 
@@ -411,13 +411,17 @@ def _walk(folder: Path) -> Iterator[Path]:
     ``os.walk`` skips what it cannot list unless told otherwise: ``put -r`` would then
     report success for a tree it uploaded only in part.
     """
+    skipped = 0
     for dirpath, dirnames, filenames in os.walk(folder, onerror=_unreadable):
         dirnames.sort()
         for name in dirnames:
             yield Path(dirpath) / name
         for name in sorted(filenames):
-            if not is_temporary(name):
+            if is_temporary(name):
+                skipped += 1
+            else:
                 yield Path(dirpath) / name
+    note_temporary(skipped, folder)
 
 
 def _unreadable(exc: OSError) -> None:
@@ -574,11 +578,14 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
     """
     top = _drained(list(remote.ls(folder)))
     stack: list[tuple[Iterator[Entry], str, tuple[str, ...], int]] = [(top, folder, (), 0)]
+    skipped = 0
     while stack:
         entries, current, names, depth = stack[-1]
         entry = next(entries, None)
         if entry is None:
             stack.pop()
+            if not stack:
+                note_temporary(skipped, folder)
             continue
         if any(char in entry.name for char in _UNADDRESSABLE):
             # Listed (and shown escaped) but no remote path can name it: pass over it, so one
@@ -607,7 +614,9 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
             yield path, (*names, entry.name), entry
             stack.append((_drained(list(remote.ls(path))), path, (*names, entry.name), depth + 1))
         elif entry.type == "file":
-            if not is_temporary(entry.name):  # an upload in progress, a part: never fetched or synced
+            if is_temporary(entry.name):  # an upload in progress, a part: never fetched or synced
+                skipped += 1
+            else:
                 yield path, (*names, entry.name), entry
         else:
             # A link the server could not follow (to nothing), a socket, a device: nothing to copy,

@@ -26,8 +26,8 @@ the listing's where it has one, else the server's answer for that file
 algorithm the server answered in.  No hash from the server: refused, nothing moves.
 
 xfer's own working files (:func:`~xfer.transfer.is_temporary`: ``.NAME.XXXXXXXX.xfer-part``,
-``.NAME.xfer-resume`` sidecars of ``get --resume``, ``.xfer-old``) are never sent, compared or
-deleted, on either side.
+``.NAME.xfer-part`` and ``.NAME.xfer-resume`` of ``get --resume``, ``.NAME.XXXXXXXX.xfer-old``)
+are never sent, compared or deleted, on either side; each walk says how many it left out (INFO).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from .errors import (
 )
 from .globs import Filters
 from .options import DEFAULT_MAX_DEPTH
-from .transfer import is_temporary, local_errors, sha256_file
+from .transfer import is_temporary, local_errors, note_temporary, sha256_file
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .verify import HASHES, StreamHash
 
@@ -202,20 +202,21 @@ def _local_digest(path: Path, algorithm: str) -> str | None:
     with local_errors(path, "reading"):
         if algorithm == "sha256":
             return sha256_file(path)
+        update: Callable[[bytes], None]
+        result: Callable[[], str | None]
         if algorithm in HASHES:
             stream = StreamHash(algorithm, sha256=False)  # CRC32 too, which hashlib has not
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    stream.update(block)
-            return stream.hexdigest(algorithm)
-        try:
-            digest = hashlib.new(algorithm)
-        except ValueError:
-            return None
+            update, result = stream.update, lambda: stream.hexdigest(algorithm)
+        else:
+            try:
+                digest = hashlib.new(algorithm)
+            except ValueError:
+                return None
+            update, result = digest.update, digest.hexdigest
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+                update(block)
+        return result()
 
 
 def _compare(
@@ -231,6 +232,10 @@ def _compare(
     if compare.mode == "size":
         return False, "same size"
     if compare.mode == "checksum":
+        if source.size == 0 and destination.size == 0:
+            # Every empty file has the same hash; some servers refuse to hash a 0-byte range
+            # (ProFTPD's check-file: offset >= size is EINVAL), so none is asked for.
+            return False, "both empty"
         # Only now, for a file of the same size on both sides, is a server asked for a hash.
         known = stated(source) or stated(destination)
         if known is None:
@@ -389,15 +394,20 @@ class SyncResult:
 
 
 def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """Regular files under ``folder`` (relative path, path, stat); an unreadable folder fails."""
+    """Regular files under ``folder`` (relative path, path, stat), xfer's working files left out
+    (:func:`is_temporary`); an unreadable folder fails."""
 
     def unreadable(exc: OSError) -> None:
         raise exc
 
+    skipped = 0
     with local_errors(folder, "reading"):
         for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
             dirnames.sort()
             for name in sorted(filenames):
+                if is_temporary(name):
+                    skipped += 1
+                    continue
                 path = Path(dirpath) / name
                 try:
                     info = path.stat()
@@ -408,6 +418,7 @@ def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
                     continue
                 if stat.S_ISREG(info.st_mode):
                     yield path.relative_to(folder).as_posix(), path, info
+    note_temporary(skipped, folder)
 
 
 def _remote_files(remote: Adapter, folder: str, max_depth: int) -> tuple[dict[str, FileState], set[str]]:
@@ -665,12 +676,17 @@ class _Runner:
 
     @staticmethod
     def _stamp_remote(adapter: Adapter, remote: str, state: FileState) -> None:
-        if state.modified is None or not adapter.keeps_modified:
+        if state.modified is None:
             return
         try:
-            adapter.set_modified(remote, dt.datetime.fromtimestamp(state.modified, dt.timezone.utc))
-        except (UnsupportedOperation, RemoteError) as exc:
-            # The file is there, whole: only the next run's comparison suffers (it sends it again).
+            # keeps_modified may ask the server (FTP SITE HELP), and so fail like set_modified.
+            if adapter.keeps_modified:
+                adapter.set_modified(remote, dt.datetime.fromtimestamp(state.modified, dt.timezone.utc))
+        except Interrupted:
+            raise
+        except XferError as exc:
+            # The file is there, whole and verified: only the next run's comparison suffers.  A
+            # dropped connection is opened again by the next operation.
             _log.warning("could not set the time of %s: %s", remote, exc.message)
 
     @staticmethod

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -45,6 +46,7 @@ __all__ = [
     "is_temporary",
     "local_error",
     "local_errors",
+    "note_temporary",
     "open_for_upload",
     "sha256_file",
 ]
@@ -70,12 +72,33 @@ SIDECAR_SUFFIX = ".xfer-resume"
 OLD_SUFFIX = ".xfer-old"
 
 
+#: The names xfer gives its working files (RANDOM: 8 hex digits, ``secrets.token_hex(4)``): upload
+#: and download parts ``.NAME.RANDOM.xfer-part``, a ``--resume`` part ``.NAME.xfer-part`` and its
+#: sidecar ``.NAME.xfer-resume`` (written as ``.NAME.xfer-resume.RANDOM`` first), a copy an
+#: install moves aside ``.NAME.RANDOM.xfer-old``.
+_WORKING_NAME = re.compile(
+    r"\..+?(?:\.[0-9a-f]{8}\.xfer-(?:part|old)|\.xfer-part|\.xfer-resume(?:\.[0-9a-f]{8})?)", re.DOTALL
+)
+
+
 def is_temporary(name: str) -> bool:
-    """xfer's own working files, hidden by a leading dot: part files (``.NAME[.RANDOM].xfer-part``),
-    resume sidecars (``.NAME.xfer-resume``) and copies moved aside (``.xfer-old``).  A tree copy
-    (``put -r``, ``get -r``) or a sync never sends, fetches, compares or deletes them: a sidecar
-    deleted by a sync down would orphan its part, and neither is the partner's business."""
-    return name.startswith(".") and name.endswith((PART_SUFFIX, SIDECAR_SUFFIX, OLD_SUFFIX))
+    """xfer's own working files, as xfer names them (:data:`_WORKING_NAME`): part files
+    (``.NAME[.RANDOM].xfer-part``), resume sidecars (``.NAME.xfer-resume``) and copies moved aside
+    (``.NAME.RANDOM.xfer-old``).  A tree copy (``put -r``, ``get -r``) or a sync never sends,
+    fetches, compares or deletes them: a sidecar deleted by a sync down would orphan its part,
+    and neither is the partner's business.  A user's file merely ending so (``.notes.xfer-old``,
+    ``.xfer-part``) is not one of them."""
+    return name.startswith(".") and _WORKING_NAME.fullmatch(name) is not None
+
+
+def note_temporary(count: int, folder: str | os.PathLike[str]) -> None:
+    """One INFO line for the ``count`` working files a walk of ``folder`` left out (none: no line),
+    so that a file not sent is never left out without a word."""
+    if count:
+        logging.getLogger("xfer").info(
+            "left out %d of xfer's own working files under %s (.NAME.RANDOM.xfer-part, .NAME.xfer-resume, ...)",
+            count, os.fspath(folder),
+        )
 
 #: The verb of each action ``local_error`` is given, for "cannot VERB PATH".
 _VERBS = {"reading": "read", "writing": "write", "creating": "create"}

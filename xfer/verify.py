@@ -30,6 +30,7 @@ from .types import Verified
 
 __all__ = [
     "HASHES",
+    "WANT_DIGEST",
     "Check",
     "FTPHashCommand",
     "HashName",
@@ -117,13 +118,17 @@ def conclude(
     required: bool,
     consequence: str,
     looked_for: str,
+    size: int | None = None,
 ) -> Check:
     """Compare the server's hash with ours; return what ``verified`` says, or raise :class:`IntegrityError`.
 
     ``what`` names the transfer ("the upload of /in/a.csv"), ``consequence`` what xfer did
     about the data ("nothing was saved", "the upload was removed"), ``looked_for`` what
     the server was asked ("HASH/XSHA256/XMD5/XCRC in FEAT").  ``required`` (``--checksum``)
-    makes a missing hash an error instead of falling back to ``"size"``/``"none"``.
+    makes a missing hash an error instead of falling back to ``"size"``/``"none"``, except
+    for an empty transfer whose size was checked (``size`` 0): every empty file has the same
+    hash, so the size check proves it (``"size"``), and servers may refuse to hash a 0-byte
+    range (ProFTPD's check-file answers EINVAL for an offset at the end of the file).
     """
     if offered is not None:
         ours = local.hexdigest(offered.algorithm)
@@ -138,7 +143,7 @@ def conclude(
                     "alters the data",
                 )
             return offered.algorithm
-    if required:
+    if required and not (size_checked and size == 0):
         raise IntegrityError(
             f"{server} gave no checksum for {what} (looked for {looked_for}); the checksum option "
             f"requires one; {consequence}",
@@ -152,6 +157,12 @@ def conclude(
 
 #: RFC 9530 registry names and RFC 3230 names (case-insensitive) of the hashes compared.
 _HTTP_NAMES: dict[str, HashName] = {"sha-256": "sha256", "md5": "md5"}
+#: Request headers asking for the hashes compared, SHA-256 preferred: RFC 9530 §4 (preferences
+#: 1-10) and RFC 3230 (q-values).  Servers may state a digest only when asked.
+WANT_DIGEST: Mapping[str, str] = {
+    "Want-Repr-Digest": "sha-256=10, md5=3",
+    "Want-Digest": "SHA-256;q=1, MD5;q=0.5",
+}
 _SF_ITEM = re.compile(r"\s*([A-Za-z*][A-Za-z0-9_.*-]*)\s*(?:=\s*(:[A-Za-z0-9+/=]*:|[^,;]*))?\s*((?:;[^,]*)?)\s*")
 
 
@@ -252,11 +263,14 @@ def ftp_hash_command(feat_lines: Iterable[str]) -> FTPHashCommand | None:
     return None
 
 
-def ftp_hash_reply(reply: str, command: FTPHashCommand) -> ServerHash | None:
+def ftp_hash_reply(reply: str, command: FTPHashCommand, *, size: int | None = None) -> ServerHash | None:
     """The hash in a reply to ``command``; None if the reply does not carry one for the whole file.
 
     ``HASH``: ``213 SHA-256 0-1048576 <hex> <path>`` (algorithm, byte range, hash, path);
-    a range not starting at 0 or another algorithm is no answer about the whole file.
+    a range not starting at 0 or another algorithm is no answer about the whole file, nor,
+    where the file's ``size`` is known, one ending before its last byte: an end of ``size - 1``
+    (the last byte's offset) or ``size`` (as servers also write it) is the whole file.  A hash of
+    part of it would let a change past the range go unseen (sync would skip the file).
     Legacy commands: ``250 <hex>`` (proftpd) or ``213 <hex>``; the hex of the right length is taken.
     """
     text = reply.strip().splitlines()[-1] if reply.strip() else ""
@@ -265,8 +279,10 @@ def ftp_hash_reply(reply: str, command: FTPHashCommand) -> ServerHash | None:
         fields = text.split(None, 4)
         if len(fields) < 4 or fields[0] != "213" or fields[1].upper() != _FTP_HASH_NAMES[command.algorithm]:
             return None
-        start, _, _ = fields[2].partition("-")
+        start, _, end = fields[2].partition("-")
         if start != "0":
+            return None
+        if size is not None and end not in (str(size - 1), str(size)):
             return None
         candidates = [fields[3]]
     else:

@@ -652,7 +652,8 @@ class Adapter:
         Asked the way an upload is verified (:mod:`xfer.verify`): FTP ``HASH``/``XSHA256``/...
         (the strongest FEAT announces), HTTP ``Repr-Digest``/``Digest`` on a ``HEAD``, SFTP
         ``check-file``.  None: the protocol has no such question, this server does not answer
-        it, or it refused for this file (a size limit).  The algorithm is the server's choice
+        it, or it refused for this file (a size limit, a folder).  A temporary refusal (HTTP
+        503/429, FTP 4xx) is an error, retried, never None.  The algorithm is the server's choice
         (:attr:`ServerHash.algorithm`): compare it with a local hash in that one.  ``size``, if
         known, lets a slow answer take its time (the server reads the whole file first).
         Changes nothing; retried like ``ls``.

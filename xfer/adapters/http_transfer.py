@@ -40,7 +40,7 @@ from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, SentFile, open_for_upload
-from ..verify import Check, ServerHash, StreamHash, conclude, http_digest
+from ..verify import WANT_DIGEST, Check, ServerHash, StreamHash, conclude, http_digest
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .writer import RemoteWriter
 
@@ -176,7 +176,7 @@ class HTTPTransfer:
                     verified = self._conclude(
                         offered, out.hash, f"the download of {self._user_path(remote)}",
                         size_checked=length is not None and out.written == length,
-                        consequence="nothing was saved",
+                        consequence="nothing was saved", size=out.written,
                     )
         return TransferResult(
             direction="get",
@@ -191,11 +191,13 @@ class HTTPTransfer:
         )
 
     def _conclude(
-        self, offered: ServerHash | None, local: StreamHash, what: str, *, size_checked: bool, consequence: str
+        self, offered: ServerHash | None, local: StreamHash, what: str, *, size_checked: bool, consequence: str,
+        size: int | None,
     ) -> Check:
         return conclude(
             offered, local, server=self.server, what=what, size_checked=size_checked, required=self.checksum,
             consequence=consequence, looked_for="Repr-Digest, Content-Digest, Digest or Content-MD5 headers",
+            size=size,
         )
 
     def _request(self, url: str, offset: int, validator: str | None) -> requests.Response:
@@ -340,7 +342,7 @@ class HTTPTransfer:
             if offered is not None or not checked_later:
                 checked = self.conclude_upload(
                     offered, body.hash, remote, size_checked=bool(size_ok), remove=remote,
-                    installed=not checked_later, source=source,
+                    installed=not checked_later, source=source, size=size,
                 )
         return Sent(TransferResult(
             direction="put",
@@ -363,14 +365,15 @@ class HTTPTransfer:
 
     def conclude_upload(
         self, offered: ServerHash | None, sent: StreamHash, remote: str, *, size_checked: bool, remove: str,
-        installed: bool = True, source: SentFile | None = None,
+        size: int, installed: bool = True, source: SentFile | None = None,
     ) -> Check:
         """Compare the server's hash of ``remote`` with ``sent``, the upload's bytes; on a mismatch
         ``remove`` (the name the bad copy lies under) is deleted, best effort, and IntegrityError raised.
 
         ``installed``: the upload is under its final name (else the caller removes its temporary name).
         ``source``: the file sent, hashed now if ``sent`` lacks the hash the server stated (see
-        :class:`~xfer.transfer.SentFile`).
+        :class:`~xfer.transfer.SentFile`).  ``size``: the bytes sent (an empty file's size check
+        proves it: :func:`~xfer.verify.conclude`).
         """
         if offered is not None and source is not None and sent.hexdigest(offered.algorithm) is None:
             sent = source.hash(offered.algorithm)
@@ -387,7 +390,7 @@ class HTTPTransfer:
             consequence = ""  # it matches: nothing to say
         return self._conclude(
             offered, sent, f"the upload of {self._user_path(remote)}", size_checked=size_checked,
-            consequence=consequence,
+            consequence=consequence, size=size,
         )
 
     def _delete_quietly(self, path: str) -> bool:
@@ -540,21 +543,32 @@ class HTTPTransfer:
         with response:
             return response.status_code in (404, 410)
 
-    def _head(self, remote: str) -> requests.Response:
-        """A ``HEAD`` of the file ``remote`` as stored (no content coding: its length is the file's)."""
+    def _head(self, remote: str, *, want_digest: bool = False) -> requests.Response:
+        """A ``HEAD`` of the file ``remote`` as stored (no content coding: its length is the file's).
+
+        ``want_digest``: ask for the file's digest, which servers may send only when asked
+        (RFC 9530 §4 ``Want-Repr-Digest``, RFC 3230 ``Want-Digest``): the ones compared, SHA-256 first.
+        """
         session = self.session
-        return session.head(session.url_for(remote), headers={"Accept-Encoding": "identity"}, allow_redirects=False)
+        headers = {"Accept-Encoding": "identity", **(WANT_DIGEST if want_digest else {})}
+        return session.head(session.url_for(remote), headers=headers, allow_redirects=False)
 
     def stated_hash(self, remote: str) -> ServerHash | None:
         """The hash of ``remote`` its ``HEAD`` states (``Repr-Digest``, ``Digest``: the same the
-        upload check reads), or None; :class:`RemoteNotFound` if the server has no such file."""
+        upload check reads), or None where the server has none for us: a success without digest
+        headers, a refusal of the question (403 a write-only folder, 405/501 no HEAD), a redirect
+        (the URL of a folder).  :class:`RemoteNotFound` if there is no such file; any other
+        answer (503, 429, 401, 5xx) is the error it maps to, so the retry policy asks again
+        where that is worth it, and a failure is worded as what it is, not as "no checksum"."""
         with self.session.translating():
-            response = self._head(remote)
+            response = self._head(remote, want_digest=True)
             with response:
                 if response.status_code in (404, 410):
                     raise RemoteNotFound(f"{self.server}: {self._user_path(remote)} does not exist")
-                if response.status_code != 200:
-                    return None  # a write-only folder (403), a server without HEAD (405): no hash
+                if response.status_code in (403, 405, 501) or 300 <= response.status_code < 400:
+                    drain_error_body(response)
+                    return None
+                self.session.check(response, path=remote)
                 return http_digest(response.headers, content=False)
 
     def check_stored(self, remote: str, size: int, *, must_exist: bool = False) -> tuple[bool, ServerHash | None]:
@@ -563,7 +577,7 @@ class HTTPTransfer:
         IntegrityError if the size differs.  ``must_exist``: a 404 is an error (after a
         MOVE the file must be where we put it).
         """
-        response = self._head(remote)
+        response = self._head(remote, want_digest=True)
         with response:
             if response.status_code == 404 and must_exist:
                 raise IntegrityError(
@@ -820,7 +834,7 @@ class ChunkedUpload(RemoteWriter):
             if self._check_size:
                 result.verified = http.conclude_upload(
                     offered, self._hash, self._target, size_checked=bool(verified), remove=self._target,
-                    installed=self._then is None,
+                    installed=self._then is None, size=self.written,
                 )
             if self._then is not None:
                 self._then(Sent(result, self._hash))

@@ -695,7 +695,7 @@ class WebDAVAdapter(Adapter):
                 stored, offered = http.check_stored(target, result.size)
                 result.verified = http.conclude_upload(
                     offered, sent.hash, target, size_checked=stored, remove=target, installed=False,
-                    source=sent.source,
+                    source=sent.source, size=result.size,
                 )
             self._into_place(target, remote)
         except Exception:
@@ -742,7 +742,7 @@ class WebDAVAdapter(Adapter):
         if result.verified == "none":  # the PUT answer stated no hash (one it stated was checked before the MOVE)
             result.verified = http.conclude_upload(
                 offered, sent.hash, remote, size_checked=bool(result.size_verified), remove=remote,
-                source=sent.source,
+                source=sent.source, size=result.size,
             )
         result.remote = self.user_path(remote)
         result.temp_name = posixpath.basename(target)

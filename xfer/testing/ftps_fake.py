@@ -43,6 +43,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
     a download the client stops reading (a ranged read closing its data connection early)
     gets no final reply at all, neither ``426`` nor ``226`` (seen from pure-ftpd and proftpd
     at times): the client must not wait for one forever.
+``drop_on``
+    exact command lines at which the server hangs up without a reply (a connection lost,
+    a server process killed, mid-dialogue).
 ``replies_once``
     the same, for the first time the line arrives only (a race: another client
     creates a folder between our look and our MKD).
@@ -68,7 +71,7 @@ import socket
 import socketserver
 import ssl
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -127,6 +130,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         answer_close_notify: bool = True,
         replies: Mapping[str, str] | None = None,
         replies_once: Mapping[str, str] | None = None,
+        drop_on: Iterable[str] = (),
         silent_after_cut: bool = False,
         site_utime: tuple[str, ...] = (),
     ) -> None:
@@ -144,6 +148,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.answer_close_notify = answer_close_notify
         self.replies = dict(replies or {})
         self.replies_once = dict(replies_once or {})
+        self.drop_on = frozenset(drop_on)
         self.silent_after_cut = silent_after_cut
         if set(site_utime) - {"five", "two"}:
             raise ValueError(f"site_utime takes 'five' and 'two', not {site_utime!r}")
@@ -214,6 +219,8 @@ class _Session:
                     return
                 line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
                 self.server.record(line)
+                if line in self.server.drop_on:
+                    return  # the finally below closes the socket, no reply
                 canned = self.server.replies.get(line) or self.server.take_reply_once(line)
                 if canned is not None:
                     self.reply(canned)

@@ -302,6 +302,7 @@ def hashing_handler(
     *,
     algorithms: Iterable[str] = ("SHA-1", "SHA-256", "MD5", "CRC32"),
     lie: bool = False,
+    busy: int = 0,
 ) -> type[Any]:
     """A handler class (for ``FTPSServer(handler_class=...)``) that hashes files as proftpd's mod_digest does.
 
@@ -310,8 +311,10 @@ def hashing_handler(
     selects, the reply is ``213 NAME 0-SIZE HEX PATH``) over ``algorithms``, and the legacy
     ``XSHA1``/``XSHA256``/``XMD5``/``XCRC`` (reply ``250 HEX``).  ``lie`` makes every hash
     that of other bytes: a server whose stored copy differs from what was sent.  Files are
-    read whole: this is for tests with small files.
+    read whole: this is for tests with small files.  ``busy``: the first that many hash commands
+    (per server) are answered ``450`` (a temporary refusal: the server is busy hashing).
     """
+    refusals = [busy]
     offered = tuple(name for name in ("SHA-1", "SHA-256", "MD5", "CRC32") if name in set(algorithms))
     wanted = tuple(c.upper() for c in commands)
 
@@ -352,6 +355,10 @@ def hashing_handler(
                 self.respond("504 Unsupported hash algorithm.")
 
         def _hash_reply(self, path: str, algorithm: str, legacy: bool) -> None:
+            if refusals[0] > 0:
+                refusals[0] -= 1
+                self.respond("450 Too many hash requests, try again later.")
+                return
             if not os.path.isfile(path):
                 self.respond("550 Not a regular file.")
                 return

@@ -45,6 +45,15 @@ __all__ = ["HTTPSServer", "RecordedRequest"]
 ClientCertMode = Literal["required", "nginx", "none"]
 IndexMode = Literal["json", "html", "none"]
 _BLOCK = 256 * 1024
+#: For ``digests_when_asked``: the request header that asks for each digest kind, and the algorithm it names.
+_WANTED_BY: dict[str, tuple[str, str]] = {
+    "repr-digest": ("Want-Repr-Digest", "sha-256"),
+    "content-digest": ("Want-Content-Digest", "sha-256"),
+    "digest": ("Want-Digest", "sha-256"),
+    "digest-md5": ("Want-Digest", "md5"),
+    "content-md5": ("", ""),
+}
+
 #: The hash headers ``HTTPSServer(digests=...)`` can send.
 _DIGEST_HEADERS = ("repr-digest", "content-digest", "digest", "digest-md5", "content-md5")
 
@@ -84,6 +93,9 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     ``Digest: SHA-256=B64``), ``"digest-md5"`` (``Digest: MD5=B64``), ``"content-md5"``;
     ``digests_on_put`` sends them (of the stored file) with the PUT answer too, and
     ``lie_digests`` makes each the hash of other bytes, as a server whose copy differs would.
+    ``digests_when_asked`` sends each only to a request that asks for its algorithm
+    (RFC 9530 §4 ``Want-Repr-Digest``/``Want-Content-Digest``, RFC 3230 ``Want-Digest``;
+    ``Content-MD5``, which nothing asks for, never), as servers that hash only on demand do.
     Files carry ``ETag``/``Last-Modified`` and honour ``Range`` with ``If-Range`` as nginx does;
     ``ranges=False`` ignores ``Range`` (the whole file, 200), as servers without range support.
     A chunked PUT (no ``Content-Length``) is stored like nginx stores it, complete or not at
@@ -117,6 +129,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         digests: Iterable[str] = (),
         digests_on_put: bool = False,
         lie_digests: bool = False,
+        digests_when_asked: bool = False,
         ranges: bool = True,
         chunked_put: bool = True,
         set_cookie: str | None = None,
@@ -140,6 +153,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
             raise ValueError(f"unknown digest headers {sorted(unknown)}")
         self.digests_on_put = digests_on_put
         self.lie_digests = lie_digests
+        self.digests_when_asked = digests_when_asked
         self.ranges = ranges
         self.chunked_put = chunked_put
         self.set_cookie = set_cookie
@@ -494,7 +508,20 @@ class _Handler(BaseHTTPRequestHandler):
             "digest-md5": ("Digest", f"MD5={md5}"),
             "content-md5": ("Content-MD5", md5),
         }
-        return dict(values[kind] for kind in self.owner.digests)
+        return dict(values[kind] for kind in self.owner.digests if self._asked_for(kind))
+
+    def _asked_for(self, kind: str) -> bool:
+        """Whether the request asks for the digest ``kind`` (always, unless ``digests_when_asked``)."""
+        if not self.owner.digests_when_asked:
+            return True
+        header, algorithm = _WANTED_BY[kind]
+        wanted = (self.headers.get(header) or "").lower()
+        # RFC 9530: "sha-256=10, md5=3" (preference 0: not wanted); RFC 3230: "SHA-256;q=1, MD5;q=0.5".
+        for member in wanted.split(","):
+            name, _, weight = member.strip().partition("=" if header != "Want-Digest" else ";")
+            if name.strip() == algorithm and weight.strip().removeprefix("q=").strip() not in ("0", "0.0"):
+                return True
+        return False
 
     def _receive(self, target: Path, length: int, rfile: Any = None) -> bool:
         # Like nginx: write a temp file beside the target, rename when the body is complete.

@@ -170,6 +170,9 @@ class CheckFileServer(asyncssh.SFTPServer):
     #: The reply: ``"draft"`` (``"check-file"``, algorithm, hash), ``"proftpd"`` (algorithm, hash:
     #: mod_sftp's form) or ``"status-ok"`` (a malformed one: an OK status without a hash).
     reply_form: ClassVar[str] = "draft"
+    #: Refuse a range starting at or past the end of the file (an empty file's whole range), as
+    #: ProFTPD's mod_sftp does (fxp.c: offset >= st_size is EINVAL).
+    refuses_offset_at_end: ClassVar[bool] = False
 
     def __init__(self, chan: Any, *, chroot: bytes | None = None,
                  asked: list[tuple[str, str, int, int]] | None = None) -> None:
@@ -181,6 +184,8 @@ class CheckFileServer(asyncssh.SFTPServer):
     def check_file(self, fd: int, path: str, requested: str, start: int, length: int) -> tuple[str, bytes]:
         """The hash of ``length`` bytes (0: to the end) from ``start`` of the open file ``fd``."""
         self.asked.append((path, requested, start, length))
+        if self.refuses_offset_at_end and start >= os.fstat(fd).st_size:
+            raise asyncssh.SFTPFailure("Invalid argument")
         algorithm = next((a for a in requested.split(",") if a in self.algorithms), None)
         if algorithm is None:
             raise asyncssh.SFTPFailure(f"none of {requested} is offered")

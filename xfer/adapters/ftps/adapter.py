@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ftplib
+import logging
 import posixpath
 import socket
 import ssl
@@ -92,6 +93,7 @@ _UTIME_FORMS = ("five", "two")
 HASH_RATE = 20 * 2**20
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
 
 
@@ -256,12 +258,17 @@ class FTPSAdapter(Adapter):
 
     # -- verification ----------------------------------------------------------------------
 
-    def _server_hash(self, ftp: FTPSConnection, path: str, size: int) -> ServerHash | None:
-        """The server's hash of ``path`` by the strongest command FEAT announced; None if it gave none.
+    def _server_hash(
+        self, ftp: FTPSConnection, path: str, size: int | None, *, transient_raises: bool = True
+    ) -> ServerHash | None:
+        """The server's hash of ``path`` (``size`` bytes, None: unknown) by the strongest command
+        FEAT announced; None if it has none for us.
 
-        A refusal (a size limit, a busy server: 4xx/5xx) is no hash, not a failed transfer;
-        a broken connection is.  The server reads the whole file before it answers: the
-        reply may take longer than ``timeout`` for a large one (allowed: 20 MiB/s of ``size``).
+        A refusal (a size limit, a file it will not hash: 5xx) is no hash, not a failed transfer;
+        a broken connection is.  A temporary one (4xx: busy) is raised, so the retry policy asks
+        again, unless ``transient_raises`` is off (an upload's check without ``--checksum``: the
+        size check stands).  The server reads the whole file before it answers: the reply may
+        take longer than ``timeout`` for a large one (allowed: 20 MiB/s of ``size``).
         """
         command = self._hash_command
         if command is None:
@@ -269,14 +276,18 @@ class FTPSAdapter(Adapter):
         try:
             if command.select is not None:
                 ftp.voidcmd(command.select)
-            ftp.settimeout(self.settings.timeout + size / HASH_RATE)
+            ftp.settimeout(self.settings.timeout + (size or 0) / HASH_RATE)
             try:
                 reply = ftp.sendcmd(f"{command.command} {path}")
             finally:
                 ftp.settimeout(self.settings.timeout)
-        except (ftplib.error_perm, ftplib.error_temp, ftplib.error_reply):
+        except ftplib.error_temp:
+            if transient_raises:
+                raise
             return None
-        return ftp_hash_reply(reply, command)
+        except (ftplib.error_perm, ftplib.error_reply):
+            return None
+        return ftp_hash_reply(reply, command, size=size)
 
     def _checksum(self, path: str, size: int | None) -> ServerHash | None:
         """The server's hash of ``path`` (``xfer sync --checksum``), by the command uploads are verified with."""
@@ -284,8 +295,15 @@ class FTPSAdapter(Adapter):
         def work(ftp: FTPSConnection) -> ServerHash | None:
             if self._hash_command is None:
                 return None
-            known = size if size is not None else self._size(ftp, path)
-            return self._server_hash(ftp, path, known or 0)
+            known = size
+            if known is None:
+                try:
+                    known = self._size(ftp, path)
+                except ftplib.error_perm as exc:
+                    if reply_code(str(exc)) == "550":
+                        return None  # no size: a folder (fsspec asks for any path), or not readable
+                    raise
+            return self._server_hash(ftp, path, known)
 
         return self._run("asking for the checksum of", path, work)
 
@@ -295,9 +313,11 @@ class FTPSAdapter(Adapter):
     ) -> Check:
         """The end-to-end check of one transfer of ``size`` bytes (``path`` as named on the server now)."""
         command = self._hash_command
+        # Without --checksum a busy server's refusal leaves the size check; with it, it is asked again.
+        offered = self._server_hash(ftp, path, size, transient_raises=self.settings.checksum)
         return conclude(
-            self._server_hash(ftp, path, size), local, server=self.settings.server, what=what,
-            size_checked=size_checked, required=self.settings.checksum, consequence=consequence,
+            offered, local, server=self.settings.server, what=what,
+            size_checked=size_checked, required=self.settings.checksum, consequence=consequence, size=size,
             looked_for=f"{command.command} ({command.algorithm})" if command is not None
             else "HASH, XSHA256, XMD5 or XCRC in FEAT",
         )
@@ -878,7 +898,8 @@ class FTPSAdapter(Adapter):
         if not stored or stored > size:
             return 0, "STOR"
         # The server's hash of the part (HASH, XSHA256...: the whole part is the range to prove).
-        theirs = self._server_hash(ftp, temp, stored) if self._hash_command is not None else None
+        theirs = (self._server_hash(ftp, temp, stored, transient_raises=False)
+                  if self._hash_command is not None else None)
         if not source.holds_prefix(theirs, stored, server=self.settings.server):
             return 0, "STOR"
         try:
@@ -1143,6 +1164,15 @@ class FTPSAdapter(Adapter):
         refusal about the file (550) is raised.  No form taken: the connection has no SITE UTIME.
         """
         forms = self._utime_forms(ftp)
+        if " ".join(path.split()) != path:
+            # proftpd's mod_site_misc rebuilds the path from the whitespace-split arguments (one
+            # space between words): "a  b.csv", a tab or a trailing space would set another file's time.
+            _log.debug("SITE UTIME not sent for %r: the server would read the name with its spaces changed", path)
+            raise UnsupportedOperation(
+                f"{self.settings.server}: SITE UTIME cannot name {path} (runs of spaces, tabs or a space "
+                "at the end are lost in its arguments)",
+                hint="xfer sync then compares an uploaded file as unchanged while the server's copy is newer",
+            )
         for form in list(forms):
             if form == "five" and " " in path:
                 continue  # five arguments split on spaces: a name with one is misread

@@ -290,7 +290,8 @@ class SFTPAdapter(Adapter):
                 # Before the rename: a mismatch leaves nothing under the local name.  (The sink
                 # compares the length with the server's stat when it closes.)
                 return self._conclude(sftp, offered, out.hash, what=f"the download of {remote}",
-                                      size_checked=attrs.size is not None, consequence="nothing was saved")
+                                      size_checked=attrs.size is not None, consequence="nothing was saved",
+                                      size=out.written)
 
         verified = self._run("downloading", remote, work)
         return TransferResult(
@@ -383,7 +384,7 @@ class SFTPAdapter(Adapter):
             # the file sent is hashed in it once more, off the event loop.
             local = await asyncio.get_running_loop().run_in_executor(None, source.hash, offered.algorithm)
         verified = self._conclude(sftp, offered, local, what=f"the upload of {remote}", size_checked=True,
-                                  consequence="the upload was removed")
+                                  consequence="the upload was removed", size=size)
         if target != remote:
             await self._install(sftp, target, remote)
         return verified
@@ -407,7 +408,7 @@ class SFTPAdapter(Adapter):
         return await asyncio.get_running_loop().run_in_executor(None, holds)
 
     def _conclude(self, sftp: asyncssh.SFTPClient, offered: ServerHash | None, local: StreamHash, *, what: str,
-                  size_checked: bool, consequence: str) -> Check:
+                  size_checked: bool, consequence: str, size: int) -> Check:
         if offered is not None and local.hexdigest(offered.algorithm) is None:
             # A server that named no algorithm answered in one this upload did not compute along.
             looked_for = f"the check-file extension, which answered in {offered.algorithm}, not computed here"
@@ -416,7 +417,8 @@ class SFTPAdapter(Adapter):
         else:
             looked_for = "the check-file extension (OpenSSH has none)"
         return conclude(offered, local, server=self.settings.server, what=what, size_checked=size_checked,
-                        required=self.settings.checksum, consequence=consequence, looked_for=looked_for)
+                        required=self.settings.checksum, consequence=consequence, looked_for=looked_for,
+                        size=size)
 
     def _temp_name(self, remote: str) -> str | None:
         """Where an upload to ``remote`` is written until it is complete: ``.NAME.RANDOM.xfer-part``
