@@ -85,9 +85,17 @@ def test_a_lean_request_is_the_bytes_urllib3_sends(
 
 
 def test_small_uploads_and_their_checks_go_the_lean_way(
-    pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``put`` of small files: after the first request, each PUT and HEAD is answered on the lean path."""
+    """``put`` of small files: after the first request, each PUT and HEAD is answered on the lean
+    path, the two in one write (pipelined)."""
+    writes: list[list[str | None]] = []
+
+    def spied(pool: Any, requests_: Any, **kwargs: Any) -> Any:
+        writes.append([request.method for request in requests_])
+        return exchange(pool, requests_, **kwargs)
+
+    monkeypatch.setattr(xfer.http_session, "exchange", spied)
     sources = tmp_path / "out"
     sources.mkdir()
     for number in range(5):
@@ -102,6 +110,8 @@ def test_small_uploads_and_their_checks_go_the_lean_way(
             session = remote.http.session  # type: ignore[attr-defined]
             # Every request but the large file's PUT (the first: it opened the connection, and is streamed).
             assert session.lean_answers == len(server.requests) - 1 == 11
+    # The large file's PUT was streamed the long way (it opened the connection), its HEAD alone.
+    assert writes == [["HEAD"]] + [["PUT", "HEAD"]] * 5
     for source in sources.iterdir():
         assert (tmp_path / "srv" / "in" / source.name).read_bytes() == source.read_bytes()
 

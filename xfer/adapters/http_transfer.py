@@ -59,6 +59,16 @@ class Sent(NamedTuple):
     source: SentFile | None = None
 
 
+#: The PUT's headers beyond requests' own (an upload's bytes are opaque to the server).
+_PUT_HEADERS = {"Content-Type": "application/octet-stream"}
+
+
+def _head_headers(want_digest: bool) -> dict[str, str]:
+    """A file's ``HEAD``: no content coding (the length is the file's); ``want_digest`` asks for its
+    digest, which servers may send only when asked (RFC 9530 §4, RFC 3230): SHA-256 first."""
+    return {"Accept-Encoding": "identity", **(WANT_DIGEST if want_digest else {})}
+
+
 def http_options(settings: ConnectionSettings) -> HTTPSOptions:
     """The ``[https]`` table; WebDAV has its own table and takes HTTP's defaults (PUT, verify)."""
     if isinstance(settings.options, HTTPSOptions):
@@ -295,6 +305,7 @@ class HTTPTransfer:
         started = time.monotonic()
         details: dict[str, Any] = {"method": self.options.upload_method}
         offered: ServerHash | None = None
+        stored: requests.Response | None = None  # the HEAD's answer, when it went with the PUT
         with handle, session.translating():
             if self.options.upload_method == "POST":
                 # Portals: the form goes to the folder, the file name rides in the part header.
@@ -317,7 +328,12 @@ class HTTPTransfer:
                 body = FileBody(handle, size, callback=callback, throttle=self.throttle, hash=self._sent_hash())
                 # An iterable with __len__ gets Content-Length, not chunked; requests sends a
                 # zero-length one chunked, so an empty file goes as b"".
-                response = (send_put or self.send_put)(remote, body if size else b"")
+                data = body if size else b""
+                both = self._put_and_head(remote, data) if check_size and send_put is None else None
+                if both is None:
+                    response = (send_put or self.send_put)(remote, data)
+                else:
+                    response, stored = both
                 if not size and callback is not None:
                     callback(0, 0)
             with response:
@@ -336,7 +352,7 @@ class HTTPTransfer:
                 )
             size_ok: bool | None = None
             if self.options.upload_method == "PUT" and check_size:
-                size_ok, head_hash = self.check_stored(remote, size)
+                size_ok, head_hash = self.check_stored(remote, size, answer=stored)
                 offered = offered or head_hash
             checked: Check = "none"
             if offered is not None or not checked_later:
@@ -409,11 +425,20 @@ class HTTPTransfer:
         ``GET``, and the upload would "succeed" with the server's current file.
         """
         return self.session.put(
-            self.session.url_for(remote),
-            data=data,
-            headers={"Content-Type": "application/octet-stream", **(headers or {})},
-            allow_redirects=False,
+            self.session.url_for(remote), data=data, headers={**_PUT_HEADERS, **(headers or {})}, allow_redirects=False
         )
+
+    def _put_and_head(self, remote: str, data: Any) -> tuple[requests.Response, requests.Response | None] | None:
+        """The PUT of ``data`` and the HEAD that checks what the server stored, in one write and one
+        round trip where the session can pipeline them (a small body on an open connection:
+        :meth:`~xfer.http_session.XferSession.pipelined`), else None (nothing sent).  The HEAD's
+        answer is None when it did not come: :meth:`check_stored` then asks again."""
+        session = self.session
+        url = session.url_for(remote)
+        answers = session.pipelined([("PUT", url, data, _PUT_HEADERS), ("HEAD", url, None, _head_headers(True))])
+        if answers is None or answers[0] is None:
+            return None
+        return answers[0], answers[1]
 
     def upload_ranged(
         self,
@@ -544,14 +569,9 @@ class HTTPTransfer:
             return response.status_code in (404, 410)
 
     def _head(self, remote: str, *, want_digest: bool = False) -> requests.Response:
-        """A ``HEAD`` of the file ``remote`` as stored (no content coding: its length is the file's).
-
-        ``want_digest``: ask for the file's digest, which servers may send only when asked
-        (RFC 9530 §4 ``Want-Repr-Digest``, RFC 3230 ``Want-Digest``): the ones compared, SHA-256 first.
-        """
+        """A ``HEAD`` of the file ``remote`` as stored (see :func:`_head_headers`)."""
         session = self.session
-        headers = {"Accept-Encoding": "identity", **(WANT_DIGEST if want_digest else {})}
-        return session.head(session.url_for(remote), headers=headers, allow_redirects=False)
+        return session.head(session.url_for(remote), headers=_head_headers(want_digest), allow_redirects=False)
 
     def stated_hash(self, remote: str) -> ServerHash | None:
         """The hash of ``remote`` its ``HEAD`` states (``Repr-Digest``, ``Digest``: the same the
@@ -571,13 +591,16 @@ class HTTPTransfer:
                 self.session.check(response, path=remote)
                 return http_digest(response.headers, content=False)
 
-    def check_stored(self, remote: str, size: int, *, must_exist: bool = False) -> tuple[bool, ServerHash | None]:
+    def check_stored(
+        self, remote: str, size: int, *, must_exist: bool = False, answer: requests.Response | None = None
+    ) -> tuple[bool, ServerHash | None]:
         """HEAD the uploaded file: (False if the server cannot tell the size, any digest it states).
 
         IntegrityError if the size differs.  ``must_exist``: a 404 is an error (after a
-        MOVE the file must be where we put it).
+        MOVE the file must be where we put it).  ``answer``: the HEAD's answer, if it was sent
+        already (pipelined with the PUT).
         """
-        response = self._head(remote, want_digest=True)
+        response = answer if answer is not None else self._head(remote, want_digest=True)
         with response:
             if response.status_code == 404 and must_exist:
                 raise IntegrityError(
