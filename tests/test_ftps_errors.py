@@ -259,17 +259,6 @@ def test_a_folder_not_empty_is_an_oserror_enotempty(reply: str) -> None:
         ("550 /in/not empty: No such file or directory", "/in/not empty", "RemoteNotFound"),
         ("451 /x/full.txt: No space left on device", "/x/full.txt", "RemoteStorageFull"),
         ("550 Quota exceeded", "/in/a.txt", "RemoteStorageFull"),
-    ],
-)
-def test_a_quoted_path_is_not_read_as_the_reason(reply: str, path: str, expected: str) -> None:
-    """proftpd quotes the path in its replies: a file called full.csv that does not exist is not a
-    full disk (it was RemoteStorageFull, "free space on the server")."""
-    assert type(reply_error(reply, server="host", action="downloading", path=path)).__name__ == expected
-
-
-@pytest.mark.parametrize(
-    ("reply", "path", "expected"),
-    [
         # A short name, or one that is a word, is no longer cut out of the reason (review finding).
         ("550 No space left on device", "/in/a", "RemoteStorageFull"),
         ("550 No space left on device", "/in/e", "RemoteStorageFull"),
@@ -291,10 +280,12 @@ def test_a_quoted_path_is_not_read_as_the_reason(reply: str, path: str, expected
         ("550 /: Permission denied", "/", "RemotePermissionDenied"),
     ],
 )
-def test_only_the_quoted_path_is_left_out_of_the_reason(reply: str, path: str, expected: str) -> None:
-    """The path is removed only where a server quotes it (leading ``PATH:``, ``"PATH"``), never as
-    a bare substring: ``/in/a`` took the a's out of "No space left on device"."""
-    assert type(reply_error(reply, server="host", action="uploading", path=path)).__name__ == expected
+def test_a_quoted_path_is_not_read_as_the_reason(reply: str, path: str, expected: str) -> None:
+    """proftpd quotes the path in its replies: a file called full.csv that does not exist is not a
+    full disk (it was RemoteStorageFull, "free space on the server").  The path goes only where a
+    server quotes it (leading ``PATH:``, ``"PATH"``), never as a bare substring: ``/in/a`` took the
+    a's out of "No space left on device"."""
+    assert type(reply_error(reply, server="host", action="downloading", path=path)).__name__ == expected
 
 
 @pytest.mark.parametrize(
