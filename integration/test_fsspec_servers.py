@@ -25,7 +25,6 @@ pytestmark = pytest.mark.integration
 DATA = bytes(range(256)) * 1024  # 256 KiB, every byte value
 
 
-
 @pytest.fixture(params=list(PROFILES))
 def fs_on(
     request: pytest.FixtureRequest, bed: Bed, bed_server: Callable[[str], ServerInfo],
@@ -99,7 +98,6 @@ def test_open_wb_streams_and_discards(fs_on: tuple[XferFileSystem, ServerInfo, s
         time.sleep(0.05)
     assert final.read_bytes() == DATA * 8  # the previous version, untouched
     assert not list(final.parent.glob(".w.bin.*"))
-
 
 
 @pytest.mark.parametrize("fs_on", [name for name in PROFILES if name != "nginx-https"], indirect=True)

@@ -189,7 +189,6 @@ def test_the_command_table_names_every_command_once_in_help_order() -> None:
     assert "put" in COMMANDS and "as2" in COMMANDS
 
 
-
 def _page(command: str, capsys: pytest.CaptureFixture[str]) -> str:
     assert main([*command.split(), "--help"]) == 0
     return capsys.readouterr().out
