@@ -240,6 +240,26 @@ def test_cli_sftp_dead_proxy_exits_5(sftp_profile: tuple[Endpoint, str], capsys:
     one_error(err, f"cannot reach the proxy http://127.0.0.1:{dead}")
 
 
+def test_an_https_all_proxy_names_its_origin_and_the_way_out(
+    sftp_profile: tuple[Endpoint, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ALL_PROXY=https://... (fine for the HTTP family) cannot carry SFTP: the error says the value came
+    from the environment and how to go direct (proxy = "direct", NO_PROXY); with NO_PROXY it works."""
+    endpoint, name = sftp_profile
+    monkeypatch.setenv("ALL_PROXY", "https://127.0.0.1:9")
+    code, _out, err = run(capsys, "ls", f"{name}:/", "--retries", "0")
+    assert code == 2
+    one_error(err, "https://127.0.0.1:9, from the ALL_PROXY environment variable")
+    assert 'proxy = "direct" in the profile, or NO_PROXY=127.0.0.1 in the environment' in err
+    code, _out, err = run(capsys, "ls", f"{name}:/", "--proxy", "https://127.0.0.1:9", "--retries", "0")
+    assert code == 2
+    one_error(err, "https://127.0.0.1:9, from the proxy option")
+    assert "NO_PROXY" not in err
+    monkeypatch.setenv("NO_PROXY", endpoint.server.host)
+    code, out, err = run(capsys, "ls", f"{name}:/")
+    assert code == 0 and "hello.txt" in out, err
+
+
 def test_sftp_reads_all_proxy_not_https_proxy(
     sftp_profile: tuple[Endpoint, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
