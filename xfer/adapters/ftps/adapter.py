@@ -38,6 +38,7 @@ from ...errors import (
     folder_needs_recursive,
 )
 from ...net import choose_proxy
+from ...protocols.ftps import SPEC as FTPS_SPEC
 from ...protocols.ftps import FTPSOptions
 from ...retry import current_attempt
 from ...streams import SinkFactory
@@ -183,7 +184,7 @@ class FTPSAdapter(Adapter):
             timeout=settings.timeout if timeout is None else timeout,
             epsv=self._epsv,
             keepalive=self._keepalive,
-            proxy=choose_proxy(settings.proxy, settings.host),
+            proxy=choose_proxy(settings.proxy, settings.host, environment=FTPS_SPEC.proxy_environment),
         )
         ftp.data_connections = self.data_connections
         if settings.password:

@@ -38,6 +38,7 @@ from ...errors import (
     XferError,
 )
 from ...net import choose_proxy, open_tcp
+from ...protocols.sftp import SPEC as SFTP_SPEC
 from ...protocols.sftp import SFTPOptions, default_known_hosts
 from ..base import ConnectionSettings
 from .checkfile import start_sftp_client
@@ -240,7 +241,7 @@ class SSHSession:
         asyncssh runs SSH over the connected socket; the host name it is given still decides
         the host-key check (known_hosts, pins), exactly as on a direct connection.
         """
-        proxy = choose_proxy(self.settings.proxy, self.settings.host)
+        proxy = choose_proxy(self.settings.proxy, self.settings.host, environment=SFTP_SPEC.proxy_environment)
         if proxy is None:
             return None
         _log.debug("sftp: %s through the proxy %s", self.settings.server, proxy)
