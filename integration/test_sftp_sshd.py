@@ -129,3 +129,29 @@ def test_wrong_key_passphrase(sshd: ServerInfo, profiles: Callable[..., str], tm
     name = profiles(_table(sshd, identity_password=f"file:{wrong}"))
     line, _ = _fails(capsys, 4, "ls", f"{name}:/")
     assert line == f"xfer: error: wrong passphrase for the SSH key {sshd.extra['client_key']}"
+
+
+def test_rmdir_of_a_folder_with_entries_is_enotempty(sshd: ServerInfo, tmp_path: Path) -> None:
+    """OpenSSH's sftp-server answers rmdir's ENOTEMPTY with FX_FAILURE "Failure" (SFTP v3 has no
+    code for it): xfer sees that the folder still lists entries and says so, as os.rmdir's
+    OSError(ENOTEMPTY), without claiming more than it knows (it was a ServerError, retried)."""
+    import errno
+    import uuid
+
+    from xfer.errors import RemoteFolderNotEmpty
+
+    source = tmp_path / "a.bin"
+    make_file(source, 10)
+    folder = f"/in/rmdir-{uuid.uuid4().hex[:8]}"
+    with xfer.connect(Profile.from_mapping("sshd", _table(sshd))) as remote:
+        remote.mkdir(folder)
+        remote.put_file(source, f"{folder}/a.bin")
+        try:
+            with pytest.raises(RemoteFolderNotEmpty) as caught:
+                remote.rmdir(folder)
+            assert caught.value.errno == errno.ENOTEMPTY and str(caught.value.filename).endswith(folder)
+            assert "the folder holds 1 entry" in caught.value.message, caught.value.message
+            assert [entry.name for entry in remote.ls(folder)] == ["a.bin"]
+        finally:
+            remote.rm(f"{folder}/a.bin")
+            remote.rmdir(folder)

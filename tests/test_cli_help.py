@@ -66,7 +66,8 @@ def test_root_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixtur
 
 @pytest.fixture
 def shell(tmp_path: Path) -> dict[str, str]:
-    """An `xfer` on PATH running this checkout, and three saved profiles."""
+    """An `xfer` on PATH running this checkout, three saved HTTPS profiles, an AS2 one, and a file that
+    is no profile at all (not UTF-8: it broke every completion)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "xfer"
@@ -76,6 +77,10 @@ def shell(tmp_path: Path) -> dict[str, str]:
     profiles.mkdir(parents=True)
     for name in ("partner", "payroll", "other"):
         (profiles / f"{name}.toml").write_text('url = "https://127.0.0.1:1/"\n')
+    (profiles / "edi-hub.toml").write_text('url = "https://127.0.0.1:1/as2"\nprotocol = "as2"\n'
+                                           '[as2]\nas2_from = "ME"\nas2_to = "HUB"\nsign = "none"\n'
+                                           'encrypt = "none"\nmdn = "unsigned-sync"\n')
+    (profiles / "broken.toml").write_bytes(b'url = "https://127.0.0.1:1/"\n# \xff\xfe\n')
     env = {k: v for k, v in os.environ.items() if k != "XFER_PROFILE_PATH"}
     env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(REPO),
                XFER_CONFIG_DIR=str(tmp_path / "config"))
@@ -110,7 +115,10 @@ def test_bash_completes_profile_targets(shell: dict[str, str]) -> None:
     assert _complete(shell, "xfer put file.txt zz") == []  # no profile: the shell completes file names
     assert _complete(shell, "xfer sync outbox/ pa") == ["partner:", "payroll:"]
     assert _complete(shell, "xfer sync pa") == ["partner:", "payroll:"]
-    assert _complete(shell, "xfer as2 send invoice.edi pa") == ["partner", "payroll"]
+    # as2 send: AS2 profiles only (and a broken file, whose protocol is unknown).
+    assert _complete(shell, "xfer as2 send invoice.edi pa") == []
+    assert _complete(shell, "xfer as2 send invoice.edi ") == ["broken", "edi-hub"]
+    assert _complete(shell, "xfer doctor e") == ["edi-hub"]
     assert _complete(shell, "xfer as2 send invoice.edi partner:/x") == []
 
 
@@ -187,7 +195,6 @@ def test_the_command_table_names_every_command_once_in_help_order() -> None:
 
     assert list(click_command().commands) == list(COMMANDS)
     assert "put" in COMMANDS and "as2" in COMMANDS
-
 
 
 def _page(command: str, capsys: pytest.CaptureFixture[str]) -> str:

@@ -537,24 +537,25 @@ def test_ranged_read_proves_what_it_returns(pki: TestPKI, mode: str) -> None:
         server.server_close()
 
 
-
-@pytest.mark.parametrize("protocol", ["ftpes", "davs"])
+@pytest.mark.parametrize("protocol", ["ftpes", "davs", "sftp"])
 def test_rmdir_of_a_folder_with_entries_is_an_oserror_enotempty(
-    protocol: str, pki: TestPKI, tmp_path: Path
+    protocol: str, pki: TestPKI, tmp_path: Path, profile_path: Path
 ) -> None:
     """fsspec's convention (os.rmdir's): OSError, errno ENOTEMPTY, whatever the protocol says.
-    WebDAV raised a RemoteError that is no OSError; FTPS a PermissionError ("550 Directory not empty")."""
+    WebDAV raised a RemoteError that is no OSError; FTPS a PermissionError ("550 Directory not empty");
+    SFTP a ServerError (asyncssh's server, v3: FX_FAILURE "Directory not empty")."""
     import errno
 
     with serve(protocol, pki, root=tmp_path / "root") as endpoint:
-        fs = filesystem(endpoint)
+        save_profile(endpoint, profile_path, "partner")  # the profile carries SFTP's known_hosts
+        fs = XferFileSystem("partner", skip_instance_cache=True)
         put_server_side(endpoint, "/full/a.txt", b"x")
         with pytest.raises(OSError) as caught:
             fs.rmdir("/full")
         assert isinstance(caught.value, RemoteFolderNotEmpty)
         assert caught.value.errno == errno.ENOTEMPTY
         assert not isinstance(caught.value, PermissionError)
-        assert caught.value.exit_code == 6 and caught.value.path == "/full"
+        assert caught.value.exit_code == 6 and caught.value.path == caught.value.filename == "/full"
         assert (endpoint.root / "full" / "a.txt").exists()
         (endpoint.root / "full" / "a.txt").unlink()
         fs.rmdir("/full")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
 
-from xfer.adapters.ftps.replies import reply_error
+from xfer.adapters.ftps.replies import is_ambiguous_550, reply_error
 from xfer.errors import (
     AuthenticationFailed,
     ClientCertificateRejected,
@@ -16,6 +17,7 @@ from xfer.errors import (
     ConnectionDropped,
     HostnameMismatch,
     PinMismatch,
+    RemoteFolderNotEmpty,
     RemoteNotFound,
     RemotePermissionDenied,
     RemoteStorageFull,
@@ -27,6 +29,7 @@ from xfer.errors import (
 from xfer.identity import Identity
 from xfer.retry import RetryPolicy
 from xfer.testing.contract import make_file
+from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext, create_ssl_context
@@ -256,9 +259,76 @@ def test_a_folder_not_empty_is_an_oserror_enotempty(reply: str) -> None:
         ("550 /in/not empty: No such file or directory", "/in/not empty", "RemoteNotFound"),
         ("451 /x/full.txt: No space left on device", "/x/full.txt", "RemoteStorageFull"),
         ("550 Quota exceeded", "/in/a.txt", "RemoteStorageFull"),
+        # A short name, or one that is a word, is no longer cut out of the reason (review finding).
+        ("550 No space left on device", "/in/a", "RemoteStorageFull"),
+        ("550 No space left on device", "/in/e", "RemoteStorageFull"),
+        ("451 Insufficient storage space", "/in/s", "RemoteStorageFull"),
+        ("550 Disk full", "/in/full", "RemoteStorageFull"),
+        ("550 Directory not empty", "/empty", "RemoteFolderNotEmpty"),
+        ("550 Directory not empty", "/t", "RemoteFolderNotEmpty"),
+        ("550 Directory not empty", "/out/empty", "RemoteFolderNotEmpty"),
+        ("550 /out/empty: Directory not empty", "/out/empty", "RemoteFolderNotEmpty"),
+        # Every pattern reads the reason without the path, "denied" and "not found" too.
+        ("550 /in/access.log: No space left on device", "/in/access.log", "RemoteStorageFull"),
+        ("550 /in/denied-claims.csv: Disk quota exceeded", "/in/denied-claims.csv", "RemoteStorageFull"),
+        ("550 /in/not-found.csv: Permission denied", "/in/not-found.csv", "RemotePermissionDenied"),
+        ("550 /in/access.log: Is a directory", "/in/access.log", "RemoteError"),
+        ('550 "/in/no such file": Permission denied', "/in/no such file", "RemotePermissionDenied"),
+        ("550 access.log: No space left on device", "/in/access.log", "RemoteStorageFull"),
+        ("550 /home/u/in/access.log: No space left on device", "/in/access.log", "RemoteStorageFull"),
+        ('550 Cannot open "/in/access.log": no space', "/in/access.log", "RemoteStorageFull"),
+        ("550 /: Permission denied", "/", "RemotePermissionDenied"),
     ],
 )
 def test_a_quoted_path_is_not_read_as_the_reason(reply: str, path: str, expected: str) -> None:
     """proftpd quotes the path in its replies: a file called full.csv that does not exist is not a
-    full disk (it was RemoteStorageFull, "free space on the server")."""
+    full disk (it was RemoteStorageFull, "free space on the server").  The path goes only where a
+    server quotes it (leading ``PATH:``, ``"PATH"``), never as a bare substring: ``/in/a`` took the
+    a's out of "No space left on device"."""
     assert type(reply_error(reply, server="host", action="downloading", path=path)).__name__ == expected
+
+
+@pytest.mark.parametrize(
+    ("reply", "path", "ambiguous"),
+    [
+        ("550 /in/access.log: Remove directory operation failed.", "/in/access.log", True),
+        ("550 /in/not-found: Remove directory operation failed.", "/in/not-found", True),
+        ("550 Remove directory operation failed.", "/out", True),
+        ("550 /out: Permission denied", "/out", False),
+        ("550 Directory not empty", "/t", False),
+    ],
+)
+def test_an_ambiguous_550_is_read_without_the_path(reply: str, path: str, ambiguous: bool) -> None:
+    assert is_ambiguous_550(reply, path) is ambiguous
+
+
+#: vsftpd's one reply for every failed rmdir(2): ENOTEMPTY, and EACCES (a parent it may not write).
+_VSFTPD_RMD = "550 Remove directory operation failed."
+
+
+def test_a_reasonless_rmd_refusal_of_a_folder_with_entries_does_not_advise_rm_r(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """vsftpd refuses RMD of /out in the (unwritable) chroot root with the reply it gives for a full
+    folder: still ENOTEMPTY for fsspec, but no "xfer rm -r" hint that would delete every file and
+    then fail on the same refusal."""
+    root = tmp_path / "root"
+    (root / "out").mkdir(parents=True)
+    (root / "out" / "keep.edi").write_bytes(b"k")
+    (root / "out" / "also.edi").write_bytes(b"k")
+    with FakeFTPSServer(pki, root=root, mlst=False, replies={"RMD /out": _VSFTPD_RMD}) as fake:
+        remote = fake.adapter(client_context())
+        with remote, pytest.raises(RemoteFolderNotEmpty) as caught:
+            remote.rmdir("/out")
+    error = caught.value
+    assert error.errno == errno.ENOTEMPTY and error.filename == "/out" and error.reply_code == 550
+    assert "refused; the folder holds 2 entries (it may also be protected)" in error.message
+    assert error.hint is None or "rm -r" not in error.hint
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["also.edi", "keep.edi"]
+
+
+def test_a_server_that_says_not_empty_keeps_the_rm_r_hint() -> None:
+    error = reply_error("550 Directory not empty", server="host", action="removing the folder", path="/out")
+    assert isinstance(error, RemoteFolderNotEmpty)
+    assert error.message.startswith("host: folder /out is not empty") and error.filename == "/out"
+    assert error.hint == "remove it with its contents: xfer rm -r"

@@ -95,6 +95,21 @@ def test_profile_path_searched_first(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert [name for name, p in list_profiles() if isinstance(p, Profile)] == ["partner"]
 
 
+def test_a_profile_file_not_in_utf8_is_listed_as_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tomllib decodes the bytes itself: a UnicodeDecodeError broke `profile list` (an internal
+    error) and every shell completion; now it is that one file's ConfigError."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "broken.toml").write_bytes(b'url = "ftpes://h/"\n# \xff\n')
+    (extra / "partner.toml").write_text('url = "ftpes://h/"\n')
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(extra))
+    listed = dict(list_profiles())
+    assert isinstance(listed["partner"], Profile)
+    assert isinstance(listed["broken"], ConfigError) and "not UTF-8" in listed["broken"].message
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML: not UTF-8"):
+        load_profile("broken")
+
+
 def test_relative_paths_start_at_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "profiles"
     folder.mkdir()

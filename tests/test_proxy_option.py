@@ -5,15 +5,21 @@ CONNECT proxy or SOCKS5, with every TLS check intact inside the tunnel; the envi
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import socket
+import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 import xfer
 from tests.helpers import one_error, run
+from xfer.adapters.sftp.session import SSHSession
 from xfer.errors import ConnectError, PinMismatch, ProxyRefused, ServerCertificateUntrusted, UsageError
 from xfer.net import choose_proxy, parse_proxy
 from xfer.profiles import Profile
@@ -234,6 +240,26 @@ def test_cli_sftp_dead_proxy_exits_5(sftp_profile: tuple[Endpoint, str], capsys:
     one_error(err, f"cannot reach the proxy http://127.0.0.1:{dead}")
 
 
+def test_an_https_all_proxy_names_its_origin_and_the_way_out(
+    sftp_profile: tuple[Endpoint, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ALL_PROXY=https://... (fine for the HTTP family) cannot carry SFTP: the error says the value came
+    from the environment and how to go direct (proxy = "direct", NO_PROXY); with NO_PROXY it works."""
+    endpoint, name = sftp_profile
+    monkeypatch.setenv("ALL_PROXY", "https://127.0.0.1:9")
+    code, _out, err = run(capsys, "ls", f"{name}:/", "--retries", "0")
+    assert code == 2
+    one_error(err, "https://127.0.0.1:9, from the ALL_PROXY environment variable")
+    assert 'proxy = "direct" in the profile, or NO_PROXY=127.0.0.1 in the environment' in err
+    code, _out, err = run(capsys, "ls", f"{name}:/", "--proxy", "https://127.0.0.1:9", "--retries", "0")
+    assert code == 2
+    one_error(err, "https://127.0.0.1:9, from the proxy option")
+    assert "NO_PROXY" not in err
+    monkeypatch.setenv("NO_PROXY", endpoint.server.host)
+    code, out, err = run(capsys, "ls", f"{name}:/")
+    assert code == 0 and "hello.txt" in out, err
+
+
 def test_sftp_reads_all_proxy_not_https_proxy(
     sftp_profile: tuple[Endpoint, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -273,6 +299,76 @@ def test_sftp_untrusted_host_key_is_refused_through_the_proxy(pki: TestPKI, tmp_
         assert len(proxy.tunnels) == 2, proxy.tunnels  # the refused connection and the key's probe
 
 
+def test_sftp_known_hosts_line_for_the_proxy_address_does_not_vouch_for_the_server(
+    pki: TestPKI, tmp_path: Path
+) -> None:
+    """Through a proxy asyncssh's peer address is the proxy's: a known_hosts line for the proxy's
+    own address (127.0.0.2 here, the server on 127.0.0.1) must not trust the partner behind it.
+    A line for the server's name does, and is reported as the source."""
+    with serve("sftp", pki, root=tmp_path / "root", host_certificate=False) as endpoint, \
+            ConnectProxy(host="127.0.0.2") as proxy:
+        server = endpoint.server
+        known_hosts = tmp_path / "known_hosts"
+        table = endpoint.profile.to_toml()
+        table["sftp"] = {**table.get("sftp", {}), "known_hosts": str(known_hosts)}
+        profile = Profile.from_mapping("partner", table)
+        known_hosts.write_text(server.keys.known_hosts_line("127.0.0.2", server.port))
+        for route in ("direct", proxy.url):
+            with pytest.raises(ServerCertificateUntrusted, match="unknown SSH host key"):
+                with xfer.connect(profile, proxy=route) as remote:
+                    remote.ls("/")
+        assert proxy.tunnels, "the refused connection went through the proxy"
+        known_hosts.write_text(server.keys.known_hosts_line(server.host, server.port))
+        with xfer.connect(profile, proxy=proxy.url) as remote:
+            remote.ls("/")
+            assert remote.connection_facts()["host_key_trusted_by"] == "known_hosts"
+
+
+def test_sftp_tunnel_cancelled_on_a_stalled_proxy_returns_and_closes_the_late_socket() -> None:
+    """Ctrl-C while a proxy stalls the CONNECT: the SSH session's task is cancelled at once; the
+    thread still blocked in the exchange is a daemon (interpreter exit does not wait for it, as it
+    did for asyncio's default executor), and the socket it returns late is closed, not leaked."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    answer = threading.Event()
+
+    def stall() -> None:
+        conn, _ = listener.accept()
+        accepted.append(conn)
+        conn.recv(4096)  # the CONNECT
+        answer.wait(30)
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+    threading.Thread(target=stall, daemon=True).start()
+    session = SimpleNamespace(settings=SimpleNamespace(
+        proxy=f"http://127.0.0.1:{listener.getsockname()[1]}", host="127.0.0.1", port=22, timeout=30.0,
+        server="127.0.0.1:22"))
+    before = set(threading.enumerate())
+
+    async def cancel_while_stalled() -> None:
+        task = asyncio.ensure_future(SSHSession._tunnel(cast(Any, session)))
+        while not accepted:
+            await asyncio.sleep(0.01)
+        assert all(thread.daemon for thread in set(threading.enumerate()) - before)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with listener, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(cancel_while_stalled())
+            answer.set()  # now open_tcp returns its socket, to a task that is gone
+            accepted[0].settimeout(10)
+            assert accepted[0].recv(1) == b"", "the late socket was closed (the proxy sees its FIN)"
+        finally:
+            loop.close()
+            accepted[0].close()
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 @pytest.mark.parametrize("kind", ["connect", "socks5h"])
 def test_as2_through_the_proxy_option(pki: TestPKI, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """An AS2 send (mTLS, signed, encrypted, compressed, signed MDN) through an HTTP CONNECT
@@ -291,5 +387,4 @@ def test_as2_through_the_proxy_option(pki: TestPKI, tmp_path: Path, kind: str, m
         assert result.details.get("warning") is None
         assert {int(target.rsplit(":", 1)[1]) for target in proxy.tunnels} == {_server_port(endpoint)}
         assert not proxy.saw_plaintext_http
-    assert list((tmp_path / "data").rglob("*.json"))  # the send's receipt, in the test's folder
     assert list((tmp_path / "data").rglob("*.json"))  # the send's receipt, in the test's folder

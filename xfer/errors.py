@@ -367,6 +367,26 @@ class RemoteFolderNotEmpty(RemoteError, OSError):
         # Set while the error is built (never edited afterwards): what os.rmdir's error carries.
         self.errno = errno.ENOTEMPTY
         self.strerror = os.strerror(errno.ENOTEMPTY)
+        self.filename = self.path
+
+    @classmethod
+    def refused(cls, *, said: str = "", entries: int | None = None, **fields: Unpack[ErrorFields]) -> Self:
+        """The one wording of this error, for every protocol.
+
+        ``entries`` None: the server said the folder is not empty (or xfer saw its members), and
+        the hint is ``rm -r``.  A count: the server refused without a reason and the folder lists
+        that many entries; a full folder is then only the likely cause (vsftpd gives the same
+        reply for a parent it may not write), so no ``rm -r`` hint that would delete every file
+        and fail anyway.
+        """
+        server, path = fields.get("server"), fields.get("path")
+        where = f" {path}" if path else ""
+        tail = f" {said}" if said else ""
+        if entries is None:
+            return cls(f"{server}: folder{where} is not empty{tail}", hint="remove it with its contents: xfer rm -r",
+                       **fields)
+        return cls(f"{server}: removing the folder{where} was refused; the folder holds {entries} "
+                   f"entr{'y' if entries == 1 else 'ies'} (it may also be protected){tail}", **fields)
 
 
 class ListingTooLarge(RemoteError):

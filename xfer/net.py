@@ -29,7 +29,7 @@ import os
 import socket
 import struct
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import ConnectError, ConnectTimeout, ProxyRefused, UsageError
@@ -55,13 +55,19 @@ _SOCKS_REPLIES = {
 }
 
 
+#: Where a proxy came from when it was not an environment variable.
+OPTION_ORIGIN = "the proxy option"
+
+
 @dataclass(frozen=True)
 class Proxy:
-    """A parsed proxy URL (no credentials): ``kind``, ``host``, ``port``."""
+    """A parsed proxy URL (no credentials): ``kind``, ``host``, ``port``; ``origin`` says where
+    it was set (the proxy option, or "the ALL_PROXY environment variable"), for messages."""
 
     kind: ProxyKind
     host: str
     port: int
+    origin: str = field(default=OPTION_ORIGIN, compare=False)
 
     @property
     def url(self) -> str:
@@ -75,7 +81,7 @@ class Proxy:
         return self.url
 
 
-def parse_proxy(url: str) -> Proxy | None:
+def parse_proxy(url: str, origin: str = OPTION_ORIGIN) -> Proxy | None:
     """The :class:`Proxy` of ``url``; None for ``"direct"``; :class:`UsageError` for anything unusable."""
     if url.strip().lower() == DIRECT:
         return None
@@ -97,7 +103,7 @@ def parse_proxy(url: str) -> Proxy | None:
         raise UsageError(f"proxy {url!r}: invalid port") from None
     if not parts.hostname:
         raise UsageError(f"proxy {url!r} names no host", hint="write it as KIND://HOST:PORT")
-    return Proxy(kind, parts.hostname, port or _DEFAULT_PORTS[kind])  # type: ignore[arg-type]
+    return Proxy(kind, parts.hostname, port or _DEFAULT_PORTS[kind], origin)  # type: ignore[arg-type]
 
 
 def _without_credentials(url: str) -> str:
@@ -123,7 +129,7 @@ def choose_proxy(option: str | None, host: str, *, environment: tuple[str, ...] 
             if _exempt(host):
                 return None
             try:
-                return parse_proxy(value)
+                return parse_proxy(value, f"the {name} environment variable")
             except UsageError as exc:
                 raise exc.copy_with(f"{name}: {exc.message}") from None
     return None
@@ -159,18 +165,20 @@ def open_tcp(
     if proxy is None:
         return socket.create_connection((host, port), timeout, source_address=source_address)
     if proxy.kind == "https":
+        direct = 'proxy = "direct" in the profile' + (
+            "" if proxy.origin == OPTION_ORIGIN else f", or NO_PROXY={host} in the environment")
         raise UsageError(
-            f"an https:// proxy ({proxy}) cannot carry this connection",
-            hint="use an http:// or socks5:// proxy for FTPS and SFTP",
+            f"an https:// proxy ({proxy}, from {proxy.origin}) cannot carry this connection",
+            hint=f"use an http:// or socks5:// proxy for FTPS and SFTP, or connect directly: {direct}",
         )
     try:
         sock = socket.create_connection((proxy.host, proxy.port), timeout, source_address=source_address)
     except TimeoutError as exc:
         raise ConnectTimeout(f"the proxy {proxy} did not answer within {timeout:g} s",
-                             hint="check the proxy option (or ALL_PROXY / HTTPS_PROXY)") from exc
+                             hint=f"check {proxy.origin}") from exc
     except OSError as exc:
         raise ConnectError(f"cannot reach the proxy {proxy}: {exc.strerror or exc}",
-                           hint="check the proxy option (or ALL_PROXY / HTTPS_PROXY)") from exc
+                           hint=f"check {proxy.origin}") from exc
     try:
         if proxy.socks:
             _socks5(sock, proxy, host, port)

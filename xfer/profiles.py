@@ -334,6 +334,8 @@ def read_profile_file(path: Path) -> Profile:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # tomllib decodes the bytes itself, before parsing
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     return Profile.from_mapping(path.stem, data, source=path)
@@ -352,6 +354,8 @@ def list_profiles() -> list[tuple[str, Profile | ConfigError]]:
                 seen[path.stem] = read_profile_file(path)
             except ConfigError as exc:
                 seen[path.stem] = exc
+            except Exception as exc:  # one file xfer cannot make sense of must not hide the others
+                seen[path.stem] = ConfigError(f"{path}: cannot be read as a profile ({type(exc).__name__}: {exc})")
     return [(name, seen[name]) for name in sorted(seen)]
 
 

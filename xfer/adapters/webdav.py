@@ -490,10 +490,7 @@ class WebDAVAdapter(Adapter):
             raise RemoteError(f"{self.settings.server}: {path} is not a folder", hint="use xfer rm for files")
         if members:
             # An OSError (ENOTEMPTY) like os.rmdir's: fsspec's callers catch OSError.
-            raise RemoteFolderNotEmpty(
-                f"{self.settings.server}: folder {path} is not empty", hint="remove it with its contents: xfer rm -r",
-                server=self.settings.server, path=path,
-            )
+            raise RemoteFolderNotEmpty.refused(server=self.settings.server, path=path)
         reply = self._dav("clean", path, folder=True)
         self._forget(path)
         if reply.status == 207:

@@ -24,7 +24,7 @@ from .common import (
     warn,
     with_connection_options,
 )
-from .completion import complete_doctor_target
+from .completion import complete_as2_target
 
 if TYPE_CHECKING:
     from ..adapters.as2 import AS2Adapter
@@ -79,7 +79,7 @@ def _summary(result: TransferResult, adapter: AS2Adapter, *, quiet: bool) -> Non
 def send(
     file: Annotated[str, typer.Argument(help="The file to send (one file per AS2 message).")],
     target: Annotated[str, typer.Argument(help="AS2 profile: PROFILE or PROFILE:/NAME (NAME = file name sent).",
-                                          autocompletion=complete_doctor_target)],
+                                          autocompletion=complete_as2_target)],
     connection: Connection,
     resend: Annotated[
         Optional[str],  # noqa: UP045 - typer needs a runtime Optional

@@ -10,22 +10,29 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["complete_doctor_target", "complete_local_or_target", "complete_more_sources", "complete_profile",
-           "complete_target"]
+__all__ = ["complete_as2_target", "complete_doctor_target", "complete_local_or_target", "complete_more_sources",
+           "complete_profile", "complete_target"]
 
 
-def _names() -> list[str]:
+def _names(protocol: str | None = None) -> list[str]:
+    """Profile names; with ``protocol`` (a spec's section, ``"as2"``) only its profiles, and the
+    broken ones (their protocol is unknown)."""
     try:
         from ..profiles import list_profiles
 
-        return sorted({name for name, _ in list_profiles()})
+        return sorted(name for name, profile in list_profiles()
+                      if protocol is None or isinstance(profile, Exception) or profile.spec.section == protocol)
     except Exception:  # completion must stay silent whatever the config holds
         return []
 
 
+def _matching(incomplete: str, protocol: str | None = None) -> list[str]:
+    return [name for name in _names(protocol) if name.startswith(incomplete)]
+
+
 def complete_profile(incomplete: str) -> list[str]:
     """Profile names starting with ``incomplete``."""
-    return [name for name in _names() if name.startswith(incomplete)]
+    return _matching(incomplete)
 
 
 def complete_target(incomplete: str) -> list[str]:
@@ -36,8 +43,13 @@ def complete_target(incomplete: str) -> list[str]:
 
 
 def complete_doctor_target(incomplete: str) -> list[str]:
-    """``doctor`` and ``as2 send`` take a bare profile name as well as ``NAME:/path``."""
+    """``doctor`` takes a bare profile name as well as ``NAME:/path``."""
     return complete_profile(incomplete) if ":" not in incomplete and "/" not in incomplete else []
+
+
+def complete_as2_target(incomplete: str) -> list[str]:
+    """``as2 send`` takes an AS2 profile's name (or ``NAME:/name``): only AS2 profiles are offered."""
+    return _matching(incomplete, "as2") if ":" not in incomplete and "/" not in incomplete else []
 
 
 def _local(incomplete: str) -> list[str]:

@@ -61,9 +61,8 @@ def diagnose(
         return connect(profile, warn=warn)
 
     # The proxy a connection would take (the option, else the environment as each protocol reads it).
-    environment = ("ALL_PROXY",) if profile.scheme in ("ftps", "ftpes", "sftp") else ("HTTPS_PROXY", "ALL_PROXY")
     try:
-        proxy = choose_proxy(profile.get("proxy"), host, environment=environment)
+        proxy = choose_proxy(profile.get("proxy"), host, environment=profile.spec.proxy_environment)
     except XferError as exc:
         report.add(Step("network", "Name resolution and TCP connect").fail(exc))
         return report

@@ -36,4 +36,5 @@ SPEC = ProtocolSpec(
                "time after which it is checked with NOOP and reopened before reuse (0 = off)"),
     ),
     settings_type=FTPSOptions,
+    proxy_environment=("ALL_PROXY",),
 )

@@ -196,6 +196,7 @@ SPEC = ProtocolSpec(
                "Upload under a temporary name, then rename (pick-up folders never see half files)"),
     ),
     settings_type=SFTPOptions,
+    proxy_environment=("ALL_PROXY",),
     validate=_check,
     build=_build,
     from_mapping=_from_mapping,

@@ -151,6 +151,10 @@ class ProtocolSpec:
     #: Checks a ``pin`` written for this protocol and returns it normalised (raises ConfigError);
     #: None: TLS's ``sha256:HEX`` (:func:`xfer.tls.normalize_pin`).  SSH pins are ``SHA256:BASE64``.
     check_pin: Callable[[str], str] | None = None
+    #: The environment variables naming its proxy when the ``proxy`` option is unset, first set
+    #: wins (``NO_PROXY`` exempts hosts): the HTTP family reads ``HTTPS_PROXY`` as curl and
+    #: requests do; a protocol that is no HTTPS (FTPS, SSH) reads only ``ALL_PROXY``.
+    proxy_environment: tuple[str, ...] = ("HTTPS_PROXY", "ALL_PROXY")
 
     @property
     def declared(self) -> dict[str, Option]:

@@ -21,7 +21,8 @@ __all__ = ["AcceptLoopServer"]
 
 
 class AcceptLoopServer(InProcessServer):
-    """A listener on 127.0.0.1; each connection runs :meth:`_connection` in a daemon thread.
+    """A listener on 127.0.0.1 (or another loopback ``host``); each connection runs
+    :meth:`_connection` in a daemon thread.
 
     At most ``max_connections`` run at once (others get :meth:`_refuse`).  ``stop()``
     stops accepting and cuts every socket registered with :meth:`_track`.  Errors of
@@ -29,8 +30,8 @@ class AcceptLoopServer(InProcessServer):
     up are part of the tests.
     """
 
-    def __init__(self, *, max_connections: int = 16) -> None:
-        self.host = "127.0.0.1"
+    def __init__(self, *, max_connections: int = 16, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.listener = socket.create_server((self.host, 0))
         self.port: int = self.listener.getsockname()[1]
         self.connections = 0

@@ -11,8 +11,8 @@ own; this proxy lets tests drive both kinds::
     proxy.tunnels            # ["127.0.0.1:4443", ...]: one per CONNECT
     proxy.saw_plaintext_http # True if anything but CONNECT + ciphertext went through
 
-It listens on 127.0.0.1 only, tunnels only to loopback addresses, runs each tunnel in
-a daemon thread, and refuses (``503``) more than ``max_tunnels`` at once.  When the
+It listens on 127.0.0.1 (or another loopback ``host``), tunnels only to loopback addresses,
+runs each tunnel in a daemon thread, and refuses (``503``) more than ``max_tunnels`` at once.  When the
 origin ends its side, the proxy ends the client's side the same way (a FIN, after a
 close_notify of its own TLS for the ``https://`` kind): what the origin did to its TLS
 stream, the client sees.
@@ -41,8 +41,10 @@ _MAX_HEAD = 16 * 1024
 class ConnectProxy(AcceptLoopServer):
     """A small threaded ``CONNECT`` proxy; with ``pki`` its clients talk TLS to it first."""
 
-    def __init__(self, *, pki: TestPKI | None = None, max_tunnels: int = 8, idle_timeout: float = 10.0) -> None:
-        super().__init__(max_connections=max_tunnels)
+    def __init__(self, *, pki: TestPKI | None = None, max_tunnels: int = 8, idle_timeout: float = 10.0,
+                 host: str = "127.0.0.1") -> None:
+        # host: another loopback address (127.0.0.2) tells the proxy's address from the server's.
+        super().__init__(max_connections=max_tunnels, host=host)
         self.tls_context: ssl.SSLContext | None = (
             server_context(pki, verify_mode=ssl.CERT_NONE) if pki is not None else None
         )
@@ -55,7 +57,7 @@ class ConnectProxy(AcceptLoopServer):
     def url(self) -> str:
         """The proxy URL to put in ``HTTPS_PROXY``."""
         scheme = "https" if self.tls_context is not None else "http"
-        return f"{scheme}://127.0.0.1:{self.port}"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def _refuse(self, raw: socket.socket) -> None:
         with contextlib.suppress(OSError):

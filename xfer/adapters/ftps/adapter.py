@@ -26,6 +26,7 @@ from ...errors import (
     IntegrityError,
     RemoteError,
     RemoteExists,
+    RemoteFolderNotEmpty,
     RemoteIsFolder,
     RemoteNotFound,
     RemotePermissionDenied,
@@ -38,6 +39,7 @@ from ...errors import (
     folder_needs_recursive,
 )
 from ...net import choose_proxy
+from ...protocols.ftps import SPEC as FTPS_SPEC
 from ...protocols.ftps import FTPSOptions
 from ...retry import current_attempt
 from ...streams import SinkFactory
@@ -69,7 +71,6 @@ from .connection import (
 from .listing import listing_lines, parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
 from .replies import (
     NOT_UNDERSTOOD,
-    folder_not_empty,
     is_ambiguous_550,
     login_error,
     refuses_session_reuse,
@@ -185,7 +186,7 @@ class FTPSAdapter(Adapter):
             timeout=settings.timeout if timeout is None else timeout,
             epsv=self._epsv,
             keepalive=self._keepalive,
-            proxy=choose_proxy(settings.proxy, settings.host),
+            proxy=choose_proxy(settings.proxy, settings.host, environment=FTPS_SPEC.proxy_environment),
         )
         ftp.data_connections = self.data_connections
         if settings.password:
@@ -423,7 +424,7 @@ class FTPSAdapter(Adapter):
     ) -> XferError:
         """Turn an ambiguous 550 into not-found or permission-denied by asking whether ``probe`` exists."""
         ftp = self._ftp
-        if probe is None or not is_ambiguous_550(str(exc)) or ftp is None:
+        if probe is None or not is_ambiguous_550(str(exc), path) or ftp is None:
             return error
         try:
             exists = self._exists(ftp, probe)
@@ -1070,22 +1071,25 @@ class FTPSAdapter(Adapter):
             try:
                 ftp.voidcmd(f"RMD {path}")
             except ftplib.error_perm as exc:
-                # "550 Remove directory operation failed." (vsftpd) says nothing of why: a
-                # folder that still lists entries is the ENOTEMPTY that other servers name.
-                if is_ambiguous_550(str(exc)) and self._holds_entries(ftp, path):
-                    raise folder_not_empty(self.settings.server, path, f"(server said: {str(exc).strip()})",
-                                           {"server": self.settings.server, "path": path,
-                                            "reply_code": 550}) from exc
+                # "550 Remove directory operation failed." (vsftpd) says nothing of why: a folder
+                # that still lists entries is likely the ENOTEMPTY other servers name, but vsftpd
+                # says the same for a parent it may not write (EACCES), so the error says so too.
+                if is_ambiguous_550(str(exc), path):
+                    entries = self._entry_count(ftp, path)
+                    if entries:
+                        raise RemoteFolderNotEmpty.refused(
+                            said=f"(server said: {str(exc).strip()})", entries=entries,
+                            server=self.settings.server, path=path, reply_code=550) from exc
                 raise
 
         self._run("removing the folder", path, remove)
 
-    def _holds_entries(self, ftp: FTPSConnection, folder: str) -> bool:
-        """Whether ``folder`` lists any entry; False when it cannot be listed (the refusal stands)."""
+    def _entry_count(self, ftp: FTPSConnection, folder: str) -> int:
+        """How many entries ``folder`` lists; 0 when it cannot be listed (the refusal stands)."""
         try:
-            return bool(self._list_entries(ftp, folder))
+            return len(self._list_entries(ftp, folder))
         except (ftplib.Error, OSError, EOFError, XferError):
-            return False
+            return 0
 
     def _mv(self, source: str, destination: str) -> None:
         """RNFR/RNTO, never onto a folder, and a folder never onto a file.

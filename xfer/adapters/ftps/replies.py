@@ -31,7 +31,6 @@ from ...errors import (
 __all__ = [
     "NOT_UNDERSTOOD",
     "TRANSIENT_HINT",
-    "folder_not_empty",
     "is_ambiguous_550",
     "login_error",
     "refuses_session_reuse",
@@ -76,11 +75,11 @@ def reply_text(reply: str) -> str:
     return " ".join(part.strip() for part in lines if part.strip()) or reply.strip()
 
 
-def is_ambiguous_550(reply: str) -> bool:
-    """True for a 550 whose text says neither "not found" nor "denied"."""
-    text = reply_text(reply)
+def is_ambiguous_550(reply: str, path: str | None = None) -> bool:
+    """True for a 550 whose text (the quoted ``path`` aside) says neither "not found" nor "denied"."""
+    reason = _reason(reply, path)
     return reply_code(reply) == "550" and not any(
-        pattern.search(text) for pattern in (_NOT_FOUND, _DENIED, _NOT_EMPTY))
+        pattern.search(reason) for pattern in (_NOT_FOUND, _DENIED, _NOT_EMPTY))
 
 
 def says_exists(reply: str) -> bool:
@@ -124,21 +123,21 @@ def refuses_session_reuse(reply: str) -> bool:
     return code == "522" or (code == "425" and bool(_REUSE.search(reply_text(reply))))
 
 
-def _without_path(text: str, path: str | None) -> str:
-    """A reply's words without the path it quotes (proftpd: ``550 /in/full.csv: No such file``):
-    a file or folder name must not read as the reason ("full", "space", "storage", "not empty")."""
-    if path:
-        for name in (path, path.rstrip("/").rsplit("/", 1)[-1]):
-            if name:
-                text = text.replace(name, " ")
-    return text
+def _reason(reply: str, path: str | None) -> str:
+    """A reply's words without the path it quotes, for reading the reason.
 
-
-def folder_not_empty(server: str, path: str | None, said: str, facts: ErrorFields) -> RemoteFolderNotEmpty:
-    """RMD refused because the folder holds entries: an OSError (ENOTEMPTY), as os.rmdir's."""
-    where = f" {path}" if path else ""
-    return RemoteFolderNotEmpty(f"{server}: folder{where} is not empty {said}",
-                                hint="remove it with its contents: xfer rm -r", **facts)
+    proftpd leads with the path (``550 /in/full.csv: No such file``), others quote it
+    (``550 "/in/a": ...``): a file or folder name must not read as the reason ("full",
+    "access", "not-found").  Only those forms go, never a bare substring: the name ``a`` or
+    ``full`` is also a letter or a word of "No space left on device", "Disk full".
+    """
+    text = reply_text(reply)
+    if not path or not path.strip("/"):
+        return text
+    name = re.escape(path.rstrip("/").rsplit("/", 1)[-1])
+    # Leading: the path as sent, the bare name, or the server's own absolute path ending in it.
+    text = re.sub(rf'^\s*"?(?:\S*/)?{name}/?"?:\s*', "", text)
+    return text.replace(f'"{path}"', " ")
 
 
 def reply_error(reply: str, *, server: str, action: str, path: str | None = None) -> XferError:
@@ -148,8 +147,7 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
     or accepts the generic :class:`RemoteError` this returns for it.
     """
     code = reply_code(reply)
-    text = reply_text(reply)
-    reason = _without_path(text, path)  # "550 /in/full.csv: No such file" is no full disk
+    reason = _reason(reply, path)  # "550 /in/full.csv: No such file" is no full disk
     where = f" {path}" if path else ""
     said = f"(server said: {reply.strip()})"
     facts = _facts(reply, server=server, path=path)
@@ -178,9 +176,9 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
         )
     if code == "550" and _NOT_EMPTY.search(reason):
         # Before the "full" words: proftpd quotes the path ("550 /in/full: Directory not empty").
-        return folder_not_empty(server, path, said, facts)
+        return RemoteFolderNotEmpty.refused(said=said, **facts)
     if code in ("552", "452") or (code in ("451", "450", "550") and _FULL.search(reason)
-                                  and not _DENIED.search(text)):
+                                  and not _DENIED.search(reason)):
         return RemoteStorageFull(
             f"{server} has no space (or quota) left while {action}{where} {said}",
             hint="free space on the server or ask the partner to raise the quota",
@@ -199,9 +197,9 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
     if code in NOT_UNDERSTOOD:
         return UnsupportedOperation(f"{server} does not support {action}{where} {said}", **facts)
     if code in ("550", "450"):
-        if _NOT_FOUND.search(text):
+        if _NOT_FOUND.search(reason):
             return RemoteNotFound(f"{server}:{where} does not exist {said}", **facts)
-        if _EXISTS.search(text):
+        if _EXISTS.search(reason):
             return RemoteExists(f"{server}:{where} already exists {said}", **facts)
     if code.startswith("4"):
         # 4xx is RFC 959's "transient negative completion", whatever the text says: IIS
@@ -209,7 +207,7 @@ def reply_error(reply: str, *, server: str, action: str, path: str | None = None
         # the "denied" words below would turn into a permanent permission error.
         return ServerError(f"{server} failed {action}{where}, temporarily {said}", hint=TRANSIENT_HINT, **facts)
     if code == "550":
-        if _DENIED.search(text):
+        if _DENIED.search(reason):
             return RemotePermissionDenied(f"{server}: permission denied while {action}{where} {said}", **facts)
         return RemoteError(f"{server} refused {action}{where} {said}", **facts)
     return RemoteError(f"{server} refused {action}{where} {said}", **facts)

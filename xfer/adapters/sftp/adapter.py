@@ -27,6 +27,7 @@ from ...errors import (
     IntegrityError,
     RemoteError,
     RemoteExists,
+    RemoteFolderNotEmpty,
     RemoteIsFolder,
     RemoteNotFound,
     RemotePermissionDenied,
@@ -178,6 +179,8 @@ class SFTPAdapter(Adapter):
             return RemoteExists(f"{server}: {path} already exists", **fields)
         if isinstance(exc, asyncssh.SFTPNoSpaceOnFilesystem | asyncssh.SFTPQuotaExceeded):
             return RemoteStorageFull(f"{server}: no space left while {action} {path}{said}", **fields)
+        if isinstance(exc, asyncssh.SFTPDirNotEmpty):  # SFTP v5+ servers (asyncssh's own) name it
+            return RemoteFolderNotEmpty.refused(said=said.strip(), **fields)
         if isinstance(exc, asyncssh.SFTPFileIsADirectory):
             return RemoteIsFolder(f"{server}: {path} is a folder", **fields)
         if isinstance(exc, asyncssh.SFTPOpUnsupported):
@@ -601,9 +604,29 @@ class SFTPAdapter(Adapter):
 
     def _rmdir(self, path: str) -> None:
         async def work(sftp: asyncssh.SFTPClient) -> None:
-            await sftp.rmdir(path)
+            try:
+                await sftp.rmdir(path)
+            except asyncssh.SFTPFailure as exc:
+                # SFTP v3 has no code for ENOTEMPTY: OpenSSH sends FX_FAILURE ("Failure"), as for
+                # other errnos it cannot name (EBUSY, EROFS); asyncssh's server, v3-downgraded,
+                # keeps strerror ("Directory not empty").  A folder that still lists entries is
+                # then the likely cause; the error says how sure it is.
+                entries = await self._entry_count(sftp, path)
+                if not entries:
+                    raise
+                sure = "not empty" in exc.reason.lower()
+                raise RemoteFolderNotEmpty.refused(
+                    said=f"(server said: {exc.reason})", entries=None if sure else entries,
+                    server=self.settings.server, path=path) from exc
 
         self._run("removing the folder", path, work)
+
+    async def _entry_count(self, sftp: asyncssh.SFTPClient, folder: str) -> int:
+        """How many entries ``folder`` lists; 0 when it cannot be listed (the refusal stands)."""
+        try:
+            return len(await self._listing(sftp, folder, follow=False))
+        except (asyncssh.Error, asyncssh.SFTPError, OSError, XferError):
+            return 0
 
     def _mv(self, source: str, destination: str) -> None:
         """Rename; an existing *file* at the destination is replaced (base.mv refused folders already)."""

@@ -19,7 +19,7 @@ import getpass
 import logging
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from ...errors import (
     XferError,
 )
 from ...net import choose_proxy, open_tcp
+from ...protocols.sftp import SPEC as SFTP_SPEC
 from ...protocols.sftp import SFTPOptions, default_known_hosts
 from ..base import ConnectionSettings
 from .checkfile import start_sftp_client
@@ -201,6 +202,24 @@ class SSHSession:
         path = Path(self.options.known_hosts) if self.options.known_hosts else default_known_hosts()
         return str(path) if path.is_file() else b""
 
+    def _known_hosts_argument(self, proxied: bool) -> Any:
+        """``known_hosts`` for asyncssh.  Through a proxy, a callable matching the host name only.
+
+        asyncssh matches known_hosts lines by host name *or* by ``[peer address]:port``; through
+        a proxy the peer is the proxy, so a line for the proxy's own address (the user once ssh'd
+        to the proxy box) would vouch for the partner behind it.  The callable drops the address
+        (as ``_listed_keys`` does); @cert-authority and @revoked lines still match the name.
+        """
+        known = self._known_hosts()
+        if not proxied or not isinstance(known, str):
+            return known
+        table = asyncssh.read_known_hosts(known)
+
+        def by_name(host: str, addr: str, port: int | None) -> Any:
+            return table.match(host, "", port)
+
+        return by_name
+
     def _auth_arguments(self) -> dict[str, Any]:
         options, settings = self.options, self.settings
         args: dict[str, Any] = {"password": settings.password}
@@ -222,13 +241,13 @@ class SSHSession:
         asyncssh runs SSH over the connected socket; the host name it is given still decides
         the host-key check (known_hosts, pins), exactly as on a direct connection.
         """
-        proxy = choose_proxy(self.settings.proxy, self.settings.host)
+        proxy = choose_proxy(self.settings.proxy, self.settings.host, environment=SFTP_SPEC.proxy_environment)
         if proxy is None:
             return None
         _log.debug("sftp: %s through the proxy %s", self.settings.server, proxy)
+        settings = self.settings
         # open_tcp blocks (connect, CONNECT/SOCKS exchange): off the loop's thread, within the timeout.
-        return await asyncio.to_thread(open_tcp, self.settings.host, self.settings.port, self.settings.timeout,
-                                       proxy=proxy)
+        return await _in_daemon_thread(lambda: open_tcp(settings.host, settings.port, settings.timeout, proxy=proxy))
 
     async def _open(self) -> None:
         settings, options = self.settings, self.options
@@ -240,7 +259,8 @@ class SSHSession:
         try:
             conn, _ = await asyncssh.create_connection(
                 lambda: client, settings.host, settings.port, sock=sock, username=self.username,
-                known_hosts=self._known_hosts(), config=None, connect_timeout=settings.timeout,
+                known_hosts=self._known_hosts_argument(proxied=sock is not None), config=None,
+                connect_timeout=settings.timeout,
                 encryption_algs=list(ENCRYPTION_ALGS),
                 # A server that stops answering (a dead link, a NAT that forgot us) is dropped
                 # after about `timeout` seconds instead of hanging a transfer for ever.
@@ -371,6 +391,51 @@ class SSHSession:
             hint="check the user name, key (--identity) or password (--password REF)",
             server=server,
         )
+
+
+async def _in_daemon_thread(call: Callable[[], socket.socket]) -> socket.socket:
+    """``call()`` on a daemon thread of its own, awaited; its socket is closed if nobody takes it.
+
+    Not ``asyncio.to_thread``: the loop's default executor is joined at interpreter exit, so a
+    proxy that stalls the CONNECT would hold Ctrl-C's exit until the timeout; and a task
+    cancelled meanwhile would leak the socket the thread returns later.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[socket.socket] = loop.create_future()
+    abandoned = threading.Event()  # the awaiting task was cancelled (the loop may be stopped by now)
+
+    def deliver(sock: socket.socket | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            if sock is not None:
+                sock.close()  # the awaiting task gave up: nobody else will close it
+        elif error is not None:
+            future.set_exception(error)
+        elif sock is not None:
+            future.set_result(sock)
+
+    def work() -> None:
+        sock: socket.socket | None = None
+        error: BaseException | None = None
+        try:
+            sock = call()
+        except BaseException as exc:  # handed to the awaiting task, re-raised there
+            error = exc
+        if abandoned.is_set():
+            if sock is not None:
+                sock.close()
+            return
+        try:
+            loop.call_soon_threadsafe(deliver, sock, error)
+        except RuntimeError:  # the loop is closed: the session is gone
+            if sock is not None:
+                sock.close()
+
+    threading.Thread(target=work, name=f"{_THREAD_PREFIX}tcp", daemon=True).start()
+    try:
+        return await future
+    except asyncio.CancelledError:
+        abandoned.set()
+        raise
 
 
 def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
