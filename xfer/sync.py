@@ -684,6 +684,10 @@ class _Runner:
                 adapter.set_modified(remote, dt.datetime.fromtimestamp(state.modified, dt.timezone.utc))
         except Interrupted:
             raise
+        except UnsupportedOperation as exc:
+            # The server cannot keep times (found out on this file): nothing to warn about, the
+            # comparison takes a newer server copy of the same size as unchanged.
+            _log.debug("could not set the time of %s: %s", remote, exc.message)
         except XferError as exc:
             # The file is there, whole and verified: only the next run's comparison suffers.  A
             # dropped connection is opened again by the next operation.

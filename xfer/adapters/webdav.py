@@ -11,6 +11,8 @@ rule: docs/design.md, section "WebDAV".
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import email.utils
 import logging
 import os
 import posixpath
@@ -106,8 +108,10 @@ class WebDAVAdapter(Adapter):
     a folder is never replaced).
     """
 
-    # No set_modified: getlastmodified is a protected live property (RFC 4918 §15.7).
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.SET_MODIFIED}
+    # set_modified where the server lets clients set getlastmodified: RFC 4918 §15.7 makes it a
+    # protected live property (Apache, nginx refuse), some servers take it (wsgidav's
+    # mutable_live_props, for rsync-like clients); keeps_modified asks.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
@@ -119,6 +123,8 @@ class WebDAVAdapter(Adapter):
         self._watch = threading.local()
         # Server paths a PROPFIND showed to be collections: they are addressed with the "/".
         self._collections: set[str] = set()
+        #: Whether the server sets getlastmodified on PROPPATCH (None: not asked yet).
+        self._sets_times: bool | None = None
         self.session.hooks["response"].append(self._on_response)
         client = Client(
             {
@@ -444,6 +450,51 @@ class WebDAVAdapter(Adapter):
 
     def _info(self, path: str) -> Entry:
         return self._to_entry(self._stat(path), path)
+
+    # -- modification times ----------------------------------------------------------------
+
+    @property
+    def keeps_modified(self) -> bool:
+        """Whether :meth:`set_modified` works here; asked once per connection: a PROPPATCH that
+        sets the root's getlastmodified to the value it has (most servers refuse the property)."""
+        if self._sets_times is None:
+            root = self.remote_path("/")
+            now = self._stat(root).modified
+            self._sets_times = now is not None and self._proppatch_time(root, now)
+        return self._sets_times
+
+    def _set_modified(self, path: str, modified: dt.datetime) -> None:
+        if not self.keeps_modified:
+            raise UnsupportedOperation(
+                f"{self.settings.server} does not let clients set modification times "
+                "(a PROPPATCH of getlastmodified is refused: RFC 4918 makes it a protected property)",
+                hint="xfer sync then compares an uploaded file as unchanged while the server's copy is newer",
+            )
+        wanted = modified.replace(microsecond=0)
+        # What a server answers is input: the time is read back (HTTP dates have whole seconds).
+        if not self._proppatch_time(path, wanted) or self._stat(path).modified != wanted:
+            self._sets_times = False
+            raise UnsupportedOperation(
+                f"{self.settings.server} did not set the modification time of {self.user_path(path)} "
+                "although it took the PROPPATCH",
+                hint="xfer sync then compares an uploaded file as unchanged while the server's copy is newer",
+            )
+
+    def _proppatch_time(self, path: str, when: dt.datetime) -> bool:
+        """PROPPATCH ``path``'s getlastmodified to ``when``; True if the server says it set it.
+        A refusal of the method (405, 501) or of the property (403, 409, 422, 424) is False."""
+        stamp = email.utils.format_datetime(when.astimezone(dt.timezone.utc), usegmt=True)
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?>\n<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+            f"<D:getlastmodified>{stamp}</D:getlastmodified></D:prop></D:set></D:propertyupdate>"
+        ).encode()
+        headers = ["Content-Type: application/xml; charset=utf-8", "Depth: 0"]
+        reply = self._dav("set_property", path, folder=self._known_collection(path), headers=headers, body=body,
+                          accept=(403, 405, 409, 422, 424, 501))
+        if reply.error is not None or not 200 <= reply.status < 300:
+            return False
+        # 207: the property's own status decides (a failed propstat leaves the resource without it).
+        return reply.status != 207 or any(resource.status == 200 for resource in reply.resources)
 
     # -- folders --------------------------------------------------------------------------
 

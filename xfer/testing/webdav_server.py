@@ -135,7 +135,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
     ``client_ca`` to the PKI root.  ``tls_min``/``tls_max`` take ``"1.2"``/``"1.3"``.
     ``statuses`` maps a path to an HTTP status answered for every method;
     ``forbidden`` path prefixes answer ``403``.  ``mount``, ``collection_slash``,
-    ``content_range`` and ``intercept``: see the module docstring.
+    ``content_range`` and ``intercept``: see the module docstring.  ``mutable_times``: a
+    PROPPATCH may set a resource's getlastmodified (by default it is protected, as on Apache).
     """
 
     def __init__(
@@ -157,6 +158,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         intercept: Intercept | None = None,
         content_range: str = "refuse",
         repr_digest: bool = False,
+        mutable_times: bool = False,
     ) -> None:
         if not (mount.startswith("/") and mount.endswith("/")):
             raise ValueError(f"mount must start and end with '/', not {mount!r}")
@@ -164,6 +166,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
             raise ValueError(f"content_range must be 'refuse' or 'ignore', not {content_range!r}")
         self.content_range = content_range
         self.repr_digest = repr_digest
+        self.mutable_times = mutable_times
         self.mount = mount
         self.collection_slash = collection_slash
         self.intercept = intercept
@@ -194,6 +197,9 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
             # Library mode: do not configure logging for the host application (xfer demo prints).
             "logging": {"enable": False},
             "dir_browser": {"enable": False},
+            # RFC 4918 protects getlastmodified (Apache and nginx refuse a PROPPATCH of it); wsgidav
+            # lets it be set where configured, for clients that keep times (rsync-like).
+            "mutable_live_props": ["{DAV:}getlastmodified"] if self.mutable_times else [],
         }
         dav = WsgiDAVApp(config)
         logging.getLogger("wsgidav").addHandler(logging.NullHandler())
