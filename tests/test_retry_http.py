@@ -20,6 +20,7 @@ from xfer.errors import (
     RemotePermissionDenied,
     ServerCertificateUntrusted,
     TransferCut,
+    XferError,
 )
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.faults import Cut, FaultProxy
@@ -117,36 +118,34 @@ def test_not_found_is_tried_once(xfer_https_server: Endpoint, tmp_path: Path) ->
     assert leftovers(tmp_path) == []
 
 
-def test_untrusted_server_is_tried_once(xfer_https_server: Endpoint, pki: TestPKI, tmp_path: Path) -> None:
-    """Trust failures are permanent (exit 4): one connection, no second handshake."""
-    with FaultProxy(upstream(xfer_https_server)) as proxy:
-        with xfer.connect(through(xfer_https_server, proxy), identity=str(xfer_https_server.identity),
-                          identity_password=xfer_https_server.identity_password, ca=str(pki.root_ca),  # another CA
-                          retry_wait=0.01) as remote, pytest.raises(ServerCertificateUntrusted) as caught:
+def _refused_once(endpoint: Endpoint, tmp_path: Path, refusal: type[XferError], **options: Any) -> None:
+    """A download refused during the handshake is permanent (exit 4): one connection, no second
+    handshake, nothing left.  ``options``: the connection's, bad in the way under test."""
+    with FaultProxy(upstream(endpoint)) as proxy:
+        with xfer.connect(through(endpoint, proxy), identity_password=endpoint.identity_password,
+                          retry_wait=0.01, **options) as remote, pytest.raises(refusal) as caught:
             remote.get_file("/big.bin", tmp_path / "big.bin")
         connections = len(proxy.connections)
     assert caught.value.exit_code == ExitCode.TLS
     assert connections == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_untrusted_server_is_tried_once(xfer_https_server: Endpoint, pki: TestPKI, tmp_path: Path) -> None:
+    _refused_once(xfer_https_server, tmp_path, ServerCertificateUntrusted,
+                  identity=str(xfer_https_server.identity), ca=str(pki.root_ca))  # another CA
 
 
 @pytest.mark.parametrize("tls_max", ["1.2", "1.3"])
 def test_rejected_client_certificate_is_tried_once(
     xfer_serve: Any, xfer_pki: TestPKI, tmp_path: Path, tls_max: str
 ) -> None:
-    """The server refuses our certificate with an alert (its issuer is unknown to it): exit 4,
-    one connection.  (Only a close *without* an alert right after the handshake earns one
-    more try: tests/test_tls13_silent_close.py.)"""
+    """The server refuses our certificate with an alert (its issuer is unknown to it).  (Only a
+    close *without* an alert right after the handshake earns one more try:
+    tests/test_tls13_silent_close.py.)"""
     endpoint = xfer_serve("https")
-    with FaultProxy(upstream(endpoint)) as proxy:
-        with xfer.connect(through(endpoint, proxy), identity=str(xfer_pki.client_untrusted_p12),
-                          identity_password=endpoint.identity_password, ca=str(endpoint.ca), tls_max=tls_max,
-                          retry_wait=0.01) as remote, pytest.raises(ClientCertificateRejected) as caught:
-            remote.get_file("/big.bin", tmp_path / "big.bin")
-        connections = len(proxy.connections)
-    assert caught.value.exit_code == ExitCode.TLS
-    assert connections == 1
-    assert list(tmp_path.iterdir()) == []
+    _refused_once(endpoint, tmp_path, ClientCertificateRejected,
+                  identity=str(xfer_pki.client_untrusted_p12), ca=str(endpoint.ca), tls_max=tls_max)
 
 
 @pytest.mark.parametrize("verb", ["get", "put"])
