@@ -2,7 +2,8 @@
 
 RFC 4918 makes ``getlastmodified`` a protected live property, and Apache and nginx refuse a
 PROPPATCH of it; wsgidav takes it where configured (``mutable_live_props``), as rsync-like
-clients want.  xfer asks once per connection, reads a time it set back, and stays quiet
+clients want.  xfer learns which on the first file (asking would change something), reads a
+time it set back, and stays quiet
 where the server cannot keep times (sync then compares a newer server copy as unchanged).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,26 +39,49 @@ def test_a_server_that_takes_getlastmodified_keeps_the_time_set(
     with WebDAVServer(pki, root=tmp_path / "srv", mutable_times=True) as server, \
             server.adapter(client_context()) as remote:
         remote.put_file(tmp_path / "f", "/f")
+        os.utime(server.root, (1_600_000_000.7, 1_600_000_000.7))
         assert remote.keeps_modified
         remote.set_modified("/f", WHEN)
         assert remote.info("/f").modified == WHEN
         assert (server.root / "f").stat().st_mtime == WHEN.timestamp()
-        assert _proppatches(server) == ["/", "/f"]  # the question (the root, unchanged), then the file
+        assert _proppatches(server) == ["/f"]  # asking changes nothing else
+        assert server.root.stat().st_mtime == 1_600_000_000.7
 
 
-def test_a_server_that_protects_getlastmodified_is_asked_once_and_refused(
+def test_a_server_that_protects_getlastmodified_is_found_out_on_the_first_file(
     pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path
 ) -> None:
     (tmp_path / "f").write_bytes(b"12345")
     with WebDAVServer(pki, root=tmp_path / "srv") as server, server.adapter(client_context()) as remote:
         remote.put_file(tmp_path / "f", "/f")
         before = (server.root / "f").stat().st_mtime
-        assert not remote.keeps_modified
-        with pytest.raises(UnsupportedOperation, match="protected property"):
-            remote.set_modified("/f", WHEN)
-        assert not remote.keeps_modified
-        assert _proppatches(server) == ["/"]  # asked once, on the root; never on the file
+        assert remote.keeps_modified  # not known until asked
+        for _ in range(2):
+            with pytest.raises(UnsupportedOperation, match="protected property"):
+                remote.set_modified("/f", WHEN)
+            assert not remote.keeps_modified
+        assert _proppatches(server) == ["/f"]  # asked once; known from then on
         assert (server.root / "f").stat().st_mtime == before
+
+
+def test_one_refused_file_on_a_server_that_keeps_times_is_that_file_only(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"12345")
+
+    def locked(request: RecordedRequest) -> Reply | None:
+        return Reply(status=403) if request.method == "PROPPATCH" and request.path == "/locked" else None
+
+    with WebDAVServer(pki, root=tmp_path / "srv", mutable_times=True, intercept=locked) as server, \
+            server.adapter(client_context()) as remote:
+        for name in ("/a", "/locked", "/b"):
+            remote.put_file(tmp_path / "f", name)
+        remote.set_modified("/a", WHEN)
+        with pytest.raises(UnsupportedOperation, match="refused to set the modification time of /locked"):
+            remote.set_modified("/locked", WHEN)
+        assert remote.keeps_modified
+        remote.set_modified("/b", WHEN)
+        assert (server.root / "b").stat().st_mtime == WHEN.timestamp()
 
 
 def test_a_server_that_says_yes_and_ignores_the_time_is_found_out(
@@ -79,7 +104,6 @@ def test_a_server_that_says_yes_and_ignores_the_time_is_found_out(
     with WebDAVServer(pki, root=tmp_path / "srv", intercept=ignoring) as server, \
             server.adapter(client_context()) as remote:
         remote.put_file(tmp_path / "f", "/f")
-        assert remote.keeps_modified  # the question on the root looks answered
         with pytest.raises(UnsupportedOperation, match="did not set"):
             remote.set_modified("/f", WHEN)
         assert not remote.keeps_modified
@@ -100,5 +124,5 @@ def test_sync_up_keeps_times_where_the_server_takes_them_and_stays_quiet_where_n
                 assert (int(stored) == int(local)) is mutable, name
             again = sync(remote, "/in", tmp_path / "outbox", upload=True)
             assert again.transferred == 0
-            assert len(_proppatches(server)) == (1 + len(FILES) if mutable else 1)
+            assert len(_proppatches(server)) == (len(FILES) if mutable else 1)
     assert not [record for record in caplog.records if "time" in record.getMessage()]

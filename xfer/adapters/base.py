@@ -668,7 +668,9 @@ class Adapter:
 
     @property
     def keeps_modified(self) -> bool:
-        """True if :meth:`set_modified` works on this connection (FTPS: ``MFMT``, or ``SITE UTIME``)."""
+        """True if :meth:`set_modified` works on this connection, as far as it knows (FTPS: ``MFMT``, or
+        ``SITE UTIME``; WebDAV: until the server first refuses getlastmodified, which it tells only
+        when asked to set one)."""
         return Capability.SET_MODIFIED in self.capabilities
 
     # -- primitives (absolute server paths) --------------------------------------

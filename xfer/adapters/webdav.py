@@ -455,30 +455,36 @@ class WebDAVAdapter(Adapter):
 
     @property
     def keeps_modified(self) -> bool:
-        """Whether :meth:`set_modified` works here; asked once per connection: a PROPPATCH that
-        sets the root's getlastmodified to the value it has (most servers refuse the property)."""
-        if self._sets_times is None:
-            root = self.remote_path("/")
-            now = self._stat(root).modified
-            self._sets_times = now is not None and self._proppatch_time(root, now)
-        return self._sets_times
+        """False once this connection found that the server does not set getlastmodified (most
+        refuse it); until then :meth:`set_modified` tries.  Nothing is changed just to ask."""
+        return self._sets_times is not False
 
     def _set_modified(self, path: str, modified: dt.datetime) -> None:
-        if not self.keeps_modified:
-            raise UnsupportedOperation(
-                f"{self.settings.server} does not let clients set modification times "
-                "(a PROPPATCH of getlastmodified is refused: RFC 4918 makes it a protected property)",
-                hint="xfer sync then compares an uploaded file as unchanged while the server's copy is newer",
-            )
+        hint = "xfer sync then compares an uploaded file as unchanged while the server's copy is newer"
+        protected = UnsupportedOperation(
+            f"{self.settings.server} does not let clients set modification times "
+            "(it refused a PROPPATCH of getlastmodified: RFC 4918 makes it a protected property)",
+            hint=hint,
+        )
+        if self._sets_times is False:
+            raise protected
         wanted = modified.replace(microsecond=0)
+        if not self._proppatch_time(path, wanted):
+            if self._sets_times is None:  # the first answer is the server's rule
+                self._sets_times = False
+                raise protected
+            raise UnsupportedOperation(  # a server that set other times refused this one
+                f"{self.settings.server} refused to set the modification time of {self.user_path(path)}", hint=hint
+            )
         # What a server answers is input: the time is read back (HTTP dates have whole seconds).
-        if not self._proppatch_time(path, wanted) or self._stat(path).modified != wanted:
+        if self._stat(path).modified != wanted:
             self._sets_times = False
             raise UnsupportedOperation(
                 f"{self.settings.server} did not set the modification time of {self.user_path(path)} "
                 "although it took the PROPPATCH",
-                hint="xfer sync then compares an uploaded file as unchanged while the server's copy is newer",
+                hint=hint,
             )
+        self._sets_times = True
 
     def _proppatch_time(self, path: str, when: dt.datetime) -> bool:
         """PROPPATCH ``path``'s getlastmodified to ``when``; True if the server says it set it.
