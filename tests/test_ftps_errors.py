@@ -278,6 +278,10 @@ def test_a_folder_not_empty_is_an_oserror_enotempty(reply: str) -> None:
         ("550 /home/u/in/access.log: No space left on device", "/in/access.log", "RemoteStorageFull"),
         ('550 Cannot open "/in/access.log": no space', "/in/access.log", "RemoteStorageFull"),
         ("550 /: Permission denied", "/", "RemotePermissionDenied"),
+        # A space in a folder of the path (the server's own absolute path too).
+        ("451 /in/my dir/full.csv: Input/output error", "/in/my dir/full.csv", "ServerError"),
+        ("550 /in/my dir/no space.csv: Operation not permitted", "/in/my dir/no space.csv", "RemoteError"),
+        ("550 /home/u/my dir/full.csv: No such file or directory", "/my dir/full.csv", "RemoteNotFound"),
     ],
 )
 def test_a_quoted_path_is_not_read_as_the_reason(reply: str, path: str, expected: str) -> None:

@@ -135,8 +135,9 @@ def _reason(reply: str, path: str | None) -> str:
     if not path or not path.strip("/"):
         return text
     name = re.escape(path.rstrip("/").rsplit("/", 1)[-1])
-    # Leading: the path as sent, the bare name, or the server's own absolute path ending in it.
-    text = re.sub(rf'^\s*"?(?:\S*/)?{name}/?"?:\s*', "", text)
+    # Leading: the path as sent, the bare name, or the server's own absolute path ending in it
+    # (its folders may hold spaces: anything but a colon or a quote up to the last slash).
+    text = re.sub(rf'^\s*"?(?:[^:"]*/)?{name}/?"?:\s*', "", text)
     return text.replace(f'"{path}"', " ")
 
 
