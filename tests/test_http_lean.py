@@ -294,6 +294,25 @@ def test_a_later_answer_that_breaks_off_is_to_be_sent_again(
     assert server.connections == 2  # the broken connection was given up
 
 
+def test_a_server_that_drops_pipelined_requests_costs_one_wait_then_none(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext],
+) -> None:
+    """The HEAD that went with the PUT is never answered: after that one read timeout the session
+    pipelines no more (each request then goes on its own)."""
+    replies = {"/open": Reply(status=204, end=KEEP), "/p": Reply(status=204, end=KEEP)}
+    with ScriptedHTTPSServer(pki, replies, pipelining=False) as server:
+        session = create_session(client_context(), server=f"127.0.0.1:{server.port}", timeout=(5, 0.5))
+        session.hooks["response"].append(skip_large_body)
+        session.lean_requests = True
+        session.head(session.url_for("/open"), allow_redirects=False)
+        calls: list[tuple[str, str, Any, dict[str, str] | None]] = [
+            ("PUT", session.url_for("/p"), b"x", None), ("HEAD", session.url_for("/p"), None, None)]
+        answers = session.pipelined(calls)
+        assert answers is not None and answers[0] is not None and answers[1] is None
+        assert not session.pipelining and session.pipelined(calls) is None
+        assert session.head(session.url_for("/p"), allow_redirects=False).status_code == 204
+
+
 def test_nothing_is_pipelined_without_an_open_connection(
     pki: TestPKI, client_context: Callable[..., XferSSLContext],
 ) -> None:
@@ -302,5 +321,7 @@ def test_nothing_is_pipelined_without_an_open_connection(
         session.lean_requests = True
         calls: list[tuple[str, str, Any, dict[str, str] | None]] = [("PUT", session.url_for("/p"), b"x", None)]
         assert session.pipelined(calls) is None  # a new connection: opened the long way
-        assert session.pipelined([("GET", session.url_for("/p"), None, None)]) is None  # not a lean method
         assert server.requests == []
+        session.head(session.url_for("/p"), allow_redirects=False)  # now one is open
+        assert session.pipelined([("GET", session.url_for("/p"), None, None)]) is None  # not a lean method
+        assert server.requests == [("HEAD", "/p")]

@@ -207,9 +207,11 @@ def _exchange(
         # A server may answer (413, 403) and close before reading the body, as urllib3 knows:
         # its answer is what says what happened, if it arrived.
         try:
-            response, reusable = _read_answer(answer, requests_[0])
+            response, _ = _read_answer(answer, requests_[0])
         except OSError:
             raise refused from None
+        # Not all of the request went out: whatever followed the answer, the connection is spent.
+        reusable = False
     else:
         response, reusable = _read_answer(answer, requests_[0])
     answers: list[requests.Response | None] = [response]

@@ -274,6 +274,8 @@ class XferSession(requests.Session):
         #: Send small HEAD/PUT/DELETE requests by :mod:`xfer.http_lean` on open pooled connections;
         #: for sessions whose status-only answers are read under skip_large_body's rule (HTTPTransfer).
         self.lean_requests = False
+        #: Whether lean requests may be pipelined (:meth:`pipelined`); off once a server did not answer one.
+        self.pipelining = True
         self._lean_pool: urllib3.connectionpool.HTTPSConnectionPool | None = None
         #: Answers read that way (tests and -vv show the path is taken).
         self.lean_answers = 0
@@ -405,12 +407,11 @@ class XferSession(requests.Session):
         if not _log.isEnabledFor(logging.INFO):
             return self._deliver(request, kwargs)
         start = time.monotonic()
-        _log.debug("%s %s request headers: %s", request.method, request.url, masked_headers(request.headers))
+        _log_request(request)
         try:
             response = self._deliver(request, kwargs)
         except Exception as exc:
-            _log.info("%s %s failed after %.0f ms: %s", request.method, request.url,
-                      (time.monotonic() - start) * 1000, type(exc).__name__)
+            _log_failure(request, start, exc)
             raise
         _log_answer(request, response, start)
         return response
@@ -461,36 +462,38 @@ class XferSession(requests.Session):
         earlier answer set a cookie the later request went without): send that request again.
         """
         kwargs: dict[str, Any] = {"timeout": self.timeout, "allow_redirects": False}
-        if not self.lean_requests or not all(method in LEAN_METHODS and self._plain(url, kwargs)
-                                             for method, url, _, _ in calls):
+        if not self.pipelining or not all(method in LEAN_METHODS and self._plain(url, kwargs)
+                                          for method, url, _, _ in calls):
             return None
         prepared = [self._prepare_plain(method, url, data, headers) for method, url, data, headers in calls]
         sent: dict[str, Any] = {"timeout": self.timeout, "stream": False, "verify": True, "cert": None, "proxies": {}}
         adapter = self.get_adapter(url=prepared[0].url or "")
         start, started = time.perf_counter(), time.monotonic()
-        if _log.isEnabledFor(logging.DEBUG):
-            for request in prepared:
-                _log.debug("%s %s request headers: %s", request.method, request.url, masked_headers(request.headers))
         try:
             answers = self._lean(adapter, prepared, sent)
         except Exception as exc:
-            _log.info("%s %s failed after %.0f ms: %s", prepared[0].method, prepared[0].url,
-                      (time.monotonic() - started) * 1000, type(exc).__name__)
+            _log_request(prepared[0])
+            _log_failure(prepared[0], started, exc)
             raise
         if answers is None:
-            return None
+            return None  # nothing sent: the caller's requests log themselves
         results: list[requests.Response | None] = []
         for request, answer in zip(prepared, answers, strict=True):
+            _log_request(request)
             if answer is None or (results and results[-1] is None):
                 results.append(None)
                 continue
             response = self._answered(request, answer, sent, start)
             _log_answer(request, response, started)
-            cookie = "set-cookie" in response.headers or "set-cookie2" in response.headers
             results.append(response)
-            if cookie:  # the requests after it went without the cookie: to be sent again
+            if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+                # The requests after it went without the cookie: to be sent again.
                 results += [None] * (len(prepared) - len(results))
                 break
+            if len(results) < len(answers) and answers[len(results)] is None and not _closing(response):
+                # A later answer went missing on a connection that stayed open: a server that
+                # does not take pipelined requests (it cost a read timeout).  Not again.
+                self.pipelining = False
         return results
 
     def _lean(
@@ -612,6 +615,22 @@ class XferSession(requests.Session):
         sock = getattr(connection, "sock", None)
         version = getattr(sock, "version", None)
         return version() if callable(version) else None
+
+
+def _closing(response: requests.Response) -> bool:
+    """Whether the answer closed its connection (nothing may follow it on that connection)."""
+    return "close" in {token.strip().lower() for token in response.headers.get("Connection", "").split(",")}
+
+
+def _log_request(request: requests.PreparedRequest) -> None:
+    """``-vv``: a request's headers (credentials masked)."""
+    _log.debug("%s %s request headers: %s", request.method, request.url, masked_headers(request.headers))
+
+
+def _log_failure(request: requests.PreparedRequest, start: float, exc: BaseException) -> None:
+    """``-v``: a request that got no answer."""
+    _log.info("%s %s failed after %.0f ms: %s", request.method, request.url,
+              (time.monotonic() - start) * 1000, type(exc).__name__)
 
 
 def _log_answer(request: requests.PreparedRequest, response: requests.Response, start: float) -> None:

@@ -86,9 +86,13 @@ class ScriptedHTTPSServer(AcceptLoopServer):
         *,
         tls_max: str | None = None,
         max_connections: int = 8,
+        pipelining: bool = True,
     ) -> None:
         super().__init__(max_connections=max_connections)
         self.replies = dict(replies)
+        #: False: whatever arrived with a request beyond it is dropped unanswered, as servers
+        #: that do not take pipelined requests do (the client waits for an answer in vain).
+        self.pipelining = pipelining
         self.ssl_context = server_context(pki, tls_max=tls_max, verify_mode=ssl.CERT_OPTIONAL)
         self.requests: list[tuple[str, str]] = []
         self.heads: list[bytes] = []
@@ -122,6 +126,8 @@ class ScriptedHTTPSServer(AcceptLoopServer):
             reply = self.replies.get(path.split("?", 1)[0], Reply(status=404, body=b"not here\n"))
             if not self._answer(tls, method, path, reply):
                 return
+            if not self.pipelining:
+                reader = tls.makefile("rb")  # a fresh reader: the old one's buffered bytes are gone
 
     def _answer(self, tls: ssl.SSLSocket, method: str, path: str, reply: Reply) -> bool:
         """Send ``reply``; True if the connection stays open for the next request."""
