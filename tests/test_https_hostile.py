@@ -85,8 +85,12 @@ def _untouched(target: Path) -> None:
         Reply(body=[BODY, BODY], chunked=True, finished=False, end="close_notify"),  # last chunk missing
         Reply(body=BODY, announce=3 * len(BODY), end="fin"),  # Content-Length short
         Reply(body=BODY, announce=3 * len(BODY), end="close_notify"),
+        # Cut past the first 256 KiB: some of the body is read straight off the TLS socket.
+        Reply(body=[BODY] * 5, announce=9 * len(BODY), end="fin"),
+        Reply(body=[BODY] * 5, announce=9 * len(BODY), end="close_notify"),
     ],
-    ids=["no-length-fin", "chunked-fin", "chunked-close-notify", "short-length-fin", "short-length-close-notify"],
+    ids=["no-length-fin", "chunked-fin", "chunked-close-notify", "short-length-fin", "short-length-close-notify",
+         "long-short-length-fin", "long-short-length-close-notify"],
 )
 @pytest.mark.parametrize("tls_max", ["1.2", "1.3"])
 def test_truncated_body_is_an_integrity_error(
@@ -107,8 +111,9 @@ def test_truncated_body_is_an_integrity_error(
         Reply(body=BODY, length=False, end="close_notify"),  # the proven end of a length-less body
         Reply(body=[BODY, BODY[:7], BODY], chunked=True),
         Reply(body=BODY, end="keep-alive"),
+        Reply(body=[BODY] * 9, end="keep-alive"),
     ],
-    ids=["no-length-close-notify", "chunked", "content-length"],
+    ids=["no-length-close-notify", "chunked", "content-length", "long-content-length"],
 )
 def test_properly_ended_bodies_are_accepted(
     scripted: Callable[..., ScriptedHTTPSServer], client_context: ContextFactory, tmp_path: Path, reply: Reply

@@ -723,6 +723,8 @@ def _read_body(raw: Any, out: Any, block: int = BODY_BLOCK) -> None:
     buffer = bytearray(block)
     view = memoryview(buffer)
     expected = fp.length  # None: chunked, or delimited by the end of the connection
+    if expected and not fp.chunked:
+        _read_known_length(fp, view, out)
     while count := fp.readinto(buffer):
         out.write(view[:count] if count < block else view)
     if expected is not None and fp.length:
@@ -730,6 +732,35 @@ def _read_body(raw: Any, out: Any, block: int = BODY_BLOCK) -> None:
         raise http.client.IncompleteRead(b"", fp.length)
     if fp.isclosed():
         raw.release_conn()
+
+
+def _read_known_length(fp: http.client.HTTPResponse, view: memoryview, out: Any) -> None:
+    """The body of known length of ``fp``, read straight from its TLS socket where it is one of
+    ours (:meth:`~xfer.tls.connection.XferSSLSocket.fill`), into ``out.write``.
+
+    What http.client's reader already holds (the start of the body, read with the head) goes
+    first; after it, the reader is empty and the socket is read directly.  ``fp.length``, what
+    http.client counts down to the body's end, is kept up to date, so that its own ``readinto``
+    ends the body (and hands the connection back) as if it had read it all itself.  A stream
+    that ends early leaves ``fp.length`` above 0: the caller raises ``IncompleteRead``.
+    """
+    reader = fp.fp
+    sock = getattr(getattr(reader, "raw", None), "_sock", None)  # socket.SocketIO's socket
+    fill = getattr(sock, "fill", None)
+    if fill is None or fp.length is None:
+        return  # not over one of our TLS sockets (plain HTTP, a test double): http.client reads
+    held = len(reader.peek())  # no read if it holds something, else one (the buffer's size)
+    count = reader.readinto(view[: min(held, fp.length)])
+    if count:
+        fp.length -= count
+        out.write(view[:count])
+    block = len(view)
+    while fp.length:
+        count = fill(view[: min(fp.length, block)])
+        if not count:
+            return
+        fp.length -= count
+        out.write(view[:count] if count < block else view)
 
 
 #: Blocks a streamed upload may hold between the writer and the thread sending them.

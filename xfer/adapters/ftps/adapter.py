@@ -680,14 +680,9 @@ class FTPSAdapter(Adapter):
                 reader = DataReader(conn)
                 with conn, explained(ftp):
                     while True:
-                        filled = 0
                         # Fill the reused buffer record by record (<= 16 KiB each): no
                         # allocation per read, one disk write per buffer.
-                        while filled < DOWNLOAD_FILL:
-                            count = reader.read_into(view[filled:])
-                            if not count:
-                                break
-                            filled += count
+                        filled = reader.fill(view)
                         if filled:
                             out.write(view[:filled])
                         if filled < DOWNLOAD_FILL:

@@ -207,6 +207,25 @@ class DataReader:
         self.received += count
         return count
 
+    def fill(self, view: memoryview) -> int:
+        """Read into ``view`` until it is full or the stream ends (less than asked: the end).
+
+        On one of our TLS sockets in one call per TLS record
+        (:meth:`~xfer.tls.connection.XferSSLSocket.fill`), else by ``recv_into`` in a loop.
+        A short fill is asked again: it ends clean (0) or raises what cut it.
+        """
+        read = getattr(self._conn, "fill", None) or self._conn.recv_into
+        total = 0
+        if self.ragged:
+            return 0
+        try:
+            while total < len(view) and (count := read(view[total:])):
+                total += count
+        except ssl.SSLEOFError:
+            self.ragged = True
+        self.received += total
+        return total
+
     def finish(
         self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str
     ) -> None:

@@ -1,0 +1,110 @@
+"""XferSSLSocket.fill, the bulk read of downloads: every byte, a clean end, and a cut that stays a cut.
+
+A real TLS server on the other end of a socket pair, ending its stream three ways: close_notify,
+a bare TCP close (what a cut, or a forged end, looks like), and an alert-less reset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext
+from xfer.tls.connection import XferSSLSocket
+from xfer.tls.translate import bytes_moved
+
+PAYLOAD = bytes(range(256)) * 1500  # 384,000 bytes: 24 records and a short one
+
+
+@contextmanager
+def serving(
+    pki: TestPKI, context: XferSSLContext, end: str, payload: bytes = PAYLOAD
+) -> Iterator[XferSSLSocket]:
+    """A client socket whose server sends ``payload`` then ends as ``end`` says ("close_notify",
+    "tcp_close")."""
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(pki.server_cert, pki.server_key)
+    ours, theirs = socket.socketpair()
+
+    def serve() -> None:
+        with server_context.wrap_socket(theirs, server_side=True) as tls:
+            tls.sendall(payload)
+            if end == "close_notify":
+                # Waits for our close_notify, which a client that stopped reading never sends.
+                with contextlib.suppress(OSError):
+                    tls.unwrap()
+            else:
+                tls.shutdown(socket.SHUT_RDWR)  # a FIN, no close_notify
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ours.settimeout(10)
+    conn = context.wrap_socket(ours, server_hostname="127.0.0.1")
+    try:
+        assert isinstance(conn, XferSSLSocket)
+        yield conn
+    finally:
+        conn.close()
+        thread.join(10)
+
+
+def read_all(conn: XferSSLSocket, block: int) -> tuple[bytes, list[int]]:
+    """fill() until 0, as a download does; the bytes and each call's count."""
+    view = memoryview(bytearray(block))
+    got, counts = bytearray(), []
+    while count := conn.fill(view):
+        counts.append(count)
+        got += view[:count]
+    counts.append(0)
+    return bytes(got), counts
+
+
+@pytest.mark.parametrize("block", [4096, 16384, 65536, 262144, 1 << 20])
+def test_every_byte_arrives_in_full_views_then_a_clean_end(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], block: int
+) -> None:
+    with serving(pki, client_context(), "close_notify") as conn:
+        got, counts = read_all(conn, block)
+    assert got == PAYLOAD
+    # Every view is filled before it is handed back, whatever the record size.
+    assert all(count == block for count in counts[:-2])
+    assert counts[-1] == 0
+
+
+def test_a_cut_after_data_hands_over_the_data_then_raises(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext]
+) -> None:
+    view = memoryview(bytearray(1 << 20))
+    with serving(pki, client_context(), "tcp_close") as conn:
+        count = conn.fill(view)
+        assert bytes(view[:count]) == PAYLOAD  # nothing the server sent is lost
+        with pytest.raises(ssl.SSLEOFError) as raised:
+            conn.fill(view)  # the cut comes next: never read as an end
+    # Tagged as recv_into tags it: the translator names the bytes moved.
+    assert bytes_moved(raised.value) == (0, len(PAYLOAD))
+
+
+def test_a_cut_with_nothing_read_raises_at_once(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext]
+) -> None:
+    with serving(pki, client_context(), "tcp_close", payload=b"") as conn, pytest.raises(ssl.SSLEOFError):
+        conn.fill(memoryview(bytearray(4096)))
+
+
+@pytest.mark.parametrize("block", [1000, 100_000])
+def test_recv_into_and_fill_share_one_stream(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], block: int
+) -> None:
+    """A reader that starts with recv_into (http.client's head) and goes on with fill loses nothing."""
+    with serving(pki, client_context(), "close_notify") as conn:
+        head = bytearray(777)
+        first = conn.recv_into(head)
+        rest, _counts = read_all(conn, block)
+    assert bytes(head[:first]) + rest == PAYLOAD
