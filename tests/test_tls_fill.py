@@ -34,7 +34,8 @@ def serving(
     ours, theirs = socket.socketpair()
 
     def serve() -> None:
-        with server_context.wrap_socket(theirs, server_side=True) as tls:
+        # A client that stops reading early (one test closes at once) ends the sending.
+        with contextlib.suppress(OSError), server_context.wrap_socket(theirs, server_side=True) as tls:
             tls.sendall(payload)
             if end == "close_notify":
                 # Waits for our close_notify, which a client that stopped reading never sends.
@@ -108,3 +109,22 @@ def test_recv_into_and_fill_share_one_stream(
         first = conn.recv_into(head)
         rest, _counts = read_all(conn, block)
     assert bytes(head[:first]) + rest == PAYLOAD
+
+
+def test_a_byte_read_ahead_is_served_first_and_counted_once(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext]
+) -> None:
+    """The byte read while looking for a TLS 1.3 alert (``_pushback``) starts the first fill."""
+    with serving(pki, client_context(), "close_notify") as conn:
+        conn._pushback = ssl.SSLSocket.recv(conn, 1)  # what _pending_alert keeps, uncounted
+        got, _counts = read_all(conn, 65536)
+        received = conn._app_bytes
+    assert got == PAYLOAD
+    assert received == len(PAYLOAD)
+
+
+def test_fill_on_a_closed_socket_says_so(pki: TestPKI, client_context: Callable[..., XferSSLContext]) -> None:
+    with serving(pki, client_context(), "close_notify") as conn:
+        conn.close()
+        with pytest.raises(ValueError, match="closed"):
+            conn.fill(memoryview(bytearray(10)))

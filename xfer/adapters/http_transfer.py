@@ -749,12 +749,13 @@ def _read_known_length(fp: http.client.HTTPResponse, view: memoryview, out: Any)
     fill = getattr(sock, "fill", None)
     if fill is None or fp.length is None:
         return  # not over one of our TLS sockets (plain HTTP, a test double): http.client reads
-    held = len(reader.peek())  # no read if it holds something, else one (the buffer's size)
-    count = reader.readinto(view[: min(held, fp.length)])
-    if count:
-        fp.length -= count
-        out.write(view[:count])
     block = len(view)
+    held = len(reader.peek())  # no read if it holds something, else one (the buffer's size)
+    while held and fp.length:
+        count = reader.readinto(view[: min(held, fp.length, block)])
+        fp.length -= count
+        held -= count
+        out.write(view[:count])
     while fp.length:
         count = fill(view[: min(fp.length, block)])
         if not count:

@@ -289,32 +289,35 @@ class XferSSLSocket(XferConnection, ssl.SSLSocket):
         0, the clean end (close_notify).  A failure (a cut: ragged EOFs are never suppressed)
         is tagged as :meth:`recv_into` tags it; if it comes after some bytes were read, those
         are returned first and the failure is raised by the next call, so that no byte the
-        peer sent is lost, and no cut is taken for an end.
+        peer sent is lost, and no cut is taken for an end.  That next call must be to ``fill``:
+        :meth:`recv_into` knows nothing of a failure held back.
         """
         if self._deferred is not None:
             failure, self._deferred = self._deferred, None
             raise failure
-        filled = 0
+        sslobj = self._sslobj  # type: ignore[attr-defined]  # ssl.SSLSocket's OpenSSL object
+        if sslobj is None:
+            raise ValueError("Read on closed or unwrapped SSL socket.")  # as SSLSocket.read says it
+        filled = served = 0
         if self._pushback:
             data, self._pushback = self._pushback, b""
-            filled = len(data)
-            view[:filled] = self._served(data)
-        read = self._sslobj.read  # type: ignore[attr-defined]  # ssl.SSLSocket's OpenSSL object
+            filled = served = len(data)
+            view[:filled] = self._served(data)  # counted there
         wanted = len(view)
         try:
             while filled < wanted:
-                count = read(wanted - filled, view[filled:])
+                count = sslobj.read(wanted - filled, view[filled:])
                 if not count:
                     break
                 filled += count
         except OSError as exc:  # a close, a reset, or a TLS 1.3 alert about our certificate
-            self._app_bytes += filled
+            self._app_bytes += filled - served
             self._mark(exc)
             if not filled:
                 raise
             self._deferred = exc
         else:
-            self._counted(filled)
+            self._counted(filled - served)
         return filled
 
     def _served(self, data: bytes) -> bytes:
