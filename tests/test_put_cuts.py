@@ -23,7 +23,7 @@ import tomli_w
 
 import xfer
 from tests.helpers import one_error, run
-from xfer.errors import ConnectionDropped, ExitCode
+from xfer.errors import ConnectionDropped, ExitCode, TransferCut
 from xfer.profiles import Profile
 from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.faults import Cut, FaultProxy, free_ports, in_front_of
@@ -66,7 +66,7 @@ def only_the_old_file(endpoint: Endpoint) -> None:
     assert (endpoint.root / "big.bin").read_bytes() == b"old"
 
 
-def not_about_the_certificate(error: ConnectionDropped) -> None:
+def not_about_the_certificate(error: ConnectionDropped | TransferCut) -> None:
     said = f"{error} {error.hint or ''}"
     assert "certificate" not in said, said
 
@@ -95,11 +95,18 @@ def test_stream_upload_cut_is_a_broken_connection(pki: TestPKI, tmp_path: Path, 
     """``put -`` (a writer) makes one try: what it says about the cut must still be right."""
     with cut_every_time(protocol, pki, tmp_path / "root") as (endpoint, _proxy, url):
         (endpoint.root / "big.bin").write_bytes(b"old")
-        with connect(endpoint, url) as remote, pytest.raises(ConnectionDropped) as caught:
+        with connect(endpoint, url) as remote, pytest.raises((ConnectionDropped, TransferCut)) as caught:
             with remote.open_write("/big.bin") as writer:
                 for start in range(0, SIZE, 256 * 1024):
                     writer.write(DATA[start:start + 256 * 1024])
-    assert BROKE.match(str(caught.value)), str(caught.value)
+    if isinstance(caught.value, TransferCut):
+        # FTPS, when the cut comes late in the race: the server answers 226 for what it got,
+        # and its stored size falls short.  One try: an integrity error (see xfer.retry).
+        assert protocol == "ftpes", str(caught.value)
+        assert re.search(r"stored \d+ bytes of /big\.bin, we sent \d+: the data connection was cut",
+                         str(caught.value)), str(caught.value)
+    else:
+        assert BROKE.match(str(caught.value)), str(caught.value)
     not_about_the_certificate(caught.value)
     only_the_old_file(endpoint)
 
