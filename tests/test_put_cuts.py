@@ -23,7 +23,7 @@ import tomli_w
 
 import xfer
 from tests.helpers import one_error, run
-from xfer.errors import ConnectionDropped, ExitCode, TransferCut
+from xfer.errors import ConnectionDropped, ExitCode, TransferCut, XferError
 from xfer.profiles import Profile
 from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.faults import Cut, FaultProxy, free_ports, in_front_of
@@ -66,7 +66,7 @@ def only_the_old_file(endpoint: Endpoint) -> None:
     assert (endpoint.root / "big.bin").read_bytes() == b"old"
 
 
-def not_about_the_certificate(error: ConnectionDropped | TransferCut) -> None:
+def not_about_the_certificate(error: XferError) -> None:
     said = f"{error} {error.hint or ''}"
     assert "certificate" not in said, said
 
