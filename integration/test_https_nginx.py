@@ -148,3 +148,20 @@ def test_chunked_index_and_static_files_end_properly(
         remote.get_file(f"/nginx-ends-{tls}/f.bin", tmp_path / "back")
         remote.rm(f"/nginx-ends-{tls}", recursive=True)
     assert sha256_of(tmp_path / "back") == expected
+
+
+def test_small_files_go_together_past_nginxs_keepalive_limit(
+    nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path
+) -> None:
+    """1,200 small files, pipelined 32 at a time (put_together): nginx closes each connection
+    after its 1,000th request, in the middle of a group; every file still lands, proven once."""
+    tree = tmp_path / "many"
+    tree.mkdir()
+    digests = {f"{n:04d}.bin": make_file(tree / f"{n:04d}.bin", (n * 37) % 5000, seed=n) for n in range(1200)}
+    with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12) as remote:
+        results = remote.put([tree], "/nginx-together/", recursive=True, parallel=2)
+    landed = nginx.root / "nginx-together" / "many"
+    assert {p.name: sha256_of(p) for p in landed.iterdir()} == digests
+    assert all(r.size_verified for r in results)
+    together = sum(bool(r.details.get("pipelined")) for r in results)
+    assert together > 1100, f"only {together} of 1200 went pipelined"

@@ -73,3 +73,63 @@ def test_lazy_tasks_are_built_when_asked_for_and_in_order() -> None:
     results: list[Any] = run_tasks(_Connection(), tasks, parallel=3, reconnect=_Connection)  # type: ignore[arg-type]
     assert results == [0, 1, 2, 3, 4]  # in task order, whichever worker ran each
     assert sorted(made[2:]) == [0, 1, 2, 3, 4]
+
+
+class _Together(_Connection):
+    """An adapter whose small uploads may go together: it records each group, and moves the
+    files named in ``refuse`` not (None: the runner must run those tasks alone)."""
+
+    together_max_size = 100
+    together_files = 4
+    together_bytes = 250
+
+    def __init__(self, settings: Any = None, refuse: frozenset[str] = frozenset()) -> None:
+        super().__init__(settings)
+        self.groups: list[list[str]] = []
+        self.refuse = refuse
+
+    def put_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
+        self.groups.append([remote for _local, remote, _callback in files])
+        return [None if remote in self.refuse else f"together {remote}" for _local, remote, _callback in files]
+
+
+def _uploads(sizes: list[int]) -> list[Task]:
+    return [Task(f"/l/{n}", f"/r/{n}", size, lambda _a, _c, n=n: f"alone /r/{n}", upload=True)  # type: ignore[misc,arg-type]
+            for n, size in enumerate(sizes)]
+
+
+def test_small_uploads_go_together_within_the_adapters_bounds() -> None:
+    # 4 files per group at most, about 250 bytes; a file over 100 bytes goes alone and ends a group.
+    remote = _Together(refuse=frozenset({"/r/2"}))
+    sizes = [10, 10, 10, 10, 10, 90, 90, 90, 500, 10, 10]
+    results: list[Any] = run_tasks(remote, _uploads(sizes))  # type: ignore[arg-type]
+    assert remote.groups == [["/r/0", "/r/1", "/r/2", "/r/3"], ["/r/4", "/r/5", "/r/6", "/r/7"], ["/r/9", "/r/10"]]
+    # In task order; what put_together did not move (the refused one, the large one) ran alone.
+    assert results == [
+        "together /r/0", "together /r/1", "alone /r/2", "together /r/3", "together /r/4", "together /r/5",
+        "together /r/6", "together /r/7", "alone /r/8", "together /r/9", "together /r/10",
+    ]
+
+
+def test_a_lone_small_upload_and_other_tasks_are_not_grouped() -> None:
+    remote = _Together()
+    tasks = [Task("/l/a", "/r/a", 10, lambda _a, _c: "get a"), *_uploads([10]),  # type: ignore[arg-type,return-value]
+             Task("/l/b", "/r/b", 10, lambda _a, _c: "get b")]  # type: ignore[arg-type,return-value]
+    results: list[Any] = run_tasks(remote, tasks)  # type: ignore[arg-type]
+    assert remote.groups == [] and results == ["get a", "alone /r/0", "get b"]
+
+
+def test_workers_group_what_they_take_and_every_task_runs_once() -> None:
+    connections: list[_Together] = []
+
+    def connect() -> _Together:
+        connections.append(_Together())
+        return connections[-1]
+
+    first = _Together()
+    connections.append(first)
+    results: list[Any] = run_tasks(first, _uploads([10] * 40), parallel=3, reconnect=connect)  # type: ignore[arg-type]
+    assert results == [f"together /r/{n}" for n in range(40)]
+    grouped = [remote for c in connections for group in c.groups for remote in group]
+    assert sorted(grouped) == sorted(f"/r/{n}" for n in range(40))
+    assert all(len(group) <= 4 for c in connections for group in c.groups)

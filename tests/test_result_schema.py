@@ -94,6 +94,23 @@ def test_every_command_prints_the_schema(
         _check(_cli(capsys, "rm", f"{name}:/folder", "-r"), "operation")
 
 
+def test_small_files_sent_together_print_the_schema(
+    xfer_serve: Callable[..., Endpoint],
+    profile: Callable[[Endpoint], str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """``put -r`` of small files over HTTPS pipelines them (a ``pipelined`` key on each)."""
+    name = profile(xfer_serve("https"))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for number in range(5):
+        (tree / f"{number}.edi").write_bytes(b"UNB+UNOA:1+X'" * number)
+    put = _cli(capsys, "put", "-r", str(tree), f"{name}:/")
+    _check(put, "transfer")
+    assert [item.get("pipelined") for item in put] == [None, True, True, True, True]  # the first opens
+
+
 def _capabilities(name: str) -> frozenset[Any]:
     import xfer
 

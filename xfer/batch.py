@@ -22,6 +22,7 @@ that refuses extra connections (per-user limits are common) just means fewer wor
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import posixpath
@@ -77,6 +78,9 @@ class Task:
     remote: str
     size: int | None
     run: Callable[[Adapter, ProgressCallback | None], TransferResult]
+    #: An upload that may go with others of its kind (:meth:`Adapter.put_together`), if it is small
+    #: enough for the adapter; ``run`` is still what moves it when that does not.
+    upload: bool = False
 
 
 _J = TypeVar("_J")
@@ -126,13 +130,57 @@ def run_tasks(
     ``remote``'s class from the same settings.
     """
     if parallel <= 1 or len(tasks) <= 1:
-        return [task.run(remote, _callback(callbacks, task)) for task in tasks]
+        results: list[TransferResult] = []
+        pending = iter(tasks)
+        for first in pending:
+            group = _take_group(remote, first, lambda: next(pending, None))
+            results += _run_group(remote, group, [_callback(callbacks, task) for task in group])
+        return results
     opener = reconnect or (lambda: type(remote)(remote.settings))
     return _Batch(remote, tasks, callbacks, min(parallel, len(tasks)), opener).run()
 
 
 def _callback(callbacks: CallbackFactory | None, task: Task) -> ProgressCallback | None:
     return callbacks(task.local, task.remote, task.size) if callbacks else None
+
+
+def _goes_together(adapter: Adapter, task: Task) -> bool:
+    """Whether ``task`` may go with others over ``adapter``: a small upload (:meth:`Adapter.put_together`)."""
+    return task.upload and task.size is not None and task.size <= adapter.together_max_size
+
+
+def _take_group(adapter: Adapter, first: Task, take_next: Callable[[], Task | None]) -> list[Task]:
+    """``first`` and, if it may go with others, the tasks ``take_next`` gives after it while they
+    may too, up to the adapter's :attr:`~Adapter.together_files` and (about)
+    :attr:`~Adapter.together_bytes`.  The last task taken may be one that may not: it runs alone."""
+    group = [first]
+    total = first.size or 0
+    if not _goes_together(adapter, first):
+        return group
+    while len(group) < adapter.together_files and total < adapter.together_bytes:
+        task = take_next()
+        if task is None:
+            break
+        group.append(task)
+        if not _goes_together(adapter, task):
+            break
+        total += task.size or 0
+    return group
+
+
+def _run_group(adapter: Adapter, group: list[Task], callbacks: list[ProgressCallback | None]) -> list[TransferResult]:
+    """The results of ``group``, in order: those that may go together in one call to
+    :meth:`Adapter.put_together`, then one by one every task that did not go that way."""
+    together = [number for number, task in enumerate(group) if _goes_together(adapter, task)]
+    moved: dict[int, TransferResult | None] = {}
+    if len(together) > 1:
+        results = adapter.put_together([(group[n].local, group[n].remote, callbacks[n]) for n in together])
+        moved = dict(zip(together, results, strict=True))
+    ordered: list[TransferResult] = []
+    for number, task in enumerate(group):
+        result = moved.get(number)
+        ordered.append(result if result is not None else task.run(adapter, callbacks[number]))
+    return ordered
 
 
 class _Batch:
@@ -220,10 +268,11 @@ class _Batch:
                         return
                     policy = adapter.retry_policy
                     adapter.retry_policy = self._stoppable(policy)
-                task = self.tasks[index]
-                result = task.run(adapter, self._guarded(_callback(self.callbacks, task)))
+                taken = [index]
+                group = _take_group(adapter, self.tasks[index], functools.partial(self._take_next, taken))
+                results = _run_group(adapter, group, [self._guarded(_callback(self.callbacks, task)) for task in group])
                 with self.lock:
-                    self.results[index] = result
+                    self.results.update(zip(taken, results, strict=True))
         except _Stopped:
             return
         except BaseException as exc:
@@ -243,6 +292,14 @@ class _Batch:
                     self.running -= 1
                     if self.running == 0:
                         self.wake.set()
+
+    def _take_next(self, taken: list[int]) -> Task | None:
+        """The next task of the queue (its index appended to ``taken``); None if there is none."""
+        try:
+            taken.append(self.todo.get_nowait())
+        except queue.Empty:
+            return None
+        return self.tasks[taken[-1]]
 
     def _connect(self, number: int, index: int) -> Adapter | None:
         """Worker 0 uses the caller's connection; the others open their own, lazily."""
@@ -383,7 +440,7 @@ def put_files(
                         created.add(parent)
                 return adapter.put_file(job.local, job.remote, callback=callback)
 
-        return Task(str(job.local), job.remote, job.size, run)
+        return Task(str(job.local), job.remote, job.size, run, upload=True)
 
     return run_tasks(remote, LazyTasks(jobs, upload), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
 

@@ -624,7 +624,8 @@ def _closing(response: requests.Response) -> bool:
 
 def _log_request(request: requests.PreparedRequest) -> None:
     """``-vv``: a request's headers (credentials masked)."""
-    _log.debug("%s %s request headers: %s", request.method, request.url, masked_headers(request.headers))
+    if _log.isEnabledFor(logging.DEBUG):  # masking every header costs more than a small file's PUT
+        _log.debug("%s %s request headers: %s", request.method, request.url, masked_headers(request.headers))
 
 
 def _log_failure(request: requests.PreparedRequest, start: float, exc: BaseException) -> None:
@@ -637,7 +638,8 @@ def _log_answer(request: requests.PreparedRequest, response: requests.Response, 
     """``-v``: method, URL, status and time; ``-vv``: the answer's headers (credentials masked)."""
     _log.info("%s %s -> %s %s (%.0f ms)", request.method, request.url, response.status_code,
               response.reason, (time.monotonic() - start) * 1000)
-    _log.debug("%s %s response headers: %s", request.method, request.url, masked_headers(response.headers))
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug("%s %s response headers: %s", request.method, request.url, masked_headers(response.headers))
 
 
 def create_session(

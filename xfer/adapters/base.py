@@ -218,6 +218,11 @@ class Adapter:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: How messages name this kind of connection; default ``scheme://``.
     label: ClassVar[str | None] = None
+    #: Files of at most this many bytes may be uploaded several at a time (:meth:`put_together`):
+    #: 0, never.  At most :attr:`together_files` of them, :attr:`together_bytes` in all, at a time.
+    together_max_size: ClassVar[int] = 0
+    together_files: ClassVar[int] = 1
+    together_bytes: ClassVar[int] = 0
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
@@ -440,6 +445,19 @@ class Adapter:
         source, path = os.fspath(local), self.remote_path(remote)
         return self._transfer(lambda tracked: self._put_file(source, path, tracked), callback,
                               idempotent=self._idempotent_put())
+
+    def put_together(
+        self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]]
+    ) -> list[TransferResult | None]:
+        """Upload small files ``(local, remote, callback)`` several at a time, where the protocol
+        can do it in fewer round trips than one by one (HTTP pipelining); see
+        :attr:`together_max_size`.
+
+        Per file its result, or None: not uploaded this way (it may have been sent), to be
+        uploaded with :meth:`put_file`, which says what is wrong with it and retries.  Nothing is
+        raised for one file's failure.  The default moves none.
+        """
+        return [None] * len(files)
 
     def _transfer(
         self,

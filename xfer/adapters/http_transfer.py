@@ -10,6 +10,7 @@ size check by ``HEAD`` after an upload, facts about a file from a ``HEAD``, rang
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import posixpath
@@ -18,7 +19,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, NamedTuple, cast
 
 import requests
@@ -26,6 +27,7 @@ import requests
 from ..errors import (
     ConnectionDropped,
     IntegrityError,
+    Interrupted,
     RemoteError,
     RemoteIsFolder,
     RemoteNotFound,
@@ -44,7 +46,10 @@ from ..verify import WANT_DIGEST, Check, ServerHash, StreamHash, conclude, http_
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .writer import RemoteWriter
 
-__all__ = ["ChunkedUpload", "HTTPTransfer", "Sent", "content_length", "http_options"]
+__all__ = [
+    "TOGETHER_BYTES", "TOGETHER_FILES", "TOGETHER_MAX_SIZE", "ChunkedUpload", "HTTPTransfer", "Sent", "content_length",
+    "http_options",
+]
 
 
 class Sent(NamedTuple):
@@ -58,6 +63,15 @@ class Sent(NamedTuple):
     hash: StreamHash
     source: SentFile | None = None
 
+
+#: Uploads pipelined together (:meth:`HTTPTransfer.upload_together`): files of at most
+#: TOGETHER_MAX_SIZE bytes, TOGETHER_FILES of them and TOGETHER_BYTES in all per write.  1,000
+#: files of 4 KiB to nginx on one connection, by the number per write: 1: 0.40-0.46 s,
+#: 8: 0.21-0.27 s, 32: 0.18-0.19 s.  The bytes bound keeps one write (and what the server
+#: must take in before we read its answers) small; the answers are a few hundred bytes each.
+TOGETHER_MAX_SIZE = 64 * 1024
+TOGETHER_FILES = 32
+TOGETHER_BYTES = 256 * 1024
 
 #: The PUT's headers beyond requests' own (an upload's bytes are opaque to the server).
 _PUT_HEADERS = {"Content-Type": "application/octet-stream"}
@@ -304,7 +318,6 @@ class HTTPTransfer:
         session = self.session
         started = time.monotonic()
         details: dict[str, Any] = {"method": self.options.upload_method}
-        offered: ServerHash | None = None
         stored: requests.Response | None = None  # the HEAD's answer, when it went with the PUT
         with handle, session.translating():
             if self.options.upload_method == "POST":
@@ -336,30 +349,44 @@ class HTTPTransfer:
                     response, stored = both
                 if not size and callback is not None:
                     callback(0, 0)
-            with response:
-                self.check_upload(response, remote)
-                # Drained if small (the connection goes back to the pool); a large or
-                # endless answer body is never read into memory.
-                drain_error_body(response)
-                details["http_status"] = response.status_code
-                if self.options.upload_method == "PUT":
-                    offered = http_digest(response.headers, content=False)
-            if body.sent != size:
-                raise IntegrityError(
-                    f"{self.server} answered before the whole of {local} was sent "
-                    f"({body.sent} of {size} bytes)",
-                    hint="the server may have refused the upload; check its size limits",
-                )
-            size_ok: bool | None = None
-            if self.options.upload_method == "PUT" and check_size:
-                size_ok, head_hash = self.check_stored(remote, size, answer=stored)
-                offered = offered or head_hash
-            checked: Check = "none"
-            if offered is not None or not checked_later:
-                checked = self.conclude_upload(
-                    offered, body.hash, remote, size_checked=bool(size_ok), remove=remote,
-                    installed=not checked_later, source=source, size=size,
-                )
+            return self._answered_upload(
+                local, remote, body, size, source, response, stored, check_size=check_size,
+                checked_later=checked_later, started=started, details=details,
+            )
+
+    def _answered_upload(
+        self, local: str, remote: str, body: FileBody | MultipartBody, size: int, source: SentFile,
+        response: requests.Response,
+        stored: requests.Response | None, *, check_size: bool, checked_later: bool, started: float,
+        details: dict[str, Any],
+    ) -> Sent:
+        """What an upload's answer proves (and, with ``check_size``, what a HEAD says was stored:
+        ``stored``, or asked now).  Raises what the answers do not prove."""
+        offered: ServerHash | None = None
+        with response:
+            self.check_upload(response, remote)
+            # Drained if small (the connection goes back to the pool); a large or
+            # endless answer body is never read into memory.
+            drain_error_body(response)
+            details["http_status"] = response.status_code
+            if self.options.upload_method == "PUT":
+                offered = http_digest(response.headers, content=False)
+        if body.sent != size:
+            raise IntegrityError(
+                f"{self.server} answered before the whole of {local} was sent "
+                f"({body.sent} of {size} bytes)",
+                hint="the server may have refused the upload; check its size limits",
+            )
+        size_ok: bool | None = None
+        if self.options.upload_method == "PUT" and check_size:
+            size_ok, head_hash = self.check_stored(remote, size, answer=stored)
+            offered = offered or head_hash
+        checked: Check = "none"
+        if offered is not None or not checked_later:
+            checked = self.conclude_upload(
+                offered, body.hash, remote, size_checked=bool(size_ok), remove=remote,
+                installed=not checked_later, source=source, size=size,
+            )
         return Sent(TransferResult(
             direction="put",
             local=local,
@@ -439,6 +466,97 @@ class HTTPTransfer:
         if answers is None or answers[0] is None:
             return None
         return answers[0], answers[1]
+
+    def upload_together(
+        self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool
+    ) -> list[TransferResult | None]:
+        """Small files ``(local, remote, callback)``: every PUT (each with the HEAD that checks it)
+        in one write on an open connection, HTTP/1.1 pipelining of idempotent requests.
+
+        1,000 small files are then 1,000 / ``TOGETHER_FILES`` round trips, not 1,000: the
+        server works through the requests while the next ones are written.  Per file a result,
+        but only for an upload fully proven here (2xx, every byte sent, the stored size, any
+        digest); None for every other file, and for all of them when the requests cannot be
+        pipelined.  The caller then uploads that file alone (``put_file``), and that path says
+        what is wrong, retries, creates a missing folder: a PUT may be sent twice.
+        """
+        missed: list[TransferResult | None] = [None] * len(files)
+        if self.options.upload_method != "PUT" or not self.session.pipelining:
+            return missed
+        session, started = self.session, time.monotonic()
+        with contextlib.ExitStack() as stack:
+            bodies: list[tuple[int, FileBody, int, SentFile]] = []
+            calls: list[tuple[str, str, Any, dict[str, str] | None]] = []
+            for index, (local, remote, callback) in enumerate(files):
+                try:
+                    handle, size = open_for_upload(local)
+                except XferError:
+                    continue  # said by the upload alone
+                stack.enter_context(handle)
+                body = FileBody(handle, size, callback=callback, throttle=self.throttle, hash=self._sent_hash())
+                bodies.append((index, body, size, SentFile.of(local, handle)))
+                url = session.url_for(remote)
+                calls.append(("PUT", url, body if size else b"", _PUT_HEADERS))
+                if check_size:
+                    calls.append(("HEAD", url, None, _head_headers(True)))
+            per_file = 2 if check_size else 1
+            answers = self._pipelined(calls)
+            if answers is None and len(bodies) > 1:
+                # No connection open (a worker's first group, or the server closed the last
+                # one): the first file opens one, alone, and the others follow it pipelined.
+                first = bodies.pop(0)[0]
+                missed[first] = self._upload_alone(files[first], check_size=check_size)
+                answers = self._pipelined(calls[per_file:])
+            if answers is None:
+                return missed
+            for number, (index, body, size, source) in enumerate(bodies):
+                local, remote, callback = files[index]
+                put, *head = answers[number * per_file:(number + 1) * per_file]
+                if put is None or (check_size and head[0] is None):
+                    for answer in (put, *head):
+                        if answer is not None:
+                            answer.close()
+                    continue  # not answered: sent again alone
+                if not size and callback is not None:
+                    callback(0, 0)
+                try:
+                    with session.translating():
+                        sent = self._answered_upload(
+                            local, remote, body, size, source, put, head[0] if head else None,
+                            check_size=check_size, checked_later=False, started=started,
+                            details={"method": "PUT", "pipelined": True},
+                        )
+                except Interrupted:
+                    raise
+                except XferError:
+                    continue  # alone, it is retried or said
+                missed[index] = sent.result
+        return missed
+
+    def _pipelined(
+        self, calls: list[tuple[str, str, Any, dict[str, str] | None]]
+    ) -> list[requests.Response | None] | None:
+        """:meth:`XferSession.pipelined`, None also where it fails: each file alone says why."""
+        try:
+            with self.session.translating():
+                return self.session.pipelined(calls)
+        except Interrupted:
+            raise  # Ctrl-C, or the batch stopping: not a reason to try again
+        except XferError:
+            return None
+
+    def _upload_alone(
+        self, file: tuple[str, str, ProgressCallback | None], *, check_size: bool
+    ) -> TransferResult | None:
+        """One file of :meth:`upload_together` the ordinary way (None if that fails: the caller
+        tries it again, and says what is wrong)."""
+        local, remote, callback = file
+        try:
+            return self.upload(local, remote, callback, check_size=check_size).result
+        except Interrupted:
+            raise
+        except XferError:
+            return None
 
     def upload_ranged(
         self,

@@ -25,9 +25,11 @@ import codecs
 import email.utils
 import html.parser
 import json
+import os
 import posixpath
 import re
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, Protocol
 
 import requests
@@ -46,7 +48,14 @@ from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..verify import ServerHash
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
-from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
+from .http_transfer import (
+    TOGETHER_BYTES,
+    TOGETHER_FILES,
+    TOGETHER_MAX_SIZE,
+    ChunkedUpload,
+    HTTPTransfer,
+    http_options,
+)
 from .writer import RemoteWriter, SpooledWriter
 
 __all__ = ["HTTPSAdapter", "HTTPSOptions", "parse_html_index", "parse_json_index"]
@@ -63,6 +72,11 @@ class HTTPSAdapter(Adapter):
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.LS, Capability.INFO, Capability.GET, Capability.PUT, Capability.RM, Capability.OPEN_WRITE}
     )
+
+    #: Small files go pipelined, :data:`TOGETHER_FILES` per write (:meth:`put_together`).
+    together_max_size: ClassVar[int] = TOGETHER_MAX_SIZE
+    together_files: ClassVar[int] = TOGETHER_FILES
+    together_bytes: ClassVar[int] = TOGETHER_BYTES
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
@@ -87,6 +101,14 @@ class HTTPSAdapter(Adapter):
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         return self.http.upload(local, remote, callback, check_size=self.options.verify_upload).result
+
+    def put_together(
+        self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]]
+    ) -> list[TransferResult | None]:
+        self._require(Capability.PUT)
+        planned = [(os.fspath(local), self.remote_path(remote), callback) for local, remote, callback in files]
+        results = self.http.upload_together(planned, check_size=self.options.verify_upload)
+        return [None if result is None else self._common(result) for result in results]
 
     def _idempotent_put(self) -> bool:
         return self.options.upload_method == "PUT"  # a form POST answered 500 may have been taken

@@ -102,6 +102,9 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     all; ``chunked_put=False`` answers it 411, as servers that need the length up front do.
     ``set_cookie`` is sent as ``Set-Cookie`` with every answer (a load balancer's sticky
     session); the client's ``Cookie`` header is in the recorded requests.
+    ``keepalive_requests`` answers the Nth request of a connection with ``Connection: close`` and
+    closes it, as nginx does (its ``keepalive_requests``, 1000 by default): requests pipelined
+    after it are never read.
     """
 
     def __init__(
@@ -133,6 +136,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         ranges: bool = True,
         chunked_put: bool = True,
         set_cookie: str | None = None,
+        keepalive_requests: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -157,6 +161,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.ranges = ranges
         self.chunked_put = chunked_put
         self.set_cookie = set_cookie
+        self.keepalive_requests = keepalive_requests
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -229,6 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30
     server: _Server
     client_cn: str | None = None
+    #: Answers sent on this connection (one handler per connection).
+    answered = 0
 
     # -- connection --------------------------------------------------------------
 
@@ -245,6 +252,11 @@ class _Handler(BaseHTTPRequestHandler):
     def end_headers(self) -> None:
         if self.owner.set_cookie is not None:
             self.send_header("Set-Cookie", self.owner.set_cookie)
+        self.answered += 1
+        limit = self.owner.keepalive_requests
+        if limit is not None and self.answered >= limit and not self.close_connection:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         super().end_headers()
 
     # -- helpers ---------------------------------------------------------------
