@@ -10,21 +10,26 @@ they stored, or drop pipelined requests.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+from xfer import http_lean
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
 from xfer.errors import ExitCode, IntegrityError, RemotePermissionDenied
+from xfer.http_lean import _body_bytes
 from xfer.testing.contract import make_file
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.https_server import HTTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
+from xfer.transfer import FileBody
 
 ContextFactory = Callable[..., XferSSLContext]
 
@@ -143,3 +148,111 @@ def test_a_server_that_drops_pipelined_requests_gets_every_file_once(
     assert set(puts) == {f"/tree/{name}" for name in files}
     assert sum(puts.values()) == len(files) + 1 and max(puts.values()) == 2
     assert pipelining is False
+
+
+def test_a_group_whose_exchange_fails_is_never_sent_again_from_spent_bodies(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The server closes the idle connection while a group's bodies are read (a slow disk):
+    the write meets a closed connection.  The bodies were read; sent again they would be
+    empty under their Content-Length, and the server would store our next requests as a
+    file's bytes (a review found a way there; the next test shows it refused).  Every file
+    of that group goes alone instead."""
+    files = _tree(tmp_path / "tree", [300] * 40)
+    slept: list[str] = []
+
+    def slow_disk(local: str, remote: str, size: int | None) -> Callable[[int, int | None], None]:
+        def progress(done: int, total: int | None) -> None:
+            if local.endswith("f033.bin") and not slept:  # in the second group (the first opens)
+                slept.append(local)
+                time.sleep(1.0)
+        return progress
+
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", idle_timeout=0.4) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        results = remote.put([tmp_path / "tree"], "/", recursive=True, callbacks=slow_disk)
+        statuses = Counter(r.status for r in srv.requests)
+    assert slept
+    for name, data in files.items():
+        assert (tmp_path / "srv" / "tree" / name).read_bytes() == data
+    assert set(statuses) <= {200, 201, 204}, statuses  # no request was garbled
+    assert all(r.size_verified for r in results)
+
+
+def test_a_write_that_fails_sends_no_spent_body_again(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same, made certain: the second group's write meets a reset connection (its bodies
+    read by then).  Its files go alone, each once more, and nothing is garbled."""
+    files = _tree(tmp_path / "tree", [300] * 40)
+    real = http_lean._exchange
+    writes: list[int] = []
+
+    def reset_second_group(sock: Any, data: bytes, requests_: Any) -> Any:
+        writes.append(len(requests_))
+        if len(writes) == 2:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return real(sock, data, requests_)
+
+    monkeypatch.setattr(http_lean, "_exchange", reset_second_group)
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        results = remote.put([tmp_path / "tree"], "/", recursive=True)
+        statuses = Counter(r.status for r in srv.requests)
+    assert len(writes) > 2
+    for name, data in files.items():
+        assert (tmp_path / "srv" / "tree" / name).read_bytes() == data
+    assert set(statuses) <= {200, 201, 204}, statuses
+    assert all(r.size_verified for r in results)
+
+
+def test_a_spent_body_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    source = tmp_path / "f"
+    source.write_bytes(b"x" * 100)
+    with source.open("rb") as handle:
+        body = FileBody(handle, 100)
+        assert b"".join(body) == b"x" * 100
+        request = requests.Request("PUT", "https://127.0.0.1:1/f", data=body).prepare()
+        assert request.headers["Content-Length"] == "100"
+        with pytest.raises(RuntimeError, match="a body of 0 bytes for Content-Length 100"):
+            _body_bytes(request)
+
+
+def test_a_group_of_files_that_cannot_be_read_leaves_them_to_be_said_alone(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        gone = [(tmp_path / "gone-1", "/a", None), (tmp_path / "gone-2", "/b", None)]
+        assert remote.put_together(gone) == [None, None]
+
+
+def test_a_head_that_does_not_prove_the_size_stops_grouping(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A write-only folder: HEAD says nothing about the stored file.  Alone, such an upload is
+    accepted unverified; sent together, an answer must prove its file, so the group goes
+    again alone, and later files are not grouped on this server."""
+    files = _tree(tmp_path / "tree", [10, 20, 30, 40, 50])
+    replies = {f"/tree/{name}": Reply(status=201, end="keep-alive") for name in files}  # HEAD: 201, no size
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        with _adapter(srv.host, srv.port, client_context()) as remote:
+            first = remote.put([tmp_path / "tree"], "/", recursive=True)
+            again = remote.put([tmp_path / "tree"], "/", recursive=True)
+        puts = Counter(path for method, path in srv.requests if method == "PUT")
+    assert not any(r.details.get("pipelined") for r in first + again)
+    assert all(r.size_verified is False for r in first + again)
+    # The first file opened the connection alone; the other four went twice in the first run.
+    assert puts[f"/tree/{sorted(files)[0]}"] == 2 and all(puts[f"/tree/{n}"] == 3 for n in sorted(files)[1:])
+
+
+def test_no_grouping_under_a_rate_limit(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> None:
+    """With --limit-rate the group's bodies would be read (and paid for) before the write, the
+    connection idle meanwhile: small files go one by one."""
+    _tree(tmp_path / "tree", [100] * 6)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv") as srv,
+        _adapter(srv.host, srv.port, client_context(), limit_rate=1 << 20) as remote,
+    ):
+        results = remote.put([tmp_path / "tree"], "/", recursive=True)
+    assert len(results) == 6 and not any(r.details.get("pipelined") for r in results)

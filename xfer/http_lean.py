@@ -98,7 +98,7 @@ def exchange(
     reusable = False
     first = requests_[0]
     try:
-        data = b"".join(_request_head(request, conn) + _body_bytes(request.body) for request in requests_)
+        data = b"".join(_request_head(request, conn) + _body_bytes(request) for request in requests_)
         sock: ssl.SSLSocket = conn.sock  # type: ignore[attr-defined]
         sock.settimeout(read_timeout)
         try:
@@ -150,12 +150,24 @@ def _request_head(request: requests.PreparedRequest, conn: Any) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _body_bytes(body: Any) -> bytes:
+def _body_bytes(request: requests.PreparedRequest) -> bytes:
+    """``request``'s body, read; exactly its ``Content-Length``, or nothing is sent.
+
+    A body iterated once already yields nothing: sent under its length, the server would take
+    the requests after it for its bytes (and store them).  That is refused here, before any
+    byte leaves.
+    """
+    body: Any = request.body  # None, bytes or a FileBody (lean_body let nothing else through)
     if body is None:
-        return b""
-    if isinstance(body, bytes):
-        return body
-    return b"".join(body)  # a FileBody: hashes, counts and reports progress as it is read
+        data = b""
+    elif isinstance(body, bytes):
+        data = body
+    else:
+        data = b"".join(body)  # a FileBody: hashes, counts and reports progress as it is read
+    declared = request.headers.get("Content-Length")
+    if declared is not None and int(declared) != len(data):
+        raise RuntimeError(f"{request.method} {request.url}: a body of {len(data)} bytes for Content-Length {declared}")
+    return data
 
 
 class _Answer:

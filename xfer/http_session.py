@@ -462,7 +462,7 @@ class XferSession(requests.Session):
         earlier answer set a cookie the later request went without): send that request again.
         """
         kwargs: dict[str, Any] = {"timeout": self.timeout, "allow_redirects": False}
-        if not self.pipelining or not all(method in LEAN_METHODS and self._plain(url, kwargs)
+        if not calls or not self.pipelining or not all(method in LEAN_METHODS and self._plain(url, kwargs)
                                           for method, url, _, _ in calls):
             return None
         prepared = [self._prepare_plain(method, url, data, headers) for method, url, data, headers in calls]

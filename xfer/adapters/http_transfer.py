@@ -113,6 +113,9 @@ class HTTPTransfer:
         self.checksum = settings.checksum
         self.sha256 = settings.sha256
         self.throttle = settings.throttle
+        #: Small files may go pipelined (:meth:`upload_together`): until the server's HEAD is
+        #: found not to prove a stored size.
+        self._together = True
         #: Whether the server takes PUTs with Content-Range (None: not known yet); see upload_ranged.
         self.ranged_puts: bool | None = None
         self.session: XferSession = create_session(
@@ -475,15 +478,20 @@ class HTTPTransfer:
 
         1,000 small files are then 1,000 / ``TOGETHER_FILES`` round trips, not 1,000: the
         server works through the requests while the next ones are written.  Per file a result,
-        but only for an upload fully proven here (2xx, every byte sent, the stored size, any
-        digest); None for every other file, and for all of them when the requests cannot be
-        pipelined.  The caller then uploads that file alone (``put_file``), and that path says
-        what is wrong, retries, creates a missing folder: a PUT may be sent twice.
+        but only for an upload fully proven here (2xx, every byte sent, the stored size by a
+        HEAD answered 200, any digest); None for every other file, and for all of them when the
+        requests cannot be pipelined or the exchange fails.  The caller then uploads that file
+        alone (``put_file``), and that path says what is wrong, retries, creates a missing
+        folder: a PUT may be sent twice.
+
+        Not with ``--limit-rate``: every body of the group is read (and the rate paid) before
+        the write, and a connection that idle may be closed by the server meanwhile.
         """
         missed: list[TransferResult | None] = [None] * len(files)
-        if self.options.upload_method != "PUT" or not self.session.pipelining:
+        if (self.options.upload_method != "PUT" or not self.session.pipelining or self.throttle is not None
+                or not self._together):
             return missed
-        session, started = self.session, time.monotonic()
+        session = self.session
         with contextlib.ExitStack() as stack:
             bodies: list[tuple[int, FileBody, int, SentFile]] = []
             calls: list[tuple[str, str, Any, dict[str, str] | None]] = []
@@ -493,22 +501,28 @@ class HTTPTransfer:
                 except XferError:
                     continue  # said by the upload alone
                 stack.enter_context(handle)
-                body = FileBody(handle, size, callback=callback, throttle=self.throttle, hash=self._sent_hash())
+                body = FileBody(handle, size, callback=callback, hash=self._sent_hash())
                 bodies.append((index, body, size, SentFile.of(local, handle)))
                 url = session.url_for(remote)
                 calls.append(("PUT", url, body if size else b"", _PUT_HEADERS))
                 if check_size:
                     calls.append(("HEAD", url, None, _head_headers(True)))
             per_file = 2 if check_size else 1
-            answers = self._pipelined(calls)
-            if answers is None and len(bodies) > 1:
-                # No connection open (a worker's first group, or the server closed the last
-                # one): the first file opens one, alone, and the others follow it pipelined.
-                first = bodies.pop(0)[0]
-                missed[first] = self._upload_alone(files[first], check_size=check_size)
-                answers = self._pipelined(calls[per_file:])
-            if answers is None:
+            started = time.monotonic()
+            try:
+                answers = self._pipelined(calls) if len(bodies) > 1 else None
+                if answers is None and len(bodies) > 1:
+                    # Nothing was sent (pipelined() says no before it reads a body): no connection
+                    # is open, a worker's first group or the server closed the last one.  The
+                    # first file opens one, alone, and the others follow it pipelined.
+                    first = bodies.pop(0)[0]
+                    missed[first] = self._upload_alone(files[first], check_size=check_size)
+                    started = time.monotonic()
+                    answers = self._pipelined(calls[per_file:]) if len(bodies) > 1 else None
+            except _GroupFailed:
                 return missed
+            if answers is None:
+                return missed  # (a lone file goes the ordinary way)
             for number, (index, body, size, source) in enumerate(bodies):
                 local, remote, callback = files[index]
                 put, *head = answers[number * per_file:(number + 1) * per_file]
@@ -530,20 +544,30 @@ class HTTPTransfer:
                     raise
                 except XferError:
                     continue  # alone, it is retried or said
+                if check_size and not sent.result.size_verified:
+                    # The HEAD did not say the size (a write-only folder: alone, that is accepted
+                    # unverified).  Here an answer must prove its file: this one and the rest go
+                    # alone, and so do later groups on this server.
+                    self._together = False
+                    break
                 missed[index] = sent.result
         return missed
 
     def _pipelined(
         self, calls: list[tuple[str, str, Any, dict[str, str] | None]]
     ) -> list[requests.Response | None] | None:
-        """:meth:`XferSession.pipelined`, None also where it fails: each file alone says why."""
+        """:meth:`XferSession.pipelined`: the answers, or None if nothing was sent.
+
+        :class:`_GroupFailed` if the exchange failed: its bodies were read (and perhaps sent),
+        so they must never be sent again; each file alone says what went wrong.
+        """
         try:
             with self.session.translating():
                 return self.session.pipelined(calls)
         except Interrupted:
             raise  # Ctrl-C, or the batch stopping: not a reason to try again
-        except XferError:
-            return None
+        except XferError as exc:
+            raise _GroupFailed from exc
 
     def _upload_alone(
         self, file: tuple[str, str, ProgressCallback | None], *, check_size: bool
@@ -884,6 +908,10 @@ def _read_known_length(fp: http.client.HTTPResponse, view: memoryview, out: Any)
 
 #: Blocks a streamed upload may hold between the writer and the thread sending them.
 _QUEUED_BLOCKS = 8
+
+
+class _GroupFailed(Exception):
+    """A pipelined group's exchange failed (:meth:`HTTPTransfer._pipelined`): its bodies are spent."""
 
 
 class _Cut(Exception):

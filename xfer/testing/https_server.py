@@ -102,6 +102,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     all; ``chunked_put=False`` answers it 411, as servers that need the length up front do.
     ``set_cookie`` is sent as ``Set-Cookie`` with every answer (a load balancer's sticky
     session); the client's ``Cookie`` header is in the recorded requests.
+    ``idle_timeout`` closes a connection that sent nothing for that many seconds (Apache's
+    ``KeepAliveTimeout`` is 5 s).
     ``keepalive_requests`` answers the Nth request of a connection with ``Connection: close`` and
     closes it, as nginx does (its ``keepalive_requests``, 1000 by default): requests pipelined
     after it are never read.
@@ -137,6 +139,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         chunked_put: bool = True,
         set_cookie: str | None = None,
         keepalive_requests: int | None = None,
+        idle_timeout: float = 30,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -162,6 +165,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.chunked_put = chunked_put
         self.set_cookie = set_cookie
         self.keepalive_requests = keepalive_requests
+        self.idle_timeout = idle_timeout
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -245,6 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.request.do_handshake()
         self.client_cn = peer_common_name(self.request.getpeercert())
         super().setup()
+        self.connection.settimeout(self.owner.idle_timeout)  # the connection's, from here on
 
     def log_message(self, format: str, *args: Any) -> None:
         return
