@@ -10,6 +10,10 @@ they stored, or drop pipelined requests.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -217,6 +221,43 @@ def test_a_spent_body_is_refused_before_anything_is_sent(tmp_path: Path) -> None
         assert request.headers["Content-Length"] == "100"
         with pytest.raises(RuntimeError, match="a body of 0 bytes for Content-Length 100"):
             _body_bytes(request)
+
+
+class _ShortReads(io.BytesIO):
+    """A file whose reads come back in 4 KiB pieces (a file rewritten while it is read does this)."""
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)
+        return super().readinto(view[:4096])
+
+
+def test_a_body_read_in_pieces_is_sent_as_it_was_read() -> None:
+    """FileBody yields views of one reused buffer; collecting them before copying sent the last
+    piece's bytes over the first's, under the right length and with the right hash (review)."""
+    data = os.urandom(10_000)
+    body = FileBody(_ShortReads(data), len(data))
+    request = requests.Request("PUT", "https://127.0.0.1:1/f", data=body).prepare()
+    assert _body_bytes(request) == data
+    assert body.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_head_that_proves_by_a_digest_alone_keeps_the_grouping(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A HEAD with the server's hash and no length: each file is proven by the hash."""
+    files = _tree(tmp_path / "tree", [10, 20, 30, 40, 50])
+    replies = {f"/tree/{name}": Reply(status=201, end="keep-alive") for name in files}  # the PUTs
+    for name, data in files.items():
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        replies[f"HEAD /tree/{name}"] = Reply(headers={"Repr-Digest": f"sha-256=:{digest}:"}, length=False,
+                                              end="keep-alive")
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        with _adapter(srv.host, srv.port, client_context()) as remote:
+            results = remote.put([tmp_path / "tree"], "/", recursive=True)
+        puts = Counter(path for method, path in srv.requests if method == "PUT")
+    assert all(r.verified == "sha256" for r in results)
+    assert sum(bool(r.details.get("pipelined")) for r in results) == 4  # all but the opener
+    assert set(puts.values()) == {1}
 
 
 def test_a_group_of_files_that_cannot_be_read_leaves_them_to_be_said_alone(

@@ -163,7 +163,14 @@ def _body_bytes(request: requests.PreparedRequest) -> bytes:
     elif isinstance(body, bytes):
         data = body
     else:
-        data = b"".join(body)  # a FileBody: hashes, counts and reports progress as it is read
+        # A FileBody (it hashes, counts and reports progress as it is read) yields views of one
+        # reused buffer, each valid until the next: copied as they come.  (b"".join would
+        # collect them first: a file read in more than one piece, one rewritten while it is
+        # read, would go out as the last piece's bytes over the first's, under the right length.)
+        collected = bytearray()
+        for chunk in body:
+            collected += chunk
+        data = bytes(collected)
     declared = request.headers.get("Content-Length")
     if declared is not None and int(declared) != len(data):
         raise RuntimeError(f"{request.method} {request.url}: a body of {len(data)} bytes for Content-Length {declared}")

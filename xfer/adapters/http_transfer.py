@@ -478,8 +478,9 @@ class HTTPTransfer:
 
         1,000 small files are then 1,000 / ``TOGETHER_FILES`` round trips, not 1,000: the
         server works through the requests while the next ones are written.  Per file a result,
-        but only for an upload fully proven here (2xx, every byte sent, the stored size by a
-        HEAD answered 200, any digest); None for every other file, and for all of them when the
+        but only for an upload fully proven here (2xx, every byte sent, and the stored size from
+        a HEAD answered 200 or the server's hash of its copy, any digest matching); None for
+        every other file, and for all of them when the
         requests cannot be pipelined or the exchange fails.  The caller then uploads that file
         alone (``put_file``), and that path says what is wrong, retries, creates a missing
         folder: a PUT may be sent twice.
@@ -544,10 +545,10 @@ class HTTPTransfer:
                     raise
                 except XferError:
                     continue  # alone, it is retried or said
-                if check_size and not sent.result.size_verified:
-                    # The HEAD did not say the size (a write-only folder: alone, that is accepted
-                    # unverified).  Here an answer must prove its file: this one and the rest go
-                    # alone, and so do later groups on this server.
+                if check_size and not sent.result.size_verified and sent.result.verified == "none":
+                    # The HEAD proved nothing, neither a size nor a hash (a write-only folder:
+                    # alone, that is accepted unverified).  Here an answer must prove its file:
+                    # this one and the rest go alone, and so do later groups on this server.
                     self._together = False
                     break
                 missed[index] = sent.result

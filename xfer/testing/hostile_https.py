@@ -17,7 +17,8 @@ connection ends::
         srv.url, srv.server, srv.sent   # bytes of body sent per path (to prove a reader stopped)
         srv.heads                       # each request's line and headers, as bytes received
 
-Unknown paths answer ``404``.  Client certificates are asked for but not required.
+A key ``"METHOD /path"`` answers only that method there (``"HEAD /f"``), before a key of the
+path alone.  Unknown paths answer ``404``.  Client certificates are asked for but not required.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class Reply:
             yield from self.body
 
 
+_NOT_HERE = Reply(status=404, body=b"not here\n")
+
+
 class ScriptedHTTPSServer(AcceptLoopServer):
     """A threaded TLS server on 127.0.0.1 answering each path with its :class:`Reply`."""
 
@@ -123,7 +127,8 @@ class ScriptedHTTPSServer(AcceptLoopServer):
             with self._lock:
                 self.requests.append((method, path))
                 self.heads.append(head)
-            reply = self.replies.get(path.split("?", 1)[0], Reply(status=404, body=b"not here\n"))
+            where = path.split("?", 1)[0]
+            reply = self.replies.get(f"{method} {where}") or self.replies.get(where) or _NOT_HERE
             if not self._answer(tls, method, path, reply):
                 return
             if not self.pipelining:
