@@ -114,7 +114,7 @@ class HTTPTransfer:
         self.sha256 = settings.sha256
         self.throttle = settings.throttle
         #: Small files may go pipelined (:meth:`upload_together`): until the server's HEAD is
-        #: found not to prove a stored size.
+        #: found not to prove a stored size, or a pipelined exchange fails.
         self._together = True
         #: Whether the server takes PUTs with Content-Range (None: not known yet); see upload_ranged.
         self.ranged_puts: bool | None = None
@@ -521,6 +521,9 @@ class HTTPTransfer:
                     started = time.monotonic()
                     answers = self._pipelined(calls[per_file:]) if len(bodies) > 1 else None
             except _GroupFailed:
+                # A reset, or a first answer that never came (a server slower than the read
+                # timeout): the next groups would pay the same, so files go one by one from here.
+                self._together = False
                 return missed
             if answers is None:
                 return missed  # (a lone file goes the ordinary way)
