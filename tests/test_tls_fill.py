@@ -1,7 +1,7 @@
 """XferSSLSocket.fill, the bulk read of downloads: every byte, a clean end, and a cut that stays a cut.
 
-A real TLS server on the other end of a socket pair, ending its stream three ways: close_notify,
-a bare TCP close (what a cut, or a forged end, looks like), and an alert-less reset.
+A real TLS server on the other end of a socket pair, ending its stream with close_notify, with a
+bare TCP close (what a cut, or a forged end, looks like), or falling silent (a read timeout).
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
 
+from xfer.adapters.ftps.connection import DataReader
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
 from xfer.tls.connection import XferSSLSocket
@@ -28,7 +30,7 @@ def serving(
     pki: TestPKI, context: XferSSLContext, end: str, payload: bytes = PAYLOAD
 ) -> Iterator[XferSSLSocket]:
     """A client socket whose server sends ``payload`` then ends as ``end`` says ("close_notify",
-    "tcp_close")."""
+    "tcp_close", or "stall": silent for 3 s, then a close)."""
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(pki.server_cert, pki.server_key)
     ours, theirs = socket.socketpair()
@@ -37,7 +39,9 @@ def serving(
         # A client that stops reading early (one test closes at once) ends the sending.
         with contextlib.suppress(OSError), server_context.wrap_socket(theirs, server_side=True) as tls:
             tls.sendall(payload)
-            if end == "close_notify":
+            if end == "stall":
+                time.sleep(3)
+            elif end == "close_notify":
                 # Waits for our close_notify, which a client that stopped reading never sends.
                 with contextlib.suppress(OSError):
                     tls.unwrap()
@@ -128,3 +132,23 @@ def test_fill_on_a_closed_socket_says_so(pki: TestPKI, client_context: Callable[
         conn.close()
         with pytest.raises(ValueError, match="closed"):
             conn.fill(memoryview(bytearray(10)))
+
+
+@pytest.mark.parametrize("end", ["tcp_close", "stall"])
+def test_an_ftps_data_reader_keeps_the_bytes_read_before_a_cut(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], end: str
+) -> None:
+    """FTPS reads its data connection until 0: what arrived before a cut is handed over (and
+    counted, for a resume to continue after it); then the FIN reads as a ragged end, the
+    silence as a timeout."""
+    view = memoryview(bytearray(1 << 20))
+    with serving(pki, client_context(), end) as conn:
+        conn.settimeout(0.5)
+        reader = DataReader(conn)
+        count = reader.fill(view)
+        assert bytes(view[:count]) == PAYLOAD and reader.received == len(PAYLOAD)
+        if end == "tcp_close":
+            assert reader.fill(view) == 0 and reader.ragged
+        else:
+            with pytest.raises(TimeoutError):
+                reader.fill(view)

@@ -679,14 +679,11 @@ class FTPSAdapter(Adapter):
                 view = memoryview(buffer)
                 reader = DataReader(conn)
                 with conn, explained(ftp):
-                    while True:
-                        # Fill the reused buffer record by record (<= 16 KiB each): no
-                        # allocation per read, one disk write per buffer.
-                        filled = reader.fill(view)
-                        if filled:
-                            out.write(view[:filled])
-                        if filled < DOWNLOAD_FILL:
-                            break
+                    # Fill the reused buffer record by record (<= 16 KiB each): no allocation
+                    # per read, one disk write per buffer.  Until 0: a short fill is the end,
+                    # or bytes before a failure that the next call raises.
+                    while filled := reader.fill(view):
+                        out.write(view[:filled])
                 # 226 only after the server has sent everything; a 426 here (or a cut
                 # stream) aborts the download and AtomicDownload removes the partial file.
                 reader.finish(

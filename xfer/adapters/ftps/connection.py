@@ -208,23 +208,29 @@ class DataReader:
         return count
 
     def fill(self, view: memoryview) -> int:
-        """Read into ``view`` until it is full or the stream ends (less than asked: the end).
+        """Read into ``view``: all of it, or less where the stream ends; 0 at the end.
 
-        On one of our TLS sockets in one call per TLS record
-        (:meth:`~xfer.tls.connection.XferSSLSocket.fill`), else by ``recv_into`` in a loop.
-        A short fill is asked again: it ends clean (0) or raises what cut it.
+        On one of our TLS sockets one call to its
+        :meth:`~xfer.tls.connection.XferSSLSocket.fill` (one Python call per TLS record, bytes
+        before a failure handed over first and the failure raised by the next call); else
+        ``recv_into`` in a loop.  Callers read until 0, so a cut after the last bytes is seen:
+        ``ragged`` for an EOF without close_notify, raised for anything else.
         """
-        read = getattr(self._conn, "fill", None) or self._conn.recv_into
-        total = 0
         if self.ragged:
             return 0
+        fill = getattr(self._conn, "fill", None)
         try:
-            while total < len(view) and (count := read(view[total:])):
-                total += count
+            if fill is not None:
+                count: int = fill(view)
+            else:
+                count = 0
+                while count < len(view) and (got := self._conn.recv_into(view[count:])):
+                    count += got
         except ssl.SSLEOFError:
             self.ragged = True
-        self.received += total
-        return total
+            return 0
+        self.received += count
+        return count
 
     def finish(
         self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str
