@@ -480,10 +480,9 @@ class HTTPTransfer:
         server works through the requests while the next ones are written.  Per file a result,
         but only for an upload fully proven here (2xx, every byte sent, and the stored size from
         a HEAD answered 200 or the server's hash of its copy, any digest matching); None for
-        every other file, and for all of them when the
-        requests cannot be pipelined or the exchange fails.  The caller then uploads that file
-        alone (``put_file``), and that path says what is wrong, retries, creates a missing
-        folder: a PUT may be sent twice.
+        every other file, and for all of them when the requests cannot be pipelined or the
+        exchange fails.  The caller then uploads that file alone (``put_file``), and that path
+        says what is wrong, retries, creates a missing folder: a PUT may be sent twice.
 
         Not with ``--limit-rate``: every body of the group is read (and the rate paid) before
         the write, and a connection that idle may be closed by the server meanwhile.
@@ -531,10 +530,7 @@ class HTTPTransfer:
                 local, remote, callback = files[index]
                 put, *head = answers[number * per_file:(number + 1) * per_file]
                 if put is None or (check_size and head[0] is None):
-                    for answer in (put, *head):
-                        if answer is not None:
-                            answer.close()
-                    continue  # not answered: sent again alone
+                    continue  # not answered: sent again alone (a lean answer holds nothing to release)
                 if not size and callback is not None:
                     callback(0, 0)
                 try:
