@@ -237,6 +237,25 @@ def test_ftps_checksum_asks_a_busy_server_again(pki: TestPKI, tmp_path: Path) ->
         assert sum(1 for c in served.server.commands if c.startswith("XSHA256 ")) == 2
 
 
+def test_ftps_transfer_check_asks_a_busy_server_for_the_hash_not_for_the_file_again(
+    pki: TestPKI, tmp_path: Path
+) -> None:
+    """``450`` to the hash command after a transfer under ``--checksum``: the hash is asked again;
+    the file is not moved again (read-back: it went down twice, and up a second time)."""
+    data = b"x,y\n1,2\n" * 1000
+    (tmp_path / "up.csv").write_bytes(data)
+    with serve("ftpes", pki, root=tmp_path / "served", handler_class=hashing_handler(("XSHA256",), busy=1)) as served:
+        (served.root / "a.csv").write_bytes(data)
+        with xfer.connect(served.profile, checksum=True) as remote:
+            got = remote.get_file("/a.csv", tmp_path / "a.csv")
+            put = remote.put_file(tmp_path / "up.csv", "/up.csv")
+        commands = served.server.commands
+    assert got.verified == "sha256" and put.verified == "sha256" and got.attempts == put.attempts == 1
+    assert sum(1 for c in commands if c.startswith("RETR ")) == 1
+    assert sum(1 for c in commands if c.startswith("STOR ")) == 1
+    assert (tmp_path / "a.csv").read_bytes() == data and (served.root / "up.csv").read_bytes() == data
+
+
 def test_https_digests_are_asked_for_on_the_checksum_head_and_the_upload_check(pki: TestPKI, tmp_path: Path) -> None:
     """A server that states digests only when asked (RFC 9530 ``Want-Repr-Digest``, RFC 3230
     ``Want-Digest``) gives them to xfer's checksum HEAD and to the HEAD after an upload."""

@@ -178,6 +178,10 @@ class RetryPolicy:
         ceiling = min(self.cap, self.wait * 2 ** (retry - 1))
         return float(self.random() * ceiling)
 
+    def pause(self, retry: int) -> None:
+        """Wait as before retry number ``retry``: for a step that asks again by itself (a busy reply)."""
+        (self.sleep or _sleep)(self.delay(retry))
+
     def run(
         self,
         operation: Callable[[], T],

@@ -314,8 +314,18 @@ class FTPSAdapter(Adapter):
     ) -> Check:
         """The end-to-end check of one transfer of ``size`` bytes (``path`` as named on the server now)."""
         command = self._hash_command
-        # Without --checksum a busy server's refusal leaves the size check; with it, it is asked again.
-        offered = self._server_hash(ftp, path, size, transient_raises=self.settings.checksum)
+        # Without --checksum a busy server's refusal leaves the size check.  With it, the hash is
+        # asked again here, a few times: raised, the 4xx would have the whole transfer done again.
+        busy = 0
+        while True:
+            try:
+                offered = self._server_hash(ftp, path, size, transient_raises=self.settings.checksum)
+                break
+            except ftplib.error_temp:
+                busy += 1
+                if busy > self.retry_policy.retries:
+                    raise
+                self.retry_policy.pause(busy)
         return conclude(
             offered, local, server=self.settings.server, what=what,
             size_checked=size_checked, required=self.settings.checksum, consequence=consequence, size=size,
