@@ -212,14 +212,28 @@ def test_a_malformed_field_line_ends_the_fields_as_in_http_client(
     assert server.connections == 2
 
 
+def test_a_large_head_is_taken_as_the_long_way_takes_it(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """http.client limits each field line to 64 KiB and a head to 100 fields, not a head to 64 KiB
+    (the lean way did: read-back).  Three 40 KB fields are an answer."""
+    headers = {f"X-Big-{n}": "v" * 40_000 for n in range(3)}
+    _server, session = scripted({"/big": Reply(status=204, headers=headers, end=KEEP)})
+    response = session.put(session.url_for("/big"), data=b"x", allow_redirects=False)
+    assert (response.status_code, session.lean_answers) == (204, 1)
+    assert response.headers["X-Big-2"] == "v" * 40_000
+
+
 @pytest.mark.parametrize(
     "answer",
     [
         Reply(status=403, body=b"", end="fin", length=False, headers={"Content-Length": "10"}),
         Reply(status=403, body=b"", end="reset", length=False, headers={"Content-Length": "10"}),
         Reply(status=403, body=b"", end="close_notify", length=False, headers={"Content-Length": "10"}),
+        Reply(status=204, headers={"X-Huge": "v" * 70_000}, end=KEEP),
+        Reply(status=204, headers={f"X-{n}": "v" for n in range(101)}, end=KEEP),
     ],
-    ids=["fin-in-body", "reset-in-body", "close-in-body"],
+    ids=["fin-in-body", "reset-in-body", "close-in-body", "line-too-long", "too-many-fields"],
 )
 def test_a_broken_answer_is_the_error_the_long_way_gives(
     scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],

@@ -53,8 +53,10 @@ LEAN_METHODS = frozenset({"HEAD", "PUT", "DELETE"})
 #: server that answers (413, say) before it has read the whole body.
 LEAN_BODY_LIMIT = 256 * 1024
 #: http.client's limits for an answer's head.
-_MAX_HEAD = 64 * 1024
+_MAX_LINE = 65536
 _MAX_HEADERS = 100
+#: A head of that many lines that long, and the status line: more, and it cannot be one.
+_MAX_HEAD = (_MAX_HEADERS + 1) * (_MAX_LINE + 2)
 _RECEIVE = 64 * 1024
 #: The end of an answer's head: a line's end, then an empty line.
 _HEAD_END = re.compile(rb"\n\r?\n")
@@ -197,6 +199,8 @@ class _Answer:
             if end is not None:
                 lines = [line.rstrip("\r") for line in self.buffer[: end.start()].decode("latin-1").split("\n")]
                 del self.buffer[: end.end()]
+                if any(len(line) > _MAX_LINE for line in lines):
+                    raise http.client.LineTooLong("header line")
                 return lines
             if len(self.buffer) > _MAX_HEAD:
                 raise http.client.LineTooLong("header section")
