@@ -129,6 +129,9 @@ def test_a_local_name_is_not_lost_to_a_profile_name(shell: dict[str, str]) -> No
     (folder / "partner-out").mkdir()
     assert _complete(shell, "xfer put file.txt part") == ["partner:", "partner-notes.txt", "partner-out/"]
     assert _complete(shell, "xfer sync part") == ["partner:", "partner-notes.txt", "partner-out/"]
+    # get's last word is the local name (read-back: it was offered profiles only).
+    assert _complete(shell, "xfer get partner:/a.txt part") == ["partner:", "partner-notes.txt", "partner-out/"]
+    assert _complete(shell, "xfer get part") == ["partner:"]  # the first word is remote
 
 
 def test_install_completion_writes_a_script_that_completes(shell: dict[str, str], tmp_path: Path) -> None:

@@ -352,10 +352,8 @@ def list_profiles() -> list[tuple[str, Profile | ConfigError]]:
                 continue
             try:
                 seen[path.stem] = read_profile_file(path)
-            except ConfigError as exc:
+            except ConfigError as exc:  # one broken file must not hide the others
                 seen[path.stem] = exc
-            except Exception as exc:  # one file xfer cannot make sense of must not hide the others
-                seen[path.stem] = ConfigError(f"{path}: cannot be read as a profile ({type(exc).__name__}: {exc})")
     return [(name, seen[name]) for name in sorted(seen)]
 
 

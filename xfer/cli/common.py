@@ -81,10 +81,8 @@ def _connection_parameters(exclude: frozenset[str]) -> tuple[inspect.Parameter, 
 
 
 def secret_help(text: str) -> str:
-    """The help of a secret option: its declaration's text, and the forms a reference takes, said once
-    (the declaration's own "(reference)" would otherwise read doubled beside them)."""
-    return (text.replace(" (reference)", "").rstrip()
-            + " (a reference: env:VAR, file:PATH, keyring, keyring:NAME or prompt)")
+    """The help of a secret option: its declaration's text, and the forms a reference takes."""
+    return text.rstrip() + " (a reference: env:VAR, file:PATH, keyring, keyring:NAME or prompt)"
 
 
 def option_metavar(option: Option) -> str:

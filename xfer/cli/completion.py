@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 __all__ = ["complete_as2_target", "complete_doctor_target", "complete_local_or_target", "complete_more_sources",
-           "complete_profile", "complete_target"]
+           "complete_profile", "complete_remote_then_local", "complete_target"]
 
 
 def _names(protocol: str | None = None) -> list[str]:
@@ -68,6 +68,15 @@ def complete_local_or_target(incomplete: str) -> list[str]:
     """
     targets = complete_target(incomplete)
     return [*targets, *_local(incomplete)] if targets else []
+
+
+def complete_remote_then_local(ctx: Any, incomplete: str) -> list[str]:
+    """``get SOURCE... LOCAL``: click hands every word to SOURCE...; the first is a remote target,
+    a later one may be the local name, which must not be lost to ``NAME:``.  (With one word
+    typed, click holds it as LOCAL.)"""
+    if ctx.params.get("sources") or ctx.params.get("local"):
+        return complete_local_or_target(incomplete)
+    return complete_target(incomplete)
 
 
 def complete_more_sources(ctx: Any, incomplete: str) -> list[str]:

@@ -29,7 +29,7 @@ from .common import (
     warn,
     with_connection_options,
 )
-from .completion import complete_more_sources, complete_target
+from .completion import complete_more_sources, complete_remote_then_local, complete_target
 
 if TYPE_CHECKING:
     from ..adapters.base import Adapter, TransferResult
@@ -125,7 +125,7 @@ def put(
     target: Annotated[
         Optional[str],  # noqa: UP045 - typer needs a runtime Optional
         typer.Argument(help="PROFILE:/path or URL; ending in / = into that folder.", metavar="TARGET",
-                       show_default=False, autocompletion=complete_target),
+                       show_default=False),  # completed by SOURCE's function: click never asks TARGET's
     ] = None,
     *,
     connection: Connection,
@@ -168,7 +168,7 @@ def put(
 def get(
     sources: Annotated[
         list[str], typer.Argument(help="Remote files: PROFILE:/path or URLs.", metavar="SOURCE", show_default=False,
-                                  autocompletion=complete_target)
+                                  autocompletion=complete_remote_then_local)
     ] = [],  # noqa: B006 - typer reads the default, never mutates it
     local: Annotated[
         Optional[str],  # noqa: UP045 - typer needs a runtime Optional

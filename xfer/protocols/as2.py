@@ -129,8 +129,8 @@ SPEC = ProtocolSpec(
         Option("subject", str, "AS2 message", "Subject header"),
         Option("signing_identity", str, None, "Separate PKCS#12 identity for AS2 signatures",
                path=True),
-        Option("signing_identity_password", str, None, "Password of the signing identity "
-               "(reference)", secret=True),
+        Option("signing_identity_password", str, None, "Password of the signing identity",
+               secret=True),
     ),
     settings_type=AS2Options,
     validate=_validate,
