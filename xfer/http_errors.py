@@ -13,6 +13,7 @@ import email.utils
 import http.client
 import ssl
 import urllib.parse
+from collections.abc import Mapping
 
 import requests
 import requests.exceptions
@@ -39,10 +40,25 @@ from .errors import (
 )
 from .tls import find_cause, translate_error
 
-__all__ = ["ERROR_BODY_LIMIT", "map_http_error", "retry_after", "stream_ended_early"]
+__all__ = [
+    "ERROR_BODY_LIMIT", "closes_connection", "map_http_error", "retry_after", "small_body", "stream_ended_early",
+]
 
 #: An error body is read (so the connection can be reused, and its text quoted) only up to this size.
 ERROR_BODY_LIMIT = 64 * 1024
+
+
+def small_body(headers: Mapping[str, str]) -> bool:
+    """Whether an answer's body may be read whole: a ``Content-Length`` of at most
+    :data:`ERROR_BODY_LIMIT`.  A larger one, or one of unknown length (chunked, until the close),
+    is left unread and its connection given up: a server's answer must not fill memory."""
+    length = headers.get("Content-Length", "")
+    return length.isdigit() and int(length) <= ERROR_BODY_LIMIT
+
+
+def closes_connection(headers: Mapping[str, str]) -> bool:
+    """Whether an answer closes its connection (``Connection: close``): nothing may follow it."""
+    return "close" in {token.strip().lower() for token in headers.get("Connection", "").split(",")}
 
 # nginx `ssl_verify_client on` never fails the handshake: it answers HTTP 400 with these.
 _NGINX_NO_CERT = "no required ssl certificate was sent"

@@ -43,7 +43,7 @@ import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 
-from .http_errors import ERROR_BODY_LIMIT
+from .http_errors import closes_connection, small_body
 
 __all__ = ["LEAN_BODY_LIMIT", "LEAN_METHODS", "exchange", "lean_body"]
 
@@ -264,16 +264,14 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
         lines = answer.head()  # an interim answer (100 Continue, 103): the final one follows
     headers, cookies, complete = _headers(lines[1:])
     method = request.method
-    tokens = {token.strip().lower() for token in headers.get("Connection", "").split(",")}
-    reusable = version == "HTTP/1.1" and "close" not in tokens and complete
+    reusable = version == "HTTP/1.1" and not closes_connection(headers) and complete
     content = b""
     if not complete:
         pass  # the body's framing is not known: left unread, the connection given up
     elif method != "HEAD" and status not in (204, 304):
-        length = headers.get("Content-Length", "")
-        if "Transfer-Encoding" not in headers and length.isdigit() and int(length) <= ERROR_BODY_LIMIT:
+        if "Transfer-Encoding" not in headers and small_body(headers):
             try:
-                content = answer.body(int(length))
+                content = answer.body(int(headers["Content-Length"]))
             except (OSError, http.client.HTTPException) as exc:
                 raise _BodyBroken from exc
         else:

@@ -58,7 +58,7 @@ from .errors import (
     UsageError,
     XferError,
 )
-from .http_errors import ERROR_BODY_LIMIT, map_http_error
+from .http_errors import closes_connection, map_http_error, small_body
 from .http_lean import LEAN_METHODS, exchange, lean_body
 from .log import masked_headers
 from .net import Proxy, choose_proxy, open_tcp
@@ -277,7 +277,7 @@ class XferSession(requests.Session):
         #: Whether lean requests may be pipelined (:meth:`pipelined`); off once a server did not answer one.
         self.pipelining = True
         self._lean_pool: urllib3.connectionpool.HTTPSConnectionPool | None = None
-        #: Answers read that way (tests and -vv show the path is taken).
+        #: Answers read that way (what tests look at to know the path was taken).
         self.lean_answers = 0
         #: Every URL of this origin starts with this (what url_for builds).
         self._url_prefix = origin.removesuffix(":443") + "/"
@@ -490,9 +490,11 @@ class XferSession(requests.Session):
                 # The requests after it went without the cookie: to be sent again.
                 results += [None] * (len(prepared) - len(results))
                 break
-            if len(results) < len(answers) and answers[len(results)] is None and not _closing(response):
+            missing = len(results) < len(answers) and answers[len(results)] is None
+            if missing and not closes_connection(response.headers):
                 # A later answer went missing on a connection that stayed open: a server that
-                # does not take pipelined requests (it cost a read timeout).  Not again.
+                # does not take pipelined requests (it cost a read timeout), or whose answer
+                # could not be followed (unframed, HTTP/1.0).  Either way: not again.
                 self.pipelining = False
         return results
 
@@ -617,11 +619,6 @@ class XferSession(requests.Session):
         return version() if callable(version) else None
 
 
-def _closing(response: requests.Response) -> bool:
-    """Whether the answer closed its connection (nothing may follow it on that connection)."""
-    return "close" in {token.strip().lower() for token in response.headers.get("Connection", "").split(",")}
-
-
 def _log_request(request: requests.PreparedRequest) -> None:
     """``-vv``: a request's headers (credentials masked)."""
     if _log.isEnabledFor(logging.DEBUG):  # masking every header costs more than a small file's PUT
@@ -683,8 +680,7 @@ def drain_error_body(response: requests.Response) -> None:
     Small is a ``Content-Length`` up to 64 KiB; a body of unknown
     length (chunked) could be anything, so its connection is given up instead.
     """
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) <= ERROR_BODY_LIMIT:
+    if small_body(response.headers):
         with contextlib.suppress(Exception):
             _ = response.content
     else:
@@ -710,8 +706,7 @@ def skip_large_body(response: requests.Response, *args: Any, **kwargs: Any) -> r
     if response.status_code == 207 and kwargs.get("stream"):
         # A WebDAV Multi-Status report, streamed: its reader parses it under max_listing.
         return response
-    length = response.headers.get("Content-Length", "")
-    if not (length.isdigit() and int(length) <= ERROR_BODY_LIMIT):
+    if not small_body(response.headers):
         # Close first, while requests still sees the body as unread: that closes the connection
         # (with unread bytes it must never go back to the pool).  Then mark it read, and empty.
         response.close()

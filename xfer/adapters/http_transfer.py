@@ -46,10 +46,7 @@ from ..verify import WANT_DIGEST, Check, ServerHash, StreamHash, conclude, http_
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .writer import RemoteWriter
 
-__all__ = [
-    "TOGETHER_BYTES", "TOGETHER_FILES", "TOGETHER_MAX_SIZE", "ChunkedUpload", "HTTPTransfer", "Sent", "content_length",
-    "http_options",
-]
+__all__ = ["ChunkedUpload", "HTTPTransfer", "Sent", "content_length", "http_options"]
 
 
 class Sent(NamedTuple):
@@ -63,15 +60,6 @@ class Sent(NamedTuple):
     hash: StreamHash
     source: SentFile | None = None
 
-
-#: Uploads pipelined together (:meth:`HTTPTransfer.upload_together`): files of at most
-#: TOGETHER_MAX_SIZE bytes, TOGETHER_FILES of them and TOGETHER_BYTES in all per write.  1,000
-#: files of 4 KiB to nginx on one connection, by the number per write: 1: 0.40-0.46 s,
-#: 8: 0.21-0.27 s, 32: 0.18-0.19 s.  The bytes bound keeps one write (and what the server
-#: must take in before we read its answers) small; the answers are a few hundred bytes each.
-TOGETHER_MAX_SIZE = 64 * 1024
-TOGETHER_FILES = 32
-TOGETHER_BYTES = 256 * 1024
 
 #: The PUT's headers beyond requests' own (an upload's bytes are opaque to the server).
 _PUT_HEADERS = {"Content-Type": "application/octet-stream"}
@@ -476,7 +464,7 @@ class HTTPTransfer:
         """Small files ``(local, remote, callback)``: every PUT (each with the HEAD that checks it)
         in one write on an open connection, HTTP/1.1 pipelining of idempotent requests.
 
-        1,000 small files are then 1,000 / ``TOGETHER_FILES`` round trips, not 1,000: the
+        1,000 small files are then 1,000 / 32 round trips (the adapter's ``together_files``), not 1,000: the
         server works through the requests while the next ones are written.  Per file a result,
         but only for an upload fully proven here (2xx, every byte sent, and the stored size from
         a HEAD answered 200 or the server's hash of its copy, any digest matching); None for

@@ -48,14 +48,7 @@ from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..verify import ServerHash
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
-from .http_transfer import (
-    TOGETHER_BYTES,
-    TOGETHER_FILES,
-    TOGETHER_MAX_SIZE,
-    ChunkedUpload,
-    HTTPTransfer,
-    http_options,
-)
+from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter, SpooledWriter
 
 __all__ = ["HTTPSAdapter", "HTTPSOptions", "parse_html_index", "parse_json_index"]
@@ -73,10 +66,14 @@ class HTTPSAdapter(Adapter):
         {Capability.LS, Capability.INFO, Capability.GET, Capability.PUT, Capability.RM, Capability.OPEN_WRITE}
     )
 
-    #: Small files go pipelined, :data:`TOGETHER_FILES` per write (:meth:`put_together`).
-    together_max_size: ClassVar[int] = TOGETHER_MAX_SIZE
-    together_files: ClassVar[int] = TOGETHER_FILES
-    together_bytes: ClassVar[int] = TOGETHER_BYTES
+    #: Small files go pipelined (:meth:`put_together`): files of at most 64 KiB, 32 of them and
+    #: about 256 KiB in all per write.  1,000 files of 4 KiB to nginx on one connection, by the
+    #: number per write: 1: 0.40-0.46 s, 8: 0.21-0.27 s, 32: 0.18-0.19 s.  The bytes bound keeps
+    #: one write (what the server must take in before we read its answers) small; the answers
+    #: are a few hundred bytes each.
+    together_max_size: ClassVar[int] = 64 * 1024
+    together_files: ClassVar[int] = 32
+    together_bytes: ClassVar[int] = 256 * 1024
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
