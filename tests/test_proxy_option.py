@@ -161,19 +161,20 @@ def test_bad_proxy_urls_are_usage_errors_without_the_password(url: str, match: s
 
 
 def test_choose_proxy_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    ALL = ("ALL_PROXY",)  # what FTPS and SFTP read
     monkeypatch.setenv("ALL_PROXY", "socks5h://proxy.example:1080")
-    assert str(choose_proxy(None, "partner.example")) == "socks5h://proxy.example:1080"
-    assert choose_proxy("direct", "partner.example") is None
-    assert str(choose_proxy("http://other:3128", "partner.example")) == "http://other:3128"
+    assert str(choose_proxy(None, "partner.example", environment=ALL)) == "socks5h://proxy.example:1080"
+    assert choose_proxy("direct", "partner.example", environment=ALL) is None
+    assert str(choose_proxy("http://other:3128", "partner.example", environment=ALL)) == "http://other:3128"
     monkeypatch.setenv("NO_PROXY", ".example,10.0.0.1:21")
-    assert choose_proxy(None, "partner.example") is None
-    assert choose_proxy(None, "10.0.0.1") is None
-    assert choose_proxy(None, "example.org") is not None
+    assert choose_proxy(None, "partner.example", environment=ALL) is None
+    assert choose_proxy(None, "10.0.0.1", environment=ALL) is None
+    assert choose_proxy(None, "example.org", environment=ALL) is not None
     assert choose_proxy(None, "partner.example", environment=()) is None
     monkeypatch.setenv("ALL_PROXY", "gopher://x")
     monkeypatch.delenv("NO_PROXY")
     with pytest.raises(UsageError, match=r"^ALL_PROXY: "):
-        choose_proxy(None, "partner.example")
+        choose_proxy(None, "partner.example", environment=ALL)
 
 
 def test_cli_proxy_flag(pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

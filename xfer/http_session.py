@@ -62,6 +62,7 @@ from .http_errors import closes_connection, map_http_error, small_body
 from .http_lean import LEAN_METHODS, exchange, lean_body
 from .log import masked_headers
 from .net import Proxy, choose_proxy, open_tcp
+from .protocols.spec import WEB_PROXY_ENVIRONMENT
 from .transfer import UPLOAD_BLOCK
 
 __all__ = [
@@ -263,7 +264,7 @@ class XferSession(requests.Session):
         # The proxy option wins over the environment.  An http(s):// proxy from the environment
         # is left to requests (with NO_PROXY, and any credentials in HTTPS_PROXY); SOCKS is ours.
         host = urllib.parse.urlsplit(origin).hostname or ""
-        chosen = choose_proxy(proxy, host, environment=("HTTPS_PROXY", "ALL_PROXY") if proxies_from_env else ())
+        chosen = choose_proxy(proxy, host, environment=WEB_PROXY_ENVIRONMENT if proxies_from_env else ())
         self.proxies_from_env = proxies_from_env and not proxy and not (chosen and chosen.socks)
         if chosen is not None and not chosen.socks and proxy:
             self.proxies = {"https": chosen.url}

@@ -115,7 +115,7 @@ def _without_credentials(url: str) -> str:
     return url
 
 
-def choose_proxy(option: str | None, host: str, *, environment: tuple[str, ...] = ("ALL_PROXY",)) -> Proxy | None:
+def choose_proxy(option: str | None, host: str, *, environment: tuple[str, ...]) -> Proxy | None:
     """The proxy for a connection to ``host``: the ``proxy`` option if set, else the environment's.
 
     ``environment`` names the variables to read, first set wins (either case); ``NO_PROXY``

@@ -123,6 +123,10 @@ def _no_check(facts: ProfileFacts) -> None:
     """Most protocols need nothing beyond the per-option checks."""
 
 
+#: The variables an HTTP-based protocol reads a proxy from, first set wins (as curl and requests do).
+WEB_PROXY_ENVIRONMENT = ("HTTPS_PROXY", "ALL_PROXY")
+
+
 @dataclass(frozen=True)
 class ProtocolSpec:
     """A protocol, described once.  Register it in :data:`xfer.registry.PROTOCOLS`."""
@@ -154,7 +158,7 @@ class ProtocolSpec:
     #: The environment variables naming its proxy when the ``proxy`` option is unset, first set
     #: wins (``NO_PROXY`` exempts hosts): the HTTP family reads ``HTTPS_PROXY`` as curl and
     #: requests do; a protocol that is no HTTPS (FTPS, SSH) reads only ``ALL_PROXY``.
-    proxy_environment: tuple[str, ...] = ("HTTPS_PROXY", "ALL_PROXY")
+    proxy_environment: tuple[str, ...] = WEB_PROXY_ENVIRONMENT
 
     @property
     def declared(self) -> dict[str, Option]:
