@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import time
 from collections import Counter
@@ -24,6 +25,7 @@ import pytest
 import requests
 
 from xfer import http_lean
+from xfer.adapters import https as https_adapter
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
 from xfer.errors import ExitCode, IntegrityError, RemotePermissionDenied
@@ -206,7 +208,7 @@ def test_a_write_that_fails_sends_no_spent_body_again(
         results = remote.put([tmp_path / "tree"], "/", recursive=True)
         statuses = Counter(r.status for r in srv.requests)
     groups = [count for count in writes if count > 2]
-    assert groups == [62]  # 31 files' PUT and HEAD: the group failed, then files went one by one
+    assert groups == [31]  # 31 files' PUTs (a listing checks them): the group failed, then files went one by one
     for name, data in files.items():
         assert (tmp_path / "srv" / "tree" / name).read_bytes() == data
     assert set(statuses) <= {200, 201, 204}, statuses
@@ -299,3 +301,99 @@ def test_no_grouping_under_a_rate_limit(pki: TestPKI, client_context: ContextFac
     ):
         results = remote.put([tmp_path / "tree"], "/", recursive=True)
     assert len(results) == 6 and not any(r.details.get("pipelined") for r in results)
+
+
+# -- a folder's listing instead of a HEAD per file ---------------------------------------------
+
+
+def _requests_of(srv: HTTPSServer, method: str) -> list[str]:
+    return [r.path for r in srv.requests if r.method == method]
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_a_folder_listing_checks_a_groups_files_instead_of_a_head_each(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, parallel: int
+) -> None:
+    """Once a connection's first HEAD has shown that the server states no hash, one JSON listing
+    of the folder after a group's PUTs checks their sizes: about one request per file, not two."""
+    files = _tree(tmp_path / "tree")
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        results = remote.put([tmp_path / "tree"], "/in/", recursive=True, parallel=parallel)
+        heads, gets = _requests_of(srv, "HEAD"), _requests_of(srv, "GET")
+    for name, data in files.items():
+        assert (tmp_path / "srv" / "in" / "tree" / name).read_bytes() == data
+    assert all(r.size_verified and r.verified == "size" for r in results)
+    listed = [r for r in results if r.details.get("size_listed")]
+    # HEADs: the first four files (the opener, a group of two too small to list, the file too
+    # large to go together), and per connection its first file and the first of a group that
+    # started before any HEAD on that connection had answered.
+    assert len(heads) <= 4 + 2 * parallel, heads
+    assert len(listed) == len(files) - len(heads)
+    assert all(r.details.get("pipelined") for r in listed)
+    assert set(gets) == {"/in/tree/"} and len(gets) <= len(files) // 16
+
+
+@pytest.mark.parametrize(("server", "bound"), [
+    ({"index_size_error": 1}, None),  # sizes that are not the files' (a stale or generated index)
+    ({"index": "html"}, None),  # no exact sizes to rely on
+    ({"index": "none"}, None),  # 403
+    ({}, 2000),  # a folder so full that its listing costs more than the group's HEADs
+], ids=["misstated", "html", "none", "too-long"])
+def test_a_listing_that_cannot_prove_leaves_every_file_to_its_head(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    server: dict[str, Any], bound: int | None,
+) -> None:
+    """A listing that does not show a file at its size, or is no JSON index, or is longer than
+    the bound: the file is checked by its own HEAD, and the connection asks no listing again."""
+    if bound is not None:
+        monkeypatch.setattr(https_adapter, "_LISTED_BYTES", bound)  # about 20 of the server's entries
+    files = _tree(tmp_path / "tree", [300] * 80)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", **server) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        results = remote.put([tmp_path / "tree"], "/", recursive=True)
+        heads, gets = _requests_of(srv, "HEAD"), _requests_of(srv, "GET")
+    assert all(r.size_verified and r.verified == "size" for r in results)
+    assert not any(r.details.get("size_listed") for r in results)
+    assert gets == ["/tree/"]
+    assert sorted(heads) == sorted(f"/tree/{name}" for name in files)  # each file's, once
+    assert all(r.details.get("pipelined") for r in results[1:])  # still sent together
+
+
+def test_a_listing_cut_short_proves_nothing(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> None:
+    """A listing whose chunked body breaks off without its last chunk, though what came is a whole
+    JSON array that shows every file at its size: not a listing; each file's HEAD checks it."""
+    files = _tree(tmp_path / "tree", [100] * 10)
+    replies = {f"PUT /tree/{name}": Reply(status=201, end="keep-alive") for name in files}
+    replies |= {f"HEAD /tree/{name}": Reply(body=data, end="keep-alive") for name, data in files.items()}
+    page = json.dumps([{"name": name, "type": "file", "size": 100} for name in files]).encode()
+    replies["GET /tree/"] = Reply(headers={"Content-Type": "application/json"}, body=[page], chunked=True,
+                                  finished=False, end="fin")
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        with _adapter(srv.host, srv.port, client_context()) as remote:
+            results = remote.put([tmp_path / "tree"], "/", recursive=True)
+        heads = [path for method, path in srv.requests if method == "HEAD"]
+        gets = [path for method, path in srv.requests if method == "GET"]
+    assert all(r.size_verified and r.verified == "size" for r in results)
+    assert not any(r.details.get("size_listed") for r in results)
+    assert gets == ["/tree/"]
+    assert sorted(heads) == sorted(f"/tree/{name}" for name in files)
+
+
+@pytest.mark.parametrize("checksum", [False, True])
+def test_a_server_whose_head_states_its_hash_keeps_the_heads(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, checksum: bool
+) -> None:
+    """A listing states sizes only: where a HEAD states the server's hash of its copy (and always
+    under --checksum), every file keeps its HEAD, and no listing is asked."""
+    files = _tree(tmp_path / "tree", [300] * 80)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", digests=["repr-digest"]) as srv,
+        _adapter(srv.host, srv.port, client_context(), checksum=checksum) as remote,
+    ):
+        results = remote.put([tmp_path / "tree"], "/", recursive=True)
+        heads, gets = _requests_of(srv, "HEAD"), _requests_of(srv, "GET")
+    assert all(r.verified == "sha256" for r in results)
+    assert gets == []
+    assert sorted(heads) == sorted(f"/tree/{name}" for name in files)

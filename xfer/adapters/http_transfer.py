@@ -104,6 +104,11 @@ class HTTPTransfer:
         #: Small files may go pipelined (:meth:`upload_together`): until the server's HEAD is
         #: found not to prove a stored size, or a pipelined exchange fails.
         self._together = True
+        #: Whether a folder's JSON listing stands in for the HEADs of a pipelined group's files
+        #: (:meth:`upload_together`).  None until a group's HEADs have shown whether this server
+        #: states a hash of its copy (then the HEADs stay: a listing states sizes only); False
+        #: once a listing did not prove (not a JSON index, too long, refused).
+        self.listing_proof: bool | None = None
         #: Whether the server takes PUTs with Content-Range (None: not known yet); see upload_ranged.
         self.ranged_puts: bool | None = None
         self.session: XferSession = create_session(
@@ -349,10 +354,11 @@ class HTTPTransfer:
         self, local: str, remote: str, body: FileBody | MultipartBody, size: int, source: SentFile,
         response: requests.Response,
         stored: requests.Response | None, *, check_size: bool, checked_later: bool, started: float,
-        details: dict[str, Any],
+        details: dict[str, Any], listed: bool = False,
     ) -> Sent:
         """What an upload's answer proves (and, with ``check_size``, what a HEAD says was stored:
-        ``stored``, or asked now).  Raises what the answers do not prove."""
+        ``stored``, or asked now; ``listed``: the folder's listing showed the file at its size,
+        no HEAD needed).  Raises what the answers do not prove."""
         offered: ServerHash | None = None
         with response:
             self.check_upload(response, remote)
@@ -369,7 +375,10 @@ class HTTPTransfer:
                 hint="the server may have refused the upload; check its size limits",
             )
         size_ok: bool | None = None
-        if self.options.upload_method == "PUT" and check_size:
+        if self.options.upload_method == "PUT" and check_size and listed:
+            size_ok = True
+            details["size_listed"] = True
+        elif self.options.upload_method == "PUT" and check_size:
             size_ok, head_hash = self.check_stored(remote, size, answer=stored)
             offered = offered or head_hash
         checked: Check = "none"
@@ -459,7 +468,8 @@ class HTTPTransfer:
         return answers[0], answers[1]
 
     def upload_together(
-        self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool
+        self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool,
+        list_sizes: Callable[[str], dict[str, int] | None] | None = None,
     ) -> list[TransferResult | None]:
         """Small files ``(local, remote, callback)``: every PUT (each with the HEAD that checks it)
         in one write on an open connection, HTTP/1.1 pipelining of idempotent requests.
@@ -472,6 +482,13 @@ class HTTPTransfer:
         exchange fails.  The caller then uploads that file alone (``put_file``), and that path
         says what is wrong, retries, creates a missing folder: a PUT may be sent twice.
 
+        ``list_sizes(folder)``: the sizes of the files in a folder, from its listing (None if
+        the listing cannot say).  The files of a folder holding several of the group's are then
+        checked by one listing of it after their PUTs instead of a HEAD each: half the requests.
+        Only on a server whose HEAD states no hash of its copy (:attr:`listing_proof`; the first
+        HEAD-checked file tells); a file the listing does not show at its size gets its HEAD
+        after all.
+
         Not with ``--limit-rate``: every body of the group is read (and the rate paid) before
         the write, and a connection that idle may be closed by the server meanwhile.
         """
@@ -480,8 +497,10 @@ class HTTPTransfer:
                 or not self._together):
             return missed
         session = self.session
+        listing = list_sizes if check_size else None
+        listed_folders = self._folders_to_list(files) if listing is not None else set()
         with contextlib.ExitStack() as stack:
-            bodies: list[tuple[int, FileBody, int, SentFile]] = []
+            bodies: list[_Grouped] = []
             calls: list[tuple[str, str, Any, dict[str, str] | None]] = []
             for index, (local, remote, callback) in enumerate(files):
                 try:
@@ -490,12 +509,15 @@ class HTTPTransfer:
                     continue  # said by the upload alone
                 stack.enter_context(handle)
                 body = FileBody(handle, size, callback=callback, hash=self._sent_hash())
-                bodies.append((index, body, size, SentFile.of(local, handle)))
                 url = session.url_for(remote)
                 calls.append(("PUT", url, body if size else b"", _PUT_HEADERS))
-                if check_size:
+                # While it is not known whether the server's HEAD states a hash, the group's
+                # first file has its HEAD, and its answer says (_learn_listing_proof).
+                headed = check_size and (posixpath.dirname(remote) not in listed_folders
+                                         or (self.listing_proof is None and not bodies))
+                if headed:
                     calls.append(("HEAD", url, None, _head_headers(True)))
-            per_file = 2 if check_size else 1
+                bodies.append(_Grouped(index, body, size, SentFile.of(local, handle), headed))
             started = time.monotonic()
             try:
                 answers = self._pipelined(calls) if len(bodies) > 1 else None
@@ -503,10 +525,13 @@ class HTTPTransfer:
                     # Nothing was sent (pipelined() says no before it reads a body): no connection
                     # is open, a worker's first group or the server closed the last one.  The
                     # first file opens one, alone, and the others follow it pipelined.
-                    first = bodies.pop(0)[0]
-                    missed[first] = self._upload_alone(files[first], check_size=check_size)
+                    first = bodies.pop(0)
+                    missed[first.place] = self._upload_alone(files[first.place], check_size=check_size)
+                    if listing is not None:
+                        self._learn_listing_proof(missed[first.place])
                     started = time.monotonic()
-                    answers = self._pipelined(calls[per_file:]) if len(bodies) > 1 else None
+                    del calls[:1 + first.headed]
+                    answers = self._pipelined(calls) if len(bodies) > 1 else None
             except _GroupFailed:
                 # A reset, or a first answer that never came (a server slower than the read
                 # timeout): the next groups would pay the same, so files go one by one from here.
@@ -514,19 +539,31 @@ class HTTPTransfer:
                 return missed
             if answers is None:
                 return missed  # (a lone file goes the ordinary way)
-            for number, (index, body, size, source) in enumerate(bodies):
+            pending = iter(answers)
+            listed: dict[str, dict[str, int]] = {}
+            for index, body, size, source, headed in bodies:
                 local, remote, callback = files[index]
-                put, *head = answers[number * per_file:(number + 1) * per_file]
-                if put is None or (check_size and head[0] is None):
+                put = next(pending)
+                head = next(pending) if headed else None
+                if put is None or (headed and head is None):
                     continue  # not answered: sent again alone (a lean answer holds nothing to release)
+                folder, name = posixpath.split(remote)
+                if not headed and listing is not None and self.listing_proof and folder not in listed:
+                    listed[folder] = self._listed_sizes(folder, listing)
+                shown = not headed and folder in listed and listed[folder].get(name) == size
+                if not headed and folder in listed and not shown:
+                    # Its own HEAD (in _answered_upload) tells whether the file or the listing is
+                    # wrong; either way, later files are checked by their HEADs again.
+                    self.listing_proof = False
                 if not size and callback is not None:
                     callback(0, 0)
                 try:
                     with session.translating():
                         sent = self._answered_upload(
-                            local, remote, body, size, source, put, head[0] if head else None,
+                            local, remote, body, size, source, put, head,
                             check_size=check_size, checked_later=False, started=started,
                             details={"method": "PUT", "pipelined": True},
+                            listed=shown,
                         )
                 except Interrupted:
                     raise
@@ -539,7 +576,41 @@ class HTTPTransfer:
                     self._together = False
                     break
                 missed[index] = sent.result
+                if headed and listing is not None:
+                    self._learn_listing_proof(sent.result)
         return missed
+
+    def _learn_listing_proof(self, result: TransferResult | None) -> None:
+        """Settle :attr:`listing_proof` from the first upload a HEAD proved: a HEAD that states
+        the server's hash keeps the HEADs (a listing states sizes only); one that states only
+        the size can be spared."""
+        if self.listing_proof is None and result is not None and result.size_verified:
+            self.listing_proof = result.verified == "size"
+
+    def _folders_to_list(self, files: Sequence[tuple[str, str, ProgressCallback | None]]) -> set[str]:
+        """The folders whose files of this group a listing checks (:meth:`upload_together`): those
+        holding at least :data:`_LISTED_FILES` of them, unless :attr:`listing_proof` rules it out."""
+        if self.listing_proof is False or self.checksum:
+            return set()  # --checksum wants the server's hash: only a HEAD can state it
+        counts: dict[str, int] = {}
+        for _, remote, _ in files:
+            folder = posixpath.dirname(remote)
+            counts[folder] = counts.get(folder, 0) + 1
+        return {folder for folder, count in counts.items() if count >= _LISTED_FILES}
+
+    def _listed_sizes(self, folder: str, list_sizes: Callable[[str], dict[str, int] | None]) -> dict[str, int]:
+        """``list_sizes(folder)``; a folder it cannot list ends :attr:`listing_proof` (that file and
+        the rest get their HEADs: in :meth:`_answered_upload`, and in later groups with the PUTs)."""
+        try:
+            with self.session.translating():
+                sizes = list_sizes(folder)
+        except Interrupted:
+            raise
+        except XferError:
+            sizes = None  # each file's HEAD says what is wrong, if anything is
+        if sizes is None:
+            self.listing_proof = False
+        return sizes or {}
 
     def _pipelined(
         self, calls: list[tuple[str, str, Any, dict[str, str] | None]]
@@ -894,8 +965,24 @@ def _read_known_length(fp: http.client.HTTPResponse, view: memoryview, out: Any)
         out.write(view[:count] if count < block else view)
 
 
+#: A folder holding at least this many of a pipelined group's files is checked by one listing
+#: instead of a HEAD per file (:meth:`HTTPTransfer.upload_together`): a listing costs a round
+#: trip of its own, and its length grows with the folder.
+_LISTED_FILES = 4
+
 #: Blocks a streamed upload may hold between the writer and the thread sending them.
 _QUEUED_BLOCKS = 8
+
+
+class _Grouped(NamedTuple):
+    """A file of a pipelined group (:meth:`HTTPTransfer.upload_together`): its place in the
+    group, its body and size, what was sent, and whether a HEAD went with its PUT."""
+
+    place: int
+    body: FileBody
+    size: int
+    source: SentFile
+    headed: bool
 
 
 class _GroupFailed(Exception):

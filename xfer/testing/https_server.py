@@ -107,6 +107,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     ``keepalive_requests`` answers the Nth request of a connection with ``Connection: close`` and
     closes it, as nginx does (its ``keepalive_requests``, 1000 by default): requests pipelined
     after it are never read.
+    ``index_size_error`` is added to every file's size in the JSON index (a stale or generated
+    index, one that does not describe the files as they are).
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         set_cookie: str | None = None,
         keepalive_requests: int | None = None,
         idle_timeout: float = 30,
+        index_size_error: int = 0,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -147,6 +150,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.client_cert = client_cert
         self.reject_client_cns = frozenset(reject_client_cns)
         self.index = index
+        self.index_size_error = index_size_error
         self.forbidden = tuple(forbidden)
         self.redirects = dict(redirects or {})
         self.statuses = dict(statuses or {})
@@ -464,7 +468,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "mtime": email.utils.formatdate(mtime, usegmt=True),
                 }
                 if not is_dir:
-                    item["size"] = size
+                    item["size"] = size + self.owner.index_size_error
                 items.append(item)
             self._send(200, json.dumps(items).encode(), "application/json")
             return
