@@ -337,5 +337,79 @@ def test_nothing_is_pipelined_without_an_open_connection(
         assert session.pipelined(calls) is None  # a new connection: opened the long way
         assert server.requests == []
         session.head(session.url_for("/p"), allow_redirects=False)  # now one is open
-        assert session.pipelined([("GET", session.url_for("/p"), None, None)]) is None  # not a lean method
+        assert session.pipelined([("POST", session.url_for("/p"), b"x", None)]) is None  # not idempotent
         assert server.requests == [("HEAD", "/p")]
+
+
+# -- a pipelined GET's body (a folder's listing after a group's PUTs) ------------------------------
+
+
+def _put_then_get(session: XferSession) -> list[Any]:
+    answers = session.pipelined([("PUT", session.url_for("/p"), b"x", None),
+                                 ("GET", session.url_for("/l/"), None, {"Accept": "application/json"})])
+    assert answers is not None and answers[0] is not None
+    return answers
+
+
+@pytest.mark.parametrize("reply", [
+    Reply(body=[b'[{"name":', b' "a"}]'], chunked=True, end=KEEP),
+    Reply(body=b'[{"name": "a"}]', end=KEEP),
+], ids=["chunked", "length"])
+def test_a_pipelined_get_is_read_whole_and_the_connection_kept(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], reply: Reply
+) -> None:
+    server, session = scripted({"/p": Reply(status=201, end=KEEP), "/l/": reply})
+    _, listing = _put_then_get(session)
+    assert listing is not None and (listing.status_code, listing.content) == (200, b'[{"name": "a"}]')
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 1  # the connection stayed in step
+
+
+def test_chunk_extensions_and_trailer_fields_are_read_past(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """RFC 9112 7.1: ``size;name=value`` lines and trailer fields after the last chunk."""
+    raw = b"5;ext=1\r\nhello\r\n6 ; x\r\n world\r\n0\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n"
+    server, session = scripted({"/p": Reply(status=201, end=KEEP),
+                                "/l/": Reply(headers={"Transfer-Encoding": "chunked"}, body=raw, length=False,
+                                             end=KEEP)})
+    _, listing = _put_then_get(session)
+    assert listing is not None and listing.content == b"hello world"
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize("reply", [
+    Reply(body=[b"x" * 4000] * 70, chunked=True, end=KEEP),  # 280,000 bytes in chunks
+    Reply(body=b"x" * 280_000, end=KEEP),  # by Content-Length
+    Reply(body=b"x" * 100, length=False, end="close_notify"),  # until the close: no length to trust
+], ids=["chunked", "length", "until-close"])
+def test_a_pipelined_get_longer_than_the_bound_is_left_unread(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], reply: Reply
+) -> None:
+    """Longer than PIPELINED_GET_LIMIT (256 KiB), or of unknown length: an answer with no content,
+    its connection given up (never read into memory, never taken for a listing)."""
+    server, session = scripted({"/p": Reply(status=201, end=KEEP), "/l/": reply})
+    _, listing = _put_then_get(session)
+    assert listing is not None and listing.status_code == 200 and listing.content == b""
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("raw", [
+    b"zz\r\nhello\r\n0\r\n\r\n",  # not a size
+    b"\r\nhello\r\n0\r\n\r\n",  # no size
+    b"3\r\nhello\r\n0\r\n\r\n",  # a chunk longer than its size
+    b"5\r\nhello\r\n",  # no last chunk: the connection ends (below)
+], ids=["not-hex", "empty", "overlong", "no-last-chunk"])
+def test_a_pipelined_get_whose_chunks_are_broken_is_not_answered(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], raw: bytes
+) -> None:
+    """Broken chunking is never content: the answer is None (to be asked again), the connection given up."""
+    server, session = scripted({"/p": Reply(status=201, end=KEEP),
+                                "/l/": Reply(headers={"Transfer-Encoding": "chunked"}, body=raw, length=False,
+                                             end="fin")})
+    _, listing = _put_then_get(session)
+    assert listing is None
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2

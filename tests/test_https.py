@@ -459,6 +459,8 @@ def test_parse_html_index_from_other_servers() -> None:
     website = '<a href="https://example.com/">home</a><a href="/about">about</a>'
     assert parse_html_index(website, folder="/files") is None
     assert parse_json_index(b'{"not": "a list"}', folder="/") is None
+    # An item nested deeper than Python recurses is no index (not a RecursionError).
+    assert parse_json_index(b"[" + b"[" * 100_000, folder="/") is None
 
 
 # -- redirects and proxies ---------------------------------------------------------------------

@@ -25,7 +25,6 @@ import pytest
 import requests
 
 from xfer import http_lean
-from xfer.adapters import https as https_adapter
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
 from xfer.errors import ExitCode, IntegrityError, RemotePermissionDenied
@@ -208,7 +207,8 @@ def test_a_write_that_fails_sends_no_spent_body_again(
         results = remote.put([tmp_path / "tree"], "/", recursive=True)
         statuses = Counter(r.status for r in srv.requests)
     groups = [count for count in writes if count > 2]
-    assert groups == [31]  # 31 files' PUTs (a listing checks them): the group failed, then files went one by one
+    # 31 files' PUTs and their folder's listing: the group failed, then files went one by one.
+    assert groups == [32]
     for name, data in files.items():
         assert (tmp_path / "srv" / "tree" / name).read_bytes() == data
     assert set(statuses) <= {200, 201, 204}, statuses
@@ -315,7 +315,8 @@ def test_a_folder_listing_checks_a_groups_files_instead_of_a_head_each(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path, parallel: int
 ) -> None:
     """Once a connection's first HEAD has shown that the server states no hash, one JSON listing
-    of the folder after a group's PUTs checks their sizes: about one request per file, not two."""
+    of the folder, pipelined after a group's PUTs, checks their sizes: about one request per
+    file, not two."""
     files = _tree(tmp_path / "tree")
     with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
         results = remote.put([tmp_path / "tree"], "/in/", recursive=True, parallel=parallel)
@@ -325,9 +326,9 @@ def test_a_folder_listing_checks_a_groups_files_instead_of_a_head_each(
     assert all(r.size_verified and r.verified == "size" for r in results)
     listed = [r for r in results if r.details.get("size_listed")]
     # HEADs: the first four files (the opener, a group of two too small to list, the file too
-    # large to go together), and per connection its first file and the first of a group that
-    # started before any HEAD on that connection had answered.
-    assert len(heads) <= 4 + 2 * parallel, heads
+    # large to go together), and on each further connection its first group's (until a HEAD
+    # has told that the server states no hash, every file has its own).
+    assert len(heads) <= 4 + 32 * (parallel - 1), heads
     assert len(listed) == len(files) - len(heads)
     assert all(r.details.get("pipelined") for r in listed)
     assert set(gets) == {"/in/tree/"} and len(gets) <= len(files) // 16
@@ -346,7 +347,7 @@ def test_a_listing_that_cannot_prove_leaves_every_file_to_its_head(
     """A listing that does not show a file at its size, or is no JSON index, or is longer than
     the bound: the file is checked by its own HEAD, and the connection asks no listing again."""
     if bound is not None:
-        monkeypatch.setattr(https_adapter, "_LISTED_BYTES", bound)  # about 20 of the server's entries
+        monkeypatch.setattr(http_lean, "PIPELINED_GET_LIMIT", bound)  # about 20 of the server's entries
     files = _tree(tmp_path / "tree", [300] * 80)
     with (
         HTTPSServer(pki, root=tmp_path / "srv", **server) as srv,
@@ -397,3 +398,89 @@ def test_a_server_whose_head_states_its_hash_keeps_the_heads(
     assert all(r.verified == "sha256" for r in results)
     assert gets == []
     assert sorted(heads) == sorted(f"/tree/{name}" for name in files)
+
+
+def test_the_first_group_keeps_every_head_until_one_has_told(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group that starts before any HEAD on its connection has answered (here: the connection
+    is open, but has carried no upload yet) sends every file's HEAD with its PUT, and no listing:
+    whether the server's HEAD states a hash is not known yet."""
+    _tree(tmp_path / "tree", [300] * 10)
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        remote.ls("/")  # opens the connection
+        planned = [(str(tmp_path / "tree" / f"f{n:03d}.bin"), f"/f{n:03d}.bin", None) for n in range(10)]
+        results = remote.put_together(planned)
+        heads, gets = _requests_of(srv, "HEAD"), _requests_of(srv, "GET")
+        assert remote.http.listing_proof is True
+        again = remote.put_together(planned)
+        assert _requests_of(srv, "HEAD") == heads and _requests_of(srv, "GET")[len(gets):] == ["/"]
+    assert all(r is not None and r.size_verified and not r.details.get("size_listed") for r in results)
+    assert len(heads) == 10 and gets == ["/"]  # (the ls)
+    assert all(r is not None and r.details.get("size_listed") for r in again)
+
+
+@pytest.mark.parametrize("hidden", [".env", ".htaccess"])
+def test_a_hidden_file_keeps_its_head_and_the_listings(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, hidden: str
+) -> None:
+    """nginx's index never shows a name starting with ".": such a file has its HEAD, and the
+    folder's other files are still checked by the listing (a name left out ends nothing)."""
+    files = _tree(tmp_path / "tree", [300] * 80)
+    (tmp_path / "tree" / hidden).write_bytes(b"secret=1\n")
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        results = remote.put([tmp_path / "tree"], "/", recursive=True)
+        heads = _requests_of(srv, "HEAD")
+    assert all(r.size_verified for r in results)
+    assert f"/tree/{hidden}" in heads
+    assert sum(bool(r.details.get("size_listed")) for r in results) >= len(files) - 32
+
+
+def test_a_listing_that_shows_none_of_the_groups_files_ends_the_listings(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A listing that shows none of the files just stored there (an empty or unrelated one) proves
+    nothing, and must not leave every later file to a HEAD of its own, one after another."""
+    files = _tree(tmp_path / "tree", [100] * 80)
+    replies = {f"PUT /tree/{name}": Reply(status=201, end="keep-alive") for name in files}
+    replies |= {f"HEAD /tree/{name}": Reply(body=data, end="keep-alive") for name, data in files.items()}
+    replies["GET /tree/"] = Reply(headers={"Content-Type": "application/json"}, body=b"[]", end="keep-alive")
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        with _adapter(srv.host, srv.port, client_context()) as remote:
+            results = remote.put([tmp_path / "tree"], "/", recursive=True)
+        gets = [path for method, path in srv.requests if method == "GET"]
+    assert all(r.size_verified and not r.details.get("size_listed") for r in results)
+    assert gets == ["/tree/"]
+
+
+def _listing(body: bytes, content_type: str = "application/json", status: int = 200) -> requests.Response:
+    answer = requests.Response()
+    answer.status_code, answer._content = status, body
+    answer.headers["Content-Type"] = content_type
+    return answer
+
+
+@pytest.mark.parametrize(("body", "sizes"), [
+    (b'[{"name": "a", "type": "file", "size": 3}, {"name": "b", "type": "directory", "size": 4096}]', {"a": 3}),
+    (b'[{"name": "a", "type": "file", "size": true}, {"name": "b", "type": "file", "size": 2.0}]', {}),
+    (b'[{"name": "a", "type": "other", "size": 3}, {"name": "b", "type": "file"}]', {}),
+    # A name twice: which entry is the file?  Neither proves it.
+    (b'[{"name": "a", "type": "file", "size": 9}, {"name": "a", "type": "file", "size": 3},'
+     b' {"name": "c", "type": "file", "size": 1}]', {"c": 1}),
+    (b'{"name": "a", "type": "file", "size": 3}', None),
+    (b'[{"name": "a"}, 7]', None),
+    (b"[" * 100_000, None),  # deeper than Python recurses: no index
+    (b"", None),  # a listing too long to read (left unread)
+], ids=["file-and-folder", "not-integers", "not-files", "repeated", "not-a-list", "not-objects", "deep", "empty"])
+def test_what_a_listing_shows(body: bytes, sizes: dict[str, int] | None) -> None:
+    assert HTTPSAdapter._listed_sizes(_listing(body)) == sizes
+
+
+def test_only_a_json_index_answered_200_is_read() -> None:
+    body = b'[{"name": "a", "type": "file", "size": 3}]'
+    assert HTTPSAdapter._listed_sizes(_listing(body, "text/html")) is None
+    assert HTTPSAdapter._listed_sizes(_listing(body, status=203)) is None
+    assert HTTPSAdapter._listed_sizes(_listing(body, "application/json; charset=utf-8")) == {"a": 3}

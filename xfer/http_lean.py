@@ -16,7 +16,9 @@ a proxy tunnel) stays with urllib3, where every failure is already worded; so do
 other request.
 
 Several such requests may go in one write (HTTP/1.1 pipelining, :meth:`XferSession.pipelined`):
-a small file's PUT and the HEAD that checks what the server stored, one round trip instead of two.
+a small file's PUT and the HEAD that checks what the server stored, one round trip instead of two;
+or a group of small files' PUTs and a ``GET`` of their folder's listing after them, whose body
+is read whole up to :data:`PIPELINED_GET_LIMIT` (chunked or not).
 
 The answer is a :class:`requests.Response` as requests builds one, its body already
 read under :func:`~xfer.http_session.skip_large_body`'s rule: kept if ``Content-Length``
@@ -45,10 +47,16 @@ from requests.utils import get_encoding_from_headers
 
 from .http_errors import closes_connection, small_body
 
-__all__ = ["LEAN_BODY_LIMIT", "LEAN_METHODS", "exchange", "lean_body"]
+__all__ = ["LEAN_BODY_LIMIT", "LEAN_METHODS", "PIPELINED_GET_LIMIT", "PIPELINED_METHODS", "exchange", "lean_body"]
 
 #: Requests whose answer xfer reads as a status and headers only.
 LEAN_METHODS = frozenset({"HEAD", "PUT", "DELETE"})
+#: What may go pipelined (:meth:`XferSession.pipelined`): those, and a ``GET`` whose answer is read
+#: whole up to :data:`PIPELINED_GET_LIMIT` (a folder's listing after a group's PUTs).
+PIPELINED_METHODS = LEAN_METHODS | {"GET"}
+#: A pipelined ``GET``'s body is read up to this many bytes (``Content-Length`` or chunked); a
+#: longer one is left unread, its answer's content empty, and the connection given up.
+PIPELINED_GET_LIMIT = 256 * 1024
 #: A larger body goes the long way: it is streamed in blocks, with urllib3's handling of a
 #: server that answers (413, say) before it has read the whole body.
 LEAN_BODY_LIMIT = 256 * 1024
@@ -217,6 +225,39 @@ class _Answer:
         del self.buffer[:length]
         return data
 
+    def _line(self) -> bytes:
+        """The next line of a chunked body (its end removed), consumed from the buffer."""
+        while (end := self.buffer.find(b"\n")) < 0:
+            if len(self.buffer) > _MAX_LINE:
+                raise http.client.LineTooLong("chunk size line")
+            if not self._more():
+                raise http.client.IncompleteRead(bytes(self.buffer))
+        line = bytes(self.buffer[:end]).rstrip(b"\r")
+        del self.buffer[: end + 1]
+        return line
+
+    def chunked(self, limit: int) -> bytes | None:
+        """A chunked body (RFC 9112 7.1), decoded; None if it is longer than ``limit`` (the rest is
+        then left unread).  A body that breaks off, or is not chunked as it says, raises: only a
+        last chunk ends it."""
+        data = bytearray()
+        while True:
+            size_text = self._line().split(b";", 1)[0].strip()  # chunk extensions are ignored
+            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+                raise http.client.HTTPException(f"a chunk size that is not one: {size_text[:40]!r}")
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            if len(data) + size > limit:
+                return None
+            data += self.body(size)
+            if self._line():
+                raise http.client.HTTPException("a chunk longer than its size")
+        for _ in range(_MAX_HEADERS + 1):  # the trailer fields, up to an empty line
+            if not self._line():
+                return bytes(data)
+        raise http.client.HTTPException(f"got more than {_MAX_HEADERS} trailer fields")
+
 
 def _exchange(
     sock: ssl.SSLSocket, data: bytes, requests_: Sequence[requests.PreparedRequest]
@@ -269,14 +310,14 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     if not complete:
         pass  # the body's framing is not known: left unread, the connection given up
     elif method != "HEAD" and status not in (204, 304):
-        if "Transfer-Encoding" not in headers and small_body(headers):
-            try:
-                content = answer.body(int(headers["Content-Length"]))
-            except (OSError, http.client.HTTPException) as exc:
-                raise _BodyBroken from exc
+        try:
+            body = _read_body(answer, headers, limit=PIPELINED_GET_LIMIT if method == "GET" else None)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _BodyBroken from exc
+        if body is None:
+            reusable = False  # left unread (skip_large_body's rule), so the connection is given up
         else:
-            # Unknown or large: left unread (skip_large_body's rule), so the connection is given up.
-            reusable = False
+            content = body
     response = requests.Response()
     response.status_code = status
     response.reason = reason
@@ -288,6 +329,22 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     response._content = content
     response._content_consumed = True  # type: ignore[attr-defined]
     return response, reusable
+
+
+def _read_body(answer: _Answer, headers: CaseInsensitiveDict[str], *, limit: int | None) -> bytes | None:
+    """An answer's body, read whole if small (None: unknown or large, left unread).
+
+    Small is :func:`~xfer.http_errors.small_body`'s rule; with ``limit`` (a pipelined GET's)
+    instead, a ``Content-Length`` or a chunked body of at most that many bytes.
+    """
+    encoding = headers.get("Transfer-Encoding")
+    if encoding is not None:
+        if limit is None or encoding.strip().lower() != "chunked":
+            return None
+        return answer.chunked(limit)
+    length = headers.get("Content-Length", "")
+    small = small_body(headers) if limit is None else length.isdigit() and int(length) <= limit
+    return answer.body(int(length)) if small else None
 
 
 def _status_line(text: str) -> tuple[str, int, str]:

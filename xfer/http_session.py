@@ -59,7 +59,7 @@ from .errors import (
     XferError,
 )
 from .http_errors import closes_connection, map_http_error, small_body
-from .http_lean import LEAN_METHODS, exchange, lean_body
+from .http_lean import LEAN_METHODS, PIPELINED_METHODS, exchange, lean_body
 from .log import masked_headers
 from .net import Proxy, choose_proxy, open_tcp
 from .protocols.spec import WEB_PROXY_ENVIRONMENT
@@ -456,14 +456,16 @@ class XferSession(requests.Session):
     ) -> list[requests.Response | None] | None:
         """Plain requests ``(method, url, data, headers)`` sent in one write on an open pooled
         connection (HTTP/1.1 pipelining: :func:`xfer.http_lean.exchange`), each answer then
-        handled as :meth:`request` handles it (no redirect followed).
+        handled as :meth:`request` handles it (no redirect followed).  A ``GET``'s body is read
+        whole up to :data:`~xfer.http_lean.PIPELINED_GET_LIMIT`; a longer one is left unread
+        (the answer's content empty).
 
         None: they do not qualify, or no connection is open; the caller sends them one by one.
         An answer that is None did not come (the connection closed after an earlier one, or an
         earlier answer set a cookie the later request went without): send that request again.
         """
         kwargs: dict[str, Any] = {"timeout": self.timeout, "allow_redirects": False}
-        if not calls or not self.pipelining or not all(method in LEAN_METHODS and self._plain(url, kwargs)
+        if not calls or not self.pipelining or not all(method in PIPELINED_METHODS and self._plain(url, kwargs)
                                           for method, url, _, _ in calls):
             return None
         prepared = [self._prepare_plain(method, url, data, headers) for method, url, data, headers in calls]
@@ -471,7 +473,7 @@ class XferSession(requests.Session):
         adapter = self.get_adapter(url=prepared[0].url or "")
         start, started = time.perf_counter(), time.monotonic()
         try:
-            answers = self._lean(adapter, prepared, sent)
+            answers = self._lean(adapter, prepared, sent, methods=PIPELINED_METHODS)
         except Exception as exc:
             _log_request(prepared[0])
             _log_failure(prepared[0], started, exc)
@@ -500,16 +502,17 @@ class XferSession(requests.Session):
         return results
 
     def _lean(
-        self, adapter: requests.adapters.BaseAdapter, requests_: list[requests.PreparedRequest], sent: dict[str, Any]
+        self, adapter: requests.adapters.BaseAdapter, requests_: list[requests.PreparedRequest], sent: dict[str, Any],
+        *, methods: frozenset[str] = LEAN_METHODS,
     ) -> list[requests.Response | None] | None:
-        """The answers by :func:`xfer.http_lean.exchange` if the requests qualify and a pooled
-        connection is open (see that module), else None (the caller sends them the long way)."""
+        """The answers by :func:`xfer.http_lean.exchange` if the requests qualify (``methods``) and a
+        pooled connection is open (see that module), else None (the caller sends them the long way)."""
         if (
             not self.lean_requests
             or sent["stream"]
             or not isinstance(adapter, GuardedHTTPAdapter)
             or adapter.socks is not None
-            or not all(request.method in LEAN_METHODS and lean_body(request) for request in requests_)
+            or not all(request.method in methods and lean_body(request) for request in requests_)
         ):
             return None
         pool = self._lean_pool

@@ -10,6 +10,7 @@ size check by ``HEAD`` after an upload, facts about a file from a ``HEAD``, rang
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import email.utils
 import http.client
@@ -35,7 +36,7 @@ from ..errors import (
     UnsupportedOperation,
     XferError,
 )
-from ..http_errors import stream_ended_early
+from ..http_errors import closes_connection, stream_ended_early
 from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
 from ..multipart import MultipartBody
 from ..protocols.https import SPEC as HTTPS_SPEC
@@ -63,6 +64,8 @@ class Sent(NamedTuple):
 
 #: The PUT's headers beyond requests' own (an upload's bytes are opaque to the server).
 _PUT_HEADERS = {"Content-Type": "application/octet-stream"}
+#: A folder's listing, to check a pipelined group's uploads (nginx ``autoindex_format json``).
+_LISTING_HEADERS = {"Accept": "application/json"}
 
 
 def _head_headers(want_digest: bool) -> dict[str, str]:
@@ -469,7 +472,7 @@ class HTTPTransfer:
 
     def upload_together(
         self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool,
-        list_sizes: Callable[[str], dict[str, int] | None] | None = None,
+        read_listing: Callable[[requests.Response], dict[str, int] | None] | None = None,
     ) -> list[TransferResult | None]:
         """Small files ``(local, remote, callback)``: every PUT (each with the HEAD that checks it)
         in one write on an open connection, HTTP/1.1 pipelining of idempotent requests.
@@ -482,12 +485,12 @@ class HTTPTransfer:
         exchange fails.  The caller then uploads that file alone (``put_file``), and that path
         says what is wrong, retries, creates a missing folder: a PUT may be sent twice.
 
-        ``list_sizes(folder)``: the sizes of the files in a folder, from its listing (None if
-        the listing cannot say).  The files of a folder holding several of the group's are then
-        checked by one listing of it after their PUTs instead of a HEAD each: half the requests.
-        Only on a server whose HEAD states no hash of its copy (:attr:`listing_proof`; the first
-        HEAD-checked file tells); a file the listing does not show at its size gets its HEAD
-        after all.
+        ``read_listing(answer)``: the sizes of the files in a folder from the answer to a ``GET`` of
+        it (None if it cannot say).  The files of a folder holding several of the group's are then
+        checked by a GET of its listing, pipelined after their PUTs, instead of a HEAD each: half
+        the requests, in the same round trip.  Only on a server whose HEAD states no hash of its
+        copy (:attr:`listing_proof`; the first HEAD-checked file tells); a file the listing does
+        not show at its size gets its HEAD after all.
 
         Not with ``--limit-rate``: every body of the group is read (and the rate paid) before
         the write, and a connection that idle may be closed by the server meanwhile.
@@ -497,11 +500,9 @@ class HTTPTransfer:
                 or not self._together):
             return missed
         session = self.session
-        listing = list_sizes if check_size else None
-        listed_folders = self._folders_to_list(files) if listing is not None else set()
+        listing = read_listing if check_size else None
         with contextlib.ExitStack() as stack:
             bodies: list[_Grouped] = []
-            calls: list[tuple[str, str, Any, dict[str, str] | None]] = []
             for index, (local, remote, callback) in enumerate(files):
                 try:
                     handle, size = open_for_upload(local)
@@ -509,18 +510,10 @@ class HTTPTransfer:
                     continue  # said by the upload alone
                 stack.enter_context(handle)
                 body = FileBody(handle, size, callback=callback, hash=self._sent_hash())
-                url = session.url_for(remote)
-                calls.append(("PUT", url, body if size else b"", _PUT_HEADERS))
-                # While it is not known whether the server's HEAD states a hash, the group's
-                # first file has its HEAD, and its answer says (_learn_listing_proof).
-                headed = check_size and (posixpath.dirname(remote) not in listed_folders
-                                         or (self.listing_proof is None and not bodies))
-                if headed:
-                    calls.append(("HEAD", url, None, _head_headers(True)))
-                bodies.append(_Grouped(index, body, size, SentFile.of(local, handle), headed))
-            started = time.monotonic()
+                bodies.append(_Grouped(index, remote, body, size, SentFile.of(local, handle)))
             try:
-                answers = self._pipelined(calls) if len(bodies) > 1 else None
+                plan = self._plan_group(bodies, check_size=check_size, listing=listing is not None)
+                answers = self._pipelined(plan.calls) if len(bodies) > 1 else None
                 if answers is None and len(bodies) > 1:
                     # Nothing was sent (pipelined() says no before it reads a body): no connection
                     # is open, a worker's first group or the server closed the last one.  The
@@ -529,9 +522,8 @@ class HTTPTransfer:
                     missed[first.place] = self._upload_alone(files[first.place], check_size=check_size)
                     if listing is not None:
                         self._learn_listing_proof(missed[first.place])
-                    started = time.monotonic()
-                    del calls[:1 + first.headed]
-                    answers = self._pipelined(calls) if len(bodies) > 1 else None
+                    plan = self._plan_group(bodies, check_size=check_size, listing=listing is not None)
+                    answers = self._pipelined(plan.calls) if len(bodies) > 1 else None
             except _GroupFailed:
                 # A reset, or a first answer that never came (a server slower than the read
                 # timeout): the next groups would pay the same, so files go one by one from here.
@@ -539,21 +531,30 @@ class HTTPTransfer:
                 return missed
             if answers is None:
                 return missed  # (a lone file goes the ordinary way)
+            # A listing's answer is missing after an answer that closed the connection (nginx's
+            # keepalive_requests): the HEADs check this group.  Missing otherwise, it broke off.
+            closed = any(answer is not None and closes_connection(answer.headers) for answer in answers)
+            listings = answers[len(answers) - len(plan.folders):]
+            names: dict[str, set[str]] = {}
+            for grouped in bodies:
+                folder, name = posixpath.split(grouped.remote)
+                names.setdefault(folder, set()).add(name)
+            listed = self._listed_sizes(dict(zip(plan.folders, listings, strict=True)), listing, broke=not closed,
+                                        grouped_names=names)
             pending = iter(answers)
-            listed: dict[str, dict[str, int]] = {}
-            for index, body, size, source, headed in bodies:
-                local, remote, callback = files[index]
+            for (index, remote, body, size, source), headed in zip(bodies, plan.headed, strict=True):
+                local, _, callback = files[index]
                 put = next(pending)
                 head = next(pending) if headed else None
                 if put is None or (headed and head is None):
                     continue  # not answered: sent again alone (a lean answer holds nothing to release)
                 folder, name = posixpath.split(remote)
-                if not headed and listing is not None and self.listing_proof and folder not in listed:
-                    listed[folder] = self._listed_sizes(folder, listing)
-                shown = not headed and folder in listed and listed[folder].get(name) == size
-                if not headed and folder in listed and not shown:
+                stated = listed.get(folder, {}).get(name) if not headed else None
+                shown = stated == size and self.listing_proof is True
+                if stated is not None and stated != size:
                     # Its own HEAD (in _answered_upload) tells whether the file or the listing is
-                    # wrong; either way, later files are checked by their HEADs again.
+                    # wrong; either way, later files are checked by their HEADs again.  (A name
+                    # the listing leaves out, a hidden one say, is only checked by its HEAD.)
                     self.listing_proof = False
                 if not size and callback is not None:
                     callback(0, 0)
@@ -561,7 +562,7 @@ class HTTPTransfer:
                     with session.translating():
                         sent = self._answered_upload(
                             local, remote, body, size, source, put, head,
-                            check_size=check_size, checked_later=False, started=started,
+                            check_size=check_size, checked_later=False, started=plan.started,
                             details={"method": "PUT", "pipelined": True},
                             listed=shown,
                         )
@@ -581,36 +582,63 @@ class HTTPTransfer:
         return missed
 
     def _learn_listing_proof(self, result: TransferResult | None) -> None:
-        """Settle :attr:`listing_proof` from the first upload a HEAD proved: a HEAD that states
-        the server's hash keeps the HEADs (a listing states sizes only); one that states only
-        the size can be spared."""
-        if self.listing_proof is None and result is not None and result.size_verified:
-            self.listing_proof = result.verified == "size"
+        """Settle :attr:`listing_proof` from the first upload checked by its HEAD: one proven by
+        the stored size alone can be proven by a listing; one proven by a hash keeps the HEADs
+        (a listing states sizes only), and so does one its HEAD could not prove."""
+        if self.listing_proof is None and result is not None:
+            self.listing_proof = result.verified == "size" and bool(result.size_verified)
 
-    def _folders_to_list(self, files: Sequence[tuple[str, str, ProgressCallback | None]]) -> set[str]:
-        """The folders whose files of this group a listing checks (:meth:`upload_together`): those
-        holding at least :data:`_LISTED_FILES` of them, unless :attr:`listing_proof` rules it out."""
-        if self.listing_proof is False or self.checksum:
-            return set()  # --checksum wants the server's hash: only a HEAD can state it
-        counts: dict[str, int] = {}
-        for _, remote, _ in files:
-            folder = posixpath.dirname(remote)
-            counts[folder] = counts.get(folder, 0) + 1
-        return {folder for folder, count in counts.items() if count >= _LISTED_FILES}
+    def _plan_group(self, bodies: list[_Grouped], *, check_size: bool, listing: bool) -> _GroupPlan:
+        """The requests of a pipelined group (:meth:`upload_together`): each file's PUT, with its HEAD
+        unless a listing checks it, then a GET of each folder whose files a listing checks.
 
-    def _listed_sizes(self, folder: str, list_sizes: Callable[[str], dict[str, int] | None]) -> dict[str, int]:
-        """``list_sizes(folder)``; a folder it cannot list ends :attr:`listing_proof` (that file and
-        the rest get their HEADs: in :meth:`_answered_upload`, and in later groups with the PUTs)."""
-        try:
-            with self.session.translating():
-                sizes = list_sizes(folder)
-        except Interrupted:
-            raise
-        except XferError:
-            sizes = None  # each file's HEAD says what is wrong, if anything is
-        if sizes is None:
-            self.listing_proof = False
-        return sizes or {}
+        A listing checks the files of a folder holding at least :data:`_LISTED_FILES` of the
+        group's, once :attr:`listing_proof` allows it (until then every file has its HEAD, in the
+        same write: the first one proven tells).  A name starting with "." keeps its HEAD: nginx's
+        index never shows one.
+        """
+        session = self.session
+        folders: set[str] = set()
+        if check_size and listing and self.listing_proof:
+            counts = collections.Counter(posixpath.dirname(grouped.remote) for grouped in bodies)
+            folders = {folder for folder, count in counts.items() if count >= _LISTED_FILES}
+        calls: list[tuple[str, str, Any, dict[str, str] | None]] = []
+        headed: list[bool] = []
+        for grouped in bodies:
+            url = session.url_for(grouped.remote)
+            calls.append(("PUT", url, grouped.body if grouped.size else b"", _PUT_HEADERS))
+            folder, name = posixpath.split(grouped.remote)
+            heads = check_size and (folder not in folders or name.startswith("."))
+            if heads:
+                calls.append(("HEAD", url, None, _head_headers(True)))
+            headed.append(heads)
+        listed = sorted(folders)
+        calls += [("GET", session.url_for(folder, folder=True), None, _LISTING_HEADERS) for folder in listed]
+        return _GroupPlan(calls, headed, listed, time.monotonic())
+
+    def _listed_sizes(
+        self, answers: dict[str, requests.Response | None],
+        read_listing: Callable[[requests.Response], dict[str, int] | None] | None, *, broke: bool,
+        grouped_names: dict[str, set[str]],
+    ) -> dict[str, dict[str, int]]:
+        """The sizes each folder's listing shows (``answers``: the GETs' answers, None for one that
+        did not come; ``broke``: such a one broke off; ``grouped_names``: the group's files in
+        each folder).  A listing that cannot say, broke off, or shows none of the group's files
+        there ends :attr:`listing_proof`: its files get their HEADs, in :meth:`_answered_upload`,
+        and in later groups with the PUTs."""
+        found: dict[str, dict[str, int]] = {}
+        for folder, answer in answers.items():
+            if answer is None or read_listing is None:
+                if broke:
+                    self.listing_proof = False
+                continue
+            with answer:
+                sizes = read_listing(answer)
+            if sizes is None or not sizes.keys() & grouped_names.get(folder, set()):
+                # Not a listing, or one that shows none of the group's files there.
+                self.listing_proof = False
+            found[folder] = sizes or {}
+        return found
 
     def _pipelined(
         self, calls: list[tuple[str, str, Any, dict[str, str] | None]]
@@ -976,13 +1004,23 @@ _QUEUED_BLOCKS = 8
 
 class _Grouped(NamedTuple):
     """A file of a pipelined group (:meth:`HTTPTransfer.upload_together`): its place in the
-    group, its body and size, what was sent, and whether a HEAD went with its PUT."""
+    group, where it goes, its body and size, and what is sent."""
 
     place: int
+    remote: str
     body: FileBody
     size: int
     source: SentFile
-    headed: bool
+
+
+class _GroupPlan(NamedTuple):
+    """A pipelined group's requests (:meth:`HTTPTransfer._plan_group`): per file whether a HEAD
+    went with its PUT, the folders whose listings follow the PUTs, and when it started."""
+
+    calls: list[tuple[str, str, Any, dict[str, str] | None]]
+    headed: list[bool]
+    folders: list[str]
+    started: float
 
 
 class _GroupFailed(Exception):

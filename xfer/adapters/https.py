@@ -104,8 +104,9 @@ class HTTPSAdapter(Adapter):
     ) -> list[TransferResult | None]:
         self._require(Capability.PUT)
         planned = [(os.fspath(local), self.remote_path(remote), callback) for local, remote, callback in files]
-        list_sizes = self._listed_sizes if self.options.index in ("auto", "json") else None
-        results = self.http.upload_together(planned, check_size=self.options.verify_upload, list_sizes=list_sizes)
+        read_listing = self._listed_sizes if self.options.index in ("auto", "json") else None
+        results = self.http.upload_together(planned, check_size=self.options.verify_upload,
+                                            read_listing=read_listing)
         return [None if result is None else self._common(result) for result in results]
 
     def _idempotent_put(self) -> bool:
@@ -221,40 +222,34 @@ class HTTPSAdapter(Adapter):
             raise
         return parser.close()
 
-    def _listed_sizes(self, folder: str) -> dict[str, int] | None:
-        """The sizes of the files in ``folder`` by name, from its JSON index: how
-        :meth:`put_together` checks a group's uploads after their PUTs (one request instead of
-        a HEAD per file).  None if the answer is not such an index, or longer than
-        :data:`_LISTED_BYTES` (a HEAD per file is then the cheaper check)."""
-        session = self.session
-        response = session.get(
-            session.url_for(folder, folder=True), headers={"Accept": "application/json"},
-            allow_redirects=False, stream=True,
-        )
-        with response:
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if response.status_code != 200 or not content_type.endswith("json"):
-                drain_error_body(response)
-                return None
-            page = bytearray()
-            for block in response.iter_content(_INDEX_BLOCK):
-                page += block
-                if len(page) > _LISTED_BYTES:
-                    return None  # (closing the response gives the connection up)
+    @staticmethod
+    def _listed_sizes(answer: requests.Response) -> dict[str, int] | None:
+        """The sizes of the files in a folder by name, from the answer to a GET of its JSON index:
+        how :meth:`put_together` checks a group's uploads (one request, pipelined after their
+        PUTs, instead of a HEAD per file).  None if the answer is not such an index, or was
+        longer than :data:`~xfer.http_lean.PIPELINED_GET_LIMIT` (left unread: no content)."""
+        content_type = answer.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if answer.status_code != 200 or not content_type.endswith("json"):
+            return None
         try:
-            items = json.loads(page)
-        except ValueError:
+            items = json.loads(answer.content)
+        except (ValueError, RecursionError):  # (a page nested deeper than Python recurses)
             return None
         if not isinstance(items, list):
             return None
         sizes: dict[str, int] = {}
+        repeated: set[str] = set()
         for item in items:
             if not isinstance(item, dict):
                 return None
             name, size = item.get("name"), item.get("size")
             # type(), not isinstance(): JSON's true is a bool, an int subclass, and no size.
             if item.get("type") == "file" and isinstance(name, str) and type(size) is int:
+                if name in sizes:
+                    repeated.add(name)
                 sizes[name] = size
+        for name in repeated:  # which entry is the file? neither proves it
+            del sizes[name]
         return sizes
 
     def _info(self, path: str) -> Entry:
@@ -313,10 +308,6 @@ class HTTPSAdapter(Adapter):
 
 #: Index pages are read (and parsed) in blocks of this size.
 _INDEX_BLOCK = 64 * 1024
-#: The longest JSON index read to check a group of uploads (:meth:`HTTPSAdapter._listed_sizes`):
-#: about 2,700 of nginx's entries.  Reading and parsing one costs about what the HEADs of a
-#: group of 32 small files cost; a longer one costs more than it spares.
-_LISTED_BYTES = 256 * 1024
 #: One index item (a JSON object, an HTML tag) never needs more than this: beyond it the
 #: page is not an index, and the parser stops instead of re-scanning an ever-growing tail.
 _MAX_PENDING = 1 << 20
@@ -398,7 +389,7 @@ class _JSONIndexParser:
                 return
             try:
                 item, end = self._decoder.raw_decode(rest)
-            except ValueError:
+            except (ValueError, RecursionError):  # (an item nested deeper than Python recurses)
                 if len(rest) > _MAX_PENDING:
                     self._state = "bad"
                     return

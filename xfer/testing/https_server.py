@@ -108,7 +108,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     closes it, as nginx does (its ``keepalive_requests``, 1000 by default): requests pipelined
     after it are never read.
     ``index_size_error`` is added to every file's size in the JSON index (a stale or generated
-    index, one that does not describe the files as they are).
+    index, one that does not describe the files as they are).  ``hide_dotfiles`` leaves names
+    starting with "." out of the index, as nginx's autoindex does.
     """
 
     def __init__(
@@ -143,6 +144,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         keepalive_requests: int | None = None,
         idle_timeout: float = 30,
         index_size_error: int = 0,
+        hide_dotfiles: bool = False,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -151,6 +153,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.reject_client_cns = frozenset(reject_client_cns)
         self.index = index
         self.index_size_error = index_size_error
+        self.hide_dotfiles = hide_dotfiles
         self.forbidden = tuple(forbidden)
         self.redirects = dict(redirects or {})
         self.statuses = dict(statuses or {})
@@ -455,7 +458,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         entries = []
         for child in sorted(folder.iterdir()):
-            if child.name.startswith(".") and child.name.endswith(".part"):
+            if child.name.startswith(".") and (child.name.endswith(".part") or self.owner.hide_dotfiles):
                 continue
             info = child.stat()
             entries.append((child.name, child.is_dir(), info.st_size, info.st_mtime))
