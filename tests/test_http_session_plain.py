@@ -103,6 +103,28 @@ def test_plain_preparation_is_what_requests_prepares(
     assert short_fields == long_fields
 
 
+def test_merged_headers_are_kept_per_combination_and_never_shared(session: XferSession) -> None:
+    """The merge of the session's and a request's headers is done once per combination: the next
+    request gets a copy (what one request adds, another never sees), and a change to the session's
+    headers, or another request's, makes a new merge.  An invalid value is refused every time."""
+    url = session.url_for("/in/a")
+    put = {"Content-Type": "application/octet-stream"}
+    first = session._prepare_plain("PUT", url, b"0123", put)
+    first.headers["X-Only-Here"] = "1"
+    second = session._prepare_plain("PUT", url, b"", put)
+    assert "X-Only-Here" not in second.headers and second.headers["Content-Length"] == "0"
+    assert _fields(second) == _fields(_long_way(session, "PUT", url, b"", put))
+    session.headers["User-Agent"] = "changed/1"
+    third = session._prepare_plain("PUT", url, b"0123", put)
+    assert third.headers["User-Agent"] == "changed/1"
+    assert _fields(third) == _fields(_long_way(session, "PUT", url, b"0123", put))
+    head = session._prepare_plain("HEAD", url, None, {"Accept-Encoding": "identity"})
+    assert _fields(head) == _fields(_long_way(session, "HEAD", url, None, {"Accept-Encoding": "identity"}))
+    for _ in range(2):
+        with pytest.raises(requests.exceptions.InvalidHeader):
+            session._prepare_plain("PUT", url, b"", {"X-Bad": "a\r\nInjected: 1"})
+
+
 @pytest.mark.parametrize(
     ("url", "kwargs"),
     [
