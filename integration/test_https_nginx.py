@@ -153,16 +153,20 @@ def test_chunked_index_and_static_files_end_properly(
 def test_small_files_go_together_past_nginxs_keepalive_limit(
     nginx: ServerInfo, bed_pki: TestPKI, tmp_path: Path
 ) -> None:
-    """2,200 small files, pipelined 32 at a time (put_together) on two connections: nginx closes
-    each after its 1,000th request, in the middle of a group; every file still lands, proven
-    once, its size read from nginx's JSON listing of the folder instead of a HEAD per file."""
+    """2,200 small files in folders of 200, pipelined 32 at a time (put_together) on two
+    connections: nginx closes each after its 1,000th request, in the middle of a group; every
+    file still lands, proven once, its size read from nginx's JSON listing of its folder
+    instead of a HEAD per file."""
     tree = tmp_path / "many"
-    tree.mkdir()
-    digests = {f"{n:04d}.bin": make_file(tree / f"{n:04d}.bin", (n * 37) % 5000, seed=n) for n in range(2200)}
+    digests = {}
+    for n in range(2200):
+        name = f"d{n // 200:02d}/{n:04d}.bin"
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        digests[name] = make_file(tree / name, (n * 37) % 5000, seed=n)
     with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12) as remote:
         results = remote.put([tree], "/nginx-together/", recursive=True, parallel=2)
     landed = nginx.root / "nginx-together" / "many"
-    assert {p.name: sha256_of(p) for p in landed.iterdir()} == digests
+    assert {p.relative_to(landed).as_posix(): sha256_of(p) for p in landed.rglob("*.bin")} == digests
     assert all(r.size_verified for r in results)
     together = sum(bool(r.details.get("pipelined")) for r in results)
     assert together > 2100, f"only {together} of 2200 went pipelined"

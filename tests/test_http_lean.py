@@ -19,7 +19,7 @@ import pytest
 import xfer.http_session
 from xfer import connect
 from xfer.errors import RemotePermissionDenied, XferError
-from xfer.http_lean import LEAN_BODY_LIMIT, exchange
+from xfer.http_lean import LEAN_BODY_LIMIT, PIPELINED_GET_LIMIT, exchange
 from xfer.http_session import XferSession, create_session, skip_large_body
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.https_server import HTTPSServer
@@ -369,12 +369,12 @@ def test_chunk_extensions_and_trailer_fields_are_read_past(
     scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
 ) -> None:
     """RFC 9112 7.1: ``size;name=value`` lines and trailer fields after the last chunk."""
-    raw = b"5;ext=1\r\nhello\r\n6 ; x\r\n world\r\n0\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n"
+    raw = b"5;ext=1\r\nhello\r\n6 ; x\r\n world\r\n1\t\r\n!\r\n0\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n"
     server, session = scripted({"/p": Reply(status=201, end=KEEP),
                                 "/l/": Reply(headers={"Transfer-Encoding": "chunked"}, body=raw, length=False,
                                              end=KEEP)})
     _, listing = _put_then_get(session)
-    assert listing is not None and listing.content == b"hello world"
+    assert listing is not None and listing.content == b"hello world!"
     assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
     assert server.connections == 1
 
@@ -396,12 +396,74 @@ def test_a_pipelined_get_longer_than_the_bound_is_left_unread(
     assert server.connections == 2
 
 
+@pytest.mark.parametrize(("size", "chunked", "read"), [
+    (PIPELINED_GET_LIMIT, True, True), (PIPELINED_GET_LIMIT + 1, True, False),
+    (PIPELINED_GET_LIMIT, False, True), (PIPELINED_GET_LIMIT + 1, False, False),
+], ids=["chunked-at", "chunked-over", "length-at", "length-over"])
+def test_the_bound_of_a_pipelined_get_is_inclusive(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+    size: int, chunked: bool, read: bool,
+) -> None:
+    body = [b"y" * 4096] * (size // 4096) + [b"y" * (size % 4096)]
+    server, session = scripted({"/p": Reply(status=201, end=KEEP), "/l/": Reply(body=body, chunked=chunked, end=KEEP)})
+    _, listing = _put_then_get(session)
+    assert listing is not None and len(listing.content) == (size if read else 0)
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == (1 if read else 2)
+
+
+def test_a_chunked_body_of_tiny_chunks_with_long_extensions_is_bounded_by_its_framing(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """1-byte chunks with 8 KiB extensions: 256 KiB of data would be 2 GiB on the wire.  The
+    framing counts too: past the bound again, the rest is left unread."""
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):
+            yield b"1;" + b"e" * 8192 + b"\r\nx\r\n"
+        yield b"0\r\n\r\n"
+
+    server, session = scripted({"/p": Reply(status=201, end=KEEP),
+                                "/l/": Reply(headers={"Transfer-Encoding": "chunked"}, body=chunks, length=False,
+                                             end=KEEP)})
+    _, listing = _put_then_get(session)
+    assert listing is not None and listing.content == b""
+    assert server.connections == 1 and server.sent["/l/"] > PIPELINED_GET_LIMIT // 2
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "1\u00b9", "0x10", "+5"])
+def test_a_content_length_that_is_no_number_leaves_the_body_unread(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], length: str,
+) -> None:
+    """str.isdigit() holds for "\u00b2", which int() refuses: no ValueError, the body is of unknown length."""
+    server, session = scripted({"/p": Reply(status=201, end=KEEP),
+                                "/l/": Reply(headers={"Content-Length": length}, body=b"", length=False, end=KEEP)})
+    _, listing = _put_then_get(session)
+    assert listing is not None and listing.content == b""
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2
+
+
+def test_an_answer_framed_twice_is_read_but_its_connection_not_reused(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """Transfer-Encoding and Content-Length both (RFC 9112 6.3: to be handled as an error): the
+    chunked body is read, and the connection given up rather than trusted to be in step."""
+    server, session = scripted({"/p": Reply(status=201, end=KEEP),
+                                "/l/": Reply(headers={"Content-Length": "3"}, body=[b"[1]"], chunked=True, end=KEEP)})
+    _, listing = _put_then_get(session)
+    assert listing is not None and listing.content == b"[1]"
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2
+
+
 @pytest.mark.parametrize("raw", [
     b"zz\r\nhello\r\n0\r\n\r\n",  # not a size
+    b" 5\r\nhello\r\n0\r\n\r\n",  # whitespace before the size
+    b"5\x0b\r\nhello\r\n0\r\n\r\n",  # a vertical tab after it
     b"\r\nhello\r\n0\r\n\r\n",  # no size
     b"3\r\nhello\r\n0\r\n\r\n",  # a chunk longer than its size
     b"5\r\nhello\r\n",  # no last chunk: the connection ends (below)
-], ids=["not-hex", "empty", "overlong", "no-last-chunk"])
+], ids=["not-hex", "leading-space", "vertical-tab", "empty", "overlong", "no-last-chunk"])
 def test_a_pipelined_get_whose_chunks_are_broken_is_not_answered(
     scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], raw: bytes
 ) -> None:

@@ -123,6 +123,8 @@ def test_merged_headers_are_kept_per_combination_and_never_shared(session: XferS
     for _ in range(2):
         with pytest.raises(requests.exceptions.InvalidHeader):
             session._prepare_plain("PUT", url, b"", {"X-Bad": "a\r\nInjected: 1"})
+        with pytest.raises(requests.exceptions.InvalidHeader):  # unhashable: requests' error, not TypeError
+            session._prepare_plain("PUT", url, b"", {"X-Bad": ["a", "b"]})
 
 
 @pytest.mark.parametrize(

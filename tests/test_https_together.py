@@ -11,6 +11,7 @@ they stored, or drop pipelined requests.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -435,8 +436,78 @@ def test_a_hidden_file_keeps_its_head_and_the_listings(
         results = remote.put([tmp_path / "tree"], "/", recursive=True)
         heads = _requests_of(srv, "HEAD")
     assert all(r.size_verified for r in results)
-    assert f"/tree/{hidden}" in heads
+    order = [(r.method, r.path) for r in srv.requests]
+    put = order.index(("PUT", f"/tree/{hidden}"))
+    assert order[put + 1] == ("HEAD", f"/tree/{hidden}")  # in the same write, not asked alone later
+    assert heads.count(f"/tree/{hidden}") == 1
     assert sum(bool(r.details.get("size_listed")) for r in results) >= len(files) - 32
+
+
+def test_a_folder_of_hidden_files_is_not_listed(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A group's files of a folder holding only names starting with "." keep their HEADs and ask
+    no listing (it would show none of them), and the other folders are still listed."""
+    tree = tmp_path / "tree"
+    for folder, names in (("a", [f"f{n:03d}" for n in range(40)]), ("b", [f".rc{n}" for n in range(6)]),
+                          ("c", [f"f{n:03d}" for n in range(40)])):
+        (tree / folder).mkdir(parents=True)
+        for name in names:
+            (tree / folder / name).write_bytes(b"x" * 100)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        results = remote.put([tree], "/", recursive=True)
+        gets = _requests_of(srv, "GET")
+    assert all(r.size_verified for r in results)
+    assert "/tree/b/" not in gets
+    listed = {r.remote for r in results if r.details.get("size_listed")}
+    assert not any("/b/" in name for name in listed)
+    assert sum("/c/" in name for name in listed) >= 30  # the listings went on after b
+
+
+def test_a_listing_is_asked_uncompressed_and_a_compressed_one_proves_nothing(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The lean reader does not decode: the listing is asked with Accept-Encoding: identity, and
+    an answer compressed all the same is no listing (json.loads of gzip bytes must not be tried)."""
+    _tree(tmp_path / "tree", [300] * 80)
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        remote.put([tmp_path / "tree"], "/", recursive=True)
+        listings = [r for r in srv.requests if r.method == "GET"]
+    assert listings and all(r.headers.get("Accept-Encoding") == "identity" for r in listings)
+    body = b'[{"name": "a", "type": "file", "size": 3}]'
+    gzipped = _listing(gzip.compress(body))
+    gzipped.headers["Content-Encoding"] = "gzip"
+    assert HTTPSAdapter._listed_sizes(gzipped) is None
+    plain = _listing(body)
+    plain.headers["Content-Encoding"] = "identity"
+    assert HTTPSAdapter._listed_sizes(plain) == {"a": 3}
+
+
+def test_a_folder_whose_listing_outgrows_its_files_goes_back_to_heads(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A folder that already holds many files: its listing would cost more than the HEADs of the
+    few files a group has there.  Once it shows more than 16 files per file it checks, that
+    folder is checked by HEADs; the connection's other folders are still listed."""
+    files = _tree(tmp_path / "tree", [100] * 100)
+    crowded = tmp_path / "srv" / "tree"
+    crowded.mkdir(parents=True)
+    for n in range(600):  # already there: 600 > 16 x 32
+        (crowded / f"old{n:04d}").write_bytes(b"")
+    (tmp_path / "other").mkdir()
+    for n in range(40):
+        (tmp_path / "other" / f"g{n:03d}").write_bytes(b"y" * 50)
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        results = remote.put([tmp_path / "tree", tmp_path / "other"], "/", recursive=True)
+        gets = _requests_of(srv, "GET")
+        assert remote.http.listing_proof is True
+    assert all(r.size_verified for r in results)
+    assert gets.count("/tree/") == 1  # once, then HEADs for that folder
+    assert sum(bool(r.details.get("size_listed")) for r in results if "/other/" in r.remote) >= 30
+    assert len(files) == 100
 
 
 def test_a_listing_that_shows_none_of_the_groups_files_ends_the_listings(
@@ -484,3 +555,45 @@ def test_only_a_json_index_answered_200_is_read() -> None:
     assert HTTPSAdapter._listed_sizes(_listing(body, "text/html")) is None
     assert HTTPSAdapter._listed_sizes(_listing(body, status=203)) is None
     assert HTTPSAdapter._listed_sizes(_listing(body, "application/json; charset=utf-8")) == {"a": 3}
+
+
+def test_a_listing_missing_after_the_server_closed_is_asked_again_next_group(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """nginx's keepalive_requests: the answer to a group's last PUT closes the connection, so the
+    listing behind it is never answered.  Those files are checked by their HEADs, and the next
+    groups are listed again (a listing that breaks off ends the listings: the test below)."""
+    files = _tree(tmp_path / "tree", [100] * 120)
+    replies = {f"PUT /tree/{name}": Reply(status=201, end="keep-alive") for name in files}
+    replies["PUT /tree/f031.bin"] = Reply(status=201, end="close_notify")  # the first group's last
+    replies |= {f"HEAD /tree/{name}": Reply(body=data, end="keep-alive") for name, data in files.items()}
+    page = json.dumps([{"name": name, "type": "file", "size": 100} for name in files]).encode()
+    replies["GET /tree/"] = Reply(headers={"Content-Type": "application/json"}, body=page, end="keep-alive")
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        with _adapter(srv.host, srv.port, client_context()) as remote:
+            results = remote.put([tmp_path / "tree"], "/", recursive=True)
+            assert remote.http.listing_proof is True
+        heads = [path for method, path in srv.requests if method == "HEAD"]
+    assert all(r.size_verified for r in results)
+    listed = {r.remote for r in results if r.details.get("size_listed")}
+    assert {f"/tree/f{n:03d}.bin" for n in range(1, 32)} <= set(heads)  # the first group: HEADs
+    assert {f"/tree/f{n:03d}.bin" for n in range(33, 120)} <= listed  # (f032 opened a connection)
+
+
+def test_a_listing_that_breaks_off_ends_the_listings(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The listing's answer breaks off, the connection not closed by an answer before it: the
+    listings end on that connection (each later group sends its HEADs with its PUTs)."""
+    files = _tree(tmp_path / "tree", [100] * 80)
+    replies = {f"PUT /tree/{name}": Reply(status=201, end="keep-alive") for name in files}
+    replies |= {f"HEAD /tree/{name}": Reply(body=data, end="keep-alive") for name, data in files.items()}
+    replies["GET /tree/"] = Reply(headers={"Content-Type": "application/json"}, body=b"[", announce=100,
+                                  end="fin")
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        with _adapter(srv.host, srv.port, client_context()) as remote:
+            results = remote.put([tmp_path / "tree"], "/", recursive=True)
+            assert remote.http.listing_proof is False
+        gets = [path for method, path in srv.requests if method == "GET"]
+    assert all(r.size_verified and not r.details.get("size_listed") for r in results)
+    assert gets == ["/tree/"]

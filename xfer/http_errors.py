@@ -53,7 +53,8 @@ def small_body(headers: Mapping[str, str]) -> bool:
     :data:`ERROR_BODY_LIMIT`.  A larger one, or one of unknown length (chunked, until the close),
     is left unread and its connection given up: a server's answer must not fill memory."""
     length = headers.get("Content-Length", "")
-    return length.isdigit() and int(length) <= ERROR_BODY_LIMIT
+    # isascii(): str.isdigit() is also true of "²" and other digits int() refuses.
+    return length.isascii() and length.isdigit() and int(length) <= ERROR_BODY_LIMIT
 
 
 def closes_connection(headers: Mapping[str, str]) -> bool:

@@ -237,24 +237,33 @@ class _Answer:
         return line
 
     def chunked(self, limit: int) -> bytes | None:
-        """A chunked body (RFC 9112 7.1), decoded; None if it is longer than ``limit`` (the rest is
+        """A chunked body (RFC 9112 7.1), decoded; None if it is longer than ``limit``, or its
+        framing (size lines, extensions, trailer fields) more than ``limit`` again (the rest is
         then left unread).  A body that breaks off, or is not chunked as it says, raises: only a
         last chunk ends it."""
         data = bytearray()
+        framing = 0
         while True:
-            size_text = self._line().split(b";", 1)[0].strip()  # chunk extensions are ignored
+            line = self._line()
+            framing += len(line) + 2
+            # The size, then optional whitespace and extensions (ignored): RFC 9112 7.1.1.
+            size_text = line.split(b";", 1)[0].rstrip(b" \t")
             if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
                 raise http.client.HTTPException(f"a chunk size that is not one: {size_text[:40]!r}")
             size = int(size_text, 16)
             if size == 0:
                 break
-            if len(data) + size > limit:
+            if len(data) + size > limit or framing > limit:
                 return None
             data += self.body(size)
             if self._line():
                 raise http.client.HTTPException("a chunk longer than its size")
         for _ in range(_MAX_HEADERS + 1):  # the trailer fields, up to an empty line
-            if not self._line():
+            line = self._line()
+            framing += len(line) + 2
+            if framing > limit:
+                return None
+            if not line:
                 return bytes(data)
         raise http.client.HTTPException(f"got more than {_MAX_HEADERS} trailer fields")
 
@@ -318,6 +327,8 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
             reusable = False  # left unread (skip_large_body's rule), so the connection is given up
         else:
             content = body
+        if "Transfer-Encoding" in headers and "Content-Length" in headers:
+            reusable = False  # framed twice: RFC 9112 6.3 has it handled as an error; not trusted again
     response = requests.Response()
     response.status_code = status
     response.reason = reason
@@ -343,7 +354,7 @@ def _read_body(answer: _Answer, headers: CaseInsensitiveDict[str], *, limit: int
             return None
         return answer.chunked(limit)
     length = headers.get("Content-Length", "")
-    small = small_body(headers) if limit is None else length.isdigit() and int(length) <= limit
+    small = small_body(headers) if limit is None else length.isascii() and length.isdigit() and int(length) <= limit
     return answer.body(int(length)) if small else None
 
 

@@ -396,7 +396,11 @@ class XferSession(requests.Session):
         session_fields = (tuple(current._store.values()) if isinstance(current, CaseInsensitiveDict)  # type: ignore[attr-defined]
                           else tuple(current.items()))
         key = (session_fields, tuple(headers.items()) if headers else ())
-        store = self._merged_headers.get(key)
+        try:
+            store = self._merged_headers.get(key)
+            hashable = True
+        except TypeError:  # a value that cannot be hashed: merged now (prepare_headers says what is wrong)
+            store, hashable = None, False
         if store is None:
             merged = CaseInsensitiveDict(self.headers)
             if headers:
@@ -406,7 +410,8 @@ class XferSession(requests.Session):
             store = validated.headers._store  # type: ignore[attr-defined]
             if len(self._merged_headers) >= _MERGED_HEADERS_KEPT:
                 self._merged_headers.clear()
-            self._merged_headers[key] = store
+            if hashable:
+                self._merged_headers[key] = store
         fields: CaseInsensitiveDict[str] = CaseInsensitiveDict()
         fields._store = store.copy()  # type: ignore[attr-defined]
         return fields

@@ -229,8 +229,9 @@ class HTTPSAdapter(Adapter):
         PUTs, instead of a HEAD per file).  None if the answer is not such an index, or was
         longer than :data:`~xfer.http_lean.PIPELINED_GET_LIMIT` (left unread: no content)."""
         content_type = answer.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if answer.status_code != 200 or not content_type.endswith("json"):
-            return None
+        encoding = answer.headers.get("Content-Encoding", "identity").strip().lower()
+        if answer.status_code != 200 or not content_type.endswith("json") or encoding != "identity":
+            return None  # (a compressed page is not read compressed; identity was asked for)
         try:
             items = json.loads(answer.content)
         except (ValueError, RecursionError):  # (a page nested deeper than Python recurses)
