@@ -490,12 +490,12 @@ def test_a_folder_whose_listing_outgrows_its_files_goes_back_to_heads(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
 ) -> None:
     """A folder that already holds many files: its listing would cost more than the HEADs of the
-    few files a group has there.  Once it shows more than 16 files per file it checks, that
+    few files a group has there.  Once it shows more than 12 files per file it checks, that
     folder is checked by HEADs; the connection's other folders are still listed."""
     files = _tree(tmp_path / "tree", [100] * 100)
     crowded = tmp_path / "srv" / "tree"
     crowded.mkdir(parents=True)
-    for n in range(600):  # already there: 600 > 16 x 32
+    for n in range(600):  # already there: 600 > 12 x 32
         (crowded / f"old{n:04d}").write_bytes(b"")
     (tmp_path / "other").mkdir()
     for n in range(40):
