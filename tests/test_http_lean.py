@@ -344,6 +344,12 @@ def test_nothing_is_pipelined_without_an_open_connection(
 # -- a pipelined GET's body (a folder's listing after a group's PUTs) ------------------------------
 
 
+def _put_and_raw_listing(body: Any, *, end: Any = KEEP) -> dict[str, Reply]:
+    """Replies for :func:`_put_then_get`: the listing's body as given, chunked by hand."""
+    return {"/p": Reply(status=201, end=KEEP),
+            "/l/": Reply(headers={"Transfer-Encoding": "chunked"}, body=body, length=False, end=end)}
+
+
 def _put_then_get(session: XferSession) -> list[Any]:
     answers = session.pipelined([("PUT", session.url_for("/p"), b"x", None),
                                  ("GET", session.url_for("/l/"), None, {"Accept": "application/json"})])
@@ -370,9 +376,7 @@ def test_chunk_extensions_and_trailer_fields_are_read_past(
 ) -> None:
     """RFC 9112 7.1: ``size;name=value`` lines and trailer fields after the last chunk."""
     raw = b"5;ext=1\r\nhello\r\n6 ; x\r\n world\r\n1\t\r\n!\r\n0\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n"
-    server, session = scripted({"/p": Reply(status=201, end=KEEP),
-                                "/l/": Reply(headers={"Transfer-Encoding": "chunked"}, body=raw, length=False,
-                                             end=KEEP)})
+    server, session = scripted(_put_and_raw_listing(raw))
     _, listing = _put_then_get(session)
     assert listing is not None and listing.content == b"hello world!"
     assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
@@ -415,19 +419,52 @@ def test_the_bound_of_a_pipelined_get_is_inclusive(
 def test_a_chunked_body_of_tiny_chunks_with_long_extensions_is_bounded_by_its_framing(
     scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
 ) -> None:
-    """1-byte chunks with 8 KiB extensions: 256 KiB of data would be 2 GiB on the wire.  The
-    framing counts too: past the bound again, the rest is left unread."""
+    """Endless 1-byte chunks with 8 KiB extensions: 256 KiB of data would be 2 GiB on the wire.
+    The framing counts too: past the bound, the rest is left unread (and the server, still
+    sending, finds the connection given up)."""
     def chunks() -> Iterator[bytes]:
-        for _ in range(100):
+        while True:
             yield b"1;" + b"e" * 8192 + b"\r\nx\r\n"
-        yield b"0\r\n\r\n"
 
-    server, session = scripted({"/p": Reply(status=201, end=KEEP),
-                                "/l/": Reply(headers={"Transfer-Encoding": "chunked"}, body=chunks, length=False,
-                                             end=KEEP)})
+    server, session = scripted(_put_and_raw_listing(chunks))
     _, listing = _put_then_get(session)
     assert listing is not None and listing.content == b""
-    assert server.connections == 1 and server.sent["/l/"] > PIPELINED_GET_LIMIT // 2
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2
+    assert server.sent["/l/"] < 64 * PIPELINED_GET_LIMIT  # stopped early (the data alone: 2 GiB)
+
+
+def test_trailer_fields_count_against_the_bound(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """50 trailer fields of 10 KiB after a short body: fewer than the field limit, but 500 KiB:
+    the rest is left unread, not read to the end."""
+    raw = b"2\r\nok\r\n0\r\n" + b"".join(b"X-T%d: " % n + b"v" * 10240 + b"\r\n" for n in range(50)) + b"\r\n"
+    server, session = scripted(_put_and_raw_listing(raw))
+    _, listing = _put_then_get(session)
+    assert listing is not None and listing.content == b""
+    assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "long-way"])
+def test_a_status_only_answer_whose_length_is_no_number_is_left_unread(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], lean: bool,
+) -> None:
+    """A PUT answered with ``Content-Length: \u00b2`` (isdigit() holds, int() refuses): the body is
+    of unknown length, left unread, the connection given up; no ValueError, either way."""
+    replies = {"/open": Reply(status=204, end=KEEP),
+               "/p": Reply(status=201, headers={"Content-Length": "\u00b2"}, length=False, end=KEEP)}
+    with ScriptedHTTPSServer(pki, replies) as server:
+        session = create_session(client_context(), server=f"127.0.0.1:{server.port}")
+        session.hooks["response"].append(skip_large_body)
+        session.lean_requests = lean
+        session.head(session.url_for("/open"), allow_redirects=False)
+        answer = session.put(session.url_for("/p"), data=b"x", allow_redirects=False)
+        assert (answer.status_code, answer.content) == (201, b"")
+        assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
+        assert server.connections == 2
+        assert session.lean_answers == (1 if lean else 0)  # (the HEAD after it opened a connection)
 
 
 @pytest.mark.parametrize("length", ["\u00b2", "1\u00b9", "0x10", "+5"])
@@ -468,9 +505,7 @@ def test_a_pipelined_get_whose_chunks_are_broken_is_not_answered(
     scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], raw: bytes
 ) -> None:
     """Broken chunking is never content: the answer is None (to be asked again), the connection given up."""
-    server, session = scripted({"/p": Reply(status=201, end=KEEP),
-                                "/l/": Reply(headers={"Transfer-Encoding": "chunked"}, body=raw, length=False,
-                                             end="fin")})
+    server, session = scripted(_put_and_raw_listing(raw, end="fin"))
     _, listing = _put_then_get(session)
     assert listing is None
     assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204

@@ -427,8 +427,12 @@ def test_a_hidden_file_keeps_its_head_and_the_listings(
 ) -> None:
     """nginx's index never shows a name starting with ".": such a file has its HEAD, and the
     folder's other files are still checked by the listing (a name left out ends nothing)."""
-    files = _tree(tmp_path / "tree", [300] * 80)
-    (tmp_path / "tree" / hidden).write_bytes(b"secret=1\n")
+    files = _tree(tmp_path / "tree", [300] * 64)  # the opener and two groups
+    later = tmp_path / "tree" / "z"  # its files make the next groups, listed
+    later.mkdir()
+    for n in range(40):
+        (later / f"g{n}").write_bytes(b"z" * 10)
+    (later / hidden).write_bytes(b"secret=1\n")
     with (
         HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True) as srv,
         _adapter(srv.host, srv.port, client_context()) as remote,
@@ -437,9 +441,10 @@ def test_a_hidden_file_keeps_its_head_and_the_listings(
         heads = _requests_of(srv, "HEAD")
     assert all(r.size_verified for r in results)
     order = [(r.method, r.path) for r in srv.requests]
-    put = order.index(("PUT", f"/tree/{hidden}"))
-    assert order[put + 1] == ("HEAD", f"/tree/{hidden}")  # in the same write, not asked alone later
-    assert heads.count(f"/tree/{hidden}") == 1
+    put = order.index(("PUT", f"/tree/z/{hidden}"))
+    assert order[put + 1] == ("HEAD", f"/tree/z/{hidden}")  # in the same write, not asked alone later
+    assert heads.count(f"/tree/z/{hidden}") == 1
+    assert "/tree/z/" in _requests_of(srv, "GET")  # its folder was listed, for the others
     assert sum(bool(r.details.get("size_listed")) for r in results) >= len(files) - 32
 
 
@@ -484,6 +489,9 @@ def test_a_listing_is_asked_uncompressed_and_a_compressed_one_proves_nothing(
     plain = _listing(body)
     plain.headers["Content-Encoding"] = "identity"
     assert HTTPSAdapter._listed_sizes(plain) == {"a": 3}
+    mislabelled = _listing(body)  # plain JSON, said to be compressed: which is it?  Not a listing.
+    mislabelled.headers["Content-Encoding"] = "gzip"
+    assert HTTPSAdapter._listed_sizes(mislabelled) is None
 
 
 def test_a_folder_whose_listing_outgrows_its_files_goes_back_to_heads(
@@ -597,3 +605,43 @@ def test_a_listing_that_breaks_off_ends_the_listings(
         gets = [path for method, path in srv.requests if method == "GET"]
     assert all(r.size_verified and not r.details.get("size_listed") for r in results)
     assert gets == ["/tree/"]
+
+
+@pytest.mark.parametrize(("listed_files", "listed_again"), [(24, True), (25, False)])
+def test_the_per_folder_bound_is_twelve_files_listed_per_file_checked(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, listed_files: int, listed_again: bool
+) -> None:
+    """Two files checked: a listing of 24 files keeps the folder listed, one of 25 does not."""
+    page = json.dumps([{"name": f"n{n}", "type": "file", "size": 1} for n in range(listed_files)]).encode()
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        sizes = remote.http._read_listing("/f", {"n0", "n1"}, _listing(page), HTTPSAdapter._listed_sizes,
+                                          broke=False)
+        assert sizes["n0"] == 1 and remote.http.listing_proof is None
+        assert ("/f" not in remote.http._unlisted) is listed_again
+
+
+def test_a_listing_too_long_to_read_ends_only_its_folders_listings(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """One listing per write, last: a listing longer than the bound is left unread, its connection
+    given up with nothing behind it.  Pipelining goes on, that folder goes back to HEADs, and
+    the other folders are still listed."""
+    tree = tmp_path / "up"
+    for folder, count in (("a", 40), ("b", 12)):
+        (tree / folder).mkdir(parents=True)
+        for n in range(count):
+            (tree / folder / f"f{n:03d}").write_bytes(b"x" * 100)
+    crowded = tmp_path / "srv" / "up" / "a"
+    crowded.mkdir(parents=True)
+    for n in range(3000):  # ~300 KB of listing: more than 256 KiB
+        (crowded / f"already-there-{n:05d}").write_bytes(b"")
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        results = remote.put([tree], "/", recursive=True)
+        gets = _requests_of(srv, "GET")
+        assert remote.session.pipelining and remote.http.listing_proof is True
+        assert remote.http._unlisted == {"/up/a"}
+    assert all(r.size_verified for r in results)
+    assert gets.count("/up/a/") == 1
+    listed = [r.remote for r in results if r.details.get("size_listed")]
+    assert listed and all("/up/b/" in name for name in listed)
+    assert sum(bool(r.details.get("pipelined")) for r in results) >= 50

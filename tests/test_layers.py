@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: module level, so `pip install xfer` never needs the `testing` extra.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # "xfer": the package facade imports only errors at runtime; log: logger names and masking, nothing else
-    ("xfer", "xfer.errors", "xfer.types", "xfer.log"),
+    ("xfer", "xfer.errors", "xfer.types", "xfer.log", "xfer.numbers"),
     ("xfer.globs",),  # glob patterns on /-paths: pure, on errors and types only
     ("xfer.pfx",),  # the quick PKCS#12 reader: cryptography only, below the identity that uses it
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy

@@ -38,23 +38,30 @@ from .errors import (
     UsageError,
     XferError,
 )
+from .numbers import server_int
 from .tls import find_cause, translate_error
 
 __all__ = [
-    "ERROR_BODY_LIMIT", "closes_connection", "map_http_error", "retry_after", "small_body", "stream_ended_early",
+    "ERROR_BODY_LIMIT", "closes_connection", "declared_length", "map_http_error", "retry_after", "small_body",
+    "stream_ended_early",
 ]
 
 #: An error body is read (so the connection can be reused, and its text quoted) only up to this size.
 ERROR_BODY_LIMIT = 64 * 1024
 
 
+def declared_length(value: str | None) -> int | None:
+    """A ``Content-Length`` value as a number of bytes; None if it is not one (absent, repeated
+    as "3, 3", signed, not ASCII digits: :func:`~xfer.numbers.server_int`)."""
+    return server_int(value)
+
+
 def small_body(headers: Mapping[str, str]) -> bool:
     """Whether an answer's body may be read whole: a ``Content-Length`` of at most
     :data:`ERROR_BODY_LIMIT`.  A larger one, or one of unknown length (chunked, until the close),
     is left unread and its connection given up: a server's answer must not fill memory."""
-    length = headers.get("Content-Length", "")
-    # isascii(): str.isdigit() is also true of "²" and other digits int() refuses.
-    return length.isascii() and length.isdigit() and int(length) <= ERROR_BODY_LIMIT
+    length = declared_length(headers.get("Content-Length"))
+    return length is not None and length <= ERROR_BODY_LIMIT
 
 
 def closes_connection(headers: Mapping[str, str]) -> bool:
@@ -172,8 +179,9 @@ def retry_after(value: str | None) -> float | None:
     if not value or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    seconds = server_int(text)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):

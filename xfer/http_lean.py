@@ -1,4 +1,4 @@
-"""Small status-only HTTP/1.1 exchanges on the session's pooled connections, without http.client.
+"""Small HTTP/1.1 exchanges on the session's pooled connections, without http.client.
 
 Why (issue 14): a small file's upload is a PUT and a HEAD.  Through requests, urllib3 and
 http.client each of them costs ~0.4 ms of CPU (building header objects, parsing the
@@ -17,12 +17,13 @@ other request.
 
 Several such requests may go in one write (HTTP/1.1 pipelining, :meth:`XferSession.pipelined`):
 a small file's PUT and the HEAD that checks what the server stored, one round trip instead of two;
-or a group of small files' PUTs and a ``GET`` of their folder's listing after them, whose body
-is read whole up to :data:`PIPELINED_GET_LIMIT` (chunked or not).
+or a group of small files' PUTs and a ``GET`` of their folder's listing after them
+(:data:`PIPELINED_METHODS`: only there does a ``GET`` come here).
 
 The answer is a :class:`requests.Response` as requests builds one, its body already
 read under :func:`~xfer.http_session.skip_large_body`'s rule: kept if ``Content-Length``
-says at most 64 KiB, else left unread and the connection closed.  Failures are raised as
+says at most 64 KiB, else left unread and the connection closed.  A pipelined ``GET``'s body
+is kept up to :data:`PIPELINED_GET_LIMIT`, by ``Content-Length`` or chunked.  Failures are raised as
 requests raises them for the same failure (``ConnectionError`` around urllib3's
 ``ProtocolError``, ``ReadTimeout``, ``SSLError``), so :func:`~xfer.http_errors.map_http_error`
 words them the same way.  A connection goes back to the pool only after a complete answer
@@ -45,7 +46,7 @@ import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 
-from .http_errors import closes_connection, small_body
+from .http_errors import closes_connection, declared_length, small_body
 
 __all__ = ["LEAN_BODY_LIMIT", "LEAN_METHODS", "PIPELINED_GET_LIMIT", "PIPELINED_METHODS", "exchange", "lean_body"]
 
@@ -97,7 +98,7 @@ def exchange(
     the long way).
 
     More than one request is HTTP/1.1 pipelining (RFC 9112 9.3.2), for idempotent requests
-    only (:data:`LEAN_METHODS` are).  An answer that cannot follow (an earlier answer closes
+    only (:data:`PIPELINED_METHODS` are).  An answer that cannot follow (an earlier answer closes
     the connection or leaves it unusable, or it breaks off) is None: its request is to be sent
     again.  The first answer's failures are raised as requests raises them.
     """
@@ -353,15 +354,16 @@ def _read_body(answer: _Answer, headers: CaseInsensitiveDict[str], *, limit: int
         if limit is None or encoding.strip().lower() != "chunked":
             return None
         return answer.chunked(limit)
-    length = headers.get("Content-Length", "")
-    small = small_body(headers) if limit is None else length.isascii() and length.isdigit() and int(length) <= limit
-    return answer.body(int(length)) if small else None
+    if limit is None:
+        return answer.body(int(headers["Content-Length"])) if small_body(headers) else None
+    length = declared_length(headers.get("Content-Length"))
+    return answer.body(length) if length is not None and length <= limit else None
 
 
 def _status_line(text: str) -> tuple[str, int, str]:
     version, _, rest = text.partition(" ")
     code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not (code.isascii() and code.isdigit()):
         raise http.client.BadStatusLine(text)
     return version, int(code), reason.strip()
 

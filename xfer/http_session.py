@@ -398,9 +398,8 @@ class XferSession(requests.Session):
         key = (session_fields, tuple(headers.items()) if headers else ())
         try:
             store = self._merged_headers.get(key)
-            hashable = True
-        except TypeError:  # a value that cannot be hashed: merged now (prepare_headers says what is wrong)
-            store, hashable = None, False
+        except TypeError:  # a value that cannot be hashed: prepare_headers below says what is wrong
+            store = None
         if store is None:
             merged = CaseInsensitiveDict(self.headers)
             if headers:
@@ -410,8 +409,7 @@ class XferSession(requests.Session):
             store = validated.headers._store  # type: ignore[attr-defined]
             if len(self._merged_headers) >= _MERGED_HEADERS_KEPT:
                 self._merged_headers.clear()
-            if hashable:
-                self._merged_headers[key] = store
+            self._merged_headers[key] = store  # (validated: its values are str or bytes, hashable)
         fields: CaseInsensitiveDict[str] = CaseInsensitiveDict()
         fields._store = store.copy()  # type: ignore[attr-defined]
         return fields

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import ConnectError, ConnectTimeout, ProxyRefused, UsageError
+from .numbers import server_int
 
 __all__ = ["DIRECT", "Proxy", "choose_proxy", "open_tcp", "parse_proxy"]
 
@@ -207,7 +208,7 @@ def _connect_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> 
         head += _recv_exactly(sock, 1, proxy, target)
     status_line = bytes(head).split(b"\r\n", 1)[0].decode("latin-1")
     fields = status_line.split(" ", 2)
-    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+    if len(fields) < 2 or not fields[0].startswith("HTTP/") or server_int(fields[1], digits=3) is None:
         raise ProxyRefused(f"the proxy {proxy} answered CONNECT with {status_line[:80]!r}, not HTTP")
     if fields[1] != "200" and not fields[1].startswith("2"):
         raise ProxyRefused(f"the proxy {proxy} refused the tunnel to {target}: {status_line[9:][:80]}",

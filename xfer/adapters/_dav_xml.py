@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import defusedxml
 import defusedxml.ElementTree
 
+from ..numbers import server_int
+
 __all__ = [
     "PROPFIND_BODY",
     "DAVResource",
@@ -106,9 +108,7 @@ def status_code(line: str | None) -> int | None:
     if not line:
         return None
     parts = line.split()
-    if len(parts) >= 2 and parts[1].isdigit():
-        return int(parts[1])
-    return None
+    return server_int(parts[1], digits=3) if len(parts) >= 2 else None
 
 
 def parse_multistatus(
@@ -215,7 +215,7 @@ def _text(props: dict[str, ET.Element], name: str) -> str | None:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
+    return server_int(value)
 
 
 def _date(value: str | None) -> dt.datetime | None:

@@ -36,7 +36,7 @@ from ..errors import (
     UnsupportedOperation,
     XferError,
 )
-from ..http_errors import closes_connection, stream_ended_early
+from ..http_errors import closes_connection, declared_length, stream_ended_early
 from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
 from ..multipart import MultipartBody
 from ..protocols.https import SPEC as HTTPS_SPEC
@@ -109,9 +109,10 @@ class HTTPTransfer:
         #: found not to prove a stored size, or a pipelined exchange fails.
         self._together = True
         #: Whether a folder's JSON listing stands in for the HEADs of a pipelined group's files
-        #: (:meth:`upload_together`).  None until a group's HEADs have shown whether this server
-        #: states a hash of its copy (then the HEADs stay: a listing states sizes only); False
-        #: once a listing did not prove (not a JSON index, too long, refused).
+        #: (:meth:`upload_together`), for this worker's connections.  None until an upload checked
+        #: by its HEAD has shown whether this server states a hash of its copy (then the HEADs
+        #: stay: a listing states sizes only); False once a listing did not prove (not a JSON
+        #: index, refused, broken off, misstating a size, showing none of the files).
         self.listing_proof: bool | None = None
         #: Folders whose listing grew too long for the files a group has there (:meth:`_listed_sizes`).
         self._unlisted: set[str] = set()
@@ -477,23 +478,25 @@ class HTTPTransfer:
         self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool,
         read_listing: Callable[[requests.Response], dict[str, int] | None] | None = None,
     ) -> list[TransferResult | None]:
-        """Small files ``(local, remote, callback)``: every PUT (each with the HEAD that checks it)
-        in one write on an open connection, HTTP/1.1 pipelining of idempotent requests.
+        """Small files ``(local, remote, callback)``: every PUT, with what checks it (its HEAD, or
+        the folder's listing after the PUTs), in one write on an open connection: HTTP/1.1
+        pipelining of idempotent requests.
 
         1,000 small files are then 1,000 / 32 round trips (the adapter's ``together_files``), not 1,000: the
         server works through the requests while the next ones are written.  Per file a result,
         but only for an upload fully proven here (2xx, every byte sent, and the stored size from
-        a HEAD answered 200 or the server's hash of its copy, any digest matching); None for
-        every other file, and for all of them when the requests cannot be pipelined or the
-        exchange fails.  The caller then uploads that file alone (``put_file``), and that path
-        says what is wrong, retries, creates a missing folder: a PUT may be sent twice.
+        a HEAD answered 200 or from the listing, or the server's hash of its copy, any digest
+        matching); None for every other file, and for all of them when the requests cannot be
+        pipelined or the exchange fails.  The caller then uploads that file alone (``put_file``),
+        and that path says what is wrong, retries, creates a missing folder: a PUT may be sent twice.
 
         ``read_listing(answer)``: the sizes of the files in a folder from the answer to a ``GET`` of
-        it (None if it cannot say).  The files of a folder holding several of the group's are then
-        checked by a GET of its listing, pipelined after their PUTs, instead of a HEAD each: half
-        the requests, in the same round trip.  Only on a server whose HEAD states no hash of its
-        copy (:attr:`listing_proof`; the first HEAD-checked file tells); a file the listing does
-        not show at its size gets its HEAD after all.
+        it (None if it cannot say).  The files of the folder holding most of the group's (at least
+        :data:`_LISTED_FILES` names not starting with ".") are then checked by a GET of its
+        listing, last in the write, instead of a HEAD each: half the requests, in the same round
+        trip.  Only on a server whose HEAD states no hash of its copy (:attr:`listing_proof`; the
+        first HEAD-checked file tells); a file the listing does not show at its size gets its
+        HEAD after all.
 
         Not with ``--limit-rate``: every body of the group is read (and the rate paid) before
         the write, and a connection that idle may be closed by the server meanwhile.
@@ -534,16 +537,12 @@ class HTTPTransfer:
                 return missed
             if answers is None:
                 return missed  # (a lone file goes the ordinary way)
-            # A listing's answer is missing after an answer that closed the connection (nginx's
-            # keepalive_requests): the HEADs check this group.  Missing otherwise, it broke off.
-            closed = any(answer is not None and closes_connection(answer.headers) for answer in answers)
-            listings = answers[len(answers) - len(plan.folders):]
-            names: dict[str, set[str]] = {}
-            for grouped in bodies:
-                folder, name = posixpath.split(grouped.remote)
-                names.setdefault(folder, set()).add(name)
-            listed = self._listed_sizes(dict(zip(plan.folders, listings, strict=True)), listing, broke=not closed,
-                                        grouped_names=names)
+            listed: dict[str, int] = {}
+            if plan.folder is not None and listing is not None:
+                # Missing after an answer that closed the connection (nginx's keepalive_requests),
+                # the listing is just not there: the HEADs check this group.  Else it broke off.
+                closed = any(answer is not None and closes_connection(answer.headers) for answer in answers)
+                listed = self._read_listing(plan.folder, plan.names, answers[-1], listing, broke=not closed)
             pending = iter(answers)
             for (index, remote, body, size, source), headed in zip(bodies, plan.headed, strict=True):
                 local, _, callback = files[index]
@@ -551,8 +550,7 @@ class HTTPTransfer:
                 head = next(pending) if headed else None
                 if put is None or (headed and head is None):
                     continue  # not answered: sent again alone (a lean answer holds nothing to release)
-                folder, name = posixpath.split(remote)
-                stated = listed.get(folder, {}).get(name) if not headed else None
+                stated = listed.get(posixpath.basename(remote)) if not headed else None
                 shown = stated == size
                 if stated is not None and stated != size:
                     # Its own HEAD (in _answered_upload) tells whether the file or the listing is
@@ -593,62 +591,66 @@ class HTTPTransfer:
 
     def _plan_group(self, bodies: list[_Grouped], *, check_size: bool, listing: bool) -> _GroupPlan:
         """The requests of a pipelined group (:meth:`upload_together`): each file's PUT, with its HEAD
-        unless a listing checks it, then a GET of each folder whose files a listing checks.
+        unless the listing checks it, then at most one GET of a folder's listing.
 
-        A listing checks the files of a folder holding at least :data:`_LISTED_FILES` of the
-        group's, once :attr:`listing_proof` allows it (until then every file has its HEAD, in the
-        same write: the first one proven tells), and while the folder's listing is short for the
-        files it checks (:meth:`_listed_sizes`).  A name starting with "." keeps its HEAD, and
-        does not count: nginx's index never shows one.
+        One listing, last: a listing longer than the bound is left unread and its connection
+        given up, and nothing may stand behind it.  It checks the files of the folder holding
+        most of the group's, at least :data:`_LISTED_FILES`, once :attr:`listing_proof` allows
+        it (until then every file has its HEAD, in the same write: the first one proven tells),
+        and while that folder's listing stays short for the files it checks
+        (:meth:`_read_listing`).  A name starting with "." keeps its HEAD and does not count:
+        nginx's index never shows one.
         """
         session = self.session
-        folders: set[str] = set()
-        if check_size and listing and self.listing_proof:
-            counts = collections.Counter(folder for folder, name in map(posixpath.split, _remotes(bodies))
-                                         if not name.startswith("."))
-            folders = {folder for folder, count in counts.items()
-                       if count >= _LISTED_FILES and folder not in self._unlisted}
+        folder: str | None = None
+        names: set[str] = set()
+        if listing and self.listing_proof:
+            counts = collections.Counter(
+                posixpath.dirname(grouped.remote) for grouped in bodies
+                if not posixpath.basename(grouped.remote).startswith(".")
+            )
+            candidates = [(count, name) for name, count in counts.items() if name not in self._unlisted]
+            if candidates and max(candidates)[0] >= _LISTED_FILES:
+                folder = max(candidates)[1]
         calls: list[tuple[str, str, Any, dict[str, str] | None]] = []
         headed: list[bool] = []
         for grouped in bodies:
             url = session.url_for(grouped.remote)
             calls.append(("PUT", url, grouped.body if grouped.size else b"", _PUT_HEADERS))
-            folder, name = posixpath.split(grouped.remote)
-            heads = check_size and (folder not in folders or name.startswith("."))
+            where, name = posixpath.split(grouped.remote)
+            heads = check_size and (where != folder or name.startswith("."))
             if heads:
                 calls.append(("HEAD", url, None, _head_headers(True)))
+            else:
+                names.add(name)
             headed.append(heads)
-        listed = sorted(folders)
-        calls += [("GET", session.url_for(folder, folder=True), None, _LISTING_HEADERS) for folder in listed]
-        return _GroupPlan(calls, headed, listed, time.monotonic())
+        if folder is not None:
+            calls.append(("GET", session.url_for(folder, folder=True), None, _LISTING_HEADERS))
+        return _GroupPlan(calls, headed, folder, names, time.monotonic())
 
-    def _listed_sizes(
-        self, answers: dict[str, requests.Response | None],
-        read_listing: Callable[[requests.Response], dict[str, int] | None] | None, *, broke: bool,
-        grouped_names: dict[str, set[str]],
-    ) -> dict[str, dict[str, int]]:
-        """The sizes each folder's listing shows (``answers``: the GETs' answers, None for one that
-        did not come; ``broke``: such a one broke off; ``grouped_names``: the group's files in
-        each folder).  A listing that cannot say, broke off, or shows none of the group's files
-        there ends :attr:`listing_proof`: its files get their HEADs, in :meth:`_answered_upload`,
-        and in later groups with the PUTs.  A folder listing more than
-        :data:`_LISTED_ENTRIES_PER_FILE` files per file it checks is not listed again."""
-        found: dict[str, dict[str, int]] = {}
-        for folder, answer in answers.items():
-            if answer is None or read_listing is None:
-                if broke:
-                    self.listing_proof = False
-                continue
-            with answer:
-                sizes = read_listing(answer)
-            names = grouped_names.get(folder, set())
-            if sizes is None or not sizes.keys() & names:
-                # Not a listing, or one that shows none of the group's files there.
+    def _read_listing(
+        self, folder: str, names: set[str], answer: requests.Response | None,
+        read_listing: Callable[[requests.Response], dict[str, int] | None], *, broke: bool,
+    ) -> dict[str, int]:
+        """The sizes the listing of ``folder`` shows, to check ``names`` (``answer``: the GET's, None
+        if it did not come; ``broke``: it broke off).  A listing that cannot say, broke off, or
+        shows none of ``names`` ends :attr:`listing_proof` (its files get their HEADs, in
+        :meth:`_answered_upload`, and later groups with the PUTs).  A folder whose listing was too
+        long to read, or shows more than :data:`_LISTED_ENTRIES_PER_FILE` files per file it
+        checks, is not listed again: it only grows, and HEADs cost less."""
+        if answer is None:
+            if broke:
                 self.listing_proof = False
-            elif len(sizes) > _LISTED_ENTRIES_PER_FILE * len(names):
-                self._unlisted.add(folder)  # it will only grow: HEADs cost less from here
-            found[folder] = sizes or {}
-        return found
+            return {}
+        with answer:
+            sizes = read_listing(answer)
+        if sizes is None and answer.status_code == 200 and _left_unread(answer):
+            self._unlisted.add(folder)
+        elif sizes is None or not sizes.keys() & names:
+            self.listing_proof = False  # not a listing, or one that shows none of the files
+        elif len(sizes) > _LISTED_ENTRIES_PER_FILE * len(names):
+            self._unlisted.add(folder)
+        return sizes or {}
 
     def _pipelined(
         self, calls: list[tuple[str, str, Any, dict[str, str] | None]]
@@ -1004,8 +1006,8 @@ def _read_known_length(fp: http.client.HTTPResponse, view: memoryview, out: Any)
 
 
 #: A folder holding at least this many of a pipelined group's files is checked by one listing
-#: instead of a HEAD per file (:meth:`HTTPTransfer.upload_together`): a listing costs a round
-#: trip of its own, and its length grows with the folder.
+#: instead of a HEAD per file (:meth:`HTTPTransfer.upload_together`): a listing's length grows
+#: with the folder, a HEAD's does not.
 _LISTED_FILES = 4
 #: A folder whose listing shows more files than this per file it checks goes back to a HEAD per
 #: file.  Measured, 128 x 4 KiB to the bed's nginx (tmpfs) into a folder already holding N
@@ -1029,18 +1031,22 @@ class _Grouped(NamedTuple):
     source: SentFile
 
 
-def _remotes(bodies: Sequence[_Grouped]) -> Iterator[str]:
-    return (grouped.remote for grouped in bodies)
-
-
 class _GroupPlan(NamedTuple):
     """A pipelined group's requests (:meth:`HTTPTransfer._plan_group`): per file whether a HEAD
-    went with its PUT, the folders whose listings follow the PUTs, and when it started."""
+    went with its PUT, the folder whose listing follows the PUTs (if any) and the names it
+    checks, and when the group started."""
 
     calls: list[tuple[str, str, Any, dict[str, str] | None]]
     headed: list[bool]
-    folders: list[str]
+    folder: str | None
+    names: set[str]
     started: float
+
+
+def _left_unread(answer: requests.Response) -> bool:
+    """Whether an answer's body was there but left unread (longer than a pipelined GET may read)."""
+    declared = declared_length(answer.headers.get("Content-Length"))
+    return not answer.content and ("Transfer-Encoding" in answer.headers or bool(declared))
 
 
 class _GroupFailed(Exception):
@@ -1206,10 +1212,7 @@ _RANGE_REFUSED = frozenset({400, 405, 411, 416, 501})
 
 
 def content_length(response: requests.Response) -> int | None:
-    value = response.headers.get("Content-Length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
+    return declared_length(response.headers.get("Content-Length"))
 
 
 def _range_start(content_range: str | None) -> int | None:

@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterator
 
 from ...errors import listing_too_large
+from ...numbers import server_int
 from ..base import Entry, EntryType
 from .connection import DataReader
 
@@ -152,7 +153,7 @@ def _mlsx_entry(facts: dict[str, str], name: str, path: str) -> Entry:
     else:
         entry_type = _MLSX_TYPES.get(kind, "other")
     size_fact = facts.get("size") or facts.get("sizd")
-    size = int(size_fact) if size_fact and size_fact.isdigit() else None
+    size = server_int(size_fact)
     extra: dict[str, str] = {k: facts[k] for k in ("perm", "unique", "unix.mode") if k in facts}
     return Entry(
         name=name,

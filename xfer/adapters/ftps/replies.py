@@ -66,7 +66,7 @@ _REUSE = re.compile(r"reuse|resum|session", re.IGNORECASE)
 def reply_code(reply: str) -> str:
     """The three-digit code of a reply (``"550"``), or ``""`` if there is none."""
     head = reply[:3]
-    return head if head.isdigit() else ""
+    return head if head.isascii() and head.isdigit() else ""
 
 
 def reply_text(reply: str) -> str:
