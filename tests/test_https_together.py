@@ -335,18 +335,20 @@ def test_a_folder_listing_checks_a_groups_files_instead_of_a_head_each(
     assert set(gets) == {"/in/tree/"} and len(gets) <= len(files) // 16
 
 
-@pytest.mark.parametrize(("server", "bound"), [
-    ({"index_size_error": 1}, None),  # sizes that are not the files' (a stale or generated index)
-    ({"index": "html"}, None),  # no exact sizes to rely on
-    ({"index": "none"}, None),  # 403
-    ({}, 2000),  # a folder so full that its listing costs more than the group's HEADs
-], ids=["misstated", "html", "none", "too-long"])
+@pytest.mark.parametrize(("server", "bound", "proof"), [
+    ({"index_size_error": 1}, None, False),  # sizes that are not the files' (a stale or generated index)
+    ({"index": "html"}, None, False),  # no exact sizes to rely on
+    ({"index": "html"}, 2000, False),  # no listing, however long
+    ({"index": "none"}, None, False),  # 403
+    ({}, 2000, True),  # a folder so full that its listing costs more than the group's HEADs
+], ids=["misstated", "html", "html-too-long", "none", "too-long"])
 def test_a_listing_that_cannot_prove_leaves_every_file_to_its_head(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    server: dict[str, Any], bound: int | None,
+    server: dict[str, Any], bound: int | None, proof: bool,
 ) -> None:
     """A listing that does not show a file at its size, or is no JSON index, or is longer than
-    the bound: the file is checked by its own HEAD, and the connection asks no listing again."""
+    the bound: the file is checked by its own HEAD, and the folder is not listed again.  Only
+    a JSON index too long to read leaves the other folders' listings on (``proof``)."""
     if bound is not None:
         monkeypatch.setattr(http_lean, "PIPELINED_GET_LIMIT", bound)  # about 20 of the server's entries
     files = _tree(tmp_path / "tree", [300] * 80)
@@ -356,6 +358,7 @@ def test_a_listing_that_cannot_prove_leaves_every_file_to_its_head(
     ):
         results = remote.put([tmp_path / "tree"], "/", recursive=True)
         heads, gets = _requests_of(srv, "HEAD"), _requests_of(srv, "GET")
+        assert remote.http.listing_proof is proof
     assert all(r.size_verified and r.verified == "size" for r in results)
     assert not any(r.details.get("size_listed") for r in results)
     assert gets == ["/tree/"]

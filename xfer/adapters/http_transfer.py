@@ -1044,9 +1044,11 @@ class _GroupPlan(NamedTuple):
 
 
 def _left_unread(answer: requests.Response) -> bool:
-    """Whether an answer's body was there but left unread (longer than a pipelined GET may read)."""
+    """Whether an answer's body was a JSON index too long to read (a pipelined GET reads at most
+    :data:`~xfer.http_lean.PIPELINED_GET_LIMIT`): a listing, of a folder too full to list."""
     declared = declared_length(answer.headers.get("Content-Length"))
-    return not answer.content and ("Transfer-Encoding" in answer.headers or bool(declared))
+    json_index = answer.headers.get("Content-Type", "").split(";")[0].strip().lower().endswith("json")
+    return json_index and not answer.content and ("Transfer-Encoding" in answer.headers or bool(declared))
 
 
 class _GroupFailed(Exception):
