@@ -547,7 +547,8 @@ def _listing(body: bytes, content_type: str = "application/json", status: int = 
 
 @pytest.mark.parametrize(("body", "sizes"), [
     (b'[{"name": "a", "type": "file", "size": 3}, {"name": "b", "type": "directory", "size": 4096}]', {"a": 3}),
-    (b'[{"name": "a", "type": "file", "size": true}, {"name": "b", "type": "file", "size": 2.0}]', {}),
+    (b'[{"name": "a", "type": "file", "size": true}, {"name": "b", "type": "file", "size": 2.0},'
+     b' {"name": "c", "type": "file", "size": -1}]', {}),
     (b'[{"name": "a", "type": "other", "size": 3}, {"name": "b", "type": "file"}]', {}),
     # A name twice: which entry is the file?  Neither proves it.
     (b'[{"name": "a", "type": "file", "size": 9}, {"name": "a", "type": "file", "size": 3},'

@@ -42,8 +42,8 @@ from .numbers import server_int
 from .tls import find_cause, translate_error
 
 __all__ = [
-    "ERROR_BODY_LIMIT", "closes_connection", "declared_length", "map_http_error", "retry_after", "small_body",
-    "stream_ended_early",
+    "ERROR_BODY_LIMIT", "closes_connection", "declared_length", "map_http_error", "media_type", "retry_after",
+    "small_body", "stream_ended_early",
 ]
 
 #: An error body is read (so the connection can be reused, and its text quoted) only up to this size.
@@ -54,6 +54,11 @@ def declared_length(value: str | None) -> int | None:
     """A ``Content-Length`` value as a number of bytes; None if it is not one (absent, repeated
     as "3, 3", signed, not ASCII digits: :func:`~xfer.numbers.server_int`)."""
     return server_int(value)
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """An answer's media type, lower case, without parameters (``application/json``); "" if none."""
+    return headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
 def small_body(headers: Mapping[str, str]) -> bool:

@@ -36,7 +36,7 @@ from ..errors import (
     UnsupportedOperation,
     XferError,
 )
-from ..http_errors import closes_connection, declared_length, stream_ended_early
+from ..http_errors import closes_connection, declared_length, media_type, stream_ended_early
 from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
 from ..multipart import MultipartBody
 from ..protocols.https import SPEC as HTTPS_SPEC
@@ -114,7 +114,7 @@ class HTTPTransfer:
         #: stay: a listing states sizes only); False once a listing did not prove (not a JSON
         #: index, refused, broken off, misstating a size, showing none of the files).
         self.listing_proof: bool | None = None
-        #: Folders whose listing grew too long for the files a group has there (:meth:`_listed_sizes`).
+        #: Folders whose listing grew too long for the files a group has there (:meth:`_read_listing`).
         self._unlisted: set[str] = set()
         #: Whether the server takes PUTs with Content-Range (None: not known yet); see upload_ranged.
         self.ranged_puts: bool | None = None
@@ -1047,7 +1047,7 @@ def _left_unread(answer: requests.Response) -> bool:
     """Whether an answer's body was a JSON index too long to read (a pipelined GET reads at most
     :data:`~xfer.http_lean.PIPELINED_GET_LIMIT`): a listing, of a folder too full to list."""
     declared = declared_length(answer.headers.get("Content-Length"))
-    json_index = answer.headers.get("Content-Type", "").split(";")[0].strip().lower().endswith("json")
+    json_index = media_type(answer.headers).endswith("json")
     return json_index and not answer.content and ("Transfer-Encoding" in answer.headers or bool(declared))
 
 

@@ -42,7 +42,7 @@ from ..errors import (
     folder_needs_recursive,
     listing_too_large,
 )
-from ..http_errors import stream_ended_early
+from ..http_errors import media_type, stream_ended_early
 from ..http_session import XferSession, drain_error_body
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
@@ -179,7 +179,7 @@ class HTTPSAdapter(Adapter):
                         hint=_DAVS_HINT.format(where=where),
                     )
                 session.check(response, path=path)
-                content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                content_type = media_type(response.headers)
                 parser: _IndexParser | None = None
                 if content_type.endswith("json") and mode in ("auto", "json"):
                     parser = _JSONIndexParser(folder=path)
@@ -228,9 +228,8 @@ class HTTPSAdapter(Adapter):
         how :meth:`put_together` checks a group's uploads (one request, pipelined after their
         PUTs, instead of a HEAD per file).  None if the answer is not such an index, or was
         longer than :data:`~xfer.http_lean.PIPELINED_GET_LIMIT` (left unread: no content)."""
-        content_type = answer.headers.get("Content-Type", "").split(";")[0].strip().lower()
         encoding = answer.headers.get("Content-Encoding", "identity").strip().lower()
-        if answer.status_code != 200 or not content_type.endswith("json") or encoding != "identity":
+        if answer.status_code != 200 or not media_type(answer.headers).endswith("json") or encoding != "identity":
             return None  # (a compressed page is not read compressed; identity was asked for)
         try:
             items = json.loads(answer.content)
@@ -243,9 +242,8 @@ class HTTPSAdapter(Adapter):
         for item in items:
             if not isinstance(item, dict):
                 return None
-            name, size = item.get("name"), item.get("size")
-            # type(), not isinstance(): JSON's true is a bool, an int subclass, and no size.
-            if item.get("type") == "file" and isinstance(name, str) and type(size) is int:
+            name, size = item.get("name"), _json_file_size(item)
+            if isinstance(name, str) and size is not None:
                 if name in sizes:
                     repeated.add(name)
                 sizes[name] = size
@@ -328,7 +326,6 @@ def _json_entry(item: dict[str, Any], folder: str) -> Entry | None:
         return None
     kind = item.get("type")
     entry_type: EntryType = "directory" if kind == "directory" else "file" if kind == "file" else "other"
-    size = item.get("size")
     mtime = item.get("mtime")
     modified = None
     if isinstance(mtime, str):
@@ -340,10 +337,16 @@ def _json_entry(item: dict[str, Any], folder: str) -> Entry | None:
         name=name,
         path=posixpath.join(folder, name),
         type=entry_type,
-        # type(), not isinstance(): JSON's true is a bool, an int subclass, and no size.
-        size=size if type(size) is int and size >= 0 and entry_type == "file" else None,
+        size=_json_file_size(item),
         modified=modified,
     )
+
+
+def _json_file_size(item: dict[str, Any]) -> int | None:
+    """The size of a file item of nginx's JSON index; None for a folder, or no size."""
+    size = item.get("size")
+    # type(), not isinstance(): JSON's true is a bool, an int subclass, and no size.
+    return size if item.get("type") == "file" and type(size) is int and size >= 0 else None
 
 
 class _JSONIndexParser:
