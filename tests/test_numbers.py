@@ -3,13 +3,18 @@ refuses must read as "not a number", never as a ValueError out of a transfer."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from xfer.adapters._dav_xml import _int as dav_int
 from xfer.adapters._dav_xml import status_code
 from xfer.adapters.ftps.listing import parse_mlsd_line
 from xfer.adapters.ftps.replies import reply_code
+from xfer.errors import ProxyRefused
 from xfer.http_errors import declared_length, retry_after
-from xfer.numbers import server_int
+from xfer.net import Proxy, _connect_tunnel
+from xfer.numbers import server_int, server_status
 
 #: str.isdigit() holds for each, and int() refuses each.
 NOT_NUMBERS = ["\u00b2", "1\u00b9", "\u00b3" * 3, "1" * 4400]
@@ -27,8 +32,37 @@ def test_a_server_number_is_ascii_digits_only(text: str | None, number: int | No
 @pytest.mark.parametrize("text", NOT_NUMBERS, ids=["sup2", "1-sup1", "sup3x3", "4400-digits"])
 def test_no_parser_of_server_text_raises_on_digits_int_refuses(text: str) -> None:
     assert declared_length(text) is None
+    assert dav_int(text) is None  # getcontentlength
     assert retry_after(text) is None
     assert status_code(f"HTTP/1.1 {text} OK") is None
-    assert reply_code(f"{text} transfer complete") == (text[:3] if text[:3].isascii() else "")
+    assert reply_code(f"{text} transfer complete") == {"1" * 4400: "111"}.get(text, "")
     entry = parse_mlsd_line(f"type=file;size={text}; report.csv", "/in")
     assert entry is not None and entry.size is None
+
+
+@pytest.mark.parametrize(("text", "status", "reply"), [
+    ("200", 200, "200"), ("550", 550, "550"), ("20", None, ""), ("2000", None, "200"),  # (a reply's first three)
+    ("2\u00b2", None, ""), (" 20", None, ""), ("", None, ""),
+])
+def test_a_status_is_exactly_three_ascii_digits(text: str, status: int | None, reply: str) -> None:
+    assert server_status(text) == status
+    assert status_code(f"HTTP/1.1 {text} Whatever") == status
+    assert reply_code(f"{text} done") == reply
+
+
+@pytest.mark.parametrize(("answer", "opens"), [
+    (b"HTTP/1.1 200 Connection established\r\n\r\n", True),
+    (b"HTTP/1.1 20 OK\r\n\r\n", False),  # "20" starts with "2": it passed for a 2xx before
+    (b"HTTP/1.1 \xb200 OK\r\n\r\n", False),
+    (b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", False),
+])
+def test_a_proxy_tunnel_opens_on_a_2xx_status_only(answer: bytes, opens: bool) -> None:
+    ours, proxy_side = socket.socketpair()
+    with ours, proxy_side:
+        proxy_side.sendall(answer)
+        if opens:
+            _connect_tunnel(ours, Proxy("http", "127.0.0.1", 3128), "files.example", 443)
+        else:
+            with pytest.raises(ProxyRefused):
+                _connect_tunnel(ours, Proxy("http", "127.0.0.1", 3128), "files.example", 443)
+        assert proxy_side.recv(4096).startswith(b"CONNECT files.example:443 HTTP/1.1")

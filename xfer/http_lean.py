@@ -47,6 +47,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 
 from .http_errors import closes_connection, declared_length, small_body
+from .numbers import server_status
 
 __all__ = ["LEAN_BODY_LIMIT", "LEAN_METHODS", "PIPELINED_GET_LIMIT", "PIPELINED_METHODS", "exchange", "lean_body"]
 
@@ -363,9 +364,10 @@ def _read_body(answer: _Answer, headers: CaseInsensitiveDict[str], *, limit: int
 def _status_line(text: str) -> tuple[str, int, str]:
     version, _, rest = text.partition(" ")
     code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/1.") or len(code) != 3 or not (code.isascii() and code.isdigit()):
+    status = server_status(code)
+    if not version.startswith("HTTP/1.") or status is None:
         raise http.client.BadStatusLine(text)
-    return version, int(code), reason.strip()
+    return version, status, reason.strip()
 
 
 def _headers(lines: list[str]) -> tuple[CaseInsensitiveDict[str], http.client.HTTPMessage | None, bool]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import ConnectError, ConnectTimeout, ProxyRefused, UsageError
-from .numbers import server_int
+from .numbers import server_status
 
 __all__ = ["DIRECT", "Proxy", "choose_proxy", "open_tcp", "parse_proxy"]
 
@@ -208,9 +208,10 @@ def _connect_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> 
         head += _recv_exactly(sock, 1, proxy, target)
     status_line = bytes(head).split(b"\r\n", 1)[0].decode("latin-1")
     fields = status_line.split(" ", 2)
-    if len(fields) < 2 or not fields[0].startswith("HTTP/") or server_int(fields[1], digits=3) is None:
+    status = server_status(fields[1]) if len(fields) >= 2 and fields[0].startswith("HTTP/") else None
+    if status is None:
         raise ProxyRefused(f"the proxy {proxy} answered CONNECT with {status_line[:80]!r}, not HTTP")
-    if fields[1] != "200" and not fields[1].startswith("2"):
+    if not 200 <= status < 300:
         raise ProxyRefused(f"the proxy {proxy} refused the tunnel to {target}: {status_line[9:][:80]}",
                            hint="ask the proxy's administrator to allow CONNECT to this host and port")
 

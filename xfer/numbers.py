@@ -8,7 +8,7 @@ caller says what that means.
 
 from __future__ import annotations
 
-__all__ = ["server_int"]
+__all__ = ["server_int", "server_status"]
 
 
 def server_int(text: str | None, *, digits: int = 19) -> int | None:
@@ -18,5 +18,13 @@ def server_int(text: str | None, *, digits: int = 19) -> int | None:
         return None
     text = text.strip()
     if not (0 < len(text) <= digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+def server_status(text: str | None) -> int | None:
+    """An HTTP status or FTP reply code: exactly three ASCII digits (``"200"``), else None.
+    ("20" is no status, and must not pass for a 2xx.)"""
+    if text is None or len(text) != 3 or not (text.isascii() and text.isdigit()):
         return None
     return int(text)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import defusedxml
 import defusedxml.ElementTree
 
-from ..numbers import server_int
+from ..numbers import server_int, server_status
 
 __all__ = [
     "PROPFIND_BODY",
@@ -108,7 +108,7 @@ def status_code(line: str | None) -> int | None:
     if not line:
         return None
     parts = line.split()
-    return server_int(parts[1], digits=3) if len(parts) >= 2 else None
+    return server_status(parts[1]) if len(parts) >= 2 else None
 
 
 def parse_multistatus(

@@ -27,6 +27,7 @@ from ...errors import (
     UnsupportedOperation,
     XferError,
 )
+from ...numbers import server_status
 
 __all__ = [
     "NOT_UNDERSTOOD",
@@ -66,7 +67,7 @@ _REUSE = re.compile(r"reuse|resum|session", re.IGNORECASE)
 def reply_code(reply: str) -> str:
     """The three-digit code of a reply (``"550"``), or ``""`` if there is none."""
     head = reply[:3]
-    return head if head.isascii() and head.isdigit() else ""
+    return head if server_status(head) is not None else ""
 
 
 def reply_text(reply: str) -> str:
