@@ -5,9 +5,12 @@ No adapter and no server: the tasks are functions, so what is measured is the ru
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Any
+
+import pytest
 
 from xfer.batch import LazyTasks, Task, run_tasks
 from xfer.retry import RetryPolicy
@@ -133,3 +136,89 @@ def test_workers_group_what_they_take_and_every_task_runs_once() -> None:
     grouped = [remote for c in connections for group in c.groups for remote in group]
     assert sorted(grouped) == sorted(f"/r/{n}" for n in range(40))
     assert all(len(group) <= 4 for c in connections for group in c.groups)
+
+
+# -- when the extra connections open (issue 14) --------------------------------------------
+
+
+class _Timed(_Together):
+    """A _Together whose groups take ``seconds`` each (asleep: the time of a round trip), and
+    whose single uploads take ``alone`` seconds."""
+
+    def __init__(self, seconds: float, alone: float = 0.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.alone = alone
+
+    def put_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
+        time.sleep(self.seconds)
+        return super().put_together(files)
+
+
+def _connections(seconds: float, alone: float = 0.0) -> tuple[_Timed, list[_Timed], Any]:
+    first = _Timed(seconds, alone)
+    opened: list[_Timed] = []
+
+    def connect() -> _Timed:
+        opened.append(_Timed(seconds, alone))
+        return opened[-1]
+
+    return first, opened, connect
+
+
+def test_small_uploads_that_compute_more_than_they_wait_keep_to_one_connection(monkeypatch: Any) -> None:
+    # Every second of the groups counted as this thread's CPU: a fast link, Python-bound.  More
+    # threads would only share the interpreter lock (0.20 s on one connection, 0.30 s on four,
+    # for 1,000 files to a local nginx), so no other connection is opened.
+    monkeypatch.setattr("xfer.batch.thread_cpu_time", time.monotonic)
+    first, opened, connect = _connections(0.005)
+    results: list[Any] = run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=connect)  # type: ignore[arg-type]
+    assert results == [f"together /r/{n}" for n in range(40)]
+    assert opened == [] and len(first.groups) == 10
+
+
+def test_small_uploads_that_wait_on_the_network_open_the_other_connections() -> None:
+    # Asleep for 30 ms per group (a distant server): the workers after the first join in.
+    first, opened, connect = _connections(0.03)
+    results: list[Any] = run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=connect)  # type: ignore[arg-type]
+    assert results == [f"together /r/{n}" for n in range(40)]
+    assert len(opened) == 3 and all(c.groups for c in opened)
+    assert len(first.groups) < 10
+
+
+def test_a_task_that_does_not_go_together_opens_the_other_connections(monkeypatch: Any) -> None:
+    # Small uploads that compute, then large files (their encryption runs outside the lock).
+    monkeypatch.setattr("xfer.batch.thread_cpu_time", time.monotonic)
+    first, opened, connect = _connections(0.005)
+    ran_on: list[Any] = []
+
+    def large(adapter: Any, _callback: Any, n: int) -> str:
+        ran_on.append(adapter)
+        time.sleep(0.03)
+        return f"large {n}"
+
+    tasks = [*_uploads([10] * 12), *(Task(f"/l/L{n}", f"/r/L{n}", 500, functools.partial(large, n=n), upload=True)
+                                     for n in range(8))]
+    results: list[Any] = run_tasks(first, tasks, parallel=4, reconnect=connect)  # type: ignore[arg-type]
+    assert results == [*(f"together /r/{n}" for n in range(12)), *(f"large {n}" for n in range(8))]
+    assert len(first.groups) == 3  # the small files all went on the first connection
+    assert opened and any(adapter is not first for adapter in ran_on)
+
+
+def test_a_batch_that_stops_while_workers_wait_to_connect_ends(monkeypatch: Any) -> None:
+    # The first group fails: the waiting workers end with the batch, none connects.
+    monkeypatch.setattr("xfer.batch.thread_cpu_time", time.monotonic)
+    first, opened, connect = _connections(0.005)
+
+    def broken(files: list[tuple[str, str, Any]]) -> list[Any]:
+        raise RuntimeError("the server went away")
+
+    first.put_together = broken  # type: ignore[method-assign]
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="went away"):
+        run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=connect)  # type: ignore[arg-type]
+    assert opened == []
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before  # no worker left waiting

@@ -69,6 +69,10 @@ CallbackFactory = Callable[[str, str, int | None], ProgressCallback | None]
 #: How long a stopping batch waits for workers blocked in the network before leaving them.
 GRACE_SECONDS = 2.0
 
+#: A worker thread's own CPU time, in seconds (a name of this module's so that tests can stand
+#: in for a machine whose load they cannot control).
+thread_cpu_time: Callable[[], float] = time.thread_time
+
 
 @dataclass(frozen=True, slots=True)
 class Task:
@@ -149,6 +153,11 @@ def _goes_together(adapter: Adapter, task: Task) -> bool:
     return task.upload and task.size is not None and task.size <= adapter.together_max_size
 
 
+def _all_together(adapter: Adapter, group: list[Task]) -> bool:
+    """Whether ``group`` is several small uploads that go together in one :meth:`Adapter.put_together`."""
+    return len(group) > 1 and all(_goes_together(adapter, task) for task in group)
+
+
 def _take_group(adapter: Adapter, first: Task, take_next: Callable[[], Task | None]) -> list[Task]:
     """``first`` and, if it may go with others, the tasks ``take_next`` gives after it while they
     may too, up to the adapter's :attr:`~Adapter.together_files` and (about)
@@ -207,6 +216,10 @@ class _Batch:
         #: Set when the last worker ends or the batch stops: what the main thread waits for.
         self.wake = threading.Event()
         self.running = workers
+        #: Set once more connections are worth opening (see :meth:`_crowd_after`): the workers
+        #: after the first wait for it.  Small uploads sent together keep them waiting while
+        #: the first connection computes more than it waits.
+        self.crowd = threading.Event()
 
     def run(self) -> list[TransferResult]:
         threads = [
@@ -224,6 +237,7 @@ class _Batch:
             self._wind_down(threads)
         except KeyboardInterrupt:
             self.stop.set()
+            self.crowd.set()
             try:
                 self._wind_down(threads)
             finally:
@@ -257,6 +271,8 @@ class _Batch:
         adapter: Adapter | None = None
         policy: RetryPolicy | None = None  # the adapter's own, put back when the worker ends
         try:
+            if number > 0:
+                self.crowd.wait()
             while not self.stop.is_set():
                 try:
                     index = self.todo.get_nowait()
@@ -270,7 +286,13 @@ class _Batch:
                     adapter.retry_policy = self._stoppable(policy)
                 taken = [index]
                 group = _take_group(adapter, self.tasks[index], functools.partial(self._take_next, taken))
+                measured = not self.crowd.is_set() and _all_together(adapter, group)
+                if not measured:
+                    self.crowd.set()
+                started, computing = time.monotonic(), thread_cpu_time()
                 results = _run_group(adapter, group, [self._guarded(_callback(self.callbacks, task)) for task in group])
+                if measured:
+                    self._crowd_after(time.monotonic() - started, thread_cpu_time() - computing)
                 with self.lock:
                     self.results.update(zip(taken, results, strict=True))
         except _Stopped:
@@ -282,6 +304,7 @@ class _Batch:
             self.stop.set()
             self.wake.set()
         finally:
+            self.crowd.set()  # the queue is empty or the batch stops: the waiting workers end too
             try:
                 if adapter is not None and policy is not None:
                     adapter.retry_policy = policy
@@ -292,6 +315,21 @@ class _Batch:
                     self.running -= 1
                     if self.running == 0:
                         self.wake.set()
+
+    def _crowd_after(self, elapsed: float, computed: float) -> None:
+        """Let the other workers connect if a group of small uploads sent together (just run in
+        ``elapsed`` seconds, ``computed`` of them on this thread's CPU) waited longer than it computed.
+
+        Why (issue 14): threads share one interpreter lock, so more connections only help while
+        a connection waits (round trips, the server).  Small files sent together in one write
+        spend most of their time in Python on a fast link: extra workers then add handshakes
+        and lock hand-offs at every system call (1,000 × 4 KiB to a local nginx took 0.20 s on
+        one connection and 0.30 s on four), so they are not started.  A group that waited
+        longer than it computed (a distant or slow server) starts them, as does any task that
+        does not go together (a larger file, whose encryption runs outside the lock).
+        """
+        if elapsed - computed >= computed:
+            self.crowd.set()
 
     def _take_next(self, taken: list[int]) -> Task | None:
         """The next task of the queue (its index appended to ``taken``); None if there is none."""
