@@ -500,11 +500,35 @@ class HTTPTransfer:
 
         Not with ``--limit-rate``: every body of the group is read (and the rate paid) before
         the write, and a connection that idle may be closed by the server meanwhile.
+
+        Files whose answers never came because the server closed the connection after an earlier
+        answer (nginx's ``keepalive_requests``, Apache's ``MaxKeepAliveRequests``: 100 by default)
+        go again together on a new connection, as long as each write gets some answered: alone,
+        each would cost its own round trips.
         """
+        results: list[TransferResult | None] = [None] * len(files)
+        todo = list(range(len(files)))
+        while len(todo) > 1:
+            found, unanswered = self._upload_group([files[place] for place in todo], check_size=check_size,
+                                                   read_listing=read_listing)
+            for place, result in zip(todo, found, strict=True):
+                results[place] = result
+            if len(unanswered) == len(todo):
+                break  # nothing came back: alone, each says why
+            todo = [todo[position] for position in unanswered]
+        return results
+
+    def _upload_group(
+        self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool,
+        read_listing: Callable[[requests.Response], dict[str, int] | None] | None,
+    ) -> tuple[list[TransferResult | None], list[int]]:
+        """One write of :meth:`upload_together`: the results, and the positions of the files whose
+        answers did not come (the connection closed, or ended pipelining, before them)."""
         missed: list[TransferResult | None] = [None] * len(files)
+        unanswered: list[int] = []
         if (self.options.upload_method != "PUT" or not self.session.pipelining or self.throttle is not None
                 or not self._together):
-            return missed
+            return missed, unanswered
         session = self.session
         listing = read_listing if check_size else None
         with contextlib.ExitStack() as stack:
@@ -534,9 +558,9 @@ class HTTPTransfer:
                 # A reset, or a first answer that never came (a server slower than the read
                 # timeout): the next groups would pay the same, so files go one by one from here.
                 self._together = False
-                return missed
+                return missed, unanswered
             if answers is None:
-                return missed  # (a lone file goes the ordinary way)
+                return missed, unanswered  # (a lone file goes the ordinary way)
             listed: dict[str, int] = {}
             if plan.folder is not None and listing is not None:
                 # Missing after an answer that closed the connection (nginx's keepalive_requests),
@@ -549,7 +573,8 @@ class HTTPTransfer:
                 put = next(pending)
                 head = next(pending) if headed else None
                 if put is None or (headed and head is None):
-                    continue  # not answered: sent again alone (a lean answer holds nothing to release)
+                    unanswered.append(index)  # sent again (a lean answer holds nothing to release)
+                    continue
                 stated = listed.get(posixpath.basename(remote)) if not headed else None
                 shown = stated == size
                 if stated is not None and stated != size:
@@ -580,7 +605,7 @@ class HTTPTransfer:
                 missed[index] = sent.result
                 if headed and listing is not None:
                     self._learn_listing_proof(sent.result)
-        return missed
+        return missed, unanswered
 
     def _learn_listing_proof(self, result: TransferResult | None) -> None:
         """Settle :attr:`listing_proof` from the first upload checked by its HEAD: one proven by
