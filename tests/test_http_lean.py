@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from requests.structures import CaseInsensitiveDict
 
 import xfer.http_session
 from xfer import connect
 from xfer.errors import RemotePermissionDenied, XferError
-from xfer.http_lean import LEAN_BODY_LIMIT, PIPELINED_GET_LIMIT, exchange
+from xfer.http_lean import LEAN_BODY_LIMIT, PIPELINED_GET_LIMIT, Fields, exchange
 from xfer.http_session import XferSession, create_session, skip_large_body
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.https_server import HTTPSServer
@@ -183,6 +184,33 @@ def test_repeated_fields_are_joined_and_cookies_kept(
     assert session.cookies.get("sid") == "abc"
     sent = session.head(session.url_for("/open"), allow_redirects=False).request
     assert sent is not None and sent.headers.get("Cookie") == "sid=abc"  # the long way, with the cookie
+
+
+def test_fields_answer_in_and_get_as_requests_fields_do() -> None:
+    """Fields only look a name up without raising for a missing one; what they answer is requests'."""
+    items = [("Content-Length", "4"), ("X-Repeat", "1, 2"), ("ETag", '"a"')]
+    theirs: CaseInsensitiveDict[str] = CaseInsensitiveDict(items)
+    ours = Fields.of_store(theirs.copy()._store)  # type: ignore[attr-defined]
+    for name in ("content-length", "X-REPEAT", "etag", "Location", "set-cookie", "", "Content-Length "):
+        assert (name in ours) == (name in theirs)
+        assert ours.get(name) == theirs.get(name) and ours.get(name, "-") == theirs.get(name, "-")
+    assert 4 not in ours and None not in ours  # not a name: not there (requests would raise on .lower())
+    assert isinstance(ours, CaseInsensitiveDict) and ours == theirs and dict(ours) == dict(theirs)
+    assert list(ours.items()) == items and ours.copy() == theirs
+    ours["location"] = "/x"
+    assert ours.get("LOCATION") == "/x" and "Location" in ours
+
+
+def test_lean_answers_and_plain_requests_have_fields(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    _, session = scripted({"/f": Reply(status=201, headers={"Location": "/f"}, end=KEEP)})
+    session.head(session.url_for("/open"), allow_redirects=False)  # opens the connection
+    response = session.put(session.url_for("/f"), data=b"x", allow_redirects=False)
+    assert session.lean_answers >= 1
+    assert isinstance(response.headers, Fields) and response.headers.get("location") == "/f"
+    assert response.request is not None and isinstance(response.request.headers, Fields)
+    assert response.request.headers.get("content-length") == "1" and "Transfer-Encoding" not in response.request.headers
 
 
 def test_a_connection_the_server_closed_while_idle_is_not_used(

@@ -32,6 +32,7 @@ that lets it stay open.
 
 from __future__ import annotations
 
+import collections
 import http.client
 import io
 import re
@@ -49,7 +50,9 @@ from requests.utils import get_encoding_from_headers
 from .http_errors import closes_connection, declared_length, small_body
 from .numbers import server_status
 
-__all__ = ["LEAN_BODY_LIMIT", "LEAN_METHODS", "PIPELINED_GET_LIMIT", "PIPELINED_METHODS", "exchange", "lean_body"]
+__all__ = [
+    "LEAN_BODY_LIMIT", "LEAN_METHODS", "PIPELINED_GET_LIMIT", "PIPELINED_METHODS", "Fields", "exchange", "lean_body",
+]
 
 #: Requests whose answer xfer reads as a status and headers only.
 LEAN_METHODS = frozenset({"HEAD", "PUT", "DELETE"})
@@ -70,6 +73,32 @@ _MAX_HEAD = (_MAX_HEADERS + 1) * (_MAX_LINE + 2)
 _RECEIVE = 64 * 1024
 #: The end of an answer's head: a line's end, then an empty line.
 _HEAD_END = re.compile(rb"\n\r?\n")
+
+
+class Fields(CaseInsensitiveDict[str]):
+    """Header fields as requests keeps them, whose ``in`` and ``get`` do not raise for a missing name.
+
+    requests' :class:`~requests.structures.CaseInsensitiveDict` inherits both from ``Mapping``,
+    which looks the name up and catches the ``KeyError``: ~1 us per miss, and an answer is
+    asked for a field it lacks about eight times (``Transfer-Encoding``, ``Set-Cookie``,
+    ``Location``...), a small file's PUT and HEAD each (issue 14).  Here both read the store
+    (lower-case name -> ``(name, value)``, requests' own layout) directly.
+    """
+
+    @classmethod
+    def of_store(cls, store: dict[str, tuple[str, str]]) -> Fields:
+        """The fields whose store is ``store`` (taken, not copied): made without ``__init__``'s
+        generic ``MutableMapping.update``, a few microseconds per request and answer."""
+        fields = cls.__new__(cls)
+        fields._store = store  # type: ignore[attr-defined]
+        return fields
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._store  # type: ignore[attr-defined]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        found = self._store.get(name.lower())  # type: ignore[attr-defined]
+        return default if found is None else found[1]
 
 
 def lean_body(request: requests.PreparedRequest) -> bool:
@@ -158,7 +187,8 @@ def _request_head(request: requests.PreparedRequest, conn: Any) -> bytes:
     if conn.port != conn.default_port:
         host = f"{host}:{conn.port}"
     lines = [f"{request.method} {request.path_url} HTTP/1.1", f"Host: {host}"]
-    lines += [f"{name}: {value}" for name, value in request.headers.items()]
+    # (the store's values: Mapping's items() would look every name up again)
+    lines += [f"{name}: {value}" for name, value in request.headers._store.values()]  # type: ignore[attr-defined]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
@@ -344,7 +374,7 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     return response, reusable
 
 
-def _read_body(answer: _Answer, headers: CaseInsensitiveDict[str], *, limit: int | None) -> bytes | None:
+def _read_body(answer: _Answer, headers: Fields, *, limit: int | None) -> bytes | None:
     """An answer's body, read whole if small (None: unknown or large, left unread).
 
     Small is :func:`~xfer.http_errors.small_body`'s rule; with ``limit`` (a pipelined GET's)
@@ -370,7 +400,7 @@ def _status_line(text: str) -> tuple[str, int, str]:
     return version, status, reason.strip()
 
 
-def _headers(lines: list[str]) -> tuple[CaseInsensitiveDict[str], http.client.HTTPMessage | None, bool]:
+def _headers(lines: list[str]) -> tuple[Fields, http.client.HTTPMessage | None, bool]:
     """The fields as requests shows them (repeats joined with ", ", as urllib3 does), the parsed
     message when the answer sets cookies (what requests' cookie jar reads), and whether every
     line was a field."""
@@ -394,10 +424,8 @@ def _headers(lines: list[str]) -> tuple[CaseInsensitiveDict[str], http.client.HT
         key, value = name.lower(), value.strip()
         known = found.get(key)
         found[key] = (name, value) if known is None else (name, f"{known[1]}, {value}")
-    fields: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    # Its store is this very mapping (lower-case name -> (name, value)): filled in one step, not
-    # through MutableMapping.update's generic loop (~10 us of a small file's HEAD).
-    fields._store.update(found)  # type: ignore[attr-defined]
+    # Its store is this very mapping, in requests' layout (lower-case name -> (name, value)).
+    fields = Fields.of_store(collections.OrderedDict(found))
     cookies = None
     if "set-cookie" in found or "set-cookie2" in found:
         cookies = http.client.parse_headers(io.BytesIO(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")))

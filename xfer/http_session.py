@@ -60,7 +60,7 @@ from .errors import (
     XferError,
 )
 from .http_errors import closes_connection, map_http_error, small_body
-from .http_lean import LEAN_METHODS, PIPELINED_METHODS, exchange, lean_body
+from .http_lean import LEAN_METHODS, PIPELINED_METHODS, Fields, exchange, lean_body
 from .log import masked_headers
 from .net import Proxy, choose_proxy, open_tcp
 from .protocols.spec import WEB_PROXY_ENVIRONMENT
@@ -91,6 +91,8 @@ _MERGED_HEADERS_KEPT = 32
 #: Upper-case escapes only (requests upper-cases the hex digits), and no empty query (requests drops a trailing "?").
 _PLAIN_URL = re.compile(r"(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-F]{2})*(?<!\?)")
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:[/?]|$)")
+#: A session's hooks as requests sets them up: none.
+_NO_HOOKS: dict[str, list[Any]] = {"response": []}
 #: What ``XferSession.send`` is given by requests (and by the plain path) for one request.
 _DELIVER_KWARGS = frozenset({"timeout", "allow_redirects", "stream", "verify", "cert", "proxies"})
 
@@ -382,10 +384,11 @@ class XferSession(requests.Session):
         prepared.prepare_body(data or {}, None, None)
         if self.auth is not None:
             prepared.prepare_auth(self.auth, url)
-        prepared.prepare_hooks(self.hooks)
+        if self.hooks != _NO_HOOKS:  # else prepare_hooks adds nothing to __init__'s default_hooks()
+            prepared.prepare_hooks(self.hooks)
         return prepared
 
-    def _plain_headers(self, headers: Mapping[str, Any] | None) -> CaseInsensitiveDict[str]:
+    def _plain_headers(self, headers: Mapping[str, Any] | None) -> Fields:
         """The session's headers with ``headers`` over them, as ``prepare_headers`` gives them: merged
         and validated once per combination (an upload's requests repeat a few), copied per request.
 
@@ -410,9 +413,7 @@ class XferSession(requests.Session):
             if len(self._merged_headers) >= _MERGED_HEADERS_KEPT:
                 self._merged_headers.clear()
             self._merged_headers[key] = store  # (validated: its values are str or bytes, hashable)
-        fields: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-        fields._store = store.copy()  # type: ignore[attr-defined]
-        return fields
+        return Fields.of_store(store.copy())
 
     def merge_environment_settings(
         self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -470,10 +471,11 @@ class XferSession(requests.Session):
     ) -> requests.Response:
         """What requests does with an answer it did not follow (a redirect's next hop is only prepared)."""
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
-        hooked: requests.Response = dispatch_hook(  # type: ignore[no-untyped-call]
-            "response", request.hooks, response, **sent
-        )
-        response = hooked
+        if request.hooks.get("response"):  # (dispatch_hook returns the answer as it is without one)
+            hooked: requests.Response = dispatch_hook(  # type: ignore[no-untyped-call]
+                "response", request.hooks, response, **sent
+            )
+            response = hooked
         if "set-cookie" in response.headers or "set-cookie2" in response.headers:
             extract_cookies_to_jar(self.cookies, request, response.raw)  # type: ignore[no-untyped-call]
         if response.is_redirect:
