@@ -5,6 +5,7 @@ No adapter and no server: the tasks are functions, so what is measured is the ru
 
 from __future__ import annotations
 
+import _thread
 import functools
 import threading
 import time
@@ -141,55 +142,93 @@ def test_workers_group_what_they_take_and_every_task_runs_once() -> None:
 # -- when the extra connections open (issue 14) --------------------------------------------
 
 
-class _Timed(_Together):
-    """A _Together whose groups take ``seconds`` each (asleep: the time of a round trip), and
-    whose single uploads take ``alone`` seconds."""
+class _Clock:
+    """Stands in for a worker's CPU clock: time spent in :meth:`wait` is waiting (a round trip, the
+    server), every other second counts as computing.  What the machine's load does to a real
+    thread's CPU time is thus out of the tests."""
 
-    def __init__(self, seconds: float, alone: float = 0.0) -> None:
+    def __init__(self) -> None:
+        self.waited = 0.0
+        self.lock = threading.Lock()
+
+    def cpu(self) -> float:
+        return time.monotonic() - self.waited
+
+    def wait(self, seconds: float) -> None:
+        started = time.monotonic()
+        time.sleep(seconds)
+        with self.lock:
+            self.waited += time.monotonic() - started
+
+
+class _Timed(_Together):
+    """A _Together whose groups compute for ``computing`` seconds and wait for ``waiting`` (on
+    ``clock``); ``slow_group`` (its number) waits ``slow`` seconds more; ``alone``: moves nothing
+    itself, as when the server or the settings allow no pipelining."""
+
+    def __init__(self, clock: _Clock, computing: float, waiting: float = 0.0, *, slow_group: int = -1,
+                 slow: float = 0.0, alone: bool = False) -> None:
         super().__init__()
-        self.seconds = seconds
-        self.alone = alone
+        self.clock, self.computing, self.waiting = clock, computing, waiting
+        self.slow_group, self.slow, self.alone = slow_group, slow, alone
 
     def put_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
-        time.sleep(self.seconds)
-        return super().put_together(files)
+        time.sleep(self.computing)
+        self.clock.wait(self.waiting + (self.slow if len(self.groups) == self.slow_group else 0.0))
+        moved = super().put_together(files)
+        return [None] * len(files) if self.alone else moved
 
 
-def _connections(seconds: float, alone: float = 0.0) -> tuple[_Timed, list[_Timed], Any]:
-    first = _Timed(seconds, alone)
+def _run(monkeypatch: Any, tasks: list[Task], **timing: Any) -> tuple[list[Any], _Timed, list[_Timed]]:
+    clock = _Clock()
+    monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
+    first = _Timed(clock, **timing)
     opened: list[_Timed] = []
 
     def connect() -> _Timed:
-        opened.append(_Timed(seconds, alone))
+        opened.append(_Timed(clock, **timing))
         return opened[-1]
 
-    return first, opened, connect
+    done: list[Any] = []
+    runner = threading.Thread(target=lambda: done.append(run_tasks(first, tasks, parallel=4, reconnect=connect)),
+                              daemon=True)
+    runner.start()
+    runner.join(20)  # (a worker left waiting would hang the batch: that fails here, not at the suite's timeout)
+    assert done, "the batch did not end"
+    return done[0], first, opened
+
+
+def _workers() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("xfer-transfer-")]
 
 
 def test_small_uploads_that_compute_more_than_they_wait_keep_to_one_connection(monkeypatch: Any) -> None:
-    # Every second of the groups counted as this thread's CPU: a fast link, Python-bound.  More
-    # threads would only share the interpreter lock (0.20 s on one connection, 0.30 s on four,
-    # for 1,000 files to a local nginx), so no other connection is opened.
-    monkeypatch.setattr("xfer.batch.thread_cpu_time", time.monotonic)
-    first, opened, connect = _connections(0.005)
-    results: list[Any] = run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=connect)  # type: ignore[arg-type]
+    # A fast link, Python-bound: more threads would only share the interpreter lock (0.20 s on
+    # one connection, 0.30 s on four, for 1,000 files to a local nginx), so none is opened.
+    # One group that waited 30 ms more than the rest (the machine's load) does not decide.
+    results, first, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.005, waiting=0.001,
+                                  slow_group=1, slow=0.03)
     assert results == [f"together /r/{n}" for n in range(40)]
     assert opened == [] and len(first.groups) == 10
 
 
-def test_small_uploads_that_wait_on_the_network_open_the_other_connections() -> None:
-    # Asleep for 30 ms per group (a distant server): the workers after the first join in.
-    first, opened, connect = _connections(0.03)
-    results: list[Any] = run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=connect)  # type: ignore[arg-type]
+def test_small_uploads_that_wait_on_the_network_open_the_other_connections(monkeypatch: Any) -> None:
+    # 30 ms of waiting per group against 2 ms of computing (a distant server): the others join in.
+    results, first, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.002, waiting=0.03)
     assert results == [f"together /r/{n}" for n in range(40)]
     assert len(opened) == 3 and all(c.groups for c in opened)
     assert len(first.groups) < 10
 
 
+def test_small_uploads_that_go_one_by_one_open_the_other_connections(monkeypatch: Any) -> None:
+    # put_together moved none (no pipelining): each file is its own round trips.
+    results, _, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.002, alone=True)
+    assert results == [f"alone /r/{n}" for n in range(40)]
+    assert len(opened) == 3
+
+
 def test_a_task_that_does_not_go_together_opens_the_other_connections(monkeypatch: Any) -> None:
-    # Small uploads that compute, then large files (their encryption runs outside the lock).
-    monkeypatch.setattr("xfer.batch.thread_cpu_time", time.monotonic)
-    first, opened, connect = _connections(0.005)
+    # Small uploads that compute, then large files (the kernel and encryption, outside the lock).
     ran_on: list[Any] = []
 
     def large(adapter: Any, _callback: Any, n: int) -> str:
@@ -199,7 +238,7 @@ def test_a_task_that_does_not_go_together_opens_the_other_connections(monkeypatc
 
     tasks = [*_uploads([10] * 12), *(Task(f"/l/L{n}", f"/r/L{n}", 500, functools.partial(large, n=n), upload=True)
                                      for n in range(8))]
-    results: list[Any] = run_tasks(first, tasks, parallel=4, reconnect=connect)  # type: ignore[arg-type]
+    results, first, opened = _run(monkeypatch, tasks, computing=0.005)
     assert results == [*(f"together /r/{n}" for n in range(12)), *(f"large {n}" for n in range(8))]
     assert len(first.groups) == 3  # the small files all went on the first connection
     assert opened and any(adapter is not first for adapter in ran_on)
@@ -207,18 +246,51 @@ def test_a_task_that_does_not_go_together_opens_the_other_connections(monkeypatc
 
 def test_a_batch_that_stops_while_workers_wait_to_connect_ends(monkeypatch: Any) -> None:
     # The first group fails: the waiting workers end with the batch, none connects.
-    monkeypatch.setattr("xfer.batch.thread_cpu_time", time.monotonic)
-    first, opened, connect = _connections(0.005)
+    clock = _Clock()
+    monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
+    first, opened = _Timed(clock, 0.005), []
 
     def broken(files: list[tuple[str, str, Any]]) -> list[Any]:
         raise RuntimeError("the server went away")
 
     first.put_together = broken  # type: ignore[method-assign]
-    before = threading.active_count()
     with pytest.raises(RuntimeError, match="went away"):
-        run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=connect)  # type: ignore[arg-type]
+        run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=lambda: opened.append(1))  # type: ignore[arg-type,func-returns-value]
     assert opened == []
     deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
+    while _workers() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert threading.active_count() == before  # no worker left waiting
+    assert _workers() == []  # no worker left waiting
+
+
+def test_ctrl_c_while_workers_wait_to_connect_ends_them(monkeypatch: Any) -> None:
+    # Ctrl-C while the first worker is stuck in a group (a silent server): the batch gives it up
+    # after the grace period, and the workers waiting to connect end at once, none connecting.
+    clock = _Clock()
+    monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
+    monkeypatch.setattr("xfer.batch.GRACE_SECONDS", 0.2)
+    first, opened = _Timed(clock, 0.005), []
+    together, stuck, release = first.put_together, threading.Event(), threading.Event()
+
+    def interrupted(files: list[tuple[str, str, Any]]) -> list[Any]:
+        if len(first.groups) == 2:
+            stuck.set()
+            _thread.interrupt_main()  # Ctrl-C, as the main thread sees it
+            release.wait(10)
+        return together(files)
+
+    first.put_together = interrupted  # type: ignore[method-assign]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_tasks(first, _uploads([10] * 400), parallel=4, reconnect=lambda: opened.append(1))  # type: ignore[arg-type,func-returns-value]
+        assert stuck.is_set() and opened == []
+        deadline = time.monotonic() + 5
+        while len(_workers()) > 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(_workers()) == 1  # only the stuck one
+    finally:
+        release.set()
+    deadline = time.monotonic() + 5
+    while _workers() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _workers() == [] and len(first.groups) == 3  # it ended at its next group

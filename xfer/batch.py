@@ -28,6 +28,7 @@ import os
 import posixpath
 import queue
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -72,6 +73,9 @@ GRACE_SECONDS = 2.0
 #: A worker thread's own CPU time, in seconds (a name of this module's so that tests can stand
 #: in for a machine whose load they cannot control).
 thread_cpu_time: Callable[[], float] = time.thread_time
+#: Whether that clock can time a group of small uploads (a few ms).  Windows' moves in scheduler
+#: ticks (~16 ms): there every worker connects at once, as without the measure.
+_THREAD_CPU_TIME = sys.platform != "win32"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +142,7 @@ def run_tasks(
         pending = iter(tasks)
         for first in pending:
             group = _take_group(remote, first, lambda: next(pending, None))
-            results += _run_group(remote, group, [_callback(callbacks, task) for task in group])
+            results += _run_group(remote, group, [_callback(callbacks, task) for task in group])[0]
         return results
     opener = reconnect or (lambda: type(remote)(remote.settings))
     return _Batch(remote, tasks, callbacks, min(parallel, len(tasks)), opener).run()
@@ -177,9 +181,11 @@ def _take_group(adapter: Adapter, first: Task, take_next: Callable[[], Task | No
     return group
 
 
-def _run_group(adapter: Adapter, group: list[Task], callbacks: list[ProgressCallback | None]) -> list[TransferResult]:
-    """The results of ``group``, in order: those that may go together in one call to
-    :meth:`Adapter.put_together`, then one by one every task that did not go that way."""
+def _run_group(
+    adapter: Adapter, group: list[Task], callbacks: Sequence[ProgressCallback | None]
+) -> tuple[list[TransferResult], int]:
+    """The results of ``group``, in order, and how many of them :meth:`Adapter.put_together` moved:
+    those that may go together in one call to it, then one by one every task that did not go that way."""
     together = [number for number, task in enumerate(group) if _goes_together(adapter, task)]
     moved: dict[int, TransferResult | None] = {}
     if len(together) > 1:
@@ -189,7 +195,7 @@ def _run_group(adapter: Adapter, group: list[Task], callbacks: list[ProgressCall
     for number, task in enumerate(group):
         result = moved.get(number)
         ordered.append(result if result is not None else task.run(adapter, callbacks[number]))
-    return ordered
+    return ordered, sum(result is not None for result in moved.values())
 
 
 class _Batch:
@@ -220,6 +226,10 @@ class _Batch:
         #: after the first wait for it.  Small uploads sent together keep them waiting while
         #: the first connection computes more than it waits.
         self.crowd = threading.Event()
+        #: How many of the last groups measured in a row waited longer than they computed (:meth:`_crowd_after`).
+        self.waiting_groups = 0
+        if not _THREAD_CPU_TIME:
+            self.crowd.set()
 
     def run(self) -> list[TransferResult]:
         threads = [
@@ -290,9 +300,10 @@ class _Batch:
                 if not measured:
                     self.crowd.set()
                 started, computing = time.monotonic(), thread_cpu_time()
-                results = _run_group(adapter, group, [self._guarded(_callback(self.callbacks, task)) for task in group])
+                callbacks = [self._guarded(_callback(self.callbacks, task)) for task in group]
+                results, moved = _run_group(adapter, group, callbacks)
                 if measured:
-                    self._crowd_after(time.monotonic() - started, thread_cpu_time() - computing)
+                    self._crowd_after(moved / len(group), time.monotonic() - started, thread_cpu_time() - computing)
                 with self.lock:
                     self.results.update(zip(taken, results, strict=True))
         except _Stopped:
@@ -316,19 +327,27 @@ class _Batch:
                     if self.running == 0:
                         self.wake.set()
 
-    def _crowd_after(self, elapsed: float, computed: float) -> None:
-        """Let the other workers connect if a group of small uploads sent together (just run in
-        ``elapsed`` seconds, ``computed`` of them on this thread's CPU) waited longer than it computed.
+    def _crowd_after(self, moved: float, elapsed: float, computed: float) -> None:
+        """Let the other workers connect if the groups of small uploads measured so far show that
+        more connections would help; the last one took ``elapsed`` seconds, ``computed`` of them
+        on this thread's CPU, and ``moved`` is the share of its files that went together.
 
         Why (issue 14): threads share one interpreter lock, so more connections only help while
         a connection waits (round trips, the server).  Small files sent together in one write
         spend most of their time in Python on a fast link: extra workers then add handshakes
         and lock hand-offs at every system call (1,000 × 4 KiB to a local nginx took 0.20 s on
-        one connection and 0.30 s on four), so they are not started.  A group that waited
-        longer than it computed (a distant or slow server) starts them, as does any task that
-        does not go together (a larger file, whose encryption runs outside the lock).
+        one connection and 0.30 s on four), so they are not started until two groups in a
+        row have waited (taken longer than their CPU time) at least as long as they computed:
+        one group slowed by the machine's load must not decide.  A group of which most files
+        went one by one (the server or the settings allow no pipelining) is round-trip bound,
+        as is any task that does not go together (a larger file: the kernel and encryption,
+        outside the lock): either starts them at once.
         """
-        if elapsed - computed >= computed:
+        if moved < 0.5:
+            self.crowd.set()
+            return
+        self.waiting_groups = self.waiting_groups + 1 if elapsed - computed >= computed else 0
+        if self.waiting_groups >= 2:
             self.crowd.set()
 
     def _take_next(self, taken: list[int]) -> Task | None:
