@@ -9,18 +9,21 @@ broken answers.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
+import requests
 from requests.structures import CaseInsensitiveDict
 
+import xfer.http_lean
 import xfer.http_session
 from xfer import connect
 from xfer.errors import RemotePermissionDenied, XferError
-from xfer.http_lean import LEAN_BODY_LIMIT, PIPELINED_GET_LIMIT, Fields, exchange
+from xfer.http_lean import LEAN_BODY_LIMIT, PIPELINED_GET_LIMIT, Fields, exchange, request_target
 from xfer.http_session import XferSession, create_session, skip_large_body
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.https_server import HTTPSServer
@@ -186,6 +189,21 @@ def test_repeated_fields_are_joined_and_cookies_kept(
     assert sent is not None and sent.headers.get("Cookie") == "sid=abc"  # the long way, with the cookie
 
 
+def test_the_request_target_is_requests_path_url() -> None:
+    """The lean request line's target, found by slicing, is what urllib3 would send (requests'
+    ``path_url``) for every URL: hand-picked ones and 5,000 random mixes of the delimiters."""
+    picked = ["https://h", "https://h/", "https://h?x", "https://h:443/a/b?c=d#f", "https://h/a#f?x", "https://h/a?",
+              "https://h/a?#", "https://[::1]:8443/p/q;x=1?y#z", "https://u:p@h/x", "https://h//double//",
+              "https://h/a%20b?q=%2F&r", "https://h/a?b?c", "https://h??", "https://h/a?b/c"]
+    chance = random.Random(14)
+    mixed = ["https://h" + "".join(chance.choice("/?#:@a%;=&.") for _ in range(chance.randint(0, 8)))
+             for _ in range(5000)]
+    for url in picked + mixed:
+        prepared = requests.PreparedRequest()
+        prepared.url = url
+        assert request_target(url) == prepared.path_url, url
+
+
 def test_fields_answer_in_and_get_as_requests_fields_do() -> None:
     """Fields only look a name up without raising for a missing one; what they answer is requests'."""
     items = [("Content-Length", "4"), ("X-Repeat", "1, 2"), ("ETag", '"a"')]
@@ -334,6 +352,56 @@ def test_a_later_answer_that_breaks_off_is_to_be_sent_again(
     assert answers is not None and answers[0] is not None and answers[1] is None
     assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
     assert server.connections == 2  # the broken connection was given up
+
+
+class _CutSocket:
+    """A connection the server reset while the requests were written (it closed after its keep-alive
+    limit with them unread): the write fails; what it had answered before may still be read."""
+
+    def __init__(self, received: bytes) -> None:
+        self.received = received
+
+    def settimeout(self, timeout: float | None) -> None:
+        return None
+
+    def sendall(self, data: bytes) -> None:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    def recv(self, size: int) -> bytes:
+        if not self.received:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        data, self.received = self.received[:size], self.received[size:]
+        return data
+
+
+def test_answers_that_came_before_a_reset_are_read_and_the_exchange_is_marked_cut() -> None:
+    requests_ = [requests.Request("PUT", f"https://h/{n}", data=b"x").prepare() for n in range(4)]
+    received = (b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+    answers, reusable = xfer.http_lean._exchange(_CutSocket(received), b"", requests_)  # type: ignore[arg-type]
+    assert answers.cut and not reusable
+    assert [None if a is None else a.status_code for a in answers] == [201, 201, None, None]
+
+
+def test_answers_missing_after_a_reset_leave_pipelining_on(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's reset (its keep-alive limit, requests unread) may discard its closing answer: what
+    is missing then says nothing about pipelining.  Missing without a reset, it would end it."""
+    _, session = scripted({"/p": Reply(status=201, end=KEEP), "/h": Reply(status=200, end=KEEP)})
+    real = xfer.http_lean._exchange
+
+    def reset_after_the_first(sock: Any, data: bytes, requests_: Any) -> tuple[Any, bool]:
+        answers, _ = real(sock, data, requests_)
+        cut = xfer.http_lean.Answers([answers[0], *[None] * (len(answers) - 1)])
+        cut.cut = True
+        return cut, False
+
+    monkeypatch.setattr(xfer.http_lean, "_exchange", reset_after_the_first)
+    calls = [("PUT", session.url_for("/p"), b"x", None), ("HEAD", session.url_for("/h"), None, None)]
+    answers = session.pipelined(calls)
+    assert answers is not None and answers[0] is not None and answers[1] is None
+    assert session.pipelining  # to be sent again, pipelined
 
 
 def test_a_server_that_drops_pipelined_requests_costs_one_wait_then_none(

@@ -60,7 +60,7 @@ from .errors import (
     XferError,
 )
 from .http_errors import closes_connection, map_http_error, small_body
-from .http_lean import LEAN_METHODS, PIPELINED_METHODS, Fields, exchange, lean_body
+from .http_lean import LEAN_METHODS, PIPELINED_METHODS, Answers, Fields, exchange, lean_body
 from .log import masked_headers
 from .net import Proxy, choose_proxy, open_tcp
 from .protocols.spec import WEB_PROXY_ENVIRONMENT
@@ -528,17 +528,18 @@ class XferSession(requests.Session):
                 results += [None] * (len(prepared) - len(results))
                 break
             missing = len(results) < len(answers) and answers[len(results)] is None
-            if missing and not closes_connection(response.headers):
+            if missing and not closes_connection(response.headers) and not answers.cut:
                 # A later answer went missing on a connection that stayed open: a server that
                 # does not take pipelined requests (it cost a read timeout), or whose answer
-                # could not be followed (unframed, HTTP/1.0).  Either way: not again.
+                # could not be followed (unframed, HTTP/1.0).  Either way: not again.  (Not when
+                # the connection broke while the requests were written: see Answers.cut.)
                 self.pipelining = False
         return results
 
     def _lean(
         self, adapter: requests.adapters.BaseAdapter, requests_: list[requests.PreparedRequest], sent: dict[str, Any],
         *, methods: frozenset[str] = LEAN_METHODS,
-    ) -> list[requests.Response | None] | None:
+    ) -> Answers | None:
         """The answers by :func:`xfer.http_lean.exchange` if the requests qualify (``methods``) and a
         pooled connection is open (see that module), else None (the caller sends them the long way)."""
         if (
