@@ -107,14 +107,11 @@ def test_a_server_closing_after_n_requests_loses_no_file(
     assert max(puts.values()) <= 2  # a file whose answers were lost is sent once more, no more
 
 
-@pytest.mark.parametrize("keepalive", [1, 2])
-def test_a_server_answering_one_or_two_requests_a_connection_still_gets_every_file(
-    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, keepalive: int
-) -> None:
-    """Files sent again after their answers were lost go together while each write gets some
-    answered; when none is (1 request a connection: a PUT's answer closes it before its HEAD),
-    they go alone.  Either way every file lands, proven, and none is sent more than twice."""
-    files = _tree(tmp_path / "tree", SIZES[:20])
+def _put_to_closing_server(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, keepalive: int, files: dict[str, bytes]
+) -> tuple[list[Any], Counter[str]]:
+    """``put -r`` of ``tmp_path/tree`` to a server closing every ``keepalive`` requests: the results
+    and the PUTs it got per path, once every file is checked to have landed whole."""
     with (
         HTTPSServer(pki, root=tmp_path / "srv", keepalive_requests=keepalive) as srv,
         _adapter(srv.host, srv.port, client_context()) as remote,
@@ -123,7 +120,42 @@ def test_a_server_answering_one_or_two_requests_a_connection_still_gets_every_fi
         puts = _puts(srv)
     for name, data in files.items():
         assert (tmp_path / "srv" / "tree" / name).read_bytes() == data
+    return results, puts
+
+
+@pytest.mark.parametrize("keepalive", [1, 2])
+def test_a_server_answering_one_or_two_requests_a_connection_still_gets_every_file(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, keepalive: int
+) -> None:
+    """Files sent again after their answers were lost go together while each write gets some
+    answered; when none is (1 request a connection: a PUT's answer closes it before its HEAD),
+    they go alone.  Either way every file lands, proven, and none is sent more than twice."""
+    files = _tree(tmp_path / "tree", SIZES[:20])
+    results, puts = _put_to_closing_server(pki, client_context, tmp_path, keepalive, files)
     assert all(r.size_verified for r in results) and len(results) == len(files)
+    assert max(puts.values()) <= 2
+
+
+@pytest.mark.parametrize("keepalive", [3, 9])
+def test_files_sent_again_after_a_cut_cost_a_bounded_number_of_bytes(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keepalive: int
+) -> None:
+    """Files sent again after a cut go at most twice as many per write as the last write settled,
+    and not after two writes that settled fewer than two: on a server closing every 3 requests,
+    each write used to send every remaining body again to settle one file (17 times the bytes)."""
+    files = _tree(tmp_path / "tree", [4096] * 32)
+    written: list[int] = []
+    real = http_lean._exchange
+
+    def counted(sock: Any, data: bytes, requests_: Any) -> Any:
+        if len(requests_) > 2:  # a group's write (a file alone is a PUT and its HEAD)
+            written.append(len(data))
+        return real(sock, data, requests_)
+
+    monkeypatch.setattr(http_lean, "_exchange", counted)
+    results, puts = _put_to_closing_server(pki, client_context, tmp_path, keepalive, files)
+    assert all(r.size_verified for r in results)
+    assert sum(written) < 3 * 32 * 4096, f"{sum(written)} bytes in groups for {32 * 4096}"
     assert max(puts.values()) <= 2
 
 

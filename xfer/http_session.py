@@ -282,6 +282,8 @@ class XferSession(requests.Session):
         self.lean_requests = False
         #: Whether lean requests may be pipelined (:meth:`pipelined`); off once a server did not answer one.
         self.pipelining = True
+        #: Writes in a row cut by a reset after their first answer (:meth:`pipelined`).
+        self._cut_short = 0
         self._lean_pool: urllib3.connectionpool.HTTPSConnectionPool | None = None
         #: The merged, validated headers of plain requests (:meth:`_plain_headers`), by the session's
         #: and the request's fields.
@@ -528,12 +530,21 @@ class XferSession(requests.Session):
                 results += [None] * (len(prepared) - len(results))
                 break
             missing = len(results) < len(answers) and answers[len(results)] is None
-            if missing and not closes_connection(response.headers) and not answers.cut:
+            if missing and not closes_connection(response.headers):
                 # A later answer went missing on a connection that stayed open: a server that
                 # does not take pipelined requests (it cost a read timeout), or whose answer
-                # could not be followed (unframed, HTTP/1.0).  Either way: not again.  (Not when
-                # the connection broke while the requests were written: see Answers.cut.)
-                self.pipelining = False
+                # could not be followed (unframed, HTTP/1.0).  Either way: not again.  Not at
+                # once when the connection broke while the requests were written (Answers.cut:
+                # a keep-alive limit's reset), but a second such write that only its first
+                # request got through is a server that closes on what follows an answer.
+                if not answers.cut:
+                    self.pipelining = False
+                elif len(results) == 1:
+                    self._cut_short += 1
+                    if self._cut_short == 2:
+                        self.pipelining = False
+        if len(results) > 1 and results[1] is not None:
+            self._cut_short = 0  # (in a row)
         return results
 
     def _lean(

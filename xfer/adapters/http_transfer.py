@@ -503,32 +503,39 @@ class HTTPTransfer:
 
         Files whose answers never came because the server closed the connection after an earlier
         answer (nginx's ``keepalive_requests``, Apache's ``MaxKeepAliveRequests``: 100 by default)
-        go again together on a new connection, as long as each write gets some answered: alone,
-        each would cost its own round trips.
+        go again together on a new connection, at most twice as many per write as the last write
+        settled (at least :data:`_RESENT_FILES`): a connection that took that many likely takes as
+        many again.  The second write that settles fewer than two files ends it (one may have found
+        its connection nearly spent): on a server that closes after a few requests, each write
+        would otherwise send the remaining bodies again to settle one file.
         """
         results: list[TransferResult | None] = [None] * len(files)
         todo = list(range(len(files)))
+        limit, poor = len(todo), 0
         while len(todo) > 1:
-            found, unanswered = self._upload_group([files[place] for place in todo], check_size=check_size,
-                                                   read_listing=read_listing)
-            for place, result in zip(todo, found, strict=True):
+            now, later = todo[:limit], todo[limit:]
+            written = self._upload_group([files[place] for place in now], check_size=check_size,
+                                         read_listing=read_listing)
+            for place, result in zip(now, written.results, strict=True):
                 results[place] = result
-            if len(unanswered) == len(todo):
-                break  # nothing came back: alone, each says why
-            todo = [todo[position] for position in unanswered]
+            settled = written.pipelined - len(written.unanswered)
+            poor += settled < 2
+            if poor == 2 or not written.pipelined:
+                break  # alone, each says why
+            todo = [now[position] for position in written.unanswered] + later
+            limit = max(2 * settled, _RESENT_FILES)
         return results
 
     def _upload_group(
         self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool,
         read_listing: Callable[[requests.Response], dict[str, int] | None] | None,
-    ) -> tuple[list[TransferResult | None], list[int]]:
-        """One write of :meth:`upload_together`: the results, and the positions of the files whose
-        answers did not come (the connection closed, or ended pipelining, before them)."""
+    ) -> _Written:
+        """One write of :meth:`upload_together` (after the first file alone, if no connection was open)."""
         missed: list[TransferResult | None] = [None] * len(files)
         unanswered: list[int] = []
         if (self.options.upload_method != "PUT" or not self.session.pipelining or self.throttle is not None
                 or not self._together):
-            return missed, unanswered
+            return _Written(missed, unanswered, 0)
         session = self.session
         listing = read_listing if check_size else None
         with contextlib.ExitStack() as stack:
@@ -558,9 +565,9 @@ class HTTPTransfer:
                 # A reset, or a first answer that never came (a server slower than the read
                 # timeout): the next groups would pay the same, so files go one by one from here.
                 self._together = False
-                return missed, unanswered
+                return _Written(missed, unanswered, 0)
             if answers is None:
-                return missed, unanswered  # (a lone file goes the ordinary way)
+                return _Written(missed, unanswered, 0)  # (a lone file goes the ordinary way)
             listed: dict[str, int] = {}
             if plan.folder is not None and listing is not None:
                 # Missing after an answer that closed the connection (nginx's keepalive_requests),
@@ -605,7 +612,7 @@ class HTTPTransfer:
                 missed[index] = sent.result
                 if headed and listing is not None:
                     self._learn_listing_proof(sent.result)
-        return missed, unanswered
+        return _Written(missed, unanswered, len(bodies))
 
     def _learn_listing_proof(self, result: TransferResult | None) -> None:
         """Settle :attr:`listing_proof` from the first upload checked by its HEAD: one proven by
@@ -1030,6 +1037,9 @@ def _read_known_length(fp: http.client.HTTPResponse, view: memoryview, out: Any)
         out.write(view[:count] if count < block else view)
 
 
+#: Files whose answers a closed connection cut off go again together (:meth:`HTTPTransfer.upload_together`),
+#: at most twice as many per write as the last write settled, and at least this many.
+_RESENT_FILES = 4
 #: A folder holding at least this many of a pipelined group's files is checked by one listing
 #: instead of a HEAD per file (:meth:`HTTPTransfer.upload_together`): a listing's length grows
 #: with the folder, a HEAD's does not.
@@ -1066,6 +1076,16 @@ class _GroupPlan(NamedTuple):
     folder: str | None
     names: set[str]
     started: float
+
+
+class _Written(NamedTuple):
+    """What one write of :meth:`HTTPTransfer.upload_together` did: per file its result (None: it
+    goes alone), the positions of the files whose answers never came (to be sent again), and how
+    many files went in the pipelined write (0: none was sent that way)."""
+
+    results: list[TransferResult | None]
+    unanswered: list[int]
+    pipelined: int
 
 
 def _left_unread(answer: requests.Response) -> bool:
