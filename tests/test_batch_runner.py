@@ -163,18 +163,19 @@ class _Clock:
 
 class _Timed(_Together):
     """A _Together whose groups compute for ``computing`` seconds and wait for ``waiting`` (on
-    ``clock``); ``slow_group`` (its number) waits ``slow`` seconds more; ``alone``: moves nothing
+    ``clock``); ``slow_group`` (their numbers) wait ``slow`` seconds more; ``alone``: moves nothing
     itself, as when the server or the settings allow no pipelining."""
 
-    def __init__(self, clock: _Clock, computing: float, waiting: float = 0.0, *, slow_group: int = -1,
+    def __init__(self, clock: _Clock, computing: float, waiting: float = 0.0, *, slow_group: tuple[int, ...] | int = (),
                  slow: float = 0.0, alone: bool = False) -> None:
         super().__init__()
         self.clock, self.computing, self.waiting = clock, computing, waiting
-        self.slow_group, self.slow, self.alone = slow_group, slow, alone
+        self.slow_groups = slow_group if isinstance(slow_group, tuple) else (slow_group,)
+        self.slow, self.alone = slow, alone
 
     def put_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
         time.sleep(self.computing)
-        self.clock.wait(self.waiting + (self.slow if len(self.groups) == self.slow_group else 0.0))
+        self.clock.wait(self.waiting + (self.slow if len(self.groups) in self.slow_groups else 0.0))
         moved = super().put_together(files)
         return [None] * len(files) if self.alone else moved
 
@@ -190,12 +191,25 @@ def _run(monkeypatch: Any, tasks: list[Task], **timing: Any) -> tuple[list[Any],
         return opened[-1]
 
     done: list[Any] = []
-    runner = threading.Thread(target=lambda: done.append(run_tasks(first, tasks, parallel=4, reconnect=connect)),
-                              daemon=True)
+    runner = threading.Thread(
+        target=lambda: done.append(run_tasks(first, tasks, parallel=4, reconnect=connect)),  # type: ignore[arg-type]
+        daemon=True,
+    )
     runner.start()
     runner.join(20)  # (a worker left waiting would hang the batch: that fails here, not at the suite's timeout)
     assert done, "the batch did not end"
     return done[0], first, opened
+
+
+def _counting(opened: list[Any]) -> Any:
+    """A reconnect that records each connection it opens."""
+
+    def connect() -> _Connection:
+        connection = _Connection()
+        opened.append(connection)
+        return connection
+
+    return connect
 
 
 def _workers() -> list[threading.Thread]:
@@ -206,10 +220,30 @@ def test_small_uploads_that_compute_more_than_they_wait_keep_to_one_connection(m
     # A fast link, Python-bound: more threads would only share the interpreter lock (0.20 s on
     # one connection, 0.30 s on four, for 1,000 files to a local nginx), so none is opened.
     # One group that waited 30 ms more than the rest (the machine's load) does not decide.
-    results, first, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.005, waiting=0.001,
-                                  slow_group=1, slow=0.03)
+    results, first, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.02, waiting=0.001,
+                                  slow_group=1, slow=0.05)
     assert results == [f"together /r/{n}" for n in range(40)]
     assert opened == [] and len(first.groups) == 10
+
+
+def test_slow_groups_that_are_not_in_a_row_do_not_open_connections(monkeypatch: Any) -> None:
+    results, first, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.02, waiting=0.001,
+                                  slow_group=(1, 3, 5), slow=0.05)
+    assert results == [f"together /r/{n}" for n in range(40)]
+    assert opened == [] and len(first.groups) == 10
+
+
+def test_groups_that_wait_less_than_they_compute_keep_to_one_connection(monkeypatch: Any) -> None:
+    # 12 ms waited against 20 ms computed: more connections would share the lock more than they wait.
+    _, first, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.02, waiting=0.012)
+    assert opened == [] and len(first.groups) == 10
+
+
+def test_where_the_thread_clock_cannot_time_a_group_every_worker_connects_at_once(monkeypatch: Any) -> None:
+    monkeypatch.setattr("xfer.batch._THREAD_CPU_TIME", False)  # Windows: a clock in ~16 ms ticks
+    results, _, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.01)
+    assert results == [f"together /r/{n}" for n in range(40)]
+    assert len(opened) == 3
 
 
 def test_small_uploads_that_wait_on_the_network_open_the_other_connections(monkeypatch: Any) -> None:
@@ -236,8 +270,8 @@ def test_a_task_that_does_not_go_together_opens_the_other_connections(monkeypatc
         time.sleep(0.03)
         return f"large {n}"
 
-    tasks = [*_uploads([10] * 12), *(Task(f"/l/L{n}", f"/r/L{n}", 500, functools.partial(large, n=n), upload=True)
-                                     for n in range(8))]
+    tasks = [*_uploads([10] * 12), *(Task(f"/l/L{n}", f"/r/L{n}", 500, functools.partial(large, n=n),  # type: ignore[arg-type]
+                                          upload=True) for n in range(8))]
     results, first, opened = _run(monkeypatch, tasks, computing=0.005)
     assert results == [*(f"together /r/{n}" for n in range(12)), *(f"large {n}" for n in range(8))]
     assert len(first.groups) == 3  # the small files all went on the first connection
@@ -248,14 +282,14 @@ def test_a_batch_that_stops_while_workers_wait_to_connect_ends(monkeypatch: Any)
     # The first group fails: the waiting workers end with the batch, none connects.
     clock = _Clock()
     monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
-    first, opened = _Timed(clock, 0.005), []
+    first, opened = _Timed(clock, 0.005), list[Any]()
 
     def broken(files: list[tuple[str, str, Any]]) -> list[Any]:
         raise RuntimeError("the server went away")
 
     first.put_together = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="went away"):
-        run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=lambda: opened.append(1))  # type: ignore[arg-type,func-returns-value]
+        run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=_counting(opened))  # type: ignore[arg-type]
     assert opened == []
     deadline = time.monotonic() + 5
     while _workers() and time.monotonic() < deadline:
@@ -269,7 +303,7 @@ def test_ctrl_c_while_workers_wait_to_connect_ends_them(monkeypatch: Any) -> Non
     clock = _Clock()
     monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
     monkeypatch.setattr("xfer.batch.GRACE_SECONDS", 0.2)
-    first, opened = _Timed(clock, 0.005), []
+    first, opened = _Timed(clock, 0.005), list[Any]()
     together, stuck, release = first.put_together, threading.Event(), threading.Event()
 
     def interrupted(files: list[tuple[str, str, Any]]) -> list[Any]:
@@ -282,7 +316,7 @@ def test_ctrl_c_while_workers_wait_to_connect_ends_them(monkeypatch: Any) -> Non
     first.put_together = interrupted  # type: ignore[method-assign]
     try:
         with pytest.raises(KeyboardInterrupt):
-            run_tasks(first, _uploads([10] * 400), parallel=4, reconnect=lambda: opened.append(1))  # type: ignore[arg-type,func-returns-value]
+            run_tasks(first, _uploads([10] * 400), parallel=4, reconnect=_counting(opened))  # type: ignore[arg-type]
         assert stuck.is_set() and opened == []
         deadline = time.monotonic() + 5
         while len(_workers()) > 1 and time.monotonic() < deadline:
@@ -294,3 +328,27 @@ def test_ctrl_c_while_workers_wait_to_connect_ends_them(monkeypatch: Any) -> Non
     while _workers() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _workers() == [] and len(first.groups) == 3  # it ended at its next group
+
+
+def test_a_worker_that_cannot_start_stops_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "can't start new thread" (or Ctrl-C) while the workers start: the ones started stop too,
+    # rather than go on uploading after the caller got the error.
+    clock = _Clock()
+    monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
+    first = _Timed(clock, 0.005)
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "xfer-transfer-2":
+            raise RuntimeError("can't start new thread")
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.raises(RuntimeError, match="start new thread"):
+        run_tasks(first, _uploads([10] * 400), parallel=4, reconnect=_counting([]))  # type: ignore[arg-type]
+    for thread in started:
+        thread.join(5)
+    assert not any(thread.is_alive() for thread in started)
+    assert len(first.groups) < 100  # stopped, not run to the end

@@ -236,16 +236,16 @@ class _Batch:
             threading.Thread(target=self._work, args=(n,), name=f"xfer-transfer-{n}", daemon=True)
             for n in range(self.workers)
         ]
-        for thread in threads:
-            thread.start()
         try:
+            for thread in threads:
+                thread.start()
             # Short waits: the main thread stays responsive to Ctrl-C.  (It used to join the
             # first worker, which returns at once when that one has ended: the main thread then
             # spun at full CPU while another worker finished a long file.)
             while not self.wake.wait(0.1):
                 pass
             self._wind_down(threads)
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, even while the workers start; a thread that cannot start
             self.stop.set()
             self.crowd.set()
             try:
@@ -465,7 +465,7 @@ def put_files(
         with local_errors(path, "reading"):
             if path in folder_sources:
                 folders.append(base)
-                for parts, child in sorted(_walk(os.fspath(path))):
+                for parts, child in sorted(_walk(os.fspath(path)), key=_path_order):
                     relative = "/".join(parts)
                     info = os.stat(child)  # one stat: folder or file, and its size
                     if stat.S_ISDIR(info.st_mode):
@@ -520,8 +520,8 @@ def _refuse_duplicates(destinations: Iterable[str], what: str) -> None:
 def _walk(folder: str) -> Iterator[tuple[tuple[str, ...], str]]:
     """Everything under ``folder`` as (its path's parts below ``folder``, its path), but xfer's
     own working files (:func:`is_temporary`: a half download and its resume sidecar are nobody's
-    to receive); a subfolder that cannot be read fails the upload.  Sorted, the parts give the
-    order of :class:`~pathlib.Path` objects (part by part); strings, because a Path per file cost
+    to receive); a subfolder that cannot be read fails the upload.  Sorted by :func:`_path_order`, they
+    come in the order of :class:`~pathlib.Path` objects; strings, because a Path per file cost
     ~10 % of a small file's upload (issue 14).
 
     ``os.walk`` skips what it cannot list unless told otherwise: ``put -r`` would then
@@ -541,6 +541,12 @@ def _walk(folder: str) -> Iterator[tuple[tuple[str, ...], str]]:
             else:
                 yield (*parts, name), os.path.join(dirpath, name)
     note_temporary(skipped, Path(folder))
+
+
+def _path_order(entry: tuple[tuple[str, ...], str]) -> tuple[str, ...]:
+    """The order of :class:`~pathlib.Path` objects for :func:`_walk`'s entries: part by part, and
+    case-insensitive where paths are (Windows)."""
+    return tuple(map(os.path.normcase, entry[0]))
 
 
 def _unreadable(exc: OSError) -> None:
