@@ -32,7 +32,6 @@ that lets it stay open.
 
 from __future__ import annotations
 
-import collections
 import http.client
 import io
 import re
@@ -264,7 +263,7 @@ class _Answer:
             if end is not None:
                 lines = [line.rstrip("\r") for line in self.buffer[: end.start()].decode("latin-1").split("\n")]
                 del self.buffer[: end.end()]
-                if any(len(line) > _MAX_LINE for line in lines):
+                if end.start() > _MAX_LINE and any(len(line) > _MAX_LINE for line in lines):
                     raise http.client.LineTooLong("header line")
                 return lines
             if len(self.buffer) > _MAX_HEAD:
@@ -436,7 +435,7 @@ def _headers(lines: list[str]) -> tuple[Fields, http.client.HTTPMessage | None, 
     key = ""
     complete = True
     for line in lines:
-        if line[:1] in (" ", "\t") and key:  # an obsolete folded continuation
+        if key and line.startswith((" ", "\t")):  # an obsolete folded continuation
             name, value = found[key]
             found[key] = (name, f"{value} {line.strip()}")
             continue
@@ -449,8 +448,9 @@ def _headers(lines: list[str]) -> tuple[Fields, http.client.HTTPMessage | None, 
         key, value = name.lower(), value.strip()
         known = found.get(key)
         found[key] = (name, value) if known is None else (name, f"{known[1]}, {value}")
-    # Its store is this very mapping, in requests' layout (lower-case name -> (name, value)).
-    fields = Fields.of_store(collections.OrderedDict(found))
+    # Its store is this very mapping, in requests' layout (lower-case name -> (name, value); a
+    # dict keeps its order as requests' OrderedDict does, and requests uses no method only that has).
+    fields = Fields.of_store(found)
     cookies = None
     if "set-cookie" in found or "set-cookie2" in found:
         cookies = http.client.parse_headers(io.BytesIO(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")))

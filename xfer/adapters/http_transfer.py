@@ -98,6 +98,9 @@ class HTTPTransfer:
         can_mkdir: bool,
     ) -> None:
         self.server = settings.server
+        #: The results' protocol, as the adapter's ``_common`` would fill it in (one dataclass
+        #: replace per file less).
+        self.protocol = settings.scheme
         self.timeout = settings.timeout
         self.options = options
         self.can_mkdir = can_mkdir
@@ -398,6 +401,7 @@ class HTTPTransfer:
             direction="put",
             local=local,
             remote=self._user_path(remote),
+            protocol=self.protocol,
             size=size,
             elapsed=time.monotonic() - started,
             sha256=body.hash.hexdigest(),
