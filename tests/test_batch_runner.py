@@ -180,9 +180,14 @@ class _Timed(_Together):
         return [None] * len(files) if self.alone else moved
 
 
-def _run(monkeypatch: Any, tasks: list[Task], **timing: Any) -> tuple[list[Any], _Timed, list[_Timed]]:
+def _run(
+    monkeypatch: Any, tasks: list[Task], patience: float = 30.0, **timing: Any
+) -> tuple[list[Any], _Timed, list[_Timed]]:
+    """``tasks`` run with ``-P 4``; the other workers wait ``patience`` seconds for the first group
+    (long by default: the machine's load must not make a group take longer than that)."""
     clock = _Clock()
     monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
+    monkeypatch.setattr("xfer.batch._PATIENCE", patience)
     first = _Timed(clock, **timing)
     opened: list[_Timed] = []
 
@@ -226,6 +231,12 @@ def test_small_uploads_that_compute_more_than_they_wait_keep_to_one_connection(m
     assert opened == [] and len(first.groups) == 10
 
 
+def test_one_group_that_clearly_waited_opens_the_other_connections(monkeypatch: Any) -> None:
+    # 100 ms of waiting against 20 ms of computing (five times): a distant server, not the machine's load.
+    _, first, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.02, waiting=0.001, slow_group=0, slow=0.1)
+    assert len(opened) == 3 and len(first.groups) < 10
+
+
 def test_slow_groups_that_are_not_in_a_row_do_not_open_connections(monkeypatch: Any) -> None:
     results, first, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.02, waiting=0.001,
                                   slow_group=(1, 3, 5), slow=0.05)
@@ -252,6 +263,40 @@ def test_small_uploads_that_wait_on_the_network_open_the_other_connections(monke
     assert results == [f"together /r/{n}" for n in range(40)]
     assert len(opened) == 3 and all(c.groups for c in opened)
     assert len(first.groups) < 10
+
+
+class _Waiting(_Together):
+    """Its first group ends only once another connection is open (``opened``), or after 10 s."""
+
+    def __init__(self, opened: list[Any]) -> None:
+        super().__init__()
+        self.opened = opened
+        self.open_when_first_ended: int | None = None
+
+    def put_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
+        if self.open_when_first_ended is None:
+            deadline = time.monotonic() + 10
+            while not self.opened and time.monotonic() < deadline:
+                time.sleep(0.005)
+            self.open_when_first_ended = len(self.opened)
+        return super().put_together(files)
+
+
+def test_a_first_group_that_takes_long_opens_the_other_connections_before_it_ends(monkeypatch: Any) -> None:
+    # Over 40 ms round trips the first group (a connection opened, then a write) takes ~120 ms: the
+    # others connect after the patience, not after it (0.86 s against 0.75 s for 1,000 files).
+    monkeypatch.setattr("xfer.batch._PATIENCE", 0.05)
+    opened: list[Any] = []
+    first = _Waiting(opened)
+
+    def connect() -> _Together:
+        connection = _Together()
+        opened.append(connection)
+        return connection
+
+    results: list[Any] = run_tasks(first, _uploads([10] * 40), parallel=4, reconnect=connect)  # type: ignore[arg-type]
+    assert results == [f"together /r/{n}" for n in range(40)]
+    assert first.open_when_first_ended  # another connection was open before the first group ended
 
 
 def test_small_uploads_that_go_one_by_one_open_the_other_connections(monkeypatch: Any) -> None:
