@@ -23,7 +23,7 @@ import xfer.http_lean
 import xfer.http_session
 from xfer import connect
 from xfer.errors import RemotePermissionDenied, XferError
-from xfer.http_lean import LEAN_BODY_LIMIT, PIPELINED_GET_LIMIT, Fields, exchange, request_target
+from xfer.http_lean import LEAN_BODY_LIMIT, PIPELINED_GET_LIMIT, Fields, body_left_unread, exchange, request_target
 from xfer.http_session import XferSession, create_session, skip_large_body
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.https_server import HTTPSServer
@@ -170,6 +170,7 @@ def test_an_error_body_of_unknown_or_large_size_is_left_unread(
     server, session = scripted({"/no": reply})
     response = session.put(session.url_for("/no"), data=b"x", allow_redirects=False)
     assert (response.status_code, response.content, session.lean_answers) == (403, b"", 1)
+    assert body_left_unread(response)
     with pytest.raises(RemotePermissionDenied):
         session.check(response, path="/no")
     assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
@@ -501,8 +502,20 @@ def test_a_pipelined_get_longer_than_the_bound_is_left_unread(
     server, session = scripted({"/p": Reply(status=201, end=KEEP), "/l/": reply})
     _, listing = _put_then_get(session)
     assert listing is not None and listing.status_code == 200 and listing.content == b""
+    assert body_left_unread(listing)
     assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
     assert server.connections == 2
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "length"])
+def test_an_empty_body_read_whole_is_not_left_unread(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], chunked: bool
+) -> None:
+    """What was read, even nothing, is no body left unread (a listing too long to read)."""
+    _, session = scripted({"/p": Reply(status=201, end=KEEP), "/l/": Reply(body=b"", chunked=chunked, end=KEEP)})
+    put, listing = _put_then_get(session)
+    assert listing is not None and listing.content == b"" and not body_left_unread(listing)
+    assert put is not None and not body_left_unread(put)
 
 
 @pytest.mark.parametrize(("size", "chunked", "read"), [
@@ -517,6 +530,7 @@ def test_the_bound_of_a_pipelined_get_is_inclusive(
     server, session = scripted({"/p": Reply(status=201, end=KEEP), "/l/": Reply(body=body, chunked=chunked, end=KEEP)})
     _, listing = _put_then_get(session)
     assert listing is not None and len(listing.content) == (size if read else 0)
+    assert body_left_unread(listing) is not read
     assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
     assert server.connections == (1 if read else 2)
 

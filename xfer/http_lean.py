@@ -46,12 +46,12 @@ import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 
-from .http_errors import closes_connection, declared_length, small_body
+from .http_errors import ERROR_BODY_LIMIT, closes_connection, declared_length
 from .numbers import server_status
 
 __all__ = [
-    "LEAN_BODY_LIMIT", "LEAN_METHODS", "PIPELINED_GET_LIMIT", "PIPELINED_METHODS", "Answers", "Fields", "exchange",
-    "lean_body", "request_target",
+    "LEAN_BODY_LIMIT", "LEAN_METHODS", "PIPELINED_GET_LIMIT", "PIPELINED_METHODS", "Answers", "Fields",
+    "body_left_unread", "exchange", "lean_body", "request_target",
 ]
 
 #: Requests whose answer xfer reads as a status and headers only.
@@ -372,15 +372,15 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     method = request.method
     reusable = version == "HTTP/1.1" and not closes_connection(headers) and complete
     content = b""
-    if not complete:
-        pass  # the body's framing is not known: left unread, the connection given up
-    elif method != "HEAD" and status not in (204, 304):
+    has_body = method != "HEAD" and status not in (204, 304)
+    unread = has_body and not complete  # its framing is not known: left unread, the connection given up
+    if has_body and complete:
         try:
             body = _read_body(answer, headers, limit=PIPELINED_GET_LIMIT if method == "GET" else None)
         except (OSError, http.client.HTTPException) as exc:
             raise _BodyBroken from exc
         if body is None:
-            reusable = False  # left unread (skip_large_body's rule), so the connection is given up
+            unread, reusable = True, False  # (skip_large_body's rule): the connection is given up
         else:
             content = body
         if "Transfer-Encoding" in headers and "Content-Length" in headers:
@@ -392,7 +392,7 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     response.url = request.url or ""
     response.encoding = get_encoding_from_headers(headers)
     response.request = request
-    response.raw = _Raw(cookies)
+    response.raw = _Raw(cookies, unread=unread)
     response._content = content
     response._content_consumed = True  # type: ignore[attr-defined]
     return response, reusable
@@ -401,18 +401,24 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
 def _read_body(answer: _Answer, headers: Fields, *, limit: int | None) -> bytes | None:
     """An answer's body, read whole if small (None: unknown or large, left unread).
 
-    Small is :func:`~xfer.http_errors.small_body`'s rule; with ``limit`` (a pipelined GET's)
-    instead, a ``Content-Length`` or a chunked body of at most that many bytes.
+    Small is :func:`~xfer.http_errors.small_body`'s rule (a ``Content-Length`` of at most
+    :data:`~xfer.http_errors.ERROR_BODY_LIMIT`); with ``limit`` (a pipelined GET's) instead, a
+    ``Content-Length`` or a chunked body of at most that many bytes.
     """
     encoding = headers.get("Transfer-Encoding")
     if encoding is not None:
         if limit is None or encoding.strip().lower() != "chunked":
             return None
         return answer.chunked(limit)
-    if limit is None:
-        return answer.body(int(headers["Content-Length"])) if small_body(headers) else None
     length = declared_length(headers.get("Content-Length"))
-    return answer.body(length) if length is not None and length <= limit else None
+    bound = ERROR_BODY_LIMIT if limit is None else limit
+    return answer.body(length) if length is not None and length <= bound else None
+
+
+def body_left_unread(response: requests.Response) -> bool:
+    """Whether an answer read here had a body it left unread (too long, or of unknown length);
+    False for every other answer."""
+    return isinstance(response.raw, _Raw) and response.raw.unread
 
 
 def _status_line(text: str) -> tuple[str, int, str]:
@@ -463,10 +469,13 @@ class _BodyBroken(Exception):
 
 class _Raw:
     """``response.raw`` of an answer read here: nothing left to read or release; the parsed
-    head for requests' cookie jar (``extract_cookies_to_jar`` reads ``_original_response.msg``)."""
+    head for requests' cookie jar (``extract_cookies_to_jar`` reads ``_original_response.msg``);
+    whether its body was left unread."""
 
-    def __init__(self, cookies: http.client.HTTPMessage | None) -> None:
+    def __init__(self, cookies: http.client.HTTPMessage | None, *, unread: bool) -> None:
         self._original_response = _Original(cookies) if cookies is not None else None
+        #: The answer had a body, left unread (:func:`body_left_unread`).
+        self.unread = unread
 
     def close(self) -> None:
         return None

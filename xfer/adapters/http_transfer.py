@@ -37,6 +37,7 @@ from ..errors import (
     XferError,
 )
 from ..http_errors import closes_connection, declared_length, media_type, stream_ended_early
+from ..http_lean import body_left_unread
 from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
 from ..multipart import MultipartBody
 from ..protocols.https import SPEC as HTTPS_SPEC
@@ -1093,11 +1094,9 @@ class _Written(NamedTuple):
 
 
 def _left_unread(answer: requests.Response) -> bool:
-    """Whether an answer's body was a JSON index too long to read (a pipelined GET reads at most
+    """Whether an answer was a JSON index too long to read (a pipelined GET reads at most
     :data:`~xfer.http_lean.PIPELINED_GET_LIMIT`): a listing, of a folder too full to list."""
-    declared = declared_length(answer.headers.get("Content-Length"))
-    json_index = media_type(answer.headers).endswith("json")
-    return json_index and not answer.content and ("Transfer-Encoding" in answer.headers or bool(declared))
+    return media_type(answer.headers).endswith("json") and body_left_unread(answer)
 
 
 class _GroupFailed(Exception):
