@@ -9,8 +9,10 @@ import pytest
 
 from xfer.adapters._dav_xml import _int as dav_int
 from xfer.adapters._dav_xml import status_code
-from xfer.adapters.ftps.listing import parse_mlsd_line
+from xfer.adapters.ftps.listing import parse_list_line, parse_mlsd_line
 from xfer.adapters.ftps.replies import reply_code
+from xfer.adapters.http_transfer import _content_range
+from xfer.adapters.https import parse_html_index
 from xfer.errors import ProxyRefused
 from xfer.http_errors import declared_length, retry_after
 from xfer.net import Proxy, _connect_tunnel
@@ -38,6 +40,29 @@ def test_no_parser_of_server_text_raises_on_digits_int_refuses(text: str) -> Non
     assert reply_code(f"{text} transfer complete") == {"1" * 4400: "111"}.get(text, "")
     entry = parse_mlsd_line(f"type=file;size={text}; report.csv", "/in")
     assert entry is not None and entry.size is None
+    _sizes_in_other_listings_are_no_number(text)
+
+
+#: Digits int() takes that are not ASCII ("34" in Arabic-Indic): a regex's \d matches them.
+OTHER_DIGITS = "\u0663\u0664"
+
+
+@pytest.mark.parametrize("text", [*NOT_NUMBERS, OTHER_DIGITS],
+                         ids=["sup2", "1-sup1", "sup3x3", "4400-digits", "arabic"])
+def test_sizes_in_list_lines_ranges_and_html_indexes_are_ascii_digits(text: str) -> None:
+    _sizes_in_other_listings_are_no_number(text)
+
+
+def _sizes_in_other_listings_are_no_number(text: str) -> None:
+    """A LIST line's size (Unix and IIS), a Content-Range, an HTML index's trailing size: each is
+    no number (no entry, or an entry without size), never a ValueError or a misread digit."""
+    for line in (f"-rw-r--r-- 1 user group {text} Jan 01  2020 a.txt", f"01-01-20  10:00AM  {text} a.txt"):
+        entry = parse_list_line(line, "/in")
+        assert entry is None or entry.size is None, line
+    assert _content_range(f"bytes 0-1/{text}")[1] is None  # (the whole range, or only its size, unknown)
+    assert _content_range(f"bytes {text}-1/10")[0] is None
+    entries = parse_html_index(f'<a href="a.txt">a.txt</a>   01-Jan-2020 10:00   {text}\n', folder="/in")
+    assert entries is not None and [entry.size for entry in entries] == [None]
 
 
 @pytest.mark.parametrize(("text", "status", "reply"), [

@@ -40,6 +40,7 @@ from ..http_errors import closes_connection, declared_length, media_type, stream
 from ..http_lean import body_left_unread
 from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
 from ..multipart import MultipartBody
+from ..numbers import server_int
 from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
@@ -1272,10 +1273,10 @@ def _range_start(content_range: str | None) -> int | None:
 
 def _content_range(content_range: str | None) -> tuple[int | None, int | None]:
     """``(FIRST, SIZE)`` of ``Content-Range: bytes FIRST-LAST/SIZE`` (None where absent, malformed or ``*``)."""
-    match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", content_range or "")
+    match = re.fullmatch(r"\s*bytes\s+([0-9]+)-[0-9]+/([0-9]+|\*)\s*", content_range or "")
     if not match:
         return None, None
-    return int(match.group(1)), (int(match.group(2)) if match.group(2).isdigit() else None)
+    return server_int(match.group(1)), server_int(match.group(2))
 
 
 def _validator(facts: dict[str, Any]) -> str | None:

@@ -44,6 +44,7 @@ from ..errors import (
 )
 from ..http_errors import media_type, stream_ended_early
 from ..http_session import XferSession, drain_error_body
+from ..numbers import server_int
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..verify import ServerHash
@@ -427,7 +428,7 @@ def parse_json_index(body: bytes, *, folder: str) -> list[Entry] | None:
 
 # An exact byte count at the end of the text after a link (nginx prints "-" for folders;
 # Apache prints rounded "1.2K", which is not an exact size and is left out).
-_TRAILING_SIZE = re.compile(r"(\d+)\s*$")
+_TRAILING_SIZE = re.compile(r"([0-9]+)\s*$")
 
 
 class _LinkCollector(html.parser.HTMLParser):
@@ -526,7 +527,7 @@ def _html_entries(links: list[tuple[str, str]], folder: str) -> list[Entry] | No
         if not name or "/" in name:
             continue
         match = _TRAILING_SIZE.search(after.replace("\r", ""))
-        size = int(match.group(1)) if match and not is_dir else None
+        size = server_int(match.group(1)) if match and not is_dir else None
         entries[name] = Entry(
             name=name,
             path=posixpath.join(folder, name),

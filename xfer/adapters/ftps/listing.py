@@ -47,13 +47,13 @@ _UNIX_LINE = re.compile(
         (?P<size>\d+)\s+
         (?P<month>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+(?P<time>\d{1,2}:\d{2}|\d{4})\s
         (?P<name>.+)$""",
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,  # (\d: ASCII digits only, as a server's numbers are)
 )
 
 _WINDOWS_LINE = re.compile(
     r"""^(?P<date>\d{2}-\d{2}-\d{2,4})\s+(?P<time>\d{1,2}:\d{2}\s*[AaPp][Mm]|\d{1,2}:\d{2})\s+
         (?:(?P<dir><DIR>)|(?P<size>\d+))\s+(?P<name>.+)$""",
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 #: Characters that make a name more than one server path component, or break an FTP
@@ -213,7 +213,7 @@ def _unix_entry(match: re.Match[str], folder: str, now: dt.datetime) -> Entry | 
         name=name,
         path=posixpath.join(folder, name),
         type=entry_type,
-        size=int(match["size"]) if entry_type == "file" else None,
+        size=server_int(match["size"]) if entry_type == "file" else None,
         modified=modified,
         extra={"unix.mode": mode, **({"target": target} if target else {})},
     )
@@ -237,6 +237,6 @@ def _windows_entry(match: re.Match[str], folder: str) -> Entry | None:
         name=name,
         path=posixpath.join(folder, name),
         type="directory" if is_dir else "file",
-        size=None if is_dir else int(match["size"]),
+        size=None if is_dir else server_int(match["size"]),
         modified=modified,
     )
