@@ -444,19 +444,21 @@ def test_a_listing_cut_short_proves_nothing(pki: TestPKI, client_context: Contex
 
 
 @pytest.mark.parametrize("checksum", [False, True])
+@pytest.mark.parametrize("empty_first", [False, True], ids=["files", "empty-file-first"])
 def test_a_server_whose_head_states_its_hash_keeps_the_heads(
-    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, checksum: bool
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, checksum: bool, empty_first: bool
 ) -> None:
     """A listing states sizes only: where a HEAD states the server's hash of its copy (and always
-    under --checksum), every file keeps its HEAD, and no listing is asked."""
-    files = _tree(tmp_path / "tree", [300] * 80)
+    under --checksum), every file keeps its HEAD, and no listing is asked.  An empty file first,
+    which the server does not hash, tells nothing: its size check proves it anyway."""
+    files = _tree(tmp_path / "tree", [0] * empty_first + [300] * 80)
     with (
-        HTTPSServer(pki, root=tmp_path / "srv", digests=["repr-digest"]) as srv,
+        HTTPSServer(pki, root=tmp_path / "srv", digests=["repr-digest"], unhashed_empty=True) as srv,
         _adapter(srv.host, srv.port, client_context(), checksum=checksum) as remote,
     ):
         results = remote.put([tmp_path / "tree"], "/", recursive=True)
         heads, gets = _requests_of(srv, "HEAD"), _requests_of(srv, "GET")
-    assert all(r.verified == "sha256" for r in results)
+    assert all(r.verified == "sha256" for r in results if r.size)
     assert gets == []
     assert sorted(heads) == sorted(f"/tree/{name}" for name in files)
 

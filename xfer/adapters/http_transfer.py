@@ -623,8 +623,9 @@ class HTTPTransfer:
     def _learn_listing_proof(self, result: TransferResult | None) -> None:
         """Settle :attr:`listing_proof` from the first upload checked by its HEAD: one proven by
         the stored size alone can be proven by a listing; one proven by a hash keeps the HEADs
-        (a listing states sizes only), and so does one its HEAD could not prove."""
-        if self.listing_proof is None and result is not None:
+        (a listing states sizes only), and so does one its HEAD could not prove.  An empty file
+        tells nothing: its size proves it, and servers that hash files may not hash it."""
+        if self.listing_proof is None and result is not None and result.size:
             self.listing_proof = result.verified == "size" and bool(result.size_verified)
 
     def _plan_group(self, bodies: list[_Grouped], *, check_size: bool, listing: bool) -> _GroupPlan:
@@ -642,7 +643,7 @@ class HTTPTransfer:
         session = self.session
         folder: str | None = None
         names: set[str] = set()
-        if listing and self.listing_proof:
+        if listing and self.listing_proof and not self.checksum:  # (--checksum wants a hash: HEADs)
             counts = collections.Counter(
                 posixpath.dirname(grouped.remote) for grouped in bodies
                 if not posixpath.basename(grouped.remote).startswith(".")

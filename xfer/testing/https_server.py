@@ -93,6 +93,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     ``Digest: SHA-256=B64``), ``"digest-md5"`` (``Digest: MD5=B64``), ``"content-md5"``;
     ``digests_on_put`` sends them (of the stored file) with the PUT answer too, and
     ``lie_digests`` makes each the hash of other bytes, as a server whose copy differs would.
+    ``unhashed_empty`` sends none for an empty file (as servers whose hashing skips them do).
     ``digests_when_asked`` sends each only to a request that asks for its algorithm
     (RFC 9530 §4 ``Want-Repr-Digest``/``Want-Content-Digest``, RFC 3230 ``Want-Digest``;
     ``Content-MD5``, which nothing asks for, never), as servers that hash only on demand do.
@@ -138,6 +139,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         digests_on_put: bool = False,
         lie_digests: bool = False,
         digests_when_asked: bool = False,
+        unhashed_empty: bool = False,
         ranges: bool = True,
         chunked_put: bool = True,
         set_cookie: str | None = None,
@@ -168,6 +170,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.digests_on_put = digests_on_put
         self.lie_digests = lie_digests
         self.digests_when_asked = digests_when_asked
+        self.unhashed_empty = unhashed_empty
         self.ranges = ranges
         self.chunked_put = chunked_put
         self.set_cookie = set_cookie
@@ -520,7 +523,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _digest_headers(self, target: Path) -> dict[str, str]:
         """The hash headers ``digests`` asks for, of ``target`` (read whole: test files are small)."""
-        if not self.owner.digests:
+        if not self.owner.digests or (self.owner.unhashed_empty and target.stat().st_size == 0):
             return {}
         data = target.read_bytes() + (b"(not what is stored)" if self.owner.lie_digests else b"")
         sha256 = base64.b64encode(hashlib.sha256(data).digest()).decode()
