@@ -514,9 +514,10 @@ def test_a_folder_of_hidden_files_is_not_listed(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
 ) -> None:
     """A group's files of a folder holding only names starting with "." keep their HEADs and ask
-    no listing (it would show none of them), and the other folders are still listed."""
+    no listing (it would show none of them), and the other folders are still listed.  The second
+    group holds 2 files of a, 20 of b and 10 of c: counting the dotfiles, b would be listed."""
     tree = tmp_path / "tree"
-    for folder, names in (("a", [f"f{n:03d}" for n in range(40)]), ("b", [f".rc{n}" for n in range(6)]),
+    for folder, names in (("a", [f"f{n:03d}" for n in range(34)]), ("b", [f".rc{n:02d}" for n in range(20)]),
                           ("c", [f"f{n:03d}" for n in range(40)])):
         (tree / folder).mkdir(parents=True)
         for name in names:
