@@ -385,6 +385,15 @@ def test_answers_that_came_before_a_reset_are_read_and_the_exchange_is_marked_cu
     assert [None if a is None else a.status_code for a in answers] == [201, 201, None, None]
 
 
+@pytest.mark.parametrize("received", [b"", b"HTTP/1.1 201 Cre", b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"],
+                         ids=["nothing", "half-a-head", "half-a-body"])
+def test_a_reset_before_a_whole_first_answer_is_the_reset(received: bytes) -> None:
+    """No whole answer came before the reset: the reset is the failure said, not a parse error."""
+    requests_ = [requests.Request("PUT", "https://h/a", data=b"x").prepare()]
+    with pytest.raises(ConnectionResetError):
+        xfer.http_lean._exchange(_CutSocket(received), b"", requests_)  # type: ignore[arg-type]
+
+
 def test_answers_missing_after_a_reset_leave_pipelining_on_once(
     scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

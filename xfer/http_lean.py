@@ -339,8 +339,8 @@ def _exchange(sock: ssl.SSLSocket, data: bytes, requests_: Sequence[requests.Pre
         answers.cut = True
         try:
             response, reusable = _read_answer(answer, requests_[0])
-        except OSError:
-            raise refused from None
+        except (OSError, http.client.HTTPException, _BodyBroken):
+            raise refused from None  # (no whole answer: the reset is what happened)
     else:
         response, reusable = _read_answer(answer, requests_[0])
     answers.append(response)
