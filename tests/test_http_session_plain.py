@@ -115,6 +115,7 @@ def test_merged_headers_are_kept_per_combination_and_never_shared(session: XferS
     first.headers["X-Only-Here"] = "1"
     second = session._prepare_plain("PUT", url, b"", put)
     assert "X-Only-Here" not in second.headers and second.headers["Content-Length"] == "0"
+    assert len(session._merged_headers) == 1  # one merge for both (kept, not redone)
     assert _fields(second) == _fields(_long_way(session, "PUT", url, b"", put))
     session.headers["User-Agent"] = "changed/1"
     third = session._prepare_plain("PUT", url, b"0123", put)
@@ -127,6 +128,9 @@ def test_merged_headers_are_kept_per_combination_and_never_shared(session: XferS
             session._prepare_plain("PUT", url, b"", {"X-Bad": "a\r\nInjected: 1"})
         with pytest.raises(requests.exceptions.InvalidHeader):  # unhashable: requests' error, not TypeError
             session._prepare_plain("PUT", url, b"", {"X-Bad": ["a", "b"]})
+    for number in range(40):  # a bounded store: more combinations than it keeps start it afresh
+        session._prepare_plain("PUT", url, b"", {"X-Number": str(number)})
+    assert 0 < len(session._merged_headers) <= 32
 
 
 @pytest.mark.parametrize(
