@@ -210,10 +210,12 @@ def test_plain_requests_skip_requests_preparation(session: XferSession, monkeypa
     session.put(session.url_for("/in/a.txt"), data=b"abc", headers={"Content-Type": "text/plain"},
                 allow_redirects=False)
     session.head(session.url_for("/in/a.txt"), headers={"Accept-Encoding": "identity"}, allow_redirects=False)
+    # A download's GET: requests' get() passes params=None along.
+    session.get(session.url_for("/in/a.txt"), stream=True, headers={"Accept-Encoding": "identity"})
     assert prepared == []
     session.get(session.url_for("/in/a.txt"), params={"x": "1"})
     assert prepared == ["https://127.0.0.1:8443/in/a.txt"]
-    assert [request.method for request in sent] == ["PUT", "HEAD", "GET"]
+    assert [request.method for request in sent] == ["PUT", "HEAD", "GET", "GET"]
     assert sent[0].headers["Content-Length"] == "3" and sent[0].body == b"abc"
 
 

@@ -83,7 +83,8 @@ DEFAULT_POOL_SIZE = 4
 _USER_AGENT = "xfer/0.1"
 
 #: Keyword arguments a request may have and still be prepared by ``XferSession._prepare_plain``.
-_PLAIN_KWARGS = frozenset({"data", "headers", "timeout", "allow_redirects", "stream", "verify", "cert", "auth"})
+_PLAIN_KWARGS = frozenset({"data", "headers", "params", "timeout", "allow_redirects", "stream", "verify", "cert",
+                           "auth"})
 #: Combinations of headers whose merge :meth:`XferSession._plain_headers` keeps (a transfer uses a few).
 _MERGED_HEADERS_KEPT = 32
 #: A URL's path and query in the form requests would send them: ASCII, percent-encoded, no fragment.
@@ -345,6 +346,7 @@ class XferSession(requests.Session):
         """
         return (
             kwargs.keys() <= _PLAIN_KWARGS
+            and not kwargs.get("params")  # (requests' get() passes params=None)
             and kwargs.get("auth") is None
             and kwargs.get("cert") is None
             and kwargs.get("verify") in (None, True)
