@@ -1,12 +1,14 @@
-"""Many small files, whole command: ``xfer put -r -P 4`` of 1,000 × 4 KiB beside each protocol's anchor.
+"""Many small files, whole command: ``xfer put -r -P 4`` and ``get -r -P 4`` of 1,000 × 4 KiB beside
+each protocol's anchor.
 
     python bench/bench_small_files.py [--protocol https|webdav|ftps] [--files 1000] [--file-kib 4] [--repeat 1]
     python -m bench.bench_small_files ...
 
-Anchors: HTTPS curl uploading every file on one keep-alive connection (``-T "{a,b,...}"``),
-FTPS ``lftp mirror -R --parallel=4``, WebDAV ``rclone copy --transfers 4``.  Each upload goes
-to a fresh remote folder; the server's copy is compared with the source afterwards.
-What it shows is the per-file cost (round trips, connection reuse), not bandwidth.
+Anchors: HTTPS curl moving every file on one keep-alive connection (``-T "{a,b,...}"`` up,
+``"URL/{a,b,...}" -o "#1"`` down), FTPS ``lftp mirror [-R] --parallel=4``, WebDAV ``rclone copy
+--transfers 4``.  Each upload goes to a fresh remote folder, each download to a fresh local one;
+every copy is compared with the source afterwards.  What it shows is the per-file cost (round
+trips, connection reuse), not bandwidth.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from xfer.testing.contract import make_file
 #: bed server of each protocol, and the protocol's URL scheme for xfer.
 SERVERS = {"https": ("nginx", "https"), "webdav": ("apache", "davs"), "ftps": ("vsftpd-explicit", "ftpes")}
 
-#: argv of one upload of folder ``local`` to remote folder ``remote`` (absolute, no trailing /).
-Upload = Callable[[Path, str], list[str]]
+#: argv of one copy between local folder ``local`` and remote folder ``remote`` (absolute, no
+#: trailing /): an upload of ``local`` to ``remote``, or a download of ``remote`` to ``local``.
+Copy = Callable[[Path, str], list[str]]
 
 
-def _anchor(protocol: str, bench: h.Bench, files: list[Path]) -> tuple[str, Upload]:
+def _anchor(protocol: str, bench: h.Bench, files: list[Path]) -> tuple[str, Copy, Copy]:
+    """The anchor's name, its upload and its download."""
     ident, srv, tls = bench.identity, bench.server, bench.args.tls
     if protocol == "https":
         url = f"https://{srv.host}:{srv.port}"
@@ -39,17 +43,21 @@ def _anchor(protocol: str, bench: h.Bench, files: list[Path]) -> tuple[str, Uplo
                 "--cacert", str(ident.ca), "--tls-max", tls]
         names = ",".join(f.name for f in files)
         # nginx's dav module creates the folder of the first PUT with create_full_put_path.
-        return "curl", lambda local, remote: [*curl, "-T", f"{local}/{{{names}}}", f"{url}{remote}/"]
+        return ("curl", lambda local, remote: [*curl, "-T", f"{local}/{{{names}}}", f"{url}{remote}/"],
+                lambda local, remote: [*curl, "--create-dirs", "-o", f"{local}/#1", f"{url}{remote}/{{{names}}}"])
     if protocol == "webdav":
         bench.env |= {"RCLONE_CONFIG": str(bench.work / "rclone.conf"),
                       "RCLONE_WEBDAV_URL": f"https://{srv.host}:{srv.port}/"}
         rclone = ["rclone", "--client-cert", str(ident.cert), "--client-key", str(ident.key), "--ca-cert",
                   str(ident.ca), "--retries", "1", "--low-level-retries", "1", "--transfers", "4"]
-        return "rclone", lambda local, remote: [*rclone, "copy", str(local), f":webdav:{remote}"]
-    return "lftp", lambda local, remote: h.lftp(bench, f"mirror -R --parallel=4 {local} {remote}")
+        return ("rclone", lambda local, remote: [*rclone, "copy", str(local), f":webdav:{remote}"],
+                lambda local, remote: [*rclone, "copy", f":webdav:{remote}", str(local)])
+    return ("lftp", lambda local, remote: h.lftp(bench, f"mirror -R --parallel=4 {local} {remote}"),
+            lambda local, remote: h.lftp(bench, f"mirror --parallel=4 {remote} {local}"))
 
 
-def _xfer(protocol: str, bench: h.Bench) -> Upload:
+def _xfer(protocol: str, bench: h.Bench) -> tuple[Copy, Copy]:
+    """xfer's upload and download."""
     srv, ident = bench.server, bench.identity
     scheme = SERVERS[protocol][1]
     flags = ["--identity", str(ident.p12), "--identity-password", "env:XFER_BENCH_PW", "--ca", str(ident.ca),
@@ -59,12 +67,19 @@ def _xfer(protocol: str, bench: h.Bench) -> Upload:
         flags += ["--username", srv.username or "", "--password", "env:XFER_BENCH_FTP_PW"]
     url = f"{scheme}://{srv.host}:{srv.port}"
     # `put -r FOLDER URL/` creates FOLDER's name under the target: the caller names the local
-    # folder like the remote one.
-    return lambda local, remote: [sys.executable, "-m", "xfer", "put", "-r", "-P", "4", str(local), f"{url}/", *flags]
+    # folder like the remote one.  `get -r URL/FOLDER LOCAL` makes LOCAL the folder (it does not exist yet).
+    xfer = [sys.executable, "-m", "xfer"]
+    return (lambda local, remote: [*xfer, "put", "-r", "-P", "4", str(local), f"{url}/", *flags],
+            lambda local, remote: [*xfer, "get", "-r", "-P", "4", f"{url}{remote}", str(local), *flags])
 
 
-def run(args: argparse.Namespace, protocol: str) -> dict[str, list[h.Sample]]:
-    """Upload the same folder with the anchor and with xfer, ``--repeat`` interleaved rounds each."""
+#: Per direction ("put", "get"), per client, the timed runs.
+Samples = dict[str, dict[str, list[h.Sample]]]
+
+
+def run(args: argparse.Namespace, protocol: str) -> Samples:
+    """Upload the same folder with the anchor and with xfer, then download it, ``--repeat``
+    interleaved rounds each; every copy is compared with the source."""
     server, _scheme = SERVERS[protocol]
     if protocol == "ftps":  # lftp is pinned to TLS 1.2 on vsftpd (see bench_ftps.py)
         args = argparse.Namespace(**{**vars(args), "tls": "1.2"})
@@ -74,37 +89,65 @@ def run(args: argparse.Namespace, protocol: str) -> dict[str, list[h.Sample]]:
         files = [local / f"f{n:05d}.bin" for n in range(args.files)]
         for number, path in enumerate(files):
             make_file(path, args.file_kib << 10, seed=number)
-        name, anchor = _anchor(protocol, bench, files)
-        clients = {name: anchor, "xfer-cli": _xfer(protocol, bench)}
-        samples: dict[str, list[h.Sample]] = {n: [] for n in clients}
-        for round_number in range(args.repeat):
-            order = list(clients) if round_number % 2 == 0 else list(reversed(clients))
-            for client in order:
-                folder = f"/bench-small-{client}-{round_number}"
-                staged = local.rename(bench.work / folder.lstrip("/"))
-                try:
-                    samples[client].append(h.timed(clients[client](staged, folder), bench.env))
-                finally:
-                    staged.rename(local)
-                landed = bench.server.root / folder.lstrip("/")
-                got = sorted(p.name for p in landed.iterdir()) if landed.is_dir() else []
-                if got != [f.name for f in files]:
-                    raise SystemExit(f"{client}: {len(got)} of {len(files)} files arrived in {folder}")
-                shutil.rmtree(landed)
+        name, anchor_up, anchor_down = _anchor(protocol, bench, files)
+        xfer_up, xfer_down = _xfer(protocol, bench)
+        ups, downs = {name: anchor_up, "xfer-cli": xfer_up}, {name: anchor_down, "xfer-cli": xfer_down}
+        samples: Samples = {"put": {n: [] for n in ups}, "get": {n: [] for n in downs}}
+        source = {f.name: f.read_bytes() for f in files}
+        served = "/bench-small-source"
+        try:
+            _rounds(args, bench, local, source, ups, downs, served, samples)
+        finally:
+            shutil.rmtree(bench.server.root / served.lstrip("/"), ignore_errors=True)
         return samples
 
 
-def row(protocol: str, samples: dict[str, list[h.Sample]], files: int) -> str:
+def _rounds(args: argparse.Namespace, bench: h.Bench, local: Path, source: dict[str, bytes], ups: dict[str, Copy],
+            downs: dict[str, Copy], served: str, samples: Samples) -> None:
+    """``--repeat`` rounds, alternating which client goes first: each uploads ``local``, then (from
+    the first round's last upload, moved to ``served``) each downloads it."""
+    for round_number in range(args.repeat):
+        order = list(ups) if round_number % 2 == 0 else list(reversed(ups))
+        for client in order:
+            folder = f"/bench-small-{client}-{round_number}"
+            staged = local.rename(bench.work / folder.lstrip("/"))
+            try:
+                samples["put"][client].append(h.timed(ups[client](staged, folder), bench.env))
+            finally:
+                staged.rename(local)
+            landed = bench.server.root / folder.lstrip("/")
+            _check(client, landed, source)
+            if round_number == 0 and client == order[-1]:
+                landed.rename(bench.server.root / served.lstrip("/"))  # what the downloads fetch
+            else:
+                shutil.rmtree(landed)
+        for client in order:
+            fetched = bench.work / f"fetched-{client}-{round_number}"
+            samples["get"][client].append(h.timed(downs[client](fetched, served), bench.env))
+            _check(client, fetched, source)
+            shutil.rmtree(fetched)
+
+
+def _check(client: str, folder: Path, source: dict[str, bytes]) -> None:
+    """Every file of ``source`` in ``folder``, byte for byte, and nothing else."""
+    got = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}
+    if got != source:
+        arrived = sum(got.get(name) == data for name, data in source.items())
+        raise SystemExit(f"{client}: {arrived} of {len(source)} files arrived whole in {folder} ({len(got)} there)")
+
+
+def row(protocol: str, direction: str, samples: dict[str, list[h.Sample]], files: int) -> str:
     """One line: the anchor's and xfer's median wall and CPU time, and the ratio (> 1: xfer faster)."""
     anchor = next(n for n in samples if n != "xfer-cli")
     wall = {n: statistics.median(s.wall for s in v) for n, v in samples.items()}
     cpu = {n: statistics.median(s.cpu for s in v) for n, v in samples.items()}
-    return (f"{protocol:7} {files} files: {anchor} {wall[anchor]:.2f} s ({cpu[anchor]:.2f} s CPU), "
+    return (f"{protocol:7} {direction} {files} files: {anchor} {wall[anchor]:.2f} s ({cpu[anchor]:.2f} s CPU), "
             f"xfer {wall['xfer-cli']:.2f} s ({cpu['xfer-cli']:.2f} s CPU) = {wall[anchor] / wall['xfer-cli']:.2f}×")
 
 
-def print_rows(protocol: str, samples: dict[str, list[h.Sample]], files: int) -> None:
-    print(row(protocol, samples, files))
+def print_rows(protocol: str, samples: Samples, files: int) -> None:
+    for direction, runs in samples.items():
+        print(row(protocol, direction, runs, files))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -172,3 +172,12 @@ def test_small_files_go_together_past_nginxs_keepalive_limit(
     assert together > 2100, f"only {together} of 2200 went pipelined"
     listed = sum(bool(r.details.get("size_listed")) for r in results)
     assert listed > 2000, f"only {listed} of 2200 checked by the listing"
+    # And back: get -r pipelines their GETs the same way, past the same limit.
+    with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12) as remote:
+        fetched = remote.get(["/nginx-together/many"], tmp_path / "back", recursive=True, parallel=2)
+    back = tmp_path / "back"
+    assert {p.relative_to(back).as_posix(): sha256_of(p) for p in back.rglob("*.bin")} == digests
+    assert all(r.verified == "size" for r in fetched)
+    together = sum(bool(r.details.get("pipelined")) for r in fetched)
+    assert together > 2100, f"only {together} of 2200 came pipelined"
+    assert not [p for p in back.rglob("*") if p.name.startswith(".")]  # no part file left

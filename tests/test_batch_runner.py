@@ -96,6 +96,10 @@ class _Together(_Connection):
         self.groups.append([remote for _local, remote, _callback in files])
         return [None if remote in self.refuse else f"together {remote}" for _local, remote, _callback in files]
 
+    def get_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
+        self.groups.append([f"get {remote} -> {local}" for remote, local, _callback in files])
+        return [None if remote in self.refuse else f"got {remote}" for remote, _local, _callback in files]
+
 
 def _uploads(sizes: list[int]) -> list[Task]:
     return [Task(f"/l/{n}", f"/r/{n}", size, lambda _a, _c, n=n: f"alone /r/{n}", upload=True)  # type: ignore[misc,arg-type]
@@ -113,6 +117,25 @@ def test_small_uploads_go_together_within_the_adapters_bounds() -> None:
         "together /r/0", "together /r/1", "alone /r/2", "together /r/3", "together /r/4", "together /r/5",
         "together /r/6", "together /r/7", "alone /r/8", "together /r/9", "together /r/10",
     ]
+
+
+def test_small_downloads_go_together_remote_first() -> None:
+    remote = _Together(refuse=frozenset({"/r/1"}))
+    tasks = [Task(f"/l/{n}", f"/r/{n}", size, lambda _a, _c, n=n: f"alone /r/{n}", download=True)  # type: ignore[misc,arg-type]
+             for n, size in enumerate([10, 10, 10, 500, 10])]
+    results: list[Any] = run_tasks(remote, tasks)  # type: ignore[arg-type]
+    assert remote.groups == [["get /r/0 -> /l/0", "get /r/1 -> /l/1", "get /r/2 -> /l/2"]]
+    assert results == ["got /r/0", "alone /r/1", "got /r/2", "alone /r/3", "alone /r/4"]
+
+
+def test_uploads_and_downloads_never_share_a_group() -> None:
+    remote = _Together()
+    downloads = [Task(f"/l/d{n}", f"/r/d{n}", 10, lambda _a, _c, n=n: f"alone /r/d{n}", download=True)  # type: ignore[misc,arg-type]
+                 for n in range(2)]
+    results: list[Any] = run_tasks(remote, [*_uploads([10, 10]), *downloads])  # type: ignore[arg-type]
+    # The first download ends the uploads' group and runs alone; the last is alone too.
+    assert remote.groups == [["/r/0", "/r/1"]]
+    assert results == ["together /r/0", "together /r/1", "alone /r/d0", "alone /r/d1"]
 
 
 def test_a_lone_small_upload_and_other_tasks_are_not_grouped() -> None:

@@ -366,6 +366,9 @@ class _CutSocket:
     def settimeout(self, timeout: float | None) -> None:
         return None
 
+    def version(self) -> str:
+        return "TLSv1.3"
+
     def sendall(self, data: bytes) -> None:
         raise ConnectionResetError(104, "Connection reset by peer")
 

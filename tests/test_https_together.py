@@ -25,38 +25,18 @@ from typing import Any
 import pytest
 import requests
 
+from tests.together_helpers import SIZES, ContextFactory
+from tests.together_helpers import https_adapter as _adapter
+from tests.together_helpers import make_tree as _tree
 from xfer import http_lean
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
 from xfer.errors import ExitCode, IntegrityError, RemotePermissionDenied
 from xfer.http_lean import _body_bytes
-from xfer.testing.contract import make_file
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.https_server import HTTPSServer
 from xfer.testing.pki import TestPKI
-from xfer.tls import XferSSLContext
 from xfer.transfer import FileBody
-
-ContextFactory = Callable[..., XferSSLContext]
-
-#: Sizes of the files of a tree: empty, small, one over the 64 KiB bound (it goes alone and
-#: ends a group), and enough files for several groups of 32.
-SIZES = [0, 1, 4096, 70_000, *[(n * 997) % 9000 for n in range(75)]]
-
-
-def _adapter(host: str, port: int, ctx: XferSSLContext, **settings: Any) -> HTTPSAdapter:
-    return HTTPSAdapter(ConnectionSettings(
-        scheme="https", host=host, port=port, root="/", ssl_context=ctx, timeout=10, **settings
-    ))
-
-
-def _tree(folder: Path, sizes: list[int] = SIZES) -> dict[str, bytes]:
-    folder.mkdir()
-    files = {}
-    for number, size in enumerate(sizes):
-        make_file(folder / f"f{number:03d}.bin", size, seed=number)
-        files[f"f{number:03d}.bin"] = (folder / f"f{number:03d}.bin").read_bytes()
-    return files
 
 
 def _puts(srv: HTTPSServer) -> Counter[str]:

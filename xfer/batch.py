@@ -101,6 +101,8 @@ class Task:
     #: An upload that may go with others of its kind (:meth:`Adapter.put_together`), if it is small
     #: enough for the adapter; ``run`` is still what moves it when that does not.
     upload: bool = False
+    #: The same for a download (:meth:`Adapter.get_together`), by the size its listing showed.
+    download: bool = False
 
 
 _J = TypeVar("_J")
@@ -165,12 +167,13 @@ def _callback(callbacks: CallbackFactory | None, task: Task) -> ProgressCallback
 
 
 def _goes_together(adapter: Adapter, task: Task) -> bool:
-    """Whether ``task`` may go with others over ``adapter``: a small upload (:meth:`Adapter.put_together`)."""
-    return task.upload and task.size is not None and task.size <= adapter.together_max_size
+    """Whether ``task`` may go with others over ``adapter``: a small upload
+    (:meth:`Adapter.put_together`) or download (:meth:`Adapter.get_together`)."""
+    return (task.upload or task.download) and task.size is not None and task.size <= adapter.together_max_size
 
 
 def _all_together(adapter: Adapter, group: list[Task]) -> bool:
-    """Whether ``group`` is several small uploads that go together in one :meth:`Adapter.put_together`."""
+    """Whether ``group`` is several small transfers that go together in one call to the adapter."""
     return len(group) > 1 and all(_goes_together(adapter, task) for task in group)
 
 
@@ -187,7 +190,7 @@ def _take_group(adapter: Adapter, first: Task, take_next: Callable[[], Task | No
         if task is None:
             break
         group.append(task)
-        if not _goes_together(adapter, task):
+        if not _goes_together(adapter, task) or task.upload != first.upload:
             break
         total += task.size or 0
     return group
@@ -196,12 +199,17 @@ def _take_group(adapter: Adapter, first: Task, take_next: Callable[[], Task | No
 def _run_group(
     adapter: Adapter, group: list[Task], callbacks: Sequence[ProgressCallback | None]
 ) -> tuple[list[TransferResult], int]:
-    """The results of ``group``, in order, and how many of them :meth:`Adapter.put_together` moved:
-    those that may go together in one call to it, then one by one every task that did not go that way."""
-    together = [number for number, task in enumerate(group) if _goes_together(adapter, task)]
+    """The results of ``group``, in order, and how many of them went together: those that may, in
+    one call to :meth:`Adapter.put_together` (or :meth:`~Adapter.get_together`: a group is of one
+    direction), then one by one every task that did not go that way."""
+    together = [number for number, task in enumerate(group)
+                if _goes_together(adapter, task) and task.upload == group[0].upload]
     moved: dict[int, TransferResult | None] = {}
     if len(together) > 1:
-        results = adapter.put_together([(group[n].local, group[n].remote, callbacks[n]) for n in together])
+        if group[together[0]].upload:
+            results = adapter.put_together([(group[n].local, group[n].remote, callbacks[n]) for n in together])
+        else:
+            results = adapter.get_together([(group[n].remote, group[n].local, callbacks[n]) for n in together])
         moved = dict(zip(together, results, strict=True))
     ordered: list[TransferResult] = []
     for number, task in enumerate(group):
@@ -235,7 +243,7 @@ class _Batch:
         self.wake = threading.Event()
         self.running = workers
         #: Set once more connections are worth opening (see :meth:`_crowd_after`): the workers
-        #: after the first wait for it.  Small uploads sent together keep them waiting while
+        #: after the first wait for it.  Small files sent together keep them waiting while
         #: the first connection computes more than it waits.
         self.crowd = threading.Event()
         #: How many of the last groups measured in a row waited longer than they computed (:meth:`_crowd_after`).
@@ -347,7 +355,7 @@ class _Batch:
                         self.wake.set()
 
     def _crowd_after(self, moved: float, elapsed: float, computed: float) -> None:
-        """Let the other workers connect if the groups of small uploads measured so far show that
+        """Let the other workers connect if the groups of small files measured so far show that
         more connections would help; the last one took ``elapsed`` seconds, ``computed`` of them
         on this thread's CPU, and ``moved`` is the share of its files that went together.
 
@@ -646,7 +654,7 @@ def get_files(
                     ) from exc
                 raise
 
-        return Task(local, source, size, run)
+        return Task(local, source, size, run, download=True)
 
     return run_tasks(remote, LazyTasks(jobs, download), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
 

@@ -249,6 +249,8 @@ class _Answer:
     def __init__(self, sock: ssl.SSLSocket) -> None:
         self.sock = sock
         self.buffer = bytearray()
+        #: The connection's TLS version, for every answer read from it.
+        self.tls_version = sock.version()
 
     def _more(self) -> bool:
         data = self.sock.recv(_RECEIVE)
@@ -392,7 +394,7 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     response.url = request.url or ""
     response.encoding = get_encoding_from_headers(headers)
     response.request = request
-    response.raw = _Raw(cookies, unread=unread)
+    response.raw = _Raw(cookies, unread=unread, tls_version=answer.tls_version)
     response._content = content
     response._content_consumed = True  # type: ignore[attr-defined]
     return response, reusable
@@ -413,6 +415,11 @@ def _read_body(answer: _Answer, headers: Fields, *, limit: int | None) -> bytes 
     length = declared_length(headers.get("Content-Length"))
     bound = ERROR_BODY_LIMIT if limit is None else limit
     return answer.body(length) if length is not None and length <= bound else None
+
+
+def answer_tls_version(response: requests.Response) -> str | None:
+    """The TLS version of the connection an answer read here came over (None for any other answer)."""
+    return response.raw.tls_version if isinstance(response.raw, _Raw) else None
 
 
 def body_left_unread(response: requests.Response) -> bool:
@@ -470,12 +477,13 @@ class _BodyBroken(Exception):
 class _Raw:
     """``response.raw`` of an answer read here: nothing left to read or release; the parsed
     head for requests' cookie jar (``extract_cookies_to_jar`` reads ``_original_response.msg``);
-    whether its body was left unread."""
+    whether its body was left unread; the TLS version it came over."""
 
-    def __init__(self, cookies: http.client.HTTPMessage | None, *, unread: bool) -> None:
+    def __init__(self, cookies: http.client.HTTPMessage | None, *, unread: bool, tls_version: str | None) -> None:
         self._original_response = _Original(cookies) if cookies is not None else None
         #: The answer had a body, left unread (:func:`body_left_unread`).
         self.unread = unread
+        self.tls_version = tls_version
 
     def close(self) -> None:
         return None

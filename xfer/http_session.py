@@ -59,7 +59,7 @@ from .errors import (
     XferError,
 )
 from .http_errors import closes_connection, map_http_error, small_body
-from .http_lean import LEAN_METHODS, PIPELINED_METHODS, Answers, Fields, exchange, lean_body
+from .http_lean import LEAN_METHODS, PIPELINED_METHODS, Answers, Fields, answer_tls_version, exchange, lean_body
 from .log import masked_headers
 from .net import Proxy, choose_proxy, open_tcp
 from .protocols.spec import WEB_PROXY_ENVIRONMENT
@@ -663,7 +663,11 @@ class XferSession(requests.Session):
             raise map_http_error(exc, server=self.server, context=self.ssl_context) from exc
 
     def tls_version(self, response: requests.Response) -> str | None:
-        """The TLS version of the connection a (still open) streamed response came on."""
+        """The TLS version of the connection a (still open) streamed response, or one read by
+        :mod:`xfer.http_lean`, came on."""
+        lean = answer_tls_version(response)
+        if lean is not None:
+            return lean
         connection = getattr(response.raw, "connection", None)
         sock = getattr(connection, "sock", None)
         version = getattr(sock, "version", None)

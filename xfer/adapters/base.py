@@ -218,8 +218,9 @@ class Adapter:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: How messages name this kind of connection; default ``scheme://``.
     label: ClassVar[str | None] = None
-    #: Files of at most this many bytes may be uploaded several at a time (:meth:`put_together`):
-    #: 0, never.  At most :attr:`together_files` of them, :attr:`together_bytes` in all, at a time.
+    #: Files of at most this many bytes may be uploaded or downloaded several at a time
+    #: (:meth:`put_together`, :meth:`get_together`): 0, never.  At most :attr:`together_files` of
+    #: them, :attr:`together_bytes` in all, at a time.
     together_max_size: ClassVar[int] = 0
     together_files: ClassVar[int] = 1
     together_bytes: ClassVar[int] = 0
@@ -456,6 +457,18 @@ class Adapter:
         Per file its result, or None: not uploaded this way (it may have been sent), to be
         uploaded with :meth:`put_file`, which says what is wrong with it and retries.  Nothing is
         raised for one file's failure.  The default moves none.
+        """
+        return [None] * len(files)
+
+    def get_together(
+        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
+    ) -> list[TransferResult | None]:
+        """Download small files ``(remote, local, callback)`` several at a time, as :meth:`put_together`
+        uploads them (the sizes a listing showed make them small).
+
+        Per file its result, or None: not downloaded this way (nothing is left under its local
+        name), to be downloaded with :meth:`get_file`, which says what is wrong with it and
+        retries.  Nothing is raised for one file's failure.  The default moves none.
         """
         return [None] * len(files)
 

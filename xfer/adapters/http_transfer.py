@@ -66,6 +66,8 @@ class Sent(NamedTuple):
 
 #: The PUT's headers beyond requests' own (an upload's bytes are opaque to the server).
 _PUT_HEADERS = {"Content-Type": "application/octet-stream"}
+#: A download's GET: the file's bytes as they are, so its length is the file's.
+_GET_HEADERS = {"Accept-Encoding": "identity"}
 #: A folder's listing, to check a pipelined group's uploads (nginx ``autoindex_format json``); not
 #: compressed: the lean reader does not decode (a gzipped listing would read as no listing).
 _LISTING_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
@@ -110,8 +112,9 @@ class HTTPTransfer:
         self.checksum = settings.checksum
         self.sha256 = settings.sha256
         self.throttle = settings.throttle
-        #: Small files may go pipelined (:meth:`upload_together`): until the server's HEAD is
-        #: found not to prove a stored size, or a pipelined exchange fails.
+        self.resume = settings.resume
+        #: Small files may go pipelined (:meth:`upload_together`, :meth:`download_together`): until
+        #: a pipelined exchange fails, or (uploads) the server's HEAD is found not to prove a stored size.
         self._together = True
         #: Whether a folder's JSON listing stands in for the HEADs of a pipelined group's files
         #: (:meth:`upload_together`), for this worker's connections.  None until an upload checked
@@ -167,53 +170,72 @@ class HTTPTransfer:
                 response.close()
                 response = self._request(source, 0, None)
             with response:
-                session.check(response, path=remote)
-                self.check_download(response, remote, ranged=offset > 0 and restart is None)
-                resumed_at = offset if response.status_code == 206 else 0
-                length = content_length(response)
-                if resumed_at and length is not None:
-                    length += resumed_at
-                details: dict[str, Any] = {"http_status": response.status_code}
-                tls = session.tls_version(response)
-                encoding = response.headers.get("Content-Encoding", "identity").lower()
-                if encoding != "identity":
-                    # Asked for identity and got an encoding anyway: keep the bytes as sent.
-                    details["content_encoding"] = encoding
-                raw = response.raw
-                # Repr-Digest and Digest describe the whole file; Content-Digest and Content-MD5
-                # only the body, which is the whole file only in a 200.
-                offered = http_digest(response.headers, content=response.status_code == 200)
-                out.expected_size = length  # before entering: the first progress report has the total
-                out.hash_also(offered.algorithm if offered else None)
-                with out:
-                    out.facts = {"source": source, "size": length, "etag": response.headers.get("ETag"),
-                                 "last_modified": response.headers.get("Last-Modified")}
-                    if resumed_at:
-                        out.begin(resumed_at)
-                    else:
-                        out.start_over(restart or unchecked)
-                    try:
-                        # The loop ends on a *proven* end only: Content-Length reached, the last
-                        # chunk, or close_notify.  A cut (FIN without close_notify, a chunk cut
-                        # short, close_notify inside the announced length) raises, because the
-                        # context never suppresses ragged EOFs.
-                        # Under --limit-rate, smaller blocks: a slow rate must not leave the
-                        # connection unread for long (servers time out a stalled send: nginx 60 s).
-                        _read_body(raw, out, BODY_BLOCK if self.throttle is None else DOWNLOAD_BLOCK)
-                    except XferError:
-                        raise
-                    except Exception as exc:
-                        raise self.broken_download(exc, remote, out.written, length) from exc
-                    # Before the rename: a mismatch leaves nothing under the local name.
-                    verified = self._conclude(
-                        offered, out.hash, f"the download of {self._user_path(remote)}",
-                        size_checked=length is not None and out.written == length,
-                        consequence="nothing was saved", size=out.written,
-                    )
+                # Under --limit-rate, smaller blocks: a slow rate must not leave the connection
+                # unread for long (servers time out a stalled send: nginx 60 s).
+                block = BODY_BLOCK if self.throttle is None else DOWNLOAD_BLOCK
+                return self._save(
+                    response, remote, local, out, started, lambda: _read_body(response.raw, out, block),
+                    offset=offset, restart=restart, unchecked=unchecked,
+                )
+
+    def _save(
+        self, response: requests.Response, remote: str, local: str, out: AtomicDownload, started: float,
+        write_body: Callable[[], None], *, offset: int = 0, restart: str | None = None, unchecked: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> TransferResult:
+        """The answer to a download's GET, saved through ``out`` (``write_body`` writes its body
+        there) if it is the file, and proven whole; its result (``details`` added to it).
+
+        ``offset``: the bytes of a kept part the GET asked the rest of; ``restart``: why the
+        answer does not continue them (None: it does); ``unchecked``: why the part could not be
+        asked to be continued (``offset`` 0).
+        """
+        session = self.session
+        session.check(response, path=remote)
+        self.check_download(response, remote, ranged=offset > 0 and restart is None)
+        resumed_at = offset if response.status_code == 206 else 0
+        length = content_length(response)
+        if resumed_at and length is not None:
+            length += resumed_at
+        details = {**(details or {}), "http_status": response.status_code}
+        tls = session.tls_version(response)
+        encoding = response.headers.get("Content-Encoding", "identity").lower()
+        if encoding != "identity":
+            # Asked for identity and got an encoding anyway: keep the bytes as sent.
+            details["content_encoding"] = encoding
+        # Repr-Digest and Digest describe the whole file; Content-Digest and Content-MD5
+        # only the body, which is the whole file only in a 200.
+        offered = http_digest(response.headers, content=response.status_code == 200)
+        out.expected_size = length  # before entering: the first progress report has the total
+        out.hash_also(offered.algorithm if offered else None)
+        with out:
+            out.facts = {"source": session.url_for(remote), "size": length, "etag": response.headers.get("ETag"),
+                         "last_modified": response.headers.get("Last-Modified")}
+            if resumed_at:
+                out.begin(resumed_at)
+            else:
+                out.start_over(restart or unchecked)
+            try:
+                # The loop ends on a *proven* end only: Content-Length reached, the last
+                # chunk, or close_notify.  A cut (FIN without close_notify, a chunk cut
+                # short, close_notify inside the announced length) raises, because the
+                # context never suppresses ragged EOFs.
+                write_body()
+            except XferError:
+                raise
+            except Exception as exc:
+                raise self.broken_download(exc, remote, out.written, length) from exc
+            # Before the rename: a mismatch leaves nothing under the local name.
+            verified = self._conclude(
+                offered, out.hash, f"the download of {self._user_path(remote)}",
+                size_checked=length is not None and out.written == length,
+                consequence="nothing was saved", size=out.written,
+            )
         return TransferResult(
             direction="get",
             local=local,
             remote=self._user_path(remote),
+            protocol=self.protocol,
             size=out.written,
             elapsed=time.monotonic() - started,
             sha256=out.sha256,
@@ -234,7 +256,7 @@ class HTTPTransfer:
 
     def _request(self, url: str, offset: int, validator: str | None) -> requests.Response:
         """The download's GET: from ``offset`` on if the file is still ``validator`` (ETag or date)."""
-        headers = {"Accept-Encoding": "identity"}
+        headers = dict(_GET_HEADERS)
         if offset and validator:
             headers["Range"] = f"bytes={offset}-"
             headers["If-Range"] = validator
@@ -515,13 +537,43 @@ class HTTPTransfer:
         its connection nearly spent): on a server that closes after a few requests, each write
         would otherwise send the remaining bodies again to settle one file.
         """
-        results: list[TransferResult | None] = [None] * len(files)
-        todo = list(range(len(files)))
+        return self._in_writes(len(files), lambda places: self._upload_group(
+            [files[place] for place in places], check_size=check_size, read_listing=read_listing))
+
+    def download_together(
+        self, files: Sequence[tuple[str, str, ProgressCallback | None]]
+    ) -> list[TransferResult | None]:
+        """Small files ``(remote, local, callback)``: their GETs in one write on an open connection
+        (HTTP/1.1 pipelining, as :meth:`upload_together` sends PUTs), each answer saved as
+        :meth:`get` saves one.
+
+        Per file a result, only for a download proven as :meth:`get` proves one: a 200 (no
+        redirect followed), its body whole by its ``Content-Length`` or its last chunk, any digest
+        matching.  None for every other file (nothing is left under its local name), and for all of
+        them when the requests cannot be pipelined or the exchange fails: the caller then
+        downloads that file alone (``get_file``), which follows a redirect, says what is wrong,
+        retries.  An answer longer than :data:`~xfer.http_lean.PIPELINED_GET_LIMIT` (a file that
+        grew since it was listed) is left unread, and its connection given up.  Files whose
+        answers a keep-alive limit cut off go again together, as in :meth:`upload_together`.
+
+        Not with ``--limit-rate`` (as uploads), nor with ``--resume``: a part kept by an earlier
+        run is continued by the download alone.
+        """
+        return self._in_writes(len(files), lambda places: self._download_group([files[place] for place in places]))
+
+    @staticmethod
+    def _in_writes(count: int, write: Callable[[list[int]], _Written]) -> list[TransferResult | None]:
+        """The results of ``count`` files sent together by ``write`` (their places; what one write
+        settled): again, on a new connection, for the files whose answers never came because the
+        server closed the connection after an earlier answer, at most twice as many per write as
+        the last write settled (at least :data:`_RESENT_FILES`).  The second write that settles
+        fewer than two files ends it (see :meth:`upload_together`); so does one that sent nothing."""
+        results: list[TransferResult | None] = [None] * count
+        todo = list(range(count))
         limit, poor = len(todo), 0
         while len(todo) > 1:
             now, later = todo[:limit], todo[limit:]
-            written = self._upload_group([files[place] for place in now], check_size=check_size,
-                                         read_listing=read_listing)
+            written = write(now)
             for place, result in zip(now, written.results, strict=True):
                 results[place] = result
             settled = written.pipelined - len(written.unanswered)
@@ -531,6 +583,65 @@ class HTTPTransfer:
             todo = [now[position] for position in written.unanswered] + later
             limit = max(2 * settled, _RESENT_FILES)
         return results
+
+    def _download_group(self, files: Sequence[tuple[str, str, ProgressCallback | None]]) -> _Written:
+        """One write of :meth:`download_together` (after the first file alone, if no connection was open)."""
+        results: list[TransferResult | None] = [None] * len(files)
+        if not self.session.pipelining or self.throttle is not None or self.resume or not self._together:
+            return _Written(results, [], 0)
+        calls: list[tuple[str, str, Any, dict[str, str] | None]] = [
+            ("GET", self.session.url_for(remote), None, _GET_HEADERS) for remote, _, _ in files
+        ]
+        places = list(range(len(files)))
+        started = time.monotonic()
+        try:
+            answers = self._pipelined(calls)
+            if answers is None:
+                # No connection is open (a worker's first group, or the server closed the last
+                # one): the first file opens one, alone, and the others follow it pipelined.
+                results[0] = self._download_alone(files[0])
+                places, started = places[1:], time.monotonic()
+                answers = self._pipelined(calls[1:]) if len(places) > 1 else None
+        except _GroupFailed:
+            self._together = False  # as for uploads: the next groups would fail the same way
+            return _Written(results, [], 0)
+        if answers is None:
+            return _Written(results, [], 0)
+        unanswered: list[int] = []
+        for place, answer in zip(places, answers, strict=True):
+            if answer is None:
+                unanswered.append(place)  # sent again
+                continue
+            remote, local, callback = files[place]
+            try:
+                results[place] = self._save_answer(answer, remote, local, callback, started)
+            except Interrupted:
+                raise
+            except XferError:
+                continue  # alone, it is retried or said
+        return _Written(results, unanswered, len(places))
+
+    def _save_answer(
+        self, answer: requests.Response, remote: str, local: str, callback: ProgressCallback | None, started: float
+    ) -> TransferResult | None:
+        """A pipelined GET's answer saved as :meth:`get` saves one; None for one whose body was left unread."""
+        with answer, self.session.translating():
+            if body_left_unread(answer):
+                return None
+            out = AtomicDownload(local, callback=callback, sha256=self.sha256)
+            return self._save(answer, remote, local, out, started, lambda: out.write(answer.content),
+                              details={"pipelined": True})
+
+    def _download_alone(self, file: tuple[str, str, ProgressCallback | None]) -> TransferResult | None:
+        """One file of :meth:`download_together` the ordinary way (None if that fails: the caller
+        tries it again, and says what is wrong)."""
+        remote, local, callback = file
+        try:
+            return self.get(remote, local, callback)
+        except Interrupted:
+            raise
+        except XferError:
+            return None
 
     def _upload_group(
         self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool,
@@ -1086,9 +1197,9 @@ class _GroupPlan(NamedTuple):
 
 
 class _Written(NamedTuple):
-    """What one write of :meth:`HTTPTransfer.upload_together` did: per file its result (None: it
-    goes alone), the positions of the files whose answers never came (to be sent again), and how
-    many files went in the pipelined write (0: none was sent that way)."""
+    """What one write of :meth:`HTTPTransfer.upload_together` (or ``download_together``) did: per
+    file its result (None: it goes alone), the positions of the files whose answers never came (to
+    be sent again), and how many files went in the pipelined write (0: none was sent that way)."""
 
     results: list[TransferResult | None]
     unanswered: list[int]

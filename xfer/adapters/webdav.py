@@ -113,6 +113,12 @@ class WebDAVAdapter(Adapter):
     # mutable_live_props, for rsync-like clients); keeps_modified asks.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
 
+    #: Small files are downloaded pipelined (:meth:`get_together`), with HTTPS's bounds; they are
+    #: uploaded one by one (each to its temporary name, then MOVEd: :meth:`put_together` moves none).
+    together_max_size: ClassVar[int] = 64 * 1024
+    together_files: ClassVar[int] = 32
+    together_bytes: ClassVar[int] = 256 * 1024
+
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
         # The shared HTTP code builds the guarded session for https://host:port (and basic auth);
@@ -687,6 +693,15 @@ class WebDAVAdapter(Adapter):
             if is_folder:
                 raise self._folder_error(remote) from failure
             raise self._status_error(failure.response, remote, "download", None) from failure
+
+    def get_together(
+        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
+    ) -> list[TransferResult | None]:
+        """HTTP's pipelined GETs; any answer but a 200 (a collection's redirect among them) leaves
+        its file to :meth:`_get_file`, which tells a folder from a failure."""
+        self._require(Capability.GET)
+        planned = [(self.remote_path(remote), os.fspath(local), callback) for remote, local, callback in files]
+        return [None if result is None else self._common(result) for result in self.http.download_together(planned)]
 
     def _folder_error(self, path: str) -> RemoteIsFolder:
         return RemoteIsFolder(
