@@ -6,10 +6,13 @@ import errno
 import hashlib
 import io
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from xfer import transfer
 from xfer.errors import IntegrityError, LocalDiskFull, LocalError, LocalFileNotFound
 from xfer.transfer import AtomicDownload, FileBody, open_for_upload, sha256_file
 
@@ -93,14 +96,49 @@ def test_missing_local_file(tmp_path: Path) -> None:
         open_for_upload(tmp_path / "nope")
 
 
-def test_finished_download_gets_the_umask_mode(tmp_path: Path) -> None:
-    old = os.umask(0o022)
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_finished_download_gets_the_umask_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int, mode: int
+) -> None:
+    monkeypatch.setattr(transfer, "UMASK_READ", {})  # as a program that set its umask before any download
+    old = os.umask(umask)
     try:
         with AtomicDownload(tmp_path / "f") as out:
             out.write(b"x")
     finally:
         os.umask(old)
-    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "f").stat().st_mode & 0o777 == mode
+
+
+def test_downloads_finishing_at_once_leave_the_umask_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The umask can only be read by setting it: read per file by parallel workers, one could read
+    another's temporary 0o077 and set that back for good (every later file 0600).  A umask call
+    that lets the other threads run makes the interleaving certain."""
+    monkeypatch.setattr(transfer, "UMASK_READ", {})
+    real_umask = os.umask
+
+    def slow_umask(mask: int) -> int:
+        previous = real_umask(mask)
+        time.sleep(0.002)  # another thread's download finishes meanwhile
+        return previous
+
+    monkeypatch.setattr(os, "umask", slow_umask)
+    old = real_umask(0o022)
+    try:
+        def save(number: int) -> None:
+            with AtomicDownload(tmp_path / f"f{number}") as out:
+                out.write(b"x")
+
+        threads = [threading.Thread(target=save, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        after = real_umask(0o022)
+    finally:
+        real_umask(old)
+    assert after == 0o022
+    assert {(tmp_path / f"f{n}").stat().st_mode & 0o777 for n in range(8)} == {0o644}
 
 
 def test_longest_legal_name_still_downloads(tmp_path: Path) -> None:

@@ -260,11 +260,25 @@ def discard_partial_downloads() -> list[Path]:
     return removed
 
 
+_UMASK_LOCK = threading.Lock()
+#: The umask once read (under "mask"); a program that changes its umask later clears this.
+UMASK_READ: dict[str, int] = {}
+
+
 def _umask() -> int:
-    # os.umask can only be read by setting it; set it straight back.
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return mask
+    """The process's umask, read once.
+
+    It can only be read by setting it (and setting it straight back).  Read per file, two
+    downloads finishing at once in parallel workers could each read the other's temporary
+    0o077, and the second would then set it back for good: that file and every later one
+    saved 0600.  The lock makes the one read safe against xfer's own threads.
+    """
+    with _UMASK_LOCK:
+        if "mask" not in UMASK_READ:
+            mask = os.umask(0o077)
+            os.umask(mask)
+            UMASK_READ["mask"] = mask
+        return UMASK_READ["mask"]
 
 
 class FileBody:
@@ -540,7 +554,7 @@ class AtomicDownload(DownloadAccounting):
         self.sha256: str | None = None
         # -- resume: a part left by an earlier try or run --
         self._attempt = current_attempt()
-        self._key = f"part:{self.target.absolute()}"
+        self._key = f"part:{self.target.absolute()}" if self._attempt is not None else ""  # (a getcwd per file less)
         self._sidecar: Path | None = None
         kept: KeptPart | None = None
         if self._attempt is not None:
