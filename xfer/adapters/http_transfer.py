@@ -288,15 +288,17 @@ class HTTPTransfer:
         answers a Range request, and xfer sends none: it would be part of the file.
         ``202``/``204``/``203`` and friends carry no file either.
         """
-        server = self.server
-        shown = self._user_path(remote)
-        final = urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path)
-        if response.history and final.endswith("/") and not remote.endswith("/"):
-            response.close()
-            raise RemoteIsFolder(f"{server}: {shown} is a folder", hint="use -r to copy a folder")
         status = response.status_code
+        if response.history and not remote.endswith("/"):
+            final = urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path)
+            if final.endswith("/"):
+                response.close()
+                raise RemoteIsFolder(f"{self.server}: {self._user_path(remote)} is a folder",
+                                     hint="use -r to copy a folder")
         if status == 200 or (status == 206 and ranged):
             return
+        server = self.server
+        shown = self._user_path(remote)
         said = f"HTTP {status} {response.reason or http.client.responses.get(status, '')}".strip()
         response.close()
         if status == 206:
