@@ -20,7 +20,7 @@ from integration.bed import ServerInfo
 from tests.helpers import one_error, run
 from xfer.adapters.base import Adapter
 from xfer.profiles import Profile
-from xfer.testing.contract import AdapterContract, make_file, sha256_of
+from xfer.testing.contract import AdapterContract, make_file, make_small_files, sha256_of
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +155,23 @@ def test_rmdir_of_a_folder_with_entries_is_enotempty(sshd: ServerInfo, tmp_path:
         finally:
             remote.rm(f"{folder}/a.bin")
             remote.rmdir(folder)
+
+
+def test_small_files_come_together_from_openssh(sshd: ServerInfo, tmp_path: Path) -> None:
+    """``get -r`` of 200 small files: each group's requests in flight at once on OpenSSH's
+    sftp-server (issue 14), every file whole, none left half written."""
+    import uuid
+
+    tree = tmp_path / "many"
+    digests = make_small_files(tree, 200)
+    folder = f"/in/together-{uuid.uuid4().hex[:8]}"
+    with xfer.connect(Profile.from_mapping("sshd", _table(sshd))) as remote:
+        remote.put([tree], f"{folder}/", recursive=True)
+        try:
+            fetched = remote.get([f"{folder}/many"], tmp_path / "back", recursive=True, parallel=2)
+        finally:
+            remote.rm(folder, recursive=True)
+    back = tmp_path / "back"
+    assert {p.relative_to(back).as_posix(): sha256_of(p) for p in back.rglob("*.bin")} == digests
+    assert sum(bool(r.details.get("pipelined")) for r in fetched) == 200
+    assert not [p for p in back.rglob("*") if p.name.startswith(".")]

@@ -37,7 +37,7 @@ from xfer.errors import (
 )
 from xfer.http_session import create_session
 from xfer.identity import Identity
-from xfer.testing.contract import AdapterContract, make_file, sha256_of
+from xfer.testing.contract import AdapterContract, make_file, make_small_files, sha256_of
 from xfer.testing.pki import TestPKI
 from xfer.tls import create_ssl_context
 
@@ -381,11 +381,7 @@ def test_small_files_come_pipelined_past_the_keepalive_limit(
     connection after its 100th request (``MaxKeepAliveRequests``), in the middle of a group:
     the files whose answers never came go again together; every file arrives whole."""
     tree = tmp_path / "many"
-    digests = {}
-    for n in range(250):
-        name = f"d{n // 100}/{n:03d}.bin"
-        (tree / name).parent.mkdir(parents=True, exist_ok=True)
-        digests[name] = make_file(tree / name, (n * 37) % 5000, seed=n)
+    digests = make_small_files(tree, 250)
     remote.put([tree], f"{folder}/", recursive=True)
     fetched = remote.get([f"{folder}/many"], tmp_path / "back", recursive=True)
     back = tmp_path / "back"

@@ -217,7 +217,7 @@ def _run(
     """``tasks`` run with ``-P 4``; the other workers wait ``patience`` seconds for the first group
     (long by default: the machine's load must not make a group take longer than that)."""
     clock = _Clock()
-    monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
+    monkeypatch.setattr("xfer.batch.cpu_time", clock.cpu)
     monkeypatch.setattr("xfer.batch._PATIENCE", patience)
     first = _Timed(clock, **timing)
     opened: list[_Timed] = []
@@ -282,7 +282,7 @@ def test_groups_that_wait_less_than_they_compute_keep_to_one_connection(monkeypa
 
 
 def test_where_the_thread_clock_cannot_time_a_group_every_worker_connects_at_once(monkeypatch: Any) -> None:
-    monkeypatch.setattr("xfer.batch._THREAD_CPU_TIME", False)  # Windows: a clock in ~16 ms ticks
+    monkeypatch.setattr("xfer.batch._FINE_CPU_CLOCK", False)  # Windows: a clock in ~16 ms ticks
     results, _, opened = _run(monkeypatch, _uploads([10] * 40), computing=0.01)
     assert results == [f"together /r/{n}" for n in range(40)]
     assert len(opened) == 3
@@ -357,7 +357,7 @@ def test_a_task_that_does_not_go_together_opens_the_other_connections(monkeypatc
 def test_a_batch_that_stops_while_workers_wait_to_connect_ends(monkeypatch: Any) -> None:
     # The first group fails: the waiting workers end with the batch, none connects.
     clock = _Clock()
-    monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
+    monkeypatch.setattr("xfer.batch.cpu_time", clock.cpu)
     first, opened = _Timed(clock, 0.005), list[Any]()
 
     def broken(files: list[tuple[str, str, Any]]) -> list[Any]:
@@ -377,7 +377,7 @@ def test_ctrl_c_while_workers_wait_to_connect_ends_them(monkeypatch: Any) -> Non
     # Ctrl-C while the first worker is stuck in a group (a silent server): the batch gives it up
     # after the grace period, and the workers waiting to connect end at once, none connecting.
     clock = _Clock()
-    monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
+    monkeypatch.setattr("xfer.batch.cpu_time", clock.cpu)
     monkeypatch.setattr("xfer.batch.GRACE_SECONDS", 0.2)
     first, opened = _Timed(clock, 0.005), list[Any]()
     together, stuck, release = first.put_together, threading.Event(), threading.Event()
@@ -410,7 +410,7 @@ def test_a_worker_that_cannot_start_stops_the_batch(monkeypatch: pytest.MonkeyPa
     # "can't start new thread" (or Ctrl-C) while the workers start: the ones started stop too,
     # rather than go on uploading after the caller got the error.
     clock = _Clock()
-    monkeypatch.setattr("xfer.batch.thread_cpu_time", clock.cpu)
+    monkeypatch.setattr("xfer.batch.cpu_time", clock.cpu)
     first = _Timed(clock, 0.005)
     started: list[threading.Thread] = []
     real_start = threading.Thread.start

@@ -50,6 +50,17 @@ def make_file(path: Path, size: int, *, seed: int = 0) -> str:
     return digest.hexdigest()
 
 
+def make_small_files(folder: Path, count: int, *, per_folder: int = 100, largest: int = 5000) -> dict[str, str]:
+    """``count`` small files of varied sizes (empty ones among them) in subfolders of ``folder``,
+    ``per_folder`` to each (``d0/000.bin``...): relative path -> sha256."""
+    digests = {}
+    for n in range(count):
+        name = f"d{n // per_folder}/{n:03d}.bin"
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        digests[name] = make_file(folder / name, (n * 37) % largest, seed=n)
+    return digests
+
+
 def sha256_of(path: Path) -> str:
     """The sha256 (hex) of a file, read in blocks."""
     return sha256_file(path)

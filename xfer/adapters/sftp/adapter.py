@@ -13,11 +13,12 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import os
 import posixpath
 import secrets
 import stat
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncssh
@@ -25,6 +26,7 @@ import asyncssh
 from ...errors import (
     ConnectionDropped,
     IntegrityError,
+    Interrupted,
     RemoteError,
     RemoteExists,
     RemoteFolderNotEmpty,
@@ -104,6 +106,12 @@ class SFTPAdapter(Adapter):
     """
 
     capabilities = frozenset(Capability)
+
+    #: Small files are downloaded several at a time (:meth:`get_together`), with HTTP's bounds;
+    #: uploads go one by one (:meth:`put_together` moves none).
+    together_max_size = 64 * 1024
+    together_files = 32
+    together_bytes = 256 * 1024
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
@@ -265,43 +273,97 @@ class SFTPAdapter(Adapter):
         # through the retry loop's context (current_attempt), which that thread does not see.
         out = (sink or AtomicDownload)(local, callback=callback, throttle=self.settings.throttle,
                                        sha256=self.settings.sha256)
-        source = f"{self.settings.scheme}://{self.settings.server}{remote}"
+        verified = self._run("downloading", remote, lambda sftp: self._download(sftp, remote, out))
+        return self._got(remote, local, out, started, verified)
 
-        async def work(sftp: asyncssh.SFTPClient) -> Check:
-            attrs = await sftp.stat(remote)
-            if _kind(attrs) == "directory":
-                raise RemoteIsFolder(
-                    f"{self.settings.server}: {remote} is a folder", hint="pass recursive=True to download folders",
-                    cli_hint="use -r to copy a folder", server=self.settings.server, path=remote,
-                )
-            # What the file is, so that a part kept after a cut is continued only if it is unchanged.
-            facts = {"source": source, "size": attrs.size, "mtime": attrs.mtime}
-            start, restart = _resume_offset(out, facts)
-            out.expected_size = attrs.size
-            read_block, _ = block_sizes(sftp)
-            # The server's hash, asked first: the one extra hash it names is computed on the way.
-            offered = await CheckFile.of(sftp).ask(sftp, remote)
-            out.hash_also(offered.algorithm if offered is not None else None)
-            with out:
-                out.facts = facts
-                async with closing(await sftp.open(remote, "rb", block_size=0)) as handle:
-                    if start:
-                        out.begin(start)
-                    else:
-                        out.start_over(restart)
-                    await read_blocks(handle, start, out.write, block=read_block, size=attrs.size)
-                # Before the rename: a mismatch leaves nothing under the local name.  (The sink
-                # compares the length with the server's stat when it closes.)
-                return self._conclude(sftp, offered, out.hash, what=f"the download of {remote}",
-                                      size_checked=attrs.size is not None, consequence="nothing was saved",
-                                      size=out.written)
+    async def _download(self, sftp: asyncssh.SFTPClient, remote: str, out: AtomicDownload) -> Check:
+        """``remote`` into ``out``, continuing a part an earlier try kept if the file is unchanged;
+        how it was verified."""
+        attrs = await sftp.stat(remote)
+        if _kind(attrs) == "directory":
+            raise RemoteIsFolder(
+                f"{self.settings.server}: {remote} is a folder", hint="pass recursive=True to download folders",
+                cli_hint="use -r to copy a folder", server=self.settings.server, path=remote,
+            )
+        # What the file is, so that a part kept after a cut is continued only if it is unchanged.
+        facts = {"source": f"{self.settings.scheme}://{self.settings.server}{remote}", "size": attrs.size,
+                 "mtime": attrs.mtime}
+        start, restart = _resume_offset(out, facts)
+        out.expected_size = attrs.size
+        read_block, _ = block_sizes(sftp)
+        # The server's hash, asked first: the one extra hash it names is computed on the way.
+        offered = await CheckFile.of(sftp).ask(sftp, remote)
+        out.hash_also(offered.algorithm if offered is not None else None)
+        with out:
+            out.facts = facts
+            async with closing(await sftp.open(remote, "rb", block_size=0)) as handle:
+                if start:
+                    out.begin(start)
+                else:
+                    out.start_over(restart)
+                await read_blocks(handle, start, out.write, block=read_block, size=attrs.size)
+            # Before the rename: a mismatch leaves nothing under the local name.  (The sink
+            # compares the length with the server's stat when it closes.)
+            return self._conclude(sftp, offered, out.hash, what=f"the download of {remote}",
+                                  size_checked=attrs.size is not None, consequence="nothing was saved",
+                                  size=out.written)
 
-        verified = self._run("downloading", remote, work)
+    def _got(self, remote: str, local: str, out: AtomicDownload, started: float, verified: Check,
+             **details: Any) -> TransferResult:
         return TransferResult(
             direction="get", local=local, remote=self.user_path(remote), size=out.written,
-            elapsed=time.monotonic() - started, details=self._details(), protocol=self.settings.scheme,
-            sha256=out.sha256, verified=verified,
+            elapsed=time.monotonic() - started, details={**self._details(), **details},
+            protocol=self.settings.scheme, sha256=out.sha256, verified=verified,
         )
+
+    def get_together(
+        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
+    ) -> list[TransferResult | None]:
+        """Small files downloaded at once on the one SFTP session: every file's requests (stat,
+        open, read, close) in flight together, as the protocol allows (each carries its own id),
+        instead of one file's round trips after another's; a batch of them costs one hand-over to
+        the session's loop, not one per request.
+
+        Each file is downloaded and proven exactly as :meth:`_get_file` does it; one that fails
+        (missing, a folder, refused, cut) is None: ``get_file`` then says what is wrong and retries.
+        A failure of the connection itself leaves every file of the group to that.  Not with
+        ``--limit-rate`` or ``--resume`` (as over HTTP).
+        """
+        self._require(Capability.GET)
+        if self.settings.throttle is not None or self.settings.resume:
+            return [None] * len(files)
+        started = time.monotonic()
+        planned = [(self.remote_path(remote), os.fspath(local),
+                    AtomicDownload(local, callback=callback, sha256=self.settings.sha256))
+                   for remote, local, callback in files]
+
+        async def fetch(sftp: asyncssh.SFTPClient, remote: str, out: AtomicDownload) -> Check | None:
+            try:
+                return await self._download(sftp, remote, out)
+            except Interrupted:
+                raise  # the batch stops (or Ctrl-C): not one file's failure
+            except (XferError, asyncssh.Error, OSError):
+                return None  # said by the file alone
+
+        async def work(sftp: asyncssh.SFTPClient) -> list[Check | None]:
+            tasks = [asyncio.ensure_future(fetch(sftp, remote, out)) for remote, _, out in planned]
+            try:
+                return await asyncio.gather(*tasks)
+            except BaseException:
+                # Stopping: the other files end now (each writer removes its part), not behind our back.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+
+        try:
+            checks = self._run("downloading", planned[0][0], work)
+        except Interrupted:
+            raise
+        except XferError:
+            return [None] * len(files)  # the connection failed: each file alone reconnects, retries, says
+        return [None if check is None else self._got(remote, local, out, started, check, pipelined=True)
+                for (remote, local, out), check in zip(planned, checks, strict=True)]
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         handle, size = open_for_upload(local)
