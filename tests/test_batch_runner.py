@@ -92,6 +92,9 @@ class _Together(_Connection):
         self.groups: list[list[str]] = []
         self.refuse = refuse
 
+    def moves_together(self, *, upload: bool) -> bool:
+        return True
+
     def put_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
         self.groups.append([remote for _local, remote, _callback in files])
         return [None if remote in self.refuse else f"together {remote}" for _local, remote, _callback in files]
@@ -126,6 +129,22 @@ def test_small_downloads_go_together_remote_first() -> None:
     results: list[Any] = run_tasks(remote, tasks)  # type: ignore[arg-type]
     assert remote.groups == [["get /r/0 -> /l/0", "get /r/1 -> /l/1", "get /r/2 -> /l/2"]]
     assert results == ["got /r/0", "alone /r/1", "got /r/2", "alone /r/3", "alone /r/4"]
+
+
+def test_a_direction_the_adapter_does_not_move_together_is_not_grouped() -> None:
+    """A group the adapter would move one by one (WebDAV uploads; downloads under --resume) would hold
+    up to 32 files on one worker while the others idle: such tasks are taken one at a time."""
+
+    class _DownloadsOnly(_Together):
+        def moves_together(self, *, upload: bool) -> bool:
+            return not upload
+
+    remote = _DownloadsOnly()
+    downloads = [Task(f"/l/d{n}", f"/r/d{n}", 10, lambda _a, _c, n=n: f"alone /r/d{n}", download=True)  # type: ignore[misc,arg-type]
+                 for n in range(2)]
+    results: list[Any] = run_tasks(remote, [*_uploads([10, 10, 10]), *downloads])  # type: ignore[arg-type]
+    assert remote.groups == [["get /r/d0 -> /l/d0", "get /r/d1 -> /l/d1"]]
+    assert results == ["alone /r/0", "alone /r/1", "alone /r/2", "got /r/d0", "got /r/d1"]
 
 
 def test_uploads_and_downloads_never_share_a_group() -> None:

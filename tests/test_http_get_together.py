@@ -219,6 +219,60 @@ def test_a_file_grown_past_the_pipelined_limit_goes_alone(
     assert not next(r for r in results if r.local.endswith("f3.bin")).details.get("pipelined")
 
 
+def test_a_body_too_long_to_read_in_a_group_keeps_pipelining_on(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The answers after a body left unread for its length are lost with the connection given up,
+    and asked for again; that says nothing of the server: the other groups still go pipelined."""
+    files = {f"f{number:02d}.bin": bytes([65 + number % 26]) * (100 + number) for number in range(40)}
+    grown = bytes(range(256)) * 1200
+    replies = _scripted_tree(files, f02_bin=Reply(body=grown, end="keep-alive"))
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        remote = HTTPSAdapter(ConnectionSettings(
+            scheme="https", host=srv.host, port=srv.port, root="/", ssl_context=client_context(), timeout=2,
+        ))
+        with remote:
+            results = remote.get(["/tree/"], tmp_path / "out", recursive=True)
+            pipelining = remote.session.pipelining
+    assert pipelining is True
+    assert (tmp_path / "out" / "f02.bin").read_bytes() == grown
+    assert sum(bool(r.details.get("pipelined")) for r in results) >= 35
+
+
+def test_once_the_server_set_a_cookie_every_get_carries_it(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A load balancer's sticky cookie: requests prepared the short way would go without it, so
+    the files go one by one, the long way, each with the cookie."""
+    files = make_tree(tmp_path / "srv" / "tree", [100] * 10)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", set_cookie="route=a1") as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        results = remote.get(["/tree"], tmp_path / "out", recursive=True)
+        gets = [r for r in srv.requests if r.method == "GET" and not r.path.endswith("/")]
+    for name, data in files.items():
+        assert (tmp_path / "out" / name).read_bytes() == data
+    assert len(gets) == len(files) and all("route=a1" in r.headers.get("Cookie", "") for r in gets)
+    assert not any(r.details.get("pipelined") for r in results)
+
+
+def test_downloads_that_cannot_go_together_are_spread_over_the_workers(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Under --resume nothing is grouped, so -P 3 shares the files out one at a time (a group would
+    have held 32 of them on one worker)."""
+    make_tree(tmp_path / "srv" / "tree", [100] * 40)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv") as srv,
+        _adapter(srv.host, srv.port, client_context(), resume=True) as remote,
+    ):
+        assert not remote.moves_together(upload=False) and remote.moves_together(upload=True)
+        remote.get(["/tree"], tmp_path / "out", recursive=True, parallel=3)
+        handshakes = srv.handshakes
+    assert handshakes >= 2  # the other workers had files to fetch
+
+
 def test_a_digest_that_does_not_match_saves_nothing(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from xfer import transfer
-from xfer.errors import IntegrityError, LocalDiskFull, LocalError, LocalFileNotFound
+from xfer.errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
 from xfer.transfer import AtomicDownload, FileBody, open_for_upload, sha256_file
 
 
@@ -139,6 +139,18 @@ def test_downloads_finishing_at_once_leave_the_umask_alone(tmp_path: Path, monke
         real_umask(old)
     assert after == 0o022
     assert {(tmp_path / f"f{n}").stat().st_mode & 0o777 for n in range(8)} == {0o644}
+
+
+def test_a_progress_report_that_stops_the_start_leaves_no_part(tmp_path: Path) -> None:
+    """A batch that stops raises from the progress callback, the first time as the download
+    starts: before the ``with`` block runs, so its exit would not have removed the part."""
+
+    def stop(done: int, total: int | None) -> None:
+        raise Interrupted("stopped because another transfer of the batch failed")
+
+    with pytest.raises(Interrupted), AtomicDownload(tmp_path / "f", callback=stop) as out:
+        out.write(b"never")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_longest_legal_name_still_downloads(tmp_path: Path) -> None:

@@ -170,9 +170,10 @@ def _callback(callbacks: CallbackFactory | None, task: Task) -> ProgressCallback
 
 
 def _goes_together(adapter: Adapter, task: Task) -> bool:
-    """Whether ``task`` may go with others over ``adapter``: a small upload
-    (:meth:`Adapter.put_together`) or download (:meth:`Adapter.get_together`)."""
-    return (task.upload or task.download) and task.size is not None and task.size <= adapter.together_max_size
+    """Whether ``task`` may go with others over ``adapter``: a small upload (:meth:`Adapter.put_together`)
+    or download (:meth:`Adapter.get_together`), in a direction the adapter moves together now."""
+    return ((task.upload or task.download) and task.size is not None and task.size <= adapter.together_max_size
+            and adapter.moves_together(upload=task.upload))
 
 
 def _all_together(adapter: Adapter, group: list[Task]) -> bool:

@@ -376,6 +376,7 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     content = b""
     has_body = method != "HEAD" and status not in (204, 304)
     unread = has_body and not complete  # its framing is not known: left unread, the connection given up
+    too_long = False
     if has_body and complete:
         try:
             body = _read_body(answer, headers, limit=PIPELINED_GET_LIMIT if method == "GET" else None)
@@ -383,6 +384,7 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
             raise _BodyBroken from exc
         if body is None:
             unread, reusable = True, False  # (skip_large_body's rule): the connection is given up
+            too_long = _framed(headers)  # (else: no length, or an unknown coding: the server's doing)
         else:
             content = body
         if "Transfer-Encoding" in headers and "Content-Length" in headers:
@@ -394,7 +396,7 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     response.url = request.url or ""
     response.encoding = get_encoding_from_headers(headers)
     response.request = request
-    response.raw = _Raw(cookies, unread=unread, tls_version=answer.tls_version)
+    response.raw = _Raw(cookies, unread=unread, too_long=too_long, tls_version=answer.tls_version)
     response._content = content
     response._content_consumed = True  # type: ignore[attr-defined]
     return response, reusable
@@ -415,6 +417,20 @@ def _read_body(answer: _Answer, headers: Fields, *, limit: int | None) -> bytes 
     length = declared_length(headers.get("Content-Length"))
     bound = ERROR_BODY_LIMIT if limit is None else limit
     return answer.body(length) if length is not None and length <= bound else None
+
+
+def _framed(headers: Fields) -> bool:
+    """Whether an answer's body has a known end: a ``Content-Length``, or chunked coding alone."""
+    encoding: str | None = headers.get("Transfer-Encoding")
+    if encoding is not None:
+        return encoding.strip().lower() == "chunked"
+    return declared_length(headers.get("Content-Length")) is not None
+
+
+def body_too_long(response: requests.Response) -> bool:
+    """Whether an answer read here had a body with a known end that was left unread for its length
+    (the connection given up by this reader's choice, not the server's doing)."""
+    return isinstance(response.raw, _Raw) and response.raw.too_long
 
 
 def answer_tls_version(response: requests.Response) -> str | None:
@@ -479,10 +495,13 @@ class _Raw:
     head for requests' cookie jar (``extract_cookies_to_jar`` reads ``_original_response.msg``);
     whether its body was left unread; the TLS version it came over."""
 
-    def __init__(self, cookies: http.client.HTTPMessage | None, *, unread: bool, tls_version: str | None) -> None:
+    def __init__(
+        self, cookies: http.client.HTTPMessage | None, *, unread: bool, too_long: bool, tls_version: str | None
+    ) -> None:
         self._original_response = _Original(cookies) if cookies is not None else None
-        #: The answer had a body, left unread (:func:`body_left_unread`).
+        #: The answer had a body, left unread (:func:`body_left_unread`); for its length (:func:`body_too_long`).
         self.unread = unread
+        self.too_long = too_long
         self.tls_version = tls_version
 
     def close(self) -> None:

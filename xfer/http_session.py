@@ -59,7 +59,16 @@ from .errors import (
     XferError,
 )
 from .http_errors import closes_connection, map_http_error, small_body
-from .http_lean import LEAN_METHODS, PIPELINED_METHODS, Answers, Fields, answer_tls_version, exchange, lean_body
+from .http_lean import (
+    LEAN_METHODS,
+    PIPELINED_METHODS,
+    Answers,
+    Fields,
+    answer_tls_version,
+    body_too_long,
+    exchange,
+    lean_body,
+)
 from .log import masked_headers
 from .net import Proxy, choose_proxy, open_tcp
 from .protocols.spec import WEB_PROXY_ENVIRONMENT
@@ -531,10 +540,11 @@ class XferSession(requests.Session):
                 results += [None] * (len(prepared) - len(results))
                 break
             missing = len(results) < len(answers) and answers[len(results)] is None
-            if missing and not closes_connection(response.headers):
+            if missing and not closes_connection(response.headers) and not body_too_long(response):
                 # A later answer went missing on a connection that stayed open: a server that
                 # does not take pipelined requests (it cost a read timeout), or whose answer
-                # could not be followed (unframed, HTTP/1.0).  Either way: not again.  Not at
+                # could not be followed (unframed, HTTP/1.0).  Either way: not again.  (An answer
+                # whose body was only too long to read here says nothing of the server.)  Not at
                 # once when the connection broke while the requests were written (Answers.cut:
                 # a keep-alive limit's reset), but a second such write that only its first
                 # request got through is a server that closes on what follows an answer.

@@ -596,7 +596,13 @@ class AtomicDownload(DownloadAccounting):
             _IN_PROGRESS.add(self.temp)
         self.started = time.monotonic()
         if self._callback is not None:
-            self._callback(0, self.expected_size)
+            try:
+                self._callback(0, self.expected_size)
+            except BaseException as exc:
+                # (A batch stopping raises from the progress callback.)  With is not entered yet,
+                # so its exit would not run: the part would stay, its file open.
+                self.__exit__(type(exc), exc, exc.__traceback__)
+                raise
         return self
 
     def hash_also(self, algorithm: str | None) -> None:

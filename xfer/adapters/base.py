@@ -460,6 +460,13 @@ class Adapter:
         """
         return [None] * len(files)
 
+    def moves_together(self, *, upload: bool) -> bool:
+        """Whether small files go several at a time in that direction now (:meth:`put_together`,
+        :meth:`get_together`): what the batch groups them by.  A group the adapter would then
+        move one by one holds up to :attr:`together_files` files on one worker while the others
+        have nothing to do.  The default: never."""
+        return False
+
     def get_together(
         self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
     ) -> list[TransferResult | None]:

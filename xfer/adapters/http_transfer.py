@@ -542,8 +542,17 @@ class HTTPTransfer:
         return self._in_writes(len(files), lambda places: self._upload_group(
             [files[place] for place in places], check_size=check_size, read_listing=read_listing))
 
+    def can_go_together(self, *, upload: bool) -> bool:
+        """Whether small files may go pipelined now (:meth:`upload_together`, :meth:`download_together`):
+        not under a rate limit, nor once a pipelined exchange failed or the server showed it does
+        not take pipelined requests, nor once it set a cookie (each request must carry it: they
+        go the long way); uploads only by PUT, downloads not with ``--resume``."""
+        return (self._together and self.session.pipelining and self.throttle is None and not self.session.cookies
+                and (self.options.upload_method == "PUT" if upload else not self.resume))
+
     def download_together(
-        self, files: Sequence[tuple[str, str, ProgressCallback | None]]
+        self, files: Sequence[tuple[str, str, ProgressCallback | None]],
+        alone: Callable[[str, str, ProgressCallback | None], TransferResult] | None = None,
     ) -> list[TransferResult | None]:
         """Small files ``(remote, local, callback)``: their GETs in one write on an open connection
         (HTTP/1.1 pipelining, as :meth:`upload_together` sends PUTs), each answer saved as
@@ -557,11 +566,15 @@ class HTTPTransfer:
         retries.  An answer longer than :data:`~xfer.http_lean.PIPELINED_GET_LIMIT` (a file that
         grew since it was listed) is left unread, and its connection given up.  Files whose
         answers a keep-alive limit cut off go again together, as in :meth:`upload_together`.
+        Where no connection is open, the first file opens one, fetched by ``alone`` (the
+        adapter's download of one file; :meth:`get` by default).
 
         Not with ``--limit-rate`` (as uploads), nor with ``--resume``: a part kept by an earlier
         run is continued by the download alone.
         """
-        return self._in_writes(len(files), lambda places: self._download_group([files[place] for place in places]))
+        fetch = alone or self.get
+        return self._in_writes(len(files), lambda places: self._download_group([files[place] for place in places],
+                                                                               fetch))
 
     @staticmethod
     def _in_writes(count: int, write: Callable[[list[int]], _Written]) -> list[TransferResult | None]:
@@ -586,10 +599,13 @@ class HTTPTransfer:
             limit = max(2 * settled, _RESENT_FILES)
         return results
 
-    def _download_group(self, files: Sequence[tuple[str, str, ProgressCallback | None]]) -> _Written:
+    def _download_group(
+        self, files: Sequence[tuple[str, str, ProgressCallback | None]],
+        alone: Callable[[str, str, ProgressCallback | None], TransferResult],
+    ) -> _Written:
         """One write of :meth:`download_together` (after the first file alone, if no connection was open)."""
         results: list[TransferResult | None] = [None] * len(files)
-        if not self.session.pipelining or self.throttle is not None or self.resume or not self._together:
+        if not self.can_go_together(upload=False):
             return _Written(results, [], 0)
         calls: list[tuple[str, str, Any, dict[str, str] | None]] = [
             ("GET", self.session.url_for(remote), None, _GET_HEADERS) for remote, _, _ in files
@@ -601,7 +617,7 @@ class HTTPTransfer:
             if answers is None:
                 # No connection is open (a worker's first group, or the server closed the last
                 # one): the first file opens one, alone, and the others follow it pipelined.
-                results[0] = self._download_alone(files[0])
+                results[0] = self._download_alone(files[0], alone)
                 places, started = places[1:], time.monotonic()
                 answers = self._pipelined(calls[1:]) if len(places) > 1 else None
         except _GroupFailed:
@@ -634,12 +650,16 @@ class HTTPTransfer:
             return self._save(answer, remote, local, out, started, lambda: out.write(answer.content),
                               details={"pipelined": True})
 
-    def _download_alone(self, file: tuple[str, str, ProgressCallback | None]) -> TransferResult | None:
+    @staticmethod
+    def _download_alone(
+        file: tuple[str, str, ProgressCallback | None],
+        alone: Callable[[str, str, ProgressCallback | None], TransferResult],
+    ) -> TransferResult | None:
         """One file of :meth:`download_together` the ordinary way (None if that fails: the caller
         tries it again, and says what is wrong)."""
         remote, local, callback = file
         try:
-            return self.get(remote, local, callback)
+            return alone(remote, local, callback)
         except Interrupted:
             raise
         except XferError:
@@ -652,8 +672,7 @@ class HTTPTransfer:
         """One write of :meth:`upload_together` (after the first file alone, if no connection was open)."""
         missed: list[TransferResult | None] = [None] * len(files)
         unanswered: list[int] = []
-        if (self.options.upload_method != "PUT" or not self.session.pipelining or self.throttle is not None
-                or not self._together):
+        if not self.can_go_together(upload=True):
             return _Written(missed, unanswered, 0)
         session = self.session
         listing = read_listing if check_size else None

@@ -110,6 +110,9 @@ class HTTPSAdapter(Adapter):
                                             read_listing=read_listing)
         return [None if result is None else self._common(result) for result in results]
 
+    def moves_together(self, *, upload: bool) -> bool:
+        return self.http.can_go_together(upload=upload)
+
     def get_together(
         self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
     ) -> list[TransferResult | None]:

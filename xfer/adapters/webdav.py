@@ -694,6 +694,9 @@ class WebDAVAdapter(Adapter):
                 raise self._folder_error(remote) from failure
             raise self._status_error(failure.response, remote, "download", None) from failure
 
+    def moves_together(self, *, upload: bool) -> bool:
+        return not upload and self.http.can_go_together(upload=False)
+
     def get_together(
         self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
     ) -> list[TransferResult | None]:
@@ -701,7 +704,8 @@ class WebDAVAdapter(Adapter):
         its file to :meth:`_get_file`, which tells a folder from a failure."""
         self._require(Capability.GET)
         planned = [(self.remote_path(remote), os.fspath(local), callback) for remote, local, callback in files]
-        return [None if result is None else self._common(result) for result in self.http.download_together(planned)]
+        fetched = self.http.download_together(planned, alone=self._get_file)
+        return [None if result is None else self._common(result) for result in fetched]
 
     def _folder_error(self, path: str) -> RemoteIsFolder:
         return RemoteIsFolder(

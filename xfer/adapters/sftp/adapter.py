@@ -316,6 +316,9 @@ class SFTPAdapter(Adapter):
             protocol=self.settings.scheme, sha256=out.sha256, verified=verified,
         )
 
+    def moves_together(self, *, upload: bool) -> bool:
+        return not upload and self.settings.throttle is None and not self.settings.resume
+
     def get_together(
         self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
     ) -> list[TransferResult | None]:
@@ -330,7 +333,7 @@ class SFTPAdapter(Adapter):
         ``--limit-rate`` or ``--resume`` (as over HTTP).
         """
         self._require(Capability.GET)
-        if self.settings.throttle is not None or self.settings.resume:
+        if not self.moves_together(upload=False):
             return [None] * len(files)
         started = time.monotonic()
         planned = [(self.remote_path(remote), os.fspath(local),
