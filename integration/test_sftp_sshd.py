@@ -158,15 +158,16 @@ def test_rmdir_of_a_folder_with_entries_is_enotempty(sshd: ServerInfo, tmp_path:
 
 
 def test_small_files_come_together_from_openssh(sshd: ServerInfo, tmp_path: Path) -> None:
-    """``get -r`` of 200 small files: each group's requests in flight at once on OpenSSH's
-    sftp-server (issue 14), every file whole, none left half written."""
+    """``put -r`` and ``get -r`` of 200 small files: each group's requests in flight at once on
+    OpenSSH's sftp-server (issue 14), every file whole, none left half written."""
     import uuid
 
     tree = tmp_path / "many"
     digests = make_small_files(tree, 200)
     folder = f"/in/together-{uuid.uuid4().hex[:8]}"
     with xfer.connect(Profile.from_mapping("sshd", _table(sshd))) as remote:
-        remote.put([tree], f"{folder}/", recursive=True)
+        sent = remote.put([tree], f"{folder}/", recursive=True)
+        assert sum(bool(r.details.get("pipelined")) for r in sent) == 200 and all(r.size_verified for r in sent)
         try:
             fetched = remote.get([f"{folder}/many"], tmp_path / "back", recursive=True, parallel=2)
         finally:

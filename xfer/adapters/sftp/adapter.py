@@ -10,6 +10,7 @@ while it is the only copy).  Reads and writes take offsets (:meth:`SFTPAdapter.r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -19,7 +20,8 @@ import secrets
 import stat
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, BinaryIO, TypeVar
 
 import asyncssh
 
@@ -41,7 +43,7 @@ from ...errors import (
     listing_too_large,
 )
 from ...protocols.sftp import SFTPOptions
-from ...retry import current_attempt
+from ...retry import Attempt, current_attempt
 from ...streams import SinkFactory
 from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
 from ...verify import Check, HashName, ServerHash, StreamHash, conclude
@@ -87,6 +89,28 @@ def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> Entry:
                  size=attrs.size if kind == "file" else None, modified=modified)
 
 
+@dataclass(slots=True)
+class _Upload:
+    """One upload (:meth:`SFTPAdapter._upload`): what is sent, where it is written until it is
+    complete (``temp``; None: the name itself), a part an earlier try left (``kept``), and, once
+    sent, its body (with the hashes of what was sent) and what proved it."""
+
+    local: str
+    remote: str
+    handle: BinaryIO
+    size: int
+    source: SentFile
+    callback: ProgressCallback | None
+    temp: str | None
+    kept: str | None = None
+    body: FileBody | None = None
+    verified: Check = "none"
+
+    @property
+    def target(self) -> str:
+        return self.temp or self.remote
+
+
 def _resume_offset(out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
     """Where a download goes on: the end of the part an earlier try (or run) kept if the remote
     file is unchanged (same path, size and modification time), else 0; and why not, for the warning."""
@@ -107,8 +131,7 @@ class SFTPAdapter(Adapter):
 
     capabilities = frozenset(Capability)
 
-    #: Small files are downloaded several at a time (:meth:`get_together`), with HTTP's bounds;
-    #: uploads go one by one (:meth:`put_together` moves none).
+    #: Small files go several at a time (:meth:`get_together`, :meth:`put_together`), with HTTP's bounds.
     together_max_size = 64 * 1024
     together_files = 32
     together_bytes = 256 * 1024
@@ -317,7 +340,7 @@ class SFTPAdapter(Adapter):
         )
 
     def moves_together(self, *, upload: bool) -> bool:
-        return not upload and self.settings.throttle is None and not self.settings.resume
+        return self.settings.throttle is None and (upload or not self.settings.resume)
 
     def get_together(
         self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
@@ -340,95 +363,158 @@ class SFTPAdapter(Adapter):
                     AtomicDownload(local, callback=callback, sha256=self.settings.sha256))
                    for remote, local, callback in files]
 
-        async def fetch(sftp: asyncssh.SFTPClient, remote: str, out: AtomicDownload) -> Check | None:
-            try:
-                return await self._download(sftp, remote, out)
-            except Interrupted:
-                raise  # the batch stops (or Ctrl-C): not one file's failure
-            except (XferError, asyncssh.Error, OSError):
-                return None  # said by the file alone
+        def fetch(remote: str, out: AtomicDownload) -> Callable[[asyncssh.SFTPClient], Awaitable[Check]]:
+            return lambda sftp: self._download(sftp, remote, out)
 
-        async def work(sftp: asyncssh.SFTPClient) -> list[Check | None]:
-            tasks = [asyncio.ensure_future(fetch(sftp, remote, out)) for remote, _, out in planned]
+        checks = self._at_once("downloading", [fetch(remote, out) for remote, _, out in planned])
+        if checks is None:
+            return [None] * len(files)  # the connection failed: each file alone reconnects, retries, says
+        return [None if check is None else self._got(remote, local, out, started, check, pipelined=True)
+                for (remote, local, out), check in zip(planned, checks, strict=True)]
+
+    def _at_once(
+        self, action: str, works: list[Callable[[asyncssh.SFTPClient], Awaitable[_T]]]
+    ) -> list[_T | None] | None:
+        """Run ``works`` at once on the session's loop: per work its result, or None where it
+        failed (the transfer alone then says why).  None for all if the connection itself failed.
+
+        A stop (:class:`~xfer.errors.Interrupted`: another transfer failed, or Ctrl-C) cancels the
+        other works, and waits for them (each writer removes its part), before it is raised:
+        nothing goes on behind the caller's back.
+        """
+
+        async def each(work: Callable[[asyncssh.SFTPClient], Awaitable[_T]], sftp: asyncssh.SFTPClient) -> _T | None:
+            try:
+                return await work(sftp)
+            except Interrupted:
+                raise
+            except (XferError, asyncssh.Error, OSError):
+                return None  # said by the transfer alone
+
+        async def all_of(sftp: asyncssh.SFTPClient) -> list[_T | None]:
+            tasks = [asyncio.ensure_future(each(work, sftp)) for work in works]
             try:
                 return await asyncio.gather(*tasks)
             except BaseException:
-                # Stopping: the other files end now (each writer removes its part), not behind our back.
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
 
         try:
-            checks = self._run("downloading", planned[0][0], work)
+            return self._run(action, "", all_of)
         except Interrupted:
             raise
         except XferError:
-            return [None] * len(files)  # the connection failed: each file alone reconnects, retries, says
-        return [None if check is None else self._got(remote, local, out, started, check, pipelined=True)
-                for (remote, local, out), check in zip(planned, checks, strict=True)]
+            return None
 
     def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
         handle, size = open_for_upload(local)
-        source = SentFile.of(local, handle)
         started = time.monotonic()
-        folder = posixpath.dirname(remote)
         # A try after a cut continues the temporary file the earlier try left, from its size.
         attempt = current_attempt()
         key = f"put:{remote}"
         kept: str | None = attempt.state.get(key) if attempt is not None else None
-        temp = kept or self._temp_name(remote)
-        target = temp or remote
-        body: FileBody | None = None
-        verified: Check = "none"
-
-        async def send(sftp: asyncssh.SFTPClient) -> None:
-            nonlocal body, verified
-            await self._refuse_folder(sftp, remote)
-            offset = await self._upload_offset(sftp, kept, size)
-            try:
-                also = await self._hash_to_compute(sftp, target)
-                _, write_block = block_sizes(sftp)
-
-                def moved(done: int, total: int | None) -> None:
-                    if callback is not None:
-                        callback(offset + done, size)
-
-                if offset and not await self._prefix_holds(sftp, target, offset, source):
-                    offset = 0
-                body = FileBody(handle, size - offset, blocksize=write_block, callback=moved, name=local,
-                                throttle=self.settings.throttle, also=also, sha256=self.settings.sha256)
-                if offset:
-                    body.skip(offset)  # what the server has: into the hash, not sent again
-                if offset:
-                    # Neither truncated nor created: the part is there and keeps what it holds.
-                    remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
-                else:
-                    handle.seek(0)
-                    remote_file = await self._create(sftp, target, folder)
-                async with closing(remote_file):
-                    await write_blocks(remote_file, offset, body)
-                verified = await self._complete(sftp, target, remote, size, body.hash, source)
-            except BaseException:
-                conn = self._ssh.conn if self._ssh is not None else None
-                if attempt is not None and temp is not None and (conn is None or conn.is_closed()):
-                    # The connection is gone (a cut): the next try continues the part; the retry
-                    # loop removes it if none will.
-                    if attempt.state.get(key) != temp:
-                        attempt.state[key] = temp
-                        attempt.on_give_up(lambda: self._remove_quietly(temp))
-                else:
-                    await self._discard(sftp, target)
-                raise
-
+        upload = _Upload(local, remote, handle, size, SentFile.of(local, handle), callback,
+                         temp=kept or self._temp_name(remote), kept=kept)
         with handle:
-            self._run("uploading", remote, send)
+            self._run("uploading", remote, lambda sftp: self._upload(sftp, upload, attempt, key))
+        return self._sent(upload, started)
+
+    async def _upload(self, sftp: asyncssh.SFTPClient, upload: _Upload, attempt: Attempt | None, key: str) -> None:
+        """Send ``upload`` to its temporary name, check what the server stored, rename it into place.
+
+        On a failure the temporary file is removed, unless the connection is gone under a
+        retried ``attempt``: the next try then continues it (``key`` names it in the try's state).
+        """
+        await self._refuse_folder(sftp, upload.remote)
+        offset = await self._upload_offset(sftp, upload.kept, upload.size)
+        target, size, callback = upload.target, upload.size, upload.callback
+        try:
+            also = await self._hash_to_compute(sftp, target)
+            _, write_block = block_sizes(sftp)
+
+            def moved(done: int, total: int | None) -> None:
+                if callback is not None:
+                    callback(offset + done, size)
+
+            if offset and not await self._prefix_holds(sftp, target, offset, upload.source):
+                offset = 0
+            body = upload.body = FileBody(upload.handle, size - offset, blocksize=write_block, callback=moved,
+                                          name=upload.local, throttle=self.settings.throttle, also=also,
+                                          sha256=self.settings.sha256)
+            if offset:
+                body.skip(offset)  # what the server has: into the hash, not sent again
+            if offset:
+                # Neither truncated nor created: the part is there and keeps what it holds.
+                remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
+            else:
+                upload.handle.seek(0)
+                remote_file = await self._create(sftp, target, posixpath.dirname(upload.remote))
+            async with closing(remote_file):
+                await write_blocks(remote_file, offset, body)
+            upload.verified = await self._complete(sftp, target, upload.remote, size, body.hash, upload.source)
+        except BaseException:
+            conn = self._ssh.conn if self._ssh is not None else None
+            temp = upload.temp
+            if attempt is not None and temp is not None and (conn is None or conn.is_closed()):
+                # The connection is gone (a cut): the next try continues the part; the retry
+                # loop removes it if none will.
+                if attempt.state.get(key) != temp:
+                    attempt.state[key] = temp
+                    attempt.on_give_up(lambda: self._remove_quietly(temp))
+            else:
+                await self._discard(sftp, target)
+            raise
+
+    def _sent(self, upload: _Upload, started: float, **details: Any) -> TransferResult:
         return TransferResult(
-            direction="put", local=local, remote=self.user_path(remote), size=size,
-            elapsed=time.monotonic() - started, details=self._details(), protocol=self.settings.scheme,
-            size_verified=True, temp_name=posixpath.basename(temp) if temp is not None else None,
-            sha256=body.sha256 if body is not None else None, verified=verified,
+            direction="put", local=upload.local, remote=self.user_path(upload.remote), size=upload.size,
+            elapsed=time.monotonic() - started, details={**self._details(), **details},
+            protocol=self.settings.scheme, size_verified=True,
+            temp_name=posixpath.basename(upload.temp) if upload.temp is not None else None,
+            sha256=upload.body.sha256 if upload.body is not None else None, verified=upload.verified,
         )
+
+    def put_together(
+        self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]]
+    ) -> list[TransferResult | None]:
+        """Small files uploaded at once on the one SFTP session, as :meth:`get_together` downloads
+        them: every file's requests (open, writes, close, stat, rename) in flight together.
+
+        Each file is sent, checked and renamed into place exactly as :meth:`_put_file` does it; one
+        that fails (a folder in the way, refused, a size the server did not store) is None, its
+        temporary file removed: ``put_file`` then says what is wrong and retries.
+        """
+        self._require(Capability.PUT)
+        if not self.moves_together(upload=True):
+            return [None] * len(files)
+        started = time.monotonic()
+        with contextlib.ExitStack() as stack:
+            uploads: list[_Upload | None] = []
+            for local, remote, callback in files:
+                try:
+                    handle, size = open_for_upload(local)
+                except XferError:
+                    uploads.append(None)  # said by the upload alone
+                    continue
+                stack.enter_context(handle)
+                path, name = self.remote_path(remote), os.fspath(local)
+                uploads.append(_Upload(name, path, handle, size, SentFile.of(name, handle), callback,
+                                       temp=self._temp_name(path)))
+
+            def send(upload: _Upload) -> Callable[[asyncssh.SFTPClient], Awaitable[bool]]:
+                async def one(sftp: asyncssh.SFTPClient) -> bool:
+                    await self._upload(sftp, upload, None, "")
+                    return True
+                return one
+
+            present = [upload for upload in uploads if upload is not None]
+            # (None for all: the connection failed; each file alone reconnects, retries, says.)
+            sent = self._at_once("uploading", [send(upload) for upload in present]) or [None] * len(present)
+        done = {id(upload) for upload, ok in zip(present, sent, strict=True) if ok}
+        return [self._sent(upload, started, pipelined=True) if upload is not None and id(upload) in done else None
+                for upload in uploads]
 
     async def _complete(
         self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash,

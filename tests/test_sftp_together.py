@@ -1,9 +1,10 @@
-"""Small files downloaded together over SFTP (issue 14): every file's requests in flight at once.
+"""Small files moved together over SFTP (issue 14): every file's requests in flight at once.
 
-``get -r`` of many small files sends each group's stat/open/read/close requests together on the
-one SFTP session (:meth:`SFTPAdapter.get_together`) instead of one file's round trips after
-another's.  Each file is proven and saved as one downloaded alone; one that fails is left to the
-download alone, which says what is wrong; a stop ends the group's other files with nothing half
+``get -r`` and ``put -r`` of many small files send each group's requests (stat, open, read or
+writes, close, rename) together on the one SFTP session (:meth:`SFTPAdapter.get_together`,
+:meth:`SFTPAdapter.put_together`) instead of one file's round trips after another's.  Each file
+is proven and saved (or renamed into place) as one moved alone; one that fails is left to the
+transfer alone, which says what is wrong; a stop ends the group's other files with nothing half
 written.
 """
 
@@ -21,7 +22,7 @@ from tests.test_sftp import profile_of
 from tests.together_helpers import make_tree
 from xfer import batch
 from xfer.adapters.sftp.adapter import SFTPAdapter
-from xfer.errors import Interrupted, RemoteNotFound
+from xfer.errors import Interrupted, RemoteIsFolder, RemoteNotFound
 from xfer.testing.sftp_server import SFTPServer, SSHTestKeys, create_ssh_keys
 from xfer.transfer import PART_SUFFIX
 from xfer.types import ProgressCallback
@@ -104,6 +105,61 @@ def test_a_stop_ends_the_groups_other_files_with_nothing_half_written(
     assert names[10] not in landed and not _leftovers(tmp_path / "out")
     for name in landed:
         assert (tmp_path / "out" / name).read_bytes() == files[name]
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_small_sftp_uploads_go_together_each_checked_and_renamed(
+    ssh_keys: SSHTestKeys, tmp_path: Path, parallel: int
+) -> None:
+    files = make_tree(tmp_path / "tree", [0, 1, 4096, 70_000, *[(n * 997) % 9000 for n in range(75)]])
+    with SFTPServer(ssh_keys, root=tmp_path / "srv") as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        results = remote.put([tmp_path / "tree"], "/in/", recursive=True, parallel=parallel)
+    landed = tmp_path / "srv" / "in" / "tree"
+    assert {p.name: p.read_bytes() for p in landed.iterdir()} == files  # and no temporary name left
+    assert all(r.size_verified and r.temp_name and r.protocol == "sftp" for r in results)
+    together = [r for r in results if r.details.get("pipelined")]
+    assert len(together) == len(files) - 1  # all but the one over 64 KiB
+
+
+def test_a_folder_in_the_way_of_one_upload_is_said_alone(ssh_keys: SSHTestKeys, tmp_path: Path) -> None:
+    files = make_tree(tmp_path / "tree", [100] * 10)
+    (tmp_path / "srv" / "in" / "tree" / "f004.bin").mkdir(parents=True)
+    with (
+        SFTPServer(ssh_keys, root=tmp_path / "srv") as srv,
+        xfer.connect(profile_of(srv, ssh_keys)) as remote,
+        pytest.raises(RemoteIsFolder) as failure,
+    ):
+        remote.put([tmp_path / "tree"], "/in/", recursive=True)
+    assert "f004.bin" in str(failure.value)
+    landed = tmp_path / "srv" / "in" / "tree"
+    assert (landed / "f004.bin").is_dir()
+    for path in landed.iterdir():
+        assert path.name == "f004.bin" or path.read_bytes() == files[path.name]  # none half written
+
+
+def test_a_stop_ends_the_groups_other_uploads_with_nothing_half_written(
+    ssh_keys: SSHTestKeys, tmp_path: Path
+) -> None:
+    files = make_tree(tmp_path / "tree", [3000] * 32)
+    names = sorted(files)
+
+    def progress(name: str) -> ProgressCallback:
+        def report(done: int, total: int | None) -> None:
+            if name == names[10] and done:
+                raise Interrupted("stopped because another transfer of the batch failed")
+        return report
+
+    (tmp_path / "srv" / "in").mkdir(parents=True)
+    with SFTPServer(ssh_keys, root=tmp_path / "srv") as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        assert isinstance(remote, SFTPAdapter)
+        with pytest.raises(Interrupted):
+            remote.put_together([(tmp_path / "tree" / name, f"/in/{name}", progress(name)) for name in names])
+        landed = sorted(p.name for p in (tmp_path / "srv" / "in").iterdir())
+        time.sleep(0.3)  # nothing more arrives once the call has returned
+        assert sorted(p.name for p in (tmp_path / "srv" / "in").iterdir()) == landed
+    assert names[10] not in landed and not _leftovers(tmp_path / "srv")
+    for name in landed:
+        assert (tmp_path / "srv" / "in" / name).read_bytes() == files[name]
 
 
 def test_no_grouped_sftp_downloads_with_resume(
