@@ -641,3 +641,39 @@ def test_a_pipelined_get_whose_chunks_are_broken_is_not_answered(
     assert listing is None
     assert session.head(session.url_for("/open"), allow_redirects=False).status_code == 204
     assert server.connections == 2
+
+
+class _Answered:
+    """A connection holding canned answers (for reading them without a server)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def version(self) -> str:
+        return "TLSv1.3"
+
+    def recv(self, size: int) -> bytes:
+        data, self.data = self.data[:size], self.data[size:]
+        return data
+
+
+@pytest.mark.parametrize(
+    ("method", "head", "too_long"),
+    [
+        ("GET", f"Content-Length: {PIPELINED_GET_LIMIT + 1}", True),  # a file grown past the limit
+        ("GET", "Transfer-Encoding: chunked", True),  # (its chunks run past the limit below)
+        ("PUT", "Content-Length: 70000", True),  # an error page over the bound
+        ("PUT", "Transfer-Encoding: chunked", False),  # never read for another method: the server's way
+        ("GET", "Connection: keep-alive", False),  # no length at all: the server's way
+    ],
+)
+def test_a_body_left_for_its_length_is_told_from_one_that_cannot_be_read(
+    method: str, head: str, too_long: bool
+) -> None:
+    """Only a body left unread for its length says nothing about the server (pipelining stays on)."""
+    body = b"%x\r\n%s\r\n" % (PIPELINED_GET_LIMIT + 1, b"x" * (PIPELINED_GET_LIMIT + 1)) if "chunked" in head else b""
+    answer = xfer.http_lean._Answer(_Answered(f"HTTP/1.1 200 OK\r\n{head}\r\n\r\n".encode() + body))  # type: ignore[arg-type]
+    request = requests.Request(method, "https://h/f", data=b"x" if method == "PUT" else None).prepare()
+    response, reusable = xfer.http_lean._read_answer(answer, request)
+    assert body_left_unread(response) and not reusable
+    assert xfer.http_lean.body_too_long(response) is too_long

@@ -10,11 +10,15 @@ written.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import asyncssh
 import pytest
 
 import xfer
@@ -160,6 +164,71 @@ def test_a_stop_ends_the_groups_other_uploads_with_nothing_half_written(
     assert names[10] not in landed and not _leftovers(tmp_path / "srv")
     for name in landed:
         assert (tmp_path / "srv" / "in" / name).read_bytes() == files[name]
+
+
+def test_a_connection_cut_in_a_group_of_uploads_leaves_no_temporary_file(
+    ssh_keys: SSHTestKeys, tmp_path: Path
+) -> None:
+    """The connection breaks while a group's uploads are written: their temporary files could not
+    be removed on it, and no retried try will continue them (the files go again alone, each to a
+    name of its own).  They are removed on the new connection; every file lands whole."""
+    files = make_tree(tmp_path / "tree", [3000] * 32)
+    names = sorted(files)
+    remotes: list[SFTPAdapter] = []
+
+    def callbacks(local: str, remote: str, size: int | None) -> ProgressCallback:
+        def report(done: int, total: int | None) -> None:
+            if local.endswith(names[20]) and done and remotes:
+                session = remotes.pop()._ssh  # once
+                assert session is not None and session.conn is not None
+                session.conn.abort()
+        return report
+
+    (tmp_path / "srv" / "in").mkdir(parents=True)
+    with (
+        SFTPServer(ssh_keys, root=tmp_path / "srv") as srv,
+        xfer.connect(profile_of(srv, ssh_keys, retries=2)) as remote,
+    ):
+        assert isinstance(remote, SFTPAdapter)
+        remotes.append(remote)
+        remote.put([tmp_path / "tree"], "/in/", recursive=True, callbacks=callbacks)
+    assert not remotes  # the cut happened
+    landed = tmp_path / "srv" / "in" / "tree"
+    assert {p.name: p.read_bytes() for p in landed.iterdir()} == files
+
+
+def test_a_stop_during_a_replacing_rename_never_leaves_a_name_empty(
+    ssh_keys: SSHTestKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server whose rename never replaces: the old file is moved aside, the new one renamed in,
+    the old removed.  A stop (Ctrl-C, cancelling the group) between the two renames must not leave
+    the name with neither file, nor the old one aside."""
+    files = make_tree(tmp_path / "tree", [3000] * 4)
+    names = sorted(files)
+    (tmp_path / "srv" / "in").mkdir(parents=True)
+    for name in names:
+        (tmp_path / "srv" / "in" / name).write_bytes(b"the old file")
+    plain_rename = asyncssh.SFTPClient.rename
+
+    async def no_posix_rename(self: asyncssh.SFTPClient, *args: Any, **kwargs: Any) -> None:
+        raise asyncssh.SFTPOpUnsupported("no posix-rename@openssh.com here")
+
+    async def rename(self: asyncssh.SFTPClient, old: str, new: str, *args: Any, **kwargs: Any) -> None:
+        await plain_rename(self, old, new, *args, **kwargs)
+        if new.endswith(".xfer-old") and old.endswith(names[1]):
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # Ctrl-C, now
+            await asyncio.sleep(0.5)
+
+    monkeypatch.setattr(asyncssh.SFTPClient, "posix_rename", no_posix_rename)
+    monkeypatch.setattr(asyncssh.SFTPClient, "rename", rename)
+    with SFTPServer(ssh_keys, root=tmp_path / "srv") as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        assert isinstance(remote, SFTPAdapter)
+        with pytest.raises(KeyboardInterrupt):
+            remote.put_together([(tmp_path / "tree" / name, f"/in/{name}", None) for name in names])
+    landed = {p.name: p.read_bytes() for p in (tmp_path / "srv" / "in").iterdir()}
+    assert sorted(landed) == names, sorted(landed)  # nothing aside, no temporary file, no name left empty
+    assert landed[names[1]] == files[names[1]]  # its renames were finished
+    assert all(landed[name] in (b"the old file", files[name]) for name in names)
 
 
 def test_no_grouped_sftp_downloads_with_resume(

@@ -384,7 +384,10 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
             raise _BodyBroken from exc
         if body is None:
             unread, reusable = True, False  # (skip_large_body's rule): the connection is given up
-            too_long = _framed(headers)  # (else: no length, or an unknown coding: the server's doing)
+            # Left for its length: a GET's body over its limit, any length over the bound.  (Else
+            # no length, an unknown coding, or a chunked answer to another method, never read
+            # here: what the server does, as a server that answers unframed does.)
+            too_long = _framed(headers) and (method == "GET" or "Transfer-Encoding" not in headers)
         else:
             content = body
         if "Transfer-Encoding" in headers and "Content-Length" in headers:

@@ -105,6 +105,9 @@ class _Upload:
     kept: str | None = None
     body: FileBody | None = None
     verified: Check = "none"
+    #: Its temporary file may still be on the server: the connection broke, with no retried try
+    #: to continue it (a group's upload); whoever sent it removes it on a new connection.
+    left: bool = False
 
     @property
     def target(self) -> str:
@@ -457,12 +460,15 @@ class SFTPAdapter(Adapter):
         except BaseException:
             conn = self._ssh.conn if self._ssh is not None else None
             temp = upload.temp
-            if attempt is not None and temp is not None and (conn is None or conn.is_closed()):
+            gone = conn is None or conn.is_closed()
+            if attempt is not None and temp is not None and gone:
                 # The connection is gone (a cut): the next try continues the part; the retry
                 # loop removes it if none will.
                 if attempt.state.get(key) != temp:
                     attempt.state[key] = temp
                     attempt.on_give_up(lambda: self._remove_quietly(temp))
+            elif temp is not None and gone:
+                upload.left = True  # (a remove now could not reach the server)
             else:
                 await self._discard(sftp, target)
             raise
@@ -510,8 +516,11 @@ class SFTPAdapter(Adapter):
                 return one
 
             present = [upload for upload in uploads if upload is not None]
+            if not present:
+                return [None] * len(files)
             # (None for all: the connection failed; each file alone reconnects, retries, says.)
             sent = self._at_once("uploading", [send(upload) for upload in present]) or [None] * len(present)
+        self._remove_left([upload.temp for upload in present if upload.left and upload.temp is not None])
         done = {id(upload) for upload, ok in zip(present, sent, strict=True) if ok}
         return [self._sent(upload, started, pipelined=True) if upload is not None and id(upload) in done else None
                 for upload in uploads]
@@ -616,6 +625,19 @@ class SFTPAdapter(Adapter):
             await self._make_folders(sftp, folder)  # put into new folders, as on the other protocols
             return await sftp.open(target, "wb", block_size=0)
 
+    def _remove_left(self, temps: list[str]) -> None:
+        """Remove the temporary files of uploads a broken connection cut off (on a new one); best effort:
+        the uploads alone that follow write their own."""
+        if not temps:
+            return
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            for temp in temps:
+                await self._discard(sftp, temp)
+
+        with contextlib.suppress(XferError):
+            self._run("removing", temps[0], work)
+
     def _remove_quietly(self, path: str) -> None:
         """Remove what a cut upload left (on a new connection); the caller ignores a failure."""
 
@@ -642,7 +664,27 @@ class SFTPAdapter(Adapter):
         if await self._stat(sftp, remote) is None:
             await sftp.rename(temp, remote)
             return
-        # SFTPv3 rename never replaces: move the old file aside, put the new one in, then drop the old.
+        # SFTPv3 rename never replaces: move the old file aside, put the new one in, then drop the
+        # old.  Not to be cut half way by a stop (Ctrl-C, or a group's other files failing: the
+        # task is cancelled, perhaps more than once): between the renames no file is under the
+        # name.  Shielded, the steps finish first; then the cancellation goes on.
+        steps = asyncio.ensure_future(self._replace(sftp, temp, remote))
+        cancelled = False
+        while True:
+            try:
+                await asyncio.shield(steps)
+                break
+            except asyncio.CancelledError:
+                if steps.done():
+                    raise  # the steps themselves were cancelled (the loop is closing)
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+
+    @staticmethod
+    async def _replace(sftp: asyncssh.SFTPClient, temp: str, remote: str) -> None:
+        """:meth:`_install` on a server whose rename never replaces: the old file is put back if
+        the new one cannot go in."""
         aside = posixpath.join(posixpath.dirname(remote), f".{posixpath.basename(remote)}.{secrets.token_hex(4)}"
                                ".xfer-old")
         await sftp.rename(remote, aside)
