@@ -46,6 +46,7 @@ import argparse
 import json
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 if not __package__:  # run as a file: make the repository importable
@@ -65,42 +66,75 @@ print(json.dumps(result.to_dict()))
 """
 
 
+@dataclass(frozen=True)
+class OpenSSHLogin:
+    """How every client logs in to the bed's sshd: an unencrypted copy of the certified client key
+    (OpenSSH's ``sftp -b`` cannot ask for a passphrase), the host CA for the exact [host]:port,
+    the user, and the folder the chroot exposes (``base``)."""
+
+    key: Path
+    known: Path
+    user: str
+    base: str
+    host: str
+    port: int
+    fingerprint: str
+    work: Path
+
+    @property
+    def url(self) -> str:
+        """xfer's URL of the server (no path)."""
+        return f"sftp://{self.user}@{self.host}:{self.port}"
+
+    @property
+    def xfer_flags(self) -> list[str]:
+        return ["--identity", str(self.key), "--pin", self.fingerprint, "--quiet"]
+
+    def openssh(self, command: str) -> list[str]:
+        """argv of OpenSSH's ``sftp`` running ``command`` in batch mode."""
+        batch = self.work / f"batch-{abs(hash(command))}"
+        batch.write_text(command + "\n")
+        return ["sftp", "-q", "-b", str(batch), "-i", str(self.key), "-o", f"CertificateFile={self.key}-cert.pub",
+                "-o", f"UserKnownHostsFile={self.known}", "-o", "GlobalKnownHostsFile=/dev/null",
+                "-o", "BatchMode=yes", "-P", str(self.port), f"{self.user}@{self.host}"]
+
+
+def openssh_login(bench: h.Bench) -> OpenSSHLogin:
+    """Write the bench's key and known_hosts for the bed's sshd (see :class:`OpenSSHLogin`)."""
+    import asyncssh
+
+    srv, extra = bench.server, bench.server.extra
+    key = bench.work / "bench_key"
+    asyncssh.import_private_key(Path(extra["client_key"]).read_bytes(),
+                                Path(extra["passphrase_file"]).read_text()).write_private_key(str(key))
+    key.chmod(0o600)
+    shutil.copy(f"{extra['client_key']}-cert.pub", f"{key}-cert.pub")
+    # The exact [host]:port: rclone's Go knownhosts matches no wildcard port in @cert-authority lines.
+    known = bench.work / "known_hosts"
+    ca_key = Path(extra["known_hosts_ca"]).read_text().split(None, 2)[2]
+    known.write_text(f"@cert-authority [{srv.host}]:{srv.port} {ca_key}")
+    return OpenSSHLogin(key, known, srv.username or "", "/upload", srv.host, srv.port, extra["host_fingerprint"],
+                        bench.work)
+
+
 def run(args: argparse.Namespace) -> h.Measured:
     """Measure OpenSSH's sftp, rclone and xfer on the bed's sshd."""
     with h.bed_server("sshd", args) as bench:
-        import asyncssh
-
         srv = bench.server
-        extra = srv.extra
-        key = bench.work / "bench_key"
-        asyncssh.import_private_key(Path(extra["client_key"]).read_bytes(),
-                                    Path(extra["passphrase_file"]).read_text()).write_private_key(str(key))
-        key.chmod(0o600)
-        shutil.copy(f"{extra['client_key']}-cert.pub", f"{key}-cert.pub")
-        # The exact [host]:port: rclone's Go knownhosts matches no wildcard port in @cert-authority lines.
-        known = bench.work / "known_hosts"
-        ca_key = Path(extra["known_hosts_ca"]).read_text().split(None, 2)[2]
-        known.write_text(f"@cert-authority [{srv.host}]:{srv.port} {ca_key}")
-        user, base = srv.username or "", "/upload"
-
-        def openssh(command: str) -> list[str]:
-            batch = bench.work / f"batch-{abs(hash(command))}"
-            batch.write_text(command + "\n")
-            return ["sftp", "-q", "-b", str(batch), "-i", str(key), "-o", f"CertificateFile={key}-cert.pub",
-                    "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-                    "-o", "BatchMode=yes", "-P", str(srv.port), f"{user}@{srv.host}"]
+        login = openssh_login(bench)
+        key, known, user, base, openssh = login.key, login.known, login.user, login.base, login.openssh
 
         remote_spec = (f":sftp,host={srv.host},port={srv.port},user={user},key_file={key},"
                        f"pubkey_file={key}-cert.pub,known_hosts_file={known}:")
         rclone = ["rclone", "--retries", "1", "--low-level-retries", "1", "--transfers", "1", "--ignore-times"]
-        url = f"sftp://{user}@{srv.host}:{srv.port}"
+        url = login.url
         cli = [sys.executable, "-m", "xfer"]
-        flags = ["--identity", str(key), "--pin", extra["host_fingerprint"], "--quiet"]
+        flags = login.xfer_flags
         child = bench.work / "sftp_child.py"
         child.write_text(LIBRARY_CHILD)
 
         def lib(direction: str, local: Path, remote: str) -> list[str]:
-            return [sys.executable, str(child), url + base + remote, str(key), extra["host_fingerprint"], direction,
+            return [sys.executable, str(child), url + base + remote, str(key), login.fingerprint, direction,
                     str(local)]
 
         clients = [

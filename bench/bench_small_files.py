@@ -1,14 +1,15 @@
 """Many small files, whole command: ``xfer put -r -P 4`` and ``get -r -P 4`` of 1,000 × 4 KiB beside
 each protocol's anchor.
 
-    python bench/bench_small_files.py [--protocol https|webdav|ftps] [--files 1000] [--file-kib 4] [--repeat 1]
+    python bench/bench_small_files.py [--protocol https|webdav|ftps|sftp] [--files 1000] [--file-kib 4]
     python -m bench.bench_small_files ...
 
 Anchors: HTTPS curl moving every file on one keep-alive connection (``-T "{a,b,...}"`` up,
 ``"URL/{a,b,...}" -o "#1"`` down), FTPS ``lftp mirror [-R] --parallel=4``, WebDAV ``rclone copy
---transfers 4``.  Each upload goes to a fresh remote folder, each download to a fresh local one;
-every copy is compared with the source afterwards.  What it shows is the per-file cost (round
-trips, connection reuse), not bandwidth.
+--transfers 4``, SFTP OpenSSH's ``sftp -b`` with ``put -r`` / ``get -r`` (one connection).  Each
+upload goes to a fresh remote folder, each download to a fresh local one; every copy is compared
+with the source afterwards.  What it shows is the per-file cost (round trips, connection reuse),
+not bandwidth.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ if not __package__:  # run as a file: make the repository importable
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import _harness as h
+from bench.bench_sftp import openssh_login
 from xfer.testing.contract import make_file
 
 #: bed server of each protocol, and the protocol's URL scheme for xfer.
-SERVERS = {"https": ("nginx", "https"), "webdav": ("apache", "davs"), "ftps": ("vsftpd-explicit", "ftpes")}
+SERVERS = {"https": ("nginx", "https"), "webdav": ("apache", "davs"), "ftps": ("vsftpd-explicit", "ftpes"),
+           "sftp": ("sshd", "sftp")}
 
 #: argv of one copy between local folder ``local`` and remote folder ``remote`` (absolute, no
 #: trailing /): an upload of ``local`` to ``remote``, or a download of ``remote`` to ``local``.
@@ -52,6 +55,11 @@ def _anchor(protocol: str, bench: h.Bench, files: list[Path]) -> tuple[str, Copy
                   str(ident.ca), "--retries", "1", "--low-level-retries", "1", "--transfers", "4"]
         return ("rclone", lambda local, remote: [*rclone, "copy", str(local), f":webdav:{remote}"],
                 lambda local, remote: [*rclone, "copy", f":webdav:{remote}", str(local)])
+    if protocol == "sftp":
+        login = openssh_login(bench)
+        # One connection, one file after another: `put -r FOLDER BASE/` makes BASE/FOLDER's name.
+        return ("openssh", lambda local, remote: login.openssh(f"put -r {local} {login.base}/"),
+                lambda local, remote: login.openssh(f"get -r {login.base}{remote} {local}"))
     return ("lftp", lambda local, remote: h.lftp(bench, f"mirror -R --parallel=4 {local} {remote}"),
             lambda local, remote: h.lftp(bench, f"mirror --parallel=4 {remote} {local}"))
 
@@ -66,6 +74,9 @@ def _xfer(protocol: str, bench: h.Bench) -> tuple[Copy, Copy]:
         bench.env["XFER_BENCH_FTP_PW"] = srv.password or ""
         flags += ["--username", srv.username or "", "--password", "env:XFER_BENCH_FTP_PW"]
     url = f"{scheme}://{srv.host}:{srv.port}"
+    if protocol == "sftp":  # the same key and host CA as OpenSSH's
+        login = openssh_login(bench)
+        url, flags = login.url + login.base, login.xfer_flags
     # `put -r FOLDER URL/` creates FOLDER's name under the target: the caller names the local
     # folder like the remote one.  `get -r URL/FOLDER LOCAL` makes LOCAL the folder (it does not exist yet).
     xfer = [sys.executable, "-m", "xfer"]
