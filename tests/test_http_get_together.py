@@ -57,8 +57,10 @@ def test_small_downloads_go_together_and_each_is_proven(
     assert all(r.verified == "size" and r.size == len(files[Path(r.local).name]) for r in results)
     assert set(gets.values()) == {1} and len(gets) == len(files)
     together = [r for r in results if r.details.get("pipelined")]
-    # All but a connection's first file (it opens the connection) and the one too large.
-    assert len(together) >= len(files) - parallel - 1
+    # All but a connection's first file (it opens the connection) and the one too large; with
+    # several workers, a worker's group may also hold a single small file (before the large one,
+    # or the last of the queue): a group of one goes alone.
+    assert len(together) >= len(files) - 2 * parallel - 1
     assert all(r.size <= 64 * 1024 and r.tls_version for r in together)
     assert not _leftovers(tmp_path / "out")
 

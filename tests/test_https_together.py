@@ -58,8 +58,10 @@ def test_small_files_go_together_and_each_is_proven(
     assert all(r.size_verified and r.verified == "size" for r in results)
     assert set(puts.values()) == {1} and len(puts) == len(files)
     together = [r for r in results if r.details.get("pipelined")]
-    # All but a connection's first file (it opens the connection) and the one too large.
-    assert len(together) >= len(files) - parallel - 1
+    # All but a connection's first file (it opens the connection) and the one too large; with
+    # several workers, a worker's group may also hold a single small file (before the large one,
+    # or the last of the queue): a group of one goes alone.
+    assert len(together) >= len(files) - 2 * parallel - 1
     assert all(r.size <= 64 * 1024 for r in together)
 
 

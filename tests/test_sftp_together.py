@@ -59,7 +59,9 @@ def test_small_sftp_downloads_go_together_and_each_is_proven(
         assert (tmp_path / "out" / name).read_bytes() == data
     assert all(r.verified in ("size", "sha256") and r.protocol == "sftp" for r in results)
     together = [r for r in results if r.details.get("pipelined")]
-    assert len(together) == len(files) - 1  # all but the one over 64 KiB
+    # All but the one over 64 KiB; with several workers, a worker's group may also hold a single
+    # small file (before the large one, or the last of the queue): a group of one goes alone.
+    assert len(together) == len(files) - 1 if parallel == 1 else len(together) >= len(files) - 1 - parallel
     assert all(r.size <= 64 * 1024 and r.details.get("cipher") for r in together)
     assert not _leftovers(tmp_path / "out")
 
@@ -122,7 +124,8 @@ def test_small_sftp_uploads_go_together_each_checked_and_renamed(
     assert {p.name: p.read_bytes() for p in landed.iterdir()} == files  # and no temporary name left
     assert all(r.size_verified and r.temp_name and r.protocol == "sftp" for r in results)
     together = [r for r in results if r.details.get("pipelined")]
-    assert len(together) == len(files) - 1  # all but the one over 64 KiB
+    # (As for downloads: a worker's group of one small file goes alone.)
+    assert len(together) == len(files) - 1 if parallel == 1 else len(together) >= len(files) - 1 - parallel
 
 
 def test_a_folder_in_the_way_of_one_upload_is_said_alone(ssh_keys: SSHTestKeys, tmp_path: Path) -> None:
