@@ -171,7 +171,12 @@ def test_small_files_go_together_past_nginxs_keepalive_limit(
     together = sum(bool(r.details.get("pipelined")) for r in results)
     assert together > 2100, f"only {together} of 2200 went pipelined"
     listed = sum(bool(r.details.get("size_listed")) for r in results)
-    assert listed > 2000, f"only {listed} of 2200 checked by the listing"
+    # Checked by their HEADs instead: each worker's first group (32, until a HEAD has shown that
+    # nginx states no hash) and the file that opens its connection; in a group that spans two
+    # folders, the files of the smaller part (at most 16 a group, at 11 folder boundaries); a few
+    # more where nginx closed a connection at its 1,000th request.  Under load, with two workers,
+    # 1,982 to 2,062 were listed (the bound was 2,000: the CI of 6cc8575 failed on it).
+    assert listed > 2200 - 2 * 33 - 11 * 16 - 16, f"only {listed} of 2200 checked by the listing"
     # And back: get -r pipelines their GETs the same way, past the same limit.
     with _adapter(bed_pki, nginx.host, nginx.port, identity=bed_pki.client_p12) as remote:
         fetched = remote.get(["/nginx-together/many"], tmp_path / "back", recursive=True, parallel=2)
