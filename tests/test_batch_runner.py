@@ -147,23 +147,6 @@ def test_a_direction_the_adapter_does_not_move_together_is_not_grouped() -> None
     assert results == ["alone /r/0", "alone /r/1", "alone /r/2", "got /r/d0", "got /r/d1"]
 
 
-def test_what_follows_a_transfer_runs_for_one_moved_together() -> None:
-    """A task's ``after`` (what sync does once a file is moved: stamp it, record it) runs for each
-    file moved together; one moved alone runs its ``run``, which does it itself."""
-    remote = _Together(refuse=frozenset({"/r/1"}))
-    settled: list[str] = []
-
-    def after(_adapter: Any, result: Any) -> Any:
-        settled.append(result)
-        return f"{result}, settled"
-
-    tasks = [Task(f"/l/{n}", f"/r/{n}", 10, lambda _a, _c, n=n: f"alone /r/{n}", upload=True, after=after)  # type: ignore[misc,arg-type]
-             for n in range(3)]
-    results: list[Any] = run_tasks(remote, tasks)  # type: ignore[arg-type]
-    assert results == ["together /r/0, settled", "alone /r/1", "together /r/2, settled"]
-    assert settled == ["together /r/0", "together /r/2"]
-
-
 def test_uploads_and_downloads_never_share_a_group() -> None:
     remote = _Together()
     downloads = [Task(f"/l/d{n}", f"/r/d{n}", 10, lambda _a, _c, n=n: f"alone /r/d{n}", download=True)  # type: ignore[misc,arg-type]

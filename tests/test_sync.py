@@ -363,32 +363,3 @@ def test_help_states_the_max_delete_default(capsys: pytest.CaptureFixture[str]) 
     assert code == 0
     text = " ".join(out.split())
     assert "--max-delete" in text and "default: (no cap; deleting over half of the destination needs --force)" in text
-
-
-def test_small_files_sync_together_and_each_is_settled(endpoint: Endpoint, tmp_path: Path) -> None:
-    """Small files go together (issue 14) in a sync as in put -r / get -r, where the protocol can:
-    each one moved together is still settled as one moved alone: recorded, its time stamped (the
-    next run transfers nothing), its source removed when asked."""
-    import xfer
-    from xfer.sync import sync
-
-    files = {f"d/f{number:02d}.csv": b"row\n" * (number + 1) for number in range(40)}
-    make_tree(tmp_path / "outbox", files)
-    with xfer.connect("pp") as remote:
-        up = sync(remote, "/in", tmp_path / "outbox", upload=True, remove_source=True)
-        down = sync(remote, "/in", tmp_path / "inbox", upload=False)
-        again = sync(remote, "/in", tmp_path / "inbox", upload=False)
-    for result in (up, down, again):
-        result.raise_for_error()
-    assert tree(endpoint.root / "in") == files and tree(tmp_path / "inbox") == files
-    assert sorted(up.done) == sorted(files) == sorted(down.done) and sorted(up.sources_removed) == sorted(files)
-    assert tree(tmp_path / "outbox") == {}  # every source removed once its copy was proven
-    assert not again.plan.transfers  # every downloaded file got the remote's time
-    grouped_up = sum(bool(r.details.get("pipelined")) for r in up.done.values())
-    grouped_down = sum(bool(r.details.get("pipelined")) for r in down.done.values())
-    if endpoint.protocol == "https":
-        assert grouped_up >= 35 and grouped_down >= 35
-    elif endpoint.protocol == "davs":
-        assert grouped_up == 0 and grouped_down >= 35  # WebDAV uploads go one by one
-    else:
-        assert grouped_up == grouped_down == 0  # FTP has no way to send them together

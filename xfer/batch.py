@@ -106,9 +106,6 @@ class Task:
     upload: bool = False
     #: The same for a download (:meth:`Adapter.get_together`), by the size its listing showed.
     download: bool = False
-    #: What follows the transfer of a task that went together (``run`` does it itself when the
-    #: task goes alone): given the adapter and the result, the result to report.
-    after: Callable[[Adapter, TransferResult], TransferResult] | None = None
 
 
 _J = TypeVar("_J")
@@ -221,11 +218,7 @@ def _run_group(
     ordered: list[TransferResult] = []
     for number, task in enumerate(group):
         result = moved.get(number)
-        if result is None:
-            result = task.run(adapter, callbacks[number])
-        elif task.after is not None:
-            result = task.after(adapter, result)
-        ordered.append(result)
+        ordered.append(result if result is not None else task.run(adapter, callbacks[number]))
     return ordered, sum(result is not None for result in moved.values())
 
 
