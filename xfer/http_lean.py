@@ -379,15 +379,11 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     too_long = False
     if has_body and complete:
         try:
-            body = _read_body(answer, headers, limit=PIPELINED_GET_LIMIT if method == "GET" else None)
+            body, too_long = _read_body(answer, headers, limit=PIPELINED_GET_LIMIT if method == "GET" else None)
         except (OSError, http.client.HTTPException) as exc:
             raise _BodyBroken from exc
         if body is None:
             unread, reusable = True, False  # (skip_large_body's rule): the connection is given up
-            # Left for its length: a GET's body over its limit, any length over the bound.  (Else
-            # no length, an unknown coding, or a chunked answer to another method, never read
-            # here: what the server does, as a server that answers unframed does.)
-            too_long = _framed(headers) and (method == "GET" or "Transfer-Encoding" not in headers)
         else:
             content = body
         if "Transfer-Encoding" in headers and "Content-Length" in headers:
@@ -405,29 +401,27 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     return response, reusable
 
 
-def _read_body(answer: _Answer, headers: Fields, *, limit: int | None) -> bytes | None:
-    """An answer's body, read whole if small (None: unknown or large, left unread).
+def _read_body(answer: _Answer, headers: Fields, *, limit: int | None) -> tuple[bytes | None, bool]:
+    """An answer's body, read whole if small (None: left unread), and whether it was left for its
+    length (a known end past the bound: this reader's choice, which says nothing of the server).
 
     Small is :func:`~xfer.http_errors.small_body`'s rule (a ``Content-Length`` of at most
     :data:`~xfer.http_errors.ERROR_BODY_LIMIT`); with ``limit`` (a pipelined GET's) instead, a
-    ``Content-Length`` or a chunked body of at most that many bytes.
+    ``Content-Length`` or a chunked body of at most that many bytes.  Never read, whatever its
+    length: no length, another coding, a chunked answer to anything but such a GET.
     """
     encoding = headers.get("Transfer-Encoding")
     if encoding is not None:
         if limit is None or encoding.strip().lower() != "chunked":
-            return None
-        return answer.chunked(limit)
+            return None, False
+        body = answer.chunked(limit)
+        return body, body is None
     length = declared_length(headers.get("Content-Length"))
-    bound = ERROR_BODY_LIMIT if limit is None else limit
-    return answer.body(length) if length is not None and length <= bound else None
-
-
-def _framed(headers: Fields) -> bool:
-    """Whether an answer's body has a known end: a ``Content-Length``, or chunked coding alone."""
-    encoding: str | None = headers.get("Transfer-Encoding")
-    if encoding is not None:
-        return encoding.strip().lower() == "chunked"
-    return declared_length(headers.get("Content-Length")) is not None
+    if length is None:
+        return None, False
+    if length > (ERROR_BODY_LIMIT if limit is None else limit):
+        return None, True
+    return answer.body(length), False
 
 
 def body_too_long(response: requests.Response) -> bool:
