@@ -617,7 +617,8 @@ class HTTPTransfer:
             if answers is None:
                 # No connection is open (a worker's first group, or the server closed the last
                 # one): the first file opens one, alone, and the others follow it pipelined.
-                results[0] = self._download_alone(files[0], alone)
+                remote, local, callback = files[0]
+                results[0] = self._alone(lambda: alone(remote, local, callback))
                 places, started = places[1:], time.monotonic()
                 answers = self._pipelined(calls[1:]) if len(places) > 1 else None
         except _GroupFailed:
@@ -651,15 +652,11 @@ class HTTPTransfer:
                               details={"pipelined": True})
 
     @staticmethod
-    def _download_alone(
-        file: tuple[str, str, ProgressCallback | None],
-        alone: Callable[[str, str, ProgressCallback | None], TransferResult],
-    ) -> TransferResult | None:
-        """One file of :meth:`download_together` the ordinary way (None if that fails: the caller
-        tries it again, and says what is wrong)."""
-        remote, local, callback = file
+    def _alone(move: Callable[[], TransferResult]) -> TransferResult | None:
+        """The first file of a group, moved the ordinary way to open a connection (None if that
+        fails: the caller moves it again, alone, and that says what is wrong)."""
         try:
-            return alone(remote, local, callback)
+            return move()
         except Interrupted:
             raise
         except XferError:
@@ -694,7 +691,9 @@ class HTTPTransfer:
                     # is open, a worker's first group or the server closed the last one.  The
                     # first file opens one, alone, and the others follow it pipelined.
                     first = bodies.pop(0)
-                    missed[first.place] = self._upload_alone(files[first.place], check_size=check_size)
+                    local, remote, callback = files[first.place]
+                    missed[first.place] = self._alone(
+                        lambda: self.upload(local, remote, callback, check_size=check_size).result)
                     if listing is not None:
                         self._learn_listing_proof(missed[first.place])
                     plan = self._plan_group(bodies, check_size=check_size, listing=listing is not None)
@@ -838,19 +837,6 @@ class HTTPTransfer:
             raise  # Ctrl-C, or the batch stopping: not a reason to try again
         except XferError as exc:
             raise _GroupFailed from exc
-
-    def _upload_alone(
-        self, file: tuple[str, str, ProgressCallback | None], *, check_size: bool
-    ) -> TransferResult | None:
-        """One file of :meth:`upload_together` the ordinary way (None if that fails: the caller
-        tries it again, and says what is wrong)."""
-        local, remote, callback = file
-        try:
-            return self.upload(local, remote, callback, check_size=check_size).result
-        except Interrupted:
-            raise
-        except XferError:
-            return None
 
     def upload_ranged(
         self,
