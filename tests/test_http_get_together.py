@@ -23,6 +23,7 @@ import pytest
 
 from tests.together_helpers import SIZES, ContextFactory, make_tree
 from tests.together_helpers import https_adapter as _adapter
+from xfer import batch
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
 from xfer.errors import ExitCode, IntegrityError, RemoteNotFound, RemotePermissionDenied, TransferCut
@@ -260,19 +261,27 @@ def test_once_the_server_set_a_cookie_every_get_carries_it(
 
 
 def test_downloads_that_cannot_go_together_are_spread_over_the_workers(
-    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under --resume nothing is grouped, so -P 3 shares the files out one at a time (a group would
     have held 32 of them on one worker)."""
-    make_tree(tmp_path / "srv" / "tree", [100] * 40)
+    files = make_tree(tmp_path / "srv" / "tree", [100] * 40)
+    taken: list[int] = []
+    run_group = batch._run_group
+
+    def recorded(adapter: Any, group: Any, callbacks: Any) -> Any:
+        taken.append(len(group))
+        return run_group(adapter, group, callbacks)
+
+    monkeypatch.setattr(batch, "_run_group", recorded)
     with (
         HTTPSServer(pki, root=tmp_path / "srv") as srv,
         _adapter(srv.host, srv.port, client_context(), resume=True) as remote,
     ):
         assert not remote.moves_together(upload=False) and remote.moves_together(upload=True)
         remote.get(["/tree"], tmp_path / "out", recursive=True, parallel=3)
-        handshakes = srv.handshakes
-    assert handshakes >= 2  # the other workers had files to fetch
+    assert taken == [1] * len(files)  # each worker took one file at a time
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == files
 
 
 def test_a_digest_that_does_not_match_saves_nothing(
