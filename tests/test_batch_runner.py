@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from xfer.batch import LazyTasks, Task, run_tasks
+from xfer.errors import Interrupted
 from xfer.retry import RetryPolicy
 
 
@@ -95,13 +96,24 @@ class _Together(_Connection):
     def moves_together(self, *, upload: bool) -> bool:
         return True
 
-    def put_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
+    def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
         self.groups.append([remote for _local, remote, _callback in files])
-        return [None if remote in self.refuse else f"together {remote}" for _local, remote, _callback in files]
+        return self._tell([None if remote in self.refuse else f"together {remote}"
+                           for _local, remote, _callback in files], landed)
 
-    def get_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
+    def get_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
         self.groups.append([f"get {remote} -> {local}" for remote, local, _callback in files])
-        return [None if remote in self.refuse else f"got {remote}" for remote, _local, _callback in files]
+        return self._tell([None if remote in self.refuse else f"got {remote}" for remote, _local, _callback in files],
+                          landed)
+
+    def _tell(self, results: list[Any], landed: Any) -> list[Any]:
+        for place, result in enumerate(results):
+            if result is not None and landed is not None and self.tells:
+                landed(place, result)
+        return results
+
+    #: Whether it tells ``landed`` of each file (an adapter need not: the batch reads the results too).
+    tells = True
 
 
 def _uploads(sizes: list[int]) -> list[Task]:
@@ -145,6 +157,91 @@ def test_a_direction_the_adapter_does_not_move_together_is_not_grouped() -> None
     results: list[Any] = run_tasks(remote, [*_uploads([10, 10, 10]), *downloads])  # type: ignore[arg-type]
     assert remote.groups == [["get /r/d0 -> /l/d0", "get /r/d1 -> /l/d1"]]
     assert results == ["alone /r/0", "alone /r/1", "alone /r/2", "got /r/d0", "got /r/d1"]
+
+
+def test_what_follows_a_transfer_runs_for_one_moved_together() -> None:
+    """A task's ``after`` (what sync does once a file is moved: stamp it, record it) runs for each
+    file moved together; one moved alone runs its ``run``, which does it itself."""
+    remote = _Together(refuse=frozenset({"/r/1"}))
+    settled: list[str] = []
+
+    def after(_adapter: Any, result: Any) -> Any:
+        settled.append(result)
+        return f"{result}, settled"
+
+    tasks = [Task(f"/l/{n}", f"/r/{n}", 10, lambda _a, _c, n=n: f"alone /r/{n}", upload=True, after=after)  # type: ignore[misc,arg-type]
+             for n in range(3)]
+    results: list[Any] = run_tasks(remote, tasks)  # type: ignore[arg-type]
+    assert results == ["together /r/0, settled", "alone /r/1", "together /r/2, settled"]
+    assert settled == ["together /r/0", "together /r/2"]
+
+
+class _Settling:
+    """A task's ``after`` that records what it settled and fails for the results named in ``fail``."""
+
+    def __init__(self, fail: frozenset[str] = frozenset()) -> None:
+        self.settled: list[str] = []
+        self.fail = fail
+
+    def __call__(self, _adapter: Any, result: Any) -> Any:
+        if result in self.fail:
+            raise RuntimeError(f"could not settle {result}")
+        self.settled.append(result)
+        return f"{result}, settled"
+
+
+def _settled_uploads(count: int, after: _Settling, run: Any = None) -> list[Task]:
+    return [Task(f"/l/{n}", f"/r/{n}", 10, run or (lambda _a, _c, n=n: f"alone /r/{n}"), upload=True,  # type: ignore[arg-type]
+                 after=after)
+            for n in range(count)]
+
+
+def test_one_file_that_cannot_be_settled_leaves_no_other_unsettled() -> None:
+    # Settling /r/1 fails: /r/0, /r/2, /r/3 arrived too and are settled all the same, then
+    # the failure is raised (the batch stops as for a file that failed alone).
+    remote, after = _Together(), _Settling(fail=frozenset({"together /r/1"}))
+    with pytest.raises(RuntimeError, match="could not settle together /r/1"):
+        run_tasks(remote, _settled_uploads(4, after))  # type: ignore[arg-type]
+    assert after.settled == ["together /r/0", "together /r/2", "together /r/3"]
+
+
+def test_a_file_failing_alone_in_a_group_leaves_the_others_settled() -> None:
+    # /r/1 did not go together and fails alone: the group's files that did arrive were
+    # settled before it ran, so its failure cannot leave them on the server unrecorded.
+    def alone(_adapter: Any, _callback: Any) -> Any:
+        raise RuntimeError("refused")
+
+    remote, after = _Together(refuse=frozenset({"/r/1"})), _Settling()
+    with pytest.raises(RuntimeError, match="refused"):
+        run_tasks(remote, _settled_uploads(4, after, run=alone))  # type: ignore[arg-type]
+    assert after.settled == ["together /r/0", "together /r/2", "together /r/3"]
+
+
+@pytest.mark.parametrize("stop", [Interrupted("stopped because another transfer of the batch failed"),
+                                  KeyboardInterrupt()], ids=["another-failed", "ctrl-c"])
+def test_a_group_stopped_midway_settles_the_files_that_had_arrived(stop: BaseException) -> None:
+    # The stop comes after two of four files arrived (the adapter told of each as it landed):
+    # those two are settled, then the stop goes on; nothing runs alone.
+    class _StoppedMidway(_Together):
+        def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+            for place, (_local, remote, _callback) in enumerate(files[:2]):
+                landed(place, f"together {remote}")
+            raise stop
+
+    after = _Settling()
+    ran_alone: list[str] = []
+    tasks = _settled_uploads(4, after, run=lambda _a, _c: ran_alone.append("alone"))
+    with pytest.raises(type(stop)):
+        run_tasks(_StoppedMidway(), tasks)  # type: ignore[arg-type]
+    assert after.settled == ["together /r/0", "together /r/1"] and ran_alone == []
+
+
+def test_files_are_settled_from_the_results_of_an_adapter_that_tells_nothing() -> None:
+    remote, after = _Together(), _Settling()
+    remote.tells = False
+    results: list[Any] = run_tasks(remote, _settled_uploads(3, after))  # type: ignore[arg-type]
+    assert results == [f"together /r/{n}, settled" for n in range(3)]
+    assert after.settled == [f"together /r/{n}" for n in range(3)]
 
 
 def test_uploads_and_downloads_never_share_a_group() -> None:
@@ -223,10 +320,10 @@ class _Timed(_Together):
         self.slow_groups = slow_group if isinstance(slow_group, tuple) else (slow_group,)
         self.slow, self.alone = slow, alone
 
-    def put_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
+    def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
         time.sleep(self.computing)
         self.clock.wait(self.waiting + (self.slow if len(self.groups) in self.slow_groups else 0.0))
-        moved = super().put_together(files)
+        moved = super().put_together(files, landed=None if self.alone else landed)
         return [None] * len(files) if self.alone else moved
 
 
@@ -323,13 +420,13 @@ class _Waiting(_Together):
         self.opened = opened
         self.open_when_first_ended: int | None = None
 
-    def put_together(self, files: list[tuple[str, str, Any]]) -> list[Any]:
+    def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
         if self.open_when_first_ended is None:
             deadline = time.monotonic() + 10
             while not self.opened and time.monotonic() < deadline:
                 time.sleep(0.005)
             self.open_when_first_ended = len(self.opened)
-        return super().put_together(files)
+        return super().put_together(files, landed=landed)
 
 
 def test_a_first_group_that_takes_long_opens_the_other_connections_before_it_ends(monkeypatch: Any) -> None:
@@ -379,7 +476,7 @@ def test_a_batch_that_stops_while_workers_wait_to_connect_ends(monkeypatch: Any)
     monkeypatch.setattr("xfer.batch.cpu_time", clock.cpu)
     first, opened = _Timed(clock, 0.005), list[Any]()
 
-    def broken(files: list[tuple[str, str, Any]]) -> list[Any]:
+    def broken(files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
         raise RuntimeError("the server went away")
 
     first.put_together = broken  # type: ignore[method-assign]
@@ -401,7 +498,7 @@ def test_ctrl_c_while_workers_wait_to_connect_ends_them(monkeypatch: Any) -> Non
     first, opened = _Timed(clock, 0.005), list[Any]()
     together, stuck, release = first.put_together, threading.Event(), threading.Event()
 
-    def interrupted(files: list[tuple[str, str, Any]]) -> list[Any]:
+    def interrupted(files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
         if len(first.groups) == 2:
             stuck.set()
             _thread.interrupt_main()  # Ctrl-C, as the main thread sees it

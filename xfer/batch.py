@@ -106,6 +106,9 @@ class Task:
     upload: bool = False
     #: The same for a download (:meth:`Adapter.get_together`), by the size its listing showed.
     download: bool = False
+    #: What follows the transfer when the task went together with others (alone, ``run`` does
+    #: it itself): given the adapter and the transfer's result, the result to report.
+    after: Callable[[Adapter, TransferResult], TransferResult] | None = None
 
 
 _J = TypeVar("_J")
@@ -205,21 +208,49 @@ def _run_group(
 ) -> tuple[list[TransferResult], int]:
     """The results of ``group``, in order, and how many of them went together: those that may, in
     one call to :meth:`Adapter.put_together` (or :meth:`~Adapter.get_together`: a group is of one
-    direction), then one by one every task that did not go that way."""
+    direction), then one by one every task that did not go that way.
+
+    Every file that arrived together is settled (its task's ``after``) before anything else can
+    fail: before the tasks left to go alone, and when the group call is stopped (another
+    transfer failed, Ctrl-C) after some files had arrived (the adapter tells of each as it
+    lands).  A file on the destination is then never left out of what ``after`` records, for
+    another file's failure; the first failure is raised once all are settled.
+    """
     together = [number for number, task in enumerate(group)
                 if _goes_together(adapter, task) and task.upload == group[0].upload]
-    moved: dict[int, TransferResult | None] = {}
+    moved: dict[int, TransferResult] = {}
+    stop: BaseException | None = None
     if len(together) > 1:
-        if group[together[0]].upload:
-            results = adapter.put_together([(group[n].local, group[n].remote, callbacks[n]) for n in together])
-        else:
-            results = adapter.get_together([(group[n].remote, group[n].local, callbacks[n]) for n in together])
-        moved = dict(zip(together, results, strict=True))
-    ordered: list[TransferResult] = []
-    for number, task in enumerate(group):
-        result = moved.get(number)
-        ordered.append(result if result is not None else task.run(adapter, callbacks[number]))
-    return ordered, sum(result is not None for result in moved.values())
+
+        def landed(place: int, result: TransferResult) -> None:
+            moved[together[place]] = result
+
+        try:
+            if group[together[0]].upload:
+                results = adapter.put_together([(group[n].local, group[n].remote, callbacks[n]) for n in together],
+                                               landed=landed)
+            else:
+                results = adapter.get_together([(group[n].remote, group[n].local, callbacks[n]) for n in together],
+                                               landed=landed)
+            for number, result in zip(together, results, strict=True):
+                if result is not None:
+                    moved.setdefault(number, result)  # (an adapter that tells nothing as files land)
+        except BaseException as exc:  # a stop: what had arrived is settled first
+            stop = exc
+    settled: dict[int, TransferResult] = {}
+    for number in sorted(moved):
+        after = group[number].after
+        try:
+            settled[number] = after(adapter, moved[number]) if after is not None else moved[number]
+        except BaseException as exc:
+            stop = stop or exc
+            if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+                break  # stopped again (Ctrl-C twice): the rest stays unsettled, as a file alone would
+    if stop is not None:
+        raise stop
+    ordered = [settled[number] if number in settled else task.run(adapter, callbacks[number])
+               for number, task in enumerate(group)]
+    return ordered, len(moved)
 
 
 class _Batch:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NewType, Protocol
 
@@ -24,6 +24,7 @@ __all__ = [
     "Capability",
     "Entry",
     "EntryType",
+    "Landed",
     "ListedPath",
     "OperationResult",
     "ProgressCallback",
@@ -57,6 +58,14 @@ class ProgressCallback(Protocol):
     """Called as bytes move: ``transferred`` so far (cumulative) and ``total`` if known."""
 
     def __call__(self, transferred: int, total: int | None, /) -> None: ...
+
+
+#: Told of each file of a group moved together (``Adapter.put_together``, ``get_together``) as
+#: soon as it is proven and under its final name: its place in the group and its result, the one
+#: the call returns for it.  So a caller stopped in the middle of a group (another transfer
+#: failed, Ctrl-C) still knows which files arrived.  It may be called from another thread
+#: (SFTP's event loop): it must only record, never call the adapter or wait.
+Landed = Callable[[int, "TransferResult"], None]
 
 
 class Capability(str, enum.Enum):

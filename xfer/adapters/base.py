@@ -33,7 +33,7 @@ from ..throttle import TokenBucket
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
 # need not import the adapters; re-exported here, where every adapter imports them from.
-from ..types import Capability, Entry, EntryType, ListedPath, ProgressCallback, ServerPath, TransferResult
+from ..types import Capability, Entry, EntryType, Landed, ListedPath, ProgressCallback, ServerPath, TransferResult
 from ..urls import check_remote_path
 from .writer import RemoteWriter
 
@@ -52,6 +52,7 @@ __all__ = [
     "ConnectionSettings",
     "Entry",
     "EntryType",
+    "Landed",
     "ListedPath",
     "ProgressCallback",
     "RemoteWriter",
@@ -448,7 +449,8 @@ class Adapter:
                               idempotent=self._idempotent_put())
 
     def put_together(
-        self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]]
+        self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]],
+        *, landed: Landed | None = None,
     ) -> list[TransferResult | None]:
         """Upload small files ``(local, remote, callback)`` several at a time, where the protocol
         can do it in fewer round trips than one by one (HTTP pipelining); see
@@ -456,7 +458,9 @@ class Adapter:
 
         Per file its result, or None: not uploaded this way (it may have been sent), to be
         uploaded with :meth:`put_file`, which says what is wrong with it and retries.  Nothing is
-        raised for one file's failure.  The default moves none.
+        raised for one file's failure; what is raised is a stop (:class:`~xfer.errors.Interrupted`,
+        Ctrl-C), after which ``landed`` has been told of every file that arrived (see
+        :data:`~xfer.types.Landed`; told of each result returned).  The default moves none.
         """
         return [None] * len(files)
 
@@ -468,14 +472,16 @@ class Adapter:
         return False
 
     def get_together(
-        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
+        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]],
+        *, landed: Landed | None = None,
     ) -> list[TransferResult | None]:
         """Download small files ``(remote, local, callback)`` several at a time, as :meth:`put_together`
         uploads them (the sizes a listing showed make them small).
 
         Per file its result, or None: not downloaded this way (nothing is left under its local
         name), to be downloaded with :meth:`get_file`, which says what is wrong with it and
-        retries.  Nothing is raised for one file's failure.  The default moves none.
+        retries.  Nothing is raised for one file's failure; a stop is, with ``landed`` told of
+        every file that arrived, as :meth:`put_together`.  The default moves none.
         """
         return [None] * len(files)
 
@@ -579,6 +585,13 @@ class Adapter:
     def _common(self, result: TransferResult) -> TransferResult:
         """Every result names its protocol (the scheme), whatever the adapter filled in."""
         return result if result.protocol is not None else replace(result, protocol=self.settings.scheme)
+
+    def _landing(self, landed: Landed | None) -> Landed | None:
+        """``landed`` told of each result as the adapter returns it (:meth:`_common`)."""
+        if landed is None:
+            return None
+        told = landed
+        return lambda place, result: told(place, self._common(result))
 
     def mkdir(self, path: str, *, parents: bool = True) -> None:
         """Create a folder (and, with ``parents``, the missing ones above it); retried like ``ls``."""

@@ -45,6 +45,7 @@ from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, SentFile, open_for_upload
+from ..types import Landed
 from ..verify import WANT_DIGEST, Check, ServerHash, StreamHash, conclude, http_digest
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .writer import RemoteWriter
@@ -507,6 +508,7 @@ class HTTPTransfer:
     def upload_together(
         self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool,
         read_listing: Callable[[requests.Response], dict[str, int] | None] | None = None,
+        landed: Landed | None = None,
     ) -> list[TransferResult | None]:
         """Small files ``(local, remote, callback)``: every PUT, with what checks it (its HEAD, or
         the folder's listing after the PUTs), in one write on an open connection: HTTP/1.1
@@ -538,9 +540,11 @@ class HTTPTransfer:
         many again.  The second write that settles fewer than two files ends it (one may have found
         its connection nearly spent): on a server that closes after a few requests, each write
         would otherwise send the remaining bodies again to settle one file.
+
+        ``landed`` is told of each file proven, as it is (see :data:`~xfer.types.Landed`).
         """
-        return self._in_writes(len(files), lambda places: self._upload_group(
-            [files[place] for place in places], check_size=check_size, read_listing=read_listing))
+        return self._in_writes(len(files), lambda places, report: self._upload_group(
+            [files[place] for place in places], report, check_size=check_size, read_listing=read_listing), landed)
 
     def can_go_together(self, *, upload: bool) -> bool:
         """Whether small files may go pipelined now (:meth:`upload_together`, :meth:`download_together`):
@@ -553,6 +557,7 @@ class HTTPTransfer:
     def download_together(
         self, files: Sequence[tuple[str, str, ProgressCallback | None]],
         alone: Callable[[str, str, ProgressCallback | None], TransferResult] | None = None,
+        landed: Landed | None = None,
     ) -> list[TransferResult | None]:
         """Small files ``(remote, local, callback)``: their GETs in one write on an open connection
         (HTTP/1.1 pipelining, as :meth:`upload_together` sends PUTs), each answer saved as
@@ -570,25 +575,34 @@ class HTTPTransfer:
         adapter's download of one file; :meth:`get` by default).
 
         Not with ``--limit-rate`` (as uploads), nor with ``--resume``: a part kept by an earlier
-        run is continued by the download alone.
+        run is continued by the download alone.  ``landed`` is told of each file saved, as it is.
         """
         fetch = alone or self.get
-        return self._in_writes(len(files), lambda places: self._download_group([files[place] for place in places],
-                                                                               fetch))
+        return self._in_writes(len(files), lambda places, report: self._download_group(
+            [files[place] for place in places], report, fetch), landed)
 
     @staticmethod
-    def _in_writes(count: int, write: Callable[[list[int]], _Written]) -> list[TransferResult | None]:
-        """The results of ``count`` files sent together by ``write`` (their places; what one write
-        settled): again, on a new connection, for the files whose answers never came because the
-        server closed the connection after an earlier answer, at most twice as many per write as
-        the last write settled (at least :data:`_RESENT_FILES`).  The second write that settles
-        fewer than two files ends it (see :meth:`upload_together`); so does one that sent nothing."""
+    def _in_writes(
+        count: int, write: Callable[[list[int], _Report], _Written], landed: Landed | None
+    ) -> list[TransferResult | None]:
+        """The results of ``count`` files sent together by ``write`` (their places, and how it
+        reports a file proven by its position among them; what one write settled): again, on a
+        new connection, for the files whose answers never came because the server closed the
+        connection after an earlier answer, at most twice as many per write as the last write
+        settled (at least :data:`_RESENT_FILES`).  The second write that settles fewer than two
+        files ends it (see :meth:`upload_together`); so does one that sent nothing.  ``landed``
+        hears of each file proven, by its place among the ``count``."""
         results: list[TransferResult | None] = [None] * count
         todo = list(range(count))
         limit, poor = len(todo), 0
         while len(todo) > 1:
             now, later = todo[:limit], todo[limit:]
-            written = write(now)
+
+            def report(position: int, result: TransferResult, now: list[int] = now) -> None:
+                if landed is not None:
+                    landed(now[position], result)
+
+            written = write(now, report)
             for place, result in zip(now, written.results, strict=True):
                 results[place] = result
             settled = written.pipelined - len(written.unanswered)
@@ -600,10 +614,11 @@ class HTTPTransfer:
         return results
 
     def _download_group(
-        self, files: Sequence[tuple[str, str, ProgressCallback | None]],
+        self, files: Sequence[tuple[str, str, ProgressCallback | None]], report: _Report,
         alone: Callable[[str, str, ProgressCallback | None], TransferResult],
     ) -> _Written:
-        """One write of :meth:`download_together` (after the first file alone, if no connection was open)."""
+        """One write of :meth:`download_together` (after the first file alone, if no connection
+        was open); ``report`` hears of each file saved, by its position in ``files``."""
         results: list[TransferResult | None] = [None] * len(files)
         if not self.can_go_together(upload=False):
             return _Written(results, [], 0)
@@ -618,7 +633,7 @@ class HTTPTransfer:
                 # No connection is open (a worker's first group, or the server closed the last
                 # one): the first file opens one, alone, and the others follow it pipelined.
                 remote, local, callback = files[0]
-                results[0] = self._alone(lambda: alone(remote, local, callback))
+                _settled(results, 0, self._alone(lambda: alone(remote, local, callback)), report)
                 places, started = places[1:], time.monotonic()
                 answers = self._pipelined(calls[1:]) if len(places) > 1 else None
         except _GroupFailed:
@@ -633,7 +648,7 @@ class HTTPTransfer:
                 continue
             remote, local, callback = files[place]
             try:
-                results[place] = self._save_answer(answer, remote, local, callback, started)
+                _settled(results, place, self._save_answer(answer, remote, local, callback, started), report)
             except Interrupted:
                 raise
             except XferError:
@@ -663,10 +678,11 @@ class HTTPTransfer:
             return None
 
     def _upload_group(
-        self, files: Sequence[tuple[str, str, ProgressCallback | None]], *, check_size: bool,
+        self, files: Sequence[tuple[str, str, ProgressCallback | None]], report: _Report, *, check_size: bool,
         read_listing: Callable[[requests.Response], dict[str, int] | None] | None,
     ) -> _Written:
-        """One write of :meth:`upload_together` (after the first file alone, if no connection was open)."""
+        """One write of :meth:`upload_together` (after the first file alone, if no connection
+        was open); ``report`` hears of each file proven, by its position in ``files``."""
         missed: list[TransferResult | None] = [None] * len(files)
         unanswered: list[int] = []
         if not self.can_go_together(upload=True):
@@ -692,8 +708,8 @@ class HTTPTransfer:
                     # first file opens one, alone, and the others follow it pipelined.
                     first = bodies.pop(0)
                     local, remote, callback = files[first.place]
-                    missed[first.place] = self._alone(
-                        lambda: self.upload(local, remote, callback, check_size=check_size).result)
+                    _settled(missed, first.place, self._alone(
+                        lambda: self.upload(local, remote, callback, check_size=check_size).result), report)
                     if listing is not None:
                         self._learn_listing_proof(missed[first.place])
                     plan = self._plan_group(bodies, check_size=check_size, listing=listing is not None)
@@ -746,7 +762,7 @@ class HTTPTransfer:
                     # this one and the rest go alone, and so do later groups on this server.
                     self._together = False
                     break
-                missed[index] = sent.result
+                _settled(missed, index, sent.result, report)
                 if headed and listing is not None:
                     self._learn_listing_proof(sent.result)
         return _Written(missed, unanswered, len(bodies))
@@ -1201,6 +1217,18 @@ class _GroupPlan(NamedTuple):
     folder: str | None
     names: set[str]
     started: float
+
+
+#: How a write of a group reports a file proven: its position among the write's files, its result.
+_Report = Callable[[int, TransferResult], None]
+
+
+def _settled(results: list[TransferResult | None], position: int, result: TransferResult | None,
+             report: _Report) -> None:
+    """``result`` (None: the file goes alone) put in its place, and reported if the file is proven."""
+    results[position] = result
+    if result is not None:
+        report(position, result)
 
 
 class _Written(NamedTuple):

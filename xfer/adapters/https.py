@@ -48,7 +48,7 @@ from ..numbers import server_int
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..verify import ServerHash
-from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, Landed, ProgressCallback, TransferResult
 from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter, SpooledWriter
 
@@ -101,24 +101,27 @@ class HTTPSAdapter(Adapter):
         return self.http.upload(local, remote, callback, check_size=self.options.verify_upload).result
 
     def put_together(
-        self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]]
+        self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]],
+        *, landed: Landed | None = None,
     ) -> list[TransferResult | None]:
         self._require(Capability.PUT)
         planned = [(os.fspath(local), self.remote_path(remote), callback) for local, remote, callback in files]
         read_listing = self._listed_sizes if self.options.index in ("auto", "json") else None
         results = self.http.upload_together(planned, check_size=self.options.verify_upload,
-                                            read_listing=read_listing)
+                                            read_listing=read_listing, landed=self._landing(landed))
         return [None if result is None else self._common(result) for result in results]
 
     def moves_together(self, *, upload: bool) -> bool:
         return self.http.can_go_together(upload=upload)
 
     def get_together(
-        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
+        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]],
+        *, landed: Landed | None = None,
     ) -> list[TransferResult | None]:
         self._require(Capability.GET)
         planned = [(self.remote_path(remote), os.fspath(local), callback) for remote, local, callback in files]
-        return [None if result is None else self._common(result) for result in self.http.download_together(planned)]
+        fetched = self.http.download_together(planned, landed=self._landing(landed))
+        return [None if result is None else self._common(result) for result in fetched]
 
     def _idempotent_put(self) -> bool:
         return self.options.upload_method == "PUT"  # a form POST answered 500 may have been taken

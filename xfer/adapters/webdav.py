@@ -53,7 +53,7 @@ from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK
 from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
-from .base import Adapter, Capability, ConnectionSettings, Entry, ProgressCallback, TransferResult
+from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, TransferResult
 from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, Sent, http_options
 from .writer import RemoteWriter
 
@@ -698,13 +698,14 @@ class WebDAVAdapter(Adapter):
         return not upload and self.http.can_go_together(upload=False)
 
     def get_together(
-        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
+        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]],
+        *, landed: Landed | None = None,
     ) -> list[TransferResult | None]:
         """HTTP's pipelined GETs; any answer but a 200 (a collection's redirect among them) leaves
         its file to :meth:`_get_file`, which tells a folder from a failure."""
         self._require(Capability.GET)
         planned = [(self.remote_path(remote), os.fspath(local), callback) for remote, local, callback in files]
-        fetched = self.http.download_together(planned, alone=self._get_file)
+        fetched = self.http.download_together(planned, alone=self._get_file, landed=self._landing(landed))
         return [None if result is None else self._common(result) for result in fetched]
 
     def _folder_error(self, path: str) -> RemoteIsFolder:

@@ -47,7 +47,7 @@ from ...retry import Attempt, current_attempt
 from ...streams import SinkFactory
 from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
 from ...verify import Check, HashName, ServerHash, StreamHash, conclude
-from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, ProgressCallback, TransferResult
+from ..base import Adapter, Capability, ConnectionSettings, Entry, EntryType, Landed, ProgressCallback, TransferResult
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
@@ -346,7 +346,8 @@ class SFTPAdapter(Adapter):
         return self.settings.throttle is None and (upload or not self.settings.resume)
 
     def get_together(
-        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]]
+        self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]],
+        *, landed: Landed | None = None,
     ) -> list[TransferResult | None]:
         """Small files downloaded at once on the one SFTP session: every file's requests (stat,
         open, read, close) in flight together, as the protocol allows (each carries its own id),
@@ -366,36 +367,44 @@ class SFTPAdapter(Adapter):
                     AtomicDownload(local, callback=callback, sha256=self.settings.sha256))
                    for remote, local, callback in files]
 
-        def fetch(remote: str, out: AtomicDownload) -> Callable[[asyncssh.SFTPClient], Awaitable[Check]]:
-            return lambda sftp: self._download(sftp, remote, out)
+        def fetch(remote: str, local: str, out: AtomicDownload) -> Callable[[asyncssh.SFTPClient],
+                                                                            Awaitable[TransferResult]]:
+            async def one(sftp: asyncssh.SFTPClient) -> TransferResult:
+                check = await self._download(sftp, remote, out)
+                return self._got(remote, local, out, started, check, pipelined=True)
+            return one
 
-        checks = self._at_once("downloading", [fetch(remote, out) for remote, _, out in planned])
-        if checks is None:
-            return [None] * len(files)  # the connection failed: each file alone reconnects, retries, says
-        return [None if check is None else self._got(remote, local, out, started, check, pipelined=True)
-                for (remote, local, out), check in zip(planned, checks, strict=True)]
+        fetched = self._at_once("downloading", [fetch(*one) for one in planned], landed)
+        # (None for all: the connection failed; each file alone reconnects, retries, says.)
+        return fetched if fetched is not None else [None] * len(files)
 
     def _at_once(
-        self, action: str, works: list[Callable[[asyncssh.SFTPClient], Awaitable[_T]]]
+        self, action: str, works: list[Callable[[asyncssh.SFTPClient], Awaitable[_T]]],
+        landed: Callable[[int, _T], None] | None,
     ) -> list[_T | None] | None:
         """Run ``works`` at once on the session's loop: per work its result, or None where it
         failed (the transfer alone then says why).  None for all if the connection itself failed.
+        ``landed`` hears of each result as its work ends (on the loop's thread).
 
         A stop (:class:`~xfer.errors.Interrupted`: another transfer failed, or Ctrl-C) cancels the
         other works, and waits for them (each writer removes its part), before it is raised:
         nothing goes on behind the caller's back.
         """
 
-        async def each(work: Callable[[asyncssh.SFTPClient], Awaitable[_T]], sftp: asyncssh.SFTPClient) -> _T | None:
+        async def each(place: int, work: Callable[[asyncssh.SFTPClient], Awaitable[_T]],
+                       sftp: asyncssh.SFTPClient) -> _T | None:
             try:
-                return await work(sftp)
+                result = await work(sftp)
             except Interrupted:
                 raise
             except (XferError, asyncssh.Error, OSError):
                 return None  # said by the transfer alone
+            if landed is not None:
+                landed(place, result)
+            return result
 
         async def all_of(sftp: asyncssh.SFTPClient) -> list[_T | None]:
-            tasks = [asyncio.ensure_future(each(work, sftp)) for work in works]
+            tasks = [asyncio.ensure_future(each(place, work, sftp)) for place, work in enumerate(works)]
             try:
                 return await asyncio.gather(*tasks)
             except BaseException:
@@ -483,7 +492,8 @@ class SFTPAdapter(Adapter):
         )
 
     def put_together(
-        self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]]
+        self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]],
+        *, landed: Landed | None = None,
     ) -> list[TransferResult | None]:
         """Small files uploaded at once on the one SFTP session, as :meth:`get_together` downloads
         them: every file's requests (open, writes, close, stat, rename) in flight together.
@@ -509,21 +519,24 @@ class SFTPAdapter(Adapter):
                 uploads.append(_Upload(name, path, handle, size, SentFile.of(name, handle), callback,
                                        temp=self._temp_name(path)))
 
-            def send(upload: _Upload) -> Callable[[asyncssh.SFTPClient], Awaitable[bool]]:
-                async def one(sftp: asyncssh.SFTPClient) -> bool:
+            def send(upload: _Upload) -> Callable[[asyncssh.SFTPClient], Awaitable[TransferResult]]:
+                async def one(sftp: asyncssh.SFTPClient) -> TransferResult:
                     await self._upload(sftp, upload, None, "")
-                    return True
+                    return self._sent(upload, started, pipelined=True)
                 return one
 
+            places = [place for place, upload in enumerate(uploads) if upload is not None]
             present = [upload for upload in uploads if upload is not None]
             if not present:
                 return [None] * len(files)
+            told = None if landed is None else (lambda position, result: landed(places[position], result))
             # (None for all: the connection failed; each file alone reconnects, retries, says.)
-            sent = self._at_once("uploading", [send(upload) for upload in present]) or [None] * len(present)
+            sent = self._at_once("uploading", [send(upload) for upload in present], told) or [None] * len(present)
         self._remove_left([upload.temp for upload in present if upload.left and upload.temp is not None])
-        done = {id(upload) for upload, ok in zip(present, sent, strict=True) if ok}
-        return [self._sent(upload, started, pipelined=True) if upload is not None and id(upload) in done else None
-                for upload in uploads]
+        results: list[TransferResult | None] = [None] * len(files)
+        for place, result in zip(places, sent, strict=True):
+            results[place] = result
+        return results
 
     async def _complete(
         self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash,
