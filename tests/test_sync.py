@@ -6,6 +6,7 @@ a folder of this machine): what moved, what did not, what was deleted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
@@ -32,7 +33,14 @@ PROTOCOLS = ["ftpes", "davs", "https"]
 def endpoint(
     request: pytest.FixtureRequest, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Endpoint]:
-    with serve(request.param, pki, root=tmp_path / "served", name="pp") as served:
+    with served_as_pp(request.param, pki, tmp_path, monkeypatch) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def served_as_pp(protocol: str, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
+    """The in-process server of ``protocol`` storing under ``tmp_path/served``, as the profile ``pp``."""
+    with serve(protocol, pki, root=tmp_path / "served", name="pp") as served:
         folder = tmp_path / "profiles"
         folder.mkdir()
         (folder / "pp.toml").write_text(tomli_w.dumps(served.profile.to_toml()))

@@ -653,26 +653,38 @@ class _Runner:
         remote = self.remote_of(relative)
 
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
-            try:
+            with self._failing(relative):
+                outcome = (adapter.put_file(local, remote, callback=callback) if self.upload
+                           else adapter.get_file(remote, local, callback=callback))
+            return settle(adapter, outcome)
+
+        def settle(adapter: Adapter, outcome: TransferResult) -> TransferResult:
+            """What follows the transfer, alone or together with others (the batch calls it then)."""
+            with self._failing(relative):
                 if self.upload:
-                    outcome = adapter.put_file(local, remote, callback=callback)
                     self._stamp_remote(adapter, remote, self.local_states[relative])
                 else:
-                    outcome = adapter.get_file(remote, local, callback=callback)
                     self._stamp_local(local, self.remote_states[relative])
-            except Interrupted:
-                raise  # stopped because another transfer failed (or Ctrl-C): not a failure of its own
-            except BaseException:
-                with self.lock:
-                    self.result.failed.append(relative)
-                raise
             with self.lock:
                 self.result.done[relative] = outcome
             if self.remove_source:
                 self._remove_source(adapter, relative, outcome.size, outcome)
             return outcome
 
-        return Task(str(local), remote, action.size, run)
+        # Small files go together where the adapter can (issue 14), as for put -r and get -r.
+        return Task(str(local), remote, action.size, run, upload=self.upload, download=not self.upload, after=settle)
+
+    @contextlib.contextmanager
+    def _failing(self, relative: str) -> Iterator[None]:
+        """A failure inside is ``relative``'s: recorded (the summary names it), then raised."""
+        try:
+            yield
+        except Interrupted:
+            raise  # stopped because another transfer failed (or Ctrl-C): not a failure of its own
+        except BaseException:
+            with self.lock:
+                self.result.failed.append(relative)
+            raise
 
     @staticmethod
     def _stamp_remote(adapter: Adapter, remote: str, state: FileState) -> None:
