@@ -190,7 +190,7 @@ class _Settling:
         return f"{result}, settled"
 
 
-def _settled_uploads(count: int, after: _Settling, run: Any = None) -> list[Task]:
+def _settled_uploads(count: int, after: Any, run: Any = None) -> list[Task]:
     return [Task(f"/l/{n}", f"/r/{n}", 10, run or (lambda _a, _c, n=n: f"alone /r/{n}"), upload=True,  # type: ignore[arg-type]
                  after=after)
             for n in range(count)]
@@ -236,12 +236,55 @@ def test_a_group_stopped_midway_settles_the_files_that_had_arrived(stop: BaseExc
     assert after.settled == ["together /r/0", "together /r/1"] and ran_alone == []
 
 
+def test_a_failure_settling_after_a_stop_is_said_not_swallowed(caplog: pytest.LogCaptureFixture) -> None:
+    # The stop is what is raised; a file then found unfit to settle (its source kept because it
+    # changed meanwhile, say) is one warning line, not nothing.
+    class _StoppedMidway(_Together):
+        def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+            for place, (_local, remote, _callback) in enumerate(files[:2]):
+                landed(place, f"together {remote}")
+            raise Interrupted("interrupted")
+
+    after = _Settling(fail=frozenset({"together /r/0"}))
+    with caplog.at_level("WARNING", logger="xfer.batch"), pytest.raises(Interrupted):
+        run_tasks(_StoppedMidway(), _settled_uploads(4, after))  # type: ignore[arg-type]
+    assert after.settled == ["together /r/1"]
+    assert [record.getMessage() for record in caplog.records] == ["could not settle together /r/0"]
+
+
 def test_files_are_settled_from_the_results_of_an_adapter_that_tells_nothing() -> None:
     remote, after = _Together(), _Settling()
     remote.tells = False
     results: list[Any] = run_tasks(remote, _settled_uploads(3, after))  # type: ignore[arg-type]
     assert results == [f"together /r/{n}, settled" for n in range(3)]
     assert after.settled == [f"together /r/{n}" for n in range(3)]
+
+
+def test_a_worker_still_settling_when_the_batch_gives_up_on_it_starts_nothing_more(monkeypatch: Any) -> None:
+    # Another task fails while a worker settles four files (each settling a distant server's
+    # round trips): the batch waits GRACE_SECONDS, then raises.  That worker may finish the
+    # settling in flight, but starts no other on the caller's connection after the batch returned.
+    monkeypatch.setattr("xfer.batch.GRACE_SECONDS", 0.2)
+    monkeypatch.setattr("xfer.batch._PATIENCE", 0.01)  # the second worker connects at once
+    settled: list[str] = []
+    started = threading.Event()
+
+    def after(_adapter: Any, result: Any) -> Any:
+        started.set()
+        time.sleep(0.5)
+        settled.append(result)
+        return result
+
+    def fail(_adapter: Any, _callback: Any) -> Any:
+        started.wait(5)
+        raise RuntimeError("another transfer failed")
+
+    tasks = [*_settled_uploads(4, after), Task("/l/big", "/r/big", 10_000, fail)]
+    with pytest.raises(RuntimeError, match="another transfer failed"):
+        run_tasks(_Together(), tasks, parallel=2, reconnect=_Together)  # type: ignore[arg-type]
+    at_return = len(settled)
+    time.sleep(1.5)  # three more settlings' time
+    assert len(settled) <= at_return + 1  # at most the one in flight when the batch left
 
 
 def test_uploads_and_downloads_never_share_a_group() -> None:

@@ -31,7 +31,7 @@ from tests.together_helpers import make_tree as _tree
 from xfer import http_lean
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
-from xfer.errors import ExitCode, IntegrityError, RemotePermissionDenied
+from xfer.errors import ExitCode, IntegrityError, Interrupted, RemotePermissionDenied
 from xfer.http_lean import _body_bytes
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.https_server import HTTPSServer
@@ -691,3 +691,64 @@ def test_a_listing_too_long_to_read_ends_only_its_folders_listings(
     listed = [r.remote for r in results if r.details.get("size_listed")]
     assert listed and all("/up/b/" in name for name in listed)
     assert sum(bool(r.details.get("pipelined")) for r in results) >= 50
+
+
+@pytest.mark.parametrize("keepalive", [5, 9, 1000])
+def test_each_file_told_as_it_lands_is_the_one_returned_also_across_resends(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, keepalive: int
+) -> None:
+    """``landed`` hears of exactly the files the group call returns, with the same results, by
+    their places in the group, both ways, when a keep-alive limit makes files go again in later
+    writes (their positions in a write are not their places in the group)."""
+    files = _tree(tmp_path / "tree", [100 + n for n in range(32)])
+    names = sorted(files)
+    (tmp_path / "srv" / "in").mkdir(parents=True)
+    (tmp_path / "out").mkdir()
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", keepalive_requests=keepalive) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        told_up: dict[int, Any] = {}
+        up = remote.put_together([(tmp_path / "tree" / n, f"/in/{n}", None) for n in names], landed=told_up.__setitem__)
+        told_down: dict[int, Any] = {}
+        down = remote.get_together([(f"/in/{n}", tmp_path / "out" / n, None) for n in names],
+                                   landed=told_down.__setitem__)
+    for results, told in ((up, told_up), (down, told_down)):
+        assert told == {place: result for place, result in enumerate(results) if result is not None}
+        assert len(told) >= len(names) // 2  # most went together
+    assert all(result.remote == f"/in/{names[place]}" for place, result in told_up.items())
+    assert all(Path(result.local).name == names[place] for place, result in told_down.items())
+
+
+def test_uploads_stopped_in_a_later_write_tell_of_every_file_proven_before(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A stop (Ctrl-C) while the bodies of a write after a keep-alive cut are read: the files
+    proven by the earlier write were each told of, by its place."""
+    files = _tree(tmp_path / "tree", [100 + n for n in range(32)])
+    names = sorted(files)
+    reads: Counter[str] = Counter()
+
+    def stopping(name: str) -> Any:
+        def progress(done: int, total: int | None) -> None:
+            if done == total:
+                reads[name] += 1
+                if reads[name] == 2:  # its body read for a second write: the stop comes now
+                    raise Interrupted("interrupted")
+        return progress
+
+    (tmp_path / "srv" / "in").mkdir(parents=True)
+    told: dict[int, Any] = {}
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", keepalive_requests=9) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        remote.ls("/")  # a connection open: the group goes pipelined from its first file
+        with pytest.raises(Interrupted):
+            remote.put_together([(tmp_path / "tree" / n, f"/in/{n}", stopping(n)) for n in names],
+                                landed=told.__setitem__)
+    served = {path.name: path.read_bytes() for path in (tmp_path / "srv" / "in").iterdir()}
+    # Told: every file proven in the earlier writes.  Not the one whose answers the cut lost: the
+    # server may hold it, but nothing proved it (it went again, and its second read stopped it).
+    assert told and sorted(names[place] for place in told) == sorted(n for n in served if reads[n] == 1)
+    assert all(served[names[place]] == files[names[place]] for place in told)

@@ -224,14 +224,19 @@ def test_a_stop_during_a_replacing_rename_never_leaves_a_name_empty(
 
     monkeypatch.setattr(asyncssh.SFTPClient, "posix_rename", no_posix_rename)
     monkeypatch.setattr(asyncssh.SFTPClient, "rename", rename)
+    told: dict[int, Any] = {}
     with SFTPServer(ssh_keys, root=tmp_path / "srv") as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
         assert isinstance(remote, SFTPAdapter)
         with pytest.raises(KeyboardInterrupt):
-            remote.put_together([(tmp_path / "tree" / name, f"/in/{name}", None) for name in names])
+            remote.put_together([(tmp_path / "tree" / name, f"/in/{name}", None) for name in names],
+                                landed=told.__setitem__)
     landed = {p.name: p.read_bytes() for p in (tmp_path / "srv" / "in").iterdir()}
     assert sorted(landed) == names, sorted(landed)  # nothing aside, no temporary file, no name left empty
     assert landed[names[1]] == files[names[1]]  # its renames were finished
     assert all(landed[name] in (b"the old file", files[name]) for name in names)
+    # Every new file in place was told of, the one whose renames finished under the stop too.
+    assert sorted(names[place] for place in told) == sorted(name for name in names if landed[name] == files[name])
+    assert 1 in told
 
 
 def test_no_grouped_sftp_downloads_with_resume(
@@ -258,3 +263,56 @@ def test_a_groups_cpu_counts_whichever_thread_did_the_work() -> None:
     worker.start()
     worker.join()
     assert batch.cpu_time() - before >= 0.045
+
+
+def _stopping_at(name: str, real: Any) -> Any:
+    """A stand-in for ``SFTPAdapter._download`` or ``_upload`` whose transfer of ``name`` stops
+    the group (as Ctrl-C does) once the others had time to end; the others go on as ever."""
+
+    async def transfer(self: SFTPAdapter, sftp: Any, what: Any, *args: Any) -> Any:
+        if (what if isinstance(what, str) else what.remote).endswith(name):
+            await asyncio.sleep(0.5)
+            raise Interrupted("interrupted")
+        return await real(self, sftp, what, *args)
+
+    return transfer
+
+
+def test_downloads_stopped_midway_tell_of_every_file_saved(
+    served: tuple[SFTPServer, dict[str, bytes]], ssh_keys: SSHTestKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srv, files = served
+    names = sorted(files)[4:36]  # 32 small files
+    monkeypatch.setattr(SFTPAdapter, "_download", _stopping_at(names[10], SFTPAdapter._download))
+    (tmp_path / "out").mkdir()
+    told: dict[int, Any] = {}
+    with xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        assert isinstance(remote, SFTPAdapter)
+        with pytest.raises(Interrupted):
+            remote.get_together([(f"/tree/{n}", tmp_path / "out" / n, None) for n in names], landed=told.__setitem__)
+    saved = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
+    assert sorted(names[place] for place in told) == sorted(saved) and len(saved) == 31
+    assert all(saved[name] == files[name] for name in saved)
+    assert all(Path(told[place].local).name == names[place] for place in told)
+
+
+def test_uploads_stopped_midway_tell_of_every_file_in_place_by_its_place_in_the_group(
+    ssh_keys: SSHTestKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files that cannot be opened are no upload: the others' places still count them."""
+    files = make_tree(tmp_path / "tree", [(n * 997) % 9000 + 1 for n in range(20)])
+    names = sorted(files)
+    entries: list[tuple[Path, str, Any]] = [(tmp_path / "tree" / n, f"/in/{n}", None) for n in names]
+    entries[0:0] = [(tmp_path / "missing-0", "/in/missing-0", None)]
+    entries[7:7] = [(tmp_path / "missing-7", "/in/missing-7", None)]
+    monkeypatch.setattr(SFTPAdapter, "_upload", _stopping_at(names[3], SFTPAdapter._upload))
+    (tmp_path / "srv" / "in").mkdir(parents=True)
+    told: dict[int, Any] = {}
+    with SFTPServer(ssh_keys, root=tmp_path / "srv") as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        assert isinstance(remote, SFTPAdapter)
+        with pytest.raises(Interrupted):
+            remote.put_together(entries, landed=told.__setitem__)
+    in_place = {path.name: path.read_bytes() for path in (tmp_path / "srv" / "in").iterdir()}
+    assert len(in_place) == 19 and all(in_place[name] == files[name] for name in in_place)
+    assert sorted(entries[place][1] for place in told) == sorted(f"/in/{name}" for name in in_place)
+    assert all(told[place].remote == entries[place][1] for place in told)

@@ -107,7 +107,8 @@ class Task:
     #: The same for a download (:meth:`Adapter.get_together`), by the size its listing showed.
     download: bool = False
     #: What follows the transfer when the task went together with others (alone, ``run`` does
-    #: it itself): given the adapter and the transfer's result, the result to report.
+    #: it itself): given the adapter and the transfer's result, the result to report.  Run on
+    #: the worker's thread and connection, also after a stop (see ``_run_group``).
     after: Callable[[Adapter, TransferResult], TransferResult] | None = None
 
 
@@ -204,7 +205,8 @@ def _take_group(adapter: Adapter, first: Task, take_next: Callable[[], Task | No
 
 
 def _run_group(
-    adapter: Adapter, group: list[Task], callbacks: Sequence[ProgressCallback | None]
+    adapter: Adapter, group: list[Task], callbacks: Sequence[ProgressCallback | None],
+    left: Callable[[], bool] = lambda: False,
 ) -> tuple[list[TransferResult], int]:
     """The results of ``group``, in order, and how many of them went together: those that may, in
     one call to :meth:`Adapter.put_together` (or :meth:`~Adapter.get_together`: a group is of one
@@ -214,7 +216,9 @@ def _run_group(
     fail: before the tasks left to go alone, and when the group call is stopped (another
     transfer failed, Ctrl-C) after some files had arrived (the adapter tells of each as it
     lands).  A file on the destination is then never left out of what ``after`` records, for
-    another file's failure; the first failure is raised once all are settled.
+    another file's failure; the first failure is raised once all are settled, any later one
+    logged.  Once ``left()`` (the batch has returned without this worker), no more is settled:
+    a file not settled stays unrecorded, its source kept.
     """
     together = [number for number, task in enumerate(group)
                 if _goes_together(adapter, task) and task.upload == group[0].upload]
@@ -240,10 +244,16 @@ def _run_group(
     settled: dict[int, TransferResult] = {}
     for number in sorted(moved):
         after = group[number].after
+        if after is not None and left():
+            stop = stop or _Stopped("stopped because another transfer of the batch failed")
+            break  # the caller has gone on (its connection may be closing): no new requests on it
         try:
             settled[number] = after(adapter, moved[number]) if after is not None else moved[number]
         except BaseException as exc:
-            stop = stop or exc
+            if stop is None:
+                stop = exc
+            elif not isinstance(exc, (Interrupted, KeyboardInterrupt)):
+                _log.warning("%s", exc)  # (the first failure is the one raised)
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 break  # stopped again (Ctrl-C twice): the rest stays unsettled, as a file alone would
     if stop is not None:
@@ -285,6 +295,9 @@ class _Batch:
         self.waiting_groups = 0
         #: Set once the first worker's first group is back (what the others wait :data:`_PATIENCE` for).
         self.timed = threading.Event()
+        #: Set when the batch stops waiting for its workers (after a stop, :data:`GRACE_SECONDS`):
+        #: a worker still settling a group's files then starts nothing more (``_run_group``).
+        self.left = threading.Event()
         if not _FINE_CPU_CLOCK:
             self.crowd.set()
 
@@ -329,7 +342,8 @@ class _Batch:
                     deadline = time.monotonic() + GRACE_SECONDS
                 if deadline is not None and time.monotonic() >= deadline:
                     # Blocked in the network; its socket timeout will end it.  Its partial
-                    # download must not outlive this call.
+                    # download must not outlive this call, nor new requests start after it.
+                    self.left.set()
                     discard_partial_downloads()
                     return
                 thread.join(0.1)
@@ -362,7 +376,7 @@ class _Batch:
                     self.crowd.set()
                 started, computing = time.monotonic(), cpu_time()
                 callbacks = [self._guarded(_callback(self.callbacks, task)) for task in group]
-                results, moved = _run_group(adapter, group, callbacks)
+                results, moved = _run_group(adapter, group, callbacks, self.left.is_set)
                 if measured:
                     self._crowd_after(moved / len(group), time.monotonic() - started, cpu_time() - computing)
                 self.timed.set()

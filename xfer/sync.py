@@ -679,7 +679,7 @@ class _Runner:
         """A failure inside is ``relative``'s: recorded (the summary names it), then raised."""
         try:
             yield
-        except Interrupted:
+        except (Interrupted, KeyboardInterrupt):
             raise  # stopped because another transfer failed (or Ctrl-C): not a failure of its own
         except BaseException:
             with self.lock:

@@ -18,6 +18,7 @@ import os
 import posixpath
 import secrets
 import stat
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -112,6 +113,13 @@ class _Upload:
     @property
     def target(self) -> str:
         return self.temp or self.remote
+
+
+def _stop_taken_back() -> None:
+    """The current task goes on after a cancellation it absorbed (Python 3.11 counts them)."""
+    task = asyncio.current_task()
+    if task is not None and sys.version_info >= (3, 11):
+        task.uncancel()
 
 
 def _resume_offset(out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
@@ -680,7 +688,7 @@ class SFTPAdapter(Adapter):
         # SFTPv3 rename never replaces: move the old file aside, put the new one in, then drop the
         # old.  Not to be cut half way by a stop (Ctrl-C, or a group's other files failing: the
         # task is cancelled, perhaps more than once): between the renames no file is under the
-        # name.  Shielded, the steps finish first; then the cancellation goes on.
+        # name.  Shielded, the steps finish first.
         steps = asyncio.ensure_future(self._replace(sftp, temp, remote))
         cancelled = False
         while True:
@@ -692,7 +700,11 @@ class SFTPAdapter(Adapter):
                     raise  # the steps themselves were cancelled (the loop is closing)
                 cancelled = True
         if cancelled:
-            raise asyncio.CancelledError
+            # The new file is in place: the transfer is complete, as if the stop had come a
+            # moment later, and it ends as one (a group tells of the file: it arrived).  The stop
+            # goes on where it came from: a group raises it once its files have ended, Ctrl-C is
+            # raised again by SSHSession.run.
+            _stop_taken_back()
 
     @staticmethod
     async def _replace(sftp: asyncssh.SFTPClient, temp: str, remote: str) -> None:
