@@ -1,5 +1,5 @@
 """Many small files, whole command: ``xfer put -r -P 4`` and ``get -r -P 4`` of 1,000 × 4 KiB beside
-each protocol's anchor.
+each protocol's anchor, and ``xfer sync -P 4`` both ways (into a fresh folder: every file moves).
 
     python bench/bench_small_files.py [--protocol https|webdav|ftps|sftp] [--files 1000] [--file-kib 4]
     python -m bench.bench_small_files ...
@@ -64,8 +64,8 @@ def _anchor(protocol: str, bench: h.Bench, files: list[Path]) -> tuple[str, Copy
             lambda local, remote: h.lftp(bench, f"mirror --parallel=4 {remote} {local}"))
 
 
-def _xfer(protocol: str, bench: h.Bench) -> tuple[Copy, Copy]:
-    """xfer's upload and download."""
+def _xfer(protocol: str, bench: h.Bench) -> tuple[Copy, Copy, Copy, Copy]:
+    """xfer's upload and download (``put -r``, ``get -r``), and its ``sync`` up and down."""
     srv, ident = bench.server, bench.identity
     scheme = SERVERS[protocol][1]
     flags = ["--identity", str(ident.p12), "--identity-password", "env:XFER_BENCH_PW", "--ca", str(ident.ca),
@@ -79,9 +79,12 @@ def _xfer(protocol: str, bench: h.Bench) -> tuple[Copy, Copy]:
         url, flags = login.url + login.base, login.xfer_flags
     # `put -r FOLDER URL/` creates FOLDER's name under the target: the caller names the local
     # folder like the remote one.  `get -r URL/FOLDER LOCAL` makes LOCAL the folder (it does not exist yet).
+    # `sync SOURCE DESTINATION` makes DESTINATION like SOURCE: the same layout.
     xfer = [sys.executable, "-m", "xfer"]
     return (lambda local, remote: [*xfer, "put", "-r", "-P", "4", str(local), f"{url}/", *flags],
-            lambda local, remote: [*xfer, "get", "-r", "-P", "4", f"{url}{remote}", str(local), *flags])
+            lambda local, remote: [*xfer, "get", "-r", "-P", "4", f"{url}{remote}", str(local), *flags],
+            lambda local, remote: [*xfer, "sync", "-P", "4", str(local), f"{url}{remote}", *flags],
+            lambda local, remote: [*xfer, "sync", "-P", "4", f"{url}{remote}", str(local), *flags])
 
 
 #: Per direction ("put", "get"), per client, the timed runs.
@@ -101,8 +104,9 @@ def run(args: argparse.Namespace, protocol: str) -> Samples:
         for number, path in enumerate(files):
             make_file(path, args.file_kib << 10, seed=number)
         name, anchor_up, anchor_down = _anchor(protocol, bench, files)
-        xfer_up, xfer_down = _xfer(protocol, bench)
-        ups, downs = {name: anchor_up, "xfer-cli": xfer_up}, {name: anchor_down, "xfer-cli": xfer_down}
+        xfer_up, xfer_down, sync_up, sync_down = _xfer(protocol, bench)
+        ups = {name: anchor_up, "xfer-cli": xfer_up, "xfer-sync": sync_up}
+        downs = {name: anchor_down, "xfer-cli": xfer_down, "xfer-sync": sync_down}
         samples: Samples = {"put": {n: [] for n in ups}, "get": {n: [] for n in downs}}
         source = {f.name: f.read_bytes() for f in files}
         served = "/bench-small-source"
@@ -147,13 +151,20 @@ def _check(client: str, folder: Path, source: dict[str, bytes]) -> None:
         raise SystemExit(f"{client}: {arrived} of {len(source)} files arrived whole in {folder} ({len(got)} there)")
 
 
+#: How the rows name xfer's clients.
+_SHOWN = {"xfer-cli": "xfer", "xfer-sync": "xfer sync"}
+
+
 def row(protocol: str, direction: str, samples: dict[str, list[h.Sample]], files: int) -> str:
-    """One line: the anchor's and xfer's median wall and CPU time, and the ratio (> 1: xfer faster)."""
-    anchor = next(n for n in samples if n != "xfer-cli")
+    """One line: the anchor's and each xfer command's median wall and CPU time, and the ratio of
+    each (> 1: xfer faster)."""
+    anchor = next(n for n in samples if n not in _SHOWN)
     wall = {n: statistics.median(s.wall for s in v) for n, v in samples.items()}
     cpu = {n: statistics.median(s.cpu for s in v) for n, v in samples.items()}
-    return (f"{protocol:7} {direction} {files} files: {anchor} {wall[anchor]:.2f} s ({cpu[anchor]:.2f} s CPU), "
-            f"xfer {wall['xfer-cli']:.2f} s ({cpu['xfer-cli']:.2f} s CPU) = {wall[anchor] / wall['xfer-cli']:.2f}×")
+    ours = [f"{_SHOWN[n]} {wall[n]:.2f} s ({cpu[n]:.2f} s CPU) = {wall[anchor] / wall[n]:.2f}×"
+            for n in samples if n in _SHOWN]
+    return f"{protocol:7} {direction} {files} files: {anchor} {wall[anchor]:.2f} s ({cpu[anchor]:.2f} s CPU), " + \
+        ", ".join(ours)
 
 
 def print_rows(protocol: str, samples: Samples, files: int) -> None:

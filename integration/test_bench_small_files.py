@@ -1,8 +1,9 @@
 """The small-files benchmark as part of the suite (issue 14): printed ratios, no timed assertion.
 
 Each protocol's anchor (curl on one connection, ``lftp mirror [-R] --parallel=4``, ``rclone copy
---transfers 4``) and ``xfer put -r -P 4`` upload the same 100 files to the session's bed, then
-download them (``get -r -P 4``); the bench itself checks every file arrived whole.  The ratios
+--transfers 4``), ``xfer put -r -P 4`` and ``xfer sync -P 4`` upload the same 100 files to the
+session's bed, then download them (``get -r -P 4``, ``sync``); the bench itself checks every
+file arrived whole.  The ratios
 are recorded as user properties and printed in the terminal summary ("bench" section): numbers
 to read, not bounds that would flake on a busy machine.  ``python -m bench.bench_small_files
 --files 1000`` is the full-size run.
@@ -30,6 +31,6 @@ def test_small_files_bench_prints_the_ratio(
     samples = bench_small_files.run(args, protocol)
     assert set(samples) == {"put", "get"}
     for direction, clients in samples.items():
-        assert len(clients) == 2 and "xfer-cli" in clients  # the anchor and xfer
+        assert len(clients) == 3 and {"xfer-cli", "xfer-sync"} <= set(clients)  # the anchor, put/get -r, sync
         assert all(len(runs) == 1 and runs[0].wall > 0 for runs in clients.values())
         record_property("bench", bench_small_files.row(protocol, direction, clients, FILES))
