@@ -287,6 +287,33 @@ def test_a_worker_still_settling_when_the_batch_gives_up_on_it_starts_nothing_mo
     assert len(settled) <= at_return + 1  # at most the one in flight when the batch left
 
 
+def test_a_worker_the_batch_gave_up_on_moves_nothing_alone_after_settling(monkeypatch: Any) -> None:
+    # /r/1 was not moved together: it would go alone once /r/0 is settled; the batch has given up
+    # on the worker meanwhile (another task failed), so it must not start it after the batch returned.
+    monkeypatch.setattr("xfer.batch.GRACE_SECONDS", 0.2)
+    monkeypatch.setattr("xfer.batch._PATIENCE", 0.01)  # the second worker connects at once
+    started, alone = threading.Event(), list[float]()
+
+    def after(_adapter: Any, result: Any) -> Any:
+        started.set()
+        time.sleep(0.5)
+        return result
+
+    def fail(_adapter: Any, _callback: Any) -> Any:
+        started.wait(5)
+        raise RuntimeError("another transfer failed")
+
+    # (The failing task first: after a group, it would end the group and run on the same worker.)
+    tasks = [Task("/l/big", "/r/big", 10_000, fail),
+             *_settled_uploads(2, after, run=lambda _a, _c: alone.append(time.monotonic()))]
+    with pytest.raises(RuntimeError, match="another transfer failed"):
+        run_tasks(_Together(), tasks, parallel=2,  # type: ignore[arg-type]
+                  reconnect=lambda: _Together(refuse=frozenset({"/r/1"})))  # type: ignore[arg-type,return-value]  # (the worker taking the group)
+    returned = time.monotonic()
+    time.sleep(0.6)
+    assert not [at for at in alone if at > returned]
+
+
 def test_uploads_and_downloads_never_share_a_group() -> None:
     remote = _Together()
     downloads = [Task(f"/l/d{n}", f"/r/d{n}", 10, lambda _a, _c, n=n: f"alone /r/d{n}", download=True)  # type: ignore[misc,arg-type]

@@ -265,15 +265,22 @@ def test_a_groups_cpu_counts_whichever_thread_did_the_work() -> None:
     assert batch.cpu_time() - before >= 0.045
 
 
-def _stopping_at(name: str, real: Any) -> Any:
+def _stopping_at(name: str, real: Any, others: int) -> Any:
     """A stand-in for ``SFTPAdapter._download`` or ``_upload`` whose transfer of ``name`` stops
-    the group (as Ctrl-C does) once the others had time to end; the others go on as ever."""
+    the group (as Ctrl-C does) once the ``others`` have ended (their files proven and in place);
+    the others go on as ever."""
+    ended = 0
 
     async def transfer(self: SFTPAdapter, sftp: Any, what: Any, *args: Any) -> Any:
+        nonlocal ended
         if (what if isinstance(what, str) else what.remote).endswith(name):
-            await asyncio.sleep(0.5)
+            deadline = time.monotonic() + 10
+            while ended < others and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
             raise Interrupted("interrupted")
-        return await real(self, sftp, what, *args)
+        outcome = await real(self, sftp, what, *args)
+        ended += 1
+        return outcome
 
     return transfer
 
@@ -283,8 +290,8 @@ def test_downloads_stopped_midway_tell_of_every_file_saved(
 ) -> None:
     srv, files = served
     names = sorted(files)[4:36]  # 32 small files
-    monkeypatch.setattr(SFTPAdapter, "_download", _stopping_at(names[10], SFTPAdapter._download))
     (tmp_path / "out").mkdir()
+    monkeypatch.setattr(SFTPAdapter, "_download", _stopping_at(names[10], SFTPAdapter._download, 31))
     told: dict[int, Any] = {}
     with xfer.connect(profile_of(srv, ssh_keys)) as remote:
         assert isinstance(remote, SFTPAdapter)
@@ -305,8 +312,8 @@ def test_uploads_stopped_midway_tell_of_every_file_in_place_by_its_place_in_the_
     entries: list[tuple[Path, str, Any]] = [(tmp_path / "tree" / n, f"/in/{n}", None) for n in names]
     entries[0:0] = [(tmp_path / "missing-0", "/in/missing-0", None)]
     entries[7:7] = [(tmp_path / "missing-7", "/in/missing-7", None)]
-    monkeypatch.setattr(SFTPAdapter, "_upload", _stopping_at(names[3], SFTPAdapter._upload))
     (tmp_path / "srv" / "in").mkdir(parents=True)
+    monkeypatch.setattr(SFTPAdapter, "_upload", _stopping_at(names[3], SFTPAdapter._upload, 19))
     told: dict[int, Any] = {}
     with SFTPServer(ssh_keys, root=tmp_path / "srv") as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
         assert isinstance(remote, SFTPAdapter)

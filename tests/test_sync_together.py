@@ -111,7 +111,9 @@ def test_a_download_sync_stopped_midway_records_every_file_that_arrived(endpoint
 
 def test_an_upload_sync_stopped_midway_removes_only_proven_sources(endpoint: Endpoint, tmp_path: Path) -> None:
     """Every file in ``done`` is on the server, whole, and its source removed; every source not
-    in ``done`` is still there, whatever reached the server before the stop."""
+    in ``done`` is still there, whatever reached the server before the stop.  (What it guards is
+    the sources; that files which arrived in a stopped group are settled is the batch's tests'
+    and the download test's: here the stop tends to fall between groups.)"""
     outbox = tmp_path / "outbox"
     make_tree(outbox, FILES)
     stops, factory = _stopping_once_arrived(endpoint.root / "in")

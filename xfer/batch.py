@@ -217,8 +217,8 @@ def _run_group(
     transfer failed, Ctrl-C) after some files had arrived (the adapter tells of each as it
     lands).  A file on the destination is then never left out of what ``after`` records, for
     another file's failure; the first failure is raised once all are settled, any later one
-    logged.  Once ``left()`` (the batch has returned without this worker), no more is settled:
-    a file not settled stays unrecorded, its source kept.
+    logged.  Once ``left()`` (the batch has returned without this worker), nothing more is
+    settled or moved alone: a file not settled stays unrecorded, its source kept.
     """
     together = [number for number, task in enumerate(group)
                 if _goes_together(adapter, task) and task.upload == group[0].upload]
@@ -256,6 +256,8 @@ def _run_group(
                 _log.warning("%s", exc)  # (the first failure is the one raised)
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 break  # stopped again (Ctrl-C twice): the rest stays unsettled, as a file alone would
+    if stop is None and len(settled) < len(group) and left():
+        stop = _Stopped("stopped because another transfer of the batch failed")  # (nothing more alone either)
     if stop is not None:
         raise stop
     ordered = [settled[number] if number in settled else task.run(adapter, callbacks[number])

@@ -696,9 +696,12 @@ class SFTPAdapter(Adapter):
                 await asyncio.shield(steps)
                 break
             except asyncio.CancelledError:
-                if steps.done():
+                if steps.cancelled():
                     raise  # the steps themselves were cancelled (the loop is closing)
                 cancelled = True
+                if steps.done():  # they ended before this task woke: as they ended
+                    steps.result()  # (raises their own failure, if any)
+                    break
         if cancelled:
             # The new file is in place: the transfer is complete, as if the stop had come a
             # moment later, and it ends as one (a group tells of the file: it arrived).  The stop
