@@ -96,6 +96,8 @@ def test_a_connecting_command_imports_only_its_protocol(endpoint: Endpoint, comm
     code, modules = _modules([command, *target, *_flags(endpoint), *([output] if output != "summary" else [])])
     assert code == 0
     assert _loaded(modules, _NOT_FOR[endpoint.protocol]) == []
+    if command != "ls":  # an HTML index page's parser, for a listing answered in HTML only
+        assert _loaded(modules, {"html.parser", "xfer.adapters._html_links"}) == []
     # JSON, a listing, a summary line on a stderr that is not a terminal: plain text, no
     # terminal toolkit (rich draws progress bars, for a person watching).
     assert _loaded(modules, {"rich"}) == []

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import codecs
 import email.utils
-import html.parser
 import json
 import os
 import posixpath
@@ -444,35 +443,6 @@ def parse_json_index(body: bytes, *, folder: str) -> list[Entry] | None:
 _TRAILING_SIZE = re.compile(r"([0-9]+)\s*$")
 
 
-class _LinkCollector(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[tuple[str, str]] = []  # (href, text after the link up to the next tag)
-        self._in_link = False
-        self._after_link = False  # collecting the text that follows a link (nginx: date, size)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            href = dict(attrs).get("href")
-            if href is not None:
-                self.links.append((href, ""))
-                self._in_link = True
-        elif tag in ("tr", "br", "li", "p", "div"):
-            self._in_link = False
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a":
-            self._in_link = False
-            self._after_link = True
-
-    def handle_data(self, data: str) -> None:
-        if self.links and self._after_link and not self._in_link:
-            href, text = self.links[-1]
-            self.links[-1] = (href, text + data)
-            if "\n" in data:
-                self._after_link = False
-
-
 class _HTMLIndexParser:
     """An HTML index page fed block by block (the link collector keeps only the links)."""
 
@@ -482,7 +452,9 @@ class _HTMLIndexParser:
             self._text = codecs.getincrementaldecoder(encoding)(errors="replace")
         except LookupError:
             self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._collector = _LinkCollector()
+        from ._html_links import LinkCollector  # (html.parser only for an HTML index: issue 14)
+
+        self._collector = LinkCollector()
 
     def feed(self, data: bytes) -> bool:
         try:
@@ -508,7 +480,9 @@ def parse_html_index(page: str, *, folder: str) -> list[Entry] | None:
     absolute paths directly under ``folder``; parent links, sort links (``?C=N``),
     fragments and other sites are skipped.  Sizes are kept when printed exactly.
     """
-    collector = _LinkCollector()
+    from ._html_links import LinkCollector
+
+    collector = LinkCollector()
     try:
         collector.feed(page)
         collector.close()
