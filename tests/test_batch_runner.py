@@ -217,37 +217,38 @@ def test_a_file_failing_alone_in_a_group_leaves_the_others_settled() -> None:
     assert after.settled == ["together /r/0", "together /r/2", "together /r/3"]
 
 
+class _StoppedMidway(_Together):
+    """Tells of the first two files of a group as landed, then is stopped by ``stop``."""
+
+    def __init__(self, stop: BaseException) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+        for place, (_local, remote, _callback) in enumerate(files[:2]):
+            landed(place, f"together {remote}")
+        raise self.stop
+
+
 @pytest.mark.parametrize("stop", [Interrupted("stopped because another transfer of the batch failed"),
                                   KeyboardInterrupt()], ids=["another-failed", "ctrl-c"])
 def test_a_group_stopped_midway_settles_the_files_that_had_arrived(stop: BaseException) -> None:
     # The stop comes after two of four files arrived (the adapter told of each as it landed):
     # those two are settled, then the stop goes on; nothing runs alone.
-    class _StoppedMidway(_Together):
-        def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
-            for place, (_local, remote, _callback) in enumerate(files[:2]):
-                landed(place, f"together {remote}")
-            raise stop
-
     after = _Settling()
     ran_alone: list[str] = []
     tasks = _settled_uploads(4, after, run=lambda _a, _c: ran_alone.append("alone"))
     with pytest.raises(type(stop)):
-        run_tasks(_StoppedMidway(), tasks)  # type: ignore[arg-type]
+        run_tasks(_StoppedMidway(stop), tasks)  # type: ignore[arg-type]
     assert after.settled == ["together /r/0", "together /r/1"] and ran_alone == []
 
 
 def test_a_failure_settling_after_a_stop_is_said_not_swallowed(caplog: pytest.LogCaptureFixture) -> None:
     # The stop is what is raised; a file then found unfit to settle (its source kept because it
     # changed meanwhile, say) is one warning line, not nothing.
-    class _StoppedMidway(_Together):
-        def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
-            for place, (_local, remote, _callback) in enumerate(files[:2]):
-                landed(place, f"together {remote}")
-            raise Interrupted("interrupted")
-
     after = _Settling(fail=frozenset({"together /r/0"}))
     with caplog.at_level("WARNING", logger="xfer.batch"), pytest.raises(Interrupted):
-        run_tasks(_StoppedMidway(), _settled_uploads(4, after))  # type: ignore[arg-type]
+        run_tasks(_StoppedMidway(Interrupted("interrupted")), _settled_uploads(4, after))  # type: ignore[arg-type]
     assert after.settled == ["together /r/1"]
     assert [record.getMessage() for record in caplog.records] == ["could not settle together /r/0"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import xfer
+from xfer.batch import CallbackFactory
 from xfer.errors import Interrupted
 from xfer.sync import SyncResult, sync
 from xfer.testing.endpoints import Endpoint
@@ -67,7 +68,7 @@ def test_small_files_sync_together_and_each_is_settled(endpoint: Endpoint, tmp_p
         assert _grouped(up) == _grouped(down) == 0  # FTP has no way to send them together
 
 
-def _stopping_once_arrived(folder: Path, suffix: str = ".csv") -> tuple[list[int], object]:
+def _stopping_once_arrived(folder: Path, suffix: str = ".csv") -> tuple[list[int], CallbackFactory]:
     """A callback factory whose callbacks stop the sync (as Ctrl-C does) once
     :data:`_BEFORE_THE_STOP` files are under their final names in ``folder``; and a list that
     counts the stops."""
@@ -94,7 +95,7 @@ def test_a_download_sync_stopped_midway_records_every_file_that_arrived(endpoint
     inbox = tmp_path / "inbox"
     stops, factory = _stopping_once_arrived(inbox)
     with xfer.connect("pp") as remote:
-        result = sync(remote, "/in", inbox, upload=False, remove_source=True, callbacks=factory)  # type: ignore[arg-type]
+        result = sync(remote, "/in", inbox, upload=False, remove_source=True, callbacks=factory)
     assert isinstance(result.error, Interrupted) and stops
     arrived = _files(inbox)
     assert len(arrived) >= _BEFORE_THE_STOP
@@ -118,7 +119,7 @@ def test_an_upload_sync_stopped_midway_removes_only_proven_sources(endpoint: End
     make_tree(outbox, FILES)
     stops, factory = _stopping_once_arrived(endpoint.root / "in")
     with xfer.connect("pp") as remote:
-        result = sync(remote, "/in", outbox, upload=True, remove_source=True, callbacks=factory)  # type: ignore[arg-type]
+        result = sync(remote, "/in", outbox, upload=True, remove_source=True, callbacks=factory)
     assert isinstance(result.error, Interrupted) and stops
     served = _files(endpoint.root / "in")
     assert set(result.done) <= set(served) and all(served[name] == FILES[name] for name in result.done)

@@ -144,6 +144,9 @@ class LazyTasks(Sequence[Task], Generic[_J]):
 class _Stopped(Interrupted):
     """Raised inside a worker's transfer when the batch is stopping (never escapes run_tasks)."""
 
+    def __init__(self) -> None:
+        super().__init__("stopped because another transfer of the batch failed")
+
 
 def run_tasks(
     remote: Adapter,
@@ -243,10 +246,9 @@ def _run_group(
             stop = exc
     settled: dict[int, TransferResult] = {}
     for number in sorted(moved):
-        after = group[number].after
-        if after is not None and left():
-            stop = stop or _Stopped("stopped because another transfer of the batch failed")
+        if left():
             break  # the caller has gone on (its connection may be closing): no new requests on it
+        after = group[number].after
         try:
             settled[number] = after(adapter, moved[number]) if after is not None else moved[number]
         except BaseException as exc:
@@ -256,8 +258,8 @@ def _run_group(
                 _log.warning("%s", exc)  # (the first failure is the one raised)
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 break  # stopped again (Ctrl-C twice): the rest stays unsettled, as a file alone would
-    if stop is None and len(settled) < len(group) and left():
-        stop = _Stopped("stopped because another transfer of the batch failed")  # (nothing more alone either)
+    if stop is None and left():
+        stop = _Stopped()  # (nothing moves alone either)
     if stop is not None:
         raise stop
     ordered = [settled[number] if number in settled else task.run(adapter, callbacks[number])
@@ -466,14 +468,14 @@ class _Batch:
             else:
                 self.stop.wait(seconds)
             if self.stop.is_set():
-                raise _Stopped("stopped because another transfer of the batch failed")
+                raise _Stopped()
 
         return replace(policy, sleep=sleep)
 
     def _guarded(self, callback: ProgressCallback | None) -> ProgressCallback:
         def guarded(transferred: int, total: int | None) -> None:
             if self.stop.is_set():
-                raise _Stopped("stopped because another transfer of the batch failed")
+                raise _Stopped()
             if callback is not None:
                 callback(transferred, total)
 

@@ -534,7 +534,7 @@ class SFTPAdapter(Adapter):
                 return one
 
             places = [place for place, upload in enumerate(uploads) if upload is not None]
-            present = [upload for upload in uploads if upload is not None]
+            present = [upload for upload in uploads if upload is not None]  # (in the order of ``places``)
             if not present:
                 return [None] * len(files)
             told = None if landed is None else (lambda position, result: landed(places[position], result))
