@@ -48,7 +48,7 @@ from ..errors import (
 from ..http_errors import map_http_error
 from ..http_session import XferSession, drain_error_body, origin_of
 from ..protocols.webdav import WebDAVOptions
-from ..retry import current_attempt
+from ..retry import Attempt, current_attempt
 from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK
 from ..verify import ServerHash
@@ -755,6 +755,7 @@ class WebDAVAdapter(Adapter):
         ranged = attempt is not None and attempt.retries > 0 and http.ranged_puts is not False \
             and _size_or_zero(local) > RANGED_PUT_CHUNK
         target = kept or target
+        sent: Sent | None = None  # until the server has answered the PUT
         try:
             # The size is checked after the MOVE.
             sent = http.upload_ranged(local, target, callback, send_put=self._send_put,
@@ -780,6 +781,8 @@ class WebDAVAdapter(Adapter):
                     attempt.on_give_up(lambda: self._discard(target))
             else:
                 self._discard(target)
+                if attempt is not None and sent is None:
+                    self._discard_again_later(attempt, remote, target)
             raise
         except BaseException:
             # Whatever stopped the upload (Ctrl-C, TLS, a refused MOVE, a local read error),
@@ -787,7 +790,28 @@ class WebDAVAdapter(Adapter):
             self._discard(target)
             raise
         self._installed(sent, target, remote)
+        if attempt is not None:
+            for earlier in attempt.state.pop(f"dav-left:{remote}", ()):
+                self._discard(earlier)
         return result
+
+    def _discard_again_later(self, attempt: Attempt, remote: str, target: str) -> None:
+        """A try cut before its ``PUT`` was answered: its temporary name is removed once more later.
+
+        The ``DELETE`` right after a cut may reach the server before the worker still
+        finishing the aborted ``PUT`` has created the file (wsgidav does, from the bytes it
+        got).  After a later try's upload has landed, or the last try has failed, a second
+        ``DELETE`` finds it; a 404 costs one round trip, and only a cut upload pays it.  The
+        last try's own name gets no second one: nothing has passed since its first.
+        """
+        left: list[str] = attempt.state.setdefault(f"dav-left:{remote}", [])
+        if not left:
+            def earlier_tries() -> None:
+                for name in left[:-1]:
+                    self._discard(name)
+
+            attempt.on_give_up(earlier_tries)
+        left.append(target)
 
     def _into_place(self, target: str, remote: str) -> None:
         """MOVE the complete upload ``target`` to ``remote``.

@@ -28,6 +28,10 @@ Other legal (or hostile) server behaviours, each an option:
 * ``repr_digest=True`` states the SHA-256 of a file in ``Repr-Digest`` (RFC 9530) on its
   ``GET`` and ``HEAD`` answers, as servers with digest support do (an upload's check and
   ``xfer sync --checksum`` read it); wsgidav alone states no hash.
+* ``late_cut_puts=True``: a ``PUT`` whose body is cut off is stored as far as it came, but
+  only once the server has answered its next request, as a server still finishing an aborted
+  upload (a worker thread behind on a busy machine) does when the client's clean-up
+  ``DELETE`` comes in first.  The body is read whole into memory: small test files only.
 * ``intercept`` sees every request first and may answer it with a :class:`Reply` of its
   own (a body streamed from an iterable, a redirect, a ``207`` listing strangers...);
   ``None`` lets the real server answer.
@@ -39,11 +43,12 @@ import base64
 import contextlib
 import dataclasses
 import hashlib
+import io
 import logging
 import os
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.client import responses
 from pathlib import Path
@@ -159,6 +164,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         content_range: str = "refuse",
         repr_digest: bool = False,
         mutable_times: bool = False,
+        late_cut_puts: bool = False,
     ) -> None:
         if not (mount.startswith("/") and mount.endswith("/")):
             raise ValueError(f"mount must start and end with '/', not {mount!r}")
@@ -167,6 +173,10 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         self.content_range = content_range
         self.repr_digest = repr_digest
         self.mutable_times = mutable_times
+        self.late_cut_puts = late_cut_puts
+        #: Cut PUT bodies not yet written (``late_cut_puts``): the file, what arrived of it.
+        self._late: list[tuple[Path, bytes]] = []
+        self._late_lock = threading.Lock()
         self.mount = mount
         self.collection_slash = collection_slash
         self.intercept = intercept
@@ -252,9 +262,35 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
                 return [body]
             if self.repr_digest and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
                 start_response = self._with_digest(path, start_response)
+            if self.late_cut_puts:
+                return self._late_if_cut(path, environ, start_response, app)
             return app(environ, start_response)
 
         return recorder
+
+    def _late_if_cut(
+        self, path: str, environ: dict[str, Any], start_response: Callable[..., Any], app: WSGIApp,
+    ) -> Iterator[bytes]:
+        """``late_cut_puts``: hold a cut PUT's body back; write what was held once this request is answered.
+
+        A generator, as wsgidav's answer is: the request is only carried out as its answer is read.
+        """
+        with self._late_lock:
+            due, self._late = self._late, []
+        try:
+            if environ["REQUEST_METHOD"] == "PUT":
+                expected = int(environ.get("CONTENT_LENGTH") or 0)
+                body = _read_up_to(environ["wsgi.input"], expected)
+                if len(body) < expected:
+                    with self._late_lock:
+                        self._late.append((self.root / path[len(self.mount):], body))
+                    start_response("400 Bad Request", [("Content-Length", "0")])
+                    return
+                environ["wsgi.input"] = io.BytesIO(body)
+            yield from app(environ, start_response)
+        finally:
+            for local, held in due:
+                local.write_bytes(held)
 
     def _with_digest(self, path: str, start_response: Callable[..., Any]) -> Callable[..., Any]:
         """``start_response`` adding ``Repr-Digest`` to a 200 answer for the file at ``path`` (read whole: tests)."""
@@ -343,6 +379,21 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
     def __repr__(self) -> str:
         state = self.url if self._server is not None else "stopped"
         return f"WebDAVServer({state}, root={str(self.root)!r})"
+
+
+def _read_up_to(stream: Any, length: int) -> bytes:
+    """Up to ``length`` bytes of a request body: fewer if the connection ends first."""
+    pieces: list[bytes] = []
+    while length > 0:
+        try:
+            chunk = stream.read(min(length, 65536))
+        except OSError:  # the connection broke: what came is what there is
+            break
+        if not chunk:
+            break
+        pieces.append(chunk)
+        length -= len(chunk)
+    return b"".join(pieces)
 
 
 def _drain(environ: Mapping[str, Any]) -> None:
