@@ -176,3 +176,33 @@ def test_small_files_come_together_from_openssh(sshd: ServerInfo, tmp_path: Path
     assert {p.relative_to(back).as_posix(): sha256_of(p) for p in back.rglob("*.bin")} == digests
     assert sum(bool(r.details.get("pipelined")) for r in fetched) == 200
     assert not [p for p in back.rglob("*") if p.name.startswith(".")]
+
+
+def test_sync_up_keeps_each_time_on_openssh(sshd: ServerInfo, tmp_path: Path) -> None:
+    """``sync`` up gives each file its local time with the upload: set on the temporary name (OpenSSH's
+    SETSTAT), kept through the rename; on disk each file has it, and a second run moves nothing."""
+    import os
+    import uuid
+
+    from xfer.sync import sync
+
+    tree = tmp_path / "outbox"
+    make_small_files(tree, 60)
+    stamps = {}
+    for number, path in enumerate(sorted(tree.rglob("*.bin"))):
+        stamps[path.relative_to(tree).as_posix()] = 1_600_000_000 + 3600 * number
+        os.utime(path, (stamps[path.relative_to(tree).as_posix()],) * 2)
+    folder = f"/in/times-{uuid.uuid4().hex[:8]}"
+    with xfer.connect(Profile.from_mapping("sshd", _table(sshd))) as remote:
+        remote.mkdir(folder, parents=True)
+        try:
+            first = sync(remote, folder, tree, upload=True, parallel=2)
+            again = sync(remote, folder, tree, upload=True, parallel=2)
+            on_disk = {name: os.stat(sshd.root / folder.lstrip("/") / name).st_mtime for name in stamps}
+        finally:
+            remote.rm(folder, recursive=True)
+    assert sorted(first.done) == sorted(stamps)
+    assert all(result.modified is not None for result in first.done.values())  # together or alone
+    assert sum(bool(result.details.get("pipelined")) for result in first.done.values()) > 30
+    assert on_disk == stamps
+    assert again.done == {} and len(again.plan.skips) == 60

@@ -96,7 +96,9 @@ class _Together(_Connection):
     def moves_together(self, *, upload: bool) -> bool:
         return True
 
-    def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+    def put_together(
+        self, files: list[tuple[str, str, Any]], *, landed: Any = None, preserve_times: bool = False,
+    ) -> list[Any]:
         self.groups.append([remote for _local, remote, _callback in files])
         return self._tell([None if remote in self.refuse else f"together {remote}"
                            for _local, remote, _callback in files], landed)
@@ -224,7 +226,9 @@ class _StoppedMidway(_Together):
         super().__init__()
         self.stop = stop
 
-    def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+    def put_together(
+        self, files: list[tuple[str, str, Any]], *, landed: Any = None, preserve_times: bool = False,
+    ) -> list[Any]:
         for place, (_local, remote, _callback) in enumerate(files[:2]):
             landed(place, f"together {remote}")
         raise self.stop
@@ -391,7 +395,9 @@ class _Timed(_Together):
         self.slow_groups = slow_group if isinstance(slow_group, tuple) else (slow_group,)
         self.slow, self.alone = slow, alone
 
-    def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+    def put_together(
+        self, files: list[tuple[str, str, Any]], *, landed: Any = None, preserve_times: bool = False,
+    ) -> list[Any]:
         time.sleep(self.computing)
         self.clock.wait(self.waiting + (self.slow if len(self.groups) in self.slow_groups else 0.0))
         moved = super().put_together(files, landed=None if self.alone else landed)
@@ -491,7 +497,9 @@ class _Waiting(_Together):
         self.opened = opened
         self.open_when_first_ended: int | None = None
 
-    def put_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+    def put_together(
+        self, files: list[tuple[str, str, Any]], *, landed: Any = None, preserve_times: bool = False,
+    ) -> list[Any]:
         if self.open_when_first_ended is None:
             deadline = time.monotonic() + 10
             while not self.opened and time.monotonic() < deadline:
@@ -547,7 +555,9 @@ def test_a_batch_that_stops_while_workers_wait_to_connect_ends(monkeypatch: Any)
     monkeypatch.setattr("xfer.batch.cpu_time", clock.cpu)
     first, opened = _Timed(clock, 0.005), list[Any]()
 
-    def broken(files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+    def broken(
+        files: list[tuple[str, str, Any]], *, landed: Any = None, preserve_times: bool = False,
+    ) -> list[Any]:
         raise RuntimeError("the server went away")
 
     first.put_together = broken  # type: ignore[method-assign]
@@ -569,7 +579,9 @@ def test_ctrl_c_while_workers_wait_to_connect_ends_them(monkeypatch: Any) -> Non
     first, opened = _Timed(clock, 0.005), list[Any]()
     together, stuck, release = first.put_together, threading.Event(), threading.Event()
 
-    def interrupted(files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+    def interrupted(
+        files: list[tuple[str, str, Any]], *, landed: Any = None, preserve_times: bool = False,
+    ) -> list[Any]:
         if len(first.groups) == 2:
             stuck.set()
             _thread.interrupt_main()  # Ctrl-C, as the main thread sees it

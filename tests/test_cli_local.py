@@ -187,7 +187,7 @@ def test_put_r_with_an_unreadable_subfolder_fails(tmp_path: Path, monkeypatch: p
         def _mkdir(self, path: str, parents: bool) -> None:
             pass
 
-        def _put_file(self, local: str, remote: str, callback: Any) -> Any:
+        def _put_file(self, local: str, remote: str, callback: Any, *, preserve_times: bool = False) -> Any:
             uploaded.append(remote)
             raise AssertionError("nothing may be uploaded from a tree that could not be read whole")
 

@@ -106,6 +106,9 @@ class Task:
     upload: bool = False
     #: The same for a download (:meth:`Adapter.get_together`), by the size its listing showed.
     download: bool = False
+    #: An upload that gives the remote file the local file's time where the adapter can with the
+    #: upload (see :meth:`Adapter.put_file`); a group holds only tasks alike in this.
+    preserve_times: bool = False
     #: What follows the transfer when the task went together with others (alone, ``run`` does
     #: it itself): given the adapter and the transfer's result, the result to report.  Run on
     #: the worker's thread and connection, also after a stop (see ``_run_group``).
@@ -183,6 +186,11 @@ def _goes_together(adapter: Adapter, task: Task) -> bool:
             and adapter.moves_together(upload=task.upload))
 
 
+def _alike(task: Task, other: Task) -> bool:
+    """Whether two tasks may be in one call to the adapter: the same direction, the same ``preserve_times``."""
+    return task.upload == other.upload and task.preserve_times == other.preserve_times
+
+
 def _all_together(adapter: Adapter, group: list[Task]) -> bool:
     """Whether ``group`` is several small transfers that go together in one call to the adapter."""
     return len(group) > 1 and all(_goes_together(adapter, task) for task in group)
@@ -201,7 +209,7 @@ def _take_group(adapter: Adapter, first: Task, take_next: Callable[[], Task | No
         if task is None:
             break
         group.append(task)
-        if not _goes_together(adapter, task) or task.upload != first.upload:
+        if not _goes_together(adapter, task) or not _alike(task, first):
             break
         total += task.size or 0
     return group
@@ -224,7 +232,7 @@ def _run_group(
     settled or moved alone: a file not settled stays unrecorded, its source kept.
     """
     together = [number for number, task in enumerate(group)
-                if _goes_together(adapter, task) and task.upload == group[0].upload]
+                if _goes_together(adapter, task) and _alike(task, group[0])]
     moved: dict[int, TransferResult] = {}
     stop: BaseException | None = None
     if len(together) > 1:
@@ -233,9 +241,10 @@ def _run_group(
             moved[together[place]] = result
 
         try:
-            if group[together[0]].upload:
+            first = group[together[0]]
+            if first.upload:
                 results = adapter.put_together([(group[n].local, group[n].remote, callbacks[n]) for n in together],
-                                               landed=landed)
+                                               landed=landed, preserve_times=first.preserve_times)
             else:
                 results = adapter.get_together([(group[n].remote, group[n].local, callbacks[n]) for n in together],
                                                landed=landed)

@@ -654,7 +654,7 @@ class _Runner:
 
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
             with self._failing(relative):
-                outcome = (adapter.put_file(local, remote, callback=callback) if self.upload
+                outcome = (adapter.put_file(local, remote, callback=callback, preserve_times=True) if self.upload
                            else adapter.get_file(remote, local, callback=callback))
             return settle(adapter, outcome)
 
@@ -662,7 +662,8 @@ class _Runner:
             """What follows the transfer, alone or together with others (the batch calls it then)."""
             with self._failing(relative):
                 if self.upload:
-                    self._stamp_remote(adapter, remote, self.local_states[relative])
+                    if outcome.modified is None:  # (SFTP gave it the time with the upload: no request of its own)
+                        self._stamp_remote(adapter, remote, self.local_states[relative])
                 else:
                     self._stamp_local(local, self.remote_states[relative])
             with self.lock:
@@ -672,7 +673,8 @@ class _Runner:
             return outcome
 
         # Small files go together where the adapter can (issue 14), as for put -r and get -r.
-        return Task(str(local), remote, action.size, run, upload=self.upload, download=not self.upload, after=settle)
+        return Task(str(local), remote, action.size, run, upload=self.upload, download=not self.upload,
+                    preserve_times=self.upload, after=settle)
 
     @contextlib.contextmanager
     def _failing(self, relative: str) -> Iterator[None]:

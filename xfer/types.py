@@ -118,7 +118,7 @@ class Entry:
 #: may not use them: a protocol's fact under a common name would read as the common fact.
 COMMON_RESULT_KEYS = (
     "direction", "local", "remote", "size", "elapsed", "sha256",
-    "protocol", "tls_version", "size_verified", "temp_name", "verified", "attempts",
+    "protocol", "tls_version", "size_verified", "temp_name", "verified", "attempts", "modified",
 )
 
 
@@ -133,7 +133,9 @@ class TransferResult:
     server could not tell; a different size raises), ``temp_name`` the temporary name an
     upload was written under before it was renamed into place (None: written directly),
     ``verified`` the strongest check that passed after the transfer (see :data:`Verified`).
-    ``attempts`` how many tries it took (1: no retry; see :mod:`xfer.retry`).
+    ``attempts`` how many tries it took (1: no retry; see :mod:`xfer.retry`).  ``modified``: a put
+    with ``preserve_times``, the modification time given to the remote file with the upload
+    (None: not given that way; :meth:`~xfer.adapters.base.Adapter.set_modified` does it apart).
     ``details`` carries what only some protocols know (HTTP status, FTPS data connections,
     the AS2 receipt); the JSON Schema ``xfer/schema/result.schema.json`` lists every key.
     """
@@ -151,6 +153,7 @@ class TransferResult:
     temp_name: str | None = None
     verified: Verified = "none"
     attempts: int = 1
+    modified: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         clash = sorted(set(self.details) & set(COMMON_RESULT_KEYS))
@@ -177,6 +180,7 @@ class TransferResult:
             "temp_name": self.temp_name,
             "verified": self.verified,
             "attempts": self.attempts,
+            "modified": self.modified.isoformat() if self.modified is not None else None,
             **self.details,
         }
 

@@ -124,7 +124,9 @@ class AS2Adapter(Adapter):
 
     # -- the verb ------------------------------------------------------------------
 
-    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+    def _put_file(
+        self, local: str, remote: str, callback: ProgressCallback | None, *, preserve_times: bool = False,
+    ) -> TransferResult:
         user = self.user_path(remote)
         # The profile URL *is* the endpoint; a path under it only names the file for the partner.
         name = posixpath.basename(user)

@@ -438,23 +438,29 @@ class Adapter:
         remote: str,
         *,
         callback: ProgressCallback | None = None,
+        preserve_times: bool = False,
     ) -> TransferResult:
         """Upload ``local`` to ``remote``, streaming; replaces an existing remote file.
 
         A transient failure is retried (``retries``); FTPS continues the temporary file.
+        ``preserve_times``: give the remote file the local file's modification time with the
+        upload, where the protocol does that within it (SFTP: set on the temporary file, before
+        the rename, so the file never appears under its name with another time); the result's
+        ``modified`` says whether it did.  Elsewhere nothing more is asked of the server: call
+        :meth:`set_modified` (as ``xfer sync`` does when ``modified`` is None).
         """
         self._require(Capability.PUT)
         source, path = os.fspath(local), self.remote_path(remote)
-        return self._transfer(lambda tracked: self._put_file(source, path, tracked), callback,
-                              idempotent=self._idempotent_put())
+        return self._transfer(lambda tracked: self._put_file(source, path, tracked, preserve_times=preserve_times),
+                              callback, idempotent=self._idempotent_put())
 
     def put_together(
         self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]],
-        *, landed: Landed | None = None,
+        *, landed: Landed | None = None, preserve_times: bool = False,
     ) -> list[TransferResult | None]:
         """Upload small files ``(local, remote, callback)`` several at a time, where the protocol
         can do it in fewer round trips than one by one (HTTP pipelining); see
-        :attr:`together_max_size`.
+        :attr:`together_max_size`.  ``preserve_times`` as for :meth:`put_file`.
 
         Per file its result, or None: not uploaded this way (it may have been sent), to be
         uploaded with :meth:`put_file`, which says what is wrong with it and retries.  Nothing is
@@ -740,7 +746,10 @@ class Adapter:
         """Download into ``sink(local, ...)``: by default :class:`~xfer.transfer.AtomicDownload`."""
         raise NotImplementedError
 
-    def _put_file(self, local: str, remote: ServerPath, callback: ProgressCallback | None) -> TransferResult:
+    def _put_file(
+        self, local: str, remote: ServerPath, callback: ProgressCallback | None, *, preserve_times: bool = False,
+    ) -> TransferResult:
+        """Upload; ``preserve_times`` only where the protocol sets the time within the upload (see :meth:`put_file`)."""
         raise NotImplementedError
 
     def _mkdir(self, path: ServerPath, parents: bool) -> None:

@@ -96,12 +96,14 @@ class HTTPSAdapter(Adapter):
 
     # -- put ---------------------------------------------------------------------
 
-    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+    def _put_file(
+        self, local: str, remote: str, callback: ProgressCallback | None, *, preserve_times: bool = False,
+    ) -> TransferResult:
         return self.http.upload(local, remote, callback, check_size=self.options.verify_upload).result
 
     def put_together(
         self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]],
-        *, landed: Landed | None = None,
+        *, landed: Landed | None = None, preserve_times: bool = False,
     ) -> list[TransferResult | None]:
         self._require(Capability.PUT)
         planned = [(os.fspath(local), self.remote_path(remote), callback) for local, remote, callback in files]

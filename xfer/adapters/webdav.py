@@ -716,7 +716,9 @@ class WebDAVAdapter(Adapter):
 
     # -- PUT -------------------------------------------------------------------------------
 
-    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+    def _put_file(
+        self, local: str, remote: str, callback: ProgressCallback | None, *, preserve_times: bool = False,
+    ) -> TransferResult:
         """Upload; a missing parent folder is created (MKCOL each level), then the upload runs again.
 
         Servers say "no parent" as 409 (RFC 4918), 404, 403 or 500: after any of those

@@ -751,7 +751,9 @@ class FTPSAdapter(Adapter):
                 cli_hint="use -r to copy a folder", server=self.settings.server, path=remote,
             ) from exc
 
-    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+    def _put_file(
+        self, local: str, remote: str, callback: ProgressCallback | None, *, preserve_times: bool = False,
+    ) -> TransferResult:
         self._refuse_backslash(remote, "upload to")
         handle, size = open_for_upload(local)
         source = SentFile.of(local, handle)

@@ -104,6 +104,10 @@ class _Upload:
     callback: ProgressCallback | None
     temp: str | None
     kept: str | None = None
+    #: The modification time to give the file with the upload (``preserve_times``), from the
+    #: open handle; once given, :attr:`modified_given` (None: not asked, or the server refused).
+    modified: float | None = None
+    modified_given: dt.datetime | None = None
     body: FileBody | None = None
     verified: Check = "none"
     #: Its temporary file may still be on the server: the connection broke, with no retried try
@@ -113,6 +117,11 @@ class _Upload:
     @property
     def target(self) -> str:
         return self.temp or self.remote
+
+
+def _modified_of(handle: BinaryIO) -> float:
+    """The modification time of the open local file (what ``preserve_times`` gives the remote one)."""
+    return os.fstat(handle.fileno()).st_mtime
 
 
 def _stop_taken_back() -> None:
@@ -428,7 +437,9 @@ class SFTPAdapter(Adapter):
         except XferError:
             return None
 
-    def _put_file(self, local: str, remote: str, callback: ProgressCallback | None) -> TransferResult:
+    def _put_file(
+        self, local: str, remote: str, callback: ProgressCallback | None, *, preserve_times: bool = False,
+    ) -> TransferResult:
         handle, size = open_for_upload(local)
         started = time.monotonic()
         # A try after a cut continues the temporary file the earlier try left, from its size.
@@ -436,7 +447,8 @@ class SFTPAdapter(Adapter):
         key = f"put:{remote}"
         kept: str | None = attempt.state.get(key) if attempt is not None else None
         upload = _Upload(local, remote, handle, size, SentFile.of(local, handle), callback,
-                         temp=kept or self._temp_name(remote), kept=kept)
+                         temp=kept or self._temp_name(remote), kept=kept,
+                         modified=_modified_of(handle) if preserve_times else None)
         with handle:
             self._run("uploading", remote, lambda sftp: self._upload(sftp, upload, attempt, key))
         return self._sent(upload, started)
@@ -473,7 +485,8 @@ class SFTPAdapter(Adapter):
                 remote_file = await self._create(sftp, target, posixpath.dirname(upload.remote))
             async with closing(remote_file):
                 await write_blocks(remote_file, offset, body)
-            upload.verified = await self._complete(sftp, target, upload.remote, size, body.hash, upload.source)
+            upload.verified, upload.modified_given = await self._complete(
+                sftp, target, upload.remote, size, body.hash, upload.source, modified=upload.modified)
         except BaseException:
             conn = self._ssh.conn if self._ssh is not None else None
             temp = upload.temp
@@ -497,14 +510,15 @@ class SFTPAdapter(Adapter):
             protocol=self.settings.scheme, size_verified=True,
             temp_name=posixpath.basename(upload.temp) if upload.temp is not None else None,
             sha256=upload.body.sha256 if upload.body is not None else None, verified=upload.verified,
+            modified=upload.modified_given,
         )
 
     def put_together(
         self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]],
-        *, landed: Landed | None = None,
+        *, landed: Landed | None = None, preserve_times: bool = False,
     ) -> list[TransferResult | None]:
         """Small files uploaded at once on the one SFTP session, as :meth:`get_together` downloads
-        them: every file's requests (open, writes, close, stat, rename) in flight together.
+        them: every file's requests (open, writes, close, stat, setstat, rename) in flight together.
 
         Each file is sent, checked and renamed into place exactly as :meth:`_put_file` does it; one
         that fails (a folder in the way, refused, a size the server did not store) is None, its
@@ -525,7 +539,8 @@ class SFTPAdapter(Adapter):
                 stack.enter_context(handle)
                 path, name = self.remote_path(remote), os.fspath(local)
                 uploads.append(_Upload(name, path, handle, size, SentFile.of(name, handle), callback,
-                                       temp=self._temp_name(path)))
+                                       temp=self._temp_name(path),
+                                       modified=_modified_of(handle) if preserve_times else None))
 
             def send(upload: _Upload) -> Callable[[asyncssh.SFTPClient], Awaitable[TransferResult]]:
                 async def one(sftp: asyncssh.SFTPClient) -> TransferResult:
@@ -548,13 +563,16 @@ class SFTPAdapter(Adapter):
 
     async def _complete(
         self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash,
-        source: SentFile | None = None,
-    ) -> Check:
+        source: SentFile | None = None, *, modified: float | None = None,
+    ) -> tuple[Check, dt.datetime | None]:
         """An upload written to ``target`` (all requests answered, the file closed): check what the
-        server stored (its size, and its hash where it answers check-file), then rename it to
-        ``remote`` if it went to a temporary name.  A mismatch raises before the rename: nothing
-        reaches the name (the caller removes ``target``).  Returns what ``verified`` says."""
-        stored = (await sftp.stat(target)).size
+        server stored (its size, and its hash where it answers check-file), give it the time
+        ``modified`` (in flight with that look), then rename it to ``remote`` if it went to a
+        temporary name.  A mismatch raises before the rename: nothing reaches the name (the
+        caller removes ``target``).  Returns what ``verified`` says, and the time given (None:
+        none asked, or the server refused it)."""
+        attributes, given = await asyncio.gather(sftp.stat(target), self._give_time(sftp, target, modified))
+        stored = attributes.size
         if stored != size:
             raise IntegrityError(
                 f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
@@ -571,7 +589,19 @@ class SFTPAdapter(Adapter):
                                   consequence="the upload was removed", size=size)
         if target != remote:
             await self._install(sftp, target, remote)
-        return verified
+        return verified, given
+
+    async def _give_time(self, sftp: asyncssh.SFTPClient, target: str, modified: float | None) -> dt.datetime | None:
+        """SETSTAT of ``target``'s modification time (and access time) to ``modified``; None if not asked
+        or refused: the file is whole either way, and the caller may set the time apart."""
+        if modified is None:
+            return None
+        try:
+            await sftp.utime(target, (modified, modified))
+        except (asyncssh.Error, OSError) as exc:
+            _log.debug("%s: could not set the time of %s with the upload: %s", self.settings.server, target, exc)
+            return None
+        return dt.datetime.fromtimestamp(modified, dt.timezone.utc)
 
     async def _hash_to_compute(self, sftp: asyncssh.SFTPClient, target: str) -> HashName | None:
         """The hash to compute besides SHA-256 (if that is computed) while uploading to ``target``:

@@ -81,7 +81,8 @@ class SFTPWriter(RemoteWriter):
             await writer.drain()
             self._file = None
             await handle.close()
-            return await adapter._complete(sftp, self._target, self._server_path, self.written, self._hash)
+            verified, _ = await adapter._complete(sftp, self._target, self._server_path, self.written, self._hash)
+            return verified
 
         try:
             verified = adapter._run("uploading", self._server_path, finish)
