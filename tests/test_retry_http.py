@@ -26,6 +26,7 @@ from xfer.testing.endpoints import Endpoint
 from xfer.testing.faults import Cut, FaultProxy
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.pki import TestPKI
+from xfer.testing.webdav_server import Reply as DAVReply
 
 SIZE = 4 * 2**20
 DATA = hashlib.sha256(b"seed").digest() * (SIZE // 32)
@@ -240,7 +241,6 @@ def test_webdav_temporary_file_finished_late_by_the_server_is_removed(xfer_serve
     with FaultProxy(upstream(endpoint), plan={0: Cut("up", after=SIZE // 16)}) as proxy, \
             connect(endpoint, proxy) as remote:
         result = remote.put_file(source, "/up.bin")
-    print("REQS", [(q.method, q.path) for q in endpoint.server.requests], list(endpoint.root.iterdir()))
     assert proxy.connections[0].was_cut and result.attempts == 2
     assert (endpoint.root / "up.bin").read_bytes() == DATA[: SIZE // 8]
     assert [p.name for p in endpoint.root.iterdir()] == ["up.bin"]
@@ -249,9 +249,8 @@ def test_webdav_temporary_file_finished_late_by_the_server_is_removed(xfer_serve
 def test_webdav_temporary_files_finished_late_are_removed_after_the_last_try(
     xfer_serve: Any, tmp_path: Path,
 ) -> None:
-    """The same server, every try cut: when xfer gives up, the earlier tries' temporary names
-    are removed once more.  The last try's got its one DELETE right away (nothing to wait for
-    after it): on this server, which writes a cut PUT only after its next answer, that one stays."""
+    """The same server, every try cut: when xfer gives up, each try's temporary name is removed once
+    more, the last try's too (its first DELETE came before the server wrote it)."""
     endpoint = xfer_serve("davs", late_cut_puts=True)
     source = tmp_path / "up.bin"
     source.write_bytes(DATA[: SIZE // 8])
@@ -263,8 +262,24 @@ def test_webdav_temporary_files_finished_late_are_removed_after_the_last_try(
     seen = [(r.method, r.path) for r in endpoint.server.requests]
     tries = [path for method, path in seen if method == "PUT"]
     assert len(tries) == 3
-    assert seen[-3:] == [("DELETE", tries[2]), ("DELETE", tries[0]), ("DELETE", tries[1])]
-    assert [p.name for p in endpoint.root.iterdir()] == [tries[2].lstrip("/")]
+    assert seen[-4:] == [("DELETE", tries[2]), *(("DELETE", name) for name in tries)]
+    assert list(endpoint.root.iterdir()) == []
+
+
+def test_webdav_cut_try_then_a_refused_move_leaves_nothing(xfer_serve: Any, tmp_path: Path) -> None:
+    """A cut first try, then a second whose PUT is answered and whose MOVE is refused (503, the last
+    try): the first try's name, written late by the server, is removed when xfer gives up."""
+    def refuse_moves(request: Any) -> DAVReply | None:
+        return DAVReply(503, b"busy") if request.method == "MOVE" else None
+
+    endpoint = xfer_serve("davs", late_cut_puts=True, intercept=refuse_moves)
+    source = tmp_path / "up.bin"
+    source.write_bytes(DATA[: SIZE // 8])
+    with FaultProxy(upstream(endpoint), plan={0: Cut("up", after=SIZE // 16)}) as proxy, \
+            connect(endpoint, proxy, retries=1) as remote, pytest.raises(XferError):
+        remote.put_file(source, "/up.bin")
+    assert proxy.connections[0].was_cut
+    assert list(endpoint.root.iterdir()) == []
 
 
 def test_webdav_large_upload_cut_arrives_whole(xfer_webdav_server: Endpoint, tmp_path: Path) -> None:

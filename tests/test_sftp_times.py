@@ -45,6 +45,13 @@ class _NoTimes(asyncssh.SFTPServer):
         raise asyncssh.SFTPPermissionDenied("setstat not allowed here")
 
 
+class _IgnoresTimes(asyncssh.SFTPServer):
+    """Answers SETSTAT with success and changes nothing, as a server mapping times away does."""
+
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        return None
+
+
 @pytest.fixture(scope="module")
 def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SSHTestKeys:
     return create_ssh_keys(tmp_path_factory.mktemp("ssh-pki"))
@@ -141,3 +148,40 @@ def test_a_server_that_refuses_times_still_takes_the_file(
     refused = [r.getMessage() for r in caplog.records if "could not set the time" in r.getMessage()]
     assert len(refused) == 3, refused
     assert not [p for p in (srv.root / "in").iterdir() if p.name.endswith(PART_SUFFIX)]
+
+
+def test_the_time_reported_is_the_one_the_server_shows(ssh_keys: SSHTestKeys, tmp_path: Path) -> None:
+    """``modified`` is read back from the look that checks the size: whole seconds in SFTP version 3,
+    and None from a server that says yes to SETSTAT and keeps its own time."""
+    source = tmp_path / "f.txt"
+    source.write_bytes(b"x" * 100)
+    os.utime(source, (THEN.timestamp() + 0.75,) * 2)
+    with SFTPServer(ssh_keys, root=tmp_path / "srv") as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        kept = remote.put_file(source, "/kept.txt", preserve_times=True)
+    assert kept.modified == THEN
+    with SFTPServer(ssh_keys, root=tmp_path / "srv2", sftp_class=_IgnoresTimes) as srv, \
+            xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        ignored = remote.put_file(source, "/ignored.txt", preserve_times=True)
+    assert ignored.modified is None
+    assert (srv.root / "ignored.txt").read_bytes() == b"x" * 100
+
+
+def test_a_time_sftp_cannot_carry_leaves_the_upload_whole(
+    seen: tuple[SFTPServer, list[str]], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """A local time before 1970 does not fit SFTP's unsigned seconds: the file goes up without it
+    (once this raised OverflowError out of the upload and of sync's set_modified)."""
+    srv, setstats = seen
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    for name in ("old.txt", "older.txt"):
+        (outbox / name).write_bytes(name.encode())
+        os.utime(outbox / name, (-86400.5, -86400.5))
+    with xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        alone = remote.put_file(outbox / "old.txt", "/alone.txt", preserve_times=True)
+        remote.mkdir("/in")
+        synced = sync(remote, "/in", outbox, upload=True)
+    assert alone.modified is None and (srv.root / "alone.txt").read_bytes() == b"old.txt"
+    assert sorted(synced.done) == ["old.txt", "older.txt"] and synced.failed == []
+    assert (srv.root / "in" / "older.txt").read_bytes() == b"older.txt"
+    assert setstats == []  # never sent

@@ -55,6 +55,7 @@ __all__ = [
     "Attempt",
     "RetryPolicy",
     "current_attempt",
+    "is_cut",
     "is_transient",
 ]
 
@@ -213,7 +214,7 @@ class RetryPolicy:
                 # without a word (TLS 1.3), or the network cut the connection just then: the two
                 # look the same.  One more try tells them apart; twice in a row is a refusal.
                 ambiguous = not closed_once and isinstance(exc, Exception) and _closed_after_handshake(exc)
-                every_cut = every_cut and _cut(exc)
+                every_cut = every_cut and is_cut(exc)
                 closed_once = closed_once or ambiguous
                 retry = isinstance(exc, Exception) and number <= self.retries and not attempt._final \
                     and (ambiguous or is_transient(exc, idempotent=idempotent))
@@ -258,7 +259,7 @@ def _give_up(attempt: Attempt, *, keep: bool) -> None:
             continue
 
 
-def _cut(exc: BaseException) -> bool:
+def is_cut(exc: BaseException) -> bool:
     """Whether ``exc`` is a connection or stream the network (or a vanished peer) cut, rather than
     a server's refusal: an FTP 421 (closing, too many connections), 425 (no data connection) or
     an HTTP status is the server's word, not a cut; 426 is the server reporting a cut data connection."""

@@ -134,8 +134,9 @@ class TransferResult:
     upload was written under before it was renamed into place (None: written directly),
     ``verified`` the strongest check that passed after the transfer (see :data:`Verified`).
     ``attempts`` how many tries it took (1: no retry; see :mod:`xfer.retry`).  ``modified``: a put
-    with ``preserve_times``, the modification time given to the remote file with the upload
-    (None: not given that way; :meth:`~xfer.adapters.base.Adapter.set_modified` does it apart).
+    with ``preserve_times``, the modification time given to the remote file with the upload, as the
+    server showed it after (None: not given that way; :meth:`~xfer.adapters.base.Adapter.set_modified`
+    does it apart).
     ``details`` carries what only some protocols know (HTTP status, FTPS data connections,
     the AS2 receipt); the JSON Schema ``xfer/schema/result.schema.json`` lists every key.
     """

@@ -444,9 +444,10 @@ class Adapter:
 
         A transient failure is retried (``retries``); FTPS continues the temporary file.
         ``preserve_times``: give the remote file the local file's modification time with the
-        upload, where the protocol does that within it (SFTP: set on the temporary file, before
-        the rename, so the file never appears under its name with another time); the result's
-        ``modified`` says whether it did.  Elsewhere nothing more is asked of the server: call
+        upload, where the protocol does that within it (SFTP: set on the temporary file before
+        the rename, so that, with the default ``upload_temp_name``, the file never appears under
+        its name with another time); the result's ``modified`` is the time the server then
+        shows, or None.  Elsewhere nothing more is asked of the server: call
         :meth:`set_modified` (as ``xfer sync`` does when ``modified`` is None).
         """
         self._require(Capability.PUT)

@@ -48,7 +48,7 @@ from ..errors import (
 from ..http_errors import map_http_error
 from ..http_session import XferSession, drain_error_body, origin_of
 from ..protocols.webdav import WebDAVOptions
-from ..retry import Attempt, current_attempt
+from ..retry import Attempt, current_attempt, is_cut
 from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK
 from ..verify import ServerHash
@@ -775,7 +775,7 @@ class WebDAVAdapter(Adapter):
                     source=sent.source, size=result.size,
                 )
             self._into_place(target, remote)
-        except Exception:
+        except Exception as exc:
             if ranged and http.ranged_puts and attempt is not None:
                 # The pieces sent stay for the next try; the retry loop removes them if none comes.
                 if kept is None:
@@ -783,7 +783,7 @@ class WebDAVAdapter(Adapter):
                     attempt.on_give_up(lambda: self._discard(target))
             else:
                 self._discard(target)
-                if attempt is not None and sent is None:
+                if attempt is not None and sent is None and is_cut(exc):
                     self._discard_again_later(attempt, remote, target)
             raise
         except BaseException:
@@ -791,10 +791,10 @@ class WebDAVAdapter(Adapter):
             # the temporary file must not stay behind; the original error is what propagates.
             self._discard(target)
             raise
-        self._installed(sent, target, remote)
         if attempt is not None:
             for earlier in attempt.state.pop(f"dav-left:{remote}", ()):
                 self._discard(earlier)
+        self._installed(sent, target, remote)
         return result
 
     def _discard_again_later(self, attempt: Attempt, remote: str, target: str) -> None:
@@ -802,17 +802,17 @@ class WebDAVAdapter(Adapter):
 
         The ``DELETE`` right after a cut may reach the server before the worker still
         finishing the aborted ``PUT`` has created the file (wsgidav does, from the bytes it
-        got).  After a later try's upload has landed, or the last try has failed, a second
-        ``DELETE`` finds it; a 404 costs one round trip, and only a cut upload pays it.  The
-        last try's own name gets no second one: nothing has passed since its first.
+        got).  Once a later try's upload is in place, or the last try has failed, a second
+        ``DELETE`` of each such name finds it; a 404 costs one round trip, and only a cut
+        upload pays it.
         """
         left: list[str] = attempt.state.setdefault(f"dav-left:{remote}", [])
         if not left:
-            def earlier_tries() -> None:
-                for name in left[:-1]:
+            def again() -> None:
+                for name in left:
                     self._discard(name)
 
-            attempt.on_give_up(earlier_tries)
+            attempt.on_give_up(again)
         left.append(target)
 
     def _into_place(self, target: str, remote: str) -> None:

@@ -278,8 +278,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         with self._late_lock:
             due, self._late = self._late, []
         try:
-            if environ["REQUEST_METHOD"] == "PUT":
-                expected = int(environ.get("CONTENT_LENGTH") or 0)
+            if environ["REQUEST_METHOD"] == "PUT" and environ.get("CONTENT_LENGTH"):  # (a chunked one goes on)
+                expected = int(environ["CONTENT_LENGTH"])
                 body = _read_up_to(environ["wsgi.input"], expected)
                 if len(body) < expected:
                     with self._late_lock:
@@ -290,7 +290,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
             yield from app(environ, start_response)
         finally:
             for local, held in due:
-                local.write_bytes(held)
+                with contextlib.suppress(OSError):  # (its folder may be gone by now)
+                    local.write_bytes(held)
 
     def _with_digest(self, path: str, start_response: Callable[..., Any]) -> Callable[..., Any]:
         """``start_response`` adding ``Repr-Digest`` to a 200 answer for the file at ``path`` (read whole: tests)."""

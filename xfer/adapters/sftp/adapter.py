@@ -124,6 +124,22 @@ def _modified_of(handle: BinaryIO) -> float:
     return os.fstat(handle.fileno()).st_mtime
 
 
+def _time_fits(version: int, stamp: float) -> bool:
+    """Whether SETSTAT can carry ``stamp``: unsigned seconds, 32 bits in SFTP version 3, 64 after."""
+    return 0 <= stamp < 1 << (32 if version == 3 else 64)
+
+
+def _time_held(attributes: asyncssh.SFTPAttrs, asked: float | None) -> dt.datetime | None:
+    """The modification time ``attributes`` show, if it is ``asked`` as the server can keep it (whole
+    seconds in version 3, nanoseconds after); None if it shows none, or another."""
+    if asked is None or attributes.mtime is None:
+        return None
+    held = attributes.mtime + (attributes.mtime_ns or 0) / 1e9
+    if not -0.001 < asked - held < 1:  # (a float's rounding of nanoseconds either way)
+        return None
+    return dt.datetime.fromtimestamp(held, dt.timezone.utc)
+
+
 def _stop_taken_back() -> None:
     """The current task goes on after a cancellation it absorbed (Python 3.11 counts them)."""
     task = asyncio.current_task()
@@ -569,9 +585,12 @@ class SFTPAdapter(Adapter):
         server stored (its size, and its hash where it answers check-file), give it the time
         ``modified`` (in flight with that look), then rename it to ``remote`` if it went to a
         temporary name.  A mismatch raises before the rename: nothing reaches the name (the
-        caller removes ``target``).  Returns what ``verified`` says, and the time given (None:
-        none asked, or the server refused it)."""
-        attributes, given = await asyncio.gather(sftp.stat(target), self._give_time(sftp, target, modified))
+        caller removes ``target``).  Returns what ``verified`` says, and the time the file holds
+        (None: none asked, refused, or the server's look after it shows another)."""
+        # The SETSTAT leaves first (a task sends its request when it starts): the STAT's answer
+        # shows the time as the server keeps it (whole seconds in SFTP version 3).
+        timed, attributes = await asyncio.gather(self._give_time(sftp, target, modified), sftp.stat(target))
+        given = _time_held(attributes, modified) if timed else None
         stored = attributes.size
         if stored != size:
             raise IntegrityError(
@@ -591,17 +610,18 @@ class SFTPAdapter(Adapter):
             await self._install(sftp, target, remote)
         return verified, given
 
-    async def _give_time(self, sftp: asyncssh.SFTPClient, target: str, modified: float | None) -> dt.datetime | None:
-        """SETSTAT of ``target``'s modification time (and access time) to ``modified``; None if not asked
-        or refused: the file is whole either way, and the caller may set the time apart."""
-        if modified is None:
-            return None
+    async def _give_time(self, sftp: asyncssh.SFTPClient, target: str, modified: float | None) -> bool:
+        """SETSTAT of ``target``'s modification time (and access time) to ``modified``; False if not
+        asked, not expressible in this SFTP version, or refused: the file is whole either way, and
+        the caller may set the time apart (and hear why not)."""
+        if modified is None or not _time_fits(sftp.version, modified):
+            return False
         try:
             await sftp.utime(target, (modified, modified))
         except (asyncssh.Error, OSError) as exc:
             _log.debug("%s: could not set the time of %s with the upload: %s", self.settings.server, target, exc)
-            return None
-        return dt.datetime.fromtimestamp(modified, dt.timezone.utc)
+            return False
+        return True
 
     async def _hash_to_compute(self, sftp: asyncssh.SFTPClient, target: str) -> HashName | None:
         """The hash to compute besides SHA-256 (if that is computed) while uploading to ``target``:
@@ -804,6 +824,12 @@ class SFTPAdapter(Adapter):
         stamp = modified.timestamp()
 
         async def work(sftp: asyncssh.SFTPClient) -> None:
+            if not _time_fits(sftp.version, stamp):
+                raise UnsupportedOperation(
+                    f"{self.settings.server}: SFTP version {sftp.version} cannot carry the time "
+                    f"{modified.isoformat()} (before 1970, or past its last second)",
+                    server=self.settings.server, path=path,
+                )
             await sftp.utime(path, (stamp, stamp))
 
         self._run("setting the time of", path, work)
