@@ -41,7 +41,7 @@ import posixpath
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -727,10 +727,24 @@ class _Runner:
             self.result.sources_removed.append(relative)
 
     def remove_skipped_sources(self) -> None:
-        """Files already at the destination (skipped as unchanged) leave the source too, as ``rclone move``."""
-        for action in self.result.plan.skips:
-            if action.size is not None:
-                self._remove_source(self.remote, action.path, action.size, None)
+        """Files already at the destination (skipped as unchanged) leave the source too, as ``rclone move``;
+        remote sources :data:`SOURCES_AT_ONCE` at a time (the first failure is raised after its group)."""
+        skipped = [action for action in self.result.plan.skips if action.size is not None]
+        if self.upload:
+            for action in skipped:
+                self._remove_source(self.remote, action.path, action.size or 0, None)
+            return
+        for start in range(0, len(skipped), SOURCES_AT_ONCE):
+            group = skipped[start:start + SOURCES_AT_ONCE]
+            failures = remove_downloaded_together(self.remote, [
+                (self.remote_of(a.path), self.local / a.path, a.size or 0, self.remote_states[a.path].size)
+                for a in group
+            ])
+            self.result.sources_removed.extend(a.path for a, failure in zip(group, failures, strict=True)
+                                               if failure is None)
+            first = next((failure for failure in failures if failure is not None), None)
+            if first is not None:
+                raise first
 
     def delete(self) -> None:
         for action in self.result.plan.deletes:
@@ -771,15 +785,37 @@ def remove_uploaded(
         local.unlink()
 
 
+#: Remote sources removed in one call to :meth:`Adapter.remove_sources` (``--remove-source-files``
+#: of files already downloaded): SFTP has their looks, then their removals, in flight together.
+SOURCES_AT_ONCE = 256
+
+
 def remove_downloaded(adapter: Adapter, remote: str, local: Path, size: int, *, listed: int | None) -> None:
     """Remove ``remote`` after its download to ``local``: only if the server still shows the
     size it had when listed (``listed``; None: not listed) and that is the size written."""
-    with local_errors(local, "reading"):
-        written = local.stat().st_size
-    stored = adapter.info(remote).size
-    if written != size or stored != size or (listed is not None and listed != size):
-        raise _unverified(remote, f"the server shows {stored} bytes, {written} were written")
-    adapter.rm(remote)
+    failure = remove_downloaded_together(adapter, [(remote, local, size, listed)])[0]
+    if failure is not None:
+        raise failure
+
+
+def remove_downloaded_together(
+    adapter: Adapter, files: Sequence[tuple[str, Path, int, int | None]],
+) -> list[XferError | None]:
+    """:func:`remove_downloaded` of each ``(remote, local, size, listed)``, the server's part for all
+    at once (:meth:`Adapter.remove_sources`): per file None (removed) or what kept it."""
+    failures: list[XferError | None] = [None] * len(files)
+    asked: list[int] = []
+    for place, (remote, local, size, listed) in enumerate(files):
+        with local_errors(local, "reading"):
+            written = local.stat().st_size
+        if written != size or (listed is not None and listed != size):
+            failures[place] = _unverified(remote, f"the server listed {listed} bytes, {written} were written")
+        else:
+            asked.append(place)
+    answers = adapter.remove_sources([(files[place][0], files[place][2]) for place in asked]) if asked else []
+    for place, failure in zip(asked, answers, strict=True):
+        failures[place] = failure
+    return failures
 
 
 def _ancestors(relative: str) -> set[str]:

@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar
 
 from .. import registry
 from ..batch import CallbackFactory, get_files, put_files
-from ..errors import RemoteExists, RemoteIsFolder, RemoteNotFound, UnsupportedOperation, UsageError, XferError
+from ..errors import (
+    IntegrityError,
+    RemoteError,
+    RemoteExists,
+    RemoteIsFolder,
+    RemoteNotFound,
+    UnsupportedOperation,
+    UsageError,
+    XferError,
+)
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
 from ..retry import RetryPolicy, current_attempt
@@ -615,6 +624,30 @@ class Adapter:
         self._require(Capability.RM)
         self._rm(self._not_root(path, "remove"), recursive)
 
+    def remove_sources(self, files: Sequence[tuple[str, int]]) -> list[XferError | None]:
+        """Remove each remote file ``(path, size)`` the server still shows with ``size`` bytes: the
+        sources of downloads whose copies are proven (``--remove-source-files``; see
+        :func:`xfer.sync.remove_downloaded_together`).
+
+        Per file None (removed) or what kept it: :class:`~xfer.errors.IntegrityError` (it shows
+        another size now, or is no file), or the server's refusal (a
+        :class:`~xfer.errors.RemoteError`: gone, permission denied).  A failure of the connection
+        itself is raised.  By default one file after another (``info``, then ``rm``, each
+        retried); SFTP has every look in flight at once, then every removal.
+        """
+        self._require(Capability.RM)
+        return [self._remove_source(path, size) for path, size in files]
+
+    def _remove_source(self, path: str, size: int) -> XferError | None:
+        try:
+            shown = self.info(path).size
+            if shown != size:
+                return source_changed(path, shown, size)
+            self.rm(path)
+        except RemoteError as exc:
+            return exc
+        return None
+
     def rmdir(self, path: str) -> None:
         """Remove an empty folder."""
         self._require(Capability.RMDIR)
@@ -789,3 +822,10 @@ class Adapter:
 
     def _read_range(self, path: str, start: int, length: int | None) -> bytes:
         raise NotImplementedError
+
+
+def source_changed(path: str, shown: int | None, size: int) -> IntegrityError:
+    """A download's source kept: the server shows ``shown`` bytes (None: no file) where ``size`` were written."""
+    what = "no file" if shown is None else f"{shown} bytes"
+    return IntegrityError(f"kept the source {path}: the server shows {what}, {size} were written",
+                          hint="run the command again")

@@ -454,11 +454,15 @@ def _remove_put_sources(
 
 
 def _remove_got_sources(remote: Adapter, results: list[TransferResult], listed: dict[str, Entry]) -> None:
-    from ..sync import remove_downloaded
+    """Each downloaded file's source, once its copy is proven; a group at a time, its first failure raised."""
+    from ..sync import SOURCES_AT_ONCE, remove_downloaded_together
 
-    for result in results:
-        entry = listed.get(result.remote)
-        remove_downloaded(remote, result.remote, Path(result.local), result.size, listed=entry.size if entry else None)
+    for start in range(0, len(results), SOURCES_AT_ONCE):
+        group = [(r.remote, Path(r.local), r.size, entry.size if (entry := listed.get(r.remote)) else None)
+                 for r in results[start:start + SOURCES_AT_ONCE]]
+        first = next((failure for failure in remove_downloaded_together(remote, group) if failure is not None), None)
+        if first is not None:
+            raise first
 
 
 def _done(result: OperationResult, line: str, *, json_output: bool, quiet: bool) -> None:
