@@ -6,6 +6,7 @@ No adapter and no server: the tasks are functions, so what is measured is the ru
 from __future__ import annotations
 
 import _thread
+import dataclasses
 import functools
 import threading
 import time
@@ -245,6 +246,53 @@ def test_a_group_stopped_midway_settles_the_files_that_had_arrived(stop: BaseExc
     with pytest.raises(type(stop)):
         run_tasks(_StoppedMidway(stop), tasks)  # type: ignore[arg-type]
     assert after.settled == ["together /r/0", "together /r/1"] and ran_alone == []
+
+
+class _Finishing:
+    """A group's ``finish``: records, per call, what ``after`` had settled by then; fails once if told."""
+
+    def __init__(self, after: _Settling, fail: bool = False) -> None:
+        self.after, self.fail = after, fail
+        self.calls: list[list[str]] = []
+
+    def __call__(self, _adapter: Any) -> None:
+        self.calls.append(list(self.after.settled))
+        if self.fail:
+            raise RuntimeError("could not finish")
+
+
+def _finishing_uploads(count: int, after: _Settling, finish: _Finishing) -> list[Task]:
+    return [dataclasses.replace(task, finish=finish) for task in _settled_uploads(count, after)]
+
+
+def test_a_groups_finish_runs_once_after_its_files_are_settled() -> None:
+    # Groups of at most four: /r/0-3 and /r/4-5 (one refused, moved alone, settled by its run).
+    remote, after = _Together(refuse=frozenset({"/r/5"})), _Settling()
+    finish = _Finishing(after)
+    results: list[Any] = run_tasks(remote, _finishing_uploads(6, after, finish))  # type: ignore[arg-type]
+    assert results[:4] == [f"together /r/{n}, settled" for n in range(4)] and results[5] == "alone /r/5"
+    assert finish.calls == [[f"together /r/{n}" for n in range(4)], [f"together /r/{n}" for n in (0, 1, 2, 3, 4)]]
+
+
+@pytest.mark.parametrize("stop", [Interrupted("stopped because another transfer of the batch failed"),
+                                  KeyboardInterrupt()], ids=["another-failed", "ctrl-c"])
+def test_a_group_stopped_midway_still_finishes_what_it_settled(stop: BaseException) -> None:
+    after = _Settling()
+    finish = _Finishing(after)
+    with pytest.raises(type(stop)):
+        run_tasks(_StoppedMidway(stop), _finishing_uploads(4, after, finish))  # type: ignore[arg-type]
+    assert finish.calls == [["together /r/0", "together /r/1"]]
+
+
+def test_a_failing_finish_fails_the_batch_but_not_over_another_failure(caplog: pytest.LogCaptureFixture) -> None:
+    after = _Settling()
+    with pytest.raises(RuntimeError, match="could not finish"):
+        run_tasks(_Together(), _finishing_uploads(2, after, _Finishing(after, fail=True)))  # type: ignore[arg-type]
+    # After a stop, the stop is what is raised; the finish's own failure is one warning line.
+    with caplog.at_level("WARNING", logger="xfer.batch"), pytest.raises(Interrupted):
+        run_tasks(_StoppedMidway(Interrupted("interrupted")),  # type: ignore[arg-type]
+                  _finishing_uploads(4, after, _Finishing(after, fail=True)))
+    assert [record.getMessage() for record in caplog.records] == ["could not finish"]
 
 
 def test_a_failure_settling_after_a_stop_is_said_not_swallowed(caplog: pytest.LogCaptureFixture) -> None:

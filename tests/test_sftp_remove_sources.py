@@ -169,3 +169,16 @@ def test_a_changed_source_fails_get_with_one_line(
 
 def profile_toml(profile: Profile) -> str:
     return tomli_w.dumps(profile.to_toml())
+
+
+def test_a_sync_down_removes_its_groups_sources_together(
+    served: SFTPServer, ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """The files a group downloaded have their sources looked at, then removed, together once the
+    group is settled (before: LSTAT, STAT and REMOVE a file, one file after another)."""
+    with xfer.connect(profile_of(served, ssh_keys)) as remote:
+        result = sync(remote, "/out", tmp_path / "in", upload=False, remove_source=True)
+    result.raise_for_error()
+    assert len(result.done) == 20 and sorted(result.sources_removed) == sorted(result.done)
+    assert list((served.root / "out").iterdir()) == []
+    assert [kind for kind, _ in _Seen.asked[-40:]] == ["stat"] * 20 + ["remove"] * 20

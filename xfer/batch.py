@@ -113,6 +113,11 @@ class Task:
     #: it itself): given the adapter and the transfer's result, the result to report.  Run on
     #: the worker's thread and connection, also after a stop (see ``_run_group``).
     after: Callable[[Adapter, TransferResult], TransferResult] | None = None
+    #: Run once on the worker's connection when the task's group is done (after the group's last
+    #: ``after`` or ``run``; also after a stop, unless the batch has left): what those queued to
+    #: do at once (sync: remove the downloaded files' remote sources together).  Tasks of a group
+    #: with the same ``finish`` have it run once.
+    finish: Callable[[Adapter], None] | None = None
 
 
 _J = TypeVar("_J")
@@ -270,10 +275,38 @@ def _run_group(
     if stop is None and left():
         stop = _Stopped()  # (nothing moves alone either)
     if stop is not None:
+        _finish(adapter, group, left, failing=True)
         raise stop
-    ordered = [settled[number] if number in settled else task.run(adapter, callbacks[number])
-               for number, task in enumerate(group)]
+    try:
+        ordered = [settled[number] if number in settled else task.run(adapter, callbacks[number])
+                   for number, task in enumerate(group)]
+    except BaseException:
+        _finish(adapter, group, left, failing=True)
+        raise
+    _finish(adapter, group, left)
     return ordered, len(moved)
+
+
+def _finish(adapter: Adapter, group: list[Task], left: Callable[[], bool], *, failing: bool = False) -> None:
+    """Each distinct ``finish`` of ``group``'s tasks, once, unless the batch has left.  ``failing``: a
+    failure is on its way out, which stays the one raised (a failure here is logged; a second stop
+    ends it)."""
+    hooks: list[Callable[[Adapter], None]] = []
+    for task in group:
+        if task.finish is not None and task.finish not in hooks:
+            hooks.append(task.finish)
+    for hook in hooks:
+        if left():
+            return  # the caller has gone on: no new requests on its connection
+        if not failing:
+            hook(adapter)
+            continue
+        try:
+            hook(adapter)
+        except (Interrupted, KeyboardInterrupt):
+            return
+        except BaseException as exc:
+            _log.warning("%s", exc)
 
 
 class _Batch:
@@ -343,7 +376,7 @@ class _Batch:
         for index in range(len(self.tasks)):
             if index not in self.results:
                 task = self.tasks[index]
-                self.results[index] = task.run(self.remote, _callback(self.callbacks, task))
+                self.results[index] = _run_group(self.remote, [task], [_callback(self.callbacks, task)])[0][0]
         return [self.results[index] for index in range(len(self.tasks))]
 
     def _wind_down(self, threads: list[threading.Thread]) -> None:

@@ -627,6 +627,9 @@ class _Runner:
         self.remote_states = remote_states
         self.remove_source = remove_source
         self.lock = threading.Lock()
+        #: Downloaded files (relative path, size) whose remote sources their group's ``finish``
+        #: removes together, by the connection (``id`` of its adapter) they came over.
+        self.to_remove: dict[int, list[tuple[str, int]]] = {}
 
     def remote_of(self, relative: str) -> ListedPath:
         return ListedPath(posixpath.join(self.remote_path, relative))
@@ -668,13 +671,36 @@ class _Runner:
                     self._stamp_local(local, self.remote_states[relative])
             with self.lock:
                 self.result.done[relative] = outcome
-            if self.remove_source:
-                self._remove_source(adapter, relative, outcome.size, outcome)
+                if self.remove_source and not self.upload:  # (removed with the group's others: finish)
+                    self.to_remove.setdefault(id(adapter), []).append((relative, outcome.size))
+            if self.remove_source and self.upload:
+                self._remove_uploaded(adapter, relative, outcome.size, outcome)
             return outcome
 
         # Small files go together where the adapter can (issue 14), as for put -r and get -r.
         return Task(str(local), remote, action.size, run, upload=self.upload, download=not self.upload,
-                    preserve_times=self.upload, after=settle)
+                    preserve_times=self.upload, after=settle,
+                    finish=self.remove_queued if self.remove_source and not self.upload else None)
+
+    def remove_queued(self, adapter: Adapter) -> None:
+        """The remote sources of the files downloaded over ``adapter`` since its last call, at once
+        (:func:`remove_downloaded_together`); the first failure raised once all were asked about."""
+        with self.lock:
+            due = self.to_remove.pop(id(adapter), [])
+        if due:
+            self._remove_downloaded(adapter, due)
+
+    def _remove_downloaded(self, adapter: Adapter, due: list[tuple[str, int]]) -> None:
+        failures = remove_downloaded_together(adapter, [
+            (self.remote_of(relative), self.local / relative, size, self.remote_states[relative].size)
+            for relative, size in due
+        ])
+        with self.lock:
+            self.result.sources_removed.extend(
+                relative for (relative, _), failure in zip(due, failures, strict=True) if failure is None)
+        first = next((failure for failure in failures if failure is not None), None)
+        if first is not None:
+            raise first
 
     @contextlib.contextmanager
     def _failing(self, relative: str) -> Iterator[None]:
@@ -714,15 +740,11 @@ class _Runner:
             with local_errors(local, "writing"):
                 os.utime(local, (stamp, stamp))
 
-    def _remove_source(self, adapter: Adapter, relative: str, size: int, outcome: TransferResult | None) -> None:
-        """Remove the source of ``relative`` once its copy is proven (see :func:`remove_source`)."""
-        remote = self.remote_of(relative)
-        if self.upload:
-            state = self.local_states[relative]
-            remove_uploaded(adapter, self.local / relative, remote, size, outcome,
-                            before=(state.size, state.modified))
-        else:
-            remove_downloaded(adapter, remote, self.local / relative, size, listed=self.remote_states[relative].size)
+    def _remove_uploaded(self, adapter: Adapter, relative: str, size: int, outcome: TransferResult | None) -> None:
+        """Remove the local source of ``relative`` once its copy is proven (see :func:`remove_uploaded`)."""
+        state = self.local_states[relative]
+        remove_uploaded(adapter, self.local / relative, self.remote_of(relative), size, outcome,
+                        before=(state.size, state.modified))
         with self.lock:
             self.result.sources_removed.append(relative)
 
@@ -732,19 +754,11 @@ class _Runner:
         skipped = [action for action in self.result.plan.skips if action.size is not None]
         if self.upload:
             for action in skipped:
-                self._remove_source(self.remote, action.path, action.size or 0, None)
+                self._remove_uploaded(self.remote, action.path, action.size or 0, None)
             return
         for start in range(0, len(skipped), SOURCES_AT_ONCE):
             group = skipped[start:start + SOURCES_AT_ONCE]
-            failures = remove_downloaded_together(self.remote, [
-                (self.remote_of(a.path), self.local / a.path, a.size or 0, self.remote_states[a.path].size)
-                for a in group
-            ])
-            self.result.sources_removed.extend(a.path for a, failure in zip(group, failures, strict=True)
-                                               if failure is None)
-            first = next((failure for failure in failures if failure is not None), None)
-            if first is not None:
-                raise first
+            self._remove_downloaded(self.remote, [(action.path, action.size or 0) for action in group])
 
     def delete(self) -> None:
         for action in self.result.plan.deletes:
@@ -791,8 +805,7 @@ SOURCES_AT_ONCE = 256
 
 
 def remove_downloaded(adapter: Adapter, remote: str, local: Path, size: int, *, listed: int | None) -> None:
-    """Remove ``remote`` after its download to ``local``: only if the server still shows the
-    size it had when listed (``listed``; None: not listed) and that is the size written."""
+    """:func:`remove_downloaded_together` of one file: its failure raised."""
     failure = remove_downloaded_together(adapter, [(remote, local, size, listed)])[0]
     if failure is not None:
         raise failure
@@ -801,8 +814,10 @@ def remove_downloaded(adapter: Adapter, remote: str, local: Path, size: int, *, 
 def remove_downloaded_together(
     adapter: Adapter, files: Sequence[tuple[str, Path, int, int | None]],
 ) -> list[XferError | None]:
-    """:func:`remove_downloaded` of each ``(remote, local, size, listed)``, the server's part for all
-    at once (:meth:`Adapter.remove_sources`): per file None (removed) or what kept it."""
+    """Remove each ``remote`` after its download to ``local``: only if the server still shows the size
+    it had when listed (``listed``; None: not listed) and that is the size written.  The local copies
+    are looked at first, then the server is asked about all the others at once
+    (:meth:`Adapter.remove_sources`).  Per file None (removed) or what kept it."""
     failures: list[XferError | None] = [None] * len(files)
     asked: list[int] = []
     for place, (remote, local, size, listed) in enumerate(files):
