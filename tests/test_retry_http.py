@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +281,33 @@ def test_webdav_cut_try_then_a_refused_move_leaves_nothing(xfer_serve: Any, tmp_
         remote.put_file(source, "/up.bin")
     assert proxy.connections[0].was_cut
     assert list(endpoint.root.iterdir()) == []
+
+
+def test_webdav_put_answered_too_late_has_its_temporary_name_removed_again(xfer_serve: Any, tmp_path: Path) -> None:
+    """The first PUT's answer never comes in time (a read timeout): the server may still be writing
+    that file.  Once the second try has landed, the first try's name is DELETEd once more."""
+    import threading
+
+    held = threading.Event()
+
+    def slow_first_put(request: Any) -> DAVReply | None:
+        if request.method == "PUT" and not held.is_set():
+            held.set()
+            time.sleep(2.5)  # then wsgidav stores it: after the client gave up and cleaned up
+        return None
+
+    endpoint = xfer_serve("davs", intercept=slow_first_put)
+    source = tmp_path / "up.bin"
+    source.write_bytes(DATA[: SIZE // 64])
+    with FaultProxy(upstream(endpoint)) as proxy, connect(endpoint, proxy, timeout=1.0) as remote:
+        result = remote.put_file(source, "/up.bin")
+    assert result.attempts == 2
+    seen = [(r.method, r.path) for r in endpoint.server.requests]
+    first = next(path for method, path in seen if method == "PUT")
+    assert [method for method, path in seen if path == first] == ["PUT", "DELETE", "DELETE"]
+    assert seen.index(("DELETE", first), seen.index(("DELETE", first)) + 1) > seen.index(
+        next(item for item in seen if item[0] == "MOVE"))
+    held.wait()
 
 
 def test_webdav_large_upload_cut_arrives_whole(xfer_webdav_server: Endpoint, tmp_path: Path) -> None:

@@ -17,20 +17,22 @@ import pytest
 import tomli_w
 
 import xfer
-from tests.helpers import one_error, run
+from tests.helpers import run
 from tests.test_sftp import profile_of
-from xfer.errors import IntegrityError, RemoteNotFound
+from xfer.errors import ConnectionDropped, IntegrityError, RemoteNotFound
 from xfer.profiles import Profile
 from xfer.sync import remove_downloaded_together, sync
 from xfer.testing.sftp_server import SFTPServer, SSHTestKeys, create_ssh_keys
 
 
 class _Seen(asyncssh.SFTPServer):
-    """Records STAT and REMOVE in the order the server handles them; with ``break_at``, the
-    connection is dropped (no answer) at the first REMOVE of that name."""
+    """Records STAT and REMOVE in the order the server handles them; with ``break_at``, the first
+    REMOVE of that name is carried out, then the connection dropped before its answer (with
+    ``put_back``, after a new file with those bytes took the name)."""
 
     asked: ClassVar[list[tuple[str, str]]] = []
     break_at: ClassVar[str | None] = None
+    put_back: ClassVar[bytes | None] = None
 
     def stat(self, path: bytes) -> Any:
         type(self).asked.append(("stat", os.path.basename(path.decode())))
@@ -38,12 +40,15 @@ class _Seen(asyncssh.SFTPServer):
 
     def remove(self, path: bytes) -> None:
         name = os.path.basename(path.decode())
-        if name == type(self).break_at:
-            type(self).break_at = None
-            self.connection.abort()
-            raise asyncssh.SFTPConnectionLost("dropped")
         type(self).asked.append(("remove", name))
         super().remove(path)
+        if name == type(self).break_at:  # removed; the answer is lost with the connection
+            type(self).break_at = None
+            anew = type(self).put_back
+            if anew is not None:  # and the partner puts a new file of that size there
+                Path(self.map_path(path).decode()).write_bytes(anew)
+            self.connection.abort()
+            raise asyncssh.SFTPConnectionLost("dropped")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +58,7 @@ def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SSHTestKeys:
 
 @pytest.fixture
 def served(tmp_path: Path, ssh_keys: SSHTestKeys) -> Iterator[SFTPServer]:
-    _Seen.asked, _Seen.break_at = [], None
+    _Seen.asked, _Seen.break_at, _Seen.put_back = [], None, None
     with SFTPServer(ssh_keys, root=tmp_path / "srv", sftp_class=_Seen) as srv:
         (srv.root / "out").mkdir()
         for number in range(20):
@@ -79,14 +84,30 @@ def test_sources_are_looked_at_together_then_removed_together(
 
 
 def test_a_connection_broken_midway_is_tried_again_for_the_rest(served: SFTPServer, ssh_keys: SSHTestKeys) -> None:
+    """f05 is removed, its answer lost with the connection: the next try finds it gone (removed).
+    Every file is decided: removed and gone, or kept and there; none is REMOVEd twice."""
     _Seen.break_at = "f05.txt"
     with xfer.connect(profile_of(served, ssh_keys, retry_wait=0.01)) as remote:
         failures = remote.remove_sources([(f"/out/f{n:02d}.txt", n + 1) for n in range(20)])
-    assert list((served.root / "out").iterdir()) == []
-    # The second try asked only about the files the first had not decided (f05 among them).
-    second = _Seen.asked[_Seen.asked.index(("stat", "f19.txt")) + 1:]
-    assert ("stat", "f05.txt") in second and len([kind for kind, _ in second if kind == "stat"]) < 20
-    assert failures == [None] * 20
+    assert failures[5] is None
+    there = {p.name for p in (served.root / "out").iterdir()}
+    for number, failure in enumerate(failures):
+        name = f"f{number:02d}.txt"
+        assert (failure is None) == (name not in there), (name, failure)
+        assert failure is None or "is still there: kept" in str(failure)
+    removes = [name for kind, name in _Seen.asked if kind == "remove"]
+    assert len(removes) == len(set(removes))
+
+
+def test_a_removal_is_never_sent_twice(served: SFTPServer, ssh_keys: SSHTestKeys) -> None:
+    """f05 is removed, its answer lost, and a new f05 of the same size is put there before the next
+    try: it is kept (said so), never taken for the file that was downloaded."""
+    _Seen.break_at, _Seen.put_back = "f05.txt", b"n" * 6
+    with xfer.connect(profile_of(served, ssh_keys, retry_wait=0.01)) as remote:
+        failures = remote.remove_sources([(f"/out/f{n:02d}.txt", n + 1) for n in range(20)])
+    assert isinstance(failures[5], ConnectionDropped) and "f05.txt, which is still there: kept" in str(failures[5])
+    assert (served.root / "out" / "f05.txt").read_bytes() == b"n" * 6
+    assert [name for kind, name in _Seen.asked if kind == "remove"].count("f05.txt") == 1
 
 
 def test_local_copies_are_checked_before_the_server_is_asked(
@@ -95,16 +116,19 @@ def test_local_copies_are_checked_before_the_server_is_asked(
     """A copy whose size is not the download's keeps its source without a word to the server."""
     local = tmp_path / "in"
     local.mkdir()
-    for number in range(3):
+    for number in range(4):
         (local / f"f{number:02d}.txt").write_bytes(b"x" * (number + 1))
     (local / "f01.txt").write_bytes(b"truncated")
+    (local / "f02.txt").unlink()  # taken away by whatever reads the inbox
     with xfer.connect(profile_of(served, ssh_keys)) as remote:
         failures = remove_downloaded_together(
-            remote, [(f"/out/f{n:02d}.txt", local / f"f{n:02d}.txt", n + 1, n + 1) for n in range(3)])
-    assert failures[0] is None and failures[2] is None
+            remote, [(f"/out/f{n:02d}.txt", local / f"f{n:02d}.txt", n + 1, n + 1) for n in range(4)])
+    assert failures[0] is None and failures[3] is None
     assert isinstance(failures[1], IntegrityError)
-    assert (served.root / "out" / "f01.txt").exists() and not (served.root / "out" / "f00.txt").exists()
-    assert ("stat", "f01.txt") not in _Seen.asked
+    assert "the copy holds 9 bytes, the download wrote 2" in str(failures[1])
+    assert isinstance(failures[2], IntegrityError) and "kept the source /out/f02.txt" in str(failures[2])
+    assert sorted(p.name for p in (served.root / "out").iterdir())[:3] == ["f01.txt", "f02.txt", "f04.txt"]
+    assert ("stat", "f01.txt") not in _Seen.asked and ("stat", "f02.txt") not in _Seen.asked
 
 
 def test_get_and_sync_remove_their_sources_together(
@@ -161,8 +185,11 @@ def test_a_changed_source_fails_get_with_one_line(
 
     monkeypatch.setattr(_Seen, "stat", stat)
     code, _out, err = run(capsys, "get", "-r", "--remove-source-files", "srv:/out/", str(tmp_path / "got"))
-    assert code != 0
-    assert "kept the source /out/f02.txt" in one_error(err)
+    assert code == 7
+    errors = [line for line in err.splitlines() if line.startswith("xfer: error: ")]
+    assert len(errors) == 1 and "kept the source /out/f02.txt" in errors[0] and "Traceback" not in err
+    # What was removed is said all the same: each source is proven on its own.
+    assert "removed 19 of 20 remote source file(s)" in err
     assert sorted(p.name for p in (served.root / "out").iterdir()) == ["f02.txt"]
     assert copy.read_bytes() == b"x" * 3
 

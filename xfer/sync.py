@@ -50,6 +50,7 @@ from .batch import CallbackFactory, LazyTasks, Task, make_local_folders, remote_
 from .errors import (
     IntegrityError,
     Interrupted,
+    LocalError,
     LocalFileNotFound,
     RemoteError,
     RemoteNotFound,
@@ -687,10 +688,13 @@ class _Runner:
         (:func:`remove_downloaded_together`); the first failure raised once all were asked about."""
         with self.lock:
             due = self.to_remove.pop(id(adapter), [])
-        if due:
-            self._remove_downloaded(adapter, due)
+        failure = self._remove_downloaded(adapter, due) if due else None
+        if failure is not None:
+            raise failure
 
-    def _remove_downloaded(self, adapter: Adapter, due: list[tuple[str, int]]) -> None:
+    def _remove_downloaded(self, adapter: Adapter, due: list[tuple[str, int]]) -> XferError | None:
+        """Remove the remote sources of ``due`` (relative path, size) at once; record those removed,
+        return the first failure."""
         failures = remove_downloaded_together(adapter, [
             (self.remote_of(relative), self.local / relative, size, self.remote_states[relative].size)
             for relative, size in due
@@ -698,9 +702,7 @@ class _Runner:
         with self.lock:
             self.result.sources_removed.extend(
                 relative for (relative, _), failure in zip(due, failures, strict=True) if failure is None)
-        first = next((failure for failure in failures if failure is not None), None)
-        if first is not None:
-            raise first
+        return next((failure for failure in failures if failure is not None), None)
 
     @contextlib.contextmanager
     def _failing(self, relative: str) -> Iterator[None]:
@@ -750,15 +752,19 @@ class _Runner:
 
     def remove_skipped_sources(self) -> None:
         """Files already at the destination (skipped as unchanged) leave the source too, as ``rclone move``;
-        remote sources :data:`SOURCES_AT_ONCE` at a time (the first failure is raised after its group)."""
+        remote sources :data:`SOURCES_AT_ONCE` at a time, each one proven removed whatever another's
+        fate (the first failure is raised at the end)."""
         skipped = [action for action in self.result.plan.skips if action.size is not None]
         if self.upload:
             for action in skipped:
                 self._remove_uploaded(self.remote, action.path, action.size or 0, None)
             return
+        first: XferError | None = None
         for start in range(0, len(skipped), SOURCES_AT_ONCE):
             group = skipped[start:start + SOURCES_AT_ONCE]
-            self._remove_downloaded(self.remote, [(action.path, action.size or 0) for action in group])
+            first = first or self._remove_downloaded(self.remote, [(action.path, action.size or 0) for action in group])
+        if first is not None:
+            raise first
 
     def delete(self) -> None:
         for action in self.result.plan.deletes:
@@ -821,10 +827,16 @@ def remove_downloaded_together(
     failures: list[XferError | None] = [None] * len(files)
     asked: list[int] = []
     for place, (remote, local, size, listed) in enumerate(files):
-        with local_errors(local, "reading"):
-            written = local.stat().st_size
-        if written != size or (listed is not None and listed != size):
-            failures[place] = _unverified(remote, f"the server listed {listed} bytes, {written} were written")
+        try:
+            with local_errors(local, "reading"):
+                written = local.stat().st_size
+        except LocalError as exc:  # (moved on already, say): this file's source stays, not the others'
+            failures[place] = _unverified(remote, exc.message)
+            continue
+        if written != size:
+            failures[place] = _unverified(remote, f"the copy holds {written} bytes, the download wrote {size}")
+        elif listed is not None and listed != size:
+            failures[place] = _unverified(remote, f"the server listed {listed} bytes, the download got {size}")
         else:
             asked.append(place)
     answers = adapter.remove_sources([(files[place][0], files[place][2]) for place in asked]) if asked else []

@@ -26,10 +26,12 @@ from .. import registry
 from ..batch import CallbackFactory, get_files, put_files
 from ..errors import (
     IntegrityError,
-    RemoteError,
     RemoteExists,
     RemoteIsFolder,
+    RemoteLocked,
     RemoteNotFound,
+    RemotePermissionDenied,
+    ServerError,
     UnsupportedOperation,
     UsageError,
     XferError,
@@ -630,13 +632,21 @@ class Adapter:
         :func:`xfer.sync.remove_downloaded_together`).
 
         Per file None (removed) or what kept it: :class:`~xfer.errors.IntegrityError` (it shows
-        another size now, or is no file), or the server's refusal (a
-        :class:`~xfer.errors.RemoteError`: gone, permission denied).  A failure of the connection
-        itself is raised.  By default one file after another (``info``, then ``rm``, each
-        retried); SFTP has every look in flight at once, then every removal.
+        another size now, or is no file), the server's refusal of that file (gone, permission
+        denied, locked), or, for it and every file after it, the failure that ended the call (the
+        connection).  Nothing is raised but a stop (Ctrl-C): what was removed before a failure is
+        always said.  By default one file after another (``info``, retried; then ``rm``, which is
+        not: a removal is never sent twice); SFTP has them in flight together.
         """
         self._require(Capability.RM)
-        return [self._remove_source(path, size) for path, size in files]
+        failures: list[XferError | None] = []
+        for place, (path, size) in enumerate(files):
+            try:
+                failures.append(self._remove_source(path, size))
+            except XferError as exc:  # not this file's alone: it and the rest stay
+                failures += [exc] * (len(files) - place)
+                break
+        return failures
 
     def _remove_source(self, path: str, size: int) -> XferError | None:
         try:
@@ -644,7 +654,7 @@ class Adapter:
             if shown != size:
                 return source_changed(path, shown, size)
             self.rm(path)
-        except RemoteError as exc:
+        except FILE_REFUSALS as exc:
             return exc
         return None
 
@@ -822,6 +832,11 @@ class Adapter:
 
     def _read_range(self, path: str, start: int, length: int | None) -> bytes:
         raise NotImplementedError
+
+
+#: A server's refusal that is about one file, not the connection or the account: :meth:`Adapter.remove_sources`
+#: goes on with the next file after one of these.
+FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, RemoteLocked, ServerError)
 
 
 def source_changed(path: str, shown: int | None, size: int) -> IntegrityError:

@@ -29,6 +29,7 @@ from webdav3.client import Client
 from webdav3.exceptions import WebDavException
 
 from ..errors import (
+    ConnectTimeout,
     ErrorFields,
     RemoteError,
     RemoteExists,
@@ -783,7 +784,7 @@ class WebDAVAdapter(Adapter):
                     attempt.on_give_up(lambda: self._discard(target))
             else:
                 self._discard(target)
-                if attempt is not None and sent is None and is_cut(exc):
+                if attempt is not None and sent is None and (is_cut(exc) or isinstance(exc, ConnectTimeout)):
                     self._discard_again_later(attempt, remote, target)
             raise
         except BaseException:
@@ -798,7 +799,7 @@ class WebDAVAdapter(Adapter):
         return result
 
     def _discard_again_later(self, attempt: Attempt, remote: str, target: str) -> None:
-        """A try cut before its ``PUT`` was answered: its temporary name is removed once more later.
+        """A try cut (or timed out) before its ``PUT`` was answered: its temporary name is removed once more later.
 
         The ``DELETE`` right after a cut may reach the server before the worker still
         finishing the aborted ``PUT`` has created the file (wsgidav does, from the bytes it

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
-from ..errors import UsageError
+from ..errors import UsageError, XferError
 from ..options import DEFAULT_MAX_DEPTH
 from ..types import Entry, OperationResult
 from .common import (
@@ -208,11 +208,12 @@ def get(
             # What a pattern matched goes as its listed entry: file or folder is known, not asked again.
             results = get_files(remote, [listed.get(p, p) for p in paths], local, recursive=recursive,
                                 callbacks=callbacks, parallel=parallel, max_depth=max_depth)
-        if remove_source_files:
-            _remove_got_sources(remote, results, listed)
+        removed, kept = _remove_got_sources(remote, results, listed) if remove_source_files else (0, None)
     _report(results, prefix, json_output=json_output, quiet=quiet)
     if remove_source_files:
-        info(f"removed {len(results)} remote source file(s) after verifying their copies", quiet=quiet)
+        info(f"removed {removed} of {len(results)} remote source file(s) after verifying their copies", quiet=quiet)
+    if kept is not None:
+        raise kept
 
 
 # -- streams: put - and get … - -------------------------------------------------------------------
@@ -299,7 +300,6 @@ def _get_stdout(sources: list[str], connection: Connection, *, recursive: bool, 
     """
     import sys
 
-    from ..errors import XferError
     from ..streams import devnull_stdout
 
     if len(sources) != 1 or recursive:
@@ -453,16 +453,21 @@ def _remove_put_sources(
                         before=before.get(result.local, (None, None)))
 
 
-def _remove_got_sources(remote: Adapter, results: list[TransferResult], listed: dict[str, Entry]) -> None:
-    """Each downloaded file's source, once its copy is proven; a group at a time, its first failure raised."""
+def _remove_got_sources(
+    remote: Adapter, results: list[TransferResult], listed: dict[str, Entry],
+) -> tuple[int, XferError | None]:
+    """Each downloaded file's source, once its copy is proven, many at a time: how many were
+    removed, and the first failure (each source is proven on its own: one kept keeps no other)."""
     from ..sync import SOURCES_AT_ONCE, remove_downloaded_together
 
+    removed, first = 0, None
     for start in range(0, len(results), SOURCES_AT_ONCE):
         group = [(r.remote, Path(r.local), r.size, entry.size if (entry := listed.get(r.remote)) else None)
                  for r in results[start:start + SOURCES_AT_ONCE]]
-        first = next((failure for failure in remove_downloaded_together(remote, group) if failure is not None), None)
-        if first is not None:
-            raise first
+        failures = remove_downloaded_together(remote, group)
+        removed += failures.count(None)
+        first = first or next((failure for failure in failures if failure is not None), None)
+    return removed, first
 
 
 def _done(result: OperationResult, line: str, *, json_output: bool, quiet: bool) -> None:

@@ -134,6 +134,11 @@ def _modified_of(handle: BinaryIO) -> float:
     return os.fstat(handle.fileno()).st_mtime
 
 
+#: Sources looked at and removed at once by :meth:`SFTPAdapter.remove_sources` (a server's queue is
+#: not endless; OpenSSH reads requests as it answers them).
+_REMOVING_AT_ONCE = 64
+
+
 def _time_fits(version: int, stamp: float) -> bool:
     """Whether SETSTAT can carry ``stamp``: unsigned seconds, 32 bits in SFTP version 3, 64 after."""
     return 0 <= stamp < 1 << (32 if version == 3 else 64)
@@ -872,15 +877,21 @@ class SFTPAdapter(Adapter):
         self._run("removing", path, work)
 
     def remove_sources(self, files: Sequence[tuple[str, int]]) -> list[XferError | None]:
-        """Every look (STAT, links followed as a download did) in flight at once, then every removal
-        of a file that still shows its size: two round trips for the lot, where one file after
-        another took three each (``info``, then ``rm``'s LSTAT and REMOVE).  A try after a broken
-        connection asks again only about the files not yet decided; one whose REMOVE had been
-        sent and is gone now counts as removed (its answer was lost with the connection)."""
+        """Every file's look (STAT, links followed as a download did) in flight at once, each REMOVE
+        sent as soon as its look shows the size: two round trips for the lot, where one file after
+        another took three each (``info``, then ``rm``'s LSTAT and REMOVE); at most
+        :data:`_REMOVING_AT_ONCE` files at a time.
+
+        A try after a broken connection asks again about the files not yet decided.  A REMOVE is
+        never sent twice: a file whose REMOVE went out before the break is only looked at (gone:
+        removed; still there: kept, said so), since a file of that name and size may have been put
+        there anew meanwhile.  If the tries run out, the undecided files get that failure.
+        """
         self._require(Capability.RM)
         asked = [(path, self._not_root(path, "remove"), size) for path, size in files]
         decided: dict[int, XferError | None] = {}
         removing: set[int] = set()
+        server = self.settings.server
 
         async def one(sftp: asyncssh.SFTPClient, place: int, shown_as: str, path: str, size: int) -> None:
             action = "reading information about"
@@ -891,6 +902,11 @@ class SFTPAdapter(Adapter):
                     if place not in removing:
                         raise
                     decided[place] = None  # removed by the earlier try, whose answer the break lost
+                    return
+                if place in removing:
+                    decided[place] = ConnectionDropped(
+                        f"{server}: the connection broke while removing {shown_as}, which is still there: kept",
+                        hint="run the command again", server=server, path=shown_as)
                     return
                 shown = attributes.size if _kind(attributes) == "file" else None
                 if shown != size:
@@ -907,8 +923,14 @@ class SFTPAdapter(Adapter):
             decided[place] = None
 
         async def work(sftp: asyncssh.SFTPClient) -> None:
+            room = asyncio.Semaphore(_REMOVING_AT_ONCE)
+
+            async def bounded(place: int, shown_as: str, path: str, size: int) -> None:
+                async with room:
+                    await one(sftp, place, shown_as, path, size)
+
             outcomes = await asyncio.gather(
-                *(one(sftp, place, *item) for place, item in enumerate(asked) if place not in decided),
+                *(bounded(place, *item) for place, item in enumerate(asked) if place not in decided),
                 return_exceptions=True,  # (each ends before the first failure is raised: nothing runs on behind it)
             )
             for outcome in outcomes:
@@ -916,7 +938,10 @@ class SFTPAdapter(Adapter):
                     raise outcome
 
         if asked:
-            self._retrying(lambda: self._run("removing downloaded sources such as", asked[0][1], work))
+            try:
+                self._retrying(lambda: self._run("removing downloaded sources such as", asked[0][1], work))
+            except XferError as exc:
+                decided.update({place: exc for place in range(len(asked)) if place not in decided})
         return [decided[place] for place in range(len(asked))]
 
     async def _remove_tree(self, sftp: asyncssh.SFTPClient, top: str) -> None:
