@@ -209,3 +209,61 @@ def test_a_sync_down_removes_its_groups_sources_together(
     assert len(result.done) == 20 and sorted(result.sources_removed) == sorted(result.done)
     assert list((served.root / "out").iterdir()) == []
     assert [kind for kind, _ in _Seen.asked[-40:]] == ["stat"] * 20 + ["remove"] * 20
+
+
+def test_giving_up_says_which_removals_may_have_happened(served: SFTPServer, ssh_keys: SSHTestKeys) -> None:
+    """No retries: the connection breaks after f05's REMOVE was carried out.  Nothing is raised; each
+    file is removed (None), kept (still there), or, if its REMOVE was on its way, said to be
+    perhaps removed; none is reported removed that is still there."""
+    _Seen.break_at = "f05.txt"
+    with xfer.connect(profile_of(served, ssh_keys, retries=0)) as remote:
+        failures = remote.remove_sources([(f"/out/f{n:02d}.txt", n + 1) for n in range(20)])
+    assert failures[5] is not None and "f05.txt: it may have been removed" in str(failures[5])
+    there = {p.name for p in (served.root / "out").iterdir()}
+    for number, failure in enumerate(failures):
+        name = f"f{number:02d}.txt"
+        if failure is None:
+            assert name not in there
+        elif "may have been removed" not in str(failure):
+            assert name in there, (name, failure)
+
+
+def test_a_long_sync_down_removes_every_groups_sources_once(
+    served: SFTPServer, ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """Three groups of files (32 a group) on one connection and on three: each group's sources go
+    with it, each asked about once."""
+    for number in range(20, 80):
+        (served.root / "out" / f"f{number:02d}.txt").write_bytes(b"x" * (number + 1))
+    for parallel in (1, 3):
+        with xfer.connect(profile_of(served, ssh_keys)) as remote:
+            result = sync(remote, "/out", tmp_path / f"in{parallel}", upload=False, remove_source=True,
+                          parallel=parallel)
+        result.raise_for_error()
+        assert len(result.done) == 80 and sorted(result.sources_removed) == sorted(result.done)
+        removes = [name for kind, name in _Seen.asked if kind == "remove"]
+        assert len(removes) == len(set(removes)) == 80
+        assert list((served.root / "out").iterdir()) == []
+        for number in range(80):  # the same again for the next round
+            (served.root / "out" / f"f{number:02d}.txt").write_bytes(b"x" * (number + 1))
+        _Seen.asked.clear()
+
+
+def test_a_source_changed_before_its_groups_removal_is_kept_and_not_counted(
+    served: SFTPServer, ssh_keys: SSHTestKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    copy, victim = tmp_path / "in" / "f02.txt", served.root / "out" / "f02.txt"
+    real = _Seen.stat
+
+    def stat(self: _Seen, path: bytes) -> Any:
+        if path.endswith(b"/f02.txt") and copy.exists():  # asked after the copy is in place
+            victim.write_bytes(b"grown meanwhile")
+        return real(self, path)
+
+    monkeypatch.setattr(_Seen, "stat", stat)
+    with xfer.connect(profile_of(served, ssh_keys)) as remote:
+        result = sync(remote, "/out", tmp_path / "in", upload=False, remove_source=True)
+    assert isinstance(result.error, IntegrityError) and "kept the source /out/f02.txt" in str(result.error)
+    assert "f02.txt" in result.done and "f02.txt" not in result.sources_removed
+    assert sorted(result.sources_removed) == sorted(set(result.done) - {"f02.txt"})
+    assert [p.name for p in (served.root / "out").iterdir()] == ["f02.txt"]

@@ -114,9 +114,10 @@ class Task:
     #: the worker's thread and connection, also after a stop (see ``_run_group``).
     after: Callable[[Adapter, TransferResult], TransferResult] | None = None
     #: Run once on the worker's connection when the task's group is done (after the group's last
-    #: ``after`` or ``run``; also after a stop, unless the batch has left): what those queued to
-    #: do at once (sync: remove the downloaded files' remote sources together).  Tasks of a group
-    #: with the same ``finish`` have it run once.
+    #: ``after`` or ``run``): what those queued to do at once (sync: remove the downloaded files'
+    #: remote sources together).  Tasks of a group with the same ``finish`` have it run once.
+    #: Not after a failure or a stop (another transfer failed, Ctrl-C): the batch is winding down,
+    #: and what was queued stays undone (sync: those sources stay, for the next run to remove).
     finish: Callable[[Adapter], None] | None = None
 
 
@@ -275,22 +276,15 @@ def _run_group(
     if stop is None and left():
         stop = _Stopped()  # (nothing moves alone either)
     if stop is not None:
-        _finish(adapter, group, left, failing=True)
-        raise stop
-    try:
-        ordered = [settled[number] if number in settled else task.run(adapter, callbacks[number])
-                   for number, task in enumerate(group)]
-    except BaseException:
-        _finish(adapter, group, left, failing=True)
-        raise
+        raise stop  # (no finish: see Task.finish)
+    ordered = [settled[number] if number in settled else task.run(adapter, callbacks[number])
+               for number, task in enumerate(group)]
     _finish(adapter, group, left)
     return ordered, len(moved)
 
 
-def _finish(adapter: Adapter, group: list[Task], left: Callable[[], bool], *, failing: bool = False) -> None:
-    """Each distinct ``finish`` of ``group``'s tasks, once, unless the batch has left.  ``failing``: a
-    failure is on its way out, which stays the one raised (a failure here is logged; a second stop
-    ends it)."""
+def _finish(adapter: Adapter, group: list[Task], left: Callable[[], bool]) -> None:
+    """Each distinct ``finish`` of ``group``'s tasks, once, unless the batch has left."""
     hooks: list[Callable[[Adapter], None]] = []
     for task in group:
         if task.finish is not None and task.finish not in hooks:
@@ -298,15 +292,7 @@ def _finish(adapter: Adapter, group: list[Task], left: Callable[[], bool], *, fa
     for hook in hooks:
         if left():
             return  # the caller has gone on: no new requests on its connection
-        if not failing:
-            hook(adapter)
-            continue
-        try:
-            hook(adapter)
-        except (Interrupted, KeyboardInterrupt):
-            return
-        except BaseException as exc:
-            _log.warning("%s", exc)
+        hook(adapter)
 
 
 class _Batch:

@@ -939,9 +939,14 @@ class SFTPAdapter(Adapter):
 
         if asked:
             try:
-                self._retrying(lambda: self._run("removing downloaded sources such as", asked[0][1], work))
+                self._retrying(lambda: self._run("removing the remote sources of", f"{len(asked)} downloads", work))
             except XferError as exc:
-                decided.update({place: exc for place in range(len(asked)) if place not in decided})
+                for place, (shown_as, _path, _size) in enumerate(asked):
+                    if place in decided:
+                        continue
+                    decided[place] = exc if place not in removing else ConnectionDropped(
+                        f"{server}: the connection broke while removing {shown_as}: it may have been removed",
+                        hint="run the command again", server=server, path=shown_as)
         return [decided[place] for place in range(len(asked))]
 
     async def _remove_tree(self, sftp: asyncssh.SFTPClient, top: str) -> None:
