@@ -175,15 +175,8 @@ def test_a_changed_source_fails_get_with_one_line(
     folder.mkdir()
     (folder / "srv.toml").write_text(profile_toml(profile_of(served, ssh_keys)))
     monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-    copy, victim = tmp_path / "got" / "f02.txt", served.root / "out" / "f02.txt"
-    real = _Seen.stat
-
-    def stat(self: _Seen, path: bytes) -> Any:
-        if path.endswith(b"/f02.txt") and copy.exists():  # asked after the copy is in place
-            victim.write_bytes(b"grown meanwhile")
-        return real(self, path)
-
-    monkeypatch.setattr(_Seen, "stat", stat)
+    copy = tmp_path / "got" / "f02.txt"
+    _grows_once_copied(monkeypatch, copy, served.root / "out" / "f02.txt")
     code, _out, err = run(capsys, "get", "-r", "--remove-source-files", "srv:/out/", str(tmp_path / "got"))
     assert code == 7
     errors = [line for line in err.splitlines() if line.startswith("xfer: error: ")]
@@ -192,6 +185,19 @@ def test_a_changed_source_fails_get_with_one_line(
     assert "removed 19 of 20 remote source file(s)" in err
     assert sorted(p.name for p in (served.root / "out").iterdir()) == ["f02.txt"]
     assert copy.read_bytes() == b"x" * 3
+
+
+def _grows_once_copied(monkeypatch: pytest.MonkeyPatch, copy: Path, victim: Path) -> None:
+    """The server's ``victim`` grows (the partner wrote it again) when it is looked at after its
+    download's ``copy`` is in place: what the source removal's look then finds."""
+    real = _Seen.stat
+
+    def stat(self: _Seen, path: bytes) -> Any:
+        if path.endswith(f"/{victim.name}".encode()) and copy.exists():
+            victim.write_bytes(b"grown meanwhile")
+        return real(self, path)
+
+    monkeypatch.setattr(_Seen, "stat", stat)
 
 
 def profile_toml(profile: Profile) -> str:
@@ -252,15 +258,7 @@ def test_a_long_sync_down_removes_every_groups_sources_once(
 def test_a_source_changed_before_its_groups_removal_is_kept_and_not_counted(
     served: SFTPServer, ssh_keys: SSHTestKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    copy, victim = tmp_path / "in" / "f02.txt", served.root / "out" / "f02.txt"
-    real = _Seen.stat
-
-    def stat(self: _Seen, path: bytes) -> Any:
-        if path.endswith(b"/f02.txt") and copy.exists():  # asked after the copy is in place
-            victim.write_bytes(b"grown meanwhile")
-        return real(self, path)
-
-    monkeypatch.setattr(_Seen, "stat", stat)
+    _grows_once_copied(monkeypatch, tmp_path / "in" / "f02.txt", served.root / "out" / "f02.txt")
     with xfer.connect(profile_of(served, ssh_keys)) as remote:
         result = sync(remote, "/out", tmp_path / "in", upload=False, remove_source=True)
     assert isinstance(result.error, IntegrityError) and "kept the source /out/f02.txt" in str(result.error)
