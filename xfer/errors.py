@@ -110,6 +110,7 @@ __all__ = [
     "XferError",
     "folder_needs_recursive",
     "listing_too_large",
+    "source_kept",
 ]
 
 
@@ -437,6 +438,12 @@ def listing_too_large(server: str, path: str, limit: int) -> ListingTooLarge:
         "(max_listing in the profile)",
         server=server, path=path,
     )
+
+
+def source_kept(source: str, why: str) -> IntegrityError:
+    """``--remove-source-files`` kept ``source``: its copy is not proven, or the source changed.
+    One wording for uploads and downloads, whichever side asked."""
+    return IntegrityError(f"kept the source {source}: {why}", hint="run the command again")
 
 
 def folder_needs_recursive(message: str) -> RemoteIsFolder:

@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .batch import CallbackFactory, LazyTasks, Task, make_local_folders, remote_tree, run_tasks
 from .errors import (
-    IntegrityError,
     Interrupted,
     LocalError,
     LocalFileNotFound,
@@ -57,6 +56,7 @@ from .errors import (
     UnsupportedOperation,
     UsageError,
     XferError,
+    source_kept,
 )
 from .globs import Filters
 from .options import DEFAULT_MAX_DEPTH
@@ -629,8 +629,8 @@ class _Runner:
         self.remove_source = remove_source
         self.lock = threading.Lock()
         #: Downloaded files (relative path, size) whose remote sources their group's ``finish``
-        #: removes together, by the connection (``id`` of its adapter) they came over.
-        self.to_remove: dict[int, list[tuple[str, int]]] = {}
+        #: removes together, by the connection (its adapter) they came over.
+        self.to_remove: dict[Adapter, list[tuple[str, int]]] = {}
 
     def remote_of(self, relative: str) -> ListedPath:
         return ListedPath(posixpath.join(self.remote_path, relative))
@@ -673,7 +673,7 @@ class _Runner:
             with self.lock:
                 self.result.done[relative] = outcome
                 if self.remove_source and not self.upload:  # (removed with the group's others: finish)
-                    self.to_remove.setdefault(id(adapter), []).append((relative, outcome.size))
+                    self.to_remove.setdefault(adapter, []).append((relative, outcome.size))
             if self.remove_source and self.upload:
                 self._remove_uploaded(adapter, relative, outcome.size, outcome)
             return outcome
@@ -687,14 +687,14 @@ class _Runner:
         """The remote sources of the files downloaded over ``adapter`` since its last call, at once
         (:func:`remove_downloaded_together`); the first failure raised once all were asked about."""
         with self.lock:
-            due = self.to_remove.pop(id(adapter), [])
-        failure = self._remove_downloaded(adapter, due) if due else None
-        if failure is not None:
-            raise failure
+            due = self.to_remove.pop(adapter, [])
+        self._remove_downloaded(adapter, due)
 
-    def _remove_downloaded(self, adapter: Adapter, due: list[tuple[str, int]]) -> XferError | None:
-        """Remove the remote sources of ``due`` (relative path, size) at once; record those removed,
-        return the first failure."""
+    def _remove_downloaded(self, adapter: Adapter, due: list[tuple[str, int]]) -> None:
+        """Remove the remote sources of ``due`` (relative path, size) at once, each proven on its own;
+        record those removed, then raise the first failure."""
+        if not due:
+            return
         failures = remove_downloaded_together(adapter, [
             (self.remote_of(relative), self.local / relative, size, self.remote_states[relative].size)
             for relative, size in due
@@ -702,7 +702,9 @@ class _Runner:
         with self.lock:
             self.result.sources_removed.extend(
                 relative for (relative, _), failure in zip(due, failures, strict=True) if failure is None)
-        return next((failure for failure in failures if failure is not None), None)
+        first = next((failure for failure in failures if failure is not None), None)
+        if first is not None:
+            raise first
 
     @contextlib.contextmanager
     def _failing(self, relative: str) -> Iterator[None]:
@@ -752,19 +754,13 @@ class _Runner:
 
     def remove_skipped_sources(self) -> None:
         """Files already at the destination (skipped as unchanged) leave the source too, as ``rclone move``;
-        remote sources :data:`SOURCES_AT_ONCE` at a time, each one proven removed whatever another's
-        fate (the first failure is raised at the end)."""
+        remote sources all at once, each proven on its own (the first failure is raised at the end)."""
         skipped = [action for action in self.result.plan.skips if action.size is not None]
         if self.upload:
             for action in skipped:
                 self._remove_uploaded(self.remote, action.path, action.size or 0, None)
             return
-        first: XferError | None = None
-        for start in range(0, len(skipped), SOURCES_AT_ONCE):
-            group = skipped[start:start + SOURCES_AT_ONCE]
-            first = first or self._remove_downloaded(self.remote, [(action.path, action.size or 0) for action in group])
-        if first is not None:
-            raise first
+        self._remove_downloaded(self.remote, [(action.path, action.size or 0) for action in skipped])
 
     def delete(self) -> None:
         for action in self.result.plan.deletes:
@@ -796,18 +792,13 @@ def remove_uploaded(
     with local_errors(local, "reading"):
         now = local.stat()
     if (now.st_size, now.st_mtime) != before or now.st_size != size:
-        raise _unverified(str(local), "it changed during the transfer")
+        raise source_kept(str(local), "it changed during the transfer")
     if outcome is None or outcome.size_verified is not True:
         stored = adapter.info(remote).size
         if stored != size:
-            raise _unverified(str(local), f"the server holds {stored} bytes of it, not {size}")
+            raise source_kept(str(local), f"the server holds {stored} bytes of it, not {size}")
     with local_errors(local, "removing"):
         local.unlink()
-
-
-#: Remote sources removed in one call to :meth:`Adapter.remove_sources` (``--remove-source-files``
-#: of files already downloaded): SFTP has their looks, then their removals, in flight together.
-SOURCES_AT_ONCE = 256
 
 
 def remove_downloaded(adapter: Adapter, remote: str, local: Path, size: int, *, listed: int | None) -> None:
@@ -831,12 +822,12 @@ def remove_downloaded_together(
             with local_errors(local, "reading"):
                 written = local.stat().st_size
         except LocalError as exc:  # (moved on already, say): this file's source stays, not the others'
-            failures[place] = _unverified(remote, exc.message)
+            failures[place] = source_kept(remote, exc.message)
             continue
         if written != size:
-            failures[place] = _unverified(remote, f"the copy holds {written} bytes, the download wrote {size}")
+            failures[place] = source_kept(remote, f"the copy holds {written} bytes, the download wrote {size}")
         elif listed is not None and listed != size:
-            failures[place] = _unverified(remote, f"the server listed {listed} bytes, the download got {size}")
+            failures[place] = source_kept(remote, f"the server listed {listed} bytes, the download got {size}")
         else:
             asked.append(place)
     answers = adapter.remove_sources([(files[place][0], files[place][2]) for place in asked]) if asked else []
@@ -848,8 +839,4 @@ def remove_downloaded_together(
 def _ancestors(relative: str) -> set[str]:
     parts = relative.split("/") if relative else []
     return {"", *("/".join(parts[:n]) for n in range(1, len(parts) + 1))}
-
-
-def _unverified(source: str, why: str) -> XferError:
-    return IntegrityError(f"kept the source {source}: {why}", hint="run the command again")
 

@@ -35,6 +35,7 @@ from ..errors import (
     UnsupportedOperation,
     UsageError,
     XferError,
+    source_kept,
 )
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
@@ -841,6 +842,5 @@ FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, RemoteL
 
 def source_changed(path: str, shown: int | None, size: int) -> IntegrityError:
     """A download's source kept: the server shows ``shown`` bytes (None: no file) where ``size`` were written."""
-    what = "no file" if shown is None else f"{shown} bytes"
-    return IntegrityError(f"kept the source {path}: the server shows {what}, {size} were written",
-                          hint="run the command again")
+    return source_kept(path, f"the server shows {'no file' if shown is None else f'{shown} bytes'}, "
+                             f"{size} were written")

@@ -793,7 +793,7 @@ class WebDAVAdapter(Adapter):
             self._discard(target)
             raise
         if attempt is not None:
-            for earlier in attempt.state.pop(f"dav-left:{remote}", ()):
+            for earlier in attempt.state.pop(_cut_tries_key(remote), ()):
                 self._discard(earlier)
         self._installed(sent, target, remote)
         return result
@@ -807,7 +807,7 @@ class WebDAVAdapter(Adapter):
         ``DELETE`` of each such name finds it; a 404 costs one round trip, and only a cut
         upload pays it.
         """
-        left: list[str] = attempt.state.setdefault(f"dav-left:{remote}", [])
+        left: list[str] = attempt.state.setdefault(_cut_tries_key(remote), [])
         if not left:
             def again() -> None:
                 for name in left:
@@ -914,6 +914,11 @@ class WebDAVAdapter(Adapter):
         """
         with contextlib.suppress(Exception):
             self._dav("clean", path, accept=range(400, 600))
+
+
+def _cut_tries_key(remote: str) -> str:
+    """Where a retried upload to ``remote`` keeps its cut tries' temporary names (``Attempt.state``)."""
+    return f"dav-left:{remote}"
 
 
 def _size_or_zero(local: str) -> int:

@@ -456,18 +456,14 @@ def _remove_put_sources(
 def _remove_got_sources(
     remote: Adapter, results: list[TransferResult], listed: dict[str, Entry],
 ) -> tuple[int, XferError | None]:
-    """Each downloaded file's source, once its copy is proven, many at a time: how many were
-    removed, and the first failure (each source is proven on its own: one kept keeps no other)."""
-    from ..sync import SOURCES_AT_ONCE, remove_downloaded_together
+    """Each downloaded file's source, once its copy is proven, all at once: how many were removed,
+    and the first failure (each source is proven on its own: one kept keeps no other)."""
+    from ..sync import remove_downloaded_together
 
-    removed, first = 0, None
-    for start in range(0, len(results), SOURCES_AT_ONCE):
-        group = [(r.remote, Path(r.local), r.size, entry.size if (entry := listed.get(r.remote)) else None)
-                 for r in results[start:start + SOURCES_AT_ONCE]]
-        failures = remove_downloaded_together(remote, group)
-        removed += failures.count(None)
-        first = first or next((failure for failure in failures if failure is not None), None)
-    return removed, first
+    failures = remove_downloaded_together(remote, [
+        (r.remote, Path(r.local), r.size, entry.size if (entry := listed.get(r.remote)) else None) for r in results
+    ])
+    return failures.count(None), next((failure for failure in failures if failure is not None), None)
 
 
 def _done(result: OperationResult, line: str, *, json_output: bool, quiet: bool) -> None:
