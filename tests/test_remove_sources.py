@@ -5,12 +5,16 @@ connection ending the call with every file after it kept (SFTP's own: tests/test
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import xfer
 from xfer.errors import AuthenticationFailed, ConnectionDropped, IntegrityError, RemoteNotFound, XferError
+from xfer.sync import remove_downloaded_together
 from xfer.testing.endpoints import Endpoint
 
 
@@ -54,3 +58,81 @@ def test_a_failure_not_about_one_file_keeps_it_and_every_one_after(
     assert failures == [None, failure, failure, failure]
     assert asked == ["/f0.txt", "/f1.txt"]
     assert sorted(p.name for p in xfer_https_server.root.iterdir()) == ["f1.txt", "f2.txt", "f3.txt"]
+
+
+def _downloaded(endpoint: Endpoint, local: Path, count: int) -> list[tuple[str, Path, int, int | None]]:
+    """``count`` remote files and their local copies, as a finished download leaves them."""
+    local.mkdir(exist_ok=True)
+    files: list[tuple[str, Path, int, int | None]] = []
+    for remote, size in _sources(endpoint, count):
+        copy = local / remote.lstrip("/")
+        copy.write_bytes(b"x" * size)
+        files.append((remote, copy, size, size))
+    return files
+
+
+def test_two_downloads_in_one_local_file_keep_both_sources(xfer_https_server: Endpoint, tmp_path: Path) -> None:
+    """``A.txt`` and ``a.txt`` on a case-insensitive disk are one file: only the last download is in
+    it, so neither source is removed.  (A hard link stands in for the disk here.)"""
+    files = _downloaded(xfer_https_server, tmp_path / "inbox", 3)
+    shared = tmp_path / "inbox" / "f0.txt"
+    files[1] = ("/f0-again.txt", tmp_path / "inbox" / "F0.txt", 1, 1)
+    (xfer_https_server.root / "f0-again.txt").write_bytes(b"x")
+    os.link(shared, files[1][1])
+    with xfer.connect(xfer_https_server.profile) as remote:
+        failures = remove_downloaded_together(remote, files)
+    assert failures[2] is None
+    for failure, remote_path in zip(failures[:2], ("/f0.txt", "/f0-again.txt"), strict=True):
+        assert isinstance(failure, IntegrityError)
+        assert str(failure).startswith(f"kept the source {remote_path}: 2 downloads landed in one local file")
+    assert sorted(p.name for p in xfer_https_server.root.iterdir()) == ["f0-again.txt", "f0.txt", "f1.txt"]
+
+
+def test_each_copys_folder_is_on_disk_before_its_source_is_removed(
+    xfer_https_server: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The folders are fsynced (each once) before the server is asked: after a crash the copies'
+    names are there.  A folder whose fsync fails keeps its files' sources; one whose file system
+    cannot fsync a folder (EINVAL) gives what it can."""
+    kept = _downloaded(xfer_https_server, tmp_path / "kept", 2)
+    removed = [(path, tmp_path / "removed" / Path(path).name, size, listed)
+               for path, size, listed in [("/sub/a.txt", 1, 1), ("/sub/b.txt", 2, 2)]]
+    (xfer_https_server.root / "sub").mkdir()
+    (tmp_path / "removed").mkdir()
+    for path, copy, size, _ in removed:
+        (xfer_https_server.root / path.lstrip("/")).write_bytes(b"y" * size)
+        copy.write_bytes(b"y" * size)
+    unsupported = [("/c.txt", tmp_path / "fuse" / "c.txt", 3, 3)]
+    (xfer_https_server.root / "c.txt").write_bytes(b"zzz")
+    (tmp_path / "fuse").mkdir()
+    unsupported[0][1].write_bytes(b"zzz")
+    events: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        folder = Path(os.readlink(f"/proc/self/fd/{descriptor}")).name
+        events.append(f"fsync {folder}")
+        if folder == "kept":
+            raise OSError(errno.EIO, "Input/output error")
+        if folder == "fuse":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with xfer.connect(xfer_https_server.profile) as remote:
+        real_remove = remote.remove_sources
+
+        def remove_sources(sources: Any) -> Any:
+            events.append(f"remove {[path for path, _ in sources]}")
+            return real_remove(sources)
+
+        monkeypatch.setattr(remote, "remove_sources", remove_sources)
+        failures = remove_downloaded_together(remote, [*kept, *removed, *unsupported])
+    assert sorted(events[:3]) == ["fsync fuse", "fsync kept", "fsync removed"]
+    assert events[3:] == ["remove ['/sub/a.txt', '/sub/b.txt', '/c.txt']"]
+    assert failures[2:] == [None, None, None]
+    for failure, (remote_path, *_) in zip(failures[:2], kept, strict=True):
+        assert isinstance(failure, IntegrityError)
+        assert str(failure).startswith(f"kept the source {remote_path}: cannot write {tmp_path / 'kept'}: ")
+    assert sorted(p.name for p in xfer_https_server.root.iterdir()) == ["f0.txt", "f1.txt", "sub"]
+    assert not list((xfer_https_server.root / "sub").iterdir())

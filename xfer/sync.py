@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import logging
 import os
@@ -60,7 +61,7 @@ from .errors import (
 )
 from .globs import Filters
 from .options import DEFAULT_MAX_DEPTH
-from .transfer import is_temporary, local_errors, note_temporary, sha256_file
+from .transfer import is_temporary, local_error, local_errors, note_temporary, sha256_file
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .verify import HASHES, StreamHash
 
@@ -813,27 +814,63 @@ def remove_downloaded_together(
 ) -> list[XferError | None]:
     """Remove each ``remote`` after its download to ``local``: only if the server still shows the size
     it had when listed (``listed``; None: not listed) and that is the size written.  The local copies
-    are looked at first, then the server is asked about all the others at once
-    (:meth:`Adapter.remove_sources`).  Per file None (removed) or what kept it."""
+    are looked at first, then their folders are made durable, then the server is asked about all the
+    others at once (:meth:`Adapter.remove_sources`).  Per file None (removed) or what kept it."""
     failures: list[XferError | None] = [None] * len(files)
-    asked: list[int] = []
+    checked: list[int] = []
+    copies: dict[tuple[int, int], list[int]] = {}
     for place, (remote, local, size, listed) in enumerate(files):
         try:
             with local_errors(local, "reading"):
-                written = local.stat().st_size
+                copy = local.stat()
         except LocalError as exc:  # (moved on already, say): this file's source stays, not the others'
             failures[place] = source_kept(remote, exc.message)
             continue
-        if written != size:
-            failures[place] = source_kept(remote, f"the copy holds {written} bytes, the download wrote {size}")
+        if copy.st_size != size:
+            failures[place] = source_kept(remote, f"the copy holds {copy.st_size} bytes, the download wrote {size}")
         elif listed is not None and listed != size:
             failures[place] = source_kept(remote, f"the server listed {listed} bytes, the download got {size}")
         else:
-            asked.append(place)
+            checked.append(place)
+            copies.setdefault((copy.st_dev, copy.st_ino), []).append(place)
+    for sharing in (places for places in copies.values() if len(places) > 1):
+        # Two remote names, one local file (``A.txt`` and ``a.txt`` on a case-insensitive disk):
+        # only the last download is there, and which one that was is not known here.
+        for place in sharing:
+            failures[place] = source_kept(files[place][0], f"{len(sharing)} downloads landed in one local "
+                                          f"file, {files[place][1]} (a case-insensitive disk?)")
+    checked = [place for place in checked if failures[place] is None]
+    unsaved = _made_durable({files[place][1].parent for place in checked})
+    for place in checked:
+        if files[place][1].parent in unsaved:
+            failures[place] = source_kept(files[place][0], unsaved[files[place][1].parent].message)
+    asked = [place for place in checked if failures[place] is None]
     answers = adapter.remove_sources([(files[place][0], files[place][2]) for place in asked]) if asked else []
-    for place, failure in zip(asked, answers, strict=True):
-        failures[place] = failure
+    for place, answer in zip(asked, answers, strict=True):
+        failures[place] = answer
     return failures
+
+
+def _made_durable(folders: set[Path]) -> dict[Path, LocalError]:
+    """fsync each folder, so that after a crash its new names are still there: a source is removed
+    only once its copy's name is on the disk, not just in the page cache (the file's own data was
+    fsynced before its rename).  Returns the folders that could not be, with why.  A file system
+    that cannot fsync a folder (EINVAL: some FUSE and network mounts; Windows opens no folders)
+    gives what it can: the rename, as rsync and mv rely on."""
+    failed: dict[Path, LocalError] = {}
+    if os.name == "nt":
+        return failed
+    for folder in folders:
+        try:
+            descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            if error.errno not in (errno.EINVAL, errno.ENOTSUP):
+                failed[folder] = local_error(error, folder, "writing")
+    return failed
 
 
 def _ancestors(relative: str) -> set[str]:
