@@ -28,6 +28,8 @@ from xfer.adapters.ftps.listing import (
     parse_mlst_line,
 )
 from xfer.errors import (
+    ConnectionDropped,
+    ExitCode,
     Interrupted,
     ListingTooLarge,
     LocalError,
@@ -542,6 +544,41 @@ def test_clear_text_oops_is_explained(pki: TestPKI, server_root: Path, client_co
         with pytest.raises(ServerError, match="broke off the TLS session") as failure:
             srv.adapter(client_context())
     assert failure.value.hint and "server log" in failure.value.hint
+
+
+class _OopsOnceHandler(TLS_FTPHandler):  # type: ignore[misc]
+    """vsftpd whose session process dies during the first download: '500 OOPS' in clear text in
+    place of the RETR's reply, the connection closed; every later session works."""
+
+    died: ClassVar[list[str]] = []
+
+    def ftp_RETR(self, file: str) -> None:
+        if not self.died:
+            self.died.append(file)
+            self.socket._socket.send(b"500 OOPS: priv_sock_get_cmd\r\n")
+            self.close()
+            return
+        super().ftp_RETR(file)
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_clear_text_oops_after_login_is_a_dropped_connection_tried_again(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory, tmp_path: Path, retries: int,
+) -> None:
+    """Once logged in, the OOPS is a session that died, not the server's setup: the connection is
+    gone (exit 3, not 4), and a retry on a new one gets the file."""
+    _OopsOnceHandler.died.clear()
+    (server_root / "a.bin").write_bytes(b"x" * 5000)
+    with FTPSServer(pki, root=server_root, handler_class=_OopsOnceHandler) as srv, \
+            srv.adapter(client_context(), retries=retries) as remote:
+        if retries:
+            remote.get_file("/a.bin", tmp_path / "a.bin")
+            assert (tmp_path / "a.bin").read_bytes() == b"x" * 5000
+            return
+        with pytest.raises(ConnectionDropped, match="broke off the TLS session while downloading") as failure:
+            remote.get_file("/a.bin", tmp_path / "a.bin")
+    assert failure.value.exit_code == ExitCode.CONNECT and failure.value.hint and "server log" in failure.value.hint
+    assert not (tmp_path / "a.bin").exists()
 
 
 def test_large_download_after_recovery_is_intact(

@@ -346,8 +346,12 @@ class FTPSAdapter(Adapter):
             return reply_error(str(exc), server=server, action=action, path=path)
         if secured and isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
             # Not a wrong port: TLS was working.  Clear text arrived inside the session,
-            # which is how vsftpd reports its own failures ("500 OOPS: ...").
-            return ServerError(
+            # which is how vsftpd reports its own failures ("500 OOPS: ...").  While connecting
+            # that is the server's setup (a writable chroot, say): a server error, said at once.
+            # Later it is a session process that died (seen under load, in a parallel sync): the
+            # connection is gone, and a retry on a new one may well succeed.
+            kind = ServerError if action == "connecting" else ConnectionDropped
+            return kind(
                 f"{server} broke off the TLS session while {action} (it sent clear text inside it)",
                 hint="vsftpd prints '500 OOPS' in clear text on server-side errors; see the server log",
             )
