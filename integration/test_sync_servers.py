@@ -166,6 +166,30 @@ def test_sync_down_second_run_and_outbox_drain(
     assert _tree(served) == {}
 
 
+def test_many_sources_are_each_proven_then_removed(
+    capsys: pytest.CaptureFixture[str], target: tuple[str, Path], tmp_path: Path
+) -> None:
+    """``remove_sources`` as ``get``/``sync --remove-source-files`` call it, on each real server:
+    HTTP's pipelined looks and DELETEs (nginx, Apache), FTP's one file after another.  A file
+    whose size is not the one written, and a folder under a file's name, are kept."""
+    import xfer
+    from xfer.errors import IntegrityError
+
+    remote, served = target
+    seed = tmp_path / "seed"
+    _make(seed, {**{f"f{n:02d}.txt": b"x" * (n + 1) for n in range(40)}, "dir/inner.txt": b"keep"})
+    code, _, err = _run(capsys, "put", "-r", str(seed), f"{remote}/")
+    assert code == 0, err
+    profile, folder = remote.split(":", 1)
+    sources = [(f"{folder}/seed/f{n:02d}.txt", 99 if n == 3 else n + 1) for n in range(40)]
+    with xfer.connect(profile) as adapter:
+        failures = adapter.remove_sources([*sources, (f"{folder}/seed/dir", 4)])
+    assert isinstance(failures[3], IntegrityError) and "the server shows 4 bytes, 99 were written" in str(failures[3])
+    assert isinstance(failures[40], IntegrityError) and "the server shows no file" in str(failures[40])
+    assert [place for place, failure in enumerate(failures) if failure is not None] == [3, 40]
+    assert _tree(served / "seed") == {"f03.txt": b"xxxx", "dir/inner.txt": b"keep"}
+
+
 def test_remote_globs_and_move_on_get_and_rm(
     capsys: pytest.CaptureFixture[str], target: tuple[str, Path], tmp_path: Path
 ) -> None:

@@ -1,6 +1,8 @@
-"""``Adapter.remove_sources``' default, one file after another (FTPS, HTTPS, WebDAV): the sources of
-proven downloads removed (``--remove-source-files``), each kept one said, a failure of the
-connection ending the call with every file after it kept (SFTP's own: tests/test_sftp_remove_sources.py).
+"""``Adapter.remove_sources``' default, one file after another (FTPS; HTTPS and WebDAV where requests
+cannot be pipelined): the sources of proven downloads removed (``--remove-source-files``), each kept
+one said, a failure of the connection ending the call with every file after it kept (SFTP's own:
+tests/test_sftp_remove_sources.py; HTTP's pipelined one: tests/test_http_remove_sources.py).  Then
+:func:`~xfer.sync.remove_downloaded_together`'s look at the local copies first.
 """
 
 from __future__ import annotations
@@ -24,27 +26,27 @@ def _sources(endpoint: Endpoint, count: int) -> list[tuple[str, int]]:
     return [(f"/f{number}.txt", number + 1) for number in range(count)]
 
 
-def test_each_source_is_proven_and_removed_or_said(xfer_https_server: Endpoint) -> None:
-    files = _sources(xfer_https_server, 4)
-    (xfer_https_server.root / "f1.txt").write_bytes(b"changed since the download")
-    with xfer.connect(xfer_https_server.profile) as remote:
+def test_each_source_is_proven_and_removed_or_said(xfer_ftps_server: Endpoint) -> None:
+    files = _sources(xfer_ftps_server, 4)
+    (xfer_ftps_server.root / "f1.txt").write_bytes(b"changed since the download")
+    with xfer.connect(xfer_ftps_server.profile) as remote:
         failures = remote.remove_sources([*files, ("/gone.txt", 3)])
     assert [failure is None for failure in failures] == [True, False, True, True, False]
     assert isinstance(failures[1], IntegrityError) and "kept the source /f1.txt" in str(failures[1])
     assert isinstance(failures[4], RemoteNotFound)
-    assert sorted(p.name for p in xfer_https_server.root.iterdir()) == ["f1.txt"]
+    assert sorted(p.name for p in xfer_ftps_server.root.iterdir()) == ["f1.txt"]
 
 
 @pytest.mark.parametrize("failure", [ConnectionDropped("the connection broke"), AuthenticationFailed("login refused")],
                          ids=["dropped", "login"])
 def test_a_failure_not_about_one_file_keeps_it_and_every_one_after(
-    xfer_https_server: Endpoint, monkeypatch: pytest.MonkeyPatch, failure: XferError,
+    xfer_ftps_server: Endpoint, monkeypatch: pytest.MonkeyPatch, failure: XferError,
 ) -> None:
     """Said for each file it kept, not raised (what was removed before it is known); no further
     file is asked about (a refused login is not tried again for each)."""
-    files = _sources(xfer_https_server, 4)
+    files = _sources(xfer_ftps_server, 4)
     asked: list[str] = []
-    with xfer.connect(xfer_https_server.profile) as remote:
+    with xfer.connect(xfer_ftps_server.profile) as remote:
         real = remote.info
 
         def info(path: str, **options: Any) -> Any:
@@ -57,7 +59,7 @@ def test_a_failure_not_about_one_file_keeps_it_and_every_one_after(
         failures = remote.remove_sources(files)
     assert failures == [None, failure, failure, failure]
     assert asked == ["/f0.txt", "/f1.txt"]
-    assert sorted(p.name for p in xfer_https_server.root.iterdir()) == ["f1.txt", "f2.txt", "f3.txt"]
+    assert sorted(p.name for p in xfer_ftps_server.root.iterdir()) == ["f1.txt", "f2.txt", "f3.txt"]
 
 
 def _downloaded(endpoint: Endpoint, local: Path, count: int) -> list[tuple[str, Path, int, int | None]]:

@@ -17,14 +17,15 @@ other request.
 
 Several such requests may go in one write (HTTP/1.1 pipelining, :meth:`XferSession.pipelined`):
 a small file's PUT and the HEAD that checks what the server stored, one round trip instead of two;
-or a group of small files' PUTs and a ``GET`` of their folder's listing after them
-(:data:`PIPELINED_METHODS`: only there does a ``GET`` come here).
+or a group of small files' PUTs and a ``GET`` of their folder's listing after them, or the
+``PROPFIND`` requests that look at many WebDAV files at once (:data:`PIPELINED_METHODS`: only there does
+a ``GET`` or a ``PROPFIND`` come here).
 
 The answer is a :class:`requests.Response` as requests builds one, its body already
 read under :func:`~xfer.http_session.skip_large_body`'s rule: kept if ``Content-Length``
-says at most 64 KiB, else left unread and the connection closed.  A pipelined ``GET``'s body
-is kept up to :data:`PIPELINED_GET_LIMIT`, by ``Content-Length`` or chunked.  Failures are raised as
-requests raises them for the same failure (``ConnectionError`` around urllib3's
+says at most 64 KiB, else left unread and the connection closed.  A pipelined ``GET``'s (or
+``PROPFIND``'s) body is kept up to :data:`PIPELINED_GET_LIMIT`, by ``Content-Length`` or chunked.
+Failures are raised as requests raises them for the same failure (``ConnectionError`` around urllib3's
 ``ProtocolError``, ``ReadTimeout``, ``SSLError``), so :func:`~xfer.http_errors.map_http_error`
 words them the same way.  A connection goes back to the pool only after a complete answer
 that lets it stay open.
@@ -56,11 +57,14 @@ __all__ = [
 
 #: Requests whose answer xfer reads as a status and headers only.
 LEAN_METHODS = frozenset({"HEAD", "PUT", "DELETE"})
-#: What may go pipelined (:meth:`XferSession.pipelined`): those, and a ``GET`` whose answer is read
-#: whole up to :data:`PIPELINED_GET_LIMIT` (a folder's listing after a group's PUTs).
-PIPELINED_METHODS = LEAN_METHODS | {"GET"}
-#: A pipelined ``GET``'s body is read up to this many bytes (``Content-Length`` or chunked); a
-#: longer one is left unread, its answer's content empty, and the connection given up.
+#: Requests whose answer's body is read whole up to :data:`PIPELINED_GET_LIMIT` when pipelined: a
+#: small file, a folder's listing after a group's PUTs, a WebDAV file's properties (all safe and
+#: idempotent: RFC 9110 9.2, RFC 4918 9.1).
+_BODY_READ = frozenset({"GET", "PROPFIND"})
+#: What may go pipelined (:meth:`XferSession.pipelined`): those and :data:`LEAN_METHODS`.
+PIPELINED_METHODS = LEAN_METHODS | _BODY_READ
+#: A pipelined ``GET``'s (``PROPFIND``'s) body is read up to this many bytes (``Content-Length`` or
+#: chunked); a longer one is left unread, its answer's content empty, and the connection given up.
 PIPELINED_GET_LIMIT = 256 * 1024
 #: A larger body goes the long way: it is streamed in blocks, with urllib3's handling of a
 #: server that answers (413, say) before it has read the whole body.
@@ -379,7 +383,7 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
     too_long = False
     if has_body and complete:
         try:
-            body, too_long = _read_body(answer, headers, limit=PIPELINED_GET_LIMIT if method == "GET" else None)
+            body, too_long = _read_body(answer, headers, limit=PIPELINED_GET_LIMIT if method in _BODY_READ else None)
         except (OSError, http.client.HTTPException) as exc:
             raise _BodyBroken from exc
         if body is None:

@@ -502,8 +502,8 @@ class XferSession(requests.Session):
     ) -> list[requests.Response | None] | None:
         """Plain requests ``(method, url, data, headers)`` sent in one write on an open pooled
         connection (HTTP/1.1 pipelining: :func:`xfer.http_lean.exchange`), each answer then
-        handled as :meth:`request` handles it (no redirect followed).  A ``GET``'s body is read
-        whole up to :data:`~xfer.http_lean.PIPELINED_GET_LIMIT`; a longer one is left unread
+        handled as :meth:`request` handles it (no redirect followed).  A ``GET``'s (``PROPFIND``'s)
+        body is read whole up to :data:`~xfer.http_lean.PIPELINED_GET_LIMIT`; a longer one is left unread
         (the answer's content empty).
 
         None: they do not qualify, or no connection is open; the caller sends them one by one.

@@ -546,12 +546,18 @@ class HTTPTransfer:
         return self._in_writes(len(files), lambda places, report: self._upload_group(
             [files[place] for place in places], report, check_size=check_size, read_listing=read_listing), landed)
 
+    def can_pipeline(self) -> bool:
+        """Whether small requests may go pipelined now: not once a pipelined exchange failed or the
+        server showed it takes no pipelined requests, nor once it set a cookie (each request must
+        carry it)."""
+        return self._together and self.session.pipelining and not self.session.cookies
+
     def can_go_together(self, *, upload: bool) -> bool:
         """Whether small files may go pipelined now (:meth:`upload_together`, :meth:`download_together`):
         not under a rate limit, nor once a pipelined exchange failed or the server showed it does
         not take pipelined requests, nor once it set a cookie (each request must carry it: they
         go the long way); uploads only by PUT, downloads not with ``--resume``."""
-        return (self._together and self.session.pipelining and self.throttle is None and not self.session.cookies
+        return (self.can_pipeline() and self.throttle is None
                 and (self.options.upload_method == "PUT" if upload else not self.resume))
 
     def download_together(

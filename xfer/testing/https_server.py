@@ -111,6 +111,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     ``index_size_error`` is added to every file's size in the JSON index (a stale or generated
     index, one that does not describe the files as they are).  ``hide_dotfiles`` leaves names
     starting with "." out of the index, as nginx's autoindex does.
+    ``drop_after_delete`` paths are removed by their first ``DELETE``, whose answer never comes: the
+    connection is dropped (a server process that dies, or a link that breaks, after the removal).
     """
 
     def __init__(
@@ -147,6 +149,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         idle_timeout: float = 30,
         index_size_error: int = 0,
         hide_dotfiles: bool = False,
+        drop_after_delete: Iterable[str] = (),
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -176,6 +179,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.set_cookie = set_cookie
         self.keepalive_requests = keepalive_requests
         self.idle_timeout = idle_timeout
+        self.drop_after_delete = set(drop_after_delete)
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -599,6 +603,11 @@ class _Handler(BaseHTTPRequestHandler):
             shutil.rmtree(target)
         else:
             target.unlink()
+        if url_path in self.owner.drop_after_delete:
+            self.owner.drop_after_delete.discard(url_path)
+            self.close_connection = True
+            self.request.shutdown(socket.SHUT_RDWR)
+            return
         self._send(204, b"")
 
     def do_POST(self) -> None:

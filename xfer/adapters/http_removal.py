@@ -1,0 +1,182 @@
+"""Removing the sources of many downloads over HTTP at once (``--remove-source-files``, issue 14).
+
+One file after another, a removal is a look (HTTPS: ``HEAD``; WebDAV: ``PROPFIND``) and a
+``DELETE``, each a round trip: at 50 ms that is 100 s for 1,000 files.  Here the looks come
+first, all of them (the adapter decides how: HTTPS pipelines its ``HEAD``\\ s, WebDAV lists each
+folder once), then the ``DELETE``\\ s of the files shown with their sizes go pipelined, in writes
+of at most :data:`REQUESTS_AT_ONCE`.  Both are HTTP/1.1 pipelining of idempotent requests
+(RFC 9112 9.3.2), on the session's open connection (:meth:`~xfer.http_session.XferSession.pipelined`).
+
+A ``DELETE`` is never sent twice.  A file whose ``DELETE`` may have reached the server without
+an answer coming back (the connection broke) is only looked at again: gone is removed; still there
+is kept, and said (a file of that name and size may have been put there anew meanwhile).  Requests
+after an answer that closed its connection (``Connection: close``: nginx's ``keepalive_requests``)
+were not acted on, as RFC 9112 9.6 requires of the server; they go again in the next write.
+Whatever cannot go pipelined goes the adapter's way for one file (``alone``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import requests
+
+from ..errors import ConnectionDropped, Interrupted, RemoteError, RemoteNotFound, XferError
+from ..http_errors import closes_connection
+from ..http_session import XferSession
+from .base import Entry, source_changed
+
+__all__ = ["REQUESTS_AT_ONCE", "Exchanged", "remove_shown", "send_together"]
+
+#: Requests in one pipelined write: a bound on what one broken connection leaves undecided.
+REQUESTS_AT_ONCE = 256
+
+#: ``(method, url, body, headers)``, as :meth:`XferSession.pipelined` takes them.
+Call = tuple[str, str, Any, dict[str, str] | None]
+
+
+class Exchanged:
+    """What became of pipelined requests, by their place among the calls.
+
+    ``answers``: those answered.  ``unsure``: those that may have reached the server, whose
+    answers did not come (the exchange failed, or the connection ended without saying it would).
+    The others were not sent: pipelining does not go on this connection (no connection was
+    open, or the server showed it takes no pipelined requests).
+    """
+
+    def __init__(self) -> None:
+        self.answers: dict[int, requests.Response] = {}
+        self.unsure: set[int] = set()
+
+
+def send_together(session: XferSession, calls: Sequence[Call]) -> Exchanged:
+    """``calls`` (idempotent requests) pipelined in writes of at most :data:`REQUESTS_AT_ONCE`.
+
+    Where no connection is open (at first, or after the server closed one), the next request opens
+    one, alone (urllib3 words what goes wrong in a handshake).  Requests left unanswered behind an
+    answer that closed the connection were not acted on: they go again in the next write.  Stops
+    at a write that answered nothing, when a connection just opened did not stay open, or when the
+    session no longer pipelines; what was not sent by then is neither answered nor unsure.
+    """
+    sent = Exchanged()
+    todo = list(range(len(calls)))
+    opened = False
+    while todo and session.pipelining:
+        now = todo[:REQUESTS_AT_ONCE]
+        try:
+            with session.translating():
+                answers = session.pipelined([calls[place] for place in now])
+        except Interrupted:
+            raise
+        except XferError:  # the first answer failed: any of them may have been acted on
+            sent.unsure.update(now)
+            todo = todo[len(now):]
+            continue
+        if answers is None:  # nothing sent: no connection is open (the first, or the server closed the last)
+            if opened:
+                break  # the connection just opened did not stay open: pipelining goes nowhere here
+            opened = True
+            first, todo = now[0], todo[1:]
+            method, url, body, headers = calls[first]
+            try:
+                with session.translating(), session.request(
+                        method, url, data=body, headers=headers, allow_redirects=False) as answer:
+                    sent.answers[first] = answer
+            except Interrupted:
+                raise
+            except XferError:
+                sent.unsure.add(first)
+            continue
+        opened = False
+        answered = [(place, answer) for place, answer in zip(now, answers, strict=True) if answer is not None]
+        sent.answers.update(answered)
+        missing = [place for place, answer in zip(now, answers, strict=True) if answer is None]
+        if missing and answered and closes_connection(answered[-1][1].headers):
+            todo = missing + todo[len(now):]  # not acted on (RFC 9112 9.6): again, on a new connection
+        else:
+            sent.unsure.update(missing)
+            todo = todo[len(now):]
+        if not answered:
+            break
+    return sent
+
+
+def remove_shown(
+    session: XferSession,
+    files: Sequence[tuple[str, int]],
+    shown: Sequence[Entry | XferError | None],
+    *,
+    url_for: Callable[[str], str],
+    user_path: Callable[[str], str],
+    alone: Callable[[str, int], XferError | None],
+    look: Callable[[str], Entry],
+) -> list[XferError | None]:
+    """Remove each file ``(path, size)`` that ``shown`` (what the server showed of it: an entry, or
+    what it answered instead; None: not known) has as a file of ``size`` bytes, by ``DELETE``\\ s sent
+    together.  Per file None (removed) or what kept it, as
+    :meth:`~xfer.adapters.base.Adapter.remove_sources` says.
+
+    ``alone`` removes one file the adapter's way (its look, then its removal): for the files
+    ``shown`` does not know and those whose ``DELETE`` could not go pipelined.  ``look`` is the
+    adapter's ``info``, asked about a file whose ``DELETE`` went out unanswered.
+    """
+    decided: dict[int, XferError | None] = {}
+    due: list[int] = []
+    for place, ((path, size), seen) in enumerate(zip(files, shown, strict=True)):
+        if isinstance(seen, Entry):
+            if seen.type == "file" and seen.size == size:
+                due.append(place)
+            else:
+                decided[place] = source_changed(user_path(path), seen.size if seen.type == "file" else None, size)
+        elif seen is not None:
+            decided[place] = seen
+    sent = send_together(session, [("DELETE", url_for(files[place][0]), None, None) for place in due])
+    for position, place in enumerate(due):
+        path = files[place][0]
+        answer = sent.answers.get(position)
+        if answer is not None and answer.status_code != 207:
+            decided[place] = _deleted(session, answer, path)
+        elif answer is not None:  # a removal that failed in part: nothing to say of a file
+            decided[place] = _looked_again(session, path, look, RemoteError(
+                f"{session.server} answered the removal of {user_path(path)} with 207 Multi-Status",
+                hint="run the command again", server=session.server, path=user_path(path)))
+        elif position in sent.unsure:
+            decided[place] = _looked_again(session, path, look, ConnectionDropped(
+                f"{session.server}: the connection broke while removing {user_path(path)}",
+                hint="run the command again", server=session.server, path=user_path(path)))
+    ended: XferError | None = None
+    for place, (path, size) in enumerate(files):
+        if place in decided:
+            continue
+        if ended is None:
+            try:
+                decided[place] = alone(path, size)
+                continue
+            except XferError as exc:  # not this file's alone: it and every one not yet decided stay
+                ended = exc
+        decided[place] = ended
+    return [decided[place] for place in range(len(files))]
+
+
+def _deleted(session: XferSession, answer: requests.Response, path: str) -> XferError | None:
+    """None if the ``DELETE``'s answer says the file is removed (2xx), else what the server said."""
+    try:
+        session.check(answer, path=path)
+    except XferError as exc:
+        return exc
+    return None
+
+
+def _looked_again(session: XferSession, path: str, look: Callable[[str], Entry], why: XferError) -> XferError | None:
+    """A file whose ``DELETE`` may have been carried out, its answer saying nothing of it (``why``):
+    gone is removed, still there is kept (never a second ``DELETE``)."""
+    try:
+        look(path)
+    except RemoteNotFound:
+        return None
+    except Interrupted:
+        raise
+    except XferError:  # no answer to the look either: not known
+        return why.copy_with(f"{why.message}: it may have been removed")
+    return why.copy_with(f"{why.message}, which is still there: kept")
