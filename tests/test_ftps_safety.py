@@ -566,7 +566,7 @@ def test_clear_text_oops_after_login_is_a_dropped_connection_tried_again(
     pki: TestPKI, server_root: Path, client_context: ContextFactory, tmp_path: Path, retries: int,
 ) -> None:
     """Once logged in, the OOPS is a session that died, not the server's setup: the connection is
-    gone (exit 3, not 4), and a retry on a new one gets the file."""
+    gone (exit 5, not 6), and a retry on a new one gets the file."""
     _OopsOnceHandler.died.clear()
     (server_root / "a.bin").write_bytes(b"x" * 5000)
     with FTPSServer(pki, root=server_root, handler_class=_OopsOnceHandler) as srv, \

@@ -76,7 +76,7 @@ def test_put_remove_source_files_keeps_the_source_when_the_upload_is_cut(
     assert code == 0, err
     assert not source.exists()
     assert (served.root / "in" / "orders.csv").read_bytes() == BIG
-    assert "removed 1 source file(s)" in err
+    assert "removed 1 of 1 source file(s)" in err
 
 
 def test_get_remove_source_files_keeps_the_remote_file_when_the_download_is_cut(

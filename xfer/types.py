@@ -118,7 +118,7 @@ class Entry:
 #: may not use them: a protocol's fact under a common name would read as the common fact.
 COMMON_RESULT_KEYS = (
     "direction", "local", "remote", "size", "elapsed", "sha256",
-    "protocol", "tls_version", "size_verified", "temp_name", "verified", "attempts", "modified",
+    "protocol", "tls_version", "size_verified", "temp_name", "verified", "attempts", "modified", "source_removed",
 )
 
 
@@ -136,7 +136,8 @@ class TransferResult:
     ``attempts`` how many tries it took (1: no retry; see :mod:`xfer.retry`).  ``modified``: a put
     with ``preserve_times``, the modification time given to the remote file with the upload, as the
     server showed it after (None: not given that way; :meth:`~xfer.adapters.base.Adapter.set_modified`
-    does it apart).
+    does it apart).  ``source_removed``: with ``--remove-source-files``, whether this file's source
+    was removed once its copy was proven (None: not asked).
     ``details`` carries what only some protocols know (HTTP status, FTPS data connections,
     the AS2 receipt); the JSON Schema ``xfer/schema/result.schema.json`` lists every key.
     """
@@ -155,6 +156,7 @@ class TransferResult:
     verified: Verified = "none"
     attempts: int = 1
     modified: dt.datetime | None = None
+    source_removed: bool | None = None
 
     def __post_init__(self) -> None:
         clash = sorted(set(self.details) & set(COMMON_RESULT_KEYS))
@@ -182,6 +184,7 @@ class TransferResult:
             "verified": self.verified,
             "attempts": self.attempts,
             "modified": self.modified.isoformat() if self.modified is not None else None,
+            "source_removed": self.source_removed,
             **self.details,
         }
 

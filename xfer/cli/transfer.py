@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
-from ..errors import UsageError, XferError
+from ..errors import IntegrityError, LocalError, RemoteError, UsageError, XferError
 from ..options import DEFAULT_MAX_DEPTH
 from ..types import Entry, OperationResult
 from .common import (
@@ -157,11 +157,12 @@ def put(
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks,
                                 parallel=parallel)
-        if remove_source_files:
-            _remove_put_sources(remote, results, before)
+        kept = _remove_put_sources(remote, results, before) if remove_source_files else None
     _report(results, prefix, json_output=json_output, quiet=quiet)
     if remove_source_files:
-        info(f"removed {len(results)} source file(s) after verifying their copies", quiet=quiet)
+        _said_removed(results, "", quiet=quiet)
+    if kept is not None:
+        raise kept
 
 
 @with_connection_options
@@ -208,10 +209,10 @@ def get(
             # What a pattern matched goes as its listed entry: file or folder is known, not asked again.
             results = get_files(remote, [listed.get(p, p) for p in paths], local, recursive=recursive,
                                 callbacks=callbacks, parallel=parallel, max_depth=max_depth)
-        removed, kept = _remove_got_sources(remote, results, listed) if remove_source_files else (0, None)
+        kept = _remove_got_sources(remote, results, listed) if remove_source_files else None
     _report(results, prefix, json_output=json_output, quiet=quiet)
     if remove_source_files:
-        info(f"removed {removed} of {len(results)} remote source file(s) after verifying their copies", quiet=quiet)
+        _said_removed(results, "remote ", quiet=quiet)
     if kept is not None:
         raise kept
 
@@ -445,25 +446,61 @@ def _local_states(sources: list[str]) -> dict[str, tuple[int | None, float | Non
 
 def _remove_put_sources(
     remote: Adapter, results: list[TransferResult], before: dict[str, tuple[int | None, float | None]]
-) -> None:
+) -> XferError | None:
+    """Each uploaded file's source, once its copy is proven (``source_removed`` set on its result);
+    the first failure.  A file's own failure (it changed, the server shows another size, it cannot
+    be removed) keeps that file alone, said as a warning when another failure comes first; any other
+    (the connection) ends it, the rest kept."""
     from ..sync import remove_uploaded
 
+    first: XferError | None = None
     for result in results:
-        remove_uploaded(remote, Path(result.local), result.remote, result.size, result,
-                        before=before.get(result.local, (None, None)))
+        try:
+            remove_uploaded(remote, Path(result.local), result.remote, result.size, result,
+                            before=before.get(result.local, (None, None)))
+        except (IntegrityError, LocalError, RemoteError) as exc:
+            result.source_removed = False
+            first = _kept(first, exc)
+            continue
+        except XferError as exc:
+            for later in results:
+                if later.source_removed is None:
+                    later.source_removed = False
+            return _kept(first, exc)
+        result.source_removed = True
+    return first
 
 
 def _remove_got_sources(
     remote: Adapter, results: list[TransferResult], listed: dict[str, Entry],
-) -> tuple[int, XferError | None]:
-    """Each downloaded file's source, once its copy is proven, all at once: how many were removed,
-    and the first failure (each source is proven on its own: one kept keeps no other)."""
+) -> XferError | None:
+    """Each downloaded file's source, once its copy is proven, all at once (``source_removed`` set
+    on each result); the first failure, the others said as warnings (each source is proven on its
+    own: one kept keeps no other)."""
     from ..sync import remove_downloaded_together
 
     failures = remove_downloaded_together(remote, [
         (r.remote, Path(r.local), r.size, entry.size if (entry := listed.get(r.remote)) else None) for r in results
     ])
-    return failures.count(None), next((failure for failure in failures if failure is not None), None)
+    first: XferError | None = None
+    for result, failure in zip(results, failures, strict=True):
+        result.source_removed = failure is None
+        if failure is not None:
+            first = _kept(first, failure)
+    return first
+
+
+def _kept(first: XferError | None, failure: XferError) -> XferError:
+    """The failure to raise once all are said: the first; each later one is a warning now."""
+    if first is None:
+        return failure
+    warn(str(failure))
+    return first
+
+
+def _said_removed(results: list[TransferResult], side: str, *, quiet: bool) -> None:
+    removed = sum(1 for result in results if result.source_removed)
+    info(f"removed {removed} of {len(results)} {side}source file(s) after verifying their copies", quiet=quiet)
 
 
 def _done(result: OperationResult, line: str, *, json_output: bool, quiet: bool) -> None:
