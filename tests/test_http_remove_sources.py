@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.together_helpers import ContextFactory
 from tests.together_helpers import https_adapter as _adapter
-from xfer.errors import ConnectionDropped, IntegrityError, RemoteNotFound, UnsupportedOperation
+from xfer.adapters.base import ConnectionSettings
+from xfer.adapters.https import HTTPSAdapter
+from xfer.errors import ConnectionDropped, IntegrityError, RemoteError, RemoteNotFound, UnsupportedOperation, UsageError
+from xfer.http_session import XferSession
 from xfer.testing.https_server import HTTPSServer
 from xfer.testing.pki import TestPKI
+from xfer.testing.webdav_server import RecordedRequest as DAVRequest
+from xfer.testing.webdav_server import Reply as DAVReply
 from xfer.testing.webdav_server import WebDAVServer
+from xfer.types import ListedPath
 
 
 def _sources(root: Path, count: int) -> list[tuple[str, int]]:
@@ -162,3 +169,113 @@ def test_webdav_looks_at_every_file_then_removes_only_files(
     assert set(methods[57:]) == {"PROPFIND"}
     assert Counter(path for method, path in asked if method == "DELETE") == Counter(
         path for place, (path, _) in enumerate(files) if place not in (2, 4, 6))
+
+
+def _listed_backslash_names(root: Path, count: int) -> list[tuple[str, int]]:
+    """Names with a backslash, as a listing gives them (:class:`ListedPath`: xfer sends what it was shown)."""
+    (root / "out").mkdir(parents=True)
+    for number in range(count):
+        (root / "out" / f"Q3\\f{number:02d}.txt").write_bytes(b"x" * (number + 1))
+    return [(ListedPath(f"/out/Q3\\f{number:02d}.txt"), number + 1) for number in range(count)]
+
+
+@pytest.mark.parametrize("keepalive", [1, None])
+def test_listed_names_keep_their_kind_alone_and_when_looked_at_again(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, keepalive: int | None,
+) -> None:
+    """A file that goes the default way (one request a connection: every one does) and one whose
+    ``DELETE``'s answer was lost are asked about by the path as listed, not a plain string that
+    xfer would refuse to send."""
+    files = _listed_backslash_names(tmp_path / "srv", 6)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", keepalive_requests=keepalive,
+                    drop_after_delete=["/out/Q3\\f02.txt"] if keepalive is None else ()) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        failures = remote.remove_sources(files)
+    if keepalive is None:  # f02 is gone (removed before the break); the rest of its write is still there
+        assert failures[:3] == [None] * 3
+        assert all(isinstance(failure, ConnectionDropped) for failure in failures[3:])
+        assert sorted(p.name for p in (tmp_path / "srv" / "out").iterdir()) == [
+            f"Q3\\f{n:02d}.txt" for n in range(3, 6)]
+    else:
+        assert failures == [None] * 6
+        assert not list((tmp_path / "srv" / "out").iterdir())
+
+
+def test_a_path_that_cannot_be_asked_about_is_said_for_that_file(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path,
+) -> None:
+    """A name xfer will not send (a backslash the caller typed) and the connection's root: refused
+    for those files, as the default refuses them; the others are removed; nothing is raised."""
+    files = _sources(tmp_path / "srv", 3)
+    (tmp_path / "srv" / "out" / "daily.csv").write_bytes(b"abc")
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv:
+        with _adapter(srv.host, srv.port, client_context()) as remote:
+            failures = remote.remove_sources([files[0], ("/out/a\\b.txt", 1), *files[1:]])
+        assert isinstance(failures[1], UsageError) and failures[0] is failures[2] is failures[3] is None
+        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/out/daily.csv",
+                                      ssl_context=client_context(), timeout=10)
+        with HTTPSAdapter(settings) as remote:  # a connection whose root is one file
+            failures = remote.remove_sources([("/", 3), ("/", 3)])
+    assert all(isinstance(failure, UsageError) and "root" in str(failure) for failure in failures)
+    assert (tmp_path / "srv" / "out" / "daily.csv").read_bytes() == b"abc"
+
+
+def test_a_server_closing_after_two_requests_is_not_sent_everything_again_each_time(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a connection the server closed early, a write carries at most twice what it answered
+    (at least 8): 300 files do not cost tens of thousands of requests written."""
+    files = _sources(tmp_path / "srv", 60)
+    written: list[int] = []
+    real = XferSession.pipelined
+
+    def counting(session: XferSession, calls: Any) -> Any:
+        written.append(len(calls))
+        return real(session, calls)
+
+    monkeypatch.setattr(XferSession, "pipelined", counting)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", keepalive_requests=2) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        failures = remote.remove_sources(files)
+    assert failures == [None] * 60
+    assert sum(written) < 10 * 2 * 60, f"{sum(written)} requests written for 120"
+
+
+def test_webdav_looks_are_not_compressed(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> None:
+    """A server that gzips its XML (Apache's mod_deflate) where the client accepts it: the pipelined
+    looks ask for none, so each is read (one ``PROPFIND`` a file, the removals together)."""
+    files = _sources(tmp_path / "srv", 8)
+    with WebDAVServer(pki, root=tmp_path / "srv", gzip_multistatus=True) as srv, \
+            srv.adapter(client_context()) as remote:
+        failures = remote.remove_sources(files)
+        methods = [r.method for r in srv.requests if r.method in ("PROPFIND", "DELETE")]
+    assert failures == [None] * 8
+    assert methods == ["PROPFIND"] * 8 + ["DELETE"] * 8
+
+
+def test_webdav_a_multistatus_answer_to_a_removal_is_looked_at_again(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path,
+) -> None:
+    """``207`` to a ``DELETE``: something in it failed (a lock); the file is looked at, still there,
+    kept and said; no second ``DELETE``."""
+    files = _sources(tmp_path / "srv", 4)
+    locked = (b'<?xml version="1.0"?><D:multistatus xmlns:D="DAV:"><D:response><D:href>/out/f01.txt</D:href>'
+              b"<D:status>HTTP/1.1 423 Locked</D:status></D:response></D:multistatus>")
+
+    def intercept(request: DAVRequest) -> DAVReply | None:
+        if request.method == "DELETE" and request.path == "/out/f01.txt":
+            return DAVReply(207, locked, {"Content-Length": str(len(locked))})
+        return None
+
+    with WebDAVServer(pki, root=tmp_path / "srv", intercept=intercept) as srv, \
+            srv.adapter(client_context()) as remote:
+        failures = remote.remove_sources(files)
+        deletes = [r.path for r in srv.requests if r.method == "DELETE"]
+    assert failures[0] is failures[2] is failures[3] is None
+    assert isinstance(failures[1], RemoteError) and str(failures[1]).endswith(
+        "answered the removal of /out/f01.txt with 207 Multi-Status, which is still there: kept")
+    assert (tmp_path / "srv" / "out" / "f01.txt").exists() and deletes.count("/out/f01.txt") == 1

@@ -16,7 +16,7 @@ import pytest
 
 import xfer
 from xfer.errors import AuthenticationFailed, ConnectionDropped, IntegrityError, RemoteNotFound, XferError
-from xfer.sync import remove_downloaded_together
+from xfer.sync import remove_downloaded_together, sync
 from xfer.testing.endpoints import Endpoint
 
 
@@ -93,8 +93,8 @@ def test_two_downloads_in_one_local_file_keep_both_sources(xfer_https_server: En
 def test_each_copys_folder_is_on_disk_before_its_source_is_removed(
     xfer_https_server: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The folders are fsynced (each once) before the server is asked: after a crash the copies'
-    names are there.  A folder whose fsync fails keeps its files' sources; one whose file system
+    """The folders are fsynced (each once, then those above them) before the server is asked: after
+    a crash the copies' names are there.  A folder whose fsync fails keeps its files' sources; one whose file system
     cannot fsync a folder (EINVAL) gives what it can."""
     kept = _downloaded(xfer_https_server, tmp_path / "kept", 2)
     removed = [(path, tmp_path / "removed" / Path(path).name, size, listed)
@@ -131,10 +131,74 @@ def test_each_copys_folder_is_on_disk_before_its_source_is_removed(
         monkeypatch.setattr(remote, "remove_sources", remove_sources)
         failures = remove_downloaded_together(remote, [*kept, *removed, *unsupported])
     assert sorted(events[:3]) == ["fsync fuse", "fsync kept", "fsync removed"]
-    assert events[3:] == ["remove ['/sub/a.txt', '/sub/b.txt', '/c.txt']"]
+    # Then the folders above them, once each (a folder the download made is a new name there).
+    assert f"fsync {tmp_path.name}" in events[3:-1] and len(set(events[3:-1])) == len(events[3:-1])
+    assert events[-1] == "remove ['/sub/a.txt', '/sub/b.txt', '/c.txt']"
     assert failures[2:] == [None, None, None]
     for failure, (remote_path, *_) in zip(failures[:2], kept, strict=True):
         assert isinstance(failure, IntegrityError)
         assert str(failure).startswith(f"kept the source {remote_path}: cannot write {tmp_path / 'kept'}: ")
     assert sorted(p.name for p in xfer_https_server.root.iterdir()) == ["f0.txt", "f1.txt", "sub"]
     assert not list((xfer_https_server.root / "sub").iterdir())
+
+
+def test_a_copy_kept_for_its_listed_size_still_counts_as_sharing(
+    xfer_https_server: Endpoint, tmp_path: Path,
+) -> None:
+    """``A.txt`` (listed at 12 bytes, downloaded at 10: it changed meanwhile) and ``a.txt`` landed in
+    one local file, ``A.txt``'s download last: ``a.txt``'s source must stay too, its bytes are nowhere."""
+    (xfer_https_server.root / "A.txt").write_bytes(b"A" * 10)
+    (xfer_https_server.root / "a.txt").write_bytes(b"a" * 10)
+    upper = tmp_path / "A.txt"
+    upper.write_bytes(b"A" * 10)
+    os.link(upper, tmp_path / "a.txt")  # (a hard link stands in for a case-insensitive disk)
+    with xfer.connect(xfer_https_server.profile) as remote:
+        failures = remove_downloaded_together(remote, [("/A.txt", upper, 10, 12),
+                                                       ("/a.txt", tmp_path / "a.txt", 10, 10)])
+    assert all(isinstance(failure, IntegrityError) for failure in failures)
+    assert "2 downloads landed in one local file" in str(failures[1])
+    assert sorted(p.name for p in xfer_https_server.root.iterdir()) == ["A.txt", "a.txt"]
+
+
+def test_file_numbers_of_zero_identify_nothing(
+    xfer_https_server: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file system whose files all have number 0 (some Windows volumes) is not one file."""
+    files = _downloaded(xfer_https_server, tmp_path / "inbox", 3)
+    real_stat = Path.stat
+
+    def stat(self: Path, *args: Any, **kwargs: Any) -> os.stat_result:
+        found = real_stat(self, *args, **kwargs)
+        if self.parent.name != "inbox":
+            return found
+        return os.stat_result((found.st_mode, 0, found.st_dev, found.st_nlink, found.st_uid, found.st_gid,
+                               found.st_size, int(found.st_atime), int(found.st_mtime), int(found.st_ctime)))
+
+    with xfer.connect(xfer_https_server.profile) as remote:
+        monkeypatch.setattr(Path, "stat", stat)
+        assert remove_downloaded_together(remote, files) == [None] * 3
+
+
+@pytest.mark.parametrize("case_insensitive", [True, False])
+def test_sync_keeps_both_sources_of_names_one_local_file_holds(
+    xfer_webdav_server: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case_insensitive: bool,
+) -> None:
+    """Remote ``A.bin`` and ``a.bin`` in a sync down with source removal: on a case-insensitive disk
+    (emulated where xfer asks whether two local names are one file) they are one local file, whatever
+    groups they went in: neither source goes.  On a case-sensitive disk both go."""
+    outbox = xfer_webdav_server.root / "outbox"
+    outbox.mkdir()
+    (outbox / "A.bin").write_bytes(b"A" * 70_000)  # (too large to go together: a group of its own)
+    (outbox / "a.bin").write_bytes(b"a" * 70_000)
+    (outbox / "other.txt").write_bytes(b"o")
+    if case_insensitive:
+        monkeypatch.setattr(os.path, "samefile", lambda one, two: str(one).casefold() == str(two).casefold())
+    with xfer.connect(xfer_webdav_server.profile) as remote:
+        result = sync(remote, "/outbox", tmp_path / "inbox", upload=False, remove_source=True)
+    if case_insensitive:
+        assert isinstance(result.error, IntegrityError) and "differs from it only in case" in str(result.error)
+        assert "A.bin" not in result.sources_removed and "a.bin" not in result.sources_removed
+        assert {"A.bin", "a.bin"} <= {p.name for p in outbox.iterdir()}
+    else:
+        assert result.error is None and sorted(result.sources_removed) == ["A.bin", "a.bin", "other.txt"]
+        assert not list(outbox.iterdir())

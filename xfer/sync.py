@@ -632,6 +632,12 @@ class _Runner:
         #: Downloaded files (relative path, size) whose remote sources their group's ``finish``
         #: removes together, by the connection (its adapter) they came over.
         self.to_remove: dict[Adapter, list[tuple[str, int]]] = {}
+        #: Remote files whose names differ only in case, by that name folded (one local file on a
+        #: case-insensitive disk): see :meth:`_one_local_file`.
+        self.case_twins: dict[str, list[str]] = {}
+        if remove_source and not upload:
+            for relative in remote_states:
+                self.case_twins.setdefault(relative.casefold(), []).append(relative)
 
     def remote_of(self, relative: str) -> ListedPath:
         return ListedPath(posixpath.join(self.remote_path, relative))
@@ -696,16 +702,40 @@ class _Runner:
         record those removed, then raise the first failure."""
         if not due:
             return
-        failures = remove_downloaded_together(adapter, [
-            (self.remote_of(relative), self.local / relative, size, self.remote_states[relative].size)
-            for relative, size in due
+        twinned = {place: self._one_local_file(relative) for place, (relative, _) in enumerate(due)}
+        asked = [place for place, twin in twinned.items() if twin is None]
+        answers = remove_downloaded_together(adapter, [
+            (self.remote_of(due[place][0]), self.local / due[place][0], due[place][1],
+             self.remote_states[due[place][0]].size)
+            for place in asked
         ])
+        failures: list[XferError | None] = [
+            None if twin is None else source_kept(str(self.remote_of(due[place][0])), (
+                f"{twin} differs from it only in case, and the local disk holds both in one file, "
+                f"{self.local / due[place][0]}"))
+            for place, twin in twinned.items()
+        ]
+        for place, answer in zip(asked, answers, strict=True):
+            failures[place] = answer
         with self.lock:
             self.result.sources_removed.extend(
                 relative for (relative, _), failure in zip(due, failures, strict=True) if failure is None)
         first = next((failure for failure in failures if failure is not None), None)
         if first is not None:
             raise first
+
+    def _one_local_file(self, relative: str) -> str | None:
+        """The remote twin of ``relative`` (a name that differs only in case) that is the same
+        local file as its copy, if any: on a case-insensitive disk ``A.txt`` and ``a.txt`` are one
+        file, and whichever downloads last overwrites the other, in this group or a later one.
+        Neither source goes.  (On a case-sensitive disk the twin's name is another file, or none
+        yet: nothing is kept.)"""
+        for twin in self.case_twins.get(relative.casefold(), ()):
+            if twin != relative:
+                with contextlib.suppress(OSError):
+                    if os.path.samefile(self.local / relative, self.local / twin):
+                        return str(self.remote_of(twin))
+        return None
 
     @contextlib.contextmanager
     def _failing(self, relative: str) -> Iterator[None]:
@@ -826,17 +856,18 @@ def remove_downloaded_together(
         except LocalError as exc:  # (moved on already, say): this file's source stays, not the others'
             failures[place] = source_kept(remote, exc.message)
             continue
+        if copy.st_ino:  # (0: a file system whose numbers identify nothing)
+            copies.setdefault((copy.st_dev, copy.st_ino), []).append(place)
         if copy.st_size != size:
             failures[place] = source_kept(remote, f"the copy holds {copy.st_size} bytes, the download wrote {size}")
         elif listed is not None and listed != size:
             failures[place] = source_kept(remote, f"the server listed {listed} bytes, the download got {size}")
         else:
             checked.append(place)
-            copies.setdefault((copy.st_dev, copy.st_ino), []).append(place)
     for sharing in (places for places in copies.values() if len(places) > 1):
         # Two remote names, one local file (``A.txt`` and ``a.txt`` on a case-insensitive disk):
         # only the last download is there, and which one that was is not known here.
-        for place in sharing:
+        for place in sharing:  # (one kept for its size too: what it wrote may be what the disk holds)
             failures[place] = source_kept(files[place][0], f"{len(sharing)} downloads landed in one local "
                                           f"file, {files[place][1]} (a case-insensitive disk?)")
     checked = [place for place in checked if failures[place] is None]
@@ -856,21 +887,34 @@ def _made_durable(folders: set[Path]) -> dict[Path, LocalError]:
     only once its copy's name is on the disk, not just in the page cache (the file's own data was
     fsynced before its rename).  Returns the folders that could not be, with why.  A file system
     that cannot fsync a folder (EINVAL: some FUSE and network mounts; Windows opens no folders)
-    gives what it can: the rename, as rsync and mv rely on."""
+    gives what it can: the rename, as rsync and mv rely on.
+
+    The folders above them too, as far as they can be (a folder the download made is a new name
+    in its parent): those are asked once each and their failures ignored, since most of them
+    existed long before and one that cannot be opened (no read permission) says nothing of the copy.
+    """
     failed: dict[Path, LocalError] = {}
     if os.name == "nt":
         return failed
     for folder in folders:
         try:
-            descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+            _fsync_folder(folder)
         except OSError as error:
             if error.errno not in (errno.EINVAL, errno.ENOTSUP):
                 failed[folder] = local_error(error, folder, "writing")
+    above = {parent for folder in folders for parent in folder.absolute().parents} - folders
+    for folder in above:
+        with contextlib.suppress(OSError):
+            _fsync_folder(folder)
     return failed
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _ancestors(relative: str) -> set[str]:

@@ -27,10 +27,13 @@ from ..http_errors import closes_connection
 from ..http_session import XferSession
 from .base import Entry, source_changed
 
-__all__ = ["REQUESTS_AT_ONCE", "Exchanged", "remove_shown", "send_together"]
+__all__ = ["REQUESTS_AT_ONCE", "Exchanged", "Removal", "remove_shown", "send_together"]
 
 #: Requests in one pipelined write: a bound on what one broken connection leaves undecided.
 REQUESTS_AT_ONCE = 256
+
+#: Requests in a write after a connection that the server closed early (keep-alive limit).
+_RESENT_AT_LEAST = 8
 
 #: ``(method, url, body, headers)``, as :meth:`XferSession.pipelined` takes them.
 Call = tuple[str, str, Any, dict[str, str] | None]
@@ -62,8 +65,9 @@ def send_together(session: XferSession, calls: Sequence[Call]) -> Exchanged:
     sent = Exchanged()
     todo = list(range(len(calls)))
     opened = False
+    limit = REQUESTS_AT_ONCE
     while todo and session.pipelining:
-        now = todo[:REQUESTS_AT_ONCE]
+        now = todo[:limit]
         try:
             with session.translating():
                 answers = session.pipelined([calls[place] for place in now])
@@ -94,6 +98,9 @@ def send_together(session: XferSession, calls: Sequence[Call]) -> Exchanged:
         missing = [place for place, answer in zip(now, answers, strict=True) if answer is None]
         if missing and answered and closes_connection(answered[-1][1].headers):
             todo = missing + todo[len(now):]  # not acted on (RFC 9112 9.6): again, on a new connection
+            # A server that closes after a few requests would have every write carry all the rest
+            # again for a few answers: at most twice what this connection took.
+            limit = max(2 * len(answered), _RESENT_AT_LEAST)
         else:
             sent.unsure.update(missing)
             todo = todo[len(now):]
@@ -102,49 +109,77 @@ def send_together(session: XferSession, calls: Sequence[Call]) -> Exchanged:
     return sent
 
 
+class Removal:
+    """The files of one :meth:`~xfer.adapters.base.Adapter.remove_sources` call over HTTP: each as
+    the caller named it (a listed path keeps its kind: ``alone`` and ``look`` take it), its size, and
+    its server path, or why there is none (the connection's root, a name xfer will not send).
+
+    ``shown[place]``: what the server showed of the file (an entry, or what it answered instead);
+    None until the adapter's look, and for a file the look did not decide.
+    """
+
+    def __init__(self, files: Sequence[tuple[str, int]], server_path: Callable[[str], str]) -> None:
+        self.files = list(files)
+        self.targets: list[str | None] = []
+        self.shown: list[Entry | XferError | None] = []
+        for path, _ in self.files:
+            try:
+                self.targets.append(server_path(path))
+                self.shown.append(None)
+            except XferError as refused:  # said for that file, as the default says it
+                self.targets.append(None)
+                self.shown.append(refused)
+
+    def asked(self) -> list[tuple[int, str]]:
+        """(place, server path) of each file the server is to be asked about."""
+        return [(place, target) for place, target in enumerate(self.targets) if target is not None]
+
+
 def remove_shown(
     session: XferSession,
-    files: Sequence[tuple[str, int]],
-    shown: Sequence[Entry | XferError | None],
+    removal: Removal,
     *,
-    url_for: Callable[[str], str],
     user_path: Callable[[str], str],
     alone: Callable[[str, int], XferError | None],
     look: Callable[[str], Entry],
 ) -> list[XferError | None]:
-    """Remove each file ``(path, size)`` that ``shown`` (what the server showed of it: an entry, or
-    what it answered instead; None: not known) has as a file of ``size`` bytes, by ``DELETE``\\ s sent
-    together.  Per file None (removed) or what kept it, as
+    """Remove each file of ``removal`` that the server showed as a file of its size, by ``DELETE``\\ s
+    sent together.  Per file None (removed) or what kept it, as
     :meth:`~xfer.adapters.base.Adapter.remove_sources` says.
 
-    ``alone`` removes one file the adapter's way (its look, then its removal): for the files
-    ``shown`` does not know and those whose ``DELETE`` could not go pipelined.  ``look`` is the
-    adapter's ``info``, asked about a file whose ``DELETE`` went out unanswered.
+    ``alone`` removes one file the adapter's way (its look, then its removal): for the files the
+    look did not decide and those whose ``DELETE`` could not go pipelined.  ``look`` is the
+    adapter's ``info``, asked about a file whose ``DELETE`` went out unanswered.  Both take the
+    path as the caller gave it.
     """
+    files = removal.files
     decided: dict[int, XferError | None] = {}
-    due: list[int] = []
-    for place, ((path, size), seen) in enumerate(zip(files, shown, strict=True)):
-        if isinstance(seen, Entry):
-            if seen.type == "file" and seen.size == size:
-                due.append(place)
-            else:
-                decided[place] = source_changed(user_path(path), seen.size if seen.type == "file" else None, size)
-        elif seen is not None:
+    due: list[tuple[int, str]] = []
+    seen_targets: set[str] = set()
+    for place, target in enumerate(removal.targets):
+        seen, size = removal.shown[place], files[place][1]
+        if isinstance(seen, Entry) and target is not None:
+            if seen.type != "file" or seen.size != size:
+                decided[place] = source_changed(user_path(target), seen.size if seen.type == "file" else None, size)
+            elif target not in seen_targets:  # (a file named twice: the second goes alone, and finds it gone)
+                seen_targets.add(target)
+                due.append((place, target))
+        elif isinstance(seen, XferError):
             decided[place] = seen
-    sent = send_together(session, [("DELETE", url_for(files[place][0]), None, None) for place in due])
-    for position, place in enumerate(due):
-        path = files[place][0]
+    sent = send_together(session, [("DELETE", session.url_for(target), None, None) for _, target in due])
+    for position, (place, target) in enumerate(due):
+        path, shown_as = files[place][0], user_path(target)
         answer = sent.answers.get(position)
         if answer is not None and answer.status_code != 207:
-            decided[place] = _deleted(session, answer, path)
+            decided[place] = _deleted(session, answer, target)
         elif answer is not None:  # a removal that failed in part: nothing to say of a file
-            decided[place] = _looked_again(session, path, look, RemoteError(
-                f"{session.server} answered the removal of {user_path(path)} with 207 Multi-Status",
-                hint="run the command again", server=session.server, path=user_path(path)))
+            decided[place] = _looked_again(path, look, RemoteError(
+                f"{session.server} answered the removal of {shown_as} with 207 Multi-Status",
+                hint="run the command again", server=session.server, path=shown_as))
         elif position in sent.unsure:
-            decided[place] = _looked_again(session, path, look, ConnectionDropped(
-                f"{session.server}: the connection broke while removing {user_path(path)}",
-                hint="run the command again", server=session.server, path=user_path(path)))
+            decided[place] = _looked_again(path, look, ConnectionDropped(
+                f"{session.server}: the connection broke while removing {shown_as}",
+                hint="run the command again", server=session.server, path=shown_as))
     ended: XferError | None = None
     for place, (path, size) in enumerate(files):
         if place in decided:
@@ -168,7 +203,7 @@ def _deleted(session: XferSession, answer: requests.Response, path: str) -> Xfer
     return None
 
 
-def _looked_again(session: XferSession, path: str, look: Callable[[str], Entry], why: XferError) -> XferError | None:
+def _looked_again(path: str, look: Callable[[str], Entry], why: XferError) -> XferError | None:
     """A file whose ``DELETE`` may have been carried out, its answer saying nothing of it (``why``):
     gone is removed, still there is kept (never a second ``DELETE``)."""
     try:

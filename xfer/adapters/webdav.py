@@ -56,7 +56,7 @@ from ..transfer import DOWNLOAD_BLOCK
 from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, TransferResult
-from .http_removal import remove_shown, send_together
+from .http_removal import Removal, remove_shown, send_together
 from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, Sent, http_options
 from .writer import RemoteWriter
 
@@ -78,7 +78,9 @@ _SOMETHING_THERE = frozenset({409, 412}) | _REDIRECTS
 #: Answers to a slash-less PROPFIND that may mean "this is a collection, ask with the slash".
 _TRY_SLASH = frozenset({403, 404, 405})
 #: A pipelined look at one file (:meth:`WebDAVAdapter.remove_sources`).
-_LOOK_HEADERS = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
+#: Not compressed: the lean reader does not decode (a gzipped answer, Apache's mod_deflate on XML,
+#: would read as no answer, and every file would go its own way after all).
+_LOOK_HEADERS = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8", "Accept-Encoding": "identity"}
 #: A non-multistatus success body is read up to this size (the connection is reused); larger, dropped.
 _SMALL_BODY = 64 * 1024
 #: PROPFIND bodies are read (and parsed) in blocks of this size.
@@ -473,15 +475,14 @@ class WebDAVAdapter(Adapter):
         if len(files) < 2 or not self.http.can_pipeline():
             return super().remove_sources(files)
         session = self.session
-        targets = [self.remote_path(path) for path, _ in files]
+        removal = Removal(files, lambda path: self._not_root(path, "remove"))
+        asked = removal.asked()
         looks = send_together(session, [("PROPFIND", session.url_for(target), PROPFIND_BODY, _LOOK_HEADERS)
-                                        for target in targets])
-        shown = [self._shown_by_propfind(target, looks.answers[place]) if place in looks.answers else None
-                 for place, target in enumerate(targets)]
-        return remove_shown(session, [(target, size) for target, (_, size) in zip(targets, files, strict=True)],
-                            shown, url_for=session.url_for, user_path=self.user_path,
-                            alone=lambda target, size: self._remove_source(self.user_path(target), size),
-                            look=lambda target: self.info(self.user_path(target)))
+                                        for _, target in asked])
+        for position, (place, target) in enumerate(asked):
+            if position in looks.answers:
+                removal.shown[place] = self._shown_by_propfind(target, looks.answers[position])
+        return remove_shown(session, removal, user_path=self.user_path, alone=self._remove_source, look=self.info)
 
     def _shown_by_propfind(self, path: str, answer: requests.Response) -> Entry | XferError | None:
         """What a pipelined ``PROPFIND`` of ``path`` (Depth 0, its body read whole) shows: the

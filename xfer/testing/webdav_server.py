@@ -42,6 +42,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import gzip
 import hashlib
 import io
 import logging
@@ -142,6 +143,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
     ``forbidden`` path prefixes answer ``403``.  ``mount``, ``collection_slash``,
     ``content_range`` and ``intercept``: see the module docstring.  ``mutable_times``: a
     PROPPATCH may set a resource's getlastmodified (by default it is protected, as on Apache).
+    ``gzip_multistatus``: a ``207`` answer goes gzipped to a client that accepts gzip, as Apache's
+    ``mod_deflate`` sends XML where it is set up for it.
     """
 
     def __init__(
@@ -165,6 +168,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         repr_digest: bool = False,
         mutable_times: bool = False,
         late_cut_puts: bool = False,
+        gzip_multistatus: bool = False,
     ) -> None:
         if not (mount.startswith("/") and mount.endswith("/")):
             raise ValueError(f"mount must start and end with '/', not {mount!r}")
@@ -174,6 +178,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         self.repr_digest = repr_digest
         self.mutable_times = mutable_times
         self.late_cut_puts = late_cut_puts
+        self.gzip_multistatus = gzip_multistatus
         #: Cut PUT bodies not yet written (``late_cut_puts``): the file, what arrived of it.
         self._late: list[tuple[Path, bytes]] = []
         self._late_lock = threading.Lock()
@@ -264,6 +269,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
                 start_response = self._with_digest(path, start_response)
             if self.late_cut_puts:
                 return self._late_if_cut(path, environ, start_response, app)
+            if self.gzip_multistatus and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+                return _gzipped_multistatus(app, environ, start_response)
             return app(environ, start_response)
 
         return recorder
@@ -408,3 +415,21 @@ def _drain(environ: Mapping[str, Any]) -> None:
         if not chunk:
             break
         length -= len(chunk)
+
+
+def _gzipped_multistatus(app: WSGIApp, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """``app``'s answer, a ``207`` gzipped (``Content-Encoding: gzip``, its length the compressed one)."""
+    answered: dict[str, Any] = {}
+
+    def hold(status: str, headers: list[tuple[str, str]], *args: Any) -> Callable[[bytes], None]:
+        answered["status"], answered["headers"] = status, headers
+        return lambda data: None
+
+    body = b"".join(app(environ, hold))
+    status, headers = answered["status"], answered["headers"]
+    if status.startswith("207"):
+        body = gzip.compress(body)
+        headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+        headers += [("Content-Encoding", "gzip"), ("Content-Length", str(len(body)))]
+    start_response(status, headers)
+    return [body]
