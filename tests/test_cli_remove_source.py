@@ -8,11 +8,13 @@ import errno
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomli_w
 
-from xfer.errors import ExitCode
+from xfer.adapters.webdav import WebDAVAdapter
+from xfer.errors import AuthenticationFailed, ConnectionDropped, ExitCode
 from xfer.testing.endpoints import Endpoint
 
 from .helpers import run
@@ -96,3 +98,59 @@ def test_put_goes_on_past_a_source_that_cannot_be_removed(
     assert "removed 3 of 4 source file(s) after verifying their copies" in err
     assert [line for line in err.splitlines() if line.startswith("xfer: error: ")] == [
         f"xfer: error: permission denied removing {outbox / 'f1.txt'}"]
+
+
+def test_put_stops_at_a_failure_that_is_no_files_own(
+    profile: Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused login while proving the second file's copy is not that file's failure: nothing
+    more is asked (a partner's lockout counts failed logins), every source from there on stays."""
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    for number in range(4):
+        (outbox / f"f{number}.txt").write_bytes(b"y" * (number + 1))
+    from xfer import sync as sync_module
+
+    asked: list[str] = []
+    real = sync_module.remove_uploaded
+
+    def refusing(adapter: object, local: Path, *args: Any, **kwargs: Any) -> None:
+        asked.append(local.name)
+        if local.name == "f1.txt":
+            raise AuthenticationFailed("the server refused the login")
+        real(adapter, local, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync_module, "remove_uploaded", refusing)
+    code, out, err = run(capsys, "put", "-r", "--remove-source-files", "--json", str(outbox), "dav:/in/")
+    assert code == AuthenticationFailed.exit_code, err
+    assert asked == ["f0.txt", "f1.txt"]
+    results = {Path(result["local"]).name: result["source_removed"] for result in json.loads(out)}
+    assert results == {"f0.txt": True, "f1.txt": False, "f2.txt": False, "f3.txt": False}
+    assert sorted(p.name for p in outbox.iterdir()) == ["f1.txt", "f2.txt", "f3.txt"]
+    assert "removed 1 of 4 source file(s)" in err
+
+
+def test_one_failure_keeping_many_sources_is_said_once(
+    profile: Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection broke at the second file: it and every file after it are kept by that one
+    failure, which is the error, said once, not a warning per file."""
+    (profile.root / "out").mkdir()
+    for number in range(5):
+        (profile.root / "out" / f"f{number}.txt").write_bytes(b"x" * (number + 1))
+    broke = ConnectionDropped("the connection broke")
+    monkeypatch.setattr(WebDAVAdapter, "remove_sources", lambda self, files: [None] + [broke] * (len(files) - 1))
+    code, out, err = run(capsys, "get", "-r", "--remove-source-files", "--json", "dav:/out/", str(tmp_path / "in"))
+    assert code == ExitCode.CONNECT, err
+    assert [result["source_removed"] for result in json.loads(out)] == [True, False, False, False, False]
+    assert "xfer: warning:" not in err and err.count("the connection broke") == 1
+
+
+@pytest.mark.parametrize("command", [["put", "-", "dav:/in/x.bin"], ["get", "dav:/a.txt", "-"]])
+def test_standard_input_and_output_are_not_moved(
+    profile: Endpoint, capsys: pytest.CaptureFixture[str], command: list[str],
+) -> None:
+    (profile.root / "a.txt").write_bytes(b"abc")
+    code, out, err = run(capsys, command[0], "--remove-source-files", *command[1:])
+    assert code == ExitCode.USAGE and "--remove-source-files" in err and out == ""
+    assert (profile.root / "a.txt").exists() and not (profile.root / "in").exists()

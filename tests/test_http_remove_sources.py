@@ -15,6 +15,7 @@ import pytest
 
 from tests.together_helpers import ContextFactory
 from tests.together_helpers import https_adapter as _adapter
+from xfer.adapters import http_removal
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
 from xfer.errors import ConnectionDropped, IntegrityError, RemoteError, RemoteNotFound, UnsupportedOperation, UsageError
@@ -222,20 +223,26 @@ def test_a_path_that_cannot_be_asked_about_is_said_for_that_file(
     assert (tmp_path / "srv" / "out" / "daily.csv").read_bytes() == b"abc"
 
 
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many requests each pipelined write carried."""
+    counts: list[int] = []
+    real = XferSession.pipelined
+
+    def counting(session: XferSession, calls: Any) -> Any:
+        counts.append(len(calls))
+        return real(session, calls)
+
+    monkeypatch.setattr(XferSession, "pipelined", counting)
+    return counts
+
+
 def test_a_server_closing_after_two_requests_is_not_sent_everything_again_each_time(
-    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, written: list[int],
 ) -> None:
     """After a connection the server closed early, a write carries at most twice what it answered
     (at least 8): 300 files do not cost tens of thousands of requests written."""
     files = _sources(tmp_path / "srv", 60)
-    written: list[int] = []
-    real = XferSession.pipelined
-
-    def counting(session: XferSession, calls: Any) -> Any:
-        written.append(len(calls))
-        return real(session, calls)
-
-    monkeypatch.setattr(XferSession, "pipelined", counting)
     with (
         HTTPSServer(pki, root=tmp_path / "srv", keepalive_requests=2) as srv,
         _adapter(srv.host, srv.port, client_context()) as remote,
@@ -279,3 +286,18 @@ def test_webdav_a_multistatus_answer_to_a_removal_is_looked_at_again(
     assert isinstance(failures[1], RemoteError) and str(failures[1]).endswith(
         "answered the removal of /out/f01.txt with 207 Multi-Status, which is still there: kept")
     assert (tmp_path / "srv" / "out" / "f01.txt").exists() and deletes.count("/out/f01.txt") == 1
+
+
+def test_a_write_never_carries_more_than_the_bound(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: list[int],
+) -> None:
+    """After an early close a write carries twice what the connection answered, but never more than
+    :data:`REQUESTS_AT_ONCE`: what one broken connection leaves undecided stays bounded."""
+    monkeypatch.setattr(http_removal, "REQUESTS_AT_ONCE", 10)
+    files = _sources(tmp_path / "srv", 40)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", keepalive_requests=8) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        failures = remote.remove_sources(files)
+    assert failures == [None] * 40 and max(written) <= 10

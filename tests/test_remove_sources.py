@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -179,26 +180,47 @@ def test_file_numbers_of_zero_identify_nothing(
         assert remove_downloaded_together(remote, files) == [None] * 3
 
 
+def _one_name(path: object) -> str:
+    """A path as a case- and form-insensitive disk (macOS) sees it."""
+    return unicodedata.normalize("NFC", str(path)).casefold()
+
+
+@pytest.mark.parametrize("twins", [("A.bin", "a.bin"), ("caf\u00e9.bin", "cafe\u0301.bin")], ids=["case", "form"])
 @pytest.mark.parametrize("case_insensitive", [True, False])
 def test_sync_keeps_both_sources_of_names_one_local_file_holds(
     xfer_webdav_server: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case_insensitive: bool,
+    twins: tuple[str, str],
 ) -> None:
-    """Remote ``A.bin`` and ``a.bin`` in a sync down with source removal: on a case-insensitive disk
-    (emulated where xfer asks whether two local names are one file) they are one local file, whatever
-    groups they went in: neither source goes.  On a case-sensitive disk both go."""
+    """Remote ``A.bin`` and ``a.bin`` (or ``café`` composed and decomposed) in a sync down with source
+    removal: on a case-insensitive disk (emulated where xfer asks whether two local names are one
+    file) they are one local file, whatever groups they went in: neither source goes.  On a
+    case-sensitive disk both go, and each result says so."""
     outbox = xfer_webdav_server.root / "outbox"
     outbox.mkdir()
-    (outbox / "A.bin").write_bytes(b"A" * 70_000)  # (too large to go together: a group of its own)
-    (outbox / "a.bin").write_bytes(b"a" * 70_000)
+    for name in twins:
+        (outbox / name).write_bytes(name.encode() * 10_000)  # (too large to go together: a group of its own)
     (outbox / "other.txt").write_bytes(b"o")
     if case_insensitive:
-        monkeypatch.setattr(os.path, "samefile", lambda one, two: str(one).casefold() == str(two).casefold())
+        monkeypatch.setattr(os.path, "samefile", lambda one, two: _one_name(one) == _one_name(two))
     with xfer.connect(xfer_webdav_server.profile) as remote:
         result = sync(remote, "/outbox", tmp_path / "inbox", upload=False, remove_source=True)
     if case_insensitive:
         assert isinstance(result.error, IntegrityError) and "differs from it only in case" in str(result.error)
-        assert "A.bin" not in result.sources_removed and "a.bin" not in result.sources_removed
-        assert {"A.bin", "a.bin"} <= {p.name for p in outbox.iterdir()}
+        assert not set(twins) & set(result.sources_removed)
+        assert set(twins) <= {p.name for p in outbox.iterdir()}
     else:
-        assert result.error is None and sorted(result.sources_removed) == ["A.bin", "a.bin", "other.txt"]
+        assert result.error is None and sorted(result.sources_removed) == sorted([*twins, "other.txt"])
         assert not list(outbox.iterdir())
+        assert all(outcome.source_removed is True for outcome in result.done.values())
+
+
+def test_sync_up_results_say_which_sources_went(xfer_webdav_server: Endpoint, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    for number in range(3):
+        (outbox / f"f{number}.txt").write_bytes(b"z" * (number + 1))
+    with xfer.connect(xfer_webdav_server.profile) as remote:
+        result = sync(remote, "/in", outbox, upload=True, remove_source=True)
+        plain = sync(remote, "/in", outbox, upload=False)
+    assert result.error is None and [o.source_removed for o in result.done.values()] == [True] * 3
+    assert [o.source_removed for o in plain.done.values()] == [None] * 3

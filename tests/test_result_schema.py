@@ -136,6 +136,9 @@ def test_the_schema_refuses_what_drifted() -> None:
     """The schema is strict enough to catch the old per-protocol spellings."""
     good = TransferResult("put", "/l", "/r", 1, 0.1, protocol="davs", size_verified=True).to_dict()
     _check([good], "transfer")
+    _check([{**good, "source_removed": True}, {**good, "source_removed": False}], "transfer")
+    with pytest.raises(jsonschema.ValidationError):
+        _check([{**good, "source_removed": "yes"}], "transfer")
     assert list(good)[: len(COMMON_RESULT_KEYS)] == list(COMMON_RESULT_KEYS)
     for drifted in ({**good, "verified_size": True}, {**good, "temp_name": True}, {**good, "http_status": "200"}):
         with pytest.raises(jsonschema.ValidationError):

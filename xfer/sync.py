@@ -42,6 +42,7 @@ import posixpath
 import stat
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -637,7 +638,7 @@ class _Runner:
         self.case_twins: dict[str, list[str]] = {}
         if remove_source and not upload:
             for relative in remote_states:
-                self.case_twins.setdefault(relative.casefold(), []).append(relative)
+                self.case_twins.setdefault(_folded(relative), []).append(relative)
 
     def remote_of(self, relative: str) -> ListedPath:
         return ListedPath(posixpath.join(self.remote_path, relative))
@@ -708,29 +709,33 @@ class _Runner:
             (self.remote_of(due[place][0]), self.local / due[place][0], due[place][1],
              self.remote_states[due[place][0]].size)
             for place in asked
-        ])
+        ], within=self.local)
         failures: list[XferError | None] = [
             None if twin is None else source_kept(str(self.remote_of(due[place][0])), (
-                f"{twin} differs from it only in case, and the local disk holds both in one file, "
+                f"{twin} differs from it only in case or form, and the local disk holds both in one file, "
                 f"{self.local / due[place][0]}"))
             for place, twin in twinned.items()
         ]
         for place, answer in zip(asked, answers, strict=True):
             failures[place] = answer
         with self.lock:
-            self.result.sources_removed.extend(
-                relative for (relative, _), failure in zip(due, failures, strict=True) if failure is None)
+            for (relative, _), failure in zip(due, failures, strict=True):
+                if failure is None:
+                    self.result.sources_removed.append(relative)
+                if relative in self.result.done:  # (not a skipped file's: it moved nothing)
+                    self.result.done[relative].source_removed = failure is None
         first = next((failure for failure in failures if failure is not None), None)
         if first is not None:
             raise first
 
     def _one_local_file(self, relative: str) -> str | None:
-        """The remote twin of ``relative`` (a name that differs only in case) that is the same
-        local file as its copy, if any: on a case-insensitive disk ``A.txt`` and ``a.txt`` are one
-        file, and whichever downloads last overwrites the other, in this group or a later one.
+        """The remote twin of ``relative`` (a name that differs only in case or Unicode form) that is
+        the same local file as its copy, if any: on a case-insensitive disk ``A.txt`` and ``a.txt``
+        are one file (on macOS also ``café`` composed and decomposed), and whichever downloads last
+        overwrites the other, in this group or a later one.
         Neither source goes.  (On a case-sensitive disk the twin's name is another file, or none
         yet: nothing is kept.)"""
-        for twin in self.case_twins.get(relative.casefold(), ()):
+        for twin in self.case_twins.get(_folded(relative), ()):
             if twin != relative:
                 with contextlib.suppress(OSError):
                     if os.path.samefile(self.local / relative, self.local / twin):
@@ -778,10 +783,17 @@ class _Runner:
     def _remove_uploaded(self, adapter: Adapter, relative: str, size: int, outcome: TransferResult | None) -> None:
         """Remove the local source of ``relative`` once its copy is proven (see :func:`remove_uploaded`)."""
         state = self.local_states[relative]
-        remove_uploaded(adapter, self.local / relative, self.remote_of(relative), size, outcome,
-                        before=(state.size, state.modified))
+        try:
+            remove_uploaded(adapter, self.local / relative, self.remote_of(relative), size, outcome,
+                            before=(state.size, state.modified))
+        except BaseException:
+            if outcome is not None:
+                outcome.source_removed = False
+            raise
         with self.lock:
             self.result.sources_removed.append(relative)
+        if outcome is not None:
+            outcome.source_removed = True
 
     def remove_skipped_sources(self) -> None:
         """Files already at the destination (skipped as unchanged) leave the source too, as ``rclone move``;
@@ -840,11 +852,12 @@ def remove_downloaded(adapter: Adapter, remote: str, local: Path, size: int, *, 
 
 
 def remove_downloaded_together(
-    adapter: Adapter, files: Sequence[tuple[str, Path, int, int | None]],
+    adapter: Adapter, files: Sequence[tuple[str, Path, int, int | None]], *, within: Path | None = None,
 ) -> list[XferError | None]:
     """Remove each ``remote`` after its download to ``local``: only if the server still shows the size
     it had when listed (``listed``; None: not listed) and that is the size written.  The local copies
-    are looked at first, then their folders are made durable, then the server is asked about all the
+    are looked at first, then their folders are made durable (those above ``within``, the
+    destination that was there before, are not asked), then the server is asked about all the
     others at once (:meth:`Adapter.remove_sources`).  Per file None (removed) or what kept it."""
     failures: list[XferError | None] = [None] * len(files)
     checked: list[int] = []
@@ -871,7 +884,7 @@ def remove_downloaded_together(
             failures[place] = source_kept(files[place][0], f"{len(sharing)} downloads landed in one local "
                                           f"file, {files[place][1]} (a case-insensitive disk?)")
     checked = [place for place in checked if failures[place] is None]
-    unsaved = _made_durable({files[place][1].parent for place in checked})
+    unsaved = _made_durable({files[place][1].parent for place in checked}, within)
     for place in checked:
         if files[place][1].parent in unsaved:
             failures[place] = source_kept(files[place][0], unsaved[files[place][1].parent].message)
@@ -882,16 +895,17 @@ def remove_downloaded_together(
     return failures
 
 
-def _made_durable(folders: set[Path]) -> dict[Path, LocalError]:
+def _made_durable(folders: set[Path], within: Path | None = None) -> dict[Path, LocalError]:
     """fsync each folder, so that after a crash its new names are still there: a source is removed
     only once its copy's name is on the disk, not just in the page cache (the file's own data was
     fsynced before its rename).  Returns the folders that could not be, with why.  A file system
     that cannot fsync a folder (EINVAL: some FUSE and network mounts; Windows opens no folders)
     gives what it can: the rename, as rsync and mv rely on.
 
-    The folders above them too, as far as they can be (a folder the download made is a new name
-    in its parent): those are asked once each and their failures ignored, since most of them
-    existed long before and one that cannot be opened (no read permission) says nothing of the copy.
+    The folders above them too, up to ``within`` (all the way up without it), as far as they can be
+    (a folder the download made is a new name in its parent): those are asked once each and their
+    failures ignored, since most of them existed long before and one that cannot be opened (no read
+    permission) says nothing of the copy.
     """
     failed: dict[Path, LocalError] = {}
     if os.name == "nt":
@@ -902,7 +916,9 @@ def _made_durable(folders: set[Path]) -> dict[Path, LocalError]:
         except OSError as error:
             if error.errno not in (errno.EINVAL, errno.ENOTSUP):
                 failed[folder] = local_error(error, folder, "writing")
-    above = {parent for folder in folders for parent in folder.absolute().parents} - folders
+    top = within.absolute() if within is not None else None
+    above = {parent for folder in folders for parent in folder.absolute().parents
+             if top is None or parent == top or top in parent.parents} - folders
     for folder in above:
         with contextlib.suppress(OSError):
             _fsync_folder(folder)
@@ -915,6 +931,11 @@ def _fsync_folder(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _folded(relative: str) -> str:
+    """A name as a case- and form-insensitive disk sees it: two names alike here may be one file."""
+    return unicodedata.normalize("NFC", relative).casefold()
 
 
 def _ancestors(relative: str) -> set[str]:

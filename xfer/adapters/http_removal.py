@@ -100,7 +100,7 @@ def send_together(session: XferSession, calls: Sequence[Call]) -> Exchanged:
             todo = missing + todo[len(now):]  # not acted on (RFC 9112 9.6): again, on a new connection
             # A server that closes after a few requests would have every write carry all the rest
             # again for a few answers: at most twice what this connection took.
-            limit = max(2 * len(answered), _RESENT_AT_LEAST)
+            limit = min(REQUESTS_AT_ONCE, max(2 * len(answered), _RESENT_AT_LEAST))
         else:
             sent.unsure.update(missing)
             todo = todo[len(now):]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
-from ..errors import IntegrityError, LocalError, RemoteError, UsageError, XferError
+from ..errors import IntegrityError, LocalError, UsageError, XferError
 from ..options import DEFAULT_MAX_DEPTH
 from ..types import Entry, OperationResult
 from .common import (
@@ -143,6 +143,8 @@ def put(
 
     sources, target = _source_and_destination("put", sources, target)
     if STDIO in sources:
+        if remove_source_files:
+            raise UsageError("--remove-source-files cannot remove standard input", hint="name files to move them")
         _put_stdin(sources, target, connection, recursive=recursive, parallel=parallel, json_output=json_output,
                    quiet=quiet)
         return
@@ -192,6 +194,9 @@ def get(
 
     sources, local = _source_and_destination("get", sources, local)
     if local == STDIO:
+        if remove_source_files:
+            raise UsageError("--remove-source-files needs the copies on disk, not on standard output",
+                             hint="name a local file or folder to move them to")
         _get_stdout(sources, connection, recursive=recursive, json_output=json_output, quiet=quiet)
         return
     parsed = [parse_target(s) for s in sources]
@@ -448,54 +453,56 @@ def _remove_put_sources(
     remote: Adapter, results: list[TransferResult], before: dict[str, tuple[int | None, float | None]]
 ) -> XferError | None:
     """Each uploaded file's source, once its copy is proven (``source_removed`` set on its result);
-    the first failure.  A file's own failure (it changed, the server shows another size, it cannot
-    be removed) keeps that file alone, said as a warning when another failure comes first; any other
-    (the connection) ends it, the rest kept."""
+    the first failure (:func:`_said`).  A file's own failure (it changed, the server shows another
+    size or refuses that file, it cannot be unlinked) keeps that file alone; any other (the
+    connection, a refused login) ends it, the rest kept."""
+    from ..adapters.base import FILE_REFUSALS
     from ..sync import remove_uploaded
 
-    first: XferError | None = None
+    failures: list[XferError] = []
     for result in results:
         try:
             remove_uploaded(remote, Path(result.local), result.remote, result.size, result,
                             before=before.get(result.local, (None, None)))
-        except (IntegrityError, LocalError, RemoteError) as exc:
+        except (IntegrityError, LocalError, *FILE_REFUSALS) as exc:  # (a refused login is no file's own)
             result.source_removed = False
-            first = _kept(first, exc)
+            failures.append(exc)
             continue
         except XferError as exc:
             for later in results:
                 if later.source_removed is None:
                     later.source_removed = False
-            return _kept(first, exc)
+            failures.append(exc)
+            break
         result.source_removed = True
-    return first
+    return _said(failures)
 
 
 def _remove_got_sources(
     remote: Adapter, results: list[TransferResult], listed: dict[str, Entry],
 ) -> XferError | None:
     """Each downloaded file's source, once its copy is proven, all at once (``source_removed`` set
-    on each result); the first failure, the others said as warnings (each source is proven on its
-    own: one kept keeps no other)."""
+    on each result); the first failure (:func:`_said`).  Each source is proven on its own: one kept
+    keeps no other."""
     from ..sync import remove_downloaded_together
 
     failures = remove_downloaded_together(remote, [
         (r.remote, Path(r.local), r.size, entry.size if (entry := listed.get(r.remote)) else None) for r in results
     ])
-    first: XferError | None = None
     for result, failure in zip(results, failures, strict=True):
         result.source_removed = failure is None
-        if failure is not None:
-            first = _kept(first, failure)
-    return first
+    return _said([failure for failure in failures if failure is not None])
 
 
-def _kept(first: XferError | None, failure: XferError) -> XferError:
-    """The failure to raise once all are said: the first; each later one is a warning now."""
-    if first is None:
-        return failure
-    warn(str(failure))
-    return first
+def _said(failures: list[XferError]) -> XferError | None:
+    """The first failure, to raise once the results are out; each other one a warning now, once
+    (a connection's failure keeps every file after it: one line, not one per file)."""
+    said = {str(failure) for failure in failures[:1]}
+    for failure in failures[1:]:
+        if str(failure) not in said:
+            said.add(str(failure))
+            warn(str(failure))
+    return failures[0] if failures else None
 
 
 def _said_removed(results: list[TransferResult], side: str, *, quiet: bool) -> None:
