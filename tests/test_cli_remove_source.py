@@ -154,3 +154,38 @@ def test_standard_input_and_output_are_not_moved(
     code, out, err = run(capsys, command[0], "--remove-source-files", *command[1:])
     assert code == ExitCode.USAGE and "--remove-source-files" in err and out == ""
     assert (profile.root / "a.txt").exists() and not (profile.root / "in").exists()
+
+
+def test_uploads_whose_names_differ_only_in_case_keep_their_sources(
+    profile: Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``A.txt`` and ``a.txt`` uploaded together: a case-insensitive server (Windows, IIS) holds one
+    file for both, which the size check cannot tell.  Both sources stay, and say why; the rest go."""
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    for name in ("A.txt", "a.txt", "other.txt"):
+        (outbox / name).write_bytes(name.encode())
+    code, out, err = run(capsys, "put", "-r", "--remove-source-files", "--json", str(outbox), "dav:/in/")
+    assert code == ExitCode.INTEGRITY, err
+    results = {Path(result["local"]).name: result["source_removed"] for result in json.loads(out)}
+    assert results == {"A.txt": False, "a.txt": False, "other.txt": True}
+    assert sorted(p.name for p in outbox.iterdir()) == ["A.txt", "a.txt"]
+    assert "differs from it only in case or form, and a case-insensitive server holds both in one file" in err
+
+
+def test_sync_up_keeps_the_sources_of_names_that_differ_only_in_case(
+    profile: Endpoint, tmp_path: Path,
+) -> None:
+    import xfer
+    from xfer.errors import IntegrityError
+    from xfer.sync import sync
+
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    for name in ("A.txt", "a.txt", "other.txt"):
+        (outbox / name).write_bytes(name.encode())
+    with xfer.connect(profile.profile) as remote:
+        result = sync(remote, "/in", outbox, upload=True, remove_source=True)
+    assert isinstance(result.error, IntegrityError) and "only in case or form" in str(result.error)
+    assert "A.txt" not in result.sources_removed and "a.txt" not in result.sources_removed
+    assert {"A.txt", "a.txt"} <= {p.name for p in outbox.iterdir()}

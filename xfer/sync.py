@@ -43,13 +43,14 @@ import stat
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .batch import CallbackFactory, LazyTasks, Task, make_local_folders, remote_tree, run_tasks
 from .errors import (
+    IntegrityError,
     Interrupted,
     LocalError,
     LocalFileNotFound,
@@ -80,11 +81,14 @@ __all__ = [
     "check_removable",
     "is_temporary",
     "listed_precision",
+    "name_twins",
     "plan_sync",
     "remote_digest",
     "remove_downloaded",
+    "remove_downloaded_together",
     "remove_uploaded",
     "sync",
+    "twin_upload_kept",
 ]
 
 _log = logging.getLogger(__name__)
@@ -639,6 +643,8 @@ class _Runner:
         if remove_source and not upload:
             for relative in remote_states:
                 self.case_twins.setdefault(_folded(relative), []).append(relative)
+        #: Uploads whose names a case-insensitive server would hold as one file: sources kept.
+        self.upload_twins = name_twins(local_states) if remove_source and upload else {}
 
     def remote_of(self, relative: str) -> ListedPath:
         return ListedPath(posixpath.join(self.remote_path, relative))
@@ -784,6 +790,8 @@ class _Runner:
         """Remove the local source of ``relative`` once its copy is proven (see :func:`remove_uploaded`)."""
         state = self.local_states[relative]
         try:
+            if relative in self.upload_twins:
+                raise twin_upload_kept(str(self.local / relative), self.upload_twins[relative])
             remove_uploaded(adapter, self.local / relative, self.remote_of(relative), size, outcome,
                             before=(state.size, state.modified))
         except BaseException:
@@ -933,9 +941,30 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def twin_upload_kept(source: str, twin: str) -> IntegrityError:
+    """The source of an upload kept because another upload's name differs from it only in case or form."""
+    return source_kept(source, _twin_upload(twin))
+
+
+def _twin_upload(twin: str) -> str:
+    return (f"{twin} differs from it only in case or form, and a case-insensitive server holds both "
+            "in one file: move them one at a time, or rename one")
+
+
 def _folded(relative: str) -> str:
     """A name as a case- and form-insensitive disk sees it: two names alike here may be one file."""
     return unicodedata.normalize("NFC", relative).casefold()
+
+
+def name_twins(names: Iterable[str]) -> dict[str, str]:
+    """Each name that differs from another only in case or Unicode form, with one such other: on a
+    case-insensitive disk or server (Windows, macOS) the two are one file.  Uploading both with
+    ``--remove-source-files`` would remove both sources while the server keeps one of them."""
+    by_fold: dict[str, list[str]] = {}
+    for name in names:
+        by_fold.setdefault(_folded(name), []).append(name)
+    return {name: next(other for other in alike if other != name)
+            for alike in by_fold.values() if len(set(alike)) > 1 for name in alike}
 
 
 def _ancestors(relative: str) -> set[str]:

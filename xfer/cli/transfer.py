@@ -457,11 +457,14 @@ def _remove_put_sources(
     size or refuses that file, it cannot be unlinked) keeps that file alone; any other (the
     connection, a refused login) ends it, the rest kept."""
     from ..adapters.base import FILE_REFUSALS
-    from ..sync import remove_uploaded
+    from ..sync import name_twins, remove_uploaded, twin_upload_kept
 
     failures: list[XferError] = []
+    twins = name_twins(result.remote for result in results)
     for result in results:
         try:
+            if result.remote in twins:
+                raise twin_upload_kept(result.local, twins[result.remote])
             remove_uploaded(remote, Path(result.local), result.remote, result.size, result,
                             before=before.get(result.local, (None, None)))
         except (IntegrityError, LocalError, *FILE_REFUSALS) as exc:  # (a refused login is no file's own)
