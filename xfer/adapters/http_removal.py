@@ -25,9 +25,9 @@ import requests
 from ..errors import ConnectionDropped, Interrupted, RemoteError, RemoteNotFound, XferError
 from ..http_errors import closes_connection
 from ..http_session import XferSession
-from .base import Entry, source_changed
+from .base import Adapter, Entry, source_changed
 
-__all__ = ["REQUESTS_AT_ONCE", "Exchanged", "Removal", "remove_shown", "send_together"]
+__all__ = ["REQUESTS_AT_ONCE", "Exchanged", "remove_together", "send_together"]
 
 #: Requests in one pipelined write: a bound on what one broken connection leaves undecided.
 REQUESTS_AT_ONCE = 256
@@ -109,7 +109,7 @@ def send_together(session: XferSession, calls: Sequence[Call]) -> Exchanged:
     return sent
 
 
-class Removal:
+class _Removal:
     """The files of one :meth:`~xfer.adapters.base.Adapter.remove_sources` call over HTTP: each as
     the caller named it (a listed path keeps its kind: ``alone`` and ``look`` take it), its size, and
     its server path, or why there is none (the connection's root, a name xfer will not send).
@@ -135,9 +135,32 @@ class Removal:
         return [(place, target) for place, target in enumerate(self.targets) if target is not None]
 
 
-def remove_shown(
+def remove_together(
+    adapter: Adapter,
     session: XferSession,
-    removal: Removal,
+    files: Sequence[tuple[str, int]],
+    *,
+    ask: Callable[[str], Call],
+    shown_by: Callable[[str, requests.Response], Entry | XferError | None],
+) -> list[XferError | None]:
+    """:meth:`~xfer.adapters.base.Adapter.remove_sources` over HTTP: each file's look (``ask``: the
+    request for a server path) pipelined, read by ``shown_by`` (what the answer shows of the file:
+    an entry, what the server said instead, or None: nothing certain), then the ``DELETE``\\ s of
+    the files shown as files of their sizes, together.  Whatever is not decided that way goes the
+    adapter's default way for one file."""
+    removal = _Removal(files, lambda path: adapter._not_root(path, "remove"))
+    asked = removal.asked()
+    looks = send_together(session, [ask(target) for _, target in asked])
+    for position, (place, target) in enumerate(asked):
+        if position in looks.answers:
+            removal.shown[place] = shown_by(target, looks.answers[position])
+    return _remove_shown(session, removal, user_path=adapter.user_path, alone=adapter._remove_source,
+                         look=adapter.info)
+
+
+def _remove_shown(
+    session: XferSession,
+    removal: _Removal,
     *,
     user_path: Callable[[str], str],
     alone: Callable[[str, int], XferError | None],

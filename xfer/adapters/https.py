@@ -48,7 +48,7 @@ from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..verify import ServerHash
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, Landed, ProgressCallback, TransferResult
-from .http_removal import Removal, remove_shown, send_together
+from .http_removal import remove_together
 from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter, SpooledWriter
 
@@ -318,14 +318,10 @@ class HTTPSAdapter(Adapter):
         self._require(Capability.RM)
         if len(files) < 2 or not self.http.can_pipeline():
             return super().remove_sources(files)
-        session = self.session
-        removal = Removal(files, lambda path: self._not_root(path, "remove"))
-        asked = removal.asked()
-        looks = send_together(session, [("HEAD", session.url_for(target), None, _HEAD_HEADERS) for _, target in asked])
-        for position, (place, target) in enumerate(asked):
-            if position in looks.answers:
-                removal.shown[place] = self._shown_by_head(target, session.url_for(target), looks.answers[position])
-        return remove_shown(session, removal, user_path=self.user_path, alone=self._remove_source, look=self.info)
+        url_for = self.session.url_for
+        return remove_together(
+            self, self.session, files, ask=lambda target: ("HEAD", url_for(target), None, _HEAD_HEADERS),
+            shown_by=lambda target, answer: self._shown_by_head(target, url_for(target), answer))
 
     def _checksum(self, path: str, size: int | None) -> ServerHash | None:
         """The hash a ``HEAD`` of ``path`` states (``xfer sync --checksum``), as an upload's check reads it."""

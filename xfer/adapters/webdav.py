@@ -56,7 +56,7 @@ from ..transfer import DOWNLOAD_BLOCK
 from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, TransferResult
-from .http_removal import Removal, remove_shown, send_together
+from .http_removal import remove_together
 from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, Sent, http_options
 from .writer import RemoteWriter
 
@@ -468,21 +468,15 @@ class WebDAVAdapter(Adapter):
         """Every file's ``PROPFIND`` (Depth 0) pipelined, then the ``DELETE``\\ s of those shown as
         files of their sizes (:mod:`~xfer.adapters.http_removal`): a few round trips for the lot,
         where one file after another took three each (``info``, then ``rm``'s own look and its
-        ``DELETE``).  A file whose look is answered otherwise than ``207`` or ``404`` goes the
-        default way, as do all when requests cannot be pipelined.  A collection is never removed:
-        only what its own ``PROPFIND`` shows to be a file is."""
+        ``DELETE``).  A file whose look is answered otherwise than ``207`` goes the default way, as
+        do all when requests cannot be pipelined.  A collection is never removed: only what its own
+        ``PROPFIND`` shows to be a file is."""
         self._require(Capability.RM)
         if len(files) < 2 or not self.http.can_pipeline():
             return super().remove_sources(files)
-        session = self.session
-        removal = Removal(files, lambda path: self._not_root(path, "remove"))
-        asked = removal.asked()
-        looks = send_together(session, [("PROPFIND", session.url_for(target), PROPFIND_BODY, _LOOK_HEADERS)
-                                        for _, target in asked])
-        for position, (place, target) in enumerate(asked):
-            if position in looks.answers:
-                removal.shown[place] = self._shown_by_propfind(target, looks.answers[position])
-        return remove_shown(session, removal, user_path=self.user_path, alone=self._remove_source, look=self.info)
+        return remove_together(
+            self, self.session, files, shown_by=self._shown_by_propfind,
+            ask=lambda target: ("PROPFIND", self.session.url_for(target), PROPFIND_BODY, _LOOK_HEADERS))
 
     def _shown_by_propfind(self, path: str, answer: requests.Response) -> Entry | XferError | None:
         """What a pipelined ``PROPFIND`` of ``path`` (Depth 0, its body read whole) shows: the
