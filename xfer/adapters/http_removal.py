@@ -2,9 +2,9 @@
 
 One file after another, a removal is a look (HTTPS: ``HEAD``; WebDAV: ``PROPFIND``) and a
 ``DELETE``, each a round trip: at 50 ms that is 100 s for 1,000 files.  Here the looks come
-first, all of them (the adapter decides how: HTTPS pipelines its ``HEAD``\\ s, WebDAV lists each
-folder once), then the ``DELETE``\\ s of the files shown with their sizes go pipelined, in writes
-of at most :data:`REQUESTS_AT_ONCE`.  Both are HTTP/1.1 pipelining of idempotent requests
+first, all of them pipelined (the adapter says which request: HTTPS a ``HEAD``, WebDAV a
+``PROPFIND`` Depth 0), then the ``DELETE``\\ s of the files shown with their sizes, in writes of
+at most :data:`REQUESTS_AT_ONCE`.  Both are HTTP/1.1 pipelining of idempotent requests
 (RFC 9112 9.3.2), on the session's open connection (:meth:`~xfer.http_session.XferSession.pipelined`).
 
 A ``DELETE`` is never sent twice.  A file whose ``DELETE`` may have reached the server without
@@ -27,7 +27,7 @@ from ..http_errors import closes_connection
 from ..http_session import XferSession
 from .base import Adapter, Entry, source_changed
 
-__all__ = ["REQUESTS_AT_ONCE", "Exchanged", "remove_together", "send_together"]
+__all__ = ["REQUESTS_AT_ONCE", "remove_together"]
 
 #: Requests in one pipelined write: a bound on what one broken connection leaves undecided.
 REQUESTS_AT_ONCE = 256
@@ -39,7 +39,7 @@ _RESENT_AT_LEAST = 8
 Call = tuple[str, str, Any, dict[str, str] | None]
 
 
-class Exchanged:
+class _Exchanged:
     """What became of pipelined requests, by their place among the calls.
 
     ``answers``: those answered.  ``unsure``: those that may have reached the server, whose
@@ -53,7 +53,7 @@ class Exchanged:
         self.unsure: set[int] = set()
 
 
-def send_together(session: XferSession, calls: Sequence[Call]) -> Exchanged:
+def _send_together(session: XferSession, calls: Sequence[Call]) -> _Exchanged:
     """``calls`` (idempotent requests) pipelined in writes of at most :data:`REQUESTS_AT_ONCE`.
 
     Where no connection is open (at first, or after the server closed one), the next request opens
@@ -62,7 +62,7 @@ def send_together(session: XferSession, calls: Sequence[Call]) -> Exchanged:
     at a write that answered nothing, when a connection just opened did not stay open, or when the
     session no longer pipelines; what was not sent by then is neither answered nor unsure.
     """
-    sent = Exchanged()
+    sent = _Exchanged()
     todo = list(range(len(calls)))
     opened = False
     limit = REQUESTS_AT_ONCE
@@ -150,7 +150,7 @@ def remove_together(
     adapter's default way for one file."""
     removal = _Removal(files, lambda path: adapter._not_root(path, "remove"))
     asked = removal.asked()
-    looks = send_together(session, [ask(target) for _, target in asked])
+    looks = _send_together(session, [ask(target) for _, target in asked])
     for position, (place, target) in enumerate(asked):
         if position in looks.answers:
             removal.shown[place] = shown_by(target, looks.answers[position])
@@ -189,7 +189,7 @@ def _remove_shown(
                 due.append((place, target))
         elif isinstance(seen, XferError):
             decided[place] = seen
-    sent = send_together(session, [("DELETE", session.url_for(target), None, None) for _, target in due])
+    sent = _send_together(session, [("DELETE", session.url_for(target), None, None) for _, target in due])
     for position, (place, target) in enumerate(due):
         path, shown_as = files[place][0], user_path(target)
         answer = sent.answers.get(position)
