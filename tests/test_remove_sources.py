@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 import xfer
-from xfer.errors import AuthenticationFailed, ConnectionDropped, IntegrityError, RemoteNotFound, XferError
+from xfer.errors import (
+    AuthenticationFailed,
+    ConnectionDropped,
+    IntegrityError,
+    RemoteNotFound,
+    ServerError,
+    XferError,
+)
 from xfer.sync import remove_downloaded_together, sync
 from xfer.testing.endpoints import Endpoint
 
@@ -38,13 +45,15 @@ def test_each_source_is_proven_and_removed_or_said(xfer_ftps_server: Endpoint) -
     assert sorted(p.name for p in xfer_ftps_server.root.iterdir()) == ["f1.txt"]
 
 
-@pytest.mark.parametrize("failure", [ConnectionDropped("the connection broke"), AuthenticationFailed("login refused")],
-                         ids=["dropped", "login"])
+@pytest.mark.parametrize("failure", [ConnectionDropped("the connection broke"), AuthenticationFailed("login refused"),
+                                     ServerError("451 try again later", reply_code=451)],
+                         ids=["dropped", "login", "server-busy"])
 def test_a_failure_not_about_one_file_keeps_it_and_every_one_after(
     xfer_ftps_server: Endpoint, monkeypatch: pytest.MonkeyPatch, failure: XferError,
 ) -> None:
     """Said for each file it kept, not raised (what was removed before it is known); no further
-    file is asked about (a refused login is not tried again for each)."""
+    file is asked about (a refused login is not tried again for each, nor is a busy server: a
+    transient failure is the server's, not the file's)."""
     files = _sources(xfer_ftps_server, 4)
     asked: list[str] = []
     with xfer.connect(xfer_ftps_server.profile) as remote:

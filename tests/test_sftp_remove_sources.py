@@ -19,7 +19,7 @@ import tomli_w
 import xfer
 from tests.helpers import run
 from tests.test_sftp import profile_of
-from xfer.errors import ConnectionDropped, IntegrityError, RemoteNotFound
+from xfer.errors import ConnectionDropped, IntegrityError, RemoteNotFound, UsageError
 from xfer.profiles import Profile
 from xfer.sync import remove_downloaded_together, sync
 from xfer.testing.sftp_server import SFTPServer, SSHTestKeys, create_ssh_keys
@@ -81,6 +81,16 @@ def test_sources_are_looked_at_together_then_removed_together(
     assert sorted(p.name for p in (served.root / "out").iterdir()) == ["f03.txt"]
     kinds = [kind for kind, _ in _Seen.asked]
     assert kinds == ["stat"] * 20 + ["remove"] * 18
+
+
+def test_a_path_that_cannot_be_removed_is_said_for_that_file(served: SFTPServer, ssh_keys: SSHTestKeys) -> None:
+    """The connection's root is refused for that entry alone, as every adapter says it; nothing is
+    raised, and the other files are removed."""
+    with xfer.connect(profile_of(served, ssh_keys)) as remote:
+        failures = remote.remove_sources([("/out/f00.txt", 1), ("/", 1), ("/out/f01.txt", 2)])
+    assert failures[0] is None and failures[2] is None
+    assert isinstance(failures[1], UsageError) and "root" in str(failures[1])
+    assert not (served.root / "out" / "f00.txt").exists() and not (served.root / "out" / "f01.txt").exists()
 
 
 def test_a_connection_broken_midway_is_tried_again_for_the_rest(served: SFTPServer, ssh_keys: SSHTestKeys) -> None:

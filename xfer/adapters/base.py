@@ -26,6 +26,7 @@ from .. import registry
 from ..batch import CallbackFactory, get_files, put_files
 from ..errors import (
     IntegrityError,
+    LocalError,
     RemoteExists,
     RemoteIsFolder,
     RemoteLocked,
@@ -39,7 +40,7 @@ from ..errors import (
 )
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
-from ..retry import RetryPolicy, current_attempt
+from ..retry import RetryPolicy, current_attempt, is_transient
 from ..streams import SinkFactory, StreamSink
 from ..throttle import TokenBucket
 
@@ -633,11 +634,12 @@ class Adapter:
         :func:`xfer.sync.remove_downloaded_together`).
 
         Per file None (removed) or what kept it: :class:`~xfer.errors.IntegrityError` (it shows
-        another size now, or is no file), the server's refusal of that file (gone, permission
-        denied, locked), or, for it and every file after it, the failure that ended the call (the
-        connection).  Nothing is raised but a stop (Ctrl-C): what was removed before a failure is
-        always said.  By default one file after another (``info``, retried; then ``rm``, which is
-        not: a removal is never sent twice); SFTP has them in flight together.
+        another size now, or is no file), that file's own failure (:func:`own_failure`: gone,
+        permission denied, locked), or, for it and every file after it, the failure that ended the
+        call (the connection, a refused login, a server that is down).  Nothing is raised but a
+        stop (Ctrl-C): what was removed before a failure is always said.  By default one file
+        after another (``info``, retried; then ``rm``, which is not: a removal is never sent
+        twice); SFTP has them in flight together, HTTPS and WebDAV pipelined.
         """
         self._require(Capability.RM)
         failures: list[XferError | None] = []
@@ -655,8 +657,10 @@ class Adapter:
             if shown != size:
                 return source_changed(path, shown, size)
             self.rm(path)
-        except FILE_REFUSALS as exc:
-            return exc
+        except XferError as exc:
+            if own_failure(exc):
+                return exc
+            raise
         return None
 
     def rmdir(self, path: str) -> None:
@@ -835,9 +839,19 @@ class Adapter:
         raise NotImplementedError
 
 
-#: A server's refusal that is about one file, not the connection or the account: :meth:`Adapter.remove_sources`
-#: goes on with the next file after one of these.
-FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, RemoteLocked, ServerError)
+#: A refusal that is about one file, not the connection or the account.
+_FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, RemoteLocked, ServerError, UsageError,
+                  IntegrityError, LocalError)
+
+
+def own_failure(exc: XferError) -> bool:
+    """Whether a failure while moving one file's source is that file's own, so that the next file may
+    still go (:meth:`Adapter.remove_sources`, ``put --remove-source-files``): the server refused that
+    file (gone, denied, a folder, locked, its own error), a path xfer will not send, a copy not
+    proven, a local file that cannot be removed.  Not what the next file would meet too: the
+    connection, a refused login, and any transient failure (HTTP 503, FTP 421/450/451: the server
+    is busy or down; another try of the whole call, later, is what helps)."""
+    return isinstance(exc, _FILE_REFUSALS) and not is_transient(exc)
 
 
 def source_changed(path: str, shown: int | None, size: int) -> IntegrityError:

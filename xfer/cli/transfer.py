@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
-from ..errors import IntegrityError, LocalError, UsageError, XferError
+from ..errors import UsageError, XferError
 from ..options import DEFAULT_MAX_DEPTH
 from ..types import Entry, OperationResult
 from .common import (
@@ -455,8 +455,9 @@ def _remove_put_sources(
     """Each uploaded file's source, once its copy is proven (``source_removed`` set on its result);
     the first failure (:func:`_said`).  A file's own failure (it changed, the server shows another
     size or refuses that file, it cannot be unlinked) keeps that file alone; any other (the
-    connection, a refused login) ends it, the rest kept."""
-    from ..adapters.base import FILE_REFUSALS
+    connection, a refused login, a server that is down: :func:`~xfer.adapters.base.own_failure`)
+    ends it, the rest kept."""
+    from ..adapters.base import own_failure
     from ..sync import name_twins, remove_uploaded, twin_upload_kept
 
     failures: list[XferError] = []
@@ -467,15 +468,14 @@ def _remove_put_sources(
                 raise twin_upload_kept(result.local, twins[result.remote])
             remove_uploaded(remote, Path(result.local), result.remote, result.size, result,
                             before=before.get(result.local, (None, None)))
-        except (IntegrityError, LocalError, *FILE_REFUSALS) as exc:  # (a refused login is no file's own)
-            result.source_removed = False
-            failures.append(exc)
-            continue
         except XferError as exc:
+            failures.append(exc)
+            result.source_removed = False
+            if own_failure(exc):
+                continue
             for later in results:
                 if later.source_removed is None:
                     later.source_removed = False
-            failures.append(exc)
             break
         result.source_removed = True
     return _said(failures)

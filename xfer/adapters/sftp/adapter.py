@@ -39,6 +39,7 @@ from ...errors import (
     RemoteStorageFull,
     ServerError,
     UnsupportedOperation,
+    UsageError,
     XferError,
     folder_needs_recursive,
     listing_too_large,
@@ -888,8 +889,14 @@ class SFTPAdapter(Adapter):
         there anew meanwhile.  If the tries run out, the undecided files get that failure.
         """
         self._require(Capability.RM)
-        asked = [(path, self._not_root(path, "remove"), size) for path, size in files]
         decided: dict[int, XferError | None] = {}
+        asked: list[tuple[str, str, int]] = []
+        for place, (path, size) in enumerate(files):
+            try:
+                asked.append((path, self._not_root(path, "remove"), size))
+            except UsageError as refused:  # the connection's root, a name xfer will not send: that file's own
+                decided[place] = refused
+                asked.append((path, "", size))
         removing: set[int] = set()
         server = self.settings.server
 
@@ -937,7 +944,7 @@ class SFTPAdapter(Adapter):
                 if isinstance(outcome, BaseException):
                     raise outcome
 
-        if asked:
+        if len(decided) < len(asked):
             try:
                 self._retrying(lambda: self._run("removing the remote sources of", f"{len(asked)} downloads", work))
             except XferError as exc:
