@@ -84,11 +84,10 @@ __all__ = [
     "name_twins",
     "plan_sync",
     "remote_digest",
-    "remove_downloaded",
     "remove_downloaded_together",
     "remove_uploaded",
     "sync",
-    "twin_upload_kept",
+    "twin_kept",
 ]
 
 _log = logging.getLogger(__name__)
@@ -637,14 +636,9 @@ class _Runner:
         #: Downloaded files (relative path, size) whose remote sources their group's ``finish``
         #: removes together, by the connection (its adapter) they came over.
         self.to_remove: dict[Adapter, list[tuple[str, int]]] = {}
-        #: Remote files whose names differ only in case, by that name folded (one local file on a
-        #: case-insensitive disk): see :meth:`_one_local_file`.
-        self.case_twins: dict[str, list[str]] = {}
-        if remove_source and not upload:
-            for relative in remote_states:
-                self.case_twins.setdefault(_folded(relative), []).append(relative)
-        #: Uploads whose names a case-insensitive server would hold as one file: sources kept.
-        self.upload_twins = name_twins(local_states) if remove_source and upload else {}
+        #: Sources whose names differ only in case or Unicode form, each with one such other
+        #: (:func:`name_twins`): see :meth:`_one_local_file` and :meth:`_remove_uploaded`.
+        self.twins = name_twins(local_states if upload else remote_states) if remove_source else {}
 
     def remote_of(self, relative: str) -> ListedPath:
         return ListedPath(posixpath.join(self.remote_path, relative))
@@ -717,9 +711,8 @@ class _Runner:
             for place in asked
         ], within=self.local)
         failures: list[XferError | None] = [
-            None if twin is None else source_kept(str(self.remote_of(due[place][0])), (
-                f"{twin} differs from it only in case or form, and the local disk holds both in one file, "
-                f"{self.local / due[place][0]}"))
+            None if twin is None else twin_kept(str(self.remote_of(due[place][0])), twin,
+                                                on=f"the local disk ({self.local / due[place][0]})")
             for place, twin in twinned.items()
         ]
         for place, answer in zip(asked, answers, strict=True):
@@ -741,11 +734,11 @@ class _Runner:
         overwrites the other, in this group or a later one.
         Neither source goes.  (On a case-sensitive disk the twin's name is another file, or none
         yet: nothing is kept.)"""
-        for twin in self.case_twins.get(_folded(relative), ()):
-            if twin != relative:
-                with contextlib.suppress(OSError):
-                    if os.path.samefile(self.local / relative, self.local / twin):
-                        return str(self.remote_of(twin))
+        twin = self.twins.get(relative)
+        if twin is not None:
+            with contextlib.suppress(OSError):
+                if os.path.samefile(self.local / relative, self.local / twin):
+                    return str(self.remote_of(twin))
         return None
 
     @contextlib.contextmanager
@@ -790,8 +783,9 @@ class _Runner:
         """Remove the local source of ``relative`` once its copy is proven (see :func:`remove_uploaded`)."""
         state = self.local_states[relative]
         try:
-            if relative in self.upload_twins:
-                raise twin_upload_kept(str(self.local / relative), self.upload_twins[relative])
+            if relative in self.twins:
+                raise twin_kept(str(self.local / relative), str(self.local / self.twins[relative]),
+                                on="a case-insensitive server")
             remove_uploaded(adapter, self.local / relative, self.remote_of(relative), size, outcome,
                             before=(state.size, state.modified))
         except BaseException:
@@ -850,13 +844,6 @@ def remove_uploaded(
             raise source_kept(str(local), f"the server holds {stored} bytes of it, not {size}")
     with local_errors(local, "removing"):
         local.unlink()
-
-
-def remove_downloaded(adapter: Adapter, remote: str, local: Path, size: int, *, listed: int | None) -> None:
-    """:func:`remove_downloaded_together` of one file: its failure raised."""
-    failure = remove_downloaded_together(adapter, [(remote, local, size, listed)])[0]
-    if failure is not None:
-        raise failure
 
 
 def remove_downloaded_together(
@@ -941,14 +928,11 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def twin_upload_kept(source: str, twin: str) -> IntegrityError:
-    """The source of an upload kept because another upload's name differs from it only in case or form."""
-    return source_kept(source, _twin_upload(twin))
-
-
-def _twin_upload(twin: str) -> str:
-    return (f"{twin} differs from it only in case or form, and a case-insensitive server holds both "
-            "in one file: move them one at a time, or rename one")
+def twin_kept(source: str, twin: str, *, on: str) -> IntegrityError:
+    """A source kept because ``twin``'s name differs from its only in case or Unicode form, and ``on``
+    (a case-insensitive disk or server) holds the two as one file: no size check can tell."""
+    return source_kept(source, f"{twin} differs from it only in case or form, and {on} holds both in one "
+                               "file").copy_with(hint="move them one at a time, or rename one")
 
 
 def _folded(relative: str) -> str:

@@ -458,14 +458,14 @@ def _remove_put_sources(
     connection, a refused login, a server that is down: :func:`~xfer.adapters.base.own_failure`)
     ends it, the rest kept."""
     from ..adapters.base import own_failure
-    from ..sync import name_twins, remove_uploaded, twin_upload_kept
+    from ..sync import name_twins, remove_uploaded, twin_kept
 
     failures: list[XferError] = []
     twins = name_twins(result.remote for result in results)
     for result in results:
         try:
             if result.remote in twins:
-                raise twin_upload_kept(result.local, twins[result.remote])
+                raise twin_kept(result.local, twins[result.remote], on="a case-insensitive server")
             remove_uploaded(remote, Path(result.local), result.remote, result.size, result,
                             before=before.get(result.local, (None, None)))
         except XferError as exc:
