@@ -190,6 +190,51 @@ def test_many_sources_are_each_proven_then_removed(
     assert _tree(served / "seed") == {"f03.txt": b"xxxx", "dir/inner.txt": b"keep"}
 
 
+@pytest.mark.parametrize(("profile", "server", "honoured"), [
+    ("apache-webdav", "apache", True),  # mod_dav answers 412 to an If-Match the file no longer has
+    ("nginx-https", "nginx", False),  # nginx 1.22's dav module ignores If-Match on DELETE
+])
+def test_a_source_put_anew_after_its_look(
+    bed_server: Callable[[str], ServerInfo], profiles: None, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, profile: str, server: str, honoured: bool,
+) -> None:
+    """The pipelined removal's DELETE carries If-Match with the ETag its look saw: the server that
+    honours it keeps a file written anew (same size) between the look and the removal; the one
+    that ignores it removes it, as an unconditional removal would."""
+    import xfer
+    from xfer.adapters import http_removal
+    from xfer.errors import IntegrityError
+
+    info = bed_server(server)
+    seed = tmp_path / f"anew-{uuid.uuid4().hex[:8]}"
+    _make(seed, {f"f{number}.txt": b"x" * 10 for number in range(4)})
+    code, _, err = _run(capsys, "put", "-r", str(seed), f"{profile}:/")  # (the server's user owns them)
+    assert code == 0, err
+    folder = info.root / seed.name
+    for number in range(4):
+        os.utime(folder / f"f{number}.txt", (time.time() - 60,) * 2)  # (Apache's ETag is weak within a second)
+    victim = folder / "f1.txt"
+    real = http_removal._send_together
+
+    def sending(session: object, calls: list[tuple[str, str, object, object]]) -> object:
+        if calls and calls[0][0] == "DELETE":
+            victim.write_bytes(b"N" * 10)
+        return real(session, calls)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(http_removal, "_send_together", sending)
+    try:
+        with xfer.connect(profile) as adapter:
+            failures = adapter.remove_sources([(f"/{folder.name}/f{number}.txt", 10) for number in range(4)])
+        assert [failure for place, failure in enumerate(failures) if place != 1] == [None] * 3
+        if honoured:
+            assert isinstance(failures[1], IntegrityError) and "changed on the server" in str(failures[1])
+            assert victim.read_bytes() == b"N" * 10
+        else:
+            assert failures[1] is None and not victim.exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_remote_globs_and_move_on_get_and_rm(
     capsys: pytest.CaptureFixture[str], target: tuple[str, Path], tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ out, one that sets a cookie (nothing goes pipelined), a folder that answers ``40
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,80 @@ def test_a_write_never_carries_more_than_the_bound(
     ):
         failures = remote.remove_sources(files)
     assert failures == [None] * 40 and max(written) <= 10
+
+
+def _replaced_before_the_removals(monkeypatch: pytest.MonkeyPatch, victim: Path) -> None:
+    """``victim`` is written anew, the same size, after the looks and before the ``DELETE``\\ s go:
+    a partner putting the next day's file under the name."""
+    real = http_removal._send_together
+
+    def sending(session: XferSession, calls: Any) -> Any:
+        if calls and calls[0][0] == "DELETE":
+            victim.write_bytes(b"N" * victim.stat().st_size)
+            os.utime(victim, ns=(victim.stat().st_mtime_ns + 10**9,) * 2)  # (a later time, as a new write has)
+        return real(session, calls)
+
+    monkeypatch.setattr(http_removal, "_send_together", sending)
+
+
+@pytest.mark.parametrize("conditional", [True, False], ids=["if-match-honoured", "if-match-ignored"])
+def test_a_file_put_anew_after_its_look_is_kept_where_the_server_can_tell(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    conditional: bool,
+) -> None:
+    """Each ``DELETE`` carries ``If-Match`` with the ETag its ``HEAD`` saw: a server that honours it
+    refuses to remove the new file (412), which is kept and said.  A server that ignores it removes
+    it, as any unconditional removal would: the window is the batch's."""
+    files = _sources(tmp_path / "srv", 6)
+    victim = tmp_path / "srv" / "out" / "f02.txt"
+    _replaced_before_the_removals(monkeypatch, victim)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", conditional_delete=conditional) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        failures = remote.remove_sources(files)
+        deletes = [r for r in srv.requests if r.method == "DELETE"]
+    assert all(r.headers.get("If-Match", "").startswith('"') for r in deletes)
+    if conditional:
+        assert isinstance(failures[2], IntegrityError) and str(failures[2]) == (
+            "kept the source /out/f02.txt: it changed on the server after it was looked at")
+        assert [p.name for p in (tmp_path / "srv" / "out").iterdir()] == ["f02.txt"]
+        assert victim.read_bytes() == b"NNN"
+    else:
+        assert failures == [None] * 6 and not victim.exists()
+    assert [failure for place, failure in enumerate(failures) if place != 2] == [None] * 5
+
+
+def test_webdav_removes_only_the_file_its_look_saw(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """wsgidav honours ``If-Match`` with the ``getetag`` its ``PROPFIND`` gave."""
+    files = _sources(tmp_path / "srv", 6)
+    victim = tmp_path / "srv" / "out" / "f02.txt"
+    _replaced_before_the_removals(monkeypatch, victim)
+    with WebDAVServer(pki, root=tmp_path / "srv") as srv, srv.adapter(client_context()) as remote:
+        failures = remote.remove_sources(files)
+    assert isinstance(failures[2], IntegrityError)
+    assert "changed on the server after it was looked at" in str(failures[2])
+    assert [failure for place, failure in enumerate(failures) if place != 2] == [None] * 5
+    assert victim.read_bytes() == b"NNN"
+
+
+def test_a_server_refusing_its_own_etags_still_gets_its_files_removed(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path,
+) -> None:
+    """A server whose ``If-Match`` never matches the ETags it gives (412 to every conditioned
+    ``DELETE``): each file is looked at again, shows the same ETag, and goes the default way."""
+    files = _sources(tmp_path / "srv", 4)
+
+    def refusing(request: DAVRequest) -> DAVReply | None:
+        if request.method == "DELETE" and "If-Match" in request.headers:
+            return DAVReply(412, b"", {"Content-Length": "0"})
+        return None
+
+    with WebDAVServer(pki, root=tmp_path / "srv", intercept=refusing) as srv, \
+            srv.adapter(client_context()) as remote:
+        failures = remote.remove_sources(files)
+        conditioned = [r for r in srv.requests if r.method == "DELETE" and "If-Match" in r.headers]
+    assert failures == [None] * 4 and len(conditioned) == 4
+    assert not list((tmp_path / "srv" / "out").iterdir())

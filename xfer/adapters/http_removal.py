@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from ..errors import ConnectionDropped, Interrupted, RemoteError, RemoteNotFound, XferError
+from ..errors import ConnectionDropped, Interrupted, RemoteError, RemoteNotFound, XferError, source_kept
 from ..http_errors import closes_connection
 from ..http_session import XferSession
 from .base import Adapter, Entry, source_changed
@@ -189,11 +189,15 @@ def _remove_shown(
                 due.append((place, target))
         elif isinstance(seen, XferError):
             decided[place] = seen
-    sent = _send_together(session, [("DELETE", session.url_for(target), None, None) for _, target in due])
+    sent = _send_together(session, [("DELETE", session.url_for(target), None, _unchanged(removal.shown[place]))
+                                     for place, target in due])
     for position, (place, target) in enumerate(due):
         path, shown_as = files[place][0], user_path(target)
         answer = sent.answers.get(position)
-        if answer is not None and answer.status_code != 207:
+        if answer is not None and answer.status_code == 412:  # another file under the name since the look?
+            decided[place] = _refused_as_changed(path, files[place][1], removal.shown[place], shown_as,
+                                                 look=look, alone=alone)
+        elif answer is not None and answer.status_code != 207:
             decided[place] = _deleted(session, answer, target)
         elif answer is not None:  # a removal that failed in part: nothing to say of a file
             decided[place] = _looked_again(path, look, RemoteError(
@@ -215,6 +219,40 @@ def _remove_shown(
                 ended = exc
         decided[place] = ended
     return [decided[place] for place in range(len(files))]
+
+
+def _unchanged(seen: Entry | XferError | None) -> dict[str, str] | None:
+    """A ``DELETE``'s condition: the file is still the one the look saw (``If-Match`` with its ETag,
+    RFC 9110 13.1.1), where the look gave a strong one: a file put anew under the name meanwhile,
+    even of the same size, is then refused (412), not removed.  A weak ETag never matches there
+    (Apache's, within a second of a write), and without one the removal goes as before.  An
+    unquoted ``getetag`` (wsgidav's) is quoted, as the header needs it."""
+    etag = _etag(seen)
+    return {"If-Match": etag if etag.startswith('"') else f'"{etag}"'} if etag else None
+
+
+def _etag(seen: Entry | XferError | None) -> str | None:
+    """The strong ETag a look showed, if any."""
+    etag = seen.extra.get("etag") if isinstance(seen, Entry) else None
+    return etag if isinstance(etag, str) and etag.strip('"') and not etag.startswith("W/") else None
+
+
+def _refused_as_changed(
+    path: str, size: int, seen: Entry | XferError | None, shown_as: str, *,
+    look: Callable[[str], Entry], alone: Callable[[str, int], XferError | None],
+) -> XferError | None:
+    """A ``DELETE`` refused by its ``If-Match`` (412): kept if the file is another now.  A server
+    that still shows the ETag it refused does not match its own tags (an unquoted one compared
+    with its quotes, say): that file goes the default way, unconditioned, as it did before."""
+    try:
+        again = look(path)
+        if again.type == "file" and again.size == size and _etag(again) == _etag(seen):
+            return alone(path, size)
+    except Interrupted:
+        raise
+    except XferError as exc:  # (gone meanwhile, or no answer): said for that file
+        return exc
+    return source_kept(shown_as, "it changed on the server after it was looked at")
 
 
 def _deleted(session: XferSession, answer: requests.Response, path: str) -> XferError | None:

@@ -22,6 +22,7 @@ uploads that must never appear half-written, use ``davs://`` (temporary name, th
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import email.utils
 import json
 import os
@@ -295,12 +296,14 @@ class HTTPSAdapter(Adapter):
         raise RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
 
     def _shown_by_head(self, path: str, url: str, response: requests.Response) -> Entry | RemoteNotFound | None:
-        """What a ``HEAD`` of ``path`` (at ``url``) shows: ``200`` a file, a redirect to the same
-        path plus ``/`` a folder, ``404``/``410`` nothing; None for any other answer (the parent's
-        listing is to be asked)."""
+        """What a ``HEAD`` of ``path`` (at ``url``) shows: ``200`` a file (its ``ETag``, if any, in
+        ``extra``), a redirect to the same path plus ``/`` a folder, ``404``/``410`` nothing; None
+        for any other answer (the parent's listing is to be asked)."""
         status = response.status_code
         if status == 200:
-            return self.http.head_entry(path, response)
+            entry = self.http.head_entry(path, response)
+            etag = response.headers.get("ETag")
+            return dataclasses.replace(entry, extra={**entry.extra, "etag": etag}) if etag else entry
         if status in (404, 410):
             return RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
         location = response.headers.get("Location")

@@ -113,6 +113,9 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     starting with "." out of the index, as nginx's autoindex does.
     ``drop_after_delete`` paths are removed by their first ``DELETE``, whose answer never comes: the
     connection is dropped (a server process that dies, or a link that breaks, after the removal).
+    ``conditional_delete``: a ``DELETE`` with ``If-Match`` removes only a file whose ETag is one of
+    those (412 otherwise, RFC 9110 13.1.1), as Apache's mod_dav does; by default the header is
+    ignored, as by servers without conditional requests.
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         index_size_error: int = 0,
         hide_dotfiles: bool = False,
         drop_after_delete: Iterable[str] = (),
+        conditional_delete: bool = False,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -180,6 +184,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.keepalive_requests = keepalive_requests
         self.idle_timeout = idle_timeout
         self.drop_after_delete = set(drop_after_delete)
+        self.conditional_delete = conditional_delete
         self._state: ServerState[RecordedRequest] = ServerState()
         # "nginx" asks for a certificate but lets HTTP decide, as ssl_verify_client does.
         verify_mode = {"required": ssl.CERT_REQUIRED, "nginx": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
@@ -404,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         stat = target.stat()
         size = stat.st_size
         modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
-        etag = f'"{stat.st_mtime_ns:x}-{size:x}"'  # like nginx: changes with the time and the size
+        etag = _etag(stat)
         start, end = self._range(size, etag, modified)
         if start is not None and start >= size:
             self._record(416)
@@ -596,6 +601,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not target.exists() or target == self.owner.root:
             self._page(404 if not target.exists() else 403)
             return
+        wanted = self.headers.get("If-Match")
+        if (self.owner.conditional_delete and wanted is not None and target.is_file()
+                and _etag(target.stat()) not in {tag.strip() for tag in wanted.split(",")}):
+            self._page(412)
+            return
         if target.is_dir():
             if not url_path.endswith("/"):
                 self._page(409)  # nginx: "DELETE with trailing slash" for folders
@@ -723,3 +733,8 @@ class _MultipartReader:
 
     def skip_part(self) -> None:
         self.copy_part(None)
+
+
+def _etag(stat: os.stat_result) -> str:
+    """A file's ETag, like nginx's: it changes with the time and the size."""
+    return f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
