@@ -379,3 +379,25 @@ def test_a_server_refusing_its_own_etags_still_gets_its_files_removed(
         conditioned = [r for r in srv.requests if r.method == "DELETE" and "If-Match" in r.headers]
     assert failures == [None] * 4 and len(conditioned) == 4
     assert not list((tmp_path / "srv" / "out").iterdir())
+
+
+def test_webdav_a_multistatus_saying_not_found_is_that_files_answer(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path,
+) -> None:
+    """Some servers answer a ``PROPFIND`` of a missing file ``207`` with the ``404`` inside: that file
+    is said missing from the pipelined look, with no request of its own; the others go."""
+    files = _sources(tmp_path / "srv", 3)
+    missing = (b'<?xml version="1.0"?><D:multistatus xmlns:D="DAV:"><D:response><D:href>/out/f01.txt</D:href>'
+               b"<D:status>HTTP/1.1 404 Not Found</D:status></D:response></D:multistatus>")
+
+    def inside(request: DAVRequest) -> DAVReply | None:
+        if request.method == "PROPFIND" and request.path == "/out/f01.txt":
+            return DAVReply(207, missing, {"Content-Length": str(len(missing))})
+        return None
+
+    with WebDAVServer(pki, root=tmp_path / "srv", intercept=inside) as srv, srv.adapter(client_context()) as remote:
+        failures = remote.remove_sources(files)
+        asked = [(r.method, r.path) for r in srv.requests if r.path == "/out/f01.txt"]
+    assert isinstance(failures[1], RemoteNotFound) and failures[0] is None and failures[2] is None
+    assert asked == [("PROPFIND", "/out/f01.txt")]
+    assert [p.name for p in (tmp_path / "srv" / "out").iterdir()] == ["f01.txt"]
