@@ -50,7 +50,7 @@ from ..verify import WANT_DIGEST, Check, ServerHash, StreamHash, conclude, http_
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .writer import RemoteWriter
 
-__all__ = ["ChunkedUpload", "HTTPTransfer", "Sent", "content_length", "http_options"]
+__all__ = ["HEAD_HEADERS", "ChunkedUpload", "HTTPTransfer", "Sent", "content_length", "http_options"]
 
 
 class Sent(NamedTuple):
@@ -74,10 +74,14 @@ _GET_HEADERS = {"Accept-Encoding": "identity"}
 _LISTING_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
 
 
+#: A file's ``HEAD``: no content coding (the length is the file's, not a coding's).
+HEAD_HEADERS = {"Accept-Encoding": "identity"}
+
+
 def _head_headers(want_digest: bool) -> dict[str, str]:
-    """A file's ``HEAD``: no content coding (the length is the file's); ``want_digest`` asks for its
-    digest, which servers may send only when asked (RFC 9530 §4, RFC 3230): SHA-256 first."""
-    return {"Accept-Encoding": "identity", **(WANT_DIGEST if want_digest else {})}
+    """:data:`HEAD_HEADERS`; ``want_digest`` also asks for the file's digest, which servers may
+    send only when asked (RFC 9530 §4, RFC 3230): SHA-256 first."""
+    return {**HEAD_HEADERS, **(WANT_DIGEST if want_digest else {})}
 
 
 def http_options(settings: ConnectionSettings) -> HTTPSOptions:

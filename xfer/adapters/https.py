@@ -50,16 +50,13 @@ from ..streams import SinkFactory
 from ..verify import ServerHash
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, Landed, ProgressCallback, TransferResult
 from .http_removal import remove_together
-from .http_transfer import ChunkedUpload, HTTPTransfer, http_options
+from .http_transfer import HEAD_HEADERS, ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter, SpooledWriter
 
 __all__ = ["HTTPSAdapter", "HTTPSOptions", "parse_html_index", "parse_json_index"]
 
 UploadMethod = Literal["PUT", "POST"]
 IndexFormat = Literal["auto", "json", "html", "none"]
-
-#: A file's ``HEAD``: its length as stored, not as a content coding would send it.
-_HEAD_HEADERS = {"Accept-Encoding": "identity"}
 
 _DAVS_HINT = "plain HTTPS has no folders or renames; if the server speaks WebDAV, use davs://{where}"
 
@@ -283,7 +280,7 @@ class HTTPSAdapter(Adapter):
         session = self.session
         with session.translating():
             url = session.url_for(path)
-            with session.head(url, headers=_HEAD_HEADERS, allow_redirects=False) as response:
+            with session.head(url, headers=HEAD_HEADERS, allow_redirects=False) as response:
                 shown = self._shown_by_head(path, url, response)
         if isinstance(shown, Entry):
             return shown
@@ -323,7 +320,7 @@ class HTTPSAdapter(Adapter):
             return super().remove_sources(files)
         url_for = self.session.url_for
         return remove_together(
-            self, self.session, files, ask=lambda target: ("HEAD", url_for(target), None, _HEAD_HEADERS),
+            self, self.session, files, ask=lambda target: ("HEAD", url_for(target), None, HEAD_HEADERS),
             shown_by=lambda target, answer: self._shown_by_head(target, url_for(target), answer))
 
     def _checksum(self, path: str, size: int | None) -> ServerHash | None:
