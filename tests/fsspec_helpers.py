@@ -63,3 +63,18 @@ def served(
     scheme = PROTOCOLS[request.param]
     with serve(scheme, pki, root=tmp_path_factory.mktemp(f"fsspec-{request.param}")) as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def fs(served: Endpoint) -> Iterator[XferFileSystem]:
+    """A fresh filesystem on the module's server, closed after the test."""
+    fs = filesystem(served)
+    yield fs
+    fs.close()
+
+
+def put_server_side(endpoint: Endpoint, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` in the server's storage folder directly (as a partner drops a file)."""
+    target = endpoint.root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)

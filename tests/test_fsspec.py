@@ -19,7 +19,15 @@ import pytest
 import tomli_w
 from fsspec.callbacks import Callback
 
-from tests.fsspec_helpers import ensure_registered, entry_point, filesystem, served, storage_options
+from tests.fsspec_helpers import (
+    ensure_registered,
+    entry_point,
+    filesystem,
+    fs,
+    put_server_side,
+    served,
+    storage_options,
+)
 from xfer.errors import ConfigError, RemoteFolderNotEmpty, RemoteNotFound, UsageError, XferError
 from xfer.filesystem import DEFAULT_POOL_SIZE, XferFileSystem
 from xfer.secrets import Secret
@@ -27,16 +35,9 @@ from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 
-__all__ = ["served"]  # the module-scoped server fixture, one per protocol
+__all__ = ["fs", "served"]  # fixtures: the module-scoped server (one per protocol), a filesystem on it
 
 DATA = bytes(range(256)) * 64  # 16 KiB, every byte value, no two neighbouring blocks alike
-
-
-@pytest.fixture
-def fs(served: Endpoint) -> Iterator[XferFileSystem]:
-    fs = filesystem(served)
-    yield fs
-    fs.close()
 
 
 @pytest.fixture
@@ -45,12 +46,6 @@ def folder(served: Endpoint, request: pytest.FixtureRequest) -> str:
     name = f"/{request.node.name.replace('[', '-').replace(']', '')}"
     (served.root / name.lstrip("/")).mkdir()
     return name
-
-
-def put_server_side(endpoint: Endpoint, path: str, data: bytes) -> None:
-    target = endpoint.root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
 
 
 # -- registration and URLs -----------------------------------------------------------------

@@ -8,9 +8,10 @@
 
 The host part is a profile name, the path is under the profile's root.  Secrets travel as
 references only (an instance pickles without them, so Dask workers resolve their own);
-connections are pooled per instance; reads are ranged; writes stream to the server's
-temporary part name and are renamed into place on ``close()``.  The reasons for each
-choice: docs/design.md, section "fsspec".
+connections are pooled per instance; listings are not cached between calls, but one
+compound call (``find``, ``get``, ``du``...) asks about each path once; reads are ranged;
+writes stream to the server's temporary part name and are renamed into place on
+``close()``.  The reasons for each choice: docs/design.md, section "fsspec".
 """
 
 from __future__ import annotations
@@ -112,6 +113,29 @@ class _Pool:
             adapter.close()
 
 
+class _Told(threading.local):
+    """What one thread's compound call (``find``, ``glob``, ``get``, ``copy``...) was told so far.
+
+    fsspec builds those calls from many small ones: a ``get`` of a tree lists every folder, then
+    asks ``isdir`` of each file it found, and a ``du`` asks ``info`` of every path ``find`` just
+    listed.  Each ask is a round trip (50 ms on a distant link).  Within one such call a path's
+    facts come from the listing that showed it, or from one ask; the call's own writes forget
+    what they touch.  Nothing outlives the call: a partner's inbox listed twice by the caller
+    is asked twice, so files that arrived in between are seen.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0  # compound calls open on this thread (they nest: mv -> copy -> find)
+        self.listings: dict[str, list[dict[str, Any]]] = {}
+        self.facts: dict[str, dict[str, Any]] = {}
+
+
+def _is_complete(info: dict[str, Any]) -> bool:
+    """A listed entry that says what ``info`` would: a folder, or a file with its size (an index
+    page without sizes does not: there ``info`` asks the server)."""
+    return info["type"] == "directory" or (info["type"] == "file" and info["size"] is not None)
+
+
 def _to_info(entry: Entry) -> dict[str, Any]:
     """fsspec's detail dict: ``name``, ``size``, ``type``, plus ``modified`` and the server's extras."""
     size = entry.size
@@ -193,6 +217,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         # Fail now on a missing profile, a literal secret or a bad option, not in a worker later.
         resolve_profile(self._target, {**self._options, **self._secrets}).check_files()
         self._pool = _Pool(self._connect, pool_size)
+        self._told = _Told()
 
     def _connect(self) -> Adapter:
         from .client import connect
@@ -238,6 +263,19 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         """The entries of a folder (the one entry of a file), as fsspec detail dicts or names."""
         target = self._strip_protocol(path)
+        told = self._told
+        infos = told.listings.get(target) if told.depth else None
+        if infos is None:
+            infos = self._listed(target)
+            if told.depth:
+                told.listings[target] = infos
+                for info in infos:
+                    if _is_complete(info):
+                        told.facts.setdefault(info["name"], info)
+        return [dict(info) for info in infos] if detail else [info["name"] for info in infos]
+
+    def _listed(self, target: str) -> list[dict[str, Any]]:
+        """The server's listing of ``target``, as detail dicts."""
         with self._adapter() as adapter:
             try:
                 entries = adapter.ls(target)
@@ -247,12 +285,21 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 if isinstance(exc, RemoteNotFound) or adapter.exists(target):
                     raise
                 raise RemoteNotFound(f"{target} does not exist ({exc})") from exc
-        infos = [_to_info(e) for e in entries]
-        return infos if detail else [i["name"] for i in infos]
+        return [_to_info(e) for e in entries]
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         """Facts about one path; ``FileNotFoundError`` (xfer's RemoteNotFound) if nothing is there."""
         target = self._strip_protocol(path)
+        told = self._told
+        found = told.facts.get(target) if told.depth else None
+        if found is None:
+            found = self._looked_up(target)
+            if told.depth:
+                told.facts[target] = found
+        return dict(found)
+
+    def _looked_up(self, target: str) -> dict[str, Any]:
+        """The server's facts about ``target``."""
         with self._adapter() as adapter:
             head = getattr(adapter, "head", None)
             try:
@@ -268,6 +315,77 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 if found:
                     entry = found[0]
         return _to_info(entry)
+
+    # -- compound calls: each remembers what it was told (see _Told) ----------------------------
+
+    @contextlib.contextmanager
+    def _one_call(self) -> Iterator[None]:
+        told = self._told
+        told.depth += 1
+        try:
+            yield
+        finally:
+            told.depth -= 1
+            if not told.depth:
+                told.listings.clear()
+                told.facts.clear()
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        with self._one_call():
+            return super().find(*args, **kwargs)
+
+    def glob(self, *args: Any, **kwargs: Any) -> Any:
+        with self._one_call():
+            return super().glob(*args, **kwargs)
+
+    def du(self, *args: Any, **kwargs: Any) -> Any:
+        with self._one_call():
+            return super().du(*args, **kwargs)
+
+    def expand_path(self, *args: Any, **kwargs: Any) -> Any:
+        with self._one_call():
+            return super().expand_path(*args, **kwargs)
+
+    def get(self, *args: Any, **kwargs: Any) -> None:
+        with self._one_call():
+            super().get(*args, **kwargs)
+
+    def put(self, *args: Any, **kwargs: Any) -> None:
+        with self._one_call():
+            super().put(*args, **kwargs)
+
+    def copy(self, *args: Any, **kwargs: Any) -> None:
+        with self._one_call():
+            super().copy(*args, **kwargs)
+
+    def cat(self, *args: Any, **kwargs: Any) -> Any:
+        with self._one_call():
+            return super().cat(*args, **kwargs)
+
+    def invalidate_cache(self, path: str | None = None) -> None:
+        """Forget what this thread's compound call was told about ``path`` (None: everything): the
+        path, what is under it, and the listings of the folders above it (a new name shows there)."""
+        told = self._told
+        if path is None:
+            told.listings.clear()
+            told.facts.clear()
+            return
+        target = self._strip_protocol(path)
+        under = target.rstrip("/") + "/"
+        for key in [key for key in told.facts if key == target or key.startswith(under)]:
+            del told.facts[key]
+        for key in [key for key in told.listings
+                    if key == target or key.startswith(under) or under.startswith(key.rstrip("/") + "/")]:
+            del told.listings[key]
+
+    @contextlib.contextmanager
+    def _changing(self, *paths: str) -> Iterator[None]:
+        """Around a write: what was told about ``paths`` is forgotten after it, even if it failed."""
+        try:
+            yield
+        finally:
+            for path in paths:
+                self.invalidate_cache(path)
 
     def exists(self, path: str, **kwargs: Any) -> bool:
         """Only "not found" means False; an unreachable server or a refused certificate raises."""
@@ -388,12 +506,12 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
     def _folder(self, target: str) -> None:
         """Create a folder where the protocol has folders; on plain HTTPS they come with their files."""
-        with self._adapter() as adapter:
+        with self._changing(target), self._adapter() as adapter:
             if Capability.MKDIR in adapter.capabilities:
                 adapter.mkdir(target, parents=True)
 
     def _upload(self, local: str, target: str, callback: ProgressCallback | None) -> None:
-        with self._adapter() as adapter:
+        with self._changing(target), self._adapter() as adapter:
             try:
                 adapter.put_file(local, target, callback=callback)
             except RemoteNotFound:
@@ -417,7 +535,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         """Create a folder (an existing folder is fine; a file there raises FileExistsError)."""
-        with self._adapter() as adapter:
+        with self._changing(path), self._adapter() as adapter:
             adapter.mkdir(self._strip_protocol(path), parents=create_parents)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
@@ -433,36 +551,40 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self.mkdir(target, create_parents=True)
 
     def rmdir(self, path: str) -> None:
-        with self._adapter() as adapter:
+        with self._changing(path), self._adapter() as adapter:
             adapter.rmdir(self._strip_protocol(path))
 
     def rm_file(self, path: str) -> None:
-        with self._adapter() as adapter:
+        with self._changing(path), self._adapter() as adapter:
             adapter.rm(self._strip_protocol(path))
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Remove files; with ``recursive``, folders with everything in them (one server call each)."""
-        if maxdepth is not None:
-            # Depth-limited: remove what fsspec's expansion found, deepest first.
-            for found in reversed(self.expand_path(path, recursive=recursive, maxdepth=maxdepth)):
-                if self.isdir(found):
-                    self.rmdir(found)
-                else:
-                    self.rm_file(found)
-            return
-        paths = self.expand_path(path, recursive=False)
-        removed: list[str] = []
-        for target in sorted(paths):
-            if any(target.startswith(done.rstrip("/") + "/") for done in removed):
-                continue  # already gone with a folder above it
-            with self._adapter() as adapter:
-                adapter.rm(target, recursive=recursive)
-            removed.append(target)
-        self.invalidate_cache()
+        with self._one_call():
+            if maxdepth is not None:
+                # Depth-limited: remove what fsspec's expansion found, deepest first.
+                for found in reversed(self.expand_path(path, recursive=recursive, maxdepth=maxdepth)):
+                    if self.isdir(found):
+                        self.rmdir(found)
+                    else:
+                        self.rm_file(found)
+                return
+            paths = self.expand_path(path, recursive=False)
+            removed: list[str] = []
+            for target in sorted(paths):
+                if any(target.startswith(done.rstrip("/") + "/") for done in removed):
+                    continue  # already gone with a folder above it
+                with self._changing(target), self._adapter() as adapter:
+                    adapter.rm(target, recursive=recursive)
+                removed.append(target)
 
     def mv(self, path1: Any, path2: Any, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any) -> None:
         """A server-side rename where the protocol has one and fsspec's rules make it one
         rename (a single path, not into an existing folder); otherwise copy, then remove."""
+        with self._one_call():
+            self._move(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+
+    def _move(self, path1: Any, path2: Any, *, recursive: bool, maxdepth: int | None, **kwargs: Any) -> None:
         if isinstance(path1, str) and isinstance(path2, str) and maxdepth is None and not glob.has_magic(path1):
             source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
             if source == destination:
@@ -471,7 +593,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 with self._adapter() as adapter:
                     can_rename = Capability.MV in adapter.capabilities
                 if can_rename and (recursive or not self.isdir(source)):
-                    with self._adapter() as adapter:
+                    with self._changing(source, destination), self._adapter() as adapter:
                         try:
                             adapter.mv(source, destination)
                         except RemoteNotFound:
@@ -491,7 +613,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         with self._adapter() as adapter:
             copy = getattr(adapter, "copy", None)
         if copy is not None:
-            with self._adapter() as adapter:
+            with self._changing(destination), self._adapter() as adapter:
                 try:
                     adapter.copy(source, destination, overwrite=True)  # type: ignore[attr-defined]
                 except RemoteNotFound:
@@ -587,11 +709,12 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
         """Put the file in place: end the stream (or upload the spooled bytes) under the final name."""
         writer = self._writer
         if writer is not None:
-            try:
-                writer.close()
-            except BaseException:
-                self._release(failed=True)
-                raise
+            with self.fs._changing(self.path):
+                try:
+                    writer.close()
+                except BaseException:
+                    self._release(failed=True)
+                    raise
             self._release(failed=False)
             return
         if self._spool_name is None:

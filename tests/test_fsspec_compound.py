@@ -1,0 +1,110 @@
+"""fsspec's compound calls (``du``, ``find``, ``get``...) ask the server about each path once.
+
+fsspec builds them from many ``ls``/``info``/``isdir`` calls; within one compound call a path's
+facts come from the listing that showed it (see ``xfer.filesystem._Told``).  Nothing is
+remembered past the call, and the call's own writes are seen by it.  Counted at the adapter
+(its ``ls`` and ``info``: one server round trip each, whatever the protocol).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fsspec_helpers import fs, put_server_side, served
+from xfer.adapters.base import Adapter
+from xfer.filesystem import XferFileSystem
+from xfer.testing.endpoints import Endpoint
+
+__all__ = ["fs", "served"]  # fixtures: the module-scoped server (one per protocol), a filesystem on it
+
+TREE = {f"d{d}/f{f}.csv": b"a,b\n" + b"1,2\n" * (d + f) for d in range(3) for f in range(3)}
+
+
+@pytest.fixture
+def tree(served: Endpoint, request: pytest.FixtureRequest) -> str:
+    """Three folders of three files each, made server-side in a folder of this test's own."""
+    name = f"/{request.node.name.replace('[', '-').replace(']', '')}"
+    for relative, data in TREE.items():
+        put_server_side(served, f"{name}/{relative}", data)
+    return name
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often the adapters' ``ls`` and ``info`` were called, by method."""
+    counts: Counter[str] = Counter()
+
+    def counting(name: str) -> Callable[..., Any]:
+        original = getattr(Adapter, name)
+
+        def method(self: Adapter, *args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return original(self, *args, **kwargs)
+
+        return method
+
+    for name in ("ls", "info"):
+        monkeypatch.setattr(Adapter, name, counting(name))
+    return counts
+
+
+def test_du_lists_each_folder_once_and_asks_no_file(fs: XferFileSystem, tree: str, asked: Counter[str]) -> None:
+    assert fs.du(tree) == sum(len(data) for data in TREE.values())
+    # The tree and its three folders, each listed once; no file asked about on its own.
+    assert asked["ls"] == 4
+    assert asked["info"] <= 1  # the tree itself: its parent was not listed
+
+
+def test_get_of_a_tree_asks_no_file_before_fetching_it(
+    fs: XferFileSystem, tree: str, asked: Counter[str], tmp_path: Path
+) -> None:
+    fs.get(tree, str(tmp_path / "copy"), recursive=True)
+    got = {str(p.relative_to(tmp_path / "copy")): p.read_bytes() for p in (tmp_path / "copy").rglob("*") if p.is_file()}
+    assert got == TREE
+    # Before: an ``isdir`` (one ``info``) per file, nine round trips more.
+    assert asked["info"] <= 1
+    assert asked["ls"] <= 4
+
+
+def test_nothing_is_remembered_past_the_call(served: Endpoint, fs: XferFileSystem, tree: str) -> None:
+    """A partner's folder listed twice is asked twice: what arrived in between is seen."""
+    assert f"{tree}/d0/new.csv" not in fs.find(tree)
+    put_server_side(served, f"{tree}/d0/new.csv", b"x,y\n")
+    assert f"{tree}/d0/new.csv" in fs.find(tree)
+    assert fs.du(tree) == sum(len(data) for data in TREE.values()) + 4
+    put_server_side(served, f"{tree}/d0/new.csv", b"x,y\n3,4\n")
+    assert fs.info(f"{tree}/d0/new.csv")["size"] == 8
+
+
+def test_a_call_sees_its_own_writes(fs: XferFileSystem, tree: str) -> None:
+    """Inside one call (a write between two looks, as ``mv`` does with a copy, then removals), a
+    written or removed path is asked about again, and the listings above it too."""
+    with fs._one_call():
+        assert f"{tree}/d0/f0.csv" in fs.ls(f"{tree}/d0", detail=False)
+        fs.pipe_file(f"{tree}/d0/added.csv", b"new")
+        assert f"{tree}/d0/added.csv" in fs.ls(f"{tree}/d0", detail=False)
+        assert fs.info(f"{tree}/d0/added.csv")["size"] == 3
+        fs.pipe_file(f"{tree}/d0/added.csv", b"longer")
+        assert fs.info(f"{tree}/d0/added.csv")["size"] == 6
+        fs.rm_file(f"{tree}/d0/f0.csv")
+        assert not fs.exists(f"{tree}/d0/f0.csv")
+        assert f"{tree}/d0/f0.csv" not in fs.find(tree)
+
+
+def test_what_one_thread_was_told_is_not_another_threads(served: Endpoint, fs: XferFileSystem, tree: str) -> None:
+    seen: list[list[str]] = []
+    with fs._one_call():
+        before = fs.ls(f"{tree}/d1", detail=False)
+        put_server_side(served, f"{tree}/d1/late.csv", b"z")
+        worker = threading.Thread(target=lambda: seen.append(fs.ls(f"{tree}/d1", detail=False)))
+        worker.start()
+        worker.join(30)
+        assert fs.ls(f"{tree}/d1", detail=False) == before  # this call's own listing
+    assert seen and f"{tree}/d1/late.csv" in seen[0]
+    assert f"{tree}/d1/late.csv" in fs.ls(f"{tree}/d1", detail=False)
