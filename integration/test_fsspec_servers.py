@@ -71,6 +71,28 @@ def test_filesystem_verbs(fs_on: tuple[XferFileSystem, ServerInfo, str]) -> None
     assert not _on_disk(server, f"{folder}/b.csv").exists()
 
 
+def test_compound_calls_on_a_tree(fs_on: tuple[XferFileSystem, ServerInfo, str], tmp_path: Path) -> None:
+    """``du``, ``find``, ``glob``, ``get -r``, ``copy -r`` and ``rm`` on each daemon's own listings: what
+    one call remembers from a listing (sizes, folders) is what the server holds, and a call sees
+    what it wrote (``copy`` into a folder it listed)."""
+    fs, server, folder = fs_on
+    tree = {f"d{d}/f{f}.csv": b"a,b\n" + b"1,2\n" * (3 * d + f) for d in range(2) for f in range(3)}
+    for relative, data in tree.items():
+        fs.pipe_file(f"{folder}/{relative}", data)
+    assert fs.du(folder) == sum(len(data) for data in tree.values())
+    assert sorted(fs.find(folder)) == sorted(f"{folder}/{relative}" for relative in tree)
+    assert sorted(fs.glob(f"{folder}/*/f1.csv")) == [f"{folder}/d0/f1.csv", f"{folder}/d1/f1.csv"]
+    local = tmp_path / "got"
+    fs.get(folder, str(local), recursive=True)
+    got = {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
+    assert got == tree
+    fs.copy(f"{folder}/d0", f"{folder}/d1/inner", recursive=True)
+    assert _on_disk(server, f"{folder}/d1/inner/f2.csv").read_bytes() == tree["d0/f2.csv"]
+    assert fs.du(f"{folder}/d1") == sum(len(data) for data in tree.values())  # its own files, and d0's copied in
+    fs.rm(f"{folder}/d1/inner", recursive=True)
+    assert not _on_disk(server, f"{folder}/d1/inner").exists()
+
+
 def test_open_wb_streams_and_discards(fs_on: tuple[XferFileSystem, ServerInfo, str]) -> None:
     fs, server, folder = fs_on
     target = f"{folder}/w.bin"

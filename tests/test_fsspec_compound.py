@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.fsspec_helpers import fs, put_server_side, served
+from tests.fsspec_helpers import filesystem, fs, put_server_side, served
 from xfer.adapters.base import Adapter
 from xfer.filesystem import XferFileSystem
-from xfer.testing.endpoints import Endpoint
+from xfer.testing.endpoints import Endpoint, serve
+from xfer.testing.pki import TestPKI
 
 __all__ = ["fs", "served"]  # fixtures: the module-scoped server (one per protocol), a filesystem on it
 
@@ -54,21 +55,29 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return counts
 
 
-def test_du_lists_each_folder_once_and_asks_no_file(fs: XferFileSystem, tree: str, asked: Counter[str]) -> None:
+def files_asked(served: Endpoint) -> int:
+    """The files a call over :data:`TREE` still asks about one by one: none, but over plain HTTPS,
+    whose index pages' sizes are not the files' (``listed_sizes_exact``), each by a HEAD."""
+    return len(TREE) if served.protocol == "https" else 0
+
+
+def test_du_lists_each_folder_once_and_asks_no_file(
+    served: Endpoint, fs: XferFileSystem, tree: str, asked: Counter[str]
+) -> None:
     assert fs.du(tree) == sum(len(data) for data in TREE.values())
     # The tree and its three folders, each listed once; no file asked about on its own.
     assert asked["ls"] == 4
-    assert asked["info"] <= 1  # the tree itself: its parent was not listed
+    assert asked["info"] <= 1 + files_asked(served)  # the tree itself: its parent was not listed
 
 
 def test_get_of_a_tree_asks_no_file_before_fetching_it(
-    fs: XferFileSystem, tree: str, asked: Counter[str], tmp_path: Path
+    served: Endpoint, fs: XferFileSystem, tree: str, asked: Counter[str], tmp_path: Path
 ) -> None:
     fs.get(tree, str(tmp_path / "copy"), recursive=True)
     got = {str(p.relative_to(tmp_path / "copy")): p.read_bytes() for p in (tmp_path / "copy").rglob("*") if p.is_file()}
     assert got == TREE
     # Before: an ``isdir`` (one ``info``) per file, nine round trips more.
-    assert asked["info"] <= 1
+    assert asked["info"] <= 1 + files_asked(served)
     assert asked["ls"] <= 4
 
 
@@ -108,3 +117,65 @@ def test_what_one_thread_was_told_is_not_another_threads(served: Endpoint, fs: X
         assert fs.ls(f"{tree}/d1", detail=False) == before  # this call's own listing
     assert seen and f"{tree}/d1/late.csv" in seen[0]
     assert f"{tree}/d1/late.csv" in fs.ls(f"{tree}/d1", detail=False)
+
+
+def test_a_remembered_size_never_bounds_a_read(served: Endpoint, fs: XferFileSystem, tree: str) -> None:
+    """A file listed while a partner still writes it: what is read is what the server holds now."""
+    grown = b"a,b\n" + b"9,9\n" * 50
+    with fs._one_call():
+        assert fs.info(f"{tree}/d0/f0.csv")["size"] == len(TREE["d0/f0.csv"])
+        fs.ls(f"{tree}/d0")
+        put_server_side(served, f"{tree}/d0/f0.csv", grown)
+        assert fs.cat_file(f"{tree}/d0/f0.csv") == grown
+        with fs.open(f"{tree}/d0/f0.csv", "rb") as handle:
+            assert handle.read() == grown
+
+
+def test_one_name_per_path(fs: XferFileSystem, tree: str) -> None:
+    """``/d//a`` and ``/x/../d/a`` are ``/d/a`` to the server, and to what a call remembers."""
+    with fs._one_call():
+        fs.ls(f"{tree}/d2")
+        fs.rm_file(f"{tree}/d2//f0.csv")
+        assert not fs.exists(f"{tree}/d2/f0.csv")
+        fs.rm_file(f"{tree}/d1/../d2/f1.csv")
+        assert f"{tree}/d2/f1.csv" not in fs.ls(f"{tree}/d2", detail=False)
+    assert fs._strip_protocol("xfer://p/a//b/./c/../d/") == "/a/b/d"
+
+
+def test_folders_moves_and_streams_inside_a_call(served: Endpoint, fs: XferFileSystem, tree: str) -> None:
+    """Every other write a call may make is seen by its next look: a streamed file, a move, and (where
+    the protocol has folders) a new and a removed folder."""
+    with fs._one_call():
+        fs.ls(f"{tree}/d0")
+        with fs.open(f"{tree}/d0/streamed.csv", "wb") as handle:
+            handle.write(b"s,t\n")
+        assert fs.info(f"{tree}/d0/streamed.csv")["size"] == 4
+        if served.protocol != "https":  # plain HTTPS has no folders and no rename
+            fs.mv(f"{tree}/d0/streamed.csv", f"{tree}/d0/moved.csv")
+            assert sorted(fs.ls(f"{tree}/d0", detail=False))[-2:] == [f"{tree}/d0/f2.csv", f"{tree}/d0/moved.csv"]
+            fs.mkdir(f"{tree}/d0/sub")
+            assert fs.isdir(f"{tree}/d0/sub")
+            fs.rmdir(f"{tree}/d0/sub")
+            assert not fs.exists(f"{tree}/d0/sub")
+
+
+def test_a_failed_call_leaves_nothing_remembered(fs: XferFileSystem, tree: str, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        fs.get(f"{tree}/missing", str(tmp_path / "x"), recursive=True)
+    told = fs._told
+    assert (told.depth, told.listings, told.facts) == (0, {}, {})
+
+
+def test_an_index_pages_sizes_are_not_taken_for_the_files(pki: TestPKI, tmp_path: Path) -> None:
+    """An HTTPS index generated before the files changed (its sizes 20 bytes short): ``du`` and a
+    ``cat`` of a glob still say and read what the files hold (a HEAD each)."""
+    with serve("https", pki, root=tmp_path / "srv", index_size_error=-20) as endpoint:
+        data = {"/d/a.csv": b"0123456789" * 2, "/d/b.csv": b"x" * 30}
+        for path, content in data.items():
+            put_server_side(endpoint, path, content)
+        fs = filesystem(endpoint)
+        try:
+            assert fs.du("/d") == 50
+            assert fs.cat("/d/*.csv") == data
+        finally:
+            fs.close()

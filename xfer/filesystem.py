@@ -130,10 +130,10 @@ class _Told(threading.local):
         self.facts: dict[str, dict[str, Any]] = {}
 
 
-def _is_complete(info: dict[str, Any]) -> bool:
-    """A listed entry that says what ``info`` would: a folder, or a file with its size (an index
-    page without sizes does not: there ``info`` asks the server)."""
-    return info["type"] == "directory" or (info["type"] == "file" and info["size"] is not None)
+def _is_complete(info: dict[str, Any], *, exact_sizes: bool) -> bool:
+    """A listed entry that says what ``info`` would: a folder, or a file with its size where the
+    listing's sizes are the server's own (not an HTTPS index page's: there ``info`` asks by HEAD)."""
+    return info["type"] == "directory" or (exact_sizes and info["type"] == "file" and info["size"] is not None)
 
 
 def _to_info(entry: Entry) -> dict[str, Any]:
@@ -245,8 +245,9 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             text = "/" + text[len("xfer://") :].partition("/")[2]
         elif text.startswith("xfer::"):
             text = text[len("xfer::") :]
-        text = "/" + text.lstrip("/")
-        return text.rstrip("/") or "/"
+        # Normalised as the adapters normalise the paths they send ("/d//a", "/x/../d/a" name
+        # "/d/a"): one name per path, also for what a compound call remembers (see _Told).
+        return posixpath.normpath("/" + text.lstrip("/"))
 
     @staticmethod
     def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
@@ -266,16 +267,17 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         told = self._told
         infos = told.listings.get(target) if told.depth else None
         if infos is None:
-            infos = self._listed(target)
+            infos, exact_sizes = self._listed(target)
             if told.depth:
                 told.listings[target] = infos
                 for info in infos:
-                    if _is_complete(info):
+                    if _is_complete(info, exact_sizes=exact_sizes):
                         told.facts.setdefault(info["name"], info)
         return [dict(info) for info in infos] if detail else [info["name"] for info in infos]
 
-    def _listed(self, target: str) -> list[dict[str, Any]]:
-        """The server's listing of ``target``, as detail dicts."""
+    def _listed(self, target: str) -> tuple[list[dict[str, Any]], bool]:
+        """The server's listing of ``target``, as detail dicts, and whether its sizes are exact
+        (:attr:`~xfer.adapters.base.Adapter.listed_sizes_exact`)."""
         with self._adapter() as adapter:
             try:
                 entries = adapter.ls(target)
@@ -285,7 +287,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 if isinstance(exc, RemoteNotFound) or adapter.exists(target):
                     raise
                 raise RemoteNotFound(f"{target} does not exist ({exc})") from exc
-        return [_to_info(e) for e in entries]
+            return [_to_info(e) for e in entries], adapter.listed_sizes_exact
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         """Facts about one path; ``FileNotFoundError`` (xfer's RemoteNotFound) if nothing is there."""
@@ -365,6 +367,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def invalidate_cache(self, path: str | None = None) -> None:
         """Forget what this thread's compound call was told about ``path`` (None: everything): the
         path, what is under it, and the listings of the folders above it (a new name shows there)."""
+        super().invalidate_cache(path)  # fsspec's bookkeeping of a transaction's invalidations
         told = self._told
         if path is None:
             told.listings.clear()
@@ -425,7 +428,9 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         """The bytes of a file, or of ``[start, end)`` (negative: from the end) by a ranged read."""
         target = self._strip_protocol(path)
-        info = self.info(target)
+        # Asked now, never what a compound call remembers: a size listed a moment ago (a partner's
+        # upload still growing) must not cut what is read, or make it empty.
+        info = self._looked_up(target)
         if info["type"] == "directory":
             raise RemoteIsFolder(f"{target} is a folder")
         size = info["size"]
@@ -453,7 +458,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     ) -> XferFile:
         target = self._strip_protocol(path)
         if "r" in mode:
-            info = self.info(target)
+            info = self._looked_up(target)  # the size that bounds the reads: asked now (see cat_file)
             if info["type"] == "directory":
                 raise RemoteIsFolder(f"{target} is a folder")
             return XferFile(self, target, mode, block_size, autocommit, cache_options=cache_options,

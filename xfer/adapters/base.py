@@ -238,6 +238,10 @@ class Adapter:
     together_max_size: ClassVar[int] = 0
     together_files: ClassVar[int] = 1
     together_bytes: ClassVar[int] = 0
+    #: A file's size in :meth:`ls` is the server's account of the file itself, as :meth:`info`
+    #: would give it (an FTP listing, a PROPFIND, an SFTP directory read); False where a listing
+    #: is a page written for people (an HTTPS index: rounded, or generated before the file changed).
+    listed_sizes_exact: ClassVar[bool] = True
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings

@@ -76,6 +76,9 @@ class HTTPSAdapter(Adapter):
     together_max_size: ClassVar[int] = 64 * 1024
     together_files: ClassVar[int] = 32
     together_bytes: ClassVar[int] = 256 * 1024
+    #: An index page's sizes may be rounded ("1.2K") or stale (a cached or generated index):
+    #: only a HEAD says what the file holds.
+    listed_sizes_exact: ClassVar[bool] = False
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
