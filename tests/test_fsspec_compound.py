@@ -139,7 +139,25 @@ def test_one_name_per_path(fs: XferFileSystem, tree: str) -> None:
         assert not fs.exists(f"{tree}/d2/f0.csv")
         fs.rm_file(f"{tree}/d1/../d2/f1.csv")
         assert f"{tree}/d2/f1.csv" not in fs.ls(f"{tree}/d2", detail=False)
-    assert fs._strip_protocol("xfer://p/a//b/./c/../d/") == "/a/b/d"
+
+
+def test_dot_dot_in_a_pattern_is_part_of_the_pattern(fs: XferFileSystem, tree: str) -> None:
+    """``/t/*/..`` matches nothing (no entry is named ".."), as in fsspec's own filesystems: it must
+    not become ``/t``, which ``rm`` would remove whole."""
+    assert fs.glob(f"{tree}/*/..") == []
+    with pytest.raises(FileNotFoundError):
+        fs.rm(f"{tree}/*/..", recursive=True)
+    assert fs.du(tree) == sum(len(data) for data in TREE.values())
+
+
+def test_transactions_leave_no_list_of_paths_behind(fs: XferFileSystem, tree: str) -> None:
+    """fsspec collects a transaction's paths for caches that outlive calls; there are none here, and
+    the list would grow for as long as the (cached) filesystem lives."""
+    for number in range(3):
+        with fs.transaction, fs.open(f"{tree}/d0/t{number}.csv", "wb") as handle:
+            handle.write(b"t")
+    assert fs.cat_file(f"{tree}/d0/t2.csv") == b"t"
+    assert fs._invalidated_caches_in_transaction == []
 
 
 def test_folders_moves_and_streams_inside_a_call(served: Endpoint, fs: XferFileSystem, tree: str) -> None:

@@ -121,7 +121,8 @@ class _Told(threading.local):
     listed.  Each ask is a round trip (50 ms on a distant link).  Within one such call a path's
     facts come from the listing that showed it, or from one ask; the call's own writes forget
     what they touch.  Nothing outlives the call: a partner's inbox listed twice by the caller
-    is asked twice, so files that arrived in between are seen.
+    is asked twice, so files that arrived in between are seen.  A write on another thread is
+    not seen by this thread's call, as a partner's write is not: a call is a moment's look.
     """
 
     def __init__(self) -> None:
@@ -130,9 +131,16 @@ class _Told(threading.local):
         self.facts: dict[str, dict[str, Any]] = {}
 
 
+def _key(path: str) -> str:
+    """The name a call remembers ``path`` by: normalised as the adapters normalise the paths they
+    send (``/d//a`` and ``/x/../d/a`` are ``/d/a`` to the server, so to the memory too)."""
+    return posixpath.normpath(path)
+
+
 def _is_complete(info: dict[str, Any], *, exact_sizes: bool) -> bool:
-    """A listed entry that says what ``info`` would: a folder, or a file with its size where the
-    listing's sizes are the server's own (not an HTTPS index page's: there ``info`` asks by HEAD)."""
+    """A listed entry whose kind and size are what ``info`` would say: a folder, or a file with its
+    size where the listing's sizes are the server's own (not an HTTPS index page's: there ``info``
+    asks by HEAD).  Other facts may be coarser than ``info``'s (an FTP LIST's minutes)."""
     return info["type"] == "directory" or (exact_sizes and info["type"] == "file" and info["size"] is not None)
 
 
@@ -245,9 +253,10 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             text = "/" + text[len("xfer://") :].partition("/")[2]
         elif text.startswith("xfer::"):
             text = text[len("xfer::") :]
-        # Normalised as the adapters normalise the paths they send ("/d//a", "/x/../d/a" name
-        # "/d/a"): one name per path, also for what a compound call remembers (see _Told).
-        return posixpath.normpath("/" + text.lstrip("/"))
+        # Not normalised: ".." in a glob pattern ("/data/*/..") is part of the pattern, and must
+        # not become "/data" (which rm would remove).  What a call remembers is keyed by _key.
+        text = "/" + text.lstrip("/")
+        return text.rstrip("/") or "/"
 
     @staticmethod
     def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
@@ -265,14 +274,14 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         """The entries of a folder (the one entry of a file), as fsspec detail dicts or names."""
         target = self._strip_protocol(path)
         told = self._told
-        infos = told.listings.get(target) if told.depth else None
+        infos = told.listings.get(_key(target)) if told.depth else None
         if infos is None:
             infos, exact_sizes = self._listed(target)
             if told.depth:
-                told.listings[target] = infos
+                told.listings[_key(target)] = infos
                 for info in infos:
                     if _is_complete(info, exact_sizes=exact_sizes):
-                        told.facts.setdefault(info["name"], info)
+                        told.facts.setdefault(_key(info["name"]), info)
         return [dict(info) for info in infos] if detail else [info["name"] for info in infos]
 
     def _listed(self, target: str) -> tuple[list[dict[str, Any]], bool]:
@@ -293,11 +302,11 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         """Facts about one path; ``FileNotFoundError`` (xfer's RemoteNotFound) if nothing is there."""
         target = self._strip_protocol(path)
         told = self._told
-        found = told.facts.get(target) if told.depth else None
+        found = told.facts.get(_key(target)) if told.depth else None
         if found is None:
             found = self._looked_up(target)
             if told.depth:
-                told.facts[target] = found
+                told.facts[_key(target)] = found
         return dict(found)
 
     def _looked_up(self, target: str) -> dict[str, Any]:
@@ -367,13 +376,15 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def invalidate_cache(self, path: str | None = None) -> None:
         """Forget what this thread's compound call was told about ``path`` (None: everything): the
         path, what is under it, and the listings of the folders above it (a new name shows there)."""
-        super().invalidate_cache(path)  # fsspec's bookkeeping of a transaction's invalidations
+        # fsspec's own (super()) is not called: it collects the paths a transaction wrote, for a
+        # cache that outlives calls; nothing here does, and the list would grow for as long as
+        # the (cached) instance lives.
         told = self._told
         if path is None:
             told.listings.clear()
             told.facts.clear()
             return
-        target = self._strip_protocol(path)
+        target = _key(self._strip_protocol(path))
         under = target.rstrip("/") + "/"
         for key in [key for key in told.facts if key == target or key.startswith(under)]:
             del told.facts[key]
