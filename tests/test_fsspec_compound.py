@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from tests.fsspec_helpers import filesystem, fs, put_server_side, served
 from xfer.adapters.base import Adapter
@@ -197,3 +198,30 @@ def test_an_index_pages_sizes_are_not_taken_for_the_files(pki: TestPKI, tmp_path
             assert fs.cat("/d/*.csv") == data
         finally:
             fs.close()
+
+
+def test_sftp_calls_ask_no_file_either(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: Counter[str]
+) -> None:
+    """SFTP's directory reads carry each file's size (``listed_sizes_exact``): ``du`` and ``get -r``
+    list each folder once and ask about no file, as over WebDAV and FTPS."""
+    with serve("sftp", pki, root=tmp_path / "root") as endpoint:
+        profiles = tmp_path / "profiles"
+        profiles.mkdir()
+        # The profile carries the server's known_hosts, which the bare storage options do not.
+        (profiles / "partner.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(profiles))
+        monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+        for relative, data in TREE.items():
+            put_server_side(endpoint, f"/t/{relative}", data)
+        fs = XferFileSystem("partner", skip_instance_cache=True)
+        try:
+            assert fs.du("/t") == sum(len(data) for data in TREE.values())
+            fs.get("/t", str(tmp_path / "copy"), recursive=True)
+        finally:
+            fs.close()
+    got = {p.relative_to(tmp_path / "copy").as_posix(): p.read_bytes() for p in (tmp_path / "copy").rglob("*")
+           if p.is_file()}
+    assert got == TREE
+    assert asked["ls"] == 8  # four folders, once per call
+    assert asked["info"] <= 2  # "/t" itself, once per call
