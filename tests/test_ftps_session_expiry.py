@@ -30,13 +30,15 @@ from xfer.testing.pki import TestPKI
 def test_a_session_that_expires_during_a_run_is_renewed_by_logging_in_again(
     pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tls_max: str
 ) -> None:
-    with FTPSServer(pki, root=tmp_path / "served", session_timeout=1, tls_max=tls_max) as srv:
+    # 3 s: the retry's new session must still be alive at its first data connection, which
+    # follows a login and an EPSV; on a loaded CI machine 1 s was once too short (a 522 again).
+    with FTPSServer(pki, root=tmp_path / "served", session_timeout=3, tls_max=tls_max) as srv:
         (srv.root / "a.bin").write_bytes(b"a" * 1000)
         (srv.root / "b.bin").write_bytes(b"b" * 2000)
         profile = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)
         with xfer.connect(profile, retry_wait=0.01) as remote:
             [first] = remote.get("/a.bin", str(tmp_path / "a.bin"))
-            time.sleep(2.5)  # the control connection's session leaves the server's cache
+            time.sleep(3.5)  # the control connection's session (made at login) leaves the server's cache
             [second] = remote.get("/b.bin", str(tmp_path / "b.bin"))
         logins = [c for c in srv.commands if c.startswith("USER ")]
     assert (first.attempts, second.attempts) == (1, 2)
