@@ -48,6 +48,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TypeVar, cast
 
+from .buffers import aligned_buffer
+
 __all__ = ["PIPE_BLOCK", "PIPE_DEPTH", "WRITEBACK_STEP", "WriteBehind", "start_writeback"]
 
 #: Bytes per buffer: what the adapters read at a time (one disk write, one hash update per buffer).
@@ -85,29 +87,31 @@ class _Pool:
         # wait_idle, which all wake everyone.
         self._batch = max(1, depth // 2)
         self._cond = threading.Condition()
-        self._free: deque[bytearray] = deque(bytearray(size) for _ in range(depth))
-        self._filled: deque[tuple[bytearray, int] | None] = deque()  # None: the end
+        # Page-aligned like the adapters' read buffers (xfer/buffers.py): the copy into the pool
+        # then runs between equally aligned addresses, ~10x faster than one 16 bytes off.
+        self._free: deque[memoryview] = deque(aligned_buffer(size) for _ in range(depth))
+        self._filled: deque[tuple[memoryview, int] | None] = deque()  # None: the end
         self._error: BaseException | None = None
         self._stopped = False
 
-    def take_free(self) -> bytearray:
+    def take_free(self) -> memoryview:
         """A free buffer; waits while all are in use."""
         return self._take(self._free)
 
-    def give_back(self, buffer: bytearray) -> None:
+    def give_back(self, buffer: memoryview) -> None:
         with self._cond:
             self._free.append(buffer)
             if len(self._free) >= self._batch:
                 self._cond.notify_all()
 
-    def put_filled(self, buffer: bytearray | None, count: int = 0) -> None:
+    def put_filled(self, buffer: memoryview | None, count: int = 0) -> None:
         """Hand on ``count`` bytes of ``buffer``; None marks the end."""
         with self._cond:
             self._filled.append(None if buffer is None else (buffer, count))
             if buffer is None or len(self._filled) >= self._batch:
                 self._cond.notify_all()
 
-    def take_filled(self) -> tuple[bytearray, int] | None:
+    def take_filled(self) -> tuple[memoryview, int] | None:
         """The next filled buffer in order (None: the end); waits while there is none."""
         return self._take(self._filled)
 
@@ -161,7 +165,7 @@ class WriteBehind:
                  depth: int = PIPE_DEPTH, size: int = PIPE_BLOCK) -> None:
         self._store = store
         self._pool = _Pool(depth, size)
-        self._current: bytearray | None = None
+        self._current: memoryview | None = None
         self._filled = 0
         self._closed = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
@@ -225,7 +229,7 @@ class WriteBehind:
         try:
             while (item := pool.take_filled()) is not None:
                 buffer, count = item
-                self._store(memoryview(buffer)[:count])
+                self._store(buffer[:count])
                 pool.give_back(buffer)
         except _Stopped:
             pass

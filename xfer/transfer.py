@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, ClassVar
 
+from .buffers import aligned_buffer
 from .errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
 from .pipeline_io import WRITEBACK_STEP, WriteBehind, start_writeback
 from .retry import current_attempt
@@ -323,12 +324,12 @@ class FileBody:
 
     def __iter__(self) -> Iterator[memoryview]:
         # No larger than the file: a block-sized buffer for a small file costs more to allocate
-        # (an mmap, zeroed, faulted in, unmapped) than the file costs to send (issue 14).
-        buffer = bytearray(min(self._blocksize, self._size))
-        view = memoryview(buffer)
+        # (an mmap, zeroed, faulted in, unmapped) than the file costs to send (issue 14).  Page-
+        # aligned: the kernel's copy of the file into it costs a third (see xfer/buffers.py).
+        view = aligned_buffer(min(self._blocksize, self._size))
         while self.sent < self._size:
             try:
-                count = self._handle.readinto(buffer)  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it
+                count = self._handle.readinto(view)  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it
             except OSError as exc:
                 # Raised inside the HTTP library's send loop, which would report it as a
                 # broken connection; a LocalError keeps the blame where it belongs.

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, NamedTuple, cast
 
 import requests
 
+from ..buffers import aligned_buffer
 from ..errors import (
     ConnectionDropped,
     IntegrityError,
@@ -1144,12 +1145,11 @@ def _read_body(raw: Any, out: Any, block: int = BODY_BLOCK) -> None:
         while chunk := raw.read(DOWNLOAD_BLOCK, decode_content=False):
             out.write(chunk)
         return
-    buffer = bytearray(block)
-    view = memoryview(buffer)
+    view = aligned_buffer(block)  # see xfer/buffers.py
     expected = fp.length  # None: chunked, or delimited by the end of the connection
     if expected and not fp.chunked:
         _read_known_length(fp, view, out)
-    while count := fp.readinto(buffer):
+    while count := fp.readinto(view):
         out.write(view[:count] if count < block else view)
     if expected is not None and fp.length:
         # http.client took an EOF inside Content-Length for the end (compatibility, it says).

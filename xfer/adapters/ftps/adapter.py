@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
+from ...buffers import aligned_buffer
 from ...errors import (
     ConnectionDropped,
     InsecureSchemeRefused,
@@ -689,8 +690,7 @@ class FTPSAdapter(Adapter):
                     out.start_over(restart)
                 if out.expected_size is None and announced is not None and not offset:
                     out.expected_size = announced
-                buffer = bytearray(DOWNLOAD_FILL)
-                view = memoryview(buffer)
+                view = aligned_buffer(DOWNLOAD_FILL)  # see xfer/buffers.py
                 reader = DataReader(conn)
                 with conn, explained(ftp):
                     # Fill the reused buffer record by record (<= 16 KiB each): no allocation
