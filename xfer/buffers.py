@@ -1,44 +1,54 @@
-"""Page-aligned buffers for the bulk copies of a transfer (issue 14).
+"""Cache-line-aligned buffers for the bulk copies of a transfer (issue 14).
 
-Why: what a large copy costs depends on where it lands.  ``memcpy`` (glibc's, and the
-kernel's copy into a buffer that ``readinto`` fills) moves large blocks with ``rep movsb``,
-and on this machine's CPU (AMD EPYC, ERMS/FSRM) that instruction runs three to ten times
-slower when the destination sits 1 to 31 bytes past a 64-byte line relative to the source.
-A ``bytearray`` of 128 KiB or more is its own ``mmap`` inside glibc's allocator, and its
-bytes begin 16 bytes past the page: the worst case, every time.  Measured here, 1 GiB:
+Why: what a large copy costs depends on where it lands relative to where it comes from.
+``memcpy`` (glibc's) and the kernel's copy into the buffer that ``readinto`` fills move
+large blocks with ``rep movsb``, and on the bench machine's CPU (AMD EPYC, ERMS/FSRM) that
+runs about nine times slower when the destination is 1 to 31 bytes ahead of the source
+modulo 4 KiB (the loads alias the stores just made).  Measured here, 1 GiB:
 
-- ``readinto`` from a tmpfs file into 256 KiB: 0.74-0.89 s of system time with the
-  destination at +8 or +16 bytes, 0.21-0.25 s at +0, +32 or +48.  That difference was all
-  of the client CPU by which an HTTPS upload trailed curl's (issue 14's perf record:
-  ``_copy_to_iter``, ~0.5 s/GiB).
-- ``memcpy`` between buffers in 16 KiB pieces: 0.47-0.69 s misaligned, 0.07 s aligned.
+- ``memcpy`` in 16 KiB pieces: 0.65 s with the destination 16, 18 or 31 bytes ahead of the
+  source (mod 4096), 0.07 s at 0, 32, 64, 1234 or 4080 bytes;
+- ``readinto`` from a tmpfs file (page cache, offset 0 in its page) into 256 KiB: 0.74-0.89 s
+  of system time with the buffer 8 or 16 bytes past a 64-byte line, 0.21-0.25 s at 0, 32
+  or 48.  That was all the client CPU by which a 1 GiB HTTPS upload trailed curl's (issue
+  14's perf record: ``_copy_to_iter``, ~0.5 s/GiB).
 
-A page boundary is aligned for every such rule.  Buffers below :data:`ALIGNED_FROM` stay
-``bytearray``: a small file's copy costs little wherever it lands, and a mapping of its own
-(a system call, zeroed pages, an unmapping) would cost more than it saves.
+glibc gives a ``bytearray`` of 128 KiB or more a mapping of its own, its bytes 16 bytes past
+the page: a file read into it is the slow case.  (Once one is freed glibc raises its mapping
+threshold and later ones come from the heap, at offsets that are nearly always fine, so the
+first big file of a process paid, which for the CLI is every upload.)
+
+A buffer starting on a 64-byte line is 0 or at least 64 bytes from any page-aligned source,
+and two such buffers copied into each other at offsets that are multiples of 64 (the
+download's read buffer into the write-behind pool) are never 1-31 bytes apart.  The buffer
+is a slice of a slightly larger ``bytearray``: glibc's reuse of freed memory is kept (an
+``mmap`` per buffer cost ~0.15 ms per file in a batch: the system calls and the fault of
+every page), and the address is read once with ``ctypes``, imported only for a buffer this
+large.  Below :data:`ALIGNED_FROM` buffers stay plain: a small file's copy costs little
+wherever it lands.
 """
 
 from __future__ import annotations
 
-import mmap
-
 __all__ = ["ALIGNED_FROM", "aligned_buffer"]
 
-#: Buffers of at least this many bytes are mapped on their own, page-aligned.
+#: Buffers of at least this many bytes start on a 64-byte line.
 ALIGNED_FROM = 64 * 1024
-
-# Private: a shared anonymous mapping (mmap's default on Unix) is shmem-backed, which this
-# buffer has no use for.  Windows has no such flag; its anonymous mappings are page-aligned too.
-_PRIVATE = {"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS} if hasattr(mmap, "MAP_PRIVATE") else {}
+#: A cache line: see the module docstring for why this alignment is enough.
+_LINE = 64
 
 
 def aligned_buffer(size: int) -> memoryview:
-    """A writable, zeroed buffer of ``size`` bytes that starts on a page boundary (from
-    :data:`ALIGNED_FROM` bytes up).
+    """A writable, zeroed buffer of ``size`` bytes that starts on a 64-byte line (from
+    :data:`ALIGNED_FROM` bytes up; smaller ones wherever the allocator puts them).
 
-    A memoryview, not the mapping: slicing a view shares memory (slicing an ``mmap`` copies),
-    and the mapping is released when the last view of it goes.
+    A memoryview: slices of it share its memory.  The ``bytearray`` under it cannot be
+    resized while a view exists, so the address stays where it was measured.
     """
     if size < ALIGNED_FROM:
         return memoryview(bytearray(size))
-    return memoryview(mmap.mmap(-1, size, **_PRIVATE))
+    import ctypes
+
+    whole = memoryview(bytearray(size + _LINE - 1))
+    start = -ctypes.addressof(ctypes.c_char.from_buffer(whole)) % _LINE
+    return whole[start:start + size]

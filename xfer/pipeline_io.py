@@ -87,8 +87,8 @@ class _Pool:
         # wait_idle, which all wake everyone.
         self._batch = max(1, depth // 2)
         self._cond = threading.Condition()
-        # Page-aligned like the adapters' read buffers (xfer/buffers.py): the copy into the pool
-        # then runs between equally aligned addresses, ~10x faster than one 16 bytes off.
+        # On a 64-byte line like the adapters' read buffers (xfer/buffers.py): the copy into the
+        # pool then never lands 1-31 bytes ahead of its source, where it runs ~9x slower.
         self._free: deque[memoryview] = deque(aligned_buffer(size) for _ in range(depth))
         self._filled: deque[tuple[memoryview, int] | None] = deque()  # None: the end
         self._error: BaseException | None = None

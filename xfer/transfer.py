@@ -324,8 +324,9 @@ class FileBody:
 
     def __iter__(self) -> Iterator[memoryview]:
         # No larger than the file: a block-sized buffer for a small file costs more to allocate
-        # (an mmap, zeroed, faulted in, unmapped) than the file costs to send (issue 14).  Page-
-        # aligned: the kernel's copy of the file into it costs a third (see xfer/buffers.py).
+        # (zeroed, and past 128 KiB an mmap faulted in and unmapped) than the file costs to
+        # send (issue 14).  On a 64-byte line: the kernel's copy of the file into it then costs
+        # a third (xfer/buffers.py).
         view = aligned_buffer(min(self._blocksize, self._size))
         while self.sent < self._size:
             try:

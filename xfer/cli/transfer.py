@@ -264,7 +264,7 @@ def _put_stdin(
         except (RemoteNotFound, UnsupportedOperation):
             pass  # nothing there (or no way to look): the stream makes the file
         stdin = cast(io.BufferedReader, sys.stdin.buffer)  # typeshed says BinaryIO, which lacks readinto
-        view = aligned_buffer(UPLOAD_BLOCK)  # the kernel's copy into it costs a third (xfer/buffers.py)
+        view = aligned_buffer(UPLOAD_BLOCK)  # where the kernel's copy lands matters (xfer/buffers.py)
         with _terminate_as_interrupt(), remote.open_write(path) as writer:
             while True:
                 with local_errors("standard input", "reading"):
