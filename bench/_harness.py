@@ -27,7 +27,7 @@ from integration.bed import Bed, ServerInfo
 from xfer.testing.contract import make_file, sha256_of
 
 __all__ = [
-    "Client", "Identity", "Measured", "Sample", "bed_server", "lftp", "measure", "parser", "print_summary",
+    "Client", "Identity", "Measured", "Sample", "bed_server", "durable", "lftp", "measure", "parser", "print_summary",
     "print_table", "timed", "xfer_clients",
 ]
 
@@ -109,6 +109,21 @@ class Client:
     name: str
     put: Callable[[Path, str], list[str]]
     get: Callable[[str, Path], list[str]]
+
+
+def durable(client: Client) -> Client:
+    """``client`` with each download fsynced before it counts as done (``sync FILE``, coreutils).
+
+    That is xfer's guarantee (a download is fsynced before its rename: after a crash the name
+    never points at missing data), which curl, lftp and rclone do not give: their download
+    ends when the bytes are in the page cache, and on a disk slower than the network the rest
+    is written after the clock stops.  Uploads are alike (what the server stores is the
+    server's to make durable), so ``put`` is the client's own.
+    """
+    def get(remote: str, local: Path) -> list[str]:
+        return ["sh", "-c", '"$@" && exec sync -- "$0"', str(local), *client.get(remote, local)]
+
+    return Client(f"{client.name}+sync", client.put, get)
 
 
 @dataclass
@@ -278,12 +293,14 @@ def print_table(title: str, results: Results, *, references: Sequence[str]) -> N
 
 @dataclass(frozen=True)
 class Measured:
-    """One bench's outcome: ``row`` names it in the summary ("HTTPS nginx"), ``references`` its anchors."""
+    """One bench's outcome: ``row`` names it in the summary ("HTTPS nginx"), ``references`` its
+    anchors, ``durable`` its anchors whose downloads are fsynced as xfer's are (:func:`durable`)."""
 
     row: str
     title: str
     results: Results
     references: tuple[str, ...]
+    durable: tuple[str, ...] = ()
 
     def print(self) -> None:
         print_table(self.title, self.results, references=self.references)
@@ -301,3 +318,9 @@ def print_summary(measured: Sequence[Measured], *, xfer: str = "xfer-cli") -> No
             cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
             label = f"{m.row} {'up' if direction == 'put' else 'down'}"
             print(f"{label:28} {best:11} {ratio:6.2f} {cpu:>20} {r.rss(xfer, direction) / (1 << 20):10.0f} MiB")
+            if direction == "get" and m.durable:
+                # The same guarantee: xfer's download ends fsynced; so does this anchor's.
+                best = min(m.durable, key=lambda ref: r.wall(ref, direction))
+                ratio = r.wall(best, direction) / r.wall(xfer, direction)
+                cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
+                print(f"{m.row + ' down, fsynced':28} {best:11} {ratio:6.2f} {cpu:>20}")

@@ -32,9 +32,10 @@ def run(args: argparse.Namespace, *, implicit: bool = False) -> h.Measured:
         def lftp(command: str) -> list[str]:
             return h.lftp(bench, command, implicit=implicit)
 
+        anchor = h.Client("lftp", lambda local, remote: lftp(f"put {local} -o {remote}"),
+                          lambda remote, local: lftp(f"get {remote} -o {local}"))
         clients = [
-            h.Client("lftp", lambda local, remote: lftp(f"put {local} -o {remote}"),
-                     lambda remote, local: lftp(f"get {remote} -o {local}")),
+            anchor, h.durable(anchor),
             *h.xfer_clients(bench, adapter=f"xfer.adapters.ftps:{adapter}",
                             url=f"{scheme}://{srv.host}:{srv.port}",
                             cli_flags=["--username", srv.username or "", "--password", "env:XFER_BENCH_FTP_PW"]),
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace, *, implicit: bool = False) -> h.Measured:
                    f"get {get['data_sessions_resumed']}/{get['data_connections']}")
         title = (f"FTPS on {srv.package or 'vsftpd'}, TLS {args.tls}, {mode}, client certificate, session "
                  f"reuse ({resumed})")
-        return h.Measured(f"FTPS {mode} vsftpd", title, results, ("lftp",))
+        return h.Measured(f"FTPS {mode} vsftpd", title, results, ("lftp",), ("lftp+sync",))
 
 
 def main() -> None:

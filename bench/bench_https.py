@@ -24,13 +24,12 @@ def run(args: argparse.Namespace) -> h.Measured:
         ident, url = bench.identity, f"https://127.0.0.1:{bench.server.port}"
         curl = ["curl", "-sS", "-f", "--cert-type", "P12", "--cert", f"{ident.p12}:{ident.password}",
                 "--cacert", str(ident.ca), "--tls-max", args.tls]
-        clients = [
-            h.Client("curl", lambda local, remote: [*curl, "-T", str(local), url + remote],
-                     lambda remote, local: [*curl, "-o", str(local), url + remote]),
-            *h.xfer_clients(bench, adapter="xfer.adapters.https:HTTPSAdapter", url=url),
-        ]
+        anchor = h.Client("curl", lambda local, remote: [*curl, "-T", str(local), url + remote],
+                          lambda remote, local: [*curl, "-o", str(local), url + remote])
+        clients = [anchor, h.durable(anchor),
+                   *h.xfer_clients(bench, adapter="xfer.adapters.https:HTTPSAdapter", url=url)]
         title = f"HTTPS on {bench.server.version}, TLS {args.tls}, client certificate"
-        return h.Measured("HTTPS nginx", title, h.measure(bench, clients), ("curl",))
+        return h.Measured("HTTPS nginx", title, h.measure(bench, clients), ("curl",), ("curl+sync",))
 
 
 def main() -> None:

@@ -31,16 +31,17 @@ def run(args: argparse.Namespace) -> h.Measured:
         rclone = ["rclone", "--client-cert", str(ident.cert), "--client-key", str(ident.key), "--ca-cert",
                   str(ident.ca), "--retries", "1", "--low-level-retries", "1", "--transfers", "1",
                   "--ignore-times"]
+        anchor = h.Client("curl", lambda local, remote: [*curl, "-T", str(local), https + remote],
+                          lambda remote, local: [*curl, "-o", str(local), https + remote])
         clients = [
-            h.Client("curl", lambda local, remote: [*curl, "-T", str(local), https + remote],
-                     lambda remote, local: [*curl, "-o", str(local), https + remote]),
+            anchor, h.durable(anchor),
             h.Client("rclone", lambda local, remote: [*rclone, "copyto", str(local), ":webdav:" + remote],
                      lambda remote, local: [*rclone, "copyto", ":webdav:" + remote, str(local)]),
             *h.xfer_clients(bench, adapter="xfer.adapters.webdav:WebDAVAdapter", url=f"davs://127.0.0.1:{port}"),
         ]
         title = (f"WebDAV on {bench.server.version} mod_dav, TLS {args.tls} (rclone: negotiated), "
                  "client certificate")
-        return h.Measured("WebDAV Apache", title, h.measure(bench, clients), ("curl", "rclone"))
+        return h.Measured("WebDAV Apache", title, h.measure(bench, clients), ("curl", "rclone"), ("curl+sync",))
 
 
 def main() -> None:
