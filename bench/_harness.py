@@ -309,7 +309,8 @@ class Measured:
 def print_summary(measured: Sequence[Measured], *, xfer: str = "xfer-cli") -> None:
     """The issue's table: per row and direction, xfer against its best (fastest) anchor."""
     print(f"\nsummary: {xfer} against the fastest anchor of each row (ratio = xfer speed / anchor speed)\n")
-    print(f"{'row':28} {'best anchor':11} {'ratio':>6} {'CPU anchor vs xfer':>20} {'xfer peak RSS':>14}")
+    width = max(len(f"{m.row} down, fsynced") for m in measured)
+    print(f"{'row':{width}} {'best anchor':11} {'ratio':>6} {'CPU anchor vs xfer':>20} {'xfer peak RSS':>14}")
     for m in measured:
         r = m.results
         for direction in DIRECTIONS:
@@ -317,10 +318,10 @@ def print_summary(measured: Sequence[Measured], *, xfer: str = "xfer-cli") -> No
             ratio = r.wall(best, direction) / r.wall(xfer, direction)
             cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
             label = f"{m.row} {'up' if direction == 'put' else 'down'}"
-            print(f"{label:28} {best:11} {ratio:6.2f} {cpu:>20} {r.rss(xfer, direction) / (1 << 20):10.0f} MiB")
+            print(f"{label:{width}} {best:11} {ratio:6.2f} {cpu:>20} {r.rss(xfer, direction) / (1 << 20):10.0f} MiB")
             if direction == "get" and m.durable:
                 # The same guarantee: xfer's download ends fsynced; so does this anchor's.
                 best = min(m.durable, key=lambda ref: r.wall(ref, direction))
                 ratio = r.wall(best, direction) / r.wall(xfer, direction)
                 cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
-                print(f"{m.row + ' down, fsynced':28} {best:11} {ratio:6.2f} {cpu:>20}")
+                print(f"{m.row + ' down, fsynced':{width}} {best:11} {ratio:6.2f} {cpu:>20}")
