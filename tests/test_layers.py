@@ -32,8 +32,9 @@ REPO = Path(__file__).resolve().parent.parent
 #: servers, the demo, the pytest plugin) may use anything, and nothing below it may import it at
 #: module level, so `pip install xfer` never needs the `testing` extra.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # "xfer": the package facade imports only errors at runtime; log: logger names and masking, nothing else
-    ("xfer", "xfer.errors", "xfer.types", "xfer.log", "xfer.numbers"),
+    # "xfer": the package facade imports only errors at runtime; log: logger names and masking, nothing else;
+    # buffers: aligned bulk buffers, on the standard library only
+    ("xfer", "xfer.errors", "xfer.types", "xfer.log", "xfer.numbers", "xfer.buffers"),
     ("xfer.globs",),  # glob patterns on /-paths: pure, on errors and types only
     ("xfer.pfx",),  # the quick PKCS#12 reader: cryptography only, below the identity that uses it
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy
