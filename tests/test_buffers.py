@@ -86,30 +86,34 @@ else:
     write = AtomicDownload.write
 
     def noting(self, data):
+        sizes[-1].append(memoryview(data).nbytes)
         if memoryview(data).nbytes >= ALIGNED_FROM:  # a short last block: wherever it lands
             seen.append(on_a_line(data))
         write(self, data)
 
     AtomicDownload.write = noting
+    sizes = []
     for sha256 in (True, False):
+        sizes.append([])
         with xfer.connect(sys.argv[2], sha256=sha256) as remote:
             remote.get(sys.argv[3], sys.argv[4] + str(sha256))
+    print(json.dumps(sizes))
 print(json.dumps(seen))
 """
 
 
-def _child(*args: str, env: dict[str, str] | None = None) -> list[bool]:
+def _child(*args: str, env: dict[str, str] | None = None) -> list[Any]:
+    """The child's printed lines, each read as JSON."""
     done = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, timeout=120,
                           check=False, env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stderr
-    seen: list[bool] = json.loads(done.stdout)
-    return seen
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def test_an_upload_reads_its_file_into_a_buffer_on_a_line(tmp_path: Path) -> None:
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(3 * UPLOAD_BLOCK + 5))
-    assert _child("put", str(source), str(source.stat().st_size)) == [True] * 4
+    assert _child("put", str(source), str(source.stat().st_size)) == [[True] * 4]
 
 
 def test_the_write_behind_pool_starts_on_lines() -> None:
@@ -125,14 +129,20 @@ def test_the_write_behind_pool_starts_on_lines() -> None:
 @pytest.mark.parametrize("protocol", ["https", "ftpes"])
 def test_a_download_reads_into_a_buffer_on_a_line(protocol: str, pki: TestPKI, tmp_path: Path) -> None:
     """With and without a hash (the write-behind worker on and off): the read buffer, which the
-    worker's pool (test above) is copied from, starts on a line like the pool."""
+    worker's pool (test above) is copied from, starts on a line like the pool, and the file takes
+    whole blocks (over HTTP too, where the start of the body comes with the head), so that the
+    copies into the pool and the file stay at offsets that are multiples of a block."""
     data = os.urandom(4 * 1024 * 1024 + 3)
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     with serve(protocol, pki, root=tmp_path / "srv") as endpoint:
         (endpoint.root / "big.bin").write_bytes(data)
         (profiles / "bed.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
-        seen = _child("get", "bed", "/big.bin", str(tmp_path / "big-"), env={"XFER_PROFILE_PATH": str(profiles)})
+        sizes, seen = _child("get", "bed", "/big.bin", str(tmp_path / "big-"),
+                             env={"XFER_PROFILE_PATH": str(profiles)})
     for sha256 in (True, False):
         assert (tmp_path / f"big-{sha256}").read_bytes() == data
     assert len(seen) >= 2 * 16 and all(seen), seen
+    block = 256 * 1024  # both protocols' read buffer
+    for written in sizes:
+        assert sum(written) == len(data) and set(written[:-1]) == {block}, written
