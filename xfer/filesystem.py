@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import glob
 import os
 import posixpath
@@ -142,6 +143,17 @@ def _is_complete(info: dict[str, Any], *, exact_sizes: bool) -> bool:
     size where the listing's sizes are the server's own (not an HTTPS index page's: there ``info``
     asks by HEAD).  Other facts may be coarser than ``info``'s (an FTP LIST's minutes)."""
     return info["type"] == "directory" or (exact_sizes and info["type"] == "file" and info["size"] is not None)
+
+
+def _as_one_call(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (a filesystem method) run as one compound call (:meth:`XferFileSystem._one_call`)."""
+
+    @functools.wraps(method)
+    def call(self: XferFileSystem, *args: Any, **kwargs: Any) -> Any:
+        with self._one_call():
+            return method(self, *args, **kwargs)
+
+    return call
 
 
 def _to_info(entry: Entry) -> dict[str, Any]:
@@ -327,10 +339,12 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                     entry = found[0]
         return _to_info(entry)
 
-    # -- compound calls: each remembers what it was told (see _Told) ----------------------------
+    # -- compound calls: each remembers what it was told (see _Told); rm and mv below too -------
 
     @contextlib.contextmanager
     def _one_call(self) -> Iterator[None]:
+        """One compound call: what it is told is remembered until the outermost one on this
+        thread ends."""
         told = self._told
         told.depth += 1
         try:
@@ -341,37 +355,14 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 told.listings.clear()
                 told.facts.clear()
 
-    def find(self, *args: Any, **kwargs: Any) -> Any:
-        with self._one_call():
-            return super().find(*args, **kwargs)
-
-    def glob(self, *args: Any, **kwargs: Any) -> Any:
-        with self._one_call():
-            return super().glob(*args, **kwargs)
-
-    def du(self, *args: Any, **kwargs: Any) -> Any:
-        with self._one_call():
-            return super().du(*args, **kwargs)
-
-    def expand_path(self, *args: Any, **kwargs: Any) -> Any:
-        with self._one_call():
-            return super().expand_path(*args, **kwargs)
-
-    def get(self, *args: Any, **kwargs: Any) -> None:
-        with self._one_call():
-            super().get(*args, **kwargs)
-
-    def put(self, *args: Any, **kwargs: Any) -> None:
-        with self._one_call():
-            super().put(*args, **kwargs)
-
-    def copy(self, *args: Any, **kwargs: Any) -> None:
-        with self._one_call():
-            super().copy(*args, **kwargs)
-
-    def cat(self, *args: Any, **kwargs: Any) -> Any:
-        with self._one_call():
-            return super().cat(*args, **kwargs)
+    find = _as_one_call(AbstractFileSystem.find)
+    glob = _as_one_call(AbstractFileSystem.glob)
+    du = _as_one_call(AbstractFileSystem.du)
+    expand_path = _as_one_call(AbstractFileSystem.expand_path)
+    get = _as_one_call(AbstractFileSystem.get)
+    put = _as_one_call(AbstractFileSystem.put)
+    copy = _as_one_call(AbstractFileSystem.copy)
+    cat = _as_one_call(AbstractFileSystem.cat)
 
     def invalidate_cache(self, path: str | None = None) -> None:
         """Forget what this thread's compound call was told about ``path`` (None: everything): the
@@ -574,33 +565,30 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         with self._changing(path), self._adapter() as adapter:
             adapter.rm(self._strip_protocol(path))
 
+    @_as_one_call
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Remove files; with ``recursive``, folders with everything in them (one server call each)."""
-        with self._one_call():
-            if maxdepth is not None:
-                # Depth-limited: remove what fsspec's expansion found, deepest first.
-                for found in reversed(self.expand_path(path, recursive=recursive, maxdepth=maxdepth)):
-                    if self.isdir(found):
-                        self.rmdir(found)
-                    else:
-                        self.rm_file(found)
-                return
-            paths = self.expand_path(path, recursive=False)
-            removed: list[str] = []
-            for target in sorted(paths):
-                if any(target.startswith(done.rstrip("/") + "/") for done in removed):
-                    continue  # already gone with a folder above it
-                with self._changing(target), self._adapter() as adapter:
-                    adapter.rm(target, recursive=recursive)
-                removed.append(target)
+        if maxdepth is not None:
+            # Depth-limited: remove what fsspec's expansion found, deepest first.
+            for found in reversed(self.expand_path(path, recursive=recursive, maxdepth=maxdepth)):
+                if self.isdir(found):
+                    self.rmdir(found)
+                else:
+                    self.rm_file(found)
+            return
+        paths = self.expand_path(path, recursive=False)
+        removed: list[str] = []
+        for target in sorted(paths):
+            if any(target.startswith(done.rstrip("/") + "/") for done in removed):
+                continue  # already gone with a folder above it
+            with self._changing(target), self._adapter() as adapter:
+                adapter.rm(target, recursive=recursive)
+            removed.append(target)
 
+    @_as_one_call
     def mv(self, path1: Any, path2: Any, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any) -> None:
         """A server-side rename where the protocol has one and fsspec's rules make it one
         rename (a single path, not into an existing folder); otherwise copy, then remove."""
-        with self._one_call():
-            self._move(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
-
-    def _move(self, path1: Any, path2: Any, *, recursive: bool, maxdepth: int | None, **kwargs: Any) -> None:
         if isinstance(path1, str) and isinstance(path2, str) and maxdepth is None and not glob.has_magic(path1):
             source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
             if source == destination:
