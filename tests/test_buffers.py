@@ -12,16 +12,19 @@ that does not flake.
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tomli_w
 
+from xfer.adapters.http_transfer import _read_known_length
 from xfer.buffers import ALIGNED_FROM, aligned_buffer
 from xfer.pipeline_io import PIPE_BLOCK, WriteBehind
 from xfer.testing import TestPKI, serve
@@ -146,3 +149,56 @@ def test_a_download_reads_into_a_buffer_on_a_line(protocol: str, pki: TestPKI, t
     block = 256 * 1024  # both protocols' read buffer
     for written in sizes:
         assert sum(written) == len(data) and set(written[:-1]) == {block}, written
+
+
+def test_without_ctypes_a_bulk_buffer_is_a_plain_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python built without ctypes still transfers: only where the buffer lands is left to chance."""
+    monkeypatch.setitem(sys.modules, "ctypes", None)  # import ctypes now raises ImportError
+    view = aligned_buffer(UPLOAD_BLOCK)
+    assert view.nbytes == UPLOAD_BLOCK and isinstance(view.obj, bytearray) and len(view.obj) == UPLOAD_BLOCK
+
+
+class _Socket:
+    """A TLS socket's ``fill`` that hands out ``chunks`` (then an end, or ``failure``)."""
+
+    def __init__(self, chunks: list[bytes], failure: Exception | None) -> None:
+        self._chunks, self._failure = chunks, failure
+
+    def fill(self, view: memoryview) -> int:
+        if not self._chunks:
+            if self._failure is not None:
+                raise self._failure
+            return 0
+        chunk = self._chunks.pop(0)
+        count = min(len(chunk), view.nbytes)
+        view[:count] = chunk[:count]
+        if count < len(chunk):
+            self._chunks.insert(0, chunk[count:])
+        return count
+
+
+class _Raw(io.BytesIO):
+    _sock: _Socket
+
+
+@pytest.mark.parametrize("failure", [None, ConnectionResetError("cut")], ids=["short-end", "cut"])
+def test_an_http_body_reaches_the_file_in_whole_blocks_and_whole(failure: Exception | None) -> None:
+    """http.client holds the start of the body (read with the head): it starts the first block,
+    and every write but the last is a whole block.  A body that ends short, or is cut, still
+    hands over every byte received before the end or the failure."""
+    block = 256 * 1024
+    held = b"h" * 5000
+    received = [bytes([n]) * 16384 for n in range(40)]  # 655,360 bytes from the socket
+    raw = _Raw(held)
+    raw._sock = _Socket(list(received), failure)
+    response = types.SimpleNamespace(fp=io.BufferedReader(raw), length=10**7)  # announced: more than comes
+    writes: list[bytes] = []
+    out = types.SimpleNamespace(write=lambda data: writes.append(bytes(data)))
+    if failure is None:
+        _read_known_length(response, aligned_buffer(block), out)  # type: ignore[arg-type]
+    else:
+        with pytest.raises(ConnectionResetError):
+            _read_known_length(response, aligned_buffer(block), out)  # type: ignore[arg-type]
+    assert b"".join(writes) == held + b"".join(received)
+    assert [len(w) for w in writes[:-1]] == [block] * (len(writes) - 1)
+    assert response.length == 10**7 - len(held) - 16384 * 40
