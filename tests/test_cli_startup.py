@@ -1,4 +1,5 @@
-"""The CLI process defers requests' charset detection (xfer/cli/startup.py, issue 14).
+"""The CLI process defers imports its dependencies make for features xfer never calls
+(xfer/cli/startup.py, issue 14): requests' charset detection, webdavclient3's XML and date parsers.
 
 Each case runs in a child process: the stand-in is process-wide, and this test process
 has long imported requests.
@@ -14,8 +15,8 @@ _CHILD = r"""
 import json, sys, warnings
 warnings.simplefilter("error")  # requests warns if it finds no (or an unsupported) charset detector
 if sys.argv[1] == "deferred":
-    from xfer.cli.startup import defer_charset_detection
-    defer_charset_detection()
+    from xfer.cli.startup import defer_unused_imports
+    defer_unused_imports()
 import requests
 loaded_at_import = "charset_normalizer.api" in sys.modules
 response = requests.Response()
@@ -45,3 +46,36 @@ def test_requests_imports_without_running_the_charset_detector_and_still_guesses
     import charset_normalizer
 
     assert deferred["version"] == charset_normalizer.__version__
+
+
+_WEBDAV_CHILD = r"""
+import json, sys
+if sys.argv[1] == "deferred":
+    from xfer.cli.startup import defer_unused_imports
+    defer_unused_imports()
+import webdav3.client
+# What the real modules import: the stand-ins do not.
+real_parts = ("lxml._elementpath", "dateutil.parser._parser", "dateutil.tz")
+loaded_at_import = sorted(m for m in real_parts if m in sys.modules)
+xml = (b'<?xml version="1.0"?><d:multistatus xmlns:d="DAV:"><d:response><d:href>/a%20b.txt</d:href><d:propstat>'
+       b'<d:prop><d:getcontentlength>5</d:getcontentlength><d:getlastmodified>Mon, 30 Nov 2026 03:04:05 GMT'
+       b'</d:getlastmodified></d:prop></d:propstat></d:response></d:multistatus>')
+infos = webdav3.client.WebDavXmlUtils.parse_get_list_info_response(xml)  # webdavclient3's own use of lxml
+modified = webdav3.client.dateutil_parser.parse(infos[0]["modified"]).isoformat()  # and of dateutil
+from dateutil import parser  # a later import gets the real module
+print(json.dumps({"loaded_at_import": loaded_at_import, "infos": infos, "modified": modified,
+                  "real": type(parser.parser).__name__, "etree": type(sys.modules["lxml.etree"]).__name__}))
+"""
+
+
+def test_webdavclient3_imports_without_its_parsers_and_still_parses() -> None:
+    runs = {mode: json.loads(subprocess.run([sys.executable, "-c", _WEBDAV_CHILD, mode], capture_output=True,
+                                            text=True, timeout=60, check=True).stdout)
+            for mode in ("plain", "deferred")}
+    assert runs["plain"]["loaded_at_import"] == ["dateutil.parser._parser", "dateutil.tz", "lxml._elementpath"]
+    assert runs["deferred"]["loaded_at_import"] == []
+    keys = ("infos", "modified", "real", "etree")
+    assert {k: runs["deferred"][k] for k in keys} == {k: runs["plain"][k] for k in keys}
+    assert runs["plain"]["modified"] == "2026-11-30T03:04:05+00:00"
+    # The real etree took the stand-in's place in sys.modules once used (a C extension: its own type).
+    assert runs["deferred"]["etree"] == runs["plain"]["etree"] != "StandIn"

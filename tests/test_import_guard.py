@@ -47,10 +47,12 @@ _NO_COMMAND = {"pydantic", "pydantic_core", "typer._adapters", "asn1crypto", "xf
 #: page and imports none.
 _OTHER_COMMANDS = {"xfer.cli.sync", "xfer.cli.profile", "xfer.cli.identity", "xfer.cli.demo", "xfer.cli.doctor",
                    "xfer.cli.as2"}
+#: What webdavclient3's parsers import when they are real: a WebDAV command has stand-ins (cli/startup.py).
+_WEBDAV_PARSERS = {"lxml._elementpath", "dateutil.parser._parser", "dateutil.tz"}
 _NOT_FOR = {
     "https": _WEBDAV_ONLY | _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND | _OTHER_COMMANDS,
     "ftpes": _HTTP_ONLY | _WEBDAV_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND | _OTHER_COMMANDS,
-    "davs": _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND | _OTHER_COMMANDS,
+    "davs": _FTPS_ONLY | _AS2_ONLY | _TEST_ONLY | _NO_COMMAND | _OTHER_COMMANDS | _WEBDAV_PARSERS,
 }
 
 

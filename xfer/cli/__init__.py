@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     from .. import secrets
     from .common import warn
     from .root import dispatch
-    from .startup import defer_charset_detection
+    from .startup import defer_unused_imports
 
-    defer_charset_detection()
+    defer_unused_imports()
     secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     with _logging(verbosity):
         return dispatch(args, _command_name(args), show_traceback)

@@ -1,30 +1,37 @@
 """What the ``xfer`` process defers at start-up that a library import cannot (issue 14).
 
-requests imports ``charset_normalizer`` when it is imported, for one feature:
-``Response.apparent_encoding``, the guessed charset of a text body that declares none.
-Importing it decodes a probe with every codec Python has (~30 ms of CPU, a tenth of
-a connecting command); xfer reads bodies as bytes and never asks for the guess.
+Some dependencies import a module when they are imported, for a feature xfer never calls.
+The CLI owns its process, so it may put a stand-in in the way: :func:`defer_unused_imports`
+adds a finder that answers the first import of each name in :data:`DEFERRED` with a
+:class:`StandIn`, a module that holds only what the importer reads at import time and
+imports the real module on first use of any other attribute.  Nothing is lost if a path
+does use one: it is imported then, once.  A library user's process is left alone.
 
-The CLI owns its process, so it may put a stand-in in the way: :func:`defer_charset_detection`
-adds a finder that answers the first ``import charset_normalizer`` with a module that knows
-only the installed ``__version__`` (what requests checks at import) and imports the real
-package on first use of any other attribute.  A library user's process is left alone.
+* ``charset_normalizer``: requests imports it for ``Response.apparent_encoding``, the
+  guessed charset of a text body that declares none.  Importing it decodes a probe with
+  every codec Python has (~30 ms of CPU, a tenth of a connecting command); xfer reads
+  bodies as bytes and never asks for the guess.  requests checks its ``__version__`` at
+  import: the stand-in holds the installed one.
+* ``lxml.etree`` and ``dateutil.parser``: webdavclient3 imports them for its own parsing of
+  PROPFIND answers and their dates.  xfer has webdavclient3 build and send requests only and
+  parses the answers itself (:mod:`xfer.adapters._dav_xml`, which refuses what lxml would
+  expand).  Importing the two cost 23-33 ms of every WebDAV command.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.machinery
 import importlib.util
 import re
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StandIn", "defer_charset_detection"]
-
-_DEFERRED = "charset_normalizer"
+__all__ = ["DEFERRED", "StandIn", "defer_unused_imports"]
 
 
 class StandIn(types.ModuleType):
@@ -40,46 +47,75 @@ class StandIn(types.ModuleType):
         return getattr(importlib.import_module(self.__name__), name)
 
 
+def _charset_normalizer_holds(real: importlib.machinery.ModuleSpec) -> dict[str, Any] | None:
+    """``__version__`` from the package's ``version.py``, read as text (not imported); None if
+    it is not the layout known here (then the package is imported the ordinary way)."""
+    if not real.origin:
+        return None
+    try:
+        text = (Path(real.origin).parent / "version.py").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = re.search(r'^__version__ = "([0-9][0-9A-Za-z.+-]*)"$', text, re.MULTILINE)
+    return {"__version__": found.group(1)} if found else None
+
+
+def _holds_nothing(real: importlib.machinery.ModuleSpec) -> dict[str, Any]:
+    return {}
+
+
+#: Each deferred module: the dependency that imports it (nothing is deferred once that is
+#: imported: it holds the real one), and what the stand-in holds from the start, read from the
+#: real module's spec (None: import the real one now).  Why each is safe: the module docstring.
+DEFERRED: dict[str, tuple[str, Callable[[importlib.machinery.ModuleSpec], dict[str, Any] | None]]] = {
+    "charset_normalizer": ("requests", _charset_normalizer_holds),
+    "lxml.etree": ("webdav3.client", _holds_nothing),
+    "dateutil.parser": ("webdav3.client", _holds_nothing),
+}
+
+
 class _StandInLoader:
-    def __init__(self, version: str) -> None:
-        self.version = version
+    def __init__(self, holds: dict[str, Any]) -> None:
+        self.holds = holds
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         return StandIn(spec.name)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        module.__version__ = self.version  # type: ignore[attr-defined]
+        vars(module).update(self.holds)
 
 
 class _Finder:
-    """Answers the first import of :data:`_DEFERRED` with a :class:`StandIn`, then steps aside."""
+    """Answers the first import of each name of :data:`DEFERRED` with a :class:`StandIn`; steps
+    aside once every name was answered."""
+
+    def __init__(self) -> None:
+        self.waiting = set(DEFERRED)
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
-        if name != _DEFERRED:
+        if name not in self.waiting:
             return None
-        sys.meta_path.remove(self)  # once: the stand-in's own import of the real package must find it
+        # Once: the stand-in's own import of the real module (and the look-up below) must find it.
+        self.waiting.discard(name)
+        if not self.waiting:
+            with contextlib.suppress(ValueError):  # another thread's last name got there first
+                sys.meta_path.remove(self)
         real = importlib.util.find_spec(name)
-        version = _installed_version(real)
-        if version is None:
-            return real  # not the layout we know: import it the ordinary way
-        return importlib.machinery.ModuleSpec(name, _StandInLoader(version))  # type: ignore[arg-type]
+        if real is None:
+            return None  # not installed: the importer gets its ordinary ImportError
+        holds = DEFERRED[name][1](real)
+        if holds is None:
+            return real
+        return importlib.machinery.ModuleSpec(name, _StandInLoader(holds))  # type: ignore[arg-type]
 
 
-def _installed_version(spec: importlib.machinery.ModuleSpec | None) -> str | None:
-    """``__version__`` from the package's ``version.py``, read as text (not imported)."""
-    if spec is None or not spec.origin:
-        return None
-    try:
-        text = (Path(spec.origin).parent / "version.py").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    found = re.search(r'^__version__ = "([0-9][0-9A-Za-z.+-]*)"$', text, re.MULTILINE)
-    return found.group(1) if found else None
-
-
-def defer_charset_detection() -> None:
-    """Install the stand-in finder, unless charset_normalizer (or requests) is already imported."""
-    if _DEFERRED in sys.modules or "requests" in sys.modules:
+def defer_unused_imports() -> None:
+    """Install the stand-in finder for the names of :data:`DEFERRED` that neither they nor their
+    importer are imported yet."""
+    if any(isinstance(finder, _Finder) for finder in sys.meta_path):
         return
-    if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _Finder())
+    finder = _Finder()
+    finder.waiting -= {name for name, (importer, _) in DEFERRED.items()
+                       if name in sys.modules or importer in sys.modules}
+    if finder.waiting:
+        sys.meta_path.insert(0, finder)
