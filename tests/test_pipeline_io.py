@@ -66,7 +66,7 @@ def _fail_part_writes(monkeypatch: pytest.MonkeyPatch, limit: int, error: int) -
         pass
 
     Failing.limit, Failing.error = limit, error
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Failing(fd, "r+"))
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode, **_: Failing(fd, "r+"))
 
 
 # -- the primitives ---------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def test_ctrl_c_while_a_cut_download_drains_is_not_lost(
                 time.sleep(0.3)
             return super().write(data)
 
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode: SlowPart(fd, "r+"))
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode, **_: SlowPart(fd, "r+"))
     tries: list[int] = []
 
     def operation() -> None:

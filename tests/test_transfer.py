@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,7 +61,7 @@ def test_disk_full_is_clear_and_cleans_up(tmp_path: Path, monkeypatch: pytest.Mo
             raise OSError(errno.ENOSPC, "No space left on device")
 
     real_fdopen = os.fdopen
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, "wb", buffering=0)))
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode, **_: FullDisk(real_fdopen(fd, "wb", buffering=0)))
     target = tmp_path / "big.bin"
     with pytest.raises(LocalDiskFull, match="disk full") as caught:
         with AtomicDownload(target) as out:
@@ -191,3 +192,19 @@ def test_sha256_file_reads_past_one_block(tmp_path: Path) -> None:
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
     assert sha256_file(str(path)) != hashlib.sha256(data[: 1 << 20]).hexdigest()
+
+
+def test_a_write_the_file_takes_in_part_is_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The part is written unbuffered: a write that stores only some of a block (a signal, a nearly
+    full disk) is followed by one for the rest, and every byte lands in order."""
+    class Piecemeal(io.FileIO):
+        def write(self, data: Any) -> int:
+            return super().write(memoryview(data)[:1000])
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode, **_: Piecemeal(fd, "r+"))
+    data = os.urandom(300_001)
+    target = tmp_path / "out.bin"
+    with AtomicDownload(target, expected_size=len(data)) as out:
+        for start in range(0, len(data), 65536):
+            out.write(data[start:start + 65536])
+    assert target.read_bytes() == data and _leftovers(tmp_path) == []
