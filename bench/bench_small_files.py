@@ -10,6 +10,11 @@ Anchors: HTTPS curl moving every file on one keep-alive connection (``-T "{a,b,.
 upload goes to a fresh remote folder, each download to a fresh local one; every copy is compared
 with the source afterwards.  What it shows is the per-file cost (round trips, connection reuse),
 not bandwidth.
+
+xfer fsyncs each downloaded file before it gives it its name; the anchors do not.  On a disk
+(``/tmp`` here) that is a large part of a download of many small files, so each download row
+also compares with the anchor followed by ``sync -f`` of the folder it filled (``ANCHOR+sync``:
+the file system's ``syncfs``, which makes every file it wrote durable in one call).
 """
 
 from __future__ import annotations
@@ -64,6 +69,11 @@ def _anchor(protocol: str, bench: h.Bench, files: list[Path]) -> tuple[str, Copy
             lambda local, remote: h.lftp(bench, f"mirror --parallel=4 {remote} {local}"))
 
 
+def _synced(download: Copy) -> Copy:
+    """``download``, then ``sync -f`` of the folder it filled (see the module docstring)."""
+    return lambda local, remote: ["sh", "-c", '"$@" && exec sync -f -- "$0"', str(local), *download(local, remote)]
+
+
 def _xfer(protocol: str, bench: h.Bench) -> tuple[Copy, Copy, Copy, Copy]:
     """xfer's upload and download (``put -r``, ``get -r``), and its ``sync`` up and down."""
     srv, ident = bench.server, bench.identity
@@ -106,7 +116,8 @@ def run(args: argparse.Namespace, protocol: str) -> Samples:
         name, anchor_up, anchor_down = _anchor(protocol, bench, files)
         xfer_up, xfer_down, sync_up, sync_down = _xfer(protocol, bench)
         ups = {name: anchor_up, "xfer-cli": xfer_up, "xfer-sync": sync_up}
-        downs = {name: anchor_down, "xfer-cli": xfer_down, "xfer-sync": sync_down}
+        downs = {name: anchor_down, f"{name}+sync": _synced(anchor_down), "xfer-cli": xfer_down,
+                 "xfer-sync": sync_down}
         samples: Samples = {"put": {n: [] for n in ups}, "get": {n: [] for n in downs}}
         source = {f.name: f.read_bytes() for f in files}
         served = "/bench-small-source"
@@ -136,7 +147,7 @@ def _rounds(args: argparse.Namespace, bench: h.Bench, local: Path, source: dict[
                 landed.rename(bench.server.root / served.lstrip("/"))  # what the downloads fetch
             else:
                 shutil.rmtree(landed)
-        for client in order:
+        for client in (list(downs) if round_number % 2 == 0 else list(reversed(downs))):
             fetched = bench.work / f"fetched-{client}-{round_number}"
             samples["get"][client].append(h.timed(downs[client](fetched, served), bench.env))
             _check(client, fetched, source)
@@ -157,14 +168,18 @@ _SHOWN = {"xfer-cli": "xfer", "xfer-sync": "xfer sync"}
 
 def row(protocol: str, direction: str, samples: dict[str, list[h.Sample]], files: int) -> str:
     """One line: the anchor's and each xfer command's median wall and CPU time, and the ratio of
-    each (> 1: xfer faster)."""
-    anchor = next(n for n in samples if n not in _SHOWN)
+    each (> 1: xfer faster); a download's line adds the ratios against the fsynced anchor."""
+    anchor, *synced = [n for n in samples if n not in _SHOWN]
     wall = {n: statistics.median(s.wall for s in v) for n, v in samples.items()}
     cpu = {n: statistics.median(s.cpu for s in v) for n, v in samples.items()}
     ours = [f"{_SHOWN[n]} {wall[n]:.2f} s ({cpu[n]:.2f} s CPU) = {wall[anchor] / wall[n]:.2f}×"
             for n in samples if n in _SHOWN]
-    return f"{protocol:7} {direction} {files} files: {anchor} {wall[anchor]:.2f} s ({cpu[anchor]:.2f} s CPU), " + \
+    line = f"{protocol:7} {direction} {files} files: {anchor} {wall[anchor]:.2f} s ({cpu[anchor]:.2f} s CPU), " + \
         ", ".join(ours)
+    for durable in synced:
+        line += f"; {durable} {wall[durable]:.2f} s: " + ", ".join(
+            f"{_SHOWN[n]} {wall[durable] / wall[n]:.2f}×" for n in samples if n in _SHOWN)
+    return line
 
 
 def print_rows(protocol: str, samples: Samples, files: int) -> None:

@@ -2,8 +2,8 @@
 
 Each protocol's anchor (curl on one connection, ``lftp mirror [-R] --parallel=4``, ``rclone copy
 --transfers 4``), ``xfer put -r -P 4`` and ``xfer sync -P 4`` upload the same 100 files to the
-session's bed, then download them (``get -r -P 4``, ``sync``); the bench itself checks every
-file arrived whole.  The ratios
+session's bed, then download them (``get -r -P 4``, ``sync``; the anchor also followed by ``sync -f``, as xfer
+fsyncs); the bench itself checks every file arrived whole.  The ratios
 are recorded as user properties and printed in the terminal summary ("bench" section): numbers
 to read, not bounds that would flake on a busy machine.  ``python -m bench.bench_small_files
 --files 1000`` is the full-size run.
@@ -31,6 +31,9 @@ def test_small_files_bench_prints_the_ratio(
     samples = bench_small_files.run(args, protocol)
     assert set(samples) == {"put", "get"}
     for direction, clients in samples.items():
-        assert len(clients) == 3 and {"xfer-cli", "xfer-sync"} <= set(clients)  # the anchor, put/get -r, sync
+        # The anchor, put/get -r, sync; a download also the anchor followed by sync -f (xfer fsyncs).
+        assert len(clients) == {"put": 3, "get": 4}[direction] and {"xfer-cli", "xfer-sync"} <= set(clients)
+        if direction == "get":
+            assert [n for n in clients if n.endswith("+sync")] == [next(iter(clients)) + "+sync"]
         assert all(len(runs) == 1 and runs[0].wall > 0 for runs in clients.values())
         record_property("bench", bench_small_files.row(protocol, direction, clients, FILES))
