@@ -4,8 +4,9 @@
     python -m bench.bench_startup ...
 
 Rows: the interpreter alone (``python -c pass``, with site-packages: the floor under every
-xfer row), ``xfer --help`` (no connection), ``xfer ls`` of nginx's root and a 1 KiB ``xfer put``
-(a TLS 1.3 handshake with a client certificate each), each against curl doing the same.  Wall
+xfer row), ``xfer --help`` (no connection), ``xfer ls`` of nginx's root over HTTPS and over
+WebDAV (a ``PROPFIND``) and a 1 KiB ``xfer put`` (a TLS 1.3 handshake with a client certificate
+each), each against curl doing the same.  Wall
 and CPU are medians of ``--repeat`` runs of the whole process.
 """
 
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> list[Row]:
             ("python -c pass (floor)", [sys.executable, "-c", "pass"], None),
             ("xfer --help", [*xfer, "--help"], None),
             ("ls https:// (nginx)", [*xfer, "ls", f"{url}/", *flags], [*curl, f"{url}/"]),
+            # The same server through its WebDAV module: xfer's WebDAV imports (webdavclient3) and a PROPFIND.
+            ("ls davs:// (nginx)", [*xfer, "ls", f"davs://127.0.0.1:{bench.server.port}/", *flags],
+             [*curl, "-X", "PROPFIND", "-H", "Depth: 1", f"{url}/"]),
             ("put 1 KiB https://", [*xfer, "put", str(small), f"{url}/bench-startup.bin", *flags, "--quiet"],
              [*curl, "-T", str(small), f"{url}/bench-startup.bin"]),
         ]
