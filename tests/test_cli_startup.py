@@ -8,8 +8,10 @@ has long imported requests.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 _CHILD = r"""
 import json, sys, warnings
@@ -67,6 +69,31 @@ print(json.dumps({"loaded_at_import": loaded_at_import, "infos": infos, "modifie
                   "real": type(parser.parser).__name__, "etree": type(sys.modules["lxml.etree"]).__name__}))
 """
 
+#: A submodule of a deferred package, imported while the stand-in is still in place.
+_SUBMODULE_CHILD = r"""
+from xfer.cli.startup import defer_unused_imports
+defer_unused_imports()
+import sys, webdav3.client
+assert type(sys.modules["dateutil.parser"]).__name__ == "StandIn"
+from dateutil.parser.isoparser import isoparse
+print(isoparse("2026-11-30T03:04:05").isoformat())
+"""
+
+#: Only the console script's process defers: a program that calls main() keeps its own imports.
+_ENTRY_CHILD = r"""
+import sys
+from xfer import cli
+sys.argv = ["xfer", "ls", sys.argv[1]]
+if sys.argv[1:] and __import__("os").environ.get("ENTRY") == "run":
+    try:
+        cli.run()
+    except SystemExit:
+        pass
+else:
+    cli.main()
+print(sorted(type(f).__name__ for f in sys.meta_path if type(f).__module__ == "xfer.cli.startup"))
+"""
+
 
 def test_webdavclient3_imports_without_its_parsers_and_still_parses() -> None:
     runs = {mode: json.loads(subprocess.run([sys.executable, "-c", _WEBDAV_CHILD, mode], capture_output=True,
@@ -79,3 +106,19 @@ def test_webdavclient3_imports_without_its_parsers_and_still_parses() -> None:
     assert runs["plain"]["modified"] == "2026-11-30T03:04:05+00:00"
     # The real etree took the stand-in's place in sys.modules once used (a C extension: its own type).
     assert runs["deferred"]["etree"] == runs["plain"]["etree"] != "StandIn"
+
+
+def test_a_submodule_of_a_deferred_package_imports_while_the_stand_in_is_there() -> None:
+    done = subprocess.run([sys.executable, "-c", _SUBMODULE_CHILD], capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert done.stdout.strip() == "2026-11-30T03:04:05"
+
+
+def test_only_the_console_script_defers_imports(tmp_path: Path) -> None:
+    found = {}
+    for entry in ("run", "main"):
+        done = subprocess.run([sys.executable, "-c", _ENTRY_CHILD, str(tmp_path)], capture_output=True, text=True,
+                              timeout=60, check=True, env={**os.environ, "ENTRY": entry})
+        found[entry] = done.stdout.strip().splitlines()[-1]
+    # A local listing imports neither requests nor webdavclient3: the finder is still waiting.
+    assert found == {"run": "['_Finder']", "main": "[]"}

@@ -25,8 +25,8 @@ _CHILD = r"""
 import atexit, json, sys
 atexit.register(lambda: sys.stderr.write("\nMODULES " + json.dumps(sorted(sys.modules)) + "\n"))
 sys.argv = ["xfer", *sys.argv[1:]]
-from xfer.cli import main
-main()
+from xfer.cli import run
+run()  # the console script's entry point: its process is xfer's (imports may be deferred)
 """
 
 #: Never imported by a command on that protocol (top-level packages and xfer modules).

@@ -124,12 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(PackageNotFoundError):  # no metadata (a checkout on PYTHONPATH): Typer's way
             return write_page(f"xfer {package_version('xfer')}\n", 0)
 
+    if _process_is_ours:
+        from .startup import defer_unused_imports
+
+        defer_unused_imports()  # imports made for features xfer never calls wait until used (issue 14)
     from .. import secrets
     from .common import warn
     from .root import dispatch
-    from .startup import defer_unused_imports
 
-    defer_unused_imports()
     secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     with _logging(verbosity):
         return dispatch(args, _command_name(args), show_traceback)
@@ -191,6 +193,9 @@ def _logging(verbosity: int) -> Iterator[None]:
 
 #: Whether :func:`run` paused the cyclic collector and no connection has resumed it yet.
 _collector_paused = False
+#: Whether the console script (:func:`run`) runs the CLI: then the process is xfer's, and its
+#: imports may be deferred (:mod:`.startup`); a program calling :func:`main` keeps its own.
+_process_is_ours = False
 
 
 def resume_collector() -> None:
@@ -219,6 +224,8 @@ def run() -> None:
     if gc.isenabled():  # no collection during start-up: see resume_collector
         gc.disable()
         _collector_paused = True
+    global _process_is_ours  # noqa: PLW0603
+    _process_is_ours = True
     code = main()
     # The process ends here.  Interpreter exit runs the cyclic collector over every object
     # still alive (Typer's and Click's, requests', asyncssh's: tens of ms of a connecting

@@ -1,7 +1,8 @@
 """What the ``xfer`` process defers at start-up that a library import cannot (issue 14).
 
 Some dependencies import a module when they are imported, for a feature xfer never calls.
-The CLI owns its process, so it may put a stand-in in the way: :func:`defer_unused_imports`
+The console script owns its process, so it may put a stand-in in the way (:func:`xfer.cli.run`,
+not :func:`xfer.cli.main`, which a program may call in its own process): :func:`defer_unused_imports`
 adds a finder that answers the first import of each name in :data:`DEFERRED` with a
 :class:`StandIn`, a module that holds only what the importer reads at import time and
 imports the real module on first use of any other attribute.  Nothing is lost if a path
@@ -20,12 +21,12 @@ does use one: it is imported then, once.  A library user's process is left alone
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.machinery
 import importlib.util
 import re
 import sys
+import threading
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -34,16 +35,27 @@ from typing import Any
 __all__ = ["DEFERRED", "StandIn", "defer_unused_imports"]
 
 
+#: Makes a stand-in's "still in sys.modules? then out" one step: of two threads using it first, the
+#: second must not take out the real module the first has just imported.  (Not held while importing.)
+_REPLACING = threading.Lock()
+
+
 class StandIn(types.ModuleType):
-    """A module that imports the real one on first use of anything it does not hold itself."""
+    """A module that imports the real one on first use of anything it does not hold itself.
+
+    It holds what its spec gives every module (and ``__path__`` for a package: a submodule's
+    import finds the real files) and what :data:`DEFERRED` says; it has no ``__all__``,
+    ``__file__`` or ``__version__`` of the real one (none of its importers reads them).
+    """
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             # Dunder probes (``__path__`` by the import system, ``__wrapped__`` by inspect) are
             # not a use: without this, ``from charset_normalizer import __version__`` would load it.
             raise AttributeError(name)
-        if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
+        with _REPLACING:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
         return getattr(importlib.import_module(self.__name__), name)
 
 
@@ -96,17 +108,21 @@ class _Finder:
         if name not in self.waiting:
             return None
         # Once: the stand-in's own import of the real module (and the look-up below) must find it.
+        # (find_spec runs under the import lock.)
         self.waiting.discard(name)
         if not self.waiting:
-            with contextlib.suppress(ValueError):  # another thread's last name got there first
-                sys.meta_path.remove(self)
+            # A new list, not the one changed in place: another thread's import may be walking it.
+            sys.meta_path = [finder for finder in sys.meta_path if finder is not self]
         real = importlib.util.find_spec(name)
         if real is None:
             return None  # not installed: the importer gets its ordinary ImportError
         holds = DEFERRED[name][1](real)
         if holds is None:
             return real
-        return importlib.machinery.ModuleSpec(name, _StandInLoader(holds))  # type: ignore[arg-type]
+        spec = importlib.machinery.ModuleSpec(name, _StandInLoader(holds),  # type: ignore[arg-type]
+                                              is_package=real.submodule_search_locations is not None)
+        spec.submodule_search_locations = real.submodule_search_locations
+        return spec
 
 
 def defer_unused_imports() -> None:
