@@ -4,9 +4,10 @@
 
 The ratios are the point (xfer speed ÷ anchor speed, same files, same servers, same run);
 absolute MB/s move with the machine's mood.  xfer fsyncs a download before it says done;
-curl, lftp and rclone do not, so the HTTPS, FTPS and WebDAV download rows have a second line
-against the anchor run with ``sync FILE`` after it (``ANCHOR+sync``, :func:`bench._harness.durable`;
-not yet for SFTP): on a disk slower than the network that is where the difference goes.  A full
+curl, lftp, rclone and OpenSSH's sftp do not, so every download row has a second line against
+the anchor run with ``sync FILE`` after it (``ANCHOR+sync``, :func:`bench._harness.durable`; for
+many small files ``sync -f`` of their folder): on a disk slower than the network that is where
+the difference goes.  A full
 run with 1 GiB files and three rounds takes about half an hour on two cores;
 ``--size-mib 256 --repeat 1`` gives a first look in minutes.
 """

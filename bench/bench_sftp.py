@@ -137,9 +137,11 @@ def run(args: argparse.Namespace) -> h.Measured:
             return [sys.executable, str(child), url + base + remote, str(key), login.fingerprint, direction,
                     str(local)]
 
+        anchor = h.Client("openssh", lambda local, remote: openssh(f"put {local} {base}{remote}"),
+                          lambda remote, local: openssh(f"get {base}{remote} {local}"))
+        synced = h.durable(anchor)  # xfer fsyncs a download before its rename; OpenSSH's sftp does not
         clients = [
-            h.Client("openssh", lambda local, remote: openssh(f"put {local} {base}{remote}"),
-                     lambda remote, local: openssh(f"get {base}{remote} {local}")),
+            anchor, synced,
             h.Client("xfer-lib", lambda local, remote: lib("put", local, remote),
                      lambda remote, local: lib("get", local, remote)),
             h.Client("xfer-cli", lambda local, remote: [*cli, "put", str(local), url + base + remote, *flags],
@@ -149,13 +151,13 @@ def run(args: argparse.Namespace) -> h.Measured:
             clients.insert(1, h.Client(
                 "rclone", lambda local, remote: [*rclone, "copyto", str(local), remote_spec + base + remote],
                 lambda remote, local: [*rclone, "copyto", remote_spec + base + remote, str(local)]))
-        references = tuple(c.name for c in clients if not c.name.startswith("xfer"))
+        references = tuple(c.name for c in clients if not c.name.startswith("xfer") and c is not synced)
         results = h.measure(bench, clients)
         # What xfer negotiated, from the library child's result (its details): the cipher is most
         # of the difference in CPU per GiB between asyncssh's choices.
         cipher = json.loads(results.samples[("xfer-lib", "put")][-1].out).get("cipher", "?")
         title = f"SFTP on {srv.package}, user certificate, chroot (internal-sftp); xfer's cipher {cipher}"
-        return h.Measured("SFTP OpenSSH", title, results, references)
+        return h.Measured("SFTP OpenSSH", title, results, references, (synced.name,))
 
 
 def main() -> None:
