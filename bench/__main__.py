@@ -7,9 +7,8 @@ absolute MB/s move with the machine's mood.  xfer fsyncs a download before it sa
 curl, lftp, rclone and OpenSSH's sftp do not, so every download row has a second line against
 the anchor run with ``sync FILE`` after it (``ANCHOR+sync``, :func:`bench._harness.durable`; for
 many small files ``sync -f`` of their folder): on a disk slower than the network that is where
-the difference goes.  A full
-run with 1 GiB files and three rounds takes about half an hour on two cores;
-``--size-mib 256 --repeat 1`` gives a first look in minutes.
+the difference goes.  A full run with 1 GiB files and three rounds takes about half an hour on
+two cores; ``--size-mib 256 --repeat 1`` gives a first look in minutes.
 """
 
 from __future__ import annotations

@@ -272,7 +272,8 @@ def print_table(title: str, results: Results, *, references: Sequence[str]) -> N
     names = list(dict.fromkeys(name for name, _ in results.samples))
     print(f"\n{title}\n{size >> 20} MiB, median of {results.repeat}, CPU = user+sys of the client's process, "
           f"net = CPU minus the client's start-up (empty file)\n")
-    header = f"{'client':10} {'dir':4} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'CPU s/GiB':>10} {'net s/GiB':>10}"
+    named = max(10, *(len(name) for name in names))  # "openssh+sync"
+    header = f"{'client':{named}} {'dir':4} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'CPU s/GiB':>10} {'net s/GiB':>10}"
     for ref in references:
         header += f" {'CPU/' + ref:>11} {'MB/s/' + ref:>12}"
     print(header)
@@ -280,7 +281,7 @@ def print_table(title: str, results: Results, *, references: Sequence[str]) -> N
         for name in names:
             wall, cpu = results.wall(name, direction), results.cpu(name, direction)
             net = (cpu - results.startup[(name, direction)]) / gib
-            row = f"{name:10} {direction:4} {wall:7.2f} {size / wall / 1e6:7.0f} {cpu:7.2f}"
+            row = f"{name:{named}} {direction:4} {wall:7.2f} {size / wall / 1e6:7.0f} {cpu:7.2f}"
             row += f" {cpu / gib:10.2f} {net:10.2f}"
             for ref in references:
                 row += f" {cpu / results.cpu(ref, direction):11.2f} {results.wall(ref, direction) / wall:12.2f}"
@@ -310,7 +311,8 @@ def print_summary(measured: Sequence[Measured], *, xfer: str = "xfer-cli") -> No
     """The issue's table: per row and direction, xfer against its best (fastest) anchor."""
     print(f"\nsummary: {xfer} against the fastest anchor of each row (ratio = xfer speed / anchor speed)\n")
     width = max(len(f"{m.row} down, fsynced") for m in measured)
-    print(f"{'row':{width}} {'best anchor':11} {'ratio':>6} {'CPU anchor vs xfer':>20} {'xfer peak RSS':>14}")
+    anchored = max(11, *(len(name) for m in measured for name in (*m.references, *m.durable)))
+    print(f"{'row':{width}} {'best anchor':{anchored}} {'ratio':>6} {'CPU anchor vs xfer':>20} {'xfer peak RSS':>14}")
     for m in measured:
         r = m.results
         for direction in DIRECTIONS:
@@ -318,10 +320,11 @@ def print_summary(measured: Sequence[Measured], *, xfer: str = "xfer-cli") -> No
             ratio = r.wall(best, direction) / r.wall(xfer, direction)
             cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
             label = f"{m.row} {'up' if direction == 'put' else 'down'}"
-            print(f"{label:{width}} {best:11} {ratio:6.2f} {cpu:>20} {r.rss(xfer, direction) / (1 << 20):10.0f} MiB")
+            print(f"{label:{width}} {best:{anchored}} {ratio:6.2f} {cpu:>20} "
+                  f"{r.rss(xfer, direction) / (1 << 20):10.0f} MiB")
             if direction == "get" and m.durable:
                 # The same guarantee: xfer's download ends fsynced; so does this anchor's.
                 best = min(m.durable, key=lambda ref: r.wall(ref, direction))
                 ratio = r.wall(best, direction) / r.wall(xfer, direction)
                 cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
-                print(f"{m.row + ' down, fsynced':{width}} {best:11} {ratio:6.2f} {cpu:>20}")
+                print(f"{m.row + ' down, fsynced':{width}} {best:{anchored}} {ratio:6.2f} {cpu:>20}")
