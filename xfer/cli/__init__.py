@@ -220,12 +220,11 @@ def resume_collector() -> None:
 
 def run() -> None:
     """Console-script entry point."""
-    global _collector_paused  # noqa: PLW0603
+    global _collector_paused, _process_is_ours  # noqa: PLW0603
+    _process_is_ours = True
     if gc.isenabled():  # no collection during start-up: see resume_collector
         gc.disable()
         _collector_paused = True
-    global _process_is_ours  # noqa: PLW0603
-    _process_is_ours = True
     code = main()
     # The process ends here.  Interpreter exit runs the cyclic collector over every object
     # still alive (Typer's and Click's, requests', asyncssh's: tens of ms of a connecting
