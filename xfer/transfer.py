@@ -595,8 +595,8 @@ class AtomicDownload(DownloadAccounting):
                                      hint="wait for it to finish") from None
             else:
                 fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        # Unbuffered: every write is a whole block already, and an open buffered file costs a
-        # terminal check and five seeks per file, paid for every small file of a batch (issue 14).
+        # Unbuffered: every write is a whole block already, and a buffered file cost a terminal
+        # check and eight seeks per small file of a batch (strace; issue 14).
         self._handle = os.fdopen(fd, "r+b", buffering=0)
         self._fresh = not (self.offset or self._sidecar is not None)
         with _IN_PROGRESS_LOCK:
