@@ -13,12 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 _CHILD = r"""
 import json, sys, warnings
 warnings.simplefilter("error")  # requests warns if it finds no (or an unsupported) charset detector
 if sys.argv[1] == "deferred":
-    from xfer.cli.startup import defer_unused_imports
-    defer_unused_imports()
+    from xfer.cli.startup import trim_start_up
+    trim_start_up()
 import requests
 loaded_at_import = "charset_normalizer.api" in sys.modules
 response = requests.Response()
@@ -53,8 +55,8 @@ def test_requests_imports_without_running_the_charset_detector_and_still_guesses
 _WEBDAV_CHILD = r"""
 import json, sys
 if sys.argv[1] == "deferred":
-    from xfer.cli.startup import defer_unused_imports
-    defer_unused_imports()
+    from xfer.cli.startup import trim_start_up
+    trim_start_up()
 import webdav3.client
 # What the real modules import: the stand-ins do not.
 real_parts = ("lxml._elementpath", "dateutil.parser._parser", "dateutil.tz")
@@ -71,8 +73,8 @@ print(json.dumps({"loaded_at_import": loaded_at_import, "infos": infos, "modifie
 
 #: A submodule of a deferred package, imported while the stand-in is still in place.
 _SUBMODULE_CHILD = r"""
-from xfer.cli.startup import defer_unused_imports
-defer_unused_imports()
+from xfer.cli.startup import trim_start_up
+trim_start_up()
 import sys, webdav3.client
 assert type(sys.modules["dateutil.parser"]).__name__ == "StandIn"
 from dateutil.parser.isoparser import isoparse
@@ -122,3 +124,38 @@ def test_only_the_console_script_defers_imports(tmp_path: Path) -> None:
         found[entry] = done.stdout.strip().splitlines()[-1]
     # A local listing imports neither requests nor webdavclient3: the finder is still waiting.
     assert found == {"run": "['_Finder']", "main": "[]"}
+
+
+#: Importing asyncssh looks for liboqs with ctypes.util.find_library; the compiler step is recorded.
+_LIBRARY_CHILD = r"""
+import ctypes.util, json, sys
+stdlib = ctypes.util.find_library
+compiler = []
+real_gcc = ctypes.util._findLib_gcc
+ctypes.util._findLib_gcc = lambda name: compiler.append(name) or real_gcc(name)
+if sys.argv[1] == "trimmed":
+    from xfer.cli.startup import trim_start_up
+    trim_start_up()
+replaced_early = ctypes.util.find_library is not stdlib
+import asyncssh
+at_import = list(compiler)
+found = {"libc": ctypes.util.find_library("c"), "absent": ctypes.util.find_library("xfer-no-such-library"),
+         "oqs_cached": bool(ctypes.util._findSoname_ldconfig("oqs") or ctypes.util._findSoname_ldconfig("liboqs"))}
+print(json.dumps({"replaced_early": replaced_early, "replaced": ctypes.util.find_library is not stdlib,
+                  "at_import": at_import, "compiler": compiler, "libc_stdlib": stdlib("c"), **found}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ctypes asks a C compiler on Linux only")
+def test_importing_asyncssh_runs_no_compiler_to_look_for_a_library() -> None:
+    runs = {mode: json.loads(subprocess.run([sys.executable, "-c", _LIBRARY_CHILD, mode], capture_output=True,
+                                            text=True, timeout=60, check=True).stdout)
+            for mode in ("plain", "trimmed")}
+    if not runs["plain"]["oqs_cached"]:  # (with liboqs in the loader's cache, the first step finds it)
+        assert runs["plain"]["at_import"] == ["oqs", "liboqs"]  # what the step saves: asyncssh's look-ups
+    assert runs["trimmed"]["compiler"] == []  # at import, and for the look-ups after it
+    # Replaced only when asyncssh is imported (no other command pays for ctypes), and the loader's answers
+    # are the stdlib's: an installed library by its soname, a missing one None.
+    assert runs["trimmed"]["replaced_early"] is False and runs["trimmed"]["replaced"] is True
+    assert runs["trimmed"]["libc"] == runs["trimmed"]["libc_stdlib"] == runs["plain"]["libc"]
+    assert runs["trimmed"]["libc"] and runs["trimmed"]["absent"] is None

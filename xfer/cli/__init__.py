@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             return write_page(f"xfer {package_version('xfer')}\n", 0)
 
     if _process_is_ours:
-        from .startup import defer_unused_imports
+        from .startup import trim_start_up
 
-        defer_unused_imports()  # imports made for features xfer never calls wait until used (issue 14)
+        trim_start_up()  # what dependencies do at import for nothing waits, or is done cheaper (issue 14)
     from .. import secrets
     from .common import warn
     from .root import dispatch
