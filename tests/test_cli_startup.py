@@ -137,21 +137,23 @@ if sys.argv[1] == "trimmed":
     from xfer.cli.startup import trim_start_up
     trim_start_up()
 replaced_early = ctypes.util.find_library is not stdlib
-import asyncssh
+import asyncssh, asyncssh.crypto.pq
 at_import = list(compiler)
-found = {"libc": ctypes.util.find_library("c"), "absent": ctypes.util.find_library("xfer-no-such-library"),
-         "oqs_cached": bool(ctypes.util._findSoname_ldconfig("oqs") or ctypes.util._findSoname_ldconfig("liboqs"))}
+found = {"libc": ctypes.util.find_library("c"), "absent": ctypes.util.find_library("xfer-no-such-library")}
+after = list(compiler)
 print(json.dumps({"replaced_early": replaced_early, "replaced": ctypes.util.find_library is not stdlib,
-                  "at_import": at_import, "compiler": compiler, "libc_stdlib": stdlib("c"), **found}))
+                  "at_import": at_import, "compiler": after, "libc_stdlib": stdlib("c"),
+                  "oqs": asyncssh.crypto.pq._oqs_lib, **found}))
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ctypes asks a C compiler on Linux only")
 def test_importing_asyncssh_runs_no_compiler_to_look_for_a_library() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LIBRARY_PATH"}  # (with it, the stdlib's function answers)
     runs = {mode: json.loads(subprocess.run([sys.executable, "-c", _LIBRARY_CHILD, mode], capture_output=True,
-                                            text=True, timeout=60, check=True).stdout)
+                                            text=True, timeout=60, check=True, env=env).stdout)
             for mode in ("plain", "trimmed")}
-    if not runs["plain"]["oqs_cached"]:  # (with liboqs in the loader's cache, the first step finds it)
+    if runs["plain"]["oqs"] is None:  # (where liboqs is installed, a step before the compiler finds it)
         assert runs["plain"]["at_import"] == ["oqs", "liboqs"]  # what the step saves: asyncssh's look-ups
     assert runs["trimmed"]["compiler"] == []  # at import, and for the look-ups after it
     # Replaced only when asyncssh is imported (no other command pays for ctypes), and the loader's answers
@@ -159,3 +161,25 @@ def test_importing_asyncssh_runs_no_compiler_to_look_for_a_library() -> None:
     assert runs["trimmed"]["replaced_early"] is False and runs["trimmed"]["replaced"] is True
     assert runs["trimmed"]["libc"] == runs["trimmed"]["libc_stdlib"] == runs["plain"]["libc"]
     assert runs["trimmed"]["libc"] and runs["trimmed"]["absent"] is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ctypes asks a C compiler on Linux only")
+def test_with_library_path_set_the_stdlib_finds_libraries() -> None:
+    """gcc also searches LIBRARY_PATH, and the loader may reach a library there another way (an RPATH)."""
+    child = r"""
+import ctypes.util, json
+from xfer.cli.startup import find_libraries_as_the_loader
+compiler = []
+real_gcc = ctypes.util._findLib_gcc
+ctypes.util._findLib_gcc = lambda name: compiler.append(name) or real_gcc(name)
+find_libraries_as_the_loader()
+print(json.dumps([ctypes.util.find_library("xfer-no-such-library"), compiler]))
+"""
+    runs = {}
+    for library_path in ("", "/nonexistent"):
+        env = {**os.environ, "LIBRARY_PATH": library_path} if library_path else {
+            k: v for k, v in os.environ.items() if k != "LIBRARY_PATH"}
+        done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60,
+                              check=True, env=env)
+        runs[library_path] = json.loads(done.stdout)
+    assert runs == {"": [None, []], "/nonexistent": [None, ["xfer-no-such-library"]]}

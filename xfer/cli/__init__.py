@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if _process_is_ours:
         from .startup import trim_start_up
 
-        trim_start_up()  # what dependencies do at import for nothing waits, or is done cheaper (issue 14)
+        trim_start_up()  # skip or cheapen work dependencies do at import (issue 14)
     from .. import secrets
     from .common import warn
     from .root import dispatch

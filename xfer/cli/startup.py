@@ -109,18 +109,29 @@ def find_libraries_as_the_loader() -> None:
     """Make ``ctypes.util.find_library`` ask the dynamic loader's cache and the linker, not the C compiler.
 
     On Linux it asks, in turn, the loader's cache (``ldconfig -p``), the C compiler (``gcc
-    -Wl,-t``: a compiler run, and ``objdump`` on what it finds) and the linker (``ld -t``, which
-    searches ``LD_LIBRARY_PATH`` too).  For a library that is not installed (liboqs, here) that
-    is six processes: 31 ms of an ``xfer ls sftp://`` on this machine (0.629 -> 0.598 s wall,
-    median of 10; without any look-up 0.590 s).  The compiler adds only its own folders, whose
-    libraries the loader does not load by the name ``find_library`` returns unless they are in
-    its cache; an installed library is found as before.  Linux only, and only where ctypes has
-    the parts (private functions of ``ctypes.util``, since Python 3.6); else nothing changes.
+    -Wl,-t``: gcc, collect2 and ld, then ``objdump`` on what they find) and the linker (``ld -t``,
+    which searches ``LD_LIBRARY_PATH`` too).  asyncssh asks for ``oqs`` and ``liboqs`` when it
+    is imported; where liboqs is not installed, the compiler's part is 6 of the 11 processes
+    that importing asyncssh starts.  ``xfer ls sftp://`` here: 0.690 -> 0.644 s wall (median of
+    12; another run 0.629 -> 0.598 s, and 0.590 s with no look-up at all).
+
+    Without ``LIBRARY_PATH`` the compiler searches the linker's folders and its own, whose
+    libraries the loader does not load by the name ``find_library`` returns unless its cache
+    has them: the answer is the same.  With ``LIBRARY_PATH`` set, the compiler also finds
+    libraries there, which the loader may reach another way (an RPATH): then the stdlib's
+    function answers, as before.  The replacement stays for the process (asyncssh's other
+    look-ups use it too).  Linux only, and only where ctypes has the parts (private functions of
+    ``ctypes.util``, the same from 3.6 to 3.13); else nothing changes.
     """
     if not sys.platform.startswith("linux"):
         return
-    import ctypes.util
+    try:
+        import ctypes.util
+    except ImportError:  # a Python built without ctypes: asyncssh reports that itself
+        return
+    import os
 
+    stdlib = ctypes.util.find_library
     cache = getattr(ctypes.util, "_findSoname_ldconfig", None)
     linker = getattr(ctypes.util, "_findLib_ld", None)
     soname = getattr(ctypes.util, "_get_soname", None)
@@ -128,6 +139,8 @@ def find_libraries_as_the_loader() -> None:
         return
 
     def find_library(name: str) -> str | None:
+        if os.environ.get("LIBRARY_PATH"):
+            return stdlib(name)
         found: str | None = cache(name) or soname(linker(name))
         return found
 
@@ -153,7 +166,7 @@ class _Finder:
         if name not in self.waiting and name not in self.before:
             return None
         # Once: the stand-in's own import of the real module (and the look-up below) must find it.
-        # (find_spec runs under the import lock.)
+        # (find_spec runs under the import lock of this name.)
         self.waiting.discard(name)
         step = self.before.pop(name, None)
         if not self.waiting and not self.before:
