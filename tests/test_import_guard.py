@@ -113,3 +113,28 @@ def test_help_imports_no_network_or_crypto_code(columns: str) -> None:
     assert code == 0
     assert _loaded(modules, {"requests", "urllib3", "cryptography", "ssl", "xfer.adapters", "xfer.tls",
                              "xfer.identity", "rich", *_TEST_ONLY, *_NO_COMMAND}) == []
+
+
+#: An SFTP command: none of the TLS protocols' code (asyncssh brings its own crypto).  pyOpenSSL is
+#: left out of the test-only list here: asyncssh imports it where it is installed, for X.509 in SSH.
+_NOT_FOR_SFTP = (_HTTP_ONLY | _WEBDAV_ONLY | _FTPS_ONLY | _AS2_ONLY | (_TEST_ONLY - {"OpenSSL"}) | _OTHER_COMMANDS
+                 | {"pydantic", "pydantic_core", "typer._adapters", "xfer.sync", "xfer.tls", "xfer.pfx", "rich"})
+
+
+@pytest.mark.parametrize("command", ["ls", "get", "put"])
+def test_an_sftp_command_imports_only_its_protocol(command: str, pki: TestPKI, tmp_path: Path) -> None:
+    """Through a profile (the known_hosts file is a profile option), as the bed's SFTP profile is used."""
+    import tomli_w
+
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "a.txt").write_text("a")
+    (tmp_path / "up.txt").write_text("up")
+    with serve("sftp", pki, root=tmp_path / "served") as endpoint:
+        profiles = tmp_path / "profiles"
+        profiles.mkdir()
+        (profiles / "guard.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
+        target = {"ls": ["guard:/"], "get": ["guard:/a.txt", str(tmp_path / "a.txt")],
+                  "put": [str(tmp_path / "up.txt"), "guard:/up.txt"]}[command]
+        code, modules = _modules([command, *target, "--json"], {"XFER_PROFILE_PATH": str(profiles)})
+    assert code == 0
+    assert _loaded(modules, _NOT_FOR_SFTP) == []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -242,7 +243,11 @@ class RetryPolicy:
 
 
 def _closed_after_handshake(exc: BaseException) -> bool:
-    # Imported here: the CLI imports this module at start-up, and ``xfer --help`` stays without TLS code.
+    # Only xfer's TLS connections (xfer.tls) mark an error so: where that code was never loaded
+    # (SFTP, or a local error before any connection), nothing is marked, and nothing is imported
+    # to find that out.  (Imported here: ``xfer --help`` stays without TLS code.)
+    if "xfer.tls" not in sys.modules:
+        return False
     from .tls.translate import closed_after_handshake
 
     return closed_after_handshake(exc)
