@@ -28,7 +28,7 @@ from xfer.testing.contract import make_file, sha256_of
 
 __all__ = [
     "Client", "Identity", "Measured", "Sample", "bed_server", "durable", "lftp", "measure", "parser", "print_summary",
-    "print_table", "timed", "xfer_clients",
+    "print_table", "then_sync", "timed", "xfer_clients",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,9 +121,17 @@ def durable(client: Client) -> Client:
     server's to make durable), so ``put`` is the client's own.
     """
     def get(remote: str, local: Path) -> list[str]:
-        return ["sh", "-c", '"$@" && exec sync -- "$0"', str(local), *client.get(remote, local)]
+        return then_sync(client.get(remote, local), local)
 
     return Client(f"{client.name}+sync", client.put, get)
+
+
+def then_sync(argv: list[str], path: Path, *, file_system: bool = False) -> list[str]:
+    """``argv``, then, if it succeeded, ``sync`` of ``path`` (coreutils: fsync of that file), or
+    with ``file_system`` ``sync -f`` (``syncfs``: everything written to the file system holding it,
+    one call for a folder of files).  The exit status is the command's, or sync's after it."""
+    sync = "sync -f" if file_system else "sync"
+    return ["sh", "-c", f'"$@" && exec {sync} -- "$0"', str(path), *argv]
 
 
 @dataclass
@@ -314,17 +322,19 @@ def print_summary(measured: Sequence[Measured], *, xfer: str = "xfer-cli") -> No
     anchored = max(11, *(len(name) for m in measured for name in (*m.references, *m.durable)))
     print(f"{'row':{width}} {'best anchor':{anchored}} {'ratio':>6} {'CPU anchor vs xfer':>20} {'xfer peak RSS':>14}")
     for m in measured:
-        r = m.results
         for direction in DIRECTIONS:
-            best = min(m.references, key=lambda ref: r.wall(ref, direction))
-            ratio = r.wall(best, direction) / r.wall(xfer, direction)
-            cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
             label = f"{m.row} {'up' if direction == 'put' else 'down'}"
-            print(f"{label:{width}} {best:{anchored}} {ratio:6.2f} {cpu:>20} "
-                  f"{r.rss(xfer, direction) / (1 << 20):10.0f} MiB")
+            rss = m.results.rss(xfer, direction) / (1 << 20)
+            print(_summary_line(label, m.results, m.references, direction, xfer, width, anchored) + f" {rss:10.0f} MiB")
             if direction == "get" and m.durable:
                 # The same guarantee: xfer's download ends fsynced; so does this anchor's.
-                best = min(m.durable, key=lambda ref: r.wall(ref, direction))
-                ratio = r.wall(best, direction) / r.wall(xfer, direction)
-                cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
-                print(f"{m.row + ' down, fsynced':{width}} {best:{anchored}} {ratio:6.2f} {cpu:>20}")
+                print(_summary_line(f"{m.row} down, fsynced", m.results, m.durable, direction, xfer, width, anchored))
+
+
+def _summary_line(label: str, r: Results, anchors: Sequence[str], direction: str, xfer: str, width: int,
+                  anchored: int) -> str:
+    """A summary row: xfer against the fastest of ``anchors`` (ratio of speeds, and both CPUs)."""
+    best = min(anchors, key=lambda ref: r.wall(ref, direction))
+    ratio = r.wall(best, direction) / r.wall(xfer, direction)
+    cpu = f"{r.cpu(best, direction):.2f} s vs {r.cpu(xfer, direction):.2f} s"
+    return f"{label:{width}} {best:{anchored}} {ratio:6.2f} {cpu:>20}"

@@ -71,7 +71,7 @@ def _anchor(protocol: str, bench: h.Bench, files: list[Path]) -> tuple[str, Copy
 
 def _synced(download: Copy) -> Copy:
     """``download``, then ``sync -f`` of the folder it filled (see the module docstring)."""
-    return lambda local, remote: ["sh", "-c", '"$@" && exec sync -f -- "$0"', str(local), *download(local, remote)]
+    return lambda local, remote: h.then_sync(download(local, remote), local, file_system=True)
 
 
 def _xfer(protocol: str, bench: h.Bench) -> tuple[Copy, Copy, Copy, Copy]:
