@@ -83,13 +83,13 @@ print(isoparse("2026-11-30T03:04:05").isoformat())
 
 #: Only the console script's process defers: a program that calls main() keeps its own imports.
 _ENTRY_CHILD = r"""
-import sys
+import os, sys
 from xfer import cli
 sys.argv = ["xfer", "ls", sys.argv[1]]
-if sys.argv[1:] and __import__("os").environ.get("ENTRY") == "run":
+if os.environ["ENTRY"] == "run":
     try:
         cli.run()
-    except SystemExit:
+    except SystemExit:  # run() ends the process with the exit code; the finders are read after it
         pass
 else:
     cli.main()
