@@ -1,5 +1,6 @@
 """The CLI process defers imports its dependencies make for features xfer never calls
-(xfer/cli/startup.py, issue 14): requests' charset detection, webdavclient3's XML and date parsers.
+(xfer/cli/startup.py, issue 14): requests' charset detection, webdavclient3's XML and date parsers,
+urllib3's package metadata, Typer's subprocess.
 
 Each case runs in a child process: the stand-in is process-wide, and this test process
 has long imported requests.
@@ -124,6 +125,42 @@ def test_only_the_console_script_defers_imports(tmp_path: Path) -> None:
         found[entry] = done.stdout.strip().splitlines()[-1]
     # A local listing imports neither requests nor webdavclient3: the finder is still waiting.
     assert found == {"run": "['_Finder']", "main": "[]"}
+
+
+#: urllib3 imports importlib.metadata for ``version``, and Typer subprocess for ``launch``: both stand-ins
+#: until used, and each use gets the real module's answer.
+_STDLIB_CHILD = r"""
+import json, sys
+if sys.argv[1] == "deferred":
+    from xfer.cli.startup import trim_start_up
+    trim_start_up()
+import typer, urllib3, urllib3.http2
+real_parts = ("importlib.metadata._meta", "_posixsubprocess")  # what the real modules import
+loaded_at_import = sorted(m for m in real_parts if m in sys.modules)
+kinds = {name: type(sys.modules[name]).__name__ for name in ("importlib.metadata", "subprocess")}
+version = urllib3.http2.version("urllib3")  # urllib3's own use, through the name it imported
+ran = typer.main.subprocess.run([sys.executable, "-c", "print(6 * 7)"], capture_output=True, text=True).stdout
+import importlib.metadata, subprocess  # later imports get the real modules
+print(json.dumps({"loaded_at_import": loaded_at_import, "kinds": kinds, "version": version, "ran": ran,
+                  "real": [type(importlib.metadata.PackageNotFoundError).__name__,
+                           subprocess.CompletedProcess.__name__, type(sys.modules["subprocess"]).__name__]}))
+"""
+
+
+def test_urllib3_and_typer_import_without_metadata_and_subprocess_and_still_use_them() -> None:
+    runs = {mode: json.loads(subprocess.run([sys.executable, "-c", _STDLIB_CHILD, mode], capture_output=True,
+                                            text=True, timeout=60, check=True).stdout)
+            for mode in ("plain", "deferred")}
+    assert runs["plain"]["loaded_at_import"] == ["_posixsubprocess", "importlib.metadata._meta"]
+    assert runs["deferred"]["loaded_at_import"] == []
+    assert runs["deferred"]["kinds"] == {"importlib.metadata": "StandIn", "subprocess": "StandIn"}
+    keys = ("version", "ran", "real")
+    assert {k: runs["deferred"][k] for k in keys} == {k: runs["plain"][k] for k in keys}
+    from importlib.metadata import version
+
+    assert runs["deferred"]["version"] == version("urllib3")
+    assert runs["deferred"]["ran"] == "42\n"
+    assert runs["deferred"]["real"] == ["type", "CompletedProcess", "module"]
 
 
 #: Importing asyncssh looks for liboqs with ctypes.util.find_library; the compiler step is recorded.

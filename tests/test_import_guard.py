@@ -37,9 +37,12 @@ _AS2_ONLY = {"xfer.as2", "xfer.adapters.as2"}
 _TEST_ONLY = {"pyftpdlib", "wsgidav", "cheroot", "OpenSSL", "xfer.testing", "fsspec", "dask", "pandas"}
 #: Never for a plain transfer: Typer's pydantic converters (xfer/cli/coercion.py converts plain
 #: values itself), the X.509 name decoder (only error messages and doctor quote the server's CA
-#: names), the sync machinery; requests' charset guesser is a stand-in until used (cli/startup.py).
+#: names), the sync machinery; requests' charset guesser, urllib3's importlib.metadata and Typer's
+#: subprocess are stand-ins until used (cli/startup.py).
 _NO_COMMAND = {"pydantic", "pydantic_core", "typer._adapters", "asn1crypto", "xfer.sync", "charset_normalizer.api",
                "tomllib",  # a URL target reads no profile file
+               # What the real importlib.metadata (urllib3's) and subprocess (Typer's) import: stand-ins until used.
+               "importlib.metadata._meta", "_posixsubprocess",
                # The identity is read and checked from DER (xfer/pfx.py) and handed to OpenSSL as DER:
                # cryptography's X.509 objects and key loaders are for identity show, doctor, AS2, messages.
                "cryptography.x509", "cryptography.hazmat.primitives.serialization"}

@@ -20,6 +20,14 @@ it is imported then, once.
   PROPFIND answers and their dates.  xfer has webdavclient3 build and send requests only and
   parses the answers itself (:mod:`xfer.adapters._dav_xml`, which refuses what lxml would
   expand).  Importing the two cost 23-33 ms of every WebDAV command.
+* ``importlib.metadata``: urllib3 imports it for ``version``, which it calls only when asked
+  to speak HTTP/2 (``urllib3.http2.inject_into_urllib3``, which xfer never calls).  The
+  stand-in holds a ``version`` that imports the real module when called.  6-7 ms of every
+  HTTPS and WebDAV command.
+* ``subprocess``: Typer imports it to open a URL in a browser (``typer.launch``) and to
+  install shell completion; no command of xfer does either.  7 ms of every command Typer
+  parses (``platform``, imported beside it, is not deferred: ``uuid``, which Typer's
+  parameter types import, calls it at import).
 
 Before an import (:data:`BEFORE_IMPORT`):
 
@@ -61,10 +69,15 @@ class StandIn(types.ModuleType):
             # Dunder probes (``__path__`` by the import system, ``__wrapped__`` by inspect) are
             # not a use: without this, ``from charset_normalizer import __version__`` would load it.
             raise AttributeError(name)
-        with _REPLACING:
-            if sys.modules.get(self.__name__) is self:
-                del sys.modules[self.__name__]
-        return getattr(importlib.import_module(self.__name__), name)
+        return getattr(_real(self.__name__), name)
+
+
+def _real(name: str) -> types.ModuleType:
+    """The real module ``name``, imported now if its stand-in is still in place."""
+    with _REPLACING:
+        if isinstance(sys.modules.get(name), StandIn):
+            del sys.modules[name]
+    return importlib.import_module(name)
 
 
 def _charset_normalizer_holds(real: importlib.machinery.ModuleSpec) -> dict[str, Any] | None:
@@ -84,6 +97,17 @@ def _holds_nothing(real: importlib.machinery.ModuleSpec) -> dict[str, Any]:
     return {}
 
 
+def _holds_version(real: importlib.machinery.ModuleSpec) -> dict[str, Any]:
+    """``version``, which urllib3 takes with ``from importlib.metadata import version``: one that
+    imports the real module when it is called."""
+
+    def version(distribution_name: str) -> str:
+        answer: str = _real(real.name).version(distribution_name)
+        return answer
+
+    return {"version": version}
+
+
 #: Each deferred module: the dependency that imports it (nothing is deferred once that is
 #: imported: it holds the real one), and what the stand-in holds from the start, read from the
 #: real module's spec (None: import the real one now).  Why each is safe: the module docstring.
@@ -91,6 +115,8 @@ DEFERRED: dict[str, tuple[str, Callable[[importlib.machinery.ModuleSpec], dict[s
     "charset_normalizer": ("requests", _charset_normalizer_holds),
     "lxml.etree": ("webdav3.client", _holds_nothing),
     "dateutil.parser": ("webdav3.client", _holds_nothing),
+    "importlib.metadata": ("urllib3", _holds_version),
+    "subprocess": ("typer", _holds_nothing),
 }
 
 
