@@ -59,8 +59,8 @@ def _sizes_in_other_listings_are_no_number(text: str) -> None:
     for line in (f"-rw-r--r-- 1 user group {text} Jan 01  2020 a.txt", f"01-01-20  10:00AM  {text} a.txt"):
         entry = parse_list_line(line, "/in")
         assert entry is None or entry.size is None, line
-    assert _content_range(f"bytes 0-1/{text}")[1] is None  # (the whole range, or only its size, unknown)
-    assert _content_range(f"bytes {text}-1/10")[0] is None
+    assert _content_range(f"bytes 0-1/{text}") is None  # (a range naming no size is "*")
+    assert _content_range(f"bytes {text}-1/10") is None
     entries = parse_html_index(f'<a href="a.txt">a.txt</a>   01-Jan-2020 10:00   {text}\n', folder="/in")
     assert entries is not None and [entry.size for entry in entries] == [None]
 

@@ -199,10 +199,13 @@ class HTTPTransfer:
         session = self.session
         session.check(response, path=remote)
         self.check_download(response, remote, ranged=offset > 0 and restart is None)
+        refuse_transfer_coding(response, f"{self.server} sent {self._user_path(remote)}", "nothing was saved")
         resumed_at = offset if response.status_code == 206 else 0
         length = content_length(response)
-        if resumed_at and length is not None:
-            length += resumed_at
+        if resumed_at:
+            # The file's size, as the range named it (_restart_reason proved the rest is all there).
+            sent = _content_range(response.headers.get("Content-Range"))
+            length = sent.size if sent is not None else None
         details = {**(details or {}), "http_status": response.status_code}
         tls = session.tls_version(response)
         encoding = response.headers.get("Content-Encoding", "identity").lower()
@@ -278,12 +281,28 @@ class HTTPTransfer:
             return "the server refused to continue (HTTP 416)"
         if status != 206:
             return None  # an error: the usual checks say what it is
-        first, total = _content_range(response.headers.get("Content-Range"))
-        if first != offset:
-            return f"the server sent another range ({response.headers.get('Content-Range')})"
+        said = response.headers.get("Content-Range")
+        sent = _content_range(said)
+        if sent is None or sent.first != offset:
+            return f"the server sent another range ({said or 'no Content-Range'})"
         size = previous.get("size")
-        if total is not None and size is not None and total != size:
-            return f"the file changed on the server since the part was saved ({size} -> {total} bytes)"
+        if sent.size is not None and size is not None and sent.size != size:
+            return f"the file changed on the server since the part was saved ({size} -> {sent.size} bytes)"
+        # What proves the file whole at the end is its size: the answer must name it, and hold
+        # every byte from the part's end to it (RFC 9110 allows a server to send less than asked).
+        if sent.size is None:
+            return f"the server did not say how long the file is ({said})"
+        if sent.last != sent.size - 1:
+            return f"the server sent only part of the rest of the file ({said})"
+        length = content_length(response)
+        if length is not None and length != sent.last - sent.first + 1:
+            return f"the server's answer does not hold the range it names ({said}, Content-Length {length})"
+        # If-Range asked for the rest of the part's version only; a server (or a cache) that
+        # ignores it sends the rest of another one, which must not be joined to the part.
+        for header, key in (("ETag", "etag"), ("Last-Modified", "last_modified")):
+            now, then = response.headers.get(header), previous.get(key)
+            if now and isinstance(then, str) and then and now != then:
+                return f"the file changed on the server since the part was saved ({header} {then} -> {now})"
         return None
 
     def check_download(self, response: requests.Response, remote: str, *, ranged: bool = False) -> None:
@@ -421,7 +440,8 @@ class HTTPTransfer:
             size_ok = True
             details["size_listed"] = True
         elif self.options.upload_method == "PUT" and check_size:
-            size_ok, head_hash = self.check_stored(remote, size, answer=stored)
+            size_ok, head_hash = self.check_stored(remote, size, answer=stored,
+                                                   remove=None if checked_later else remote)
             offered = offered or head_hash
         checked: Check = "none"
         if offered is not None or not checked_later:
@@ -466,18 +486,21 @@ class HTTPTransfer:
         if offered is None:
             consequence = "the file is on the server, unverified" if installed else "the upload was removed"
         elif sent.hexdigest(offered.algorithm) not in (None, offered.value):
-            # A copy the server itself says differs from what was sent must not stay where a
-            # pick-up process would take it.
-            consequence = (
-                "the server's copy was deleted" if self._delete_quietly(remove)
-                else f"xfer could not delete the server's copy {self._user_path(remove)}: do not use it"
-            )
+            consequence = self._discard_bad_copy(remove)
         else:
             consequence = ""  # it matches: nothing to say
         return self._conclude(
             offered, sent, f"the upload of {self._user_path(remote)}", size_checked=size_checked,
             consequence=consequence, size=size,
         )
+
+    def _discard_bad_copy(self, path: str) -> str:
+        """Delete the server's copy ``path`` of an upload, which the server itself says differs from
+        what was sent (its size or its hash), and say so.  It must not stay where a pick-up
+        process would take it."""
+        if self._delete_quietly(path):
+            return "the server's copy was deleted"
+        return f"xfer could not delete the server's copy {self._user_path(path)}: do not use it"
 
     def _delete_quietly(self, path: str) -> bool:
         """DELETE ``path``; True if the server says it is gone.  Never raises (another error is on its way)."""
@@ -1017,11 +1040,14 @@ class HTTPTransfer:
                 return http_digest(response.headers, content=False)
 
     def check_stored(
-        self, remote: str, size: int, *, must_exist: bool = False, answer: requests.Response | None = None
+        self, remote: str, size: int, *, must_exist: bool = False, answer: requests.Response | None = None,
+        remove: str | None = None,
     ) -> tuple[bool, ServerHash | None]:
         """HEAD the uploaded file: (False if the server cannot tell the size, any digest it states).
 
-        IntegrityError if the size differs.  ``must_exist``: a 404 is an error (after a
+        IntegrityError if the size differs; the copy is then deleted, best effort, if ``remove``
+        names it (under its final name, as on a hash mismatch: :meth:`conclude_upload`); None: a
+        temporary name, which the caller removes.  ``must_exist``: a 404 is an error (after a
         MOVE the file must be where we put it).  ``answer``: the HEAD's answer, if it was sent
         already (pipelined with the PUT).
         """
@@ -1041,8 +1067,10 @@ class HTTPTransfer:
         if length is None:
             return False, offered
         if length != size:
+            consequence = self._discard_bad_copy(remove) if remove is not None else "the upload was removed"
             raise IntegrityError(
-                f"{self.server}: {remote} has {length} bytes on the server after uploading {size}",
+                f"{self.server}: {self._user_path(remote)} has {length} bytes on the server after uploading "
+                f"{size}; {consequence}",
                 hint="run the upload again; if it repeats, the server is altering or truncating uploads",
             )
         return True, offered
@@ -1087,12 +1115,15 @@ class HTTPTransfer:
                     return b""
                 session.check(response, path=path)
                 skip = start
+                refuse_transfer_coding(response, f"{self.server} sent {self._user_path(path)}", "nothing was read")
+                sent: ContentRange | None = None
                 if response.status_code == 206:
-                    first = _range_start(response.headers.get("Content-Range"))
-                    if first != start:
+                    sent = _content_range(response.headers.get("Content-Range"))
+                    if sent is None or sent.first != start or not _holds_what_was_asked(sent, start, length):
                         raise IntegrityError(
-                            f"{self.server} answered a request for bytes {start}- of "
-                            f"{self._user_path(path)} with another range ({response.headers.get('Content-Range')})"
+                            f"{self.server} answered a request for bytes {start}-"
+                            f"{'' if length is None else start + length - 1} of {self._user_path(path)} "
+                            f"with another range ({response.headers.get('Content-Range', 'no Content-Range')})"
                         )
                     skip = 0
                 declared = content_length(response)
@@ -1116,6 +1147,11 @@ class HTTPTransfer:
                 if declared is not None and len(body) < declared and (wanted is None or len(body) < wanted):
                     raise IntegrityError(
                         f"{self.server} sent {len(body)} of {declared} bytes of {self._user_path(path)}"
+                    )
+                if sent is not None and len(body) != sent.last - sent.first + 1:
+                    raise IntegrityError(
+                        f"{self.server} sent {len(body)} bytes of {self._user_path(path)} for the "
+                        f"{sent.last - sent.first + 1} of bytes {sent.first}-{sent.last}"
                     )
         return bytes(body[skip:wanted])
 
@@ -1386,7 +1422,9 @@ class ChunkedUpload(RemoteWriter):
             if self._sent != self.written:
                 raise self._ended_early()
             http = self._http
-            verified, offered = http.check_stored(self._target, self.written) if self._check_size else (None, None)
+            verified, offered = http.check_stored(
+                self._target, self.written, remove=self._target if self._then is None else None,
+            ) if self._check_size else (None, None)
             result = TransferResult(
                 direction="put", local="-", remote=self.remote, size=self.written, elapsed=self.elapsed,
                 details={"method": "PUT", "http_status": self._status, "transfer_encoding": "chunked"},
@@ -1436,17 +1474,48 @@ def content_length(response: requests.Response) -> int | None:
     return declared_length(response.headers.get("Content-Length"))
 
 
-def _range_start(content_range: str | None) -> int | None:
-    """The first byte of ``Content-Range: bytes FIRST-LAST/SIZE`` (None if absent or malformed)."""
-    return _content_range(content_range)[0]
+def refuse_transfer_coding(response: requests.Response, what: str, consequence: str) -> None:
+    """IntegrityError for a body in a transfer coding other than ``chunked`` alone (``gzip, chunked``,
+    ``chunked`` twice, a stray blank): decoding the chunks would leave another coding's bytes,
+    and http.client, which decides by the exact value ``chunked``, would keep the chunk framing.
+    ``what``: who sent what (``SERVER sent PATH``); ``consequence``: what that means here."""
+    coding = response.headers.get("Transfer-Encoding")
+    if coding is not None and coding.lower() != "chunked":
+        response.close()
+        raise IntegrityError(
+            f"{what} in a transfer coding xfer does not decode (Transfer-Encoding: {coding}); {consequence}",
+            hint="the server (or a proxy in between) encodes its answers; ask the partner to send files as they are",
+        )
 
 
-def _content_range(content_range: str | None) -> tuple[int | None, int | None]:
-    """``(FIRST, SIZE)`` of ``Content-Range: bytes FIRST-LAST/SIZE`` (None where absent, malformed or ``*``)."""
-    match = re.fullmatch(r"\s*bytes\s+([0-9]+)-[0-9]+/([0-9]+|\*)\s*", content_range or "")
+def _holds_what_was_asked(sent: ContentRange, start: int, length: int | None) -> bool:
+    """Whether a range that starts where asked holds every byte asked for: up to ``start + length``
+    (or beyond), or to the end of a file it names as shorter; with no ``length``, to the end."""
+    ends_the_file = sent.size is not None and sent.last == sent.size - 1
+    if length is None:
+        return ends_the_file
+    return sent.last >= start + length - 1 or ends_the_file
+
+
+class ContentRange(NamedTuple):
+    """``Content-Range: bytes FIRST-LAST/SIZE``; ``size`` None for ``*`` (not known)."""
+
+    first: int
+    last: int
+    size: int | None
+
+
+def _content_range(content_range: str | None) -> ContentRange | None:
+    """The range a ``206`` says it holds; None if the header is absent, malformed, or names no byte
+    (LAST before FIRST, or past SIZE)."""
+    match = re.fullmatch(r"\s*bytes\s+([0-9]+)-([0-9]+)/([0-9]+|\*)\s*", content_range or "")
     if not match:
-        return None, None
-    return server_int(match.group(1)), server_int(match.group(2))
+        return None
+    first, last = server_int(match.group(1)), server_int(match.group(2))
+    size = None if match.group(3) == "*" else server_int(match.group(3))
+    if first is None or last is None or last < first or (match.group(3) != "*" and (size is None or last >= size)):
+        return None  # (server_int: None for a number longer than any file)
+    return ContentRange(first, last, size)
 
 
 def _validator(facts: dict[str, Any]) -> str | None:

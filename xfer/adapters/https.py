@@ -15,8 +15,11 @@ so there is no temporary name to write under.  An interrupted upload may leave a
 partial file under that name on servers that write the body as it arrives (WebDAV
 servers, many upload handlers); nginx's own PUT buffers the whole body and creates
 nothing until it is complete.  xfer does not DELETE the target after a failed PUT: it
-cannot tell a partial file from the previous good version the PUT was replacing.  For
-uploads that must never appear half-written, use ``davs://`` (temporary name, then MOVE).
+cannot tell a partial file from the previous good version the PUT was replacing.  After a
+PUT the server accepted, it is deleted if the server's own HEAD says it holds another size or
+hash than was sent: a copy the server says is not the upload must not stay for a pick-up
+process.  For uploads that must never appear half-written, use ``davs://`` (temporary name,
+then MOVE).
 """
 
 from __future__ import annotations

@@ -875,7 +875,7 @@ class WebDAVAdapter(Adapter):
             # Checked on the final name, not the temporary one: a server that mangles the
             # MOVE destination ('?', ';') would otherwise report success for a file that
             # landed somewhere else.
-            result.size_verified, offered = http.check_stored(remote, result.size, must_exist=True)
+            result.size_verified, offered = http.check_stored(remote, result.size, must_exist=True, remove=remote)
         if result.verified == "none":  # the PUT answer stated no hash (one it stated was checked before the MOVE)
             result.verified = http.conclude_upload(
                 offered, sent.hash, remote, size_checked=bool(result.size_verified), remove=remote,

@@ -18,7 +18,10 @@ connection ends::
         srv.heads                       # each request's line and headers, as bytes received
 
 A key ``"METHOD /path"`` answers only that method there (``"HEAD /f"``), before a key of the
-path alone.  Unknown paths answer ``404``.  Client certificates are asked for but not required.
+path alone; ``"RANGE /path"`` answers a request there with a ``Range`` header, before both (a
+server's answer to a resumed download); ``"METHOD *"`` answers that method on any other path
+(names xfer makes up, such as a temporary upload name).  Unknown paths answer ``404``.  Client certificates are
+asked for but not required.
 """
 
 from __future__ import annotations
@@ -116,19 +119,22 @@ class ScriptedHTTPSServer(AcceptLoopServer):
                 return
             method, path = [*line.decode("latin-1").split(" "), "", ""][:2]
             length = 0
+            ranged = False
             head = line
             while (header := reader.readline(8192)) not in (b"\r\n", b"\n", b""):
                 head += header
                 name, _, value = header.decode("latin-1").partition(":")
                 if name.strip().lower() == "content-length":
                     length = int(value.strip())
+                ranged = ranged or name.strip().lower() == "range"
             if length:
                 reader.read(length)
             with self._lock:
                 self.requests.append((method, path))
                 self.heads.append(head)
             where = path.split("?", 1)[0]
-            reply = self.replies.get(f"{method} {where}") or self.replies.get(where) or _NOT_HERE
+            reply = ((self.replies.get(f"RANGE {where}") if ranged else None) or self.replies.get(f"{method} {where}")
+                     or self.replies.get(where) or self.replies.get(f"{method} *") or _NOT_HERE)
             if not self._answer(tls, method, path, reply):
                 return
             if not self.pipelining:
