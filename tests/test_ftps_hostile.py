@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import io
+import os
 import traceback
 import tracemalloc
 from collections.abc import Callable
@@ -582,3 +583,89 @@ def test_a_server_refusing_every_try_is_not_reported_as_cut(
     message = str(caught.value)
     assert "421 Too many connections" in message and message.endswith("(on the last of 3 tries)"), message
     assert "cut" not in message
+
+
+# -- servers that speak Latin-1, ignore REST, or store part of an upload (session 17's review) -----
+
+#: A Latin-1 server's "Grüße": bytes 0xFC 0xDF, which are not UTF-8 (lone surrogates stand for them).
+LATIN1_WORDS = " (Gr\udcfc\udcdfe)"
+LATIN1_NAME = os.fsdecode(b"M\xfcller.edi")
+
+
+def _cli_flags(pki: TestPKI, srv: FakeFTPSServer, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
+    return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
+            "--ca", str(pki.root_ca), "--username", srv.user, "--password", "env:XFER_T_FTP_PW", "--retries", "0"]
+
+
+def test_replies_that_are_not_utf8_are_read(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every reply (greeting, 150, 226, 550...) ends in Latin-1 words.  Before: the greeting was a
+    UnicodeDecodeError (exit 6, a Python repr), and so was the 226 after every byte had arrived."""
+    (tmp_path / "up.edi").write_bytes(b"up" * 1000)
+    with FakeFTPSServer(pki, root=root, reply_suffix=LATIN1_WORDS) as srv:
+        flags = _cli_flags(pki, srv, monkeypatch)
+        assert run(capsys, "get", f"{srv.url}in/a.edi", str(tmp_path / "a.edi"), *flags)[0] == 0
+        assert run(capsys, "put", str(tmp_path / "up.edi"), f"{srv.url}in/up.edi", *flags)[0] == 0
+        code, out, _ = run(capsys, "ls", f"{srv.url}in", *flags)
+        assert code == 0 and "up.edi" in out
+        code, _, err = run(capsys, "get", f"{srv.url}in/nope.edi", str(tmp_path / "nope.edi"), *flags)
+    assert (tmp_path / "a.edi").read_bytes() == b"A" * 70_000
+    assert (root / "in" / "up.edi").read_bytes() == b"up" * 1000
+    assert code == ExitCode.REMOTE
+    assert "does not exist" in one_error(err)
+
+
+def test_names_that_are_not_utf8_are_listed_fetched_read_and_removed(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, client_context: ContextFactory,
+) -> None:
+    """A name a listing gave goes back to the server as the bytes it sent.  Before: get -r was an
+    internal error, read_range and info failed to encode the command, and rm -r stopped half-way."""
+    (root / "in" / LATIN1_NAME).write_bytes(b"L" * 10)
+    with FakeFTPSServer(pki, root=root) as srv:
+        with srv.adapter(client_context()) as remote:
+            assert remote.info(f"/in/{LATIN1_NAME}").size == 10
+            assert remote.read_range(f"/in/{LATIN1_NAME}", 2, 3) == b"LLL"
+        flags = _cli_flags(pki, srv, monkeypatch)
+        code, _, err = run(capsys, "get", "-r", f"{srv.url}in", f"{tmp_path}/", *flags)
+        assert code == 0, err
+        assert (tmp_path / "in" / LATIN1_NAME).read_bytes() == b"L" * 10  # the same bytes, locally
+        code, _, err = run(capsys, "rm", "-r", f"{srv.url}in", *flags)
+    assert code == 0, err
+    assert not (root / "in").exists()
+
+
+@pytest.mark.parametrize(("start", "length"), [(69_000, None), (69_000, 5_000), (10, 100_000)])
+def test_a_ranged_read_from_a_server_that_ignores_rest_is_refused(
+    pki: TestPKI, root: Path, client_context: ContextFactory, start: int, length: int | None
+) -> None:
+    """REST answered 350, then the file from byte 0: more bytes than the file holds from ``start``.
+    Before: the file's first bytes came back as the range asked for."""
+    with FakeFTPSServer(pki, root=root, rest_ignored=True) as srv:
+        remote = srv.adapter(client_context(), retries=0)
+        with remote, pytest.raises(IntegrityError, match="did not restart where REST asked"):
+            remote.read_range("/in/a.edi", start, length)
+        # (A read from the middle cannot tell: the bytes count is right.  It is what REST is for.)
+
+
+@pytest.mark.parametrize(("size", "stored", "shown"), [
+    (False, 30_000, "did not confirm the end of the upload"),  # no SIZE, no MLST: nothing can show it
+    (False, None, "did not confirm the end of the upload"),  # whole, but nothing proves it
+    (True, 30_000, "stored 30000 bytes"),  # SIZE shows the truncation
+], ids=["truncated-unprovable", "whole-unprovable", "truncated-sized"])
+def test_an_upload_the_server_did_not_confirm_needs_a_size_to_succeed(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, size: bool, stored: int | None, shown: str,
+) -> None:
+    """The server closes the data connection without answering our close_notify and says 226.
+    Before: without SIZE or MLST a truncated upload was installed and exit 0."""
+    (tmp_path / "up.edi").write_bytes(b"u" * 100_000)
+    with FakeFTPSServer(pki, root=root, size=size, mlst=size, answer_close_notify=False, store_only=stored) as srv:
+        code, _, err = run(capsys, "put", str(tmp_path / "up.edi"), f"{srv.url}in/up.edi",
+                           *_cli_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.INTEGRITY
+    assert shown in one_error(err)
+    assert sorted(p.name for p in (root / "in").iterdir()) == ["a.edi", "b.edi"]  # nothing installed

@@ -549,9 +549,10 @@ class AtomicDownload(DownloadAccounting):
         self._handle: BinaryIO | None = None
         #: Whether the part was created empty by this download and nothing was written to it yet.
         self._fresh = False
-        # The temp name must stay a legal name: keep it within 255 bytes (NAME_MAX).
+        # The temp name must stay a legal name: keep it within 255 bytes (NAME_MAX), counted as the
+        # file system gets them (a name that was not UTF-8 on the server holds lone surrogates).
         stem = self.target.name
-        while len(f".{stem}.12345678.xfer-part".encode()) > 255:
+        while len(os.fsencode(f".{stem}.12345678.xfer-part")) > 255:
             stem = stem[:-1]
         self.temp = self.target.with_name(f".{stem}.{secrets.token_hex(4)}{PART_SUFFIX}")
         self.started = 0.0

@@ -39,6 +39,16 @@ Switches (keyword arguments), each one behaviour seen in the field:
     exact command lines answered with a fixed reply instead of being carried out
     (``{"DELE /in/b.edi": "550 Permission denied."}``): one refusal in the middle of a
     larger operation.
+``reply_suffix``
+    words appended to every reply (the server's own language); lone surrogates go out as
+    the bytes they stand for (``" (Gr\\udcfc\\udcdfe)"``: a Latin-1 server's "Grüße", not
+    UTF-8).  Names in the root that are not UTF-8 are listed and taken the same way.
+``rest_ignored``
+    ``REST`` is answered ``350`` and then forgotten: the next ``RETR`` sends from byte 0.
+``store_only``
+    of an upload's data only that many bytes are stored; the server does not answer the
+    client's close_notify (as with ``answer_close_notify=False``) and still says ``226``:
+    a truncation only a size or hash check can show.
 ``silent_after_cut``
     a download the client stops reading (a ranged read closing its data connection early)
     gets no final reply at all, neither ``426`` nor ``226`` (seen from pure-ftpd and proftpd
@@ -133,6 +143,9 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         drop_on: Iterable[str] = (),
         silent_after_cut: bool = False,
         site_utime: tuple[str, ...] = (),
+        reply_suffix: str = "",
+        rest_ignored: bool = False,
+        store_only: int | None = None,
     ) -> None:
         self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.data_order = data_order
@@ -153,6 +166,9 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         if set(site_utime) - {"five", "two"}:
             raise ValueError(f"site_utime takes 'five' and 'two', not {site_utime!r}")
         self.site_utime = site_utime
+        self.reply_suffix = reply_suffix
+        self.rest_ignored = rest_ignored
+        self.store_only = store_only
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
         self.commands: list[str] = []
@@ -206,6 +222,7 @@ class _Session:
     def reply(self, text: str) -> None:
         if text[:1] in "45" and self.server.echo_password and self.last_pass:
             text = f"{text} (command was: PASS {self.last_pass})"
+        text += self.server.reply_suffix
         self.sock.sendall(text.encode("utf-8", "surrogateescape") + b"\r\n")
 
     def run(self) -> None:
@@ -527,8 +544,8 @@ class _Session:
         return True
 
     def cmd_REST(self, arg: str) -> None:
-        self.restart = int(arg)
-        self.reply(f"350 Restart position accepted ({self.restart}).")
+        self.restart = 0 if self.server.rest_ignored else int(arg)
+        self.reply(f"350 Restart position accepted ({arg}).")
 
     def cmd_RETR(self, arg: str) -> None:
         target = self.path(arg)
@@ -556,14 +573,15 @@ class _Session:
         with open(target, "wb") as handle, self.data("STOR") as conn:
             if conn is None:
                 return
+            keep = self.server.store_only
             try:
                 while chunk := conn.recv(65536):
-                    handle.write(chunk)
+                    handle.write(chunk if keep is None else chunk[: max(keep - handle.tell(), 0)])
             except OSError:
                 self.reply("426 Failure reading network stream.")
                 return
             with contextlib.suppress(OSError, ValueError):
-                if self.server.answer_close_notify:
+                if self.server.answer_close_notify and keep is None:
                     conn.unwrap()
                 else:
                     conn.shutdown(socket.SHUT_RDWR)

@@ -309,6 +309,22 @@ class FTPSAdapter(Adapter):
 
         return self._run("asking for the checksum of", path, work)
 
+    def _confirmed(self, remote: str, *, end: bool, checked: Check) -> None:
+        """An upload is proven by the server's close_notify after ours (``end``: it read every
+        byte), or by a size or hash check (``checked``); the 226 alone is not proof.
+
+        A server that stops reading and answers 226 for what it has would otherwise be a
+        success (the bytes it left unread sit in socket buffers; nothing fails on our side).
+        """
+        if end or checked != "none":
+            return
+        raise IntegrityError(
+            f"{self.settings.server} did not confirm the end of the upload of {remote} (its data "
+            "connection closed without TLS close_notify), and has no SIZE or MLST to show what it "
+            "stored; the upload was removed",
+            hint="ask the partner to enable SIZE (RFC 3659), or to end data connections with TLS close_notify",
+        )
+
     def _verify(
         self, ftp: FTPSConnection, path: str, local: StreamHash, size: int, *, what: str, size_checked: bool,
         consequence: str,
@@ -800,7 +816,7 @@ class FTPSAdapter(Adapter):
                     body.skip(offset)  # the part the server has: into the hash, not sent again
                 for chunk in body:
                     conn.sendall(chunk)
-                end_of_data(conn)
+                confirmed = end_of_data(conn)
             verified = self._stored(ftp, target, remote, size)
             # On the name written, before any rename: a mismatch installs nothing (the
             # handler below removes ``target``).
@@ -808,6 +824,7 @@ class FTPSAdapter(Adapter):
                 ftp, target, body.hash, size, what=f"the upload of {remote}", size_checked=verified,
                 consequence="the upload was removed",
             )
+            self._confirmed(remote, end=confirmed, checked=checked)
 
         try:
             with handle:
@@ -1214,6 +1231,10 @@ class FTPSAdapter(Adapter):
         early makes the server end the transfer with 426 (aborted) or, if it had already
         sent everything, 226; either reply is read, so the dialogue stays in step.  ``ABOR``
         is not sent: it needs Telnet urgent data, which a TLS control connection cannot carry.
+
+        A server that answers ``REST`` with 350 and then sends from byte 0 is caught where
+        ``SIZE`` (asked after the read) shows more bytes came than the file holds from
+        ``start``: every read to the end of the file (a Parquet footer), none from its middle.
         """
 
         def work(ftp: FTPSConnection) -> bytes:
@@ -1236,8 +1257,18 @@ class FTPSAdapter(Adapter):
                     ftp, expected, server=self.settings.server, what=f"reading {path}",
                     consequence="the bytes read were discarded",
                 )
-            else:
-                self._end_cut_read(ftp)
+            in_step = complete or self._end_cut_read(ftp)
+            if start and in_step:
+                # SIZE, not the 150's count: servers word that as the file's size or as what is
+                # left of it.  (A session dropped after a cut read cannot be asked: unchecked.)
+                size = self._size(ftp, path)
+                if size is not None and len(body) > max(size - start, 0):
+                    raise IntegrityError(
+                        f"{self.settings.server} sent {len(body)} bytes of {path} from byte {start} of "
+                        f"{size}: it did not restart where REST asked; the bytes read were discarded",
+                        hint="the server accepts REST but ignores it; ranged reads (fsspec) need a "
+                        "server that honours REST",
+                    )
             return bytes(body)
 
         return self._run("reading", path, work)
@@ -1260,9 +1291,9 @@ class FTPSAdapter(Adapter):
             body += view[:count]
         return body, False
 
-    def _end_cut_read(self, ftp: FTPSConnection) -> None:
+    def _end_cut_read(self, ftp: FTPSConnection) -> bool:
         """After closing a RETR's data connection early: read the final reply (226 if everything
-        had been sent, 426/451 for the cut), waiting briefly.
+        had been sent, 426/451 for the cut), waiting briefly; True if it came.
 
         A server that sends none in that time (measured: pure-ftpd and proftpd, at times, after
         a read of part of a file) leaves the dialogue in an unknown state: the session is dropped
@@ -1276,9 +1307,10 @@ class FTPSAdapter(Adapter):
         except (OSError, EOFError, ftplib.Error):
             ftp.transfer_pending = False
             self._drop()
-            return
+            return False
         ftp.transfer_pending = False
         ftp.settimeout(self.settings.timeout)
+        return True
 
 
 class ExplicitFTPSAdapter(FTPSAdapter):

@@ -19,6 +19,7 @@ import logging
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -258,6 +259,14 @@ class DataReader:
         )
 
 
+#: How the control connection decodes and encodes text.  Servers without ``UTF8`` in FEAT often
+#: speak Latin-1 or a Windows code page (a German "226 Übertragung abgeschlossen.", a name
+#: "Müller.txt"): bytes that are not UTF-8 become lone surrogates, never an error, and go back
+#: unchanged in the commands that name them (as the data connection's listings decode them:
+#: :func:`.listing.listing_lines`).  Output escapes them (:func:`xfer.cli.common.printable`).
+CONTROL_ERRORS = "surrogateescape"
+
+
 class FTPSConnection(ftplib.FTP_TLS):
     """:class:`ftplib.FTP_TLS` with the fixes FTPS needs in the real world.
 
@@ -332,7 +341,7 @@ class FTPSConnection(ftplib.FTP_TLS):
                 raise
         self.af = sock.family
         self.sock = sock
-        self.file = sock.makefile("r", encoding=self.encoding)
+        self.file = sock.makefile("r", encoding=self.encoding, errors=CONTROL_ERRORS)
         self.welcome = self.getresp()
         return self.welcome
 
@@ -353,7 +362,7 @@ class FTPSConnection(ftplib.FTP_TLS):
         if reply_code(resp) != "234":
             raise ftplib.error_reply(resp)
         self.sock = self.context.wrap_socket(self._control(), server_hostname=self.host)
-        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.file = self.sock.makefile("r", encoding=self.encoding, errors=CONTROL_ERRORS)
         return resp
 
     def auth(self) -> str:
@@ -496,11 +505,18 @@ class FTPSConnection(ftplib.FTP_TLS):
     _sent_at = 0.0
 
     def putline(self, line: str) -> None:
-        """Send one command line; ``-v`` shows it with the password masked."""
+        """Send one command line; ``-v`` shows it with the password masked.
+
+        ftplib's own, but encoded with :data:`CONTROL_ERRORS`: a name a listing or a reply gave
+        (undecodable bytes as lone surrogates) goes back to the server as the bytes it sent.
+        """
+        if "\r" in line or "\n" in line:
+            raise ValueError("an illegal newline character should not be contained")
         if _log.isEnabledFor(logging.INFO):
             _log.info("%s > %s", self.host, masked_command(line))
             self._sent_at = time.monotonic()
-        super().putline(line)
+        sys.audit("ftplib.sendcmd", self, line)
+        self._control().sendall(f"{line}\r\n".encode(self.encoding, CONTROL_ERRORS))
 
     def getmultiline(self) -> str:
         """One reply, multi-line ones joined; at most :data:`MAX_REPLY` characters; no secrets.
@@ -630,21 +646,26 @@ def breaks_session(exc: BaseException) -> bool:
     return isinstance(exc, OSError | EOFError | ValueError) or not isinstance(exc, Exception)
 
 
-def end_of_data(conn: socket.socket) -> None:
-    """The end of an upload's data: TLS close_notify tells the server the file is complete, not cut."""
-    if isinstance(conn, ssl.SSLSocket):
-        # Nagle off now, not before: with it, the close_notify waited for the ACK of the last
-        # data, which the server delays by up to 40 ms (per file!).  Switching it off also sends
-        # anything Nagle holds.  During the data, Nagle packs records into full segments.
-        with contextlib.suppress(OSError):
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            conn.unwrap()
-        except (ssl.SSLError, OSError):
-            # unwrap also waits for the server's close_notify, and some servers close
-            # without one.  Every byte was sent; whether the server has them all is for
-            # its final reply and the size check after it to say.
-            pass
+def end_of_data(conn: socket.socket) -> bool:
+    """The end of an upload's data: TLS close_notify tells the server the file is complete, not cut.
+
+    True if the server answered with its own close_notify: it sends that only after reading
+    ours, which follows the last byte, so it has read them all.  False if it closed without
+    one (some servers do; so does one that stopped reading half-way): then only a size or hash
+    check proves the upload (:meth:`~.adapter.FTPSAdapter._confirmed`).
+    """
+    if not isinstance(conn, ssl.SSLSocket):
+        return False
+    # Nagle off now, not before: with it, the close_notify waited for the ACK of the last
+    # data, which the server delays by up to 40 ms (per file!).  Switching it off also sends
+    # anything Nagle holds.  During the data, Nagle packs records into full segments.
+    with contextlib.suppress(OSError):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        conn.unwrap()
+    except (ssl.SSLError, OSError):
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -68,7 +68,7 @@ class FTPSWriter(RemoteWriter):
         assert conn is not None and ftp is not None
         try:
             with conn, explained(ftp):
-                end_of_data(conn)
+                confirmed = end_of_data(conn)
             self._conn = None
             verified = adapter._stored(ftp, self._target, self._server_path, self.written)
             # Before the rename, as put_file does: a mismatch installs nothing.
@@ -76,6 +76,7 @@ class FTPSWriter(RemoteWriter):
                 ftp, self._target, self._hash, self.written, what=f"the upload of {self._server_path}",
                 size_checked=verified, consequence="the upload was removed",
             )
+            adapter._confirmed(self._server_path, end=confirmed, checked=checked)
         except BaseException as exc:
             error = self._error(exc)
             self._discard()
