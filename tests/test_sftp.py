@@ -584,14 +584,19 @@ def test_ctrl_c_mid_upload_leaves_nothing_on_the_server(ssh_keys: SSHTestKeys, s
     assert list(server_root.iterdir()) == []
 
 
-def test_a_name_that_is_not_utf8_is_left_out_of_the_listing(remote: SFTPAdapter, server_root: Path,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_a_name_that_is_not_utf8_is_listed_fetched_read_and_removed(remote: SFTPAdapter, server_root: Path,
+                                                                    tmp_path: Path) -> None:
+    """A Latin-1 server's name goes back as the bytes it sent.  Before, it was left out of the
+    listing, and a sync --delete then removed the local copy of a file the server still had."""
     (server_root / "ok.txt").write_bytes(b"1")
-    with open(os.path.join(os.fsencode(server_root), b"bad\xff.bin"), "wb") as handle:
-        handle.write(b"2")
-    with caplog.at_level("WARNING", logger="xfer.sftp"):
-        assert [entry.name for entry in remote.ls("/")] == ["ok.txt"]
-    assert "not UTF-8" in caplog.text and "bad\\xff.bin" in caplog.text
+    bad = os.fsdecode(b"bad\xff.bin")
+    (server_root / bad).write_bytes(b"22")
+    assert [entry.name for entry in remote.ls("/")] == [bad, "ok.txt"]
+    assert remote.read_range(f"/{bad}", 1, 1) == b"2"
+    remote.get_file(f"/{bad}", tmp_path / bad)
+    assert (tmp_path / bad).read_bytes() == b"22"
+    remote.rm(f"/{bad}")
+    assert sorted(p.name for p in server_root.iterdir()) == ["ok.txt"]
 
 
 def test_parallel_connections_resolve_the_passphrase_once(

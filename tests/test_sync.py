@@ -371,3 +371,74 @@ def test_help_states_the_max_delete_default(capsys: pytest.CaptureFixture[str]) 
     assert code == 0
     text = " ".join(out.split())
     assert "--max-delete" in text and "default: (no cap; deleting over half of the destination needs --force)" in text
+
+
+# -- what a listing passes over is not "not in source" (session 17's review) ----------------------
+
+
+def test_sync_down_keeps_local_files_the_server_lists_but_xfer_cannot_fetch(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name with a line break and a link to nothing are listed by the server and passed over
+    (with a warning); before, --delete then removed the local files of the same names, exit 0."""
+    with served_as_pp("sftp", pki, tmp_path, monkeypatch) as served:
+        make_tree(served.root / "in", {"ok.csv": b"ok", "line\nbreak.csv": b"server's"})
+        os.symlink(tmp_path / "nothing-here", served.root / "in" / "dangling")
+        local = tmp_path / "inbox"
+        make_tree(local, {"ok.csv": b"ok", "line\nbreak.csv": b"mine", "dangling": b"mine too", "gone.csv": b"g"})
+        code, out, err = run(capsys, "sync", "pp:/in", str(local), "--delete", "--force", "--json")
+    assert code == 0, err
+    assert tree(local) == {"ok.csv": b"ok", "line\nbreak.csv": b"mine", "dangling": b"mine too"}
+    actions = {a["path"]: (a["action"], a["reason"]) for a in json.loads(out)["actions"]}
+    assert actions["gone.csv"] == ("delete", "not in source")
+    assert actions["dangling"] == ("skip", "kept: the source has it, not listed")
+
+
+def test_sync_up_keeps_remote_files_under_a_linked_folder_and_a_pipe(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """os.walk does not go into a link to a folder, and a pipe is no file: both are said and passed
+    over.  Before, --delete removed the server's copies of everything under them, exit 0."""
+    elsewhere = tmp_path / "elsewhere"
+    make_tree(elsewhere, {"a.csv": b"linked"})
+    local = tmp_path / "outbox"
+    make_tree(local, {"ok.csv": b"ok"})
+    os.symlink(elsewhere, local / "linked")
+    os.mkfifo(local / "pipe")
+    make_tree(endpoint.root / "in", {"ok.csv": b"ok", "linked/a.csv": b"linked", "pipe": b"p", "gone.csv": b"g"})
+    code, _, err = run(capsys, "sync", str(local), "pp:/in", "--delete", "--force")
+    assert code == 0, err
+    assert tree(endpoint.root / "in") == {"ok.csv": b"ok", "linked/a.csv": b"linked", "pipe": b"p"}
+    assert "a symbolic link to a folder" in err and "not a regular file" in err
+
+
+@pytest.mark.timeout(60)
+def test_put_r_passes_over_a_pipe_and_a_linked_folder(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """Before: the pipe's open waited for a writer for ever; the linked folder went up empty."""
+    elsewhere = tmp_path / "elsewhere"
+    make_tree(elsewhere, {"a.csv": b"linked"})
+    local = tmp_path / "outbox"
+    make_tree(local, {"ok.csv": b"ok"})
+    os.symlink(elsewhere, local / "linked")
+    os.mkfifo(local / "pipe")
+    code, _, err = run(capsys, "put", "-r", f"{local}/.", "pp:/in")
+    assert code == 0, err
+    assert tree(endpoint.root / "in") == {"ok.csv": b"ok"}
+    assert not (endpoint.root / "in" / "linked").exists()
+    assert "a symbolic link to a folder" in err and "not a regular file" in err
+
+
+@pytest.mark.timeout(60)
+def test_put_of_a_pipe_is_refused_at_once(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """Before: a pipe with no writer hung; one with a writer failed its retry's seek, reported as
+    "could not connect" (exit 5) after three retries."""
+    os.mkfifo(tmp_path / "pipe")
+    code, _, err = run(capsys, "put", str(tmp_path / "pipe"), "pp:/in/pipe.csv")
+    assert code == ExitCode.ERROR
+    one_error(err, "is not a regular file")
+    assert "retry" not in err
+    assert not (endpoint.root / "in" / "pipe.csv").exists()

@@ -581,8 +581,10 @@ def put_files(
                     info = os.stat(child)  # one stat: folder or file, and its size
                     if stat.S_ISDIR(info.st_mode):
                         folders.append(ListedPath(posixpath.join(base, relative)))
-                    else:
+                    elif stat.S_ISREG(info.st_mode):
                         jobs.append(_Job(child, ListedPath(posixpath.join(base, relative)), info.st_size))
+                    else:  # a named pipe would block the upload for ever; a socket or device has no file
+                        _log.warning("skipped %s: %s", child, NOT_A_FILE)
             else:
                 jobs.append(_Job(path, base, path.stat().st_size))
     if folders and Capability.MKDIR in remote.capabilities:
@@ -628,6 +630,12 @@ def _refuse_duplicates(destinations: Iterable[str], what: str) -> None:
         seen.add(destination)
 
 
+#: Why a local tree's walk passes over a link to a folder: it may loop, or lead anywhere on the disk.
+LINKED_FOLDER = "a symbolic link to a folder (not followed; give the folder itself to send it)"
+#: Why it passes over a named pipe, a socket or a device.
+NOT_A_FILE = "not a regular file (a pipe, a socket or a device)"
+
+
 def _walk(folder: str) -> Iterator[tuple[tuple[str, ...], str]]:
     """Everything under ``folder`` as (its path's parts below ``folder``, its path), but xfer's
     own working files (:func:`is_temporary`: a half download and its resume sidecar are nobody's
@@ -645,7 +653,12 @@ def _walk(folder: str) -> Iterator[tuple[tuple[str, ...], str]]:
         parts = tuple(below.replace(os.altsep or os.sep, os.sep).split(os.sep)) if below else ()
         dirnames.sort()
         for name in dirnames:
-            yield (*parts, name), os.path.join(dirpath, name)
+            child = os.path.join(dirpath, name)
+            if os.path.islink(child):
+                # os.walk does not go into it: said, not sent as an empty folder.
+                _log.warning("skipped %s: %s", child, LINKED_FOLDER)
+                continue
+            yield (*parts, name), child
         for name in sorted(filenames):
             if is_temporary(name):
                 skipped += 1
@@ -803,10 +816,14 @@ def _drained(entries: list[Entry]) -> Iterator[Entry]:
         yield entries.pop()
 
 
-def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[ListedPath, tuple[str, ...], Entry]]:
+def remote_tree(
+    remote: Adapter, folder: str, max_depth: int, passed_over: list[str] | None = None
+) -> Iterator[tuple[ListedPath, tuple[str, ...], Entry]]:
     """Every folder and file under remote ``folder``, depth first, sorted: (path, names below ``folder``, entry).
 
-    xfer's own working files (:func:`~xfer.transfer.is_temporary`) are left out.
+    xfer's own working files (:func:`~xfer.transfer.is_temporary`) are left out.  So are, with a
+    warning, names no remote path can hold and entries that are neither file nor folder; their
+    paths below ``folder`` are added to ``passed_over`` (a sync must not take them for absent).
 
     Walked with an explicit stack, not recursion: a listing decides how deep this goes, and
     a server that shows an endless tree must meet the ``max_depth`` limit, not Python's.
@@ -828,6 +845,8 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
             # odd name does not stop the rest of the folder.
             _log.warning("skipped %s in %s: xfer cannot address a name with a line break or NUL",
                          ascii(entry.name), current)
+            if passed_over is not None:
+                passed_over.append("/".join((*names, entry.name)))
             continue
         if not _safe_name(entry.name):
             # A hostile or broken server must not steer a download outside the destination.
@@ -859,6 +878,8 @@ def remote_tree(remote: Adapter, folder: str, max_depth: int) -> Iterator[tuple[
             # but never passed over without a word.
             _log.warning("skipped %s: the server lists it as a %s, neither a file nor a folder",
                          path, entry.type)
+            if passed_over is not None:
+                passed_over.append("/".join((*names, entry.name)))
 
 
 def _remote_tree(

@@ -43,12 +43,21 @@ import stat
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .batch import CallbackFactory, LazyTasks, Task, make_local_folders, remote_tree, run_tasks
+from .batch import (
+    LINKED_FOLDER,
+    NOT_A_FILE,
+    CallbackFactory,
+    LazyTasks,
+    Task,
+    make_local_folders,
+    remote_tree,
+    run_tasks,
+)
 from .errors import (
     IntegrityError,
     Interrupted,
@@ -270,15 +279,19 @@ def plan_sync(
     delete: bool = False,
     digest: Callable[[FileState, str], str | None] | None = None,
     stated: Callable[[FileState], tuple[str, str] | None] | None = None,
+    passed_over: Collection[str] = (),
 ) -> Plan:
     """Compare two listings (relative path -> state) and say what to transfer, skip and delete.
 
     ``filters`` apply to both sides: an excluded destination file is neither compared nor
-    deleted.  For ``mode="checksum"`` only: ``stated(state)`` is the ``(algorithm, hex)`` a
-    side gives of its own accord (by default the listing's, ``state.digest``; :func:`sync`
-    asks the server where the listing has none), and ``digest(state, algorithm)`` the hash
-    of a file in the algorithm the other side stated (the local side computes it).  They are
-    called only for a file of the same size on both sides.
+    deleted.  ``passed_over``: paths the source has but its listing leaves out (a name no path
+    can hold, a link to a folder, a pipe): a destination file there, or under such a folder, is
+    not "not in source"; it is kept, a skip that says why.  For ``mode="checksum"`` only:
+    ``stated(state)`` is the ``(algorithm, hex)`` a side gives of its own accord (by default
+    the listing's, ``state.digest``; :func:`sync` asks the server where the listing has none),
+    and ``digest(state, algorithm)`` the hash of a file in the algorithm the other side stated
+    (the local side computes it).  They are called only for a file of the same size on both
+    sides.
     """
     compare = compare or Compare()
     filters = filters or Filters()
@@ -299,11 +312,20 @@ def plan_sync(
         changed, reason = _compare(state, there, compare, digest_of, stated_of)
         (transfers if changed else skips).append(Action("transfer" if changed else "skip", path, reason, state.size))
     kept = sorted(p for p in destination if wanted(p))
-    deletes = [
-        Action("delete", path, "not in source", destination[path].size)
-        for path in kept if path not in source or not wanted(path)
-    ] if delete else []
+    deletes: list[Action] = []
+    for path in kept if delete else ():
+        if path in source and wanted(path):
+            continue
+        if _under(path, passed_over):
+            skips.append(Action("skip", path, "kept: the source has it, not listed", destination[path].size))
+        else:
+            deletes.append(Action("delete", path, "not in source", destination[path].size))
     return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(kept))
+
+
+def _under(path: str, places: Collection[str]) -> bool:
+    """Whether ``path`` is one of ``places`` or lies in a folder that is."""
+    return any(path == place or path.startswith(place + "/") for place in places)
 
 
 def check_deletions(plan: Plan, *, max_delete: int | None = None, force: bool = False) -> None:
@@ -399,9 +421,10 @@ class SyncResult:
         }
 
 
-def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+def _local_files(folder: Path, passed_over: list[str]) -> Iterator[tuple[str, Path, os.stat_result]]:
     """Regular files under ``folder`` (relative path, path, stat), xfer's working files left out
-    (:func:`is_temporary`); an unreadable folder fails."""
+    (:func:`is_temporary`); an unreadable folder fails.  Links to folders (not followed) and
+    what is not a regular file are said and added to ``passed_over`` (relative paths)."""
 
     def unreadable(exc: OSError) -> None:
         raise exc
@@ -410,6 +433,11 @@ def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
     with local_errors(folder, "reading"):
         for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
             dirnames.sort()
+            for name in dirnames:
+                if os.path.islink(os.path.join(dirpath, name)):  # os.walk does not go into it
+                    path = Path(dirpath) / name
+                    _log.warning("skipped %s: %s", path, LINKED_FOLDER)
+                    passed_over.append(path.relative_to(folder).as_posix())
             for name in sorted(filenames):
                 if is_temporary(name):
                     skipped += 1
@@ -424,18 +452,24 @@ def _local_files(folder: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
                     continue
                 if stat.S_ISREG(info.st_mode):
                     yield path.relative_to(folder).as_posix(), path, info
+                else:
+                    _log.warning("skipped %s: %s", path, NOT_A_FILE)
+                    passed_over.append(path.relative_to(folder).as_posix())
     note_temporary(skipped, folder)
 
 
-def _remote_files(remote: Adapter, folder: str, max_depth: int) -> tuple[dict[str, FileState], set[str]]:
+def _remote_files(
+    remote: Adapter, folder: str, max_depth: int, passed_over: list[str]
+) -> tuple[dict[str, FileState], set[str]]:
     """Files (relative path -> state) and folders under remote ``folder``; empty if it does not exist.
+    What the listing shows but a path cannot name is added to ``passed_over``.
 
     Only the states are kept, not the listed entries: a tree of 100,000 files is held once.
     """
     files: dict[str, FileState] = {}
     folders: set[str] = set()
     try:
-        for _path, names, entry in remote_tree(remote, folder, max_depth):
+        for _path, names, entry in remote_tree(remote, folder, max_depth, passed_over):
             relative = "/".join(names)
             if entry.is_dir:
                 folders.add(relative)
@@ -519,8 +553,9 @@ def sync(
         raise LocalFileNotFound(f"{folder} does not exist", path=str(folder))
     local_states: dict[str, FileState] = {}
     local_paths: dict[str, Path] = {}
+    local_passed_over: list[str] = []
     if local_exists:
-        for relative, path, info in _local_files(folder):
+        for relative, path, info in _local_files(folder, local_passed_over):
             local_states[relative] = FileState(relative, info.st_size, info.st_mtime)
             local_paths[relative] = path
     # Looked at first: a destination folder that is not there yet is an empty one (servers
@@ -539,7 +574,9 @@ def sync(
         # a server whose listing is off (HTTPS index = "none") would take this run and refuse the next.
         with contextlib.suppress(RemoteError):
             remote.ls(posixpath.dirname(remote_path.rstrip("/")) or "/")
-    remote_states, remote_folders = _remote_files(remote, remote_path, max_depth) if top is not None else ({}, set())
+    remote_passed_over: list[str] = []
+    remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over)
+                                     if top is not None else ({}, set()))
     if upload:
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
@@ -568,7 +605,7 @@ def sync(
         return _local_digest(local_paths[state.path], algorithm) if state.path in local_paths else None
 
     plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
-                     stated=stated)
+                     stated=stated, passed_over=local_passed_over if upload else remote_passed_over)
     _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan))
     if delete:
         check_deletions(plan, max_delete=max_delete, force=force)

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -159,17 +160,34 @@ def local_errors(path: str | os.PathLike[str], action: str) -> Iterator[None]:
 
 
 def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
-    """Open a local file for reading; return it and its size, or a clear LocalError."""
+    """Open a local file for reading; return it and its size, or a clear LocalError.
+
+    Only a regular file: an upload states its size first, is read again from its start by a
+    retry, and must not wait for ever.  A named pipe (``<(command)``) has no size, cannot be
+    read twice, and its ``open`` blocks until a writer comes; it is opened without waiting
+    (``O_NONBLOCK``), seen to be a pipe, and refused.
+    """
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - the caller owns and closes it
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise local_error(exc, path, "reading") from exc
     try:
-        size = os.fstat(handle.fileno()).st_size
-    except OSError as exc:
-        handle.close()
-        raise local_error(exc, path, "reading") from exc
-    return handle, size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise LocalError(
+                f"{os.fsdecode(path)} is not a regular file (a pipe, a socket or a device): an upload needs "
+                "a file whose size is known and that can be read again",
+                hint="to upload what a command writes, pipe it: COMMAND | xfer put - REMOTE",
+                path=os.fsdecode(path),
+            )
+        os.set_blocking(fd, True)
+        handle = os.fdopen(fd, "rb")
+    except BaseException as exc:
+        os.close(fd)
+        if isinstance(exc, OSError) and not isinstance(exc, LocalError):
+            raise local_error(exc, path, "reading") from exc
+        raise
+    return handle, info.st_size
 
 
 # Temp files of downloads in progress, so that a batch abandoning a stuck worker thread
@@ -241,9 +259,9 @@ class SentFile:
         return False
 
 
-def _version(stat: os.stat_result) -> tuple[int, int, int, int]:
+def _version(info: os.stat_result) -> tuple[int, int, int, int]:
     """What changes when a file is rewritten or replaced."""
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def discard_partial_downloads() -> list[Path]:

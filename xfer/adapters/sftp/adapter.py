@@ -304,10 +304,6 @@ class SFTPAdapter(Adapter):
                 raise listing_too_large(self.settings.server, folder, limit)
             if filename in (".", "..") or "/" in filename:
                 continue
-            if any("\udc80" <= c <= "\udcff" for c in filename):
-                _log.warning("%s: left out %r of the listing of %s: its name is not UTF-8", self.settings.server,
-                             filename.encode("utf-8", "surrogateescape"), folder)
-                continue
             path = posixpath.join(folder, filename)
             attrs = name.attrs
             if follow and _kind(attrs) == "link":

@@ -291,8 +291,8 @@ class SSHSession:
             username=self.username,
         )
         try:
-            # Undecodable names arrive with surrogates instead of failing the whole listing;
-            # the adapter leaves such entries out (xfer's remote paths cannot name them).
+            # Undecodable names (a Latin-1 server) arrive with lone surrogates instead of failing
+            # the whole listing, and paths are encoded the same way: they go back as the bytes sent.
             # (checkfile.start_sftp_client: asyncssh's, keeping what the server says of check-file.)
             self.sftp = await start_sftp_client(conn, path_errors="surrogateescape")
         except (asyncssh.Error, OSError) as exc:
