@@ -556,8 +556,21 @@ class _Slow(asyncssh.SFTPServer):
         return written
 
 
-def test_ctrl_c_mid_upload_leaves_nothing_on_the_server(ssh_keys: SSHTestKeys, server_root: Path,
-                                                        tmp_path: Path) -> None:
+class _SlowReads(asyncssh.SFTPServer):
+    """Answers every read, slowly."""
+
+    async def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        import asyncio
+
+        await asyncio.sleep(0.05)
+        data: bytes = await asyncio.to_thread(super().read, file_obj, offset, size)  # type: ignore[arg-type]
+        return data
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_mid_upload_leaves_nothing_on_the_server(ssh_keys: SSHTestKeys, server_root: Path,
+                                                                   tmp_path: Path, signum: str) -> None:
+    """SIGTERM (a scheduler stopping the job) as Ctrl-C; before, it left the server's part file."""
     import signal
     import subprocess
     import sys
@@ -577,11 +590,38 @@ def test_ctrl_c_mid_upload_leaves_nothing_on_the_server(ssh_keys: SSHTestKeys, s
                 assert process.poll() is None, process.communicate()
                 time.sleep(0.02)
             time.sleep(0.5)
-            process.send_signal(signal.SIGINT)
+            process.send_signal(getattr(signal, signum))
             out, err = process.communicate(timeout=20)
     assert process.returncode == 130, err
     assert [line for line in err.splitlines() if line.strip()] == ["xfer: interrupted"] and out == ""
     assert list(server_root.iterdir()) == []
+
+
+def test_sigterm_mid_download_leaves_no_part(ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path) -> None:
+    """Before: the part file stayed, under a random name nothing resumes (cron and systemd stop with SIGTERM)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    make_file(server_root / "big.bin", 64 << 20)
+    local = tmp_path / "inbox"
+    local.mkdir()
+    with SFTPServer(ssh_keys, root=server_root, sftp_class=_SlowReads) as srv:
+        argv = [sys.executable, "-m", "xfer", "get", f"{srv.url}big.bin", str(local / "big.bin"),
+                "--identity", str(ssh_keys.client_key), "--identity-password", f"file:{ssh_keys.passphrase_file}",
+                "--pin", ssh_keys.host_fingerprint()]
+        env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parent.parent)}
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+            deadline = time.monotonic() + 30
+            while not [p for p in local.iterdir() if p.name.endswith(".xfer-part") and p.stat().st_size]:
+                assert time.monotonic() < deadline, "the download never started"
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.02)
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert list(local.iterdir()) == []
 
 
 def test_a_name_that_is_not_utf8_is_listed_fetched_read_and_removed(remote: SFTPAdapter, server_root: Path,

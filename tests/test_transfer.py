@@ -111,6 +111,33 @@ def test_finished_download_gets_the_umask_mode(
     assert (tmp_path / "f").stat().st_mode & 0o777 == mode
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o755], ids=["0600", "0640", "0755"])
+def test_a_download_over_a_file_keeps_its_permissions(tmp_path: Path, mode: int) -> None:
+    """curl -o writes into the file and keeps its mode; a replaced 0600 file must not become 0644
+    (before: the umask's mode).  Set-id bits are not carried over."""
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    target.chmod(mode | 0o4000)
+    with AtomicDownload(target) as out:
+        out.write(b"new")
+    assert target.read_bytes() == b"new"
+    assert target.stat().st_mode & 0o7777 == mode
+
+
+def test_a_download_over_a_link_gets_the_umask_mode_not_the_linked_files(tmp_path: Path) -> None:
+    """A link at the final name is replaced, not written through: its target's mode is nobody's here."""
+    (tmp_path / "elsewhere").write_bytes(b"x")
+    (tmp_path / "elsewhere").chmod(0o600)
+    (tmp_path / "f").symlink_to(tmp_path / "elsewhere")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    with AtomicDownload(tmp_path / "f") as out:
+        out.write(b"new")
+    assert not (tmp_path / "f").is_symlink()
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "elsewhere").read_bytes() == b"x"
+
+
 def test_downloads_finishing_at_once_leave_the_umask_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The umask can only be read by setting it: read per file by parallel workers, one could read
     another's temporary 0o077 and set that back for good (every later file 0600).  A umask call

@@ -749,9 +749,11 @@ class AtomicDownload(DownloadAccounting):
                 )
             try:
                 handle.flush()
-                # The temp file was created 0600 so nobody reads a partial download; the
-                # finished file gets the mode any new file would get (umask), like curl's.
-                os.fchmod(handle.fileno(), 0o666 & ~_umask())
+                # The temp file was created 0600 so nobody reads a partial download.  The finished
+                # file keeps the permissions of the file it replaces (curl -o writes into that file
+                # and keeps them: a 0600 file must not become readable by all), else it gets the
+                # mode any new file would get (umask).  Never set-id bits.
+                os.fchmod(handle.fileno(), self._replaced_mode())
                 # fsync before rename: after a crash the name must not point at missing data.
                 os.fsync(handle.fileno())
                 handle.close()
@@ -763,6 +765,14 @@ class AtomicDownload(DownloadAccounting):
             raise
         self.sha256 = self._hash.hexdigest()
         self._forget_part()
+
+    def _replaced_mode(self) -> int:
+        """The permission bits of the regular file at the target (not through a link), else the umask's."""
+        try:
+            info = os.lstat(self.target)
+        except OSError:
+            return 0o666 & ~_umask()
+        return stat.S_IMODE(info.st_mode) & 0o777 if stat.S_ISREG(info.st_mode) else 0o666 & ~_umask()
 
     def _keep(self, handle: BinaryIO | None, exc: BaseException | None) -> bool:
         """After a failed try: keep the part for the next try (or run) if it can be continued.

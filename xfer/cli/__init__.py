@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         from .startup import trim_start_up
 
         trim_start_up()  # skip or cheapen work dependencies do at import (issue 14)
+        _terminate_as_interrupt()
     from .. import secrets
     from .common import warn
     from .root import dispatch
@@ -135,6 +136,20 @@ def main(argv: list[str] | None = None) -> int:
     secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
     with _logging(verbosity):
         return dispatch(args, _command_name(args), show_traceback)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (cron or systemd stopping the job, CI cancelling it, a pipeline's process group
+    killed) ends the command as Ctrl-C does: part files here and on the server are removed on
+    the way out, and the exit code is 130.  The default action would end the process on the
+    spot and leave them, under random names nothing resumes.  Only in the console script's
+    process (:func:`run`): a program calling :func:`main` keeps its own signal handling."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def write_page(page: str, code: int) -> int:

@@ -265,7 +265,7 @@ def _put_stdin(
             pass  # nothing there (or no way to look): the stream makes the file
         stdin = cast(io.BufferedReader, sys.stdin.buffer)  # typeshed says BinaryIO, which lacks readinto
         view = aligned_buffer(UPLOAD_BLOCK)  # where the kernel's copy lands matters (xfer/buffers.py)
-        with _terminate_as_interrupt(), remote.open_write(path) as writer:
+        with remote.open_write(path) as writer:
             while True:
                 with local_errors("standard input", "reading"):
                     count = stdin.readinto(view)
@@ -274,27 +274,6 @@ def _put_stdin(
                 writer.write(view[:count])
         result = writer.close()
     _report([result], prefix, json_output=json_output, quiet=quiet)
-
-
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a job stopped by its scheduler, a pipeline's process group killed) ends a
-    stream like Ctrl-C: the part is removed on the way out (the default would leave it)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _get_stdout(sources: list[str], connection: Connection, *, recursive: bool, json_output: bool,
