@@ -25,6 +25,7 @@ from xfer.adapters.sftp import SFTPAdapter
 from xfer.errors import (
     ClientCertificateRejected,
     ConfigError,
+    ConnectionDropped,
     IdentityExpired,
     IdentityPasswordError,
     RemoteExists,
@@ -748,3 +749,48 @@ def test_options_replaced_for_another_key_start_a_cache_of_their_own() -> None:
     first = SFTPOptions(key_file="/keys/a")
     second = dataclasses.replace(first, key_file="/keys/b")
     assert second.loaded_key is not first.loaded_key
+
+
+class _StallsAfterOneMiB(asyncssh.SFTPServer):
+    """Answers reads and writes of the first MiB, then never again, while the SSH connection stays up
+    (its keepalives answered): an sftp-server stuck on a hung disk."""
+
+    async def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        import asyncio
+
+        if offset >= 1 << 20:
+            await asyncio.sleep(3600)
+        return await asyncio.to_thread(super().read, file_obj, offset, size)  # type: ignore[arg-type]
+
+    async def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        import asyncio
+
+        if offset >= 1 << 20:
+            await asyncio.sleep(3600)
+        return await asyncio.to_thread(super().write, file_obj, offset, data)  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("direction", ["get", "put", "stream"])
+def test_a_server_that_stops_answering_fails_after_the_timeout(
+    ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path, direction: str
+) -> None:
+    """Before: the transfer waited for ever (keepalives prove the connection, not the SFTP server)."""
+    import time
+
+    make_file(server_root / "big.bin", 8 << 20)
+    make_file(tmp_path / "big.bin", 8 << 20)
+    with SFTPServer(ssh_keys, root=server_root, sftp_class=_StallsAfterOneMiB) as srv, \
+            xfer.connect(profile_of(srv, ssh_keys, timeout=2.0, retries=0)) as remote:
+        started = time.monotonic()
+        with pytest.raises(ConnectionDropped, match=r"stopped answering .*no reply within 2 s"):
+            if direction == "get":
+                remote.get_file("/big.bin", tmp_path / "back.bin")
+            elif direction == "put":
+                remote.put_file(tmp_path / "big.bin", "/up.bin")
+            else:  # put -, fsspec's open("wb")
+                with remote.open_write("/up.bin") as writer:
+                    for _ in range(32):
+                        writer.write(b"s" * (256 << 10))
+        assert time.monotonic() - started < 20
+    assert not (tmp_path / "back.bin").exists()

@@ -63,7 +63,7 @@ from ..base import (
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
-from .pipeline import block_sizes, closing, read_blocks, write_blocks
+from .pipeline import NoReply, block_sizes, closing, read_blocks, write_blocks
 from .session import SSHSession, connect_error
 
 __all__ = ["SFTPAdapter"]
@@ -276,6 +276,12 @@ class SFTPAdapter(Adapter):
             return ConnectionDropped(f"the connection to {server} broke while {action} {path} ({why})", **fields)
         if isinstance(exc, asyncssh.SFTPError):
             return ServerError(f"{server}: {action} {path} failed{said}", **fields)
+        if isinstance(exc, NoReply):
+            # The connection is alive but its SFTP server is not: the next try opens a new one.
+            return ConnectionDropped(
+                f"{server} stopped answering while {action} {path} ({exc})",
+                hint="the server's SFTP process may be stuck (a hung disk); run the command again, "
+                "or raise the timeout option for a slow server", **fields)
         dropped = connect_error(exc, server)
         return dropped or RemoteError(f"{server}: {action} {path} failed: {exc!r}", **fields)
 
@@ -372,7 +378,8 @@ class SFTPAdapter(Adapter):
                     out.begin(start)
                 else:
                     out.start_over(restart)
-                await read_blocks(handle, start, out.write, block=read_block, size=attrs.size)
+                await read_blocks(handle, start, out.write, block=read_block, size=attrs.size,
+                                  reply_timeout=self.settings.timeout)
             # Before the rename: a mismatch leaves nothing under the local name.  (The sink
             # compares the length with the server's stat when it closes.)
             return self._conclude(sftp, offered, out.hash, what=f"the download of {remote}",
@@ -512,13 +519,16 @@ class SFTPAdapter(Adapter):
                 upload.handle.seek(0)
                 remote_file = await self._create(sftp, target, posixpath.dirname(upload.remote))
             async with closing(remote_file):
-                await write_blocks(remote_file, offset, body)
+                await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout)
             upload.verified, upload.modified_given = await self._complete(
                 sftp, target, upload.remote, size, body.hash, upload.source, modified=upload.modified)
-        except BaseException:
+        except BaseException as exc:
             conn = self._ssh.conn if self._ssh is not None else None
+            stuck = isinstance(exc, NoReply)
+            if stuck and conn is not None:
+                conn.abort()  # its SFTP server answers nothing more: the next try opens a new connection
             temp = upload.temp
-            gone = conn is None or conn.is_closed()
+            gone = stuck or conn is None or conn.is_closed()
             if attempt is not None and temp is not None and gone:
                 # The connection is gone (a cut): the next try continues the part; the retry
                 # loop removes it if none will.
@@ -729,13 +739,11 @@ class SFTPAdapter(Adapter):
 
         self._run("removing", path, work)
 
-    @staticmethod
-    async def _discard(sftp: asyncssh.SFTPClient, path: str) -> None:
-        """Best effort: remove a partial upload (the connection may be gone)."""
-        try:
-            await sftp.remove(path)
-        except (asyncssh.Error, OSError, asyncssh.SFTPError):
-            pass
+    async def _discard(self, sftp: asyncssh.SFTPClient, path: str) -> None:
+        """Best effort: remove a partial upload (the connection may be gone, or its server stuck:
+        the answer is awaited for ``timeout`` seconds at most)."""
+        with contextlib.suppress(asyncssh.Error, OSError):  # (TimeoutError is an OSError)
+            await asyncio.wait_for(sftp.remove(path), self.settings.timeout)
 
     async def _install(self, sftp: asyncssh.SFTPClient, temp: str, remote: str) -> None:
         """Rename the complete upload ``temp`` over ``remote``: atomically where the server can."""

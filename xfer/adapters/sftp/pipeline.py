@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ from typing import Any, cast
 import asyncssh
 
 __all__ = [
-    "DEFAULT_BLOCK", "DEFAULT_DEPTH", "WRITE_DEPTH", "BlockWriter", "Progress", "block_sizes", "closing", "read_blocks",
-    "write_blocks",
+    "DEFAULT_BLOCK", "DEFAULT_DEPTH", "WRITE_DEPTH", "BlockWriter", "NoReply", "Progress", "block_sizes", "closing",
+    "read_blocks", "write_blocks",
 ]
 
 #: Largest block asked for in one request: OpenSSH's sftp-server answers up to 255 KiB
@@ -60,6 +61,33 @@ def _ignore(task: asyncio.Future[None]) -> None:
         task.exception()  # retrieved, so asyncio does not report it
 
 
+class NoReply(OSError):
+    """The server did not answer the oldest request in flight within ``seconds``.
+
+    SSH keepalives find a dead connection, not a live one whose SFTP server has stopped
+    answering (an sftp-server stuck on a hung NFS mount): without a bound on each reply a
+    transfer would wait for ever.  (Not a TimeoutError: that is also what waiting for the
+    session's loop raises, :meth:`~.session.SSHSession.run`.)
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(errno.ETIMEDOUT, f"no reply within {seconds:g} s")
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+async def _answer(request: asyncio.Future[Any], seconds: float | None) -> Any:
+    """``request``'s answer, waiting at most ``seconds`` (None: as long as it takes)."""
+    if seconds is None:
+        return await request
+    try:
+        return await asyncio.wait_for(request, seconds)
+    except asyncio.TimeoutError:
+        raise NoReply(seconds) from None
+
+
 @dataclass
 class Progress:
     """How far a pipelined transfer got: :attr:`done` bytes from its start offset, in order."""
@@ -83,8 +111,10 @@ async def read_blocks(
     depth: int = DEFAULT_DEPTH,
     progress: Progress | None = None,
     size: int | None = None,
+    reply_timeout: float | None = None,
 ) -> int:
     """Read ``handle`` from ``start`` to its end; ``deliver`` each block in order.  Returns the bytes read.
+    :class:`NoReply` if an answer takes longer than ``reply_timeout`` seconds.
 
     ``handle`` must be opened with ``block_size=0`` (one request per read).  A short answer
     that is not the end asks for the rest of that block before anything after it is delivered.
@@ -117,7 +147,7 @@ async def read_blocks(
             following += block
         while pending:
             offset, size, request = pending.popleft()
-            data: bytes = await request
+            data: bytes = await _answer(request, reply_timeout)
             if not data:
                 break  # the end of the file (asyncssh answers EOF with b"")
             deliver(data)
@@ -143,9 +173,10 @@ class BlockWriter:
     """
 
     def __init__(self, handle: asyncssh.SFTPClientFile, start: int, *, depth: int = WRITE_DEPTH,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, reply_timeout: float | None = None) -> None:
         self._handle = handle
         self._depth = depth
+        self._reply_timeout = reply_timeout  # each answer, as read_blocks
         self.offset = start
         self.progress = progress or Progress()
         self._pending: deque[tuple[int, asyncio.Future[int]]] = deque()
@@ -180,7 +211,7 @@ class BlockWriter:
 
     async def _oldest(self) -> None:
         size, request = self._pending[0]
-        await request
+        await _answer(request, self._reply_timeout)
         self._pending.popleft()
         self.progress.done += size
 
@@ -192,10 +223,11 @@ async def write_blocks(
     *,
     depth: int = WRITE_DEPTH,
     progress: Progress | None = None,
+    reply_timeout: float | None = None,
 ) -> int:
     """Write ``blocks`` one after another into ``handle`` from ``start`` (see :class:`BlockWriter`).
     Returns the bytes written."""
-    writer = BlockWriter(handle, start, depth=depth, progress=progress)
+    writer = BlockWriter(handle, start, depth=depth, progress=progress, reply_timeout=reply_timeout)
     await writer.push(blocks)
     await writer.drain()
     return writer.progress.done

@@ -10,6 +10,7 @@ connection carries its requests: use no other verb of the adapter meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import posixpath
 import time
@@ -48,7 +49,7 @@ class SFTPWriter(RemoteWriter):
             _, self._block = block_sizes(sftp)
             # A refused open created nothing: there is nothing to remove if this raises.
             self._file = await adapter._create(sftp, self._target, posixpath.dirname(remote))
-            self._writer = BlockWriter(self._file, 0)
+            self._writer = BlockWriter(self._file, 0, reply_timeout=adapter.settings.timeout)
             self._hash = StreamHash(await adapter._hash_to_compute(sftp, self._target))
 
         adapter._run("uploading", remote, start)
@@ -106,10 +107,8 @@ class SFTPWriter(RemoteWriter):
 
         async def discard(sftp: asyncssh.SFTPClient) -> None:
             if handle is not None:
-                try:
-                    await handle.close()
-                except (asyncssh.Error, OSError):
-                    pass
+                with contextlib.suppress(asyncssh.Error, OSError):  # (a stuck server: TimeoutError)
+                    await asyncio.wait_for(handle.close(), self._adapter.settings.timeout)
             await self._adapter._discard(sftp, target)
 
         self._adapter._run("removing", target, discard)
