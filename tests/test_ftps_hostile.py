@@ -669,3 +669,22 @@ def test_an_upload_the_server_did_not_confirm_needs_a_size_to_succeed(
     assert code == ExitCode.INTEGRITY
     assert shown in one_error(err)
     assert sorted(p.name for p in (root / "in").iterdir()) == ["a.edi", "b.edi"]  # nothing installed
+
+
+def test_a_name_that_is_both_a_file_and_a_folder_is_refused_before_anything_is_made(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file and a folder of one name (here two sources; a listing naming both is the same plan).
+    Before: exit 1 half-way ("... is a folder / give a file name"), empty local folders left."""
+    (root / "other" / "ok").mkdir(parents=True)
+    (root / "other" / "ok" / "z.edi").write_bytes(b"z")
+    (root / "in" / "ok").write_bytes(b"file")
+    with FakeFTPSServer(pki, root=root) as srv:
+        dest = tmp_path / "dest"
+        dest.mkdir()
+        code, _, err = run(capsys, "get", "-r", f"{srv.url}in/ok", f"{srv.url}other/ok", f"{dest}/",
+                           *_cli_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.USAGE
+    one_error(err, "would be both a file and a folder")
+    assert list(dest.iterdir()) == []

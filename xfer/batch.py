@@ -615,6 +615,16 @@ def put_files(
     return run_tasks(remote, LazyTasks(jobs, upload), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
 
 
+def _refuse_file_and_folder(files: Iterable[str], folders: Iterable[Path]) -> None:
+    """A file and a folder for one local name (a file ``x`` and a folder ``x`` among the sources,
+    or a listing that shows a name as both): refused before anything is made, not found half-way."""
+    names = {os.fspath(folder) for folder in folders}
+    clash = next((file for file in files if file in names), None)
+    if clash is not None:
+        raise UsageError(f"{clash} would be both a file and a folder: the sources (or the server's listing) "
+                         "name a file and a folder alike", hint="download them separately, into different folders")
+
+
 def _names_contents(given: str) -> bool:
     """``DIR/.`` (or ``.``): a folder's contents rather than the folder."""
     return given == "." or given.endswith(("/.", os.sep + "."))
@@ -727,6 +737,7 @@ def get_files(
             jobs.append((source, str(local), entry.size if entry else None))
             parents.append(local.parent)
     _refuse_duplicates((local for _source, local, _size in jobs), "download")
+    _refuse_file_and_folder((local for _source, local, _size in jobs), folders)
     make_local_folders([*folders, *parents])
 
     def download(job: tuple[str, str, int | None]) -> Task:
