@@ -74,7 +74,9 @@ def bed(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
 def client(bed: dict[str, Endpoint]) -> Iterator[Client]:
     # Started after the environment is set: spawned worker processes inherit it.  No memory
     # limit: on a busy machine Dask would pause workers for memory this test does not use.
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    # The dashboard on any free port (":0"): None means Dask's fixed 8787, which another run on
+    # the machine may hold (a warning then, and a race).
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       memory_limit=0) as cluster:
         with Client(cluster) as dask_client:
             yield dask_client
