@@ -770,6 +770,20 @@ class _StallsAfterOneMiB(asyncssh.SFTPServer):
         return await asyncio.to_thread(super().write, file_obj, offset, data)  # type: ignore[arg-type]
 
 
+def _exercise(remote: Adapter, operation: str, tmp_path: Path) -> None:
+    """One operation of the stuck-server tests: on /big.bin (the server's) or tmp_path/big.bin (ours)."""
+    if operation == "get":
+        remote.get_file("/big.bin", tmp_path / "back.bin")
+    elif operation == "put":
+        remote.put_file(tmp_path / "big.bin", "/up.bin")
+    elif operation == "stream":  # put -, fsspec's open("wb")
+        with remote.open_write("/up.bin") as writer:
+            for _ in range(32):
+                writer.write(b"s" * (256 << 10))
+    else:
+        remote.ls("/")
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("direction", ["get", "put", "stream"])
 def test_a_server_that_stops_answering_fails_after_the_timeout(
@@ -784,13 +798,43 @@ def test_a_server_that_stops_answering_fails_after_the_timeout(
             xfer.connect(profile_of(srv, ssh_keys, timeout=2.0, retries=0)) as remote:
         started = time.monotonic()
         with pytest.raises(ConnectionDropped, match=r"stopped answering .*no reply within 2 s"):
-            if direction == "get":
-                remote.get_file("/big.bin", tmp_path / "back.bin")
-            elif direction == "put":
-                remote.put_file(tmp_path / "big.bin", "/up.bin")
-            else:  # put -, fsspec's open("wb")
-                with remote.open_write("/up.bin") as writer:
-                    for _ in range(32):
-                        writer.write(b"s" * (256 << 10))
+            _exercise(remote, direction, tmp_path)
         assert time.monotonic() - started < 20
     assert not (tmp_path / "back.bin").exists()
+
+
+class _DiskHung(asyncssh.SFTPServer):
+    """Every look at a file waits for ever (a hung disk on every connection): stat, open, listing."""
+
+    async def stat(self, path: bytes) -> asyncssh.SFTPAttrs:
+        import asyncio
+
+        await asyncio.sleep(3600)
+        raise AssertionError("never")
+
+    lstat = stat
+
+    async def scandir(self, path: bytes) -> Any:  # (asyncssh's server hands out entries from this)
+        import asyncio
+
+        await asyncio.sleep(3600)
+        yield None  # pragma: no cover
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("operation", ["get", "put", "ls"])
+def test_a_stuck_server_fails_every_request_after_the_timeout_not_only_transfers(
+    ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path, operation: str
+) -> None:
+    """A retry opens a new connection, whose requests (stat, open, a listing) hit the same hung disk.
+    Before: only reads and writes were bounded, so the retry waited for ever."""
+    import time
+
+    make_file(server_root / "big.bin", 1 << 20)
+    make_file(tmp_path / "big.bin", 1 << 20)
+    with SFTPServer(ssh_keys, root=server_root, sftp_class=_DiskHung) as srv, \
+            xfer.connect(profile_of(srv, ssh_keys, timeout=2.0, retries=1, retry_wait=0.1)) as remote:
+        started = time.monotonic()
+        with pytest.raises(ConnectionDropped, match=r"stopped answering .*no reply within 2 s"):
+            _exercise(remote, operation, tmp_path)
+        assert time.monotonic() - started < 30

@@ -75,9 +75,10 @@ def wait_for(condition: Any, what: str, seconds: float = 15.0) -> None:
         time.sleep(0.02)
 
 
-def _started_stream(served: Endpoint) -> tuple[subprocess.Popen[bytes], Path]:
+def _started_stream(served: Endpoint, **popen: Any) -> tuple[subprocess.Popen[bytes], Path]:
     """``put - p:/in/x.csv`` with 1 MiB sent, once the server holds a growing hidden file."""
-    proc = xfer("put", "-", "pp:/in/x.csv", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = xfer("put", "-", "pp:/in/x.csv", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                **popen)
     assert proc.stdin is not None
     folder = served.root / "in"
     proc.stdin.write(BLOCK * 2)
@@ -114,6 +115,16 @@ def test_put_stdin_interrupted_leaves_nothing(served: Endpoint, profiles: Path, 
     # xfer removed its part before exiting; a plain HTTPS server drops its receiving file itself.
     wait_for(lambda: not hidden(folder, "x.csv"), "the partial upload to be removed")
     assert not (folder / "x.csv").exists()
+
+
+def test_put_stdin_with_sigterm_ignored_by_its_parent_goes_on(served: Endpoint, profiles: Path) -> None:
+    """SIGTERM ignored where xfer was started (SIG_IGN is inherited) stays ignored, as Python does
+    for SIGINT: xfer turns it into an interrupt only where it would have ended the process."""
+    proc, folder = _started_stream(served, preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(BLOCK, timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert (folder / "x.csv").read_bytes() == BLOCK * 3
 
 
 class _BrokenStdin:

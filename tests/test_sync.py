@@ -442,3 +442,49 @@ def test_put_of_a_pipe_is_refused_at_once(
     one_error(err, "is not a regular file")
     assert "retry" not in err
     assert not (endpoint.root / "in" / "pipe.csv").exists()
+
+
+def test_kept_files_are_not_taken_for_unchanged_ones_by_remove_source_files(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept destination file is no "already there" for --remove-source-files (the source has no file
+    of that path to remove).  Before: KeyError, an internal error, and --delete never ran."""
+    with served_as_pp("ftpes", pki, tmp_path, monkeypatch) as served:
+        local = tmp_path / "outbox"
+        make_tree(local, {"ok.csv": b"ok"})
+        os.mkfifo(local / "pipe")
+        make_tree(served.root / "in", {"ok.csv": b"ok", "pipe": b"p", "gone.csv": b"g"})
+        code, out, err = run(capsys, "sync", str(local), "pp:/in", "--delete", "--force",
+                             "--remove-source-files", "--json")
+    assert code == 0, err
+    assert tree(served.root / "in") == {"ok.csv": b"ok", "pipe": b"p"}
+    assert sorted(os.listdir(local)) == ["pipe"]  # the unchanged ok.csv left the source; the pipe stays
+    result = json.loads(out)
+    assert (result["skipped"], result["kept"], result["deleted"], result["sources_removed"]) == (1, 1, 1, 1)
+
+
+def test_sync_up_keeps_the_remote_file_of_a_local_link_to_nothing(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """A link into a mount that is missing for now: said, and the server's copy kept.  Before: deleted."""
+    local = tmp_path / "outbox"
+    make_tree(local, {"ok.csv": b"ok"})
+    os.symlink(tmp_path / "unmounted" / "data.csv", local / "data.csv")
+    make_tree(endpoint.root / "in", {"ok.csv": b"ok", "data.csv": b"precious"})
+    code, _, err = run(capsys, "sync", str(local), "pp:/in", "--delete", "--force")
+    assert code == 0, err
+    assert tree(endpoint.root / "in") == {"ok.csv": b"ok", "data.csv": b"precious"}
+    assert "a symbolic link to nothing" in err
+
+
+def test_put_r_passes_over_a_link_to_nothing(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """Before: the whole upload failed, naming the top folder as missing."""
+    local = tmp_path / "outbox"
+    make_tree(local, {"ok.csv": b"ok", "sub/b.csv": b"b"})
+    os.symlink(tmp_path / "unmounted" / "data.csv", local / "sub" / "data.csv")
+    code, _, err = run(capsys, "put", "-r", f"{local}/.", "pp:/in")
+    assert code == 0, err
+    assert tree(endpoint.root / "in") == {"ok.csv": b"ok", "sub/b.csv": b"b"}
+    assert "a symbolic link to nothing" in err

@@ -97,6 +97,20 @@ def test_missing_local_file(tmp_path: Path) -> None:
         open_for_upload(tmp_path / "nope")
 
 
+def test_a_folder_is_said_to_be_a_folder_and_a_pipe_a_pipe(tmp_path: Path) -> None:
+    """os.open reads a folder where open() said EISDIR: the message must still say "folder"."""
+    with pytest.raises(LocalError) as caught:
+        open_for_upload(tmp_path)
+    assert "folder" in caught.value.message and "pipe" not in caught.value.message
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(LocalError, match="is not a regular file"):
+        open_for_upload(tmp_path / "pipe")  # opened without waiting for a writer, then refused
+    (tmp_path / "f").write_bytes(b"data")
+    handle, size = open_for_upload(tmp_path / "f")
+    with handle:
+        assert size == 4 and os.get_blocking(handle.fileno()) and handle.read() == b"data"
+
+
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
 def test_finished_download_gets_the_umask_mode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int, mode: int

@@ -578,7 +578,13 @@ def put_files(
                 folders.append(base)
                 for parts, child in sorted(_walk(os.fspath(path)), key=_path_order):
                     relative = "/".join(parts)
-                    info = os.stat(child)  # one stat: folder or file, and its size
+                    try:
+                        info = os.stat(child)  # one stat: folder or file, and its size
+                    except FileNotFoundError as exc:
+                        if not os.path.islink(child):
+                            raise local_error(exc, child, "reading") from exc  # gone while walking
+                        _log.warning("skipped %s: a symbolic link to nothing", child)  # (as sync says it)
+                        continue
                     if stat.S_ISDIR(info.st_mode):
                         folders.append(ListedPath(posixpath.join(base, relative)))
                     elif stat.S_ISREG(info.st_mode):

@@ -103,7 +103,7 @@ _log = logging.getLogger(__name__)
 
 #: Keys of ``xfer sync --json``, in order (documented in the README; a test holds them stable).
 SYNC_KEYS = (
-    "direction", "source", "destination", "dry_run", "transferred", "skipped", "deleted", "failed",
+    "direction", "source", "destination", "dry_run", "transferred", "skipped", "kept", "deleted", "failed",
     "sources_removed", "bytes", "elapsed", "error", "actions", "results",
 )
 
@@ -160,10 +160,13 @@ class Plan:
     skips: tuple[Action, ...] = ()
     deletes: tuple[Action, ...] = ()
     destination_files: int = 0
+    #: Destination files ``--delete`` leaves because the source has something there it does not
+    #: copy (``passed_over`` of :func:`plan_sync`); skips in the output, but not "unchanged".
+    kept: tuple[Action, ...] = ()
 
     @property
     def actions(self) -> tuple[Action, ...]:
-        return (*self.transfers, *self.deletes, *self.skips)
+        return (*self.transfers, *self.deletes, *self.skips, *self.kept)
 
     @property
     def bytes(self) -> int:
@@ -311,16 +314,17 @@ def plan_sync(
             continue
         changed, reason = _compare(state, there, compare, digest_of, stated_of)
         (transfers if changed else skips).append(Action("transfer" if changed else "skip", path, reason, state.size))
-    kept = sorted(p for p in destination if wanted(p))
+    present = sorted(p for p in destination if wanted(p))
     deletes: list[Action] = []
-    for path in kept if delete else ():
+    kept: list[Action] = []
+    for path in present if delete else ():
         if path in source and wanted(path):
             continue
         if _under(path, passed_over):
-            skips.append(Action("skip", path, "kept: the source has it, not listed", destination[path].size))
+            kept.append(Action("skip", path, "kept: the source has it, not listed", destination[path].size))
         else:
             deletes.append(Action("delete", path, "not in source", destination[path].size))
-    return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(kept))
+    return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(present), kept=tuple(kept))
 
 
 def _under(path: str, places: Collection[str]) -> bool:
@@ -406,6 +410,7 @@ class SyncResult:
             "dry_run": self.dry_run,
             "transferred": self.transferred,
             "skipped": len(self.plan.skips),
+            "kept": len(self.plan.kept),
             "deleted": len(self.deleted),
             "failed": len(self.failed),
             "sources_removed": len(self.sources_removed),
@@ -449,6 +454,7 @@ def _local_files(folder: Path, passed_over: list[str]) -> Iterator[tuple[str, Pa
                     if not path.is_symlink():
                         raise  # gone while walking: the listing is not to be trusted
                     _log.warning("skipped %s: a symbolic link to nothing", path)
+                    passed_over.append(path.relative_to(folder).as_posix())  # (a mount missing for now)
                     continue
                 if stat.S_ISREG(info.st_mode):
                     yield path.relative_to(folder).as_posix(), path, info

@@ -173,6 +173,8 @@ def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
         raise local_error(exc, path, "reading") from exc
     try:
         info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):  # (os.open reads a folder where open() said EISDIR)
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fsdecode(path))
         if not stat.S_ISREG(info.st_mode):
             raise LocalError(
                 f"{os.fsdecode(path)} is not a regular file (a pipe, a socket or a device): an upload needs "

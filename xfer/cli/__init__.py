@@ -149,7 +149,8 @@ def _terminate_as_interrupt() -> None:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # a parent that ignores it for us is obeyed
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def write_page(page: str, code: int) -> int:

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 import asyncssh
 
@@ -63,7 +63,7 @@ from ..base import (
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
-from .pipeline import NoReply, block_sizes, closing, read_blocks, write_blocks
+from .pipeline import AnsweredClient, NoReply, block_sizes, closing, read_blocks, write_blocks
 from .session import SSHSession, connect_error
 
 __all__ = ["SFTPAdapter"]
@@ -241,7 +241,9 @@ class SFTPAdapter(Adapter):
 
         async def call() -> _T:
             assert ssh.sftp is not None
-            return await work(ssh.sftp)
+            # Every request answered within the timeout (a stuck server fails, it does not hang):
+            # the work sees the client's interface, each request bounded.
+            return await work(cast("asyncssh.SFTPClient", AnsweredClient(ssh.sftp, self.settings.timeout)))
 
         try:
             return ssh.run(call())
@@ -797,7 +799,7 @@ class SFTPAdapter(Adapter):
 
     def _read_range(self, path: str, start: int, length: int | None) -> bytes:
         async def work(sftp: asyncssh.SFTPClient) -> bytes:
-            async with sftp.open(path, "rb") as handle:
+            async with closing(await sftp.open(path, "rb")) as handle:
                 data: bytes = await handle.read(-1 if length is None else length, start)
                 return data
 
@@ -814,7 +816,7 @@ class SFTPAdapter(Adapter):
 
         async def work(sftp: asyncssh.SFTPClient) -> None:
             flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT
-            async with sftp.open(target, flags, encoding=None) as handle:
+            async with closing(await sftp.open(target, flags, encoding=None)) as handle:
                 await handle.write(data, offset)
 
         self._run("writing", target, work)

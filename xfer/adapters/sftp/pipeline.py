@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import inspect
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -23,8 +24,8 @@ from typing import Any, cast
 import asyncssh
 
 __all__ = [
-    "DEFAULT_BLOCK", "DEFAULT_DEPTH", "WRITE_DEPTH", "BlockWriter", "NoReply", "Progress", "block_sizes", "closing",
-    "read_blocks", "write_blocks",
+    "DEFAULT_BLOCK", "DEFAULT_DEPTH", "WRITE_DEPTH", "AnsweredClient", "BlockWriter", "NoReply", "Progress",
+    "block_sizes", "closing", "read_blocks", "write_blocks",
 ]
 
 #: Largest block asked for in one request: OpenSSH's sftp-server answers up to 255 KiB
@@ -86,6 +87,53 @@ async def _answer(request: asyncio.Future[Any], seconds: float | None) -> Any:
         return await asyncio.wait_for(request, seconds)
     except asyncio.TimeoutError:
         raise NoReply(seconds) from None
+
+
+class AnsweredClient:
+    """An SFTP client each of whose requests is answered within ``seconds``, else :class:`NoReply`:
+    what the adapter's work is given (:meth:`~.adapter.SFTPAdapter._run`), so that a stuck server
+    fails a stat, an open, a rename or a listing as it fails a transfer's reads and writes.
+
+    Its coroutine methods (``stat``, ``remove``, ``rename``...) are bounded as a whole, ``open``
+    too (asyncssh's is also an async context manager: use :func:`closing` around it), and each
+    entry of ``scandir`` (a long listing is many replies).  Anything else is the client's own.
+    """
+
+    def __init__(self, sftp: asyncssh.SFTPClient, seconds: float) -> None:
+        self._sftp = sftp
+        self._seconds = seconds
+
+    # The same session as the client it wraps, for what is kept per session (CheckFile.of).
+    def __eq__(self, other: object) -> bool:
+        return self._sftp == (other._sftp if isinstance(other, AnsweredClient) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._sftp)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._sftp, name)
+        if not inspect.iscoroutinefunction(value):
+            return value
+        seconds = self._seconds
+
+        async def answered(*args: Any, **kwargs: Any) -> Any:
+            return await _answer(asyncio.ensure_future(value(*args, **kwargs)), seconds)
+
+        return answered
+
+    async def open(self, *args: Any, **kwargs: Any) -> asyncssh.SFTPClientFile:
+        handle: asyncssh.SFTPClientFile = await _answer(
+            asyncio.ensure_future(self._sftp.open(*args, **kwargs)), self._seconds)
+        return handle
+
+    async def scandir(self, *args: Any, **kwargs: Any) -> AsyncIterator[asyncssh.SFTPName]:
+        entries = self._sftp.scandir(*args, **kwargs).__aiter__()
+        while True:
+            try:
+                entry: asyncssh.SFTPName = await _answer(asyncio.ensure_future(entries.__anext__()), self._seconds)
+            except StopAsyncIteration:
+                return
+            yield entry
 
 
 @dataclass
