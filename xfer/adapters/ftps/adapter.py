@@ -115,8 +115,10 @@ class FTPSAdapter(Adapter):
         after which the connection is checked with NOOP before it is reused (0 = off).
 
     The control connection opens in the constructor (so a bad certificate or
-    password fails at ``connect()``), is reused for every operation, and is reopened
-    once if the server dropped it between operations.
+    password fails at ``connect()``) and is reused for every operation.  After more than
+    ``keepalive`` seconds idle it is checked with NOOP and reopened if the server dropped it;
+    one the server drops sooner fails the next operation, which the retry policy runs again
+    on a new connection (with ``retries`` 0, that failure is the answer).
     """
 
     implicit: ClassVar[bool] = False
