@@ -688,3 +688,20 @@ def test_a_name_that_is_both_a_file_and_a_folder_is_refused_before_anything_is_m
     assert code == ExitCode.USAGE
     one_error(err, "would be both a file and a folder")
     assert list(dest.iterdir()) == []
+
+
+def test_a_control_connection_closed_before_the_final_reply_is_said_so(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The data came whole, then the server hung up instead of its 226.  Before: "the connection
+    broke after 356 bytes had arrived", counted on the control connection.  Nothing is saved."""
+    target = tmp_path / "a.edi"
+    target.write_bytes(b"old")
+    with FakeFTPSServer(pki, root=root, hang_up_after_data=True) as srv:
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), *_cli_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.CONNECT
+    one_error(err, "closed the control connection before it confirmed the download of /in/a.edi",
+              "(70000 bytes had arrived)")
+    assert target.read_bytes() == b"old"
+    assert _no_leftovers(tmp_path) == []

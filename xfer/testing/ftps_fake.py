@@ -49,6 +49,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
     of an upload's data only that many bytes are stored; the server does not answer the
     client's close_notify (as with ``answer_close_notify=False``) and still says ``226``:
     a truncation only a size or hash check can show.
+``hang_up_after_data``
+    after a download's data (ended properly, close_notify and all) the server closes the
+    control connection instead of sending its final reply.
 ``silent_after_cut``
     a download the client stops reading (a ranged read closing its data connection early)
     gets no final reply at all, neither ``426`` nor ``226`` (seen from pure-ftpd and proftpd
@@ -146,6 +149,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         reply_suffix: str = "",
         rest_ignored: bool = False,
         store_only: int | None = None,
+        hang_up_after_data: bool = False,
     ) -> None:
         self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.data_order = data_order
@@ -169,6 +173,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.reply_suffix = reply_suffix
         self.rest_ignored = rest_ignored
         self.store_only = store_only
+        self.hang_up_after_data = hang_up_after_data
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
         self.commands: list[str] = []
@@ -558,6 +563,8 @@ class _Session:
             if conn is None:
                 return
             done = self.send_stream(conn, iter(lambda: handle.read(65536), b""))
+        if done and self.server.hang_up_after_data:
+            raise _Quit
         if not done and self.server.silent_after_cut:
             return
         self.reply("226 Transfer complete." if done else "426 Connection closed; transfer aborted.")

@@ -246,7 +246,16 @@ class DataReader:
         and is raised instead.
         """
         if not self.ragged or (expected is not None and self.received == expected):
-            ftp.voidresp()
+            try:
+                ftp.voidresp()
+            except (OSError, EOFError) as exc:
+                # Not "the connection broke after N bytes", counted on the control connection:
+                # the data came whole, and the server went away without its word on it.
+                raise ConnectionDropped(
+                    f"{server} closed the control connection before it confirmed {what} ({self.received} "
+                    f"bytes had arrived); {consequence}",
+                    hint="run the command again; if it repeats, see the server's log",
+                ) from exc
             return
         # error_reply: not a failure code but no 2xx either.  pure-ftpd answers a data connection
         # cut on our side with a second "150 0.011 seconds (measured here)...": the cut is the reason.
