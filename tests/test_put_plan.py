@@ -1,4 +1,5 @@
-"""What ``put -r`` plans from a local tree: names and order (issue 14: planned with strings, not a Path per file)."""
+"""What ``put -r`` and ``sync`` see of a local tree (:func:`xfer.batch.local_tree`): names and order (issue 14:
+planned with strings, not a Path per file), and what is passed over."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xfer.batch import _path_order, _walk
+from xfer.batch import _path_order, local_tree
 from xfer.transfer import is_temporary
 
 
@@ -32,8 +33,29 @@ def test_a_tree_is_walked_in_path_order_with_its_relative_names(
     (tree / "empty").mkdir()
     monkeypatch.chdir(tmp_path)
     folder = spelling.format("tree")
-    walked = list(_walk(folder))
-    assert ["/".join(parts) for parts, _ in sorted(walked, key=_path_order)] == _reference(tree)
+    walked = list(local_tree(folder))
+    assert ["/".join(parts) for parts, _, _ in sorted(walked, key=_path_order)] == _reference(tree)
     assert "b/.f.1a2b3c4d.xfer-part" not in _reference(tree)  # (the working file is left out)
-    for parts, path in walked:  # each path is the entry the parts name
+    for parts, path, info in walked:  # each path is the entry the parts name, with its stat
         assert os.path.samefile(path, tree.joinpath(*parts))
+        assert os.path.samestat(info, os.stat(path))
+
+
+def test_links_to_folders_links_to_nothing_and_pipes_are_passed_over_and_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "ok").write_bytes(b"x")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "hidden").write_bytes(b"y")
+    (tree / "linked").symlink_to(tmp_path / "elsewhere")
+    (tree / "sub" / "dangling").symlink_to(tmp_path / "unmounted")
+    (tree / "sub" / "to-file").symlink_to(tree / "sub" / "ok")  # a link to a file is its file
+    os.mkfifo(tree / "pipe")
+    passed_over: list[str] = []
+    with caplog.at_level("WARNING", logger="xfer.batch"):
+        walked = sorted("/".join(parts) for parts, _, _ in local_tree(str(tree), passed_over))
+    assert walked == ["sub", "sub/ok", "sub/to-file"]
+    assert sorted(passed_over) == ["linked", "pipe", "sub/dangling"]
+    assert caplog.text.count("skipped ") == 3

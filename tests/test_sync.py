@@ -394,17 +394,23 @@ def test_sync_down_keeps_local_files_the_server_lists_but_xfer_cannot_fetch(
     assert actions["dangling"] == ("skip", "kept: the source has it, not listed")
 
 
-def test_sync_up_keeps_remote_files_under_a_linked_folder_and_a_pipe(
-    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
-) -> None:
-    """os.walk does not go into a link to a folder, and a pipe is no file: both are said and passed
-    over.  Before, --delete removed the server's copies of everything under them, exit 0."""
+def _outbox_with_a_linked_folder_and_a_pipe(tmp_path: Path) -> Path:
+    """``outbox`` with ok.csv, ``linked`` (a link to a folder holding a.csv) and ``pipe`` (a FIFO)."""
     elsewhere = tmp_path / "elsewhere"
     make_tree(elsewhere, {"a.csv": b"linked"})
     local = tmp_path / "outbox"
     make_tree(local, {"ok.csv": b"ok"})
     os.symlink(elsewhere, local / "linked")
     os.mkfifo(local / "pipe")
+    return local
+
+
+def test_sync_up_keeps_remote_files_under_a_linked_folder_and_a_pipe(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """os.walk does not go into a link to a folder, and a pipe is no file: both are said and passed
+    over.  Before, --delete removed the server's copies of everything under them, exit 0."""
+    local = _outbox_with_a_linked_folder_and_a_pipe(tmp_path)
     make_tree(endpoint.root / "in", {"ok.csv": b"ok", "linked/a.csv": b"linked", "pipe": b"p", "gone.csv": b"g"})
     code, _, err = run(capsys, "sync", str(local), "pp:/in", "--delete", "--force")
     assert code == 0, err
@@ -417,12 +423,7 @@ def test_put_r_passes_over_a_pipe_and_a_linked_folder(
     capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
 ) -> None:
     """Before: the pipe's open waited for a writer for ever; the linked folder went up empty."""
-    elsewhere = tmp_path / "elsewhere"
-    make_tree(elsewhere, {"a.csv": b"linked"})
-    local = tmp_path / "outbox"
-    make_tree(local, {"ok.csv": b"ok"})
-    os.symlink(elsewhere, local / "linked")
-    os.mkfifo(local / "pipe")
+    local = _outbox_with_a_linked_folder_and_a_pipe(tmp_path)
     code, _, err = run(capsys, "put", "-r", f"{local}/.", "pp:/in")
     assert code == 0, err
     assert tree(endpoint.root / "in") == {"ok.csv": b"ok"}

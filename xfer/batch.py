@@ -58,8 +58,8 @@ if TYPE_CHECKING:
     from .adapters.base import Adapter
 
 __all__ = [
-    "GRACE_SECONDS", "CallbackFactory", "LazyTasks", "Task", "get_files", "make_local_folders", "put_files",
-    "remote_tree", "run_tasks",
+    "GRACE_SECONDS", "CallbackFactory", "LazyTasks", "Task", "get_files", "local_tree", "make_local_folders",
+    "put_files", "remote_tree", "run_tasks",
 ]
 
 _log = logging.getLogger(__name__)
@@ -576,21 +576,12 @@ def put_files(
         with local_errors(path, "reading"):
             if path in folder_sources:
                 folders.append(base)
-                for parts, child in sorted(_walk(os.fspath(path)), key=_path_order):
-                    relative = "/".join(parts)
-                    try:
-                        info = os.stat(child)  # one stat: folder or file, and its size
-                    except FileNotFoundError as exc:
-                        if not os.path.islink(child):
-                            raise local_error(exc, child, "reading") from exc  # gone while walking
-                        _log.warning("skipped %s: a symbolic link to nothing", child)  # (as sync says it)
-                        continue
+                for parts, child, info in sorted(local_tree(os.fspath(path)), key=_path_order):
+                    relative = ListedPath(posixpath.join(base, "/".join(parts)))
                     if stat.S_ISDIR(info.st_mode):
-                        folders.append(ListedPath(posixpath.join(base, relative)))
-                    elif stat.S_ISREG(info.st_mode):
-                        jobs.append(_Job(child, ListedPath(posixpath.join(base, relative)), info.st_size))
-                    else:  # a named pipe would block the upload for ever; a socket or device has no file
-                        _log.warning("skipped %s: %s", child, NOT_A_FILE)
+                        folders.append(relative)
+                    else:
+                        jobs.append(_Job(child, relative, info.st_size))
             else:
                 jobs.append(_Job(path, base, path.stat().st_size))
     if folders and Capability.MKDIR in remote.capabilities:
@@ -652,39 +643,58 @@ LINKED_FOLDER = "a symbolic link to a folder (not followed; give the folder itse
 NOT_A_FILE = "not a regular file (a pipe, a socket or a device)"
 
 
-def _walk(folder: str) -> Iterator[tuple[tuple[str, ...], str]]:
-    """Everything under ``folder`` as (its path's parts below ``folder``, its path), but xfer's
-    own working files (:func:`is_temporary`: a half download and its resume sidecar are nobody's
-    to receive); a subfolder that cannot be read fails the upload.  Sorted by :func:`_path_order`, they
-    come in the order of :class:`~pathlib.Path` objects; strings, because a Path per file cost
-    ~10 % of a small file's upload (issue 14).
+def local_tree(
+    folder: str, passed_over: list[str] | None = None
+) -> Iterator[tuple[tuple[str, ...], str, os.stat_result]]:
+    """Every folder and regular file under ``folder`` as (its path's parts below ``folder``, its
+    path, its stat), for ``put -r`` and ``sync``.  Strings, not Paths: a Path per file cost ~10 %
+    of a small file's upload (issue 14); :func:`_path_order` sorts them as Paths would be.
 
-    ``os.walk`` skips what it cannot list unless told otherwise: ``put -r`` would then
-    report success for a tree it uploaded only in part.
+    Left out: xfer's own working files (:func:`is_temporary`: a half download and its resume
+    sidecar are nobody's to receive).  Passed over with a warning, their relative paths added to
+    ``passed_over`` (a sync must not take them for absent): links to folders (not followed: they
+    may loop, or lead anywhere on the disk), links to nothing (a mount missing for now), and
+    what is no regular file (a named pipe would block an upload for ever).  A folder that
+    cannot be read, or a file gone while walking, fails: ``os.walk`` would skip it, and the
+    transfer would report success for a tree it moved only in part.
     """
+
+    def passed(parts: tuple[str, ...], path: str, why: str) -> None:
+        _log.warning("skipped %s: %s", path, why)
+        if passed_over is not None:
+            passed_over.append("/".join(parts))
+
     skipped = 0
     for dirpath, dirnames, filenames in os.walk(folder, onerror=_unreadable):
         # os.walk joins every name onto ``folder`` as given: what follows it is the relative path.
         below = dirpath[len(folder):].lstrip(os.sep + (os.altsep or ""))
         parts = tuple(below.replace(os.altsep or os.sep, os.sep).split(os.sep)) if below else ()
         dirnames.sort()
-        for name in dirnames:
-            child = os.path.join(dirpath, name)
-            if os.path.islink(child):
-                # os.walk does not go into it: said, not sent as an empty folder.
-                _log.warning("skipped %s: %s", child, LINKED_FOLDER)
-                continue
-            yield (*parts, name), child
-        for name in sorted(filenames):
-            if is_temporary(name):
+        for name in (*dirnames, *filenames):
+            path = os.path.join(dirpath, name)
+            if is_temporary(name) and not os.path.isdir(path):
                 skipped += 1
+                continue
+            try:
+                info = os.stat(path)
+            except FileNotFoundError as exc:
+                if not os.path.islink(path):
+                    raise local_error(exc, path, "reading") from exc  # gone while walking
+                passed((*parts, name), path, "a symbolic link to nothing")
+                continue
+            except OSError as exc:
+                raise local_error(exc, path, "reading") from exc
+            if stat.S_ISDIR(info.st_mode) and os.path.islink(path):
+                passed((*parts, name), path, LINKED_FOLDER)  # (os.walk does not go into it)
+            elif stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+                yield (*parts, name), path, info
             else:
-                yield (*parts, name), os.path.join(dirpath, name)
+                passed((*parts, name), path, NOT_A_FILE)
     note_temporary(skipped, Path(folder))
 
 
-def _path_order(entry: tuple[tuple[str, ...], str]) -> tuple[str, ...]:
-    """The order of :class:`~pathlib.Path` objects for :func:`_walk`'s entries: part by part, and
+def _path_order(entry: tuple[tuple[str, ...], str, os.stat_result]) -> tuple[str, ...]:
+    """The order of :class:`~pathlib.Path` objects for :func:`local_tree`'s entries: part by part, and
     case-insensitive where paths are (Windows)."""
     return tuple(map(os.path.normcase, entry[0]))
 

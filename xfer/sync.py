@@ -48,16 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .batch import (
-    LINKED_FOLDER,
-    NOT_A_FILE,
-    CallbackFactory,
-    LazyTasks,
-    Task,
-    make_local_folders,
-    remote_tree,
-    run_tasks,
-)
+from .batch import CallbackFactory, LazyTasks, Task, local_tree, make_local_folders, remote_tree, run_tasks
 from .errors import (
     IntegrityError,
     Interrupted,
@@ -72,7 +63,7 @@ from .errors import (
 )
 from .globs import Filters
 from .options import DEFAULT_MAX_DEPTH
-from .transfer import is_temporary, local_error, local_errors, note_temporary, sha256_file
+from .transfer import is_temporary, local_error, local_errors, sha256_file
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .verify import HASHES, StreamHash
 
@@ -427,41 +418,11 @@ class SyncResult:
 
 
 def _local_files(folder: Path, passed_over: list[str]) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """Regular files under ``folder`` (relative path, path, stat), xfer's working files left out
-    (:func:`is_temporary`); an unreadable folder fails.  Links to folders (not followed) and
-    what is not a regular file are said and added to ``passed_over`` (relative paths)."""
-
-    def unreadable(exc: OSError) -> None:
-        raise exc
-
-    skipped = 0
-    with local_errors(folder, "reading"):
-        for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
-            dirnames.sort()
-            for name in dirnames:
-                if os.path.islink(os.path.join(dirpath, name)):  # os.walk does not go into it
-                    path = Path(dirpath) / name
-                    _log.warning("skipped %s: %s", path, LINKED_FOLDER)
-                    passed_over.append(path.relative_to(folder).as_posix())
-            for name in sorted(filenames):
-                if is_temporary(name):
-                    skipped += 1
-                    continue
-                path = Path(dirpath) / name
-                try:
-                    info = path.stat()
-                except FileNotFoundError:
-                    if not path.is_symlink():
-                        raise  # gone while walking: the listing is not to be trusted
-                    _log.warning("skipped %s: a symbolic link to nothing", path)
-                    passed_over.append(path.relative_to(folder).as_posix())  # (a mount missing for now)
-                    continue
-                if stat.S_ISREG(info.st_mode):
-                    yield path.relative_to(folder).as_posix(), path, info
-                else:
-                    _log.warning("skipped %s: %s", path, NOT_A_FILE)
-                    passed_over.append(path.relative_to(folder).as_posix())
-    note_temporary(skipped, folder)
+    """Regular files under ``folder`` (relative path, path, stat): :func:`~xfer.batch.local_tree`'s,
+    which says what it passes over and adds it to ``passed_over``."""
+    for parts, path, info in local_tree(os.fspath(folder), passed_over):
+        if stat.S_ISREG(info.st_mode):
+            yield "/".join(parts), Path(path), info
 
 
 def _remote_files(

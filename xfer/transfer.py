@@ -174,7 +174,7 @@ def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):  # (os.open reads a folder where open() said EISDIR)
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fsdecode(path))
+            raise local_error(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)), path, "reading")
         if not stat.S_ISREG(info.st_mode):
             raise LocalError(
                 f"{os.fsdecode(path)} is not a regular file (a pipe, a socket or a device): an upload needs "
@@ -184,11 +184,12 @@ def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
             )
         os.set_blocking(fd, True)
         handle = os.fdopen(fd, "rb")
-    except BaseException as exc:
+    except LocalError:
         os.close(fd)
-        if isinstance(exc, OSError) and not isinstance(exc, LocalError):
-            raise local_error(exc, path, "reading") from exc
         raise
+    except OSError as exc:
+        os.close(fd)
+        raise local_error(exc, path, "reading") from exc
     return handle, info.st_size
 
 
@@ -770,11 +771,11 @@ class AtomicDownload(DownloadAccounting):
 
     def _replaced_mode(self) -> int:
         """The permission bits of the regular file at the target (not through a link), else the umask's."""
-        try:
+        with contextlib.suppress(OSError):
             info = os.lstat(self.target)
-        except OSError:
-            return 0o666 & ~_umask()
-        return stat.S_IMODE(info.st_mode) & 0o777 if stat.S_ISREG(info.st_mode) else 0o666 & ~_umask()
+            if stat.S_ISREG(info.st_mode):
+                return stat.S_IMODE(info.st_mode) & 0o777
+        return 0o666 & ~_umask()
 
     def _keep(self, handle: BinaryIO | None, exc: BaseException | None) -> bool:
         """After a failed try: keep the part for the next try (or run) if it can be continued.

@@ -295,7 +295,7 @@ class HTTPTransfer:
         if sent.last != sent.size - 1:
             return f"the server sent only part of the rest of the file ({said})"
         length = content_length(response)
-        if length is not None and length != sent.last - sent.first + 1:
+        if length is not None and length != sent.length:
             return f"the server's answer does not hold the range it names ({said}, Content-Length {length})"
         # If-Range asked for the rest of the part's version only; a server (or a cache) that
         # ignores it sends the rest of another one, which must not be joined to the part.
@@ -1148,10 +1148,10 @@ class HTTPTransfer:
                     raise IntegrityError(
                         f"{self.server} sent {len(body)} of {declared} bytes of {self._user_path(path)}"
                     )
-                if sent is not None and len(body) != sent.last - sent.first + 1:
+                if sent is not None and len(body) != sent.length:
                     raise IntegrityError(
                         f"{self.server} sent {len(body)} bytes of {self._user_path(path)} for the "
-                        f"{sent.last - sent.first + 1} of bytes {sent.first}-{sent.last}"
+                        f"{sent.length} of bytes {sent.first}-{sent.last}"
                     )
         return bytes(body[skip:wanted])
 
@@ -1503,6 +1503,11 @@ class ContentRange(NamedTuple):
     first: int
     last: int
     size: int | None
+
+    @property
+    def length(self) -> int:
+        """The bytes the range holds."""
+        return self.last - self.first + 1
 
 
 def _content_range(content_range: str | None) -> ContentRange | None:

@@ -375,7 +375,7 @@ class SFTPAdapter(Adapter):
         out.hash_also(offered.algorithm if offered is not None else None)
         with out:
             out.facts = facts
-            async with closing(await sftp.open(remote, "rb", block_size=0)) as handle:
+            async with closing(await sftp.open(remote, "rb", block_size=0), self.settings.timeout) as handle:
                 if start:
                     out.begin(start)
                 else:
@@ -520,7 +520,7 @@ class SFTPAdapter(Adapter):
             else:
                 upload.handle.seek(0)
                 remote_file = await self._create(sftp, target, posixpath.dirname(upload.remote))
-            async with closing(remote_file):
+            async with closing(remote_file, self.settings.timeout):
                 await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout)
             upload.verified, upload.modified_given = await self._complete(
                 sftp, target, upload.remote, size, body.hash, upload.source, modified=upload.modified)
@@ -741,11 +741,12 @@ class SFTPAdapter(Adapter):
 
         self._run("removing", path, work)
 
-    async def _discard(self, sftp: asyncssh.SFTPClient, path: str) -> None:
+    @staticmethod
+    async def _discard(sftp: asyncssh.SFTPClient, path: str) -> None:
         """Best effort: remove a partial upload (the connection may be gone, or its server stuck:
-        the answer is awaited for ``timeout`` seconds at most)."""
-        with contextlib.suppress(asyncssh.Error, OSError):  # (TimeoutError is an OSError)
-            await asyncio.wait_for(sftp.remove(path), self.settings.timeout)
+        ``sftp`` is :meth:`_run`'s, each answer bounded, a NoReply an OSError)."""
+        with contextlib.suppress(asyncssh.Error, OSError):
+            await sftp.remove(path)
 
     async def _install(self, sftp: asyncssh.SFTPClient, temp: str, remote: str) -> None:
         """Rename the complete upload ``temp`` over ``remote``: atomically where the server can."""
@@ -799,7 +800,7 @@ class SFTPAdapter(Adapter):
 
     def _read_range(self, path: str, start: int, length: int | None) -> bytes:
         async def work(sftp: asyncssh.SFTPClient) -> bytes:
-            async with closing(await sftp.open(path, "rb")) as handle:
+            async with closing(await sftp.open(path, "rb"), self.settings.timeout) as handle:
                 data: bytes = await handle.read(-1 if length is None else length, start)
                 return data
 
@@ -816,7 +817,7 @@ class SFTPAdapter(Adapter):
 
         async def work(sftp: asyncssh.SFTPClient) -> None:
             flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT
-            async with closing(await sftp.open(target, flags, encoding=None)) as handle:
+            async with closing(await sftp.open(target, flags, encoding=None), self.settings.timeout) as handle:
                 await handle.write(data, offset)
 
         self._run("writing", target, work)

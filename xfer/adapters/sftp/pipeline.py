@@ -25,7 +25,7 @@ import asyncssh
 
 __all__ = [
     "DEFAULT_BLOCK", "DEFAULT_DEPTH", "WRITE_DEPTH", "AnsweredClient", "BlockWriter", "NoReply", "Progress",
-    "block_sizes", "closing", "read_blocks", "write_blocks",
+    "answered", "block_sizes", "closing", "read_blocks", "write_blocks",
 ]
 
 _T = TypeVar("_T")
@@ -43,8 +43,11 @@ WRITE_DEPTH = 16
 
 
 @contextlib.asynccontextmanager
-async def closing(handle: asyncssh.SFTPClientFile) -> AsyncIterator[asyncssh.SFTPClientFile]:
-    """Close ``handle`` after the block; after a failure, without waiting for the answer.
+async def closing(
+    handle: asyncssh.SFTPClientFile, seconds: float | None = None
+) -> AsyncIterator[asyncssh.SFTPClientFile]:
+    """Close ``handle`` after the block, its answer awaited for at most ``seconds`` (:func:`answered`);
+    after a failure, without waiting for the answer.
 
     The server answers requests in order: behind a read it stalls on (or on a dead
     connection) the close would hang, and whatever it raised then would hide the failure
@@ -56,7 +59,7 @@ async def closing(handle: asyncssh.SFTPClientFile) -> AsyncIterator[asyncssh.SFT
         closing = asyncio.ensure_future(handle.close())
         closing.add_done_callback(_ignore)
         raise
-    await handle.close()
+    await answered(handle.close(), seconds)
 
 
 def _ignore(task: asyncio.Future[None]) -> None:
@@ -81,7 +84,7 @@ class NoReply(OSError):
         return str(self.strerror)
 
 
-async def _answer(request: Awaitable[_T], seconds: float | None) -> _T:
+async def answered(request: Awaitable[_T], seconds: float | None) -> _T:
     """``request``'s answer, waiting at most ``seconds`` (None: as long as it takes).
 
     ``asyncio.timeout``, not ``wait_for``: no task per request (measured per call: 6 against
@@ -123,20 +126,20 @@ class AnsweredClient:
             return value
         seconds = self._seconds
 
-        async def answered(*args: Any, **kwargs: Any) -> Any:
-            return await _answer(value(*args, **kwargs), seconds)
+        async def bounded(*args: Any, **kwargs: Any) -> Any:
+            return await answered(value(*args, **kwargs), seconds)
 
-        return answered
+        return bounded
 
     async def open(self, *args: Any, **kwargs: Any) -> asyncssh.SFTPClientFile:
-        handle: asyncssh.SFTPClientFile = await _answer(self._sftp.open(*args, **kwargs), self._seconds)
+        handle: asyncssh.SFTPClientFile = await answered(self._sftp.open(*args, **kwargs), self._seconds)
         return handle
 
     async def scandir(self, *args: Any, **kwargs: Any) -> AsyncIterator[asyncssh.SFTPName]:
         entries = self._sftp.scandir(*args, **kwargs).__aiter__()
         while True:
             try:
-                entry: asyncssh.SFTPName = await _answer(entries.__anext__(), self._seconds)
+                entry: asyncssh.SFTPName = await answered(entries.__anext__(), self._seconds)
             except StopAsyncIteration:
                 return
             yield entry
@@ -201,7 +204,7 @@ async def read_blocks(
             following += block
         while pending:
             offset, size, request = pending.popleft()
-            data: bytes = await _answer(request, reply_timeout)
+            data: bytes = await answered(request, reply_timeout)
             if not data:
                 break  # the end of the file (asyncssh answers EOF with b"")
             deliver(data)
@@ -265,7 +268,7 @@ class BlockWriter:
 
     async def _oldest(self) -> None:
         size, request = self._pending[0]
-        await _answer(request, self._reply_timeout)
+        await answered(request, self._reply_timeout)
         self._pending.popleft()
         self.progress.done += size
 

@@ -10,7 +10,6 @@ connection carries its requests: use no other verb of the adapter meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import posixpath
 import time
@@ -21,7 +20,7 @@ import asyncssh
 from ...verify import Check, StreamHash
 from ..base import ProgressCallback, TransferResult
 from ..writer import RemoteWriter
-from .pipeline import BlockWriter, block_sizes
+from .pipeline import BlockWriter, answered, block_sizes
 
 if TYPE_CHECKING:
     from .adapter import SFTPAdapter
@@ -107,8 +106,8 @@ class SFTPWriter(RemoteWriter):
 
         async def discard(sftp: asyncssh.SFTPClient) -> None:
             if handle is not None:
-                with contextlib.suppress(asyncssh.Error, OSError):  # (a stuck server: TimeoutError)
-                    await asyncio.wait_for(handle.close(), self._adapter.settings.timeout)
+                with contextlib.suppress(asyncssh.Error, OSError):  # (a stuck server: NoReply, an OSError)
+                    await answered(handle.close(), self._adapter.settings.timeout)
             await self._adapter._discard(sftp, target)
 
         self._adapter._run("removing", target, discard)
