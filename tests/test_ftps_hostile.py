@@ -705,3 +705,20 @@ def test_a_control_connection_closed_before_the_final_reply_is_said_so(
               "(70000 bytes had arrived)")
     assert target.read_bytes() == b"old"
     assert _no_leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLSD", "LIST"])
+def test_a_folder_listed_as_a_file_is_said_so_under_get_r(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, mlst: bool,
+) -> None:
+    """The listing calls folder ``in/sub`` a file; its RETR is refused.  ``-r`` was given, so the
+    hint "use -r to copy a folder" (before) was wrong: the error names the listing instead."""
+    (root / "in" / "sub").mkdir()
+    (root / "in" / "sub" / "c.edi").write_bytes(b"c")
+    with FakeFTPSServer(pki, root=root, mlst=mlst, listed_as_file=["sub"]) as srv:
+        code, _, err = run(capsys, "get", "-r", f"{srv.url}in", str(tmp_path / "down"),
+                           *_cli_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.REMOTE
+    line = one_error(err, "/in/sub is a folder, though the server listed it as a file")
+    assert "use -r" not in line

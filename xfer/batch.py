@@ -766,6 +766,14 @@ def get_files(
                 # Servers answer a GET/RETR on a folder in many ways (403, 550, an HTML page);
                 # only after a failure is it worth a request to find out it was a folder.
                 # An adapter that already said "is a folder" (exit 6) is not overruled.
+                if recursive and isinstance(exc, RemoteIsFolder):
+                    # -r was given: "use -r" would be wrong.  The walk took it for a file because
+                    # the server's listing (or stat) said so; say that, not what the user did.
+                    raise RemoteIsFolder(
+                        f"{adapter.settings.server}: {source} is a folder, though the server listed it as a file",
+                        hint="its listing is wrong about this entry; nothing of it was downloaded",
+                        server=adapter.settings.server, path=source,
+                    ) from exc
                 settled = isinstance(exc, RemoteNotFound | RemoteIsFolder)
                 if not recursive and not settled and _is_folder(adapter, source):
                     raise RemoteIsFolder(

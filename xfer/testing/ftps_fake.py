@@ -52,6 +52,10 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``hang_up_after_data``
     after a download's data (ended properly, close_notify and all) the server closes the
     control connection instead of sending its final reply.
+``listed_as_file``
+    names of folders that MLSD and LIST call files (``type=file``, a ``-`` mode), as servers
+    do for a link to a folder or an entry they cannot stat: the listing is wrong, and RETR
+    of the name is refused as a folder's.
 ``silent_after_cut``
     a download the client stops reading (a ranged read closing its data connection early)
     gets no final reply at all, neither ``426`` nor ``226`` (seen from pure-ftpd and proftpd
@@ -150,6 +154,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         rest_ignored: bool = False,
         store_only: int | None = None,
         hang_up_after_data: bool = False,
+        listed_as_file: Iterable[str] = (),
     ) -> None:
         self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.data_order = data_order
@@ -174,6 +179,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.rest_ignored = rest_ignored
         self.store_only = store_only
         self.hang_up_after_data = hang_up_after_data
+        self.listed_as_file = frozenset(listed_as_file)
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
         self.commands: list[str] = []
@@ -594,7 +600,7 @@ class _Session:
                     conn.shutdown(socket.SHUT_RDWR)
         self.reply("226 Transfer complete.")
 
-    def listing(self, verb: str, arg: str, line: Callable[[Path], str]) -> None:
+    def listing(self, verb: str, arg: str, line: Callable[[Path, frozenset[str]], str]) -> None:
         folder = self.path(arg)
         if not folder.is_dir():
             self.reply("550 Failed to list directory.")
@@ -605,7 +611,7 @@ class _Session:
             if self.server.endless_listing:
                 done = self.send_stream(conn, self._endless(line is _mlsd_line))
             else:
-                body = "".join(line(p) + "\r\n" for p in sorted(folder.iterdir()))
+                body = "".join(line(p, self.server.listed_as_file) + "\r\n" for p in sorted(folder.iterdir()))
                 done = self.send_stream(conn, iter([body.encode("utf-8", "surrogateescape")]))
         self.reply("226 Directory send OK." if done else "426 Connection closed; transfer aborted.")
 
@@ -633,18 +639,18 @@ def _stamp(path: Path) -> str:
     return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).strftime("%Y%m%d%H%M%S")
 
 
-def _facts(path: Path) -> str:
-    if path.is_dir():
+def _facts(path: Path, as_file: frozenset[str] = frozenset()) -> str:
+    if path.is_dir() and path.name not in as_file:
         return f"type=dir;modify={_stamp(path)};"
     return f"type=file;size={path.stat().st_size};modify={_stamp(path)};"
 
 
-def _mlsd_line(path: Path) -> str:
-    return f"{_facts(path)} {path.name}"
+def _mlsd_line(path: Path, as_file: frozenset[str] = frozenset()) -> str:
+    return f"{_facts(path, as_file)} {path.name}"
 
 
-def _list_line(path: Path) -> str:
-    mode = "drwxr-xr-x" if path.is_dir() else "-rw-r--r--"
+def _list_line(path: Path, as_file: frozenset[str] = frozenset()) -> str:
+    mode = "drwxr-xr-x" if path.is_dir() and path.name not in as_file else "-rw-r--r--"
     size = 4096 if path.is_dir() else path.stat().st_size
     stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).strftime("%b %d  %Y")
     return f"{mode}    1 ftp      ftp      {size:>8} {stamp} {path.name}"
