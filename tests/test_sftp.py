@@ -183,6 +183,19 @@ def test_reads_and_writes_at_offsets(remote: SFTPAdapter, server_root: Path) -> 
     assert (server_root / "g").read_bytes() == b"new"
 
 
+def test_ranges_of_many_blocks_read_and_write_what_was_asked(remote: SFTPAdapter, server_root: Path) -> None:
+    """Ranges over several pipeline blocks (255 KiB each), ending inside a block and past the end."""
+    data = os.urandom((1 << 20) + 7)
+    (server_root / "big").write_bytes(data)
+    for start, length in [(0, None), (5, 600_000), (261_119, 261_121), (1 << 20, 100), (1_000_000, None),
+                          (len(data) - 3, 10), (len(data), 5), (len(data) + 9, 5)]:
+        end = None if length is None else start + length
+        assert remote.read_range("/big", start, length) == data[start:end], (start, length)
+    patch = os.urandom(700_000)
+    remote.write_range("/big", 300_001, patch)
+    assert (server_root / "big").read_bytes() == data[:300_001] + patch + data[1_000_001:]
+
+
 def test_listing_is_capped(sftpd: SFTPServer, ssh_keys: SSHTestKeys, server_root: Path) -> None:
     for index in range(300):
         (server_root / f"file-with-a-rather-long-name-{index:04}").write_bytes(b"")
@@ -780,16 +793,22 @@ def _exercise(remote: Adapter, operation: str, tmp_path: Path) -> None:
         with remote.open_write("/up.bin") as writer:
             for _ in range(32):
                 writer.write(b"s" * (256 << 10))
+    elif operation == "read_range":  # fsspec's block reads: past the first MiB
+        remote.read_range("/big.bin", 1 << 20, 4 << 20)
+    elif operation == "write_range":
+        assert isinstance(remote, SFTPAdapter)
+        remote.write_range("/up.bin", 0, b"w" * (4 << 20))
     else:
         remote.ls("/")
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("direction", ["get", "put", "stream"])
+@pytest.mark.parametrize("direction", ["get", "put", "stream", "read_range", "write_range"])
 def test_a_server_that_stops_answering_fails_after_the_timeout(
     ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path, direction: str
 ) -> None:
-    """Before: the transfer waited for ever (keepalives prove the connection, not the SFTP server)."""
+    """Before: the transfer waited for ever (keepalives prove the connection, not the SFTP server);
+    a ranged read or write (asyncssh's own parallel I/O, unbounded) too."""
     import time
 
     make_file(server_root / "big.bin", 8 << 20)

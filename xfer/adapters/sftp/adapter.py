@@ -799,10 +799,16 @@ class SFTPAdapter(Adapter):
     # -- offsets (what resuming builds on) ------------------------------------------------------
 
     def _read_range(self, path: str, start: int, length: int | None) -> bytes:
+        # The download's pipeline, not asyncssh's own parallel read: each reply is bounded by
+        # the timeout (a stuck sftp-server fails the read, as it fails a get).
         async def work(sftp: asyncssh.SFTPClient) -> bytes:
-            async with closing(await sftp.open(path, "rb"), self.settings.timeout) as handle:
-                data: bytes = await handle.read(-1 if length is None else length, start)
-                return data
+            read_block, _ = block_sizes(sftp)
+            parts: list[bytes] = []
+            async with closing(await sftp.open(path, "rb", block_size=0), self.settings.timeout) as handle:
+                await read_blocks(handle, start, parts.append, block=read_block,
+                                  stop=None if length is None else start + length,
+                                  reply_timeout=self.settings.timeout)
+            return b"".join(parts)
 
         return self._run("reading", path, work)
 
@@ -817,8 +823,13 @@ class SFTPAdapter(Adapter):
 
         async def work(sftp: asyncssh.SFTPClient) -> None:
             flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT
-            async with closing(await sftp.open(target, flags, encoding=None), self.settings.timeout) as handle:
-                await handle.write(data, offset)
+            _, write_block = block_sizes(sftp)
+            view = memoryview(data)
+            blocks = (view[at:at + write_block] for at in range(0, len(view), write_block))
+            # Pipelined as an upload is, each reply bounded by the timeout (see _read_range).
+            async with closing(await sftp.open(target, flags, encoding=None, block_size=0),
+                               self.settings.timeout) as handle:
+                await write_blocks(handle, offset, blocks, reply_timeout=self.settings.timeout)
 
         self._run("writing", target, work)
 

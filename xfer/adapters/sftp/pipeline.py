@@ -168,10 +168,12 @@ async def read_blocks(
     depth: int = DEFAULT_DEPTH,
     progress: Progress | None = None,
     size: int | None = None,
+    stop: int | None = None,
     reply_timeout: float | None = None,
 ) -> int:
-    """Read ``handle`` from ``start`` to its end; ``deliver`` each block in order.  Returns the bytes read.
-    :class:`NoReply` if an answer takes longer than ``reply_timeout`` seconds.
+    """Read ``handle`` from ``start`` to its end, or to offset ``stop`` (not included); ``deliver``
+    each block in order.  Returns the bytes read.  :class:`NoReply` if an answer takes longer
+    than ``reply_timeout`` seconds.
 
     ``handle`` must be opened with ``block_size=0`` (one request per read).  A short answer
     that is not the end asks for the rest of that block before anything after it is delivered.
@@ -192,16 +194,23 @@ async def read_blocks(
             pending.append(entry)
 
     limit = None if size is None else max(size, start) + block
+    if stop is not None:
+        limit = stop if limit is None else min(limit, stop)
 
     def more() -> bool:
         return limit is None or following < limit
+
+    def ask_next() -> None:
+        nonlocal following
+        step = block if stop is None else min(block, stop - following)
+        ask(following, step)
+        following += step
 
     try:
         for _ in range(depth):
             if not more():
                 break
-            ask(following, block)
-            following += block
+            ask_next()
         while pending:
             offset, size, request = pending.popleft()
             data: bytes = await answered(request, reply_timeout)
@@ -212,8 +221,7 @@ async def read_blocks(
             if len(data) < size:
                 ask(offset + len(data), size - len(data), first=True)
             elif more():
-                ask(following, block)
-                following += block
+                ask_next()
     finally:
         for _, _, request in pending:
             request.cancel()
