@@ -18,7 +18,7 @@ import pytest
 
 from xfer import client
 from xfer.adapters.base import ConnectionSettings
-from xfer.adapters.https import HTTPSAdapter, parse_json_index
+from xfer.adapters.https import HTTPSAdapter, parse_html_index, parse_json_index
 from xfer.errors import (
     ConnectionDropped,
     ExitCode,
@@ -420,3 +420,59 @@ def test_answers_left_unread_never_poison_the_pool(
         remote.get_file("/file", tmp_path / "two")
     assert (tmp_path / "one").read_bytes() == (tmp_path / "two").read_bytes() == b"the file"
     assert srv.connections == 2  # reused after the 204, given up after the unread answer
+
+
+# -- listed names that are the folder or its parent ---------------------------------------------
+
+_HTML = {"Content-Type": "text/html"}
+_PARENT_PAGES = {
+    "html": b'<a href="report.csv">report.csv</a> 5\n<a href="..//">..</a>\n<a href=".//">.</a>\n',
+    "json": b'[{"name":"report.csv","type":"file","size":5},{"name":"","type":"directory"},'
+            b'{"name":"..","type":"directory"}]',
+}
+_PARENT_AS_ENTRY = {
+    "html": Reply(headers=_HTML, body=_PARENT_PAGES["html"]),
+    "json": Reply(headers={"Content-Type": "application/json"}, body=_PARENT_PAGES["json"]),
+}
+
+
+@pytest.mark.parametrize("index", sorted(_PARENT_AS_ENTRY))
+def test_a_glob_download_never_leaves_the_destination_through_a_listed_parent(
+    capsys: pytest.CaptureFixture[str], scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI,
+    tmp_path: Path, index: str,
+) -> None:
+    """An index listing ``..//`` (HTML) or an empty name (JSON).  Before: ``get -r 'URL/out/*' dest/``
+    made an entry ``..``, downloaded the server's root into the destination's parent and replaced
+    a file there (exit 0)."""
+    srv = scripted({"/out/": _PARENT_AS_ENTRY[index], "/out/report.csv": Reply(body=b"hello"),
+                    "/": Reply(headers=_HTML, body=b'<a href="pwned.txt">pwned.txt</a> 6\n'),
+                    "/pwned.txt": Reply(body=b"PWNED\n"), "/out": Reply(headers=_HTML, body=b"")})
+    home = tmp_path / "home"
+    dest = home / "incoming"
+    dest.mkdir(parents=True)
+    (home / "pwned.txt").write_bytes(OLD)
+    code, _, err = run(capsys, "get", "-r", f"{srv.url}/out/*", f"{dest}/", "--ca", str(pki.root_ca))
+    assert code == ExitCode.OK, err
+    assert (home / "pwned.txt").read_bytes() == OLD
+    assert sorted(p.name for p in dest.iterdir()) == ["report.csv"]
+    assert ("GET", "/pwned.txt") not in srv.requests
+
+
+@pytest.mark.parametrize("index", sorted(_PARENT_AS_ENTRY))
+def test_a_glob_removal_never_reaches_the_folder_or_its_parent(
+    capsys: pytest.CaptureFixture[str], scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, index: str,
+) -> None:
+    """Before: ``rm -r 'URL/a/b/*'`` sent ``DELETE /a`` (HTML ``..//``) or ``DELETE /a/b`` (JSON ``""``)."""
+    srv = scripted({"/a/b/": _PARENT_AS_ENTRY[index], "DELETE *": Reply(status=204)})
+    code, _, err = run(capsys, "rm", "-r", f"{srv.url}/a/b/*", "--ca", str(pki.root_ca))
+    assert code == ExitCode.OK, err
+    assert [path for method, path in srv.requests if method == "DELETE"] == ["/a/b/report.csv"]
+
+
+def test_the_index_parsers_never_make_an_entry_of_the_folder_or_its_parent() -> None:
+    """The parsers themselves, below the adapter's own guard (Adapter._entries)."""
+    html = parse_html_index(_PARENT_PAGES["html"].decode(), folder="/out")
+    listed = parse_json_index(_PARENT_PAGES["json"], folder="/out")
+    assert html is not None and listed is not None
+    assert [entry.path for entry in html] == ["/out/report.csv"]
+    assert [entry.path for entry in listed] == ["/out/report.csv"]

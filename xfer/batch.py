@@ -742,6 +742,8 @@ def get_files(
     parents: list[Path] = []  # of the sources that are files (a tree's files are in its folders)
     for given in sources:
         source = given.path if isinstance(given, Entry) else given
+        if isinstance(given, Entry):  # a glob's match: its name is the server's, as in a tree
+            _refuse_unsafe_name(remote, given.name, posixpath.dirname(source.rstrip("/")) or "/")
         name = posixpath.basename(source.rstrip("/")) or "download"
         local = dest / name if into else dest
         # A listed entry already says file or folder: no request per matched source.
@@ -841,6 +843,17 @@ def _safe_name(name: str) -> bool:
     return name not in ("", ".", "..") and not any(c in name for c in separators)
 
 
+def _refuse_unsafe_name(remote: Adapter, name: str, folder: str) -> None:
+    """A listed name that is not one plain local name (see :func:`_safe_name`) stops the download:
+    a hostile or broken server must not steer it outside the destination."""
+    if not _safe_name(name):
+        raise RemoteError(
+            f"refusing to download {name!r} listed in {folder}: not a plain file name",
+            hint="the server listed a name with a path in it ('/', '..'); report it to the partner",
+            server=remote.settings.server, path=folder,
+        )
+
+
 def _drained(entries: list[Entry]) -> Iterator[Entry]:
     """The entries of ``entries`` (a list to empty) in order, each let go once the walk has passed it.
 
@@ -883,13 +896,7 @@ def remote_tree(
             if passed_over is not None:
                 passed_over.append("/".join((*names, entry.name)))
             continue
-        if not _safe_name(entry.name):
-            # A hostile or broken server must not steer a download outside the destination.
-            raise RemoteError(
-                f"refusing to download {entry.name!r} listed in {current}: not a plain file name",
-                hint="the server listed a name with a path in it ('/', '..'); report it to the partner",
-                server=remote.settings.server, path=current,
-            )
+        _refuse_unsafe_name(remote, entry.name, current)
         path = ListedPath(posixpath.join(current, entry.name))  # a listed name: a backslash is part of it
         if entry.is_dir:
             if depth >= max_depth:

@@ -404,7 +404,11 @@ class Adapter:
         listed.reverse()
         converted: list[Entry] = []
         while listed:
-            converted.append(self._entry(listed.pop()))
+            entry = listed.pop()
+            # Whatever a listing parser let through: an entry named "", "." or ".." is the folder
+            # or its parent, and its path would lead a glob's rm -r or get -r out of the folder.
+            if entry.name not in ("", ".", ".."):
+                converted.append(self._entry(entry))
         return converted
 
     def info(self, path: str) -> Entry:

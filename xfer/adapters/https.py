@@ -370,7 +370,7 @@ class _IndexParser(Protocol):
 
 def _json_entry(item: dict[str, Any], folder: str) -> Entry | None:
     name = str(item["name"])
-    if name in (".", "..") or "/" in name:
+    if name in ("", ".", "..") or "/" in name:  # "": the folder itself, not an entry of it
         return None
     kind = item.get("type")
     entry_type: EntryType = "directory" if kind == "directory" else "file" if kind == "file" else "other"
@@ -546,6 +546,9 @@ def _html_entries(links: list[tuple[str, str]], folder: str) -> list[Entry] | No
             continue
         is_dir = target.endswith("/")
         name = target.rstrip("/")
+        if name in (".", ".."):  # "..//": the parent written another way, never an entry
+            saw_index = True
+            continue
         if not name or "/" in name:
             continue
         match = _TRAILING_SIZE.search(after.replace("\r", ""))
