@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import one_error, run
+from xfer.errors import ExitCode
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.faults import Cut, FaultProxy
 
@@ -172,3 +173,32 @@ def test_every_command_prints_retries_as_xfer_lines(
     assert code == 5
     retries = [line for line in err.splitlines() if "retry" in line]
     assert retries and all(line.startswith("xfer: retry 1/1 in ") for line in retries), err
+
+
+@pytest.mark.parametrize("linked", [".big.bin.xfer-part", ".big.bin.xfer-resume"])
+def test_a_kept_file_with_another_name_is_not_trusted(
+    xfer_https_server: Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str], linked: str
+) -> None:
+    """The part and sidecar have fixed names: in a folder others may write, another user can put
+    them there (or keep a second name of ours to watch the download).  A kept file must be a
+    regular file of this user's with one name (the owner check needs a second user: a hard link
+    is the case any user can set up).  Before: both were adopted."""
+    (xfer_https_server.root / "big.bin").write_bytes(DATA)
+    _first_run_cut(xfer_https_server, tmp_path, capsys)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.link(tmp_path / linked, elsewhere / "watching")
+    before = (elsewhere / "watching").read_bytes()
+    with same_url_proxy(xfer_https_server) as proxy:
+        code, _, err = run(capsys, "get", url(xfer_https_server, proxy, "/big.bin"), str(tmp_path / "big.bin"),
+                           "--resume", *flags(xfer_https_server))
+    if linked.endswith("part"):
+        assert code == ExitCode.ERROR, err
+        one_error(err, "refusing to continue", ".big.bin.xfer-part", "not a file of this user's own")
+        assert not (tmp_path / "big.bin").exists()
+    else:  # the sidecar is ignored: the part is not continued, the file comes whole
+        assert code == 0, err
+        assert "ignored" in err and ".big.bin.xfer-resume" in err
+        assert (tmp_path / "big.bin").read_bytes() == DATA
+        assert sum(c.bytes_down for c in proxy.connections) >= SIZE
+    assert (elsewhere / "watching").read_bytes() == before

@@ -609,6 +609,13 @@ class AtomicDownload(DownloadAccounting):
                 # A kept part (O_NOFOLLOW: never write through a link planted under its name),
                 # locked so that two runs never write one part.
                 fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                if not _kept_file_is_ours(os.fstat(fd)):
+                    # Its name is known in advance: in a folder others may write, someone may
+                    # have put it there to have their bytes continued, or to own the result.
+                    os.close(fd)
+                    raise LocalError(
+                        f"refusing to continue {self.temp}: it is not a file of this user's own",
+                        hint="remove it (and its .xfer-resume file), then run the command again")
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
@@ -851,10 +858,20 @@ def _size_of(path: Path) -> int:
         return 0
 
 
+def _kept_file_is_ours(facts: os.stat_result) -> bool:
+    """Whether a kept part or sidecar (found by its fixed name) is one xfer may trust: a regular
+    file of this user's, with no other name (a hard link elsewhere would see the download)."""
+    return stat.S_ISREG(facts.st_mode) and facts.st_uid == os.geteuid() and facts.st_nlink == 1
+
+
 def _read_sidecar(sidecar: Path, part: Path) -> KeptPart | None:
-    """The part a previous run kept (``--resume``), if its sidecar is there and readable."""
+    """The part a previous run kept (``--resume``), if its sidecar is there, readable and ours."""
     try:
-        with open(sidecar, "rb") as handle:
+        fd = os.open(sidecar, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not _kept_file_is_ours(os.fstat(handle.fileno())):
+                logging.getLogger("xfer").warning("ignored %s: it is not a file of this user's own", sidecar)
+                return None
             facts = json.loads(handle.read(64 * 1024))
     except (OSError, ValueError):
         return None
