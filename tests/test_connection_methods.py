@@ -69,3 +69,32 @@ def test_module_functions_are_thin_wrappers(xfer_https_server: Endpoint, tmp_pat
 
         results = xfer.put(remote, [tmp_path / "a.txt"], "/a.txt", callbacks=counting)
     assert [r.remote for r in results] == ["/a.txt"] and seen == [("a.txt", "/a.txt")]
+
+
+def test_a_profile_name_with_a_path_connects_below_that_folder(
+    xfer_serve: Callable[..., Endpoint], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``connect("NAME:/path")``, as ``xfer ls NAME:/path``: relative paths start at ``/path``.
+    Before: the path was dropped and a put landed in the profile's top folder."""
+    import tomli_w
+
+    endpoint: Endpoint = xfer_serve("ftpes")
+    (endpoint.root / "outbox").mkdir()
+    (endpoint.root / "outbox" / "in-outbox.txt").write_bytes(b"1")
+    (endpoint.root / "top.txt").write_bytes(b"t")
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "partner.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    (tmp_path / "x.edi").write_bytes(b"x")
+    for target in ("partner:/outbox", "partner:outbox/", "partner:/sub/../outbox"):
+        with xfer.connect(target) as remote:
+            assert [entry.name for entry in remote.ls("")] == ["in-outbox.txt"], target
+    with xfer.connect("partner:/outbox") as remote:
+        remote.put_file(tmp_path / "x.edi", "x.edi")
+    assert (endpoint.root / "outbox" / "x.edi").read_bytes() == b"x"
+    with xfer.connect("partner:/") as remote, xfer.connect("partner:/../..") as above:
+        top = [entry.name for entry in remote.ls("")]
+        assert top == [entry.name for entry in above.ls("")] == ["outbox", "top.txt"]
+    with pytest.raises(UsageError, match="backslash"):
+        xfer.connect("partner:\\outbox")

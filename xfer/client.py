@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ from .protocols.spec import SettingsSource
 from .retry import RetryPolicy
 from .secrets import Secret, resolve
 from .throttle import parse_rate
-from .urls import Endpoint, parse_url, url_username
+from .urls import Endpoint, check_remote_path, parse_url, url_username
 
 if TYPE_CHECKING:
     from .identity import Identity
@@ -79,6 +80,19 @@ def resolve_profile(
     name = target.split(":", 1)[0] if ":" in target else target
     profile = load_profile(name)
     return profile.with_overrides(values, style=style) if values else profile
+
+
+def _root_of(target: str | Profile, profile_root: str) -> str:
+    """The folder relative paths start from: the profile's, or ``/path`` below it for ``NAME:/path``
+    (as ``xfer ls NAME:/path`` lists that folder, and a URL's path is its root)."""
+    if isinstance(target, Profile) or "://" in target or ":" not in target:
+        return profile_root
+    below = check_remote_path(target.split(":", 1)[1], shown=target)
+    # Normalised on its own first: ".." stays inside the profile's folder, as in every path.
+    below = posixpath.normpath(posixpath.join("/", below)).lstrip("/")
+    if not below:
+        return profile_root
+    return posixpath.join("/", profile_root.strip("/"), below)
 
 
 def _host(endpoint: Endpoint) -> str:
@@ -140,7 +154,7 @@ def connect(
         scheme=profile.scheme,
         host=endpoint.host,
         port=endpoint.port,
-        root=root if root is not None else endpoint.path,
+        root=root if root is not None else _root_of(target, endpoint.path),
         tls=tls,
         username=profile.get("username"),
         password=resolved_password,
