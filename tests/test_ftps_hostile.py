@@ -722,3 +722,22 @@ def test_a_folder_listed_as_a_file_is_said_so_under_get_r(
     assert code == ExitCode.REMOTE
     line = one_error(err, "/in/sub is a folder, though the server listed it as a file")
     assert "use -r" not in line
+
+
+@pytest.mark.parametrize("how", ["put_file", "open_write"])
+def test_an_upload_onto_a_folder_is_said_so_and_leaves_nothing(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, how: str
+) -> None:
+    """The target is a folder; the server refuses the RNTO.  Before: a PermissionError naming the
+    rename, and the complete upload left as a hidden part file beside the folder."""
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    (root / "in" / "d").mkdir()
+    with FakeFTPSServer(pki, root=root) as srv, srv.adapter(client_context()) as remote:
+        with pytest.raises(RemoteIsFolder, match=r"/in/d is a folder; the upload was not stored"):
+            if how == "put_file":
+                remote.put_file(tmp_path / "f.edi", "/in/d")
+            else:
+                with remote.open_write("/in/d") as writer:
+                    writer.write(b"payload")
+    assert sorted(p.name for p in (root / "in").iterdir()) == ["a.edi", "b.edi", "d"]
+    assert list((root / "in" / "d").iterdir()) == []

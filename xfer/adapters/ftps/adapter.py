@@ -895,12 +895,13 @@ class FTPSAdapter(Adapter):
         if temp is not None:
             try:
                 left = install.install(self._install_site(), temp, remote)
-            except Exception:
+            except Exception as exc:
                 # Only the rename failed: the complete upload is kept and the error names what
                 # is where (perhaps the old version moved aside).  Another try would change that
                 # picture under the user's feet: the error is final.
                 if attempt is not None:
                     attempt.stop_retrying()
+                self._refuse_folder_target(remote, temp, exc)
                 raise
             if left is not None:
                 details["previous_version_left_at"] = self.user_path(left)
@@ -980,6 +981,25 @@ class FTPSAdapter(Adapter):
             translate=self._translate,
             run=lambda action, path, work: self._run(action, path, work, probe=posixpath.dirname(path)),
         )
+
+    def _refuse_folder_target(self, remote: str, temp: str, exc: Exception) -> None:
+        """After a refused rename: if ``remote`` is a folder, remove the upload and say so.
+
+        Servers refuse RNTO onto a folder in their own words ("550 Is a directory", "File
+        exists"); asked only after the refusal, so an upload costs no look beforehand.  The
+        upload is removed: nothing can be installed under that name, and WebDAV and SFTP refuse
+        the same write before a byte is sent.
+        """
+        try:
+            in_the_way = self._kind(self._session(), remote) == "directory"
+        except Exception:
+            return  # the rename's own error says what happened
+        if in_the_way:
+            self._cleanup(temp)
+            raise RemoteIsFolder(
+                f"{self.settings.server}: {remote} is a folder; the upload was not stored",
+                hint="name a file inside it (FOLDER/NAME)", server=self.settings.server, path=remote,
+            ) from exc
 
     def _cleanup(self, path: str) -> None:
         """Best effort: remove a partial upload, on a fresh connection if the old one broke."""
