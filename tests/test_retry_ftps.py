@@ -210,3 +210,21 @@ def test_file_changed_between_tries_starts_over(ftps: tuple[Endpoint, list[int]]
     assert result.attempts == 2
     assert not any(line.startswith("REST ") for line in endpoint.server.commands)
     assert any("changed on the server" in r.getMessage() for r in caplog.records)
+
+
+def test_a_stream_upload_on_a_connection_the_server_closed_while_idle_reconnects(
+    xfer_serve: Callable[..., Endpoint],
+) -> None:
+    """The server ends idle control connections after 1 s (a 421, as pyftpdlib and load balancers
+    do), well before the client's keepalive check.  Before: ``open_write`` on that connection
+    failed with ConnectionDropped, with nothing sent (``ls`` was retried)."""
+    import time
+
+    endpoint = xfer_serve("ftpes", handler_attrs={"timeout": 1})
+    with xfer.connect(endpoint.profile, retries=1, retry_wait=0.1) as remote:
+        remote.ls("/")
+        time.sleep(2)
+        with remote.open_write("/c.txt") as writer:
+            writer.write(b"hello")
+    assert (endpoint.root / "c.txt").read_bytes() == b"hello"
+    assert sorted(p.name for p in endpoint.root.iterdir()) == ["c.txt"]

@@ -48,10 +48,13 @@ class FTPSWriter(RemoteWriter):
             self._ftp = ftp
             return adapter._store(ftp, self._target)
 
-        # A refused STOR created nothing: there is nothing to remove if this raises.
-        self._conn: socket.socket | None = adapter._run(
-            "uploading", self._shown, start, probe=posixpath.dirname(remote)
-        )
+        # A refused STOR created nothing: there is nothing to remove if this raises.  Retried as
+        # any operation is (no byte of the caller's is sent yet): a pooled control connection
+        # the server closed while idle (a 421 "timed out") is reopened, not the write's end.
+        # Each try stores to the same temporary name, so a try cut after its 150 leaves nothing.
+        self._conn: socket.socket | None = adapter._retrying(
+            lambda: adapter._run("uploading", self._shown, start, probe=posixpath.dirname(remote))
+        )[0]
 
     def _send(self, data: memoryview) -> None:
         assert self._conn is not None
