@@ -418,6 +418,26 @@ def test_sync_up_keeps_remote_files_under_a_linked_folder_and_a_pipe(
     assert "a symbolic link to a folder" in err and "not a regular file" in err
 
 
+def test_sync_down_never_writes_through_what_the_local_walk_does_not_follow(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """The destination holds ``linked`` (a link to a folder), ``pipe`` and a link to nothing; the
+    server has files of those paths.  The walk says it does not follow them.  Before: the server's
+    ``linked/a.csv`` was written through the link into its target (on every run: never compared)."""
+    inbox = _outbox_with_a_linked_folder_and_a_pipe(tmp_path)
+    os.symlink(tmp_path / "unmounted" / "data.csv", inbox / "data.csv")
+    make_tree(endpoint.root / "in", {"ok.csv": b"ok", "new.csv": b"n", "linked/a.csv": b"server's",
+                                     "pipe": b"p", "data.csv": b"d"})
+    code, out, err = run(capsys, "sync", "pp:/in", str(inbox), "--json")
+    assert code == 0, err
+    assert (tmp_path / "elsewhere" / "a.csv").read_bytes() == b"linked"
+    assert (inbox / "linked").is_symlink() and (inbox / "data.csv").is_symlink()
+    assert (inbox / "new.csv").read_bytes() == b"n"
+    actions = {a["path"]: (a["action"], a["reason"]) for a in json.loads(out)["actions"]}
+    for path in ("linked/a.csv", "pipe", "data.csv"):
+        assert actions[path] == ("skip", "not written: the destination has a link or other non-file there"), path
+
+
 @pytest.mark.timeout(60)
 def test_put_r_passes_over_a_pipe_and_a_linked_folder(
     capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path

@@ -274,13 +274,17 @@ def plan_sync(
     digest: Callable[[FileState, str], str | None] | None = None,
     stated: Callable[[FileState], tuple[str, str] | None] | None = None,
     passed_over: Collection[str] = (),
+    not_followed: Collection[str] = (),
 ) -> Plan:
     """Compare two listings (relative path -> state) and say what to transfer, skip and delete.
 
     ``filters`` apply to both sides: an excluded destination file is neither compared nor
     deleted.  ``passed_over``: paths the source has but its listing leaves out (a name no path
     can hold, a link to a folder, a pipe): a destination file there, or under such a folder, is
-    not "not in source"; it is kept, a skip that says why.  For ``mode="checksum"`` only:
+    not "not in source"; it is kept, a skip that says why.  ``not_followed``: the same of the
+    destination's walk: a source file there, or under such a folder, is not written (a skip that
+    says why), so a link the walk said it does not follow is never written through either.
+    For ``mode="checksum"`` only:
     ``stated(state)`` is the ``(algorithm, hex)`` a side gives of its own accord (by default
     the listing's, ``state.digest``; :func:`sync` asks the server where the listing has none),
     and ``digest(state, algorithm)`` the hash of a file in the algorithm the other side stated
@@ -299,6 +303,10 @@ def plan_sync(
     skips: list[Action] = []
     for path in sorted(p for p in source if wanted(p)):
         state = source[path]
+        if _under(path, not_followed):
+            skips.append(Action("skip", path, "not written: the destination has a link or other non-file there",
+                                state.size))
+            continue
         there = destination.get(path)
         if there is None:
             transfers.append(Action("transfer", path, "new", state.size))
@@ -572,7 +580,8 @@ def sync(
         return _local_digest(local_paths[state.path], algorithm) if state.path in local_paths else None
 
     plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
-                     stated=stated, passed_over=local_passed_over if upload else remote_passed_over)
+                     stated=stated, passed_over=local_passed_over if upload else remote_passed_over,
+                     not_followed=remote_passed_over if upload else local_passed_over)
     _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan))
     if delete:
         check_deletions(plan, max_delete=max_delete, force=force)
