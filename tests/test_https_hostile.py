@@ -476,3 +476,18 @@ def test_the_index_parsers_never_make_an_entry_of_the_folder_or_its_parent() -> 
     assert html is not None and listed is not None
     assert [entry.path for entry in html] == ["/out/report.csv"]
     assert [entry.path for entry in listed] == ["/out/report.csv"]
+
+
+@pytest.mark.parametrize("scheme", ["https", "davs"])
+def test_a_redirect_to_a_malformed_url_is_the_servers_error_not_a_usage_error(
+    capsys: pytest.CaptureFixture[str], scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI,
+    tmp_path: Path, scheme: str,
+) -> None:
+    """``Location: https://host:1:2/`` (no valid port).  Before: exit 2, as if the user had typed it."""
+    moved = Reply(status=302, headers={"Location": "https://127.0.0.1:1:2/f"})
+    srv = scripted({"/f": moved, "PROPFIND *": moved, "OPTIONS *": moved})
+    url = srv.url.replace("https://", f"{scheme}://")
+    code, _, err = run(capsys, "get", f"{url}/f", str(tmp_path / "f"), "--ca", str(pki.root_ca), "--retries", "0")
+    assert code == ExitCode.REMOTE, err
+    one_error(err, "redirected to https://127.0.0.1:1:2/f")
+    assert not (tmp_path / "f").exists()

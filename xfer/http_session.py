@@ -628,7 +628,12 @@ class XferSession(requests.Session):
         return
 
     def _check_origin(self, url: str, *, redirected: bool) -> None:
-        origin = origin_of(url)
+        try:
+            origin = origin_of(url)
+        except UsageError:
+            if not redirected:
+                raise
+            origin = "?"  # the server's Location, malformed (a bad port): nobody's origin, not a usage error
         if origin == self.allowed_origin:
             return
         what = "redirected to" if redirected else "asked to send a request to"

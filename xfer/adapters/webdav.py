@@ -184,7 +184,7 @@ class WebDAVAdapter(Adapter):
         asked = urllib.parse.unquote(urllib.parse.urlsplit(response.url or "").path)
         target = urllib.parse.unquote(urllib.parse.urlsplit(location).path)
         return (
-            origin_of(location) == self.session.allowed_origin
+            _origin(location) == self.session.allowed_origin
             and not asked.endswith("/")
             and target == asked + "/"
         )
