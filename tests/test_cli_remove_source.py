@@ -177,7 +177,7 @@ def test_sync_up_keeps_the_sources_of_names_that_differ_only_in_case(
     profile: Endpoint, tmp_path: Path,
 ) -> None:
     import xfer
-    from xfer.errors import IntegrityError
+    from xfer.errors import FilesFailed, IntegrityError
     from xfer.sync import sync
 
     outbox = tmp_path / "outbox"
@@ -186,6 +186,8 @@ def test_sync_up_keeps_the_sources_of_names_that_differ_only_in_case(
         (outbox / name).write_bytes(name.encode())
     with xfer.connect(profile.profile) as remote:
         result = sync(remote, "/in", outbox, upload=True, remove_source=True)
-    assert isinstance(result.error, IntegrityError) and "only in case or form" in str(result.error)
+    assert isinstance(result.error, FilesFailed) and "only in case or form" in str(result.error)
+    assert all(isinstance(failure, IntegrityError) for failure in result.error.failures)
+    assert [r.local for r in result.error.results] == [str(outbox / "other.txt")]
     assert "A.txt" not in result.sources_removed and "a.txt" not in result.sources_removed
     assert {"A.txt", "a.txt"} <= {p.name for p in outbox.iterdir()}

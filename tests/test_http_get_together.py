@@ -26,7 +26,7 @@ from tests.together_helpers import https_adapter as _adapter
 from xfer import batch
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
-from xfer.errors import ExitCode, IntegrityError, RemoteNotFound, RemotePermissionDenied, TransferCut
+from xfer.errors import ExitCode, FilesFailed, IntegrityError, RemoteNotFound, RemotePermissionDenied, TransferCut
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.https_server import HTTPSServer
 from xfer.testing.pki import TestPKI
@@ -152,10 +152,13 @@ def test_a_missing_file_in_a_group_fails_as_it_does_alone(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
 ) -> None:
     replies = _scripted_tree(FILES, f3_bin=Reply(status=404, body=b"gone\n", end="keep-alive"))
-    with pytest.raises(RemoteNotFound) as failure:
+    with pytest.raises(FilesFailed) as failure:
         _scripted_get(pki, client_context, tmp_path, replies)
-    assert failure.value.exit_code == ExitCode.REMOTE and "/tree/f3.bin" in str(failure.value)
+    [alone] = failure.value.failures
+    assert isinstance(alone, RemoteNotFound) and "/tree/f3.bin" in str(alone)
+    assert failure.value.exit_code == ExitCode.REMOTE
     assert not (tmp_path / "out" / "f3.bin").exists()
+    assert len(failure.value.results) == len(FILES) - 1  # the others arrived
 
 
 @pytest.mark.parametrize("end", ["fin", "reset", "close_notify"])
@@ -290,9 +293,10 @@ def test_a_digest_that_does_not_match_saves_nothing(
     wrong = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode()
     replies = _scripted_tree(FILES, f3_bin=Reply(body=FILES["f3.bin"], headers={"Repr-Digest": f"sha-256=:{wrong}:"},
                                                  end="keep-alive"))
-    with pytest.raises(IntegrityError) as failure:
+    with pytest.raises(FilesFailed) as failure:
         _scripted_get(pki, client_context, tmp_path, replies)
     assert failure.value.exit_code == ExitCode.INTEGRITY
+    assert [type(each) for each in failure.value.failures] == [IntegrityError]
     assert not (tmp_path / "out" / "f3.bin").exists()
 
 
@@ -388,8 +392,9 @@ def test_a_webdav_file_answered_wrongly_in_a_group_is_said_alone(
     with (
         WebDAVServer(pki, root=tmp_path / "srv", intercept=refuse) as srv,
         srv.adapter(client_context()) as remote,
-        pytest.raises(RemotePermissionDenied) as failure,
+        pytest.raises(FilesFailed) as failure,
     ):
         remote.get(["/tree"], tmp_path / "out", recursive=True)
-    assert "/tree/f004.bin" in str(failure.value)
+    [alone] = failure.value.failures
+    assert isinstance(alone, RemotePermissionDenied) and "/tree/f004.bin" in str(alone)
     assert not (tmp_path / "out" / "f004.bin").exists() and not _leftovers(tmp_path / "out")

@@ -31,7 +31,7 @@ from tests.together_helpers import make_tree as _tree
 from xfer import http_lean
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
-from xfer.errors import ExitCode, IntegrityError, Interrupted, RemotePermissionDenied
+from xfer.errors import ExitCode, FilesFailed, IntegrityError, Interrupted, RemotePermissionDenied
 from xfer.http_lean import _body_bytes
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.https_server import HTTPSServer
@@ -148,11 +148,17 @@ def test_a_refused_file_fails_the_upload_as_it_does_alone(
     with (
         HTTPSServer(pki, root=tmp_path / "srv", forbidden=["/tree/f040"]) as srv,
         _adapter(srv.host, srv.port, client_context()) as remote,
-        pytest.raises(RemotePermissionDenied) as refused,
+        pytest.raises(FilesFailed) as refused,
     ):
         remote.put([tmp_path / "tree"], "/", recursive=True)
-    assert "/tree/f040.bin" in str(refused.value)
+    [failure] = refused.value.failures
+    assert isinstance(failure, RemotePermissionDenied) and "/tree/f040.bin" in str(failure)
+    assert refused.value.exit_code == failure.exit_code
     assert not (tmp_path / "srv" / "tree" / "f040.bin").exists()
+    # The file fails alone: every other file of its group and after it is stored.
+    stored = sorted(p.name for p in (tmp_path / "srv" / "tree").iterdir())
+    assert "f039.bin" in stored and "f041.bin" in stored
+    assert len(refused.value.results) == len(stored)
 
 
 def test_a_copy_the_server_says_differs_is_not_taken_for_a_good_one(
@@ -164,11 +170,13 @@ def test_a_copy_the_server_says_differs_is_not_taken_for_a_good_one(
     with (
         HTTPSServer(pki, root=tmp_path / "srv", digests=["repr-digest"], lie_digests=True) as srv,
         _adapter(srv.host, srv.port, client_context()) as remote,
-        pytest.raises(IntegrityError) as failure,
+        pytest.raises(FilesFailed) as failure,
     ):
         remote.put([tmp_path / "tree"], "/", recursive=True)
     assert failure.value.exit_code == ExitCode.INTEGRITY
     assert "/tree/f000.bin" in str(failure.value)
+    assert len(failure.value.failures) == 4 and not failure.value.results
+    assert all(isinstance(each, IntegrityError) for each in failure.value.failures)
     assert not list((tmp_path / "srv" / "tree").iterdir())  # no copy the server disowns is left
 
 

@@ -26,7 +26,7 @@ from tests.test_sftp import profile_of
 from tests.together_helpers import make_tree
 from xfer import batch
 from xfer.adapters.sftp.adapter import SFTPAdapter
-from xfer.errors import Interrupted, RemoteIsFolder, RemoteNotFound
+from xfer.errors import FilesFailed, Interrupted, RemoteIsFolder, RemoteNotFound
 from xfer.testing.sftp_server import SFTPServer, SSHTestKeys, create_ssh_keys
 from xfer.transfer import PART_SUFFIX
 from xfer.types import ProgressCallback
@@ -134,14 +134,16 @@ def test_a_folder_in_the_way_of_one_upload_is_said_alone(ssh_keys: SSHTestKeys, 
     with (
         SFTPServer(ssh_keys, root=tmp_path / "srv") as srv,
         xfer.connect(profile_of(srv, ssh_keys)) as remote,
-        pytest.raises(RemoteIsFolder) as failure,
+        pytest.raises(FilesFailed) as failure,
     ):
         remote.put([tmp_path / "tree"], "/in/", recursive=True)
-    assert "f004.bin" in str(failure.value)
+    [alone] = failure.value.failures
+    assert isinstance(alone, RemoteIsFolder) and "f004.bin" in str(alone)
     landed = tmp_path / "srv" / "in" / "tree"
     assert (landed / "f004.bin").is_dir()
-    for path in landed.iterdir():
-        assert path.name == "f004.bin" or path.read_bytes() == files[path.name]  # none half written
+    for path in landed.iterdir():  # every other file arrived whole
+        assert path.name == "f004.bin" or path.read_bytes() == files[path.name]
+    assert len(list(landed.iterdir())) == 10 and len(failure.value.results) == 9
 
 
 def test_a_stop_ends_the_groups_other_uploads_with_nothing_half_written(

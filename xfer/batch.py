@@ -34,10 +34,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Generic, TypeVar, cast, overload
 
 from .errors import (
     ConnectError,
+    FilesFailed,
     Interrupted,
     RemoteError,
     RemoteIsFolder,
@@ -48,7 +49,7 @@ from .errors import (
     XferError,
 )
 from .options import DEFAULT_MAX_DEPTH
-from .retry import RetryPolicy
+from .retry import RetryPolicy, own_failure
 from .transfer import discard_partial_downloads, is_temporary, local_error, local_errors, note_temporary
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .urls import check_remote_path
@@ -169,16 +170,50 @@ def run_tasks(
 
     ``reconnect`` opens another connection; the default builds one more adapter of
     ``remote``'s class from the same settings.
+
+    A file that fails on its own (:func:`~xfer.retry.own_failure`: the server refuses that
+    file, its copy is not proven) fails alone: the others go on, and at the end
+    :class:`~xfer.errors.FilesFailed` says what moved and what failed.  Any other failure (the
+    connection, the login, a full disk) stops the batch: :class:`~xfer.errors.FilesFailed` too
+    if files had moved before it, so that a caller still reports them (and may remove their
+    sources).  A batch of one file raises its error itself.
     """
-    if parallel <= 1 or len(tasks) <= 1:
-        results: list[TransferResult] = []
-        pending = iter(tasks)
-        for first in pending:
-            group = _take_group(remote, first, lambda: next(pending, None))
-            results += _run_group(remote, group, [_callback(callbacks, task) for task in group])[0]
-        return results
-    opener = reconnect or (lambda: type(remote)(remote.settings))
-    return _Batch(remote, tasks, callbacks, min(parallel, len(tasks)), opener).run()
+    outcomes: list[Outcome] = []
+    batch: _Batch | None = None
+    try:
+        if parallel <= 1 or len(tasks) <= 1:
+            pending = iter(tasks)
+            for first in pending:
+                group = _take_group(remote, first, lambda: next(pending, None))
+                outcomes += _run_group(remote, group, [_callback(callbacks, task) for task in group])[0]
+        else:
+            opener = reconnect or (lambda: type(remote)(remote.settings))
+            batch = _Batch(remote, tasks, callbacks, min(parallel, len(tasks)), opener)
+            outcomes = batch.run()
+    except XferError as stop:
+        if isinstance(stop, Interrupted | FilesFailed):
+            raise
+        so_far = batch.outcomes() if batch is not None else outcomes
+        done = [o for o in so_far if isinstance(o, TransferResult)]
+        failed = [o for o in so_far if isinstance(o, XferError)]
+        if not done and not failed:
+            raise
+        raise FilesFailed.of([stop, *failed], done, stopped=True) from stop
+    failures = [o for o in outcomes if isinstance(o, XferError)]
+    if not failures:
+        return cast("list[TransferResult]", outcomes)
+    if len(tasks) == 1:
+        raise failures[0]
+    raise FilesFailed.of(failures, [o for o in outcomes if isinstance(o, TransferResult)]) from failures[0]
+
+
+#: What one task came to: its result, or the failure that was its own (the batch went on).
+Outcome = TransferResult | XferError
+
+
+def _fails_alone(exc: BaseException) -> bool:
+    """Whether ``exc``, raised by one task, is that file's own failure: the batch goes on without it."""
+    return isinstance(exc, XferError) and not isinstance(exc, Interrupted) and own_failure(exc)
 
 
 def _callback(callbacks: CallbackFactory | None, task: Task) -> ProgressCallback | None:
@@ -224,7 +259,7 @@ def _take_group(adapter: Adapter, first: Task, take_next: Callable[[], Task | No
 def _run_group(
     adapter: Adapter, group: list[Task], callbacks: Sequence[ProgressCallback | None],
     left: Callable[[], bool] = lambda: False,
-) -> tuple[list[TransferResult], int]:
+) -> tuple[list[Outcome], int]:
     """The results of ``group``, in order, and how many of them went together: those that may, in
     one call to :meth:`Adapter.put_together` (or :meth:`~Adapter.get_together`: a group is of one
     direction), then one by one every task that did not go that way.
@@ -236,6 +271,10 @@ def _run_group(
     another file's failure; the first failure is raised once all are settled, any later one
     logged.  Once ``left()`` (the batch has returned without this worker), nothing more is
     settled or moved alone: a file not settled stays unrecorded, its source kept.
+
+    A failure that is one file's own (:func:`_fails_alone`) is that file's outcome, not a stop.
+    If the group call itself ends with one, what did not arrive goes one by one: the failing
+    file fails again alone, and every other is still moved.
     """
     together = [number for number, task in enumerate(group)
                 if _goes_together(adapter, task) and _alike(task, group[0])]
@@ -259,7 +298,7 @@ def _run_group(
                     moved.setdefault(number, result)  # (an adapter that tells nothing as files land)
         except BaseException as exc:  # a stop: what had arrived is settled first
             stop = exc
-    settled: dict[int, TransferResult] = {}
+    settled: dict[int, Outcome] = {}
     for number in sorted(moved):
         if left():
             break  # the caller has gone on (its connection may be closing): no new requests on it
@@ -267,18 +306,35 @@ def _run_group(
         try:
             settled[number] = after(adapter, moved[number]) if after is not None else moved[number]
         except BaseException as exc:
+            if _fails_alone(exc):
+                settled[number] = cast(XferError, exc)
+                continue
             if stop is None:
                 stop = exc
             elif not isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 _log.warning("%s", exc)  # (the first failure is the one raised)
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 break  # stopped again (Ctrl-C twice): the rest stays unsettled, as a file alone would
+    if stop is not None and _fails_alone(stop):
+        _log.debug("a file of a group failed (%s): the rest goes one by one", stop)
+        stop = None
     if stop is None and left():
         stop = _Stopped()  # (nothing moves alone either)
     if stop is not None:
         raise stop  # (no finish: see Task.finish)
-    ordered = [settled[number] if number in settled else task.run(adapter, callbacks[number])
-               for number, task in enumerate(group)]
+    ordered: list[Outcome] = []
+    for number, task in enumerate(group):
+        if number in settled:
+            ordered.append(settled[number])
+            continue
+        if left():
+            raise _Stopped()
+        try:
+            ordered.append(task.run(adapter, callbacks[number]))
+        except BaseException as exc:
+            if not _fails_alone(exc):
+                raise
+            ordered.append(cast(XferError, exc))
     _finish(adapter, group, left)
     return ordered, len(moved)
 
@@ -312,7 +368,7 @@ class _Batch:
         self.todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(len(tasks)):
             self.todo.put(index)
-        self.results: dict[int, TransferResult] = {}
+        self.results: dict[int, Outcome] = {}
         self.failure: BaseException | None = None
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -333,7 +389,9 @@ class _Batch:
         if not _FINE_CPU_CLOCK:
             self.crowd.set()
 
-    def run(self) -> list[TransferResult]:
+    def run(self) -> list[Outcome]:
+        """Each task's outcome, in task order; the failure that stopped the batch raised (the
+        outcomes so far in :attr:`results`, for :func:`run_tasks`)."""
         threads = [
             threading.Thread(target=self._work, args=(n,), name=f"xfer-transfer-{n}", daemon=True)
             for n in range(self.workers)
@@ -364,6 +422,11 @@ class _Batch:
                 task = self.tasks[index]
                 self.results[index] = _run_group(self.remote, [task], [_callback(self.callbacks, task)])[0][0]
         return [self.results[index] for index in range(len(self.tasks))]
+
+    def outcomes(self) -> list[Outcome]:
+        """What finished, in task order (after a stop: the tasks that had)."""
+        with self.lock:
+            return [self.results[index] for index in sorted(self.results)]
 
     def _wind_down(self, threads: list[threading.Thread]) -> None:
         """Wait for the workers; after a stop, only for a while, then clean up after them."""

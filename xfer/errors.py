@@ -47,6 +47,7 @@ would reasonably catch them (``except FileNotFoundError`` catches
     ├── LocalError                             1   (OSError)
     │   ├── LocalFileNotFound                      (FileNotFoundError)
     │   └── LocalDiskFull
+    ├── FilesFailed                 the first failure's code (a batch: what moved, what failed)
     └── Interrupted                          130
 """
 
@@ -56,9 +57,12 @@ import enum
 import errno
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 if TYPE_CHECKING:  # annotations only: nothing to install at run time
+    from .types import TransferResult
+
     if sys.version_info >= (3, 11):
         from typing import Self, Unpack
     else:
@@ -75,6 +79,7 @@ __all__ = [
     "ConnectionDropped",
     "ErrorFields",
     "ExitCode",
+    "FilesFailed",
     "HostnameMismatch",
     "IdentityError",
     "IdentityExpired",
@@ -462,3 +467,40 @@ class Interrupted(XferError):
     """The user interrupted the operation (Ctrl-C)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class FilesFailed(XferError):
+    """Files of a batch (``put``/``get`` of several files, ``-r``, a glob, ``sync``) failed, and
+    others were moved: :attr:`results` holds what moved (their sources may now be removed, their
+    results reported), :attr:`failures` each failure, in the order of the files.
+
+    The message, hint, fields and exit code are the first failure's (a script reads the same
+    code as for that file alone), with a count of what else happened.  A batch of one file
+    raises that file's error itself.
+    """
+
+    def __init__(
+        self, message: str, *, results: Sequence[TransferResult] = (), failures: Sequence[XferError] = (),
+        exit_code: ExitCode = ExitCode.ERROR, **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.results = list(results)
+        self.failures = list(failures)
+        self.exit_code = exit_code
+
+    @classmethod
+    def of(cls, failures: Sequence[XferError], results: Sequence[TransferResult], *, stopped: bool = False) -> Self:
+        """The error for ``failures`` (the first one leads) after ``results`` moved; ``stopped``:
+        the first failure stopped the batch (files after it were not tried)."""
+        first = failures[0]
+        more = [f"{len(failures) - 1} more file(s) failed"] if len(failures) > 1 else []
+        if results:
+            more.append(f"{len(results)} file(s) were moved{' before it' if stopped else ''}")
+        note = f" ({'; '.join(more)})" if more else ""
+        return cls(first.message + note, results=results, failures=failures, exit_code=first.exit_code,
+                   hint=first.hint, cli_hint=first.cli_hint, **first.fields())
+
+    def copy_with(self, message: str | None = None, *, hint: str | None = None, **fields: Unpack[ErrorFields]) -> Self:
+        copy = super().copy_with(message, hint=hint, **fields)
+        copy.results, copy.failures, copy.exit_code = self.results, self.failures, self.exit_code
+        return copy

@@ -33,12 +33,17 @@ from .errors import (
     ConnectTimeout,
     ErrorFields,
     IdentityError,
+    IntegrityError,
     Interrupted,
+    LocalDiskFull,
     LocalError,
     RemoteError,
+    RemoteIsFolder,
+    RemoteLocked,
     RemoteNotFound,
     RemotePermissionDenied,
     RemoteStorageFull,
+    ServerError,
     TLSError,
     TransferCut,
     UnsupportedOperation,
@@ -58,6 +63,7 @@ __all__ = [
     "current_attempt",
     "is_cut",
     "is_transient",
+    "own_failure",
 ]
 
 _log = logging.getLogger("xfer.retry")
@@ -89,6 +95,22 @@ T = TypeVar("T")
 def _sleep(seconds: float) -> None:
     """The wait between tries (a test suite may replace it: ``monkeypatch.setattr(xfer.retry, "_sleep", ...)``)."""
     time.sleep(seconds)
+
+
+#: A refusal that is about one file, not the connection or the account.
+_FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, RemoteLocked, ServerError, UsageError,
+                  IntegrityError, LocalError)
+
+
+def own_failure(exc: XferError) -> bool:
+    """Whether a failure of one file is that file's own, so that the next file may still go (a
+    batch goes on without it; :meth:`Adapter.remove_sources`, ``--remove-source-files``): the
+    server refused that file (gone, denied, a folder, locked, its own error), a path xfer will
+    not send, a copy not proven, a local file that cannot be written or removed.  Not what the
+    next file would meet too: the connection, a refused login, a full local disk, and any
+    transient failure (HTTP 503, FTP 421/450/451: the server is busy or down; another try of the
+    whole call, later, is what helps)."""
+    return isinstance(exc, _FILE_REFUSALS) and not isinstance(exc, LocalDiskFull) and not is_transient(exc)
 
 
 def is_transient(exc: BaseException, *, idempotent: bool = True) -> bool:

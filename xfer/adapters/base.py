@@ -26,13 +26,9 @@ from .. import registry
 from ..batch import CallbackFactory, get_files, put_files
 from ..errors import (
     IntegrityError,
-    LocalError,
     RemoteExists,
     RemoteIsFolder,
-    RemoteLocked,
     RemoteNotFound,
-    RemotePermissionDenied,
-    ServerError,
     UnsupportedOperation,
     UsageError,
     XferError,
@@ -40,7 +36,7 @@ from ..errors import (
 )
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
-from ..retry import RetryPolicy, current_attempt, is_transient
+from ..retry import RetryPolicy, current_attempt, own_failure
 from ..streams import SinkFactory, StreamSink
 from ..throttle import TokenBucket
 
@@ -845,21 +841,6 @@ class Adapter:
 
     def _read_range(self, path: str, start: int, length: int | None) -> bytes:
         raise NotImplementedError
-
-
-#: A refusal that is about one file, not the connection or the account.
-_FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, RemoteLocked, ServerError, UsageError,
-                  IntegrityError, LocalError)
-
-
-def own_failure(exc: XferError) -> bool:
-    """Whether a failure while moving one file's source is that file's own, so that the next file may
-    still go (:meth:`Adapter.remove_sources`, ``put --remove-source-files``): the server refused that
-    file (gone, denied, a folder, locked, its own error), a path xfer will not send, a copy not
-    proven, a local file that cannot be removed.  Not what the next file would meet too: the
-    connection, a refused login, and any transient failure (HTTP 503, FTP 421/450/451: the server
-    is busy or down; another try of the whole call, later, is what helps)."""
-    return isinstance(exc, _FILE_REFUSALS) and not is_transient(exc)
 
 
 def source_changed(path: str, shown: int | None, size: int) -> IntegrityError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
-from ..errors import UsageError, XferError
+from ..errors import FilesFailed, UsageError, XferError
 from ..options import DEFAULT_MAX_DEPTH
 from ..types import Entry, OperationResult
 from .common import (
@@ -157,14 +157,13 @@ def put(
     before = _local_states(sources) if remove_source_files else {}
     with _open(target, connection) as (remote, path, prefix):
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
-            results = put_files(remote, list(sources), path, recursive=recursive, callbacks=callbacks,
-                                parallel=parallel)
+            results, failed = _moved(lambda: put_files(remote, list(sources), path, recursive=recursive,
+                                                       callbacks=callbacks, parallel=parallel))
         kept = _remove_put_sources(remote, results, before) if remove_source_files else None
     _report(results, prefix, json_output=json_output, quiet=quiet)
     if remove_source_files:
         _said_removed(results, "", quiet=quiet)
-    if kept is not None:
-        raise kept
+    _raise_first(failed, kept)
 
 
 @with_connection_options
@@ -212,12 +211,31 @@ def get(
             local += os.sep  # a pattern names files to download into a folder, however many match
         with progress(show_progress(quiet=quiet, json_output=json_output)) as callbacks:
             # What a pattern matched goes as its listed entry: file or folder is known, not asked again.
-            results = get_files(remote, [listed.get(p, p) for p in paths], local, recursive=recursive,
-                                callbacks=callbacks, parallel=parallel, max_depth=max_depth)
+            results, failed = _moved(lambda: get_files(
+                remote, [listed.get(p, p) for p in paths], local, recursive=recursive, callbacks=callbacks,
+                parallel=parallel, max_depth=max_depth))
         kept = _remove_got_sources(remote, results, listed) if remove_source_files else None
     _report(results, prefix, json_output=json_output, quiet=quiet)
     if remove_source_files:
         _said_removed(results, "remote ", quiet=quiet)
+    _raise_first(failed, kept)
+
+
+def _moved(batch: Callable[[], list[TransferResult]]) -> tuple[list[TransferResult], FilesFailed | None]:
+    """What ``batch`` moved, and the failure of the files it did not (see :func:`xfer.batch.run_tasks`):
+    the files that moved are reported, and their sources removed, whatever failed beside them."""
+    try:
+        return batch(), None
+    except FilesFailed as failed:
+        return failed.results, failed
+
+
+def _raise_first(failed: FilesFailed | None, kept: XferError | None) -> None:
+    """After the report: the batch's failure (each other file's failure a warning), else what
+    kept a source."""
+    if failed is not None:
+        _said([*failed.failures, *([kept] if kept is not None else [])])
+        raise failed
     if kept is not None:
         raise kept
 
@@ -335,18 +353,36 @@ def rm(
     quiet: QuietFlag = False,
 ) -> None:
     """Remove a remote file (or folder with -r); a glob (*, ?, [...], ** with -r) removes what it matches."""
+    from ..retry import own_failure
+
     with _open(target, connection) as (remote, path, prefix):
         paths, listed = _expand(remote, [(path, target)], recursive=recursive, max_depth=DEFAULT_MAX_DEPTH)
         done: list[OperationResult] = []
+        failures: list[XferError] = []
         for each in paths:
-            remote.rm(each, recursive=recursive)
+            try:
+                remote.rm(each, recursive=recursive)
+            except XferError as exc:
+                # A pattern's match the server refuses on its own fails alone, as a file of a
+                # batch does; the connection, a login... stop (the others would fail the same).
+                failures.append(exc)
+                if listed and own_failure(exc):
+                    continue
+                break
             done.append(OperationResult("rm", each, remote.settings.scheme, recursive=recursive))
             if listed:
                 info(f"removed {prefix}{each}", quiet=quiet or json_output)
     if not listed:
+        if failures:
+            raise failures[0]
         _done(done[0], f"removed {prefix}{path}", json_output=json_output, quiet=quiet)
-    elif json_output:
+        return
+    if json_output:
         emit_json([d.to_dict() for d in done])  # a pattern: one object per removed path
+    first = _said(failures)
+    if first is not None:
+        more = f"{len(failures) - 1} more failed, " if len(failures) > 1 else ""
+        raise first.copy_with(f"{first.message} ({more}{len(done)} of {len(paths)} removed)")
 
 
 @with_connection_options
@@ -434,9 +470,9 @@ def _remove_put_sources(
     """Each uploaded file's source, once its copy is proven (``source_removed`` set on its result);
     the first failure (:func:`_said`).  A file's own failure (it changed, the server shows another
     size or refuses that file, it cannot be unlinked) keeps that file alone; any other (the
-    connection, a refused login, a server that is down: :func:`~xfer.adapters.base.own_failure`)
+    connection, a refused login, a server that is down: :func:`~xfer.retry.own_failure`)
     ends it, the rest kept."""
-    from ..adapters.base import own_failure
+    from ..retry import own_failure
     from ..sync import name_twins, remove_uploaded, twin_kept
 
     failures: list[XferError] = []

@@ -1,0 +1,134 @@
+"""A file the server refuses on its own fails alone; the rest of the batch still moves.
+
+Cron drains an outbox with ``put --remove-source-files`` or ``sync``.  Before, the first refused
+file stopped the batch: the files after it never moved (on every run, for a file refused every
+time), and the files before it kept their sources and went out again the next run, because the
+failure carried nothing of what had moved.  A failure that is not one file's own (the
+connection, the login) still stops the batch, and what moved before it is still reported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run
+from xfer.errors import ExitCode
+from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.pki import TestPKI
+
+NAMES = ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt"]
+
+
+def _flags(pki: TestPKI, srv: FakeFTPSServer, monkeypatch: pytest.MonkeyPatch, *more: str) -> list[str]:
+    monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
+    return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
+            "--ca", str(pki.root_ca), "--username", srv.user, "--password", "env:XFER_T_FTP_PW",
+            "--retries", "0", *more]
+
+
+def _errors(err: str) -> list[str]:
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if line.startswith("xfer: error: ")]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "server"
+    (folder / "out").mkdir(parents=True)
+    for name in NAMES:
+        (folder / "out" / name).write_bytes(name.encode())
+    (folder / "in").mkdir()
+    return folder
+
+
+@pytest.mark.parametrize("parallel", ["1", "3"])
+def test_put_remove_source_files_moves_every_file_but_the_refused_one(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, parallel: str,
+) -> None:
+    """``in/c.txt`` is a folder on the server.  Before: exit 6, nothing on stdout, all five sources
+    kept (a and b went again next run), d and e never sent."""
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    for name in NAMES:
+        (outbox / name).write_bytes(name.encode())
+    (root / "in" / "c.txt").mkdir()
+    with FakeFTPSServer(pki, root=root) as srv:
+        code, out, err = run(capsys, "put", "--remove-source-files", "--json", "-P", parallel,
+                             *[str(outbox / name) for name in NAMES], f"{srv.url}in/",
+                             *_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.REMOTE, err
+    [error] = _errors(err)
+    assert "/in/c.txt is a folder" in error and "4 file(s) were moved" in error
+    assert sorted(r["local"].rsplit("/", 1)[1] for r in json.loads(out)) == ["a.txt", "b.txt", "d.txt", "e.txt"]
+    assert sorted(p.name for p in outbox.iterdir()) == ["c.txt"]
+    assert sorted(p.name for p in (root / "in").iterdir()) == NAMES
+    assert [p.name for p in (root / "in").iterdir() if p.name.endswith("xfer-part")] == []
+
+
+def test_sync_remove_source_files_drains_everything_but_the_refused_file(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``RETR /out/c.txt`` is refused every time.  Before: each run stopped at c, so d and e never
+    moved, on any run."""
+    inbox = tmp_path / "inbox"
+    with FakeFTPSServer(pki, root=root, replies={"RETR /out/c.txt": "550 Permission denied."}) as srv:
+        code, out, err = run(capsys, "sync", f"{srv.url}out", str(inbox), "--remove-source-files", "--json",
+                             *_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.REMOTE, err
+    assert sorted(p.name for p in inbox.iterdir()) == ["a.txt", "b.txt", "d.txt", "e.txt"]
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["c.txt"]
+    result = json.loads(out)
+    assert result["failed"] == 1 and result["transferred"] == 4
+    statuses = {a["path"]: a["status"] for a in result["actions"]}
+    assert statuses["c.txt"] == "failed" and statuses["e.txt"] == "done"
+
+
+def test_get_of_a_glob_goes_on_after_a_refused_file_and_says_which(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two refusals: the first leads the error, the second is a warning; three files arrive."""
+    refused = {"RETR /out/b.txt": "550 Permission denied.", "RETR /out/d.txt": "550 No such file."}
+    with FakeFTPSServer(pki, root=root, replies=refused) as srv:
+        code, out, err = run(capsys, "get", "--json", f"{srv.url}out/*.txt", f"{tmp_path / 'down'}/",
+                             *_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.REMOTE, err
+    [error] = _errors(err)
+    assert "/out/b.txt" in error and "1 more file(s) failed" in error and "3 file(s) were moved" in error
+    assert any("/out/d.txt" in line for line in err.splitlines() if line.startswith("xfer: warning: "))
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["a.txt", "c.txt", "e.txt"]
+    assert len(json.loads(out)) == 3
+
+
+def test_a_failure_of_the_connection_still_stops_the_batch_and_reports_what_moved(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server hangs up at c: not c's own failure (every file after it would meet it too)."""
+    with FakeFTPSServer(pki, root=root, drop_on=["RETR /out/c.txt"]) as srv:
+        code, out, err = run(capsys, "get", "--json", "--remove-source-files", f"{srv.url}out/*.txt",
+                             f"{tmp_path / 'down'}/", *_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.CONNECT, err
+    [error] = _errors(err)
+    assert "2 file(s) were moved before it" in error
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["a.txt", "b.txt"]
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["c.txt", "d.txt", "e.txt"]  # a, b moved
+    assert len(json.loads(out)) == 2
+
+
+def test_rm_of_a_glob_goes_on_after_a_refused_match(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: a.txt removed, c, d, e never tried, and --json printed nothing."""
+    with FakeFTPSServer(pki, root=root, replies={"DELE /out/b.txt": "550 Permission denied."}) as srv:
+        code, out, err = run(capsys, "rm", "--json", f"{srv.url}out/*.txt", *_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.REMOTE, err
+    [error] = _errors(err)
+    assert "/out/b.txt" in error and "(4 of 5 removed)" in error
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["b.txt"]
+    assert [item["path"] for item in json.loads(out)] == ["/out/a.txt", "/out/c.txt", "/out/d.txt", "/out/e.txt"]
