@@ -131,3 +131,45 @@ def test_ctrl_c_with_parallel_downloads_stuck_on_a_silent_server(
     assert time.monotonic() - interrupted < 15, "must not wait for the 60 s socket timeout"
     assert "xfer: interrupted" in err and "Traceback" not in err
     assert list(down.iterdir()) == []
+
+
+def _stalls_after_one_mib() -> Iterator[bytes]:
+    yield b"z" * (1 << 20)
+    time.sleep(60)
+
+
+def test_sigterm_during_sync_still_reports_what_moved(pki: TestPKI, tmp_path: Path) -> None:
+    """cron and systemd stop jobs with SIGTERM.  Before: exit 130 with nothing on stdout, though
+    files had moved (and, with --remove-source-files, their sources had gone)."""
+    from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
+
+    listing = (b'[{"name":"a.txt","type":"file","size":5,"mtime":"Mon, 01 Jan 2024 00:00:00 GMT"},'
+               b'{"name":"z.bin","type":"file","size":100000000,"mtime":"Mon, 01 Jan 2024 00:00:00 GMT"}]')
+    replies = {
+        "HEAD /s": Reply(status=301, headers={"Location": "/s/"}),
+        "/s/": Reply(headers={"Content-Type": "application/json"}, body=listing),
+        "/s/a.txt": Reply(body=b"hello"),
+        "/s/z.bin": Reply(body=_stalls_after_one_mib, announce=100_000_000),
+    }
+    inbox = tmp_path / "inbox"
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        argv = [sys.executable, "-m", "xfer", "sync", f"{srv.url}/s", str(inbox), "--json", "--ca", str(pki.root_ca),
+                "--retries", "0"]
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+            deadline = time.monotonic() + 20
+            while not (inbox.is_dir() and (inbox / "a.txt").exists()
+                       and [p for p in inbox.iterdir() if p.name.endswith(".xfer-part")]):
+                assert time.monotonic() < deadline, "the sync never reached z.bin"
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.02)
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    import json
+
+    result = json.loads(out)
+    statuses = {action["path"]: action["status"] for action in result["actions"]}
+    assert statuses["a.txt"] == "done" and statuses["z.bin"] != "done"
+    assert result["transferred"] == 1 and "interrupted" in result["error"]
+    assert sorted(p.name for p in inbox.iterdir()) == ["a.txt"]

@@ -512,7 +512,9 @@ def sync(
     destination's size equals the source's, and the source did not change meanwhile).
 
     A failure of a transfer or deletion does not raise: it is ``SyncResult.error``
-    (the counts say what was done before it); :meth:`SyncResult.raise_for_error`.
+    (the counts say what was done before it); :meth:`SyncResult.raise_for_error`.  So is an
+    interruption while files move (Ctrl-C, SIGTERM in the ``xfer`` process): the error is
+    :class:`~xfer.errors.Interrupted`, and the result still says which sources were removed.
     Usage errors (limits, a wrong folder) and listing failures raise.
     """
     started = time.monotonic()
@@ -605,6 +607,10 @@ def sync(
             runner.delete()
     except XferError as exc:
         result.error = exc
+    except KeyboardInterrupt:
+        # What moved before it (and whose source went) must still be said: a cron job killed
+        # with SIGTERM otherwise leaves no record of sources it removed.
+        result.error = Interrupted("interrupted while files were moving; what moved before is listed")
     result.elapsed = time.monotonic() - started
     return result
 
