@@ -30,6 +30,7 @@ from xfer.errors import (
     ServerError,
     TLSError,
     UnsupportedOperation,
+    UsageError,
     XferError,
 )
 from xfer.identity import Identity
@@ -440,22 +441,46 @@ def test_duplicate_without_mic_after_unconfirmed_attempts_is_unverified(
     assert record["attempts"] == 2 and record["status"] == "unverified"
 
 
-def test_duplicate_without_mic_for_other_content_is_unverified(
-    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path
+def test_resend_with_other_content_is_refused_and_the_record_kept(
+    server: AS2Server, connect: Connect, invoice: Path, tmp_path: Path, data_dir: Path
 ) -> None:
-    # The confirmation of the first attempt is about its content, not about any file sent later
-    # under the same Message-ID.
-    partner = Identity.load(pki.partner_p12, pki.password)
+    # The partner drops a repeated Message-ID as a duplicate without processing it: other content
+    # under a recorded id would be lost while its receipt looked like a confirmation (the
+    # in-process partner even returns the MIC of the dropped copy), and the record of what was
+    # really delivered would be overwritten.  Refused before anything is built or sent.
     other = tmp_path / "other.edi"
-    other.write_bytes(PAYLOAD + b"more")
-    with AS2Server(pki, root=tmp_path / "in") as srv, connect(srv) as remote:
-        first = remote.put_file(invoice, "/")
-        srv.app.mdn_hook = _duplicate_hook(partner)
-        with pytest.raises(IntegrityError, match="delivery is unproven"):
-            remote.send(other, message_id=first.details["message_id"])
-        # ... and a failed attempt in between does not let the other content inherit it later.
-        with pytest.raises(IntegrityError, match="delivery is unproven"):
-            remote.send(other, message_id=first.details["message_id"])
+    other.write_bytes(PAYLOAD + b"corrected")
+    with connect(server) as remote:
+        message_id = remote.put_file(invoice, "/").details["message_id"]
+        [before] = stored(data_dir)
+        with pytest.raises(UsageError) as caught:
+            remote.send(other, message_id=message_id)
+        assert remote.last_receipt is None
+    error = caught.value
+    assert error.exit_code == ExitCode.USAGE
+    assert f"{other} is not the content of message {message_id} (sent from {invoice})" in error.message
+    assert "a resend must carry the same content" in error.message
+    assert error.hint and "as a new message" in error.hint
+    assert [r.message_id for r in server.received] == [message_id]  # nothing sent
+    assert stored(data_dir) == [before]  # the confirmed record is untouched
+
+
+def test_resend_of_a_changed_file_is_refused(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    server.fail_next(503)
+    with connect(server) as remote:
+        remote.retry_policy = RetryPolicy(retries=0)
+        with pytest.raises(ServerError):
+            remote.put_file(invoice, "/")
+        assert remote.last_receipt is not None
+        message_id = remote.last_receipt.message_id
+        invoice.write_bytes(PAYLOAD + b"changed")
+        with pytest.raises(UsageError, match=f"{invoice} changed since message {message_id} was built"):
+            remote.send(invoice, message_id=message_id)
+    assert server.received == []
+    [record] = stored(data_dir)
+    assert record["attempts"] == 1
 
 
 def test_confirmation_survives_a_failed_resend(
@@ -476,15 +501,18 @@ def test_confirmation_survives_a_failed_resend(
     ]
 
 
-def test_duplicate_with_matching_mic_on_a_first_send_is_confirmed(
-    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path
+def test_duplicate_with_matching_mic_on_a_first_send_is_unverified(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
 ) -> None:
-    # A MIC computed over what we sent proves the content arrived, duplicate or not.
+    # The MIC shows the partner hashed this copy before dropping it as a duplicate; what it holds
+    # under this Message-ID no receipt ever told us, so this is no proof of delivery.
     partner = Identity.load(pki.partner_p12, pki.password)
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=_duplicate_hook(partner, mic=True)) as srv:
-        with connect(srv) as remote:
-            result = remote.put_file(invoice, "/")
-    assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
+        with connect(srv) as remote, pytest.raises(IntegrityError, match="delivery is unproven") as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.INTEGRITY
+    [record] = stored(data_dir)
+    assert record["status"] == "unverified" and record["confirmed"] is None
 
 
 def test_answer_that_is_not_an_mdn(

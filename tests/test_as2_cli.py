@@ -178,6 +178,28 @@ def test_resend_refuses_changed_file(
     assert code == ExitCode.USAGE and "changed" in one_error(err)
 
 
+def test_send_resend_refuses_other_content(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path, tmp_path: Path
+) -> None:
+    # The reviewer's case: a corrected invoice sent under the Message-ID of the confirmed one was
+    # dropped by the partner as a duplicate, yet reported "confirmed ... (matched)", and its record
+    # replaced the record of what the partner really had.
+    write_profile(dirs, pki, server)
+    code, out, _ = run(capsys, "as2", "send", str(invoice), "partner", "--json")
+    first = json.loads(out)
+    assert code == 0 and first["status"] == "confirmed"
+    corrected = tmp_path / "corrected.edi"
+    corrected.write_bytes(PAYLOAD + b"amount=999'\n")
+    code, _, err = run(capsys, "as2", "send", str(corrected), "partner", "--resend", first["message_id"])
+    assert code == ExitCode.USAGE, err
+    assert "is not the content of message" in one_error(err) and "hint: send the new content as a new message" in err
+    assert [r.message_id for r in server.received] == [first["message_id"]]
+    code, out, _ = run(capsys, "as2", "receipt", first["message_id"], "--json")
+    record = json.loads(out)
+    assert (record["file"], record["sha256"], record["mdn_raw"]) == (first["file"], first["sha256"], first["mdn_raw"])
+    assert record["history"] == first["history"]
+
+
 def test_unknown_receipt_and_non_as2_profile(
     capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, invoice: Path
 ) -> None:

@@ -72,9 +72,12 @@ def test_timeout_after_sending_is_delivery_unknown(capsys: pytest.CaptureFixture
     [receipt] = ReceiptStore().list()
     assert receipt.status == "delivery-unknown" and receipt.status in RESENDABLE
     assert receipt.summary == "sent, receipt not received: delivery unknown"
-    # The resend the hint names exists and runs: the partner recognises the duplicate.
+    # The resend the hint names exists and runs: the partner recognises the duplicate.  It did
+    # not process that copy and no receipt confirmed the first: unproven, the user asks the partner.
     slow.app.mdn_hook = None
     code, out, err = run(capsys, "as2", "resend", receipt.message_id, "--json")
+    assert code == ExitCode.INTEGRITY, err
+    assert "delivery is unproven" in one_error(err) and "hint: ask the partner" in err
     record = json.loads(out)
     assert record["message_id"] == receipt.message_id and record["attempts"] == 2
     assert [r.message_id for r in slow.received] == [receipt.message_id] * 2

@@ -15,9 +15,13 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
   integrity-check-failed, decompression-failed), else :class:`~xfer.errors.RemoteError` (exit 6):
   a refusal such as unknown-trading-partner (``rejected``);
 * a receipt we cannot trust (bad signature, other or no Original-Message-ID, MIC differs) →
-  :class:`~xfer.errors.IntegrityError` (``unverified``); so is ``duplicate-document`` without a
-  MIC, unless an earlier attempt of the same content to the same partner was confirmed (the
-  partner did not process this copy, so only that earlier receipt proves delivery);
+  :class:`~xfer.errors.IntegrityError` (``unverified``); so is ``duplicate-document`` (with or
+  without a MIC), unless an earlier attempt of this Message-ID to the same partner was
+  confirmed (the partner did not process this copy, so only that earlier receipt proves
+  delivery);
+* a resend (``message_id`` of a recorded message) with other content than the record's is
+  refused before anything is sent (:class:`~xfer.errors.UsageError`): a recorded confirmation
+  is never overwritten by content the partner would drop as a duplicate;
 * transport failure or non-2xx before the whole message was sent → the translated error of the
   shared session, its message extended with "not delivered; safe to resend with the same
   Message-ID" (``not-delivered``);
@@ -48,7 +52,7 @@ import requests
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
-from ..errors import ConfigError, ConnectError, IntegrityError, RemoteError, XferError
+from ..errors import ConfigError, ConnectError, IntegrityError, LocalError, RemoteError, XferError
 from ..http_session import XferSession, create_session
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
@@ -163,7 +167,15 @@ class AS2Adapter(Adapter):
         (the partner recognises a duplicate if the first attempt did arrive).
         """
         self._require(Capability.PUT)
+        self.last_receipt = None  # a refusal below must not leave an earlier send's receipt
         path = os.path.abspath(os.fspath(local))
+        try:
+            sha256 = sha256_file(path)
+        except OSError as exc:
+            raise LocalError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        previous = self._previous(message_id)
+        if previous is not None:  # before anything is built or sent
+            previous.require_content(sha256, path)
         options = self.options
         subject = options.subject
         message = build_message(
@@ -182,7 +194,7 @@ class AS2Adapter(Adapter):
             message_id=message_id,
         )
         url = self.url or self.session.url_for(self.settings.root or "/")
-        receipt = self._receipt_for(message, path, url, message_id)
+        receipt = self._receipt_for(message, path, url, sha256, previous)
         self.last_receipt = receipt
         receipt.move("sending", "resend" if receipt.attempts > 1 else None)
         self.store.save(receipt)
@@ -206,13 +218,18 @@ class AS2Adapter(Adapter):
 
     # -- steps ---------------------------------------------------------------------
 
-    def _receipt_for(self, message: AS2Message, path: str, url: str, reused_id: str | None) -> Receipt:
-        previous: Receipt | None = None
-        if reused_id is not None:
-            try:
-                previous = self.store.load(message.message_id)
-            except XferError:
-                previous = None
+    def _previous(self, message_id: str | None) -> Receipt | None:
+        """The record of an earlier attempt under ``message_id`` (None: a new message or none kept)."""
+        if message_id is None:
+            return None
+        try:
+            return self.store.load(message_id)
+        except XferError:
+            return None
+
+    def _receipt_for(
+        self, message: AS2Message, path: str, url: str, sha256: str, previous: Receipt | None
+    ) -> Receipt:
         options = self.options
         receipt = Receipt(
             message_id=message.message_id,
@@ -224,7 +241,7 @@ class AS2Adapter(Adapter):
             as2_from=options.as2_from,
             as2_to=options.as2_to,
             profile=self.settings.profile_name,
-            sha256=sha256_file(path),
+            sha256=sha256,
             content_type=message.content_type,
             sign=options.sign if message.signed else None,
             encrypt=options.encrypt if message.encrypted else None,
@@ -237,12 +254,11 @@ class AS2Adapter(Adapter):
             receipt.created = previous.created
             receipt.history = list(previous.history)
             receipt.attempts = previous.attempts
-            # An earlier confirmation proves the partner holds *this* content under this id;
-            # it carries over (also through failed attempts) only while content and partner
-            # are the same.  It is what lets a duplicate-document receipt without a MIC count.
-            same = previous.sha256 == receipt.sha256 and previous.as2_to == receipt.as2_to
-            if same and (previous.mic_matched is True or previous.confirmed is not None):
-                receipt.confirmed = previous.confirmed or previous.updated
+            # An earlier confirmation proves the partner holds *this* content under this id (send
+            # refused other content above); it carries over, also through failed attempts, to
+            # the same partner only.  It is the only proof a duplicate-document receipt can have.
+            if previous.as2_to == receipt.as2_to and previous.confirmed is not None:
+                receipt.confirmed = previous.confirmed
         receipt.attempts += 1
         return receipt
 
@@ -325,7 +341,9 @@ class AS2Adapter(Adapter):
             )
         except IntegrityError as exc:
             self._unverified(receipt, exc)
-        if duplicate and verdict.mic_matched is None and receipt.confirmed is None:
+        # A MIC in a duplicate receipt only shows the partner hashed this copy before dropping
+        # it; what it holds under this id is what an earlier receipt confirmed, or unknown.
+        if duplicate and receipt.confirmed is None:
             self._unverified(receipt, self._unproven_duplicate(message))
         receipt.mic_matched = verdict.mic_matched
         if negative:
@@ -338,11 +356,11 @@ class AS2Adapter(Adapter):
         self.store.save(receipt)
 
     def _unproven_duplicate(self, message: AS2Message) -> IntegrityError:
-        """A duplicate-document receipt without a MIC, and no earlier attempt was ever confirmed."""
+        """A duplicate-document receipt, and no earlier attempt of this content was ever confirmed."""
         return IntegrityError(
             f"{self.settings.server} calls message {message.message_id} a duplicate of one it already has, but "
-            "no receipt ever confirmed that message with this content to us, and this one carries no MIC: the "
-            "partner did not process this copy, so its delivery is unproven",
+            "no receipt ever confirmed that message with this content to us: the partner did not process this "
+            "copy, so its delivery is unproven",
             hint=f"ask the partner what they received as {message.message_id}; if they have not processed "
             "it, send the file as a new message: xfer as2 send FILE PROFILE",
         )
