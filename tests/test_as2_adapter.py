@@ -297,10 +297,13 @@ def test_duplicate_message_id_is_a_warning(server: AS2Server, connect: Connect, 
 # -- not delivered, and the resend -------------------------------------------------------------
 
 
-def test_http_error_is_not_delivered_and_resend_works(
-    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+@pytest.mark.parametrize("status", [500, 503])
+def test_http_5xx_after_sending_is_delivery_unknown_and_resend_works(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, status: int
 ) -> None:
-    server.fail_next(503)
+    # The partner read the whole message before failing: it may have stored or processed it
+    # (a crash while writing the MDN), so "not delivered" would be a guess.
+    server.fail_next(status)
     with connect(server) as remote:
         remote.retry_policy = RetryPolicy(retries=0)  # the manual resend (retries: test_retry_as2.py)
         with pytest.raises(ServerError) as caught:
@@ -309,16 +312,27 @@ def test_http_error_is_not_delivered_and_resend_works(
         assert failed is not None
         message_id = failed.message_id
         text = caught.value.message
-        assert "503" in text and f"not delivered; safe to resend with the same Message-ID {message_id}" in text
+        assert str(status) in text and "not delivered" not in text
+        assert f"AS2 message {message_id} was sent, receipt not received: delivery unknown" in text
         assert caught.value.hint and f"xfer as2 resend '{message_id}'" in caught.value.hint
-        assert stored(data_dir)[0]["status"] == "not-delivered"
+        assert "timeout" not in caught.value.hint
+        assert caught.value.exit_code == ExitCode.REMOTE
+        assert stored(data_dir)[0]["status"] == "delivery-unknown"
         result = remote.send(invoice, message_id=message_id)
     assert result.details["message_id"] == message_id and result.details["status"] == "confirmed"
     assert [r.message_id for r in server.received] == [message_id]
     assert (server.root / "invoice.edi").read_bytes() == PAYLOAD
     [record] = stored(data_dir)
     assert record["attempts"] == 2
-    assert [h["status"] for h in record["history"]] == ["sending", "not-delivered", "sending", "confirmed"]
+    assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "confirmed"]
+
+
+def test_http_4xx_is_not_delivered(server: AS2Server, connect: Connect, invoice: Path, data_dir: Path) -> None:
+    server.fail_next(403)  # a refusal: the request was not acted on
+    with connect(server) as remote, pytest.raises(XferError) as caught:
+        remote.put_file(invoice, "/")
+    assert "not delivered; safe to resend with the same Message-ID" in caught.value.message
+    assert stored(data_dir)[0]["status"] == "not-delivered"
 
 
 def test_connection_refused_is_not_delivered(
@@ -497,7 +511,7 @@ def test_confirmation_survives_a_failed_resend(
     assert result.details["status"] == "confirmed" and result.details["warning"]
     [record] = stored(data_dir)
     assert [h["status"] for h in record["history"]] == [
-        "sending", "confirmed", "sending", "not-delivered", "sending", "confirmed",
+        "sending", "confirmed", "sending", "delivery-unknown", "sending", "confirmed",
     ]
 
 

@@ -136,7 +136,7 @@ def test_not_delivered_then_resend(
     capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
 ) -> None:
     write_profile(dirs, pki, server)
-    server.fail_next(502)
+    server.fail_next(404)
     code, _, err = run(capsys, "put", str(invoice), "partner:", "--retries", "0")
     assert code == ExitCode.REMOTE
     line = one_error(err)
@@ -155,6 +155,21 @@ def test_not_delivered_then_resend(
     assert code == ExitCode.USAGE and "already confirmed" in one_error(err)
     code, _, err = run(capsys, "as2", "resend", message_id, "--force")
     assert code == 0 and "xfer: warning:" in err and "duplicate-document" in err
+
+
+def test_server_error_after_sending_is_delivery_unknown(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
+) -> None:
+    # The reviewer's case: an HTTP 500 after the partner read the whole message was reported
+    # "not delivered; safe to resend" although the partner may have stored it.
+    write_profile(dirs, pki, server)
+    server.fail_next(500)
+    code, out, err = run(capsys, "put", str(invoice), "partner:", "--retries", "0")
+    assert code == ExitCode.REMOTE
+    line = one_error(err, "was sent, receipt not received: delivery unknown")
+    assert "HTTP 500" in line and "not delivered" not in line
+    code, out, _ = run(capsys, "as2", "receipts", "--json")
+    assert [r["status"] for r in json.loads(out)] == ["delivery-unknown"]
 
 
 def test_send_with_resend_option(

@@ -56,14 +56,14 @@ def test_busy_partner_gets_a_resend_with_the_same_message_id(
 ) -> None:
     invoice = tmp_path / "invoice.edi"
     invoice.write_bytes(PAYLOAD)
-    server.fail_next(503)  # no receipt: the message was not processed
+    server.fail_next(503)  # no receipt: the partner read the message, then failed
     with FaultProxy((server.host, server.port)) as proxy, connect(pki, server, proxy, monkeypatch) as remote:
         result = remote.put_file(invoice, "/")
     assert result.attempts == 2
     [record] = receipts(data_dir)  # one message, one record: the resend continued it
     assert record["message_id"] == result.details["message_id"]
     assert record["attempts"] == 2
-    assert [h["status"] for h in record["history"]] == ["sending", "not-delivered", "sending", "confirmed"]
+    assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "confirmed"]
     assert [r.message_id for r in server.received] == [record["message_id"]]
     assert (server.root / "invoice.edi").read_bytes() == PAYLOAD
 

@@ -22,13 +22,13 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
 * a resend (``message_id`` of a recorded message) with other content than the record's is
   refused before anything is sent (:class:`~xfer.errors.UsageError`): a recorded confirmation
   is never overwritten by content the partner would drop as a duplicate;
-* transport failure or non-2xx before the whole message was sent → the translated error of the
-  shared session, its message extended with "not delivered; safe to resend with the same
-  Message-ID" (``not-delivered``);
+* transport failure before the whole message was sent, or an HTTP 4xx (the request was
+  refused) → the translated error of the shared session, its message extended with "not
+  delivered; safe to resend with the same Message-ID" (``not-delivered``);
 * the whole message was sent, then the answer did not come within the timeout (or the
-  connection broke) → the same error, extended with "sent, receipt not received: delivery
-  unknown" (``delivery-unknown``): the partner may have processed it, and a resend under the
-  same Message-ID is safe because the partner recognises a duplicate;
+  connection broke, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
+  received: delivery unknown" (``delivery-unknown``): the partner may have processed it, and a
+  resend under the same Message-ID is safe because the partner recognises a duplicate;
 * no MDN asked → success, "sent, not confirmed" (``sent``).
 
 The receipt is written before the POST (``sending``) and updated with the outcome, so even a
@@ -52,7 +52,15 @@ import requests
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
-from ..errors import ConfigError, ConnectError, IntegrityError, LocalError, RemoteError, XferError
+from ..errors import (
+    ConfigError,
+    ConnectError,
+    ConnectTimeout,
+    IntegrityError,
+    LocalError,
+    RemoteError,
+    XferError,
+)
 from ..http_session import XferSession, create_session
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
@@ -265,10 +273,12 @@ class AS2Adapter(Adapter):
     def _post(self, message: AS2Message, url: str, receipt: Receipt) -> tuple[dict[str, str], bytes, int]:
         session = self.session
         body = _TrackedBody(message.body)
+        status: int | None = None
         try:
             with session.translating():
                 response = session.post(url, data=body, headers=message.headers, stream=True)
                 with response:
+                    status = response.status_code
                     session.check(response, path=_urlpath(url))
                     answer = _read_limited(response)
                     return dict(response.headers), answer, response.status_code
@@ -280,6 +290,11 @@ class AS2Adapter(Adapter):
             # the partner has the whole message and may have processed it
             raise self._delivery_unknown(exc, receipt) from exc
         except XferError as exc:
+            # A 5xx after the whole message went out may come from a partner that stored or even
+            # processed it before failing (say while writing the MDN); a 4xx says the request
+            # was refused (RFC 9110 §15.5), and a failure before the end was never processed.
+            if body.sent and status is not None and status >= 500:
+                raise self._delivery_unknown(exc, receipt) from exc
             raise self._not_delivered(exc, receipt) from exc
 
     def _delivery_unknown(self, exc: XferError, receipt: Receipt) -> XferError:
@@ -287,11 +302,12 @@ class AS2Adapter(Adapter):
         receipt.error = exc.message
         receipt.move("delivery-unknown", exc.message)
         self.store.save(receipt)
+        slow = "; a partner that needs longer to answer needs a larger timeout"
+        slow = slow if isinstance(exc, ConnectTimeout) else ""
         return exc.copy_with(
             f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown",
             hint=f"a resend is safe (the partner recognises the same Message-ID as a duplicate): "
-            f"xfer as2 resend '{receipt.message_id}'; a partner that needs longer to answer needs a "
-            "larger timeout",
+            f"xfer as2 resend '{receipt.message_id}'{slow}",
         )
 
     def _not_delivered(self, exc: XferError, receipt: Receipt) -> XferError:

@@ -16,9 +16,10 @@ arriving later moves ``sent`` → ``confirmed`` by Message-ID, which is the file
 
 ==================  =============================================================
 ``sending``         written before the POST: a crash leaves evidence
-``not-delivered``   transport failure or non-2xx: safe to resend with the same id
-``delivery-unknown`` the whole message was sent but no answer came (timeout, connection
-                    cut): the partner may have it; a resend with the same id is safe
+``not-delivered``   transport failure before the end of the message, or HTTP 4xx: safe to
+                    resend with the same id
+``delivery-unknown`` the whole message was sent but no receipt came (timeout, connection
+                    cut, HTTP 5xx): the partner may have it; a resend with the same id is safe
 ``sent``            the partner answered 2xx; no receipt asked (or not yet)
 ``confirmed``       a receipt says ``processed`` (``warning`` may be set)
 ``rejected``        a receipt says ``processed/error`` or ``failed``
