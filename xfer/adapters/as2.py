@@ -93,6 +93,10 @@ _HINTS: Mapping[str, str] = {
 _MDN_MODES: Mapping[str, MdnRequest] = {"none": "none", "unsigned-sync": "unsigned", "signed-sync": "signed"}
 #: A synchronous MDN is a few KiB; anything far larger is not one and is not read into memory.
 _MAX_MDN = 4 * 1024 * 1024
+#: Reading a receipt's body may take this many timeouts in all.  The timeout bounds each read,
+#: so a partner trickling a byte just inside it could hold a job for hours; a few KiB need one
+#: or two reads, and four timeouts (2 minutes by default) leave room for a slow link.
+_RECEIPT_TIMEOUTS = 4
 _DEFAULT_SUBJECT = "AS2 message"  # the option's default; then the builder names the file instead
 
 
@@ -280,7 +284,8 @@ class AS2Adapter(Adapter):
                 with response:
                     status = response.status_code
                     session.check(response, path=_urlpath(url))
-                    answer = _read_limited(response)
+                    limit = _RECEIPT_TIMEOUTS * self.settings.timeout
+                    answer = _read_limited(response, self.settings.server, limit)
                     return dict(response.headers), answer, response.status_code
         except IntegrityError as exc:  # delivered, but the answer is not a receipt we can read
             self._unverified(receipt, exc)
@@ -497,11 +502,24 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
-def _read_limited(response: requests.Response) -> bytes:
-    """The response body, refusing one far larger than any MDN (it would not be one)."""
+def _read_limited(response: requests.Response, server: str, limit: float) -> bytes:
+    """The response body, refusing one far larger than any MDN (it would not be one), or one
+    that takes longer than ``limit`` seconds in all (:class:`ConnectTimeout`)."""
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_content(64 * 1024):
+    deadline = time.monotonic() + limit
+    while True:
+        # read1: what one receive gives, so the deadline is checked between receives (read(n)
+        # would wait for all n bytes, however slowly they come).
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            break
+        if time.monotonic() > deadline:
+            raise ConnectTimeout(
+                f"{server}: the receipt did not arrive within {limit:g} s "
+                f"({_RECEIPT_TIMEOUTS} x the timeout): the partner sends it too slowly",
+                server=server,
+            )
         total += len(chunk)
         if total > _MAX_MDN:
             raise IntegrityError(
