@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 import xfer.client
+from tests.test_as2_cms import HOLLOW_SIGNED_DATA
+from tests.test_as2_mdn import replace_signature
 from xfer.adapters.as2 import AS2Adapter
 from xfer.adapters.base import Capability, ConnectionSettings, TransferResult
 from xfer.as2.mdn import build_mdn
@@ -539,6 +541,42 @@ def test_answer_that_is_not_an_mdn(
         with pytest.raises(IntegrityError, match="not an AS2 MDN"):
             remote.put_file(invoice, "/")
     assert stored(data_dir)[0]["status"] == "unverified"
+
+
+def _hollow_signature(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+    """The partner's signed MDN with its signature replaced by a SignedData missing its fields."""
+    return dict(received.response_headers), replace_signature(received.response_body, HOLLOW_SIGNED_DATA)
+
+
+def _boundary(make: Callable[[str], str]) -> Any:
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        out = dict(received.response_headers)
+        out["Content-Type"] = make(out["Content-Type"])
+        return out, received.response_body
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    ("hook", "needle"),
+    [
+        (_hollow_signature, "the signature is not valid CMS/DER data"),
+        (_boundary(lambda value: value.replace('boundary="', 'boundary="\u00e9')), "not ASCII"),
+        (_boundary(lambda value: value.split("; boundary")[0]), "boundary '' is missing"),
+    ],
+    ids=["hollow-cms", "non-ascii-boundary", "no-boundary"],
+)
+def test_malformed_receipt_is_unverified(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path, hook: Any, needle: str
+) -> None:
+    # The reviewer's cases: a raw ValueError / UnicodeEncodeError ("unexpected internal error",
+    # exit 1) left the record at "sending".
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
+        with pytest.raises(IntegrityError, match=needle) as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.INTEGRITY
+    [record] = stored(data_dir)
+    assert record["status"] == "unverified" and record["mdn_raw"]
 
 
 # -- library callers who build ConnectionSettings themselves (no profile validation) --------

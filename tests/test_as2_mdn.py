@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_as2_cms import HOLLOW_SIGNED_DATA
 from xfer.as2 import _mime, mdn
 from xfer.as2.mdn import build_mdn, check_mdn, parse_disposition, parse_mdn, parse_received_mic
 from xfer.as2.message import AS2Message, build_message_from_bytes
@@ -238,6 +239,21 @@ def test_unknown_as2_to(identity: Identity, partner: Identity) -> None:
     msg = send(identity, partner, as2_to="SOMEONE ELSE")
     result = _receive_and_check(msg, partner, identity.certificate, our_as2_id="PARTNER")
     assert (result.status, result.detail) == ("error", "unknown-trading-partner")
+
+
+def replace_signature(body: bytes, signature: bytes) -> bytes:
+    """A multipart/signed body (message or MDN) with its smime.p7s part carrying ``signature``."""
+    marker = b'filename="smime.p7s"\r\n\r\n'
+    start = body.index(marker) + len(marker)
+    return body[:start] + base64.b64encode(signature) + body[body.index(b"\r\n--", start):]
+
+
+def test_receiver_answers_a_structurally_broken_signature(identity: Identity, partner: Identity) -> None:
+    # receive() promises never to raise for a bad message; cms.signed_by let a ValueError out.
+    msg = send(identity, partner, encrypt=None)
+    broken = AS2Message(**{**msg.__dict__, "body": replace_signature(msg.body, HOLLOW_SIGNED_DATA)})
+    result = _receive_and_check(broken, partner, identity.certificate)
+    assert (result.status, result.detail) == ("error", "integrity-check-failed")
 
 
 def test_duplicate_message_id_is_a_warning(identity: Identity, partner: Identity) -> None:
