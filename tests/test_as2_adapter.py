@@ -37,6 +37,7 @@ from xfer.errors import (
 )
 from xfer.identity import Identity
 from xfer.profiles import Profile
+from xfer.protocols.as2 import AS2Options
 from xfer.retry import RetryPolicy
 from xfer.testing.as2_server import AS2Server
 from xfer.testing.pki import TestPKI
@@ -591,6 +592,28 @@ def _direct(pki: TestPKI, srv: AS2Server, **as2: Any) -> AS2Adapter:
     settings = ConnectionSettings(scheme="as2", host=srv.host, port=srv.port, root="/as2",
                                   ssl_context=create_ssl_context(client, ca=pki.root_ca), options=options)
     return AS2Adapter(settings)
+
+
+def test_direct_settings_take_the_declared_defaults(
+    pki: TestPKI, server: AS2Server, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case: only the partner's facts given, and messages went out unsigned and
+    # unencrypted although a profile with the same table signs and encrypts.
+    client = Identity.load(pki.client_p12, pki.password)
+    options = {"as2_from": "XFERCLIENT", "as2_to": server.as2_id, "partner_cert": str(pki.partner_cert),
+               "profile_url": server.url}
+    settings = ConnectionSettings(scheme="as2", host=server.host, port=server.port, root="/as2",
+                                  ssl_context=create_ssl_context(client, ca=pki.root_ca), identity=client,
+                                  options=options)
+    parsed = settings.options_as(AS2Options)
+    assert (parsed.sign, parsed.encrypt, parsed.mdn) == ("sha256", "aes256-cbc", "signed-sync")
+    with AS2Adapter(settings) as remote:  # the TLS identity signs, as in a profile without signing_identity
+        result = remote.put_file(invoice, "/")
+    got = server.received[-1]
+    assert (got.signed, got.encrypted) == (True, True)
+    assert result.details["status"] == "confirmed" and result.verified == "sha256"
+    [record] = stored(data_dir)
+    assert (record["sign"], record["encrypt"], record["mdn_signed"]) == ("sha256", "aes256-cbc", True)
 
 
 def test_direct_signed_mdn_without_partner_cert_fails_closed(

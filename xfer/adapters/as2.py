@@ -194,7 +194,7 @@ class AS2Adapter(Adapter):
             path,
             as2_from=options.as2_from,
             as2_to=options.as2_to,
-            signer=options.signing_identity,
+            signer=options.signing_identity or self.settings.identity,
             partner_certificate=self.partner_certificate,
             sign=options.sign,
             encrypt=options.encrypt,

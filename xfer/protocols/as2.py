@@ -37,7 +37,8 @@ class AS2Options(ProtocolOptions):
     mdn: str
     content_type: str | None
     subject: str | None
-    #: Signs messages: ``[as2] signing_identity``, else the connection's identity.
+    #: Signs messages: ``[as2] signing_identity``, else the connection's identity (the adapter
+    #: falls back to it when settings were built by hand without one).
     signing_identity: Identity | None = field(repr=False)
     #: Encrypts to the partner and verifies its signed receipts.
     partner_certificate: x509.Certificate | None = field(repr=False)
@@ -84,18 +85,20 @@ def _build(source: SettingsSource) -> AS2Options:
 def _from_mapping(options: Mapping[str, Any]) -> AS2Options:
     """Settings a library caller built by hand (no profile): only what keeps the send safe is checked.
 
-    The rest fails safe later: the message builder refuses missing AS2 names, encryption
-    without a partner certificate and signing without an identity before anything is sent,
-    and a signed receipt that cannot be verified is recorded as unverified.
+    What is not given takes the declared default (signed, encrypted, signed receipt), as in a
+    profile.  The rest fails safe later: the message builder refuses missing AS2 names,
+    encryption without a partner certificate and signing without an identity before anything
+    is sent, and a signed receipt that cannot be verified is recorded as unverified.
     """
-    mdn = str(options.get("mdn") or "signed-sync")
+    given = {**SPEC.defaults(), **{key: value for key, value in options.items() if value is not None}}
+    mdn = str(given["mdn"])
     if mdn not in MDN_MODES:
         raise ConfigError(f"[as2] mdn = {mdn!r} is not supported", hint="use none, unsigned-sync or signed-sync")
     subject = options.get("subject")
     return AS2Options(
         as2_from=str(options.get("as2_from") or ""), as2_to=str(options.get("as2_to") or ""),
-        sign=str(options.get("sign") or "none"), encrypt=str(options.get("encrypt") or "none"),
-        compress=bool(options.get("compress")), mdn=mdn, content_type=options.get("content_type") or None,
+        sign=str(given["sign"]), encrypt=str(given["encrypt"]),
+        compress=bool(given["compress"]), mdn=mdn, content_type=options.get("content_type") or None,
         subject=None if subject is None else str(subject), signing_identity=options.get("signing_identity"),
         partner_certificate=_certificate(options.get("partner_cert")),
         url=str(options.get("profile_url") or "") or None,
