@@ -253,3 +253,70 @@ def test_ls_on_an_as2_profile_names_no_url_scheme(
     assert code == ExitCode.UNSUPPORTED, err
     line = one_error(err)
     assert "an AS2 profile does not support ls" in line and "as2://" not in err
+
+
+def _partner_pem(folder: Path, name: str, *, days: tuple[int, int], key_encipherment: bool = True) -> Path:
+    """A self-signed partner certificate valid from ``days[0]`` to ``days[1]`` days from now."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=key_encipherment,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now + dt.timedelta(days=days[0])).not_valid_after(now + dt.timedelta(days=days[1]))
+            .add_extension(usage, critical=True).sign(key, hashes.SHA256()))
+    path = folder / f"{name}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_expired_partner_certificate_is_a_warning(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, tmp_path: Path, invoice: Path
+) -> None:
+    # The reviewer's case: a partner certificate expired for years was used without a word.
+    from xfer.identity import Identity
+
+    expired = Identity.load(pki.client_expired_p12, pki.password)  # the partner's, still in use
+    with AS2Server(pki, root=tmp_path / "in", identity=expired) as srv:
+        write_profile(dirs, pki, srv, partner_cert=str(pki.client_expired_cert))
+        code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == 0, err  # the receipt says whether the partner could still decrypt
+    [line] = [x for x in err.splitlines() if x.startswith("xfer: warning:")]
+    assert "AS2 partner certificate CN=" in line and f"({pki.client_expired_cert}) expired on " in line
+    assert f"{expired.not_after:%Y-%m-%d}" in line and "ask for their current certificate" in line
+
+
+def test_not_yet_valid_partner_certificate_is_a_warning(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, tmp_path: Path, invoice: Path
+) -> None:
+    future = _partner_pem(tmp_path, "future", days=(100, 500))
+    write_profile(dirs, pki, server, partner_cert=str(future), encrypt="none", mdn="unsigned-sync")
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == 0, err
+    [line] = [x for x in err.splitlines() if x.startswith("xfer: warning:")]
+    assert "CN=future" in line and "is not valid before" in line
+
+
+def test_partner_certificate_without_key_encipherment_is_refused(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, tmp_path: Path, invoice: Path
+) -> None:
+    signing_only = _partner_pem(tmp_path, "signonly", days=(-1, 300), key_encipherment=False)
+    write_profile(dirs, pki, server, partner_cert=str(signing_only))
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == ExitCode.CONFIG, err
+    line = one_error(err, "may not be used for encryption (its keyUsage lacks keyEncipherment)")
+    assert "CN=signonly" in line and "hint: ask the partner for their encryption certificate" in err
+    assert server.received == []
+    # Not encrypting: the certificate only verifies receipts, which keyUsage allows.
+    write_profile(dirs, pki, server, partner_cert=str(signing_only), encrypt="none", mdn="unsigned-sync")
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == 0, err
