@@ -320,3 +320,16 @@ def test_partner_certificate_without_key_encipherment_is_refused(
     write_profile(dirs, pki, server, partner_cert=str(signing_only), encrypt="none", mdn="unsigned-sync")
     code, _, err = run(capsys, "put", str(invoice), "partner:")
     assert code == 0, err
+
+
+@pytest.mark.parametrize("value", ["application/edi-x12;\rX-Injected: 1", "application/edi-x12; charset=\u00fctf-8"],
+                         ids=["carriage-return", "non-ascii"])
+def test_bad_content_type_is_a_config_error(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path, value: str
+) -> None:
+    # The reviewer's case: both passed the check and crashed below it (exit 1, internal error).
+    write_profile(dirs, pki, server, content_type=value)
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == ExitCode.CONFIG, err
+    assert "[as2] content_type = " in one_error(err, "is not a valid Content-Type")
+    assert server.received == []
