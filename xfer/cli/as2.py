@@ -83,8 +83,7 @@ def send(
     connection: Connection,
     resend: Annotated[
         Optional[str],  # noqa: UP045 - typer needs a runtime Optional
-        typer.Option("--resend", metavar="MESSAGE-ID",
-                     help="Send again under this Message-ID (after a failure); only the same content."),
+        typer.Option("--resend", metavar="MESSAGE-ID", help="Send again under this Message-ID (after a failure)."),
     ] = None,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
