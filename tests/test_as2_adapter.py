@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 import xfer.client
+from tests.test_as2_cms import HOLLOW_SIGNED_DATA
+from tests.test_as2_mdn import replace_signature
 from xfer.adapters.as2 import AS2Adapter
 from xfer.adapters.base import Capability, ConnectionSettings, TransferResult
 from xfer.as2.mdn import build_mdn
@@ -30,10 +32,12 @@ from xfer.errors import (
     ServerError,
     TLSError,
     UnsupportedOperation,
+    UsageError,
     XferError,
 )
 from xfer.identity import Identity
 from xfer.profiles import Profile
+from xfer.protocols.as2 import AS2Options
 from xfer.retry import RetryPolicy
 from xfer.testing.as2_server import AS2Server
 from xfer.testing.pki import TestPKI
@@ -296,10 +300,13 @@ def test_duplicate_message_id_is_a_warning(server: AS2Server, connect: Connect, 
 # -- not delivered, and the resend -------------------------------------------------------------
 
 
-def test_http_error_is_not_delivered_and_resend_works(
-    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+@pytest.mark.parametrize("status", [500, 503])
+def test_http_5xx_after_sending_is_delivery_unknown_and_resend_works(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, status: int
 ) -> None:
-    server.fail_next(503)
+    # The partner read the whole message before failing: it may have stored or processed it
+    # (a crash while writing the MDN), so "not delivered" would be a guess.
+    server.fail_next(status)
     with connect(server) as remote:
         remote.retry_policy = RetryPolicy(retries=0)  # the manual resend (retries: test_retry_as2.py)
         with pytest.raises(ServerError) as caught:
@@ -308,16 +315,27 @@ def test_http_error_is_not_delivered_and_resend_works(
         assert failed is not None
         message_id = failed.message_id
         text = caught.value.message
-        assert "503" in text and f"not delivered; safe to resend with the same Message-ID {message_id}" in text
+        assert str(status) in text and "not delivered" not in text
+        assert f"AS2 message {message_id} was sent, receipt not received: delivery unknown" in text
         assert caught.value.hint and f"xfer as2 resend '{message_id}'" in caught.value.hint
-        assert stored(data_dir)[0]["status"] == "not-delivered"
+        assert "timeout" not in caught.value.hint
+        assert caught.value.exit_code == ExitCode.REMOTE
+        assert stored(data_dir)[0]["status"] == "delivery-unknown"
         result = remote.send(invoice, message_id=message_id)
     assert result.details["message_id"] == message_id and result.details["status"] == "confirmed"
     assert [r.message_id for r in server.received] == [message_id]
     assert (server.root / "invoice.edi").read_bytes() == PAYLOAD
     [record] = stored(data_dir)
     assert record["attempts"] == 2
-    assert [h["status"] for h in record["history"]] == ["sending", "not-delivered", "sending", "confirmed"]
+    assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "confirmed"]
+
+
+def test_http_4xx_is_not_delivered(server: AS2Server, connect: Connect, invoice: Path, data_dir: Path) -> None:
+    server.fail_next(403)  # a refusal: the request was not acted on
+    with connect(server) as remote, pytest.raises(XferError) as caught:
+        remote.put_file(invoice, "/")
+    assert "not delivered; safe to resend with the same Message-ID" in caught.value.message
+    assert stored(data_dir)[0]["status"] == "not-delivered"
 
 
 def test_connection_refused_is_not_delivered(
@@ -440,22 +458,46 @@ def test_duplicate_without_mic_after_unconfirmed_attempts_is_unverified(
     assert record["attempts"] == 2 and record["status"] == "unverified"
 
 
-def test_duplicate_without_mic_for_other_content_is_unverified(
-    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path
+def test_resend_with_other_content_is_refused_and_the_record_kept(
+    server: AS2Server, connect: Connect, invoice: Path, tmp_path: Path, data_dir: Path
 ) -> None:
-    # The confirmation of the first attempt is about its content, not about any file sent later
-    # under the same Message-ID.
-    partner = Identity.load(pki.partner_p12, pki.password)
+    # The partner drops a repeated Message-ID as a duplicate without processing it: other content
+    # under a recorded id would be lost while its receipt looked like a confirmation (the
+    # in-process partner even returns the MIC of the dropped copy), and the record of what was
+    # really delivered would be overwritten.  Refused before anything is built or sent.
     other = tmp_path / "other.edi"
-    other.write_bytes(PAYLOAD + b"more")
-    with AS2Server(pki, root=tmp_path / "in") as srv, connect(srv) as remote:
-        first = remote.put_file(invoice, "/")
-        srv.app.mdn_hook = _duplicate_hook(partner)
-        with pytest.raises(IntegrityError, match="delivery is unproven"):
-            remote.send(other, message_id=first.details["message_id"])
-        # ... and a failed attempt in between does not let the other content inherit it later.
-        with pytest.raises(IntegrityError, match="delivery is unproven"):
-            remote.send(other, message_id=first.details["message_id"])
+    other.write_bytes(PAYLOAD + b"corrected")
+    with connect(server) as remote:
+        message_id = remote.put_file(invoice, "/").details["message_id"]
+        [before] = stored(data_dir)
+        with pytest.raises(UsageError) as caught:
+            remote.send(other, message_id=message_id)
+        assert remote.last_receipt is None
+    error = caught.value
+    assert error.exit_code == ExitCode.USAGE
+    assert f"{other} is not the content of message {message_id} (sent from {invoice})" in error.message
+    assert "a resend must carry the same content" in error.message
+    assert error.hint and "as a new message" in error.hint
+    assert [r.message_id for r in server.received] == [message_id]  # nothing sent
+    assert stored(data_dir) == [before]  # the confirmed record is untouched
+
+
+def test_resend_of_a_changed_file_is_refused(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    server.fail_next(503)
+    with connect(server) as remote:
+        remote.retry_policy = RetryPolicy(retries=0)
+        with pytest.raises(ServerError):
+            remote.put_file(invoice, "/")
+        assert remote.last_receipt is not None
+        message_id = remote.last_receipt.message_id
+        invoice.write_bytes(PAYLOAD + b"changed")
+        with pytest.raises(UsageError, match=f"{invoice} changed since message {message_id} was built"):
+            remote.send(invoice, message_id=message_id)
+    assert server.received == []
+    [record] = stored(data_dir)
+    assert record["attempts"] == 1
 
 
 def test_confirmation_survives_a_failed_resend(
@@ -472,19 +514,22 @@ def test_confirmation_survives_a_failed_resend(
     assert result.details["status"] == "confirmed" and result.details["warning"]
     [record] = stored(data_dir)
     assert [h["status"] for h in record["history"]] == [
-        "sending", "confirmed", "sending", "not-delivered", "sending", "confirmed",
+        "sending", "confirmed", "sending", "delivery-unknown", "sending", "confirmed",
     ]
 
 
-def test_duplicate_with_matching_mic_on_a_first_send_is_confirmed(
-    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path
+def test_duplicate_with_matching_mic_on_a_first_send_is_unverified(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
 ) -> None:
-    # A MIC computed over what we sent proves the content arrived, duplicate or not.
+    # The MIC shows the partner hashed this copy before dropping it as a duplicate; what it holds
+    # under this Message-ID no receipt ever told us, so this is no proof of delivery.
     partner = Identity.load(pki.partner_p12, pki.password)
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=_duplicate_hook(partner, mic=True)) as srv:
-        with connect(srv) as remote:
-            result = remote.put_file(invoice, "/")
-    assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
+        with connect(srv) as remote, pytest.raises(IntegrityError, match="delivery is unproven") as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.INTEGRITY
+    [record] = stored(data_dir)
+    assert record["status"] == "unverified" and record["confirmed"] is None
 
 
 def test_answer_that_is_not_an_mdn(
@@ -499,6 +544,42 @@ def test_answer_that_is_not_an_mdn(
     assert stored(data_dir)[0]["status"] == "unverified"
 
 
+def _hollow_signature(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+    """The partner's signed MDN with its signature replaced by a SignedData missing its fields."""
+    return dict(received.response_headers), replace_signature(received.response_body, HOLLOW_SIGNED_DATA)
+
+
+def _boundary(make: Callable[[str], str]) -> Any:
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        out = dict(received.response_headers)
+        out["Content-Type"] = make(out["Content-Type"])
+        return out, received.response_body
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    ("hook", "needle"),
+    [
+        (_hollow_signature, "the signature is not valid CMS/DER data"),
+        (_boundary(lambda value: value.replace('boundary="', 'boundary="\u00e9')), "not ASCII"),
+        (_boundary(lambda value: value.split("; boundary")[0]), "boundary '' is missing"),
+    ],
+    ids=["hollow-cms", "non-ascii-boundary", "no-boundary"],
+)
+def test_malformed_receipt_is_unverified(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path, hook: Any, needle: str
+) -> None:
+    # The reviewer's cases: a raw ValueError / UnicodeEncodeError ("unexpected internal error",
+    # exit 1) left the record at "sending".
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
+        with pytest.raises(IntegrityError, match=needle) as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.INTEGRITY
+    [record] = stored(data_dir)
+    assert record["status"] == "unverified" and record["mdn_raw"]
+
+
 # -- library callers who build ConnectionSettings themselves (no profile validation) --------
 
 
@@ -511,6 +592,28 @@ def _direct(pki: TestPKI, srv: AS2Server, **as2: Any) -> AS2Adapter:
     settings = ConnectionSettings(scheme="as2", host=srv.host, port=srv.port, root="/as2",
                                   ssl_context=create_ssl_context(client, ca=pki.root_ca), options=options)
     return AS2Adapter(settings)
+
+
+def test_direct_settings_take_the_declared_defaults(
+    pki: TestPKI, server: AS2Server, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case: only the partner's facts given, and messages went out unsigned and
+    # unencrypted although a profile with the same table signs and encrypts.
+    client = Identity.load(pki.client_p12, pki.password)
+    options = {"as2_from": "XFERCLIENT", "as2_to": server.as2_id, "partner_cert": str(pki.partner_cert),
+               "profile_url": server.url}
+    settings = ConnectionSettings(scheme="as2", host=server.host, port=server.port, root="/as2",
+                                  ssl_context=create_ssl_context(client, ca=pki.root_ca), identity=client,
+                                  options=options)
+    parsed = settings.options_as(AS2Options)
+    assert (parsed.sign, parsed.encrypt, parsed.mdn) == ("sha256", "aes256-cbc", "signed-sync")
+    with AS2Adapter(settings) as remote:  # the TLS identity signs, as in a profile without signing_identity
+        result = remote.put_file(invoice, "/")
+    got = server.received[-1]
+    assert (got.signed, got.encrypted) == (True, True)
+    assert result.details["status"] == "confirmed" and result.verified == "sha256"
+    [record] = stored(data_dir)
+    assert (record["sign"], record["encrypt"], record["mdn_signed"]) == ("sha256", "aes256-cbc", True)
 
 
 def test_direct_signed_mdn_without_partner_cert_fails_closed(

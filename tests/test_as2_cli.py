@@ -136,7 +136,7 @@ def test_not_delivered_then_resend(
     capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
 ) -> None:
     write_profile(dirs, pki, server)
-    server.fail_next(502)
+    server.fail_next(404)
     code, _, err = run(capsys, "put", str(invoice), "partner:", "--retries", "0")
     assert code == ExitCode.REMOTE
     line = one_error(err)
@@ -155,6 +155,21 @@ def test_not_delivered_then_resend(
     assert code == ExitCode.USAGE and "already confirmed" in one_error(err)
     code, _, err = run(capsys, "as2", "resend", message_id, "--force")
     assert code == 0 and "xfer: warning:" in err and "duplicate-document" in err
+
+
+def test_server_error_after_sending_is_delivery_unknown(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
+) -> None:
+    # The reviewer's case: an HTTP 500 after the partner read the whole message was reported
+    # "not delivered; safe to resend" although the partner may have stored it.
+    write_profile(dirs, pki, server)
+    server.fail_next(500)
+    code, out, err = run(capsys, "put", str(invoice), "partner:", "--retries", "0")
+    assert code == ExitCode.REMOTE
+    line = one_error(err, "was sent, receipt not received: delivery unknown")
+    assert "HTTP 500" in line and "not delivered" not in line
+    code, out, _ = run(capsys, "as2", "receipts", "--json")
+    assert [r["status"] for r in json.loads(out)] == ["delivery-unknown"]
 
 
 def test_send_with_resend_option(
@@ -176,6 +191,28 @@ def test_resend_refuses_changed_file(
     invoice.write_bytes(PAYLOAD + b"changed")
     code, _, err = run(capsys, "as2", "resend", message_id)
     assert code == ExitCode.USAGE and "changed" in one_error(err)
+
+
+def test_send_resend_refuses_other_content(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path, tmp_path: Path
+) -> None:
+    # The reviewer's case: a corrected invoice sent under the Message-ID of the confirmed one was
+    # dropped by the partner as a duplicate, yet reported "confirmed ... (matched)", and its record
+    # replaced the record of what the partner really had.
+    write_profile(dirs, pki, server)
+    code, out, _ = run(capsys, "as2", "send", str(invoice), "partner", "--json")
+    first = json.loads(out)
+    assert code == 0 and first["status"] == "confirmed"
+    corrected = tmp_path / "corrected.edi"
+    corrected.write_bytes(PAYLOAD + b"amount=999'\n")
+    code, _, err = run(capsys, "as2", "send", str(corrected), "partner", "--resend", first["message_id"])
+    assert code == ExitCode.USAGE, err
+    assert "is not the content of message" in one_error(err) and "hint: send the new content as a new message" in err
+    assert [r.message_id for r in server.received] == [first["message_id"]]
+    code, out, _ = run(capsys, "as2", "receipt", first["message_id"], "--json")
+    record = json.loads(out)
+    assert (record["file"], record["sha256"], record["mdn_raw"]) == (first["file"], first["sha256"], first["mdn_raw"])
+    assert record["history"] == first["history"]
 
 
 def test_unknown_receipt_and_non_as2_profile(
@@ -216,3 +253,83 @@ def test_ls_on_an_as2_profile_names_no_url_scheme(
     assert code == ExitCode.UNSUPPORTED, err
     line = one_error(err)
     assert "an AS2 profile does not support ls" in line and "as2://" not in err
+
+
+def _partner_pem(folder: Path, name: str, *, days: tuple[int, int], key_encipherment: bool = True) -> Path:
+    """A self-signed partner certificate valid from ``days[0]`` to ``days[1]`` days from now."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=key_encipherment,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now + dt.timedelta(days=days[0])).not_valid_after(now + dt.timedelta(days=days[1]))
+            .add_extension(usage, critical=True).sign(key, hashes.SHA256()))
+    path = folder / f"{name}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_expired_partner_certificate_is_a_warning(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, tmp_path: Path, invoice: Path
+) -> None:
+    # The reviewer's case: a partner certificate expired for years was used without a word.
+    from xfer.identity import Identity
+
+    expired = Identity.load(pki.client_expired_p12, pki.password)  # the partner's, still in use
+    with AS2Server(pki, root=tmp_path / "in", identity=expired) as srv:
+        write_profile(dirs, pki, srv, partner_cert=str(pki.client_expired_cert))
+        code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == 0, err  # the receipt says whether the partner could still decrypt
+    [line] = [x for x in err.splitlines() if x.startswith("xfer: warning:")]
+    assert "AS2 partner certificate CN=" in line and f"({pki.client_expired_cert}) expired on " in line
+    assert f"{expired.not_after:%Y-%m-%d}" in line and "ask for their current certificate" in line
+
+
+def test_not_yet_valid_partner_certificate_is_a_warning(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, tmp_path: Path, invoice: Path
+) -> None:
+    future = _partner_pem(tmp_path, "future", days=(100, 500))
+    write_profile(dirs, pki, server, partner_cert=str(future), encrypt="none", mdn="unsigned-sync")
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == 0, err
+    [line] = [x for x in err.splitlines() if x.startswith("xfer: warning:")]
+    assert "CN=future" in line and "is not valid before" in line
+
+
+def test_partner_certificate_without_key_encipherment_is_refused(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, tmp_path: Path, invoice: Path
+) -> None:
+    signing_only = _partner_pem(tmp_path, "signonly", days=(-1, 300), key_encipherment=False)
+    write_profile(dirs, pki, server, partner_cert=str(signing_only))
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == ExitCode.CONFIG, err
+    line = one_error(err, "may not be used for encryption (its keyUsage lacks keyEncipherment)")
+    assert "CN=signonly" in line and "hint: ask the partner for their encryption certificate" in err
+    assert server.received == []
+    # Not encrypting: the certificate only verifies receipts, which keyUsage allows.
+    write_profile(dirs, pki, server, partner_cert=str(signing_only), encrypt="none", mdn="unsigned-sync")
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("value", ["application/edi-x12;\rX-Injected: 1", "application/edi-x12; charset=\u00fctf-8"],
+                         ids=["carriage-return", "non-ascii"])
+def test_bad_content_type_is_a_config_error(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path, value: str
+) -> None:
+    # The reviewer's case: both passed the check and crashed below it (exit 1, internal error).
+    write_profile(dirs, pki, server, content_type=value)
+    code, _, err = run(capsys, "put", str(invoice), "partner:")
+    assert code == ExitCode.CONFIG, err
+    assert "[as2] content_type = " in one_error(err, "is not a valid Content-Type")
+    assert server.received == []

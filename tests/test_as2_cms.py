@@ -180,6 +180,42 @@ def test_garbage_is_not_a_signature(identity: Identity) -> None:
         cms.verify(cms.compress(PAYLOAD), identity.certificate, content=PAYLOAD)
 
 
+#: A ContentInfo holding a SignedData without its mandatory fields: it loads (asn1crypto parses
+#: lazily) and fails at the first access deep inside verify.
+HOLLOW_SIGNED_DATA = asn1_cms.ContentInfo(
+    {"content_type": "signed_data", "content": asn1_cms.SignedData.load(bytes.fromhex("3003020101"))}
+).dump()
+
+
+def test_structurally_broken_cms_is_an_integrity_error(identity: Identity, partner: Identity) -> None:
+    # The reviewer's case: a raw ValueError ("unexpected internal error", exit 1) came out of
+    # verify; the partner's damaged data is an integrity failure.
+    with pytest.raises(IntegrityError, match="the signature is not valid CMS/DER data"):
+        cms.verify(HOLLOW_SIGNED_DATA, identity.certificate, content=PAYLOAD)
+    with pytest.raises(IntegrityError, match="not valid CMS/DER data"):
+        cms.signed_by(HOLLOW_SIGNED_DATA, identity.certificate)
+    hollow_envelope = asn1_cms.ContentInfo(
+        {"content_type": "enveloped_data", "content": asn1_cms.EnvelopedData.load(bytes.fromhex("3003020100"))}
+    ).dump()
+    with pytest.raises(IntegrityError, match="the encrypted message is not valid CMS/DER data"):
+        cms.decrypt(hollow_envelope, partner.key, partner.certificate)
+
+
+def test_pss_signature_with_an_unsupported_digest_is_an_integrity_error(identity: Identity) -> None:
+    # A partner's receipt naming MD5 in its PSS parameters was a ConfigError (exit 3: "fix your
+    # configuration") although nothing in ours is wrong.
+    info = asn1_cms.ContentInfo.load(cms.sign(PAYLOAD, identity.key, identity.certificate))
+    signer = info["content"]["signer_infos"][0]
+    signer["signature_algorithm"] = {
+        "algorithm": "rsassa_pss",
+        "parameters": {"hash_algorithm": {"algorithm": "md5"},
+                       "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "md5"}},
+                       "salt_length": 16},
+    }
+    with pytest.raises(IntegrityError, match="RSASSA-PSS signature uses an unsupported digest"):
+        cms.verify(info.dump(force=True), identity.certificate, content=PAYLOAD)
+
+
 # ---------------------------------------------------------------- encryption
 
 

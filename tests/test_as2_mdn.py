@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_as2_cms import HOLLOW_SIGNED_DATA
 from xfer.as2 import _mime, mdn
 from xfer.as2.mdn import build_mdn, check_mdn, parse_disposition, parse_mdn, parse_received_mic
 from xfer.as2.message import AS2Message, build_message_from_bytes
@@ -186,6 +187,48 @@ def test_signed_mdn_without_mic_rejected(identity: Identity, partner: Identity) 
         check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True, require_mic=True)
 
 
+def test_sha1_signed_mdn_only_when_sha1_was_asked(identity: Identity, partner: Identity) -> None:
+    # The reviewer's case: a receipt signed with SHA-1 was accepted though sha256 was asked.
+    msg = send(identity, partner)
+    parsed = parse_mdn(*_mdn(partner, msg, signing_digest="sha1"), partner_certificate=partner.certificate)
+    assert parsed.signature_verified and parsed.signature_digest == "sha1"
+    with pytest.raises(IntegrityError, match="the MDN is signed with SHA-1, but sha256 was asked") as caught:
+        check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True)
+    assert caught.value.hint and "SHA-256" in caught.value.hint
+    legacy = send(identity, partner, sign="sha1")  # the user asked for SHA-1: accepted
+    parsed = parse_mdn(*_mdn(partner, legacy, signing_digest="sha1"), partner_certificate=partner.certificate)
+    assert check_mdn(parsed, legacy.message_id, legacy.mic, legacy.mic_algorithm, require_signature=True).mic_matched
+
+
+def _unsigned_mdn(identity: Identity, partner: Identity) -> tuple[dict[str, str], bytes]:
+    return _mdn(partner, send(identity, partner, mdn="unsigned"), signer=None)
+
+
+@pytest.mark.parametrize(
+    "line", [b"Disposition: automatic-action/MDN-sent-automatically; failed/failure: unsupported-format",
+             b"Original-Message-ID: <other@host>", b"Received-Content-MIC: AAAA, sha-256"],
+    ids=["disposition", "original-message-id", "mic"],
+)
+def test_mdn_with_a_decisive_field_twice_is_ambiguous(identity: Identity, partner: Identity, line: bytes) -> None:
+    # The reviewer's case: the first of two Disposition fields was taken.
+    headers, body = _unsigned_mdn(identity, partner)
+    name = line.split(b":")[0]
+    body = body.replace(b"\r\n" + name + b":", b"\r\n" + line + b"\r\n" + name + b":", 1)
+    with pytest.raises(IntegrityError, match=f"the MDN is ambiguous: it has the field {name.decode()} twice"):
+        parse_mdn(headers, body, partner_certificate=None)
+
+
+def test_mdn_with_two_notification_parts_is_ambiguous(identity: Identity, partner: Identity) -> None:
+    headers, body = _unsigned_mdn(identity, partner)
+    _, params = _mime.content_type(headers["Content-Type"])
+    delimiter = b"\r\n--" + params["boundary"].encode()
+    report = next(part for part in _mime.split_multipart(body, params["boundary"])
+                  if b"message/disposition-notification" in part)
+    body = body.replace(delimiter + b"--", delimiter + b"\r\n" + report + delimiter + b"--")
+    with pytest.raises(IntegrityError, match="two message/disposition-notification parts"):
+        parse_mdn(headers, body, partner_certificate=None)
+
+
 def test_signed_mdn_without_certificate_is_not_verified(identity: Identity, partner: Identity) -> None:
     msg = send(identity, partner)
     parsed = parse_mdn(*_mdn(partner, msg), partner_certificate=None)
@@ -238,6 +281,21 @@ def test_unknown_as2_to(identity: Identity, partner: Identity) -> None:
     msg = send(identity, partner, as2_to="SOMEONE ELSE")
     result = _receive_and_check(msg, partner, identity.certificate, our_as2_id="PARTNER")
     assert (result.status, result.detail) == ("error", "unknown-trading-partner")
+
+
+def replace_signature(body: bytes, signature: bytes) -> bytes:
+    """A multipart/signed body (message or MDN) with its smime.p7s part carrying ``signature``."""
+    marker = b'filename="smime.p7s"\r\n\r\n'
+    start = body.index(marker) + len(marker)
+    return body[:start] + base64.b64encode(signature) + body[body.index(b"\r\n--", start):]
+
+
+def test_receiver_answers_a_structurally_broken_signature(identity: Identity, partner: Identity) -> None:
+    # receive() promises never to raise for a bad message; cms.signed_by let a ValueError out.
+    msg = send(identity, partner, encrypt=None)
+    broken = AS2Message(**{**msg.__dict__, "body": replace_signature(msg.body, HOLLOW_SIGNED_DATA)})
+    result = _receive_and_check(broken, partner, identity.certificate)
+    assert (result.status, result.detail) == ("error", "integrity-check-failed")
 
 
 def test_duplicate_message_id_is_a_warning(identity: Identity, partner: Identity) -> None:

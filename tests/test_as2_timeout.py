@@ -72,9 +72,12 @@ def test_timeout_after_sending_is_delivery_unknown(capsys: pytest.CaptureFixture
     [receipt] = ReceiptStore().list()
     assert receipt.status == "delivery-unknown" and receipt.status in RESENDABLE
     assert receipt.summary == "sent, receipt not received: delivery unknown"
-    # The resend the hint names exists and runs: the partner recognises the duplicate.
+    # The resend the hint names exists and runs: the partner recognises the duplicate.  It did
+    # not process that copy and no receipt confirmed the first: unproven, the user asks the partner.
     slow.app.mdn_hook = None
     code, out, err = run(capsys, "as2", "resend", receipt.message_id, "--json")
+    assert code == ExitCode.INTEGRITY, err
+    assert "delivery is unproven" in one_error(err) and "hint: ask the partner" in err
     record = json.loads(out)
     assert record["message_id"] == receipt.message_id and record["attempts"] == 2
     assert [r.message_id for r in slow.received] == [receipt.message_id] * 2
@@ -126,3 +129,22 @@ def test_unsigned_mdn_is_not_called_signed(pki: TestPKI, tmp_path: Path, dirs: P
     assert code == ExitCode.INTEGRITY
     line = one_error(err, "the unsigned MDN has no Received-Content-MIC")
     assert "signed MDN" not in line.replace("unsigned MDN", "")
+
+
+@pytest.mark.timeout(60)
+def test_a_trickled_receipt_ends_at_the_deadline(capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI,
+                                                 tmp_path: Path, invoice: Path) -> None:
+    """The reviewer's case: a partner sending its receipt a byte at a time, each inside the
+    timeout, held the job for hours.  The whole receipt gets 4 timeouts."""
+    with AS2Server(pki, root=tmp_path / "inbox", answer_pace=TIMEOUT / 4) as srv:
+        profile = write_profile(dirs, pki, srv)
+        started = time.monotonic()
+        code, _, err = run(capsys, "put", str(invoice), f"{profile}:", "--timeout", str(TIMEOUT), "--retries", "0")
+        waited = time.monotonic() - started
+    assert waited < 4 * TIMEOUT + 3, f"waited {waited:.1f} s with --timeout {TIMEOUT}"
+    assert code == ExitCode.CONNECT, err
+    line = one_error(err, f"the receipt did not arrive within {4 * TIMEOUT:g} s")
+    assert "sent, receipt not received: delivery unknown" in line
+    [receipt] = ReceiptStore().list()
+    assert receipt.status == "delivery-unknown"
+    assert [r.disposition for r in srv.received] == ["processed"]

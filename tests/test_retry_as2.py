@@ -11,7 +11,7 @@ import pytest
 
 import xfer.client
 from xfer.adapters.as2 import AS2Adapter
-from xfer.errors import XferError
+from xfer.errors import IntegrityError, XferError
 from xfer.profiles import Profile
 from xfer.testing.as2_server import AS2Server
 from xfer.testing.faults import Cut, FaultProxy
@@ -56,14 +56,14 @@ def test_busy_partner_gets_a_resend_with_the_same_message_id(
 ) -> None:
     invoice = tmp_path / "invoice.edi"
     invoice.write_bytes(PAYLOAD)
-    server.fail_next(503)  # no receipt: the message was not processed
+    server.fail_next(503)  # no receipt: the partner read the message, then failed
     with FaultProxy((server.host, server.port)) as proxy, connect(pki, server, proxy, monkeypatch) as remote:
         result = remote.put_file(invoice, "/")
     assert result.attempts == 2
     [record] = receipts(data_dir)  # one message, one record: the resend continued it
     assert record["message_id"] == result.details["message_id"]
     assert record["attempts"] == 2
-    assert [h["status"] for h in record["history"]] == ["sending", "not-delivered", "sending", "confirmed"]
+    assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "confirmed"]
     assert [r.message_id for r in server.received] == [record["message_id"]]
     assert (server.root / "invoice.edi").read_bytes() == PAYLOAD
 
@@ -72,7 +72,9 @@ def test_cut_after_the_partner_processed_is_resent_as_a_duplicate(
     pki: TestPKI, server: AS2Server, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The receipt is lost on the way back: the resend carries the same Message-ID, and the
-    partner, which has the message already, recognises the duplicate."""
+    partner, which has the message already, recognises the duplicate.  That copy was not
+    processed and no receipt ever confirmed the first, so delivery is unproven (exit 7), not
+    "confirmed": the user asks the partner instead of sending the invoice again."""
     invoice = tmp_path / "invoice.edi"
     invoice.write_bytes(PAYLOAD)
     with FaultProxy((server.host, server.port)) as probe, connect(pki, server, probe, monkeypatch) as remote:
@@ -82,14 +84,17 @@ def test_cut_after_the_partner_processed_is_resent_as_a_duplicate(
     plan = {0: Cut("down", after=answer_end - 200)}
     with FaultProxy((server.host, server.port), plan=plan) as proxy, \
             connect(pki, server, proxy, monkeypatch) as remote:
-        result = remote.put_file(invoice, "/")
+        with pytest.raises(IntegrityError, match="delivery is unproven"):
+            remote.put_file(invoice, "/")
+        assert remote.last_receipt is not None
+        message_id = remote.last_receipt.message_id
     assert proxy.connections[0].was_cut
-    assert result.attempts == 2
-    ids = [r.message_id for r in server.received if r.message_id == result.details["message_id"]]
+    ids = [r.message_id for r in server.received if r.message_id == message_id]
     assert len(ids) == 2  # the same message twice: processed, then recognised as a duplicate
-    record = next(r for r in receipts(data_dir) if r["message_id"] == result.details["message_id"])
+    assert [r.disposition for r in server.received][-1] == "processed/warning: duplicate-document"
+    record = next(r for r in receipts(data_dir) if r["message_id"] == message_id)
     assert record["attempts"] == 2
-    assert [h["status"] for h in record["history"]][:2] == ["sending", "delivery-unknown"]
+    assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "unverified"]
 
 
 def test_a_receipt_that_arrived_is_never_resent(

@@ -15,16 +15,20 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
   integrity-check-failed, decompression-failed), else :class:`~xfer.errors.RemoteError` (exit 6):
   a refusal such as unknown-trading-partner (``rejected``);
 * a receipt we cannot trust (bad signature, other or no Original-Message-ID, MIC differs) →
-  :class:`~xfer.errors.IntegrityError` (``unverified``); so is ``duplicate-document`` without a
-  MIC, unless an earlier attempt of the same content to the same partner was confirmed (the
-  partner did not process this copy, so only that earlier receipt proves delivery);
-* transport failure or non-2xx before the whole message was sent → the translated error of the
-  shared session, its message extended with "not delivered; safe to resend with the same
-  Message-ID" (``not-delivered``);
+  :class:`~xfer.errors.IntegrityError` (``unverified``); so is ``duplicate-document`` (with or
+  without a MIC), unless an earlier attempt of this Message-ID to the same partner was
+  confirmed (the partner did not process this copy, so only that earlier receipt proves
+  delivery);
+* a resend (``message_id`` of a recorded message) with other content than the record's is
+  refused before anything is sent (:class:`~xfer.errors.UsageError`): a recorded confirmation
+  is never overwritten by content the partner would drop as a duplicate;
+* transport failure before the whole message was sent, or an HTTP 4xx (the request was
+  refused) → the translated error of the shared session, its message extended with "not
+  delivered; safe to resend with the same Message-ID" (``not-delivered``);
 * the whole message was sent, then the answer did not come within the timeout (or the
-  connection broke) → the same error, extended with "sent, receipt not received: delivery
-  unknown" (``delivery-unknown``): the partner may have processed it, and a resend under the
-  same Message-ID is safe because the partner recognises a duplicate;
+  connection broke, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
+  received: delivery unknown" (``delivery-unknown``): the partner may have processed it, and a
+  resend under the same Message-ID is safe because the partner recognises a duplicate;
 * no MDN asked → success, "sent, not confirmed" (``sent``).
 
 The receipt is written before the POST (``sending``) and updated with the outcome, so even a
@@ -48,7 +52,15 @@ import requests
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
-from ..errors import ConfigError, ConnectError, IntegrityError, RemoteError, XferError
+from ..errors import (
+    ConfigError,
+    ConnectError,
+    ConnectTimeout,
+    IntegrityError,
+    LocalError,
+    RemoteError,
+    XferError,
+)
 from ..http_session import XferSession, create_session
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
@@ -81,6 +93,10 @@ _HINTS: Mapping[str, str] = {
 _MDN_MODES: Mapping[str, MdnRequest] = {"none": "none", "unsigned-sync": "unsigned", "signed-sync": "signed"}
 #: A synchronous MDN is a few KiB; anything far larger is not one and is not read into memory.
 _MAX_MDN = 4 * 1024 * 1024
+#: Reading a receipt's body may take this many timeouts in all.  The timeout bounds each read,
+#: so a partner trickling a byte just inside it could hold a job for hours; a few KiB need one
+#: or two reads, and four timeouts (2 minutes by default) leave room for a slow link.
+_RECEIPT_TIMEOUTS = 4
 _DEFAULT_SUBJECT = "AS2 message"  # the option's default; then the builder names the file instead
 
 
@@ -163,14 +179,22 @@ class AS2Adapter(Adapter):
         (the partner recognises a duplicate if the first attempt did arrive).
         """
         self._require(Capability.PUT)
+        self.last_receipt = None  # a refusal below must not leave an earlier send's receipt
         path = os.path.abspath(os.fspath(local))
+        try:
+            sha256 = sha256_file(path)
+        except OSError as exc:
+            raise LocalError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        previous = self._previous(message_id)
+        if previous is not None:  # before anything is built or sent
+            previous.require_content(sha256, path)
         options = self.options
         subject = options.subject
         message = build_message(
             path,
             as2_from=options.as2_from,
             as2_to=options.as2_to,
-            signer=options.signing_identity,
+            signer=options.signing_identity or self.settings.identity,
             partner_certificate=self.partner_certificate,
             sign=options.sign,
             encrypt=options.encrypt,
@@ -182,7 +206,7 @@ class AS2Adapter(Adapter):
             message_id=message_id,
         )
         url = self.url or self.session.url_for(self.settings.root or "/")
-        receipt = self._receipt_for(message, path, url, message_id)
+        receipt = self._receipt_for(message, path, url, sha256, previous)
         self.last_receipt = receipt
         receipt.move("sending", "resend" if receipt.attempts > 1 else None)
         self.store.save(receipt)
@@ -206,13 +230,18 @@ class AS2Adapter(Adapter):
 
     # -- steps ---------------------------------------------------------------------
 
-    def _receipt_for(self, message: AS2Message, path: str, url: str, reused_id: str | None) -> Receipt:
-        previous: Receipt | None = None
-        if reused_id is not None:
-            try:
-                previous = self.store.load(message.message_id)
-            except XferError:
-                previous = None
+    def _previous(self, message_id: str | None) -> Receipt | None:
+        """The record of an earlier attempt under ``message_id`` (None: a new message or none kept)."""
+        if message_id is None:
+            return None
+        try:
+            return self.store.load(message_id)
+        except XferError:
+            return None
+
+    def _receipt_for(
+        self, message: AS2Message, path: str, url: str, sha256: str, previous: Receipt | None
+    ) -> Receipt:
         options = self.options
         receipt = Receipt(
             message_id=message.message_id,
@@ -224,7 +253,7 @@ class AS2Adapter(Adapter):
             as2_from=options.as2_from,
             as2_to=options.as2_to,
             profile=self.settings.profile_name,
-            sha256=sha256_file(path),
+            sha256=sha256,
             content_type=message.content_type,
             sign=options.sign if message.signed else None,
             encrypt=options.encrypt if message.encrypted else None,
@@ -237,24 +266,26 @@ class AS2Adapter(Adapter):
             receipt.created = previous.created
             receipt.history = list(previous.history)
             receipt.attempts = previous.attempts
-            # An earlier confirmation proves the partner holds *this* content under this id;
-            # it carries over (also through failed attempts) only while content and partner
-            # are the same.  It is what lets a duplicate-document receipt without a MIC count.
-            same = previous.sha256 == receipt.sha256 and previous.as2_to == receipt.as2_to
-            if same and (previous.mic_matched is True or previous.confirmed is not None):
-                receipt.confirmed = previous.confirmed or previous.updated
+            # An earlier confirmation proves the partner holds *this* content under this id (send
+            # refused other content above); it carries over, also through failed attempts, to
+            # the same partner only.  It is the only proof a duplicate-document receipt can have.
+            if previous.as2_to == receipt.as2_to and previous.confirmed is not None:
+                receipt.confirmed = previous.confirmed
         receipt.attempts += 1
         return receipt
 
     def _post(self, message: AS2Message, url: str, receipt: Receipt) -> tuple[dict[str, str], bytes, int]:
         session = self.session
         body = _TrackedBody(message.body)
+        status: int | None = None
         try:
             with session.translating():
                 response = session.post(url, data=body, headers=message.headers, stream=True)
                 with response:
+                    status = response.status_code
                     session.check(response, path=_urlpath(url))
-                    answer = _read_limited(response)
+                    limit = _RECEIPT_TIMEOUTS * self.settings.timeout
+                    answer = _read_limited(response, self.settings.server, limit)
                     return dict(response.headers), answer, response.status_code
         except IntegrityError as exc:  # delivered, but the answer is not a receipt we can read
             self._unverified(receipt, exc)
@@ -264,6 +295,11 @@ class AS2Adapter(Adapter):
             # the partner has the whole message and may have processed it
             raise self._delivery_unknown(exc, receipt) from exc
         except XferError as exc:
+            # A 5xx after the whole message went out may come from a partner that stored or even
+            # processed it before failing (say while writing the MDN); a 4xx says the request
+            # was refused (RFC 9110 §15.5), and a failure before the end was never processed.
+            if body.sent and status is not None and status >= 500:
+                raise self._delivery_unknown(exc, receipt) from exc
             raise self._not_delivered(exc, receipt) from exc
 
     def _delivery_unknown(self, exc: XferError, receipt: Receipt) -> XferError:
@@ -271,11 +307,12 @@ class AS2Adapter(Adapter):
         receipt.error = exc.message
         receipt.move("delivery-unknown", exc.message)
         self.store.save(receipt)
+        slow = "; a partner that needs longer to answer needs a larger timeout"
+        slow = slow if isinstance(exc, ConnectTimeout) else ""
         return exc.copy_with(
             f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown",
             hint=f"a resend is safe (the partner recognises the same Message-ID as a duplicate): "
-            f"xfer as2 resend '{receipt.message_id}'; a partner that needs longer to answer needs a "
-            "larger timeout",
+            f"xfer as2 resend '{receipt.message_id}'{slow}",
         )
 
     def _not_delivered(self, exc: XferError, receipt: Receipt) -> XferError:
@@ -325,7 +362,9 @@ class AS2Adapter(Adapter):
             )
         except IntegrityError as exc:
             self._unverified(receipt, exc)
-        if duplicate and verdict.mic_matched is None and receipt.confirmed is None:
+        # A MIC in a duplicate receipt only shows the partner hashed this copy before dropping
+        # it; what it holds under this id is what an earlier receipt confirmed, or unknown.
+        if duplicate and receipt.confirmed is None:
             self._unverified(receipt, self._unproven_duplicate(message))
         receipt.mic_matched = verdict.mic_matched
         if negative:
@@ -338,11 +377,11 @@ class AS2Adapter(Adapter):
         self.store.save(receipt)
 
     def _unproven_duplicate(self, message: AS2Message) -> IntegrityError:
-        """A duplicate-document receipt without a MIC, and no earlier attempt was ever confirmed."""
+        """A duplicate-document receipt, and no earlier attempt of this content was ever confirmed."""
         return IntegrityError(
             f"{self.settings.server} calls message {message.message_id} a duplicate of one it already has, but "
-            "no receipt ever confirmed that message with this content to us, and this one carries no MIC: the "
-            "partner did not process this copy, so its delivery is unproven",
+            "no receipt ever confirmed that message with this content to us: the partner did not process this "
+            "copy, so its delivery is unproven",
             hint=f"ask the partner what they received as {message.message_id}; if they have not processed "
             "it, send the file as a new message: xfer as2 send FILE PROFILE",
         )
@@ -463,11 +502,24 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
-def _read_limited(response: requests.Response) -> bytes:
-    """The response body, refusing one far larger than any MDN (it would not be one)."""
+def _read_limited(response: requests.Response, server: str, limit: float) -> bytes:
+    """The response body, refusing one far larger than any MDN (it would not be one), or one
+    that takes longer than ``limit`` seconds in all (:class:`ConnectTimeout`)."""
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_content(64 * 1024):
+    deadline = time.monotonic() + limit
+    while True:
+        # read1: what one receive gives, so the deadline is checked between receives (read(n)
+        # would wait for all n bytes, however slowly they come).
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            break
+        if time.monotonic() > deadline:
+            raise ConnectTimeout(
+                f"{server}: the receipt did not arrive within {limit:g} s "
+                f"({_RECEIPT_TIMEOUTS} x the timeout): the partner sends it too slowly",
+                server=server,
+            )
         total += len(chunk)
         if total > _MAX_MDN:
             raise IntegrityError(

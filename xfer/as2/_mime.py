@@ -96,6 +96,8 @@ def split_entity(data: bytes) -> tuple[Message, bytes]:
 
 def split_multipart(body: bytes, boundary: str) -> list[bytes]:
     """The raw bytes of each body part (RFC 2046 §5.1.1: the CRLF before a delimiter is not content)."""
+    if not boundary or not boundary.isascii():  # RFC 2046 §5.1.1: 1 to 70 ASCII characters
+        raise IntegrityError(f"the multipart boundary {boundary!r} is missing or not ASCII")
     delimiter = b"--" + boundary.encode("ascii")
     newline = CRLF if body.find(CRLF + delimiter) != -1 or body.startswith(delimiter + CRLF) else b"\n"
     marker = newline + delimiter

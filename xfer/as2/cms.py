@@ -23,12 +23,13 @@ join instead of asn1crypto's copy per nesting level: peak is about input + 2 × 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import os
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
@@ -174,6 +175,31 @@ def _asn1_cert(certificate: x509.Certificate) -> asn1_x509.Certificate:
 
 def _describe(certificate: x509.Certificate) -> str:
     return f"{certificate.subject.rfc4514_string()} (serial {certificate.serial_number:x})"
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _partner_data(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorate a reader of partner data: a malformed structure is an :class:`IntegrityError`.
+
+    asn1crypto parses lazily, so a structural error (a missing field, a wrong type) surfaces
+    as ValueError, TypeError or KeyError at the first access, anywhere below the load; it is
+    the partner's damaged data, never our bug to report as an internal error.
+    """
+
+    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(function)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return function(*args, **kwargs)
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                raise IntegrityError(f"the {what} is not valid CMS/DER data ({exc})") from exc
+
+        return wrapper
+
+    return decorate
 
 
 def _load_content_info(data: BytesLike, expected: str, what: str) -> cms.ContentInfo:
@@ -345,8 +371,11 @@ def _check_signature(
         if isinstance(public_key, rsa.RSAPublicKey):
             if name == "rsassa_pss":
                 params = signature_algorithm["parameters"]
-                pss_hash = DIGESTS[digest_name(params["hash_algorithm"]["algorithm"].native)]()
-                mgf_hash = DIGESTS[digest_name(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)]()
+                try:
+                    pss_hash = DIGESTS[digest_name(params["hash_algorithm"]["algorithm"].native)]()
+                    mgf_hash = DIGESTS[digest_name(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)]()
+                except ConfigError as exc:  # the partner's signature, not our configuration
+                    raise IntegrityError(f"the RSASSA-PSS signature uses an unsupported digest: {exc}") from exc
                 pad: padding.AsymmetricPadding = padding.PSS(padding.MGF1(mgf_hash), params["salt_length"].native)
                 public_key.verify(signature, data, pad, pss_hash)
             else:
@@ -364,6 +393,7 @@ def _check_signature(
         ) from exc
 
 
+@_partner_data("signature")
 def signed_by(signature: BytesLike, certificate: x509.Certificate) -> bool:
     """Whether ``certificate`` is named as a signer of a SignedData (nothing is verified yet).
 
@@ -374,6 +404,7 @@ def signed_by(signature: BytesLike, certificate: x509.Certificate) -> bool:
     return any(signer_matches(s["sid"], certificate) for s in info["content"]["signer_infos"])
 
 
+@_partner_data("signature")
 def verify(
     signature: BytesLike,
     certificate: x509.Certificate,
@@ -520,6 +551,7 @@ class Decrypted:
     cipher: CipherName
 
 
+@_partner_data("encrypted message")
 def decrypt(data: BytesLike, key: object, certificate: x509.Certificate | None = None) -> Decrypted:
     """Decrypt a DER EnvelopedData with our RSA ``key``.
 
@@ -601,6 +633,7 @@ def compress(content: BytesLike, *, level: int = 6) -> bytes:
     return b"".join(parts)
 
 
+@_partner_data("compressed message")
 def decompress(data: BytesLike, *, max_size: int = MAX_DECOMPRESSED_SIZE) -> bytes:
     """Unwrap a DER CompressedData; refuse output larger than ``max_size`` (a zip bomb)."""
     info = _load_content_info(data, "compressed_data", "compressed message")

@@ -58,6 +58,7 @@ class MDN:
     text: str  # the human-readable part
     fields: dict[str, str] = field(default_factory=dict)  # every report field, names lower case
     raw: bytes = field(default=b"", repr=False)
+    signature_digest: str | None = None  # the digest of a verified signature (sha1, sha256, ...)
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,15 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+#: Fields that decide what a receipt says: given twice, a receipt could be read either way.
+_DECISIVE = ("disposition", "original-message-id", "received-content-mic")
+
+
 def _report_fields(content: bytes) -> dict[str, str]:
-    """RFC 3798 fields ("Name: value", continuation lines folded back, blank lines between groups)."""
+    """RFC 3798 fields ("Name: value", continuation lines folded back, blank lines between groups).
+
+    A decisive field given twice makes the receipt ambiguous: refused, never read by its first.
+    """
     fields: dict[str, str] = {}
     last = None
     for raw_line in content.decode("utf-8", "replace").splitlines():
@@ -124,6 +132,8 @@ def _report_fields(content: bytes) -> dict[str, str]:
         name, sep, value = raw_line.partition(":")
         if sep:
             last = name.strip().lower()
+            if last in fields and last in _DECISIVE:
+                raise IntegrityError(f"the MDN is ambiguous: it has the field {name.strip()} twice")
             fields.setdefault(last, value.strip())
     return fields
 
@@ -141,6 +151,7 @@ def parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x
         raise IntegrityError("the response has no Content-Type: it is not an AS2 MDN")
     mime_type, params = _mime.content_type(type_header)
     signed = verified = False
+    signature_digest = None
     report_type, report_params, report_body = mime_type, params, body
     if mime_type == "multipart/signed":
         signed = True
@@ -152,17 +163,19 @@ def parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x
         signature = _mime.decoded_body(sig_headers, sig_body)
         if partner_certificate is not None:
             try:
-                cms.verify(signature, partner_certificate, content=signed_part)
+                checked = cms.verify(signature, partner_certificate, content=signed_part)
             except IntegrityError as first_error:
                 # Some products sign the part with bare LF line ends, then send CRLF: try that form.
                 try:
-                    cms.verify(signature, partner_certificate, content=signed_part.replace(b"\r\n", b"\n"))
+                    lf_part = signed_part.replace(b"\r\n", b"\n")
+                    checked = cms.verify(signature, partner_certificate, content=lf_part)
                 except IntegrityError:
                     raise IntegrityError(
                         f"the MDN signature does not verify: {first_error.message}",
                         hint="the receipt may be forged, or the profile's partner certificate is outdated",
                     ) from first_error
             verified = True
+            signature_digest = checked.digest_algorithm
         inner_headers, report_body = _mime.split_entity(signed_part)
         report_type, report_params = _mime.content_type(str(inner_headers.get("Content-Type", "")))
     if report_type != "multipart/report":
@@ -174,7 +187,9 @@ def parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x
         part_headers, part_body = _mime.split_entity(part)
         part_type, _ = _mime.content_type(str(part_headers.get("Content-Type", "text/plain")))
         content = _mime.decoded_body(part_headers, part_body)
-        if part_type == "message/disposition-notification" and fields is None:
+        if part_type == "message/disposition-notification":
+            if fields is not None:
+                raise IntegrityError("the MDN is ambiguous: it has two message/disposition-notification parts")
             fields = _report_fields(content)
         elif part_type.startswith("text/") and not text:
             text = content.decode("utf-8", "replace").strip()
@@ -199,6 +214,7 @@ def parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x
         text=text,
         fields=fields,
         raw=body,
+        signature_digest=signature_digest,
     )
 
 
@@ -242,6 +258,14 @@ def check_mdn(
         )
     if require_signature and not mdn.signature_verified:
         raise IntegrityError("the MDN signature was not verified: the partner certificate is missing")
+    # SHA-1 signatures can be forged (chosen-prefix collisions, 2020): accepted only from a
+    # partner we asked for SHA-1 (MD5 never verifies: cms.verify does not know it).
+    wanted = cms.digest_name(expected_alg) if expected_alg else "sha256"
+    if require_signature and mdn.signature_digest == "sha1" and wanted != "sha1":
+        raise IntegrityError(
+            f"the MDN is signed with SHA-1, but {wanted} was asked: a SHA-1 signature does not prove the receipt",
+            hint="ask the partner to sign receipts with SHA-256 (signed-receipt-micalg), or set sign = \"sha1\"",
+        )
 
     mic_matched: bool | None = None
     if mdn.status in ("processed", "warning") and expected_mic is not None:

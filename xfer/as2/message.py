@@ -317,10 +317,18 @@ def _build(
         raise ConfigError(f"unknown MDN mode {mdn!r}", hint="use none, unsigned or signed")
     mic_digest = cms.digest_name(mdn_micalg) if mdn_micalg else (digest or "sha256")
     msg_id = _check_message_id(message_id) if message_id else new_message_id(domain)
+    # The type is checked before the payload is read; the header is written as ASCII on one line.
+    if content_type and not (
+        content_type.isascii()
+        and content_type.isprintable()
+        and re.fullmatch(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;.*)?", content_type)
+    ):
+        raise ConfigError(
+            f"[as2] content_type = {content_type!r} is not a valid Content-Type",
+            hint="write type/subtype, parameters after ';', in ASCII on one line (e.g. application/EDI-X12)",
+        )
     payload = load()
     payload_type = content_type or guess_content_type(payload[:512])
-    if not re.fullmatch(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;.*)?", payload_type):
-        raise ConfigError(f"{payload_type!r} is not a valid Content-Type")
     size = len(payload)
 
     # 1. The payload entity: what the partner stores (its filename travels in Content-Disposition).

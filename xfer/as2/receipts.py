@@ -16,9 +16,10 @@ arriving later moves ``sent`` → ``confirmed`` by Message-ID, which is the file
 
 ==================  =============================================================
 ``sending``         written before the POST: a crash leaves evidence
-``not-delivered``   transport failure or non-2xx: safe to resend with the same id
-``delivery-unknown`` the whole message was sent but no answer came (timeout, connection
-                    cut): the partner may have it; a resend with the same id is safe
+``not-delivered``   transport failure before the end of the message, or HTTP 4xx: safe to
+                    resend with the same id
+``delivery-unknown`` the whole message was sent but no receipt came (timeout, connection
+                    cut, HTTP 5xx): the partner may have it; a resend with the same id is safe
 ``sent``            the partner answered 2xx; no receipt asked (or not yet)
 ``confirmed``       a receipt says ``processed`` (``warning`` may be set)
 ``rejected``        a receipt says ``processed/error`` or ``failed``
@@ -130,6 +131,24 @@ class Receipt:
         if note:
             entry["note"] = note
         self.history.append(entry)
+
+    def require_content(self, sha256: str, path: str) -> None:
+        """Refuse to resend this message with content other than what it was built from.
+
+        The partner answers a repeated Message-ID with "duplicate-document" without processing
+        the copy: other content under this id would be dropped by the partner while its receipt
+        looked like a confirmation, and the record of what was delivered would be lost.
+        """
+        if self.sha256 is not None and sha256 == self.sha256:
+            return
+        if os.path.abspath(path) == self.file:
+            what = f"{path} changed since message {self.message_id} was built"
+        else:
+            what = f"{path} is not the content of message {self.message_id} (sent from {self.file})"
+        raise UsageError(
+            f"{what}; a resend must carry the same content",
+            hint="send the new content as a new message: xfer as2 send FILE PROFILE",
+        )
 
     @property
     def summary(self) -> str:

@@ -171,8 +171,9 @@ def receive(
                 payload = None  # already delivered once; RFC 4130 §9: do not process again
             else:
                 seen_message_ids.add(message_id)
-    except _Failure as failure:
-        disposition = f"processed/error: {failure.modifier}"
+    except (_Failure, IntegrityError) as failure:  # IntegrityError: malformed MIME the steps did not name
+        modifier = failure.modifier if isinstance(failure, _Failure) else "unexpected-processing-error"
+        disposition = f"processed/error: {modifier}"
         payload = filename = None
         state.mic = None
 

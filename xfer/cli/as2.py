@@ -116,7 +116,6 @@ def resend_command(
 ) -> None:
     """Resend a message that was not delivered, with the same file and the same Message-ID."""
     from ..as2.receipts import DELIVERED, ReceiptStore
-    from ..transfer import sha256_file
 
     receipt = ReceiptStore().load(message_id)
     if receipt.status in DELIVERED and not force:
@@ -127,16 +126,8 @@ def resend_command(
     name = profile or receipt.profile
     if not name:
         raise UsageError("the receipt names no profile", hint="pass --profile NAME")
-    try:
-        same = sha256_file(receipt.file) == receipt.sha256
-    except OSError as exc:
-        raise UsageError(f"cannot read {receipt.file} to resend it: {exc.strerror or exc}") from exc
-    if not same:
-        raise UsageError(
-            f"{receipt.file} changed since message {receipt.message_id} was built; a resend must carry the "
-            "same content",
-            hint="send the new content as a new message: xfer as2 send FILE PROFILE",
-        )
+    # The adapter refuses content other than the record's before anything is sent (also for
+    # `send --resend`): Receipt.require_content.
     adapter = _as2_adapter(name, connection)
     with adapter:
         _send(adapter, receipt.file, receipt.filename, receipt.message_id, json_output=json_output, quiet=quiet)

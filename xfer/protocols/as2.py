@@ -7,7 +7,9 @@ certificate, so the adapter receives objects, not file names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ __all__ = ["MDN_MODES", "SPEC", "AS2Options"]
 
 #: Receipt modes; anything else (say the message builder's "signed") would skip the signature check.
 MDN_MODES = ("none", "unsigned-sync", "signed-sync")
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class AS2Options(ProtocolOptions):
     mdn: str
     content_type: str | None
     subject: str | None
-    #: Signs messages: ``[as2] signing_identity``, else the connection's identity.
+    #: Signs messages: ``[as2] signing_identity``, else the connection's identity (the adapter
+    #: falls back to it when settings were built by hand without one).
     signing_identity: Identity | None = field(repr=False)
     #: Encrypts to the partner and verifies its signed receipts.
     partner_certificate: x509.Certificate | None = field(repr=False)
@@ -74,32 +78,76 @@ def _build(source: SettingsSource) -> AS2Options:
             if source.warn is not None:
                 source.warn(message)
     partner = source.path("partner_cert")
+    certificate = _certificate(partner)
+    if certificate is not None:
+        _check_partner(certificate, partner, encrypt=table["encrypt"], warn=source.warn)
     return AS2Options(
         as2_from=table["as2_from"], as2_to=table["as2_to"], sign=table["sign"], encrypt=table["encrypt"],
         compress=table["compress"], mdn=table["mdn"], content_type=table["content_type"], subject=table["subject"],
-        signing_identity=signer, partner_certificate=_certificate(partner), url=source.url,
+        signing_identity=signer, partner_certificate=certificate, url=source.url,
     )
 
 
 def _from_mapping(options: Mapping[str, Any]) -> AS2Options:
     """Settings a library caller built by hand (no profile): only what keeps the send safe is checked.
 
-    The rest fails safe later: the message builder refuses missing AS2 names, encryption
-    without a partner certificate and signing without an identity before anything is sent,
-    and a signed receipt that cannot be verified is recorded as unverified.
+    What is not given takes the declared default (signed, encrypted, signed receipt), as in a
+    profile.  The rest fails safe later: the message builder refuses missing AS2 names,
+    encryption without a partner certificate and signing without an identity before anything
+    is sent, and a signed receipt that cannot be verified is recorded as unverified.
     """
-    mdn = str(options.get("mdn") or "signed-sync")
+    given = {**SPEC.defaults(), **{key: value for key, value in options.items() if value is not None}}
+    mdn = str(given["mdn"])
     if mdn not in MDN_MODES:
         raise ConfigError(f"[as2] mdn = {mdn!r} is not supported", hint="use none, unsigned-sync or signed-sync")
     subject = options.get("subject")
+    certificate = _certificate(options.get("partner_cert"))
+    if certificate is not None:
+        _check_partner(certificate, options["partner_cert"], encrypt=str(given["encrypt"]), warn=None)
     return AS2Options(
         as2_from=str(options.get("as2_from") or ""), as2_to=str(options.get("as2_to") or ""),
-        sign=str(options.get("sign") or "none"), encrypt=str(options.get("encrypt") or "none"),
-        compress=bool(options.get("compress")), mdn=mdn, content_type=options.get("content_type") or None,
+        sign=str(given["sign"]), encrypt=str(given["encrypt"]),
+        compress=bool(given["compress"]), mdn=mdn, content_type=options.get("content_type") or None,
         subject=None if subject is None else str(subject), signing_identity=options.get("signing_identity"),
-        partner_certificate=_certificate(options.get("partner_cert")),
+        partner_certificate=certificate,
         url=str(options.get("profile_url") or "") or None,
     )
+
+
+def _check_partner(
+    certificate: x509.Certificate, path: Any, *, encrypt: str, warn: Callable[[str], None] | None
+) -> None:
+    """Refuse a partner certificate that may not encrypt when we encrypt; warn when it is out of date.
+
+    An expired certificate is only a warning: partners often keep decrypting with the old key
+    while a renewal is under way, and the receipt still says whether it worked.
+    """
+    from cryptography import x509
+
+    name = f"AS2 partner certificate {certificate.subject.rfc4514_string()} ({path})"
+    if encrypt != "none":
+        try:
+            usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        except x509.ExtensionNotFound:
+            usage = None  # no keyUsage: any use is allowed (RFC 5280 §4.2.1.3)
+        if usage is not None and not usage.key_encipherment:
+            raise ConfigError(
+                f"[as2] encrypt = {encrypt!r}: the {name} may not be used for encryption "
+                "(its keyUsage lacks keyEncipherment)",
+                hint="ask the partner for their encryption certificate, or set encrypt = \"none\"",
+            )
+    now = dt.datetime.now(dt.timezone.utc)
+    message = None
+    if now > certificate.not_valid_after_utc:
+        message = f"{name} expired on {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    elif now < certificate.not_valid_before_utc:
+        message = f"{name} is not valid before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    if message is not None:
+        message += "; the partner may refuse what is encrypted to it: ask for their current certificate"
+        if warn is not None:
+            warn(message)
+        else:
+            _log.warning("%s", message)
 
 
 def _certificate(path: Any) -> x509.Certificate | None:

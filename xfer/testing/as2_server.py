@@ -14,7 +14,8 @@ The server's AS2 identity defaults to the PKI's partner identity (``pki.partner_
 verifies signatures with the PKI's client certificate: exactly the pair a profile using
 ``pki.client_p12`` and ``partner_cert = pki.partner_cert`` expects.  Misbehaviour for negative
 tests: ``fail_next(status)`` answers the next POST with an HTTP error, ``mdn_hook`` replaces the
-MDN (forged MIC, wrong signer, ...).  It holds each message in memory: not a production server.
+MDN (forged MIC, wrong signer, ...), ``answer_pace`` trickles the answer's body one byte at a
+time.  It holds each message in memory: not a production server.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -69,8 +71,11 @@ class AS2App:
         detect_duplicates: bool = True,
         mdn_hook: MdnHook | None = None,
         max_body: int = _MAX_BODY,
+        answer_pace: float | None = None,
     ) -> None:
         self.root = Path(root)
+        #: Seconds between the bytes of an answer's body (a partner trickling its receipt); None: at once.
+        self.answer_pace = answer_pace
         self.max_body = max_body
         self.root.mkdir(parents=True, exist_ok=True)
         self.identity = identity
@@ -93,12 +98,14 @@ class AS2App:
             self._fail.extend([status] * count)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        def answer(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> list[bytes]:
+        def answer(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Iterable[bytes]:
             out = [("Content-Length", str(len(body)))]
             out += [(k, v) for k, v in (headers or {}).items() if k.lower() != "content-length"]
             if not any(k.lower() == "content-type" for k, _ in out):
                 out.append(("Content-Type", "text/plain"))
             start_response(f"{status} {_STATUS_TEXT.get(status, 'Status')}", out)
+            if self.answer_pace is not None:
+                return _paced(body, self.answer_pace)
             return [body]
 
         if environ.get("PATH_INFO") != self.path:
@@ -149,6 +156,13 @@ class AS2App:
         temp = target.with_name(f".{target.name}.part")
         temp.write_bytes(result.payload)
         os.replace(temp, target)
+
+
+def _paced(body: bytes, pace: float) -> Iterator[bytes]:
+    """``body`` one byte at a time, ``pace`` seconds apart (wsgiref sends each item at once)."""
+    for index in range(len(body)):
+        time.sleep(pace)
+        yield body[index : index + 1]
 
 
 class _Handler(WSGIRequestHandler):
