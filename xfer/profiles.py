@@ -152,6 +152,8 @@ class Profile:
                 parse_rate(self.values["limit_rate"])
             except UsageError as exc:
                 raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+        if "proxy" in self.values:
+            _check_proxy(where, "proxy", self.values["proxy"])
         spec.validate(ProfileFacts(where=where, values=self.values, given=self.sections.get(spec.section, {}),
                                    table=self.section(spec.section)))
 
@@ -253,6 +255,8 @@ class Profile:
                 except UsageError as exc:
                     said = exc.message.removeprefix("limit_rate ")
                     raise ConfigError(f"{where}: {label} {said}", hint=exc.hint) from None
+            if key == "proxy":
+                _check_proxy(where, label, value)
         data: dict[str, Any] = {**self.values, **given}
         for section, table in self.sections.items():
             data[section] = dict(table)
@@ -288,6 +292,20 @@ def _pin_checker(spec: ProtocolSpec) -> Callable[[str], str]:
     from .tls import normalize_pin
 
     return normalize_pin
+
+
+def _check_proxy(where: str, label: str, url: str) -> None:
+    """``url`` is a proxy xfer can use (:func:`xfer.net.parse_proxy`, the check connecting runs), as a
+    config error: refused when the profile is saved or read, not at the first connection.  A proxy URL
+    with a password is refused here above all, so that it is never written to, or kept in, a profile;
+    the message shows the URL with its credentials masked."""
+    from .net import parse_proxy
+
+    try:
+        parse_proxy(url)
+    except UsageError as exc:
+        said = exc.message.removeprefix("proxy ")  # "proxy 'u': ..." -> "--proxy 'u': ..."
+        raise ConfigError(f"{where}: {label} {said}", hint=exc.hint) from None
 
 
 def _find(name: str) -> Path | None:
