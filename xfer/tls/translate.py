@@ -28,6 +28,7 @@ from ..errors import (
     XferError,
 )
 from .connection import _SILENT_REJECTION_MAX_SENT, PinMismatchError
+from .context import SYSTEM_TRUST
 from .records import HandshakeFacts
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def _translate_ssl(
     exc: ssl.SSLError, *, context: ssl.SSLContext, facts: HandshakeFacts, server: str, identity: Identity | None,
     moved: tuple[int, int] | None = None,
 ) -> XferError:
-    trust = getattr(context, "trust_source", "the system trust store")
+    trust = getattr(context, "trust_source", SYSTEM_TRUST)
     if isinstance(exc, PinMismatchError):
         return PinMismatch(
             f"{server}: server certificate {exc.actual} does not match the pinned {exc.expected}",
@@ -289,7 +290,10 @@ def _refused_server_certificate(
     why = _UNTRUSTED_WORDS.get(code or 0, detail)
     return ServerCertificateUntrusted(
         f"{server}: we do not trust the server's certificate: {why}{described}; trusted: {trust}",
-        hint="if this is the partner's CA, pass it with --ca partner-ca.pem (or ca = in the profile)",
+        hint="if this is the partner's CA, pass it with --ca partner-ca.pem (or ca = in the profile)"
+        if trust == SYSTEM_TRUST
+        else "the CA given with --ca (or ca = in the profile) did not issue this certificate: ask the "
+        "partner for the CA that did (the issuer named above), and check that this is the right server",
     )
 
 
