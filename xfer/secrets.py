@@ -138,21 +138,41 @@ def _read_keyring(name: str | None, field_name: str) -> str:
                           hint="pip install keyring, or use env:VAR, file:PATH or prompt") from None
     try:
         value = keyring.get_password(KEYRING_SERVICE, name)
+        backend = type(keyring.get_keyring())
     except keyring.errors.KeyringError as exc:
         raise SecretError(
             f"{field_name}: no usable OS keyring ({type(exc).__name__})",
             hint="on a server use env:VAR, file:PATH or prompt, or install a backend such as keyrings.alt",
         ) from None
+    except Exception as exc:
+        # A backend is third-party code over D-Bus, a Keychain or a file: it fails with whatever it
+        # meets (RuntimeError, OSError, a D-Bus exception...), not only with KeyringError.  That is a
+        # broken keyring, not a bug in xfer.  Its text is not repeated: nothing says what it holds.
+        raise SecretError(
+            f"{field_name}: the OS keyring failed to read entry {KEYRING_SERVICE}/{name} "
+            f"({_backend_name()}: {type(exc).__name__})",
+            hint="check that the keyring service is running and unlocked (python -m keyring diagnose), "
+            "or use env:VAR, file:PATH or prompt",
+        ) from None
     if value is None:
-        backend = type(keyring.get_keyring()).__name__
-        if "fail" in type(keyring.get_keyring()).__module__:
+        if "fail" in backend.__module__:
             raise SecretError(
                 f"{field_name}: no OS keyring is available on this machine",
                 hint="use env:VAR, file:PATH or prompt, or install a backend such as keyrings.alt",
             )
-        raise SecretError(f"{field_name}: keyring entry {KEYRING_SERVICE}/{name} not found in {backend}",
+        raise SecretError(f"{field_name}: keyring entry {KEYRING_SERVICE}/{name} not found in {backend.__name__}",
                           hint=f"store it: python -m keyring set {KEYRING_SERVICE} {name}")
     return str(value)
+
+
+def _backend_name() -> str:
+    """The keyring backend's class name, for messages ("the keyring" if even that cannot be had)."""
+    import keyring
+
+    try:
+        return type(keyring.get_keyring()).__name__
+    except Exception:  # the backend's own failure is being reported; do not add another
+        return "the keyring"
 
 
 def _prompt(field_name: str) -> str:

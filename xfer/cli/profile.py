@@ -141,7 +141,8 @@ def list_(json_output: JsonFlag = False) -> None:
             warn(str(row["error"]))
             continue
         # Text, not str: a cell would otherwise be read as rich markup.
-        days = "" if row["days_left"] is None else str(row["days_left"])
+        # "?": the profile names an identity whose dates could not be read without asking (or at all).
+        days = str(row["days_left"]) if row["days_left"] is not None else "?" if row["identity"] else ""
         table.add_row(*(Text(printable(row[key] or "")) for key in ("name", "protocol", "url", "identity")),
                       Text(days))
     Console(highlight=False).print(table)
