@@ -54,6 +54,12 @@ def profile_dirs() -> list[Path]:
     return [*dirs, config_dir() / "profiles"]
 
 
+#: What to give instead when a path option names a folder.
+_FOLDER_HINTS = {
+    "ca": "give one PEM file of CA certificates (for a folder of them: cat its *.pem into one file)",
+    "identity": "give the .p12/.pfx file itself",
+}
+
 #: How the caller spelled options set on top of a profile: ``xfer.connect(ca=...)``
 #: (``"parameter"``) or ``--ca`` (``"flag"``, the CLI).  Error messages use the same spelling.
 OverrideStyle = Literal["parameter", "flag"]
@@ -214,14 +220,18 @@ class Profile:
             if path is not None and not path.is_file():
                 if key == "identity" and key in self.overridden:
                     continue  # Identity.load says it best (exit 4, with the --identity hint on the CLI)
+                # A folder exists: "does not exist" would send the user looking for a typo.
+                folder = path.is_dir()
+                problem = f"{path} is a folder, not a file" if folder else f"file {path} does not exist"
+                fix = _FOLDER_HINTS.get(key) if folder else None
                 if section is None and key in self.overridden:
                     if self.override_style == "flag":
-                        raise ConfigError(f"{option_label(key, 'flag')} file {path} does not exist")
-                    raise ConfigError(f"xfer.connect(): {key} file {path} does not exist")
+                        raise ConfigError(f"{option_label(key, 'flag')} {problem}", hint=fix)
+                    raise ConfigError(f"xfer.connect(): {key} {problem}", hint=fix)
                 label = f"[{section}] {key}" if section else key
                 raise ConfigError(
-                    f"{where}: {label} file {path} does not exist",
-                    hint="fix the path in the profile (relative paths start at the profile's folder)",
+                    f"{where}: {label} {problem}",
+                    hint=fix or "fix the path in the profile (relative paths start at the profile's folder)",
                 )
 
     def with_overrides(self, values: Mapping[str, Any], *, style: OverrideStyle = "parameter") -> Profile:
