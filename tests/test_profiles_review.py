@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import xfer
 from tests.helpers import one_error, run
 from xfer.errors import ConfigError
+from xfer.profiles import load_profile, save_profile
 
 pytestmark = pytest.mark.usefixtures("config")
 
@@ -61,3 +63,41 @@ def test_an_unusable_proxy_kind_in_a_profile_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"profile 'p1': proxy 'ftp://h:21': unsupported kind ftp://"):
         xfer.Profile.from_mapping("p1", {"url": "https://h/", "proxy": "ftp://h:21"})
     assert xfer.Profile.from_mapping("p1", {"url": "https://h/", "proxy": "direct"}).get("proxy") == "direct"
+
+
+def test_of_two_simultaneous_adds_of_one_name_exactly_one_saves(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """save_profile checked exists() and then replaced: two `profile add NAME` at once both said
+    "saved".  Every writer here passes the check before any installs its file (they meet at a
+    barrier while serialising), the widest that window gets."""
+    import threading
+
+    import tomli_w
+
+    writers = 6
+    barrier = threading.Barrier(writers, timeout=10)
+    dumps = tomli_w.dumps
+
+    def dumps_together(data: Any) -> str:
+        barrier.wait()
+        return dumps(data)
+
+    monkeypatch.setattr(tomli_w, "dumps", dumps_together)
+    outcomes: dict[int, str] = {}
+
+    def add(number: int) -> None:
+        try:
+            save_profile(xfer.Profile.from_mapping("race", {"url": f"https://host{number}/"}))
+            outcomes[number] = "saved"
+        except ConfigError as exc:
+            outcomes[number] = exc.message
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [n for n, outcome in outcomes.items() if outcome == "saved"]
+    assert len(winners) == 1, outcomes
+    assert all("already exists" in outcomes[n] for n in outcomes if n not in winners)
+    assert load_profile("race").endpoint.host == f"host{winners[0]}"
+    assert [p.name for p in (config / "profiles").iterdir()] == ["race.toml"]  # no temp file left

@@ -396,15 +396,26 @@ def save_profile(profile: Profile, *, overwrite: bool = False) -> Path:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             if os.name == "posix":
                 directory.chmod(0o700)
+        exists = ConfigError(f"profile {profile.name!r} already exists at {path}", hint="use --force to replace it")
         if path.exists() and not overwrite:
-            raise ConfigError(f"profile {profile.name!r} already exists at {path}", hint="use --force to replace it")
+            raise exists
         text = tomli_w.dumps(profile.to_toml())
         fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{profile.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.chmod(temp, 0o600)
-            os.replace(temp, path)
+            if overwrite:
+                os.replace(temp, path)
+            else:
+                # A second name for the complete file, made only if ``path`` does not exist: of two
+                # `profile add NAME` at once, exactly one wins (exists() then replace let both say
+                # "saved", the last one's file kept).
+                try:
+                    os.link(temp, path)
+                except FileExistsError:
+                    raise exists from None
+                os.unlink(temp)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
