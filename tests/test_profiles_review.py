@@ -101,3 +101,31 @@ def test_of_two_simultaneous_adds_of_one_name_exactly_one_saves(config: Path, mo
     assert all("already exists" in outcomes[n] for n in outcomes if n not in winners)
     assert load_profile("race").endpoint.host == f"host{winners[0]}"
     assert [p.name for p in (config / "profiles").iterdir()] == ["race.toml"]  # no temp file left
+
+
+def test_add_and_rm_warn_about_a_profile_in_the_search_path_that_wins(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`profile add` said "saved" and `profile rm` "removed" while NAME kept resolving to a file of
+    XFER_PROFILE_PATH; both now name that file."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    winner = extra / "p1.toml"
+    winner.write_text('url = "https://from-path/"\n')
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(extra))
+    code, _out, err = run(capsys, "profile", "add", "p1", "https://from-config/")
+    assert code == 0, err
+    assert f"xfer: warning: {winner} (in XFER_PROFILE_PATH) comes first: p1: uses it" in err
+    code, _out, err = run(capsys, "profile", "rm", "p1")
+    assert code == 0, err
+    assert f"xfer: warning: p1: still uses {winner} (in XFER_PROFILE_PATH)" in err
+    code, _out, err = run(capsys, "profile", "rm", "p1")
+    assert code == 3
+    one_error(err, "no profile named 'p1'")
+    assert f"hint: 'p1' is {winner}, found through XFER_PROFILE_PATH" in err
+    # No warning when nothing shadows, nor when the search path holds the config folder itself.
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(config / "profiles"))
+    code, _out, err = run(capsys, "profile", "add", "p2", "https://h/")
+    assert code == 0 and "warning" not in err
+    code, _out, err = run(capsys, "profile", "rm", "p2")
+    assert code == 0 and "warning" not in err

@@ -34,6 +34,7 @@ __all__ = [
     "profile_dirs",
     "remove_profile",
     "save_profile",
+    "shadowing",
 ]
 
 
@@ -326,6 +327,16 @@ def _find(name: str) -> Path | None:
     return None
 
 
+def shadowing(name: str) -> Path | None:
+    """The file ``NAME`` resolves to when it is not the config folder's (which ``save_profile``
+    writes and ``remove_profile`` deletes): one in ``$XFER_PROFILE_PATH`` comes first."""
+    found = _find(name)
+    own = config_dir() / "profiles" / f"{name}.toml"
+    if found is None or found.resolve() == own.resolve():
+        return None
+    return found
+
+
 def load_profile(name: str) -> Profile:
     """Find and validate profile ``name``."""
     if not PROFILE_NAME.match(name):
@@ -432,7 +443,10 @@ def remove_profile(name: str) -> Path:
         raise ConfigError(f"invalid profile name {name!r}")
     path = config_dir() / "profiles" / f"{name}.toml"
     if not path.is_file():
+        elsewhere = shadowing(name)
         raise ConfigError(f"no profile named {name!r} in {path.parent}",
-                          hint=did_you_mean(name, _profile_names(path.parent)))
+                          hint=f"{name!r} is {elsewhere}, found through XFER_PROFILE_PATH: xfer removes only "
+                          "profiles of its config folder" if elsewhere else
+                          did_you_mean(name, _profile_names(path.parent)))
     path.unlink()
     return path

@@ -108,6 +108,7 @@ def add(
     profile.check_files()
     path = save_profile(profile, overwrite=force)
     info(f"saved profile {name} to {path}", quiet=quiet)
+    _warn_shadowed(name, f"{{winner}} (in XFER_PROFILE_PATH) comes first: {name}: uses it, not the profile saved")
 
 
 @app.command("list")
@@ -207,6 +208,17 @@ def rm(
 
     path = remove_profile(name)
     info(f"removed {path}", quiet=quiet)
+    _warn_shadowed(name, f"{name}: still uses {{winner}} (in XFER_PROFILE_PATH), which xfer does not remove")
+
+
+def _warn_shadowed(name: str, template: str) -> None:
+    """Warn when ``name`` resolves to a file in XFER_PROFILE_PATH, not the config folder's that
+    add writes and rm deletes (``{winner}`` in ``template`` is that file)."""
+    from ..profiles import shadowing
+
+    winner = shadowing(name)
+    if winner is not None:
+        warn(template.format(winner=winner))
 
 
 @app.command("test", epilog="The same report as `xfer doctor partner`.")
