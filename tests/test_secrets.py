@@ -214,3 +214,11 @@ def test_the_cli_reports_a_backend_failure_in_one_line_and_lists_profiles_anyway
     code, out, err = run(capsys, "profile", "list")
     assert code == 0, err
     assert "kr" in out and "?" in out and "Hunter2" not in out + err
+
+
+def test_file_written_by_notepad(tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark and a CRLF line end (Windows Notepad) are not part of the password."""
+    secret = tmp_path / "pw"
+    secret.write_bytes("\ufeffpässwort\r\n".encode())
+    secret.chmod(0o600)
+    assert resolve(f"file:{secret}") == "pässwort"

@@ -113,7 +113,9 @@ def _read_file(argument: str, field_name: str, base_dir: Path | None) -> str:
         path = base_dir / path
     try:
         info = path.stat()
-        data = path.read_text(encoding="utf-8")
+        # utf-8-sig: Windows Notepad starts a UTF-8 file with a byte-order mark, which is not part
+        # of the password (kept, it made the password "wrong").
+        data = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SecretError(f"{field_name}: secret file {path} does not exist") from None
     except OSError as exc:
