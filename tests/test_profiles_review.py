@@ -9,6 +9,7 @@ import pytest
 
 import xfer
 from tests.helpers import one_error, run
+from xfer import secrets as xsecrets
 from xfer.errors import ConfigError
 from xfer.profiles import load_profile, save_profile
 
@@ -129,3 +130,26 @@ def test_add_and_rm_warn_about_a_profile_in_the_search_path_that_wins(
     assert code == 0 and "warning" not in err
     code, _out, err = run(capsys, "profile", "rm", "p2")
     assert code == 0 and "warning" not in err
+
+
+def test_a_profile_others_may_write_is_read_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whoever can write a profile can point its url elsewhere and receive the identity and the
+    secrets: a warning with the fix (as for a secret file others can read), not a refusal."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    path = extra / "p1.toml"
+    path.write_text('url = "https://h/"\n')
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(extra))
+    seen: list[str] = []
+    monkeypatch.setattr(xsecrets, "warn", seen.append)
+    for mode, warned in ((0o600, False), (0o644, False), (0o664, True), (0o646, True)):
+        path.chmod(mode)
+        seen.clear()
+        assert load_profile("p1").url == "https://h/"
+        expected = [f"profile file {path} is writable by other users (mode {mode:04o}); chmod 600 {path}"]
+        assert seen == (expected if warned else []), oct(mode)
+    # The CLI points the warning at stderr (main() sets xfer.secrets.warn).
+    code, _out, err = run(capsys, "profile", "show", "p1")
+    assert code == 0 and f"xfer: warning: profile file {path} is writable by other users" in err

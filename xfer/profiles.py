@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from . import registry
 from .errors import ConfigError, UsageError, XferError
 from .options import CORE, sections
 from .protocols.spec import ProfileFacts, ProtocolSpec, check_value, did_you_mean, unknown_key
+from .secrets import warn_if_open
 from .throttle import parse_rate
 from .urls import PROFILE_NAME, Endpoint, parse_url
 
@@ -370,6 +372,10 @@ def read_profile_file(path: Path) -> Profile:
 
     try:
         with open(path, "rb") as handle:
+            # Whoever can write the profile can point url elsewhere and receive our identity and
+            # secrets on the next connection.
+            warn_if_open(path, os.fstat(handle.fileno()).st_mode, what="profile file",
+                         granted=stat.S_IWGRP | stat.S_IWOTH, how="writable")
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .errors import SecretError
 
-__all__ = ["KEYRING_SERVICE", "Secret", "SecretRef", "parse_ref", "resolve"]
+__all__ = ["KEYRING_SERVICE", "Secret", "SecretRef", "parse_ref", "resolve", "warn_if_open"]
 
 #: Service name of xfer's entries in the OS keyring.
 KEYRING_SERVICE = "xfer"
@@ -122,10 +122,19 @@ def _read_file(argument: str, field_name: str, base_dir: Path | None) -> str:
         raise SecretError(f"{field_name}: cannot read secret file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise SecretError(f"{field_name}: secret file {path} is not UTF-8 text") from None
-    if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warn(f"secret file {path} is readable by other users; chmod 600 {path}")
+    warn_if_open(path, info.st_mode, what="secret file", granted=stat.S_IRWXG | stat.S_IRWXO, how="readable")
     lines = data.splitlines()
     return lines[0] if lines else ""
+
+
+def warn_if_open(path: Path, mode: int, *, what: str, granted: int, how: str) -> None:
+    """Warn (through :data:`warn`) when ``mode`` gives other users any of the ``granted`` bits on ``path``.
+
+    Not a refusal: shared folders, ACLs and umasks make false alarms likely enough; a warning
+    with the fix is what ssh's readers of such files want too.
+    """
+    if os.name == "posix" and mode & granted:
+        warn(f"{what} {path} is {how} by other users (mode {stat.S_IMODE(mode):04o}); chmod 600 {path}")
 
 
 def _read_keyring(name: str | None, field_name: str) -> str:
