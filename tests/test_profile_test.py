@@ -62,3 +62,38 @@ def test_profile_test_fails_clearly_with_an_untrusted_identity(
     _, err = capsys.readouterr()
     assert code == ExitCode.TLS, err
     assert err.startswith("xfer: error: ") and "does not trust the issuer" in err
+
+
+@pytest.mark.parametrize("protocol", ["https", "ftpes"])
+def test_a_prompted_identity_password_is_asked_for_once(
+    module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    protocol: str,
+) -> None:
+    """doctor loaded the identity (one prompt), then its protocol step connected, which resolved the
+    reference again (a second prompt for the same password)."""
+    import getpass
+    import sys
+
+    asked: list[str] = []
+
+    def typed(prompt: str) -> str:
+        asked.append(prompt)
+        return module_pki.password
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(getpass, "getpass", typed)
+    monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path / "data"))
+    with serve(protocol, module_pki, root=tmp_path / "srv") as endpoint:
+        _save(endpoint, tmp_path / "profiles", monkeypatch, identity_password="prompt")
+        code = main(["profile", "test", "partner"])
+        _out, err = capsys.readouterr()
+        assert code == 0, err
+        assert asked == ["identity_password: "]
+        asked.clear()
+        login = ["--username", endpoint.profile.get("username"), "--password", endpoint.profile.get("password")]
+        code = main(["doctor", endpoint.url, "--identity", str(module_pki.client_p12),
+                     "--identity-password", "prompt", "--ca", str(module_pki.root_ca),
+                     *(login if endpoint.profile.get("username") else [])])
+        _out, err = capsys.readouterr()
+        assert code == 0, err
+        assert asked == ["identity_password: "]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import one_error, run
 from xfer import secrets as xsecrets
 from xfer.errors import SecretError
 from xfer.secrets import Secret, parse_ref, resolve
+from xfer.testing.pki import TestPKI
 
 
 def test_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,15 +95,48 @@ class MemoryKeyring:
         return _Backend()
 
 
-@pytest.fixture
-def memory_keyring() -> Iterator[object]:
+class BrokenKeyring:
+    """A keyring backend failing as a Secret Service backend does when D-Bus has no such service:
+    with a RuntimeError, not a KeyringError.  Its message holds text that must never be shown."""
+
+    def __new__(cls) -> Any:
+        import keyring.backend
+
+        class _Backend(keyring.backend.KeyringBackend):
+            priority = 1
+
+            def __init__(self) -> None:
+                super().__init__()  # type: ignore[no-untyped-call]
+
+            def get_password(self, service: str, username: str) -> str | None:
+                raise RuntimeError("dbus: org.freedesktop.secrets not provided (Hunter2 context)")
+
+            def set_password(self, service: str, username: str, password: str) -> None:
+                raise RuntimeError("no")
+
+            def delete_password(self, service: str, username: str) -> None:
+                raise RuntimeError("no")
+
+        return _Backend()
+
+
+def _installed(backend: object) -> Iterator[object]:
     import keyring
 
     previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
+    keyring.set_keyring(backend)  # type: ignore[arg-type]
     yield backend
     keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[object]:
+    yield from _installed(MemoryKeyring())
+
+
+@pytest.fixture
+def broken_keyring() -> Iterator[object]:
+    yield from _installed(BrokenKeyring())
 
 
 def test_keyring_named_and_profile_entries(memory_keyring: object) -> None:
@@ -144,3 +180,45 @@ def test_prompt_reads_hidden_input(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr(getpass, "getpass", lambda prompt: "typed")
     assert resolve("prompt") == "typed"
+
+
+def test_a_backend_failure_is_a_config_error(broken_keyring: object) -> None:
+    with pytest.raises(SecretError, match=r"the OS keyring failed to read entry xfer/idpw \(_Backend: RuntimeError\)") \
+            as caught:
+        resolve("keyring:idpw", field_name="identity_password")
+    assert caught.value.exit_code == 3
+    assert "Hunter2" not in str(caught.value) + str(caught.value.hint)
+    assert caught.value.hint and "env:VAR" in caught.value.hint
+
+
+def test_the_cli_reports_a_backend_failure_in_one_line_and_lists_profiles_anyway(
+    broken_keyring: object, pki: TestPKI, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """identity show, ls, doctor: exit 3, not 'bug in xfer'; profile list (which wants only the days
+    left) lists the profile with the days unknown."""
+    code, _out, err = run(capsys, "identity", "show", str(pki.client_p12), "--identity-password", "keyring:idpw")
+    assert code == 3, err
+    one_error(err, "the OS keyring failed")
+    code, _out, err = run(capsys, "profile", "add", "kr", "https://127.0.0.1:1/", "--identity", str(pki.client_p12),
+                          "--identity-password", "keyring")
+    assert code == 0, err
+    for args in (("ls", "kr:/", "--retries", "0"), ("doctor", "kr")):
+        code, out, err = run(capsys, *args)
+        assert code == 3, (args, out, err)
+        one_error(err, "the OS keyring failed to read entry xfer/kr/identity_password")
+        assert "Hunter2" not in out + err
+    code, out, err = run(capsys, "profile", "list", "--json")
+    assert code == 0, err
+    [row] = json.loads(out)
+    assert row["name"] == "kr" and row["days_left"] is None
+    code, out, err = run(capsys, "profile", "list")
+    assert code == 0, err
+    assert "kr" in out and "?" in out and "Hunter2" not in out + err
+
+
+def test_file_written_by_notepad(tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark and a CRLF line end (Windows Notepad) are not part of the password."""
+    secret = tmp_path / "pw"
+    secret.write_bytes("\ufeffpässwort\r\n".encode())
+    secret.chmod(0o600)
+    assert resolve(f"file:{secret}") == "pässwort"

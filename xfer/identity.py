@@ -232,15 +232,21 @@ class Identity:
                 f"{source} is damaged or not a PKCS#12 file ({type(exc).__name__})",
                 hint="export the identity again as .p12/.pfx",
             ) from exc
+        # The key first: without one, cryptography also reports no certificate (a certificate is
+        # "the" certificate only when it matches a key), and "no certificate" sent users after
+        # the wrong half.
+        if bundle.key is None:
+            count = (bundle.cert is not None) + len(bundle.additional_certs)
+            held = f"{count} certificate{'s' if count != 1 else ''} but" if count else "neither a certificate nor"
+            raise IdentityKeyMissing(
+                f"{source} holds {held} no private key",
+                hint="export the identity again including the private key "
+                "(openssl pkcs12 -export -in cert.pem -inkey key.pem)",
+            )
         if bundle.cert is None:
             raise IdentityKeyMissing(
                 f"{source} holds no certificate for the private key",
                 hint="export the identity again with its certificate (openssl pkcs12 -export -in cert.pem)",
-            )
-        if bundle.key is None:
-            raise IdentityKeyMissing(
-                f"{source} holds a certificate but no private key",
-                hint="export the identity again including the private key",
             )
         key = bundle.key
         key_types = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, dsa.DSAPrivateKey, ed25519.Ed25519PrivateKey,
@@ -460,7 +466,9 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
             f"{source} is damaged or not a PKCS#12 file",
             hint="export the identity again as .p12/.pfx",
         )
-    if has_mac or secret:
+    # Without a MAC nothing proves a password wrong or missing; encrypted contents, opened with
+    # none, still say one is needed (openssl pkcs12 -export -nomac makes such files).
+    if has_mac or secret or _holds_encrypted_parts(pfx):
         what = "no password was given" if not secret else "the password is wrong"
         return IdentityPasswordError(
             f"cannot open {source}: {what}",
@@ -469,6 +477,24 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
             cli_hint="pass --identity-password env:VAR, file:PATH, keyring or prompt",
         )
     return IdentityFormatError(f"{source} cannot be decoded (damaged or unsupported cipher)")
+
+
+def _holds_encrypted_parts(pfx: Any) -> bool:
+    """Whether an asn1crypto ``Pfx`` holds password-encrypted contents or keys."""
+    from asn1crypto import pkcs12 as asn1_pkcs12
+
+    try:
+        for info in pfx.authenticated_safe:
+            kind = info["content_type"].native
+            if kind in ("encrypted_data", "enveloped_data"):
+                return True
+            if kind == "data":
+                bags = asn1_pkcs12.SafeContents.load(info["content"].native)
+                if any(bag["bag_id"].native == "pkcs8_shrouded_key_bag" for bag in bags):
+                    return True
+    except Exception:  # damaged past what the caller parsed: no evidence either way
+        return False
+    return False
 
 
 def _key_usage(cert: x509.Certificate) -> list[str]:

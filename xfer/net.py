@@ -96,7 +96,8 @@ def parse_proxy(url: str, origin: str = OPTION_ORIGIN) -> Proxy | None:
     if parts.username or parts.password:
         raise UsageError(
             f"proxy {_without_credentials(url)!r}: credentials in the proxy URL are not accepted",
-            hint="a URL is shown in logs and process lists; use a proxy that admits this machine without a password",
+            hint="xfer sends no proxy credentials (a URL shows in logs, process lists and profiles): remove "
+            "the user:password@ part and use a proxy that admits this machine without a password",
         )
     try:
         port = parts.port

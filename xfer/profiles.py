@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from . import registry
 from .errors import ConfigError, UsageError, XferError
 from .options import CORE, sections
 from .protocols.spec import ProfileFacts, ProtocolSpec, check_value, did_you_mean, unknown_key
+from .secrets import warn_if_open
 from .throttle import parse_rate
 from .urls import PROFILE_NAME, Endpoint, parse_url
 
@@ -34,6 +36,7 @@ __all__ = [
     "profile_dirs",
     "remove_profile",
     "save_profile",
+    "shadowing",
 ]
 
 
@@ -53,6 +56,12 @@ def profile_dirs() -> list[Path]:
     dirs = [Path(p).expanduser() for p in extra.split(os.pathsep) if p]
     return [*dirs, config_dir() / "profiles"]
 
+
+#: What to give instead when a path option names a folder.
+_FOLDER_HINTS = {
+    "ca": "give one PEM file of CA certificates (for a folder of them: cat its *.pem into one file)",
+    "identity": "give the .p12/.pfx file itself",
+}
 
 #: How the caller spelled options set on top of a profile: ``xfer.connect(ca=...)``
 #: (``"parameter"``) or ``--ca`` (``"flag"``, the CLI).  Error messages use the same spelling.
@@ -152,6 +161,8 @@ class Profile:
                 parse_rate(self.values["limit_rate"])
             except UsageError as exc:
                 raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+        if "proxy" in self.values:
+            _check_proxy(where, "proxy", self.values["proxy"])
         spec.validate(ProfileFacts(where=where, values=self.values, given=self.sections.get(spec.section, {}),
                                    table=self.section(spec.section)))
 
@@ -212,14 +223,18 @@ class Profile:
             if path is not None and not path.is_file():
                 if key == "identity" and key in self.overridden:
                     continue  # Identity.load says it best (exit 4, with the --identity hint on the CLI)
+                # A folder exists: "does not exist" would send the user looking for a typo.
+                folder = path.is_dir()
+                problem = f"{path} is a folder, not a file" if folder else f"file {path} does not exist"
+                fix = _FOLDER_HINTS.get(key) if folder else None
                 if section is None and key in self.overridden:
                     if self.override_style == "flag":
-                        raise ConfigError(f"{option_label(key, 'flag')} file {path} does not exist")
-                    raise ConfigError(f"xfer.connect(): {key} file {path} does not exist")
+                        raise ConfigError(f"{option_label(key, 'flag')} {problem}", hint=fix)
+                    raise ConfigError(f"xfer.connect(): {key} {problem}", hint=fix)
                 label = f"[{section}] {key}" if section else key
                 raise ConfigError(
-                    f"{where}: {label} file {path} does not exist",
-                    hint="fix the path in the profile (relative paths start at the profile's folder)",
+                    f"{where}: {label} {problem}",
+                    hint=fix or "fix the path in the profile (relative paths start at the profile's folder)",
                 )
 
     def with_overrides(self, values: Mapping[str, Any], *, style: OverrideStyle = "parameter") -> Profile:
@@ -253,6 +268,8 @@ class Profile:
                 except UsageError as exc:
                     said = exc.message.removeprefix("limit_rate ")
                     raise ConfigError(f"{where}: {label} {said}", hint=exc.hint) from None
+            if key == "proxy":
+                _check_proxy(where, label, value)
         data: dict[str, Any] = {**self.values, **given}
         for section, table in self.sections.items():
             data[section] = dict(table)
@@ -290,12 +307,36 @@ def _pin_checker(spec: ProtocolSpec) -> Callable[[str], str]:
     return normalize_pin
 
 
+def _check_proxy(where: str, label: str, url: str) -> None:
+    """``url`` is a proxy xfer can use (:func:`xfer.net.parse_proxy`, the check connecting runs), as a
+    config error: refused when the profile is saved or read, not at the first connection.  A proxy URL
+    with a password is refused here above all, so that it is never written to, or kept in, a profile;
+    the message shows the URL with its credentials masked."""
+    from .net import parse_proxy
+
+    try:
+        parse_proxy(url)
+    except UsageError as exc:
+        said = exc.message.removeprefix("proxy ")  # "proxy 'u': ..." -> "--proxy 'u': ..."
+        raise ConfigError(f"{where}: {label} {said}", hint=exc.hint) from None
+
+
 def _find(name: str) -> Path | None:
     for folder in profile_dirs():
         candidate = folder / f"{name}.toml"
         if candidate.is_file():
             return candidate
     return None
+
+
+def shadowing(name: str) -> Path | None:
+    """The file ``NAME`` resolves to when it is not the config folder's (which ``save_profile``
+    writes and ``remove_profile`` deletes): one in ``$XFER_PROFILE_PATH`` comes first."""
+    found = _find(name)
+    own = config_dir() / "profiles" / f"{name}.toml"
+    if found is None or found.resolve() == own.resolve():
+        return None
+    return found
 
 
 def load_profile(name: str) -> Profile:
@@ -331,6 +372,10 @@ def read_profile_file(path: Path) -> Profile:
 
     try:
         with open(path, "rb") as handle:
+            # Whoever can write the profile can point url elsewhere and receive our identity and
+            # secrets on the next connection.
+            warn_if_open(path, os.fstat(handle.fileno()).st_mode, what="profile file",
+                         granted=stat.S_IWGRP | stat.S_IWOTH, how="writable")
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
@@ -368,15 +413,26 @@ def save_profile(profile: Profile, *, overwrite: bool = False) -> Path:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             if os.name == "posix":
                 directory.chmod(0o700)
+        exists = ConfigError(f"profile {profile.name!r} already exists at {path}", hint="use --force to replace it")
         if path.exists() and not overwrite:
-            raise ConfigError(f"profile {profile.name!r} already exists at {path}", hint="use --force to replace it")
+            raise exists
         text = tomli_w.dumps(profile.to_toml())
         fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{profile.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.chmod(temp, 0o600)
-            os.replace(temp, path)
+            if overwrite:
+                os.replace(temp, path)
+            else:
+                # A second name for the complete file, made only if ``path`` does not exist: of two
+                # `profile add NAME` at once, exactly one wins (exists() then replace let both say
+                # "saved", the last one's file kept).
+                try:
+                    os.link(temp, path)
+                except FileExistsError:
+                    raise exists from None
+                os.unlink(temp)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
@@ -393,7 +449,10 @@ def remove_profile(name: str) -> Path:
         raise ConfigError(f"invalid profile name {name!r}")
     path = config_dir() / "profiles" / f"{name}.toml"
     if not path.is_file():
+        elsewhere = shadowing(name)
         raise ConfigError(f"no profile named {name!r} in {path.parent}",
-                          hint=did_you_mean(name, _profile_names(path.parent)))
+                          hint=f"{name!r} is {elsewhere}, found through XFER_PROFILE_PATH: xfer removes only "
+                          "profiles of its config folder" if elsewhere else
+                          did_you_mean(name, _profile_names(path.parent)))
     path.unlink()
     return path

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .errors import SecretError
 
-__all__ = ["KEYRING_SERVICE", "Secret", "SecretRef", "parse_ref", "resolve"]
+__all__ = ["KEYRING_SERVICE", "Secret", "SecretRef", "parse_ref", "resolve", "warn_if_open"]
 
 #: Service name of xfer's entries in the OS keyring.
 KEYRING_SERVICE = "xfer"
@@ -113,17 +113,28 @@ def _read_file(argument: str, field_name: str, base_dir: Path | None) -> str:
         path = base_dir / path
     try:
         info = path.stat()
-        data = path.read_text(encoding="utf-8")
+        # utf-8-sig: Windows Notepad starts a UTF-8 file with a byte-order mark, which is not part
+        # of the password (kept, it made the password "wrong").
+        data = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SecretError(f"{field_name}: secret file {path} does not exist") from None
     except OSError as exc:
         raise SecretError(f"{field_name}: cannot read secret file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise SecretError(f"{field_name}: secret file {path} is not UTF-8 text") from None
-    if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warn(f"secret file {path} is readable by other users; chmod 600 {path}")
+    warn_if_open(path, info.st_mode, what="secret file", granted=stat.S_IRWXG | stat.S_IRWXO, how="readable")
     lines = data.splitlines()
     return lines[0] if lines else ""
+
+
+def warn_if_open(path: Path, mode: int, *, what: str, granted: int, how: str) -> None:
+    """Warn (through :data:`warn`) when ``mode`` gives other users any of the ``granted`` bits on ``path``.
+
+    Not a refusal: shared folders, ACLs and umasks make false alarms likely enough; a warning
+    with the fix is what ssh's readers of such files want too.
+    """
+    if os.name == "posix" and mode & granted:
+        warn(f"{what} {path} is {how} by other users (mode {stat.S_IMODE(mode):04o}); chmod 600 {path}")
 
 
 def _read_keyring(name: str | None, field_name: str) -> str:
@@ -138,21 +149,41 @@ def _read_keyring(name: str | None, field_name: str) -> str:
                           hint="pip install keyring, or use env:VAR, file:PATH or prompt") from None
     try:
         value = keyring.get_password(KEYRING_SERVICE, name)
+        backend = type(keyring.get_keyring())
     except keyring.errors.KeyringError as exc:
         raise SecretError(
             f"{field_name}: no usable OS keyring ({type(exc).__name__})",
             hint="on a server use env:VAR, file:PATH or prompt, or install a backend such as keyrings.alt",
         ) from None
+    except Exception as exc:
+        # A backend is third-party code over D-Bus, a Keychain or a file: it fails with whatever it
+        # meets (RuntimeError, OSError, a D-Bus exception...), not only with KeyringError.  That is a
+        # broken keyring, not a bug in xfer.  Its text is not repeated: nothing says what it holds.
+        raise SecretError(
+            f"{field_name}: the OS keyring failed to read entry {KEYRING_SERVICE}/{name} "
+            f"({_backend_name()}: {type(exc).__name__})",
+            hint="check that the keyring service is running and unlocked (python -m keyring diagnose), "
+            "or use env:VAR, file:PATH or prompt",
+        ) from None
     if value is None:
-        backend = type(keyring.get_keyring()).__name__
-        if "fail" in type(keyring.get_keyring()).__module__:
+        if "fail" in backend.__module__:
             raise SecretError(
                 f"{field_name}: no OS keyring is available on this machine",
                 hint="use env:VAR, file:PATH or prompt, or install a backend such as keyrings.alt",
             )
-        raise SecretError(f"{field_name}: keyring entry {KEYRING_SERVICE}/{name} not found in {backend}",
+        raise SecretError(f"{field_name}: keyring entry {KEYRING_SERVICE}/{name} not found in {backend.__name__}",
                           hint=f"store it: python -m keyring set {KEYRING_SERVICE} {name}")
     return str(value)
+
+
+def _backend_name() -> str:
+    """The keyring backend's class name, for messages ("the keyring" if even that cannot be had)."""
+    import keyring
+
+    try:
+        return type(keyring.get_keyring()).__name__
+    except Exception:  # the backend's own failure is being reported; do not add another
+        return "the keyring"
 
 
 def _prompt(field_name: str) -> str:

@@ -10,6 +10,7 @@ size check by ``HEAD`` after an upload, facts about a file from a ``HEAD``, rang
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import email.utils
@@ -24,9 +25,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, NamedTuple, cast
 
 import requests
+import requests.auth
 
 from ..buffers import aligned_buffer
 from ..errors import (
+    ConfigError,
     ConnectionDropped,
     IntegrityError,
     Interrupted,
@@ -92,6 +95,33 @@ def http_options(settings: ConnectionSettings) -> HTTPSOptions:
     return cast(HTTPSOptions, HTTPS_SPEC.parse_options({}))
 
 
+class _BasicAuth(requests.auth.AuthBase):
+    """HTTP Basic credentials encoded as UTF-8 (RFC 7617 section 2.1, as curl does).
+
+    requests' own ``HTTPBasicAuth`` encodes a ``str`` as Latin-1: a password with "€" (or any
+    character past U+00FF) failed as an internal UnicodeEncodeError whose text showed it.  The
+    header is built once, here; neither a failure nor ``repr`` shows the password.
+    """
+
+    def __init__(self, username: str, password: str) -> None:
+        try:
+            # surrogateescape: a password read from the environment or a file as undecodable bytes
+            # goes out as those very bytes.
+            pair = f"{username}:{password}".encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise ConfigError(f"the password for user {username!r} cannot be encoded as UTF-8",
+                              hint="check the secret it comes from") from None
+        self._header = "Basic " + base64.b64encode(pair).decode("ascii")
+        self.username = username
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return f"_BasicAuth({self.username!r}, '***')"
+
+
 class HTTPTransfer:
     """GET, PUT, HEAD and ranged GET of files on one guarded session (see the module docstring).
 
@@ -145,7 +175,7 @@ class HTTPTransfer:
         self.session.lean_requests = True  # small status-only requests skip http.client (issue 14)
         if settings.username is not None:
             # Some portals add a login on top of the certificate; only ever sent to this origin.
-            self.session.auth = (settings.username, settings.password or "")
+            self.session.auth = _BasicAuth(settings.username, settings.password or "")
 
     def close(self) -> None:
         self.session.close()

@@ -108,6 +108,7 @@ def add(
     profile.check_files()
     path = save_profile(profile, overwrite=force)
     info(f"saved profile {name} to {path}", quiet=quiet)
+    _warn_shadowed(name, f"{{winner}} (in XFER_PROFILE_PATH) comes first: {name}: uses it, not the profile saved")
 
 
 @app.command("list")
@@ -141,7 +142,8 @@ def list_(json_output: JsonFlag = False) -> None:
             warn(str(row["error"]))
             continue
         # Text, not str: a cell would otherwise be read as rich markup.
-        days = "" if row["days_left"] is None else str(row["days_left"])
+        # "?": the profile names an identity whose dates could not be read without asking (or at all).
+        days = str(row["days_left"]) if row["days_left"] is not None else "?" if row["identity"] else ""
         table.add_row(*(Text(printable(row[key] or "")) for key in ("name", "protocol", "url", "identity")),
                       Text(days))
     Console(highlight=False).print(table)
@@ -206,6 +208,17 @@ def rm(
 
     path = remove_profile(name)
     info(f"removed {path}", quiet=quiet)
+    _warn_shadowed(name, f"{name}: still uses {{winner}} (in XFER_PROFILE_PATH), which xfer does not remove")
+
+
+def _warn_shadowed(name: str, template: str) -> None:
+    """Warn when ``name`` resolves to a file in XFER_PROFILE_PATH, not the config folder's that
+    add writes and rm deletes (``{winner}`` in ``template`` is that file)."""
+    from ..profiles import shadowing
+
+    winner = shadowing(name)
+    if winner is not None:
+        warn(template.format(winner=winner))
 
 
 @app.command("test", epilog="The same report as `xfer doctor partner`.")

@@ -21,7 +21,7 @@ from ..errors import (
     TLSError,
     XferError,
 )
-from ..tls import HandshakeFacts, XferSSLContext, handshake_facts, translate_error
+from ..tls import SYSTEM_TRUST, HandshakeFacts, XferSSLContext, handshake_facts, translate_error
 from ..tls.connection import XferConnection
 from .certs import describe, load_der, system_store_verdict
 from .exchange import Exchange, ftp_command, ftp_reply, http_exchange
@@ -162,7 +162,7 @@ def tls_step(found: Probe, *, host: str, context: XferSSLContext) -> Step:
                       f"by the system store alone: {_yes(system)}")
     step.lines.append(f"host name {host} matches: {_yes(step.facts['host_name_match'])}; "
                       f"pin: {context.pin + ' ' + _yes(step.facts['pin_match']) if context.pin else 'not set'}")
-    if step.facts["trusted"] and system is False and context.trust_source != "the system trust store":
+    if step.facts["trusted"] and system is False and context.trust_source != SYSTEM_TRUST:
         step.verdicts.append("only the configured CA makes this server trusted: a browser would refuse it")
     if step.facts["trusted"] is False and system:
         step.verdicts.append("the system store trusts this server but the configured CA file does not: "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..errors import ClientCertificateRejected, ClientCertificateRequired, IdentityExpired, IdentityFormatError
 from ..identity import EXPIRY_WARNING_DAYS, Identity
+from ..tls import unknown_ca_hint
 from .certs import describe, issued_by_one_of, utc_now
 from .handshake import Probe
 from .report import SKIP, Step
@@ -98,6 +99,6 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
     if rejected and found.error is not None and step.facts["issuer_accepted"] is False:
         hint = ("export the identity again with its intermediate certificate (openssl pkcs12 -export -certfile "
                 "intermediate.pem ...)" if lacks_intermediate
-                else "use the identity the partner issued, or ask them to trust your CA")
+                else unknown_ca_hint(identity))
         return step.fail(found.error.copy_with(hint=hint))
     return step

@@ -6,10 +6,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..adapters.base import Adapter
-from ..client import connect, load_identity, resolve_profile, tls_context
+from ..client import _identity_password, _load_identity, connect, resolve_profile, tls_context
 from ..errors import XferError
 from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
+from ..secrets import Secret
 from .certs import load_der, utc_now
 from .clock import clock_step
 from .handshake import Kind, Probe, acceptance_step, probe, request_step, tls_step
@@ -52,13 +53,18 @@ def diagnose(
                     protocol=profile.scheme, warn_days=warn_days)
     # An expired one is diagnosed, not refused.  Only TLS protocols hold a PKCS#12 identity
     # (SFTP's is an SSH key, which its adapter loads and reports on).
-    identity = load_identity(profile, check=False) if profile.spec.tls else None
+    # The identity's password is resolved once: a ``prompt`` asks here, and the protocol step's
+    # connect() gets the answer as a Secret instead of the reference (which would ask again).
+    # (client.py's two helpers are private; they are what connect() itself runs.)
+    password = _identity_password(profile, None) if profile.spec.tls else None
+    secret = None if password is None else Secret(password)
+    identity = _load_identity(profile, secret, None, check=False) if profile.spec.tls else None
     # A protocol without TLS (SSH-style) still gets a context for wording network errors.
     context = tls_context(profile, identity if profile.spec.tls else None)
     timeout = float(profile.get("timeout"))
 
     def open_adapter() -> Adapter:
-        return connect(profile, warn=warn)
+        return connect(profile, identity_password=secret, warn=warn)
 
     # The proxy a connection would take (the option, else the environment as each protocol reads it).
     try:

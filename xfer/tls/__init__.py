@@ -12,12 +12,20 @@
 from __future__ import annotations
 
 from .connection import XferSSLObject, XferSSLSocket
-from .context import TLS_VERSIONS, XferSSLContext, create_ssl_context, normalize_pin
+from .context import SYSTEM_TRUST, TLS_VERSIONS, XferSSLContext, create_ssl_context, normalize_pin
 from .probe import probe_handshake
 from .records import HandshakeFacts
-from .translate import bytes_moved, closed_after_handshake, find_cause, handshake_facts, translate_error
+from .translate import (
+    bytes_moved,
+    closed_after_handshake,
+    find_cause,
+    handshake_facts,
+    translate_error,
+    unknown_ca_hint,
+)
 
 __all__ = [
+    "SYSTEM_TRUST",
     "TLS_VERSIONS",
     "HandshakeFacts",
     "XferSSLContext",
@@ -31,4 +39,5 @@ __all__ = [
     "normalize_pin",
     "probe_handshake",
     "translate_error",
+    "unknown_ca_hint",
 ]

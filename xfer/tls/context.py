@@ -27,7 +27,10 @@ from .records import HandshakeFacts, on_handshake_message
 if TYPE_CHECKING:
     from ..identity import Identity
 
-__all__ = ["TLS_VERSIONS", "XferSSLContext", "create_ssl_context", "normalize_pin"]
+__all__ = ["SYSTEM_TRUST", "TLS_VERSIONS", "XferSSLContext", "create_ssl_context", "normalize_pin"]
+
+#: ``trust_source`` of a context that trusts the system store (no ``ca`` given).
+SYSTEM_TRUST = "the system trust store"
 
 #: Names accepted for ``tls_min`` / ``tls_max``.
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
@@ -190,8 +193,14 @@ def _load_trust(
     if ca is None:
         # urllib3 loads default certs only into contexts it creates itself; ours must.
         ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        return "the system trust store"
+        return SYSTEM_TRUST
     files = [ca] if isinstance(ca, str | os.PathLike) else list(ca)
+    # The user named these certificates as the anchors they trust: a chain that reaches one of them
+    # is verified, whether or not it is a self-signed root (OpenSSL otherwise insists on climbing to
+    # a root, and a partner's issuing CA given alone fails with "unable to get issuer certificate").
+    # curl does the same for --cacert (and Python 3.13's default context for every store).  Only for
+    # CAs given here: the system store keeps its roots-only rule.
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     for file in files:
         path = Path(file).expanduser()
         try:

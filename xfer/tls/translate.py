@@ -28,12 +28,20 @@ from ..errors import (
     XferError,
 )
 from .connection import _SILENT_REJECTION_MAX_SENT, PinMismatchError
+from .context import SYSTEM_TRUST
 from .records import HandshakeFacts
 
 if TYPE_CHECKING:
     from ..identity import Identity
 
-__all__ = ["bytes_moved", "closed_after_handshake", "find_cause", "handshake_facts", "translate_error"]
+__all__ = [
+    "bytes_moved",
+    "closed_after_handshake",
+    "find_cause",
+    "handshake_facts",
+    "translate_error",
+    "unknown_ca_hint",
+]
 
 # X509_V_ERR_* codes the translator distinguishes (openssl/x509_vfy.h).
 _V_ERR_CERT_HAS_EXPIRED = 10
@@ -190,7 +198,7 @@ def _translate_ssl(
     exc: ssl.SSLError, *, context: ssl.SSLContext, facts: HandshakeFacts, server: str, identity: Identity | None,
     moved: tuple[int, int] | None = None,
 ) -> XferError:
-    trust = getattr(context, "trust_source", "the system trust store")
+    trust = getattr(context, "trust_source", SYSTEM_TRUST)
     if isinstance(exc, PinMismatchError):
         return PinMismatch(
             f"{server}: server certificate {exc.actual} does not match the pinned {exc.expected}",
@@ -210,16 +218,10 @@ def _translate_ssl(
         )
     who = f"client certificate {identity.common_name!r}" if identity else "client certificate"
     if reason == "TLSV1_ALERT_UNKNOWN_CA":
-        accepted = _accepted_cas(facts)
-        missing = identity is not None and not identity.chain_der
         return ClientCertificateRejected(
             f"{server} does not trust the issuer of our {who} "
-            f"(issued by {identity.issuer if identity else '?'}){accepted}",
-            hint=(
-                "the .p12 holds no intermediate certificate: export it again with the full chain"
-                if missing
-                else "ask the partner to trust your CA, or use the identity they issued"
-            ),
+            f"(issued by {identity.issuer if identity else '?'}){_accepted_cas(facts)}",
+            hint=unknown_ca_hint(identity),
         )
     if reason == "SSLV3_ALERT_CERTIFICATE_EXPIRED":
         return ClientCertificateRejected(
@@ -269,6 +271,17 @@ def _translate_ssl(
     return TLSError(f"{server}: TLS failed: {reason.lower() or exc}")
 
 
+def unknown_ca_hint(identity: Identity | None) -> str:
+    """What to do when a server does not trust the issuer of our certificate."""
+    if identity is not None and identity.issuer == identity.subject:
+        # No intermediate can help a self-signed certificate: it is its own issuer.
+        return ("the certificate is self-signed: the partner must trust this certificate itself (send them "
+                "its PEM: openssl pkcs12 -in FILE.p12 -nokeys -clcerts), or use an identity they issued")
+    if identity is not None and not identity.chain_der:
+        return "the .p12 holds no intermediate certificate: export it again with the full chain"
+    return "ask the partner to trust your CA, or use the identity they issued"
+
+
 def _refused_server_certificate(
     exc: ssl.SSLCertVerificationError, *, facts: HandshakeFacts, server: str, trust: str
 ) -> XferError:
@@ -289,7 +302,10 @@ def _refused_server_certificate(
     why = _UNTRUSTED_WORDS.get(code or 0, detail)
     return ServerCertificateUntrusted(
         f"{server}: we do not trust the server's certificate: {why}{described}; trusted: {trust}",
-        hint="if this is the partner's CA, pass it with --ca partner-ca.pem (or ca = in the profile)",
+        hint="if this is the partner's CA, pass it with --ca partner-ca.pem (or ca = in the profile)"
+        if trust == SYSTEM_TRUST
+        else "the CA given with --ca (or ca = in the profile) did not issue this certificate: ask the "
+        "partner for the CA that did (the issuer named above), and check that this is the right server",
     )
 
 

@@ -1,0 +1,94 @@
+"""Messages that sent users after the wrong fix (second review): a .p12 without its key, a .p12
+without a MAC opened without a password, a self-signed client certificate the server does not
+trust, a --ca that is a folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.helpers import one_error, run
+from xfer.errors import ConfigError, IdentityKeyMissing, IdentityPasswordError
+from xfer.identity import Identity
+from xfer.profiles import Profile
+from xfer.testing.endpoints import serve
+from xfer.testing.pki import TestPKI
+
+
+def test_a_bundle_of_certificates_only_says_the_key_is_missing(pki: TestPKI, tmp_path: Path) -> None:
+    cert = x509.load_pem_x509_certificates(pki.client_cert.read_bytes())[0]
+    path = tmp_path / "certonly.p12"
+    path.write_bytes(pkcs12.serialize_key_and_certificates(
+        None, None, None, [cert], serialization.BestAvailableEncryption(pki.password.encode())))
+    with pytest.raises(IdentityKeyMissing) as caught:
+        Identity.load(path, pki.password)
+    assert caught.value.message == f"{path} holds 1 certificate but no private key"
+    assert caught.value.hint and "including the private key" in caught.value.hint
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_a_bundle_without_mac_opened_without_password_asks_for_one(pki: TestPKI, tmp_path: Path) -> None:
+    """`openssl pkcs12 -export -nomac`: no MAC to check a password against, but the key is encrypted."""
+    path = tmp_path / "nomac.p12"
+    subprocess.run(["openssl", "pkcs12", "-export", "-nomac", "-in", str(pki.client_cert), "-inkey",
+                    str(pki.client_key), "-passout", f"pass:{pki.password}", "-out", str(path)],
+                   check=True, capture_output=True)
+    with pytest.raises(IdentityPasswordError, match="no password was given"):
+        Identity.load(path)
+    with pytest.raises(IdentityPasswordError, match="the password is wrong"):
+        Identity.load(path, "not-it")
+    assert Identity.load(path, pki.password).common_name == pki.client_common_name
+
+
+def _self_signed_p12(folder: Path, password: str) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self-made")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path = folder / "self.p12"
+    path.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"self", key, cert, None, serialization.BestAvailableEncryption(password.encode())))
+    return path
+
+
+def test_a_self_signed_client_certificate_is_not_told_to_add_an_intermediate(
+    pki: TestPKI, tmp_path: Path, config: Path, tls_version: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    identity = _self_signed_p12(tmp_path, pki.password)
+    with serve("https", pki, root=tmp_path / "root", tls_max=tls_version) as endpoint:
+        code, _out, err = run(capsys, "ls", endpoint.url, "--identity", str(identity), "--identity-password",
+                              f"file:{pki.password_file}", "--ca", str(pki.root_ca), "--retries", "0")
+    assert code == 4
+    one_error(err, "does not trust the issuer of our client certificate 'self-made'")
+    assert "hint: the certificate is self-signed: the partner must trust this certificate itself" in err
+    assert "intermediate" not in err
+
+
+def test_a_ca_folder_is_named_as_a_folder(
+    pki: TestPKI, tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "cadir"
+    folder.mkdir()
+    code, _out, err = run(capsys, "ls", "https://127.0.0.1:1/", "--ca", str(folder), "--retries", "0")
+    assert code == 3
+    one_error(err, f"--ca {folder} is a folder, not a file")
+    assert "hint: give one PEM file of CA certificates" in err
+    profile = Profile.from_mapping("p1", {"url": "https://h/", "ca": str(folder)})
+    with pytest.raises(ConfigError, match=r"profile 'p1': ca .* is a folder, not a file") as caught:
+        profile.check_files()
+    assert caught.value.hint and "PEM file" in caught.value.hint
