@@ -153,3 +153,19 @@ def test_a_profile_others_may_write_is_read_with_a_warning(
     # The CLI points the warning at stderr (main() sets xfer.secrets.warn).
     code, _out, err = run(capsys, "profile", "show", "p1")
     assert code == 0 and f"xfer: warning: profile file {path} is writable by other users" in err
+
+
+def test_a_config_folder_without_hard_links_still_saves(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """vfat and exFAT refuse link() with EPERM: the profile is saved as before the race fix (an
+    existing one still needs --force), never "cannot save profile"."""
+    import errno
+
+    def no_links(source: object, target: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr("xfer.profiles.os.link", no_links)
+    save_profile(xfer.Profile.from_mapping("vfat", {"url": "https://host1/"}))
+    assert load_profile("vfat").endpoint.host == "host1"
+    with pytest.raises(ConfigError, match="already exists"):
+        save_profile(xfer.Profile.from_mapping("vfat", {"url": "https://host2/"}))
+    assert [p.name for p in (config / "profiles").iterdir()] == ["vfat.toml"]

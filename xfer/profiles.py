@@ -9,6 +9,7 @@ A profile holds secret *references* only; :mod:`xfer.secrets` resolves them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -432,7 +433,14 @@ def save_profile(profile: Profile, *, overwrite: bool = False) -> Path:
                     os.link(temp, path)
                 except FileExistsError:
                     raise exists from None
-                os.unlink(temp)
+                except OSError as exc:
+                    # A file system without hard links (vfat, exFAT, some network shares): the
+                    # check above and a rename, as before, rather than no profile at all.
+                    if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS):
+                        raise
+                    os.replace(temp, path)
+                else:
+                    os.unlink(temp)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
