@@ -180,6 +180,21 @@ def test_rm_with_a_glob_removes_only_the_matches(
     assert (server.root / "staging" / "keep.dat").exists()
 
 
+def test_folders_a_glob_matches_without_r_are_said_not_passed_over(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer
+) -> None:
+    """``rm 'p:/outbox/*'`` removes the files and names the folder it leaves (as ``rm *`` says "Is a
+    directory"); a pattern that matches only folders hints at -r.  Before: left in silence, exit 0."""
+    code, _, err = run(capsys, "rm", f"{profile}:/outbox/*")
+    assert code == 0, err
+    assert "xfer: warning: " in err and "also matches 1 folder(s), left out without -r: /outbox/sub" in err
+    assert sorted(p.name for p in (server.root / "outbox").iterdir()) == ["sub"]
+    code, _, err = run(capsys, "rm", f"{profile}:/out*")
+    assert code == ExitCode.REMOTE
+    assert "add -r to include them" in err
+    assert (server.root / "outbox" / "sub" / "d.csv").exists()
+
+
 class _CountingEntry(Entry):
     """An Entry that counts how often it is asked whether it is a folder."""
 

@@ -22,12 +22,15 @@ included is taken (``--include '*.csv'`` alone means "just the CSV files").
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import RemoteNotFound, UsageError
 from .types import Entry
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["Filters", "Rule", "expand", "has_magic", "match", "split_glob", "translate"]
 
@@ -124,14 +127,16 @@ def expand(
 
     Only the folders the pattern can reach are listed: ``/outbox/*.csv`` lists ``/outbox``
     once.  ``**`` (any depth) needs ``recursive`` and stops at ``max_depth`` levels.
-    Without ``recursive`` only files are matched.  Nothing matched is :class:`RemoteNotFound`
-    naming the pattern (``shown``: how the user typed it).
+    Without ``recursive`` only files are matched; folders it matches are named in a warning
+    (as ``rm *`` says "Is a directory"), not passed over in silence.  Nothing matched is
+    :class:`RemoteNotFound` naming the pattern (``shown``: how the user typed it).
     """
     base, pattern = split_glob(path)
     segments = [s for s in pattern.split("/") if s]
     if "**" in segments and not recursive:
         raise UsageError(f"{shown or path}: '**' matches folders at any depth; it needs -r")
     found: dict[str, Entry] = {}
+    folders_left: list[str] = []  # matched, but folders need -r
     # (folder, index of the segment to match in it, depth): iterative, a listing decides how deep.
     pending: list[tuple[str, int, int]] = [(base, 0, 0)]
     while pending:
@@ -158,8 +163,14 @@ def expand(
                     pending.append((child, index + 1, depth + 1))
             elif entry.type == "file" or (recursive and entry.is_dir):
                 found.setdefault(entry.path, entry)
+            elif entry.is_dir:
+                folders_left.append(entry.path)
+    if folders_left:
+        some = ", ".join(sorted(folders_left)[:3]) + (", ..." if len(folders_left) > 3 else "")
+        _log.warning("%s also matches %d folder(s), left out without -r: %s", shown or path, len(folders_left), some)
     if not found:
-        raise RemoteNotFound(f"{shown or path}: no remote file matches the pattern", path=path)
+        raise RemoteNotFound(f"{shown or path}: no remote file matches the pattern", path=path,
+                             hint="it matches only folders: add -r to include them" if folders_left else None)
     # A match inside a matched folder is already part of it (rm -r, get -r would do it twice).
     # Sorted by path, a folder comes before what is in it; each match looks up its own
     # ancestors (not every match before it: that was quadratic, hours for 100,000 matches).
