@@ -132,3 +132,103 @@ def test_rm_of_a_glob_goes_on_after_a_refused_match(
     assert "/out/b.txt" in error and "(4 of 5 removed)" in error
     assert sorted(p.name for p in (root / "out").iterdir()) == ["b.txt"]
     assert [item["path"] for item in json.loads(out)] == ["/out/a.txt", "/out/c.txt", "/out/d.txt", "/out/e.txt"]
+
+
+# -- HTTPS: groups of small files, and what an HTTP status means for the batch ----------------------
+
+
+def _https_flags(pki: TestPKI) -> list[str]:
+    return ["--retries", "0", "--ca", str(pki.root_ca), "--identity", str(pki.client_p12),
+            "--identity-password", f"file:{pki.password_file}"]
+
+
+def _outbox(tmp_path: Path, names: list[str], size: int = 0) -> Path:
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    for name in names:
+        (outbox / name).write_bytes(name.encode() * max(1, size // len(name)))
+    return outbox
+
+
+def test_files_of_a_group_that_landed_before_a_stop_are_reported_and_their_sources_removed(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, config: Path,
+) -> None:
+    """Ten small files go as one pipelined group; the server answers 503 (busy: a stop) for f05.
+    Before (review): the files of the group that had landed were lost from the outcome: stdout
+    empty, every source kept, so all went out again on the next run."""
+    from xfer.testing.https_server import HTTPSServer
+
+    names = [f"f{i:02}.txt" for i in range(10)]
+    outbox = _outbox(tmp_path, names)
+    with HTTPSServer(pki, root=tmp_path / "srv", statuses={"/in/f05.txt": 503}) as srv:
+        (srv.root / "in").mkdir()
+        code, out, err = run(capsys, "put", "--remove-source-files", "--json", *[str(outbox / n) for n in names],
+                             f"{srv.url}/in/", *_https_flags(pki))
+        on_server = sorted(p.name for p in (srv.root / "in").iterdir())
+    assert code != 0, err
+    assert "f05.txt" not in on_server and len(on_server) >= 5
+    reported = sorted(r["local"].rsplit("/", 1)[1] for r in json.loads(out))
+    assert reported == on_server
+    assert not set(on_server) & {p.name for p in outbox.iterdir()}, "a source kept for a file on the server"
+    [error] = _errors(err)
+    assert f"{len(on_server)} file(s) were moved before it" in error
+
+
+def test_a_refused_login_stops_the_batch_at_the_first_file(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, config: Path,
+) -> None:
+    """Every PUT answered 401.  Before (review): 401 counted as one file's refusal, so each of the
+    20 files was tried twice (40 refused logins: an account lock-out on a big tree)."""
+    from xfer.testing.https_server import HTTPSServer
+
+    names = [f"f{i:02}.txt" for i in range(20)]
+    outbox = _outbox(tmp_path, names)
+    with HTTPSServer(pki, root=tmp_path / "srv", statuses={f"/in/{name}": 401 for name in names}) as srv:
+        (srv.root / "in").mkdir()
+        code, _, err = run(capsys, "put", *[str(outbox / n) for n in names], f"{srv.url}/in/", *_https_flags(pki))
+        puts = [r for r in srv.requests if r.method == "PUT"]
+    assert code == ExitCode.REMOTE, err
+    # One group (the adapter sends its refused file again alone to say what is wrong), then the
+    # batch stops: never every file again, one by one.
+    assert len(puts) <= len(names) + 1
+    assert "xfer: warning" not in err
+
+
+def test_one_file_over_the_servers_size_limit_fails_alone(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, config: Path,
+) -> None:
+    """413 is that file's own (it is too large), not a full store.  Before (review): it stopped the
+    batch, so c.txt never moved, on any run."""
+    from xfer.testing.https_server import HTTPSServer
+
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    (outbox / "a.txt").write_bytes(b"a")
+    (outbox / "b.big").write_bytes(b"b" * 200_000)
+    (outbox / "c.txt").write_bytes(b"c")
+    with HTTPSServer(pki, root=tmp_path / "srv", max_body=100_000) as srv:
+        (srv.root / "in").mkdir()
+        code, _, err = run(capsys, "put", *[str(outbox / n) for n in ("a.txt", "b.big", "c.txt")], f"{srv.url}/in/",
+                           *_https_flags(pki))
+        on_server = sorted(p.name for p in (srv.root / "in").iterdir())
+    assert code == ExitCode.REMOTE, err
+    assert on_server == ["a.txt", "c.txt"]
+
+
+@pytest.mark.parametrize("parallel", ["1", "3"])
+def test_sync_down_goes_on_when_one_source_cannot_be_removed(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, parallel: str,
+) -> None:
+    """``DELE /out/b.txt`` refused.  Before (review): the removal's failure stopped the sync, so c, d
+    and e never moved, and b was counted neither failed nor kept."""
+    inbox = tmp_path / "inbox"
+    with FakeFTPSServer(pki, root=root, replies={"DELE /out/b.txt": "550 Permission denied."}) as srv:
+        code, out, err = run(capsys, "sync", f"{srv.url}out", str(inbox), "--remove-source-files", "--json",
+                             "-P", parallel, *_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.REMOTE, err
+    assert sorted(p.name for p in inbox.iterdir()) == NAMES
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["b.txt"]
+    result = json.loads(out)
+    assert result["failed"] == 1 and result["sources_removed"] == 4
+    assert {a["path"]: a["status"] for a in result["actions"]}["b.txt"] == "failed"

@@ -272,9 +272,9 @@ def test_downloads_that_cannot_go_together_are_spread_over_the_workers(
     taken: list[int] = []
     run_group = batch._run_group
 
-    def recorded(adapter: Any, group: Any, *rest: Any) -> Any:
+    def recorded(adapter: Any, group: Any, *rest: Any, **named: Any) -> Any:
         taken.append(len(group))
-        return run_group(adapter, group, *rest)
+        return run_group(adapter, group, *rest, **named)
 
     monkeypatch.setattr(batch, "_run_group", recorded)
     with (

@@ -117,8 +117,10 @@ class Task:
     #: Run once on the worker's connection when the task's group is done (after the group's last
     #: ``after`` or ``run``): what those queued to do at once (sync: remove the downloaded files'
     #: remote sources together).  Tasks of a group with the same ``finish`` have it run once.
-    #: Not after a failure or a stop (another transfer failed, Ctrl-C): the batch is winding down,
-    #: and what was queued stays undone (sync: those sources stay, for the next run to remove).
+    #: Also when files of the group failed on their own (the rest moved); not after a stop
+    #: (another transfer stopped the batch, Ctrl-C): the batch is winding down, and what was
+    #: queued stays undone (sync: those sources stay, for the next run to remove).  What it raises
+    #: stops the batch: a hook keeps its files' own failures to itself (sync records them).
     finish: Callable[[Adapter], None] | None = None
 
 
@@ -178,33 +180,45 @@ def run_tasks(
     if files had moved before it, so that a caller still reports them (and may remove their
     sources).  A batch of one file raises its error itself.
     """
-    outcomes: list[Outcome] = []
-    batch: _Batch | None = None
+    #: Each task's outcome by its index, recorded as it settles (also in a group that stops).
+    outcomes: dict[int, Outcome] = {}
+    lock = threading.Lock()
     try:
         if parallel <= 1 or len(tasks) <= 1:
             pending = iter(tasks)
+            placed = 0
             for first in pending:
                 group = _take_group(remote, first, lambda: next(pending, None))
-                outcomes += _run_group(remote, group, [_callback(callbacks, task) for task in group])[0]
+                _run_group(remote, group, [_callback(callbacks, task) for task in group],
+                           functools.partial(_record, outcomes, lock, range(placed, placed + len(group))))
+                placed += len(group)
         else:
             opener = reconnect or (lambda: type(remote)(remote.settings))
-            batch = _Batch(remote, tasks, callbacks, min(parallel, len(tasks)), opener)
-            outcomes = batch.run()
+            _Batch(remote, tasks, callbacks, min(parallel, len(tasks)), opener, outcomes, lock).run()
     except XferError as stop:
         if isinstance(stop, Interrupted | FilesFailed):
             raise
-        so_far = batch.outcomes() if batch is not None else outcomes
+        with lock:
+            so_far = [outcomes[index] for index in sorted(outcomes)]
         done = [o for o in so_far if isinstance(o, TransferResult)]
-        failed = [o for o in so_far if isinstance(o, XferError)]
-        if not done and not failed:
+        if not so_far:
             raise
-        raise FilesFailed.of([stop, *failed], done, stopped=True) from stop
-    failures = [o for o in outcomes if isinstance(o, XferError)]
+        # The failure that stopped the batch leads (its exit code), then each file's own, in order.
+        raise FilesFailed.of([stop, *(o for o in so_far if isinstance(o, XferError))], done, stopped=True) from stop
+    ordered = [outcomes[index] for index in range(len(tasks))]
+    failures = [o for o in ordered if isinstance(o, XferError)]
     if not failures:
-        return cast("list[TransferResult]", outcomes)
+        return cast("list[TransferResult]", ordered)
     if len(tasks) == 1:
         raise failures[0]
-    raise FilesFailed.of(failures, [o for o in outcomes if isinstance(o, TransferResult)]) from failures[0]
+    raise FilesFailed.of(failures, [o for o in ordered if isinstance(o, TransferResult)]) from failures[0]
+
+
+def _record(outcomes: dict[int, Outcome], lock: threading.Lock, indexes: Sequence[int], number: int,
+            outcome: Outcome) -> None:
+    """``outcome`` of the task at ``number`` in a group whose tasks are ``indexes`` of the batch."""
+    with lock:
+        outcomes[indexes[number]] = outcome
 
 
 #: What one task came to: its result, or the failure that was its own (the batch went on).
@@ -258,11 +272,14 @@ def _take_group(adapter: Adapter, first: Task, take_next: Callable[[], Task | No
 
 def _run_group(
     adapter: Adapter, group: list[Task], callbacks: Sequence[ProgressCallback | None],
-    left: Callable[[], bool] = lambda: False,
-) -> tuple[list[Outcome], int]:
-    """The results of ``group``, in order, and how many of them went together: those that may, in
-    one call to :meth:`Adapter.put_together` (or :meth:`~Adapter.get_together`: a group is of one
-    direction), then one by one every task that did not go that way.
+    record: Callable[[int, Outcome], None], *,
+    left: Callable[[], bool] = lambda: False, stopping: Callable[[], bool] = lambda: False,
+) -> int:
+    """Move ``group``: together those that may, in one call to :meth:`Adapter.put_together` (or
+    :meth:`~Adapter.get_together`: a group is of one direction), then one by one every task that
+    did not go that way.  Each task's outcome goes to ``record(number in group, outcome)`` as it
+    settles, so what settled is known even when the group stops half-way.  Returns how many went
+    together.
 
     Every file that arrived together is settled (its task's ``after``) before anything else can
     fail: before the tasks left to go alone, and when the group call is stopped (another
@@ -270,7 +287,8 @@ def _run_group(
     lands).  A file on the destination is then never left out of what ``after`` records, for
     another file's failure; the first failure is raised once all are settled, any later one
     logged.  Once ``left()`` (the batch has returned without this worker), nothing more is
-    settled or moved alone: a file not settled stays unrecorded, its source kept.
+    settled or moved alone: a file not settled stays unrecorded, its source kept.  Once
+    ``stopping()`` (another transfer stopped the batch), nothing more is moved alone.
 
     A failure that is one file's own (:func:`_fails_alone`) is that file's outcome, not a stop.
     If the group call itself ends with one, what did not arrive goes one by one: the failing
@@ -297,46 +315,44 @@ def _run_group(
                 if result is not None:
                     moved.setdefault(number, result)  # (an adapter that tells nothing as files land)
         except BaseException as exc:  # a stop: what had arrived is settled first
-            stop = exc
-    settled: dict[int, Outcome] = {}
+            if not _fails_alone(exc):
+                stop = exc
+            else:  # one file's own: what did not arrive goes alone below, that file failing again
+                _log.debug("a file of a group failed (%s): the rest goes one by one", exc)
+    settled: set[int] = set()
     for number in sorted(moved):
         if left():
             break  # the caller has gone on (its connection may be closing): no new requests on it
         after = group[number].after
         try:
-            settled[number] = after(adapter, moved[number]) if after is not None else moved[number]
+            record(number, after(adapter, moved[number]) if after is not None else moved[number])
         except BaseException as exc:
             if _fails_alone(exc):
-                settled[number] = cast(XferError, exc)
-                continue
-            if stop is None:
+                record(number, cast(XferError, exc))
+            elif stop is None:
                 stop = exc
             elif not isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 _log.warning("%s", exc)  # (the first failure is the one raised)
             if isinstance(exc, (Interrupted, KeyboardInterrupt)):
                 break  # stopped again (Ctrl-C twice): the rest stays unsettled, as a file alone would
-    if stop is not None and _fails_alone(stop):
-        _log.debug("a file of a group failed (%s): the rest goes one by one", stop)
-        stop = None
+        settled.add(number)
     if stop is None and left():
         stop = _Stopped()  # (nothing moves alone either)
     if stop is not None:
         raise stop  # (no finish: see Task.finish)
-    ordered: list[Outcome] = []
     for number, task in enumerate(group):
         if number in settled:
-            ordered.append(settled[number])
             continue
-        if left():
+        if left() or stopping():
             raise _Stopped()
         try:
-            ordered.append(task.run(adapter, callbacks[number]))
+            record(number, task.run(adapter, callbacks[number]))
         except BaseException as exc:
             if not _fails_alone(exc):
                 raise
-            ordered.append(cast(XferError, exc))
+            record(number, cast(XferError, exc))
     _finish(adapter, group, left)
-    return ordered, len(moved)
+    return len(moved)
 
 
 def _finish(adapter: Adapter, group: list[Task], left: Callable[[], bool]) -> None:
@@ -359,6 +375,8 @@ class _Batch:
         callbacks: CallbackFactory | None,
         workers: int,
         reconnect: Callable[[], Adapter],
+        results: dict[int, Outcome],
+        lock: threading.Lock,
     ) -> None:
         self.remote = remote
         self.tasks = tasks
@@ -368,10 +386,11 @@ class _Batch:
         self.todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(len(tasks)):
             self.todo.put(index)
-        self.results: dict[int, Outcome] = {}
+        #: Each task's outcome by index, as it settles (the caller's: it reads them after a stop too).
+        self.results = results
         self.failure: BaseException | None = None
         self.stop = threading.Event()
-        self.lock = threading.Lock()
+        self.lock = lock
         #: Set when the last worker ends or the batch stops: what the main thread waits for.
         self.wake = threading.Event()
         self.running = workers
@@ -389,9 +408,9 @@ class _Batch:
         if not _FINE_CPU_CLOCK:
             self.crowd.set()
 
-    def run(self) -> list[Outcome]:
-        """Each task's outcome, in task order; the failure that stopped the batch raised (the
-        outcomes so far in :attr:`results`, for :func:`run_tasks`)."""
+    def run(self) -> None:
+        """Every task's outcome into :attr:`results`; the failure that stopped the batch raised
+        (the outcomes so far are in :attr:`results`)."""
         threads = [
             threading.Thread(target=self._work, args=(n,), name=f"xfer-transfer-{n}", daemon=True)
             for n in range(self.workers)
@@ -420,13 +439,8 @@ class _Batch:
         for index in range(len(self.tasks)):
             if index not in self.results:
                 task = self.tasks[index]
-                self.results[index] = _run_group(self.remote, [task], [_callback(self.callbacks, task)])[0][0]
-        return [self.results[index] for index in range(len(self.tasks))]
-
-    def outcomes(self) -> list[Outcome]:
-        """What finished, in task order (after a stop: the tasks that had)."""
-        with self.lock:
-            return [self.results[index] for index in sorted(self.results)]
+                _run_group(self.remote, [task], [_callback(self.callbacks, task)],
+                           functools.partial(_record, self.results, self.lock, [index]))
 
     def _wind_down(self, threads: list[threading.Thread]) -> None:
         """Wait for the workers; after a stop, only for a while, then clean up after them."""
@@ -471,12 +485,11 @@ class _Batch:
                     self.crowd.set()
                 started, computing = time.monotonic(), cpu_time()
                 callbacks = [self._guarded(_callback(self.callbacks, task)) for task in group]
-                results, moved = _run_group(adapter, group, callbacks, self.left.is_set)
+                record = functools.partial(_record, self.results, self.lock, taken)
+                moved = _run_group(adapter, group, callbacks, record, left=self.left.is_set, stopping=self.stop.is_set)
                 if measured:
                     self._crowd_after(moved / len(group), time.monotonic() - started, cpu_time() - computing)
                 self.timed.set()
-                with self.lock:
-                    self.results.update(zip(taken, results, strict=True))
         except _Stopped:
             return
         except BaseException as exc:

@@ -470,13 +470,14 @@ class Interrupted(XferError):
 
 
 class FilesFailed(XferError):
-    """Files of a batch (``put``/``get`` of several files, ``-r``, a glob, ``sync``) failed, and
-    others were moved: :attr:`results` holds what moved (their sources may now be removed, their
-    results reported), :attr:`failures` each failure, in the order of the files.
+    """Files of a batch (``put``/``get`` of several files, ``-r``, a glob, ``sync``) failed: :attr:`results`
+    holds what moved (their sources may now be removed, their results reported), :attr:`failures`
+    each failure: the one that stopped the batch first, if one did, then each file's own, in the
+    order of the files.
 
     The message, hint, fields and exit code are the first failure's (a script reads the same
-    code as for that file alone), with a count of what else happened.  A batch of one file
-    raises that file's error itself.
+    code as for that file alone), with a count of what else happened.  A batch of one file,
+    and a batch stopped before anything settled, raise that error itself.
     """
 
     def __init__(

@@ -110,6 +110,10 @@ def own_failure(exc: XferError) -> bool:
     next file would meet too: the connection, a refused login, a full local disk, and any
     transient failure (HTTP 503, FTP 421/450/451: the server is busy or down; another try of the
     whole call, later, is what helps)."""
+    if exc.status in (401, 407):  # HTTP's refused login (for the server or the proxy): every file meets it
+        return False
+    if isinstance(exc, RemoteStorageFull):
+        return exc.status == 413  # this one file is over the server's size limit; a full store is not
     return isinstance(exc, _FILE_REFUSALS) and not isinstance(exc, LocalDiskFull) and not is_transient(exc)
 
 

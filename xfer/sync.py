@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .batch import CallbackFactory, LazyTasks, Task, local_tree, make_local_folders, remote_tree, run_tasks
 from .errors import (
+    FilesFailed,
     IntegrityError,
     Interrupted,
     LocalError,
@@ -63,6 +64,7 @@ from .errors import (
 )
 from .globs import Filters
 from .options import DEFAULT_MAX_DEPTH
+from .retry import own_failure
 from .transfer import is_temporary, local_error, local_errors, sha256_file
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .verify import HASHES, StreamHash
@@ -601,8 +603,10 @@ def sync(
     try:
         runner.prepare_folders(remote_folders)
         run_tasks(remote, runner.tasks(), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
+        runner.raise_kept()
         if remove_source:
             runner.remove_skipped_sources()
+            runner.raise_kept()
         if delete:
             runner.delete()
     except XferError as exc:
@@ -658,6 +662,15 @@ class _Runner:
         #: Sources whose names differ only in case or Unicode form, each with one such other
         #: (:func:`name_twins`): see :meth:`_one_local_file` and :meth:`_remove_uploaded`.
         self.twins = name_twins(local_states if upload else remote_states) if remove_source else {}
+        #: Downloaded files whose sources a group's ``finish`` kept for a reason of their own (the
+        #: server refused that removal): the batch goes on, and the sync ends with them as its error.
+        self.kept_sources: list[XferError] = []
+
+    def raise_kept(self) -> None:
+        """The sources kept so far for reasons of their own, as the sync's error (nothing is deleted
+        after it); nothing if none was."""
+        if self.kept_sources:
+            raise FilesFailed.of(self.kept_sources, self.result.results)
 
     def remote_of(self, relative: str) -> ListedPath:
         return ListedPath(posixpath.join(self.remote_path, relative))
@@ -740,11 +753,14 @@ class _Runner:
             for (relative, _), failure in zip(due, failures, strict=True):
                 if failure is None:
                     self.result.sources_removed.append(relative)
+                elif own_failure(failure):  # that source alone is kept, as a file refused alone fails alone
+                    self.result.failed.append(relative)
+                    self.kept_sources.append(failure)
                 if relative in self.result.done:  # (not a skipped file's: it moved nothing)
                     self.result.done[relative].source_removed = failure is None
-        first = next((failure for failure in failures if failure is not None), None)
-        if first is not None:
-            raise first
+        stop = next((failure for failure in failures if failure is not None and not own_failure(failure)), None)
+        if stop is not None:
+            raise stop
 
     def _one_local_file(self, relative: str) -> str | None:
         """The remote twin of ``relative`` (a name that differs only in case or Unicode form) that is

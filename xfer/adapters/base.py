@@ -278,6 +278,11 @@ class Adapter:
         to that many connections at once (``reconnect`` opens one; by default another
         adapter from these settings).  ``callbacks(local, remote, size)`` gives each
         file's progress callback.
+
+        A file the server refuses fails alone and the others still move; then, as when a
+        failure of the connection stops the batch after files moved,
+        :class:`~xfer.errors.FilesFailed` holds what moved and what failed
+        (:func:`xfer.batch.run_tasks`).  One file raises its own error.
         """
         listed = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
         return put_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,
@@ -300,8 +305,8 @@ class Adapter:
         given several sources, is a folder to download *into*.  A folder is walked at
         most ``max_depth`` levels deep; the whole tree is listed before any local folder
         is made, so a refused tree leaves nothing behind.  ``parallel``, ``callbacks``
-        and ``reconnect`` as for :meth:`put`.  A source may be an :class:`Entry` from a listing
-        (its type is then not asked for again).
+        and ``reconnect`` as for :meth:`put`, and failures as there.  A source may be an
+        :class:`Entry` from a listing (its type is then not asked for again).
         """
         listed = [sources] if isinstance(sources, str | Entry) else list(sources)
         return get_files(self, listed, destination, recursive=recursive, callbacks=callbacks, parallel=parallel,

@@ -141,7 +141,9 @@ class Receipt:
         """
         if self.sha256 is not None and sha256 == self.sha256:
             return
-        if os.path.abspath(path) == self.file:
+        if self.sha256 is None:  # a record written without it (an older xfer): nothing to compare
+            what = f"the record of message {self.message_id} does not say what content it carried"
+        elif os.path.abspath(path) == self.file:
             what = f"{path} changed since message {self.message_id} was built"
         else:
             what = f"{path} is not the content of message {self.message_id} (sent from {self.file})"

@@ -364,10 +364,11 @@ def rm(
                 remote.rm(each, recursive=recursive)
             except XferError as exc:
                 # A pattern's match the server refuses on its own fails alone, as a file of a
-                # batch does; the connection, a login... stop (the others would fail the same).
-                failures.append(exc)
+                # batch does; the connection, a login, Ctrl-C stop (and lead: their exit code).
                 if listed and own_failure(exc):
+                    failures.append(exc)
                     continue
+                failures.insert(0, exc)
                 break
             done.append(OperationResult("rm", each, remote.settings.scheme, recursive=recursive))
             if listed:

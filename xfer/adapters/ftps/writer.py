@@ -51,7 +51,8 @@ class FTPSWriter(RemoteWriter):
         # A refused STOR created nothing: there is nothing to remove if this raises.  Retried as
         # any operation is (no byte of the caller's is sent yet): a pooled control connection
         # the server closed while idle (a 421 "timed out") is reopened, not the write's end.
-        # Each try stores to the same temporary name, so a try cut after its 150 leaves nothing.
+        # Each try stores to the same temporary name, so the tries leave one file at most (empty:
+        # a last try whose data connection failed after the 150 may leave it).
         self._conn: socket.socket | None = adapter._retrying(
             lambda: adapter._run("uploading", self._shown, start, probe=posixpath.dirname(remote))
         )[0]
