@@ -23,9 +23,13 @@ from tests.fsspec_helpers import (
     ensure_registered,
     entry_point,
     filesystem,
+    folder_any,
     fs,
+    fs_any,
     put_server_side,
     served,
+    served_any,
+    server_tree,
     storage_options,
 )
 from xfer.errors import ConfigError, RemoteFolderNotEmpty, RemoteNotFound, UsageError, XferError
@@ -35,7 +39,8 @@ from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 
-__all__ = ["fs", "served"]  # fixtures: the module-scoped server (one per protocol), a filesystem on it
+# Fixtures: the module-scoped server (one per protocol), a filesystem on it; the same with SFTP.
+__all__ = ["folder_any", "fs", "fs_any", "served", "served_any"]
 
 DATA = bytes(range(256)) * 64  # 16 KiB, every byte value, no two neighbouring blocks alike
 
@@ -351,6 +356,48 @@ def test_mv_and_cp_use_the_server_where_it_can(served: Endpoint, fs: XferFileSys
     else:
         done = [(r.method, r.path) for r in served.server.requests]
         assert ("PUT", f"{folder}/new/b.txt") in done and ("DELETE", f"{folder}/a.txt") in done
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"),
+    [("a.csv", ""), ("a.csv", "/"), ("a.csv", "/a.csv/"), ("a.csv", "//a.csv"), ("a.csv", "/x/../a.csv"),
+     ("a.cs?", "/"), (["a.csv"], ["//a.csv"]), (["a.csv"], "/")],
+    ids=["own-folder", "own-folder-slash", "itself-slash", "double-slash", "dot-dot", "glob", "lists",
+         "list-into-folder"],
+)
+def test_mv_onto_itself_is_refused_and_keeps_the_file(
+    served_any: Endpoint, fs_any: XferFileSystem, folder_any: str, source: Any, destination: Any
+) -> None:
+    """Moving a file onto itself, however spelled, raises before anything is copied or removed.
+    fsspec's copy-then-remove copied the file onto itself, then removed the only copy."""
+    put_server_side(served_any, f"{folder_any}/a.csv", b"precious")
+    given = [f"{folder_any}/{s}" for s in source] if isinstance(source, list) else f"{folder_any}/{source}"
+    to = [f"{folder_any}{d}" for d in destination] if isinstance(destination, list) else f"{folder_any}{destination}"
+    with pytest.raises(UsageError, match=r"cannot move \S*/a\.csv onto itself"):
+        fs_any.mv(given, to)
+    assert server_tree(served_any, folder_any) == {"a.csv": b"precious"}
+    with pytest.raises(UsageError, match=r"cannot copy \S*/a\.csv onto itself"):
+        fs_any.copy(f"{folder_any}/a.csv", f"{folder_any}/")
+    with pytest.raises(UsageError, match=r"cannot copy \S*/a\.csv onto itself"):
+        fs_any.cp_file(f"{folder_any}/a.csv", f"{folder_any}//a.csv")
+    assert server_tree(served_any, folder_any) == {"a.csv": b"precious"}
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"), [("t", "t/sub/moved"), ("t", "t/sub/"), ("t*", "t/sub/"), ("t/", "t")],
+    ids=["under-itself", "into-subfolder", "glob-matching-the-folder", "itself"],
+)
+def test_mv_of_a_folder_into_itself_is_refused_and_keeps_the_tree(
+    served_any: Endpoint, fs_any: XferFileSystem, folder_any: str, source: str, destination: str
+) -> None:
+    """Moving a folder into itself raises before anything is copied or removed (fsspec's
+    copy-then-remove removed the whole tree on HTTPS)."""
+    put_server_side(served_any, f"{folder_any}/t/f", b"f")
+    put_server_side(served_any, f"{folder_any}/t/sub/g", b"g")
+    before = server_tree(served_any, folder_any)
+    with pytest.raises(UsageError, match=r"cannot move .*/t (onto|into) itself"):
+        fs_any.mv(f"{folder_any}/{source}", f"{folder_any}/{destination}", recursive=True)
+    assert server_tree(served_any, folder_any) == before
 
 
 def test_rm_recursive_is_one_call(served: Endpoint, fs: XferFileSystem, folder: str) -> None:

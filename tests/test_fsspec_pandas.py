@@ -12,9 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import tomli_w
 
-from tests.fsspec_helpers import ensure_registered, served
+from tests.fsspec_helpers import ensure_registered, save_partner_profile, served
 from xfer.filesystem import XferFileSystem
 from xfer.testing.endpoints import Endpoint
 
@@ -32,11 +31,7 @@ FRAME = pd.DataFrame(
 @pytest.fixture
 def partner(served: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
     """The server's profile saved as ``partner`` in ``$XFER_PROFILE_PATH``."""
-    folder = tmp_path / "profiles"
-    folder.mkdir()
-    (folder / "partner.toml").write_text(tomli_w.dumps(served.profile.to_toml()))
-    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    save_partner_profile(served, tmp_path, monkeypatch)
     ensure_registered()
     XferFileSystem.clear_instance_cache()  # instances are keyed by profile name; each test has its own
     yield served

@@ -588,11 +588,16 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     @_as_one_call
     def mv(self, path1: Any, path2: Any, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any) -> None:
         """A server-side rename where the protocol has one and fsspec's rules make it one
-        rename (a single path, not into an existing folder); otherwise copy, then remove."""
+        rename (a single path, not into an existing folder); otherwise copy, then remove.
+
+        A path moved onto itself (by any spelling: ``/d/``, ``/d//a``, ``/d/x/../a``, a glob)
+        or a folder moved into itself raises :class:`~xfer.errors.UsageError` before anything
+        is copied or removed, as :meth:`Adapter.mv <xfer.adapters.base.Adapter.mv>` does:
+        copy-then-remove would remove the only copy.
+        """
+        self._refuse_moving_into_itself(path1, path2)
         if isinstance(path1, str) and isinstance(path2, str) and maxdepth is None and not glob.has_magic(path1):
             source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
-            if source == destination:
-                return
             if not path2.endswith("/") and not self.isdir(destination):
                 with self._adapter() as adapter:
                     can_rename = Capability.MV in adapter.capabilities
@@ -608,9 +613,33 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                     return
         super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
 
+    def _refuse_moving_into_itself(self, path1: Any, path2: Any) -> None:
+        """Refuse a move whose destination is one of its sources or lies inside one: fsspec's
+        copy-then-remove would remove what it just copied.  Paths compare as the server sees
+        them (:func:`_key`); a glob is compared by what it matches (``mv("/d/*", "/d/old/")``)."""
+        sources = [path1] if isinstance(path1, str) else list(path1)
+        if any(glob.has_magic(self._strip_protocol(p)) for p in sources):
+            sources = self.expand_path(path1)  # remembered: the copy that follows does not ask again
+        destinations = [path2] if isinstance(path2, str) else list(path2)
+        for source in {_key(self._strip_protocol(p)) for p in sources}:
+            for destination in {_key(self._strip_protocol(p)) for p in destinations}:
+                # A folder destination is moved *into*: the file's own folder is itself.
+                into_own_folder = (destination == posixpath.dirname(source) and isinstance(path2, str)
+                                   and (path2.endswith("/") or self.isdir(destination)))
+                if destination == source or into_own_folder:
+                    raise UsageError(f"cannot move {source} onto itself")
+                if destination.startswith(source.rstrip("/") + "/"):
+                    raise UsageError(f"cannot move the folder {source} into itself ({destination})")
+
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        """WebDAV: a server-side COPY.  FTPS/HTTPS have none: the bytes pass through this machine."""
+        """WebDAV: a server-side COPY.  FTPS/HTTPS have none: the bytes pass through this machine.
+
+        A path copied onto itself (``copy("/d/a", "/d/")``, ``/d//a``) raises
+        :class:`~xfer.errors.UsageError`: as ``shutil.copyfile``'s ``SameFileError``, and so that
+        ``mv``'s copy-then-remove can never remove the only copy."""
         source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
+        if _key(source) == _key(destination):
+            raise UsageError(f"cannot copy {source} onto itself")
         if self.info(source)["type"] == "directory":
             self._folder(destination)  # fsspec copies what is inside one file at a time
             return
