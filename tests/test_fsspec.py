@@ -400,6 +400,32 @@ def test_mv_of_a_folder_into_itself_is_refused_and_keeps_the_tree(
     assert server_tree(served_any, folder_any) == before
 
 
+@pytest.mark.parametrize(
+    ("sources", "destination", "expected"),
+    [(["t"], ["u"], {"u/a/x": b"a", "u/b/x": b"b", "u/f": b"f"}),
+     (["t"], "u/", {"u/t/a/x": b"a", "u/t/b/x": b"b", "u/t/f": b"f"}),
+     (["t/a", "t/b"], "u", {"u/a/x": b"a", "u/b/x": b"b", "t/f": b"f"})],
+    ids=["list-to-list", "list-into-folder", "folders-with-same-names-inside"],
+)
+def test_mv_of_a_list_of_folders_moves_what_is_in_them(
+    served_any: Endpoint, fs_any: XferFileSystem, folder_any: str, sources: list[str], destination: Any,
+    expected: dict[str, bytes],
+) -> None:
+    """Each listed source moves as a single path would.  fsspec's copy-then-remove took listed
+    folders without their files (list to list: everything lost) or flattened their trees into one
+    folder (``a/x`` and ``b/x`` both ``u/x``: one lost), then removed the trees."""
+    for name, data in {"t/a/x": b"a", "t/b/x": b"b", "t/f": b"f"}.items():
+        put_server_side(served_any, f"{folder_any}/{name}", data)
+    if isinstance(destination, str):
+        (served_any.root / folder_any.lstrip("/") / "u").mkdir()
+        to: Any = f"{folder_any}/{destination}"
+    else:
+        to = [f"{folder_any}/{d}" for d in destination]
+    fs_any.mv([f"{folder_any}/{s}" for s in sources], to, recursive=True)
+    stored = {name: data for name, data in server_tree(served_any, folder_any).items() if data != b"<dir>"}
+    assert stored == expected
+
+
 def test_rm_recursive_is_one_call(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
     for name in ("t/a", "t/b", "t/sub/c"):
         put_server_side(served, f"{folder}/{name}", b"x")

@@ -594,8 +594,21 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         or a folder moved into itself raises :class:`~xfer.errors.UsageError` before anything
         is copied or removed, as :meth:`Adapter.mv <xfer.adapters.base.Adapter.mv>` does:
         copy-then-remove would remove the only copy.
+
+        A list of sources is moved one path at a time, each as a single-path move (into
+        ``path2`` where that is one folder): fsspec's copy takes listed folders without what is
+        in them (list to list), or flattens their trees into one folder (list to folder, where
+        same names overwrite each other), and its remove then took the whole trees.
         """
         self._refuse_moving_into_itself(path1, path2)
+        if not isinstance(path1, str):
+            sources = list(path1)
+            targets = [path2.rstrip("/") + "/"] * len(sources) if isinstance(path2, str) else list(path2)
+            if len(targets) != len(sources):
+                raise UsageError(f"mv: {len(sources)} sources but {len(targets)} destinations")
+            for source, target in zip(sources, targets, strict=True):
+                self.mv(source, target, recursive=recursive, maxdepth=maxdepth, **kwargs)
+            return
         if isinstance(path1, str) and isinstance(path2, str) and maxdepth is None and not glob.has_magic(path1):
             source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
             if not path2.endswith("/") and not self.isdir(destination):
