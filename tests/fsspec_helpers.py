@@ -108,11 +108,16 @@ def save_partner_profile(endpoint: Endpoint, tmp_path: Path, monkeypatch: pytest
 
 @pytest.fixture
 def fs_any(served_any: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[XferFileSystem]:
-    """A fresh filesystem on ``served_any`` by profile name (``partner``), closed after the test."""
+    """A fresh filesystem on ``served_any`` by profile name (``partner``), closed after the test.
+    ``xfer://partner/...`` reaches the same server (fsspec's cached instances are emptied around
+    the test: it keys them by profile *name*, and each test saves its own profile)."""
     save_partner_profile(served_any, tmp_path, monkeypatch)
+    ensure_registered()
+    XferFileSystem.clear_instance_cache()
     fs = XferFileSystem("partner", skip_instance_cache=True)
     yield fs
     fs.close()
+    XferFileSystem.clear_instance_cache()
 
 
 @pytest.fixture

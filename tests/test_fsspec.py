@@ -3,13 +3,17 @@ reads per protocol, atomic writes, connection reuse across threads, errors."""
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import gzip
 import http.server
 import importlib
+import io
 import pickle
 import posixpath
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +289,68 @@ def test_exception_in_with_block_uploads_nothing(served: Endpoint, fs: XferFileS
     assert final.read_bytes() == b"previous good version"
     assert [p.name for p in (served.root / folder.lstrip("/")).iterdir()] == ["broken.csv"]
     assert fs.cat_file(path) == b"previous good version"  # the pool's connections still work
+
+
+#: Ways to write a file through a wrapper that closes it from its own ``__exit__`` (given the
+#: filesystem and the path): each must discard the upload when its ``with`` block fails.
+WRAPPED_WRITERS: dict[str, Callable[[XferFileSystem, str], Any]] = {
+    "fsspec.open-wb": lambda fs, path: fsspec.open(fs.unstrip_protocol(path), "wb"),
+    "fsspec.open-w": lambda fs, path: fsspec.open(fs.unstrip_protocol(path), "w"),
+    "fsspec.open-gzip": lambda fs, path: fsspec.open(fs.unstrip_protocol(path), "wb", compression="gzip"),
+    "open-w": lambda fs, path: fs.open(path, "w"),
+    "open-wb-gzip": lambda fs, path: fs.open(path, "wb", compression="gzip"),
+    "open-w-bz2": lambda fs, path: fs.open(path, "w", compression="bz2"),
+    "closing": lambda fs, path: contextlib.closing(fs.open(path, "wb")),
+}
+
+
+@pytest.mark.parametrize("route", list(WRAPPED_WRITERS))
+def test_exception_in_a_wrappers_with_block_installs_nothing(
+    served_any: Endpoint, fs_any: XferFileSystem, folder_any: str, route: str
+) -> None:
+    """fsspec's OpenFile, text and compression wrappers close the file without the exception:
+    the partial file was installed over the previous version on every route but a binary open."""
+    path = f"{folder_any}/report.csv"
+    put_server_side(served_any, path, b"previous good version")
+    with pytest.raises(RuntimeError, match="producer failed"), WRAPPED_WRITERS[route](fs_any, path) as handle:
+        handle.write(_as_written_to(handle, "id,amount\n1,"))
+        raise RuntimeError("the producer failed")
+    assert server_tree(served_any, folder_any) == {"report.csv": b"previous good version"}
+    # The same route with a block that ends normally installs the file.
+    with WRAPPED_WRITERS[route](fs_any, path) as handle:
+        handle.write(_as_written_to(handle, "complete"))
+    stored = (served_any.root / path.lstrip("/")).read_bytes()
+    if route.endswith("gzip"):
+        stored = gzip.decompress(stored)
+    elif route.endswith("bz2"):
+        stored = bz2.decompress(stored)
+    assert stored == b"complete"
+
+
+def _as_written_to(handle: Any, text: str) -> str | bytes:
+    return text if isinstance(handle, io.TextIOBase) else text.encode()
+
+
+def test_a_file_closed_while_an_error_is_handled_is_installed(
+    served_any: Endpoint, fs_any: XferFileSystem, folder_any: str
+) -> None:
+    """Only an exception leaving a ``with`` block discards: ``close()`` inside an ``except`` block
+    installs, and so does a file opened while handling an error (an error report)."""
+    handle = fs_any.open(f"{folder_any}/closed-in-except.txt", "wb")
+    handle.write(b"complete")
+    try:
+        raise KeyError("unrelated, after the open")
+    except KeyError:
+        handle.close()
+    try:
+        raise KeyError("being handled while the report is written")
+    except KeyError:
+        with fs_any.open(f"{folder_any}/report.txt", "w") as text:
+            text.write("what went wrong")
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(fsspec.open(fs_any.unstrip_protocol(f"{folder_any}/stack.txt"), "wb")).write(b"x")
+    assert server_tree(served_any, folder_any) == {
+        "closed-in-except.txt": b"complete", "report.txt": b"what went wrong", "stack.txt": b"x"}
 
 
 def test_failed_stream_raises_and_leaves_nothing(served: Endpoint, fs: XferFileSystem, folder: str) -> None:

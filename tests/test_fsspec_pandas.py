@@ -53,3 +53,28 @@ def test_to_parquet_and_back(partner: Endpoint) -> None:
     assert [p.name for p in stored.parent.iterdir()] == ["a.parquet"]  # no temporary name left
     # Reading it back goes through ranged reads (the footer first, then the column chunks).
     pd.testing.assert_frame_equal(pd.read_parquet("xfer://partner/inbox/a.parquet", engine="pyarrow"), FRAME)
+
+
+class _FailsToPrint:
+    """A cell whose text fails: ``to_csv`` raises part-way through writing the frame."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __str__(self) -> str:
+        if self.n == 5000:
+            raise RuntimeError("the frame failed half-way")
+        return str(self.n)
+
+
+def test_a_failed_to_csv_installs_nothing(partner: Endpoint) -> None:
+    """pandas closes the file from its own ``__exit__``, without the exception: the truncated CSV
+    was installed over the previous version."""
+    folder = partner.root / "failed-to-csv"
+    folder.mkdir()
+    (folder / "pd.csv").write_bytes(b"previous good version")
+    frame = pd.DataFrame({"a": [_FailsToPrint(n) for n in range(10_000)]})
+    with pytest.raises(RuntimeError, match="half-way"):
+        frame.to_csv("xfer://partner/failed-to-csv/pd.csv", index=False)
+    assert [p.name for p in folder.iterdir()] == ["pd.csv"]
+    assert (folder / "pd.csv").read_bytes() == b"previous good version"

@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import functools
 import glob
+import io
 import os
 import posixpath
 import shutil
@@ -33,6 +34,8 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
+from fsspec.compression import compr
+from fsspec.core import get_compression
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from fsspec.utils import isfilelike, stringify_path
 
@@ -184,6 +187,67 @@ def _progress(callback: Callback) -> ProgressCallback | None:
         callback.absolute_update(transferred)
 
     return report
+
+
+def _exception_leaving_with(handled_at_open: BaseException | None) -> bool:
+    """Whether ``close()`` is being called by an ``__exit__`` for an exception raised since the file
+    was opened: a ``with`` block around the file, or around something wrapping it, failed.
+
+    fsspec's ``OpenFile``, its text and compression wrappers, and pandas' handles close the file
+    from their ``__exit__`` without passing the exception on, so the exception being handled is
+    all the file can see.  That alone would not do: ``close()`` may rightly be called inside an
+    ``except`` block, or the file opened in one (an error report written while handling the
+    error).  So the exception must be newer than the file, and be in the hands of an
+    ``__exit__`` on the way here (its arguments hold it; ``ExitStack`` and ``closing`` too).
+    """
+    exc = sys.exc_info()[1]
+    if exc is None or exc is handled_at_open:
+        return False
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "__exit__" and any(
+            value is exc or (isinstance(value, tuple) and any(item is exc for item in value))
+            for value in frame.f_locals.values()
+        ):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]  # None at the bottom of the stack
+    return False
+
+
+class _ClosingOnExit:
+    """Mixin for writers layered on an :class:`XferFile` (text mode, a compression codec).
+
+    A Python-level ``__exit__``: io's own is C code, which leaves no frame holding the exception
+    for :func:`_exception_leaving_with` to find, so a failed block would install what it wrote.
+    And a ``close()`` that closes the file below (``_below``) after the codec has written its
+    trailer: fsspec's codecs leave it open, so the upload was never installed.
+    """
+
+    _below: XferFile | None = None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        below, self._below = self._below, None
+        try:
+            super().close()  # type: ignore[misc]  # mixed into file classes
+        except BaseException:
+            if below is not None:
+                below._abandon()  # the codec's trailer is missing: the file is incomplete
+            raise
+        if below is not None:
+            below.close()
+
+
+class _TextWriter(_ClosingOnExit, io.TextIOWrapper):
+    """Text-mode writing on an :class:`XferFile` (io's ``close()`` closes the file below itself)."""
+
+
+@functools.cache
+def _closing_on_exit(cls: type) -> type:
+    """``cls`` (a compression codec's file class) with :class:`_ClosingOnExit` mixed in."""
+    return type(cls.__name__, (_ClosingOnExit, cls), {"__module__": cls.__module__})
 
 
 class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
@@ -449,6 +513,38 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         with self._adapter() as adapter:
             return adapter.read_range(target, first, None if end is None else end - first)
 
+    def open(
+        self,
+        path: str,
+        mode: str = "rb",
+        block_size: int | None = None,
+        cache_options: dict[str, Any] | None = None,
+        compression: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """fsspec's ``open``; writers in text mode or with ``compression`` get a Python-level
+        ``__exit__``, so an exception inside their ``with`` block discards the upload (see
+        :class:`XferFile`) as it does for a binary file, and a compressed writer's ``close()``
+        installs the file (fsspec's leaves it open, never installed)."""
+        if "r" in mode:
+            return super().open(path, mode, block_size=block_size, cache_options=cache_options,
+                                compression=compression, **kwargs)
+        if "b" not in mode:
+            text = {key: kwargs.pop(key) for key in ("encoding", "errors", "newline") if key in kwargs}
+            binary = self.open(path, mode.replace("t", "") + "b", block_size=block_size,
+                               cache_options=cache_options, compression=compression, **kwargs)
+            return _TextWriter(binary, **text)
+        raw = super().open(path, mode, block_size=block_size, cache_options=cache_options, **kwargs)
+        codec_name = get_compression(path, compression)  # "infer": by the name's suffix, maybe none
+        if codec_name is None:
+            return raw
+        handle = compr[codec_name](raw, mode=mode[0])  # as fsspec's open
+        codec: type = type(handle)
+        with contextlib.suppress(TypeError):  # a codec written in C: left as fsspec makes it
+            handle.__class__ = _closing_on_exit(codec)
+            handle._below = raw
+        return handle
+
     def _open(
         self,
         path: str,
@@ -695,12 +791,23 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     ranged read (HTTP ``Range``, FTP ``REST``).  Write mode: each block fsspec flushes
     goes straight to the server through ``Adapter.open_write`` (the temporary part name on
     FTPS and WebDAV, a chunked PUT), and ``close()`` renames it into place once its length
-    is proven; an exception inside ``with`` aborts the upload and removes the part.  Inside
+    is proven.  An exception leaving a ``with`` block aborts the upload and removes the part:
+    a block around the file itself, or around anything that closes it from its ``__exit__``
+    (``fsspec.open``'s ``OpenFile``, text mode, compression, pandas' writers, ``ExitStack``,
+    ``contextlib.closing``).  ``close()`` called any other way installs the file, even inside
+    an ``except`` block, and so does a ``with`` block that ends normally inside one.  Inside
     an fsspec transaction (``autocommit=False``) the bytes are spooled to a local temporary
     file instead and uploaded by ``commit()``, so nothing reaches the server before it.
     """
 
     fs: XferFileSystem
+    #: Writing: the exception being handled when the file was opened (not this file's failure).
+    _handled_at_open: BaseException | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.writable():
+            self._handled_at_open = sys.exc_info()[1]
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         if end <= start:
@@ -802,15 +909,28 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     ) -> None:
         if exc_type is not None and self.writable():
             # The block failed: what was written is incomplete by definition.
-            self.discard()
-            self.closed = True
+            self._abandon()
             return
         self.close()
+
+    def close(self) -> None:
+        """Reading: drop the cache.  Writing: put the file in place (:meth:`commit`), unless an
+        exception is leaving a ``with`` block around a wrapper of this file (see the class)."""
+        if self.writable() and _exception_leaving_with(self._handled_at_open):
+            self._abandon()
+            return
+        self._handled_at_open = None
+        super().close()
+
+    def _abandon(self) -> None:
+        """Close without installing: what was written is discarded."""
+        self._handled_at_open = None
+        self.discard()
+        self.closed = True
 
     def __del__(self) -> None:
         # Never upload from a garbage-collected, unclosed file: only close() commits.
         if self.writable():
-            self.discard()
-            self.closed = True
+            self._abandon()
         else:
             super().__del__()
