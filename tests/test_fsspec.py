@@ -116,6 +116,25 @@ def test_profile_url_reaches_the_profile(served: Endpoint, profile_path: Path) -
     assert fs.ls("/outbox", detail=False) == ["/outbox/url.txt"]
 
 
+def test_an_edited_profile_does_not_split_a_cached_instance(pki: TestPKI, tmp_path: Path, profile_path: Path) -> None:
+    """fsspec caches an instance by profile name.  The profile is read once, when it is made: every
+    connection it opens goes to that server (the idle pooled ones went to the old server, new ones
+    to the edited profile's).  After an edit, ``clear_instance_cache()`` gives a new instance."""
+    with serve("davs", pki, root=tmp_path / "one") as one, serve("davs", pki, root=tmp_path / "two") as two:
+        put_server_side(one, "/who.txt", b"one")
+        put_server_side(two, "/who.txt", b"two")
+        save_profile(one, profile_path, "partner")
+        fs = fsspec.filesystem("xfer", profile="partner")
+        assert fs.cat_file("/who.txt") == b"one"  # one idle connection in the pool now
+        save_profile(two, profile_path, "partner")
+        assert fsspec.filesystem("xfer", profile="partner") is fs
+        with fs._adapter():  # the idle connection is busy: the read opens a new one
+            assert fs.cat_file("/who.txt") == b"one"
+        assert fs.cat_file("/who.txt") == b"one"
+        XferFileSystem.clear_instance_cache()
+        assert fsspec.filesystem("xfer", profile="partner").cat_file("/who.txt") == b"two"
+
+
 def test_profile_or_url_not_both_nor_neither(served: Endpoint) -> None:
     with pytest.raises(UsageError, match="not neither"):
         XferFileSystem(skip_instance_cache=True)

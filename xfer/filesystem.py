@@ -298,15 +298,20 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self._secrets: dict[str, Any] = {k: self._options.pop(k) for k in secret_names if k in self._options}
         from .client import resolve_profile
 
+        # Read once: every connection this instance opens goes where the profile said now.  Read
+        # per connection, an edited profile split one cached instance between two servers (the
+        # idle pooled connections to the old one, new ones to the new).  Not pickled: fsspec
+        # sends the name and options, and a Dask worker reads its own profile (and secrets).
+        self._profile = resolve_profile(self._target, {**self._options, **self._secrets})
         # Fail now on a missing profile, a literal secret or a bad option, not in a worker later.
-        resolve_profile(self._target, {**self._options, **self._secrets}).check_files()
+        self._profile.check_files()
         self._pool = _Pool(self._connect, pool_size)
         self._told = _Told()
 
     def _connect(self) -> Adapter:
         from .client import connect
 
-        return connect(self._target, **self._secrets, **self._options)
+        return connect(self._profile)
 
     def close(self) -> None:
         """Close the pooled connections (the next operation opens new ones)."""
