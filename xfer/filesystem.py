@@ -41,6 +41,7 @@ from fsspec.utils import isfilelike, stringify_path
 
 from .adapters.base import Adapter, Capability, Entry, ProgressCallback, RemoteWriter
 from .errors import (
+    IntegrityError,
     RemoteError,
     RemoteIsFolder,
     RemoteNotFound,
@@ -248,6 +249,20 @@ class _TextWriter(_ClosingOnExit, io.TextIOWrapper):
 def _closing_on_exit(cls: type) -> type:
     """``cls`` (a compression codec's file class) with :class:`_ClosingOnExit` mixed in."""
     return type(cls.__name__, (_ClosingOnExit, cls), {"__module__": cls.__module__})
+
+
+def _check_length(path: str, data: bytes, start: int, end: int | None, size: int | None) -> None:
+    """Raise :class:`~xfer.errors.IntegrityError` if ``data``, read from ``start`` up to ``end``
+    (None: the end), is shorter than a file of ``size`` bytes (None: unknown) holds there."""
+    if size is None:
+        return
+    expected = max(0, min(size, size if end is None else end) - start)
+    if len(data) < expected:
+        raise IntegrityError(
+            f"{path} changed while it was read: {len(data)} bytes at offset {start}, where the "
+            f"{size}-byte file it was opened as holds {expected}",
+            hint="read it again",
+        )
 
 
 class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
@@ -516,7 +531,9 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if size is not None and first >= size:
             return b""
         with self._adapter() as adapter:
-            return adapter.read_range(target, first, None if end is None else end - first)
+            data = adapter.read_range(target, first, None if end is None else end - first)
+        _check_length(target, data, first, end, size)
+        return data
 
     def open(
         self,
@@ -815,10 +832,16 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
             self._handled_at_open = sys.exc_info()[1]
 
     def _fetch_range(self, start: int, end: int) -> bytes:
+        """The bytes ``[start, end)``; fewer than the size known at open holds there means the
+        file changed while it was open: :class:`~xfer.errors.IntegrityError`, never a short read
+        (fsspec would return b"" before the size it was told, or mix the new bytes with old
+        cached blocks)."""
         if end <= start:
             return b""
         with self.fs._adapter() as adapter:
-            return adapter.read_range(self.path, start, end - start)
+            data = adapter.read_range(self.path, start, end - start)
+        _check_length(self.path, data, start, end, self.size)
+        return data
 
     # -- writing ------------------------------------------------------------------------------
 
