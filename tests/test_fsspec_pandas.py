@@ -12,9 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import tomli_w
 
-from tests.fsspec_helpers import ensure_registered, served
+from tests.fsspec_helpers import ensure_registered, save_partner_profile, served
 from xfer.filesystem import XferFileSystem
 from xfer.testing.endpoints import Endpoint
 
@@ -32,11 +31,7 @@ FRAME = pd.DataFrame(
 @pytest.fixture
 def partner(served: Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
     """The server's profile saved as ``partner`` in ``$XFER_PROFILE_PATH``."""
-    folder = tmp_path / "profiles"
-    folder.mkdir()
-    (folder / "partner.toml").write_text(tomli_w.dumps(served.profile.to_toml()))
-    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
-    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "config"))
+    save_partner_profile(served, tmp_path, monkeypatch)
     ensure_registered()
     XferFileSystem.clear_instance_cache()  # instances are keyed by profile name; each test has its own
     yield served
@@ -58,3 +53,28 @@ def test_to_parquet_and_back(partner: Endpoint) -> None:
     assert [p.name for p in stored.parent.iterdir()] == ["a.parquet"]  # no temporary name left
     # Reading it back goes through ranged reads (the footer first, then the column chunks).
     pd.testing.assert_frame_equal(pd.read_parquet("xfer://partner/inbox/a.parquet", engine="pyarrow"), FRAME)
+
+
+class _FailsToPrint:
+    """A cell whose text fails: ``to_csv`` raises part-way through writing the frame."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __str__(self) -> str:
+        if self.n == 5000:
+            raise RuntimeError("the frame failed half-way")
+        return str(self.n)
+
+
+def test_a_failed_to_csv_installs_nothing(partner: Endpoint) -> None:
+    """pandas closes the file from its own ``__exit__``, without the exception: the truncated CSV
+    was installed over the previous version."""
+    folder = partner.root / "failed-to-csv"
+    folder.mkdir()
+    (folder / "pd.csv").write_bytes(b"previous good version")
+    frame = pd.DataFrame({"a": [_FailsToPrint(n) for n in range(10_000)]})
+    with pytest.raises(RuntimeError, match="half-way"):
+        frame.to_csv("xfer://partner/failed-to-csv/pd.csv", index=False)
+    assert [p.name for p in folder.iterdir()] == ["pd.csv"]
+    assert (folder / "pd.csv").read_bytes() == b"previous good version"

@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import functools
 import glob
+import io
 import os
 import posixpath
 import shutil
@@ -33,11 +34,14 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
+from fsspec.compression import compr
+from fsspec.core import get_compression
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from fsspec.utils import isfilelike, stringify_path
 
 from .adapters.base import Adapter, Capability, Entry, ProgressCallback, RemoteWriter
 from .errors import (
+    IntegrityError,
     RemoteError,
     RemoteIsFolder,
     RemoteNotFound,
@@ -186,6 +190,81 @@ def _progress(callback: Callback) -> ProgressCallback | None:
     return report
 
 
+def _exception_leaving_with(handled_at_open: BaseException | None) -> bool:
+    """Whether ``close()`` is being called by an ``__exit__`` for an exception raised since the file
+    was opened: a ``with`` block around the file, or around something wrapping it, failed.
+
+    fsspec's ``OpenFile``, its text and compression wrappers, and pandas' handles close the file
+    from their ``__exit__`` without passing the exception on, so the exception being handled is
+    all the file can see.  That alone would not do: ``close()`` may rightly be called inside an
+    ``except`` block, or the file opened in one (an error report written while handling the
+    error).  So the exception must be newer than the file, and be in the hands of an
+    ``__exit__`` on the way here (its arguments hold it; ``ExitStack`` and ``closing`` too).
+    """
+    exc = sys.exc_info()[1]
+    if exc is None or exc is handled_at_open:
+        return False
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "__exit__" and any(
+            value is exc or (isinstance(value, tuple) and any(item is exc for item in value))
+            for value in frame.f_locals.values()
+        ):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]  # None at the bottom of the stack
+    return False
+
+
+class _ClosingOnExit:
+    """Mixin for writers layered on an :class:`XferFile` (text mode, a compression codec).
+
+    A Python-level ``__exit__``: io's own is C code, which leaves no frame holding the exception
+    for :func:`_exception_leaving_with` to find, so a failed block would install what it wrote.
+    And a ``close()`` that closes the file below (``_below``) after the codec has written its
+    trailer: fsspec's codecs leave it open, so the upload was never installed.
+    """
+
+    _below: XferFile | None = None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        below, self._below = self._below, None
+        try:
+            super().close()  # type: ignore[misc]  # mixed into file classes
+        except BaseException:
+            if below is not None:
+                below._abandon()  # the codec's trailer is missing: the file is incomplete
+            raise
+        if below is not None:
+            below.close()
+
+
+class _TextWriter(_ClosingOnExit, io.TextIOWrapper):
+    """Text-mode writing on an :class:`XferFile` (io's ``close()`` closes the file below itself)."""
+
+
+@functools.cache
+def _closing_on_exit(cls: type) -> type:
+    """``cls`` (a compression codec's file class) with :class:`_ClosingOnExit` mixed in."""
+    return type(cls.__name__, (_ClosingOnExit, cls), {"__module__": cls.__module__})
+
+
+def _check_length(path: str, data: bytes, start: int, end: int | None, size: int | None) -> None:
+    """Raise :class:`~xfer.errors.IntegrityError` if ``data``, read from ``start`` up to ``end``
+    (None: the end), is shorter than a file of ``size`` bytes (None: unknown) holds there."""
+    if size is None:
+        return
+    expected = max(0, min(size, size if end is None else end) - start)
+    if len(data) < expected:
+        raise IntegrityError(
+            f"{path} changed while it was read: {len(data)} bytes at offset {start}, where the "
+            f"{size}-byte file it was opened as holds {expected}",
+            hint="read it again",
+        )
+
+
 class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """fsspec filesystem over an xfer profile (or a URL and options).  See the module docstring.
 
@@ -234,15 +313,20 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self._secrets: dict[str, Any] = {k: self._options.pop(k) for k in secret_names if k in self._options}
         from .client import resolve_profile
 
+        # Read once: every connection this instance opens goes where the profile said now.  Read
+        # per connection, an edited profile split one cached instance between two servers (the
+        # idle pooled connections to the old one, new ones to the new).  Not pickled: fsspec
+        # sends the name and options, and a Dask worker reads its own profile (and secrets).
+        self._profile = resolve_profile(self._target, {**self._options, **self._secrets})
         # Fail now on a missing profile, a literal secret or a bad option, not in a worker later.
-        resolve_profile(self._target, {**self._options, **self._secrets}).check_files()
+        self._profile.check_files()
         self._pool = _Pool(self._connect, pool_size)
         self._told = _Told()
 
     def _connect(self) -> Adapter:
         from .client import connect
 
-        return connect(self._target, **self._secrets, **self._options)
+        return connect(self._profile)
 
     def close(self) -> None:
         """Close the pooled connections (the next operation opens new ones)."""
@@ -447,7 +531,41 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if size is not None and first >= size:
             return b""
         with self._adapter() as adapter:
-            return adapter.read_range(target, first, None if end is None else end - first)
+            data = adapter.read_range(target, first, None if end is None else end - first)
+        _check_length(target, data, first, end, size)
+        return data
+
+    def open(
+        self,
+        path: str,
+        mode: str = "rb",
+        block_size: int | None = None,
+        cache_options: dict[str, Any] | None = None,
+        compression: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """fsspec's ``open``; writers in text mode or with ``compression`` get a Python-level
+        ``__exit__``, so an exception inside their ``with`` block discards the upload (see
+        :class:`XferFile`) as it does for a binary file, and a compressed writer's ``close()``
+        installs the file (fsspec's leaves it open, never installed)."""
+        if "r" in mode:
+            return super().open(path, mode, block_size=block_size, cache_options=cache_options,
+                                compression=compression, **kwargs)
+        if "b" not in mode:
+            text = {key: kwargs.pop(key) for key in ("encoding", "errors", "newline") if key in kwargs}
+            binary = self.open(path, mode.replace("t", "") + "b", block_size=block_size,
+                               cache_options=cache_options, compression=compression, **kwargs)
+            return _TextWriter(binary, **text)
+        raw = super().open(path, mode, block_size=block_size, cache_options=cache_options, **kwargs)
+        codec_name = get_compression(path, compression)  # "infer": by the name's suffix, maybe none
+        if codec_name is None:
+            return raw
+        handle = compr[codec_name](raw, mode=mode[0])  # as fsspec's open
+        codec: type = type(handle)
+        with contextlib.suppress(TypeError):  # a codec written in C: left as fsspec makes it
+            handle.__class__ = _closing_on_exit(codec)
+            handle._below = raw
+        return handle
 
     def _open(
         self,
@@ -588,11 +706,29 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     @_as_one_call
     def mv(self, path1: Any, path2: Any, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any) -> None:
         """A server-side rename where the protocol has one and fsspec's rules make it one
-        rename (a single path, not into an existing folder); otherwise copy, then remove."""
+        rename (a single path, not into an existing folder); otherwise copy, then remove.
+
+        A path moved onto itself (by any spelling: ``/d/``, ``/d//a``, ``/d/x/../a``, a glob)
+        or a folder moved into itself raises :class:`~xfer.errors.UsageError` before anything
+        is copied or removed, as :meth:`Adapter.mv <xfer.adapters.base.Adapter.mv>` does:
+        copy-then-remove would remove the only copy.
+
+        A list of sources is moved one path at a time, each as a single-path move (into
+        ``path2`` where that is one folder): fsspec's copy takes listed folders without what is
+        in them (list to list), or flattens their trees into one folder (list to folder, where
+        same names overwrite each other), and its remove then took the whole trees.
+        """
+        self._refuse_moving_into_itself(path1, path2)
+        if not isinstance(path1, str):
+            sources = list(path1)
+            targets = [path2.rstrip("/") + "/"] * len(sources) if isinstance(path2, str) else list(path2)
+            if len(targets) != len(sources):
+                raise UsageError(f"mv: {len(sources)} sources but {len(targets)} destinations")
+            for source, target in zip(sources, targets, strict=True):
+                self.mv(source, target, recursive=recursive, maxdepth=maxdepth, **kwargs)
+            return
         if isinstance(path1, str) and isinstance(path2, str) and maxdepth is None and not glob.has_magic(path1):
             source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
-            if source == destination:
-                return
             if not path2.endswith("/") and not self.isdir(destination):
                 with self._adapter() as adapter:
                     can_rename = Capability.MV in adapter.capabilities
@@ -608,9 +744,33 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                     return
         super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
 
+    def _refuse_moving_into_itself(self, path1: Any, path2: Any) -> None:
+        """Refuse a move whose destination is one of its sources or lies inside one: fsspec's
+        copy-then-remove would remove what it just copied.  Paths compare as the server sees
+        them (:func:`_key`); a glob is compared by what it matches (``mv("/d/*", "/d/old/")``)."""
+        sources = [path1] if isinstance(path1, str) else list(path1)
+        if any(glob.has_magic(self._strip_protocol(p)) for p in sources):
+            sources = self.expand_path(path1)  # remembered: the copy that follows does not ask again
+        destinations = [path2] if isinstance(path2, str) else list(path2)
+        for source in {_key(self._strip_protocol(p)) for p in sources}:
+            for destination in {_key(self._strip_protocol(p)) for p in destinations}:
+                # A folder destination is moved *into*: the file's own folder is itself.
+                into_own_folder = (destination == posixpath.dirname(source) and isinstance(path2, str)
+                                   and (path2.endswith("/") or self.isdir(destination)))
+                if destination == source or into_own_folder:
+                    raise UsageError(f"cannot move {source} onto itself")
+                if destination.startswith(source.rstrip("/") + "/"):
+                    raise UsageError(f"cannot move the folder {source} into itself ({destination})")
+
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        """WebDAV: a server-side COPY.  FTPS/HTTPS have none: the bytes pass through this machine."""
+        """WebDAV: a server-side COPY.  FTPS/HTTPS have none: the bytes pass through this machine.
+
+        A path copied onto itself (``copy("/d/a", "/d/")``, ``/d//a``) raises
+        :class:`~xfer.errors.UsageError`: as ``shutil.copyfile``'s ``SameFileError``, and so that
+        ``mv``'s copy-then-remove can never remove the only copy."""
         source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
+        if _key(source) == _key(destination):
+            raise UsageError(f"cannot copy {source} onto itself")
         if self.info(source)["type"] == "directory":
             self._folder(destination)  # fsspec copies what is inside one file at a time
             return
@@ -653,18 +813,35 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     ranged read (HTTP ``Range``, FTP ``REST``).  Write mode: each block fsspec flushes
     goes straight to the server through ``Adapter.open_write`` (the temporary part name on
     FTPS and WebDAV, a chunked PUT), and ``close()`` renames it into place once its length
-    is proven; an exception inside ``with`` aborts the upload and removes the part.  Inside
+    is proven.  An exception leaving a ``with`` block aborts the upload and removes the part:
+    a block around the file itself, or around anything that closes it from its ``__exit__``
+    (``fsspec.open``'s ``OpenFile``, text mode, compression, pandas' writers, ``ExitStack``,
+    ``contextlib.closing``).  ``close()`` called any other way installs the file, even inside
+    an ``except`` block, and so does a ``with`` block that ends normally inside one.  Inside
     an fsspec transaction (``autocommit=False``) the bytes are spooled to a local temporary
     file instead and uploaded by ``commit()``, so nothing reaches the server before it.
     """
 
     fs: XferFileSystem
+    #: Writing: the exception being handled when the file was opened (not this file's failure).
+    _handled_at_open: BaseException | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.writable():
+            self._handled_at_open = sys.exc_info()[1]
 
     def _fetch_range(self, start: int, end: int) -> bytes:
+        """The bytes ``[start, end)``; fewer than the size known at open holds there means the
+        file changed while it was open: :class:`~xfer.errors.IntegrityError`, never a short read
+        (fsspec would return b"" before the size it was told, or mix the new bytes with old
+        cached blocks)."""
         if end <= start:
             return b""
         with self.fs._adapter() as adapter:
-            return adapter.read_range(self.path, start, end - start)
+            data = adapter.read_range(self.path, start, end - start)
+        _check_length(self.path, data, start, end, self.size)
+        return data
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -760,15 +937,28 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     ) -> None:
         if exc_type is not None and self.writable():
             # The block failed: what was written is incomplete by definition.
-            self.discard()
-            self.closed = True
+            self._abandon()
             return
         self.close()
+
+    def close(self) -> None:
+        """Reading: drop the cache.  Writing: put the file in place (:meth:`commit`), unless an
+        exception is leaving a ``with`` block around a wrapper of this file (see the class)."""
+        if self.writable() and _exception_leaving_with(self._handled_at_open):
+            self._abandon()
+            return
+        self._handled_at_open = None
+        super().close()
+
+    def _abandon(self) -> None:
+        """Close without installing: what was written is discarded."""
+        self._handled_at_open = None
+        self.discard()
+        self.closed = True
 
     def __del__(self) -> None:
         # Never upload from a garbage-collected, unclosed file: only close() commits.
         if self.writable():
-            self.discard()
-            self.closed = True
+            self._abandon()
         else:
             super().__del__()
