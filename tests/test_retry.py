@@ -233,7 +233,7 @@ def test_batch_failure_ends_a_worker_waiting_to_retry(monkeypatch: pytest.Monkey
 
     def missing(adapter: object, callback: object) -> object:
         time.sleep(0.3)  # the other worker is in its wait by then
-        raise RemoteNotFound("gone", status=404)
+        raise AuthenticationFailed("the login is refused now")  # a stop (a file's own failure is not)
 
     def flaky(adapter: object, callback: object) -> object:
         def cut() -> object:
@@ -244,7 +244,7 @@ def test_batch_failure_ends_a_worker_waiting_to_retry(monkeypatch: pytest.Monkey
     tasks = [Task("a", "/a", 1, missing), Task("b", "/b", 1, flaky)]  # type: ignore[arg-type]
     remote = _FakeAdapter()
     original = remote.retry_policy
-    with pytest.raises(RemoteNotFound):
+    with pytest.raises(AuthenticationFailed):
         run_tasks(remote, tasks, parallel=2, reconnect=_FakeAdapter)  # type: ignore[arg-type]
     time.sleep(1.5)  # a worker left waiting would have started its second try by now
     assert len(tries) == 1, "a worker retried after the batch had stopped"

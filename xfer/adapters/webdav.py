@@ -18,6 +18,7 @@ import os
 import posixpath
 import secrets
 import threading
+import time
 import unicodedata
 import urllib.parse
 from collections.abc import Callable, Container, Iterator, Sequence
@@ -904,7 +905,7 @@ class WebDAVAdapter(Adapter):
             self._installed(sent, target, remote)
 
         return ChunkedUpload(http, target, callback, user_path=self.user_path(remote), check_size=False,
-                             send_put=self._send_put, then=then, discard=lambda: self._discard(target),
+                             send_put=self._send_put, then=then, discard=lambda: self._discard_aborted(target),
                              temp_name=target)
 
     def _send_put(self, remote: str, data: Any, headers: dict[str, str] | None = None) -> requests.Response:
@@ -950,6 +951,20 @@ class WebDAVAdapter(Adapter):
         """
         with contextlib.suppress(Exception):
             self._dav("clean", path, accept=range(400, 600))
+
+    def _discard_aborted(self, path: str) -> None:
+        """:meth:`_discard` after a stream's PUT was cut: if nothing was there yet, once more a moment
+        later.  The DELETE goes over another connection and may overtake the server's handling of
+        the cut PUT, which some servers (wsgidav) end by storing what had arrived (seen under load)."""
+        with contextlib.suppress(Exception):
+            if self._dav("clean", path, accept=range(400, 600)).status != 404:
+                return
+            time.sleep(_ABORTED_PUT_SETTLES)
+            self._dav("clean", path, accept=range(400, 600))
+
+
+#: How long a server takes, at most in practice, to end the PUT a client cut (see _discard_aborted).
+_ABORTED_PUT_SETTLES = 0.5
 
 
 def _cut_tries_key(remote: str) -> str:

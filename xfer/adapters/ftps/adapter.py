@@ -990,6 +990,8 @@ class FTPSAdapter(Adapter):
         upload is removed: nothing can be installed under that name, and WebDAV and SFTP refuse
         the same write before a byte is sent.
         """
+        if not isinstance(exc, RemoteError) or exc.reply_code is None:
+            return  # no refusal: the session broke (what install() left where, the error says)
         try:
             in_the_way = self._kind(self._session(), remote) == "directory"
         except Exception:
