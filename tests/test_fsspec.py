@@ -39,7 +39,6 @@ from tests.fsspec_helpers import (
 from xfer.errors import (
     ConfigError,
     IntegrityError,
-    RemoteError,
     RemoteFolderNotEmpty,
     RemoteNotFound,
     UsageError,
@@ -224,15 +223,11 @@ def test_random_access_reads_only_the_blocks_asked_for(served: Endpoint, fs: Xfe
 
 
 def test_a_file_shrunk_while_open_is_an_integrity_error(
-    request: pytest.FixtureRequest, served_any: Endpoint, fs_any: XferFileSystem, folder_any: str
+    served_any: Endpoint, fs_any: XferFileSystem, folder_any: str
 ) -> None:
     """A read short of the size known at open, before its end, means the file changed: it was a
-    silent b"" (or a short block) on HTTPS, WebDAV and SFTP although ``size`` still said 10000."""
-    if served_any.protocol == "ftpes":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, raises=RemoteError,
-            reason="pyftpdlib refuses REST past the end (554), which the FTPS adapter (not this "
-            "change's) reports as a refusal, not as a changed file"))
+    silent b"" (or a short block) on HTTPS, WebDAV and SFTP although ``size`` still said 10000,
+    and on FTPS pyftpdlib's refusal of a RETR past the end (554) was a refusal of the read."""
     path = f"{folder_any}/c.bin"
     put_server_side(served_any, path, b"A" * 10_000)
     with fs_any.open(path, "rb", block_size=1000, cache_type="bytes") as handle:
@@ -241,6 +236,29 @@ def test_a_file_shrunk_while_open_is_an_integrity_error(
         handle.seek(5000)
         with pytest.raises(IntegrityError, match="changed while it was read"):
             handle.read(10)
+
+
+@pytest.mark.parametrize("protocol", ["https", "davs"])
+def test_a_file_replaced_by_one_of_the_same_size_while_open_is_an_integrity_error(
+    xfer_serve: Any, protocol: str
+) -> None:
+    """Each block's read carries the ETag seen at open (``If-Match``).  Before: a replaced file of
+    the same size read as new bytes after old cached ones, silently."""
+    import os
+    import time
+
+    endpoint = xfer_serve(protocol)
+    put_server_side(endpoint, "/same.bin", b"A" * 10_000)
+    fs = filesystem(endpoint)
+    with fs.open("/same.bin", "rb", block_size=1000, cache_type="bytes") as handle:
+        assert handle.read(10) == b"A" * 10
+        put_server_side(endpoint, "/same.bin", b"D" * 10_000)
+        stamp = time.time() + 5  # another second, whatever the clock's grain: another ETag
+        os.utime(endpoint.root / "same.bin", (stamp, stamp))
+        handle.seek(5000)
+        with pytest.raises(IntegrityError, match="changed while it was read"):
+            handle.read(10)
+    fs.close()
 
 
 def test_https_server_without_range_support_is_cut_client_side(

@@ -581,8 +581,9 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             info = self._looked_up(target)  # the size that bounds the reads: asked now (see cat_file)
             if info["type"] == "directory":
                 raise RemoteIsFolder(f"{target} is a folder")
+            etag = info.get("etag")
             return XferFile(self, target, mode, block_size, autocommit, cache_options=cache_options,
-                            size=info["size"], **kwargs)
+                            size=info["size"], version=str(etag) if etag else None, **kwargs)
         if "a" in mode:
             raise NotImplementedError("xfer cannot append to a remote file (no protocol it speaks can, safely)")
         if "x" in mode and self.exists(target):
@@ -826,8 +827,10 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     #: Writing: the exception being handled when the file was opened (not this file's failure).
     _handled_at_open: BaseException | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, version: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: Reading: the ETag at open (where the server gave one), sent with every block's read.
+        self.version = version
         if self.writable():
             self._handled_at_open = sys.exc_info()[1]
 
@@ -835,11 +838,12 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
         """The bytes ``[start, end)``; fewer than the size known at open holds there means the
         file changed while it was open: :class:`~xfer.errors.IntegrityError`, never a short read
         (fsspec would return b"" before the size it was told, or mix the new bytes with old
-        cached blocks)."""
+        cached blocks).  Over HTTP and WebDAV each read carries the ETag seen at open, so a
+        file replaced by one of the same size is caught too (:meth:`Adapter.read_range`)."""
         if end <= start:
             return b""
         with self.fs._adapter() as adapter:
-            data = adapter.read_range(self.path, start, end - start)
+            data = adapter.read_range(self.path, start, end - start, version=self.version)
         _check_length(self.path, data, start, end, self.size)
         return data
 

@@ -830,21 +830,26 @@ class Adapter:
 
     # -- ranged reads (added for the fsspec filesystem, xfer.filesystem) -----------------------
 
-    def read_range(self, path: str, start: int = 0, length: int | None = None) -> bytes:
+    def read_range(self, path: str, start: int = 0, length: int | None = None, *, version: str | None = None) -> bytes:
         """``length`` bytes of a remote file from offset ``start`` (to its end if ``length`` is None).
 
         Fewer bytes come back only where the file ends; nothing is written locally.  This is
         what random access (``fsspec`` block reads, Parquet footers) is built on: HTTP
         ``Range``, FTP ``REST``.  Needs the ``get_file`` capability.
+
+        ``version``: the file's ETag as the caller saw it (a file opened for reading, read in
+        blocks).  Over HTTP and WebDAV it goes as ``If-Match``: a file replaced since, even by
+        one of the same size, is an :class:`~xfer.errors.IntegrityError`, never bytes of two
+        versions.  FTP and SFTP have no such check (the caller compares lengths).
         """
         self._require(Capability.GET)
         if start < 0 or (length is not None and length < 0):
             raise UsageError(f"invalid byte range: start {start}, length {length}")
         if length == 0:
             return b""
-        return self._read_range(self.remote_path(path), start, length)
+        return self._read_range(self.remote_path(path), start, length, version)
 
-    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
+    def _read_range(self, path: str, start: int, length: int | None, version: str | None) -> bytes:
         raise NotImplementedError
 
 

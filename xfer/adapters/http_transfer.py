@@ -1129,20 +1129,30 @@ class HTTPTransfer:
             modified=when,
         )
 
-    def read_range(self, path: str, start: int, length: int | None) -> bytes:
+    def read_range(self, path: str, start: int, length: int | None, *, version: str | None = None) -> bytes:
         """One GET with ``Range``.  A 206 is checked against the range asked for; a server
         that ignores ``Range`` (200, the whole file) is read from the start and cut; 416
-        (``start`` at or past the end) is no bytes."""
+        (``start`` at or past the end) is no bytes.  ``version`` (a strong ETag) goes as
+        ``If-Match``: 412, the file is another now, is an :class:`IntegrityError`.  A weak ETag
+        is not sent: ``If-Match`` compares strongly, so it would never match."""
         session = self.session
         headers = {"Accept-Encoding": "identity"}
         if start or length is not None:
             headers["Range"] = f"bytes={start}-{'' if length is None else start + length - 1}"
+        if version and not version.startswith("W/"):
+            headers["If-Match"] = version
         with session.translating():
             response = session.get(session.url_for(path), stream=True, headers=headers)
             with response:
                 if response.status_code == 416:
                     drain_error_body(response)
                     return b""
+                if response.status_code == 412 and "If-Match" in headers:
+                    drain_error_body(response)
+                    raise IntegrityError(
+                        f"{self._user_path(path)} on {self.server} changed while it was read (its ETag is "
+                        f"no longer {version})", hint="open it again to read the new version",
+                    )
                 session.check(response, path=path)
                 skip = start
                 refuse_transfer_coding(response, f"{self.server} sent {self._user_path(path)}", "nothing was read")

@@ -338,8 +338,8 @@ class HTTPSAdapter(Adapter):
 
     # -- ranged reads (added for the fsspec filesystem) ------------------------------------
 
-    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
-        return self.http.read_range(path, start, length)
+    def _read_range(self, path: str, start: int, length: int | None, version: str | None) -> bytes:
+        return self.http.read_range(path, start, length, version=version)
 
     def head(self, path: str) -> Entry:
         """Facts about one file from a ``HEAD``: works where the server offers no listing."""

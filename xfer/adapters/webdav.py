@@ -932,8 +932,8 @@ class WebDAVAdapter(Adapter):
         """The hash a ``HEAD`` of ``path`` states (``xfer sync --checksum``), as an upload's check reads it."""
         return self.http.stated_hash(path)
 
-    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
-        return self.http.read_range(path, start, length)
+    def _read_range(self, path: str, start: int, length: int | None, version: str | None) -> bytes:
+        return self.http.read_range(path, start, length, version=version)
 
     def _put_folder_error(self, path: str) -> RemoteIsFolder:
         return RemoteIsFolder(

@@ -97,7 +97,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     ``digests_when_asked`` sends each only to a request that asks for its algorithm
     (RFC 9530 §4 ``Want-Repr-Digest``/``Want-Content-Digest``, RFC 3230 ``Want-Digest``;
     ``Content-MD5``, which nothing asks for, never), as servers that hash only on demand do.
-    Files carry ``ETag``/``Last-Modified`` and honour ``Range`` with ``If-Range`` as nginx does;
+    Files carry ``ETag``/``Last-Modified`` and honour ``Range`` with ``If-Range``, and ``If-Match``
+    on ``GET`` (412 for another version), as nginx does;
     ``ranges=False`` ignores ``Range`` (the whole file, 200), as servers without range support.
     A chunked PUT (no ``Content-Length``) is stored like nginx stores it, complete or not at
     all; ``chunked_put=False`` answers it 411, as servers that need the length up front do.
@@ -410,6 +411,11 @@ class _Handler(BaseHTTPRequestHandler):
         size = stat.st_size
         modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
         etag = _etag(stat)
+        wanted = self.headers.get("If-Match")
+        if wanted is not None and wanted.strip() != "*" and etag not in {tag.strip() for tag in wanted.split(",")}:
+            self._record(412)
+            self._page(412)  # another version now (RFC 9110 13.1.1), as nginx answers a GET
+            return
         start, end = self._range(size, etag, modified)
         if start is not None and start >= size:
             self._record(416)

@@ -1248,7 +1248,7 @@ class FTPSAdapter(Adapter):
 
     # -- ranged reads (added for the fsspec filesystem) --------------------------------------
 
-    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
+    def _read_range(self, path: str, start: int, length: int | None, version: str | None) -> bytes:
         """``REST start`` + ``RETR``; once ``length`` bytes are in, the data connection is closed.
 
         Every read opens its own data connection (a seek is a new ``REST``).  Closing it
@@ -1261,16 +1261,21 @@ class FTPSAdapter(Adapter):
         ``start``: every read to the end of the file (a Parquet footer), none from its middle.
         """
 
+        def past_the_end(ftp: FTPSConnection) -> bool:
+            size = self._size(ftp, path)
+            return size is not None and start >= size
+
         def work(ftp: FTPSConnection) -> bytes:
-            if start:
-                try:
+            # Past the end there is nothing to read (b"", as HTTP's 416): some servers refuse
+            # such a REST (vsftpd takes it), others the RETR after it (pyftpdlib: 554).
+            try:
+                if start:
                     ftp.sendcmd(f"REST {start}")
-                except ftplib.error_perm:
-                    size = self._size(ftp, path)
-                    if size is not None and start >= size:
-                        return b""  # past the end: nothing to read (some servers refuse such a REST)
-                    raise
-            conn, announced = ftp.ntransfercmd(f"RETR {path}")
+                conn, announced = ftp.ntransfercmd(f"RETR {path}")
+            except ftplib.error_perm:
+                if start and past_the_end(ftp):
+                    return b""
+                raise
             reader = DataReader(conn)
             with conn, explained(ftp):
                 body, complete = self._read_up_to(reader, length)

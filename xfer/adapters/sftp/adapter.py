@@ -798,7 +798,7 @@ class SFTPAdapter(Adapter):
 
     # -- offsets (what resuming builds on) ------------------------------------------------------
 
-    def _read_range(self, path: str, start: int, length: int | None) -> bytes:
+    def _read_range(self, path: str, start: int, length: int | None, version: str | None) -> bytes:
         # The download's pipeline, not asyncssh's own parallel read: each reply is bounded by
         # the timeout (a stuck sftp-server fails the read, as it fails a get).
         async def work(sftp: asyncssh.SFTPClient) -> bytes:
