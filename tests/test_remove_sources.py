@@ -19,6 +19,7 @@ import xfer
 from xfer.errors import (
     AuthenticationFailed,
     ConnectionDropped,
+    FilesFailed,
     IntegrityError,
     RemoteNotFound,
     ServerError,
@@ -214,7 +215,8 @@ def test_sync_keeps_both_sources_of_names_one_local_file_holds(
     with xfer.connect(xfer_webdav_server.profile) as remote:
         result = sync(remote, "/outbox", tmp_path / "inbox", upload=False, remove_source=True)
     if case_insensitive:
-        assert isinstance(result.error, IntegrityError) and "differs from it only in case" in str(result.error)
+        assert isinstance(result.error, FilesFailed) and "differs from it only in case" in str(result.error)
+        assert all(isinstance(failure, IntegrityError) for failure in result.error.failures)
         assert not set(twins) & set(result.sources_removed)
         assert set(twins) <= {p.name for p in outbox.iterdir()}
     else:

@@ -19,7 +19,7 @@ import tomli_w
 import xfer
 from tests.helpers import run
 from tests.test_sftp import profile_of
-from xfer.errors import ConnectionDropped, IntegrityError, RemoteNotFound, UsageError
+from xfer.errors import ConnectionDropped, FilesFailed, IntegrityError, RemoteNotFound, UsageError
 from xfer.profiles import Profile
 from xfer.sync import remove_downloaded_together, sync
 from xfer.testing.sftp_server import SFTPServer, SSHTestKeys, create_ssh_keys
@@ -271,7 +271,8 @@ def test_a_source_changed_before_its_groups_removal_is_kept_and_not_counted(
     _grows_once_copied(monkeypatch, tmp_path / "in" / "f02.txt", served.root / "out" / "f02.txt")
     with xfer.connect(profile_of(served, ssh_keys)) as remote:
         result = sync(remote, "/out", tmp_path / "in", upload=False, remove_source=True)
-    assert isinstance(result.error, IntegrityError) and "kept the source /out/f02.txt" in str(result.error)
+    assert isinstance(result.error, FilesFailed) and "kept the source /out/f02.txt" in str(result.error)
+    assert [type(failure) for failure in result.error.failures] == [IntegrityError]
     assert "f02.txt" in result.done and "f02.txt" not in result.sources_removed
     assert sorted(result.sources_removed) == sorted(set(result.done) - {"f02.txt"})
     assert [p.name for p in (served.root / "out").iterdir()] == ["f02.txt"]
