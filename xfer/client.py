@@ -220,10 +220,18 @@ def _base(profile: Profile) -> Path | None:
 
 
 def load_identity(
-    profile: Profile, *, warn: Callable[[str], None] | None = None, check: bool = True
+    profile: Profile, *, secret: Secret | None = None, warn: Callable[[str], None] | None = None, check: bool = True
 ) -> Identity | None:
-    """The profile's identity (None without one); ``check=False`` keeps an expired one (for diagnosis)."""
-    return _load_identity(profile, None, warn, check=check)
+    """The profile's identity (None without one); ``check=False`` keeps an expired one (for diagnosis).
+    ``secret``: its password, already resolved (:func:`identity_secret`), else the profile's reference."""
+    return _load_identity(profile, secret, warn, check=check)
+
+
+def identity_secret(profile: Profile) -> Secret | None:
+    """The profile's identity password, resolved now (a ``prompt`` asks now): for a caller that loads
+    the identity and then connects, so that ``connect(..., identity_password=...)`` does not ask again."""
+    password = _identity_password(profile, None)
+    return None if password is None else Secret(password)
 
 
 def _load_identity(

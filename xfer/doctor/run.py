@@ -6,11 +6,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..adapters.base import Adapter
-from ..client import _identity_password, _load_identity, connect, resolve_profile, tls_context
+from ..client import connect, identity_secret, load_identity, resolve_profile, tls_context
 from ..errors import XferError
 from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
-from ..secrets import Secret
 from .certs import load_der, utc_now
 from .clock import clock_step
 from .handshake import Kind, Probe, acceptance_step, probe, request_step, tls_step
@@ -55,10 +54,8 @@ def diagnose(
     # (SFTP's is an SSH key, which its adapter loads and reports on).
     # The identity's password is resolved once: a ``prompt`` asks here, and the protocol step's
     # connect() gets the answer as a Secret instead of the reference (which would ask again).
-    # (client.py's two helpers are private; they are what connect() itself runs.)
-    password = _identity_password(profile, None) if profile.spec.tls else None
-    secret = None if password is None else Secret(password)
-    identity = _load_identity(profile, secret, None, check=False) if profile.spec.tls else None
+    secret = identity_secret(profile) if profile.spec.tls else None
+    identity = load_identity(profile, secret=secret, check=False) if profile.spec.tls else None
     # A protocol without TLS (SSH-style) still gets a context for wording network errors.
     context = tls_context(profile, identity if profile.spec.tls else None)
     timeout = float(profile.get("timeout"))
