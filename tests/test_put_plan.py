@@ -59,3 +59,18 @@ def test_links_to_folders_links_to_nothing_and_pipes_are_passed_over_and_named(
     assert walked == ["sub", "sub/ok", "sub/to-file"]
     assert sorted(passed_over) == ["linked", "pipe", "sub/dangling"]
     assert caplog.text.count("skipped ") == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "posix", "windows"),
+    [("a.txt", True, True), ("C:evil.txt", True, False), ("report.csv:hidden", True, False), ("CON", True, False),
+     ("nul.txt", True, False), ("COM1.log", True, False), ("name.", True, False), ("name ", True, False),
+     ("back\\slash", True, False), ("Con1", True, True), ("..", False, False), ("a/b", False, False)],
+)
+def test_a_listed_name_is_one_plain_local_name_on_each_system(name: str, posix: bool, windows: bool) -> None:
+    """A server's name becomes a local path part only if this system reads it as one plain file name:
+    on Windows ``C:evil.txt`` is a path on drive C:, ``CON`` the console (the review's suspicion)."""
+    from xfer.batch import _safe_name
+
+    assert _safe_name(name, windows=False) is posix
+    assert _safe_name(name, windows=True) is windows

@@ -910,13 +910,24 @@ def _stat(remote: Adapter, path: str) -> Entry | None:
 _UNADDRESSABLE = "\x00\r\n"
 
 
-def _safe_name(name: str) -> bool:
+def _safe_name(name: str, *, windows: bool = os.name == "nt") -> bool:
     """A single local path component: no separator of this OS, no ``.``/``..``, no NUL.
 
-    A backslash is an ordinary character in a POSIX file name, a separator on Windows.
+    A backslash is an ordinary character in a POSIX file name, a separator on Windows.  On
+    Windows also no ``:`` (``C:x`` is relative to another drive's folder, ``a:s`` an NTFS
+    stream), no device name (``CON``, ``NUL.txt``: the device, not a file) and no trailing dot
+    or space (Windows drops them, so ``a.`` would land on ``a``).
     """
-    separators = {"/", "\x00", os.sep, *([os.altsep] if os.altsep else [])}
-    return name not in ("", ".", "..") and not any(c in name for c in separators)
+    separators = {"/", "\x00", os.sep, *([os.altsep] if os.altsep else []), *(["\\", ":"] if windows else [])}
+    if name in ("", ".", "..") or any(c in name for c in separators):
+        return False
+    device = name.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_DEVICES
+    return not (windows and (device or name.endswith((".", " "))))
+
+
+#: Names Windows takes for devices, with any extension (``NUL.txt`` is ``NUL``).
+_WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
+                              *(f"LPT{n}" for n in range(1, 10))})
 
 
 def _refuse_unsafe_name(remote: Adapter, name: str, folder: str) -> None:
