@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,3 +233,53 @@ def test_sync_down_goes_on_when_one_source_cannot_be_removed(
     result = json.loads(out)
     assert result["failed"] == 1 and result["sources_removed"] == 4
     assert {a["path"]: a["status"] for a in result["actions"]}["b.txt"] == "failed"
+
+
+# -- sync's counts agree with its actions' statuses (second review) ----------------------------------
+
+
+def _counts_agree(result: dict[str, Any]) -> None:
+    statuses = [action["status"] for action in result["actions"]]
+    assert result["transferred"] == statuses.count("done"), result
+    assert result["failed"] == statuses.count("failed"), result
+    assert result["skipped"] == statuses.count("skipped"), result
+
+
+def test_sync_down_counts_a_copy_whose_source_stays_as_failed_only(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: b.txt was counted transferred and failed (5 + 1 for 5 files); and on a second run,
+    where b.txt is unchanged, failed 1 with no action failed."""
+    inbox = tmp_path / "inbox"
+    refused = {"DELE /out/b.txt": "550 Permission denied."}
+    with FakeFTPSServer(pki, root=root, replies=refused) as srv:
+        code, out, _ = run(capsys, "sync", f"{srv.url}out", str(inbox), "--remove-source-files", "--json",
+                           *_flags(pki, srv, monkeypatch))
+        assert code == ExitCode.REMOTE
+        _counts_agree(json.loads(out))
+        code, out, _ = run(capsys, "sync", f"{srv.url}out", str(inbox), "--remove-source-files", "--json",
+                           *_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.REMOTE
+    result = json.loads(out)
+    _counts_agree(result)
+    assert {a["path"]: a["status"] for a in result["actions"]} == {"b.txt": "failed"}
+
+
+def test_sync_up_counts_a_kept_source_as_failed_and_goes_on(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """B.txt and b.txt: a case-insensitive server could hold them as one file, so both sources stay.
+    Before: counted failed 0, every status done, while the error spoke of a failed file."""
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    for name in ["a.txt", "B.txt", "b.txt", "c.txt"]:
+        (outbox / name).write_bytes(name.encode())
+    with FakeFTPSServer(pki, root=root) as srv:
+        code, out, _ = run(capsys, "sync", str(outbox), f"{srv.url}in", "--remove-source-files", "--json",
+                           *_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.INTEGRITY
+    result = json.loads(out)
+    _counts_agree(result)
+    assert result["failed"] == 2 and sorted(p.name for p in outbox.iterdir()) == ["B.txt", "b.txt"]

@@ -245,3 +245,30 @@ def test_an_upload_stored_at_its_size_stays(
     code, _, err = run(capsys, "put", str(source), f"{srv.url}/in/report.csv", *_flags(pki))
     assert code == 0, err
     assert not any(method == "DELETE" for method, _ in srv.requests)
+
+
+# -- a read pinned to the version seen at open (If-Match) ---------------------------------------------
+
+
+def test_a_server_that_refuses_its_own_etag_is_read_unpinned(pki: TestPKI, tmp_path: Path) -> None:
+    """A WebDAV server whose GET refuses every If-Match (a balancer's nodes with their own ETags; a
+    listing's ETag no GET matches) while it still states that ETag: the read goes unpinned, it does
+    not fail for ever as 'changed'.  A file really changed still fails."""
+    from xfer.testing.webdav_server import RecordedRequest, WebDAVServer
+    from xfer.testing.webdav_server import Reply as DAVReply
+
+    def refuse_if_match(request: RecordedRequest) -> DAVReply | None:
+        if request.method == "GET" and "If-Match" in request.headers:
+            return DAVReply(412, b"no\n")
+        return None
+
+    context = create_ssl_context(Identity.load(pki.client_p12, pki.password), ca=pki.root_ca)
+    data = bytes(range(256)) * 40
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "f.bin").write_bytes(data)
+    with WebDAVServer(pki, root=tmp_path / "srv", intercept=refuse_if_match) as srv, srv.adapter(context) as remote:
+        etag = remote.info("/f.bin").extra.get("etag")
+        assert etag, "the listing states an ETag"
+        assert remote.read_range("/f.bin", 100, 50, version=str(etag)) == data[100:150]
+        with pytest.raises(IntegrityError, match="changed while it was read"):
+            remote.read_range("/f.bin", 100, 50, version='"another-version"')

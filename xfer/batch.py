@@ -351,19 +351,20 @@ def _run_group(
             if not _fails_alone(exc):
                 raise
             record(number, cast(XferError, exc))
-    _finish(adapter, group, left)
+    _finish(adapter, group, lambda: left() or stopping())
     return len(moved)
 
 
-def _finish(adapter: Adapter, group: list[Task], left: Callable[[], bool]) -> None:
-    """Each distinct ``finish`` of ``group``'s tasks, once, unless the batch has left."""
+def _finish(adapter: Adapter, group: list[Task], stopped: Callable[[], bool]) -> None:
+    """Each distinct ``finish`` of ``group``'s tasks, once, unless the batch has stopped or left
+    (see :attr:`Task.finish`)."""
     hooks: list[Callable[[Adapter], None]] = []
     for task in group:
         if task.finish is not None and task.finish not in hooks:
             hooks.append(task.finish)
     for hook in hooks:
-        if left():
-            return  # the caller has gone on: no new requests on its connection
+        if stopped():
+            return  # the batch winds down (what was queued stays undone), or the caller has gone on
         hook(adapter)
 
 

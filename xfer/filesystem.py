@@ -21,6 +21,7 @@ import datetime as dt
 import functools
 import glob
 import io
+import logging
 import os
 import posixpath
 import shutil
@@ -29,8 +30,9 @@ import tempfile
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
+from inspect import CO_ASYNC_GENERATOR, CO_GENERATOR, CO_VARARGS
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, ClassVar
 
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
@@ -52,6 +54,8 @@ from .errors import (
 from .secrets import Secret
 
 __all__ = ["XferFile", "XferFileSystem"]
+
+_log = logging.getLogger(__name__)
 
 #: The storage options that describe (or override) the connection; all are profile options.
 CONNECTION_OPTIONS = ("url", "identity", "identity_password", "ca", "pin", "username", "password",
@@ -192,42 +196,69 @@ def _progress(callback: Callback) -> ProgressCallback | None:
 
 def _exception_leaving_with(handled_at_open: BaseException | None) -> bool:
     """Whether ``close()`` is being called by an ``__exit__`` for an exception raised since the file
-    was opened: a ``with`` block around the file, or around something wrapping it, failed.
+    was opened: a ``with`` block around something wrapping the file failed.
 
-    fsspec's ``OpenFile``, its text and compression wrappers, and pandas' handles close the file
-    from their ``__exit__`` without passing the exception on, so the exception being handled is
-    all the file can see.  That alone would not do: ``close()`` may rightly be called inside an
-    ``except`` block, or the file opened in one (an error report written while handling the
-    error).  So the exception must be newer than the file, and be in the hands of an
-    ``__exit__`` on the way here (its arguments hold it; ``ExitStack`` and ``closing`` too).
+    fsspec's ``OpenFile`` and pandas' handles close the file from their ``__exit__`` without
+    passing the exception on, so the exception being handled is all the file can see.  That
+    alone would not do: ``close()`` may rightly be called inside an ``except`` block, or the
+    file opened in one (an error report written while handling the error).  So the exception
+    must be newer than the file, and the ``close()`` must come straight from an ``__exit__``
+    (through the ``close()`` of the layers between, and ``ExitStack``'s callback wrapper) that
+    was handed that exception as its argument, and still holds it there: a ``with`` that ends
+    normally inside an ``except`` passes None, and ``ExitStack`` sets its argument to None once
+    a callback suppressed the exception.  One generator between them is allowed: a
+    ``@contextmanager`` (sync or async) closing the file in its ``finally`` while the exception
+    passes through.  (One that catches the exception and then closes the file cannot be told
+    from it: the upload is discarded, with a warning.)  A ``close()`` from any other code
+    installs.  xfer's own writers (text mode, compression) do not need this: their
+    ``__exit__`` is told (:class:`_ClosingOnExit`).
     """
     exc = sys.exc_info()[1]
     if exc is None or exc is handled_at_open:
         return False
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "__exit__" and any(
-            value is exc or (isinstance(value, tuple) and any(item is exc for item in value))
-            for value in frame.f_locals.values()
-        ):
-            return True
-        frame = frame.f_back  # type: ignore[assignment]  # None at the bottom of the stack
-    return False
+    frame: FrameType | None = sys._getframe(2)  # (1 is XferFile.close)
+    while frame is not None and frame.f_code.co_name in ("close", "_exit_wrapper"):
+        frame = frame.f_back
+    if frame is not None and frame.f_code.co_flags & (CO_GENERATOR | CO_ASYNC_GENERATOR):
+        frame = frame.f_back
+    if frame is None or frame.f_code.co_name not in ("__exit__", "__aexit__"):
+        return False
+    code = frame.f_code
+    arguments = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & CO_VARARGS)]
+    values = [frame.f_locals.get(name) for name in arguments]
+    return any(value is exc or (isinstance(value, tuple) and any(item is exc for item in value)) for value in values)
 
 
 class _ClosingOnExit:
     """Mixin for writers layered on an :class:`XferFile` (text mode, a compression codec).
 
-    A Python-level ``__exit__``: io's own is C code, which leaves no frame holding the exception
-    for :func:`_exception_leaving_with` to find, so a failed block would install what it wrote.
-    And a ``close()`` that closes the file below (``_below``) after the codec has written its
-    trailer: fsspec's codecs leave it open, so the upload was never installed.
+    A Python-level ``__exit__`` that is told the block's exception: then the layers and the
+    file below are abandoned, nothing installed (io's own ``__exit__`` is C code and just
+    closes).  A ``close()`` that closes the file below (``_below``) after the codec has written
+    its trailer: fsspec's codecs leave it open, so the upload was never installed.  And a
+    ``__del__`` that abandons: a writer dropped unclosed (after a failure) never installs, as
+    :meth:`XferFile.__del__` promises (io's would close, and so install).
     """
 
-    _below: XferFile | None = None
+    _below: XferFile | _ClosingOnExit | None = None
 
     def __exit__(self, *exc_info: Any) -> None:
+        if exc_info[1] is not None:
+            self._abandon()
+            return
         self.close()
+
+    def _abandon(self) -> None:
+        """Close without installing: the file below first, then this layer (its writes fail quietly)."""
+        below, self._below = self._below, None
+        if below is not None:
+            below._abandon()
+        with contextlib.suppress(Exception):
+            super().close()  # type: ignore[misc]  # mixed into file classes
+
+    def __del__(self) -> None:
+        if self._below is not None:
+            self._abandon()
 
     def close(self) -> None:
         below, self._below = self._below, None
@@ -555,7 +586,9 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             text = {key: kwargs.pop(key) for key in ("encoding", "errors", "newline") if key in kwargs}
             binary = self.open(path, mode.replace("t", "") + "b", block_size=block_size,
                                cache_options=cache_options, compression=compression, **kwargs)
-            return _TextWriter(binary, **text)
+            writer = _TextWriter(binary, **text)
+            writer._below = binary
+            return writer
         raw = super().open(path, mode, block_size=block_size, cache_options=cache_options, **kwargs)
         codec_name = get_compression(path, compression)  # "infer": by the name's suffix, maybe none
         if codec_name is None:
@@ -949,6 +982,9 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
         """Reading: drop the cache.  Writing: put the file in place (:meth:`commit`), unless an
         exception is leaving a ``with`` block around a wrapper of this file (see the class)."""
         if self.writable() and _exception_leaving_with(self._handled_at_open):
+            # Never silent: a caller that meant to install after handling the error learns why not.
+            _log.warning("discarded the upload of %s: closed while %s was leaving a with block around it",
+                         self.path, type(sys.exc_info()[1]).__name__)
             self._abandon()
             return
         self._handled_at_open = None

@@ -106,6 +106,16 @@ _NO_HOOKS: dict[str, list[Any]] = {"response": []}
 _DELIVER_KWARGS = frozenset({"timeout", "allow_redirects", "stream", "verify", "cert", "proxies"})
 
 
+def if_match(etag: object) -> str | None:
+    """The ``If-Match`` value that pins the version an ETag names (RFC 9110 13.1.1); None where there
+    is nothing to pin with.  Only a strong ETag: ``If-Match`` compares strongly, so a weak one
+    (Apache's, within a second of a write) never matches.  An unquoted ``getetag`` (wsgidav's)
+    is quoted, as the header needs it."""
+    if not isinstance(etag, str) or not etag.strip('"') or etag.startswith("W/"):
+        return None
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
 def origin_of(url: str) -> str:
     """``scheme://host:port`` of ``url`` in a canonical form (lower case, explicit port)."""
     parts = urllib.parse.urlsplit(url)

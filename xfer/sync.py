@@ -380,7 +380,15 @@ class SyncResult:
 
     @property
     def transferred(self) -> int:
-        return len(self.done)
+        """Files moved and done with: a copy whose source could not be removed is one of :attr:`failed`."""
+        failed = set(self.failed)
+        return sum(1 for path in self.done if path not in failed)
+
+    @property
+    def skipped(self) -> int:
+        """Files left as they were (unchanged); one whose source could not be removed is failed."""
+        failed = set(self.failed)
+        return sum(1 for action in self.plan.skips if action.path not in failed)
 
     @property
     def bytes(self) -> int:
@@ -391,12 +399,12 @@ class SyncResult:
             raise self.error
 
     def _status(self, action: Action, failed: set[str], deleted: set[str]) -> str:
+        if self.dry_run:
+            return "skipped" if action.kind == "skip" else "planned"
+        if action.path in failed:  # (an unchanged file too: its source could not be removed)
+            return "failed"
         if action.kind == "skip":
             return "skipped"
-        if self.dry_run:
-            return "planned"
-        if action.path in failed:
-            return "failed"
         if action.path in (self.done if action.kind == "transfer" else deleted):
             return "done"
         return "not run"
@@ -410,7 +418,7 @@ class SyncResult:
             "destination": self.destination,
             "dry_run": self.dry_run,
             "transferred": self.transferred,
-            "skipped": len(self.plan.skips),
+            "skipped": self.skipped,
             "kept": len(self.plan.kept),
             "deleted": len(self.deleted),
             "failed": len(self.failed),
@@ -715,7 +723,8 @@ class _Runner:
                 if self.remove_source and not self.upload:  # (removed with the group's others: finish)
                     self.to_remove.setdefault(adapter, []).append((relative, outcome.size))
             if self.remove_source and self.upload:
-                self._remove_uploaded(adapter, relative, outcome.size, outcome)
+                with self._failing(relative):  # (its source kept: the file's failure, counted as one)
+                    self._remove_uploaded(adapter, relative, outcome.size, outcome)
             return outcome
 
         # Small files go together where the adapter can (issue 14), as for put -r and get -r.
@@ -834,11 +843,19 @@ class _Runner:
 
     def remove_skipped_sources(self) -> None:
         """Files already at the destination (skipped as unchanged) leave the source too, as ``rclone move``;
-        remote sources all at once, each proven on its own (the first failure is raised at the end)."""
+        remote sources all at once, each proven on its own.  A source kept for a reason of its own is
+        recorded (:meth:`raise_kept` says so after); any other failure is raised."""
         skipped = [action for action in self.result.plan.skips if action.size is not None]
         if self.upload:
             for action in skipped:
-                self._remove_uploaded(self.remote, action.path, action.size or 0, None)
+                try:
+                    self._remove_uploaded(self.remote, action.path, action.size or 0, None)
+                except XferError as exc:
+                    if not own_failure(exc):
+                        raise
+                    with self.lock:  # that source alone is kept, as in the download direction
+                        self.result.failed.append(action.path)
+                        self.kept_sources.append(exc)
             return
         self._remove_downloaded(self.remote, [(action.path, action.size or 0) for action in skipped])
 

@@ -24,7 +24,7 @@ import requests
 
 from ..errors import ConnectionDropped, Interrupted, RemoteError, RemoteNotFound, XferError, source_kept
 from ..http_errors import closes_connection
-from ..http_session import XferSession
+from ..http_session import XferSession, if_match
 from .base import Adapter, Entry, source_changed
 
 __all__ = ["REQUESTS_AT_ONCE", "remove_together"]
@@ -227,14 +227,13 @@ def _unchanged(seen: Entry | XferError | None) -> dict[str, str] | None:
     even of the same size, is then refused (412), not removed.  A weak ETag never matches there
     (Apache's, within a second of a write), and without one the removal goes as before.  An
     unquoted ``getetag`` (wsgidav's) is quoted, as the header needs it."""
-    etag = _etag(seen)
-    return {"If-Match": etag if etag.startswith('"') else f'"{etag}"'} if etag else None
+    value = if_match(_etag(seen))
+    return {"If-Match": value} if value else None
 
 
-def _etag(seen: Entry | XferError | None) -> str | None:
-    """The strong ETag a look showed, if any."""
-    etag = seen.extra.get("etag") if isinstance(seen, Entry) else None
-    return etag if isinstance(etag, str) and etag.strip('"') and not etag.startswith("W/") else None
+def _etag(seen: Entry | XferError | None) -> object:
+    """The ETag a look showed, if any."""
+    return seen.extra.get("etag") if isinstance(seen, Entry) else None
 
 
 def _refused_as_changed(

@@ -42,7 +42,7 @@ from ..errors import (
 )
 from ..http_errors import closes_connection, declared_length, media_type, stream_ended_early
 from ..http_lean import body_left_unread
-from ..http_session import XferSession, create_session, drain_error_body, skip_large_body
+from ..http_session import XferSession, create_session, drain_error_body, if_match, skip_large_body
 from ..multipart import MultipartBody
 from ..numbers import server_int
 from ..protocols.https import SPEC as HTTPS_SPEC
@@ -1116,17 +1116,20 @@ class HTTPTransfer:
 
     @staticmethod
     def head_entry(path: str, response: requests.Response) -> Entry:
+        """The file a ``HEAD`` answer shows (its ``ETag``, if any, in ``extra``)."""
         modified = response.headers.get("Last-Modified")
         try:
             when = email.utils.parsedate_to_datetime(modified) if modified else None
         except (TypeError, ValueError):
             when = None  # a malformed date is no reason to fail
+        etag = response.headers.get("ETag")
         return Entry(
             name=posixpath.basename(path),
             path=path,
             type="file",
             size=content_length(response),
             modified=when,
+            extra={"etag": etag} if etag else {},
         )
 
     def read_range(self, path: str, start: int, length: int | None, *, version: str | None = None) -> bytes:
@@ -1139,19 +1142,24 @@ class HTTPTransfer:
         headers = {"Accept-Encoding": "identity"}
         if start or length is not None:
             headers["Range"] = f"bytes={start}-{'' if length is None else start + length - 1}"
-        if version and not version.startswith("W/"):
-            headers["If-Match"] = version
+        pinned = if_match(version)
+        if pinned:
+            headers["If-Match"] = pinned
         with session.translating():
             response = session.get(session.url_for(path), stream=True, headers=headers)
             with response:
                 if response.status_code == 416:
                     drain_error_body(response)
                     return b""
-                if response.status_code == 412 and "If-Match" in headers:
+                if response.status_code == 412 and pinned:
                     drain_error_body(response)
+                    if if_match(self.file_entry(path).extra.get("etag")) == pinned:
+                        # The server refuses the ETag it still states (a listing's, or another
+                        # node's behind a balancer): it cannot pin; the length check remains.
+                        return self.read_range(path, start, length)
                     raise IntegrityError(
                         f"{self._user_path(path)} on {self.server} changed while it was read (its ETag is "
-                        f"no longer {version})", hint="open it again to read the new version",
+                        f"no longer {pinned})", hint="open it again to read the new version",
                     )
                 session.check(response, path=path)
                 skip = start

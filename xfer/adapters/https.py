@@ -25,7 +25,6 @@ then MOVE).
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import email.utils
 import json
 import os
@@ -304,9 +303,7 @@ class HTTPSAdapter(Adapter):
         for any other answer (the parent's listing is to be asked)."""
         status = response.status_code
         if status == 200:
-            entry = self.http.head_entry(path, response)
-            etag = response.headers.get("ETag")
-            return dataclasses.replace(entry, extra={**entry.extra, "etag": etag}) if etag else entry
+            return self.http.head_entry(path, response)
         if status in (404, 410):
             return RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
         location = response.headers.get("Location")

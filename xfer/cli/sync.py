@@ -178,7 +178,7 @@ def _summary(result: SyncResult) -> str:
         plan = result.plan
         return (f"sync (dry run, nothing changed): {len(plan.transfers)} to transfer ({human_size(plan.bytes)}), "
                 f"{len(plan.skips)} unchanged, {len(plan.deletes)} to delete")
-    counts = (f"{result.transferred} transferred, {len(result.plan.skips)} skipped, {len(result.deleted)} deleted, "
+    counts = (f"{result.transferred} transferred, {result.skipped} skipped, {len(result.deleted)} deleted, "
               f"{len(result.failed)} failed, {human_size(result.bytes)} in {result.elapsed:.2f} s")
     if result.sources_removed:
         counts += f", {len(result.sources_removed)} source files removed"
