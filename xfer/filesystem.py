@@ -32,7 +32,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from inspect import CO_ASYNC_GENERATOR, CO_GENERATOR, CO_VARARGS
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any, ClassVar
 
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
@@ -194,39 +194,56 @@ def _progress(callback: Callback) -> ProgressCallback | None:
     return report
 
 
-def _exception_leaving_with(handled_at_open: BaseException | None) -> bool:
-    """Whether ``close()`` is being called by an ``__exit__`` for an exception raised since the file
-    was opened: a ``with`` block around something wrapping the file failed.
+#: A stack as :func:`_stack` gives it: each frame's id and code, innermost first.
+Stack = tuple[tuple[int, CodeType], ...]
+
+
+def _exception_leaving_with(opened_under: Stack) -> BaseException | None:
+    """The exception an ``__exit__`` that is calling ``close()`` was handed, if any: a ``with`` block
+    around something wrapping the file failed.  None: the file is to be installed.
 
     fsspec's ``OpenFile`` and pandas' handles close the file from their ``__exit__`` without
-    passing the exception on, so the exception being handled is all the file can see.  That
-    alone would not do: ``close()`` may rightly be called inside an ``except`` block, or the
-    file opened in one (an error report written while handling the error).  So the exception
-    must be newer than the file, and the ``close()`` must come straight from an ``__exit__``
-    (through the ``close()`` of the layers between, and ``ExitStack``'s callback wrapper) that
-    was handed that exception as its argument, and still holds it there: a ``with`` that ends
-    normally inside an ``except`` passes None, and ``ExitStack`` sets its argument to None once
-    a callback suppressed the exception.  One generator between them is allowed: a
-    ``@contextmanager`` (sync or async) closing the file in its ``finally`` while the exception
-    passes through.  (One that catches the exception and then closes the file cannot be told
-    from it: the upload is discarded, with a warning.)  A ``close()`` from any other code
-    installs.  xfer's own writers (text mode, compression) do not need this: their
-    ``__exit__`` is told (:class:`_ClosingOnExit`).
+    passing the exception on.  So ``close()`` looks for that ``__exit__`` (or ``__aexit__``): the
+    caller, through the ``close()`` of the layers between, ``ExitStack``'s callback wrapper and
+    at most one generator (a ``@contextmanager``'s ``finally``), and reads the exception from its
+    argument.  The argument, not the exception being handled: a ``with`` that ends normally
+    inside an ``except`` passes None, ``ExitStack`` sets its argument to None once a callback
+    suppressed the exception and to a newer one when a callback raised.  An ``__exit__`` that was
+    already running when the file was opened (it and every frame below it are in
+    ``opened_under``, the stack then) is not a block around it: that is its own work, such as
+    an error report written while handling the error.  (The whole chain is compared, codes
+    too: a frame's id alone may be that of one gone since.)  A ``close()`` from any other code
+    installs.  (A ``@contextmanager`` that catches the exception and then closes the file cannot
+    be told from one that lets it pass: discarded, with a warning.)  xfer's own writers (text
+    mode, compression) do not need this: their ``__exit__`` is told (:class:`_ClosingOnExit`).
     """
-    exc = sys.exc_info()[1]
-    if exc is None or exc is handled_at_open:
-        return False
     frame: FrameType | None = sys._getframe(2)  # (1 is XferFile.close)
     while frame is not None and frame.f_code.co_name in ("close", "_exit_wrapper"):
         frame = frame.f_back
     if frame is not None and frame.f_code.co_flags & (CO_GENERATOR | CO_ASYNC_GENERATOR):
         frame = frame.f_back
     if frame is None or frame.f_code.co_name not in ("__exit__", "__aexit__"):
-        return False
+        return None
+    below = _stack(frame)
+    if opened_under[len(opened_under) - len(below):] == below:
+        return None
     code = frame.f_code
     arguments = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & CO_VARARGS)]
-    values = [frame.f_locals.get(name) for name in arguments]
-    return any(value is exc or (isinstance(value, tuple) and any(item is exc for item in value)) for value in values)
+    for name in arguments:
+        value = frame.f_locals.get(name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, BaseException):
+                return item
+    return None
+
+
+def _stack(frame: FrameType | None) -> Stack:
+    """``frame`` and those below it (its callers), innermost first: id and code of each."""
+    frames: list[tuple[int, CodeType]] = []
+    while frame is not None:
+        frames.append((id(frame), frame.f_code))
+        frame = frame.f_back
+    return tuple(frames)
 
 
 class _ClosingOnExit:
@@ -255,6 +272,11 @@ class _ClosingOnExit:
             below._abandon()
         with contextlib.suppress(Exception):
             super().close()  # type: ignore[misc]  # mixed into file classes
+
+    def detach(self) -> Any:
+        """The layer below, handed to the caller: this writer owns nothing any more."""
+        self._below = None
+        return super().detach()  # type: ignore[misc]  # mixed into file classes
 
     def __del__(self) -> None:
         if self._below is not None:
@@ -857,15 +879,15 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     """
 
     fs: XferFileSystem
-    #: Writing: the exception being handled when the file was opened (not this file's failure).
-    _handled_at_open: BaseException | None = None
+    #: Writing: the stack when the file was opened (see ``_exception_leaving_with``).
+    _opened_under: Stack = ()
 
     def __init__(self, *args: Any, version: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: Reading: the ETag at open (where the server gave one), sent with every block's read.
         self.version = version
         if self.writable():
-            self._handled_at_open = sys.exc_info()[1]
+            self._opened_under = _stack(sys._getframe(1))
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         """The bytes ``[start, end)``; fewer than the size known at open holds there means the
@@ -981,18 +1003,19 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     def close(self) -> None:
         """Reading: drop the cache.  Writing: put the file in place (:meth:`commit`), unless an
         exception is leaving a ``with`` block around a wrapper of this file (see the class)."""
-        if self.writable() and _exception_leaving_with(self._handled_at_open):
+        leaving = _exception_leaving_with(self._opened_under) if self.writable() and not self.closed else None
+        if leaving is not None:
             # Never silent: a caller that meant to install after handling the error learns why not.
             _log.warning("discarded the upload of %s: closed while %s was leaving a with block around it",
-                         self.path, type(sys.exc_info()[1]).__name__)
+                         self.path, type(leaving).__name__)
             self._abandon()
             return
-        self._handled_at_open = None
+        self._opened_under = ()
         super().close()
 
     def _abandon(self) -> None:
         """Close without installing: what was written is discarded."""
-        self._handled_at_open = None
+        self._opened_under = ()
         self.discard()
         self.closed = True
 

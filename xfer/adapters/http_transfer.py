@@ -1153,7 +1153,11 @@ class HTTPTransfer:
                     return b""
                 if response.status_code == 412 and pinned:
                     drain_error_body(response)
-                    if if_match(self.file_entry(path).extra.get("etag")) == pinned:
+                    try:
+                        stated = if_match(self.file_entry(path).extra.get("etag"))
+                    except XferError:
+                        stated = None  # gone, or no HEAD: the 412 stands (the file is not the one opened)
+                    if stated == pinned:
                         # The server refuses the ETag it still states (a listing's, or another
                         # node's behind a balancer): it cannot pin; the length check remains.
                         return self.read_range(path, start, length)
