@@ -17,6 +17,7 @@ Each retry is logged on the ``xfer.retry`` logger (level WARNING), which the CLI
 from __future__ import annotations
 
 import contextvars
+import errno
 import logging
 import random
 import sys
@@ -102,6 +103,10 @@ _FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, Remote
                   IntegrityError, LocalError)
 
 
+#: Local failures every later file meets too: a read-only or full file system, no file handles left.
+_WHOLE_FILE_SYSTEM = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE})
+
+
 def own_failure(exc: XferError) -> bool:
     """Whether a failure of one file is that file's own, so that the next file may still go (a
     batch goes on without it; :meth:`Adapter.remove_sources`, ``--remove-source-files``): the
@@ -114,6 +119,8 @@ def own_failure(exc: XferError) -> bool:
         return False
     if isinstance(exc, RemoteStorageFull):
         return exc.status == 413  # this one file is over the server's size limit; a full store is not
+    if isinstance(exc, LocalError) and exc.errno in _WHOLE_FILE_SYSTEM:
+        return False
     return isinstance(exc, _FILE_REFUSALS) and not isinstance(exc, LocalDiskFull) and not is_transient(exc)
 
 

@@ -112,7 +112,15 @@ def local_error(exc: OSError, path: str | os.PathLike[str], action: str) -> Loca
     ``action`` is ``"reading"``, ``"writing"`` or ``"creating"`` (a folder).  The message
     names ``path``; when creating folders, the one the operating system names (a parent
     that is a file, say).  A download's temporary name is never shown: ``path`` is the target.
+    The error carries the operating system's ``errno`` (what :func:`xfer.retry.own_failure`
+    reads: a read-only file system fails every file, not this one).
     """
+    error = _local_error(exc, path, action)
+    error.errno = exc.errno  # (set while it is built; OSError's own field)
+    return error
+
+
+def _local_error(exc: OSError, path: str | os.PathLike[str], action: str) -> LocalError:
     named = exc.filename if action == "creating" and isinstance(exc.filename, str) else None
     where = named or os.fspath(path)
     verb = _VERBS.get(action, action)
