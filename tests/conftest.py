@@ -66,10 +66,21 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def tiny_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A real 2 MiB tmpfs, for full-disk tests.  Needs root: CI runs as root, so there a
+    """A real 2 MiB tmpfs, for full-disk tests."""
+    yield from mounted_tmpfs(tmp_path_factory, "tiny", "size=2m")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real read-only tmpfs: every write fails with EROFS."""
+    yield from mounted_tmpfs(tmp_path_factory, "read-only", "ro,size=1m")
+
+
+def mounted_tmpfs(tmp_path_factory: pytest.TempPathFactory, name: str, options: str) -> Iterator[Path]:
+    """A tmpfs mounted with ``options`` for the test.  Needs root: CI runs as root, so there a
     failed mount fails the test instead of skipping it."""
-    folder = tmp_path_factory.mktemp("tiny")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+    folder = tmp_path_factory.mktemp(name)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                           capture_output=True, check=False)
     if done.returncode != 0:
         reason = f"cannot mount a tmpfs: {done.stderr.decode().strip()}"

@@ -10,9 +10,6 @@ connection, the login) still stops the batch, and what moved before it is still 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -286,23 +283,6 @@ def test_sync_up_counts_a_kept_source_as_failed_and_goes_on(
     result = json.loads(out)
     _counts_agree(result)
     assert result["failed"] == 2 and sorted(p.name for p in outbox.iterdir()) == ["B.txt", "b.txt"]
-
-
-@pytest.fixture
-def read_only_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A real read-only tmpfs (root, as CI runs: there a failed mount fails the test)."""
-    folder = tmp_path_factory.mktemp("read-only")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        reason = f"cannot mount a tmpfs: {done.stderr.decode().strip()}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_a_read_only_destination_stops_the_batch_at_the_first_file(
