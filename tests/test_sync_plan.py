@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from xfer.adapters.ftps.listing import parse_list_line
 from xfer.errors import UnsupportedOperation, UsageError
 from xfer.globs import Filters, Rule
 from xfer.sync import Compare, FileState, Plan, check_deletions, listed_precision, plan_sync, remote_digest
@@ -40,15 +41,29 @@ def test_modify_window() -> None:
 
 def test_a_time_on_a_whole_minute_means_within_that_minute() -> None:
     # FTP LIST shows 12:34 for a file stored at 12:34:51: the listing cannot say more.
-    minute = dt.datetime(2026, 11, 28, 12, 34, tzinfo=dt.timezone.utc)
-    assert listed_precision(minute) == 60
-    assert listed_precision(minute.replace(second=1)) == 0
-    assert listed_precision(minute.replace(hour=0, minute=0)) == 86400  # LIST of an old file: the date only
+    now = dt.datetime(2026, 11, 29, tzinfo=dt.timezone.utc)
+    listed = parse_list_line("-rw-r--r-- 1 u g 1 Nov 28 12:34 a", "/", now=now)
+    old = parse_list_line("-rw-r--r-- 1 u g 1 Nov 28 2024 a", "/")
+    assert listed is not None and old is not None and listed.modified is not None
+    assert listed_precision(listed) == 60
+    assert listed_precision(old) == 86400  # LIST of an old file: the date only
+    minute = listed.modified
     local = minute.timestamp() + 51
-    remote = {"a": FileState("a", 1, minute.timestamp(), listed_precision(minute))}
+    remote = {"a": FileState("a", 1, minute.timestamp(), listed_precision(listed))}
     assert kinds(plan_sync({"a": FileState("a", 1, local)}, remote)) == {"a": "skip"}
     # ...but not a minute later than that.
     assert kinds(plan_sync({"a": FileState("a", 1, local + 60)}, remote)) == {"a": "transfer"}
+
+
+def test_a_time_on_a_midnight_from_a_listing_of_seconds_is_exact() -> None:
+    # SFTP, MLSD and WebDAV list seconds: a file stamped with a business date at 00:00:00 is
+    # exactly then, and a same-size edit at 10:00 that day is a change (review D, finding 6).
+    midnight = dt.datetime(2025, 11, 30, tzinfo=dt.timezone.utc)
+    entry = Entry("daily.csv", "/daily.csv", "file", 15, midnight)
+    assert listed_precision(entry) == 0
+    remote = {"daily.csv": FileState("daily.csv", 15, midnight.timestamp(), listed_precision(entry))}
+    edited = {"daily.csv": FileState("daily.csv", 15, midnight.timestamp() + 36000)}
+    assert kinds(plan_sync(edited, remote)) == {"daily.csv": "transfer"}
 
 
 def test_a_destination_that_cannot_keep_times_counts_newer_as_unchanged() -> None:

@@ -166,21 +166,15 @@ class Plan:
         return sum(a.size or 0 for a in self.transfers)
 
 
-def listed_precision(modified: dt.datetime | None) -> float:
-    """How coarse a listed time may be, read from the time itself.
+def listed_precision(entry: Entry) -> float:
+    """How coarse a listed time may be, as the listing said (:attr:`Entry.modified_precision`).
 
-    Listings that show minutes (FTP ``LIST``, index pages) or only days (``LIST`` of files
-    older than six months) give whole minutes and midnights; a time exactly on one is
-    taken to mean "some time within it".  A time that really is on the minute only widens
-    its own comparison, by less than a minute.
+    Listings that show minutes (FTP ``LIST``) or only days (``LIST`` of files older than six
+    months) give whole minutes and midnights, meaning "some time within it".  Only the listing
+    knows: a time exactly on a minute or a midnight from a listing of seconds (SFTP, MLSD,
+    WebDAV) is exact.
     """
-    if modified is None:
-        return 0.0
-    if modified.microsecond or modified.second:
-        return 0.0
-    if modified.minute == 0 and modified.hour == 0:
-        return 86400.0
-    return 60.0
+    return entry.modified_precision if entry.modified is not None else 0.0
 
 
 def remote_digest(entry: Entry) -> tuple[str, str] | None:
@@ -469,7 +463,7 @@ def _remote_files(
 def _remote_state(relative: str, entry: Entry) -> FileState:
     modified = entry.modified
     return FileState(
-        relative, entry.size, modified.timestamp() if modified else None, listed_precision(modified),
+        relative, entry.size, modified.timestamp() if modified else None, listed_precision(entry),
         remote_digest(entry),
     )
 

@@ -97,6 +97,16 @@ class Entry:
     size: int | None = None
     modified: dt.datetime | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    #: How coarse ``modified`` is, in seconds: the true time is within ``[modified, modified +
+    #: precision]``.  60 for a time listed to the minute (FTP ``LIST``), 86,400 for a date
+    #: only (``LIST`` of a file older than six months); 0 for a time exact to the second.
+    #: Said by the listing that gave the time, never guessed from the value: a file stamped at
+    #: midnight on a server that lists seconds is exactly at midnight.
+    modified_precision: float = 0.0
+    #: False when the listing prints a time in a zone it does not name and xfer could not learn
+    #: which (FTP ``LIST`` on a server without ``MDTM``): ``modified`` is then read as UTC, and
+    #: the true time may be up to 14 hours either side of it.
+    modified_zone_known: bool = True
 
     @property
     def is_dir(self) -> bool:

@@ -195,6 +195,7 @@ def _unix_entry(match: re.Match[str], folder: str, now: dt.datetime) -> Entry | 
         return None
     month = _MONTHS.get(match["month"].lower())
     modified = None
+    precision = 0.0
     if month:
         try:
             if ":" in match["time"]:
@@ -204,9 +205,11 @@ def _unix_entry(match: re.Match[str], folder: str, now: dt.datetime) -> Entry | 
                                        tzinfo=dt.timezone.utc)
                 if modified > now + dt.timedelta(days=1):
                     modified = modified.replace(year=now.year - 1)
+                precision = 60.0
             else:
                 modified = dt.datetime(int(match["time"]), month, int(match["day"]),
                                        tzinfo=dt.timezone.utc)
+                precision = 86400.0
         except ValueError:
             modified = None
     return Entry(
@@ -216,6 +219,8 @@ def _unix_entry(match: re.Match[str], folder: str, now: dt.datetime) -> Entry | 
         size=server_int(match["size"]) if entry_type == "file" else None,
         modified=modified,
         extra={"unix.mode": mode, **({"target": target} if target else {})},
+        modified_precision=precision if modified else 0.0,
+        modified_zone_known=False,  # ls prints the server's local time, in a zone it does not name
     )
 
 
@@ -239,4 +244,6 @@ def _windows_entry(match: re.Match[str], folder: str) -> Entry | None:
         type="directory" if is_dir else "file",
         size=None if is_dir else server_int(match["size"]),
         modified=modified,
+        modified_precision=60.0 if modified else 0.0,
+        modified_zone_known=False,
     )
