@@ -684,3 +684,52 @@ def test_a_worker_that_cannot_start_stops_the_batch(monkeypatch: pytest.MonkeyPa
         thread.join(5)
     assert not any(thread.is_alive() for thread in started)
     assert len(first.groups) < 100  # stopped, not run to the end
+
+
+def test_a_batch_that_leaves_a_stuck_worker_removes_its_part_and_no_other_downloads(
+    monkeypatch: Any, tmp_path: Any
+) -> None:
+    # Review C: the registry of parts in progress was one per process.  A batch giving up on a
+    # stuck worker removed every download's part, so another thread's unrelated download (a
+    # library user's get_file) then failed with "does not exist" at its rename.
+    from xfer.transfer import AtomicDownload
+
+    monkeypatch.setattr("xfer.batch.GRACE_SECONDS", 0.2)
+    monkeypatch.setattr("xfer.batch._PATIENCE", 0.01)  # the second worker connects at once
+    writing, release = threading.Event(), threading.Event()
+    outside: dict[str, Any] = {}
+
+    def unrelated() -> None:
+        try:
+            with AtomicDownload(tmp_path / "other") as out:
+                out.write(b"other")
+                writing.set()
+                release.wait(10)
+                out.write(b" download")
+            outside["result"] = (tmp_path / "other").read_bytes()
+        except BaseException as exc:
+            outside["result"] = exc
+
+    def stuck(_adapter: Any, _callback: Any) -> Any:
+        with AtomicDownload(tmp_path / "stuck") as out:
+            out.write(b"part")
+            time.sleep(1.0)  # blocked in the network, past the grace
+        return "stuck"
+
+    def fail(_adapter: Any, _callback: Any) -> Any:
+        time.sleep(0.1)
+        raise RuntimeError("another transfer failed")
+
+    thread = threading.Thread(target=unrelated)
+    thread.start()
+    assert writing.wait(5)
+    tasks = [Task("/l/stuck", "/r/stuck", 10_000, stuck), Task("/l/fail", "/r/fail", 10_000, fail)]
+    with pytest.raises(RuntimeError, match="another transfer failed"):
+        run_tasks(_Connection(), tasks, parallel=2, reconnect=_Connection)  # type: ignore[arg-type]
+    parts = sorted(p.name for p in tmp_path.iterdir())
+    release.set()
+    thread.join(10)
+    assert not [name for name in parts if name.startswith(".stuck.")]  # the batch's own part went
+    assert outside["result"] == b"other download"
+    time.sleep(1.2)  # the stuck worker ends: its download left nothing either
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]

@@ -111,11 +111,16 @@ def test_a_folder_is_said_to_be_a_folder_and_a_pipe_a_pipe(tmp_path: Path) -> No
         assert size == 4 and os.get_blocking(handle.fileno()) and handle.read() == b"data"
 
 
+@pytest.fixture(params=["proc", "set-and-restore"])
+def umask_read(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the umask is read: Linux's /proc, and setting it back (other systems)."""
+    if request.param != "proc":
+        monkeypatch.setattr(transfer, "PROC_STATUS", "/nonexistent/status")
+    return str(request.param)
+
+
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
-def test_finished_download_gets_the_umask_mode(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int, mode: int
-) -> None:
-    monkeypatch.setattr(transfer, "UMASK_READ", {})  # as a program that set its umask before any download
+def test_finished_download_gets_the_umask_mode(tmp_path: Path, umask_read: str, umask: int, mode: int) -> None:
     old = os.umask(umask)
     try:
         with AtomicDownload(tmp_path / "f") as out:
@@ -152,11 +157,28 @@ def test_a_download_over_a_link_gets_the_umask_mode_not_the_linked_files(tmp_pat
     assert (tmp_path / "elsewhere").read_bytes() == b"x"
 
 
-def test_downloads_finishing_at_once_leave_the_umask_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The umask can only be read by setting it: read per file by parallel workers, one could read
-    another's temporary 0o077 and set that back for good (every later file 0600).  A umask call
-    that lets the other threads run makes the interleaving certain."""
-    monkeypatch.setattr(transfer, "UMASK_READ", {})
+def test_a_umask_tightened_between_downloads_holds_for_the_next(tmp_path: Path, umask_read: str) -> None:
+    """A program that sets umask 077 before downloading a secret gets a 0600 file, not the mode
+    of the umask its first download saw (review C: the first one read was kept for the process)."""
+    old = os.umask(0o022)
+    try:
+        with AtomicDownload(tmp_path / "public") as out:
+            out.write(b"x")
+        os.umask(0o077)
+        with AtomicDownload(tmp_path / "secret") as out:
+            out.write(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "public").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_downloads_finishing_at_once_leave_the_umask_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask_read: str
+) -> None:
+    """Where the umask can only be read by setting it, parallel workers could each read another's
+    temporary 0o077 and set that back for good (every later file 0600).  A umask call that lets
+    the other threads run makes the interleaving certain."""
     real_umask = os.umask
 
     def slow_umask(mask: int) -> int:

@@ -50,7 +50,7 @@ from .errors import (
 )
 from .options import DEFAULT_MAX_DEPTH
 from .retry import RetryPolicy, own_failure
-from .transfer import discard_partial_downloads, is_temporary, local_error, local_errors, note_temporary
+from .transfer import PartialDownloads, is_temporary, local_error, local_errors, note_temporary, reporting_partials_to
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .urls import check_remote_path
 
@@ -406,6 +406,8 @@ class _Batch:
         #: Set when the batch stops waiting for its workers (after a stop, :data:`GRACE_SECONDS`):
         #: a worker still settling a group's files then starts nothing more (``_run_group``).
         self.left = threading.Event()
+        #: The temp files of the workers' downloads in progress (removed when the batch leaves them).
+        self.partials = PartialDownloads()
         if not _FINE_CPU_CLOCK:
             self.crowd.set()
 
@@ -431,7 +433,7 @@ class _Batch:
             try:
                 self._wind_down(threads)
             finally:
-                discard_partial_downloads()
+                self.partials.remove_all()
             raise
         if self.failure is not None:
             raise self.failure
@@ -454,11 +456,15 @@ class _Batch:
                     # Blocked in the network; its socket timeout will end it.  Its partial
                     # download must not outlive this call, nor new requests start after it.
                     self.left.set()
-                    discard_partial_downloads()
+                    self.partials.remove_all()
                     return
                 thread.join(0.1)
 
     def _work(self, number: int) -> None:
+        with reporting_partials_to(self.partials):
+            self._work_through(number)
+
+    def _work_through(self, number: int) -> None:
         adapter: Adapter | None = None
         policy: RetryPolicy | None = None  # the adapter's own, put back when the worker ends
         try:

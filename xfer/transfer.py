@@ -11,6 +11,7 @@ and fsynced; any failure (or Ctrl-C) removes it and leaves the old file alone.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import fcntl
 import hashlib
@@ -43,13 +44,14 @@ __all__ = [
     "AtomicDownload",
     "DownloadAccounting",
     "FileBody",
+    "PartialDownloads",
     "SentFile",
-    "discard_partial_downloads",
     "is_temporary",
     "local_error",
     "local_errors",
     "note_temporary",
     "open_for_upload",
+    "reporting_partials_to",
     "sha256_file",
 ]
 
@@ -201,10 +203,52 @@ def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
     return handle, info.st_size
 
 
-# Temp files of downloads in progress, so that a batch abandoning a stuck worker thread
-# (Ctrl-C while it waits on a dead server) can still remove its partial file.
-_IN_PROGRESS: set[Path] = set()
-_IN_PROGRESS_LOCK = threading.Lock()
+class PartialDownloads:
+    """The temp files of one batch's downloads in progress, so that the batch abandoning a
+    stuck worker thread (Ctrl-C while it waits on a dead server) can still remove its partial
+    file.  One per batch, never one per process: a batch that stops removes its own workers'
+    parts, not those of another thread's download (review C: a stopped batch removed every
+    other download's part, and those then failed as "does not exist")."""
+
+    def __init__(self) -> None:
+        self._paths: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def add(self, path: Path) -> None:
+        with self._lock:
+            self._paths.add(path)
+
+    def discard(self, path: Path) -> None:
+        with self._lock:
+            self._paths.discard(path)
+
+    def remove_all(self) -> list[Path]:
+        """Remove every temp file still registered; return what was removed."""
+        with self._lock:
+            paths = list(self._paths)
+            self._paths.clear()
+        removed = []
+        for path in paths:
+            try:
+                path.unlink()
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+#: The registry the downloads of this thread report to (a batch's worker sets it); None: none.
+_PARTIALS: contextvars.ContextVar[PartialDownloads | None] = contextvars.ContextVar("xfer_partials", default=None)
+
+
+@contextmanager
+def reporting_partials_to(registry: PartialDownloads) -> Iterator[None]:
+    """Downloads started in this thread within the block register their temp files with ``registry``."""
+    token = _PARTIALS.set(registry)
+    try:
+        yield
+    finally:
+        _PARTIALS.reset(token)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -275,40 +319,32 @@ def _version(info: os.stat_result) -> tuple[int, int, int, int]:
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
-def discard_partial_downloads() -> list[Path]:
-    """Remove the temp files of every download still in progress; return what was removed."""
-    with _IN_PROGRESS_LOCK:
-        paths = list(_IN_PROGRESS)
-        _IN_PROGRESS.clear()
-    removed = []
-    for path in paths:
-        try:
-            path.unlink()
-            removed.append(path)
-        except FileNotFoundError:
-            pass
-    return removed
-
-
 _UMASK_LOCK = threading.Lock()
-#: The umask once read (under "mask"); a program that changes its umask later clears this.
-UMASK_READ: dict[str, int] = {}
+#: Where Linux states a process's umask (a test points it elsewhere, as on other systems).
+PROC_STATUS = "/proc/self/status"
 
 
 def _umask() -> int:
-    """The process's umask, read once.
+    """The process's umask now, read for each finished download.
 
-    It can only be read by setting it (and setting it straight back).  Read per file, two
-    downloads finishing at once in parallel workers could each read the other's temporary
-    0o077, and the second would then set it back for good: that file and every later one
-    saved 0600.  The lock makes the one read safe against xfer's own threads.
+    Not read once and kept: a program may tighten its umask (``os.umask(0o077)``) before a
+    download of something secret, and a kept 022 would save that file readable by all
+    (review C).  Linux states it in ``/proc/self/status`` (since 4.7), read without changing
+    anything.  Elsewhere it can only be read by setting it and setting it straight back, under
+    a lock: two downloads finishing at once in parallel workers could otherwise each read the
+    other's temporary 0o077, and the second would then set that back for good.
     """
+    try:
+        with open(PROC_STATUS, "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     with _UMASK_LOCK:
-        if "mask" not in UMASK_READ:
-            mask = os.umask(0o077)
-            os.umask(mask)
-            UMASK_READ["mask"] = mask
-        return UMASK_READ["mask"]
+        mask = os.umask(0o077)
+        os.umask(mask)
+        return mask
 
 
 class FileBody:
@@ -584,6 +620,8 @@ class AtomicDownload(DownloadAccounting):
         while len(os.fsencode(f".{stem}.12345678.xfer-part")) > 255:
             stem = stem[:-1]
         self.temp = self.target.with_name(f".{stem}.{secrets.token_hex(4)}{PART_SUFFIX}")
+        #: The batch this download is part of, told of the temp file while it is ours.
+        self._partials = _PARTIALS.get()
         self.started = 0.0
         self.sha256: str | None = None
         # -- resume: a part left by an earlier try or run --
@@ -636,8 +674,7 @@ class AtomicDownload(DownloadAccounting):
         # check and eight seeks per small file of a batch (strace; issue 14).
         self._handle = os.fdopen(fd, "r+b", buffering=0)
         self._fresh = not (self.offset or self._sidecar is not None)
-        with _IN_PROGRESS_LOCK:
-            _IN_PROGRESS.add(self.temp)
+        self._register()
         self.started = time.monotonic()
         if self._callback is not None:
             try:
@@ -740,13 +777,11 @@ class AtomicDownload(DownloadAccounting):
             unstored = self._end_writes(exc)
         except BaseException:  # interrupted while draining: the part goes, the interruption on
             handle, self._handle = self._handle, None
-            with _IN_PROGRESS_LOCK:
-                _IN_PROGRESS.discard(self.temp)
+            self._unregister()
             self._discard(handle)
             raise
         handle, self._handle = self._handle, None
-        with _IN_PROGRESS_LOCK:
-            _IN_PROGRESS.discard(self.temp)
+        self._unregister()
         if exc_type is not None:
             if unstored is not None or not self._keep(handle, exc):
                 self._discard(handle)
@@ -822,15 +857,18 @@ class AtomicDownload(DownloadAccounting):
             _write_sidecar(self._sidecar, kept)
         # Still ours until the retry loop is done with it: a Ctrl-C between tries (or a batch
         # abandoning a worker that waits to retry) removes it like a part being written.
-        with _IN_PROGRESS_LOCK:
-            _IN_PROGRESS.add(self.temp)
+        self._register()
         attempt.on_give_up(self._remove_part, resumable=True)
         attempt.on_give_up(self._unregister)
         return True
 
+    def _register(self) -> None:
+        if self._partials is not None:
+            self._partials.add(self.temp)
+
     def _unregister(self) -> None:
-        with _IN_PROGRESS_LOCK:
-            _IN_PROGRESS.discard(self.temp)
+        if self._partials is not None:
+            self._partials.discard(self.temp)
 
     def _remove_part(self) -> None:
         with contextlib.suppress(OSError):
