@@ -9,6 +9,7 @@ import gzip
 import http.server
 import importlib
 import io
+import os
 import pickle
 import posixpath
 import threading
@@ -567,6 +568,25 @@ def test_rm_recursive_is_one_call(served: Endpoint, fs: XferFileSystem, folder: 
 
 
 # -- connections --------------------------------------------------------------------------------
+
+
+def test_a_forked_child_closing_the_filesystem_leaves_the_parents_connections_open(
+    served: Endpoint, fs: XferFileSystem, folder: str
+) -> None:
+    """Review C: the child's ``close()`` (its cleanup, before it used the filesystem) closed the
+    idle connections it shares with the parent: over FTPS it sent QUIT on the parent's TLS
+    session, whose next call then failed with a bad record MAC; over SFTP it hung 5 s."""
+    put_server_side(served, f"{folder}/a.txt", b"hello")
+    assert fs.ls(folder, detail=False) == [f"{folder}/a.txt"]  # leaves one connection idle
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's exit code is the assertion
+        try:
+            fs.close()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert fs.cat_file(f"{folder}/a.txt") == b"hello"
 
 
 def test_threads_share_a_small_pool_of_connections(served: Endpoint, fs: XferFileSystem, folder: str) -> None:

@@ -96,10 +96,15 @@ class _Pool:
             raise
         self._give_back(adapter)
 
+    def _forget_the_parents(self) -> None:
+        """In a forked child: the idle connections are the parent's; forget them unclosed (a
+        QUIT or close_notify sent from here would end the parent's session).  Under the lock."""
+        if self._pid != os.getpid():
+            self._idle, self._pid = [], os.getpid()
+
     def _take(self) -> Adapter | None:
         with self._lock:
-            if self._pid != os.getpid():
-                self._idle, self._pid = [], os.getpid()
+            self._forget_the_parents()
             while self._idle:
                 adapter = self._idle.pop()
                 if not adapter.closed:
@@ -117,6 +122,7 @@ class _Pool:
 
     def close(self) -> None:
         with self._lock:
+            self._forget_the_parents()
             idle, self._idle = self._idle, []
         for adapter in idle:
             adapter.close()
