@@ -175,6 +175,23 @@ def test_pickled_filesystem_carries_references_not_secrets(
     clone.close()
 
 
+def test_an_open_file_pickled_reopens_at_its_position_and_only_as_it_was(
+    served: Endpoint, fs: XferFileSystem, folder: str
+) -> None:
+    """How an open file reaches a Dask or multiprocessing worker: fsspec's reopen, at the same
+    position (review C: a TypeError, size given twice).  A file changed since it was opened is
+    refused: the worker would read another file than the one handed over."""
+    put_server_side(served, f"{folder}/data.bin", DATA)
+    with fs.open(f"{folder}/data.bin", "rb") as handle:
+        assert handle.read(10) == DATA[:10]
+        dumped = pickle.dumps(handle)
+    with pickle.loads(dumped) as reopened:
+        assert reopened.tell() == 10 and reopened.read(6) == DATA[10:16]
+    put_server_side(served, f"{folder}/data.bin", DATA + b"more")
+    with pytest.raises(IntegrityError, match="changed since it was opened"):
+        pickle.loads(dumped)
+
+
 def test_secret_objects_and_literals_are_refused(served: Endpoint, pki: TestPKI) -> None:
     options = storage_options(served)
     with pytest.raises(UsageError, match="not a Secret"):

@@ -639,12 +639,23 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     ) -> XferFile:
         target = self._strip_protocol(path)
         if "r" in mode:
+            # fsspec's reopen (an open file unpickled in a Dask worker) hands back the size and the
+            # version the file was opened with: the same file is read, or none.
+            opened_size, opened_version = kwargs.pop("size", None), kwargs.pop("version", None)
             info = self._looked_up(target)  # the size that bounds the reads: asked now (see cat_file)
             if info["type"] == "directory":
                 raise RemoteIsFolder(f"{target} is a folder")
-            etag = info.get("etag")
+            etag = str(info["etag"]) if info.get("etag") else None
+            if opened_size is not None and (
+                opened_size != info["size"] or (opened_version and etag and opened_version != etag)
+            ):
+                raise IntegrityError(
+                    f"{target} changed since it was opened (then {opened_size} bytes, now {info['size']}): "
+                    "the file handed over cannot be read as it was",
+                    hint="open the file again and read it from the start",
+                )
             return XferFile(self, target, mode, block_size, autocommit, cache_options=cache_options,
-                            size=info["size"], version=str(etag) if etag else None, **kwargs)
+                            size=info["size"], version=opened_version or etag, **kwargs)
         if "a" in mode:
             raise NotImplementedError("xfer cannot append to a remote file (no protocol it speaks can, safely)")
         if "x" in mode and self.exists(target):
@@ -894,6 +905,12 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
         self.version = version
         if self.writable():
             self._opened_under = _stack(sys._getframe(1))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """fsspec's (reopen at the same position, the same size) with the version read at open."""
+        function, arguments = super().__reduce__()
+        *head, kwargs = arguments
+        return function, (*head, {**kwargs, "version": self.version} if self.version else kwargs)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         """The bytes ``[start, end)``; fewer than the size known at open holds there means the
