@@ -133,9 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     from .common import warn
     from .root import dispatch
 
-    secrets.warn = warn  # e.g. a world-readable secret file: escaped and styled like every warning
-    with _logging(verbosity):
-        return dispatch(args, _command_name(args), show_traceback)
+    # E.g. a world-readable secret file: escaped and styled like every warning, for this run only
+    # (a program that called main() keeps its own way of warning afterwards).
+    saved_warn, secrets.warn = secrets.warn, warn
+    try:
+        with _logging(verbosity):
+            return dispatch(args, _command_name(args), show_traceback)
+    finally:
+        secrets.warn = saved_warn
 
 
 def _terminate_as_interrupt() -> None:
