@@ -91,7 +91,7 @@ def parse_proxy(url: str, origin: str = OPTION_ORIGIN) -> Proxy | None:
     if kind not in _DEFAULT_PORTS:
         raise UsageError(
             f"proxy {_without_credentials(url)!r}: unsupported kind {kind or '(none)'}://",
-            hint='use http://HOST:PORT, socks5://HOST:PORT, socks5h://HOST:PORT (or "direct")',
+            hint='use http://HOST:PORT, https://HOST:PORT, socks5://HOST:PORT, socks5h://HOST:PORT (or "direct")',
         )
     if parts.username or parts.password:
         raise UsageError(

@@ -51,7 +51,8 @@ CORE: Mapping[str, Option] = {
         Option("max_listing", int, 64, "MiB of one folder listing (index page, PROPFIND, MLSD) read "
                "before xfer gives up on it"),
         Option("proxy", str, None, "Proxy for every protocol: http://HOST:PORT (CONNECT), socks5:// or "
-               'socks5h:// (names resolved by the proxy), or "direct"; unset: HTTPS_PROXY / ALL_PROXY / NO_PROXY'),
+               "socks5h:// (names resolved by the proxy); https://HOST:PORT (TLS to the proxy) for HTTPS, WebDAV "
+               'and AS2 only; or "direct"; unset: HTTPS_PROXY / ALL_PROXY / NO_PROXY'),
         Option("checksum", bool, False, "Fail a transfer the server offers no hash for (FTP HASH/XSHA256, "
                "HTTP Repr-Digest...) instead of accepting a size check"),
         Option("limit_rate", str, None, "Bytes per second for all transfers of a run together, with K, M "

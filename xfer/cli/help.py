@@ -76,7 +76,8 @@ Environment:
   XFER_PROFILE_PATH   folders searched for profiles first (separated by ':' or ';' on Windows)
   ALL_PROXY           proxy for every protocol: http://HOST:PORT (CONNECT),
                       socks5:// or socks5h://; FTPS and SFTP read only this one
-  HTTPS_PROXY         proxy for HTTPS, WebDAV and AS2 (before ALL_PROXY)
+  HTTPS_PROXY         proxy for HTTPS, WebDAV and AS2 (before ALL_PROXY); these
+                      also take https://HOST:PORT (TLS to the proxy)
   NO_PROXY            hosts reached directly (names, .domains, addresses)
   The --proxy option (profile key proxy) wins over these; "direct": no proxy.
 
