@@ -154,7 +154,8 @@ class Plan:
     deletes: tuple[Action, ...] = ()
     destination_files: int = 0
     #: Destination files ``--delete`` leaves because the source has something there it does not
-    #: copy (``passed_over`` of :func:`plan_sync`); skips in the output, but not "unchanged".
+    #: copy (``passed_over`` of :func:`plan_sync`), or a name that differs from a source name only
+    #: in case or Unicode form; skips in the output, but not "unchanged".
     kept: tuple[Action, ...] = ()
 
     @property
@@ -280,6 +281,9 @@ def plan_sync(
     not "not in source"; it is kept, a skip that says why.  ``not_followed``: the same of the
     destination's walk: a source file there, or under such a folder, is not written (a skip that
     says why), so a link the walk said it does not follow is never written through either.
+    Nor is a destination file deleted whose path differs from a source path only in case or
+    Unicode form (NFC/NFD): a case-insensitive destination holds the two as one file, the one the
+    source's was just written to; it is kept, a skip that names the source's, and a warning.
     For ``mode="checksum"`` only:
     ``stated(state)`` is the ``(algorithm, hex)`` a side gives of its own accord (by default
     the listing's, ``state.digest``; :func:`sync` asks the server where the listing has none),
@@ -312,11 +316,23 @@ def plan_sync(
     present = sorted(p for p in destination if wanted(p))
     deletes: list[Action] = []
     kept: list[Action] = []
+    # A destination that folds case or Unicode form (Windows, macOS, IIS, an FTP server on NTFS)
+    # holds ``Report.CSV`` and the source's ``report.csv`` as one file, the one this run just
+    # wrote: deleting the listed name would delete the copy (and with --remove-source-files the
+    # only one left).  Whether the destination folds cannot be known from a listing, so such a
+    # name is never deleted (review D, finding 1).
+    folded = {_folded(name): name for name in source} if delete else {}
     for path in present if delete else ():
         if path in source and wanted(path):
             continue
         if _under(path, passed_over):
             kept.append(Action("skip", path, "kept: the source has it, not listed", destination[path].size))
+        elif _folded(path) in folded:
+            twin = folded[_folded(path)]
+            _log.warning("sync: %s is not deleted: it differs from the source's %s only in case or Unicode "
+                         "form, and a case-insensitive destination holds the two as one file", path, twin)
+            kept.append(Action("skip", path, f"kept: the source's {twin} differs only in case or form "
+                               "(on a case-insensitive destination they are one file)", destination[path].size))
         else:
             deletes.append(Action("delete", path, "not in source", destination[path].size))
     return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(present), kept=tuple(kept))
