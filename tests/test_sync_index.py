@@ -14,7 +14,7 @@ import pytest
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
 from xfer.sync import SyncResult, sync
-from xfer.testing.https_server import HTTPSServer
+from xfer.testing.https_server import HTTPSServer, IndexMode
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
 
@@ -68,3 +68,24 @@ def test_sync_up_to_an_html_index_then_back_down_moves_nothing_again(
     assert sync(remote, "/in", local, upload=True).transferred == 2
     again = sync(remote, "/in", local, upload=True)
     assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
+
+
+@pytest.mark.parametrize("index", ["html", "json"])
+def test_dotfiles_an_index_hides_are_looked_up_not_sent_again(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, index: IndexMode
+) -> None:
+    """Review D, finding 7: nginx's index leaves out names starting with "."; before, such a file was
+    "new" and sent on every run."""
+    local = tmp_path / "outbox"
+    make_tree(local, {".settings.json": b"{}\n", "a.txt": b"a\n", ".conf/x.txt": b"x\n"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index=index, hide_dotfiles=True) as srv:
+        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
+                                      ssl_context=client_context(), timeout=10, options={"index": index})
+        with HTTPSAdapter(settings) as remote:
+            assert sync(remote, "/in", local, upload=True).transferred == 3
+            again = sync(remote, "/in", local, upload=True)
+            assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
+            (local / ".settings.json").write_bytes(b"{1}\n")  # a change is still sent
+            changed = sync(remote, "/in", local, upload=True)
+            assert [a.path for a in changed.plan.transfers] == [".settings.json"]
+    assert tree(tmp_path / "srv" / "in")[".settings.json"] == b"{1}\n"

@@ -531,6 +531,34 @@ def _remote_files(
     return files, folders
 
 
+def _hidden(relative: str) -> bool:
+    """Whether a listing may leave ``relative`` out: a name starting with ``.`` on the way."""
+    return any(part.startswith(".") for part in relative.split("/"))
+
+
+def _look_up_hidden(
+    remote: Adapter, remote_path: str, local_states: Mapping[str, FileState], remote_states: dict[str, FileState],
+    filters: Filters,
+) -> None:
+    """Ask the server about each source file its listing did not show under a dot name.
+
+    nginx's and Apache's index pages leave out names starting with ``.`` (so do vsftpd and
+    pure-ftpd unless told otherwise): without a look such a file is "new" on every run and sent
+    again (review D, finding 7).  One ``info`` (HTTP ``HEAD``, FTP ``MLST``/``SIZE``, SFTP
+    ``STAT``) per such file, only for those: a found file is compared as if listed.
+    """
+    for relative in sorted(local_states):
+        if (relative in remote_states or not _hidden(relative) or is_temporary(posixpath.basename(relative))
+                or not filters.included(relative)):
+            continue
+        try:
+            entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
+        except (RemoteNotFound, UnsupportedOperation):
+            continue  # not there (or no way to ask): new, as the listing said
+        if entry.type == "file":
+            remote_states[relative] = _remote_state(relative, entry)
+
+
 def _remote_state(relative: str, entry: Entry) -> FileState:
     modified = entry.modified
     return FileState(
@@ -630,6 +658,8 @@ def sync(
     remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over)
                                      if top is not None else ({}, set()))
     if upload:
+        if top is not None:
+            _look_up_hidden(remote, remote_path, local_states, remote_states, filters or Filters())
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
         compare = replace(compare or Compare(), newer_is_unchanged=True)
