@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import io
 import itertools
@@ -439,6 +440,38 @@ def test_ls_of_a_file_is_its_entry(remote_for: Callable[..., HTTPSAdapter], tmp_
         remote.ls("/dir/none.txt")
 
 
+def test_html_index_dates_and_sizes_as_nginx_and_apache_print_them() -> None:
+    """Review D, finding 5: the date column was not read, so sync had no time to compare; and a
+    date without a size column gave its minutes as the size."""
+    nginx = (
+        '<html><body><h1>Index of /out/</h1><hr><pre><a href="../">../</a>\r\n'
+        '<a href="a.txt">a.txt</a>                                             30-Nov-2026 11:07'
+        '                  10\r\n'
+        '<a href="sub/">sub/</a>                                               29-Nov-2026 09:00'
+        '                   -\r\n</pre><hr></body></html>'
+    )
+    entries = {e.name: e for e in parse_html_index(nginx, folder="/out") or []}
+    a = entries["a.txt"]
+    assert (a.size, a.modified, a.modified_precision, a.modified_zone_known) == (
+        10, dt.datetime(2026, 11, 30, 11, 7, tzinfo=dt.timezone.utc), 60, True)  # nginx: GMT by default
+    assert entries["sub"].modified == dt.datetime(2026, 11, 29, 9, 0, tzinfo=dt.timezone.utc)
+    apache = (
+        '<table><tr><th><a href="?C=N;O=D">Name</a></th></tr>'
+        '<tr><td valign="top"><img src="/icons/text.gif" alt="[TXT]"></td><td><a href="big.txt">big.txt</a></td>'
+        '<td align="right">2026-11-30 11:07</td><td align="right">2.9K</td><td>&nbsp;</td></tr>'
+        '<tr><td><a href="nosize.txt">nosize.txt</a></td><td align="right">2026-11-30 11:07</td></tr>'
+        '<tr><td><a href="small.txt">small.txt</a></td><td align="right">2026-11-30 11:07</td>'
+        '<td align="right">345</td></tr></table>'
+    )
+    entries = {e.name: e for e in parse_html_index(apache, folder="/pub") or []}
+    assert {name: e.size for name, e in entries.items()} == {"big.txt": None, "nosize.txt": None, "small.txt": 345}
+    assert {e.modified_zone_known for e in entries.values()} == {False}  # Apache: local time, zone not named
+    assert {e.modified for e in entries.values()} == {dt.datetime(2026, 11, 30, 11, 7, tzinfo=dt.timezone.utc)}
+    # A date that is none (31 February) is no time; the size after it is still read.
+    [odd] = parse_html_index('<a href="x">x</a> 31-Feb-2026 10:00  7\n', folder="/") or []
+    assert (odd.modified, odd.size) == (None, 7)
+
+
 def test_parse_html_index_from_other_servers() -> None:
     apache = (
         '<table><tr><th><a href="?C=N;O=D">Name</a></th></tr>'
@@ -453,6 +486,9 @@ def test_parse_html_index_from_other_servers() -> None:
     assert entries["a b.txt"].size == 345 and entries["a b.txt"].path == "/pub/x/a b.txt"
     assert entries["big.iso"].size is None  # "1.2G" is not an exact size
     assert entries["sub"].type == "directory"
+    # Apache's dates: to the minute, in the server's local time (no zone on the page).
+    assert entries["a b.txt"].modified == dt.datetime(2025, 1, 1, 10, 0, tzinfo=dt.timezone.utc)
+    assert (entries["a b.txt"].modified_precision, entries["a b.txt"].modified_zone_known) == (60, False)
     python_http_server = '<ul><li><a href="x.bin">x.bin</a></li><li><a href="d/">d/</a></li></ul>'
     assert [e.name for e in parse_html_index(python_http_server, folder="/") or []] == ["x.bin", "d"]
     assert parse_html_index("<html><body>Welcome</body></html>", folder="/") is None

@@ -176,6 +176,9 @@ def test_sync_second_run_is_a_no_op_on_a_server_without_mfmt(
         assert not remote.keeps_modified
         up = sync(remote, "/in", tmp_path / "outbox", upload=True)
         assert up.error is None and up.transferred == 4
+        # What the listing says of its times reaches sync: LIST's dates in an unnamed zone.
+        [listed] = [entry for entry in remote.ls("/in") if entry.name == "a.csv"]
+        assert (listed.modified_precision, listed.modified_zone_known) == ((0, True) if mlst else (86400, False))
         again = sync(remote, "/in", tmp_path / "outbox", upload=True)
         assert (again.transferred, len(again.plan.skips)) == (0, 4)
         edited = tmp_path / "outbox" / "a.csv"

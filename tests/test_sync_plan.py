@@ -78,7 +78,78 @@ def test_a_destination_that_cannot_keep_times_counts_newer_as_unchanged() -> Non
 def test_size_only_and_missing_times() -> None:
     source, dest = side(a=(1, T), b=(2, None)), side(a=(1, T + 1000), b=(2, T))
     assert kinds(plan_sync(source, dest, compare=Compare(mode="size"))) == {"a": "skip", "b": "skip"}
-    assert kinds(plan_sync(source, dest)) == {"a": "transfer", "b": "skip"}
+    assert kinds(plan_sync(source, dest)) == {"a": "transfer", "b": "transfer"}  # (see below)
+
+
+def reasons(plan: Plan) -> dict[str, tuple[str, str]]:
+    return {a.path: (a.kind, a.reason) for a in plan.actions}
+
+
+@pytest.mark.parametrize("upload", [True, False], ids=["up", "down"])
+def test_a_size_or_time_the_listing_did_not_give_is_never_unchanged(upload: bool) -> None:
+    """Review D, finding 5: an HTML index with Apache's rounded sizes ("2.9K") or without dates, and
+    WebDAV without ``getcontentlength``/``getlastmodified``, were skipped as "same size (no time to
+    compare)" for ever, even when the file had grown."""
+    local = {"a": FileState("a", 3000, T), "b": FileState("b", 10, T), "c": FileState("c", 10, T)}
+    remote = {"a": FileState("a", None, T), "b": FileState("b", 10, None), "c": FileState("c", None, None)}
+    source, dest = (local, remote) if upload else (remote, local)
+    compare = Compare(newer_is_unchanged=upload)
+    assert reasons(plan_sync(source, dest, compare=compare)) == {
+        "a": ("transfer", "size not listed"),
+        "b": ("transfer", "same size, but no time to compare"),
+        "c": ("transfer", "size not listed"),
+    }
+    # --size-only needs the sizes alone: a known one is enough, an unknown one is not.
+    assert reasons(plan_sync(source, dest, compare=Compare(mode="size"))) == {
+        "a": ("transfer", "size not listed"), "b": ("skip", "same size"), "c": ("transfer", "size not listed"),
+    }
+    # --checksum compares content: it needs no size.
+    hashed = plan_sync(source, dest, compare=Compare(mode="checksum"), stated=lambda state: ("md5", "x"),
+                       digest=lambda state, algorithm: "x")
+    assert {path: kind for path, (kind, _) in reasons(hashed).items()} == {"a": "skip", "b": "skip", "c": "skip"}
+
+
+def zoneless(path: str, size: int, stamp: float, precision: float = 60) -> FileState:
+    """A remote file as FTP ``LIST`` without a known zone shows it: local time read as UTC."""
+    return FileState(path, size, stamp, precision, zone_known=False)
+
+
+def test_a_time_in_an_unknown_zone_may_be_14_hours_either_way() -> None:
+    """Review D, finding 3: LIST prints the server's local time.  West of UTC the copy looked older
+    than the local file for ever (sent on every run); now such a time matches within 14 h, and
+    the skip says what that costs."""
+    uploaded = T + 30  # the server stamped its own time, 5 h west of UTC
+    listed = (uploaded - 5 * 3600) // 60 * 60
+    plan = plan_sync({"a": FileState("a", 1, T)}, {"a": zoneless("a", 1, listed)},
+                     compare=Compare(newer_is_unchanged=True))
+    [(kind, reason)] = reasons(plan).values()
+    assert (kind, reason) == ("skip", "same size and time within 14 h (time zone of the listing unknown)")
+    # Downloaded, the local copy got the listed time: unchanged, the same way.
+    assert kinds(plan_sync({"a": zoneless("a", 1, listed)}, {"a": FileState("a", 1, listed)})) == {"a": "skip"}
+    # Beyond 14 h (and the minute, and the window) either way, a time differs.
+    for offset in (-14 * 3600 - 3, 14 * 3600 + 63):
+        assert kinds(plan_sync({"a": FileState("a", 1, listed + offset)}, {"a": zoneless("a", 1, listed)})) == {
+            "a": "transfer"}
+    # A destination that cannot keep times, surely newer however the zone falls: unchanged.
+    assert kinds(plan_sync({"a": FileState("a", 1, T - 30 * 86400)}, {"a": zoneless("a", 1, listed)},
+                           compare=Compare(newer_is_unchanged=True))) == {"a": "skip"}
+    # ...but a local edit more than 14 h after the listed time is sent, newer-is-unchanged or not.
+    edited = {"a": FileState("a", 1, listed + 14 * 3600 + 63)}
+    assert kinds(plan_sync(edited, {"a": zoneless("a", 1, listed)}, compare=Compare(newer_is_unchanged=True))) == {
+        "a": "transfer"}
+
+
+@pytest.mark.parametrize("window", [0.0, 2.0])
+def test_a_server_that_keeps_whole_seconds_is_compared_at_whole_seconds(window: float) -> None:
+    """Review D, finding 9: SFTP v3 and MFMT keep 17 of a local 17.25; with --modify-window 0 the
+    file was sent on every run."""
+    local = T // 1 + 0.25
+    kept = {"a": FileState("a", 1, local // 1)}
+    compare = Compare(window=window)
+    assert kinds(plan_sync({"a": FileState("a", 1, local)}, kept, compare=compare)) == {"a": "skip"}
+    assert kinds(plan_sync(kept, {"a": FileState("a", 1, local)}, compare=compare)) == {"a": "skip"}
+    # A whole second (and the window) later is still later.
+    assert kinds(plan_sync({"a": FileState("a", 1, local + 1 + window)}, kept, compare=compare)) == {"a": "transfer"}
 
 
 def test_checksum_compares_hashes_and_refuses_without_them() -> None:

@@ -13,10 +13,15 @@ Times.  After an upload the remote file gets the local time where the protocol c
 it (:meth:`~xfer.adapters.base.Adapter.set_modified`: FTP ``MFMT`` or ``SITE UTIME``,
 SFTP), after a download the local file gets the remote time, so the next run compares
 equal.  Listings are coarse in places: FTP ``LIST`` shows minutes (days for old files),
-HTML index pages minutes.  A remote time on a whole minute (or a whole day) is read as
-"some time within that minute (day)", plus ``window`` seconds either way.  Where the
-remote time cannot be set (WebDAV, HTTPS, FTP without ``MFMT`` or ``SITE UTIME``, or an
-account refused it), an upload leaves the server's own time, later than the local one:
+HTML index pages minutes; the listing says so (:attr:`Entry.modified_precision`), and such a
+time is read as "some time within that minute (day)", plus ``window`` seconds either way.
+A server that keeps whole seconds is compared at whole seconds.  FTP ``LIST`` and Apache's
+index print local time in a zone they do not name (:attr:`Entry.modified_zone_known` False):
+such a time may be 14 hours either way, so a same-size change within 14 hours of it is not
+seen (the skip says so; ``--checksum`` compares content).  A file without a size or a time
+in its listing is never "unchanged" by time: it is sent (``--size-only`` needs the sizes only).
+Where the remote time cannot be set (WebDAV, HTTPS, FTP without ``MFMT`` or ``SITE UTIME``, or
+an account refused it), an upload leaves the server's own time, later than the local one:
 so for uploads a destination *not older* than the source, same size, is unchanged (a
 later local edit is newer again).
 
@@ -37,6 +42,7 @@ import datetime as dt
 import errno
 import hashlib
 import logging
+import math
 import os
 import posixpath
 import stat
@@ -74,6 +80,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SYNC_KEYS",
+    "ZONE_SPREAD",
     "Action",
     "Compare",
     "FileState",
@@ -110,7 +117,10 @@ class FileState:
 
     ``modified`` is a POSIX time; ``precision`` how coarse it may be (seconds the true
     time may lie after it: 0 for local files, 60 for a listing that shows minutes).
-    ``digest`` is ``(algorithm, hex)`` where a listing gave one.
+    ``zone_known`` False: the listing printed the time in a zone it did not name (FTP ``LIST``,
+    Apache's index page), read as UTC, so the true time may be :data:`ZONE_SPREAD` either side.
+    ``digest`` is ``(algorithm, hex)`` where a listing gave one.  ``size`` or ``modified``
+    None: the listing did not give it (never "the same" as anything).
     """
 
     path: str
@@ -118,16 +128,22 @@ class FileState:
     modified: float | None = None
     precision: float = 0.0
     digest: tuple[str, str] | None = None
+    zone_known: bool = True
+
+
+#: How far a time printed in an unnamed zone may be from the same time read as UTC: local
+#: times run from UTC-12 to UTC+14.
+ZONE_SPREAD = 14 * 3600.0
 
 
 @dataclass(frozen=True)
 class Compare:
-    """How "unchanged" is decided for a file on both sides with the same size.
+    """How "unchanged" is decided for a file on both sides (:func:`plan_sync` says the rules).
 
     ``mode``: ``"time"`` (size and modification time, default), ``"size"`` (size only),
     ``"checksum"`` (size and hash).  ``window``: seconds two times may differ and still
     be equal.  ``newer_is_unchanged``: the destination cannot keep the source's times
-    (it stamps its own on upload), so a destination not older than the source is unchanged.
+    (it stamps its own on upload), so a destination surely not older than the source is unchanged.
     """
 
     mode: Literal["time", "size", "checksum"] = "time"
@@ -154,7 +170,8 @@ class Plan:
     deletes: tuple[Action, ...] = ()
     destination_files: int = 0
     #: Destination files ``--delete`` leaves because the source has something there it does not
-    #: copy (``passed_over`` of :func:`plan_sync`); skips in the output, but not "unchanged".
+    #: copy (``passed_over`` of :func:`plan_sync`), or a name that differs from a source name only
+    #: in case or Unicode form; skips in the output, but not "unchanged".
     kept: tuple[Action, ...] = ()
 
     @property
@@ -192,13 +209,32 @@ def remote_digest(entry: Entry) -> tuple[str, str] | None:
 
 
 def _same_time(source: FileState, destination: FileState, compare: Compare) -> bool:
+    """Whether the two times may be one, each widened by what its listing could not say.
+
+    A side that keeps whole seconds (SFTP v3, FTP ``MFMT``/``MDTM``/``MLSD``, HTTP dates) stored
+    ``17`` for a local ``17.25``: a time without a fraction on either side compares both at whole
+    seconds, as rsync does, or ``--modify-window 0`` would send such a file on every run
+    (review D, finding 9).
+    """
     assert source.modified is not None and destination.modified is not None
     window = compare.window
-    src_low, src_high = source.modified, source.modified + source.precision
-    dst_low, dst_high = destination.modified, destination.modified + destination.precision
-    if compare.newer_is_unchanged:
-        return dst_high + window >= src_low
-    return src_low - window <= dst_high and dst_low - window <= src_high
+    src, dst = source.modified, destination.modified
+    if src.is_integer() or dst.is_integer():
+        src, dst = float(math.floor(src)), float(math.floor(dst))
+    src_low, src_high = _bounds(src, source)
+    dst_low, dst_high = _bounds(dst, destination)
+    if src_low - window <= dst_high and dst_low - window <= src_high:
+        return True
+    # A destination that stamps its own time on upload: unchanged only if it is not older however
+    # its uncertainty falls.  (A time in an unknown zone is not taken as newer on the chance the
+    # server is east of UTC: a later same-size edit would be missed for as many hours.)
+    return compare.newer_is_unchanged and dst_low + window >= src_high
+
+
+def _bounds(time: float, state: FileState) -> tuple[float, float]:
+    """The earliest and latest the true time of ``state`` (listed as ``time``) may be."""
+    spread = 0.0 if state.zone_known else ZONE_SPREAD
+    return time - spread, time + state.precision + spread
 
 
 def _local_digest(path: Path, algorithm: str) -> str | None:
@@ -231,11 +267,13 @@ def _compare(
     digest: Callable[[FileState, str], str | None],
     stated: Callable[[FileState], tuple[str, str] | None],
 ) -> tuple[bool, str]:
-    """(changed, reason) for a file on both sides."""
+    """(changed, reason) for a file on both sides: see :func:`plan_sync` for the rules."""
     if source.size is not None and destination.size is not None and source.size != destination.size:
         return True, f"size differs ({destination.size} -> {source.size})"
+    unsized = source.size is None or destination.size is None
     if compare.mode == "size":
-        return False, "same size"
+        # A size the listing did not give (an index page's "2.9K") is no evidence of anything.
+        return (True, "size not listed") if unsized else (False, "same size")
     if compare.mode == "checksum":
         if source.size == 0 and destination.size == 0:
             # Every empty file has the same hash; some servers refuse to hash a 0-byte range
@@ -253,11 +291,19 @@ def _compare(
         if ours is None or theirs is None:
             raise UnsupportedOperation(f"--checksum: no {algorithm} checksum for {source.path}")
         return (ours != theirs, f"{algorithm} differs" if ours != theirs else f"same size and {algorithm}")
+    if unsized:
+        return True, "size not listed"
     if source.modified is None or destination.modified is None:
-        return False, "same size (no time to compare)"
-    if _same_time(source, destination, compare):
-        return False, "same size and time"
-    return True, "time differs"
+        # Same size is not "unchanged" on its own (a partner's same-size update of a daily file):
+        # with no time to tell, the file is sent again; --size-only says sizes are enough.
+        return True, "same size, but no time to compare"
+    if not _same_time(source, destination, compare):
+        return True, "time differs"
+    if not (source.zone_known and destination.zone_known):
+        # The price of not knowing the zone: a same-size change within it is not seen.  Said in
+        # the reason, so the plan shows it; --checksum is the way out (README).
+        return False, "same size and time within 14 h (time zone of the listing unknown)"
+    return False, "same size and time"
 
 
 def plan_sync(
@@ -274,12 +320,25 @@ def plan_sync(
 ) -> Plan:
     """Compare two listings (relative path -> state) and say what to transfer, skip and delete.
 
+    A file on both sides is sent when its sizes differ, and otherwise by ``compare.mode``:
+
+    - ``"size"``: skipped when both sizes are known (and equal); a size a listing did not give
+      is never "the same", so such a file is sent.
+    - ``"time"``: skipped only when both sizes are known and equal and both times are known and
+      may be one (:class:`Compare` ``window``; each time widened by its ``precision``, and by
+      :data:`ZONE_SPREAD` either way if its zone is unknown; compared at whole seconds if either
+      has no fraction).  No size or no time on either side: sent, the reason says which.
+    - ``"checksum"``: skipped when the hashes match (the sizes may be unknown).
+
     ``filters`` apply to both sides: an excluded destination file is neither compared nor
     deleted.  ``passed_over``: paths the source has but its listing leaves out (a name no path
     can hold, a link to a folder, a pipe): a destination file there, or under such a folder, is
     not "not in source"; it is kept, a skip that says why.  ``not_followed``: the same of the
     destination's walk: a source file there, or under such a folder, is not written (a skip that
     says why), so a link the walk said it does not follow is never written through either.
+    Nor is a destination file deleted whose path differs from a source path only in case or
+    Unicode form (NFC/NFD): a case-insensitive destination holds the two as one file, the one the
+    source's was just written to; it is kept, a skip that names the source's, and a warning.
     For ``mode="checksum"`` only:
     ``stated(state)`` is the ``(algorithm, hex)`` a side gives of its own accord (by default
     the listing's, ``state.digest``; :func:`sync` asks the server where the listing has none),
@@ -312,11 +371,23 @@ def plan_sync(
     present = sorted(p for p in destination if wanted(p))
     deletes: list[Action] = []
     kept: list[Action] = []
+    # A destination that folds case or Unicode form (Windows, macOS, IIS, an FTP server on NTFS)
+    # holds ``Report.CSV`` and the source's ``report.csv`` as one file, the one this run just
+    # wrote: deleting the listed name would delete the copy (and with --remove-source-files the
+    # only one left).  Whether the destination folds cannot be known from a listing, so such a
+    # name is never deleted (review D, finding 1).
+    folded = {_folded(name): name for name in source} if delete else {}
     for path in present if delete else ():
         if path in source and wanted(path):
             continue
         if _under(path, passed_over):
             kept.append(Action("skip", path, "kept: the source has it, not listed", destination[path].size))
+        elif _folded(path) in folded:
+            twin = folded[_folded(path)]
+            _log.warning("sync: %s is not deleted: it differs from the source's %s only in case or Unicode "
+                         "form, and a case-insensitive destination holds the two as one file", path, twin)
+            kept.append(Action("skip", path, f"kept: the source's {twin} differs only in case or form "
+                               "(on a case-insensitive destination they are one file)", destination[path].size))
         else:
             deletes.append(Action("delete", path, "not in source", destination[path].size))
     return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(present), kept=tuple(kept))
@@ -460,11 +531,39 @@ def _remote_files(
     return files, folders
 
 
+def _hidden(relative: str) -> bool:
+    """Whether a listing may leave ``relative`` out: a name starting with ``.`` on the way."""
+    return any(part.startswith(".") for part in relative.split("/"))
+
+
+def _look_up_hidden(
+    remote: Adapter, remote_path: str, local_states: Mapping[str, FileState], remote_states: dict[str, FileState],
+    filters: Filters,
+) -> None:
+    """Ask the server about each source file its listing did not show under a dot name.
+
+    nginx's and Apache's index pages leave out names starting with ``.`` (so do vsftpd and
+    pure-ftpd unless told otherwise): without a look such a file is "new" on every run and sent
+    again (review D, finding 7).  One ``info`` (HTTP ``HEAD``, FTP ``MLST``/``SIZE``, SFTP
+    ``STAT``) per such file, only for those: a found file is compared as if listed.
+    """
+    for relative in sorted(local_states):
+        if (relative in remote_states or not _hidden(relative) or is_temporary(posixpath.basename(relative))
+                or not filters.included(relative)):
+            continue
+        try:
+            entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
+        except (RemoteNotFound, UnsupportedOperation):
+            continue  # not there (or no way to ask): new, as the listing said
+        if entry.type == "file":
+            remote_states[relative] = _remote_state(relative, entry)
+
+
 def _remote_state(relative: str, entry: Entry) -> FileState:
     modified = entry.modified
     return FileState(
         relative, entry.size, modified.timestamp() if modified else None, listed_precision(entry),
-        remote_digest(entry),
+        remote_digest(entry), entry.modified_zone_known,
     )
 
 
@@ -559,6 +658,8 @@ def sync(
     remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over)
                                      if top is not None else ({}, set()))
     if upload:
+        if top is not None:
+            _look_up_hidden(remote, remote_path, local_states, remote_states, filters or Filters())
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
         compare = replace(compare or Compare(), newer_is_unchanged=True)

@@ -29,6 +29,12 @@ class LinkCollector(html.parser.HTMLParser):
                 self._in_link = True
         elif tag in ("tr", "br", "li", "p", "div"):
             self._in_link = False
+            if tag == "tr":  # (Apache's table: the next row is another file's)
+                self._after_link = False
+        elif tag == "td" and self._after_link and not self._in_link:
+            # Apache's table: a cell boundary is a column boundary ("2026-11-30 11:07" then "345").
+            href, text = self.links[-1]
+            self.links[-1] = (href, text + " ")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "a":

@@ -357,14 +357,9 @@ class Adapter:
         return server_path if server_path.startswith("/") else "/" + server_path
 
     def _entry(self, entry: Entry) -> Entry:
-        return Entry(
-            name=entry.name,
-            path=ListedPath(self.user_path(entry.path)),
-            type=entry.type,
-            size=entry.size,
-            modified=entry.modified,
-            extra=entry.extra,
-        )
+        # replace(), not a new Entry: every other field (how coarse the time is, whether its zone
+        # is known) is the listing's and must reach the caller (sync compares by them).
+        return replace(entry, path=ListedPath(self.user_path(entry.path)))
 
     def _require(self, capability: Capability) -> None:
         if capability not in self.capabilities:

@@ -25,6 +25,7 @@ then MOVE).
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import email.utils
 import json
 import os
@@ -473,6 +474,36 @@ def parse_json_index(body: bytes, *, folder: str) -> list[Entry] | None:
 # An exact byte count at the end of the text after a link (nginx prints "-" for folders;
 # Apache prints rounded "1.2K", which is not an exact size and is left out).
 _TRAILING_SIZE = re.compile(r"([0-9]+)\s*$")
+# The date column of an index page, to the minute.  nginx: "30-Nov-2026 11:07", in GMT unless
+# autoindex_localtime is on (xfer cannot tell; its default is GMT).  Apache 2.4: "2026-11-30 11:07",
+# in the server's local time, whose zone the page does not name.
+_NGINX_DATE = re.compile(r"(?<![0-9])([0-9]{2})-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2})(?![0-9:])")
+_APACHE_DATE = re.compile(r"(?<![0-9])([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2})(?![0-9:])")
+_MONTHS = {name: number for number, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+
+
+def _index_date(text: str) -> tuple[dt.datetime | None, bool, str]:
+    """The date printed after an index link: (its time read as UTC, or None; whether its zone is
+    known; the text after the date, where the size column is)."""
+    nginx = _NGINX_DATE.search(text)
+    apache = None if nginx is not None else _APACHE_DATE.search(text)
+    if nginx is not None:
+        day, name, year, hour, minute = nginx.groups()
+        month: int | None = _MONTHS.get(name.lower())
+        zone_known, rest = True, text[nginx.end():]
+    elif apache is not None:
+        year, number, day, hour, minute = apache.groups()
+        month, zone_known, rest = int(number), False, text[apache.end():]
+    else:
+        return None, True, text
+    if month is None:
+        return None, True, rest
+    try:
+        stamp = dt.datetime(int(year), month, int(day), int(hour), int(minute), tzinfo=dt.timezone.utc)
+    except ValueError:  # (a 31 February, an hour 25: no date; the size is still read)
+        return None, True, rest
+    return stamp, zone_known, rest
 
 
 class _HTMLIndexParser:
@@ -510,7 +541,10 @@ def parse_html_index(page: str, *, folder: str) -> list[Entry] | None:
 
     Only links to direct children count: relative names (``a.txt``, ``sub/``) or
     absolute paths directly under ``folder``; parent links, sort links (``?C=N``),
-    fragments and other sites are skipped.  Sizes are kept when printed exactly.
+    fragments and other sites are skipped.  Sizes are kept when printed exactly (Apache's
+    rounded ``2.9K`` is no size: None).  The date column is read to the minute
+    (``modified_precision`` 60): nginx's ``30-Nov-2026 11:07`` as GMT, Apache's
+    ``2026-11-30 11:07`` as a local time in an unknown zone (``modified_zone_known`` False).
     """
     from ._html_links import LinkCollector
 
@@ -548,13 +582,19 @@ def _html_entries(links: list[tuple[str, str]], folder: str) -> list[Entry] | No
             continue
         if not name or "/" in name:
             continue
-        match = _TRAILING_SIZE.search(after.replace("\r", ""))
+        # The size is what follows the date: read from the whole text, a date without a size
+        # column ("2026-11-30 11:07") would give its minutes as the size.
+        modified, zone_known, rest = _index_date(after.replace("\r", ""))
+        match = _TRAILING_SIZE.search(rest)
         size = server_int(match.group(1)) if match and not is_dir else None
         entries[name] = Entry(
             name=name,
             path=posixpath.join(folder, name),
             type="directory" if is_dir else "file",
             size=size,
+            modified=modified,
+            modified_precision=60.0 if modified is not None else 0.0,
+            modified_zone_known=zone_known,
         )
     if not entries and not saw_index:
         return None

@@ -30,6 +30,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ __all__ = ["HTTPSServer", "RecordedRequest"]
 ClientCertMode = Literal["required", "nginx", "none"]
 IndexMode = Literal["json", "html", "none"]
 _BLOCK = 256 * 1024
+#: nginx prints English month names whatever the locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: For ``digests_when_asked``: the request header that asks for each digest kind, and the algorithm it names.
 _WANTED_BY: dict[str, tuple[str, str]] = {
     "repr-digest": ("Want-Repr-Digest", "sha-256"),
@@ -493,12 +496,14 @@ class _Handler(BaseHTTPRequestHandler):
                 items.append(item)
             self._send(200, json.dumps(items).encode(), "application/json")
             return
-        # The nginx HTML autoindex layout: link, date, size ("-" for folders).
+        # The nginx HTML autoindex layout: link, date ("30-Nov-2026 11:07", GMT: nginx's default),
+        # size ("-" for folders).
         rows = ['<a href="../">../</a>']
         for name, is_dir, size, mtime in entries:
             href = urllib.parse.quote(name) + ("/" if is_dir else "")
             label = html.escape(name + ("/" if is_dir else ""))
-            date = email.utils.formatdate(mtime, usegmt=True)
+            when = time.gmtime(mtime)
+            date = f"{when.tm_mday:02d}-{_MONTHS[when.tm_mon - 1]}-{when.tm_year} {when.tm_hour:02d}:{when.tm_min:02d}"
             rows.append(f'<a href="{href}">{label}</a>{" " * 10}{date}{" " * 10}{"-" if is_dir else size}')
         page = (
             f"<html>\r\n<head><title>Index of {html.escape(url_path)}</title></head>\r\n<body>\r\n"

@@ -1,0 +1,91 @@
+"""``xfer sync`` against an HTTPS server listing folders by an nginx HTML index page: dates to the
+minute in GMT, exact sizes (review D, finding 5)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xfer.adapters.base import ConnectionSettings
+from xfer.adapters.https import HTTPSAdapter
+from xfer.sync import SyncResult, sync
+from xfer.testing.https_server import HTTPSServer, IndexMode
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext
+
+from .test_sync import make_tree, tree
+
+ContextFactory = Callable[..., XferSSLContext]
+
+
+@pytest.fixture
+def served(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> Iterator[tuple[HTTPSServer, HTTPSAdapter]]:
+    with HTTPSServer(pki, root=tmp_path / "srv", index="html") as srv:
+        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
+                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
+        with HTTPSAdapter(settings) as remote:
+            yield srv, remote
+
+
+def actions(result: SyncResult) -> dict[str, tuple[str, str]]:
+    return {a.path: (a.kind, a.reason) for a in result.plan.actions}
+
+
+def test_sync_down_from_an_html_index_fetches_a_same_size_change(
+    served: tuple[HTTPSServer, Any], tmp_path: Path
+) -> None:
+    """Before: the index's dates were not read, and a same-size change on the server was skipped as
+    "same size (no time to compare)" for ever."""
+    _, remote = served
+    out = tmp_path / "srv" / "out"
+    make_tree(out, {"a.txt": b"version-1\n", "b.txt": b"b" * 3000})
+    local = tmp_path / "inbox"
+    first = sync(remote, "/out", local, upload=False)
+    assert first.error is None and first.transferred == 2
+    again = sync(remote, "/out", local, upload=False)
+    assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
+
+    later = time.time() + 300  # the partner replaces a.txt: same size, new content
+    (out / "a.txt").write_bytes(b"version-2\n")
+    os.utime(out / "a.txt", (later, later))
+    third = sync(remote, "/out", local, upload=False)
+    assert actions(third)["a.txt"] == ("transfer", "time differs")
+    assert actions(third)["b.txt"][0] == "skip"
+    assert tree(local) == {"a.txt": b"version-2\n", "b.txt": b"b" * 3000}
+
+
+def test_sync_up_to_an_html_index_then_back_down_moves_nothing_again(
+    served: tuple[HTTPSServer, Any], tmp_path: Path
+) -> None:
+    _, remote = served
+    local = tmp_path / "outbox"
+    make_tree(local, {"a.txt": b"one\n", "sub/b.txt": b"two\n"})
+    assert sync(remote, "/in", local, upload=True).transferred == 2
+    again = sync(remote, "/in", local, upload=True)
+    assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
+
+
+@pytest.mark.parametrize("index", ["html", "json"])
+def test_dotfiles_an_index_hides_are_looked_up_not_sent_again(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, index: IndexMode
+) -> None:
+    """Review D, finding 7: nginx's index leaves out names starting with "."; before, such a file was
+    "new" and sent on every run."""
+    local = tmp_path / "outbox"
+    make_tree(local, {".settings.json": b"{}\n", "a.txt": b"a\n", ".conf/x.txt": b"x\n"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index=index, hide_dotfiles=True) as srv:
+        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
+                                      ssl_context=client_context(), timeout=10, options={"index": index})
+        with HTTPSAdapter(settings) as remote:
+            assert sync(remote, "/in", local, upload=True).transferred == 3
+            again = sync(remote, "/in", local, upload=True)
+            assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
+            (local / ".settings.json").write_bytes(b"{1}\n")  # a change is still sent
+            changed = sync(remote, "/in", local, upload=True)
+            assert [a.path for a in changed.plan.transfers] == [".settings.json"]
+    assert tree(tmp_path / "srv" / "in")[".settings.json"] == b"{1}\n"
