@@ -89,3 +89,28 @@ def test_dotfiles_an_index_hides_are_looked_up_not_sent_again(
             changed = sync(remote, "/in", local, upload=True)
             assert [a.path for a in changed.plan.transfers] == [".settings.json"]
     assert tree(tmp_path / "srv" / "in")[".settings.json"] == b"{1}\n"
+
+
+@pytest.mark.parametrize("upload", [True, False], ids=["up", "down"])
+def test_rounded_index_sizes_are_looked_up_not_moved_again(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, upload: bool
+) -> None:
+    """nginx's ``autoindex_exact_size off`` (and Apache's page) print "3K": no size to compare.
+    An unknown size is never "the same", so without a look every file moved on every run; each
+    such file is now asked about once (HEAD), and a real change is still moved."""
+    local = tmp_path / "local"
+    served = tmp_path / "srv" / "f"
+    files = {"a.bin": b"a" * 3000, "b.bin": b"b" * 5000}
+    make_tree(local if upload else served, files)
+    with HTTPSServer(pki, root=tmp_path / "srv", index="html", index_exact_size=False) as srv:
+        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
+                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
+        with HTTPSAdapter(settings) as remote:
+            assert sync(remote, "/f", local, upload=upload).transferred == 2
+            again = sync(remote, "/f", local, upload=upload)
+            assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
+            changed_side = local if upload else served
+            (changed_side / "a.bin").write_bytes(b"A" * 3010)  # rounds to the same 3K
+            changed = sync(remote, "/f", local, upload=upload)
+            assert [a.path for a in changed.plan.transfers] == ["a.bin"], actions(changed)
+    assert tree(local) == tree(served)

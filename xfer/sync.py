@@ -398,20 +398,22 @@ def _under(path: str, places: Collection[str]) -> bool:
     return any(path == place or path.startswith(place + "/") for place in places)
 
 
-def check_deletions(plan: Plan, *, max_delete: int | None = None, force: bool = False) -> None:
+def check_deletions(plan: Plan, *, max_delete: int | None = None, force: bool = False, dry_run: bool = False) -> None:
     """Refuse a plan that deletes too much: more than ``max_delete`` files (always), or more
-    than half of the destination without ``force`` (a wrong source folder, an empty mount)."""
+    than half of the destination without ``force`` (a wrong source folder, an empty mount).
+    ``dry_run``: the plan is being shown, so the hint points at it, not at ``--dry-run``."""
     count = len(plan.deletes)
+    look = "check the source folder against the plan above" if dry_run else "check the source folder (see --dry-run)"
     if max_delete is not None and count > max_delete:
         raise UsageError(
             f"sync would delete {count} files, more than --max-delete {max_delete}; nothing was changed",
-            hint="check the source folder; raise --max-delete if this is intended (see --dry-run)",
+            hint=f"{look}; raise --max-delete if this is intended",
         )
     if not force and count and count * 2 > plan.destination_files:
         raise UsageError(
             f"sync would delete {count} of the {plan.destination_files} files in the destination "
             "(more than half); nothing was changed",
-            hint="check the source folder (see --dry-run); add --force if this is intended",
+            hint=f"{look}; add --force if this is intended",
         )
 
 
@@ -559,6 +561,35 @@ def _look_up_hidden(
             remote_states[relative] = _remote_state(relative, entry)
 
 
+def _look_up_unsized(
+    remote: Adapter, remote_path: str, remote_states: dict[str, FileState], local_states: Mapping[str, FileState],
+    compare: Compare,
+) -> None:
+    """Ask the server about each remote file its listing gave no size for, where there is a
+    local file to compare it with.
+
+    An unknown size is never "the same size" (it is sent again), and some listings have none: an
+    Apache index page rounds sizes (``2.9K``), a WebDAV server may leave out
+    ``getcontentlength``.  Without a look every such file moved on every run.  One ``info``
+    (``HEAD``, ``PROPFIND`` of the file...) per such file, only for those; ``--checksum``
+    compares hashes and needs no size.
+    """
+    if compare.mode == "checksum":
+        return
+    for relative, state in list(remote_states.items()):
+        if state.size is not None or relative not in local_states:
+            continue
+        try:
+            entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
+        except (RemoteNotFound, UnsupportedOperation):
+            continue
+        if entry.type == "file" and entry.size is not None:
+            # The size only, the time as listed (unless the listing had none): a download stamps
+            # the local copy with the listed time, so the next run must compare with that one.
+            remote_states[relative] = (replace(state, size=entry.size) if state.modified is not None
+                                       else _remote_state(relative, entry))
+
+
 def _remote_state(relative: str, entry: Entry) -> FileState:
     modified = entry.modified
     return FileState(
@@ -657,6 +688,8 @@ def sync(
     remote_passed_over: list[str] = []
     remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over)
                                      if top is not None else ({}, set()))
+    if top is not None:
+        _look_up_unsized(remote, remote_path, remote_states, local_states, compare or Compare())
     if upload:
         if top is not None:
             _look_up_hidden(remote, remote_path, local_states, remote_states, filters or Filters())
@@ -690,8 +723,6 @@ def sync(
                      stated=stated, passed_over=local_passed_over if upload else remote_passed_over,
                      not_followed=remote_passed_over if upload else local_passed_over)
     _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan))
-    if delete:
-        check_deletions(plan, max_delete=max_delete, force=force)
     shown_remote = remote_path
     result = SyncResult(
         direction="put" if upload else "get",
@@ -699,6 +730,16 @@ def sync(
         destination=shown_remote if upload else str(folder),
         plan=plan, dry_run=dry_run,
     )
+    if delete:
+        try:
+            check_deletions(plan, max_delete=max_delete, force=force, dry_run=dry_run)
+        except UsageError as refused:
+            if not dry_run:
+                raise
+            # The plan a guard refuses is the one most worth seeing before adding --force: a dry
+            # run shows it, with the refusal as its error (and exit code), as the run would end
+            # (review A: the hint sent users to --dry-run, which refused to show it).
+            result.error = refused
     if dry_run:
         result.elapsed = time.monotonic() - started
         return result

@@ -57,6 +57,14 @@ _WANTED_BY: dict[str, tuple[str, str]] = {
     "content-md5": ("", ""),
 }
 
+
+def _rounded(size: int) -> str:
+    """A size as nginx's ``autoindex_exact_size off`` prints it: whole K, M or G, rounded up."""
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale:
+            return f"{-(-size // scale)}{unit}"
+    return str(size)
+
 #: The hash headers ``HTTPSServer(digests=...)`` can send.
 _DIGEST_HEADERS = ("repr-digest", "content-digest", "digest", "digest-md5", "content-md5")
 
@@ -114,7 +122,9 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     after it are never read.
     ``index_size_error`` is added to every file's size in the JSON index (a stale or generated
     index, one that does not describe the files as they are).  ``hide_dotfiles`` leaves names
-    starting with "." out of the index, as nginx's autoindex does.
+    starting with "." out of the index, as nginx's autoindex does.  ``index_exact_size=False``
+    prints the HTML index's sizes rounded (``3K``, ``12M``), as nginx's ``autoindex_exact_size off``
+    and Apache's index pages do: no size a client may compare.
     ``drop_after_delete`` paths are removed by their first ``DELETE``, whose answer never comes: the
     connection is dropped (a server process that dies, or a link that breaks, after the removal).
     ``conditional_delete``: a ``DELETE`` with ``If-Match`` removes only a file whose ETag is one of
@@ -156,6 +166,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         idle_timeout: float = 30,
         index_size_error: int = 0,
         hide_dotfiles: bool = False,
+        index_exact_size: bool = True,
         drop_after_delete: Iterable[str] = (),
         conditional_delete: bool = False,
     ) -> None:
@@ -167,6 +178,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.index = index
         self.index_size_error = index_size_error
         self.hide_dotfiles = hide_dotfiles
+        self.index_exact_size = index_exact_size
         self.forbidden = tuple(forbidden)
         self.redirects = dict(redirects or {})
         self.statuses = dict(statuses or {})
@@ -504,7 +516,8 @@ class _Handler(BaseHTTPRequestHandler):
             label = html.escape(name + ("/" if is_dir else ""))
             when = time.gmtime(mtime)
             date = f"{when.tm_mday:02d}-{_MONTHS[when.tm_mon - 1]}-{when.tm_year} {when.tm_hour:02d}:{when.tm_min:02d}"
-            rows.append(f'<a href="{href}">{label}</a>{" " * 10}{date}{" " * 10}{"-" if is_dir else size}')
+            shown = "-" if is_dir else (str(size) if self.owner.index_exact_size else _rounded(size))
+            rows.append(f'<a href="{href}">{label}</a>{" " * 10}{date}{" " * 10}{shown}')
         page = (
             f"<html>\r\n<head><title>Index of {html.escape(url_path)}</title></head>\r\n<body>\r\n"
             f"<h1>Index of {html.escape(url_path)}</h1><hr><pre>"
