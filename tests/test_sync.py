@@ -162,6 +162,18 @@ def test_delete_runs_after_the_transfers_and_keeps_its_limits(
     assert code == ExitCode.USAGE
     one_error(err, "more than half")
     assert tree(endpoint.root / "in") == {"x1": b"1", "x2": b"2"}
+    # The refused plan is the one to look at before adding --force: --dry-run shows it, with the
+    # refusal's line and exit code (review A: the hint said --dry-run, which printed nothing).
+    code, out, err = run(capsys, "sync", str(local), "pp:/in", "--delete", "--dry-run")
+    assert code == ExitCode.USAGE
+    assert err.count("xfer: error: ") == 1 and "more than half" in err and "against the plan above" in err
+    assert "would delete x1" in out and "would send a.csv" in out
+    code, out, _ = run(capsys, "sync", str(local), "pp:/in", "--delete", "--dry-run", "--json")
+    assert code == ExitCode.USAGE
+    document = json.loads(out)
+    assert "more than half" in document["error"] and document["dry_run"] is True
+    assert {a["path"] for a in document["actions"] if a["action"] == "delete"} == {"x1", "x2"}
+    assert tree(endpoint.root / "in") == {"x1": b"1", "x2": b"2"}
     # --max-delete is a hard cap, --force or not.
     code, _, err = run(capsys, "sync", str(local), "pp:/in", "--delete", "--force", "--max-delete", "1")
     assert code == ExitCode.USAGE
