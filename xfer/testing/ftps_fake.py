@@ -66,6 +66,11 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``replies_once``
     the same, for the first time the line arrives only (a race: another client
     creates a folder between our look and our MKD).
+``unlistable``
+    folders (server paths) this server may enter but not read (``x`` without ``r``, or an
+    SELinux label): LIST and MLSD of one send an empty listing and end with vsftpd's
+    ``226 Transfer done (but failed to open directory).``, a success code for a failure.
+    (The other legal answer, ``550``, is a ``replies`` entry for the ``LIST`` line.)
 ``site_utime``
     the ``SITE UTIME`` forms taken (there is never ``MFMT``): ``"five"``
     (``SITE UTIME path atime mtime ctime UTC``), ``"two"`` (``SITE UTIME YYYYMMDDhhmmss
@@ -155,6 +160,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         store_only: int | None = None,
         hang_up_after_data: bool = False,
         listed_as_file: Iterable[str] = (),
+        unlistable: Iterable[str] = (),
     ) -> None:
         self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.data_order = data_order
@@ -180,6 +186,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.store_only = store_only
         self.hang_up_after_data = hang_up_after_data
         self.listed_as_file = frozenset(listed_as_file)
+        self.unlistable = frozenset("/" + "/".join(p for p in path.split("/") if p) for path in unlistable)
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
         self.commands: list[str] = []
@@ -605,8 +612,14 @@ class _Session:
         if not folder.is_dir():
             self.reply("550 Failed to list directory.")
             return
+        unreadable = "/" + "/".join(p for p in arg.split("/") if p not in ("", ".")) in self.server.unlistable
         with self.data(verb) as conn:
             if conn is None:
+                return
+            if unreadable:
+                # vsftpd (postlogin.c): the data connection carries nothing, the reply a success code.
+                self.send_stream(conn, iter([b""]))
+                self.reply("226 Transfer done (but failed to open directory).")
                 return
             if self.server.endless_listing:
                 done = self.send_stream(conn, self._endless(line is _mlsd_line))
