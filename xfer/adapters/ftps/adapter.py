@@ -40,6 +40,7 @@ from ...errors import (
     folder_needs_recursive,
 )
 from ...net import choose_proxy
+from ...numbers import server_status
 from ...protocols.ftps import SPEC as FTPS_SPEC
 from ...protocols.ftps import FTPSOptions
 from ...retry import current_attempt
@@ -73,10 +74,12 @@ from .listing import listing_lines, parse_list_line, parse_mdtm, parse_mlsd_line
 from .replies import (
     NOT_UNDERSTOOD,
     is_ambiguous_550,
+    listing_not_read,
     login_error,
     refuses_session_reuse,
     reply_code,
     reply_error,
+    reply_text,
 )
 
 __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
@@ -606,10 +609,19 @@ class FTPSAdapter(Adapter):
                 entry = parse(line, folder)
                 if entry is not None:
                     entries.append(entry)
-        reader.finish(
+        reply = reader.finish(
             ftp, None, server=self.settings.server, what=f"the listing of {folder}",
             consequence="it may be incomplete; nothing was done with it",
         )
+        if listing_not_read(reply):
+            # vsftpd's "226 Transfer done (but failed to open directory).": a success code over
+            # an empty listing.  Never an empty folder: sync --delete would empty the copy of it.
+            raise RemotePermissionDenied(
+                f"{self.settings.server}: permission denied while listing {folder}: the server could not "
+                f"read the folder and sent an empty listing in its place (server said: {reply_text(reply)})",
+                hint="ask the partner to give this account read access to the folder",
+                server=self.settings.server, path=folder, reply_code=server_status(reply_code(reply)),
+            )
         return entries
 
     def _ls(self, path: str) -> list[Entry]:

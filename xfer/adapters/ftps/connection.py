@@ -235,8 +235,8 @@ class DataReader:
 
     def finish(
         self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str
-    ) -> None:
-        """After the stream ended: read the transfer's final reply, or refuse a cut stream.
+    ) -> str:
+        """After the stream ended: read the transfer's final reply (returned), or refuse a cut stream.
 
         A stream that ended without TLS close_notify (a TCP FIN, forged or from a cut
         connection) is complete only if a length the server gave on the control
@@ -247,7 +247,7 @@ class DataReader:
         """
         if not self.ragged or (expected is not None and self.received == expected):
             try:
-                ftp.voidresp()
+                return ftp.voidresp()
             except (OSError, EOFError) as exc:
                 # Not "the connection broke after N bytes", counted on the control connection:
                 # the data came whole, and the server went away without its word on it.
@@ -256,7 +256,6 @@ class DataReader:
                     f"bytes had arrived); {consequence}",
                     hint="run the command again; if it repeats, see the server's log",
                 ) from exc
-            return
         # error_reply: not a failure code but no 2xx either.  pure-ftpd answers a data connection
         # cut on our side with a second "150 0.011 seconds (measured here)...": the cut is the reason.
         with contextlib.suppress(OSError, EOFError, ftplib.error_reply):
