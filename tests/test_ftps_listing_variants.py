@@ -8,13 +8,16 @@ languages, LIST times in the server's local zone.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from xfer.errors import RemotePermissionDenied
+from xfer.errors import RemotePermissionDenied, ServerError
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
@@ -59,11 +62,11 @@ def test_sync_delete_keeps_local_copies_under_a_folder_the_server_cannot_open(
     the run fails naming that folder, and nothing local is deleted (review D, finding 2)."""
     make_tree(tmp_path / "srv" / "out", MIRROR)
     make_tree(tmp_path / "inbox", MIRROR)
-    knobs: dict[str, object] = (
+    knobs: dict[str, Any] = (
         {"unlistable": ["/out/private"]} if variant == "226-empty"
         else {"replies": {"LIST /out/private": "550 Failed to open directory."}}
     )
-    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, **knobs) as srv:  # type: ignore[arg-type]
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, **knobs) as srv:
         name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
         code, out, err = run(capsys, "ls", f"{name}:/out/private")
         assert code == 6, err
@@ -74,3 +77,103 @@ def test_sync_delete_keeps_local_copies_under_a_folder_the_server_cannot_open(
     result = json.loads(out) if out.strip() else {}
     assert not result.get("deleted")
     assert tree(tmp_path / "inbox") == MIRROR
+
+
+# -- finding 4: LIST lines in other layouts and languages never vanish -----------------------------
+
+GERMAN = ("Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez")
+FLAT = {f"f{i}.txt": b"x" * i for i in range(1, 6)} | {"m1.txt": b"march", "m2.txt": b"march2"}
+
+
+def _stamp_months(root: Path) -> None:
+    """Give the files times in March, October and December (the months whose German words
+    are not English), in the year before last: LIST prints them with their year."""
+    year = dt.date.today().year - 2
+    for number, path in enumerate(sorted(root.iterdir())):
+        month = (3, 10, 12, 5)[number % 4]
+        stamp = dt.datetime(year, month, 15, 10, tzinfo=dt.timezone.utc).timestamp()
+        os.utime(path, (stamp, stamp))
+
+
+@pytest.mark.parametrize(("knobs", "precision"), [
+    ({"list_months": GERMAN}, 86400),
+    ({"list_months": GERMAN, "list_format": "ls"}, 86400),  # (old files: the year either way)
+    ({"list_format": "long-iso"}, 60),
+    ({"list_format": "dos"}, 60),
+], ids=["german", "german-ls", "long-iso", "dos"])
+def test_ls_reads_localized_and_iso_list_lines(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, knobs: dict[str, Any], precision: float
+) -> None:
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    _stamp_months(tmp_path / "srv" / "out")
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, **knobs) as srv, \
+            srv.adapter(client_context()) as remote:
+        entries = remote.ls("/out")
+    assert sorted((e.name, e.size) for e in entries) == sorted((name, len(data)) for name, data in FLAT.items())
+    for entry in entries:
+        true = dt.datetime.fromtimestamp((tmp_path / "srv" / "out" / entry.name).stat().st_mtime, dt.timezone.utc)
+        assert entry.modified is not None and entry.modified_precision == precision, entry
+        assert entry.modified <= true < entry.modified + dt.timedelta(seconds=precision), entry
+
+
+def test_a_month_xfer_does_not_know_keeps_the_entry_without_a_time(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    words = ("Sty", "Lut", "Mar", "Kwi", "Maj", "Cze", "Lip", "Sie", "Wrz", "Paź", "Lis", "Gru")  # Polish
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    _stamp_months(tmp_path / "srv" / "out")
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, list_months=words) as srv, \
+            srv.adapter(client_context()) as remote:
+        entries = {e.name: e for e in remote.ls("/out")}
+    assert sorted(entries) == sorted(FLAT)
+    assert all(e.size == len(FLAT[name]) for name, e in entries.items())
+    # "Paź" and "Gru" (October, December) are words xfer does not know: no time, the entry kept.
+    # "Mar" and "Maj" are March and May in the languages that have those words.
+    assert {name for name, e in entries.items() if e.modified is None} == {"f2.txt", "f3.txt", "m1.txt", "m2.txt"}
+    assert {e.modified.month for e in entries.values() if e.modified is not None} == {3, 5}
+
+
+@pytest.mark.parametrize("extra", [["total 12"], ["insgesamt 12", ""]])
+def test_known_non_entries_are_no_trouble(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, extra: list[str]
+) -> None:
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, list_extra=extra) as srv, \
+            srv.adapter(client_context()) as remote:
+        assert sorted(e.name for e in remote.ls("/out")) == sorted(FLAT)
+
+
+def test_a_list_line_no_parser_reads_fails_the_listing(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    line = "m3.txt   5 bytes   modified yesterday"
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, list_extra=[line]) as srv, \
+            srv.adapter(client_context()) as remote:
+        with pytest.raises(ServerError, match="no entry xfer can read") as caught:
+            remote.ls("/out")
+        assert line in str(caught.value) and caught.value.path == "/out"
+        assert remote.exists("/out/f1.txt")  # the session is still in step
+
+
+@pytest.mark.parametrize("knobs", [
+    {"list_months": GERMAN}, {"list_format": "long-iso"}, {"list_extra": ["m3.txt 5 bytes, yesterday"]},
+], ids=["german", "long-iso", "unreadable-line"])
+def test_sync_delete_keeps_the_local_copies_of_files_listed_in_other_layouts(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    knobs: dict[str, Any],
+) -> None:
+    """Review D, finding 4: the March files' lines were dropped, and sync --delete removed their
+    local copies (exit 0).  Now they are listed, or the listing fails: nothing local goes."""
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    _stamp_months(tmp_path / "srv" / "out")
+    make_tree(tmp_path / "inbox", FLAT)  # the mirror from an earlier run
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, **knobs) as srv:
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
+        code, out, err = run(capsys, "sync", f"{name}:/out", str(tmp_path / "inbox"), "--delete", "--json")
+    if "list_extra" in knobs:
+        assert code == 6 and "no entry xfer can read" in err, err
+    else:
+        assert code == 0, err
+        assert json.loads(out)["deleted"] == 0
+    assert sorted(tree(tmp_path / "inbox")) == sorted(FLAT)

@@ -357,14 +357,8 @@ class Adapter:
         return server_path if server_path.startswith("/") else "/" + server_path
 
     def _entry(self, entry: Entry) -> Entry:
-        return Entry(
-            name=entry.name,
-            path=ListedPath(self.user_path(entry.path)),
-            type=entry.type,
-            size=entry.size,
-            modified=entry.modified,
-            extra=entry.extra,
-        )
+        # replace(), not a new Entry: every other fact (the time's precision and zone too) is kept.
+        return replace(entry, path=ListedPath(self.user_path(entry.path)))
 
     def _require(self, capability: Capability) -> None:
         if capability not in self.capabilities:

@@ -70,7 +70,15 @@ from .connection import (
     end_of_data,
     explained,
 )
-from .listing import listing_lines, parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
+from .listing import (
+    ListClock,
+    ListedLine,
+    listing_lines,
+    parse_mdtm,
+    parse_mlsd_line,
+    parse_mlst_line,
+    read_list_line,
+)
 from .replies import (
     NOT_UNDERSTOOD,
     is_ambiguous_550,
@@ -594,21 +602,35 @@ class FTPSAdapter(Adapter):
         xfer hold an endless listing.  A listing that ends without TLS close_notify
         has no length to prove it complete, so it is an :class:`IntegrityError`: a
         silently short listing would make ``get -r`` fetch part of a folder, exit 0.
+
+        A LIST line that is no entry xfer can read (nor "total 12") fails the listing with
+        :class:`ServerError`: a name left out would be absent to ``sync --delete``, which then
+        removed its copy (review D, finding 4).
         """
         mlsd = "MLST" in self._features
-        parse = parse_mlsd_line if mlsd else parse_list_line
         conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
         reader = DataReader(conn)
         entries: list[Entry] = []
+        listed: list[ListedLine] = []
+        unreadable = 0
+        first_unreadable = ""  # quoted in the error
         with conn, explained(ftp):
             settings = self.settings
             lines = listing_lines(
                 reader, encoding=ftp.encoding, limit=settings.max_listing, server=settings.server, folder=folder
             )
             for line in lines:
-                entry = parse(line, folder)
-                if entry is not None:
-                    entries.append(entry)
+                if mlsd:
+                    entry = parse_mlsd_line(line, folder)
+                    if entry is not None:
+                        entries.append(entry)
+                    continue
+                item = read_list_line(line, folder)
+                if item is None:
+                    unreadable += 1
+                    first_unreadable = first_unreadable or line
+                elif item.entry is not None:
+                    listed.append(item)
         reply = reader.finish(
             ftp, None, server=self.settings.server, what=f"the listing of {folder}",
             consequence="it may be incomplete; nothing was done with it",
@@ -622,7 +644,23 @@ class FTPSAdapter(Adapter):
                 hint="ask the partner to give this account read access to the folder",
                 server=self.settings.server, path=folder, reply_code=server_status(reply_code(reply)),
             )
+        if unreadable:
+            raise ServerError(
+                f"{self.settings.server}: {unreadable} line(s) of the listing of {folder} are no entry xfer can "
+                f"read (the first: {first_unreadable[:200]!r}); nothing was done with the listing, since a "
+                "name in them would look absent",
+                hint="ask the partner to enable MLSD (RFC 3659), or report the line to xfer's maintainers",
+                server=self.settings.server, path=folder,
+            )
+        if listed:
+            clock = self._list_clock(ftp, listed)
+            now = dt.datetime.now(dt.timezone.utc)
+            entries = [entry for item in listed if (entry := clock.resolve(item, now=now)) is not None]
         return entries
+
+    def _list_clock(self, ftp: FTPSConnection, listed: list[ListedLine]) -> ListClock:
+        """The clock ``ftp``'s LIST times are printed in: not known (read as UTC)."""
+        return ListClock()
 
     def _ls(self, path: str) -> list[Entry]:
         def work(ftp: FTPSConnection) -> list[Entry]:
