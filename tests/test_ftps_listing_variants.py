@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from xfer.adapters.ftps.listing import ListClock, Printed
 from xfer.errors import RemotePermissionDenied, ServerError
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
@@ -177,3 +179,122 @@ def test_sync_delete_keeps_the_local_copies_of_files_listed_in_other_layouts(
         assert code == 0, err
         assert json.loads(out)["deleted"] == 0
     assert sorted(tree(tmp_path / "inbox")) == sorted(FLAT)
+
+
+# -- finding 3: LIST times in the server's own zone --------------------------------------------------
+
+
+def _minute(path: Path) -> dt.datetime:
+    """``path``'s time as ``ls`` shows it: to the minute, in UTC."""
+    return dt.datetime.fromtimestamp(path.stat().st_mtime // 60 * 60, dt.timezone.utc)
+
+
+@pytest.mark.parametrize("zone", [-5.0, 5.75, 0.0], ids=["west", "east-nepal", "utc"])
+def test_ls_json_gives_list_times_in_utc_learned_from_one_mdtm(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    client_context: ContextFactory, zone: float,
+) -> None:
+    """proftpd, pure-ftpd and IIS print LIST times in local time; MDTM is UTC (RFC 3659).  One
+    MDTM per connection gives the offset (review D, finding 3)."""
+    make_tree(tmp_path / "srv" / "out", FLAT | {"sub/x.txt": b"x"})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, list_format="ls", list_zone=zone) as srv:
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
+        code, out, err = run(capsys, "ls", f"{name}:/out", "--json")
+        assert code == 0, err
+        listed = {item["name"]: item for item in json.loads(out)}
+        assert len([c for c in srv.commands if c.startswith("MDTM ")]) == 1
+        for item in listed.values():
+            if item["type"] == "file":
+                assert dt.datetime.fromisoformat(item["modified"]) == _minute(tmp_path / "srv" / "out" / item["name"])
+        with srv.adapter(client_context()) as remote:
+            first = remote.ls("/out")
+            assert all(e.modified_zone_known and e.modified_precision == 60 for e in first if e.type == "file")
+            remote.ls("/out/sub")
+            remote.ls("/out")
+        # One MDTM for the connection, whatever it lists after.
+        assert len([c for c in srv.commands if c.startswith("MDTM ")]) == 2
+
+
+def test_without_mdtm_list_times_stay_zone_unknown(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, list_format="ls", list_zone=-5, mdtm=False) as srv, \
+            srv.adapter(client_context()) as remote:
+        first, again = remote.ls("/out"), remote.ls("/out")
+        assert [c for c in srv.commands if c.startswith("MDTM ")] == ["MDTM /out/f1.txt"]  # asked once: 502
+    for entry in [*first, *again]:
+        assert entry.modified is not None and not entry.modified_zone_known
+        # The server's wall clock, read as UTC: five hours early, and sync is told so.
+        assert entry.modified == _minute(tmp_path / "srv" / "out" / entry.name) - dt.timedelta(hours=5)
+
+
+def test_with_mlsd_no_mdtm_is_asked(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> None:
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", list_format="ls", list_zone=-5) as srv, \
+            srv.adapter(client_context()) as remote:
+        assert all(e.modified_zone_known for e in remote.ls("/out"))
+        assert not [c for c in srv.commands if c.startswith("MDTM ")]
+
+
+@pytest.mark.parametrize("knobs", [
+    {"list_zone": -5.0}, {"list_zone": 5.0}, {"clock_ahead": 30 * 3600.0},
+], ids=["west", "east", "server-clock-30h-ahead"])
+def test_second_sync_sends_nothing_and_a_later_same_size_edit_is_sent(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    knobs: dict[str, Any],
+) -> None:
+    """A LIST-only server without MFMT (each upload gets the server's time).  West of UTC every
+    run sent everything again; east of it a same-size edit was skipped; with the server's clock
+    more than a day ahead, "Mon DD HH:MM" was read as last year and every run sent everything."""
+    make_tree(tmp_path / "outbox", FLAT)
+    (tmp_path / "srv" / "in").mkdir(parents=True)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, list_format="ls", **knobs) as srv:
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
+
+        def sync() -> dict[str, Any]:
+            code, out, err = run(capsys, "sync", str(tmp_path / "outbox"), f"{name}:/in", "--json")
+            assert code == 0, err
+            result: dict[str, Any] = json.loads(out)
+            return result
+
+        assert sync()["transferred"] == len(FLAT)
+        again = sync()
+        assert again["transferred"] == 0, again["actions"]
+        edited = tmp_path / "outbox" / "f3.txt"
+        edited.write_bytes(b"yyy")  # same size
+        later = time.time() + 120 + knobs.get("clock_ahead", 0)
+        os.utime(edited, (later, later))
+        assert [a["path"] for a in sync()["actions"] if a["action"] == "transfer"] == ["f3.txt"]
+    assert (tmp_path / "srv" / "in" / "f3.txt").read_bytes() == b"yyy"
+
+
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize(("printed", "mdtm", "offset"), [
+    # LIST truncates to the minute what MDTM gives to the second: 59 s less is still UTC-5.
+    (Printed(None, 11, 30, 6, 7), dt.datetime(2026, 11, 30, 11, 7, 59, tzinfo=UTC), dt.timedelta(hours=-5)),
+    (Printed(None, 11, 30, 16, 52), dt.datetime(2026, 11, 30, 11, 7, 0, tzinfo=UTC), dt.timedelta(hours=5, minutes=45)),
+    # Across the new year: the printed year is the one nearest MDTM's, not today's.
+    (Printed(None, 1, 1, 0, 30), dt.datetime(2026, 12, 31, 23, 30, 5, tzinfo=UTC), dt.timedelta(hours=1)),
+    (Printed(2026, 11, 30, 11, 7), dt.datetime(2026, 11, 30, 11, 7, 30, tzinfo=UTC), dt.timedelta(0)),
+    # More than 15 h apart: the file changed between LIST and MDTM, or MDTM is not UTC: unknown.
+    (Printed(None, 11, 30, 11, 7), dt.datetime(2026, 11, 29, 11, 7, tzinfo=UTC), None),
+])
+def test_the_list_clock_is_the_nearest_quarter_hour_to_mdtm(
+    printed: Printed, mdtm: dt.datetime, offset: dt.timedelta | None
+) -> None:
+    assert ListClock.calibrated(printed, mdtm).offset == offset
+
+
+def test_a_yearless_time_reckons_with_the_servers_clock_once_known() -> None:
+    """A server whose clock is 30 h ahead prints "Dec 01 17:00" for a file it stored just now."""
+    now = dt.datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
+    printed = Printed(None, 12, 1, 17, 0)
+    assert ListClock().time_of(printed, now=now) == (dt.datetime(2025, 12, 1, 17, 0, tzinfo=UTC), False)
+    clock = ListClock.calibrated(printed, dt.datetime(2026, 12, 1, 17, 0, 12, tzinfo=UTC))
+    assert clock.time_of(printed, now=now) == (dt.datetime(2026, 12, 1, 17, 0, tzinfo=UTC), True)
+    # A date-only line ("Dec 01  2025") says nothing of the hour: no offset from it.
+    assert ListClock.calibrated(Printed(2025, 12, 1, precision=86400.0),
+                                dt.datetime(2025, 12, 1, 5, tzinfo=UTC)) == ListClock()

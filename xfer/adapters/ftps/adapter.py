@@ -605,7 +605,8 @@ class FTPSAdapter(Adapter):
 
         A LIST line that is no entry xfer can read (nor "total 12") fails the listing with
         :class:`ServerError`: a name left out would be absent to ``sync --delete``, which then
-        removed its copy (review D, finding 4).
+        removed its copy (review D, finding 4).  LIST times are read on the connection's
+        clock (:meth:`_list_clock`).
         """
         mlsd = "MLST" in self._features
         conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
@@ -659,8 +660,30 @@ class FTPSAdapter(Adapter):
         return entries
 
     def _list_clock(self, ftp: FTPSConnection, listed: list[ListedLine]) -> ListClock:
-        """The clock ``ftp``'s LIST times are printed in: not known (read as UTC)."""
-        return ListClock()
+        """The clock ``ftp``'s LIST times are printed in, learned once per connection.
+
+        ``ls`` prints the server's local time in a zone it does not name (proftpd, pure-ftpd,
+        IIS; vsftpd with ``use_localtime``): read as UTC, a server west of UTC made every sync
+        send everything again, one east of it hid same-size edits (review D, finding 3).  MDTM
+        is UTC (RFC 3659): asked for one listed file with a time to the minute, it gives the
+        offset (:meth:`ListClock.calibrated`).  One round trip per connection at most, and only
+        on a server without MLSD.  No MDTM (500/502), or no answer for that file: the zone
+        stays unknown (``modified_zone_known=False``) for the connection.
+        """
+        if ftp.list_clock is not None:
+            return ftp.list_clock
+        candidate = next((item for item in listed if item.entry is not None and item.entry.type == "file"
+                          and item.printed is not None and item.printed.zone is None
+                          and item.printed.precision <= 60), None)
+        if candidate is None or candidate.entry is None or candidate.printed is None:
+            return ListClock()  # nothing to ask about yet: a later listing may have it
+        try:
+            stamp = parse_mdtm(ftp.sendcmd(f"MDTM {candidate.entry.path}"))
+        except ftplib.Error:
+            stamp = None
+        ftp.list_clock = ListClock.calibrated(candidate.printed, stamp) if stamp is not None else ListClock()
+        _log.debug("LIST times on %s: offset from UTC %s", self.settings.server, ftp.list_clock.offset)
+        return ftp.list_clock
 
     def _ls(self, path: str) -> list[Entry]:
         def work(ftp: FTPSConnection) -> list[Entry]:

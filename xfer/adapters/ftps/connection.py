@@ -25,13 +25,16 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, XferError
 from ...log import masked_command
 from ...net import Proxy, open_tcp
 from ...tls import bytes_moved
 from .replies import NOT_UNDERSTOOD, reply_code
+
+if TYPE_CHECKING:
+    from .listing import ListClock
 
 __all__ = [
     "MAX_REPLY",
@@ -324,6 +327,10 @@ class FTPSConnection(ftplib.FTP_TLS):
         #: refusal of reuse after some did means the session expired (the adapter reconnects).
         self.resumed_data = 0
         self.opened_at = time.monotonic()
+        #: The clock this connection's LIST times are printed in, once learned (one MDTM: see
+        #: ``FTPSAdapter._list_clock``); None until then.  Here, not on the adapter: a new
+        #: connection may reach another machine behind the same name.
+        self.list_clock: ListClock | None = None
 
     # -- control connection --------------------------------------------------------
 

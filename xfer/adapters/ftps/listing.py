@@ -5,8 +5,15 @@ A listing is read line by line as it arrives, up to ``max_listing`` bytes
 
 MLSD/MLST (RFC 3659) are machine-readable and preferred.  LIST output is whatever
 ``ls -l`` (Unix) or IIS (Windows "DOS" style) prints; vsftpd 3.0.3 offers only
-that, so both common layouts are parsed here.  A line that matches neither is
-skipped rather than guessed at: a wrong size is worse than a missing entry.
+that, so both common layouts are parsed here, with the time layouts ``ls`` prints in
+other locales and time styles.  A line whose time cannot be read still gives its entry,
+without a time.  A line that is no entry at all is never guessed at (a wrong size is
+worse than none) nor skipped (a name sync cannot see looks absent, and ``--delete``
+removes its copy): :func:`read_list_line` returns None, and the adapter fails the listing.
+
+A LIST time is the server's wall clock, in a zone the line does not name, and
+``Mon DD HH:MM`` leaves out the year.  :class:`Printed` keeps the time as printed;
+:class:`ListClock` (what one connection learned from MDTM) turns it into UTC.
 
 Names come from the server and are not trusted: an entry whose name can never be
 one component of a server path (empty, ``.``, ``..``, or containing ``/``, NUL or a
@@ -301,6 +308,8 @@ class ListClock:
         offset beyond :data:`MAX_LIST_OFFSET` (a file changed between LIST and MDTM, an MDTM in
         local time) proves nothing: the clock stays unknown.
         """
+        if printed.precision > 60:
+            return cls()  # a date alone says nothing of the hour
         seen = mdtm.astimezone(dt.timezone.utc).replace(tzinfo=None)
         years = (printed.year,) if printed.year is not None else (seen.year - 1, seen.year, seen.year + 1)
         differences = []
