@@ -66,6 +66,28 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``replies_once``
     the same, for the first time the line arrives only (a race: another client
     creates a folder between our look and our MKD).
+``unlistable``
+    folders (server paths) this server may enter but not read (``x`` without ``r``, or an
+    SELinux label): LIST and MLSD of one send an empty listing and end with vsftpd's
+    ``226 Transfer done (but failed to open directory).``, a success code for a failure.
+    (The other legal answer, ``550``, is a ``replies`` entry for the ``LIST`` line.)
+``list_format``
+    how LIST prints a time: ``"year"`` (``Nov 30  2026`` for every file), ``"ls"`` (as
+    vsftpd and GNU ``ls``: ``Nov 30 11:07`` within the last 182 days of the server's clock and
+    not in its future, else the year), ``"long-iso"`` (``2026-11-30 11:07``, ``ls
+    --time-style=long-iso``), ``"dos"`` (IIS: ``11-30-26  11:07AM``).
+``list_months``
+    the twelve month words LIST prints (a localized server: ``("Jan", "Feb", "Mär", ...)``).
+``list_zone``
+    hours east of UTC of the clock LIST prints times in (proftpd, pure-ftpd and IIS print local
+    time; ``-5``: five hours west).  MDTM, MLSD and MLST stay in UTC, as RFC 3659 says.
+``mdtm``
+    ``False``: no MDTM (``502``, not in FEAT).
+``clock_ahead``
+    seconds the server's clock runs ahead of the real one: a stored file gets its time, and
+    LIST's "within the last half year" reckons with it.
+``list_extra``
+    lines every LIST sends before its entries ("total 12", or one no parser can read).
 ``site_utime``
     the ``SITE UTIME`` forms taken (there is never ``MFMT``): ``"five"``
     (``SITE UTIME path atime mtime ctime UTC``), ``"two"`` (``SITE UTIME YYYYMMDDhhmmss
@@ -88,7 +110,8 @@ import socket
 import socketserver
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -102,6 +125,11 @@ if TYPE_CHECKING:
 __all__ = ["DataRecord", "FakeFTPSServer"]
 
 DataOrder = Literal["reply-first", "handshake-first"]
+ListFormat = Literal["year", "ls", "long-iso", "dos"]
+
+_C_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: What vsftpd (and GNU ls) call recent: printed with its time rather than its year.
+_RECENT = dt.timedelta(days=182)
 
 #: What one listing line of the endless listing looks like (MLSD); LIST gets an ls -l line.
 _ENDLESS_BLOCK = 256
@@ -155,6 +183,13 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         store_only: int | None = None,
         hang_up_after_data: bool = False,
         listed_as_file: Iterable[str] = (),
+        unlistable: Iterable[str] = (),
+        list_format: ListFormat = "year",
+        list_months: Sequence[str] = _C_MONTHS,
+        list_zone: float = 0.0,
+        mdtm: bool = True,
+        clock_ahead: float = 0.0,
+        list_extra: Sequence[str] = (),
     ) -> None:
         self._endpoint(pki, root, implicit=implicit, host=host, user=user, password=password)
         self.data_order = data_order
@@ -180,6 +215,15 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.store_only = store_only
         self.hang_up_after_data = hang_up_after_data
         self.listed_as_file = frozenset(listed_as_file)
+        self.unlistable = frozenset("/" + "/".join(p for p in path.split("/") if p) for path in unlistable)
+        if len(list_months) != 12:
+            raise ValueError("list_months takes twelve month words")
+        self.list_format = list_format
+        self.list_months = tuple(list_months)
+        self.list_zone = dt.timezone(dt.timedelta(hours=list_zone))
+        self.mdtm = mdtm
+        self.clock_ahead = clock_ahead
+        self.list_extra = tuple(list_extra)
         self.context = server_context(pki, tls_max=tls_max)
         #: Every command line received, in order (PASS included: this is a test server).
         self.commands: list[str] = []
@@ -283,7 +327,7 @@ class _Session:
             return
         if handler is None or (verb in ("MLSD", "MLST") and not self.server.mlst) or (
             verb == "SIZE" and not self.server.size
-        ):
+        ) or (verb == "MDTM" and not self.server.mdtm):
             self.reply(f"502 Command {verb} not implemented.")
             return
         try:
@@ -321,7 +365,7 @@ class _Session:
         raise _Quit
 
     def cmd_FEAT(self, arg: str) -> None:
-        features = ["PBSZ", "PROT", "UTF8", "EPSV", "PASV", "MDTM"]
+        features = ["PBSZ", "PROT", "UTF8", "EPSV", "PASV", *(["MDTM"] if self.server.mdtm else [])]
         if self.server.mlst:
             features.append("MLST type*;size*;modify*;")
         if self.server.size:
@@ -598,6 +642,9 @@ class _Session:
                     conn.unwrap()
                 else:
                     conn.shutdown(socket.SHUT_RDWR)
+        if self.server.clock_ahead:
+            now = time.time() + self.server.clock_ahead  # the time on the server's own clock
+            os.utime(target, (now, now))
         self.reply("226 Transfer complete.")
 
     def listing(self, verb: str, arg: str, line: Callable[[Path, frozenset[str]], str]) -> None:
@@ -605,13 +652,21 @@ class _Session:
         if not folder.is_dir():
             self.reply("550 Failed to list directory.")
             return
+        unreadable = "/" + "/".join(p for p in arg.split("/") if p not in ("", ".")) in self.server.unlistable
         with self.data(verb) as conn:
             if conn is None:
+                return
+            if unreadable:
+                # vsftpd (postlogin.c): the data connection carries nothing, the reply a success code.
+                self.send_stream(conn, iter([b""]))
+                self.reply("226 Transfer done (but failed to open directory).")
                 return
             if self.server.endless_listing:
                 done = self.send_stream(conn, self._endless(line is _mlsd_line))
             else:
-                body = "".join(line(p, self.server.listed_as_file) + "\r\n" for p in sorted(folder.iterdir()))
+                lines = [*self.server.list_extra] if verb == "LIST" else []
+                lines += [line(p, self.server.listed_as_file) for p in sorted(folder.iterdir())]
+                body = "".join(f"{text}\r\n" for text in lines)
                 done = self.send_stream(conn, iter([body.encode("utf-8", "surrogateescape")]))
         self.reply("226 Directory send OK." if done else "426 Connection closed; transfer aborted.")
 
@@ -632,7 +687,27 @@ class _Session:
         self.listing("MLSD", arg, _mlsd_line)
 
     def cmd_LIST(self, arg: str) -> None:
-        self.listing("LIST", arg, _list_line)
+        self.listing("LIST", arg, self.list_line)
+
+    def list_line(self, path: Path, as_file: frozenset[str] = frozenset()) -> str:
+        """``path`` as this server's LIST prints it (``list_format``, ``list_months``, ``list_zone``)."""
+        server = self.server
+        if server.list_format == "year" and server.list_months == _C_MONTHS and not server.list_zone.utcoffset(None):
+            return _list_line(path, as_file)
+        is_dir = path.is_dir() and path.name not in as_file
+        size = 4096 if path.is_dir() else path.stat().st_size
+        when = dt.datetime.fromtimestamp(path.stat().st_mtime, server.list_zone)
+        if server.list_format == "dos":
+            return f"{when:%m-%d-%y  %I:%M%p}       {'<DIR>         ' if is_dir else f'{size:>14}'} {path.name}"
+        if server.list_format == "long-iso":
+            stamp = f"{when:%Y-%m-%d %H:%M}"
+        else:
+            month = server.list_months[when.month - 1]
+            now = dt.datetime.now(server.list_zone) + dt.timedelta(seconds=server.clock_ahead)
+            recent = server.list_format == "ls" and dt.timedelta(0) <= now - when <= _RECENT
+            stamp = f"{month} {when.day:2d} {when:%H:%M}" if recent else f"{month} {when.day:2d}  {when.year}"
+        mode = "drwxr-xr-x" if is_dir else "-rw-r--r--"
+        return f"{mode}    1 ftp      ftp      {size:>8} {stamp} {path.name}"
 
 
 def _stamp(path: Path) -> str:

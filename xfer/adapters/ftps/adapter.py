@@ -40,6 +40,7 @@ from ...errors import (
     folder_needs_recursive,
 )
 from ...net import choose_proxy
+from ...numbers import server_status
 from ...protocols.ftps import SPEC as FTPS_SPEC
 from ...protocols.ftps import FTPSOptions
 from ...retry import current_attempt
@@ -69,14 +70,24 @@ from .connection import (
     end_of_data,
     explained,
 )
-from .listing import listing_lines, parse_list_line, parse_mdtm, parse_mlsd_line, parse_mlst_line
+from .listing import (
+    ListClock,
+    ListedLine,
+    listing_lines,
+    parse_mdtm,
+    parse_mlsd_line,
+    parse_mlst_line,
+    read_list_line,
+)
 from .replies import (
     NOT_UNDERSTOOD,
     is_ambiguous_550,
+    listing_not_read,
     login_error,
     refuses_session_reuse,
     reply_code,
     reply_error,
+    reply_text,
 )
 
 __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
@@ -591,26 +602,88 @@ class FTPSAdapter(Adapter):
         xfer hold an endless listing.  A listing that ends without TLS close_notify
         has no length to prove it complete, so it is an :class:`IntegrityError`: a
         silently short listing would make ``get -r`` fetch part of a folder, exit 0.
+
+        A LIST line that is no entry xfer can read (nor "total 12") fails the listing with
+        :class:`ServerError`: a name left out would be absent to ``sync --delete``, which then
+        removed its copy (review D, finding 4).  LIST times are read on the connection's
+        clock (:meth:`_list_clock`).
         """
         mlsd = "MLST" in self._features
-        parse = parse_mlsd_line if mlsd else parse_list_line
         conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
         reader = DataReader(conn)
         entries: list[Entry] = []
+        listed: list[ListedLine] = []
+        unreadable = 0
+        first_unreadable = ""  # quoted in the error
         with conn, explained(ftp):
             settings = self.settings
             lines = listing_lines(
                 reader, encoding=ftp.encoding, limit=settings.max_listing, server=settings.server, folder=folder
             )
             for line in lines:
-                entry = parse(line, folder)
-                if entry is not None:
-                    entries.append(entry)
-        reader.finish(
+                if mlsd:
+                    entry = parse_mlsd_line(line, folder)
+                    if entry is not None:
+                        entries.append(entry)
+                    continue
+                item = read_list_line(line, folder)
+                if item is None:
+                    unreadable += 1
+                    first_unreadable = first_unreadable or line
+                elif item.entry is not None:
+                    listed.append(item)
+        reply = reader.finish(
             ftp, None, server=self.settings.server, what=f"the listing of {folder}",
             consequence="it may be incomplete; nothing was done with it",
         )
+        if listing_not_read(reply):
+            # vsftpd's "226 Transfer done (but failed to open directory).": a success code over
+            # an empty listing.  Never an empty folder: sync --delete would empty the copy of it.
+            raise RemotePermissionDenied(
+                f"{self.settings.server}: permission denied while listing {folder}: the server could not "
+                f"read the folder and sent an empty listing in its place (server said: {reply_text(reply)})",
+                hint="ask the partner to give this account read access to the folder",
+                server=self.settings.server, path=folder, reply_code=server_status(reply_code(reply)),
+            )
+        if unreadable:
+            raise ServerError(
+                f"{self.settings.server}: {unreadable} line(s) of the listing of {folder} are no entry xfer can "
+                f"read (the first: {first_unreadable[:200]!r}); nothing was done with the listing, since a "
+                "name in them would look absent",
+                hint="ask the partner to enable MLSD (RFC 3659), or report the line to xfer's maintainers",
+                server=self.settings.server, path=folder,
+            )
+        if listed:
+            clock = self._list_clock(ftp, listed)
+            now = dt.datetime.now(dt.timezone.utc)
+            entries = [entry for item in listed if (entry := clock.resolve(item, now=now)) is not None]
         return entries
+
+    def _list_clock(self, ftp: FTPSConnection, listed: list[ListedLine]) -> ListClock:
+        """The clock ``ftp``'s LIST times are printed in, learned once per connection.
+
+        ``ls`` prints the server's local time in a zone it does not name (proftpd, pure-ftpd,
+        IIS; vsftpd with ``use_localtime``): read as UTC, a server west of UTC made every sync
+        send everything again, one east of it hid same-size edits (review D, finding 3).  MDTM
+        is UTC (RFC 3659): asked for one listed file with a time to the minute, it gives the
+        offset (:meth:`ListClock.calibrated`).  One round trip per connection at most, and only
+        on a server without MLSD.  No MDTM (500/502), or no answer for that file: the zone
+        stays unknown (``modified_zone_known=False``) for the connection.
+        """
+        if ftp.list_clock is not None:
+            return ftp.list_clock
+        candidate = next((item for item in listed if item.entry is not None and item.entry.type == "file"
+                          and item.printed is not None and item.printed.zone is None
+                          and item.printed.precision <= 60), None)
+        if candidate is None or candidate.entry is None or candidate.printed is None:
+            return ListClock()  # nothing to ask about yet: a later listing may have it
+        try:
+            stamp = parse_mdtm(ftp.sendcmd(f"MDTM {candidate.entry.path}"))
+        except ftplib.Error:
+            stamp = None
+        ftp.list_clock = ListClock.calibrated(candidate.printed, stamp) if stamp is not None else ListClock()
+        _log.debug("LIST times on %s: offset from UTC %s", self.settings.server, ftp.list_clock.offset)
+        return ftp.list_clock
 
     def _ls(self, path: str) -> list[Entry]:
         def work(ftp: FTPSConnection) -> list[Entry]:

@@ -25,13 +25,16 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, XferError
 from ...log import masked_command
 from ...net import Proxy, open_tcp
 from ...tls import bytes_moved
 from .replies import NOT_UNDERSTOOD, reply_code
+
+if TYPE_CHECKING:
+    from .listing import ListClock
 
 __all__ = [
     "MAX_REPLY",
@@ -235,8 +238,8 @@ class DataReader:
 
     def finish(
         self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str
-    ) -> None:
-        """After the stream ended: read the transfer's final reply, or refuse a cut stream.
+    ) -> str:
+        """After the stream ended: read the transfer's final reply (returned), or refuse a cut stream.
 
         A stream that ended without TLS close_notify (a TCP FIN, forged or from a cut
         connection) is complete only if a length the server gave on the control
@@ -247,7 +250,7 @@ class DataReader:
         """
         if not self.ragged or (expected is not None and self.received == expected):
             try:
-                ftp.voidresp()
+                return ftp.voidresp()
             except (OSError, EOFError) as exc:
                 # Not "the connection broke after N bytes", counted on the control connection:
                 # the data came whole, and the server went away without its word on it.
@@ -256,7 +259,6 @@ class DataReader:
                     f"bytes had arrived); {consequence}",
                     hint="run the command again; if it repeats, see the server's log",
                 ) from exc
-            return
         # error_reply: not a failure code but no 2xx either.  pure-ftpd answers a data connection
         # cut on our side with a second "150 0.011 seconds (measured here)...": the cut is the reason.
         with contextlib.suppress(OSError, EOFError, ftplib.error_reply):
@@ -325,6 +327,10 @@ class FTPSConnection(ftplib.FTP_TLS):
         #: refusal of reuse after some did means the session expired (the adapter reconnects).
         self.resumed_data = 0
         self.opened_at = time.monotonic()
+        #: The clock this connection's LIST times are printed in, once learned (one MDTM: see
+        #: ``FTPSAdapter._list_clock``); None until then.  Here, not on the adapter: a new
+        #: connection may reach another machine behind the same name.
+        self.list_clock: ListClock | None = None
 
     # -- control connection --------------------------------------------------------
 

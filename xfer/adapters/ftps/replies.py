@@ -33,6 +33,7 @@ __all__ = [
     "NOT_UNDERSTOOD",
     "TRANSIENT_HINT",
     "is_ambiguous_550",
+    "listing_not_read",
     "login_error",
     "refuses_session_reuse",
     "reply_code",
@@ -81,6 +82,24 @@ def is_ambiguous_550(reply: str, path: str | None = None) -> bool:
     reason = _reason(reply, path)
     return reply_code(reply) == "550" and not any(
         pattern.search(reason) for pattern in (_NOT_FOUND, _DENIED, _NOT_EMPTY))
+
+
+#: A listing's *success* reply that says the folder was not read: vsftpd (postlogin.c) answers
+#: LIST of a folder it may enter but not open (``x`` without ``r``, an SELinux label) with an
+#: empty listing and "226 Transfer done (but failed to open directory)."
+_NOT_READ = re.compile(
+    r"(fail(ed)?|unable|cannot|can't|could ?n[o']t)( to)? (open|read|list)|permission denied|access denied",
+    re.IGNORECASE,
+)
+
+
+def listing_not_read(reply: str) -> bool:
+    """True for a 2xx reply ending a listing that says the folder could not be read.
+
+    Such a listing is no listing: taken as an empty folder, ``sync --delete`` removed the local
+    copies of everything in it (review D, finding 2).
+    """
+    return reply_code(reply).startswith("2") and bool(_NOT_READ.search(reply_text(reply)))
 
 
 def says_exists(reply: str) -> bool:
