@@ -742,3 +742,26 @@ def test_an_upload_onto_a_folder_is_said_so_and_leaves_nothing(
                     writer.write(b"payload")
     assert sorted(p.name for p in (root / "in").iterdir()) == ["a.edi", "b.edi", "d"]
     assert list((root / "in" / "d").iterdir()) == []
+
+
+@pytest.mark.parametrize("to", ["file", "stdout"])
+def test_a_download_the_server_aborts_with_426_is_a_cut_exit_7(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], to: str
+) -> None:
+    """The stream ended cleanly, then "426 Transfer aborted; N bytes transmitted.": the server's own
+    word that it is not whole.  A truncation (exit 7), as a body cut short is on HTTPS, not a data
+    connection that failed to open (exit 5, with a hint about passive ports: review A)."""
+    from .helpers import save_ftps_profile
+
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "big.bin").write_bytes(b"a line of text\n" * 20_000)  # (stdout is captured as text)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", abort_after=100_000, size=False) as srv:
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
+        target = "-" if to == "stdout" else str(tmp_path / "big.bin")
+        code, _, err = run(capsys, "get", f"{name}:/big.bin", target, "--retries", "0")
+    assert code == 7, err
+    one_error(err, "was cut after 100000 bytes (server said: 426 Transfer aborted")
+    assert "passive" not in err
+    if to == "stdout":
+        assert "standard output is incomplete" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles", "srv"]

@@ -22,6 +22,10 @@ Switches (keyword arguments), each one behaviour seen in the field:
     every download and listing stream stops after that many bytes with a TCP FIN and
     no TLS close_notify, and the server still says ``226`` (a truncation it did not
     notice, or one forged on the path).
+``abort_after``
+    every download sends that many bytes, closes the data connection cleanly (TLS
+    close_notify) and then says ``426 Transfer aborted; N bytes transmitted.``: the server's
+    own word that the stream is not whole (a server-side abort, or a cut it noticed).
 ``endless_listing``
     MLSD and LIST stream names until the client stops reading.
 ``echo_password``
@@ -168,6 +172,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         size: bool = True,
         size_on_folders: bool = False,
         cut_after: int | None = None,
+        abort_after: int | None = None,
         endless_listing: bool = False,
         echo_password: bool = False,
         rnto_replaces: bool = False,
@@ -198,6 +203,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.size = size
         self.size_on_folders = size_on_folders
         self.cut_after = cut_after
+        self.abort_after = abort_after
         self.endless_listing = endless_listing
         self.echo_password = echo_password
         self.rnto_replaces = rnto_replaces
@@ -608,11 +614,19 @@ class _Session:
         if not target.is_file():
             self.reply("550 Failed to open file.")
             return
+        aborted: int | None = None
         with open(target, "rb") as handle, self.data("RETR") as conn:
             handle.seek(offset)
             if conn is None:
                 return
-            done = self.send_stream(conn, iter(lambda: handle.read(65536), b""))
+            if self.server.abort_after is not None:
+                aborted = len(sent := handle.read(self.server.abort_after))
+                done = self.send_stream(conn, iter([sent]))
+            else:
+                done = self.send_stream(conn, iter(lambda: handle.read(65536), b""))
+        if aborted is not None:
+            self.reply(f"426 Transfer aborted; {aborted} bytes transmitted.")
+            return
         if done and self.server.hang_up_after_data:
             raise _Quit
         if not done and self.server.silent_after_cut:

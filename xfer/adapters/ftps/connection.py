@@ -31,7 +31,7 @@ from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, Xfe
 from ...log import masked_command
 from ...net import Proxy, open_tcp
 from ...tls import bytes_moved
-from .replies import NOT_UNDERSTOOD, reply_code
+from .replies import NOT_UNDERSTOOD, reply_code, says_storage_full
 
 if TYPE_CHECKING:
     from .listing import ListClock
@@ -247,10 +247,24 @@ class DataReader:
         :class:`IntegrityError` naming ``server`` and ``what`` (then ``consequence``),
         whatever the final reply says; a failure reply (426...) is the better reason
         and is raised instead.
+
+        A 426 after the stream ended ("Transfer aborted; 344064 bytes transmitted") says the
+        stream is not whole: a :class:`TransferCut` (exit 7 when no try is left, retried
+        before), as a body cut short is on HTTPS, not a failed data connection (exit 5, with
+        a hint about passive ports for a connection that had carried the bytes: review A).
         """
         if not self.ragged or (expected is not None and self.received == expected):
             try:
                 return ftp.voidresp()
+            except ftplib.error_temp as exc:
+                reply = str(exc)
+                if reply_code(reply) != "426" or says_storage_full(reply):
+                    raise
+                raise TransferCut(
+                    f"{server}: {what} was cut after {self.received} bytes (server said: {reply.strip()}); "
+                    f"{consequence}",
+                    hint="the connection was cut; run the command again",
+                ) from exc
             except (OSError, EOFError) as exc:
                 # Not "the connection broke after N bytes", counted on the control connection:
                 # the data came whole, and the server went away without its word on it.

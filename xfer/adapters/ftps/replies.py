@@ -40,6 +40,7 @@ __all__ = [
     "reply_error",
     "reply_text",
     "says_exists",
+    "says_storage_full",
 ]
 
 #: The hint of every 4xx (transient) refusal that has no more specific one.
@@ -159,6 +160,11 @@ def _reason(reply: str, path: str | None) -> str:
     # (its folders may hold spaces: anything but a colon or a quote up to the last slash).
     text = re.sub(rf'^\s*"?(?:[^:"]*/)?{name}/?"?:\s*', "", text)
     return text.replace(f'"{path}"', " ")
+
+
+def says_storage_full(reply: str) -> bool:
+    """Whether a failure reply blames space or a quota (a 426 "disk full" is no cut)."""
+    return bool(_FULL.search(_reason(reply, None)))
 
 
 def reply_error(reply: str, *, server: str, action: str, path: str | None = None) -> XferError:
