@@ -765,3 +765,17 @@ def test_a_download_the_server_aborts_with_426_is_a_cut_exit_7(
     if to == "stdout":
         assert "standard output is incomplete" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles", "srv"]
+
+
+def test_mv_into_a_missing_folder_names_the_folder(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """RNTO's "550 No such file" names the destination, which is absent by nature: the reason is
+    its folder, said as WebDAV's 409 is (review A).  The source stays where it was."""
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "a.txt").write_bytes(b"a")
+    with FakeFTPSServer(pki, root=tmp_path / "srv") as srv, srv.adapter(client_context()) as remote:
+        with pytest.raises(RemoteNotFound, match="the folder /archive does not exist") as caught:
+            remote.mv("/a.txt", "/archive/a.txt")
+        assert caught.value.hint is not None and "xfer mkdir" in caught.value.hint
+    assert (tmp_path / "srv" / "a.txt").read_bytes() == b"a"

@@ -1238,7 +1238,19 @@ class FTPSAdapter(Adapter):
                 ftp.sendcmd(f"RNFR {source}")
             except ftplib.error_perm as exc:
                 raise self._refine(self._translate(exc, "renaming", source), exc, "renaming", source, source) from exc
-            ftp.voidcmd(f"RNTO {destination}")
+            try:
+                ftp.voidcmd(f"RNTO {destination}")
+            except ftplib.error_perm as exc:
+                parent = posixpath.dirname(destination.rstrip("/")) or "/"
+                if parent != "/" and self._kind(ftp, parent) is None:
+                    # "550 ... No such file" names the destination, which is of course absent: the
+                    # reason is its folder (review A; WebDAV words its 409 the same way).
+                    raise RemoteNotFound(
+                        f"{server}: the folder {parent} does not exist (RNTO {destination}: {str(exc).strip()})",
+                        hint="create it first with xfer mkdir (missing parents are created too)",
+                        server=server, path=destination,
+                    ) from exc
+                raise
 
         self._run("renaming to", destination, work)
 
