@@ -30,6 +30,7 @@ from xfer.errors import (
     IdentityPasswordError,
     RemoteExists,
     RemoteIsFolder,
+    RemoteNotFound,
     ServerCertificateUntrusted,
 )
 from xfer.profiles import Profile
@@ -158,6 +159,17 @@ def test_mv_follows_posix_rules(remote: SFTPAdapter, server_root: Path) -> None:
     with pytest.raises(RemoteExists):
         remote.mv("/box2/box", "/file")  # a folder never replaces a file
     assert (server_root / "box2" / "box" / "x").exists() and (server_root / "file").read_bytes() == b"f"
+
+
+def test_mv_into_a_missing_folder_names_the_folder(remote: SFTPAdapter, server_root: Path) -> None:
+    """SFTP answers NO_SUCH_FILE for a missing source and a missing destination folder alike:
+    the error names the folder, as WebDAV's does, and the source stays (review A, defect 3)."""
+    (server_root / "a.txt").write_bytes(b"a")
+    with pytest.raises(RemoteNotFound, match=r"the folder /archive does not exist") as caught:
+        remote.mv("/a.txt", "/archive/a.txt")
+    assert caught.value.hint is not None and caught.value.hint.startswith("create it first with xfer mkdir")
+    assert caught.value.path == "/archive/a.txt"
+    assert (server_root / "a.txt").read_bytes() == b"a" and not (server_root / "archive").exists()
 
 
 def test_rm_r_removes_links_never_what_they_point_to(remote: SFTPAdapter, server_root: Path,
