@@ -37,9 +37,11 @@ __all__ = [
     "EXPIRY_WARNING_DAYS",
     "Identity",
     "IdentityInfo",
+    "days_left",
     "fingerprint_sha256",
     "key_description",
     "load_certificate",
+    "time_left",
 ]
 
 if TYPE_CHECKING:
@@ -105,6 +107,27 @@ def key_description(certificate: x509.Certificate) -> tuple[str, int | None]:
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def days_left(not_after: dt.datetime, *, now: dt.datetime | None = None) -> int:
+    """Whole days from ``now`` until ``not_after``, negative once it has passed: the one count
+    every report uses.
+
+    Counted toward zero: ``timedelta.days`` floors, so a certificate that expired two days
+    and a minute ago was "-3 days left" on one line and "2 days ago" on the next.
+    """
+    return int((not_after - (now or _utc_now())) / dt.timedelta(days=1))
+
+
+def time_left(not_after: dt.datetime, *, now: dt.datetime | None = None) -> str:
+    """``"N days left"``, or once ``not_after`` has passed ``"expired N days ago"``."""
+    now = now or _utc_now()
+    days = days_left(not_after, now=now)
+    if not_after >= now:
+        return f"{days} day{'' if days == 1 else 's'} left"
+    if days == 0:
+        return "expired less than a day ago"
+    return f"expired {-days} day{'' if days == -1 else 's'} ago"
 
 
 @dataclass(frozen=True)
@@ -382,10 +405,10 @@ class Identity:
                 hint="check the system clock",
             )
         warnings = []
-        days_left = (self.not_after - now).days
-        if days_left < EXPIRY_WARNING_DAYS:
+        left = days_left(self.not_after, now=now)
+        if left < EXPIRY_WARNING_DAYS:
             warnings.append(
-                f"client certificate {self.common_name!r} expires in {days_left} days "
+                f"client certificate {self.common_name!r} expires in {left} days "
                 f"({self.not_after:%Y-%m-%d}); renew it soon"
             )
         if not self.has_client_auth():
@@ -411,7 +434,7 @@ class Identity:
             serial=format(cert.serial_number, "x"),
             not_before=self.not_before,
             not_after=self.not_after,
-            days_left=(self.not_after - now).days,
+            days_left=days_left(self.not_after, now=now),
             key_type=key_type,
             key_size=key_size,
             key_usage=_key_usage(cert),
