@@ -367,7 +367,7 @@ class Adapter:
         if capability not in self.capabilities:
             label = self.label or f"{self.settings.scheme}://"
             raise UnsupportedOperation(
-                f"{label} does not support {capability.value}",
+                f"{label} does not support {capability.verb}",
                 hint=self._unsupported_hint(capability),
             )
         if self._closed:
