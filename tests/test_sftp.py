@@ -869,3 +869,30 @@ def test_a_stuck_server_fails_every_request_after_the_timeout_not_only_transfers
         with pytest.raises(ConnectionDropped, match=r"stopped answering .*no reply within 2 s"):
             _exercise(remote, operation, tmp_path)
         assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("which", ["private", "public"])
+def test_identity_show_on_an_ssh_key_points_at_its_certificate(
+    ssh_keys: SSHTestKeys, capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    """It said "is a PEM file, not PKCS#12" and advised ``openssl pkcs12 -export`` for an SSH key,
+    which the README makes the identity of SFTP (review A, defect 10)."""
+    key = str(ssh_keys.client_key)
+    shown = key if which == "private" else f"{key}.pub"
+    code, _, err = run(capsys, "identity", "show", shown)
+    assert code == 4, err
+    one_error(err, f"{shown} is an OpenSSH {which} key, not PKCS#12")
+    assert "hint: an SSH key is an identity for sftp:// profiles" in err
+    assert f"xfer identity show {key}-cert.pub" in err and "openssl" not in err
+    assert run(capsys, "identity", "show", f"{key}-cert.pub")[0] == 0  # where the hint points
+
+
+def test_an_ssh_key_as_a_tls_identity_says_what_it_is(ssh_keys: SSHTestKeys) -> None:
+    from xfer.errors import IdentityFormatError
+    from xfer.identity import Identity
+
+    with pytest.raises(IdentityFormatError, match="is an OpenSSH private key, not PKCS#12") as caught:
+        Identity.load(ssh_keys.plain_key, None)
+    assert caught.value.hint is not None and "sftp://" in caught.value.hint and "openssl" not in caught.value.hint
+    with pytest.raises(IdentityFormatError, match="is an OpenSSH certificate, not PKCS#12"):
+        Identity.load(ssh_keys.client_cert, None)

@@ -465,10 +465,44 @@ def _pem(label: str, der: bytes) -> bytes:
     return b"\n".join([f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode(), b""])
 
 
+#: How the first word of an OpenSSH public key or certificate line starts (ssh-ed25519, ecdsa-sha2-nistp256,
+#: sk-ssh-ed25519@openssh.com, ...); its base64 blob then starts "AAAA" (the length of the key type).
+_SSH_PUBLIC_KEY_TYPES = (b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")
+
+
+def _ssh_key_error(data: bytes, source: str) -> IdentityFormatError | None:
+    """The error for an OpenSSH key or certificate given where a PKCS#12 identity goes, else None.
+
+    The README makes an SSH key the identity of an SFTP profile, so a user may well hand one to
+    ``identity show`` or to an HTTPS profile: converting it to PKCS#12 is not the advice.
+    """
+    head = data.lstrip()[:128]
+    words = head.split(b" ", 2)
+    public = len(words) > 1 and words[0].startswith(_SSH_PUBLIC_KEY_TYPES) and words[1].startswith(b"AAAA")
+    if head.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
+        what, key = "an OpenSSH private key", source
+    elif public and words[0].endswith(b"-cert-v01@openssh.com"):
+        what, key = "an OpenSSH certificate", None
+    elif public:
+        what, key = "an OpenSSH public key", source.removesuffix(".pub")
+    else:
+        return None
+    use = "an SSH key is an identity for sftp:// profiles; HTTPS, FTPS, WebDAV and AS2 need a .p12/.pfx"
+    return IdentityFormatError(
+        f"{source} is {what}, not PKCS#12",
+        hint=use,
+        # identity show reads an SSH user certificate, not the key: point at the one beside it.
+        cli_hint=use if key is None else f"{use}; to see the key's certificate: xfer identity show {key}-cert.pub",
+    )
+
+
 def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Exception:
     """Tell a wrong password from a damaged file: both arrive as ValueError."""
     # A DER PKCS#12 PFX starts with a SEQUENCE tag; anything else is not a bundle at all.
     if not data.startswith(b"\x30"):
+        ssh = _ssh_key_error(data, source)
+        if ssh is not None:
+            return ssh
         if data.lstrip().startswith(b"-----BEGIN"):
             return IdentityFormatError(
                 f"{source} is a PEM file, not PKCS#12",
