@@ -805,7 +805,7 @@ class WebDAVAdapter(Adapter):
                 stored, offered = http.check_stored(target, result.size)
                 result.verified = http.conclude_upload(
                     offered, sent.hash, target, size_checked=stored, remove=target, installed=False,
-                    source=sent.source, size=result.size,
+                    source=sent.source, size=result.size, shown=remote,  # the user's name, not .NAME.xfer-part
                 )
             self._into_place(target, remote)
         except Exception as exc:
