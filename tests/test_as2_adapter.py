@@ -181,7 +181,8 @@ def test_only_put_is_supported(server: AS2Server, connect: Connect) -> None:
         assert remote.capabilities == frozenset({Capability.PUT})
         with pytest.raises(UnsupportedOperation, match=r"^an AS2 profile does not support ls$"):  # no "as2://"
             remote.ls("/")
-        with pytest.raises(UnsupportedOperation):
+        # The command's name, as for ls, not the method's "get_file" (review A, defect 12).
+        with pytest.raises(UnsupportedOperation, match=r"^an AS2 profile does not support get$"):
             remote.get_file("/a", "b")
 
 

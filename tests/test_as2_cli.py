@@ -253,6 +253,10 @@ def test_ls_on_an_as2_profile_names_no_url_scheme(
     assert code == ExitCode.UNSUPPORTED, err
     line = one_error(err)
     assert "an AS2 profile does not support ls" in line and "as2://" not in err
+    for args in (("get", "partner:/x", str(dirs)), ("get", "-r", "partner:/x", str(dirs))):
+        code, _, err = run(capsys, *args)
+        assert code == ExitCode.UNSUPPORTED, (args, err)
+        assert one_error(err).endswith("an AS2 profile does not support get"), (args, err)  # not "get_file"
 
 
 def _partner_pem(folder: Path, name: str, *, days: tuple[int, int], key_encipherment: bool = True) -> Path:

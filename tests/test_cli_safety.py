@@ -82,7 +82,7 @@ def test_relative_identity_is_relative_to_the_current_folder(
 @pytest.mark.parametrize("value", ["0", "nan", "inf", "-1"])
 def test_timeout_must_be_finite_and_positive(capsys: pytest.CaptureFixture[str], profile: str, value: str) -> None:
     code, _, err = run(capsys, "ls", f"{profile}:/", "--timeout", value)
-    assert code == ExitCode.CONFIG
+    assert code == ExitCode.USAGE  # a value typed on the command line (review A, defect 8)
     assert "--timeout must be a finite number of seconds above 0" in err
 
 
@@ -161,6 +161,6 @@ def test_flag_errors_name_the_flag(capsys: pytest.CaptureFixture[str], tmp_path:
     assert err.startswith(f"xfer: error: identity file {tmp_path / 'nope.p12'} does not exist")
     code, _, err = run(capsys, "ls", "https://127.0.0.1:1/", "--identity", str(tmp_path / "x.p12"),
                        "--identity-password", "hunter2")
-    assert code == ExitCode.CONFIG
+    assert code == ExitCode.USAGE
     assert err.startswith("xfer: error: command line: --identity-password must be a secret reference")
     assert "hunter2" not in err

@@ -89,14 +89,14 @@ def test_literal_secret_in_python_names_the_parameter(option: str) -> None:
 
 def test_literal_secret_on_the_command_line_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "ls", "https://example.invalid/", "--identity-password", "hunter2")
-    assert code == ExitCode.CONFIG
+    assert code == ExitCode.USAGE  # the flag holds the mistake (review A, defect 8)
     one_error(err, "command line: --identity-password must be a secret reference")
     assert "hunter2" not in err and "xfer.Secret" not in err
 
 
 def test_pin_on_a_url_target_names_the_flag_not_a_profile(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "ls", "https://example.invalid/", "--pin", "sha256:00")
-    assert code == ExitCode.CONFIG
+    assert code == ExitCode.USAGE
     line = one_error(err, "command line: --pin 'sha256:00' is not a SHA-256 fingerprint")
     assert "url-target" not in line
     with pytest.raises(ConfigError, match=r"^xfer.connect\(\): pin 'sha256:00' is not"):
@@ -108,8 +108,9 @@ def test_url_target_problems_name_the_url(capsys: pytest.CaptureFixture[str], tm
         xfer.connect("https://example.invalid/in/", ca=str(tmp_path / "missing.pem"))
     assert caught.value.message == f"xfer.connect(): ca file {tmp_path / 'missing.pem'} does not exist"
     code, _, err = run(capsys, "ls", "https://example.invalid/", "--password", "env:X")
-    assert code == ExitCode.CONFIG
-    line = one_error(err, "URL https://example.invalid:443/: password is set but username is not")
+    # The flag made it so: the command line, with what it was combined with (review A, defect 8).
+    assert code == ExitCode.USAGE
+    line = one_error(err, "command line: password is set but username is not (with URL https://example.invalid:443/)")
     assert "url-target" not in line
 
 
@@ -211,3 +212,50 @@ def test_max_listing_must_be_positive(capsys: pytest.CaptureFixture[str]) -> Non
         code, _, err = run(capsys, "profile", "add", "partner", "https://example.invalid/", "--max-listing", value)
         assert code == ExitCode.CONFIG, err
         one_error(err, "max_listing must be a whole number above 0")
+
+
+# -- a bad value: exit 2 typed on the command line, exit 3 in a profile (review A, defects 7, 8) --
+
+
+@pytest.mark.parametrize(("flag", "value", "key", "toml", "words"), [
+    ("--timeout", "-1", "timeout", "-1.0", "timeout must be a finite number of seconds above 0"),
+    ("--retries", "-1", "retries", "-1", "retries must be a whole number of 0 or more"),
+    ("--limit-rate", "10X", "limit_rate", '"10X"', "limit_rate '10X' is not a rate"),
+    ("--tls-min", "1.1", "tls_min", '"1.1"', "tls_min must be one of 1.2, 1.3, not '1.1'"),
+    ("--pin", "sha256:zz", "pin", '"sha256:zz"', "pin 'sha256:zz' is not a SHA-256 fingerprint"),
+    ("--proxy", "ftp://h:1", "proxy", '"ftp://h:1"', "proxy 'ftp://h:1': unsupported kind ftp://"),
+    ("--password", "hunter2", "password", '"hunter2"', "password must be a secret reference"),
+])
+def test_a_bad_value_is_a_usage_error_on_the_command_line_and_a_config_error_in_a_profile(
+    capsys: pytest.CaptureFixture[str], config: Path, flag: str, value: str, key: str, toml: str, words: str
+) -> None:
+    """The README: "2 usage · 3 config/profile".  Values Typer checks were exit 2 and values xfer
+    checks exit 3, whichever the user had typed."""
+    _write(config / "profiles", "partner")
+    code, _, err = run(capsys, "ls", "partner:/", "--username", "u", flag, value)
+    assert code == ExitCode.USAGE, err
+    one_error(err, f"command line: {flag}{words.removeprefix(key)}")
+    _write(config / "profiles", "partner", f'url = "https://example.invalid/"\nusername = "u"\n{key} = {toml}\n')
+    code, _, err = run(capsys, "ls", "partner:/")
+    assert code == ExitCode.CONFIG, err
+    one_error(err, f"partner.toml: {words}")
+    assert "hunter2" not in err
+
+
+def test_a_tls_range_typed_on_the_command_line_is_not_blamed_on_the_profile(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    """It said "<profile>.toml: tls_max 1.2 is lower than tls_min 1.3" for two flags."""
+    _write(config / "profiles", "partner")
+    code, _, err = run(capsys, "ls", "partner:/", "--tls-min", "1.3", "--tls-max", "1.2")
+    assert code == ExitCode.USAGE, err
+    line = one_error(err, "command line: --tls-max 1.2 is lower than --tls-min 1.3")
+    assert "partner.toml" not in line
+    _write(config / "profiles", "partner", 'url = "https://example.invalid/"\ntls_min = "1.3"\n')
+    code, _, err = run(capsys, "ls", "partner:/", "--tls-max", "1.2")
+    assert code == ExitCode.USAGE, err
+    one_error(err, "command line: --tls-max 1.2 is lower than tls_min 1.3 in ", "partner.toml")
+    _write(config / "profiles", "partner", 'url = "https://example.invalid/"\ntls_min = "1.3"\ntls_max = "1.2"\n')
+    code, _, err = run(capsys, "ls", "partner:/")
+    assert code == ExitCode.CONFIG, err
+    one_error(err, "partner.toml: tls_max 1.2 is lower than tls_min 1.3")

@@ -3,6 +3,7 @@ days left per profile in `profile list`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import tomli_w
 
 from xfer.cli import main
 from xfer.errors import ExitCode
+from xfer.identity import days_left, time_left
 from xfer.testing import create_pki, serve
 from xfer.testing.pki import TestPKI
 
@@ -92,3 +94,39 @@ def test_profile_list_shows_days_left(
     assert rows["none"]["days_left"] is None
     assert main(["profile", "list"]) == 0
     assert "days left" in capsys.readouterr().out
+
+
+def test_days_are_counted_toward_zero_by_one_helper() -> None:
+    """``timedelta.days`` floors: two days and a minute after the end was "-3 days left"
+    while another line said "2 days ago" (review A, defect 6)."""
+    end = dt.datetime(2026, 11, 28, 11, 8, tzinfo=dt.timezone.utc)
+    late = end + dt.timedelta(days=2, minutes=5)
+    assert days_left(end, now=late) == -2
+    assert time_left(end, now=late) == "expired 2 days ago"
+    assert time_left(end, now=end + dt.timedelta(hours=3)) == "expired less than a day ago"
+    assert time_left(end, now=end - dt.timedelta(days=1, hours=3)) == "1 day left"
+    assert days_left(end, now=end - dt.timedelta(days=29, hours=23)) == 29
+
+
+def test_an_expired_certificate_is_as_old_in_every_report(
+    module_pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The PKI's expired certificate ended two days (and the seconds since it was made) ago."""
+    main(_show(module_pki, module_pki.client_expired_p12))
+    out = capsys.readouterr().out
+    assert "(expired 2 days ago)" in out and "days left" not in out
+    main(_show(module_pki, module_pki.client_expired_p12, "--json"))
+    assert json.loads(capsys.readouterr().out)["days_left"] == -2
+    main(_show(module_pki, module_pki.client_expired_p12, "--warn-days", "30"))
+    assert "expired 2 days ago (" in capsys.readouterr().err
+
+    with serve("https", module_pki, root=tmp_path / "srv") as endpoint:
+        folder = tmp_path / "profiles"
+        folder.mkdir()
+        data = {**endpoint.profile.to_toml(), "identity": str(module_pki.client_expired_p12)}
+        (folder / "partner.toml").write_text(tomli_w.dumps(data))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+        assert main(["doctor", "partner"]) == ExitCode.TLS
+    report = capsys.readouterr().out
+    assert "(expired 2 days ago)" in report and "(2 days ago)" in report, report
+    assert "-3 days" not in report and "days left" not in report.split("Our client identity", 1)[1]

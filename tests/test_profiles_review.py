@@ -55,7 +55,7 @@ def test_a_proxy_password_given_as_an_override_is_named_as_given(capsys: pytest.
     with pytest.raises(ConfigError, match=r"^xfer.connect\(\): proxy 'http://\*\*\*@127.0.0.1:9/': credentials"):
         xfer.connect("https://127.0.0.1:1/", proxy=_PROXY_WITH_PASSWORD)
     code, _out, err = run(capsys, "ls", "https://127.0.0.1:1/", "--proxy", _PROXY_WITH_PASSWORD, "--retries", "0")
-    assert code == 3
+    assert code == 2  # a usage error on the command line (review A, defect 8)
     one_error(err, "--proxy 'http://***@127.0.0.1:9/': credentials")
     assert "Hunter2" not in err
 

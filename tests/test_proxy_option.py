@@ -119,11 +119,16 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_unreachable_proxy_is_a_connect_error_naming_the_proxy(endpoint: Endpoint) -> None:
+@pytest.mark.parametrize("kind", ["socks5", "http"])
+def test_unreachable_proxy_is_a_connect_error_naming_the_proxy(endpoint: Endpoint, kind: str) -> None:
+    """Nothing listens at the proxy: not "the proxy refused the tunnel to <server>" (review A,
+    defect 5: HTTPS and WebDAV said so for an http:// proxy), but the proxy's own address."""
     dead = _closed_port()
-    with pytest.raises(ConnectError, match=f"cannot reach the proxy .*127.0.0.1:{dead}") as caught:
-        with xfer.connect(endpoint.profile, proxy=f"socks5://127.0.0.1:{dead}") as remote:
+    with pytest.raises(ConnectError, match=f"cannot reach the proxy {kind}://127.0.0.1:{dead}: ") as caught:
+        with xfer.connect(endpoint.profile, proxy=f"{kind}://127.0.0.1:{dead}", retries=0) as remote:
             remote.ls("/")
+    assert "Connection refused" in str(caught.value)
+    assert not isinstance(caught.value, ProxyRefused)
     assert caught.value.exit_code == 5
 
 

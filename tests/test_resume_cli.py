@@ -78,6 +78,31 @@ def test_every_try_cut_fails_after_the_retries_with_nothing_left(
     assert hidden(tmp_path) == []
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_after_every_try_was_cut_the_words_say_what_became_of_the_part(
+    xfer_https_server: Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str], resume: bool
+) -> None:
+    """Without --resume the hint said "get --resume goes on from the part", a part that had been
+    removed; with it the message said "nothing was saved" of the part it kept (review A, defect 9)."""
+    (xfer_https_server.root / "big.bin").write_bytes(DATA)
+    with same_url_proxy(xfer_https_server, plan=lambda n, p: Cut("down", after=400_000)) as proxy:
+        code, _, err = run(capsys, "get", url(xfer_https_server, proxy, "/big.bin"), str(tmp_path / "big.bin"),
+                           "--retries", "1", *(["--resume"] if resume else []), *flags(xfer_https_server))
+    assert code == 5, err
+    line = one_error("\n".join(line for line in err.splitlines() if not line.startswith("xfer: retry ")),
+                     "ended early", "(the connection was cut on each of 2 tries)")
+    [hint] = [line for line in err.splitlines() if line.startswith("hint: ")]
+    if resume:
+        assert "the part is kept; run the same command with --resume to go on" in line, line
+        assert "nothing was saved" not in line
+        assert hint.endswith("run the same command again: --resume goes on from the part"), hint
+        assert hidden(tmp_path) == [".big.bin.xfer-part", ".big.bin.xfer-resume"]
+    else:
+        assert "nothing was saved" in line, line
+        assert hint.endswith("run it again with --resume to keep what arrives for the next try"), hint
+        assert hidden(tmp_path) == []
+
+
 def test_connect_refused_is_retried(xfer_https_server: Endpoint, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as sock:
@@ -95,6 +120,9 @@ def _first_run_cut(endpoint: Endpoint, tmp_path: Path, capsys: pytest.CaptureFix
         code, _, err = run(capsys, "get", url(endpoint, proxy, "/big.bin"), str(tmp_path / "big.bin"),
                            "--resume", "--retries", "0", *flags(endpoint))
     assert code in (5, 7), err
+    # It said "nothing was saved" with the part and sidecar on disk (review A, defect 9).
+    line = one_error(err, "; the part is kept; run the same command with --resume to go on")
+    assert "nothing was saved" not in line
     assert not (tmp_path / "big.bin").exists()
     assert hidden(tmp_path) == [".big.bin.xfer-part", ".big.bin.xfer-resume"]
     for name in hidden(tmp_path):

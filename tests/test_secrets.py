@@ -64,6 +64,27 @@ def test_literals_refused_and_not_echoed(literal: str) -> None:
     assert caught.value.hint and "env:VAR" in caught.value.hint
 
 
+@pytest.mark.parametrize(("reference", "words"), [("env:", "env: needs a variable"), ("file:", "file: needs a path"),
+                                                 ("keyring:", "keyring: needs a name")])
+def test_a_reference_without_its_argument_is_refused(reference: str, words: str) -> None:
+    """``file:`` was the current folder, ``keyring:`` the bare ``keyring`` entry (review A, defect 13)."""
+    with pytest.raises(SecretError, match=f"^password: {words}$"):
+        parse_ref(reference, field_name="password")
+
+
+@pytest.mark.parametrize(("reference", "words"), [("file:", "file: needs a path"),
+                                                 ("keyring:", "keyring: needs a name")])
+def test_the_cli_refuses_a_reference_without_its_argument(
+    reference: str, words: str, config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)  # "file:" was read as this folder: "Is a directory"
+    code, _out, err = run(capsys, "ls", "https://127.0.0.1:1/", "--username", "u", "--password", reference,
+                          "--retries", "0")
+    one_error(err, f"password: {words}")
+    assert code == 2, err  # typed on the command line: a usage error (review A, defect 8)
+
+
 def test_secret_object_hides_value() -> None:
     secret = Secret("hunter2")
     assert "hunter2" not in repr(secret) and "hunter2" not in str(secret)

@@ -30,6 +30,7 @@ from xfer.errors import (
     IdentityPasswordError,
     RemoteExists,
     RemoteIsFolder,
+    RemoteNotFound,
     ServerCertificateUntrusted,
 )
 from xfer.profiles import Profile
@@ -158,6 +159,17 @@ def test_mv_follows_posix_rules(remote: SFTPAdapter, server_root: Path) -> None:
     with pytest.raises(RemoteExists):
         remote.mv("/box2/box", "/file")  # a folder never replaces a file
     assert (server_root / "box2" / "box" / "x").exists() and (server_root / "file").read_bytes() == b"f"
+
+
+def test_mv_into_a_missing_folder_names_the_folder(remote: SFTPAdapter, server_root: Path) -> None:
+    """SFTP answers NO_SUCH_FILE for a missing source and a missing destination folder alike:
+    the error names the folder, as WebDAV's does, and the source stays (review A, defect 3)."""
+    (server_root / "a.txt").write_bytes(b"a")
+    with pytest.raises(RemoteNotFound, match=r"the folder /archive does not exist") as caught:
+        remote.mv("/a.txt", "/archive/a.txt")
+    assert caught.value.hint is not None and caught.value.hint.startswith("create it first with xfer mkdir")
+    assert caught.value.path == "/archive/a.txt"
+    assert (server_root / "a.txt").read_bytes() == b"a" and not (server_root / "archive").exists()
 
 
 def test_rm_r_removes_links_never_what_they_point_to(remote: SFTPAdapter, server_root: Path,
@@ -328,7 +340,7 @@ def test_wrong_pin_is_refused(sftpd: SFTPServer, ssh_keys: SSHTestKeys, profiles
 
 def test_tls_pin_format_is_refused_for_sftp(sftpd: SFTPServer, profiles: Callable[[Profile], str],
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    line, err = _fails(capsys, 3, "ls", sftpd.url, "--pin", "sha256:" + "ab" * 32)
+    line, err = _fails(capsys, 2, "ls", sftpd.url, "--pin", "sha256:" + "ab" * 32)  # typed: usage (review A, defect 8)
     assert "TLS certificate fingerprint" in line and "ssh-keygen" in err
 
 
@@ -857,3 +869,30 @@ def test_a_stuck_server_fails_every_request_after_the_timeout_not_only_transfers
         with pytest.raises(ConnectionDropped, match=r"stopped answering .*no reply within 2 s"):
             _exercise(remote, operation, tmp_path)
         assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("which", ["private", "public"])
+def test_identity_show_on_an_ssh_key_points_at_its_certificate(
+    ssh_keys: SSHTestKeys, capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    """It said "is a PEM file, not PKCS#12" and advised ``openssl pkcs12 -export`` for an SSH key,
+    which the README makes the identity of SFTP (review A, defect 10)."""
+    key = str(ssh_keys.client_key)
+    shown = key if which == "private" else f"{key}.pub"
+    code, _, err = run(capsys, "identity", "show", shown)
+    assert code == 4, err
+    one_error(err, f"{shown} is an OpenSSH {which} key, not PKCS#12")
+    assert "hint: an SSH key is an identity for sftp:// profiles" in err
+    assert f"xfer identity show {key}-cert.pub" in err and "openssl" not in err
+    assert run(capsys, "identity", "show", f"{key}-cert.pub")[0] == 0  # where the hint points
+
+
+def test_an_ssh_key_as_a_tls_identity_says_what_it_is(ssh_keys: SSHTestKeys) -> None:
+    from xfer.errors import IdentityFormatError
+    from xfer.identity import Identity
+
+    with pytest.raises(IdentityFormatError, match="is an OpenSSH private key, not PKCS#12") as caught:
+        Identity.load(ssh_keys.plain_key, None)
+    assert caught.value.hint is not None and "sftp://" in caught.value.hint and "openssl" not in caught.value.hint
+    with pytest.raises(IdentityFormatError, match="is an OpenSSH certificate, not PKCS#12"):
+        Identity.load(ssh_keys.client_cert, None)

@@ -139,6 +139,6 @@ def test_hostname_mismatch_sentence(pki: TestPKI, client_context: ContextFactory
 
 def test_bad_pin_on_a_url_target_names_the_flag(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "ls", "https://127.0.0.1:9/", "--pin", "sha256:00")
-    assert code == ExitCode.CONFIG
+    assert code == ExitCode.USAGE
     line = one_error(err, "--pin", "is not a SHA-256 fingerprint")
     assert "url-target" not in err and "profile" not in line

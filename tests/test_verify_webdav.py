@@ -67,12 +67,15 @@ def test_webdav_checksum_asks_before_the_move_and_installs_nothing_unvouched(
     with WebDAVServer(pki, root=tmp_path / "dav") as srv:
         code, _, err = run(capsys, "put", str(local), f"{srv.url}a.bin", "--checksum", *_tls(pki))
         assert code == ExitCode.INTEGRITY
-        one_error(err, "gave no checksum for the upload of", "the upload was removed")
+        # The target, not the hidden temporary name the check was made on (review A, defect 14).
+        line = one_error(err, "gave no checksum for the upload of /a.bin ", "the upload was removed")
+        assert ".xfer-part" not in line
         assert _installed(srv.root) == []
     with WebDAVServer(pki, root=tmp_path / "dav2", intercept=_head_digest(WRONG, part_only=True)) as srv:
         code, _, err = run(capsys, "put", str(local), f"{srv.url}a.bin", "--checksum", *_tls(pki))
         assert code == ExitCode.INTEGRITY
-        one_error(err, "failed the SHA-256 check")
+        line = one_error(err, "the upload of /a.bin failed the SHA-256 check")
+        assert ".xfer-part" not in line
         assert _installed(srv.root) == []
     with WebDAVServer(pki, root=tmp_path / "dav3", intercept=_head_digest(DIGEST, part_only=True)) as srv:
         code, out, err = run(capsys, "put", str(local), f"{srv.url}a.bin", "--checksum", "--json", *_tls(pki))

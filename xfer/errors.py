@@ -113,6 +113,7 @@ __all__ = [
     "UnsupportedOperation",
     "UsageError",
     "XferError",
+    "folder_missing",
     "folder_needs_recursive",
     "listing_too_large",
     "source_kept",
@@ -449,6 +450,20 @@ def source_kept(source: str, why: str) -> IntegrityError:
     """``--remove-source-files`` kept ``source``: its copy is not proven, or the source changed.
     One wording for uploads and downloads, whichever side asked."""
     return IntegrityError(f"kept the source {source}: {why}", hint="run the command again")
+
+
+def folder_missing(server: str, folder: str, detail: str, /, **facts: Unpack[ErrorFields]) -> RemoteNotFound:
+    """A move or upload failed because the destination's ``folder`` does not exist.
+
+    One wording for every protocol, so that the user looks at the folder (not at the
+    source, which is there): ``detail`` is what the server said.  The hint names
+    ``xfer mkdir``, which creates missing parents too.
+    """
+    return RemoteNotFound(
+        f"{server}: the folder {folder} does not exist ({detail})",
+        hint="create it first with xfer mkdir (missing parents are created too)",
+        **facts,
+    )
 
 
 def folder_needs_recursive(message: str) -> RemoteIsFolder:

@@ -202,6 +202,9 @@ def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext |
         return found
     proxy = find_cause(exc, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError))
     if proxy is not None and find_cause(exc, ssl.SSLError) is None:
+        unreachable = _unreachable_proxy(proxy)
+        if unreachable is not None:
+            return unreachable
         return ProxyRefused(
             f"the proxy refused or failed the tunnel to {server}: {_innermost(proxy)}",
             hint="check the proxy option, or HTTPS_PROXY / NO_PROXY",
@@ -230,6 +233,32 @@ def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext |
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return RemoteError(f"{server} redirected too many times")
     return ConnectError(f"{server}: {_innermost(exc)}")
+
+
+def _unreachable_proxy(exc: BaseException) -> ConnectError | None:
+    """The error for a proxy that could not be reached at all, None if it was reached.
+
+    urllib3 wraps both in ``ProxyError``: a TCP connection to the proxy that failed
+    (``NewConnectionError``, or ``ConnectTimeoutError``) and a ``CONNECT`` the proxy
+    answered with a refusal.  Only the second is the proxy refusing the tunnel; the first
+    is worded as FTPS and SFTP word it (:func:`xfer.net.open_tcp`).  With a proxy, every
+    TCP connection goes to the proxy, so the failed connection's address is the proxy's.
+    """
+    failed = find_cause(exc, urllib3.exceptions.ConnectTimeoutError)
+    if failed is None:
+        return None
+    conn = failed.conn if isinstance(failed, urllib3.exceptions.NewConnectionError) else (
+        failed.args[0] if failed.args else None)
+    host, port = getattr(conn, "host", None), getattr(conn, "port", None)
+    scheme = getattr(getattr(conn, "proxy", None), "scheme", None) or "http"
+    # Built from its parts: the proxy URL itself may carry credentials (HTTPS_PROXY=http://u:p@...).
+    where = f"{scheme}://{f'[{host}]' if host and ':' in host else host}:{port}" if host else "(unknown)"
+    hint = "check the proxy option, or HTTPS_PROXY / NO_PROXY"
+    if not isinstance(failed, urllib3.exceptions.NewConnectionError):
+        return ConnectTimeout(f"the proxy {where} did not answer in time", hint=hint)
+    cause = find_cause(failed, OSError)
+    why = (cause.strerror if isinstance(cause, OSError) else None) or _innermost(failed)
+    return ConnectError(f"cannot reach the proxy {where}: {why}", hint=hint)
 
 
 def stream_ended_early(exc: BaseException) -> bool:

@@ -37,9 +37,11 @@ __all__ = [
     "EXPIRY_WARNING_DAYS",
     "Identity",
     "IdentityInfo",
+    "days_left",
     "fingerprint_sha256",
     "key_description",
     "load_certificate",
+    "time_left",
 ]
 
 if TYPE_CHECKING:
@@ -105,6 +107,27 @@ def key_description(certificate: x509.Certificate) -> tuple[str, int | None]:
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def days_left(not_after: dt.datetime, *, now: dt.datetime | None = None) -> int:
+    """Whole days from ``now`` until ``not_after``, negative once it has passed: the one count
+    every report uses.
+
+    Counted toward zero: ``timedelta.days`` floors, so a certificate that expired two days
+    and a minute ago was "-3 days left" on one line and "2 days ago" on the next.
+    """
+    return int((not_after - (now or _utc_now())) / dt.timedelta(days=1))
+
+
+def time_left(not_after: dt.datetime, *, now: dt.datetime | None = None) -> str:
+    """``"N days left"``, or once ``not_after`` has passed ``"expired N days ago"``."""
+    now = now or _utc_now()
+    days = days_left(not_after, now=now)
+    if not_after >= now:
+        return f"{days} day{'' if days == 1 else 's'} left"
+    if days == 0:
+        return "expired less than a day ago"
+    return f"expired {-days} day{'' if days == -1 else 's'} ago"
 
 
 @dataclass(frozen=True)
@@ -382,10 +405,10 @@ class Identity:
                 hint="check the system clock",
             )
         warnings = []
-        days_left = (self.not_after - now).days
-        if days_left < EXPIRY_WARNING_DAYS:
+        left = days_left(self.not_after, now=now)
+        if left < EXPIRY_WARNING_DAYS:
             warnings.append(
-                f"client certificate {self.common_name!r} expires in {days_left} days "
+                f"client certificate {self.common_name!r} expires in {left} days "
                 f"({self.not_after:%Y-%m-%d}); renew it soon"
             )
         if not self.has_client_auth():
@@ -411,7 +434,7 @@ class Identity:
             serial=format(cert.serial_number, "x"),
             not_before=self.not_before,
             not_after=self.not_after,
-            days_left=(self.not_after - now).days,
+            days_left=days_left(self.not_after, now=now),
             key_type=key_type,
             key_size=key_size,
             key_usage=_key_usage(cert),
@@ -442,10 +465,44 @@ def _pem(label: str, der: bytes) -> bytes:
     return b"\n".join([f"-----BEGIN {label}-----".encode(), *lines, f"-----END {label}-----".encode(), b""])
 
 
+#: How the first word of an OpenSSH public key or certificate line starts (ssh-ed25519, ecdsa-sha2-nistp256,
+#: sk-ssh-ed25519@openssh.com, ...); its base64 blob then starts "AAAA" (the length of the key type).
+_SSH_PUBLIC_KEY_TYPES = (b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")
+
+
+def _ssh_key_error(data: bytes, source: str) -> IdentityFormatError | None:
+    """The error for an OpenSSH key or certificate given where a PKCS#12 identity goes, else None.
+
+    The README makes an SSH key the identity of an SFTP profile, so a user may well hand one to
+    ``identity show`` or to an HTTPS profile: converting it to PKCS#12 is not the advice.
+    """
+    head = data.lstrip()[:128]
+    words = head.split(b" ", 2)
+    public = len(words) > 1 and words[0].startswith(_SSH_PUBLIC_KEY_TYPES) and words[1].startswith(b"AAAA")
+    if head.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
+        what, key = "an OpenSSH private key", source
+    elif public and words[0].endswith(b"-cert-v01@openssh.com"):
+        what, key = "an OpenSSH certificate", None
+    elif public:
+        what, key = "an OpenSSH public key", source.removesuffix(".pub")
+    else:
+        return None
+    use = "an SSH key is an identity for sftp:// profiles; HTTPS, FTPS, WebDAV and AS2 need a .p12/.pfx"
+    return IdentityFormatError(
+        f"{source} is {what}, not PKCS#12",
+        hint=use,
+        # identity show reads an SSH user certificate, not the key: point at the one beside it.
+        cli_hint=use if key is None else f"{use}; to see the key's certificate: xfer identity show {key}-cert.pub",
+    )
+
+
 def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Exception:
     """Tell a wrong password from a damaged file: both arrive as ValueError."""
     # A DER PKCS#12 PFX starts with a SEQUENCE tag; anything else is not a bundle at all.
     if not data.startswith(b"\x30"):
+        ssh = _ssh_key_error(data, source)
+        if ssh is not None:
+            return ssh
         if data.lstrip().startswith(b"-----BEGIN"):
             return IdentityFormatError(
                 f"{source} is a PEM file, not PKCS#12",

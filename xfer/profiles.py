@@ -100,7 +100,7 @@ class Profile:
         cls, name: str, data: Mapping[str, Any], *, source: Path | None = None, label: str | None = None
     ) -> Profile:
         """Validate raw TOML data.  Errors name the file (or ``label``) and the key."""
-        where = label or (str(source) if source else f"profile {name!r}")
+        where = label or (str(source) if source else f"profile {name!r}")  # as _where() says it
         if not PROFILE_NAME.match(name):
             raise ConfigError(
                 f"{where}: invalid profile name {name!r}",
@@ -156,7 +156,8 @@ class Profile:
             try:
                 _pin_checker(spec)(self.values["pin"])
             except ConfigError as exc:
-                raise ConfigError(f"{where}: pin: {exc.message}", hint=exc.hint) from None
+                said = exc.message if exc.message.startswith("pin ") else f"pin: {exc.message}"  # not "pin: pin '...'"
+                raise ConfigError(f"{where}: {said}", hint=exc.hint) from None
         if "limit_rate" in self.values:
             try:
                 parse_rate(self.values["limit_rate"])
@@ -245,7 +246,28 @@ class Profile:
         for library calls, the flag on the command line; never the profile file.
         Relative paths in overrides are the caller's to make absolute (the CLI resolves
         them against the current folder, as a user expects).
+
+        A value that does not fit is a :class:`ConfigError` (exit 3) when it comes from a
+        library call, and a :class:`UsageError` (exit 2) when it was typed on the command
+        line (``style="flag"``): the command was written wrong, as when the CLI's parser
+        refuses ``--timeout abc``.  A literal secret typed as ``--password`` is one of those:
+        the flag, not a profile or the environment, holds the mistake.  The same values in
+        a profile file stay config errors (:meth:`from_mapping`).
         """
+        try:
+            return self._with_overrides(values, style)
+        except ConfigError as exc:
+            if style != "flag":
+                raise
+            # The message says what and where already ("command line: --timeout ..."); only
+            # the kind changes.  From None: the config error would repeat the same words.
+            raise UsageError(exc.message, hint=exc.hint, cli_hint=exc.cli_hint) from None
+
+    def _where(self) -> str:
+        """How messages name this profile: its label, its file, or its name."""
+        return self.label or (str(self.source) if self.source else f"profile {self.name!r}")
+
+    def _with_overrides(self, values: Mapping[str, Any], style: OverrideStyle) -> Profile:
         given = {k: v for k, v in values.items() if v is not None}
         where = _override_where(style)
         for key, value in given.items():
@@ -271,11 +293,36 @@ class Profile:
                     raise ConfigError(f"{where}: {label} {said}", hint=exc.hint) from None
             if key == "proxy":
                 _check_proxy(where, label, value)
+        if "tls_min" in given or "tls_max" in given:
+            self._check_tls_range(given, style)
         data: dict[str, Any] = {**self.values, **given}
         for section, table in self.sections.items():
             data[section] = dict(table)
-        merged = Profile.from_mapping(self.name, data, source=self.source, label=self.label)
+        try:
+            merged = Profile.from_mapping(self.name, data, source=self.source, label=self.label)
+        except ConfigError as exc:
+            # This profile was valid alone: what the caller gave made it invalid, so the error
+            # is the caller's, and names the profile as what the values were combined with.
+            ours = self._where()
+            said = exc.message.removeprefix(f"{ours}: ")
+            if said == exc.message:
+                raise
+            raise ConfigError(f"{where}: {said} (with {ours})", hint=exc.hint) from None
         return replace(merged, overridden=frozenset(given), override_style=style)
+
+    def _check_tls_range(self, given: Mapping[str, Any], style: OverrideStyle) -> None:
+        """``tls_max`` is not below ``tls_min``, each named where it was set (flag or profile)."""
+
+        def named(key: str, default: str | None) -> tuple[str | None, str]:
+            if key in given:
+                return given[key], f"{option_label(key, style)} {given[key]}"
+            value = self.values.get(key, default)
+            return value, f"{key} {value}" + (f" in {self._where()}" if key in self.values else " (the default)")
+
+        low, low_said = named("tls_min", "1.2")
+        high, high_said = named("tls_max", None)
+        if high is not None and low is not None and high < low:
+            raise ConfigError(f"{_override_where(style)}: {high_said} is lower than {low_said}")
 
     def to_toml(self) -> dict[str, Any]:
         """What ``save_profile`` writes: references only, never a resolved secret."""

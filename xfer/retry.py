@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from .errors import (
     ConfigError,
@@ -57,6 +57,8 @@ __all__ = [
     "DEFAULT_RETRY_WAIT",
     "MAX_RETRY_AFTER",
     "MAX_WAIT",
+    "NOTHING_SAVED",
+    "PART_KEPT",
     "TRANSIENT_FTP_REPLIES",
     "TRANSIENT_HTTP_STATUSES",
     "Attempt",
@@ -68,6 +70,11 @@ __all__ = [
 ]
 
 _log = logging.getLogger("xfer.retry")
+
+#: How download failures end their message when they removed the partial file (see ``get_stream``).
+NOTHING_SAVED = "nothing was saved"
+#: What that becomes when ``resume`` kept the part (and its sidecar) for a later run.
+PART_KEPT = "the part is kept; run the same command with --resume to go on"
 
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_WAIT = 1.0
@@ -256,9 +263,13 @@ class RetryPolicy:
                     # Keep what the tries left only for a later run to continue (--resume),
                     # and only when this failure is one a later run can get past.
                     keep = self.resume and isinstance(exc, Exception) and is_transient(exc, idempotent=idempotent)
-                    _give_up(attempt, keep=keep)
+                    part = _give_up(attempt, keep=keep)
                     if number > 1 and isinstance(exc, XferError) and exc.attempt is None:
-                        raise _numbered(exc, number, every_cut=every_cut) from exc
+                        raise _numbered(exc, number, every_cut=every_cut, part=part) from exc
+                    if part == "kept" and isinstance(exc, XferError):
+                        said = _part_kept(exc)
+                        if said is not exc:
+                            raise said from exc
                     raise
                 wait = self.delay(number, exc)
                 reason = ("the server closed the connection right after the TLS handshake (a cut, or a refusal "
@@ -286,15 +297,34 @@ def _closed_after_handshake(exc: BaseException) -> bool:
     return closed_after_handshake(exc)
 
 
-def _give_up(attempt: Attempt, *, keep: bool) -> None:
-    """Remove what the tries left; with ``keep``, not what a later run can continue."""
+def _give_up(attempt: Attempt, *, keep: bool) -> Literal["kept", "removed"] | None:
+    """Remove what the tries left; with ``keep``, not what a later run can continue.
+
+    Returns what became of a part a later run could continue (a download's): ``"kept"``,
+    ``"removed"``, or None when the tries left none (an upload, a stream, no byte arrived).
+    """
+    part: Literal["kept", "removed"] | None = None
     for cleanup, resumable in attempt._cleanups:
+        if resumable:
+            part = "kept" if keep else "removed"
         if keep and resumable:
             continue
         try:
             cleanup()
         except Exception:  # noqa: S112 - best effort while the real error is on its way out
             continue
+    return part
+
+
+def _part_kept(exc: XferError) -> XferError:
+    """``exc`` saying its part was kept where it says nothing was saved (the download paths word it
+    before the retry loop decides), or ``exc`` itself."""
+    if NOTHING_SAVED not in exc.message:
+        return exc
+    try:
+        return exc.copy_with(exc.message.replace(NOTHING_SAVED, PART_KEPT))
+    except TypeError:
+        return exc
 
 
 def is_cut(exc: BaseException) -> bool:
@@ -306,15 +336,20 @@ def is_cut(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionDropped) and exc.reply_code in (None, 426) and exc.status is None
 
 
-def _numbered(exc: XferError, number: int, *, every_cut: bool = False) -> XferError:
+def _numbered(
+    exc: XferError, number: int, *, every_cut: bool = False, part: Literal["kept", "removed"] | None = None
+) -> XferError:
     """``exc`` with ``attempt=number`` (the error as it was if its class cannot be rebuilt).
 
     A stream cut on the last try ends as :class:`~xfer.errors.ConnectionDropped` (exit 5): with
     one try the cut is an integrity error (what arrived is not the whole file, exit 7); after
     several, the connection is what keeps failing, and that is what the exit code says.
     ``every_cut``: each try ended in a cut (a stream or a connection, either way), which the
-    message then says, whether the data went up or down.
+    message then says, whether the data went up or down.  ``part``: what became of the
+    download's part (see :func:`_give_up`), which the message and hint then say.
     """
+    if part == "kept":
+        exc = _part_kept(exc)
     cut = f" (the connection was cut on each of {number} tries)" if every_cut else \
         f" (on the last of {number} tries)"
     if isinstance(exc, TransferCut):
@@ -322,7 +357,11 @@ def _numbered(exc: XferError, number: int, *, every_cut: bool = False) -> XferEr
         facts["attempt"] = number
         return ConnectionDropped(
             f"{exc.message}{cut}",
-            hint="check the network path to the server and run it again (get --resume goes on from the part)",
+            hint="check the network path to the server and " + {
+                None: "run it again",
+                "removed": "run it again with --resume to keep what arrives for the next try",
+                "kept": "run the same command again: --resume goes on from the part",
+            }[part],
             **facts,
         )
     try:

@@ -68,9 +68,11 @@ def parse_ref(text: str, *, field_name: str = "secret") -> SecretRef:
     kind, sep, argument = text.partition(":")
     if kind not in _KINDS:
         raise SecretError(f"{field_name} must be a secret reference, not a literal value", hint=_HINT)
-    if kind in ("env", "file") and not argument:
-        raise SecretError(f"{field_name}: {kind}: needs a {'variable' if kind == 'env' else 'path'}",
-                          hint=_HINT)
+    if not argument and (kind in ("env", "file") or (kind == "keyring" and sep)):
+        # "keyring:" is not the bare "keyring" (an entry named after the profile): a name was
+        # meant and left out, as "file:" left out its path.
+        needs = {"env": "a variable", "file": "a path", "keyring": "a name"}[kind]
+        raise SecretError(f"{field_name}: {kind}: needs {needs}", hint=_HINT)
     if kind == "prompt" and sep:
         raise SecretError(f"{field_name}: prompt takes no argument", hint=_HINT)
     return SecretRef(kind, argument or None)

@@ -83,6 +83,12 @@ class Capability(str, enum.Enum):
     #: Streaming upload of bytes that arrive over time (``put -``, fsspec ``open("wb")``).
     OPEN_WRITE = "open_write"
 
+    @property
+    def verb(self) -> str:
+        """What messages call it: the command's name (``get``, not the method ``get_file``), which
+        a library user reads as well as a user of the CLI does."""
+        return self.value.removesuffix("_file")
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:

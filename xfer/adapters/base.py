@@ -36,7 +36,7 @@ from ..errors import (
 )
 from ..options import DEFAULT_MAX_DEPTH
 from ..protocols.spec import ProtocolOptions
-from ..retry import RetryPolicy, current_attempt, own_failure
+from ..retry import NOTHING_SAVED, RetryPolicy, current_attempt, own_failure
 from ..streams import SinkFactory, StreamSink
 from ..throttle import TokenBucket
 
@@ -69,9 +69,6 @@ __all__ = [
     "TLSSettings",
     "TransferResult",
 ]
-
-#: How download failures end their message when they removed the partial file (see ``get_stream``).
-NOTHING_SAVED = "nothing was saved"
 
 #: Which primitive implements each capability (checked by the contract tests).
 PRIMITIVES: Mapping[Capability, str] = {
@@ -365,7 +362,7 @@ class Adapter:
         if capability not in self.capabilities:
             label = self.label or f"{self.settings.scheme}://"
             raise UnsupportedOperation(
-                f"{label} does not support {capability.value}",
+                f"{label} does not support {capability.verb}",
                 hint=self._unsupported_hint(capability),
             )
         if self._closed:

@@ -501,7 +501,7 @@ class HTTPTransfer:
 
     def conclude_upload(
         self, offered: ServerHash | None, sent: StreamHash, remote: str, *, size_checked: bool, remove: str,
-        size: int, installed: bool = True, source: SentFile | None = None,
+        size: int, installed: bool = True, source: SentFile | None = None, shown: str | None = None,
     ) -> Check:
         """Compare the server's hash of ``remote`` with ``sent``, the upload's bytes; on a mismatch
         ``remove`` (the name the bad copy lies under) is deleted, best effort, and IntegrityError raised.
@@ -509,7 +509,8 @@ class HTTPTransfer:
         ``installed``: the upload is under its final name (else the caller removes its temporary name).
         ``source``: the file sent, hashed now if ``sent`` lacks the hash the server stated (see
         :class:`~xfer.transfer.SentFile`).  ``size``: the bytes sent (an empty file's size check
-        proves it: :func:`~xfer.verify.conclude`).
+        proves it: :func:`~xfer.verify.conclude`).  ``shown``: the path messages name, when
+        ``remote`` is a temporary name the user never gave (WebDAV checks one before its MOVE).
         """
         if offered is not None and source is not None and sent.hexdigest(offered.algorithm) is None:
             sent = source.hash(offered.algorithm)
@@ -520,7 +521,7 @@ class HTTPTransfer:
         else:
             consequence = ""  # it matches: nothing to say
         return self._conclude(
-            offered, sent, f"the upload of {self._user_path(remote)}", size_checked=size_checked,
+            offered, sent, f"the upload of {self._user_path(shown or remote)}", size_checked=size_checked,
             consequence=consequence, size=size,
         )
 

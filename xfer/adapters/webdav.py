@@ -44,6 +44,7 @@ from ..errors import (
     UnsupportedOperation,
     UsageError,
     XferError,
+    folder_missing,
     folder_needs_recursive,
     listing_too_large,
 )
@@ -270,11 +271,7 @@ class WebDAVAdapter(Adapter):
         facts: ErrorFields = {"server": server, "path": target, "status": status}
         if status == 409 and action in ("mkdir", "upload", "move", "copy"):
             parent = posixpath.dirname(target.rstrip("/")) or "/"
-            return RemoteNotFound(
-                f"{server}: the folder {parent} does not exist ({method} {target}: {said})",
-                hint="create it first with xfer mkdir (missing parents are created too)",
-                **facts,
-            )
+            return folder_missing(server, parent, f"{method} {target}: {said}", **facts)
         if status == 412 and action in ("move", "copy"):
             return RemoteExists(
                 f"{server}: {target} already exists and overwriting is off ({said})",
@@ -693,10 +690,8 @@ class WebDAVAdapter(Adapter):
             # Apache mod_dav answers 500, not 409, when the destination's folder is missing.
             parent = posixpath.dirname(destination) or "/"
             if not self._is_folder(parent):
-                raise RemoteNotFound(
-                    f"{self.settings.server}: the folder {parent} does not exist ({exc})",
-                    hint="create it first with xfer mkdir (missing parents are created too)",
-                ) from exc
+                raise folder_missing(self.settings.server, parent, str(exc),
+                                     server=self.settings.server, path=destination) from exc
             raise
 
     # -- GET -------------------------------------------------------------------------------
@@ -810,7 +805,7 @@ class WebDAVAdapter(Adapter):
                 stored, offered = http.check_stored(target, result.size)
                 result.verified = http.conclude_upload(
                     offered, sent.hash, target, size_checked=stored, remove=target, installed=False,
-                    source=sent.source, size=result.size,
+                    source=sent.source, size=result.size, shown=remote,  # the user's name, not .NAME.xfer-part
                 )
             self._into_place(target, remote)
         except Exception as exc:

@@ -255,7 +255,7 @@ def absolute_paths(values: dict[str, Any], declared: Mapping[str, Option]) -> di
             continue
         if option.path:
             result[key] = str(Path(value).expanduser().absolute())
-        elif option.secret and value.startswith("file:"):
+        elif option.secret and value.startswith("file:") and value[5:]:  # "file:" alone is refused as it is
             result[key] = "file:" + str(Path(value[5:]).expanduser().absolute())
     return result
 

@@ -32,7 +32,7 @@ def show(
 
     An OpenSSH certificate (KEY-cert.pub): key ID, principals, validity and signing CA.
     """
-    from ..identity import Identity
+    from ..identity import Identity, time_left
     from ..secrets import resolve
 
     if _is_ssh_certificate(file):
@@ -45,8 +45,8 @@ def show(
     else:
         _print(details)
     if warn_days is not None and details.days_left <= warn_days:
-        when = (f"expired {-details.days_left} days ago" if details.days_left < 0
-                else f"expires in {details.days_left} days")
+        left = time_left(details.not_after)
+        when = left if left.startswith("expired") else f"expires in {details.days_left} days"
         raise CertificateExpiring(
             f"client certificate {details.subject} in {details.source} {when} "
             f"({details.not_after:%Y-%m-%d}), within --warn-days {warn_days}",
@@ -55,13 +55,15 @@ def show(
 
 
 def _print(details: IdentityInfo) -> None:
+    from ..identity import time_left
+
     rows = [
         ("file", details.source),
         ("subject", details.subject),
         ("issuer", details.issuer),
         ("serial", details.serial),
         ("valid from", f"{details.not_before:%Y-%m-%d %H:%M} UTC"),
-        ("valid until", f"{details.not_after:%Y-%m-%d %H:%M} UTC ({details.days_left} days left)"),
+        ("valid until", f"{details.not_after:%Y-%m-%d %H:%M} UTC ({time_left(details.not_after)})"),
         ("key", f"{details.key_type}" + (f" {details.key_size} bits" if details.key_size else "")),
         ("key usage", ", ".join(details.key_usage) or "-"),
         ("extended key usage", ", ".join(details.extended_key_usage) or "- (any)"),

@@ -156,12 +156,13 @@ def _days_left(profile: Profile) -> int | None:
         return None
     from ..client import load_identity
     from ..doctor.certs import utc_now
+    from ..identity import days_left
 
     try:
         identity = load_identity(profile, check=False)
     except XferError:
         return None
-    return None if identity is None else (identity.not_after - utc_now()).days
+    return None if identity is None else days_left(identity.not_after, now=utc_now())
 
 
 @app.command("show")

@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography import x509
 
-from ..identity import fingerprint_sha256, key_description
+from ..identity import days_left, fingerprint_sha256, key_description
 
 __all__ = ["describe", "issued_by_one_of", "load_der", "system_store_verdict", "utc_now"]
 
@@ -54,7 +54,7 @@ def describe(cert: x509.Certificate, *, now: dt.datetime | None = None) -> dict[
         "sans": _sans(cert),
         "not_before": cert.not_valid_before_utc.isoformat(),
         "not_after": cert.not_valid_after_utc.isoformat(),
-        "days_left": (cert.not_valid_after_utc - now).days,
+        "days_left": days_left(cert.not_valid_after_utc, now=now),
         "sha256": fingerprint_sha256(cert),
         "key_type": key_type,
         "key_size": key_size,

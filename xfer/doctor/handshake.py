@@ -9,6 +9,7 @@ The connection is made with the profile's own context from the one TLS factory
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ..errors import (
     TLSError,
     XferError,
 )
+from ..identity import time_left
 from ..tls import SYSTEM_TRUST, HandshakeFacts, XferSSLContext, handshake_facts, translate_error
 from ..tls.connection import XferConnection
 from .certs import describe, load_der, system_store_verdict
@@ -153,7 +155,7 @@ def tls_step(found: Probe, *, host: str, context: XferSSLContext) -> Step:
         label = "server certificate" if index == 0 else f"chain [{index}]"
         step.lines.append(f"{label}: {cert['subject']}  issued by {cert['issuer']}")
         step.lines.append(
-            f"    valid until {cert['not_after'][:10]} ({cert['days_left']} days left), "
+            f"    valid until {cert['not_after'][:10]} ({time_left(dt.datetime.fromisoformat(cert['not_after']))}), "
             f"{cert['key_type']}{' ' + str(cert['key_size']) if cert['key_size'] else ''}, {cert['sha256']}"
         )
         if index == 0 and cert["sans"]:

@@ -7,7 +7,7 @@ expires in 12 days", "the .p12 lacks the intermediate the server needs".
 from __future__ import annotations
 
 from ..errors import ClientCertificateRejected, ClientCertificateRequired, IdentityExpired, IdentityFormatError
-from ..identity import EXPIRY_WARNING_DAYS, Identity
+from ..identity import EXPIRY_WARNING_DAYS, Identity, time_left
 from ..tls import unknown_ca_hint
 from .certs import describe, issued_by_one_of, utc_now
 from .handshake import Probe
@@ -49,7 +49,7 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
     }
     step.lines.append(f"{info['subject']}  issued by {info['issuer']}  ({identity.source})")
     step.lines.append(f"    valid {info['not_before'][:10]} to {info['not_after'][:10]} "
-                      f"({info['days_left']} days left), "
+                      f"({time_left(identity.not_after, now=now)}), "
                       f"{info['key_type']}{' ' + str(info['key_size']) if info['key_size'] else ''}, "
                       f"clientAuth {'yes' if step.facts['client_auth'] else 'NO'}, {info['sha256']}")
     step.lines.append("chain as sent: " + " -> ".join(step.facts["chain_sent"]))
@@ -59,7 +59,7 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
     if now > identity.not_after or now < identity.not_before:
         late = now > identity.not_after
         verdict = (f"your certificate expired on {identity.not_after:%Y-%m-%d} "
-                   f"({(now - identity.not_after).days} days ago)"
+                   f"({time_left(identity.not_after, now=now).removeprefix('expired ')})"
                    if late else f"your certificate is not valid before {identity.not_before:%Y-%m-%d}")
         error = found.error if isinstance(found.error, ClientCertificateRejected) else IdentityExpired(
             f"client certificate {identity.common_name!r} in {identity.source}: "

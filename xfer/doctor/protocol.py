@@ -17,6 +17,7 @@ from typing import Any
 
 from ..adapters.base import Adapter
 from ..errors import ConfigError, UnsupportedOperation, XferError
+from ..identity import time_left
 from ..profiles import Profile
 from .certs import describe, utc_now
 from .handshake import Probe
@@ -195,11 +196,10 @@ def _as2(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adapt
     step.lines.append(f"AS2-From {options.as2_from} -> AS2-To {options.as2_to}; sign {options.sign}, "
                       f"encrypt {options.encrypt}, MDN {options.mdn}")
     if signer is not None:
-        step.lines.append(f"signing certificate: {signer.subject} "
-                          f"({step.facts['signing_certificate']['days_left']} days left)")
+        step.lines.append(f"signing certificate: {signer.subject} ({time_left(signer.not_after)})")
     if partner is not None:
-        days = step.facts["partner_certificate"]["days_left"]
-        step.lines.append(f"partner certificate: {partner.subject.rfc4514_string()} ({days} days left)")
+        step.lines.append(f"partner certificate: {partner.subject.rfc4514_string()} "
+                          f"({time_left(partner.not_valid_after_utc)})")
         if partner.not_valid_after_utc < utc_now():
             raise ConfigError(
                 f"the partner certificate {partner.subject.rfc4514_string()} expired on "

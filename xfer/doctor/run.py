@@ -8,6 +8,7 @@ from typing import Any
 from ..adapters.base import Adapter
 from ..client import connect, identity_secret, load_identity, resolve_profile, tls_context
 from ..errors import XferError
+from ..identity import days_left
 from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
 from .certs import load_der, utc_now
@@ -96,12 +97,12 @@ def diagnose(
     report.add(clock_step(found))
     if warn_days is not None:
         now = utc_now()
-        if identity is not None and (identity.not_after - now).days <= warn_days:
+        if identity is not None and days_left(identity.not_after, now=now) <= warn_days:
             report.expiring.append(f"your certificate {identity.subject} expires in "
-                                   f"{(identity.not_after - now).days} days ({identity.not_after:%Y-%m-%d})")
+                                   f"{days_left(identity.not_after, now=now)} days ({identity.not_after:%Y-%m-%d})")
         chain = load_der(found.facts.server_chain)
-        if chain and (chain[0].not_valid_after_utc - now).days <= warn_days:
-            days = (chain[0].not_valid_after_utc - now).days
+        if chain and days_left(chain[0].not_valid_after_utc, now=now) <= warn_days:
+            days = days_left(chain[0].not_valid_after_utc, now=now)
             report.expiring.append(f"the server's certificate {chain[0].subject.rfc4514_string()} expires in "
                                    f"{days} days ({chain[0].not_valid_after_utc:%Y-%m-%d})")
     return report

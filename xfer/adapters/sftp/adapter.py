@@ -41,6 +41,7 @@ from ...errors import (
     UnsupportedOperation,
     UsageError,
     XferError,
+    folder_missing,
     folder_needs_recursive,
     listing_too_large,
 )
@@ -1027,7 +1028,19 @@ class SFTPAdapter(Adapter):
                 raise RemoteIsFolder(f"{self.settings.server}: {destination} is a folder; xfer never replaces a folder",
                                      server=self.settings.server, path=destination)
             if target is None:
-                await self._step(sftp.rename(source, destination), "renaming", source)
+                try:
+                    await sftp.rename(source, destination)
+                except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath) as exc:
+                    # SFTP has one code for a missing source and a missing destination folder;
+                    # base.mv saw the source, so look at the folder before blaming either.
+                    parent = posixpath.dirname(destination) or "/"
+                    there = await self._stat(sftp, parent)
+                    if there is None or _kind(there) != "directory":
+                        server = self.settings.server
+                        raise folder_missing(server, parent, f"renaming {source} to {destination}: "
+                                             f"{exc.reason or 'no such file'}",
+                                             server=server, path=destination) from exc
+                    raise self._translate(exc, "renaming", source) from exc
                 return
             await self._install(sftp, source, destination)
 
