@@ -37,6 +37,7 @@ from ...errors import (
     UnsupportedOperation,
     UsageError,
     XferError,
+    folder_missing,
     folder_needs_recursive,
 )
 from ...net import choose_proxy
@@ -1245,11 +1246,8 @@ class FTPSAdapter(Adapter):
                 if parent != "/" and self._kind(ftp, parent) is None:
                     # "550 ... No such file" names the destination, which is of course absent: the
                     # reason is its folder (review A; WebDAV words its 409 the same way).
-                    raise RemoteNotFound(
-                        f"{server}: the folder {parent} does not exist (RNTO {destination}: {str(exc).strip()})",
-                        hint="create it first with xfer mkdir (missing parents are created too)",
-                        server=server, path=destination,
-                    ) from exc
+                    raise folder_missing(server, parent, f"RNTO {destination}: {str(exc).strip()}",
+                                         server=server, path=destination) from exc
                 raise
 
         self._run("renaming to", destination, work)
