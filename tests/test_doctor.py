@@ -52,6 +52,9 @@ def fault_changes(pki: TestPKI, fault: str) -> dict[str, Any]:
         "none": {"identity": None, "identity_password": None},
         "leaf_only": {"identity": str(pki.client_leaf_only_p12)},
         "server_ca_untrusted": {"ca": str(pki.untrusted_ca)},
+        # An identity that does not open (review A: --json printed nothing): the report still comes.
+        "wrong_password": {"identity_password": f"file:{pki.root_ca}"},
+        "not_pkcs12": {"identity": str(pki.root_ca)},
     }
     return changes[fault]
 
@@ -65,6 +68,8 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     "none": ("identity", "no identity is configured, but the server requires a client certificate"),
     "leaf_only": ("identity", "the .p12 lacks the intermediate the server needs"),
     "server_ca_untrusted": ("tls", "we do not trust the server's certificate"),
+    "wrong_password": ("identity", "password"),
+    "not_pkcs12": ("identity", "not PKCS#12"),
 }
 
 
@@ -109,6 +114,8 @@ def test_doctor_names_the_cause(
         said = " ".join(last["verdicts"]) + " " + last["error"]["message"]
         assert words in said, said
         assert last["fix"]
+        if fault in ("wrong_password", "not_pkcs12"):  # the server was still reached and looked at
+            assert steps["network"]["status"] == "ok" and steps["tls"]["facts"]["server_chain"]
     # The same diagnosis in words.
     code_text, text, _ = run(["doctor", "partner"], capsys)
     assert code_text == code

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..adapters.base import Adapter
 from ..client import connect, identity_secret, load_identity, resolve_profile, tls_context
-from ..errors import XferError
+from ..errors import IdentityError, SecretError, XferError
 from ..identity import days_left
 from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
@@ -40,10 +40,13 @@ def diagnose(
 ) -> Report:
     """Diagnose the connection to a profile or URL, step by step; see :class:`~.report.Report`.
 
-    Stops at the first failing step.  Configuration errors (unknown profile, unreadable
-    identity, wrong identity password) are raised, as :func:`xfer.connect` raises them:
-    there is no connection to diagnose yet.  ``warn_days``: certificates (ours or the
-    server's) that expire within that many days are listed in ``report.expiring``.
+    Stops at the first failing step.  Configuration errors (unknown profile, a file it names
+    missing) are raised, as :func:`xfer.connect` raises them: there is nothing to diagnose
+    yet.  An identity that cannot be opened (wrong or unresolvable password, corrupt file)
+    fails the identity step, after the network and TLS steps ran without it: a monitoring
+    job reading ``--json`` gets the report, not an empty page (review A).  ``warn_days``:
+    certificates (ours or the server's) that expire within that many days are listed in
+    ``report.expiring``.
     """
     profile = resolve_profile(target, overrides, style=style)
     profile.check_files()
@@ -55,8 +58,14 @@ def diagnose(
     # (SFTP's is an SSH key, which its adapter loads and reports on).
     # The identity's password is resolved once: a ``prompt`` asks here, and the protocol step's
     # connect() gets the answer as a Secret instead of the reference (which would ask again).
-    secret = identity_secret(profile) if profile.spec.tls else None
-    identity = load_identity(profile, secret=secret, check=False) if profile.spec.tls else None
+    unopened: XferError | None = None
+    secret, identity = None, None
+    if profile.spec.tls:
+        try:
+            secret = identity_secret(profile)
+            identity = load_identity(profile, secret=secret, check=False)
+        except (IdentityError, SecretError) as exc:
+            unopened = exc
     # A protocol without TLS (SSH-style) still gets a context for wording network errors.
     context = tls_context(profile, identity if profile.spec.tls else None)
     timeout = float(profile.get("timeout"))
@@ -82,6 +91,14 @@ def diagnose(
         return report
     found = probe(sock, context=context, host=host, port=port, kind=_kind(profile.scheme), path=endpoint.path or "/")
     sent = identity.subject if identity is not None and found.facts.certificate_requested else None
+    if unopened is not None:
+        # Connected without the identity: a failure of these steps may be no more than its
+        # absence, so only what they found out is shown; the identity's failure is the report's.
+        for step in (tls_step(found, host=host, context=context), request_step(found)):
+            if step.status != FAIL:
+                report.add(step)
+        report.add(Step("identity", "Our client identity", facts={"configured": True}).fail(unopened))
+        return report
     for step in (
         tls_step(found, host=host, context=context),
         request_step(found),
