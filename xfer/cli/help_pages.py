@@ -824,8 +824,8 @@ PAGES: dict[str, str] = {
         '  --identity-password REF  Password reference (env:VAR, file:PATH,\n'
         '                           keyring:NAME, prompt).\n'
         '  --json                   Print the result as JSON on stdout.\n'
-        "  --warn-days N            Exit 9 when our certificate or the server's expires\n"
-        '                           within N days (for a monitoring cron).  [x>=0]\n'
+        '  --warn-days N            Exit 9 when the certificate expires within N days\n'
+        '                           (for a monitoring cron).  [x>=0]\n'
         '  -h, --help               Show this message and exit.\n'
         '\n'
         '  Examples:\n'

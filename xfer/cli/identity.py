@@ -8,12 +8,18 @@ import typer
 
 from ..errors import CertificateExpiring
 from .common import JsonFlag, echo, emit_json, warn
-from .doctor import WarnDays
 
 if TYPE_CHECKING:
     from ..identity import IdentityInfo
 
 __all__ = ["app"]
+
+#: doctor's --warn-days without "or the server's": identity show reads a file, and has no server.
+WarnDays = Annotated[
+    Optional[int],  # noqa: UP045 - typer needs a runtime Optional
+    typer.Option("--warn-days", metavar="N", min=0,
+                 help="Exit 9 when the certificate expires within N days (for a monitoring cron)."),
+]
 
 app = typer.Typer(help="Inspect client identities: PKCS#12 bundles and OpenSSH certificates.", no_args_is_help=True)
 
