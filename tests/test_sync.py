@@ -261,9 +261,12 @@ def test_as2_cannot_be_synced(
         monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
         make_tree(tmp_path / "outbox", FILES)
         code, _, err = run(capsys, "sync", str(tmp_path / "outbox"), "pp:/")
+        assert code == ExitCode.UNSUPPORTED
+        one_error(err, "cannot be synced")
+        assert "AS2" in err
+        code, _, err = run(capsys, "sync", "pp:/", str(tmp_path / "inbox"))
     assert code == ExitCode.UNSUPPORTED
-    one_error(err, "cannot be synced")
-    assert "AS2" in err
+    one_error(err, "does not support get and ls")  # the commands' names, not get_file (review A)
 
 
 def test_sync_refuses_files_and_a_missing_source(

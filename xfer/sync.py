@@ -610,7 +610,7 @@ def _check_remote(remote: Adapter, upload: bool) -> None:
     missing = needed - remote.capabilities
     if missing:
         label = remote.label or f"{remote.settings.scheme}://"
-        what = " and ".join(sorted(c.value for c in missing))
+        what = " and ".join(sorted(c.verb for c in missing))
         raise UnsupportedOperation(
             f"{label} cannot be synced: it does not support {what}",
             hint="sync needs a server that can list folders; use put for a send-only protocol such as AS2"
