@@ -263,7 +263,8 @@ def test_second_sync_sends_nothing_and_a_later_same_size_edit_is_sent(
         assert again["transferred"] == 0, again["actions"]
         edited = tmp_path / "outbox" / "f3.txt"
         edited.write_bytes(b"yyy")  # same size
-        later = time.time() + 120 + knobs.get("clock_ahead", 0)
+        # More than an hour later: one learned offset is good to an hour (summer time, review E).
+        later = time.time() + 3600 + 180 + knobs.get("clock_ahead", 0)
         os.utime(edited, (later, later))
         assert [a["path"] for a in sync()["actions"] if a["action"] == "transfer"] == ["f3.txt"]
     assert (tmp_path / "srv" / "in" / "f3.txt").read_bytes() == b"yyy"
@@ -298,3 +299,44 @@ def test_a_yearless_time_reckons_with_the_servers_clock_once_known() -> None:
     # A date-only line ("Dec 01  2025") says nothing of the hour: no offset from it.
     assert ListClock.calibrated(Printed(2025, 12, 1, precision=86400.0),
                                 dt.datetime(2025, 12, 1, 5, tzinfo=UTC)) == ListClock()
+
+
+#: A file from the summer (CEST, UTC+2) and one from the winter (CET, UTC+1) in Europe/Berlin.
+SUMMER = dt.datetime(2026, 8, 15, 10, 0, 30, tzinfo=dt.timezone.utc).timestamp()
+WINTER = dt.datetime(2026, 11, 20, 10, 0, 30, tzinfo=dt.timezone.utc).timestamp()
+
+
+def _stamped(path: Path, data: bytes, stamp: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (stamp, stamp))
+
+
+def _moved(capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
+    code, out, err = run(capsys, "sync", *args, "--json")
+    assert code == 0, err
+    return [a["path"] for a in json.loads(out)["actions"] if a["action"] == "transfer"]
+
+
+@pytest.mark.parametrize("list_format", ["ls", "dos"])
+def test_one_learned_offset_holds_across_a_summer_time_change(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    list_format: str,
+) -> None:
+    """A server printing each file at its zone's offset on that file's date (IIS, pure-ftpd): the
+    offset learned from one file is an hour off for files across the change.  Review E: the winter
+    file was sent again on every run, and a new file (a new MDTM'd one) made both move again."""
+    outbox, inbox = tmp_path / "outbox", tmp_path / "inbox"
+    _stamped(outbox / "a_summer.txt", b"summer", SUMMER)
+    _stamped(outbox / "b_winter.txt", b"winter", WINTER)
+    (tmp_path / "srv" / "in").mkdir(parents=True)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, list_format=list_format,
+                        list_zone="Europe/Berlin", site_utime=("five", "two")) as srv:
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
+        assert sorted(_moved(capsys, str(outbox), f"{name}:/in")) == ["a_summer.txt", "b_winter.txt"]
+        assert _moved(capsys, str(outbox), f"{name}:/in") == []
+        assert sorted(_moved(capsys, f"{name}:/in", str(inbox))) == ["a_summer.txt", "b_winter.txt"]
+        assert _moved(capsys, f"{name}:/in", str(inbox)) == []
+        _stamped(tmp_path / "srv" / "in" / "0_new.txt", b"new", WINTER + 7 * 86400)  # sorts first: MDTM'd now
+        assert _moved(capsys, f"{name}:/in", str(inbox)) == ["0_new.txt"]
+        assert _moved(capsys, str(outbox), f"{name}:/in") == []

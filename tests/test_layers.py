@@ -34,7 +34,8 @@ REPO = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     # "xfer": the package facade imports only errors at runtime; log: logger names and masking, nothing else;
     # buffers: aligned bulk buffers, on the standard library only
-    ("xfer", "xfer.errors", "xfer.types", "xfer.log", "xfer.numbers", "xfer.buffers"),
+    # zones: the offset of a listing's unnamed zone, on the standard library only
+    ("xfer", "xfer.errors", "xfer.types", "xfer.log", "xfer.numbers", "xfer.buffers", "xfer.zones"),
     ("xfer.globs",),  # glob patterns on /-paths: pure, on errors and types only
     ("xfer.pfx",),  # the quick PKCS#12 reader: cryptography only, below the identity that uses it
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy

@@ -129,6 +129,9 @@ class FileState:
     precision: float = 0.0
     digest: tuple[str, str] | None = None
     zone_known: bool = True
+    #: Seconds the true time may lie either side beyond ``precision`` with the zone known
+    #: (:attr:`Entry.modified_spread`: an hour for a calibrated FTP ``LIST`` time).
+    spread: float = 0.0
 
 
 #: How far a time printed in an unnamed zone may be from the same time read as UTC: local
@@ -233,7 +236,7 @@ def _same_time(source: FileState, destination: FileState, compare: Compare) -> b
 
 def _bounds(time: float, state: FileState) -> tuple[float, float]:
     """The earliest and latest the true time of ``state`` (listed as ``time``) may be."""
-    spread = 0.0 if state.zone_known else ZONE_SPREAD
+    spread = state.spread if state.zone_known else max(state.spread, ZONE_SPREAD)
     return time - spread, time + state.precision + spread
 
 
@@ -303,6 +306,9 @@ def _compare(
         # The price of not knowing the zone: a same-size change within it is not seen.  Said in
         # the reason, so the plan shows it; --checksum is the way out (README).
         return False, "same size and time within 14 h (time zone of the listing unknown)"
+    if source.spread or destination.spread:
+        hours = max(source.spread, destination.spread) / 3600
+        return False, f"same size and time within {hours:g} h (a local time of the server's; summer time may shift it)"
     return False, "same size and time"
 
 
@@ -594,7 +600,7 @@ def _remote_state(relative: str, entry: Entry) -> FileState:
     modified = entry.modified
     return FileState(
         relative, entry.size, modified.timestamp() if modified else None, listed_precision(entry),
-        remote_digest(entry), entry.modified_zone_known,
+        remote_digest(entry), entry.modified_zone_known, entry.modified_spread,
     )
 
 

@@ -113,6 +113,10 @@ class Entry:
     #: which (FTP ``LIST`` on a server without ``MDTM``): ``modified`` is then read as UTC, and
     #: the true time may be up to 14 hours either side of it.
     modified_zone_known: bool = True
+    #: Seconds the true time may lie either side of ``modified`` (beyond its precision) although
+    #: the zone is known: an FTP ``LIST`` time read in the offset learned from one file's ``MDTM``
+    #: is an hour off for a file on the other side of a summer-time change (3,600).
+    modified_spread: float = 0.0
 
     @property
     def is_dir(self) -> bool:

@@ -84,7 +84,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
     the twelve month words LIST prints (a localized server: ``("Jan", "Feb", "Mär", ...)``).
 ``list_zone``
     hours east of UTC of the clock LIST prints times in (proftpd, pure-ftpd and IIS print local
-    time; ``-5``: five hours west).  MDTM, MLSD and MLST stay in UTC, as RFC 3659 says.
+    time; ``-5``: five hours west), or a zone's name (``"Europe/Berlin"``: each file at that
+    zone's offset on its own date, summer time and all).  MDTM, MLSD and MLST stay in UTC, as
+    RFC 3659 says.
 ``mdtm``
     ``False``: no MDTM (``502``, not in FEAT).
 ``clock_ahead``
@@ -115,6 +117,7 @@ import socketserver
 import ssl
 import threading
 import time
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,7 +194,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         unlistable: Iterable[str] = (),
         list_format: ListFormat = "year",
         list_months: Sequence[str] = _C_MONTHS,
-        list_zone: float = 0.0,
+        list_zone: float | str = 0.0,
         mdtm: bool = True,
         clock_ahead: float = 0.0,
         list_extra: Sequence[str] = (),
@@ -226,7 +229,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
             raise ValueError("list_months takes twelve month words")
         self.list_format = list_format
         self.list_months = tuple(list_months)
-        self.list_zone = dt.timezone(dt.timedelta(hours=list_zone))
+        self.list_zone: dt.tzinfo = (zoneinfo.ZoneInfo(list_zone) if isinstance(list_zone, str)
+                                     else dt.timezone(dt.timedelta(hours=list_zone)))
         self.mdtm = mdtm
         self.clock_ahead = clock_ahead
         self.list_extra = tuple(list_extra)
@@ -706,7 +710,7 @@ class _Session:
     def list_line(self, path: Path, as_file: frozenset[str] = frozenset()) -> str:
         """``path`` as this server's LIST prints it (``list_format``, ``list_months``, ``list_zone``)."""
         server = self.server
-        if server.list_format == "year" and server.list_months == _C_MONTHS and not server.list_zone.utcoffset(None):
+        if server.list_format == "year" and server.list_months == _C_MONTHS and server.list_zone is dt.timezone.utc:
             return _list_line(path, as_file)
         is_dir = path.is_dir() and path.name not in as_file
         size = 4096 if path.is_dir() else path.stat().st_size

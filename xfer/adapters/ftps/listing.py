@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 
 from ...errors import listing_too_large
 from ...numbers import server_int
+from ...zones import SUMMER_TIME, offset_between
 from ..base import Entry, EntryType
 from .connection import DataReader
 
@@ -279,12 +280,6 @@ class ListedLine:
     printed: Printed | None = None
 
 
-#: Offsets from UTC a LIST clock may be found to have (UTC-12 to UTC+14 exist; a little slack).
-MAX_LIST_OFFSET = dt.timedelta(hours=15)
-#: Zones are whole quarter hours from UTC (Nepal: +5:45; Chatham: +12:45).
-ZONE_STEP = dt.timedelta(minutes=15)
-
-
 @dataclass(frozen=True)
 class ListClock:
     """What one connection learned about the clock its LIST lines are printed in.
@@ -305,22 +300,21 @@ class ListClock:
         LIST truncates to the minute what MDTM gives to the second, so the difference is the
         offset less under a minute: rounded to the nearest quarter hour.  A ``Mon DD HH:MM`` line
         takes the year nearest ``mdtm`` (the server's year guess is not ours to repeat).  An
-        offset beyond :data:`MAX_LIST_OFFSET` (a file changed between LIST and MDTM, an MDTM in
+        offset beyond :data:`~xfer.zones.MAX_OFFSET` (a file changed between LIST and MDTM, an MDTM in
         local time) proves nothing: the clock stays unknown.
         """
         if printed.precision > 60:
             return cls()  # a date alone says nothing of the hour
         seen = mdtm.astimezone(dt.timezone.utc).replace(tzinfo=None)
         years = (printed.year,) if printed.year is not None else (seen.year - 1, seen.year, seen.year + 1)
-        differences = []
+        walls = []
         for year in years:
             with contextlib.suppress(ValueError):
-                differences.append(printed.wall(year) - seen)
-        if not differences:
+                walls.append(printed.wall(year))
+        if not walls:
             return cls()
-        difference = min(differences, key=abs)
-        offset = ZONE_STEP * round(difference / ZONE_STEP)
-        if abs(offset) > MAX_LIST_OFFSET:
+        offset = offset_between(min(walls, key=lambda wall: abs(wall - seen)), mdtm)
+        if offset is None:
             return cls()
         # ls prints a time without its year only when the server's clock has passed it: that
         # file's time is a floor for the server's clock (one 30 h ahead of ours, say).
@@ -353,7 +347,11 @@ class ListClock:
         modified, known = self.time_of(printed, now=now)
         if modified is None:
             return entry
-        return replace(entry, modified=modified, modified_precision=printed.precision, modified_zone_known=known)
+        # One offset for every file: a server printing each time in its zone's offset at that date
+        # (pure-ftpd, proftpd with TimesGMT off) is an hour off across a summer-time change.
+        spread = SUMMER_TIME if known and printed.zone is None else 0.0
+        return replace(entry, modified=modified, modified_precision=printed.precision, modified_zone_known=known,
+                       modified_spread=spread)
 
 
 def read_list_line(line: str, folder: str) -> ListedLine | None:
