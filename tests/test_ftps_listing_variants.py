@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -321,7 +321,7 @@ def _moved(capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
 @pytest.mark.parametrize("list_format", ["ls", "dos"])
 def test_one_learned_offset_holds_across_a_summer_time_change(
     pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    list_format: str,
+    list_format: Literal["ls", "dos"],
 ) -> None:
     """A server printing each file at its zone's offset on that file's date (IIS, pure-ftpd): the
     offset learned from one file is an hour off for files across the change.  Review E: the winter

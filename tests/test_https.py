@@ -453,7 +453,9 @@ def test_html_index_dates_and_sizes_as_nginx_and_apache_print_them() -> None:
     entries = {e.name: e for e in parse_html_index(nginx, folder="/out") or []}
     a = entries["a.txt"]
     assert (a.size, a.modified, a.modified_precision, a.modified_zone_known) == (
-        10, dt.datetime(2026, 11, 30, 11, 7, tzinfo=dt.timezone.utc), 60, True)  # nginx: GMT by default
+        # nginx: GMT by default, local time with autoindex_localtime on: no zone named (the adapter
+        # asks one file's HEAD, review E)
+        10, dt.datetime(2026, 11, 30, 11, 7, tzinfo=dt.timezone.utc), 60, False)
     assert entries["sub"].modified == dt.datetime(2026, 11, 29, 9, 0, tzinfo=dt.timezone.utc)
     apache = (
         '<table><tr><th><a href="?C=N;O=D">Name</a></th></tr>'

@@ -114,3 +114,28 @@ def test_rounded_index_sizes_are_looked_up_not_moved_again(
             changed = sync(remote, "/f", local, upload=upload)
             assert [a.path for a in changed.plan.transfers] == ["a.bin"], actions(changed)
     assert tree(local) == tree(served)
+
+
+@pytest.mark.parametrize("localtime", [None, "America/New_York", "Asia/Kathmandu"], ids=["gmt", "west", "east"])
+def test_an_index_in_the_servers_local_time_is_read_in_its_zone(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, localtime: str | None
+) -> None:
+    """nginx's ``autoindex_localtime on`` prints local time in the GMT layout.  Review E: read as
+    GMT, every file was sent again on every sync up (west), or same-size edits were missed
+    (east).  One file's HEAD (Last-Modified is GMT) tells the zone, once per connection."""
+    local = tmp_path / "outbox"
+    make_tree(local, {"a.txt": b"one\n", "b.txt": b"two\n"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="html", index_localtime=localtime) as srv:
+        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
+                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
+        with HTTPSAdapter(settings) as remote:
+            assert sync(remote, "/in", local, upload=True).transferred == 2
+            again = sync(remote, "/in", local, upload=True)
+            assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
+            assert {e.modified_zone_known for e in remote.ls("/in")} == {True}
+            later = time.time() + 2 * 3600  # more than the hour one learned offset is good for
+            (local / "a.txt").write_bytes(b"ONE\n")  # same size
+            os.utime(local / "a.txt", (later, later))
+            edited = sync(remote, "/in", local, upload=True)
+            assert [a.path for a in edited.plan.transfers] == ["a.txt"], actions(edited)
+    assert tree(tmp_path / "srv" / "in")["a.txt"] == b"ONE\n"

@@ -33,6 +33,7 @@ import posixpath
 import re
 import urllib.parse
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Literal, Protocol
 
 import requests
@@ -51,6 +52,7 @@ from ..numbers import server_int
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..verify import ServerHash
+from ..zones import SUMMER_TIME, offset_between
 from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, Landed, ProgressCallback, TransferResult
 from .http_removal import remove_together
 from .http_transfer import HEAD_HEADERS, ChunkedUpload, HTTPTransfer, http_options
@@ -88,6 +90,9 @@ class HTTPSAdapter(Adapter):
         self.options = http_options(settings)
         self.http = HTTPTransfer(settings, self.options, user_path=self.user_path, can_mkdir=False)
         self.session: XferSession = self.http.session
+        #: The zone offset of the index pages' times, once a file's HEAD told it (see _in_server_zone).
+        self._index_offset: dt.timedelta | None = None
+        self._index_zone_asked = False
 
     def _close(self) -> None:
         self.http.close()
@@ -215,7 +220,40 @@ class HTTPSAdapter(Adapter):
                 ", not a JSON or HTML index xfer can read",
                 hint=_DAVS_HINT.format(where=where),
             )
-        return entries
+        return self._in_server_zone(entries)
+
+    def _in_server_zone(self, entries: list[Entry]) -> list[Entry]:
+        """``entries`` with the times an HTML index printed in the server's local zone (nginx's and
+        Apache's layouts name none: nginx prints GMT, or local time with ``autoindex_localtime on``;
+        Apache local time) read in that zone, where one file's ``HEAD`` tells it: its
+        ``Last-Modified`` is GMT (:func:`xfer.zones.offset_between`).  Asked once per connection,
+        of the first file listed with a time; good to an hour (summer time,
+        :attr:`Entry.modified_spread`).  No answer that fits a zone: the times stay in an unknown
+        zone (sync counts them 14 hours wide).  Review E: nginx's local-time pages were read as
+        GMT, and every sync up sent every file again.
+        """
+        placed = [entry for entry in entries if entry.modified is not None and not entry.modified_zone_known]
+        if not placed:
+            return entries
+        if not self._index_zone_asked:
+            probe = next((entry for entry in placed if entry.type == "file"), None)
+            if probe is None:
+                return entries  # (no file to ask about in this folder: the next listing asks)
+            self._index_zone_asked = True
+            try:
+                exact = self.http.file_entry(probe.path).modified
+            except XferError:
+                exact = None
+            if exact is not None and probe.modified is not None:
+                self._index_offset = offset_between(probe.modified, exact)
+        offset = self._index_offset
+        if offset is None:
+            return entries
+        return [
+            replace(entry, modified=entry.modified - offset, modified_zone_known=True, modified_spread=SUMMER_TIME)
+            if entry.modified is not None and not entry.modified_zone_known else entry
+            for entry in entries
+        ]
 
     def _read_index(self, response: requests.Response, path: str, parser: _IndexParser) -> list[Entry] | None:
         """Feed the index page to ``parser`` as it arrives, never more than ``max_listing`` bytes.
@@ -491,7 +529,9 @@ def _index_date(text: str) -> tuple[dt.datetime | None, bool, str]:
     if nginx is not None:
         day, name, year, hour, minute = nginx.groups()
         month: int | None = _MONTHS.get(name.lower())
-        zone_known, rest = True, text[nginx.end():]
+        # GMT by default, but local time with autoindex_localtime on: unnamed either way (the
+        # listing asks one file's HEAD, see HTTPSAdapter._in_server_zone).
+        zone_known, rest = False, text[nginx.end():]
     elif apache is not None:
         year, number, day, hour, minute = apache.groups()
         month, zone_known, rest = int(number), False, text[apache.end():]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import email.utils
 import hashlib
 import html
@@ -30,8 +31,8 @@ import socket
 import ssl
 import tempfile
 import threading
-import time
 import urllib.parse
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -124,7 +125,9 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     index, one that does not describe the files as they are).  ``hide_dotfiles`` leaves names
     starting with "." out of the index, as nginx's autoindex does.  ``index_exact_size=False``
     prints the HTML index's sizes rounded (``3K``, ``12M``), as nginx's ``autoindex_exact_size off``
-    and Apache's index pages do: no size a client may compare.
+    and Apache's index pages do: no size a client may compare.  ``index_localtime`` (a zone's
+    name) prints the HTML index's dates in that zone, as nginx's ``autoindex_localtime on`` does;
+    by default GMT, nginx's default.
     ``drop_after_delete`` paths are removed by their first ``DELETE``, whose answer never comes: the
     connection is dropped (a server process that dies, or a link that breaks, after the removal).
     ``conditional_delete``: a ``DELETE`` with ``If-Match`` removes only a file whose ETag is one of
@@ -167,6 +170,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         index_size_error: int = 0,
         hide_dotfiles: bool = False,
         index_exact_size: bool = True,
+        index_localtime: str | None = None,
         drop_after_delete: Iterable[str] = (),
         conditional_delete: bool = False,
     ) -> None:
@@ -179,6 +183,7 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.index_size_error = index_size_error
         self.hide_dotfiles = hide_dotfiles
         self.index_exact_size = index_exact_size
+        self.index_zone = zoneinfo.ZoneInfo(index_localtime) if index_localtime else dt.timezone.utc
         self.forbidden = tuple(forbidden)
         self.redirects = dict(redirects or {})
         self.statuses = dict(statuses or {})
@@ -514,8 +519,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, is_dir, size, mtime in entries:
             href = urllib.parse.quote(name) + ("/" if is_dir else "")
             label = html.escape(name + ("/" if is_dir else ""))
-            when = time.gmtime(mtime)
-            date = f"{when.tm_mday:02d}-{_MONTHS[when.tm_mon - 1]}-{when.tm_year} {when.tm_hour:02d}:{when.tm_min:02d}"
+            when = dt.datetime.fromtimestamp(mtime, self.owner.index_zone)
+            date = f"{when.day:02d}-{_MONTHS[when.month - 1]}-{when.year} {when.hour:02d}:{when.minute:02d}"
             shown = "-" if is_dir else (str(size) if self.owner.index_exact_size else _rounded(size))
             rows.append(f'<a href="{href}">{label}</a>{" " * 10}{date}{" " * 10}{shown}')
         page = (
