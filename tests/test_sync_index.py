@@ -139,3 +139,29 @@ def test_an_index_in_the_servers_local_time_is_read_in_its_zone(
             edited = sync(remote, "/in", local, upload=True)
             assert [a.path for a in edited.plan.transfers] == ["a.txt"], actions(edited)
     assert tree(tmp_path / "srv" / "in")["a.txt"] == b"ONE\n"
+
+
+@pytest.mark.parametrize("mlst", [True, False], ids=["mlsd", "list"])
+def test_new_dotfiles_are_asked_about_only_where_a_listing_may_hide_them(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, mlst: bool
+) -> None:
+    """Review E: every new dotfile cost one round trip before the first upload, on servers whose
+    listings show every name (MLSD, SFTP, WebDAV) too, and under folders the listing showed are
+    not there.  LIST may hide them: there a dotfile in a listed folder is still asked about."""
+    from xfer.testing.ftps_fake import FakeFTPSServer
+
+    local = tmp_path / "outbox"
+    make_tree(local, {**{f"new/.d{n}": b"x" for n in range(20)}, ".top": b"t", "old/.seen": b"s", "old/a": b"a"})
+    (tmp_path / "srv" / "in" / "old").mkdir(parents=True)
+    (tmp_path / "srv" / "in" / "old" / "a").write_bytes(b"a")
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=mlst) as srv, srv.adapter(client_context()) as remote:
+        before = len(srv.commands)
+        result = sync(remote, "/in", local, upload=True, dry_run=True)
+        asked = [c for c in srv.commands[before:] if c.split()[0] in ("MLST", "SIZE", "MDTM", "STAT")]
+    assert len(result.plan.transfers) == 22
+    looked_up = {c.split(" ", 1)[1] for c in asked}
+    if mlst:
+        assert not [c for c in asked if ".d" in c or ".top" in c or ".seen" in c], asked
+    else:
+        assert not [path for path in looked_up if "/new/" in path], asked  # /in/new is not there
+        assert {"/in/.top", "/in/old/.seen"} <= looked_up

@@ -546,18 +546,23 @@ def _hidden(relative: str) -> bool:
 
 def _look_up_hidden(
     remote: Adapter, remote_path: str, local_states: Mapping[str, FileState], remote_states: dict[str, FileState],
-    filters: Filters,
+    remote_folders: Collection[str], filters: Filters,
 ) -> None:
     """Ask the server about each source file its listing did not show under a dot name.
 
     nginx's and Apache's index pages leave out names starting with ``.`` (so do vsftpd and
     pure-ftpd unless told otherwise): without a look such a file is "new" on every run and sent
     again (review D, finding 7).  One ``info`` (HTTP ``HEAD``, FTP ``MLST``/``SIZE``, SFTP
-    ``STAT``) per such file, only for those: a found file is compared as if listed.
+    ``STAT``) per such file, only where it can find something: not where the listing shows
+    every name (:attr:`Adapter.lists_dotfiles`: SFTP, WebDAV, MLSD), and not under a folder
+    the listing showed is not there (review E: 400 new dotfiles cost 400 round trips first).
+    A found file is compared as if listed.
     """
+    if remote.lists_dotfiles:
+        return
     for relative in sorted(local_states):
         if (relative in remote_states or not _hidden(relative) or is_temporary(posixpath.basename(relative))
-                or not filters.included(relative)):
+                or not filters.included(relative) or not _folder_may_be_there(relative, remote_folders)):
             continue
         try:
             entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
@@ -565,6 +570,18 @@ def _look_up_hidden(
             continue  # not there (or no way to ask): new, as the listing said
         if entry.type == "file":
             remote_states[relative] = _remote_state(relative, entry)
+
+
+def _folder_may_be_there(relative: str, remote_folders: Collection[str]) -> bool:
+    """Whether the folders of ``relative`` up to its first dot name were listed (a dot-named
+    folder may be there unlisted; a plain one the listing did not show is not there)."""
+    parts = relative.split("/")[:-1]
+    for depth, part in enumerate(parts):
+        if part.startswith("."):
+            return True
+        if "/".join(parts[: depth + 1]) not in remote_folders:
+            return False
+    return True
 
 
 def _look_up_unsized(
@@ -698,7 +715,7 @@ def sync(
         _look_up_unsized(remote, remote_path, remote_states, local_states, compare or Compare())
     if upload:
         if top is not None:
-            _look_up_hidden(remote, remote_path, local_states, remote_states, filters or Filters())
+            _look_up_hidden(remote, remote_path, local_states, remote_states, remote_folders, filters or Filters())
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
         compare = replace(compare or Compare(), newer_is_unchanged=True)

@@ -225,6 +225,8 @@ class Adapter:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: How messages name this kind of connection; default ``scheme://``.
     label: ClassVar[str | None] = None
+    #: Whether a listing always shows names that start with ``.`` (see :attr:`lists_dotfiles`).
+    LISTS_DOTFILES: ClassVar[bool] = False
     #: Files of at most this many bytes may be uploaded or downloaded several at a time
     #: (:meth:`put_together`, :meth:`get_together`): 0, never.  At most :attr:`together_files` of
     #: them, :attr:`together_bytes` in all, at a time.
@@ -772,6 +774,14 @@ class Adapter:
     def _checksum(self, path: ServerPath, size: int | None) -> ServerHash | None:
         """Subclasses ask their server (see :meth:`checksum`); by default no hash is stated."""
         return None
+
+    @property
+    def lists_dotfiles(self) -> bool:
+        """True where a folder's listing shows every name, those starting with ``.`` too: SFTP's
+        READDIR, WebDAV's PROPFIND, FTP ``MLSD`` (RFC 3659).  False where it may leave them out:
+        FTP ``LIST`` (vsftpd and pure-ftpd do, unless told otherwise), HTML index pages (nginx,
+        Apache); there a dot name the listing did not show is asked about on its own."""
+        return self.LISTS_DOTFILES
 
     @property
     def keeps_modified(self) -> bool:

@@ -121,6 +121,7 @@ class WebDAVAdapter(Adapter):
     # protected live property (Apache, nginx refuse), some servers take it (wsgidav's
     # mutable_live_props, for rsync-like clients); keeps_modified asks.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    LISTS_DOTFILES = True  # PROPFIND shows every member
 
     #: Small files are downloaded pipelined (:meth:`get_together`), with HTTPS's bounds; they are
     #: uploaded one by one (each to its temporary name, then MOVEd: :meth:`put_together` moves none).

@@ -1255,6 +1255,11 @@ class FTPSAdapter(Adapter):
     # -- times -------------------------------------------------------------------------------
 
     @property
+    def lists_dotfiles(self) -> bool:
+        """MLSD shows every name (RFC 3659); LIST may not (vsftpd, pure-ftpd leave out dot names)."""
+        return "MLST" in self._features
+
+    @property
     def keeps_modified(self) -> bool:
         """Whether this connection can set a file's time: ``MFMT`` (draft-somers-ftp-mfxx) in FEAT,
         else ``SITE UTIME`` listed by ``SITE HELP`` (pure-ftpd, proftpd's mod_site_misc; asked once

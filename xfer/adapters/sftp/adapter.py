@@ -183,6 +183,7 @@ class SFTPAdapter(Adapter):
     """
 
     capabilities = frozenset(Capability)
+    LISTS_DOTFILES = True  # READDIR shows every name
 
     #: Small files go several at a time (:meth:`get_together`, :meth:`put_together`), with HTTP's bounds.
     together_max_size = 64 * 1024
