@@ -64,7 +64,7 @@ from ..base import (
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
-from .pipeline import AnsweredClient, NoReply, block_sizes, closing, read_blocks, write_blocks
+from .pipeline import AnsweredClient, NoReply, Progress, block_sizes, closing, read_blocks, write_blocks
 from .session import SSHSession, connect_error
 
 __all__ = ["SFTPAdapter"]
@@ -498,8 +498,12 @@ class SFTPAdapter(Adapter):
         retried ``attempt``: the next try then continues it (``key`` names it in the try's state).
         """
         await self._refuse_folder(sftp, upload.remote)
-        offset = await self._upload_offset(sftp, upload.kept, upload.size)
+        confirmed: int = attempt.state.get(f"{key}:confirmed", 0) if attempt is not None else 0
+        offset = await self._upload_offset(sftp, upload.kept, upload.size, confirmed)
         target, size, callback = upload.target, upload.size, upload.callback
+        # The bytes the server confirmed, each WRITE and every one before it (BlockWriter):
+        # where a try after a cut may go on from, whatever the part's size says.
+        written = Progress()
         try:
             also = await self._hash_to_compute(sftp, target)
             _, write_block = block_sizes(sftp)
@@ -522,7 +526,8 @@ class SFTPAdapter(Adapter):
                 upload.handle.seek(0)
                 remote_file = await self._create(sftp, target, posixpath.dirname(upload.remote))
             async with closing(remote_file, self.settings.timeout):
-                await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout)
+                await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout,
+                                   progress=written)
             upload.verified, upload.modified_given = await self._complete(
                 sftp, target, upload.remote, size, body.hash, upload.source, modified=upload.modified)
         except BaseException as exc:
@@ -533,8 +538,9 @@ class SFTPAdapter(Adapter):
             temp = upload.temp
             gone = stuck or conn is None or conn.is_closed()
             if attempt is not None and temp is not None and gone:
-                # The connection is gone (a cut): the next try continues the part; the retry
-                # loop removes it if none will.
+                # The connection is gone (a cut): the next try continues the part up to what
+                # was confirmed; the retry loop removes it if none will.
+                attempt.state[f"{key}:confirmed"] = offset + written.done
                 if attempt.state.get(key) != temp:
                     attempt.state[key] = temp
                     attempt.on_give_up(lambda: self._remove_quietly(temp))
@@ -699,19 +705,21 @@ class SFTPAdapter(Adapter):
 
         return SFTPWriter(self, remote, callback)
 
-    async def _upload_offset(self, sftp: asyncssh.SFTPClient, kept: str | None, size: int) -> int:
-        """Where an upload into the part ``kept`` (left by a cut try) goes on: its size, or 0.
+    async def _upload_offset(self, sftp: asyncssh.SFTPClient, kept: str | None, size: int, confirmed: int) -> int:
+        """Where an upload into the part ``kept`` (left by a cut try) goes on: the end of what the
+        cut try saw confirmed in order (``confirmed``), at most the part's size; or 0.
 
-        The server wrote the requests of the cut try in the order they were sent (OpenSSH's
-        sftp-server and asyncssh handle one request after the other), so its size is a prefix
-        of the file.  A part that is gone, or longer than the file, starts over.
+        Not the part's size alone: a server may carry out pipelined WRITEs in parallel
+        (draft-ietf-secsh-filexfer-02 §6.1), so at a cut later blocks can be on disk while an
+        earlier one never landed; the size then covers a hole.  A WRITE whose answer the cut
+        lost is sent again.  A part that is gone, or longer than the file, starts over.
         """
-        if kept is None:
+        if kept is None or confirmed <= 0:
             return 0
         attrs = await self._stat(sftp, kept)
         if attrs is None or attrs.size is None or _kind(attrs) != "file" or attrs.size > size:
             return 0
-        return int(attrs.size)
+        return min(int(attrs.size), confirmed)
 
     async def _create(self, sftp: asyncssh.SFTPClient, target: str, folder: str) -> asyncssh.SFTPClientFile:
         """Open ``target`` for writing from byte 0 (created or emptied); missing folders are made."""
