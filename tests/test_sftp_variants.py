@@ -86,3 +86,30 @@ def test_a_cut_upload_resumes_from_what_was_confirmed_in_order_not_from_the_size
     stored = (root / "big.bin").read_bytes()
     assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(data).hexdigest(), "a hole was installed"
     assert listing(root) == ["big.bin"]
+
+
+# -- finding 2: a listing without attributes ----------------------------------------------------
+
+
+class _NoAttrsInListing(VariantServer):
+    listing_attrs = False
+
+
+def _tree(root: Path) -> None:
+    (root / "dir" / "sub").mkdir(parents=True)
+    (root / "dir" / "a.txt").write_bytes(b"A" * 10)
+    (root / "dir" / "sub" / "b.txt").write_bytes(b"B" * 20)
+
+
+def test_entries_listed_without_attributes_are_looked_up(ssh_keys: SSHTestKeys, root: Path, tmp_path: Path) -> None:
+    """SFTP v3 lets READDIR names carry no attributes: each is looked up (STAT), never taken for
+    "other" (which ``get -r`` skipped with exit 0, and ``rm -r`` sent a REMOVE of a folder)."""
+    _tree(root)
+    with serve(ssh_keys, root, _NoAttrsInListing) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        shown = {entry.name: (entry.type, entry.size) for entry in remote.ls("/dir")}
+        assert shown == {"a.txt": ("file", 10), "sub": ("directory", None)}
+        remote.get(["/dir"], tmp_path / "out", recursive=True)
+        assert listing(tmp_path / "out") == ["a.txt", "sub", "sub/b.txt"]
+        assert (tmp_path / "out" / "sub" / "b.txt").read_bytes() == b"B" * 20
+        remote.rm("/dir", recursive=True)
+    assert listing(root) == []

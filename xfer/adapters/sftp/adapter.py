@@ -93,6 +93,11 @@ def _kind(attrs: asyncssh.SFTPAttrs) -> EntryType:
     return _TYPES.get(attrs.type, "other")
 
 
+def _untyped(attrs: asyncssh.SFTPAttrs) -> bool:
+    """Whether ``attrs`` say nothing of the kind of entry (a v3 READDIR name may carry no attributes)."""
+    return attrs.permissions is None and attrs.type == asyncssh.FILEXFER_TYPE_UNKNOWN
+
+
 def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> Entry:
     import datetime as dt
 
@@ -302,10 +307,13 @@ class SFTPAdapter(Adapter):
         """The direct children of ``folder``, read within ``max_listing`` bytes.
 
         With ``follow``, a link is shown as what it points to (as ``ls`` of a folder does);
-        without, as a link (``rm -r`` must never go through one).
+        without, as a link (``rm -r`` must never go through one).  An entry listed without
+        attributes (SFTP v3 allows a name with none) is looked up the same way before it is
+        classified: its kind is not known, which is not "other".  One that is gone by then is
+        left out.
         """
         limit, used = self.settings.max_listing, 0
-        entries: list[Entry] = []
+        found: list[tuple[str, asyncssh.SFTPAttrs]] = []
         async for name in sftp.scandir(folder):
             filename = name.filename if isinstance(name.filename, str) else name.filename.decode("utf-8", "replace")
             used += len(filename) + len(name.longname or "") + 64
@@ -313,12 +321,37 @@ class SFTPAdapter(Adapter):
                 raise listing_too_large(self.settings.server, folder, limit)
             if filename in (".", "..") or "/" in filename:
                 continue
-            path = posixpath.join(folder, filename)
-            attrs = name.attrs
-            if follow and _kind(attrs) == "link":
-                attrs = await self._stat(sftp, path) or attrs
-            entries.append(_entry(path, attrs))
+            found.append((posixpath.join(folder, filename), name.attrs))
+        looks = [self._look_up(sftp, path, attrs, follow=follow) for path, attrs in found
+                 if _untyped(attrs) or (follow and _kind(attrs) == "link")]
+        looked: dict[str, asyncssh.SFTPAttrs | None] = {}
+        # At most _REMOVING_AT_ONCE in flight (a server's queue is not endless).
+        for first in range(0, len(looks), _REMOVING_AT_ONCE):
+            looked.update(await asyncio.gather(*looks[first:first + _REMOVING_AT_ONCE]))
+        entries: list[Entry] = []
+        for path, attrs in found:
+            shown = looked.get(path, attrs)
+            if shown is not None:
+                entries.append(_entry(path, shown))
         return entries
+
+    async def _look_up(self, sftp: asyncssh.SFTPClient, path: str, listed: asyncssh.SFTPAttrs, *,
+                       follow: bool) -> tuple[str, asyncssh.SFTPAttrs | None]:
+        """``path``'s attributes for a listing: a link's target's with ``follow`` (the link's own if
+        it points nowhere), else the entry's own (LSTAT); None if the entry is gone, or the listing's
+        if the server will not say."""
+        try:
+            if follow:
+                attrs = await self._stat(sftp, path)
+                if attrs is not None:
+                    return path, attrs
+                if not _untyped(listed):
+                    return path, listed  # a link that points nowhere: shown as the link
+            return path, await sftp.lstat(path)
+        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+            return path, None
+        except asyncssh.SFTPPermissionDenied:
+            return path, listed
 
     def _ls(self, path: str) -> list[Entry]:
         async def work(sftp: asyncssh.SFTPClient) -> list[Entry]:
