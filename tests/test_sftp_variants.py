@@ -113,3 +113,92 @@ def test_entries_listed_without_attributes_are_looked_up(ssh_keys: SSHTestKeys, 
         assert (tmp_path / "out" / "sub" / "b.txt").read_bytes() == b"B" * 20
         remote.rm("/dir", recursive=True)
     assert listing(root) == []
+
+
+# -- findings 3 and 4: replacing a file where RENAME never replaces ------------------------------
+
+
+class _V3Rename(VariantServer):
+    """No extensions (no posix-rename): RENAME refuses an existing target, as SFTP v3 says."""
+
+    extensions = ()
+
+
+class _CutAfterAside(_V3Rename):
+    """The connection breaks right after the old file was renamed aside (once per test); with
+    :attr:`keep_aside`, the server refuses afterwards to rename the aside file back."""
+
+    cut: ClassVar[bool] = False
+    keep_aside: ClassVar[bool] = False
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        cls = type(self)
+        if cls.keep_aside and cls.cut and oldpath.endswith(b".xfer-old"):
+            raise asyncssh.SFTPPermissionDenied("not that one")
+        super().rename(oldpath, newpath)
+        if newpath.endswith(b".xfer-old") and not cls.cut:
+            cls.cut = True
+            self._chan.get_connection().abort()
+
+
+class _NoRemove(_V3Rename):
+    """An account that may write and rename but not remove (a drop folder)."""
+
+    def remove(self, path: bytes) -> None:
+        raise asyncssh.SFTPPermissionDenied("Permission denied")
+
+
+def _old_and_new(root: Path, tmp_path: Path) -> Path:
+    (root / "target.bin").write_bytes(b"OLD")
+    (tmp_path / "new.bin").write_bytes(b"NEW" * 100_000)
+    return tmp_path / "new.bin"
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_cut_between_the_renames_puts_the_old_file_back_or_finishes(
+    ssh_keys: SSHTestKeys, root: Path, tmp_path: Path, retries: int
+) -> None:
+    """Retried: the new file is in place and no ``.xfer-old`` is left.  Not retried: the old file
+    is back under its name (put back on a new connection), nothing hidden is left."""
+    _CutAfterAside.cut, _CutAfterAside.keep_aside = False, False
+    new = _old_and_new(root, tmp_path)
+    with serve(ssh_keys, root, _CutAfterAside) as srv:
+        with xfer.connect(profile_of(srv, ssh_keys), retries=retries, retry_wait=0.01) as remote:
+            if retries:
+                remote.put_file(new, "/target.bin")
+            else:
+                with pytest.raises(xfer.XferError) as caught:
+                    remote.put_file(new, "/target.bin")
+                assert caught.value.exit_code == 5
+    assert _CutAfterAside.cut
+    assert listing(root) == ["target.bin"]
+    assert (root / "target.bin").read_bytes() == (new.read_bytes() if retries else b"OLD")
+
+
+def test_an_old_file_that_cannot_be_put_back_is_named_in_the_error(
+    ssh_keys: SSHTestKeys, root: Path, tmp_path: Path
+) -> None:
+    _CutAfterAside.cut, _CutAfterAside.keep_aside = False, True
+    new = _old_and_new(root, tmp_path)
+    with serve(ssh_keys, root, _CutAfterAside) as srv:
+        with xfer.connect(profile_of(srv, ssh_keys), retries=0) as remote:
+            with pytest.raises(xfer.XferError) as caught:
+                remote.put_file(new, "/target.bin")
+    asides = [name for name in listing(root) if name.endswith(".xfer-old")]
+    assert len(asides) == 1 and (root / asides[0]).read_bytes() == b"OLD"
+    assert f"/{asides[0]}" in f"{caught.value.message} {caught.value.hint}", caught.value
+
+
+def test_an_old_file_that_cannot_be_removed_is_a_warning_not_a_failure(
+    ssh_keys: SSHTestKeys, root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The new file is in place: the upload succeeded; the old copy left over is named once."""
+    new = _old_and_new(root, tmp_path)
+    with serve(ssh_keys, root, _NoRemove) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        result = remote.put_file(new, "/target.bin")
+    assert (root / "target.bin").read_bytes() == new.read_bytes()
+    asides = [name for name in listing(root) if name.endswith(".xfer-old")]
+    assert len(asides) == 1 and (root / asides[0]).read_bytes() == b"OLD"
+    assert result.details["previous_version_left_at"] == f"/{asides[0]}"
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and asides[0] in warned[0], warned

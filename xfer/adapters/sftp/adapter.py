@@ -130,6 +130,8 @@ class _Upload:
     #: Its temporary file may still be on the server: the connection broke, with no retried try
     #: to continue it (a group's upload); whoever sent it removes it on a new connection.
     left: bool = False
+    #: The old version the upload replaced, left over because the server would not remove it.
+    previous_left: str | None = None
 
     @property
     def target(self) -> str:
@@ -197,6 +199,12 @@ class SFTPAdapter(Adapter):
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
         self._options = settings.options_as(SFTPOptions)
+        #: Old versions this adapter renamed aside to replace them (where RENAME never replaces),
+        #: by the name they belong under, not yet removed or put back: a cut between the two
+        #: renames leaves one, which the next install of that name removes and a failure puts
+        #: back (:meth:`_put_back`).  Kept here, not on one try: a group's upload that broke is
+        #: sent again alone.
+        self._asides: dict[str, list[str]] = {}
         self._ssh: SSHSession | None = SSHSession(settings)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -521,7 +529,13 @@ class SFTPAdapter(Adapter):
                          temp=kept or self._temp_name(remote), kept=kept,
                          modified=_modified_of(handle) if preserve_times else None)
         with handle:
-            self._run("uploading", remote, lambda sftp: self._upload(sftp, upload, attempt, key))
+            try:
+                self._run("uploading", remote, lambda sftp: self._upload(sftp, upload, attempt, key))
+            except XferError as exc:
+                told = self._put_back(remote, exc)
+                if told is exc:
+                    raise
+                raise told from exc
         return self._sent(upload, started)
 
     async def _upload(self, sftp: asyncssh.SFTPClient, upload: _Upload, attempt: Attempt | None, key: str) -> None:
@@ -561,7 +575,7 @@ class SFTPAdapter(Adapter):
             async with closing(remote_file, self.settings.timeout):
                 await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout,
                                    progress=written)
-            upload.verified, upload.modified_given = await self._complete(
+            upload.verified, upload.modified_given, upload.previous_left = await self._complete(
                 sftp, target, upload.remote, size, body.hash, upload.source, modified=upload.modified)
         except BaseException as exc:
             conn = self._ssh.conn if self._ssh is not None else None
@@ -584,6 +598,8 @@ class SFTPAdapter(Adapter):
             raise
 
     def _sent(self, upload: _Upload, started: float, **details: Any) -> TransferResult:
+        if upload.previous_left is not None:
+            details["previous_version_left_at"] = self.user_path(upload.previous_left)
         return TransferResult(
             direction="put", local=upload.local, remote=self.user_path(upload.remote), size=upload.size,
             elapsed=time.monotonic() - started, details={**self._details(), **details},
@@ -644,13 +660,14 @@ class SFTPAdapter(Adapter):
     async def _complete(
         self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash,
         source: SentFile | None = None, *, modified: float | None = None,
-    ) -> tuple[Check, dt.datetime | None]:
+    ) -> tuple[Check, dt.datetime | None, str | None]:
         """An upload written to ``target`` (all requests answered, the file closed): check what the
         server stored (its size, and its hash where it answers check-file), give it the time
         ``modified`` (in flight with that look), then rename it to ``remote`` if it went to a
         temporary name.  A mismatch raises before the rename: nothing reaches the name (the
-        caller removes ``target``).  Returns what ``verified`` says, and the time the file holds
-        (None: none asked, refused, or the server's look after it shows another)."""
+        caller removes ``target``).  Returns what ``verified`` says, the time the file holds
+        (None: none asked, refused, or the server's look after it shows another), and the old
+        version left over beside it (the server would not remove it: :meth:`_install`)."""
         # The SETSTAT leaves first (a task sends its request when it starts): the STAT's answer
         # shows the time as the server keeps it (whole seconds in SFTP version 3).
         timed, attributes = await asyncio.gather(self._give_time(sftp, target, modified), sftp.stat(target))
@@ -670,9 +687,8 @@ class SFTPAdapter(Adapter):
             local = await asyncio.get_running_loop().run_in_executor(None, source.hash, offered.algorithm)
         verified = self._conclude(sftp, offered, local, what=f"the upload of {remote}", size_checked=True,
                                   consequence="the upload was removed", size=size)
-        if target != remote:
-            await self._install(sftp, target, remote)
-        return verified, given
+        left = await self._install(sftp, target, remote) if target != remote else None
+        return verified, given, left
 
     async def _give_time(self, sftp: asyncssh.SFTPClient, target: str, modified: float | None) -> bool:
         """SETSTAT of ``target``'s modification time (and access time) to ``modified``; False if not
@@ -790,16 +806,19 @@ class SFTPAdapter(Adapter):
         with contextlib.suppress(asyncssh.Error, OSError):
             await sftp.remove(path)
 
-    async def _install(self, sftp: asyncssh.SFTPClient, temp: str, remote: str) -> None:
-        """Rename the complete upload ``temp`` over ``remote``: atomically where the server can."""
+    async def _install(self, sftp: asyncssh.SFTPClient, temp: str, remote: str) -> str | None:
+        """Rename the complete upload ``temp`` over ``remote``: atomically where the server can.
+
+        Returns the old version's name if it is left over beside ``remote`` (:meth:`_drop_asides`).
+        """
         try:
             await sftp.posix_rename(temp, remote)
-            return
+            return await self._drop_asides(sftp, remote)
         except asyncssh.SFTPOpUnsupported:
             pass
         if await self._stat(sftp, remote) is None:
             await sftp.rename(temp, remote)
-            return
+            return await self._drop_asides(sftp, remote)
         # SFTPv3 rename never replaces: move the old file aside, put the new one in, then drop the
         # old.  Not to be cut half way by a stop (Ctrl-C, or a group's other files failing: the
         # task is cancelled, perhaps more than once): between the renames no file is under the
@@ -808,14 +827,14 @@ class SFTPAdapter(Adapter):
         cancelled = False
         while True:
             try:
-                await asyncio.shield(steps)
+                left = await asyncio.shield(steps)
                 break
             except asyncio.CancelledError:
                 if steps.cancelled():
                     raise  # the steps themselves were cancelled (the loop is closing)
                 cancelled = True
                 if steps.done():  # they ended before this task woke: as they ended
-                    steps.result()  # (raises their own failure, if any)
+                    left = steps.result()  # (raises their own failure, if any)
                     break
         if cancelled:
             # The new file is in place: the transfer is complete, as if the stop had come a
@@ -823,20 +842,90 @@ class SFTPAdapter(Adapter):
             # goes on where it came from: a group raises it once its files have ended, Ctrl-C is
             # raised again by SSHSession.run.
             _stop_taken_back()
+        return left
 
-    @staticmethod
-    async def _replace(sftp: asyncssh.SFTPClient, temp: str, remote: str) -> None:
-        """:meth:`_install` on a server whose rename never replaces: the old file is put back if
-        the new one cannot go in."""
+    async def _replace(self, sftp: asyncssh.SFTPClient, temp: str, remote: str) -> str | None:
+        """:meth:`_install` on a server whose rename never replaces: the old file is renamed aside,
+        the new one in, then the old removed (:meth:`_drop_asides`).  If the new one cannot go in,
+        the old one is put back; if that fails too (the connection broke), it stays in
+        :attr:`_asides` for :meth:`_put_back` or the next try."""
         aside = posixpath.join(posixpath.dirname(remote), f".{posixpath.basename(remote)}.{secrets.token_hex(4)}"
                                ".xfer-old")
-        await sftp.rename(remote, aside)
+        # Noted before it is asked: a cut can lose the answer to a rename the server made.
+        self._asides.setdefault(remote, []).append(aside)
+        try:
+            await sftp.rename(remote, aside)
+        except asyncssh.SFTPError as exc:
+            if not isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
+                self._forget_aside(remote, aside)  # refused: nothing moved
+            raise
         try:
             await sftp.rename(temp, remote)
         except BaseException:
-            await sftp.rename(aside, remote)
+            with contextlib.suppress(asyncssh.Error, OSError):  # (a broken connection: _put_back, later)
+                await sftp.rename(aside, remote)
+                self._forget_aside(remote, aside)
             raise
-        await sftp.remove(aside)
+        return await self._drop_asides(sftp, remote)
+
+    def _forget_aside(self, remote: str, aside: str) -> None:
+        left = [name for name in self._asides.get(remote, []) if name != aside]
+        if left:
+            self._asides[remote] = left
+        else:
+            self._asides.pop(remote, None)
+
+    async def _drop_asides(self, sftp: asyncssh.SFTPClient, remote: str) -> str | None:
+        """The new file is under ``remote``: remove the old versions moved aside for it (this
+        replace's, and any a cut try left).  One the server will not remove (an account that may
+        rename but not delete) does not fail the upload, which is in place: it is named in one
+        warning, and returned (the latest)."""
+        left: list[str] = []
+        why = ""
+        for aside in self._asides.pop(remote, []):
+            try:
+                await sftp.remove(aside)
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                pass  # never made (a refused or cut rename), or removed already
+            except (asyncssh.Error, OSError) as exc:
+                left.append(aside)
+                why = exc.reason if isinstance(exc, asyncssh.Error) else str(exc)
+        if not left:
+            return None
+        _log.warning("%s: %s is in place, but the previous version is left as %s: the server did not "
+                     "remove it (%s); remove it by hand", self.settings.server, self.user_path(remote),
+                     ", ".join(self.user_path(aside) for aside in left), why)
+        return left[-1]
+
+    def _put_back(self, remote: str, failure: XferError) -> XferError:
+        """After a failed install of ``remote``: each old version a replace moved aside
+        (:attr:`_asides`) goes back under the name if nothing is there now, on a new connection
+        if the old one broke.  Returns ``failure``, or a copy naming where the old version is if it
+        could not be put back."""
+        if not self._asides.get(remote):
+            return failure
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            for aside in list(self._asides.get(remote, [])):
+                try:
+                    await sftp.lstat(aside)
+                except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                    self._forget_aside(remote, aside)  # never made, or back already
+                    continue
+                if await self._stat(sftp, remote) is None:
+                    await sftp.rename(aside, remote)
+                    self._forget_aside(remote, aside)
+
+        with contextlib.suppress(XferError):  # (what could not be put back is named below)
+            self._run("putting back the previous version of", remote, work)
+        left = self._asides.get(remote)
+        if not left:
+            return failure
+        shown, where = self.user_path(remote), ", ".join(self.user_path(aside) for aside in left)
+        recover = (f"the previous version of {shown} is kept as {where}: if {shown} is missing, "
+                   f"rename it back by hand (a successful retry removes it)")
+        return failure.copy_with(f"{failure.message}; the previous version is kept as {where}",
+                                 hint=f"{recover}; {failure.hint}" if failure.hint else recover)
 
     # -- offsets (what resuming builds on) ------------------------------------------------------
 

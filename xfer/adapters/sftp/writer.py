@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from ...errors import XferError
 from ...verify import Check, StreamHash
 from ..base import ProgressCallback, TransferResult
 from ..writer import RemoteWriter
@@ -76,23 +77,30 @@ class SFTPWriter(RemoteWriter):
         rest = bytes(self._buffer)
         self._buffer.clear()
 
-        async def finish(sftp: asyncssh.SFTPClient) -> Check:
+        async def finish(sftp: asyncssh.SFTPClient) -> tuple[Check, str | None]:
             await writer.push([rest] if rest else [])
             await writer.drain()
             self._file = None
             await handle.close()
-            verified, _ = await adapter._complete(sftp, self._target, self._server_path, self.written, self._hash)
-            return verified
+            verified, _, left = await adapter._complete(sftp, self._target, self._server_path, self.written,
+                                                        self._hash)
+            return verified, left
 
         try:
-            verified = adapter._run("uploading", self._server_path, finish)
-        except BaseException:
+            verified, left = adapter._run("uploading", self._server_path, finish)
+        except BaseException as exc:
             with contextlib.suppress(Exception):  # the failure itself is what the caller must see
                 self._discard()
-            raise
+            told = adapter._put_back(self._server_path, exc) if isinstance(exc, XferError) else exc
+            if told is exc:
+                raise
+            raise told from exc
+        details = adapter._details()
+        if left is not None:
+            details["previous_version_left_at"] = adapter.user_path(left)
         return TransferResult(
             direction="put", local="-", remote=self.remote, size=self.written,
-            elapsed=time.monotonic() - self.started, details=adapter._details(), protocol=adapter.settings.scheme,
+            elapsed=time.monotonic() - self.started, details=details, protocol=adapter.settings.scheme,
             size_verified=True, temp_name=posixpath.basename(self._temp) if self._temp is not None else None,
             verified=verified,
         )
