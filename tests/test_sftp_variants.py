@@ -21,7 +21,7 @@ import pytest
 
 import xfer
 from tests.test_sftp import profile_of
-from xfer.testing.sftp_server import SFTPServer, SSHTestKeys, VariantServer, create_ssh_keys
+from xfer.testing.sftp_server import CheckFileServer, SFTPServer, SSHTestKeys, VariantServer, create_ssh_keys
 
 
 @pytest.fixture(scope="module")
@@ -202,3 +202,37 @@ def test_an_old_file_that_cannot_be_removed_is_a_warning_not_a_failure(
     assert result.details["previous_version_left_at"] == f"/{asides[0]}"
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 1 and asides[0] in warned[0], warned
+
+
+# -- finding 5: STAT without a size ----------------------------------------------------------------
+
+
+class _NoSizes(VariantServer):
+    stat_size = False
+
+
+class _NoSizesButCheckFile(CheckFileServer):
+    stat_size = False
+
+
+def test_an_upload_whose_size_the_server_does_not_state_is_not_verified_not_refused(
+    ssh_keys: SSHTestKeys, root: Path, tmp_path: Path
+) -> None:
+    """The SIZE attribute is optional in SFTP v3: no size to compare is ``verified: "none"`` (as a
+    download of such a file is), never "stored None bytes ... check the server's disk space"."""
+    (tmp_path / "a.bin").write_bytes(b"x" * 50_000)
+    with serve(ssh_keys, root, _NoSizes) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        result = remote.put_file(tmp_path / "a.bin", "/a.bin")
+    assert (root / "a.bin").read_bytes() == b"x" * 50_000
+    assert result.verified == "none" and not result.size_verified
+    assert listing(root) == ["a.bin"]
+
+
+def test_an_upload_whose_size_is_not_stated_is_proven_by_the_servers_hash(
+    ssh_keys: SSHTestKeys, root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "a.bin").write_bytes(b"x" * 50_000)
+    with serve(ssh_keys, root, _NoSizesButCheckFile) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        result = remote.put_file(tmp_path / "a.bin", "/a.bin")
+    assert result.verified == "sha256"
+    assert (root / "a.bin").read_bytes() == b"x" * 50_000

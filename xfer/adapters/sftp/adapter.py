@@ -127,6 +127,7 @@ class _Upload:
     modified_given: dt.datetime | None = None
     body: FileBody | None = None
     verified: Check = "none"
+    size_verified: bool = False
     #: Its temporary file may still be on the server: the connection broke, with no retried try
     #: to continue it (a group's upload); whoever sent it removes it on a new connection.
     left: bool = False
@@ -136,6 +137,18 @@ class _Upload:
     @property
     def target(self) -> str:
         return self.temp or self.remote
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What :meth:`SFTPAdapter._complete` found and did: what ``verified`` says, whether the size
+    was compared (the server may not state one), the time the file holds (None: none asked,
+    refused, or the server shows another), and the old version left over beside it."""
+
+    verified: Check
+    size_verified: bool
+    modified: dt.datetime | None
+    previous_left: str | None
 
 
 def _modified_of(handle: BinaryIO) -> float:
@@ -575,8 +588,10 @@ class SFTPAdapter(Adapter):
             async with closing(remote_file, self.settings.timeout):
                 await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout,
                                    progress=written)
-            upload.verified, upload.modified_given, upload.previous_left = await self._complete(
-                sftp, target, upload.remote, size, body.hash, upload.source, modified=upload.modified)
+            stored = await self._complete(sftp, target, upload.remote, size, body.hash, upload.source,
+                                          modified=upload.modified)
+            upload.verified, upload.size_verified = stored.verified, stored.size_verified
+            upload.modified_given, upload.previous_left = stored.modified, stored.previous_left
         except BaseException as exc:
             conn = self._ssh.conn if self._ssh is not None else None
             stuck = isinstance(exc, NoReply)
@@ -603,7 +618,7 @@ class SFTPAdapter(Adapter):
         return TransferResult(
             direction="put", local=upload.local, remote=self.user_path(upload.remote), size=upload.size,
             elapsed=time.monotonic() - started, details={**self._details(), **details},
-            protocol=self.settings.scheme, size_verified=True,
+            protocol=self.settings.scheme, size_verified=upload.size_verified,
             temp_name=posixpath.basename(upload.temp) if upload.temp is not None else None,
             sha256=upload.body.sha256 if upload.body is not None else None, verified=upload.verified,
             modified=upload.modified_given,
@@ -660,20 +675,20 @@ class SFTPAdapter(Adapter):
     async def _complete(
         self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash,
         source: SentFile | None = None, *, modified: float | None = None,
-    ) -> tuple[Check, dt.datetime | None, str | None]:
+    ) -> _Stored:
         """An upload written to ``target`` (all requests answered, the file closed): check what the
         server stored (its size, and its hash where it answers check-file), give it the time
         ``modified`` (in flight with that look), then rename it to ``remote`` if it went to a
         temporary name.  A mismatch raises before the rename: nothing reaches the name (the
-        caller removes ``target``).  Returns what ``verified`` says, the time the file holds
-        (None: none asked, refused, or the server's look after it shows another), and the old
-        version left over beside it (the server would not remove it: :meth:`_install`)."""
+        caller removes ``target``).  A server that states no size (optional in SFTP v3) leaves
+        the hash, if any, to prove the upload, else nothing (``verified: "none"``, as a
+        download of such a file)."""
         # The SETSTAT leaves first (a task sends its request when it starts): the STAT's answer
         # shows the time as the server keeps it (whole seconds in SFTP version 3).
         timed, attributes = await asyncio.gather(self._give_time(sftp, target, modified), sftp.stat(target))
         given = _time_held(attributes, modified) if timed else None
         stored = attributes.size
-        if stored != size:
+        if stored is not None and stored != size:
             raise IntegrityError(
                 f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
                 "the upload was removed",
@@ -685,10 +700,10 @@ class SFTPAdapter(Adapter):
             # The server named its algorithm only now (check-file unnamed or named without one):
             # the file sent is hashed in it once more, off the event loop.
             local = await asyncio.get_running_loop().run_in_executor(None, source.hash, offered.algorithm)
-        verified = self._conclude(sftp, offered, local, what=f"the upload of {remote}", size_checked=True,
-                                  consequence="the upload was removed", size=size)
+        verified = self._conclude(sftp, offered, local, what=f"the upload of {remote}",
+                                  size_checked=stored is not None, consequence="the upload was removed", size=size)
         left = await self._install(sftp, target, remote) if target != remote else None
-        return verified, given, left
+        return _Stored(verified, stored is not None, given, left)
 
     async def _give_time(self, sftp: asyncssh.SFTPClient, target: str, modified: float | None) -> bool:
         """SETSTAT of ``target``'s modification time (and access time) to ``modified``; False if not

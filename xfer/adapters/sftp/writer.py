@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from ...errors import XferError
-from ...verify import Check, StreamHash
+from ...verify import StreamHash
 from ..base import ProgressCallback, TransferResult
 from ..writer import RemoteWriter
 from .pipeline import BlockWriter, answered, block_sizes
 
 if TYPE_CHECKING:
-    from .adapter import SFTPAdapter
+    from .adapter import SFTPAdapter, _Stored
 
 __all__ = ["SFTPWriter"]
 
@@ -77,17 +77,15 @@ class SFTPWriter(RemoteWriter):
         rest = bytes(self._buffer)
         self._buffer.clear()
 
-        async def finish(sftp: asyncssh.SFTPClient) -> tuple[Check, str | None]:
+        async def finish(sftp: asyncssh.SFTPClient) -> _Stored:
             await writer.push([rest] if rest else [])
             await writer.drain()
             self._file = None
             await handle.close()
-            verified, _, left = await adapter._complete(sftp, self._target, self._server_path, self.written,
-                                                        self._hash)
-            return verified, left
+            return await adapter._complete(sftp, self._target, self._server_path, self.written, self._hash)
 
         try:
-            verified, left = adapter._run("uploading", self._server_path, finish)
+            stored = adapter._run("uploading", self._server_path, finish)
         except BaseException as exc:
             with contextlib.suppress(Exception):  # the failure itself is what the caller must see
                 self._discard()
@@ -96,13 +94,13 @@ class SFTPWriter(RemoteWriter):
                 raise
             raise told from exc
         details = adapter._details()
-        if left is not None:
-            details["previous_version_left_at"] = adapter.user_path(left)
+        if stored.previous_left is not None:
+            details["previous_version_left_at"] = adapter.user_path(stored.previous_left)
         return TransferResult(
             direction="put", local="-", remote=self.remote, size=self.written,
             elapsed=time.monotonic() - self.started, details=details, protocol=adapter.settings.scheme,
-            size_verified=True, temp_name=posixpath.basename(self._temp) if self._temp is not None else None,
-            verified=verified,
+            size_verified=stored.size_verified, verified=stored.verified,
+            temp_name=posixpath.basename(self._temp) if self._temp is not None else None,
         )
 
     def _discard(self) -> None:
