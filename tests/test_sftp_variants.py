@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import random
 from pathlib import Path
 from typing import Any, ClassVar
@@ -236,3 +237,37 @@ def test_an_upload_whose_size_is_not_stated_is_proven_by_the_servers_hash(
         result = remote.put_file(tmp_path / "a.bin", "/a.bin")
     assert result.verified == "sha256"
     assert (root / "a.bin").read_bytes() == b"x" * 50_000
+
+
+# -- finding 6: a change of case on a case-insensitive server ----------------------------------
+
+
+class _CaseInsensitiveV3(VariantServer):
+    """Windows-backed: case-insensitive and case-preserving, no posix-rename."""
+
+    case_insensitive = True
+    extensions = ()
+
+
+def test_a_case_only_rename_on_a_case_insensitive_server_renames(
+    ssh_keys: SSHTestKeys, root: Path
+) -> None:
+    """The destination is the source itself: not a file to replace (moved aside, then "does not
+    exist"), a plain rename."""
+    (root / "REPORT.txt").write_bytes(b"the report")
+    with serve(ssh_keys, root, _CaseInsensitiveV3) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        remote.mv("/REPORT.txt", "/report.txt")
+    assert listing(root) == ["report.txt"]
+    assert (root / "report.txt").read_bytes() == b"the report"
+
+
+def test_a_file_differing_only_in_case_on_a_case_sensitive_server_is_replaced(
+    ssh_keys: SSHTestKeys, root: Path
+) -> None:
+    (root / "REPORT.txt").write_bytes(b"the report")
+    (root / "report.txt").write_bytes(b"the report")  # the same size and time, another file
+    first = os.stat(root / "REPORT.txt")
+    os.utime(root / "report.txt", ns=(first.st_atime_ns, first.st_mtime_ns))
+    with serve(ssh_keys, root, _V3Rename) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        remote.mv("/REPORT.txt", "/report.txt")
+    assert listing(root) == ["report.txt"]

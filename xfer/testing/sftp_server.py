@@ -165,12 +165,42 @@ class VariantServer(asyncssh.SFTPServer):
       only the longname describes it), which SFTP v3 allows.
     - :attr:`stat_size`: STAT, LSTAT and FSTAT state the size; off, they leave it out (the
       SIZE flag is optional in v3).
+    - :attr:`case_insensitive`: names match whatever their case, and keep the case they were
+      made with (Windows-backed servers); a RENAME that changes only the case of a name does so.
     """
 
     extensions: ClassVar[tuple[bytes, ...] | None] = None
     parallel_writes: ClassVar[bool] = False
     listing_attrs: ClassVar[bool] = True
     stat_size: ClassVar[bool] = True
+    case_insensitive: ClassVar[bool] = False
+
+    def map_path(self, path: bytes) -> bytes:
+        mapped = super().map_path(path)
+        if not self.case_insensitive:
+            return mapped
+        # Each level resolved to the name on disk that matches it whatever the case; a level
+        # that matches none keeps the case asked for (a name being made).
+        root = super().map_path(b"/")
+        real = root
+        for part in os.path.relpath(mapped, root).split(b"/"):
+            if part == b".":
+                continue
+            try:
+                names = os.listdir(real)
+            except OSError:
+                names = []
+            match = part if part in names else next((n for n in names if n.lower() == part.lower()), part)
+            real = os.path.join(real, match)
+        return real
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        if self.case_insensitive:
+            old, new = self.map_path(oldpath), self.map_path(newpath)
+            if os.path.exists(new) and os.path.samefile(old, new):  # a change of case only
+                os.rename(old, os.path.join(os.path.dirname(new), os.path.basename(newpath)))
+                return
+        super().rename(oldpath, newpath)
 
     def _sized(self, attrs: Any) -> Any:
         if self.stat_size:

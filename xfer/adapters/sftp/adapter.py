@@ -1164,6 +1164,29 @@ class SFTPAdapter(Adapter):
         except (asyncssh.Error, asyncssh.SFTPError, OSError, XferError):
             return 0
 
+    @staticmethod
+    async def _case_changed(sftp: asyncssh.SFTPClient, source: str, destination: str,
+                            target: asyncssh.SFTPAttrs) -> bool:
+        """Whether ``destination``, a name that differs from ``source`` only in case and is
+        there, turned out to be ``source`` itself (a case-insensitive server) and a plain RENAME
+        changed its case.  Moving it aside to replace it would move the source away (and then
+        say it does not exist).  SFTP has no file ids: the two are taken for one file when
+        every attribute agrees; where they are two files, a RENAME that never replaces (SFTP
+        v3) is refused, and the caller replaces as for any other name."""
+        if source == destination or source.casefold() != destination.casefold():
+            return False
+        attrs = await sftp.stat(source)  # (as ``target`` was looked at: links followed)
+        fields = ("type", "permissions", "size", "uid", "gid", "mtime", "mtime_ns")
+        if any(getattr(attrs, name) != getattr(target, name) for name in fields):
+            return False
+        try:
+            await sftp.rename(source, destination)
+        except asyncssh.SFTPError as exc:
+            if isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
+                raise
+            return False  # two files after all (or a refusal the replacing path meets again)
+        return True
+
     def _mv(self, source: str, destination: str) -> None:
         """Rename; an existing *file* at the destination is replaced (base.mv refused folders already)."""
 
@@ -1186,6 +1209,8 @@ class SFTPAdapter(Adapter):
                                              f"{exc.reason or 'no such file'}",
                                              server=server, path=destination) from exc
                     raise self._translate(exc, "renaming", source) from exc
+                return
+            if await self._case_changed(sftp, source, destination, target):
                 return
             await self._install(sftp, source, destination)
 
