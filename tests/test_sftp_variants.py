@@ -271,3 +271,40 @@ def test_a_file_differing_only_in_case_on_a_case_sensitive_server_is_replaced(
     with serve(ssh_keys, root, _V3Rename) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
         remote.mv("/REPORT.txt", "/report.txt")
     assert listing(root) == ["report.txt"]
+
+
+# -- finding 7: the temporary name is the one refused -----------------------------------------
+
+
+class _NoDotFiles(VariantServer):
+    """Refuses to create names that start with a dot (MFT servers that hide or forbid them)."""
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        if os.path.basename(path).startswith(b".") and pflags & asyncssh.FXF_CREAT:
+            raise asyncssh.SFTPPermissionDenied("Permission denied")
+        return super().open(path, pflags, attrs)
+
+
+def test_a_long_name_gets_a_temporary_name_that_fits(ssh_keys: SSHTestKeys, root: Path, tmp_path: Path) -> None:
+    """A 240-byte name is legal (NAME_MAX 255); ``.NAME.RANDOM.xfer-part`` would be 260 bytes."""
+    name = "r" * 236 + ".csv"
+    (tmp_path / "a.csv").write_bytes(b"x" * 1000)
+    with serve(ssh_keys, root, VariantServer) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        result = remote.put_file(tmp_path / "a.csv", f"/{name}")
+    assert listing(root) == [name]
+    assert result.temp_name is not None and len(result.temp_name.encode()) <= 255
+
+
+def test_a_refused_temporary_name_is_named_with_the_option_that_avoids_it(
+    ssh_keys: SSHTestKeys, root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "invoice.csv").write_bytes(b"x" * 1000)
+    with serve(ssh_keys, root, _NoDotFiles) as srv:
+        with xfer.connect(profile_of(srv, ssh_keys)) as remote:
+            with pytest.raises(xfer.XferError) as caught:
+                remote.put_file(tmp_path / "invoice.csv", "/invoice.csv")
+        assert "temporary" in caught.value.message and "/.invoice.csv." in caught.value.message, caught.value
+        assert "upload_temp_name = false" in (caught.value.hint or "")
+        with xfer.connect(profile_of(srv, ssh_keys, sftp={"upload_temp_name": False})) as remote:
+            remote.put_file(tmp_path / "invoice.csv", "/invoice.csv")
+    assert listing(root) == ["invoice.csv"]

@@ -93,6 +93,20 @@ def _kind(attrs: asyncssh.SFTPAttrs) -> EntryType:
     return _TYPES.get(attrs.type, "other")
 
 
+#: The longest name most file systems take (NAME_MAX), in bytes.
+_NAME_MAX = 255
+
+
+def _hidden_beside(remote: str, suffix: str) -> str:
+    """``.NAME.RANDOM.SUFFIX`` beside ``remote`` (a temporary file, an old version moved aside),
+    NAME cut short so that the whole stays within :data:`_NAME_MAX` bytes: a name the server
+    takes must not fail for the 20 bytes xfer adds."""
+    folder, name = posixpath.split(remote)
+    room = _NAME_MAX - len(f"..{secrets.token_hex(4)}.{suffix}".encode())
+    short = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")  # (whole characters)
+    return posixpath.join(folder, f".{short}.{secrets.token_hex(4)}.{suffix}")
+
+
 def _untyped(attrs: asyncssh.SFTPAttrs) -> bool:
     """Whether ``attrs`` say nothing of the kind of entry (a v3 READDIR name may carry no attributes)."""
     return attrs.permissions is None and attrs.type == asyncssh.FILEXFER_TYPE_UNKNOWN
@@ -584,7 +598,7 @@ class SFTPAdapter(Adapter):
                 remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
             else:
                 upload.handle.seek(0)
-                remote_file = await self._create(sftp, target, posixpath.dirname(upload.remote))
+                remote_file = await self._create(sftp, target, upload.remote)
             async with closing(remote_file, self.settings.timeout):
                 await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout,
                                    progress=written)
@@ -754,8 +768,7 @@ class SFTPAdapter(Adapter):
         beside it, or None (the name itself) with ``upload_temp_name = false``."""
         if not self._options.upload_temp_name:
             return None
-        folder, name = posixpath.split(remote)
-        return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
+        return _hidden_beside(remote, "xfer-part")
 
     async def _refuse_folder(self, sftp: asyncssh.SFTPClient, remote: str) -> None:
         """An upload never replaces a folder."""
@@ -785,13 +798,33 @@ class SFTPAdapter(Adapter):
             return 0
         return min(int(attrs.size), confirmed)
 
-    async def _create(self, sftp: asyncssh.SFTPClient, target: str, folder: str) -> asyncssh.SFTPClientFile:
-        """Open ``target`` for writing from byte 0 (created or emptied); missing folders are made."""
+    async def _create(self, sftp: asyncssh.SFTPClient, target: str, remote: str) -> asyncssh.SFTPClientFile:
+        """Open ``target`` for writing from byte 0 (created or emptied), the upload to ``remote``;
+        missing folders are made.
+
+        Where ``target`` is a temporary name, a server that refuses it (dot files forbidden, a
+        name too long once prefixed) is told apart from one that refuses the upload: the error
+        names the temporary name and the option that does without one.
+        """
         try:
-            return await sftp.open(target, "wb", block_size=0)
-        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
-            await self._make_folders(sftp, folder)  # put into new folders, as on the other protocols
-            return await sftp.open(target, "wb", block_size=0)
+            try:
+                return await sftp.open(target, "wb", block_size=0)
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                await self._make_folders(sftp, posixpath.dirname(remote))  # put into new folders, as elsewhere
+                return await sftp.open(target, "wb", block_size=0)
+        except asyncssh.SFTPError as exc:
+            lost = asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection
+            full = asyncssh.SFTPNoSpaceOnFilesystem | asyncssh.SFTPQuotaExceeded
+            if target == remote or isinstance(exc, lost | full):
+                raise
+            error = self._translate(exc, "creating the temporary file", self.user_path(target))
+            raise error.copy_with(
+                f"{error.message}; the upload of {self.user_path(remote)} is written under that temporary "
+                "name first",
+                hint="if the server refuses names that start with a dot, or long ones, set upload_temp_name = "
+                "false in the profile's [sftp] table (an interrupted upload may then leave a partial file "
+                "under the real name)",
+            ) from exc
 
     def _remove_left(self, temps: list[str]) -> None:
         """Remove the temporary files of uploads a broken connection cut off (on a new one); best effort:
@@ -864,8 +897,7 @@ class SFTPAdapter(Adapter):
         the new one in, then the old removed (:meth:`_drop_asides`).  If the new one cannot go in,
         the old one is put back; if that fails too (the connection broke), it stays in
         :attr:`_asides` for :meth:`_put_back` or the next try."""
-        aside = posixpath.join(posixpath.dirname(remote), f".{posixpath.basename(remote)}.{secrets.token_hex(4)}"
-                               ".xfer-old")
+        aside = _hidden_beside(remote, "xfer-old")
         # Noted before it is asked: a cut can lose the answer to a rename the server made.
         self._asides.setdefault(remote, []).append(aside)
         try:

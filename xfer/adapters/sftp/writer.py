@@ -48,7 +48,7 @@ class SFTPWriter(RemoteWriter):
             await adapter._refuse_folder(sftp, remote)
             _, self._block = block_sizes(sftp)
             # A refused open created nothing: there is nothing to remove if this raises.
-            self._file = await adapter._create(sftp, self._target, posixpath.dirname(remote))
+            self._file = await adapter._create(sftp, self._target, remote)
             self._writer = BlockWriter(self._file, 0, reply_timeout=adapter.settings.timeout)
             self._hash = StreamHash(await adapter._hash_to_compute(sftp, self._target))
 
