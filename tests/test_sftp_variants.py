@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import os
 import random
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -308,3 +309,22 @@ def test_a_refused_temporary_name_is_named_with_the_option_that_avoids_it(
         with xfer.connect(profile_of(srv, ssh_keys, sftp={"upload_temp_name": False})) as remote:
             remote.put_file(tmp_path / "invoice.csv", "/invoice.csv")
     assert listing(root) == ["invoice.csv"]
+
+
+# -- finding 9: a listing that repeats names ------------------------------------------------------
+
+
+class _ListsTwice(VariantServer):
+    """READDIR answers each entry twice (a paging bug)."""
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        async for name in super().scandir(path):
+            yield name
+            yield name
+
+
+def test_rm_r_removes_a_tree_whose_listing_repeats_names(ssh_keys: SSHTestKeys, root: Path) -> None:
+    _tree(root)
+    with serve(ssh_keys, root, _ListsTwice) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        remote.rm("/dir", recursive=True)
+    assert listing(root) == []

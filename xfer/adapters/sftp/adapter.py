@@ -1157,7 +1157,10 @@ class SFTPAdapter(Adapter):
         (:class:`~xfer.adapters.tree.TreeWalk`)."""
         walk = TreeWalk(top, server=self.settings.server)
         while (folder := walk.next_folder()) is not None:
-            walk.found(await self._listing(sftp, folder, follow=False))
+            # Each name once: a server whose listing repeats entries (a paging bug) would have
+            # the second REMOVE of a file fail with "does not exist", half way through the tree.
+            entries = await self._listing(sftp, folder, follow=False)
+            walk.found({entry.path: entry for entry in entries}.values())
         for path in walk.files:
             await self._step(sftp.remove(path), "removing", path)
         for folder in walk.folders_bottom_up():
