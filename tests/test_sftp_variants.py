@@ -328,3 +328,29 @@ def test_rm_r_removes_a_tree_whose_listing_repeats_names(ssh_keys: SSHTestKeys, 
     with serve(ssh_keys, root, _ListsTwice) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
         remote.rm("/dir", recursive=True)
     assert listing(root) == []
+
+
+# -- finding 10: a stated size smaller than the file ---------------------------------------------
+
+
+class _SaysEmpty(VariantServer):
+    """STAT states size 0 for every file (a lazily sized, or growing, file)."""
+
+    def stat(self, path: bytes) -> Any:
+        attrs = asyncssh.SFTPAttrs.from_local(super().stat(path))
+        if attrs.type == asyncssh.FILEXFER_TYPE_REGULAR or (attrs.permissions or 0) & 0o100000:
+            attrs.size = 0
+        return attrs
+
+
+def test_a_file_longer_than_its_stated_size_is_refused_as_such(
+    ssh_keys: SSHTestKeys, root: Path, tmp_path: Path
+) -> None:
+    (root / "out.bin").write_bytes(b"x" * 100_000)
+    with serve(ssh_keys, root, _SaysEmpty) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        with pytest.raises(xfer.XferError) as caught:
+            remote.get_file("/out.bin", tmp_path / "out.bin")
+    assert caught.value.exit_code == 7
+    assert "longer than" in caught.value.message and "incomplete" not in caught.value.message, caught.value
+    assert "cut" not in (caught.value.hint or "")
+    assert not (tmp_path / "out.bin").exists()

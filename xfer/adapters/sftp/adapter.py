@@ -451,6 +451,16 @@ class SFTPAdapter(Adapter):
                     out.start_over(restart)
                 await read_blocks(handle, start, out.write, block=read_block, size=attrs.size,
                                   reply_timeout=self.settings.timeout)
+            if attrs.size is not None and out.written > attrs.size:
+                # read_blocks reads one block past the stated size to see the end: more there is
+                # not a cut but a file longer than stated (growing, or a server that sizes lazily).
+                raise IntegrityError(
+                    f"{self.settings.server}: {remote} is longer than the {attrs.size} bytes the server "
+                    f"stated (at least {out.written} were read); nothing was saved",
+                    hint="the file may be growing while it is read: run the command again once it is "
+                    "complete; if it repeats, the server misstates the file's size",
+                    server=self.settings.server, path=remote,
+                )
             # Before the rename: a mismatch leaves nothing under the local name.  (The sink
             # compares the length with the server's stat when it closes.)
             return self._conclude(sftp, offered, out.hash, what=f"the download of {remote}",
