@@ -25,17 +25,19 @@ import threading
 import time
 import warnings
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncssh
 import asyncssh.sftp
-from asyncssh.packet import SSHPacket, String
+from asyncssh.constants import FXP_WRITE
+from asyncssh.packet import PacketDecodeError, SSHPacket, String
 from asyncssh.sftp import MIN_SFTP_VERSION
 from asyncssh.stream import SSHReader, SSHServerStreamSession, SSHWriter
 
-__all__ = ["CheckFileServer", "SFTPServer", "SSHTestKeys", "create_ssh_keys"]
+__all__ = ["CheckFileServer", "SFTPServer", "SSHTestKeys", "VariantServer", "create_ssh_keys"]
 
 #: The passphrase of the test client key (a test secret, never a real one).
 PASSPHRASE = "xfer-ssh-test-passphrase"
@@ -147,7 +149,82 @@ def create_ssh_keys(folder: str | Path, *, user: str = USER) -> SSHTestKeys:
     return keys
 
 
-class CheckFileServer(asyncssh.SFTPServer):
+class VariantServer(asyncssh.SFTPServer):
+    """asyncssh's SFTP server, changed in ways the protocol allows and other servers differ in:
+    for each server fact xfer relies on, the other legal variant.  Set the knobs in a subclass;
+    use as ``SFTPServer(..., sftp_class=...)``.
+
+    - :attr:`extensions`: the extensions named in SSH_FXP_VERSION (None: asyncssh's own,
+      OpenSSH's set; ``()``: none, as many Windows and commercial servers: no
+      ``posix-rename@openssh.com``, so RENAME never replaces, SFTP v3 semantics).
+    - :attr:`parallel_writes`: WRITEs are carried out concurrently, each answered when it is
+      done (draft-ietf-secsh-filexfer-02 §6.1: "the server may process non-overlapping
+      read/write requests to the same file in parallel"); a later one may be confirmed, and
+      on disk, before an earlier one.  Any other request waits for the WRITEs before it.
+    - :attr:`listing_attrs`: READDIR names carry attributes; off, each carries none (flags 0,
+      only the longname describes it), which SFTP v3 allows.
+    - :attr:`stat_size`: STAT, LSTAT and FSTAT state the size; off, they leave it out (the
+      SIZE flag is optional in v3).
+    - :attr:`case_insensitive`: names match whatever their case, and keep the case they were
+      made with (Windows-backed servers); a RENAME that changes only the case of a name does so.
+    """
+
+    extensions: ClassVar[tuple[bytes, ...] | None] = None
+    parallel_writes: ClassVar[bool] = False
+    listing_attrs: ClassVar[bool] = True
+    stat_size: ClassVar[bool] = True
+    case_insensitive: ClassVar[bool] = False
+
+    def map_path(self, path: bytes) -> bytes:
+        mapped = super().map_path(path)
+        if not self.case_insensitive:
+            return mapped
+        # Each level resolved to the name on disk that matches it whatever the case; a level
+        # that matches none keeps the case asked for (a name being made).
+        root = super().map_path(b"/")
+        real = root
+        for part in os.path.relpath(mapped, root).split(b"/"):
+            if part == b".":
+                continue
+            try:
+                names = os.listdir(real)
+            except OSError:
+                names = []
+            match = part if part in names else next((n for n in names if n.lower() == part.lower()), part)
+            real = os.path.join(real, match)
+        return real
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        if self.case_insensitive:
+            old, new = self.map_path(oldpath), self.map_path(newpath)
+            if os.path.exists(new) and os.path.samefile(old, new):  # a change of case only
+                os.rename(old, os.path.join(os.path.dirname(new), os.path.basename(newpath)))
+                return
+        super().rename(oldpath, newpath)
+
+    def _sized(self, attrs: Any) -> Any:
+        if self.stat_size:
+            return attrs
+        shown = attrs if isinstance(attrs, asyncssh.SFTPAttrs) else asyncssh.SFTPAttrs.from_local(attrs)
+        shown.size = None
+        return shown
+
+    def stat(self, path: bytes) -> Any:
+        return self._sized(super().stat(path))
+
+    def lstat(self, path: bytes) -> Any:
+        return self._sized(super().lstat(path))
+
+    def fstat(self, file_obj: object) -> Any:
+        return self._sized(super().fstat(file_obj))
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        async for name in super().scandir(path):
+            yield name if self.listing_attrs else asyncssh.SFTPName(name.filename, name.longname,
+                                                                    asyncssh.SFTPAttrs())
+
+
+class CheckFileServer(VariantServer):
     """An SFTP server with the ``check-file`` extension (draft-ietf-secsh-filexfer-extensions-00 §3),
     which OpenSSH lacks and ProFTPD's mod_sftp and commercial MFT servers have: it names
     ``check-file`` among its extensions (with :attr:`algorithms`, or ``"1"`` as ProFTPD does
@@ -231,21 +308,53 @@ _FXP_EXTENDED_REPLY = 201
 _FXP_STATUS = 101
 
 
-class _CheckFileHandler(asyncssh.sftp.SFTPServerHandler):
-    """asyncssh's server session, plus ``check-file``: for the sessions of a :class:`CheckFileServer`
-    (started by :class:`_CheckFileSession`, never installed in asyncssh for everyone)."""
+class _VariantHandler(asyncssh.sftp.SFTPServerHandler):
+    """asyncssh's server session, as a :class:`VariantServer` sets it: its extensions, its WRITEs
+    in parallel, and for a :class:`CheckFileServer` ``check-file`` (started by
+    :class:`_VariantSession`, never installed in asyncssh for everyone)."""
 
-    def __init__(self, server: CheckFileServer, *args: Any) -> None:
+    def __init__(self, server: VariantServer, *args: Any) -> None:
         super().__init__(server, *args)
-        # Instance attributes shadowing the class tables: this session alone gets the extension.
+        # Instance attributes shadowing the class tables: this session alone is changed.
+        named = server.extensions
+        if named is not None:
+            self._extensions = [(name, data) for name, data in self._extensions if name in named]
+        self._parallel_writes = server.parallel_writes
+        if not isinstance(server, CheckFileServer):
+            return
         if server.advertised:
             data = ",".join(server.algorithms).encode() if server.advertise_algorithms else b"1"
             self._extensions = [*self._extensions, (b"check-file", data)]
-        handlers = {b"check-file-name": _CheckFileHandler._check_file_name,
-                    b"check-file-handle": _CheckFileHandler._check_file_handle}
+        handlers = {b"check-file-name": _VariantHandler._check_file_name,
+                    b"check-file-handle": _VariantHandler._check_file_handle}
         self._packet_handlers = {**self._packet_handlers, **handlers}  # type: ignore[dict-item]
         answer = _FXP_STATUS if server.reply_form == "status-ok" else _FXP_EXTENDED_REPLY
         self._return_types = {**self._return_types, **dict.fromkeys(handlers, answer)}
+
+    async def recv_packets(self) -> None:
+        if not self._parallel_writes:
+            await super().recv_packets()
+            return
+        # asyncssh's loop, except that a WRITE runs as a task of its own: the next request is
+        # read at once, and a later WRITE may finish (and be answered) first.
+        writes: list[asyncio.Future[None]] = []
+        try:
+            while self._reader:
+                packet = await self.recv_packet()
+                kind, number = packet.get_byte(), packet.get_uint32()
+                if kind == FXP_WRITE:
+                    writes.append(asyncio.ensure_future(self._process_packet(kind, number, packet)))
+                    continue
+                if writes:  # (a CLOSE, a STAT after them sees them done)
+                    await asyncio.gather(*writes, return_exceptions=True)
+                    writes.clear()
+                await self._process_packet(kind, number, packet)
+        except PacketDecodeError as exc:
+            await self._cleanup(asyncssh.SFTPBadMessage(str(exc)))
+        except EOFError:
+            await self._cleanup(None)
+        except (OSError, asyncssh.Error) as exc:
+            await self._cleanup(exc)
 
     async def _check_file_name(self, packet: SSHPacket) -> _CheckFileReply:
         server: Any = self._server
@@ -272,12 +381,12 @@ class _CheckFileHandler(asyncssh.sftp.SFTPServerHandler):
         return _CheckFileReply(algorithm, value, server.reply_form)
 
 
-class _CheckFileSession(SSHServerStreamSession[bytes]):
-    """An SSH session whose ``sftp`` subsystem runs :class:`_CheckFileHandler`.
+class _VariantSession(SSHServerStreamSession[bytes]):
+    """An SSH session whose ``sftp`` subsystem runs :class:`_VariantHandler`.
 
     asyncssh has no hook for a server extension and makes its handler by a module-level
-    name; rather than replace that name for every server in the process, a server with
-    ``check-file`` answers the session request itself (:meth:`SSHServer.session_requested`)
+    name; rather than replace that name for every server in the process, a
+    :class:`VariantServer` answers the session request itself (:meth:`SSHServer.session_requested`)
     and starts the handler here, as asyncssh's own session does.
     """
 
@@ -291,7 +400,7 @@ class _CheckFileSession(SSHServerStreamSession[bytes]):
             return
         reader: Any = SSHReader(self, chan)
         writer: Any = SSHWriter(self, chan)
-        handler = _CheckFileHandler(self._init_sftp_server(), reader, writer, self._sftp_version)  # type: ignore[arg-type]
+        handler = _VariantHandler(self._init_sftp_server(), reader, writer, self._sftp_version)  # type: ignore[arg-type]
         conn: Any = self._conn
         conn.create_task(handler.run(), reader.logger)
 
@@ -394,7 +503,7 @@ class SFTPServer:
                 outer.logins.append(str(self._conn.get_extra_info("username")))
 
             def session_requested(self) -> Any:  # only asked when create_server has no sftp_factory
-                return _CheckFileSession(outer._make_sftp_server)
+                return _VariantSession(outer._make_sftp_server)
 
         return Server()
 
@@ -410,8 +519,8 @@ class SFTPServer:
         loop = self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=loop.run_forever, name="xfer-test-sftpd", daemon=True)
         self._thread.start()
-        # A check-file server starts its SFTP sessions itself (Server.session_requested).
-        plain = {} if issubclass(self._sftp_class, CheckFileServer) else {"sftp_factory": self._make_sftp_server}
+        # A variant server starts its SFTP sessions itself (Server.session_requested).
+        plain = {} if issubclass(self._sftp_class, VariantServer) else {"sftp_factory": self._make_sftp_server}
 
         algorithms: dict[str, Any] = {"encryption_algs": list(self._encryption_algs)} if self._encryption_algs else {}
 

@@ -64,7 +64,7 @@ from ..base import (
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
-from .pipeline import AnsweredClient, NoReply, block_sizes, closing, read_blocks, write_blocks
+from .pipeline import AnsweredClient, NoReply, Progress, block_sizes, closing, read_blocks, write_blocks
 from .session import SSHSession, connect_error
 
 __all__ = ["SFTPAdapter"]
@@ -91,6 +91,25 @@ def _kind(attrs: asyncssh.SFTPAttrs) -> EntryType:
         if stat.S_ISLNK(mode):
             return "link"
     return _TYPES.get(attrs.type, "other")
+
+
+#: The longest name most file systems take (NAME_MAX), in bytes.
+_NAME_MAX = 255
+
+
+def _hidden_beside(remote: str, suffix: str) -> str:
+    """``.NAME.RANDOM.SUFFIX`` beside ``remote`` (a temporary file, an old version moved aside),
+    NAME cut short so that the whole stays within :data:`_NAME_MAX` bytes: a name the server
+    takes must not fail for the 20 bytes xfer adds."""
+    folder, name = posixpath.split(remote)
+    room = _NAME_MAX - len(f"..{secrets.token_hex(4)}.{suffix}".encode())
+    short = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")  # (whole characters)
+    return posixpath.join(folder, f".{short}.{secrets.token_hex(4)}.{suffix}")
+
+
+def _untyped(attrs: asyncssh.SFTPAttrs) -> bool:
+    """Whether ``attrs`` say nothing of the kind of entry (a v3 READDIR name may carry no attributes)."""
+    return attrs.permissions is None and attrs.type == asyncssh.FILEXFER_TYPE_UNKNOWN
 
 
 def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> Entry:
@@ -122,13 +141,28 @@ class _Upload:
     modified_given: dt.datetime | None = None
     body: FileBody | None = None
     verified: Check = "none"
+    size_verified: bool = False
     #: Its temporary file may still be on the server: the connection broke, with no retried try
     #: to continue it (a group's upload); whoever sent it removes it on a new connection.
     left: bool = False
+    #: The old version the upload replaced, left over because the server would not remove it.
+    previous_left: str | None = None
 
     @property
     def target(self) -> str:
         return self.temp or self.remote
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What :meth:`SFTPAdapter._complete` found and did: what ``verified`` says, whether the size
+    was compared (the server may not state one), the time the file holds (None: none asked,
+    refused, or the server shows another), and the old version left over beside it."""
+
+    verified: Check
+    size_verified: bool
+    modified: dt.datetime | None
+    previous_left: str | None
 
 
 def _modified_of(handle: BinaryIO) -> float:
@@ -193,6 +227,12 @@ class SFTPAdapter(Adapter):
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
         self._options = settings.options_as(SFTPOptions)
+        #: Old versions this adapter renamed aside to replace them (where RENAME never replaces),
+        #: by the name they belong under, not yet removed or put back: a cut between the two
+        #: renames leaves one, which the next install of that name removes and a failure puts
+        #: back (:meth:`_put_back`).  Kept here, not on one try: a group's upload that broke is
+        #: sent again alone.
+        self._asides: dict[str, list[str]] = {}
         self._ssh: SSHSession | None = SSHSession(settings)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -303,10 +343,13 @@ class SFTPAdapter(Adapter):
         """The direct children of ``folder``, read within ``max_listing`` bytes.
 
         With ``follow``, a link is shown as what it points to (as ``ls`` of a folder does);
-        without, as a link (``rm -r`` must never go through one).
+        without, as a link (``rm -r`` must never go through one).  An entry listed without
+        attributes (SFTP v3 allows a name with none) is looked up the same way before it is
+        classified: its kind is not known, which is not "other".  One that is gone by then is
+        left out.
         """
         limit, used = self.settings.max_listing, 0
-        entries: list[Entry] = []
+        found: list[tuple[str, asyncssh.SFTPAttrs]] = []
         async for name in sftp.scandir(folder):
             filename = name.filename if isinstance(name.filename, str) else name.filename.decode("utf-8", "replace")
             used += len(filename) + len(name.longname or "") + 64
@@ -314,12 +357,37 @@ class SFTPAdapter(Adapter):
                 raise listing_too_large(self.settings.server, folder, limit)
             if filename in (".", "..") or "/" in filename:
                 continue
-            path = posixpath.join(folder, filename)
-            attrs = name.attrs
-            if follow and _kind(attrs) == "link":
-                attrs = await self._stat(sftp, path) or attrs
-            entries.append(_entry(path, attrs))
+            found.append((posixpath.join(folder, filename), name.attrs))
+        looks = [self._look_up(sftp, path, attrs, follow=follow) for path, attrs in found
+                 if _untyped(attrs) or (follow and _kind(attrs) == "link")]
+        looked: dict[str, asyncssh.SFTPAttrs | None] = {}
+        # At most _REMOVING_AT_ONCE in flight (a server's queue is not endless).
+        for first in range(0, len(looks), _REMOVING_AT_ONCE):
+            looked.update(await asyncio.gather(*looks[first:first + _REMOVING_AT_ONCE]))
+        entries: list[Entry] = []
+        for path, attrs in found:
+            shown = looked.get(path, attrs)
+            if shown is not None:
+                entries.append(_entry(path, shown))
         return entries
+
+    async def _look_up(self, sftp: asyncssh.SFTPClient, path: str, listed: asyncssh.SFTPAttrs, *,
+                       follow: bool) -> tuple[str, asyncssh.SFTPAttrs | None]:
+        """``path``'s attributes for a listing: a link's target's with ``follow`` (the link's own if
+        it points nowhere), else the entry's own (LSTAT); None if the entry is gone, or the listing's
+        if the server will not say."""
+        try:
+            if follow:
+                attrs = await self._stat(sftp, path)
+                if attrs is not None:
+                    return path, attrs
+                if not _untyped(listed):
+                    return path, listed  # a link that points nowhere: shown as the link
+            return path, await sftp.lstat(path)
+        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+            return path, None
+        except asyncssh.SFTPPermissionDenied:
+            return path, listed
 
     def _ls(self, path: str) -> list[Entry]:
         async def work(sftp: asyncssh.SFTPClient) -> list[Entry]:
@@ -384,6 +452,16 @@ class SFTPAdapter(Adapter):
                     out.start_over(restart)
                 await read_blocks(handle, start, out.write, block=read_block, size=attrs.size,
                                   reply_timeout=self.settings.timeout)
+            if attrs.size is not None and out.written > attrs.size:
+                # read_blocks reads one block past the stated size to see the end: more there is
+                # not a cut but a file longer than stated (growing, or a server that sizes lazily).
+                raise IntegrityError(
+                    f"{self.settings.server}: {remote} is longer than the {attrs.size} bytes the server "
+                    f"stated (at least {out.written} were read); nothing was saved",
+                    hint="the file may be growing while it is read: run the command again once it is "
+                    "complete; if it repeats, the server misstates the file's size",
+                    server=self.settings.server, path=remote,
+                )
             # Before the rename: a mismatch leaves nothing under the local name.  (The sink
             # compares the length with the server's stat when it closes.)
             return self._conclude(sftp, offered, out.hash, what=f"the download of {remote}",
@@ -489,7 +567,13 @@ class SFTPAdapter(Adapter):
                          temp=kept or self._temp_name(remote), kept=kept,
                          modified=_modified_of(handle) if preserve_times else None)
         with handle:
-            self._run("uploading", remote, lambda sftp: self._upload(sftp, upload, attempt, key))
+            try:
+                self._run("uploading", remote, lambda sftp: self._upload(sftp, upload, attempt, key))
+            except XferError as exc:
+                told = self._put_back(remote, exc)
+                if told is exc:
+                    raise
+                raise told from exc
         return self._sent(upload, started)
 
     async def _upload(self, sftp: asyncssh.SFTPClient, upload: _Upload, attempt: Attempt | None, key: str) -> None:
@@ -499,8 +583,12 @@ class SFTPAdapter(Adapter):
         retried ``attempt``: the next try then continues it (``key`` names it in the try's state).
         """
         await self._refuse_folder(sftp, upload.remote)
-        offset = await self._upload_offset(sftp, upload.kept, upload.size)
+        confirmed: int = attempt.state.get(f"{key}:confirmed", 0) if attempt is not None else 0
+        offset = await self._upload_offset(sftp, upload.kept, upload.size, confirmed)
         target, size, callback = upload.target, upload.size, upload.callback
+        # The bytes the server confirmed, each WRITE and every one before it (BlockWriter):
+        # where a try after a cut may go on from, whatever the part's size says.
+        written = Progress()
         try:
             also = await self._hash_to_compute(sftp, target)
             _, write_block = block_sizes(sftp)
@@ -521,11 +609,14 @@ class SFTPAdapter(Adapter):
                 remote_file = await sftp.open(target, asyncssh.FXF_WRITE, encoding=None, block_size=0)
             else:
                 upload.handle.seek(0)
-                remote_file = await self._create(sftp, target, posixpath.dirname(upload.remote))
+                remote_file = await self._create(sftp, target, upload.remote)
             async with closing(remote_file, self.settings.timeout):
-                await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout)
-            upload.verified, upload.modified_given = await self._complete(
-                sftp, target, upload.remote, size, body.hash, upload.source, modified=upload.modified)
+                await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout,
+                                   progress=written)
+            stored = await self._complete(sftp, target, upload.remote, size, body.hash, upload.source,
+                                          modified=upload.modified)
+            upload.verified, upload.size_verified = stored.verified, stored.size_verified
+            upload.modified_given, upload.previous_left = stored.modified, stored.previous_left
         except BaseException as exc:
             conn = self._ssh.conn if self._ssh is not None else None
             stuck = isinstance(exc, NoReply)
@@ -534,8 +625,9 @@ class SFTPAdapter(Adapter):
             temp = upload.temp
             gone = stuck or conn is None or conn.is_closed()
             if attempt is not None and temp is not None and gone:
-                # The connection is gone (a cut): the next try continues the part; the retry
-                # loop removes it if none will.
+                # The connection is gone (a cut): the next try continues the part up to what
+                # was confirmed; the retry loop removes it if none will.
+                attempt.state[f"{key}:confirmed"] = offset + written.done
                 if attempt.state.get(key) != temp:
                     attempt.state[key] = temp
                     attempt.on_give_up(lambda: self._remove_quietly(temp))
@@ -546,10 +638,12 @@ class SFTPAdapter(Adapter):
             raise
 
     def _sent(self, upload: _Upload, started: float, **details: Any) -> TransferResult:
+        if upload.previous_left is not None:
+            details["previous_version_left_at"] = self.user_path(upload.previous_left)
         return TransferResult(
             direction="put", local=upload.local, remote=self.user_path(upload.remote), size=upload.size,
             elapsed=time.monotonic() - started, details={**self._details(), **details},
-            protocol=self.settings.scheme, size_verified=True,
+            protocol=self.settings.scheme, size_verified=upload.size_verified,
             temp_name=posixpath.basename(upload.temp) if upload.temp is not None else None,
             sha256=upload.body.sha256 if upload.body is not None else None, verified=upload.verified,
             modified=upload.modified_given,
@@ -606,19 +700,20 @@ class SFTPAdapter(Adapter):
     async def _complete(
         self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash,
         source: SentFile | None = None, *, modified: float | None = None,
-    ) -> tuple[Check, dt.datetime | None]:
+    ) -> _Stored:
         """An upload written to ``target`` (all requests answered, the file closed): check what the
         server stored (its size, and its hash where it answers check-file), give it the time
         ``modified`` (in flight with that look), then rename it to ``remote`` if it went to a
         temporary name.  A mismatch raises before the rename: nothing reaches the name (the
-        caller removes ``target``).  Returns what ``verified`` says, and the time the file holds
-        (None: none asked, refused, or the server's look after it shows another)."""
+        caller removes ``target``).  A server that states no size (optional in SFTP v3) leaves
+        the hash, if any, to prove the upload, else nothing (``verified: "none"``, as a
+        download of such a file)."""
         # The SETSTAT leaves first (a task sends its request when it starts): the STAT's answer
         # shows the time as the server keeps it (whole seconds in SFTP version 3).
         timed, attributes = await asyncio.gather(self._give_time(sftp, target, modified), sftp.stat(target))
         given = _time_held(attributes, modified) if timed else None
         stored = attributes.size
-        if stored != size:
+        if stored is not None and stored != size:
             raise IntegrityError(
                 f"{self.settings.server} stored {stored} bytes of {remote}, we sent {size}; "
                 "the upload was removed",
@@ -630,11 +725,10 @@ class SFTPAdapter(Adapter):
             # The server named its algorithm only now (check-file unnamed or named without one):
             # the file sent is hashed in it once more, off the event loop.
             local = await asyncio.get_running_loop().run_in_executor(None, source.hash, offered.algorithm)
-        verified = self._conclude(sftp, offered, local, what=f"the upload of {remote}", size_checked=True,
-                                  consequence="the upload was removed", size=size)
-        if target != remote:
-            await self._install(sftp, target, remote)
-        return verified, given
+        verified = self._conclude(sftp, offered, local, what=f"the upload of {remote}",
+                                  size_checked=stored is not None, consequence="the upload was removed", size=size)
+        left = await self._install(sftp, target, remote) if target != remote else None
+        return _Stored(verified, stored is not None, given, left)
 
     async def _give_time(self, sftp: asyncssh.SFTPClient, target: str, modified: float | None) -> bool:
         """SETSTAT of ``target``'s modification time (and access time) to ``modified``; False if not
@@ -685,8 +779,7 @@ class SFTPAdapter(Adapter):
         beside it, or None (the name itself) with ``upload_temp_name = false``."""
         if not self._options.upload_temp_name:
             return None
-        folder, name = posixpath.split(remote)
-        return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
+        return _hidden_beside(remote, "xfer-part")
 
     async def _refuse_folder(self, sftp: asyncssh.SFTPClient, remote: str) -> None:
         """An upload never replaces a folder."""
@@ -700,27 +793,49 @@ class SFTPAdapter(Adapter):
 
         return SFTPWriter(self, remote, callback)
 
-    async def _upload_offset(self, sftp: asyncssh.SFTPClient, kept: str | None, size: int) -> int:
-        """Where an upload into the part ``kept`` (left by a cut try) goes on: its size, or 0.
+    async def _upload_offset(self, sftp: asyncssh.SFTPClient, kept: str | None, size: int, confirmed: int) -> int:
+        """Where an upload into the part ``kept`` (left by a cut try) goes on: the end of what the
+        cut try saw confirmed in order (``confirmed``), at most the part's size; or 0.
 
-        The server wrote the requests of the cut try in the order they were sent (OpenSSH's
-        sftp-server and asyncssh handle one request after the other), so its size is a prefix
-        of the file.  A part that is gone, or longer than the file, starts over.
+        Not the part's size alone: a server may carry out pipelined WRITEs in parallel
+        (draft-ietf-secsh-filexfer-02 §6.1), so at a cut later blocks can be on disk while an
+        earlier one never landed; the size then covers a hole.  A WRITE whose answer the cut
+        lost is sent again.  A part that is gone, or longer than the file, starts over.
         """
-        if kept is None:
+        if kept is None or confirmed <= 0:
             return 0
         attrs = await self._stat(sftp, kept)
         if attrs is None or attrs.size is None or _kind(attrs) != "file" or attrs.size > size:
             return 0
-        return int(attrs.size)
+        return min(int(attrs.size), confirmed)
 
-    async def _create(self, sftp: asyncssh.SFTPClient, target: str, folder: str) -> asyncssh.SFTPClientFile:
-        """Open ``target`` for writing from byte 0 (created or emptied); missing folders are made."""
+    async def _create(self, sftp: asyncssh.SFTPClient, target: str, remote: str) -> asyncssh.SFTPClientFile:
+        """Open ``target`` for writing from byte 0 (created or emptied), the upload to ``remote``;
+        missing folders are made.
+
+        Where ``target`` is a temporary name, a server that refuses it (dot files forbidden, a
+        name too long once prefixed) is told apart from one that refuses the upload: the error
+        names the temporary name and the option that does without one.
+        """
         try:
-            return await sftp.open(target, "wb", block_size=0)
-        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
-            await self._make_folders(sftp, folder)  # put into new folders, as on the other protocols
-            return await sftp.open(target, "wb", block_size=0)
+            try:
+                return await sftp.open(target, "wb", block_size=0)
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                await self._make_folders(sftp, posixpath.dirname(remote))  # put into new folders, as elsewhere
+                return await sftp.open(target, "wb", block_size=0)
+        except asyncssh.SFTPError as exc:
+            lost = asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection
+            full = asyncssh.SFTPNoSpaceOnFilesystem | asyncssh.SFTPQuotaExceeded
+            if target == remote or isinstance(exc, lost | full):
+                raise
+            error = self._translate(exc, "creating the temporary file", self.user_path(target))
+            raise error.copy_with(
+                f"{error.message}; the upload of {self.user_path(remote)} is written under that temporary "
+                "name first",
+                hint="if the server refuses names that start with a dot, or long ones, set upload_temp_name = "
+                "false in the profile's [sftp] table (an interrupted upload may then leave a partial file "
+                "under the real name)",
+            ) from exc
 
     def _remove_left(self, temps: list[str]) -> None:
         """Remove the temporary files of uploads a broken connection cut off (on a new one); best effort:
@@ -750,16 +865,19 @@ class SFTPAdapter(Adapter):
         with contextlib.suppress(asyncssh.Error, OSError):
             await sftp.remove(path)
 
-    async def _install(self, sftp: asyncssh.SFTPClient, temp: str, remote: str) -> None:
-        """Rename the complete upload ``temp`` over ``remote``: atomically where the server can."""
+    async def _install(self, sftp: asyncssh.SFTPClient, temp: str, remote: str) -> str | None:
+        """Rename the complete upload ``temp`` over ``remote``: atomically where the server can.
+
+        Returns the old version's name if it is left over beside ``remote`` (:meth:`_drop_asides`).
+        """
         try:
             await sftp.posix_rename(temp, remote)
-            return
+            return await self._drop_asides(sftp, remote)
         except asyncssh.SFTPOpUnsupported:
             pass
         if await self._stat(sftp, remote) is None:
             await sftp.rename(temp, remote)
-            return
+            return await self._drop_asides(sftp, remote)
         # SFTPv3 rename never replaces: move the old file aside, put the new one in, then drop the
         # old.  Not to be cut half way by a stop (Ctrl-C, or a group's other files failing: the
         # task is cancelled, perhaps more than once): between the renames no file is under the
@@ -768,14 +886,14 @@ class SFTPAdapter(Adapter):
         cancelled = False
         while True:
             try:
-                await asyncio.shield(steps)
+                left = await asyncio.shield(steps)
                 break
             except asyncio.CancelledError:
                 if steps.cancelled():
                     raise  # the steps themselves were cancelled (the loop is closing)
                 cancelled = True
                 if steps.done():  # they ended before this task woke: as they ended
-                    steps.result()  # (raises their own failure, if any)
+                    left = steps.result()  # (raises their own failure, if any)
                     break
         if cancelled:
             # The new file is in place: the transfer is complete, as if the stop had come a
@@ -783,20 +901,89 @@ class SFTPAdapter(Adapter):
             # goes on where it came from: a group raises it once its files have ended, Ctrl-C is
             # raised again by SSHSession.run.
             _stop_taken_back()
+        return left
 
-    @staticmethod
-    async def _replace(sftp: asyncssh.SFTPClient, temp: str, remote: str) -> None:
-        """:meth:`_install` on a server whose rename never replaces: the old file is put back if
-        the new one cannot go in."""
-        aside = posixpath.join(posixpath.dirname(remote), f".{posixpath.basename(remote)}.{secrets.token_hex(4)}"
-                               ".xfer-old")
-        await sftp.rename(remote, aside)
+    async def _replace(self, sftp: asyncssh.SFTPClient, temp: str, remote: str) -> str | None:
+        """:meth:`_install` on a server whose rename never replaces: the old file is renamed aside,
+        the new one in, then the old removed (:meth:`_drop_asides`).  If the new one cannot go in,
+        the old one is put back; if that fails too (the connection broke), it stays in
+        :attr:`_asides` for :meth:`_put_back` or the next try."""
+        aside = _hidden_beside(remote, "xfer-old")
+        # Noted before it is asked: a cut can lose the answer to a rename the server made.
+        self._asides.setdefault(remote, []).append(aside)
+        try:
+            await sftp.rename(remote, aside)
+        except asyncssh.SFTPError as exc:
+            if not isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
+                self._forget_aside(remote, aside)  # refused: nothing moved
+            raise
         try:
             await sftp.rename(temp, remote)
         except BaseException:
-            await sftp.rename(aside, remote)
+            with contextlib.suppress(asyncssh.Error, OSError):  # (a broken connection: _put_back, later)
+                await sftp.rename(aside, remote)
+                self._forget_aside(remote, aside)
             raise
-        await sftp.remove(aside)
+        return await self._drop_asides(sftp, remote)
+
+    def _forget_aside(self, remote: str, aside: str) -> None:
+        left = [name for name in self._asides.get(remote, []) if name != aside]
+        if left:
+            self._asides[remote] = left
+        else:
+            self._asides.pop(remote, None)
+
+    async def _drop_asides(self, sftp: asyncssh.SFTPClient, remote: str) -> str | None:
+        """The new file is under ``remote``: remove the old versions moved aside for it (this
+        replace's, and any a cut try left).  One the server will not remove (an account that may
+        rename but not delete) does not fail the upload, which is in place: it is named in one
+        warning, and returned (the latest)."""
+        left: list[str] = []
+        why = ""
+        for aside in self._asides.pop(remote, []):
+            try:
+                await sftp.remove(aside)
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                pass  # never made (a refused or cut rename), or removed already
+            except (asyncssh.Error, OSError) as exc:
+                left.append(aside)
+                why = exc.reason if isinstance(exc, asyncssh.Error) else str(exc)
+        if not left:
+            return None
+        _log.warning("%s: %s is in place, but the previous version is left as %s: the server did not "
+                     "remove it (%s); remove it by hand", self.settings.server, self.user_path(remote),
+                     ", ".join(self.user_path(aside) for aside in left), why)
+        return left[-1]
+
+    def _put_back(self, remote: str, failure: XferError) -> XferError:
+        """After a failed install of ``remote``: each old version a replace moved aside
+        (:attr:`_asides`) goes back under the name if nothing is there now, on a new connection
+        if the old one broke.  Returns ``failure``, or a copy naming where the old version is if it
+        could not be put back."""
+        if not self._asides.get(remote):
+            return failure
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            for aside in list(self._asides.get(remote, [])):
+                try:
+                    await sftp.lstat(aside)
+                except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                    self._forget_aside(remote, aside)  # never made, or back already
+                    continue
+                if await self._stat(sftp, remote) is None:
+                    await sftp.rename(aside, remote)
+                    self._forget_aside(remote, aside)
+
+        with contextlib.suppress(XferError):  # (what could not be put back is named below)
+            self._run("putting back the previous version of", remote, work)
+        left = self._asides.get(remote)
+        if not left:
+            return failure
+        shown, where = self.user_path(remote), ", ".join(self.user_path(aside) for aside in left)
+        recover = (f"the previous version of {shown} is kept as {where}: if {shown} is missing, "
+                   f"rename it back by hand (a successful retry removes it)")
+        return failure.copy_with(f"{failure.message}; the previous version is kept as {where}",
+                                 hint=f"{recover}; {failure.hint}" if failure.hint else recover)
 
     # -- offsets (what resuming builds on) ------------------------------------------------------
 
@@ -981,7 +1168,10 @@ class SFTPAdapter(Adapter):
         (:class:`~xfer.adapters.tree.TreeWalk`)."""
         walk = TreeWalk(top, server=self.settings.server)
         while (folder := walk.next_folder()) is not None:
-            walk.found(await self._listing(sftp, folder, follow=False))
+            # Each name once: a server whose listing repeats entries (a paging bug) would have
+            # the second REMOVE of a file fail with "does not exist", half way through the tree.
+            entries = await self._listing(sftp, folder, follow=False)
+            walk.found({entry.path: entry for entry in entries}.values())
         for path in walk.files:
             await self._step(sftp.remove(path), "removing", path)
         for folder in walk.folders_bottom_up():
@@ -1020,6 +1210,29 @@ class SFTPAdapter(Adapter):
         except (asyncssh.Error, asyncssh.SFTPError, OSError, XferError):
             return 0
 
+    @staticmethod
+    async def _case_changed(sftp: asyncssh.SFTPClient, source: str, destination: str,
+                            target: asyncssh.SFTPAttrs) -> bool:
+        """Whether ``destination``, a name that differs from ``source`` only in case and is
+        there, turned out to be ``source`` itself (a case-insensitive server) and a plain RENAME
+        changed its case.  Moving it aside to replace it would move the source away (and then
+        say it does not exist).  SFTP has no file ids: the two are taken for one file when
+        every attribute agrees; where they are two files, a RENAME that never replaces (SFTP
+        v3) is refused, and the caller replaces as for any other name."""
+        if source == destination or source.casefold() != destination.casefold():
+            return False
+        attrs = await sftp.stat(source)  # (as ``target`` was looked at: links followed)
+        fields = ("type", "permissions", "size", "uid", "gid", "mtime", "mtime_ns")
+        if any(getattr(attrs, name) != getattr(target, name) for name in fields):
+            return False
+        try:
+            await sftp.rename(source, destination)
+        except asyncssh.SFTPError as exc:
+            if isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
+                raise
+            return False  # two files after all (or a refusal the replacing path meets again)
+        return True
+
     def _mv(self, source: str, destination: str) -> None:
         """Rename; an existing *file* at the destination is replaced (base.mv refused folders already)."""
 
@@ -1042,6 +1255,8 @@ class SFTPAdapter(Adapter):
                                              f"{exc.reason or 'no such file'}",
                                              server=server, path=destination) from exc
                     raise self._translate(exc, "renaming", source) from exc
+                return
+            if await self._case_changed(sftp, source, destination, target):
                 return
             await self._install(sftp, source, destination)
 

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from ...verify import Check, StreamHash
+from ...errors import XferError
+from ...verify import StreamHash
 from ..base import ProgressCallback, TransferResult
 from ..writer import RemoteWriter
 from .pipeline import BlockWriter, answered, block_sizes
 
 if TYPE_CHECKING:
-    from .adapter import SFTPAdapter
+    from .adapter import SFTPAdapter, _Stored
 
 __all__ = ["SFTPWriter"]
 
@@ -47,7 +48,7 @@ class SFTPWriter(RemoteWriter):
             await adapter._refuse_folder(sftp, remote)
             _, self._block = block_sizes(sftp)
             # A refused open created nothing: there is nothing to remove if this raises.
-            self._file = await adapter._create(sftp, self._target, posixpath.dirname(remote))
+            self._file = await adapter._create(sftp, self._target, remote)
             self._writer = BlockWriter(self._file, 0, reply_timeout=adapter.settings.timeout)
             self._hash = StreamHash(await adapter._hash_to_compute(sftp, self._target))
 
@@ -76,25 +77,30 @@ class SFTPWriter(RemoteWriter):
         rest = bytes(self._buffer)
         self._buffer.clear()
 
-        async def finish(sftp: asyncssh.SFTPClient) -> Check:
+        async def finish(sftp: asyncssh.SFTPClient) -> _Stored:
             await writer.push([rest] if rest else [])
             await writer.drain()
             self._file = None
             await handle.close()
-            verified, _ = await adapter._complete(sftp, self._target, self._server_path, self.written, self._hash)
-            return verified
+            return await adapter._complete(sftp, self._target, self._server_path, self.written, self._hash)
 
         try:
-            verified = adapter._run("uploading", self._server_path, finish)
-        except BaseException:
+            stored = adapter._run("uploading", self._server_path, finish)
+        except BaseException as exc:
             with contextlib.suppress(Exception):  # the failure itself is what the caller must see
                 self._discard()
-            raise
+            told = adapter._put_back(self._server_path, exc) if isinstance(exc, XferError) else exc
+            if told is exc:
+                raise
+            raise told from exc
+        details = adapter._details()
+        if stored.previous_left is not None:
+            details["previous_version_left_at"] = adapter.user_path(stored.previous_left)
         return TransferResult(
             direction="put", local="-", remote=self.remote, size=self.written,
-            elapsed=time.monotonic() - self.started, details=adapter._details(), protocol=adapter.settings.scheme,
-            size_verified=True, temp_name=posixpath.basename(self._temp) if self._temp is not None else None,
-            verified=verified,
+            elapsed=time.monotonic() - self.started, details=details, protocol=adapter.settings.scheme,
+            size_verified=stored.size_verified, verified=stored.verified,
+            temp_name=posixpath.basename(self._temp) if self._temp is not None else None,
         )
 
     def _discard(self) -> None:
