@@ -330,6 +330,31 @@ def test_changed_host_key_is_refused_as_changed(ssh_keys: SSHTestKeys, server_ro
     assert error.hint is not None and "attack" in error.hint and "add this line" not in error.hint
 
 
+def test_a_plain_host_key_where_known_hosts_trusts_only_a_ca_is_an_unknown_key(
+    ssh_keys: SSHTestKeys, server_root: Path
+) -> None:
+    """Review G: asyncssh offers only certificate algorithms when known_hosts names a CA for the
+    host, and a server with a plain key then failed as "key exchange failed: no algorithm xfer
+    accepts" (a cipher question).  It is an untrusted host key, said with the line to add."""
+    with SFTPServer(ssh_keys, root=server_root, host_certificate=False) as srv, \
+            pytest.raises(ServerCertificateUntrusted) as caught:
+        xfer.connect(profile_of(srv, ssh_keys))
+    assert "unknown SSH host key" in caught.value.message and ssh_keys.host_fingerprint() in caught.value.message
+    assert caught.value.hint is not None and "add this line" in caught.value.hint
+
+
+def test_a_revoked_host_key_is_refused_as_revoked(ssh_keys: SSHTestKeys, server_root: Path, tmp_path: Path) -> None:
+    """Review G: a key marked @revoked was refused as CHANGED, quoting its own fingerprint twice."""
+    with SFTPServer(ssh_keys, root=server_root, host_certificate=False) as srv:
+        line = ssh_keys.known_hosts_line(srv.host, srv.port).strip()  # "[host]:port KEY": the server's own
+        known = tmp_path / "known_hosts"
+        known.write_text(f"@revoked * {line.split(' ', 1)[1]}\n{line}\n")
+        with pytest.raises(ServerCertificateUntrusted) as caught:
+            xfer.connect(profile_of(srv, ssh_keys, sftp={"known_hosts": str(known)}))
+    assert "is marked @revoked" in caught.value.message and "CHANGED" not in caught.value.message
+    assert caught.value.message.count(ssh_keys.host_fingerprint()) == 1
+
+
 def test_wrong_pin_is_refused(sftpd: SFTPServer, ssh_keys: SSHTestKeys, profiles: Callable[[Profile], str],
                               capsys: pytest.CaptureFixture[str]) -> None:
     wrong = "SHA256:" + "A" * 43

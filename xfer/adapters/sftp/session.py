@@ -270,6 +270,13 @@ class SSHSession:
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise await self._untrusted(client, exc) from exc
+        except asyncssh.KeyExchangeFailed as exc:
+            if options.pin or _HOST_KEY_ALGORITHMS not in str(exc.reason):
+                raise connect_error(exc, settings.server) or exc from exc
+            # known_hosts holds only a CA for this host and the server shows a plain key: asyncssh
+            # then offers certificate algorithms alone, and none match.  Not a cipher question but
+            # an untrusted host key (review G): said as one, with the line that would trust it.
+            raise await self._untrusted(client, asyncssh.HostKeyNotVerifiable(str(exc.reason))) from exc
         except asyncssh.PermissionDenied as exc:
             raise self._refused(exc) from exc
         except XferError:
@@ -333,7 +340,13 @@ class SSHSession:
                 server=server,
             )
         where = self.options.known_hosts or "~/.ssh/known_hosts"
-        listed = self._listed_keys()
+        listed, revoked = self._listed_keys(), self._listed_keys(revoked=True)
+        if fingerprint in revoked:
+            return ServerCertificateUntrusted(
+                f"{server}: the SSH host key {key.get_algorithm()} {fingerprint} is marked @revoked in {where}",
+                hint="a revoked key is never trusted; ask the server's administrator why it still uses it",
+                server=server,
+            )
         if listed:
             # known_hosts names another key for this very host: a new server, or someone in between.
             return ServerCertificateUntrusted(
@@ -353,18 +366,21 @@ class SSHSession:
             server=server,
         )
 
-    def _listed_keys(self) -> list[str]:
-        """Fingerprints of the plain keys known_hosts trusts for this host (none: it is unknown)."""
+    def _listed_keys(self, *, revoked: bool = False) -> list[str]:
+        """Fingerprints of the plain keys known_hosts trusts for this host (none: it is unknown),
+        or with ``revoked`` those it marks ``@revoked``; each once (the host and its address may
+        match one line twice)."""
         known = self._known_hosts()
         if not isinstance(known, str):
             return []
         settings = self.settings
         try:
-            trusted = asyncssh.match_known_hosts(known, settings.host, settings.host,
-                                                 None if settings.port == 22 else settings.port)[0]
+            matched = asyncssh.match_known_hosts(known, settings.host, settings.host,
+                                                 None if settings.port == 22 else settings.port)
         except (OSError, ValueError):
             return []
-        return [key.get_fingerprint("sha256").rstrip("=") for key in trusted]
+        keys = matched[2] if revoked else matched[0]
+        return list(dict.fromkeys(key.get_fingerprint("sha256").rstrip("=") for key in keys))
 
     def _refused(self, exc: asyncssh.PermissionDenied) -> XferError:
         """The server refused every way we offered to log in: say which, and what likely went wrong."""
@@ -442,6 +458,10 @@ def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """asyncio's report of an error nobody awaited: after Ctrl-C that is the abandoned transfer,
     whose connection was closed under it.  It goes to the debug log, not to the user's terminal."""
     _log.debug("sftp: %s", context.get("message"), exc_info=context.get("exception"))
+
+
+#: What asyncssh says when no host-key algorithm of ours matches the server's.
+_HOST_KEY_ALGORITHMS = "compatible server host key"
 
 
 def connect_error(exc: BaseException, server: str) -> XferError | None:
