@@ -206,6 +206,52 @@ def test_an_old_file_that_cannot_be_removed_is_a_warning_not_a_failure(
     assert len(warned) == 1 and asides[0] in warned[0], warned
 
 
+class _OutageAfterSecondAside(_V3Rename):
+    """Several small files replaced together: the connection breaks right after the second old
+    file was renamed aside, and the server then drops every new session (an outage)."""
+
+    asides: ClassVar[int] = 0
+    down: ClassVar[bool] = False
+
+    def __init__(self, chan: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(chan, *args, **kwargs)
+        if type(self).down:
+            chan.get_connection().abort()
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        super().rename(oldpath, newpath)
+        cls = type(self)
+        if newpath.endswith(b".xfer-old"):
+            cls.asides += 1
+            if cls.asides == 2:
+                cls.down = True
+                self._chan.get_connection().abort()
+                raise asyncssh.SFTPConnectionLost("cut")
+
+
+def test_every_old_file_a_cut_group_upload_left_aside_is_put_back_or_named(
+    ssh_keys: SSHTestKeys, root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review H: only the file the batch reported was put back or named; the others' old versions
+    stayed under .xfer-old names nobody was told, their names empty."""
+    _OutageAfterSecondAside.asides, _OutageAfterSecondAside.down = 0, False
+    names = [f"{letter}.txt" for letter in "abcdef"]
+    for name in names:
+        (root / name).write_bytes(b"OLD " + name.encode())
+        (tmp_path / name).write_bytes(b"NEW " + name.encode())
+    with serve(ssh_keys, root, _OutageAfterSecondAside) as srv:
+        remote = xfer.connect(profile_of(srv, ssh_keys), retries=1, retry_wait=0.01)
+        with pytest.raises(xfer.XferError) as caught:
+            remote.put([str(tmp_path / name) for name in names], "/")
+        remote.close()
+    told = f"{caught.value.message} {caught.value.hint} " + " ".join(r.getMessage() for r in caplog.records)
+    asides = [name for name in listing(root) if name.endswith(".xfer-old")]
+    assert len(asides) >= 2
+    for aside in asides:
+        assert f"/{aside}" in told, (aside, told)  # each old version's place is said
+        assert (root / aside).read_bytes().startswith(b"OLD ")
+
+
 # -- finding 5: STAT without a size ----------------------------------------------------------------
 
 

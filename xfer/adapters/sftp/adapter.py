@@ -960,8 +960,20 @@ class SFTPAdapter(Adapter):
         (:attr:`_asides`) goes back under the name if nothing is there now, on a new connection
         if the old one broke.  Returns ``failure``, or a copy naming where the old version is if it
         could not be put back."""
-        if not self._asides.get(remote):
+        left = self._restore(remote)
+        if not left:
             return failure
+        shown, where = self.user_path(remote), ", ".join(self.user_path(aside) for aside in left)
+        recover = (f"the previous version of {shown} is kept as {where}: if {shown} is missing, "
+                   f"rename it back by hand (a successful retry removes it)")
+        return failure.copy_with(f"{failure.message}; the previous version is kept as {where}",
+                                 hint=f"{recover}; {failure.hint}" if failure.hint else recover)
+
+    def _restore(self, remote: str) -> list[str]:
+        """Put each old version of ``remote`` still aside back under the name, if nothing is there
+        now (one try, on a new connection if the old one broke); return the asides left."""
+        if not self._asides.get(remote):
+            return []
 
         async def work(sftp: asyncssh.SFTPClient) -> None:
             for aside in list(self._asides.get(remote, [])):
@@ -974,16 +986,27 @@ class SFTPAdapter(Adapter):
                     await sftp.rename(aside, remote)
                     self._forget_aside(remote, aside)
 
-        with contextlib.suppress(XferError):  # (what could not be put back is named below)
+        with contextlib.suppress(XferError):  # (what could not be put back is the caller's to name)
             self._run("putting back the previous version of", remote, work)
-        left = self._asides.get(remote)
-        if not left:
-            return failure
-        shown, where = self.user_path(remote), ", ".join(self.user_path(aside) for aside in left)
-        recover = (f"the previous version of {shown} is kept as {where}: if {shown} is missing, "
-                   f"rename it back by hand (a successful retry removes it)")
-        return failure.copy_with(f"{failure.message}; the previous version is kept as {where}",
-                                 hint=f"{recover}; {failure.hint}" if failure.hint else recover)
+        return list(self._asides.get(remote, []))
+
+    def close(self) -> None:
+        """Release the connection, once every old version a replace left aside is settled.
+
+        A group upload (:meth:`put_together`) cut between a file's two renames, whose retry
+        failed too, left the old version under its ``.xfer-old`` name and the name empty, and
+        only the file the batch reported was put back (review H).  Each is put back now where
+        its name is still empty; one that cannot be (the server is gone) is named in a warning,
+        so no copy is left under a name nobody was told.
+        """
+        if not self.closed:
+            for remote in list(self._asides):
+                left = self._restore(remote)
+                if left:
+                    shown = self.user_path(remote)
+                    _log.warning("the previous version of %s is kept as %s: if %s is missing, rename it back "
+                                 "by hand", shown, ", ".join(self.user_path(aside) for aside in left), shown)
+        super().close()
 
     # -- offsets (what resuming builds on) ------------------------------------------------------
 
