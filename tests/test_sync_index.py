@@ -13,6 +13,7 @@ import pytest
 
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
+from xfer.globs import Filters, Rule
 from xfer.sync import SyncResult, sync
 from xfer.testing.https_server import HTTPSServer, IndexMode
 from xfer.testing.pki import TestPKI
@@ -165,3 +166,53 @@ def test_new_dotfiles_are_asked_about_only_where_a_listing_may_hide_them(
     else:
         assert not [path for path in looked_up if "/new/" in path], asked  # /in/new is not there
         assert {"/in/.top", "/in/old/.seen"} <= looked_up
+
+
+def test_the_zone_is_learned_from_another_file_when_the_first_heads_head_is_refused(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review H: one refused HEAD (403 on the first listed file) left every time of the connection in
+    an unknown zone (14 h wide), and a same-size change two hours later was not fetched."""
+    served = tmp_path / "srv" / "out"
+    make_tree(served, {"a.txt": b"refused", "b.txt": b"version-1\n", "c.txt": b"c\n"})
+    now = time.time()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        os.utime(served / name, (now, now))
+    local = tmp_path / "inbox"
+    with HTTPSServer(pki, root=tmp_path / "srv", index="html", index_localtime="America/New_York",
+                     statuses={"/out/a.txt": 403}) as srv:
+        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
+                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
+        with HTTPSAdapter(settings) as remote:
+            assert {e.name: e.modified_zone_known for e in remote.ls("/out")} == {"a.txt": True, "b.txt": True,
+                                                                                  "c.txt": True}
+            filters = Filters([Rule("a.txt", include=False)])
+            assert sync(remote, "/out", local, upload=False, filters=filters).transferred == 2
+            later = now + 2 * 3600
+            (served / "b.txt").write_bytes(b"version-2\n")  # same size, two hours later
+            os.utime(served / "b.txt", (later, later))
+            again = sync(remote, "/out", local, upload=False, filters=filters)
+            assert [a.path for a in again.plan.transfers] == ["b.txt"], actions(again)
+
+
+def test_a_gmt_index_is_exact_to_the_minute(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review H: an offset of 0 (nginx's default GMT) was widened by a summer-time hour too, and a
+    same-size change half an hour later was not fetched.  GMT has no summer time."""
+    served = tmp_path / "srv" / "out"
+    make_tree(served, {"b.txt": b"version-1\n"})
+    now = time.time()
+    os.utime(served / "b.txt", (now, now))
+    local = tmp_path / "inbox"
+    with HTTPSServer(pki, root=tmp_path / "srv", index="html") as srv:
+        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
+                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
+        with HTTPSAdapter(settings) as remote:
+            assert sync(remote, "/out", local, upload=False).transferred == 1
+            later = now + 30 * 60
+            (served / "b.txt").write_bytes(b"version-2\n")
+            os.utime(served / "b.txt", (later, later))
+            again = sync(remote, "/out", local, upload=False)
+            assert [a.path for a in again.plan.transfers] == ["b.txt"], actions(again)
+    assert (local / "b.txt").read_bytes() == b"version-2\n"

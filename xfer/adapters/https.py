@@ -236,21 +236,26 @@ class HTTPSAdapter(Adapter):
         if not placed:
             return entries
         if not self._index_zone_asked:
-            probe = next((entry for entry in placed if entry.type == "file"), None)
-            if probe is None:
-                return entries  # (no file to ask about in this folder: the next listing asks)
-            self._index_zone_asked = True
-            try:
-                exact = self.http.file_entry(probe.path).modified
-            except XferError:
-                exact = None
-            if exact is not None and probe.modified is not None:
-                self._index_offset = offset_between(probe.modified, exact)
+            # A few files, not one: a HEAD may be refused (403), redirected or answered without
+            # Last-Modified for one file and not another (review H).  Asked again on the next
+            # listing only if no file here could be asked at all.
+            for probe in [entry for entry in placed if entry.type == "file"][:_ZONE_PROBES]:
+                self._index_zone_asked = True
+                try:
+                    exact = self.http.file_entry(probe.path).modified
+                except XferError:
+                    continue
+                if exact is not None and probe.modified is not None:
+                    self._index_offset = offset_between(probe.modified, exact)
+                    break
         offset = self._index_offset
         if offset is None:
             return entries
+        # An offset of 0 is almost always GMT (nginx's default), which has no summer time; the
+        # rare zone at +0 in winter (London) then moves a summer file again, never misses one.
+        spread = SUMMER_TIME if offset else 0.0
         return [
-            replace(entry, modified=entry.modified - offset, modified_zone_known=True, modified_spread=SUMMER_TIME)
+            replace(entry, modified=entry.modified - offset, modified_zone_known=True, modified_spread=spread)
             if entry.modified is not None and not entry.modified_zone_known else entry
             for entry in entries
         ]
@@ -515,6 +520,8 @@ _TRAILING_SIZE = re.compile(r"([0-9]+)\s*$")
 # The date column of an index page, to the minute.  nginx: "30-Nov-2026 11:07", in GMT unless
 # autoindex_localtime is on (xfer cannot tell; its default is GMT).  Apache 2.4: "2026-11-30 11:07",
 # in the server's local time, whose zone the page does not name.
+#: Files of an index page whose HEAD may tell its zone, at most (see HTTPSAdapter._in_server_zone).
+_ZONE_PROBES = 3
 _NGINX_DATE = re.compile(r"(?<![0-9])([0-9]{2})-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2})(?![0-9:])")
 _APACHE_DATE = re.compile(r"(?<![0-9])([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2})(?![0-9:])")
 _MONTHS = {name: number for number, name in enumerate(

@@ -349,7 +349,9 @@ class ListClock:
             return entry
         # One offset for every file: a server printing each time in its zone's offset at that date
         # (pure-ftpd, proftpd with TimesGMT off) is an hour off across a summer-time change.
-        spread = SUMMER_TIME if known and printed.zone is None else 0.0
+        # An offset of 0 is almost always UTC (vsftpd's default), which has no summer time; the
+        # rare zone at +0 in winter then moves a summer file again, never misses one (review H).
+        spread = SUMMER_TIME if known and printed.zone is None and self.offset else 0.0
         return replace(entry, modified=modified, modified_precision=printed.precision, modified_zone_known=known,
                        modified_spread=spread)
 
