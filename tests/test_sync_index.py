@@ -24,12 +24,17 @@ from .test_sync import make_tree, tree
 ContextFactory = Callable[..., XferSSLContext]
 
 
+def index_adapter(srv: HTTPSServer, context: XferSSLContext, index: IndexMode = "html") -> HTTPSAdapter:
+    """An adapter reading ``srv``'s folders from its index pages in the ``index`` format."""
+    settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
+                                  ssl_context=context, timeout=10, options={"index": index})
+    return HTTPSAdapter(settings)
+
+
 @pytest.fixture
 def served(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> Iterator[tuple[HTTPSServer, HTTPSAdapter]]:
     with HTTPSServer(pki, root=tmp_path / "srv", index="html") as srv:
-        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
-                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
-        with HTTPSAdapter(settings) as remote:
+        with index_adapter(srv, client_context(), "html") as remote:
             yield srv, remote
 
 
@@ -80,9 +85,7 @@ def test_dotfiles_an_index_hides_are_looked_up_not_sent_again(
     local = tmp_path / "outbox"
     make_tree(local, {".settings.json": b"{}\n", "a.txt": b"a\n", ".conf/x.txt": b"x\n"})
     with HTTPSServer(pki, root=tmp_path / "srv", index=index, hide_dotfiles=True) as srv:
-        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
-                                      ssl_context=client_context(), timeout=10, options={"index": index})
-        with HTTPSAdapter(settings) as remote:
+        with index_adapter(srv, client_context(), index) as remote:
             assert sync(remote, "/in", local, upload=True).transferred == 3
             again = sync(remote, "/in", local, upload=True)
             assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
@@ -104,9 +107,7 @@ def test_rounded_index_sizes_are_looked_up_not_moved_again(
     files = {"a.bin": b"a" * 3000, "b.bin": b"b" * 5000}
     make_tree(local if upload else served, files)
     with HTTPSServer(pki, root=tmp_path / "srv", index="html", index_exact_size=False) as srv:
-        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
-                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
-        with HTTPSAdapter(settings) as remote:
+        with index_adapter(srv, client_context(), "html") as remote:
             assert sync(remote, "/f", local, upload=upload).transferred == 2
             again = sync(remote, "/f", local, upload=upload)
             assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
@@ -127,9 +128,7 @@ def test_an_index_in_the_servers_local_time_is_read_in_its_zone(
     local = tmp_path / "outbox"
     make_tree(local, {"a.txt": b"one\n", "b.txt": b"two\n"})
     with HTTPSServer(pki, root=tmp_path / "srv", index="html", index_localtime=localtime) as srv:
-        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
-                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
-        with HTTPSAdapter(settings) as remote:
+        with index_adapter(srv, client_context(), "html") as remote:
             assert sync(remote, "/in", local, upload=True).transferred == 2
             again = sync(remote, "/in", local, upload=True)
             assert {kind for kind, _ in actions(again).values()} == {"skip"}, actions(again)
@@ -181,9 +180,7 @@ def test_the_zone_is_learned_from_another_file_when_the_first_heads_head_is_refu
     local = tmp_path / "inbox"
     with HTTPSServer(pki, root=tmp_path / "srv", index="html", index_localtime="America/New_York",
                      statuses={"/out/a.txt": 403}) as srv:
-        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
-                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
-        with HTTPSAdapter(settings) as remote:
+        with index_adapter(srv, client_context(), "html") as remote:
             assert {e.name: e.modified_zone_known for e in remote.ls("/out")} == {"a.txt": True, "b.txt": True,
                                                                                   "c.txt": True}
             filters = Filters([Rule("a.txt", include=False)])
@@ -206,9 +203,7 @@ def test_a_gmt_index_is_exact_to_the_minute(
     os.utime(served / "b.txt", (now, now))
     local = tmp_path / "inbox"
     with HTTPSServer(pki, root=tmp_path / "srv", index="html") as srv:
-        settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/",
-                                      ssl_context=client_context(), timeout=10, options={"index": "html"})
-        with HTTPSAdapter(settings) as remote:
+        with index_adapter(srv, client_context(), "html") as remote:
             assert sync(remote, "/out", local, upload=False).transferred == 1
             later = now + 30 * 60
             (served / "b.txt").write_bytes(b"version-2\n")
