@@ -7,7 +7,7 @@ from typing import Any
 
 from ..adapters.base import Adapter
 from ..client import connect, identity_secret, load_identity, resolve_profile, tls_context
-from ..errors import IdentityError, SecretError, XferError
+from ..errors import IdentityError, XferError
 from ..identity import days_left
 from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
@@ -41,10 +41,11 @@ def diagnose(
     """Diagnose the connection to a profile or URL, step by step; see :class:`~.report.Report`.
 
     Stops at the first failing step.  Configuration errors (unknown profile, a file it names
-    missing) are raised, as :func:`xfer.connect` raises them: there is nothing to diagnose
-    yet.  An identity that cannot be opened (wrong or unresolvable password, corrupt file)
-    fails the identity step, after the network and TLS steps ran without it: a monitoring
-    job reading ``--json`` gets the report, not an empty page (review A).  ``warn_days``:
+    missing, a secret reference this machine cannot resolve: an unset variable, a keyring that
+    fails) are raised, as :func:`xfer.connect` raises them: there is nothing to diagnose yet.
+    An identity that does not open (a wrong password, a corrupt file, no PKCS#12 at all) fails
+    the identity step, after the network and TLS steps ran without it: a monitoring job
+    reading ``--json`` gets the report, not an empty page (review A).  ``warn_days``:
     certificates (ours or the server's) that expire within that many days are listed in
     ``report.expiring``.
     """
@@ -64,7 +65,7 @@ def diagnose(
         try:
             secret = identity_secret(profile)
             identity = load_identity(profile, secret=secret, check=False)
-        except (IdentityError, SecretError) as exc:
+        except IdentityError as exc:
             unopened = exc
     # A protocol without TLS (SSH-style) still gets a context for wording network errors.
     context = tls_context(profile, identity if profile.spec.tls else None)
