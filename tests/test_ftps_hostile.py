@@ -15,8 +15,10 @@ import traceback
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+from pyftpdlib.handlers import TLS_FTPHandler
 
 from tests.helpers import one_error, run
 from xfer import client
@@ -37,6 +39,7 @@ from xfer.errors import (
     UsageError,
 )
 from xfer.testing.ftps_fake import DataOrder, FakeFTPSServer
+from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
 
@@ -779,3 +782,32 @@ def test_mv_into_a_missing_folder_names_the_folder(
             remote.mv("/a.txt", "/archive/a.txt")
         assert caught.value.hint is not None and "xfer mkdir" in caught.value.hint
     assert (tmp_path / "srv" / "a.txt").read_bytes() == b"a"
+
+
+class _ListOnly(TLS_FTPHandler):  # type: ignore[misc]  # (pyftpdlib has no type hints)
+    """pyftpdlib without MLSD/MLST, as vsftpd: LIST shows a link as ``l... name -> target``."""
+
+    proto_cmds: ClassVar[dict[str, Any]] = {
+        name: spec for name, spec in TLS_FTPHandler.proto_cmds.items() if name not in ("MLSD", "MLST")}
+
+
+@pytest.mark.parametrize("handler", [_ListOnly, TLS_FTPHandler], ids=["LIST", "MLSD"])
+@pytest.mark.parametrize("target", ["/out/folder-link", "/out/folder-*"])
+def test_rm_r_of_a_link_to_a_folder_removes_the_link_not_the_target(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    handler: type[TLS_FTPHandler], target: str,
+) -> None:
+    """Review I: CWD and MLST follow the link, so rm -r walked into it and deleted the target's
+    files (then failed on RMD of the link, exit 6, "0 of 1 removed").  rm -r removes a link."""
+    from .helpers import save_ftps_profile
+
+    with FTPSServer(pki, root=tmp_path / "served", handler_class=handler) as srv:
+        (srv.root / "out").mkdir()
+        (srv.root / "real").mkdir()
+        (srv.root / "real" / "inner.txt").write_text("inner")
+        (srv.root / "out" / "folder-link").symlink_to(srv.root / "real")
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)
+        code, _, err = run(capsys, "rm", "-r", f"{name}:{target}")
+        assert code == 0, err
+        assert (srv.root / "real" / "inner.txt").read_text() == "inner"
+        assert not os.path.lexists(srv.root / "out" / "folder-link")

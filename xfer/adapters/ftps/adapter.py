@@ -591,8 +591,8 @@ class FTPSAdapter(Adapter):
 
     # -- listing ---------------------------------------------------------------------------------
 
-    def _list_entries(self, ftp: FTPSConnection, folder: str) -> list[Entry]:
-        """The entries of ``folder``: MLSD if the server has it, else LIST, parsed.
+    def _list_entries(self, ftp: FTPSConnection, folder: str, *, mlsd: bool | None = None) -> list[Entry]:
+        """The entries of ``folder``: MLSD if the server has it (or ``mlsd`` says), else LIST, parsed.
 
         The parsers drop ``.``, ``..`` and every name that is not one plain path
         component, so each entry returned lies directly inside ``folder``: a hostile
@@ -609,7 +609,8 @@ class FTPSAdapter(Adapter):
         removed its copy (review D, finding 4).  LIST times are read on the connection's
         clock (:meth:`_list_clock`).
         """
-        mlsd = "MLST" in self._features
+        if mlsd is None:
+            mlsd = "MLST" in self._features
         conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
         reader = DataReader(conn)
         entries: list[Entry] = []
@@ -1145,7 +1146,9 @@ class FTPSAdapter(Adapter):
         def work(ftp: FTPSConnection) -> None:
             # What is there is asked first, not inferred from a refused DELE: some servers
             # remove an (empty) folder on DELE, and without -r no folder may go.
-            if self._kind(ftp, path) != "directory":
+            if self._kind(ftp, path) != "directory" or self._listed_as_link(ftp, path):
+                # A link to a folder is removed as a link (as rm -r does), never walked into: CWD
+                # and MLST follow it, and the tree removed would be its target's (review I).
                 ftp.voidcmd(f"DELE {path}")
                 return
             if not recursive:
@@ -1153,6 +1156,18 @@ class FTPSAdapter(Adapter):
             self._remove_tree(ftp, path)
 
         self._run("removing", path, work)
+
+    def _listed_as_link(self, ftp: FTPSConnection, path: str) -> bool:
+        """Whether ``path``'s folder lists it as a link.  LIST (``ls -l``'s ``l``), even where the
+        server has MLSD: MLSD follows links on pyftpdlib and pure-ftpd (``type=dir``)."""
+        parent, name = posixpath.split(path.rstrip("/"))
+        if not name:
+            return False
+        try:
+            entries = self._list_entries(ftp, parent or "/", mlsd=False)
+        except (ftplib.error_perm, XferError):
+            return False  # (no LIST to tell: treated as the folder it says it is)
+        return any(entry.name == name and entry.type == "link" for entry in entries)
 
     def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
         """Remove ``top`` and everything in it: the whole tree is listed first, then removed
