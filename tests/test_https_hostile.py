@@ -491,3 +491,63 @@ def test_a_redirect_to_a_malformed_url_is_the_servers_error_not_a_usage_error(
     assert code == ExitCode.REMOTE, err
     one_error(err, "redirected to https://127.0.0.1:1:2/f")
     assert not (tmp_path / "f").exists()
+
+
+def test_rm_without_r_never_removes_a_folder_on_a_webdav_capable_server(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Review I: an RFC 4918 server deletes a collection whole, slash or not (only nginx answers
+    409), so https:// rm without -r removed a whole tree, exit 0.  It now goes with Depth: 0,
+    which such a server refuses for a collection."""
+    from xfer.testing.webdav_server import WebDAVServer
+
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "cfg"))
+    root = tmp_path / "r"
+    (root / "box" / "sub").mkdir(parents=True)
+    (root / "box" / "a.edi").write_text("a")
+    (root / "box" / "sub" / "b.edi").write_text("b")
+    (root / "f.edi").write_text("f")
+    flags = ["--ca", str(pki.root_ca), "--identity", str(pki.client_p12),
+             "--identity-password", f"file:{pki.password_file}"]
+    with WebDAVServer(pki, root=root) as srv:
+        url = srv.https_url.rstrip("/")
+        code, _, err = run(capsys, "rm", f"{url}/box", *flags)
+        assert code != 0 and "-r" in err, err
+        assert (root / "box" / "a.edi").exists() and (root / "box" / "sub" / "b.edi").exists()
+        code, _, err = run(capsys, "rm", f"{url}/f.edi", *flags)  # a file still goes
+        assert code == 0, err
+        assert not (root / "f.edi").exists()
+
+
+_MULTISTATUS = (b'<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:"><D:response>'
+                b"<D:href>/box/locked.txt</D:href><D:status>HTTP/1.1 423 Locked</D:status></D:response>"
+                b"</D:multistatus>")
+
+
+@pytest.mark.parametrize("status", [207, 202])
+def test_a_delete_answered_207_or_202_is_no_removal(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], status: int
+) -> None:
+    """Review I: 207 Multi-Status (a member was not removed, RFC 4918) and 202 Accepted (not yet
+    done) were reported as removed, exit 0."""
+    from xfer.testing import https_server
+
+    def answer(handler: Any) -> None:
+        if handler._gate() is None:
+            return
+        body = _MULTISTATUS if status == 207 else b""
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/xml")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    monkeypatch.setattr(https_server._Handler, "do_DELETE", answer)
+    monkeypatch.setenv("XFER_CONFIG_DIR", str(tmp_path / "cfg"))
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv:
+        (srv.root / "box").mkdir()
+        (srv.root / "box" / "locked.txt").write_text("l")
+        code, _, err = run(capsys, "rm", "-r", f"{srv.url}/box", "--ca", str(pki.root_ca),
+                           "--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}")
+    assert code == 6, err
+    assert f"not done ({status}" in err

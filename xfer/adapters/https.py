@@ -40,6 +40,7 @@ import requests
 
 from ..errors import (
     IntegrityError,
+    RemoteError,
     RemoteNotFound,
     UnsupportedOperation,
     XferError,
@@ -158,21 +159,65 @@ class HTTPSAdapter(Adapter):
     # -- rm ----------------------------------------------------------------------
 
     def _rm(self, path: str, recursive: bool) -> None:
+        """DELETE.  Without ``recursive`` it goes with ``Depth: 0``: a WebDAV-capable server
+        (Apache mod_dav, wsgidav, IIS) deletes a collection whole whether or not its URL ends in
+        ``/`` (RFC 4918 9.6.1), and refuses anything but ``Depth: infinity`` for one (400); a file
+        takes it as it is.  nginx answers a folder's URL without ``/`` with 409.  Either refusal
+        of a folder is "use -r" (review I: rm without -r removed a whole tree on such servers).
+        The answer must say it is done: ``207`` (some members stay, RFC 4918) and ``202``
+        (accepted, not yet done) are no removal.
+        """
         session = self.session
         with session.translating():
             # No redirects: requests would follow a 301/302 answer to DELETE with a GET,
             # and report the folder or file as deleted.
-            response = session.delete(session.url_for(path), allow_redirects=False)
+            headers = None if recursive else {"Depth": "0"}
+            response = session.delete(session.url_for(path), headers=headers, allow_redirects=False)
             with response:
                 if response.status_code == 409 and recursive:
                     # nginx (and DAV servers) want a folder's URL to end in "/".
                     drain_error_body(response)
                     response = session.delete(session.url_for(path, folder=True), allow_redirects=False)
-                elif response.status_code == 409:
-                    drain_error_body(response)
-                    raise folder_needs_recursive(f"{self.settings.server}: {self.user_path(path)} is a folder")
+                elif response.status_code in (400, 409) and not recursive:
+                    if self._is_folder(path, response):
+                        raise folder_needs_recursive(f"{self.settings.server}: {self.user_path(path)} is a folder")
+                    if response.status_code == 400:
+                        # What a WebDAV server answers a collection's DELETE with Depth: 0; its HEAD
+                        # may say nothing (403 without directory listings).
+                        raise RemoteError(
+                            f"{self.settings.server} refused to remove {self.user_path(path)} on its own "
+                            f"({response.status_code} {response.reason or ''}".rstrip() + "): a WebDAV server "
+                            "refuses that for a folder",
+                            hint="if it is a folder, remove it with everything in it: xfer rm -r",
+                            server=self.settings.server, path=self.user_path(path), status=response.status_code,
+                        )
                 session.check(response, path=path)
+                if response.status_code in (202, 207):
+                    drain_error_body(response)
+                    said = f"{response.status_code} {response.reason or ''}".strip()
+                    raise RemoteError(
+                        f"{self.settings.server}: the removal of {self.user_path(path)} is not done ({said}: "
+                        + ("some of what it holds was not removed)" if response.status_code == 207
+                           else "accepted, to be done later)"),
+                        hint="look at the folder on the server, then run rm again",
+                        server=self.settings.server, path=self.user_path(path), status=response.status_code,
+                    )
                 drain_error_body(response)
+
+    def _is_folder(self, path: str, refused: requests.Response) -> bool:
+        """After a DELETE refused with 400 or 409: whether ``path`` is a folder, by a look of its
+        own: a redirect to ``path/`` (nginx, Apache), or ``path/`` answering 2xx itself (a
+        WebDAV server answers a collection's HEAD with 200 either way; a file's URL with a
+        trailing ``/`` is no file)."""
+        drain_error_body(refused)
+        try:
+            if self._info(path).is_dir:
+                return True
+        except XferError:
+            return False
+        session = self.session
+        with session.head(session.url_for(path, folder=True), headers=HEAD_HEADERS, allow_redirects=False) as answer:
+            return 200 <= answer.status_code < 300
 
     # -- ls ----------------------------------------------------------------------
 
