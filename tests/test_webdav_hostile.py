@@ -8,7 +8,9 @@ does not script, so the adapter runs against a real server with one twist at a t
 from __future__ import annotations
 
 import logging
+import os
 import resource
+import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from xfer.errors import (
     ExitCode,
     ListingTooLarge,
     RemoteError,
+    RemoteExists,
     RemoteIsFolder,
     RemoteLocked,
     RemoteNotFound,
@@ -567,3 +570,60 @@ def test_server_ignoring_content_range_is_found_by_the_probe_and_gets_one_whole_
     assert ranges == [f"bytes 0-0/{size}", f"bytes 1-1/{size}", None], ranges
     assert puts[-1].headers["Content-Length"] == str(size)
     assert ranged is False
+
+
+# -- review I: verbs against servers that answer otherwise ------------------------------------
+
+
+def test_mv_with_overwrite_off_is_refused_before_a_server_that_ignores_overwrite_f(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path
+) -> None:
+    """A server that ignores ``Overwrite: F`` replaced the file and answered 204 ("overwritten"):
+    the one copy of b.txt was gone, no error.  The destination is now looked at first."""
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "a.txt").write_text("new")
+    (root / "b.txt").write_text("PRECIOUS")
+
+    def ignores_overwrite_f(request: RecordedRequest) -> Reply | None:
+        if request.method == "MOVE":
+            target = urllib.parse.unquote(urllib.parse.urlsplit(request.headers["Destination"]).path)
+            existed = (root / target.lstrip("/")).exists()
+            os.replace(root / request.path.lstrip("/"), root / target.lstrip("/"))
+            return Reply(204 if existed else 201)
+        return None
+
+    with WebDAVServer(pki, root=root, intercept=ignores_overwrite_f) as srv, \
+            srv.adapter(client_context(), overwrite=False) as remote:
+        with pytest.raises(RemoteExists, match="overwriting is off"):
+            remote.mv("/a.txt", "/b.txt")
+        remote.mv("/a.txt", "/c.txt")  # nothing there: moved
+    assert (root / "b.txt").read_text() == "PRECIOUS" and (root / "c.txt").read_text() == "new"
+
+
+def test_mkdir_of_an_existing_folder_answered_403_is_done(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path
+) -> None:
+    """RFC 4918 9.3.1 allows 403 for MKCOL of an existing folder (an account that may not create
+    in the parent): put -r and sync into it failed as permission denied."""
+    root = tmp_path / "r"
+    (root / "inbox").mkdir(parents=True)
+
+    def forbids_mkcol(request: RecordedRequest) -> Reply | None:
+        return Reply(403) if request.method == "MKCOL" else None
+
+    with WebDAVServer(pki, root=root, intercept=forbids_mkcol) as srv, srv.adapter(client_context()) as remote:
+        remote.mkdir("/inbox", parents=True)
+        with pytest.raises(RemotePermissionDenied):
+            remote.mkdir("/new", parents=True)  # not there: the 403 is the answer
+
+
+def test_a_delete_answered_202_is_no_removal(
+    pki: TestPKI, client_context: Callable[..., XferSSLContext], tmp_path: Path
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "f.txt").write_text("f")
+    with WebDAVServer(pki, root=root, intercept=lambda r: Reply(202) if r.method == "DELETE" else None) as srv, \
+            srv.adapter(client_context()) as remote, pytest.raises(RemoteError, match="not done"):
+        remote.rm("/f.txt")

@@ -551,16 +551,20 @@ class WebDAVAdapter(Adapter):
             return
         # MKCOL on the folder first: one request when the parent exists (the usual case),
         # walking up only on 409 Conflict (missing parent).  nginx wants the trailing slash.
-        tolerated = (400, 405, 409) if parents else (400, 405)
+        tolerated = (400, 403, 405, 409) if parents else (400, 403, 405)
         reply = self._dav("mkdir", path, folder=True, accept=tolerated)
         if reply.status == 409:
             self._mkdir(posixpath.dirname(path), parents=True)
-            reply = self._dav("mkdir", path, folder=True, accept=(400, 405))
-        if reply.status in (400, 405):
+            reply = self._dav("mkdir", path, folder=True, accept=(400, 403, 405))
+        if reply.status in (400, 403, 405):
             # 405: something exists there already, which is fine if it is a folder.  Apache
-            # answers 400 instead when that something is a file ("name/" cannot be a file).
+            # answers 400 instead when that something is a file ("name/" cannot be a file), and
+            # RFC 4918 9.3.1 allows 403 for an existing folder in a parent this account may not
+            # create in (review I: put -r and sync into such a folder failed).
             found = self._lookup(path)
             if found is None:
+                if reply.status == 403 and reply.error is not None:
+                    raise reply.error
                 raise RemoteError(f"{self.settings.server} refused to create folder {path} (HTTP {reply.status})")
             if not found.is_collection:
                 raise RemoteExists(f"{self.settings.server}: cannot create folder {path}: a file has that name")
@@ -580,6 +584,11 @@ class WebDAVAdapter(Adapter):
         self._forget(path)
         if reply.status == 207:
             self._multistatus_error(reply, path, "clean")
+        if reply.status == 202:
+            raise RemoteError(
+                f"{self.settings.server}: the removal of {path} is not done (202 Accepted: to be done later)",
+                hint="look at the server later, then run rm again", server=self.settings.server, path=path,
+            )
 
     def _rmdir(self, path: str) -> None:
         if path == "/":
@@ -636,6 +645,10 @@ class WebDAVAdapter(Adapter):
         if folder is None:
             # nginx wants source and Destination both with or both without the trailing slash.
             folder = self._stat(source).is_collection
+        if not replace:
+            # Overwrite: F is the server's to honour, and some ignore it: the file would be gone
+            # before the answer (204) said so (review I).  What is there is looked at first.
+            self._refuse_existing(action, destination, folder=folder)
         reply = self._send_relocate(action, source, destination, folder=folder, overwrite=False, shown=shown)
         if reply.status in _SOMETHING_THERE:
             # 412: something is there.  409 is a missing parent (RFC 4918), but nginx also says
@@ -674,6 +687,20 @@ class WebDAVAdapter(Adapter):
             self._multistatus_error(reply, source, action)
         if folder:
             self._collections.add(destination)
+
+    def _refuse_existing(self, action: str, destination: str, *, folder: bool) -> None:
+        """Refuse a ``destination`` that exists, when overwriting is off."""
+        existing = self._lookup(destination)
+        if existing is None:
+            return
+        if existing.is_collection:
+            what = "a folder" if folder else "a file"
+            raise RemoteIsFolder(f"{self.settings.server}: {destination} is a folder; {what} never replaces a folder",
+                                 hint="remove or rename that folder first")
+        raise RemoteExists(
+            f"{self.settings.server}: {destination} already exists and overwriting is off ({action} not sent)",
+            hint="remove it first, or set overwrite = true in the profile's [webdav] table",
+        )
 
     def _send_relocate(
         self, action: str, source: str, destination: str, *, folder: bool, overwrite: bool, shown: str | None
