@@ -129,7 +129,9 @@ def test_overwrite_false_keeps_the_existing_file(server: WebDAVServer, client_co
         with pytest.raises(RemoteExists, match="already exists and overwriting is off"):
             careful.mv("/invoice.edi", "/old.edi")
     assert (server.root / "old.edi").read_bytes() == b"old" and (server.root / "invoice.edi").exists()
-    assert [overwrite for *_, overwrite in _moves(server)] == ["F"]
+    # Refused on a look, before any MOVE: a server may ignore Overwrite: F (review I).  The header
+    # still guards a file that appears after the look (test_a_folder_that_appears_meanwhile...).
+    assert _moves(server) == []
 
 
 @pytest.mark.parametrize(
