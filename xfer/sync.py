@@ -15,11 +15,13 @@ SFTP), after a download the local file gets the remote time, so the next run com
 equal.  Listings are coarse in places: FTP ``LIST`` shows minutes (days for old files),
 HTML index pages minutes; the listing says so (:attr:`Entry.modified_precision`), and such a
 time is read as "some time within that minute (day)", plus ``window`` seconds either way.
-A server that keeps whole seconds is compared at whole seconds.  FTP ``LIST`` and Apache's
-index print local time in a zone they do not name (:attr:`Entry.modified_zone_known` False):
-such a time may be 14 hours either way, so a same-size change within 14 hours of it is not
-seen (the skip says so; ``--checksum`` compares content).  A file without a size or a time
-in its listing is never "unchanged" by time: it is sent (``--size-only`` needs the sizes only).
+A server that keeps whole seconds is compared at whole seconds.  FTP ``LIST`` and HTML index
+pages print local time in a zone they do not name: the adapter learns it per connection from
+one file's exact time (:mod:`xfer.zones`), good to an hour (:attr:`Entry.modified_spread`);
+where it cannot (:attr:`Entry.modified_zone_known` False) such a time may be 14 hours either
+way, so a same-size change within that is not seen (the skip says so; ``--checksum`` compares
+content).  A file without a size or a time in its listing is never "unchanged" by time: it is
+sent (``--size-only`` needs the sizes only).
 Where the remote time cannot be set (WebDAV, HTTPS, FTP without ``MFMT`` or ``SITE UTIME``, or
 an account refused it), an upload leaves the server's own time, later than the local one:
 so for uploads a destination *not older* than the source, same size, is unchanged (a
@@ -305,7 +307,7 @@ def _compare(
     if not (source.zone_known and destination.zone_known):
         # The price of not knowing the zone: a same-size change within it is not seen.  Said in
         # the reason, so the plan shows it; --checksum is the way out (README).
-        return False, "same size and time within 14 h (time zone of the listing unknown)"
+        return False, f"same size and time within {ZONE_SPREAD / 3600:g} h (time zone of the listing unknown)"
     if source.spread or destination.spread:
         hours = max(source.spread, destination.spread) / 3600
         return False, f"same size and time within {hours:g} h (a local time of the server's; summer time may shift it)"
@@ -564,11 +566,8 @@ def _look_up_hidden(
         if (relative in remote_states or not _hidden(relative) or is_temporary(posixpath.basename(relative))
                 or not filters.included(relative) or not _folder_may_be_there(relative, remote_folders)):
             continue
-        try:
-            entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
-        except (RemoteNotFound, UnsupportedOperation):
-            continue  # not there (or no way to ask): new, as the listing said
-        if entry.type == "file":
+        entry = _looked_up(remote, remote_path, relative)
+        if entry is not None:
             remote_states[relative] = _remote_state(relative, entry)
 
 
@@ -602,15 +601,22 @@ def _look_up_unsized(
     for relative, state in list(remote_states.items()):
         if state.size is not None or relative not in local_states:
             continue
-        try:
-            entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
-        except (RemoteNotFound, UnsupportedOperation):
-            continue
-        if entry.type == "file" and entry.size is not None:
+        entry = _looked_up(remote, remote_path, relative)
+        if entry is not None and entry.size is not None:
             # The size only, the time as listed (unless the listing had none): a download stamps
             # the local copy with the listed time, so the next run must compare with that one.
             remote_states[relative] = (replace(state, size=entry.size) if state.modified is not None
                                        else _remote_state(relative, entry))
+
+
+def _looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
+    """The file ``relative`` as the server states it on its own (``info``: HEAD, MLST, STAT);
+    None if it is not there, is no file, or the server cannot be asked."""
+    try:
+        entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
+    except (RemoteNotFound, UnsupportedOperation):
+        return None
+    return entry if entry.type == "file" else None
 
 
 def _remote_state(relative: str, entry: Entry) -> FileState:

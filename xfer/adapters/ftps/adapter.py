@@ -665,10 +665,11 @@ class FTPSAdapter(Adapter):
         """The clock ``ftp``'s LIST times are printed in, learned once per connection.
 
         ``ls`` prints the server's local time in a zone it does not name (proftpd, pure-ftpd,
-        IIS; vsftpd with ``use_localtime``): read as UTC, a server west of UTC made every sync
-        send everything again, one east of it hid same-size edits (review D, finding 3).  MDTM
-        is UTC (RFC 3659): asked for one listed file with a time to the minute, it gives the
-        offset (:meth:`ListClock.calibrated`).  One round trip per connection at most, and only
+        IIS): read as UTC, a server west of UTC made every sync send everything again, one east
+        of it hid same-size edits (review D, finding 3).  MDTM is UTC (RFC 3659): asked for one
+        listed file with a time to the minute, it gives the offset (:meth:`ListClock.calibrated`).
+        vsftpd with ``use_localtime=YES`` answers MDTM in local time too, which looks like UTC
+        here: that server stays read as UTC (the README says so).  One round trip per connection at most, and only
         on a server without MLSD.  No MDTM (500/502), or no answer for that file: the zone
         stays unknown (``modified_zone_known=False``) for the connection.
         """
