@@ -8,6 +8,7 @@ host key (4, with its fingerprint and the known_hosts line to add), a pin that d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from xfer.errors import (
     ClientCertificateRejected,
     ConfigError,
     ConnectionDropped,
+    ConnectTimeout,
     IdentityExpired,
     IdentityPasswordError,
     RemoteExists,
@@ -921,3 +923,35 @@ def test_an_ssh_key_as_a_tls_identity_says_what_it_is(ssh_keys: SSHTestKeys) -> 
     assert caught.value.hint is not None and "sftp://" in caught.value.hint and "openssl" not in caught.value.hint
     with pytest.raises(IdentityFormatError, match="is an OpenSSH certificate, not PKCS#12"):
         Identity.load(ssh_keys.client_cert, None)
+
+
+def test_a_server_that_accepts_and_never_says_a_word_is_a_timeout_not_a_crash(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Review M-2: a port that accepts TCP and never sends the SSH banner.  The connect limit
+    inside the session is a ``TimeoutError`` -- on Python 3.11 the very class of the wait's own
+    limit -- and was taken for it, then failed formatting a missing limit: "unexpected internal
+    error (TypeError)", exit 1, not retried, and a bare ``TypeError`` from ``xfer.connect``."""
+    import socket
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        held: list[socket.socket] = []
+
+        def hold() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    held.append(listener.accept()[0])
+
+        threading.Thread(target=hold, daemon=True).start()
+        url = f"sftp://127.0.0.1:{listener.getsockname()[1]}/"
+        with pytest.raises(ConnectTimeout):
+            xfer.connect(url, timeout=0.5, retries=0)
+        code, _, err = run(capsys, "ls", url, "--timeout", "0.5", "--retries", "1")
+        assert code == 5, err
+        assert "xfer: retry 1/1" in err  # a connect timeout is retried
+        one_error("\n".join(line for line in err.splitlines() if not line.startswith("xfer: retry")),
+                  "did not answer in time")
+        assert len(held) == 3
+        for connection in held:
+            connection.close()

@@ -167,7 +167,12 @@ class SSHSession:
             future.cancel()
             finished.wait(_CLOSE_TIMEOUT)
             raise
-        except concurrent.futures.TimeoutError:
+        except concurrent.futures.TimeoutError as exc:
+            if future.done() or timeout is None:
+                # The work's own timeout (the connect or login limit inside ``_open``): on Python
+                # 3.11 and later this is the same class as the wait's, and only the wait's own
+                # limit is worded here.
+                raise connect_error(exc, self.settings.server) or exc from None
             future.cancel()
             raise ConnectTimeout(f"{self.settings.server} did not answer within {timeout:g} s",
                                  server=self.settings.server) from None
