@@ -262,3 +262,56 @@ def test_secret_file_warning_goes_through_the_cli(capsys: pytest.CaptureFixture[
     from xfer import secrets
 
     assert secrets.warn is not warn  # the program's own way of warning is back after the run (review C)
+
+
+# -- results that cannot be written (review M-3) -----------------------------------------------
+
+
+def _xfer_writing_to(stdout: str, args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """``python -m xfer ARGS`` with stdout on ``stdout`` ("closed": no stdout at all)."""
+    import subprocess
+    import sys
+
+    if stdout == "closed":
+        done = subprocess.run([sys.executable, "-m", "xfer", *args], stdin=subprocess.DEVNULL,
+                              stdout=None, stderr=subprocess.PIPE, text=True, env=env, check=False,
+                              preexec_fn=lambda: os.close(1))
+    else:
+        with open(stdout, "w") as out:
+            done = subprocess.run([sys.executable, "-m", "xfer", *args], stdout=out, stderr=subprocess.PIPE,
+                                  text=True, env=env, check=False)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+@pytest.mark.parametrize("stdout", ["/dev/full", "closed"])
+def test_a_result_stdout_cannot_take_is_one_error_line(
+    dav: WebDAVServer, pki: TestPKI, tmp_path: Path, stdout: str, json_output: bool,
+) -> None:
+    """A listing into a full disk was "unexpected internal error (OSError) ... a bug in xfer";
+    with no stdout at all (``>&-``) it printed nothing and exited 0: a script lost its listing."""
+    env = {**os.environ, "XFER_CONFIG_DIR": str(tmp_path), "XFER_PROFILE_PATH": ""}
+    args = ["ls", f"{dav.url}/in/", *_tls(pki), *(["--json"] if json_output else [])]
+    code, err = _xfer_writing_to(stdout, args, env)
+    assert code == ExitCode.ERROR, err
+    line = one_error(err, "standard output")
+    assert "bug" not in err and "Traceback" not in err, err
+    assert ("No space left on device" in line) == (stdout == "/dev/full"), line
+
+
+def test_profile_list_into_a_full_disk_and_through_a_pipe(tmp_path: Path) -> None:
+    """``profile list`` into a full disk is one error line; piped, its values are never cut
+    to 80 columns with "…" (a grep over the table would read the cut values)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XFER_CONFIG_DIR": str(tmp_path), "XFER_PROFILE_PATH": ""}
+    url = "https://partner-with-a-rather-long-host-name.example.com:8443/outbox/for/this/customer/"
+    added = subprocess.run([sys.executable, "-m", "xfer", "profile", "add", "far", url], capture_output=True,
+                           text=True, env=env, check=False)
+    assert added.returncode == 0, added.stderr
+    code, err = _xfer_writing_to("/dev/full", ["profile", "list"], env)
+    assert code == ExitCode.ERROR and "No space left on device" in one_error(err, "standard output"), err
+    piped = subprocess.run([sys.executable, "-m", "xfer", "profile", "list"], capture_output=True, text=True,
+                           env=env, check=False)
+    assert url in piped.stdout and "…" not in piped.stdout, piped.stdout

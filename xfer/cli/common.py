@@ -175,7 +175,27 @@ def _escape(match: re.Match[str]) -> str:
 
 def echo(line: str) -> None:
     """One line of a human-readable result on stdout (control characters escaped)."""
-    typer.echo(printable(line))
+    with writing_stdout():
+        typer.echo(printable(line))
+
+
+@contextmanager
+def writing_stdout() -> Iterator[None]:
+    """Results written to stdout: a write that fails (a full disk, an I/O error) or no stdout
+    at all (``>&-``) is one error line (exit 1), not "a bug in xfer", and never a silent
+    success that lost the listing.  A reader gone (``| head``) is still the broken pipe
+    Python ends with, as for every command-line tool."""
+    from ..errors import LocalError
+
+    if sys.stdout is None:
+        raise LocalError("cannot write the result: standard output is closed",
+                         hint="run the command with its output redirected to a file or a pipe")
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise LocalError(f"cannot write to standard output: {exc.strerror or exc}") from exc
 
 
 def say(line: str) -> None:
@@ -237,9 +257,10 @@ def emit_json(data: Any) -> None:
     """
     import json  # only for --json: a listing for a person, or FTPS, needs no JSON at all
 
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    with writing_stdout():
+        json.dump(data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
 
 
 def absolute_paths(values: dict[str, Any], declared: Mapping[str, Option]) -> dict[str, Any]:

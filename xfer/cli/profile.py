@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -24,6 +25,7 @@ from .common import (
     printable,
     secret_help,
     warn,
+    writing_stdout,
 )
 from .completion import complete_profile
 from .doctor import WarnDays, run_doctor
@@ -146,7 +148,11 @@ def list_(json_output: JsonFlag = False) -> None:
         days = str(row["days_left"]) if row["days_left"] is not None else "?" if row["identity"] else ""
         table.add_row(*(Text(printable(row[key] or "")) for key in ("name", "protocol", "url", "identity")),
                       Text(days))
-    Console(highlight=False).print(table)
+    # Piped, the table is as wide as its values: rich would cut them to 80 columns with "…",
+    # and a grep or awk over the table would read the cut values.
+    width = None if sys.stdout is not None and sys.stdout.isatty() else 1_000_000
+    with writing_stdout():
+        Console(highlight=False, width=width).print(table)
 
 
 def _days_left(profile: Profile) -> int | None:
