@@ -524,3 +524,28 @@ def test_put_r_passes_over_a_link_to_nothing(
     assert code == 0, err
     assert tree(endpoint.root / "in") == {"ok.csv": b"ok", "sub/b.csv": b"b"}
     assert "a symbolic link to nothing" in err
+
+
+@pytest.mark.parametrize("upload", [True, False], ids=["up", "down"])
+def test_a_file_against_a_folder_of_its_name_is_the_file_systems_error_not_a_usage_error(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, upload: bool,
+) -> None:
+    """Review M-5: the clash was exit 2 ("usage"), which a cron job reads as its own command line
+    being wrong; ``put -r`` gives 6 for the same clash.  Up it is the server's folder in the way
+    (6), down a local folder (1, as ``get`` onto a folder).  Nothing moves either way."""
+    with served_as_pp("ftpes", pki, tmp_path, monkeypatch) as served:
+        local = tmp_path / "here"
+        make_tree(local, {"a.txt": b"a\n"})
+        make_tree(served.root / "in", {"a.txt": b"a\n"})
+        if upload:
+            make_tree(local, {"clash": b"a file\n"})
+            make_tree(served.root / "in", {"clash/inner.txt": b"in a folder\n"})
+        else:
+            make_tree(served.root / "in", {"clash": b"a file\n"})
+            make_tree(local, {"clash/inner.txt": b"in a folder\n"})
+        before = (snapshot(local), snapshot(served.root))
+        args = [str(local), "pp:/in"] if upload else ["pp:/in", str(local)]
+        code, _, err = run(capsys, "sync", *args)
+        assert code == (ExitCode.REMOTE if upload else ExitCode.ERROR), err
+        one_error(err, "clash is a file in the source and a folder in the destination; nothing was changed")
+        assert (snapshot(local), snapshot(served.root)) == before

@@ -64,6 +64,7 @@ from .errors import (
     LocalError,
     LocalFileNotFound,
     RemoteError,
+    RemoteIsFolder,
     RemoteNotFound,
     UnsupportedOperation,
     UsageError,
@@ -751,7 +752,7 @@ def sync(
     plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
                      stated=stated, passed_over=local_passed_over if upload else remote_passed_over,
                      not_followed=remote_passed_over if upload else local_passed_over)
-    _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan))
+    _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan), upload=upload)
     shown_remote = remote_path
     result = SyncResult(
         direction="put" if upload else "get",
@@ -797,13 +798,17 @@ def _local_folders(folder: Path, plan: Plan) -> set[str]:
     return {a.path for a in plan.transfers if (folder / a.path).is_dir()}
 
 
-def _refuse_type_clashes(plan: Plan, folders: set[str]) -> None:
+def _refuse_type_clashes(plan: Plan, folders: set[str], *, upload: bool) -> None:
+    """A file of the source whose name is a folder in the destination stops the sync before
+    anything moves.  What is in the way is a file system's state, not the command line: the
+    error is the one ``put -r`` / ``get -r`` give for it (exit 6 on the server, 1 locally), not a
+    usage error a script would blame on its own invocation."""
     for action in plan.transfers:
         if action.path in folders:
-            raise UsageError(
-                f"sync: {action.path} is a file in the source and a folder in the destination; nothing was changed",
-                hint="rename or remove one of them",
-            )
+            message = (f"sync: {action.path} is a file in the source and a folder in the destination; "
+                       "nothing was changed")
+            hint = "rename or remove one of them"
+            raise RemoteIsFolder(message, hint=hint) if upload else LocalError(message, hint=hint)
 
 
 class _Runner:
