@@ -315,3 +315,33 @@ def test_profile_list_into_a_full_disk_and_through_a_pipe(tmp_path: Path) -> Non
     piped = subprocess.run([sys.executable, "-m", "xfer", "profile", "list"], capture_output=True, text=True,
                            env=env, check=False)
     assert url in piped.stdout and "…" not in piped.stdout, piped.stdout
+
+
+@pytest.mark.parametrize("protocol", ["https", "davs", "ftpes", "as2"])
+def test_an_upload_reports_the_tls_version_it_went_on(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str,
+) -> None:
+    """Review M-7: ``tls_version`` was null for every HTTPS, WebDAV and AS2 upload (``get``
+    reported it): the README promises the same keys on every protocol, and a script auditing
+    TLS versions saw none.  Also for an upload from standard input (a chunked PUT)."""
+    import io
+    import sys
+
+    import tomli_w
+
+    from xfer.testing import serve
+
+    with serve(protocol, pki, root=tmp_path / "served", name="pp") as served:
+        folder = tmp_path / "profiles"
+        folder.mkdir()
+        (folder / "pp.toml").write_text(tomli_w.dumps(served.profile.to_toml()))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+        (served.root / "in").mkdir(exist_ok=True)
+        (tmp_path / "up.txt").write_text("hello\n")
+        sources = [str(tmp_path / "up.txt")] + (["-"] if protocol in ("https", "davs") else [])
+        for source in sources:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"from stdin\n")))
+            code, out, err = run(capsys, "put", source, "pp:/in/up.txt", "--json")
+            assert code == 0, err
+            (result,) = json.loads(out)
+            assert result["tls_version"] in ("TLSv1.2", "TLSv1.3"), (source, result)

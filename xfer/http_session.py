@@ -493,6 +493,10 @@ class XferSession(requests.Session):
     ) -> requests.Response:
         """What requests does with an answer it did not follow (a redirect's next hop is only prepared)."""
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
+        if not sent["stream"]:
+            # Its body is read below (or by a hook): the connection then goes back to the pool,
+            # and with it what :meth:`tls_version` would ask (an upload's result reports it).
+            response.xfer_tls_version = _connection_tls_version(response)  # type: ignore[attr-defined]
         if request.hooks.get("response"):  # (dispatch_hook returns the answer as it is without one)
             hooked: requests.Response = dispatch_hook(  # type: ignore[no-untyped-call]
                 "response", request.hooks, response, **sent
@@ -693,10 +697,21 @@ class XferSession(requests.Session):
         lean = answer_tls_version(response)
         if lean is not None:
             return lean
-        connection = getattr(response.raw, "connection", None)
-        sock = getattr(connection, "sock", None)
-        version = getattr(sock, "version", None)
-        return version() if callable(version) else None
+        noted: str | None = getattr(response, "xfer_tls_version", None)
+        return noted if noted is not None else _connection_tls_version(response)
+
+
+def _connection_tls_version(response: requests.Response) -> str | None:
+    """The TLS version of the connection ``response`` is still on (None once it went back to the pool)."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        # An answer with "Connection: close": http.client let go of the connection's socket as
+        # soon as it read the head; the answer's own reader still holds it until the body is read.
+        reader = getattr(getattr(response.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    version = getattr(sock, "version", None)
+    return version() if callable(version) else None
 
 
 def _log_request(request: requests.PreparedRequest) -> None:

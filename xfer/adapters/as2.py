@@ -128,6 +128,8 @@ class AS2Adapter(Adapter):
                                                    timeout=settings.timeout, proxy=settings.proxy)
         #: The receipt of the last send (also when it failed).
         self.last_receipt: Receipt | None = None
+        #: The TLS version of the connection the last message went on (its result's ``tls_version``).
+        self._tls_version: str | None = None
 
     def __enter__(self) -> AS2Adapter:
         return self
@@ -283,6 +285,7 @@ class AS2Adapter(Adapter):
                 response = session.post(url, data=body, headers=message.headers, stream=True)
                 with response:
                     status = response.status_code
+                    self._tls_version = session.tls_version(response)
                     session.check(response, path=_urlpath(url))
                     limit = _RECEIPT_TIMEOUTS * self.settings.timeout
                     answer = _read_limited(response, self.settings.server, limit)
@@ -444,6 +447,7 @@ class AS2Adapter(Adapter):
             elapsed=elapsed,
             sha256=receipt.sha256,
             details=details,
+            tls_version=self._tls_version,
             verified=verified,
         )
 

@@ -455,6 +455,7 @@ class HTTPTransfer:
             self.check_upload(response, remote)
             # Drained if small (the connection goes back to the pool); a large or
             # endless answer body is never read into memory.
+            tls = self.session.tls_version(response)  # before draining: the connection may go back to the pool
             drain_error_body(response)
             details["http_status"] = response.status_code
             if self.options.upload_method == "PUT":
@@ -488,6 +489,7 @@ class HTTPTransfer:
             elapsed=time.monotonic() - started,
             sha256=body.hash.hexdigest(),
             details=details,
+            tls_version=tls,
             size_verified=size_ok,
             verified=checked,
         ), body.hash, source)
@@ -978,6 +980,7 @@ class HTTPTransfer:
                         self.ranged_puts = False
                         return None
                     self.check_upload(response, remote)
+                    tls = self.session.tls_version(response)
                     drain_error_body(response)
                 if self._stored_length(remote) != offset + count:
                     self.ranged_puts = False  # Content-Range ignored: each piece replaced the file
@@ -988,7 +991,7 @@ class HTTPTransfer:
             direction="put", local=local, remote=self._user_path(remote), size=size,
             elapsed=time.monotonic() - started, sha256=running.hexdigest(),
             details={"method": "PUT", "content_range_pieces": -(-size // RANGED_PUT_CHUNK)},
-            size_verified=True,
+            tls_version=tls, size_verified=True,
         ), running, source)
 
     def _takes_ranges(
@@ -1404,6 +1407,7 @@ class ChunkedUpload(RemoteWriter):
         self._queue: queue.Queue[bytes | _Cut | None] = queue.Queue(maxsize=_QUEUED_BLOCKS)
         self._error: BaseException | None = None
         self._status: int | None = None
+        self._tls_version: str | None = None
         self._tls: str | None = None
         self._sent = 0
         self._thread = threading.Thread(target=self._request, name="xfer-chunked-put", daemon=True)
@@ -1434,6 +1438,7 @@ class ChunkedUpload(RemoteWriter):
                             hint="write the data to a local file first and put that file",
                         )
                     http.check_upload(response, self._target)
+                    self._tls_version = http.session.tls_version(response)
                     drain_error_body(response)
                     self._status = response.status_code
         except BaseException as exc:  # handed to the writer's thread, which raises it
@@ -1481,7 +1486,7 @@ class ChunkedUpload(RemoteWriter):
             result = TransferResult(
                 direction="put", local="-", remote=self.remote, size=self.written, elapsed=self.elapsed,
                 details={"method": "PUT", "http_status": self._status, "transfer_encoding": "chunked"},
-                size_verified=verified,
+                tls_version=self._tls_version, size_verified=verified,
             )
             if self._check_size:
                 result.verified = http.conclude_upload(
