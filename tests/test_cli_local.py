@@ -218,3 +218,25 @@ def test_profile_add_with_a_file_as_config_folder(capsys: pytest.CaptureFixture[
     assert code == ExitCode.CONFIG, err
     one_error(err, "cannot save profile 'partner' to", str(tmp_path / "cfg"))
     assert (tmp_path / "cfg").read_text() == "not a folder"
+
+
+def test_get_onto_a_named_pipe_or_a_link_is_refused_and_left_alone(
+    capsys: pytest.CaptureFixture[str], served: tuple[str, list[str]], tmp_path: Path,
+) -> None:
+    """Reviews M-1, J-1: ``get`` renamed its part over a named pipe (its reader waited for ever)
+    or a device (as root, /dev/null became a regular file), and over a link.  One error line,
+    exit 1, and the pipe or link is left as it was."""
+    base, flags = served
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    code, _, err = run(capsys, "get", f"{base}/f.txt", str(pipe), *flags)
+    assert code == ExitCode.ERROR, err
+    one_error(err, f"{pipe} is a named pipe, not a regular file", "nothing was downloaded")
+    assert pipe.is_fifo()
+    tree = tmp_path / "tree"
+    (tree / "d").mkdir(parents=True)
+    (tree / "d" / "inner.txt").symlink_to(tmp_path / "elsewhere.txt")
+    code, _, err = run(capsys, "get", "-r", f"{base}/d", str(tree), *flags)
+    assert code == ExitCode.ERROR, err
+    assert "is a symbolic link, not a regular file" in err
+    assert (tree / "d" / "inner.txt").is_symlink() and not (tmp_path / "elsewhere.txt").exists()

@@ -6,6 +6,7 @@ import errno
 import hashlib
 import io
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -143,18 +144,39 @@ def test_a_download_over_a_file_keeps_its_permissions(tmp_path: Path, mode: int)
     assert target.stat().st_mode & 0o7777 == mode
 
 
-def test_a_download_over_a_link_gets_the_umask_mode_not_the_linked_files(tmp_path: Path) -> None:
-    """A link at the final name is replaced, not written through: its target's mode is nobody's here."""
+@pytest.mark.parametrize("kind", ["link", "dangling link", "named pipe", "socket", "device"])
+def test_a_final_name_that_is_no_regular_file_is_neither_replaced_nor_written_through(
+    tmp_path: Path, kind: str,
+) -> None:
+    """Reviews M-1, J-1: the finished download was renamed over whatever held its name; as
+    root ``xfer get … /dev/null`` made /dev/null a regular 0644 file for the whole machine.
+    A link was replaced (``/dev/stdout`` is one).  Now each is refused before a byte is
+    fetched, and left as it was (sync's "not written" for the same)."""
+    import socket
+
+    target = tmp_path / "f"
     (tmp_path / "elsewhere").write_bytes(b"x")
-    (tmp_path / "elsewhere").chmod(0o600)
-    (tmp_path / "f").symlink_to(tmp_path / "elsewhere")
-    mask = os.umask(0o022)
-    os.umask(mask)
-    with AtomicDownload(tmp_path / "f") as out:
-        out.write(b"new")
-    assert not (tmp_path / "f").is_symlink()
-    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o666 & ~mask
+    if kind == "link":
+        target.symlink_to(tmp_path / "elsewhere")
+    elif kind == "dangling link":
+        target.symlink_to(tmp_path / "nowhere")
+    elif kind == "named pipe":
+        os.mkfifo(target)
+    elif kind == "socket":
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(target))
+        listener.close()
+    else:
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers (CI runs as root)
+    before = os.lstat(target)
+    with pytest.raises(LocalError, match="not a regular file.*nothing was downloaded") as caught:
+        with AtomicDownload(target) as out:
+            out.write(b"new")
+    assert "xfer get SOURCE - >" in (caught.value.hint or "")
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
     assert (tmp_path / "elsewhere").read_bytes() == b"x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "f"]  # no part left
 
 
 def test_a_umask_tightened_between_downloads_holds_for_the_next(tmp_path: Path, umask_read: str) -> None:

@@ -562,6 +562,34 @@ class DownloadAccounting:
         return time.monotonic() - self.started
 
 
+#: What a final name may hold that a download must not replace, by its ``stat`` type.
+_NOT_REPLACED = {
+    stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
+}
+
+
+def _refuse_unreplaceable(target: Path) -> None:
+    """Refuse a final name that holds something other than a regular file.
+
+    The finished download is renamed over its name, which replaces whatever is there: as root,
+    ``xfer get … /dev/null`` made /dev/null a regular 0644 file for the whole machine, and a
+    named pipe's reader waited for ever (review M-1, J-1).  A link is not replaced either, nor
+    written through: ``/dev/stdout`` is one, and ``sync`` leaves a link at a destination name
+    alone too ("not written").  Writing into a device or pipe is what ``get SOURCE -`` is for.
+    """
+    try:
+        kind = _NOT_REPLACED.get(stat.S_IFMT(os.lstat(target).st_mode))
+    except FileNotFoundError:
+        return
+    if kind is not None:
+        raise LocalError(
+            f"{target} is {kind}, not a regular file: a download is saved beside it and renamed over it, "
+            "which would replace it; nothing was downloaded",
+            hint=f"to write into it, use -: xfer get SOURCE - > {target}; to replace it, remove it first",
+        )
+
+
 class AtomicDownload(DownloadAccounting):
     """Write a download beside ``target`` under a temp name; rename only when complete.
 
@@ -651,6 +679,7 @@ class AtomicDownload(DownloadAccounting):
         with local_errors(self.target, "writing"):
             if self.target.is_dir():
                 raise LocalError(f"{self.target} is a folder", hint="give a file name or a folder ending in /")
+            _refuse_unreplaceable(self.target)
             if self.offset or self._sidecar is not None:
                 # A kept part (O_NOFOLLOW: never write through a link planted under its name),
                 # locked so that two runs never write one part.
