@@ -169,7 +169,7 @@ def test_a_final_name_that_is_no_regular_file_is_neither_replaced_nor_written_th
     else:
         os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers (CI runs as root)
     before = os.lstat(target)
-    with pytest.raises(LocalError, match="not a regular file.*nothing was downloaded") as caught:
+    with pytest.raises(LocalError, match=r"not a regular file.*nothing was downloaded") as caught:
         with AtomicDownload(target) as out:
             out.write(b"new")
     assert "xfer get SOURCE - >" in (caught.value.hint or "")
