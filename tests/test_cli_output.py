@@ -338,10 +338,12 @@ def test_an_upload_reports_the_tls_version_it_went_on(
         monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
         (served.root / "in").mkdir(exist_ok=True)
         (tmp_path / "up.txt").write_text("hello\n")
-        sources = [str(tmp_path / "up.txt")] + (["-"] if protocol in ("https", "davs") else [])
+        monkeypatch.chdir(tmp_path)
+        sources = ["up.txt"] + (["-"] if protocol in ("https", "davs") else [])
         for source in sources:
             monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"from stdin\n")))
             code, out, err = run(capsys, "put", source, "pp:/in/up.txt", "--json")
             assert code == 0, err
             (result,) = json.loads(out)
             assert result["tls_version"] in ("TLSv1.2", "TLSv1.3"), (source, result)
+            assert result["local"] == source  # as typed (AS2 gave the absolute path: review M-10)

@@ -225,10 +225,11 @@ class AS2Adapter(Adapter):
         if message.mdn == "none":
             receipt.move("sent", "no MDN requested")
             self.store.save(receipt)
-            return self._result(receipt, path, remote, elapsed, note="sent, not confirmed (no MDN requested)")
+            return self._result(receipt, os.fspath(local), remote, elapsed,
+                                note="sent, not confirmed (no MDN requested)")
         self._check_receipt(message, receipt, response_headers, body)
         note = receipt.disposition.split(";", 1)[-1].strip() if receipt.disposition else "processed"
-        return self._result(receipt, path, remote, elapsed, note=f"MDN {note}")
+        return self._result(receipt, os.fspath(local), remote, elapsed, note=f"MDN {note}")
 
     # -- steps ---------------------------------------------------------------------
 
