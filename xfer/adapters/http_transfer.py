@@ -329,10 +329,17 @@ class HTTPTransfer:
             return f"the server's answer does not hold the range it names ({said}, Content-Length {length})"
         # If-Range asked for the rest of the part's version only; a server (or a cache) that
         # ignores it sends the rest of another one, which must not be joined to the part.
+        restated = False
         for header, key in (("ETag", "etag"), ("Last-Modified", "last_modified")):
             now, then = response.headers.get(header), previous.get(key)
             if now and isinstance(then, str) and then and now != then:
                 return f"the file changed on the server since the part was saved ({header} {then} -> {now})"
+            restated = restated or bool(now and now == then)
+        # A 206 carries the validators a 200 would have (RFC 9110 15.3.7): one that restates
+        # neither may come from a server (or cache) that ignored If-Range and sent another
+        # version's rest, of the same size; nothing shows it is the part's version.
+        if not restated:
+            return "the server's answer does not restate the part's ETag or Last-Modified, so it may be another version"
         return None
 
     def check_download(self, response: requests.Response, remote: str, *, ranged: bool = False) -> None:
