@@ -823,11 +823,14 @@ class FTPSAdapter(Adapter):
             return None
 
     def _resume_offset(self, ftp: FTPSConnection, out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
-        """Where the RETR starts: the kept part's end if the file is unchanged and ``REST`` is
-        accepted (sent here, right before the RETR), else 0; and why not, for the warning."""
+        """Where the RETR starts: the kept part's end if the file is unchanged (same size and MDTM)
+        and ``REST`` is accepted (sent here, right before the RETR), else 0; and why not, for the
+        warning.  Without MDTM a file replaced by another of the same size cannot be told from the
+        part's (as SFTP needs its time too): the part is not continued onto what may be another file."""
+        told = "size (SIZE)" if facts["size"] is None else "modification time (MDTM)"
         kept, why = out.resumable(
-            facts, ("size",),
-            unknown="the server does not tell the file's size (SIZE), so the part kept earlier cannot be checked",
+            facts, ("size", "mdtm"),
+            unknown=f"the server does not tell the file's {told}, so the part kept earlier cannot be checked",
         )
         if not kept:
             return 0, why
