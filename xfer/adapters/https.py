@@ -54,7 +54,17 @@ from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..verify import ServerHash
 from ..zones import SUMMER_TIME, offset_between
-from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, Landed, ProgressCallback, TransferResult
+from .base import (
+    Adapter,
+    Capability,
+    ConnectionSettings,
+    Entry,
+    EntryType,
+    Landed,
+    ProgressCallback,
+    Source,
+    TransferResult,
+)
 from .http_removal import remove_together
 from .http_transfer import HEAD_HEADERS, ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter, SpooledWriter
@@ -402,7 +412,7 @@ class HTTPSAdapter(Adapter):
                 return Entry(name=posixpath.basename(path), path=path, type="directory")
         return None
 
-    def remove_sources(self, files: Sequence[tuple[str, int]]) -> list[XferError | None]:
+    def remove_sources(self, files: Sequence[tuple[str, int] | Source]) -> list[XferError | None]:
         """Every file's ``HEAD`` pipelined, then the ``DELETE``\\ s of those shown with their sizes
         (:mod:`~xfer.adapters.http_removal`): a few round trips for the lot, where one file after
         another took two each.  A file whose ``HEAD`` says nothing certain (a ``403`` on a

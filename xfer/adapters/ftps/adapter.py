@@ -57,6 +57,7 @@ from ..base import (
     EntryType,
     ProgressCallback,
     RemoteWriter,
+    SourceVersion,
     TransferResult,
 )
 from ..tree import TreeWalk
@@ -767,7 +768,8 @@ class FTPSAdapter(Adapter):
                 raise
             # What the file is, so a part kept after a cut is continued only if it is unchanged.
             source = f"{self.settings.scheme}://{self.settings.server}{remote}"
-            facts = {"source": source, "size": expected, "mdtm": self._mdtm(ftp, remote)}
+            mdtm = self._mdtm(ftp, remote)
+            facts = {"source": source, "size": expected, "mdtm": mdtm}
             offset, restart = self._resume_offset(ftp, out, facts)
             out.expected_size = expected  # before entering: the first progress report has the total
             out.hash_also(self._hash_command.algorithm if self._hash_command else None)
@@ -809,9 +811,19 @@ class FTPSAdapter(Adapter):
                 direction="get", local=local, remote=self.user_path(remote), size=out.written,
                 elapsed=out.elapsed, sha256=out.sha256, details=self._details(first),
                 protocol=self.settings.scheme, tls_version=ftp.tls_version, verified=verified,
+                source_version=SourceVersion(modified=parse_mdtm(mdtm) if mdtm else None),
             )
 
         return self._run("downloading", remote, work)
+
+    def _version_changed(self, path: str, entry: Entry, version: SourceVersion) -> str | None:
+        """The download's MDTM against MDTM now: the time a listing shows may be LIST's (to the
+        minute, in a zone guessed), which would call every file changed, or none."""
+        if version.modified is None:
+            return None
+        remote = self.remote_path(path)
+        said = self._run("reading information about", remote, lambda ftp: self._mdtm(ftp, remote))
+        return version.changed(None, parse_mdtm(said) if said else None)
 
     def _mdtm(self, ftp: FTPSConnection, path: str) -> str | None:
         """The server's modification time of ``path`` as it says it (None without MDTM)."""
