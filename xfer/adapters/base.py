@@ -482,7 +482,7 @@ class Adapter:
         self._require(Capability.PUT)
         source, path = os.fspath(local), self.remote_path(remote)
         return self._transfer(lambda tracked: self._put_file(source, path, tracked, preserve_times=preserve_times),
-                              callback, idempotent=self._idempotent_put())
+                              callback, idempotent=self._idempotent_put(), repeatable=self._repeatable_put())
 
     def put_together(
         self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]],
@@ -527,6 +527,7 @@ class Adapter:
         callback: ProgressCallback | None,
         *,
         idempotent: bool = True,
+        repeatable: bool = True,
     ) -> TransferResult:
         """``run`` (one get or put) under the retry policy; the result says how many tries it took."""
         moved = 0
@@ -542,11 +543,16 @@ class Adapter:
             moved = 0  # "after N MB" speaks of the try that failed
             return run(tracked)
 
-        result, tries = self._retrying(attempt, idempotent=idempotent, progress=lambda: moved)
+        result, tries = self._retrying(attempt, idempotent=idempotent, repeatable=repeatable, progress=lambda: moved)
         return self._common(replace(result, attempts=tries))
 
     def _idempotent_put(self) -> bool:
         """Whether sending the upload twice is harmless (HTTP POST is not: a 500 is then not retried)."""
+        return True
+
+    def _repeatable_put(self) -> bool:
+        """Whether an upload that may have reached the server can be sent again (a form POST cannot:
+        the server may take it twice; an AS2 message can, with its Message-ID: see :mod:`xfer.retry`)."""
         return True
 
     # -- retries ---------------------------------------------------------------
@@ -556,6 +562,7 @@ class Adapter:
         operation: Callable[[], _R],
         *,
         idempotent: bool = True,
+        repeatable: bool = True,
         progress: Callable[[], int | None] | None = None,
     ) -> tuple[_R, int]:
         """``operation`` under :attr:`retry_policy`, reopening the connection between tries.
@@ -565,7 +572,8 @@ class Adapter:
         """
         if current_attempt() is not None:
             return operation(), 1
-        return self.retry_policy.run(operation, reopen=self.reopen, idempotent=idempotent, progress=progress)
+        return self.retry_policy.run(operation, reopen=self.reopen, idempotent=idempotent, repeatable=repeatable,
+                                     progress=progress)
 
     def reopen(self) -> None:
         """Forget a connection that a failure may have left broken; the next operation opens a new one.

@@ -151,6 +151,9 @@ class HTTPSAdapter(Adapter):
     def _idempotent_put(self) -> bool:
         return self.options.upload_method == "PUT"  # a form POST answered 500 may have been taken
 
+    def _repeatable_put(self) -> bool:
+        return self.options.upload_method == "PUT"  # a form POST sent twice may be two submissions
+
     def _open_write(self, remote: str, callback: ProgressCallback | None) -> RemoteWriter:
         """A chunked PUT to the name itself: HTTP has no rename (see the module docstring).
 
