@@ -43,8 +43,8 @@ def test_get_json_says_which_sources_went(
 
     real = sync_module.remove_downloaded_together
 
-    def meddled(adapter: object, files: list[tuple[str, Path, int, int | None]]) -> object:
-        for _remote, local, _size, _listed in files:
+    def meddled(adapter: object, files: list[tuple[Any, ...]]) -> object:
+        for _remote, local, *_ in files:
             if local.name in ("f1.txt", "f4.txt"):  # whatever reads the inbox wrote to them meanwhile
                 local.write_bytes(b"changed by the reader")
         return real(adapter, files)  # type: ignore[arg-type]
@@ -191,3 +191,46 @@ def test_sync_up_keeps_the_sources_of_names_that_differ_only_in_case(
     assert [r.local for r in result.error.results] == [str(outbox / "other.txt")]
     assert "A.txt" not in result.sources_removed and "a.txt" not in result.sources_removed
     assert {"A.txt", "a.txt"} <= {p.name for p in outbox.iterdir()}
+
+
+@pytest.mark.parametrize("scheme", ["https", "davs", "ftpes", "sftp"])
+@pytest.mark.parametrize("command", ["get", "sync"])
+def test_a_source_replaced_after_its_download_is_kept(
+    xfer_serve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    scheme: str, command: str,
+) -> None:
+    """A partner puts a new file of the same size under a name after its download and before the
+    removal (review K, finding 1).  Before: the look showed the size the download wrote and the new
+    file was removed, never downloaded, exit 0.  Now the version the download got (HTTP: the GET's
+    ETag; WebDAV too; FTPS: MDTM; SFTP: the mtime) is compared, and the source is kept."""
+    endpoint = xfer_serve(scheme)
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "partner.toml").write_text(tomli_w.dumps(endpoint.profile.to_toml()))
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    (endpoint.root / "out").mkdir()
+    for number in range(3):
+        (endpoint.root / "out" / f"f{number}.txt").write_bytes(b"old-%d" % number)
+    victim = endpoint.root / "out" / "f1.txt"
+    from xfer import sync as sync_module
+
+    real = sync_module.remove_downloaded_together
+
+    def replaced(adapter: object, files: Any, **options: Any) -> object:
+        if any(str(remote).endswith("/f1.txt") for remote, *_ in files):  # (sync may remove one at a time)
+            victim.write_bytes(b"new-1")  # the same size
+            stamp = victim.stat().st_mtime_ns + 10 * 10**9  # (a later time, as a new write has; MDTM: seconds)
+            os.utime(victim, ns=(stamp, stamp))
+        return real(adapter, files, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync_module, "remove_downloaded_together", replaced)
+    inbox = tmp_path / "in"
+    source = "partner:/out/" if command == "get" else "partner:/out"
+    code, _, err = run(capsys, command, *(["-r"] if command == "get" else []), "--remove-source-files",
+                       source, f"{inbox}/")
+    assert code == ExitCode.INTEGRITY, err
+    assert "kept the source /out/f1.txt: it changed on the server since it was downloaded" in err
+    assert sorted(p.name for p in (endpoint.root / "out").iterdir()) == ["f1.txt"]
+    assert victim.read_bytes() == b"new-1"
+    copies = inbox / "out" if command == "get" else inbox
+    assert (copies / "f1.txt").read_bytes() == b"old-1"

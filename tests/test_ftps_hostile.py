@@ -811,3 +811,28 @@ def test_rm_r_of_a_link_to_a_folder_removes_the_link_not_the_target(
         assert code == 0, err
         assert (srv.root / "real" / "inner.txt").read_text() == "inner"
         assert not os.path.lexists(srv.root / "out" / "folder-link")
+
+
+def test_a_kept_part_is_not_continued_without_mdtm(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server with SIZE but no MDTM: the file was replaced by another of the same size after the
+    first run was cut.  Before: ``REST 30000`` and the rest of the new file joined to the old part,
+    exit 0, ``"verified": "size"``.  Now the download starts over from 0 and says why."""
+    target = tmp_path / "a.edi"
+    with FakeFTPSServer(pki, root=root, mdtm=False, cut_after=30_000) as srv:
+        flags = _cli_flags(pki, srv, monkeypatch)
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags)
+        assert code == ExitCode.INTEGRITY, err
+        assert (tmp_path / ".a.edi.xfer-part").stat().st_size == 30_000
+        (root / "in" / "a.edi").write_bytes(b"Z" * 70_000)  # another file, the same size
+        srv.cut_after = None
+        before = len(srv.commands)
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags)
+        sent = srv.commands[before:]
+    assert code == 0, err
+    assert target.read_bytes() == b"Z" * 70_000
+    assert "modification time (MDTM), so the part kept earlier cannot be checked" in err
+    assert not any(line.startswith("REST") for line in sent)
+    assert _no_leftovers(tmp_path) == []

@@ -8,6 +8,7 @@ out, one that sets a cookie (nothing goes pipelined), a folder that answers ``40
 from __future__ import annotations
 
 import os
+import posixpath
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import RecordedRequest as DAVRequest
 from xfer.testing.webdav_server import Reply as DAVReply
 from xfer.testing.webdav_server import WebDAVServer
-from xfer.types import ListedPath
+from xfer.types import ListedPath, Source
 
 
 def _sources(root: Path, count: int) -> list[tuple[str, int]]:
@@ -344,6 +345,30 @@ def test_a_file_put_anew_after_its_look_is_kept_where_the_server_can_tell(
     else:
         assert failures == [None] * 6 and not victim.exists()
     assert [failure for place, failure in enumerate(failures) if place != 2] == [None] * 5
+
+
+def test_each_delete_is_conditional_on_the_etag_its_download_got(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``If-Match`` carries the ETag of the download's ``GET``, not the one a later ``HEAD`` saw: the
+    whole time since the download is covered (review K, finding 1).  A file put anew between the
+    ``HEAD`` and the ``DELETE`` is refused by the server and kept."""
+    files = _sources(tmp_path / "srv", 4)
+    victim = tmp_path / "srv" / "out" / "f02.txt"
+    _replaced_before_the_removals(monkeypatch, victim)
+    with (
+        HTTPSServer(pki, root=tmp_path / "srv", conditional_delete=True) as srv,
+        _adapter(srv.host, srv.port, client_context()) as remote,
+    ):
+        got = [remote.get_file(path, tmp_path / posixpath.basename(path)) for path, _ in files]
+        failures = remote.remove_sources([Source(r.remote, r.size, r.source_version) for r in got])
+        deletes = {r.path: r.headers.get("If-Match") for r in srv.requests if r.method == "DELETE"}
+    assert {path: deletes[path] for path, _ in files} == {
+        r.remote: r.source_version.etag for r in got if r.source_version is not None}
+    assert isinstance(failures[2], IntegrityError) and str(failures[2]) == (
+        "kept the source /out/f02.txt: it changed on the server after it was downloaded")
+    assert [failure for place, failure in enumerate(failures) if place != 2] == [None] * 3
+    assert victim.read_bytes() == b"NNN"
 
 
 def test_webdav_removes_only_the_file_its_look_saw(

@@ -79,7 +79,12 @@ def _resumed(scripted: Callable[[dict[str, Reply]], ScriptedHTTPSServer], pki: T
         "ETag": '"v2"', "Content-Range": REST}), 'ETag "v1" -> "v2"'),
     (Reply(status=206, body=NEW[KEPT:], headers={
         "Last-Modified": "Tue, 02 Jan 2024 00:00:00 GMT", "Content-Range": REST}), "Last-Modified"),
-], ids=["part-of-the-rest", "size-not-said", "length-not-the-range", "another-etag", "another-date"])
+    # If-Range ignored (by the server or a cache), and the 206 restates no validator: before, v1's
+    # part and v2's rest were spliced into one file and saved with exit 0.
+    (Reply(status=206, body=NEW[KEPT:], headers={"Content-Range": REST}),
+     "does not restate the part's ETag or Last-Modified"),
+], ids=["part-of-the-rest", "size-not-said", "length-not-the-range", "another-etag", "another-date",
+        "no-validator"])
 def test_a_206_that_does_not_continue_the_part_starts_over(
     scripted: Callable[[dict[str, Reply]], ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], ranged: Reply, warning: str,

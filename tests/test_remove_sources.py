@@ -136,7 +136,7 @@ def test_each_copys_folder_is_on_disk_before_its_source_is_removed(
         real_remove = remote.remove_sources
 
         def remove_sources(sources: Any) -> Any:
-            events.append(f"remove {[path for path, _ in sources]}")
+            events.append(f"remove {[path for path, *_ in sources]}")
             return real_remove(sources)
 
         monkeypatch.setattr(remote, "remove_sources", remove_sources)

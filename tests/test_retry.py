@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import xfer
+from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
 from xfer.errors import (
     AuthenticationFailed,
@@ -29,11 +30,13 @@ from xfer.errors import (
     ServerError,
     TransferCut,
     UsageError,
+    XferError,
 )
 from xfer.http_errors import retry_after
 from xfer.retry import MAX_WAIT, RetryPolicy, is_transient
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.pki import TestPKI
+from xfer.tls import create_ssl_context
 
 # -- classification ------------------------------------------------------------------------
 
@@ -71,7 +74,20 @@ def test_never_retried(error: BaseException) -> None:
 def test_500_only_for_idempotent_requests() -> None:
     assert is_transient(ServerError("x", status=500), idempotent=True)
     assert not is_transient(ServerError("x", status=500), idempotent=False)
-    assert is_transient(ServerError("x", status=503), idempotent=False)
+    assert is_transient(ServerError("x", status=503), idempotent=False)  # (AS2: a resend is a known duplicate)
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_gateway_answer_to_a_request_that_is_not_repeatable_is_not_retried(status: int) -> None:
+    """Review K, finding 4: a 502/504 may come after the backend took a form POST; before, it went again."""
+    assert is_transient(ServerError("x", status=status), idempotent=False)
+    assert not is_transient(ServerError("x", status=status), repeatable=False)
+
+
+def test_a_request_that_is_not_repeatable_is_retried_only_if_nothing_went_out() -> None:
+    assert is_transient(ConnectError("refused"), repeatable=False)
+    assert not is_transient(ConnectionDropped("cut"), repeatable=False)
+    assert not is_transient(TransferCut("cut"), repeatable=False)
 
 
 # -- backoff -------------------------------------------------------------------------------
@@ -196,6 +212,42 @@ def test_post_answered_500_is_not_retried_but_put_is(pki: TestPKI, tmp_path: Pat
             remote.put_file(tmp_path / "f", "/up/f")
         puts = sum(1 for method, _ in srv.requests if method == "PUT")
     assert puts == 4  # PUT is idempotent: 1 + 3 retries
+
+
+def _posting(port: int, pki: TestPKI) -> HTTPSAdapter:
+    """An adapter uploading by form POST (``upload_method = "POST"``), 3 retries without a wait."""
+    settings = ConnectionSettings(
+        scheme="https", host="127.0.0.1", port=port, root="/", timeout=10, retries=3, retry_wait=0.0,
+        ssl_context=create_ssl_context(None, ca=pki.root_ca),
+        options={"upload_method": "POST", "verify_upload": False},
+    )
+    return HTTPSAdapter(settings)
+
+
+@pytest.mark.parametrize("first", [Reply(lost=True), Reply(status=502, body=b"bad gateway\n"),
+                                   Reply(status=503, body=b"busy\n"), Reply(status=504, body=b"timed out\n")],
+                         ids=["answer-lost", "502", "503", "504"])
+def test_a_form_post_that_went_out_is_not_sent_again(pki: TestPKI, tmp_path: Path, first: Reply) -> None:
+    """Review K, finding 4: the server read the whole POST, then its answer was lost (a reset right
+    after; on a fresh connection this is also the "closed after the handshake" case) or a gateway
+    answered for a backend that may have taken it.  Before: the POST went again (two submissions)."""
+    (tmp_path / "invoice.edi").write_bytes(b"UNB+UNOA:1+SENDER+RECEIVER'\n" * 100)
+    with ScriptedHTTPSServer(pki, {"POST /inbox/": first}) as srv:
+        with _posting(srv.port, pki) as remote, pytest.raises(XferError) as failure:
+            remote.put_file(tmp_path / "invoice.edi", "/inbox/invoice.edi")
+        posts = sum(1 for method, _ in srv.requests if method == "POST")
+    assert posts == 1
+    assert "may or may not have reached the server, and it was not sent again" in str(failure.value)
+
+
+def test_a_form_post_that_could_not_connect_is_tried_again(pki: TestPKI, tmp_path: Path) -> None:
+    """Nothing went out when the connection could not be made: another try cannot be a second copy."""
+    (tmp_path / "f").write_bytes(b"data")
+    with ScriptedHTTPSServer(pki, {}) as srv:
+        port = srv.port
+    with _posting(port, pki) as remote, pytest.raises(ConnectError) as failure:
+        remote.put_file(tmp_path / "f", "/f")
+    assert failure.value.attempt == 4
 
 
 def test_ls_is_retried(pki: TestPKI, caplog: pytest.LogCaptureFixture) -> None:

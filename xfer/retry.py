@@ -66,6 +66,7 @@ __all__ = [
     "current_attempt",
     "is_cut",
     "is_transient",
+    "nothing_sent",
     "own_failure",
 ]
 
@@ -131,7 +132,7 @@ def own_failure(exc: XferError) -> bool:
     return isinstance(exc, _FILE_REFUSALS) and not isinstance(exc, LocalDiskFull) and not is_transient(exc)
 
 
-def is_transient(exc: BaseException, *, idempotent: bool = True) -> bool:
+def is_transient(exc: BaseException, *, idempotent: bool = True, repeatable: bool = True) -> bool:
     """Whether another try of the operation that raised ``exc`` may succeed.
 
     Transient: the network (connect refused or timed out, a connection reset or cut mid-transfer,
@@ -140,9 +141,17 @@ def is_transient(exc: BaseException, *, idempotent: bool = True) -> bool:
     and HTTP 500 for an ``idempotent`` request.  Never: certificate and trust failures, identity,
     authentication and permission refusals, not found, a full server, usage and local errors,
     integrity errors other than a cut stream, and anything that is not an xfer error.
+
+    A request that is not ``repeatable`` (a form POST: each copy the server takes is a submission;
+    an AS2 message is, its Message-ID makes a second copy a known duplicate) is tried again only
+    when it cannot have reached the server (:func:`nothing_sent`: the connection or its handshake failed before a byte
+    of the request went out).  After a cut, or an answer from a gateway (502/504: the backend may
+    have taken it), a second copy could be a second submission.
     """
     if not isinstance(exc, XferError) or isinstance(exc, _PERMANENT):
         return False
+    if not repeatable:
+        return nothing_sent(exc)
     if isinstance(exc, ConnectError | TransferCut):
         return True
     if isinstance(exc, RemoteError):
@@ -150,6 +159,30 @@ def is_transient(exc: BaseException, *, idempotent: bool = True) -> bool:
             return True
         return idempotent and exc.status == 500
     return False
+
+
+def nothing_sent(exc: BaseException) -> bool:
+    """Whether the operation that raised ``exc`` cannot have sent the server a byte of its request:
+    the connection could not be made (refused, unreachable, a name that does not resolve, a proxy
+    that would not open the tunnel, a connect timeout), or it broke before any application byte
+    went out on it (in or right after the TLS handshake: xfer's TLS connections count what they
+    sent, see :func:`xfer.tls.translate.bytes_moved`)."""
+    if not isinstance(exc, ConnectError):
+        return False
+    moved = _bytes_moved(exc)
+    if moved is not None:
+        return moved[0] == 0
+    # No TLS connection carried the request: only a failure to connect at all says nothing went.
+    return not isinstance(exc, ConnectionDropped)
+
+
+def _bytes_moved(exc: BaseException) -> tuple[int, int] | None:
+    # (As _closed_after_handshake: only where xfer's TLS code was loaded can a connection have counted.)
+    if "xfer.tls" not in sys.modules:
+        return None
+    from .tls.translate import bytes_moved
+
+    return bytes_moved(exc)
 
 
 @dataclass
@@ -230,14 +263,16 @@ class RetryPolicy:
         *,
         reopen: Callable[[], None] | None = None,
         idempotent: bool = True,
+        repeatable: bool = True,
         progress: Callable[[], int | None] | None = None,
     ) -> tuple[T, int]:
         """Run ``operation`` until it succeeds, fails for good, or the retries are used up.
 
         Returns its result and the number of tries.  ``reopen`` runs before each retry (drop
         the broken connection).  ``progress`` says how many bytes the failed try had moved,
-        for the log line.  The error that ends the loop is raised with its ``attempt`` field
-        set once more than one try was made.
+        for the log line.  ``idempotent`` and ``repeatable``: see :func:`is_transient`; the failure
+        of a try that is not ``repeatable`` says it was not sent again.  The error that ends the
+        loop is raised with its ``attempt`` field set once more than one try was made.
         """
         state: dict[str, Any] = {}
         cleanups: list[tuple[Callable[[], None], bool]] = []  # shared by the tries, like state
@@ -254,11 +289,20 @@ class RetryPolicy:
                 # A server that closes right after the handshake may be refusing our certificate
                 # without a word (TLS 1.3), or the network cut the connection just then: the two
                 # look the same.  One more try tells them apart; twice in a row is a refusal.
-                ambiguous = not closed_once and isinstance(exc, Exception) and _closed_after_handshake(exc)
+                # (Not for a request that is not idempotent and went out: it may have been taken.)
+                ambiguous = not closed_once and isinstance(exc, Exception) and _closed_after_handshake(exc) \
+                    and (repeatable or nothing_sent(exc))
                 every_cut = every_cut and is_cut(exc)
                 closed_once = closed_once or ambiguous
                 retry = isinstance(exc, Exception) and number <= self.retries and not attempt._final \
-                    and (ambiguous or is_transient(exc, idempotent=idempotent))
+                    and (ambiguous or is_transient(exc, idempotent=idempotent, repeatable=repeatable))
+                # (A close right after the handshake, on the request's fresh connection, may be a
+                # refusal of our certificate as well as a lost answer: said as it is, plus this.)
+                if not retry and not repeatable and isinstance(exc, XferError) and not nothing_sent(exc) \
+                        and (is_transient(exc) or _closed_after_handshake(exc)):
+                    said = _not_sent_again(exc)
+                    _give_up(attempt, keep=False)
+                    raise (_numbered(said, number, every_cut=every_cut, part=None) if number > 1 else said) from exc
                 if not retry:
                     # Keep what the tries left only for a later run to continue (--resume),
                     # and only when this failure is one a later run can get past.
@@ -314,6 +358,19 @@ def _give_up(attempt: Attempt, *, keep: bool) -> Literal["kept", "removed"] | No
         except Exception:  # noqa: S112 - best effort while the real error is on its way out
             continue
     return part
+
+
+def _not_sent_again(exc: XferError) -> XferError:
+    """``exc`` of a request that is not idempotent (a form POST), which may have reached the server:
+    saying so, and that it was not sent again (a second copy could be a second submission)."""
+    try:
+        return exc.copy_with(
+            f"{exc.message}; the upload may or may not have reached the server, and it was not sent again "
+            "(a form POST is not idempotent)",
+            hint="check on the server whether it arrived before sending it again",
+        )
+    except TypeError:
+        return exc
 
 
 def _part_kept(exc: XferError) -> XferError:

@@ -75,7 +75,7 @@ from .globs import Filters
 from .options import DEFAULT_MAX_DEPTH
 from .retry import own_failure
 from .transfer import is_temporary, local_error, local_errors, sha256_file
-from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
+from .types import Capability, Entry, ListedPath, ProgressCallback, Source, SourceVersion, TransferResult
 from .verify import HASHES, StreamHash
 
 if TYPE_CHECKING:
@@ -836,7 +836,7 @@ class _Runner:
         self.lock = threading.Lock()
         #: Downloaded files (relative path, size) whose remote sources their group's ``finish``
         #: removes together, by the connection (its adapter) they came over.
-        self.to_remove: dict[Adapter, list[tuple[str, int]]] = {}
+        self.to_remove: dict[Adapter, list[tuple[str, int, SourceVersion | None]]] = {}
         #: Sources whose names differ only in case or Unicode form, each with one such other
         #: (:func:`name_twins`): see :meth:`_one_local_file` and :meth:`_remove_uploaded`.
         self.twins = name_twins(local_states if upload else remote_states) if remove_source else {}
@@ -891,7 +891,7 @@ class _Runner:
             with self.lock:
                 self.result.done[relative] = outcome
                 if self.remove_source and not self.upload:  # (removed with the group's others: finish)
-                    self.to_remove.setdefault(adapter, []).append((relative, outcome.size))
+                    self.to_remove.setdefault(adapter, []).append((relative, outcome.size, outcome.source_version))
             if self.remove_source and self.upload:
                 with self._failing(relative):  # (its source kept: the file's failure, counted as one)
                     self._remove_uploaded(adapter, relative, outcome.size, outcome)
@@ -909,16 +909,17 @@ class _Runner:
             due = self.to_remove.pop(adapter, [])
         self._remove_downloaded(adapter, due)
 
-    def _remove_downloaded(self, adapter: Adapter, due: list[tuple[str, int]]) -> None:
-        """Remove the remote sources of ``due`` (relative path, size) at once, each proven on its own;
-        record those removed, then raise the first failure."""
+    def _remove_downloaded(self, adapter: Adapter, due: list[tuple[str, int, SourceVersion | None]]) -> None:
+        """Remove the remote sources of ``due`` (relative path, size, the version downloaded; None for
+        a file not downloaded now) at once, each proven on its own; record those removed, then raise
+        the first failure."""
         if not due:
             return
-        twinned = {place: self._one_local_file(relative) for place, (relative, _) in enumerate(due)}
+        twinned = {place: self._one_local_file(relative) for place, (relative, _, _) in enumerate(due)}
         asked = [place for place, twin in twinned.items() if twin is None]
         answers = remove_downloaded_together(adapter, [
             (self.remote_of(due[place][0]), self.local / due[place][0], due[place][1],
-             self.remote_states[due[place][0]].size)
+             self.remote_states[due[place][0]].size, due[place][2])
             for place in asked
         ], within=self.local)
         failures: list[XferError | None] = [
@@ -929,7 +930,7 @@ class _Runner:
         for place, answer in zip(asked, answers, strict=True):
             failures[place] = answer
         with self.lock:
-            for (relative, _), failure in zip(due, failures, strict=True):
+            for (relative, _, _), failure in zip(due, failures, strict=True):
                 if failure is None:
                     self.result.sources_removed.append(relative)
                 elif own_failure(failure):  # that source alone is kept, as a file refused alone fails alone
@@ -1027,7 +1028,8 @@ class _Runner:
                         self.result.failed.append(action.path)
                         self.kept_sources.append(exc)
             return
-        self._remove_downloaded(self.remote, [(action.path, action.size or 0) for action in skipped])
+        # (Not downloaded now: no version to hold them to, only the size.)
+        self._remove_downloaded(self.remote, [(action.path, action.size or 0, None) for action in skipped])
 
     def delete(self) -> None:
         for action in self.result.plan.deletes:
@@ -1069,17 +1071,21 @@ def remove_uploaded(
 
 
 def remove_downloaded_together(
-    adapter: Adapter, files: Sequence[tuple[str, Path, int, int | None]], *, within: Path | None = None,
+    adapter: Adapter,
+    files: Sequence[tuple[str, Path, int, int | None] | tuple[str, Path, int, int | None, SourceVersion | None]],
+    *, within: Path | None = None,
 ) -> list[XferError | None]:
     """Remove each ``remote`` after its download to ``local``: only if the server still shows the size
-    it had when listed (``listed``; None: not listed) and that is the size written.  The local copies
+    it had when listed (``listed``; None: not listed), that is the size written, and it is still the
+    ``version`` the download got (its ETag or modification time; absent or None: the size is all
+    there is).  The local copies
     are looked at first, then their folders are made durable (those above ``within``, the
     destination that was there before, are not asked), then the server is asked about all the
     others at once (:meth:`Adapter.remove_sources`).  Per file None (removed) or what kept it."""
     failures: list[XferError | None] = [None] * len(files)
     checked: list[int] = []
     copies: dict[tuple[int, int], list[int]] = {}
-    for place, (remote, local, size, listed) in enumerate(files):
+    for place, (remote, local, size, listed, *_) in enumerate(files):
         try:
             with local_errors(local, "reading"):
                 copy = local.stat()
@@ -1106,10 +1112,18 @@ def remove_downloaded_together(
         if files[place][1].parent in unsaved:
             failures[place] = source_kept(files[place][0], unsaved[files[place][1].parent].message)
     asked = [place for place in checked if failures[place] is None]
-    answers = adapter.remove_sources([(files[place][0], files[place][2]) for place in asked]) if asked else []
+    answers = adapter.remove_sources([Source(files[place][0], files[place][2], _version(files[place]))
+                                      for place in asked]) if asked else []
     for place, answer in zip(asked, answers, strict=True):
         failures[place] = answer
     return failures
+
+
+def _version(
+    file: tuple[str, Path, int, int | None] | tuple[str, Path, int, int | None, SourceVersion | None],
+) -> SourceVersion | None:
+    """The version a download got, where :func:`remove_downloaded_together` was told it."""
+    return file[4] if len(file) == 5 else None
 
 
 def _made_durable(folders: set[Path], within: Path | None = None) -> dict[Path, LocalError]:

@@ -17,7 +17,7 @@ import datetime as dt
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NewType, Protocol
+from typing import Any, Literal, NamedTuple, NewType, Protocol
 
 __all__ = [
     "COMMON_RESULT_KEYS",
@@ -29,6 +29,8 @@ __all__ = [
     "OperationResult",
     "ProgressCallback",
     "ServerPath",
+    "Source",
+    "SourceVersion",
     "TransferResult",
     "Verified",
 ]
@@ -142,6 +144,42 @@ COMMON_RESULT_KEYS = (
 )
 
 
+@dataclass(frozen=True)
+class SourceVersion:
+    """Which version of a remote file a download got, beyond its size, as the protocol named it:
+    ``etag`` the GET's ETag (HTTP), ``modified`` the GET's Last-Modified (HTTP), MDTM (FTPS) or the
+    STAT's mtime (SFTP); None where the server said nothing.
+
+    ``--remove-source-files`` removes a download's source only while the server still shows these
+    (:meth:`~xfer.adapters.base.Adapter.remove_sources`): a file put anew under the name after the
+    download, even of the same size, is kept.  Where the server said neither, the size is all there is.
+    """
+
+    etag: str | None = None
+    modified: dt.datetime | None = None
+
+    def changed(self, etag: str | None, modified: dt.datetime | None) -> str | None:
+        """Why a file the server shows now with ``etag`` and ``modified`` is not this version (None:
+        nothing shows it is another).  Only what both sides name is compared; an ETag quoted on one
+        side and not on the other (wsgidav's ``getetag``) is the same tag."""
+        if self.etag and etag and self.etag.strip('"') != etag.strip('"'):
+            return f"it changed on the server since it was downloaded (ETag {self.etag} -> {etag})"
+        if self.modified is not None and modified is not None and self.modified != modified:
+            return (f"it changed on the server since it was downloaded (modified {self.modified.isoformat()} -> "
+                    f"{modified.isoformat()})")
+        return None
+
+
+class Source(NamedTuple):
+    """A download's source for :meth:`~xfer.adapters.base.Adapter.remove_sources`: its path, the
+    bytes the download wrote, and the version of the file it got (None: not known; the size is all
+    there is)."""
+
+    path: str
+    size: int
+    version: SourceVersion | None = None
+
+
 @dataclass
 class TransferResult:
     """What one put or get did: the common facts as fields, protocol facts in ``details``.
@@ -157,7 +195,8 @@ class TransferResult:
     with ``preserve_times``, the modification time given to the remote file with the upload, as the
     server showed it after (None: not given that way; :meth:`~xfer.adapters.base.Adapter.set_modified`
     does it apart).  ``source_removed``: with ``--remove-source-files``, whether this file's source
-    was removed once its copy was proven (None: not asked).
+    was removed once its copy was proven (None: not asked).  ``source_version``: a get, which
+    version of the remote file it got (not in ``to_dict``: what the removal of its source checks).
     ``details`` carries what only some protocols know (HTTP status, FTPS data connections,
     the AS2 receipt); the JSON Schema ``xfer/schema/result.schema.json`` lists every key.
     """
@@ -177,6 +216,7 @@ class TransferResult:
     attempts: int = 1
     modified: dt.datetime | None = None
     source_removed: bool | None = None
+    source_version: SourceVersion | None = None
 
     def __post_init__(self) -> None:
         clash = sorted(set(self.details) & set(COMMON_RESULT_KEYS))

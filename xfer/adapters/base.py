@@ -42,7 +42,18 @@ from ..throttle import TokenBucket
 
 # The plain types live at the bottom (xfer.types) so the transfer code and the HTTP session
 # need not import the adapters; re-exported here, where every adapter imports them from.
-from ..types import Capability, Entry, EntryType, Landed, ListedPath, ProgressCallback, ServerPath, TransferResult
+from ..types import (
+    Capability,
+    Entry,
+    EntryType,
+    Landed,
+    ListedPath,
+    ProgressCallback,
+    ServerPath,
+    Source,
+    SourceVersion,
+    TransferResult,
+)
 from ..urls import check_remote_path
 from .writer import RemoteWriter
 
@@ -66,6 +77,8 @@ __all__ = [
     "ProgressCallback",
     "RemoteWriter",
     "ServerPath",
+    "Source",
+    "SourceVersion",
     "TLSSettings",
     "TransferResult",
 ]
@@ -469,7 +482,7 @@ class Adapter:
         self._require(Capability.PUT)
         source, path = os.fspath(local), self.remote_path(remote)
         return self._transfer(lambda tracked: self._put_file(source, path, tracked, preserve_times=preserve_times),
-                              callback, idempotent=self._idempotent_put())
+                              callback, idempotent=self._idempotent_put(), repeatable=self._repeatable_put())
 
     def put_together(
         self, files: Sequence[tuple[str | os.PathLike[str], str, ProgressCallback | None]],
@@ -514,6 +527,7 @@ class Adapter:
         callback: ProgressCallback | None,
         *,
         idempotent: bool = True,
+        repeatable: bool = True,
     ) -> TransferResult:
         """``run`` (one get or put) under the retry policy; the result says how many tries it took."""
         moved = 0
@@ -529,11 +543,16 @@ class Adapter:
             moved = 0  # "after N MB" speaks of the try that failed
             return run(tracked)
 
-        result, tries = self._retrying(attempt, idempotent=idempotent, progress=lambda: moved)
+        result, tries = self._retrying(attempt, idempotent=idempotent, repeatable=repeatable, progress=lambda: moved)
         return self._common(replace(result, attempts=tries))
 
     def _idempotent_put(self) -> bool:
         """Whether sending the upload twice is harmless (HTTP POST is not: a 500 is then not retried)."""
+        return True
+
+    def _repeatable_put(self) -> bool:
+        """Whether an upload that may have reached the server can be sent again (a form POST cannot:
+        the server may take it twice; an AS2 message can, with its Message-ID: see :mod:`xfer.retry`)."""
         return True
 
     # -- retries ---------------------------------------------------------------
@@ -543,6 +562,7 @@ class Adapter:
         operation: Callable[[], _R],
         *,
         idempotent: bool = True,
+        repeatable: bool = True,
         progress: Callable[[], int | None] | None = None,
     ) -> tuple[_R, int]:
         """``operation`` under :attr:`retry_policy`, reopening the connection between tries.
@@ -552,7 +572,8 @@ class Adapter:
         """
         if current_attempt() is not None:
             return operation(), 1
-        return self.retry_policy.run(operation, reopen=self.reopen, idempotent=idempotent, progress=progress)
+        return self.retry_policy.run(operation, reopen=self.reopen, idempotent=idempotent, repeatable=repeatable,
+                                     progress=progress)
 
     def reopen(self) -> None:
         """Forget a connection that a failure may have left broken; the next operation opens a new one.
@@ -631,13 +652,15 @@ class Adapter:
         self._require(Capability.RM)
         self._rm(self._not_root(path, "remove"), recursive)
 
-    def remove_sources(self, files: Sequence[tuple[str, int]]) -> list[XferError | None]:
-        """Remove each remote file ``(path, size)`` the server still shows with ``size`` bytes: the
-        sources of downloads whose copies are proven (``--remove-source-files``; see
+    def remove_sources(self, files: Sequence[tuple[str, int] | Source]) -> list[XferError | None]:
+        """Remove each remote file ``(path, size[, version])`` the server still shows with ``size``
+        bytes and as the ``version`` the download got (:class:`~xfer.types.SourceVersion`: its ETag
+        or modification time; without one, the size is all there is): the sources of downloads
+        whose copies are proven (``--remove-source-files``; see
         :func:`xfer.sync.remove_downloaded_together`).
 
         Per file None (removed) or what kept it: :class:`~xfer.errors.IntegrityError` (it shows
-        another size now, or is no file), that file's own failure (:func:`own_failure`: gone,
+        another size or version now, or is no file), that file's own failure (:func:`own_failure`: gone,
         permission denied, locked), or, for it and every file after it, the failure that ended the
         call (the connection, a refused login, a server that is down).  Nothing is raised but a
         stop (Ctrl-C): what was removed before a failure is always said.  By default one file
@@ -646,25 +669,34 @@ class Adapter:
         """
         self._require(Capability.RM)
         failures: list[XferError | None] = []
-        for place, (path, size) in enumerate(files):
+        for place, (path, size, version) in enumerate(sources(files)):
             try:
-                failures.append(self._remove_source(path, size))
+                failures.append(self._remove_source(path, size, version))
             except XferError as exc:  # not this file's alone: it and the rest stay
                 failures += [exc] * (len(files) - place)
                 break
         return failures
 
-    def _remove_source(self, path: str, size: int) -> XferError | None:
+    def _remove_source(self, path: str, size: int, version: SourceVersion | None = None) -> XferError | None:
         try:
-            shown = self.info(path).size
-            if shown != size:
-                return source_changed(path, shown, size)
+            entry = self.info(path)
+            if entry.size != size:
+                return source_changed(path, entry.size, size)
+            changed = self._version_changed(path, entry, version) if version is not None else None
+            if changed is not None:
+                return source_kept(path, changed)
             self.rm(path)
         except XferError as exc:
             if own_failure(exc):
                 return exc
             raise
         return None
+
+    def _version_changed(self, path: str, entry: Entry, version: SourceVersion) -> str | None:
+        """Why the file ``entry`` (a look at ``path``) is not the ``version`` a download got (None:
+        nothing shows that).  By default what the look shows: its ETag (HTTP) and modification time."""
+        etag = entry.extra.get("etag")
+        return version.changed(etag if isinstance(etag, str) else None, entry.modified)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty folder."""
@@ -853,6 +885,11 @@ class Adapter:
 
     def _read_range(self, path: str, start: int, length: int | None, version: str | None) -> bytes:
         raise NotImplementedError
+
+
+def sources(files: Sequence[tuple[str, int] | Source]) -> list[Source]:
+    """``files`` as sources (a plain ``(path, size)`` has no version)."""
+    return [item if isinstance(item, Source) else Source(*item) for item in files]
 
 
 def source_changed(path: str, shown: int | None, size: int) -> IntegrityError:

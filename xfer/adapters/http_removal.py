@@ -25,7 +25,8 @@ import requests
 from ..errors import ConnectionDropped, Interrupted, RemoteError, RemoteNotFound, XferError, source_kept
 from ..http_errors import closes_connection
 from ..http_session import XferSession, if_match
-from .base import Adapter, Entry, source_changed
+from ..types import SourceVersion
+from .base import Adapter, Entry, Source, source_changed, sources
 
 __all__ = ["REQUESTS_AT_ONCE", "remove_together"]
 
@@ -111,18 +112,19 @@ def _send_together(session: XferSession, calls: Sequence[Call]) -> _Exchanged:
 
 class _Removal:
     """The files of one :meth:`~xfer.adapters.base.Adapter.remove_sources` call over HTTP: each as
-    the caller named it (a listed path keeps its kind: ``alone`` and ``look`` take it), its size, and
-    its server path, or why there is none (the connection's root, a name xfer will not send).
+    the caller named it (a listed path keeps its kind: ``alone`` and ``look`` take it), its size and
+    the version its download got, and its server path, or why there is none (the connection's root,
+    a name xfer will not send).
 
     ``shown[place]``: what the server showed of the file (an entry, or what it answered instead);
     None until the adapter's look, and for a file the look did not decide.
     """
 
-    def __init__(self, files: Sequence[tuple[str, int]], server_path: Callable[[str], str]) -> None:
-        self.files = list(files)
+    def __init__(self, files: Sequence[tuple[str, int] | Source], server_path: Callable[[str], str]) -> None:
+        self.files = sources(files)
         self.targets: list[str | None] = []
         self.shown: list[Entry | XferError | None] = []
-        for path, _ in self.files:
+        for path, _, _ in self.files:
             try:
                 self.targets.append(server_path(path))
                 self.shown.append(None)
@@ -138,7 +140,7 @@ class _Removal:
 def remove_together(
     adapter: Adapter,
     session: XferSession,
-    files: Sequence[tuple[str, int]],
+    files: Sequence[tuple[str, int] | Source],
     *,
     ask: Callable[[str], Call],
     shown_by: Callable[[str, requests.Response], Entry | XferError | None],
@@ -146,7 +148,7 @@ def remove_together(
     """:meth:`~xfer.adapters.base.Adapter.remove_sources` over HTTP: each file's look (``ask``: the
     request for a server path) pipelined, read by ``shown_by`` (what the answer shows of the file:
     an entry, what the server said instead, or None: nothing certain), then the ``DELETE``\\ s of
-    the files shown as files of their sizes, together.  Whatever is not decided that way goes the
+    the files shown as files of their sizes and versions, together.  Whatever is not decided that way goes the
     adapter's default way for one file."""
     removal = _Removal(files, lambda path: adapter._not_root(path, "remove"))
     asked = removal.asked()
@@ -163,11 +165,12 @@ def _remove_shown(
     removal: _Removal,
     *,
     user_path: Callable[[str], str],
-    alone: Callable[[str, int], XferError | None],
+    alone: Callable[[str, int, SourceVersion | None], XferError | None],
     look: Callable[[str], Entry],
 ) -> list[XferError | None]:
-    """Remove each file of ``removal`` that the server showed as a file of its size, by ``DELETE``\\ s
-    sent together.  Per file None (removed) or what kept it, as
+    """Remove each file of ``removal`` that the server showed as a file of its size and version,
+    by ``DELETE``\\ s sent together, each conditional on the version the download got
+    (:func:`_pinned`).  Per file None (removed) or what kept it, as
     :meth:`~xfer.adapters.base.Adapter.remove_sources` says.
 
     ``alone`` removes one file the adapter's way (its look, then its removal): for the files the
@@ -180,23 +183,27 @@ def _remove_shown(
     due: list[tuple[int, str]] = []
     seen_targets: set[str] = set()
     for place, target in enumerate(removal.targets):
-        seen, size = removal.shown[place], files[place][1]
+        seen, size, version = removal.shown[place], files[place].size, files[place].version
         if isinstance(seen, Entry) and target is not None:
+            etag = _etag(seen)
+            changed = version.changed(etag if isinstance(etag, str) else None, seen.modified) if version else None
             if seen.type != "file" or seen.size != size:
                 decided[place] = source_changed(user_path(target), seen.size if seen.type == "file" else None, size)
+            elif changed is not None:  # (the file put anew after its download, of the same size)
+                decided[place] = source_kept(user_path(target), changed)
             elif target not in seen_targets:  # (a file named twice: the second goes alone, and finds it gone)
                 seen_targets.add(target)
                 due.append((place, target))
         elif isinstance(seen, XferError):
             decided[place] = seen
-    sent = _send_together(session, [("DELETE", session.url_for(target), None, _unchanged(removal.shown[place]))
+    pinned = {place: _pinned(files[place].version, removal.shown[place]) for place, _ in due}
+    sent = _send_together(session, [("DELETE", session.url_for(target), None, _unchanged(pinned[place]))
                                      for place, target in due])
     for position, (place, target) in enumerate(due):
-        path, shown_as = files[place][0], user_path(target)
+        path, shown_as = files[place].path, user_path(target)
         answer = sent.answers.get(position)
-        if answer is not None and answer.status_code == 412:  # another file under the name since the look?
-            decided[place] = _refused_as_changed(path, files[place][1], removal.shown[place], shown_as,
-                                                 look=look, alone=alone)
+        if answer is not None and answer.status_code == 412:  # another file under the name since the download?
+            decided[place] = _refused_as_changed(files[place], pinned[place], shown_as, look=look, alone=alone)
         elif answer is not None and answer.status_code != 207:
             decided[place] = _deleted(session, answer, target)
         elif answer is not None:  # a removal that failed in part: nothing to say of a file
@@ -208,12 +215,12 @@ def _remove_shown(
                 f"{session.server}: the connection broke while removing {shown_as}",
                 hint="run the command again", server=session.server, path=shown_as))
     ended: XferError | None = None
-    for place, (path, size) in enumerate(files):
+    for place, (path, size, version) in enumerate(files):
         if place in decided:
             continue
         if ended is None:
             try:
-                decided[place] = alone(path, size)
+                decided[place] = alone(path, size, version)
                 continue
             except XferError as exc:  # not this file's alone: it and every one not yet decided stay
                 ended = exc
@@ -221,13 +228,21 @@ def _remove_shown(
     return [decided[place] for place in range(len(files))]
 
 
-def _unchanged(seen: Entry | XferError | None) -> dict[str, str] | None:
-    """A ``DELETE``'s condition: the file is still the one the look saw (``If-Match`` with its ETag,
-    RFC 9110 13.1.1), where the look gave a strong one: a file put anew under the name meanwhile,
-    even of the same size, is then refused (412), not removed.  A weak ETag never matches there
+def _pinned(version: SourceVersion | None, seen: Entry | XferError | None) -> str | None:
+    """The ETag a file's ``DELETE`` is conditional on: the one the download's GET saw, so that the
+    whole time since the download is covered, not only the time since the look; the look's where
+    the GET gave none (a removal without a known version)."""
+    etag = version.etag if version is not None and version.etag else _etag(seen)
+    return etag if isinstance(etag, str) else None
+
+
+def _unchanged(etag: str | None) -> dict[str, str] | None:
+    """A ``DELETE``'s condition: the file is still the version ``etag`` names (``If-Match``,
+    RFC 9110 13.1.1), where that is a strong one: a file put anew under the name meanwhile, even
+    of the same size, is then refused (412), not removed.  A weak ETag never matches there
     (Apache's, within a second of a write), and without one the removal goes as before.  An
     unquoted ``getetag`` (wsgidav's) is quoted, as the header needs it."""
-    value = if_match(_etag(seen))
+    value = if_match(etag)
     return {"If-Match": value} if value else None
 
 
@@ -237,21 +252,26 @@ def _etag(seen: Entry | XferError | None) -> object:
 
 
 def _refused_as_changed(
-    path: str, size: int, seen: Entry | XferError | None, shown_as: str, *,
-    look: Callable[[str], Entry], alone: Callable[[str, int], XferError | None],
+    source: Source, pinned: str | None, shown_as: str, *,
+    look: Callable[[str], Entry], alone: Callable[[str, int, SourceVersion | None], XferError | None],
 ) -> XferError | None:
-    """A ``DELETE`` refused by its ``If-Match`` (412): kept if the file is another now.  A server
-    that still shows the ETag it refused does not match its own tags (an unquoted one compared
-    with its quotes, say): that file goes the default way, unconditioned, as it did before."""
+    """A ``DELETE`` refused by its ``If-Match`` on ``pinned`` (412): kept if the file is another
+    now.  A server that still shows the ETag it refused does not match its own tags (an unquoted
+    one compared with its quotes, say): that file goes the default way, unconditioned, as it did
+    before (its look still compares the version)."""
+    path, size, version = source
     try:
         again = look(path)
-        if again.type == "file" and again.size == size and _etag(again) == _etag(seen):
-            return alone(path, size)
+        etag = _etag(again)
+        if (again.type == "file" and again.size == size and isinstance(etag, str) and pinned is not None
+                and etag.strip('"') == pinned.strip('"')):
+            return alone(path, size, version)
     except Interrupted:
         raise
     except XferError as exc:  # (gone meanwhile, or no answer): said for that file
         return exc
-    return source_kept(shown_as, "it changed on the server after it was looked at")
+    since = "it was downloaded" if version is not None and version.etag else "it was looked at"
+    return source_kept(shown_as, f"it changed on the server after {since}")
 
 
 def _deleted(session: XferSession, answer: requests.Response, path: str) -> XferError | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import datetime as dt
 import email.utils
 import http.client
 import posixpath
@@ -49,7 +50,7 @@ from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, SentFile, open_for_upload
-from ..types import Landed
+from ..types import Landed, SourceVersion
 from ..verify import WANT_DIGEST, Check, ServerHash, StreamHash, conclude, http_digest
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .writer import RemoteWriter
@@ -281,6 +282,8 @@ class HTTPTransfer:
             details=details,
             tls_version=tls,
             verified=verified,
+            source_version=SourceVersion(etag=response.headers.get("ETag"),
+                                         modified=_http_date(response.headers.get("Last-Modified"))),
         )
 
     def _conclude(
@@ -329,10 +332,17 @@ class HTTPTransfer:
             return f"the server's answer does not hold the range it names ({said}, Content-Length {length})"
         # If-Range asked for the rest of the part's version only; a server (or a cache) that
         # ignores it sends the rest of another one, which must not be joined to the part.
+        restated = False
         for header, key in (("ETag", "etag"), ("Last-Modified", "last_modified")):
             now, then = response.headers.get(header), previous.get(key)
             if now and isinstance(then, str) and then and now != then:
                 return f"the file changed on the server since the part was saved ({header} {then} -> {now})"
+            restated = restated or bool(now and now == then)
+        # A 206 carries the validators a 200 would have (RFC 9110 15.3.7): one that restates
+        # neither may come from a server (or cache) that ignored If-Range and sent another
+        # version's rest, of the same size; nothing shows it is the part's version.
+        if not restated:
+            return "the server's answer does not restate the part's ETag or Last-Modified, so it may be another version"
         return None
 
     def check_download(self, response: requests.Response, remote: str, *, ranged: bool = False) -> None:
@@ -1121,18 +1131,13 @@ class HTTPTransfer:
     @staticmethod
     def head_entry(path: str, response: requests.Response) -> Entry:
         """The file a ``HEAD`` answer shows (its ``ETag``, if any, in ``extra``)."""
-        modified = response.headers.get("Last-Modified")
-        try:
-            when = email.utils.parsedate_to_datetime(modified) if modified else None
-        except (TypeError, ValueError):
-            when = None  # a malformed date is no reason to fail
         etag = response.headers.get("ETag")
         return Entry(
             name=posixpath.basename(path),
             path=path,
             type="file",
             size=content_length(response),
-            modified=when,
+            modified=_http_date(response.headers.get("Last-Modified")),
             extra={"etag": etag} if etag else {},
         )
 
@@ -1579,6 +1584,15 @@ def _content_range(content_range: str | None) -> ContentRange | None:
     if first is None or last is None or last < first or (match.group(3) != "*" and (size is None or last >= size)):
         return None  # (server_int: None for a number longer than any file)
     return ContentRange(first, last, size)
+
+
+def _http_date(value: str | None) -> dt.datetime | None:
+    """An HTTP date (``Last-Modified``) as a time; None if there is none, or it is malformed (no
+    reason to fail)."""
+    try:
+        return email.utils.parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _validator(facts: dict[str, Any]) -> str | None:

@@ -54,7 +54,17 @@ from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..verify import ServerHash
 from ..zones import SUMMER_TIME, offset_between
-from .base import Adapter, Capability, ConnectionSettings, Entry, EntryType, Landed, ProgressCallback, TransferResult
+from .base import (
+    Adapter,
+    Capability,
+    ConnectionSettings,
+    Entry,
+    EntryType,
+    Landed,
+    ProgressCallback,
+    Source,
+    TransferResult,
+)
 from .http_removal import remove_together
 from .http_transfer import HEAD_HEADERS, ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter, SpooledWriter
@@ -140,6 +150,9 @@ class HTTPSAdapter(Adapter):
 
     def _idempotent_put(self) -> bool:
         return self.options.upload_method == "PUT"  # a form POST answered 500 may have been taken
+
+    def _repeatable_put(self) -> bool:
+        return self.options.upload_method == "PUT"  # a form POST sent twice may be two submissions
 
     def _open_write(self, remote: str, callback: ProgressCallback | None) -> RemoteWriter:
         """A chunked PUT to the name itself: HTTP has no rename (see the module docstring).
@@ -402,7 +415,7 @@ class HTTPSAdapter(Adapter):
                 return Entry(name=posixpath.basename(path), path=path, type="directory")
         return None
 
-    def remove_sources(self, files: Sequence[tuple[str, int]]) -> list[XferError | None]:
+    def remove_sources(self, files: Sequence[tuple[str, int] | Source]) -> list[XferError | None]:
         """Every file's ``HEAD`` pipelined, then the ``DELETE``\\ s of those shown with their sizes
         (:mod:`~xfer.adapters.http_removal`): a few round trips for the lot, where one file after
         another took two each.  A file whose ``HEAD`` says nothing certain (a ``403`` on a

@@ -57,7 +57,7 @@ from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK
 from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
-from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, TransferResult
+from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, Source, TransferResult
 from .http_removal import remove_together
 from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, Sent, http_options
 from .writer import RemoteWriter
@@ -463,7 +463,7 @@ class WebDAVAdapter(Adapter):
     def _info(self, path: str) -> Entry:
         return self._to_entry(self._stat(path), path)
 
-    def remove_sources(self, files: Sequence[tuple[str, int]]) -> list[XferError | None]:
+    def remove_sources(self, files: Sequence[tuple[str, int] | Source]) -> list[XferError | None]:
         """Every file's ``PROPFIND`` (Depth 0) pipelined, then the ``DELETE``\\ s of those shown as
         files of their sizes (:mod:`~xfer.adapters.http_removal`): a few round trips for the lot,
         where one file after another took three each (``info``, then ``rm``'s own look and its

@@ -506,7 +506,8 @@ def _remove_got_sources(
     from ..sync import remove_downloaded_together
 
     failures = remove_downloaded_together(remote, [
-        (r.remote, Path(r.local), r.size, entry.size if (entry := listed.get(r.remote)) else None) for r in results
+        (r.remote, Path(r.local), r.size, entry.size if (entry := listed.get(r.remote)) else None, r.source_version)
+        for r in results
     ])
     for result, failure in zip(results, failures, strict=True):
         result.source_removed = failure is None

@@ -57,6 +57,8 @@ class Reply:
     (announced as keep-alive, then closed properly: a server's idle timeout).  ``interim``: statuses of
     interim answers sent first (``100`` Continue, ``103`` Early Hints), as some servers do.
     ``bare_lf``: the head's lines end in LF alone, which clients must accept (RFC 9112 2.2).
+    ``lost``: no answer at all: the request is read whole, then the connection is reset (the
+    server took it and its answer was lost, or a backend died while working on it).
     """
 
     status: int = 200
@@ -70,6 +72,7 @@ class Reply:
     end: End = "close_notify"
     interim: tuple[int, ...] = ()
     bare_lf: bool = False
+    lost: bool = False
 
     def blocks(self) -> Iterator[bytes]:
         if isinstance(self.body, bytes):
@@ -142,6 +145,9 @@ class ScriptedHTTPSServer(AcceptLoopServer):
 
     def _answer(self, tls: ssl.SSLSocket, method: str, path: str, reply: Reply) -> bool:
         """Send ``reply``; True if the connection stays open for the next request."""
+        if reply.lost:
+            _reset(tls)
+            return False
         eol = "\n" if reply.bare_lf else "\r\n"
         for status in reply.interim:
             tls.sendall(f"HTTP/1.1 {status} Interim{eol}{eol}".encode("latin-1"))

@@ -57,6 +57,7 @@ from ..base import (
     EntryType,
     ProgressCallback,
     RemoteWriter,
+    SourceVersion,
     TransferResult,
 )
 from ..tree import TreeWalk
@@ -767,7 +768,8 @@ class FTPSAdapter(Adapter):
                 raise
             # What the file is, so a part kept after a cut is continued only if it is unchanged.
             source = f"{self.settings.scheme}://{self.settings.server}{remote}"
-            facts = {"source": source, "size": expected, "mdtm": self._mdtm(ftp, remote)}
+            mdtm = self._mdtm(ftp, remote)
+            facts = {"source": source, "size": expected, "mdtm": mdtm}
             offset, restart = self._resume_offset(ftp, out, facts)
             out.expected_size = expected  # before entering: the first progress report has the total
             out.hash_also(self._hash_command.algorithm if self._hash_command else None)
@@ -809,9 +811,19 @@ class FTPSAdapter(Adapter):
                 direction="get", local=local, remote=self.user_path(remote), size=out.written,
                 elapsed=out.elapsed, sha256=out.sha256, details=self._details(first),
                 protocol=self.settings.scheme, tls_version=ftp.tls_version, verified=verified,
+                source_version=SourceVersion(modified=parse_mdtm(mdtm) if mdtm else None),
             )
 
         return self._run("downloading", remote, work)
+
+    def _version_changed(self, path: str, entry: Entry, version: SourceVersion) -> str | None:
+        """The download's MDTM against MDTM now: the time a listing shows may be LIST's (to the
+        minute, in a zone guessed), which would call every file changed, or none."""
+        if version.modified is None:
+            return None
+        remote = self.remote_path(path)
+        said = self._run("reading information about", remote, lambda ftp: self._mdtm(ftp, remote))
+        return version.changed(None, parse_mdtm(said) if said else None)
 
     def _mdtm(self, ftp: FTPSConnection, path: str) -> str | None:
         """The server's modification time of ``path`` as it says it (None without MDTM)."""
@@ -823,11 +835,14 @@ class FTPSAdapter(Adapter):
             return None
 
     def _resume_offset(self, ftp: FTPSConnection, out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
-        """Where the RETR starts: the kept part's end if the file is unchanged and ``REST`` is
-        accepted (sent here, right before the RETR), else 0; and why not, for the warning."""
+        """Where the RETR starts: the kept part's end if the file is unchanged (same size and MDTM)
+        and ``REST`` is accepted (sent here, right before the RETR), else 0; and why not, for the
+        warning.  Without MDTM a file replaced by another of the same size cannot be told from the
+        part's (as SFTP needs its time too): the part is not continued onto what may be another file."""
+        told = "size (SIZE)" if facts["size"] is None else "modification time (MDTM)"
         kept, why = out.resumable(
-            facts, ("size",),
-            unknown="the server does not tell the file's size (SIZE), so the part kept earlier cannot be checked",
+            facts, ("size", "mdtm"),
+            unknown=f"the server does not tell the file's {told}, so the part kept earlier cannot be checked",
         )
         if not kept:
             return 0, why

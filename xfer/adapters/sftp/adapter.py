@@ -44,6 +44,7 @@ from ...errors import (
     folder_missing,
     folder_needs_recursive,
     listing_too_large,
+    source_kept,
 )
 from ...protocols.sftp import SFTPOptions
 from ...retry import Attempt, current_attempt
@@ -58,8 +59,11 @@ from ..base import (
     EntryType,
     Landed,
     ProgressCallback,
+    Source,
+    SourceVersion,
     TransferResult,
     source_changed,
+    sources,
 )
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
@@ -196,6 +200,11 @@ def _stop_taken_back() -> None:
     task = asyncio.current_task()
     if task is not None and sys.version_info >= (3, 11):
         task.uncancel()
+
+
+def _mtime_of(mtime: object) -> dt.datetime | None:
+    """A STAT's mtime (whole seconds) as a time: the version a download's source is removed by."""
+    return dt.datetime.fromtimestamp(mtime, dt.timezone.utc) if isinstance(mtime, int) else None
 
 
 def _resume_offset(out: AtomicDownload, facts: dict[str, Any]) -> tuple[int, str]:
@@ -474,6 +483,7 @@ class SFTPAdapter(Adapter):
             direction="get", local=local, remote=self.user_path(remote), size=out.written,
             elapsed=time.monotonic() - started, details={**self._details(), **details},
             protocol=self.settings.scheme, sha256=out.sha256, verified=verified,
+            source_version=SourceVersion(modified=_mtime_of(out.facts.get("mtime"))),
         )
 
     def moves_together(self, *, upload: bool) -> bool:
@@ -1107,11 +1117,12 @@ class SFTPAdapter(Adapter):
 
         self._run("removing", path, work)
 
-    def remove_sources(self, files: Sequence[tuple[str, int]]) -> list[XferError | None]:
+    def remove_sources(self, files: Sequence[tuple[str, int] | Source]) -> list[XferError | None]:
         """Every file's look (STAT, links followed as a download did) in flight at once, each REMOVE
         sent as soon as its look shows the size: two round trips for the lot, where one file after
         another took three each (``info``, then ``rm``'s LSTAT and REMOVE); at most
-        :data:`_REMOVING_AT_ONCE` files at a time.
+        :data:`_REMOVING_AT_ONCE` files at a time.  A file whose mtime is not the one the download's
+        STAT gave (its version) is kept, as one of another size is.
 
         A try after a broken connection asks again about the files not yet decided.  A REMOVE is
         never sent twice: a file whose REMOVE went out before the break is only looked at (gone:
@@ -1120,17 +1131,18 @@ class SFTPAdapter(Adapter):
         """
         self._require(Capability.RM)
         decided: dict[int, XferError | None] = {}
-        asked: list[tuple[str, str, int]] = []
-        for place, (path, size) in enumerate(files):
+        asked: list[tuple[str, str, int, SourceVersion | None]] = []
+        for place, (path, size, version) in enumerate(sources(files)):
             try:
-                asked.append((path, self._not_root(path, "remove"), size))
+                asked.append((path, self._not_root(path, "remove"), size, version))
             except UsageError as refused:  # the connection's root, a name xfer will not send: that file's own
                 decided[place] = refused
-                asked.append((path, "", size))
+                asked.append((path, "", size, version))
         removing: set[int] = set()
         server = self.settings.server
 
-        async def one(sftp: asyncssh.SFTPClient, place: int, shown_as: str, path: str, size: int) -> None:
+        async def one(sftp: asyncssh.SFTPClient, place: int, shown_as: str, path: str, size: int,
+                      version: SourceVersion | None) -> None:
             action = "reading information about"
             try:
                 try:
@@ -1149,6 +1161,10 @@ class SFTPAdapter(Adapter):
                 if shown != size:
                     decided[place] = source_changed(shown_as, shown, size)
                     return
+                changed = version.changed(None, _mtime_of(attributes.mtime)) if version is not None else None
+                if changed is not None:
+                    decided[place] = source_kept(shown_as, changed)
+                    return
                 action = "removing"
                 removing.add(place)
                 await sftp.remove(path)
@@ -1162,9 +1178,10 @@ class SFTPAdapter(Adapter):
         async def work(sftp: asyncssh.SFTPClient) -> None:
             room = asyncio.Semaphore(_REMOVING_AT_ONCE)
 
-            async def bounded(place: int, shown_as: str, path: str, size: int) -> None:
+            async def bounded(place: int, shown_as: str, path: str, size: int,
+                              version: SourceVersion | None) -> None:
                 async with room:
-                    await one(sftp, place, shown_as, path, size)
+                    await one(sftp, place, shown_as, path, size, version)
 
             outcomes = await asyncio.gather(
                 *(bounded(place, *item) for place, item in enumerate(asked) if place not in decided),
@@ -1178,7 +1195,7 @@ class SFTPAdapter(Adapter):
             try:
                 self._retrying(lambda: self._run("removing the remote sources of", f"{len(asked)} downloads", work))
             except XferError as exc:
-                for place, (shown_as, _path, _size) in enumerate(asked):
+                for place, (shown_as, _path, _size, _version) in enumerate(asked):
                     if place in decided:
                         continue
                     decided[place] = exc if place not in removing else ConnectionDropped(
