@@ -836,3 +836,29 @@ def test_a_kept_part_is_not_continued_without_mdtm(
     assert "modification time (MDTM), so the part kept earlier cannot be checked" in err
     assert not any(line.startswith("REST") for line in sent)
     assert _no_leftovers(tmp_path) == []
+
+
+def test_a_server_that_ignores_rest_on_a_continued_download_gets_asked_for_the_whole_file(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review K-6: ``REST`` answered ``350``, then the RETR sent from byte 0.  The whole file was
+    read onto the part, then "incomplete: got 100000 of 70000 bytes ... the connection may have
+    been cut", exit 7, no retry.  Now the surplus is noticed as it comes, the part goes back to
+    its kept bytes, and the next try asks for the whole file (no REST)."""
+    target = tmp_path / "a.edi"
+    data = (root / "in" / "a.edi").read_bytes()
+    with FakeFTPSServer(pki, root=root, cut_after=30_000) as srv:
+        flags = _cli_flags(pki, srv, monkeypatch)
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags)
+        assert code == ExitCode.INTEGRITY, err
+        srv.cut_after = None
+        srv.rest_ignored = True
+        before = len(srv.commands)
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags, "--retries", "1")
+        sent = [line.split()[0] for line in srv.commands[before:]]
+    assert code == 0, err
+    assert target.read_bytes() == data
+    assert "the server sent the whole file after REST on the last try; starting over from 0" in err
+    assert sent.count("RETR") == 2 and sent.count("REST") == 1
+    assert _no_leftovers(tmp_path) == []

@@ -94,6 +94,10 @@ from .replies import (
 
 __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
 
+#: Set in a download's retry state once a continued RETR brought more than the file's rest:
+#: the next try asks for the whole file (:meth:`FTPSAdapter._more_than_the_rest`).
+_REST_IGNORED = "ftps:rest-ignored"
+
 #: Bytes read from a TLS data connection before one write to disk.  Each ``recv_into``
 #: returns at most one 16 KiB TLS record; filling a reused 256 KiB buffer first means one
 #: disk write and one progress call per 16 records, and no allocation per record.
@@ -793,6 +797,8 @@ class FTPSAdapter(Adapter):
                     # per read, one disk write per buffer.  Until 0: a short fill is the end,
                     # or bytes before a failure that the next call raises.
                     while filled := reader.fill(view):
+                        if offset and out.expected_size is not None and out.written + filled > out.expected_size:
+                            raise self._more_than_the_rest(out, offset, remote)
                         out.write(view[:filled])
                 # 226 only after the server has sent everything; a 426 here (or a cut
                 # stream) aborts the download and AtomicDownload removes the partial file.
@@ -846,11 +852,31 @@ class FTPSAdapter(Adapter):
         )
         if not kept:
             return 0, why
+        attempt = current_attempt()
+        if attempt is not None and attempt.state.get(_REST_IGNORED):
+            return 0, "the server sent the whole file after REST on the last try"
         try:
             ftp.sendcmd(f"REST {kept}")
         except ftplib.error_perm:
             return 0, "the server does not continue downloads (REST refused)"
         return kept, ""
+
+    def _more_than_the_rest(self, out: AtomicDownload, offset: int, remote: str) -> TransferCut:
+        """A continued RETR brought more than the file's rest: the server answered ``350`` to
+        ``REST`` and sent from byte 0 (or the file grew).  Read to the end, that was "incomplete:
+        got 1300000 of 1000000 bytes ... the connection may have been cut", and no retry
+        (review K-6).  Now the part goes back to the bytes it kept, and the next try starts
+        from byte 0 without asking for the rest."""
+        out.begin(offset)  # what came after the kept bytes is not their continuation
+        attempt = current_attempt()
+        if attempt is not None:
+            attempt.state[_REST_IGNORED] = True
+        return TransferCut(
+            f"{self.settings.server} sent more than the rest of {remote} after REST {offset} (it ignores "
+            "REST, or the file grew); the part kept earlier holds only its own bytes again",
+            hint="a retry in this run asks for the whole file; run the command again",
+            server=self.settings.server, path=remote,
+        )
 
     def _refuse_folder(self, ftp: FTPSConnection, remote: str, exc: ftplib.Error) -> None:
         """After SIZE or RETR was refused: if ``remote`` is a folder, say so (not "does not exist").
