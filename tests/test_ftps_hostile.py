@@ -862,3 +862,31 @@ def test_a_server_that_ignores_rest_on_a_continued_download_gets_asked_for_the_w
     assert "the server sent the whole file after REST on the last try; starting over from 0" in err
     assert sent.count("RETR") == 2 and sent.count("REST") == 1
     assert _no_leftovers(tmp_path) == []
+
+
+def test_a_server_that_ignores_rest_before_stor_gets_the_whole_file_on_the_next_try(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review K-7: the first STOR stored short; the server then took ``REST 40000`` and wrote the
+    continued STOR from byte 0.  Every try resumed again (stored 60000, 40000, 60000...) and the
+    run ended with exit 5, "the data connection was cut ... on each of 4 tries".  Nothing wrong
+    was installed, but the file never arrived.  Now the second try's part shows REST ignored, and
+    the third sends the whole file."""
+    source = tmp_path / "f.bin"
+    source.write_bytes(os.urandom(100_000))
+    with FakeFTPSServer(pki, root=root, store_only=40_000, rest_ignored=True) as srv:
+        recorded = srv.record
+
+        def record(line: str) -> None:  # only the first STOR is stored short
+            recorded(line)
+            if line.startswith("SIZE"):
+                srv.store_only = None
+
+        monkeypatch.setattr(srv, "record", record)
+        flags = _cli_flags(pki, srv, monkeypatch)
+        code, _, err = run(capsys, "put", str(source), f"{srv.url}in/f.bin", *flags, "--retries", "3")
+        sent = [line.split()[0] for line in srv.commands if line.split()[0] in ("REST", "STOR", "APPE")]
+    assert code == 0, err
+    assert (root / "in" / "f.bin").read_bytes() == source.read_bytes()
+    assert sent == ["STOR", "REST", "STOR", "STOR"]

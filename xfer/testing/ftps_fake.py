@@ -48,7 +48,8 @@ Switches (keyword arguments), each one behaviour seen in the field:
     the bytes they stand for (``" (Gr\\udcfc\\udcdfe)"``: a Latin-1 server's "Grüße", not
     UTF-8).  Names in the root that are not UTF-8 are listed and taken the same way.
 ``rest_ignored``
-    ``REST`` is answered ``350`` and then forgotten: the next ``RETR`` sends from byte 0.
+    ``REST`` is answered ``350`` and then forgotten: the next ``RETR`` sends from byte 0, the next
+    ``STOR`` writes from byte 0.
 ``store_only``
     of an upload's data only that many bytes are stored; the server does not answer the
     client's close_notify (as with ``answer_close_notify=False``) and still says ``226``:

@@ -94,8 +94,9 @@ from .replies import (
 
 __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
 
-#: Set in a download's retry state once a continued RETR brought more than the file's rest:
-#: the next try asks for the whole file (:meth:`FTPSAdapter._more_than_the_rest`).
+#: Set in a transfer's retry state once the server showed it ignores ``REST`` (a continued RETR
+#: brought more than the file's rest, a continued STOR wrote from byte 0): the next try moves
+#: the whole file (:meth:`FTPSAdapter._more_than_the_rest`, :meth:`FTPSAdapter._stored`).
 _REST_IGNORED = "ftps:rest-ignored"
 
 #: Bytes read from a TLS data connection before one write to disk.  Each ``recv_into``
@@ -913,7 +914,9 @@ class FTPSAdapter(Adapter):
 
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted, checked, body
-            offset, command = self._resume_upload(ftp, kept, size, source) if kept else (0, "STOR")
+            ignored = attempt is not None and bool(attempt.state.get(_REST_IGNORED))
+            offset, command = (self._resume_upload(ftp, kept, size, source) if kept and not ignored
+                               else (0, "STOR"))
             if offset:
                 conn, offset = self._continue_upload(ftp, target, offset, command)
             else:
@@ -936,7 +939,7 @@ class FTPSAdapter(Adapter):
                 for chunk in body:
                     conn.sendall(chunk)
                 confirmed = end_of_data(conn)
-            verified = self._stored(ftp, target, remote, size)
+            verified = self._stored(ftp, target, remote, size, offset=offset)
             # On the name written, before any rename: a mismatch installs nothing (the
             # handler below removes ``target``).
             checked = self._verify(
@@ -980,13 +983,28 @@ class FTPSAdapter(Adapter):
             conn, _ = ftp.ntransfercmd(f"STOR {target}")
         return conn
 
-    def _stored(self, ftp: FTPSConnection, target: str, remote: str, size: int) -> bool:
+    def _stored(self, ftp: FTPSConnection, target: str, remote: str, size: int, *, offset: int = 0) -> bool:
         """After the data connection of a STOR closed: the final reply, then the stored size
-        against ``size`` (an IntegrityError if it differs).  True if the server confirmed it."""
+        against ``size`` (an IntegrityError if it differs).  True if the server confirmed it.
+
+        ``offset``: where a continued upload's bytes went (``REST`` + ``STOR``, or ``APPE``).
+        A part holding just the bytes sent after it shows a server that took ``REST`` and wrote
+        from byte 0: that was blamed on a cut data connection on every try (review K-7); the
+        next try in the run sends the whole file."""
         ftp.voidresp()
         stored = self._stored_size(ftp, target)
         if stored is None:
             return False
+        if offset and stored == size - offset:
+            attempt = current_attempt()
+            if attempt is not None:
+                attempt.state[_REST_IGNORED] = True
+            raise TransferCut(
+                f"{self.settings.server} stored {stored} bytes of {remote} after we continued it at byte "
+                f"{offset}: it ignores REST before STOR and wrote our bytes from its start; the upload was "
+                "not installed",
+                hint="a retry in this run sends the whole file; run the command again",
+            )
         if stored < size:
             # The server took a cut stream for the end (226): a resend can finish it.
             raise TransferCut(
