@@ -92,3 +92,28 @@ def test_a_ca_folder_is_named_as_a_folder(
     with pytest.raises(ConfigError, match=r"profile 'p1': ca .* is a folder, not a file") as caught:
         profile.check_files()
     assert caught.value.hint and "PEM file" in caught.value.hint
+
+
+def test_an_empty_password_from_a_file_is_named_as_given(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, config: Path,
+) -> None:
+    """Review M-10: a ``file:`` reference whose first line is empty said "no password was given",
+    with the hint to pass --identity-password, which the user had passed."""
+    empty = tmp_path / "password.txt"
+    empty.write_text("\nthe password on the second line\n")
+    empty.chmod(0o600)
+    code, _, err = run(capsys, "identity", "show", str(pki.client_p12), "--identity-password", f"file:{empty}")
+    assert code == 4, err
+    line = one_error(err, "the password given is empty")
+    assert "no password was given" not in line and "--identity-password" not in err
+    assert "first line of the file" in err
+
+
+def test_a_number_where_a_string_goes_says_to_quote_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review M-10: ``tls_min = 1.2`` is a TOML float; "must be a str, not float" gave no way out."""
+    (tmp_path / "partner.toml").write_text('url = "https://127.0.0.1:1/"\ntls_min = 1.2\n')
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(tmp_path))
+    from xfer.profiles import load_profile
+
+    with pytest.raises(ConfigError, match=r'tls_min must be a str, not float \(write it in quotes: "1.2"\)'):
+        load_profile("partner")

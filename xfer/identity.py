@@ -526,7 +526,14 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
     # Without a MAC nothing proves a password wrong or missing; encrypted contents, opened with
     # none, still say one is needed (openssl pkcs12 -export -nomac makes such files).
     if has_mac or secret or _holds_encrypted_parts(pfx):
-        what = "no password was given" if not secret else "the password is wrong"
+        # An empty one was given (a file: whose first line is empty): "no password was given"
+        # with a hint to pass one sent the user looking for a flag they had typed (review M-10).
+        what = ("no password was given" if secret is None else
+                "the password given is empty (a file: reference reads the file's first line)" if not secret
+                else "the password is wrong")
+        if secret == b"":
+            empty = "put the password on the first line of the file the reference names, or give another reference"
+            return IdentityPasswordError(f"cannot open {source}: {what}", hint=empty)
         return IdentityPasswordError(
             f"cannot open {source}: {what}",
             hint="give the identity's password: identity_password=xfer.Secret(...) or a reference "
