@@ -176,5 +176,18 @@ def test_profile_add_refuses_missing_identity(capsys: pytest.CaptureFixture[str]
 
 def test_profile_add_refuses_literal_password(capsys: pytest.CaptureFixture[str], config: Path) -> None:
     code, out, err = run(capsys, "profile", "add", "acme", "ftpes://h/", "--password", "hunter2")
-    assert code == ExitCode.CONFIG and "hunter2" not in out + err
+    # Typed on the command line: a usage error, as for every command (review M-8; it was 3).
+    assert code == ExitCode.USAGE and "hunter2" not in out + err
+    assert not (config / "profiles" / "acme.toml").exists()
+
+
+@pytest.mark.parametrize("flags", [["--timeout", "-1"], ["--tls-min", "1.1"], ["--retries", "-2"]])
+def test_profile_add_calls_a_bad_typed_value_a_usage_error(
+    capsys: pytest.CaptureFixture[str], config: Path, flags: list[str],
+) -> None:
+    """Review M-8: the README says a bad value typed on the command line is a usage error (2);
+    ``ls --timeout -1`` gave 2 and ``profile add ... --timeout -1`` 3.  Nothing is saved."""
+    code, _, err = run(capsys, "profile", "add", "acme", "ftpes://h/", *flags)
+    assert code == ExitCode.USAGE, err
+    one_error(err)
     assert not (config / "profiles" / "acme.toml").exists()

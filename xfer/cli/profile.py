@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..errors import ConfigError, XferError
+from ..errors import ConfigError, UsageError, XferError
 from ..options import CORE, Option, sections
 from ..registry import supported_text
 from .common import (
@@ -106,7 +106,12 @@ def add(
     for section, table in settings.items():
         if section in declared:
             data[section] = absolute_paths(table, declared[section])
-    profile = Profile.from_mapping(name, data)
+    try:
+        profile = Profile.from_mapping(name, data)
+    except ConfigError as exc:
+        # Every value here was typed on this command line: a value that does not fit is a usage
+        # error (2), as for any command's flags; the same value in a profile file stays 3.
+        raise UsageError(exc.message, hint=exc.hint, cli_hint=exc.cli_hint) from None
     profile.check_files()
     path = save_profile(profile, overwrite=force)
     info(f"saved profile {name} to {path}", quiet=quiet)
