@@ -18,6 +18,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
     whether MLST/MLSD and SIZE exist (``False``: ``502``, as vsftpd-like servers say).
 ``size_on_folders``
     ``SIZE dir`` answers ``213 4096`` (the directory inode's size), as some servers do.
+``size_refused``
+    server paths of files whose ``SIZE`` is refused with ``550 NAME: file too large for SIZE``
+    (proftpd's ``<Limit SIZE>``, servers with a 32-bit SIZE); RETR, MDTM and MLST still work.
 ``cut_after``
     every download and listing stream stops after that many bytes with a TCP FIN and
     no TLS close_notify, and the server still says ``226`` (a truncation it did not
@@ -67,6 +70,10 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``drop_on``
     exact command lines at which the server hangs up without a reply (a connection lost,
     a server process killed, mid-dialogue).
+``trickled``
+    exact command lines answered with a reply that never ends: a continuation line
+    (``250-still working``) every that many seconds, each well within any timeout, until the
+    client hangs up (a minute at most).  Only a limit on the whole reply stops the wait.
 ``replies_once``
     the same, for the first time the line arrives only (a race: another client
     creates a folder between our look and our MKD).
@@ -75,6 +82,10 @@ Switches (keyword arguments), each one behaviour seen in the field:
     SELinux label): LIST and MLSD of one send an empty listing and end with vsftpd's
     ``226 Transfer done (but failed to open directory).``, a success code for a failure.
     (The other legal answer, ``550``, is a ``replies`` entry for the ``LIST`` line.)
+``empty_listing``
+    the reply LIST and MLSD of an empty folder get instead of an empty listing: ``"450 No files
+    found"`` or ``"550 No files found"``, the NLST habit of proftpd and wu-ftpd (None: an
+    empty listing and ``226``).
 ``list_format``
     how LIST prints a time: ``"year"`` (``Nov 30  2026`` for every file), ``"ls"`` (as
     vsftpd and GNU ``ls``: ``Nov 30 11:07`` within the last 182 days of the server's clock and
@@ -174,6 +185,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         mlst: bool = True,
         size: bool = True,
         size_on_folders: bool = False,
+        size_refused: Iterable[str] = (),
         cut_after: int | None = None,
         abort_after: int | None = None,
         endless_listing: bool = False,
@@ -183,6 +195,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         answer_close_notify: bool = True,
         replies: Mapping[str, str] | None = None,
         replies_once: Mapping[str, str] | None = None,
+        trickled: Mapping[str, float] | None = None,
         drop_on: Iterable[str] = (),
         silent_after_cut: bool = False,
         site_utime: tuple[str, ...] = (),
@@ -192,6 +205,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         hang_up_after_data: bool = False,
         listed_as_file: Iterable[str] = (),
         unlistable: Iterable[str] = (),
+        empty_listing: str | None = None,
         list_format: ListFormat = "year",
         list_months: Sequence[str] = _C_MONTHS,
         list_zone: float | str = 0.0,
@@ -205,6 +219,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.mlst = mlst
         self.size = size
         self.size_on_folders = size_on_folders
+        self.size_refused = frozenset(size_refused)
         self.cut_after = cut_after
         self.abort_after = abort_after
         self.endless_listing = endless_listing
@@ -214,6 +229,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.answer_close_notify = answer_close_notify
         self.replies = dict(replies or {})
         self.replies_once = dict(replies_once or {})
+        self.trickled = dict(trickled or {})
         self.drop_on = frozenset(drop_on)
         self.silent_after_cut = silent_after_cut
         if set(site_utime) - {"five", "two"}:
@@ -224,6 +240,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.store_only = store_only
         self.hang_up_after_data = hang_up_after_data
         self.listed_as_file = frozenset(listed_as_file)
+        self.empty_listing = empty_listing
         self.unlistable = frozenset("/" + "/".join(p for p in path.split("/") if p) for path in unlistable)
         if len(list_months) != 12:
             raise ValueError("list_months takes twelve month words")
@@ -303,6 +320,9 @@ class _Session:
                 self.server.record(line)
                 if line in self.server.drop_on:
                     return  # the finally below closes the socket, no reply
+                if line in self.server.trickled:
+                    self.trickle(self.server.trickled[line])
+                    return
                 canned = self.server.replies.get(line) or self.server.take_reply_once(line)
                 if canned is not None:
                     self.reply(canned)
@@ -318,6 +338,13 @@ class _Session:
             self.close_listener()
             with contextlib.suppress(OSError):
                 self.sock.close()
+
+    def trickle(self, every: float) -> None:
+        """A reply that never ends (``trickled``): one continuation line every ``every`` seconds."""
+        ends = time.monotonic() + 60
+        while time.monotonic() < ends:
+            self.sock.sendall(b"250-still working\r\n")
+            time.sleep(every)
 
     def secure_control(self) -> None:
         self.sock = self.server.context.wrap_socket(self.sock, server_side=True)
@@ -414,7 +441,9 @@ class _Session:
 
     def cmd_SIZE(self, arg: str) -> None:
         target = self.path(arg)
-        if target.is_dir() and self.server.size_on_folders:
+        if arg in self.server.size_refused:
+            self.reply(f"550 {target.name}: file too large for SIZE")
+        elif target.is_dir() and self.server.size_on_folders:
             self.reply("213 4096")
         elif target.is_file():
             self.reply(f"213 {target.stat().st_size}")
@@ -669,6 +698,9 @@ class _Session:
         folder = self.path(arg)
         if not folder.is_dir():
             self.reply("550 Failed to list directory.")
+            return
+        if self.server.empty_listing is not None and not any(folder.iterdir()):
+            self.reply(self.server.empty_listing)
             return
         unreadable = "/" + "/".join(p for p in arg.split("/") if p not in ("", ".")) in self.server.unlistable
         with self.data(verb) as conn:

@@ -41,7 +41,7 @@ from ...errors import (
     folder_needs_recursive,
 )
 from ...net import choose_proxy
-from ...numbers import server_status
+from ...numbers import server_int, server_status
 from ...protocols.ftps import SPEC as FTPS_SPEC
 from ...protocols.ftps import FTPSOptions
 from ...retry import current_attempt
@@ -82,6 +82,7 @@ from .listing import (
 )
 from .replies import (
     NOT_UNDERSTOOD,
+    expect_reply,
     is_ambiguous_550,
     listing_not_read,
     login_error,
@@ -89,6 +90,8 @@ from .replies import (
     reply_code,
     reply_error,
     reply_text,
+    says_no_files,
+    says_not_found,
 )
 
 __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
@@ -538,20 +541,26 @@ class FTPSAdapter(Adapter):
             with contextlib.suppress(ftplib.error_perm):
                 ftp.sendcmd("CWD /")
             return Entry(name=name, path=path, type="directory")
+        size_refused = False
         try:
             size = self._size(ftp, path)
-        except ftplib.error_perm:
-            return None  # SIZE answers for files; not a folder, not a file: nothing there
+        except ftplib.error_perm as exc:
+            if says_not_found(str(exc), path):
+                return None  # SIZE answers for files; not a folder, not a file: nothing there
+            # Refused for this file, in words that do not say it is missing ("file too large for
+            # SIZE", proftpd's <Limit SIZE>): no proof of absence.  MDTM or the listing decide.
+            size, size_refused = None, True
         stamp = None
         if modified or size is None:
             try:
-                stamp = parse_mdtm(ftp.sendcmd(f"MDTM {path}"))
+                stamp = parse_mdtm(expect_reply(ftp.sendcmd(f"MDTM {path}"), "213", "MDTM"))
             except ftplib.error_perm as exc:
-                if size is None and reply_code(str(exc)) in NOT_UNDERSTOOD:
-                    # Neither SIZE nor MDTM: only the parent's listing can tell.
+                if size is None and (reply_code(str(exc)) in NOT_UNDERSTOOD
+                                     or (size_refused and not says_not_found(str(exc), path))):
+                    # Neither SIZE nor MDTM said: only the parent's listing can tell.
                     return self._listed(ftp, path)
                 if size is None:
-                    return None  # no SIZE, and MDTM says there is no such file
+                    return None  # no size, and MDTM says there is no such file
         return Entry(name=name, path=path, type="file", size=size, modified=stamp)
 
     def _listed(self, ftp: FTPSConnection, path: str) -> Entry | None:
@@ -579,15 +588,17 @@ class FTPSAdapter(Adapter):
         return None
 
     def _size(self, ftp: FTPSConnection, path: str) -> int | None:
-        """The server's size of ``path``, or None if it cannot tell (no SIZE support)."""
+        """The server's size of ``path``, or None if it cannot tell (no SIZE support, or a 213
+        with no non-negative number in it: ``213 -1`` is no size).  A refusal (550) is raised, for
+        the caller to read; a reply other than 213 is a protocol error (:func:`expect_reply`)."""
         try:
-            return int(ftp.sendcmd(f"SIZE {path}").split()[-1])
+            reply = expect_reply(ftp.sendcmd(f"SIZE {path}"), "213", "SIZE")
         except ftplib.error_perm as exc:
             if reply_code(str(exc)) in NOT_UNDERSTOOD:
                 return None
             raise
-        except ValueError:
-            return None
+        words = reply.split()
+        return server_int(words[-1]) if len(words) > 1 else None
 
     # -- listing ---------------------------------------------------------------------------------
 
@@ -604,6 +615,8 @@ class FTPSAdapter(Adapter):
         has no length to prove it complete, so it is an :class:`IntegrityError`: a
         silently short listing would make ``get -r`` fetch part of a folder, exit 0.
 
+        A listing refused with "No files found" is an empty one if the folder is there.
+
         A LIST line that is no entry xfer can read (nor "total 12") fails the listing with
         :class:`ServerError`: a name left out would be absent to ``sync --delete``, which then
         removed its copy (review D, finding 4).  LIST times are read on the connection's
@@ -611,7 +624,15 @@ class FTPSAdapter(Adapter):
         """
         if mlsd is None:
             mlsd = "MLST" in self._features
-        conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
+        try:
+            conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
+        except (ftplib.error_perm, ftplib.error_temp) as exc:
+            # "450/550 No files found": proftpd and wu-ftpd's word for an empty folder, and others'
+            # for no folder.  Read as missing, an existing empty folder failed ls and every
+            # get -r over it (review L, finding 3); what is at the path decides.
+            if says_no_files(str(exc)) and self._kind(ftp, folder) == "directory":
+                return []
+            raise
         reader = DataReader(conn)
         entries: list[Entry] = []
         listed: list[ListedLine] = []
@@ -1040,8 +1061,19 @@ class FTPSAdapter(Adapter):
         return FTPSWriter(self, remote, callback)
 
     def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:
-        """The size the server reports for an upload: SIZE, else MLST's size fact, else None."""
-        size = self._size(ftp, path)
+        """The size the server reports for ``path``: SIZE, else MLST's size fact, else None.
+
+        A SIZE refused in words that do not say the file is missing ("550 file too large for
+        SIZE", proftpd's ``<Limit SIZE>``) leaves the size unknown, as on a server without SIZE:
+        the RETR says whether the file is there, and close_notify proves the stream whole.  Before,
+        that file could never be downloaded, and was reported as missing (review L, finding 1).
+        """
+        try:
+            size = self._size(ftp, path)
+        except ftplib.error_perm as exc:
+            if says_not_found(str(exc), path):
+                raise
+            size = None
         if size is None and "MLST" in self._features:
             entry = self._mlst_or_none(ftp, path)
             size = entry.size if entry is not None and entry.type == "file" else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
+import io
 import logging
 import re
 import socket
@@ -40,6 +41,7 @@ __all__ = [
     "MAX_REPLY",
     "QUIT_TIMEOUT",
     "REDACTED",
+    "REPLY_DEADLINE",
     "DataConnection",
     "DataReader",
     "FTPSConnection",
@@ -56,6 +58,12 @@ REDACTED = "********"
 
 #: Characters of one control-connection reply (all its lines) read before giving up on it.
 MAX_REPLY = 1 << 20
+
+#: One reply, all its lines, must arrive within this many times the control connection's timeout.
+#: The timeout alone bounds each read: a server trickling a line a second (or a byte) kept xfer
+#: waiting for hours, while ``--timeout`` promised seconds (review L, finding 2).  Twice, not once:
+#: a first line that comes late may still be followed by a long (FEAT, HELP) reply.
+REPLY_DEADLINE = 2.0
 
 #: ``-v``: every command (PASS masked) and reply (secrets already taken out), with timings.
 _log = logging.getLogger("xfer.ftp")
@@ -284,6 +292,37 @@ class DataReader:
         )
 
 
+class _ControlStream(io.RawIOBase):
+    """The control socket as a raw stream whose reads end at :attr:`deadline` (one per reply).
+
+    Beneath the text file ftplib reads replies from (:meth:`FTPSConnection.getline`): each
+    read waits for the socket's timeout, or what is left until the deadline if that is less.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+        #: ``time.monotonic()`` by which the reply being read must be complete; None: no limit.
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        deadline = self.deadline
+        if deadline is None:
+            return self._sock.recv_into(buffer)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the server's reply did not end in time")
+        timeout = self._sock.gettimeout()
+        self._sock.settimeout(left if timeout is None else min(timeout, left))
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(timeout)
+
+
 #: How the control connection decodes and encodes text.  Servers without ``UTF8`` in FEAT often
 #: speak Latin-1 or a Windows code page (a German "226 Übertragung abgeschlossen.", a name
 #: "Müller.txt"): bytes that are not UTF-8 become lone surrogates, never an error, and go back
@@ -345,6 +384,8 @@ class FTPSConnection(ftplib.FTP_TLS):
         #: ``FTPSAdapter._list_clock``); None until then.  Here, not on the adapter: a new
         #: connection may reach another machine behind the same name.
         self.list_clock: ListClock | None = None
+        #: Beneath :attr:`file` once connected: where :meth:`_read_reply` sets each reply's deadline.
+        self._stream: _ControlStream | None = None
 
     # -- control connection --------------------------------------------------------
 
@@ -370,7 +411,7 @@ class FTPSConnection(ftplib.FTP_TLS):
                 raise
         self.af = sock.family
         self.sock = sock
-        self.file = sock.makefile("r", encoding=self.encoding, errors=CONTROL_ERRORS)
+        self.file = self._reader(sock)
         self.welcome = self.getresp()
         return self.welcome
 
@@ -391,8 +432,15 @@ class FTPSConnection(ftplib.FTP_TLS):
         if reply_code(resp) != "234":
             raise ftplib.error_reply(resp)
         self.sock = self.context.wrap_socket(self._control(), server_hostname=self.host)
-        self.file = self.sock.makefile("r", encoding=self.encoding, errors=CONTROL_ERRORS)
+        self.file = self._reader(self.sock)
         return resp
+
+    def _reader(self, sock: socket.socket) -> io.TextIOWrapper:
+        """The text file replies are read from: ``sock.makefile("r")``, over a :class:`_ControlStream`
+        so that :meth:`_read_reply` can give each reply a deadline."""
+        self._stream = _ControlStream(sock)
+        # newline=None, as makefile's: "\r\n" and a lone "\n" both end a line.
+        return io.TextIOWrapper(io.BufferedReader(self._stream), encoding=self.encoding, errors=CONTROL_ERRORS)
 
     def auth(self) -> str:
         """``AUTH TLS`` and the handshake, via :meth:`start_tls` (so only a 234 is accepted).
@@ -573,6 +621,18 @@ class FTPSConnection(ftplib.FTP_TLS):
         return reply
 
     def _read_reply(self) -> str:
+        stream = self._stream
+        if stream is None or self.sock is None:
+            return self._read_lines()  # (a test's file: no socket to limit)
+        timeout = self.sock.gettimeout()
+        # The socket's timeout now, not ``self.timeout``: a HASH reply is given more time (adapter).
+        stream.deadline = time.monotonic() + REPLY_DEADLINE * (timeout if timeout is not None else self.timeout or 30.0)
+        try:
+            return self._read_lines()
+        finally:
+            stream.deadline = None
+
+    def _read_lines(self) -> str:
         line = self.getline()
         if line[3:4] != "-":
             return line

@@ -1,0 +1,128 @@
+"""FTPS against replies and reply shapes the bed's daemons never send, as fakes (:mod:`xfer.testing.ftps_fake`).
+
+Regression tests for review L (the FTPS wire level): each test names its finding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from xfer import client
+from xfer.errors import ConnectTimeout, ExitCode, RemoteNotFound, ServerError
+from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext
+
+ContextFactory = Callable[..., XferSSLContext]
+
+
+@pytest.fixture
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fake-root")
+    (folder / "in").mkdir()
+    (folder / "in" / "a.edi").write_bytes(b"A" * 70_000)
+    (folder / "in" / "big.iso").write_bytes(b"B" * 1000)
+    return folder
+
+
+def _cli_flags(pki: TestPKI, srv: FakeFTPSServer, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
+    return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
+            "--ca", str(pki.root_ca), "--username", srv.user, "--password", "env:XFER_T_FTP_PW", "--retries", "0"]
+
+
+# -- finding 1: SIZE refused for one existing file ------------------------------------------------
+
+
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLST", "no-MLST"])
+def test_a_file_whose_size_is_refused_is_there_and_downloads(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, mlst: bool
+) -> None:
+    """``550 big.iso: file too large for SIZE``: the file was "does not exist" (no MLST) or
+    "permission denied" (MLST), and RETR was never tried.  A refused SIZE is an unknown size."""
+    with FakeFTPSServer(pki, root=root, mlst=mlst, size_refused=["/in/big.iso"]) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            entry = remote.info("/in/big.iso")
+            assert entry.type == "file"
+            assert [e.name for e in remote.ls("/in/big.iso")] == ["big.iso"]
+            remote.get_file("/in/big.iso", tmp_path / "big.iso")
+            client.get(remote, ["/in"], f"{tmp_path / 'tree'}/", recursive=True)
+            assert not remote.exists("/in/nothing.iso")
+    assert (tmp_path / "big.iso").read_bytes() == b"B" * 1000
+    assert (tmp_path / "tree" / "in" / "big.iso").read_bytes() == b"B" * 1000
+    assert "RETR /in/big.iso" in srv.commands
+
+
+# -- findings 17 and 18: SIZE's reply checked -----------------------------------------------------
+
+
+def test_a_negative_size_is_no_size(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """``213 -1`` was taken as a size ("got 1000 of -1 bytes", exit 7): it is none, and the stream's
+    close_notify proves the download as on a server without SIZE."""
+    with FakeFTPSServer(pki, root=root, mlst=False, replies={"SIZE /in/big.iso": "213 -1"}) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            assert remote.info("/in/big.iso").size is None
+            remote.get_file("/in/big.iso", tmp_path / "big.iso")
+    assert (tmp_path / "big.iso").read_bytes() == b"B" * 1000
+
+
+def test_a_size_answered_with_another_code_is_a_protocol_error(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A ``250`` (an extra reply the server sent earlier, read one command late) answering SIZE was
+    quietly "no SIZE", and every reply after it answered the command before.  Now the session is
+    dropped with a protocol error, and the next command runs on a new one."""
+    with FakeFTPSServer(pki, root=root, mlst=False, replies={"SIZE /in/big.iso": "250 Rename successful."}) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            with pytest.raises(ServerError, match=r"answered SIZE with 'Rename successful\.' \(250\)") as caught:
+                remote.get_file("/in/big.iso", tmp_path / "big.iso")
+            assert caught.value.exit_code == ExitCode.REMOTE
+            assert remote.info("/in/a.edi").size == 70_000
+    assert not (tmp_path / "big.iso").exists()
+    assert "RETR /in/big.iso" not in srv.commands
+    assert srv.commands.count("USER xfer") == 2
+
+
+# -- finding 2: one deadline per reply ---------------------------------------------------------------
+
+
+def test_a_reply_trickling_in_is_bounded_by_the_timeout(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """MLST answered with a ``250-`` line every 0.3 s and never a last line: each read was within the
+    1 s timeout, so xfer waited until the server gave up (a minute here; days for a server that
+    goes on).  The whole reply now has twice the timeout."""
+    with FakeFTPSServer(pki, root=root, trickled={"MLST /in/a.edi": 0.3}) as srv:
+        with srv.adapter(client_context(), timeout=1.0, retries=0) as remote:
+            started = time.monotonic()
+            with pytest.raises(ConnectTimeout, match="did not answer in time"):
+                remote.info("/in/a.edi")
+            assert time.monotonic() - started < 4
+
+
+# -- finding 3: "No files found" for an empty folder -------------------------------------------------
+
+
+@pytest.mark.parametrize("reply", ["450 No files found", "550 No files found"])
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLSD", "LIST"])
+def test_no_files_found_for_an_existing_folder_is_an_empty_listing(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, reply: str, mlst: bool
+) -> None:
+    """proftpd and wu-ftpd answer a listing of an empty folder with "No files found": ls said the
+    folder "does not exist" (after MLST had said it did), and get -r over it failed the batch."""
+    (root / "in" / "empty").mkdir()
+    with FakeFTPSServer(pki, root=root, mlst=mlst, empty_listing=reply) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            assert remote.ls("/in/empty") == []
+            client.get(remote, ["/in"], f"{tmp_path / 'down'}/", recursive=True)
+            with pytest.raises(RemoteNotFound):
+                remote.ls("/in/nothing")
+            remote.rm("/in/empty", recursive=True)
+    assert sorted(p.name for p in (tmp_path / "down" / "in").iterdir()) == ["a.edi", "big.iso", "empty"]
+    assert not (root / "in" / "empty").exists()
