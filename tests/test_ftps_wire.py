@@ -126,3 +126,21 @@ def test_no_files_found_for_an_existing_folder_is_an_empty_listing(
             remote.rm("/in/empty", recursive=True)
     assert sorted(p.name for p in (tmp_path / "down" / "in").iterdir()) == ["a.edi", "big.iso", "empty"]
     assert not (root / "in" / "empty").exists()
+
+
+# -- finding 11: silence after a download is no hang-up ----------------------------------------------
+
+
+def test_silence_after_a_download_is_said_to_be_silence(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The data came whole, then no 226 and no hang-up: "closed the control connection" (before) was
+    untrue; the reply timed out.  Exit 5 either way; nothing is saved."""
+    with FakeFTPSServer(pki, root=root, silent_after_data=True) as srv:
+        with srv.adapter(client_context(), timeout=1.0, retries=0) as remote:
+            with pytest.raises(ConnectTimeout) as caught:
+                remote.get_file("/in/a.edi", tmp_path / "a.edi")
+    assert "did not confirm the download of /in/a.edi in time (70000 bytes had arrived)" in str(caught.value)
+    assert "closed" not in str(caught.value)
+    assert caught.value.exit_code == ExitCode.CONNECT
+    assert list(tmp_path.iterdir()) == []

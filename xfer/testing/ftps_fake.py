@@ -59,6 +59,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``hang_up_after_data``
     after a download's data (ended properly, close_notify and all) the server closes the
     control connection instead of sending its final reply.
+``silent_after_data``
+    after a download's data (ended properly) the server stays connected and says nothing: no
+    final reply, no hang-up, until the client gives up.
 ``listed_as_file``
     names of folders that MLSD and LIST call files (``type=file``, a ``-`` mode), as servers
     do for a link to a folder or an entry they cannot stat: the listing is wrong, and RETR
@@ -203,6 +206,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         rest_ignored: bool = False,
         store_only: int | None = None,
         hang_up_after_data: bool = False,
+        silent_after_data: bool = False,
         listed_as_file: Iterable[str] = (),
         unlistable: Iterable[str] = (),
         empty_listing: str | None = None,
@@ -239,6 +243,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.rest_ignored = rest_ignored
         self.store_only = store_only
         self.hang_up_after_data = hang_up_after_data
+        self.silent_after_data = silent_after_data
         self.listed_as_file = frozenset(listed_as_file)
         self.empty_listing = empty_listing
         self.unlistable = frozenset("/" + "/".join(p for p in path.split("/") if p) for path in unlistable)
@@ -662,6 +667,8 @@ class _Session:
             return
         if done and self.server.hang_up_after_data:
             raise _Quit
+        if done and self.server.silent_after_data:
+            return
         if not done and self.server.silent_after_cut:
             return
         self.reply("226 Transfer complete." if done else "426 Connection closed; transfer aborted.")

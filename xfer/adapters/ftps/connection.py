@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, XferError
+from ...errors import ConnectionDropped, ConnectTimeout, InsecureSchemeRefused, TransferCut, XferError
 from ...log import masked_command
 from ...net import Proxy, open_tcp
 from ...tls import bytes_moved
@@ -272,6 +272,14 @@ class DataReader:
                     f"{server}: {what} was cut after {self.received} bytes (server said: {reply.strip()}); "
                     f"{consequence}",
                     hint="the connection was cut; run the command again",
+                ) from exc
+            except TimeoutError as exc:
+                # Silence, not a hang-up: the connection is still open (review L, finding 11).
+                raise ConnectTimeout(
+                    f"{server} did not confirm {what} in time ({self.received} bytes had arrived); "
+                    f"{consequence}",
+                    hint="the server may be slow to confirm large files: raise --timeout; if it "
+                    "repeats, see the server's log",
                 ) from exc
             except (OSError, EOFError) as exc:
                 # Not "the connection broke after N bytes", counted on the control connection:
