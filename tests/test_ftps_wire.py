@@ -13,7 +13,7 @@ import pytest
 
 from xfer import client
 from xfer.errors import ConnectTimeout, ExitCode, RemoteNotFound, ServerError
-from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.ftps_fake import EmptyTransfer, FakeFTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
 
@@ -144,3 +144,53 @@ def test_silence_after_a_download_is_said_to_be_silence(
     assert "closed" not in str(caught.value)
     assert caught.value.exit_code == ExitCode.CONNECT
     assert list(tmp_path.iterdir()) == []
+
+
+# -- findings 5 and 6: empty transfers without TLS ---------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["final-only", "no-tls"])
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLSD", "LIST"])
+def test_an_empty_transfer_without_tls_is_empty_where_that_is_proven(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, how: EmptyTransfer, mlst: bool
+) -> None:
+    """An empty folder's listing and an empty file's RETR, ended with only a 226 (final-only: xfer
+    waited the whole timeout, then "did not answer in time") or with a 150 and a data connection
+    closed before TLS (no-tls: "the data connection broke", retried as if transient).  A listing is
+    empty on the server's word; a file only where SIZE says 0."""
+    (root / "in" / "empty").mkdir()
+    (root / "in" / "zero").write_bytes(b"")
+    replies = {"SIZE /in/zero": "502 Command SIZE not implemented."}
+    with FakeFTPSServer(pki, root=root, mlst=mlst, empty_transfer=how) as srv:
+        with srv.adapter(client_context(), timeout=5.0, retries=0) as remote:
+            started = time.monotonic()
+            assert remote.ls("/in/empty") == []
+            remote.get_file("/in/zero", tmp_path / "zero")
+            assert time.monotonic() - started < 4
+            assert remote.ls("/in/a.edi")[0].size == 70_000  # the dialogue is in step
+    assert (tmp_path / "zero").read_bytes() == b""
+    # Without a size to prove the file empty: a clear refusal naming it, not a cut to retry.
+    with FakeFTPSServer(pki, root=root, mlst=False, size=False, empty_transfer=how, replies=replies) as srv:
+        with srv.adapter(client_context(), timeout=5.0) as remote:
+            with pytest.raises(ServerError, match="the download of /in/zero came without any data") as caught:
+                remote.get_file("/in/zero", tmp_path / "unproven")
+    assert srv.commands.count("RETR /in/zero") == 1
+    assert caught.value.exit_code == ExitCode.REMOTE
+    assert not (tmp_path / "unproven").exists()
+
+
+# -- finding 7: two preliminary replies -------------------------------------------------------------
+
+
+def test_a_second_preliminary_reply_is_skipped(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """150, then 125, then 226: the 125 was read as the final reply, "refused downloading"."""
+    (tmp_path / "up.edi").write_bytes(b"up")
+    with FakeFTPSServer(pki, root=root, extra_preliminary="125 Transfer starting.") as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            remote.get_file("/in/a.edi", tmp_path / "a.edi")
+            assert len(remote.ls("/in")) == 2
+            remote.put_file(tmp_path / "up.edi", "/in/up.edi")
+    assert (tmp_path / "a.edi").read_bytes() == b"A" * 70_000
+    assert (root / "in" / "up.edi").read_bytes() == b"up"

@@ -89,6 +89,13 @@ Switches (keyword arguments), each one behaviour seen in the field:
     the reply LIST and MLSD of an empty folder get instead of an empty listing: ``"450 No files
     found"`` or ``"550 No files found"``, the NLST habit of proftpd and wu-ftpd (None: an
     empty listing and ``226``).
+``empty_transfer``
+    how a listing of an empty folder and a download of an empty file end: ``"final-only"``, the
+    data connection accepted and closed, and only a ``226`` (no ``150``); ``"no-tls"``, a
+    ``150``, the data connection closed before any TLS, then ``226``.  None: TLS, no bytes,
+    close_notify.
+``extra_preliminary``
+    a second preliminary reply sent after every ``150`` (``"125 Transfer starting."``).
 ``list_format``
     how LIST prints a time: ``"year"`` (``Nov 30  2026`` for every file), ``"ls"`` (as
     vsftpd and GNU ``ls``: ``Nov 30 11:07`` within the last 182 days of the server's clock and
@@ -143,10 +150,11 @@ from ._serving import ThreadedSocketServer, server_context
 if TYPE_CHECKING:
     from .pki import TestPKI
 
-__all__ = ["DataRecord", "FakeFTPSServer"]
+__all__ = ["DataRecord", "EmptyTransfer", "FakeFTPSServer"]
 
 DataOrder = Literal["reply-first", "handshake-first"]
 ListFormat = Literal["year", "ls", "long-iso", "dos"]
+EmptyTransfer = Literal["final-only", "no-tls"]
 
 _C_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: What vsftpd (and GNU ls) call recent: printed with its time rather than its year.
@@ -210,6 +218,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         listed_as_file: Iterable[str] = (),
         unlistable: Iterable[str] = (),
         empty_listing: str | None = None,
+        empty_transfer: EmptyTransfer | None = None,
+        extra_preliminary: str | None = None,
         list_format: ListFormat = "year",
         list_months: Sequence[str] = _C_MONTHS,
         list_zone: float | str = 0.0,
@@ -246,6 +256,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.silent_after_data = silent_after_data
         self.listed_as_file = frozenset(listed_as_file)
         self.empty_listing = empty_listing
+        self.empty_transfer = empty_transfer
+        self.extra_preliminary = extra_preliminary
         self.unlistable = frozenset("/" + "/".join(p for p in path.split("/") if p) for path in unlistable)
         if len(list_months) != 12:
             raise ValueError("list_months takes twelve month words")
@@ -593,7 +605,7 @@ class _Session:
         conn: ssl.SSLSocket | None = None
         try:
             if self.server.data_order == "reply-first":
-                self.reply("150 Here comes the data.")
+                self.preliminary()
                 record.events.append("150")
             raw.settimeout(self.server.handshake_wait if self.server.data_order == "handshake-first" else 10)
             try:
@@ -613,12 +625,33 @@ class _Session:
                 return
             conn.settimeout(10)
             if self.server.data_order == "handshake-first":
-                self.reply("150 Here comes the data.")
+                self.preliminary()
                 record.events.append("150")
             yield conn
         finally:
             with contextlib.suppress(OSError):
                 (conn or raw).close()
+
+    def preliminary(self) -> None:
+        """The ``150`` of a transfer, and ``extra_preliminary`` after it."""
+        self.reply("150 Here comes the data.")
+        if self.server.extra_preliminary is not None:
+            self.reply(self.server.extra_preliminary)
+
+    def empty(self) -> bool:
+        """An empty transfer the ``empty_transfer`` way (False: this server has none)."""
+        how = self.server.empty_transfer
+        listener, self.listener = self.listener, None
+        if how is None or listener is None:
+            self.listener = listener
+            return False
+        with listener:
+            raw, _ = listener.accept()
+        if how == "no-tls":
+            self.reply("150 Opening data connection.")
+        raw.close()
+        self.reply("226 Transfer complete.")
+        return True
 
     def send_stream(self, conn: ssl.SSLSocket, chunks: Iterator[bytes]) -> bool:
         """Send ``chunks``; honour ``cut_after``.  False if the client went away."""
@@ -651,6 +684,8 @@ class _Session:
         offset, self.restart = self.restart, 0
         if not target.is_file():
             self.reply("550 Failed to open file.")
+            return
+        if not target.stat().st_size and self.empty():
             return
         aborted: int | None = None
         with open(target, "rb") as handle, self.data("RETR") as conn:
@@ -708,6 +743,8 @@ class _Session:
             return
         if self.server.empty_listing is not None and not any(folder.iterdir()):
             self.reply(self.server.empty_listing)
+            return
+        if not any(folder.iterdir()) and self.empty():
             return
         unreadable = "/" + "/".join(p for p in arg.split("/") if p not in ("", ".")) in self.server.unlistable
         with self.data(verb) as conn:

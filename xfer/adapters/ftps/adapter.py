@@ -657,7 +657,7 @@ class FTPSAdapter(Adapter):
                     listed.append(item)
         reply = reader.finish(
             ftp, None, server=self.settings.server, what=f"the listing of {folder}",
-            consequence="it may be incomplete; nothing was done with it",
+            consequence="it may be incomplete; nothing was done with it", empty_ok=True,
         )
         if listing_not_read(reply):
             # vsftpd's "226 Transfer done (but failed to open directory).": a success code over

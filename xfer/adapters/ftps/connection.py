@@ -28,9 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ...errors import ConnectionDropped, ConnectTimeout, InsecureSchemeRefused, TransferCut, XferError
+from ...errors import ConnectionDropped, ConnectTimeout, InsecureSchemeRefused, ServerError, TransferCut, XferError
 from ...log import masked_command
 from ...net import Proxy, open_tcp
+from ...numbers import server_status
 from ...tls import bytes_moved
 from .replies import NOT_UNDERSTOOD, reply_code, says_storage_full
 
@@ -64,6 +65,17 @@ MAX_REPLY = 1 << 20
 #: waiting for hours, while ``--timeout`` promised seconds (review L, finding 2).  Twice, not once:
 #: a first line that comes late may still be followed by a long (FEAT, HELP) reply.
 REPLY_DEADLINE = 2.0
+
+#: Seconds (at most; never more than the timeout) a transfer command answered with a 2xx and no 1xx
+#: is given for the 1xx to follow.  Nothing in that time, and the data connection closed without
+#: TLS: the 2xx was the final reply of an empty transfer (review L, finding 5).
+EARLY_REPLY_WAIT = 1.0
+
+#: Further preliminary replies (150, then 125) skipped while a transfer's final reply is awaited.
+EXTRA_PRELIMINARY = 3
+
+#: Commands whose data connection carries data *to* us: only these may end empty.
+_RECEIVING = frozenset({"RETR", "LIST", "MLSD", "NLST"})
 
 #: ``-v``: every command (PASS masked) and reply (secrets already taken out), with timings.
 _log = logging.getLogger("xfer.ftp")
@@ -117,6 +129,12 @@ class _DataHandshake:
         assert self.conn is not None
         return self.conn
 
+    def closed_without_tls(self) -> bool:
+        """Whether the server closed the data connection before any TLS (the handshake hit EOF)."""
+        if self._started:
+            self._thread.join(0.1)
+        return not self._thread.is_alive() and self.error is not None and closed_before_tls(self.error)
+
     def abort(self) -> None:
         """Stop the handshake (the server refused the command, or we give up), close everything.
 
@@ -138,6 +156,13 @@ class _DataHandshake:
         if handle is not None:
             with contextlib.suppress(OSError):
                 handle.close()
+
+
+def closed_before_tls(exc: BaseException) -> bool:
+    """Whether a data connection's TLS handshake failed because the server closed it (EOF, reset):
+    no TLS began, so no byte of data can have come over it."""
+    return isinstance(exc, ssl.SSLEOFError | ConnectionResetError | ConnectionAbortedError | BrokenPipeError) or (
+        isinstance(exc, ssl.SSLError) and exc.reason == "UNEXPECTED_EOF_WHILE_READING")
 
 
 @dataclass(frozen=True)
@@ -245,7 +270,8 @@ class DataReader:
         return count
 
     def finish(
-        self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str
+        self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str,
+        empty_ok: bool = False,
     ) -> str:
         """After the stream ended: read the transfer's final reply (returned), or refuse a cut stream.
 
@@ -256,11 +282,18 @@ class DataReader:
         whatever the final reply says; a failure reply (426...) is the better reason
         and is raised instead.
 
+        A transfer the server ended with no data connection to speak of (:attr:`~FTPSConnection.ended_empty`)
+        is an empty one if ``empty_ok`` (a listing: the server's word on the control connection,
+        which no one on the path can forge) or a size of 0 proves it; else a :class:`ServerError`
+        naming ``what``, not retried: such a server does it every time.
+
         A 426 after the stream ended ("Transfer aborted; 344064 bytes transmitted") says the
         stream is not whole: a :class:`TransferCut` (exit 7 when no try is left, retried
         before), as a body cut short is on HTTPS, not a failed data connection (exit 5, with
         a hint about passive ports for a connection that had carried the bytes: review A).
         """
+        if ftp.ended_empty is not None and not self.received:
+            return self._empty(ftp, expected, server=server, what=what, consequence=consequence, empty_ok=empty_ok)
         if not self.ragged or (expected is not None and self.received == expected):
             try:
                 return ftp.voidresp()
@@ -292,11 +325,27 @@ class DataReader:
         # error_reply: not a failure code but no 2xx either.  pure-ftpd answers a data connection
         # cut on our side with a second "150 0.011 seconds (measured here)...": the cut is the reason.
         with contextlib.suppress(OSError, EOFError, ftplib.error_reply):
-            ftp.voidresp()
+            ftp.voidresp(preliminary=False)
         raise TransferCut(
             f"{server}: {what} ended after {self.received} bytes without TLS "
             f"close_notify, and no size proves it complete; {consequence}",
             hint="the connection was cut (or the cut was forged); run the command again",
+        )
+
+
+    def _empty(
+        self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str, empty_ok: bool
+    ) -> str:
+        """:meth:`finish` for a transfer the server ended without data over TLS."""
+        reply = ftp.voidresp()
+        if empty_ok or expected == 0:
+            return reply
+        known = "no size proves it empty" if expected is None else f"the server gave its size as {expected} bytes"
+        raise ServerError(
+            f"{server}: {what} came without any data: the server closed the data connection without TLS "
+            f"and said {reply.strip()!r}, and {known}; {consequence}",
+            hint="the server ends empty transfers without TLS; if the file is not empty, see the server's log",
+            server=server, reply_code=server_status(reply_code(reply)),
         )
 
 
@@ -312,6 +361,8 @@ class _ControlStream(io.RawIOBase):
         self._sock = sock
         #: ``time.monotonic()`` by which the reply being read must be complete; None: no limit.
         self.deadline: float | None = None
+        #: Bytes read so far (to tell a wait that timed out on nothing from one cut mid-reply).
+        self.received = 0
 
     def readable(self) -> bool:
         return True
@@ -319,16 +370,19 @@ class _ControlStream(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         deadline = self.deadline
         if deadline is None:
-            return self._sock.recv_into(buffer)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the server's reply did not end in time")
-        timeout = self._sock.gettimeout()
-        self._sock.settimeout(left if timeout is None else min(timeout, left))
-        try:
-            return self._sock.recv_into(buffer)
-        finally:
-            self._sock.settimeout(timeout)
+            count = self._sock.recv_into(buffer)
+        else:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the server's reply did not end in time")
+            timeout = self._sock.gettimeout()
+            self._sock.settimeout(left if timeout is None else min(timeout, left))
+            try:
+                count = self._sock.recv_into(buffer)
+            finally:
+                self._sock.settimeout(timeout)
+        self.received += count
+        return count
 
 
 #: How the control connection decodes and encodes text.  Servers without ``UTF8`` in FEAT often
@@ -392,6 +446,9 @@ class FTPSConnection(ftplib.FTP_TLS):
         #: ``FTPSAdapter._list_clock``); None until then.  Here, not on the adapter: a new
         #: connection may reach another machine behind the same name.
         self.list_clock: ListClock | None = None
+        #: The final reply of a transfer that ended with no data over TLS (see :meth:`ntransfercmd`),
+        #: read already; :meth:`voidresp` returns it.  None otherwise.
+        self.ended_empty: str | None = None
         #: Beneath :attr:`file` once connected: where :meth:`_read_reply` sets each reply's deadline.
         self._stream: _ControlStream | None = None
 
@@ -549,13 +606,20 @@ class FTPSConnection(ftplib.FTP_TLS):
         try:
             self.putcmd(cmd)
             handshake.start()
+            receiving = cmd.split(" ", 1)[0].upper() in _RECEIVING
             try:
                 resp = self.getresp()
                 # As in ftplib: some servers send a stray 2xx *before* the 1xx, which RFC 959
                 # does not allow (only 1xx or an error may answer a transfer command).  It is
-                # skipped, and the next reply must be the 1xx.
+                # skipped, and the next reply must be the 1xx.  Unless nothing follows and the data
+                # connection was closed without TLS: then it was the final reply of an empty
+                # transfer (a listing of an empty folder), which waited the whole timeout before.
                 if resp[0] == "2":
-                    resp = self.getresp()
+                    following = self._after_early_reply(handshake) if receiving else self.getresp()
+                    if following is None:
+                        handshake.abort()
+                        return self._no_data(resp), None
+                    resp = following
                 if resp[0] != "1":
                     raise ftplib.error_reply(resp)
             except ftplib.Error as refused:
@@ -573,9 +637,13 @@ class FTPSConnection(ftplib.FTP_TLS):
             except (ssl.SSLError, OSError) as exc:
                 # vsftpd/proftpd close the data connection and *explain on the control
                 # connection* (522 "session reuse required").  That reply is the real
-                # reason: fetch it and raise it, chained to the TLS failure.
-                self.explain_failure(exc)
-                raise
+                # reason: fetch it and raise it, chained to the TLS failure.  A 2xx after a
+                # data connection closed before TLS began is an empty transfer (some servers
+                # send an empty listing or file so): the caller decides whether empty is whole.
+                final = self.explain_failure(exc, empty=receiving and closed_before_tls(exc))
+                if final is None:
+                    raise
+                return self._no_data(final), None
         except BaseException:
             handshake.abort()
             raise
@@ -586,6 +654,38 @@ class FTPSConnection(ftplib.FTP_TLS):
         )
         size = ftplib.parse150(resp) if resp.startswith("150") else None
         return conn, size
+
+    def _after_early_reply(self, handshake: _DataHandshake) -> str | None:
+        """The reply after a transfer command's 2xx, or None when there is none: nothing came
+        within :data:`EARLY_REPLY_WAIT` and the data connection was closed without TLS."""
+        stream, sock = self._stream, self.sock
+        if stream is None or sock is None:
+            return self.getresp()
+        timeout = sock.gettimeout()
+        before = stream.received
+        sock.settimeout(EARLY_REPLY_WAIT if timeout is None else min(timeout, EARLY_REPLY_WAIT))
+        try:
+            return self.getresp()
+        except TimeoutError:
+            if stream.received != before:
+                raise  # part of a reply came, and was lost: the dialogue is out of step
+            if handshake.closed_without_tls():
+                return None
+        finally:
+            sock.settimeout(timeout)
+        return self.getresp()  # the data connection is still being set up: wait as for any reply
+
+    def _no_data(self, final: str) -> socket.socket:
+        """A data connection that ends at once, for a transfer that ended with ``final`` and no data.
+
+        The final reply has been read: it waits in :attr:`ended_empty` for :meth:`voidresp`, and
+        :attr:`transfer_pending` makes a session abandoned before then be dropped, not reused.
+        """
+        self.ended_empty = final
+        self.transfer_pending = True
+        ours, theirs = socket.socketpair()
+        theirs.close()
+        return ours
 
     _sent_at = 0.0
 
@@ -657,12 +757,14 @@ class FTPSConnection(ftplib.FTP_TLS):
             if nextline[:3] == code and nextline[3:4] != "-":
                 return "\n".join(lines)
 
-    def explain_failure(self, cause: BaseException) -> None:
+    def explain_failure(self, cause: BaseException, *, empty: bool = False) -> str | None:
         """After a data connection broke, raise the server's reply that says why, if any.
 
         Servers close the data connection first and explain on the control connection
         (426 "No space left on device", 522 "session reuse required"...).  That reply
-        is what the user needs; it is raised chained to ``cause``.  Returns if none came.
+        is what the user needs; it is raised chained to ``cause``.  Returns None if none came.
+        With ``empty`` (the connection closed before TLS began), a 2xx is returned: the
+        server ended the transfer with nothing to send.
         """
         try:
             self._control().settimeout(min(self.timeout or 5.0, 5.0))
@@ -671,11 +773,13 @@ class FTPSConnection(ftplib.FTP_TLS):
             self.transfer_pending = False
             raise reply from cause
         except (OSError, EOFError):
-            return
+            return None
         finally:
             with contextlib.suppress(OSError):
                 self._control().settimeout(self.timeout)
         self.transfer_pending = False
+        if resp[:1] == "2" and empty:
+            return resp
         if resp[:1] == "2":
             # "226 Transfer complete" for a stream that broke on our side: the server took the
             # cut for the end (an upload it now holds in part).  A cut connection, to retry.
@@ -689,14 +793,26 @@ class FTPSConnection(ftplib.FTP_TLS):
             ) from cause
         raise ftplib.error_reply(resp) from cause
 
-    def voidresp(self) -> str:
+    def voidresp(self, *, preliminary: bool = True) -> str:
         """Read a reply, which must be 2xx (ftplib's), and note that no transfer is pending.
 
         Only a reply actually read clears :attr:`transfer_pending`: after a timeout or
-        an interruption the transfer's final reply may still be on its way.
+        an interruption the transfer's final reply may still be on its way.  While one is
+        pending, a further 1xx (150, then 125: RFC 959 allows more than one) is skipped, a few
+        at most, unless ``preliminary`` is off; it was read as the final reply, a refusal
+        (review L, finding 7).  The final reply of an empty transfer, read already
+        (:attr:`ended_empty`), is returned at once.
         """
+        if self.ended_empty is not None:
+            resp, self.ended_empty = self.ended_empty, None
+            self.transfer_pending = False
+            return resp
+        skipped = 0
         try:
             resp = self.getresp()
+            while preliminary and self.transfer_pending and resp[:1] == "1" and skipped < EXTRA_PRELIMINARY:
+                skipped += 1
+                resp = self.getresp()
         except ftplib.Error:
             self.transfer_pending = False
             raise
