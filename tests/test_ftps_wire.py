@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from xfer import client
-from xfer.errors import ConnectTimeout, ExitCode, RemoteNotFound, ServerError
+from xfer.errors import ConnectTimeout, ExitCode, RemoteError, RemoteNotFound, ServerError
 from xfer.testing.ftps_fake import EmptyTransfer, FakeFTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
@@ -194,3 +194,21 @@ def test_a_second_preliminary_reply_is_skipped(
             remote.put_file(tmp_path / "up.edi", "/in/up.edi")
     assert (tmp_path / "a.edi").read_bytes() == b"A" * 70_000
     assert (root / "in" / "up.edi").read_bytes() == b"up"
+
+
+# -- finding 9: RNTO refused -------------------------------------------------------------------------
+
+
+def test_a_refused_rnto_keeps_the_servers_words(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """RNFR 350, then ``550 Rename failed.``: the probe of the destination made it "/in/d/b.edi does
+    not exist" (the point of a rename), and the server's words were lost."""
+    (root / "in" / "d").mkdir()
+    with FakeFTPSServer(pki, root=root, mlst=False, replies={"RNTO /in/d/b.edi": "550 Rename failed."}) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            with pytest.raises(RemoteError) as caught:
+                remote.mv("/in/a.edi", "/in/d/b.edi")
+    assert not isinstance(caught.value, RemoteNotFound)
+    assert "refused renaming /in/a.edi to /in/d/b.edi (server said: 550 Rename failed.)" in str(caught.value)
+    assert (root / "in" / "a.edi").exists()

@@ -1284,7 +1284,7 @@ class FTPSAdapter(Adapter):
             if target is not None and self._kind(ftp, source) == "directory":
                 raise RemoteExists(f"{server}: {destination} is a file; a folder never replaces a file")
             try:
-                ftp.sendcmd(f"RNFR {source}")
+                expect_reply(ftp.sendcmd(f"RNFR {source}"), "350", "RNFR")
             except ftplib.error_perm as exc:
                 raise self._refine(self._translate(exc, "renaming", source), exc, "renaming", source, source) from exc
             try:
@@ -1296,7 +1296,16 @@ class FTPSAdapter(Adapter):
                     # reason is its folder (review A; WebDAV words its 409 the same way).
                     raise folder_missing(server, parent, f"RNTO {destination}: {str(exc).strip()}",
                                          server=server, path=destination) from exc
-                raise
+                # The source is there (RNFR said so), and so is the destination's folder: never
+                # "the destination does not exist", which is the point of a rename.  Not refined by
+                # asking about the destination (that probe said just that: review L, finding 9).
+                error = reply_error(str(exc), server=server, action=f"renaming {source} to", path=destination)
+                if isinstance(error, RemoteNotFound) or type(error) is RemoteError:
+                    error = RemoteError(
+                        f"{server} refused renaming {source} to {destination} (server said: {str(exc).strip()})",
+                        server=server, path=destination, reply_code=error.reply_code,
+                    )
+                raise error from exc
 
         self._run("renaming to", destination, work)
 
