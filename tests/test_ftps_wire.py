@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from xfer import client
+from xfer.adapters.ftps.listing import read_mlsd_line
 from xfer.errors import ConnectTimeout, ExitCode, RemoteError, RemoteNotFound, ServerError
-from xfer.testing.ftps_fake import EmptyTransfer, FakeFTPSServer
+from xfer.testing.ftps_fake import EmptyTransfer, FakeFTPSServer, MlstShape
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
 
@@ -212,3 +213,60 @@ def test_a_refused_rnto_keeps_the_servers_words(
     assert not isinstance(caught.value, RemoteNotFound)
     assert "refused renaming /in/a.edi to /in/d/b.edi (server said: 550 Rename failed.)" in str(caught.value)
     assert (root / "in" / "a.edi").exists()
+
+
+# -- findings 13, 14, 15: MLST and MLSD shapes, a name ending in CR ----------------------------------
+
+
+@pytest.mark.parametrize("shape", ["no-space", "one-line"])
+def test_mlst_replies_in_other_shapes_are_read(
+    pki: TestPKI, root: Path, client_context: ContextFactory, shape: MlstShape
+) -> None:
+    """The fact line without its leading space, or one ``250 facts path`` line: the entry was
+    "absent" (ls: "does not exist"; rm -r of a folder sent DELE, then "does not exist")."""
+    (root / "in" / "e").mkdir()
+    with FakeFTPSServer(pki, root=root, mlst_shape=shape) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            assert [(e.name, e.size) for e in remote.ls("/in/a.edi")] == [("a.edi", 70_000)]
+            assert remote.info("/in/e").type == "directory"
+            remote.rm("/in/e", recursive=True)
+    assert not (root / "in" / "e").exists()
+    assert "DELE /in/e" not in srv.commands
+
+
+def test_an_mlst_reply_without_facts_is_unreadable_not_absent(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    with FakeFTPSServer(pki, root=root, replies={"MLST /in/a.edi": "250 End"}) as srv:
+        with srv.adapter(client_context(), retries=0) as remote, pytest.raises(ServerError, match="holds no facts"):
+            remote.info("/in/a.edi")
+
+
+def test_mlsd_entries_without_facts_keep_their_names(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """``" nofacts"`` was dropped and ``" my file"`` listed as ``file``: an empty fact set is allowed
+    (RFC 3659), and a line that is no entry fails the listing, as a LIST line does."""
+    (root / "in" / "my file").write_bytes(b"m")
+    (root / "in" / "nofacts").write_bytes(b"n")
+    with FakeFTPSServer(pki, root=root, mlsd_no_facts=["my file", "nofacts"]) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            listed = {e.name: e.type for e in remote.ls("/in")}
+    assert listed == {"a.edi": "file", "big.iso": "file", "my file": "other", "nofacts": "other"}
+    assert read_mlsd_line("garbage", "/in") is None
+    assert read_mlsd_line(" type=file;size=1; indented", "/in") == read_mlsd_line("type=file;size=1; indented", "/in")
+
+
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLSD", "LIST"])
+def test_a_name_ending_in_cr_is_not_listed_as_another_name(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path, mlst: bool
+) -> None:
+    """macOS's ``Icon\\r``: every trailing CR was stripped, so it was listed as ``Icon`` (another
+    file) and get -r failed on it ("/in/Icon does not exist").  The CR stays, and the name is then
+    one the safe-name filter keeps out, as any name with a line break."""
+    (root / "in" / "Icon\r").write_bytes(b"icon")
+    with FakeFTPSServer(pki, root=root, mlst=mlst) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            assert sorted(e.name for e in remote.ls("/in")) == ["a.edi", "big.iso"]
+            client.get(remote, ["/in"], f"{tmp_path / 'down'}/", recursive=True)
+    assert sorted(p.name for p in (tmp_path / "down" / "in").iterdir()) == ["a.edi", "big.iso"]

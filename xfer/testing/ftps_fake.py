@@ -96,6 +96,12 @@ Switches (keyword arguments), each one behaviour seen in the field:
     close_notify.
 ``extra_preliminary``
     a second preliminary reply sent after every ``150`` (``"125 Transfer starting."``).
+``mlst_shape``
+    how an ``MLST`` reply carries its facts: ``"rfc"`` (``250-``, a fact line starting with a
+    space, ``250 End``), ``"no-space"`` (the fact line without its leading space), or
+    ``"one-line"`` (a single ``250 facts path``), as some servers answer.
+``mlsd_no_facts``
+    names MLSD lists with an empty fact set (``" NAME"``, which RFC 3659 allows).
 ``list_format``
     how LIST prints a time: ``"year"`` (``Nov 30  2026`` for every file), ``"ls"`` (as
     vsftpd and GNU ``ls``: ``Nov 30 11:07`` within the last 182 days of the server's clock and
@@ -150,11 +156,12 @@ from ._serving import ThreadedSocketServer, server_context
 if TYPE_CHECKING:
     from .pki import TestPKI
 
-__all__ = ["DataRecord", "EmptyTransfer", "FakeFTPSServer"]
+__all__ = ["DataRecord", "EmptyTransfer", "FakeFTPSServer", "MlstShape"]
 
 DataOrder = Literal["reply-first", "handshake-first"]
 ListFormat = Literal["year", "ls", "long-iso", "dos"]
 EmptyTransfer = Literal["final-only", "no-tls"]
+MlstShape = Literal["rfc", "no-space", "one-line"]
 
 _C_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: What vsftpd (and GNU ls) call recent: printed with its time rather than its year.
@@ -219,6 +226,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         unlistable: Iterable[str] = (),
         empty_listing: str | None = None,
         empty_transfer: EmptyTransfer | None = None,
+        mlst_shape: MlstShape = "rfc",
+        mlsd_no_facts: Iterable[str] = (),
         extra_preliminary: str | None = None,
         list_format: ListFormat = "year",
         list_months: Sequence[str] = _C_MONTHS,
@@ -257,6 +266,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.listed_as_file = frozenset(listed_as_file)
         self.empty_listing = empty_listing
         self.empty_transfer = empty_transfer
+        self.mlst_shape = mlst_shape
+        self.mlsd_no_facts = frozenset(mlsd_no_facts)
         self.extra_preliminary = extra_preliminary
         self.unlistable = frozenset("/" + "/".join(p for p in path.split("/") if p) for path in unlistable)
         if len(list_months) != 12:
@@ -510,7 +521,11 @@ class _Session:
         if not target.exists():
             self.reply("550 No such file or directory.")
             return
-        self.reply(f"250-Listing {arg}\r\n {_facts(target)} {arg}\r\n250 End")
+        shape = self.server.mlst_shape
+        if shape == "one-line":
+            self.reply(f"250 {_facts(target)} {arg}")
+            return
+        self.reply(f"250-Listing {arg}\r\n{'' if shape == 'no-space' else ' '}{_facts(target)} {arg}\r\n250 End")
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -756,7 +771,7 @@ class _Session:
                 self.reply("226 Transfer done (but failed to open directory).")
                 return
             if self.server.endless_listing:
-                done = self.send_stream(conn, self._endless(line is _mlsd_line))
+                done = self.send_stream(conn, self._endless(verb == "MLSD"))
             else:
                 lines = [*self.server.list_extra] if verb == "LIST" else []
                 lines += [line(p, self.server.listed_as_file) for p in sorted(folder.iterdir())]
@@ -778,7 +793,12 @@ class _Session:
             yield block
 
     def cmd_MLSD(self, arg: str) -> None:
-        self.listing("MLSD", arg, _mlsd_line)
+        bare = self.server.mlsd_no_facts
+
+        def line(path: Path, as_file: frozenset[str]) -> str:
+            return f" {path.name}" if path.name in bare else _mlsd_line(path, as_file)
+
+        self.listing("MLSD", arg, line)
 
     def cmd_LIST(self, arg: str) -> None:
         self.listing("LIST", arg, self.list_line)

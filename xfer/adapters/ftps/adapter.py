@@ -76,9 +76,9 @@ from .listing import (
     ListedLine,
     listing_lines,
     parse_mdtm,
-    parse_mlsd_line,
     parse_mlst_line,
     read_list_line,
+    read_mlsd_line,
 )
 from .replies import (
     NOT_UNDERSTOOD,
@@ -86,6 +86,7 @@ from .replies import (
     is_ambiguous_550,
     listing_not_read,
     login_error,
+    protocol_error,
     refuses_session_reuse,
     reply_code,
     reply_error,
@@ -566,7 +567,11 @@ class FTPSAdapter(Adapter):
     def _listed(self, ftp: FTPSConnection, path: str) -> Entry | None:
         """``path``'s entry in its parent's listing, or None (the last resort of :meth:`_stat`)."""
         parent, name = posixpath.split(path)
-        for entry in self._list_entries(ftp, parent or "/"):
+        try:
+            entries = self._list_entries(ftp, parent or "/")
+        except (ftplib.error_perm, ftplib.error_temp):
+            return None  # no folder to hold it (or one we may not read: nothing there that we can see)
+        for entry in entries:
             if entry.name == name:
                 return entry
         return None
@@ -575,17 +580,21 @@ class FTPSAdapter(Adapter):
     def _mlst_or_none(ftp: FTPSConnection, path: str) -> Entry | None:
         """MLST ``path``: its entry, or None if the server says there is none."""
         try:
-            resp = ftp.sendcmd(f"MLST {path}")
+            resp = expect_reply(ftp.sendcmd(f"MLST {path}"), "250", "MLST")
         except ftplib.error_perm as exc:
             if reply_code(str(exc)) in NOT_UNDERSTOOD:
                 raise
             return None
-        for line in resp.splitlines()[1:]:
-            if line.startswith(" "):
-                entry = parse_mlst_line(line, path)
-                if entry is not None:
-                    return entry
-        return None
+        # RFC 3659: "250-", one fact line starting with a space, "250 End".  Some servers leave
+        # the space out, or put the facts on a single "250 facts path" line: those were "absent",
+        # and rm -r of such a folder sent DELE (review L, finding 13).
+        lines = resp.splitlines()
+        for line in lines[1:-1] if len(lines) > 1 else [resp[4:]]:
+            entry = parse_mlst_line(line, path)
+            if entry is not None:
+                return entry
+        # A 250 with no facts in it is no answer: never "absent" (a false "absent" removes things).
+        raise protocol_error(f"the server's MLST reply about {path} holds no facts xfer can read: {resp[:200]!r}")
 
     def _size(self, ftp: FTPSConnection, path: str) -> int | None:
         """The server's size of ``path``, or None if it cannot tell (no SIZE support, or a 213
@@ -645,11 +654,14 @@ class FTPSAdapter(Adapter):
             )
             for line in lines:
                 if mlsd:
-                    entry = parse_mlsd_line(line, folder)
-                    if entry is not None:
-                        entries.append(entry)
-                    continue
-                item = read_list_line(line, folder)
+                    read = read_mlsd_line(line, folder)
+                    if read is not None and read.entry is not None:
+                        entries.append(read.entry)
+                    if read is not None:
+                        continue
+                    item = None  # an MLSD line that is no entry fails the listing as a LIST line does
+                else:
+                    item = read_list_line(line, folder)
                 if item is None:
                     unreadable += 1
                     first_unreadable = first_unreadable or line

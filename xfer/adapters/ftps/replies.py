@@ -40,6 +40,7 @@ __all__ = [
     "is_ambiguous_550",
     "listing_not_read",
     "login_error",
+    "protocol_error",
     "refuses_session_reuse",
     "reply_code",
     "reply_error",
@@ -116,7 +117,18 @@ def says_not_found(reply: str, path: str | None = None) -> bool:
     Not every 550 about a file means that: proftpd's ``<Limit SIZE>`` or a server's "file too
     large for SIZE" refuses SIZE for a file that is there, and RETR would still work.
     """
-    return reply_code(reply) in ("450", "550") and bool(_NOT_FOUND.search(_reason(reply, path)))
+    reason = _reason(reply, path)
+    return reply_code(reply) in ("450", "550") and bool(_NOT_FOUND.search(reason) or _NOT_RETRIEVABLE.search(reason))
+
+
+#: pyftpdlib's SIZE and MDTM of anything but a regular file, whether a folder or nothing.
+_NOT_RETRIEVABLE = re.compile(r"not retrievable", re.IGNORECASE)
+
+
+def protocol_error(message: str) -> ftplib.Error:
+    """A reply xfer cannot read, as ftplib says it: ``message`` must not start with a reply code,
+    so that the session is dropped (:func:`~.connection.breaks_session`)."""
+    return ftplib.error_proto(message)
 
 
 def expect_reply(reply: str, code: str, command: str) -> str:
@@ -128,7 +140,7 @@ def expect_reply(reply: str, code: str, command: str) -> str:
     no reply code in front: the session is dropped (:func:`~.connection.breaks_session`).
     """
     if reply_code(reply) != code:
-        raise ftplib.error_proto(
+        raise protocol_error(
             f"the server answered {command} with {reply_text(reply)[:200]!r} ({reply_code(reply) or 'no code'}), "
             f"where only {code} is a success: the dialogue is out of step"
         )
