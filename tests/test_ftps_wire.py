@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import one_error, run
 from xfer import client
 from xfer.adapters.ftps.listing import read_mlsd_line
 from xfer.errors import ConnectTimeout, ExitCode, RemoteError, RemoteNotFound, ServerError
 from xfer.testing.ftps_fake import EmptyTransfer, FakeFTPSServer, MlstShape
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
+
+from .ftps_fixtures import implicit  # noqa: F401 - a fixture, used by name
 
 ContextFactory = Callable[..., XferSSLContext]
 
@@ -270,3 +273,26 @@ def test_a_name_ending_in_cr_is_not_listed_as_another_name(
             assert sorted(e.name for e in remote.ls("/in")) == ["a.edi", "big.iso"]
             client.get(remote, ["/in"], f"{tmp_path / 'down'}/", recursive=True)
     assert sorted(p.name for p in (tmp_path / "down" / "in").iterdir()) == ["a.edi", "big.iso"]
+
+
+# -- findings 4 and 16: the greeting and the login ----------------------------------------------------
+
+
+def test_a_120_before_the_greeting_is_waited_through(
+    pki: TestPKI, root: Path, client_context: ContextFactory, implicit: bool
+) -> None:
+    """``120`` then ``220``: the 220 was read as the answer to AUTH TLS ("refused AUTH TLS", exit 4)."""
+    with FakeFTPSServer(pki, root=root, implicit=implicit, greeting_wait="120 Service ready in 1 minutes.") as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            assert remote.info("/in/a.edi").size == 70_000
+
+
+def test_an_account_required_is_said_so(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``332`` after PASS: ftplib sent an empty ACCT, and its refusal read "wrong user name or password"."""
+    with FakeFTPSServer(pki, root=root, account_required=True) as srv:
+        code, _, err = run(capsys, "ls", srv.url, *_cli_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.UNSUPPORTED
+    one_error(err, "requires an account (ACCT)", "which xfer does not support")
+    assert not [c for c in srv.commands if c.startswith("ACCT")]

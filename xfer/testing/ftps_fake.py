@@ -102,6 +102,10 @@ Switches (keyword arguments), each one behaviour seen in the field:
     ``"one-line"`` (a single ``250 facts path``), as some servers answer.
 ``mlsd_no_facts``
     names MLSD lists with an empty fact set (``" NAME"``, which RFC 3659 allows).
+``greeting_wait``
+    a reply sent before the ``220`` greeting (``"120 Service ready in 1 minutes."``, RFC 959).
+``account_required``
+    ``PASS`` is answered ``332 Need account for login.``, and ``ACCT`` is refused.
 ``list_format``
     how LIST prints a time: ``"year"`` (``Nov 30  2026`` for every file), ``"ls"`` (as
     vsftpd and GNU ``ls``: ``Nov 30 11:07`` within the last 182 days of the server's clock and
@@ -227,6 +231,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         empty_listing: str | None = None,
         empty_transfer: EmptyTransfer | None = None,
         mlst_shape: MlstShape = "rfc",
+        greeting_wait: str | None = None,
+        account_required: bool = False,
         mlsd_no_facts: Iterable[str] = (),
         extra_preliminary: str | None = None,
         list_format: ListFormat = "year",
@@ -267,6 +273,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.empty_listing = empty_listing
         self.empty_transfer = empty_transfer
         self.mlst_shape = mlst_shape
+        self.greeting_wait = greeting_wait
+        self.account_required = account_required
         self.mlsd_no_facts = frozenset(mlsd_no_facts)
         self.extra_preliminary = extra_preliminary
         self.unlistable = frozenset("/" + "/".join(p for p in path.split("/") if p) for path in unlistable)
@@ -339,6 +347,8 @@ class _Session:
         try:
             if self.server.implicit:
                 self.secure_control()
+            if self.server.greeting_wait is not None:
+                self.reply(self.server.greeting_wait)
             self.reply("220 xfer fake FTPS server ready.")
             while True:
                 raw = self.reader.readline(4096)
@@ -419,7 +429,9 @@ class _Session:
 
     def cmd_PASS(self, arg: str) -> None:
         self.last_pass = arg
-        if self.user == self.server.user and arg == self.server.password:
+        if self.server.account_required:
+            self.reply("332 Need account for login.")
+        elif self.user == self.server.user and arg == self.server.password:
             self.logged_in = True
             self.reply("230 Login successful.")
         else:

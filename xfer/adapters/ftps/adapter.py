@@ -246,7 +246,20 @@ class FTPSAdapter(Adapter):
         # RFC 1635: anonymous logins give an e-mail-like password; none of ours to leak.
         password = self.settings.password if self.settings.username else "anonymous@"
         try:
-            ftp.login(user, password or "")
+            # ftplib's login() without its ACCT: it sent an empty account after a 332, and the
+            # refusal read as a wrong password (review L, finding 16).
+            reply = ftp.sendcmd(f"USER {user}")
+            if reply_code(reply) == "331":
+                reply = ftp.sendcmd(f"PASS {password or ''}")
+            if reply_code(reply) == "332":
+                raise UnsupportedOperation(
+                    f"{self.settings.server} requires an account (ACCT) for the login of {user!r}, which xfer "
+                    f"does not support (server said: {reply.strip()})",
+                    hint="ask the partner for a login that needs no account",
+                    server=self.settings.server, reply_code=332,
+                )
+            if reply[:1] != "2":
+                raise login_error(reply, server=self.settings.server, username=user)
         except ftplib.Error as exc:
             raise login_error(str(exc), server=self.settings.server, username=user) from exc
 

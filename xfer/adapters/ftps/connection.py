@@ -478,6 +478,12 @@ class FTPSConnection(ftplib.FTP_TLS):
         self.sock = sock
         self.file = self._reader(sock)
         self.welcome = self.getresp()
+        # RFC 959: "120 Service ready in nnn minutes" may come first, then the 220.  Read as the
+        # greeting, the 220 answered AUTH TLS: "refused AUTH TLS (220 ...)" (review L, finding 4).
+        for _ in range(EXTRA_PRELIMINARY):
+            if self.welcome[:1] != "1":
+                break
+            self.welcome = self.getresp()
         return self.welcome
 
     def _set_keepalive(self, sock: socket.socket) -> None:
