@@ -14,8 +14,8 @@ import pytest
 from tests.helpers import one_error, run
 from xfer import client
 from xfer.adapters.ftps.listing import read_mlsd_line
-from xfer.errors import ConnectTimeout, ExitCode, RemoteError, RemoteNotFound, ServerError
-from xfer.testing.ftps_fake import EmptyTransfer, FakeFTPSServer, MlstShape
+from xfer.errors import ConnectionDropped, ConnectTimeout, ExitCode, RemoteError, RemoteNotFound, ServerError
+from xfer.testing.ftps_fake import EmptyTransfer, EpsvAnswer, FakeFTPSServer, MlstShape
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
 
@@ -296,3 +296,43 @@ def test_an_account_required_is_said_so(
     assert code == ExitCode.UNSUPPORTED
     one_error(err, "requires an account (ACCT)", "which xfer does not support")
     assert not [c for c in srv.commands if c.startswith("ACCT")]
+
+
+# -- finding 8: passive-mode failures ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("epsv", ["refused", "dead-port"])
+def test_an_epsv_that_fails_falls_back_to_pasv(
+    pki: TestPKI, root: Path, client_context: ContextFactory, epsv: EpsvAnswer
+) -> None:
+    """``550 EPSV not allowed`` was "permission denied while listing /"; an EPSV port nothing listens
+    on was "HOST:CONTROL-PORT refused the connection", with no try of PASV."""
+    with FakeFTPSServer(pki, root=root, epsv=epsv) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            assert len(remote.ls("/in")) == 2
+            assert len(remote.ls("/in")) == 2
+    assert srv.commands.count("EPSV") == 1
+    assert srv.commands.count("PASV") == 2
+
+
+def test_an_unreadable_epsv_reply_is_a_protocol_error(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """``229 ... |||port|`` without parentheses was "refused listing / (server said: 229 ...)"."""
+    with FakeFTPSServer(pki, root=root, epsv="bare") as srv:
+        with srv.adapter(client_context(), retries=0) as remote, pytest.raises(ServerError) as caught:
+            remote.ls("/in")
+    assert "the server's EPSV reply names no port xfer can read" in str(caught.value)
+    assert "refused" not in str(caught.value)
+
+
+def test_a_data_port_nothing_listens_on_is_said_to_be_the_data_connection(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """Neither the EPSV port nor (after the fallback) the PASV one can be reached."""
+    with FakeFTPSServer(pki, root=root, epsv="dead-port") as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            srv.replies["PASV"] = "227 Entering Passive Mode (127,0,0,1,0,1)."
+            passive = r"the data connection to 127\.0\.0\.1 \(passive mode, port 1\) could not be opened"
+            with pytest.raises(ConnectionDropped, match=passive):
+                remote.ls("/in")

@@ -106,6 +106,10 @@ Switches (keyword arguments), each one behaviour seen in the field:
     a reply sent before the ``220`` greeting (``"120 Service ready in 1 minutes."``, RFC 959).
 ``account_required``
     ``PASS`` is answered ``332 Need account for login.``, and ``ACCT`` is refused.
+``epsv``
+    how ``EPSV`` is answered: ``"ok"``; ``"refused"`` (``550 EPSV not allowed``); ``"dead-port"``
+    (``229`` naming a port nothing listens on, as behind a NAT that rewrites only PASV replies);
+    ``"bare"`` (the ``|||port|`` without the parentheses RFC 2428 requires).  PASV always works.
 ``list_format``
     how LIST prints a time: ``"year"`` (``Nov 30  2026`` for every file), ``"ls"`` (as
     vsftpd and GNU ``ls``: ``Nov 30 11:07`` within the last 182 days of the server's clock and
@@ -160,12 +164,13 @@ from ._serving import ThreadedSocketServer, server_context
 if TYPE_CHECKING:
     from .pki import TestPKI
 
-__all__ = ["DataRecord", "EmptyTransfer", "FakeFTPSServer", "MlstShape"]
+__all__ = ["DataRecord", "EmptyTransfer", "EpsvAnswer", "FakeFTPSServer", "MlstShape"]
 
 DataOrder = Literal["reply-first", "handshake-first"]
 ListFormat = Literal["year", "ls", "long-iso", "dos"]
 EmptyTransfer = Literal["final-only", "no-tls"]
 MlstShape = Literal["rfc", "no-space", "one-line"]
+EpsvAnswer = Literal["ok", "refused", "dead-port", "bare"]
 
 _C_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: What vsftpd (and GNU ls) call recent: printed with its time rather than its year.
@@ -232,6 +237,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         empty_transfer: EmptyTransfer | None = None,
         mlst_shape: MlstShape = "rfc",
         greeting_wait: str | None = None,
+        epsv: EpsvAnswer = "ok",
         account_required: bool = False,
         mlsd_no_facts: Iterable[str] = (),
         extra_preliminary: str | None = None,
@@ -274,6 +280,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.empty_transfer = empty_transfer
         self.mlst_shape = mlst_shape
         self.greeting_wait = greeting_wait
+        self.epsv = epsv
         self.account_required = account_required
         self.mlsd_no_facts = frozenset(mlsd_no_facts)
         self.extra_preliminary = extra_preliminary
@@ -600,7 +607,17 @@ class _Session:
         return port
 
     def cmd_EPSV(self, arg: str) -> None:
-        self.reply(f"229 Entering Extended Passive Mode (|||{self.open_listener()}|)")
+        how = self.server.epsv
+        if how == "refused":
+            self.reply("550 EPSV not allowed.")
+        elif how == "dead-port":
+            with socket.create_server((self.server.host, 0)) as closed:
+                port = closed.getsockname()[1]  # closed at once: nothing listens there
+            self.reply(f"229 Entering Extended Passive Mode (|||{port}|)")
+        elif how == "bare":
+            self.reply(f"229 Entering Extended Passive Mode |||{self.open_listener()}|")
+        else:
+            self.reply(f"229 Entering Extended Passive Mode (|||{self.open_listener()}|)")
 
     def cmd_PASV(self, arg: str) -> None:
         port = self.open_listener()

@@ -33,7 +33,7 @@ from ...log import masked_command
 from ...net import Proxy, open_tcp
 from ...numbers import server_status
 from ...tls import bytes_moved
-from .replies import NOT_UNDERSTOOD, reply_code, says_storage_full
+from .replies import reply_code, says_storage_full
 
 if TYPE_CHECKING:
     from .listing import ListClock
@@ -556,17 +556,54 @@ class FTPSConnection(ftplib.FTP_TLS):
             try:
                 resp = self.sendcmd("EPSV")
             except ftplib.error_perm as exc:
-                # 500/502/504: EPSV unknown; 501/522: the server dislikes it for this
-                # address family.  Either way PASV may still work, and we remember.
-                if reply_code(str(exc)) not in (*NOT_UNDERSTOOD, "501", "522"):
+                # 500/502/504: EPSV unknown; 501/522: the server dislikes it for this address
+                # family; 550 "EPSV not allowed" (review L, finding 8): a refusal of EPSV, not of
+                # the transfer.  PASV may still work, and we remember.  Not after a 530.
+                if reply_code(str(exc)) == "530":
                     raise
                 self.use_epsv = False
             else:
-                _host, port = ftplib.parse229(resp, self._control().getpeername())
+                try:
+                    _host, port = ftplib.parse229(resp, self._control().getpeername())
+                except ftplib.error_proto as exc:
+                    raise _unreadable_passive("EPSV", resp) from exc
                 return peer, port
         resp = self.sendcmd("PASV")
-        _ignored_host, port = ftplib.parse227(resp)
+        try:
+            _ignored_host, port = ftplib.parse227(resp)
+        except ftplib.error_proto as exc:
+            raise _unreadable_passive("PASV", resp) from exc
         return peer, port
+
+    def _open_data(self) -> socket.socket:
+        """The data connection's TCP connection, to the passive port the server named.
+
+        One the EPSV port cannot be reached on is tried once more by PASV (NAT devices that
+        rewrite PASV replies but not EPSV ones); a failure is said to be the data connection's:
+        it read "HOST:PORT refused the connection", the control port, which works (review L).
+        """
+        host, port = self.makepasv()
+        try:
+            return open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
+        except OSError as exc:
+            if isinstance(exc, XferError) or not self.use_epsv:
+                failure: OSError = exc
+            else:
+                self.use_epsv = False
+                host, port = self.makepasv()
+                try:
+                    return open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
+                except OSError as again:
+                    if isinstance(again, XferError):
+                        raise
+                    failure = again
+            if isinstance(failure, XferError):
+                raise
+            raise ConnectionDropped(
+                f"the data connection to {host} (passive mode, port {port}) could not be opened: "
+                f"{failure.strerror or type(failure).__name__}",
+                hint="a firewall may block the server's passive-mode ports; ask the partner which to open",
+            ) from failure
 
     def _data_session(self) -> ssl.SSLSession | None:
         """The session every data connection resumes: the control connection's, read once.
@@ -605,8 +642,7 @@ class FTPSConnection(ftplib.FTP_TLS):
             raise NotImplementedError("xfer does not resume transfers (REST)")
         if not isinstance(self.sock, ssl.SSLSocket):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
-        host, port = self.makepasv()
-        raw = open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
+        raw = self._open_data()
         session = self._data_session() if self.reuse_session else None
         handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=session)
         try:
@@ -848,6 +884,12 @@ class FTPSConnection(ftplib.FTP_TLS):
         finally:
             with contextlib.suppress(Exception):
                 self.close()
+
+
+def _unreadable_passive(command: str, resp: str) -> ftplib.Error:
+    """A passive-mode reply with no port xfer can read (RFC 2428 puts EPSV's in parentheses): a
+    protocol error, worded without the reply's code in front (it read "refused listing ... 229")."""
+    return ftplib.error_proto(f"the server's {command} reply names no port xfer can read: {resp.strip()[:200]!r}")
 
 
 def breaks_session(exc: BaseException) -> bool:
