@@ -336,3 +336,21 @@ def test_a_data_port_nothing_listens_on_is_said_to_be_the_data_connection(
             passive = r"the data connection to 127\.0\.0\.1 \(passive mode, port 1\) could not be opened"
             with pytest.raises(ConnectionDropped, match=passive):
                 remote.ls("/in")
+
+
+# -- finding 10: a server that waits for our FIN -----------------------------------------------------
+
+
+def test_an_upload_does_not_wait_the_whole_timeout_for_close_notify(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The server neither answers our close_notify nor closes, waiting for our FIN: each upload took
+    the whole timeout (8 s here; 30 s by default, per file).  SIZE proves the upload."""
+    (tmp_path / "up.edi").write_bytes(b"u" * 5000)
+    with FakeFTPSServer(pki, root=root, await_fin=True) as srv:
+        with srv.adapter(client_context(), timeout=8.0, retries=0) as remote:
+            started = time.monotonic()
+            result = remote.put_file(tmp_path / "up.edi", "/in/up.edi")
+            assert time.monotonic() - started < 6
+    assert result.size_verified
+    assert (root / "in" / "up.edi").read_bytes() == b"u" * 5000

@@ -42,6 +42,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``answer_close_notify``
     ``False``: at the end of an upload the server closes the data connection with a
     TCP FIN instead of answering the client's close_notify with its own.
+``await_fin``
+    at the end of an upload the server neither answers the client's close_notify nor closes
+    the data connection: it waits for the client's TCP FIN (half a minute at most), then ``226``.
 ``replies``
     exact command lines answered with a fixed reply instead of being carried out
     (``{"DELE /in/b.edi": "550 Permission denied."}``): one refusal in the middle of a
@@ -220,6 +223,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         rnto_replaces: bool = False,
         require_session_reuse: bool = True,
         answer_close_notify: bool = True,
+        await_fin: bool = False,
         replies: Mapping[str, str] | None = None,
         replies_once: Mapping[str, str] | None = None,
         trickled: Mapping[str, float] | None = None,
@@ -262,6 +266,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.rnto_replaces = rnto_replaces
         self.require_session_reuse = require_session_reuse
         self.answer_close_notify = answer_close_notify
+        self.await_fin = await_fin
         self.replies = dict(replies or {})
         self.replies_once = dict(replies_once or {})
         self.trickled = dict(trickled or {})
@@ -771,7 +776,11 @@ class _Session:
                 self.reply("426 Failure reading network stream.")
                 return
             with contextlib.suppress(OSError, ValueError):
-                if self.server.answer_close_notify and keep is None:
+                if self.server.await_fin:
+                    with socket.socket(fileno=os.dup(conn.fileno())) as raw:
+                        raw.settimeout(30)
+                        raw.recv(1)  # b"" at the client's FIN
+                elif self.server.answer_close_notify and keep is None:
                     conn.unwrap()
                 else:
                     conn.shutdown(socket.SHUT_RDWR)
