@@ -18,6 +18,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
     whether MLST/MLSD and SIZE exist (``False``: ``502``, as vsftpd-like servers say).
 ``size_on_folders``
     ``SIZE dir`` answers ``213 4096`` (the directory inode's size), as some servers do.
+``size_refused``
+    server paths of files whose ``SIZE`` is refused with ``550 NAME: file too large for SIZE``
+    (proftpd's ``<Limit SIZE>``, servers with a 32-bit SIZE); RETR, MDTM and MLST still work.
 ``cut_after``
     every download and listing stream stops after that many bytes with a TCP FIN and
     no TLS close_notify, and the server still says ``226`` (a truncation it did not
@@ -39,6 +42,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``answer_close_notify``
     ``False``: at the end of an upload the server closes the data connection with a
     TCP FIN instead of answering the client's close_notify with its own.
+``await_fin``
+    at the end of an upload the server neither answers the client's close_notify nor closes
+    the data connection: it waits for the client's TCP FIN (half a minute at most), then ``226``.
 ``replies``
     exact command lines answered with a fixed reply instead of being carried out
     (``{"DELE /in/b.edi": "550 Permission denied."}``): one refusal in the middle of a
@@ -57,6 +63,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``hang_up_after_data``
     after a download's data (ended properly, close_notify and all) the server closes the
     control connection instead of sending its final reply.
+``silent_after_data``
+    after a download's data (ended properly) the server stays connected and says nothing: no
+    final reply, no hang-up, until the client gives up.
 ``listed_as_file``
     names of folders that MLSD and LIST call files (``type=file``, a ``-`` mode), as servers
     do for a link to a folder or an entry they cannot stat: the listing is wrong, and RETR
@@ -68,6 +77,10 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``drop_on``
     exact command lines at which the server hangs up without a reply (a connection lost,
     a server process killed, mid-dialogue).
+``trickled``
+    exact command lines answered with a reply that never ends: a continuation line
+    (``250-still working``) every that many seconds, each well within any timeout, until the
+    client hangs up (a minute at most).  Only a limit on the whole reply stops the wait.
 ``replies_once``
     the same, for the first time the line arrives only (a race: another client
     creates a folder between our look and our MKD).
@@ -76,6 +89,31 @@ Switches (keyword arguments), each one behaviour seen in the field:
     SELinux label): LIST and MLSD of one send an empty listing and end with vsftpd's
     ``226 Transfer done (but failed to open directory).``, a success code for a failure.
     (The other legal answer, ``550``, is a ``replies`` entry for the ``LIST`` line.)
+``empty_listing``
+    the reply LIST and MLSD of an empty folder get instead of an empty listing: ``"450 No files
+    found"`` or ``"550 No files found"``, the NLST habit of proftpd and wu-ftpd (None: an
+    empty listing and ``226``).
+``empty_transfer``
+    how a listing of an empty folder and a download of an empty file end: ``"final-only"``, the
+    data connection accepted and closed, and only a ``226`` (no ``150``); ``"no-tls"``, a
+    ``150``, the data connection closed before any TLS, then ``226``.  None: TLS, no bytes,
+    close_notify.
+``extra_preliminary``
+    a second preliminary reply sent after every ``150`` (``"125 Transfer starting."``).
+``mlst_shape``
+    how an ``MLST`` reply carries its facts: ``"rfc"`` (``250-``, a fact line starting with a
+    space, ``250 End``), ``"no-space"`` (the fact line without its leading space), or
+    ``"one-line"`` (a single ``250 facts path``), as some servers answer.
+``mlsd_no_facts``
+    names MLSD lists with an empty fact set (``" NAME"``, which RFC 3659 allows).
+``greeting_wait``
+    a reply sent before the ``220`` greeting (``"120 Service ready in 1 minutes."``, RFC 959).
+``account_required``
+    ``PASS`` is answered ``332 Need account for login.``, and ``ACCT`` is refused.
+``epsv``
+    how ``EPSV`` is answered: ``"ok"``; ``"refused"`` (``550 EPSV not allowed``); ``"dead-port"``
+    (``229`` naming a port nothing listens on, as behind a NAT that rewrites only PASV replies);
+    ``"bare"`` (the ``|||port|`` without the parentheses RFC 2428 requires).  PASV always works.
 ``list_format``
     how LIST prints a time: ``"year"`` (``Nov 30  2026`` for every file), ``"ls"`` (as
     vsftpd and GNU ``ls``: ``Nov 30 11:07`` within the last 182 days of the server's clock and
@@ -130,10 +168,13 @@ from ._serving import ThreadedSocketServer, server_context
 if TYPE_CHECKING:
     from .pki import TestPKI
 
-__all__ = ["DataRecord", "FakeFTPSServer"]
+__all__ = ["DataRecord", "EmptyTransfer", "EpsvAnswer", "FakeFTPSServer", "MlstShape"]
 
 DataOrder = Literal["reply-first", "handshake-first"]
 ListFormat = Literal["year", "ls", "long-iso", "dos"]
+EmptyTransfer = Literal["final-only", "no-tls"]
+MlstShape = Literal["rfc", "no-space", "one-line"]
+EpsvAnswer = Literal["ok", "refused", "dead-port", "bare"]
 
 _C_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: What vsftpd (and GNU ls) call recent: printed with its time rather than its year.
@@ -175,6 +216,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         mlst: bool = True,
         size: bool = True,
         size_on_folders: bool = False,
+        size_refused: Iterable[str] = (),
         cut_after: int | None = None,
         abort_after: int | None = None,
         endless_listing: bool = False,
@@ -182,8 +224,10 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         rnto_replaces: bool = False,
         require_session_reuse: bool = True,
         answer_close_notify: bool = True,
+        await_fin: bool = False,
         replies: Mapping[str, str] | None = None,
         replies_once: Mapping[str, str] | None = None,
+        trickled: Mapping[str, float] | None = None,
         drop_on: Iterable[str] = (),
         silent_after_cut: bool = False,
         site_utime: tuple[str, ...] = (),
@@ -191,8 +235,17 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         rest_ignored: bool = False,
         store_only: int | None = None,
         hang_up_after_data: bool = False,
+        silent_after_data: bool = False,
         listed_as_file: Iterable[str] = (),
         unlistable: Iterable[str] = (),
+        empty_listing: str | None = None,
+        empty_transfer: EmptyTransfer | None = None,
+        mlst_shape: MlstShape = "rfc",
+        greeting_wait: str | None = None,
+        epsv: EpsvAnswer = "ok",
+        account_required: bool = False,
+        mlsd_no_facts: Iterable[str] = (),
+        extra_preliminary: str | None = None,
         list_format: ListFormat = "year",
         list_months: Sequence[str] = _C_MONTHS,
         list_zone: float | str = 0.0,
@@ -206,6 +259,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.mlst = mlst
         self.size = size
         self.size_on_folders = size_on_folders
+        self.size_refused = frozenset(size_refused)
         self.cut_after = cut_after
         self.abort_after = abort_after
         self.endless_listing = endless_listing
@@ -213,8 +267,10 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.rnto_replaces = rnto_replaces
         self.require_session_reuse = require_session_reuse
         self.answer_close_notify = answer_close_notify
+        self.await_fin = await_fin
         self.replies = dict(replies or {})
         self.replies_once = dict(replies_once or {})
+        self.trickled = dict(trickled or {})
         self.drop_on = frozenset(drop_on)
         self.silent_after_cut = silent_after_cut
         if set(site_utime) - {"five", "two"}:
@@ -224,7 +280,16 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.rest_ignored = rest_ignored
         self.store_only = store_only
         self.hang_up_after_data = hang_up_after_data
+        self.silent_after_data = silent_after_data
         self.listed_as_file = frozenset(listed_as_file)
+        self.empty_listing = empty_listing
+        self.empty_transfer = empty_transfer
+        self.mlst_shape = mlst_shape
+        self.greeting_wait = greeting_wait
+        self.epsv = epsv
+        self.account_required = account_required
+        self.mlsd_no_facts = frozenset(mlsd_no_facts)
+        self.extra_preliminary = extra_preliminary
         self.unlistable = frozenset("/" + "/".join(p for p in path.split("/") if p) for path in unlistable)
         if len(list_months) != 12:
             raise ValueError("list_months takes twelve month words")
@@ -295,6 +360,8 @@ class _Session:
         try:
             if self.server.implicit:
                 self.secure_control()
+            if self.server.greeting_wait is not None:
+                self.reply(self.server.greeting_wait)
             self.reply("220 xfer fake FTPS server ready.")
             while True:
                 raw = self.reader.readline(4096)
@@ -304,6 +371,9 @@ class _Session:
                 self.server.record(line)
                 if line in self.server.drop_on:
                     return  # the finally below closes the socket, no reply
+                if line in self.server.trickled:
+                    self.trickle(self.server.trickled[line])
+                    return
                 canned = self.server.replies.get(line) or self.server.take_reply_once(line)
                 if canned is not None:
                     self.reply(canned)
@@ -319,6 +389,13 @@ class _Session:
             self.close_listener()
             with contextlib.suppress(OSError):
                 self.sock.close()
+
+    def trickle(self, every: float) -> None:
+        """A reply that never ends (``trickled``): one continuation line every ``every`` seconds."""
+        ends = time.monotonic() + 60
+        while time.monotonic() < ends:
+            self.sock.sendall(b"250-still working\r\n")
+            time.sleep(every)
 
     def secure_control(self) -> None:
         self.sock = self.server.context.wrap_socket(self.sock, server_side=True)
@@ -365,7 +442,9 @@ class _Session:
 
     def cmd_PASS(self, arg: str) -> None:
         self.last_pass = arg
-        if self.user == self.server.user and arg == self.server.password:
+        if self.server.account_required:
+            self.reply("332 Need account for login.")
+        elif self.user == self.server.user and arg == self.server.password:
             self.logged_in = True
             self.reply("230 Login successful.")
         else:
@@ -415,7 +494,9 @@ class _Session:
 
     def cmd_SIZE(self, arg: str) -> None:
         target = self.path(arg)
-        if target.is_dir() and self.server.size_on_folders:
+        if arg in self.server.size_refused:
+            self.reply(f"550 {target.name}: file too large for SIZE")
+        elif target.is_dir() and self.server.size_on_folders:
             self.reply("213 4096")
         elif target.is_file():
             self.reply(f"213 {target.stat().st_size}")
@@ -465,7 +546,11 @@ class _Session:
         if not target.exists():
             self.reply("550 No such file or directory.")
             return
-        self.reply(f"250-Listing {arg}\r\n {_facts(target)} {arg}\r\n250 End")
+        shape = self.server.mlst_shape
+        if shape == "one-line":
+            self.reply(f"250 {_facts(target)} {arg}")
+            return
+        self.reply(f"250-Listing {arg}\r\n{'' if shape == 'no-space' else ' '}{_facts(target)} {arg}\r\n250 End")
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -528,7 +613,17 @@ class _Session:
         return port
 
     def cmd_EPSV(self, arg: str) -> None:
-        self.reply(f"229 Entering Extended Passive Mode (|||{self.open_listener()}|)")
+        how = self.server.epsv
+        if how == "refused":
+            self.reply("550 EPSV not allowed.")
+        elif how == "dead-port":
+            with socket.create_server((self.server.host, 0)) as closed:
+                port = closed.getsockname()[1]  # closed at once: nothing listens there
+            self.reply(f"229 Entering Extended Passive Mode (|||{port}|)")
+        elif how == "bare":
+            self.reply(f"229 Entering Extended Passive Mode |||{self.open_listener()}|")
+        else:
+            self.reply(f"229 Entering Extended Passive Mode (|||{self.open_listener()}|)")
 
     def cmd_PASV(self, arg: str) -> None:
         port = self.open_listener()
@@ -560,7 +655,7 @@ class _Session:
         conn: ssl.SSLSocket | None = None
         try:
             if self.server.data_order == "reply-first":
-                self.reply("150 Here comes the data.")
+                self.preliminary()
                 record.events.append("150")
             raw.settimeout(self.server.handshake_wait if self.server.data_order == "handshake-first" else 10)
             try:
@@ -580,12 +675,33 @@ class _Session:
                 return
             conn.settimeout(10)
             if self.server.data_order == "handshake-first":
-                self.reply("150 Here comes the data.")
+                self.preliminary()
                 record.events.append("150")
             yield conn
         finally:
             with contextlib.suppress(OSError):
                 (conn or raw).close()
+
+    def preliminary(self) -> None:
+        """The ``150`` of a transfer, and ``extra_preliminary`` after it."""
+        self.reply("150 Here comes the data.")
+        if self.server.extra_preliminary is not None:
+            self.reply(self.server.extra_preliminary)
+
+    def empty(self) -> bool:
+        """An empty transfer the ``empty_transfer`` way (False: this server has none)."""
+        how = self.server.empty_transfer
+        listener, self.listener = self.listener, None
+        if how is None or listener is None:
+            self.listener = listener
+            return False
+        with listener:
+            raw, _ = listener.accept()
+        if how == "no-tls":
+            self.reply("150 Opening data connection.")
+        raw.close()
+        self.reply("226 Transfer complete.")
+        return True
 
     def send_stream(self, conn: ssl.SSLSocket, chunks: Iterator[bytes]) -> bool:
         """Send ``chunks``; honour ``cut_after``.  False if the client went away."""
@@ -619,6 +735,8 @@ class _Session:
         if not target.is_file():
             self.reply("550 Failed to open file.")
             return
+        if not target.stat().st_size and self.empty():
+            return
         aborted: int | None = None
         with open(target, "rb") as handle, self.data("RETR") as conn:
             handle.seek(offset)
@@ -634,6 +752,8 @@ class _Session:
             return
         if done and self.server.hang_up_after_data:
             raise _Quit
+        if done and self.server.silent_after_data:
+            return
         if not done and self.server.silent_after_cut:
             return
         self.reply("226 Transfer complete." if done else "426 Connection closed; transfer aborted.")
@@ -657,7 +777,11 @@ class _Session:
                 self.reply("426 Failure reading network stream.")
                 return
             with contextlib.suppress(OSError, ValueError):
-                if self.server.answer_close_notify and keep is None:
+                if self.server.await_fin:
+                    with socket.socket(fileno=os.dup(conn.fileno())) as raw:
+                        raw.settimeout(30)
+                        raw.recv(1)  # b"" at the client's FIN
+                elif self.server.answer_close_notify and keep is None:
                     conn.unwrap()
                 else:
                     conn.shutdown(socket.SHUT_RDWR)
@@ -671,6 +795,11 @@ class _Session:
         if not folder.is_dir():
             self.reply("550 Failed to list directory.")
             return
+        if self.server.empty_listing is not None and not any(folder.iterdir()):
+            self.reply(self.server.empty_listing)
+            return
+        if not any(folder.iterdir()) and self.empty():
+            return
         unreadable = "/" + "/".join(p for p in arg.split("/") if p not in ("", ".")) in self.server.unlistable
         with self.data(verb) as conn:
             if conn is None:
@@ -681,7 +810,7 @@ class _Session:
                 self.reply("226 Transfer done (but failed to open directory).")
                 return
             if self.server.endless_listing:
-                done = self.send_stream(conn, self._endless(line is _mlsd_line))
+                done = self.send_stream(conn, self._endless(verb == "MLSD"))
             else:
                 lines = [*self.server.list_extra] if verb == "LIST" else []
                 lines += [line(p, self.server.listed_as_file) for p in sorted(folder.iterdir())]
@@ -703,7 +832,12 @@ class _Session:
             yield block
 
     def cmd_MLSD(self, arg: str) -> None:
-        self.listing("MLSD", arg, _mlsd_line)
+        bare = self.server.mlsd_no_facts
+
+        def line(path: Path, as_file: frozenset[str]) -> str:
+            return f" {path.name}" if path.name in bare else _mlsd_line(path, as_file)
+
+        self.listing("MLSD", arg, line)
 
     def cmd_LIST(self, arg: str) -> None:
         self.listing("LIST", arg, self.list_line)

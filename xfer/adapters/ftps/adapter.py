@@ -41,7 +41,7 @@ from ...errors import (
     folder_needs_recursive,
 )
 from ...net import choose_proxy
-from ...numbers import server_status
+from ...numbers import server_int, server_status
 from ...protocols.ftps import SPEC as FTPS_SPEC
 from ...protocols.ftps import FTPSOptions
 from ...retry import current_attempt
@@ -77,19 +77,23 @@ from .listing import (
     ListedLine,
     listing_lines,
     parse_mdtm,
-    parse_mlsd_line,
     parse_mlst_line,
     read_list_line,
+    read_mlsd_line,
 )
 from .replies import (
     NOT_UNDERSTOOD,
+    expect_reply,
     is_ambiguous_550,
     listing_not_read,
     login_error,
+    protocol_error,
     refuses_session_reuse,
     reply_code,
     reply_error,
     reply_text,
+    says_no_files,
+    says_not_found,
 )
 
 __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
@@ -248,7 +252,20 @@ class FTPSAdapter(Adapter):
         # RFC 1635: anonymous logins give an e-mail-like password; none of ours to leak.
         password = self.settings.password if self.settings.username else "anonymous@"
         try:
-            ftp.login(user, password or "")
+            # ftplib's login() without its ACCT: it sent an empty account after a 332, and the
+            # refusal read as a wrong password (review L, finding 16).
+            reply = ftp.sendcmd(f"USER {user}")
+            if reply_code(reply) == "331":
+                reply = ftp.sendcmd(f"PASS {password or ''}")
+            if reply_code(reply) == "332":
+                raise UnsupportedOperation(
+                    f"{self.settings.server} requires an account (ACCT) for the login of {user!r}, which xfer "
+                    f"does not support (server said: {reply.strip()})",
+                    hint="ask the partner for a login that needs no account",
+                    server=self.settings.server, reply_code=332,
+                )
+            if reply[:1] != "2":
+                raise login_error(reply, server=self.settings.server, username=user)
         except ftplib.Error as exc:
             raise login_error(str(exc), server=self.settings.server, username=user) from exc
 
@@ -544,26 +561,36 @@ class FTPSAdapter(Adapter):
             with contextlib.suppress(ftplib.error_perm):
                 ftp.sendcmd("CWD /")
             return Entry(name=name, path=path, type="directory")
+        size_refused = False
         try:
             size = self._size(ftp, path)
-        except ftplib.error_perm:
-            return None  # SIZE answers for files; not a folder, not a file: nothing there
+        except ftplib.error_perm as exc:
+            if says_not_found(str(exc), path):
+                return None  # SIZE answers for files; not a folder, not a file: nothing there
+            # Refused for this file, in words that do not say it is missing ("file too large for
+            # SIZE", proftpd's <Limit SIZE>): no proof of absence.  MDTM or the listing decide.
+            size, size_refused = None, True
         stamp = None
         if modified or size is None:
             try:
-                stamp = parse_mdtm(ftp.sendcmd(f"MDTM {path}"))
+                stamp = parse_mdtm(expect_reply(ftp.sendcmd(f"MDTM {path}"), "213", "MDTM"))
             except ftplib.error_perm as exc:
-                if size is None and reply_code(str(exc)) in NOT_UNDERSTOOD:
-                    # Neither SIZE nor MDTM: only the parent's listing can tell.
+                if size is None and (reply_code(str(exc)) in NOT_UNDERSTOOD
+                                     or (size_refused and not says_not_found(str(exc), path))):
+                    # Neither SIZE nor MDTM said: only the parent's listing can tell.
                     return self._listed(ftp, path)
                 if size is None:
-                    return None  # no SIZE, and MDTM says there is no such file
+                    return None  # no size, and MDTM says there is no such file
         return Entry(name=name, path=path, type="file", size=size, modified=stamp)
 
     def _listed(self, ftp: FTPSConnection, path: str) -> Entry | None:
         """``path``'s entry in its parent's listing, or None (the last resort of :meth:`_stat`)."""
         parent, name = posixpath.split(path)
-        for entry in self._list_entries(ftp, parent or "/"):
+        try:
+            entries = self._list_entries(ftp, parent or "/")
+        except (ftplib.error_perm, ftplib.error_temp):
+            return None  # no folder to hold it (or one we may not read: nothing there that we can see)
+        for entry in entries:
             if entry.name == name:
                 return entry
         return None
@@ -572,28 +599,34 @@ class FTPSAdapter(Adapter):
     def _mlst_or_none(ftp: FTPSConnection, path: str) -> Entry | None:
         """MLST ``path``: its entry, or None if the server says there is none."""
         try:
-            resp = ftp.sendcmd(f"MLST {path}")
+            resp = expect_reply(ftp.sendcmd(f"MLST {path}"), "250", "MLST")
         except ftplib.error_perm as exc:
             if reply_code(str(exc)) in NOT_UNDERSTOOD:
                 raise
             return None
-        for line in resp.splitlines()[1:]:
-            if line.startswith(" "):
-                entry = parse_mlst_line(line, path)
-                if entry is not None:
-                    return entry
-        return None
+        # RFC 3659: "250-", one fact line starting with a space, "250 End".  Some servers leave
+        # the space out, or put the facts on a single "250 facts path" line: those were "absent",
+        # and rm -r of such a folder sent DELE (review L, finding 13).
+        lines = resp.splitlines()
+        for line in lines[1:-1] if len(lines) > 1 else [resp[4:]]:
+            entry = parse_mlst_line(line, path)
+            if entry is not None:
+                return entry
+        # A 250 with no facts in it is no answer: never "absent" (a false "absent" removes things).
+        raise protocol_error(f"the server's MLST reply about {path} holds no facts xfer can read: {resp[:200]!r}")
 
     def _size(self, ftp: FTPSConnection, path: str) -> int | None:
-        """The server's size of ``path``, or None if it cannot tell (no SIZE support)."""
+        """The server's size of ``path``, or None if it cannot tell (no SIZE support, or a 213
+        with no non-negative number in it: ``213 -1`` is no size).  A refusal (550) is raised, for
+        the caller to read; a reply other than 213 is a protocol error (:func:`expect_reply`)."""
         try:
-            return int(ftp.sendcmd(f"SIZE {path}").split()[-1])
+            reply = expect_reply(ftp.sendcmd(f"SIZE {path}"), "213", "SIZE")
         except ftplib.error_perm as exc:
             if reply_code(str(exc)) in NOT_UNDERSTOOD:
                 return None
             raise
-        except ValueError:
-            return None
+        words = reply.split()
+        return server_int(words[-1]) if len(words) > 1 else None
 
     # -- listing ---------------------------------------------------------------------------------
 
@@ -610,6 +643,8 @@ class FTPSAdapter(Adapter):
         has no length to prove it complete, so it is an :class:`IntegrityError`: a
         silently short listing would make ``get -r`` fetch part of a folder, exit 0.
 
+        A listing refused with "No files found" is an empty one if the folder is there.
+
         A LIST line that is no entry xfer can read (nor "total 12") fails the listing with
         :class:`ServerError`: a name left out would be absent to ``sync --delete``, which then
         removed its copy (review D, finding 4).  LIST times are read on the connection's
@@ -617,7 +652,15 @@ class FTPSAdapter(Adapter):
         """
         if mlsd is None:
             mlsd = "MLST" in self._features
-        conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
+        try:
+            conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
+        except (ftplib.error_perm, ftplib.error_temp) as exc:
+            # "450/550 No files found": proftpd and wu-ftpd's word for an empty folder, and others'
+            # for no folder.  Read as missing, an existing empty folder failed ls and every
+            # get -r over it (review L, finding 3); what is at the path decides.
+            if says_no_files(str(exc)) and self._kind(ftp, folder) == "directory":
+                return []
+            raise
         reader = DataReader(conn)
         entries: list[Entry] = []
         listed: list[ListedLine] = []
@@ -630,11 +673,14 @@ class FTPSAdapter(Adapter):
             )
             for line in lines:
                 if mlsd:
-                    entry = parse_mlsd_line(line, folder)
-                    if entry is not None:
-                        entries.append(entry)
-                    continue
-                item = read_list_line(line, folder)
+                    read = read_mlsd_line(line, folder)
+                    if read is not None and read.entry is not None:
+                        entries.append(read.entry)
+                    if read is not None:
+                        continue
+                    item = None  # an MLSD line that is no entry fails the listing as a LIST line does
+                else:
+                    item = read_list_line(line, folder)
                 if item is None:
                     unreadable += 1
                     first_unreadable = first_unreadable or line
@@ -642,7 +688,7 @@ class FTPSAdapter(Adapter):
                     listed.append(item)
         reply = reader.finish(
             ftp, None, server=self.settings.server, what=f"the listing of {folder}",
-            consequence="it may be incomplete; nothing was done with it",
+            consequence="it may be incomplete; nothing was done with it", empty_ok=True,
         )
         if listing_not_read(reply):
             # vsftpd's "226 Transfer done (but failed to open directory).": a success code over
@@ -1099,8 +1145,19 @@ class FTPSAdapter(Adapter):
         return FTPSWriter(self, remote, callback)
 
     def _stored_size(self, ftp: FTPSConnection, path: str) -> int | None:
-        """The size the server reports for an upload: SIZE, else MLST's size fact, else None."""
-        size = self._size(ftp, path)
+        """The size the server reports for ``path``: SIZE, else MLST's size fact, else None.
+
+        A SIZE refused in words that do not say the file is missing ("550 file too large for
+        SIZE", proftpd's ``<Limit SIZE>``) leaves the size unknown, as on a server without SIZE:
+        the RETR says whether the file is there, and close_notify proves the stream whole.  Before,
+        that file could never be downloaded, and was reported as missing (review L, finding 1).
+        """
+        try:
+            size = self._size(ftp, path)
+        except ftplib.error_perm as exc:
+            if says_not_found(str(exc), path):
+                raise
+            size = None
         if size is None and "MLST" in self._features:
             entry = self._mlst_or_none(ftp, path)
             size = entry.size if entry is not None and entry.type == "file" else None
@@ -1311,7 +1368,7 @@ class FTPSAdapter(Adapter):
             if target is not None and self._kind(ftp, source) == "directory":
                 raise RemoteExists(f"{server}: {destination} is a file; a folder never replaces a file")
             try:
-                ftp.sendcmd(f"RNFR {source}")
+                expect_reply(ftp.sendcmd(f"RNFR {source}"), "350", "RNFR")
             except ftplib.error_perm as exc:
                 raise self._refine(self._translate(exc, "renaming", source), exc, "renaming", source, source) from exc
             try:
@@ -1323,7 +1380,16 @@ class FTPSAdapter(Adapter):
                     # reason is its folder (review A; WebDAV words its 409 the same way).
                     raise folder_missing(server, parent, f"RNTO {destination}: {str(exc).strip()}",
                                          server=server, path=destination) from exc
-                raise
+                # The source is there (RNFR said so), and so is the destination's folder: never
+                # "the destination does not exist", which is the point of a rename.  Not refined by
+                # asking about the destination (that probe said just that: review L, finding 9).
+                error = reply_error(str(exc), server=server, action=f"renaming {source} to", path=destination)
+                if isinstance(error, RemoteNotFound) or type(error) is RemoteError:
+                    error = RemoteError(
+                        f"{server} refused renaming {source} to {destination} (server said: {str(exc).strip()})",
+                        server=server, path=destination, reply_code=error.reply_code,
+                    )
+                raise error from exc
 
         self._run("renaming to", destination, work)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
+import io
 import logging
 import re
 import socket
@@ -27,11 +28,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ...errors import ConnectionDropped, InsecureSchemeRefused, TransferCut, XferError
+from ...errors import ConnectionDropped, ConnectTimeout, InsecureSchemeRefused, ServerError, TransferCut, XferError
 from ...log import masked_command
 from ...net import Proxy, open_tcp
+from ...numbers import server_status
 from ...tls import bytes_moved
-from .replies import NOT_UNDERSTOOD, reply_code, says_storage_full
+from .replies import reply_code, says_storage_full
 
 if TYPE_CHECKING:
     from .listing import ListClock
@@ -40,6 +42,7 @@ __all__ = [
     "MAX_REPLY",
     "QUIT_TIMEOUT",
     "REDACTED",
+    "REPLY_DEADLINE",
     "DataConnection",
     "DataReader",
     "FTPSConnection",
@@ -56,6 +59,26 @@ REDACTED = "********"
 
 #: Characters of one control-connection reply (all its lines) read before giving up on it.
 MAX_REPLY = 1 << 20
+
+#: One reply, all its lines, must arrive within this many times the control connection's timeout.
+#: The timeout alone bounds each read: a server trickling a line a second (or a byte) kept xfer
+#: waiting for hours, while ``--timeout`` promised seconds (review L, finding 2).  Twice, not once:
+#: a first line that comes late may still be followed by a long (FEAT, HELP) reply.
+REPLY_DEADLINE = 2.0
+
+#: Seconds (at most; never more than the timeout) a transfer command answered with a 2xx and no 1xx
+#: is given for the 1xx to follow.  Nothing in that time, and the data connection closed without
+#: TLS: the 2xx was the final reply of an empty transfer (review L, finding 5).
+EARLY_REPLY_WAIT = 1.0
+
+#: Seconds an upload waits for the server's close_notify after ours (see :func:`end_of_data`).
+CLOSE_NOTIFY_WAIT = 3.0
+
+#: Further preliminary replies (150, then 125) skipped while a transfer's final reply is awaited.
+EXTRA_PRELIMINARY = 3
+
+#: Commands whose data connection carries data *to* us: only these may end empty.
+_RECEIVING = frozenset({"RETR", "LIST", "MLSD", "NLST"})
 
 #: ``-v``: every command (PASS masked) and reply (secrets already taken out), with timings.
 _log = logging.getLogger("xfer.ftp")
@@ -109,6 +132,12 @@ class _DataHandshake:
         assert self.conn is not None
         return self.conn
 
+    def closed_without_tls(self) -> bool:
+        """Whether the server closed the data connection before any TLS (the handshake hit EOF)."""
+        if self._started:
+            self._thread.join(0.1)
+        return not self._thread.is_alive() and self.error is not None and closed_before_tls(self.error)
+
     def abort(self) -> None:
         """Stop the handshake (the server refused the command, or we give up), close everything.
 
@@ -130,6 +159,13 @@ class _DataHandshake:
         if handle is not None:
             with contextlib.suppress(OSError):
                 handle.close()
+
+
+def closed_before_tls(exc: BaseException) -> bool:
+    """Whether a data connection's TLS handshake failed because the server closed it (EOF, reset):
+    no TLS began, so no byte of data can have come over it."""
+    return isinstance(exc, ssl.SSLEOFError | ConnectionResetError | ConnectionAbortedError | BrokenPipeError) or (
+        isinstance(exc, ssl.SSLError) and exc.reason == "UNEXPECTED_EOF_WHILE_READING")
 
 
 @dataclass(frozen=True)
@@ -237,7 +273,8 @@ class DataReader:
         return count
 
     def finish(
-        self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str
+        self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str,
+        empty_ok: bool = False,
     ) -> str:
         """After the stream ended: read the transfer's final reply (returned), or refuse a cut stream.
 
@@ -248,11 +285,18 @@ class DataReader:
         whatever the final reply says; a failure reply (426...) is the better reason
         and is raised instead.
 
+        A transfer the server ended with no data connection to speak of (:attr:`~FTPSConnection.ended_empty`)
+        is an empty one if ``empty_ok`` (a listing: the server's word on the control connection,
+        which no one on the path can forge) or a size of 0 proves it; else a :class:`ServerError`
+        naming ``what``, not retried: such a server does it every time.
+
         A 426 after the stream ended ("Transfer aborted; 344064 bytes transmitted") says the
         stream is not whole: a :class:`TransferCut` (exit 7 when no try is left, retried
         before), as a body cut short is on HTTPS, not a failed data connection (exit 5, with
         a hint about passive ports for a connection that had carried the bytes: review A).
         """
+        if ftp.ended_empty is not None and not self.received:
+            return self._empty(ftp, expected, server=server, what=what, consequence=consequence, empty_ok=empty_ok)
         if not self.ragged or (expected is not None and self.received == expected):
             try:
                 return ftp.voidresp()
@@ -265,6 +309,14 @@ class DataReader:
                     f"{consequence}",
                     hint="the connection was cut; run the command again",
                 ) from exc
+            except TimeoutError as exc:
+                # Silence, not a hang-up: the connection is still open (review L, finding 11).
+                raise ConnectTimeout(
+                    f"{server} did not confirm {what} in time ({self.received} bytes had arrived); "
+                    f"{consequence}",
+                    hint="the server may be slow to confirm large files: raise --timeout; if it "
+                    "repeats, see the server's log",
+                ) from exc
             except (OSError, EOFError) as exc:
                 # Not "the connection broke after N bytes", counted on the control connection:
                 # the data came whole, and the server went away without its word on it.
@@ -276,12 +328,64 @@ class DataReader:
         # error_reply: not a failure code but no 2xx either.  pure-ftpd answers a data connection
         # cut on our side with a second "150 0.011 seconds (measured here)...": the cut is the reason.
         with contextlib.suppress(OSError, EOFError, ftplib.error_reply):
-            ftp.voidresp()
+            ftp.voidresp(preliminary=False)
         raise TransferCut(
             f"{server}: {what} ended after {self.received} bytes without TLS "
             f"close_notify, and no size proves it complete; {consequence}",
             hint="the connection was cut (or the cut was forged); run the command again",
         )
+
+
+    def _empty(
+        self, ftp: FTPSConnection, expected: int | None, *, server: str, what: str, consequence: str, empty_ok: bool
+    ) -> str:
+        """:meth:`finish` for a transfer the server ended without data over TLS."""
+        reply = ftp.voidresp()
+        if empty_ok or expected == 0:
+            return reply
+        known = "no size proves it empty" if expected is None else f"the server gave its size as {expected} bytes"
+        raise ServerError(
+            f"{server}: {what} came without any data: the server closed the data connection without TLS "
+            f"and said {reply.strip()!r}, and {known}; {consequence}",
+            hint="the server ends empty transfers without TLS; if the file is not empty, see the server's log",
+            server=server, reply_code=server_status(reply_code(reply)),
+        )
+
+
+class _ControlStream(io.RawIOBase):
+    """The control socket as a raw stream whose reads end at :attr:`deadline` (one per reply).
+
+    Beneath the text file ftplib reads replies from (:meth:`FTPSConnection.getline`): each
+    read waits for the socket's timeout, or what is left until the deadline if that is less.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+        #: ``time.monotonic()`` by which the reply being read must be complete; None: no limit.
+        self.deadline: float | None = None
+        #: Bytes read so far (to tell a wait that timed out on nothing from one cut mid-reply).
+        self.received = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        deadline = self.deadline
+        if deadline is None:
+            count = self._sock.recv_into(buffer)
+        else:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the server's reply did not end in time")
+            timeout = self._sock.gettimeout()
+            self._sock.settimeout(left if timeout is None else min(timeout, left))
+            try:
+                count = self._sock.recv_into(buffer)
+            finally:
+                self._sock.settimeout(timeout)
+        self.received += count
+        return count
 
 
 #: How the control connection decodes and encodes text.  Servers without ``UTF8`` in FEAT often
@@ -345,6 +449,11 @@ class FTPSConnection(ftplib.FTP_TLS):
         #: ``FTPSAdapter._list_clock``); None until then.  Here, not on the adapter: a new
         #: connection may reach another machine behind the same name.
         self.list_clock: ListClock | None = None
+        #: The final reply of a transfer that ended with no data over TLS (see :meth:`ntransfercmd`),
+        #: read already; :meth:`voidresp` returns it.  None otherwise.
+        self.ended_empty: str | None = None
+        #: Beneath :attr:`file` once connected: where :meth:`_read_reply` sets each reply's deadline.
+        self._stream: _ControlStream | None = None
 
     # -- control connection --------------------------------------------------------
 
@@ -370,8 +479,14 @@ class FTPSConnection(ftplib.FTP_TLS):
                 raise
         self.af = sock.family
         self.sock = sock
-        self.file = sock.makefile("r", encoding=self.encoding, errors=CONTROL_ERRORS)
+        self.file = self._reader(sock)
         self.welcome = self.getresp()
+        # RFC 959: "120 Service ready in nnn minutes" may come first, then the 220.  Read as the
+        # greeting, the 220 answered AUTH TLS: "refused AUTH TLS (220 ...)" (review L, finding 4).
+        for _ in range(EXTRA_PRELIMINARY):
+            if self.welcome[:1] != "1":
+                break
+            self.welcome = self.getresp()
         return self.welcome
 
     def _set_keepalive(self, sock: socket.socket) -> None:
@@ -391,8 +506,15 @@ class FTPSConnection(ftplib.FTP_TLS):
         if reply_code(resp) != "234":
             raise ftplib.error_reply(resp)
         self.sock = self.context.wrap_socket(self._control(), server_hostname=self.host)
-        self.file = self.sock.makefile("r", encoding=self.encoding, errors=CONTROL_ERRORS)
+        self.file = self._reader(self.sock)
         return resp
+
+    def _reader(self, sock: socket.socket) -> io.TextIOWrapper:
+        """The text file replies are read from: ``sock.makefile("r")``, over a :class:`_ControlStream`
+        so that :meth:`_read_reply` can give each reply a deadline."""
+        self._stream = _ControlStream(sock)
+        # newline=None, as makefile's: "\r\n" and a lone "\n" both end a line.
+        return io.TextIOWrapper(io.BufferedReader(self._stream), encoding=self.encoding, errors=CONTROL_ERRORS)
 
     def auth(self) -> str:
         """``AUTH TLS`` and the handshake, via :meth:`start_tls` (so only a 234 is accepted).
@@ -437,17 +559,54 @@ class FTPSConnection(ftplib.FTP_TLS):
             try:
                 resp = self.sendcmd("EPSV")
             except ftplib.error_perm as exc:
-                # 500/502/504: EPSV unknown; 501/522: the server dislikes it for this
-                # address family.  Either way PASV may still work, and we remember.
-                if reply_code(str(exc)) not in (*NOT_UNDERSTOOD, "501", "522"):
+                # 500/502/504: EPSV unknown; 501/522: the server dislikes it for this address
+                # family; 550 "EPSV not allowed" (review L, finding 8): a refusal of EPSV, not of
+                # the transfer.  PASV may still work, and we remember.  Not after a 530.
+                if reply_code(str(exc)) == "530":
                     raise
                 self.use_epsv = False
             else:
-                _host, port = ftplib.parse229(resp, self._control().getpeername())
+                try:
+                    _host, port = ftplib.parse229(resp, self._control().getpeername())
+                except ftplib.error_proto as exc:
+                    raise _unreadable_passive("EPSV", resp) from exc
                 return peer, port
         resp = self.sendcmd("PASV")
-        _ignored_host, port = ftplib.parse227(resp)
+        try:
+            _ignored_host, port = ftplib.parse227(resp)
+        except ftplib.error_proto as exc:
+            raise _unreadable_passive("PASV", resp) from exc
         return peer, port
+
+    def _open_data(self) -> socket.socket:
+        """The data connection's TCP connection, to the passive port the server named.
+
+        One the EPSV port cannot be reached on is tried once more by PASV (NAT devices that
+        rewrite PASV replies but not EPSV ones); a failure is said to be the data connection's:
+        it read "HOST:PORT refused the connection", the control port, which works (review L).
+        """
+        host, port = self.makepasv()
+        try:
+            return open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
+        except OSError as exc:
+            if isinstance(exc, XferError) or not self.use_epsv:
+                failure: OSError = exc
+            else:
+                self.use_epsv = False
+                host, port = self.makepasv()
+                try:
+                    return open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
+                except OSError as again:
+                    if isinstance(again, XferError):
+                        raise
+                    failure = again
+            if isinstance(failure, XferError):
+                raise
+            raise ConnectionDropped(
+                f"the data connection to {host} (passive mode, port {port}) could not be opened: "
+                f"{failure.strerror or type(failure).__name__}",
+                hint="a firewall may block the server's passive-mode ports; ask the partner which to open",
+            ) from failure
 
     def _data_session(self) -> ssl.SSLSession | None:
         """The session every data connection resumes: the control connection's, read once.
@@ -486,20 +645,26 @@ class FTPSConnection(ftplib.FTP_TLS):
             raise NotImplementedError("xfer does not resume transfers (REST)")
         if not isinstance(self.sock, ssl.SSLSocket):
             raise InsecureSchemeRefused("refusing a data connection on a clear-text control connection")
-        host, port = self.makepasv()
-        raw = open_tcp(host, port, self.timeout, proxy=self.proxy, source_address=self.source_address)
+        raw = self._open_data()
         session = self._data_session() if self.reuse_session else None
         handshake = _DataHandshake(self.context, raw, server_hostname=self.host, session=session)
         try:
             self.putcmd(cmd)
             handshake.start()
+            receiving = cmd.split(" ", 1)[0].upper() in _RECEIVING
             try:
                 resp = self.getresp()
                 # As in ftplib: some servers send a stray 2xx *before* the 1xx, which RFC 959
                 # does not allow (only 1xx or an error may answer a transfer command).  It is
-                # skipped, and the next reply must be the 1xx.
+                # skipped, and the next reply must be the 1xx.  Unless nothing follows and the data
+                # connection was closed without TLS: then it was the final reply of an empty
+                # transfer (a listing of an empty folder), which waited the whole timeout before.
                 if resp[0] == "2":
-                    resp = self.getresp()
+                    following = self._after_early_reply(handshake) if receiving else self.getresp()
+                    if following is None:
+                        handshake.abort()
+                        return self._no_data(resp), None
+                    resp = following
                 if resp[0] != "1":
                     raise ftplib.error_reply(resp)
             except ftplib.Error as refused:
@@ -517,9 +682,13 @@ class FTPSConnection(ftplib.FTP_TLS):
             except (ssl.SSLError, OSError) as exc:
                 # vsftpd/proftpd close the data connection and *explain on the control
                 # connection* (522 "session reuse required").  That reply is the real
-                # reason: fetch it and raise it, chained to the TLS failure.
-                self.explain_failure(exc)
-                raise
+                # reason: fetch it and raise it, chained to the TLS failure.  A 2xx after a
+                # data connection closed before TLS began is an empty transfer (some servers
+                # send an empty listing or file so): the caller decides whether empty is whole.
+                final = self.explain_failure(exc, empty=receiving and closed_before_tls(exc))
+                if final is None:
+                    raise
+                return self._no_data(final), None
         except BaseException:
             handshake.abort()
             raise
@@ -530,6 +699,38 @@ class FTPSConnection(ftplib.FTP_TLS):
         )
         size = ftplib.parse150(resp) if resp.startswith("150") else None
         return conn, size
+
+    def _after_early_reply(self, handshake: _DataHandshake) -> str | None:
+        """The reply after a transfer command's 2xx, or None when there is none: nothing came
+        within :data:`EARLY_REPLY_WAIT` and the data connection was closed without TLS."""
+        stream, sock = self._stream, self.sock
+        if stream is None or sock is None:
+            return self.getresp()
+        timeout = sock.gettimeout()
+        before = stream.received
+        sock.settimeout(EARLY_REPLY_WAIT if timeout is None else min(timeout, EARLY_REPLY_WAIT))
+        try:
+            return self.getresp()
+        except TimeoutError:
+            if stream.received != before:
+                raise  # part of a reply came, and was lost: the dialogue is out of step
+            if handshake.closed_without_tls():
+                return None
+        finally:
+            sock.settimeout(timeout)
+        return self.getresp()  # the data connection is still being set up: wait as for any reply
+
+    def _no_data(self, final: str) -> socket.socket:
+        """A data connection that ends at once, for a transfer that ended with ``final`` and no data.
+
+        The final reply has been read: it waits in :attr:`ended_empty` for :meth:`voidresp`, and
+        :attr:`transfer_pending` makes a session abandoned before then be dropped, not reused.
+        """
+        self.ended_empty = final
+        self.transfer_pending = True
+        ours, theirs = socket.socketpair()
+        theirs.close()
+        return ours
 
     _sent_at = 0.0
 
@@ -573,6 +774,18 @@ class FTPSConnection(ftplib.FTP_TLS):
         return reply
 
     def _read_reply(self) -> str:
+        stream = self._stream
+        if stream is None or self.sock is None:
+            return self._read_lines()  # (a test's file: no socket to limit)
+        timeout = self.sock.gettimeout()
+        # The socket's timeout now, not ``self.timeout``: a HASH reply is given more time (adapter).
+        stream.deadline = time.monotonic() + REPLY_DEADLINE * (timeout if timeout is not None else self.timeout or 30.0)
+        try:
+            return self._read_lines()
+        finally:
+            stream.deadline = None
+
+    def _read_lines(self) -> str:
         line = self.getline()
         if line[3:4] != "-":
             return line
@@ -589,12 +802,14 @@ class FTPSConnection(ftplib.FTP_TLS):
             if nextline[:3] == code and nextline[3:4] != "-":
                 return "\n".join(lines)
 
-    def explain_failure(self, cause: BaseException) -> None:
+    def explain_failure(self, cause: BaseException, *, empty: bool = False) -> str | None:
         """After a data connection broke, raise the server's reply that says why, if any.
 
         Servers close the data connection first and explain on the control connection
         (426 "No space left on device", 522 "session reuse required"...).  That reply
-        is what the user needs; it is raised chained to ``cause``.  Returns if none came.
+        is what the user needs; it is raised chained to ``cause``.  Returns None if none came.
+        With ``empty`` (the connection closed before TLS began), a 2xx is returned: the
+        server ended the transfer with nothing to send.
         """
         try:
             self._control().settimeout(min(self.timeout or 5.0, 5.0))
@@ -603,11 +818,13 @@ class FTPSConnection(ftplib.FTP_TLS):
             self.transfer_pending = False
             raise reply from cause
         except (OSError, EOFError):
-            return
+            return None
         finally:
             with contextlib.suppress(OSError):
                 self._control().settimeout(self.timeout)
         self.transfer_pending = False
+        if resp[:1] == "2" and empty:
+            return resp
         if resp[:1] == "2":
             # "226 Transfer complete" for a stream that broke on our side: the server took the
             # cut for the end (an upload it now holds in part).  A cut connection, to retry.
@@ -621,14 +838,26 @@ class FTPSConnection(ftplib.FTP_TLS):
             ) from cause
         raise ftplib.error_reply(resp) from cause
 
-    def voidresp(self) -> str:
+    def voidresp(self, *, preliminary: bool = True) -> str:
         """Read a reply, which must be 2xx (ftplib's), and note that no transfer is pending.
 
         Only a reply actually read clears :attr:`transfer_pending`: after a timeout or
-        an interruption the transfer's final reply may still be on its way.
+        an interruption the transfer's final reply may still be on its way.  While one is
+        pending, a further 1xx (150, then 125: RFC 959 allows more than one) is skipped, a few
+        at most, unless ``preliminary`` is off; it was read as the final reply, a refusal
+        (review L, finding 7).  The final reply of an empty transfer, read already
+        (:attr:`ended_empty`), is returned at once.
         """
+        if self.ended_empty is not None:
+            resp, self.ended_empty = self.ended_empty, None
+            self.transfer_pending = False
+            return resp
+        skipped = 0
         try:
             resp = self.getresp()
+            while preliminary and self.transfer_pending and resp[:1] == "1" and skipped < EXTRA_PRELIMINARY:
+                skipped += 1
+                resp = self.getresp()
         except ftplib.Error:
             self.transfer_pending = False
             raise
@@ -658,6 +887,12 @@ class FTPSConnection(ftplib.FTP_TLS):
         finally:
             with contextlib.suppress(Exception):
                 self.close()
+
+
+def _unreadable_passive(command: str, resp: str) -> ftplib.Error:
+    """A passive-mode reply with no port xfer can read (RFC 2428 puts EPSV's in parentheses): a
+    protocol error, worded without the reply's code in front (it read "refused listing ... 229")."""
+    return ftplib.error_proto(f"the server's {command} reply names no port xfer can read: {resp.strip()[:200]!r}")
 
 
 def breaks_session(exc: BaseException) -> bool:
@@ -690,6 +925,12 @@ def end_of_data(conn: socket.socket) -> bool:
     # anything Nagle holds.  During the data, Nagle packs records into full segments.
     with contextlib.suppress(OSError):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # A server that neither answers nor closes (it waits for our TCP FIN) held each upload for the
+    # whole timeout (review L, finding 10): a few seconds are enough for an answer that follows
+    # the last byte read; without it, SIZE proves the upload as for any server without one.
+    with contextlib.suppress(OSError):
+        timeout = conn.gettimeout()
+        conn.settimeout(CLOSE_NOTIFY_WAIT if timeout is None else min(timeout, CLOSE_NOTIFY_WAIT))
     try:
         conn.unwrap()
     except (ssl.SSLError, OSError):

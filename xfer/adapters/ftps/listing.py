@@ -54,6 +54,7 @@ __all__ = [
     "parse_mlsd_line",
     "parse_mlst_line",
     "read_list_line",
+    "read_mlsd_line",
 ]
 
 #: Bytes read from a listing's data connection at a time.
@@ -161,11 +162,17 @@ def listing_lines(reader: DataReader, *, encoding: str, limit: int, server: str,
         pending += view[:count]
         start = 0
         while (end := pending.find(b"\n", start)) >= 0:
-            yield pending[start:end].decode(encoding, "surrogateescape").rstrip("\r")
+            yield _line(pending[start:end], encoding)
             start = end + 1
         del pending[:start]
     if pending:
-        yield pending.decode(encoding, "surrogateescape").rstrip("\r")
+        yield _line(pending, encoding)
+
+
+def _line(raw: bytes | bytearray, encoding: str) -> str:
+    """One listing line without its ending's CR: only that one.  ``rstrip`` took every CR, and
+    the name ``Icon\r`` (macOS) was listed as ``Icon``, another file (review L, finding 15)."""
+    return raw.removesuffix(b"\r").decode(encoding, "surrogateescape")
 
 
 def _mlsx_time(value: str) -> dt.datetime | None:
@@ -191,38 +198,59 @@ def is_safe_name(name: str) -> bool:
     return name not in ("", ".", "..") and _UNSAFE_CHARACTERS.isdisjoint(name)
 
 
+def read_mlsd_line(line: str, folder: str) -> ListedLine | None:
+    """One MLSD line: its entry in ``folder`` (None for ``.``/``..``, ``cdir``/``pdir`` and unsafe
+    names), or None for a line that is no entry, which the caller must not pass over (as LIST's:
+    :func:`read_list_line`).  ``" name"`` is an entry with no facts (RFC 3659: ``[facts] SP name``)."""
+    split = _split_mlsx(line)
+    if split is None:
+        return None
+    facts, name = split
+    if facts.get("type", "").lower() in ("cdir", "pdir") or not is_safe_name(name):
+        return ListedLine(None)
+    return ListedLine(_mlsx_entry(facts, name, posixpath.join(folder, name)))
+
+
 def parse_mlsd_line(line: str, folder: str) -> Entry | None:
     """One MLSD line: an entry of ``folder``, or None (``.``/``..``, unreadable, unsafe name)."""
-    facts, name = _split_mlsx(line)
-    if facts is None or not is_safe_name(name):
-        return None
-    return _mlsx_entry(facts, name, posixpath.join(folder, name))
+    listed = read_mlsd_line(line, folder)
+    return listed.entry if listed is not None else None
 
 
 def parse_mlst_line(line: str, path: str) -> Entry | None:
     """The fact line of an MLST reply about ``path``, or None if unreadable.
 
     The server echoes a path after the facts; it is ignored, so the entry always
-    describes ``path``, the one we asked about.
+    describes ``path``, the one we asked about.  ``cdir`` (some servers' word for the folder
+    asked about) is a folder.
     """
-    facts, _echoed = _split_mlsx(line)
-    if facts is None:
+    split = _split_mlsx(line)
+    if split is None or not split[0]:
         return None
+    facts = split[0]
+    if facts.get("type", "").lower() in ("cdir", "pdir"):
+        facts = {**facts, "type": "dir"}
     return _mlsx_entry(facts, posixpath.basename(path.rstrip("/")) or "/", path)
 
 
-def _split_mlsx(line: str) -> tuple[dict[str, str] | None, str]:
-    """``facts; name`` -> (facts, name); facts is None for an unreadable line or ``cdir``/``pdir``."""
+def _split_mlsx(line: str) -> tuple[dict[str, str], str] | None:
+    """``facts SP name`` -> (facts, name); None for a line that is neither that nor ``SP name``.
+
+    RFC 3659: each fact is ``name=value;``, and the fact set may be empty (``" name"``).  Some
+    servers indent their facts with a space too, so a leading space is read as "no facts" only
+    when what follows is no fact set.  A first word with no ``=`` is no fact set: ``"my file"``
+    was read as the facts "my" of a file called "file" (review L, finding 14).
+    """
     facts_part, sep, name = line.lstrip(" ").partition(" ")
-    if not sep or not name:
-        return None, ""
+    if not sep or not name or "=" not in facts_part:
+        if line.startswith(" ") and line[1:]:
+            return {}, line[1:]  # no facts at all
+        return None
     facts: dict[str, str] = {}
     for fact in facts_part.split(";"):
         key, eq, value = fact.partition("=")
         if eq:
             facts[key.lower()] = value
-    if facts.get("type", "").lower() in ("cdir", "pdir"):
-        return None, name
     return facts, name
 
 
@@ -363,7 +391,8 @@ def read_list_line(line: str, folder: str) -> ListedLine | None:
     as whole (a name it cannot read may be there).  An entry whose time cannot be read (a month
     in a language xfer does not know) is kept, without a time.
     """
-    line = line.rstrip("\r\n")
+    # The line's ending only (listing_lines has taken it off already): a CR before it is the name's.
+    line = line.removesuffix("\n").removesuffix("\r") if line.endswith("\n") else line
     match = _UNIX_LINE.match(line)
     if match:
         return _unix_entry(match, folder)

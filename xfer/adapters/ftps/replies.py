@@ -6,8 +6,12 @@ text is read where the code is shared; when the text does not tell, the adapter
 asks the server whether the path exists (:func:`is_ambiguous_550`).
 """
 
+# S321 flags every ftplib name as "FTP is insecure"; here it is only ftplib's exception type.
+# ruff: noqa: S321
+
 from __future__ import annotations
 
+import ftplib
 import re
 
 from ...errors import (
@@ -32,14 +36,18 @@ from ...numbers import server_status
 __all__ = [
     "NOT_UNDERSTOOD",
     "TRANSIENT_HINT",
+    "expect_reply",
     "is_ambiguous_550",
     "listing_not_read",
     "login_error",
+    "protocol_error",
     "refuses_session_reuse",
     "reply_code",
     "reply_error",
     "reply_text",
     "says_exists",
+    "says_no_files",
+    "says_not_found",
     "says_storage_full",
 ]
 
@@ -101,6 +109,52 @@ def listing_not_read(reply: str) -> bool:
     copies of everything in it (review D, finding 2).
     """
     return reply_code(reply).startswith("2") and bool(_NOT_READ.search(reply_text(reply)))
+
+
+def says_not_found(reply: str, path: str | None = None) -> bool:
+    """True for a 450/550 whose words (the quoted ``path`` aside) say there is no such file.
+
+    Not every 550 about a file means that: proftpd's ``<Limit SIZE>`` or a server's "file too
+    large for SIZE" refuses SIZE for a file that is there, and RETR would still work.
+    """
+    reason = _reason(reply, path)
+    return reply_code(reply) in ("450", "550") and bool(_NOT_FOUND.search(reason) or _NOT_RETRIEVABLE.search(reason))
+
+
+#: pyftpdlib's SIZE and MDTM of anything but a regular file, whether a folder or nothing.
+_NOT_RETRIEVABLE = re.compile(r"not retrievable", re.IGNORECASE)
+
+
+def protocol_error(message: str) -> ftplib.Error:
+    """A reply xfer cannot read, as ftplib says it: ``message`` must not start with a reply code,
+    so that the session is dropped (:func:`~.connection.breaks_session`)."""
+    return ftplib.error_proto(message)
+
+
+def expect_reply(reply: str, code: str, command: str) -> str:
+    """``reply`` if it carries ``code``, the one success RFC 959/3659 allows for ``command``.
+
+    ``sendcmd`` takes any 1xx, 2xx or 3xx as success, so an extra reply the server sent earlier
+    (a second 226 after a transfer) was read as the answer to the next command, and every reply
+    after it answered the command before (review L, finding 17).  A protocol error, worded with
+    no reply code in front: the session is dropped (:func:`~.connection.breaks_session`).
+    """
+    if reply_code(reply) != code:
+        raise protocol_error(
+            f"the server answered {command} with {reply_text(reply)[:200]!r} ({reply_code(reply) or 'no code'}), "
+            f"where only {code} is a success: the dialogue is out of step"
+        )
+    return reply
+
+
+#: A refused listing that means "empty" on proftpd and wu-ftpd (their NLST habit, on LIST at times).
+_NO_FILES = re.compile(r"no files? (were )?found|no such files", re.IGNORECASE)
+
+
+def says_no_files(reply: str) -> bool:
+    """True for a 450/550 answering a listing with "No files found": an empty folder, on servers
+    that say so, or no folder at all, on others.  Only an answer that the folder exists tells."""
+    return reply_code(reply) in ("450", "550") and bool(_NO_FILES.search(reply_text(reply)))
 
 
 def says_exists(reply: str) -> bool:
