@@ -86,11 +86,15 @@ def test_every_command_prints_the_schema(
     assert got[0]["size_verified"] is None and got[0]["temp_name"] is None
     assert got[0]["tls_version"] in ((None,) if protocol == "sftp" else ("TLSv1.2", "TLSv1.3"))
     if writable:
-        _check(_cli(capsys, "mkdir", f"{name}:/folder"), "operation")
+        made = _cli(capsys, "mkdir", f"{name}:/folder/deeper")
+        _check(made, "operation")
+        assert made["recursive"] is True  # missing parents are created (review M-10: it said false)
         moved = _cli(capsys, "mv", f"{name}:/invoice.edi", "/folder/done.edi")
         _check(moved, "operation")
         assert moved == {"action": "mv", "path": "/invoice.edi", "destination": "/folder/done.edi",
                          "recursive": False, "protocol": protocol}
+        into = _cli(capsys, "mv", f"{name}:/folder/done.edi", "/folder/deeper/")
+        assert into["destination"] == "/folder/deeper/done.edi"  # the file's new path, not the folder
         _check(_cli(capsys, "rm", f"{name}:/folder", "-r"), "operation")
         for number in range(2):
             _cli(capsys, "put", str(local), f"{name}:/t{number}.tmp")

@@ -398,7 +398,8 @@ def mkdir(
     """Create a remote folder, with any missing parents."""
     with _open(target, connection) as (remote, path, prefix):
         remote.mkdir(path, parents=True)
-        done = OperationResult("mkdir", path, remote.settings.scheme)
+        # recursive: missing parents are created too (mkdir -p), which --json said they were not.
+        done = OperationResult("mkdir", path, remote.settings.scheme, recursive=True)
     _done(done, f"created {prefix}{path}", json_output=json_output, quiet=quiet)
 
 
@@ -427,7 +428,10 @@ def mv(
         new_path = posixpath.join(posixpath.dirname(parse_target(source).path.rstrip("/")), destination)
     with _open(source, connection) as (remote, path, prefix):
         remote.mv(path, new_path)
-        done = OperationResult("mv", path, remote.settings.scheme, destination=new_path)
+        # Into a folder ("/sub/"): --json names the path the file has now, not the folder.
+        moved_to = (posixpath.join(new_path, posixpath.basename(path.rstrip("/"))) if new_path.endswith("/")
+                    else new_path)
+        done = OperationResult("mv", path, remote.settings.scheme, destination=moved_to)
     _done(done, f"moved {prefix}{path} -> {prefix}{new_path}", json_output=json_output, quiet=quiet)
 
 
