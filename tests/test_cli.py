@@ -191,3 +191,21 @@ def test_profile_add_calls_a_bad_typed_value_a_usage_error(
     assert code == ExitCode.USAGE, err
     one_error(err)
     assert not (config / "profiles" / "acme.toml").exists()
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_profile_list_with_a_profile_it_cannot_read_exits_3(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, json_output: bool,
+) -> None:
+    """Review M-10: with every profile broken, ``profile list`` printed warnings, an empty table,
+    and exited 0.  The readable ones are still listed; the exit code says one was not."""
+    (tmp_path / "good.toml").write_text('url = "https://127.0.0.1:1/"\n')
+    (tmp_path / "bad.toml").write_text("url = 1\n")
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(tmp_path))
+    code, out, err = run(capsys, "profile", "list", *(["--json"] if json_output else []))
+    assert code == ExitCode.CONFIG, err
+    assert "1 of 2 profile(s) could not be read" in err
+    if json_output:
+        assert {row["name"]: "error" in row for row in json.loads(out)} == {"good": False, "bad": True}
+    else:
+        assert "good" in out and "bad.toml: url must be a str" in err

@@ -133,6 +133,7 @@ def list_(json_output: JsonFlag = False) -> None:
                          "source": str(item.source)})
     if json_output:
         emit_json(rows)
+        _refuse_unread(rows)
         return
     if not rows:
         info("no profiles yet; create one with `xfer profile add NAME URL --identity FILE.p12`")
@@ -158,6 +159,17 @@ def list_(json_output: JsonFlag = False) -> None:
     width = None if sys.stdout is not None and sys.stdout.isatty() else 1_000_000
     with writing_stdout():
         Console(highlight=False, width=width).print(table)
+    _refuse_unread(rows)
+
+
+def _refuse_unread(rows: list[dict[str, Any]]) -> None:
+    """After the list: a profile that could not be read (each named in a warning, or in
+    ``--json``) makes the command exit 3, as a script checking its profiles must see; with
+    every profile broken it exited 0 on an empty table (review M-10)."""
+    broken = [row for row in rows if row.get("error")]
+    if broken:
+        raise ConfigError(f"{len(broken)} of {len(rows)} profile(s) could not be read",
+                          hint="fix or remove them; each is named above")
 
 
 def _days_left(profile: Profile) -> int | None:

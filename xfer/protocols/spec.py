@@ -198,8 +198,8 @@ def check_value(where: str, label: str, declared: Mapping[str, Option], key: str
     if option.type is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, option.type) or (option.type is not bool and isinstance(value, bool)):
-        quote = (f" (write it in quotes: \"{value}\")" if option.type is str and isinstance(value, int | float)
-                 and not isinstance(value, bool) else "")  # tls_min = 1.2 is a TOML float
+        # tls_min = 1.2 is a TOML float, and a version, not a number.
+        quote = f' (write it in quotes: "{value}")' if option.type is str and isinstance(value, float) else ""
         raise ConfigError(f"{where}: {label} must be a {option.type.__name__}, not {type(value).__name__}{quote}")
     if option.choices and value not in option.choices:
         raise ConfigError(f"{where}: {label} must be one of {', '.join(option.choices)}, not {value!r}")
