@@ -74,6 +74,7 @@ Exit codes:
 Environment:
   XFER_CONFIG_DIR     folder of the configuration (profiles/NAME.toml)
   XFER_PROFILE_PATH   folders searched for profiles first (separated by ':' or ';' on Windows)
+  XFER_DATA_DIR       folder of xfer's data (AS2 receipts in as2/receipts)
   ALL_PROXY           proxy for every protocol: http://HOST:PORT (CONNECT),
                       socks5:// or socks5h://; FTPS and SFTP read only this one
   HTTPS_PROXY         proxy for HTTPS, WebDAV and AS2 (before ALL_PROXY); these

@@ -61,6 +61,7 @@ PAGES: dict[str, str] = {
         '  Environment:\n'
         '    XFER_CONFIG_DIR     folder of the configuration (profiles/NAME.toml)\n'
         "    XFER_PROFILE_PATH   folders searched for profiles first (separated by ':' or ';' on Windows)\n"
+        "    XFER_DATA_DIR       folder of xfer's data (AS2 receipts in as2/receipts)\n"
         '    ALL_PROXY           proxy for every protocol: http://HOST:PORT (CONNECT),\n'
         '                        socks5:// or socks5h://; FTPS and SFTP read only this one\n'
         '    HTTPS_PROXY         proxy for HTTPS, WebDAV and AS2 (before ALL_PROXY); these\n'
