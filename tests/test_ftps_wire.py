@@ -354,3 +354,34 @@ def test_an_upload_does_not_wait_the_whole_timeout_for_close_notify(
             assert time.monotonic() - started < 6
     assert result.size_verified
     assert (root / "in" / "up.edi").read_bytes() == b"u" * 5000
+
+
+def test_mdtm_and_an_uploads_rnfr_answered_with_another_code_drop_the_session(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The rest of finding 17: MDTM answered other than ``213`` was split for a time anyway, and an
+    upload's RNFR answered other than ``350`` sent RNTO into a dialogue out of step.  Both are
+    protocol errors now: the session is dropped, and the upload stays under its temporary name,
+    which the error names."""
+    replies = {"MDTM /in/a.edi": "226 Transfer complete."}
+    (tmp_path / "up.edi").write_bytes(b"x" * 1000)
+    with FakeFTPSServer(pki, root=root, replies=replies) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            with pytest.raises(ServerError, match=r"answered MDTM with 'Transfer complete\.' \(226\)"):
+                remote.get_file("/in/a.edi", tmp_path / "a.edi")
+            temp: list[str] = []
+
+            recorded = srv.record
+
+            def rnfr_out_of_step(line: str) -> None:
+                if line.startswith("RNFR "):
+                    temp.append(line.split(" ", 1)[1])
+                    srv.replies[line] = "250 Rename successful."
+                recorded(line)
+
+            srv.record = rnfr_out_of_step  # type: ignore[method-assign]
+            with pytest.raises(ServerError, match=r"answered RNFR with .*\(250\)") as caught:
+                remote.put_file(tmp_path / "up.edi", "/in/up.edi")
+    assert temp and temp[0] in (caught.value.hint or "")
+    assert not any(line.startswith("RNTO") for line in srv.commands)
+    assert not (tmp_path / "a.edi").exists()

@@ -733,8 +733,8 @@ class FTPSAdapter(Adapter):
         if candidate is None or candidate.entry is None or candidate.printed is None:
             return ListClock()  # nothing to ask about yet: a later listing may have it
         try:
-            stamp = parse_mdtm(ftp.sendcmd(f"MDTM {candidate.entry.path}"))
-        except ftplib.Error:
+            stamp = parse_mdtm(expect_reply(ftp.sendcmd(f"MDTM {candidate.entry.path}"), "213", "MDTM"))
+        except (ftplib.error_perm, ftplib.error_temp):  # not a reply out of step: that drops the session
             stamp = None
         ftp.list_clock = ListClock.calibrated(candidate.printed, stamp) if stamp is not None else ListClock()
         _log.debug("LIST times on %s: offset from UTC %s", self.settings.server, ftp.list_clock.offset)
@@ -883,7 +883,7 @@ class FTPSAdapter(Adapter):
         if "MDTM" not in self._features:
             return None
         try:
-            return ftp.sendcmd(f"MDTM {path}").split()[-1]
+            return expect_reply(ftp.sendcmd(f"MDTM {path}"), "213", "MDTM").split()[-1]
         except ftplib.error_perm:
             return None
 

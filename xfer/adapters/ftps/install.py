@@ -25,7 +25,7 @@ from typing import Generic, Protocol, TypeVar
 from ...errors import Interrupted, RemoteError, XferError
 from ..base import EntryType
 from .connection import breaks_session
-from .replies import says_exists
+from .replies import expect_reply, says_exists
 
 __all__ = ["Commands", "Site", "install", "rename", "rename_over", "temp_name"]
 
@@ -72,8 +72,9 @@ def temp_name(remote: str, suffix: str = "xfer-part") -> str:
 
 
 def rename(ftp: Commands, source: str, destination: str) -> None:
-    """RNFR ``source``, RNTO ``destination``."""
-    ftp.sendcmd(f"RNFR {source}")
+    """RNFR ``source``, RNTO ``destination``.  Only ``350`` answers RNFR: any other success code is
+    a reply out of step (:func:`~.replies.expect_reply`), and the RNTO after it would be read wrong."""
+    expect_reply(ftp.sendcmd(f"RNFR {source}"), "350", "RNFR")
     ftp.voidcmd(f"RNTO {destination}")
 
 
