@@ -14,7 +14,7 @@ import pytest
 from tests.helpers import one_error, run
 from xfer import client
 from xfer.adapters.ftps.listing import read_mlsd_line
-from xfer.errors import ConnectionDropped, ConnectTimeout, ExitCode, RemoteError, RemoteNotFound, ServerError
+from xfer.errors import ConnectionDropped, ConnectTimeout, ExitCode, RemoteError, RemoteNotFound, ServerError, XferError
 from xfer.testing.ftps_fake import EmptyTransfer, EpsvAnswer, FakeFTPSServer, MlstShape
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
@@ -385,3 +385,23 @@ def test_mdtm_and_an_uploads_rnfr_answered_with_another_code_drop_the_session(
     assert temp and temp[0] in (caught.value.hint or "")
     assert not any(line.startswith("RNTO") for line in srv.commands)
     assert not (tmp_path / "a.edi").exists()
+
+
+@pytest.mark.parametrize("refusal", ["425 Can't open data connection.", "550 Permission denied."])
+def test_a_parent_listing_that_fails_is_no_proof_of_absence(
+    pki: TestPKI, root: Path, client_context: ContextFactory, refusal: str
+) -> None:
+    """Review N, finding 1: with no MLST, SIZE or MDTM the parent's listing is the last look, and
+    its failure (a 425 data connection, a denial) was taken for "no such file": ``info`` said the
+    file does not exist (exit 6, not retried) and ``exists`` said False.  Only a listing refused
+    as "no such folder" says that."""
+    replies = {"LIST /in": refusal, "LIST /gone": "550 /gone: No such file or directory."}
+    with FakeFTPSServer(pki, root=root, mlst=False, size=False, mdtm=False, replies=replies) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            with pytest.raises(XferError) as caught:
+                remote.info("/in/a.edi")
+            assert not isinstance(caught.value, RemoteNotFound), caught.value
+            with pytest.raises(XferError):
+                remote.exists("/in/a.edi")
+            with pytest.raises(RemoteNotFound):
+                remote.info("/gone/a.edi")  # a parent refused as not there: the file is not either

@@ -588,8 +588,13 @@ class FTPSAdapter(Adapter):
         parent, name = posixpath.split(path)
         try:
             entries = self._list_entries(ftp, parent or "/")
-        except (ftplib.error_perm, ftplib.error_temp):
-            return None  # no folder to hold it (or one we may not read: nothing there that we can see)
+        except (ftplib.error_perm, ftplib.error_temp) as exc:
+            # Only a listing refused as "no such folder" says the file is not there.  A 425/421,
+            # a denial or an unread folder says nothing about it: a false "absent" removes things,
+            # and a transient failure must stay one (review N, finding 1).
+            if says_not_found(str(exc), parent or "/"):
+                return None
+            raise
         for entry in entries:
             if entry.name == name:
                 return entry
