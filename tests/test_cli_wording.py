@@ -210,7 +210,7 @@ def test_malformed_url_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
 def test_max_listing_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     for value in ("0", "-5"):
         code, _, err = run(capsys, "profile", "add", "partner", "https://example.invalid/", "--max-listing", value)
-        assert code == ExitCode.CONFIG, err
+        assert code == ExitCode.USAGE, err  # typed on the command line (review M-8)
         one_error(err, "max_listing must be a whole number above 0")
 
 
