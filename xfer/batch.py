@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar, cast, overload
 
 from .errors import (
+    BatchInterrupted,
     ConnectError,
     FilesFailed,
     Interrupted,
@@ -179,6 +180,11 @@ def run_tasks(
     connection, the login, a full disk) stops the batch: :class:`~xfer.errors.FilesFailed` too
     if files had moved before it, so that a caller still reports them (and may remove their
     sources).  A batch of one file raises its error itself.
+
+    Ctrl-C (a :class:`KeyboardInterrupt`: the console script turns SIGTERM into one too) stops the
+    batch the same way; if files had settled, it is raised as
+    :class:`~xfer.errors.BatchInterrupted`, with what moved and what failed, so that a caller
+    still reports them and removes their sources, as for :class:`~xfer.errors.FilesFailed`.
     """
     #: Each task's outcome by its index, recorded as it settles (also in a group that stops).
     outcomes: dict[int, Outcome] = {}
@@ -205,6 +211,16 @@ def run_tasks(
             raise
         # The failure that stopped the batch leads (its exit code), then each file's own, in order.
         raise FilesFailed.of([stop, *(o for o in so_far if isinstance(o, XferError))], done, stopped=True) from stop
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, BatchInterrupted):
+            raise
+        with lock:
+            so_far = [outcomes[index] for index in sorted(outcomes)]
+        if not so_far:
+            raise
+        # Still the user's Ctrl-C (nothing that catches XferError swallows it), now with what moved.
+        raise BatchInterrupted([o for o in so_far if isinstance(o, TransferResult)],
+                               [o for o in so_far if isinstance(o, XferError)]) from interrupt
     ordered = [outcomes[index] for index in range(len(tasks))]
     failures = [o for o in ordered if isinstance(o, XferError)]
     if not failures:
