@@ -128,6 +128,7 @@ class WebDAVAdapter(Adapter):
     together_max_size: ClassVar[int] = 64 * 1024
     together_files: ClassVar[int] = 32
     together_bytes: ClassVar[int] = 256 * 1024
+    paths_in_urls: ClassVar[bool] = True
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
