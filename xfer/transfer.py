@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import os
+import posixpath
 import re
 import secrets
 import stat
@@ -41,12 +42,14 @@ from .verify import ServerHash, StreamHash
 
 __all__ = [
     "DOWNLOAD_BLOCK",
+    "NAME_MAX",
     "UPLOAD_BLOCK",
     "AtomicDownload",
     "DownloadAccounting",
     "FileBody",
     "PartialDownloads",
     "SentFile",
+    "hidden_beside",
     "is_temporary",
     "local_error",
     "local_errors",
@@ -84,6 +87,24 @@ OLD_SUFFIX = ".xfer-old"
 _WORKING_NAME = re.compile(
     r"\..+?(?:\.[0-9a-f]{8}\.xfer-(?:part|old)|\.xfer-part|\.xfer-resume(?:\.[0-9a-f]{8})?)", re.DOTALL
 )
+
+
+#: The longest file name most file systems take, in bytes (NAME_MAX: ext4, XFS, APFS, ZFS).
+NAME_MAX = 255
+
+
+def hidden_beside(remote: str, suffix: str = "xfer-part") -> str:
+    """``.NAME.RANDOM.SUFFIX`` beside the remote path ``remote`` (an upload's temporary file, an
+    old version moved aside), NAME cut short, at a whole character, when the whole would pass
+    :data:`NAME_MAX` bytes: a name the server takes must not fail for the 20 bytes xfer adds
+    (it did, as "permission denied" over FTPS and a retried HTTP 500 over WebDAV)."""
+    folder, name = posixpath.split(remote)
+    token = secrets.token_hex(4)
+    room = NAME_MAX - len(f"..{token}.{suffix}".encode())
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) > room:
+        name = raw[:room].decode("utf-8", "ignore")  # (a character cut in two is left out whole)
+    return posixpath.join(folder, f".{name}.{token}.{suffix}")
 
 
 def is_temporary(name: str) -> bool:
