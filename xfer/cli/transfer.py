@@ -323,6 +323,11 @@ def _get_stdout(sources: list[str], connection: Connection, *, recursive: bool, 
     if json_output:
         raise UsageError("get … - writes the file to standard output, so --json cannot use it",
                          hint="the summary line goes to standard error (leave out -q to see it)")
+    if sys.stdout is None:  # (>&-: Python has no stdout; before, an AttributeError)
+        from ..errors import LocalError
+
+        raise LocalError("cannot write to standard output: it is closed",
+                         hint="redirect it to a file or a pipe, or name a local file instead of -")
     with _open(sources[0], connection) as (remote, path, prefix):
         try:
             result = remote.get_stream(path, sys.stdout.buffer)
