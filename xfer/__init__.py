@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AuthenticationFailed,
+    BatchInterrupted,
     ClientCertificateRejected,
     ClientCertificateRequired,
     ConfigError,
@@ -84,6 +85,7 @@ _LAZY = {
 __all__ = [
     "Adapter",
     "AuthenticationFailed",
+    "BatchInterrupted",
     "Capability",
     "ClientCertificateRejected",
     "ClientCertificateRequired",

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar, cast, overload
 
 from .errors import (
+    BatchInterrupted,
     ConnectError,
     FilesFailed,
     Interrupted,
@@ -52,7 +53,7 @@ from .options import DEFAULT_MAX_DEPTH
 from .retry import RetryPolicy, own_failure
 from .transfer import PartialDownloads, is_temporary, local_error, local_errors, note_temporary, reporting_partials_to
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
-from .urls import check_remote_path
+from .urls import check_remote_path, is_utf8
 
 if TYPE_CHECKING:
     # Annotations only: the adapters call into this module (Adapter.put / Adapter.get).
@@ -179,6 +180,11 @@ def run_tasks(
     connection, the login, a full disk) stops the batch: :class:`~xfer.errors.FilesFailed` too
     if files had moved before it, so that a caller still reports them (and may remove their
     sources).  A batch of one file raises its error itself.
+
+    Ctrl-C (a :class:`KeyboardInterrupt`: the console script turns SIGTERM into one too) stops the
+    batch the same way; if files had settled, it is raised as
+    :class:`~xfer.errors.BatchInterrupted`, with what moved and what failed, so that a caller
+    still reports them and removes their sources, as for :class:`~xfer.errors.FilesFailed`.
     """
     #: Each task's outcome by its index, recorded as it settles (also in a group that stops).
     outcomes: dict[int, Outcome] = {}
@@ -205,6 +211,16 @@ def run_tasks(
             raise
         # The failure that stopped the batch leads (its exit code), then each file's own, in order.
         raise FilesFailed.of([stop, *(o for o in so_far if isinstance(o, XferError))], done, stopped=True) from stop
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, BatchInterrupted):
+            raise
+        with lock:
+            so_far = [outcomes[index] for index in sorted(outcomes)]
+        if not so_far:
+            raise
+        # Still the user's Ctrl-C (nothing that catches XferError swallows it), now with what moved.
+        raise BatchInterrupted([o for o in so_far if isinstance(o, TransferResult)],
+                               [o for o in so_far if isinstance(o, XferError)]) from interrupt
     ordered = [outcomes[index] for index in range(len(tasks))]
     failures = [o for o in ordered if isinstance(o, XferError)]
     if not failures:
@@ -238,7 +254,9 @@ def _goes_together(adapter: Adapter, task: Task) -> bool:
     """Whether ``task`` may go with others over ``adapter``: a small upload (:meth:`Adapter.put_together`)
     or download (:meth:`Adapter.get_together`), in a direction the adapter moves together now."""
     return ((task.upload or task.download) and task.size is not None and task.size <= adapter.together_max_size
-            and adapter.moves_together(upload=task.upload))
+            and adapter.moves_together(upload=task.upload)
+            # (A path no URL can carry goes alone, to fail alone: see put_files.)
+            and not (adapter.paths_in_urls and not is_utf8(task.remote)))
 
 
 def _alike(task: Task, other: Task) -> bool:
@@ -659,7 +677,8 @@ def put_files(
         with local_errors(path, "reading"):
             if path in folder_sources:
                 folders.append(base)
-                for parts, child, info in sorted(local_tree(os.fspath(path)), key=_path_order):
+                for parts, child, info in sorted(local_tree(os.fspath(path), utf8_only=remote.paths_in_urls),
+                                                 key=_path_order):
                     relative = ListedPath(posixpath.join(base, "/".join(parts)))
                     if stat.S_ISDIR(info.st_mode):
                         folders.append(relative)
@@ -676,6 +695,8 @@ def put_files(
 
     def upload(job: _Job) -> Task:
         def run(adapter: Adapter, callback: ProgressCallback | None) -> TransferResult:
+            if adapter.paths_in_urls and not is_utf8(job.remote):
+                raise _unaddressable(job.local)
             try:
                 return adapter.put_file(job.local, job.remote, callback=callback)
             except RemoteNotFound:
@@ -724,10 +745,19 @@ def _refuse_duplicates(destinations: Iterable[str], what: str) -> None:
 LINKED_FOLDER = "a symbolic link to a folder (not followed; give the folder itself to send it)"
 #: Why it passes over a named pipe, a socket or a device.
 NOT_A_FILE = "not a regular file (a pipe, a socket or a device)"
+#: Why it passes over a name that is not UTF-8, for a server addressed by URLs (:attr:`Adapter.paths_in_urls`).
+NOT_UTF8 = "its name is not UTF-8 and cannot be put in a URL"
+
+
+def _unaddressable(local: object) -> UsageError:
+    """The error of an upload of ``local`` to a path that is not UTF-8 (its local name was not),
+    on a server addressed by URLs: that file's own (the others still go)."""
+    return UsageError(f"cannot put {local}: {NOT_UTF8}",
+                      hint="rename it to a UTF-8 name (FTPS and SFTP send such a name as it is)")
 
 
 def local_tree(
-    folder: str, passed_over: list[str] | None = None
+    folder: str, passed_over: list[str] | None = None, *, utf8_only: bool = False,
 ) -> Iterator[tuple[tuple[str, ...], str, os.stat_result]]:
     """Every folder and regular file under ``folder`` as (its path's parts below ``folder``, its
     path, its stat), for ``put -r`` and ``sync``.  Strings, not Paths: a Path per file cost ~10 %
@@ -737,7 +767,8 @@ def local_tree(
     sidecar are nobody's to receive).  Passed over with a warning, their relative paths added to
     ``passed_over`` (a sync must not take them for absent): links to folders (not followed: they
     may loop, or lead anywhere on the disk), links to nothing (a mount missing for now), and
-    what is no regular file (a named pipe would block an upload for ever).  A folder that
+    what is no regular file (a named pipe would block an upload for ever), and with ``utf8_only``
+    (for a server addressed by URLs) a file or folder whose name is not UTF-8.  A folder that
     cannot be read, or a file gone while walking, fails: ``os.walk`` would skip it, and the
     transfer would report success for a tree it moved only in part.
     """
@@ -757,6 +788,13 @@ def local_tree(
             path = os.path.join(dirpath, name)
             if is_temporary(name) and not os.path.isdir(path):
                 skipped += 1
+                continue
+            if utf8_only and not is_utf8(name):
+                # Before: url_for's quote() failed on it, and the whole put -r or sync with it
+                # ("unexpected internal error"), the files with good names unsent too.
+                passed((*parts, name), path, NOT_UTF8)
+                if name in dirnames:
+                    dirnames.remove(name)  # (os.walk does not go into it; the loop goes on over the tuple)
                 continue
             try:
                 info = os.stat(path)

@@ -49,6 +49,9 @@ would reasonably catch them (``except FileNotFoundError`` catches
     │   └── LocalDiskFull
     ├── FilesFailed                 the first failure's code (a batch: what moved, what failed)
     └── Interrupted                          130
+
+    KeyboardInterrupt
+    └── BatchInterrupted            Ctrl-C stopped a batch after files had moved (what moved, what failed)
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ if TYPE_CHECKING:  # annotations only: nothing to install at run time
 
 __all__ = [
     "AuthenticationFailed",
+    "BatchInterrupted",
     "CertificateExpiring",
     "ClientCertificateRejected",
     "ClientCertificateRequired",
@@ -482,6 +486,23 @@ class Interrupted(XferError):
     """The user interrupted the operation (Ctrl-C)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (in the console script, SIGTERM, SIGHUP and SIGQUIT too) stopped a batch after files
+    had settled: :attr:`results` holds what moved (their sources may now be removed, their
+    results reported), :attr:`failures` each file's own failure before it, in the order of the files.
+
+    Still a :class:`KeyboardInterrupt`, not an :class:`XferError`: a caller's ``except XferError``
+    (or ``except Exception``) around a batch must not swallow the user's Ctrl-C, and one that
+    catches ``KeyboardInterrupt`` catches this too.  A batch interrupted before anything settled
+    raises the plain ``KeyboardInterrupt``.
+    """
+
+    def __init__(self, results: Sequence[TransferResult] = (), failures: Sequence[XferError] = ()) -> None:
+        super().__init__()
+        self.results = list(results)
+        self.failures = list(failures)
 
 
 class FilesFailed(XferError):

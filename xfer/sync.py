@@ -511,10 +511,12 @@ class SyncResult:
         }
 
 
-def _local_files(folder: Path, passed_over: list[str]) -> Iterator[tuple[str, Path, os.stat_result]]:
+def _local_files(
+    folder: Path, passed_over: list[str], *, utf8_only: bool = False,
+) -> Iterator[tuple[str, Path, os.stat_result]]:
     """Regular files under ``folder`` (relative path, path, stat): :func:`~xfer.batch.local_tree`'s,
     which says what it passes over and adds it to ``passed_over``."""
-    for parts, path, info in local_tree(os.fspath(folder), passed_over):
+    for parts, path, info in local_tree(os.fspath(folder), passed_over, utf8_only=utf8_only):
         if stat.S_ISREG(info.st_mode):
             yield "/".join(parts), Path(path), info
 
@@ -696,7 +698,9 @@ def sync(
     local_paths: dict[str, Path] = {}
     local_passed_over: list[str] = []
     if local_exists:
-        for relative, path, info in _local_files(folder, local_passed_over):
+        # A download writes any name the listing gave; an upload to a server addressed by URLs
+        # cannot send a name that is not UTF-8.
+        for relative, path, info in _local_files(folder, local_passed_over, utf8_only=upload and remote.paths_in_urls):
             local_states[relative] = FileState(relative, info.st_size, info.st_mtime)
             local_paths[relative] = path
     # Looked at first: a destination folder that is not there yet is an empty one (servers

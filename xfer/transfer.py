@@ -15,9 +15,11 @@ import contextvars
 import errno
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
+import posixpath
 import re
 import secrets
 import stat
@@ -40,12 +42,14 @@ from .verify import ServerHash, StreamHash
 
 __all__ = [
     "DOWNLOAD_BLOCK",
+    "NAME_MAX",
     "UPLOAD_BLOCK",
     "AtomicDownload",
     "DownloadAccounting",
     "FileBody",
     "PartialDownloads",
     "SentFile",
+    "hidden_beside",
     "is_temporary",
     "local_error",
     "local_errors",
@@ -83,6 +87,24 @@ OLD_SUFFIX = ".xfer-old"
 _WORKING_NAME = re.compile(
     r"\..+?(?:\.[0-9a-f]{8}\.xfer-(?:part|old)|\.xfer-part|\.xfer-resume(?:\.[0-9a-f]{8})?)", re.DOTALL
 )
+
+
+#: The longest file name most file systems take, in bytes (NAME_MAX: ext4, XFS, APFS, ZFS).
+NAME_MAX = 255
+
+
+def hidden_beside(remote: str, suffix: str = "xfer-part") -> str:
+    """``.NAME.RANDOM.SUFFIX`` beside the remote path ``remote`` (an upload's temporary file, an
+    old version moved aside), NAME cut short, at a whole character, when the whole would pass
+    :data:`NAME_MAX` bytes: a name the server takes must not fail for the 20 bytes xfer adds
+    (it did, as "permission denied" over FTPS and a retried HTTP 500 over WebDAV)."""
+    folder, name = posixpath.split(remote)
+    token = secrets.token_hex(4)
+    room = NAME_MAX - len(f"..{token}.{suffix}".encode())
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) > room:
+        name = raw[:room].decode("utf-8", "ignore")  # (a character cut in two is left out whole)
+    return posixpath.join(folder, f".{name}.{token}.{suffix}")
 
 
 def is_temporary(name: str) -> bool:
@@ -194,6 +216,8 @@ def open_for_upload(path: str | os.PathLike[str]) -> tuple[BinaryIO, int]:
             )
         os.set_blocking(fd, True)
         handle = os.fdopen(fd, "rb")
+        # Named by its path, not its descriptor's number: messages about the file name it.
+        handle.raw.name = os.fspath(path)  # type: ignore[attr-defined]  # (FileIO's name is writable)
     except LocalError:
         os.close(fd)
         raise
@@ -359,6 +383,13 @@ class FileBody:
     Each block is hashed as it is read (:attr:`hash`: SHA-256 unless ``sha256`` is False, plus
     ``also``, the one extra hash the server will be asked for; see :class:`StreamHash`) and,
     with a ``throttle``, paid for before it is handed on.
+
+    A body that reaches what was the end of the file when it was made looks once more: a file
+    that holds more now (a log being appended to, a ``/proc`` file whose stated size is 0) is
+    said in a warning, and :attr:`grew` is set.  The copy is then the file's first bytes, whole
+    and proven as such, not the file: a warning, not a failure, because that prefix is what a
+    copy of a growing file can be (the next run sends the file again, grown), and the upload is
+    in place by the time it is known.  ``--remove-source-files`` keeps such a source (it changed).
     """
 
     def __init__(
@@ -383,6 +414,14 @@ class FileBody:
         # ``hash``: one running hash over several bodies (the pieces of a ranged upload).
         self._hash = hash if hash is not None else StreamHash(also, sha256=sha256)
         self._throttle = throttle
+        #: Whether the file held more than the body's bytes once they were read (see above).
+        self.grew = False
+        # Where the file ended as the body was made: only a body that reaches it looks for more
+        # (a piece of a ranged upload ends before it, and the next piece goes on from there).
+        try:
+            self._file_end: int | None = os.fstat(handle.fileno()).st_size
+        except (OSError, AttributeError, io.UnsupportedOperation):  # (a stream with no file under it)
+            self._file_end = None
 
     def __len__(self) -> int:
         return self._size
@@ -416,6 +455,22 @@ class FileBody:
                 self._callback(self.sent, self._size)
         if self._callback is not None and self._size == 0:
             self._callback(0, 0)
+        self.look_past_the_end()
+
+    def look_past_the_end(self) -> None:
+        """Set :attr:`grew` and warn if the file holds more than was sent (see the class).  Done at
+        the end of iteration; a sender that sends an empty file without iterating calls it."""
+        try:
+            end = self._handle.tell()
+            if self._file_end is None or end < self._file_end or not self._handle.read(1):
+                return
+        except OSError:
+            return  # (what was sent is whole; this look is only to say more)
+        self.grew = True
+        path = self._name or getattr(self._handle, "name", None)
+        named = f"local file {os.fsdecode(path)}" if isinstance(path, str | bytes) else "the local file"
+        logging.getLogger("xfer").warning(
+            "%s grew while it was sent: the copy has its first %d bytes, not what was added since", named, end)
 
     def skip(self, offset: int) -> None:
         """Start the body at byte ``offset`` of the file (a resumed upload): those bytes are

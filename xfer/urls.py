@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from . import registry
 from .errors import InsecureSchemeRefused, UsageError
 
-__all__ = ["PROFILE_NAME", "Endpoint", "Target", "check_remote_path", "is_remote", "parse_target", "parse_url"]
+__all__ = [
+    "PROFILE_NAME", "Endpoint", "Target", "check_remote_path", "is_remote", "is_utf8", "parse_target", "parse_url",
+]
 
 #: Profile names: letters, digits, dot, dash, underscore; 2-64 chars, starting with a letter/digit.
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
@@ -122,6 +124,17 @@ def check_remote_path(path: str, *, shown: str | None = None) -> str:
             hint=f"write {suggestion}",
         )
     return path
+
+
+def is_utf8(name: str) -> bool:
+    """Whether ``name`` was UTF-8 where it was read: a file name of another encoding holds lone
+    surrogates (Python's ``surrogateescape``), which FTP and SFTP send back as the bytes they
+    were, but which no URL can carry (HTTPS, WebDAV)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_target(text: str) -> Target:

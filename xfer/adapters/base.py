@@ -250,6 +250,10 @@ class Adapter:
     #: would give it (an FTP listing, a PROPFIND, an SFTP directory read); False where a listing
     #: is a page written for people (an HTTPS index: rounded, or generated before the file changed).
     listed_sizes_exact: ClassVar[bool] = True
+    #: Paths travel in URLs (HTTPS, WebDAV), so only UTF-8 names can be sent (:func:`xfer.urls.is_utf8`):
+    #: ``put -r`` and ``sync`` pass over a local file whose name is not, ``put`` of it fails alone.
+    #: False where the protocol sends a name's bytes as they are (FTP, SFTP).
+    paths_in_urls: ClassVar[bool] = False
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings

@@ -446,6 +446,8 @@ class HTTPTransfer:
                     response, stored = both
                 if not size and callback is not None:
                     callback(0, 0)
+                if not size:
+                    body.look_past_the_end()  # (not iterated: a /proc file states 0 bytes and holds more)
             return self._answered_upload(
                 local, remote, body, size, source, response, stored, check_size=check_size,
                 checked_later=checked_later, started=started, details=details,
@@ -821,6 +823,8 @@ class HTTPTransfer:
                     self.listing_proof = False
                 if not size and callback is not None:
                     callback(0, 0)
+                if not size:
+                    body.look_past_the_end()  # (not iterated: a /proc file states 0 bytes and holds more)
                 try:
                     with session.translating():
                         sent = self._answered_upload(

@@ -95,6 +95,7 @@ class HTTPSAdapter(Adapter):
     #: An index page's sizes may be rounded ("1.2K") or stale (a cached or generated index):
     #: only a HEAD says what the file holds.
     listed_sizes_exact: ClassVar[bool] = False
+    paths_in_urls: ClassVar[bool] = True
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)

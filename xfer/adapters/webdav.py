@@ -16,7 +16,6 @@ import email.utils
 import logging
 import os
 import posixpath
-import secrets
 import threading
 import time
 import unicodedata
@@ -54,7 +53,7 @@ from ..http_session import XferSession, drain_error_body, origin_of
 from ..protocols.webdav import WebDAVOptions
 from ..retry import Attempt, current_attempt, is_cut
 from ..streams import SinkFactory
-from ..transfer import DOWNLOAD_BLOCK
+from ..transfer import DOWNLOAD_BLOCK, hidden_beside
 from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, Source, TransferResult
@@ -128,6 +127,7 @@ class WebDAVAdapter(Adapter):
     together_max_size: ClassVar[int] = 64 * 1024
     together_files: ClassVar[int] = 32
     together_bytes: ClassVar[int] = 256 * 1024
+    paths_in_urls: ClassVar[bool] = True
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
@@ -1004,9 +1004,9 @@ def _size_or_zero(local: str) -> int:
 
 
 def _temp_name(remote: str) -> str:
-    """The hidden name beside ``remote`` an upload is written under: ``.NAME.RANDOM.xfer-part``."""
-    folder, name = posixpath.split(remote)
-    return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.xfer-part")
+    """The hidden name beside ``remote`` an upload is written under: ``.NAME.RANDOM.xfer-part``,
+    within 255 bytes (:func:`~xfer.transfer.hidden_beside`)."""
+    return hidden_beside(remote)
 
 
 def _unaddressable(name: str) -> bool:

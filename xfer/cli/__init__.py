@@ -143,19 +143,29 @@ def main(argv: list[str] | None = None) -> int:
         secrets.warn = saved_warn
 
 
+#: The signals that end the command as Ctrl-C does (see :func:`_terminate_as_interrupt`), by name:
+#: Windows has only SIGTERM of them.
+_ENDING_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT")
+
+
 def _terminate_as_interrupt() -> None:
     """SIGTERM (cron or systemd stopping the job, CI cancelling it, a pipeline's process group
-    killed) ends the command as Ctrl-C does: part files here and on the server are removed on
-    the way out, and the exit code is 130.  The default action would end the process on the
-    spot and leave them, under random names nothing resumes.  Only in the console script's
-    process (:func:`run`): a program calling :func:`main` keeps its own signal handling."""
+    killed), SIGHUP (the terminal closed, the ssh session dropped) and SIGQUIT (Ctrl-\\) end the
+    command as Ctrl-C does: part files here and on the server are removed on the way out, what
+    moved is still reported, and the exit code is 130.  The default actions would end the
+    process on the spot (SIGQUIT with a core dump) and leave them, under random names nothing
+    resumes.  Only in the console script's process (:func:`run`): a program calling
+    :func:`main` keeps its own signal handling."""
     import signal
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # a parent that ignores it for us is obeyed
-        signal.signal(signal.SIGTERM, interrupt)
+    for name in _ENDING_SIGNALS:
+        signum = getattr(signal, name, None)
+        # A parent that ignores one for us is obeyed (nohup: SIGHUP stays ignored, the job runs on).
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, interrupt)
 
 
 def write_page(page: str, code: int) -> int:

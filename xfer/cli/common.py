@@ -204,7 +204,13 @@ def say(line: str) -> None:
     Through rich's console once one exists (a live progress bar stays drawn below the line);
     before that, written directly: importing rich for a summary or a warning line cost a
     command ~30 ms of start-up (issue 14).
+
+    No stderr at all (``2>&-``: Python's ``sys.stderr`` is None) says nothing: the exit code
+    still tells, and a message with nowhere to go must not turn a run that succeeded into a
+    failure (it did: AttributeError, exit 1, after a complete download).
     """
+    if sys.stderr is None:
+        return
     if err_console.cache_info().currsize:
         # emoji=False: a name such as ":smile:.txt" is text, as on the direct path below.
         err_console().print(printable(line), markup=False, highlight=False, emoji=False, soft_wrap=True)
@@ -307,7 +313,7 @@ def open_remote(target: str, connection: Connection, *, root: str | None = None)
 
 def show_progress(*, quiet: bool, json_output: bool) -> bool:
     """Progress bars only for a person watching: a terminal, and neither --quiet nor --json."""
-    return not quiet and not json_output and sys.stderr.isatty()
+    return not quiet and not json_output and sys.stderr is not None and sys.stderr.isatty()
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 
-from ..errors import FilesFailed, UsageError, XferError
+from ..errors import BatchInterrupted, FilesFailed, UsageError, XferError
 from ..options import DEFAULT_MAX_DEPTH
 from ..types import Entry, OperationResult
 from .common import (
@@ -221,18 +221,30 @@ def get(
     _raise_first(failed, kept)
 
 
-def _moved(batch: Callable[[], list[TransferResult]]) -> tuple[list[TransferResult], FilesFailed | None]:
-    """What ``batch`` moved, and the failure of the files it did not (see :func:`xfer.batch.run_tasks`):
-    the files that moved are reported, and their sources removed, whatever failed beside them."""
+def _moved(
+    batch: Callable[[], list[TransferResult]],
+) -> tuple[list[TransferResult], FilesFailed | BatchInterrupted | None]:
+    """What ``batch`` moved, and the failure of the files it did not, or the Ctrl-C (SIGTERM) that
+    stopped it (see :func:`xfer.batch.run_tasks`): the files that moved are reported, and their
+    sources removed, whatever failed beside them or cut the batch short (a cron job stopped by
+    ``timeout`` must not send again, as new, files that had moved and lost their sources)."""
     try:
         return batch(), None
     except FilesFailed as failed:
         return failed.results, failed
+    except BatchInterrupted as interrupted:
+        return interrupted.results, interrupted
 
 
-def _raise_first(failed: FilesFailed | None, kept: XferError | None) -> None:
+def _raise_first(failed: FilesFailed | BatchInterrupted | None, kept: XferError | None) -> None:
     """After the report: the batch's failure (each other file's failure a warning), else what
-    kept a source."""
+    kept a source.  An interruption is raised again after every failure is a warning: the
+    run ends as any Ctrl-C does (``xfer: interrupted``, exit 130)."""
+    if isinstance(failed, BatchInterrupted):
+        first = _said([*failed.failures, *([kept] if kept is not None else [])])
+        if first is not None:
+            warn(str(first))
+        raise failed
     if failed is not None:
         _said([*failed.failures, *([kept] if kept is not None else [])])
         raise failed
@@ -311,6 +323,11 @@ def _get_stdout(sources: list[str], connection: Connection, *, recursive: bool, 
     if json_output:
         raise UsageError("get … - writes the file to standard output, so --json cannot use it",
                          hint="the summary line goes to standard error (leave out -q to see it)")
+    if sys.stdout is None:  # (>&-: Python has no stdout; before, an AttributeError)
+        from ..errors import LocalError
+
+        raise LocalError("cannot write to standard output: it is closed",
+                         hint="redirect it to a file or a pipe, or name a local file instead of -")
     with _open(sources[0], connection) as (remote, path, prefix):
         try:
             result = remote.get_stream(path, sys.stdout.buffer)

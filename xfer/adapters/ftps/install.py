@@ -16,13 +16,12 @@ their own, with a fake of those few commands (``tests/test_ftps_install.py``).
 from __future__ import annotations
 
 import ftplib
-import posixpath
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from ...errors import Interrupted, RemoteError, XferError
+from ...transfer import hidden_beside
 from ..base import EntryType
 from .connection import breaks_session
 from .replies import expect_reply, says_exists
@@ -66,9 +65,9 @@ class Site(Generic[_S]):
 
 
 def temp_name(remote: str, suffix: str = "xfer-part") -> str:
-    """A hidden name beside ``remote`` that no one else is using: ``.NAME.RANDOM.SUFFIX``."""
-    folder, name = posixpath.split(remote)
-    return posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.{suffix}")
+    """A hidden name beside ``remote`` that no one else is using: ``.NAME.RANDOM.SUFFIX``, within
+    255 bytes (:func:`~xfer.transfer.hidden_beside`)."""
+    return hidden_beside(remote, suffix)
 
 
 def rename(ftp: Commands, source: str, destination: str) -> None:
