@@ -7,6 +7,7 @@ tests/test_sftp_remove_sources.py; HTTP's pipelined one: tests/test_http_remove_
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import unicodedata
@@ -26,6 +27,7 @@ from xfer.errors import (
     XferError,
 )
 from xfer.sync import remove_downloaded_together, sync
+from xfer.types import SourceVersion
 from xfer.testing.endpoints import Endpoint
 
 
@@ -235,3 +237,22 @@ def test_sync_up_results_say_which_sources_went(xfer_webdav_server: Endpoint, tm
         plain = sync(remote, "/in", outbox, upload=False)
     assert result.error is None and [o.source_removed for o in result.done.values()] == [True] * 3
     assert [o.source_removed for o in plain.done.values()] == [None] * 3
+
+
+@pytest.mark.parametrize(("then", "now", "changed"), [
+    ('W/"3e8-5f1e"', '"3e8-5f1e"', False),   # Apache: weak within the second it was written, strong after
+    ('"3e8-5f1e"', "3e8-5f1e", False),       # quoted on one side only (wsgidav's getetag)
+    ('W/"3e8-5f1e"', 'W/"3e8-6000"', True),
+])
+def test_a_version_is_the_same_by_its_opaque_etag(then: str, now: str, changed: bool) -> None:
+    """Review N, finding 2: a weak ETag on the GET and the strong one on the later look kept an
+    unchanged source for ever ("changed ... W/"x" -> "x"")."""
+    assert (SourceVersion(etag=then).changed(now, None) is not None) is changed
+
+
+def test_a_version_time_is_compared_to_the_whole_second() -> None:
+    """Review N, finding 7: a GET's Last-Modified has whole seconds, a PROPFIND's ISO time may have
+    a fraction: the same second is the same version, another second is not."""
+    then = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    assert SourceVersion(modified=then).changed(None, then.replace(microsecond=250_000)) is None
+    assert SourceVersion(modified=then).changed(None, then.replace(second=1)) is not None

@@ -33,6 +33,7 @@ __all__ = [
     "SourceVersion",
     "TransferResult",
     "Verified",
+    "opaque_etag",
 ]
 
 #: An absolute path on the server (the profile's root already applied), as primitives take it.
@@ -160,14 +161,24 @@ class SourceVersion:
 
     def changed(self, etag: str | None, modified: dt.datetime | None) -> str | None:
         """Why a file the server shows now with ``etag`` and ``modified`` is not this version (None:
-        nothing shows it is another).  Only what both sides name is compared; an ETag quoted on one
-        side and not on the other (wsgidav's ``getetag``) is the same tag."""
-        if self.etag and etag and self.etag.strip('"') != etag.strip('"'):
+        nothing shows it is another).  Only what both sides name is compared, each as loosely as
+        "the same version" allows: ETags by their opaque tags (:func:`opaque_etag`: Apache calls a
+        file written within the second ``W/"x"`` and a second later ``"x"``), times to the whole
+        second (a GET's Last-Modified has no fraction, a PROPFIND's ISO time may; review N, 2 and 7)."""
+        if self.etag and etag and opaque_etag(self.etag) != opaque_etag(etag):
             return f"it changed on the server since it was downloaded (ETag {self.etag} -> {etag})"
-        if self.modified is not None and modified is not None and self.modified != modified:
+        if (self.modified is not None and modified is not None
+                and self.modified.replace(microsecond=0) != modified.replace(microsecond=0)):
             return (f"it changed on the server since it was downloaded (modified {self.modified.isoformat()} -> "
                     f"{modified.isoformat()})")
         return None
+
+
+def opaque_etag(etag: str) -> str:
+    """An ETag's opaque tag: without the weak mark ``W/`` and the quotes (RFC 9110 8.8.3.2's weak
+    comparison, which is what "still the same version" asks; a tag quoted on one side and not on
+    the other, as wsgidav's ``getetag``, is the same tag too)."""
+    return etag.strip().removeprefix("W/").strip('"')
 
 
 class Source(NamedTuple):

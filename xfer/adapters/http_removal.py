@@ -25,7 +25,7 @@ import requests
 from ..errors import ConnectionDropped, Interrupted, RemoteError, RemoteNotFound, XferError, source_kept
 from ..http_errors import closes_connection
 from ..http_session import XferSession, if_match
-from ..types import SourceVersion
+from ..types import SourceVersion, opaque_etag
 from .base import Adapter, Entry, Source, source_changed, sources
 
 __all__ = ["REQUESTS_AT_ONCE", "remove_together"]
@@ -264,7 +264,7 @@ def _refused_as_changed(
         again = look(path)
         etag = _etag(again)
         if (again.type == "file" and again.size == size and isinstance(etag, str) and pinned is not None
-                and etag.strip('"') == pinned.strip('"')):
+                and opaque_etag(etag) == opaque_etag(pinned)):
             return alone(path, size, version)
     except Interrupted:
         raise
