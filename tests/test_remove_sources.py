@@ -27,8 +27,8 @@ from xfer.errors import (
     XferError,
 )
 from xfer.sync import remove_downloaded_together, sync
-from xfer.types import SourceVersion
 from xfer.testing.endpoints import Endpoint
+from xfer.types import SourceVersion
 
 
 def _sources(endpoint: Endpoint, count: int) -> list[tuple[str, int]]:
