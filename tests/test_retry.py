@@ -317,3 +317,18 @@ def test_retry_options_are_validated_like_every_option() -> None:
     for bad in ({"retries": -1}, {"retry_wait": -1.0}, {"resume": "yes"}, {"retries": 1.5}):
         with pytest.raises(ConfigError):
             Profile.from_mapping("partner", {**base, **bad})
+
+
+@pytest.mark.parametrize("status", [408, 429])
+def test_a_form_post_the_server_says_it_did_not_process_goes_again(pki: TestPKI, tmp_path: Path, status: int) -> None:
+    """Review N, finding 3: 408 and 429 say the request was not processed, so a second copy is no
+    second submission; the rule for POSTs that may have been taken stopped retrying them too, and
+    said they "may or may not have reached the server"."""
+    (tmp_path / "invoice.edi").write_bytes(b"UNB+UNOA:1+SENDER+RECEIVER'\n" * 100)
+    refused = Reply(status=status, headers={"Retry-After": "0"}, body=b"not now\n")
+    with ScriptedHTTPSServer(pki, {"POST /inbox/": refused}) as srv:
+        with _posting(srv.port, pki) as remote, pytest.raises(XferError) as failure:
+            remote.put_file(tmp_path / "invoice.edi", "/inbox/invoice.edi")
+        posts = sum(1 for method, _ in srv.requests if method == "POST")
+    assert posts == 4
+    assert "may or may not have reached the server" not in str(failure.value)

@@ -132,6 +132,11 @@ def own_failure(exc: XferError) -> bool:
     return isinstance(exc, _FILE_REFUSALS) and not isinstance(exc, LocalDiskFull) and not is_transient(exc)
 
 
+#: HTTP answers that say the request was not processed: a second copy of a form POST is no second
+#: submission (408 Request Timeout: the server gave up waiting for it; 429: refused for its rate).
+_NOT_PROCESSED = frozenset({408, 429})
+
+
 def is_transient(exc: BaseException, *, idempotent: bool = True, repeatable: bool = True) -> bool:
     """Whether another try of the operation that raised ``exc`` may succeed.
 
@@ -146,12 +151,13 @@ def is_transient(exc: BaseException, *, idempotent: bool = True, repeatable: boo
     an AS2 message is, its Message-ID makes a second copy a known duplicate) is tried again only
     when it cannot have reached the server (:func:`nothing_sent`: the connection or its handshake failed before a byte
     of the request went out).  After a cut, or an answer from a gateway (502/504: the backend may
-    have taken it), a second copy could be a second submission.
+    have taken it), a second copy could be a second submission.  Only 408 and 429 say the server
+    did not process it (RFC 9110 15.5.9, RFC 6585 4): those go again (review N, finding 3).
     """
     if not isinstance(exc, XferError) or isinstance(exc, _PERMANENT):
         return False
     if not repeatable:
-        return nothing_sent(exc)
+        return nothing_sent(exc) or not_processed(exc)
     if isinstance(exc, ConnectError | TransferCut):
         return True
     if isinstance(exc, RemoteError):
@@ -159,6 +165,11 @@ def is_transient(exc: BaseException, *, idempotent: bool = True, repeatable: boo
             return True
         return idempotent and exc.status == 500
     return False
+
+
+def not_processed(exc: BaseException) -> bool:
+    """Whether the server answered that it did not process the request (:data:`_NOT_PROCESSED`)."""
+    return isinstance(exc, RemoteError) and exc.status in _NOT_PROCESSED
 
 
 def nothing_sent(exc: BaseException) -> bool:
@@ -299,7 +310,7 @@ class RetryPolicy:
                 # (A close right after the handshake, on the request's fresh connection, may be a
                 # refusal of our certificate as well as a lost answer: said as it is, plus this.)
                 if not retry and not repeatable and isinstance(exc, XferError) and not nothing_sent(exc) \
-                        and (is_transient(exc) or _closed_after_handshake(exc)):
+                        and not not_processed(exc) and (is_transient(exc) or _closed_after_handshake(exc)):
                     said = _not_sent_again(exc)
                     _give_up(attempt, keep=False)
                     raise (_numbered(said, number, every_cut=every_cut, part=None) if number > 1 else said) from exc
