@@ -53,11 +53,12 @@ def _flags(pki: TestPKI) -> list[str]:
 
 
 def _resumed(scripted: Callable[[dict[str, Reply]], ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path,
-             capsys: pytest.CaptureFixture[str], ranged: Reply, whole: bytes) -> tuple[int, str, str, list[bytes]]:
-    """A first run cut after :data:`KEPT` bytes (the part stays), then ``get --resume`` whose Range
-    request is answered with ``ranged`` and a plain GET with ``whole``; the second run's code, stdout,
-    stderr, and the heads of its requests."""
-    srv = scripted({"/f.bin": Reply(body=DATA[:KEPT], announce=len(DATA), headers=V1, end="fin")})
+             capsys: pytest.CaptureFixture[str], ranged: Reply, whole: bytes,
+             validators: dict[str, str] = V1) -> tuple[int, str, str, list[bytes]]:
+    """A first run cut after :data:`KEPT` bytes (the part stays; the 200 carried ``validators``), then
+    ``get --resume`` whose Range request is answered with ``ranged`` and a plain GET with ``whole``;
+    the second run's code, stdout, stderr, and the heads of its requests."""
+    srv = scripted({"/f.bin": Reply(body=DATA[:KEPT], announce=len(DATA), headers=validators, end="fin")})
     target = tmp_path / "f.bin"
     code, _, err = run(capsys, "get", f"{srv.url}/f.bin", str(target), "--resume", *_flags(pki))
     assert code == ExitCode.INTEGRITY, err  # cut inside Content-Length
@@ -82,7 +83,7 @@ def _resumed(scripted: Callable[[dict[str, Reply]], ScriptedHTTPSServer], pki: T
     # If-Range ignored (by the server or a cache), and the 206 restates no validator: before, v1's
     # part and v2's rest were spliced into one file and saved with exit 0.
     (Reply(status=206, body=NEW[KEPT:], headers={"Content-Range": REST}),
-     "does not restate the part's ETag or Last-Modified"),
+     "does not restate the part's ETag"),
 ], ids=["part-of-the-rest", "size-not-said", "length-not-the-range", "another-etag", "another-date",
         "no-validator"])
 def test_a_206_that_does_not_continue_the_part_starts_over(
@@ -277,3 +278,19 @@ def test_a_server_that_refuses_its_own_etag_is_read_unpinned(pki: TestPKI, tmp_p
         assert remote.read_range("/f.bin", 100, 50, version=str(etag)) == data[100:150]
         with pytest.raises(IntegrityError, match="changed while it was read"):
             remote.read_range("/f.bin", 100, 50, version='"another-version"')
+
+
+def test_a_part_known_by_its_date_alone_continues_on_a_206_without_one(
+    scripted: Callable[[dict[str, Reply]], ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Review N, finding 4: a server with no ETag sends If-Range's date back on a 200, and (RFC
+    9110 15.3.7: after If-Range other fields SHOULD NOT be sent) no Last-Modified on the 206.  That
+    206 was taken for another version, and the whole file came again on every run."""
+    dated = {"Last-Modified": V1["Last-Modified"]}
+    code, _, err, heads = _resumed(scripted, pki, tmp_path, capsys,
+                                   Reply(status=206, body=DATA[KEPT:], headers={"Content-Range": REST}), NEW,
+                                   validators=dated)
+    assert code == 0, err
+    assert (tmp_path / "f.bin").read_bytes() == DATA
+    assert len(heads) == 1 and b"if-range: mon, 01 jan 2024" in heads[0].lower()

@@ -338,11 +338,13 @@ class HTTPTransfer:
             if now and isinstance(then, str) and then and now != then:
                 return f"the file changed on the server since the part was saved ({header} {then} -> {now})"
             restated = restated or bool(now and now == then)
-        # A 206 carries the validators a 200 would have (RFC 9110 15.3.7): one that restates
-        # neither may come from a server (or cache) that ignored If-Range and sent another
-        # version's rest, of the same size; nothing shows it is the part's version.
-        if not restated:
-            return "the server's answer does not restate the part's ETag or Last-Modified, so it may be another version"
+        # A 206 must carry the ETag a 200 would have (RFC 9110 15.3.7): one that does not restate
+        # the part's may come from a server (or cache) that ignored If-Range and sent another
+        # version's rest, of the same size.  Last-Modified is not among the fields a 206 repeats
+        # (after If-Range it SHOULD NOT be sent): a part whose only validator is its date is
+        # continued on a 206 without one, else it would start over on every run (review N, 4).
+        if not restated and previous.get("etag"):
+            return "the server's answer does not restate the part's ETag, so it may be another version"
         return None
 
     def check_download(self, response: requests.Response, remote: str, *, ranged: bool = False) -> None:
