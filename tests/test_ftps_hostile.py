@@ -859,9 +859,32 @@ def test_a_server_that_ignores_rest_on_a_continued_download_gets_asked_for_the_w
         sent = [line.split()[0] for line in srv.commands[before:]]
     assert code == 0, err
     assert target.read_bytes() == data
-    assert "the server sent the whole file after REST on the last try; starting over from 0" in err
+    assert "xfer: retry 1/1" in err
     assert sent.count("RETR") == 2 and sent.count("REST") == 1
     assert _no_leftovers(tmp_path) == []
+
+
+def test_a_server_that_ignores_rest_leaves_no_part_for_the_next_run_to_trip_on(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review N, finding 5: with ``--retries 0`` the part went back to its kept bytes, and every
+    later ``--resume`` run sent REST, got the whole file and failed the same way (exit 7), until
+    the part was removed by hand.  The part is dropped now: the next run gets the file."""
+    target = tmp_path / "a.edi"
+    data = (root / "in" / "a.edi").read_bytes()
+    with FakeFTPSServer(pki, root=root, cut_after=30_000) as srv:
+        flags = _cli_flags(pki, srv, monkeypatch)
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags)
+        assert code == ExitCode.INTEGRITY, err
+        srv.cut_after = None
+        srv.rest_ignored = True
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags)
+        assert code == ExitCode.INTEGRITY and "the part kept earlier was dropped" in err, err
+        assert _no_leftovers(tmp_path) == []
+        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags)
+    assert code == 0, err
+    assert target.read_bytes() == data
 
 
 def test_a_server_that_ignores_rest_before_stor_gets_the_whole_file_on_the_next_try(

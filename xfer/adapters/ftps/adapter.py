@@ -917,17 +917,17 @@ class FTPSAdapter(Adapter):
         """A continued RETR brought more than the file's rest: the server answered ``350`` to
         ``REST`` and sent from byte 0 (or the file grew).  Read to the end, that was "incomplete:
         got 1300000 of 1000000 bytes ... the connection may have been cut", and no retry
-        (review K-6).  Now the part goes back to the bytes it kept, and the next try starts
-        from byte 0 without asking for the rest."""
-        out.begin(offset)  # what came after the kept bytes is not their continuation
+        (review K-6).  Now the part is dropped: a server that ignores REST makes every continued
+        try fail the same way, so the next try (or, without one, the next run: review N,
+        finding 5) asks for the whole file."""
+        out.begin(0)  # emptied: nothing is kept, here or for a later run
         attempt = current_attempt()
         if attempt is not None:
             attempt.state[_REST_IGNORED] = True
         return TransferCut(
             f"{self.settings.server} sent more than the rest of {remote} after REST {offset} (it ignores "
-            "REST, or the file grew); the part kept earlier holds only its own bytes again",
-            hint="a retry in this run asks for the whole file; run the command again",
-            server=self.settings.server, path=remote,
+            "REST, or the file grew); the part kept earlier was dropped",
+            hint="run the command again: the whole file is asked for", server=self.settings.server, path=remote,
         )
 
     def _refuse_folder(self, ftp: FTPSConnection, remote: str, exc: ftplib.Error) -> None:
