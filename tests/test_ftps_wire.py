@@ -405,3 +405,16 @@ def test_a_parent_listing_that_fails_is_no_proof_of_absence(
                 remote.exists("/in/a.edi")
             with pytest.raises(RemoteNotFound):
                 remote.info("/gone/a.edi")  # a parent refused as not there: the file is not either
+
+
+def test_a_source_whose_size_is_refused_is_kept_for_that_reason(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review N, finding 6: the download of a file whose SIZE is refused works; removing its
+    source then said "the server shows no file" (it is there).  Kept, for what is true."""
+    with FakeFTPSServer(pki, root=root, mlst=False, size_refused=["/in/a.edi"]) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            got = remote.get_file("/in/a.edi", tmp_path / "a.edi")
+            [kept] = remote.remove_sources([("/in/a.edi", got.size)])
+    assert kept is not None and "does not tell its size" in str(kept) and "no file" not in str(kept)
+    assert (root / "in" / "a.edi").exists()

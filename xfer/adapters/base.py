@@ -684,6 +684,10 @@ class Adapter:
     def _remove_source(self, path: str, size: int, version: SourceVersion | None = None) -> XferError | None:
         try:
             entry = self.info(path)
+            if entry.size is None and entry.type == "file":
+                # (An FTPS server that refuses SIZE for it: the file is there, its size unknown.)
+                return source_kept(path, f"the server does not tell its size, so nothing shows it is the {size} "
+                                         "bytes written")
             if entry.size != size:
                 return source_changed(path, entry.size, size)
             changed = self._version_changed(path, entry, version) if version is not None else None
