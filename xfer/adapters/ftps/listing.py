@@ -242,7 +242,11 @@ def _split_mlsx(line: str) -> tuple[dict[str, str], str] | None:
     was read as the facts "my" of a file called "file" (review L, finding 14).
     """
     facts_part, sep, name = line.lstrip(" ").partition(" ")
-    if not sep or not name or "=" not in facts_part:
+    # After a leading space, a first word with "=" but no ";" is a name too (" a=b c.txt"): RFC
+    # 3659 ends every fact with ";" (review N, finding 9).  Without the space, such a word is
+    # still read as facts: servers that drop the last ";" exist.
+    unterminated = line.startswith(" ") and not facts_part.endswith(";")
+    if not sep or not name or "=" not in facts_part or unterminated:
         if line.startswith(" ") and line[1:]:
             return {}, line[1:]  # no facts at all
         return None
