@@ -278,8 +278,8 @@ def test_mlsd_entries_without_facts_keep_their_names(
     assert read_mlsd_line("garbage", "/in") is None
     assert read_mlsd_line(" type=file;size=1; indented", "/in") == read_mlsd_line("type=file;size=1; indented", "/in")
     # Review N, finding 9: no ";" ends it, so after the leading space "a=b" is part of the name.
-    entry = read_mlsd_line(" a=b c.txt", "/in")
-    assert entry is not None and entry.name == "a=b c.txt"
+    line = read_mlsd_line(" a=b c.txt", "/in")
+    assert line is not None and line.entry is not None and line.entry.name == "a=b c.txt"
 
 
 @pytest.mark.parametrize("mlst", [True, False], ids=["MLSD", "LIST"])
