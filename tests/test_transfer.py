@@ -144,6 +144,22 @@ def test_a_download_over_a_file_keeps_its_permissions(tmp_path: Path, mode: int)
     assert target.stat().st_mode & 0o7777 == mode
 
 
+def test_a_download_run_as_root_over_anothers_file_keeps_its_owner(tmp_path: Path) -> None:
+    """Review J, finding 11: root's download over a file owned by ``nobody`` left it root's, and
+    at 0640 its owner could no longer read it.  ``cp`` and ``curl -o`` keep the owner (CI runs
+    as root, where this is tested; elsewhere a download cannot give a file away)."""
+    assert os.geteuid() == 0, "this test needs root, as CI runs"
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    os.chown(target, 65534, 65533)
+    target.chmod(0o640)
+    with AtomicDownload(target) as out:
+        out.write(b"new")
+    info = target.stat()
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (65534, 65533, 0o640)
+    assert target.read_bytes() == b"new"
+
+
 @pytest.mark.parametrize("kind", ["link", "dangling link", "named pipe", "socket", "device"])
 def test_a_final_name_that_is_no_regular_file_is_neither_replaced_nor_written_through(
     tmp_path: Path, kind: str,

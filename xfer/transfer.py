@@ -645,6 +645,12 @@ def _refuse_unreplaceable(target: Path) -> None:
         )
 
 
+def _running_as_root() -> bool:
+    """Whether this process may give a file to another owner (POSIX root; never on Windows)."""
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and geteuid() == 0
+
+
 class AtomicDownload(DownloadAccounting):
     """Write a download beside ``target`` under a temp name; rename only when complete.
 
@@ -890,7 +896,7 @@ class AtomicDownload(DownloadAccounting):
                 # file keeps the permissions of the file it replaces (curl -o writes into that file
                 # and keeps them: a 0600 file must not become readable by all), else it gets the
                 # mode any new file would get (umask).  Never set-id bits.
-                os.fchmod(handle.fileno(), self._replaced_mode())
+                self._take_after_replaced(handle.fileno())
                 # fsync before rename: after a crash the name must not point at missing data.
                 os.fsync(handle.fileno())
                 handle.close()
@@ -903,13 +909,25 @@ class AtomicDownload(DownloadAccounting):
         self.sha256 = self._hash.hexdigest()
         self._forget_part()
 
-    def _replaced_mode(self) -> int:
-        """The permission bits of the regular file at the target (not through a link), else the umask's."""
-        with contextlib.suppress(OSError):
+    def _take_after_replaced(self, fd: int) -> None:
+        """Give the finished part the permission bits of the regular file at the target (not
+        through a link), else the umask's; and, run as root, that file's owner and group.
+
+        Root's download over a file owned by ``nobody`` (a cron job filling a service's inbox)
+        left it ``root:root``, unreadable to its owner at ``0640`` (review J, finding 11): as
+        ``cp`` and ``curl -o``, which write into the file, it keeps them.  Owner first: a
+        ``chown`` may clear mode bits, and the mode is set after it.
+        """
+        try:
             info = os.lstat(self.target)
-            if stat.S_ISREG(info.st_mode):
-                return stat.S_IMODE(info.st_mode) & 0o777
-        return 0o666 & ~_umask()
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            os.fchmod(fd, 0o666 & ~_umask())
+            return
+        if _running_as_root() and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+            os.fchown(fd, info.st_uid, info.st_gid)
+        os.fchmod(fd, stat.S_IMODE(info.st_mode) & 0o777)
 
     def _keep(self, handle: BinaryIO | None, exc: BaseException | None) -> bool:
         """After a failed try: keep the part for the next try (or run) if it can be continued.
