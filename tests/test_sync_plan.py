@@ -189,3 +189,15 @@ def test_filters_protect_excluded_destination_files_and_part_files_are_never_tou
     assert kinds(plan) == {"a": "transfer", "b/tmp": "transfer", "old": "delete"}
     plan = plan_sync({".x.12345678.xfer-part": FileState(".x.12345678.xfer-part", 1, T)}, {})
     assert plan.actions == ()
+
+
+def test_a_destination_name_that_is_the_sources_with_its_undecodable_bytes_replaced_is_not_deleted() -> None:
+    """Review J, finding 5: pyftpdlib stores a local ``bad\\xff\\xfe.txt`` (lone surrogates here) as
+    ``bad\\ufffd\\ufffd.txt``.  The next ``sync --delete`` sent the file again, then deleted the
+    listed name as "not in source" -- the file just written -- exit 0, every other run."""
+    source = {"bad\udcff\udcfe.txt": FileState("bad\udcff\udcfe.txt", 5, T), "ok": FileState("ok", 1, T)}
+    dest = {"bad\ufffd\ufffd.txt": FileState("bad\ufffd\ufffd.txt", 5, T), "ok": FileState("ok", 1, T),
+            "gone": FileState("gone", 1, T)}
+    plan = plan_sync(source, dest, delete=True)
+    assert [a.path for a in plan.deletes] == ["gone"]
+    assert [a.path for a in plan.kept] == ["bad\ufffd\ufffd.txt"]
