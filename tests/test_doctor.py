@@ -377,5 +377,9 @@ def test_doctor_json_keys_are_the_readme_list(module_pki: TestPKI, tmp_path: Pat
                 assert set(certificate) == chain_keys
             seen.setdefault(step["key"], set()).update(step["facts"])
     assert any(step["error"] for report in reports for step in report["steps"])
+    # Every protocol's report that got through has the same seven steps (review M-10: SFTP had no clock).
+    for report in reports[:7]:
+        assert [step["key"] for step in report["steps"]][-1] == "clock", report["protocol"]
+        assert len(report["steps"]) == 7, report["protocol"]
     for key, keys in documented.items():
         assert keys <= seen.get(key, set()), f"README documents {key} {sorted(keys - seen.get(key, set()))}: never seen"
