@@ -71,8 +71,11 @@ def test_a_tree_goes_without_the_names_a_url_cannot_carry(
 def test_put_of_such_a_file_is_its_own_failure(
     endpoint: Endpoint, tree: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    if endpoint.protocol == "sftp":
-        pytest.skip("SFTP sends the name's bytes")
+    if endpoint.protocol == "sftp":  # the bytes are the name: it goes like any other file
+        code, _out, err = run(capsys, "put", str(tree / BAD), "pp:/")
+        assert code == 0, err
+        assert _stored(endpoint.root) == {b"bad\xff\xfe.txt": b"latin"}
+        return
     code, _out, err = run(capsys, "put", str(tree / BAD), "pp:/")
     assert code == ExitCode.USAGE
     one_error(err, f"cannot put {tree}/{SHOWN}: its name is not UTF-8 and cannot be put in a URL")

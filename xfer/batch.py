@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import os
 import posixpath
 import queue
@@ -49,6 +48,7 @@ from .errors import (
     UsageError,
     XferError,
 )
+from .log import logger
 from .options import DEFAULT_MAX_DEPTH
 from .retry import RetryPolicy, own_failure
 from .transfer import PartialDownloads, is_temporary, local_error, local_errors, note_temporary, reporting_partials_to
@@ -64,7 +64,7 @@ __all__ = [
     "put_files", "remote_tree", "run_tasks",
 ]
 
-_log = logging.getLogger(__name__)
+_log = logger(__name__)
 
 #: Given (local path, remote path, size or None), return a progress callback (or None).
 CallbackFactory = Callable[[str, str, int | None], ProgressCallback | None]

@@ -12,7 +12,6 @@ Everything the CLI does goes through here, so a script has the same power.
 
 from __future__ import annotations
 
-import logging
 import os
 import posixpath
 import urllib.parse
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .adapters.base import Adapter, ConnectionSettings, Entry, TLSSettings, TransferResult
 from .batch import CallbackFactory
 from .errors import UsageError
+from .log import logger
 from .options import CORE, DEFAULT_MAX_DEPTH
 from .profiles import OverrideStyle, Profile, load_profile
 from .protocols.spec import SettingsSource
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 
-_log = logging.getLogger(__name__)
+_log = logger(__name__)
 
 #: The name of the profile built from a bare URL target.
 URL_PROFILE = "url-target"

@@ -21,7 +21,6 @@ import datetime as dt
 import functools
 import glob
 import io
-import logging
 import os
 import posixpath
 import shutil
@@ -51,11 +50,12 @@ from .errors import (
     UsageError,
     XferError,
 )
+from .log import logger
 from .secrets import Secret
 
 __all__ = ["XferFile", "XferFileSystem"]
 
-_log = logging.getLogger(__name__)
+_log = logger(__name__)
 
 #: The storage options that describe (or override) the connection; all are profile options.
 CONNECTION_OPTIONS = ("url", "identity", "identity_password", "ca", "pin", "username", "password",

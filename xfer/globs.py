@@ -22,15 +22,15 @@ included is taken (``--include '*.csv'`` alone means "just the CSV files").
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import RemoteNotFound, UsageError
+from .log import logger
 from .types import Entry
 
-_log = logging.getLogger(__name__)
+_log = logger(__name__)
 
 __all__ = ["Filters", "Rule", "expand", "has_magic", "match", "split_glob", "translate"]
 

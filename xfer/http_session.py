@@ -69,7 +69,7 @@ from .http_lean import (
     exchange,
     lean_body,
 )
-from .log import masked_headers
+from .log import logger, masked_headers
 from .net import Proxy, choose_proxy, open_tcp
 from .protocols.spec import WEB_PROXY_ENVIRONMENT
 from .transfer import UPLOAD_BLOCK
@@ -85,7 +85,7 @@ __all__ = [
 ]
 
 #: ``-v``: method, URL, status and time of every request; ``-vv``: headers, credentials masked.
-_log = logging.getLogger("xfer.http")
+_log = logger("xfer.http")
 
 #: Connections kept per host: enough for a few parallel transfers, one is reused serially.
 DEFAULT_POOL_SIZE = 4

@@ -17,13 +17,52 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-__all__ = ["MASK", "SECRET_HEADERS", "CLIHandler", "masked_command", "masked_headers", "verbosity_level"]
+__all__ = ["MASK", "SECRET_HEADERS", "CLIHandler", "logger", "masked_command", "masked_headers", "verbosity_level"]
 
 #: What a secret is replaced with in a log record.
 MASK = "********"
 
 #: Headers whose values are credentials (RFC 9110 §11.6, RFC 6265), compared case-insensitively.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+
+def logger(name: str) -> logging.Logger:
+    """The logger ``name`` of xfer's tree, whose records hold only text every handler can write.
+
+    A name that is not UTF-8 (a local file's bytes, a server's Latin-1 name) is a ``str`` with
+    lone surrogates: a handler writing UTF-8 (a log file, pytest-xdist sending captured logs to
+    its controller) fails on it ("--- Logging error ---", or a crashed test worker).  Such text
+    goes into the record escaped as ``\\udcff``, as the CLI shows it; the CLI's own escaping of
+    control characters is unchanged."""
+    found = logging.getLogger(name)
+    if not any(isinstance(each, _EncodableText) for each in found.filters):
+        found.addFilter(_ENCODABLE)
+    return found
+
+
+class _EncodableText(logging.Filter):
+    """Escapes lone surrogates in a record's message and arguments (see :func:`logger`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _encodable(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_encodable(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {key: _encodable(value) for key, value in record.args.items()}
+        return True
+
+
+_ENCODABLE = _EncodableText()
+
+
+def _encodable(value: object) -> object:
+    if not isinstance(value, str) or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def masked_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:

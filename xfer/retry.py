@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextvars
 import errno
-import logging
 import random
 import sys
 import time
@@ -51,6 +50,7 @@ from .errors import (
     UsageError,
     XferError,
 )
+from .log import logger
 
 __all__ = [
     "DEFAULT_RETRIES",
@@ -70,7 +70,7 @@ __all__ = [
     "own_failure",
 ]
 
-_log = logging.getLogger("xfer.retry")
+_log = logger("xfer.retry")
 
 #: How download failures end their message when they removed the partial file (see ``get_stream``).
 NOTHING_SAVED = "nothing was saved"

@@ -43,7 +43,6 @@ import contextlib
 import datetime as dt
 import errno
 import hashlib
-import logging
 import math
 import os
 import posixpath
@@ -73,6 +72,7 @@ from .errors import (
     source_kept,
 )
 from .globs import Filters
+from .log import logger
 from .options import DEFAULT_MAX_DEPTH
 from .retry import own_failure
 from .transfer import is_temporary, local_error, local_errors, sha256_file
@@ -103,7 +103,7 @@ __all__ = [
     "twin_kept",
 ]
 
-_log = logging.getLogger(__name__)
+_log = logger(__name__)
 
 #: Keys of ``xfer sync --json``, in order (documented in the README; a test holds them stable).
 SYNC_KEYS = (

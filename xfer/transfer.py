@@ -17,7 +17,6 @@ import fcntl
 import hashlib
 import io
 import json
-import logging
 import os
 import posixpath
 import re
@@ -34,6 +33,7 @@ from typing import Any, BinaryIO, ClassVar
 
 from .buffers import aligned_buffer
 from .errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
+from .log import logger
 from .pipeline_io import WRITEBACK_STEP, WriteBehind, start_writeback
 from .retry import current_attempt
 from .throttle import TokenBucket
@@ -71,7 +71,7 @@ DOWNLOAD_BLOCK = 64 * 1024
 INLINE_DOWNLOAD = 1 << 20
 
 
-_retry_log = logging.getLogger("xfer.retry")
+_retry_log = logger("xfer.retry")
 
 #: What names a download's part file and its sidecar (``.NAME.xfer-part``, ``.NAME.xfer-resume``).
 PART_SUFFIX = ".xfer-part"
@@ -121,7 +121,7 @@ def note_temporary(count: int, folder: str | os.PathLike[str]) -> None:
     """One INFO line for the ``count`` working files a walk of ``folder`` left out (none: no line),
     so that a file not sent is never left out without a word."""
     if count:
-        logging.getLogger("xfer").info(
+        logger("xfer").info(
             "left out %d of xfer's own working files under %s (.NAME.RANDOM.xfer-part, .NAME.xfer-resume, ...)",
             count, os.fspath(folder),
         )
@@ -469,7 +469,7 @@ class FileBody:
         self.grew = True
         path = self._name or getattr(self._handle, "name", None)
         named = f"local file {os.fsdecode(path)}" if isinstance(path, str | bytes) else "the local file"
-        logging.getLogger("xfer").warning(
+        logger("xfer").warning(
             "%s grew while it was sent: the copy has its first %d bytes, not what was added since", named, end)
 
     def skip(self, offset: int) -> None:
@@ -1018,7 +1018,7 @@ def _read_sidecar(sidecar: Path, part: Path) -> KeptPart | None:
         fd = os.open(sidecar, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as handle:
             if not _kept_file_is_ours(os.fstat(handle.fileno())):
-                logging.getLogger("xfer").warning("ignored %s: it is not a file of this user's own", sidecar)
+                logger("xfer").warning("ignored %s: it is not a file of this user's own", sidecar)
                 return None
             facts = json.loads(handle.read(64 * 1024))
     except (OSError, ValueError):

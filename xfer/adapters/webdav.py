@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
-import logging
 import os
 import posixpath
 import threading
@@ -50,6 +49,7 @@ from ..errors import (
 from ..http_errors import map_http_error
 from ..http_lean import body_left_unread
 from ..http_session import XferSession, drain_error_body, origin_of
+from ..log import logger
 from ..protocols.webdav import WebDAVOptions
 from ..retry import Attempt, current_attempt, is_cut
 from ..streams import SinkFactory
@@ -63,7 +63,7 @@ from .writer import RemoteWriter
 
 __all__ = ["WebDAVAdapter", "WebDAVOptions"]
 
-_log = logging.getLogger("xfer.webdav")
+_log = logger("xfer.webdav")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: Statuses the hook intercepts around webdavclient3 calls: every failure and every redirect.

@@ -9,20 +9,19 @@ inbox).  FTPS: the greeting (implicit) and ``FEAT``.
 from __future__ import annotations
 
 import http.client
-import logging
 import socket
 import ssl
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..log import masked_command
+from ..log import logger, masked_command
 
 __all__ = ["BODY_LIMIT", "Exchange", "ftp_command", "ftp_reply", "http_exchange"]
 
 # The probe's own exchange shows under -v like the adapters' (same loggers, same masking).
-_ftp_log = logging.getLogger("xfer.ftp")
-_http_log = logging.getLogger("xfer.http")
+_ftp_log = logger("xfer.ftp")
+_http_log = logger("xfer.http")
 
 #: Bytes of the answer body read: enough for nginx's certificate error page.
 BODY_LIMIT = 8192

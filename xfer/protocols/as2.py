@@ -8,12 +8,12 @@ certificate, so the adapter receives objects, not file names.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..log import logger
 from .spec import Option, ProfileFacts, ProtocolOptions, ProtocolSpec, Scheme, SettingsSource
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ __all__ = ["MDN_MODES", "SPEC", "AS2Options"]
 
 #: Receipt modes; anything else (say the message builder's "signed") would skip the signature check.
 MDN_MODES = ("none", "unsigned-sync", "signed-sync")
-_log = logging.getLogger(__name__)
+_log = logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..log import logger
 from .records import HandshakeFacts
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PinMismatchError", "XferConnection", "XferSSLObject", "XferSSLSocket", "with_reason"]
 
-_log = logging.getLogger("xfer.tls")
+_log = logger("xfer.tls")
 
 
 class PinMismatchError(ssl.SSLCertVerificationError):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ftplib
-import logging
 import posixpath
 import socket
 import ssl
@@ -40,6 +39,7 @@ from ...errors import (
     folder_missing,
     folder_needs_recursive,
 )
+from ...log import logger
 from ...net import choose_proxy
 from ...numbers import server_int, server_status
 from ...protocols.ftps import SPEC as FTPS_SPEC
@@ -117,7 +117,7 @@ _UTIME_FORMS = ("five", "two")
 HASH_RATE = 20 * 2**20
 
 _T = TypeVar("_T")
-_log = logging.getLogger(__name__)
+_log = logger(__name__)
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ...errors import ConnectionDropped, ConnectTimeout, InsecureSchemeRefused, ServerError, TransferCut, XferError
-from ...log import masked_command
+from ...log import logger, masked_command
 from ...net import Proxy, open_tcp
 from ...numbers import server_status
 from ...tls import bytes_moved
@@ -83,7 +83,7 @@ EXTRA_PRELIMINARY = 3
 _RECEIVING = frozenset({"RETR", "LIST", "MLSD", "NLST"})
 
 #: ``-v``: every command (PASS masked) and reply (secrets already taken out), with timings.
-_log = logging.getLogger("xfer.ftp")
+_log = logger("xfer.ftp")
 
 
 class _DataHandshake:

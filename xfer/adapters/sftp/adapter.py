@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
-import logging
 import os
 import posixpath
 import secrets
@@ -46,6 +45,7 @@ from ...errors import (
     listing_too_large,
     source_kept,
 )
+from ...log import logger
 from ...protocols.sftp import SFTPOptions
 from ...retry import Attempt, current_attempt
 from ...streams import SinkFactory
@@ -74,7 +74,7 @@ from .session import SSHSession, connect_error
 __all__ = ["SFTPAdapter"]
 
 _T = TypeVar("_T")
-_log = logging.getLogger("xfer.sftp")
+_log = logger("xfer.sftp")
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
 
 

@@ -32,7 +32,6 @@ machinery (``SFTPClient._handler``, private, as is the handler class
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
@@ -42,6 +41,7 @@ import asyncssh
 import asyncssh.sftp
 from asyncssh.packet import PacketDecodeError, SSHPacket, String, UInt32, UInt64
 
+from ...log import logger
 from ...verify import HASHES, HashName, ServerHash
 
 #: SSH_FXP_EXTENDED_REPLY (draft-ietf-secsh-filexfer-02 §3).
@@ -49,7 +49,7 @@ FXP_EXTENDED_REPLY = 201
 
 __all__ = ["REQUEST", "CheckFile", "start_sftp_client"]
 
-_log = logging.getLogger("xfer.sftp")
+_log = logger("xfer.sftp")
 
 #: The request sent (the handle variant needs a file open on the server; the name one does not).
 REQUEST = b"check-file-name"

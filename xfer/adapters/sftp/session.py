@@ -37,6 +37,7 @@ from ...errors import (
     TLSError,
     XferError,
 )
+from ...log import logger
 from ...net import choose_proxy, open_tcp
 from ...protocols.sftp import SPEC as SFTP_SPEC
 from ...protocols.sftp import SFTPOptions, default_known_hosts
@@ -47,7 +48,7 @@ from .keys import ClientKey, load_client_key
 __all__ = ["PLAIN_HOST_KEY_ALGS", "HostKeyFacts", "SSHSession"]
 
 _T = TypeVar("_T")
-_log = logging.getLogger("xfer.sftp")
+_log = logger("xfer.sftp")
 
 #: The session loops' thread names start with this (see :class:`_WritesAfterLoss`).
 _THREAD_PREFIX = "xfer-sftp-"
