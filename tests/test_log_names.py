@@ -15,10 +15,11 @@ from xfer.log import logger
 
 
 def test_a_name_that_is_not_utf8_is_logged_escaped_and_the_rest_as_it_is() -> None:
-    stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    written_bytes = io.BytesIO()
+    stream = io.TextIOWrapper(written_bytes, encoding="utf-8", errors="strict")
     handler = logging.StreamHandler(stream)
     errors: list[logging.LogRecord] = []
-    handler.handleError = errors.append  # type: ignore[method-assign]
+    handler.handleError = errors.append  # type: ignore[method-assign,assignment]
     log = logger("xfer.test-names")
     log.addHandler(handler)
     log.propagate = False
@@ -29,7 +30,7 @@ def test_a_name_that_is_not_utf8_is_logged_escaped_and_the_rest_as_it_is() -> No
     finally:
         log.removeHandler(handler)
     stream.flush()
-    written = stream.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
+    written = written_bytes.getvalue().decode("utf-8")
     assert errors == []
     assert written.splitlines() == ["skipped bad\\udcff\\udcfe.txt: café, ok", "keyed dir\\udcff",
                                     "caf\\udce9 in the message itself"]
