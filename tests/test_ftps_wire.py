@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import one_error, run
 from xfer import client
-from xfer.adapters.ftps.listing import read_mlsd_line
+from xfer.adapters.ftps.listing import parse_mlst_line, read_mlsd_line
 from xfer.errors import ConnectionDropped, ConnectTimeout, ExitCode, RemoteError, RemoteNotFound, ServerError, XferError
 from xfer.testing.ftps_fake import EmptyTransfer, EpsvAnswer, FakeFTPSServer, MlstShape
 from xfer.testing.pki import TestPKI
@@ -280,6 +280,10 @@ def test_mlsd_entries_without_facts_keep_their_names(
     # Review N, finding 9: no ";" ends it, so after the leading space "a=b" is part of the name.
     line = read_mlsd_line(" a=b c.txt", "/in")
     assert line is not None and line.entry is not None and line.entry.name == "a=b c.txt"
+    # MLST's fact line always starts with a space; facts without their last ";" are still facts
+    # there (review O, finding 3: read as "no facts", every info failed).
+    entry = parse_mlst_line(" type=file;size=3;modify=20240101000000 /in/a.txt", "/in/a.txt")
+    assert entry is not None and entry.type == "file" and entry.size == 3
 
 
 @pytest.mark.parametrize("mlst", [True, False], ids=["MLSD", "LIST"])

@@ -202,7 +202,7 @@ def read_mlsd_line(line: str, folder: str) -> ListedLine | None:
     """One MLSD line: its entry in ``folder`` (None for ``.``/``..``, ``cdir``/``pdir`` and unsafe
     names), or None for a line that is no entry, which the caller must not pass over (as LIST's:
     :func:`read_list_line`).  ``" name"`` is an entry with no facts (RFC 3659: ``[facts] SP name``)."""
-    split = _split_mlsx(line)
+    split = _split_mlsx(line, listing=True)
     if split is None:
         return None
     facts, name = split
@@ -233,19 +233,21 @@ def parse_mlst_line(line: str, path: str) -> Entry | None:
     return _mlsx_entry(facts, posixpath.basename(path.rstrip("/")) or "/", path)
 
 
-def _split_mlsx(line: str) -> tuple[dict[str, str], str] | None:
+def _split_mlsx(line: str, *, listing: bool = False) -> tuple[dict[str, str], str] | None:
     """``facts SP name`` -> (facts, name); None for a line that is neither that nor ``SP name``.
 
     RFC 3659: each fact is ``name=value;``, and the fact set may be empty (``" name"``).  Some
     servers indent their facts with a space too, so a leading space is read as "no facts" only
     when what follows is no fact set.  A first word with no ``=`` is no fact set: ``"my file"``
     was read as the facts "my" of a file called "file" (review L, finding 14).
+
+    ``listing``: an MLSD line, where after the leading space a first word with ``=`` but no
+    closing ``;`` is part of a fact-less name (``" a=b c.txt"``: review N, finding 9).  Not on
+    MLST's fact line, which always starts with a space and whose facts some servers leave
+    without the last ``;``: it was read as "no facts" (review O, finding 3).
     """
     facts_part, sep, name = line.lstrip(" ").partition(" ")
-    # After a leading space, a first word with "=" but no ";" is a name too (" a=b c.txt"): RFC
-    # 3659 ends every fact with ";" (review N, finding 9).  Without the space, such a word is
-    # still read as facts: servers that drop the last ";" exist.
-    unterminated = line.startswith(" ") and not facts_part.endswith(";")
+    unterminated = listing and line.startswith(" ") and not facts_part.endswith(";")
     if not sep or not name or "=" not in facts_part or unterminated:
         if line.startswith(" ") and line[1:]:
             return {}, line[1:]  # no facts at all
