@@ -444,3 +444,21 @@ def test_a_source_whose_size_is_refused_is_kept_for_that_reason(
             [kept] = remote.remove_sources([("/in/a.edi", got.size)])
     assert kept is not None and "does not tell its size" in str(kept) and "no file" not in str(kept)
     assert (root / "in" / "a.edi").exists()
+
+
+def test_an_upload_into_a_write_only_drop_folder_does_not_need_a_look(
+    pki: TestPKI, root: Path, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review O, finding 4: proftpd's write-only drop folder (``<Limit READ DIRS> DenyAll``: SIZE,
+    MDTM, MLST and LIST refused).  Once a refused listing stopped counting as "absent" (N-1), the
+    "is the destination a folder?" look before the upload failed it.  A refused look is no answer:
+    the destination names the file."""
+    (root / "drop").mkdir()
+    (tmp_path / "inv.edi").write_bytes(b"UNA" * 100)
+    denied = {f"{command} /drop/inv.edi": "550 /drop/inv.edi: Operation not permitted"
+              for command in ("SIZE", "MDTM", "MLST")}
+    denied.update({f"{command} /drop": "550 /drop: Operation not permitted" for command in ("LIST", "MLSD")})
+    with FakeFTPSServer(pki, root=root, replies=denied, mlst=False) as srv:
+        with srv.adapter(client_context(), retries=0, upload_temp_name=False) as remote:
+            client.put(remote, [tmp_path / "inv.edi"], "/drop/inv.edi")
+    assert (root / "drop" / "inv.edi").read_bytes() == b"UNA" * 100

@@ -50,7 +50,7 @@ from .errors import (
 )
 from .log import logger
 from .options import DEFAULT_MAX_DEPTH
-from .retry import RetryPolicy, own_failure
+from .retry import RetryPolicy, is_transient, own_failure
 from .transfer import PartialDownloads, is_temporary, local_error, local_errors, note_temporary, reporting_partials_to
 from .types import Capability, Entry, ListedPath, ProgressCallback, TransferResult
 from .urls import check_remote_path, is_utf8
@@ -629,8 +629,14 @@ def _remote_is_dir(remote: Adapter, path: str) -> bool:
     try:
         return remote.info(path).is_dir
     except (RemoteNotFound, UnsupportedOperation):
-        # Not there, or the server cannot say (a folder that may not be listed): the
-        # destination names the file.  An upload must not depend on a listing.
+        # Not there, or the server cannot say: the destination names the file.
+        return False
+    except RemoteError as exc:
+        # A look the server refuses (a write-only drop folder: SIZE, MDTM and LIST denied) is no
+        # answer either: the destination names the file, and the STOR says what it says.  An upload
+        # must not depend on a listing (review O, finding 4).  A transient failure stays one.
+        if is_transient(exc):
+            raise
         return False
 
 
