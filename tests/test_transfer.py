@@ -160,6 +160,24 @@ def test_a_download_run_as_root_over_anothers_file_keeps_its_owner(tmp_path: Pat
     assert target.read_bytes() == b"new"
 
 
+def test_a_root_that_may_not_give_files_away_still_downloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review O, finding 5: root in a user namespace (EINVAL) or on root_squash NFS (EPERM) may not
+    chown; keeping the owner made every such download over another's file fail.  Best effort."""
+    assert os.geteuid() == 0, "this test needs root, as CI runs"
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    os.chown(target, 65534, 65533)
+    target.chmod(0o640)
+
+    def refused(fd: int, uid: int, gid: int) -> None:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    monkeypatch.setattr(os, "fchown", refused)
+    with AtomicDownload(target) as out:
+        out.write(b"new")
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o7777 == 0o640
+
+
 @pytest.mark.parametrize("kind", ["link", "dangling link", "named pipe", "socket", "device"])
 def test_a_final_name_that_is_no_regular_file_is_neither_replaced_nor_written_through(
     tmp_path: Path, kind: str,

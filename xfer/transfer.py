@@ -926,7 +926,13 @@ class AtomicDownload(DownloadAccounting):
             os.fchmod(fd, 0o666 & ~_umask())
             return
         if _running_as_root() and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
-            os.fchown(fd, info.st_uid, info.st_gid)
+            try:
+                os.fchown(fd, info.st_uid, info.st_gid)
+            except OSError:
+                # Best effort, as cp -p: root in a user namespace (EINVAL for an unmapped owner),
+                # on root_squash NFS or CIFS (EPERM) may not give files away.  The download stands
+                # (review O, finding 5).
+                pass
         os.fchmod(fd, stat.S_IMODE(info.st_mode) & 0o777)
 
     def _keep(self, handle: BinaryIO | None, exc: BaseException | None) -> bool:
