@@ -201,3 +201,16 @@ def test_a_destination_name_that_is_the_sources_with_its_undecodable_bytes_repla
     plan = plan_sync(source, dest, delete=True)
     assert [a.path for a in plan.deletes] == ["gone"]
     assert [a.path for a in plan.kept] == ["bad\ufffd\ufffd.txt"]
+
+
+def test_two_names_that_differ_in_bytes_that_are_not_utf8_stay_two_files() -> None:
+    """Review O, finding 6: the U+FFFD rule made Latin-1 ``caf\\xe9`` and ``caf\\xe8`` one name, so a
+    stale ``caf\\xe8`` on a server that keeps the bytes (SFTP) was never deleted, and twin checks
+    kept both sources.  Only a source name against its replaced form on the destination is one."""
+    from xfer.sync import name_twins
+
+    source = {"caf\udce9.txt": FileState("caf\udce9.txt", 1, T)}
+    dest = {"caf\udce9.txt": FileState("caf\udce9.txt", 1, T), "caf\udce8.txt": FileState("caf\udce8.txt", 1, T)}
+    plan = plan_sync(source, dest, delete=True)
+    assert [a.path for a in plan.deletes] == ["caf\udce8.txt"] and plan.kept == ()
+    assert name_twins(["caf\udce9.txt", "caf\udce8.txt"]) == {}

@@ -386,7 +386,10 @@ def plan_sync(
     # wrote: deleting the listed name would delete the copy (and with --remove-source-files the
     # only one left).  Whether the destination folds cannot be known from a listing, so such a
     # name is never deleted (review D, finding 1).
-    folded = {_folded(name): name for name in source} if delete else {}
+    folded: dict[str, str] = {}
+    for name in source if delete else ():
+        folded[_folded(name)] = name
+        folded.setdefault(_folded(name, replaced=True), name)
     for path in present if delete else ():
         if path in source and wanted(path):
             continue
@@ -397,8 +400,9 @@ def plan_sync(
             _log.warning("sync: %s is not deleted: it differs from the source's %s only in case, Unicode "
                          "form or bytes that are not UTF-8, and a destination that folds them holds the two as "
                          "one file", path, twin)
-            kept.append(Action("skip", path, f"kept: the source's {twin} differs only in case or form "
-                               "(on a case-insensitive destination they are one file)", destination[path].size))
+            kept.append(Action("skip", path, f"kept: the source's {twin} differs only in case, form or bytes "
+                               "that are not UTF-8 (on a destination that folds them they are one file)",
+                               destination[path].size))
         else:
             deletes.append(Action("delete", path, "not in source", destination[path].size))
     return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(present), kept=tuple(kept))
@@ -1177,14 +1181,17 @@ def twin_kept(source: str, twin: str, *, on: str) -> IntegrityError:
                                "file").copy_with(hint="move them one at a time, or rename one")
 
 
-def _folded(relative: str) -> str:
+def _folded(relative: str, *, replaced: bool = False) -> str:
     """A name as a case- and form-insensitive disk sees it: two names alike here may be one file.
 
-    Bytes that are not UTF-8 (lone surrogates here) count as U+FFFD, the character a server that
-    stores names as Unicode puts in their place: pyftpdlib lists a local ``bad\xff.txt`` just
+    ``replaced``: also as a server that stores names as Unicode keeps a name that is not UTF-8,
+    each such byte (a lone surrogate here) U+FFFD: pyftpdlib lists a local ``bad\xff.txt`` just
     uploaded as ``bad\ufffd.txt``, and ``sync --delete`` deleted it as "not in source" on every
-    other run (review J, finding 5)."""
-    return _UNDECODABLE.sub("\ufffd", unicodedata.normalize("NFC", relative)).casefold()
+    other run (review J, finding 5).  Only for a source name against the destination's: two
+    source names that differ in such bytes (Latin-1 ``caf\xe9``, ``caf\xe8``) are two files
+    (review O, finding 6)."""
+    folded = unicodedata.normalize("NFC", relative)
+    return (_UNDECODABLE.sub("\ufffd", folded) if replaced else folded).casefold()
 
 
 #: A byte that was not UTF-8, as ``surrogateescape`` holds it.
