@@ -210,7 +210,7 @@ def test_two_names_that_differ_in_bytes_that_are_not_utf8_stay_two_files() -> No
     from xfer.sync import name_twins
 
     source = {"caf\udce9.txt": FileState("caf\udce9.txt", 1, T)}
-    dest = {"caf\udce9.txt": FileState("caf\udce9.txt", 1, T), "caf\udce8.txt": FileState("caf\udce8.txt", 1, T)}
+    dest = {name: FileState(name, 1, T) for name in ("caf\udce9.txt", "caf\udce8.txt")}
     plan = plan_sync(source, dest, delete=True)
     assert [a.path for a in plan.deletes] == ["caf\udce8.txt"] and plan.kept == ()
     assert name_twins(["caf\udce9.txt", "caf\udce8.txt"]) == {}
