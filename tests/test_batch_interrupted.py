@@ -118,3 +118,35 @@ def test_an_interrupt_before_anything_moved_is_the_plain_one(
     with xfer.connect("dav") as remote, pytest.raises(KeyboardInterrupt) as raised:
         xfer.client.put(remote, [outbox], "/in/", recursive=True)
     assert type(raised.value) is KeyboardInterrupt
+
+
+def test_an_interrupt_an_adapter_worded_still_reports_and_removes_what_moved(
+    xfer_ftps_server: Endpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review O, finding 1: FTPS turns Ctrl-C during an upload's rename into ``Interrupted`` (an
+    XferError that says where the upload may be); the batch raised it bare, so the files that had
+    moved were neither reported nor had their sources removed.  Now it is a BatchInterrupted too,
+    and its words come as a warning."""
+    from xfer.adapters.ftps import install
+
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "ftp.toml").write_text(tomli_w.dumps(xfer_ftps_server.profile.to_toml()))
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(folder))
+    real = install.rename_over
+    calls: list[int] = []
+
+    def renaming(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(install, "rename_over", renaming)
+    outbox = _outbox(tmp_path)
+    code, _out, err = run(capsys, "put", "-r", "--remove-source-files", str(outbox), "ftp:/in/")
+    assert code == ExitCode.INTERRUPTED, err
+    assert err.splitlines()[-1] == "xfer: interrupted"
+    assert "interrupted while renaming the uploaded temporary file" in err  # where the third may be
+    assert "removed 2 of 2 source file(s) after verifying their copies" in err
+    assert sorted(path.name for path in outbox.iterdir()) == NAMES[2:]

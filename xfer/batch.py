@@ -202,10 +202,17 @@ def run_tasks(
             opener = reconnect or (lambda: type(remote)(remote.settings))
             _Batch(remote, tasks, callbacks, min(parallel, len(tasks)), opener, outcomes, lock).run()
     except XferError as stop:
-        if isinstance(stop, Interrupted | FilesFailed):
+        if isinstance(stop, FilesFailed):
             raise
         with lock:
             so_far = [outcomes[index] for index in sorted(outcomes)]
+        if isinstance(stop, Interrupted):
+            # Ctrl-C that an adapter worded (FTPS, during a rename: where the upload may be): still
+            # the user's interruption, with what moved, as for a bare one below (review O, finding 1).
+            if not so_far:
+                raise
+            raise BatchInterrupted([o for o in so_far if isinstance(o, TransferResult)],
+                                   [stop, *(o for o in so_far if isinstance(o, XferError))]) from stop
         done = [o for o in so_far if isinstance(o, TransferResult)]
         if not so_far:
             raise
