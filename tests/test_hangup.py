@@ -5,6 +5,7 @@ under random names that no later run removes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -79,3 +80,38 @@ def test_a_hang_up_mid_upload_leaves_nothing_on_the_server(served: Endpoint, tmp
     while list(served.root.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert list(served.root.iterdir()) == []
+
+
+def test_a_terminal_that_hangs_up_still_gets_the_moved_files_sources_removed(
+    served: Endpoint, tmp_path: Path
+) -> None:
+    """Review O, finding 2: on a real terminal (a pty as the controlling tty, so the progress bar is
+    drawn) a hang-up is SIGHUP and then EIO on every write: drawing the bar for the last time failed,
+    so the sources of the files that had moved were not removed, and the exit code was 1."""
+    import pty
+    import select
+
+    out = served.root / "out"
+    out.mkdir()
+    small = [f"a{number}" for number in range(3)]
+    for name in small:
+        (out / name).write_bytes(os.urandom(10_000))
+    (out / "b").write_bytes(os.urandom(4 << 20))
+    inbox = tmp_path / "in"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    pid, master = pty.fork()
+    if pid == 0:  # the child: xfer on the terminal
+        os.execve(sys.executable, [sys.executable, "-m", "xfer", "get", "-r", "-P", "1", "--remove-source-files",
+                                   "--limit-rate", "1M", "pp:/out/", str(inbox)], env)
+    deadline = time.monotonic() + 30
+    screen = b""
+    while not all((inbox / name).exists() for name in small) and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.05)[0]:
+            with contextlib.suppress(OSError):
+                screen += os.read(master, 65536)  # the terminal's screen: keep it drained
+    assert time.monotonic() < deadline, (screen[-2000:], list(inbox.rglob("*")))
+    time.sleep(0.3)
+    os.close(master)  # the terminal goes away: SIGHUP, then EIO
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == ExitCode.INTERRUPTED
+    assert sorted(path.name for path in out.iterdir()) == ["b"]  # the sources of what moved are gone

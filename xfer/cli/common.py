@@ -9,7 +9,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
@@ -211,12 +211,16 @@ def say(line: str) -> None:
     """
     if sys.stderr is None:
         return
-    if err_console.cache_info().currsize:
-        # emoji=False: a name such as ":smile:.txt" is text, as on the direct path below.
-        err_console().print(printable(line), markup=False, highlight=False, emoji=False, soft_wrap=True)
-        return
-    sys.stderr.write(printable(line) + "\n")
-    sys.stderr.flush()
+    # Nor does a stderr that fails (a terminal hung up answers EIO; a closed pipe): the line has
+    # nowhere to go, and the run's own outcome (sources to remove, exit 130) must not end there
+    # (review O, finding 2).
+    with suppress(OSError):
+        if err_console.cache_info().currsize:
+            # emoji=False: a name such as ":smile:.txt" is text, as on the direct path below.
+            err_console().print(printable(line), markup=False, highlight=False, emoji=False, soft_wrap=True)
+            return
+        sys.stderr.write(printable(line) + "\n")
+        sys.stderr.flush()
 
 
 def warn(message: str) -> None:
@@ -331,7 +335,7 @@ def progress(enabled: bool) -> Iterator[Callable[[str, str, int | None], Progres
         TransferSpeedColumn,
     )
 
-    with Progress(
+    bar = Progress(
         # Not markup: a file name such as "[/]" is text, and rich would fail on it.
         TextColumn("{task.description}", markup=False),
         BarColumn(),
@@ -340,17 +344,26 @@ def progress(enabled: bool) -> Iterator[Callable[[str, str, int | None], Progres
         TimeRemainingColumn(),
         console=err_console(),
         transient=False,
-    ) as bar:
+    )
 
-        def factory(local: str, remote: str, size: int | None) -> ProgressCallback:
-            task = bar.add_task(printable(remote.rsplit("/", 1)[-1] or remote), total=size)
+    def factory(local: str, remote: str, size: int | None) -> ProgressCallback:
+        task = bar.add_task(printable(remote.rsplit("/", 1)[-1] or remote), total=size)
 
-            def update(done: int, total: int | None) -> None:
-                bar.update(task, completed=done, total=total)
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
 
-            return update
+        return update
 
+    # The bar is drawn on a terminal, which is where a hang-up comes from: drawing it last on a
+    # terminal gone (EIO) must not stop what follows the transfers -- the report, the removal of
+    # the sources of what moved, exit 130 (review O, finding 2).
+    with suppress(OSError):
+        bar.start()
+    try:
         yield factory
+    finally:
+        with suppress(OSError):
+            bar.stop()
 
 
 def human_size(size: float) -> str:
