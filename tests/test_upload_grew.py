@@ -67,10 +67,36 @@ def test_a_piece_before_the_end_does_not_look_further(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"x" * 100)
     handle, _size = open_for_upload(tmp_path / "f")
     with handle:
-        piece = FileBody(handle, 60)
+        piece = FileBody(handle, 60, last=False)
         assert len(b"".join(bytes(block) for block in piece)) == 60 and not piece.grew
         last = FileBody(handle, 40)
         assert len(b"".join(bytes(block) for block in last)) == 40 and not last.grew
+
+
+@pytest.mark.parametrize("when", ["after the first block", "before the body was made"])
+def test_growth_within_the_last_blocks_room_is_said_with_the_bytes_sent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, when: str,
+) -> None:
+    """Review O, findings 7 and 8: the last read fills a whole block, so a file grown by less than
+    the block's spare room went unnoticed (the handle was already past the end), and one grown
+    by more was said with the handle's place ("first 128 bytes" of a 100-byte copy).  Growth
+    between the upload's measure and the body (an FTPS STOR's round trip) was never said."""
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 100)
+    handle, size = open_for_upload(path)
+    with handle:
+        if when == "before the body was made":
+            with path.open("ab") as log:
+                log.write(b"y" * 10)
+        body = FileBody(handle, size, blocksize=64)
+        sent = b""
+        for block in body:
+            sent += bytes(block)
+            if when == "after the first block" and len(sent) == 64:
+                with path.open("ab") as log:
+                    log.write(b"y" * 10)
+    assert sent == b"x" * 100 and body.grew
+    assert "grew while it was sent: the copy has its first 100 bytes" in caplog.text
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="a /proc file system")

@@ -384,12 +384,13 @@ class FileBody:
     ``also``, the one extra hash the server will be asked for; see :class:`StreamHash`) and,
     with a ``throttle``, paid for before it is handed on.
 
-    A body that reaches what was the end of the file when it was made looks once more: a file
-    that holds more now (a log being appended to, a ``/proc`` file whose stated size is 0) is
-    said in a warning, and :attr:`grew` is set.  The copy is then the file's first bytes, whole
-    and proven as such, not the file: a warning, not a failure, because that prefix is what a
-    copy of a growing file can be (the next run sends the file again, grown), and the upload is
-    in place by the time it is known.  ``--remove-source-files`` keeps such a source (it changed).
+    A body that ends the upload (``last``; a ranged upload's earlier pieces do not) looks once
+    more when it is sent: a file that holds more now past the bytes sent (a log being appended
+    to, a ``/proc`` file whose stated size is 0) is said in a warning, and :attr:`grew` is set.
+    The copy is then the file's first bytes, whole and proven as such, not the file: a warning,
+    not a failure, because that prefix is what a copy of a growing file can be (the next run
+    sends the file again, grown), and the upload is in place by the time it is known.
+    ``--remove-source-files`` keeps such a source (it changed).
     """
 
     def __init__(
@@ -404,6 +405,7 @@ class FileBody:
         throttle: TokenBucket | None = None,
         hash: StreamHash | None = None,
         sha256: bool = True,
+        last: bool = True,
     ) -> None:
         self._handle = handle
         self._name = name
@@ -416,12 +418,9 @@ class FileBody:
         self._throttle = throttle
         #: Whether the file held more than the body's bytes once they were read (see above).
         self.grew = False
-        # Where the file ended as the body was made: only a body that reaches it looks for more
-        # (a piece of a ranged upload ends before it, and the next piece goes on from there).
-        try:
-            self._file_end: int | None = os.fstat(handle.fileno()).st_size
-        except (OSError, AttributeError, io.UnsupportedOperation):  # (a stream with no file under it)
-            self._file_end = None
+        self._last = last
+        #: Where in the file the body's bytes start (known once iterated; a resumed upload's offset).
+        self._start: int | None = None
 
     def __len__(self) -> int:
         return self._size
@@ -432,6 +431,8 @@ class FileBody:
         # send (issue 14).  On a 64-byte line: the kernel's copy of the file into it then costs
         # a third (xfer/buffers.py).
         view = aligned_buffer(min(self._blocksize, self._size))
+        with contextlib.suppress(OSError, AttributeError, io.UnsupportedOperation):
+            self._start = self._handle.tell()
         while self.sent < self._size:
             try:
                 count = self._handle.readinto(view)  # type: ignore[attr-defined]  # typeshed's BinaryIO lacks it
@@ -459,12 +460,21 @@ class FileBody:
 
     def look_past_the_end(self) -> None:
         """Set :attr:`grew` and warn if the file holds more than was sent (see the class).  Done at
-        the end of iteration; a sender that sends an empty file without iterating calls it."""
+        the end of iteration; a sender that sends an empty file without iterating calls it.
+
+        Past the bytes *sent*, at their place in the file (a read fills whole blocks, so the
+        handle may already be past them: review O, finding 7), and against the file as it is
+        now, however it was when the body was made (O, 8)."""
+        if not self._last:
+            return
         try:
-            end = self._handle.tell()
-            if self._file_end is None or end < self._file_end or not self._handle.read(1):
+            fd = self._handle.fileno()
+            if self._start is None:
+                self._start = self._handle.tell()
+            end = self._start + self.sent
+            if os.fstat(fd).st_size <= end and not os.pread(fd, 1, end):  # (pread: /proc states size 0)
                 return
-        except OSError:
+        except (OSError, AttributeError, io.UnsupportedOperation):
             return  # (what was sent is whole; this look is only to say more)
         self.grew = True
         path = self._name or getattr(self._handle, "name", None)

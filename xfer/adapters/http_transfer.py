@@ -981,7 +981,8 @@ class HTTPTransfer:
                     if callback is not None:
                         callback(base + done, size)
 
-                body = FileBody(handle, count, callback=moved, name=local, throttle=self.throttle, hash=running)
+                body = FileBody(handle, count, callback=moved, name=local, throttle=self.throttle, hash=running,
+                                last=offset + count == size)
                 headers = {"Content-Range": f"bytes {offset}-{offset + count - 1}/{size}"}
                 try:
                     response = send_put(remote, body, headers)
