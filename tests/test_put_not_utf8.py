@@ -84,3 +84,23 @@ def test_put_of_such_a_file_is_its_own_failure(
     assert err.startswith(f"put {tree}/good.txt -> pp:/in/good.txt")  # the other file went
     one_error(err.split("\n", 1)[1], f"cannot put {tree}/{SHOWN}: its name is not UTF-8", "1 file(s) were moved")
     assert _stored(endpoint.root / "in") == {b"good.txt": b"ok"}
+
+
+def test_a_top_folder_or_a_remote_path_that_is_not_utf8_is_one_error_line(
+    endpoint: Endpoint, tree: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Review O, finding 9: ``put -r`` of a folder whose own name is not UTF-8 reached ``quote`` and
+    ended as "unexpected internal error", and such a remote path blamed the local file.  One line,
+    exit 2, naming the name; SFTP takes the bytes."""
+    top = tree / os.fsdecode(b"dir\xff")
+    code, _out, err = run(capsys, "put", "-r", str(top), "pp:/q/")
+    if endpoint.protocol == "sftp":
+        assert code == 0, err
+        assert _stored(endpoint.root / "q") == {b"dir\xff/x.txt": b"x"}
+        return
+    assert code == ExitCode.USAGE, err
+    one_error(err, "dir\\udcff", "not UTF-8 and cannot be put in a URL")
+    remote = "pp:/" + os.fsdecode(b"d\xff") + "/x.txt"
+    code, _out, err = run(capsys, "get", remote, str(tree / "x.txt"))
+    assert code == ExitCode.USAGE, err
+    one_error(err, "/d\\udcff/x.txt", "the name is not UTF-8")

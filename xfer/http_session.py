@@ -73,6 +73,7 @@ from .log import logger, masked_headers
 from .net import Proxy, choose_proxy, open_tcp
 from .protocols.spec import WEB_PROXY_ENVIRONMENT
 from .transfer import UPLOAD_BLOCK
+from .urls import quote_path
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
@@ -664,7 +665,7 @@ class XferSession(requests.Session):
         """The URL of an absolute server path, percent-encoded; ``folder`` adds the ``/``."""
         if folder and not path.endswith("/"):
             path += "/"
-        return self.allowed_origin.removesuffix(":443") + urllib.parse.quote(path, safe="/")
+        return self.allowed_origin.removesuffix(":443") + quote_path(path)
 
     def check(self, response: requests.Response, *, path: str | None = None) -> requests.Response:
         """Return ``response`` if it is a success (2xx); else raise the mapped xfer error.

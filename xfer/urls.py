@@ -126,6 +126,19 @@ def check_remote_path(path: str, *, shown: str | None = None) -> str:
     return path
 
 
+def quote_path(path: str) -> str:
+    """``path`` percent-encoded for a URL (``/`` kept); one that is not UTF-8 is a usage error.
+
+    A remote path typed with such bytes, or a local folder's name carried into it (``put -r``
+    of a folder whose own name is not UTF-8), reached ``quote`` and ended as "unexpected
+    internal error (UnicodeEncodeError)" (review O, finding 9)."""
+    try:
+        return urllib.parse.quote(path, safe="/")
+    except UnicodeEncodeError:
+        raise UsageError(f"{path}: the name is not UTF-8 and cannot be put in a URL",
+                         hint="rename it, or move it over FTPS or SFTP (they send a name's bytes)") from None
+
+
 def is_utf8(name: str) -> bool:
     """Whether ``name`` was UTF-8 where it was read: a file name of another encoding holds lone
     surrogates (Python's ``surrogateescape``), which FTP and SFTP send back as the bytes they

@@ -54,6 +54,7 @@ from ..protocols.webdav import WebDAVOptions
 from ..retry import Attempt, current_attempt, is_cut
 from ..streams import SinkFactory
 from ..transfer import DOWNLOAD_BLOCK, hidden_beside
+from ..urls import quote_path
 from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, Source, TransferResult
@@ -1060,4 +1061,4 @@ def _quote(path: str, *, folder: bool) -> str:
     """The percent-encoded path webdavclient3 appends to the origin (as ``url_for`` encodes)."""
     if folder and not path.endswith("/"):
         path += "/"
-    return urllib.parse.quote(path, safe="/")
+    return quote_path(path)
