@@ -41,3 +41,17 @@ def test_the_name_is_cut_at_a_whole_character() -> None:
     assert base.startswith("." + "é" * 117 + ".")  # 234 bytes are left for NAME: 117 characters
     short = hidden_beside("/in/report.csv", "xfer-old")
     assert short.startswith("/in/.report.csv.") and short.endswith(".xfer-old") and len(short) == len("/in/") + 29
+
+
+def test_a_long_name_that_is_not_utf8_keeps_its_bytes_in_the_temporary_name() -> None:
+    """Review O (the nits): decoding the cut name with "ignore" dropped every byte that was not
+    UTF-8, not just a character cut in two: Latin-1 ``café`` × 80 became ``.cafcafcaf…``."""
+    import os
+
+    from xfer.transfer import hidden_beside
+
+    latin = os.fsdecode(b"caf\xe9" * 80)
+    temp = os.fsencode(hidden_beside("/in/" + latin).rsplit("/", 1)[1])
+    assert len(temp) <= 255 and temp.startswith(b".caf\xe9caf\xe9")
+    utf8 = hidden_beside("/in/" + "é" * 200).rsplit("/", 1)[1]
+    assert len(utf8.encode()) <= 255 and utf8.encode().decode("utf-8")  # no character cut in two

@@ -103,8 +103,23 @@ def hidden_beside(remote: str, suffix: str = "xfer-part") -> str:
     room = NAME_MAX - len(f"..{token}.{suffix}".encode())
     raw = name.encode("utf-8", "surrogateescape")
     if len(raw) > room:
-        name = raw[:room].decode("utf-8", "ignore")  # (a character cut in two is left out whole)
+        cut = raw[:room].decode("utf-8", "surrogateescape")
+        # A character cut in two is left out whole; the bytes of a name that was not UTF-8 stay
+        # the bytes they were (decoding with "ignore" dropped them all: review O, the nits).
+        name = cut[: len(cut) - _cut_tail(raw[:room])]
     return posixpath.join(folder, f".{name}.{token}.{suffix}")
+
+
+def _cut_tail(raw: bytes) -> int:
+    """How many bytes at the end of ``raw`` begin a UTF-8 character that does not end there."""
+    for back in range(1, min(4, len(raw)) + 1):
+        byte = raw[-back]
+        if byte < 0x80:
+            return 0  # ASCII: nothing cut
+        if byte >= 0xC0:  # the lead byte: its sequence needs this many bytes
+            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return back if back < needed else 0
+    return 0  # continuation bytes only: not a UTF-8 character that was cut
 
 
 def is_temporary(name: str) -> bool:
