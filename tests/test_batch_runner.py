@@ -20,7 +20,10 @@ from xfer.retry import RetryPolicy
 
 
 class _Connection:
-    """What run_tasks needs from an adapter: settings to copy, a retry policy, close()."""
+    """What run_tasks needs from an adapter: settings to copy, a retry policy, close(), and
+    whether paths travel in URLs (names that are not UTF-8 then go alone, to fail there)."""
+
+    paths_in_urls = False
 
     def __init__(self, settings: Any = None) -> None:
         self.settings = settings

@@ -143,7 +143,7 @@ def test_profile_test_of_a_protocol_without_tls(dummy: ProtocolSpec, capsys: pyt
     assert (report["server"], report["protocol"], report["ok"]) == (f"127.0.0.1:{port}", "dummys", True)
     assert [(s["key"], s["status"]) for s in report["steps"]] == [
         ("network", "ok"), ("tls", "skip"), ("client_certificate_request", "skip"), ("identity", "skip"),
-        ("acceptance", "skip"), ("protocol", "ok")]
+        ("acceptance", "skip"), ("protocol", "ok"), ("clock", "skip")]
 
 
 def test_registry_lookups() -> None:

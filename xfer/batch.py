@@ -209,7 +209,8 @@ def run_tasks(
         if isinstance(stop, Interrupted):
             # Ctrl-C that an adapter worded (FTPS, during a rename: where the upload may be): still
             # the user's interruption, with what moved, as for a bare one below (review O, finding 1).
-            if not so_far:
+            # (A stop the batch made itself, because another transfer failed, is no Ctrl-C.)
+            if not so_far or not isinstance(stop.__cause__, KeyboardInterrupt):
                 raise
             raise BatchInterrupted([o for o in so_far if isinstance(o, TransferResult)],
                                    [stop, *(o for o in so_far if isinstance(o, XferError))]) from stop
