@@ -43,6 +43,7 @@ from .errors import (
     RemoteError,
     RemoteIsFolder,
     RemoteNotFound,
+    RemotePermissionDenied,
     TLSError,
     UnsupportedOperation,
     UsageError,
@@ -642,8 +643,9 @@ def _remote_is_dir(remote: Adapter, path: str) -> bool:
     except RemoteError as exc:
         # A look the server refuses (a write-only drop folder: SIZE, MDTM and LIST denied) is no
         # answer either: the destination names the file, and the STOR says what it says.  An upload
-        # must not depend on a listing (review O, finding 4).  A transient failure stays one.
-        if is_transient(exc):
+        # must not depend on a listing (review O, finding 4).  Only a refusal of the look itself,
+        # though: a transient failure stays one, and a full server or a lock is the upload's news too.
+        if is_transient(exc) or not (isinstance(exc, RemotePermissionDenied) or type(exc) is RemoteError):
             raise
         return False
 
