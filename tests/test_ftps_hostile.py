@@ -13,7 +13,7 @@ import io
 import os
 import traceback
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -838,22 +838,32 @@ def test_a_kept_part_is_not_continued_without_mdtm(
     assert _no_leftovers(tmp_path) == []
 
 
-def test_a_server_that_ignores_rest_on_a_continued_download_gets_asked_for_the_whole_file(
-    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Review K-6: ``REST`` answered ``350``, then the RETR sent from byte 0.  The whole file was
-    read onto the part, then "incomplete: got 100000 of 70000 bytes ... the connection may have
-    been cut", exit 7, no retry.  Now the surplus is noticed as it comes, the part goes back to
-    its kept bytes, and the next try asks for the whole file (no REST)."""
+@contextlib.contextmanager
+def _part_then_rest_ignored(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[FakeFTPSServer, list[str], Path]]:
+    """A ``get --resume`` of /in/a.edi cut after 30,000 bytes (the part kept); then the server
+    answers ``350`` to REST and sends from byte 0: (server, CLI flags, local target)."""
     target = tmp_path / "a.edi"
-    data = (root / "in" / "a.edi").read_bytes()
     with FakeFTPSServer(pki, root=root, cut_after=30_000) as srv:
         flags = _cli_flags(pki, srv, monkeypatch)
         code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags)
         assert code == ExitCode.INTEGRITY, err
         srv.cut_after = None
         srv.rest_ignored = True
+        yield srv, flags, target
+
+
+def test_a_server_that_ignores_rest_on_a_continued_download_gets_asked_for_the_whole_file(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root: Path, config: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Review K-6: ``REST`` answered ``350``, then the RETR sent from byte 0.  The whole file was
+    read onto the part, then "incomplete: got 100000 of 70000 bytes ... the connection may have
+    been cut", exit 7, no retry.  Now the surplus is noticed as it comes, the part is dropped,
+    and the next try asks for the whole file (no REST)."""
+    data = (root / "in" / "a.edi").read_bytes()
+    with _part_then_rest_ignored(capsys, pki, root, tmp_path, monkeypatch) as (srv, flags, target):
         before = len(srv.commands)
         code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags, "--retries", "1")
         sent = [line.split()[0] for line in srv.commands[before:]]
@@ -871,14 +881,8 @@ def test_a_server_that_ignores_rest_leaves_no_part_for_the_next_run_to_trip_on(
     """Review N, finding 5: with ``--retries 0`` the part went back to its kept bytes, and every
     later ``--resume`` run sent REST, got the whole file and failed the same way (exit 7), until
     the part was removed by hand.  The part is dropped now: the next run gets the file."""
-    target = tmp_path / "a.edi"
     data = (root / "in" / "a.edi").read_bytes()
-    with FakeFTPSServer(pki, root=root, cut_after=30_000) as srv:
-        flags = _cli_flags(pki, srv, monkeypatch)
-        code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags)
-        assert code == ExitCode.INTEGRITY, err
-        srv.cut_after = None
-        srv.rest_ignored = True
+    with _part_then_rest_ignored(capsys, pki, root, tmp_path, monkeypatch) as (srv, flags, target):
         code, _, err = run(capsys, "get", f"{srv.url}in/a.edi", str(target), "--resume", *flags)
         assert code == ExitCode.INTEGRITY and "the part kept earlier was dropped" in err, err
         assert _no_leftovers(tmp_path) == []
