@@ -46,6 +46,18 @@ def test_short_download_is_discarded(tmp_path: Path) -> None:
     assert target.read_bytes() == b"old" and _leftovers(tmp_path) == []
 
 
+def test_a_download_longer_than_its_size_is_not_called_incomplete(tmp_path: Path) -> None:
+    """Review L, finding 18: 1,200 bytes where SIZE said 1,000 was "incomplete: got 1200 of 1000
+    bytes ... the connection may have been cut"; nothing is saved either way."""
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(IntegrityError, match="longer than the server said: got 12 bytes, 10 expected") as caught:
+        with AtomicDownload(target, expected_size=10) as out:
+            out.write(b"abcdefghijkl")
+    assert "incomplete" not in caught.value.message and "cut" not in (caught.value.hint or "")
+    assert target.read_bytes() == b"old" and _leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, ConnectionResetError, RuntimeError])
 def test_interrupted_download_leaves_nothing(tmp_path: Path, exc: type[BaseException]) -> None:
     target = tmp_path / "new.bin"

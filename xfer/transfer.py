@@ -909,11 +909,19 @@ class AtomicDownload(DownloadAccounting):
             assert handle is not None
             if unstored is not None:
                 raise unstored
-            if self.expected_size is not None and self.written != self.expected_size:
+            if self.expected_size is not None and self.written < self.expected_size:
                 raise IntegrityError(
                     f"download of {self.target.name} is incomplete: got {self.written} of "
                     f"{self.expected_size} bytes; nothing was saved",
                     hint="run the command again; the connection may have been cut",
+                )
+            if self.expected_size is not None and self.written > self.expected_size:
+                # More than the size the server gave: "incomplete ... may have been cut" sent the
+                # user after the network (review L, finding 18).
+                raise IntegrityError(
+                    f"download of {self.target.name} is longer than the server said: got {self.written} "
+                    f"bytes, {self.expected_size} expected; nothing was saved",
+                    hint="the file may have changed on the server while it was sent; run the command again",
                 )
             try:
                 handle.flush()
