@@ -15,7 +15,6 @@ import datetime as dt
 import functools
 import os
 import posixpath
-import secrets
 import stat
 import sys
 import time
@@ -49,7 +48,7 @@ from ...log import logger
 from ...protocols.sftp import SFTPOptions
 from ...retry import Attempt, current_attempt
 from ...streams import SinkFactory
-from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
+from ...transfer import AtomicDownload, FileBody, SentFile, hidden_beside, open_for_upload
 from ...verify import Check, HashName, ServerHash, StreamHash, conclude
 from ..base import (
     Adapter,
@@ -95,20 +94,6 @@ def _kind(attrs: asyncssh.SFTPAttrs) -> EntryType:
         if stat.S_ISLNK(mode):
             return "link"
     return _TYPES.get(attrs.type, "other")
-
-
-#: The longest name most file systems take (NAME_MAX), in bytes.
-_NAME_MAX = 255
-
-
-def _hidden_beside(remote: str, suffix: str) -> str:
-    """``.NAME.RANDOM.SUFFIX`` beside ``remote`` (a temporary file, an old version moved aside),
-    NAME cut short so that the whole stays within :data:`_NAME_MAX` bytes: a name the server
-    takes must not fail for the 20 bytes xfer adds."""
-    folder, name = posixpath.split(remote)
-    room = _NAME_MAX - len(f"..{secrets.token_hex(4)}.{suffix}".encode())
-    short = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")  # (whole characters)
-    return posixpath.join(folder, f".{short}.{secrets.token_hex(4)}.{suffix}")
 
 
 def _untyped(attrs: asyncssh.SFTPAttrs) -> bool:
@@ -789,7 +774,7 @@ class SFTPAdapter(Adapter):
         beside it, or None (the name itself) with ``upload_temp_name = false``."""
         if not self._options.upload_temp_name:
             return None
-        return _hidden_beside(remote, "xfer-part")
+        return hidden_beside(remote, "xfer-part")
 
     async def _refuse_folder(self, sftp: asyncssh.SFTPClient, remote: str) -> None:
         """An upload never replaces a folder."""
@@ -918,7 +903,7 @@ class SFTPAdapter(Adapter):
         the new one in, then the old removed (:meth:`_drop_asides`).  If the new one cannot go in,
         the old one is put back; if that fails too (the connection broke), it stays in
         :attr:`_asides` for :meth:`_put_back` or the next try."""
-        aside = _hidden_beside(remote, "xfer-old")
+        aside = hidden_beside(remote, "xfer-old")
         # Noted before it is asked: a cut can lose the answer to a rename the server made.
         self._asides.setdefault(remote, []).append(aside)
         try:
