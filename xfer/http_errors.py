@@ -51,8 +51,17 @@ ERROR_BODY_LIMIT = 64 * 1024
 
 
 def declared_length(value: str | None) -> int | None:
-    """A ``Content-Length`` value as a number of bytes; None if it is not one (absent, repeated
-    as "3, 3", signed, not ASCII digits: :func:`~xfer.numbers.server_int`)."""
+    """A ``Content-Length`` value as a number of bytes; None if it is not one (absent, signed,
+    not ASCII digits: :func:`~xfer.numbers.server_int`, or a list of different values).
+
+    A list of one repeated value ("3, 3", or two fields that requests joined so) is that value,
+    as RFC 9110 §8.6 allows: a proxy that merges two copies of the field sends it so.
+    """
+    if value is not None and "," in value:
+        values = {part.strip() for part in value.split(",")}
+        if len(values) != 1:
+            return None
+        value = values.pop()
     return server_int(value)
 
 

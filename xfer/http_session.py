@@ -58,7 +58,7 @@ from .errors import (
     UsageError,
     XferError,
 )
-from .http_errors import closes_connection, map_http_error, small_body
+from .http_errors import closes_connection, declared_length, map_http_error, small_body
 from .http_lean import (
     LEAN_METHODS,
     PIPELINED_METHODS,
@@ -166,14 +166,13 @@ class GuardedHTTPAdapter(requests.adapters.HTTPAdapter):
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs, **self._tls_kwargs())
+        connection: type[_HTTPSConnection] = _HTTPSConnection
         if self.socks is not None:
             # urllib3 opens the TCP connection in HTTPSConnection._new_conn; a pool class of
             # this adapter's own opens it through the SOCKS proxy.  The TLS handshake, with our
             # context, then runs inside the tunnel exactly as on a direct connection.
             connection = type("SOCKSHTTPSConnection", (_SOCKSHTTPSConnection,), {"xfer_proxy": self.socks})
-            pool = type("SOCKSHTTPSConnectionPool", (urllib3.connectionpool.HTTPSConnectionPool,),
-                        {"ConnectionCls": connection})
-            self.poolmanager.pool_classes_by_scheme = {"https": pool}
+        self.poolmanager.pool_classes_by_scheme = {"https": _pool_class(connection)}
 
     def get_connection_with_tls_context(
         self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
@@ -212,7 +211,10 @@ class GuardedHTTPAdapter(requests.adapters.HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         proxy_kwargs.update(self._tls_kwargs())
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # The origin's connection, inside the proxy's CONNECT tunnel, reads its answers as any other.
+        manager.pool_classes_by_scheme = {"https": _pool_class(_HTTPSConnection)}
+        return manager
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
@@ -229,7 +231,69 @@ class GuardedHTTPAdapter(requests.adapters.HTTPAdapter):
         _refuse_tls_overrides(verify, cert)
 
 
-class _SOCKSHTTPSConnection(urllib3.connection.HTTPSConnection):
+#: More interim answers than this before a final one: the server is taken to be broken.
+MAX_INTERIM_ANSWERS = 1000
+#: The most field lines an interim answer may have (http.client's own limit for a final answer).
+_MAX_INTERIM_FIELDS = 100
+
+
+class _FinalAnswer(http.client.HTTPResponse):
+    """http.client's answer, read past every interim (1xx) answer to the final one.
+
+    Why: Python's http.client skips only ``100 Continue``.  A ``102 Processing`` or a ``103
+    Early Hints`` (RFC 9110 §15.2: a client must parse any number of them before the final
+    answer) became the answer itself, with no body: a PUT the server went on to refuse with
+    507, or a DELETE it failed with 500, was reported done.  ``101 Switching Protocols`` ends
+    the exchange (xfer never asks for one, and :meth:`XferSession.check` refuses it).
+    """
+
+    def begin(self) -> None:
+        """Read the final answer's head; a ``Content-Length`` list of one repeated value is that value.
+
+        Why: http.client takes ``Content-Length: 5, 5`` (or two such fields joined) as no length
+        and reads the body until the connection closes: on a kept-alive connection, a whole read
+        timeout, then "the connection broke".  RFC 9110 §8.6 lets a recipient take such a list as
+        its one value.  Different values (RFC 9112 §6.3: the framing cannot be trusted) are
+        refused by urllib3 as it builds its answer, before a body is read.
+        """
+        super().begin()
+        if self.length is None and not self.chunked:
+            self.length = declared_length(", ".join(self.headers.get_all("Content-Length") or ()) or None)
+            if self.length is not None:
+                self.will_close = self._check_close()  # type: ignore[attr-defined]
+
+    def _read_status(self) -> tuple[str, int, str]:
+        for _ in range(MAX_INTERIM_ANSWERS):
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 100 <= status < 200 or status == 101:
+                return version, status, reason
+            self._skip_fields()
+        raise http.client.HTTPException(f"more than {MAX_INTERIM_ANSWERS} interim (1xx) answers and no final one")
+
+    def _skip_fields(self) -> None:
+        """Read an interim answer's field lines, up to the empty line that ends them."""
+        for _ in range(_MAX_INTERIM_FIELDS + 1):
+            line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+            if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
+                raise http.client.LineTooLong("header line")
+            if line in (b"\r\n", b"\n", b""):
+                return
+        raise http.client.HTTPException(f"an interim answer with more than {_MAX_INTERIM_FIELDS} fields")
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    """urllib3's HTTPS connection, its answers read by :class:`_FinalAnswer`."""
+
+    response_class = _FinalAnswer
+
+
+def _pool_class(connection: type[_HTTPSConnection]) -> type[urllib3.connectionpool.HTTPSConnectionPool]:
+    """A pool of connections of class ``connection`` (urllib3 picks a manager's pool class by the URL's scheme)."""
+    return type(f"{connection.__name__}Pool", (urllib3.connectionpool.HTTPSConnectionPool,),
+                {"ConnectionCls": connection})
+
+
+class _SOCKSHTTPSConnection(_HTTPSConnection):
     """urllib3's HTTPS connection, its TCP connection opened through ``xfer_proxy`` (SOCKS5)."""
 
     xfer_proxy: Proxy
@@ -672,7 +736,7 @@ class XferSession(requests.Session):
 
         A failed response's (small) body is read so its connection goes back to the pool.
         """
-        if response.status_code < 300:
+        if 200 <= response.status_code < 300:
             return response
         drain_error_body(response)
         raise map_http_error(response, server=self.server, path=path, context=self.ssl_context)
@@ -797,7 +861,7 @@ def skip_large_body(response: requests.Response, *args: Any, **kwargs: Any) -> r
     requests reads the body, so it can mark the body as read, and empty, first.
     """
     method = response.request.method if response.request is not None else None
-    if method not in _STATUS_ONLY or response.status_code in (204, 304) or response.status_code < 200:
+    if method not in _STATUS_ONLY or response.status_code in (204, 304):
         return response  # no body by definition (nginx answers an overwriting PUT 204, no length)
     if response.status_code == 207 and kwargs.get("stream"):
         # A WebDAV Multi-Status report, streamed: its reader parses it under max_listing.

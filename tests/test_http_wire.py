@@ -1,0 +1,94 @@
+"""HTTPS at the wire level: legal answers the test bed's servers never give (review P, session 21).
+
+Each test is one server behaviour RFC 9110/9112 allows, built with :class:`ScriptedHTTPSServer`,
+on the long way (requests, urllib3, http.client) where the lean reader (:mod:`xfer.http_lean`)
+already copes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from xfer.adapters.base import ConnectionSettings
+from xfer.adapters.https import HTTPSAdapter
+from xfer.errors import ExitCode
+from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext
+
+from .helpers import run
+
+ContextFactory = Callable[..., XferSSLContext]
+LARGE = 300_000  # more than a lean request's body: the PUT goes the long way
+
+
+def _flags(pki: TestPKI) -> list[str]:
+    return ["--ca", str(pki.root_ca), "--identity", str(pki.client_p12),
+            "--identity-password", f"file:{pki.password_file}", "--retries", "0"]
+
+
+def _adapter(srv: ScriptedHTTPSServer, ctx: XferSSLContext) -> HTTPSAdapter:
+    settings = ConnectionSettings(scheme="https", host=srv.host, port=srv.port, root="/", ssl_context=ctx,
+                                  timeout=10, retries=0)
+    return HTTPSAdapter(settings)
+
+
+@pytest.mark.parametrize("interim", [102, 103])
+def test_a_refusal_after_an_interim_answer_is_no_success(
+    pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str], interim: int
+) -> None:
+    """A 102 Processing or 103 Early Hints before the final answer is skipped (http.client skips only 100)."""
+    (tmp_path / "up.bin").write_bytes(b"p" * LARGE)
+    replies = {
+        "PUT /in/up.bin": Reply(status=507, interim=(interim,), body=b"full\n", end="keep-alive"),
+        "HEAD /in/up.bin": Reply(status=404, end="keep-alive"),
+        "DELETE /f.txt": Reply(status=500, interim=(interim,), body=b"no\n", end="keep-alive"),
+        "/g.txt": Reply(status=200, interim=(interim, interim), body=b"content\n", end="keep-alive"),
+    }
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        code, _, err = run(capsys, "put", str(tmp_path / "up.bin"), f"{srv.url}/in/up.bin", *_flags(pki))
+        assert code == ExitCode.REMOTE, err
+        assert "507" in err or "full" in err.lower()
+        code, _, err = run(capsys, "rm", f"{srv.url}/f.txt", *_flags(pki))
+        assert code == ExitCode.REMOTE and "500" in err, err
+        code, out, err = run(capsys, "get", "--json", f"{srv.url}/g.txt", str(tmp_path / "g.txt"), *_flags(pki))
+    assert code == 0, err
+    assert (tmp_path / "g.txt").read_bytes() == b"content\n"
+    assert json.loads(out)[0]["verified"] == "size"
+
+
+@pytest.mark.parametrize("stated", ["8, 8", "8,8"])
+def test_a_repeated_length_is_that_length(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, stated: str
+) -> None:
+    """``Content-Length: 8, 8`` (RFC 9110 §8.6) is 8 bytes: read at once and checked, not read to a timeout."""
+    replies = {"/a.txt": Reply(body=b"content\n", length=False, headers={"Content-Length": stated},
+                               end="keep-alive")}
+    with ScriptedHTTPSServer(pki, replies) as srv, _adapter(srv, client_context()) as remote:
+        started = time.monotonic()
+        result = remote.get_file("/a.txt", str(tmp_path / "a.txt"))
+        took = time.monotonic() - started
+        assert remote.info("/a.txt").size == 8
+    assert took < 5, f"{took:.1f} s: read until the timeout"
+    assert (tmp_path / "a.txt").read_bytes() == b"content\n"
+    assert result.size == 8 and result.verified == "size"
+
+
+def test_different_lengths_are_refused_at_once(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """``Content-Length: 8, 9``: the framing cannot be trusted (RFC 9112 §6.3); nothing is saved."""
+    replies = {"/a.txt": Reply(body=b"content\n", length=False, headers={"Content-Length": "8, 9"},
+                               end="keep-alive")}
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        started = time.monotonic()
+        with _adapter(srv, client_context()) as remote, pytest.raises(Exception) as caught:
+            remote.get_file("/a.txt", str(tmp_path / "a.txt"))
+    assert time.monotonic() - started < 5
+    assert "unmatching values (8, 9)" in str(caught.value), caught.value
+    assert list(tmp_path.iterdir()) == []
