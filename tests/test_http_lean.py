@@ -157,16 +157,16 @@ def test_a_closing_answer_gives_the_connection_up(
     "reply",
     [
         Reply(status=403, body=b"f" * (64 * 1024 + 1), end=KEEP),
-        Reply(status=403, body=[b"chunk"] * 3, chunked=True, end=KEEP),
+        Reply(status=403, body=[b"c" * 40_000] * 2, chunked=True, end=KEEP),
         Reply(status=403, body=b"until the end", length=False, end="close_notify"),
     ],
-    ids=["over-64k", "chunked", "until-close"],
+    ids=["over-64k", "chunked-over-64k", "until-close"],
 )
 def test_an_error_body_of_unknown_or_large_size_is_left_unread(
     scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], reply: Reply
 ) -> None:
-    """skip_large_body's rule: only a body of at most 64 KiB by Content-Length is read; else the
-    connection is given up unread, and the error is still the status's."""
+    """skip_large_body's rule: only a body of at most 64 KiB (by Content-Length, or chunked) is
+    read; else the connection is given up unread, and the error is still the status's."""
     server, session = scripted({"/no": reply})
     response = session.put(session.url_for("/no"), data=b"x", allow_redirects=False)
     assert (response.status_code, response.content, session.lean_answers) == (403, b"", 1)
@@ -663,7 +663,8 @@ class _Answered:
         ("GET", f"Content-Length: {PIPELINED_GET_LIMIT + 1}", True),  # a file grown past the limit
         ("GET", "Transfer-Encoding: chunked", True),  # (its chunks run past the limit below)
         ("PUT", "Content-Length: 70000", True),  # an error page over the bound
-        ("PUT", "Transfer-Encoding: chunked", False),  # never read for another method: the server's way
+        ("PUT", "Transfer-Encoding: chunked", True),  # an upload's answer, chunked past the 64 KiB bound
+        ("PUT", "Transfer-Encoding: gzip", False),  # another coding: never read, the server's way
         ("GET", "Connection: keep-alive", False),  # no length at all: the server's way
     ],
 )

@@ -92,3 +92,25 @@ def test_different_lengths_are_refused_at_once(
     assert time.monotonic() - started < 5
     assert "unmatching values (8, 9)" in str(caught.value), caught.value
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_short_chunked_answer_to_a_put_keeps_the_connection(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, chunked: bool
+) -> None:
+    """An application server's upload answer, a short JSON body sent chunked, is read: the
+    connection stays and the PUT + HEAD pipelining with it (it was one TLS handshake per file)."""
+    replies: dict[str, Reply] = {}
+    for number in range(10):
+        content = b"y" * (number + 10)
+        (tmp_path / f"f{number}.txt").write_bytes(content)
+        replies[f"PUT /in/f{number}.txt"] = Reply(status=201, body=[b'{"ok":', b" true}"], chunked=chunked,
+                                                  end="keep-alive")
+        replies[f"HEAD /in/f{number}.txt"] = Reply(body=content, end="keep-alive")
+    with ScriptedHTTPSServer(pki, replies) as srv, _adapter(srv, client_context()) as remote:
+        results = [remote.put_file(str(tmp_path / f"f{number}.txt"), f"/in/f{number}.txt") for number in range(10)]
+        assert remote.session.pipelining
+    assert [result.verified for result in results] == ["size"] * 10
+    # The first PUT opens the connection the long way (urllib3), where an answer of unknown
+    # length (chunked) is never read: that one connection is given up.
+    assert srv.connections <= 2, f"{srv.connections} connections for 10 small uploads"

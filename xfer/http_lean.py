@@ -409,21 +409,26 @@ def _read_body(answer: _Answer, headers: Fields, *, limit: int | None) -> tuple[
     """An answer's body, read whole if small (None: left unread), and whether it was left for its
     length (a known end past the bound: this reader's choice, which says nothing of the server).
 
-    Small is :func:`~xfer.http_errors.small_body`'s rule (a ``Content-Length`` of at most
-    :data:`~xfer.http_errors.ERROR_BODY_LIMIT`); with ``limit`` (a pipelined GET's) instead, a
-    ``Content-Length`` or a chunked body of at most that many bytes.  Never read, whatever its
-    length: no length, another coding, a chunked answer to anything but such a GET.
+    Small is a ``Content-Length`` or a chunked body of at most
+    :data:`~xfer.http_errors.ERROR_BODY_LIMIT` bytes (:func:`~xfer.http_errors.small_body`'s
+    bound), or of at most ``limit`` (a pipelined GET's).  Never read, whatever its length: no
+    length (the body ends with the connection), another transfer coding.
+
+    Why a chunked answer to a PUT is read: application servers answer an upload with a short
+    JSON body, chunked.  Left unread, it cost its connection, and the HEAD sent after it in the
+    same write went unanswered, which turned pipelining off: a TLS handshake per file.
     """
+    bound = ERROR_BODY_LIMIT if limit is None else limit
     encoding = headers.get("Transfer-Encoding")
     if encoding is not None:
-        if limit is None or encoding.strip().lower() != "chunked":
+        if encoding.strip().lower() != "chunked":
             return None, False
-        body = answer.chunked(limit)
+        body = answer.chunked(bound)
         return body, body is None
     length = declared_length(headers.get("Content-Length"))
     if length is None:
         return None, False
-    if length > (ERROR_BODY_LIMIT if limit is None else limit):
+    if length > bound:
         return None, True
     return answer.body(length), False
 
