@@ -173,27 +173,17 @@ def test_context_is_plain_ssl_context(client_context: Callable[..., XferSSLConte
     assert isinstance(session.ssl_context, ssl.SSLContext) and session.ssl_context is ctx
 
 
-def test_environment_proxies_are_read_once_per_session_not_per_request(
+def test_the_environment_proxy_is_decided_once_and_handed_to_requests(
     client_context: Callable[..., XferSSLContext], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every request goes to the one origin: its proxy from the environment is looked up once.
-
-    Reading it walks os.environ twice per request, ~10 % of a small file's PUT + HEAD (issue 14).
-    """
-    import requests.utils
-
+    """The session reads HTTPS_PROXY/NO_PROXY once (xfer.net.choose_proxy) and gives requests that
+    decision; requests never reads the environment (trust_env is off), so both agree (review S)."""
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     monkeypatch.setenv("NO_PROXY", "")
-    looked: list[str] = []
-    real = requests.utils.get_environ_proxies
-
-    def counted(url: str, no_proxy: str | None = None) -> dict[str, str]:
-        looked.append(url)
-        return real(url, no_proxy=no_proxy)
-
-    monkeypatch.setattr("xfer.http_session.get_environ_proxies", counted)
     session = create_session(client_context(), server="127.0.0.1:9")
-    for path in ("/a", "/b", "/c"):
-        settings = session.merge_environment_settings(session.url_for(path), {}, False, True, None)
-        assert settings["proxies"]["https"] == "http://proxy.invalid:3128"
-    assert looked == ["https://127.0.0.1:9/a"]
+    assert session.proxies == {"https": "http://proxy.invalid:3128"}
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.invalid:3128")  # read once: a later change is not seen
+    settings = session.merge_environment_settings(session.url_for("/a"), {}, False, True, None)
+    assert settings["proxies"] == {"https": "http://proxy.invalid:3128"}
+    monkeypatch.setenv("NO_PROXY", "127.0.0.0/8")
+    assert create_session(client_context(), server="127.0.0.1:9").proxies == {}

@@ -99,6 +99,7 @@ __all__ = [
     "LocalError",
     "LocalFileNotFound",
     "PinMismatch",
+    "ProxyDenied",
     "ProxyRefused",
     "RemoteError",
     "RemoteExists",
@@ -326,6 +327,11 @@ class ConnectionDropped(ConnectError):
 
 class ProxyRefused(ConnectError):
     """The proxy answered, but would not (or could not) open the tunnel to the server."""
+
+
+class ProxyDenied(ProxyRefused):
+    """The proxy's rules, or its login, refuse the tunnel (a 4xx to ``CONNECT``, a SOCKS rule or
+    method refusal): asking again cannot help, so it is not retried."""
 
 
 class RemoteError(XferError):

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import email.utils
 import http.client
+import re
 import ssl
 import urllib.parse
 from collections.abc import Mapping
@@ -34,10 +35,12 @@ from .errors import (
     RemotePermissionDenied,
     RemoteStorageFull,
     ServerError,
+    TLSError,
     UnsupportedOperation,
     UsageError,
     XferError,
 )
+from .net import Proxy, tunnel_refused
 from .numbers import server_int
 from .tls import find_cause, translate_error
 
@@ -103,6 +106,7 @@ def map_http_error(
     server: str,
     path: str | None = None,
     context: ssl.SSLContext | None = None,
+    proxy: Proxy | None = None,
 ) -> XferError:
     """The xfer error for a failed HTTP response or a requests/urllib3/ssl exception.
 
@@ -111,10 +115,11 @@ def map_http_error(
     :class:`ClientCertificateRequired` / :class:`ClientCertificateRejected` (the same
     errors a TLS-level rejection gives), 5xx -> :class:`ServerError` with status and reason.
     Exceptions go through :func:`xfer.tls.translate_error` (needs ``context``), then the
-    HTTP-specific cases (proxy, cut stream, bad URL).
+    HTTP-specific cases (proxy, cut stream, bad URL); ``proxy``, the session's, names it when
+    the failure is the proxy's.
     """
     if isinstance(failure, BaseException):
-        return _map_exception(failure, server=server, context=context)
+        return _map_exception(failure, server=server, context=context, proxy=proxy)
     return _map_response(failure, server=server, path=path, context=context)
 
 
@@ -205,19 +210,17 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
-def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext | None) -> XferError:
+def _map_exception(
+    exc: BaseException, *, server: str, context: ssl.SSLContext | None, proxy: Proxy | None = None
+) -> XferError:
     found = find_cause(exc, XferError)
     if isinstance(found, XferError):
         return found
-    proxy = find_cause(exc, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError))
-    if proxy is not None and find_cause(exc, ssl.SSLError) is None:
-        unreachable = _unreachable_proxy(proxy)
-        if unreachable is not None:
-            return unreachable
-        return ProxyRefused(
-            f"the proxy refused or failed the tunnel to {server}: {_innermost(proxy)}",
-            hint="check the proxy option, or HTTPS_PROXY / NO_PROXY",
-        )
+    failed = find_cause(exc, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError))
+    if failed is not None:
+        # urllib3 wraps in ProxyError only what failed before the tunnel stood: nothing of it
+        # reached the server, and the server's name and CA do not belong in its message.
+        return _proxy_failure(failed, server=server, proxy=proxy)
     if context is not None:
         translated = translate_error(exc, context=context, server=server)
         if translated is not None:
@@ -242,6 +245,34 @@ def _map_exception(exc: BaseException, *, server: str, context: ssl.SSLContext |
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return RemoteError(f"{server} redirected too many times")
     return ConnectError(f"{server}: {_innermost(exc)}")
+
+
+#: How http.client words a CONNECT the proxy refused: "Tunnel connection failed: 403 Forbidden".
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})\b ?(.*)")
+
+
+def _proxy_failure(failed: BaseException, *, server: str, proxy: Proxy | None) -> XferError:
+    """The error for a failure on the way through the proxy: reaching it, its TLS, or its answer
+    to ``CONNECT`` (refused, or none in time)."""
+    unreachable = _unreachable_proxy(failed)
+    if unreachable is not None:
+        return unreachable
+    where = str(proxy) if proxy is not None else "(the proxy)"
+    hint = "check the proxy option, or HTTPS_PROXY / NO_PROXY"
+    broken_tls = find_cause(failed, ssl.SSLError)
+    if broken_tls is not None:
+        return TLSError(
+            f"the TLS connection to the proxy {where} failed: {_innermost(broken_tls)}",
+            hint="an https:// proxy's certificate is checked against this machine's trusted CAs "
+            "(SSL_CERT_FILE), not the partner's --ca; or use an http:// proxy",
+        )
+    refused = _TUNNEL_REFUSED.search(_innermost(failed))
+    if refused is not None:
+        status = int(refused.group(1))
+        return tunnel_refused(where, server, status, f"{status} {refused.group(2)}".strip())
+    if find_cause(failed, TimeoutError) is not None:
+        return ConnectTimeout(f"the proxy {where} did not answer the tunnel request to {server}", hint=hint)
+    return ProxyRefused(f"the proxy {where} failed the tunnel to {server}: {_innermost(failed)}", hint=hint)
 
 
 def _unreachable_proxy(exc: BaseException) -> ConnectError | None:

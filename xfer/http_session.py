@@ -50,9 +50,10 @@ import urllib3.exceptions
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 from requests.hooks import dispatch_hook
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_environ_proxies, requote_uri
+from requests.utils import requote_uri
 
 from .errors import (
+    ConnectTimeout,
     InsecureSchemeRefused,
     RemoteError,
     UsageError,
@@ -286,6 +287,20 @@ class _HTTPSConnection(urllib3.connection.HTTPSConnection):
 
     response_class = _FinalAnswer
 
+    def _tunnel(self) -> None:
+        """urllib3's ``CONNECT`` through an HTTP proxy; a proxy silent past the timeout is named.
+
+        urllib3 reports it as a read timeout of the server's, which nothing was sent to yet.
+        """
+        try:
+            super()._tunnel()
+        except TimeoutError as exc:
+            proxy = self.proxy
+            where = f"{proxy.scheme}://{proxy.netloc}" if proxy is not None else "(the proxy)"
+            target = f"{self._tunnel_host}:{self._tunnel_port}"
+            raise ConnectTimeout(f"the proxy {where} did not answer the tunnel request to {target}",
+                                 hint="check the proxy option, or HTTPS_PROXY / NO_PROXY") from exc
+
 
 def _pool_class(connection: type[_HTTPSConnection]) -> type[urllib3.connectionpool.HTTPSConnectionPool]:
     """A pool of connections of class ``connection`` (urllib3 picks a manager's pool class by the URL's scheme)."""
@@ -350,17 +365,17 @@ class XferSession(requests.Session):
         # No REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, no ~/.netrc; proxies are read below instead.
         self.trust_env = False
         self.headers["User-Agent"] = _USER_AGENT
-        # The proxy option wins over the environment.  An http(s):// proxy from the environment
-        # is left to requests (with NO_PROXY, and any credentials in HTTPS_PROXY); SOCKS is ours.
+        # The proxy option wins over the environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY), decided
+        # once by choose_proxy and handed to requests: requests reading the environment again
+        # took https_proxy over HTTPS_PROXY and read NO_PROXY its own way, so doctor and the
+        # errors named one proxy while the traffic went through another (review S).  An
+        # http(s):// proxy is urllib3's (CONNECT); SOCKS is ours (GuardedHTTPAdapter).
         host = urllib.parse.urlsplit(origin).hostname or ""
         chosen = choose_proxy(proxy, host, environment=WEB_PROXY_ENVIRONMENT if proxies_from_env else ())
-        self.proxies_from_env = proxies_from_env and not proxy and not (chosen and chosen.socks)
-        if chosen is not None and not chosen.socks and proxy:
+        #: The proxy every connection goes through (None: direct), as messages may show it.
+        self.proxy = chosen
+        if chosen is not None and not chosen.socks:
             self.proxies = {"https": chosen.url}
-        # The environment's proxies for this origin, read once per NO_PROXY value: every request
-        # goes to the one origin, and reading them walks os.environ twice (~0.1 ms a request,
-        # 10 % of a small file's PUT + HEAD; the environment was read above for the session anyway).
-        self._environ_proxies: dict[str | None, dict[str, str]] = {}
         #: Send small HEAD/PUT/DELETE requests by :mod:`xfer.http_lean` on open pooled connections;
         #: for sessions whose status-only answers are read under skip_large_body's rule (HTTPTransfer).
         self.lean_requests = False
@@ -443,18 +458,7 @@ class XferSession(requests.Session):
             and not self.proxies
             and not self.params
             and not self.cookies
-            and not self._environment_proxy()
         )
-
-    def _environment_proxy(self) -> bool:
-        """Whether the environment names a proxy for our origin (read once, as in merge_environment_settings)."""
-        if not self.proxies_from_env:
-            return False
-        known = self._environ_proxies.get(None)
-        if known is None:
-            known = get_environ_proxies(self._url_prefix, no_proxy=None)
-            self._environ_proxies[None] = known
-        return bool(known)
 
     def _prepare_plain(self, method: str, url: str, data: Any, headers: Any) -> requests.PreparedRequest:
         """What ``prepare_request`` gives for a request :meth:`_plain` accepted, built directly.
@@ -507,18 +511,7 @@ class XferSession(requests.Session):
     ) -> Any:
         _refuse_tls_overrides(verify, cert)
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        merged = dict(settings["proxies"] or {})
-        if self.proxies_from_env and url:
-            text = url.decode() if isinstance(url, bytes) else url
-            no_proxy = (proxies or {}).get("no_proxy")
-            known = self._environ_proxies.get(no_proxy)
-            if known is None or origin_of(text) != self.allowed_origin:
-                known = get_environ_proxies(text, no_proxy=no_proxy)
-                if origin_of(text) == self.allowed_origin:  # another origin is refused in send()
-                    self._environ_proxies[no_proxy] = known
-            for key, value in known.items():
-                merged.setdefault(key, value)
-        return {**settings, "proxies": merged, "verify": True, "cert": None}
+        return {**settings, "verify": True, "cert": None}
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send, but only to the allowed origin (this also covers every redirect hop)."""
@@ -754,7 +747,7 @@ class XferSession(requests.Session):
             http.client.HTTPException,
             OSError,
         ) as exc:
-            raise map_http_error(exc, server=self.server, context=self.ssl_context) from exc
+            raise map_http_error(exc, server=self.server, context=self.ssl_context, proxy=self.proxy) from exc
 
     def tls_version(self, response: requests.Response) -> str | None:
         """The TLS version of the connection a (still open) streamed response, or one read by

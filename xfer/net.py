@@ -24,6 +24,7 @@ the only one of xfer's without a release in years.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -32,10 +33,10 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .errors import ConnectError, ConnectTimeout, ProxyRefused, UsageError
+from .errors import ConnectError, ConnectTimeout, ProxyDenied, ProxyRefused, UsageError
 from .numbers import server_status
 
-__all__ = ["DIRECT", "Proxy", "choose_proxy", "open_tcp", "parse_proxy"]
+__all__ = ["DIRECT", "Proxy", "choose_proxy", "open_tcp", "parse_proxy", "tunnel_refused"]
 
 ProxyKind = Literal["http", "https", "socks5", "socks5h"]
 _DEFAULT_PORTS: dict[str, int] = {"http": 8080, "https": 443, "socks5": 1080, "socks5h": 1080}
@@ -83,50 +84,65 @@ class Proxy:
 
 
 def parse_proxy(url: str, origin: str = OPTION_ORIGIN) -> Proxy | None:
-    """The :class:`Proxy` of ``url``; None for ``"direct"``; :class:`UsageError` for anything unusable."""
-    if url.strip().lower() == DIRECT:
+    """The :class:`Proxy` of ``url``; None for ``"direct"``; :class:`UsageError` for anything unusable.
+
+    A URL without a scheme (``proxy.corp:3128``) is an HTTP proxy, as curl and requests take it.
+    """
+    text = url.strip()
+    if text.lower() == DIRECT:
         return None
-    parts = urllib.parse.urlsplit(url.strip())
-    kind = parts.scheme.lower()
-    if kind not in _DEFAULT_PORTS:
+    shown = _shown(text)
+    if "@" in text:
+        # A host never holds an "@": what comes before it is a user and password, whether or not
+        # urlsplit can tell (a "#", "/" or "?" in the password ends its idea of the authority).
         raise UsageError(
-            f"proxy {_without_credentials(url)!r}: unsupported kind {kind or '(none)'}://",
-            hint='use http://HOST:PORT, https://HOST:PORT, socks5://HOST:PORT, socks5h://HOST:PORT (or "direct")',
-        )
-    if parts.username or parts.password:
-        raise UsageError(
-            f"proxy {_without_credentials(url)!r}: credentials in the proxy URL are not accepted",
+            f"proxy {shown!r}: credentials in the proxy URL are not accepted",
             hint="xfer sends no proxy credentials (a URL shows in logs, process lists and profiles): remove "
             "the user:password@ part and use a proxy that admits this machine without a password",
         )
+    if "://" not in text:
+        text = f"http://{text}"
     try:
+        parts = urllib.parse.urlsplit(text)
         port = parts.port
     except ValueError:
-        raise UsageError(f"proxy {url!r}: invalid port") from None
+        raise UsageError(f"proxy {shown!r}: not a URL with a valid port",
+                         hint="write it as KIND://HOST:PORT") from None
+    kind = parts.scheme.lower()
+    if kind not in _DEFAULT_PORTS:
+        raise UsageError(
+            f"proxy {shown!r}: unsupported kind {kind}://",
+            hint='use http://HOST:PORT, https://HOST:PORT, socks5://HOST:PORT, socks5h://HOST:PORT (or "direct")',
+        )
     if not parts.hostname:
-        raise UsageError(f"proxy {url!r} names no host", hint="write it as KIND://HOST:PORT")
+        raise UsageError(f"proxy {shown!r} names no host", hint="write it as KIND://HOST:PORT")
     return Proxy(kind, parts.hostname, port or _DEFAULT_PORTS[kind], origin)  # type: ignore[arg-type]
 
 
-def _without_credentials(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    return url
+def _shown(url: str) -> str:
+    """``url`` as a message may show it: whatever comes before its last ``@`` in the authority
+    (a user and password, of any characters) as ``***``."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    if "@" not in rest:
+        return url
+    return f"{scheme}{separator}***@{rest.rpartition('@')[2]}"
 
 
 def choose_proxy(option: str | None, host: str, *, environment: tuple[str, ...]) -> Proxy | None:
     """The proxy for a connection to ``host``: the ``proxy`` option if set, else the environment's.
 
-    ``environment`` names the variables to read, first set wins (either case); ``NO_PROXY``
-    exempts hosts as curl and requests do.  ``"direct"`` in either place means no proxy.
+    ``environment`` names the variables to read, first set wins; of each, the lower-case
+    spelling first (``https_proxy`` before ``HTTPS_PROXY``), as curl and requests read them.
+    ``NO_PROXY`` exempts hosts (:func:`_exempt`).  ``"direct"`` in either place means no proxy.
+    This is the one decision: the HTTP session hands it to requests rather than letting it
+    read the environment again.
     """
     if option:
         return parse_proxy(option)
     for name in environment:
-        value = os.environ.get(name) or os.environ.get(name.lower())
+        value = os.environ.get(name.lower()) or os.environ.get(name)
         if value:
             if _exempt(host):
                 return None
@@ -138,17 +154,34 @@ def choose_proxy(option: str | None, host: str, *, environment: tuple[str, ...])
 
 
 def _exempt(host: str) -> bool:
-    """Whether ``NO_PROXY`` names ``host``: ``*``, the name, or a domain it is in (``.example.com``)."""
-    entries = (os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or "").split(",")
+    """Whether ``NO_PROXY`` (``no_proxy`` first) names ``host``: ``*``, the name, a domain it is in
+    (``example.com`` or ``.example.com``), the address, or a network holding it (``10.0.0.0/8``).
+
+    A ``:port`` on an entry is ignored: the host is exempt on every port (curl's reading).
+    """
+    entries = (os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or "").split(",")
     host = host.lower().strip("[]")
+    address = _address(host)
     for raw in entries:
         entry = raw.strip().lower()
         if entry.count(":") == 1:  # a :port (an IPv6 address has more colons)
             entry = entry.rsplit(":", 1)[0]
+        entry = entry.strip("[]")
         domain = entry.lstrip(".")
         if entry == "*" or (domain and (host == domain or host.endswith("." + domain))):
             return True
+        if address is not None and "/" in entry:
+            with contextlib.suppress(ValueError):
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
     return False
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def open_tcp(
@@ -203,18 +236,36 @@ def _connect_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> 
     # the proxy's answer in the same segment: read the answer a byte at a time so that not
     # one byte past its blank line is taken (a few hundred bytes, once per connection).
     head = bytearray()
-    while not head.endswith(b"\r\n\r\n"):
+    while not head.endswith((b"\r\n\r\n", b"\n\n")):  # (bare LF lines: RFC 9112 2.2 lets a recipient take them)
         if len(head) >= _MAX_CONNECT_HEAD:
             raise ProxyRefused(f"the proxy {proxy} sent an answer too long for a CONNECT reply")
         head += _recv_exactly(sock, 1, proxy, target)
-    status_line = bytes(head).split(b"\r\n", 1)[0].decode("latin-1")
+    status_line = bytes(head).split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
     fields = status_line.split(" ", 2)
     status = server_status(fields[1]) if len(fields) >= 2 and fields[0].startswith("HTTP/") else None
     if status is None:
         raise ProxyRefused(f"the proxy {proxy} answered CONNECT with {status_line[:80]!r}, not HTTP")
     if not 200 <= status < 300:
-        raise ProxyRefused(f"the proxy {proxy} refused the tunnel to {target}: {status_line[9:][:80]}",
+        raise tunnel_refused(str(proxy), target, status, status_line[9:][:80])
+
+
+def tunnel_refused(proxy: str, target: str, status: int, said: str) -> ProxyRefused:
+    """The error for a ``CONNECT`` the proxy answered with ``status`` (``said``: its status and reason).
+
+    A 4xx is the proxy's rule or its login (407): :class:`ProxyDenied`, not tried again; a 5xx
+    (the proxy could not reach the server) may pass.
+    """
+    if status == 407:
+        return ProxyDenied(
+            f"the proxy {proxy} requires a login ({said}), which xfer does not send",
+            hint="ask the proxy's administrator to admit this machine without a login, "
+            'or connect directly (proxy = "direct")',
+        )
+    if 400 <= status < 500:
+        return ProxyDenied(f"the proxy {proxy} refused the tunnel to {target}: {said}",
                            hint="ask the proxy's administrator to allow CONNECT to this host and port")
+    return ProxyRefused(f"the proxy {proxy} could not open the tunnel to {target}: {said}",
+                        hint="run the command again; if it persists, the proxy cannot reach this host and port")
 
 
 def _socks5(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
@@ -224,17 +275,15 @@ def _socks5(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
     if version != 5:
         raise ProxyRefused(f"{proxy} is not a SOCKS5 proxy")
     if method != 0:
-        raise ProxyRefused(f"the SOCKS proxy {proxy} requires authentication, which xfer does not offer",
-                           hint="use a proxy that admits this machine without a password")
-    if proxy.kind == "socks5h":
-        name = host.encode("idna")
-        address = b"\x03" + bytes([len(name)]) + name
-    else:
-        address = _socks_address(host, port, proxy)
+        raise ProxyDenied(f"the SOCKS proxy {proxy} requires authentication, which xfer does not offer",
+                          hint="use a proxy that admits this machine without a password")
+    address = _socks_name(host, proxy) if proxy.kind == "socks5h" else _socks_address(host, port, proxy)
     _send(sock, proxy, b"\x05\x01\x00" + address + struct.pack("!H", port))
     version, reply, _reserved, kind = _recv_exactly(sock, 4, proxy, target)
     if reply != 0:
-        raise ProxyRefused(
+        # Its rules (2) and what it cannot do (7, 8) stay so; the network's troubles may pass.
+        refused = ProxyDenied if reply in (2, 7, 8) else ProxyRefused
+        raise refused(
             f"the SOCKS proxy {proxy} could not open a tunnel to {target}: "
             f"{_SOCKS_REPLIES.get(reply, f'reply code {reply}')}",
             hint="check the host and port, and that the proxy may reach them",
@@ -244,6 +293,18 @@ def _socks5(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
     if length is None:
         length = _recv_exactly(sock, 1, proxy, target)[0]
     _recv_exactly(sock, length + 2, proxy, target)
+
+
+def _socks_name(host: str, proxy: Proxy) -> bytes:
+    """``host`` as SOCKS5 carries a name for the proxy to resolve: its type, length and bytes."""
+    try:
+        name = host.encode("idna")
+    except UnicodeError:
+        name = b""  # a label over 63 bytes, or characters no host name may have
+    if not 0 < len(name) <= 255:
+        raise ConnectError(f"{host[:80]!r} is not a host name the SOCKS proxy {proxy} can be asked for",
+                           hint="check the host name")
+    return b"\x03" + bytes([len(name)]) + name
 
 
 def _socks_address(host: str, port: int, proxy: Proxy) -> bytes:

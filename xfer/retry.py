@@ -37,6 +37,7 @@ from .errors import (
     Interrupted,
     LocalDiskFull,
     LocalError,
+    ProxyDenied,
     RemoteError,
     RemoteIsFolder,
     RemoteLocked,
@@ -95,7 +96,7 @@ TRANSIENT_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
 #: the user's own interruption, refusals and absences.
 _PERMANENT: tuple[type[BaseException], ...] = (
     TLSError, IdentityError, UsageError, ConfigError, LocalError, Interrupted, UnsupportedOperation,
-    RemoteNotFound, RemotePermissionDenied, RemoteStorageFull,
+    RemoteNotFound, RemotePermissionDenied, RemoteStorageFull, ProxyDenied,
 )
 
 T = TypeVar("T")

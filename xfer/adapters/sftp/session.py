@@ -168,6 +168,8 @@ class SSHSession:
             future.cancel()
             finished.wait(_CLOSE_TIMEOUT)
             raise
+        except XferError:
+            raise  # already worded (ConnectTimeout is a TimeoutError too: a stalled proxy's says so)
         except concurrent.futures.TimeoutError as exc:
             if future.done() or timeout is None:
                 # The work's own timeout (the connect or login limit inside ``_open``): on Python
