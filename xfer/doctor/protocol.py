@@ -23,7 +23,7 @@ from .certs import describe, utc_now
 from .handshake import Probe
 from .report import Step
 
-__all__ = ["FEATURES_OF_NOTE", "protocol_step"]
+__all__ = ["FEATURES_OF_NOTE", "greeting_step", "protocol_step"]
 
 #: FEAT lines xfer uses or a user asks about.
 FEATURES_OF_NOTE = ("MLST", "EPSV", "UTF8", "REST STREAM", "HASH", "XSHA1", "XSHA256", "XSHA512", "MDTM", "SIZE")
@@ -48,25 +48,7 @@ def protocol_step(profile: Profile, found: Probe, connect: Callable[[], Adapter]
 
 
 def _ftps(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adapter]) -> None:
-    replies = [*found.preamble, *(found.exchange.replies if found.exchange else [])]
-    explicit = profile.scheme == "ftpes"
-    banner = replies[0] if replies else None
-    feat = replies[-1] if replies else ""
-    lines = [line.strip() for line in feat.splitlines()[1:-1]] if feat.startswith("211") else []
-    features = [line for line in lines if line]
-    upper = [f.upper() for f in features]
-    notable = {name: any(f == name or f.startswith(name + " ") for f in upper) for name in FEATURES_OF_NOTE}
-    step.facts = {
-        "banner": banner,
-        "auth_tls": (found.preamble[1] if explicit and len(found.preamble) > 1 else "implicit TLS (no AUTH TLS)"),
-        "features": features,
-        "feature_flags": notable,
-        "username": profile.get("username") or "anonymous",
-    }
-    step.lines.append(f"banner: {banner.splitlines()[0] if banner else '-'}")
-    step.lines.append(f"AUTH TLS: {step.facts['auth_tls'].splitlines()[0]}")
-    step.lines.append("FEAT: " + (", ".join(n for n, on in notable.items() if on) or "none of note")
-                      + (f"  (all: {'; '.join(features)})" if features else ""))
+    _ftp_greeting(step, profile, found)
     with connect() as remote:  # AUTH TLS, login, PBSZ 0, PROT P, FEAT, TYPE I: the adapter's own sequence
         step.facts["login"] = "ok"
         step.facts["pbsz_prot"] = "PBSZ 0, PROT P accepted"
@@ -93,6 +75,39 @@ def _ftps(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adap
     if last is not None and not last.resumed:
         step.verdicts.append("the server did not resume our TLS session on the data connection"
                              + (" although it demands reuse" if required else ""))
+
+
+def greeting_step(profile: Profile, found: Probe) -> Step:
+    """Step 6 when explicit FTPS failed before AUTH TLS: what the greeting was, and the failure."""
+    step = Step("protocol", f"Protocol ({profile.scheme})")
+    _ftp_greeting(step, profile, found)
+    assert found.error is not None
+    return step.fail(found.error)
+
+
+def _ftp_greeting(step: Step, profile: Profile, found: Probe) -> None:
+    """The greeting, AUTH TLS and FEAT as the probe saw them (every reply kept, a refusal too)."""
+    feat = (found.exchange.feat if found.exchange else None) or ""
+    lines = [line.strip() for line in feat.splitlines()[1:-1]] if feat.startswith("211") else []
+    features = [line for line in lines if line]
+    upper = [f.upper() for f in features]
+    notable = {name: any(f == name or f.startswith(name + " ") for f in upper) for name in FEATURES_OF_NOTE}
+    # The 220 when one came; else the last thing the server said in its place (a 421, a 530).
+    greeted = [*found.preamble, *(found.exchange.replies if found.exchange else [])]
+    banner = found.banner or next((r for r in greeted if not r.startswith("211")), None)
+    explicit = profile.scheme == "ftpes"
+    auth = found.auth_tls if explicit else "implicit TLS (no AUTH TLS)"
+    step.facts = {
+        "banner": banner,
+        "auth_tls": auth,
+        "features": features,
+        "feature_flags": notable,
+        "username": profile.get("username") or "anonymous",
+    }
+    step.lines.append(f"banner: {banner.splitlines()[0] if banner else '-'}")
+    step.lines.append(f"AUTH TLS: {auth.splitlines()[0] if auth else 'not sent'}")
+    step.lines.append("FEAT: " + (", ".join(n for n, on in notable.items() if on) or "none of note")
+                      + (f"  (all: {'; '.join(features)})" if features else ""))
 
 
 def _reuse_required(ftp: Any) -> tuple[bool | None, str | None]:

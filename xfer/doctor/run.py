@@ -16,7 +16,7 @@ from .clock import clock_step
 from .handshake import Kind, Probe, acceptance_step, probe, request_step, tls_step
 from .identity import identity_step
 from .network import connect_step
-from .protocol import protocol_step
+from .protocol import greeting_step, protocol_step
 from .report import FAIL, SKIP, Report, Step
 
 __all__ = ["TLS_STEPS", "diagnose"]
@@ -95,6 +95,13 @@ def diagnose(
                             facts={"server_date": None, "skew_seconds": None}))
         return report
     found = probe(sock, context=context, host=host, port=port, kind=_kind(profile.scheme), path=endpoint.path or "/")
+    if found.before_tls:
+        # Explicit FTPS whose clear-text greeting failed: no TLS was attempted, and the FTP
+        # dialogue (step 6) is what failed (review R, finding 2).
+        for key, title in TLS_STEPS:
+            report.add(Step(key, title, status=SKIP, lines=["not reached: the server's greeting came before any TLS"]))
+        report.add(greeting_step(profile, found))
+        return report
     sent = identity.subject if identity is not None and found.facts.certificate_requested else None
     if unopened is not None:
         # Connected without the identity: a failure of these steps may be no more than its

@@ -1,0 +1,174 @@
+"""doctor against servers and failures the bed lacks (review R, session 21)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xfer.doctor import SKIP, Report, diagnose
+from xfer.errors import (
+    ClientCertificateRejected,
+    ConnectionDropped,
+    ConnectTimeout,
+    ExitCode,
+)
+from xfer.profiles import Profile
+from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.pki import TestPKI
+
+#: Steps 2-5, which a connection that never reached TLS skips.
+TLS_KEYS = ["tls", "client_certificate_request", "identity", "acceptance"]
+
+
+def profile(pki: TestPKI, url: str, **changes: Any) -> Profile:
+    """The PKI's good identity and root CA for ``url``, with ``changes`` (None removes a key)."""
+    data: dict[str, Any] = {"url": url, "identity": str(pki.client_p12),
+                            "identity_password": f"file:{pki.password_file}", "ca": str(pki.root_ca), "timeout": 3,
+                            **changes}
+    return Profile.from_mapping("partner", {key: value for key, value in data.items() if value is not None})
+
+
+def ftp_login(tmp_path: Path) -> dict[str, Any]:
+    """The fake FTPS server's user, its password from a file (as a profile names it)."""
+    secret = tmp_path / "ftp-password.txt"
+    secret.write_text("xfer-ftp-password")
+    secret.chmod(0o600)
+    return {"username": "xfer", "password": f"file:{secret}"}
+
+
+def steps(report: Report) -> dict[str, Any]:
+    return {step.key: step for step in report.steps}
+
+
+@contextlib.contextmanager
+def raw_server(handler: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A TCP listener on 127.0.0.1 running ``handler(connection)`` per connection; yields its port.
+
+    For what no fake does: a server that never speaks TLS, an endless greeting, a close at once.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                accepted.append(conn)
+                threading.Thread(target=run, args=(conn,), daemon=True).start()
+
+    def run(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            handler(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        for conn in accepted:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+# -- finding 2: a refusal in the FTP greeting ------------------------------------------------------
+
+
+def test_implicit_ftps_greeting_refusal_is_a_verdict_on_our_certificate(pki: TestPKI, tmp_path: Path) -> None:
+    """``530 Client certificate not accepted.`` right after the handshake: the 530 is shown, and it is
+    about our certificate (it was "the connection broke after 38 bytes", exit 5, the 530 nowhere)."""
+    with FakeFTPSServer(pki, root=tmp_path / "root", implicit=True,
+                        greeting_wait="530 Client certificate not accepted.") as srv:
+        report = diagnose(profile(pki, srv.url, **ftp_login(tmp_path)))
+    failed = report.failed
+    assert failed is not None and failed.key == "acceptance" and failed.number == 5
+    assert isinstance(failed.error, ClientCertificateRejected)
+    assert "530 Client certificate not accepted." in failed.error.message
+    assert "xfer-client" in failed.error.message
+    assert failed.fix is not None and "registered" in failed.fix
+    assert failed.facts["first_answer"] == "FTP 530 Client certificate not accepted."
+    assert report.exit_code == ExitCode.TLS
+
+
+def test_explicit_ftps_busy_greeting_is_not_a_tls_failure(pki: TestPKI, tmp_path: Path) -> None:
+    """``421 Too many users`` before any TLS: the FTP dialogue failed (step 6), steps 2-5 never ran."""
+    with FakeFTPSServer(pki, root=tmp_path / "root", greeting_wait="421 Too many users, try again later.") as srv:
+        report = diagnose(profile(pki, srv.url, **ftp_login(tmp_path)))
+    found = steps(report)
+    assert [found[key].status for key in TLS_KEYS] == [SKIP] * 4
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol" and failed.number == 6
+    assert isinstance(failed.error, ConnectionDropped)
+    assert "421 Too many users, try again later." in failed.error.message
+    assert failed.facts["banner"] == "421 Too many users, try again later."
+    assert report.exit_code == ExitCode.CONNECT
+
+
+def test_explicit_ftps_close_before_the_greeting_is_a_dropped_connection(pki: TestPKI) -> None:
+    """A close before any byte (tcpwrappers, a full server): no TLS was attempted, so not a TLS error."""
+    with raw_server(lambda conn: None) as port:
+        report = diagnose(profile(pki, f"ftpes://127.0.0.1:{port}/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol"
+    assert isinstance(failed.error, ConnectionDropped)
+    assert "closed the connection before its greeting" in failed.error.message
+    assert report.exit_code == ExitCode.CONNECT
+
+
+# -- finding 3: RFC 959's "120 Service ready in N minutes" before the 220 ----------------------------
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["ftpes", "ftps"])
+def test_a_preliminary_120_before_the_greeting_is_skipped(pki: TestPKI, tmp_path: Path, implicit: bool) -> None:
+    """The 220 after a 120 is the greeting, not the answer to AUTH TLS (was: "refused AUTH TLS (220 ...)"),
+    and FEAT's answer is FEAT's (implicit: the FEAT facts were the 220's)."""
+    with FakeFTPSServer(pki, root=tmp_path / "root", implicit=implicit,
+                        greeting_wait="120 Service ready in 1 minutes.") as srv:
+        report = diagnose(profile(pki, srv.url, **ftp_login(tmp_path)))
+    assert report.failed is None, [(s.key, s.error and s.error.message) for s in report.steps]
+    protocol = steps(report)["protocol"]
+    assert protocol.facts["banner"] == "220 xfer fake FTPS server ready."
+    assert protocol.facts["feature_flags"]["MLST"] is True
+    assert protocol.facts["auth_tls"].startswith("234" if not implicit else "implicit TLS")
+
+
+# -- finding 6: a reply that never ends ---------------------------------------------------------------
+
+
+def test_an_endless_greeting_is_bounded_by_the_timeout(pki: TestPKI) -> None:
+    """``220-`` every half second, each line well within the timeout: the whole greeting is bounded
+    (it took as long as the server went on, then "TLS handshake failed")."""
+
+    def trickle(conn: socket.socket) -> None:
+        for _ in range(60):
+            conn.sendall(b"220-Welcome, please wait\r\n")
+            time.sleep(0.5)
+
+    began = time.monotonic()
+    with raw_server(trickle) as port:
+        report = diagnose(profile(pki, f"ftpes://127.0.0.1:{port}/", timeout=1))
+    assert time.monotonic() - began < 10
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol"
+    assert isinstance(failed.error, ConnectTimeout)
+    assert "did not complete its greeting in time" in failed.error.message
+    assert report.exit_code == ExitCode.CONNECT
+
+
+def test_an_endless_feat_reply_is_bounded_by_the_timeout(pki: TestPKI, tmp_path: Path) -> None:
+    """The same after the handshake (implicit FTPS, FEAT answered ``211-`` forever)."""
+    began = time.monotonic()
+    with FakeFTPSServer(pki, root=tmp_path / "root", implicit=True, trickled={"FEAT": 0.3}) as srv:
+        report = diagnose(profile(pki, srv.url, timeout=1, **ftp_login(tmp_path)))
+    assert time.monotonic() - began < 10
+    failed = report.failed
+    assert failed is not None and failed.key == "acceptance"
+    assert isinstance(failed.error, ConnectTimeout)
