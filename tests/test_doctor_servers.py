@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from xfer.doctor import SKIP, Report, diagnose
+from xfer.doctor import FAIL, SKIP, Report, diagnose
 from xfer.errors import (
     ClientCertificateRejected,
     ConnectionDropped,
@@ -138,6 +138,23 @@ def test_a_preliminary_120_before_the_greeting_is_skipped(pki: TestPKI, tmp_path
     assert protocol.facts["banner"] == "220 xfer fake FTPS server ready."
     assert protocol.facts["feature_flags"]["MLST"] is True
     assert protocol.facts["auth_tls"].startswith("234" if not implicit else "implicit TLS")
+
+
+# -- finding 4: an identity that does not open ------------------------------------------------------
+
+
+def test_a_wrong_identity_password_does_not_hide_a_handshake_timeout(pki: TestPKI, tmp_path: Path) -> None:
+    """The TLS step is step 2 whatever the identity: a server that never answers the handshake is the
+    report's failure (exit 5), not "did not ask for a client certificate" (no TLS happened) and exit 4."""
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the password")
+    wrong.chmod(0o600)
+    with raw_server(lambda conn: time.sleep(5)) as port:
+        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", identity_password=f"file:{wrong}",
+                                  timeout=1))
+    assert [(s.number, s.key, s.status) for s in report.steps] == [(1, "network", "ok"), (2, "tls", FAIL)]
+    assert isinstance(report.failed.error if report.failed else None, ConnectTimeout)
+    assert report.exit_code == ExitCode.CONNECT
 
 
 # -- finding 6: a reply that never ends ---------------------------------------------------------------
