@@ -18,9 +18,11 @@ from xfer.errors import (
     ConnectionDropped,
     ConnectTimeout,
     ExitCode,
+    RemotePermissionDenied,
 )
 from xfer.profiles import Profile
 from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.pki import TestPKI
 
 #: Steps 2-5, which a connection that never reached TLS skips.
@@ -77,6 +79,33 @@ def raw_server(handler: Callable[[socket.socket], None]) -> Iterator[int]:
         for conn in accepted:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+
+
+# -- finding 1: an HTTPS server that refuses everything -------------------------------------------------
+
+#: nginx ``ssl_verify_client optional`` with ``return 403`` for a client it did not verify.
+FORBIDDEN = {"/": Reply(status=403, reason="Forbidden", body=b"<h1>403 Forbidden</h1>\n")}
+
+
+def test_403_to_everything_without_a_certificate_fails_and_says_configure_identity(pki: TestPKI) -> None:
+    """It was "every step passed", exit 0, while put/get exited 6 and ls 8."""
+    with ScriptedHTTPSServer(pki, FORBIDDEN) as srv:
+        report = diagnose(profile(pki, srv.url + "/", identity=None, identity_password=None))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol" and failed.number == 6
+    assert isinstance(failed.error, RemotePermissionDenied) and "403" in failed.error.message
+    assert failed.fix is not None and "asked for a client certificate; configure --identity" in failed.fix
+    assert steps(report)["client_certificate_request"].facts["requested"] is True
+    assert report.exit_code == ExitCode.REMOTE
+
+
+def test_403_to_everything_with_our_certificate_says_it_was_sent(pki: TestPKI) -> None:
+    with ScriptedHTTPSServer(pki, FORBIDDEN) as srv:
+        report = diagnose(profile(pki, srv.url + "/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol"
+    assert any("although we sent our client certificate" in verdict for verdict in failed.verdicts)
+    assert report.exit_code == ExitCode.REMOTE
 
 
 # -- finding 2: a refusal in the FTP greeting ------------------------------------------------------
