@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from xfer.profiles import Profile
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.pki import TestPKI
+from xfer.testing.tls_faults import SilentRejectServer
 
 #: Steps 2-5, which a connection that never reached TLS skips.
 TLS_KEYS = ["tls", "client_certificate_request", "identity", "acceptance"]
@@ -218,3 +220,19 @@ def test_an_endless_feat_reply_is_bounded_by_the_timeout(pki: TestPKI, tmp_path:
     failed = report.failed
     assert failed is not None and failed.key == "acceptance"
     assert isinstance(failed.error, ConnectTimeout)
+
+
+# -- finding 5: a close after a handshake that asked for no certificate -------------------------------
+
+
+def test_a_close_after_a_handshake_that_asked_for_no_certificate_does_not_blame_ours(pki: TestPKI) -> None:
+    """Step 3 says the server did not ask; the close was "it may have rejected our client certificate",
+    fix "check that the server accepts your certificate"."""
+    with SilentRejectServer(pki) as srv:
+        srv.ssl_context.verify_mode = ssl.CERT_NONE
+        report = diagnose(profile(pki, srv.url + "/"))
+    assert steps(report)["client_certificate_request"].facts["requested"] is False
+    failed = report.failed
+    assert failed is not None and failed.key == "acceptance" and failed.error is not None
+    assert isinstance(failed.error, ConnectionDropped)
+    assert "certificate" not in f"{failed.error.message} {failed.fix}"

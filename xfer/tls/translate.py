@@ -261,7 +261,12 @@ def _translate_ssl(
         broken = _broken(server, moved)
         if broken is not None:
             return broken
-        if identity is None:
+        # Only a server that asked for our certificate can have closed over it.  Facts that show
+        # no request clear it: "it may have rejected our client certificate" beside doctor's "the
+        # server did not ask for one" (review R, finding 5).  Without facts (none came with the
+        # failure) the suspicion stays.
+        asked = facts.certificate_requested or not _facts_known(facts)
+        if identity is None or not asked:
             return ConnectionDropped(f"{server} closed the TLS connection unexpectedly",
                                      hint="run again with --traceback for details")
         return ConnectionDropped(
@@ -269,6 +274,11 @@ def _translate_ssl(
             hint="check that the server accepts your certificate; run again with --traceback for details",
         )
     return TLSError(f"{server}: TLS failed: {reason.lower() or exc}")
+
+
+def _facts_known(facts: HandshakeFacts) -> bool:
+    """Whether ``facts`` are a connection's record (the server's certificate was seen), not the empty default."""
+    return facts.server_certificate is not None or facts.handshake_done
 
 
 def unknown_ca_hint(identity: Identity | None) -> str:
