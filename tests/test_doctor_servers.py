@@ -236,3 +236,24 @@ def test_a_close_after_a_handshake_that_asked_for_no_certificate_does_not_blame_
     assert failed is not None and failed.key == "acceptance" and failed.error is not None
     assert isinstance(failed.error, ConnectionDropped)
     assert "certificate" not in f"{failed.error.message} {failed.fix}"
+
+
+# -- finding 7: a server that does not send its intermediate -----------------------------------------
+
+
+def test_a_server_that_does_not_send_its_intermediate_is_told_so(pki: TestPKI, tmp_path: Path) -> None:
+    """--ca holds the right root; the server sends its leaf alone.  It was "its issuer is not among the
+    CAs we trust" and "the CA given with --ca ... did not issue this certificate": false."""
+    pem = pki.server_cert.read_text()
+    leaf_only = tmp_path / "server-leaf-only.pem"
+    leaf_only.write_text(pem[: pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----\n")])
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        srv.ssl_context.load_cert_chain(leaf_only, pki.server_key)
+        report = diagnose(profile(pki, srv.url + "/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.error is not None
+    said = f"{' '.join(failed.verdicts)} {failed.error.message} {failed.fix}"
+    assert "did not issue this certificate" not in said
+    assert "did not send the intermediate CA CN=xfer test intermediate CA" in said
+    assert failed.fix is not None and "full chain" in failed.fix and "--ca" in failed.fix
+    assert any("intermediate" in verdict for verdict in failed.verdicts)

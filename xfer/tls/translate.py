@@ -39,6 +39,7 @@ __all__ = [
     "closed_after_handshake",
     "find_cause",
     "handshake_facts",
+    "missing_intermediate",
     "translate_error",
     "unknown_ca_hint",
 ]
@@ -309,6 +310,16 @@ def _refused_server_certificate(
             f"{server}: the server's certificate {_VALIDITY_WORDS[code]}{described}",
             hint="tell the partner their server certificate needs renewing (or check this computer's clock)",
         )
+    missing = missing_intermediate(facts) if code in _NO_ISSUER else None
+    if missing is not None:
+        # Not "our CA did not issue it": the server sent its certificate alone, and whether the
+        # configured CA issued the intermediate cannot be known without it (review R, finding 7).
+        return ServerCertificateUntrusted(
+            f"{server}: we do not trust the server's certificate: the server did not send the intermediate CA "
+            f"{missing} that issued it, and that CA is not among the CAs we trust{described}; trusted: {trust}",
+            hint=f"ask the partner to serve the full chain (their certificate and the intermediate {missing}), "
+            "or add that intermediate certificate to the file given with --ca (ca = in the profile)",
+        )
     why = _UNTRUSTED_WORDS.get(code or 0, detail)
     return ServerCertificateUntrusted(
         f"{server}: we do not trust the server's certificate: {why}{described}; trusted: {trust}",
@@ -317,6 +328,28 @@ def _refused_server_certificate(
         else "the CA given with --ca (or ca = in the profile) did not issue this certificate: ask the "
         "partner for the CA that did (the issuer named above), and check that this is the right server",
     )
+
+
+#: Verification codes that mean "the issuer of a certificate in the chain was not found".
+_NO_ISSUER = (_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, _V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+
+
+def missing_intermediate(facts: HandshakeFacts) -> str | None:
+    """The issuer (RFC 4514) of a server certificate sent alone that is not self-issued, else None.
+
+    A server that sends only its leaf leaves its intermediate CA for the client to find: most
+    servers are configured with the full chain, and a missing one is the usual reason a
+    certificate from the right CA fails with "unable to get local issuer certificate".
+    """
+    if len(facts.server_chain) != 1:
+        return None
+    from cryptography import x509
+
+    try:
+        leaf = x509.load_der_x509_certificate(facts.server_chain[0])
+    except ValueError:
+        return None
+    return None if leaf.issuer == leaf.subject else leaf.issuer.rfc4514_string()
 
 
 def _translate_network(
