@@ -257,3 +257,18 @@ def test_a_server_that_does_not_send_its_intermediate_is_told_so(pki: TestPKI, t
     assert "did not send the intermediate CA CN=xfer test intermediate CA" in said
     assert failed.fix is not None and "full chain" in failed.fix and "--ca" in failed.fix
     assert any("intermediate" in verdict for verdict in failed.verdicts)
+
+
+# -- finding 8: an identity without the clientAuth extended key usage --------------------------------
+
+
+def test_a_rejected_identity_without_client_auth_fails_the_identity_step(pki: TestPKI) -> None:
+    """It was identity ✓ (a verdict only) and acceptance ✗ with "check with the partner that this
+    certificate is registered"."""
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        report = diagnose(profile(pki, srv.url + "/", identity=str(pki.client_no_eku_p12)))
+    failed = report.failed
+    assert failed is not None and failed.key == "identity" and failed.number == 4
+    assert isinstance(failed.error, ClientCertificateRejected)
+    assert failed.fix is not None and "clientAuth extended key usage" in failed.fix
+    assert steps(report)["identity"].facts["client_auth"] is False

@@ -101,4 +101,10 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
                 "intermediate.pem ...)" if lacks_intermediate
                 else unknown_ca_hint(identity))
         return step.fail(found.error.copy_with(hint=hint))
+    if rejected and found.error is not None and not step.facts["client_auth"]:
+        # The server refused a certificate we already knew was unfit for a client: that is the
+        # cause, not a missing registration at the partner (review R, finding 8).
+        return step.fail(found.error.copy_with(
+            hint="get a certificate with the clientAuth extended key usage (TLS Web Client Authentication) "
+            "from your CA or the partner"))
     return step
