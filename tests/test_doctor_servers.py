@@ -272,3 +272,17 @@ def test_a_rejected_identity_without_client_auth_fails_the_identity_step(pki: Te
     assert isinstance(failed.error, ClientCertificateRejected)
     assert failed.fix is not None and "clientAuth extended key usage" in failed.fix
     assert steps(report)["identity"].facts["client_auth"] is False
+
+
+# -- finding 9: --tls-max below what the server speaks -----------------------------------------------
+
+
+def test_tls_max_below_the_servers_minimum_says_raise_tls_max(pki: TestPKI) -> None:
+    """It was "xfer offers TLS 1.2 and 1.3" and "the server may only speak TLS 1.0/1.1": both false."""
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        srv.ssl_context.minimum_version = ssl.TLSVersion.TLSv1_3
+        report = diagnose(profile(pki, srv.url + "/", tls_max="1.2"))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.error is not None
+    assert "xfer offered TLS 1.2 (--tls-max 1.2)" in failed.error.message
+    assert failed.fix is not None and "raise --tls-max" in failed.fix and "1.0/1.1" not in failed.fix

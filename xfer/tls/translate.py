@@ -248,10 +248,7 @@ def _translate_ssl(
         "NO_SHARED_CIPHER",
         "NO_CIPHERS_AVAILABLE",
     ):
-        return TLSVersionMismatch(
-            f"{server}: no common TLS version or cipher ({reason.lower()}); xfer offers TLS 1.2 and 1.3",
-            hint="the server may only speak TLS 1.0/1.1, which xfer refuses (RFC 8996)",
-        )
+        return _no_common_version(context, server=server, reason=reason)
     if reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
         return TLSVersionMismatch(
             f"{server} did not answer with TLS ({reason.lower()})",
@@ -275,6 +272,33 @@ def _translate_ssl(
             hint="check that the server accepts your certificate; run again with --traceback for details",
         )
     return TLSError(f"{server}: TLS failed: {reason.lower() or exc}")
+
+
+def _no_common_version(context: ssl.SSLContext, *, server: str, reason: str) -> TLSVersionMismatch:
+    """No TLS version or cipher in common, worded from what this context offered.
+
+    ``--tls-max 1.2`` against a TLS 1.3-only server read "xfer offers TLS 1.2 and 1.3" and "the
+    server may only speak TLS 1.0/1.1": both false (review R, finding 9).
+    """
+    low = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
+    high = ssl.TLSVersion.TLSv1_3 if context.maximum_version == ssl.TLSVersion.MAXIMUM_SUPPORTED else min(
+        context.maximum_version, ssl.TLSVersion.TLSv1_3)
+    offered = [name for version, name in ((ssl.TLSVersion.TLSv1_2, "1.2"), (ssl.TLSVersion.TLSv1_3, "1.3"))
+               if low <= version <= high]
+    said = f"{server}: no common TLS version or cipher ({reason.lower()}); xfer offered TLS {' and '.join(offered)}"
+    if high < ssl.TLSVersion.TLSv1_3:
+        return TLSVersionMismatch(
+            said + " (--tls-max 1.2)",
+            hint="the server may need TLS 1.3, which --tls-max 1.2 leaves out: raise --tls-max to 1.3 "
+            "(tls_max = in the profile), or drop it",
+        )
+    if low > ssl.TLSVersion.TLSv1_2:
+        return TLSVersionMismatch(
+            said + " (--tls-min 1.3)",
+            hint="the server may not speak TLS 1.3 (only 1.2, or older): lower --tls-min to 1.2 "
+            "(tls_min = in the profile), or drop it",
+        )
+    return TLSVersionMismatch(said, hint="the server may only speak TLS 1.0/1.1, which xfer refuses (RFC 8996)")
 
 
 def _facts_known(facts: HandshakeFacts) -> bool:
