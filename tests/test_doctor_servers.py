@@ -286,3 +286,42 @@ def test_tls_max_below_the_servers_minimum_says_raise_tls_max(pki: TestPKI) -> N
     assert failed is not None and failed.key == "tls" and failed.error is not None
     assert "xfer offered TLS 1.2 (--tls-max 1.2)" in failed.error.message
     assert failed.fix is not None and "raise --tls-max" in failed.fix and "1.0/1.1" not in failed.fix
+
+
+# -- finding 10: smaller wordings ------------------------------------------------------------------
+
+
+def not_yet_valid_identity(pki: TestPKI, folder: Path) -> Path:
+    """A self-issued client identity valid from two days on, under the PKI's password."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xfer-future")])
+    start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=30))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    password = pki.password_file.read_text().strip().encode()
+    path = folder / "future.p12"
+    path.write_bytes(pkcs12.serialize_key_and_certificates(b"future", key, cert, None,
+                                                           BestAvailableEncryption(password)))
+    return path
+
+
+def test_a_rejected_identity_that_is_not_valid_yet_points_at_the_clock(pki: TestPKI, tmp_path: Path) -> None:
+    """The server's rejection kept its "check with the partner" hint; the dates are the cause."""
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        report = diagnose(profile(pki, srv.url + "/", identity=str(not_yet_valid_identity(pki, tmp_path))))
+    failed = report.failed
+    assert failed is not None and failed.key == "identity"
+    assert isinstance(failed.error, ClientCertificateRejected)
+    assert any("is not valid before" in verdict for verdict in failed.verdicts)
+    assert failed.fix is not None and "clock" in failed.fix and "partner" not in failed.fix

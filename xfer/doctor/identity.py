@@ -61,13 +61,16 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
         verdict = (f"your certificate expired on {identity.not_after:%Y-%m-%d} "
                    f"({time_left(identity.not_after, now=now).removeprefix('expired ')})"
                    if late else f"your certificate is not valid before {identity.not_before:%Y-%m-%d}")
+        # The hint is the dates', also when the server's rejection came with its own (the partner's
+        # registration is not what a certificate from the future needs: review R, finding 10).
+        hint = ("renew the identity (ask your CA or the partner for a new .p12)" if late else
+                f"check this computer's clock; if it is right, the certificate is valid only from "
+                f"{identity.not_before:%Y-%m-%d %H:%M} UTC: wait until then, or ask your CA for one valid now")
         error = found.error if isinstance(found.error, ClientCertificateRejected) else IdentityExpired(
             f"client certificate {identity.common_name!r} in {identity.source}: "
             f"{verdict.removeprefix('your certificate ')}",
-            hint="ask the partner or your CA for a renewed identity" if late else "check the system clock",
         )
-        return step.fail(error.copy_with(hint="renew the identity (ask your CA or the partner for a new .p12)")
-                         if late else error, verdict=verdict)
+        return step.fail(error.copy_with(hint=hint), verdict=verdict)
     if info["days_left"] < max(warn_days or 0, EXPIRY_WARNING_DAYS):
         step.verdicts.append(f"your certificate expires in {info['days_left']} days ({identity.not_after:%Y-%m-%d})")
     if not step.facts["client_auth"]:
