@@ -325,3 +325,13 @@ def test_a_rejected_identity_that_is_not_valid_yet_points_at_the_clock(pki: Test
     assert isinstance(failed.error, ClientCertificateRejected)
     assert any("is not valid before" in verdict for verdict in failed.verdicts)
     assert failed.fix is not None and "clock" in failed.fix and "partner" not in failed.fix
+
+
+def test_a_refused_pbsz_is_named_as_pbsz(pki: TestPKI, tmp_path: Path) -> None:
+    """It read "(PROT P: 500 ...)" although PROT P was never sent."""
+    with FakeFTPSServer(pki, root=tmp_path / "root", replies={"PBSZ 0": "500 PBSZ not understood."}) as srv:
+        report = diagnose(profile(pki, srv.url, **ftp_login(tmp_path)))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol" and failed.error is not None
+    assert "(PBSZ 0: 500 PBSZ not understood.)" in failed.error.message
+    assert "PROT P:" not in failed.error.message
