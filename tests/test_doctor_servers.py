@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from xfer.doctor import FAIL, SKIP, Report, diagnose
+from xfer.doctor.handshake import Probe
+from xfer.doctor.identity import identity_step
 from xfer.errors import (
     ClientCertificateRejected,
     ConnectionDropped,
@@ -21,11 +23,13 @@ from xfer.errors import (
     ExitCode,
     RemotePermissionDenied,
 )
+from xfer.identity import Identity
 from xfer.profiles import Profile
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.testing.tls_faults import SilentRejectServer
+from xfer.tls import HandshakeFacts
 
 #: Steps 2-5, which a connection that never reached TLS skips.
 TLS_KEYS = ["tls", "client_certificate_request", "identity", "acceptance"]
@@ -335,3 +339,17 @@ def test_a_refused_pbsz_is_named_as_pbsz(pki: TestPKI, tmp_path: Path) -> None:
     assert failed is not None and failed.key == "protocol" and failed.error is not None
     assert "(PBSZ 0: 500 PBSZ not understood.)" in failed.error.message
     assert "PROT P:" not in failed.error.message
+
+
+def test_an_accepted_root_is_named_as_the_ca_the_chain_reaches(pki: TestPKI, identity: Identity) -> None:
+    """A server naming only the root: it was "your issuer CN=xfer test intermediate CA is among the CAs the
+    server accepts (through CN=xfer test intermediate CA, sent along)", though the intermediate was not."""
+    from cryptography import x509
+
+    root = x509.load_pem_x509_certificate(pki.root_ca.read_bytes())
+    found = Probe(facts=HandshakeFacts(certificate_requested=True,
+                                       acceptable_client_ca_ders=[root.subject.public_bytes()]))
+    step = identity_step(identity, found, warn_days=None)
+    assert step.status == "ok" and step.facts["issuer_accepted"] is True
+    assert step.verdicts == [f"your chain reaches {root.subject.rfc4514_string()}, which is among the CAs the "
+                             "server accepts (through CN=xfer test intermediate CA,O=xfer test PKI, sent along)"]

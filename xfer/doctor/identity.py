@@ -83,9 +83,14 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
     if accepted_ders:
         match = issued_by_one_of(sent, accepted_ders)
         step.facts["issuer_accepted"] = match is not None
-        if match is not None:
-            via = "" if match is leaf else f" (through {match.subject.rfc4514_string()}, sent along)"
-            step.verdicts.append(f"your issuer {issuer} is among the CAs the server accepts{via}")
+        if match is not None and match[0] is leaf:
+            step.verdicts.append(f"your issuer {issuer} is among the CAs the server accepts")
+        elif match is not None:
+            # The CA the server named, reached through a certificate we send along: "your issuer
+            # CN=intermediate is among ..." was said when only the root was (review R, finding 10).
+            through, name = match
+            step.verdicts.append(f"your chain reaches {name.rfc4514_string()}, which is among the CAs the server "
+                                 f"accepts (through {through.subject.rfc4514_string()}, sent along)")
         elif lacks_intermediate:
             step.verdicts.append(f"the .p12 lacks the intermediate the server needs: your issuer {issuer} is not "
                                  f"among the CAs the server accepts ({accepts}), and no chain is sent to reach one")
