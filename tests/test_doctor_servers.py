@@ -353,3 +353,18 @@ def test_an_accepted_root_is_named_as_the_ca_the_chain_reaches(pki: TestPKI, ide
     assert step.status == "ok" and step.facts["issuer_accepted"] is True
     assert step.verdicts == [f"your chain reaches {root.subject.rfc4514_string()}, which is among the CAs the "
                              "server accepts (through CN=xfer test intermediate CA,O=xfer test PKI, sent along)"]
+
+
+def test_ssh_on_an_https_port_is_not_told_about_ftps_alone(pki: TestPKI) -> None:
+    """The hint was "ftps:// is implicit TLS (port 990)", to someone who typed https:// at an SSH port."""
+
+    def ssh(conn: socket.socket) -> None:
+        conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        time.sleep(1)
+
+    with raw_server(ssh) as port:
+        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.fix is not None
+    assert failed.fix.startswith("wrong port or scheme? something other than TLS answered")
+    assert "SSH" in failed.fix

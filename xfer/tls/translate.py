@@ -252,7 +252,10 @@ def _translate_ssl(
     if reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
         return TLSVersionMismatch(
             f"{server} did not answer with TLS ({reason.lower()})",
-            hint="wrong port or scheme? ftps:// is implicit TLS (port 990), ftpes:// is explicit (port 21)",
+            # Not FTP alone: SSH or plain HTTP on an https:// port answer the same way, and were told
+            # about port 990 (review R, finding 10).
+            hint="wrong port or scheme? something other than TLS answered (plain HTTP, SSH, clear-text FTP); "
+            "for FTP, ftps:// is implicit TLS (port 990) and ftpes:// explicit (port 21)",
         )
     if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
         # Our certificate is a suspect only while (almost) nothing went through the connection.
