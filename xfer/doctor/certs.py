@@ -67,8 +67,11 @@ def _asn1_name(der: bytes) -> Any:
     return Name.load(der)
 
 
-def issued_by_one_of(certs: Sequence[x509.Certificate], accepted_ders: Sequence[bytes]) -> x509.Certificate | None:
-    """The first of ``certs`` whose issuer (or itself, a CA sent along) a server named as acceptable.
+def issued_by_one_of(
+    certs: Sequence[x509.Certificate], accepted_ders: Sequence[bytes]
+) -> tuple[x509.Certificate, x509.Name] | None:
+    """The first of ``certs`` whose issuer (or itself, a CA sent along) a server named as acceptable,
+    with the name that matched; None if none.
 
     Names are compared as X.500 names (asn1crypto normalises case and spacing as RFC 5280 says).
     """
@@ -76,7 +79,7 @@ def issued_by_one_of(certs: Sequence[x509.Certificate], accepted_ders: Sequence[
     for cert in certs:
         for name in (cert.issuer, cert.subject):
             if _asn1_name(name.public_bytes()) in accepted:
-                return cert
+                return cert, name
     return None
 
 

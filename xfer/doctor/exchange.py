@@ -6,8 +6,13 @@ at most :data:`BODY_LIMIT` bytes; nothing is ever POSTed, so nothing reaches an 
 inbox).  FTPS: the greeting (implicit) and ``FEAT``.
 """
 
+# S321 flags every ftplib name as "FTP is insecure"; here it is only ftplib's exception type (the
+# dialogue is clear text only up to AUTH TLS, as the adapter's).
+# ruff: noqa: S321
+
 from __future__ import annotations
 
+import ftplib
 import http.client
 import socket
 import ssl
@@ -15,12 +20,13 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..log import logger, masked_command
+from ..adapters.ftps.connection import EXTRA_PRELIMINARY, FTPSConnection
+from ..adapters.ftps.replies import reply_code
+from ..log import logger
 
-__all__ = ["BODY_LIMIT", "Exchange", "ftp_command", "ftp_reply", "http_exchange"]
+__all__ = ["BODY_LIMIT", "Exchange", "FTPDialogue", "http_exchange"]
 
-# The probe's own exchange shows under -v like the adapters' (same loggers, same masking).
-_ftp_log = logger("xfer.ftp")
+# The probe's own exchange shows under -v like the adapters' (the same loggers; FTP's is the adapter's).
 _http_log = logger("xfer.http")
 
 #: Bytes of the answer body read: enough for nginx's certificate error page.
@@ -35,7 +41,8 @@ class Exchange:
     reason: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    replies: list[str] = field(default_factory=list)  # FTP: greeting and FEAT, as received
+    replies: list[str] = field(default_factory=list)  # FTP: greeting (implicit) and FEAT, as received
+    feat: str | None = None  # FTP: the answer to FEAT
 
     def http_error(self, *, server: str, url: str, context: ssl.SSLContext) -> Any:
         """The xfer error an HTTP answer means (nginx's 400 for a certificate), or None on success."""
@@ -76,34 +83,56 @@ def http_exchange(tls: ssl.SSLSocket, host: str, port: int, path: str) -> Exchan
     return Exchange(status=response.status, reason=response.reason, headers=dict(response.getheaders()), body=body)
 
 
-def ftp_reply(stream: Any) -> str:
-    """One FTP reply (all lines of a multi-line one) from a binary file object."""
-    line = stream.readline(8192).decode("utf-8", "replace").rstrip("\r\n")
-    if not line:
-        raise EOFError("the server closed the connection")
-    lines = [line]
-    try:
-        return _read_rest(stream, lines)
-    finally:
-        _ftp_log.info("< %s", "\n    ".join(lines))
+class FTPDialogue(FTPSConnection):
+    """The probe's FTP dialogue, read by the adapter's own control-connection reader.
 
+    It runs on the socket the network step opened (clear text, then the TLS socket:
+    :meth:`attach`), so each reply has the limits the adapter's have: complete within
+    :data:`~xfer.adapters.ftps.connection.REPLY_DEADLINE` times the timeout, at most
+    :data:`~xfer.adapters.ftps.connection.MAX_REPLY` characters.  The probe's own reader had
+    neither: a greeting of endless ``220-`` lines kept doctor as long as the server went on,
+    ``--timeout 3`` or not (review R, finding 6).  Every reply read stays in :attr:`replies`,
+    also when one after it fails (the greeting that refused us must be shown, review R
+    finding 2).  Nothing secret is ever sent on it: USER and PASS go through the adapter.
+    """
 
-def _read_rest(stream: Any, lines: list[str]) -> str:
-    line = lines[0]
-    if line[3:4] == "-":
-        code = line[:3]
-        while True:
-            nxt = stream.readline(8192).decode("utf-8", "replace").rstrip("\r\n")
-            if not nxt:
-                raise EOFError("the server closed the connection in a reply")
-            lines.append(nxt)
-            if nxt[:3] == code and nxt[3:4] != "-":
+    def __init__(self, sock: socket.socket, *, context: ssl.SSLContext, host: str) -> None:
+        timeout = sock.gettimeout()
+        super().__init__(context=context, implicit=False, timeout=timeout if timeout is not None else 30.0,
+                         keepalive=0)
+        self.host = host
+        #: Every reply read, in order, as received (multi-line ones joined).
+        self.replies: list[str] = []
+        self.attach(sock)
+
+    def attach(self, sock: socket.socket) -> None:
+        """Talk on ``sock`` from now on (after ``AUTH TLS``: the TLS socket over the same connection)."""
+        self.sock, self.af = sock, sock.family
+        self.file = self._reader(sock)
+
+    def getmultiline(self) -> str:
+        reply = super().getmultiline()
+        self.replies.append(reply)
+        return reply
+
+    def greeting(self) -> str:
+        """The server's ``220``, after the ``1xx`` that may come first, as the adapter reads it.
+
+        RFC 959: "120 Service ready in nnn minutes" may precede the 220; read as the greeting,
+        the 220 answered AUTH TLS ("refused AUTH TLS (220 ...)", review R finding 3).  Any other
+        greeting raises :class:`ftplib.Error` carrying it: a 4xx/5xx is the server's refusal.
+        """
+        reply = self.getresp()  # a 4xx/5xx raises error_temp/error_perm, a line without a code error_proto
+        for _ in range(EXTRA_PRELIMINARY):
+            if reply[:1] != "1":
                 break
-    return "\n".join(lines)
+            reply = self.getresp()
+        if reply_code(reply) != "220":
+            raise ftplib.error_reply(reply)
+        self.welcome = reply
+        return reply
 
-
-def ftp_command(sock: socket.socket, stream: Any, command: str) -> str:
-    """Send one command (never one carrying a secret: USER/PASS go through the adapter) and read its reply."""
-    _ftp_log.info("> %s", masked_command(command))
-    sock.sendall(command.encode("ascii") + b"\r\n")
-    return ftp_reply(stream)
+    def ask(self, command: str) -> str:
+        """Send ``command`` and return its reply, whatever its code (FEAT: any answer proves acceptance)."""
+        self.putcmd(command)
+        return self.getmultiline()

@@ -10,23 +10,30 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ftplib
 import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..adapters.ftps.replies import reply_code, reply_error
 from ..errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
+    ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
     InsecureSchemeRefused,
+    ServerError,
     TLSError,
     XferError,
 )
 from ..identity import time_left
 from ..tls import SYSTEM_TRUST, HandshakeFacts, XferSSLContext, handshake_facts, translate_error
 from ..tls.connection import XferConnection
+from ..tls.translate import missing_intermediate
 from .certs import describe, load_der, system_store_verdict
-from .exchange import Exchange, ftp_command, ftp_reply, http_exchange
+from .exchange import Exchange, FTPDialogue, http_exchange
 from .report import SKIP, Step
 
 __all__ = ["CLIENT_CERTIFICATE_ERRORS", "Kind", "Probe", "acceptance_step", "probe", "request_step", "tls_step"]
@@ -51,12 +58,23 @@ class Probe:
     #: The failure (translated), in the handshake or in the first exchange.
     error: XferError | None = None
     exchange: Exchange | None = None
-    #: FTP only: the greeting and the answer to AUTH TLS (explicit), as received.
+    #: FTP only: the clear-text replies before TLS (explicit: the greeting, with any ``1xx`` before
+    #: it, and the answer to AUTH TLS), as received.
     preamble: list[str] = field(default_factory=list)
+    #: FTP only: the greeting (the ``220``) and the answer to AUTH TLS (explicit FTPS), None if none came.
+    banner: str | None = None
+    auth_tls: str | None = None
+    #: The failure came in the clear-text dialogue before AUTH TLS (explicit FTPS): no TLS was attempted.
+    before_tls: bool = False
 
 
 def _translated(exc: BaseException, context: ssl.SSLContext, server: str) -> XferError:
-    return translate_error(exc, context=context, server=server) or TLSError(f"{server}: {exc}")
+    translated = translate_error(exc, context=context, server=server)
+    if translated is not None:
+        return translated
+    if isinstance(exc, EOFError):  # a close the TLS layer did not explain: the connection's, not TLS's
+        return ConnectionDropped(f"{server} closed the connection", server=server)
+    return TLSError(f"{server}: {exc}")
 
 
 def probe(
@@ -66,21 +84,8 @@ def probe(
     server = f"{host}:{port}"
     result = Probe()
     with contextlib.closing(sock):
-        if kind == "ftp-explicit":
-            try:
-                with sock.makefile("rb") as stream:
-                    result.preamble.append(ftp_reply(stream))
-                    auth = ftp_command(sock, stream, "AUTH TLS")
-                    result.preamble.append(auth)
-            except (OSError, EOFError) as exc:
-                result.error = _translated(exc, context, server)
-                return result
-            if not auth.startswith("234"):
-                result.error = InsecureSchemeRefused(
-                    f"{server} refused AUTH TLS ({auth.strip()})",
-                    hint="the server may only speak implicit FTPS: try ftps:// (port 990)",
-                )
-                return result
+        if kind == "ftp-explicit" and not _start_tls(sock, result, context=context, host=host, server=server):
+            return result
         try:
             tls = context.wrap_socket(sock, server_hostname=host)
         except (OSError, ssl.SSLError) as exc:
@@ -97,7 +102,15 @@ def probe(
             result.cipher = cipher[0] if cipher else None
             try:
                 with context.listening(tls):
-                    result.exchange = _exchange(tls, host, port, kind, path)
+                    if kind == "http":
+                        result.exchange = http_exchange(tls, host, port, path)
+                    else:
+                        result.exchange = Exchange()
+                        _ftp_exchange(tls, result, kind=kind, context=context, host=host)
+            except ftplib.Error as exc:  # the implicit FTPS greeting (FEAT's reply is taken as it comes)
+                result.error = _failed_greeting(exc, server=server, context=context, facts=result.facts,
+                                                replies=result.exchange.replies if result.exchange else [])
+                return result
             except (OSError, ssl.SSLError, EOFError) as exc:
                 result.error = _translated(exc, context, server)
                 return result
@@ -108,17 +121,98 @@ def probe(
     return result
 
 
-def _exchange(tls: ssl.SSLSocket, host: str, port: int, kind: Kind, path: str) -> Exchange:
-    if kind == "http":
-        return http_exchange(tls, host, port, path)
-    done = Exchange()
-    with tls.makefile("rb") as stream:
-        if kind == "ftp-implicit":
-            done.replies.append(ftp_reply(stream))
-        done.replies.append(ftp_command(tls, stream, "FEAT"))
-        with contextlib.suppress(OSError, EOFError):
-            ftp_command(tls, stream, "QUIT")
-    return done
+def _start_tls(sock: socket.socket, result: Probe, *, context: ssl.SSLContext, host: str, server: str) -> bool:
+    """Explicit FTPS in clear text: the greeting, then ``AUTH TLS``.  True if TLS may begin.
+
+    A failure of the greeting sets ``result.before_tls``: no TLS was attempted (review R, finding 2).
+    """
+    dialogue = FTPDialogue(sock, context=context, host=host)
+    dialogue.replies = result.preamble  # kept, as they came, when a later one fails
+    try:
+        result.banner = dialogue.greeting()
+    except (ftplib.Error, OSError, EOFError) as exc:
+        result.before_tls = True
+        result.error = _failed_greeting(exc, server=server, context=context, replies=result.preamble)
+        return False
+    try:
+        auth = result.auth_tls = dialogue.ask("AUTH TLS")
+    except (ftplib.Error, OSError, EOFError) as exc:
+        result.error = _failed_greeting(exc, server=server, context=context, replies=result.preamble,
+                                        answering="AUTH TLS")
+        return False
+    if not auth.startswith("234"):
+        result.error = InsecureSchemeRefused(
+            f"{server} refused AUTH TLS ({auth.strip()})",
+            hint="the server may only speak implicit FTPS: try ftps:// (port 990)",
+        )
+        return False
+    return True
+
+
+def _ftp_exchange(tls: ssl.SSLSocket, result: Probe, *, kind: Kind, context: ssl.SSLContext, host: str) -> None:
+    """FTP over the new TLS connection: the greeting (implicit FTPS) and ``FEAT``, into ``result.exchange``."""
+    assert result.exchange is not None
+    dialogue = FTPDialogue(tls, context=context, host=host)
+    dialogue.replies = result.exchange.replies  # kept, as they came, when a later one fails
+    if kind == "ftp-implicit":
+        result.banner = dialogue.greeting()
+    result.exchange.feat = dialogue.ask("FEAT")
+    with contextlib.suppress(OSError, EOFError, ftplib.Error):
+        dialogue.putcmd("QUIT")
+
+
+def _failed_greeting(
+    exc: BaseException, *, server: str, context: ssl.SSLContext, replies: list[str],
+    facts: HandshakeFacts | None = None, answering: str | None = None,
+) -> XferError:
+    """What an FTP greeting (or, with ``answering``, the reply to that command) that failed means.
+
+    ``facts``: the TLS handshake that came before it (implicit FTPS); None in clear text.  A
+    4xx/5xx is the server's refusal, quoted, worded as the adapter words it when connecting;
+    a ``530`` right after a handshake that asked for our certificate is a verdict on it.  A
+    close or a wait that runs out here is the connection's, never TLS's: none was attempted yet
+    (review R, finding 2).
+    """
+    where = (f"in answer to {answering}" if answering else
+             f"after {replies[-1].splitlines()[0].strip()!r}" if replies else "before its greeting")
+    if isinstance(exc, ftplib.Error):
+        reply = str(exc).strip()
+        code = reply_code(reply)
+        if not code:  # no reply code: what answers on this port is not FTP, or sent a line too long to be
+            return ConnectError(
+                f"{server} does not answer as an FTP server ({reply[:120]!r})",
+                hint="check the port and the scheme: ftpes:// is explicit FTPS (port 21), ftps:// implicit (port 990)",
+                server=server,
+            )
+        if code == "530" and facts is not None and facts.certificate_requested:
+            identity = getattr(context, "identity", None)
+            if identity is None:
+                return ClientCertificateRequired(
+                    f"{server} refused us in its greeting ({reply}), right after a TLS handshake in which it "
+                    "asked for a client certificate and none was sent",
+                    hint="pass --identity FILE.p12 (or identity = in the profile)", server=server,
+                )
+            return ClientCertificateRejected(
+                f"{server} refused us in its greeting ({reply}), right after a TLS handshake in which we sent "
+                f"our client certificate {identity.common_name!r}",
+                hint="check with the partner that this certificate is registered for your account "
+                "and that they trust its issuer", server=server,
+            )
+        if code[:1] in ("4", "5"):
+            return reply_error(reply, server=server, action=f"connecting ({answering or 'its greeting'})")
+        return ServerError(
+            f"{server} answered {answering or 'as its greeting'} with {reply!r}, where only "
+            f"{'234' if answering else '220 (ready)'} may come", server=server,
+        )
+    if isinstance(exc, EOFError):
+        return ConnectionDropped(f"{server} closed the connection {where}", server=server,
+                                 hint="the server may be limiting connections or refusing our address; try again "
+                                 "later, or ask the partner whether this address may connect")
+    translated = translate_error(exc, context=context, server=server)
+    if isinstance(translated, ConnectTimeout):
+        what = f"its reply to {answering}" if answering else "its greeting"
+        return translated.copy_with(f"{server} did not complete {what} in time ({where})")
+    return translated or ConnectionDropped(f"the connection to {server} failed {where}: {exc}", server=server)
 
 
 def tls_step(found: Probe, *, host: str, context: XferSSLContext) -> Step:
@@ -169,6 +263,11 @@ def tls_step(found: Probe, *, host: str, context: XferSSLContext) -> Step:
     if step.facts["trusted"] is False and system:
         step.verdicts.append("the system store trusts this server but the configured CA file does not: "
                              "drop --ca (ca =) or add the server's CA to it")
+    missing = missing_intermediate(found.facts)
+    if step.facts["trusted"] is not True and missing is not None:
+        # A fact, whatever the verification said: servers are meant to send their chain.
+        step.verdicts.append(f"the server sent its certificate alone, without the intermediate CA {missing} "
+                             "that issued it")
     if failed_here and found.error is not None:
         step.fail(found.error)
     return step

@@ -61,13 +61,16 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
         verdict = (f"your certificate expired on {identity.not_after:%Y-%m-%d} "
                    f"({time_left(identity.not_after, now=now).removeprefix('expired ')})"
                    if late else f"your certificate is not valid before {identity.not_before:%Y-%m-%d}")
+        # The hint is the dates', also when the server's rejection came with its own (the partner's
+        # registration is not what a certificate from the future needs: review R, finding 10).
+        hint = ("renew the identity (ask your CA or the partner for a new .p12)" if late else
+                f"check this computer's clock; if it is right, the certificate is valid only from "
+                f"{identity.not_before:%Y-%m-%d %H:%M} UTC: wait until then, or ask your CA for one valid now")
         error = found.error if isinstance(found.error, ClientCertificateRejected) else IdentityExpired(
             f"client certificate {identity.common_name!r} in {identity.source}: "
             f"{verdict.removeprefix('your certificate ')}",
-            hint="ask the partner or your CA for a renewed identity" if late else "check the system clock",
         )
-        return step.fail(error.copy_with(hint="renew the identity (ask your CA or the partner for a new .p12)")
-                         if late else error, verdict=verdict)
+        return step.fail(error.copy_with(hint=hint), verdict=verdict)
     if info["days_left"] < max(warn_days or 0, EXPIRY_WARNING_DAYS):
         step.verdicts.append(f"your certificate expires in {info['days_left']} days ({identity.not_after:%Y-%m-%d})")
     if not step.facts["client_auth"]:
@@ -80,9 +83,14 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
     if accepted_ders:
         match = issued_by_one_of(sent, accepted_ders)
         step.facts["issuer_accepted"] = match is not None
-        if match is not None:
-            via = "" if match is leaf else f" (through {match.subject.rfc4514_string()}, sent along)"
-            step.verdicts.append(f"your issuer {issuer} is among the CAs the server accepts{via}")
+        if match is not None and match[0] is leaf:
+            step.verdicts.append(f"your issuer {issuer} is among the CAs the server accepts")
+        elif match is not None:
+            # The CA the server named, reached through a certificate we send along: "your issuer
+            # CN=intermediate is among ..." was said when only the root was (review R, finding 10).
+            through, name = match
+            step.verdicts.append(f"your chain reaches {name.rfc4514_string()}, which is among the CAs the server "
+                                 f"accepts (through {through.subject.rfc4514_string()}, sent along)")
         elif lacks_intermediate:
             step.verdicts.append(f"the .p12 lacks the intermediate the server needs: your issuer {issuer} is not "
                                  f"among the CAs the server accepts ({accepts}), and no chain is sent to reach one")
@@ -101,4 +109,10 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
                 "intermediate.pem ...)" if lacks_intermediate
                 else unknown_ca_hint(identity))
         return step.fail(found.error.copy_with(hint=hint))
+    if rejected and found.error is not None and not step.facts["client_auth"]:
+        # The server refused a certificate we already knew was unfit for a client: that is the
+        # cause, not a missing registration at the partner (review R, finding 8).
+        return step.fail(found.error.copy_with(
+            hint="get a certificate with the clientAuth extended key usage (TLS Web Client Authentication) "
+            "from your CA or the partner"))
     return step

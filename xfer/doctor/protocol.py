@@ -23,7 +23,7 @@ from .certs import describe, utc_now
 from .handshake import Probe
 from .report import Step
 
-__all__ = ["FEATURES_OF_NOTE", "protocol_step"]
+__all__ = ["FEATURES_OF_NOTE", "greeting_step", "protocol_step"]
 
 #: FEAT lines xfer uses or a user asks about.
 FEATURES_OF_NOTE = ("MLST", "EPSV", "UTF8", "REST STREAM", "HASH", "XSHA1", "XSHA256", "XSHA512", "MDTM", "SIZE")
@@ -39,7 +39,7 @@ def protocol_step(profile: Profile, found: Probe, connect: Callable[[], Adapter]
         elif scheme == "as2":
             _as2(step, profile, found, connect)
         elif scheme in ("https", "davs"):
-            _http(step, profile, connect, webdav=scheme == "davs")
+            _http(step, profile, found, connect, webdav=scheme == "davs")
         else:
             _generic(step, profile, connect)
     except XferError as exc:
@@ -48,25 +48,7 @@ def protocol_step(profile: Profile, found: Probe, connect: Callable[[], Adapter]
 
 
 def _ftps(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adapter]) -> None:
-    replies = [*found.preamble, *(found.exchange.replies if found.exchange else [])]
-    explicit = profile.scheme == "ftpes"
-    banner = replies[0] if replies else None
-    feat = replies[-1] if replies else ""
-    lines = [line.strip() for line in feat.splitlines()[1:-1]] if feat.startswith("211") else []
-    features = [line for line in lines if line]
-    upper = [f.upper() for f in features]
-    notable = {name: any(f == name or f.startswith(name + " ") for f in upper) for name in FEATURES_OF_NOTE}
-    step.facts = {
-        "banner": banner,
-        "auth_tls": (found.preamble[1] if explicit and len(found.preamble) > 1 else "implicit TLS (no AUTH TLS)"),
-        "features": features,
-        "feature_flags": notable,
-        "username": profile.get("username") or "anonymous",
-    }
-    step.lines.append(f"banner: {banner.splitlines()[0] if banner else '-'}")
-    step.lines.append(f"AUTH TLS: {step.facts['auth_tls'].splitlines()[0]}")
-    step.lines.append("FEAT: " + (", ".join(n for n, on in notable.items() if on) or "none of note")
-                      + (f"  (all: {'; '.join(features)})" if features else ""))
+    _ftp_greeting(step, profile, found)
     with connect() as remote:  # AUTH TLS, login, PBSZ 0, PROT P, FEAT, TYPE I: the adapter's own sequence
         step.facts["login"] = "ok"
         step.facts["pbsz_prot"] = "PBSZ 0, PROT P accepted"
@@ -95,6 +77,39 @@ def _ftps(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adap
                              + (" although it demands reuse" if required else ""))
 
 
+def greeting_step(profile: Profile, found: Probe) -> Step:
+    """Step 6 when explicit FTPS failed before AUTH TLS: what the greeting was, and the failure."""
+    step = Step("protocol", f"Protocol ({profile.scheme})")
+    _ftp_greeting(step, profile, found)
+    assert found.error is not None
+    return step.fail(found.error)
+
+
+def _ftp_greeting(step: Step, profile: Profile, found: Probe) -> None:
+    """The greeting, AUTH TLS and FEAT as the probe saw them (every reply kept, a refusal too)."""
+    feat = (found.exchange.feat if found.exchange else None) or ""
+    lines = [line.strip() for line in feat.splitlines()[1:-1]] if feat.startswith("211") else []
+    features = [line for line in lines if line]
+    upper = [f.upper() for f in features]
+    notable = {name: any(f == name or f.startswith(name + " ") for f in upper) for name in FEATURES_OF_NOTE}
+    # The 220 when one came; else the last thing the server said in its place (a 421, a 530).
+    greeted = [*found.preamble, *(found.exchange.replies if found.exchange else [])]
+    banner = found.banner or next((r for r in greeted if not r.startswith("211")), None)
+    explicit = profile.scheme == "ftpes"
+    auth = found.auth_tls if explicit else "implicit TLS (no AUTH TLS)"
+    step.facts = {
+        "banner": banner,
+        "auth_tls": auth,
+        "features": features,
+        "feature_flags": notable,
+        "username": profile.get("username") or "anonymous",
+    }
+    step.lines.append(f"banner: {banner.splitlines()[0] if banner else '-'}")
+    step.lines.append(f"AUTH TLS: {auth.splitlines()[0] if auth else 'not sent'}")
+    step.lines.append("FEAT: " + (", ".join(n for n, on in notable.items() if on) or "none of note")
+                      + (f"  (all: {'; '.join(features)})" if features else ""))
+
+
 def _reuse_required(ftp: Any) -> tuple[bool | None, str | None]:
     """List once more without resuming the TLS session: refused means the server demands reuse.
 
@@ -117,7 +132,7 @@ def _reuse_required(ftp: Any) -> tuple[bool | None, str | None]:
     return False, None
 
 
-def _http(step: Step, profile: Profile, connect: Callable[[], Adapter], *, webdav: bool) -> None:
+def _http(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adapter], *, webdav: bool) -> None:
     with connect() as remote:
         session: Any = getattr(remote, "session")  # noqa: B009 - HTTPS and WebDAV adapters hold an XferSession
         root = profile.endpoint.path or "/"
@@ -134,13 +149,12 @@ def _http(step: Step, profile: Profile, connect: Callable[[], Adapter], *, webda
                 dav = options.headers.get("DAV", "")
                 step.facts["dav_class"] = [c.strip() for c in dav.split(",") if c.strip()]
                 step.lines.append(f"DAV class: {dav or 'none (not a WebDAV server?)'}")
-                propfind = session.request("PROPFIND", url, headers={"Depth": "1"})
-                body = propfind.content[:1 << 20]
-                step.facts["propfind_status"] = propfind.status_code
+                answer = session.request("PROPFIND", url, headers={"Depth": "1"})
+                body = answer.content[:1 << 20]
+                step.facts["propfind_status"] = answer.status_code
                 step.facts["propfind_responses"] = len(re.findall(rb"<(?:[\w-]+:)?response[\s>]", body))
-                step.lines.append(f"PROPFIND {root}: HTTP {propfind.status_code}, "
+                step.lines.append(f"PROPFIND {root}: HTTP {answer.status_code}, "
                                   f"{step.facts['propfind_responses']} responses (the folder and its members)")
-                session.check(propfind, path=root)
             else:
                 answer = session.get(url, stream=True)
                 answer.close()
@@ -148,6 +162,10 @@ def _http(step: Step, profile: Profile, connect: Callable[[], Adapter], *, webda
                 kind = answer.headers.get("Content-Type", "")
                 step.facts["content_type"] = kind
                 step.lines.append(f"GET {root}: HTTP {answer.status_code} ({kind or 'no content type'})")
+            if {options.status_code, answer.status_code} <= {401, 403}:
+                raise _refused_everything(step, profile, found, session, answer, root)
+            if webdav:
+                session.check(answer, path=root)
         if not webdav:
             try:
                 entries = remote.ls("/")  # under the connection root (the URL's path)
@@ -158,6 +176,31 @@ def _http(step: Step, profile: Profile, connect: Callable[[], Adapter], *, webda
                 step.facts["listing_format"] = getattr(remote.settings.options, "index", None) or "found"
                 step.facts["entries"] = len(entries)
                 step.lines.append(f"listing: {step.facts['listing_format']} ({len(entries)} entries)")
+
+
+def _refused_everything(step: Step, profile: Profile, found: Probe, session: Any, answer: Any, root: str) -> XferError:
+    """Every request on the base path was answered 401/403: nothing will work, so the step fails.
+
+    nginx with ``ssl_verify_client optional`` and a ``return 403`` for an unverified client
+    does exactly this: the handshake passes, without a certificate or with one it refuses, and
+    "every step passed" while ``put``/``get`` exit 6 (review R, finding 1).  Returns the error
+    ``put``/``get`` would show (:class:`~xfer.errors.RemotePermissionDenied`); the verdict says
+    what our certificate has to do with it.
+    """
+    from ..http_errors import map_http_error
+
+    error = map_http_error(answer, server=session.server, path=root, context=session.ssl_context)
+    if found.facts.certificate_requested and profile.get("identity") is None:
+        step.verdicts.append("the server asked for a client certificate and none was sent, then refused every "
+                             "request")
+        return error.copy_with(hint="the server asked for a client certificate; configure --identity FILE.p12 "
+                               "(identity = in the profile)")
+    if found.facts.certificate_requested:
+        step.verdicts.append("the server refused every request although we sent our client certificate: ask the "
+                             "partner to register it for your account, for this path")
+    else:
+        step.verdicts.append("the server refused every request on this path: check the login and this path's rights")
+    return error
 
 
 def _generic(step: Step, profile: Profile, connect: Callable[[], Adapter]) -> None:

@@ -16,7 +16,7 @@ from .clock import clock_step
 from .handshake import Kind, Probe, acceptance_step, probe, request_step, tls_step
 from .identity import identity_step
 from .network import connect_step
-from .protocol import protocol_step
+from .protocol import greeting_step, protocol_step
 from .report import FAIL, SKIP, Report, Step
 
 __all__ = ["TLS_STEPS", "diagnose"]
@@ -95,17 +95,34 @@ def diagnose(
                             facts={"server_date": None, "skew_seconds": None}))
         return report
     found = probe(sock, context=context, host=host, port=port, kind=_kind(profile.scheme), path=endpoint.path or "/")
+    if found.before_tls:
+        # Explicit FTPS whose clear-text greeting failed: no TLS was attempted, and the FTP
+        # dialogue (step 6) is what failed (review R, finding 2).
+        for key, title in TLS_STEPS:
+            report.add(Step(key, title, status=SKIP, lines=["not reached: the server's greeting came before any TLS"]))
+        report.add(greeting_step(profile, found))
+        return report
     sent = identity.subject if identity is not None and found.facts.certificate_requested else None
+    # The TLS step always runs, and always as step 2 (the CLI's epilog and --json readers count on it).
+    tls = report.add(tls_step(found, host=host, context=context))
     if unopened is not None:
-        # Connected without the identity: a failure of these steps may be no more than its
-        # absence, so only what they found out is shown; the identity's failure is the report's.
-        for step in (tls_step(found, host=host, context=context), request_step(found)):
-            if step.status != FAIL:
-                report.add(step)
+        # Connected without the identity.  A TLS failure that cannot be its absence (the server
+        # never asked for a certificate) is the report's (review R, finding 4: a handshake that
+        # timed out vanished, and the report said the server had not asked).  Otherwise the
+        # identity's failure is: the TLS step's own may be no more than the missing certificate.
+        if tls.status == FAIL and not found.facts.certificate_requested:
+            return report
+        if tls.status == FAIL:
+            tls.status, tls.fix = SKIP, None
+            tls.lines.append(f"not judged: the server asked for the client certificate that did not open "
+                             f"({tls.error.message if tls.error else 'no detail'})")
+            tls.error = None
+        report.add(request_step(found))
         report.add(Step("identity", "Our client identity", facts={"configured": True}).fail(unopened))
         return report
+    if tls.status == FAIL:
+        return report
     for step in (
-        tls_step(found, host=host, context=context),
         request_step(found),
         identity_step(identity, found, warn_days=warn_days),
         acceptance_step(found, sent=sent),

@@ -39,6 +39,7 @@ __all__ = [
     "closed_after_handshake",
     "find_cause",
     "handshake_facts",
+    "missing_intermediate",
     "translate_error",
     "unknown_ca_hint",
 ]
@@ -247,21 +248,26 @@ def _translate_ssl(
         "NO_SHARED_CIPHER",
         "NO_CIPHERS_AVAILABLE",
     ):
-        return TLSVersionMismatch(
-            f"{server}: no common TLS version or cipher ({reason.lower()}); xfer offers TLS 1.2 and 1.3",
-            hint="the server may only speak TLS 1.0/1.1, which xfer refuses (RFC 8996)",
-        )
+        return _no_common_version(context, server=server, reason=reason)
     if reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
         return TLSVersionMismatch(
             f"{server} did not answer with TLS ({reason.lower()})",
-            hint="wrong port or scheme? ftps:// is implicit TLS (port 990), ftpes:// is explicit (port 21)",
+            # Not FTP alone: SSH or plain HTTP on an https:// port answer the same way, and were told
+            # about port 990 (review R, finding 10).
+            hint="wrong port or scheme? something other than TLS answered (plain HTTP, SSH, clear-text FTP); "
+            "for FTP, ftps:// is implicit TLS (port 990) and ftpes:// explicit (port 21)",
         )
     if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
         # Our certificate is a suspect only while (almost) nothing went through the connection.
         broken = _broken(server, moved)
         if broken is not None:
             return broken
-        if identity is None:
+        # Only a server that asked for our certificate can have closed over it.  Facts that show
+        # no request clear it: "it may have rejected our client certificate" beside doctor's "the
+        # server did not ask for one" (review R, finding 5).  Without facts (none came with the
+        # failure) the suspicion stays.
+        asked = facts.certificate_requested or not _facts_known(facts)
+        if identity is None or not asked:
             return ConnectionDropped(f"{server} closed the TLS connection unexpectedly",
                                      hint="run again with --traceback for details")
         return ConnectionDropped(
@@ -269,6 +275,38 @@ def _translate_ssl(
             hint="check that the server accepts your certificate; run again with --traceback for details",
         )
     return TLSError(f"{server}: TLS failed: {reason.lower() or exc}")
+
+
+def _no_common_version(context: ssl.SSLContext, *, server: str, reason: str) -> TLSVersionMismatch:
+    """No TLS version or cipher in common, worded from what this context offered.
+
+    ``--tls-max 1.2`` against a TLS 1.3-only server read "xfer offers TLS 1.2 and 1.3" and "the
+    server may only speak TLS 1.0/1.1": both false (review R, finding 9).
+    """
+    low = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
+    high = ssl.TLSVersion.TLSv1_3 if context.maximum_version == ssl.TLSVersion.MAXIMUM_SUPPORTED else min(
+        context.maximum_version, ssl.TLSVersion.TLSv1_3)
+    offered = [name for version, name in ((ssl.TLSVersion.TLSv1_2, "1.2"), (ssl.TLSVersion.TLSv1_3, "1.3"))
+               if low <= version <= high]
+    said = f"{server}: no common TLS version or cipher ({reason.lower()}); xfer offered TLS {' and '.join(offered)}"
+    if high < ssl.TLSVersion.TLSv1_3:
+        return TLSVersionMismatch(
+            said + " (--tls-max 1.2)",
+            hint="the server may need TLS 1.3, which --tls-max 1.2 leaves out: raise --tls-max to 1.3 "
+            "(tls_max = in the profile), or drop it",
+        )
+    if low > ssl.TLSVersion.TLSv1_2:
+        return TLSVersionMismatch(
+            said + " (--tls-min 1.3)",
+            hint="the server may not speak TLS 1.3 (only 1.2, or older): lower --tls-min to 1.2 "
+            "(tls_min = in the profile), or drop it",
+        )
+    return TLSVersionMismatch(said, hint="the server may only speak TLS 1.0/1.1, which xfer refuses (RFC 8996)")
+
+
+def _facts_known(facts: HandshakeFacts) -> bool:
+    """Whether ``facts`` are a connection's record (the server's certificate was seen), not the empty default."""
+    return facts.server_certificate is not None or facts.handshake_done
 
 
 def unknown_ca_hint(identity: Identity | None) -> str:
@@ -299,6 +337,16 @@ def _refused_server_certificate(
             f"{server}: the server's certificate {_VALIDITY_WORDS[code]}{described}",
             hint="tell the partner their server certificate needs renewing (or check this computer's clock)",
         )
+    missing = missing_intermediate(facts) if code in _NO_ISSUER else None
+    if missing is not None:
+        # Not "our CA did not issue it": the server sent its certificate alone, and whether the
+        # configured CA issued the intermediate cannot be known without it (review R, finding 7).
+        return ServerCertificateUntrusted(
+            f"{server}: we do not trust the server's certificate: the server did not send the intermediate CA "
+            f"{missing} that issued it, and that CA is not among the CAs we trust{described}; trusted: {trust}",
+            hint=f"ask the partner to serve the full chain (their certificate and the intermediate {missing}), "
+            "or add that intermediate certificate to the file given with --ca (ca = in the profile)",
+        )
     why = _UNTRUSTED_WORDS.get(code or 0, detail)
     return ServerCertificateUntrusted(
         f"{server}: we do not trust the server's certificate: {why}{described}; trusted: {trust}",
@@ -307,6 +355,28 @@ def _refused_server_certificate(
         else "the CA given with --ca (or ca = in the profile) did not issue this certificate: ask the "
         "partner for the CA that did (the issuer named above), and check that this is the right server",
     )
+
+
+#: Verification codes that mean "the issuer of a certificate in the chain was not found".
+_NO_ISSUER = (_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, _V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+
+
+def missing_intermediate(facts: HandshakeFacts) -> str | None:
+    """The issuer (RFC 4514) of a server certificate sent alone that is not self-issued, else None.
+
+    A server that sends only its leaf leaves its intermediate CA for the client to find: most
+    servers are configured with the full chain, and a missing one is the usual reason a
+    certificate from the right CA fails with "unable to get local issuer certificate".
+    """
+    if len(facts.server_chain) != 1:
+        return None
+    from cryptography import x509
+
+    try:
+        leaf = x509.load_der_x509_certificate(facts.server_chain[0])
+    except ValueError:
+        return None
+    return None if leaf.issuer == leaf.subject else leaf.issuer.rfc4514_string()
 
 
 def _translate_network(

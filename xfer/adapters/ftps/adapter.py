@@ -270,15 +270,16 @@ class FTPSAdapter(Adapter):
             raise login_error(str(exc), server=self.settings.server, username=user) from exc
 
     def _protect(self, ftp: FTPSConnection) -> None:
-        try:
-            ftp.voidcmd("PBSZ 0")
-            ftp.voidcmd("PROT P")
-        except ftplib.Error as exc:
-            raise InsecureSchemeRefused(
-                f"{self.settings.server} refused to encrypt data connections (PROT P: "
-                f"{str(exc).strip()}); xfer never transfers files in clear text",
-                hint="ask the partner to allow PROT P (TLS on the data connection)",
-            ) from exc
+        # Each refusal names its own command: a refused "PBSZ 0" read as "(PROT P: 500 ...)".
+        for command in ("PBSZ 0", "PROT P"):
+            try:
+                ftp.voidcmd(command)
+            except ftplib.Error as exc:
+                raise InsecureSchemeRefused(
+                    f"{self.settings.server} refused to encrypt data connections ({command}: "
+                    f"{str(exc).strip()}); xfer never transfers files in clear text",
+                    hint="ask the partner to allow PBSZ 0 and PROT P (TLS on the data connection)",
+                ) from exc
 
     def _feat(self, ftp: FTPSConnection) -> frozenset[str]:
         self._hash_command = None  # this connection's FEAT decides, not an earlier one's

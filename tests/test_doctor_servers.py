@@ -1,0 +1,370 @@
+"""doctor against servers and failures the bed lacks (review R, session 21)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xfer.doctor import FAIL, SKIP, Report, diagnose
+from xfer.doctor.handshake import Probe
+from xfer.doctor.identity import identity_step
+from xfer.errors import (
+    ClientCertificateRejected,
+    ConnectionDropped,
+    ConnectTimeout,
+    ExitCode,
+    RemotePermissionDenied,
+)
+from xfer.identity import Identity
+from xfer.profiles import Profile
+from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.testing.tls_faults import SilentRejectServer
+from xfer.tls import HandshakeFacts
+
+#: Steps 2-5, which a connection that never reached TLS skips.
+TLS_KEYS = ["tls", "client_certificate_request", "identity", "acceptance"]
+
+
+def profile(pki: TestPKI, url: str, **changes: Any) -> Profile:
+    """The PKI's good identity and root CA for ``url``, with ``changes`` (None removes a key)."""
+    data: dict[str, Any] = {"url": url, "identity": str(pki.client_p12),
+                            "identity_password": f"file:{pki.password_file}", "ca": str(pki.root_ca), "timeout": 3,
+                            **changes}
+    return Profile.from_mapping("partner", {key: value for key, value in data.items() if value is not None})
+
+
+def ftp_login(tmp_path: Path) -> dict[str, Any]:
+    """The fake FTPS server's user, its password from a file (as a profile names it)."""
+    secret = tmp_path / "ftp-password.txt"
+    secret.write_text("xfer-ftp-password")
+    secret.chmod(0o600)
+    return {"username": "xfer", "password": f"file:{secret}"}
+
+
+def steps(report: Report) -> dict[str, Any]:
+    return {step.key: step for step in report.steps}
+
+
+@contextlib.contextmanager
+def raw_server(handler: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A TCP listener on 127.0.0.1 running ``handler(connection)`` per connection; yields its port.
+
+    For what no fake does: a server that never speaks TLS, an endless greeting, a close at once.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                accepted.append(conn)
+                threading.Thread(target=run, args=(conn,), daemon=True).start()
+
+    def run(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            handler(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        for conn in accepted:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+# -- finding 1: an HTTPS server that refuses everything -------------------------------------------------
+
+#: nginx ``ssl_verify_client optional`` with ``return 403`` for a client it did not verify.
+FORBIDDEN = {"/": Reply(status=403, reason="Forbidden", body=b"<h1>403 Forbidden</h1>\n")}
+
+
+def test_403_to_everything_without_a_certificate_fails_and_says_configure_identity(pki: TestPKI) -> None:
+    """It was "every step passed", exit 0, while put/get exited 6 and ls 8."""
+    with ScriptedHTTPSServer(pki, FORBIDDEN) as srv:
+        report = diagnose(profile(pki, srv.url + "/", identity=None, identity_password=None))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol" and failed.number == 6
+    assert isinstance(failed.error, RemotePermissionDenied) and "403" in failed.error.message
+    assert failed.fix is not None and "asked for a client certificate; configure --identity" in failed.fix
+    assert steps(report)["client_certificate_request"].facts["requested"] is True
+    assert report.exit_code == ExitCode.REMOTE
+
+
+def test_403_to_everything_with_our_certificate_says_it_was_sent(pki: TestPKI) -> None:
+    with ScriptedHTTPSServer(pki, FORBIDDEN) as srv:
+        report = diagnose(profile(pki, srv.url + "/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol"
+    assert any("although we sent our client certificate" in verdict for verdict in failed.verdicts)
+    assert report.exit_code == ExitCode.REMOTE
+
+
+# -- finding 2: a refusal in the FTP greeting ------------------------------------------------------
+
+
+def test_implicit_ftps_greeting_refusal_is_a_verdict_on_our_certificate(pki: TestPKI, tmp_path: Path) -> None:
+    """``530 Client certificate not accepted.`` right after the handshake: the 530 is shown, and it is
+    about our certificate (it was "the connection broke after 38 bytes", exit 5, the 530 nowhere)."""
+    with FakeFTPSServer(pki, root=tmp_path / "root", implicit=True,
+                        greeting_wait="530 Client certificate not accepted.") as srv:
+        report = diagnose(profile(pki, srv.url, **ftp_login(tmp_path)))
+    failed = report.failed
+    assert failed is not None and failed.key == "acceptance" and failed.number == 5
+    assert isinstance(failed.error, ClientCertificateRejected)
+    assert "530 Client certificate not accepted." in failed.error.message
+    assert "xfer-client" in failed.error.message
+    assert failed.fix is not None and "registered" in failed.fix
+    assert failed.facts["first_answer"] == "FTP 530 Client certificate not accepted."
+    assert report.exit_code == ExitCode.TLS
+
+
+def test_explicit_ftps_busy_greeting_is_not_a_tls_failure(pki: TestPKI, tmp_path: Path) -> None:
+    """``421 Too many users`` before any TLS: the FTP dialogue failed (step 6), steps 2-5 never ran."""
+    with FakeFTPSServer(pki, root=tmp_path / "root", greeting_wait="421 Too many users, try again later.") as srv:
+        report = diagnose(profile(pki, srv.url, **ftp_login(tmp_path)))
+    found = steps(report)
+    assert [found[key].status for key in TLS_KEYS] == [SKIP] * 4
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol" and failed.number == 6
+    assert isinstance(failed.error, ConnectionDropped)
+    assert "421 Too many users, try again later." in failed.error.message
+    assert failed.facts["banner"] == "421 Too many users, try again later."
+    assert report.exit_code == ExitCode.CONNECT
+
+
+def test_explicit_ftps_close_before_the_greeting_is_a_dropped_connection(pki: TestPKI) -> None:
+    """A close before any byte (tcpwrappers, a full server): no TLS was attempted, so not a TLS error."""
+    with raw_server(lambda conn: None) as port:
+        report = diagnose(profile(pki, f"ftpes://127.0.0.1:{port}/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol"
+    assert isinstance(failed.error, ConnectionDropped)
+    assert "closed the connection before its greeting" in failed.error.message
+    assert report.exit_code == ExitCode.CONNECT
+
+
+# -- finding 3: RFC 959's "120 Service ready in N minutes" before the 220 ----------------------------
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["ftpes", "ftps"])
+def test_a_preliminary_120_before_the_greeting_is_skipped(pki: TestPKI, tmp_path: Path, implicit: bool) -> None:
+    """The 220 after a 120 is the greeting, not the answer to AUTH TLS (was: "refused AUTH TLS (220 ...)"),
+    and FEAT's answer is FEAT's (implicit: the FEAT facts were the 220's)."""
+    with FakeFTPSServer(pki, root=tmp_path / "root", implicit=implicit,
+                        greeting_wait="120 Service ready in 1 minutes.") as srv:
+        report = diagnose(profile(pki, srv.url, **ftp_login(tmp_path)))
+    assert report.failed is None, [(s.key, s.error and s.error.message) for s in report.steps]
+    protocol = steps(report)["protocol"]
+    assert protocol.facts["banner"] == "220 xfer fake FTPS server ready."
+    assert protocol.facts["feature_flags"]["MLST"] is True
+    assert protocol.facts["auth_tls"].startswith("234" if not implicit else "implicit TLS")
+
+
+# -- finding 4: an identity that does not open ------------------------------------------------------
+
+
+def test_a_wrong_identity_password_does_not_hide_a_handshake_timeout(pki: TestPKI, tmp_path: Path) -> None:
+    """The TLS step is step 2 whatever the identity: a server that never answers the handshake is the
+    report's failure (exit 5), not "did not ask for a client certificate" (no TLS happened) and exit 4."""
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the password")
+    wrong.chmod(0o600)
+    with raw_server(lambda conn: time.sleep(5)) as port:
+        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", identity_password=f"file:{wrong}",
+                                  timeout=1))
+    assert [(s.number, s.key, s.status) for s in report.steps] == [(1, "network", "ok"), (2, "tls", FAIL)]
+    assert isinstance(report.failed.error if report.failed else None, ConnectTimeout)
+    assert report.exit_code == ExitCode.CONNECT
+
+
+# -- finding 6: a reply that never ends ---------------------------------------------------------------
+
+
+def test_an_endless_greeting_is_bounded_by_the_timeout(pki: TestPKI) -> None:
+    """``220-`` every half second, each line well within the timeout: the whole greeting is bounded
+    (it took as long as the server went on, then "TLS handshake failed")."""
+
+    def trickle(conn: socket.socket) -> None:
+        for _ in range(60):
+            conn.sendall(b"220-Welcome, please wait\r\n")
+            time.sleep(0.5)
+
+    began = time.monotonic()
+    with raw_server(trickle) as port:
+        report = diagnose(profile(pki, f"ftpes://127.0.0.1:{port}/", timeout=1))
+    assert time.monotonic() - began < 10
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol"
+    assert isinstance(failed.error, ConnectTimeout)
+    assert "did not complete its greeting in time" in failed.error.message
+    assert report.exit_code == ExitCode.CONNECT
+
+
+def test_an_endless_feat_reply_is_bounded_by_the_timeout(pki: TestPKI, tmp_path: Path) -> None:
+    """The same after the handshake (implicit FTPS, FEAT answered ``211-`` forever)."""
+    began = time.monotonic()
+    with FakeFTPSServer(pki, root=tmp_path / "root", implicit=True, trickled={"FEAT": 0.3}) as srv:
+        report = diagnose(profile(pki, srv.url, timeout=1, **ftp_login(tmp_path)))
+    assert time.monotonic() - began < 10
+    failed = report.failed
+    assert failed is not None and failed.key == "acceptance"
+    assert isinstance(failed.error, ConnectTimeout)
+
+
+# -- finding 5: a close after a handshake that asked for no certificate -------------------------------
+
+
+def test_a_close_after_a_handshake_that_asked_for_no_certificate_does_not_blame_ours(pki: TestPKI) -> None:
+    """Step 3 says the server did not ask; the close was "it may have rejected our client certificate",
+    fix "check that the server accepts your certificate"."""
+    with SilentRejectServer(pki) as srv:
+        srv.ssl_context.verify_mode = ssl.CERT_NONE
+        report = diagnose(profile(pki, srv.url + "/"))
+    assert steps(report)["client_certificate_request"].facts["requested"] is False
+    failed = report.failed
+    assert failed is not None and failed.key == "acceptance" and failed.error is not None
+    assert isinstance(failed.error, ConnectionDropped)
+    assert "certificate" not in f"{failed.error.message} {failed.fix}"
+
+
+# -- finding 7: a server that does not send its intermediate -----------------------------------------
+
+
+def test_a_server_that_does_not_send_its_intermediate_is_told_so(pki: TestPKI, tmp_path: Path) -> None:
+    """--ca holds the right root; the server sends its leaf alone.  It was "its issuer is not among the
+    CAs we trust" and "the CA given with --ca ... did not issue this certificate": false."""
+    pem = pki.server_cert.read_text()
+    leaf_only = tmp_path / "server-leaf-only.pem"
+    leaf_only.write_text(pem[: pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----\n")])
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        srv.ssl_context.load_cert_chain(leaf_only, pki.server_key)
+        report = diagnose(profile(pki, srv.url + "/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.error is not None
+    said = f"{' '.join(failed.verdicts)} {failed.error.message} {failed.fix}"
+    assert "did not issue this certificate" not in said
+    assert "did not send the intermediate CA CN=xfer test intermediate CA" in said
+    assert failed.fix is not None and "full chain" in failed.fix and "--ca" in failed.fix
+    assert any("intermediate" in verdict for verdict in failed.verdicts)
+
+
+# -- finding 8: an identity without the clientAuth extended key usage --------------------------------
+
+
+def test_a_rejected_identity_without_client_auth_fails_the_identity_step(pki: TestPKI) -> None:
+    """It was identity ✓ (a verdict only) and acceptance ✗ with "check with the partner that this
+    certificate is registered"."""
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        report = diagnose(profile(pki, srv.url + "/", identity=str(pki.client_no_eku_p12)))
+    failed = report.failed
+    assert failed is not None and failed.key == "identity" and failed.number == 4
+    assert isinstance(failed.error, ClientCertificateRejected)
+    assert failed.fix is not None and "clientAuth extended key usage" in failed.fix
+    assert steps(report)["identity"].facts["client_auth"] is False
+
+
+# -- finding 9: --tls-max below what the server speaks -----------------------------------------------
+
+
+def test_tls_max_below_the_servers_minimum_says_raise_tls_max(pki: TestPKI) -> None:
+    """It was "xfer offers TLS 1.2 and 1.3" and "the server may only speak TLS 1.0/1.1": both false."""
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        srv.ssl_context.minimum_version = ssl.TLSVersion.TLSv1_3
+        report = diagnose(profile(pki, srv.url + "/", tls_max="1.2"))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.error is not None
+    assert "xfer offered TLS 1.2 (--tls-max 1.2)" in failed.error.message
+    assert failed.fix is not None and "raise --tls-max" in failed.fix and "1.0/1.1" not in failed.fix
+
+
+# -- finding 10: smaller wordings ------------------------------------------------------------------
+
+
+def not_yet_valid_identity(pki: TestPKI, folder: Path) -> Path:
+    """A self-issued client identity valid from two days on, under the PKI's password."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xfer-future")])
+    start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=30))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    password = pki.password_file.read_text().strip().encode()
+    path = folder / "future.p12"
+    path.write_bytes(pkcs12.serialize_key_and_certificates(b"future", key, cert, None,
+                                                           BestAvailableEncryption(password)))
+    return path
+
+
+def test_a_rejected_identity_that_is_not_valid_yet_points_at_the_clock(pki: TestPKI, tmp_path: Path) -> None:
+    """The server's rejection kept its "check with the partner" hint; the dates are the cause."""
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        report = diagnose(profile(pki, srv.url + "/", identity=str(not_yet_valid_identity(pki, tmp_path))))
+    failed = report.failed
+    assert failed is not None and failed.key == "identity"
+    assert isinstance(failed.error, ClientCertificateRejected)
+    assert any("is not valid before" in verdict for verdict in failed.verdicts)
+    assert failed.fix is not None and "clock" in failed.fix and "partner" not in failed.fix
+
+
+def test_a_refused_pbsz_is_named_as_pbsz(pki: TestPKI, tmp_path: Path) -> None:
+    """It read "(PROT P: 500 ...)" although PROT P was never sent."""
+    with FakeFTPSServer(pki, root=tmp_path / "root", replies={"PBSZ 0": "500 PBSZ not understood."}) as srv:
+        report = diagnose(profile(pki, srv.url, **ftp_login(tmp_path)))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol" and failed.error is not None
+    assert "(PBSZ 0: 500 PBSZ not understood.)" in failed.error.message
+    assert "PROT P:" not in failed.error.message
+
+
+def test_an_accepted_root_is_named_as_the_ca_the_chain_reaches(pki: TestPKI, identity: Identity) -> None:
+    """A server naming only the root: it was "your issuer CN=xfer test intermediate CA is among the CAs the
+    server accepts (through CN=xfer test intermediate CA, sent along)", though the intermediate was not."""
+    from cryptography import x509
+
+    root = x509.load_pem_x509_certificate(pki.root_ca.read_bytes())
+    found = Probe(facts=HandshakeFacts(certificate_requested=True,
+                                       acceptable_client_ca_ders=[root.subject.public_bytes()]))
+    step = identity_step(identity, found, warn_days=None)
+    assert step.status == "ok" and step.facts["issuer_accepted"] is True
+    assert step.verdicts == [f"your chain reaches {root.subject.rfc4514_string()}, which is among the CAs the "
+                             "server accepts (through CN=xfer test intermediate CA,O=xfer test PKI, sent along)"]
+
+
+def test_ssh_on_an_https_port_is_not_told_about_ftps_alone(pki: TestPKI) -> None:
+    """The hint was "ftps:// is implicit TLS (port 990)", to someone who typed https:// at an SSH port."""
+
+    def ssh(conn: socket.socket) -> None:
+        conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        time.sleep(1)
+
+    with raw_server(ssh) as port:
+        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.fix is not None
+    assert failed.fix.startswith("wrong port or scheme? something other than TLS answered")
+    assert "SSH" in failed.fix
