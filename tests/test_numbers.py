@@ -15,7 +15,7 @@ from xfer.adapters.http_transfer import _content_range
 from xfer.adapters.https import parse_html_index
 from xfer.errors import ProxyRefused
 from xfer.http_errors import declared_length, retry_after
-from xfer.net import Proxy, _connect_tunnel
+from xfer.net import Proxy, connect_tunnel
 from xfer.numbers import server_int, server_status
 
 #: str.isdigit() holds for each, and int() refuses each.
@@ -86,8 +86,8 @@ def test_a_proxy_tunnel_opens_on_a_2xx_status_only(answer: bytes, opens: bool) -
     with ours, proxy_side:
         proxy_side.sendall(answer)
         if opens:
-            _connect_tunnel(ours, Proxy("http", "127.0.0.1", 3128), "files.example", 443)
+            connect_tunnel(ours, Proxy("http", "127.0.0.1", 3128), "files.example", 443)
         else:
             with pytest.raises(ProxyRefused):
-                _connect_tunnel(ours, Proxy("http", "127.0.0.1", 3128), "files.example", 443)
+                connect_tunnel(ours, Proxy("http", "127.0.0.1", 3128), "files.example", 443)
         assert proxy_side.recv(4096).startswith(b"CONNECT files.example:443 HTTP/1.1")

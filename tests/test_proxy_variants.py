@@ -222,3 +222,29 @@ def test_a_connect_answer_in_bare_lf_lines_opens_the_tunnel(
 def test_a_name_socks5h_cannot_carry_is_a_connect_error(host: str) -> None:
     with SOCKSProxy() as proxy, pytest.raises(ConnectError, match="not a host name the SOCKS proxy"):
         open_tcp(host, 443, 3, proxy=parse_proxy(proxy.url))
+
+
+def test_doctor_goes_through_an_https_proxy(pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transfers go through an https:// proxy (TLS inside TLS, urllib3's); doctor failed at step 1
+    with "cannot carry this connection: use an http:// or socks5:// proxy for FTPS and SFTP"."""
+    from xfer.doctor import diagnose
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.root_ca))  # the system store trusts the proxy
+    with serve("https", pki, root=tmp_path / "served") as endpoint, ConnectProxy(pki=pki) as proxy:
+        report = diagnose(endpoint.profile, {"proxy": proxy.url})
+    steps = {step.key: step for step in report.steps}
+    assert report.failed is None and report.exit_code == 0, [(s.key, s.status, s.lines) for s in report.steps]
+    assert steps["network"].facts["proxy"] == proxy.url and steps["protocol"].status == "ok"
+    assert steps["tls"].status == "skip" and "inside the https:// proxy's TLS" in steps["tls"].lines[0]
+    assert len(proxy.tunnels) >= 2  # the doctor's own, then the protocol step's
+
+
+def test_doctor_names_an_untrusted_https_proxy(pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xfer.doctor import diagnose
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.untrusted_ca))
+    with serve("https", pki, root=tmp_path / "served") as endpoint, ConnectProxy(pki=pki) as proxy:
+        report = diagnose(endpoint.profile, {"proxy": proxy.url})
+    assert report.failed is not None and report.failed.key == "network"
+    assert report.failed.error is not None and f"the proxy {proxy.url}" in report.failed.error.message
+    assert report.exit_code == ExitCode.TLS

@@ -36,7 +36,9 @@ from typing import Literal
 from .errors import ConnectError, ConnectTimeout, ProxyDenied, ProxyRefused, UsageError
 from .numbers import server_status
 
-__all__ = ["DIRECT", "Proxy", "choose_proxy", "open_tcp", "parse_proxy", "tunnel_refused"]
+__all__ = [
+    "DIRECT", "Proxy", "choose_proxy", "connect_tunnel", "open_tcp", "parse_proxy", "reach_proxy", "tunnel_refused",
+]
 
 ProxyKind = Literal["http", "https", "socks5", "socks5h"]
 _DEFAULT_PORTS: dict[str, int] = {"http": 8080, "https": 443, "socks5": 1080, "socks5h": 1080}
@@ -206,30 +208,41 @@ def open_tcp(
             f"an https:// proxy ({proxy}, from {proxy.origin}) cannot carry this connection",
             hint=f"use an http:// or socks5:// proxy for FTPS and SFTP, or connect directly: {direct}",
         )
-    try:
-        sock = socket.create_connection((proxy.host, proxy.port), timeout, source_address=source_address)
-    except TimeoutError as exc:
-        raise ConnectTimeout(f"the proxy {proxy} did not answer within {timeout:g} s",
-                             hint=f"check {proxy.origin}") from exc
-    except OSError as exc:
-        raise ConnectError(f"cannot reach the proxy {proxy}: {exc.strerror or exc}",
-                           hint=f"check {proxy.origin}") from exc
+    sock = reach_proxy(proxy, timeout, source_address=source_address)
     try:
         if proxy.socks:
             _socks5(sock, proxy, host, port)
         else:
-            _connect_tunnel(sock, proxy, host, port)
+            connect_tunnel(sock, proxy, host, port)
     except BaseException:
         sock.close()
         raise
     return sock
 
 
+def reach_proxy(proxy: Proxy, timeout: float | None, *, source_address: tuple[str, int] | None = None
+                ) -> socket.socket:
+    """A TCP connection to ``proxy`` itself; :class:`ConnectError` (:class:`ConnectTimeout`) naming it."""
+    try:
+        return socket.create_connection((proxy.host, proxy.port), timeout, source_address=source_address)
+    except TimeoutError as exc:
+        raise ConnectTimeout(f"the proxy {proxy} did not answer within {timeout:g} s",
+                             hint=f"check {proxy.origin}") from exc
+    except OSError as exc:
+        raise ConnectError(f"cannot reach the proxy {proxy}: {exc.strerror or exc}",
+                           hint=f"check {proxy.origin}") from exc
+
+
 def _target(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _connect_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
+def connect_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
+    """Ask the HTTP proxy at the other end of ``sock`` for a tunnel to ``host:port`` (``CONNECT``).
+
+    Returns once the tunnel stands, not one byte past the proxy's answer read; raises
+    :class:`ProxyRefused` (:class:`ProxyDenied` for a 4xx) or :class:`ConnectError`.
+    """
     target = _target(host, port)
     _send(sock, proxy, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode("ascii"))
     # The server behind the tunnel may speak first (an FTP banner), and its bytes can follow

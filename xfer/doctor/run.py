@@ -84,14 +84,21 @@ def diagnose(
     report.add(step)
     if sock is None:
         return report
-    if not profile.spec.tls:
+    tls_in_tls = proxy is not None and proxy.kind == "https"
+    if not profile.spec.tls or tls_in_tls:
         sock.close()
+        # Through an https:// proxy the partner's TLS runs inside the proxy's: the probe cannot
+        # look at that handshake, but the protocol step's connection (urllib3's) goes through it.
+        skipped = (f"not looked at: the TLS to {host} runs inside the https:// proxy's TLS "
+                   "(the protocol step below makes that connection)" if tls_in_tls
+                   else f"{profile.scheme} does not use TLS")
         for key, title in TLS_STEPS:
-            report.add(Step(key, title, status=SKIP, lines=[f"{profile.scheme} does not use TLS"]))
+            report.add(Step(key, title, status=SKIP, lines=[skipped]))
         if report.add(protocol_step(profile, Probe(), open_adapter)).status != FAIL:
             # Every report has the same steps: a script reading --json finds "clock" skipped, as on FTPS.
             report.add(Step("clock", "Clock skew against the server", status=SKIP,
-                            lines=[f"{profile.scheme} tells no server time: not checked"],
+                            lines=["not checked: the server's Date comes inside the proxy's TLS" if tls_in_tls
+                                   else f"{profile.scheme} tells no server time: not checked"],
                             facts={"server_date": None, "skew_seconds": None}))
         return report
     found = probe(sock, context=context, host=host, port=port, kind=_kind(profile.scheme), path=endpoint.path or "/")
