@@ -184,15 +184,18 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
     authority = _AUTHORITY.match(href)
     status = status_code(item.findtext(f"{_DAV}status"))
     props: dict[str, ET.Element] = {}
-    for propstat in item.iter(f"{_DAV}propstat"):
+    failures: list[int] = []
+    propstats = list(item.iter(f"{_DAV}propstat"))
+    for propstat in propstats:
         code = status_code(propstat.findtext(f"{_DAV}status"))
         if code is not None and not 200 <= code < 300:
-            continue  # e.g. 404 for getcontentlength on a collection: the property is absent
+            failures.append(code)  # e.g. 404 for getcontentlength on a collection: the property is absent
+            continue
         prop = propstat.find(f"{_DAV}prop")
         for child in prop if prop is not None else ():
             props.setdefault(child.tag, child)
     if status is None:
-        status = 200 if props or not list(item.iter(f"{_DAV}propstat")) else 404
+        status = 200 if props or not propstats else _all_failed(failures)
     kind = props.get(f"{_DAV}resourcetype")
     is_collection = kind is not None and kind.find(f"{_DAV}collection") is not None
     return DAVResource(
@@ -205,6 +208,13 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
         status=status,
         authority=authority.group(0) if authority else None,
     )
+
+
+def _all_failed(failures: list[int]) -> int:
+    """The status of a resource none of whose properties came: 404 if each was "not found" (how
+    some servers describe a missing resource), else the first other failure (a 403, a 500: the
+    resource may well be there, and must not read as missing)."""
+    return next((code for code in failures if code != 404), 404)
 
 
 def _text(props: dict[str, ET.Element], name: str) -> str | None:

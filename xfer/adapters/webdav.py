@@ -354,31 +354,43 @@ class WebDAVAdapter(Adapter):
             )
         return reply.resources
 
-    def _split(self, resources: list[DAVResource], path: str) -> tuple[DAVResource, list[DAVResource]]:
+    def _split(
+        self, resources: list[DAVResource], path: str, *, named: bool = False
+    ) -> tuple[DAVResource, list[DAVResource]]:
         """The resource ``path`` itself, and its direct children (the members, for Depth 1).
 
         Anything else the server put in the answer (another folder, a deeper descendant,
-        another host) is not a member and is left out, with a warning.
+        another host) is not a member and is left out, with a warning.  Without an entry
+        for ``path`` itself, the one a path-rewriting proxy's answer names it by is taken
+        (:meth:`_renamed_itself`), unless ``named``: what decides a removal (``rm``,
+        ``rmdir``) is only ever what the server said of ``path`` by its name.  Any entry for
+        ``path`` with a failure status fails the whole answer (a 507 after the 200 is the
+        server saying it cut the listing short).
         """
         wanted = path.rstrip("/") or "/"
         ours = self._same_origin(resources, wanted)
         itself = next((r for r in ours if r.path == wanted), None)
-        if itself is None and ours:
-            # A server behind a path-rewriting proxy names things under another prefix; the
-            # collection itself is then the one whose path is a prefix of all the others --
-            # and it must still carry the name that was asked for.
-            first = min(ours, key=lambda r: len(r.path))
-            prefix = first.path.rstrip("/") + "/"
-            same_name = wanted == "/" or first.name == posixpath.basename(wanted)
-            if same_name and all(r is first or r.path.startswith(prefix) for r in ours):
-                itself = first
+        if itself is None and not named:
+            itself = _renamed_itself(ours, wanted)
         if itself is None:
-            raise RemoteError(f"{self.settings.server}: the PROPFIND answer for {path} does not describe {path}")
-        if itself.status >= 400:
+            raise RemoteError(
+                f"{self.settings.server}: the PROPFIND answer for {path} does not describe {path}"
+                + ("; nothing was removed" if named else "")
+            )
+        failure = next((r.status for r in ours if r.path == itself.path and r.status >= 400), None)
+        if failure == 507:
+            # RFC 5323 5.2 / RFC 6578 3.6: the request-URI repeated with 507 marks a truncated answer.
+            raise RemoteError(
+                f"{self.settings.server}: the server cut its listing of {path} short "
+                "(507 Insufficient Storage for the folder itself): the listing is incomplete",
+                hint="the server limits how many entries one answer holds; list smaller folders",
+                server=self.settings.server, path=path, status=failure,
+            )
+        if failure is not None:
             # Some servers answer 207 with the failure inside (404 for a missing resource).
-            raise _member_error(itself.status)(
+            raise _member_error(failure)(
                 f"{self.settings.server}: {path} "
-                + ("does not exist" if itself.status in (404, 410) else f"cannot be read (HTTP {itself.status})")
+                + ("does not exist" if failure in (404, 410) else f"cannot be read (HTTP {failure})")
             )
         members = [
             r for r in ours if r is not itself and r.path != itself.path and posixpath.dirname(r.path) == itself.path
@@ -446,8 +458,16 @@ class WebDAVAdapter(Adapter):
         entries: dict[str, Entry] = {}
         for member in members:
             name = member.name
-            if member.status >= 300 or not name or name in entries:
-                continue
+            if member.status in (404, 410) or not name or name in entries:
+                continue  # (gone between the server's look at the folder and at it)
+            if not 200 <= member.status < 300:
+                # Left out, it would read as absent: sync --delete would remove the local copy of a
+                # file the server has and did not describe (a 403 for one member, a 500 for another).
+                raise _member_error(member.status)(
+                    f"{self.settings.server}: cannot list {path}: the server did not describe "
+                    f"{_printable(name)} in it (HTTP {member.status}); the listing is incomplete",
+                    server=self.settings.server, path=path, status=member.status,
+                )
             if _unaddressable(name):
                 _log.warning(
                     "%s: skipped %s in %s: its name is not UTF-8, which "
@@ -487,7 +507,7 @@ class WebDAVAdapter(Adapter):
             return None
         try:
             resources = parse_multistatus([answer.content], request_url=answer.url, limit=self.settings.max_listing)
-            itself, _ = self._split(resources, path)
+            itself, _ = self._split(resources, path, named=True)  # it decides a DELETE
         except RemoteNotFound as missing:
             return missing
         except (XferError, TooLarge, UnsafeXML):
@@ -574,7 +594,7 @@ class WebDAVAdapter(Adapter):
     def _rm(self, path: str, recursive: bool) -> None:
         if path == "/":
             raise UsageError("refusing to remove the server's root folder")
-        itself, members = self._split(self._propfind(path, 0 if recursive else 1), path)
+        itself, members = self._split(self._propfind(path, 0 if recursive else 1), path, named=True)
         if itself.is_collection and not recursive and members:
             raise folder_needs_recursive(
                 f"{self.settings.server}: {path} is a folder with {len(members)} entr"
@@ -594,7 +614,7 @@ class WebDAVAdapter(Adapter):
     def _rmdir(self, path: str) -> None:
         if path == "/":
             raise UsageError("refusing to remove the server's root folder")
-        itself, members = self._split(self._propfind(path, 1), path)
+        itself, members = self._split(self._propfind(path, 1), path, named=True)
         if not itself.is_collection:
             raise RemoteError(f"{self.settings.server}: {path} is not a folder", hint="use xfer rm for files")
         if members:
@@ -1038,6 +1058,27 @@ def _member_error(status: int) -> type[RemoteError]:
     if status in (401, 403):
         return RemotePermissionDenied
     return RemoteError
+
+
+def _renamed_itself(ours: list[DAVResource], wanted: str) -> DAVResource | None:
+    """The entry a path-rewriting proxy's answer names the folder ``wanted`` by, if one can be told.
+
+    Behind such a proxy the server names things under another prefix: the folder itself
+    is then the one whose path is a prefix of all the others, and it must carry the
+    name that was asked for.  Never a child of ``wanted``: a folder ``/data`` whose
+    listing leaves its own entry out and holds a file ``data`` is not that file (review Q:
+    ``rm /data`` then removed the folder).  The root can only be a collection.
+    """
+    below = wanted.rstrip("/") + "/"
+    candidates = [r for r in ours if wanted == "/" or not r.path.startswith(below)]
+    if not candidates:
+        return None
+    first = min(candidates, key=lambda r: len(r.path))
+    prefix = first.path.rstrip("/") + "/"
+    same_name = first.is_collection if wanted == "/" else first.name == posixpath.basename(wanted)
+    if same_name and all(r is first or r.path.startswith(prefix) for r in ours):
+        return first
+    return None
 
 
 def _discard_body(response: requests.Response) -> None:

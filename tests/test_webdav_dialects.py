@@ -1,0 +1,161 @@
+"""WebDAV against server dialects the bed lacks (review Q, session 21).
+
+Each test scripts one answer a real server (or what stands in front of it) gives, on the
+in-process wsgidav server of :mod:`xfer.testing.webdav_server`; the helpers are those of
+``tests/test_webdav_hostile.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import one_error, run
+from tests.test_webdav_hostile import _member, _multistatus, _propfind_answer, _tls, server_with
+from xfer.errors import ExitCode, RemoteError, RemotePermissionDenied
+from xfer.testing.pki import TestPKI
+from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
+from xfer.tls import XferSSLContext
+
+__all__ = ["server_with"]  # a fixture, imported to be found here
+
+ContextFactory = Callable[..., XferSSLContext]
+ServerWith = Callable[..., WebDAVServer]
+
+
+def _files(folder: Path, *names: str) -> Path:
+    """``folder`` created, holding one byte under each of ``names``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"x")
+    return folder
+
+
+def _local_after_sync_delete(
+    capsys: pytest.CaptureFixture[str], srv: WebDAVServer, pki: TestPKI, local: Path
+) -> tuple[int, str, list[str]]:
+    """``sync davs://…/in LOCAL --delete --force``: its exit code, stderr, and what is left in ``local``."""
+    code, _, err = run(capsys, "sync", f"{srv.url}in", str(local), "--delete", "--force", *_tls(pki))
+    return code, err, sorted(p.name for p in local.iterdir())
+
+
+# -- finding 1: a listing without the folder's own entry never decides a removal ----------------------
+
+
+def test_rm_of_a_folder_whose_answer_names_only_a_child_of_its_name_removes_nothing(
+    capsys: pytest.CaptureFixture[str], server_with: ServerWith, pki: TestPKI, config: Path
+) -> None:
+    """Was: ``ls /data`` showed a file ``data``, ``rm /data`` sent DELETE /data, exit 0, folder gone."""
+    srv = server_with(_propfind_answer("/data", _multistatus(_member("/data/data")), depth="1"))
+    _files(srv.root / "data", "data")
+    code, _, err = run(capsys, "ls", f"{srv.url}data", *_tls(pki))
+    assert code == ExitCode.REMOTE
+    one_error(err, "does not describe /data")
+    code, _, err = run(capsys, "rm", f"{srv.url}data", *_tls(pki))
+    assert code == ExitCode.REMOTE
+    one_error(err, "does not describe /data")
+    assert (srv.root / "data" / "data").read_bytes() == b"x"
+    assert not [r for r in srv.requests if r.method == "DELETE"]
+
+
+def test_a_path_rewriting_proxy_still_lists_but_never_decides_a_removal(
+    server_with: ServerWith, client_context: ContextFactory
+) -> None:
+    """Hrefs under another prefix (``/backend/in/``): listed as before; ``rm``, even of a child named
+    like the folder, only on an answer that names the path itself."""
+    srv: WebDAVServer
+    srv = server_with(lambda request: _behind_a_proxy(request, srv))
+    _files(srv.root / "in", "a.txt", "in")
+    with srv.adapter(client_context()) as remote:
+        assert sorted(e.name for e in remote.ls("/in")) == ["a.txt", "in"]
+        for recursive in (False, True):
+            with pytest.raises(RemoteError, match="does not describe /in; nothing was removed"):
+                remote.rm("/in", recursive=recursive)
+        with pytest.raises(RemoteError, match="does not describe /in"):
+            remote.rmdir("/in")
+    assert sorted(p.name for p in (srv.root / "in").iterdir()) == ["a.txt", "in"]
+    assert not [r for r in srv.requests if r.method == "DELETE"]
+
+
+def _behind_a_proxy(request: RecordedRequest, srv: WebDAVServer) -> Reply | None:
+    """PROPFIND of /in answered as a backend mounted at /backend/ names it."""
+    if request.method != "PROPFIND" or request.path.rstrip("/") != "/in":
+        return None
+    children = [_member(f"/backend/in/{p.name}") for p in sorted((srv.root / "in").iterdir())]
+    if request.headers.get("Depth") == "0":
+        children = []
+    return Reply(207, _multistatus(_member("/backend/in/", collection=True), *children))
+
+
+# -- findings 2 and 3: a listing the server says is incomplete drives nothing ------------------------
+
+
+def test_members_listed_with_a_failure_make_the_listing_an_error(
+    capsys: pytest.CaptureFixture[str], server_with: ServerWith, pki: TestPKI, tmp_path: Path, config: Path
+) -> None:
+    """Was: ``ls`` showed only a.txt (exit 0), and ``sync --delete`` removed the local b.txt and c.txt.
+
+    b.txt comes with a response-level 403, c.txt with a propstat of 500; a member whose every
+    property is "404 Not Found" is gone, and is left out as before.
+    """
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member("/in/", collection=True), _member("/in/a.txt"),
+        "<D:response><D:href>/in/b.txt</D:href><D:status>HTTP/1.1 403 Forbidden</D:status></D:response>",
+        _member("/in/c.txt", status="500 Internal Server Error"),
+    ), depth="1"))
+    _files(srv.root / "in", "a.txt", "b.txt", "c.txt")
+    local = _files(tmp_path / "local", "a.txt", "b.txt", "c.txt")
+    code, _, err = run(capsys, "ls", f"{srv.url}in", *_tls(pki))
+    assert code == ExitCode.REMOTE
+    one_error(err, "cannot list /in", "b.txt", "HTTP 403", "incomplete")
+    code, err, left = _local_after_sync_delete(capsys, srv, pki, local)
+    assert code == ExitCode.REMOTE, err
+    assert left == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_a_member_failing_with_500_alone_is_no_missing_file(
+    server_with: ServerWith, client_context: ContextFactory
+) -> None:
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member("/in/", collection=True), _member("/in/gone.txt", status="404 Not Found"),
+        _member("/in/c.txt", status="500 Internal Server Error"),
+    ), depth="1"))
+    _files(srv.root / "in", "c.txt")
+    with srv.adapter(client_context()) as remote, pytest.raises(RemoteError, match=r"c\.txt .*HTTP 500"):
+        remote.ls("/in")
+    gone = _multistatus(_member("/in/", collection=True), _member("/in/gone.txt", status="404 Not Found"))
+    srv.intercept = _propfind_answer("/in", gone, depth="1")
+    with srv.adapter(client_context()) as remote:
+        assert remote.ls("/in") == []
+
+
+def test_a_member_forbidden_in_a_listing_is_permission_denied(
+    server_with: ServerWith, client_context: ContextFactory
+) -> None:
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member("/in/", collection=True), _member("/in/b.txt", status="403 Forbidden"),
+    ), depth="1"))
+    _files(srv.root / "in", "b.txt")
+    with srv.adapter(client_context()) as remote, pytest.raises(RemotePermissionDenied, match=r"b\.txt"):
+        remote.ls("/in")
+
+
+def test_a_listing_cut_short_with_507_is_no_listing(
+    capsys: pytest.CaptureFixture[str], server_with: ServerWith, pki: TestPKI, tmp_path: Path, config: Path
+) -> None:
+    """RFC 5323/6578's truncation signal: the folder repeated with 507 after its 200 entry.
+    Was: taken as complete, and ``sync --delete`` removed the local b.txt and c.txt."""
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member("/in/", collection=True), _member("/in/a.txt"),
+        "<D:response><D:href>/in/</D:href><D:status>HTTP/1.1 507 Insufficient Storage</D:status></D:response>",
+    ), depth="1"))
+    _files(srv.root / "in", "a.txt", "b.txt", "c.txt")
+    local = _files(tmp_path / "local", "a.txt", "b.txt", "c.txt")
+    code, _, err = run(capsys, "ls", f"{srv.url}in", *_tls(pki))
+    assert code == ExitCode.REMOTE
+    one_error(err, "cut its listing of /in short", "507", "incomplete")
+    code, err, left = _local_after_sync_delete(capsys, srv, pki, local)
+    assert code == ExitCode.REMOTE, err
+    assert left == ["a.txt", "b.txt", "c.txt"]
