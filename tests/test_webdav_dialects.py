@@ -7,6 +7,7 @@ in-process wsgidav server of :mod:`xfer.testing.webdav_server`; the helpers are 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,3 +160,57 @@ def test_a_listing_cut_short_with_507_is_no_listing(
     code, err, left = _local_after_sync_delete(capsys, srv, pki, local)
     assert code == ExitCode.REMOTE, err
     assert left == ["a.txt", "b.txt", "c.txt"]
+
+
+# -- findings 4 and 5: 202 Accepted is not done, for every verb ----------------------------------------
+
+
+@pytest.mark.parametrize("files", [1, 3], ids=["alone", "pipelined"])
+def test_remove_source_files_answered_202_removes_nothing(
+    capsys: pytest.CaptureFixture[str], server_with: ServerWith, pki: TestPKI, tmp_path: Path, config: Path,
+    files: int,
+) -> None:
+    """Was (3 files, their DELETEs pipelined): "removed 3 of 3", ``source_removed: true``, exit 0,
+    while the server still had them; one file alone already said "not done"."""
+    srv = server_with(lambda request: Reply(202) if request.method == "DELETE" else None)
+    names = [f"f{index}.txt" for index in range(files)]
+    _files(srv.root / "out", *names)
+    code, out, err = run(capsys, "get", f"{srv.url}out/*", f"{tmp_path / 'down'}/", "--remove-source-files",
+                         "--json", *_tls(pki))
+    assert code == ExitCode.REMOTE, err
+    assert "not done (202 Accepted" in err
+    assert [r.get("source_removed") for r in json.loads(out)] == [False] * files
+    assert sorted(p.name for p in (srv.root / "out").iterdir()) == names
+
+
+@pytest.mark.parametrize("verb", ["mv", "copy", "mkdir", "rmdir"])
+def test_a_verb_answered_202_is_not_done(
+    server_with: ServerWith, client_context: ContextFactory, verb: str
+) -> None:
+    """Was: MOVE, COPY and MKCOL answered 202 Accepted were reported done, nothing having happened."""
+    method = {"mv": "MOVE", "copy": "COPY", "mkdir": "MKCOL", "rmdir": "DELETE"}[verb]
+    srv = server_with(lambda request: Reply(202) if request.method == method else None)
+    _files(srv.root, "a.txt")
+    (srv.root / "empty").mkdir()
+    with srv.adapter(client_context()) as remote, \
+            pytest.raises(RemoteError, match=r"not done \(202 Accepted") as caught:
+        if verb == "mv":
+            remote.mv("/a.txt", "/b.txt")
+        elif verb == "copy":
+            remote.copy("/a.txt", "/b.txt")
+        elif verb == "mkdir":
+            remote.mkdir("/new")
+        else:
+            remote.rmdir("/empty")
+    assert caught.value.exit_code == ExitCode.REMOTE
+    assert sorted(p.name for p in srv.root.iterdir()) == ["a.txt", "empty"]
+
+
+def test_mv_answered_202_from_the_cli(
+    capsys: pytest.CaptureFixture[str], server_with: ServerWith, pki: TestPKI, config: Path
+) -> None:
+    srv = server_with(lambda request: Reply(202) if request.method == "MOVE" else None)
+    _files(srv.root, "a.txt")
+    code, _, err = run(capsys, "mv", f"{srv.url}a.txt", "/b.txt", *_tls(pki))
+    assert code == ExitCode.REMOTE
+    one_error(err, "the move of /a.txt is not done (202 Accepted")

@@ -58,7 +58,7 @@ from ..urls import quote_path
 from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, Source, TransferResult
-from .http_removal import remove_together
+from .http_removal import DELETED, not_done, remove_together
 from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, Sent, http_options
 from .writer import RemoteWriter
 
@@ -317,6 +317,22 @@ class WebDAVAdapter(Adapter):
             507: RemoteStorageFull,
         }
         raise kinds.get(first.status, RemoteError)(message)
+
+    def _done(self, reply: _Reply, path: str, action: str) -> None:
+        """Raise unless the success ``reply`` to DELETE/MOVE/COPY/MKCOL of ``path`` says it is done.
+
+        A 207 lists the members that failed (:meth:`_multistatus_error`); a 202 Accepted is a
+        request taken to be carried out later, or never: nothing is done yet, and nothing may be
+        reported as done (review Q: mv, cp and mkdir said so).  A DELETE is done only as
+        :data:`~.http_removal.DELETED` says, as when it goes pipelined.
+        """
+        if reply.status == 207:
+            self._multistatus_error(reply, path, action)
+            return
+        if reply.status == 202 or (action == "clean" and reply.status not in DELETED):
+            noun = {"clean": "removal", "move": "move", "copy": "copy", "mkdir": "creation"}[action]
+            said = "202 Accepted" if reply.status == 202 else f"HTTP {reply.status}"
+            raise not_done(self.settings.server, noun, path, said)
 
     # -- PROPFIND ------------------------------------------------------------------------
 
@@ -589,6 +605,7 @@ class WebDAVAdapter(Adapter):
                 raise RemoteError(f"{self.settings.server} refused to create folder {path} (HTTP {reply.status})")
             if not found.is_collection:
                 raise RemoteExists(f"{self.settings.server}: cannot create folder {path}: a file has that name")
+        self._done(reply, path, "mkdir")
         self._collections.add(path)
 
     def _rm(self, path: str, recursive: bool) -> None:
@@ -603,13 +620,7 @@ class WebDAVAdapter(Adapter):
         # DELETE on a collection removes it with its members (RFC 4918 9.6.1).
         reply = self._dav("clean", path, folder=itself.is_collection)
         self._forget(path)
-        if reply.status == 207:
-            self._multistatus_error(reply, path, "clean")
-        if reply.status == 202:
-            raise RemoteError(
-                f"{self.settings.server}: the removal of {path} is not done (202 Accepted: to be done later)",
-                hint="look at the server later, then run rm again", server=self.settings.server, path=path,
-            )
+        self._done(reply, path, "clean")
 
     def _rmdir(self, path: str) -> None:
         if path == "/":
@@ -622,8 +633,7 @@ class WebDAVAdapter(Adapter):
             raise RemoteFolderNotEmpty.refused(server=self.settings.server, path=path)
         reply = self._dav("clean", path, folder=True)
         self._forget(path)
-        if reply.status == 207:
-            self._multistatus_error(reply, path, "clean")
+        self._done(reply, path, "clean")
 
     # -- MOVE / COPY ------------------------------------------------------------------------
 
@@ -704,8 +714,7 @@ class WebDAVAdapter(Adapter):
                 raise reply.error
         if action == "move" and folder:
             self._forget(source)
-        if reply.status == 207:
-            self._multistatus_error(reply, source, action)
+        self._done(reply, shown or source, action)  # (an upload's MOVE: the user's name)
         if folder:
             self._collections.add(destination)
 
