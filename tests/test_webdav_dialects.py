@@ -8,6 +8,8 @@ in-process wsgidav server of :mod:`xfer.testing.webdav_server`; the helpers are 
 from __future__ import annotations
 
 import json
+import posixpath
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from xfer.errors import ExitCode, RemoteError, RemotePermissionDenied
 from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
 from xfer.tls import XferSSLContext
+from xfer.transfer import is_temporary
 
 __all__ = ["server_with"]  # a fixture, imported to be found here
 
@@ -214,3 +217,51 @@ def test_mv_answered_202_from_the_cli(
     code, _, err = run(capsys, "mv", f"{srv.url}a.txt", "/b.txt", *_tls(pki))
     assert code == ExitCode.REMOTE
     one_error(err, "the move of /a.txt is not done (202 Accepted")
+
+
+# -- finding 6: a stock Apache refuses every name starting ".ht" ------------------------------------------
+
+
+def _stock_apache(request: RecordedRequest) -> Reply | None:
+    """``<FilesMatch "^\\.ht"> Require all denied``: any request naming such a file is refused."""
+    names = [posixpath.basename(request.path.rstrip("/"))]
+    if "Destination" in request.headers:
+        names.append(posixpath.basename(urllib.parse.urlsplit(request.headers["Destination"]).path))
+    if any(name.startswith(".ht") for name in names):
+        return Reply(403, b"Forbidden", {"Content-Length": "9"})
+    return None
+
+
+@pytest.mark.parametrize("name", ["http.log", "htaccess-notes.txt", "HTML.txt"])
+def test_names_starting_with_ht_upload_where_dot_ht_is_refused(
+    server_with: ServerWith, client_context: ContextFactory, tmp_path: Path, name: str
+) -> None:
+    """Was: every upload of a file whose name starts with "ht" failed with 403 (exit 6) on a stock
+    Apache: its temporary name ``.http.log.RANDOM.xfer-part`` starts with ".ht"."""
+    srv = server_with(_stock_apache)
+    (srv.root / "in").mkdir()
+    (tmp_path / "src").write_bytes(b"notes")
+    with srv.adapter(client_context()) as remote:
+        result = remote.put_file(tmp_path / "src", f"/in/{name}")
+        with remote.open_write(f"/in/streamed-{name}") as stream:
+            stream.write(b"streamed")
+    assert (srv.root / "in" / name).read_bytes() == b"notes"
+    assert (srv.root / "in" / f"streamed-{name}").read_bytes() == b"streamed"
+    assert result.temp_name is not None and is_temporary(result.temp_name)
+    assert result.temp_name.startswith(f".-{name}.")
+    temporary = {posixpath.basename(r.path) for r in srv.requests if r.method == "PUT"}
+    assert len(temporary) == 2 and all(is_temporary(n) and not n.startswith(".ht") for n in temporary), temporary
+
+
+def test_a_refused_put_names_the_users_path_not_the_temporary_one(
+    capsys: pytest.CaptureFixture[str], server_with: ServerWith, pki: TestPKI, tmp_path: Path, config: Path
+) -> None:
+    """Was: "permission denied for /in/.report.csv.1a2b3c4d.xfer-part (403 Forbidden)"."""
+    srv = server_with(lambda request: Reply(403, b"no", {"Content-Length": "2"}) if request.method == "PUT" else None)
+    (srv.root / "in").mkdir()
+    (tmp_path / "report.csv").write_bytes(b"1,2\n")
+    code, _, err = run(capsys, "put", str(tmp_path / "report.csv"), f"{srv.url}in/report.csv", *_tls(pki))
+    assert code == ExitCode.REMOTE
+    line = one_error(err, "permission denied for /in/report.csv (403 Forbidden)")
+    assert "xfer-part" not in line
+    assert list((srv.root / "in").iterdir()) == []

@@ -838,7 +838,7 @@ class WebDAVAdapter(Adapter):
         http = self.http
         if not self.dav_options.upload_temp_name:
             return http.upload(local, remote, callback, check_size=http.options.verify_upload,
-                               send_put=self._send_put).result
+                               send_put=self._put_sender(remote)).result
         target = _temp_name(remote)
         # Under retries a large file goes up in Content-Range pieces where the server takes them
         # (Apache): a try after a cut continues the part the last one left, not from byte 0.
@@ -848,13 +848,14 @@ class WebDAVAdapter(Adapter):
         ranged = attempt is not None and attempt.retries > 0 and http.ranged_puts is not False \
             and _size_or_zero(local) > RANGED_PUT_CHUNK
         target = kept or target
+        send_put = self._put_sender(remote)
         sent: Sent | None = None  # until the server has answered the PUT
         try:
             # The size is checked after the MOVE.
-            sent = http.upload_ranged(local, target, callback, send_put=self._send_put,
+            sent = http.upload_ranged(local, target, callback, send_put=send_put,
                                       resume=kept is not None) if ranged else None
             if sent is None:  # (a ranged upload that fell back hands over no hash: this PUT hashes anew)
-                sent = http.upload(local, target, callback, check_size=False, send_put=self._send_put,
+                sent = http.upload(local, target, callback, check_size=False, send_put=send_put,
                                    checked_later=True)
             result = sent.result
             if http.checksum and result.verified == "none":
@@ -950,7 +951,7 @@ class WebDAVAdapter(Adapter):
             self._mkdir(parent, parents=True)
         if not self.dav_options.upload_temp_name:
             return ChunkedUpload(http, remote, callback, user_path=self.user_path(remote),
-                                 check_size=http.options.verify_upload, send_put=self._send_put)
+                                 check_size=http.options.verify_upload, send_put=self._put_sender(remote))
         target = _temp_name(remote)
 
         def then(sent: Sent) -> None:
@@ -958,20 +959,27 @@ class WebDAVAdapter(Adapter):
             self._installed(sent, target, remote)
 
         return ChunkedUpload(http, target, callback, user_path=self.user_path(remote), check_size=False,
-                             send_put=self._send_put, then=then, discard=lambda: self._discard_aborted(target),
-                             temp_name=target)
+                             send_put=self._put_sender(remote), then=then,
+                             discard=lambda: self._discard_aborted(target), temp_name=target)
 
-    def _send_put(self, remote: str, data: Any, headers: dict[str, str] | None = None) -> requests.Response:
-        # Watched around the PUT only: a 405 on the size-check HEAD after it is not "PUT refused".
-        with self._watching(_PUT_ERRORS):
-            try:
-                return self.http.send_put(remote, data, headers)
-            except _DAVStatus as failure:
-                # A PUT onto a folder gets 405, 409, 403, even a redirect to the folder's URL
-                # (Apache): only then is it worth a look.
-                if failure.response.status_code not in (404, 423) and self._is_folder(remote):
-                    raise self._put_folder_error(remote) from failure
-                raise self._status_error(failure.response, remote, "upload", None) from failure
+    def _put_sender(self, shown: str) -> Callable[..., requests.Response]:
+        """The ``send_put`` of an upload to ``shown``: its PUT may go to the temporary name, and
+        what goes wrong is said of ``shown``, the path the user named (review Q: a refused PUT
+        named ``.NAME.RANDOM.xfer-part``)."""
+
+        def send_put(target: str, data: Any, headers: dict[str, str] | None = None) -> requests.Response:
+            # Watched around the PUT only: a 405 on the size-check HEAD after it is not "PUT refused".
+            with self._watching(_PUT_ERRORS):
+                try:
+                    return self.http.send_put(target, data, headers)
+                except _DAVStatus as failure:
+                    # A PUT onto a folder gets 405, 409, 403, even a redirect to the folder's URL
+                    # (Apache): only then is it worth a look.
+                    if failure.response.status_code not in (404, 423) and self._is_folder(target):
+                        raise self._put_folder_error(shown) from failure
+                    raise self._status_error(failure.response, shown, "upload", None) from failure
+
+        return send_put
 
     # -- HEAD and ranged reads (the fsspec filesystem) ---------------------------------------
 
@@ -1035,8 +1043,19 @@ def _size_or_zero(local: str) -> int:
 
 def _temp_name(remote: str) -> str:
     """The hidden name beside ``remote`` an upload is written under: ``.NAME.RANDOM.xfer-part``,
-    within 255 bytes (:func:`~xfer.transfer.hidden_beside`)."""
-    return hidden_beside(remote)
+    within 255 bytes (:func:`~xfer.transfer.hidden_beside`); ``.-NAME.RANDOM.xfer-part`` for a
+    NAME that starts with "ht".
+
+    Stock Apache refuses every name that starts with ".ht" (``<Files ".ht*">`` upstream,
+    ``<FilesMatch "^\\.ht">`` on Debian: its .htaccess and .htpasswd files), so ``http.log`` or
+    ``htaccess-notes.txt`` could not be uploaded there (403).  ``.-`` rather than ``._`` (macOS
+    resource forks, which some WebDAV servers set aside) or ``.~`` (office lock files).  Either
+    form is one :func:`~xfer.transfer.is_temporary` knows as xfer's own.
+    """
+    folder, name = posixpath.split(remote)
+    if name[:2].lower() == "ht":  # (case-blind, as Apache matches on Windows and macOS)
+        name = "-" + name
+    return hidden_beside(posixpath.join(folder, name))
 
 
 def _unaddressable(name: str) -> bool:
