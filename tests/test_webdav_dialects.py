@@ -7,6 +7,7 @@ in-process wsgidav server of :mod:`xfer.testing.webdav_server`; the helpers are 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import posixpath
 import urllib.parse
@@ -265,3 +266,48 @@ def test_a_refused_put_names_the_users_path_not_the_temporary_one(
     line = one_error(err, "permission denied for /in/report.csv (403 Forbidden)")
     assert "xfer-part" not in line
     assert list((srv.root / "in").iterdir()) == []
+
+
+# -- finding 7: an HTTP date without a zone is GMT ---------------------------------------------------------
+
+
+def _dated_member(href: str, *, size: int, modified: str) -> str:
+    """``_member``'s file, with a ``getlastmodified``."""
+    return _member(href, size=size).replace(
+        "</D:prop>", f"<D:getlastmodified>{modified}</D:getlastmodified></D:prop>")
+
+
+def test_an_asctime_last_modified_is_the_same_time_as_the_propfinds(
+    capsys: pytest.CaptureFixture[str], server_with: ServerWith, pki: TestPKI, tmp_path: Path, config: Path
+) -> None:
+    """Was: exit 7, "it changed on the server since it was downloaded (modified 2024-01-12T10:00:00 ->
+    2024-01-12T10:00:00+00:00)": the GET's asctime date (RFC 9110 5.6.7, GMT) was read naive."""
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        if request.method == "GET" and request.path == "/out/f.txt":
+            return Reply(200, b"data", {"Content-Length": "4", "Last-Modified": "Fri Jan 12 10:00:00 2024"})
+        if request.method == "PROPFIND" and request.path == "/out/f.txt":
+            return Reply(207, _multistatus(_dated_member("/out/f.txt", size=4,
+                                                         modified="Fri, 12 Jan 2024 10:00:00 GMT")))
+        return None
+
+    srv = server_with(intercept)
+    _files(srv.root / "out", "f.txt")
+    code, _, err = run(capsys, "get", f"{srv.url}out/f.txt", str(tmp_path / "f.txt"), "--remove-source-files",
+                       *_tls(pki))
+    assert code == ExitCode.OK, err
+    assert (tmp_path / "f.txt").read_bytes() == b"data"
+    assert not (srv.root / "out" / "f.txt").exists()
+
+
+@pytest.mark.parametrize("stamp", ["Fri Jan 12 10:00:00 2024", "Fri, 12 Jan 2024 10:00:00 -0000"])
+def test_a_getlastmodified_without_a_zone_is_utc(
+    server_with: ServerWith, client_context: ContextFactory, stamp: str
+) -> None:
+    """Was naive: sync's ``.timestamp()`` then shifted it by the local offset from UTC."""
+    srv = server_with(_propfind_answer("/f.txt", _multistatus(_dated_member("/f.txt", size=1, modified=stamp))))
+    _files(srv.root, "f.txt")
+    with srv.adapter(client_context()) as remote:
+        modified = remote.info("/f.txt").modified
+    assert modified is not None and modified.tzinfo is not None
+    assert modified == dt.datetime(2024, 1, 12, 10, tzinfo=dt.timezone.utc)

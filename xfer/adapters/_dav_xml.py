@@ -229,15 +229,19 @@ def _int(value: str | None) -> int | None:
 
 
 def _date(value: str | None) -> dt.datetime | None:
-    """RFC 1123 (what RFC 4918 prescribes); ISO 8601 as some servers send; else None."""
+    """RFC 1123 (what RFC 4918 prescribes); ISO 8601 as some servers send; else None.
+
+    Always aware: a date without a zone (an HTTP date is GMT; ``parsedate_to_datetime`` leaves
+    the asctime form, or ``-0000``, naive) is UTC, never the local time sync's ``.timestamp()``
+    would take it for.
+    """
     if value is None:
         return None
     try:
-        return email.utils.parsedate_to_datetime(value)
+        parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        pass
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
