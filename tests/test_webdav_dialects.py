@@ -10,14 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import posixpath
+import tracemalloc
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import one_error, run
 from tests.test_webdav_hostile import _member, _multistatus, _propfind_answer, _tls, server_with
+from xfer.adapters._dav_xml import UnsafeXML, parse_multistatus
 from xfer.errors import ExitCode, RemoteError, RemotePermissionDenied
 from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
@@ -311,3 +313,70 @@ def test_a_getlastmodified_without_a_zone_is_utc(
         modified = remote.info("/f.txt").modified
     assert modified is not None and modified.tzinfo is not None
     assert modified == dt.datetime(2024, 1, 12, 10, tzinfo=dt.timezone.utc)
+
+
+# -- finding 8: what a PROPFIND answer holds beyond what xfer reads costs no memory -----------------------
+
+
+def _padded(where: str, megabytes: int) -> Iterator[bytes]:
+    """A multistatus with ``megabytes`` of ``<x/>`` under the root, or inside one ``<D:prop>``."""
+    yield b'<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
+    if where == "prop":
+        yield b"<D:response><D:href>/a</D:href><D:propstat><D:prop>"
+    block = b"<x/>" * 16384
+    for _ in range(megabytes * 2**20 // len(block)):
+        yield block
+    if where == "prop":
+        yield b"</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+    yield b"</D:multistatus>"
+
+
+def _peak(parse: Callable[[], object]) -> tuple[object, int]:
+    """What ``parse`` returned (or the UnsafeXML it raised), and the most memory it held at once."""
+    tracemalloc.start()
+    try:
+        outcome: object = parse()
+    except UnsafeXML as refused:
+        outcome = refused
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return outcome, peak
+
+
+@pytest.mark.parametrize("where", ["root", "prop"])
+def test_a_multistatus_padded_with_elements_stays_small(where: str) -> None:
+    """Was: every element that was not a ``<D:response>`` stayed in the tree: 60 MiB of ``<x/>``
+    cost 1.3 GB (here 8 MiB, some 160 MiB)."""
+    outcome, peak = _peak(lambda: parse_multistatus(_padded(where, 8), request_url="https://h/in/",
+                                                    limit=64 * 2**20))
+    assert isinstance(outcome, UnsafeXML) and "more than 10000 elements" in str(outcome)
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MiB"
+
+
+def test_responses_padded_with_properties_not_asked_for_are_read_and_dropped() -> None:
+    """Each response with some 2,000 elements xfer does not read (a property not asked for, nested),
+    and ahead of its ``<D:propstat>`` an element holding another that says "collection": read as
+    the files they are, in little memory."""
+    hidden = ("<x:extension xmlns:x=\"urn:x\"><D:propstat><D:prop><D:resourcetype><D:collection/>"
+              "</D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></x:extension>")
+    padding = "<D:lockdiscovery>" + "<x><y/></x>" * 1000 + "</D:lockdiscovery>"
+
+    def body() -> Iterator[bytes]:
+        yield b'<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
+        for number in range(40):
+            member = _member(f"/in/f{number}.txt", size=number)
+            yield member.replace("<D:propstat>", hidden + "<D:propstat>", 1).replace(
+                "</D:prop>", padding + "</D:prop>").encode()
+        yield b"</D:multistatus>"
+
+    outcome, peak = _peak(lambda: parse_multistatus(body(), request_url="https://h/in/"))
+    assert isinstance(outcome, list) and len(outcome) == 40
+    assert all(not r.is_collection and r.size == n and r.status == 200 for n, r in enumerate(outcome))
+    assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MiB"
+
+
+def test_a_multistatus_nested_too_deep_is_refused() -> None:
+    deep = b'<D:multistatus xmlns:D="DAV:">' + b"<x>" * 100_000 + b"</x>" * 100_000 + b"</D:multistatus>"
+    with pytest.raises(UnsafeXML, match="nest deeper than 64"):
+        parse_multistatus(deep, request_url="https://h/")
