@@ -160,6 +160,22 @@ def test_mkdir_parents_mv_overwrite(dav: ServerInfo, bed_pki: TestPKI, remote: W
     assert [e.name for e in remote.ls(f"{folder}/w/y")] == ["z"]
 
 
+@pytest.mark.parametrize("name", ["http.log", "htaccess-notes.txt"])
+def test_names_starting_with_ht_are_uploaded(dav: ServerInfo, remote: WebDAVAdapter, folder: str, tmp_path: Path,
+                                             name: str) -> None:
+    """The bed's Apache refuses names starting ".ht", as every stock one does: the temporary name an
+    upload goes to must not start so (review Q: ``.http.log.RANDOM.xfer-part`` got 403, exit 6)."""
+    (tmp_path / "src").write_bytes(name.encode())
+    remote.put_file(tmp_path / "src", f"{folder}/{name}")
+    remote.mkdir(f"{folder}/streamed")
+    with remote.open_write(f"{folder}/streamed/{name}") as stream:  # (the writer's own temporary name)
+        stream.write(name.encode())
+    stored = dav.root / folder.lstrip("/")
+    assert sorted(p.name for p in stored.iterdir()) == sorted([name, "streamed"])
+    assert [p.name for p in (stored / "streamed").iterdir()] == [name]
+    assert (stored / name).read_bytes() == (stored / "streamed" / name).read_bytes() == name.encode()
+
+
 @pytest.mark.parametrize("temp_name", [True, False], ids=["temp-name", "direct"])
 def test_apache_missing_parent(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: Path,
                                temp_name: bool) -> None:

@@ -36,13 +36,16 @@ __all__ = [
 _DAV = "{DAV:}"
 _AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
 
+#: The properties asked for, and the only ones read: what an Entry holds.
+_ASKED = ("resourcetype", "getcontentlength", "getlastmodified", "getetag", "getcontenttype")
+
 #: Ask only for what an Entry holds: smaller answers than allprop (wsgidav adds quota and lock
 #: discovery to every resource otherwise).
 PROPFIND_BODY = (
     b'<?xml version="1.0" encoding="utf-8"?>\n'
     b'<D:propfind xmlns:D="DAV:"><D:prop>'
-    b"<D:resourcetype/><D:getcontentlength/><D:getlastmodified/><D:getetag/><D:getcontenttype/>"
-    b"</D:prop></D:propfind>"
+    + "".join(f"<D:{name}/>" for name in _ASKED).encode()
+    + b"</D:prop></D:propfind>"
 )
 
 
@@ -118,7 +121,10 @@ def parse_multistatus(
 
     ``body`` is the whole body or its chunks as they arrive (a streamed response):
     it is parsed incrementally and each ``<D:response>`` is dropped from the tree once
-    read, so memory follows the number of resources, not the size of the XML.  More
+    read, as is every element :func:`_resource` does not read (:data:`_WANTED`) when it
+    ends, so memory follows the number of resources, not the size of the XML (review Q:
+    60 MiB of ``<x/>`` cost 1.3 GB).  Nesting deeper than :data:`_MAX_DEPTH`, or more than
+    :data:`_MAX_INSIDE` elements in a response or beside them, raises :class:`UnsafeXML`.  More
     than ``limit`` bytes raise :class:`TooLarge` (reading stops there).
 
     ``href`` values may be absolute URLs, absolute paths or (rarely) relative
@@ -130,30 +136,111 @@ def parse_multistatus(
     chunks = [body] if isinstance(body, bytes | bytearray) else body
     reader = _CappedReader(chunks, limit)
     resources: list[DAVResource] = []
-    root: ET.Element | None = None
+    # The open elements, root first: what an ended element is kept in, and how deep it is.
+    open_elements: list[ET.Element] = []
+    dropped = _Dropped()
+    inside = 0  # elements ended in the child of the root being read
+    strays = 0  # children of the root that are not <D:response>s
+    rooted = False
     try:
         events = defusedxml.ElementTree.iterparse(
             reader, events=("start", "end"), forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
         for event, element in events:
-            if root is None:
-                root = element
-                if root.tag != f"{_DAV}multistatus":
-                    raise UnsafeXML(f"its root element is {root.tag}, not DAV: multistatus")
-            elif event == "end" and element.tag == f"{_DAV}response":
-                resources.append(_resource(element, request_url))
-                # Drop what was read: a large listing must not stay in memory twice.
-                if len(root) and root[-1] is element:
-                    del root[-1]
+            if event == "start":
+                if not rooted:
+                    if element.tag != f"{_DAV}multistatus":
+                        raise UnsafeXML(f"its root element is {element.tag}, not DAV: multistatus")
+                    rooted = True
+                if len(open_elements) == _MAX_DEPTH:
+                    # Open elements cannot be dropped: nesting is bounded instead.
+                    raise UnsafeXML(f"its elements nest deeper than {_MAX_DEPTH} levels")
+                open_elements.append(element)
+                continue
+            open_elements.pop()
+            if not open_elements:
+                continue  # the root's end
+            parent = open_elements[-1]
+            if len(open_elements) == 1:  # a child of the root
+                if element.tag == f"{_DAV}response":
+                    dropped.out()  # (what it holds that is not read must not be found by _resource)
+                    resources.append(_resource(element, request_url))
                 else:
-                    element.clear()
+                    strays += 1
+                inside = 0
+            else:
+                inside += 1
+            if inside > _MAX_INSIDE or strays > _MAX_INSIDE:
+                # A real response holds a few dozen elements; a server padding its answer with
+                # elements xfer does not read costs parse time even when they are dropped.
+                raise UnsafeXML(f"more than {_MAX_INSIDE} elements " + (
+                    "in one of its responses" if inside else "under its root that are not responses"))
+            if len(open_elements) > 1 and _read(element.tag, parent.tag):
+                continue
+            # Drop what was read, and what is never read (anything but a <D:response> under the
+            # root, a property not asked for): memory follows the resources, not the XML.
+            dropped.add(parent, element)
     except defusedxml.DefusedXmlException as exc:
         raise UnsafeXML(f"it contains a DTD or entity declarations ({type(exc).__name__}), which xfer refuses") from exc
     except ET.ParseError as exc:
         raise UnsafeXML(f"it is not well-formed XML ({exc})") from exc
-    if root is None:
+    if not rooted:
         raise UnsafeXML("it is empty")
     return resources
+
+
+#: Deeper than any multistatus xfer reads (multistatus, response, propstat, prop, property,
+#: its value: 6) with room for properties it was not asked for; deeper is refused.
+_MAX_DEPTH = 64
+#: Elements in one ``<D:response>`` (a few dozen in any real one), and children of the root that
+#: are not responses: more is refused.
+_MAX_INSIDE = 10_000
+#: The elements read, by the element they are in: the rest is dropped as it ends.
+_WANTED: dict[str, frozenset[str]] = {
+    f"{_DAV}response": frozenset({f"{_DAV}href", f"{_DAV}status", f"{_DAV}propstat"}),
+    f"{_DAV}propstat": frozenset({f"{_DAV}prop", f"{_DAV}status"}),
+    f"{_DAV}prop": frozenset(f"{_DAV}{name}" for name in _ASKED),
+    f"{_DAV}resourcetype": frozenset({f"{_DAV}collection"}),
+}
+
+
+class _Dropped:
+    """Elements to take out of the tree, taken out together.
+
+    ``iterparse`` hands over the events of one read at a time: when an element's end comes, the
+    elements after it in that read are already in the tree, so it is seldom its parent's last
+    child.  ``clear()`` would leave it there (review Q: 60 MiB of ``<x/>`` kept 1.3 GB), and
+    removing elements one by one from the front of a list is quadratic.
+    """
+
+    def __init__(self) -> None:
+        self._by_parent: dict[ET.Element, set[ET.Element]] = {}
+        self._count = 0
+
+    def add(self, parent: ET.Element, element: ET.Element) -> None:
+        if len(parent) and parent[-1] is element:
+            del parent[-1]  # (the usual case in a small answer: nothing after it yet)
+            return
+        self._by_parent.setdefault(parent, set()).add(element)
+        self._count += 1
+        if self._count >= _DROPPED_AT_ONCE:
+            self.out()
+
+    def out(self) -> None:
+        """Take out every element added."""
+        for parent, gone in self._by_parent.items():
+            parent[:] = [child for child in parent if child not in gone]
+        self._by_parent.clear()
+        self._count = 0
+
+
+#: Elements :class:`_Dropped` takes out together: a few reads' worth (a read is 16 KiB).
+_DROPPED_AT_ONCE = 4096
+
+
+def _read(tag: str, parent: str) -> bool:
+    """Whether an element ``tag`` inside ``parent`` is one :func:`_resource` reads."""
+    return tag in _WANTED.get(parent, frozenset())
 
 
 def href_path(href: str, *, request_url: str) -> str:
@@ -184,15 +271,18 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
     authority = _AUTHORITY.match(href)
     status = status_code(item.findtext(f"{_DAV}status"))
     props: dict[str, ET.Element] = {}
-    for propstat in item.iter(f"{_DAV}propstat"):
+    failures: list[int] = []
+    propstats = list(item.iter(f"{_DAV}propstat"))
+    for propstat in propstats:
         code = status_code(propstat.findtext(f"{_DAV}status"))
         if code is not None and not 200 <= code < 300:
-            continue  # e.g. 404 for getcontentlength on a collection: the property is absent
+            failures.append(code)  # e.g. 404 for getcontentlength on a collection: the property is absent
+            continue
         prop = propstat.find(f"{_DAV}prop")
         for child in prop if prop is not None else ():
             props.setdefault(child.tag, child)
     if status is None:
-        status = 200 if props or not list(item.iter(f"{_DAV}propstat")) else 404
+        status = 200 if props or not propstats else _all_failed(failures)
     kind = props.get(f"{_DAV}resourcetype")
     is_collection = kind is not None and kind.find(f"{_DAV}collection") is not None
     return DAVResource(
@@ -207,6 +297,13 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
     )
 
 
+def _all_failed(failures: list[int]) -> int:
+    """The status of a resource none of whose properties came: 404 if each was "not found" (how
+    some servers describe a missing resource), else the first other failure (a 403, a 500: the
+    resource may well be there, and must not read as missing)."""
+    return next((code for code in failures if code != 404), 404)
+
+
 def _text(props: dict[str, ET.Element], name: str) -> str | None:
     element = props.get(f"{_DAV}{name}")
     if element is None or element.text is None:
@@ -219,15 +316,19 @@ def _int(value: str | None) -> int | None:
 
 
 def _date(value: str | None) -> dt.datetime | None:
-    """RFC 1123 (what RFC 4918 prescribes); ISO 8601 as some servers send; else None."""
+    """RFC 1123 (what RFC 4918 prescribes); ISO 8601 as some servers send; else None.
+
+    Always aware: a date without a zone (an HTTP date is GMT; ``parsedate_to_datetime`` leaves
+    the asctime form, or ``-0000``, naive) is UTC, never the local time sync's ``.timestamp()``
+    would take it for.
+    """
     if value is None:
         return None
     try:
-        return email.utils.parsedate_to_datetime(value)
+        parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        pass
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)

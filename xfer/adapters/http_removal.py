@@ -28,7 +28,11 @@ from ..http_session import XferSession, if_match
 from ..types import SourceVersion, opaque_etag
 from .base import Adapter, Entry, Source, source_changed, sources
 
-__all__ = ["REQUESTS_AT_ONCE", "remove_together"]
+__all__ = ["DELETED", "REQUESTS_AT_ONCE", "not_done", "remove_together"]
+
+#: The answers that say a ``DELETE`` is done (RFC 9110 9.3.5).  ``202 Accepted`` is not: the
+#: server took the request, to carry it out later or never, and the file is still there.
+DELETED = frozenset({200, 204})
 
 #: Requests in one pipelined write: a bound on what one broken connection leaves undecided.
 REQUESTS_AT_ONCE = 256
@@ -205,7 +209,7 @@ def _remove_shown(
         if answer is not None and answer.status_code == 412:  # another file under the name since the download?
             decided[place] = _refused_as_changed(files[place], pinned[place], shown_as, look=look, alone=alone)
         elif answer is not None and answer.status_code != 207:
-            decided[place] = _deleted(session, answer, target)
+            decided[place] = _deleted(session, answer, target, shown_as)
         elif answer is not None:  # a removal that failed in part: nothing to say of a file
             decided[place] = _looked_again(path, look, RemoteError(
                 f"{session.server} answered the removal of {shown_as} with 207 Multi-Status",
@@ -274,13 +278,29 @@ def _refused_as_changed(
     return source_kept(shown_as, f"it changed on the server after {since}")
 
 
-def _deleted(session: XferSession, answer: requests.Response, path: str) -> XferError | None:
-    """None if the ``DELETE``'s answer says the file is removed (2xx), else what the server said."""
+def _deleted(session: XferSession, answer: requests.Response, path: str, shown_as: str) -> XferError | None:
+    """None if the ``DELETE``'s answer says the file is removed (:data:`DELETED`); a success that
+    does not (``202 Accepted``) is :func:`not_done`; else what the server said."""
+    if answer.status_code in DELETED:
+        return None
+    if 200 <= answer.status_code < 300:
+        said = f"{answer.status_code} {answer.reason or ''}".strip()
+        return not_done(session.server, "removal", shown_as, said)
     try:
         session.check(answer, path=path)
     except XferError as exc:
         return exc
     return None
+
+
+def not_done(server: str, action: str, path: str, said: str) -> RemoteError:
+    """A request the server answered with a success that does not say it is done (``202 Accepted``:
+    to be done later, RFC 9110 15.3.3): "the ``action`` of ``path`` is not done".  One wording for
+    every WebDAV verb and for a ``DELETE`` sent alone or pipelined."""
+    return RemoteError(
+        f"{server}: the {action} of {path} is not done ({said}: to be done later)",
+        hint="look at the server later, then run the command again", server=server, path=path,
+    )
 
 
 def _looked_again(path: str, look: Callable[[str], Entry], why: XferError) -> XferError | None:

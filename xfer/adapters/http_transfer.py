@@ -1594,12 +1594,19 @@ def _content_range(content_range: str | None) -> ContentRange | None:
 
 
 def _http_date(value: str | None) -> dt.datetime | None:
-    """An HTTP date (``Last-Modified``) as a time; None if there is none, or it is malformed (no
-    reason to fail)."""
+    """An HTTP date (``Last-Modified``) as a UTC time; None if there is none, or it is malformed (no
+    reason to fail).
+
+    Every HTTP date is GMT (RFC 9110 5.6.7), the asctime form (``Fri Jan 12 10:00:00 2024``) too,
+    which carries no zone and which ``parsedate_to_datetime`` returns naive: compared with the
+    same time from a PROPFIND it read as another (review Q: ``--remove-source-files`` kept a file
+    "changed on the server"), and ``.timestamp()`` would shift it by the local offset.
+    """
     try:
-        return email.utils.parsedate_to_datetime(value) if value else None
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
     except (TypeError, ValueError):
         return None
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def _validator(facts: dict[str, Any]) -> str | None:

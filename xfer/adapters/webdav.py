@@ -58,7 +58,7 @@ from ..urls import quote_path
 from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, Source, TransferResult
-from .http_removal import remove_together
+from .http_removal import DELETED, not_done, remove_together
 from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, Sent, http_options
 from .writer import RemoteWriter
 
@@ -318,6 +318,22 @@ class WebDAVAdapter(Adapter):
         }
         raise kinds.get(first.status, RemoteError)(message)
 
+    def _done(self, reply: _Reply, path: str, action: str) -> None:
+        """Raise unless the success ``reply`` to DELETE/MOVE/COPY/MKCOL of ``path`` says it is done.
+
+        A 207 lists the members that failed (:meth:`_multistatus_error`); a 202 Accepted is a
+        request taken to be carried out later, or never: nothing is done yet, and nothing may be
+        reported as done (review Q: mv, cp and mkdir said so).  A DELETE is done only as
+        :data:`~.http_removal.DELETED` says, as when it goes pipelined.
+        """
+        if reply.status == 207:
+            self._multistatus_error(reply, path, action)
+            return
+        if reply.status == 202 or (action == "clean" and reply.status not in DELETED):
+            noun = {"clean": "removal", "move": "move", "copy": "copy", "mkdir": "creation"}[action]
+            said = "202 Accepted" if reply.status == 202 else f"HTTP {reply.status}"
+            raise not_done(self.settings.server, noun, path, said)
+
     # -- PROPFIND ------------------------------------------------------------------------
 
     def _known_collection(self, path: str) -> bool:
@@ -354,31 +370,43 @@ class WebDAVAdapter(Adapter):
             )
         return reply.resources
 
-    def _split(self, resources: list[DAVResource], path: str) -> tuple[DAVResource, list[DAVResource]]:
+    def _split(
+        self, resources: list[DAVResource], path: str, *, named: bool = False
+    ) -> tuple[DAVResource, list[DAVResource]]:
         """The resource ``path`` itself, and its direct children (the members, for Depth 1).
 
         Anything else the server put in the answer (another folder, a deeper descendant,
-        another host) is not a member and is left out, with a warning.
+        another host) is not a member and is left out, with a warning.  Without an entry
+        for ``path`` itself, the one a path-rewriting proxy's answer names it by is taken
+        (:meth:`_renamed_itself`), unless ``named``: what decides a removal (``rm``,
+        ``rmdir``) is only ever what the server said of ``path`` by its name.  Any entry for
+        ``path`` with a failure status fails the whole answer (a 507 after the 200 is the
+        server saying it cut the listing short).
         """
         wanted = path.rstrip("/") or "/"
         ours = self._same_origin(resources, wanted)
         itself = next((r for r in ours if r.path == wanted), None)
-        if itself is None and ours:
-            # A server behind a path-rewriting proxy names things under another prefix; the
-            # collection itself is then the one whose path is a prefix of all the others --
-            # and it must still carry the name that was asked for.
-            first = min(ours, key=lambda r: len(r.path))
-            prefix = first.path.rstrip("/") + "/"
-            same_name = wanted == "/" or first.name == posixpath.basename(wanted)
-            if same_name and all(r is first or r.path.startswith(prefix) for r in ours):
-                itself = first
+        if itself is None and not named:
+            itself = _renamed_itself(ours, wanted)
         if itself is None:
-            raise RemoteError(f"{self.settings.server}: the PROPFIND answer for {path} does not describe {path}")
-        if itself.status >= 400:
+            raise RemoteError(
+                f"{self.settings.server}: the PROPFIND answer for {path} does not describe {path}"
+                + ("; nothing was removed" if named else "")
+            )
+        failure = next((r.status for r in ours if r.path == itself.path and r.status >= 400), None)
+        if failure == 507:
+            # RFC 5323 5.2 / RFC 6578 3.6: the request-URI repeated with 507 marks a truncated answer.
+            raise RemoteError(
+                f"{self.settings.server}: the server cut its listing of {path} short "
+                "(507 Insufficient Storage for the folder itself): the listing is incomplete",
+                hint="the server limits how many entries one answer holds; list smaller folders",
+                server=self.settings.server, path=path, status=failure,
+            )
+        if failure is not None:
             # Some servers answer 207 with the failure inside (404 for a missing resource).
-            raise _member_error(itself.status)(
+            raise _member_error(failure)(
                 f"{self.settings.server}: {path} "
-                + ("does not exist" if itself.status in (404, 410) else f"cannot be read (HTTP {itself.status})")
+                + ("does not exist" if failure in (404, 410) else f"cannot be read (HTTP {failure})")
             )
         members = [
             r for r in ours if r is not itself and r.path != itself.path and posixpath.dirname(r.path) == itself.path
@@ -446,8 +474,16 @@ class WebDAVAdapter(Adapter):
         entries: dict[str, Entry] = {}
         for member in members:
             name = member.name
-            if member.status >= 300 or not name or name in entries:
-                continue
+            if member.status in (404, 410) or not name or name in entries:
+                continue  # (gone between the server's look at the folder and at it)
+            if not 200 <= member.status < 300:
+                # Left out, it would read as absent: sync --delete would remove the local copy of a
+                # file the server has and did not describe (a 403 for one member, a 500 for another).
+                raise _member_error(member.status)(
+                    f"{self.settings.server}: cannot list {path}: the server did not describe "
+                    f"{_printable(name)} in it (HTTP {member.status}); the listing is incomplete",
+                    server=self.settings.server, path=path, status=member.status,
+                )
             if _unaddressable(name):
                 _log.warning(
                     "%s: skipped %s in %s: its name is not UTF-8, which "
@@ -487,7 +523,7 @@ class WebDAVAdapter(Adapter):
             return None
         try:
             resources = parse_multistatus([answer.content], request_url=answer.url, limit=self.settings.max_listing)
-            itself, _ = self._split(resources, path)
+            itself, _ = self._split(resources, path, named=True)  # it decides a DELETE
         except RemoteNotFound as missing:
             return missing
         except (XferError, TooLarge, UnsafeXML):
@@ -569,12 +605,13 @@ class WebDAVAdapter(Adapter):
                 raise RemoteError(f"{self.settings.server} refused to create folder {path} (HTTP {reply.status})")
             if not found.is_collection:
                 raise RemoteExists(f"{self.settings.server}: cannot create folder {path}: a file has that name")
+        self._done(reply, path, "mkdir")
         self._collections.add(path)
 
     def _rm(self, path: str, recursive: bool) -> None:
         if path == "/":
             raise UsageError("refusing to remove the server's root folder")
-        itself, members = self._split(self._propfind(path, 0 if recursive else 1), path)
+        itself, members = self._split(self._propfind(path, 0 if recursive else 1), path, named=True)
         if itself.is_collection and not recursive and members:
             raise folder_needs_recursive(
                 f"{self.settings.server}: {path} is a folder with {len(members)} entr"
@@ -583,18 +620,12 @@ class WebDAVAdapter(Adapter):
         # DELETE on a collection removes it with its members (RFC 4918 9.6.1).
         reply = self._dav("clean", path, folder=itself.is_collection)
         self._forget(path)
-        if reply.status == 207:
-            self._multistatus_error(reply, path, "clean")
-        if reply.status == 202:
-            raise RemoteError(
-                f"{self.settings.server}: the removal of {path} is not done (202 Accepted: to be done later)",
-                hint="look at the server later, then run rm again", server=self.settings.server, path=path,
-            )
+        self._done(reply, path, "clean")
 
     def _rmdir(self, path: str) -> None:
         if path == "/":
             raise UsageError("refusing to remove the server's root folder")
-        itself, members = self._split(self._propfind(path, 1), path)
+        itself, members = self._split(self._propfind(path, 1), path, named=True)
         if not itself.is_collection:
             raise RemoteError(f"{self.settings.server}: {path} is not a folder", hint="use xfer rm for files")
         if members:
@@ -602,8 +633,7 @@ class WebDAVAdapter(Adapter):
             raise RemoteFolderNotEmpty.refused(server=self.settings.server, path=path)
         reply = self._dav("clean", path, folder=True)
         self._forget(path)
-        if reply.status == 207:
-            self._multistatus_error(reply, path, "clean")
+        self._done(reply, path, "clean")
 
     # -- MOVE / COPY ------------------------------------------------------------------------
 
@@ -684,8 +714,7 @@ class WebDAVAdapter(Adapter):
                 raise reply.error
         if action == "move" and folder:
             self._forget(source)
-        if reply.status == 207:
-            self._multistatus_error(reply, source, action)
+        self._done(reply, shown or source, action)  # (an upload's MOVE: the user's name)
         if folder:
             self._collections.add(destination)
 
@@ -809,7 +838,7 @@ class WebDAVAdapter(Adapter):
         http = self.http
         if not self.dav_options.upload_temp_name:
             return http.upload(local, remote, callback, check_size=http.options.verify_upload,
-                               send_put=self._send_put).result
+                               send_put=self._put_sender(remote)).result
         target = _temp_name(remote)
         # Under retries a large file goes up in Content-Range pieces where the server takes them
         # (Apache): a try after a cut continues the part the last one left, not from byte 0.
@@ -819,13 +848,14 @@ class WebDAVAdapter(Adapter):
         ranged = attempt is not None and attempt.retries > 0 and http.ranged_puts is not False \
             and _size_or_zero(local) > RANGED_PUT_CHUNK
         target = kept or target
+        send_put = self._put_sender(remote)
         sent: Sent | None = None  # until the server has answered the PUT
         try:
             # The size is checked after the MOVE.
-            sent = http.upload_ranged(local, target, callback, send_put=self._send_put,
+            sent = http.upload_ranged(local, target, callback, send_put=send_put,
                                       resume=kept is not None) if ranged else None
             if sent is None:  # (a ranged upload that fell back hands over no hash: this PUT hashes anew)
-                sent = http.upload(local, target, callback, check_size=False, send_put=self._send_put,
+                sent = http.upload(local, target, callback, check_size=False, send_put=send_put,
                                    checked_later=True)
             result = sent.result
             if http.checksum and result.verified == "none":
@@ -921,7 +951,7 @@ class WebDAVAdapter(Adapter):
             self._mkdir(parent, parents=True)
         if not self.dav_options.upload_temp_name:
             return ChunkedUpload(http, remote, callback, user_path=self.user_path(remote),
-                                 check_size=http.options.verify_upload, send_put=self._send_put)
+                                 check_size=http.options.verify_upload, send_put=self._put_sender(remote))
         target = _temp_name(remote)
 
         def then(sent: Sent) -> None:
@@ -929,20 +959,27 @@ class WebDAVAdapter(Adapter):
             self._installed(sent, target, remote)
 
         return ChunkedUpload(http, target, callback, user_path=self.user_path(remote), check_size=False,
-                             send_put=self._send_put, then=then, discard=lambda: self._discard_aborted(target),
-                             temp_name=target)
+                             send_put=self._put_sender(remote), then=then,
+                             discard=lambda: self._discard_aborted(target), temp_name=target)
 
-    def _send_put(self, remote: str, data: Any, headers: dict[str, str] | None = None) -> requests.Response:
-        # Watched around the PUT only: a 405 on the size-check HEAD after it is not "PUT refused".
-        with self._watching(_PUT_ERRORS):
-            try:
-                return self.http.send_put(remote, data, headers)
-            except _DAVStatus as failure:
-                # A PUT onto a folder gets 405, 409, 403, even a redirect to the folder's URL
-                # (Apache): only then is it worth a look.
-                if failure.response.status_code not in (404, 423) and self._is_folder(remote):
-                    raise self._put_folder_error(remote) from failure
-                raise self._status_error(failure.response, remote, "upload", None) from failure
+    def _put_sender(self, shown: str) -> Callable[..., requests.Response]:
+        """The ``send_put`` of an upload to ``shown``: its PUT may go to the temporary name, and
+        what goes wrong is said of ``shown``, the path the user named (review Q: a refused PUT
+        named ``.NAME.RANDOM.xfer-part``)."""
+
+        def send_put(target: str, data: Any, headers: dict[str, str] | None = None) -> requests.Response:
+            # Watched around the PUT only: a 405 on the size-check HEAD after it is not "PUT refused".
+            with self._watching(_PUT_ERRORS):
+                try:
+                    return self.http.send_put(target, data, headers)
+                except _DAVStatus as failure:
+                    # A PUT onto a folder gets 405, 409, 403, even a redirect to the folder's URL
+                    # (Apache): only then is it worth a look.
+                    if failure.response.status_code not in (404, 423) and self._is_folder(target):
+                        raise self._put_folder_error(shown) from failure
+                    raise self._status_error(failure.response, shown, "upload", None) from failure
+
+        return send_put
 
     # -- HEAD and ranged reads (the fsspec filesystem) ---------------------------------------
 
@@ -1006,8 +1043,19 @@ def _size_or_zero(local: str) -> int:
 
 def _temp_name(remote: str) -> str:
     """The hidden name beside ``remote`` an upload is written under: ``.NAME.RANDOM.xfer-part``,
-    within 255 bytes (:func:`~xfer.transfer.hidden_beside`)."""
-    return hidden_beside(remote)
+    within 255 bytes (:func:`~xfer.transfer.hidden_beside`); ``.-NAME.RANDOM.xfer-part`` for a
+    NAME that starts with "ht".
+
+    Stock Apache refuses every name that starts with ".ht" (``<Files ".ht*">`` upstream,
+    ``<FilesMatch "^\\.ht">`` on Debian: its .htaccess and .htpasswd files), so ``http.log`` or
+    ``htaccess-notes.txt`` could not be uploaded there (403).  ``.-`` rather than ``._`` (macOS
+    resource forks, which some WebDAV servers set aside) or ``.~`` (office lock files).  Either
+    form is one :func:`~xfer.transfer.is_temporary` knows as xfer's own.
+    """
+    folder, name = posixpath.split(remote)
+    if name[:2].lower() == "ht":  # (case-blind, as Apache matches on Windows and macOS)
+        name = "-" + name
+    return hidden_beside(posixpath.join(folder, name))
 
 
 def _unaddressable(name: str) -> bool:
@@ -1038,6 +1086,27 @@ def _member_error(status: int) -> type[RemoteError]:
     if status in (401, 403):
         return RemotePermissionDenied
     return RemoteError
+
+
+def _renamed_itself(ours: list[DAVResource], wanted: str) -> DAVResource | None:
+    """The entry a path-rewriting proxy's answer names the folder ``wanted`` by, if one can be told.
+
+    Behind such a proxy the server names things under another prefix: the folder itself
+    is then the one whose path is a prefix of all the others, and it must carry the
+    name that was asked for.  Never a child of ``wanted``: a folder ``/data`` whose
+    listing leaves its own entry out and holds a file ``data`` is not that file (review Q:
+    ``rm /data`` then removed the folder).  The root can only be a collection.
+    """
+    below = wanted.rstrip("/") + "/"
+    candidates = [r for r in ours if wanted == "/" or not r.path.startswith(below)]
+    if not candidates:
+        return None
+    first = min(candidates, key=lambda r: len(r.path))
+    prefix = first.path.rstrip("/") + "/"
+    same_name = first.is_collection if wanted == "/" else first.name == posixpath.basename(wanted)
+    if same_name and all(r is first or r.path.startswith(prefix) for r in ours):
+        return first
+    return None
 
 
 def _discard_body(response: requests.Response) -> None:
