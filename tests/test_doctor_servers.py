@@ -368,3 +368,18 @@ def test_ssh_on_an_https_port_is_not_told_about_ftps_alone(pki: TestPKI) -> None
     assert failed is not None and failed.key == "tls" and failed.fix is not None
     assert failed.fix.startswith("wrong port or scheme? something other than TLS answered")
     assert "SSH" in failed.fix
+
+
+# -- an HTTP date without a zone (found fixing review Q, finding 7) --------------------------------------
+
+
+def test_a_date_in_asctime_form_is_read_as_gmt(pki: TestPKI) -> None:
+    """``Date: Sun Nov  6 08:49:37 1994`` (RFC 9110 5.6.7: recipients must take it; it is GMT):
+    the clock step subtracted a naive time from an aware one, "unexpected internal error"."""
+    stamp = "Sun Nov  6 08:49:37 1994"
+    with ScriptedHTTPSServer(pki, {"/": Reply(headers={"Date": stamp}, body=b"[]")}) as srv:
+        report = diagnose(profile(pki, srv.url + "/"))
+    clock = steps(report)["clock"]
+    assert clock.facts["server_date"] == "1994-11-06T08:49:37+00:00"
+    assert clock.facts["skew_seconds"] > 30 * 365 * 86400
+    assert any("the clocks differ" in verdict for verdict in clock.verdicts)

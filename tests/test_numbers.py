@@ -3,6 +3,7 @@ refuses must read as "not a number", never as a ValueError out of a transfer."""
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 
 import pytest
@@ -16,7 +17,7 @@ from xfer.adapters.https import parse_html_index
 from xfer.errors import ProxyRefused
 from xfer.http_errors import declared_length, retry_after
 from xfer.net import Proxy, connect_tunnel
-from xfer.numbers import server_int, server_status
+from xfer.numbers import server_http_date, server_int, server_status
 
 #: str.isdigit() holds for each, and int() refuses each.
 NOT_NUMBERS = ["\u00b2", "1\u00b9", "\u00b3" * 3, "1" * 4400]
@@ -91,3 +92,15 @@ def test_a_proxy_tunnel_opens_on_a_2xx_status_only(answer: bytes, opens: bool) -
             with pytest.raises(ProxyRefused):
                 connect_tunnel(ours, Proxy("http", "127.0.0.1", 3128), "files.example", 443)
         assert proxy_side.recv(4096).startswith(b"CONNECT files.example:443 HTTP/1.1")
+
+
+@pytest.mark.parametrize("text", ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
+                                  "Sun Nov  6 08:49:37 1994", "Sun, 06 Nov 1994 08:49:37 -0000"])
+def test_every_http_date_form_is_one_aware_utc_time(text: str) -> None:
+    """RFC 9110 5.6.7's three forms; each is GMT, the asctime one too though it names no zone."""
+    assert server_http_date(text) == dt.datetime(1994, 11, 6, 8, 49, 37, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("text", [None, "", "yesterday", "Sun, 32 Nov 1994 08:49:37 GMT"])
+def test_what_is_no_http_date_is_none(text: str | None) -> None:
+    assert server_http_date(text) is None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import email.utils
 import http.client
 import re
 import ssl
@@ -41,7 +40,7 @@ from .errors import (
     XferError,
 )
 from .net import Proxy, tunnel_refused
-from .numbers import server_int
+from .numbers import server_http_date, server_int
 from .tls import find_cause, translate_error
 
 __all__ = [
@@ -201,12 +200,9 @@ def retry_after(value: str | None) -> float | None:
     seconds = server_int(text)
     if seconds is not None:
         return float(seconds)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    when = server_http_date(text)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 

@@ -1,4 +1,4 @@
-"""Numbers in what servers send: lengths, sizes, status and reply codes, seconds.
+"""Numbers in what servers send: lengths, sizes, status and reply codes, seconds, HTTP dates.
 
 ``str.isdigit()`` is not the test for text ``int()`` takes: it holds for "²" and other digits
 ``int()`` refuses (a ValueError out of a transfer), and ``int()`` refuses more than 4,300
@@ -8,7 +8,10 @@ caller says what that means.
 
 from __future__ import annotations
 
-__all__ = ["server_int", "server_status"]
+import datetime as dt
+import email.utils
+
+__all__ = ["server_http_date", "server_int", "server_status"]
 
 
 def server_int(text: str | None, *, digits: int = 19) -> int | None:
@@ -28,3 +31,20 @@ def server_status(text: str | None) -> int | None:
     if text is None or len(text) != 3 or not (text.isascii() and text.isdigit()):
         return None
     return int(text)
+
+
+def server_http_date(text: str | None) -> dt.datetime | None:
+    """An HTTP date (``Last-Modified``, ``Date``, a JSON index's ``mtime``) as an aware UTC time;
+    None if there is none or it is not one.
+
+    Every HTTP date is GMT (RFC 9110 5.6.7), the asctime form (``Fri Jan 12 10:00:00 2024``) too,
+    which names no zone, and which ``parsedate_to_datetime`` (like ``-0000``) returns naive: compared
+    with the same time from elsewhere it read as another (review Q: ``--remove-source-files`` kept a
+    file "changed on the server"), ``.timestamp()`` shifted it by the local offset, and subtracting it
+    from an aware time raised (doctor's clock step).
+    """
+    try:
+        parsed = email.utils.parsedate_to_datetime(text) if text else None
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)

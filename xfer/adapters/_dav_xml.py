@@ -10,7 +10,6 @@ internal entities by default, so webdavclient3's own parsers are not used.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import posixpath
 import re
 import urllib.parse
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 import defusedxml
 import defusedxml.ElementTree
 
-from ..numbers import server_int, server_status
+from ..numbers import server_http_date, server_int, server_status
 
 __all__ = [
     "PROPFIND_BODY",
@@ -324,11 +323,11 @@ def _date(value: str | None) -> dt.datetime | None:
     """
     if value is None:
         return None
+    parsed = server_http_date(value)
+    if parsed is not None:
+        return parsed
     try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)

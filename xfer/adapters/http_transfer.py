@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
-import datetime as dt
-import email.utils
 import http.client
 import posixpath
 import queue
@@ -45,7 +43,7 @@ from ..http_errors import closes_connection, declared_length, media_type, stream
 from ..http_lean import body_left_unread
 from ..http_session import XferSession, create_session, drain_error_body, if_match, skip_large_body
 from ..multipart import MultipartBody
-from ..numbers import server_int
+from ..numbers import server_http_date, server_int
 from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
@@ -283,7 +281,7 @@ class HTTPTransfer:
             tls_version=tls,
             verified=verified,
             source_version=SourceVersion(etag=response.headers.get("ETag"),
-                                         modified=_http_date(response.headers.get("Last-Modified"))),
+                                         modified=server_http_date(response.headers.get("Last-Modified"))),
         )
 
     def _conclude(
@@ -1144,7 +1142,7 @@ class HTTPTransfer:
             path=path,
             type="file",
             size=content_length(response),
-            modified=_http_date(response.headers.get("Last-Modified")),
+            modified=server_http_date(response.headers.get("Last-Modified")),
             extra={"etag": etag} if etag else {},
         )
 
@@ -1591,22 +1589,6 @@ def _content_range(content_range: str | None) -> ContentRange | None:
     if first is None or last is None or last < first or (match.group(3) != "*" and (size is None or last >= size)):
         return None  # (server_int: None for a number longer than any file)
     return ContentRange(first, last, size)
-
-
-def _http_date(value: str | None) -> dt.datetime | None:
-    """An HTTP date (``Last-Modified``) as a UTC time; None if there is none, or it is malformed (no
-    reason to fail).
-
-    Every HTTP date is GMT (RFC 9110 5.6.7), the asctime form (``Fri Jan 12 10:00:00 2024``) too,
-    which carries no zone and which ``parsedate_to_datetime`` returns naive: compared with the
-    same time from a PROPFIND it read as another (review Q: ``--remove-source-files`` kept a file
-    "changed on the server"), and ``.timestamp()`` would shift it by the local offset.
-    """
-    try:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def _validator(facts: dict[str, Any]) -> str | None:

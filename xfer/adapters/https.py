@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import email.utils
 import json
 import os
 import posixpath
@@ -49,7 +48,7 @@ from ..errors import (
 )
 from ..http_errors import media_type, stream_ended_early
 from ..http_session import XferSession, drain_error_body
-from ..numbers import server_int
+from ..numbers import server_http_date, server_int
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
 from ..verify import ServerHash
@@ -475,18 +474,12 @@ def _json_entry(item: dict[str, Any], folder: str) -> Entry | None:
     kind = item.get("type")
     entry_type: EntryType = "directory" if kind == "directory" else "file" if kind == "file" else "other"
     mtime = item.get("mtime")
-    modified = None
-    if isinstance(mtime, str):
-        try:
-            modified = email.utils.parsedate_to_datetime(mtime)
-        except (TypeError, ValueError):
-            modified = None
     return Entry(
         name=name,
         path=posixpath.join(folder, name),
         type=entry_type,
         size=_json_file_size(item),
-        modified=modified,
+        modified=server_http_date(mtime) if isinstance(mtime, str) else None,
     )
 
 

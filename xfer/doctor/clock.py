@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import email.utils
-
+from ..numbers import server_http_date
 from .certs import utc_now
 from .handshake import Probe
 from .report import SKIP, Step
@@ -22,9 +21,8 @@ def clock_step(found: Probe) -> Step:
         step.lines.append("the server sent no Date (FTP has none): not checked")
         step.facts = {"server_date": None, "skew_seconds": None}
         return step
-    try:
-        server_time = email.utils.parsedate_to_datetime(date)
-    except (TypeError, ValueError):
+    server_time = server_http_date(date)
+    if server_time is None:
         step.status = SKIP
         step.lines.append(f"unreadable Date header {date!r}")
         step.facts = {"server_date": date, "skew_seconds": None}
