@@ -165,7 +165,7 @@ def test_a_closing_answer_gives_the_connection_up(
 def test_an_error_body_of_unknown_or_large_size_is_left_unread(
     scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]], reply: Reply
 ) -> None:
-    """skip_large_body's rule: only a body of at most 64 KiB (by Content-Length, or chunked) is
+    """Only a body of at most 64 KiB (by Content-Length, or chunked: the lean reader's bound) is
     read; else the connection is given up unread, and the error is still the status's."""
     server, session = scripted({"/no": reply})
     response = session.put(session.url_for("/no"), data=b"x", allow_redirects=False)

@@ -114,3 +114,23 @@ def test_a_short_chunked_answer_to_a_put_keeps_the_connection(
     # The first PUT opens the connection the long way (urllib3), where an answer of unknown
     # length (chunked) is never read: that one connection is given up.
     assert srv.connections <= 2, f"{srv.connections} connections for 10 small uploads"
+
+
+def test_a_refusal_whose_chunked_body_breaks_off_is_still_the_refusal(
+    pki: TestPKI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lean way reads a short chunked answer to a PUT; when that body breaks off, the 403 in its
+    complete head stands (it was "the connection broke", exit 5, and the refused file sent again)."""
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_bytes(b"data\n")
+    replies = {
+        "PUT /in/a.txt": Reply(status=201, end="keep-alive"),
+        "HEAD /in/a.txt": Reply(body=b"data\n", end="keep-alive"),
+        "PUT /in/b.txt": Reply(status=403, body=[b'{"e":1}'], chunked=True, finished=False, end="fin"),
+    }
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        code, _, err = run(capsys, "put", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), f"{srv.url}/in/",
+                           *_flags(pki))
+        puts = [path for method, path in srv.requests if method == "PUT"]
+    assert code == ExitCode.REMOTE and "403" in err, err
+    assert puts.count("/in/b.txt") == 1

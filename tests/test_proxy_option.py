@@ -394,3 +394,52 @@ def test_as2_through_the_proxy_option(pki: TestPKI, tmp_path: Path, kind: str, m
         assert {int(target.rsplit(":", 1)[1]) for target in proxy.tunnels} == {_server_port(endpoint)}
         assert not proxy.saw_plaintext_http
     assert list((tmp_path / "data").rglob("*.json"))  # the send's receipt, in the test's folder
+
+
+# -- review U (session 21): the proxy changes of review S, read again --------------------------------
+
+
+@pytest.mark.parametrize(("url", "port"), [("http://proxy.corp", 80), ("https://proxy.corp", 443),
+                                           ("socks5h://proxy.corp", 1080), ("proxy.corp", 80)])
+def test_a_proxy_without_a_port_takes_its_schemes(url: str, port: int) -> None:
+    """As urllib3 and requests read it: HTTPS_PROXY=http://proxy.corp went to port 80 until xfer
+    decided the proxy itself, which then gave it 8080 (and FTPS and SFTP always had)."""
+    proxy = parse_proxy(url)
+    assert proxy is not None and proxy.port == port
+
+
+@pytest.mark.parametrize("entry", ["[::1]:8443", "[::1]", "::1", "::1/128", "localhost:21, [::1]:8443"])
+def test_no_proxy_names_an_ipv6_address_with_or_without_a_port(
+    monkeypatch: pytest.MonkeyPatch, entry: str
+) -> None:
+    monkeypatch.setenv("ALL_PROXY", "socks5h://proxy.corp")
+    monkeypatch.setenv("NO_PROXY", entry)
+    assert choose_proxy(None, "::1", environment=("ALL_PROXY",)) is None
+    assert choose_proxy(None, "::2", environment=("ALL_PROXY",)) is not None
+
+
+def test_an_https_proxy_that_drops_its_own_handshake_is_tried_again(
+    capsys: pytest.CaptureFixture[str], retry_waits: list[float]
+) -> None:
+    """A proxy closing in its TLS handshake (a restart, a full queue) is a dropped connection, tried
+    again (exit 5), not a trust error about its certificate (exit 4, never retried)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def drop() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+            connection.recv(65536)
+            connection.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    with listener:
+        code, _, err = run(capsys, "ls", "https://127.0.0.1:9/", "--proxy",
+                           f"https://127.0.0.1:{listener.getsockname()[1]}", "--retries", "2")
+    assert code == 5, err
+    assert "closed the connection during its TLS handshake" in err and "SSL_CERT_FILE" not in err
+    assert len(accepted) == 3 and len(retry_waits) == 2

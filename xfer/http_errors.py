@@ -243,6 +243,7 @@ def _map_exception(
     return ConnectError(f"{server}: {_innermost(exc)}")
 
 
+_PROXY_HINT = "check the proxy option, or HTTPS_PROXY / NO_PROXY"
 #: How http.client words a CONNECT the proxy refused: "Tunnel connection failed: 403 Forbidden".
 _TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})\b ?(.*)")
 
@@ -254,14 +255,17 @@ def _proxy_failure(failed: BaseException, *, server: str, proxy: Proxy | None) -
     if unreachable is not None:
         return unreachable
     where = str(proxy) if proxy is not None else "(the proxy)"
-    hint = "check the proxy option, or HTTPS_PROXY / NO_PROXY"
-    broken_tls = find_cause(failed, ssl.SSLError)
-    if broken_tls is not None:
+    hint = _PROXY_HINT
+    untrusted = find_cause(failed, ssl.SSLCertVerificationError)
+    if untrusted is not None:
         return TLSError(
-            f"the TLS connection to the proxy {where} failed: {_innermost(broken_tls)}",
+            f"the TLS connection to the proxy {where} failed: {_innermost(untrusted)}",
             hint="an https:// proxy's certificate is checked against this machine's trusted CAs "
             "(SSL_CERT_FILE), not the partner's --ca; or use an http:// proxy",
         )
+    if find_cause(failed, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError)) is not None:
+        # The proxy dropped its own handshake (a restart, a full accept queue): it may pass.
+        return ConnectionDropped(f"the proxy {where} closed the connection during its TLS handshake", hint=hint)
     refused = _TUNNEL_REFUSED.search(_innermost(failed))
     if refused is not None:
         status = int(refused.group(1))
@@ -289,7 +293,7 @@ def _unreachable_proxy(exc: BaseException) -> ConnectError | None:
     scheme = getattr(getattr(conn, "proxy", None), "scheme", None) or "http"
     # Built from its parts: the proxy URL itself may carry credentials (HTTPS_PROXY=http://u:p@...).
     where = f"{scheme}://{f'[{host}]' if host and ':' in host else host}:{port}" if host else "(unknown)"
-    hint = "check the proxy option, or HTTPS_PROXY / NO_PROXY"
+    hint = _PROXY_HINT
     if not isinstance(failed, urllib3.exceptions.NewConnectionError):
         return ConnectTimeout(f"the proxy {where} did not answer in time", hint=hint)
     cause = find_cause(failed, OSError)

@@ -22,8 +22,9 @@ or a group of small files' PUTs and a ``GET`` of their folder's listing after th
 a ``GET`` or a ``PROPFIND`` come here).
 
 The answer is a :class:`requests.Response` as requests builds one, its body already
-read under :func:`~xfer.http_session.skip_large_body`'s rule: kept if ``Content-Length``
-says at most 64 KiB, else left unread and the connection closed.  A pipelined ``GET``'s (or
+read if it is at most 64 KiB by ``Content-Length`` or chunked (:func:`_read_body`), else left
+unread and the connection closed.  (The long way's :func:`~xfer.http_session.skip_large_body`
+reads only a ``Content-Length`` one: it cannot bound requests' read of a chunked body.)  A pipelined ``GET``'s (or
 ``PROPFIND``'s) body is kept up to :data:`PIPELINED_GET_LIMIT`, by ``Content-Length`` or chunked.
 Failures are raised as requests raises them for the same failure (``ConnectionError`` around urllib3's
 ``ProtocolError``, ``ReadTimeout``, ``SSLError``), so :func:`~xfer.http_errors.map_http_error`
@@ -385,7 +386,12 @@ def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[re
         try:
             body, too_long = _read_body(answer, headers, limit=PIPELINED_GET_LIMIT if method in _BODY_READ else None)
         except (OSError, http.client.HTTPException) as exc:
-            raise _BodyBroken from exc
+            if method in _BODY_READ or "Transfer-Encoding" not in headers:
+                raise _BodyBroken from exc  # as the long way, which reads such a body, reports it
+            # A status-only answer's chunked body, which only this reader reads (to keep the
+            # connection), broke off: its status stands, as on the long way, which never reads it
+            # (a 403 stays a refusal, not "the connection broke" and the file sent again).
+            body, too_long, reusable = None, False, False
         if body is None:
             unread, reusable = True, False  # (skip_large_body's rule): the connection is given up
         else:

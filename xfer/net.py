@@ -41,7 +41,9 @@ __all__ = [
 ]
 
 ProxyKind = Literal["http", "https", "socks5", "socks5h"]
-_DEFAULT_PORTS: dict[str, int] = {"http": 8080, "https": 443, "socks5": 1080, "socks5h": 1080}
+#: A proxy URL without a port: the scheme's own for HTTP proxies, as urllib3 and requests take it
+#: (what HTTPS_PROXY=http://proxy.corp always meant for HTTPS here), SOCKS's for SOCKS.
+_DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443, "socks5": 1080, "socks5h": 1080}
 #: ``proxy = "direct"``: connect directly, whatever the environment says.
 DIRECT = "direct"
 #: An HTTP proxy's answer to CONNECT is a status line and a few headers.
@@ -166,7 +168,9 @@ def _exempt(host: str) -> bool:
     address = _address(host)
     for raw in entries:
         entry = raw.strip().lower()
-        if entry.count(":") == 1:  # a :port (an IPv6 address has more colons)
+        # A :port, after a name, an IPv4 address or a bracketed IPv6 one ([::1]:8443; a bare
+        # IPv6 address has more than one colon and no port).
+        if entry.count(":") == 1 or (entry.startswith("[") and "]:" in entry):
             entry = entry.rsplit(":", 1)[0]
         entry = entry.strip("[]")
         domain = entry.lstrip(".")
