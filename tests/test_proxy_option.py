@@ -443,3 +443,27 @@ def test_an_https_proxy_that_drops_its_own_handshake_is_tried_again(
     assert code == 5, err
     assert "closed the connection during its TLS handshake" in err and "SSL_CERT_FILE" not in err
     assert len(accepted) == 3 and len(retry_waits) == 2
+
+
+@pytest.mark.parametrize("protocol", ["https", "ftpes"])
+def test_a_proxy_that_closes_on_connect_is_named_not_the_server(
+    pki: TestPKI, tmp_path: Path, protocol: str
+) -> None:
+    """HTTPS said "the connection to <server> was dropped" (FTPS named the proxy already)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def close_on_connect() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.recv(65536)
+            connection.close()
+
+    threading.Thread(target=close_on_connect, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with listener, serve(protocol, pki, root=tmp_path / "served") as endpoint, pytest.raises(ProxyRefused) as caught:
+        with xfer.connect(endpoint.profile, proxy=url, retries=0) as remote:
+            remote.ls("/")
+    assert f"the proxy {url} closed the connection while opening a tunnel" in caught.value.message

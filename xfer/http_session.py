@@ -55,6 +55,7 @@ from requests.utils import requote_uri
 from .errors import (
     ConnectTimeout,
     InsecureSchemeRefused,
+    ProxyRefused,
     RemoteError,
     UsageError,
     XferError,
@@ -294,12 +295,16 @@ class _HTTPSConnection(urllib3.connection.HTTPSConnection):
         """
         try:
             super()._tunnel()
-        except TimeoutError as exc:
+        except (TimeoutError, http.client.RemoteDisconnected, ConnectionResetError) as exc:
             proxy = self.proxy
             where = f"{proxy.scheme}://{proxy.netloc}" if proxy is not None else "(the proxy)"
             target = f"{self._tunnel_host}:{self._tunnel_port}"
-            raise ConnectTimeout(f"the proxy {where} did not answer the tunnel request to {target}",
-                                 hint="check the proxy option, or HTTPS_PROXY / NO_PROXY") from exc
+            if isinstance(exc, TimeoutError):
+                raise ConnectTimeout(f"the proxy {where} did not answer the tunnel request to {target}",
+                                     hint="check the proxy option, or HTTPS_PROXY / NO_PROXY") from exc
+            # Worded as FTPS and SFTP word it (xfer.net): the server was never reached.
+            raise ProxyRefused(f"the proxy {where} closed the connection while opening a tunnel to {target}",
+                               hint="check the proxy option, or HTTPS_PROXY / NO_PROXY") from exc
 
 
 def _pool_class(connection: type[_HTTPSConnection]) -> type[urllib3.connectionpool.HTTPSConnectionPool]:
