@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import http.client
 import logging
 import re
@@ -307,6 +308,7 @@ class _HTTPSConnection(urllib3.connection.HTTPSConnection):
                                hint="check the proxy option, or HTTPS_PROXY / NO_PROXY") from exc
 
 
+@functools.cache  # one class per connection class (proxy_manager_for runs on every proxied request)
 def _pool_class(connection: type[_HTTPSConnection]) -> type[urllib3.connectionpool.HTTPSConnectionPool]:
     """A pool of connections of class ``connection`` (urllib3 picks a manager's pool class by the URL's scheme)."""
     return type(f"{connection.__name__}Pool", (urllib3.connectionpool.HTTPSConnectionPool,),
