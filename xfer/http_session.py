@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import http.client
 import logging
 import re
@@ -169,13 +168,13 @@ class GuardedHTTPAdapter(requests.adapters.HTTPAdapter):
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs, **self._tls_kwargs())
-        connection: type[_HTTPSConnection] = _HTTPSConnection
+        pool = _HTTPS_POOL
         if self.socks is not None:
             # urllib3 opens the TCP connection in HTTPSConnection._new_conn; a pool class of
             # this adapter's own opens it through the SOCKS proxy.  The TLS handshake, with our
             # context, then runs inside the tunnel exactly as on a direct connection.
-            connection = type("SOCKSHTTPSConnection", (_SOCKSHTTPSConnection,), {"xfer_proxy": self.socks})
-        self.poolmanager.pool_classes_by_scheme = {"https": _pool_class(connection)}
+            pool = _pool_class(type("SOCKSHTTPSConnection", (_SOCKSHTTPSConnection,), {"xfer_proxy": self.socks}))
+        self.poolmanager.pool_classes_by_scheme = {"https": pool}
 
     def get_connection_with_tls_context(
         self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
@@ -216,7 +215,7 @@ class GuardedHTTPAdapter(requests.adapters.HTTPAdapter):
         proxy_kwargs.update(self._tls_kwargs())
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         # The origin's connection, inside the proxy's CONNECT tunnel, reads its answers as any other.
-        manager.pool_classes_by_scheme = {"https": _pool_class(_HTTPSConnection)}
+        manager.pool_classes_by_scheme = {"https": _HTTPS_POOL}
         return manager
 
     def build_connection_pool_key_attributes(
@@ -308,11 +307,14 @@ class _HTTPSConnection(urllib3.connection.HTTPSConnection):
                                hint="check the proxy option, or HTTPS_PROXY / NO_PROXY") from exc
 
 
-@functools.cache  # one class per connection class (proxy_manager_for runs on every proxied request)
 def _pool_class(connection: type[_HTTPSConnection]) -> type[urllib3.connectionpool.HTTPSConnectionPool]:
     """A pool of connections of class ``connection`` (urllib3 picks a manager's pool class by the URL's scheme)."""
     return type(f"{connection.__name__}Pool", (urllib3.connectionpool.HTTPSConnectionPool,),
                 {"ConnectionCls": connection})
+
+
+#: The pool of plain connections, made once (proxy_manager_for runs on every proxied request).
+_HTTPS_POOL = _pool_class(_HTTPSConnection)
 
 
 class _SOCKSHTTPSConnection(_HTTPSConnection):
