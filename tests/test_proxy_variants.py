@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 
 import xfer
-from xfer.errors import ConnectError, ConnectTimeout, ExitCode, ProxyDenied, ProxyRefused, TLSError, UsageError
+from xfer.errors import (
+    ConnectError,
+    ConnectTimeout,
+    ExitCode,
+    ProxyDenied,
+    ProxyRefused,
+    TLSError,
+    UsageError,
+)
 from xfer.net import choose_proxy, open_tcp, parse_proxy
 from xfer.testing.endpoints import serve
 from xfer.testing.pki import TestPKI
@@ -248,3 +256,21 @@ def test_doctor_names_an_untrusted_https_proxy(pki: TestPKI, tmp_path: Path, mon
     assert report.failed is not None and report.failed.key == "network"
     assert report.failed.error is not None and f"the proxy {proxy.url}" in report.failed.error.message
     assert report.exit_code == ExitCode.TLS
+
+
+@pytest.mark.parametrize("protocol", ["ftpes", "ftps", "sftp"])
+def test_doctor_refuses_an_https_proxy_for_ftps_and_sftp_at_step_1(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    """Step 1 passed (a tunnel through the proxy's TLS), steps 2-5 said "the protocol step below makes
+    that connection", and step 6 failed with "an https:// proxy cannot carry this connection"."""
+    from xfer.doctor import diagnose
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.root_ca))  # the system store trusts the proxy
+    with serve(protocol, pki, root=tmp_path / "served") as endpoint, ConnectProxy(pki=pki) as proxy:
+        report = diagnose(endpoint.profile, {"proxy": proxy.url})
+    failed = report.failed
+    assert failed is not None and failed.key == "network", [(s.key, s.status, s.lines) for s in report.steps]
+    assert isinstance(failed.error, UsageError) and "cannot carry this connection" in failed.error.message
+    assert report.exit_code == ExitCode.USAGE and proxy.tunnels == []
+

@@ -19,11 +19,15 @@ def _ms(start: float) -> float:
 
 
 def connect_step(
-    host: str, port: int, *, timeout: float, context: ssl.SSLContext, proxy: Proxy | None = None
+    host: str, port: int, *, timeout: float, context: ssl.SSLContext, proxy: Proxy | None = None,
+    tls_proxy: bool = False,
 ) -> tuple[Step, socket.socket | None]:
     """Resolve ``host`` and connect to the first address that answers; the socket stays open.
 
     Through a ``proxy`` the tunnel is the connection (the proxy resolves or connects for us).
+    ``tls_proxy``: the protocol can nest its TLS in an ``https://`` proxy's (the HTTP family,
+    through urllib3); for any other an ``https://`` proxy is :func:`~xfer.net.open_tcp`'s
+    usage error, as a transfer would meet it.
     """
     server = f"{host}:{port}"
     step = Step("network", "Name resolution and TCP connect")
@@ -31,7 +35,7 @@ def connect_step(
     if proxy is not None:
         step.facts = {"host": host, "port": port, "proxy": proxy.url}
         try:
-            if proxy.kind == "https":
+            if proxy.kind == "https" and tls_proxy:
                 sock = _through_tls_proxy(host, port, timeout, proxy)
             else:
                 sock = open_tcp(host, port, timeout, proxy=proxy)

@@ -80,11 +80,14 @@ def diagnose(
     except XferError as exc:
         report.add(Step("network", "Name resolution and TCP connect").fail(exc))
         return report
-    step, sock = connect_step(host, port, timeout=timeout, context=context, proxy=proxy)
+    # Only the HTTP family (HTTPS, WebDAV, AS2: urllib3, which reads HTTPS_PROXY) nests its TLS
+    # in an https:// proxy's; FTPS and SFTP refuse such a proxy, and so does step 1 for them.
+    web = "HTTPS_PROXY" in profile.spec.proxy_environment
+    step, sock = connect_step(host, port, timeout=timeout, context=context, proxy=proxy, tls_proxy=web)
     report.add(step)
     if sock is None:
         return report
-    tls_in_tls = proxy is not None and proxy.kind == "https"
+    tls_in_tls = web and proxy is not None and proxy.kind == "https"
     if not profile.spec.tls or tls_in_tls:
         sock.close()
         # Through an https:// proxy the partner's TLS runs inside the proxy's: the probe cannot
