@@ -19,6 +19,7 @@ import pytest
 import xfer
 from xfer.errors import (
     ConnectError,
+    ConnectionDropped,
     ConnectTimeout,
     ExitCode,
     ProxyDenied,
@@ -274,3 +275,46 @@ def test_doctor_refuses_an_https_proxy_for_ftps_and_sftp_at_step_1(
     assert isinstance(failed.error, UsageError) and "cannot carry this connection" in failed.error.message
     assert report.exit_code == ExitCode.USAGE and proxy.tunnels == []
 
+
+def _tls_proxy(scripted_proxy: Callable[..., str], handler: Callable[[socket.socket], None]) -> str:
+    return scripted_proxy(handler).replace("http://", "https://")
+
+
+def test_doctor_names_an_https_proxy_that_drops_its_handshake(
+    pki: TestPKI, tmp_path: Path, scripted_proxy: Callable[..., str]
+) -> None:
+    """A proxy that reads the ClientHello and closes (restarting, overloaded) was "the TLS connection to the
+    proxy failed" with the hint about trusted CAs, exit 4: nothing about trust was ever checked."""
+    from xfer.doctor import diagnose
+
+    def drop(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+
+    url = _tls_proxy(scripted_proxy, drop)
+    with serve("https", pki, root=tmp_path / "served") as endpoint:
+        report = diagnose(endpoint.profile, {"proxy": url})
+    failed = report.failed
+    assert failed is not None and failed.key == "network" and failed.error is not None
+    assert isinstance(failed.error, ConnectionDropped)
+    assert f"the proxy {url} closed the connection during its TLS handshake" in failed.error.message
+    assert "SSL_CERT_FILE" not in f"{failed.error.hint} {failed.fix}"
+    assert report.exit_code == ExitCode.CONNECT
+
+
+def test_doctor_names_an_https_proxy_that_never_answers_its_handshake(
+    pki: TestPKI, tmp_path: Path, scripted_proxy: Callable[..., str]
+) -> None:
+    from xfer.doctor import diagnose
+
+    held: list[socket.socket] = []
+    url = _tls_proxy(scripted_proxy, held.append)
+    with serve("https", pki, root=tmp_path / "served") as endpoint:
+        report = diagnose(endpoint.profile, {"proxy": url, "timeout": 1})
+    for connection in held:
+        connection.close()
+    failed = report.failed
+    assert failed is not None and failed.key == "network" and failed.error is not None
+    assert isinstance(failed.error, ConnectTimeout) and f"the proxy {url}" in failed.error.message
+    assert "SSL_CERT_FILE" not in f"{failed.error.hint} {failed.fix}"
+    assert report.exit_code == ExitCode.CONNECT
