@@ -21,6 +21,7 @@ from xfer.errors import (
     ConnectionDropped,
     ConnectTimeout,
     ExitCode,
+    HostnameMismatch,
     RemotePermissionDenied,
 )
 from xfer.identity import Identity
@@ -258,9 +259,76 @@ def test_a_server_that_does_not_send_its_intermediate_is_told_so(pki: TestPKI, t
     assert failed is not None and failed.key == "tls" and failed.error is not None
     said = f"{' '.join(failed.verdicts)} {failed.error.message} {failed.fix}"
     assert "did not issue this certificate" not in said
-    assert "did not send the intermediate CA CN=xfer test intermediate CA" in said
+    assert "issued by CN=xfer test intermediate CA,O=xfer test PKI, which the server did not send" in said
     assert failed.fix is not None and "full chain" in failed.fix and "--ca" in failed.fix
-    assert any("intermediate" in verdict for verdict in failed.verdicts)
+    assert any("an intermediate CA the server should send" in verdict for verdict in failed.verdicts)
+
+
+def single_tier_server(folder: Path) -> tuple[Path, Path, Path]:
+    """A partner's single-tier PKI: its root CA issues the server certificate (for 127.0.0.1) directly,
+    and the server rightly sends that certificate alone.  Returns the root, the leaf and its key (PEM)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    root_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Partner Root CA")])
+
+    def issued(subject: x509.Name, public: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(root_name).public_key(public)
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=30)))
+
+    root = (issued(root_name, root_key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    leaf = (issued(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), key.public_key())
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(root_key, hashes.SHA256()))
+    paths = folder / "partner-root.pem", folder / "partner-server.pem", folder / "partner-server.key"
+    paths[0].write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def test_a_single_tier_partner_without_its_root_in_ca_is_told_to_add_it(pki: TestPKI, tmp_path: Path) -> None:
+    """The partner's root CA issued the server certificate directly; --ca names another CA.  It was
+    "the server did not send the intermediate CA CN=Partner Root CA ... ask the partner to serve the
+    full chain": the partner has nothing to fix, the root belongs in --ca."""
+    _root, leaf, key = single_tier_server(tmp_path)
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        srv.ssl_context.load_cert_chain(leaf, key)
+        report = diagnose(profile(pki, srv.url + "/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.error is not None
+    assert "the intermediate CA CN=Partner Root CA" not in failed.error.message
+    assert "issued by CN=Partner Root CA, which the server did not send" in failed.error.message
+    assert failed.fix is not None
+    assert failed.fix.startswith("if CN=Partner Root CA is the partner's root CA, add it to the file given with --ca")
+    assert report.exit_code == ExitCode.TLS
+
+
+def test_a_host_name_mismatch_with_the_right_ca_says_nothing_of_a_missing_intermediate(
+    pki: TestPKI, tmp_path: Path
+) -> None:
+    """--ca holds the single-tier root, the URL names localhost (the certificate is for 127.0.0.1): step 2
+    fails on the host name alone.  It added "sent its certificate alone, without the intermediate CA"."""
+    root, leaf, key = single_tier_server(tmp_path)
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        srv.ssl_context.load_cert_chain(leaf, key)
+        report = diagnose(profile(pki, f"https://localhost:{srv.port}/", ca=str(root)))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls"
+    assert isinstance(failed.error, HostnameMismatch)
+    assert not any("alone" in verdict or "intermediate" in verdict for verdict in failed.verdicts), failed.verdicts
 
 
 # -- finding 8: an identity without the clientAuth extended key usage --------------------------------
