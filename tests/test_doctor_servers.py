@@ -115,6 +115,34 @@ def test_403_to_everything_with_our_certificate_says_it_was_sent(pki: TestPKI) -
     assert report.exit_code == ExitCode.REMOTE
 
 
+#: A server asking for HTTP Basic credentials on every path (a wrong password, or none sent).
+LOGIN_WANTED = {"/": Reply(status=401, reason="Unauthorized", headers={"WWW-Authenticate": 'Basic realm="files"'},
+                           body=b"<h1>401 Unauthorized</h1>\n")}
+
+
+@pytest.mark.parametrize(("login", "identity", "verdict"), [
+    (True, True, "it did not take the user name 'xfer' and its password"),
+    (True, False, "it did not take the user name 'xfer' and its password"),
+    (False, True, "none is configured: set --username and --password"),
+], ids=["wrong-login-with-identity", "wrong-login-without-identity", "no-login"])
+def test_401_to_everything_is_about_the_login(
+    pki: TestPKI, tmp_path: Path, login: bool, identity: bool, verdict: str
+) -> None:
+    """It said "ask the partner to register [your certificate]" (with an identity) or "configure --identity
+    FILE.p12" (without): a 401 asks for the user name and password."""
+    changes = {**(ftp_login(tmp_path) if login else {}),
+               **({} if identity else {"identity": None, "identity_password": None})}
+    with ScriptedHTTPSServer(pki, LOGIN_WANTED) as srv:
+        report = diagnose(profile(pki, srv.url + "/", **changes))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol" and failed.error is not None
+    assert isinstance(failed.error, RemotePermissionDenied) and "401" in failed.error.message
+    said = f"{' '.join(failed.verdicts)} {failed.fix}"
+    assert "register" not in said and "--identity" not in said and "client certificate" not in said, said
+    assert any("401, asking for a login (Basic)" in text and verdict in text for text in failed.verdicts), said
+    assert report.exit_code == ExitCode.REMOTE
+
+
 # -- finding 2: a refusal in the FTP greeting ------------------------------------------------------
 
 
