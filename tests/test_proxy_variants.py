@@ -22,6 +22,7 @@ from xfer.errors import (
     ConnectionDropped,
     ConnectTimeout,
     ExitCode,
+    IdentityError,
     ProxyDenied,
     ProxyRefused,
     TLSError,
@@ -318,3 +319,26 @@ def test_doctor_names_an_https_proxy_that_never_answers_its_handshake(
     assert isinstance(failed.error, ConnectTimeout) and f"the proxy {url}" in failed.error.message
     assert "SSL_CERT_FILE" not in f"{failed.error.hint} {failed.fix}"
     assert report.exit_code == ExitCode.CONNECT
+
+
+@pytest.mark.parametrize("problem", ["wrong-password", "expired"])
+def test_doctor_through_an_https_proxy_fails_step_4_for_our_identity(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
+    """Step 4 was skipped ("not looked at") and step 6 failed with "cannot open client.p12: the password is
+    wrong" (or the server's rejection of an expired certificate): the identity is step 4's, as on a direct path."""
+    from xfer.doctor import diagnose
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.root_ca))  # the system store trusts the proxy
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the password")
+    wrong.chmod(0o600)
+    changes = ({"identity_password": f"file:{wrong}"} if problem == "wrong-password"
+               else {"identity": str(pki.client_expired_p12)})
+    with serve("https", pki, root=tmp_path / "served") as endpoint, ConnectProxy(pki=pki) as proxy:
+        report = diagnose(endpoint.profile, {"proxy": proxy.url, **changes})
+    failed = report.failed
+    assert failed is not None and failed.key == "identity" and failed.number == 4, [
+        (s.key, s.status, s.lines) for s in report.steps]
+    assert isinstance(failed.error, IdentityError)
+    assert [s.key for s in report.steps][-1] == "identity" and report.exit_code == failed.error.exit_code

@@ -8,7 +8,7 @@ from typing import Any
 from ..adapters.base import Adapter
 from ..client import connect, identity_secret, load_identity, resolve_profile, tls_context
 from ..errors import IdentityError, XferError
-from ..identity import days_left
+from ..identity import Identity, days_left
 from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
 from .certs import load_der, utc_now
@@ -96,6 +96,13 @@ def diagnose(
                    "(the protocol step below makes that connection)" if tls_in_tls
                    else f"{profile.scheme} does not use TLS")
         for key, title in TLS_STEPS:
+            if key == "identity" and tls_in_tls:
+                # Our identity needs no handshake to be looked at: one that does not open (or has
+                # expired) fails step 4, as on a direct connection, not the protocol step
+                # (review U, finding 5).
+                if report.add(_identity_unseen(identity, unopened, warn_days=warn_days)).status == FAIL:
+                    return report
+                continue
             report.add(Step(key, title, status=SKIP, lines=[skipped]))
         if report.add(protocol_step(profile, Probe(), open_adapter)).status != FAIL:
             # Every report has the same steps: a script reading --json finds "clock" skipped, as on FTPS.
@@ -128,7 +135,7 @@ def diagnose(
                              f"({tls.error.message if tls.error else 'no detail'})")
             tls.error = None
         report.add(request_step(found))
-        report.add(Step("identity", "Our client identity", facts={"configured": True}).fail(unopened))
+        report.add(_identity_unseen(identity, unopened, warn_days=warn_days))
         return report
     if tls.status == FAIL:
         return report
@@ -155,6 +162,18 @@ def diagnose(
             report.expiring.append(f"the server's certificate {chain[0].subject.rfc4514_string()} expires in "
                                    f"{days} days ({chain[0].not_valid_after_utc:%Y-%m-%d})")
     return report
+
+
+def _identity_unseen(identity: Identity | None, unopened: XferError | None, *, warn_days: int | None) -> Step:
+    """Step 4 without the server's side of the handshake: an identity that did not open fails it;
+    one that did is checked on its own (validity, clientAuth), not against the server's request."""
+    if unopened is not None:
+        return Step("identity", "Our client identity", facts={"configured": True}).fail(unopened)
+    step = identity_step(identity, Probe(), warn_days=warn_days)
+    if identity is not None:
+        step.lines.append("not compared with the server's request: the partner's TLS runs inside the https:// "
+                          "proxy's TLS")
+    return step
 
 
 def _kind(scheme: str) -> Kind:
