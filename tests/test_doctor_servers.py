@@ -22,7 +22,10 @@ from xfer.errors import (
     ConnectTimeout,
     ExitCode,
     HostnameMismatch,
+    IdentityError,
+    PinMismatch,
     RemotePermissionDenied,
+    ServerCertificateUntrusted,
 )
 from xfer.identity import Identity
 from xfer.profiles import Profile
@@ -50,6 +53,14 @@ def ftp_login(tmp_path: Path) -> dict[str, Any]:
     secret.write_text("xfer-ftp-password")
     secret.chmod(0o600)
     return {"username": "xfer", "password": f"file:{secret}"}
+
+
+def wrong_password(tmp_path: Path) -> str:
+    """A reference to a password file holding the wrong identity password."""
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the password")
+    wrong.chmod(0o600)
+    return f"file:{wrong}"
 
 
 def steps(report: Report) -> dict[str, Any]:
@@ -210,15 +221,66 @@ def test_a_preliminary_120_before_the_greeting_is_skipped(pki: TestPKI, tmp_path
 def test_a_wrong_identity_password_does_not_hide_a_handshake_timeout(pki: TestPKI, tmp_path: Path) -> None:
     """The TLS step is step 2 whatever the identity: a server that never answers the handshake is the
     report's failure (exit 5), not "did not ask for a client certificate" (no TLS happened) and exit 4."""
-    wrong = tmp_path / "wrong.txt"
-    wrong.write_text("not the password")
-    wrong.chmod(0o600)
     with raw_server(lambda conn: time.sleep(5)) as port:
-        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", identity_password=f"file:{wrong}",
+        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", identity_password=wrong_password(tmp_path),
                                   timeout=1))
     assert [(s.number, s.key, s.status) for s in report.steps] == [(1, "network", "ok"), (2, "tls", FAIL)]
     assert isinstance(report.failed.error if report.failed else None, ConnectTimeout)
     assert report.exit_code == ExitCode.CONNECT
+
+
+@pytest.mark.parametrize("fault", ["untrusted", "pin"])
+def test_a_wrong_identity_password_does_not_hide_our_verdict_on_the_server(
+    pki: TestPKI, tmp_path: Path, fault: str
+) -> None:
+    """A wrong --ca (or pin) and a wrong identity password: step 2 was "skip", "not judged: the server asked
+    for the client certificate that did not open (... we do not trust the server's certificate ...)", and
+    step 4 failed.  We refuse the server's certificate before it judges ours: step 2 fails, exit 4."""
+    changes = {"ca": str(pki.untrusted_ca)} if fault == "untrusted" else {"pin": "sha256:" + "ab" * 32}
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        report = diagnose(profile(pki, srv.url + "/", identity_password=wrong_password(tmp_path), **changes))
+    assert steps(report)["tls"].status == FAIL
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.number == 2
+    assert isinstance(failed.error, ServerCertificateUntrusted if fault == "untrusted" else PinMismatch)
+    assert report.exit_code == ExitCode.TLS
+
+
+def alert_dropped(upstream: int) -> Callable[[socket.socket], None]:
+    """A relay to ``upstream`` that closes the connection where the server sent a TLS alert (a server
+    that hangs up on a handshake without the client certificate it asked for, instead of saying why)."""
+
+    def forward(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+
+    def relay(conn: socket.socket) -> None:
+        with socket.create_connection(("127.0.0.1", upstream)) as server, server.makefile("rb") as records:
+            threading.Thread(target=forward, args=(conn, server), daemon=True).start()
+            # Record by record (type, version, length); an alert (type 21) is not passed on: hang up.
+            while len(head := records.read(5)) == 5 and head[0] != 21:
+                conn.sendall(head + records.read(int.from_bytes(head[3:5], "big")))
+            conn.shutdown(socket.SHUT_RDWR)  # a FIN now (a close alone waits for the thread's recv)
+
+    return relay
+
+
+def test_a_close_after_the_certificate_request_is_still_left_to_the_identity_that_did_not_open(
+    pki: TestPKI, tmp_path: Path
+) -> None:
+    """The other side of the test above: a close after the server asked for the certificate that did not
+    open may be no more than its absence; step 2 is not judged and step 4 fails."""
+    with ScriptedHTTPSServer(pki, {"/": Reply()}, tls_max="1.2") as srv:
+        srv.ssl_context.verify_mode = ssl.CERT_REQUIRED
+        with raw_server(alert_dropped(srv.port)) as port:
+            report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", identity_password=wrong_password(tmp_path)))
+    found = steps(report)
+    assert found["tls"].status == SKIP and "not judged" in found["tls"].lines[-1], found["tls"].lines
+    assert "closed the TLS connection" in found["tls"].lines[-1]
+    failed = report.failed
+    assert failed is not None and failed.key == "identity"
+    assert isinstance(failed.error, IdentityError) and report.exit_code == ExitCode.TLS
 
 
 # -- finding 6: a reply that never ends ---------------------------------------------------------------

@@ -7,13 +7,13 @@ from typing import Any
 
 from ..adapters.base import Adapter
 from ..client import connect, identity_secret, load_identity, resolve_profile, tls_context
-from ..errors import IdentityError, XferError
+from ..errors import ConnectionDropped, IdentityError, XferError
 from ..identity import Identity, days_left
 from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
 from .certs import load_der, utc_now
 from .clock import clock_step
-from .handshake import Kind, Probe, acceptance_step, probe, request_step, tls_step
+from .handshake import CLIENT_CERTIFICATE_ERRORS, Kind, Probe, acceptance_step, probe, request_step, tls_step
 from .identity import identity_step
 from .network import connect_step
 from .protocol import greeting_step, protocol_step
@@ -123,11 +123,14 @@ def diagnose(
     # The TLS step always runs, and always as step 2 (the CLI's epilog and --json readers count on it).
     tls = report.add(tls_step(found, host=host, context=context))
     if unopened is not None:
-        # Connected without the identity.  A TLS failure that cannot be its absence (the server
-        # never asked for a certificate) is the report's (review R, finding 4: a handshake that
-        # timed out vanished, and the report said the server had not asked).  Otherwise the
-        # identity's failure is: the TLS step's own may be no more than the missing certificate.
-        if tls.status == FAIL and not found.facts.certificate_requested:
+        # Connected without the identity.  A TLS failure that cannot be its absence is the
+        # report's: the server never asked for a certificate (review R, finding 4: a handshake
+        # that timed out vanished, and the report said the server had not asked), or the failure
+        # is our verdict on the server (its certificate, name, pin or TLS version), which comes
+        # before the server judges ours (review U, finding 6).  Only a close after the request,
+        # or a client-certificate error, may be no more than the missing certificate.
+        if tls.status == FAIL and not (found.facts.certificate_requested
+                                       and isinstance(tls.error, (*CLIENT_CERTIFICATE_ERRORS, ConnectionDropped))):
             return report
         if tls.status == FAIL:
             tls.status, tls.fix = SKIP, None
