@@ -18,6 +18,7 @@ from xfer.doctor.handshake import Probe
 from xfer.doctor.identity import identity_step
 from xfer.errors import (
     ClientCertificateRejected,
+    ClientCertificateRequired,
     ConnectionDropped,
     ConnectTimeout,
     ExitCode,
@@ -541,3 +542,20 @@ def test_a_date_in_asctime_form_is_read_as_gmt(pki: TestPKI) -> None:
     assert clock.facts["server_date"] == "1994-11-06T08:49:37+00:00"
     assert clock.facts["skew_seconds"] > 30 * 365 * 86400
     assert any("the clocks differ" in verdict for verdict in clock.verdicts)
+
+
+# -- review U, finding 7: an interim answer before the final one ---------------------------------------
+
+
+@pytest.mark.parametrize(("identity", "fails"), [(True, "acceptance"), (False, "identity")])
+def test_an_early_hints_answer_is_not_taken_for_the_servers_verdict(pki: TestPKI, identity: bool, fails: str) -> None:
+    """``103`` then nginx's ``400 No required SSL certificate was sent``: step 5 passed with "answered ...
+    (HTTP 103 Interim): it accepted the connection without a client certificate"."""
+    page = b"<title>400 No required SSL certificate was sent</title>"
+    changes = {} if identity else {"identity": None, "identity_password": None}
+    with ScriptedHTTPSServer(pki, {"/": Reply(status=400, interim=(103,), body=page)}) as srv:
+        report = diagnose(profile(pki, srv.url + "/", **changes))
+    failed = report.failed
+    assert failed is not None and failed.key == fails, [(s.key, s.status, s.lines) for s in report.steps]
+    assert isinstance(failed.error, ClientCertificateRequired) and "400" in failed.error.message
+    assert "HTTP 103" not in " ".join(line for step in report.steps for line in [*step.lines, *step.verdicts])
