@@ -342,3 +342,19 @@ def test_doctor_through_an_https_proxy_fails_step_4_for_our_identity(
         (s.key, s.status, s.lines) for s in report.steps]
     assert isinstance(failed.error, IdentityError)
     assert [s.key for s in report.steps][-1] == "identity" and report.exit_code == failed.error.exit_code
+
+
+def test_doctor_through_an_https_proxy_warns_of_our_expiring_certificate(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--warn-days 30`` and a certificate with 10 days left: exit 0 and nothing listed through the proxy
+    (exit 9 on a direct connection), as the list was made only after a probe the proxy path skips."""
+    from xfer.doctor import diagnose
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.root_ca))  # the system store trusts the proxy
+    with serve("https", pki, root=tmp_path / "served") as endpoint, ConnectProxy(pki=pki) as proxy:
+        report = diagnose(endpoint.profile, {"proxy": proxy.url, "identity": str(pki.client_expiring_p12)},
+                          warn_days=30)
+    assert report.failed is None and report.exit_code == ExitCode.EXPIRING
+    assert [line.split(" expires")[0] for line in report.expiring] == [
+        "your certificate CN=xfer-client-expiring,O=xfer test PKI"]

@@ -110,6 +110,8 @@ def diagnose(
                             lines=["not checked: the server's Date comes inside the proxy's TLS" if tls_in_tls
                                    else f"{profile.scheme} tells no server time: not checked"],
                             facts={"server_date": None, "skew_seconds": None}))
+            # Ours is known without the handshake (the server's certificate is not seen here).
+            _list_expiring(report, identity, [], warn_days=warn_days)
         return report
     found = probe(sock, context=context, host=host, port=port, kind=_kind(profile.scheme), path=endpoint.path or "/")
     if found.before_tls:
@@ -154,17 +156,25 @@ def diagnose(
     if report.add(protocol_step(profile, found, open_adapter)).status == FAIL:
         return report
     report.add(clock_step(found))
-    if warn_days is not None:
-        now = utc_now()
-        if identity is not None and days_left(identity.not_after, now=now) <= warn_days:
-            report.expiring.append(f"your certificate {identity.subject} expires in "
-                                   f"{days_left(identity.not_after, now=now)} days ({identity.not_after:%Y-%m-%d})")
-        chain = load_der(found.facts.server_chain)
-        if chain and days_left(chain[0].not_valid_after_utc, now=now) <= warn_days:
-            days = days_left(chain[0].not_valid_after_utc, now=now)
-            report.expiring.append(f"the server's certificate {chain[0].subject.rfc4514_string()} expires in "
-                                   f"{days} days ({chain[0].not_valid_after_utc:%Y-%m-%d})")
+    _list_expiring(report, identity, found.facts.server_chain, warn_days=warn_days)
     return report
+
+
+def _list_expiring(report: Report, identity: Identity | None, server_chain: list[bytes], *,
+                   warn_days: int | None) -> None:
+    """``report.expiring``: our certificate and the server's (DER chain, empty if not seen), if
+    either expires within ``warn_days``."""
+    if warn_days is None:
+        return
+    now = utc_now()
+    if identity is not None and days_left(identity.not_after, now=now) <= warn_days:
+        report.expiring.append(f"your certificate {identity.subject} expires in "
+                               f"{days_left(identity.not_after, now=now)} days ({identity.not_after:%Y-%m-%d})")
+    chain = load_der(server_chain)
+    if chain and days_left(chain[0].not_valid_after_utc, now=now) <= warn_days:
+        days = days_left(chain[0].not_valid_after_utc, now=now)
+        report.expiring.append(f"the server's certificate {chain[0].subject.rfc4514_string()} expires in "
+                               f"{days} days ({chain[0].not_valid_after_utc:%Y-%m-%d})")
 
 
 def _identity_unseen(identity: Identity | None, unopened: XferError | None, *, warn_days: int | None) -> Step:
