@@ -18,10 +18,15 @@ from xfer.doctor.handshake import Probe
 from xfer.doctor.identity import identity_step
 from xfer.errors import (
     ClientCertificateRejected,
+    ClientCertificateRequired,
     ConnectionDropped,
     ConnectTimeout,
     ExitCode,
+    HostnameMismatch,
+    IdentityError,
+    PinMismatch,
     RemotePermissionDenied,
+    ServerCertificateUntrusted,
 )
 from xfer.identity import Identity
 from xfer.profiles import Profile
@@ -49,6 +54,14 @@ def ftp_login(tmp_path: Path) -> dict[str, Any]:
     secret.write_text("xfer-ftp-password")
     secret.chmod(0o600)
     return {"username": "xfer", "password": f"file:{secret}"}
+
+
+def wrong_password(tmp_path: Path) -> str:
+    """A reference to a password file holding the wrong identity password."""
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the password")
+    wrong.chmod(0o600)
+    return f"file:{wrong}"
 
 
 def steps(report: Report) -> dict[str, Any]:
@@ -111,6 +124,34 @@ def test_403_to_everything_with_our_certificate_says_it_was_sent(pki: TestPKI) -
     failed = report.failed
     assert failed is not None and failed.key == "protocol"
     assert any("although we sent our client certificate" in verdict for verdict in failed.verdicts)
+    assert report.exit_code == ExitCode.REMOTE
+
+
+#: A server asking for HTTP Basic credentials on every path (a wrong password, or none sent).
+LOGIN_WANTED = {"/": Reply(status=401, reason="Unauthorized", headers={"WWW-Authenticate": 'Basic realm="files"'},
+                           body=b"<h1>401 Unauthorized</h1>\n")}
+
+
+@pytest.mark.parametrize(("login", "identity", "verdict"), [
+    (True, True, "it did not take the user name 'xfer' and its password"),
+    (True, False, "it did not take the user name 'xfer' and its password"),
+    (False, True, "none is configured: set --username and --password"),
+], ids=["wrong-login-with-identity", "wrong-login-without-identity", "no-login"])
+def test_401_to_everything_is_about_the_login(
+    pki: TestPKI, tmp_path: Path, login: bool, identity: bool, verdict: str
+) -> None:
+    """It said "ask the partner to register [your certificate]" (with an identity) or "configure --identity
+    FILE.p12" (without): a 401 asks for the user name and password."""
+    changes = {**(ftp_login(tmp_path) if login else {}),
+               **({} if identity else {"identity": None, "identity_password": None})}
+    with ScriptedHTTPSServer(pki, LOGIN_WANTED) as srv:
+        report = diagnose(profile(pki, srv.url + "/", **changes))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol" and failed.error is not None
+    assert isinstance(failed.error, RemotePermissionDenied) and "401" in failed.error.message
+    said = f"{' '.join(failed.verdicts)} {failed.fix}"
+    assert "register" not in said and "--identity" not in said and "client certificate" not in said, said
+    assert any("401, asking for a login (Basic)" in text and verdict in text for text in failed.verdicts), said
     assert report.exit_code == ExitCode.REMOTE
 
 
@@ -181,15 +222,66 @@ def test_a_preliminary_120_before_the_greeting_is_skipped(pki: TestPKI, tmp_path
 def test_a_wrong_identity_password_does_not_hide_a_handshake_timeout(pki: TestPKI, tmp_path: Path) -> None:
     """The TLS step is step 2 whatever the identity: a server that never answers the handshake is the
     report's failure (exit 5), not "did not ask for a client certificate" (no TLS happened) and exit 4."""
-    wrong = tmp_path / "wrong.txt"
-    wrong.write_text("not the password")
-    wrong.chmod(0o600)
     with raw_server(lambda conn: time.sleep(5)) as port:
-        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", identity_password=f"file:{wrong}",
+        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", identity_password=wrong_password(tmp_path),
                                   timeout=1))
     assert [(s.number, s.key, s.status) for s in report.steps] == [(1, "network", "ok"), (2, "tls", FAIL)]
     assert isinstance(report.failed.error if report.failed else None, ConnectTimeout)
     assert report.exit_code == ExitCode.CONNECT
+
+
+@pytest.mark.parametrize("fault", ["untrusted", "pin"])
+def test_a_wrong_identity_password_does_not_hide_our_verdict_on_the_server(
+    pki: TestPKI, tmp_path: Path, fault: str
+) -> None:
+    """A wrong --ca (or pin) and a wrong identity password: step 2 was "skip", "not judged: the server asked
+    for the client certificate that did not open (... we do not trust the server's certificate ...)", and
+    step 4 failed.  We refuse the server's certificate before it judges ours: step 2 fails, exit 4."""
+    changes = {"ca": str(pki.untrusted_ca)} if fault == "untrusted" else {"pin": "sha256:" + "ab" * 32}
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        report = diagnose(profile(pki, srv.url + "/", identity_password=wrong_password(tmp_path), **changes))
+    assert steps(report)["tls"].status == FAIL
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.number == 2
+    assert isinstance(failed.error, ServerCertificateUntrusted if fault == "untrusted" else PinMismatch)
+    assert report.exit_code == ExitCode.TLS
+
+
+def alert_dropped(upstream: int) -> Callable[[socket.socket], None]:
+    """A relay to ``upstream`` that closes the connection where the server sent a TLS alert (a server
+    that hangs up on a handshake without the client certificate it asked for, instead of saying why)."""
+
+    def forward(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+
+    def relay(conn: socket.socket) -> None:
+        with socket.create_connection(("127.0.0.1", upstream)) as server, server.makefile("rb") as records:
+            threading.Thread(target=forward, args=(conn, server), daemon=True).start()
+            # Record by record (type, version, length); an alert (type 21) is not passed on: hang up.
+            while len(head := records.read(5)) == 5 and head[0] != 21:
+                conn.sendall(head + records.read(int.from_bytes(head[3:5], "big")))
+            conn.shutdown(socket.SHUT_RDWR)  # a FIN now (a close alone waits for the thread's recv)
+
+    return relay
+
+
+def test_a_close_after_the_certificate_request_is_still_left_to_the_identity_that_did_not_open(
+    pki: TestPKI, tmp_path: Path
+) -> None:
+    """The other side of the test above: a close after the server asked for the certificate that did not
+    open may be no more than its absence; step 2 is not judged and step 4 fails."""
+    with ScriptedHTTPSServer(pki, {"/": Reply()}, tls_max="1.2") as srv:
+        srv.ssl_context.verify_mode = ssl.CERT_REQUIRED
+        with raw_server(alert_dropped(srv.port)) as port:
+            report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", identity_password=wrong_password(tmp_path)))
+    found = steps(report)
+    assert found["tls"].status == SKIP and "not judged" in found["tls"].lines[-1], found["tls"].lines
+    assert "closed the TLS connection" in found["tls"].lines[-1]
+    failed = report.failed
+    assert failed is not None and failed.key == "identity"
+    assert isinstance(failed.error, IdentityError) and report.exit_code == ExitCode.TLS
 
 
 # -- finding 6: a reply that never ends ---------------------------------------------------------------
@@ -258,9 +350,76 @@ def test_a_server_that_does_not_send_its_intermediate_is_told_so(pki: TestPKI, t
     assert failed is not None and failed.key == "tls" and failed.error is not None
     said = f"{' '.join(failed.verdicts)} {failed.error.message} {failed.fix}"
     assert "did not issue this certificate" not in said
-    assert "did not send the intermediate CA CN=xfer test intermediate CA" in said
+    assert "issued by CN=xfer test intermediate CA,O=xfer test PKI, which the server did not send" in said
     assert failed.fix is not None and "full chain" in failed.fix and "--ca" in failed.fix
-    assert any("intermediate" in verdict for verdict in failed.verdicts)
+    assert any("an intermediate CA the server should send" in verdict for verdict in failed.verdicts)
+
+
+def single_tier_server(folder: Path) -> tuple[Path, Path, Path]:
+    """A partner's single-tier PKI: its root CA issues the server certificate (for 127.0.0.1) directly,
+    and the server rightly sends that certificate alone.  Returns the root, the leaf and its key (PEM)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    root_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Partner Root CA")])
+
+    def issued(subject: x509.Name, public: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(root_name).public_key(public)
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=30)))
+
+    root = (issued(root_name, root_key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    leaf = (issued(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), key.public_key())
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(root_key, hashes.SHA256()))
+    paths = folder / "partner-root.pem", folder / "partner-server.pem", folder / "partner-server.key"
+    paths[0].write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def test_a_single_tier_partner_without_its_root_in_ca_is_told_to_add_it(pki: TestPKI, tmp_path: Path) -> None:
+    """The partner's root CA issued the server certificate directly; --ca names another CA.  It was
+    "the server did not send the intermediate CA CN=Partner Root CA ... ask the partner to serve the
+    full chain": the partner has nothing to fix, the root belongs in --ca."""
+    _root, leaf, key = single_tier_server(tmp_path)
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        srv.ssl_context.load_cert_chain(leaf, key)
+        report = diagnose(profile(pki, srv.url + "/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls" and failed.error is not None
+    assert "the intermediate CA CN=Partner Root CA" not in failed.error.message
+    assert "issued by CN=Partner Root CA, which the server did not send" in failed.error.message
+    assert failed.fix is not None
+    assert failed.fix.startswith("if CN=Partner Root CA is the partner's root CA, add it to the file given with --ca")
+    assert report.exit_code == ExitCode.TLS
+
+
+def test_a_host_name_mismatch_with_the_right_ca_says_nothing_of_a_missing_intermediate(
+    pki: TestPKI, tmp_path: Path
+) -> None:
+    """--ca holds the single-tier root, the URL names localhost (the certificate is for 127.0.0.1): step 2
+    fails on the host name alone.  It added "sent its certificate alone, without the intermediate CA"."""
+    root, leaf, key = single_tier_server(tmp_path)
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv:
+        srv.ssl_context.load_cert_chain(leaf, key)
+        report = diagnose(profile(pki, f"https://localhost:{srv.port}/", ca=str(root)))
+    failed = report.failed
+    assert failed is not None and failed.key == "tls"
+    assert isinstance(failed.error, HostnameMismatch)
+    assert not any("alone" in verdict or "intermediate" in verdict for verdict in failed.verdicts), failed.verdicts
 
 
 # -- finding 8: an identity without the clientAuth extended key usage --------------------------------
@@ -383,3 +542,20 @@ def test_a_date_in_asctime_form_is_read_as_gmt(pki: TestPKI) -> None:
     assert clock.facts["server_date"] == "1994-11-06T08:49:37+00:00"
     assert clock.facts["skew_seconds"] > 30 * 365 * 86400
     assert any("the clocks differ" in verdict for verdict in clock.verdicts)
+
+
+# -- review U, finding 7: an interim answer before the final one ---------------------------------------
+
+
+@pytest.mark.parametrize(("identity", "fails"), [(True, "acceptance"), (False, "identity")])
+def test_an_early_hints_answer_is_not_taken_for_the_servers_verdict(pki: TestPKI, identity: bool, fails: str) -> None:
+    """``103`` then nginx's ``400 No required SSL certificate was sent``: step 5 passed with "answered ...
+    (HTTP 103 Interim): it accepted the connection without a client certificate"."""
+    page = b"<title>400 No required SSL certificate was sent</title>"
+    changes = {} if identity else {"identity": None, "identity_password": None}
+    with ScriptedHTTPSServer(pki, {"/": Reply(status=400, interim=(103,), body=page)}) as srv:
+        report = diagnose(profile(pki, srv.url + "/", **changes))
+    failed = report.failed
+    assert failed is not None and failed.key == fails, [(s.key, s.status, s.lines) for s in report.steps]
+    assert isinstance(failed.error, ClientCertificateRequired) and "400" in failed.error.message
+    assert "HTTP 103" not in " ".join(line for step in report.steps for line in [*step.lines, *step.verdicts])

@@ -17,7 +17,17 @@ from pathlib import Path
 import pytest
 
 import xfer
-from xfer.errors import ConnectError, ConnectTimeout, ExitCode, ProxyDenied, ProxyRefused, TLSError, UsageError
+from xfer.errors import (
+    ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
+    ExitCode,
+    IdentityError,
+    ProxyDenied,
+    ProxyRefused,
+    TLSError,
+    UsageError,
+)
 from xfer.net import choose_proxy, open_tcp, parse_proxy
 from xfer.testing.endpoints import serve
 from xfer.testing.pki import TestPKI
@@ -248,3 +258,103 @@ def test_doctor_names_an_untrusted_https_proxy(pki: TestPKI, tmp_path: Path, mon
     assert report.failed is not None and report.failed.key == "network"
     assert report.failed.error is not None and f"the proxy {proxy.url}" in report.failed.error.message
     assert report.exit_code == ExitCode.TLS
+
+
+@pytest.mark.parametrize("protocol", ["ftpes", "ftps", "sftp"])
+def test_doctor_refuses_an_https_proxy_for_ftps_and_sftp_at_step_1(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    """Step 1 passed (a tunnel through the proxy's TLS), steps 2-5 said "the protocol step below makes
+    that connection", and step 6 failed with "an https:// proxy cannot carry this connection"."""
+    from xfer.doctor import diagnose
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.root_ca))  # the system store trusts the proxy
+    with serve(protocol, pki, root=tmp_path / "served") as endpoint, ConnectProxy(pki=pki) as proxy:
+        report = diagnose(endpoint.profile, {"proxy": proxy.url})
+    failed = report.failed
+    assert failed is not None and failed.key == "network", [(s.key, s.status, s.lines) for s in report.steps]
+    assert isinstance(failed.error, UsageError) and "cannot carry this connection" in failed.error.message
+    assert report.exit_code == ExitCode.USAGE and proxy.tunnels == []
+
+
+def _tls_proxy(scripted_proxy: Callable[..., str], handler: Callable[[socket.socket], None]) -> str:
+    return scripted_proxy(handler).replace("http://", "https://")
+
+
+def test_doctor_names_an_https_proxy_that_drops_its_handshake(
+    pki: TestPKI, tmp_path: Path, scripted_proxy: Callable[..., str]
+) -> None:
+    """A proxy that reads the ClientHello and closes (restarting, overloaded) was "the TLS connection to the
+    proxy failed" with the hint about trusted CAs, exit 4: nothing about trust was ever checked."""
+    from xfer.doctor import diagnose
+
+    def drop(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+
+    url = _tls_proxy(scripted_proxy, drop)
+    with serve("https", pki, root=tmp_path / "served") as endpoint:
+        report = diagnose(endpoint.profile, {"proxy": url})
+    failed = report.failed
+    assert failed is not None and failed.key == "network" and failed.error is not None
+    assert isinstance(failed.error, ConnectionDropped)
+    assert f"the proxy {url} closed the connection during its TLS handshake" in failed.error.message
+    assert "SSL_CERT_FILE" not in f"{failed.error.hint} {failed.fix}"
+    assert report.exit_code == ExitCode.CONNECT
+
+
+def test_doctor_names_an_https_proxy_that_never_answers_its_handshake(
+    pki: TestPKI, tmp_path: Path, scripted_proxy: Callable[..., str]
+) -> None:
+    from xfer.doctor import diagnose
+
+    held: list[socket.socket] = []
+    url = _tls_proxy(scripted_proxy, held.append)
+    with serve("https", pki, root=tmp_path / "served") as endpoint:
+        report = diagnose(endpoint.profile, {"proxy": url, "timeout": 1})
+    for connection in held:
+        connection.close()
+    failed = report.failed
+    assert failed is not None and failed.key == "network" and failed.error is not None
+    assert isinstance(failed.error, ConnectTimeout) and f"the proxy {url}" in failed.error.message
+    assert "SSL_CERT_FILE" not in f"{failed.error.hint} {failed.fix}"
+    assert report.exit_code == ExitCode.CONNECT
+
+
+@pytest.mark.parametrize("problem", ["wrong-password", "expired"])
+def test_doctor_through_an_https_proxy_fails_step_4_for_our_identity(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
+    """Step 4 was skipped ("not looked at") and step 6 failed with "cannot open client.p12: the password is
+    wrong" (or the server's rejection of an expired certificate): the identity is step 4's, as on a direct path."""
+    from xfer.doctor import diagnose
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.root_ca))  # the system store trusts the proxy
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not the password")
+    wrong.chmod(0o600)
+    changes = ({"identity_password": f"file:{wrong}"} if problem == "wrong-password"
+               else {"identity": str(pki.client_expired_p12)})
+    with serve("https", pki, root=tmp_path / "served") as endpoint, ConnectProxy(pki=pki) as proxy:
+        report = diagnose(endpoint.profile, {"proxy": proxy.url, **changes})
+    failed = report.failed
+    assert failed is not None and failed.key == "identity" and failed.number == 4, [
+        (s.key, s.status, s.lines) for s in report.steps]
+    assert isinstance(failed.error, IdentityError)
+    assert [s.key for s in report.steps][-1] == "identity" and report.exit_code == failed.error.exit_code
+
+
+def test_doctor_through_an_https_proxy_warns_of_our_expiring_certificate(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--warn-days 30`` and a certificate with 10 days left: exit 0 and nothing listed through the proxy
+    (exit 9 on a direct connection), as the list was made only after a probe the proxy path skips."""
+    from xfer.doctor import diagnose
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.root_ca))  # the system store trusts the proxy
+    with serve("https", pki, root=tmp_path / "served") as endpoint, ConnectProxy(pki=pki) as proxy:
+        report = diagnose(endpoint.profile, {"proxy": proxy.url, "identity": str(pki.client_expiring_p12)},
+                          warn_days=30)
+    assert report.failed is None and report.exit_code == ExitCode.EXPIRING
+    assert [line.split(" expires")[0] for line in report.expiring] == [
+        "your certificate CN=xfer-client-expiring,O=xfer test PKI"]

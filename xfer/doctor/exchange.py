@@ -13,7 +13,6 @@ inbox).  FTPS: the greeting (implicit) and ``FEAT``.
 from __future__ import annotations
 
 import ftplib
-import http.client
 import socket
 import ssl
 import urllib.parse
@@ -72,7 +71,11 @@ def http_exchange(tls: ssl.SSLSocket, host: str, port: int, path: str) -> Exchan
         "Accept: */*\r\nConnection: close\r\n\r\n"
     )
     tls.sendall(request.encode("ascii"))
-    response = http.client.HTTPResponse(tls, method="GET")
+    # Read past interim answers (103 Early Hints...), as transfers do: the final answer is the
+    # server's verdict (a 103 passed step 5 ahead of nginx's 400 for a missing certificate).
+    from ..http_session import _FinalAnswer
+
+    response = _FinalAnswer(tls, method="GET")
     try:
         response.begin()
         body = response.read(BODY_LIMIT)

@@ -31,7 +31,7 @@ from ..errors import (
 from ..identity import time_left
 from ..tls import SYSTEM_TRUST, HandshakeFacts, XferSSLContext, handshake_facts, translate_error
 from ..tls.connection import XferConnection
-from ..tls.translate import missing_intermediate
+from ..tls.translate import unsent_issuer
 from .certs import describe, load_der, system_store_verdict
 from .exchange import Exchange, FTPDialogue, http_exchange
 from .report import SKIP, Step
@@ -263,11 +263,13 @@ def tls_step(found: Probe, *, host: str, context: XferSSLContext) -> Step:
     if step.facts["trusted"] is False and system:
         step.verdicts.append("the system store trusts this server but the configured CA file does not: "
                              "drop --ca (ca =) or add the server's CA to it")
-    missing = missing_intermediate(found.facts)
-    if step.facts["trusted"] is not True and missing is not None:
-        # A fact, whatever the verification said: servers are meant to send their chain.
-        step.verdicts.append(f"the server sent its certificate alone, without the intermediate CA {missing} "
-                             "that issued it")
+    unsent = unsent_issuer(found.facts)
+    if step.facts["trusted"] is False and unsent is not None:
+        # Only when trust failed: with the right CA in --ca, a leaf sent alone is no fault (a
+        # single-tier CA's, or an intermediate --ca holds), and a host-name mismatch is unrelated.
+        step.verdicts.append(f"the server sent its certificate alone: its issuer {unsent}, which we do not trust, "
+                             "is the partner's root CA (add it to --ca) or an intermediate CA the server should "
+                             "send with it")
     if failed_here and found.error is not None:
         step.fail(found.error)
     return step

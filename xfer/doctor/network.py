@@ -6,7 +6,7 @@ import socket
 import ssl
 import time
 
-from ..errors import ConnectError, TLSError, XferError
+from ..errors import ConnectError, ConnectionDropped, ConnectTimeout, TLSError, XferError
 from ..net import Proxy, connect_tunnel, open_tcp, reach_proxy
 from ..tls import translate_error
 from .report import Step
@@ -19,11 +19,15 @@ def _ms(start: float) -> float:
 
 
 def connect_step(
-    host: str, port: int, *, timeout: float, context: ssl.SSLContext, proxy: Proxy | None = None
+    host: str, port: int, *, timeout: float, context: ssl.SSLContext, proxy: Proxy | None = None,
+    tls_proxy: bool = False,
 ) -> tuple[Step, socket.socket | None]:
     """Resolve ``host`` and connect to the first address that answers; the socket stays open.
 
     Through a ``proxy`` the tunnel is the connection (the proxy resolves or connects for us).
+    ``tls_proxy``: the protocol can nest its TLS in an ``https://`` proxy's (the HTTP family,
+    through urllib3); for any other an ``https://`` proxy is :func:`~xfer.net.open_tcp`'s
+    usage error, as a transfer would meet it.
     """
     server = f"{host}:{port}"
     step = Step("network", "Name resolution and TCP connect")
@@ -31,7 +35,7 @@ def connect_step(
     if proxy is not None:
         step.facts = {"host": host, "port": port, "proxy": proxy.url}
         try:
-            if proxy.kind == "https":
+            if proxy.kind == "https" and tls_proxy:
                 sock = _through_tls_proxy(host, port, timeout, proxy)
             else:
                 sock = open_tcp(host, port, timeout, proxy=proxy)
@@ -85,14 +89,33 @@ def _through_tls_proxy(host: str, port: int, timeout: float, proxy: Proxy) -> so
         sock = ssl.create_default_context().wrap_socket(raw, server_hostname=proxy.host)
     except (ssl.SSLError, OSError) as exc:
         raw.close()
-        raise TLSError(
-            f"the TLS connection to the proxy {proxy} failed: {getattr(exc, 'reason', None) or exc}",
-            hint="an https:// proxy's certificate is checked against this machine's trusted CAs "
-            "(SSL_CERT_FILE), not the partner's --ca; or use an http:// proxy",
-        ) from exc
+        raise _proxy_handshake_failed(exc, proxy, timeout) from exc
     try:
         connect_tunnel(sock, proxy, host, port)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _proxy_handshake_failed(exc: ssl.SSLError | OSError, proxy: Proxy, timeout: float) -> XferError:
+    """The error for a TLS handshake with an ``https://`` proxy that failed, worded as a transfer
+    words it (:mod:`xfer.http_errors`): only a certificate check is about trust; a proxy that
+    closed or stalled its handshake (a restart, a full accept queue) is a connection failure."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TLSError(
+            f"the TLS connection to the proxy {proxy} failed: {exc.verify_message or exc.reason or exc}",
+            hint="an https:// proxy's certificate is checked against this machine's trusted CAs "
+            "(SSL_CERT_FILE), not the partner's --ca; or use an http:// proxy",
+        )
+    if isinstance(exc, TimeoutError):
+        return ConnectTimeout(f"the proxy {proxy} did not complete its TLS handshake within {timeout:g} s",
+                              hint=f"check {proxy.origin}")
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return TLSError(f"the TLS connection to the proxy {proxy} failed: {exc.reason or exc}",
+                        hint=f"check that {proxy.host}:{proxy.port} speaks TLS: a proxy without it is http:// "
+                        f"({proxy.origin})")
+    # An EOF, or a reset (an OSError): the proxy dropped its handshake, which may pass.
+    said = "" if isinstance(exc, ssl.SSLError) else f": {exc.strerror or exc}"
+    return ConnectionDropped(f"the proxy {proxy} closed the connection during its TLS handshake{said}",
+                             hint=f"run the command again; if it persists, check {proxy.origin}")

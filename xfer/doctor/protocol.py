@@ -184,12 +184,25 @@ def _refused_everything(step: Step, profile: Profile, found: Probe, session: Any
     nginx with ``ssl_verify_client optional`` and a ``return 403`` for an unverified client
     does exactly this: the handshake passes, without a certificate or with one it refuses, and
     "every step passed" while ``put``/``get`` exit 6 (review R, finding 1).  Returns the error
-    ``put``/``get`` would show (:class:`~xfer.errors.RemotePermissionDenied`); the verdict says
-    what our certificate has to do with it.
+    ``put``/``get`` would show (:class:`~xfer.errors.RemotePermissionDenied`); for a 403 the
+    verdict says what our certificate has to do with it, for a 401 (a login asked for) what
+    the user name and password have.
     """
     from ..http_errors import map_http_error
 
     error = map_http_error(answer, server=session.server, path=root, context=session.ssl_context)
+    if answer.status_code == 401:
+        # 401 asks for a login (WWW-Authenticate): the user name and password are at fault, not
+        # the certificate, which a server refuses with 403 or in the handshake (review U, finding 4).
+        challenge = answer.headers.get("WWW-Authenticate", "").split(" ", 1)[0]
+        wants = f"a login ({challenge})" if challenge else "a login"
+        user = profile.get("username")
+        step.verdicts.append(
+            f"the server refused every request with 401, asking for {wants}: it did not take the user name "
+            f"{user!r} and its password: check both" if user else
+            f"the server refused every request with 401, asking for {wants}, and none is configured: set "
+            "--username and --password (username, password = in the profile)")
+        return error
     if found.facts.certificate_requested and profile.get("identity") is None:
         step.verdicts.append("the server asked for a client certificate and none was sent, then refused every "
                              "request")

@@ -7,13 +7,13 @@ from typing import Any
 
 from ..adapters.base import Adapter
 from ..client import connect, identity_secret, load_identity, resolve_profile, tls_context
-from ..errors import IdentityError, XferError
-from ..identity import days_left
+from ..errors import ConnectionDropped, IdentityError, XferError
+from ..identity import Identity, days_left
 from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
 from .certs import load_der, utc_now
 from .clock import clock_step
-from .handshake import Kind, Probe, acceptance_step, probe, request_step, tls_step
+from .handshake import CLIENT_CERTIFICATE_ERRORS, Kind, Probe, acceptance_step, probe, request_step, tls_step
 from .identity import identity_step
 from .network import connect_step
 from .protocol import greeting_step, protocol_step
@@ -80,11 +80,14 @@ def diagnose(
     except XferError as exc:
         report.add(Step("network", "Name resolution and TCP connect").fail(exc))
         return report
-    step, sock = connect_step(host, port, timeout=timeout, context=context, proxy=proxy)
+    # Only the HTTP family (HTTPS, WebDAV, AS2: urllib3, which reads HTTPS_PROXY) nests its TLS
+    # in an https:// proxy's; FTPS and SFTP refuse such a proxy, and so does step 1 for them.
+    web = "HTTPS_PROXY" in profile.spec.proxy_environment
+    step, sock = connect_step(host, port, timeout=timeout, context=context, proxy=proxy, tls_proxy=web)
     report.add(step)
     if sock is None:
         return report
-    tls_in_tls = proxy is not None and proxy.kind == "https"
+    tls_in_tls = web and proxy is not None and proxy.kind == "https"
     if not profile.spec.tls or tls_in_tls:
         sock.close()
         # Through an https:// proxy the partner's TLS runs inside the proxy's: the probe cannot
@@ -93,6 +96,13 @@ def diagnose(
                    "(the protocol step below makes that connection)" if tls_in_tls
                    else f"{profile.scheme} does not use TLS")
         for key, title in TLS_STEPS:
+            if key == "identity" and tls_in_tls:
+                # Our identity needs no handshake to be looked at: one that does not open (or has
+                # expired) fails step 4, as on a direct connection, not the protocol step
+                # (review U, finding 5).
+                if report.add(_identity_unseen(identity, unopened, warn_days=warn_days)).status == FAIL:
+                    return report
+                continue
             report.add(Step(key, title, status=SKIP, lines=[skipped]))
         if report.add(protocol_step(profile, Probe(), open_adapter)).status != FAIL:
             # Every report has the same steps: a script reading --json finds "clock" skipped, as on FTPS.
@@ -100,6 +110,8 @@ def diagnose(
                             lines=["not checked: the server's Date comes inside the proxy's TLS" if tls_in_tls
                                    else f"{profile.scheme} tells no server time: not checked"],
                             facts={"server_date": None, "skew_seconds": None}))
+            # Ours is known without the handshake (the server's certificate is not seen here).
+            _list_expiring(report, identity, [], warn_days=warn_days)
         return report
     found = probe(sock, context=context, host=host, port=port, kind=_kind(profile.scheme), path=endpoint.path or "/")
     if found.before_tls:
@@ -113,11 +125,14 @@ def diagnose(
     # The TLS step always runs, and always as step 2 (the CLI's epilog and --json readers count on it).
     tls = report.add(tls_step(found, host=host, context=context))
     if unopened is not None:
-        # Connected without the identity.  A TLS failure that cannot be its absence (the server
-        # never asked for a certificate) is the report's (review R, finding 4: a handshake that
-        # timed out vanished, and the report said the server had not asked).  Otherwise the
-        # identity's failure is: the TLS step's own may be no more than the missing certificate.
-        if tls.status == FAIL and not found.facts.certificate_requested:
+        # Connected without the identity.  A TLS failure that cannot be its absence is the
+        # report's: the server never asked for a certificate (review R, finding 4: a handshake
+        # that timed out vanished, and the report said the server had not asked), or the failure
+        # is our verdict on the server (its certificate, name, pin or TLS version), which comes
+        # before the server judges ours (review U, finding 6).  Only a close after the request,
+        # or a client-certificate error, may be no more than the missing certificate.
+        if tls.status == FAIL and not (found.facts.certificate_requested
+                                       and isinstance(tls.error, (*CLIENT_CERTIFICATE_ERRORS, ConnectionDropped))):
             return report
         if tls.status == FAIL:
             tls.status, tls.fix = SKIP, None
@@ -125,7 +140,7 @@ def diagnose(
                              f"({tls.error.message if tls.error else 'no detail'})")
             tls.error = None
         report.add(request_step(found))
-        report.add(Step("identity", "Our client identity", facts={"configured": True}).fail(unopened))
+        report.add(_identity_unseen(identity, unopened, warn_days=warn_days))
         return report
     if tls.status == FAIL:
         return report
@@ -141,17 +156,37 @@ def diagnose(
     if report.add(protocol_step(profile, found, open_adapter)).status == FAIL:
         return report
     report.add(clock_step(found))
-    if warn_days is not None:
-        now = utc_now()
-        if identity is not None and days_left(identity.not_after, now=now) <= warn_days:
-            report.expiring.append(f"your certificate {identity.subject} expires in "
-                                   f"{days_left(identity.not_after, now=now)} days ({identity.not_after:%Y-%m-%d})")
-        chain = load_der(found.facts.server_chain)
-        if chain and days_left(chain[0].not_valid_after_utc, now=now) <= warn_days:
-            days = days_left(chain[0].not_valid_after_utc, now=now)
-            report.expiring.append(f"the server's certificate {chain[0].subject.rfc4514_string()} expires in "
-                                   f"{days} days ({chain[0].not_valid_after_utc:%Y-%m-%d})")
+    _list_expiring(report, identity, found.facts.server_chain, warn_days=warn_days)
     return report
+
+
+def _list_expiring(report: Report, identity: Identity | None, server_chain: list[bytes], *,
+                   warn_days: int | None) -> None:
+    """``report.expiring``: our certificate and the server's (DER chain, empty if not seen), if
+    either expires within ``warn_days``."""
+    if warn_days is None:
+        return
+    now = utc_now()
+    if identity is not None and days_left(identity.not_after, now=now) <= warn_days:
+        report.expiring.append(f"your certificate {identity.subject} expires in "
+                               f"{days_left(identity.not_after, now=now)} days ({identity.not_after:%Y-%m-%d})")
+    chain = load_der(server_chain)
+    if chain and days_left(chain[0].not_valid_after_utc, now=now) <= warn_days:
+        days = days_left(chain[0].not_valid_after_utc, now=now)
+        report.expiring.append(f"the server's certificate {chain[0].subject.rfc4514_string()} expires in "
+                               f"{days} days ({chain[0].not_valid_after_utc:%Y-%m-%d})")
+
+
+def _identity_unseen(identity: Identity | None, unopened: XferError | None, *, warn_days: int | None) -> Step:
+    """Step 4 without the server's side of the handshake: an identity that did not open fails it;
+    one that did is checked on its own (validity, clientAuth), not against the server's request."""
+    if unopened is not None:
+        return Step("identity", "Our client identity", facts={"configured": True}).fail(unopened)
+    step = identity_step(identity, Probe(), warn_days=warn_days)
+    if identity is not None:
+        step.lines.append("not compared with the server's request: the partner's TLS runs inside the https:// "
+                          "proxy's TLS")
+    return step
 
 
 def _kind(scheme: str) -> Kind:

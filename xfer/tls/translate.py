@@ -39,9 +39,9 @@ __all__ = [
     "closed_after_handshake",
     "find_cause",
     "handshake_facts",
-    "missing_intermediate",
     "translate_error",
     "unknown_ca_hint",
+    "unsent_issuer",
 ]
 
 # X509_V_ERR_* codes the translator distinguishes (openssl/x509_vfy.h).
@@ -337,15 +337,18 @@ def _refused_server_certificate(
             f"{server}: the server's certificate {_VALIDITY_WORDS[code]}{described}",
             hint="tell the partner their server certificate needs renewing (or check this computer's clock)",
         )
-    missing = missing_intermediate(facts) if code in _NO_ISSUER else None
-    if missing is not None:
+    unsent = unsent_issuer(facts) if code in _NO_ISSUER else None
+    if unsent is not None:
         # Not "our CA did not issue it": the server sent its certificate alone, and whether the
-        # configured CA issued the intermediate cannot be known without it (review R, finding 7).
+        # configured CA issued its issuer cannot be known without it (review R, finding 7).  Nor
+        # is that issuer an intermediate for certain: a single-tier root CA issues server
+        # certificates itself, and the fix is then ours (review U, finding 3).
         return ServerCertificateUntrusted(
-            f"{server}: we do not trust the server's certificate: the server did not send the intermediate CA "
-            f"{missing} that issued it, and that CA is not among the CAs we trust{described}; trusted: {trust}",
-            hint=f"ask the partner to serve the full chain (their certificate and the intermediate {missing}), "
-            "or add that intermediate certificate to the file given with --ca (ca = in the profile)",
+            f"{server}: we do not trust the server's certificate: it was issued by {unsent}, which the server "
+            f"did not send and which is not among the CAs we trust{described}; trusted: {trust}",
+            hint=f"if {unsent} is the partner's root CA, add it to the file given with --ca (ca = in the "
+            "profile); if it is an intermediate CA, ask the partner to serve the full chain (their "
+            "certificate and that intermediate), or add it to the file given with --ca",
         )
     why = _UNTRUSTED_WORDS.get(code or 0, detail)
     return ServerCertificateUntrusted(
@@ -361,12 +364,13 @@ def _refused_server_certificate(
 _NO_ISSUER = (_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, _V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
 
 
-def missing_intermediate(facts: HandshakeFacts) -> str | None:
+def unsent_issuer(facts: HandshakeFacts) -> str | None:
     """The issuer (RFC 4514) of a server certificate sent alone that is not self-issued, else None.
 
-    A server that sends only its leaf leaves its intermediate CA for the client to find: most
-    servers are configured with the full chain, and a missing one is the usual reason a
-    certificate from the right CA fails with "unable to get local issuer certificate".
+    A server that sends only its leaf leaves its issuer for the client to find.  Whether that
+    issuer is a root CA (a single-tier CA issues server certificates itself: sending the leaf
+    alone is right, and the root belongs in --ca) or an intermediate the server should have
+    sent cannot be told from the leaf: messages name both.
     """
     if len(facts.server_chain) != 1:
         return None
