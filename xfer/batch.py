@@ -1064,10 +1064,12 @@ def remote_tree(
             else:
                 yield path, (*names, entry.name), entry
         else:
-            # A link the server could not follow (to nothing), a socket, a device: nothing to copy,
-            # but never passed over without a word.
-            _log.warning("skipped %s: the server lists it as a %s, neither a file nor a folder",
-                         path, entry.type)
+            # A link the server could not follow (to nothing), a socket, a device, a name the server
+            # lists but will not describe to us: nothing to copy, but never passed over without a word.
+            refused = entry.extra.get("refused")
+            _log.warning("skipped %s: %s", path,
+                         f"the server lists it but does not describe it to us ({refused})" if refused
+                         else f"the server lists it as a {entry.type}, neither a file nor a folder")
             if passed_over is not None:
                 passed_over.append("/".join((*names, entry.name)))
 

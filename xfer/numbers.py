@@ -45,6 +45,8 @@ def server_http_date(text: str | None) -> dt.datetime | None:
     """
     try:
         parsed = email.utils.parsedate_to_datetime(text) if text else None
-    except (TypeError, ValueError):
+        if parsed is None:
+            return None
+        return parsed.astimezone(dt.timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a zone of +99999999999999999999
         return None
-    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)

@@ -140,6 +140,9 @@ class WebDAVAdapter(Adapter):
         self._watch = threading.local()
         # Server paths a PROPFIND showed to be collections: they are addressed with the "/".
         self._collections: set[str] = set()
+        #: How a path-rewriting proxy in front renames paths, once an answer showed it:
+        #: (the server's prefix, ours), e.g. ("/backend", "") when /in comes back as /backend/in.
+        self._rewrite: tuple[str, str] | None = None
         #: Whether the server sets getlastmodified on PROPPATCH (None: not asked yet).
         self._sets_times: bool | None = None
         self.session.hooks["response"].append(self._on_response)
@@ -377,17 +380,23 @@ class WebDAVAdapter(Adapter):
 
         Anything else the server put in the answer (another folder, a deeper descendant,
         another host) is not a member and is left out, with a warning.  Without an entry
-        for ``path`` itself, the one a path-rewriting proxy's answer names it by is taken
-        (:meth:`_renamed_itself`), unless ``named``: what decides a removal (``rm``,
-        ``rmdir``) is only ever what the server said of ``path`` by its name.  Any entry for
-        ``path`` with a failure status fails the whole answer (a 507 after the 200 is the
-        server saying it cut the listing short).
+        for ``path`` itself, the one a path-rewriting proxy's answer names it by is taken:
+        by the rewrite an earlier answer showed, else as :func:`_renamed_itself` tells it
+        (the rewrite is then remembered).  ``named`` (what decides a removal: ``rm``,
+        ``rmdir``) never takes the root's renamed entry, the one guess that can be a member.
+        Any entry for ``path`` with a failure status fails the whole answer (a 507 after the
+        200 is the server saying it cut the listing short).
         """
         wanted = path.rstrip("/") or "/"
         ours = self._same_origin(resources, wanted)
         itself = next((r for r in ours if r.path == wanted), None)
-        if itself is None and not named:
+        if itself is None and self._rewrite is not None:
+            renamed = _rewritten(wanted, self._rewrite)
+            itself = next((r for r in ours if r.path == renamed), None)
+        if itself is None and not (named and wanted == "/"):
             itself = _renamed_itself(ours, wanted)
+            if itself is not None and wanted != "/":
+                self._rewrite = _rewrite_between(itself.path, wanted)
         if itself is None:
             raise RemoteError(
                 f"{self.settings.server}: the PROPFIND answer for {path} does not describe {path}"
@@ -476,6 +485,13 @@ class WebDAVAdapter(Adapter):
             name = member.name
             if member.status in (404, 410) or not name or name in entries:
                 continue  # (gone between the server's look at the folder and at it)
+            if member.status in (401, 403):
+                # There, but not described to us: sabre/dav's ACL plugin lists what the user may not
+                # read with every property refused (review V).  Listed as neither file nor folder, it
+                # is passed over with a word by get -r and sync, and never read as absent.
+                entries[name] = Entry(name=name, path=posixpath.join(path, name), type="other",
+                                      extra={"refused": f"HTTP {member.status}"})
+                continue
             if not 200 <= member.status < 300:
                 # Left out, it would read as absent: sync --delete would remove the local copy of a
                 # file the server has and did not describe (a 403 for one member, a 500 for another).
@@ -1089,24 +1105,48 @@ def _member_error(status: int) -> type[RemoteError]:
 
 
 def _renamed_itself(ours: list[DAVResource], wanted: str) -> DAVResource | None:
-    """The entry a path-rewriting proxy's answer names the folder ``wanted`` by, if one can be told.
+    """The entry a path-rewriting proxy's answer names ``wanted`` by, if one can be told; None if not.
 
-    Behind such a proxy the server names things under another prefix: the folder itself
-    is then the one whose path is a prefix of all the others, and it must carry the
-    name that was asked for.  Never a child of ``wanted``: a folder ``/data`` whose
-    listing leaves its own entry out and holds a file ``data`` is not that file (review Q:
-    ``rm /data`` then removed the folder).  The root can only be a collection.
+    Behind such a proxy the server names things under another prefix (``/in`` comes back as
+    ``/backend/in``) or without one (``/dav/in`` as ``/in``): the entry itself is then the one
+    whose path and ``wanted`` end alike, and every other entry is under it.  Never a member of
+    ``wanted``: a folder ``/data`` whose answer leaves its own entry out and holds a file
+    ``data`` is not that file (review Q: ``rm /data`` removed the folder).  For the root, whose
+    every member ends like it, only a collection with the answer's other entries under it, and
+    at least one (review V: an answer for ``/`` of one folder, ``/docs/``, made ``/docs`` the
+    root, and ``sync --delete`` removed the local copies of everything else).
     """
-    below = wanted.rstrip("/") + "/"
-    candidates = [r for r in ours if wanted == "/" or not r.path.startswith(below)]
+    if wanted == "/":
+        candidates = [r for r in ours if r.is_collection]
+    else:
+        below = wanted + "/"
+        candidates = [r for r in ours if not r.path.startswith(below)
+                      and (r.path.endswith(wanted) or wanted.endswith(r.path)) and r.path != "/"]
     if not candidates:
         return None
     first = min(candidates, key=lambda r: len(r.path))
     prefix = first.path.rstrip("/") + "/"
-    same_name = first.is_collection if wanted == "/" else first.name == posixpath.basename(wanted)
-    if same_name and all(r is first or r.path.startswith(prefix) for r in ours):
-        return first
-    return None
+    others = [r for r in ours if r.path != first.path]
+    if wanted == "/" and not others:
+        return None
+    return first if all(r.path.startswith(prefix) for r in others) else None
+
+
+def _rewrite_between(theirs: str, ours: str) -> tuple[str, str]:
+    """The rewrite that names our path ``ours`` as the server's ``theirs`` (they end alike):
+    (the server's prefix, ours)."""
+    if theirs.endswith(ours):
+        return theirs[: len(theirs) - len(ours)], ""
+    return "", ours[: len(ours) - len(theirs)]
+
+
+def _rewritten(path: str, rewrite: tuple[str, str]) -> str | None:
+    """``path`` (not "/"-ended) as the server names it under ``rewrite``; None if it is not under our prefix."""
+    theirs, ours = rewrite
+    if ours and path != ours and not path.startswith(ours + "/"):
+        return None
+    rest = path[len(ours):] if ours else ("" if path == "/" else path)
+    return (theirs + rest) or "/"
 
 
 def _discard_body(response: requests.Response) -> None:
