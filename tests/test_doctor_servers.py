@@ -30,6 +30,7 @@ from xfer.errors import (
 )
 from xfer.identity import Identity
 from xfer.profiles import Profile
+from xfer.testing._serving import server_context
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.pki import TestPKI
@@ -559,3 +560,68 @@ def test_an_early_hints_answer_is_not_taken_for_the_servers_verdict(pki: TestPKI
     assert failed is not None and failed.key == fails, [(s.key, s.status, s.lines) for s in report.steps]
     assert isinstance(failed.error, ClientCertificateRequired) and "400" in failed.error.message
     assert "HTTP 103" not in " ".join(line for step in report.steps for line in [*step.lines, *step.verdicts])
+
+
+# -- review W: the HTTP probe against answers that are not HTTP, or never end ----------------------------
+
+
+def _tls_answering(pki: TestPKI, answer: Callable[[ssl.SSLSocket], None]) -> Callable[[socket.socket], None]:
+    context = server_context(pki, verify_mode=ssl.CERT_OPTIONAL)
+
+    def handler(conn: socket.socket) -> None:
+        tls = context.wrap_socket(conn, server_side=True)
+        tls.recv(65536)
+        answer(tls)
+
+    return handler
+
+
+@pytest.mark.parametrize("answer", [
+    b"HELLO\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000 + b"\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\n" + b"".join(b"X%d: y\r\n" % n for n in range(150)) + b"\r\n",
+], ids=["garbage", "huge-field", "many-fields"])
+def test_an_answer_that_is_not_http_fails_step_5_not_doctor(pki: TestPKI, answer: bytes) -> None:
+    """Was "unexpected internal error (BadStatusLine)", exit 1, and an empty --json."""
+
+    def send(tls: ssl.SSLSocket) -> None:
+        tls.sendall(answer)
+        time.sleep(0.2)
+
+    with raw_server(_tls_answering(pki, send)) as port:
+        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/"))
+    failed = report.failed
+    assert failed is not None and failed.key == "acceptance" and failed.error is not None
+    assert "did not answer as an HTTP server" in failed.error.message
+    assert report.exit_code == ExitCode.REMOTE
+
+
+@pytest.mark.parametrize("kind", ["fields", "interim", "body"])
+def test_a_trickled_answer_is_bounded_by_the_timeout(pki: TestPKI, kind: str) -> None:
+    """A field, a 103 or a body byte every half second kept step 5 going for 20 s with --timeout 1."""
+    first = {"fields": b"HTTP/1.1 200 OK\r\n", "interim": b"",
+             "body": b"HTTP/1.1 200 OK\r\nContent-Length: 8192\r\n\r\n"}[kind]
+    each = {"fields": b"X-Wait: 1\r\n", "interim": b"HTTP/1.1 103 Early Hints\r\n\r\n", "body": b"x"}[kind]
+
+    answered: list[int] = []
+
+    def trickle(tls: ssl.SSLSocket) -> None:
+        answered.append(1)
+        if len(answered) > 1:  # step 6's own connections (a slow body is no failure of a transfer's)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]")
+            return
+        tls.sendall(first)
+        for _ in range(40):
+            tls.sendall(each)
+            time.sleep(0.5)
+
+    began = time.monotonic()
+    with raw_server(_tls_answering(pki, trickle)) as port:
+        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", timeout=1))
+    assert time.monotonic() - began < 6
+    if kind == "body":  # the head came: step 5 has its verdict, the cut body is no failure
+        assert steps(report)["acceptance"].status == "ok"
+    else:
+        failed = report.failed
+        assert failed is not None and failed.key == "acceptance" and failed.error is not None
+        assert "did not complete its answer in time" in failed.error.message

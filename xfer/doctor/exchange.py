@@ -13,13 +13,16 @@ inbox).  FTPS: the greeting (implicit) and ``FEAT``.
 from __future__ import annotations
 
 import ftplib
+import http.client
+import io
 import socket
 import ssl
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..adapters.ftps.connection import EXTRA_PRELIMINARY, FTPSConnection
+from ..adapters.ftps.connection import EXTRA_PRELIMINARY, REPLY_DEADLINE, DeadlineStream, FTPSConnection
 from ..adapters.ftps.replies import reply_code
 from ..log import logger
 
@@ -76,9 +79,20 @@ def http_exchange(tls: ssl.SSLSocket, host: str, port: int, path: str) -> Exchan
     from ..http_session import _FinalAnswer
 
     response = _FinalAnswer(tls, method="GET")
+    # The whole answer within REPLY_DEADLINE timeouts, as an FTP reply: a server trickling a
+    # field, an interim answer or a body byte every half second kept step 5 going for as long
+    # as it went on (review W).  The head is all step 5 needs: a body cut by the deadline is kept.
+    timeout = tls.gettimeout()
+    stream = DeadlineStream(tls)
+    stream.deadline = time.monotonic() + REPLY_DEADLINE * (timeout if timeout is not None else 30.0)
+    response.fp.close()  # (the file http.client made on the socket, unread)
+    response.fp = io.BufferedReader(stream)
     try:
         response.begin()
-        body = response.read(BODY_LIMIT)
+        try:
+            body = response.read(BODY_LIMIT)
+        except (TimeoutError, http.client.IncompleteRead) as cut:
+            body = getattr(cut, "partial", b"")
     finally:
         response.close()
     _http_log.info("GET https://%s:%s%s -> %s %s (doctor's probe)", authority, port, target, response.status,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ftplib
+import http.client
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from ..errors import (
     ConnectionDropped,
     ConnectTimeout,
     InsecureSchemeRefused,
+    RemoteError,
     ServerError,
     TLSError,
     XferError,
@@ -110,6 +112,15 @@ def probe(
             except ftplib.Error as exc:  # the implicit FTPS greeting (FEAT's reply is taken as it comes)
                 result.error = _failed_greeting(exc, server=server, context=context, facts=result.facts,
                                                 replies=result.exchange.replies if result.exchange else [])
+                return result
+            except http.client.HTTPException as exc:  # not HTTP, a head too long, endless 1xx answers
+                result.error = RemoteError(f"{server} did not answer as an HTTP server: {exc!r}"[:300],
+                                           hint="check the URL's port and scheme", server=server)
+                return result
+            except TimeoutError as exc:
+                # DeadlineStream's: the answer was still coming (a trickle), or never came.
+                result.error = ConnectTimeout(f"{server} did not complete its answer in time ({exc})",
+                                              server=server)
                 return result
             except (OSError, ssl.SSLError, EOFError) as exc:
                 result.error = _translated(exc, context, server)

@@ -354,11 +354,13 @@ class DataReader:
         )
 
 
-class _ControlStream(io.RawIOBase):
-    """The control socket as a raw stream whose reads end at :attr:`deadline` (one per reply).
+class DeadlineStream(io.RawIOBase):
+    """A socket as a raw stream whose reads end at :attr:`deadline` (one per reply).
 
-    Beneath the text file ftplib reads replies from (:meth:`FTPSConnection.getline`): each
-    read waits for the socket's timeout, or what is left until the deadline if that is less.
+    Beneath the text file ftplib reads replies from (:meth:`FTPSConnection.getline`), and
+    beneath doctor's HTTP probe: each read waits for the socket's timeout, or what is left
+    until the deadline if that is less, so a server that trickles its answer cannot keep a
+    reader past it.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -455,7 +457,7 @@ class FTPSConnection(ftplib.FTP_TLS):
         #: read already; :meth:`voidresp` returns it.  None otherwise.
         self.ended_empty: str | None = None
         #: Beneath :attr:`file` once connected: where :meth:`_read_reply` sets each reply's deadline.
-        self._stream: _ControlStream | None = None
+        self._stream: DeadlineStream | None = None
 
     # -- control connection --------------------------------------------------------
 
@@ -512,9 +514,9 @@ class FTPSConnection(ftplib.FTP_TLS):
         return resp
 
     def _reader(self, sock: socket.socket) -> io.TextIOWrapper:
-        """The text file replies are read from: ``sock.makefile("r")``, over a :class:`_ControlStream`
+        """The text file replies are read from: ``sock.makefile("r")``, over a :class:`DeadlineStream`
         so that :meth:`_read_reply` can give each reply a deadline."""
-        self._stream = _ControlStream(sock)
+        self._stream = DeadlineStream(sock)
         # newline=None, as makefile's: "\r\n" and a lone "\n" both end a line.
         return io.TextIOWrapper(io.BufferedReader(self._stream), encoding=self.encoding, errors=CONTROL_ERRORS)
 
