@@ -625,3 +625,29 @@ def test_a_trickled_answer_is_bounded_by_the_timeout(pki: TestPKI, kind: str) ->
         failed = report.failed
         assert failed is not None and failed.key == "acceptance" and failed.error is not None
         assert "did not complete its answer in time" in failed.error.message
+
+
+@pytest.mark.parametrize(("changes", "required", "key"), [
+    ({"identity": "no_eku"}, False, "identity"),
+    ({"identity": None, "identity_password": None}, True, "identity"),
+    ({"ca": "untrusted"}, False, "tls"),
+], ids=["no-client-auth", "no-identity-required", "wrong-ca"])
+def test_through_an_https_proxy_a_certificate_failure_is_its_steps_not_the_protocols(
+    pki: TestPKI, monkeypatch: pytest.MonkeyPatch, changes: dict[str, Any], required: bool, key: str
+) -> None:
+    """Through an https:// proxy every TLS failure inside it was step 6's (review W), and a
+    certificate without clientAuth got the partner's "registered" hint review R had removed."""
+    from xfer.testing.proxy import ConnectProxy
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.root_ca))  # (the system store trusts the proxy)
+    named = {"no_eku": str(pki.client_no_eku_p12), "untrusted": str(pki.untrusted_ca)}
+    changes = {name: named.get(value, value) if isinstance(value, str) else value for name, value in changes.items()}
+    with ScriptedHTTPSServer(pki, {"/": Reply()}) as srv, ConnectProxy(pki=pki) as proxy:
+        if required:
+            srv.ssl_context.verify_mode = ssl.CERT_REQUIRED
+        report = diagnose(profile(pki, srv.url + "/", proxy=proxy.url, **changes))
+    failed = report.failed
+    assert failed is not None and failed.key == key, (failed.key if failed else None)
+    if changes.get("identity"):
+        assert failed.fix is not None and "clientAuth" in failed.fix
+    assert report.exit_code == ExitCode.TLS

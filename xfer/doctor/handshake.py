@@ -24,10 +24,14 @@ from ..errors import (
     ConnectError,
     ConnectionDropped,
     ConnectTimeout,
+    HostnameMismatch,
     InsecureSchemeRefused,
+    PinMismatch,
     RemoteError,
+    ServerCertificateUntrusted,
     ServerError,
     TLSError,
+    TLSVersionMismatch,
     XferError,
 )
 from ..identity import time_left
@@ -38,13 +42,18 @@ from .certs import describe, load_der, system_store_verdict
 from .exchange import Exchange, FTPDialogue, http_exchange
 from .report import SKIP, Step
 
-__all__ = ["CLIENT_CERTIFICATE_ERRORS", "Kind", "Probe", "acceptance_step", "probe", "request_step", "tls_step"]
+__all__ = [
+    "CLIENT_CERTIFICATE_ERRORS", "SERVER_VERDICT_ERRORS", "Kind", "Probe", "acceptance_step", "probe", "request_step",
+    "tls_step",
+]
 
 #: How the first exchange goes: an HTTP request, or FTP (explicit: AUTH TLS first).
 Kind = Literal["http", "ftp-explicit", "ftp-implicit"]
 
 #: Failures that are about our certificate: the TLS step itself still passed.
 CLIENT_CERTIFICATE_ERRORS = (ClientCertificateRejected, ClientCertificateRequired)
+#: Our verdict on the server in its handshake (step 2's failures): its certificate, name, pin, TLS version.
+SERVER_VERDICT_ERRORS = (ServerCertificateUntrusted, HostnameMismatch, PinMismatch, TLSVersionMismatch)
 
 
 @dataclass

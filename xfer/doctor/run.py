@@ -13,7 +13,16 @@ from ..net import choose_proxy
 from ..profiles import OverrideStyle, Profile
 from .certs import load_der, utc_now
 from .clock import clock_step
-from .handshake import CLIENT_CERTIFICATE_ERRORS, Kind, Probe, acceptance_step, probe, request_step, tls_step
+from .handshake import (
+    CLIENT_CERTIFICATE_ERRORS,
+    SERVER_VERDICT_ERRORS,
+    Kind,
+    Probe,
+    acceptance_step,
+    probe,
+    request_step,
+    tls_step,
+)
 from .identity import identity_step
 from .network import connect_step
 from .protocol import greeting_step, protocol_step
@@ -95,16 +104,29 @@ def diagnose(
         skipped = (f"not looked at: the TLS to {host} runs inside the https:// proxy's TLS "
                    "(the protocol step below makes that connection)" if tls_in_tls
                    else f"{profile.scheme} does not use TLS")
+        # Through the proxy, what the handshake inside it says comes out of the protocol step's
+        # connection: a verdict on the server's certificate is step 2's, the server's verdict on
+        # ours step 4's or 5's, as on a direct connection (review W: all were step 6's).
+        proto = protocol_step(profile, Probe(), open_adapter) if tls_in_tls and unopened is None else None
+        failure = proto.error if proto is not None and proto.status == FAIL else None
+        judged_us = isinstance(failure, CLIENT_CERTIFICATE_ERRORS)
         for key, title in TLS_STEPS:
+            if key == "tls" and isinstance(failure, SERVER_VERDICT_ERRORS):
+                report.add(Step(key, title).fail(failure))
+                return report
             if key == "identity" and tls_in_tls:
                 # Our identity needs no handshake to be looked at: one that does not open (or has
                 # expired) fails step 4, as on a direct connection, not the protocol step
                 # (review U, finding 5).
-                if report.add(_identity_unseen(identity, unopened, warn_days=warn_days)).status == FAIL:
+                seen = Probe(error=failure) if judged_us else Probe()
+                if report.add(_identity_unseen(identity, unopened, warn_days=warn_days, seen=seen)).status == FAIL:
                     return report
                 continue
+            if key == "acceptance" and judged_us and failure is not None:
+                report.add(Step(key, title).fail(failure))
+                return report
             report.add(Step(key, title, status=SKIP, lines=[skipped]))
-        if report.add(protocol_step(profile, Probe(), open_adapter)).status != FAIL:
+        if report.add(proto if proto is not None else protocol_step(profile, Probe(), open_adapter)).status != FAIL:
             # Every report has the same steps: a script reading --json finds "clock" skipped, as on FTPS.
             report.add(Step("clock", "Clock skew against the server", status=SKIP,
                             lines=["not checked: the server's Date comes inside the proxy's TLS" if tls_in_tls
@@ -177,12 +199,14 @@ def _list_expiring(report: Report, identity: Identity | None, server_chain: list
                                f"{days} days ({chain[0].not_valid_after_utc:%Y-%m-%d})")
 
 
-def _identity_unseen(identity: Identity | None, unopened: XferError | None, *, warn_days: int | None) -> Step:
+def _identity_unseen(identity: Identity | None, unopened: XferError | None, *, warn_days: int | None,
+                     seen: Probe | None = None) -> Step:
     """Step 4 without the server's side of the handshake: an identity that did not open fails it;
-    one that did is checked on its own (validity, clientAuth), not against the server's request."""
+    one that did is checked on its own (validity, clientAuth), not against the server's request,
+    with the server's verdict on it if one came (``seen``: a probe holding only that error)."""
     if unopened is not None:
         return Step("identity", "Our client identity", facts={"configured": True}).fail(unopened)
-    step = identity_step(identity, Probe(), warn_days=warn_days)
+    step = identity_step(identity, seen or Probe(), warn_days=warn_days)
     if identity is not None:
         step.lines.append("not compared with the server's request: the partner's TLS runs inside the https:// "
                           "proxy's TLS")
