@@ -651,3 +651,19 @@ def test_through_an_https_proxy_a_certificate_failure_is_its_steps_not_the_proto
     if changes.get("identity"):
         assert failed.fix is not None and "clientAuth" in failed.fix
     assert report.exit_code == ExitCode.TLS
+
+
+@pytest.mark.parametrize(("status", "said"), [(401, "--username"), (403, "configure --identity")])
+def test_a_refused_propfind_after_an_open_options_gets_its_verdict(pki: TestPKI, status: int, said: str) -> None:
+    """IIS, and Apache's <LimitExcept OPTIONS>, answer OPTIONS without a login: the verdicts keyed
+    on OPTIONS being refused too never came, and the fix spoke of a certificate never sent (review W)."""
+    refused = Reply(status=status, headers={"WWW-Authenticate": 'Basic realm="files"'} if status == 401 else {},
+                    body=b"no")
+    replies = {"OPTIONS /": Reply(headers={"DAV": "1,2", "Allow": "OPTIONS, GET, PROPFIND"}), "/": refused,
+               "PROPFIND /": refused}
+    with ScriptedHTTPSServer(pki, replies) as srv:
+        report = diagnose(profile(pki, f"davs://127.0.0.1:{srv.port}/", identity=None, identity_password=None))
+    failed = report.failed
+    assert failed is not None and failed.key == "protocol" and report.exit_code == ExitCode.REMOTE
+    told = f"{' '.join(failed.verdicts)} {failed.fix}"
+    assert said in told and "PROPFIND /" in told, told

@@ -162,8 +162,15 @@ def _http(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adap
                 kind = answer.headers.get("Content-Type", "")
                 step.facts["content_type"] = kind
                 step.lines.append(f"GET {root}: HTTP {answer.status_code} ({kind or 'no content type'})")
-            if {options.status_code, answer.status_code} <= {401, 403}:
-                raise _refused_everything(step, profile, found, session, answer, root)
+            # A refused PROPFIND, or a GET asking for a login, stops every transfer whatever OPTIONS
+            # said (IIS and Apache's <LimitExcept OPTIONS> answer OPTIONS without a login: review W);
+            # a GET refused with 403 alone may be a folder whose listing is off.
+            if answer.status_code in (401, 403) and (
+                webdav or answer.status_code == 401 or options.status_code in (401, 403)
+            ):
+                what = ("every request" if options.status_code in (401, 403)
+                        else f"{'PROPFIND' if webdav else 'GET'} {root}")
+                raise _refused_everything(step, profile, found, session, answer, root, what=what)
             if webdav:
                 session.check(answer, path=root)
         if not webdav:
@@ -178,8 +185,9 @@ def _http(step: Step, profile: Profile, found: Probe, connect: Callable[[], Adap
                 step.lines.append(f"listing: {step.facts['listing_format']} ({len(entries)} entries)")
 
 
-def _refused_everything(step: Step, profile: Profile, found: Probe, session: Any, answer: Any, root: str) -> XferError:
-    """Every request on the base path was answered 401/403: nothing will work, so the step fails.
+def _refused_everything(step: Step, profile: Profile, found: Probe, session: Any, answer: Any, root: str, *,
+                        what: str = "every request") -> XferError:
+    """The requests on the base path (``what``) were answered 401/403: nothing will work, so the step fails.
 
     nginx with ``ssl_verify_client optional`` and a ``return 403`` for an unverified client
     does exactly this: the handshake passes, without a certificate or with one it refuses, and
@@ -198,21 +206,20 @@ def _refused_everything(step: Step, profile: Profile, found: Probe, session: Any
         wants = f"a login ({challenge})" if challenge else "a login"
         user = profile.get("username")
         step.verdicts.append(
-            f"the server refused every request with 401, asking for {wants}: it did not take the user name "
+            f"the server refused {what} with 401, asking for {wants}: it did not take the user name "
             f"{user!r} and its password: check both" if user else
-            f"the server refused every request with 401, asking for {wants}, and none is configured: set "
+            f"the server refused {what} with 401, asking for {wants}, and none is configured: set "
             "--username and --password (username, password = in the profile)")
         return error
     if found.facts.certificate_requested and profile.get("identity") is None:
-        step.verdicts.append("the server asked for a client certificate and none was sent, then refused every "
-                             "request")
+        step.verdicts.append(f"the server asked for a client certificate and none was sent, then refused {what}")
         return error.copy_with(hint="the server asked for a client certificate; configure --identity FILE.p12 "
                                "(identity = in the profile)")
     if found.facts.certificate_requested:
-        step.verdicts.append("the server refused every request although we sent our client certificate: ask the "
+        step.verdicts.append(f"the server refused {what} although we sent our client certificate: ask the "
                              "partner to register it for your account, for this path")
     else:
-        step.verdicts.append("the server refused every request on this path: check the login and this path's rights")
+        step.verdicts.append(f"the server refused {what} on this path: check the login and this path's rights")
     return error
 
 
