@@ -6,9 +6,11 @@ CONNECT proxy or SOCKS5, with every TLS check intact inside the tunnel; the envi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -467,3 +469,26 @@ def test_a_proxy_that_closes_on_connect_is_named_not_the_server(
         with xfer.connect(endpoint.profile, proxy=url, retries=0) as remote:
             remote.ls("/")
     assert f"the proxy {url} closed the connection while opening a tunnel" in caught.value.message
+
+
+def test_a_proxy_trickling_its_connect_answer_is_bounded_by_the_timeout(pki: TestPKI, tmp_path: Path) -> None:
+    """One byte of the answer every half second held FTPS for as long as the proxy went on (review W)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def trickle() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                for byte in b"HTTP/1.1 200 Connection established\r\nX-Padding: " + b"x" * 100:
+                    connection.sendall(bytes([byte]))
+                    time.sleep(0.5)
+
+    threading.Thread(target=trickle, daemon=True).start()
+    began = time.monotonic()
+    with listener, serve("ftpes", pki, root=tmp_path / "served") as endpoint, pytest.raises(ConnectError) as caught:
+        with xfer.connect(endpoint.profile, proxy=f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=1,
+                          retries=0) as remote:
+            remote.ls("/")
+    assert time.monotonic() - began < 5
+    assert "did not complete its answer to the tunnel request" in caught.value.message

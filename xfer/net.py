@@ -29,6 +29,7 @@ import ipaddress
 import os
 import socket
 import struct
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
@@ -253,9 +254,16 @@ def connect_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> N
     # the proxy's answer in the same segment: read the answer a byte at a time so that not
     # one byte past its blank line is taken (a few hundred bytes, once per connection).
     head = bytearray()
+    # The whole answer within two timeouts (as an FTP reply's): a proxy trickling it a byte at a
+    # time would otherwise hold the connection for as long as it goes on.
+    timeout = sock.gettimeout()
+    deadline = None if timeout is None else time.monotonic() + 2 * timeout
     while not head.endswith((b"\r\n\r\n", b"\n\n")):  # (bare LF lines: RFC 9112 2.2 lets a recipient take them)
         if len(head) >= _MAX_CONNECT_HEAD:
             raise ProxyRefused(f"the proxy {proxy} sent an answer too long for a CONNECT reply")
+        if deadline is not None and time.monotonic() > deadline:
+            raise ConnectTimeout(f"the proxy {proxy} did not complete its answer to the tunnel request to {target} "
+                                 "in time")
         head += _recv_exactly(sock, 1, proxy, target)
     status_line = bytes(head).split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
     fields = status_line.split(" ", 2)
