@@ -667,3 +667,19 @@ def test_a_refused_propfind_after_an_open_options_gets_its_verdict(pki: TestPKI,
     assert failed is not None and failed.key == "protocol" and report.exit_code == ExitCode.REMOTE
     told = f"{' '.join(failed.verdicts)} {failed.fix}"
     assert said in told and "PROPFIND /" in told, told
+
+
+def test_a_page_cut_by_the_deadline_is_still_read(pki: TestPKI) -> None:
+    """nginx's 400 "No required SSL certificate was sent", its connection left open with no length:
+    the body that came was dropped at the deadline, and with it the certificate verdict (review X)."""
+
+    def page(tls: ssl.SSLSocket) -> None:
+        tls.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n\r\n"
+                    b"<html><head><title>400 No required SSL certificate was sent</title></head>")
+        time.sleep(6)
+
+    with raw_server(_tls_answering(pki, page)) as port:
+        report = diagnose(profile(pki, f"https://127.0.0.1:{port}/", identity=None, identity_password=None, timeout=1))
+    failed = report.failed
+    assert failed is not None and failed.error is not None
+    assert "requires a client certificate" in f"{failed.error.message} {' '.join(failed.verdicts)}"

@@ -115,8 +115,10 @@ def test_a_folder_named_like_the_proxys_prefix_is_listed_once_the_rewrite_is_kno
         assert [e.name for e in remote.ls("/dav")] == ["a.txt"]
 
 
-def _behind_a_proxy(request: RecordedRequest, srv: WebDAVServer, prefix: str) -> Reply | None:
-    """Every PROPFIND answered as a backend mounted at ``prefix`` names things."""
+def _behind_a_proxy(request: RecordedRequest, srv: WebDAVServer, prefix: str, *, strip: bool = False
+                    ) -> Reply | None:
+    """Every PROPFIND answered as a backend mounted at ``prefix`` names things; ``strip``: as a
+    backend whose root the proxy publishes at ``prefix`` names them (``/dav/x`` as ``/x``)."""
     path = request.path.rstrip("/") or "/"
     local = srv.root / path.lstrip("/")
     if request.method != "PROPFIND" or not local.exists():
@@ -124,7 +126,8 @@ def _behind_a_proxy(request: RecordedRequest, srv: WebDAVServer, prefix: str) ->
 
     def member(where: Path, relative: str) -> str:
         folder = where.is_dir()
-        return _member(prefix + relative + ("/" if folder else ""), collection=folder,
+        href = (relative.removeprefix(prefix) or "/") if strip else prefix + relative
+        return _member(href + ("/" if folder and href != "/" else ""), collection=folder,
                        size=None if folder else where.stat().st_size)
 
     items = [member(local, "" if path == "/" else path)]
@@ -433,3 +436,52 @@ def test_a_multistatus_nested_too_deep_is_refused() -> None:
     deep = b'<D:multistatus xmlns:D="DAV:">' + b"<x>" * 100_000 + b"</x>" * 100_000 + b"</D:multistatus>"
     with pytest.raises(UnsafeXML, match="nest deeper than 64"):
         parse_multistatus(deep, request_url="https://h/")
+
+
+def test_the_root_behind_a_prefixing_proxy_is_found_at_depth_0(
+    capsys: pytest.CaptureFixture[str], server_with: ServerWith, pki: TestPKI, tmp_path: Path, config: Path,
+    client_context: ContextFactory,
+) -> None:
+    """Review V's rule for the root (members under it) refused every Depth 0 answer and an empty root
+    behind a proxy: info("/"), get -r and sync of the server's root exited 6 (review X)."""
+    srv: WebDAVServer
+    srv = server_with(lambda request: _behind_a_proxy(request, srv, "/backend"))
+    (srv.root / "x.txt").write_bytes(b"x")
+    with srv.adapter(client_context()) as remote:
+        assert remote.info("/").is_dir
+    code, _, err = run(capsys, "get", "-r", srv.url, str(tmp_path / "down"), *_tls(pki))
+    assert code == ExitCode.OK, err
+    assert (tmp_path / "down" / "x.txt").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("learned", [False, True], ids=["fresh", "rewrite-known"])
+def test_behind_a_stripping_proxy_a_member_named_like_the_folder_is_not_the_folder(
+    server_with: ServerWith, client_context: ContextFactory, learned: bool
+) -> None:
+    """The proxy publishes the backend's / as /dav/: our /dav/dav is the backend's /dav, which holds
+    a file dav.  rm /dav/dav took that member (named /dav/dav by the backend) for the folder, a file,
+    and removed the folder with keep.txt in it (review X)."""
+    srv: WebDAVServer
+    srv = server_with(lambda request: _behind_a_proxy(request, srv, "/dav", strip=True))
+    _files(srv.root / "dav" / "in", "x.txt")
+    _files(srv.root / "dav" / "dav", "dav", "keep.txt")
+    with srv.adapter(client_context()) as remote:
+        if learned:
+            assert [e.name for e in remote.ls("/dav/in")] == ["x.txt"]
+        assert sorted(e.name for e in remote.ls("/dav/dav")) == ["dav", "keep.txt"]
+        with pytest.raises(RemoteIsFolder):
+            remote.rm("/dav/dav")
+    assert (srv.root / "dav" / "dav" / "keep.txt").exists()
+
+
+def test_a_refused_member_whose_name_is_not_utf8_is_passed_over_as_any_such_name(
+    server_with: ServerWith, client_context: ContextFactory
+) -> None:
+    refused = ("<D:response><D:href>/in/%FF.txt</D:href><D:status>HTTP/1.1 403 Forbidden</D:status>"
+               "</D:response>")
+    srv = server_with(_propfind_answer("/in", _multistatus(
+        _member("/in/", collection=True), _member("/in/a.txt"), refused), depth="1"))
+    _files(srv.root / "in", "a.txt")
+    with srv.adapter(client_context()) as remote:
+        assert [e.name for e in remote.ls("/in")] == ["a.txt"]
+

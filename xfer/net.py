@@ -254,17 +254,11 @@ def connect_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> N
     # the proxy's answer in the same segment: read the answer a byte at a time so that not
     # one byte past its blank line is taken (a few hundred bytes, once per connection).
     head = bytearray()
-    # The whole answer within two timeouts (as an FTP reply's): a proxy trickling it a byte at a
-    # time would otherwise hold the connection for as long as it goes on.
-    timeout = sock.gettimeout()
-    deadline = None if timeout is None else time.monotonic() + 2 * timeout
+    deadline = _deadline(sock)
     while not head.endswith((b"\r\n\r\n", b"\n\n")):  # (bare LF lines: RFC 9112 2.2 lets a recipient take them)
         if len(head) >= _MAX_CONNECT_HEAD:
             raise ProxyRefused(f"the proxy {proxy} sent an answer too long for a CONNECT reply")
-        if deadline is not None and time.monotonic() > deadline:
-            raise ConnectTimeout(f"the proxy {proxy} did not complete its answer to the tunnel request to {target} "
-                                 "in time")
-        head += _recv_exactly(sock, 1, proxy, target)
+        head += _recv_exactly(sock, 1, proxy, target, deadline)
     status_line = bytes(head).split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")
     fields = status_line.split(" ", 2)
     status = server_status(fields[1]) if len(fields) >= 2 and fields[0].startswith("HTTP/") else None
@@ -295,8 +289,9 @@ def tunnel_refused(proxy: str, target: str, status: int, said: str) -> ProxyRefu
 
 def _socks5(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
     target = _target(host, port)
+    deadline = _deadline(sock)
     _send(sock, proxy, b"\x05\x01\x00")  # version 5, one method: no authentication
-    version, method = _recv_exactly(sock, 2, proxy, target)
+    version, method = _recv_exactly(sock, 2, proxy, target, deadline)
     if version != 5:
         raise ProxyRefused(f"{proxy} is not a SOCKS5 proxy")
     if method != 0:
@@ -304,7 +299,7 @@ def _socks5(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
                           hint="use a proxy that admits this machine without a password")
     address = _socks_name(host, proxy) if proxy.kind == "socks5h" else _socks_address(host, port, proxy)
     _send(sock, proxy, b"\x05\x01\x00" + address + struct.pack("!H", port))
-    version, reply, _reserved, kind = _recv_exactly(sock, 4, proxy, target)
+    version, reply, _reserved, kind = _recv_exactly(sock, 4, proxy, target, deadline)
     if reply != 0:
         # Its rules (2) and what it cannot do (7, 8) stay so; the network's troubles may pass.
         refused = ProxyDenied if reply in (2, 7, 8) else ProxyRefused
@@ -316,8 +311,8 @@ def _socks5(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
     # The bound address that follows is of no use to us, but must be read off the stream.
     length = {1: 4, 4: 16}.get(kind)
     if length is None:
-        length = _recv_exactly(sock, 1, proxy, target)[0]
-    _recv_exactly(sock, length + 2, proxy, target)
+        length = _recv_exactly(sock, 1, proxy, target, deadline)[0]
+    _recv_exactly(sock, length + 2, proxy, target, deadline)
 
 
 def _socks_name(host: str, proxy: Proxy) -> bytes:
@@ -352,16 +347,36 @@ def _send(sock: socket.socket, proxy: Proxy, data: bytes) -> None:
         raise ConnectError(f"the connection to the proxy {proxy} broke: {exc.strerror or exc}") from exc
 
 
-def _recv_exactly(sock: socket.socket, count: int, proxy: Proxy, target: str) -> bytes:
+def _deadline(sock: socket.socket) -> float | None:
+    """When a proxy's whole answer must have come: two of the socket's timeouts from now (as an FTP
+    reply's), so that one trickling it a byte at a time cannot hold the connection as long as it
+    goes on (review W); None without a timeout."""
+    timeout = sock.gettimeout()
+    return None if timeout is None else time.monotonic() + 2 * timeout
+
+
+def _recv_exactly(sock: socket.socket, count: int, proxy: Proxy, target: str, deadline: float | None = None
+                  ) -> bytes:
     data = bytearray()
-    while len(data) < count:
-        try:
-            chunk = sock.recv(count - len(data))
-        except OSError as exc:
-            raise _broken(proxy, target, exc) from exc
-        if not chunk:
-            raise ProxyRefused(f"the proxy {proxy} closed the connection while opening a tunnel to {target}")
-        data += chunk
+    timeout = sock.gettimeout()
+    try:
+        while len(data) < count:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ConnectTimeout(f"the proxy {proxy} did not complete its answer to the tunnel request "
+                                         f"to {target} in time")
+                sock.settimeout(left if timeout is None else min(timeout, left))
+            try:
+                chunk = sock.recv(count - len(data))
+            except OSError as exc:
+                raise _broken(proxy, target, exc) from exc
+            if not chunk:
+                raise ProxyRefused(f"the proxy {proxy} closed the connection while opening a tunnel to {target}")
+            data += chunk
+    finally:
+        if deadline is not None:
+            sock.settimeout(timeout)
     return bytes(data)
 
 

@@ -374,7 +374,7 @@ class WebDAVAdapter(Adapter):
         return reply.resources
 
     def _split(
-        self, resources: list[DAVResource], path: str, *, named: bool = False
+        self, resources: list[DAVResource], path: str, *, depth: int, named: bool = False
     ) -> tuple[DAVResource, list[DAVResource]]:
         """The resource ``path`` itself, and its direct children (the members, for Depth 1).
 
@@ -389,14 +389,19 @@ class WebDAVAdapter(Adapter):
         """
         wanted = path.rstrip("/") or "/"
         ours = self._same_origin(resources, wanted)
-        itself = next((r for r in ours if r.path == wanted), None)
-        if itself is None and self._rewrite is not None:
+        itself = None
+        if self._rewrite is not None:  # the server's name for it, as an earlier answer showed
             renamed = _rewritten(wanted, self._rewrite)
             itself = next((r for r in ours if r.path == renamed), None)
+        exact = next((r for r in ours if r.path == wanted), None) if itself is None else None
+        if exact is not None and not _maybe_a_member(exact, ours):
+            itself = exact
         if itself is None and not (named and wanted == "/"):
-            itself = _renamed_itself(ours, wanted)
-            if itself is not None and wanted != "/":
+            itself = _renamed_itself(ours, wanted, depth=depth)
+            if itself is not None and (wanted != "/" or depth == 0):
                 self._rewrite = _rewrite_between(itself.path, wanted)
+        if itself is None and not named:
+            itself = exact  # (a listing only: what decides a removal must be certain)
         if itself is None:
             raise RemoteError(
                 f"{self.settings.server}: the PROPFIND answer for {path} does not describe {path}"
@@ -446,7 +451,7 @@ class WebDAVAdapter(Adapter):
         return [r for r in resources if r.authority is None or _origin(r.authority) in own]
 
     def _stat(self, path: str) -> DAVResource:
-        resource, _ = self._split(self._propfind(path, 0), path)
+        resource, _ = self._split(self._propfind(path, 0), path, depth=0)
         return resource
 
     def _lookup(self, path: str) -> DAVResource | None:
@@ -477,7 +482,7 @@ class WebDAVAdapter(Adapter):
         )
 
     def _ls(self, path: str) -> list[Entry]:
-        itself, members = self._split(self._propfind(path, 1), path)
+        itself, members = self._split(self._propfind(path, 1), path, depth=1)
         if not itself.is_collection:
             return [self._to_entry(itself, path)]
         entries: dict[str, Entry] = {}
@@ -485,6 +490,13 @@ class WebDAVAdapter(Adapter):
             name = member.name
             if member.status in (404, 410) or not name or name in entries:
                 continue  # (gone between the server's look at the folder and at it)
+            if _unaddressable(name):
+                _log.warning(
+                    "%s: skipped %s in %s: its name is not UTF-8, which "
+                    "xfer does not address or write to disk",
+                    self.settings.server, ascii(name), path,
+                )
+                continue
             if member.status in (401, 403):
                 # There, but not described to us: sabre/dav's ACL plugin lists what the user may not
                 # read with every property refused (review V).  Listed as neither file nor folder, it
@@ -494,19 +506,12 @@ class WebDAVAdapter(Adapter):
                 continue
             if not 200 <= member.status < 300:
                 # Left out, it would read as absent: sync --delete would remove the local copy of a
-                # file the server has and did not describe (a 403 for one member, a 500 for another).
+                # file the server has and did not describe (a 500 for one member).
                 raise _member_error(member.status)(
                     f"{self.settings.server}: cannot list {path}: the server did not describe "
                     f"{_printable(name)} in it (HTTP {member.status}); the listing is incomplete",
                     server=self.settings.server, path=path, status=member.status,
                 )
-            if _unaddressable(name):
-                _log.warning(
-                    "%s: skipped %s in %s: its name is not UTF-8, which "
-                    "xfer does not address or write to disk",
-                    self.settings.server, ascii(name), path,
-                )
-                continue
             child = posixpath.join(path, name)
             if member.is_collection:
                 self._collections.add(child)
@@ -539,7 +544,7 @@ class WebDAVAdapter(Adapter):
             return None
         try:
             resources = parse_multistatus([answer.content], request_url=answer.url, limit=self.settings.max_listing)
-            itself, _ = self._split(resources, path, named=True)  # it decides a DELETE
+            itself, _ = self._split(resources, path, depth=0, named=True)  # it decides a DELETE
         except RemoteNotFound as missing:
             return missing
         except (XferError, TooLarge, UnsafeXML):
@@ -627,7 +632,8 @@ class WebDAVAdapter(Adapter):
     def _rm(self, path: str, recursive: bool) -> None:
         if path == "/":
             raise UsageError("refusing to remove the server's root folder")
-        itself, members = self._split(self._propfind(path, 0 if recursive else 1), path, named=True)
+        depth = 0 if recursive else 1
+        itself, members = self._split(self._propfind(path, depth), path, depth=depth, named=True)
         if itself.is_collection and not recursive and members:
             raise folder_needs_recursive(
                 f"{self.settings.server}: {path} is a folder with {len(members)} entr"
@@ -641,7 +647,7 @@ class WebDAVAdapter(Adapter):
     def _rmdir(self, path: str) -> None:
         if path == "/":
             raise UsageError("refusing to remove the server's root folder")
-        itself, members = self._split(self._propfind(path, 1), path, named=True)
+        itself, members = self._split(self._propfind(path, 1), path, depth=1, named=True)
         if not itself.is_collection:
             raise RemoteError(f"{self.settings.server}: {path} is not a folder", hint="use xfer rm for files")
         if members:
@@ -1104,7 +1110,7 @@ def _member_error(status: int) -> type[RemoteError]:
     return RemoteError
 
 
-def _renamed_itself(ours: list[DAVResource], wanted: str) -> DAVResource | None:
+def _renamed_itself(ours: list[DAVResource], wanted: str, *, depth: int) -> DAVResource | None:
     """The entry a path-rewriting proxy's answer names ``wanted`` by, if one can be told; None if not.
 
     Behind such a proxy the server names things under another prefix (``/in`` comes back as
@@ -1112,10 +1118,13 @@ def _renamed_itself(ours: list[DAVResource], wanted: str) -> DAVResource | None:
     whose path and ``wanted`` end alike, and every other entry is under it.  Never a member of
     ``wanted``: a folder ``/data`` whose answer leaves its own entry out and holds a file
     ``data`` is not that file (review Q: ``rm /data`` removed the folder).  For the root, whose
-    every member ends like it, only a collection with the answer's other entries under it, and
-    at least one (review V: an answer for ``/`` of one folder, ``/docs/``, made ``/docs`` the
-    root, and ``sync --delete`` removed the local copies of everything else).
+    every member ends like it: the one collection of a Depth 0 answer (which describes nothing
+    else), or in a Depth 1 answer a collection with the other entries under it, and at least one
+    (review V: an answer for ``/`` of one folder, ``/docs/``, made ``/docs`` the root, and
+    ``sync --delete`` removed the local copies of everything else).
     """
+    if wanted == "/" and depth == 0:
+        return ours[0] if len(ours) == 1 and ours[0].is_collection else None
     if wanted == "/":
         candidates = [r for r in ours if r.is_collection]
     else:
@@ -1130,6 +1139,21 @@ def _renamed_itself(ours: list[DAVResource], wanted: str) -> DAVResource | None:
     if wanted == "/" and not others:
         return None
     return first if all(r.path.startswith(prefix) for r in others) else None
+
+
+def _maybe_a_member(entry: DAVResource, ours: list[DAVResource]) -> bool:
+    """Whether the entry named as we asked may be a member of the resource the answer describes:
+    its folder is in the answer too, and nothing is listed under it.
+
+    Behind a proxy that strips a prefix (``/dav/x`` answered as ``/x``), our ``/dav/dav`` is the
+    server's ``/dav``: its answer holds ``/dav`` (the folder) and ``/dav/dav``, a member named
+    like our path (review X: ``rm /dav/dav`` took that member for the folder, a file, and removed
+    the folder).  A server answering as asked lists no folder above what was asked for.
+    """
+    if entry.path == "/":
+        return False
+    folder, below = posixpath.dirname(entry.path), entry.path + "/"
+    return any(r.path == folder for r in ours) and not any(r.path.startswith(below) for r in ours)
 
 
 def _rewrite_between(theirs: str, ours: str) -> tuple[str, str]:

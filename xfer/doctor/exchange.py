@@ -12,6 +12,7 @@ inbox).  FTPS: the greeting (implicit) and ``FEAT``.
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import http.client
 import io
@@ -89,15 +90,27 @@ def http_exchange(tls: ssl.SSLSocket, host: str, port: int, path: str) -> Exchan
     response.fp = io.BufferedReader(stream)
     try:
         response.begin()
-        try:
-            body = response.read(BODY_LIMIT)
-        except (TimeoutError, http.client.IncompleteRead) as cut:
-            body = getattr(cut, "partial", b"")
+        body = _first_bytes(response)
     finally:
         response.close()
     _http_log.info("GET https://%s:%s%s -> %s %s (doctor's probe)", authority, port, target, response.status,
                    response.reason)
     return Exchange(status=response.status, reason=response.reason, headers=dict(response.getheaders()), body=body)
+
+
+def _first_bytes(response: http.client.HTTPResponse) -> bytes:
+    """Up to :data:`BODY_LIMIT` bytes of the body, what came of it if it is cut or the deadline
+    passes (nginx's "No required SSL certificate was sent" page is what step 5 reads)."""
+    parts: list[bytes] = []
+    got = 0
+    with contextlib.suppress(TimeoutError, http.client.IncompleteRead):
+        while got < BODY_LIMIT:
+            part = response.read1(BODY_LIMIT - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+    return b"".join(parts)
 
 
 class FTPDialogue(FTPSConnection):
