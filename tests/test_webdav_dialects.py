@@ -485,3 +485,45 @@ def test_a_refused_member_whose_name_is_not_utf8_is_passed_over_as_any_such_name
     with srv.adapter(client_context()) as remote:
         assert [e.name for e in remote.ls("/in")] == ["a.txt"]
 
+
+
+def test_a_lone_member_behind_a_prefixing_proxy_never_decides_a_removal(
+    server_with: ServerWith, client_context: ContextFactory
+) -> None:
+    """/in answered with /backend/in/in/ alone: its own entry left out behind a proxy adding /backend,
+    or a proxy whose prefix is /backend/in.  rm /in took the member for the folder and removed the
+    folder, and remembered the prefix /backend/in for every later call (review Y)."""
+
+    def answer(request: RecordedRequest) -> Reply | None:
+        if request.method == "PROPFIND" and request.path.rstrip("/") == "/in":
+            return Reply(207, _multistatus(_member("/backend/in/in/", collection=True)))
+        return None
+
+    srv = server_with(answer)
+    _files(srv.root / "in", "a.txt")
+    _files(srv.root / "in" / "in", "deep.txt")
+    with srv.adapter(client_context()) as remote:
+        with pytest.raises(RemoteError, match="does not describe /in; nothing was removed"):
+            remote.rm("/in")
+        assert remote._rewrite is None
+    assert (srv.root / "in" / "a.txt").exists()
+
+
+def test_the_roots_answer_teaches_no_rewrite(server_with: ServerWith, client_context: ContextFactory) -> None:
+    """info("/") answered with one collection /backend/ remembered ("", ""), a rewrite mapping every
+    path to itself, which then skipped the check for a member named like our path: behind a proxy
+    stripping /dav, rm /dav/dav removed the folder holding keep.txt (review Y)."""
+    srv: WebDAVServer
+
+    def answer(request: RecordedRequest) -> Reply | None:
+        if request.method == "PROPFIND" and request.path == "/" and request.headers.get("Depth") == "0":
+            return Reply(207, _multistatus(_member("/backend/", collection=True)))
+        return _behind_a_proxy(request, srv, "/dav", strip=True)
+
+    srv = server_with(answer)
+    _files(srv.root / "dav" / "dav", "dav", "keep.txt")
+    with srv.adapter(client_context()) as remote:
+        assert remote.info("/").is_dir
+        with pytest.raises(RemoteIsFolder):
+            remote.rm("/dav/dav")
+    assert (srv.root / "dav" / "dav" / "keep.txt").exists()

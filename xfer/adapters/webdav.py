@@ -392,14 +392,22 @@ class WebDAVAdapter(Adapter):
         itself = None
         if self._rewrite is not None:  # the server's name for it, as an earlier answer showed
             renamed = _rewritten(wanted, self._rewrite)
-            itself = next((r for r in ours if r.path == renamed), None)
+            itself = next((r for r in ours if r.path == renamed and not _maybe_a_member(r, ours)), None)
         exact = next((r for r in ours if r.path == wanted), None) if itself is None else None
         if exact is not None and not _maybe_a_member(exact, ours):
             itself = exact
         if itself is None and not (named and wanted == "/"):
             itself = _renamed_itself(ours, wanted, depth=depth)
-            if itself is not None and (wanted != "/" or depth == 0):
-                self._rewrite = _rewrite_between(itself.path, wanted)
+            rewrite = _rewrite_between(itself.path, wanted) if itself is not None and wanted != "/" else None
+            if rewrite is not None and rewrite[0].endswith(wanted):
+                # /in answered as /backend/in/in alone: a proxy's prefix /backend/in, or a member
+                # named like the folder behind a prefix /backend, in an answer that left its own
+                # entry out (review Y: rm /in removed the folder).  Not certain enough to decide a
+                # removal, nor to be remembered.
+                itself = None if named else itself
+            elif rewrite is not None and rewrite != ("", ""):
+                # (Never learned from the root: its one-collection answer is also the hostile one.)
+                self._rewrite = rewrite
         if itself is None and not named:
             itself = exact  # (a listing only: what decides a removal must be certain)
         if itself is None:
