@@ -34,12 +34,11 @@ from .errors import (
     RemotePermissionDenied,
     RemoteStorageFull,
     ServerError,
-    TLSError,
     UnsupportedOperation,
     UsageError,
     XferError,
 )
-from .net import Proxy, tunnel_refused
+from .net import Proxy, proxy_tls_failed, tunnel_broken, tunnel_refused
 from .numbers import server_http_date, server_int
 from .tls import find_cause, translate_error
 
@@ -243,7 +242,9 @@ def _map_exception(
     return ConnectError(f"{server}: {_innermost(exc)}")
 
 
-_PROXY_HINT = "check the proxy option, or HTTPS_PROXY / NO_PROXY"
+#: Where a proxy of the HTTP family may have been set.
+_PROXY_SOURCES = "the proxy option, or HTTPS_PROXY / NO_PROXY"
+_PROXY_HINT = f"check {_PROXY_SOURCES}"
 #: How http.client words a CONNECT the proxy refused: "Tunnel connection failed: 403 Forbidden".
 _TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})\b ?(.*)")
 
@@ -255,24 +256,20 @@ def _proxy_failure(failed: BaseException, *, server: str, proxy: Proxy | None) -
     if unreachable is not None:
         return unreachable
     where = str(proxy) if proxy is not None else "(the proxy)"
-    hint = _PROXY_HINT
-    untrusted = find_cause(failed, ssl.SSLCertVerificationError)
-    if untrusted is not None:
-        return TLSError(
-            f"the TLS connection to the proxy {where} failed: {_innermost(untrusted)}",
-            hint="an https:// proxy's certificate is checked against this machine's trusted CAs "
-            "(SSL_CERT_FILE), not the partner's --ca; or use an http:// proxy",
-        )
-    if find_cause(failed, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError)) is not None:
-        # The proxy dropped its own handshake (a restart, a full accept queue): it may pass.
-        return ConnectionDropped(f"the proxy {where} closed the connection during its TLS handshake", hint=hint)
+    broken_tls = find_cause(failed, ssl.SSLError)
+    if broken_tls is not None or find_cause(failed, ConnectionResetError) is not None:
+        # The https:// proxy's own handshake (the tunnel's CONNECT failures are xfer's already:
+        # _HTTPSConnection._tunnel), worded as doctor words it.
+        cause = broken_tls or find_cause(failed, ConnectionResetError)
+        assert isinstance(cause, OSError)
+        return proxy_tls_failed(cause, where, origin=proxy.origin if proxy is not None else _PROXY_SOURCES)
     refused = _TUNNEL_REFUSED.search(_innermost(failed))
     if refused is not None:
         status = int(refused.group(1))
         return tunnel_refused(where, server, status, f"{status} {refused.group(2)}".strip())
     if find_cause(failed, TimeoutError) is not None:
-        return ConnectTimeout(f"the proxy {where} did not answer the tunnel request to {server}", hint=hint)
-    return ProxyRefused(f"the proxy {where} failed the tunnel to {server}: {_innermost(failed)}", hint=hint)
+        return tunnel_broken(where, server, TimeoutError(), hint=_PROXY_HINT)
+    return ProxyRefused(f"the proxy {where} failed the tunnel to {server}: {_innermost(failed)}", hint=_PROXY_HINT)
 
 
 def _unreachable_proxy(exc: BaseException) -> ConnectError | None:

@@ -53,9 +53,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
 
 from .errors import (
-    ConnectTimeout,
     InsecureSchemeRefused,
-    ProxyRefused,
     RemoteError,
     UsageError,
     XferError,
@@ -72,7 +70,7 @@ from .http_lean import (
     lean_body,
 )
 from .log import logger, masked_headers
-from .net import Proxy, choose_proxy, open_tcp
+from .net import Proxy, choose_proxy, open_tcp, tunnel_broken
 from .protocols.spec import WEB_PROXY_ENVIRONMENT
 from .transfer import UPLOAD_BLOCK
 from .urls import quote_path
@@ -295,16 +293,12 @@ class _HTTPSConnection(urllib3.connection.HTTPSConnection):
         """
         try:
             super()._tunnel()
-        except (TimeoutError, http.client.RemoteDisconnected, ConnectionResetError) as exc:
+        except (TimeoutError, ConnectionResetError) as exc:  # (RemoteDisconnected is one)
+            # Worded as FTPS and SFTP word it (xfer.net): the server was never reached.
             proxy = self.proxy
             where = f"{proxy.scheme}://{proxy.netloc}" if proxy is not None else "(the proxy)"
-            target = f"{self._tunnel_host}:{self._tunnel_port}"
-            if isinstance(exc, TimeoutError):
-                raise ConnectTimeout(f"the proxy {where} did not answer the tunnel request to {target}",
-                                     hint="check the proxy option, or HTTPS_PROXY / NO_PROXY") from exc
-            # Worded as FTPS and SFTP word it (xfer.net): the server was never reached.
-            raise ProxyRefused(f"the proxy {where} closed the connection while opening a tunnel to {target}",
-                               hint="check the proxy option, or HTTPS_PROXY / NO_PROXY") from exc
+            raise tunnel_broken(where, f"{self._tunnel_host}:{self._tunnel_port}", exc,
+                                hint="check the proxy option, or HTTPS_PROXY / NO_PROXY") from exc
 
 
 def _pool_class(connection: type[_HTTPSConnection]) -> type[urllib3.connectionpool.HTTPSConnectionPool]:

@@ -25,20 +25,23 @@ the only one of xfer's without a release in years.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ipaddress
 import os
 import socket
+import ssl
 import struct
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .errors import ConnectError, ConnectTimeout, ProxyDenied, ProxyRefused, UsageError
+from .errors import ConnectError, ConnectionDropped, ConnectTimeout, ProxyDenied, ProxyRefused, TLSError, UsageError
 from .numbers import server_status
 
 __all__ = [
-    "DIRECT", "Proxy", "choose_proxy", "connect_tunnel", "open_tcp", "parse_proxy", "reach_proxy", "tunnel_refused",
+    "DIRECT", "Proxy", "choose_proxy", "connect_tunnel", "open_tcp", "parse_proxy", "proxy_tls_failed", "reach_proxy",
+    "tunnel_broken", "tunnel_refused",
 ]
 
 ProxyKind = Literal["http", "https", "socks5", "socks5h"]
@@ -370,9 +373,9 @@ def _recv_exactly(sock: socket.socket, count: int, proxy: Proxy, target: str, de
             try:
                 chunk = sock.recv(count - len(data))
             except OSError as exc:
-                raise _broken(proxy, target, exc) from exc
+                raise tunnel_broken(str(proxy), target, exc) from exc
             if not chunk:
-                raise ProxyRefused(f"the proxy {proxy} closed the connection while opening a tunnel to {target}")
+                raise tunnel_broken(str(proxy), target, None)
             data += chunk
     finally:
         if deadline is not None:
@@ -380,8 +383,36 @@ def _recv_exactly(sock: socket.socket, count: int, proxy: Proxy, target: str, de
     return bytes(data)
 
 
-def _broken(proxy: Proxy, target: str, exc: OSError) -> ConnectError:
+def tunnel_broken(proxy: str, target: str, exc: OSError | None, *, hint: str | None = None) -> ConnectError:
+    """The error for a tunnel request the proxy did not see through: no answer in time, a close
+    (``exc`` None, or http.client's ``RemoteDisconnected``), or another failure of the connection.
+    One wording for every protocol: urllib3's own ``CONNECT`` (xfer.http_session) comes here too."""
     if isinstance(exc, TimeoutError):
-        return ConnectTimeout(f"the proxy {proxy} did not answer the tunnel request to {target}")
+        return ConnectTimeout(f"the proxy {proxy} did not answer the tunnel request to {target}", hint=hint)
+    if exc is None or isinstance(exc, http.client.RemoteDisconnected):
+        return ProxyRefused(f"the proxy {proxy} closed the connection while opening a tunnel to {target}", hint=hint)
     return ConnectError(f"the connection to the proxy {proxy} broke while opening a tunnel to {target}: "
-                        f"{exc.strerror or exc}")
+                        f"{exc.strerror or exc}", hint=hint)
+
+
+def proxy_tls_failed(exc: OSError, proxy: str, *, origin: str, timeout: float | None = None) -> ConnectError | TLSError:
+    """The error for a TLS handshake with an ``https://`` proxy that failed (``origin``: where the
+    proxy was set, for the hint).  Only a failed certificate check is about trust; a proxy that
+    closed, reset or stalled its handshake (a restart, a full accept queue) is a connection failure,
+    which may pass; any other TLS failure is one of TLS (a proxy that does not speak it)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TLSError(
+            f"the TLS connection to the proxy {proxy} failed: {exc.verify_message or exc.reason or exc}",
+            hint="an https:// proxy's certificate is checked against this machine's trusted CAs "
+            "(SSL_CERT_FILE), not the partner's --ca; or use an http:// proxy",
+        )
+    if isinstance(exc, TimeoutError):
+        within = "" if timeout is None else f" within {timeout:g} s"
+        return ConnectTimeout(f"the proxy {proxy} did not complete its TLS handshake{within}", hint=f"check {origin}")
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return TLSError(f"the TLS connection to the proxy {proxy} failed: {exc.reason or exc}",
+                        hint=f"check that the proxy speaks TLS: a proxy without it is http:// ({origin})")
+    # An EOF, or a reset (an OSError): the proxy dropped its handshake.
+    said = "" if isinstance(exc, ssl.SSLError) else f": {exc.strerror or exc}"
+    return ConnectionDropped(f"the proxy {proxy} closed the connection during its TLS handshake{said}",
+                             hint=f"run the command again; if it persists, check {origin}")

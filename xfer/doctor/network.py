@@ -6,8 +6,8 @@ import socket
 import ssl
 import time
 
-from ..errors import ConnectError, ConnectionDropped, ConnectTimeout, TLSError, XferError
-from ..net import Proxy, connect_tunnel, open_tcp, reach_proxy
+from ..errors import ConnectError, XferError
+from ..net import Proxy, connect_tunnel, open_tcp, proxy_tls_failed, reach_proxy
 from ..tls import translate_error
 from .report import Step
 
@@ -89,33 +89,10 @@ def _through_tls_proxy(host: str, port: int, timeout: float, proxy: Proxy) -> so
         sock = ssl.create_default_context().wrap_socket(raw, server_hostname=proxy.host)
     except (ssl.SSLError, OSError) as exc:
         raw.close()
-        raise _proxy_handshake_failed(exc, proxy, timeout) from exc
+        raise proxy_tls_failed(exc, str(proxy), origin=proxy.origin, timeout=timeout) from exc
     try:
         connect_tunnel(sock, proxy, host, port)
     except BaseException:
         sock.close()
         raise
     return sock
-
-
-def _proxy_handshake_failed(exc: ssl.SSLError | OSError, proxy: Proxy, timeout: float) -> XferError:
-    """The error for a TLS handshake with an ``https://`` proxy that failed, worded as a transfer
-    words it (:mod:`xfer.http_errors`): only a certificate check is about trust; a proxy that
-    closed or stalled its handshake (a restart, a full accept queue) is a connection failure."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return TLSError(
-            f"the TLS connection to the proxy {proxy} failed: {exc.verify_message or exc.reason or exc}",
-            hint="an https:// proxy's certificate is checked against this machine's trusted CAs "
-            "(SSL_CERT_FILE), not the partner's --ca; or use an http:// proxy",
-        )
-    if isinstance(exc, TimeoutError):
-        return ConnectTimeout(f"the proxy {proxy} did not complete its TLS handshake within {timeout:g} s",
-                              hint=f"check {proxy.origin}")
-    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-        return TLSError(f"the TLS connection to the proxy {proxy} failed: {exc.reason or exc}",
-                        hint=f"check that {proxy.host}:{proxy.port} speaks TLS: a proxy without it is http:// "
-                        f"({proxy.origin})")
-    # An EOF, or a reset (an OSError): the proxy dropped its handshake, which may pass.
-    said = "" if isinstance(exc, ssl.SSLError) else f": {exc.strerror or exc}"
-    return ConnectionDropped(f"the proxy {proxy} closed the connection during its TLS handshake{said}",
-                             hint=f"run the command again; if it persists, check {proxy.origin}")
