@@ -64,7 +64,7 @@ from .base import (
     Source,
     TransferResult,
 )
-from .http_removal import remove_together
+from .http_removal import DELETED, not_done, remove_together
 from .http_transfer import HEAD_HEADERS, ChunkedUpload, HTTPTransfer, http_options
 from .writer import RemoteWriter, SpooledWriter
 
@@ -205,17 +205,17 @@ class HTTPSAdapter(Adapter):
                             server=self.settings.server, path=self.user_path(path), status=response.status_code,
                         )
                 session.check(response, path=path)
-                if response.status_code in (202, 207):
-                    drain_error_body(response)
-                    said = f"{response.status_code} {response.reason or ''}".strip()
+                drain_error_body(response)
+                said = f"{response.status_code} {response.reason or ''}".strip()
+                if response.status_code == 207:
                     raise RemoteError(
                         f"{self.settings.server}: the removal of {self.user_path(path)} is not done ({said}: "
-                        + ("some of what it holds was not removed)" if response.status_code == 207
-                           else "accepted, to be done later)"),
+                        "some of what it holds was not removed)",
                         hint="look at the folder on the server, then run rm again",
                         server=self.settings.server, path=self.user_path(path), status=response.status_code,
                     )
-                drain_error_body(response)
+                if response.status_code not in DELETED:  # 202 Accepted: as a pipelined DELETE's (http_removal)
+                    raise not_done(self.settings.server, "removal", self.user_path(path), said)
 
     def _is_folder(self, path: str, refused: requests.Response) -> bool:
         """After a DELETE refused with 400 or 409: whether ``path`` is a folder, by a look of its
