@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -91,3 +93,28 @@ def mounted_tmpfs(tmp_path_factory: pytest.TempPathFactory, name: str, options: 
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def scripted_proxy() -> Iterator[Callable[[Callable[[socket.socket], None]], str]]:
+    """``start(handler)``: a TCP listener running ``handler(connection)`` per connection; its http:// URL."""
+    listeners: list[socket.socket] = []
+
+    def start(handler: Callable[[socket.socket], None]) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def accept() -> None:
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=handler, args=(connection,), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    for listener in listeners:
+        listener.close()

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -420,28 +420,25 @@ def test_no_proxy_names_an_ipv6_address_with_or_without_a_port(
     assert choose_proxy(None, "::2", environment=("ALL_PROXY",)) is not None
 
 
+def _closing_after_the_request(accepted: list[socket.socket]) -> Callable[[socket.socket], None]:
+    """A proxy that reads what it is sent (a ClientHello, a CONNECT) and closes without a word."""
+
+    def handler(connection: socket.socket) -> None:
+        accepted.append(connection)
+        with contextlib.suppress(OSError), connection:
+            connection.recv(65536)
+
+    return handler
+
+
 def test_an_https_proxy_that_drops_its_own_handshake_is_tried_again(
-    capsys: pytest.CaptureFixture[str], retry_waits: list[float]
+    capsys: pytest.CaptureFixture[str], retry_waits: list[float], scripted_proxy: Callable[..., str]
 ) -> None:
     """A proxy closing in its TLS handshake (a restart, a full queue) is a dropped connection, tried
     again (exit 5), not a trust error about its certificate (exit 4, never retried)."""
-    listener = socket.create_server(("127.0.0.1", 0))
     accepted: list[socket.socket] = []
-
-    def drop() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            accepted.append(connection)
-            connection.recv(65536)
-            connection.close()
-
-    threading.Thread(target=drop, daemon=True).start()
-    with listener:
-        code, _, err = run(capsys, "ls", "https://127.0.0.1:9/", "--proxy",
-                           f"https://127.0.0.1:{listener.getsockname()[1]}", "--retries", "2")
+    url = scripted_proxy(_closing_after_the_request(accepted)).replace("http://", "https://")
+    code, _, err = run(capsys, "ls", "https://127.0.0.1:9/", "--proxy", url, "--retries", "2")
     assert code == 5, err
     assert "closed the connection during its TLS handshake" in err and "SSL_CERT_FILE" not in err
     assert len(accepted) == 3 and len(retry_waits) == 2
@@ -449,23 +446,11 @@ def test_an_https_proxy_that_drops_its_own_handshake_is_tried_again(
 
 @pytest.mark.parametrize("protocol", ["https", "ftpes"])
 def test_a_proxy_that_closes_on_connect_is_named_not_the_server(
-    pki: TestPKI, tmp_path: Path, protocol: str
+    pki: TestPKI, tmp_path: Path, protocol: str, scripted_proxy: Callable[..., str]
 ) -> None:
     """HTTPS said "the connection to <server> was dropped" (FTPS named the proxy already)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def close_on_connect() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            connection.recv(65536)
-            connection.close()
-
-    threading.Thread(target=close_on_connect, daemon=True).start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    with listener, serve(protocol, pki, root=tmp_path / "served") as endpoint, pytest.raises(ProxyRefused) as caught:
+    url = scripted_proxy(_closing_after_the_request([]))
+    with serve(protocol, pki, root=tmp_path / "served") as endpoint, pytest.raises(ProxyRefused) as caught:
         with xfer.connect(endpoint.profile, proxy=url, retries=0) as remote:
             remote.ls("/")
     assert f"the proxy {url} closed the connection while opening a tunnel" in caught.value.message

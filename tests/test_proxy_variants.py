@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import select
 import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,31 +39,6 @@ _ENVIRONMENT = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROX
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def scripted_proxy() -> Iterator[Callable[[Callable[[socket.socket], None]], str]]:
-    """``start(handler)``: a TCP listener running ``handler(connection)`` per connection; its http:// URL."""
-    listeners: list[socket.socket] = []
-
-    def start(handler: Callable[[socket.socket], None]) -> str:
-        listener = socket.create_server(("127.0.0.1", 0))
-        listeners.append(listener)
-
-        def accept() -> None:
-            while True:
-                try:
-                    connection, _ = listener.accept()
-                except OSError:
-                    return
-                threading.Thread(target=handler, args=(connection,), daemon=True).start()
-
-        threading.Thread(target=accept, daemon=True).start()
-        return f"http://127.0.0.1:{listener.getsockname()[1]}"
-
-    yield start
-    for listener in listeners:
-        listener.close()
 
 
 def _read_head(connection: socket.socket) -> bytes:
