@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.together_helpers import SIZES, ContextFactory, make_tree
+from tests.together_helpers import SIZES, ContextFactory, count_durable_calls, make_tree
 from tests.together_helpers import https_adapter as _adapter
 from xfer import batch
 from xfer.adapters.base import ConnectionSettings
@@ -401,3 +401,26 @@ def test_a_webdav_file_answered_wrongly_in_a_group_is_said_alone(
     [alone] = failure.value.failures
     assert isinstance(alone, RemotePermissionDenied) and "/tree/f004.bin" in str(alone)
     assert not (tmp_path / "out" / "f004.bin").exists() and not _leftovers(tmp_path / "out")
+
+
+def test_a_group_is_reported_only_once_named_and_made_durable_at_once(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group's files wait under their temporary names for one durability call for all of them
+    (:class:`xfer.transfer.DownloadGroup`); each is reported to the batch only once it has its name."""
+    files = make_tree(tmp_path / "srv" / "tree", [100 + n for n in range(20)])
+    asked = count_durable_calls(monkeypatch)
+    there: list[bool] = []
+
+    def landed(place: int, result: Any) -> None:
+        there.append(Path(result.local).read_bytes() == files[Path(result.local).name])
+
+    (tmp_path / "out").mkdir()
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        results = remote.get_together([(f"/tree/{name}", tmp_path / "out" / name, None) for name in files],
+                                      landed=landed)
+    assert all(result is not None for result in results)
+    # The first file opened the connection alone (fsynced alone); the other 19 went together.
+    assert asked == [19]
+    assert there == [True] * 20
+    assert not _leftovers(tmp_path / "out")

@@ -23,7 +23,7 @@ import pytest
 
 import xfer
 from tests.test_sftp import profile_of
-from tests.together_helpers import make_tree
+from tests.together_helpers import count_durable_calls, make_tree
 from xfer import batch
 from xfer.adapters.sftp.adapter import SFTPAdapter
 from xfer.errors import FilesFailed, Interrupted, RemoteIsFolder, RemoteNotFound
@@ -83,6 +83,30 @@ def test_a_file_that_cannot_be_fetched_is_left_to_the_download_alone(
     assert (tmp_path / "out" / "0.bin").read_bytes() == files["f005.bin"]
     assert (tmp_path / "out" / "3.bin").read_bytes() == files["f006.bin"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.bin", "3.bin"]
+
+
+def test_a_group_is_reported_only_once_named_and_made_durable_at_once(
+    served: tuple[SFTPServer, dict[str, bytes]], ssh_keys: SSHTestKeys, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The group's files wait under their temporary names for one durability call for all of them
+    (:class:`xfer.transfer.DownloadGroup`); each is reported only once it has its name."""
+    srv, files = served
+    names = sorted(name for name, data in files.items() if len(data) < 64 * 1024)[:20]
+    asked = count_durable_calls(monkeypatch)
+    there: list[bool] = []
+
+    def landed(place: int, result: Any) -> None:
+        there.append(Path(result.local).read_bytes() == files[Path(result.local).name])
+
+    (tmp_path / "out").mkdir()
+    with xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        assert isinstance(remote, SFTPAdapter)
+        results = remote.get_together([(f"/tree/{name}", tmp_path / "out" / name, None) for name in names],
+                                      landed=landed)
+    assert all(result is not None for result in results)
+    assert asked == [20] and there == [True] * 20
+    assert not _leftovers(tmp_path / "out")
 
 
 def test_a_stop_ends_the_groups_other_files_with_nothing_half_written(

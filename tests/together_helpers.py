@@ -6,6 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from xfer import landing, transfer
 from xfer.adapters.base import ConnectionSettings
 from xfer.adapters.https import HTTPSAdapter
 from xfer.testing.contract import make_file
@@ -32,3 +35,16 @@ def make_tree(folder: Path, sizes: list[int] = SIZES) -> dict[str, bytes]:
         make_file(folder / f"f{number:03d}.bin", size, seed=number)
         files[f"f{number:03d}.bin"] = (folder / f"f{number:03d}.bin").read_bytes()
     return files
+
+
+def count_durable_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of files of each group made durable together (:func:`xfer.landing.sync_together`,
+    still run), with the system's unwritten data taken as none (the suite's own big files may be dirty)."""
+    asked: list[int] = []
+    monkeypatch.setattr(landing, "_unwritten_bytes", lambda: 0)
+
+    def counted(descriptors: list[int]) -> bool:
+        asked.append(len(descriptors))
+        return landing.sync_together(descriptors)
+    monkeypatch.setattr(transfer, "sync_together", counted)
+    return asked

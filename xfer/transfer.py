@@ -33,6 +33,7 @@ from typing import Any, BinaryIO, ClassVar
 
 from .buffers import aligned_buffer
 from .errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
+from .landing import sync_together
 from .log import logger
 from .pipeline_io import WRITEBACK_STEP, WriteBehind, start_writeback
 from .retry import current_attempt
@@ -46,6 +47,7 @@ __all__ = [
     "UPLOAD_BLOCK",
     "AtomicDownload",
     "DownloadAccounting",
+    "DownloadGroup",
     "FileBody",
     "PartialDownloads",
     "SentFile",
@@ -716,8 +718,11 @@ class AtomicDownload(DownloadAccounting):
         also: str | None = None,
         throttle: TokenBucket | None = None,
         sha256: bool = True,
+        landing: DownloadGroup | None = None,
     ) -> None:
         self.target = Path(target)
+        #: The group whose :meth:`DownloadGroup.land` fsyncs and names this download (None: it does that itself).
+        self._landing = landing
         self.expected_size = expected_size
         self.written = 0
         self._callback = callback
@@ -930,17 +935,40 @@ class AtomicDownload(DownloadAccounting):
                 # and keeps them: a 0600 file must not become readable by all), else it gets the
                 # mode any new file would get (umask).  Never set-id bits.
                 self._take_after_replaced(handle.fileno())
-                # fsync before rename: after a crash the name must not point at missing data.
-                os.fsync(handle.fileno())
-                handle.close()
-                os.replace(self.temp, self.target)
             except OSError as error:
                 raise local_error(error, self.target, "writing") from error
         except BaseException:
             self._discard(handle)
             raise
         self.sha256 = self._hash.hexdigest()
+        if self._landing is not None:
+            self._register()  # still a part until the group names it: a stop removes it
+            self._landing.hold(self, handle)
+            return
+        self._land(handle, durable=False)
+
+    def _land(self, handle: BinaryIO, *, durable: bool) -> None:
+        """Give the complete download its name, fsynced first unless ``durable`` already (a
+        :class:`DownloadGroup` made it so)."""
+        try:
+            try:
+                if not durable:
+                    # fsync before rename: after a crash the name must not point at missing data.
+                    os.fsync(handle.fileno())
+                handle.close()
+                os.replace(self.temp, self.target)
+            except OSError as error:
+                raise local_error(error, self.target, "writing") from error
+        except BaseException:
+            self._drop(handle)
+            raise
+        self._unregister()
         self._forget_part()
+
+    def _drop(self, handle: BinaryIO) -> None:
+        """A held download that will not get its name: its part removed."""
+        self._unregister()
+        self._discard(handle)
 
     def _take_after_replaced(self, fd: int) -> None:
         """Give the finished part the permission bits of the regular file at the target (not
@@ -1036,6 +1064,53 @@ class AtomicDownload(DownloadAccounting):
             # is the lesser harm than replacing that error with this one.
             pass
         self._forget_part()
+
+
+class DownloadGroup:
+    """Finished downloads of one group, held under their temporary names until :meth:`land`
+    makes them durable together and names them.
+
+    Why: an fsync per small file is most of the time a group of small downloads takes; one
+    ``syncfs`` covers the group (:func:`xfer.landing.sync_together`, which says when that is
+    safe; otherwise each file is fsynced as a download alone is).  A download given the group
+    (``AtomicDownload(..., landing=group)``) does every check as usual, then waits here instead
+    of fsyncing and renaming: its name does not exist until :meth:`land`, so its result must
+    not be reported before.  Leaving the ``with`` block by an exception removes every download
+    still held.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[tuple[AtomicDownload, BinaryIO]] = []
+
+    def __enter__(self) -> DownloadGroup:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        held, self._held = self._held, []
+        for download, handle in held:
+            download._drop(handle)
+
+    def hold(self, download: AtomicDownload, handle: BinaryIO) -> None:
+        """``download`` is complete and checked; ``handle`` is its open part."""
+        self._held.append((download, handle))
+
+    def land(self) -> dict[AtomicDownload, LocalError]:
+        """Make every held download durable and give it its name; those that could not be, with why
+        (their parts removed, their names untouched)."""
+        held, self._held = self._held, []
+        durable = sync_together([handle.fileno() for _, handle in held])
+        failed: dict[AtomicDownload, LocalError] = {}
+        for place, (download, handle) in enumerate(held):
+            try:
+                download._land(handle, durable=durable)
+            except LocalError as error:
+                failed[download] = error
+            except BaseException:
+                for later, later_handle in held[place + 1:]:
+                    later._drop(later_handle)
+                raise
+        return failed
 
 
 def _size_of(path: Path) -> int:

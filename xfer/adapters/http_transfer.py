@@ -47,7 +47,7 @@ from ..numbers import server_http_date, server_int
 from ..protocols.https import SPEC as HTTPS_SPEC
 from ..protocols.https import HTTPSOptions
 from ..streams import SinkFactory
-from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, FileBody, SentFile, open_for_upload
+from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, DownloadGroup, FileBody, SentFile, open_for_upload
 from ..types import Landed, SourceVersion
 from ..verify import WANT_DIGEST, Check, ServerHash, StreamHash, conclude, http_digest
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
@@ -721,27 +721,39 @@ class HTTPTransfer:
         if answers is None:
             return _Written(results, [], 0)
         unanswered: list[int] = []
-        for place, answer in zip(places, answers, strict=True):
-            if answer is None:
-                unanswered.append(place)  # sent again
-                continue
-            remote, local, callback = files[place]
+        saved: list[tuple[int, AtomicDownload, TransferResult]] = []
+        with DownloadGroup() as group:
             try:
-                _settled(results, place, self._save_answer(answer, remote, local, callback, started), report)
-            except Interrupted:
-                raise
-            except XferError:
-                continue  # alone, it is retried or said
+                for place, answer in zip(places, answers, strict=True):
+                    if answer is None:
+                        unanswered.append(place)  # sent again
+                        continue
+                    remote, local, callback = files[place]
+                    try:
+                        out = AtomicDownload(local, callback=callback, sha256=self.sha256, landing=group)
+                        result = self._save_answer(answer, remote, local, out, started)
+                    except Interrupted:
+                        raise
+                    except XferError:
+                        continue  # alone, it is retried or said
+                    if result is not None:
+                        saved.append((place, out, result))
+            finally:
+                # Made durable together, then named (also the files saved before a stop): only now
+                # is each file there to report.  One that could not be named goes alone, to say why.
+                failed = group.land()
+                for place, out, result in saved:
+                    _settled(results, place, None if out in failed else result, report)
         return _Written(results, unanswered, len(places))
 
     def _save_answer(
-        self, answer: requests.Response, remote: str, local: str, callback: ProgressCallback | None, started: float
+        self, answer: requests.Response, remote: str, local: str, out: AtomicDownload, started: float
     ) -> TransferResult | None:
-        """A pipelined GET's answer saved as :meth:`get` saves one; None for one whose body was left unread."""
+        """A pipelined GET's answer saved through ``out`` as :meth:`get` saves one; None for one
+        whose body was left unread."""
         with answer, self.session.translating():
             if body_left_unread(answer):
                 return None
-            out = AtomicDownload(local, callback=callback, sha256=self.sha256)
             return self._save(answer, remote, local, out, started, lambda: out.write(answer.content),
                               details={"pipelined": True})
 

@@ -48,7 +48,7 @@ from ...log import logger
 from ...protocols.sftp import SFTPOptions
 from ...retry import Attempt, current_attempt
 from ...streams import SinkFactory
-from ...transfer import AtomicDownload, FileBody, SentFile, hidden_beside, open_for_upload
+from ...transfer import AtomicDownload, DownloadGroup, FileBody, SentFile, hidden_beside, open_for_upload
 from ...verify import Check, HashName, ServerHash, StreamHash, conclude
 from ..base import (
     Adapter,
@@ -492,20 +492,33 @@ class SFTPAdapter(Adapter):
         if not self.moves_together(upload=False):
             return [None] * len(files)
         started = time.monotonic()
-        planned = [(self.remote_path(remote), os.fspath(local),
-                    AtomicDownload(local, callback=callback, sha256=self.settings.sha256))
-                   for remote, local, callback in files]
+        done: dict[int, TransferResult] = {}
+        with DownloadGroup() as group:
+            planned = [(self.remote_path(remote), os.fspath(local),
+                        AtomicDownload(local, callback=callback, sha256=self.settings.sha256, landing=group))
+                       for remote, local, callback in files]
 
-        def fetch(remote: str, local: str, out: AtomicDownload) -> Callable[[asyncssh.SFTPClient],
-                                                                            Awaitable[TransferResult]]:
-            async def one(sftp: asyncssh.SFTPClient) -> TransferResult:
-                check = await self._download(sftp, remote, out)
-                return self._got(remote, local, out, started, check, pipelined=True)
-            return one
+            def fetch(remote: str, local: str, out: AtomicDownload) -> Callable[[asyncssh.SFTPClient],
+                                                                                Awaitable[TransferResult]]:
+                async def one(sftp: asyncssh.SFTPClient) -> TransferResult:
+                    check = await self._download(sftp, remote, out)
+                    return self._got(remote, local, out, started, check, pipelined=True)
+                return one
 
-        fetched = self._at_once("downloading", [fetch(*one) for one in planned], landed)
-        # (None for all: the connection failed; each file alone reconnects, retries, says.)
-        return fetched if fetched is not None else [None] * len(files)
+            try:
+                # (None: the connection failed; the files not done go alone: reconnect, retry, say.)
+                self._at_once("downloading", [fetch(*one) for one in planned], done.__setitem__)
+            finally:
+                # Made durable together, then named (also the files done before a stop): only now
+                # is each file there to report.  One that could not be named goes alone, to say why.
+                failed = group.land()
+                results: list[TransferResult | None] = [None] * len(files)
+                for place, result in sorted(done.items()):
+                    if planned[place][2] not in failed:
+                        results[place] = result
+                        if landed is not None:
+                            landed(place, result)
+        return results
 
     def _at_once(
         self, action: str, works: list[Callable[[asyncssh.SFTPClient], Awaitable[_T]]],
