@@ -17,10 +17,9 @@ as before.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 
 __all__ = ["DIRTY_LIMIT", "sync_together"]
@@ -66,7 +65,9 @@ def _syncfs_reports_errors() -> bool:
 
 
 @cache
-def _syncfs() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def _syncfs() -> Callable[[int], int] | None:
+    import ctypes  # (only where a group lands: a command's start-up does not pay for it)
+
     try:
         function = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
