@@ -19,6 +19,7 @@ import tomli_w
 
 from tests.fsspec_helpers import filesystem, fs, put_server_side, served
 from xfer.adapters.base import Adapter
+from xfer.errors import UsageError
 from xfer.filesystem import XferFileSystem
 from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.pki import TestPKI
@@ -225,3 +226,58 @@ def test_sftp_calls_ask_no_file_either(
     assert got == TREE
     assert asked["ls"] == 8  # four folders, once per call
     assert asked["info"] <= 2  # "/t" itself, once per call
+
+
+def _keeping(served: Endpoint, expiry: float) -> XferFileSystem:
+    from tests.fsspec_helpers import storage_options
+
+    return XferFileSystem(skip_instance_cache=True, listings_expiry_time=expiry, **storage_options(served))
+
+
+def test_a_dask_style_plan_is_answered_by_one_listing_when_asked_to_keep_it(
+    served: Endpoint, tree: str, asked: Counter[str]
+) -> None:
+    """``listings_expiry_time`` keeps what a glob showed across calls: the ``isdir``/``info``/``ukey``
+    Dask asks of every file it planned are answered without a round trip each."""
+    fs = _keeping(served, 60)
+    files = fs.glob(f"{tree}/d*/*.csv")
+    assert len(files) == len(TREE)
+    listed = asked["ls"]
+    for _ in range(2):
+        assert not any(fs.isdir(path) for path in files)
+    assert [fs.info(path)["size"] for path in files] == [len(TREE[path[len(tree) + 1:]]) for path in files]
+    assert all(fs.ukey(path) for path in files)
+    assert asked["ls"] == listed
+    # Plain HTTPS index pages do not state the files' sizes: each file's info asks once, then is kept.
+    assert asked["info"] <= 1 + files_asked(served)
+
+
+def test_kept_facts_expire_and_a_write_through_the_instance_forgets_them(served: Endpoint, tree: str) -> None:
+    now = [1000.0]
+    fs = _keeping(served, 30)
+    fs._kept.clock = lambda: now[0]
+    before = fs.ls(f"{tree}/d2", detail=False)
+    put_server_side(served, f"{tree}/d2/late.csv", b"late")
+    now[0] += 29
+    assert fs.ls(f"{tree}/d2", detail=False) == before  # kept: the partner's new file not yet seen
+    now[0] += 1
+    assert f"{tree}/d2/late.csv" in fs.ls(f"{tree}/d2", detail=False)  # expired: asked again
+    # Our own write is seen at once, from any thread, and so is our removal.
+    fs.pipe_file(f"{tree}/d2/ours.csv", b"ours")
+    assert fs.info(f"{tree}/d2/ours.csv")["size"] == 4
+    seen: list[list[str]] = []
+    worker = threading.Thread(target=lambda: seen.append(fs.ls(f"{tree}/d2", detail=False)))
+    worker.start()
+    worker.join(30)
+    assert seen and f"{tree}/d2/ours.csv" in seen[0]
+    fs.rm_file(f"{tree}/d2/ours.csv")
+    assert not fs.exists(f"{tree}/d2/ours.csv")
+    # A kept size never bounds a read.
+    put_server_side(served, f"{tree}/d2/f0.csv", b"grown" * 10)
+    assert fs.cat_file(f"{tree}/d2/f0.csv") == b"grown" * 10
+
+
+@pytest.mark.parametrize("expiry", [0, -1, True, "60"])
+def test_listings_expiry_time_is_a_positive_number_of_seconds(served: Endpoint, expiry: Any) -> None:
+    with pytest.raises(UsageError, match="listings_expiry_time"):
+        _keeping(served, expiry)
