@@ -5,7 +5,8 @@ downloads are written as they arrive.  Past its first MiB, a download's blocks a
 and written by a worker thread while the caller's thread reads the network, through a small
 pool of buffers (:mod:`xfer.pipeline_io`).  A download lives under a temporary name
 beside the target and becomes the target only when it is complete, size-checked
-and fsynced; any failure (or Ctrl-C) removes it and leaves the old file alone.
+and durable (fsynced; a group of small files by one ``syncfs``: :class:`DownloadGroup`);
+any failure (or Ctrl-C) removes it and leaves the old file alone.
 """
 
 from __future__ import annotations
