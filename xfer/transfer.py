@@ -17,6 +17,7 @@ import errno
 import fcntl
 import hashlib
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -278,6 +279,9 @@ class PartialDownloads:
                 pass
         return removed
 
+
+#: Numbers the downloads' parts in the order they were opened (itertools.count: atomic under the GIL).
+_OPENED = itertools.count(1)
 
 #: The registry the downloads of this thread report to (a batch's worker sets it); None: none.
 _PARTIALS: contextvars.ContextVar[PartialDownloads | None] = contextvars.ContextVar("xfer_partials", default=None)
@@ -743,6 +747,8 @@ class AtomicDownload(DownloadAccounting):
         #: The batch this download is part of, told of the temp file while it is ours.
         self._partials = _PARTIALS.get()
         self.started = 0.0
+        #: When its part was opened, in the order of the process's downloads (see DownloadGroup.land).
+        self.opened = 0
         self.sha256: str | None = None
         # -- resume: a part left by an earlier try or run --
         self._attempt = current_attempt()
@@ -794,6 +800,7 @@ class AtomicDownload(DownloadAccounting):
         # Unbuffered: every write is a whole block already, and a buffered file cost a terminal
         # check and eight seeks per small file of a batch (strace; issue 14).
         self._handle = os.fdopen(fd, "r+b", buffering=0)
+        self.opened = next(_OPENED)
         self._fresh = not (self.offset or self._sidecar is not None)
         self._register()
         self.started = time.monotonic()
@@ -1082,36 +1089,52 @@ class DownloadGroup:
 
     def __init__(self) -> None:
         self._held: list[tuple[AtomicDownload, BinaryIO]] = []
+        self._named: set[AtomicDownload] = set()
 
     def __enter__(self) -> DownloadGroup:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        held, self._held = self._held, []
-        for download, handle in held:
-            download._drop(handle)
+        self._drop_held()
 
     def hold(self, download: AtomicDownload, handle: BinaryIO) -> None:
         """``download`` is complete and checked; ``handle`` is its open part."""
         self._held.append((download, handle))
 
-    def land(self) -> dict[AtomicDownload, LocalError]:
-        """Make every held download durable and give it its name; those that could not be, with why
-        (their parts removed, their names untouched)."""
+    def named(self, download: AtomicDownload) -> bool:
+        """Whether :meth:`land` gave ``download`` its name (if not, its part is gone: it goes alone)."""
+        return download in self._named
+
+    def land(self) -> None:
+        """Make every held download durable and give it its name (:meth:`named` says which got it).
+
+        One that cannot be named (a folder in its way, a full disk) has its part removed and its
+        name untouched.  A stop (Ctrl-C) anywhere in here, also during the ``syncfs``, removes the
+        parts not named yet, and is raised.
+        """
+        try:
+            # Each file system's syncfs on the descriptor opened first: it reports a write-back
+            # failure of that file system since that descriptor was opened, so of every file held.
+            first_opened = sorted(self._held, key=lambda one: one[0].opened)
+            durable = sync_together([handle.fileno() for _, handle in first_opened])
+            while self._held:
+                download, handle = self._held[0]
+                try:
+                    download._land(handle, durable=durable)
+                except LocalError:
+                    pass  # its part is removed: alone, it says what is wrong
+                else:
+                    self._named.add(download)
+                finally:
+                    del self._held[0]
+        finally:
+            self._drop_held()
+
+    def _drop_held(self) -> None:
         held, self._held = self._held, []
-        durable = sync_together([handle.fileno() for _, handle in held])
-        failed: dict[AtomicDownload, LocalError] = {}
-        for place, (download, handle) in enumerate(held):
-            try:
-                download._land(handle, durable=durable)
-            except LocalError as error:
-                failed[download] = error
-            except BaseException:
-                for later, later_handle in held[place + 1:]:
-                    later._drop(later_handle)
-                raise
-        return failed
+        for download, handle in held:
+            download._drop(handle)
 
 
 def _size_of(path: Path) -> int:

@@ -741,9 +741,11 @@ class HTTPTransfer:
             finally:
                 # Made durable together, then named (also the files saved before a stop): only now
                 # is each file there to report.  One that could not be named goes alone, to say why.
-                failed = group.land()
-                for place, out, result in saved:
-                    _settled(results, place, None if out in failed else result, report)
+                try:
+                    group.land()
+                finally:
+                    for place, out, result in saved:
+                        _settled(results, place, result if group.named(out) else None, report)
         return _Written(results, unanswered, len(places))
 
     def _save_answer(

@@ -511,13 +511,15 @@ class SFTPAdapter(Adapter):
             finally:
                 # Made durable together, then named (also the files done before a stop): only now
                 # is each file there to report.  One that could not be named goes alone, to say why.
-                failed = group.land()
                 results: list[TransferResult | None] = [None] * len(files)
-                for place, result in sorted(done.items()):
-                    if planned[place][2] not in failed:
-                        results[place] = result
-                        if landed is not None:
-                            landed(place, result)
+                try:
+                    group.land()
+                finally:
+                    for place, result in sorted(done.items()):
+                        if group.named(planned[place][2]):
+                            results[place] = result
+                            if landed is not None:
+                                landed(place, result)
         return results
 
     def _at_once(
