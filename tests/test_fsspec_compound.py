@@ -281,3 +281,55 @@ def test_kept_facts_expire_and_a_write_through_the_instance_forgets_them(served:
 def test_listings_expiry_time_is_a_positive_number_of_seconds(served: Endpoint, expiry: Any) -> None:
     with pytest.raises(UsageError, match="listings_expiry_time"):
         _keeping(served, expiry)
+
+
+def test_an_answer_asked_before_our_own_write_is_not_kept(served: Endpoint, tree: str) -> None:
+    """A listing in flight while this instance (another thread) writes there: its older answer
+    must not stand for the expiry."""
+    fs = _keeping(served, 60)
+    listed = fs._listed
+
+    def racing(target: str) -> Any:
+        answer = listed(target)  # asked before the write below...
+        fs.pipe_file(f"{tree}/d1/raced.csv", b"r")  # ...which forgets what it touches
+        return answer
+    fs._listed = racing  # type: ignore[method-assign]
+    assert f"{tree}/d1/raced.csv" not in fs.ls(f"{tree}/d1", detail=False)
+    fs._listed = listed  # type: ignore[method-assign]
+    assert f"{tree}/d1/raced.csv" in fs.ls(f"{tree}/d1", detail=False)
+
+
+def test_what_is_kept_is_shared_by_the_instances_fsspec_makes_per_thread(served: Endpoint, tree: str) -> None:
+    """fsspec caches one instance per thread: a Dask task's write in a worker thread is seen by a
+    glob in the main thread at once."""
+    import fsspec
+
+    from tests.fsspec_helpers import ensure_registered, storage_options
+
+    ensure_registered()
+    options = {**storage_options(served), "listings_expiry_time": 60}
+    here = fsspec.filesystem("xfer", **options)
+    assert f"{tree}/d2/f0.csv" in here.glob(f"{tree}/d2/*.csv")
+    there: list[Any] = []
+
+    def task() -> None:
+        other = fsspec.filesystem("xfer", **options)
+        there.append(other)
+        other.pipe_file(f"{tree}/d2/part-0.csv", b"p")
+        other.rm_file(f"{tree}/d2/f0.csv")
+    worker = threading.Thread(target=task)
+    worker.start()
+    worker.join(30)
+    assert there and there[0] is not here
+    assert f"{tree}/d2/part-0.csv" in here.glob(f"{tree}/d2/*.csv")
+    assert not here.exists(f"{tree}/d2/f0.csv")
+
+
+def test_kept_paths_are_bounded(served: Endpoint, tree: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import xfer.filesystem as module
+
+    monkeypatch.setattr(module, "_KEPT_PATHS", 5)
+    fs = _keeping(served, 60)
+    for folder in ("d0", "d1", "d2"):
+        fs.ls(f"{tree}/{folder}")  # a listing and its 3 files each
+        assert len(fs._kept.listings) + len(fs._kept.facts) <= 5

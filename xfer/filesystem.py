@@ -151,14 +151,19 @@ class _Told(threading.local):
 
 
 class _Kept:
-    """What the instance was told, kept across calls for ``expiry`` seconds: only when the caller
-    asks for it (fsspec's ``listings_expiry_time``), never by default (see :class:`_Told`).
+    """What instances on one server were told, kept across calls for ``expiry`` seconds: only
+    when the caller asks for it (fsspec's ``listings_expiry_time``), never by default (see :class:`_Told`).
 
     Dask plans a read of ``xfer://p/outbox/*.csv`` with a glob, then ``isdir`` of every file
     (twice), ``info`` for its size and ``ukey`` for its token: four round trips per file, 40 s
-    for 200 files over a 50 ms link.  With an expiry the glob's listing answers them all.  A
-    write through this instance (any thread) forgets what it touches; a partner's write is seen
-    once the expiry has passed.  Reads never take a kept size (see :meth:`XferFileSystem.cat_file`).
+    for 200 files over a 50 ms link.  With an expiry the glob's listing answers them all.
+    Reads never take a kept size (see :meth:`XferFileSystem.cat_file`).
+
+    Shared by every instance with the same profile and options (:func:`_kept_for`): fsspec
+    makes one instance per thread, and a write in one thread (a Dask ``to_csv`` task) must be
+    seen by a ``glob`` in another.  A write through any of them forgets what it touches, and an
+    answer fetched before that forgetting is not kept (:attr:`generation`); a partner's write
+    is seen once the expiry has passed.  At most :data:`_KEPT_PATHS` paths are kept.
     """
 
     def __init__(self, expiry: float | None) -> None:
@@ -167,6 +172,8 @@ class _Kept:
         self._lock = threading.Lock()
         self.listings: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self.facts: dict[str, tuple[float, dict[str, Any]]] = {}
+        #: Counts the forgettings: an answer asked for before the latest one may be older than a write.
+        self.generation = 0
 
     def listing(self, key: str) -> list[dict[str, Any]] | None:
         return self._fresh(self.listings, key)
@@ -186,20 +193,65 @@ class _Kept:
                 return None
             return found[1]
 
-    def keep(self, *, listing: tuple[str, list[dict[str, Any]]] | None = None,
+    def keep(self, since: int, *, listing: tuple[str, list[dict[str, Any]]] | None = None,
              facts: Iterable[tuple[str, dict[str, Any]]] = ()) -> None:
+        """Keep what was asked for when :attr:`generation` was ``since`` (not if anything was
+        forgotten since then: a write may have changed it)."""
         if self.expiry is None:
             return
         now = self.clock()
         with self._lock:
+            if self.generation != since:
+                return
             if listing is not None:
                 self.listings[listing[0]] = (now, listing[1])
             for key, info in facts:
                 self.facts[key] = (now, info)
+            if len(self.listings) + len(self.facts) > _KEPT_PATHS:
+                self._purge(now)
+
+    def _purge(self, now: float) -> None:
+        """The expired entries dropped; all of them if that is not enough (it is a cache)."""
+        assert self.expiry is not None
+        for kept in (self.listings, self.facts):
+            for key in [key for key, (when, _) in kept.items() if now - when >= self.expiry]:
+                del kept[key]
+        if len(self.listings) + len(self.facts) > _KEPT_PATHS:
+            self.listings.clear()
+            self.facts.clear()
 
     def forget(self, key: str | None) -> None:
         with self._lock:
+            self.generation += 1
             _forget(self.listings, self.facts, key)
+
+
+#: Paths (listings and facts) one :class:`_Kept` holds at most.
+_KEPT_PATHS = 100_000
+
+
+class _KeptByServer:
+    """The :class:`_Kept` of each profile and options (with an expiry), shared by their instances."""
+
+    def __init__(self) -> None:
+        self._start()
+        # A forked child starts with nothing kept (and no lock held by a thread it does not have).
+        os.register_at_fork(after_in_child=self._start)
+
+    def _start(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[str, _Kept] = {}
+
+    def __call__(self, server: str, expiry: float | None) -> _Kept:
+        """The :class:`_Kept` of the instances on ``server`` (their profile and options, as text)
+        with ``expiry`` (a fresh, unshared one without)."""
+        if expiry is None:
+            return _Kept(None)
+        with self._lock:
+            return self._kept.setdefault(f"{expiry!r} {server}", _Kept(expiry))
+
+
+_kept_for = _KeptByServer()
 
 
 def _forget(listings: dict[str, Any], facts: dict[str, Any], key: str | None) -> None:
@@ -460,7 +512,8 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self._profile.check_files()
         self._pool = _Pool(self._connect, pool_size)
         self._told = _Told()
-        self._kept = _Kept(listings_expiry_time)
+        self._kept = _kept_for(f"{self._target} {sorted(self._options.items())!r} {sorted(self._secrets.items())!r}",
+                               listings_expiry_time)
 
     def _connect(self) -> Adapter:
         from .client import connect
@@ -513,13 +566,14 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if infos is None:
             infos = self._kept.listing(key)
         if infos is None:
+            since = self._kept.generation
             infos, exact_sizes = self._listed(target)
             facts = [(_key(info["name"]), info) for info in infos if _is_complete(info, exact_sizes=exact_sizes)]
             if told.depth:
                 told.listings[key] = infos
                 for name, info in facts:
                     told.facts.setdefault(name, info)
-            self._kept.keep(listing=(key, infos), facts=facts)
+            self._kept.keep(since, listing=(key, infos), facts=facts)
         return [dict(info) for info in infos] if detail else [info["name"] for info in infos]
 
     def _listed(self, target: str) -> tuple[list[dict[str, Any]], bool]:
@@ -544,10 +598,11 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         if found is None:
             found = self._kept.fact(key)
         if found is None:
+            since = self._kept.generation
             found = self._looked_up(target)
             if told.depth:
                 told.facts[key] = found
-            self._kept.keep(facts=[(key, found)])
+            self._kept.keep(since, facts=[(key, found)])
         return dict(found)
 
     def _looked_up(self, target: str) -> dict[str, Any]:
