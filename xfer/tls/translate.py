@@ -54,6 +54,18 @@ _V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18
 _V_ERR_SELF_SIGNED_CERT_IN_CHAIN = 19
 _V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 _V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
+_V_ERR_EE_KEY_TOO_SMALL = 66
+_V_ERR_CA_KEY_TOO_SMALL = 67
+_V_ERR_CA_MD_TOO_WEAK = 68
+
+# "the server's certificate is too weak for OpenSSL's security level: ..." -- the partner's to
+# replace: no CA we add makes OpenSSL accept a 1024-bit key or a SHA-1 signature.
+_WEAK_WORDS = {
+    _V_ERR_EE_KEY_TOO_SMALL: "its key is too small (an RSA key needs at least 2048 bits)",
+    _V_ERR_CA_KEY_TOO_SMALL: "the key of a CA certificate in its chain is too small "
+    "(an RSA key needs at least 2048 bits)",
+    _V_ERR_CA_MD_TOO_WEAK: "it, or a certificate in its chain, is signed with a weak digest (SHA-1 or MD5)",
+}
 
 # "the server's certificate ..." for a certificate outside its validity period.
 _VALIDITY_WORDS = {
@@ -336,6 +348,13 @@ def _refused_server_certificate(
         return ServerCertificateUntrusted(
             f"{server}: the server's certificate {_VALIDITY_WORDS[code]}{described}",
             hint="tell the partner their server certificate needs renewing (or check this computer's clock)",
+        )
+    if code in _WEAK_WORDS:
+        return ServerCertificateUntrusted(
+            f"{server}: the server's certificate is too weak for OpenSSL's security level: "
+            f"{_WEAK_WORDS[code]}{described}",
+            hint="the partner must replace it (RSA of at least 2048 bits or EC, signed with SHA-256 or better); "
+            "no CA file given with --ca changes this",
         )
     unsent = unsent_issuer(facts) if code in _NO_ISSUER else None
     if unsent is not None:
