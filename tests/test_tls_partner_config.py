@@ -19,7 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from xfer.errors import ExitCode, ServerCertificateUntrusted, XferError
+from xfer.errors import ExitCode, ServerCertificateUntrusted, TLSVersionMismatch, XferError
+from xfer.identity import Identity
+from xfer.testing.pki import TestPKI
 from xfer.testing.tls_faults import OpenSSLServer
 from xfer.tls import XferSSLContext, create_ssl_context, translate_error
 
@@ -118,3 +120,21 @@ def test_weak_partner_certificate_is_the_partners_to_replace(tmp_path: Path, cas
     assert "we do not trust" not in str(error)
     assert error.hint is not None and "partner must replace it" in error.hint and "--ca" in error.hint
     assert "did not issue" not in error.hint
+
+
+# -- H1: a server that shares no cipher with us ------------------------------------------------
+
+
+@pytest.mark.parametrize("which", [None, "client_p12"], ids=["no-identity", "identity"])
+def test_no_shared_cipher_is_not_about_our_certificate(pki: TestPKI, which: str | None) -> None:
+    """Older IIS and appliances: TLS 1.2 with CBC-SHA1 suites only, no client certificate asked."""
+    identity = Identity.load(pki.client_p12, pki.password) if which else None
+    ctx = create_ssl_context(identity, ca=pki.root_ca)
+    with OpenSSLServer(pki.server_cert, pki.server_key, "-tls1_2",
+                       "-cipher", "ECDHE-RSA-AES128-SHA:AES128-SHA") as server:
+        error = _handshake(server, ctx)
+    assert isinstance(error, TLSVersionMismatch) and error.exit_code == ExitCode.TLS, repr(error)
+    message = str(error)
+    assert message.startswith(f"{server.server}: no common TLS version or cipher"), message
+    assert "client certificate" not in message
+    assert error.hint is not None and "cipher suites" in error.hint and "--identity" not in error.hint

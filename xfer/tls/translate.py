@@ -220,6 +220,10 @@ def _translate_ssl(
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _refused_server_certificate(exc, facts=facts, server=server, trust=trust)
     reason = exc.reason or ""
+    if reason == "SSLV3_ALERT_HANDSHAKE_FAILURE" and facts.heard_from_server and not facts.server_hello_seen:
+        # Refused at our ClientHello: the server chose no version and cipher, sent no certificate and
+        # asked for none of ours, so ours cannot be what it refused (review TLS-ID, finding H1).
+        return _no_common_version(context, server=server, reason=reason)
     if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or (
         identity is None and reason in _NO_IDENTITY_ALERTS
     ):
@@ -313,7 +317,12 @@ def _no_common_version(context: ssl.SSLContext, *, server: str, reason: str) -> 
             hint="the server may not speak TLS 1.3 (only 1.2, or older): lower --tls-min to 1.2 "
             "(tls_min = in the profile), or drop it",
         )
-    return TLSVersionMismatch(said, hint="the server may only speak TLS 1.0/1.1, which xfer refuses (RFC 8996)")
+    return TLSVersionMismatch(
+        said + " with ECDHE or DHE key exchange and AES or ChaCha20 cipher suites (none with SHA-1)",
+        hint="the server may only speak TLS 1.0/1.1 (refused: RFC 8996) or offer only cipher suites xfer "
+        "refuses (SHA-1, plain RSA key exchange, RC4, 3DES): ask the partner to enable TLS 1.2 with "
+        "ECDHE-*-AES*-GCM suites, or TLS 1.3 (openssl s_client -connect HOST:PORT shows what it offers)",
+    )
 
 
 def _facts_known(facts: HandshakeFacts) -> bool:
