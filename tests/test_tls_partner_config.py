@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import socket
 import subprocess
 from pathlib import Path
@@ -16,10 +17,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from xfer.errors import ExitCode, ServerCertificateUntrusted, TLSVersionMismatch, XferError
+from xfer.errors import ClientCertificateRejected, ExitCode, ServerCertificateUntrusted, TLSVersionMismatch, XferError
 from xfer.identity import Identity
 from xfer.testing.pki import TestPKI
 from xfer.testing.tls_faults import OpenSSLServer
@@ -138,3 +140,48 @@ def test_no_shared_cipher_is_not_about_our_certificate(pki: TestPKI, which: str 
     assert message.startswith(f"{server.server}: no common TLS version or cipher"), message
     assert "client certificate" not in message
     assert error.hint is not None and "cipher suites" in error.hint and "--identity" not in error.hint
+
+
+# -- H2: our key type is not among the signature algorithms the server allows -----------------
+
+_SIGALGS = "rsa_pss_rsae_sha256:rsa_pkcs1_sha256:ecdsa_secp256r1_sha256"
+
+
+def _identity(tmp_path: Path, kind: str) -> tuple[Identity, Path]:
+    """(an identity with an ``kind`` key issued by a fresh CA, that CA's PEM)."""
+    ca_key = rsa.generate_private_key(65537, 2048)
+    ca = _issue("Client CA", ca_key, None, ca=True)
+    key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey = (
+        ed25519.Ed25519PrivateKey.generate() if kind == "ed25519" else ec.generate_private_key(ec.SECP384R1()))
+    cert = (
+        x509.CertificateBuilder().subject_name(_name(f"client-{kind}")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(_NOW - dt.timedelta(days=1)).not_valid_after(_NOW + dt.timedelta(days=300))
+        .sign(ca_key, hashes.SHA256())
+    )
+    data = pkcs12.serialize_key_and_certificates(b"client", key, cert, [ca],
+                                                 serialization.BestAvailableEncryption(b"pw"))
+    return Identity.from_bytes(data, "pw", source=f"{kind}.p12"), _write(tmp_path / "client-ca.pem", ca)
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+@pytest.mark.parametrize("kind", ["ed25519", "p384"])
+def test_key_type_the_server_does_not_allow(
+    pki: TestPKI, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str, version: str
+) -> None:
+    if kind == "p384" and version == "-tls1_2":
+        pytest.skip("TLS 1.2's ecdsa_secp256r1_sha256 is ECDSA with SHA-256 on any curve: P-384 is sent")
+    identity, client_ca = _identity(tmp_path, kind)
+    ctx = create_ssl_context(identity, ca=pki.ca_bundle)  # s_server sends its leaf alone
+    with OpenSSLServer(pki.server_cert, pki.server_key, version, "-Verify", "2", "-verify_return_error",
+                       "-CAfile", str(client_ca), "-client_sigalgs", _SIGALGS) as server, \
+            caplog.at_level(logging.INFO, logger="xfer.tls"):
+        error = _handshake(server, ctx)
+    message = str(error)
+    assert isinstance(error, ClientCertificateRejected), repr(error)
+    assert message.startswith(f"{server.server} asked for a client certificate, but the "), message
+    assert "rsa_pss_rsae_sha256, rsa_pkcs1_sha256, ecdsa_secp256r1_sha256" in message
+    assert ("Ed25519" if kind == "ed25519" else "secp384r1") in message
+    assert "none was presented" not in message
+    assert error.hint is not None and "--identity" not in error.hint
+    assert "client certificate sent" not in caplog.text

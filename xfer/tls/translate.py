@@ -39,6 +39,7 @@ __all__ = [
     "closed_after_handshake",
     "find_cause",
     "handshake_facts",
+    "identity_not_sent",
     "translate_error",
     "unknown_ca_hint",
     "unsent_issuer",
@@ -167,7 +168,36 @@ def handshake_facts(exc: BaseException) -> HandshakeFacts:
     return HandshakeFacts()
 
 
+def identity_not_sent(facts: HandshakeFacts, *, server: str, identity: Identity | None) -> XferError | None:
+    """The error for a server that asked for our certificate and got none although we have one.
+
+    OpenSSL sends an empty Certificate message when our key cannot make any of the signatures
+    the server's CertificateRequest allows (an Ed25519 or P-384 key where it lists RSA and P-256):
+    "none was presented, pass --identity" was said to users who had (review TLS-ID, finding H2).
+    None if the facts do not show this.
+    """
+    if identity is None or not facts.certificate_requested or facts.client_certificate_sent is not False:
+        return None
+    from ..identity import key_description
+
+    try:
+        key_type, key_size = key_description(identity.certificate)
+    except XferError:
+        key_type, key_size = "unknown", None
+    key = f"{key_type}{f' {key_size}-bit' if key_size and key_type == 'RSA' else ''}"
+    allowed = ", ".join(facts.client_signature_algorithms) or "not listed"
+    return ClientCertificateRejected(
+        f"{server} asked for a client certificate, but the {key} key of {identity.common_name!r} can make none "
+        f"of the signatures it accepts ({allowed}), so none was sent",
+        hint="use an identity whose key type the server accepts (one of the algorithms above), or ask the "
+        f"partner to accept {key_type} signatures",
+    )
+
+
 def _silent_rejection(*, facts: HandshakeFacts, server: str, identity: Identity | None) -> XferError:
+    not_sent = identity_not_sent(facts, server=server, identity=identity)
+    if not_sent is not None:
+        return not_sent
     closed = f"{server} closed the connection right after the TLS handshake"
     if identity is None:
         return ClientCertificateRequired(
@@ -224,6 +254,9 @@ def _translate_ssl(
         # Refused at our ClientHello: the server chose no version and cipher, sent no certificate and
         # asked for none of ours, so ours cannot be what it refused (review TLS-ID, finding H1).
         return _no_common_version(context, server=server, reason=reason)
+    not_sent = identity_not_sent(facts, server=server, identity=identity)
+    if not_sent is not None:
+        return not_sent
     if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or (
         identity is None and reason in _NO_IDENTITY_ALERTS
     ):
