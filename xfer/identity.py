@@ -236,7 +236,8 @@ class Identity:
             )
         quick = pfx.read(data, secret)
         if quick is not None:
-            return cls(key_der=quick.key, certificate_der=quick.certificate, chain_der=quick.chain, source=source)
+            return cls(key_der=quick.key, certificate_der=quick.certificate,
+                       chain_der=pfx.issuer_path(quick.certificate, quick.chain), source=source)
         return cls._full_read(data, secret, source)
 
     @classmethod
@@ -271,21 +272,32 @@ class Identity:
                 f"{source} holds no certificate for the private key",
                 hint="export the identity again with its certificate (openssl pkcs12 -export -in cert.pem)",
             )
+        keys = _key_entries(data)
+        if len(keys) > 1:
+            # cryptography takes the first key and says nothing; which one is ours is the user's call.
+            raise IdentityFormatError(
+                f"{source} holds {len(keys)} private keys ({', '.join(keys)}): xfer cannot tell which identity "
+                "to use",
+                hint="copy the one you need into its own file: keytool -importkeystore -srckeystore FILE.p12 "
+                "-srcstoretype PKCS12 -srcalias ALIAS -destkeystore ALIAS.p12 -deststoretype PKCS12",
+            )
         key = bundle.key
         key_types = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, dsa.DSAPrivateKey, ed25519.Ed25519PrivateKey,
                      ed448.Ed448PrivateKey)
         if not isinstance(key, key_types):
             raise IdentityFormatError(f"{source} holds an unsupported key type")
         der = serialization.Encoding.DER
+        leaf = bundle.cert.certificate.public_bytes(der)
+        others = {c.certificate.public_bytes(der): c.certificate for c in bundle.additional_certs}
+        path = pfx.issuer_path(leaf, list(others))
         identity = cls(
             key_der=key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-            certificate_der=bundle.cert.certificate.public_bytes(der),
-            chain_der=tuple(c.certificate.public_bytes(der) for c in bundle.additional_certs),
+            certificate_der=leaf,
+            chain_der=path,
             source=source,
         )
         # The objects are at hand: keep them (cached_property's slots) rather than parse them again.
-        vars(identity).update(key=key, certificate=bundle.cert.certificate,
-                              chain=tuple(c.certificate for c in bundle.additional_certs))
+        vars(identity).update(key=key, certificate=bundle.cert.certificate, chain=tuple(others[d] for d in path))
         return identity
 
     # -- cryptography's objects, made on first use -------------------------------------
@@ -541,6 +553,27 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
             cli_hint="pass --identity-password env:VAR, file:PATH, keyring or prompt",
         )
     return IdentityFormatError(f"{source} cannot be decoded (damaged or unsupported cipher)")
+
+
+def _key_entries(data: bytes) -> list[str]:
+    """The friendly names (keystore aliases) of the key bags a PKCS#12 file shows unencrypted, in
+    file order (``(no name)`` for a bag without one).  Keys inside encrypted contents are not seen."""
+    from asn1crypto import pkcs12 as asn1_pkcs12
+
+    names: list[str] = []
+    try:
+        for info in asn1_pkcs12.Pfx.load(data).authenticated_safe:
+            if info["content_type"].native != "data":
+                continue
+            for bag in asn1_pkcs12.SafeContents.load(info["content"].native):
+                if bag["bag_id"].native not in ("key_bag", "pkcs8_shrouded_key_bag"):
+                    continue
+                found = [attribute["values"].native for attribute in bag["bag_attributes"]
+                         if attribute["type"].native == "friendly_name"]
+                names.append(str(found[0][0]) if found and found[0] else "(no name)")
+    except Exception:  # the reader that opened it decides; this only counts what it can see
+        return names
+    return names
 
 
 def _holds_encrypted_parts(pfx: Any) -> bool:

@@ -51,7 +51,7 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-__all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "read"]
+__all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "issuer_path", "read"]
 
 
 @dataclass(frozen=True)
@@ -360,6 +360,50 @@ def _certificate(value: tuple[int, bytes]) -> bytes:
 
 
 # -- certificates ---------------------------------------------------------------------
+
+
+def issuer_path(leaf: bytes, others: tuple[bytes, ...] | list[bytes]) -> tuple[bytes, ...]:
+    """The certificates of ``others`` on ``leaf``'s issuer path, nearest issuer first.
+
+    A keystore holds more than the identity's chain: another identity's certificate, the
+    partner's CA as a trusted entry, an old root.  Sent as our chain they tell the server about
+    unrelated certificates, and OpenSSL refuses the whole identity for a weak one among them
+    (review TLS-ID, findings M2 and M4).  Issuer links are followed by the names' DER; a
+    certificate whose names cannot be read is left out; a leaf whose names cannot be read keeps
+    ``others`` as they are (nothing to follow).  Several certificates with the issuer's name (a
+    renewed CA, a cross-certificate) are all kept.
+    """
+    names = {der: _issuer_and_subject(der) for der in others}
+    start = _issuer_and_subject(leaf)
+    if start is None:
+        return tuple(others)
+    path: list[bytes] = []
+    todo = [start]
+    while todo:
+        issuer, subject = todo.pop(0)
+        if issuer == subject:
+            continue  # self-issued: the path ends here
+        for der, found in names.items():
+            if found is not None and found[1] == issuer and der not in path and der != leaf:
+                path.append(der)
+                todo.append(found)
+    return tuple(path)
+
+
+def _issuer_and_subject(der: bytes) -> tuple[bytes, bytes] | None:
+    """(issuer, subject) Names of a certificate as DER, None if it cannot be read."""
+    try:
+        tbs = _items(_one(der, _SEQUENCE))[0]
+        fields = _items(_expect(tbs, _SEQUENCE))
+        if fields and fields[0][0] == _EXPLICIT_0:
+            fields.pop(0)
+        issuer, subject = fields[2], fields[4]
+        _expect(issuer, _SEQUENCE)
+        _expect(subject, _SEQUENCE)
+        return _whole(issuer), _whole(subject)
+    except Exception:  # not DER as this reader reads it
+        return None
+
 
 
 def certificate_facts(der: bytes) -> CertificateFacts | None:
