@@ -7,15 +7,17 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from xfer.doctor import diagnose
+from xfer.doctor.certs import issued_by_one_of
 from xfer.errors import ClientCertificateRejected
 from xfer.profiles import Profile
 from xfer.testing.pki import TestPKI
 from xfer.testing.tls_faults import OpenSSLServer
 
-from .test_tls_partner_config import _SIGALGS, _identity
+from .test_tls_partner_config import _SIGALGS, _identity, _issue
 
 pytestmark = pytest.mark.skipif(not OpenSSLServer.available(), reason="needs the openssl command")
 
@@ -43,3 +45,17 @@ def test_doctor_names_the_signature_algorithms_our_key_type_is_not_among(pki: Te
     assert isinstance(failed.error, ClientCertificateRejected)
     assert any("rsa_pss_rsae_sha256" in verdict and "Ed25519" in verdict for verdict in failed.verdicts)
     assert failed.fix is not None and "--identity" not in failed.fix
+
+
+def test_a_ca_merely_in_the_file_is_not_reached_by_a_self_signed_leaf() -> None:
+    """Finding M3: "your chain reaches CN=Test Root CA (through CN=Test Root CA, sent along)" was said
+    of a self-signed keytool leaf whose keystore also held that root as a trusted entry."""
+    root_key, leaf_key, int_key = (rsa.generate_private_key(65537, 2048) for _ in range(3))
+    root = _issue("Partner Root", root_key, None, ca=True)
+    leaf = _issue("javaclient", leaf_key, None, ca=False)
+    named = [root.subject.public_bytes()]
+    assert issued_by_one_of([leaf, root], named) is None
+    # A real path still reaches it, through the intermediate that is sent along.
+    intermediate = _issue("Our Issuing CA", int_key, ("Partner Root", root_key), ca=True)
+    ours = _issue("us", leaf_key, ("Our Issuing CA", int_key), ca=False)
+    assert issued_by_one_of([ours, root, intermediate], named) == (intermediate, root.subject)
