@@ -291,7 +291,8 @@ class Identity:
         others = {c.certificate.public_bytes(der): c.certificate for c in bundle.additional_certs}
         path = pfx.issuer_path(leaf, list(others))
         identity = cls(
-            key_der=key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            key_der=pfx.key_for_certificate(
+                key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), leaf),
             certificate_der=leaf,
             chain_der=path,
             source=source,

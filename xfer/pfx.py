@@ -51,7 +51,8 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-__all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "issuer_path", "read"]
+__all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "issuer_path",
+           "key_for_certificate", "read"]
 
 
 @dataclass(frozen=True)
@@ -514,6 +515,25 @@ def encrypt_private_key(der: bytes, password: bytes, rounds: int) -> bytes:
     cipher = _sequence((_OID, _AES_256_CBC), (_OCTET_STRING, iv))
     scheme = _sequence((_OID, _PBES2), (_SEQUENCE, _sequence((_SEQUENCE, kdf), (_SEQUENCE, cipher))))
     return _whole((_SEQUENCE, _sequence((_SEQUENCE, scheme), (_OCTET_STRING, ciphertext))))
+
+
+def key_for_certificate(key: bytes, certificate: bytes) -> bytes:
+    """The PKCS#8 ``key`` labelled with its certificate's key algorithm where a re-serialisation lost it.
+
+    cryptography reads an RSA-PSS key (id-RSASSA-PSS) as a plain RSA key and writes it back as
+    rsaEncryption; OpenSSL then finds the key is not the certificate's (``NO_CERTIFICATE_ASSIGNED``:
+    review TLS-ID, finding M1).  The RSAPrivateKey inside is the same; only the AlgorithmIdentifier
+    (with the PSS parameters the certificate gives) goes back.  Any other key is returned unchanged.
+    """
+    try:
+        algorithm, _params, _bits = _public_key(_certificate_facts(certificate).public_key_info)
+        version, key_algorithm, private = _items(_one(key, _SEQUENCE))[:3]
+        if algorithm != _RSASSA_PSS or _algorithm(key_algorithm)[0] != _RSA:
+            return key
+        spki = _items(_expect(_certificate_facts(certificate).public_key_info, _SEQUENCE))[0]
+        return _whole((_SEQUENCE, _sequence(version, spki, private)))
+    except Exception:  # not a shape read here: OpenSSL words what it cannot use
+        return key
 
 
 def _sequence(*items: tuple[int, bytes]) -> bytes:
