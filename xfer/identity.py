@@ -521,6 +521,13 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
                 f"{source} is a PEM file, not PKCS#12",
                 hint="convert it: openssl pkcs12 -export -in cert.pem -inkey key.pem -out id.p12",
             )
+        if _is_base64_der(data):
+            # A bundle pasted from a mail, a secret store or a CI variable: the file is fine, encoded
+            # once more (review TLS-ID, finding L2).
+            return IdentityFormatError(
+                f"{source} is a PKCS#12 file written as base64 text, not the binary file",
+                hint=f"decode it: base64 -d {source} > identity.p12 (then use identity.p12)",
+            )
         return IdentityFormatError(
             f"{source} is not a PKCS#12 (.p12/.pfx) file",
             hint="export the identity again as .p12/.pfx",
@@ -575,6 +582,17 @@ def _key_entries(data: bytes) -> list[str]:
     except Exception:  # the reader that opened it decides; this only counts what it can see
         return names
     return names
+
+
+def _is_base64_der(data: bytes) -> bool:
+    """Whether ``data`` is base64 text (any line breaks) of something that starts as DER does."""
+    text = b"".join(data.split())
+    try:
+        head = base64.b64decode(text[:64], validate=True)
+    except ValueError:
+        return False
+    return head.startswith(b"\x30") and len(text) % 4 == 0 and not text.rstrip(b"=").strip(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
 def _holds_encrypted_parts(pfx: Any) -> bool:
