@@ -137,3 +137,17 @@ def test_a_base64_text_bundle_says_decode_it(pki: TestPKI, tmp_path: Path, wrap:
     other.write_text("my identity password is in the vault\n")
     with pytest.raises(IdentityFormatError, match="is not a PKCS#12"):
         Identity.load(other, pki.password)
+
+
+def test_a_non_ascii_password_in_openssl_1_0_encoding_opens(pki: TestPKI, tmp_path: Path) -> None:
+    """Review TLS-ID, finding L1: OpenSSL 1.0.x widened each UTF-8 byte of the password to 16 bits;
+    its files with "pässwörd" read "the password is wrong"."""
+    identity = Identity.load(pki.client_p12, pki.password)
+    legacy = "pässwörd".encode().decode("latin-1").encode()  # the BMPString OpenSSL 1.0.x derived
+    path = tmp_path / "old-openssl.p12"
+    path.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"client", identity.key, identity.certificate, list(identity.chain),
+        serialization.BestAvailableEncryption(legacy)))
+    assert Identity.load(path, "pässwörd").fingerprint == identity.fingerprint
+    with pytest.raises(IdentityPasswordError, match="the password is wrong"):
+        Identity.load(path, "pässwört")

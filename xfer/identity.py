@@ -15,6 +15,7 @@ command's start-up (issue 14).
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -250,7 +251,13 @@ class Identity:
         try:
             bundle = pkcs12.load_pkcs12(data, secret or None)
         except ValueError as exc:
-            raise _classify_load_failure(data, secret, source) from exc
+            legacy = _legacy_password(secret)
+            retried: pkcs12.PKCS12KeyAndCertificates | None = None
+            with contextlib.suppress(ValueError):
+                retried = pkcs12.load_pkcs12(data, legacy) if legacy is not None else None
+            if retried is None:
+                raise _classify_load_failure(data, secret, source) from exc
+            bundle = retried
         except Exception as exc:  # the Rust parser raises other types on truncated input
             raise IdentityFormatError(
                 f"{source} is damaged or not a PKCS#12 file ({type(exc).__name__})",
@@ -561,6 +568,19 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
             cli_hint="pass --identity-password env:VAR, file:PATH, keyring or prompt",
         )
     return IdentityFormatError(f"{source} cannot be decoded (damaged or unsupported cipher)")
+
+
+def _legacy_password(secret: bytes | None) -> bytes | None:
+    """The password as OpenSSL before 1.1.0 encoded a non-ASCII one, None for an ASCII one.
+
+    PKCS#12 passwords are BMPStrings (UTF-16BE).  OpenSSL 1.0.x widened each byte of the UTF-8
+    password to 16 bits instead, and files it wrote with "pässwörd" open only that way (OpenSSL 3's
+    own tool retries so; review TLS-ID, finding L1).  Each byte read as Latin-1 and written as
+    UTF-8 makes cryptography derive that same BMPString.
+    """
+    if not secret or secret.isascii():
+        return None
+    return secret.decode("latin-1").encode("utf-8")
 
 
 def _key_entries(data: bytes) -> list[str]:
