@@ -4,9 +4,11 @@ trust, a --ca that is a folder."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.helpers import one_error, run
-from xfer.errors import ConfigError, IdentityKeyMissing, IdentityPasswordError
+from xfer.errors import ConfigError, IdentityFormatError, IdentityKeyMissing, IdentityPasswordError
 from xfer.identity import Identity
 from xfer.profiles import Profile
 from xfer.testing.endpoints import serve
@@ -117,3 +119,35 @@ def test_a_number_where_a_string_goes_says_to_quote_it(tmp_path: Path, monkeypat
 
     with pytest.raises(ConfigError, match=r'tls_min must be a str, not float \(write it in quotes: "1.2"\)'):
         load_profile("partner")
+
+
+@pytest.mark.parametrize("wrap", [76, 0], ids=["lines", "one-line"])
+def test_a_base64_text_bundle_says_decode_it(pki: TestPKI, tmp_path: Path, wrap: int) -> None:
+    """Review TLS-ID, finding L2: `base64 id.p12 > id.txt` (a secret store's, a CI variable's form) read
+    "not a PKCS#12 file ... export again"."""
+    text = base64.b64encode(pki.client_p12.read_bytes()).decode()
+    path = tmp_path / "id-b64.p12"
+    path.write_text((textwrap.fill(text, wrap) if wrap else text) + "\n")
+    with pytest.raises(IdentityFormatError) as caught:
+        Identity.load(path, pki.password)
+    assert caught.value.message == f"{path} is a PKCS#12 file written as base64 text, not the binary file"
+    assert caught.value.hint and f"base64 -d {path}" in caught.value.hint and "export" not in caught.value.hint
+    # Other text is still "not a PKCS#12 file".
+    other = tmp_path / "notes.txt"
+    other.write_text("my identity password is in the vault\n")
+    with pytest.raises(IdentityFormatError, match="is not a PKCS#12"):
+        Identity.load(other, pki.password)
+
+
+def test_a_non_ascii_password_in_openssl_1_0_encoding_opens(pki: TestPKI, tmp_path: Path) -> None:
+    """Review TLS-ID, finding L1: OpenSSL 1.0.x widened each UTF-8 byte of the password to 16 bits;
+    its files with "pässwörd" read "the password is wrong"."""
+    identity = Identity.load(pki.client_p12, pki.password)
+    legacy = "pässwörd".encode().decode("latin-1").encode()  # the BMPString OpenSSL 1.0.x derived
+    path = tmp_path / "old-openssl.p12"
+    path.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"client", identity.key, identity.certificate, list(identity.chain),
+        serialization.BestAvailableEncryption(legacy)))
+    assert Identity.load(path, "pässwörd").fingerprint == identity.fingerprint
+    with pytest.raises(IdentityPasswordError, match="the password is wrong"):
+        Identity.load(path, "pässwört")

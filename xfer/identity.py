@@ -15,6 +15,7 @@ command's start-up (issue 14).
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -236,7 +237,8 @@ class Identity:
             )
         quick = pfx.read(data, secret)
         if quick is not None:
-            return cls(key_der=quick.key, certificate_der=quick.certificate, chain_der=quick.chain, source=source)
+            return cls(key_der=quick.key, certificate_der=quick.certificate,
+                       chain_der=pfx.issuer_path(quick.certificate, quick.chain), source=source)
         return cls._full_read(data, secret, source)
 
     @classmethod
@@ -249,7 +251,13 @@ class Identity:
         try:
             bundle = pkcs12.load_pkcs12(data, secret or None)
         except ValueError as exc:
-            raise _classify_load_failure(data, secret, source) from exc
+            legacy = _legacy_password(secret)
+            retried: pkcs12.PKCS12KeyAndCertificates | None = None
+            with contextlib.suppress(ValueError):
+                retried = pkcs12.load_pkcs12(data, legacy) if legacy is not None else None
+            if retried is None:
+                raise _classify_load_failure(data, secret, source) from exc
+            bundle = retried
         except Exception as exc:  # the Rust parser raises other types on truncated input
             raise IdentityFormatError(
                 f"{source} is damaged or not a PKCS#12 file ({type(exc).__name__})",
@@ -271,21 +279,33 @@ class Identity:
                 f"{source} holds no certificate for the private key",
                 hint="export the identity again with its certificate (openssl pkcs12 -export -in cert.pem)",
             )
+        keys = _key_entries(data)
+        if len(keys) > 1:
+            # cryptography takes the first key and says nothing; which one is ours is the user's call.
+            raise IdentityFormatError(
+                f"{source} holds {len(keys)} private keys ({', '.join(keys)}): xfer cannot tell which identity "
+                "to use",
+                hint="copy the one you need into its own file: keytool -importkeystore -srckeystore FILE.p12 "
+                "-srcstoretype PKCS12 -srcalias ALIAS -destkeystore ALIAS.p12 -deststoretype PKCS12",
+            )
         key = bundle.key
         key_types = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, dsa.DSAPrivateKey, ed25519.Ed25519PrivateKey,
                      ed448.Ed448PrivateKey)
         if not isinstance(key, key_types):
             raise IdentityFormatError(f"{source} holds an unsupported key type")
         der = serialization.Encoding.DER
+        leaf = bundle.cert.certificate.public_bytes(der)
+        others = {c.certificate.public_bytes(der): c.certificate for c in bundle.additional_certs}
+        path = pfx.issuer_path(leaf, list(others))
         identity = cls(
-            key_der=key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-            certificate_der=bundle.cert.certificate.public_bytes(der),
-            chain_der=tuple(c.certificate.public_bytes(der) for c in bundle.additional_certs),
+            key_der=pfx.key_for_certificate(
+                key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), leaf),
+            certificate_der=leaf,
+            chain_der=path,
             source=source,
         )
         # The objects are at hand: keep them (cached_property's slots) rather than parse them again.
-        vars(identity).update(key=key, certificate=bundle.cert.certificate,
-                              chain=tuple(c.certificate for c in bundle.additional_certs))
+        vars(identity).update(key=key, certificate=bundle.cert.certificate, chain=tuple(others[d] for d in path))
         return identity
 
     # -- cryptography's objects, made on first use -------------------------------------
@@ -508,6 +528,13 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
                 f"{source} is a PEM file, not PKCS#12",
                 hint="convert it: openssl pkcs12 -export -in cert.pem -inkey key.pem -out id.p12",
             )
+        if _is_base64_der(data):
+            # A bundle pasted from a mail, a secret store or a CI variable: the file is fine, encoded
+            # once more (review TLS-ID, finding L2).
+            return IdentityFormatError(
+                f"{source} is a PKCS#12 file written as base64 text, not the binary file",
+                hint=f"decode it: base64 -d {source} > identity.p12 (then use identity.p12)",
+            )
         return IdentityFormatError(
             f"{source} is not a PKCS#12 (.p12/.pfx) file",
             hint="export the identity again as .p12/.pfx",
@@ -541,6 +568,51 @@ def _classify_load_failure(data: bytes, secret: bytes | None, source: str) -> Ex
             cli_hint="pass --identity-password env:VAR, file:PATH, keyring or prompt",
         )
     return IdentityFormatError(f"{source} cannot be decoded (damaged or unsupported cipher)")
+
+
+def _legacy_password(secret: bytes | None) -> bytes | None:
+    """The password as OpenSSL before 1.1.0 encoded a non-ASCII one, None for an ASCII one.
+
+    PKCS#12 passwords are BMPStrings (UTF-16BE).  OpenSSL 1.0.x widened each byte of the UTF-8
+    password to 16 bits instead, and files it wrote with "pässwörd" open only that way (OpenSSL 3's
+    own tool retries so; review TLS-ID, finding L1).  Each byte read as Latin-1 and written as
+    UTF-8 makes cryptography derive that same BMPString.
+    """
+    if not secret or secret.isascii():
+        return None
+    return secret.decode("latin-1").encode("utf-8")
+
+
+def _key_entries(data: bytes) -> list[str]:
+    """The friendly names (keystore aliases) of the key bags a PKCS#12 file shows unencrypted, in
+    file order (``(no name)`` for a bag without one).  Keys inside encrypted contents are not seen."""
+    from asn1crypto import pkcs12 as asn1_pkcs12
+
+    names: list[str] = []
+    try:
+        for info in asn1_pkcs12.Pfx.load(data).authenticated_safe:
+            if info["content_type"].native != "data":
+                continue
+            for bag in asn1_pkcs12.SafeContents.load(info["content"].native):
+                if bag["bag_id"].native not in ("key_bag", "pkcs8_shrouded_key_bag"):
+                    continue
+                found = [attribute["values"].native for attribute in bag["bag_attributes"]
+                         if attribute["type"].native == "friendly_name"]
+                names.append(str(found[0][0]) if found and found[0] else "(no name)")
+    except Exception:  # the reader that opened it decides; this only counts what it can see
+        return names
+    return names
+
+
+def _is_base64_der(data: bytes) -> bool:
+    """Whether ``data`` is base64 text (any line breaks) of something that starts as DER does."""
+    text = b"".join(data.split())
+    try:
+        head = base64.b64decode(text[:64], validate=True)
+    except ValueError:
+        return False
+    return head.startswith(b"\x30") and len(text) % 4 == 0 and not text.rstrip(b"=").strip(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
 def _holds_encrypted_parts(pfx: Any) -> bool:

@@ -51,7 +51,8 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-__all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "read"]
+__all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "issuer_path",
+           "key_for_certificate", "read"]
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,50 @@ def _certificate(value: tuple[int, bytes]) -> bytes:
 # -- certificates ---------------------------------------------------------------------
 
 
+def issuer_path(leaf: bytes, others: tuple[bytes, ...] | list[bytes]) -> tuple[bytes, ...]:
+    """The certificates of ``others`` on ``leaf``'s issuer path, nearest issuer first.
+
+    A keystore holds more than the identity's chain: another identity's certificate, the
+    partner's CA as a trusted entry, an old root.  Sent as our chain they tell the server about
+    unrelated certificates, and OpenSSL refuses the whole identity for a weak one among them
+    (review TLS-ID, findings M2 and M4).  Issuer links are followed by the names' DER; a
+    certificate whose names cannot be read is left out; a leaf whose names cannot be read keeps
+    ``others`` as they are (nothing to follow).  Several certificates with the issuer's name (a
+    renewed CA, a cross-certificate) are all kept.
+    """
+    names = {der: _issuer_and_subject(der) for der in others}
+    start = _issuer_and_subject(leaf)
+    if start is None:
+        return tuple(others)
+    path: list[bytes] = []
+    todo = [start]
+    while todo:
+        issuer, subject = todo.pop(0)
+        if issuer == subject:
+            continue  # self-issued: the path ends here
+        for der, found in names.items():
+            if found is not None and found[1] == issuer and der not in path and der != leaf:
+                path.append(der)
+                todo.append(found)
+    return tuple(path)
+
+
+def _issuer_and_subject(der: bytes) -> tuple[bytes, bytes] | None:
+    """(issuer, subject) Names of a certificate as DER, None if it cannot be read."""
+    try:
+        tbs = _items(_one(der, _SEQUENCE))[0]
+        fields = _items(_expect(tbs, _SEQUENCE))
+        if fields and fields[0][0] == _EXPLICIT_0:
+            fields.pop(0)
+        issuer, subject = fields[2], fields[4]
+        _expect(issuer, _SEQUENCE)
+        _expect(subject, _SEQUENCE)
+        return _whole(issuer), _whole(subject)
+    except Exception:  # not DER as this reader reads it
+        return None
+
+
+
 def certificate_facts(der: bytes) -> CertificateFacts | None:
     """Validity and extended key usage of a DER certificate; None if this reader cannot vouch
     for its shape (the caller then asks ``cryptography.x509``)."""
@@ -470,6 +515,25 @@ def encrypt_private_key(der: bytes, password: bytes, rounds: int) -> bytes:
     cipher = _sequence((_OID, _AES_256_CBC), (_OCTET_STRING, iv))
     scheme = _sequence((_OID, _PBES2), (_SEQUENCE, _sequence((_SEQUENCE, kdf), (_SEQUENCE, cipher))))
     return _whole((_SEQUENCE, _sequence((_SEQUENCE, scheme), (_OCTET_STRING, ciphertext))))
+
+
+def key_for_certificate(key: bytes, certificate: bytes) -> bytes:
+    """The PKCS#8 ``key`` labelled with its certificate's key algorithm where a re-serialisation lost it.
+
+    cryptography reads an RSA-PSS key (id-RSASSA-PSS) as a plain RSA key and writes it back as
+    rsaEncryption; OpenSSL then finds the key is not the certificate's (``NO_CERTIFICATE_ASSIGNED``:
+    review TLS-ID, finding M1).  The RSAPrivateKey inside is the same; only the AlgorithmIdentifier
+    (with the PSS parameters the certificate gives) goes back.  Any other key is returned unchanged.
+    """
+    try:
+        algorithm, _params, _bits = _public_key(_certificate_facts(certificate).public_key_info)
+        version, key_algorithm, private = _items(_one(key, _SEQUENCE))[:3]
+        if algorithm != _RSASSA_PSS or _algorithm(key_algorithm)[0] != _RSA:
+            return key
+        spki = _items(_expect(_certificate_facts(certificate).public_key_info, _SEQUENCE))[0]
+        return _whole((_SEQUENCE, _sequence(version, spki, private)))
+    except Exception:  # not a shape read here: OpenSSL words what it cannot use
+        return key
 
 
 def _sequence(*items: tuple[int, bytes]) -> bytes:

@@ -70,16 +70,31 @@ def _asn1_name(der: bytes) -> Any:
 def issued_by_one_of(
     certs: Sequence[x509.Certificate], accepted_ders: Sequence[bytes]
 ) -> tuple[x509.Certificate, x509.Name] | None:
-    """The first of ``certs`` whose issuer (or itself, a CA sent along) a server named as acceptable,
-    with the name that matched; None if none.
+    """Where the issuer path of ``certs[0]`` (our leaf) meets a CA a server named as acceptable:
+    (the certificate whose issuer, or whose own name, matched; the name), or None.
 
-    Names are compared as X.500 names (asn1crypto normalises case and spacing as RFC 5280 says).
+    The path is followed by issuer links from the leaf through the other ``certs``: a
+    certificate that is merely in the file (a keystore's trusted partner CA beside a
+    self-signed leaf) is on no path and reaches nothing (review TLS-ID, finding M3).  Names
+    are compared as X.500 names (asn1crypto normalises case and spacing as RFC 5280 says).
     """
+    if not certs:
+        return None
     accepted = [_asn1_name(der) for der in accepted_ders]
-    for cert in certs:
-        for name in (cert.issuer, cert.subject):
+    others = list(certs[1:])
+    current: x509.Certificate | None = certs[0]
+    first = True
+    while current is not None:
+        # The leaf's own subject is not a CA name; a CA sent along may itself be the one named.
+        for name in (current.issuer,) if first else (current.subject, current.issuer):
             if _asn1_name(name.public_bytes()) in accepted:
-                return cert, name
+                return current, name
+        if current.issuer == current.subject:
+            return None
+        first = False
+        current = next((cert for cert in others if cert.subject == current.issuer), None)
+        if current is not None:
+            others.remove(current)
     return None
 
 

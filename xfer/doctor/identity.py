@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import ClientCertificateRejected, ClientCertificateRequired, IdentityExpired, IdentityFormatError
 from ..identity import EXPIRY_WARNING_DAYS, Identity, time_left
 from ..tls import unknown_ca_hint
+from ..tls.translate import identity_not_sent
 from .certs import describe, issued_by_one_of, utc_now
 from .handshake import Probe
 from .report import SKIP, Step
@@ -76,6 +77,14 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
     if not step.facts["client_auth"]:
         step.verdicts.append("your certificate lacks the clientAuth extended key usage: strict servers reject it")
 
+    # The server asked, and OpenSSL sent nothing: our key type is not among the signature algorithms
+    # it allows.  No registration or CA list matters then (review TLS-ID, finding H2).
+    server = found.error.server if found.error is not None and found.error.server else "the server"
+    not_sent = identity_not_sent(found.facts, server=server, identity=identity)
+    if not_sent is not None:
+        algorithms = ", ".join(found.facts.client_signature_algorithms) or "not listed"
+        return step.fail(not_sent, verdict=f"your certificate was not sent: its {info['key_type']} key fits none of "
+                         f"the signature algorithms the server accepts ({algorithms})")
     accepted_ders = found.facts.acceptable_client_ca_ders
     rejected = isinstance(found.error, ClientCertificateRejected)
     lacks_intermediate = not identity.chain and not self_issued

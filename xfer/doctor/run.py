@@ -76,8 +76,14 @@ def diagnose(
             identity = load_identity(profile, secret=secret, check=False)
         except IdentityError as exc:
             unopened = exc
-    # A protocol without TLS (SSH-style) still gets a context for wording network errors.
-    context = tls_context(profile, identity if profile.spec.tls else None)
+    # A protocol without TLS (SSH-style) still gets a context for wording network errors.  An identity
+    # OpenSSL refuses (a certificate too weak for its security level) fails step 4, after the network
+    # and TLS steps ran without it, as one that does not open (review TLS-ID, finding M4).
+    try:
+        context = tls_context(profile, identity if profile.spec.tls else None)
+    except IdentityError as exc:
+        unopened, identity = exc, None
+        context = tls_context(profile, None)
     timeout = float(profile.get("timeout"))
 
     def open_adapter() -> Adapter:

@@ -14,13 +14,24 @@ with an alert xfer reads.  Others do not:
   plaintext record this server can write itself.
 
 Both take connections on 127.0.0.1 in daemon threads and count them in ``connections``.
+
+* :class:`OpenSSLServer`: ``openssl s_server`` with options the stdlib server cannot set
+  (``-client_sigalgs``, a security level that loads a 1024-bit or SHA-1 certificate, a
+  legacy-only cipher list), for the partners whose configuration xfer must word right.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import shutil
 import socket
 import ssl
+import subprocess
+import threading
+from collections.abc import Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from ._accept import AcceptLoopServer
@@ -28,9 +39,11 @@ from ._serving import server_context
 from .hostile_https import _reset
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from .pki import TestPKI
 
-__all__ = ["BadCertificateAlertServer", "SilentRejectServer"]
+__all__ = ["BadCertificateAlertServer", "OpenSSLServer", "SilentRejectServer"]
 
 # A TLS 1.2 alert record: type 21, version 3.3, length 2, level fatal (2), bad_certificate (42).
 _BAD_CERTIFICATE_ALERT = bytes([21, 3, 3, 0, 2, 2, 42])
@@ -123,3 +136,52 @@ class BadCertificateAlertServer(AcceptLoopServer):
                 return
             raw.sendall(outgoing.read())
             return
+
+
+class OpenSSLServer:
+    """``openssl s_server -www`` on 127.0.0.1 (a free port), for as long as the ``with`` block runs.
+
+    ``cert`` and ``key`` are PEM files (``cert`` may hold the chain after the leaf); ``options``
+    are more ``s_server`` arguments.  ``available()`` says whether an ``openssl`` binary exists.
+    """
+
+    def __init__(self, cert: str | os.PathLike[str], key: str | os.PathLike[str], *options: str) -> None:
+        self.arguments: Sequence[str] = (
+            "s_server", "-accept", "127.0.0.1:0", "-cert", str(cert), "-key", str(key), "-www", *options)
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("openssl") is not None
+
+    @property
+    def server(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def __enter__(self) -> Self:
+        process = subprocess.Popen(["openssl", *self.arguments], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._process = process
+        assert process.stdout is not None
+        said = b""
+        for line in process.stdout:  # "ACCEPT 127.0.0.1:PORT" once it listens
+            said += line
+            found = re.match(rb"ACCEPT 127\.0\.0\.1:(\d+)", line)
+            if found:
+                self.port = int(found.group(1))
+                # Its later output must neither fill the pipe (a stalled server) nor meet a closed
+                # one (SIGPIPE): a thread reads it to the end.
+                threading.Thread(target=process.stdout.read, daemon=True).start()
+                return self
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"openssl s_server did not start: {said.decode(errors='replace')}")
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None

@@ -148,6 +148,10 @@ def _summary(conn: ssl.SSLSocket | ssl.SSLObject, context: XferSSLContext) -> st
         sent = "not asked for a client certificate"
     elif identity is None:
         sent = "asked for a client certificate, none sent"
+    elif facts.client_certificate_sent is False:
+        # OpenSSL held ours back: its key fits none of the signature algorithms the server allows.
+        sent = (f"asked for a client certificate, none sent: the key of {identity.subject} fits none of the "
+                f"signature algorithms the server allows ({', '.join(facts.client_signature_algorithms) or '?'})")
     else:
         sent = f"client certificate sent: {identity.subject} ({identity.fingerprint})"
     return (

@@ -237,16 +237,71 @@ def _load_identity(ctx: ssl.SSLContext, identity: Identity) -> None:
             # The identity was read from DER (xfer.pfx) and OpenSSL parses it again: a certificate
             # it cannot use, or a key that is not the certificate's ("key values mismatch").
             if exc.reason in _TOO_WEAK:
-                raise IdentityFormatError(
-                    f"OpenSSL refuses the identity in {identity.source}: its key or signature is too weak "
-                    f"for OpenSSL's security level ({exc.reason})",
-                    hint="the identity needs a new key (RSA of at least 2048 bits or EC, signed with SHA-256); "
-                    "exporting it again does not help",
-                ) from exc
+                raise _too_weak(identity, exc.reason) from exc
             raise IdentityFormatError(
                 f"OpenSSL cannot use the identity in {identity.source}: {exc.reason or exc}",
                 hint="export the identity again as .p12/.pfx",
             ) from exc
+
+
+def _too_weak(identity: Identity, reason: str) -> IdentityFormatError:
+    """OpenSSL's security level refused a certificate of the identity: say which, and what helps.
+
+    Only a weak leaf needs a new key (or a new signature from its CA); a weak CA certificate
+    carried along (an old 1024-bit root, a SHA-1 intermediate) goes away by exporting the
+    identity without it (review TLS-ID, finding M4).
+    """
+    said = f"OpenSSL refuses the identity in {identity.source}"
+    try:
+        found = _weakest(identity)
+    except IdentityFormatError:
+        found = None
+    if found is None:
+        return IdentityFormatError(
+            f"{said}: one of its certificates is too weak for OpenSSL's security level ({reason})",
+            hint="see which with: openssl pkcs12 -in FILE.p12 -nokeys -info; a weak CA certificate can be left "
+            "out of a new export, a weak leaf needs a new certificate",
+        )
+    subject, weakness, is_leaf, is_key = found
+    level = "too weak for OpenSSL's security level"
+    if is_leaf and is_key:
+        return IdentityFormatError(
+            f"{said}: its certificate {subject} {weakness}, {level}",
+            hint="the identity needs a new key (RSA of at least 2048 bits or EC) and certificate; exporting it "
+            "again does not help",
+        )
+    if is_leaf:
+        return IdentityFormatError(
+            f"{said}: its certificate {subject} {weakness}, {level}",
+            hint="ask the issuing CA for the certificate signed again with SHA-256 (the key can stay); exporting "
+            "it again does not help",
+        )
+    return IdentityFormatError(
+        f"{said}: it carries the CA certificate {subject}, which {weakness}, {level}",
+        hint="export the identity again without that certificate (openssl pkcs12 -export -in cert.pem -inkey "
+        "key.pem -certfile with the other CA certificates only); if the server needs it to reach a CA it trusts, "
+        "ask the partner about a current chain",
+    )
+
+
+def _weakest(identity: Identity) -> tuple[str, str, bool, bool] | None:
+    """(subject, what is weak, is it the leaf, is it the key) of the first certificate of the identity
+    (leaf first) that OpenSSL's default security level refuses, None if none is seen."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+    for index, cert in enumerate((identity.certificate, *identity.chain)):
+        public = cert.public_key()
+        subject = cert.subject.rfc4514_string()
+        if isinstance(public, rsa.RSAPublicKey | dsa.DSAPublicKey) and public.key_size < 2048:
+            kind = "RSA" if isinstance(public, rsa.RSAPublicKey) else "DSA"
+            return subject, f"has a {public.key_size}-bit {kind} key", index == 0, True
+        if isinstance(public, ec.EllipticCurvePublicKey) and public.key_size < 224:
+            return subject, f"has a {public.key_size}-bit EC key", index == 0, True
+        digest = cert.signature_hash_algorithm
+        # OpenSSL does not judge a self-signed certificate's own signature: nothing depends on it.
+        if digest is not None and digest.name in ("md5", "sha1") and cert.issuer != cert.subject:
+            return subject, f"is signed with {digest.name.upper().replace('SHA1', 'SHA-1')}", index == 0, False
+    return None
 
 
 @contextlib.contextmanager

@@ -57,6 +57,13 @@ class HandshakeFacts:
     handshake_done: bool = False
     #: The CertificateRequest came after the handshake (only seen while a caller listens on).
     requested_after_handshake: bool = False
+    #: Something was read from the server while recording: the facts below are evidence, not defaults.
+    heard_from_server: bool = False
+    #: The server answered our ClientHello with a ServerHello: it found a TLS version and cipher it shares.
+    server_hello_seen: bool = False
+    #: Whether our Certificate message carried a certificate (None: we sent no Certificate message).
+    #: OpenSSL sends an empty one when our key cannot make any signature the server allows.
+    client_certificate_sent: bool | None = None
 
     @property
     def acceptable_client_cas(self) -> list[str]:
@@ -82,14 +89,20 @@ def on_handshake_message(
     rejects *our* certificate, they say which issuers it would have accepted.  ``conn`` is
     the ssl-level connection (our XferSSLSocket / XferSSLObject) the message belongs to.
     """
-    if direction != "read":
-        return
     facts = getattr(conn, "handshake_facts", None)
     if facts is None:
         return
     kind = getattr(msg_type, "name", "")
+    if direction != "read":
+        if kind == "CERTIFICATE" and getattr(content_type, "name", "") == "HANDSHAKE":
+            with contextlib.suppress(Exception):
+                facts.client_certificate_sent = bool(parse_certificate_chain(data, version))
+        return
+    facts.heard_from_server = True
     with contextlib.suppress(Exception):
-        if kind == "CERTIFICATE_REQUEST":
+        if kind == "SERVER_HELLO" and getattr(content_type, "name", "") == "HANDSHAKE":
+            facts.server_hello_seen = True
+        elif kind == "CERTIFICATE_REQUEST":
             facts.certificate_requested = True
             facts.requested_after_handshake = facts.handshake_done
             ders, algorithms = parse_certificate_request_fields(data, version)

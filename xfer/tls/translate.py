@@ -39,6 +39,7 @@ __all__ = [
     "closed_after_handshake",
     "find_cause",
     "handshake_facts",
+    "identity_not_sent",
     "translate_error",
     "unknown_ca_hint",
     "unsent_issuer",
@@ -54,6 +55,18 @@ _V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18
 _V_ERR_SELF_SIGNED_CERT_IN_CHAIN = 19
 _V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 _V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
+_V_ERR_EE_KEY_TOO_SMALL = 66
+_V_ERR_CA_KEY_TOO_SMALL = 67
+_V_ERR_CA_MD_TOO_WEAK = 68
+
+# "the server's certificate is too weak for OpenSSL's security level: ..." -- the partner's to
+# replace: no CA we add makes OpenSSL accept a 1024-bit key or a SHA-1 signature.
+_WEAK_WORDS = {
+    _V_ERR_EE_KEY_TOO_SMALL: "its key is too small (an RSA key needs at least 2048 bits)",
+    _V_ERR_CA_KEY_TOO_SMALL: "the key of a CA certificate in its chain is too small "
+    "(an RSA key needs at least 2048 bits)",
+    _V_ERR_CA_MD_TOO_WEAK: "it, or a certificate in its chain, is signed with a weak digest (SHA-1 or MD5)",
+}
 
 # "the server's certificate ..." for a certificate outside its validity period.
 _VALIDITY_WORDS = {
@@ -155,7 +168,36 @@ def handshake_facts(exc: BaseException) -> HandshakeFacts:
     return HandshakeFacts()
 
 
+def identity_not_sent(facts: HandshakeFacts, *, server: str, identity: Identity | None) -> XferError | None:
+    """The error for a server that asked for our certificate and got none although we have one.
+
+    OpenSSL sends an empty Certificate message when our key cannot make any of the signatures
+    the server's CertificateRequest allows (an Ed25519 or P-384 key where it lists RSA and P-256):
+    "none was presented, pass --identity" was said to users who had (review TLS-ID, finding H2).
+    None if the facts do not show this.
+    """
+    if identity is None or not facts.certificate_requested or facts.client_certificate_sent is not False:
+        return None
+    from ..identity import key_description
+
+    try:
+        key_type, key_size = key_description(identity.certificate)
+    except XferError:
+        key_type, key_size = "unknown", None
+    key = f"{key_type}{f' {key_size}-bit' if key_size and key_type == 'RSA' else ''}"
+    allowed = ", ".join(facts.client_signature_algorithms) or "not listed"
+    return ClientCertificateRejected(
+        f"{server} asked for a client certificate, but the {key} key of {identity.common_name!r} can make none "
+        f"of the signatures it accepts ({allowed}), so none was sent",
+        hint="use an identity whose key type the server accepts (one of the algorithms above), or ask the "
+        f"partner to accept {key_type} signatures",
+    )
+
+
 def _silent_rejection(*, facts: HandshakeFacts, server: str, identity: Identity | None) -> XferError:
+    not_sent = identity_not_sent(facts, server=server, identity=identity)
+    if not_sent is not None:
+        return not_sent
     closed = f"{server} closed the connection right after the TLS handshake"
     if identity is None:
         return ClientCertificateRequired(
@@ -208,6 +250,13 @@ def _translate_ssl(
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _refused_server_certificate(exc, facts=facts, server=server, trust=trust)
     reason = exc.reason or ""
+    if reason == "SSLV3_ALERT_HANDSHAKE_FAILURE" and facts.heard_from_server and not facts.server_hello_seen:
+        # Refused at our ClientHello: the server chose no version and cipher, sent no certificate and
+        # asked for none of ours, so ours cannot be what it refused (review TLS-ID, finding H1).
+        return _no_common_version(context, server=server, reason=reason)
+    not_sent = identity_not_sent(facts, server=server, identity=identity)
+    if not_sent is not None:
+        return not_sent
     if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or (
         identity is None and reason in _NO_IDENTITY_ALERTS
     ):
@@ -301,7 +350,12 @@ def _no_common_version(context: ssl.SSLContext, *, server: str, reason: str) -> 
             hint="the server may not speak TLS 1.3 (only 1.2, or older): lower --tls-min to 1.2 "
             "(tls_min = in the profile), or drop it",
         )
-    return TLSVersionMismatch(said, hint="the server may only speak TLS 1.0/1.1, which xfer refuses (RFC 8996)")
+    return TLSVersionMismatch(
+        said + " with ECDHE or DHE key exchange and AES or ChaCha20 cipher suites (none with SHA-1)",
+        hint="the server may only speak TLS 1.0/1.1 (refused: RFC 8996) or offer only cipher suites xfer "
+        "refuses (SHA-1, plain RSA key exchange, RC4, 3DES): ask the partner to enable TLS 1.2 with "
+        "ECDHE-*-AES*-GCM suites, or TLS 1.3 (openssl s_client -connect HOST:PORT shows what it offers)",
+    )
 
 
 def _facts_known(facts: HandshakeFacts) -> bool:
@@ -336,6 +390,13 @@ def _refused_server_certificate(
         return ServerCertificateUntrusted(
             f"{server}: the server's certificate {_VALIDITY_WORDS[code]}{described}",
             hint="tell the partner their server certificate needs renewing (or check this computer's clock)",
+        )
+    if code in _WEAK_WORDS:
+        return ServerCertificateUntrusted(
+            f"{server}: the server's certificate is too weak for OpenSSL's security level: "
+            f"{_WEAK_WORDS[code]}{described}",
+            hint="the partner must replace it (RSA of at least 2048 bits or EC, signed with SHA-256 or better); "
+            "no CA file given with --ca changes this",
         )
     unsent = unsent_issuer(facts) if code in _NO_ISSUER else None
     if unsent is not None:

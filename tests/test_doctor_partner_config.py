@@ -1,0 +1,61 @@
+"""Review TLS-ID: what ``xfer doctor`` says about partner configurations the stdlib server cannot make."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from xfer.doctor import diagnose
+from xfer.doctor.certs import issued_by_one_of
+from xfer.errors import ClientCertificateRejected
+from xfer.profiles import Profile
+from xfer.testing.pki import TestPKI
+from xfer.testing.tls_faults import OpenSSLServer
+
+from .test_tls_partner_config import _SIGALGS, _identity, _issue
+
+pytestmark = pytest.mark.skipif(not OpenSSLServer.available(), reason="needs the openssl command")
+
+
+def _profile(url: str, **settings: Any) -> Profile:
+    return Profile.from_mapping("partner", {"url": url, "timeout": 3, **settings})
+
+
+def test_doctor_names_the_signature_algorithms_our_key_type_is_not_among(pki: TestPKI, tmp_path: Path) -> None:
+    """It passed step 4 and failed later with "none was presented: pass --identity" (finding H2)."""
+    identity, client_ca = _identity(tmp_path, "ed25519")
+    data = pkcs12.serialize_key_and_certificates(b"client", identity.key, identity.certificate,
+                                                 list(identity.chain), serialization.BestAvailableEncryption(b"pw"))
+    p12 = tmp_path / "ed25519.p12"
+    p12.write_bytes(data)
+    secret = tmp_path / "pw.txt"
+    secret.write_text("pw")
+    secret.chmod(0o600)
+    with OpenSSLServer(pki.server_cert, pki.server_key, "-tls1_3", "-Verify", "2", "-verify_return_error",
+                       "-CAfile", str(client_ca), "-client_sigalgs", _SIGALGS) as server:
+        report = diagnose(_profile(f"https://{server.server}/", identity=str(p12), identity_password=f"file:{secret}",
+                                   ca=str(pki.ca_bundle)))
+    failed = report.failed
+    assert failed is not None and failed.key == "identity", [(s.key, s.status) for s in report.steps]
+    assert isinstance(failed.error, ClientCertificateRejected)
+    assert any("rsa_pss_rsae_sha256" in verdict and "Ed25519" in verdict for verdict in failed.verdicts)
+    assert failed.fix is not None and "--identity" not in failed.fix
+
+
+def test_a_ca_merely_in_the_file_is_not_reached_by_a_self_signed_leaf() -> None:
+    """Finding M3: "your chain reaches CN=Test Root CA (through CN=Test Root CA, sent along)" was said
+    of a self-signed keytool leaf whose keystore also held that root as a trusted entry."""
+    root_key, leaf_key, int_key = (rsa.generate_private_key(65537, 2048) for _ in range(3))
+    root = _issue("Partner Root", root_key, None, ca=True)
+    leaf = _issue("javaclient", leaf_key, None, ca=False)
+    named = [root.subject.public_bytes()]
+    assert issued_by_one_of([leaf, root], named) is None
+    # A real path still reaches it, through the intermediate that is sent along.
+    intermediate = _issue("Our Issuing CA", int_key, ("Partner Root", root_key), ca=True)
+    ours = _issue("us", leaf_key, ("Our Issuing CA", int_key), ca=False)
+    assert issued_by_one_of([ours, root, intermediate], named) == (intermediate, root.subject)
