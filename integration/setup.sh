@@ -21,7 +21,7 @@ PAM_SERVICE=xfer-ftp
 export DEBIAN_FRONTEND=noninteractive
 
 APT_PACKAGES="nginx libnginx-mod-http-dav-ext apache2 strace curl lftp rclone openssl ca-certificates \
-python3-venv perl openssh-server"
+python3-venv perl openssh-server openjdk-17-jre-headless"
 FTP_DEBS="vsftpd pure-ftpd pure-ftpd-common proftpd-core proftpd-mod-crypto"
 
 log() { printf 'setup: %s\n' "$*"; }

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -18,8 +17,6 @@ from xfer.testing.pki import TestPKI
 from xfer.testing.tls_faults import OpenSSLServer
 
 from .test_tls_partner_config import _SIGALGS, _identity, _issue
-
-pytestmark = pytest.mark.skipif(not OpenSSLServer.available(), reason="needs the openssl command")
 
 
 def _profile(url: str, **settings: Any) -> Profile:

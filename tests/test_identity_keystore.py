@@ -6,7 +6,6 @@ partner CA, an old root are not); a file with several private keys is refused, n
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,6 @@ def test_a_self_signed_leaf_sends_no_unrelated_root(keystore_parts: dict[str, An
     assert Identity.from_bytes(data, "pw").chain_der == ()
 
 
-@pytest.mark.skipif(shutil.which("keytool") is None, reason="needs Java's keytool")
 def test_a_keystore_with_two_keys_is_refused_naming_them(keystore_parts: dict[str, Any], tmp_path: Path) -> None:
     p = keystore_parts
     for alias, key, cert, chain in (("first-one", p["leaf_key"], p["leaf"], [p["int"], p["root"]]),

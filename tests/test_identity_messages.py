@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -37,7 +36,6 @@ def test_a_bundle_of_certificates_only_says_the_key_is_missing(pki: TestPKI, tmp
     assert caught.value.hint and "including the private key" in caught.value.hint
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_a_bundle_without_mac_opened_without_password_asks_for_one(pki: TestPKI, tmp_path: Path) -> None:
     """`openssl pkcs12 -export -nomac`: no MAC to check a password against, but the key is encrypted."""
     path = tmp_path / "nomac.p12"

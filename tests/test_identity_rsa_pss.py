@@ -6,7 +6,6 @@ certificate for it (``NO_CERTIFICATE_ASSIGNED``, "export the identity again").
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from xfer.identity import Identity
 from xfer.testing.https_server import HTTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import create_ssl_context
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
 
 def _pss_identity(tmp_path: Path) -> tuple[Path, Path]:

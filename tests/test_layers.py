@@ -35,7 +35,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # "xfer": the package facade imports only errors at runtime; log: logger names and masking, nothing else;
     # buffers: aligned bulk buffers, on the standard library only
     # zones: the offset of a listing's unnamed zone, on the standard library only
-    ("xfer", "xfer.errors", "xfer.types", "xfer.log", "xfer.numbers", "xfer.buffers", "xfer.zones"),
+    # landing: whether one syncfs may make a group of files durable, on the standard library only
+    ("xfer", "xfer.errors", "xfer.types", "xfer.log", "xfer.numbers", "xfer.buffers", "xfer.zones", "xfer.landing"),
     ("xfer.globs",),  # glob patterns on /-paths: pure, on errors and types only
     ("xfer.pfx",),  # the quick PKCS#12 reader: cryptography only, below the identity that uses it
     # protocol specs: plain data about each protocol, the registry lists them; they import nothing heavy

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -151,10 +150,6 @@ class OpenSSLServer:
         self.host = "127.0.0.1"
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
-
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("openssl") is not None
 
     @property
     def server(self) -> str:
