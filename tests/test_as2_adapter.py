@@ -360,6 +360,40 @@ def test_no_client_certificate(server: AS2Server, connect: Connect, invoice: Pat
     assert stored(data_dir)[0]["status"] == "not-delivered"
 
 
+
+def _redirecting(srv: AS2Server, log: list[tuple[str, str]]) -> None:
+    """Tomcat's context-root redirect: ``POST /as2`` → ``302 Location: /as2/``; ``GET /as2/`` → an HTML page."""
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        log.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if environ["PATH_INFO"] == "/as2":
+            start_response("302 Found", [("Location", f"{srv.url}/"), ("Content-Length", "0")])
+            return [b""]
+        page = b"<html><body>AS2 receiver servlet: use POST</body></html>"
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(page)))])
+        return [page]
+
+    srv._httpd.set_app(app)
+
+
+@pytest.mark.parametrize("mdn", ["none", "signed-sync"])
+def test_redirect_is_not_followed_and_not_delivered(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, mdn: str
+) -> None:
+    # The reviewer's case: requests turned the POST into a GET without the message, and the
+    # page it got passed for the partner's answer ("sent", exit 0, with mdn = "none").
+    log: list[tuple[str, str]] = []
+    _redirecting(server, log)
+    with connect(server, mdn=mdn) as remote, pytest.raises(RemoteError) as caught:
+        remote.put_file(invoice, "/")
+    assert log == [("POST", "/as2")]  # no GET of the redirect's target
+    error = caught.value
+    assert error.exit_code == ExitCode.REMOTE
+    assert "HTTP 302" in error.message and f"to {server.url}/" in error.message
+    assert "redirect" in error.message and "not delivered" in error.message
+    assert error.hint is not None and "url" in error.hint and f"{server.url}/" in error.hint
+    assert stored(data_dir)[0]["status"] == "not-delivered"
+
 # -- the store ---------------------------------------------------------------------------------
 
 

@@ -22,8 +22,9 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
 * a resend (``message_id`` of a recorded message) with other content than the record's is
   refused before anything is sent (:class:`~xfer.errors.UsageError`): a recorded confirmation
   is never overwritten by content the partner would drop as a duplicate;
-* transport failure before the whole message was sent, or an HTTP 4xx (the request was
-  refused) → the translated error of the shared session, its message extended with "not
+* transport failure before the whole message was sent, an HTTP 4xx (the request was
+  refused) or a 3xx (a redirect is never followed: requests would resend the POST as a GET
+  without the message) → the translated error of the shared session, its message extended with "not
   delivered; safe to resend with the same Message-ID" (``not-delivered``);
 * the whole message was sent, then the answer did not come within the timeout (or the
   connection broke, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
@@ -46,6 +47,7 @@ import posixpath
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, NoReturn
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -61,7 +63,7 @@ from ..errors import (
     RemoteError,
     XferError,
 )
-from ..http_session import XferSession, create_session
+from ..http_session import XferSession, create_session, drain_error_body
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
 from ..retry import current_attempt
@@ -283,10 +285,15 @@ class AS2Adapter(Adapter):
         status: int | None = None
         try:
             with session.translating():
-                response = session.post(url, data=body, headers=message.headers, stream=True)
+                # Never follow a redirect: requests would turn the POST into a GET without the
+                # message (302/303) and the next hop's answer would pass for the partner's.
+                response = session.post(url, data=body, headers=message.headers, stream=True,
+                                        allow_redirects=False)
                 with response:
                     status = response.status_code
                     self._tls_version = session.tls_version(response)
+                    if 300 <= status < 400:
+                        raise self._redirected(response, url)
                     session.check(response, path=_urlpath(url))
                     limit = _RECEIPT_TIMEOUTS * self.settings.timeout
                     answer = _read_limited(response, self.settings.server, limit)
@@ -305,6 +312,18 @@ class AS2Adapter(Adapter):
             if body.sent and status is not None and status >= 500:
                 raise self._delivery_unknown(exc, receipt) from exc
             raise self._not_delivered(exc, receipt) from exc
+
+    def _redirected(self, response: requests.Response, url: str) -> RemoteError:
+        """A 3xx to our POST: the server answered with a redirect, so nothing was processed."""
+        drain_error_body(response)  # the connection stays reusable
+        location = _header(response.headers, "Location")
+        where = f" to {location}" if location else " (no Location)"
+        return RemoteError(
+            f"{self.settings.server} answered the AS2 POST to {_urlpath(url)} with HTTP {response.status_code} "
+            f"{response.reason or 'redirect'}{where}: the server answered with a redirect, nothing was processed",
+            hint="set the profile's url to the partner's exact AS2 endpoint"
+            + (f" (perhaps {urljoin(url, location)})" if location else ""),
+        )
 
     def _delivery_unknown(self, exc: XferError, receipt: Receipt) -> XferError:
         """Record a send whose answer never came; the error to raise says a resend is safe, not required."""
@@ -483,8 +502,7 @@ class _TrackedBody:
         return len(self._data)
 
     def __iter__(self) -> Iterator[bytes]:
-        # Each iteration is one sending (a 307/308 redirect sends the body again): only the
-        # last one counts.
+        # Each iteration is one sending (should it ever be sent twice): only the last one counts.
         self.sent = False
         for start in range(0, len(self._data), self._CHUNK):
             yield self._data[start : start + self._CHUNK]  # one chunk copied at a time
@@ -493,8 +511,6 @@ class _TrackedBody:
 
 def _urlpath(url: str) -> str:
     """The path of a URL, for messages."""
-    from urllib.parse import urlsplit
-
     return urlsplit(url).path or "/"
 
 
