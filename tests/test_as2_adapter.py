@@ -8,13 +8,17 @@ with the same Message-ID, duplicates, TLS rejection, and the receipt record of e
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import socket
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 import xfer.client
 from tests.test_as2_cms import HOLLOW_SIGNED_DATA
@@ -23,7 +27,7 @@ from xfer.adapters.as2 import AS2Adapter
 from xfer.adapters.base import Capability, ConnectionSettings, TransferResult
 from xfer.as2.mdn import build_mdn
 from xfer.as2.receipts import Receipt, ReceiptStore
-from xfer.as2.receiver import Received
+from xfer.as2.receiver import Received, receive
 from xfer.errors import (
     ConfigError,
     ExitCode,
@@ -39,6 +43,7 @@ from xfer.identity import Identity
 from xfer.profiles import Profile
 from xfer.protocols.as2 import AS2Options
 from xfer.retry import RetryPolicy
+from xfer.testing._serving import server_context
 from xfer.testing.as2_server import AS2Server
 from xfer.testing.pki import TestPKI
 from xfer.tls import create_ssl_context
@@ -393,6 +398,55 @@ def test_redirect_is_not_followed_and_not_delivered(
     assert "redirect" in error.message and "not delivered" in error.message
     assert error.hint is not None and "url" in error.hint and f"{server.url}/" in error.hint
     assert stored(data_dir)[0]["status"] == "not-delivered"
+
+
+@pytest.mark.parametrize("close", ["close_notify", "fin"])
+def test_partner_that_processes_and_closes_without_answering_is_delivery_unknown(
+    pki: TestPKI, connect: Connect, invoice: Path, data_dir: Path, close: str
+) -> None:
+    # The reviewer's case (TLS 1.3): the partner read and processed the whole message, then
+    # closed without an HTTP answer; the TLS layer took that for a silent rejection of our
+    # certificate, and the send was "not delivered" (exit 4) though the partner had it.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    client_cert = x509.load_pem_x509_certificate(pki.client_cert.read_bytes())
+    listener = socket.create_server(("127.0.0.1", 0))
+    processed: list[str] = []
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with server_context(pki, tls_min="1.3").wrap_socket(raw, server_side=True) as tls:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += tls.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            headers = dict(line.split(": ", 1) for line in head.decode("latin-1").split("\r\n")[1:])
+            while len(body) < int(headers["Content-Length"]):
+                body += tls.recv(65536)
+            result = receive(headers, body, our_identity=partner, partner_cert=client_cert,
+                             our_as2_id="XFERPARTNER", partner_as2_id="XFERCLIENT", seen_message_ids=set())
+            processed.append(result.disposition)
+            if close == "close_notify":
+                with contextlib.suppress(OSError):  # the client may be gone before its close_notify
+                    tls.unwrap()
+            else:
+                tls.shutdown(socket.SHUT_RDWR)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with listener:
+        srv = AS2Server(pki, root=data_dir / "unused")  # only for its URL's shape and AS2 names
+        srv.port = listener.getsockname()[1]
+        with connect(srv) as remote, pytest.raises(XferError) as caught:
+            remote.retry_policy = RetryPolicy(retries=0)  # the one exchange the partner serves
+            remote.put_file(invoice, "/")
+        thread.join(10)
+    assert processed == ["processed"]
+    error = caught.value
+    assert "delivery unknown" in error.message and "not delivered" not in error.message
+    assert "closed the connection without answering" in error.message and "certificate" in error.message
+    assert error.exit_code == ExitCode.CONNECT
+    assert error.hint is not None and "xfer as2 resend" in error.hint
+    assert stored(data_dir)[0]["status"] == "delivery-unknown"
 
 # -- the store ---------------------------------------------------------------------------------
 

@@ -27,7 +27,8 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
   without the message) → the translated error of the shared session, its message extended with "not
   delivered; safe to resend with the same Message-ID" (``not-delivered``);
 * the whole message was sent, then the answer did not come within the timeout (or the
-  connection broke, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
+  connection broke or closed without an answer, which TLS 1.3 cannot tell from a silent refusal
+  of our certificate, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
   received: delivery unknown" (``delivery-unknown``): the partner may have processed it, and a
   resend under the same Message-ID is safe because the partner recognises a duplicate;
 * no MDN asked → success, "sent, not confirmed" (``sent``).
@@ -57,6 +58,7 @@ from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
 from ..errors import (
     ConfigError,
     ConnectError,
+    ConnectionDropped,
     ConnectTimeout,
     IntegrityError,
     LocalError,
@@ -67,6 +69,7 @@ from ..http_session import XferSession, create_session, drain_error_body
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
 from ..retry import current_attempt
+from ..tls.translate import closed_after_handshake
 from ..transfer import sha256_file
 from ..types import Verified
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
@@ -306,6 +309,11 @@ class AS2Adapter(Adapter):
             # the partner has the whole message and may have processed it
             raise self._delivery_unknown(exc, receipt) from exc
         except XferError as exc:
+            if body.sent and status is None and closed_after_handshake(exc):
+                # A partner that reads the whole message, processes it and closes without an
+                # answer looks, to the TLS layer, like one that silently refused our certificate
+                # (TLS 1.3 tells the client only after it sent): which one is unknowable here.
+                raise self._delivery_unknown(self._unanswered(), receipt, also=exc.hint) from exc
             # A 5xx after the whole message went out may come from a partner that stored or even
             # processed it before failing (say while writing the MDN); a 4xx says the request
             # was refused (RFC 9110 §15.5), and a failure before the end was never processed.
@@ -325,8 +333,19 @@ class AS2Adapter(Adapter):
             + (f" (perhaps {urljoin(url, location)})" if location else ""),
         )
 
-    def _delivery_unknown(self, exc: XferError, receipt: Receipt) -> XferError:
-        """Record a send whose answer never came; the error to raise says a resend is safe, not required."""
+    def _unanswered(self) -> ConnectionDropped:
+        """The connection closed without an HTTP answer after the whole message went out."""
+        return ConnectionDropped(
+            f"{self.settings.server} closed the connection without answering after the whole message was "
+            "sent: the partner may have processed it, or it refused our client certificate",
+            server=self.settings.server,
+        )
+
+    def _delivery_unknown(self, exc: XferError, receipt: Receipt, *, also: str | None = None) -> XferError:
+        """Record a send whose answer never came; the error to raise says a resend is safe, not required.
+
+        ``also``: advice for the case that the failure was not the network's (appended to the hint).
+        """
         receipt.error = exc.message
         receipt.move("delivery-unknown", exc.message)
         self.store.save(receipt)
@@ -335,7 +354,7 @@ class AS2Adapter(Adapter):
         return exc.copy_with(
             f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown",
             hint=f"a resend is safe (the partner recognises the same Message-ID as a duplicate): "
-            f"xfer as2 resend '{receipt.message_id}'{slow}",
+            f"xfer as2 resend '{receipt.message_id}'{slow}" + (f"; if it persists: {also}" if also else ""),
         )
 
     def _not_delivered(self, exc: XferError, receipt: Receipt) -> XferError:
