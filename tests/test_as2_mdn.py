@@ -242,6 +242,29 @@ def test_not_an_mdn() -> None:
         parse_mdn({"Content-Type": "text/html"}, b"<html>", partner_certificate=None)
 
 
+
+def test_mdn_part_header_with_8bit_bytes_is_read(identity: Identity, partner: Identity) -> None:
+    # The reviewer's case: compat32 returns a Header object for "7bit \xe9"; .strip() on it
+    # was an AttributeError ("unexpected internal error", the record left at "sending").
+    msg = send(identity, partner, mdn="unsigned")
+    headers, body = _mdn(partner, msg, signer=None)
+    body = body.replace(b"Content-Transfer-Encoding: 7bit", b"Content-Transfer-Encoding: 7bit \xe9")
+    parsed = parse_mdn(headers, body, partner_certificate=None)
+    assert check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=False).mic_matched
+
+
+def test_mdn_that_breaks_the_parser_is_an_integrity_error(
+    identity: Identity, partner: Identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever else partner input may make the MIME layer raise is a receipt we cannot read.
+    def broken(*args: object) -> bytes:
+        raise AttributeError("'Header' object has no attribute 'strip'")
+
+    monkeypatch.setattr(_mime, "decoded_body", broken)
+    with pytest.raises(IntegrityError, match=r"^the MDN cannot be read \(AttributeError: 'Header'") as caught:
+        parse_mdn(*_unsigned_mdn(identity, partner), partner_certificate=None)
+    assert caught.value.hint is not None
+
 # ---------------------------------------------------------------- error dispositions from the receiver
 
 

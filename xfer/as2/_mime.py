@@ -125,7 +125,8 @@ def split_multipart(body: bytes, boundary: str) -> list[bytes]:
 
 def decoded_body(headers: Message, body: bytes) -> bytes:
     """The content after undoing its Content-Transfer-Encoding (binary, 7/8bit, base64, QP)."""
-    encoding = (headers.get("Content-Transfer-Encoding") or "binary").strip().lower()
+    # str(): compat32 gives a Header object, not a str, for a value with bytes >= 0x80.
+    encoding = str(headers.get("Content-Transfer-Encoding") or "binary").strip().lower()
     if encoding == "base64":
         try:
             return base64.b64decode(body)

@@ -23,7 +23,7 @@ from typing import Literal
 
 from cryptography import x509
 
-from ..errors import ConfigError, IntegrityError
+from ..errors import ConfigError, IntegrityError, XferError
 from ..identity import Identity
 from . import _mime, cms
 from .message import AS2_VERSION, micalg_name, new_message_id
@@ -144,8 +144,21 @@ def parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x
     A signed MDN is verified with ``partner_certificate`` (when given) over the exact bytes of
     its first part; a failed verification raises :class:`IntegrityError`.  Without a
     certificate a signed MDN parses with ``signature_verified=False``.  Raises
-    :class:`IntegrityError` when the response is not an MDN at all.
+    :class:`IntegrityError` when the response is not an MDN at all, and for anything else in
+    it that cannot be read: a receipt is the partner's input, never a reason for an internal error.
     """
+    try:
+        return _parse_mdn(headers, body, partner_certificate=partner_certificate)
+    except XferError:
+        raise
+    except Exception as exc:  # whatever a malformed receipt makes the MIME or CMS layers raise
+        raise IntegrityError(
+            f"the MDN cannot be read ({type(exc).__name__}: {exc}): it is not an AS2 MDN xfer can check",
+            hint="ask the partner to check their MDN; the raw receipt is kept in the receipt record",
+        ) from exc
+
+
+def _parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x509.Certificate | None) -> MDN:
     type_header = _header(headers, "Content-Type")
     if not type_header:
         raise IntegrityError("the response has no Content-Type: it is not an AS2 MDN")
