@@ -167,6 +167,45 @@ def test_no_mdn_is_sent_not_confirmed(server: AS2Server, connect: Connect, invoi
     assert record["status"] == "sent" and record["mdn_raw"] is None
 
 
+def _answering(disposition: str, *, signer: Identity | None = None, original: str | None = None) -> Any:
+    """An mdn_hook: a receipt with ``disposition`` whatever the message asked for."""
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        return build_mdn(original_message_id=original or received.message_id or "", our_as2_id="XFERPARTNER",
+                         partner_as2_id="XFERCLIENT", disposition=disposition, signer=signer)
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    ("disposition", "error", "code"),
+    [("processed/error: decryption-failed", IntegrityError, ExitCode.INTEGRITY),
+     ("failed/failure: unknown-trading-partner", RemoteError, ExitCode.REMOTE)],
+    ids=["integrity", "refusal"],
+)
+def test_no_mdn_asked_but_a_negative_one_answered_fails(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path,
+    disposition: str, error: type[XferError], code: ExitCode,
+) -> None:
+    # The reviewer's case: "sent, not confirmed" (exit 0) though the partner's answer said no.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering(disposition, signer=partner)) as srv:
+        with connect(srv, mdn="none") as remote, pytest.raises(error) as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == code and "rejected" in caught.value.message
+    [record] = stored(data_dir)
+    assert record["status"] == "rejected" and record["disposition"].endswith(disposition) and record["mdn_raw"]
+
+
+@pytest.mark.parametrize("original", [None, "<other@host>"], ids=["positive", "another-message"])
+def test_no_mdn_asked_and_another_answer_is_still_sent(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path, original: str | None
+) -> None:
+    disposition = "processed" if original is None else "processed/error: decryption-failed"
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering(disposition, original=original)) as srv:
+        with connect(srv, mdn="none") as remote:
+            result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "sent" and stored(data_dir)[0]["status"] == "sent"
+
 def test_remote_path_names_the_file(server: AS2Server, connect: Connect, invoice: Path) -> None:
     with connect(server) as remote:
         [result] = xfer.client.put(remote, [invoice], "/INV-4711.x12")

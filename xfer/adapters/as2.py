@@ -31,7 +31,8 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
   of our certificate, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
   received: delivery unknown" (``delivery-unknown``): the partner may have processed it, and a
   resend under the same Message-ID is safe because the partner recognises a duplicate;
-* no MDN asked → success, "sent, not confirmed" (``sent``).
+* no MDN asked → success, "sent, not confirmed" (``sent``); unless the partner answered
+  anyway with a negative MDN for this message: then as above (``rejected``).
 
 The receipt is written before the POST (``sending``) and updated with the outcome, so even a
 crash leaves a record.  On failure :attr:`AS2Adapter.last_receipt` holds it.
@@ -228,6 +229,11 @@ class AS2Adapter(Adapter):
         receipt.http_status = status
 
         if message.mdn == "none":
+            refusal = self._unasked_refusal(message, response_headers, body)
+            if refusal is not None:  # the partner says no though we did not ask: it is still a no
+                _keep_answer(receipt, response_headers, body)
+                self._record_mdn(receipt, refusal)
+                self._rejected(message, receipt, refusal)
             receipt.move("sent", "no MDN requested")
             self.store.save(receipt)
             return self._result(receipt, os.fspath(local), remote, elapsed,
@@ -370,8 +376,7 @@ class AS2Adapter(Adapter):
         )
 
     def _check_receipt(self, message: AS2Message, receipt: Receipt, headers: Mapping[str, str], body: bytes) -> None:
-        receipt.mdn_raw = base64.b64encode(body).decode("ascii") if body else None
-        receipt.mdn_content_type = _header(headers, "Content-Type")
+        _keep_answer(receipt, headers, body)
         if not body:
             self._unverified(
                 receipt,
@@ -417,6 +422,23 @@ class AS2Adapter(Adapter):
                 receipt.warning += ": the partner already had this Message-ID and did not process this copy again"
         receipt.move("confirmed", receipt.disposition)
         self.store.save(receipt)
+
+    def _unasked_refusal(self, message: AS2Message, headers: Mapping[str, str], body: bytes) -> MDN | None:
+        """A negative MDN for this message in the answer to a message that asked for none, else None.
+
+        Some partners answer with a receipt whatever was asked.  Only a refusal counts: it can
+        make a send fail, never pass, so its signature is not needed (nor checked); anything
+        that is no readable receipt for this message is ignored, as the answer always was.
+        """
+        mime_type = _mime_type(_header(headers, "Content-Type"))
+        if not body or mime_type not in ("multipart/report", "multipart/signed"):
+            return None
+        try:
+            mdn = parse_mdn(headers, body, partner_certificate=None)
+            check_mdn(mdn, message.message_id, None, None, require_signature=False)
+        except IntegrityError:
+            return None
+        return mdn if mdn.status in ("error", "failed") else None
 
     def _unproven_duplicate(self, message: AS2Message) -> IntegrityError:
         """A duplicate-document receipt, and no earlier attempt of this content was ever confirmed."""
@@ -535,6 +557,17 @@ def _urlpath(url: str) -> str:
 
 def _is_duplicate(mdn: MDN) -> bool:
     return mdn.status == "warning" and (mdn.detail or "").strip().lower().startswith("duplicate-document")
+
+
+def _keep_answer(receipt: Receipt, headers: Mapping[str, str], body: bytes) -> None:
+    """Keep the partner's answer in the record as received (the receipt's evidence)."""
+    receipt.mdn_raw = base64.b64encode(body).decode("ascii") if body else None
+    receipt.mdn_content_type = _header(headers, "Content-Type")
+
+
+def _mime_type(content_type: str | None) -> str:
+    """``type/subtype`` of a Content-Type value, lower case ("" without one)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
