@@ -206,6 +206,33 @@ def test_no_mdn_asked_and_another_answer_is_still_sent(
             result = remote.put_file(invoice, "/")
     assert result.details["status"] == "sent" and stored(data_dir)[0]["status"] == "sent"
 
+
+@pytest.mark.parametrize(
+    ("disposition", "code"),
+    [("processed (no errors)", ExitCode.OK), ("processed;", ExitCode.OK),
+     ("processed/Error: authentication-failed (bad signature)", ExitCode.INTEGRITY)],
+    ids=["comment", "trailing-semicolon", "modifier-comment"],
+)
+def test_disposition_with_comments(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, disposition: str, code: ExitCode
+) -> None:
+    # The reviewer's cases: all three were "rejected" (exit 6).
+    partner = Identity.load(pki.partner_p12, pki.password)
+
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        return build_mdn(original_message_id=received.message_id or "", our_as2_id="XFERPARTNER",
+                         partner_as2_id="XFERCLIENT", disposition=disposition, mic=received.mic,
+                         mic_algorithm=received.mic_algorithm, signer=partner)
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
+        if code == ExitCode.OK:
+            assert remote.put_file(invoice, "/").details["status"] == "confirmed"
+            return
+        with pytest.raises(IntegrityError) as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == code and "authentication-failed" in caught.value.message
+    assert caught.value.hint is not None and "certificate" in caught.value.hint
+
 def test_remote_path_names_the_file(server: AS2Server, connect: Connect, invoice: Path) -> None:
     with connect(server) as remote:
         [result] = xfer.client.put(remote, [invoice], "/INV-4711.x12")

@@ -383,6 +383,15 @@ def test_unknown_mic_algorithm_fails_the_check(identity: Identity, partner: Iden
             ("failed", "unsupported format"),
         ),
         ("automatic-action/MDN-sent-automatically; deleted", ("failed", "deleted")),
+        # The reviewer's cases: RFC 5322 comments and an empty last field ("rejected", exit 6).
+        ("automatic-action/MDN-sent-automatically; processed (no errors)", ("processed", None)),
+        ("automatic-action/MDN-sent-automatically; processed;", ("processed", None)),
+        ("automatic-action/MDN-sent-automatically (sync); processed (done (really) \\)) ", ("processed", None)),
+        (
+            "automatic-action/MDN-sent-automatically; processed/Error: authentication-failed (bad signature)",
+            ("error", "authentication-failed"),
+        ),
+        ("automatic-action/MDN-sent-automatically; processed; deleted", ("failed", "processed;deleted")),
     ],
 )
 def test_dispositions(disposition: str, expected: tuple[str, str | None]) -> None:

@@ -75,10 +75,13 @@ class MDNCheck:
 def parse_disposition(value: str) -> tuple[MDNStatus, str | None]:
     """``"...; processed/error: authentication-failed"`` → (``"error"``, ``"authentication-failed"``).
 
-    Case-insensitive; a disposition xfer does not recognise counts as ``failed``.
+    Case-insensitive; RFC 5322 comments (``processed (no errors)``) and an empty last field
+    (``processed;``) are ignored; a disposition xfer does not recognise counts as ``failed``.
     """
-    action = value.split(";", 1)[1] if ";" in value else value
-    kind, _, modifier = action.strip().partition("/")
+    fields = [part.strip() for part in _without_comments(value).split(";")]
+    fields = [part for part in fields if part]
+    action = ";".join(fields[1:]) if len(fields) > 1 else "".join(fields)
+    kind, _, modifier = action.partition("/")
     kind = kind.strip().lower()
     if not modifier:
         return ("processed", None) if kind == "processed" else ("failed", kind or None)
@@ -90,6 +93,25 @@ def parse_disposition(value: str) -> tuple[MDNStatus, str | None]:
     if kind == "processed" and level == "error":
         return "error", text
     return "failed", text or modifier.strip()
+
+
+def _without_comments(value: str) -> str:
+    """``value`` without its RFC 5322 comments: parentheses, nested, with quoted-pairs inside."""
+    out: list[str] = []
+    depth = 0
+    escaped = False
+    for char in value:
+        if depth and escaped:
+            escaped = False
+        elif depth and char == "\\":
+            escaped = True
+        elif char == "(":
+            depth += 1
+        elif depth and char == ")":
+            depth -= 1
+        elif not depth:
+            out.append(char)
+    return "".join(out)
 
 
 def parse_received_mic(value: str) -> tuple[str, str | None]:
