@@ -265,6 +265,33 @@ def test_mdn_that_breaks_the_parser_is_an_integrity_error(
         parse_mdn(*_unsigned_mdn(identity, partner), partner_certificate=None)
     assert caught.value.hint is not None
 
+
+def test_outer_boundary_a_prefix_of_the_inner(
+    identity: Identity, partner: Identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reviewer's case: "the signed MDN has 5 parts, expected 2".
+    msg = send(identity, partner)
+    boundaries = iter(["_BOUNDARY_1_1", "_BOUNDARY_1"])  # build_mdn asks the inner one first
+    monkeypatch.setattr(_mime, "new_boundary", lambda: next(boundaries))
+    headers, body = _mdn(partner, msg)
+    assert 'boundary="_BOUNDARY_1"' in headers["Content-Type"] and b"--_BOUNDARY_1_1\r\n" in body
+    parsed = parse_mdn(headers, body, partner_certificate=partner.certificate)
+    assert parsed.signature_verified
+    assert check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True).mic_matched
+
+
+@pytest.mark.parametrize(
+    ("body", "parts"),
+    [
+        (b"--B\r\none\r\n--B_1\r\nstill one\r\n--B \t\r\ntwo\r\n--B--\r\n", [b"one\r\n--B_1\r\nstill one", b"two"]),
+        (b"preamble\n--B\nx--B--y\n--B--", [b"x--B--y"]),
+        (b"--B\r\nx\r\n--B--more\r\n--B--\r\n", [b"x\r\n--B--more"]),
+    ],
+    ids=["prefix-and-padding", "lf-inline", "close-needs-a-whole-line"],
+)
+def test_split_multipart_matches_whole_delimiter_lines(body: bytes, parts: list[bytes]) -> None:
+    assert _mime.split_multipart(body, "B") == parts
+
 # ---------------------------------------------------------------- error dispositions from the receiver
 
 
