@@ -8,6 +8,7 @@ import itertools
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,6 +135,32 @@ def test_mdn_with_different_mic_algorithm_rejected(identity: Identity, partner: 
     with pytest.raises(IntegrityError, match="MIC algorithm is sha1"):
         check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True)
 
+
+@pytest.mark.parametrize(
+    "spell", [lambda mic: mic.rstrip("="), lambda mic: f"{mic[:10]} {mic[10:30]}\t{mic[30:]}"],
+    ids=["unpadded", "inner-whitespace"],
+)
+def test_mic_compared_as_digest_not_text(identity: Identity, partner: Identity, spell: Any) -> None:
+    # The reviewer's case: the same digest spelt otherwise was "different content".
+    msg = send(identity, partner)
+    assert msg.mic is not None and msg.mic.endswith("=")
+    parsed = parse_mdn(*_mdn(partner, msg, mic=spell(msg.mic), signer=None), partner_certificate=None)
+    assert parsed.mic != msg.mic
+    assert check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=False).mic_matched
+
+
+def test_mic_that_is_not_base64_or_names_no_algorithm(identity: Identity, partner: Identity) -> None:
+    msg = send(identity, partner)
+    parsed = parse_mdn(*_mdn(partner, msg, mic="not*base64", signer=None), partner_certificate=None)
+    with pytest.raises(IntegrityError, match=r"MIC 'not\*base64' is not base64"):
+        check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=False)
+    assert msg.mic is not None
+    headers, body = _mdn(partner, msg, signer=None)
+    body = body.replace(f"{msg.mic}, sha-256".encode(), msg.mic.encode())
+    parsed = parse_mdn(headers, body, partner_certificate=None)
+    with pytest.raises(IntegrityError, match=r"^the MDN's MIC algorithm is not named, but") as caught:
+        check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=False)
+    assert msg.mic not in caught.value.message
 
 def test_mdn_signed_by_someone_else_rejected(identity: Identity, partner: Identity, stranger: Identity) -> None:
     msg = send(identity, partner)

@@ -253,6 +253,15 @@ def _parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: 
     )
 
 
+def _mic_bytes(mic: str) -> bytes:
+    """The digest a base64 MIC spells, whitespace and missing padding forgiven."""
+    compact = "".join(mic.split())
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except ValueError as exc:  # binascii.Error
+        raise IntegrityError(f"the MDN's MIC {mic!r} is not base64: it cannot be compared with ours") from exc
+
+
 def _bare_id(message_id: str) -> str:
     return message_id.strip().removeprefix("<").removesuffix(">").strip()
 
@@ -313,11 +322,13 @@ def check_mdn(
         else:
             algorithm = cms.digest_name(expected_alg) if expected_alg else None
             if algorithm is not None and mdn.mic_algorithm != algorithm:
-                got = mdn.fields.get("received-content-mic", "").rpartition(",")[2].strip() or "none"
+                _, comma, named = mdn.fields.get("received-content-mic", "").rpartition(",")
+                got = named.strip() if comma and named.strip() else "not named"
                 raise IntegrityError(
                     f"the MDN's MIC algorithm is {got}, but the message's MIC was computed with {algorithm}"
                 )
-            if not hmac.compare_digest(mdn.mic.encode(), expected_mic.encode()):
+            # The digest counts, not its spelling: base64 may be folded or lack its "=" padding.
+            if not hmac.compare_digest(_mic_bytes(mdn.mic), _mic_bytes(expected_mic)):
                 raise IntegrityError(
                     f"the MDN's MIC {mdn.mic} differs from ours {expected_mic}: "
                     "the partner received different content than we sent",
