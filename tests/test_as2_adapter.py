@@ -233,6 +233,28 @@ def test_disposition_with_comments(
     assert caught.value.exit_code == code and "authentication-failed" in caught.value.message
     assert caught.value.hint is not None and "certificate" in caught.value.hint
 
+
+def test_unsigned_mdn_without_mic_for_a_signed_message(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case (OpenAS2 computes a MIC only when signed-receipt-micalg was asked):
+    # exit 7 for every signed message with mdn = "unsigned-sync".
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering("processed")) as srv:
+        with connect(srv, mdn="unsigned-sync") as remote:
+            result = remote.put_file(invoice, "/")
+    assert result.verified == "none" and result.details["mic_matched"] is None
+    assert "does not prove the content" in result.details["warning"]
+    [record] = stored(data_dir)
+    assert record["status"] == "confirmed" and "does not prove the content" in record["warning"]
+
+
+def test_signed_mdn_without_mic_for_a_signed_message(pki: TestPKI, tmp_path: Path, connect: Connect,
+                                                      invoice: Path) -> None:
+    partner = Identity.load(pki.partner_p12, pki.password)  # RFC 4130 §7.4.3: required in a signed receipt
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering("processed", signer=partner)) as srv:
+        with connect(srv) as remote, pytest.raises(IntegrityError, match="no Received-Content-MIC"):
+            remote.put_file(invoice, "/")
+
 def test_remote_path_names_the_file(server: AS2Server, connect: Connect, invoice: Path) -> None:
     with connect(server) as remote:
         [result] = xfer.client.put(remote, [invoice], "/INV-4711.x12")

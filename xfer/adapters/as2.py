@@ -9,7 +9,9 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
 
 * the partner answers 2xx with a receipt that verifies, matches our Message-ID and MIC, and says
   ``processed`` → success (``confirmed``); ``processed/warning`` → success with
-  ``details["warning"]``;
+  ``details["warning"]``; so is an unsigned receipt without a MIC for a signed message (RFC 4130
+  §7.4.3 requires the MIC in signed receipts only): it confirms delivery, not the content
+  (``verified`` ``"none"``);
 * ``processed/error`` / ``failed`` → :class:`~xfer.errors.IntegrityError` (exit 7) when the
   partner reports damaged or unverifiable content (authentication-failed, decryption-failed,
   integrity-check-failed, decompression-failed), else :class:`~xfer.errors.RemoteError` (exit 6):
@@ -405,7 +407,10 @@ class AS2Adapter(Adapter):
                 require_signature=self.mdn_mode == "signed-sync" and not negative,
                 # A duplicate is not processed again, so receivers (pyas2) return no MIC for it;
                 # an earlier confirmed attempt must be the proof of content (checked below).
-                require_mic=message.signed and not duplicate,
+                # RFC 4130 §7.4.3 makes the MIC required for signed receipts only, and OpenAS2
+                # computes one only when signed-receipt-micalg was asked, which asks for a signed
+                # receipt: an unsigned one without a MIC confirms delivery, not content (below).
+                require_mic=message.signed and not duplicate and self.mdn_mode == "signed-sync",
             )
         except IntegrityError as exc:
             self._unverified(receipt, exc)
@@ -416,10 +421,15 @@ class AS2Adapter(Adapter):
         receipt.mic_matched = verdict.mic_matched
         if negative:
             self._rejected(message, receipt, mdn)
+        warnings = []
         if mdn.status == "warning":
-            receipt.warning = mdn.disposition.split(";", 1)[-1].strip()
+            warnings.append(mdn.disposition.split(";", 1)[-1].strip())
             if duplicate:
-                receipt.warning += ": the partner already had this Message-ID and did not process this copy again"
+                warnings[-1] += ": the partner already had this Message-ID and did not process this copy again"
+        if message.signed and verdict.mic_matched is None and not duplicate:
+            warnings.append("the partner's unsigned receipt has no Received-Content-MIC: it confirms delivery, "
+                            "but does not prove the content (ask for mdn = \"signed-sync\" for that proof)")
+        receipt.warning = "; ".join(warnings) or None
         receipt.move("confirmed", receipt.disposition)
         self.store.save(receipt)
 

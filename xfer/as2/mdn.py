@@ -281,8 +281,9 @@ def check_mdn(
     a signature was required and the MDN is unsigned or was not verified; a positive MDN's
     ``Received-Content-MIC`` differs in value or algorithm from ours; or
     ``require_mic`` is set and the positive MDN carries no MIC.  Pass ``require_mic=True`` for
-    signed messages: RFC 4130 §7.3.1 makes the MIC mandatory there, while receivers such as
-    pyas2 omit it for unsigned messages (then ``mic_matched`` is None).  Otherwise returns the
+    signed messages with a signed receipt: RFC 4130 §7.4.3 makes the MIC required in signed
+    receipts and optional in unsigned ones, and receivers such as pyas2 omit it for unsigned
+    messages, OpenAS2 for unsigned receipts (then ``mic_matched`` is None).  Otherwise returns the
     status (``processed``, ``warning``, ``error``, ``failed``) for the caller to act on.
     """
     # The Original-Message-ID is what ties a receipt to our message: without one, a receipt
