@@ -320,6 +320,36 @@ def test_mdn_signed_by_wrong_certificate(
     assert stored(data_dir)[0]["status"] == "unverified"
 
 
+def test_unsigned_mdn_asked_but_signed_with_another_certificate(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case: a partner with separate signing and encryption certificates signs
+    # the receipt we asked unsigned; "may be forged" (exit 7) though no signature was asked.
+    other = Identity.load(pki.server_p12, pki.password)  # the partner's signing certificate
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(other)) as srv:
+        with connect(srv, mdn="unsigned-sync") as remote:
+            result = remote.put_file(invoice, "/")
+        assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
+        wrong = base64.b64encode(b"\x00" * 32).decode()  # its MIC still counts
+        srv.app.mdn_hook = _forged(other, mic=wrong)
+        with connect(srv, mdn="unsigned-sync") as remote, pytest.raises(IntegrityError, match="differs"):
+            remote.put_file(invoice, "/")
+
+
+def test_partner_mdn_cert_verifies_signed_receipts(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    other = Identity.load(pki.server_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(other)) as srv:
+        with connect(srv, partner_mdn_cert=str(pki.server_cert)) as remote:
+            result = remote.put_file(invoice, "/")
+        assert result.details["status"] == "confirmed" and result.verified == "sha256"
+        assert stored(data_dir)[0]["mdn_signed"] is True
+        srv.app.mdn_hook = _forged(Identity.load(pki.partner_p12, pki.password))  # no longer the MDN signer
+        with connect(srv, partner_mdn_cert=str(pki.server_cert)) as remote:
+            with pytest.raises(IntegrityError, match="MDN signature does not verify"):
+                remote.put_file(invoice, "/")
+
 def test_unsigned_mdn_when_signed_required(pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path) -> None:
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(None)) as srv:
         with connect(srv) as remote, pytest.raises(IntegrityError, match="unsigned"):

@@ -127,6 +127,8 @@ class AS2Adapter(Adapter):
                               hint="use none, unsigned-sync or signed-sync")
         self.mdn_mode = options.mdn
         self.partner_certificate = options.partner_certificate
+        #: Verifies the partner's signed receipts (partners may sign with another key than they decrypt with).
+        self.mdn_certificate = options.partner_mdn_certificate or options.partner_certificate
         self.store = store or ReceiptStore()
         self.url = options.url
         # The timeout the user chose is the timeout, also for the receipt: the partner decrypts
@@ -390,7 +392,7 @@ class AS2Adapter(Adapter):
                 ),
             )
         try:
-            mdn = parse_mdn(headers, body, partner_certificate=self.partner_certificate)
+            mdn = self._parse_receipt(headers, body)
         except IntegrityError as exc:
             self._unverified(receipt, exc)
         self._record_mdn(receipt, mdn)
@@ -432,6 +434,20 @@ class AS2Adapter(Adapter):
         receipt.warning = "; ".join(warnings) or None
         receipt.move("confirmed", receipt.disposition)
         self.store.save(receipt)
+
+    def _parse_receipt(self, headers: Mapping[str, str], body: bytes) -> MDN:
+        """The MDN, its signature verified with the partner's MDN-signing certificate.
+
+        Without a signed receipt asked, a signature that does not verify is no forgery alarm:
+        partners with separate signing and encryption certificates sign anyway, with the one
+        we were not given.  Such a receipt counts as unsigned (its MIC is still checked).
+        """
+        try:
+            return parse_mdn(headers, body, partner_certificate=self.mdn_certificate)
+        except IntegrityError:
+            if self.mdn_mode == "signed-sync" or self.mdn_certificate is None:
+                raise
+        return parse_mdn(headers, body, partner_certificate=None)
 
     def _unasked_refusal(self, message: AS2Message, headers: Mapping[str, str], body: bytes) -> MDN | None:
         """A negative MDN for this message in the answer to a message that asked for none, else None.
