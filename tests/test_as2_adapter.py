@@ -8,13 +8,17 @@ with the same Message-ID, duplicates, TLS rejection, and the receipt record of e
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import socket
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 import xfer.client
 from tests.test_as2_cms import HOLLOW_SIGNED_DATA
@@ -23,7 +27,7 @@ from xfer.adapters.as2 import AS2Adapter
 from xfer.adapters.base import Capability, ConnectionSettings, TransferResult
 from xfer.as2.mdn import build_mdn
 from xfer.as2.receipts import Receipt, ReceiptStore
-from xfer.as2.receiver import Received
+from xfer.as2.receiver import Received, receive
 from xfer.errors import (
     ConfigError,
     ExitCode,
@@ -39,6 +43,7 @@ from xfer.identity import Identity
 from xfer.profiles import Profile
 from xfer.protocols.as2 import AS2Options
 from xfer.retry import RetryPolicy
+from xfer.testing._serving import server_context
 from xfer.testing.as2_server import AS2Server
 from xfer.testing.pki import TestPKI
 from xfer.tls import create_ssl_context
@@ -162,6 +167,94 @@ def test_no_mdn_is_sent_not_confirmed(server: AS2Server, connect: Connect, invoi
     assert record["status"] == "sent" and record["mdn_raw"] is None
 
 
+def _answering(disposition: str, *, signer: Identity | None = None, original: str | None = None) -> Any:
+    """An mdn_hook: a receipt with ``disposition`` whatever the message asked for."""
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        return build_mdn(original_message_id=original or received.message_id or "", our_as2_id="XFERPARTNER",
+                         partner_as2_id="XFERCLIENT", disposition=disposition, signer=signer)
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    ("disposition", "error", "code"),
+    [("processed/error: decryption-failed", IntegrityError, ExitCode.INTEGRITY),
+     ("failed/failure: unknown-trading-partner", RemoteError, ExitCode.REMOTE)],
+    ids=["integrity", "refusal"],
+)
+def test_no_mdn_asked_but_a_negative_one_answered_fails(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path,
+    disposition: str, error: type[XferError], code: ExitCode,
+) -> None:
+    # The reviewer's case: "sent, not confirmed" (exit 0) though the partner's answer said no.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering(disposition, signer=partner)) as srv:
+        with connect(srv, mdn="none") as remote, pytest.raises(error) as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == code and "rejected" in caught.value.message
+    [record] = stored(data_dir)
+    assert record["status"] == "rejected" and record["disposition"].endswith(disposition) and record["mdn_raw"]
+
+
+@pytest.mark.parametrize("original", [None, "<other@host>"], ids=["positive", "another-message"])
+def test_no_mdn_asked_and_another_answer_is_still_sent(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path, original: str | None
+) -> None:
+    disposition = "processed" if original is None else "processed/error: decryption-failed"
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering(disposition, original=original)) as srv:
+        with connect(srv, mdn="none") as remote:
+            result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "sent" and stored(data_dir)[0]["status"] == "sent"
+
+
+@pytest.mark.parametrize(
+    ("disposition", "code"),
+    [("processed (no errors)", ExitCode.OK), ("processed;", ExitCode.OK),
+     ("processed/Error: authentication-failed (bad signature)", ExitCode.INTEGRITY)],
+    ids=["comment", "trailing-semicolon", "modifier-comment"],
+)
+def test_disposition_with_comments(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, disposition: str, code: ExitCode
+) -> None:
+    # The reviewer's cases: all three were "rejected" (exit 6).
+    partner = Identity.load(pki.partner_p12, pki.password)
+
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        return build_mdn(original_message_id=received.message_id or "", our_as2_id="XFERPARTNER",
+                         partner_as2_id="XFERCLIENT", disposition=disposition, mic=received.mic,
+                         mic_algorithm=received.mic_algorithm, signer=partner)
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
+        if code == ExitCode.OK:
+            assert remote.put_file(invoice, "/").details["status"] == "confirmed"
+            return
+        with pytest.raises(IntegrityError) as caught:
+            remote.put_file(invoice, "/")
+    assert caught.value.exit_code == code and "authentication-failed" in caught.value.message
+    assert caught.value.hint is not None and "certificate" in caught.value.hint
+
+
+def test_unsigned_mdn_without_mic_for_a_signed_message(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case (OpenAS2 computes a MIC only when signed-receipt-micalg was asked):
+    # exit 7 for every signed message with mdn = "unsigned-sync".
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering("processed")) as srv:
+        with connect(srv, mdn="unsigned-sync") as remote:
+            result = remote.put_file(invoice, "/")
+    assert result.verified == "none" and result.details["mic_matched"] is None
+    assert "does not prove the content" in result.details["warning"]
+    [record] = stored(data_dir)
+    assert record["status"] == "confirmed" and "does not prove the content" in record["warning"]
+
+
+def test_signed_mdn_without_mic_for_a_signed_message(pki: TestPKI, tmp_path: Path, connect: Connect,
+                                                      invoice: Path) -> None:
+    partner = Identity.load(pki.partner_p12, pki.password)  # RFC 4130 §7.4.3: required in a signed receipt
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering("processed", signer=partner)) as srv:
+        with connect(srv) as remote, pytest.raises(IntegrityError, match="no Received-Content-MIC"):
+            remote.put_file(invoice, "/")
+
 def test_remote_path_names_the_file(server: AS2Server, connect: Connect, invoice: Path) -> None:
     with connect(server) as remote:
         [result] = xfer.client.put(remote, [invoice], "/INV-4711.x12")
@@ -226,6 +319,36 @@ def test_mdn_signed_by_wrong_certificate(
             remote.put_file(invoice, "/")
     assert stored(data_dir)[0]["status"] == "unverified"
 
+
+def test_unsigned_mdn_asked_but_signed_with_another_certificate(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case: a partner with separate signing and encryption certificates signs
+    # the receipt we asked unsigned; "may be forged" (exit 7) though no signature was asked.
+    other = Identity.load(pki.server_p12, pki.password)  # the partner's signing certificate
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(other)) as srv:
+        with connect(srv, mdn="unsigned-sync") as remote:
+            result = remote.put_file(invoice, "/")
+        assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
+        wrong = base64.b64encode(b"\x00" * 32).decode()  # its MIC still counts
+        srv.app.mdn_hook = _forged(other, mic=wrong)
+        with connect(srv, mdn="unsigned-sync") as remote, pytest.raises(IntegrityError, match="differs"):
+            remote.put_file(invoice, "/")
+
+
+def test_partner_mdn_cert_verifies_signed_receipts(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    other = Identity.load(pki.server_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(other)) as srv:
+        with connect(srv, partner_mdn_cert=str(pki.server_cert)) as remote:
+            result = remote.put_file(invoice, "/")
+        assert result.details["status"] == "confirmed" and result.verified == "sha256"
+        assert stored(data_dir)[0]["mdn_signed"] is True
+        srv.app.mdn_hook = _forged(Identity.load(pki.partner_p12, pki.password))  # no longer the MDN signer
+        with connect(srv, partner_mdn_cert=str(pki.server_cert)) as remote:
+            with pytest.raises(IntegrityError, match="MDN signature does not verify"):
+                remote.put_file(invoice, "/")
 
 def test_unsigned_mdn_when_signed_required(pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path) -> None:
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(None)) as srv:
@@ -359,6 +482,89 @@ def test_no_client_certificate(server: AS2Server, connect: Connect, invoice: Pat
     assert server.received == []
     assert stored(data_dir)[0]["status"] == "not-delivered"
 
+
+
+def _redirecting(srv: AS2Server, log: list[tuple[str, str]]) -> None:
+    """Tomcat's context-root redirect: ``POST /as2`` → ``302 Location: /as2/``; ``GET /as2/`` → an HTML page."""
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        log.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if environ["PATH_INFO"] == "/as2":
+            start_response("302 Found", [("Location", f"{srv.url}/"), ("Content-Length", "0")])
+            return [b""]
+        page = b"<html><body>AS2 receiver servlet: use POST</body></html>"
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(page)))])
+        return [page]
+
+    srv._httpd.set_app(app)
+
+
+@pytest.mark.parametrize("mdn", ["none", "signed-sync"])
+def test_redirect_is_not_followed_and_not_delivered(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, mdn: str
+) -> None:
+    # The reviewer's case: requests turned the POST into a GET without the message, and the
+    # page it got passed for the partner's answer ("sent", exit 0, with mdn = "none").
+    log: list[tuple[str, str]] = []
+    _redirecting(server, log)
+    with connect(server, mdn=mdn) as remote, pytest.raises(RemoteError) as caught:
+        remote.put_file(invoice, "/")
+    assert log == [("POST", "/as2")]  # no GET of the redirect's target
+    error = caught.value
+    assert error.exit_code == ExitCode.REMOTE
+    assert "HTTP 302" in error.message and f"to {server.url}/" in error.message
+    assert "redirect" in error.message and "not delivered" in error.message
+    assert error.hint is not None and "url" in error.hint and f"{server.url}/" in error.hint
+    assert stored(data_dir)[0]["status"] == "not-delivered"
+
+
+@pytest.mark.parametrize("close", ["close_notify", "fin"])
+def test_partner_that_processes_and_closes_without_answering_is_delivery_unknown(
+    pki: TestPKI, connect: Connect, invoice: Path, data_dir: Path, close: str
+) -> None:
+    # The reviewer's case (TLS 1.3): the partner read and processed the whole message, then
+    # closed without an HTTP answer; the TLS layer took that for a silent rejection of our
+    # certificate, and the send was "not delivered" (exit 4) though the partner had it.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    client_cert = x509.load_pem_x509_certificate(pki.client_cert.read_bytes())
+    listener = socket.create_server(("127.0.0.1", 0))
+    processed: list[str] = []
+
+    def serve() -> None:
+        raw, _ = listener.accept()
+        with server_context(pki, tls_min="1.3").wrap_socket(raw, server_side=True) as tls:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += tls.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            headers = dict(line.split(": ", 1) for line in head.decode("latin-1").split("\r\n")[1:])
+            while len(body) < int(headers["Content-Length"]):
+                body += tls.recv(65536)
+            result = receive(headers, body, our_identity=partner, partner_cert=client_cert,
+                             our_as2_id="XFERPARTNER", partner_as2_id="XFERCLIENT", seen_message_ids=set())
+            processed.append(result.disposition)
+            if close == "close_notify":
+                with contextlib.suppress(OSError):  # the client may be gone before its close_notify
+                    tls.unwrap()
+            else:
+                tls.shutdown(socket.SHUT_RDWR)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with listener:
+        srv = AS2Server(pki, root=data_dir / "unused")  # only for its URL's shape and AS2 names
+        srv.port = listener.getsockname()[1]
+        with connect(srv) as remote, pytest.raises(XferError) as caught:
+            remote.retry_policy = RetryPolicy(retries=0)  # the one exchange the partner serves
+            remote.put_file(invoice, "/")
+        thread.join(10)
+    assert processed == ["processed"]
+    error = caught.value
+    assert "delivery unknown" in error.message and "not delivered" not in error.message
+    assert "closed the connection without answering" in error.message and "certificate" in error.message
+    assert error.exit_code == ExitCode.CONNECT
+    assert error.hint is not None and "xfer as2 resend" in error.hint
+    assert stored(data_dir)[0]["status"] == "delivery-unknown"
 
 # -- the store ---------------------------------------------------------------------------------
 

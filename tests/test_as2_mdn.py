@@ -8,6 +8,7 @@ import itertools
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,6 +136,32 @@ def test_mdn_with_different_mic_algorithm_rejected(identity: Identity, partner: 
         check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True)
 
 
+@pytest.mark.parametrize(
+    "spell", [lambda mic: mic.rstrip("="), lambda mic: f"{mic[:10]} {mic[10:30]}\t{mic[30:]}"],
+    ids=["unpadded", "inner-whitespace"],
+)
+def test_mic_compared_as_digest_not_text(identity: Identity, partner: Identity, spell: Any) -> None:
+    # The reviewer's case: the same digest spelt otherwise was "different content".
+    msg = send(identity, partner)
+    assert msg.mic is not None and msg.mic.endswith("=")
+    parsed = parse_mdn(*_mdn(partner, msg, mic=spell(msg.mic), signer=None), partner_certificate=None)
+    assert parsed.mic != msg.mic
+    assert check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=False).mic_matched
+
+
+def test_mic_that_is_not_base64_or_names_no_algorithm(identity: Identity, partner: Identity) -> None:
+    msg = send(identity, partner)
+    parsed = parse_mdn(*_mdn(partner, msg, mic="not*base64", signer=None), partner_certificate=None)
+    with pytest.raises(IntegrityError, match=r"MIC 'not\*base64' is not base64"):
+        check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=False)
+    assert msg.mic is not None
+    headers, body = _mdn(partner, msg, signer=None)
+    body = body.replace(f"{msg.mic}, sha-256".encode(), msg.mic.encode())
+    parsed = parse_mdn(headers, body, partner_certificate=None)
+    with pytest.raises(IntegrityError, match=r"^the MDN's MIC algorithm is not named, but") as caught:
+        check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=False)
+    assert msg.mic not in caught.value.message
+
 def test_mdn_signed_by_someone_else_rejected(identity: Identity, partner: Identity, stranger: Identity) -> None:
     msg = send(identity, partner)
     headers, body = _mdn(partner, msg, signer=stranger)
@@ -241,6 +268,56 @@ def test_not_an_mdn() -> None:
     with pytest.raises(IntegrityError, match="not an AS2 MDN"):
         parse_mdn({"Content-Type": "text/html"}, b"<html>", partner_certificate=None)
 
+
+
+def test_mdn_part_header_with_8bit_bytes_is_read(identity: Identity, partner: Identity) -> None:
+    # The reviewer's case: compat32 returns a Header object for "7bit \xe9"; .strip() on it
+    # was an AttributeError ("unexpected internal error", the record left at "sending").
+    msg = send(identity, partner, mdn="unsigned")
+    headers, body = _mdn(partner, msg, signer=None)
+    body = body.replace(b"Content-Transfer-Encoding: 7bit", b"Content-Transfer-Encoding: 7bit \xe9")
+    parsed = parse_mdn(headers, body, partner_certificate=None)
+    assert check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=False).mic_matched
+
+
+def test_mdn_that_breaks_the_parser_is_an_integrity_error(
+    identity: Identity, partner: Identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever else partner input may make the MIME layer raise is a receipt we cannot read.
+    def broken(*args: object) -> bytes:
+        raise AttributeError("'Header' object has no attribute 'strip'")
+
+    monkeypatch.setattr(_mime, "decoded_body", broken)
+    with pytest.raises(IntegrityError, match=r"^the MDN cannot be read \(AttributeError: 'Header'") as caught:
+        parse_mdn(*_unsigned_mdn(identity, partner), partner_certificate=None)
+    assert caught.value.hint is not None
+
+
+def test_outer_boundary_a_prefix_of_the_inner(
+    identity: Identity, partner: Identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reviewer's case: "the signed MDN has 5 parts, expected 2".
+    msg = send(identity, partner)
+    boundaries = iter(["_BOUNDARY_1_1", "_BOUNDARY_1"])  # build_mdn asks the inner one first
+    monkeypatch.setattr(_mime, "new_boundary", lambda: next(boundaries))
+    headers, body = _mdn(partner, msg)
+    assert 'boundary="_BOUNDARY_1"' in headers["Content-Type"] and b"--_BOUNDARY_1_1\r\n" in body
+    parsed = parse_mdn(headers, body, partner_certificate=partner.certificate)
+    assert parsed.signature_verified
+    assert check_mdn(parsed, msg.message_id, msg.mic, msg.mic_algorithm, require_signature=True).mic_matched
+
+
+@pytest.mark.parametrize(
+    ("body", "parts"),
+    [
+        (b"--B\r\none\r\n--B_1\r\nstill one\r\n--B \t\r\ntwo\r\n--B--\r\n", [b"one\r\n--B_1\r\nstill one", b"two"]),
+        (b"preamble\n--B\nx--B--y\n--B--", [b"x--B--y"]),
+        (b"--B\r\nx\r\n--B--more\r\n--B--\r\n", [b"x\r\n--B--more"]),
+    ],
+    ids=["prefix-and-padding", "lf-inline", "close-needs-a-whole-line"],
+)
+def test_split_multipart_matches_whole_delimiter_lines(body: bytes, parts: list[bytes]) -> None:
+    assert _mime.split_multipart(body, "B") == parts
 
 # ---------------------------------------------------------------- error dispositions from the receiver
 
@@ -360,6 +437,15 @@ def test_unknown_mic_algorithm_fails_the_check(identity: Identity, partner: Iden
             ("failed", "unsupported format"),
         ),
         ("automatic-action/MDN-sent-automatically; deleted", ("failed", "deleted")),
+        # The reviewer's cases: RFC 5322 comments and an empty last field ("rejected", exit 6).
+        ("automatic-action/MDN-sent-automatically; processed (no errors)", ("processed", None)),
+        ("automatic-action/MDN-sent-automatically; processed;", ("processed", None)),
+        ("automatic-action/MDN-sent-automatically (sync); processed (done (really) \\)) ", ("processed", None)),
+        (
+            "automatic-action/MDN-sent-automatically; processed/Error: authentication-failed (bad signature)",
+            ("error", "authentication-failed"),
+        ),
+        ("automatic-action/MDN-sent-automatically; processed; deleted", ("failed", "processed;deleted")),
     ],
 )
 def test_dispositions(disposition: str, expected: tuple[str, str | None]) -> None:

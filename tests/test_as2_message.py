@@ -232,8 +232,20 @@ def test_option_errors(identity: Identity, partner: Identity) -> None:
         build(identity, partner, sign="md5")
     with pytest.raises(ConfigError, match="Content-Type"):
         build(identity, partner, content_type="not a type")
-    with pytest.raises(ConfigError, match="single-line ASCII"):
-        build(identity, partner, subject="Rechnung f\u00fcr M\u00e4rz")
+    for subject in ("Rechnung f\u00fcr M\u00e4rz", "Invoice\x1b[31m", "Invoice\x7f", "Invoice\r\nBcc: x"):
+        with pytest.raises(ConfigError, match=r"^header Subject must be one line of printable ASCII"):
+            build(identity, partner, subject=subject)
+
+
+@pytest.mark.parametrize("name", ["inv\r\nX-Evil: 1.edi", "inv\x1b[31m.edi", "inv\x7f.edi", "inv\x85.edi"])
+def test_file_name_with_control_characters_refused_by_its_name(
+    identity: Identity, partner: Identity, name: str
+) -> None:
+    # The reviewer's cases: CR/LF was refused as "header Subject"; ESC and DEL went into the
+    # Subject as they are.
+    with pytest.raises(UsageError, match=r"^the file name .* contains control characters") as caught:
+        build(identity, partner, filename=name, sign=None, encrypt=None)
+    assert repr(name) in caught.value.message and caught.value.hint is not None
 
 
 def test_message_id_reuse_for_resend(identity: Identity, partner: Identity) -> None:
@@ -241,6 +253,22 @@ def test_message_id_reuse_for_resend(identity: Identity, partner: Identity) -> N
     assert build(identity, partner, message_id="abc-2@acme.example").headers["Message-ID"] == "<abc-2@acme.example>"
     with pytest.raises(UsageError, match="not a valid Message-ID"):
         build(identity, partner, message_id="<no at sign>")
+    assert build(identity, partner, message_id="<a.b+c@[10.0.0.1]>").message_id == "<a.b+c@[10.0.0.1]>"
+
+
+@pytest.mark.parametrize("message_id", ["<a,b;c@host>", "<a(b)@host>", "<a..b@host>", "<.a@host>", "<a@b@host>",
+                                        '<"a"@host>', "<a@host.>"])
+def test_message_id_must_be_an_rfc5322_msg_id(identity: Identity, partner: Identity, message_id: str) -> None:
+    # The reviewer's case: a --resend id with "(", "," or ";" was sent as it was.
+    with pytest.raises(UsageError, match="not a valid Message-ID") as caught:
+        build(identity, partner, message_id=message_id)
+    assert caught.value.hint is not None and "RFC 5322" in caught.value.hint
+
+
+@pytest.mark.parametrize("host", ["vm.", "a..b", "..", "we ird_host"])
+def test_generated_message_id_is_an_rfc5322_msg_id(host: str, identity: Identity, partner: Identity) -> None:
+    generated = message.new_message_id(host)
+    assert build(identity, partner, message_id=generated).message_id == generated
 
 
 def test_peak_memory_under_four_times_payload(identity: Identity, partner: Identity, tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
 
 * the partner answers 2xx with a receipt that verifies, matches our Message-ID and MIC, and says
   ``processed`` → success (``confirmed``); ``processed/warning`` → success with
-  ``details["warning"]``;
+  ``details["warning"]``; so is an unsigned receipt without a MIC for a signed message (RFC 4130
+  §7.4.3 requires the MIC in signed receipts only): it confirms delivery, not the content
+  (``verified`` ``"none"``);
 * ``processed/error`` / ``failed`` → :class:`~xfer.errors.IntegrityError` (exit 7) when the
   partner reports damaged or unverifiable content (authentication-failed, decryption-failed,
   integrity-check-failed, decompression-failed), else :class:`~xfer.errors.RemoteError` (exit 6):
@@ -22,14 +24,17 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
 * a resend (``message_id`` of a recorded message) with other content than the record's is
   refused before anything is sent (:class:`~xfer.errors.UsageError`): a recorded confirmation
   is never overwritten by content the partner would drop as a duplicate;
-* transport failure before the whole message was sent, or an HTTP 4xx (the request was
-  refused) → the translated error of the shared session, its message extended with "not
+* transport failure before the whole message was sent, an HTTP 4xx (the request was
+  refused) or a 3xx (a redirect is never followed: requests would resend the POST as a GET
+  without the message) → the translated error of the shared session, its message extended with "not
   delivered; safe to resend with the same Message-ID" (``not-delivered``);
 * the whole message was sent, then the answer did not come within the timeout (or the
-  connection broke, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
+  connection broke or closed without an answer, which TLS 1.3 cannot tell from a silent refusal
+  of our certificate, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
   received: delivery unknown" (``delivery-unknown``): the partner may have processed it, and a
   resend under the same Message-ID is safe because the partner recognises a duplicate;
-* no MDN asked → success, "sent, not confirmed" (``sent``).
+* no MDN asked → success, "sent, not confirmed" (``sent``); unless the partner answered
+  anyway with a negative MDN for this message: then as above (``rejected``).
 
 The receipt is written before the POST (``sending``) and updated with the outcome, so even a
 crash leaves a record.  On failure :attr:`AS2Adapter.last_receipt` holds it.
@@ -46,6 +51,7 @@ import posixpath
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, NoReturn
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -55,16 +61,18 @@ from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
 from ..errors import (
     ConfigError,
     ConnectError,
+    ConnectionDropped,
     ConnectTimeout,
     IntegrityError,
     LocalError,
     RemoteError,
     XferError,
 )
-from ..http_session import XferSession, create_session
+from ..http_session import XferSession, create_session, drain_error_body
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
 from ..retry import current_attempt
+from ..tls.translate import closed_after_handshake
 from ..transfer import sha256_file
 from ..types import Verified
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
@@ -119,6 +127,8 @@ class AS2Adapter(Adapter):
                               hint="use none, unsigned-sync or signed-sync")
         self.mdn_mode = options.mdn
         self.partner_certificate = options.partner_certificate
+        #: Verifies the partner's signed receipts (partners may sign with another key than they decrypt with).
+        self.mdn_certificate = options.partner_mdn_certificate or options.partner_certificate
         self.store = store or ReceiptStore()
         self.url = options.url
         # The timeout the user chose is the timeout, also for the receipt: the partner decrypts
@@ -223,6 +233,11 @@ class AS2Adapter(Adapter):
         receipt.http_status = status
 
         if message.mdn == "none":
+            refusal = self._unasked_refusal(message, response_headers, body)
+            if refusal is not None:  # the partner says no though we did not ask: it is still a no
+                _keep_answer(receipt, response_headers, body)
+                self._record_mdn(receipt, refusal)
+                self._rejected(message, receipt, refusal)
             receipt.move("sent", "no MDN requested")
             self.store.save(receipt)
             return self._result(receipt, os.fspath(local), remote, elapsed,
@@ -283,10 +298,15 @@ class AS2Adapter(Adapter):
         status: int | None = None
         try:
             with session.translating():
-                response = session.post(url, data=body, headers=message.headers, stream=True)
+                # Never follow a redirect: requests would turn the POST into a GET without the
+                # message (302/303) and the next hop's answer would pass for the partner's.
+                response = session.post(url, data=body, headers=message.headers, stream=True,
+                                        allow_redirects=False)
                 with response:
                     status = response.status_code
                     self._tls_version = session.tls_version(response)
+                    if 300 <= status < 400:
+                        raise self._redirected(response, url)
                     session.check(response, path=_urlpath(url))
                     limit = _RECEIPT_TIMEOUTS * self.settings.timeout
                     answer = _read_limited(response, self.settings.server, limit)
@@ -299,6 +319,11 @@ class AS2Adapter(Adapter):
             # the partner has the whole message and may have processed it
             raise self._delivery_unknown(exc, receipt) from exc
         except XferError as exc:
+            if body.sent and status is None and closed_after_handshake(exc):
+                # A partner that reads the whole message, processes it and closes without an
+                # answer looks, to the TLS layer, like one that silently refused our certificate
+                # (TLS 1.3 tells the client only after it sent): which one is unknowable here.
+                raise self._delivery_unknown(self._unanswered(), receipt, also=exc.hint) from exc
             # A 5xx after the whole message went out may come from a partner that stored or even
             # processed it before failing (say while writing the MDN); a 4xx says the request
             # was refused (RFC 9110 §15.5), and a failure before the end was never processed.
@@ -306,8 +331,31 @@ class AS2Adapter(Adapter):
                 raise self._delivery_unknown(exc, receipt) from exc
             raise self._not_delivered(exc, receipt) from exc
 
-    def _delivery_unknown(self, exc: XferError, receipt: Receipt) -> XferError:
-        """Record a send whose answer never came; the error to raise says a resend is safe, not required."""
+    def _redirected(self, response: requests.Response, url: str) -> RemoteError:
+        """A 3xx to our POST: the server answered with a redirect, so nothing was processed."""
+        drain_error_body(response)  # the connection stays reusable
+        location = _header(response.headers, "Location")
+        where = f" to {location}" if location else " (no Location)"
+        return RemoteError(
+            f"{self.settings.server} answered the AS2 POST to {_urlpath(url)} with HTTP {response.status_code} "
+            f"{response.reason or 'redirect'}{where}: the server answered with a redirect, nothing was processed",
+            hint="set the profile's url to the partner's exact AS2 endpoint"
+            + (f" (perhaps {urljoin(url, location)})" if location else ""),
+        )
+
+    def _unanswered(self) -> ConnectionDropped:
+        """The connection closed without an HTTP answer after the whole message went out."""
+        return ConnectionDropped(
+            f"{self.settings.server} closed the connection without answering after the whole message was "
+            "sent: the partner may have processed it, or it refused our client certificate",
+            server=self.settings.server,
+        )
+
+    def _delivery_unknown(self, exc: XferError, receipt: Receipt, *, also: str | None = None) -> XferError:
+        """Record a send whose answer never came; the error to raise says a resend is safe, not required.
+
+        ``also``: advice for the case that the failure was not the network's (appended to the hint).
+        """
         receipt.error = exc.message
         receipt.move("delivery-unknown", exc.message)
         self.store.save(receipt)
@@ -316,7 +364,7 @@ class AS2Adapter(Adapter):
         return exc.copy_with(
             f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown",
             hint=f"a resend is safe (the partner recognises the same Message-ID as a duplicate): "
-            f"xfer as2 resend '{receipt.message_id}'{slow}",
+            f"xfer as2 resend '{receipt.message_id}'{slow}" + (f"; if it persists: {also}" if also else ""),
         )
 
     def _not_delivered(self, exc: XferError, receipt: Receipt) -> XferError:
@@ -332,8 +380,7 @@ class AS2Adapter(Adapter):
         )
 
     def _check_receipt(self, message: AS2Message, receipt: Receipt, headers: Mapping[str, str], body: bytes) -> None:
-        receipt.mdn_raw = base64.b64encode(body).decode("ascii") if body else None
-        receipt.mdn_content_type = _header(headers, "Content-Type")
+        _keep_answer(receipt, headers, body)
         if not body:
             self._unverified(
                 receipt,
@@ -345,7 +392,7 @@ class AS2Adapter(Adapter):
                 ),
             )
         try:
-            mdn = parse_mdn(headers, body, partner_certificate=self.partner_certificate)
+            mdn = self._parse_receipt(headers, body)
         except IntegrityError as exc:
             self._unverified(receipt, exc)
         self._record_mdn(receipt, mdn)
@@ -362,7 +409,10 @@ class AS2Adapter(Adapter):
                 require_signature=self.mdn_mode == "signed-sync" and not negative,
                 # A duplicate is not processed again, so receivers (pyas2) return no MIC for it;
                 # an earlier confirmed attempt must be the proof of content (checked below).
-                require_mic=message.signed and not duplicate,
+                # RFC 4130 §7.4.3 makes the MIC required for signed receipts only, and OpenAS2
+                # computes one only when signed-receipt-micalg was asked, which asks for a signed
+                # receipt: an unsigned one without a MIC confirms delivery, not content (below).
+                require_mic=message.signed and not duplicate and self.mdn_mode == "signed-sync",
             )
         except IntegrityError as exc:
             self._unverified(receipt, exc)
@@ -373,12 +423,48 @@ class AS2Adapter(Adapter):
         receipt.mic_matched = verdict.mic_matched
         if negative:
             self._rejected(message, receipt, mdn)
+        warnings = []
         if mdn.status == "warning":
-            receipt.warning = mdn.disposition.split(";", 1)[-1].strip()
+            warnings.append(mdn.disposition.split(";", 1)[-1].strip())
             if duplicate:
-                receipt.warning += ": the partner already had this Message-ID and did not process this copy again"
+                warnings[-1] += ": the partner already had this Message-ID and did not process this copy again"
+        if message.signed and verdict.mic_matched is None and not duplicate:
+            warnings.append("the partner's unsigned receipt has no Received-Content-MIC: it confirms delivery, "
+                            "but does not prove the content (ask for mdn = \"signed-sync\" for that proof)")
+        receipt.warning = "; ".join(warnings) or None
         receipt.move("confirmed", receipt.disposition)
         self.store.save(receipt)
+
+    def _parse_receipt(self, headers: Mapping[str, str], body: bytes) -> MDN:
+        """The MDN, its signature verified with the partner's MDN-signing certificate.
+
+        Without a signed receipt asked, a signature that does not verify is no forgery alarm:
+        partners with separate signing and encryption certificates sign anyway, with the one
+        we were not given.  Such a receipt counts as unsigned (its MIC is still checked).
+        """
+        try:
+            return parse_mdn(headers, body, partner_certificate=self.mdn_certificate)
+        except IntegrityError:
+            if self.mdn_mode == "signed-sync" or self.mdn_certificate is None:
+                raise
+        return parse_mdn(headers, body, partner_certificate=None)
+
+    def _unasked_refusal(self, message: AS2Message, headers: Mapping[str, str], body: bytes) -> MDN | None:
+        """A negative MDN for this message in the answer to a message that asked for none, else None.
+
+        Some partners answer with a receipt whatever was asked.  Only a refusal counts: it can
+        make a send fail, never pass, so its signature is not needed (nor checked); anything
+        that is no readable receipt for this message is ignored, as the answer always was.
+        """
+        mime_type = _mime_type(_header(headers, "Content-Type"))
+        if not body or mime_type not in ("multipart/report", "multipart/signed"):
+            return None
+        try:
+            mdn = parse_mdn(headers, body, partner_certificate=None)
+            check_mdn(mdn, message.message_id, None, None, require_signature=False)
+        except IntegrityError:
+            return None
+        return mdn if mdn.status in ("error", "failed") else None
 
     def _unproven_duplicate(self, message: AS2Message) -> IntegrityError:
         """A duplicate-document receipt, and no earlier attempt of this content was ever confirmed."""
@@ -483,8 +569,7 @@ class _TrackedBody:
         return len(self._data)
 
     def __iter__(self) -> Iterator[bytes]:
-        # Each iteration is one sending (a 307/308 redirect sends the body again): only the
-        # last one counts.
+        # Each iteration is one sending (should it ever be sent twice): only the last one counts.
         self.sent = False
         for start in range(0, len(self._data), self._CHUNK):
             yield self._data[start : start + self._CHUNK]  # one chunk copied at a time
@@ -493,13 +578,22 @@ class _TrackedBody:
 
 def _urlpath(url: str) -> str:
     """The path of a URL, for messages."""
-    from urllib.parse import urlsplit
-
     return urlsplit(url).path or "/"
 
 
 def _is_duplicate(mdn: MDN) -> bool:
     return mdn.status == "warning" and (mdn.detail or "").strip().lower().startswith("duplicate-document")
+
+
+def _keep_answer(receipt: Receipt, headers: Mapping[str, str], body: bytes) -> None:
+    """Keep the partner's answer in the record as received (the receipt's evidence)."""
+    receipt.mdn_raw = base64.b64encode(body).decode("ascii") if body else None
+    receipt.mdn_content_type = _header(headers, "Content-Type")
+
+
+def _mime_type(content_type: str | None) -> str:
+    """``type/subtype`` of a Content-Type value, lower case ("" without one)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

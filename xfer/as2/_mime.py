@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import quopri
+import re
 import secrets
 import string
 from collections.abc import Sequence
@@ -95,37 +96,36 @@ def split_entity(data: bytes) -> tuple[Message, bytes]:
 
 
 def split_multipart(body: bytes, boundary: str) -> list[bytes]:
-    """The raw bytes of each body part (RFC 2046 §5.1.1: the CRLF before a delimiter is not content)."""
+    """The raw bytes of each body part (RFC 2046 §5.1.1: the CRLF before a delimiter is not content).
+
+    A delimiter counts only as a whole line: ``--boundary`` then optional blanks and the line
+    end, or ``--boundary--``.  So an inner boundary that begins with the outer one
+    (``_B_1`` inside ``_B``, as some products number them) is content, not a delimiter.
+    """
     if not boundary or not boundary.isascii():  # RFC 2046 §5.1.1: 1 to 70 ASCII characters
         raise IntegrityError(f"the multipart boundary {boundary!r} is missing or not ASCII")
     delimiter = b"--" + boundary.encode("ascii")
     newline = CRLF if body.find(CRLF + delimiter) != -1 or body.startswith(delimiter + CRLF) else b"\n"
-    marker = newline + delimiter
-    if body.startswith(delimiter):
-        position = len(delimiter)
-    else:
-        first = body.find(marker)
-        if first == -1:
-            raise IntegrityError(f"the multipart body has no part with boundary {boundary!r}")
-        position = first + len(marker)
+    line = re.compile(re.escape(newline + delimiter) + rb"(--)?[ \t]*(?:" + re.escape(newline) + rb"|\Z)")
+    # The first delimiter may open the body; with a line end before it, every one follows one.
+    data = newline + body
     parts: list[bytes] = []
-    while True:
-        if body.startswith(b"--", position):
+    start: int | None = None
+    for match in line.finditer(data):
+        if start is not None:
+            parts.append(data[start : match.start()])
+        if match.group(1):
             return parts  # the close delimiter
-        line_end = body.find(newline, position)
-        if line_end == -1:
-            raise IntegrityError("the multipart body is truncated")
-        start = line_end + len(newline)  # skips transport padding after the delimiter
-        end = body.find(marker, start)
-        if end == -1:
-            raise IntegrityError("the multipart body has no closing boundary")
-        parts.append(body[start:end])
-        position = end + len(marker)
+        start = match.end()
+    if start is None:
+        raise IntegrityError(f"the multipart body has no part with boundary {boundary!r}")
+    raise IntegrityError("the multipart body has no closing boundary")
 
 
 def decoded_body(headers: Message, body: bytes) -> bytes:
     """The content after undoing its Content-Transfer-Encoding (binary, 7/8bit, base64, QP)."""
-    encoding = (headers.get("Content-Transfer-Encoding") or "binary").strip().lower()
+    # str(): compat32 gives a Header object, not a str, for a value with bytes >= 0x80.
+    encoding = str(headers.get("Content-Transfer-Encoding") or "binary").strip().lower()
     if encoding == "base64":
         try:
             return base64.b64decode(body)

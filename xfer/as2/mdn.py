@@ -23,7 +23,7 @@ from typing import Literal
 
 from cryptography import x509
 
-from ..errors import ConfigError, IntegrityError
+from ..errors import ConfigError, IntegrityError, XferError
 from ..identity import Identity
 from . import _mime, cms
 from .message import AS2_VERSION, micalg_name, new_message_id
@@ -75,10 +75,13 @@ class MDNCheck:
 def parse_disposition(value: str) -> tuple[MDNStatus, str | None]:
     """``"...; processed/error: authentication-failed"`` → (``"error"``, ``"authentication-failed"``).
 
-    Case-insensitive; a disposition xfer does not recognise counts as ``failed``.
+    Case-insensitive; RFC 5322 comments (``processed (no errors)``) and an empty last field
+    (``processed;``) are ignored; a disposition xfer does not recognise counts as ``failed``.
     """
-    action = value.split(";", 1)[1] if ";" in value else value
-    kind, _, modifier = action.strip().partition("/")
+    fields = [part.strip() for part in _without_comments(value).split(";")]
+    fields = [part for part in fields if part]
+    action = ";".join(fields[1:]) if len(fields) > 1 else "".join(fields)
+    kind, _, modifier = action.partition("/")
     kind = kind.strip().lower()
     if not modifier:
         return ("processed", None) if kind == "processed" else ("failed", kind or None)
@@ -90,6 +93,25 @@ def parse_disposition(value: str) -> tuple[MDNStatus, str | None]:
     if kind == "processed" and level == "error":
         return "error", text
     return "failed", text or modifier.strip()
+
+
+def _without_comments(value: str) -> str:
+    """``value`` without its RFC 5322 comments: parentheses, nested, with quoted-pairs inside."""
+    out: list[str] = []
+    depth = 0
+    escaped = False
+    for char in value:
+        if depth and escaped:
+            escaped = False
+        elif depth and char == "\\":
+            escaped = True
+        elif char == "(":
+            depth += 1
+        elif depth and char == ")":
+            depth -= 1
+        elif not depth:
+            out.append(char)
+    return "".join(out)
 
 
 def parse_received_mic(value: str) -> tuple[str, str | None]:
@@ -144,8 +166,21 @@ def parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x
     A signed MDN is verified with ``partner_certificate`` (when given) over the exact bytes of
     its first part; a failed verification raises :class:`IntegrityError`.  Without a
     certificate a signed MDN parses with ``signature_verified=False``.  Raises
-    :class:`IntegrityError` when the response is not an MDN at all.
+    :class:`IntegrityError` when the response is not an MDN at all, and for anything else in
+    it that cannot be read: a receipt is the partner's input, never a reason for an internal error.
     """
+    try:
+        return _parse_mdn(headers, body, partner_certificate=partner_certificate)
+    except XferError:
+        raise
+    except Exception as exc:  # whatever a malformed receipt makes the MIME or CMS layers raise
+        raise IntegrityError(
+            f"the MDN cannot be read ({type(exc).__name__}: {exc}): it is not an AS2 MDN xfer can check",
+            hint="ask the partner to check their MDN; the raw receipt is kept in the receipt record",
+        ) from exc
+
+
+def _parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x509.Certificate | None) -> MDN:
     type_header = _header(headers, "Content-Type")
     if not type_header:
         raise IntegrityError("the response has no Content-Type: it is not an AS2 MDN")
@@ -218,6 +253,15 @@ def parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: x
     )
 
 
+def _mic_bytes(mic: str) -> bytes:
+    """The digest a base64 MIC spells, whitespace and missing padding forgiven."""
+    compact = "".join(mic.split())
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except ValueError as exc:  # binascii.Error
+        raise IntegrityError(f"the MDN's MIC {mic!r} is not base64: it cannot be compared with ours") from exc
+
+
 def _bare_id(message_id: str) -> str:
     return message_id.strip().removeprefix("<").removesuffix(">").strip()
 
@@ -237,8 +281,9 @@ def check_mdn(
     a signature was required and the MDN is unsigned or was not verified; a positive MDN's
     ``Received-Content-MIC`` differs in value or algorithm from ours; or
     ``require_mic`` is set and the positive MDN carries no MIC.  Pass ``require_mic=True`` for
-    signed messages: RFC 4130 §7.3.1 makes the MIC mandatory there, while receivers such as
-    pyas2 omit it for unsigned messages (then ``mic_matched`` is None).  Otherwise returns the
+    signed messages with a signed receipt: RFC 4130 §7.4.3 makes the MIC required in signed
+    receipts and optional in unsigned ones, and receivers such as pyas2 omit it for unsigned
+    messages, OpenAS2 for unsigned receipts (then ``mic_matched`` is None).  Otherwise returns the
     status (``processed``, ``warning``, ``error``, ``failed``) for the caller to act on.
     """
     # The Original-Message-ID is what ties a receipt to our message: without one, a receipt
@@ -278,11 +323,13 @@ def check_mdn(
         else:
             algorithm = cms.digest_name(expected_alg) if expected_alg else None
             if algorithm is not None and mdn.mic_algorithm != algorithm:
-                got = mdn.fields.get("received-content-mic", "").rpartition(",")[2].strip() or "none"
+                _, comma, named = mdn.fields.get("received-content-mic", "").rpartition(",")
+                got = named.strip() if comma and named.strip() else "not named"
                 raise IntegrityError(
                     f"the MDN's MIC algorithm is {got}, but the message's MIC was computed with {algorithm}"
                 )
-            if not hmac.compare_digest(mdn.mic.encode(), expected_mic.encode()):
+            # The digest counts, not its spelling: base64 may be folded or lack its "=" padding.
+            if not hmac.compare_digest(_mic_bytes(mdn.mic), _mic_bytes(expected_mic)):
                 raise IntegrityError(
                     f"the MDN's MIC {mdn.mic} differs from ours {expected_mic}: "
                     "the partner received different content than we sent",

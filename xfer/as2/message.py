@@ -57,8 +57,12 @@ MdnRequest = Literal["none", "unsigned", "signed"]
 AS2_VERSION_COMPRESSED = "1.1"
 AS2_VERSION = "1.2"
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1
 _PRINTABLE_NAME = re.compile(r"[\x20-\x7e]{1,128}")
-_MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>")
+# RFC 5322 §3.6.4 msg-id: "<" dot-atom-text "@" (dot-atom-text / no-fold-literal) ">"; no
+# comments, commas or semicolons, which partners' header parsers would split on.
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_MESSAGE_ID = re.compile(rf"<{_DOT_ATOM}@(?:{_DOT_ATOM}|\[[\x21-\x5a\x5e-\x7e]*\])>")
 
 
 def micalg_name(digest: str) -> str:
@@ -89,7 +93,7 @@ def validate_as2_name(value: str, *, what: str) -> str:
 def new_message_id(domain: str | None = None) -> str:
     """A globally unique ``<...@host>`` Message-ID (time + 128 random bits)."""
     host = domain or socket.gethostname() or "xfer"
-    host = re.sub(r"[^A-Za-z0-9.-]", "-", host) or "xfer"
+    host = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9.-]", "-", host)).strip(".") or "xfer"  # a dot-atom
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
     return f"<xfer-{stamp}-{uuid.uuid4().hex}@{host}>"
 
@@ -101,7 +105,8 @@ def _check_message_id(message_id: str) -> str:
     if not _MESSAGE_ID.fullmatch(candidate):
         raise UsageError(
             f"{message_id!r} is not a valid Message-ID",
-            hint="a Message-ID looks like <unique-part@host>",
+            hint="a Message-ID looks like <unique-part@host> (RFC 5322: letters, digits, dots and "
+            "!#$%&'*+/=?^_`{|}~-, no spaces, commas, semicolons or parentheses)",
         )
     return candidate
 
@@ -317,6 +322,13 @@ def _build(
         raise ConfigError(f"unknown MDN mode {mdn!r}", hint="use none, unsigned or signed")
     mic_digest = cms.digest_name(mdn_micalg) if mdn_micalg else (digest or "sha256")
     msg_id = _check_message_id(message_id) if message_id else new_message_id(domain)
+    if _CONTROL.search(filename):
+        # Control characters (line breaks, ESC, DEL) in a name would reach the partner's
+        # headers, logs and file system; refused by the file's name, not by a header's.
+        raise UsageError(
+            f"the file name {filename!r} contains control characters: it cannot be sent as the AS2 file name",
+            hint="send it under another name: xfer put FILE PROFILE:/NAME",
+        )
     # The type is checked before the payload is read; the header is written as ASCII on one line.
     if content_type and not (
         content_type.isascii()
@@ -414,10 +426,11 @@ def _build(
         if "\r" in value or "\n" in value:
             raise ConfigError(f"header {name} must not contain line breaks")
         headers[name] = value
-    # Subject/filename could carry non-ASCII; HTTP headers must be latin-1 and should be ASCII.
+    # Subject could carry non-ASCII; HTTP headers must be latin-1 and should be ASCII, and a
+    # control character (ESC, DEL) would reach the partner's logs and terminals as it is.
     for name, value in headers.items():
-        if not value.isascii() or "\r" in value or "\n" in value:
-            raise ConfigError(f"header {name} must be single-line ASCII: {value!r}")
+        if not (value.isascii() and value.isprintable()):
+            raise ConfigError(f"header {name} must be one line of printable ASCII: {value!r}")
 
     return AS2Message(
         message_id=msg_id,

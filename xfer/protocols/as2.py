@@ -47,6 +47,9 @@ class AS2Options(ProtocolOptions):
     partner_certificate: x509.Certificate | None = field(repr=False)
     #: Where messages are posted (the profile URL); None: the connection's root.
     url: str | None = None
+    #: Verifies the partner's signed receipts when it signs with another certificate than
+    #: ``partner_certificate`` (``[as2] partner_mdn_cert``); None: ``partner_certificate`` does.
+    partner_mdn_certificate: x509.Certificate | None = field(default=None, repr=False)
 
 
 def _validate(facts: ProfileFacts) -> None:
@@ -62,8 +65,8 @@ def _validate(facts: ProfileFacts) -> None:
     if as2["sign"] != "none" and not (facts.values.get("identity") or as2.get("signing_identity")):
         raise ConfigError(f"{where}: [as2] sign = {as2['sign']!r} needs an identity to sign with",
                           hint="set identity (or [as2] signing_identity), or sign = \"none\"")
-    if as2["mdn"] == "signed-sync" and not as2.get("partner_cert"):
-        raise ConfigError(f"{where}: a signed MDN needs [as2] partner_cert to verify it")
+    if as2["mdn"] == "signed-sync" and not (as2.get("partner_cert") or as2.get("partner_mdn_cert")):
+        raise ConfigError(f"{where}: a signed MDN needs [as2] partner_cert (or partner_mdn_cert) to verify it")
 
 
 def _build(source: SettingsSource) -> AS2Options:
@@ -85,6 +88,7 @@ def _build(source: SettingsSource) -> AS2Options:
         as2_from=table["as2_from"], as2_to=table["as2_to"], sign=table["sign"], encrypt=table["encrypt"],
         compress=table["compress"], mdn=table["mdn"], content_type=table["content_type"], subject=table["subject"],
         signing_identity=signer, partner_certificate=certificate, url=source.url,
+        partner_mdn_certificate=_certificate(source.path("partner_mdn_cert")),
     )
 
 
@@ -111,6 +115,7 @@ def _from_mapping(options: Mapping[str, Any]) -> AS2Options:
         subject=None if subject is None else str(subject), signing_identity=options.get("signing_identity"),
         partner_certificate=certificate,
         url=str(options.get("profile_url") or "") or None,
+        partner_mdn_certificate=_certificate(options.get("partner_mdn_cert")),
     )
 
 
@@ -167,6 +172,8 @@ SPEC = ProtocolSpec(
         Option("as2_to", str, None, "The partner's AS2 identifier"),
         Option("partner_cert", str, None, "Partner's certificate (PEM) for encryption and "
                "MDN verification", path=True),
+        Option("partner_mdn_cert", str, None, "Partner's MDN-signing certificate (PEM), when it "
+               "differs from partner_cert", path=True),
         Option("sign", str, "sha256", "Signature digest, or none",
                choices=("none", "sha1", "sha256", "sha384", "sha512")),
         Option("encrypt", str, "aes256-cbc", "Content encryption, or none",
