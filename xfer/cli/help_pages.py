@@ -694,6 +694,8 @@ PAGES: dict[str, str] = {
         "  --as2-to AS2-TO                 [as2] The partner's AS2 identifier\n"
         "  --as2-partner-cert FILE         [as2] Partner's certificate (PEM) for\n"
         '                                  encryption and MDN verification\n'
+        "  --as2-partner-mdn-cert FILE     [as2] Partner's MDN-signing certificate\n"
+        '                                  (PEM), when it differs from partner_cert\n'
         '  --as2-sign SIGN                 [as2] Signature digest, or none\n'
         '                                  [none|sha1|sha256|sha384|sha512]\n'
         '  --as2-encrypt ENCRYPT           [as2] Content encryption, or none\n'
