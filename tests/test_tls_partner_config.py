@@ -21,7 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from xfer.errors import ClientCertificateRejected, ExitCode, ServerCertificateUntrusted, TLSVersionMismatch, XferError
+from xfer.errors import (
+    ClientCertificateRejected,
+    ConnectionDropped,
+    ExitCode,
+    ServerCertificateUntrusted,
+    TLSVersionMismatch,
+    XferError,
+)
 from xfer.identity import Identity
 from xfer.testing.pki import TestPKI
 from xfer.testing.tls_faults import OpenSSLServer
@@ -181,3 +188,25 @@ def test_key_type_the_server_does_not_allow(
     assert "none was presented" not in message
     assert error.hint is not None and "--identity" not in error.hint
     assert "client certificate sent" not in caplog.text
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_a_cut_after_data_moved_is_not_about_the_key_type(pki: TestPKI, tmp_path: Path, version: str) -> None:
+    """Review of the TLS fixes, finding M1: a server asking for a certificate optionally, with signature
+    algorithms our Ed25519 key cannot make, gets an empty Certificate and the handshake succeeds; a cut
+    after 200 kB went out read "the key can make none of the signatures" (exit 4, never retried)."""
+    identity, client_ca = _identity(tmp_path, "ed25519")
+    ctx = create_ssl_context(identity, ca=pki.ca_bundle)
+    with OpenSSLServer(pki.server_cert, pki.server_key, version, "-verify", "1", "-CAfile", str(client_ca),
+                       "-client_sigalgs", _SIGALGS) as server:
+        try:
+            with socket.create_connection((server.host, server.port), timeout=5) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=server.host) as tls:
+                tls.sendall(b"x" * 200_000)
+                server.__exit__(None, None, None)  # the server goes away mid-transfer
+                tls.recv(10)
+                raise AssertionError("the connection did not fail")
+        except OSError as exc:
+            error = translate_error(exc, context=ctx, server=server.server)
+    assert isinstance(error, ConnectionDropped) and error.exit_code == ExitCode.CONNECT, repr(error)
+    assert "signatures" not in str(error) and "200000 bytes had been sent" in str(error), str(error)

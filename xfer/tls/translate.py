@@ -99,6 +99,10 @@ _NO_IDENTITY_ALERTS = {
     "SSLV3_ALERT_CERTIFICATE_EXPIRED",
 }
 
+# Alerts a server sends about the client certificate (or its absence), whenever they come.
+_CERTIFICATE_ALERTS = {*_NO_IDENTITY_ALERTS, "TLSV13_ALERT_CERTIFICATE_REQUIRED"}
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """``exc`` and everything it wraps (cause, context, ``reason``, exception args), breadth first."""
     seen: set[int] = set()
@@ -255,7 +259,11 @@ def _translate_ssl(
         # asked for none of ours, so ours cannot be what it refused (review TLS-ID, finding H1).
         return _no_common_version(context, server=server, reason=reason)
     not_sent = identity_not_sent(facts, server=server, identity=identity)
-    if not_sent is not None:
+    if not_sent is not None and (reason in _CERTIFICATE_ALERTS or _broken(server, moved) is None):
+        # Only while the certificate can be what failed: an alert about it, or a failure before
+        # application data moved.  A server that asks optionally gets our empty Certificate, the
+        # handshake succeeds, data flows; a cut after that is the network's (review of the TLS
+        # fixes, finding M1).
         return not_sent
     if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or (
         identity is None and reason in _NO_IDENTITY_ALERTS
