@@ -95,9 +95,13 @@ def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
 
 def key_description(certificate: x509.Certificate) -> tuple[str, int | None]:
     """(key type, size in bits) of a certificate's public key: ``("RSA", 2048)``, ``("EC secp256r1", 256)``."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    public = certificate.public_key()
+    try:
+        public = certificate.public_key()
+    except (UnsupportedAlgorithm, ValueError):  # GOST, SM2: not a key cryptography reads (finding L3)
+        return "unknown", None
     key_size = getattr(public, "key_size", None)
     if isinstance(public, ec.EllipticCurvePublicKey):
         key_type = f"EC {public.curve.name}"
