@@ -287,8 +287,8 @@ class Identity:
         if len(keys) > 1:
             # cryptography takes the first key and says nothing; which one is ours is the user's call.
             raise IdentityFormatError(
-                f"{source} holds {len(keys)} private keys ({', '.join(keys)}): xfer cannot tell which identity "
-                "to use",
+                f"{source} holds {len(keys)} private keys ({', '.join(map(_shown_alias, keys))}): xfer cannot tell "
+                "which identity to use",
                 hint="copy the one you need into its own file: keytool -importkeystore -srckeystore FILE.p12 "
                 "-srcstoretype PKCS12 -srcalias ALIAS -destkeystore ALIAS.p12 -deststoretype PKCS12",
             )
@@ -585,6 +585,13 @@ def _legacy_password(secret: bytes | None) -> bytes | None:
     if not secret or secret.isascii():
         return None
     return secret.decode("latin-1").encode("utf-8")
+
+
+def _shown_alias(alias: str) -> str:
+    """A keystore alias as a one-line message shows it: as it is, or quoted with its control
+    characters (a line break, an escape sequence) escaped as Python writes them (review of the TLS
+    fixes, finding L4)."""
+    return alias if alias.isprintable() else repr(alias)
 
 
 def _key_entries(data: bytes) -> list[str]:
