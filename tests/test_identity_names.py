@@ -98,3 +98,16 @@ def test_name_key_keeps_what_tells_names_apart() -> None:
     assert key_of(name(("Ünïcode CA", _ASN1Type.UTF8String))) == key_of(name(("ÜNÏCODE ca", _ASN1Type.BMPString)))
     assert pfx.name_key(b"\x30\x03\x31\x01") is None
 
+
+
+def test_a_self_signed_leaf_is_told_apart_by_the_same_rule() -> None:
+    """Its issuer as PrintableString in capitals, its subject as UTF8String: self-issued for OpenSSL,
+    so no intermediate can help and the hint must not ask for one."""
+    from xfer.tls import unknown_ca_hint
+
+    leaf_key = key()
+    leaf = cert(name(("our client", _ASN1Type.UTF8String)), name(("OUR  CLIENT", _ASN1Type.PrintableString)),
+                leaf_key, leaf_key, ca=False)
+    identity = Identity.from_bytes(p12(leaf_key, leaf, [], legacy=False), "pw")
+    assert pfx.self_issued(identity.certificate_der)
+    assert unknown_ca_hint(identity).startswith("the certificate is self-signed"), unknown_ca_hint(identity)

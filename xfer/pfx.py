@@ -52,7 +52,8 @@ from typing import NamedTuple
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 __all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "issuer_path",
-           "key_for_certificate", "name_key", "read"]
+           "key_for_certificate", "name_key", "read",
+           "self_issued"]
 
 
 @dataclass(frozen=True)
@@ -448,6 +449,13 @@ def _canonical_value(value: tuple[int, bytes]) -> bytes:
         else:
             return b"s" + " ".join(text.split()).casefold().encode("utf-8")
     return b"d" + _whole(value)
+
+
+def self_issued(certificate: bytes) -> bool:
+    """Whether a DER certificate's issuer is its subject, by :func:`name_key`'s rule (OpenSSL's);
+    False if its names cannot be read."""
+    names = _issuer_and_subject(certificate)
+    return names is not None and names[0] == names[1]
 
 
 def _issuer_and_subject(der: bytes) -> tuple[NameKey, NameKey] | None:

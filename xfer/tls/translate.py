@@ -401,7 +401,9 @@ def _facts_known(facts: HandshakeFacts) -> bool:
 
 def unknown_ca_hint(identity: Identity | None) -> str:
     """What to do when a server does not trust the issuer of our certificate."""
-    if identity is not None and identity.issuer == identity.subject:
+    from .. import pfx  # here: pfx imports cryptography's ciphers, which a connection without an identity skips
+
+    if identity is not None and (identity.issuer == identity.subject or pfx.self_issued(identity.certificate_der)):
         # No intermediate can help a self-signed certificate: it is its own issuer.
         return ("the certificate is self-signed: the partner must trust this certificate itself (send them "
                 "its PEM: openssl pkcs12 -in FILE.p12 -nokeys -clcerts), or use an identity they issued")
@@ -473,11 +475,15 @@ def unsent_issuer(facts: HandshakeFacts) -> str | None:
         return None
     from cryptography import x509
 
+    from .. import pfx
+
     try:
         leaf = x509.load_der_x509_certificate(facts.server_chain[0])
     except ValueError:
         return None
-    return None if leaf.issuer == leaf.subject else leaf.issuer.rfc4514_string()
+    if leaf.issuer == leaf.subject or pfx.self_issued(facts.server_chain[0]):
+        return None
+    return leaf.issuer.rfc4514_string()
 
 
 def _translate_network(
