@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
 
 from xfer.doctor import diagnose
 from xfer.doctor.certs import issued_by_one_of
@@ -56,3 +60,32 @@ def test_a_ca_merely_in_the_file_is_not_reached_by_a_self_signed_leaf() -> None:
     intermediate = _issue("Our Issuing CA", int_key, ("Partner Root", root_key), ca=True)
     ours = _issue("us", leaf_key, ("Our Issuing CA", int_key), ca=False)
     assert issued_by_one_of([ours, root, intermediate], named) == (intermediate, root.subject)
+
+
+@pytest.mark.parametrize("order", ["old-first", "new-first"])
+def test_every_cross_signed_intermediate_is_followed(order: str) -> None:
+    """Review of the TLS fixes, finding M5: of [leaf, I from Old Root, I from New Root] only the first I
+    was followed, and a server accepting only New Root read "not among the CAs the server accepts"."""
+    old_key, new_key, int_key, leaf_key = (rsa.generate_private_key(65537, 2048) for _ in range(4))
+    old, new = _issue("Old Root", old_key, None, ca=True), _issue("New Root", new_key, None, ca=True)
+    by_old = _issue("Issuing CA", int_key, ("Old Root", old_key), ca=True)
+    by_new = _issue("Issuing CA", int_key, ("New Root", new_key), ca=True)
+    leaf = _issue("us", leaf_key, ("Issuing CA", int_key), ca=False)
+    chain = [by_old, by_new] if order == "old-first" else [by_new, by_old]
+    assert issued_by_one_of([leaf, *chain], [new.subject.public_bytes()]) == (by_new, new.subject)
+    assert issued_by_one_of([leaf, *chain], [old.subject.public_bytes()]) == (by_old, old.subject)
+    assert issued_by_one_of([leaf, *chain], [_issue("Elsewhere", old_key, None, ca=True).subject.public_bytes()]) \
+        is None
+
+
+def test_the_path_links_names_as_the_identitys_chain_does() -> None:
+    """An issuer as PrintableString in other case links to a subject as UTF8String (finding H3's rule)."""
+    root_key, int_key, leaf_key = (rsa.generate_private_key(65537, 2048) for _ in range(3))
+    root = _issue("Root CA", root_key, None, ca=True)
+    upper = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ISSUING CA", _type=_ASN1Type.PrintableString)])
+    intermediate = _issue("Issuing CA", int_key, ("Root CA", root_key), ca=True)
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "us")]))
+            .issuer_name(upper).public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(intermediate.not_valid_before_utc).not_valid_after(intermediate.not_valid_after_utc)
+            .sign(int_key, hashes.SHA256()))
+    assert issued_by_one_of([leaf, intermediate], [root.subject.public_bytes()]) == (intermediate, root.subject)

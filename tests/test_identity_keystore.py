@@ -63,17 +63,35 @@ def test_a_self_signed_leaf_sends_no_unrelated_root(keystore_parts: dict[str, An
     assert Identity.from_bytes(data, "pw").chain_der == ()
 
 
-def test_a_keystore_with_two_keys_is_refused_naming_them(keystore_parts: dict[str, Any], tmp_path: Path) -> None:
-    p = keystore_parts
-    for alias, key, cert, chain in (("first-one", p["leaf_key"], p["leaf"], [p["int"], p["root"]]),
-                                    ("second-one", p["other_key"], p["other"], [])):
-        source = tmp_path / f"{alias}.p12"
+def _keystore(tmp_path: Path, *entries: tuple[str, Any, Any, list[Any]]) -> None:
+    """tmp_path/ks.p12 (password "secret") with one key entry per (alias, key, certificate, chain), by keytool."""
+    for index, (alias, key, cert, chain) in enumerate(entries):
+        source = tmp_path / f"entry-{index}.p12"
         source.write_bytes(pkcs12.serialize_key_and_certificates(
             alias.encode(), key, cert, chain, serialization.BestAvailableEncryption(b"secret")))
         subprocess.run(["keytool", "-importkeystore", "-srckeystore", str(source), "-srcstoretype", "PKCS12",
                         "-srcstorepass", "secret", "-destkeystore", str(tmp_path / "ks.p12"), "-deststoretype",
                         "PKCS12", "-deststorepass", "secret", "-noprompt"], check=True, capture_output=True)
+
+
+def test_a_keystore_with_two_keys_is_refused_naming_them(keystore_parts: dict[str, Any], tmp_path: Path) -> None:
+    p = keystore_parts
+    _keystore(tmp_path, ("first-one", p["leaf_key"], p["leaf"], [p["int"], p["root"]]),
+              ("second-one", p["other_key"], p["other"], []))
     with pytest.raises(IdentityFormatError) as caught:
         Identity.load(tmp_path / "ks.p12", "secret")
     assert "holds 2 private keys (first-one, second-one)" in str(caught.value)
     assert caught.value.hint is not None and "-srcalias" in caught.value.hint
+
+
+def test_aliases_with_control_characters_stay_on_one_line(keystore_parts: dict[str, Any], tmp_path: Path) -> None:
+    """Review of the TLS fixes, finding L4: an alias with a line break or an escape sequence was printed
+    as it is, breaking the one-line message (and a terminal's colours)."""
+    p = keystore_parts
+    _keystore(tmp_path, ("first\nline\x1b[31m", p["leaf_key"], p["leaf"], []),
+              ("second", p["other_key"], p["other"], []))
+    with pytest.raises(IdentityFormatError) as caught:
+        Identity.load(tmp_path / "ks.p12", "secret")
+    message = str(caught.value)
+    assert "holds 2 private keys ('first\\nline\\x1b[31m', second)" in message, message
+    assert message.isprintable()

@@ -7,11 +7,14 @@ checks the one line xfer says about it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import logging
 import socket
+import ssl
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from xfer.errors import ClientCertificateRejected, ExitCode, ServerCertificateUntrusted, TLSVersionMismatch, XferError
+from xfer.errors import (
+    ClientCertificateRejected,
+    ConnectionDropped,
+    ExitCode,
+    ServerCertificateUntrusted,
+    TLSVersionMismatch,
+    XferError,
+)
 from xfer.identity import Identity
 from xfer.testing.pki import TestPKI
 from xfer.testing.tls_faults import OpenSSLServer
@@ -181,3 +191,71 @@ def test_key_type_the_server_does_not_allow(
     assert "none was presented" not in message
     assert error.hint is not None and "--identity" not in error.hint
     assert "client certificate sent" not in caplog.text
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_a_cut_after_data_moved_is_not_about_the_key_type(pki: TestPKI, tmp_path: Path, version: str) -> None:
+    """Review of the TLS fixes, finding M1: a server asking for a certificate optionally, with signature
+    algorithms our Ed25519 key cannot make, gets an empty Certificate and the handshake succeeds; a cut
+    after 200 kB went out read "the key can make none of the signatures" (exit 4, never retried)."""
+    identity, client_ca = _identity(tmp_path, "ed25519")
+    ctx = create_ssl_context(identity, ca=pki.ca_bundle)
+    with OpenSSLServer(pki.server_cert, pki.server_key, version, "-verify", "1", "-CAfile", str(client_ca),
+                       "-client_sigalgs", _SIGALGS) as server:
+        try:
+            with socket.create_connection((server.host, server.port), timeout=5) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=server.host) as tls:
+                tls.sendall(b"x" * 200_000)
+                server.__exit__(None, None, None)  # the server goes away mid-transfer
+                tls.recv(10)
+                raise AssertionError("the connection did not fail")
+        except OSError as exc:
+            error = translate_error(exc, context=ctx, server=server.server)
+    assert isinstance(error, ConnectionDropped) and error.exit_code == ExitCode.CONNECT, repr(error)
+    assert "signatures" not in str(error) and "200000 bytes had been sent" in str(error), str(error)
+
+
+# -- a server refusing the host name we sent (or its absence) with handshake_failure ------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "unknown.example"])
+def test_a_refused_host_name_is_named_beside_version_and_cipher(pki: TestPKI, host: str) -> None:
+    """Review of the TLS fixes, finding M2: a CDN or virtual host refuses a ClientHello for a name it does
+    not serve (or with none: an IP address sends no SNI) with handshake_failure before any ServerHello,
+    and xfer said only "no common TLS version or cipher", sending the user after cipher suites."""
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(pki.server_cert, pki.server_key)
+
+    def only_partner_example(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> int | None:
+        return None if name == "partner.example" else ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE
+
+    served.sni_callback = only_partner_example
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_one() -> None:
+        connection, _ = listener.accept()
+        with connection, contextlib.suppress(OSError):
+            served.wrap_socket(connection, server_side=True)
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    ctx = create_ssl_context(None, ca=pki.root_ca)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(b"x")
+            raise AssertionError("the handshake succeeded")
+    except OSError as exc:
+        error = translate_error(exc, context=ctx, server=f"{host}:{port}")
+    finally:
+        thread.join(5)
+        listener.close()
+    assert isinstance(error, TLSVersionMismatch) and error.exit_code == ExitCode.TLS, repr(error)
+    assert str(error).startswith(f"{host}:{port}: no common TLS version or cipher, or it does not serve this "
+                                 "host name"), str(error)
+    assert error.hint is not None and "\n" not in error.hint
+    if host == "127.0.0.1":
+        assert error.hint.startswith("xfer connected by IP address (127.0.0.1) and so sent no host name (SNI)")
+    else:
+        assert "does not serve the host name 'unknown.example'" in error.hint

@@ -95,9 +95,13 @@ def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
 
 def key_description(certificate: x509.Certificate) -> tuple[str, int | None]:
     """(key type, size in bits) of a certificate's public key: ``("RSA", 2048)``, ``("EC secp256r1", 256)``."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    public = certificate.public_key()
+    try:
+        public = certificate.public_key()
+    except (UnsupportedAlgorithm, ValueError):  # GOST, SM2: not a key cryptography reads (finding L3)
+        return "unknown", None
     key_size = getattr(public, "key_size", None)
     if isinstance(public, ec.EllipticCurvePublicKey):
         key_type = f"EC {public.curve.name}"
@@ -283,8 +287,8 @@ class Identity:
         if len(keys) > 1:
             # cryptography takes the first key and says nothing; which one is ours is the user's call.
             raise IdentityFormatError(
-                f"{source} holds {len(keys)} private keys ({', '.join(keys)}): xfer cannot tell which identity "
-                "to use",
+                f"{source} holds {len(keys)} private keys ({', '.join(map(_shown_alias, keys))}): xfer cannot tell "
+                "which identity to use",
                 hint="copy the one you need into its own file: keytool -importkeystore -srckeystore FILE.p12 "
                 "-srcstoretype PKCS12 -srcalias ALIAS -destkeystore ALIAS.p12 -deststoretype PKCS12",
             )
@@ -581,6 +585,13 @@ def _legacy_password(secret: bytes | None) -> bytes | None:
     if not secret or secret.isascii():
         return None
     return secret.decode("latin-1").encode("utf-8")
+
+
+def _shown_alias(alias: str) -> str:
+    """A keystore alias as a one-line message shows it: as it is, or quoted with its control
+    characters (a line break, an escape sequence) escaped as Python writes them (review of the TLS
+    fixes, finding L4)."""
+    return alias if alias.isprintable() else repr(alias)
 
 
 def _key_entries(data: bytes) -> list[str]:

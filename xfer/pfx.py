@@ -52,7 +52,8 @@ from typing import NamedTuple
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 __all__ = ["Bundle", "CertificateFacts", "certificate_facts", "encrypt_private_key", "issuer_path",
-           "key_for_certificate", "read"]
+           "key_for_certificate", "name_key", "read",
+           "self_issued"]
 
 
 @dataclass(frozen=True)
@@ -369,10 +370,13 @@ def issuer_path(leaf: bytes, others: tuple[bytes, ...] | list[bytes]) -> tuple[b
     A keystore holds more than the identity's chain: another identity's certificate, the
     partner's CA as a trusted entry, an old root.  Sent as our chain they tell the server about
     unrelated certificates, and OpenSSL refuses the whole identity for a weak one among them
-    (review TLS-ID, findings M2 and M4).  Issuer links are followed by the names' DER; a
-    certificate whose names cannot be read is left out; a leaf whose names cannot be read keeps
-    ``others`` as they are (nothing to follow).  Several certificates with the issuer's name (a
-    renewed CA, a cross-certificate) are all kept.
+    (review TLS-ID, findings M2 and M4).  Issuer links are followed by name, compared as RFC 5280
+    §7.1 and OpenSSL compare them (:func:`name_key`: an issuer written as PrintableString matches
+    a subject written as UTF8String, and case and spacing do not count): compared as raw DER, a
+    needed intermediate was dropped (review of the TLS fixes, finding H3).  When in doubt a
+    certificate is kept (an extra CA is harmless, a missing one breaks): one whose names cannot
+    be read is kept; a leaf whose names cannot be read keeps ``others`` as they are.  Several
+    certificates with the issuer's name (a renewed CA, a cross-certificate) are all kept.
     """
     names = {der: _issuer_and_subject(der) for der in others}
     start = _issuer_and_subject(leaf)
@@ -388,23 +392,83 @@ def issuer_path(leaf: bytes, others: tuple[bytes, ...] | list[bytes]) -> tuple[b
             if found is not None and found[1] == issuer and der not in path and der != leaf:
                 path.append(der)
                 todo.append(found)
-    return tuple(path)
+    unread = [der for der, found in names.items() if found is None and der != leaf and der not in path]
+    return (*path, *unread)
 
 
-def _issuer_and_subject(der: bytes) -> tuple[bytes, bytes] | None:
-    """(issuer, subject) Names of a certificate as DER, None if it cannot be read."""
+#: A Name as :func:`name_key` answers it: per RDN (order kept), its attributes as (OID, value) sorted.
+NameKey = tuple[tuple[tuple[bytes, bytes], ...], ...]
+
+#: ASN.1 string types a Name's attribute values come in, and how each decodes to text.
+_STRING_CODECS = {
+    0x0C: "utf-8",  # UTF8String
+    0x12: "ascii",  # NumericString
+    0x13: "ascii",  # PrintableString
+    0x14: "latin-1",  # TeletexString (T61): OpenSSL reads it as Latin-1 too
+    0x16: "ascii",  # IA5String
+    0x1A: "ascii",  # VisibleString
+    0x1C: "utf-32-be",  # UniversalString
+    0x1E: "utf-16-be",  # BMPString
+}
+
+
+def name_key(der: bytes) -> NameKey | None:
+    """A DER Name in the form two names that RFC 5280 §7.1 calls the same share: each string value
+    decoded from its ASN.1 string type, leading and trailing space dropped, inner runs of space
+    one, case folded; values of other types (and strings that do not decode) as their DER; the
+    attributes of a multi-valued RDN in sorted order, the RDNs in theirs.  OpenSSL's issuer lookup
+    (``X509_NAME`` canonical encoding) compares so; it folds only ASCII case, this folds all,
+    which only ever matches more.  None if ``der`` is not a Name as read here."""
+    try:
+        return _name_key(_one(der, _SEQUENCE))
+    except Exception:
+        return None
+
+
+def _name_key(content: bytes) -> NameKey:
+    rdns = []
+    for rdn in _items(content):
+        attributes = []
+        for attribute in _items(_expect(rdn, _SET)):
+            oid, value = _fields(_expect(attribute, _SEQUENCE), 2)
+            attributes.append((_expect(oid, _OID), _canonical_value(value)))
+        if not attributes:
+            raise _Unsupported("empty RDN")
+        rdns.append(tuple(sorted(attributes)))
+    return tuple(rdns)
+
+
+def _canonical_value(value: tuple[int, bytes]) -> bytes:
+    """An attribute value as compared: b"s" and its canonical text, or b"d" and its DER."""
+    codec = _STRING_CODECS.get(value[0])
+    if codec is not None:
+        try:
+            text = value[1].decode(codec)
+        except UnicodeDecodeError:
+            pass
+        else:
+            return b"s" + " ".join(text.split()).casefold().encode("utf-8")
+    return b"d" + _whole(value)
+
+
+def self_issued(certificate: bytes) -> bool:
+    """Whether a DER certificate's issuer is its subject, by :func:`name_key`'s rule (OpenSSL's);
+    False if its names cannot be read."""
+    names = _issuer_and_subject(certificate)
+    return names is not None and names[0] == names[1]
+
+
+def _issuer_and_subject(der: bytes) -> tuple[NameKey, NameKey] | None:
+    """(issuer, subject) Names of a certificate as :func:`name_key` compares them, None if they cannot be read."""
     try:
         tbs = _items(_one(der, _SEQUENCE))[0]
         fields = _items(_expect(tbs, _SEQUENCE))
         if fields and fields[0][0] == _EXPLICIT_0:
             fields.pop(0)
         issuer, subject = fields[2], fields[4]
-        _expect(issuer, _SEQUENCE)
-        _expect(subject, _SEQUENCE)
-        return _whole(issuer), _whole(subject)
+        return _name_key(_expect(issuer, _SEQUENCE)), _name_key(_expect(subject, _SEQUENCE))
     except Exception:  # not DER as this reader reads it
         return None
-
 
 
 def certificate_facts(der: bytes) -> CertificateFacts | None:

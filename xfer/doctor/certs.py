@@ -16,6 +16,7 @@ from typing import Any
 
 from cryptography import x509
 
+from .. import pfx
 from ..identity import days_left, fingerprint_sha256, key_description
 
 __all__ = ["describe", "issued_by_one_of", "load_der", "system_store_verdict", "utc_now"]
@@ -67,6 +68,13 @@ def _asn1_name(der: bytes) -> Any:
     return Name.load(der)
 
 
+def _name_key(name: x509.Name) -> Any:
+    """What two names that are the same share (xfer.pfx.name_key, the rule the identity's chain is
+    built by); the DER itself for a name that reader cannot read."""
+    der = name.public_bytes()
+    return pfx.name_key(der) or der
+
+
 def issued_by_one_of(
     certs: Sequence[x509.Certificate], accepted_ders: Sequence[bytes]
 ) -> tuple[x509.Certificate, x509.Name] | None:
@@ -75,26 +83,39 @@ def issued_by_one_of(
 
     The path is followed by issuer links from the leaf through the other ``certs``: a
     certificate that is merely in the file (a keystore's trusted partner CA beside a
-    self-signed leaf) is on no path and reaches nothing (review TLS-ID, finding M3).  Names
-    are compared as X.500 names (asn1crypto normalises case and spacing as RFC 5280 says).
+    self-signed leaf) is on no path and reaches nothing (review TLS-ID, finding M3).  Every
+    certificate with the issuer's name is followed, nearest first: of a cross-signed
+    intermediate (one name, one certificate from the old root and one from the new), the first
+    alone hid the path to the root the server accepts (review of the TLS fixes, finding M5).
+    Names are linked as the identity's chain is built (:func:`xfer.pfx.name_key`, RFC 5280 §7.1)
+    and compared with the server's as X.500 names (asn1crypto normalises case and spacing too).
     """
     if not certs:
         return None
     accepted = [_asn1_name(der) for der in accepted_ders]
-    others = list(certs[1:])
-    current: x509.Certificate | None = certs[0]
-    first = True
-    while current is not None:
-        # The leaf's own subject is not a CA name; a CA sent along may itself be the one named.
-        for name in (current.issuer,) if first else (current.subject, current.issuer):
-            if _asn1_name(name.public_bytes()) in accepted:
-                return current, name
-        if current.issuer == current.subject:
-            return None
-        first = False
-        current = next((cert for cert in others if cert.subject == current.issuer), None)
-        if current is not None:
-            others.remove(current)
+    accepted_keys = {pfx.name_key(der) for der in accepted_ders} - {None}
+
+    def is_accepted(name: x509.Name) -> bool:
+        return pfx.name_key(name.public_bytes()) in accepted_keys or _asn1_name(name.public_bytes()) in accepted
+
+    leaf, others = certs[0], list(certs[1:])
+    if is_accepted(leaf.issuer):  # the leaf's own subject is not a CA name
+        return leaf, leaf.issuer
+    seen: list[x509.Certificate] = []
+    todo = [leaf]
+    while todo:
+        current = todo.pop(0)
+        if _name_key(current.issuer) == _name_key(current.subject):
+            continue  # self-issued: the path ends here
+        for cert in others:
+            if cert in seen or _name_key(cert.subject) != _name_key(current.issuer):
+                continue
+            seen.append(cert)
+            # A CA sent along may itself be the one named, or its issuer may be.
+            for name in (cert.subject, cert.issuer):
+                if is_accepted(name):
+                    return cert, name
+            todo.append(cert)
     return None
 
 

@@ -6,6 +6,7 @@ expires in 12 days", "the .p12 lacks the intermediate the server needs".
 
 from __future__ import annotations
 
+from .. import pfx
 from ..errors import ClientCertificateRejected, ClientCertificateRequired, IdentityExpired, IdentityFormatError
 from ..identity import EXPIRY_WARNING_DAYS, Identity, time_left
 from ..tls import unknown_ca_hint
@@ -38,7 +39,8 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
         step.facts = {"configured": True, "source": identity.source, "sha256": identity.fingerprint}
         return step.fail(unreadable)
     info = describe(leaf, now=now)
-    self_issued = leaf.issuer == leaf.subject
+    # Names compared as OpenSSL compares them too (review of the TLS fixes, finding H3).
+    self_issued = leaf.issuer == leaf.subject or pfx.self_issued(identity.certificate_der)
     step.facts = {
         "configured": True,
         "source": identity.source,

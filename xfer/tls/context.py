@@ -25,6 +25,8 @@ from .connection import XferConnection, XferSSLObject, XferSSLSocket
 from .records import HandshakeFacts, on_handshake_message
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from ..identity import Identity
 
 __all__ = ["SYSTEM_TRUST", "TLS_VERSIONS", "XferSSLContext", "create_ssl_context", "normalize_pin"]
@@ -252,9 +254,11 @@ def _too_weak(identity: Identity, reason: str) -> IdentityFormatError:
     identity without it (review TLS-ID, finding M4).
     """
     said = f"OpenSSL refuses the identity in {identity.source}"
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         found = _weakest(identity)
-    except IdentityFormatError:
+    except (IdentityFormatError, UnsupportedAlgorithm, ValueError):
         found = None
     if found is None:
         return IdentityFormatError(
@@ -286,21 +290,37 @@ def _too_weak(identity: Identity, reason: str) -> IdentityFormatError:
 
 def _weakest(identity: Identity) -> tuple[str, str, bool, bool] | None:
     """(subject, what is weak, is it the leaf, is it the key) of the first certificate of the identity
-    (leaf first) that OpenSSL's default security level refuses, None if none is seen."""
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+    (leaf first) that OpenSSL's default security level refuses, None if none is seen.
+
+    A certificate whose key or signature algorithm cryptography does not know (GOST, SM2: it raises
+    UnsupportedAlgorithm) cannot be judged here and is passed over, not taken for the weak one
+    (review of the TLS fixes, finding L3)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
 
     for index, cert in enumerate((identity.certificate, *identity.chain)):
-        public = cert.public_key()
-        subject = cert.subject.rfc4514_string()
-        if isinstance(public, rsa.RSAPublicKey | dsa.DSAPublicKey) and public.key_size < 2048:
-            kind = "RSA" if isinstance(public, rsa.RSAPublicKey) else "DSA"
-            return subject, f"has a {public.key_size}-bit {kind} key", index == 0, True
-        if isinstance(public, ec.EllipticCurvePublicKey) and public.key_size < 224:
-            return subject, f"has a {public.key_size}-bit EC key", index == 0, True
-        digest = cert.signature_hash_algorithm
-        # OpenSSL does not judge a self-signed certificate's own signature: nothing depends on it.
-        if digest is not None and digest.name in ("md5", "sha1") and cert.issuer != cert.subject:
-            return subject, f"is signed with {digest.name.upper().replace('SHA1', 'SHA-1')}", index == 0, False
+        try:
+            weakness = _weakness(cert)
+        except UnsupportedAlgorithm:
+            continue
+        if weakness is not None:
+            return cert.subject.rfc4514_string(), weakness[0], index == 0, weakness[1]
+    return None
+
+
+def _weakness(cert: x509.Certificate) -> tuple[str, bool] | None:
+    """(what is weak, is it the key) of one certificate, None if OpenSSL's default level accepts it."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+    public = cert.public_key()
+    if isinstance(public, rsa.RSAPublicKey | dsa.DSAPublicKey) and public.key_size < 2048:
+        kind = "RSA" if isinstance(public, rsa.RSAPublicKey) else "DSA"
+        return f"has a {public.key_size}-bit {kind} key", True
+    if isinstance(public, ec.EllipticCurvePublicKey) and public.key_size < 224:
+        return f"has a {public.key_size}-bit EC key", True
+    digest = cert.signature_hash_algorithm
+    # OpenSSL does not judge a self-signed certificate's own signature: nothing depends on it.
+    if digest is not None and digest.name in ("md5", "sha1") and cert.issuer != cert.subject:
+        return f"is signed with {digest.name.upper().replace('SHA1', 'SHA-1')}", False
     return None
 
 

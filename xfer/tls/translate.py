@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator
@@ -98,6 +99,10 @@ _NO_IDENTITY_ALERTS = {
     "TLSV1_ALERT_UNKNOWN_CA",
     "SSLV3_ALERT_CERTIFICATE_EXPIRED",
 }
+
+# Alerts a server sends about the client certificate (or its absence), whenever they come.
+_CERTIFICATE_ALERTS = {*_NO_IDENTITY_ALERTS, "TLSV13_ALERT_CERTIFICATE_REQUIRED"}
+
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """``exc`` and everything it wraps (cause, context, ``reason``, exception args), breadth first."""
@@ -253,9 +258,16 @@ def _translate_ssl(
     if reason == "SSLV3_ALERT_HANDSHAKE_FAILURE" and facts.heard_from_server and not facts.server_hello_seen:
         # Refused at our ClientHello: the server chose no version and cipher, sent no certificate and
         # asked for none of ours, so ours cannot be what it refused (review TLS-ID, finding H1).
-        return _no_common_version(context, server=server, reason=reason)
+        # Nor need it be the version or cipher: a server (a CDN, a virtual host) refuses a host
+        # name it does not serve, or none at all, with this same alert (review of the TLS fixes,
+        # finding M2).
+        return _no_common_version(context, server=server, reason=reason, host_name=True)
     not_sent = identity_not_sent(facts, server=server, identity=identity)
-    if not_sent is not None:
+    if not_sent is not None and (reason in _CERTIFICATE_ALERTS or _broken(server, moved) is None):
+        # Only while the certificate can be what failed: an alert about it, or a failure before
+        # application data moved.  A server that asks optionally gets our empty Certificate, the
+        # handshake succeeds, data flows; a cut after that is the network's (review of the TLS
+        # fixes, finding M1).
         return not_sent
     if reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED" or (
         identity is None and reason in _NO_IDENTITY_ALERTS
@@ -326,18 +338,42 @@ def _translate_ssl(
     return TLSError(f"{server}: TLS failed: {reason.lower() or exc}")
 
 
-def _no_common_version(context: ssl.SSLContext, *, server: str, reason: str) -> TLSVersionMismatch:
+def _no_common_version(
+    context: ssl.SSLContext, *, server: str, reason: str, host_name: bool = False
+) -> TLSVersionMismatch:
     """No TLS version or cipher in common, worded from what this context offered.
 
     ``--tls-max 1.2`` against a TLS 1.3-only server read "xfer offers TLS 1.2 and 1.3" and "the
-    server may only speak TLS 1.0/1.1": both false (review R, finding 9).
+    server may only speak TLS 1.0/1.1": both false (review R, finding 9).  With ``host_name`` the
+    refusal may also be of the host name we sent (SNI), or of its absence: said so, and the hint
+    says which name went (none, for an IP address).
     """
+    error = _no_common_version_or_cipher(context, server=server, reason=reason, host_name=host_name)
+    if not host_name:
+        return error
+    host = server.rsplit(":", 1)[0].strip("[]") if server.count(":") else server
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        sni = (f"; or the server does not serve the host name {host!r} (a CDN or virtual host refuses names "
+               "it does not know): check it is the name the partner gave")
+        return error.copy_with(hint=f"{error.hint}{sni}")
+    return error.copy_with(hint=f"xfer connected by IP address ({host}) and so sent no host name (SNI), which a "
+                           "CDN or virtual host refuses: connect by the host name the partner gave; otherwise, "
+                           f"{error.hint}")
+
+
+def _no_common_version_or_cipher(
+    context: ssl.SSLContext, *, server: str, reason: str, host_name: bool
+) -> TLSVersionMismatch:
     low = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
     high = ssl.TLSVersion.TLSv1_3 if context.maximum_version == ssl.TLSVersion.MAXIMUM_SUPPORTED else min(
         context.maximum_version, ssl.TLSVersion.TLSv1_3)
     offered = [name for version, name in ((ssl.TLSVersion.TLSv1_2, "1.2"), (ssl.TLSVersion.TLSv1_3, "1.3"))
                if low <= version <= high]
-    said = f"{server}: no common TLS version or cipher ({reason.lower()}); xfer offered TLS {' and '.join(offered)}"
+    what = "no common TLS version or cipher, or it does not serve this host name" if host_name else (
+        "no common TLS version or cipher")
+    said = f"{server}: {what} ({reason.lower()}); xfer offered TLS {' and '.join(offered)}"
     if high < ssl.TLSVersion.TLSv1_3:
         return TLSVersionMismatch(
             said + " (--tls-max 1.2)",
@@ -365,7 +401,9 @@ def _facts_known(facts: HandshakeFacts) -> bool:
 
 def unknown_ca_hint(identity: Identity | None) -> str:
     """What to do when a server does not trust the issuer of our certificate."""
-    if identity is not None and identity.issuer == identity.subject:
+    from .. import pfx  # here: pfx imports cryptography's ciphers, which a connection without an identity skips
+
+    if identity is not None and (identity.issuer == identity.subject or pfx.self_issued(identity.certificate_der)):
         # No intermediate can help a self-signed certificate: it is its own issuer.
         return ("the certificate is self-signed: the partner must trust this certificate itself (send them "
                 "its PEM: openssl pkcs12 -in FILE.p12 -nokeys -clcerts), or use an identity they issued")
@@ -437,11 +475,15 @@ def unsent_issuer(facts: HandshakeFacts) -> str | None:
         return None
     from cryptography import x509
 
+    from .. import pfx
+
     try:
         leaf = x509.load_der_x509_certificate(facts.server_chain[0])
     except ValueError:
         return None
-    return None if leaf.issuer == leaf.subject else leaf.issuer.rfc4514_string()
+    if leaf.issuer == leaf.subject or pfx.self_issued(facts.server_chain[0]):
+        return None
+    return leaf.issuer.rfc4514_string()
 
 
 def _translate_network(
