@@ -518,6 +518,33 @@ def test_redirect_is_not_followed_and_not_delivered(
     assert stored(data_dir)[0]["status"] == "not-delivered"
 
 
+@pytest.mark.parametrize("mdn", ["none", "signed-sync"])
+def test_see_other_after_the_post_is_delivery_unknown(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, mdn: str
+) -> None:
+    # The reviewer's case: a partner that processed the POST and answers 303 See Other (RFC 9110
+    # §15.4.4: the request was carried out, the result is elsewhere) was reported "nothing was
+    # processed ... not delivered; safe to resend" (exit 6), the result page offered as the endpoint.
+    app = server.app
+
+    def processing_then_see_other(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        list(app(environ, lambda status, headers, exc_info=None: lambda data: None))  # the partner processes it
+        start_response("303 See Other", [("Location", "/as2/result/1"), ("Content-Length", "0")])
+        return [b""]
+
+    server._httpd.set_app(processing_then_see_other)
+    with connect(server, mdn=mdn) as remote, pytest.raises(XferError) as caught:
+        remote.retry_policy = RetryPolicy(retries=0)
+        remote.put_file(invoice, "/")
+    assert len(server.received) == 1
+    error = caught.value
+    assert error.exit_code == ExitCode.CONNECT and error.status == 303
+    assert "HTTP 303" in error.message and "delivery unknown" in error.message
+    assert "not delivered" not in error.message and "nothing was processed" not in error.message
+    assert error.hint is not None and "xfer as2 resend" in error.hint and "result/1" not in error.hint
+    assert stored(data_dir)[0]["status"] == "delivery-unknown"
+
+
 @pytest.mark.parametrize("close", ["close_notify", "fin"])
 def test_partner_that_processes_and_closes_without_answering_is_delivery_unknown(
     pki: TestPKI, connect: Connect, invoice: Path, data_dir: Path, close: str

@@ -25,12 +25,13 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
   refused before anything is sent (:class:`~xfer.errors.UsageError`): a recorded confirmation
   is never overwritten by content the partner would drop as a duplicate;
 * transport failure before the whole message was sent, an HTTP 4xx (the request was
-  refused) or a 3xx (a redirect is never followed: requests would resend the POST as a GET
-  without the message) → the translated error of the shared session, its message extended with "not
+  refused) or a 301/302/307/308 (a redirect is never followed: requests would resend the POST
+  as a GET without the message) → the translated error of the shared session, its message extended with "not
   delivered; safe to resend with the same Message-ID" (``not-delivered``);
 * the whole message was sent, then the answer did not come within the timeout (or the
   connection broke or closed without an answer, which TLS 1.3 cannot tell from a silent refusal
-  of our certificate, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
+  of our certificate, or it was an HTTP 5xx, or a 303 See Other, which says the request was
+  carried out) → the same error, extended with "sent, receipt not
   received: delivery unknown" (``delivery-unknown``): the partner may have processed it, and a
   resend under the same Message-ID is safe because the partner recognises a duplicate;
 * no MDN asked → success, "sent, not confirmed" (``sent``); unless the partner answered
@@ -314,6 +315,8 @@ class AS2Adapter(Adapter):
         except IntegrityError as exc:  # delivered, but the answer is not a receipt we can read
             self._unverified(receipt, exc)
         except ConnectError as exc:
+            if exc.status == 303:  # the partner says it carried the request out (_redirected)
+                raise self._delivery_unknown(exc, receipt, also=exc.hint) from exc
             if not body.sent:
                 raise self._not_delivered(exc, receipt) from exc
             # the partner has the whole message and may have processed it
@@ -331,11 +334,25 @@ class AS2Adapter(Adapter):
                 raise self._delivery_unknown(exc, receipt) from exc
             raise self._not_delivered(exc, receipt) from exc
 
-    def _redirected(self, response: requests.Response, url: str) -> RemoteError:
-        """A 3xx to our POST: the server answered with a redirect, so nothing was processed."""
+    def _redirected(self, response: requests.Response, url: str) -> XferError:
+        """A 3xx to our POST.  301/302/307/308 say "ask there instead": nothing was processed.
+        303 See Other says the request was carried out and the result is elsewhere (RFC 9110
+        §15.4.4): the partner may have processed the message, so it is no "not delivered"
+        (:class:`ConnectionDropped`, delivery unknown once the whole message went out), and
+        its Location is a result page, never offered as the endpoint."""
         drain_error_body(response)  # the connection stays reusable
         location = _header(response.headers, "Location")
         where = f" to {location}" if location else " (no Location)"
+        if response.status_code == 303:
+            return ConnectionDropped(
+                f"{self.settings.server} answered the AS2 POST to {_urlpath(url)} with HTTP 303 "
+                f"{response.reason or 'See Other'}{where} instead of a receipt: a 303 says the request was "
+                "carried out, so the partner may have processed the message",
+                hint="ask the partner whether it processed the message and to answer AS2 POSTs with an MDN, "
+                "not a redirect",
+                server=self.settings.server,
+                status=303,
+            )
         return RemoteError(
             f"{self.settings.server} answered the AS2 POST to {_urlpath(url)} with HTTP {response.status_code} "
             f"{response.reason or 'redirect'}{where}: the server answered with a redirect, nothing was processed",
