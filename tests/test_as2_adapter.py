@@ -454,6 +454,42 @@ def test_http_5xx_after_sending_is_delivery_unknown_and_resend_works(
     assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "confirmed"]
 
 
+def _answered_with(server: AS2Server, remote: AS2Adapter, invoice: Path, status: int) -> str:
+    """One send (no retry) that the partner answers with HTTP ``status`` (5xx: delivery unknown); its Message-ID."""
+    server.fail_next(status)
+    remote.retry_policy = RetryPolicy(retries=0)
+    with pytest.raises(ServerError):
+        remote.put_file(invoice, "/")
+    assert remote.last_receipt is not None
+    return remote.last_receipt.message_id
+
+
+@pytest.mark.parametrize("later", ["refused", "unreachable"])
+def test_a_later_undelivered_attempt_never_makes_a_possible_delivery_not_delivered(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, later: str
+) -> None:
+    # The reviewer's case: attempt 1 went out whole and got no receipt (the partner may have
+    # processed it); a later attempt failed before delivery, and the record and message said
+    # "not delivered; safe to resend" as if nothing had ever arrived.
+    with connect(server) as remote:
+        message_id = _answered_with(server, remote, invoice, 500)
+        if later == "refused":
+            server.fail_next(403)
+        else:
+            with socket.create_server(("127.0.0.1", 0)) as closed:
+                port = closed.getsockname()[1]
+            remote.url = f"https://127.0.0.1:{port}/as2"
+        with pytest.raises(XferError) as caught:
+            remote.send(invoice, message_id=message_id)
+    error = caught.value
+    assert "not delivered" not in error.message and "safe to resend" not in error.message
+    assert "delivery unknown" in error.message and "the partner may have it" in error.message
+    assert error.hint is not None and f"xfer as2 resend '{message_id}'" in error.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "delivery-unknown"
+    assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "delivery-unknown"]
+
+
 def test_http_4xx_is_not_delivered(server: AS2Server, connect: Connect, invoice: Path, data_dir: Path) -> None:
     server.fail_next(403)  # a refusal: the request was not acted on
     with connect(server) as remote, pytest.raises(XferError) as caught:
@@ -719,13 +755,8 @@ def test_resend_with_other_content_is_refused_and_the_record_kept(
 def test_resend_of_a_changed_file_is_refused(
     server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
 ) -> None:
-    server.fail_next(503)
     with connect(server) as remote:
-        remote.retry_policy = RetryPolicy(retries=0)
-        with pytest.raises(ServerError):
-            remote.put_file(invoice, "/")
-        assert remote.last_receipt is not None
-        message_id = remote.last_receipt.message_id
+        message_id = _answered_with(server, remote, invoice, 503)
         invoice.write_bytes(PAYLOAD + b"changed")
         with pytest.raises(UsageError, match=f"{invoice} changed since message {message_id} was built"):
             remote.send(invoice, message_id=message_id)

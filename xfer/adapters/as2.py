@@ -385,7 +385,15 @@ class AS2Adapter(Adapter):
         )
 
     def _not_delivered(self, exc: XferError, receipt: Receipt) -> XferError:
-        """Record the failure; the error to raise says the user's next step is a resend."""
+        """Record the failure; the error to raise says the user's next step is a resend.
+
+        Only while no attempt of this Message-ID may have reached the partner: once one did
+        (the record says so), this attempt's failure proves nothing about that one, and the
+        message stays delivery unknown (:meth:`_earlier_attempt_may_have_arrived`).
+        """
+        earlier = _reached_partner(receipt)
+        if earlier is not None:
+            return self._earlier_attempt_may_have_arrived(exc, receipt, earlier)
         receipt.error = exc.message
         receipt.move("not-delivered", exc.message)
         self.store.save(receipt)
@@ -394,6 +402,19 @@ class AS2Adapter(Adapter):
             f"{exc.message}; the AS2 message was not delivered; "
             f"safe to resend with the same Message-ID {receipt.message_id}",
             hint=f"{exc.hint}; then: {resend}" if exc.hint else f"fix the cause, then: {resend}",
+        )
+
+    def _earlier_attempt_may_have_arrived(self, exc: XferError, receipt: Receipt, earlier: str) -> XferError:
+        """This attempt did not reach the partner, an earlier one of the same message may have."""
+        receipt.error = exc.message
+        receipt.move("delivery-unknown", f"{exc.message} (not delivered; an earlier attempt was {earlier})")
+        self.store.save(receipt)
+        resend = f"xfer as2 resend '{receipt.message_id}'"
+        return exc.copy_with(
+            f"{exc.message}; this attempt of AS2 message {receipt.message_id} did not reach the partner, but an "
+            f"earlier one did ({earlier}): the partner may have it, delivery unknown",
+            hint=(f"{exc.hint}; " if exc.hint else "") + f"ask the partner whether it has {receipt.message_id}; "
+            f"a resend must keep the same Message-ID: {resend}",
         )
 
     def _check_receipt(self, message: AS2Message, receipt: Receipt, headers: Mapping[str, str], body: bytes) -> None:
@@ -591,6 +612,18 @@ class _TrackedBody:
         for start in range(0, len(self._data), self._CHUNK):
             yield self._data[start : start + self._CHUNK]  # one chunk copied at a time
         self.sent = True
+
+
+#: Outcomes of an attempt after which the partner may have (or has) the message.
+_MAY_HAVE_ARRIVED = ("delivery-unknown", "sent", "confirmed", "unverified")  # not "rejected": refused
+
+
+def _reached_partner(receipt: Receipt) -> str | None:
+    """The outcome of the latest earlier attempt of ``receipt``'s message that may have reached the partner."""
+    for entry in reversed(receipt.history):
+        if entry.get("status") in _MAY_HAVE_ARRIVED:
+            return entry["status"]
+    return None
 
 
 def _urlpath(url: str) -> str:
