@@ -32,8 +32,9 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
   connection broke or closed without an answer, which TLS 1.3 cannot tell from a silent refusal
   of our certificate, or it was an HTTP 5xx, or a 303 See Other, which says the request was
   carried out) → the same error, extended with "sent, receipt not
-  received: delivery unknown" (``delivery-unknown``): the partner may have processed it, and a
-  resend under the same Message-ID is safe because the partner recognises a duplicate;
+  received: delivery unknown" (``delivery-unknown``): the partner may have processed it.  A
+  resend (``put_file``'s retries too) keeps the Message-ID, so a partner that detects duplicates
+  drops the copy; a later attempt that is not delivered leaves the record ``delivery-unknown``;
 * no MDN asked → success, "sent, not confirmed" (``sent``); unless the partner answered
   anyway with a negative MDN for this message: then as above (``rejected``).
 
@@ -162,8 +163,12 @@ class AS2Adapter(Adapter):
         if not name:  # "partner:" or "partner:/": the local file's name
             user = posixpath.join(user, os.path.basename(local))
         # A retry is a resend of the same message (RFC 4130's reliability model): the same
-        # Message-ID, so a partner that did receive the first copy recognises the duplicate.
-        # Only failures without a receipt are retried (a receipt that arrived is never "transient").
+        # Message-ID, so a partner that did receive the first copy can recognise the duplicate.
+        # Also after "delivery unknown" (the partner may have processed the copy): that is the
+        # AS2 rule, and the documented policy (README, AS2): a partner that does not detect
+        # duplicates needs retries = 0.  Once an attempt may have arrived, the record stays
+        # delivery-unknown whatever later attempts meet (_not_delivered).  Only failures without
+        # a receipt are retried (a receipt that arrived is never "transient").
         attempt = current_attempt()
         resend = attempt.state.get("as2:message_id") if attempt is not None else None
         try:
@@ -380,8 +385,9 @@ class AS2Adapter(Adapter):
         slow = slow if isinstance(exc, ConnectTimeout) else ""
         return exc.copy_with(
             f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown",
-            hint=f"a resend is safe (the partner recognises the same Message-ID as a duplicate): "
-            f"xfer as2 resend '{receipt.message_id}'{slow}" + (f"; if it persists: {also}" if also else ""),
+            hint=f"ask the partner whether it has {receipt.message_id}; a resend must keep the Message-ID, so that "
+            f"a partner that detects duplicates drops the second copy: xfer as2 resend '{receipt.message_id}'{slow}"
+            + (f"; if it persists: {also}" if also else ""),
         )
 
     def _not_delivered(self, exc: XferError, receipt: Receipt) -> XferError:
