@@ -804,9 +804,25 @@ def test_answer_that_is_not_an_mdn(
         return {"Content-Type": "text/html"}, b"<html>thanks</html>"
 
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
-        with pytest.raises(IntegrityError, match="not an AS2 MDN"):
+        with pytest.raises(IntegrityError, match="not an AS2 MDN") as caught:
             remote.put_file(invoice, "/")
+    assert caught.value.hint is not None  # every receipt we cannot trust says what to do
     assert stored(data_dir)[0]["status"] == "unverified"
+
+
+def test_close_delimiter_followed_by_a_bare_lf(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case: the signed MDN's outer close delimiter ends with LF, not CRLF (as
+    # products that write an LF epilogue do): "no closing boundary", exit 7, no hint.
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        body = received.response_body
+        assert body.endswith(b"--\r\n")
+        return dict(received.response_headers), body[:-2] + b"\n"
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
+        result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "confirmed" and result.verified == "sha256"
 
 
 def _hollow_signature(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:

@@ -532,9 +532,15 @@ class AS2Adapter(Adapter):
         receipt.error = exc.message
         receipt.move("unverified", exc.message)
         self.store.save(receipt)
-        if receipt.message_id not in exc.message:
-            raise exc.copy_with(f"message {receipt.message_id}: {exc.message}") from exc
-        raise exc
+        # Every receipt we cannot trust says what to do next (the parsers' errors name no step).
+        hint = exc.hint or (
+            f"the message was sent, its receipt proves nothing: ask the partner whether it processed "
+            f"{receipt.message_id} (the answer is kept: xfer as2 receipt '{receipt.message_id}')"
+        )
+        message = exc.message if receipt.message_id in exc.message else f"message {receipt.message_id}: {exc.message}"
+        if message == exc.message and hint == exc.hint:
+            raise exc
+        raise exc.copy_with(message, hint=hint) from exc
 
     def _rejected(self, message: AS2Message, receipt: Receipt, mdn: MDN) -> NoReturn:
         detail = (mdn.detail or "").strip()
