@@ -330,10 +330,45 @@ def test_unsigned_mdn_asked_but_signed_with_another_certificate(
         with connect(srv, mdn="unsigned-sync") as remote:
             result = remote.put_file(invoice, "/")
         assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
+        assert stored(data_dir)[0]["mdn_signed"] is False  # a signature that did not verify is none
         wrong = base64.b64encode(b"\x00" * 32).decode()  # its MIC still counts
         srv.app.mdn_hook = _forged(other, mic=wrong)
         with connect(srv, mdn="unsigned-sync") as remote, pytest.raises(IntegrityError, match="differs"):
             remote.put_file(invoice, "/")
+
+
+def test_unsigned_mdn_asked_but_signed_by_a_known_certificate_that_fails(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case B: a receipt signed with the partner's own key whose signed bytes were
+    # altered passed as "unsigned" (exit 0, verified sha256, mdn_signed True stored).
+    partner = Identity.load(pki.partner_p12, pki.password)
+    sign = _forged(partner)
+
+    def altered(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        out, body = sign(received, headers)
+        assert b"has been received and processed" in body
+        return out, body.replace(b"has been received and processed", b"has been received and Processed", 1)
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=altered) as srv:
+        with connect(srv, mdn="unsigned-sync") as remote, pytest.raises(IntegrityError) as caught:
+            remote.put_file(invoice, "/")
+    assert "MDN signature does not verify" in caught.value.message and caught.value.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "unverified" and record["mdn_signed"] is not True
+
+
+def test_unsigned_mdn_asked_with_partner_mdn_cert_and_another_signer(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case A: partner_mdn_cert names the certificate that signs the partner's
+    # receipts; a receipt signed by another one passed as "unsigned" (exit 0).
+    stranger = Identity.load(pki.server_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(stranger)) as srv:
+        with connect(srv, mdn="unsigned-sync", partner_mdn_cert=str(pki.partner_cert)) as remote, \
+                pytest.raises(IntegrityError, match="MDN signature does not verify"):
+            remote.put_file(invoice, "/")
+    assert stored(data_dir)[0]["status"] == "unverified"
 
 
 def test_partner_mdn_cert_verifies_signed_receipts(

@@ -57,7 +57,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from ..as2.mdn import MDN, check_mdn, parse_mdn
+from ..as2.mdn import MDN, check_mdn, parse_mdn, signed_by_any
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
 from ..errors import (
@@ -482,16 +482,21 @@ class AS2Adapter(Adapter):
     def _parse_receipt(self, headers: Mapping[str, str], body: bytes) -> MDN:
         """The MDN, its signature verified with the partner's MDN-signing certificate.
 
-        Without a signed receipt asked, a signature that does not verify is no forgery alarm:
-        partners with separate signing and encryption certificates sign anyway, with the one
-        we were not given.  Such a receipt counts as unsigned (its MIC is still checked).
+        Without a signed receipt asked, and without ``partner_mdn_cert`` (which says which
+        certificate signs the partner's receipts), a signature by a certificate we do not know
+        for the partner is no forgery alarm: partners with separate signing and encryption
+        certificates sign anyway, with the one we were not given.  Such a receipt counts as
+        unsigned (its MIC is still checked).  A signature by a certificate we know that does
+        not verify is a forgery or damage, and fails.
         """
         try:
             return parse_mdn(headers, body, partner_certificate=self.mdn_certificate)
         except IntegrityError:
-            if self.mdn_mode == "signed-sync" or self.mdn_certificate is None:
+            known = [c for c in (self.partner_certificate, self.mdn_certificate) if c is not None]
+            if self.mdn_mode == "signed-sync" or self.options.partner_mdn_certificate is not None or not known \
+                    or signed_by_any(headers, body, known):
                 raise
-        return parse_mdn(headers, body, partner_certificate=None)
+        return parse_mdn(headers, body, partner_certificate=None)  # signed, not verified: recorded unsigned
 
     def _unasked_refusal(self, message: AS2Message, headers: Mapping[str, str], body: bytes) -> MDN | None:
         """A negative MDN for this message in the answer to a message that asked for none, else None.
@@ -524,7 +529,7 @@ class AS2Adapter(Adapter):
         receipt.disposition = mdn.disposition
         receipt.mdn_status = mdn.status
         receipt.detail = mdn.detail
-        receipt.mdn_signed = mdn.signed
+        receipt.mdn_signed = mdn.signed and mdn.signature_verified  # never for a signature that did not verify
         receipt.mdn_message_id = mdn.message_id
         receipt.mdn_text = mdn.text or None
 
