@@ -221,7 +221,10 @@ class AS2Adapter(Adapter):
             subject=None if subject in (None, _DEFAULT_SUBJECT) else subject,
             content_type=options.content_type or None,
             filename=filename,
-            message_id=message_id,
+            # A recorded id is repeated exactly as it was sent (older versions made forms the
+            # RFC 5322 check now refuses for a typed id: <...@host.>).
+            message_id=previous.message_id if previous is not None else message_id,
+            recorded_message_id=previous is not None,
         )
         url = self.url or self.session.url_for(self.settings.root or "/")
         receipt = self._receipt_for(message, path, url, sha256, previous)
