@@ -438,10 +438,11 @@ def _build(
             raise ConfigError(f"header {name} must not contain line breaks")
         headers[name] = value
     # Subject could carry non-ASCII; HTTP headers must be latin-1 and should be ASCII, and a
-    # control character (ESC, DEL) would reach the partner's logs and terminals as it is.
+    # control character (ESC, DEL) would reach the partner's logs and terminals as it is.  TAB
+    # is the one control a field value may hold (RFC 5322 unstructured text, RFC 9110 HTAB).
     for name, value in headers.items():
-        if not (value.isascii() and value.isprintable()):
-            raise ConfigError(f"header {name} must be one line of printable ASCII: {value!r}")
+        if not (value.isascii() and value.replace("\t", " ").isprintable()):
+            raise ConfigError(f"header {name} must be one line of printable ASCII (TAB allowed): {value!r}")
 
     return AS2Message(
         message_id=msg_id,
