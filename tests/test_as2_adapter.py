@@ -29,7 +29,9 @@ from xfer.as2.mdn import build_mdn
 from xfer.as2.receipts import Receipt, ReceiptStore
 from xfer.as2.receiver import Received, receive
 from xfer.errors import (
+    ClientCertificateRejected,
     ConfigError,
+    ConnectionDropped,
     ExitCode,
     IntegrityError,
     RemoteError,
@@ -663,6 +665,39 @@ def test_partner_that_processes_and_closes_without_answering_is_delivery_unknown
     assert error.exit_code == ExitCode.CONNECT
     assert error.hint is not None and "xfer as2 resend" in error.hint
     assert stored(data_dir)[0]["status"] == "delivery-unknown"
+
+def test_unanswered_close_carries_the_whole_tls_diagnosis_in_the_hint(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reviewer's note: the TLS layer's hint says "one of the algorithms above" and was
+    # appended alone, while the AS2 message lists no algorithm.
+    listed = "rsa_pss_rsae_sha256, ecdsa_secp256r1_sha256"
+    tls_error = ClientCertificateRejected(
+        f"{server.server} asked for a client certificate, but the Ed25519 key of 'client-ed' can make none of the "
+        f"signatures it accepts ({listed}), so none was sent",
+        hint="use an identity whose key type the server accepts (one of the algorithms above), or ask the partner "
+        "to accept Ed25519 signatures",
+    )
+    tls_error.xfer_closed_after_handshake = True  # type: ignore[attr-defined]
+
+    with connect(server) as remote:
+        def post(url: str, *, data: Any, **kwargs: Any) -> Any:
+            for _ in data:  # the whole message goes out, then the partner closes without an answer
+                pass
+            raise tls_error
+
+        monkeypatch.setattr(remote.session, "post", post)
+        remote.retry_policy = RetryPolicy(retries=0)
+        with pytest.raises(ConnectionDropped) as caught:
+            remote.put_file(invoice, "/")
+    error = caught.value
+    assert "delivery unknown" in error.message and "closed the connection without answering" in error.message
+    hint = error.hint
+    assert hint is not None and "xfer as2 resend" in hint
+    # "above" points at the list, which is in the hint before it
+    assert hint.index(listed) < hint.index("one of the algorithms above")
+    assert stored(data_dir)[0]["status"] == "delivery-unknown"
+
 
 # -- the store ---------------------------------------------------------------------------------
 

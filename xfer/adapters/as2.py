@@ -334,7 +334,10 @@ class AS2Adapter(Adapter):
                 # A partner that reads the whole message, processes it and closes without an
                 # answer looks, to the TLS layer, like one that silently refused our certificate
                 # (TLS 1.3 tells the client only after it sent): which one is unknowable here.
-                raise self._delivery_unknown(self._unanswered(), receipt, also=exc.hint) from exc
+                # The TLS diagnosis goes into the hint whole: its advice may point at what its
+                # message lists ("one of the algorithms above"), which ours does not repeat.
+                tls = f"the TLS handshake may be why: {exc.message}" + (f"; {exc.hint}" if exc.hint else "")
+                raise self._delivery_unknown(self._unanswered(), receipt, also=tls) from exc
             # A 5xx after the whole message went out may come from a partner that stored or even
             # processed it before failing (say while writing the MDN); a 4xx says the request
             # was refused (RFC 9110 §15.5), and a failure before the end was never processed.
@@ -356,8 +359,7 @@ class AS2Adapter(Adapter):
                 f"{self.settings.server} answered the AS2 POST to {_urlpath(url)} with HTTP 303 "
                 f"{response.reason or 'See Other'}{where} instead of a receipt: a 303 says the request was "
                 "carried out, so the partner may have processed the message",
-                hint="ask the partner whether it processed the message and to answer AS2 POSTs with an MDN, "
-                "not a redirect",
+                hint="ask the partner to answer AS2 POSTs with an MDN, not a redirect",
                 server=self.settings.server,
                 status=303,
             )
@@ -390,7 +392,7 @@ class AS2Adapter(Adapter):
             f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown",
             hint=f"ask the partner whether it has {receipt.message_id}; a resend must keep the Message-ID, so that "
             f"a partner that detects duplicates drops the second copy: xfer as2 resend '{receipt.message_id}'{slow}"
-            + (f"; if it persists: {also}" if also else ""),
+            + (f"; if it persists, {also}" if also else ""),
         )
 
     def _not_delivered(self, exc: XferError, receipt: Receipt) -> XferError:
