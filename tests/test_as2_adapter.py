@@ -521,6 +521,7 @@ def test_a_later_undelivered_attempt_never_makes_a_possible_delivery_not_deliver
     error = caught.value
     assert "not delivered" not in error.message and "safe to resend" not in error.message
     assert "delivery unknown" in error.message and "the partner may have it" in error.message
+    assert "an earlier one may have (it ended delivery-unknown)" in error.message  # not "did": unknown
     assert error.hint is not None and f"xfer as2 resend '{message_id}'" in error.hint
     [record] = stored(data_dir)
     assert record["status"] == "delivery-unknown"

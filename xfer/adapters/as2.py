@@ -423,7 +423,7 @@ class AS2Adapter(Adapter):
         resend = f"xfer as2 resend '{receipt.message_id}'"
         return exc.copy_with(
             f"{exc.message}; this attempt of AS2 message {receipt.message_id} did not reach the partner, but an "
-            f"earlier one did ({earlier}): the partner may have it, delivery unknown",
+            f"earlier one may have (it ended {earlier}): the partner may have it, delivery unknown",
             hint=(f"{exc.hint}; " if exc.hint else "") + f"ask the partner whether it has {receipt.message_id}; "
             f"a resend must keep the same Message-ID: {resend}",
         )
