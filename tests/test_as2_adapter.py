@@ -29,7 +29,9 @@ from xfer.as2.mdn import build_mdn
 from xfer.as2.receipts import Receipt, ReceiptStore
 from xfer.as2.receiver import Received, receive
 from xfer.errors import (
+    ClientCertificateRejected,
     ConfigError,
+    ConnectionDropped,
     ExitCode,
     IntegrityError,
     RemoteError,
@@ -330,10 +332,45 @@ def test_unsigned_mdn_asked_but_signed_with_another_certificate(
         with connect(srv, mdn="unsigned-sync") as remote:
             result = remote.put_file(invoice, "/")
         assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
+        assert stored(data_dir)[0]["mdn_signed"] is False  # a signature that did not verify is none
         wrong = base64.b64encode(b"\x00" * 32).decode()  # its MIC still counts
         srv.app.mdn_hook = _forged(other, mic=wrong)
         with connect(srv, mdn="unsigned-sync") as remote, pytest.raises(IntegrityError, match="differs"):
             remote.put_file(invoice, "/")
+
+
+def test_unsigned_mdn_asked_but_signed_by_a_known_certificate_that_fails(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case B: a receipt signed with the partner's own key whose signed bytes were
+    # altered passed as "unsigned" (exit 0, verified sha256, mdn_signed True stored).
+    partner = Identity.load(pki.partner_p12, pki.password)
+    sign = _forged(partner)
+
+    def altered(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        out, body = sign(received, headers)
+        assert b"has been received and processed" in body
+        return out, body.replace(b"has been received and processed", b"has been received and Processed", 1)
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=altered) as srv:
+        with connect(srv, mdn="unsigned-sync") as remote, pytest.raises(IntegrityError) as caught:
+            remote.put_file(invoice, "/")
+    assert "MDN signature does not verify" in caught.value.message and caught.value.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "unverified" and record["mdn_signed"] is not True
+
+
+def test_unsigned_mdn_asked_with_partner_mdn_cert_and_another_signer(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case A: partner_mdn_cert names the certificate that signs the partner's
+    # receipts; a receipt signed by another one passed as "unsigned" (exit 0).
+    stranger = Identity.load(pki.server_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(stranger)) as srv:
+        with connect(srv, mdn="unsigned-sync", partner_mdn_cert=str(pki.partner_cert)) as remote, \
+                pytest.raises(IntegrityError, match="MDN signature does not verify"):
+            remote.put_file(invoice, "/")
+    assert stored(data_dir)[0]["status"] == "unverified"
 
 
 def test_partner_mdn_cert_verifies_signed_receipts(
@@ -454,6 +491,43 @@ def test_http_5xx_after_sending_is_delivery_unknown_and_resend_works(
     assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "confirmed"]
 
 
+def _answered_with(server: AS2Server, remote: AS2Adapter, invoice: Path, status: int) -> str:
+    """One send (no retry) that the partner answers with HTTP ``status`` (5xx: delivery unknown); its Message-ID."""
+    server.fail_next(status)
+    remote.retry_policy = RetryPolicy(retries=0)
+    with pytest.raises(ServerError):
+        remote.put_file(invoice, "/")
+    assert remote.last_receipt is not None
+    return remote.last_receipt.message_id
+
+
+@pytest.mark.parametrize("later", ["refused", "unreachable"])
+def test_a_later_undelivered_attempt_never_makes_a_possible_delivery_not_delivered(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, later: str
+) -> None:
+    # The reviewer's case: attempt 1 went out whole and got no receipt (the partner may have
+    # processed it); a later attempt failed before delivery, and the record and message said
+    # "not delivered; safe to resend" as if nothing had ever arrived.
+    with connect(server) as remote:
+        message_id = _answered_with(server, remote, invoice, 500)
+        if later == "refused":
+            server.fail_next(403)
+        else:
+            with socket.create_server(("127.0.0.1", 0)) as closed:
+                port = closed.getsockname()[1]
+            remote.url = f"https://127.0.0.1:{port}/as2"
+        with pytest.raises(XferError) as caught:
+            remote.send(invoice, message_id=message_id)
+    error = caught.value
+    assert "not delivered" not in error.message and "safe to resend" not in error.message
+    assert "delivery unknown" in error.message and "the partner may have it" in error.message
+    assert "an earlier one may have (it ended delivery-unknown)" in error.message  # not "did": unknown
+    assert error.hint is not None and f"xfer as2 resend '{message_id}'" in error.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "delivery-unknown"
+    assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "delivery-unknown"]
+
+
 def test_http_4xx_is_not_delivered(server: AS2Server, connect: Connect, invoice: Path, data_dir: Path) -> None:
     server.fail_next(403)  # a refusal: the request was not acted on
     with connect(server) as remote, pytest.raises(XferError) as caught:
@@ -518,6 +592,33 @@ def test_redirect_is_not_followed_and_not_delivered(
     assert stored(data_dir)[0]["status"] == "not-delivered"
 
 
+@pytest.mark.parametrize("mdn", ["none", "signed-sync"])
+def test_see_other_after_the_post_is_delivery_unknown(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, mdn: str
+) -> None:
+    # The reviewer's case: a partner that processed the POST and answers 303 See Other (RFC 9110
+    # §15.4.4: the request was carried out, the result is elsewhere) was reported "nothing was
+    # processed ... not delivered; safe to resend" (exit 6), the result page offered as the endpoint.
+    app = server.app
+
+    def processing_then_see_other(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        list(app(environ, lambda status, headers, exc_info=None: lambda data: None))  # the partner processes it
+        start_response("303 See Other", [("Location", "/as2/result/1"), ("Content-Length", "0")])
+        return [b""]
+
+    server._httpd.set_app(processing_then_see_other)
+    with connect(server, mdn=mdn) as remote, pytest.raises(XferError) as caught:
+        remote.retry_policy = RetryPolicy(retries=0)
+        remote.put_file(invoice, "/")
+    assert len(server.received) == 1
+    error = caught.value
+    assert error.exit_code == ExitCode.CONNECT and error.status == 303
+    assert "HTTP 303" in error.message and "delivery unknown" in error.message
+    assert "not delivered" not in error.message and "nothing was processed" not in error.message
+    assert error.hint is not None and "xfer as2 resend" in error.hint and "result/1" not in error.hint
+    assert stored(data_dir)[0]["status"] == "delivery-unknown"
+
+
 @pytest.mark.parametrize("close", ["close_notify", "fin"])
 def test_partner_that_processes_and_closes_without_answering_is_delivery_unknown(
     pki: TestPKI, connect: Connect, invoice: Path, data_dir: Path, close: str
@@ -565,6 +666,39 @@ def test_partner_that_processes_and_closes_without_answering_is_delivery_unknown
     assert error.exit_code == ExitCode.CONNECT
     assert error.hint is not None and "xfer as2 resend" in error.hint
     assert stored(data_dir)[0]["status"] == "delivery-unknown"
+
+def test_unanswered_close_carries_the_whole_tls_diagnosis_in_the_hint(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reviewer's note: the TLS layer's hint says "one of the algorithms above" and was
+    # appended alone, while the AS2 message lists no algorithm.
+    listed = "rsa_pss_rsae_sha256, ecdsa_secp256r1_sha256"
+    tls_error = ClientCertificateRejected(
+        f"{server.server} asked for a client certificate, but the Ed25519 key of 'client-ed' can make none of the "
+        f"signatures it accepts ({listed}), so none was sent",
+        hint="use an identity whose key type the server accepts (one of the algorithms above), or ask the partner "
+        "to accept Ed25519 signatures",
+    )
+    tls_error.xfer_closed_after_handshake = True  # type: ignore[attr-defined]
+
+    with connect(server) as remote:
+        def post(url: str, *, data: Any, **kwargs: Any) -> Any:
+            for _ in data:  # the whole message goes out, then the partner closes without an answer
+                pass
+            raise tls_error
+
+        monkeypatch.setattr(remote.session, "post", post)
+        remote.retry_policy = RetryPolicy(retries=0)
+        with pytest.raises(ConnectionDropped) as caught:
+            remote.put_file(invoice, "/")
+    error = caught.value
+    assert "delivery unknown" in error.message and "closed the connection without answering" in error.message
+    hint = error.hint
+    assert hint is not None and "xfer as2 resend" in hint
+    # "above" points at the list, which is in the hint before it
+    assert hint.index(listed) < hint.index("one of the algorithms above")
+    assert stored(data_dir)[0]["status"] == "delivery-unknown"
+
 
 # -- the store ---------------------------------------------------------------------------------
 
@@ -692,13 +826,8 @@ def test_resend_with_other_content_is_refused_and_the_record_kept(
 def test_resend_of_a_changed_file_is_refused(
     server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
 ) -> None:
-    server.fail_next(503)
     with connect(server) as remote:
-        remote.retry_policy = RetryPolicy(retries=0)
-        with pytest.raises(ServerError):
-            remote.put_file(invoice, "/")
-        assert remote.last_receipt is not None
-        message_id = remote.last_receipt.message_id
+        message_id = _answered_with(server, remote, invoice, 503)
         invoice.write_bytes(PAYLOAD + b"changed")
         with pytest.raises(UsageError, match=f"{invoice} changed since message {message_id} was built"):
             remote.send(invoice, message_id=message_id)
@@ -746,9 +875,25 @@ def test_answer_that_is_not_an_mdn(
         return {"Content-Type": "text/html"}, b"<html>thanks</html>"
 
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
-        with pytest.raises(IntegrityError, match="not an AS2 MDN"):
+        with pytest.raises(IntegrityError, match="not an AS2 MDN") as caught:
             remote.put_file(invoice, "/")
+    assert caught.value.hint is not None  # every receipt we cannot trust says what to do
     assert stored(data_dir)[0]["status"] == "unverified"
+
+
+def test_close_delimiter_followed_by_a_bare_lf(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # The reviewer's case: the signed MDN's outer close delimiter ends with LF, not CRLF (as
+    # products that write an LF epilogue do): "no closing boundary", exit 7, no hint.
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        body = received.response_body
+        assert body.endswith(b"--\r\n")
+        return dict(received.response_headers), body[:-2] + b"\n"
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
+        result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "confirmed" and result.verified == "sha256"
 
 
 def _hollow_signature(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:

@@ -157,6 +157,29 @@ def test_not_delivered_then_resend(
     assert code == 0 and "xfer: warning:" in err and "duplicate-document" in err
 
 
+@pytest.mark.parametrize("old_id", ["<xfer-20250101000000-0f1e@host.>", "<xfer-20250101000000-0f1e@a..b>"])
+def test_resend_of_an_id_recorded_by_an_older_generator(
+    capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path,
+    monkeypatch: pytest.MonkeyPatch, old_id: str,
+) -> None:
+    # The reviewer's case: the old generator made ids with a host like "host." or "a..b"; such a
+    # recorded message could no longer be resent (`xfer as2 resend` -> UsageError, exit 2).
+    import xfer.as2.message
+
+    write_profile(dirs, pki, server)
+    with monkeypatch.context() as patched:
+        patched.setattr(xfer.as2.message, "new_message_id", lambda domain=None: old_id)
+        server.fail_next(404)
+        code, _, err = run(capsys, "put", str(invoice), "partner:", "--retries", "0")
+    assert code == ExitCode.REMOTE and old_id in one_error(err)
+    code, _, err = run(capsys, "as2", "resend", old_id)
+    assert code == 0, err
+    assert [r.message_id for r in server.received] == [old_id]
+    # Typed by the user for a message that was never recorded, the same form is still refused.
+    code, _, err = run(capsys, "as2", "send", str(invoice), "partner", "--resend", old_id.replace("0f1e", "9999"))
+    assert code == ExitCode.USAGE and "not a valid Message-ID" in one_error(err)
+
+
 def test_server_error_after_sending_is_delivery_unknown(
     capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, server: AS2Server, invoice: Path
 ) -> None:

@@ -313,11 +313,23 @@ def test_outer_boundary_a_prefix_of_the_inner(
         (b"--B\r\none\r\n--B_1\r\nstill one\r\n--B \t\r\ntwo\r\n--B--\r\n", [b"one\r\n--B_1\r\nstill one", b"two"]),
         (b"preamble\n--B\nx--B--y\n--B--", [b"x--B--y"]),
         (b"--B\r\nx\r\n--B--more\r\n--B--\r\n", [b"x\r\n--B--more"]),
+        # The reviewer's case: a bare LF (or LF + epilogue) after the close delimiter of a CRLF body.
+        (b"--B\r\nx\r\n--B--\n", [b"x"]),
+        (b"--B\r\nx\r\n--B-- \t\nepilogue\n", [b"x"]),
+        (b"--B\nx\r\n--B\r\ny\r\n--B--", [b"x", b"y"]),
     ],
-    ids=["prefix-and-padding", "lf-inline", "close-needs-a-whole-line"],
+    ids=["prefix-and-padding", "lf-inline", "close-needs-a-whole-line", "close-then-lf", "close-padding-lf-epilogue",
+         "open-then-lf"],
 )
 def test_split_multipart_matches_whole_delimiter_lines(body: bytes, parts: list[bytes]) -> None:
     assert _mime.split_multipart(body, "B") == parts
+
+
+@pytest.mark.parametrize("body", [b"--B\r\nx\r\n--B\r\ny", b"no delimiter at all"])
+def test_split_multipart_failure_has_a_hint(body: bytes) -> None:
+    with pytest.raises(IntegrityError) as caught:
+        _mime.split_multipart(body, "B")
+    assert caught.value.hint is not None and "partner" in caught.value.hint
 
 # ---------------------------------------------------------------- error dispositions from the receiver
 

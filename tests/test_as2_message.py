@@ -232,9 +232,15 @@ def test_option_errors(identity: Identity, partner: Identity) -> None:
         build(identity, partner, sign="md5")
     with pytest.raises(ConfigError, match="Content-Type"):
         build(identity, partner, content_type="not a type")
-    for subject in ("Rechnung f\u00fcr M\u00e4rz", "Invoice\x1b[31m", "Invoice\x7f", "Invoice\r\nBcc: x"):
+    for subject in ("Rechnung f\u00fcr M\u00e4rz", "Invoice\x1b[31m", "Invoice\x7f", "Invoice\r\nBcc: x",
+                    "Invoice\rx", "Invoice\nx", "Invoice\x0bx", "Invoice\x00"):
         with pytest.raises(ConfigError, match=r"^header Subject must be one line of printable ASCII"):
             build(identity, partner, subject=subject)
+
+
+def test_subject_may_hold_a_tab(identity: Identity, partner: Identity) -> None:
+    # The reviewer's case: a TAB (legal in a header's unstructured text) was refused (ConfigError).
+    assert build(identity, partner, subject="Invoice\t4711").headers["Subject"] == "Invoice\t4711"
 
 
 @pytest.mark.parametrize("name", ["inv\r\nX-Evil: 1.edi", "inv\x1b[31m.edi", "inv\x7f.edi", "inv\x85.edi"])

@@ -66,7 +66,7 @@ def test_timeout_after_sending_is_delivery_unknown(capsys: pytest.CaptureFixture
     assert code == ExitCode.CONNECT, err
     line = one_error(err, "sent, receipt not received: delivery unknown")
     assert "not delivered" not in line
-    assert "hint: a resend is safe" in err and "xfer as2 resend '<" in err
+    assert "hint: ask the partner whether it has <" in err and "xfer as2 resend '<" in err
     # The partner did get (and process) the whole message: "not delivered" would have been a lie.
     assert [r.disposition for r in slow.received] == ["processed"]
     [receipt] = ReceiptStore().list()

@@ -13,6 +13,7 @@ import xfer.client
 from xfer.adapters.as2 import AS2Adapter
 from xfer.errors import IntegrityError, XferError
 from xfer.profiles import Profile
+from xfer.retry import RetryPolicy
 from xfer.testing.as2_server import AS2Server
 from xfer.testing.faults import Cut, FaultProxy
 from xfer.testing.pki import TestPKI
@@ -95,6 +96,37 @@ def test_cut_after_the_partner_processed_is_resent_as_a_duplicate(
     record = next(r for r in receipts(data_dir) if r["message_id"] == message_id)
     assert record["attempts"] == 2
     assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "unverified"]
+
+
+def test_a_retry_that_is_not_delivered_keeps_the_first_attempts_delivery_unknown(
+    pki: TestPKI, server: AS2Server, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reviewer's case (review of the AS2 fixes, H2): attempt 1 went out whole and its receipt
+    was lost (the partner processed it); the retry failed before delivery, and the final error
+    and record said "not delivered; safe to resend" as if nothing had ever arrived."""
+    invoice = tmp_path / "invoice.edi"
+    invoice.write_bytes(PAYLOAD)
+    with FaultProxy((server.host, server.port)) as probe, connect(pki, server, probe, monkeypatch) as remote:
+        remote.put_file(invoice, "/")  # to learn how many bytes the handshake and the answer take
+    answer_end = probe.connections[0].bytes_down
+    # Attempt 1: the answer cut near its end (processed); attempt 2: reset before a byte went up.
+    plan = {0: Cut("down", after=answer_end - 200), 1: Cut("up", after=0, how="rst")}
+    with FaultProxy((server.host, server.port), plan=plan) as proxy, \
+            connect(pki, server, proxy, monkeypatch) as remote:
+        remote.retry_policy = RetryPolicy(retries=1, wait=0.01)
+        with pytest.raises(XferError) as caught:
+            remote.put_file(invoice, "/")
+        assert len(proxy.connections) == 2
+        assert remote.last_receipt is not None
+        message_id = remote.last_receipt.message_id
+    error = caught.value
+    assert "not delivered" not in error.message and "safe to resend" not in error.message
+    assert "delivery unknown" in error.message and "the partner may have it" in error.message
+    assert error.hint is not None and f"xfer as2 resend '{message_id}'" in error.hint
+    record = next(r for r in receipts(data_dir) if r["message_id"] == message_id)
+    assert record["status"] == "delivery-unknown" and record["attempts"] == 2
+    assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "delivery-unknown"]
+    assert [r.message_id for r in server.received].count(message_id) == 1  # processed once
 
 
 def test_a_receipt_that_arrived_is_never_resent(

@@ -25,14 +25,16 @@ Outcome of one send, and the receipt record it leaves (:mod:`xfer.as2.receipts`)
   refused before anything is sent (:class:`~xfer.errors.UsageError`): a recorded confirmation
   is never overwritten by content the partner would drop as a duplicate;
 * transport failure before the whole message was sent, an HTTP 4xx (the request was
-  refused) or a 3xx (a redirect is never followed: requests would resend the POST as a GET
-  without the message) → the translated error of the shared session, its message extended with "not
+  refused) or a 301/302/307/308 (a redirect is never followed: requests would resend the POST
+  as a GET without the message) → the translated error of the shared session, its message extended with "not
   delivered; safe to resend with the same Message-ID" (``not-delivered``);
 * the whole message was sent, then the answer did not come within the timeout (or the
   connection broke or closed without an answer, which TLS 1.3 cannot tell from a silent refusal
-  of our certificate, or it was an HTTP 5xx) → the same error, extended with "sent, receipt not
-  received: delivery unknown" (``delivery-unknown``): the partner may have processed it, and a
-  resend under the same Message-ID is safe because the partner recognises a duplicate;
+  of our certificate, or it was an HTTP 5xx, or a 303 See Other, which says the request was
+  carried out) → the same error, extended with "sent, receipt not
+  received: delivery unknown" (``delivery-unknown``): the partner may have processed it.  A
+  resend (``put_file``'s retries too) keeps the Message-ID, so a partner that detects duplicates
+  drops the copy; a later attempt that is not delivered leaves the record ``delivery-unknown``;
 * no MDN asked → success, "sent, not confirmed" (``sent``); unless the partner answered
   anyway with a negative MDN for this message: then as above (``rejected``).
 
@@ -55,7 +57,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from ..as2.mdn import MDN, check_mdn, parse_mdn
+from ..as2.mdn import MDN, check_mdn, parse_mdn, signed_by_any
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
 from ..errors import (
@@ -161,8 +163,12 @@ class AS2Adapter(Adapter):
         if not name:  # "partner:" or "partner:/": the local file's name
             user = posixpath.join(user, os.path.basename(local))
         # A retry is a resend of the same message (RFC 4130's reliability model): the same
-        # Message-ID, so a partner that did receive the first copy recognises the duplicate.
-        # Only failures without a receipt are retried (a receipt that arrived is never "transient").
+        # Message-ID, so a partner that did receive the first copy can recognise the duplicate.
+        # Also after "delivery unknown" (the partner may have processed the copy): that is the
+        # AS2 rule, and the documented policy (README, AS2): a partner that does not detect
+        # duplicates needs retries = 0.  Once an attempt may have arrived, the record stays
+        # delivery-unknown whatever later attempts meet (_not_delivered).  Only failures without
+        # a receipt are retried (a receipt that arrived is never "transient").
         attempt = current_attempt()
         resend = attempt.state.get("as2:message_id") if attempt is not None else None
         try:
@@ -215,7 +221,10 @@ class AS2Adapter(Adapter):
             subject=None if subject in (None, _DEFAULT_SUBJECT) else subject,
             content_type=options.content_type or None,
             filename=filename,
-            message_id=message_id,
+            # A recorded id is repeated exactly as it was sent (older versions made forms the
+            # RFC 5322 check now refuses for a typed id: <...@host.>).
+            message_id=previous.message_id if previous is not None else message_id,
+            recorded_message_id=previous is not None,
         )
         url = self.url or self.session.url_for(self.settings.root or "/")
         receipt = self._receipt_for(message, path, url, sha256, previous)
@@ -314,6 +323,8 @@ class AS2Adapter(Adapter):
         except IntegrityError as exc:  # delivered, but the answer is not a receipt we can read
             self._unverified(receipt, exc)
         except ConnectError as exc:
+            if exc.status == 303:  # the partner says it carried the request out (_redirected)
+                raise self._delivery_unknown(exc, receipt, also=exc.hint) from exc
             if not body.sent:
                 raise self._not_delivered(exc, receipt) from exc
             # the partner has the whole message and may have processed it
@@ -323,7 +334,10 @@ class AS2Adapter(Adapter):
                 # A partner that reads the whole message, processes it and closes without an
                 # answer looks, to the TLS layer, like one that silently refused our certificate
                 # (TLS 1.3 tells the client only after it sent): which one is unknowable here.
-                raise self._delivery_unknown(self._unanswered(), receipt, also=exc.hint) from exc
+                # The TLS diagnosis goes into the hint whole: its advice may point at what its
+                # message lists ("one of the algorithms above"), which ours does not repeat.
+                tls = f"the TLS handshake may be why: {exc.message}" + (f"; {exc.hint}" if exc.hint else "")
+                raise self._delivery_unknown(self._unanswered(), receipt, also=tls) from exc
             # A 5xx after the whole message went out may come from a partner that stored or even
             # processed it before failing (say while writing the MDN); a 4xx says the request
             # was refused (RFC 9110 §15.5), and a failure before the end was never processed.
@@ -331,11 +345,24 @@ class AS2Adapter(Adapter):
                 raise self._delivery_unknown(exc, receipt) from exc
             raise self._not_delivered(exc, receipt) from exc
 
-    def _redirected(self, response: requests.Response, url: str) -> RemoteError:
-        """A 3xx to our POST: the server answered with a redirect, so nothing was processed."""
+    def _redirected(self, response: requests.Response, url: str) -> XferError:
+        """A 3xx to our POST.  301/302/307/308 say "ask there instead": nothing was processed.
+        303 See Other says the request was carried out and the result is elsewhere (RFC 9110
+        §15.4.4): the partner may have processed the message, so it is no "not delivered"
+        (:class:`ConnectionDropped`, delivery unknown once the whole message went out), and
+        its Location is a result page, never offered as the endpoint."""
         drain_error_body(response)  # the connection stays reusable
         location = _header(response.headers, "Location")
         where = f" to {location}" if location else " (no Location)"
+        if response.status_code == 303:
+            return ConnectionDropped(
+                f"{self.settings.server} answered the AS2 POST to {_urlpath(url)} with HTTP 303 "
+                f"{response.reason or 'See Other'}{where} instead of a receipt: a 303 says the request was "
+                "carried out, so the partner may have processed the message",
+                hint="ask the partner to answer AS2 POSTs with an MDN, not a redirect",
+                server=self.settings.server,
+                status=303,
+            )
         return RemoteError(
             f"{self.settings.server} answered the AS2 POST to {_urlpath(url)} with HTTP {response.status_code} "
             f"{response.reason or 'redirect'}{where}: the server answered with a redirect, nothing was processed",
@@ -363,12 +390,21 @@ class AS2Adapter(Adapter):
         slow = slow if isinstance(exc, ConnectTimeout) else ""
         return exc.copy_with(
             f"{exc.message}; AS2 message {receipt.message_id} was sent, receipt not received: delivery unknown",
-            hint=f"a resend is safe (the partner recognises the same Message-ID as a duplicate): "
-            f"xfer as2 resend '{receipt.message_id}'{slow}" + (f"; if it persists: {also}" if also else ""),
+            hint=f"ask the partner whether it has {receipt.message_id}; a resend must keep the Message-ID, so that "
+            f"a partner that detects duplicates drops the second copy: xfer as2 resend '{receipt.message_id}'{slow}"
+            + (f"; if it persists, {also}" if also else ""),
         )
 
     def _not_delivered(self, exc: XferError, receipt: Receipt) -> XferError:
-        """Record the failure; the error to raise says the user's next step is a resend."""
+        """Record the failure; the error to raise says the user's next step is a resend.
+
+        Only while no attempt of this Message-ID may have reached the partner: once one did
+        (the record says so), this attempt's failure proves nothing about that one, and the
+        message stays delivery unknown (:meth:`_earlier_attempt_may_have_arrived`).
+        """
+        earlier = _reached_partner(receipt)
+        if earlier is not None:
+            return self._earlier_attempt_may_have_arrived(exc, receipt, earlier)
         receipt.error = exc.message
         receipt.move("not-delivered", exc.message)
         self.store.save(receipt)
@@ -377,6 +413,19 @@ class AS2Adapter(Adapter):
             f"{exc.message}; the AS2 message was not delivered; "
             f"safe to resend with the same Message-ID {receipt.message_id}",
             hint=f"{exc.hint}; then: {resend}" if exc.hint else f"fix the cause, then: {resend}",
+        )
+
+    def _earlier_attempt_may_have_arrived(self, exc: XferError, receipt: Receipt, earlier: str) -> XferError:
+        """This attempt did not reach the partner, an earlier one of the same message may have."""
+        receipt.error = exc.message
+        receipt.move("delivery-unknown", f"{exc.message} (not delivered; an earlier attempt was {earlier})")
+        self.store.save(receipt)
+        resend = f"xfer as2 resend '{receipt.message_id}'"
+        return exc.copy_with(
+            f"{exc.message}; this attempt of AS2 message {receipt.message_id} did not reach the partner, but an "
+            f"earlier one may have (it ended {earlier}): the partner may have it, delivery unknown",
+            hint=(f"{exc.hint}; " if exc.hint else "") + f"ask the partner whether it has {receipt.message_id}; "
+            f"a resend must keep the same Message-ID: {resend}",
         )
 
     def _check_receipt(self, message: AS2Message, receipt: Receipt, headers: Mapping[str, str], body: bytes) -> None:
@@ -438,16 +487,21 @@ class AS2Adapter(Adapter):
     def _parse_receipt(self, headers: Mapping[str, str], body: bytes) -> MDN:
         """The MDN, its signature verified with the partner's MDN-signing certificate.
 
-        Without a signed receipt asked, a signature that does not verify is no forgery alarm:
-        partners with separate signing and encryption certificates sign anyway, with the one
-        we were not given.  Such a receipt counts as unsigned (its MIC is still checked).
+        Without a signed receipt asked, and without ``partner_mdn_cert`` (which says which
+        certificate signs the partner's receipts), a signature by a certificate we do not know
+        for the partner is no forgery alarm: partners with separate signing and encryption
+        certificates sign anyway, with the one we were not given.  Such a receipt counts as
+        unsigned (its MIC is still checked).  A signature by a certificate we know that does
+        not verify is a forgery or damage, and fails.
         """
         try:
             return parse_mdn(headers, body, partner_certificate=self.mdn_certificate)
         except IntegrityError:
-            if self.mdn_mode == "signed-sync" or self.mdn_certificate is None:
+            known = [c for c in (self.partner_certificate, self.mdn_certificate) if c is not None]
+            if self.mdn_mode == "signed-sync" or self.options.partner_mdn_certificate is not None or not known \
+                    or signed_by_any(headers, body, known):
                 raise
-        return parse_mdn(headers, body, partner_certificate=None)
+        return parse_mdn(headers, body, partner_certificate=None)  # signed, not verified: recorded unsigned
 
     def _unasked_refusal(self, message: AS2Message, headers: Mapping[str, str], body: bytes) -> MDN | None:
         """A negative MDN for this message in the answer to a message that asked for none, else None.
@@ -480,7 +534,7 @@ class AS2Adapter(Adapter):
         receipt.disposition = mdn.disposition
         receipt.mdn_status = mdn.status
         receipt.detail = mdn.detail
-        receipt.mdn_signed = mdn.signed
+        receipt.mdn_signed = mdn.signed and mdn.signature_verified  # never for a signature that did not verify
         receipt.mdn_message_id = mdn.message_id
         receipt.mdn_text = mdn.text or None
 
@@ -488,9 +542,15 @@ class AS2Adapter(Adapter):
         receipt.error = exc.message
         receipt.move("unverified", exc.message)
         self.store.save(receipt)
-        if receipt.message_id not in exc.message:
-            raise exc.copy_with(f"message {receipt.message_id}: {exc.message}") from exc
-        raise exc
+        # Every receipt we cannot trust says what to do next (the parsers' errors name no step).
+        hint = exc.hint or (
+            f"the message was sent, its receipt proves nothing: ask the partner whether it processed "
+            f"{receipt.message_id} (the answer is kept: xfer as2 receipt '{receipt.message_id}')"
+        )
+        message = exc.message if receipt.message_id in exc.message else f"message {receipt.message_id}: {exc.message}"
+        if message == exc.message and hint == exc.hint:
+            raise exc
+        raise exc.copy_with(message, hint=hint) from exc
 
     def _rejected(self, message: AS2Message, receipt: Receipt, mdn: MDN) -> NoReturn:
         detail = (mdn.detail or "").strip()
@@ -574,6 +634,18 @@ class _TrackedBody:
         for start in range(0, len(self._data), self._CHUNK):
             yield self._data[start : start + self._CHUNK]  # one chunk copied at a time
         self.sent = True
+
+
+#: Outcomes of an attempt after which the partner may have (or has) the message.
+_MAY_HAVE_ARRIVED = ("delivery-unknown", "sent", "confirmed", "unverified")  # not "rejected": refused
+
+
+def _reached_partner(receipt: Receipt) -> str | None:
+    """The outcome of the latest earlier attempt of ``receipt``'s message that may have reached the partner."""
+    for entry in reversed(receipt.history):
+        if entry.get("status") in _MAY_HAVE_ARRIVED:
+            return entry["status"]
+    return None
 
 
 def _urlpath(url: str) -> str:

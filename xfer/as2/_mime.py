@@ -106,7 +106,9 @@ def split_multipart(body: bytes, boundary: str) -> list[bytes]:
         raise IntegrityError(f"the multipart boundary {boundary!r} is missing or not ASCII")
     delimiter = b"--" + boundary.encode("ascii")
     newline = CRLF if body.find(CRLF + delimiter) != -1 or body.startswith(delimiter + CRLF) else b"\n"
-    line = re.compile(re.escape(newline + delimiter) + rb"(--)?[ \t]*(?:" + re.escape(newline) + rb"|\Z)")
+    # After the delimiter: transport padding (blanks), then the line end, CRLF or a bare LF (products
+    # that write LF after the close delimiter, or before an epilogue), or the end of the body.
+    line = re.compile(re.escape(newline + delimiter) + rb"(--)?[ \t]*(?:\r?\n|\Z)")
     # The first delimiter may open the body; with a line end before it, every one follows one.
     data = newline + body
     parts: list[bytes] = []
@@ -117,9 +119,10 @@ def split_multipart(body: bytes, boundary: str) -> list[bytes]:
         if match.group(1):
             return parts  # the close delimiter
         start = match.end()
+    hint = "the partner's answer is cut short or not well-formed MIME: ask the partner to check what it sent"
     if start is None:
-        raise IntegrityError(f"the multipart body has no part with boundary {boundary!r}")
-    raise IntegrityError("the multipart body has no closing boundary")
+        raise IntegrityError(f"the multipart body has no part with boundary {boundary!r}", hint=hint)
+    raise IntegrityError("the multipart body has no closing boundary", hint=hint)
 
 
 def decoded_body(headers: Message, body: bytes) -> bytes:

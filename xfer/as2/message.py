@@ -63,6 +63,9 @@ _PRINTABLE_NAME = re.compile(r"[\x20-\x7e]{1,128}")
 # comments, commas or semicolons, which partners' header parsers would split on.
 _DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _MESSAGE_ID = re.compile(rf"<{_DOT_ATOM}@(?:{_DOT_ATOM}|\[[\x21-\x5a\x5e-\x7e]*\])>")
+#: What a recorded Message-ID may be: ids recorded before the RFC 5322 check (the generator made
+#: ``<...@host.>`` and ``<...@a..b>``) were sent as they are, and a resend must repeat them exactly.
+_RECORDED_MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>")
 
 
 def micalg_name(digest: str) -> str:
@@ -98,11 +101,13 @@ def new_message_id(domain: str | None = None) -> str:
     return f"<xfer-{stamp}-{uuid.uuid4().hex}@{host}>"
 
 
-def _check_message_id(message_id: str) -> str:
+def _check_message_id(message_id: str, *, recorded: bool = False) -> str:
+    """``message_id`` in angle brackets; a typed one must be an RFC 5322 msg-id, a ``recorded``
+    one (from our receipt store, sent before) only one token of printable ASCII."""
     candidate = message_id.strip()
     if not candidate.startswith("<"):
         candidate = f"<{candidate}>"
-    if not _MESSAGE_ID.fullmatch(candidate):
+    if not (_RECORDED_MESSAGE_ID if recorded else _MESSAGE_ID).fullmatch(candidate):
         raise UsageError(
             f"{message_id!r} is not a valid Message-ID",
             hint="a Message-ID looks like <unique-part@host> (RFC 5322: letters, digits, dots and "
@@ -166,8 +171,12 @@ def build_message(
     message_id: str | None = None,
     domain: str | None = None,
     extra_headers: Mapping[str, str] | None = None,
+    recorded_message_id: bool = False,
 ) -> AS2Message:
     """Read ``path`` and build the AS2 message for it; see :func:`build_message_from_bytes`.
+
+    ``recorded_message_id``: ``message_id`` comes from xfer's receipt store (a resend), and is
+    repeated as it was recorded, also in a form older versions generated.
 
     Raises :class:`~xfer.errors.LocalFileNotFound`/:class:`~xfer.errors.LocalError` when the
     file cannot be read and :class:`~xfer.errors.UsageError` when it is larger than
@@ -209,6 +218,7 @@ def build_message(
         message_id=message_id,
         domain=domain,
         extra_headers=extra_headers,
+        recorded_message_id=recorded_message_id,
     )
 
 
@@ -305,6 +315,7 @@ def _build(
     message_id: str | None,
     domain: str | None,
     extra_headers: Mapping[str, str] | None,
+    recorded_message_id: bool = False,
 ) -> AS2Message:
     # Validate every option before the expensive work starts.
     sender = validate_as2_name(as2_from, what="AS2-From")
@@ -321,7 +332,7 @@ def _build(
     if mdn not in ("none", "unsigned", "signed"):
         raise ConfigError(f"unknown MDN mode {mdn!r}", hint="use none, unsigned or signed")
     mic_digest = cms.digest_name(mdn_micalg) if mdn_micalg else (digest or "sha256")
-    msg_id = _check_message_id(message_id) if message_id else new_message_id(domain)
+    msg_id = _check_message_id(message_id, recorded=recorded_message_id) if message_id else new_message_id(domain)
     if _CONTROL.search(filename):
         # Control characters (line breaks, ESC, DEL) in a name would reach the partner's
         # headers, logs and file system; refused by the file's name, not by a header's.
@@ -427,10 +438,11 @@ def _build(
             raise ConfigError(f"header {name} must not contain line breaks")
         headers[name] = value
     # Subject could carry non-ASCII; HTTP headers must be latin-1 and should be ASCII, and a
-    # control character (ESC, DEL) would reach the partner's logs and terminals as it is.
+    # control character (ESC, DEL) would reach the partner's logs and terminals as it is.  TAB
+    # is the one control a field value may hold (RFC 5322 unstructured text, RFC 9110 HTAB).
     for name, value in headers.items():
-        if not (value.isascii() and value.isprintable()):
-            raise ConfigError(f"header {name} must be one line of printable ASCII: {value!r}")
+        if not (value.isascii() and value.replace("\t", " ").isprintable()):
+            raise ConfigError(f"header {name} must be one line of printable ASCII (TAB allowed): {value!r}")
 
     return AS2Message(
         message_id=msg_id,
