@@ -89,3 +89,18 @@ def test_the_path_links_names_as_the_identitys_chain_does() -> None:
             .not_valid_before(intermediate.not_valid_before_utc).not_valid_after(intermediate.not_valid_after_utc)
             .sign(int_key, hashes.SHA256()))
     assert issued_by_one_of([leaf, intermediate], [root.subject.public_bytes()]) == (intermediate, root.subject)
+
+
+@pytest.mark.parametrize("order", ["old-first", "new-first"])
+def test_a_renewed_ca_of_the_same_name_does_not_link_our_leaf(order: str) -> None:
+    """Third review of the TLS fixes, finding M-C: [leaf signed by the old-key "Issuing CA", that CA from
+    Old Root, a renewed "Issuing CA" (new key) from New Root] against a server accepting only New Root
+    read "your chain reaches CN=New Root", though openssl verify fails there: names alone linked."""
+    old_key, new_key, old_int_key, new_int_key, leaf_key = (rsa.generate_private_key(65537, 2048) for _ in range(5))
+    old, new = _issue("Old Root", old_key, None, ca=True), _issue("New Root", new_key, None, ca=True)
+    i_old = _issue("Issuing CA", old_int_key, ("Old Root", old_key), ca=True)
+    i_new = _issue("Issuing CA", new_int_key, ("New Root", new_key), ca=True)
+    leaf = _issue("us", leaf_key, ("Issuing CA", old_int_key), ca=False)
+    chain = [i_old, i_new] if order == "old-first" else [i_new, i_old]
+    assert issued_by_one_of([leaf, *chain], [new.subject.public_bytes()]) is None
+    assert issued_by_one_of([leaf, *chain], [old.subject.public_bytes()]) == (i_old, old.subject)

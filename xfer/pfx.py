@@ -376,7 +376,9 @@ def issuer_path(leaf: bytes, others: tuple[bytes, ...] | list[bytes]) -> tuple[b
     needed intermediate was dropped (review of the TLS fixes, finding H3).  When in doubt a
     certificate is kept (an extra CA is harmless, a missing one breaks): one whose names cannot
     be read is kept; a leaf whose names cannot be read keeps ``others`` as they are.  Several
-    certificates with the issuer's name (a renewed CA, a cross-certificate) are all kept.
+    certificates with the issuer's name (a renewed CA, a cross-certificate) are all kept: links
+    are by name, not by key, so a renewed CA whose key did not sign the child is sent too (an
+    extra certificate the server passes over), never a needed one dropped.
     """
     names = {der: _issuer_and_subject(der) for der in others}
     start = _issuer_and_subject(leaf)

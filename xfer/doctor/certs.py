@@ -89,6 +89,9 @@ def issued_by_one_of(
     alone hid the path to the root the server accepts (review of the TLS fixes, finding M5).
     Names are linked as the identity's chain is built (:func:`xfer.pfx.name_key`, RFC 5280 §7.1)
     and compared with the server's as X.500 names (asn1crypto normalises case and spacing too).
+    A certificate with the issuer's name links only if its key may have signed the child
+    (:func:`_may_have_signed`): a renewed CA of the same name with a new key does not (third
+    review of the TLS fixes, finding M-C).
     """
     if not certs:
         return None
@@ -110,6 +113,8 @@ def issued_by_one_of(
         for cert in others:
             if cert in seen or _name_key(cert.subject) != _name_key(current.issuer):
                 continue
+            if not _may_have_signed(cert, current):
+                continue  # a renewed CA of that name, with another key
             seen.append(cert)
             # A CA sent along may itself be the one named, or its issuer may be.
             for name in (cert.subject, cert.issuer):
@@ -117,6 +122,64 @@ def issued_by_one_of(
                     return cert, name
             todo.append(cert)
     return None
+
+
+def _may_have_signed(issuer: x509.Certificate, child: x509.Certificate) -> bool:
+    """Whether ``issuer``'s key may have signed ``child`` (whose issuer has ``issuer``'s name).
+
+    A renewed CA keeps its name and gets a new key: linked by name alone, the old CA's leaf
+    "reached" the root that only the new CA chains to, though ``openssl verify`` fails there
+    (review of the TLS fixes, third review, finding M-C).  The child's signature is checked with
+    the candidate's public key; where it cannot be checked (a key or signature algorithm
+    cryptography does not read), the key identifiers decide where both are present; otherwise
+    the name link stands.  A cross-certificate carries the same key, so it still links.
+    """
+    verdict = _signature_verifies(issuer, child)
+    if verdict is not None:
+        return verdict
+    try:
+        aki = child.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except Exception:  # absent, or an extension cryptography cannot read
+        return True
+    return aki is None or aki == ski
+
+
+def _signature_verifies(issuer: x509.Certificate, child: x509.Certificate) -> bool | None:
+    """Whether ``child``'s signature verifies with ``issuer``'s public key; None if that cannot be told."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+
+    try:
+        key = issuer.public_key()
+        signature, signed = child.signature, child.tbs_certificate_bytes
+        digest = child.signature_hash_algorithm
+        if isinstance(key, rsa.RSAPublicKey):
+            scheme = child.signature_algorithm_parameters
+            if not isinstance(scheme, padding.PKCS1v15 | padding.PSS):
+                return False  # signed by a key of another type
+            if digest is None:
+                return None
+            key.verify(signature, signed, scheme, digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            if not isinstance(child.signature_algorithm_parameters, ec.ECDSA):
+                return False  # signed by a key of another type
+            if digest is None:
+                return None
+            key.verify(signature, signed, ec.ECDSA(digest))
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, signed)
+        elif isinstance(key, dsa.DSAPublicKey):
+            if digest is None:
+                return None
+            key.verify(signature, signed, digest)
+        else:
+            return None
+    except InvalidSignature:
+        return False
+    except Exception:  # an algorithm not read, a key of another type than the signature's
+        return None
+    return True
 
 
 @functools.cache
