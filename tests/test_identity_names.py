@@ -9,6 +9,8 @@ as DER the intermediate was dropped from the chain sent, and the server could no
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -95,7 +97,9 @@ def test_name_key_keeps_what_tells_names_apart() -> None:
     assert key_of(name(("Issuing CA", None))) != key_of(name(("Issuing  CB", None)))
     org = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Issuing CA")])
     assert key_of(org) != key_of(name(("Issuing CA", None)))  # the attribute type counts
-    assert key_of(name(("Ünïcode CA", _ASN1Type.UTF8String))) == key_of(name(("ÜNÏCODE ca", _ASN1Type.BMPString)))
+    # OpenSSL lowers ASCII capitals only (third review of the TLS fixes, finding L-B).
+    assert key_of(name(("Ünïcode CA", _ASN1Type.UTF8String))) == key_of(name(("ÜNïCODE ca", _ASN1Type.BMPString)))
+    assert key_of(name(("Ünïcode CA", _ASN1Type.UTF8String))) != key_of(name(("ÜNÏCODE ca", _ASN1Type.BMPString)))
     assert pfx.name_key(b"\x30\x03\x31\x01") is None
 
 
@@ -111,3 +115,67 @@ def test_a_self_signed_leaf_is_told_apart_by_the_same_rule() -> None:
     identity = Identity.from_bytes(p12(leaf_key, leaf, [], legacy=False), "pw")
     assert pfx.self_issued(identity.certificate_der)
     assert unknown_ca_hint(identity).startswith("the certificate is self-signed"), unknown_ca_hint(identity)
+
+
+# Third review of the TLS fixes, finding L-B: name_key folded all Unicode case, split on Unicode
+# spacing and read NumericString as text, so it called names the same that OpenSSL keeps apart.
+_OPENSSL_PAIRS = [
+    (("Straße CA", None), ("STRASSE CA", None), False),
+    (("Ärzte CA", None), ("ärzte ca", None), False),
+    (("A\u00a0CA", None), ("A CA", None), False),
+    (("A\x1fCA", None), ("A CA", None), False),
+    (("123", _ASN1Type.NumericString), ("123", _ASN1Type.UTF8String), False),
+    (("Ärzte CA", _ASN1Type.UTF8String), ("Ärzte ca", _ASN1Type.BMPString), True),
+    (("Issuing CA", _ASN1Type.PrintableString), (" issuing \t ca ", _ASN1Type.UTF8String), True),
+]
+
+
+@pytest.mark.parametrize(("issuer", "subject", "same"), _OPENSSL_PAIRS,
+                         ids=["sharp-s", "umlaut-case", "nbsp", "unit-separator", "numeric-vs-utf8", "bmp-ascii-case",
+                              "printable-spacing"])
+def test_name_key_calls_names_the_same_exactly_when_openssl_does(
+        issuer: tuple[str, _ASN1Type | None], subject: tuple[str, _ASN1Type | None], same: bool,
+        tmp_path: Path) -> None:
+    root_key, int_key, leaf_key = key(), key(), key()
+    root = cert(name(("Root CA", None)), name(("Root CA", None)), root_key, root_key, ca=True)
+    intermediate = cert(name(subject), root.subject, int_key, root_key, ca=True)
+    leaf = cert(name(("client.example", None)), name(issuer), leaf_key, int_key, ca=False)
+    files = {}
+    for label, certificate in (("root", root), ("int", intermediate), ("leaf", leaf)):
+        files[label] = tmp_path / f"{label}.pem"
+        files[label].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(files["root"]), "-untrusted", str(files["int"]),
+                               str(files["leaf"])], capture_output=True, text=True, check=False)
+    assert (verified.returncode == 0) is same, verified.stdout + verified.stderr
+    assert (pfx.name_key(name(issuer).public_bytes()) == pfx.name_key(name(subject).public_bytes())) is same
+
+
+def test_a_leaf_issued_by_a_ca_of_a_name_openssl_keeps_apart_is_not_self_signed() -> None:
+    """A leaf "straße" issued by the CA "STRASSE": not self-issued for OpenSSL, so the hint must not say
+    self-signed, and a server sending such a certificate alone is told its issuer is missing."""
+    from xfer.tls import HandshakeFacts, unknown_ca_hint
+    from xfer.tls.translate import unsent_issuer
+
+    ca_key, leaf_key = key(), key()
+    ca = cert(name(("STRASSE", None)), name(("STRASSE", None)), ca_key, ca_key, ca=True)
+    leaf = cert(name(("straße", None)), ca.subject, leaf_key, ca_key, ca=False)
+    assert pfx.self_issued(leaf.public_bytes(_DER)) is False
+    identity = Identity.from_bytes(p12(leaf_key, leaf, [], legacy=False), "pw")
+    assert not unknown_ca_hint(identity).startswith("the certificate is self-signed"), unknown_ca_hint(identity)
+    assert unsent_issuer(HandshakeFacts(server_chain=[leaf.public_bytes(_DER)])) == "CN=STRASSE"
+    # The digits of a NumericString and of a UTF8String are two names for OpenSSL (cryptography's == says one).
+    digits = cert(name(("123", _ASN1Type.UTF8String)), name(("123", _ASN1Type.NumericString)), leaf_key, ca_key,
+                  ca=False)
+    assert unsent_issuer(HandshakeFacts(server_chain=[digits.public_bytes(_DER)])) == "CN=123"
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["quick-reader", "full-reader"])
+def test_an_intermediate_linked_only_by_unicode_case_is_still_sent(legacy: bool) -> None:
+    """An identity that worked keeps working: OpenSSL does not link "Ärzte CA" to "ärzte ca", a Java
+    server (X500Principal) does; an extra certificate is harmless, a missing one is not."""
+    root_key, int_key, leaf_key = key(), key(), key()
+    root = cert(name(("Root CA", None)), name(("Root CA", None)), root_key, root_key, ca=True)
+    intermediate = cert(name(("ärzte ca", None)), root.subject, int_key, root_key, ca=True)
+    leaf = cert(name(("client.example", None)), name(("Ärzte CA", None)), leaf_key, int_key, ca=False)
+    identity = Identity.from_bytes(p12(leaf_key, leaf, [intermediate], legacy), "pw")
+    assert identity.chain_der == (intermediate.public_bytes(_DER),)

@@ -374,26 +374,29 @@ def issuer_path(leaf: bytes, others: tuple[bytes, ...] | list[bytes]) -> tuple[b
     §7.1 and OpenSSL compare them (:func:`name_key`: an issuer written as PrintableString matches
     a subject written as UTF8String, and case and spacing do not count): compared as raw DER, a
     needed intermediate was dropped (review of the TLS fixes, finding H3).  When in doubt a
-    certificate is kept (an extra CA is harmless, a missing one breaks): one whose names cannot
-    be read is kept; a leaf whose names cannot be read keeps ``others`` as they are.  Several
+    certificate is kept (an extra CA is harmless, a missing one breaks): names are linked by a
+    looser rule than OpenSSL's (all Unicode case and spacing, as Java's X500Principal folds them;
+    every name OpenSSL links, this links too), while the path ends at a certificate self-issued by
+    OpenSSL's rule (:func:`self_issued`); one whose names cannot be read is kept; a leaf whose
+    names cannot be read keeps ``others`` as they are.  Several
     certificates with the issuer's name (a renewed CA, a cross-certificate) are all kept: links
     are by name, not by key, so a renewed CA whose key did not sign the child is sent too (an
     extra certificate the server passes over), never a needed one dropped.
     """
-    names = {der: _issuer_and_subject(der) for der in others}
-    start = _issuer_and_subject(leaf)
+    names = {der: _issuer_and_subject(der, loose=True) for der in others}
+    start = _issuer_and_subject(leaf, loose=True)
     if start is None:
         return tuple(others)
     path: list[bytes] = []
-    todo = [start]
+    todo = [(leaf, start)]
     while todo:
-        issuer, subject = todo.pop(0)
-        if issuer == subject:
+        current, (issuer, _) = todo.pop(0)
+        if self_issued(current):
             continue  # self-issued: the path ends here
         for der, found in names.items():
             if found is not None and found[1] == issuer and der not in path and der != leaf:
                 path.append(der)
-                todo.append(found)
+                todo.append((der, found))
     unread = [der for der, found in names.items() if found is None and der != leaf and der not in path]
     return (*path, *unread)
 
@@ -401,66 +404,95 @@ def issuer_path(leaf: bytes, others: tuple[bytes, ...] | list[bytes]) -> tuple[b
 #: A Name as :func:`name_key` answers it: per RDN (order kept), its attributes as (OID, value) sorted.
 NameKey = tuple[tuple[tuple[bytes, bytes], ...], ...]
 
-#: ASN.1 string types a Name's attribute values come in, and how each decodes to text.
+#: ASN.1 string types OpenSSL canonicalises in a Name (``ASN1_MASK_CANON``), and how each decodes to
+#: text as ``ASN1_STRING_to_UTF8`` does: the one-byte types as Latin-1.  NumericString and
+#: GeneralString are not among them: OpenSSL keeps those as they are (type and bytes).
 _STRING_CODECS = {
     0x0C: "utf-8",  # UTF8String
-    0x12: "ascii",  # NumericString
-    0x13: "ascii",  # PrintableString
-    0x14: "latin-1",  # TeletexString (T61): OpenSSL reads it as Latin-1 too
-    0x16: "ascii",  # IA5String
-    0x1A: "ascii",  # VisibleString
+    0x13: "latin-1",  # PrintableString
+    0x14: "latin-1",  # TeletexString (T61)
+    0x16: "latin-1",  # IA5String
+    0x1A: "latin-1",  # VisibleString
     0x1C: "utf-32-be",  # UniversalString
-    0x1E: "utf-16-be",  # BMPString
+    0x1E: "utf-16-be",  # BMPString: 16-bit units, a surrogate OpenSSL refuses (below)
 }
+
+#: String types OpenSSL keeps as they are, read as text only by the looser rule.
+_LOOSE_ONLY = (0x12, 0x1B)  # NumericString, GeneralString
+
+#: What OpenSSL's ``ossl_isspace`` calls space: ASCII only (U+00A0 and the like are text).
+_ASCII_SPACE = " \t\n\v\f\r"
+#: OpenSSL's ``ossl_tolower``: ASCII capitals only ("Ä" and "ß" stay as they are).
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def name_key(der: bytes) -> NameKey | None:
-    """A DER Name in the form two names that RFC 5280 §7.1 calls the same share: each string value
-    decoded from its ASN.1 string type, leading and trailing space dropped, inner runs of space
-    one, case folded; values of other types (and strings that do not decode) as their DER; the
-    attributes of a multi-valued RDN in sorted order, the RDNs in theirs.  OpenSSL's issuer lookup
-    (``X509_NAME`` canonical encoding) compares so; it folds only ASCII case, this folds all,
-    which only ever matches more.  None if ``der`` is not a Name as read here."""
+    """A DER Name in the form two names that OpenSSL's issuer lookup calls the same share (its
+    canonical encoding, ``x509_name_canon``; RFC 5280 §7.1's rule with ASCII case only): each value
+    of a string type OpenSSL canonicalises decoded to text as OpenSSL decodes it, leading and
+    trailing ASCII whitespace dropped, inner runs of it one space, ASCII capitals lowered (other
+    letters, and U+00A0 and other non-ASCII spaces, compared as they are); values of other types
+    (NumericString among them) and strings that do not decode as their DER, type included; the
+    attributes of a multi-valued RDN in sorted order, the RDNs in theirs.  None if ``der`` is not a
+    Name as read here."""
     try:
         return _name_key(_one(der, _SEQUENCE))
     except Exception:
         return None
 
 
-def _name_key(content: bytes) -> NameKey:
+def _name_key(content: bytes, loose: bool = False) -> NameKey:
     rdns = []
     for rdn in _items(content):
         attributes = []
         for attribute in _items(_expect(rdn, _SET)):
             oid, value = _fields(_expect(attribute, _SEQUENCE), 2)
-            attributes.append((_expect(oid, _OID), _canonical_value(value)))
+            attributes.append((_expect(oid, _OID), _canonical_value(value, loose)))
         if not attributes:
             raise _Unsupported("empty RDN")
         rdns.append(tuple(sorted(attributes)))
     return tuple(rdns)
 
 
-def _canonical_value(value: tuple[int, bytes]) -> bytes:
-    """An attribute value as compared: b"s" and its canonical text, or b"d" and its DER."""
-    codec = _STRING_CODECS.get(value[0])
+def _canonical_value(value: tuple[int, bytes], loose: bool = False) -> bytes:
+    """An attribute value as compared: b"s" and its canonical text, or b"d" and its DER.
+
+    ``loose``: every string type (NumericString too) as text, all Unicode spacing collapsed and all
+    case folded (``str.casefold``), for :func:`issuer_path`'s "when in doubt, send it"."""
+    codec = _STRING_CODECS.get(value[0]) or ("latin-1" if loose and value[0] in _LOOSE_ONLY else None)
     if codec is not None:
         try:
-            text = value[1].decode(codec)
-        except UnicodeDecodeError:
+            text = _decode(value[1], codec)
+        except (UnicodeDecodeError, ValueError):
             pass
         else:
-            return b"s" + " ".join(text.split()).casefold().encode("utf-8")
+            if loose:
+                return b"s" + " ".join(text.split()).casefold().encode("utf-8")
+            words = text.strip(_ASCII_SPACE)
+            canonical = "".join(" " if ch in _ASCII_SPACE else ch for ch in words)
+            while "  " in canonical:
+                canonical = canonical.replace("  ", " ")
+            return b"s" + canonical.translate(_ASCII_LOWER).encode("utf-8")
     return b"d" + _whole(value)
 
 
-def self_issued(certificate: bytes) -> bool:
+def _decode(data: bytes, codec: str) -> str:
+    """A string value's text; ValueError for a BMPString OpenSSL does not read (odd length, surrogates)."""
+    if codec == "utf-16-be" and (len(data) % 2 or any(0xD8 <= data[i] <= 0xDF for i in range(0, len(data), 2))):
+        raise ValueError("not UCS-2")
+    return data.decode(codec)
+
+
+def self_issued(certificate: bytes) -> bool | None:
     """Whether a DER certificate's issuer is its subject, by :func:`name_key`'s rule (OpenSSL's);
-    False if its names cannot be read."""
+    None if its names cannot be read.  Compared otherwise (cryptography's ``Name ==`` ignores the
+    string type, RFC 4514 strings too), a NumericString issuer and a UTF8String subject of the same
+    digits are one name, though OpenSSL keeps them apart."""
     names = _issuer_and_subject(certificate)
-    return names is not None and names[0] == names[1]
+    return None if names is None else names[0] == names[1]
 
 
-def _issuer_and_subject(der: bytes) -> tuple[NameKey, NameKey] | None:
+def _issuer_and_subject(der: bytes, loose: bool = False) -> tuple[NameKey, NameKey] | None:
     """(issuer, subject) Names of a certificate as :func:`name_key` compares them, None if they cannot be read."""
     try:
         tbs = _items(_one(der, _SEQUENCE))[0]
@@ -468,7 +500,7 @@ def _issuer_and_subject(der: bytes) -> tuple[NameKey, NameKey] | None:
         if fields and fields[0][0] == _EXPLICIT_0:
             fields.pop(0)
         issuer, subject = fields[2], fields[4]
-        return _name_key(_expect(issuer, _SEQUENCE)), _name_key(_expect(subject, _SEQUENCE))
+        return _name_key(_expect(issuer, _SEQUENCE), loose), _name_key(_expect(subject, _SEQUENCE), loose)
     except Exception:  # not DER as this reader reads it
         return None
 

@@ -40,7 +40,8 @@ def identity_step(identity: Identity | None, found: Probe, *, warn_days: int | N
         return step.fail(unreadable)
     info = describe(leaf, now=now)
     # Names compared as OpenSSL compares them too (review of the TLS fixes, finding H3).
-    self_issued = leaf.issuer == leaf.subject or pfx.self_issued(identity.certificate_der)
+    by_openssl = pfx.self_issued(identity.certificate_der)  # None if its names cannot be read so
+    self_issued = leaf.issuer == leaf.subject if by_openssl is None else by_openssl
     step.facts = {
         "configured": True,
         "source": identity.source,

@@ -399,11 +399,18 @@ def _facts_known(facts: HandshakeFacts) -> bool:
     return facts.server_certificate is not None or facts.handshake_done
 
 
-def unknown_ca_hint(identity: Identity | None) -> str:
-    """What to do when a server does not trust the issuer of our certificate."""
+def _self_issued(certificate: bytes, otherwise: bool) -> bool:
+    """Whether a DER certificate is self-issued as OpenSSL compares names (:func:`xfer.pfx.self_issued`);
+    ``otherwise`` (names compared as cryptography reads them) where that reader cannot tell."""
     from .. import pfx  # here: pfx imports cryptography's ciphers, which a connection without an identity skips
 
-    if identity is not None and (identity.issuer == identity.subject or pfx.self_issued(identity.certificate_der)):
+    answer = pfx.self_issued(certificate)
+    return otherwise if answer is None else answer
+
+
+def unknown_ca_hint(identity: Identity | None) -> str:
+    """What to do when a server does not trust the issuer of our certificate."""
+    if identity is not None and _self_issued(identity.certificate_der, identity.issuer == identity.subject):
         # No intermediate can help a self-signed certificate: it is its own issuer.
         return ("the certificate is self-signed: the partner must trust this certificate itself (send them "
                 "its PEM: openssl pkcs12 -in FILE.p12 -nokeys -clcerts), or use an identity they issued")
@@ -475,13 +482,11 @@ def unsent_issuer(facts: HandshakeFacts) -> str | None:
         return None
     from cryptography import x509
 
-    from .. import pfx
-
     try:
         leaf = x509.load_der_x509_certificate(facts.server_chain[0])
     except ValueError:
         return None
-    if leaf.issuer == leaf.subject or pfx.self_issued(facts.server_chain[0]):
+    if _self_issued(facts.server_chain[0], leaf.issuer == leaf.subject):
         return None
     return leaf.issuer.rfc4514_string()
 
