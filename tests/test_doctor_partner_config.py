@@ -104,3 +104,21 @@ def test_a_renewed_ca_of_the_same_name_does_not_link_our_leaf(order: str) -> Non
     chain = [i_old, i_new] if order == "old-first" else [i_new, i_old]
     assert issued_by_one_of([leaf, *chain], [new.subject.public_bytes()]) is None
     assert issued_by_one_of([leaf, *chain], [old.subject.public_bytes()]) == (i_old, old.subject)
+
+
+def test_a_renewed_ca_with_a_key_of_another_type_does_not_link_our_leaf() -> None:
+    """M-C with the renewed CA's key an EC one: the RSA signature on our leaf is not its."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    old_key, new_key, old_int_key, leaf_key = (rsa.generate_private_key(65537, 2048) for _ in range(4))
+    old, new = _issue("Old Root", old_key, None, ca=True), _issue("New Root", new_key, None, ca=True)
+    i_old = _issue("Issuing CA", old_int_key, ("Old Root", old_key), ca=True)
+    new_int_key = ec.generate_private_key(ec.SECP256R1())
+    i_new = (x509.CertificateBuilder().subject_name(i_old.subject).issuer_name(new.subject)
+             .public_key(new_int_key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(i_old.not_valid_before_utc).not_valid_after(i_old.not_valid_after_utc)
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(new_key, hashes.SHA256()))
+    leaf = _issue("us", leaf_key, ("Issuing CA", old_int_key), ca=False)
+    assert issued_by_one_of([leaf, i_new, i_old], [new.subject.public_bytes()]) is None
+    assert issued_by_one_of([leaf, i_new, i_old], [old.subject.public_bytes()]) == (i_old, old.subject)
