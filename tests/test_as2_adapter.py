@@ -491,6 +491,37 @@ def test_http_5xx_after_sending_is_delivery_unknown_and_resend_works(
     assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "confirmed"]
 
 
+def test_an_interrupted_attempt_counts_as_one_that_may_have_arrived(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Third review, H-A: attempt 1 went out whole and was processed; the user pressed Ctrl-C
+    # while xfer waited for the receipt (the record stayed "sending"); a resend then hit a
+    # refused connection and said "not delivered; safe to resend", record not-delivered.
+    with connect(server) as remote:
+        def interrupted(*args: object, **kwargs: object) -> None:
+            raise KeyboardInterrupt
+        monkeypatch.setattr(remote, "_check_receipt", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            remote.put_file(invoice, "/")
+        monkeypatch.undo()
+        assert remote.last_receipt is not None
+        message_id = remote.last_receipt.message_id
+        assert [r.message_id for r in server.received] == [message_id]  # the partner has it
+        with socket.create_server(("127.0.0.1", 0)) as closed:
+            port = closed.getsockname()[1]
+        remote.url = f"https://127.0.0.1:{port}/as2"
+        remote.retry_policy = RetryPolicy(retries=0)
+        with pytest.raises(XferError) as caught:
+            remote.send(invoice, message_id=message_id)
+    error = caught.value
+    assert "not delivered" not in error.message and "safe to resend" not in error.message
+    assert "delivery unknown" in error.message and "was interrupted" in error.message
+    assert error.hint is not None and f"xfer as2 resend '{message_id}'" in error.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "delivery-unknown"
+    assert [h["status"] for h in record["history"]] == ["sending", "sending", "delivery-unknown"]
+
+
 def _answered_with(server: AS2Server, remote: AS2Adapter, invoice: Path, status: int) -> str:
     """One send (no retry) that the partner answers with HTTP ``status`` (5xx: delivery unknown); its Message-ID."""
     server.fail_next(status)

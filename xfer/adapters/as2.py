@@ -418,12 +418,12 @@ class AS2Adapter(Adapter):
     def _earlier_attempt_may_have_arrived(self, exc: XferError, receipt: Receipt, earlier: str) -> XferError:
         """This attempt did not reach the partner, an earlier one of the same message may have."""
         receipt.error = exc.message
-        receipt.move("delivery-unknown", f"{exc.message} (not delivered; an earlier attempt was {earlier})")
+        receipt.move("delivery-unknown", f"{exc.message} (not delivered; an earlier attempt {earlier})")
         self.store.save(receipt)
         resend = f"xfer as2 resend '{receipt.message_id}'"
         return exc.copy_with(
             f"{exc.message}; this attempt of AS2 message {receipt.message_id} did not reach the partner, but an "
-            f"earlier one may have (it ended {earlier}): the partner may have it, delivery unknown",
+            f"earlier one may have (it {earlier}): the partner may have it, delivery unknown",
             hint=(f"{exc.hint}; " if exc.hint else "") + f"ask the partner whether it has {receipt.message_id}; "
             f"a resend must keep the same Message-ID: {resend}",
         )
@@ -641,10 +641,21 @@ _MAY_HAVE_ARRIVED = ("delivery-unknown", "sent", "confirmed", "unverified")  # n
 
 
 def _reached_partner(receipt: Receipt) -> str | None:
-    """The outcome of the latest earlier attempt of ``receipt``'s message that may have reached the partner."""
-    for entry in reversed(receipt.history):
-        if entry.get("status") in _MAY_HAVE_ARRIVED:
-            return entry["status"]
+    """How the latest earlier attempt of ``receipt``'s message that may have reached the partner
+    ended ("ended delivery-unknown", "was interrupted ..."), None if none may have.
+
+    The last history entry is the current attempt's own "sending".  An earlier "sending" with
+    no outcome after it (the next entry starts another attempt) is an attempt that was cut off
+    (Ctrl-C, a killed process) while it may have gone out whole and been processed.
+    """
+    earlier = receipt.history[:-1] if receipt.history and receipt.history[-1].get("status") == "sending" \
+        else receipt.history
+    for index in range(len(earlier) - 1, -1, -1):
+        status = earlier[index].get("status")
+        if status in _MAY_HAVE_ARRIVED:
+            return f"ended {status}"
+        if status == "sending" and (index + 1 == len(earlier) or earlier[index + 1].get("status") == "sending"):
+            return "was interrupted before its outcome was known"
     return None
 
 
