@@ -623,13 +623,8 @@ def test_redirect_is_not_followed_and_not_delivered(
     assert stored(data_dir)[0]["status"] == "not-delivered"
 
 
-@pytest.mark.parametrize("mdn", ["none", "signed-sync"])
-def test_see_other_after_the_post_is_delivery_unknown(
-    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, mdn: str
-) -> None:
-    # The reviewer's case: a partner that processed the POST and answers 303 See Other (RFC 9110
-    # §15.4.4: the request was carried out, the result is elsewhere) was reported "nothing was
-    # processed ... not delivered; safe to resend" (exit 6), the result page offered as the endpoint.
+def _processing_then_see_other(server: AS2Server) -> None:
+    """The partner processes each POST, then answers 303 See Other (a result page)."""
     app = server.app
 
     def processing_then_see_other(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -638,6 +633,16 @@ def test_see_other_after_the_post_is_delivery_unknown(
         return [b""]
 
     server._httpd.set_app(processing_then_see_other)
+
+
+@pytest.mark.parametrize("mdn", ["none", "signed-sync"])
+def test_see_other_after_the_post_is_delivery_unknown(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, mdn: str
+) -> None:
+    # The reviewer's case: a partner that processed the POST and answers 303 See Other (RFC 9110
+    # §15.4.4: the request was carried out, the result is elsewhere) was reported "nothing was
+    # processed ... not delivered; safe to resend" (exit 6), the result page offered as the endpoint.
+    _processing_then_see_other(server)
     with connect(server, mdn=mdn) as remote, pytest.raises(XferError) as caught:
         remote.retry_policy = RetryPolicy(retries=0)
         remote.put_file(invoice, "/")
@@ -648,6 +653,25 @@ def test_see_other_after_the_post_is_delivery_unknown(
     assert "not delivered" not in error.message and "nothing was processed" not in error.message
     assert error.hint is not None and "xfer as2 resend" in error.hint and "result/1" not in error.hint
     assert stored(data_dir)[0]["status"] == "delivery-unknown"
+
+
+def test_see_other_is_a_final_answer_never_retried(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Third review, M-A: a 303 became a transient "connection dropped" and was retried: with
+    # retries = 3 a partner without duplicate detection processed 4 copies, and the retry log
+    # said "connection dropped" though the partner had answered.
+    _processing_then_see_other(server)
+    with connect(server) as remote, pytest.raises(XferError) as caught:
+        remote.retry_policy = RetryPolicy(retries=3, wait=0.01)
+        remote.put_file(invoice, "/")
+    assert len(server.received) == 1  # one copy: the partner answered
+    assert "retry" not in caplog.text and "connection dropped" not in caplog.text
+    error = caught.value
+    assert error.exit_code == ExitCode.CONNECT and error.attempt is None
+    assert "HTTP 303" in error.message and "delivery unknown" in error.message
+    [record] = stored(data_dir)
+    assert record["attempts"] == 1 and record["status"] == "delivery-unknown"
 
 
 @pytest.mark.parametrize("close", ["close_notify", "fin"])

@@ -324,6 +324,11 @@ class AS2Adapter(Adapter):
             self._unverified(receipt, exc)
         except ConnectError as exc:
             if exc.status == 303:  # the partner says it carried the request out (_redirected)
+                # A definite answer, not a network failure: sending again would only make the
+                # partner process another copy (one without duplicate detection would take it).
+                attempt = current_attempt()
+                if attempt is not None:
+                    attempt.stop_retrying()
                 raise self._delivery_unknown(exc, receipt, also=exc.hint) from exc
             if not body.sent:
                 raise self._not_delivered(exc, receipt) from exc
