@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import algos as asn1_algos
+from asn1crypto import cms as asn1_cms
 from cryptography import x509
 
 import xfer.client
@@ -358,6 +360,41 @@ def test_unsigned_mdn_asked_but_signed_by_a_known_certificate_that_fails(
     assert "MDN signature does not verify" in caught.value.message and caught.value.hint
     [record] = stored(data_dir)
     assert record["status"] == "unverified" and record["mdn_signed"] is not True
+
+
+def _md5_signature(signature: bytes) -> bytes:
+    """``signature`` (a CMS SignedData) with its signer's digest algorithm relabelled MD5."""
+    info = asn1_cms.ContentInfo.load(signature)
+    signer = info["content"]["signer_infos"][0]
+    signer["digest_algorithm"] = asn1_algos.DigestAlgorithm({"algorithm": "md5"})
+    info["content"]["digest_algorithms"] = [asn1_algos.DigestAlgorithm({"algorithm": "md5"})]
+    return bytes(asn1_cms.ContentInfo.load(info.dump(force=True)).dump())
+
+
+@pytest.mark.parametrize("signature", ["md5", "empty"])
+def test_unsigned_mdn_asked_with_a_known_signature_that_cannot_be_checked(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path, signature: str
+) -> None:
+    # Third review, M-B: under unsigned-sync without partner_mdn_cert, a receipt signed by
+    # partner_cert with MD5 (a digest xfer does not verify), or with an empty signature part,
+    # failed exit 7 "signature does not verify ... may be forged": neither was checked, and no
+    # signature was asked; it counts as unsigned (its MIC still checked), never mdn_signed.
+    sign = _forged(Identity.load(pki.partner_p12, pki.password))
+
+    def uncheckable(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        out, body = sign(received, headers)
+        marker = b'filename="smime.p7s"\r\n\r\n'
+        start = body.index(marker) + len(marker)
+        original = base64.b64decode(body[start : body.index(b"\r\n--", start)])
+        return out, replace_signature(body, _md5_signature(original) if signature == "md5" else b"")
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=uncheckable) as srv:
+        with connect(srv, mdn="unsigned-sync") as remote:
+            result = remote.put_file(invoice, "/")
+        assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
+        assert stored(data_dir)[0]["mdn_signed"] is False
+        with connect(srv, mdn="signed-sync") as remote, pytest.raises(IntegrityError):  # asked: it is no proof
+            remote.put_file(invoice, "/")
 
 
 def test_unsigned_mdn_asked_with_partner_mdn_cert_and_another_signer(

@@ -57,7 +57,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from ..as2.mdn import MDN, check_mdn, parse_mdn, signed_by_any
+from ..as2.cms import SignatureMismatch
+from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
 from ..errors import (
@@ -496,15 +497,16 @@ class AS2Adapter(Adapter):
         certificate signs the partner's receipts), a signature by a certificate we do not know
         for the partner is no forgery alarm: partners with separate signing and encryption
         certificates sign anyway, with the one we were not given.  Such a receipt counts as
-        unsigned (its MIC is still checked).  A signature by a certificate we know that does
-        not verify is a forgery or damage, and fails.
+        unsigned (its MIC is still checked), and so does one whose signature cannot be checked
+        (unreadable, or a digest such as MD5 xfer does not verify).  A signature by a
+        certificate we know that is checked and does not match is a forgery or damage, and fails.
         """
         try:
             return parse_mdn(headers, body, partner_certificate=self.mdn_certificate)
+        except SignatureMismatch:
+            raise
         except IntegrityError:
-            known = [c for c in (self.partner_certificate, self.mdn_certificate) if c is not None]
-            if self.mdn_mode == "signed-sync" or self.options.partner_mdn_certificate is not None or not known \
-                    or signed_by_any(headers, body, known):
+            if self.mdn_mode == "signed-sync" or self.options.partner_mdn_certificate is not None:
                 raise
         return parse_mdn(headers, body, partner_certificate=None)  # signed, not verified: recorded unsigned
 
