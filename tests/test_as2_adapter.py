@@ -544,9 +544,7 @@ def test_an_interrupted_attempt_counts_as_one_that_may_have_arrived(
         assert remote.last_receipt is not None
         message_id = remote.last_receipt.message_id
         assert [r.message_id for r in server.received] == [message_id]  # the partner has it
-        with socket.create_server(("127.0.0.1", 0)) as closed:
-            port = closed.getsockname()[1]
-        remote.url = f"https://127.0.0.1:{port}/as2"
+        _point_at_a_closed_port(remote)
         remote.retry_policy = RetryPolicy(retries=0)
         with pytest.raises(XferError) as caught:
             remote.send(invoice, message_id=message_id)
@@ -557,6 +555,43 @@ def test_an_interrupted_attempt_counts_as_one_that_may_have_arrived(
     [record] = stored(data_dir)
     assert record["status"] == "delivery-unknown"
     assert [h["status"] for h in record["history"]] == ["sending", "sending", "delivery-unknown"]
+
+
+@pytest.mark.parametrize("later", ["server-error", "unreachable"])
+def test_a_failed_resend_never_erases_an_earlier_confirmation(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, later: str
+) -> None:
+    # Third review, M-D: `xfer as2 send FILE P --resend ID` of a confirmed message (no --force
+    # check there) that failed turned the record delivery-unknown and erased its MDN
+    # (mdn_raw, disposition, mic_matched).
+    with connect(server) as remote:
+        remote.retry_policy = RetryPolicy(retries=0)
+        message_id = remote.put_file(invoice, "/").details["message_id"]
+        [confirmed] = stored(data_dir)
+        assert confirmed["status"] == "confirmed" and confirmed["mdn_raw"]
+        if later == "server-error":
+            server.fail_next(500)  # after the whole message: delivery unknown on its own
+        else:
+            _point_at_a_closed_port(remote)
+        with pytest.raises(XferError) as caught:
+            remote.send(invoice, message_id=message_id)
+        assert remote.last_receipt is not None and remote.last_receipt.status == "confirmed"
+    error = caught.value
+    assert "already confirmed" in error.message and "delivery unknown" not in error.message
+    assert "not delivered" not in error.message
+    assert error.hint is not None and f"xfer as2 receipt '{message_id}'" in error.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "confirmed" and record["attempts"] == 2
+    for kept in ("mdn_raw", "disposition", "mic_matched", "confirmed", "mdn_signed"):
+        assert record[kept] == confirmed[kept]
+    assert [h["status"] for h in record["history"]] == ["sending", "confirmed", "sending", "delivery-unknown"]
+
+
+def _point_at_a_closed_port(remote: AS2Adapter) -> None:
+    """Send ``remote``'s next message to a port that refuses the connection."""
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    remote.url = f"https://127.0.0.1:{port}/as2"
 
 
 def _answered_with(server: AS2Server, remote: AS2Adapter, invoice: Path, status: int) -> str:
@@ -581,9 +616,7 @@ def test_a_later_undelivered_attempt_never_makes_a_possible_delivery_not_deliver
         if later == "refused":
             server.fail_next(403)
         else:
-            with socket.create_server(("127.0.0.1", 0)) as closed:
-                port = closed.getsockname()[1]
-            remote.url = f"https://127.0.0.1:{port}/as2"
+            _point_at_a_closed_port(remote)
         with pytest.raises(XferError) as caught:
             remote.send(invoice, message_id=message_id)
     error = caught.value

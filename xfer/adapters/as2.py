@@ -48,6 +48,7 @@ Memory: the message is built in memory (CMS needs the whole payload); see
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import posixpath
 import time
@@ -143,6 +144,8 @@ class AS2Adapter(Adapter):
         self.last_receipt: Receipt | None = None
         #: The TLS version of the connection the last message went on (its result's ``tls_version``).
         self._tls_version: str | None = None
+        #: The record of this send's Message-ID when a receipt had confirmed it (:meth:`_save`).
+        self._confirmed_before: Receipt | None = None
 
     def __enter__(self) -> AS2Adapter:
         return self
@@ -199,6 +202,7 @@ class AS2Adapter(Adapter):
         """
         self._require(Capability.PUT)
         self.last_receipt = None  # a refusal below must not leave an earlier send's receipt
+        self._confirmed_before = None
         path = os.path.abspath(os.fspath(local))
         try:
             sha256 = sha256_file(path)
@@ -207,6 +211,8 @@ class AS2Adapter(Adapter):
         previous = self._previous(message_id)
         if previous is not None:  # before anything is built or sent
             previous.require_content(sha256, path)
+            if previous.status == "confirmed":  # a resend (--force, send --resend) never loses that
+                self._confirmed_before = previous
         options = self.options
         subject = options.subject
         message = build_message(
@@ -231,8 +237,20 @@ class AS2Adapter(Adapter):
         receipt = self._receipt_for(message, path, url, sha256, previous)
         self.last_receipt = receipt
         receipt.move("sending", "resend" if receipt.attempts > 1 else None)
-        self.store.save(receipt)
+        self._save(receipt)
+        try:
+            return self._exchange(message, receipt, local, remote, callback)
+        except XferError as exc:
+            if self._confirmed_before is None:
+                raise
+            raise self._already_confirmed(exc, receipt, self._confirmed_before) from exc
 
+    def _exchange(
+        self, message: AS2Message, receipt: Receipt, local: str | os.PathLike[str], remote: str | None,
+        callback: ProgressCallback | None,
+    ) -> TransferResult:
+        """Post the message, check the answer, record the outcome."""
+        url = receipt.url
         started = time.monotonic()
         if callback is not None:
             callback(0, message.payload_size)
@@ -249,7 +267,7 @@ class AS2Adapter(Adapter):
                 self._record_mdn(receipt, refusal)
                 self._rejected(message, receipt, refusal)
             receipt.move("sent", "no MDN requested")
-            self.store.save(receipt)
+            self._save(receipt)
             return self._result(receipt, os.fspath(local), remote, elapsed,
                                 note="sent, not confirmed (no MDN requested)")
         self._check_receipt(message, receipt, response_headers, body)
@@ -257,6 +275,32 @@ class AS2Adapter(Adapter):
         return self._result(receipt, os.fspath(local), remote, elapsed, note=f"MDN {note}")
 
     # -- steps ---------------------------------------------------------------------
+
+    def _save(self, receipt: Receipt) -> None:
+        """Store ``receipt``; an earlier confirmation wins over anything this attempt comes to.
+
+        A resend of a confirmed message that fails (or ends no better) must not erase the
+        proof: the stored record stays the confirmed one with its MDN, this attempt's steps
+        appended to its history (and it is :attr:`last_receipt`).
+        """
+        earlier = self._confirmed_before
+        if earlier is None or receipt.status == "confirmed":
+            self.last_receipt = receipt
+            self.store.save(receipt)
+            return
+        kept = dataclasses.replace(earlier, history=list(receipt.history), attempts=receipt.attempts,
+                                   updated=receipt.updated)
+        self.last_receipt = kept
+        self.store.save(kept)
+
+    def _already_confirmed(self, exc: XferError, receipt: Receipt, earlier: Receipt) -> XferError:
+        """This resend failed; a receipt had confirmed the message before (the record keeps it)."""
+        cause = receipt.error or exc.message
+        return exc.copy_with(
+            f"{cause}; this resend of AS2 message {receipt.message_id} failed, but the message was already "
+            f"confirmed by the partner ({earlier.confirmed or earlier.updated}): the record keeps that confirmation",
+            hint=f"nothing needs resending; the confirmation: xfer as2 receipt '{receipt.message_id}'",
+        )
 
     def _previous(self, message_id: str | None) -> Receipt | None:
         """The record of an earlier attempt under ``message_id`` (None: a new message or none kept)."""
@@ -391,7 +435,7 @@ class AS2Adapter(Adapter):
         """
         receipt.error = exc.message
         receipt.move("delivery-unknown", exc.message)
-        self.store.save(receipt)
+        self._save(receipt)
         slow = "; a partner that needs longer to answer needs a larger timeout"
         slow = slow if isinstance(exc, ConnectTimeout) else ""
         return exc.copy_with(
@@ -413,7 +457,7 @@ class AS2Adapter(Adapter):
             return self._earlier_attempt_may_have_arrived(exc, receipt, earlier)
         receipt.error = exc.message
         receipt.move("not-delivered", exc.message)
-        self.store.save(receipt)
+        self._save(receipt)
         resend = f"xfer as2 resend '{receipt.message_id}'"
         return exc.copy_with(
             f"{exc.message}; the AS2 message was not delivered; "
@@ -425,7 +469,7 @@ class AS2Adapter(Adapter):
         """This attempt did not reach the partner, an earlier one of the same message may have."""
         receipt.error = exc.message
         receipt.move("delivery-unknown", f"{exc.message} (not delivered; an earlier attempt {earlier})")
-        self.store.save(receipt)
+        self._save(receipt)
         resend = f"xfer as2 resend '{receipt.message_id}'"
         return exc.copy_with(
             f"{exc.message}; this attempt of AS2 message {receipt.message_id} did not reach the partner, but an "
@@ -488,7 +532,7 @@ class AS2Adapter(Adapter):
                             "but does not prove the content (ask for mdn = \"signed-sync\" for that proof)")
         receipt.warning = "; ".join(warnings) or None
         receipt.move("confirmed", receipt.disposition)
-        self.store.save(receipt)
+        self._save(receipt)
 
     def _parse_receipt(self, headers: Mapping[str, str], body: bytes) -> MDN:
         """The MDN, its signature verified with the partner's MDN-signing certificate.
@@ -548,7 +592,7 @@ class AS2Adapter(Adapter):
     def _unverified(self, receipt: Receipt, exc: IntegrityError) -> NoReturn:
         receipt.error = exc.message
         receipt.move("unverified", exc.message)
-        self.store.save(receipt)
+        self._save(receipt)
         # Every receipt we cannot trust says what to do next (the parsers' errors name no step).
         hint = exc.hint or (
             f"the message was sent, its receipt proves nothing: ask the partner whether it processed "
@@ -570,7 +614,7 @@ class AS2Adapter(Adapter):
         receipt.error = text
         status: ReceiptStatus = "rejected"
         receipt.move(status, said)
-        self.store.save(receipt)
+        self._save(receipt)
         raise error
 
     def _result(self, receipt: Receipt, path: str, remote: str | None, elapsed: float, *, note: str) -> TransferResult:
