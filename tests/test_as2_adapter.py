@@ -587,6 +587,19 @@ def test_a_failed_resend_never_erases_an_earlier_confirmation(
     assert [h["status"] for h in record["history"]] == ["sending", "confirmed", "sending", "delivery-unknown"]
 
 
+def test_subject_with_leading_whitespace_is_refused_before_sending(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Third review, L-A: it failed at send time as a network error, "not delivered; safe to resend", retried.
+    with connect(server, subject=" Invoice") as remote, pytest.raises(ConfigError) as caught:
+        remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.CONFIG and "not delivered" not in caught.value.message
+    assert "must not start with a space or TAB" in caught.value.message and caught.value.hint
+    assert server.received == [] and stored(data_dir) == []
+    with connect(server, subject="Invoice ") as remote:  # trailing whitespace goes through
+        assert remote.put_file(invoice, "/").details["status"] == "confirmed"
+
+
 def _point_at_a_closed_port(remote: AS2Adapter) -> None:
     """Send ``remote``'s next message to a port that refuses the connection."""
     with socket.create_server(("127.0.0.1", 0)) as closed:
