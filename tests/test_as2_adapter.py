@@ -36,6 +36,7 @@ from xfer.errors import (
     ConnectionDropped,
     ExitCode,
     IntegrityError,
+    LocalError,
     RemoteError,
     ServerError,
     TLSError,
@@ -600,8 +601,53 @@ def test_subject_with_leading_whitespace_is_refused_before_sending(
         assert remote.put_file(invoice, "/").details["status"] == "confirmed"
 
 
+def test_concurrent_resends_of_one_message_never_lose_its_confirmation(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Third review, M-E: two resends of one Message-ID at once (a cron job and a user): A was
+    # confirmed, then B's failure was saved from B's stale copy of the record, and the
+    # confirmation was gone.  Now the second one is refused before anything is sent.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    sign: Callable[[Received, Mapping[str, str]], tuple[dict[str, str], bytes]] = _forged(partner)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        inside.set()  # A's message is with the partner; its receipt waits
+        assert release.wait(10)
+        return sign(received, headers)
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=slow) as srv:
+        with connect(srv) as first:
+            _point_at_a_closed_port(first)
+            first.retry_policy = RetryPolicy(retries=0)
+            with pytest.raises(XferError):
+                first.put_file(invoice, "/")
+            assert first.last_receipt is not None
+            message_id = first.last_receipt.message_id
+        results: list[Any] = []
+        with connect(srv) as a, connect(srv) as b:
+            thread = threading.Thread(target=lambda: results.append(a.send(invoice, message_id=message_id)))
+            thread.start()
+            try:
+                assert inside.wait(10)
+                _point_at_a_closed_port(b)
+                with pytest.raises(LocalError) as caught:
+                    b.send(invoice, message_id=message_id)
+            finally:
+                release.set()
+                thread.join(10)
+    assert "another xfer is sending" in caught.value.message and caught.value.exit_code == ExitCode.ERROR
+    assert caught.value.hint is not None and f"xfer as2 receipt '{message_id}'" in caught.value.hint
+    assert results and results[0].details["status"] == "confirmed"
+    [record] = stored(data_dir)
+    assert record["status"] == "confirmed" and record["mdn_raw"]
+    assert [h["status"] for h in record["history"]] == ["sending", "not-delivered", "sending", "confirmed"]
+    lock = next((data_dir / "as2" / "receipts").glob("*.lock"))
+    assert lock.stat().st_mode & 0o777 == 0o600
+
+
 def _point_at_a_closed_port(remote: AS2Adapter) -> None:
-    """Send ``remote``'s next message to a port that refuses the connection."""
+    """Point ``remote`` at a closed port of another endpoint: its next message is not delivered."""
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]
     remote.url = f"https://127.0.0.1:{port}/as2"

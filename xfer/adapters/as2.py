@@ -203,6 +203,19 @@ class AS2Adapter(Adapter):
         self._require(Capability.PUT)
         self.last_receipt = None  # a refusal below must not leave an earlier send's receipt
         self._confirmed_before = None
+        if message_id is None:  # a new id: no other process can be sending it
+            return self._send(local, filename, None, callback, remote)
+        with self.store.locked(message_id):  # load, send and save: one process at a time
+            return self._send(local, filename, message_id, callback, remote)
+
+    def _send(
+        self,
+        local: str | os.PathLike[str],
+        filename: str | None,
+        message_id: str | None,
+        callback: ProgressCallback | None,
+        remote: str | None,
+    ) -> TransferResult:
         path = os.path.abspath(os.fspath(local))
         try:
             sha256 = sha256_file(path)
