@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import algos as asn1_algos
+from asn1crypto import cms as asn1_cms
 from cryptography import x509
 
 import xfer.client
@@ -34,6 +36,7 @@ from xfer.errors import (
     ConnectionDropped,
     ExitCode,
     IntegrityError,
+    LocalError,
     RemoteError,
     ServerError,
     TLSError,
@@ -360,6 +363,41 @@ def test_unsigned_mdn_asked_but_signed_by_a_known_certificate_that_fails(
     assert record["status"] == "unverified" and record["mdn_signed"] is not True
 
 
+def _md5_signature(signature: bytes) -> bytes:
+    """``signature`` (a CMS SignedData) with its signer's digest algorithm relabelled MD5."""
+    info = asn1_cms.ContentInfo.load(signature)
+    signer = info["content"]["signer_infos"][0]
+    signer["digest_algorithm"] = asn1_algos.DigestAlgorithm({"algorithm": "md5"})
+    info["content"]["digest_algorithms"] = [asn1_algos.DigestAlgorithm({"algorithm": "md5"})]
+    return bytes(asn1_cms.ContentInfo.load(info.dump(force=True)).dump())
+
+
+@pytest.mark.parametrize("signature", ["md5", "empty"])
+def test_unsigned_mdn_asked_with_a_known_signature_that_cannot_be_checked(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path, signature: str
+) -> None:
+    # Third review, M-B: under unsigned-sync without partner_mdn_cert, a receipt signed by
+    # partner_cert with MD5 (a digest xfer does not verify), or with an empty signature part,
+    # failed exit 7 "signature does not verify ... may be forged": neither was checked, and no
+    # signature was asked; it counts as unsigned (its MIC still checked), never mdn_signed.
+    sign = _forged(Identity.load(pki.partner_p12, pki.password))
+
+    def uncheckable(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        out, body = sign(received, headers)
+        marker = b'filename="smime.p7s"\r\n\r\n'
+        start = body.index(marker) + len(marker)
+        original = base64.b64decode(body[start : body.index(b"\r\n--", start)])
+        return out, replace_signature(body, _md5_signature(original) if signature == "md5" else b"")
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=uncheckable) as srv:
+        with connect(srv, mdn="unsigned-sync") as remote:
+            result = remote.put_file(invoice, "/")
+        assert result.details["status"] == "confirmed" and result.details["mic_matched"] is True
+        assert stored(data_dir)[0]["mdn_signed"] is False
+        with connect(srv, mdn="signed-sync") as remote, pytest.raises(IntegrityError):  # asked: it is no proof
+            remote.put_file(invoice, "/")
+
+
 def test_unsigned_mdn_asked_with_partner_mdn_cert_and_another_signer(
     pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
 ) -> None:
@@ -491,6 +529,130 @@ def test_http_5xx_after_sending_is_delivery_unknown_and_resend_works(
     assert [h["status"] for h in record["history"]] == ["sending", "delivery-unknown", "sending", "confirmed"]
 
 
+def test_an_interrupted_attempt_counts_as_one_that_may_have_arrived(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Third review, H-A: attempt 1 went out whole and was processed; the user pressed Ctrl-C
+    # while xfer waited for the receipt (the record stayed "sending"); a resend then hit a
+    # refused connection and said "not delivered; safe to resend", record not-delivered.
+    with connect(server) as remote:
+        def interrupted(*args: object, **kwargs: object) -> None:
+            raise KeyboardInterrupt
+        monkeypatch.setattr(remote, "_check_receipt", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            remote.put_file(invoice, "/")
+        monkeypatch.undo()
+        assert remote.last_receipt is not None
+        message_id = remote.last_receipt.message_id
+        assert [r.message_id for r in server.received] == [message_id]  # the partner has it
+        _point_at_a_closed_port(remote)
+        remote.retry_policy = RetryPolicy(retries=0)
+        with pytest.raises(XferError) as caught:
+            remote.send(invoice, message_id=message_id)
+    error = caught.value
+    assert "not delivered" not in error.message and "safe to resend" not in error.message
+    assert "delivery unknown" in error.message and "was interrupted" in error.message
+    assert error.hint is not None and f"xfer as2 resend '{message_id}'" in error.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "delivery-unknown"
+    assert [h["status"] for h in record["history"]] == ["sending", "sending", "delivery-unknown"]
+
+
+@pytest.mark.parametrize("later", ["server-error", "unreachable"])
+def test_a_failed_resend_never_erases_an_earlier_confirmation(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, later: str
+) -> None:
+    # Third review, M-D: `xfer as2 send FILE P --resend ID` of a confirmed message (no --force
+    # check there) that failed turned the record delivery-unknown and erased its MDN
+    # (mdn_raw, disposition, mic_matched).
+    with connect(server) as remote:
+        remote.retry_policy = RetryPolicy(retries=0)
+        message_id = remote.put_file(invoice, "/").details["message_id"]
+        [confirmed] = stored(data_dir)
+        assert confirmed["status"] == "confirmed" and confirmed["mdn_raw"]
+        if later == "server-error":
+            server.fail_next(500)  # after the whole message: delivery unknown on its own
+        else:
+            _point_at_a_closed_port(remote)
+        with pytest.raises(XferError) as caught:
+            remote.send(invoice, message_id=message_id)
+        assert remote.last_receipt is not None and remote.last_receipt.status == "confirmed"
+    error = caught.value
+    assert "already confirmed" in error.message and "delivery unknown" not in error.message
+    assert "not delivered" not in error.message
+    assert error.hint is not None and f"xfer as2 receipt '{message_id}'" in error.hint
+    [record] = stored(data_dir)
+    assert record["status"] == "confirmed" and record["attempts"] == 2
+    for kept in ("mdn_raw", "disposition", "mic_matched", "confirmed", "mdn_signed"):
+        assert record[kept] == confirmed[kept]
+    assert [h["status"] for h in record["history"]] == ["sending", "confirmed", "sending", "delivery-unknown"]
+
+
+def test_subject_with_leading_whitespace_is_refused_before_sending(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Third review, L-A: it failed at send time as a network error, "not delivered; safe to resend", retried.
+    with connect(server, subject=" Invoice") as remote, pytest.raises(ConfigError) as caught:
+        remote.put_file(invoice, "/")
+    assert caught.value.exit_code == ExitCode.CONFIG and "not delivered" not in caught.value.message
+    assert "must not start with a space or TAB" in caught.value.message and caught.value.hint
+    assert server.received == [] and stored(data_dir) == []
+    with connect(server, subject="Invoice ") as remote:  # trailing whitespace goes through
+        assert remote.put_file(invoice, "/").details["status"] == "confirmed"
+
+
+def test_concurrent_resends_of_one_message_never_lose_its_confirmation(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Third review, M-E: two resends of one Message-ID at once (a cron job and a user): A was
+    # confirmed, then B's failure was saved from B's stale copy of the record, and the
+    # confirmation was gone.  Now the second one is refused before anything is sent.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    sign: Callable[[Received, Mapping[str, str]], tuple[dict[str, str], bytes]] = _forged(partner)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        inside.set()  # A's message is with the partner; its receipt waits
+        assert release.wait(10)
+        return sign(received, headers)
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=slow) as srv:
+        with connect(srv) as first:
+            _point_at_a_closed_port(first)
+            first.retry_policy = RetryPolicy(retries=0)
+            with pytest.raises(XferError):
+                first.put_file(invoice, "/")
+            assert first.last_receipt is not None
+            message_id = first.last_receipt.message_id
+        results: list[Any] = []
+        with connect(srv) as a, connect(srv) as b:
+            thread = threading.Thread(target=lambda: results.append(a.send(invoice, message_id=message_id)))
+            thread.start()
+            try:
+                assert inside.wait(10)
+                _point_at_a_closed_port(b)
+                with pytest.raises(LocalError) as caught:
+                    b.send(invoice, message_id=message_id)
+            finally:
+                release.set()
+                thread.join(10)
+    assert "another xfer is sending" in caught.value.message and caught.value.exit_code == ExitCode.ERROR
+    assert caught.value.hint is not None and f"xfer as2 receipt '{message_id}'" in caught.value.hint
+    assert results and results[0].details["status"] == "confirmed"
+    [record] = stored(data_dir)
+    assert record["status"] == "confirmed" and record["mdn_raw"]
+    assert [h["status"] for h in record["history"]] == ["sending", "not-delivered", "sending", "confirmed"]
+    lock = next((data_dir / "as2" / "receipts").glob("*.lock"))
+    assert lock.stat().st_mode & 0o777 == 0o600
+
+
+def _point_at_a_closed_port(remote: AS2Adapter) -> None:
+    """Point ``remote`` at a closed port of another endpoint: its next message is not delivered."""
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    remote.url = f"https://127.0.0.1:{port}/as2"
+
+
 def _answered_with(server: AS2Server, remote: AS2Adapter, invoice: Path, status: int) -> str:
     """One send (no retry) that the partner answers with HTTP ``status`` (5xx: delivery unknown); its Message-ID."""
     server.fail_next(status)
@@ -513,9 +675,7 @@ def test_a_later_undelivered_attempt_never_makes_a_possible_delivery_not_deliver
         if later == "refused":
             server.fail_next(403)
         else:
-            with socket.create_server(("127.0.0.1", 0)) as closed:
-                port = closed.getsockname()[1]
-            remote.url = f"https://127.0.0.1:{port}/as2"
+            _point_at_a_closed_port(remote)
         with pytest.raises(XferError) as caught:
             remote.send(invoice, message_id=message_id)
     error = caught.value
@@ -592,13 +752,8 @@ def test_redirect_is_not_followed_and_not_delivered(
     assert stored(data_dir)[0]["status"] == "not-delivered"
 
 
-@pytest.mark.parametrize("mdn", ["none", "signed-sync"])
-def test_see_other_after_the_post_is_delivery_unknown(
-    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, mdn: str
-) -> None:
-    # The reviewer's case: a partner that processed the POST and answers 303 See Other (RFC 9110
-    # §15.4.4: the request was carried out, the result is elsewhere) was reported "nothing was
-    # processed ... not delivered; safe to resend" (exit 6), the result page offered as the endpoint.
+def _processing_then_see_other(server: AS2Server) -> None:
+    """The partner processes each POST, then answers 303 See Other (a result page)."""
     app = server.app
 
     def processing_then_see_other(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -607,6 +762,16 @@ def test_see_other_after_the_post_is_delivery_unknown(
         return [b""]
 
     server._httpd.set_app(processing_then_see_other)
+
+
+@pytest.mark.parametrize("mdn", ["none", "signed-sync"])
+def test_see_other_after_the_post_is_delivery_unknown(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, mdn: str
+) -> None:
+    # The reviewer's case: a partner that processed the POST and answers 303 See Other (RFC 9110
+    # §15.4.4: the request was carried out, the result is elsewhere) was reported "nothing was
+    # processed ... not delivered; safe to resend" (exit 6), the result page offered as the endpoint.
+    _processing_then_see_other(server)
     with connect(server, mdn=mdn) as remote, pytest.raises(XferError) as caught:
         remote.retry_policy = RetryPolicy(retries=0)
         remote.put_file(invoice, "/")
@@ -617,6 +782,25 @@ def test_see_other_after_the_post_is_delivery_unknown(
     assert "not delivered" not in error.message and "nothing was processed" not in error.message
     assert error.hint is not None and "xfer as2 resend" in error.hint and "result/1" not in error.hint
     assert stored(data_dir)[0]["status"] == "delivery-unknown"
+
+
+def test_see_other_is_a_final_answer_never_retried(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Third review, M-A: a 303 became a transient "connection dropped" and was retried: with
+    # retries = 3 a partner without duplicate detection processed 4 copies, and the retry log
+    # said "connection dropped" though the partner had answered.
+    _processing_then_see_other(server)
+    with connect(server) as remote, pytest.raises(XferError) as caught:
+        remote.retry_policy = RetryPolicy(retries=3, wait=0.01)
+        remote.put_file(invoice, "/")
+    assert len(server.received) == 1  # one copy: the partner answered
+    assert "retry" not in caplog.text and "connection dropped" not in caplog.text
+    error = caught.value
+    assert error.exit_code == ExitCode.CONNECT and error.attempt is None
+    assert "HTTP 303" in error.message and "delivery unknown" in error.message
+    [record] = stored(data_dir)
+    assert record["attempts"] == 1 and record["status"] == "delivery-unknown"
 
 
 @pytest.mark.parametrize("close", ["close_notify", "fin"])

@@ -243,6 +243,18 @@ def test_subject_may_hold_a_tab(identity: Identity, partner: Identity) -> None:
     assert build(identity, partner, subject="Invoice\t4711").headers["Subject"] == "Invoice\t4711"
 
 
+@pytest.mark.parametrize("subject", [" Invoice", "\tInvoice", "  "])
+def test_subject_with_leading_whitespace_is_a_configuration_error(
+    identity: Identity, partner: Identity, subject: str
+) -> None:
+    # Third review, L-A: " Invoice" passed the header check, then failed at send time as a
+    # network error ("Invalid leading whitespace ... not delivered; safe to resend", retried).
+    with pytest.raises(ConfigError, match=r"^header Subject must not start with a space or TAB") as caught:
+        build(identity, partner, subject=subject)
+    assert caught.value.hint is not None and "[as2] subject" in caught.value.hint
+    assert build(identity, partner, subject="Invoice ").headers["Subject"] == "Invoice "  # trailing: fine
+
+
 @pytest.mark.parametrize("name", ["inv\r\nX-Evil: 1.edi", "inv\x1b[31m.edi", "inv\x7f.edi", "inv\x85.edi"])
 def test_file_name_with_control_characters_refused_by_its_name(
     identity: Identity, partner: Identity, name: str

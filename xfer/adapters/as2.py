@@ -48,6 +48,7 @@ Memory: the message is built in memory (CMS needs the whole payload); see
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import posixpath
 import time
@@ -57,7 +58,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from ..as2.mdn import MDN, check_mdn, parse_mdn, signed_by_any
+from ..as2.cms import SignatureMismatch
+from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
 from ..errors import (
@@ -142,6 +144,8 @@ class AS2Adapter(Adapter):
         self.last_receipt: Receipt | None = None
         #: The TLS version of the connection the last message went on (its result's ``tls_version``).
         self._tls_version: str | None = None
+        #: The record of this send's Message-ID when a receipt had confirmed it (:meth:`_save`).
+        self._confirmed_before: Receipt | None = None
 
     def __enter__(self) -> AS2Adapter:
         return self
@@ -198,6 +202,20 @@ class AS2Adapter(Adapter):
         """
         self._require(Capability.PUT)
         self.last_receipt = None  # a refusal below must not leave an earlier send's receipt
+        self._confirmed_before = None
+        if message_id is None:  # a new id: no other process can be sending it
+            return self._send(local, filename, None, callback, remote)
+        with self.store.locked(message_id):  # load, send and save: one process at a time
+            return self._send(local, filename, message_id, callback, remote)
+
+    def _send(
+        self,
+        local: str | os.PathLike[str],
+        filename: str | None,
+        message_id: str | None,
+        callback: ProgressCallback | None,
+        remote: str | None,
+    ) -> TransferResult:
         path = os.path.abspath(os.fspath(local))
         try:
             sha256 = sha256_file(path)
@@ -206,6 +224,8 @@ class AS2Adapter(Adapter):
         previous = self._previous(message_id)
         if previous is not None:  # before anything is built or sent
             previous.require_content(sha256, path)
+            if previous.status == "confirmed":  # a resend (--force, send --resend) never loses that
+                self._confirmed_before = previous
         options = self.options
         subject = options.subject
         message = build_message(
@@ -230,8 +250,20 @@ class AS2Adapter(Adapter):
         receipt = self._receipt_for(message, path, url, sha256, previous)
         self.last_receipt = receipt
         receipt.move("sending", "resend" if receipt.attempts > 1 else None)
-        self.store.save(receipt)
+        self._save(receipt)
+        try:
+            return self._exchange(message, receipt, local, remote, callback)
+        except XferError as exc:
+            if self._confirmed_before is None:
+                raise
+            raise self._already_confirmed(exc, receipt, self._confirmed_before) from exc
 
+    def _exchange(
+        self, message: AS2Message, receipt: Receipt, local: str | os.PathLike[str], remote: str | None,
+        callback: ProgressCallback | None,
+    ) -> TransferResult:
+        """Post the message, check the answer, record the outcome."""
+        url = receipt.url
         started = time.monotonic()
         if callback is not None:
             callback(0, message.payload_size)
@@ -248,7 +280,7 @@ class AS2Adapter(Adapter):
                 self._record_mdn(receipt, refusal)
                 self._rejected(message, receipt, refusal)
             receipt.move("sent", "no MDN requested")
-            self.store.save(receipt)
+            self._save(receipt)
             return self._result(receipt, os.fspath(local), remote, elapsed,
                                 note="sent, not confirmed (no MDN requested)")
         self._check_receipt(message, receipt, response_headers, body)
@@ -256,6 +288,32 @@ class AS2Adapter(Adapter):
         return self._result(receipt, os.fspath(local), remote, elapsed, note=f"MDN {note}")
 
     # -- steps ---------------------------------------------------------------------
+
+    def _save(self, receipt: Receipt) -> None:
+        """Store ``receipt``; an earlier confirmation wins over anything this attempt comes to.
+
+        A resend of a confirmed message that fails (or ends no better) must not erase the
+        proof: the stored record stays the confirmed one with its MDN, this attempt's steps
+        appended to its history (and it is :attr:`last_receipt`).
+        """
+        earlier = self._confirmed_before
+        if earlier is None or receipt.status == "confirmed":
+            self.last_receipt = receipt
+            self.store.save(receipt)
+            return
+        kept = dataclasses.replace(earlier, history=list(receipt.history), attempts=receipt.attempts,
+                                   updated=receipt.updated)
+        self.last_receipt = kept
+        self.store.save(kept)
+
+    def _already_confirmed(self, exc: XferError, receipt: Receipt, earlier: Receipt) -> XferError:
+        """This resend failed; a receipt had confirmed the message before (the record keeps it)."""
+        cause = receipt.error or exc.message
+        return exc.copy_with(
+            f"{cause}; this resend of AS2 message {receipt.message_id} failed, but the message was already "
+            f"confirmed by the partner ({earlier.confirmed or earlier.updated}): the record keeps that confirmation",
+            hint=f"nothing needs resending; the confirmation: xfer as2 receipt '{receipt.message_id}'",
+        )
 
     def _previous(self, message_id: str | None) -> Receipt | None:
         """The record of an earlier attempt under ``message_id`` (None: a new message or none kept)."""
@@ -324,6 +382,11 @@ class AS2Adapter(Adapter):
             self._unverified(receipt, exc)
         except ConnectError as exc:
             if exc.status == 303:  # the partner says it carried the request out (_redirected)
+                # A definite answer, not a network failure: sending again would only make the
+                # partner process another copy (one without duplicate detection would take it).
+                attempt = current_attempt()
+                if attempt is not None:
+                    attempt.stop_retrying()
                 raise self._delivery_unknown(exc, receipt, also=exc.hint) from exc
             if not body.sent:
                 raise self._not_delivered(exc, receipt) from exc
@@ -385,7 +448,7 @@ class AS2Adapter(Adapter):
         """
         receipt.error = exc.message
         receipt.move("delivery-unknown", exc.message)
-        self.store.save(receipt)
+        self._save(receipt)
         slow = "; a partner that needs longer to answer needs a larger timeout"
         slow = slow if isinstance(exc, ConnectTimeout) else ""
         return exc.copy_with(
@@ -407,7 +470,7 @@ class AS2Adapter(Adapter):
             return self._earlier_attempt_may_have_arrived(exc, receipt, earlier)
         receipt.error = exc.message
         receipt.move("not-delivered", exc.message)
-        self.store.save(receipt)
+        self._save(receipt)
         resend = f"xfer as2 resend '{receipt.message_id}'"
         return exc.copy_with(
             f"{exc.message}; the AS2 message was not delivered; "
@@ -418,12 +481,12 @@ class AS2Adapter(Adapter):
     def _earlier_attempt_may_have_arrived(self, exc: XferError, receipt: Receipt, earlier: str) -> XferError:
         """This attempt did not reach the partner, an earlier one of the same message may have."""
         receipt.error = exc.message
-        receipt.move("delivery-unknown", f"{exc.message} (not delivered; an earlier attempt was {earlier})")
-        self.store.save(receipt)
+        receipt.move("delivery-unknown", f"{exc.message} (not delivered; an earlier attempt {earlier})")
+        self._save(receipt)
         resend = f"xfer as2 resend '{receipt.message_id}'"
         return exc.copy_with(
             f"{exc.message}; this attempt of AS2 message {receipt.message_id} did not reach the partner, but an "
-            f"earlier one may have (it ended {earlier}): the partner may have it, delivery unknown",
+            f"earlier one may have (it {earlier}): the partner may have it, delivery unknown",
             hint=(f"{exc.hint}; " if exc.hint else "") + f"ask the partner whether it has {receipt.message_id}; "
             f"a resend must keep the same Message-ID: {resend}",
         )
@@ -482,7 +545,7 @@ class AS2Adapter(Adapter):
                             "but does not prove the content (ask for mdn = \"signed-sync\" for that proof)")
         receipt.warning = "; ".join(warnings) or None
         receipt.move("confirmed", receipt.disposition)
-        self.store.save(receipt)
+        self._save(receipt)
 
     def _parse_receipt(self, headers: Mapping[str, str], body: bytes) -> MDN:
         """The MDN, its signature verified with the partner's MDN-signing certificate.
@@ -491,15 +554,16 @@ class AS2Adapter(Adapter):
         certificate signs the partner's receipts), a signature by a certificate we do not know
         for the partner is no forgery alarm: partners with separate signing and encryption
         certificates sign anyway, with the one we were not given.  Such a receipt counts as
-        unsigned (its MIC is still checked).  A signature by a certificate we know that does
-        not verify is a forgery or damage, and fails.
+        unsigned (its MIC is still checked), and so does one whose signature cannot be checked
+        (unreadable, or a digest such as MD5 xfer does not verify).  A signature by a
+        certificate we know that is checked and does not match is a forgery or damage, and fails.
         """
         try:
             return parse_mdn(headers, body, partner_certificate=self.mdn_certificate)
+        except SignatureMismatch:
+            raise
         except IntegrityError:
-            known = [c for c in (self.partner_certificate, self.mdn_certificate) if c is not None]
-            if self.mdn_mode == "signed-sync" or self.options.partner_mdn_certificate is not None or not known \
-                    or signed_by_any(headers, body, known):
+            if self.mdn_mode == "signed-sync" or self.options.partner_mdn_certificate is not None:
                 raise
         return parse_mdn(headers, body, partner_certificate=None)  # signed, not verified: recorded unsigned
 
@@ -541,7 +605,7 @@ class AS2Adapter(Adapter):
     def _unverified(self, receipt: Receipt, exc: IntegrityError) -> NoReturn:
         receipt.error = exc.message
         receipt.move("unverified", exc.message)
-        self.store.save(receipt)
+        self._save(receipt)
         # Every receipt we cannot trust says what to do next (the parsers' errors name no step).
         hint = exc.hint or (
             f"the message was sent, its receipt proves nothing: ask the partner whether it processed "
@@ -563,7 +627,7 @@ class AS2Adapter(Adapter):
         receipt.error = text
         status: ReceiptStatus = "rejected"
         receipt.move(status, said)
-        self.store.save(receipt)
+        self._save(receipt)
         raise error
 
     def _result(self, receipt: Receipt, path: str, remote: str | None, elapsed: float, *, note: str) -> TransferResult:
@@ -641,10 +705,21 @@ _MAY_HAVE_ARRIVED = ("delivery-unknown", "sent", "confirmed", "unverified")  # n
 
 
 def _reached_partner(receipt: Receipt) -> str | None:
-    """The outcome of the latest earlier attempt of ``receipt``'s message that may have reached the partner."""
-    for entry in reversed(receipt.history):
-        if entry.get("status") in _MAY_HAVE_ARRIVED:
-            return entry["status"]
+    """How the latest earlier attempt of ``receipt``'s message that may have reached the partner
+    ended ("ended delivery-unknown", "was interrupted ..."), None if none may have.
+
+    The last history entry is the current attempt's own "sending".  An earlier "sending" with
+    no outcome after it (the next entry starts another attempt) is an attempt that was cut off
+    (Ctrl-C, a killed process) while it may have gone out whole and been processed.
+    """
+    earlier = receipt.history[:-1] if receipt.history and receipt.history[-1].get("status") == "sending" \
+        else receipt.history
+    for index in range(len(earlier) - 1, -1, -1):
+        status = earlier[index].get("status")
+        if status in _MAY_HAVE_ARRIVED:
+            return f"ended {status}"
+        if status == "sending" and (index + 1 == len(earlier) or earlier[index + 1].get("status") == "sending"):
+            return "was interrupted before its outcome was known"
     return None
 
 

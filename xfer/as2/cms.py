@@ -47,6 +47,7 @@ __all__ = [
     "DIGESTS",
     "MAX_DECOMPRESSED_SIZE",
     "Decrypted",
+    "SignatureMismatch",
     "Verified",
     "cipher_name",
     "compress",
@@ -387,10 +388,19 @@ def _check_signature(
                 f"cannot verify a signature with the {type(public_key).__name__} of {_describe(certificate)}"
             )
     except InvalidSignature as exc:
-        raise IntegrityError(
+        raise SignatureMismatch(
             f"the CMS signature does not verify with {_describe(certificate)}: "
             "the signature was altered or made with a different key"
         ) from exc
+
+
+class SignatureMismatch(IntegrityError):
+    """A signature that could be checked and does not match: the content's digest differs from the
+    signed one, or the signature value does not verify with the signer's key (a forgery or damage).
+
+    Every other failure of :func:`verify` (an unreadable structure, a digest or key type xfer
+    cannot check, another signer) says the signature could not be checked, not that it is false.
+    """
 
 
 @_partner_data("signature")
@@ -443,7 +453,7 @@ def verify(
         data: BytesLike = embedded_content
     else:
         if embedded_content is not None and embedded_content != bytes(content):
-            raise IntegrityError("the content embedded in the signature differs from the content received")
+            raise SignatureMismatch("the content embedded in the signature differs from the content received")
         data = content
 
     try:
@@ -459,9 +469,11 @@ def verify(
             raise IntegrityError("the signature has signed attributes but no message-digest")
         claimed = found["message_digest"][0].native
         if not hmac.compare_digest(claimed, actual_digest):
-            raise IntegrityError(f"the signed content was altered: its {algorithm} digest does not match the signature")
+            raise SignatureMismatch(
+                f"the signed content was altered: its {algorithm} digest does not match the signature"
+            )
         if "content_type" in found and found["content_type"][0].native != encap["content_type"].native:
-            raise IntegrityError("the signed content-type attribute does not match the content")
+            raise SignatureMismatch("the signed content-type attribute does not match the content")
         if "signing_time" in found:
             signing_time = found["signing_time"][0].native
         # RFC 5652 §5.4: the signature covers the attributes' DER as an explicit SET OF (tag

@@ -201,7 +201,9 @@ def _parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: 
                     lf_part = signed_part.replace(b"\r\n", b"\n")
                     checked = cms.verify(signature, partner_certificate, content=lf_part)
                 except IntegrityError:
-                    raise IntegrityError(
+                    # Checked and false (a forgery or damage), or not checkable (cms.SignatureMismatch)
+                    failed = cms.SignatureMismatch if isinstance(first_error, cms.SignatureMismatch) else IntegrityError
+                    raise failed(
                         f"the MDN signature does not verify: {first_error.message}",
                         hint="the receipt may be forged, or the profile's partner certificate is outdated",
                     ) from first_error

@@ -443,6 +443,12 @@ def _build(
     for name, value in headers.items():
         if not (value.isascii() and value.replace("\t", " ").isprintable()):
             raise ConfigError(f"header {name} must be one line of printable ASCII (TAB allowed): {value!r}")
+        if value[:1] in (" ", "\t"):  # HTTP clients refuse it (a folded line, RFC 9112 §5.2) at send time
+            raise ConfigError(
+                f"header {name} must not start with a space or TAB: {value!r}",
+                hint=f"remove the leading whitespace from the {name} value"
+                + (" (the profile's [as2] subject)" if name == "Subject" else ""),
+            )
 
     return AS2Message(
         message_id=msg_id,

@@ -32,11 +32,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -207,6 +209,32 @@ class ReceiptStore:
         except OSError as exc:
             raise LocalError(f"cannot write the AS2 receipt {target}: {exc.strerror or exc}") from exc
         return target
+
+    @contextlib.contextmanager
+    def locked(self, message_id: str) -> Iterator[None]:
+        """Hold the lock of ``message_id``'s record (a 0600 ``.lock`` file beside it) while one
+        process loads, sends and saves that message: two resends of one Message-ID at once
+        would send it twice, and the one that saved last would overwrite the other's outcome
+        (a confirmation) with its stale record.  Raises :class:`LocalError` at once when another
+        process holds it.  The lock goes with the process (flock), also when it is killed.
+        """
+        path = self.path_for(message_id).with_suffix(".lock")
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise LocalError(f"cannot lock the AS2 receipt {path}: {exc.strerror or exc}") from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise LocalError(
+                    f"another xfer is sending AS2 message {message_id} right now: not sent again",
+                    hint=f"wait for it to finish, then see what it came to: xfer as2 receipt '{message_id}'",
+                ) from None
+            yield
+        finally:
+            os.close(fd)
 
     def load(self, message_id: str) -> Receipt:
         """The receipt of ``message_id`` (with or without angle brackets)."""
