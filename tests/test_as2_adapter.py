@@ -607,15 +607,7 @@ def test_concurrent_resends_of_one_message_never_lose_its_confirmation(
     # Third review, M-E: two resends of one Message-ID at once (a cron job and a user): A was
     # confirmed, then B's failure was saved from B's stale copy of the record, and the
     # confirmation was gone.  Now the second one is refused before anything is sent.
-    partner = Identity.load(pki.partner_p12, pki.password)
-    sign: Callable[[Received, Mapping[str, str]], tuple[dict[str, str], bytes]] = _forged(partner)
-    inside, release = threading.Event(), threading.Event()
-
-    def slow(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
-        inside.set()  # A's message is with the partner; its receipt waits
-        assert release.wait(10)
-        return sign(received, headers)
-
+    slow, inside, release = _held_receipt(pki)  # A's message is with the partner; its receipt waits
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=slow) as srv:
         with connect(srv) as first:
             _point_at_a_closed_port(first)
@@ -644,6 +636,82 @@ def test_concurrent_resends_of_one_message_never_lose_its_confirmation(
     assert [h["status"] for h in record["history"]] == ["sending", "not-delivered", "sending", "confirmed"]
     lock = next((data_dir / "as2" / "receipts").glob("*.lock"))
     assert lock.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_first_send_holds_its_lock_so_a_resend_of_it_is_refused(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Fourth review, H-1: a first send took no lock; its record said "sending" at once, and
+    # `xfer as2 resend` of it ran beside it: two copies processed, then the first send's
+    # timeout saved over the resend's confirmation.
+    slow, inside, release = _held_receipt(pki)
+    results: list[Any] = []
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=slow) as srv, connect(srv) as a, connect(srv) as b:
+        thread = threading.Thread(target=lambda: results.append(a.put_file(invoice, "/")))
+        thread.start()
+        try:
+            assert inside.wait(10)
+            [sending] = stored(data_dir)
+            assert sending["status"] == "sending"
+            with pytest.raises(LocalError) as caught:
+                b.send(invoice, message_id=sending["message_id"])
+        finally:
+            release.set()
+            thread.join(10)
+        assert len(srv.received) == 1
+    assert "another xfer is sending" in caught.value.message
+    [record] = stored(data_dir)
+    assert results and record["status"] == "confirmed" and record["mdn_raw"]
+    assert [h["status"] for h in record["history"]] == ["sending", "confirmed"]
+
+
+def test_a_store_that_cannot_lock_says_so(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fourth review, L-1: ENOLCK (NFS without lockd) read "another xfer is sending ... right now".
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with connect(server) as remote, pytest.raises(LocalError) as caught:
+        remote.put_file(invoice, "/")
+    assert "cannot lock the AS2 receipt" in caught.value.message and "No locks available" in caught.value.message
+    assert "another xfer" not in caught.value.message and caught.value.hint
+    assert server.received == []
+
+
+def test_a_confirmation_by_one_partner_is_not_anothers(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Fourth review, L-2: a resend under another profile's AS2-To that failed said "already
+    # confirmed by the partner"; that partner never had it.
+    with connect(server) as remote:
+        remote.retry_policy = RetryPolicy(retries=0)
+        message_id = remote.put_file(invoice, "/").details["message_id"]
+    with connect(server, as2_to="OTHERPARTNER") as other:
+        other.retry_policy = RetryPolicy(retries=0)
+        _point_at_a_closed_port(other)
+        with pytest.raises(XferError) as caught:
+            other.send(invoice, message_id=message_id)
+    assert "already confirmed" not in caught.value.message
+
+
+def _held_receipt(pki: TestPKI) -> tuple[
+        Callable[[Received, Mapping[str, str]], tuple[dict[str, str], bytes]], threading.Event, threading.Event]:
+    """An MDN hook that signs the partner's receipt only once released: the hook, the event set
+    when a message is with the partner, and the one that releases its receipt."""
+    sign: Callable[[Received, Mapping[str, str]], tuple[dict[str, str], bytes]] = _forged(
+        Identity.load(pki.partner_p12, pki.password))
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        inside.set()
+        assert release.wait(10)
+        return sign(received, headers)
+
+    return slow, inside, release
 
 
 def _point_at_a_closed_port(remote: AS2Adapter) -> None:

@@ -58,6 +58,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from ..as2 import message as as2_message
 from ..as2.cms import SignatureMismatch
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
@@ -203,10 +204,14 @@ class AS2Adapter(Adapter):
         self._require(Capability.PUT)
         self.last_receipt = None  # a refusal below must not leave an earlier send's receipt
         self._confirmed_before = None
-        if message_id is None:  # a new id: no other process can be sending it
-            return self._send(local, filename, None, callback, remote)
+        made = message_id is None
+        if message_id is None:
+            # A new id, made here so that its record is locked from its first save on: the
+            # record says "sending" at once, and a resend of it (xfer as2 resend) must be
+            # refused while this send runs, not send a second copy beside it.
+            message_id = as2_message.new_message_id()
         with self.store.locked(message_id):  # load, send and save: one process at a time
-            return self._send(local, filename, message_id, callback, remote)
+            return self._send(local, filename, message_id, callback, remote, made=made)
 
     def _send(
         self,
@@ -215,7 +220,10 @@ class AS2Adapter(Adapter):
         message_id: str | None,
         callback: ProgressCallback | None,
         remote: str | None,
+        *,
+        made: bool,
     ) -> TransferResult:
+        """``made``: ``message_id`` is one :meth:`send` made (checked as ours, as a recorded one is)."""
         path = os.path.abspath(os.fspath(local))
         try:
             sha256 = sha256_file(path)
@@ -224,7 +232,9 @@ class AS2Adapter(Adapter):
         previous = self._previous(message_id)
         if previous is not None:  # before anything is built or sent
             previous.require_content(sha256, path)
-            if previous.status == "confirmed":  # a resend (--force, send --resend) never loses that
+            if previous.status == "confirmed" and previous.as2_to == self.options.as2_to:
+                # A resend (--force, send --resend) to the partner that confirmed it never loses
+                # that; one to another partner is that partner's first delivery.
                 self._confirmed_before = previous
         options = self.options
         subject = options.subject
@@ -244,7 +254,7 @@ class AS2Adapter(Adapter):
             # A recorded id is repeated exactly as it was sent (older versions made forms the
             # RFC 5322 check now refuses for a typed id: <...@host.>).
             message_id=previous.message_id if previous is not None else message_id,
-            recorded_message_id=previous is not None,
+            recorded_message_id=previous is not None or made,
         )
         url = self.url or self.session.url_for(self.settings.root or "/")
         receipt = self._receipt_for(message, path, url, sha256, previous)

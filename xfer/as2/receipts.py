@@ -227,11 +227,16 @@ class ReceiptStore:
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:  # EWOULDBLOCK: held by another process
                 raise LocalError(
                     f"another xfer is sending AS2 message {message_id} right now: not sent again",
                     hint=f"wait for it to finish, then see what it came to: xfer as2 receipt '{message_id}'",
                 ) from None
+            except OSError as exc:  # ENOLCK (NFS without lockd), EOPNOTSUPP (some FUSE, SMB mounts)
+                raise LocalError(
+                    f"cannot lock the AS2 receipt {path}: {exc.strerror or exc}; not sent",
+                    hint="keep the receipts on a local file system (XFER_DATA_DIR), or one that supports locks",
+                ) from exc
             yield
         finally:
             os.close(fd)
