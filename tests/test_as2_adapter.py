@@ -609,13 +609,7 @@ def test_concurrent_resends_of_one_message_never_lose_its_confirmation(
     # confirmation was gone.  Now the second one is refused before anything is sent.
     slow, inside, release = _held_receipt(pki)  # A's message is with the partner; its receipt waits
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=slow) as srv:
-        with connect(srv) as first:
-            _point_at_a_closed_port(first)
-            first.retry_policy = RetryPolicy(retries=0)
-            with pytest.raises(XferError):
-                first.put_file(invoice, "/")
-            assert first.last_receipt is not None
-            message_id = first.last_receipt.message_id
+        message_id = _not_delivered(connect, srv, invoice)
         results: list[Any] = []
         with connect(srv) as a, connect(srv) as b:
             thread = threading.Thread(target=lambda: results.append(a.send(invoice, message_id=message_id)))
@@ -698,6 +692,24 @@ def test_a_confirmation_by_one_partner_is_not_anothers(
     assert "already confirmed" not in caught.value.message
 
 
+def test_a_resend_that_must_not_duplicate_asks_again_under_the_lock(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Fourth review, L-3: `xfer as2 resend` read "not delivered" before the lock; a resend
+    # confirmed meanwhile by another process was sent a second time.  Here the record is
+    # confirmed by the time this resend holds the lock: it is refused, nothing sent.
+    with AS2Server(pki, root=tmp_path / "in") as srv:
+        message_id = _not_delivered(connect, srv, invoice)
+        with connect(srv) as other:  # the other process's resend, confirmed
+            other.send(invoice, message_id=message_id)
+        with connect(srv) as late, pytest.raises(UsageError) as caught:
+            late.send(invoice, message_id=message_id, unless_delivered=True)
+        assert len(srv.received) == 1
+    assert "already confirmed" in caught.value.message and "--force" in (caught.value.hint or "")
+    [record] = stored(data_dir)
+    assert record["status"] == "confirmed"
+
+
 def _held_receipt(pki: TestPKI) -> tuple[
         Callable[[Received, Mapping[str, str]], tuple[dict[str, str], bytes]], threading.Event, threading.Event]:
     """An MDN hook that signs the partner's receipt only once released: the hook, the event set
@@ -712,6 +724,17 @@ def _held_receipt(pki: TestPKI) -> tuple[
         return sign(received, headers)
 
     return slow, inside, release
+
+
+def _not_delivered(connect: Connect, srv: AS2Server, invoice: Path) -> str:
+    """The Message-ID of a first send that was not delivered (its record kept for resends)."""
+    with connect(srv) as first:
+        _point_at_a_closed_port(first)
+        first.retry_policy = RetryPolicy(retries=0)
+        with pytest.raises(XferError):
+            first.put_file(invoice, "/")
+        assert first.last_receipt is not None
+        return first.last_receipt.message_id
 
 
 def _point_at_a_closed_port(remote: AS2Adapter) -> None:

@@ -195,11 +195,14 @@ class AS2Adapter(Adapter):
         message_id: str | None = None,
         callback: ProgressCallback | None = None,
         remote: str | None = None,
+        unless_delivered: bool = False,
     ) -> TransferResult:
         """Send one file as one AS2 message; return the result (``details`` carries the receipt).
 
         ``message_id`` reuses an id: that is how a message that was not delivered is resent
         (the partner recognises a duplicate if the first attempt did arrive).
+        ``unless_delivered``: refuse (:class:`UsageError`, nothing sent) if the record says the
+        message was delivered, as read under its lock (``xfer as2 resend`` without ``--force``).
         """
         self._require(Capability.PUT)
         self.last_receipt = None  # a refusal below must not leave an earlier send's receipt
@@ -211,7 +214,14 @@ class AS2Adapter(Adapter):
             # refused while this send runs, not send a second copy beside it.
             message_id = as2_message.new_message_id()
         with self.store.locked(message_id):  # load, send and save: one process at a time
+            if unless_delivered:
+                self._refuse_delivered(message_id)
             return self._send(local, filename, message_id, callback, remote, made=made)
+
+    def _refuse_delivered(self, message_id: str) -> None:
+        previous = self._previous(message_id)
+        if previous is not None:
+            previous.require_undelivered()
 
     def _send(
         self,

@@ -134,6 +134,14 @@ class Receipt:
             entry["note"] = note
         self.history.append(entry)
 
+    def require_undelivered(self) -> None:
+        """Refuse a resend (without ``--force``) of a message the partner has: it would be a duplicate."""
+        if self.status in DELIVERED:
+            raise UsageError(
+                f"message {self.message_id} is already {self.summary}; a resend would be a duplicate",
+                hint="use --force to send it again anyway, or `xfer as2 send FILE PROFILE` for a new message",
+            )
+
     def require_content(self, sha256: str, path: str) -> None:
         """Refuse to resend this message with content other than what it was built from.
 

@@ -47,11 +47,12 @@ def _as2_adapter(profile: str, connection: Connection) -> AS2Adapter:
 
 
 def _send(
-    adapter: AS2Adapter, file: str, filename: str | None, message_id: str | None, *, json_output: bool, quiet: bool
+    adapter: AS2Adapter, file: str, filename: str | None, message_id: str | None, *, json_output: bool, quiet: bool,
+    unless_delivered: bool = False,
 ) -> None:
     """One send; on failure the receipt is still printed with --json, then the error funnel runs."""
     try:
-        result = adapter.send(file, filename=filename, message_id=message_id)
+        result = adapter.send(file, filename=filename, message_id=message_id, unless_delivered=unless_delivered)
     except XferError:
         if json_output and adapter.last_receipt is not None:
             emit_json(adapter.last_receipt.to_dict())
@@ -115,14 +116,11 @@ def resend_command(
     quiet: QuietFlag = False,
 ) -> None:
     """Resend a message that was not delivered, with the same file and the same Message-ID."""
-    from ..as2.receipts import DELIVERED, ReceiptStore
+    from ..as2.receipts import ReceiptStore
 
     receipt = ReceiptStore().load(message_id)
-    if receipt.status in DELIVERED and not force:
-        raise UsageError(
-            f"message {receipt.message_id} is already {receipt.summary}; a resend would be a duplicate",
-            hint="use --force to send it again anyway, or `xfer as2 send FILE PROFILE` for a new message",
-        )
+    if not force:
+        receipt.require_undelivered()
     name = profile or receipt.profile
     if not name:
         raise UsageError("the receipt names no profile", hint="pass --profile NAME")
@@ -130,7 +128,9 @@ def resend_command(
     # `send --resend`): Receipt.require_content.
     adapter = _as2_adapter(name, connection)
     with adapter:
-        _send(adapter, receipt.file, receipt.filename, receipt.message_id, json_output=json_output, quiet=quiet)
+        # Asked again under the record's lock: another resend may have been confirmed meanwhile.
+        _send(adapter, receipt.file, receipt.filename, receipt.message_id, json_output=json_output, quiet=quiet,
+              unless_delivered=not force)
 
 
 def _row(receipt: Receipt) -> str:
