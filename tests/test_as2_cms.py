@@ -9,7 +9,6 @@ checked against the test CA.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import zlib
 from pathlib import Path
@@ -21,8 +20,6 @@ from xfer.as2 import cms
 from xfer.errors import ConfigError, IntegrityError
 from xfer.identity import Identity
 from xfer.testing.pki import TestPKI
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
 
 PAYLOAD = b"ISA*00*          *00*          *ZZ*ACME\r\nbinary \x00\xff\r\n\n\r" * 50
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,6 @@ def test_no_mdn_requested(identity: Identity, partner: Identity) -> None:
     assert received.status_code == 200 and received.response_body == b"" and received.payload == PAYLOAD
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
 def test_openssl_verifies_signed_mdn(pki: TestPKI, identity: Identity, partner: Identity, tmp_path: Path) -> None:
     msg = send(identity, partner)
     received = receive(msg.headers, msg.body, our_identity=partner, partner_cert=identity.certificate)

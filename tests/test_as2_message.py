@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import shutil
 import subprocess
 import tracemalloc
 import zlib
@@ -18,8 +17,6 @@ from xfer.as2.message import MAX_AS2_PAYLOAD, build_message, build_message_from_
 from xfer.errors import ConfigError, LocalFileNotFound, UsageError
 from xfer.identity import Identity
 from xfer.testing.pki import TestPKI
-
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
 
 # Bytes that a careless MIME layer would rewrite: bare LF, bare CR, CRLF, NUL, 0xFF, no final newline.
 PAYLOAD = b"ISA*00*          *00*          *ZZ*ACME~\nGS*IN\r\nST\r*\x00\xff" * 40 + b"IEA*1"
@@ -100,7 +97,6 @@ def test_mdn_request_headers(identity: Identity, partner: Identity) -> None:
     assert sha1["Disposition-Notification-Options"].endswith("signed-receipt-micalg=optional, sha1")
 
 
-@needs_openssl
 @pytest.mark.parametrize("digest", ["sha1", "sha256", "sha384", "sha512"])
 def test_signed_message_structure_and_mic(
     pki: TestPKI, identity: Identity, partner: Identity, tmp_path: Path, digest: str
@@ -138,7 +134,6 @@ def test_signed_message_structure_and_mic(
     assert result.returncode == 0, result.stderr.decode()
 
 
-@needs_openssl
 @pytest.mark.parametrize("cipher", ["3des", "aes128-cbc", "aes192-cbc", "aes256-cbc"])
 def test_compressed_signed_encrypted_opened_by_openssl(
     pki: TestPKI, identity: Identity, partner: Identity, tmp_path: Path, cipher: str
@@ -168,7 +163,6 @@ def test_compressed_signed_encrypted_opened_by_openssl(
     )
 
 
-@needs_openssl
 def test_unsigned_encrypted_mic_covers_decrypted_entity(
     pki: TestPKI, identity: Identity, partner: Identity, tmp_path: Path
 ) -> None:
