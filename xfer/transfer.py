@@ -26,12 +26,12 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 from .buffers import aligned_buffer
 from .errors import IntegrityError, Interrupted, LocalDiskFull, LocalError, LocalFileNotFound
@@ -279,6 +279,8 @@ class PartialDownloads:
                 pass
         return removed
 
+
+_R = TypeVar("_R")
 
 #: Numbers the downloads' parts in the order they were opened (itertools.count: atomic under the GIL).
 _OPENED = itertools.count(1)
@@ -1105,6 +1107,17 @@ class DownloadGroup:
     def named(self, download: AtomicDownload) -> bool:
         """Whether :meth:`land` gave ``download`` its name (if not, its part is gone: it goes alone)."""
         return download in self._named
+
+    def land_and_tell(self, done: Iterable[tuple[int, AtomicDownload, _R]], tell: Callable[[int, _R], None]) -> None:
+        """:meth:`land`, then ``tell`` of each of ``done`` (a place, its download, its result) that got
+        its name: only now is the file there to report.  Also when a stop interrupts the landing:
+        the files named before it are told."""
+        try:
+            self.land()
+        finally:
+            for place, download, result in done:
+                if self.named(download):
+                    tell(place, result)
 
     def land(self) -> None:
         """Make every held download durable and give it its name (:meth:`named` says which got it).

@@ -739,13 +739,9 @@ class HTTPTransfer:
                     if result is not None:
                         saved.append((place, out, result))
             finally:
-                # Made durable together, then named (also the files saved before a stop): only now
-                # is each file there to report.  One that could not be named goes alone, to say why.
-                try:
-                    group.land()
-                finally:
-                    for place, out, result in saved:
-                        _settled(results, place, result if group.named(out) else None, report)
+                # Made durable together, then named (also the files saved before a stop).  One that
+                # could not be named stays None: alone, it says why.
+                group.land_and_tell(saved, lambda place, result: _settled(results, place, result, report))
         return _Written(results, unanswered, len(places))
 
     def _save_answer(

@@ -509,17 +509,15 @@ class SFTPAdapter(Adapter):
                 # (None: the connection failed; the files not done go alone: reconnect, retry, say.)
                 self._at_once("downloading", [fetch(*one) for one in planned], done.__setitem__)
             finally:
-                # Made durable together, then named (also the files done before a stop): only now
-                # is each file there to report.  One that could not be named goes alone, to say why.
+                # Made durable together, then named (also the files done before a stop).  One that
+                # could not be named stays None: alone, it says why.
                 results: list[TransferResult | None] = [None] * len(files)
-                try:
-                    group.land()
-                finally:
-                    for place, result in sorted(done.items()):
-                        if group.named(planned[place][2]):
-                            results[place] = result
-                            if landed is not None:
-                                landed(place, result)
+
+                def tell(place: int, result: TransferResult) -> None:
+                    results[place] = result
+                    if landed is not None:
+                        landed(place, result)
+                group.land_and_tell([(place, planned[place][2], done[place]) for place in sorted(done)], tell)
         return results
 
     def _at_once(
