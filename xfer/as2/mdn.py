@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,7 +37,6 @@ __all__ = [
     "parse_disposition",
     "parse_mdn",
     "parse_received_mic",
-    "signed_by_any",
 ]
 
 MDNStatus = Literal["processed", "warning", "error", "failed"]
@@ -259,23 +258,6 @@ def _signed_parts(body: bytes, params: Mapping[str, str]) -> tuple[bytes, bytes]
     signed_part, signature_part = parts
     sig_headers, sig_body = _mime.split_entity(signature_part)
     return signed_part, _mime.decoded_body(sig_headers, sig_body)
-
-
-def signed_by_any(headers: Mapping[str, str], body: bytes, certificates: Iterable[x509.Certificate]) -> bool:
-    """Whether a signed MDN names one of ``certificates`` as its signer (issuer and serial, or key
-    id), or cannot be read well enough to tell (then it is no stranger's signature either).
-
-    An unsigned MDN names none.  Nothing is verified: this tells "signed by a certificate we were
-    not given" from "signed by the partner's, and the signature fails" (a forgery or damage).
-    """
-    try:
-        mime_type, params = _mime.content_type(_header(headers, "Content-Type") or "")
-        if mime_type != "multipart/signed":
-            return False
-        _, signature = _signed_parts(body, params)
-        return any(cms.signed_by(signature, certificate) for certificate in certificates)
-    except Exception:  # an unreadable signature is no proof of a stranger's
-        return True
 
 
 def _mic_bytes(mic: str) -> bytes:
