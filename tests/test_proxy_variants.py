@@ -190,10 +190,14 @@ def test_a_connect_answer_in_bare_lf_lines_opens_the_tunnel(
                 if not ready:
                     return
                 for side in ready:
-                    data = side.recv(65536)
+                    try:
+                        data = side.recv(65536)
+                        if data:
+                            (upstream if side is connection else connection).sendall(data)
+                    except ConnectionError:  # a side that closed with a reset (the client's QUIT, then close)
+                        return
                     if not data:
                         return
-                    (upstream if side is connection else connection).sendall(data)
 
     url = scripted_proxy(tunnel)
     with serve("ftpes", pki, root=tmp_path / "served") as endpoint:
