@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import socketserver
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import xfer
 from xfer.errors import ConnectError, IntegrityError
+from xfer.testing import pytest_plugin
 from xfer.testing.endpoints import Endpoint
-from xfer.testing.faults import Cut, FaultProxy
+from xfer.testing.faults import PROXY_HOST, Cut, FaultProxy, free_ports, listen_at
+from xfer.testing.pytest_plugin import FaultyServer
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -136,3 +139,43 @@ def test_https_download_cut_mid_body_fails_and_keeps_the_old_file(
     assert proxy.connections[0].was_cut
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["big.bin"]
+
+
+def test_listeners_handed_on_stay_open_for_the_next_proxy(upstream: tuple[str, int]) -> None:
+    """A FaultyServer's sockets on 127.0.0.2 outlive each scenario's proxy: no number is given
+    up and bound again (another test's socket could take it in between: EADDRINUSE)."""
+    port = upstream[1]
+    listener = listen_at("127.0.0.2", port)
+    with listener:
+        for _ in range(2):
+            with FaultProxy(upstream, listen_host="127.0.0.2", ports=[port], listeners={port: listener}) as proxy:
+                assert _fetch(proxy.address, 3000) == PAYLOAD[:3000]
+            assert listener.fileno() != -1
+
+
+def test_free_ports_are_free_on_the_proxy_address_too() -> None:
+    for port in free_ports(4):
+        with listen_at("127.0.0.1", port), listen_at(PROXY_HOST, port):
+            pass
+
+
+def test_faulty_server_starts_another_server_when_a_port_is_taken_on_the_proxy_address(
+    xfer_faulty: Callable[..., FaultyServer], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The server picks its port on 127.0.0.1 only; when 127.0.0.2 has it taken, another server starts."""
+    tried: list[int] = []
+
+    def taken_once(host: str, port: int) -> socket.socket:
+        tried.append(port)
+        if len(tried) == 1:
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+        return listen_at(host, port)
+
+    monkeypatch.setattr(pytest_plugin, "listen_at", taken_once)
+    server = xfer_faulty("ftpes")
+    assert len(tried) == 1 + 1 + len(server.passive_ports)  # the refused one, then control and passive
+    (tmp_path / "a.txt").write_bytes(b"through the second server")
+    with server.through() as (proxy, profile), xfer.connect(profile) as remote:
+        remote.put_file(tmp_path / "a.txt", "/a.txt")
+    assert (server.endpoint.root / "a.txt").read_bytes() == b"through the second server"
+    assert proxy.connections

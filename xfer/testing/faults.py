@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["ConnectionRecord", "Cut", "FaultProxy", "Plan", "free_ports", "in_front_of"]
+__all__ = ["ConnectionRecord", "Cut", "FaultProxy", "Plan", "free_ports", "in_front_of", "listen_at"]
 
 Direction = Literal["up", "down"]
 How = Literal["fin", "rst", "stall"]
@@ -80,7 +80,10 @@ class FaultProxy:
     """Threads that forward TCP connections to ``upstream``, breaking them per ``plan``.
 
     ``ports``: listen on these port numbers (each forwarded to the same number upstream, for
-    FTP); by default one free port forwarded to ``upstream``'s port.
+    FTP); by default one free port forwarded to ``upstream``'s port.  ``listeners``: sockets
+    already listening at those numbers (:func:`listen_at`), which the proxy accepts on but
+    leaves open when it closes, so the next proxy in front of the same server can take them
+    over (a number given up and bound again can be taken in between, by another test).
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class FaultProxy:
         plan: Plan | None = None,
         listen_host: str = "127.0.0.1",
         ports: Iterable[int] | None = None,
+        listeners: Mapping[int, socket.socket] | None = None,
     ) -> None:
         self.upstream_host, self.upstream_port = upstream
         self.listen_host = listen_host
@@ -100,23 +104,19 @@ class FaultProxy:
         self._open: set[socket.socket] = set()
         self.connections: list[ConnectionRecord] = []
         self._listeners: dict[int, tuple[socket.socket, int]] = {}  # listen port -> (socket, upstream port)
+        self._borrowed = dict(listeners or {})
         if ports is None:
             sock = self._listen(0)
             self._listeners[sock.getsockname()[1]] = (sock, self.upstream_port)
         else:
             for port in ports:
-                self._listeners[port] = (self._listen(port), port)
+                borrowed = self._borrowed.get(port)
+                self._listeners[port] = (borrowed if borrowed is not None else self._listen(port), port)
 
     # -- lifecycle -------------------------------------------------------------
 
     def _listen(self, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.listen_host, port))
-        sock.listen(64)
-        # Accept loops poll so close() can stop them without a connection arriving.
-        sock.settimeout(0.2)
-        return sock
+        return listen_at(self.listen_host, port)
 
     def start(self) -> Self:
         for port, (sock, upstream_port) in self._listeners.items():
@@ -127,7 +127,8 @@ class FaultProxy:
         """Stop accepting, break every open connection and wait for the threads.  Idempotent."""
         self._stop.set()
         for sock, _ in self._listeners.values():
-            sock.close()
+            if sock not in self._borrowed.values():
+                sock.close()
         with self._lock:
             for sock in list(self._open):
                 _close(sock)
@@ -290,31 +291,64 @@ def _close(sock: socket.socket) -> None:
         sock.close()
 
 
+def listen_at(host: str, port: int) -> socket.socket:
+    """A socket listening at ``host``:``port`` (0: a free one), as :class:`FaultProxy` accepts on."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    # Accept loops poll so close() can stop them without a connection arriving.
+    sock.settimeout(0.2)
+    return sock
+
+
 #: Where :func:`in_front_of` listens: another loopback address, so the server's own port numbers are free there.
 PROXY_HOST = "127.0.0.2"
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` port numbers free on this machine now (for an FTP server's passive ports)."""
-    sockets = [socket.socket() for _ in range(count)]
+    """``count`` port numbers free now on 127.0.0.1 and on :data:`PROXY_HOST` (for an FTP
+    server's passive ports, which :func:`in_front_of` listens at on the other address)."""
+    sockets: list[socket.socket] = []
+    ports: list[int] = []
     try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
+        while len(ports) < count:
+            first = socket.socket()
+            sockets.append(first)
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            mirror = socket.socket()
+            sockets.append(mirror)
+            try:
+                mirror.bind((PROXY_HOST, port))
+            except OSError:
+                continue  # taken on the proxy's address: keep it held, try another
+            ports.append(port)
+        return ports
     finally:
         for sock in sockets:
             sock.close()
 
 
 @contextlib.contextmanager
-def in_front_of(url: str, plan: Plan | None = None, *, passive_ports: Iterable[int] = ()) -> Iterator[
-        tuple[FaultProxy, str]]:
+def in_front_of(
+    url: str,
+    plan: Plan | None = None,
+    *,
+    passive_ports: Iterable[int] = (),
+    listeners: Mapping[int, socket.socket] | None = None,
+) -> Iterator[tuple[FaultProxy, str]]:
     """A :class:`FaultProxy` in front of the server of ``url``, and the URL that goes through it.
 
     The proxy listens on ``127.0.0.2`` at the server's own port, and for FTP at each of its
     ``passive_ports`` (the server must use exactly these: the data connection goes to the
     control connection's address at the port the server announces).  The server's certificate
-    must name ``127.0.0.2`` (:func:`xfer.testing.pki.create_pki`'s does)::
+    must name ``127.0.0.2`` (:func:`xfer.testing.pki.create_pki`'s does).  ``listeners``: those
+    port numbers already bound there (:func:`listen_at`), kept open after the block::
 
         with in_front_of(endpoint.url, {0: Cut("down", after=100_000)}) as (proxy, url):
             xfer.connect(url, ...).get_file("/big.bin", "big.bin")
@@ -323,6 +357,7 @@ def in_front_of(url: str, plan: Plan | None = None, *, passive_ports: Iterable[i
     host, port = parts.hostname or "127.0.0.1", parts.port
     if port is None:
         raise ValueError(f"{url}: name the port (the proxy listens at the same number)")
-    with FaultProxy((host, port), plan=plan, listen_host=PROXY_HOST, ports=[port, *passive_ports]) as proxy:
+    with FaultProxy((host, port), plan=plan, listen_host=PROXY_HOST, ports=[port, *passive_ports],
+                    listeners=listeners) as proxy:
         user = f"{parts.username}@" if parts.username else ""  # sftp://USER@host: the login name stays
         yield proxy, urllib.parse.urlunsplit(parts._replace(netloc=f"{user}{PROXY_HOST}:{port}"))

@@ -35,13 +35,16 @@ Fixtures:
 from __future__ import annotations
 
 import contextlib
+import errno
+import socket
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .endpoints import Endpoint, serve
-from .faults import FaultProxy, Plan, free_ports, in_front_of
+from .faults import PROXY_HOST, FaultProxy, Plan, free_ports, in_front_of, listen_at
 from .pki import TestPKI, create_pki
 
 if TYPE_CHECKING:
@@ -123,31 +126,64 @@ def xfer_sftp_server(xfer_serve: Callable[..., Endpoint]) -> Endpoint:
 
 
 class FaultyServer:
-    """An embedded server (``endpoint``) that scenarios reach through a fresh fault proxy each."""
+    """An embedded server (``endpoint``) that scenarios reach through a fresh fault proxy each.
 
-    def __init__(self, endpoint: Endpoint, passive_ports: list[int]) -> None:
+    ``listeners``: the proxy's sockets on 127.0.0.2 at the server's control and passive port
+    numbers, bound once and handed from one scenario's proxy to the next."""
+
+    def __init__(self, endpoint: Endpoint, passive_ports: list[int],
+                 listeners: dict[int, socket.socket] | None = None) -> None:
         self.endpoint = endpoint
         self.passive_ports = passive_ports
+        self.listeners = listeners or {}
 
     @contextlib.contextmanager
     def through(self, plan: Plan | None = None) -> Iterator[tuple[FaultProxy, Profile]]:
         """A proxy breaking connections per ``plan``, and the endpoint's profile going through it."""
         from ..profiles import Profile
 
-        with in_front_of(self.endpoint.url, plan, passive_ports=self.passive_ports) as (proxy, url):
+        with in_front_of(self.endpoint.url, plan, passive_ports=self.passive_ports,
+                         listeners=self.listeners) as (proxy, url):
             profile = self.endpoint.profile
             yield proxy, Profile.from_mapping(profile.name, {**profile.to_toml(), "url": url})
 
 
+#: Servers started before one whose port numbers were all free on the proxy's address too.
+_FAULTY_ATTEMPTS = 10
+
+
 @pytest.fixture
-def xfer_faulty(xfer_serve: Callable[..., Endpoint]) -> Callable[..., FaultyServer]:
-    """``xfer_faulty(protocol, **server_options) -> FaultyServer``; FTP servers get fixed passive ports."""
+def xfer_faulty(
+    xfer_pki: TestPKI, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., FaultyServer]]:
+    """``xfer_faulty(protocol, **server_options) -> FaultyServer``; FTP servers get fixed passive ports.
 
-    def start(protocol: str, **options: Any) -> FaultyServer:
-        passive: list[int] = []
-        if protocol in ("ftps", "ftpes"):
-            passive = free_ports(4)
-            options["handler_attrs"] = {**options.get("handler_attrs", {}), "passive_ports": passive}
-        return FaultyServer(xfer_serve(protocol, **options), passive)
+    The proxy listens on 127.0.0.2 at the server's own port numbers.  The server chose its
+    number on 127.0.0.1 only, so another socket may hold it on 127.0.0.2: then the server is
+    stopped and another started, until every number is free on both addresses."""
+    with contextlib.ExitStack() as stack:
 
-    return start
+        def start(protocol: str, **options: Any) -> FaultyServer:
+            if protocol == "as2":
+                monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path_factory.mktemp("xfer-data")))
+            for attempt in range(_FAULTY_ATTEMPTS):
+                with contextlib.ExitStack() as started:
+                    passive: list[int] = []
+                    if protocol in ("ftps", "ftpes"):
+                        passive = free_ports(4)
+                        options["handler_attrs"] = {**options.get("handler_attrs", {}), "passive_ports": passive}
+                    root = tmp_path_factory.mktemp(f"xfer-{protocol}-root")
+                    endpoint = started.enter_context(serve(protocol, xfer_pki, root=root, **options))
+                    listeners: dict[int, socket.socket] = {}
+                    try:
+                        for port in (urllib.parse.urlsplit(endpoint.url).port or 0, *passive):
+                            listeners[port] = started.enter_context(listen_at(PROXY_HOST, port))
+                    except OSError as error:
+                        if error.errno != errno.EADDRINUSE or attempt == _FAULTY_ATTEMPTS - 1:
+                            raise
+                        continue  # leaving the block stops this server
+                    stack.enter_context(started.pop_all())
+                    return FaultyServer(endpoint, passive, listeners)
+            raise AssertionError("unreachable")
+
+        yield start
