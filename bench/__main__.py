@@ -14,6 +14,7 @@ two cores; ``--size-mib 256 --repeat 1`` gives a first look in minutes.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from bench import _harness as h
 from bench import bench_ftps, bench_https, bench_sftp, bench_small_files, bench_startup, bench_webdav
@@ -31,15 +32,16 @@ def main() -> None:
     if "big" in parts:
         # lftp is pinned to TLS 1.2 on vsftpd (see bench_ftps.py): both FTPS clients use it.
         tls12 = argparse.Namespace(**{**vars(args), "tls": "1.2"})
-        measured += [
-            bench_https.run(args),
-            bench_webdav.run(args),
-            bench_ftps.run(tls12),
-            bench_ftps.run(tls12, implicit=True),
-            bench_sftp.run(args),
-        ]
-        for m in measured:
-            m.print()
+        rows: dict[str, list[Callable[[], h.Measured]]] = {
+            "https": [lambda: bench_https.run(args)],
+            "webdav": [lambda: bench_webdav.run(args)],
+            "ftps": [lambda: bench_ftps.run(tls12), lambda: bench_ftps.run(tls12, implicit=True)],
+            "sftp": [lambda: bench_sftp.run(args)],
+        }
+        for protocol in args.protocol or rows:
+            for row in rows[protocol]:
+                measured.append(row())
+                measured[-1].print()  # each as it is measured: a later failure keeps what was
     if "small" in parts:
         print("\nsmall files, whole command, ratio = anchor time / xfer time (> 1: xfer faster)\n")
         for protocol in args.protocol or sorted(bench_small_files.SERVERS):

@@ -165,6 +165,10 @@ def bed_server(name: str, args: argparse.Namespace) -> Iterator[Bench]:
     work.chmod(0o755)
     own = args.bed_dir is None
     bed = Bed.start(work / "bed", names=[name]) if own else Bed.load(args.bed_dir)
+    if name not in bed.servers:
+        shutil.rmtree(work, ignore_errors=True)
+        raise SystemExit(f"bench: the bed in {args.bed_dir} runs no {name} "
+                         f"(python -m integration up --dir {args.bed_dir} --only {name},...)")
     try:
         identity = Identity.of(bed)
         env = {**os.environ, "XFER_BENCH_PW": identity.password, "XFER_CONFIG_DIR": str(work / "config")}

@@ -627,3 +627,18 @@ def test_a_delete_answered_202_is_no_removal(
     with WebDAVServer(pki, root=root, intercept=lambda r: Reply(202) if r.method == "DELETE" else None) as srv, \
             srv.adapter(client_context()) as remote, pytest.raises(RemoteError, match="not done"):
         remote.rm("/f.txt")
+
+
+def test_ranged_upload_pieces_are_a_sixteenth_of_the_file_between_16_and_64_mib() -> None:
+    """What a cut may cost sent again, against the idle time between pieces (issue 14: a 1 GiB
+    upload to Apache in 16 MiB pieces took 1.9 s, in 64 MiB ones 1.7 s, in one PUT 1.57 s)."""
+    from xfer.adapters.http_transfer import RANGED_PUT_CHUNK, RANGED_PUT_LARGEST, ranged_piece
+
+    mib = 2**20
+    assert (16 * mib, 64 * mib) == (RANGED_PUT_CHUNK, RANGED_PUT_LARGEST)
+    assert ranged_piece(RANGED_PUT_CHUNK + 1) == 16 * mib
+    assert ranged_piece(256 * mib) == 16 * mib
+    assert ranged_piece(256 * mib + 1) == 17 * mib  # a sixteenth, rounded up to whole MiB
+    assert ranged_piece(640 * mib) == 40 * mib
+    assert ranged_piece(1024 * mib) == 64 * mib
+    assert ranged_piece(100 * 1024 * mib) == 64 * mib
