@@ -34,6 +34,7 @@ that lets it stay open.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import re
@@ -262,6 +263,24 @@ class _Answer:
         self.buffer += data
         return bool(data)
 
+    def take_what_arrived(self) -> None:
+        """Add to the buffer what the server has sent already, without waiting for more.
+
+        After the last answer asked for nothing should have come; what has is the sign of an
+        answer too many, which puts the answers read before it out of step with the requests.
+        (Only what is here now: bytes still on their way are found by the next use of the
+        connection, which urllib3 drops when it finds it readable.)"""
+        timeout = self.sock.gettimeout()
+        try:
+            self.sock.settimeout(0.0)
+            while data := self.sock.recv(_RECEIVE):
+                self.buffer += data
+        except (ssl.SSLWantReadError, BlockingIOError, OSError):
+            pass  # nothing more now (or a close: no bytes either)
+        finally:
+            with contextlib.suppress(OSError):
+                self.sock.settimeout(timeout)
+
     def head(self) -> list[str]:
         """The next answer head's lines (status line first), consumed from the buffer."""
         while True:
@@ -333,7 +352,9 @@ class _Answer:
 
 def _exchange(sock: ssl.SSLSocket, data: bytes, requests_: Sequence[requests.PreparedRequest]) -> tuple[Answers, bool]:
     """Send ``data`` (the requests) and read their answers: (the answers, whether the connection
-    may be reused).  An answer after the first that does not come whole is None."""
+    may be reused).  An answer after the first that does not come whole is None; so is one whose
+    end is in doubt (the next answer's head is not one), and every answer after the first when
+    more came than was asked for."""
     answer = _Answer(sock)
     answers = Answers()
     try:
@@ -351,18 +372,49 @@ def _exchange(sock: ssl.SSLSocket, data: bytes, requests_: Sequence[requests.Pre
     else:
         response, reusable = _read_answer(answer, requests_[0])
     answers.append(response)
+    #: Whether every answer was read to its end, so that nothing more should have come.
+    whole = not answers.cut
     for request in requests_[1:]:
         if not reusable:
             answers.append(None)
+            whole = False
             continue
         try:
             later, reusable = _read_answer(answer, request)
-        except (OSError, http.client.HTTPException, _BodyBroken):
-            later, reusable = None, False
+        except _BodyBroken:
+            later, reusable, whole = None, False, False  # (its head was whole: the one before ended where it said)
+        except (OSError, http.client.HTTPException) as exc:
+            later, reusable, whole = None, False, False
+            if _misframed(exc, answer):
+                # The answer before this one did not end where its framing said (a body shorter or
+                # longer than its Content-Length on a connection kept open): its "whole" body holds
+                # bytes of this answer, or lost its own tail here.  Not to be saved (review P, 1).
+                answers[-1] = None
         answers.append(later)
+    last = answers[-1]
+    if whole and last is not None and not body_left_unread(last):
+        answer.take_what_arrived()
+        extra = bytes(answer.buffer.strip(b"\r\n"))
+    else:
+        extra = b""  # (what follows an answer left unread, or a connection given up, is no sign)
+    if extra:
+        # More than was asked for: an extra answer (an error page written after a complete
+        # answer, a split response) puts every later answer one place off, each looking proven
+        # under another file's name.  Where the shift began cannot be known: none after the first
+        # is trusted (review P, finding 2).  The first began where the connection's bytes did.
+        # (Stray empty lines after a body, which old servers send, are not an answer.)
+        answers[1:] = [None] * (len(answers) - 1)
     if answer.buffer or answers.cut:
         reusable = False  # bytes after the answers (nothing we asked for), or a request only half sent
     return answers, reusable
+
+
+def _misframed(failure: BaseException, answer: _Answer) -> bool:
+    """Whether reading the next answer's head failed on bytes that cannot start one, rather than on a
+    connection that ended or broke between two answers (then the answer before it is as it was)."""
+    if isinstance(failure, http.client.RemoteDisconnected):
+        return False  # closed before any byte of it: a keep-alive limit
+    return isinstance(failure, http.client.HTTPException) or bool(answer.buffer)
 
 
 def _read_answer(answer: _Answer, request: requests.PreparedRequest) -> tuple[requests.Response, bool]:
