@@ -760,3 +760,20 @@ def test_uploads_stopped_in_a_later_write_tell_of_every_file_proven_before(
     # server may hold it, but nothing proved it (it went again, and its second read stopped it).
     assert told and sorted(names[place] for place in told) == sorted(n for n in served if reads[n] == 1)
     assert all(served[names[place]] == files[names[place]] for place in told)
+
+
+def test_the_proof_of_an_upload_is_asked_of_the_origin_not_of_a_cache(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The HEADs and the listing that prove uploads (alone and together) carry ``Cache-Control:
+    no-cache``: a caching proxy that kept the old file's answer must not answer for the new one
+    (RFC 9111 5.2.1.4; review P: an old copy of the same size proved a PUT stored wrongly)."""
+    files = _tree(tmp_path / "tree")
+    with HTTPSServer(pki, root=tmp_path / "srv") as srv, _adapter(srv.host, srv.port, client_context()) as remote:
+        remote.put_file(tmp_path / "tree" / sorted(files)[0], "/one.bin")
+        remote.put([tmp_path / "tree"], "/in/", recursive=True)
+        proofs = [r for r in srv.requests if r.method == "HEAD" or (r.method == "GET" and r.path.endswith("/"))]
+    assert any(r.method == "HEAD" and r.path == "/one.bin" for r in proofs)
+    assert any(r.method == "GET" for r in proofs)  # a group's listing
+    assert all(r.headers.get("Cache-Control") == "no-cache" for r in proofs), \
+        [(r.method, r.path, r.headers.get("Cache-Control")) for r in proofs]

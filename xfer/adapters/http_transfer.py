@@ -74,11 +74,14 @@ _PUT_HEADERS = {"Content-Type": "application/octet-stream"}
 _GET_HEADERS = {"Accept-Encoding": "identity"}
 #: A folder's listing, to check a pipelined group's uploads (nginx ``autoindex_format json``); not
 #: compressed: the lean reader does not decode (a gzipped listing would read as no listing).
-_LISTING_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity"}
+_LISTING_HEADERS = {"Accept": "application/json", "Accept-Encoding": "identity", "Cache-Control": "no-cache"}
 
 
-#: A file's ``HEAD``: no content coding (the length is the file's, not a coding's).
-HEAD_HEADERS = {"Accept-Encoding": "identity"}
+#: A file's ``HEAD``: no content coding (the length is the file's, not a coding's), and from the
+#: origin: a caching proxy in front of it (Varnish, nginx ``proxy_cache``, a CDN) that kept the
+#: file's old answer must not answer for it (RFC 9111 5.2.1.4).  The HEAD after an upload is its
+#: proof; an old copy of the same size would prove a PUT the server stored wrongly (review P).
+HEAD_HEADERS = {"Accept-Encoding": "identity", "Cache-Control": "no-cache"}
 
 
 def _head_headers(want_digest: bool) -> dict[str, str]:
