@@ -107,7 +107,7 @@ class _Together(_Connection):
         return self._tell([None if remote in self.refuse else f"together {remote}"
                            for _local, remote, _callback in files], landed)
 
-    def get_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None) -> list[Any]:
+    def get_together(self, files: list[tuple[str, str, Any]], *, landed: Any = None, listed: Any = None) -> list[Any]:
         self.groups.append([f"get {remote} -> {local}" for remote, local, _callback in files])
         return self._tell([None if remote in self.refuse else f"got {remote}" for remote, _local, _callback in files],
                           landed)

@@ -220,6 +220,23 @@ def test_an_answer_too_many_puts_no_file_under_another_files_name(
         assert (tmp_path / "out" / name).read_bytes() == data, name
 
 
+def test_an_answer_of_another_size_than_listed_goes_alone(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The listing said 103 bytes, the group's answer brought 90: a file changed since it was
+    listed, or an answer out of step with its request whose sign (an answer too many) was still on
+    its way (review P, finding 2).  Not taken from the group: alone, its own answer is saved."""
+    changed = b"c" * 90
+    files = {**FILES}
+    replies = _scripted_tree(files, f3_bin=Reply(body=changed, end="keep-alive"))
+    results, requests = _scripted_get(pki, client_context, tmp_path, replies)
+    [f3] = [r for r in results if r.local.endswith("f3.bin")]
+    assert not f3.details.get("pipelined") and f3.size == 90
+    assert (tmp_path / "out" / "f3.bin").read_bytes() == changed
+    assert Counter(path for method, path in requests if method == "GET")["/tree/f3.bin"] == 2
+    assert all(r.details.get("pipelined") for r in results if r.local.endswith(("f4.bin", "f5.bin")))
+
+
 def test_stray_empty_lines_after_the_last_answer_keep_the_group(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
 ) -> None:

@@ -337,7 +337,7 @@ def _run_group(
                                                landed=landed, preserve_times=first.preserve_times)
             else:
                 results = adapter.get_together([(group[n].remote, group[n].local, callbacks[n]) for n in together],
-                                               landed=landed)
+                                               landed=landed, listed=[group[n].size for n in together])
             for number, result in zip(together, results, strict=True):
                 if result is not None:
                     moved.setdefault(number, result)  # (an adapter that tells nothing as files land)

@@ -513,10 +513,11 @@ class Adapter:
 
     def get_together(
         self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]],
-        *, landed: Landed | None = None,
+        *, landed: Landed | None = None, listed: Sequence[int | None] | None = None,
     ) -> list[TransferResult | None]:
         """Download small files ``(remote, local, callback)`` several at a time, as :meth:`put_together`
-        uploads them (the sizes a listing showed make them small).
+        uploads them (the sizes a listing showed make them small; ``listed``: those sizes, per file,
+        where known: an answer of another size is not taken from the group, the file goes alone).
 
         Per file its result, or None: not downloaded this way (nothing is left under its local
         name), to be downloaded with :meth:`get_file`, which says what is wrong with it and

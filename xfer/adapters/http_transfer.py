@@ -640,6 +640,7 @@ class HTTPTransfer:
         self, files: Sequence[tuple[str, str, ProgressCallback | None]],
         alone: Callable[[str, str, ProgressCallback | None], TransferResult] | None = None,
         landed: Landed | None = None,
+        listed: Sequence[int | None] | None = None,
     ) -> list[TransferResult | None]:
         """Small files ``(remote, local, callback)``: their GETs in one write on an open connection
         (HTTP/1.1 pipelining, as :meth:`upload_together` sends PUTs), each answer saved as
@@ -660,8 +661,9 @@ class HTTPTransfer:
         run is continued by the download alone.  ``landed`` is told of each file saved, as it is.
         """
         fetch = alone or self.get
+        sizes = list(listed) if listed is not None else [None] * len(files)
         return self._in_writes(len(files), lambda places, report: self._download_group(
-            [files[place] for place in places], report, fetch), landed)
+            [files[place] for place in places], report, fetch, [sizes[place] for place in places]), landed)
 
     @staticmethod
     def _in_writes(
@@ -697,10 +699,11 @@ class HTTPTransfer:
 
     def _download_group(
         self, files: Sequence[tuple[str, str, ProgressCallback | None]], report: _Report,
-        alone: Callable[[str, str, ProgressCallback | None], TransferResult],
+        alone: Callable[[str, str, ProgressCallback | None], TransferResult], listed: Sequence[int | None],
     ) -> _Written:
         """One write of :meth:`download_together` (after the first file alone, if no connection
-        was open); ``report`` hears of each file saved, by its position in ``files``."""
+        was open); ``report`` hears of each file saved, by its position in ``files``, of which
+        ``listed`` are the sizes the listing showed (None: not known)."""
         results: list[TransferResult | None] = [None] * len(files)
         if not self.can_go_together(upload=False):
             return _Written(results, [], 0)
@@ -730,6 +733,13 @@ class HTTPTransfer:
                 for place, answer in zip(places, answers, strict=True):
                     if answer is None:
                         unanswered.append(place)  # sent again
+                        continue
+                    if _other_size(answer, listed[place]):
+                        # Another size than the listing's: a file changed since, or an answer out of
+                        # step with its request (one too many from the server, its bytes still on
+                        # their way when the answers were read: review P, finding 2).  Alone, the
+                        # file's own answer says which.
+                        answer.close()
                         continue
                     remote, local, callback = files[place]
                     try:
@@ -1563,6 +1573,12 @@ def ranged_piece(size: int) -> int:
 #: Answers to a PUT with ``Content-Range`` that mean "not this way" (RFC 9110 forbids it in
 #: principle: 400; nginx: 501).
 _RANGE_REFUSED = frozenset({400, 405, 411, 416, 501})
+
+
+def _other_size(answer: requests.Response, listed: int | None) -> bool:
+    """Whether a pipelined GET's 200 brought a body read whole of another size than ``listed``."""
+    return (listed is not None and answer.status_code == 200 and not body_left_unread(answer)
+            and len(answer.content) != listed)
 
 
 def content_length(response: requests.Response) -> int | None:

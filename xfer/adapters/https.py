@@ -141,11 +141,11 @@ class HTTPSAdapter(Adapter):
 
     def get_together(
         self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]],
-        *, landed: Landed | None = None,
+        *, landed: Landed | None = None, listed: Sequence[int | None] | None = None,
     ) -> list[TransferResult | None]:
         self._require(Capability.GET)
         planned = [(self.remote_path(remote), os.fspath(local), callback) for remote, local, callback in files]
-        fetched = self.http.download_together(planned, landed=self._landing(landed))
+        fetched = self.http.download_together(planned, landed=self._landing(landed), listed=listed)
         return [None if result is None else self._common(result) for result in fetched]
 
     def _idempotent_put(self) -> bool:

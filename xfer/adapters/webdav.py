@@ -820,13 +820,14 @@ class WebDAVAdapter(Adapter):
 
     def get_together(
         self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]],
-        *, landed: Landed | None = None,
+        *, landed: Landed | None = None, listed: Sequence[int | None] | None = None,
     ) -> list[TransferResult | None]:
         """HTTP's pipelined GETs; any answer but a 200 (a collection's redirect among them) leaves
         its file to :meth:`_get_file`, which tells a folder from a failure."""
         self._require(Capability.GET)
         planned = [(self.remote_path(remote), os.fspath(local), callback) for remote, local, callback in files]
-        fetched = self.http.download_together(planned, alone=self._get_file, landed=self._landing(landed))
+        fetched = self.http.download_together(planned, alone=self._get_file, landed=self._landing(landed),
+                                              listed=listed)
         return [None if result is None else self._common(result) for result in fetched]
 
     def _folder_error(self, path: str) -> RemoteIsFolder:

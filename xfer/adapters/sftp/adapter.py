@@ -476,7 +476,7 @@ class SFTPAdapter(Adapter):
 
     def get_together(
         self, files: Sequence[tuple[str, str | os.PathLike[str], ProgressCallback | None]],
-        *, landed: Landed | None = None,
+        *, landed: Landed | None = None, listed: Sequence[int | None] | None = None,
     ) -> list[TransferResult | None]:
         """Small files downloaded at once on the one SFTP session: every file's requests (stat,
         open, read, close) in flight together, as the protocol allows (each carries its own id),
