@@ -178,7 +178,7 @@ class Plan:
     destination_files: int = 0
     #: Destination files ``--delete`` leaves because the source has something there it does not
     #: copy (``passed_over`` of :func:`plan_sync`), or a name that differs from a source name only
-    #: in case or Unicode form; skips in the output, but not "unchanged".
+    #: in case, Unicode form or trailing dots and spaces; skips in the output, but not "unchanged".
     kept: tuple[Action, ...] = ()
 
     @property
@@ -346,9 +346,10 @@ def plan_sync(
     not "not in source"; it is kept, a skip that says why.  ``not_followed``: the same of the
     destination's walk: a source file there, or under such a folder, is not written (a skip that
     says why), so a link the walk said it does not follow is never written through either.
-    Nor is a destination file deleted whose path differs from a source path only in case or
-    Unicode form (NFC/NFD): a case-insensitive destination holds the two as one file, the one the
-    source's was just written to; it is kept, a skip that names the source's, and a warning.
+    Nor is a destination file deleted whose path differs from a source path only in case, Unicode
+    form (NFC/NFD) or trailing dots and spaces of a name: a case-insensitive destination (one on
+    Win32 paths, which drop those dots and spaces) holds the two as one file, the one the source's
+    was just written to; it is kept, a skip that names the source's, and a warning.
     For ``mode="checksum"`` only:
     ``stated(state)`` is the ``(algorithm, hex)`` a side gives of its own accord (by default
     the listing's, ``state.digest``; :func:`sync` asks the server where the listing has none),
@@ -385,7 +386,8 @@ def plan_sync(
     # holds ``Report.CSV`` and the source's ``report.csv`` as one file, the one this run just
     # wrote: deleting the listed name would delete the copy (and with --remove-source-files the
     # only one left).  Whether the destination folds cannot be known from a listing, so such a
-    # name is never deleted (review D, finding 1).
+    # name is never deleted (review D, finding 1).  Win32 paths drop trailing dots and spaces the
+    # same way: ``STOR report.`` writes ``report`` (review S, finding 1).
     folded: dict[str, str] = {}
     for name in source if delete else ():
         folded[_folded(name)] = name
@@ -398,11 +400,11 @@ def plan_sync(
         elif _folded(path) in folded:
             twin = folded[_folded(path)]
             _log.warning("sync: %s is not deleted: it differs from the source's %s only in case, Unicode "
-                         "form or bytes that are not UTF-8, and a destination that folds them holds the two as "
-                         "one file", path, twin)
-            kept.append(Action("skip", path, f"kept: the source's {twin} differs only in case, form or bytes "
-                               "that are not UTF-8 (on a destination that folds them they are one file)",
-                               destination[path].size))
+                         "form, trailing dots or spaces, or bytes that are not UTF-8, and a destination that "
+                         "folds them holds the two as one file", path, twin)
+            kept.append(Action("skip", path, f"kept: the source's {twin} differs only in case, form, trailing "
+                               "dots or spaces, or bytes that are not UTF-8 (on a destination that folds them "
+                               "they are one file)", destination[path].size))
         else:
             deletes.append(Action("delete", path, "not in source", destination[path].size))
     return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(present), kept=tuple(kept))
@@ -1183,6 +1185,8 @@ def twin_kept(source: str, twin: str, *, on: str) -> IntegrityError:
 
 def _folded(relative: str, *, replaced: bool = False) -> str:
     """A name as a case- and form-insensitive disk sees it: two names alike here may be one file.
+    Each name of the path without its trailing dots and spaces: Win32 paths drop them (IIS, any
+    server on NTFS through them), so ``report.`` is stored as ``report`` (review S, finding 1).
 
     ``replaced``: also as a server that stores names as Unicode keeps a name that is not UTF-8,
     each such byte (a lone surrogate here) U+FFFD: pyftpdlib lists a local ``bad\xff.txt`` just
@@ -1190,7 +1194,7 @@ def _folded(relative: str, *, replaced: bool = False) -> str:
     other run (review J, finding 5).  Only for a source name against the destination's: two
     source names that differ in such bytes (Latin-1 ``caf\xe9``, ``caf\xe8``) are two files
     (review O, finding 6)."""
-    folded = unicodedata.normalize("NFC", relative)
+    folded = "/".join(name.rstrip(". ") or name for name in unicodedata.normalize("NFC", relative).split("/"))
     return (_UNDECODABLE.sub("\ufffd", folded) if replaced else folded).casefold()
 
 
@@ -1199,9 +1203,10 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 def name_twins(names: Iterable[str]) -> dict[str, str]:
-    """Each name that differs from another only in case or Unicode form, with one such other: on a
-    case-insensitive disk or server (Windows, macOS) the two are one file.  Uploading both with
-    ``--remove-source-files`` would remove both sources while the server keeps one of them."""
+    """Each name that differs from another only in case, Unicode form or trailing dots and spaces
+    (:func:`_folded`), with one such other: on a case-insensitive disk or server (Windows, macOS)
+    the two are one file.  Uploading both with ``--remove-source-files`` would remove both
+    sources while the server keeps one of them."""
     by_fold: dict[str, list[str]] = {}
     for name in names:
         by_fold.setdefault(_folded(name), []).append(name)

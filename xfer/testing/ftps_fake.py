@@ -126,6 +126,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
     time; ``-5``: five hours west), or a zone's name (``"Europe/Berlin"``: each file at that
     zone's offset on its own date, summer time and all).  MDTM, MLSD and MLST stay in UTC, as
     RFC 3659 says.
+``win32_names``
+    every name loses its trailing dots and spaces, as Win32 paths drop them (IIS, any server on
+    NTFS through them): ``STOR report.`` writes ``report``, and ``report`` is what LIST shows.
 ``mdtm``
     ``False``: no MDTM (``502``, not in FEAT).
 ``clock_ahead``
@@ -249,6 +252,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         list_format: ListFormat = "year",
         list_months: Sequence[str] = _C_MONTHS,
         list_zone: float | str = 0.0,
+        win32_names: bool = False,
         mdtm: bool = True,
         clock_ahead: float = 0.0,
         list_extra: Sequence[str] = (),
@@ -297,6 +301,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.list_months = tuple(list_months)
         self.list_zone: dt.tzinfo = (zoneinfo.ZoneInfo(list_zone) if isinstance(list_zone, str)
                                      else dt.timezone(dt.timedelta(hours=list_zone)))
+        self.win32_names = win32_names
         self.mdtm = mdtm
         self.clock_ahead = clock_ahead
         self.list_extra = tuple(list_extra)
@@ -406,6 +411,8 @@ class _Session:
         parts = [p for p in arg.split("/") if p not in ("", ".")]
         if ".." in parts:
             raise PermissionError(arg)
+        if self.server.win32_names:
+            parts = [part.rstrip(". ") or part for part in parts]
         return self.server.root.joinpath(*parts) if parts else self.server.root
 
     def dispatch(self, verb: str, arg: str) -> None:
