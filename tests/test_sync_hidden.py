@@ -1,0 +1,62 @@
+"""``sync --delete`` down never deletes a local file the server has but its listing does not show
+as a file (review S): a name xfer cannot address, a dot name an index page or ``LIST`` hides, a
+folder gone between its look and its listing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from xfer.sync import sync
+from xfer.testing.pki import TestPKI
+from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
+from xfer.tls import XferSSLContext
+
+from .test_sync import make_tree
+
+ContextFactory = Callable[..., XferSSLContext]
+
+FILES = {"a.txt": b"a", "b.txt": b"bb", "c.txt": b"ccc"}
+
+
+def _member(href: str, size: int, *, collection: bool = False) -> str:
+    kind = "<D:collection/>" if collection else ""
+    return (f"<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype>{kind}</D:resourcetype>"
+            f"<D:getcontentlength>{size}</D:getcontentlength>"
+            "<D:getlastmodified>Mon, 01 Jan 2024 00:00:00 GMT</D:getlastmodified></D:prop>"
+            "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>")
+
+
+def test_a_webdav_name_not_utf8_keeps_its_local_copy(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review S, finding 2: Apache mod_dav on a Latin-1 disk lists ``caf%E9.txt``.  Before: the adapter
+    dropped it from the listing, so ``sync --delete`` down deleted the local ``caf\\xe9.txt`` the
+    server still had.  Now it is listed as neither file nor folder, passed over with a word, and kept."""
+
+    def latin1_member(request: RecordedRequest) -> Reply | None:
+        # (wsgidav answers 500 on a folder holding such a name: its Depth-1 answer is written here.)
+        if request.method == "PROPFIND" and request.path.rstrip("/") == "/out" and request.headers.get("Depth") == "1":
+            members = [_member("/out/", 0, collection=True), *(_member(f"/out/{n}", len(d)) for n, d in FILES.items()),
+                       _member("/out/caf%E9.txt", 6)]
+            return Reply(207, ('<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
+                               + "".join(members) + "</D:multistatus>").encode())
+        return None
+
+    local = tmp_path / "inbox"
+    make_tree(local, FILES)
+    latin1 = os.path.join(os.fsencode(local), b"caf\xe9.txt")
+    with open(latin1, "wb") as handle:
+        handle.write(b"latin1")
+    with WebDAVServer(pki, root=tmp_path / "dav", intercept=latin1_member) as srv:
+        make_tree(srv.root / "out", FILES)
+        with srv.adapter(client_context()) as remote:
+            assert [(e.name, e.type) for e in remote.ls("/out")][-1] == ("caf\udce9.txt", "other")
+            result = sync(remote, "/out", local, upload=False, delete=True, force=True)
+    assert result.error is None and result.deleted == []
+    assert [(a.path, a.reason) for a in result.plan.kept] == [("caf\udce9.txt", "kept: the source has it, not listed")]
+    assert os.path.exists(latin1)
+    assert "skipped '/out/caf\\udce9.txt': its name is not UTF-8" in caplog.text
