@@ -5,17 +5,21 @@ folder gone between its look and its listing."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from xfer.sync import sync
+from xfer.adapters.base import Adapter
+from xfer.sync import SyncResult, sync
+from xfer.testing.https_server import HTTPSServer, IndexMode
 from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
 from xfer.tls import XferSSLContext
 
-from .test_sync import make_tree
+from .test_sync import make_tree, tree
+from .test_sync_index import index_adapter
 
 ContextFactory = Callable[..., XferSSLContext]
 
@@ -60,3 +64,31 @@ def test_a_webdav_name_not_utf8_keeps_its_local_copy(
     assert [(a.path, a.reason) for a in result.plan.kept] == [("caf\udce9.txt", "kept: the source has it, not listed")]
     assert os.path.exists(latin1)
     assert "skipped '/out/caf\\udce9.txt': its name is not UTF-8" in caplog.text
+
+
+def _dotfiles_down(remote: Adapter, served: Path, local: Path) -> SyncResult:
+    """``sync --delete`` down into ``local`` holding the dot files ``served`` has (one changed there
+    since), one the server does not have, and plain files."""
+    make_tree(served, {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"})
+    make_tree(local, {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x1\n", ".gone": b"g"})
+    later = time.time() - 60  # the server's .conf/x.txt is newer (and of the same size)
+    os.utime(served / ".conf" / "x.txt", (later, later))
+    return sync(remote, "/out", local, upload=False, delete=True)
+
+
+@pytest.mark.parametrize("index", ["html", "json"])
+def test_sync_delete_down_keeps_dotfiles_an_index_hides(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, index: IndexMode
+) -> None:
+    """Review S, finding 3: nginx's index leaves out names starting with ".".  Before: ``sync --delete``
+    down took the local ``.settings.json`` and ``.conf/x.txt`` for "not in source" and deleted them while
+    the server had them.  Now each is asked about (HEAD): found, it is compared as a listed file."""
+    local = tmp_path / "inbox"
+    with HTTPSServer(pki, root=tmp_path / "srv", index=index, hide_dotfiles=True) as srv:
+        with index_adapter(srv, client_context(), index) as remote:
+            result = _dotfiles_down(remote, tmp_path / "srv" / "out", local)
+    assert result.error is None, result.error
+    assert [a.path for a in result.plan.transfers] == [".conf/x.txt"]
+    assert result.deleted == [".gone"]
+    assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"}
+

@@ -561,15 +561,16 @@ def _look_up_hidden(
     remote: Adapter, remote_path: str, local_states: Mapping[str, FileState], remote_states: dict[str, FileState],
     remote_folders: Collection[str], filters: Filters,
 ) -> None:
-    """Ask the server about each source file its listing did not show under a dot name.
+    """Ask the server about each local file its listing did not show under a dot name.
 
     nginx's and Apache's index pages leave out names starting with ``.`` (so do vsftpd and
-    pure-ftpd unless told otherwise): without a look such a file is "new" on every run and sent
-    again (review D, finding 7).  One ``info`` (HTTP ``HEAD``, FTP ``MLST``/``SIZE``, SFTP
-    ``STAT``) per such file, only where it can find something: not where the listing shows
-    every name (:attr:`Adapter.lists_dotfiles`: SFTP, WebDAV, MLSD), and not under a folder
-    the listing showed is not there (review E: 400 new dotfiles cost 400 round trips first).
-    A found file is compared as if listed.
+    pure-ftpd's ``LIST`` unless told otherwise): without a look such a file is "new" on every
+    upload and sent again (review D, finding 7), and ``--delete`` down deleted the local copy
+    of one the server has (review S, finding 3).  One ``info`` (HTTP ``HEAD``, FTP
+    ``MLST``/``SIZE``, SFTP ``STAT``) per such file, only where it can find something: not
+    where the listing shows every name (:attr:`Adapter.lists_dotfiles`: SFTP, WebDAV, MLSD),
+    and not under a folder the listing showed is not there (review E: 400 new dotfiles cost
+    400 round trips first).  A found file is compared as if listed.
     """
     if remote.lists_dotfiles:
         return
@@ -732,9 +733,11 @@ def sync(
                                      if top is not None else ({}, set()))
     if top is not None:
         _look_up_unsized(remote, remote_path, remote_states, local_states, compare or Compare())
-    if upload:
-        if top is not None:
+        if upload or delete:
+            # Up: a source file the listing hides is not new.  Down with --delete: a local file the
+            # listing hides is not "not in source" (review S, finding 3).
             _look_up_hidden(remote, remote_path, local_states, remote_states, remote_folders, filters or Filters())
+    if upload:
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
         compare = replace(compare or Compare(), newer_is_unchanged=True)
