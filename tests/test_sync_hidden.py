@@ -13,6 +13,7 @@ import pytest
 
 from xfer.adapters.base import Adapter
 from xfer.sync import SyncResult, sync
+from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.https_server import HTTPSServer, IndexMode
 from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
@@ -87,6 +88,22 @@ def test_sync_delete_down_keeps_dotfiles_an_index_hides(
     with HTTPSServer(pki, root=tmp_path / "srv", index=index, hide_dotfiles=True) as srv:
         with index_adapter(srv, client_context(), index) as remote:
             result = _dotfiles_down(remote, tmp_path / "srv" / "out", local)
+    assert result.error is None, result.error
+    assert [a.path for a in result.plan.transfers] == [".conf/x.txt"]
+    assert result.deleted == [".gone"]
+    assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"}
+
+
+def test_sync_delete_down_keeps_dotfiles_list_hides(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review S, finding 4: the same over FTP ``LIST`` (vsftpd without ``force_dot_files``, pure-ftpd
+    without ``-D``), where the server has no MLSD: each is asked about (SIZE, MDTM)."""
+    local = tmp_path / "inbox"
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, hide_dotfiles=True) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = _dotfiles_down(remote, tmp_path / "srv" / "out", local)
+            assert [e.name for e in remote.ls("/out")] == sorted(FILES)  # (hidden, as vsftpd does)
     assert result.error is None, result.error
     assert [a.path for a in result.plan.transfers] == [".conf/x.txt"]
     assert result.deleted == [".gone"]
