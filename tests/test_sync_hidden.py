@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import one_error, run
 from xfer.adapters.base import Adapter
+from xfer.errors import ExitCode
 from xfer.sync import SyncResult, sync
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.https_server import HTTPSServer, IndexMode
@@ -109,3 +111,22 @@ def test_sync_delete_down_keeps_dotfiles_list_hides(
     assert result.deleted == [".gone"]
     assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"}
 
+
+
+def test_a_source_folder_gone_before_its_listing_fails_the_sync(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review S, finding 5: /out is there when looked at (MLST), gone when listed (MLSD: 550, removed or
+    renamed in between).  Before: an empty source, and ``--delete --force`` deleted every local file,
+    exit 0.  Now the sync fails as for a missing remote, and nothing local is touched."""
+    local = tmp_path / "inbox"
+    make_tree(local, FILES)
+    make_tree(tmp_path / "srv" / "out", FILES)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", replies={"MLSD /out": "550 No such file or directory."}) as srv:
+        monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
+        code, _, err = run(capsys, "sync", f"{srv.url}out", str(local), "--delete", "--force", "--retries", "0",
+                           "--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
+                           "--ca", str(pki.root_ca), "--username", srv.user, "--password", "env:XFER_T_FTP_PW")
+    assert code == ExitCode.REMOTE, err
+    one_error(err, "/out")
+    assert tree(local) == FILES

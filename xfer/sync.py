@@ -530,10 +530,15 @@ def _local_files(
 
 
 def _remote_files(
-    remote: Adapter, folder: str, max_depth: int, passed_over: list[str]
+    remote: Adapter, folder: str, max_depth: int, passed_over: list[str], *, upload: bool
 ) -> tuple[dict[str, FileState], set[str]]:
-    """Files (relative path -> state) and folders under remote ``folder``; empty if it does not exist.
-    What the listing shows but a path cannot name is added to ``passed_over``.
+    """Files (relative path -> state) and folders under remote ``folder``.  What the listing shows
+    but a path cannot name is added to ``passed_over``.
+
+    ``folder`` gone by the time it is listed (:class:`RemoteNotFound`): empty as a destination
+    (``upload``), an error as a source.  Read as an empty source, a folder removed or renamed
+    between its look and its listing made ``--delete --force`` delete the whole local tree
+    (review S, finding 5).
 
     Only the states are kept, not the listed entries: a tree of 100,000 files is held once.
     """
@@ -547,7 +552,7 @@ def _remote_files(
             else:
                 files[relative] = _remote_state(relative, entry)
     except RemoteNotFound:
-        if files or folders:
+        if files or folders or not upload:
             raise
     return files, folders
 
@@ -729,7 +734,7 @@ def sync(
         with contextlib.suppress(RemoteError):
             remote.ls(posixpath.dirname(remote_path.rstrip("/")) or "/")
     remote_passed_over: list[str] = []
-    remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over)
+    remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over, upload=upload)
                                      if top is not None else ({}, set()))
     if top is not None:
         _look_up_unsized(remote, remote_path, remote_states, local_states, compare or Compare())
