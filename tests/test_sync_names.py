@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from xfer.sync import FileState, Plan, plan_sync, sync
+from xfer.sync import FileState, Plan, name_twins, plan_sync, sync
 from xfer.testing import ftps_fake
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
@@ -82,3 +82,36 @@ def test_a_case_insensitive_server_keeps_the_file_just_uploaded(
     assert result.error is None and result.deleted == []
     assert [(a.path, a.kind) for a in result.plan.kept] == [("Report.CSV", "skip")]
     assert tree(tmp_path / "fake" / "in") == {**others, "Report.CSV": b"new report!\n"}
+
+
+def test_delete_keeps_a_destination_name_alike_but_for_trailing_dots_or_spaces() -> None:
+    plan = plan_sync(states("report.", "sub /a.txt", "x1", "x2"), states("report", "sub/a.txt", "x1", "x2", "gone"),
+                     delete=True)
+    assert deleted(plan) == ["gone"]
+    assert [(a.path, "trailing dots or spaces" in a.reason) for a in plan.kept] == [("report", True),
+                                                                                     ("sub/a.txt", True)]
+
+
+def test_a_win32_server_keeps_the_file_just_uploaded_under_a_name_with_a_trailing_dot(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review S, finding 1: a server on Win32 paths (IIS) stores ``report.`` as ``report``.  Before:
+    ``report.`` was sent as new into ``report``, then ``DELE report`` removed it as "not in source", and
+    ``--remove-source-files`` had removed the local one: the report existed nowhere, exit 0."""
+    others = {"x1.txt": b"1", "x2.txt": b"22", "x3.txt": b"333"}
+    make_tree(tmp_path / "fake" / "in", {**others, "report": b"old report\n"}, age=7200)
+    make_tree(tmp_path / "outbox", {**others, "report.": b"new report!\n"})
+    with (caplog.at_level(logging.WARNING, logger="xfer.sync"),
+          FakeFTPSServer(pki, root=tmp_path / "fake", win32_names=True) as srv,
+          srv.adapter(client_context()) as remote):
+        result = sync(remote, "/in", tmp_path / "outbox", upload=True, delete=True, remove_source=True)
+    assert result.error is None and result.deleted == []
+    assert [(a.path, a.kind) for a in result.plan.kept] == [("report", "skip")]
+    assert tree(tmp_path / "fake" / "in") == {**others, "report": b"new report!\n"}
+    assert "report is not deleted" in caplog.text and "trailing dots or spaces" in caplog.text
+
+
+def test_names_alike_but_for_trailing_dots_or_spaces_are_twins() -> None:
+    """``--remove-source-files`` up to a Win32 server keeps both sources of ``a.txt`` and ``a.txt.``: it holds one."""
+    assert name_twins(["a.txt", "a.txt.", "b/c", "b /c", ".d", "e"]) == {
+        "a.txt": "a.txt.", "a.txt.": "a.txt", "b/c": "b /c", "b /c": "b/c"}

@@ -483,7 +483,7 @@ def test_a_refused_member_whose_name_is_not_utf8_is_passed_over_as_any_such_name
         _member("/in/", collection=True), _member("/in/a.txt"), refused), depth="1"))
     _files(srv.root / "in", "a.txt")
     with srv.adapter(client_context()) as remote:
-        assert [e.name for e in remote.ls("/in")] == ["a.txt"]
+        assert [(e.name, e.type) for e in remote.ls("/in")] == [("a.txt", "file"), ("\udcff.txt", "other")]
 
 
 

@@ -1065,11 +1065,12 @@ def remote_tree(
                 yield path, (*names, entry.name), entry
         else:
             # A link the server could not follow (to nothing), a socket, a device, a name the server
-            # lists but will not describe to us: nothing to copy, but never passed over without a word.
-            refused = entry.extra.get("refused")
-            _log.warning("skipped %s: %s", path,
+            # lists but will not describe to us, or one xfer cannot address (``unaddressable``: why):
+            # nothing to copy, but never passed over without a word.
+            refused, unaddressable = entry.extra.get("refused"), entry.extra.get("unaddressable")
+            _log.warning("skipped %s: %s", ascii(path) if unaddressable else path,
                          f"the server lists it but does not describe it to us ({refused})" if refused
-                         else f"the server lists it as a {entry.type}, neither a file nor a folder")
+                         else unaddressable or f"the server lists it as a {entry.type}, neither a file nor a folder")
             if passed_over is not None:
                 passed_over.append("/".join((*names, entry.name)))
 

@@ -178,7 +178,7 @@ class Plan:
     destination_files: int = 0
     #: Destination files ``--delete`` leaves because the source has something there it does not
     #: copy (``passed_over`` of :func:`plan_sync`), or a name that differs from a source name only
-    #: in case or Unicode form; skips in the output, but not "unchanged".
+    #: in case, Unicode form or trailing dots and spaces; skips in the output, but not "unchanged".
     kept: tuple[Action, ...] = ()
 
     @property
@@ -346,9 +346,10 @@ def plan_sync(
     not "not in source"; it is kept, a skip that says why.  ``not_followed``: the same of the
     destination's walk: a source file there, or under such a folder, is not written (a skip that
     says why), so a link the walk said it does not follow is never written through either.
-    Nor is a destination file deleted whose path differs from a source path only in case or
-    Unicode form (NFC/NFD): a case-insensitive destination holds the two as one file, the one the
-    source's was just written to; it is kept, a skip that names the source's, and a warning.
+    Nor is a destination file deleted whose path differs from a source path only in case, Unicode
+    form (NFC/NFD) or trailing dots and spaces of a name: a case-insensitive destination (one on
+    Win32 paths, which drop those dots and spaces) holds the two as one file, the one the source's
+    was just written to; it is kept, a skip that names the source's, and a warning.
     For ``mode="checksum"`` only:
     ``stated(state)`` is the ``(algorithm, hex)`` a side gives of its own accord (by default
     the listing's, ``state.digest``; :func:`sync` asks the server where the listing has none),
@@ -385,7 +386,8 @@ def plan_sync(
     # holds ``Report.CSV`` and the source's ``report.csv`` as one file, the one this run just
     # wrote: deleting the listed name would delete the copy (and with --remove-source-files the
     # only one left).  Whether the destination folds cannot be known from a listing, so such a
-    # name is never deleted (review D, finding 1).
+    # name is never deleted (review D, finding 1).  Win32 paths drop trailing dots and spaces the
+    # same way: ``STOR report.`` writes ``report`` (review S, finding 1).
     folded: dict[str, str] = {}
     for name in source if delete else ():
         folded[_folded(name)] = name
@@ -398,11 +400,11 @@ def plan_sync(
         elif _folded(path) in folded:
             twin = folded[_folded(path)]
             _log.warning("sync: %s is not deleted: it differs from the source's %s only in case, Unicode "
-                         "form or bytes that are not UTF-8, and a destination that folds them holds the two as "
-                         "one file", path, twin)
-            kept.append(Action("skip", path, f"kept: the source's {twin} differs only in case, form or bytes "
-                               "that are not UTF-8 (on a destination that folds them they are one file)",
-                               destination[path].size))
+                         "form, trailing dots or spaces, or bytes that are not UTF-8, and a destination that "
+                         "folds them holds the two as one file", path, twin)
+            kept.append(Action("skip", path, f"kept: the source's {twin} differs only in case, form, trailing "
+                               "dots or spaces, or bytes that are not UTF-8 (on a destination that folds them "
+                               "they are one file)", destination[path].size))
         else:
             deletes.append(Action("delete", path, "not in source", destination[path].size))
     return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(present), kept=tuple(kept))
@@ -528,10 +530,15 @@ def _local_files(
 
 
 def _remote_files(
-    remote: Adapter, folder: str, max_depth: int, passed_over: list[str]
+    remote: Adapter, folder: str, max_depth: int, passed_over: list[str], *, upload: bool
 ) -> tuple[dict[str, FileState], set[str]]:
-    """Files (relative path -> state) and folders under remote ``folder``; empty if it does not exist.
-    What the listing shows but a path cannot name is added to ``passed_over``.
+    """Files (relative path -> state) and folders under remote ``folder``.  What the listing shows
+    but a path cannot name is added to ``passed_over``.
+
+    ``folder`` gone by the time it is listed (:class:`RemoteNotFound`): empty as a destination
+    (``upload``), an error as a source.  Read as an empty source, a folder removed or renamed
+    between its look and its listing made ``--delete --force`` delete the whole local tree
+    (review S, finding 5).
 
     Only the states are kept, not the listed entries: a tree of 100,000 files is held once.
     """
@@ -545,7 +552,7 @@ def _remote_files(
             else:
                 files[relative] = _remote_state(relative, entry)
     except RemoteNotFound:
-        if files or folders:
+        if files or folders or not upload:
             raise
     return files, folders
 
@@ -559,15 +566,16 @@ def _look_up_hidden(
     remote: Adapter, remote_path: str, local_states: Mapping[str, FileState], remote_states: dict[str, FileState],
     remote_folders: Collection[str], filters: Filters,
 ) -> None:
-    """Ask the server about each source file its listing did not show under a dot name.
+    """Ask the server about each local file its listing did not show under a dot name.
 
     nginx's and Apache's index pages leave out names starting with ``.`` (so do vsftpd and
-    pure-ftpd unless told otherwise): without a look such a file is "new" on every run and sent
-    again (review D, finding 7).  One ``info`` (HTTP ``HEAD``, FTP ``MLST``/``SIZE``, SFTP
-    ``STAT``) per such file, only where it can find something: not where the listing shows
-    every name (:attr:`Adapter.lists_dotfiles`: SFTP, WebDAV, MLSD), and not under a folder
-    the listing showed is not there (review E: 400 new dotfiles cost 400 round trips first).
-    A found file is compared as if listed.
+    pure-ftpd's ``LIST`` unless told otherwise): without a look such a file is "new" on every
+    upload and sent again (review D, finding 7), and ``--delete`` down deleted the local copy
+    of one the server has (review S, finding 3).  One ``info`` (HTTP ``HEAD``, FTP
+    ``MLST``/``SIZE``, SFTP ``STAT``) per such file, only where it can find something: not
+    where the listing shows every name (:attr:`Adapter.lists_dotfiles`: SFTP, WebDAV, MLSD),
+    and not under a folder the listing showed is not there (review E: 400 new dotfiles cost
+    400 round trips first).  A found file is compared as if listed.
     """
     if remote.lists_dotfiles:
         return
@@ -726,13 +734,15 @@ def sync(
         with contextlib.suppress(RemoteError):
             remote.ls(posixpath.dirname(remote_path.rstrip("/")) or "/")
     remote_passed_over: list[str] = []
-    remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over)
+    remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over, upload=upload)
                                      if top is not None else ({}, set()))
     if top is not None:
         _look_up_unsized(remote, remote_path, remote_states, local_states, compare or Compare())
-    if upload:
-        if top is not None:
+        if upload or delete:
+            # Up: a source file the listing hides is not new.  Down with --delete: a local file the
+            # listing hides is not "not in source" (review S, finding 3).
             _look_up_hidden(remote, remote_path, local_states, remote_states, remote_folders, filters or Filters())
+    if upload:
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
         compare = replace(compare or Compare(), newer_is_unchanged=True)
@@ -1183,6 +1193,8 @@ def twin_kept(source: str, twin: str, *, on: str) -> IntegrityError:
 
 def _folded(relative: str, *, replaced: bool = False) -> str:
     """A name as a case- and form-insensitive disk sees it: two names alike here may be one file.
+    Each name of the path without its trailing dots and spaces: Win32 paths drop them (IIS, any
+    server on NTFS through them), so ``report.`` is stored as ``report`` (review S, finding 1).
 
     ``replaced``: also as a server that stores names as Unicode keeps a name that is not UTF-8,
     each such byte (a lone surrogate here) U+FFFD: pyftpdlib lists a local ``bad\xff.txt`` just
@@ -1190,7 +1202,7 @@ def _folded(relative: str, *, replaced: bool = False) -> str:
     other run (review J, finding 5).  Only for a source name against the destination's: two
     source names that differ in such bytes (Latin-1 ``caf\xe9``, ``caf\xe8``) are two files
     (review O, finding 6)."""
-    folded = unicodedata.normalize("NFC", relative)
+    folded = "/".join(name.rstrip(". ") or name for name in unicodedata.normalize("NFC", relative).split("/"))
     return (_UNDECODABLE.sub("\ufffd", folded) if replaced else folded).casefold()
 
 
@@ -1199,9 +1211,10 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 def name_twins(names: Iterable[str]) -> dict[str, str]:
-    """Each name that differs from another only in case or Unicode form, with one such other: on a
-    case-insensitive disk or server (Windows, macOS) the two are one file.  Uploading both with
-    ``--remove-source-files`` would remove both sources while the server keeps one of them."""
+    """Each name that differs from another only in case, Unicode form or trailing dots and spaces
+    (:func:`_folded`), with one such other: on a case-insensitive disk or server (Windows, macOS)
+    the two are one file.  Uploading both with ``--remove-source-files`` would remove both
+    sources while the server keeps one of them."""
     by_fold: dict[str, list[str]] = {}
     for name in names:
         by_fold.setdefault(_folded(name), []).append(name)

@@ -499,11 +499,12 @@ class WebDAVAdapter(Adapter):
             if member.status in (404, 410) or not name or name in entries:
                 continue  # (gone between the server's look at the folder and at it)
             if _unaddressable(name):
-                _log.warning(
-                    "%s: skipped %s in %s: its name is not UTF-8, which "
-                    "xfer does not address or write to disk",
-                    self.settings.server, ascii(name), path,
-                )
+                # There, but no URL or local name would be the same file.  Left out, it would read as
+                # absent and sync --delete would remove the local copy (review S, finding 2): listed
+                # as neither file nor folder, get -r and sync pass over it with a word.
+                entries[name] = Entry(name=name, path=posixpath.join(path, name), type="other",
+                                      extra={"unaddressable": "its name is not UTF-8, which xfer does not "
+                                             "address or write to disk"})
                 continue
             if member.status in (401, 403):
                 # There, but not described to us: sabre/dav's ACL plugin lists what the user may not

@@ -126,6 +126,12 @@ Switches (keyword arguments), each one behaviour seen in the field:
     time; ``-5``: five hours west), or a zone's name (``"Europe/Berlin"``: each file at that
     zone's offset on its own date, summer time and all).  MDTM, MLSD and MLST stay in UTC, as
     RFC 3659 says.
+``hide_dotfiles``
+    LIST leaves out names starting with ``.``, as vsftpd does without ``force_dot_files`` and
+    pure-ftpd without ``-D``; MLSD shows them (RFC 3659), and every command still finds them.
+``win32_names``
+    every name loses its trailing dots and spaces, as Win32 paths drop them (IIS, any server on
+    NTFS through them): ``STOR report.`` writes ``report``, and ``report`` is what LIST shows.
 ``mdtm``
     ``False``: no MDTM (``502``, not in FEAT).
 ``clock_ahead``
@@ -249,6 +255,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         list_format: ListFormat = "year",
         list_months: Sequence[str] = _C_MONTHS,
         list_zone: float | str = 0.0,
+        hide_dotfiles: bool = False,
+        win32_names: bool = False,
         mdtm: bool = True,
         clock_ahead: float = 0.0,
         list_extra: Sequence[str] = (),
@@ -297,6 +305,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.list_months = tuple(list_months)
         self.list_zone: dt.tzinfo = (zoneinfo.ZoneInfo(list_zone) if isinstance(list_zone, str)
                                      else dt.timezone(dt.timedelta(hours=list_zone)))
+        self.hide_dotfiles = hide_dotfiles
+        self.win32_names = win32_names
         self.mdtm = mdtm
         self.clock_ahead = clock_ahead
         self.list_extra = tuple(list_extra)
@@ -406,6 +416,8 @@ class _Session:
         parts = [p for p in arg.split("/") if p not in ("", ".")]
         if ".." in parts:
             raise PermissionError(arg)
+        if self.server.win32_names:
+            parts = [part.rstrip(". ") or part for part in parts]
         return self.server.root.joinpath(*parts) if parts else self.server.root
 
     def dispatch(self, verb: str, arg: str) -> None:
@@ -813,7 +825,9 @@ class _Session:
                 done = self.send_stream(conn, self._endless(verb == "MLSD"))
             else:
                 lines = [*self.server.list_extra] if verb == "LIST" else []
-                lines += [line(p, self.server.listed_as_file) for p in sorted(folder.iterdir())]
+                hidden = verb == "LIST" and self.server.hide_dotfiles
+                lines += [line(p, self.server.listed_as_file) for p in sorted(folder.iterdir())
+                          if not (hidden and p.name.startswith("."))]
                 body = "".join(f"{text}\r\n" for text in lines)
                 done = self.send_stream(conn, iter([body.encode("utf-8", "surrogateescape")]))
         self.reply("226 Directory send OK." if done else "426 Connection closed; transfer aborted.")

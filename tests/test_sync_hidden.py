@@ -1,0 +1,132 @@
+"""``sync --delete`` down never deletes a local file the server has but its listing does not show
+as a file (review S): a name xfer cannot address, a dot name an index page or ``LIST`` hides, a
+folder gone between its look and its listing."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import one_error, run
+from xfer.adapters.base import Adapter
+from xfer.errors import ExitCode
+from xfer.sync import SyncResult, sync
+from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.https_server import HTTPSServer, IndexMode
+from xfer.testing.pki import TestPKI
+from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
+from xfer.tls import XferSSLContext
+
+from .test_sync import make_tree, tree
+from .test_sync_index import index_adapter
+
+ContextFactory = Callable[..., XferSSLContext]
+
+FILES = {"a.txt": b"a", "b.txt": b"bb", "c.txt": b"ccc"}
+
+
+def _member(href: str, size: int, *, collection: bool = False) -> str:
+    kind = "<D:collection/>" if collection else ""
+    return (f"<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype>{kind}</D:resourcetype>"
+            f"<D:getcontentlength>{size}</D:getcontentlength>"
+            "<D:getlastmodified>Mon, 01 Jan 2024 00:00:00 GMT</D:getlastmodified></D:prop>"
+            "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>")
+
+
+def test_a_webdav_name_not_utf8_keeps_its_local_copy(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review S, finding 2: Apache mod_dav on a Latin-1 disk lists ``caf%E9.txt``.  Before: the adapter
+    dropped it from the listing, so ``sync --delete`` down deleted the local ``caf\\xe9.txt`` the
+    server still had.  Now it is listed as neither file nor folder, passed over with a word, and kept."""
+
+    def latin1_member(request: RecordedRequest) -> Reply | None:
+        # (wsgidav answers 500 on a folder holding such a name: its Depth-1 answer is written here.)
+        if request.method == "PROPFIND" and request.path.rstrip("/") == "/out" and request.headers.get("Depth") == "1":
+            members = [_member("/out/", 0, collection=True), *(_member(f"/out/{n}", len(d)) for n, d in FILES.items()),
+                       _member("/out/caf%E9.txt", 6)]
+            return Reply(207, ('<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
+                               + "".join(members) + "</D:multistatus>").encode())
+        return None
+
+    local = tmp_path / "inbox"
+    make_tree(local, FILES)
+    latin1 = os.path.join(os.fsencode(local), b"caf\xe9.txt")
+    with open(latin1, "wb") as handle:
+        handle.write(b"latin1")
+    with WebDAVServer(pki, root=tmp_path / "dav", intercept=latin1_member) as srv:
+        make_tree(srv.root / "out", FILES)
+        with srv.adapter(client_context()) as remote:
+            assert [(e.name, e.type) for e in remote.ls("/out")][-1] == ("caf\udce9.txt", "other")
+            result = sync(remote, "/out", local, upload=False, delete=True, force=True)
+    assert result.error is None and result.deleted == []
+    assert [(a.path, a.reason) for a in result.plan.kept] == [("caf\udce9.txt", "kept: the source has it, not listed")]
+    assert os.path.exists(latin1)
+    assert "skipped '/out/caf\\udce9.txt': its name is not UTF-8" in caplog.text
+
+
+def _dotfiles_down(remote: Adapter, served: Path, local: Path) -> SyncResult:
+    """``sync --delete`` down into ``local`` holding the dot files ``served`` has (one changed there
+    since), one the server does not have, and plain files."""
+    make_tree(served, {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"})
+    make_tree(local, {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x1\n", ".gone": b"g"})
+    later = time.time() - 60  # the server's .conf/x.txt is newer (and of the same size)
+    os.utime(served / ".conf" / "x.txt", (later, later))
+    return sync(remote, "/out", local, upload=False, delete=True)
+
+
+@pytest.mark.parametrize("index", ["html", "json"])
+def test_sync_delete_down_keeps_dotfiles_an_index_hides(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, index: IndexMode
+) -> None:
+    """Review S, finding 3: nginx's index leaves out names starting with ".".  Before: ``sync --delete``
+    down took the local ``.settings.json`` and ``.conf/x.txt`` for "not in source" and deleted them while
+    the server had them.  Now each is asked about (HEAD): found, it is compared as a listed file."""
+    local = tmp_path / "inbox"
+    with HTTPSServer(pki, root=tmp_path / "srv", index=index, hide_dotfiles=True) as srv:
+        with index_adapter(srv, client_context(), index) as remote:
+            result = _dotfiles_down(remote, tmp_path / "srv" / "out", local)
+    assert result.error is None, result.error
+    assert [a.path for a in result.plan.transfers] == [".conf/x.txt"]
+    assert result.deleted == [".gone"]
+    assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"}
+
+
+def test_sync_delete_down_keeps_dotfiles_list_hides(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review S, finding 4: the same over FTP ``LIST`` (vsftpd without ``force_dot_files``, pure-ftpd
+    without ``-D``), where the server has no MLSD: each is asked about (SIZE, MDTM)."""
+    local = tmp_path / "inbox"
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, hide_dotfiles=True) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = _dotfiles_down(remote, tmp_path / "srv" / "out", local)
+            assert [e.name for e in remote.ls("/out")] == sorted(FILES)  # (hidden, as vsftpd does)
+    assert result.error is None, result.error
+    assert [a.path for a in result.plan.transfers] == [".conf/x.txt"]
+    assert result.deleted == [".gone"]
+    assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"}
+
+
+
+def test_a_source_folder_gone_before_its_listing_fails_the_sync(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review S, finding 5: /out is there when looked at (MLST), gone when listed (MLSD: 550, removed or
+    renamed in between).  Before: an empty source, and ``--delete --force`` deleted every local file,
+    exit 0.  Now the sync fails as for a missing remote, and nothing local is touched."""
+    local = tmp_path / "inbox"
+    make_tree(local, FILES)
+    make_tree(tmp_path / "srv" / "out", FILES)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", replies={"MLSD /out": "550 No such file or directory."}) as srv:
+        monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
+        code, _, err = run(capsys, "sync", f"{srv.url}out", str(local), "--delete", "--force", "--retries", "0",
+                           "--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
+                           "--ca", str(pki.root_ca), "--username", srv.user, "--password", "env:XFER_T_FTP_PW")
+    assert code == ExitCode.REMOTE, err
+    one_error(err, "/out")
+    assert tree(local) == FILES
