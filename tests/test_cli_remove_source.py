@@ -170,7 +170,8 @@ def test_uploads_whose_names_differ_only_in_case_keep_their_sources(
     results = {Path(result["local"]).name: result["source_removed"] for result in json.loads(out)}
     assert results == {"A.txt": False, "a.txt": False, "other.txt": True}
     assert sorted(p.name for p in outbox.iterdir()) == ["A.txt", "a.txt"]
-    assert "differs from it only in case or form, and a case-insensitive server holds both in one file" in err
+    assert ("differs from it only in case, form or trailing dots or spaces, and a case-insensitive server "
+            "holds both in one file") in err
 
 
 def test_sync_up_keeps_the_sources_of_names_that_differ_only_in_case(
@@ -186,7 +187,8 @@ def test_sync_up_keeps_the_sources_of_names_that_differ_only_in_case(
         (outbox / name).write_bytes(name.encode())
     with xfer.connect(profile.profile) as remote:
         result = sync(remote, "/in", outbox, upload=True, remove_source=True)
-    assert isinstance(result.error, FilesFailed) and "only in case or form" in str(result.error)
+    assert isinstance(result.error, FilesFailed)
+    assert "only in case, form or trailing dots or spaces" in str(result.error)
     assert all(isinstance(failure, IntegrityError) for failure in result.error.failures)
     assert [r.local for r in result.error.results] == [str(outbox / "other.txt")]
     assert "A.txt" not in result.sources_removed and "a.txt" not in result.sources_removed

@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import one_error, run
 from xfer.adapters.base import Adapter
-from xfer.errors import ExitCode
+from xfer.errors import ExitCode, RemotePermissionDenied
 from xfer.sync import SyncResult, sync
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.https_server import HTTPSServer, IndexMode
@@ -130,3 +130,24 @@ def test_a_source_folder_gone_before_its_listing_fails_the_sync(
     assert code == ExitCode.REMOTE, err
     one_error(err, "/out")
     assert tree(local) == FILES
+
+
+def test_sync_delete_down_keeps_a_dotfile_the_server_refuses_to_say_anything_of(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """nginx's common ``location ~ /\\. { deny all; }``: a ``HEAD`` of the dot file is answered 403,
+    and the index leaves it out.  That is no "not there": the local copy is kept, not deleted
+    (review S, left by the fix of finding 3: the 403 fell back to the listing, which hides it)."""
+    local = tmp_path / "inbox"
+    served = tmp_path / "srv" / "out"
+    make_tree(served, {**FILES, ".settings.json": b"{}\n"})
+    make_tree(local, {**FILES, ".settings.json": b"{}\n", ".gone": b"g"})
+    with HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True, forbidden=["/out/.settings.json"]) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            with pytest.raises(RemotePermissionDenied, match="whether it is there cannot be told"):
+                remote.info("/out/.settings.json")
+            result = sync(remote, "/out", local, upload=False, delete=True)
+    assert result.error is None, result.error
+    assert result.deleted == [".gone"]
+    assert (local / ".settings.json").read_bytes() == b"{}\n"
+    assert ".settings.json" in [a.path for a in result.plan.kept]

@@ -66,6 +66,7 @@ from .errors import (
     RemoteError,
     RemoteIsFolder,
     RemoteNotFound,
+    RemotePermissionDenied,
     UnsupportedOperation,
     UsageError,
     XferError,
@@ -564,7 +565,7 @@ def _hidden(relative: str) -> bool:
 
 def _look_up_hidden(
     remote: Adapter, remote_path: str, local_states: Mapping[str, FileState], remote_states: dict[str, FileState],
-    remote_folders: Collection[str], filters: Filters,
+    remote_folders: Collection[str], filters: Filters, refused: list[str],
 ) -> None:
     """Ask the server about each local file its listing did not show under a dot name.
 
@@ -575,7 +576,9 @@ def _look_up_hidden(
     ``MLST``/``SIZE``, SFTP ``STAT``) per such file, only where it can find something: not
     where the listing shows every name (:attr:`Adapter.lists_dotfiles`: SFTP, WebDAV, MLSD),
     and not under a folder the listing showed is not there (review E: 400 new dotfiles cost
-    400 round trips first).  A found file is compared as if listed.
+    400 round trips first).  A found file is compared as if listed; one the server refuses to
+    say anything of (a ``403`` to its ``HEAD``: nginx's common ``deny all`` for dot names) is
+    added to ``refused``: a download then keeps the local copy.
     """
     if remote.lists_dotfiles:
         return
@@ -583,7 +586,11 @@ def _look_up_hidden(
         if (relative in remote_states or not _hidden(relative) or is_temporary(posixpath.basename(relative))
                 or not filters.included(relative) or not _folder_may_be_there(relative, remote_folders)):
             continue
-        entry = _looked_up(remote, remote_path, relative)
+        try:
+            entry = _looked_up(remote, remote_path, relative)
+        except RemotePermissionDenied:
+            refused.append(relative)
+            continue
         if entry is not None:
             remote_states[relative] = _remote_state(relative, entry)
 
@@ -741,7 +748,11 @@ def sync(
         if upload or delete:
             # Up: a source file the listing hides is not new.  Down with --delete: a local file the
             # listing hides is not "not in source" (review S, finding 3).
-            _look_up_hidden(remote, remote_path, local_states, remote_states, remote_folders, filters or Filters())
+            refused: list[str] = []
+            _look_up_hidden(remote, remote_path, local_states, remote_states, remote_folders, filters or Filters(),
+                            refused)
+            if not upload:
+                remote_passed_over += refused  # kept, not deleted (up, such a file is sent: its PUT says)
     if upload:
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
@@ -1185,10 +1196,11 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def twin_kept(source: str, twin: str, *, on: str) -> IntegrityError:
-    """A source kept because ``twin``'s name differs from its only in case or Unicode form, and ``on``
-    (a case-insensitive disk or server) holds the two as one file: no size check can tell."""
-    return source_kept(source, f"{twin} differs from it only in case or form, and {on} holds both in one "
-                               "file").copy_with(hint="move them one at a time, or rename one")
+    """A source kept because ``twin``'s name differs from its only in case, Unicode form or trailing
+    dots and spaces, and ``on`` (a case-insensitive disk or server) holds the two as one file: no size
+    check can tell."""
+    return source_kept(source, f"{twin} differs from it only in case, form or trailing dots or spaces, and {on} "
+                               "holds both in one file").copy_with(hint="move them one at a time, or rename one")
 
 
 def _folded(relative: str, *, replaced: bool = False) -> str:

@@ -41,6 +41,7 @@ from ..errors import (
     IntegrityError,
     RemoteError,
     RemoteNotFound,
+    RemotePermissionDenied,
     UnsupportedOperation,
     XferError,
     folder_needs_recursive,
@@ -389,6 +390,7 @@ class HTTPSAdapter(Adapter):
             url = session.url_for(path)
             with session.head(url, headers=HEAD_HEADERS, allow_redirects=False) as response:
                 shown = self._shown_by_head(path, url, response)
+                status = response.status_code
         if isinstance(shown, Entry):
             return shown
         if shown is not None:
@@ -397,6 +399,14 @@ class HTTPSAdapter(Adapter):
         for entry in self._ls(parent or "/"):
             if entry.name == name:
                 return entry
+        if name.startswith(".") and not self.lists_dotfiles:
+            # The listing leaves out such names: not finding it there says nothing.  nginx's
+            # common "deny all" for /\. answers 403 to a file it has; taken for "not there", sync
+            # --delete down deleted the local copy (review S).
+            raise RemotePermissionDenied(
+                f"{self.settings.server}: {self.user_path(path)}: the server answered {status} to HEAD, and its "
+                "listing leaves out names starting with '.': whether it is there cannot be told",
+                hint="ask the server's administrator whether such names may be read")
         raise RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
 
     def _shown_by_head(self, path: str, url: str, response: requests.Response) -> Entry | RemoteNotFound | None:
