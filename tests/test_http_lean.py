@@ -678,3 +678,47 @@ def test_a_body_left_for_its_length_is_told_from_one_that_cannot_be_read(
     response, reusable = xfer.http_lean._read_answer(answer, request)
     assert body_left_unread(response) and not reusable
     assert xfer.http_lean.body_too_long(response) is too_long
+
+
+def test_a_put_answer_longer_than_its_length_leaves_the_put_answered(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+) -> None:
+    """A 201 with ``Content-Length: 0`` and a body: the HEAD's head after it is no head.  The PUT's
+    status stands (its request was carried out); only the HEAD's answer is lost.  Before, the
+    PUT's answer was dropped too, and the upload sent its spent body again the long way: a read
+    timeout, then a retry (review O, finding 1)."""
+    _server, session = scripted({
+        "PUT /a.bin": Reply(status=201, body=b"Created", announce=0, end=KEEP),
+        "HEAD /a.bin": Reply(body=b"D" * 10, end=KEEP),
+    })
+    answers = session.pipelined([("PUT", session.url_for("/a.bin"), b"D" * 10, None),
+                                 ("HEAD", session.url_for("/a.bin"), None, None)])
+    assert answers is not None
+    put, head = answers
+    assert put is not None and put.status_code == 201
+    assert head is None
+
+
+def test_a_close_notify_read_after_the_last_answer_gives_the_connection_up(
+    scripted: Callable[[dict[str, Reply]], tuple[ScriptedHTTPSServer, XferSession]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An answer announced keep-alive, then the server closes properly (a graceful reload): read
+    after the last answer, the close_notify is no longer there for urllib3 to see, and the next
+    request went out on the closed connection ("was dropped", exit 5; review O, finding 2).  (The
+    wait only lets the close_notify arrive before the look, as it does when sent with the answer.)"""
+    looked: list[bool] = []
+    look = xfer.http_lean._Answer.take_what_arrived
+
+    def once_arrived(answer: Any) -> bool:
+        import select
+        select.select([answer.sock], [], [], 2.0)
+        looked.append(look(answer))
+        return looked[-1]
+
+    monkeypatch.setattr(xfer.http_lean._Answer, "take_what_arrived", once_arrived)
+    _server, session = scripted({"HEAD /a": Reply(body=b"x", end="idle-close"), "HEAD /b": Reply(body=b"y", end=KEEP)})
+    assert session.head(session.url_for("/a"), allow_redirects=False).status_code == 200
+    assert looked == [False]  # the close was seen
+    time.sleep(0.2)
+    assert session.head(session.url_for("/b"), allow_redirects=False).status_code == 200  # on a new connection

@@ -34,7 +34,6 @@ that lets it stay open.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import io
 import re
@@ -263,23 +262,31 @@ class _Answer:
         self.buffer += data
         return bool(data)
 
-    def take_what_arrived(self) -> None:
-        """Add to the buffer what the server has sent already, without waiting for more.
+    def take_what_arrived(self) -> bool:
+        """Add to the buffer what the server has sent already, without waiting for more; whether
+        the connection is still open (False: it was closed, or broke, or cannot wait again).
 
         After the last answer asked for nothing should have come; what has is the sign of an
         answer too many, which puts the answers read before it out of step with the requests.
         (Only what is here now: bytes still on their way are found by the next use of the
-        connection, which urllib3 drops when it finds it readable.)"""
+        connection, which urllib3 drops when it finds it readable.)  A close_notify read here is
+        no longer there for urllib3 to find: the caller gives the connection up (review O)."""
         timeout = self.sock.gettimeout()
+        open_ = True
         try:
             self.sock.settimeout(0.0)
             while data := self.sock.recv(_RECEIVE):
                 self.buffer += data
-        except (ssl.SSLWantReadError, BlockingIOError, OSError):
-            pass  # nothing more now (or a close: no bytes either)
-        finally:
-            with contextlib.suppress(OSError):
-                self.sock.settimeout(timeout)
+            open_ = False  # (an empty read: close_notify, or the TCP end)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            pass  # nothing more now
+        except OSError:
+            open_ = False  # (a reset, a ragged end, a TLS alert; or SSLWantWriteError: not waited for)
+        try:
+            self.sock.settimeout(timeout)
+        except OSError:
+            open_ = False  # (left non-blocking, it must not be used again)
+        return open_
 
     def head(self) -> list[str]:
         """The next answer head's lines (status line first), consumed from the buffer."""
@@ -385,15 +392,18 @@ def _exchange(sock: ssl.SSLSocket, data: bytes, requests_: Sequence[requests.Pre
             later, reusable, whole = None, False, False  # (its head was whole: the one before ended where it said)
         except (OSError, http.client.HTTPException) as exc:
             later, reusable, whole = None, False, False
-            if _misframed(exc, answer):
+            if _misframed(exc, answer) and requests_[len(answers) - 1].method in _BODY_READ:
                 # The answer before this one did not end where its framing said (a body shorter or
                 # longer than its Content-Length on a connection kept open): its "whole" body holds
                 # bytes of this answer, or lost its own tail here.  Not to be saved (review P, 1).
+                # (A PUT's, HEAD's or DELETE's answer is its status and fields, which began where
+                # they should: its request was carried out, and must not look unsent: review O.)
                 answers[-1] = None
         answers.append(later)
     last = answers[-1]
     if whole and last is not None and not body_left_unread(last):
-        answer.take_what_arrived()
+        if not answer.take_what_arrived():
+            reusable = False  # the server has closed it (its close_notify read here: urllib3 would not see it)
         extra = bytes(answer.buffer.strip(b"\r\n"))
     else:
         extra = b""  # (what follows an answer left unread, or a connection given up, is no sign)
