@@ -88,6 +88,14 @@ class StreamHash:
         elif self.also == "crc32":
             self._crc = zlib.crc32(data, self._crc)
 
+    def copy(self) -> StreamHash:
+        """The hashes as they are now, to go on from apart (a piece that may have to be sent again)."""
+        twin = StreamHash.__new__(StreamHash)
+        twin.also, twin._crc = self.also, self._crc
+        twin._sha256 = self._sha256.copy() if self._sha256 is not None else None
+        twin._md5 = self._md5.copy() if self._md5 is not None else None
+        return twin
+
     def hexdigest(self, algorithm: str = "sha256") -> str | None:
         """The hex digest so far (lowercase), or None for a hash not computed."""
         if algorithm == "sha256":

@@ -986,6 +986,8 @@ class HTTPTransfer:
             if resume:
                 stored = self._stored_length(remote)
                 offset = stored if stored is not None and stored <= size else 0
+            piece = ranged_piece(size)
+            pieces = -(-offset // piece)  # (those an earlier try sent)
             if offset == 0 and self.ranged_puts is None:
                 # Two one-byte pieces tell a server that takes Content-Range (the file is 2 bytes
                 # long) from one that ignores it (1 byte) before any large piece is spent on it.
@@ -994,10 +996,10 @@ class HTTPTransfer:
                     return None
                 offset = 2
             FileBody(handle, 0, hash=running).skip(offset)  # the bytes the server has: hashed, not sent
-            piece = ranged_piece(size)
             while offset < size:
                 count = min(piece, size - offset)
                 handle.seek(offset)
+                before = running.copy()
 
                 def moved(done: int, total: int | None, base: int = offset) -> None:
                     if callback is not None:
@@ -1012,12 +1014,22 @@ class HTTPTransfer:
                     if exc.status in _RANGE_REFUSED and offset == 0:
                         self.ranged_puts = False
                         return None
+                    if exc.status == 413 and count > RANGED_PUT_CHUNK:
+                        piece, running = RANGED_PUT_CHUNK, before  # (see below)
+                        continue
                     raise
                 with response:
                     if response.status_code in _RANGE_REFUSED and offset == 0:
                         drain_error_body(response)
                         self.ranged_puts = False
                         return None
+                    if response.status_code == 413 and count > RANGED_PUT_CHUNK:
+                        # Over the server's limit on a request's body (Apache LimitRequestBody,
+                        # often set to some tens of MB): the smallest pieces fitted before pieces
+                        # grew with the file (review O).  This piece again, and the rest, at that size.
+                        drain_error_body(response)
+                        piece, running = RANGED_PUT_CHUNK, before
+                        continue
                     self.check_upload(response, remote)
                     tls = self.session.tls_version(response)
                     drain_error_body(response)
@@ -1025,11 +1037,12 @@ class HTTPTransfer:
                     self.ranged_puts = False  # Content-Range ignored: each piece replaced the file
                     return None
                 offset += count
+                pieces += 1
                 self.ranged_puts = True
         return Sent(TransferResult(
             direction="put", local=local, remote=self._user_path(remote), size=size,
             elapsed=time.monotonic() - started, sha256=running.hexdigest(),
-            details={"method": "PUT", "content_range_pieces": -(-size // ranged_piece(size))},
+            details={"method": "PUT", "content_range_pieces": pieces},
             tls_version=tls, size_verified=True,
         ), running, source)
 

@@ -25,6 +25,9 @@ Other legal (or hostile) server behaviours, each an option:
 * ``content_range="ignore"`` stores a PUT with ``Content-Range`` as if the header were not
   there: each piece replaces the whole file (servers that do not know the header and skip
   it).  The default, ``"refuse"``, is wsgidav's own ``400`` (RFC 9110 §14.5's advice).
+  ``content_range="take"`` writes the piece at its place in the file, as Apache mod_dav does.
+* ``max_body=N``: a ``PUT`` whose ``Content-Length`` is over ``N`` bytes is answered ``413``,
+  as Apache's ``LimitRequestBody`` (or nginx's ``client_max_body_size``) answers it.
 * ``repr_digest=True`` states the SHA-256 of a file in ``Repr-Digest`` (RFC 9530) on its
   ``GET`` and ``HEAD`` answers, as servers with digest support do (an upload's check and
   ``xfer sync --checksum`` read it); wsgidav alone states no hash.
@@ -165,6 +168,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         collection_slash: bool = False,
         intercept: Intercept | None = None,
         content_range: str = "refuse",
+        max_body: int | None = None,
         repr_digest: bool = False,
         mutable_times: bool = False,
         late_cut_puts: bool = False,
@@ -172,9 +176,10 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
     ) -> None:
         if not (mount.startswith("/") and mount.endswith("/")):
             raise ValueError(f"mount must start and end with '/', not {mount!r}")
-        if content_range not in ("refuse", "ignore"):
-            raise ValueError(f"content_range must be 'refuse' or 'ignore', not {content_range!r}")
+        if content_range not in ("refuse", "ignore", "take"):
+            raise ValueError(f"content_range must be 'refuse', 'ignore' or 'take', not {content_range!r}")
         self.content_range = content_range
+        self.max_body = max_body
         self.repr_digest = repr_digest
         self.mutable_times = mutable_times
         self.late_cut_puts = late_cut_puts
@@ -247,6 +252,9 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
                 status = 403
             if status is None and not path.startswith(self.mount):
                 status = 403  # outside the share: Apache's DocumentRoot (with no /dav in it) refuses
+            if (status is None and self.max_body is not None and environ["REQUEST_METHOD"] == "PUT"
+                    and int(environ.get("CONTENT_LENGTH") or 0) > self.max_body):
+                status = 413
             if (
                 status is None
                 and self.collection_slash
@@ -257,6 +265,9 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
             if self.content_range == "ignore" and environ["REQUEST_METHOD"] == "PUT":
                 # The piece is stored as the whole file, as a server that never looks at the header does.
                 environ.pop("HTTP_CONTENT_RANGE", None)
+            if (status is None and self.content_range == "take" and environ["REQUEST_METHOD"] == "PUT"
+                    and environ.get("HTTP_CONTENT_RANGE")):
+                return self._put_piece(path, environ, start_response)
             if status is not None:
                 _drain(environ)
                 body = f"{status} {responses.get(status, '')}\n".encode()
@@ -274,6 +285,22 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
             return app(environ, start_response)
 
         return recorder
+
+    def _put_piece(self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """``content_range="take"``: the body written at its place in the file (created if missing)."""
+        first = int(environ["HTTP_CONTENT_RANGE"].split()[1].split("-")[0])
+        expected = int(environ.get("CONTENT_LENGTH") or 0)
+        body = _read_up_to(environ["wsgi.input"], expected)
+        local = self.root / path[len(self.mount):]
+        existed = local.exists()
+        if len(body) < expected:  # cut: Apache writes nothing of a piece it did not get whole
+            start_response("400 Bad Request", [("Content-Length", "0")])
+            return []
+        with open(local, "r+b" if existed else "w+b") as handle:
+            handle.seek(first)
+            handle.write(body)
+        start_response("204 No Content" if existed else "201 Created", [("Content-Length", "0")])
+        return []
 
     def _late_if_cut(
         self, path: str, environ: dict[str, Any], start_response: Callable[..., Any], app: WSGIApp,
