@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import one_error, run
 from xfer.adapters.base import Adapter
-from xfer.errors import ExitCode, RemotePermissionDenied
+from xfer.errors import ExitCode, RemoteNotFound
 from xfer.sync import SyncResult, sync
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.https_server import HTTPSServer, IndexMode
@@ -144,10 +144,29 @@ def test_sync_delete_down_keeps_a_dotfile_the_server_refuses_to_say_anything_of(
     make_tree(local, {**FILES, ".settings.json": b"{}\n", ".gone": b"g"})
     with HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True, forbidden=["/out/.settings.json"]) as srv:
         with index_adapter(srv, client_context(), "json") as remote:
-            with pytest.raises(RemotePermissionDenied, match="whether it is there cannot be told"):
+            with pytest.raises(RemoteNotFound) as lookup:  # (for every other caller: as before)
                 remote.info("/out/.settings.json")
+            assert lookup.value.status == 403  # what the HEAD said: the listing alone said "not there"
             result = sync(remote, "/out", local, upload=False, delete=True)
     assert result.error is None, result.error
     assert result.deleted == [".gone"]
     assert (local / ".settings.json").read_bytes() == b"{}\n"
     assert ".settings.json" in [a.path for a in result.plan.kept]
+
+
+def test_sync_delete_down_keeps_a_file_in_a_dot_folder_the_server_refuses(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """The same deny one level down (``location ~ /\\.`` covers ``.conf/x.txt`` and the folder's
+    listing): the HEAD is refused, then the listing of ``.conf`` too, which the look took for "not
+    there", and deleted the local copy, exit 0 (review F, finding 1)."""
+    local = tmp_path / "inbox"
+    served = tmp_path / "srv" / "out"
+    make_tree(served, {**FILES, ".conf/x.txt": b"x\n"})
+    make_tree(local, {**FILES, ".conf/x.txt": b"x\n", ".gone": b"g"})
+    with HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True, forbidden=["/out/.conf/"]) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", local, upload=False, delete=True)
+    assert result.error is None, result.error
+    assert result.deleted == [".gone"]
+    assert (local / ".conf" / "x.txt").read_bytes() == b"x\n"

@@ -588,7 +588,7 @@ def _look_up_hidden(
             continue
         try:
             entry = _looked_up(remote, remote_path, relative)
-        except RemotePermissionDenied:
+        except _CannotTell:
             refused.append(relative)
             continue
         if entry is not None:
@@ -633,13 +633,26 @@ def _look_up_unsized(
                                        else _remote_state(relative, entry))
 
 
+class _CannotTell(Exception):
+    """The server would not say whether a file is there (see :func:`_looked_up`)."""
+
+
 def _looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
     """The file ``relative`` as the server states it on its own (``info``: HEAD, MLST, STAT);
-    None if it is not there, is no file, or the server cannot be asked."""
+    None if it is not there or is no file.
+
+    :class:`_CannotTell` where the server refused to say: its ``HEAD`` answered otherwise than
+    yes or no (nginx's ``deny all`` for dot names: 403) and only the listing, which hides the
+    name, was left; or it refused the look itself, or the listing of a folder on the way (the
+    same ``deny`` on a dot folder: review F).  Not being told is no "not there"."""
     try:
         entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
-    except (RemoteNotFound, UnsupportedOperation):
+    except RemoteNotFound as exc:
+        if exc.status is not None and exc.status not in (404, 410):
+            raise _CannotTell from exc
         return None
+    except (RemotePermissionDenied, UnsupportedOperation) as exc:
+        raise _CannotTell from exc
     return entry if entry.type == "file" else None
 
 

@@ -41,7 +41,6 @@ from ..errors import (
     IntegrityError,
     RemoteError,
     RemoteNotFound,
-    RemotePermissionDenied,
     UnsupportedOperation,
     XferError,
     folder_needs_recursive,
@@ -399,15 +398,10 @@ class HTTPSAdapter(Adapter):
         for entry in self._ls(parent or "/"):
             if entry.name == name:
                 return entry
-        if name.startswith(".") and not self.lists_dotfiles:
-            # The listing leaves out such names: not finding it there says nothing.  nginx's
-            # common "deny all" for /\. answers 403 to a file it has; taken for "not there", sync
-            # --delete down deleted the local copy (review S).
-            raise RemotePermissionDenied(
-                f"{self.settings.server}: {self.user_path(path)}: the server answered {status} to HEAD, and its "
-                "listing leaves out names starting with '.': whether it is there cannot be told",
-                hint="ask the server's administrator whether such names may be read")
-        raise RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
+        # Not in the listing, after a HEAD that did not say: ``status`` tells a caller that must
+        # not take "not listed" for "not there" (a dot name the index hides, behind nginx's
+        # common "deny all" for /\.: sync --delete down deleted the local copy: review S).
+        raise RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist", status=status)
 
     def _shown_by_head(self, path: str, url: str, response: requests.Response) -> Entry | RemoteNotFound | None:
         """What a ``HEAD`` of ``path`` (at ``url``) shows: ``200`` a file (its ``ETag``, if any, in
