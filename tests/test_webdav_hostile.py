@@ -678,8 +678,13 @@ def test_a_ranged_upload_in_pieces_the_server_takes_is_whole_and_hashed_once(
             srv.adapter(client_context()) as remote:
         result = remote.put_file(tmp_path / "big.bin", "/big.bin")
         puts = [r for r in srv.requests if r.method == "PUT"]
+        before = len(srv.requests)
+        remote.put_file(tmp_path / "big.bin", "/again.bin")  # the limit learnt: no 413 spent again
+        again = [int(r.headers["Content-Length"]) for r in srv.requests[before:] if r.method == "PUT"]
+    assert max(again) == (256 if limit is None else 64) * 1024
+    assert (srv.root / "again.bin").read_bytes() == data
     assert (srv.root / "big.bin").read_bytes() == data
-    assert sorted(p.name for p in srv.root.iterdir()) == ["big.bin"]
+    assert sorted(p.name for p in srv.root.iterdir()) == ["again.bin", "big.bin"]
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     lengths = [int(r.headers["Content-Length"]) for r in puts[2:]]  # after the two one-byte probes
     if limit is None:

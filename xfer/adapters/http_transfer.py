@@ -164,6 +164,8 @@ class HTTPTransfer:
         self._unlisted: set[str] = set()
         #: Whether the server takes PUTs with Content-Range (None: not known yet); see upload_ranged.
         self.ranged_puts: bool | None = None
+        #: The largest piece of a ranged upload this server takes (a 413 lowers it to the smallest).
+        self.ranged_piece_limit = RANGED_PUT_LARGEST
         self.session: XferSession = create_session(
             settings.ssl_context,
             server=settings.server,
@@ -986,7 +988,7 @@ class HTTPTransfer:
             if resume:
                 stored = self._stored_length(remote)
                 offset = stored if stored is not None and stored <= size else 0
-            piece = ranged_piece(size)
+            piece = min(ranged_piece(size), self.ranged_piece_limit)
             pieces = -(-offset // piece)  # (those an earlier try sent)
             if offset == 0 and self.ranged_puts is None:
                 # Two one-byte pieces tell a server that takes Content-Range (the file is 2 bytes
@@ -1015,7 +1017,8 @@ class HTTPTransfer:
                         self.ranged_puts = False
                         return None
                     if exc.status == 413 and count > RANGED_PUT_CHUNK:
-                        piece, running = RANGED_PUT_CHUNK, before  # (see below)
+                        piece = self.ranged_piece_limit = RANGED_PUT_CHUNK  # (see below)
+                        running = before
                         continue
                     raise
                 with response:
@@ -1028,7 +1031,8 @@ class HTTPTransfer:
                         # often set to some tens of MB): the smallest pieces fitted before pieces
                         # grew with the file (review O).  This piece again, and the rest, at that size.
                         drain_error_body(response)
-                        piece, running = RANGED_PUT_CHUNK, before
+                        piece = self.ranged_piece_limit = RANGED_PUT_CHUNK  # (a retry's too)
+                        running = before
                         continue
                     self.check_upload(response, remote)
                     tls = self.session.tls_version(response)
