@@ -1212,8 +1212,10 @@ def twin_kept(source: str, twin: str, *, on: str) -> IntegrityError:
     """A source kept because ``twin``'s name differs from its only in case, Unicode form or trailing
     dots and spaces, and ``on`` (a case-insensitive disk or server) holds the two as one file: no size
     check can tell."""
-    return source_kept(source, f"{twin} differs from it only in case, form or trailing dots or spaces, and {on} "
-                               "holds both in one file").copy_with(hint="move them one at a time, or rename one")
+    # Quoted: two names alike but for a trailing space read as one name unquoted (review F).
+    kept = source_kept(f"'{source}'", f"'{twin}' differs from it only in case, form or trailing dots or spaces, "
+                                      f"and {on} holds both in one file")
+    return kept.copy_with(hint="move them one at a time, or rename one")
 
 
 def _folded(relative: str, *, replaced: bool = False) -> str:
