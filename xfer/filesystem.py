@@ -293,18 +293,6 @@ def _as_one_call(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _unaddressable(entry: Entry) -> bool:
-    """An entry a listing shows that xfer cannot name in a request (a WebDAV name that is not
-    UTF-8): left out, as the listing of xfer before review S left it out, with its warning.
-    Shown, find() took it for a file of no size and du() and get(recursive=True) failed on it
-    (review F, finding 3); ``xfer get -r`` and ``sync`` pass over it, and say so."""
-    why = entry.extra.get("unaddressable")
-    if why is None:
-        return False
-    _log.warning("skipped %s: %s", ascii(entry.path), why)
-    return True
-
-
 def _to_info(entry: Entry) -> dict[str, Any]:
     """fsspec's detail dict: ``name``, ``size``, ``type``, plus ``modified`` and the server's extras."""
     size = entry.size
@@ -600,7 +588,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 if isinstance(exc, RemoteNotFound) or adapter.exists(target):
                     raise
                 raise RemoteNotFound(f"{target} does not exist ({exc})") from exc
-            return [_to_info(e) for e in entries if not _unaddressable(e)], adapter.listed_sizes_exact
+            return [_to_info(e) for e in entries], adapter.listed_sizes_exact
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         """Facts about one path; ``FileNotFoundError`` (xfer's RemoteNotFound) if nothing is there."""
