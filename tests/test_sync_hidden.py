@@ -37,6 +37,17 @@ def _member(href: str, size: int, *, collection: bool = False) -> str:
             "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>")
 
 
+def _latin1_member(request: RecordedRequest) -> Reply | None:
+    """Apache mod_dav on a Latin-1 disk: ``/out`` holds ``caf%E9.txt`` beside FILES.  (wsgidav
+    answers 500 on a folder holding such a name: its Depth-1 answer is written here.)"""
+    if request.method == "PROPFIND" and request.path.rstrip("/") == "/out" and request.headers.get("Depth") == "1":
+        members = [_member("/out/", 0, collection=True), *(_member(f"/out/{n}", len(d)) for n, d in FILES.items()),
+                   _member("/out/caf%E9.txt", 6)]
+        return Reply(207, ('<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
+                           + "".join(members) + "</D:multistatus>").encode())
+    return None
+
+
 def test_a_webdav_name_not_utf8_keeps_its_local_copy(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -44,21 +55,13 @@ def test_a_webdav_name_not_utf8_keeps_its_local_copy(
     dropped it from the listing, so ``sync --delete`` down deleted the local ``caf\\xe9.txt`` the
     server still had.  Now it is listed as neither file nor folder, passed over with a word, and kept."""
 
-    def latin1_member(request: RecordedRequest) -> Reply | None:
-        # (wsgidav answers 500 on a folder holding such a name: its Depth-1 answer is written here.)
-        if request.method == "PROPFIND" and request.path.rstrip("/") == "/out" and request.headers.get("Depth") == "1":
-            members = [_member("/out/", 0, collection=True), *(_member(f"/out/{n}", len(d)) for n, d in FILES.items()),
-                       _member("/out/caf%E9.txt", 6)]
-            return Reply(207, ('<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
-                               + "".join(members) + "</D:multistatus>").encode())
-        return None
 
     local = tmp_path / "inbox"
     make_tree(local, FILES)
     latin1 = os.path.join(os.fsencode(local), b"caf\xe9.txt")
     with open(latin1, "wb") as handle:
         handle.write(b"latin1")
-    with WebDAVServer(pki, root=tmp_path / "dav", intercept=latin1_member) as srv:
+    with WebDAVServer(pki, root=tmp_path / "dav", intercept=_latin1_member) as srv:
         make_tree(srv.root / "out", FILES)
         with srv.adapter(client_context()) as remote:
             assert [(e.name, e.type) for e in remote.ls("/out")][-1] == ("caf\udce9.txt", "other")
@@ -170,3 +173,32 @@ def test_sync_delete_down_keeps_a_file_in_a_dot_folder_the_server_refuses(
     assert result.error is None, result.error
     assert result.deleted == [".gone"]
     assert (local / ".conf" / "x.txt").read_bytes() == b"x\n"
+
+
+def test_fsspec_fails_on_a_webdav_name_not_utf8_and_keeps_the_source_of_a_move(
+    pki: TestPKI, tmp_path: Path
+) -> None:
+    """fsspec cannot name such a member in a request: a recursive get fails naming it, and a move
+    (copy, then remove) fails before its remove.  Left out of the listing instead, the move's
+    ``DELETE`` of the folder took the member with it, never copied (review G, finding 1)."""
+    from tests.fsspec_helpers import filesystem
+    from xfer.errors import UsageError
+    from xfer.testing.endpoints import serve
+
+    deletes: list[str] = []
+
+    def recording(request: RecordedRequest) -> Reply | None:
+        if request.method == "DELETE":
+            deletes.append(request.path)
+        return _latin1_member(request)
+
+    with serve("davs", pki, root=tmp_path / "dav", intercept=recording) as endpoint:
+        make_tree(endpoint.root / "out", FILES)
+        (endpoint.root / "archive").mkdir()
+        fs = filesystem(endpoint)
+        with pytest.raises(UsageError, match="not UTF-8"):
+            fs.get("/out/", str(tmp_path / "got") + "/", recursive=True)
+        with pytest.raises(UsageError, match="not UTF-8"):
+            fs.mv("/out", "/archive/", recursive=True)
+    assert deletes == []
+    assert tree(endpoint.root / "out") == FILES
