@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import one_error, run
 from xfer.adapters.base import Adapter
-from xfer.errors import ExitCode, RemoteNotFound
+from xfer.errors import ExitCode, RemoteNotFound, RemotePermissionDenied
 from xfer.sync import SyncResult, sync
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.https_server import HTTPSServer, IndexMode
@@ -29,10 +29,11 @@ ContextFactory = Callable[..., XferSSLContext]
 FILES = {"a.txt": b"a", "b.txt": b"bb", "c.txt": b"ccc"}
 
 
-def _member(href: str, size: int, *, collection: bool = False) -> str:
+def _member(href: str, size: int | None, *, collection: bool = False) -> str:
     kind = "<D:collection/>" if collection else ""
+    length = "" if size is None else f"<D:getcontentlength>{size}</D:getcontentlength>"
     return (f"<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype>{kind}</D:resourcetype>"
-            f"<D:getcontentlength>{size}</D:getcontentlength>"
+            f"{length}"
             "<D:getlastmodified>Mon, 01 Jan 2024 00:00:00 GMT</D:getlastmodified></D:prop>"
             "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>")
 
@@ -103,7 +104,9 @@ def test_sync_delete_down_keeps_dotfiles_list_hides(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
 ) -> None:
     """Review S, finding 4: the same over FTP ``LIST`` (vsftpd without ``force_dot_files``, pure-ftpd
-    without ``-D``), where the server has no MLSD: each is asked about (SIZE, MDTM)."""
+    without ``-D``), where the server has no MLSD: each is asked about (SIZE, MDTM).  FTP has no
+    answer that says "not there" alone: ``550`` to ``SIZE`` is also vsftpd's ``deny_file`` refusing a
+    file it has (review G, finding 2: that file was deleted).  So ``.gone`` is kept too, and said."""
     local = tmp_path / "inbox"
     with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, hide_dotfiles=True) as srv:
         with srv.adapter(client_context()) as remote:
@@ -111,8 +114,9 @@ def test_sync_delete_down_keeps_dotfiles_list_hides(
             assert [e.name for e in remote.ls("/out")] == sorted(FILES)  # (hidden, as vsftpd does)
     assert result.error is None, result.error
     assert [a.path for a in result.plan.transfers] == [".conf/x.txt"]
-    assert result.deleted == [".gone"]
-    assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"}
+    assert result.deleted == []
+    assert ".gone" in [a.path for a in result.plan.kept]
+    assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n", ".gone": b"g"}
 
 
 
@@ -202,3 +206,28 @@ def test_fsspec_fails_on_a_webdav_name_not_utf8_and_keeps_the_source_of_a_move(
             fs.mv("/out", "/archive/", recursive=True)
     assert deletes == []
     assert tree(endpoint.root / "out") == FILES
+
+
+def test_a_refused_look_at_a_file_the_listing_gave_no_size_is_a_refusal_not_an_internal_error(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A WebDAV listing without ``getcontentlength`` for a.txt, whose own PROPFIND is refused:
+    the look for its size raised sync's private "cannot tell", "unexpected internal error", exit 1
+    (review G, finding 3).  It is the server's refusal again, as before the dot-name look-ups."""
+
+    def unsized(request: RecordedRequest) -> Reply | None:
+        if request.method == "PROPFIND" and request.path.rstrip("/") == "/out" and request.headers.get("Depth") == "1":
+            body = ('<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:">'
+                    + _member("/out/", 0, collection=True) + _member("/out/a.txt", None) + _member("/out/b.txt", 2)
+                    + "</D:multistatus>")
+            return Reply(207, body.encode())
+        if request.method == "PROPFIND" and request.path.rstrip("/") == "/out/a.txt":
+            return Reply(403, b"no\n", {"Content-Type": "text/plain"})
+        return None
+
+    local = tmp_path / "inbox"
+    make_tree(local, {"a.txt": b"a", "b.txt": b"bb"})
+    with WebDAVServer(pki, root=tmp_path / "dav", intercept=unsized) as srv:
+        make_tree(srv.root / "out", {"a.txt": b"a", "b.txt": b"bb"})
+        with srv.adapter(client_context()) as remote, pytest.raises(RemotePermissionDenied):
+            sync(remote, "/out", local, upload=False)

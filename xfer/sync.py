@@ -587,7 +587,7 @@ def _look_up_hidden(
                 or not filters.included(relative) or not _folder_may_be_there(relative, remote_folders)):
             continue
         try:
-            entry = _looked_up(remote, remote_path, relative)
+            entry = _hidden_looked_up(remote, remote_path, relative)
         except _CannotTell:
             refused.append(relative)
             continue
@@ -639,18 +639,29 @@ class _CannotTell(Exception):
 
 def _looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
     """The file ``relative`` as the server states it on its own (``info``: HEAD, MLST, STAT);
-    None if it is not there or is no file.
+    None if it is not there, is no file, or the server cannot be asked."""
+    try:
+        entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
+    except (RemoteNotFound, UnsupportedOperation):
+        return None
+    return entry if entry.type == "file" else None
 
-    :class:`_CannotTell` where the server refused to say: its ``HEAD`` answered otherwise than
-    yes or no (nginx's ``deny all`` for dot names: 403) and only the listing, which hides the
-    name, was left; or it refused the look itself, or the listing of a folder on the way (the
-    same ``deny`` on a dot folder: review F).  Not being told is no "not there"."""
+
+def _hidden_looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
+    """The file ``relative``, a name the listing hides, as the server states it on its own; None
+    only where the server's own answer says it is not there (``404``/``410`` to its ``HEAD``).
+
+    :class:`_CannotTell` otherwise: not being told is no "not there".  A refusal (nginx's
+    ``deny`` for dot names: 403, also to the listing of a dot folder on the way: review F); or
+    a "not found" that rests on the listing, which hides the name: FTP's ``550`` to ``SIZE``
+    means "not there" and "not allowed" alike (vsftpd's ``deny_file``), and ``LIST`` leaves
+    dot names out (review G, finding 2)."""
     try:
         entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
     except RemoteNotFound as exc:
-        if exc.status is not None and exc.status not in (404, 410):
-            raise _CannotTell from exc
-        return None
+        if exc.status in (404, 410):
+            return None
+        raise _CannotTell from exc
     except (RemotePermissionDenied, UnsupportedOperation) as exc:
         raise _CannotTell from exc
     return entry if entry.type == "file" else None

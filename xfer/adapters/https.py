@@ -411,7 +411,7 @@ class HTTPSAdapter(Adapter):
         if status == 200:
             return self.http.head_entry(path, response)
         if status in (404, 410):
-            return RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist")
+            return RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist", status=status)
         location = response.headers.get("Location")
         if 300 <= status < 400 and location is not None:
             target = urllib.parse.urlsplit(urllib.parse.urljoin(url, location))
