@@ -693,3 +693,32 @@ def test_a_ranged_upload_in_pieces_the_server_takes_is_whole_and_hashed_once(
         assert lengths[0] == 256 * 1024  # answered 413
         assert lengths[1:-1] == [64 * 1024] * (len(lengths) - 2)
     assert result.details["content_range_pieces"] == len(lengths) - (limit is not None)
+
+
+def test_a_ranged_upload_whose_pieces_all_arrived_before_a_failed_move_is_moved_by_the_retry(
+    client_context: ContextFactory, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every piece stored, then the MOVE into place answered 503: the retry found the whole file
+    there, sent nothing, and crashed on the TLS version no piece had reported (UnboundLocalError,
+    "unexpected internal error"; review G, finding 4).  It moves the file into place."""
+    _small_pieces(monkeypatch)
+    data = random.Random(8).randbytes(2**20 + 99)
+    (tmp_path / "big.bin").write_bytes(data)
+    moves: list[str] = []
+
+    def first_move_fails(request: RecordedRequest) -> Reply | None:
+        if request.method == "MOVE":
+            moves.append(request.path)
+            if len(moves) == 1:
+                return Reply(503, b"busy\n")
+        return None
+
+    with WebDAVServer(pki, root=tmp_path / "dav", content_range="take", intercept=first_move_fails) as srv, \
+            srv.adapter(client_context()) as remote:  # (one retry: 1 s wait)
+        result = remote.put_file(tmp_path / "big.bin", "/big.bin")
+        puts_after_first_move = [r for r in srv.requests if r.method == "PUT"]
+    assert (srv.root / "big.bin").read_bytes() == data
+    assert sorted(p.name for p in srv.root.iterdir()) == ["big.bin"]
+    assert result.attempts == 2 and len(moves) == 2
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert puts_after_first_move  # (sent once, in the first try)

@@ -998,6 +998,7 @@ class HTTPTransfer:
                     return None
                 offset = 2
             FileBody(handle, 0, hash=running).skip(offset)  # the bytes the server has: hashed, not sent
+            tls: str | None = None  # (a resumed try may find every piece there already: review G)
             while offset < size:
                 count = min(piece, size - offset)
                 handle.seek(offset)
