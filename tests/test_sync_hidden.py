@@ -101,7 +101,7 @@ def test_sync_delete_down_keeps_dotfiles_an_index_hides(
 
 
 def test_sync_delete_down_keeps_dotfiles_list_hides(
-    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Review S, finding 4: the same over FTP ``LIST`` (vsftpd without ``force_dot_files``, pure-ftpd
     without ``-D``), where the server has no MLSD: each is asked about (SIZE, MDTM).  FTP has no
@@ -115,7 +115,9 @@ def test_sync_delete_down_keeps_dotfiles_list_hides(
     assert result.error is None, result.error
     assert [a.path for a in result.plan.transfers] == [".conf/x.txt"]
     assert result.deleted == []
-    assert ".gone" in [a.path for a in result.plan.kept]
+    assert (".gone", "kept: the server's listing hides it, and the server would not say whether it has it") in [
+        (a.path, a.reason) for a in result.plan.kept]
+    assert "sync: .gone is not deleted: the server's listing hides it" in caplog.text  # (said, not silent: review H)
     assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n", ".gone": b"g"}
 
 
@@ -231,3 +233,24 @@ def test_a_refused_look_at_a_file_the_listing_gave_no_size_is_a_refusal_not_an_i
         make_tree(srv.root / "out", {"a.txt": b"a", "b.txt": b"bb"})
         with srv.adapter(client_context()) as remote, pytest.raises(RemotePermissionDenied):
             sync(remote, "/out", local, upload=False)
+
+
+def test_sync_delete_down_goes_on_past_a_local_dot_name_not_utf8(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A local ``.caf\\xe9`` cannot be put in a URL to ask the server about: the whole sync stopped,
+    exit 2, "the name is not UTF-8" on a remote path (review H, finding 3).  It is kept, and the
+    rest of the sync goes on."""
+    local = tmp_path / "inbox"
+    make_tree(tmp_path / "srv" / "out", {**FILES, "new.txt": b"new\n"})
+    make_tree(local, {**FILES, ".gone": b"g"})
+    latin1 = os.path.join(os.fsencode(local), b".caf\xe9")
+    with open(latin1, "wb") as handle:
+        handle.write(b"latin1")
+    with HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", local, upload=False, delete=True)
+    assert result.error is None, result.error
+    assert result.deleted == [".gone"]
+    assert (local / "new.txt").read_bytes() == b"new\n"
+    assert os.path.exists(latin1)

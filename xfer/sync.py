@@ -328,6 +328,7 @@ def plan_sync(
     stated: Callable[[FileState], tuple[str, str] | None] | None = None,
     passed_over: Collection[str] = (),
     not_followed: Collection[str] = (),
+    unanswered: Collection[str] = (),
 ) -> Plan:
     """Compare two listings (relative path -> state) and say what to transfer, skip and delete.
 
@@ -347,6 +348,8 @@ def plan_sync(
     not "not in source"; it is kept, a skip that says why.  ``not_followed``: the same of the
     destination's walk: a source file there, or under such a folder, is not written (a skip that
     says why), so a link the walk said it does not follow is never written through either.
+    ``unanswered``: destination files the source's listing hides whose presence the source's
+    server would not say (:func:`_hidden_looked_up`): kept, a skip that says so.
     Nor is a destination file deleted whose path differs from a source path only in case, Unicode
     form (NFC/NFD) or trailing dots and spaces of a name: a case-insensitive destination (one on
     Win32 paths, which drop those dots and spaces) holds the two as one file, the one the source's
@@ -396,7 +399,10 @@ def plan_sync(
     for path in present if delete else ():
         if path in source and wanted(path):
             continue
-        if _under(path, passed_over):
+        if path in unanswered:
+            kept.append(Action("skip", path, "kept: the server's listing hides it, and the server would not say "
+                               "whether it has it", destination[path].size))
+        elif _under(path, passed_over):
             kept.append(Action("skip", path, "kept: the source has it, not listed", destination[path].size))
         elif _folded(path) in folded:
             twin = folded[_folded(path)]
@@ -662,7 +668,8 @@ def _hidden_looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry
         if exc.status in (404, 410):
             return None
         raise _CannotTell from exc
-    except (RemotePermissionDenied, UnsupportedOperation) as exc:
+    except (RemotePermissionDenied, UnsupportedOperation, UsageError) as exc:
+        # (UsageError: a local name that is not UTF-8 cannot be put in a URL to ask: review H.)
         raise _CannotTell from exc
     return entry if entry.type == "file" else None
 
@@ -765,6 +772,7 @@ def sync(
         with contextlib.suppress(RemoteError):
             remote.ls(posixpath.dirname(remote_path.rstrip("/")) or "/")
     remote_passed_over: list[str] = []
+    unanswered: list[str] = []  # local files under names the listing hides that the server would not say of
     remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over, upload=upload)
                                      if top is not None else ({}, set()))
     if top is not None:
@@ -772,11 +780,14 @@ def sync(
         if upload or delete:
             # Up: a source file the listing hides is not new.  Down with --delete: a local file the
             # listing hides is not "not in source" (review S, finding 3).
-            refused: list[str] = []
             _look_up_hidden(remote, remote_path, local_states, remote_states, remote_folders, filters or Filters(),
-                            refused)
-            if not upload:
-                remote_passed_over += refused  # kept, not deleted (up, such a file is sent: its PUT says)
+                            unanswered)
+            if upload:
+                unanswered.clear()  # (up, such a file is sent: its PUT says what the server thinks)
+            for relative in unanswered:
+                shown = ascii(relative) if _UNDECODABLE.search(relative) else relative
+                _log.warning("sync: %s is not deleted: the server's listing hides it, and the server would not say "
+                             "whether it has it", shown)
     if upload:
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
@@ -806,7 +817,7 @@ def sync(
 
     plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
                      stated=stated, passed_over=local_passed_over if upload else remote_passed_over,
-                     not_followed=remote_passed_over if upload else local_passed_over)
+                     not_followed=remote_passed_over if upload else local_passed_over, unanswered=unanswered)
     _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan), upload=upload)
     shown_remote = remote_path
     result = SyncResult(
