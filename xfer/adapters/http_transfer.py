@@ -1017,23 +1017,18 @@ class HTTPTransfer:
                     if exc.status in _RANGE_REFUSED and offset == 0:
                         self.ranged_puts = False
                         return None
-                    if exc.status == 413 and count > RANGED_PUT_CHUNK:
-                        piece = self.ranged_piece_limit = RANGED_PUT_CHUNK  # (see below)
-                        running = before
-                        continue
-                    raise
+                    if not self._over_body_limit(exc.status, count):
+                        raise
+                    piece, running = self.ranged_piece_limit, before  # this piece again, smaller
+                    continue
                 with response:
                     if response.status_code in _RANGE_REFUSED and offset == 0:
                         drain_error_body(response)
                         self.ranged_puts = False
                         return None
-                    if response.status_code == 413 and count > RANGED_PUT_CHUNK:
-                        # Over the server's limit on a request's body (Apache LimitRequestBody,
-                        # often set to some tens of MB): the smallest pieces fitted before pieces
-                        # grew with the file (review O).  This piece again, and the rest, at that size.
+                    if self._over_body_limit(response.status_code, count):
                         drain_error_body(response)
-                        piece = self.ranged_piece_limit = RANGED_PUT_CHUNK  # (a retry's too)
-                        running = before
+                        piece, running = self.ranged_piece_limit, before  # this piece again, smaller
                         continue
                     self.check_upload(response, remote)
                     tls = self.session.tls_version(response)
@@ -1050,6 +1045,17 @@ class HTTPTransfer:
             details={"method": "PUT", "content_range_pieces": pieces},
             tls_version=tls, size_verified=True,
         ), running, source)
+
+    def _over_body_limit(self, status: int | None, count: int) -> bool:
+        """Whether a ranged upload's piece of ``count`` bytes answered ``status`` was over the
+        server's limit on a request's body (413: Apache ``LimitRequestBody``, often some tens of
+        MB) where smaller pieces would fit; then the pieces of this and later uploads on this
+        connection, retries too, are the smallest (review O: 16 MiB pieces fitted before pieces
+        grew with the file)."""
+        if status != 413 or count <= RANGED_PUT_CHUNK:
+            return False
+        self.ranged_piece_limit = RANGED_PUT_CHUNK
+        return True
 
     def _takes_ranges(
         self, remote: str, handle: BinaryIO, size: int, send_put: Callable[..., requests.Response]
@@ -1588,6 +1594,8 @@ def ranged_piece(size: int) -> int:
     at most that much sent again."""
     sixteenth = -(-size // 16 // 2**20) * 2**20
     return min(max(sixteenth, RANGED_PUT_CHUNK), RANGED_PUT_LARGEST)
+
+
 #: Answers to a PUT with ``Content-Range`` that mean "not this way" (RFC 9110 forbids it in
 #: principle: 400; nginx: 501).
 _RANGE_REFUSED = frozenset({400, 405, 411, 416, 501})
