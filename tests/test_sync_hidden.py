@@ -141,44 +141,37 @@ def test_a_source_folder_gone_before_its_listing_fails_the_sync(
     assert tree(local) == FILES
 
 
-def test_sync_delete_down_keeps_a_dotfile_the_server_refuses_to_say_anything_of(
+def test_https_info_not_found_after_a_refused_head_carries_the_heads_status(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """For every caller ``info`` is as before ("does not exist"), but it carries the HEAD's 403: the
+    listing alone, which hides dot names, said "not there" (what sync reads, below)."""
+    make_tree(tmp_path / "srv" / "out", {".settings.json": b"{}\n"})
+    with HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True, forbidden=["/out/.settings.json"]) as srv:
+        with index_adapter(srv, client_context(), "json") as remote, pytest.raises(RemoteNotFound) as lookup:
+            remote.info("/out/.settings.json")
+    assert lookup.value.status == 403
+
+
+@pytest.mark.parametrize(("name", "denied"), [(".settings.json", "/out/.settings.json"),
+                                              (".conf/x.txt", "/out/.conf/")])
+def test_sync_delete_down_keeps_a_dotfile_the_server_refuses(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, name: str, denied: str
 ) -> None:
     """nginx's common ``location ~ /\\. { deny all; }``: a ``HEAD`` of the dot file is answered 403,
-    and the index leaves it out.  That is no "not there": the local copy is kept, not deleted
-    (review S, left by the fix of finding 3: the 403 fell back to the listing, which hides it)."""
+    and the index leaves it out (review S, left by the fix of finding 3); one level down, the
+    folder's listing is refused too (review F, finding 1).  Neither is a "not there": before, the
+    local copy was deleted, exit 0; it is kept now, and said."""
     local = tmp_path / "inbox"
-    served = tmp_path / "srv" / "out"
-    make_tree(served, {**FILES, ".settings.json": b"{}\n"})
-    make_tree(local, {**FILES, ".settings.json": b"{}\n", ".gone": b"g"})
-    with HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True, forbidden=["/out/.settings.json"]) as srv:
-        with index_adapter(srv, client_context(), "json") as remote:
-            with pytest.raises(RemoteNotFound) as lookup:  # (for every other caller: as before)
-                remote.info("/out/.settings.json")
-            assert lookup.value.status == 403  # what the HEAD said: the listing alone said "not there"
-            result = sync(remote, "/out", local, upload=False, delete=True)
-    assert result.error is None, result.error
-    assert result.deleted == [".gone"]
-    assert (local / ".settings.json").read_bytes() == b"{}\n"
-    assert ".settings.json" in [a.path for a in result.plan.kept]
-
-
-def test_sync_delete_down_keeps_a_file_in_a_dot_folder_the_server_refuses(
-    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
-) -> None:
-    """The same deny one level down (``location ~ /\\.`` covers ``.conf/x.txt`` and the folder's
-    listing): the HEAD is refused, then the listing of ``.conf`` too, which the look took for "not
-    there", and deleted the local copy, exit 0 (review F, finding 1)."""
-    local = tmp_path / "inbox"
-    served = tmp_path / "srv" / "out"
-    make_tree(served, {**FILES, ".conf/x.txt": b"x\n"})
-    make_tree(local, {**FILES, ".conf/x.txt": b"x\n", ".gone": b"g"})
-    with HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True, forbidden=["/out/.conf/"]) as srv:
+    make_tree(tmp_path / "srv" / "out", {**FILES, name: b"x\n"})
+    make_tree(local, {**FILES, name: b"x\n", ".gone": b"g"})
+    with HTTPSServer(pki, root=tmp_path / "srv", hide_dotfiles=True, forbidden=[denied]) as srv:
         with index_adapter(srv, client_context(), "json") as remote:
             result = sync(remote, "/out", local, upload=False, delete=True)
     assert result.error is None, result.error
     assert result.deleted == [".gone"]
-    assert (local / ".conf" / "x.txt").read_bytes() == b"x\n"
+    assert (local / name).read_bytes() == b"x\n"
+    assert name in [a.path for a in result.plan.kept]
 
 
 def test_fsspec_fails_on_a_webdav_name_not_utf8_and_keeps_the_source_of_a_move(
@@ -254,3 +247,21 @@ def test_sync_delete_down_goes_on_past_a_local_dot_name_not_utf8(
     assert result.deleted == [".gone"]
     assert (local / "new.txt").read_bytes() == b"new\n"
     assert os.path.exists(latin1)
+
+
+def test_local_files_kept_unanswered_are_named_up_to_ten_then_counted(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over FTP ``LIST`` a local ``.git/`` is thousands of such files: a line each flooded the
+    terminal.  Ten by name, then their number; ``--json`` (``kept``) still lists every one."""
+    local = tmp_path / "inbox"
+    make_tree(tmp_path / "srv" / "out", FILES)
+    make_tree(local, {**FILES, **{f".git/objects/o{number:02d}": b"o" for number in range(12)}})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, hide_dotfiles=True) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", local, upload=False, delete=True)
+    assert result.error is None and result.deleted == []
+    assert len(result.plan.kept) == 12
+    named = [line for line in caplog.messages if "is not deleted: the server's listing hides it" in line]
+    assert len(named) == 10
+    assert "sync: 2 more local files are not deleted for the same reason" in caplog.text

@@ -396,6 +396,7 @@ def plan_sync(
     for name in source if delete else ():
         folded[_folded(name)] = name
         folded.setdefault(_folded(name, replaced=True), name)
+    unanswered = frozenset(unanswered)  # (a membership test per destination file)
     for path in present if delete else ():
         if path in source and wanted(path):
             continue
@@ -582,9 +583,8 @@ def _look_up_hidden(
     ``MLST``/``SIZE``, SFTP ``STAT``) per such file, only where it can find something: not
     where the listing shows every name (:attr:`Adapter.lists_dotfiles`: SFTP, WebDAV, MLSD),
     and not under a folder the listing showed is not there (review E: 400 new dotfiles cost
-    400 round trips first).  A found file is compared as if listed; one the server refuses to
-    say anything of (a ``403`` to its ``HEAD``: nginx's common ``deny all`` for dot names) is
-    added to ``refused``: a download then keeps the local copy.
+    400 round trips first).  A found file is compared as if listed; one the server does not
+    say is not there (:func:`_hidden_looked_up`) is added to ``refused``: a download keeps it.
     """
     if remote.lists_dotfiles:
         return
@@ -640,7 +640,7 @@ def _look_up_unsized(
 
 
 class _CannotTell(Exception):
-    """The server would not say whether a file is there (see :func:`_looked_up`)."""
+    """The server would not say whether a file is there (see :func:`_hidden_looked_up`)."""
 
 
 def _looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
@@ -651,6 +651,23 @@ def _looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None
     except (RemoteNotFound, UnsupportedOperation):
         return None
     return entry if entry.type == "file" else None
+
+
+#: Local files kept by name in warnings (see :func:`_warn_unanswered`); the rest are counted.
+_NAMED_KEPT = 10
+
+
+def _warn_unanswered(unanswered: Sequence[str]) -> None:
+    """Say which local files ``sync --delete`` keeps because the server would not say whether it
+    has them: each by name up to :data:`_NAMED_KEPT`, then their number (a local ``.git/`` over
+    FTP ``LIST`` is thousands of them; ``--json`` lists every one under ``kept``)."""
+    for relative in unanswered[:_NAMED_KEPT]:
+        shown = ascii(relative) if _UNDECODABLE.search(relative) else relative
+        _log.warning("sync: %s is not deleted: the server's listing hides it, and the server would not say "
+                     "whether it has it", shown)
+    if len(unanswered) > _NAMED_KEPT:
+        _log.warning("sync: %d more local files are not deleted for the same reason (--json lists them under kept)",
+                     len(unanswered) - _NAMED_KEPT)
 
 
 def _hidden_looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
@@ -784,10 +801,7 @@ def sync(
                             unanswered)
             if upload:
                 unanswered.clear()  # (up, such a file is sent: its PUT says what the server thinks)
-            for relative in unanswered:
-                shown = ascii(relative) if _UNDECODABLE.search(relative) else relative
-                _log.warning("sync: %s is not deleted: the server's listing hides it, and the server would not say "
-                             "whether it has it", shown)
+            _warn_unanswered(unanswered)
     if upload:
         # Even where the server announces it can set times, an account may be refused it
         # (MFMT answered 550): a copy newer than the source, same size, counts as sent.
