@@ -81,13 +81,21 @@ def xfer_serve(
     with contextlib.ExitStack() as stack:
 
         def start(protocol: str, **options: Any) -> Endpoint:
-            # Outside tmp_path, so a test's own files and the server's never mix.
-            root = tmp_path_factory.mktemp(f"xfer-{protocol}-root")
-            if protocol == "as2":
-                monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path_factory.mktemp("xfer-data")))
-            return stack.enter_context(serve(protocol, xfer_pki, root=root, **options))
+            return stack.enter_context(_serve_for_test(protocol, xfer_pki, tmp_path_factory, monkeypatch, options))
 
         yield start
+
+
+def _serve_for_test(
+    protocol: str, pki: TestPKI, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, Any],
+) -> contextlib.AbstractContextManager[Endpoint]:
+    """:func:`serve` with a storage folder of its own (outside tmp_path, so a test's own files and
+    the server's never mix); an AS2 server also points ``$XFER_DATA_DIR`` at a temporary folder."""
+    root = tmp_path_factory.mktemp(f"xfer-{protocol}-root")
+    if protocol == "as2":
+        monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path_factory.mktemp("xfer-data")))
+    return serve(protocol, pki, root=root, **options)
 
 
 @pytest.fixture
@@ -164,16 +172,14 @@ def xfer_faulty(
     with contextlib.ExitStack() as stack:
 
         def start(protocol: str, **options: Any) -> FaultyServer:
-            if protocol == "as2":
-                monkeypatch.setenv("XFER_DATA_DIR", str(tmp_path_factory.mktemp("xfer-data")))
             for attempt in range(_FAULTY_ATTEMPTS):
                 with contextlib.ExitStack() as started:
                     passive: list[int] = []
                     if protocol in ("ftps", "ftpes"):
                         passive = free_ports(4)
                         options["handler_attrs"] = {**options.get("handler_attrs", {}), "passive_ports": passive}
-                    root = tmp_path_factory.mktemp(f"xfer-{protocol}-root")
-                    endpoint = started.enter_context(serve(protocol, xfer_pki, root=root, **options))
+                    endpoint = started.enter_context(
+                        _serve_for_test(protocol, xfer_pki, tmp_path_factory, monkeypatch, options))
                     listeners: dict[int, socket.socket] = {}
                     try:
                         for port in (urllib.parse.urlsplit(endpoint.url).port or 0, *passive):
