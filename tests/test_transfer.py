@@ -124,6 +124,22 @@ def test_a_folder_is_said_to_be_a_folder_and_a_pipe_a_pipe(tmp_path: Path) -> No
         assert size == 4 and os.get_blocking(handle.fileno()) and handle.read() == b"data"
 
 
+@pytest.mark.parametrize("kind", ["folder", "link to a folder"])
+def test_a_download_named_as_a_folder_is_refused_as_a_folder(tmp_path: Path, kind: str) -> None:
+    """One lstat now decides (issue 14): a folder, and a link to one, are still "a folder"
+    (not "a symbolic link"), and nothing is written beside them."""
+    (tmp_path / "inside").mkdir()
+    target = tmp_path / "inside" if kind == "folder" else tmp_path / "link"
+    if kind != "folder":
+        target.symlink_to(tmp_path / "inside")
+    with pytest.raises(LocalError, match=r"is a folder$") as caught:
+        with AtomicDownload(target) as out:
+            out.write(b"new")
+    assert caught.value.hint == "give a file name or a folder ending in /"
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["inside"] if kind == "folder" else ["inside", "link"])
+    assert list((tmp_path / "inside").iterdir()) == []
+
+
 @pytest.fixture(params=["proc", "set-and-restore"])
 def umask_read(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways the umask is read: Linux's /proc, and setting it back (other systems)."""
