@@ -346,3 +346,30 @@ def test_site_utime_sets_the_time_on_pureftpd_when_mfmt_is_hidden(
             assert int((info.root / name / relative).stat().st_mtime) == int((local / relative).stat().st_mtime)
     finally:
         shutil.rmtree(info.root / name, ignore_errors=True)
+
+
+def test_pureftpd_cuts_a_listing_at_its_limit_and_sync_delete_keeps_every_local_file(
+    bed_server: Callable[[str], ServerInfo], profiles: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pure-ftpd as shipped lists at most 10,000 names (``-L 10000:5``) and ends the cut
+    listing with "226 Output truncated to 10000 matches".  Before, ``sync --delete`` down
+    deleted the local copies of the names it left out (7 of 10,005), exit 0."""
+    info = bed_server("pureftpd")
+    name = f"sync-{uuid.uuid4().hex[:8]}"
+    names = [f"f{number:05d}.txt" for number in range(10_005)]
+    (info.root / name).mkdir()
+    local = tmp_path / "mirror"
+    local.mkdir()
+    try:
+        for folder in (info.root / name, local):
+            for file_name in names:
+                (folder / file_name).touch()
+        code, _, err = _run(capsys, "ls", f"pureftpd:/{name}/")
+        assert code == ExitCode.REMOTE, err
+        assert f"cut its listing of /{name} short" in err and "Output truncated to 10000 matches" in err, err
+        code, out, err = _run(capsys, "sync", f"pureftpd:/{name}", str(local), "--delete", "--json")
+        assert code == ExitCode.REMOTE, err
+        assert "cut its listing" in err and not (json.loads(out) if out.strip() else {}).get("deleted")
+        assert sorted(p.name for p in local.iterdir()) == names
+    finally:
+        shutil.rmtree(info.root / name, ignore_errors=True)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pytest
 
 from xfer.adapters.ftps.listing import ListClock, Printed
-from xfer.errors import RemotePermissionDenied, ServerError
+from xfer.errors import ListingTooLarge, RemotePermissionDenied, ServerError
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
@@ -79,6 +79,52 @@ def test_sync_delete_keeps_local_copies_under_a_folder_the_server_cannot_open(
     result = json.loads(out) if out.strip() else {}
     assert not result.get("deleted")
     assert tree(tmp_path / "inbox") == MIRROR
+
+
+# -- a listing the server cut short (pure-ftpd's -L limit) is no listing -----------------------------
+
+
+@pytest.mark.parametrize("mlst", [False, True], ids=["list", "mlsd"])
+def test_ls_of_a_listing_the_server_cut_short_fails_naming_the_cut(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, mlst: bool
+) -> None:
+    """pure-ftpd lists at most 10,000 names (``-L``) and ends with "226 Output truncated to
+    10000 matches": a success code and a clean close_notify over part of a folder."""
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=mlst, list_limit=5) as srv, \
+            srv.adapter(client_context()) as remote:
+        with pytest.raises(ListingTooLarge, match=r"cut its listing of /out short after 5 names "
+                           r"\(server said: Output truncated to 5 matches\)") as caught:
+            remote.ls("/out")
+        assert caught.value.path == "/out" and "listing limit" in (caught.value.hint or "")
+        assert caught.value.exit_code == 6
+        # The session stays in step: a listing within the limit works.
+        assert [e.name for e in remote.ls("/")] == ["out"]
+
+
+@pytest.mark.parametrize("command", ["sync-delete", "get-r"])
+def test_a_listing_cut_short_deletes_nothing_and_fetches_nothing(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    """Before, against pure-ftpd with 10,005 files, ``sync --delete`` down deleted the 7 local
+    copies the listing had left out (exit 0), and ``get -r`` fetched 9,998 of them (exit 0)."""
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    if command == "sync-delete":
+        make_tree(tmp_path / "inbox", FLAT)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, list_limit=5) as srv:
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
+        argv = (["sync", f"{name}:/out", str(tmp_path / "inbox"), "--delete", "--json"] if command == "sync-delete"
+                else ["get", "-r", f"{name}:/out/", str(tmp_path / "inbox") + "/", "--json"])
+        code, out, err = run(capsys, *argv)
+    assert code == 6, err
+    assert "cut its listing of /out short" in err and "Traceback" not in err
+    if command == "sync-delete":
+        result = json.loads(out) if out.strip() else {}
+        assert not result.get("deleted")
+        assert tree(tmp_path / "inbox") == FLAT
+    else:
+        assert not (tmp_path / "inbox").exists() or tree(tmp_path / "inbox") == {}
 
 
 # -- finding 4: LIST lines in other layouts and languages never vanish -----------------------------

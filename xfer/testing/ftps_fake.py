@@ -132,6 +132,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``win32_names``
     every name loses its trailing dots and spaces, as Win32 paths drop them (IIS, any server on
     NTFS through them): ``STOR report.`` writes ``report``, and ``report`` is what LIST shows.
+``list_limit``
+    at most this many names in one listing (LIST and MLSD), then the reply pure-ftpd gives at
+    its ``-L`` limit (10,000 by default): ``226 Output truncated to N matches``.
 ``mdtm``
     ``False``: no MDTM (``502``, not in FEAT).
 ``clock_ahead``
@@ -257,6 +260,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         list_zone: float | str = 0.0,
         hide_dotfiles: bool = False,
         win32_names: bool = False,
+        list_limit: int | None = None,
         mdtm: bool = True,
         clock_ahead: float = 0.0,
         list_extra: Sequence[str] = (),
@@ -307,6 +311,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
                                      else dt.timezone(dt.timedelta(hours=list_zone)))
         self.hide_dotfiles = hide_dotfiles
         self.win32_names = win32_names
+        self.list_limit = list_limit
         self.mdtm = mdtm
         self.clock_ahead = clock_ahead
         self.list_extra = tuple(list_extra)
@@ -828,8 +833,14 @@ class _Session:
                 hidden = verb == "LIST" and self.server.hide_dotfiles
                 lines += [line(p, self.server.listed_as_file) for p in sorted(folder.iterdir())
                           if not (hidden and p.name.startswith("."))]
+                limit = self.server.list_limit
+                cut = limit is not None and len(lines) > limit
+                lines = lines[:limit] if cut else lines
                 body = "".join(f"{text}\r\n" for text in lines)
                 done = self.send_stream(conn, iter([body.encode("utf-8", "surrogateescape")]))
+                if done and cut:
+                    self.reply(f"226 Output truncated to {limit} matches")
+                    return
         self.reply("226 Directory send OK." if done else "426 Connection closed; transfer aborted.")
 
     def _endless(self, mlsd: bool) -> Iterator[bytes]:

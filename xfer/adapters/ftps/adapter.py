@@ -24,6 +24,7 @@ from ...errors import (
     ConnectionDropped,
     InsecureSchemeRefused,
     IntegrityError,
+    ListingTooLarge,
     RemoteError,
     RemoteExists,
     RemoteFolderNotEmpty,
@@ -85,6 +86,7 @@ from .replies import (
     NOT_UNDERSTOOD,
     expect_reply,
     is_ambiguous_550,
+    listing_cut,
     listing_not_read,
     login_error,
     protocol_error,
@@ -704,6 +706,16 @@ class FTPSAdapter(Adapter):
                 f"read the folder and sent an empty listing in its place (server said: {reply_text(reply)})",
                 hint="ask the partner to give this account read access to the folder",
                 server=self.settings.server, path=folder, reply_code=server_status(reply_code(reply)),
+            )
+        if listing_cut(reply):
+            names = len(entries) + len(listed)
+            raise ListingTooLarge(
+                f"{self.settings.server}: the server cut its listing of {folder} short after {names} names "
+                f"(server said: {reply_text(reply)}); nothing was done with it, since the names it left out "
+                "would look absent",
+                hint="ask the partner to raise the server's listing limit (pure-ftpd: -L / LimitRecursion), "
+                "or keep fewer files in one folder",
+                server=self.settings.server, path=folder,
             )
         if unreadable:
             raise ServerError(

@@ -111,6 +111,21 @@ def listing_not_read(reply: str) -> bool:
     return reply_code(reply).startswith("2") and bool(_NOT_READ.search(reply_text(reply)))
 
 
+#: How a server says it stopped a listing short: pure-ftpd's ``226 Output truncated to 10000
+#: matches`` (its ``-L`` limit, 10,000 names by default, MLSD and LIST alike: ls.c).
+_CUT = re.compile(r"\btruncated\b", re.IGNORECASE)
+
+
+def listing_cut(reply: str) -> bool:
+    """True for a 2xx reply ending a listing that says the server left names out.
+
+    The listing looks whole (a success code, a clean close_notify); only the reply says it is
+    not.  Taken as whole, every name after the cut looked absent: ``get -r`` fetched part of
+    the folder with exit 0, and ``sync --delete`` down removed the local copies of the rest.
+    """
+    return reply_code(reply).startswith("2") and bool(_CUT.search(reply_text(reply)))
+
+
 def says_not_found(reply: str, path: str | None = None) -> bool:
     """True for a 450/550 whose words (the quoted ``path`` aside) say there is no such file.
 
