@@ -19,6 +19,7 @@ from typing import Any, Literal
 import pytest
 
 from xfer.adapters.ftps.listing import ListClock, Printed
+from xfer.adapters.ftps.replies import listing_cut, listing_not_read
 from xfer.errors import ListingTooLarge, RemotePermissionDenied, ServerError
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
@@ -125,6 +126,87 @@ def test_a_listing_cut_short_deletes_nothing_and_fetches_nothing(
         assert tree(tmp_path / "inbox") == FLAT
     else:
         assert not (tmp_path / "inbox").exists() or tree(tmp_path / "inbox") == {}
+
+
+@pytest.mark.parametrize(("reply", "cut"), [
+    ("226 Output truncated to 10000 matches", True),
+    ("226-Options: -a -l\r\n226 Output truncated to 10000 matches", True),  # (pure-ftpd's LIST -al)
+    ("226 Anzeige auf 10000 Einträge beschränkt.", True),  # built in German, its file in UTF-8
+    ("226 Anzeige auf 10000 Eintr\udce4ge beschr\udce4nkt.", True),  # in Latin-1: surrogates here
+    ("226 Вывод обрезан до 10000 совпадений", True),
+    ("226 \udcc2\udcd9\udcd7\udccf\udcc4 \udccf\udcc2\udcd2\udcc5\udcda\udcc1\udcce \udcc4\udccf 10000 "
+     "\udcd3\udccf\udcd7\udcd0\udcc1\udcc4\udcc5\udcce\udcc9\udcca", True),  # the same in KOI8-R
+    ("226 输出截短到 10000 符合", True),
+    ("226 10000 matches total", False),  # pure-ftpd's whole listing
+    ('226 Successfully transferred "/truncated-2024"', False),  # FileZilla Server quoting a folder's name
+    ("226 Transfer complete", False),
+    ("550 Output truncated to 10000 matches", False),
+])
+def test_a_cut_is_read_in_pure_ftpds_own_words_in_any_language(reply: str, cut: bool) -> None:
+    """Review of 8ce053a, findings 2 and 6: "truncated" anywhere in a reply failed a folder named
+    ``truncated-2024`` on FileZilla Server, and pure-ftpd built in another language cut unseen."""
+    assert listing_cut(reply) is cut
+
+
+@pytest.mark.parametrize(("reply", "not_read"), [
+    ("226 Read error during globbing of /out", True),  # ProFTPD (mod_ls.c) and pure-ftpd (ls.c)
+    ("226-Out of memory during globbing of /out\r\n226 Transfer complete", True),
+    ("226 Lesefehler beim Vervollst\udce4ndigen von /out.", True),
+    ("226 形成 /out 时发生读取错误", True),
+    ("226 0 matches total", False),
+    ("226 Transfer complete", False),
+])
+def test_a_failed_glob_ends_no_listing(reply: str, not_read: bool) -> None:
+    """Review of 8ce053a, finding 3: ProFTPD and pure-ftpd end a LIST whose glob failed with a
+    226 over no entries; taken as an empty folder, sync --delete down emptied its copy."""
+    assert listing_not_read(reply) is not_read
+
+
+def test_a_cut_in_another_language_fails_the_listing(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    with FakeFTPSServer(pki, root=tmp_path / "srv", list_limit=7,
+                        list_cut_reply="Anzeige auf {limit} Eintr\udce4ge beschr\udce4nkt.") as srv, \
+            srv.adapter(client_context()) as remote:
+        # Exactly the limit is "cut" too, as pure-ftpd says (matches >= max_ls_files).
+        with pytest.raises(ListingTooLarge, match="Anzeige auf 7"):
+            remote.ls("/out")
+
+
+@pytest.mark.parametrize("cut_reply", ["Output truncated to {limit} matches", "Transfer complete"],
+                         ids=["pure-ftpd", "proftpd-maxfiles"])
+def test_rm_r_refuses_a_folder_its_parents_listing_does_not_show(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    cut_reply: str,
+) -> None:
+    """Review of 8ce053a, finding 1: whether a folder is a link is read from its parent's LIST
+    (MLST and CWD follow links).  A cut listing read as "no link": rm -r walked into a link to a
+    folder and deleted its target's files.  Now it is refused, and nothing is removed."""
+    make_tree(tmp_path / "srv" / "out", FLAT)
+    make_tree(tmp_path / "srv" / "real", {"inner.txt": b"inner"})
+    (tmp_path / "srv" / "out" / "zz-link").symlink_to(tmp_path / "srv" / "real")
+    with FakeFTPSServer(pki, root=tmp_path / "srv", list_limit=5, list_cut_reply=cut_reply) as srv:
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
+        code, _, err = run(capsys, "rm", "-r", f"{name}:/out/zz-link")
+        commands = [line for line in srv.commands if line.startswith(("DELE", "RMD"))]
+    assert code == 6, err
+    assert "cannot tell whether /out/zz-link is a folder or a link to one" in err and "Traceback" not in err
+    assert commands == []
+    assert (tmp_path / "srv" / "real" / "inner.txt").read_bytes() == b"inner"
+    assert os.path.islink(tmp_path / "srv" / "out" / "zz-link")
+
+
+def test_rm_r_still_removes_a_dot_folder_a_list_leaves_out(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """vsftpd and pure-ftpd list no dot names: such a folder is not refused for being unlisted."""
+    make_tree(tmp_path / "srv" / "out" / ".cache", {"a.txt": b"a", "b/c.txt": b"c"})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, hide_dotfiles=True) as srv:
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
+        code, _, err = run(capsys, "rm", "-r", f"{name}:/out/.cache")
+    assert code == 0, err
+    assert not (tmp_path / "srv" / "out" / ".cache").exists()
 
 
 # -- finding 4: LIST lines in other layouts and languages never vanish -----------------------------

@@ -265,3 +265,21 @@ def test_local_files_kept_unanswered_are_named_up_to_ten_then_counted(
     named = [line for line in caplog.messages if "is not deleted: the server's listing hides it" in line]
     assert len(named) == 10
     assert "sync: 2 more local files are not deleted for the same reason" in caplog.text
+
+
+def test_sync_delete_down_keeps_names_with_control_characters_an_ftp_listing_leaves_out(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review of 8ce053a, finding 4: pure-ftpd's LIST and MLSD leave out every name holding a
+    control character, without a word; ``sync --delete`` down deleted the local copies of such
+    files the server has.  Each is now asked about (MLST) and compared as if listed."""
+    odd = {"tab\there.txt": b"tab", "bell\x07.txt": b"bell"}
+    make_tree(tmp_path / "srv" / "out", {**FILES, **odd})
+    make_tree(tmp_path / "inbox", {**FILES, **odd})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, skip_control_names=True) as srv:
+        with srv.adapter(client_context()) as remote:
+            assert [e.name for e in remote.ls("/out")] == sorted(FILES)  # (left out, as pure-ftpd does)
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None, result.error
+    assert result.deleted == []
+    assert tree(tmp_path / "inbox") == {**FILES, **odd}

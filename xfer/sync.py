@@ -565,9 +565,16 @@ def _remote_files(
     return files, folders
 
 
-def _hidden(relative: str) -> bool:
-    """Whether a listing may leave ``relative`` out: a name starting with ``.`` on the way."""
-    return any(part.startswith(".") for part in relative.split("/"))
+def _hidden(remote: Adapter, relative: str) -> bool:
+    """Whether ``remote``'s listing may leave ``relative`` out: a name starting with ``.`` on
+    the way (:attr:`Adapter.lists_dotfiles`), or one holding a control character
+    (:attr:`Adapter.LISTS_CONTROL_NAMES`: pure-ftpd lists no such name, review of 8ce053a, finding 4)."""
+    return ((not remote.lists_dotfiles and any(part.startswith(".") for part in relative.split("/")))
+            or (not remote.LISTS_CONTROL_NAMES and _CONTROL.search(relative) is not None))
+
+
+#: A control character: C0 (below 0x20) or DEL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _look_up_hidden(
@@ -586,10 +593,10 @@ def _look_up_hidden(
     400 round trips first).  A found file is compared as if listed; one the server does not
     say is not there (:func:`_hidden_looked_up`) is added to ``refused``: a download keeps it.
     """
-    if remote.lists_dotfiles:
+    if remote.lists_dotfiles and remote.LISTS_CONTROL_NAMES:
         return
     for relative in sorted(local_states):
-        if (relative in remote_states or not _hidden(relative) or is_temporary(posixpath.basename(relative))
+        if (relative in remote_states or not _hidden(remote, relative) or is_temporary(posixpath.basename(relative))
                 or not filters.included(relative) or not _folder_may_be_there(relative, remote_folders)):
             continue
         try:

@@ -240,6 +240,11 @@ class Adapter:
     label: ClassVar[str | None] = None
     #: Whether a listing always shows names that start with ``.`` (see :attr:`lists_dotfiles`).
     LISTS_DOTFILES: ClassVar[bool] = False
+    #: Whether a listing shows names holding control characters (a tab, a bell: bytes below
+    #: 0x20 and DEL) as they are.  FTP's may not: pure-ftpd leaves them out of LIST and MLSD
+    #: without a word (ls.c, ``checkprintable``), vsftpd prints ``?`` in their place; there such
+    #: a local name the listing did not show is asked about on its own, as a hidden dot name is.
+    LISTS_CONTROL_NAMES: ClassVar[bool] = True
     #: Files of at most this many bytes may be uploaded or downloaded several at a time
     #: (:meth:`put_together`, :meth:`get_together`): 0, never.  At most :attr:`together_files` of
     #: them, :attr:`together_bytes` in all, at a time.

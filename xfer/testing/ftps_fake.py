@@ -133,8 +133,15 @@ Switches (keyword arguments), each one behaviour seen in the field:
     every name loses its trailing dots and spaces, as Win32 paths drop them (IIS, any server on
     NTFS through them): ``STOR report.`` writes ``report``, and ``report`` is what LIST shows.
 ``list_limit``
-    at most this many names in one listing (LIST and MLSD), then the reply pure-ftpd gives at
-    its ``-L`` limit (10,000 by default): ``226 Output truncated to N matches``.
+    at most this many names in one listing (LIST and MLSD), ended as pure-ftpd ends a listing
+    at its ``-L`` limit (10,000 by default; also a folder of exactly that many names):
+    ``226 Output truncated to N matches``.
+``skip_control_names``
+    LIST and MLSD leave out every name holding a control character (below 0x20, DEL), without
+    a word, as pure-ftpd does (ls.c, ``checkprintable``); every other command finds them.
+``list_cut_reply``
+    the words of that reply (``{limit}`` the limit): pure-ftpd's in another language, or
+    ``"Transfer complete"`` as ProFTPD's ``ListOptions maxfiles`` cuts, without a word.
 ``mdtm``
     ``False``: no MDTM (``502``, not in FEAT).
 ``clock_ahead``
@@ -261,6 +268,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         hide_dotfiles: bool = False,
         win32_names: bool = False,
         list_limit: int | None = None,
+        list_cut_reply: str = "Output truncated to {limit} matches",
+        skip_control_names: bool = False,
         mdtm: bool = True,
         clock_ahead: float = 0.0,
         list_extra: Sequence[str] = (),
@@ -312,6 +321,8 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.hide_dotfiles = hide_dotfiles
         self.win32_names = win32_names
         self.list_limit = list_limit
+        self.list_cut_reply = list_cut_reply
+        self.skip_control_names = skip_control_names
         self.mdtm = mdtm
         self.clock_ahead = clock_ahead
         self.list_extra = tuple(list_extra)
@@ -831,15 +842,17 @@ class _Session:
             else:
                 lines = [*self.server.list_extra] if verb == "LIST" else []
                 hidden = verb == "LIST" and self.server.hide_dotfiles
+                skipped = self.server.skip_control_names
                 lines += [line(p, self.server.listed_as_file) for p in sorted(folder.iterdir())
-                          if not (hidden and p.name.startswith("."))]
+                          if not (hidden and p.name.startswith("."))
+                          and not (skipped and any(ord(c) < 0x20 or c == "\x7f" for c in p.name))]
                 limit = self.server.list_limit
-                cut = limit is not None and len(lines) > limit
+                cut = limit is not None and len(lines) >= limit  # (pure-ftpd: matches >= max_ls_files)
                 lines = lines[:limit] if cut else lines
                 body = "".join(f"{text}\r\n" for text in lines)
                 done = self.send_stream(conn, iter([body.encode("utf-8", "surrogateescape")]))
                 if done and cut:
-                    self.reply(f"226 Output truncated to {limit} matches")
+                    self.reply("226 " + self.server.list_cut_reply.format(limit=limit))
                     return
         self.reply("226 Directory send OK." if done else "426 Connection closed; transfer aborted.")
 

@@ -147,6 +147,7 @@ class FTPSAdapter(Adapter):
 
     implicit: ClassVar[bool] = False
     capabilities = frozenset(Capability)
+    LISTS_CONTROL_NAMES = False  # pure-ftpd leaves them out, vsftpd prints "?" (see Adapter)
 
     def __init__(self, settings: ConnectionSettings) -> None:
         super().__init__(settings)
@@ -713,8 +714,8 @@ class FTPSAdapter(Adapter):
                 f"{self.settings.server}: the server cut its listing of {folder} short after {names} names "
                 f"(server said: {reply_text(reply)}); nothing was done with it, since the names it left out "
                 "would look absent",
-                hint="ask the partner to raise the server's listing limit (pure-ftpd: -L / LimitRecursion), "
-                "or keep fewer files in one folder",
+                hint="ask the partner to raise the server's listing limit (pure-ftpd: -L / LimitRecursion, which "
+                "also reports a folder of exactly that many names as cut), or keep fewer files in one folder",
                 server=self.settings.server, path=folder,
             )
         if unreadable:
@@ -1281,28 +1282,52 @@ class FTPSAdapter(Adapter):
         def work(ftp: FTPSConnection) -> None:
             # What is there is asked first, not inferred from a refused DELE: some servers
             # remove an (empty) folder on DELE, and without -r no folder may go.
-            if self._kind(ftp, path) != "directory" or self._listed_as_link(ftp, path):
+            if self._kind(ftp, path) != "directory":
+                ftp.voidcmd(f"DELE {path}")
+                return
+            link = self._listed_as_link(ftp, path)
+            if link:
                 # A link to a folder is removed as a link (as rm -r does), never walked into: CWD
                 # and MLST follow it, and the tree removed would be its target's (review I).
                 ftp.voidcmd(f"DELE {path}")
                 return
             if not recursive:
                 raise folder_needs_recursive(f"{self.settings.server}: {path} is a folder")
+            if link is None:
+                parent = posixpath.dirname(path.rstrip("/")) or "/"
+                raise RemoteError(
+                    f"{self.settings.server}: cannot tell whether {path} is a folder or a link to one: the listing "
+                    f"of {parent} does not show it; nothing was removed (removing a link's folder would delete "
+                    "the files of the folder it points to)",
+                    hint="remove the folder's files by name with rm, or ask the partner to remove it",
+                    server=self.settings.server, path=path,
+                )
             self._remove_tree(ftp, path)
 
         self._run("removing", path, work)
 
-    def _listed_as_link(self, ftp: FTPSConnection, path: str) -> bool:
-        """Whether ``path``'s folder lists it as a link.  LIST (``ls -l``'s ``l``), even where the
-        server has MLSD: MLSD follows links on pyftpdlib and pure-ftpd (``type=dir``)."""
+    def _listed_as_link(self, ftp: FTPSConnection, path: str) -> bool | None:
+        """Whether ``path``'s folder lists it as a link; None if its listing cannot tell.
+
+        LIST (``ls -l``'s ``l``), even where the server has MLSD: MLSD follows links on
+        pyftpdlib and pure-ftpd (``type=dir``).  A listing that fails (refused, cut short at
+        pure-ftpd's limit) or leaves the name out (ProFTPD's ``ListOptions maxfiles`` cuts
+        without a word) tells nothing: read as "no link", ``rm -r`` walked into a link to a
+        folder and deleted its target's files (review of 8ce053a, finding 1).  A dot name left
+        out is the exception: vsftpd and pure-ftpd list no dot names, and such a folder would
+        otherwise never be removed.
+        """
         parent, name = posixpath.split(path.rstrip("/"))
         if not name:
             return False
         try:
             entries = self._list_entries(ftp, parent or "/", mlsd=False)
         except (ftplib.error_perm, XferError):
-            return False  # (no LIST to tell: treated as the folder it says it is)
-        return any(entry.name == name and entry.type == "link" for entry in entries)
+            return None
+        listed = [entry for entry in entries if entry.name == name]
+        if not listed:
+            return False if name.startswith(".") else None
+        return any(entry.type == "link" for entry in listed)
 
     def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
         """Remove ``top`` and everything in it: the whole tree is listed first, then removed

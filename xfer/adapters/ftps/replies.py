@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ftplib
 import re
+from collections.abc import Iterable
 
 from ...errors import (
     AuthenticationFailed,
@@ -95,11 +96,73 @@ def is_ambiguous_550(reply: str, path: str | None = None) -> bool:
 
 #: A listing's *success* reply that says the folder was not read: vsftpd (postlogin.c) answers
 #: LIST of a folder it may enter but not open (``x`` without ``r``, an SELinux label) with an
-#: empty listing and "226 Transfer done (but failed to open directory)."
+#: empty listing and "226 Transfer done (but failed to open directory)."; ProFTPD (mod_ls.c) and
+#: pure-ftpd (ls.c) end a LIST whose glob failed with "226 Read error during globbing of X"
+#: (or "Out of memory ...", "Unknown error ...") over no entries (review of 8ce053a, finding 3).
 _NOT_READ = re.compile(
-    r"(fail(ed)?|unable|cannot|can't|could ?n[o']t)( to)? (open|read|list)|permission denied|access denied",
+    r"(fail(ed)?|unable|cannot|can't|could ?n[o']t)( to)? (open|read|list)|permission denied|access denied"
+    r"|during globbing of",
     re.IGNORECASE,
 )
+
+#: pure-ftpd's words, in each language it is built in (src/messages_*.h), for a listing it cut
+#: at its ``-L`` limit (10,000 names by default, MLSD and LIST alike: ls.c) and for a LIST glob
+#: that failed (read error, out of memory).  Printed in each file's own encoding (Latin-2,
+#: KOI8-R, GB2312...), which reaches xfer as surrogates where it is not UTF-8: every run of
+#: letters outside ASCII is matched as that many non-ASCII characters, up to four bytes each.
+_PUREFTPD_CUT = (
+    "Output truncated to %u matches", "Výstup zkrácen na %u shod", "Data afrundet til %u sammenfald",
+    "Anzeige auf %u Einträge beschränkt.", "Salida truncada a %u ocurrencias", "Sortie tronquee a %u elements",
+    "Je t'en file %u et c'est deja pas mal", "Kimenet %u részre csonkítva", "Output troncato a %u corrispondenze",
+    "%u 개의 결과 표시", "Output afgekort naar %u overeenstemmingen", "Resultat er avkortet til %u treff",
+    "Wyjście obcięte do %u pasujących", "Resultado truncado em %u ocorrências", "Rezultat trunchiat la %u potriviri",
+    "Вывод обрезан до %u совпадений", "Vystup skrateny na %u zhod", "Rezultati i shkurtuar ne %u krahasime",
+    "Utdata trunkeras till %u träffar", "Çıktı kısaltması %u uygun", "输出截短到 %u 符合", "輸出截短到 %u 符合",
+)
+_PUREFTPD_GLOB_FAILED = (
+    "Chyba čtení při globbovaní %s", "Během globbingu %s došla paměť", "Læsefejl under gennemgang af %s",
+    "Løb tør for hukommelse under gennemgang af %s", "Lesefehler beim Vervollständigen von %s.",
+    "Nicht genug Speicher beim Vervollständigen von %s.", "Error de lectura durante %s",
+    "Sin memoria durante globbing de %s", "Erreur de lecture pendant le globbing de %s",
+    "Depassement de memoire pendant le globbing de %s", "Ca me fait chier d'evaluer %s",
+    "Bordel, y a pas assez de memoire pour %s", "Olvasási hiba %s teljesítése közben",
+    "Elfogyott a memória %s teljesítése közben", "Errore di lettura durante il globbing di %s",
+    "Memoria esaurita durante il globbing di %s", "%s 를 globbing 하던중 읽기 오류 발생",
+    "%s 를 globbing 하던중 메모리 초과", "Leesfout tijdens globbing van %s",
+    "Niet genoeg geheugen tijdens globbing van %s", "Lesefeil under gjennomgang av %s",
+    "Slutt på minnet under gjennomgang av %s", "Błąd odczytu podczas rozwijania %s",
+    "Zabrakło pamięci podczas rozwijania %s", "Erro de leitura durante expansão de %s",
+    "Sem memória (devido expansão de %s)", "Eroare de citire la operatia de globalizare a %s",
+    "Nu mai exista memorie (datorita operatiei de globalizare a %s)", "Ошибка чтения при обработке %s",
+    "Недостаточно памяти для обработки запроса %s", "Chyba citania pri globbovani %s",
+    "Pocas globbingu %s dosla pamat", "Gabim leximi gjate globbing-ut te %s", "Mbaroi memoria gjate globbing-ut te %s",
+    "Läsfel under globbing av %s", "Minnet är slut pga globbing av %s", "%s esnasında  okuma hatası",
+    "%s esnasında bellek taşması oluştu", "形成 %s 时发生读取错误", "形成 %s 时，内存不足", "形成 %s 時發生讀取錯誤",
+    "形成 %s 時，記憶體不足",
+)
+
+
+def _printf_pattern(templates: Iterable[str]) -> re.Pattern[str]:
+    """One pattern matching a whole reply line printed from any of ``templates`` (C format
+    strings: ``%u`` a number, ``%s`` anything), whatever the encoding of their letters."""
+    def one(template: str) -> str:
+        parts = re.split(r"(%u|%s|[^\x00-\x7f]+)", template)
+        return "".join(
+            r"\d+" if part == "%u" else ".*" if part == "%s"
+            else f"[^\\x00-\\x7f]{{{len(part)},{4 * len(part)}}}" if part and not part.isascii()
+            else re.escape(part)
+            for part in parts
+        )
+    return re.compile("|".join(f"(?:{one(template)})" for template in templates))
+
+
+_CUT = _printf_pattern(_PUREFTPD_CUT)
+_GLOB_FAILED = _printf_pattern(_PUREFTPD_GLOB_FAILED)
+
+
+def _line_texts(reply: str) -> list[str]:
+    """The text of each line of a (multi-line) reply, its code taken off."""
+    return [(line[4:] if reply_code(line) else line).strip() for line in reply.splitlines()]
 
 
 def listing_not_read(reply: str) -> bool:
@@ -108,12 +171,8 @@ def listing_not_read(reply: str) -> bool:
     Such a listing is no listing: taken as an empty folder, ``sync --delete`` removed the local
     copies of everything in it (review D, finding 2).
     """
-    return reply_code(reply).startswith("2") and bool(_NOT_READ.search(reply_text(reply)))
-
-
-#: How a server says it stopped a listing short: pure-ftpd's ``226 Output truncated to 10000
-#: matches`` (its ``-L`` limit, 10,000 names by default, MLSD and LIST alike: ls.c).
-_CUT = re.compile(r"\btruncated\b", re.IGNORECASE)
+    return reply_code(reply).startswith("2") and (
+        bool(_NOT_READ.search(reply_text(reply))) or any(_GLOB_FAILED.fullmatch(text) for text in _line_texts(reply)))
 
 
 def listing_cut(reply: str) -> bool:
@@ -122,8 +181,11 @@ def listing_cut(reply: str) -> bool:
     The listing looks whole (a success code, a clean close_notify); only the reply says it is
     not.  Taken as whole, every name after the cut looked absent: ``get -r`` fetched part of
     the folder with exit 0, and ``sync --delete`` down removed the local copies of the rest.
+    Only a whole line in pure-ftpd's own words counts: a reply quoting a folder named
+    ``truncated-2024`` (FileZilla Server's ``226 Successfully transferred "/truncated-2024"``)
+    is no cut (review of 8ce053a, finding 6).
     """
-    return reply_code(reply).startswith("2") and bool(_CUT.search(reply_text(reply)))
+    return reply_code(reply).startswith("2") and any(_CUT.fullmatch(text) for text in _line_texts(reply))
 
 
 def says_not_found(reply: str, path: str | None = None) -> bool:
