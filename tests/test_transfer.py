@@ -148,6 +148,33 @@ def umask_read(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     return str(request.param)
 
 
+@pytest.mark.parametrize(("status", "umask"), [
+    (b"Name:\tpython\nUmask:\t0027\nState:\tR (running)\n", 0o027),
+    (b"Name:\tpython\nUmask:\t0077\n" + b"Groups:\t" + b"1 " * 3000 + b"\n", 0o077),
+    (b"Name:\tpython\nState:\tR (running)\n", None),  # (before Linux 4.7: no Umask line)
+    (b"Name:\tpython\nUmask:\t0099\n", None),  # (not octal)
+])
+def test_the_umask_is_read_from_proc_and_only_set_where_proc_cannot_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: bytes, umask: int | None
+) -> None:
+    """The /proc line is read without changing anything (os.umask is not called); where it is
+    missing or unreadable, the umask is set and set straight back."""
+    (tmp_path / "status").write_bytes(status)
+    monkeypatch.setattr(transfer, "PROC_STATUS", str(tmp_path / "status"))
+    real_umask, calls = os.umask, []
+
+    def counted_umask(mask: int) -> int:
+        calls.append(mask)
+        return real_umask(mask)
+
+    monkeypatch.setattr(os, "umask", counted_umask)
+    actual = real_umask(0o022)
+    real_umask(actual)
+    assert transfer._umask() == (umask if umask is not None else actual)
+    assert (calls == []) is (umask is not None)
+    assert real_umask(actual) == actual  # (set back, if it was set)
+
+
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
 def test_finished_download_gets_the_umask_mode(tmp_path: Path, umask_read: str, umask: int, mode: int) -> None:
     old = os.umask(umask)

@@ -785,8 +785,8 @@ class AtomicDownload(DownloadAccounting):
         self._begun = False
 
     def __enter__(self) -> AtomicDownload:
-        # is_dir() raises for a name that is too long (ENAMETOOLONG): inside an adapter a raw
-        # OSError would look like a broken connection.
+        # lstat raises for a name that is too long (ENAMETOOLONG) or under a file (ENOTDIR):
+        # inside an adapter a raw OSError would look like a broken connection.
         with local_errors(self.target, "writing"):
             _refuse_unreplaceable(self.target)
             if self.offset or self._sidecar is not None:
