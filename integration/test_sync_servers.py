@@ -166,6 +166,24 @@ def test_sync_down_second_run_and_outbox_drain(
     assert _tree(served) == {}
 
 
+def test_sync_delete_down_asks_each_server_before_deleting(
+    capsys: pytest.CaptureFixture[str], target: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Each local file ``sync --delete`` down would delete is asked about on the server first
+    (HEAD, MLST/SIZE, PROPFIND, STAT): every real server says "not there" of files it does not
+    have, in its own words, and they go, a folder of them with one look."""
+    remote, _served = _seed(capsys, target, tmp_path)
+    mirror = tmp_path / "mirror"
+    _make(mirror, {**FILES, "stale.txt": b"s", "sub/stale.csv": b"s2", "gone/x.txt": b"x", "gone/y/z.txt": b"z"})
+    result = _sync(capsys, remote, str(mirror), "--delete", "--force")
+    actions = result["actions"]
+    assert isinstance(actions, list)
+    assert sorted(a["path"] for a in actions if a["action"] == "delete" and a["status"] == "done") == [
+        "gone/x.txt", "gone/y/z.txt", "stale.txt", "sub/stale.csv"]
+    assert result["deleted"] == 4 and result["kept"] == 0
+    assert _tree(mirror) == FILES
+
+
 def test_many_sources_are_each_proven_then_removed(
     capsys: pytest.CaptureFixture[str], target: tuple[str, Path], tmp_path: Path
 ) -> None:

@@ -283,3 +283,96 @@ def test_sync_delete_down_keeps_names_with_control_characters_an_ftp_listing_lea
     assert result.error is None, result.error
     assert result.deleted == []
     assert tree(tmp_path / "inbox") == {**FILES, **odd}
+
+
+# -- every deletion down is asked about first: a listing is the server's account, not proof -------
+
+
+def test_sync_delete_down_keeps_files_an_index_ignores_and_deletes_the_gone(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Apache's default ``IndexIgnore`` leaves ``README*`` and ``HEADER*`` out of its index pages.
+    Before, ``sync --delete`` down deleted the local ``README.txt`` and ``docs/HEADER.html`` while the
+    server had them.  Now each file to delete is asked about (HEAD): found, it is kept and said;
+    one the server answers 404 for goes."""
+    served = {**FILES, "README.txt": b"read me", "docs/HEADER.html": b"<h1>", "docs/d.txt": b"d"}
+    make_tree(tmp_path / "srv" / "out", served)
+    make_tree(tmp_path / "inbox", {**served, "gone.txt": b"g", "docs/gone.txt": b"g2"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="html", index_ignore=["README*", "HEADER*"]) as srv:
+        with index_adapter(srv, client_context(), "html") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None, result.error
+    assert sorted(result.deleted) == ["docs/gone.txt", "gone.txt"]
+    reason = "kept: the server has it, though its listing did not show it"
+    assert sorted((a.path, a.reason) for a in result.plan.kept) == [("README.txt", reason),
+                                                                    ("docs/HEADER.html", reason)]
+    assert tree(tmp_path / "inbox") == served
+    assert "sync: README.txt is not deleted: the server has it, though its listing did not show it" in caplog.text
+
+
+def test_sync_delete_down_keeps_what_a_silently_cut_ftp_listing_left_out(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """ProFTPD's ``ListOptions maxfiles`` ends a cut LIST with an ordinary "226 Transfer complete".
+    Before, the local copies of the names after the cut were deleted; now SIZE finds them."""
+    flat = {f"f{number}.txt": b"x" * number for number in range(1, 8)}
+    make_tree(tmp_path / "srv" / "out", flat)
+    make_tree(tmp_path / "inbox", {**flat, "gone.txt": b"g"})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, list_limit=5,
+                        list_cut_reply="Transfer complete") as srv:
+        with srv.adapter(client_context()) as remote:
+            assert len(remote.ls("/out")) == 5
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True)
+    assert result.error is None, result.error
+    assert result.deleted == ["gone.txt"]
+    assert sorted(a.path for a in result.plan.kept) == ["f6.txt", "f7.txt"]
+    assert tree(tmp_path / "inbox") == flat
+
+
+def test_sync_delete_down_asks_once_for_a_folder_the_listing_left_out(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A whole folder hidden (``IndexIgnore RCS``): one HEAD for the folder, not one per file in it;
+    the server has it, so nothing in it is deleted."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, "RCS/a,v": b"a", "RCS/b,v": b"b", "RCS/c,v": b"c"})
+    make_tree(tmp_path / "inbox", {**FILES, "RCS/a,v": b"a", "RCS/b,v": b"b", "RCS/c,v": b"c"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", index_ignore=["RCS"]) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True)
+        heads = [r.path for r in srv.requests if r.method == "HEAD"]
+    assert result.error is None and result.deleted == []
+    assert sorted(a.path for a in result.plan.kept) == ["RCS/a,v", "RCS/b,v", "RCS/c,v"]
+    assert heads.count("/out/RCS") == 1 and not any(path.startswith("/out/RCS/") for path in heads)
+
+
+def test_sync_delete_down_keeps_a_file_whose_look_is_refused(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A HEAD refused for that name (403): the server would not say, so the local file stays."""
+    make_tree(tmp_path / "srv" / "out", FILES)
+    make_tree(tmp_path / "inbox", {**FILES, "private.txt": b"p", "gone.txt": b"g"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", statuses={"/out/private.txt": 403}) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None and result.deleted == ["gone.txt"]
+    assert [(a.path, a.reason) for a in result.plan.kept] == [
+        ("private.txt", "kept: the server's listing does not show it, and the server would not say whether it has it")]
+    assert "sync: private.txt is not deleted: the server's listing does not show it" in caplog.text
+
+
+def test_sync_delete_down_on_a_server_without_head_takes_the_listings_word_after_one_look(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """A server that answers every HEAD 405 cannot be asked: each look would cost a listing of
+    the folder and still not answer.  After the first, the listing's word stands, as before."""
+    make_tree(tmp_path / "srv" / "out", FILES)
+    gone = {f"gone{number}.txt": b"g" for number in range(5)}
+    make_tree(tmp_path / "inbox", {**FILES, **gone})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", head_status=405) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True)
+        heads = [r.path for r in srv.requests if r.method == "HEAD" and r.path.startswith("/out/gone")]
+    assert result.error is None
+    assert sorted(result.deleted) == sorted(gone)
+    assert heads == ["/out/gone0.txt"]
+    assert tree(tmp_path / "inbox") == FILES

@@ -580,8 +580,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _look_up_hidden(
     remote: Adapter, remote_path: str, local_states: Mapping[str, FileState], remote_states: dict[str, FileState],
     remote_folders: Collection[str], filters: Filters, refused: list[str],
-) -> None:
-    """Ask the server about each local file its listing did not show under a dot name.
+) -> set[str]:
+    """Ask the server about each local file its listing did not show under a dot name; the
+    paths asked about.
 
     nginx's and Apache's index pages leave out names starting with ``.`` (so do vsftpd and
     pure-ftpd's ``LIST`` unless told otherwise): without a look such a file is "new" on every
@@ -593,12 +594,14 @@ def _look_up_hidden(
     400 round trips first).  A found file is compared as if listed; one the server does not
     say is not there (:func:`_hidden_looked_up`) is added to ``refused``: a download keeps it.
     """
+    asked: set[str] = set()
     if remote.lists_dotfiles and remote.LISTS_CONTROL_NAMES:
-        return
+        return asked
     for relative in sorted(local_states):
         if (relative in remote_states or not _hidden(remote, relative) or is_temporary(posixpath.basename(relative))
                 or not filters.included(relative) or not _folder_may_be_there(relative, remote_folders)):
             continue
+        asked.add(relative)
         try:
             entry = _hidden_looked_up(remote, remote_path, relative)
         except _CannotTell:
@@ -606,6 +609,7 @@ def _look_up_hidden(
             continue
         if entry is not None:
             remote_states[relative] = _remote_state(relative, entry)
+    return asked
 
 
 def _folder_may_be_there(relative: str, remote_folders: Collection[str]) -> bool:
@@ -660,21 +664,113 @@ def _looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None
     return entry if entry.type == "file" else None
 
 
+#: Why a local file the listing did not show is kept after the server was asked about it.
+_SERVER_HAS = "kept: the server has it, though its listing did not show it"
+_SERVER_SILENT = "kept: the server's listing does not show it, and the server would not say whether it has it"
+
+
+def _confirm_deletions(
+    remote: Adapter, remote_path: str, plan: Plan, remote_folders: Collection[str], asked: Collection[str],
+) -> Plan:
+    """``plan`` with each local file a download would delete asked about first: deleted only if
+    the server says it is not there (or cannot be asked: then its listing's word stands).
+
+    A listing is the server's account of a folder, not proof: ProFTPD's ``ListOptions maxfiles``
+    cuts one without a word, its ``HideFiles`` and vsftpd's ``hide_file`` leave names out,
+    Apache's ``IndexIgnore`` hides ``README*`` from index pages, OpenSSH's sftp-server drops an
+    entry it cannot ``lstat`` (review of 8ce053a).  Each of those made ``sync --delete`` down
+    delete local copies of files the server has.  One ``info`` per file to delete (HTTP
+    ``HEAD``, FTP ``MLST``/``SIZE``, SFTP ``STAT``, WebDAV ``PROPFIND``), one per folder the
+    listing did not show at all; ``asked``: files already asked about (:func:`_look_up_hidden`).
+    A file the server has is kept; so is one it would not say of (a refusal): both are named in
+    a warning.  Only the deletions cost these round trips, and only a download's.
+    """
+    deletes: list[Action] = []
+    kept = list(plan.kept)
+    found: list[str] = []
+    silent: list[str] = []
+    folders: dict[str, _Answer] = {}  # an unlisted folder -> what the server says of it
+    trusting = False  # the server cannot be asked (HEAD refused with 405): its listing's word stands
+    for action in plan.deletes:
+        relative = action.path
+        if relative in asked or trusting:
+            deletes.append(action)
+            continue
+        unlisted = _first_unlisted_folder(relative, remote_folders)
+        if unlisted is None:
+            answer = _server_says(remote, remote_path, relative)
+        else:
+            if unlisted not in folders:
+                folders[unlisted] = _server_says(remote, remote_path, unlisted)
+            answer = folders[unlisted]
+        if answer == "unasked":
+            trusting = True
+        if answer in ("absent", "unasked"):
+            deletes.append(action)
+        elif answer == "has":
+            found.append(relative)
+            kept.append(Action("skip", relative, _SERVER_HAS, action.size))
+        else:
+            silent.append(relative)
+            kept.append(Action("skip", relative, _SERVER_SILENT, action.size))
+    _warn_kept(found, "the server has it, though its listing did not show it")
+    _warn_kept(silent, "the server's listing does not show it, and the server would not say whether it has it")
+    return replace(plan, deletes=tuple(deletes), kept=tuple(kept))
+
+
+def _first_unlisted_folder(relative: str, remote_folders: Collection[str]) -> str | None:
+    """The outermost folder of ``relative`` the listing did not show (None: all were shown)."""
+    parts = relative.split("/")[:-1]
+    for depth in range(len(parts)):
+        folder = "/".join(parts[: depth + 1])
+        if folder not in remote_folders:
+            return folder
+    return None
+
+
+#: What a server says of a name its listing did not show: it has something there (a file, a
+#: folder: either is reason to keep the local copy), nothing is there, it would not say (a
+#: refusal of this name), or it cannot be asked at all (HTTP ``HEAD`` answered ``405``/``501``).
+_Answer = Literal["has", "absent", "silent", "unasked"]
+
+
+def _server_says(remote: Adapter, remote_path: str, relative: str) -> _Answer:
+    """What the server says of ``relative`` when asked about that name alone (:data:`_Answer`)."""
+    try:
+        remote.info(ListedPath(posixpath.join(remote_path, relative)))
+    except RemoteNotFound as exc:
+        # HTTPS: a HEAD that did not say fell back to the listing, whose word is what is in
+        # question.  A HEAD refused as a method (405, 501) will be refused for every file, each
+        # after a listing of its folder: the listing's word stands for the rest, as it did
+        # before anything was asked.  FTP, SFTP and WebDAV answer for the name itself.
+        if exc.status in (None, 404, 410):
+            return "absent"
+        return "unasked" if exc.status in (405, 501) else "silent"
+    except (RemotePermissionDenied, UnsupportedOperation, UsageError):
+        return "silent"  # (UsageError: a local name that is not UTF-8 cannot be put in a URL)
+    return "has"
+
+
 #: Local files kept by name in warnings (see :func:`_warn_unanswered`); the rest are counted.
 _NAMED_KEPT = 10
 
 
 def _warn_unanswered(unanswered: Sequence[str]) -> None:
     """Say which local files ``sync --delete`` keeps because the server would not say whether it
-    has them: each by name up to :data:`_NAMED_KEPT`, then their number (a local ``.git/`` over
-    FTP ``LIST`` is thousands of them; ``--json`` lists every one under ``kept``)."""
-    for relative in unanswered[:_NAMED_KEPT]:
+    has them (see :func:`_warn_kept`)."""
+    _warn_kept(unanswered, "the server's listing hides it, and the server would not say whether it has it")
+
+
+def _warn_kept(paths: Sequence[str], why: str) -> None:
+    """Say which local files ``sync --delete`` keeps, and ``why``: each by name up to
+    :data:`_NAMED_KEPT`, then their number (a local ``.git/`` over FTP ``LIST`` is thousands of
+    them; ``--json`` lists every one under ``kept``)."""
+    for relative in paths[:_NAMED_KEPT]:
         shown = ascii(relative) if _UNDECODABLE.search(relative) else relative
-        _log.warning("sync: %s is not deleted: the server's listing hides it, and the server would not say "
-                     "whether it has it", shown)
-    if len(unanswered) > _NAMED_KEPT:
+        _log.warning("sync: %s is not deleted: %s", shown, why)
+    if len(paths) > _NAMED_KEPT:
         _log.warning("sync: %d more local files are not deleted for the same reason (--json lists them under kept)",
-                     len(unanswered) - _NAMED_KEPT)
+                     len(paths) - _NAMED_KEPT)
 
 
 def _hidden_looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
@@ -797,6 +893,7 @@ def sync(
             remote.ls(posixpath.dirname(remote_path.rstrip("/")) or "/")
     remote_passed_over: list[str] = []
     unanswered: list[str] = []  # local files under names the listing hides that the server would not say of
+    looked_up: set[str] = set()  # local files the server was asked about already
     remote_states, remote_folders = (_remote_files(remote, remote_path, max_depth, remote_passed_over, upload=upload)
                                      if top is not None else ({}, set()))
     if top is not None:
@@ -804,8 +901,8 @@ def sync(
         if upload or delete:
             # Up: a source file the listing hides is not new.  Down with --delete: a local file the
             # listing hides is not "not in source" (review S, finding 3).
-            _look_up_hidden(remote, remote_path, local_states, remote_states, remote_folders, filters or Filters(),
-                            unanswered)
+            looked_up = _look_up_hidden(remote, remote_path, local_states, remote_states, remote_folders,
+                                        filters or Filters(), unanswered)
             if upload:
                 unanswered.clear()  # (up, such a file is sent: its PUT says what the server thinks)
             _warn_unanswered(unanswered)
@@ -839,6 +936,8 @@ def sync(
     plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
                      stated=stated, passed_over=local_passed_over if upload else remote_passed_over,
                      not_followed=remote_passed_over if upload else local_passed_over, unanswered=unanswered)
+    if delete and not upload and top is not None:
+        plan = _confirm_deletions(remote, remote_path, plan, remote_folders, looked_up)
     _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan), upload=upload)
     shown_remote = remote_path
     result = SyncResult(

@@ -21,6 +21,7 @@ import base64
 import contextlib
 import datetime as dt
 import email.utils
+import fnmatch
 import hashlib
 import html
 import json
@@ -123,7 +124,10 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
     after it are never read.
     ``index_size_error`` is added to every file's size in the JSON index (a stale or generated
     index, one that does not describe the files as they are).  ``hide_dotfiles`` leaves names
-    starting with "." out of the index, as nginx's autoindex does.  ``index_exact_size=False``
+    starting with "." out of the index, as nginx's autoindex does; ``index_ignore`` (``fnmatch``
+    patterns) leaves out the names it matches, as Apache's ``IndexIgnore`` (by default also
+    ``README*``, ``HEADER*``, ``*~``) does.  ``head_status`` answers every ``HEAD`` with that
+    status (``405``: a server that allows no ``HEAD``).  ``index_exact_size=False``
     prints the HTML index's sizes rounded (``3K``, ``12M``), as nginx's ``autoindex_exact_size off``
     and Apache's index pages do: no size a client may compare.  ``index_localtime`` (a zone's
     name) prints the HTML index's dates in that zone, as nginx's ``autoindex_localtime on`` does;
@@ -169,6 +173,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         idle_timeout: float = 30,
         index_size_error: int = 0,
         hide_dotfiles: bool = False,
+        index_ignore: Iterable[str] = (),
+        head_status: int | None = None,
         index_exact_size: bool = True,
         index_localtime: str | None = None,
         drop_after_delete: Iterable[str] = (),
@@ -182,6 +188,8 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         self.index = index
         self.index_size_error = index_size_error
         self.hide_dotfiles = hide_dotfiles
+        self.index_ignore = tuple(index_ignore)
+        self.head_status = head_status
         self.index_exact_size = index_exact_size
         self.index_zone = zoneinfo.ZoneInfo(index_localtime) if index_localtime else dt.timezone.utc
         self.forbidden = tuple(forbidden)
@@ -407,6 +415,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- methods ---------------------------------------------------------------
 
     def do_HEAD(self) -> None:
+        if self.owner.head_status is not None:
+            self._page(self.owner.head_status)
+            return
         self.do_GET()
 
     def do_GET(self) -> None:
@@ -497,6 +508,8 @@ class _Handler(BaseHTTPRequestHandler):
         entries = []
         for child in sorted(folder.iterdir()):
             if child.name.startswith(".") and (child.name.endswith(".part") or self.owner.hide_dotfiles):
+                continue
+            if any(fnmatch.fnmatchcase(child.name, pattern) for pattern in self.owner.index_ignore):
                 continue
             info = child.stat()
             entries.append((child.name, child.is_dir(), info.st_size, info.st_mtime))
