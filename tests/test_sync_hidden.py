@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -360,19 +361,53 @@ def test_sync_delete_down_keeps_a_file_whose_look_is_refused(
     assert "sync: private.txt is not deleted: the server's listing does not show it" in caplog.text
 
 
-def test_sync_delete_down_on_a_server_without_head_takes_the_listings_word_after_one_look(
+def test_sync_delete_down_on_a_server_without_head_takes_the_listings_word(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
 ) -> None:
-    """A server that answers every HEAD 405 cannot be asked: each look would cost a listing of
-    the folder and still not answer.  After the first, the listing's word stands, as before."""
+    """A server that answers every HEAD 405 cannot be asked: the listing's word stands, as before
+    anything was asked, and the looks cost one more listing of the folder, not one per file."""
     make_tree(tmp_path / "srv" / "out", FILES)
     gone = {f"gone{number}.txt": b"g" for number in range(5)}
     make_tree(tmp_path / "inbox", {**FILES, **gone})
     with HTTPSServer(pki, root=tmp_path / "srv", index="json", head_status=405) as srv:
         with index_adapter(srv, client_context(), "json") as remote:
             result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True)
-        heads = [r.path for r in srv.requests if r.method == "HEAD" and r.path.startswith("/out/gone")]
+        listings = [r.path for r in srv.requests if r.method == "GET" and r.path == "/out/"]
     assert result.error is None
     assert sorted(result.deleted) == sorted(gone)
-    assert heads == ["/out/gone0.txt"]
+    assert len(listings) == 2  # (the sync's own, and one for the five looks)
     assert tree(tmp_path / "inbox") == FILES
+
+
+def test_the_looks_before_deleting_go_pipelined_over_https(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """300 local files to delete, 150 of them in a folder the server does not have: 152 HEADs
+    (the folder once), pipelined on the one connection (a few round trips, where one after
+    another at 50 ms was 8 s), each answered 404 and deleted; the file the server has (a name
+    its index ignores) is kept."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, "README": b"r"})
+    gone = {f"old/gone{number:03d}.txt": b"g" for number in range(150)} | {
+        f"gone{number:03d}.txt": b"g" for number in range(150)}
+    make_tree(tmp_path / "inbox", {**FILES, "README": b"r", **gone})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", index_ignore=["README"]) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            alone: list[str] = []
+            one_look = remote.info
+
+            def counted(path: str) -> Any:
+                alone.append(path)
+                return one_look(path)
+
+            remote.info = counted  # type: ignore[method-assign]
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True)
+        heads = [r.path for r in srv.requests if r.method == "HEAD"]
+        connections = srv.handshakes
+    assert alone == ["/out"]  # (the sync's look at its folder: the 152 others went together)
+    assert result.error is None
+    assert sorted(result.deleted) == sorted(gone)
+    assert [a.path for a in result.plan.kept] == ["README"]
+    # One look for the folder the listing did not show (not one per file in it), one per file.
+    assert sorted(set(heads)) == sorted(heads) and len(heads) == 1 + 1 + 150 + 1  # (/out, README, files, old)
+    assert "/out/old" in heads and not any(path.startswith("/out/old/") for path in heads)
+    assert connections == 1

@@ -679,40 +679,33 @@ def _confirm_deletions(
     cuts one without a word, its ``HideFiles`` and vsftpd's ``hide_file`` leave names out,
     Apache's ``IndexIgnore`` hides ``README*`` from index pages, OpenSSH's sftp-server drops an
     entry it cannot ``lstat`` (review of 8ce053a).  Each of those made ``sync --delete`` down
-    delete local copies of files the server has.  One ``info`` per file to delete (HTTP
-    ``HEAD``, FTP ``MLST``/``SIZE``, SFTP ``STAT``, WebDAV ``PROPFIND``), one per folder the
-    listing did not show at all; ``asked``: files already asked about (:func:`_look_up_hidden`).
-    A file the server has is kept; so is one it would not say of (a refusal): both are named in
-    a warning.  Only the deletions cost these round trips, and only a download's.
+    delete local copies of files the server has.  One look per file to delete (HTTP ``HEAD``,
+    pipelined: :meth:`Adapter.info_each`; FTP ``MLST``/``SIZE``, SFTP ``STAT``, WebDAV
+    ``PROPFIND``), one per folder the listing did not show at all; ``asked``: files already
+    asked about (:func:`_look_up_hidden`).  A file the server has is kept; so is one it would
+    not say of (a refusal): both are named in a warning.  Only a download's deletions cost these
+    round trips.
     """
+    # What to ask: each file, or the outermost folder of it the listing did not show at all.
+    asking = {action.path: _first_unlisted_folder(action.path, remote_folders) or action.path
+              for action in plan.deletes if action.path not in asked}
+    names = list(dict.fromkeys(asking.values()))
+    said = dict(zip(names, remote.info_each([ListedPath(posixpath.join(remote_path, name)) for name in names]),
+                    strict=True))
     deletes: list[Action] = []
     kept = list(plan.kept)
     found: list[str] = []
     silent: list[str] = []
-    folders: dict[str, _Answer] = {}  # an unlisted folder -> what the server says of it
-    trusting = False  # the server cannot be asked (HEAD refused with 405): its listing's word stands
     for action in plan.deletes:
-        relative = action.path
-        if relative in asked or trusting:
-            deletes.append(action)
-            continue
-        unlisted = _first_unlisted_folder(relative, remote_folders)
-        if unlisted is None:
-            answer = _server_says(remote, remote_path, relative)
-        else:
-            if unlisted not in folders:
-                folders[unlisted] = _server_says(remote, remote_path, unlisted)
-            answer = folders[unlisted]
-        if answer == "unasked":
-            trusting = True
+        answer = _verdict(said[asking[action.path]]) if action.path in asking else "absent"
         if answer in ("absent", "unasked"):
             deletes.append(action)
         elif answer == "has":
-            found.append(relative)
-            kept.append(Action("skip", relative, _SERVER_HAS, action.size))
+            found.append(action.path)
+            kept.append(Action("skip", action.path, _SERVER_HAS, action.size))
         else:
-            silent.append(relative)
-            kept.append(Action("skip", relative, _SERVER_SILENT, action.size))
+            silent.append(action.path)
+            kept.append(Action("skip", action.path, _SERVER_SILENT, action.size))
     _warn_kept(found, "the server has it, though its listing did not show it")
     _warn_kept(silent, "the server's listing does not show it, and the server would not say whether it has it")
     return replace(plan, deletes=tuple(deletes), kept=tuple(kept))
@@ -734,21 +727,19 @@ def _first_unlisted_folder(relative: str, remote_folders: Collection[str]) -> st
 _Answer = Literal["has", "absent", "silent", "unasked"]
 
 
-def _server_says(remote: Adapter, remote_path: str, relative: str) -> _Answer:
-    """What the server says of ``relative`` when asked about that name alone (:data:`_Answer`)."""
-    try:
-        remote.info(ListedPath(posixpath.join(remote_path, relative)))
-    except RemoteNotFound as exc:
+def _verdict(said: Entry | XferError) -> _Answer:
+    """What the server's answer about one name (:meth:`Adapter.info_each`) says (:data:`_Answer`)."""
+    if isinstance(said, Entry):
+        return "has"
+    if isinstance(said, RemoteNotFound):
         # HTTPS: a HEAD that did not say fell back to the listing, whose word is what is in
-        # question.  A HEAD refused as a method (405, 501) will be refused for every file, each
-        # after a listing of its folder: the listing's word stands for the rest, as it did
-        # before anything was asked.  FTP, SFTP and WebDAV answer for the name itself.
-        if exc.status in (None, 404, 410):
+        # question: a refusal of this name (403) is no answer.  A HEAD refused as a method (405,
+        # 501) is refused for every name: the listing's word stands, as before anything was
+        # asked.  FTP, SFTP and WebDAV answer for the name itself (no status, or 404).
+        if said.status in (None, 404, 410):
             return "absent"
-        return "unasked" if exc.status in (405, 501) else "silent"
-    except (RemotePermissionDenied, UnsupportedOperation, UsageError):
-        return "silent"  # (UsageError: a local name that is not UTF-8 cannot be put in a URL)
-    return "has"
+        return "unasked" if said.status in (405, 501) else "silent"
+    return "silent"  # refused, unsupported, or a local name no URL can carry
 
 
 #: Local files kept by name in warnings (see :func:`_warn_unanswered`); the rest are counted.

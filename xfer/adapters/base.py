@@ -29,6 +29,7 @@ from ..errors import (
     RemoteExists,
     RemoteIsFolder,
     RemoteNotFound,
+    RemotePermissionDenied,
     UnsupportedOperation,
     UsageError,
     XferError,
@@ -446,6 +447,19 @@ class Adapter:
             if entry.name == name:
                 return self._entry(entry)
         raise RemoteNotFound(f"{self.settings.server}: {target} does not exist")
+
+    def info_each(self, paths: Sequence[str]) -> list[Entry | XferError]:
+        """:meth:`info` of each of ``paths``: its entry, or the error that is that path's alone
+        (:class:`RemoteNotFound`, a refusal, a name that cannot be sent).  A failure that is no
+        one path's (the connection, the login) is raised.  One after another here; HTTPS asks
+        with pipelined ``HEAD``\\ s (``sync --delete`` down asks about every file it would delete)."""
+        found: list[Entry | XferError] = []
+        for path in paths:
+            try:
+                found.append(self.info(path))
+            except (RemoteNotFound, RemotePermissionDenied, UnsupportedOperation, UsageError) as own:
+                found.append(own)
+        return found
 
     def exists(self, path: str) -> bool:
         try:

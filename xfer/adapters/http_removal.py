@@ -28,7 +28,7 @@ from ..http_session import XferSession, if_match
 from ..types import SourceVersion, opaque_etag
 from .base import Adapter, Entry, Source, source_changed, sources
 
-__all__ = ["DELETED", "REQUESTS_AT_ONCE", "not_done", "remove_together"]
+__all__ = ["DELETED", "REQUESTS_AT_ONCE", "answers_together", "not_done", "remove_together"]
 
 #: The answers that say a ``DELETE`` is done (RFC 9110 9.3.5).  ``202 Accepted`` is not: the
 #: server took the request, to carry it out later or never, and the file is still there.
@@ -112,6 +112,12 @@ def _send_together(session: XferSession, calls: Sequence[Call]) -> _Exchanged:
         if not answered:
             break
     return sent
+
+
+def answers_together(session: XferSession, calls: Sequence[Call]) -> dict[int, requests.Response]:
+    """The answers to ``calls`` (looks: idempotent requests) pipelined, by each call's place; a
+    place missing was not answered (ask it alone)."""
+    return _send_together(session, calls).answers
 
 
 class _Removal:
