@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import one_error, run
 from xfer.adapters.base import Adapter
-from xfer.errors import ExitCode, RemoteNotFound, RemotePermissionDenied
+from xfer.errors import ExitCode, RemoteNotFound, RemotePermissionDenied, UsageError
 from xfer.sync import SyncResult, sync
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.https_server import HTTPSServer, IndexMode
@@ -294,19 +294,19 @@ def test_sync_delete_down_keeps_files_an_index_ignores_and_deletes_the_gone(
 ) -> None:
     """Apache's default ``IndexIgnore`` leaves ``README*`` and ``HEADER*`` out of its index pages.
     Before, ``sync --delete`` down deleted the local ``README.txt`` and ``docs/HEADER.html`` while the
-    server had them.  Now each file to delete is asked about (HEAD): found, it is kept and said;
-    one the server answers 404 for goes."""
-    served = {**FILES, "README.txt": b"read me", "docs/HEADER.html": b"<h1>", "docs/d.txt": b"d"}
+    server had them.  Now each file to delete is asked about (HEAD): found, it is compared as a
+    listed file (``README.txt`` changed on the server: fetched, where keeping the stale copy
+    with exit 0 was the review's finding 4) and said; one the server answers 404 for goes."""
+    served = {**FILES, "README.txt": b"read me, version 2", "docs/HEADER.html": b"<h1>", "docs/d.txt": b"d"}
     make_tree(tmp_path / "srv" / "out", served)
-    make_tree(tmp_path / "inbox", {**served, "gone.txt": b"g", "docs/gone.txt": b"g2"})
+    make_tree(tmp_path / "inbox", {**served, "README.txt": b"read me", "gone.txt": b"g", "docs/gone.txt": b"g2"})
     with HTTPSServer(pki, root=tmp_path / "srv", index="html", index_ignore=["README*", "HEADER*"]) as srv:
         with index_adapter(srv, client_context(), "html") as remote:
             result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
     assert result.error is None, result.error
     assert sorted(result.deleted) == ["docs/gone.txt", "gone.txt"]
-    reason = "kept: the server has it, though its listing did not show it"
-    assert sorted((a.path, a.reason) for a in result.plan.kept) == [("README.txt", reason),
-                                                                    ("docs/HEADER.html", reason)]
+    assert [a.path for a in result.plan.transfers] == ["README.txt"] and not result.plan.kept
+    assert "docs/HEADER.html" in [a.path for a in result.plan.skips]
     assert tree(tmp_path / "inbox") == served
     assert "sync: README.txt is not deleted: the server has it, though its listing did not show it" in caplog.text
 
@@ -326,7 +326,7 @@ def test_sync_delete_down_keeps_what_a_silently_cut_ftp_listing_left_out(
             result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True)
     assert result.error is None, result.error
     assert result.deleted == ["gone.txt"]
-    assert sorted(a.path for a in result.plan.kept) == ["f6.txt", "f7.txt"]
+    assert {"f6.txt", "f7.txt"} <= {a.path for a in result.plan.skips} and not result.plan.kept
     assert tree(tmp_path / "inbox") == flat
 
 
@@ -357,8 +357,8 @@ def test_sync_delete_down_keeps_a_file_whose_look_is_refused(
             result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
     assert result.error is None and result.deleted == ["gone.txt"]
     assert [(a.path, a.reason) for a in result.plan.kept] == [
-        ("private.txt", "kept: the server's listing does not show it, and the server would not say whether it has it")]
-    assert "sync: private.txt is not deleted: the server's listing does not show it" in caplog.text
+        ("private.txt", "kept: the server's listing hides it, and the server would not say whether it has it")]
+    assert "sync: private.txt is not deleted: the server's listing hides it" in caplog.text
 
 
 def test_sync_delete_down_on_a_server_without_head_takes_the_listings_word(
@@ -406,8 +406,95 @@ def test_the_looks_before_deleting_go_pipelined_over_https(
     assert alone == ["/out"]  # (the sync's look at its folder: the 152 others went together)
     assert result.error is None
     assert sorted(result.deleted) == sorted(gone)
-    assert [a.path for a in result.plan.kept] == ["README"]
+    assert "README" in [a.path for a in result.plan.skips] and not result.plan.kept
     # One look for the folder the listing did not show (not one per file in it), one per file.
     assert sorted(set(heads)) == sorted(heads) and len(heads) == 1 + 1 + 150 + 1  # (/out, README, files, old)
     assert "/out/old" in heads and not any(path.startswith("/out/old/") for path in heads)
     assert connections == 1
+
+
+@pytest.mark.parametrize("refusal", ["mlst", "size-and-mdtm"])
+def test_sync_delete_down_keeps_a_file_an_ftp_server_refuses_to_look_at(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, refusal: str
+) -> None:
+    """Review of fe5f526, finding 1: FTP's "550 Permission denied." to MLST (or to SIZE and MDTM,
+    then the parent's listing decided) read as "not there", and the local copy went.  Only
+    "no such file" in words lets it go; ``gone.txt`` (550 "No such file") still goes."""
+    make_tree(tmp_path / "srv" / "out", FILES)
+    make_tree(tmp_path / "inbox", {**FILES, "secret.key": b"k", "gone.txt": b"g"})
+    replies = ({"MLST /out/secret.key": "550 Permission denied."} if refusal == "mlst" else
+               {"SIZE /out/secret.key": "550 Permission denied.", "MDTM /out/secret.key": "550 Permission denied."})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=refusal == "mlst", replies=replies) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None, result.error
+    assert result.deleted == ["gone.txt"]
+    assert [a.path for a in result.plan.kept] == ["secret.key"]
+    assert tree(tmp_path / "inbox") == {**FILES, "secret.key": b"k"}
+
+
+def test_one_head_refused_as_a_method_keeps_that_file_only(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review of fe5f526, finding 2: one script answering its HEAD 405 made the listing's word
+    stand for every later deletion (README.txt, which the server has, went).  A 405 counts as
+    "the server cannot be asked" only where every look got one."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, "README.txt": b"r", "legacy.php": b"<?php"})
+    make_tree(tmp_path / "inbox", {**FILES, "README.txt": b"r", "legacy.php": b"<?php", "gone.txt": b"g"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", index_ignore=["README*", "*.php"],
+                     statuses={"/out/legacy.php": 405}) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None, result.error
+    assert result.deleted == ["gone.txt"]
+    assert [a.path for a in result.plan.kept] == ["legacy.php"]
+    assert (tmp_path / "inbox" / "README.txt").exists() and (tmp_path / "inbox" / "legacy.php").exists()
+
+
+def test_a_look_answered_with_a_server_error_keeps_that_file_and_the_sync_goes_on(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review of fe5f526, finding 6: a 500 to one PROPFIND stopped the whole sync before
+    anything moved.  That file is kept (the server would not say), the rest goes on."""
+    def failing(request: RecordedRequest) -> Reply | None:
+        return Reply(500, b"oops") if request.method == "PROPFIND" and request.path == "/out/odd.txt" else None
+
+    with WebDAVServer(pki, root=tmp_path / "dav", intercept=failing) as srv:
+        make_tree(srv.root / "out", {**FILES, "new.txt": b"n"})
+        make_tree(tmp_path / "inbox", {**FILES, "odd.txt": b"o", "gone.txt": b"g"})
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None, result.error
+    assert result.deleted == ["gone.txt"]
+    assert [a.path for a in result.plan.kept] == ["odd.txt"]
+    assert tree(tmp_path / "inbox") == {**FILES, "new.txt": b"n", "odd.txt": b"o"}
+
+
+def test_a_local_dot_file_where_the_server_has_a_dot_folder_is_kept(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review of fe5f526, finding 10: a hidden name the server has as a folder read as "not
+    there" (a file was looked for), so the local file ``.cfg`` went; a plain name was kept."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, ".cfg/inner.txt": b"i"})
+    make_tree(tmp_path / "inbox", {**FILES, ".cfg": b"local file"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", hide_dotfiles=True) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None, result.error
+    assert result.deleted == []
+    assert (tmp_path / "inbox" / ".cfg").read_bytes() == b"local file"
+
+
+def test_a_plan_the_guards_refuse_asks_nothing(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review of fe5f526, finding 11: a wrong source folder had every local file looked up before
+    the half-of-the-destination guard refused the plan."""
+    make_tree(tmp_path / "srv" / "out", {"a.txt": b"a"})
+    make_tree(tmp_path / "inbox", {f"f{number}.txt": b"x" for number in range(20)})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json") as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            with pytest.raises(UsageError, match="more than half"):
+                sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+        heads = [r.path for r in srv.requests if r.method == "HEAD" and r.path != "/out"]
+    assert heads == []

@@ -343,6 +343,11 @@ class RemoteError(XferError):
 class RemoteNotFound(RemoteError, FileNotFoundError):
     """The remote file or folder does not exist."""
 
+    #: Whether the server said so of the name itself (a 404, ENOENT, FTP "no such file"); False
+    #: where "not there" is the word of a listing, or a refusal in other words read as absence
+    #: (FTP ``550 Permission denied`` to MLST).  ``sync --delete`` down deletes on the first only.
+    stated: bool = True
+
 
 class RemotePermissionDenied(RemoteError, PermissionError):
     """The server denied access to the remote path."""

@@ -423,6 +423,15 @@ def _under(path: str, places: Collection[str]) -> bool:
     return any(path == place or path.startswith(place + "/") for place in places)
 
 
+def _within_limits(plan: Plan, max_delete: int | None, force: bool) -> bool:
+    """Whether :func:`check_deletions` lets ``plan`` through."""
+    try:
+        check_deletions(plan, max_delete=max_delete, force=force)
+    except UsageError:
+        return False
+    return True
+
+
 def check_deletions(plan: Plan, *, max_delete: int | None = None, force: bool = False, dry_run: bool = False) -> None:
     """Refuse a plan that deletes too much: more than ``max_delete`` files (always), or more
     than half of the destination without ``force`` (a wrong source folder, an empty mount).
@@ -579,7 +588,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _look_up_hidden(
     remote: Adapter, remote_path: str, local_states: Mapping[str, FileState], remote_states: dict[str, FileState],
-    remote_folders: Collection[str], filters: Filters, refused: list[str],
+    remote_folders: Collection[str], filters: Filters, refused: list[str], other: list[str] | None = None,
 ) -> set[str]:
     """Ask the server about each local file its listing did not show under a dot name; the
     paths asked about.
@@ -592,7 +601,9 @@ def _look_up_hidden(
     where the listing shows every name (:attr:`Adapter.lists_dotfiles`: SFTP, WebDAV, MLSD),
     and not under a folder the listing showed is not there (review E: 400 new dotfiles cost
     400 round trips first).  A found file is compared as if listed; one the server does not
-    say is not there (:func:`_hidden_looked_up`) is added to ``refused``: a download keeps it.
+    say is not there (:func:`_hidden_looked_up`) is added to ``refused``: a download keeps it;
+    one where the server has something else (a folder) to ``other``, which a download keeps too
+    (review of fe5f526, finding 10).
     """
     asked: set[str] = set()
     if remote.lists_dotfiles and remote.LISTS_CONTROL_NAMES:
@@ -607,8 +618,10 @@ def _look_up_hidden(
         except _CannotTell:
             refused.append(relative)
             continue
-        if entry is not None:
+        if entry is not None and entry.type == "file":
             remote_states[relative] = _remote_state(relative, entry)
+        elif entry is not None and other is not None:
+            other.append(relative)
     return asked
 
 
@@ -664,51 +677,75 @@ def _looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None
     return entry if entry.type == "file" else None
 
 
-#: Why a local file the listing did not show is kept after the server was asked about it.
-_SERVER_HAS = "kept: the server has it, though its listing did not show it"
-_SERVER_SILENT = "kept: the server's listing does not show it, and the server would not say whether it has it"
+@dataclass
+class _Confirmed:
+    """What the server said of the local files a download would delete (:func:`_confirm_deletions`)."""
+
+    #: Files the server has, though its listing did not show them: compared as listed.
+    files: dict[str, Entry] = field(default_factory=dict)
+    #: Names where the server has something else (a folder), or under a folder it has that its
+    #: listing did not show: kept, as names the source has but does not copy.
+    other: list[str] = field(default_factory=list)
+    #: Names the server would not say of (a refusal, an error): kept.
+    silent: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.files or self.other or self.silent)
 
 
 def _confirm_deletions(
     remote: Adapter, remote_path: str, plan: Plan, remote_folders: Collection[str], asked: Collection[str],
-) -> Plan:
-    """``plan`` with each local file a download would delete asked about first: deleted only if
-    the server says it is not there (or cannot be asked: then its listing's word stands).
+) -> _Confirmed:
+    """Ask the server about each local file ``plan`` deletes in a download: one goes only if the
+    server says it is not there (or cannot be asked at all: then its listing's word stands).
 
     A listing is the server's account of a folder, not proof: ProFTPD's ``ListOptions maxfiles``
     cuts one without a word, its ``HideFiles`` and vsftpd's ``hide_file`` leave names out,
     Apache's ``IndexIgnore`` hides ``README*`` from index pages, OpenSSH's sftp-server drops an
     entry it cannot ``lstat`` (review of 8ce053a).  Each of those made ``sync --delete`` down
-    delete local copies of files the server has.  One look per file to delete (HTTP ``HEAD``,
-    pipelined: :meth:`Adapter.info_each`; FTP ``MLST``/``SIZE``, SFTP ``STAT``, WebDAV
-    ``PROPFIND``), one per folder the listing did not show at all; ``asked``: files already
-    asked about (:func:`_look_up_hidden`).  A file the server has is kept; so is one it would
-    not say of (a refusal): both are named in a warning.  Only a download's deletions cost these
-    round trips.
+    delete local copies of files the server has (and left them stale).  One look per file (HTTP
+    ``HEAD``, pipelined: :meth:`Adapter.info_each`; FTP ``MLST`` or ``SIZE``/``MDTM``, SFTP
+    ``STAT``, WebDAV ``PROPFIND``), one per folder the listing did not show at all; ``asked``:
+    files already asked about (:func:`_look_up_hidden`).  A failure that is no one name's (the
+    connection) keeps every file asked about, said, and the sync goes on.
     """
-    # What to ask: each file, or the outermost folder of it the listing did not show at all.
     asking = {action.path: _first_unlisted_folder(action.path, remote_folders) or action.path
               for action in plan.deletes if action.path not in asked}
     names = list(dict.fromkeys(asking.values()))
-    said = dict(zip(names, remote.info_each([ListedPath(posixpath.join(remote_path, name)) for name in names]),
-                    strict=True))
-    deletes: list[Action] = []
-    kept = list(plan.kept)
-    found: list[str] = []
-    silent: list[str] = []
-    for action in plan.deletes:
-        answer = _verdict(said[asking[action.path]]) if action.path in asking else "absent"
-        if answer in ("absent", "unasked"):
-            deletes.append(action)
-        elif answer == "has":
-            found.append(action.path)
-            kept.append(Action("skip", action.path, _SERVER_HAS, action.size))
+    confirmed = _Confirmed()
+    if not names:
+        return confirmed
+    try:
+        answers = remote.info_each([ListedPath(posixpath.join(remote_path, name)) for name in names])
+    except Interrupted:
+        raise
+    except XferError as failure:
+        _log.warning("sync: the server could not be asked about the %d local files to delete (%s); they are kept",
+                     len(asking), failure.message)
+        confirmed.silent = list(asking)
+        return confirmed
+    said = dict(zip(names, answers, strict=True))
+    verdicts = {name: _verdict(answer) for name, answer in said.items()}
+    # "Cannot be asked" only where every look was refused as a method: one script answering its
+    # HEAD 405 is no such server, and its neighbours keep their own answers (review of fe5f526).
+    unasked = len(names) >= 2 and all(verdict == "unasked" for verdict in verdicts.values())
+    for relative, name in asking.items():
+        verdict = verdicts[name]
+        answer = said[name]
+        if verdict == "absent" or (verdict == "unasked" and unasked):
+            continue
+        if verdict == "has" and isinstance(answer, Entry):
+            if name == relative and answer.type == "file":
+                confirmed.files[relative] = answer
+            else:
+                confirmed.other.append(relative)
         else:
-            silent.append(action.path)
-            kept.append(Action("skip", action.path, _SERVER_SILENT, action.size))
-    _warn_kept(found, "the server has it, though its listing did not show it")
-    _warn_kept(silent, "the server's listing does not show it, and the server would not say whether it has it")
-    return replace(plan, deletes=tuple(deletes), kept=tuple(kept))
+            confirmed.silent.append(relative)
+    _warn_kept(sorted(confirmed.files), "the server has it, though its listing did not show it; it is compared "
+               "as listed")
+    _warn_kept(confirmed.other, "the server has something there (or its folder), though its listing did not show it")
+    _warn_unanswered(confirmed.silent)
+    return confirmed
 
 
 def _first_unlisted_folder(relative: str, remote_folders: Collection[str]) -> str | None:
@@ -723,7 +760,8 @@ def _first_unlisted_folder(relative: str, remote_folders: Collection[str]) -> st
 
 #: What a server says of a name its listing did not show: it has something there (a file, a
 #: folder: either is reason to keep the local copy), nothing is there, it would not say (a
-#: refusal of this name), or it cannot be asked at all (HTTP ``HEAD`` answered ``405``/``501``).
+#: refusal of this name, or "not there" only in a listing's word), or it cannot be asked at all
+#: (HTTP ``HEAD`` answered ``405``/``501``).
 _Answer = Literal["has", "absent", "silent", "unasked"]
 
 
@@ -734,12 +772,12 @@ def _verdict(said: Entry | XferError) -> _Answer:
     if isinstance(said, RemoteNotFound):
         # HTTPS: a HEAD that did not say fell back to the listing, whose word is what is in
         # question: a refusal of this name (403) is no answer.  A HEAD refused as a method (405,
-        # 501) is refused for every name: the listing's word stands, as before anything was
-        # asked.  FTP, SFTP and WebDAV answer for the name itself (no status, or 404).
-        if said.status in (None, 404, 410):
-            return "absent"
-        return "unasked" if said.status in (405, 501) else "silent"
-    return "silent"  # refused, unsupported, or a local name no URL can carry
+        # 501) may be refused for every name (see _confirm_deletions).  FTP's "not there" counts
+        # only where MLST, SIZE or MDTM said so in words (RemoteNotFound.stated).
+        if said.status in (405, 501):
+            return "unasked"
+        return "absent" if said.stated and said.status in (None, 404, 410) else "silent"
+    return "silent"  # refused, unsupported, an error, or a local name no URL can carry
 
 
 #: Local files kept by name in warnings (see :func:`_warn_unanswered`); the rest are counted.
@@ -765,8 +803,9 @@ def _warn_kept(paths: Sequence[str], why: str) -> None:
 
 
 def _hidden_looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
-    """The file ``relative``, a name the listing hides, as the server states it on its own; None
-    only where the server's own answer says it is not there (``404``/``410`` to its ``HEAD``).
+    """What is at ``relative``, a name the listing hides, as the server states it on its own (a
+    file, or a folder); None only where the server's own answer says nothing is there
+    (``404``/``410`` to its ``HEAD``).
 
     :class:`_CannotTell` otherwise: not being told is no "not there".  A refusal (nginx's
     ``deny`` for dot names: 403, also to the listing of a dot folder on the way: review F); or
@@ -782,7 +821,7 @@ def _hidden_looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry
     except (RemotePermissionDenied, UnsupportedOperation, UsageError) as exc:
         # (UsageError: a local name that is not UTF-8 cannot be put in a URL to ask: review H.)
         raise _CannotTell from exc
-    return entry if entry.type == "file" else None
+    return entry
 
 
 def _remote_state(relative: str, entry: Entry) -> FileState:
@@ -893,7 +932,7 @@ def sync(
             # Up: a source file the listing hides is not new.  Down with --delete: a local file the
             # listing hides is not "not in source" (review S, finding 3).
             looked_up = _look_up_hidden(remote, remote_path, local_states, remote_states, remote_folders,
-                                        filters or Filters(), unanswered)
+                                        filters or Filters(), unanswered, None if upload else remote_passed_over)
             if upload:
                 unanswered.clear()  # (up, such a file is sent: its PUT says what the server thinks)
             _warn_unanswered(unanswered)
@@ -927,8 +966,15 @@ def sync(
     plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
                      stated=stated, passed_over=local_passed_over if upload else remote_passed_over,
                      not_followed=remote_passed_over if upload else local_passed_over, unanswered=unanswered)
-    if delete and not upload and top is not None:
-        plan = _confirm_deletions(remote, remote_path, plan, remote_folders, looked_up)
+    if delete and not upload and top is not None and plan.deletes and _within_limits(plan, max_delete, force):
+        # Asked only of a plan the guards let through (a wrong source folder would otherwise
+        # have every file looked up first); what the server has is then planned as listed.
+        confirmed = _confirm_deletions(remote, remote_path, plan, remote_folders, looked_up)
+        if confirmed:
+            remote_states.update({path: _remote_state(path, entry) for path, entry in confirmed.files.items()})
+            plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
+                             stated=stated, passed_over=[*remote_passed_over, *confirmed.other],
+                             not_followed=local_passed_over, unanswered=[*unanswered, *confirmed.silent])
     _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan), upload=upload)
     shown_remote = remote_path
     result = SyncResult(

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar
 from .. import registry
 from ..batch import CallbackFactory, get_files, put_files
 from ..errors import (
+    AuthenticationFailed,
     IntegrityError,
+    RemoteError,
     RemoteExists,
     RemoteIsFolder,
     RemoteNotFound,
-    RemotePermissionDenied,
     UnsupportedOperation,
     UsageError,
     XferError,
@@ -446,18 +447,23 @@ class Adapter:
         for entry in self._ls(ServerPath(parent or "/")):
             if entry.name == name:
                 return self._entry(entry)
-        raise RemoteNotFound(f"{self.settings.server}: {target} does not exist")
+        missing = RemoteNotFound(f"{self.settings.server}: {target} does not exist")
+        missing.stated = False  # (the listing's word)
+        raise missing
 
     def info_each(self, paths: Sequence[str]) -> list[Entry | XferError]:
         """:meth:`info` of each of ``paths``: its entry, or the error that is that path's alone
-        (:class:`RemoteNotFound`, a refusal, a name that cannot be sent).  A failure that is no
-        one path's (the connection, the login) is raised.  One after another here; HTTPS asks
-        with pipelined ``HEAD``\\ s (``sync --delete`` down asks about every file it would delete)."""
+        (:class:`RemoteNotFound`, a refusal, a server error answered for it, a name that cannot
+        be sent).  A failure that is no one path's (the connection, TLS, the login) is raised.
+        One after another here; HTTPS asks with pipelined ``HEAD``\\ s (``sync --delete`` down
+        asks about every file it would delete)."""
         found: list[Entry | XferError] = []
         for path in paths:
             try:
                 found.append(self.info(path))
-            except (RemoteNotFound, RemotePermissionDenied, UnsupportedOperation, UsageError) as own:
+            except AuthenticationFailed:
+                raise
+            except (RemoteError, IntegrityError, UnsupportedOperation, UsageError) as own:
                 found.append(own)
         return found
 

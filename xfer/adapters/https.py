@@ -38,10 +38,10 @@ from typing import Any, ClassVar, Literal, Protocol
 import requests
 
 from ..errors import (
+    AuthenticationFailed,
     IntegrityError,
     RemoteError,
     RemoteNotFound,
-    RemotePermissionDenied,
     UnsupportedOperation,
     UsageError,
     XferError,
@@ -404,7 +404,9 @@ class HTTPSAdapter(Adapter):
         # Not in the listing, after a HEAD that did not say: ``status`` tells a caller that must
         # not take "not listed" for "not there" (a dot name the index hides, behind nginx's
         # common "deny all" for /\.: sync --delete down deleted the local copy: review S).
-        raise RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist", status=status)
+        missing = RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist", status=status)
+        missing.stated = False
+        raise missing
 
     def _shown_by_head(self, path: str, url: str, response: requests.Response) -> Entry | RemoteNotFound | None:
         """What a ``HEAD`` of ``path`` (at ``url``) shows: ``200`` a file (its ``ETag``, if any, in
@@ -478,7 +480,9 @@ class HTTPSAdapter(Adapter):
         if folder not in listings:
             try:
                 listings[folder] = self.ls(folder)
-            except (RemoteNotFound, RemotePermissionDenied, UnsupportedOperation, UsageError) as refused:
+            except AuthenticationFailed:
+                raise
+            except (RemoteError, IntegrityError, UnsupportedOperation, UsageError) as refused:
                 listings[folder] = refused  # (that folder's own, as info_each says of each path)
         listed = listings[folder]
         if isinstance(listed, XferError):
@@ -486,7 +490,9 @@ class HTTPSAdapter(Adapter):
         for entry in listed:
             if entry.name == name:
                 return entry
-        return RemoteNotFound(f"{self.settings.server}: {self.user_path(target)} does not exist", status=status)
+        missing = RemoteNotFound(f"{self.settings.server}: {self.user_path(target)} does not exist", status=status)
+        missing.stated = False
+        return missing
 
     def _checksum(self, path: str, size: int | None) -> ServerHash | None:
         """The hash a ``HEAD`` of ``path`` states (``xfer sync --checksum``), as an upload's check reads it."""

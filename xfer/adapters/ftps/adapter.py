@@ -94,6 +94,7 @@ from .replies import (
     reply_code,
     reply_error,
     reply_text,
+    says_denied,
     says_no_files,
     says_not_found,
 )
@@ -539,7 +540,17 @@ class FTPSAdapter(Adapter):
         return entry.type if entry else None
 
     def _stat(self, ftp: FTPSConnection, path: str, *, modified: bool = True) -> Entry | None:
-        """Facts about ``path``, or None if nothing is there.  Changes nothing on the server.
+        """Facts about ``path``, or None if nothing is there (see :meth:`_stat_answer`)."""
+        return self._stat_answer(ftp, path, modified=modified)[0]
+
+    def _stat_answer(self, ftp: FTPSConnection, path: str, *, modified: bool = True) -> tuple[Entry | None, bool]:
+        """Facts about ``path``, or None if nothing is there; and whether a None is the server's
+        own word about that name: MLST, SIZE or MDTM refused it in words that are no refusal of
+        access (pure-ftpd: "Can't check for file existence", ProFTPD's MLST: "cannot be listed",
+        vsftpd's SIZE: "Could not get file size."), not "550 Permission denied", and not the
+        parent's listing, the last resort.  Only such a word may let ``sync --delete`` down
+        delete a local copy the listing did not show (review of fe5f526, finding 1).  Changes
+        nothing on the server.
 
         MLST where the server has it.  Otherwise CWD for folders (never SIZE: see below),
         then SIZE for files, then MDTM for a file's time if ``modified`` (or to learn
@@ -551,9 +562,9 @@ class FTPSAdapter(Adapter):
         """
         name = posixpath.basename(path)
         if path == "/":
-            return Entry(name="", path="/", type="directory")
+            return Entry(name="", path="/", type="directory"), True
         if "MLST" in self._features:
-            return self._mlst_or_none(ftp, path)
+            return self._mlst_answer(ftp, path)
         # Only MLST's type fact or a successful CWD says "folder": some servers answer
         # SIZE on a folder with the directory inode's size (213 4096), which made a folder
         # look like a file (listed as one, DELE'd by rm -r).  So CWD first, SIZE after.
@@ -564,13 +575,13 @@ class FTPSAdapter(Adapter):
         else:
             with contextlib.suppress(ftplib.error_perm):
                 ftp.sendcmd("CWD /")
-            return Entry(name=name, path=path, type="directory")
+            return Entry(name=name, path=path, type="directory"), True
         size_refused = False
         try:
             size = self._size(ftp, path)
         except ftplib.error_perm as exc:
             if says_not_found(str(exc), path):
-                return None  # SIZE answers for files; not a folder, not a file: nothing there
+                return None, True  # SIZE answers for files; not a folder, not a file: nothing there
             # Refused for this file, in words that do not say it is missing ("file too large for
             # SIZE", proftpd's <Limit SIZE>): no proof of absence.  MDTM or the listing decide.
             size, size_refused = None, True
@@ -582,10 +593,10 @@ class FTPSAdapter(Adapter):
                 if size is None and (reply_code(str(exc)) in NOT_UNDERSTOOD
                                      or (size_refused and not says_not_found(str(exc), path))):
                     # Neither SIZE nor MDTM said: only the parent's listing can tell.
-                    return self._listed(ftp, path)
+                    return self._listed(ftp, path), False
                 if size is None:
-                    return None  # no size, and MDTM says there is no such file
-        return Entry(name=name, path=path, type="file", size=size, modified=stamp)
+                    return None, not says_denied(str(exc), path)  # no size, and MDTM refused too
+        return Entry(name=name, path=path, type="file", size=size, modified=stamp), True
 
     def _listed(self, ftp: FTPSConnection, path: str) -> Entry | None:
         """``path``'s entry in its parent's listing, or None (the last resort of :meth:`_stat`)."""
@@ -607,12 +618,18 @@ class FTPSAdapter(Adapter):
     @staticmethod
     def _mlst_or_none(ftp: FTPSConnection, path: str) -> Entry | None:
         """MLST ``path``: its entry, or None if the server says there is none."""
+        return FTPSAdapter._mlst_answer(ftp, path)[0]
+
+    @staticmethod
+    def _mlst_answer(ftp: FTPSConnection, path: str) -> tuple[Entry | None, bool]:
+        """MLST ``path``: its entry, or None on a refusal; and whether that refusal says in words
+        that there is no such file (``550 Permission denied`` is a None too, but no such word)."""
         try:
             resp = expect_reply(ftp.sendcmd(f"MLST {path}"), "250", "MLST")
         except ftplib.error_perm as exc:
             if reply_code(str(exc)) in NOT_UNDERSTOOD:
                 raise
-            return None
+            return None, not says_denied(str(exc), path)
         # RFC 3659: "250-", one fact line starting with a space, "250 End".  Some servers leave
         # the space out, or put the facts on a single "250 facts path" line: those were "absent",
         # and rm -r of such a folder sent DELE (review L, finding 13).
@@ -620,7 +637,7 @@ class FTPSAdapter(Adapter):
         for line in lines[1:-1] if len(lines) > 1 else [resp[4:]]:
             entry = parse_mlst_line(line, path)
             if entry is not None:
-                return entry
+                return entry, True
         # A 250 with no facts in it is no answer: never "absent" (a false "absent" removes things).
         raise protocol_error(f"the server's MLST reply about {path} holds no facts xfer can read: {resp[:200]!r}")
 
@@ -807,11 +824,13 @@ class FTPSAdapter(Adapter):
 
     def _info(self, path: str) -> Entry:
         def work(ftp: FTPSConnection) -> Entry:
-            entry = self._stat(ftp, path)
+            entry, stated = self._stat_answer(ftp, path)
             if entry is None:
-                raise RemoteNotFound(
+                missing = RemoteNotFound(
                     f"{self.settings.server}: {path} does not exist", server=self.settings.server, path=path
                 )
+                missing.stated = stated
+                raise missing
             return entry
 
         return self._run("reading information about", path, work)

@@ -188,6 +188,12 @@ def listing_cut(reply: str) -> bool:
     return reply_code(reply).startswith("2") and any(_CUT.fullmatch(text) for text in _line_texts(reply))
 
 
+def says_denied(reply: str, path: str | None = None) -> bool:
+    """True for a reply whose words (the quoted ``path`` aside) refuse: "Permission denied",
+    "Access denied", "not allowed"."""
+    return bool(_DENIED.search(_reason(reply, path)))
+
+
 def says_not_found(reply: str, path: str | None = None) -> bool:
     """True for a 450/550 whose words (the quoted ``path`` aside) say there is no such file.
 
