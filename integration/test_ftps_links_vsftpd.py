@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from integration.bed import ServerInfo
+from integration.server_cli import give_to_server, login_flags
 from xfer.cli import main
 from xfer.testing.pki import TestPKI
 
@@ -36,12 +37,8 @@ def linked(bed_server: Callable[[str], ServerInfo], bed_pki: TestPKI, tmp_path: 
     os.symlink("../real/inner.txt", folder / "out" / "linked.csv")
     os.symlink("../real", folder / "out" / "folder-link")
     os.symlink("../nowhere.csv", folder / "out" / "dangling.csv")
-    owner = info.root.stat()  # the server's user must be able to remove what the test made
-    for path in [folder, *folder.rglob("*")]:
-        os.lchown(path, owner.st_uid, owner.st_gid)
-    monkeypatch.setenv("XFER_T_BED_PW", info.password or "")
-    flags = ["--identity", str(bed_pki.client_p12), "--identity-password", f"file:{bed_pki.password_file}",
-             "--ca", str(bed_pki.root_ca), "--username", info.username or "", "--password", "env:XFER_T_BED_PW"]
+    give_to_server(folder, info)
+    flags = login_flags(info, bed_pki, monkeypatch)
     try:
         yield folder, f"{info.url.rstrip('/')}/{folder.name}", flags
     finally:

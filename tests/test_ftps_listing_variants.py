@@ -128,14 +128,28 @@ def test_a_listing_cut_short_deletes_nothing_and_fetches_nothing(
         assert not (tmp_path / "inbox").exists() or tree(tmp_path / "inbox") == {}
 
 
+#: MSG_LS_TRUNCATED as pure-ftpd's source files hold it (bytes of each file's own encoding).
+_UPSTREAM_CUTS = (
+    b"\xbf\xe9\xa5X\xbaI\xb5u\xa8\xec %u \xb2\xc5\xa6X",  # zh_TW, Big5: second bytes X, I, u
+    # ru, KOI8-R
+    b"\xf7\xd9\xd7\xcf\xc4 \xcf\xc2\xd2\xc5\xda\xc1\xce \xc4\xcf %u \xd3\xcf\xd7\xd0\xc1\xc4\xc5\xce\xc9\xca",
+    b"Wyj\xb6cie obci\xeate do %u pasuj\xb1cych",  # pl, ISO-8859-2
+    b"%u \xb0\xb3\xc0\xc7 \xb0\xe1\xb0\xfa \xc7\xa5\xbd\xc3",  # ko, EUC-KR
+)
+
+
+def _as_read(raw: bytes, number: bytes = b"10000") -> str:
+    """A 226 reply of pure-ftpd's ``raw`` words as xfer reads a reply (UTF-8, other bytes as surrogates)."""
+    return "226 " + raw.replace(b"%u", number).replace(b"%s", b"/out").decode("utf-8", "surrogateescape")
+
+
 @pytest.mark.parametrize(("reply", "cut"), [
     ("226 Output truncated to 10000 matches", True),
     ("226-Options: -a -l\r\n226 Output truncated to 10000 matches", True),  # (pure-ftpd's LIST -al)
     ("226 Anzeige auf 10000 Einträge beschränkt.", True),  # built in German, its file in UTF-8
     ("226 Anzeige auf 10000 Eintr\udce4ge beschr\udce4nkt.", True),  # in Latin-1: surrogates here
     ("226 Вывод обрезан до 10000 совпадений", True),
-    ("226 \udcc2\udcd9\udcd7\udccf\udcc4 \udccf\udcc2\udcd2\udcc5\udcda\udcc1\udcce \udcc4\udccf 10000 "
-     "\udcd3\udccf\udcd7\udcd0\udcc1\udcc4\udcc5\udcce\udcc9\udcca", True),  # the same in KOI8-R
+    *((_as_read(raw), True) for raw in _UPSTREAM_CUTS),
     ("226 输出截短到 10000 符合", True),
     ("226 10000 matches total", False),  # pure-ftpd's whole listing
     ('226 Successfully transferred "/truncated-2024"', False),  # FileZilla Server quoting a folder's name
@@ -153,6 +167,7 @@ def test_a_cut_is_read_in_pure_ftpds_own_words_in_any_language(reply: str, cut: 
     ("226-Out of memory during globbing of /out\r\n226 Transfer complete", True),
     ("226 Lesefehler beim Vervollst\udce4ndigen von /out.", True),
     ("226 形成 /out 时发生读取错误", True),
+    (_as_read(b"\xa7\xce\xa6\xa8 %s \xae\xc9\xb5o\xa5\xcd\xc5\xaa\xa8\xfa\xbf\xf9\xbb~"), True),  # zh_TW, Big5
     ("226 0 matches total", False),
     ("226 Transfer complete", False),
 ])
@@ -207,6 +222,55 @@ def test_rm_r_still_removes_a_dot_folder_a_list_leaves_out(
         code, _, err = run(capsys, "rm", "-r", f"{name}:/out/.cache")
     assert code == 0, err
     assert not (tmp_path / "srv" / "out" / ".cache").exists()
+
+
+def _rm_r(pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+          target: str, **knobs: Any) -> tuple[int, str, list[str]]:
+    """``rm -r target`` against the fake with ``knobs``: exit code, stderr, and the DELE/RMD sent."""
+    with FakeFTPSServer(pki, root=tmp_path / "srv", **knobs) as srv:
+        name = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)  # type: ignore[arg-type]
+        code, _, err = run(capsys, "rm", "-r", f"{name}:{target}")
+        return code, err, [line for line in srv.commands if line.startswith(("DELE", "RMD"))]
+
+
+@pytest.mark.parametrize("mlst", [False, True], ids=["list", "mlsd"])
+def test_rm_r_of_a_dot_named_link_to_a_folder_removes_the_link(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mlst: bool,
+) -> None:
+    """Review of fe5f526, finding 3: vsftpd and pure-ftpd list no dot names, so ``.lnk`` was
+    "no link" and rm -r walked into it: the files of the folder it points to went.  ``LIST -a``
+    (all three daemons of the bed honour it) shows it as the link it is."""
+    make_tree(tmp_path / "srv" / "real", {"inner.txt": b"inner", "deep/x.txt": b"x"})
+    (tmp_path / "srv" / "out").mkdir()
+    (tmp_path / "srv" / "out" / ".lnk").symlink_to(tmp_path / "srv" / "real")
+    code, err, sent = _rm_r(pki, tmp_path, monkeypatch, capsys, "/out/.lnk", mlst=mlst, hide_dotfiles=True,
+                            list_links=True)
+    assert code == 0, err
+    assert sent == ["DELE /out/.lnk"]
+    assert tree(tmp_path / "srv" / "real") == {"inner.txt": b"inner", "deep/x.txt": b"x"}
+
+
+def test_rm_r_of_a_folder_named_with_a_control_character_on_a_server_printing_it_as_a_question_mark(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Review of fe5f526, finding 7: vsftpd prints ``tab?dir`` for ``tab\tdir``; the folder was
+    refused as "not shown".  It is matched so, and removed."""
+    make_tree(tmp_path / "srv" / "out" / "tab\tdir", {"a.txt": b"a"})
+    code, err, sent = _rm_r(pki, tmp_path, monkeypatch, capsys, "/out/tab\tdir", mlst=False, list_control_as="?")
+    assert code == 0, err
+    assert sent == ["DELE /out/tab\tdir/a.txt", "RMD /out/tab\tdir"]
+
+
+def test_rm_r_under_a_folder_whose_name_has_a_space_on_pure_ftpd(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Review of fe5f526, finding 8, measured on the bed's pure-ftpd: ``LIST /my dir`` lists
+    nothing ("0 matches total": the argument is split at spaces), so rm -r of ``/my dir/sub``
+    was refused.  The folder is listed from inside it, with a bare LIST."""
+    make_tree(tmp_path / "srv" / "my dir" / "sub", {"a.txt": b"a"})
+    code, err, sent = _rm_r(pki, tmp_path, monkeypatch, capsys, "/my dir/sub", mlst=True, list_splits_paths=True)
+    assert code == 0, err
+    assert sent == ["DELE /my dir/sub/a.txt", "RMD /my dir/sub"]
 
 
 # -- finding 4: LIST lines in other layouts and languages never vanish -----------------------------

@@ -139,6 +139,14 @@ Switches (keyword arguments), each one behaviour seen in the field:
 ``skip_control_names``
     LIST and MLSD leave out every name holding a control character (below 0x20, DEL), without
     a word, as pure-ftpd does (ls.c, ``checkprintable``); every other command finds them.
+``list_links``
+    LIST shows a symbolic link as one (``lrwxrwxrwx ... name -> target``), as vsftpd, pure-ftpd
+    and ProFTPD do; by default as what it points to (``ls -L``).
+``list_control_as``
+    LIST prints each control character of a name as this (vsftpd: ``"?"``).
+``list_splits_paths``
+    LIST takes its argument as pure-ftpd does: words split at spaces, each a path of its own
+    (``LIST /my dir`` lists ``/my`` and ``dir``: nothing, "0 matches total").
 ``list_cut_reply``
     the words of that reply (``{limit}`` the limit): pure-ftpd's in another language, or
     ``"Transfer complete"`` as ProFTPD's ``ListOptions maxfiles`` cuts, without a word.
@@ -166,6 +174,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import posixpath
 import shutil
 import socket
 import socketserver
@@ -270,6 +279,9 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         list_limit: int | None = None,
         list_cut_reply: str = "Output truncated to {limit} matches",
         skip_control_names: bool = False,
+        list_links: bool = False,
+        list_control_as: str | None = None,
+        list_splits_paths: bool = False,
         mdtm: bool = True,
         clock_ahead: float = 0.0,
         list_extra: Sequence[str] = (),
@@ -323,6 +335,9 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.list_limit = list_limit
         self.list_cut_reply = list_cut_reply
         self.skip_control_names = skip_control_names
+        self.list_links = list_links
+        self.list_control_as = list_control_as
+        self.list_splits_paths = list_splits_paths
         self.mdtm = mdtm
         self.clock_ahead = clock_ahead
         self.list_extra = tuple(list_extra)
@@ -366,6 +381,8 @@ class _Session:
         self.sock: socket.socket = sock
         self.reader = sock.makefile("rb")
         self.logged_in = False
+        #: The working directory (CWD): a path that does not start with "/" is under it.
+        self.cwd = "/"
         self.user = ""
         self.last_pass = ""
         self.protected = False
@@ -428,7 +445,10 @@ class _Session:
         self.reader = self.sock.makefile("rb")
 
     def path(self, arg: str) -> Path:
-        """The local path for a server path; never outside the root."""
+        """The local path for a server path (relative: under the working directory); never
+        outside the root."""
+        if not arg.startswith("/"):
+            arg = posixpath.join(self.cwd, arg)
         parts = [p for p in arg.split("/") if p not in ("", ".")]
         if ".." in parts:
             raise PermissionError(arg)
@@ -514,6 +534,7 @@ class _Session:
 
     def cmd_CWD(self, arg: str) -> None:
         if self.path(arg).is_dir():
+            self.cwd = posixpath.normpath(posixpath.join(self.cwd, arg))
             self.reply("250 Directory successfully changed.")
         else:
             self.reply("550 Failed to change directory.")
@@ -596,7 +617,7 @@ class _Session:
 
     def cmd_DELE(self, arg: str) -> None:
         target = self.path(arg)
-        if target.is_dir():
+        if target.is_dir() and not target.is_symlink():  # (a link is removed, as unlink(2) does)
             self.reply("550 Delete operation failed.")
             return
         target.unlink()
@@ -818,7 +839,9 @@ class _Session:
             os.utime(target, (now, now))
         self.reply("226 Transfer complete.")
 
-    def listing(self, verb: str, arg: str, line: Callable[[Path, frozenset[str]], str]) -> None:
+    def listing(
+        self, verb: str, arg: str, line: Callable[[Path, frozenset[str]], str], *, all_names: bool = False
+    ) -> None:
         folder = self.path(arg)
         if not folder.is_dir():
             self.reply("550 Failed to list directory.")
@@ -841,7 +864,7 @@ class _Session:
                 done = self.send_stream(conn, self._endless(verb == "MLSD"))
             else:
                 lines = [*self.server.list_extra] if verb == "LIST" else []
-                hidden = verb == "LIST" and self.server.hide_dotfiles
+                hidden = verb == "LIST" and self.server.hide_dotfiles and not all_names
                 skipped = self.server.skip_control_names
                 lines += [line(p, self.server.listed_as_file) for p in sorted(folder.iterdir())
                           if not (hidden and p.name.startswith("."))
@@ -878,11 +901,32 @@ class _Session:
         self.listing("MLSD", arg, line)
 
     def cmd_LIST(self, arg: str) -> None:
-        self.listing("LIST", arg, self.list_line)
+        # ls options first, as vsftpd, pure-ftpd and ProFTPD take them: "-a" shows dot names too.
+        options, _, rest = arg.partition(" ") if arg.startswith("-") else ("", "", arg)
+        if self.server.list_splits_paths and " " in rest:
+            with self.data("LIST") as conn:
+                if conn is not None:
+                    self.send_stream(conn, iter([b""]))
+                    self.reply("226 0 matches total")
+            return
+        self.listing("LIST", rest, self.list_line, all_names="a" in options)
 
     def list_line(self, path: Path, as_file: frozenset[str] = frozenset()) -> str:
-        """``path`` as this server's LIST prints it (``list_format``, ``list_months``, ``list_zone``)."""
+        """``path`` as this server's LIST prints it (``list_format``, ``list_months``, ``list_zone``,
+        ``list_links``, ``list_control_as``)."""
+        line = self._list_line(path, as_file)
+        shown = self.server.list_control_as
+        if shown is not None and not path.is_symlink():
+            printed = "".join(shown if ord(c) < 0x20 or c == "\x7f" else c for c in path.name)
+            line = line[: len(line) - len(path.name)] + printed
+        return line
+
+    def _list_line(self, path: Path, as_file: frozenset[str]) -> str:
         server = self.server
+        if server.list_links and path.is_symlink():
+            stamp = dt.datetime.fromtimestamp(path.lstat().st_mtime, dt.timezone.utc).strftime("%b %d  %Y")
+            target = path.readlink()
+            return f"lrwxrwxrwx    1 ftp      ftp      {len(str(target)):>8} {stamp} {path.name} -> {target}"
         if server.list_format == "year" and server.list_months == _C_MONTHS and server.list_zone is dt.timezone.utc:
             return _list_line(path, as_file)
         is_dir = path.is_dir() and path.name not in as_file

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import ftplib
 import posixpath
+import re
 import socket
 import ssl
 import time
@@ -656,8 +657,13 @@ class FTPSAdapter(Adapter):
 
     # -- listing ---------------------------------------------------------------------------------
 
-    def _list_entries(self, ftp: FTPSConnection, folder: str, *, mlsd: bool | None = None) -> list[Entry]:
+    def _list_entries(
+        self, ftp: FTPSConnection, folder: str, *, mlsd: bool | None = None, here: str | None = None
+    ) -> list[Entry]:
         """The entries of ``folder``: MLSD if the server has it (or ``mlsd`` says), else LIST, parsed.
+        ``here``: the command to send instead, without a path (``LIST -a``), the session being in
+        ``folder`` already (CWD): pure-ftpd splits a LIST argument at spaces and globs each part
+        (``LIST /x/my dir`` lists nothing: "0 matches total", on the bed).
 
         The parsers drop ``.``, ``..`` and every name that is not one plain path
         component, so each entry returned lies directly inside ``folder``: a hostile
@@ -679,7 +685,7 @@ class FTPSAdapter(Adapter):
         if mlsd is None:
             mlsd = "MLST" in self._features
         try:
-            conn, _size = ftp.ntransfercmd(f"{'MLSD' if mlsd else 'LIST'} {folder}")
+            conn, _size = ftp.ntransfercmd(here or f"{'MLSD' if mlsd else 'LIST'} {folder}")
         except (ftplib.error_perm, ftplib.error_temp) as exc:
             # "450/550 No files found": proftpd and wu-ftpd's word for an empty folder, and others'
             # for no folder.  Read as missing, an existing empty folder failed ls and every
@@ -1329,23 +1335,31 @@ class FTPSAdapter(Adapter):
         """Whether ``path``'s folder lists it as a link; None if its listing cannot tell.
 
         LIST (``ls -l``'s ``l``), even where the server has MLSD: MLSD follows links on
-        pyftpdlib and pure-ftpd (``type=dir``).  A listing that fails (refused, cut short at
-        pure-ftpd's limit) or leaves the name out (ProFTPD's ``ListOptions maxfiles`` cuts
-        without a word) tells nothing: read as "no link", ``rm -r`` walked into a link to a
-        folder and deleted its target's files (review of 8ce053a, finding 1).  A dot name left
-        out is the exception: vsftpd and pure-ftpd list no dot names, and such a folder would
-        otherwise never be removed.
+        pyftpdlib and pure-ftpd (``type=dir``).  Sent from inside the folder, with no path (see
+        :meth:`_list_entries`' ``here``), and again as ``LIST -a`` for a dot name plain LIST
+        leaves out (vsftpd, pure-ftpd and ProFTPD show dot names so: measured on the bed).  A
+        listing that fails (refused, cut short) or does not show the name (ProFTPD's
+        ``ListOptions maxfiles`` cuts without a word) tells nothing: read as "no link", ``rm -r``
+        walked into a link to a folder and deleted its target's files (review of 8ce053a,
+        finding 1; of fe5f526, finding 3, for a dot-named link).
         """
         parent, name = posixpath.split(path.rstrip("/"))
         if not name:
             return False
+        folder = parent or "/"
         try:
-            entries = self._list_entries(ftp, parent or "/", mlsd=False)
+            ftp.sendcmd(f"CWD {folder}")
+            try:
+                listed = _named(self._list_entries(ftp, folder, mlsd=False, here="LIST"), name)
+                if not listed and name.startswith("."):
+                    listed = _named(self._list_entries(ftp, folder, mlsd=False, here="LIST -a"), name)
+            finally:
+                with contextlib.suppress(ftplib.error_perm):
+                    ftp.sendcmd("CWD /")
         except (ftplib.error_perm, XferError):
             return None
-        listed = [entry for entry in entries if entry.name == name]
         if not listed:
-            return False if name.startswith(".") else None
+            return None
         return any(entry.type == "link" for entry in listed)
 
     def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
@@ -1644,3 +1658,12 @@ class ImplicitFTPSAdapter(FTPSAdapter):
 
     implicit = True
 
+
+#: A control character: pure-ftpd lists no name holding one, vsftpd prints "?" in its place.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _named(entries: list[Entry], name: str) -> list[Entry]:
+    """The entries listed as ``name`` (with ``?`` for each control character, as vsftpd prints it)."""
+    printed = _CONTROL.sub("?", name)
+    return [entry for entry in entries if entry.name in (name, printed)]

@@ -107,53 +107,64 @@ _NOT_READ = re.compile(
 
 #: pure-ftpd's words, in each language it is built in (src/messages_*.h), for a listing it cut
 #: at its ``-L`` limit (10,000 names by default, MLSD and LIST alike: ls.c) and for a LIST glob
-#: that failed (read error, out of memory).  Printed in each file's own encoding (Latin-2,
-#: KOI8-R, GB2312...), which reaches xfer as surrogates where it is not UTF-8: every run of
-#: letters outside ASCII is matched as that many non-ASCII characters, up to four bytes each.
+#: that failed (read error, out of memory), each with the encoding its file is written in.  The
+#: server sends those bytes as they are; xfer reads a reply as UTF-8, a byte that is not as a
+#: surrogate (connection.py): each is matched so, and as UTF-8 (a build whose file was
+#: re-encoded).  Exactly: Big5's second bytes include ASCII letters (``X``, ``I``, ``u``), so
+#: "a run of non-ASCII" matched no zh_TW reply (review of fe5f526, finding 5).
+_LATIN1, _LATIN2 = "iso-8859-1", "iso-8859-2"
 _PUREFTPD_CUT = (
-    "Output truncated to %u matches", "Výstup zkrácen na %u shod", "Data afrundet til %u sammenfald",
-    "Anzeige auf %u Einträge beschränkt.", "Salida truncada a %u ocurrencias", "Sortie tronquee a %u elements",
-    "Je t'en file %u et c'est deja pas mal", "Kimenet %u részre csonkítva", "Output troncato a %u corrispondenze",
-    "%u 개의 결과 표시", "Output afgekort naar %u overeenstemmingen", "Resultat er avkortet til %u treff",
-    "Wyjście obcięte do %u pasujących", "Resultado truncado em %u ocorrências", "Rezultat trunchiat la %u potriviri",
-    "Вывод обрезан до %u совпадений", "Vystup skrateny na %u zhod", "Rezultati i shkurtuar ne %u krahasime",
-    "Utdata trunkeras till %u träffar", "Çıktı kısaltması %u uygun", "输出截短到 %u 符合", "輸出截短到 %u 符合",
+    ("Output truncated to %u matches", "ascii"), ("Výstup zkrácen na %u shod", _LATIN2),
+    ("Data afrundet til %u sammenfald", _LATIN1), ("Anzeige auf %u Einträge beschränkt.", _LATIN1),
+    ("Salida truncada a %u ocurrencias", _LATIN1), ("Sortie tronquee a %u elements", "ascii"),
+    ("Je t'en file %u et c'est deja pas mal", "ascii"), ("Kimenet %u részre csonkítva", _LATIN2),
+    ("Output troncato a %u corrispondenze", _LATIN1), ("%u 개의 결과 표시", "euc-kr"),
+    ("Output afgekort naar %u overeenstemmingen", "ascii"), ("Resultat er avkortet til %u treff", _LATIN1),
+    ("Wyjście obcięte do %u pasujących", _LATIN2), ("Resultado truncado em %u ocorrências", _LATIN1),
+    ("Rezultat trunchiat la %u potriviri", _LATIN2), ("Вывод обрезан до %u совпадений", "koi8-r"),
+    ("Vystup skrateny na %u zhod", _LATIN2), ("Rezultati i shkurtuar ne %u krahasime", _LATIN1),
+    ("Utdata trunkeras till %u träffar", _LATIN1), ("Çıktı kısaltması %u uygun", "iso-8859-9"),
+    ("输出截短到 %u 符合", "gb2312"), ("輸出截短到 %u 符合", "big5"),
 )
 _PUREFTPD_GLOB_FAILED = (
-    "Chyba čtení při globbovaní %s", "Během globbingu %s došla paměť", "Læsefejl under gennemgang af %s",
-    "Løb tør for hukommelse under gennemgang af %s", "Lesefehler beim Vervollständigen von %s.",
-    "Nicht genug Speicher beim Vervollständigen von %s.", "Error de lectura durante %s",
-    "Sin memoria durante globbing de %s", "Erreur de lecture pendant le globbing de %s",
-    "Depassement de memoire pendant le globbing de %s", "Ca me fait chier d'evaluer %s",
-    "Bordel, y a pas assez de memoire pour %s", "Olvasási hiba %s teljesítése közben",
-    "Elfogyott a memória %s teljesítése közben", "Errore di lettura durante il globbing di %s",
-    "Memoria esaurita durante il globbing di %s", "%s 를 globbing 하던중 읽기 오류 발생",
-    "%s 를 globbing 하던중 메모리 초과", "Leesfout tijdens globbing van %s",
-    "Niet genoeg geheugen tijdens globbing van %s", "Lesefeil under gjennomgang av %s",
-    "Slutt på minnet under gjennomgang av %s", "Błąd odczytu podczas rozwijania %s",
-    "Zabrakło pamięci podczas rozwijania %s", "Erro de leitura durante expansão de %s",
-    "Sem memória (devido expansão de %s)", "Eroare de citire la operatia de globalizare a %s",
-    "Nu mai exista memorie (datorita operatiei de globalizare a %s)", "Ошибка чтения при обработке %s",
-    "Недостаточно памяти для обработки запроса %s", "Chyba citania pri globbovani %s",
-    "Pocas globbingu %s dosla pamat", "Gabim leximi gjate globbing-ut te %s", "Mbaroi memoria gjate globbing-ut te %s",
-    "Läsfel under globbing av %s", "Minnet är slut pga globbing av %s", "%s esnasında  okuma hatası",
-    "%s esnasında bellek taşması oluştu", "形成 %s 时发生读取错误", "形成 %s 时，内存不足", "形成 %s 時發生讀取錯誤",
-    "形成 %s 時，記憶體不足",
+    ("Chyba čtení při globbovaní %s", _LATIN2), ("Během globbingu %s došla paměť", _LATIN2),
+    ("Læsefejl under gennemgang af %s", _LATIN1), ("Løb tør for hukommelse under gennemgang af %s", _LATIN1),
+    ("Lesefehler beim Vervollständigen von %s.", _LATIN1),
+    ("Nicht genug Speicher beim Vervollständigen von %s.", _LATIN1),
+    ("Error de lectura durante %s", _LATIN1), ("Sin memoria durante globbing de %s", _LATIN1),
+    ("Erreur de lecture pendant le globbing de %s", "ascii"),
+    ("Depassement de memoire pendant le globbing de %s", "ascii"), ("Ca me fait chier d'evaluer %s", "ascii"),
+    ("Bordel, y a pas assez de memoire pour %s", "ascii"), ("Olvasási hiba %s teljesítése közben", _LATIN2),
+    ("Elfogyott a memória %s teljesítése közben", _LATIN2), ("Errore di lettura durante il globbing di %s", _LATIN1),
+    ("Memoria esaurita durante il globbing di %s", _LATIN1), ("%s 를 globbing 하던중 읽기 오류 발생", "euc-kr"),
+    ("%s 를 globbing 하던중 메모리 초과", "euc-kr"), ("Leesfout tijdens globbing van %s", "ascii"),
+    ("Niet genoeg geheugen tijdens globbing van %s", "ascii"), ("Lesefeil under gjennomgang av %s", _LATIN1),
+    ("Slutt på minnet under gjennomgang av %s", _LATIN1), ("Błąd odczytu podczas rozwijania %s", _LATIN2),
+    ("Zabrakło pamięci podczas rozwijania %s", _LATIN2), ("Erro de leitura durante expansão de %s", _LATIN1),
+    ("Sem memória (devido expansão de %s)", _LATIN1), ("Eroare de citire la operatia de globalizare a %s", _LATIN2),
+    ("Nu mai exista memorie (datorita operatiei de globalizare a %s)", _LATIN2),
+    ("Ошибка чтения при обработке %s", "koi8-r"), ("Недостаточно памяти для обработки запроса %s", "koi8-r"),
+    ("Chyba citania pri globbovani %s", _LATIN2), ("Pocas globbingu %s dosla pamat", _LATIN2),
+    ("Gabim leximi gjate globbing-ut te %s", _LATIN1), ("Mbaroi memoria gjate globbing-ut te %s", _LATIN1),
+    ("Läsfel under globbing av %s", _LATIN1), ("Minnet är slut pga globbing av %s", _LATIN1),
+    ("%s esnasında  okuma hatası", "iso-8859-9"), ("%s esnasında bellek taşması oluştu", "iso-8859-9"),
+    ("形成 %s 时发生读取错误", "gb2312"), ("形成 %s 时，内存不足", "gb2312"), ("形成 %s 時發生讀取錯誤", "big5"),
+    ("形成 %s 時，記憶體不足", "big5"),
 )
 
 
-def _printf_pattern(templates: Iterable[str]) -> re.Pattern[str]:
+def _printf_pattern(templates: Iterable[tuple[str, str]]) -> re.Pattern[str]:
     """One pattern matching a whole reply line printed from any of ``templates`` (C format
-    strings: ``%u`` a number, ``%s`` anything), whatever the encoding of their letters."""
-    def one(template: str) -> str:
-        parts = re.split(r"(%u|%s|[^\x00-\x7f]+)", template)
-        return "".join(
-            r"\d+" if part == "%u" else ".*" if part == "%s"
-            else f"[^\\x00-\\x7f]{{{len(part)},{4 * len(part)}}}" if part and not part.isascii()
-            else re.escape(part)
-            for part in parts
-        )
-    return re.compile("|".join(f"(?:{one(template)})" for template in templates))
+    strings with the encoding they are sent in: ``%u`` a number, ``%s`` anything), as xfer
+    reads it, and as the same words in UTF-8."""
+    def one(text: str) -> str:
+        return "".join(r"\d+" if part == "%u" else ".*" if part == "%s" else re.escape(part)
+                       for part in re.split(r"(%u|%s)", text))
+
+    variants = dict.fromkeys(
+        variant for template, encoding in templates
+        for variant in (template, template.encode(encoding).decode("utf-8", "surrogateescape")))
+    return re.compile("|".join(f"(?:{one(variant)})" for variant in variants))
 
 
 _CUT = _printf_pattern(_PUREFTPD_CUT)
