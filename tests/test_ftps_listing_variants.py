@@ -250,6 +250,23 @@ def test_rm_r_of_a_dot_named_link_to_a_folder_removes_the_link(
     assert tree(tmp_path / "srv" / "real") == {"inner.txt": b"inner", "deep/x.txt": b"x"}
 
 
+def test_rm_r_of_a_dot_link_after_a_plain_list_answered_no_files_found(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Review of 15ffd9e, finding 5: "No files found" to the plain LIST is checked with CWD there
+    and back, which left the session at /; LIST -a then listed /, whose own ``.lnk`` is a folder,
+    and rm -r walked into /out/.lnk: the files it points to went."""
+    make_tree(tmp_path / "srv" / "real", {"precious.txt": b"p"})
+    make_tree(tmp_path / "srv" / ".lnk", {"other.txt": b"o"})
+    (tmp_path / "srv" / "out").mkdir()
+    (tmp_path / "srv" / "out" / ".lnk").symlink_to(tmp_path / "srv" / "real")
+    code, err, sent = _rm_r(pki, tmp_path, monkeypatch, capsys, "/out/.lnk", mlst=False, hide_dotfiles=True,
+                            list_links=True, replies={"LIST": "450 No files found."})
+    assert code == 0, err
+    assert sent == ["DELE /out/.lnk"]
+    assert tree(tmp_path / "srv" / "real") == {"precious.txt": b"p"}
+
+
 def test_rm_r_of_a_folder_named_with_a_control_character_on_a_server_printing_it_as_a_question_mark(
     pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -15,7 +15,8 @@ import pytest
 from tests.helpers import one_error, run
 from xfer.adapters.base import Adapter
 from xfer.errors import ExitCode, RemoteNotFound, RemotePermissionDenied, UsageError
-from xfer.sync import SyncResult, sync
+from xfer.retry import RetryPolicy
+from xfer.sync import Compare, SyncResult, sync
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.https_server import HTTPSServer, IndexMode
 from xfer.testing.pki import TestPKI
@@ -498,3 +499,112 @@ def test_a_plan_the_guards_refuse_asks_nothing(
                 sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
         heads = [r.path for r in srv.requests if r.method == "HEAD" and r.path != "/out"]
     assert heads == []
+
+
+# -- review of 15ffd9e -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "once"), [("secret.key", "421 Timeout."), ("sec\\ret.key", None)],
+                         ids=["retried", "backslash"])
+def test_a_refused_look_stays_refused_through_a_retry_and_a_hint(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, name: str, once: str | None
+) -> None:
+    """Findings 1 and 2: a retry renumbers its error and a backslash adds a hint, each a copy of
+    the error: "not stated" came out stated, and the local copy went."""
+    make_tree(tmp_path / "srv" / "out", FILES)
+    make_tree(tmp_path / "inbox", {**FILES, name: b"k", "gone.txt": b"g"})
+    command = f"MLST /out/{name}"
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, replies={command: "550 Permission denied."},
+                        replies_once={command: once} if once else None) as srv:
+        with srv.adapter(client_context()) as remote:
+            remote.retry_policy = RetryPolicy(retries=2, wait=0)
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+        asked = [line for line in srv.commands if line == command]
+    assert result.error is None, result.error
+    assert result.deleted == ["gone.txt"] and [a.path for a in result.plan.kept] == [name]
+    assert len(asked) == (2 if once else 1)
+
+
+@pytest.mark.parametrize("words", ["550 Unable to handle command", "550 Operation not permitted."])
+def test_an_mlst_refusal_in_words_that_say_nothing_of_absence_keeps_the_file(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, words: str
+) -> None:
+    """Finding 3: ProFTPD's MLST refused by <Limit>, pyftpdlib's EPERM: only words that say the
+    name is not there let a local copy go."""
+    make_tree(tmp_path / "srv" / "out", FILES)
+    make_tree(tmp_path / "inbox", {**FILES, "secret.key": b"k"})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, replies={"MLST /out/secret.key": words}) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None and result.deleted == []
+    assert [a.path for a in result.plan.kept] == ["secret.key"]
+
+
+def test_an_unlisted_folder_the_account_may_not_enter_keeps_its_files(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Finding 4: a folder the listing left out, CWD refused ("Permission denied"), then vsftpd's
+    SIZE of a folder: "Could not get file size.", its words for a missing file too."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, "zz-private/report.csv": b"r"})
+    make_tree(tmp_path / "inbox", {**FILES, "zz-private/report.csv": b"r"})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, list_limit=3, list_cut_reply="Transfer complete",
+                        replies={"CWD /out/zz-private": "550 Permission denied.",
+                                 "SIZE /out/zz-private": "550 Could not get file size."}) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True)
+    assert result.error is None and result.deleted == []
+    assert tree(tmp_path / "inbox") == {**FILES, "zz-private/report.csv": b"r"}
+
+
+def test_move_down_leaves_on_the_server_what_only_a_look_found(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Finding 6: with --delete, a file the index hides (found by its look) was removed on the
+    server by --remove-source-files, without --delete not: a move takes what the listing shows."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, "README.txt": b"r"})
+    make_tree(tmp_path / "inbox", {"README.txt": b"r", "gone.txt": b"g"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", index_ignore=["README*"]) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, remove_source=True,
+                          force=True)
+    assert result.error is None, result.error
+    assert sorted(result.sources_removed) == sorted(FILES)
+    assert (tmp_path / "srv" / "out" / "README.txt").exists()
+    assert tree(tmp_path / "inbox") == {**FILES, "README.txt": b"r"}
+
+
+def test_a_checksum_sync_hashes_each_local_file_once_through_the_re_plan(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 7: the plan made again after the looks hashed every local file a second time."""
+    import xfer.sync as sync_module
+
+    make_tree(tmp_path / "srv" / "out", {**FILES, "README.txt": b"r"})
+    make_tree(tmp_path / "inbox", {**FILES, "README.txt": b"r", "gone.txt": b"g"})
+    hashed: list[str] = []
+    real = sync_module._local_digest
+
+    def counted(path: Path, algorithm: str) -> str | None:
+        hashed.append(path.name)
+        return real(path, algorithm)
+
+    monkeypatch.setattr(sync_module, "_local_digest", counted)
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", index_ignore=["README*"],
+                     digests=["repr-digest"]) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True,
+                          compare=Compare(mode="checksum"))
+    assert result.error is None, result.error
+    assert sorted(hashed) == sorted(set(hashed))
+
+
+def test_a_single_look_refused_as_a_method_takes_the_listings_word(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Finding 8: one file to delete on a server without HEAD was kept, two or more deleted."""
+    make_tree(tmp_path / "srv" / "out", FILES)
+    make_tree(tmp_path / "inbox", {**FILES, "gone.txt": b"g"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", head_status=405) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None and result.deleted == ["gone.txt"]

@@ -348,6 +348,13 @@ class RemoteNotFound(RemoteError, FileNotFoundError):
     #: (FTP ``550 Permission denied`` to MLST).  ``sync --delete`` down deletes on the first only.
     stated: bool = True
 
+    def copy_with(self, message: str | None = None, *, hint: str | None = None, **fields: Unpack[ErrorFields]) -> Self:
+        # (A retry renumbers the error it raises, a backslash in the name adds a hint: "not
+        # stated" read as stated deleted the local copy: review of 15ffd9e, findings 1 and 2.)
+        copy = super().copy_with(message, hint=hint, **fields)
+        copy.stated = self.stated
+        return copy
+
 
 class RemotePermissionDenied(RemoteError, PermissionError):
     """The server denied access to the remote path."""

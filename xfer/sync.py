@@ -726,9 +726,11 @@ def _confirm_deletions(
         return confirmed
     said = dict(zip(names, answers, strict=True))
     verdicts = {name: _verdict(answer) for name, answer in said.items()}
-    # "Cannot be asked" only where every look was refused as a method: one script answering its
-    # HEAD 405 is no such server, and its neighbours keep their own answers (review of fe5f526).
-    unasked = len(names) >= 2 and all(verdict == "unasked" for verdict in verdicts.values())
+    # "Cannot be asked" only where every look sent was refused as a method: one script answering
+    # its HEAD 405 among other answers is no such server, and its neighbours keep their own
+    # (review of fe5f526, finding 2).  A name that could not be sent (not UTF-8) is no answer.
+    sent = [verdicts[name] for name in names if not isinstance(said[name], UsageError)]
+    unasked = bool(sent) and all(verdict == "unasked" for verdict in sent)
     for relative, name in asking.items():
         verdict = verdicts[name]
         answer = said[name]
@@ -957,15 +959,22 @@ def sync(
             asked[state.path] = (answer.algorithm, answer.value) if answer is not None else None
         return asked[state.path]
 
+    hashed: dict[tuple[str, str], str | None] = {}  # (a re-plan after the looks would hash each file again)
+
     def digest(state: FileState, algorithm: str) -> str | None:
         theirs = stated(state)
         if theirs is not None:
             return theirs[1] if theirs[0] == algorithm else None
-        return _local_digest(local_paths[state.path], algorithm) if state.path in local_paths else None
+        if state.path not in local_paths:
+            return None
+        if (state.path, algorithm) not in hashed:
+            hashed[(state.path, algorithm)] = _local_digest(local_paths[state.path], algorithm)
+        return hashed[(state.path, algorithm)]
 
     plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
                      stated=stated, passed_over=local_passed_over if upload else remote_passed_over,
                      not_followed=remote_passed_over if upload else local_passed_over, unanswered=unanswered)
+    confirmed = _Confirmed()
     if delete and not upload and top is not None and plan.deletes and _within_limits(plan, max_delete, force):
         # Asked only of a plan the guards let through (a wrong source folder would otherwise
         # have every file looked up first); what the server has is then planned as listed.
@@ -997,6 +1006,7 @@ def sync(
         result.elapsed = time.monotonic() - started
         return result
     runner = _Runner(remote, remote_path, folder, upload, result, local_states, remote_states, remove_source)
+    runner.unlisted = frozenset(confirmed.files)
     try:
         runner.prepare_folders(remote_folders)
         run_tasks(remote, runner.tasks(), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
@@ -1056,6 +1066,8 @@ class _Runner:
         self.local_states = local_states
         self.remote_states = remote_states
         self.remove_source = remove_source
+        #: Remote files its listing did not show that a look before deleting found (:func:`_confirm_deletions`).
+        self.unlisted: frozenset[str] = frozenset()
         self.lock = threading.Lock()
         #: Downloaded files (relative path, size) whose remote sources their group's ``finish``
         #: removes together, by the connection (its adapter) they came over.
@@ -1135,7 +1147,9 @@ class _Runner:
     def _remove_downloaded(self, adapter: Adapter, due: list[tuple[str, int, SourceVersion | None]]) -> None:
         """Remove the remote sources of ``due`` (relative path, size, the version downloaded; None for
         a file not downloaded now) at once, each proven on its own; record those removed, then raise
-        the first failure."""
+        the first failure.  A file only a look found (:attr:`unlisted`) stays: a move takes what
+        the listing shows, with --delete or without (review of 15ffd9e, finding 6)."""
+        due = [one for one in due if one[0] not in self.unlisted]
         if not due:
             return
         twinned = {place: self._one_local_file(relative) for place, (relative, _, _) in enumerate(due)}

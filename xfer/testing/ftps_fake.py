@@ -83,7 +83,8 @@ Switches (keyword arguments), each one behaviour seen in the field:
     client hangs up (a minute at most).  Only a limit on the whole reply stops the wait.
 ``replies_once``
     the same, for the first time the line arrives only (a race: another client
-    creates a folder between our look and our MKD).
+    creates a folder between our look and our MKD); before ``replies`` for that line, which
+    answers every later time.
 ``unlistable``
     folders (server paths) this server may enter but not read (``x`` without ``r``, or an
     SELinux label): LIST and MLSD of one send an empty listing and end with vsftpd's
@@ -417,7 +418,7 @@ class _Session:
                 if line in self.server.trickled:
                     self.trickle(self.server.trickled[line])
                     return
-                canned = self.server.replies.get(line) or self.server.take_reply_once(line)
+                canned = self.server.take_reply_once(line) or self.server.replies.get(line)
                 if canned is not None:
                     self.reply(canned)
                     continue

@@ -96,6 +96,7 @@ from .replies import (
     reply_error,
     reply_text,
     says_denied,
+    says_gone,
     says_no_files,
     says_not_found,
 )
@@ -546,12 +547,12 @@ class FTPSAdapter(Adapter):
 
     def _stat_answer(self, ftp: FTPSConnection, path: str, *, modified: bool = True) -> tuple[Entry | None, bool]:
         """Facts about ``path``, or None if nothing is there; and whether a None is the server's
-        own word about that name: MLST, SIZE or MDTM refused it in words that are no refusal of
-        access (pure-ftpd: "Can't check for file existence", ProFTPD's MLST: "cannot be listed",
-        vsftpd's SIZE: "Could not get file size."), not "550 Permission denied", and not the
+        own word about that name (:func:`says_gone`: MLST, SIZE or MDTM said "no such file", not
+        "not a regular file", not "Permission denied"; and not after a CWD refused in words of
+        refusal, where SIZE's "not found" may be a folder the account may not enter), never the
         parent's listing, the last resort.  Only such a word may let ``sync --delete`` down
-        delete a local copy the listing did not show (review of fe5f526, finding 1).  Changes
-        nothing on the server.
+        delete a local copy the listing did not show (reviews of fe5f526, finding 1, and of
+        15ffd9e, findings 3 and 4).  Changes nothing on the server.
 
         MLST where the server has it.  Otherwise CWD for folders (never SIZE: see below),
         then SIZE for files, then MDTM for a file's time if ``modified`` (or to learn
@@ -569,10 +570,11 @@ class FTPSAdapter(Adapter):
         # Only MLST's type fact or a successful CWD says "folder": some servers answer
         # SIZE on a folder with the directory inode's size (213 4096), which made a folder
         # look like a file (listed as one, DELE'd by rm -r).  So CWD first, SIZE after.
+        cwd_denied = False
         try:
             ftp.sendcmd(f"CWD {path}")
-        except ftplib.error_perm:
-            pass
+        except ftplib.error_perm as exc:
+            cwd_denied = says_denied(str(exc), path)
         else:
             with contextlib.suppress(ftplib.error_perm):
                 ftp.sendcmd("CWD /")
@@ -582,7 +584,8 @@ class FTPSAdapter(Adapter):
             size = self._size(ftp, path)
         except ftplib.error_perm as exc:
             if says_not_found(str(exc), path):
-                return None, True  # SIZE answers for files; not a folder, not a file: nothing there
+                # SIZE answers for files; not a folder, not a file: nothing there.
+                return None, says_gone(str(exc), path) and not cwd_denied
             # Refused for this file, in words that do not say it is missing ("file too large for
             # SIZE", proftpd's <Limit SIZE>): no proof of absence.  MDTM or the listing decide.
             size, size_refused = None, True
@@ -596,7 +599,7 @@ class FTPSAdapter(Adapter):
                     # Neither SIZE nor MDTM said: only the parent's listing can tell.
                     return self._listed(ftp, path), False
                 if size is None:
-                    return None, not says_denied(str(exc), path)  # no size, and MDTM refused too
+                    return None, says_gone(str(exc), path) and not cwd_denied  # no size, and MDTM refused too
         return Entry(name=name, path=path, type="file", size=size, modified=stamp), True
 
     def _listed(self, ftp: FTPSConnection, path: str) -> Entry | None:
@@ -630,7 +633,7 @@ class FTPSAdapter(Adapter):
         except ftplib.error_perm as exc:
             if reply_code(str(exc)) in NOT_UNDERSTOOD:
                 raise
-            return None, not says_denied(str(exc), path)
+            return None, says_gone(str(exc), path)
         # RFC 3659: "250-", one fact line starting with a space, "250 End".  Some servers leave
         # the space out, or put the facts on a single "250 facts path" line: those were "absent",
         # and rm -r of such a folder sent DELE (review L, finding 13).
@@ -1352,6 +1355,10 @@ class FTPSAdapter(Adapter):
             try:
                 listed = _named(self._list_entries(ftp, folder, mlsd=False, here="LIST"), name)
                 if not listed and name.startswith("."):
+                    # Into the folder again: an empty LIST answered "No files found" is checked
+                    # with CWD there and back, which left the session at / (review of 15ffd9e,
+                    # finding 5: LIST -a listed / and a dot link's target was emptied).
+                    ftp.sendcmd(f"CWD {folder}")
                     listed = _named(self._list_entries(ftp, folder, mlsd=False, here="LIST -a"), name)
             finally:
                 with contextlib.suppress(ftplib.error_perm):

@@ -199,6 +199,26 @@ def listing_cut(reply: str) -> bool:
     return reply_code(reply).startswith("2") and any(_CUT.fullmatch(text) for text in _line_texts(reply))
 
 
+#: Words that say a name is not there, and only that: not "not a regular file" (vsftpd and
+#: pyftpdlib say so of a folder, a device), not a refusal.  With the missing-file words of the
+#: bed's daemons: pure-ftpd's "Can't check for file existence", ProFTPD's MLST "cannot be
+#: listed", vsftpd's SIZE "Could not get file size." (measured).
+_GONE = re.compile(
+    r"no such file|not found|does ?n[o']t exist|not exist|cannot find|can't find|could not get file size"
+    r"|can't check for file existence|cannot be listed",
+    re.IGNORECASE,
+)
+
+
+def says_gone(reply: str, path: str | None = None) -> bool:
+    """True for a reply whose words (the quoted ``path`` aside) say the name is not there, and
+    nothing that refuses: what lets ``sync --delete`` down delete a local copy the listing did
+    not show (review of 15ffd9e, finding 3: "550 Unable to handle command" is ProFTPD's MLST
+    refused by ``<Limit>``, "Operation not permitted" pyftpdlib's EPERM: no such words)."""
+    reason = _reason(reply, path)
+    return bool(_GONE.search(reason)) and not _DENIED.search(reason)
+
+
 def says_denied(reply: str, path: str | None = None) -> bool:
     """True for a reply whose words (the quoted ``path`` aside) refuse: "Permission denied",
     "Access denied", "not allowed"."""
