@@ -608,3 +608,37 @@ def test_a_single_look_refused_as_a_method_takes_the_listings_word(
         with index_adapter(srv, client_context(), "json") as remote:
             result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
     assert result.error is None and result.deleted == ["gone.txt"]
+
+
+# -- review of 6100fe2 -------------------------------------------------------------------------
+
+
+def test_move_down_with_delete_leaves_a_hidden_dot_file_only_a_look_found(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Finding 2: a dot file the index hides, found by its look (only with --delete), was removed
+    on the server by --remove-source-files; without --delete it stays."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, ".env": b"e"})
+    make_tree(tmp_path / "inbox", {".env": b"e", "gone.txt": b"g"})
+    with HTTPSServer(pki, root=tmp_path / "srv", index="json", hide_dotfiles=True) as srv:
+        with index_adapter(srv, client_context(), "json") as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, remove_source=True,
+                          force=True)
+    assert result.error is None, result.error
+    assert sorted(result.sources_removed) == sorted(FILES)
+    assert (tmp_path / "srv" / "out" / ".env").exists()
+
+
+@pytest.mark.parametrize("words", ["550 Couldn't open the file or directory",
+                                   "550 Datei oder Verzeichnis nicht gefunden"])
+def test_missing_file_words_of_filezilla_server_and_a_german_server_let_the_copy_go(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, words: str
+) -> None:
+    """Finding 3: FileZilla Server 1.x answers MLST of a missing file "Couldn't open the file or
+    directory"; with only English "not found" words nothing was ever deleted there."""
+    make_tree(tmp_path / "srv" / "out", FILES)
+    make_tree(tmp_path / "inbox", {**FILES, "gone.txt": b"g"})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, replies={"MLST /out/gone.txt": words}) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None and result.deleted == ["gone.txt"]

@@ -1006,7 +1006,9 @@ def sync(
         result.elapsed = time.monotonic() - started
         return result
     runner = _Runner(remote, remote_path, folder, upload, result, local_states, remote_states, remove_source)
-    runner.unlisted = frozenset(confirmed.files)
+    # Files only a look found (hidden dot names too: review of 6100fe2, finding 2) stay on the server.
+    runner.unlisted = frozenset(confirmed.files) | (
+        frozenset(path for path in looked_up if path in remote_states) if not upload else frozenset())
     try:
         runner.prepare_folders(remote_folders)
         run_tasks(remote, runner.tasks(), callbacks=callbacks, parallel=parallel, reconnect=reconnect)

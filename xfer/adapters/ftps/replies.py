@@ -205,7 +205,10 @@ def listing_cut(reply: str) -> bool:
 #: listed", vsftpd's SIZE "Could not get file size." (measured).
 _GONE = re.compile(
     r"no such file|not found|does ?n[o']t exist|not exist|cannot find|can't find|could not get file size"
-    r"|can't check for file existence|cannot be listed",
+    r"|can't check for file existence|cannot be listed"
+    # FileZilla Server 1.x's words for a missing file (FluentFTP reads them so); and "not found"
+    # in the languages servers are most often set to (review of 6100fe2, finding 3).
+    r"|could ?n[o']t open the file|nicht gefunden|introuvable|no encontrado|non trovato",
     re.IGNORECASE,
 )
 
