@@ -117,9 +117,10 @@ def test_sync_delete_down_keeps_dotfiles_list_hides(
     assert result.error is None, result.error
     assert [a.path for a in result.plan.transfers] == [".conf/x.txt"]
     assert result.deleted == []
-    assert (".gone", "kept: the server's listing hides it, and the server would not say whether it has it") in [
+    assert (".gone", "kept: the server's listing does not show it, and the server would not say whether it has it") in [
         (a.path, a.reason) for a in result.plan.kept]
-    assert "sync: .gone is not deleted: the server's listing hides it" in caplog.text  # (said, not silent: review H)
+    # (Said, not silent: review H.)
+    assert "sync: .gone is not deleted: the server's listing does not show it" in caplog.text
     assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n", ".gone": b"g"}
 
 
@@ -264,7 +265,7 @@ def test_local_files_kept_unanswered_are_named_up_to_ten_then_counted(
             result = sync(remote, "/out", local, upload=False, delete=True)
     assert result.error is None and result.deleted == []
     assert len(result.plan.kept) == 12
-    named = [line for line in caplog.messages if "is not deleted: the server's listing hides it" in line]
+    named = [line for line in caplog.messages if "is not deleted: the server's listing does not show it" in line]
     assert len(named) == 10
     assert "sync: 2 more local files are not deleted for the same reason" in caplog.text
 
@@ -358,8 +359,8 @@ def test_sync_delete_down_keeps_a_file_whose_look_is_refused(
             result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
     assert result.error is None and result.deleted == ["gone.txt"]
     assert [(a.path, a.reason) for a in result.plan.kept] == [
-        ("private.txt", "kept: the server's listing hides it, and the server would not say whether it has it")]
-    assert "sync: private.txt is not deleted: the server's listing hides it" in caplog.text
+        ("private.txt", "kept: the server's listing does not show it, and the server would not say whether it has it")]
+    assert "sync: private.txt is not deleted: the server's listing does not show it" in caplog.text
 
 
 def test_sync_delete_down_on_a_server_without_head_takes_the_listings_word(
@@ -529,15 +530,17 @@ def test_a_refused_look_stays_refused_through_a_retry_and_a_hint(
 def test_an_mlst_refusal_in_words_that_say_nothing_of_absence_keeps_the_file(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path, words: str
 ) -> None:
-    """Finding 3: ProFTPD's MLST refused by <Limit>, pyftpdlib's EPERM: only words that say the
-    name is not there let a local copy go."""
-    make_tree(tmp_path / "srv" / "out", FILES)
+    """Finding 3: ProFTPD's MLST refused by <Limit>, pyftpdlib's EPERM, for a file the (silently
+    cut) listing left out: only words that say the name is not there let a local copy go; here
+    SIZE, asked after, finds the file."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, "secret.key": b"k"})
     make_tree(tmp_path / "inbox", {**FILES, "secret.key": b"k"})
-    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, replies={"MLST /out/secret.key": words}) as srv:
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, replies={"MLST /out/secret.key": words},
+                        list_limit=3, list_cut_reply="Transfer complete") as srv:
         with srv.adapter(client_context()) as remote:
             result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
     assert result.error is None and result.deleted == []
-    assert [a.path for a in result.plan.kept] == ["secret.key"]
+    assert (tmp_path / "inbox" / "secret.key").read_bytes() == b"k" and not result.plan.kept
 
 
 def test_an_unlisted_folder_the_account_may_not_enter_keeps_its_files(
@@ -642,3 +645,41 @@ def test_missing_file_words_of_filezilla_server_and_a_german_server_let_the_copy
         with srv.adapter(client_context()) as remote:
             result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
     assert result.error is None and result.deleted == ["gone.txt"]
+
+
+# -- review of 0fbb4d7 -------------------------------------------------------------------------
+
+
+def test_proftpds_cannot_be_listed_is_read_with_its_size_answer(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Finding 1: ProFTPD answers MLST "'X' cannot be listed" for a file it cannot stat for any
+    reason, and its MLSD leaves such a file out: read as "gone", a file the server has went.
+    Its SIZE says which ("Permission denied": kept; missing: gone)."""
+    make_tree(tmp_path / "srv" / "out", FILES)
+    make_tree(tmp_path / "inbox", {**FILES, "private.pdf": b"p", "gone.txt": b"g"})
+    replies = {"MLST /out/private.pdf": "550 '/out/private.pdf' cannot be listed",
+               "SIZE /out/private.pdf": "550 /out/private.pdf: Permission denied",
+               "MLST /out/gone.txt": "550 '/out/gone.txt' cannot be listed",
+               "SIZE /out/gone.txt": "550 /out/gone.txt: No such file or directory"}
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, replies=replies) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None and result.deleted == ["gone.txt"]
+    assert [a.path for a in result.plan.kept] == ["private.pdf"]
+
+
+def test_a_transient_open_failure_is_no_absence(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Finding 2: "Could not open the file: Too many open files" matched FileZilla's words."""
+    make_tree(tmp_path / "srv" / "out", FILES)
+    make_tree(tmp_path / "inbox", {**FILES, "busy.txt": b"b"})
+    busy = "550 Could not open the file: Too many open files"
+    replies = {"MLST /out/busy.txt": busy, "SIZE /out/busy.txt": busy}
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, replies=replies) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+    assert result.error is None and result.deleted == []
+    assert [(a.path, a.reason) for a in result.plan.kept] == [
+        ("busy.txt", "kept: the server's listing does not show it, and the server would not say whether it has it")]

@@ -401,8 +401,8 @@ def plan_sync(
         if path in source and wanted(path):
             continue
         if path in unanswered:
-            kept.append(Action("skip", path, "kept: the server's listing hides it, and the server would not say "
-                               "whether it has it", destination[path].size))
+            kept.append(Action("skip", path, "kept: the server's listing does not show it, and the server would "
+                               "not say whether it has it", destination[path].size))
         elif _under(path, passed_over):
             kept.append(Action("skip", path, "kept: the source has it, not listed", destination[path].size))
         elif _folded(path) in folded:
@@ -590,8 +590,8 @@ def _look_up_hidden(
     remote: Adapter, remote_path: str, local_states: Mapping[str, FileState], remote_states: dict[str, FileState],
     remote_folders: Collection[str], filters: Filters, refused: list[str], other: list[str] | None = None,
 ) -> set[str]:
-    """Ask the server about each local file its listing did not show under a dot name; the
-    paths asked about.
+    """Ask the server about each local file its listing did not show under a name it may hide (a
+    dot name, a name with a control character: :func:`_hidden`); the paths asked about.
 
     nginx's and Apache's index pages leave out names starting with ``.`` (so do vsftpd and
     pure-ftpd's ``LIST`` unless told otherwise): without a look such a file is "new" on every
@@ -789,7 +789,7 @@ _NAMED_KEPT = 10
 def _warn_unanswered(unanswered: Sequence[str]) -> None:
     """Say which local files ``sync --delete`` keeps because the server would not say whether it
     has them (see :func:`_warn_kept`)."""
-    _warn_kept(unanswered, "the server's listing hides it, and the server would not say whether it has it")
+    _warn_kept(unanswered, "the server's listing does not show it, and the server would not say whether it has it")
 
 
 def _warn_kept(paths: Sequence[str], why: str) -> None:
@@ -1068,7 +1068,8 @@ class _Runner:
         self.local_states = local_states
         self.remote_states = remote_states
         self.remove_source = remove_source
-        #: Remote files its listing did not show that a look before deleting found (:func:`_confirm_deletions`).
+        #: Remote files the listing did not show that a look found (:func:`_look_up_hidden`, for dot
+        #: names and names with control characters; :func:`_confirm_deletions`): never removed.
         self.unlisted: frozenset[str] = frozenset()
         self.lock = threading.Lock()
         #: Downloaded files (relative path, size) whose remote sources their group's ``finish``

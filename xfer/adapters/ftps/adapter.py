@@ -566,7 +566,10 @@ class FTPSAdapter(Adapter):
         if path == "/":
             return Entry(name="", path="/", type="directory"), True
         if "MLST" in self._features:
-            return self._mlst_answer(ftp, path)
+            entry, stated, denied = self._mlst_answer(ftp, path)
+            if entry is not None or stated or denied:
+                return entry, stated
+            return self._size_says(ftp, path)
         # Only MLST's type fact or a successful CWD says "folder": some servers answer
         # SIZE on a folder with the directory inode's size (213 4096), which made a folder
         # look like a file (listed as one, DELE'd by rm -r).  So CWD first, SIZE after.
@@ -619,21 +622,34 @@ class FTPSAdapter(Adapter):
                 return entry
         return None
 
+    def _size_says(self, ftp: FTPSConnection, path: str) -> tuple[Entry | None, bool]:
+        """After MLST refused ``path`` in words that say neither absence nor refusal (ProFTPD's
+        "cannot be listed", for a file it cannot stat for any reason): what SIZE says, ProFTPD's in
+        ``strerror`` words ("No such file or directory", "Permission denied").  A size: the server
+        has a file there.  Only "gone" in words is absence (review of 0fbb4d7, finding 1)."""
+        try:
+            size = self._size(ftp, path)
+        except ftplib.error_perm as exc:
+            return None, says_gone(str(exc), path)
+        except (ftplib.error_temp, ftplib.error_reply):
+            return None, False
+        return Entry(name=posixpath.basename(path), path=path, type="file", size=size), True
+
     @staticmethod
     def _mlst_or_none(ftp: FTPSConnection, path: str) -> Entry | None:
         """MLST ``path``: its entry, or None if the server says there is none."""
         return FTPSAdapter._mlst_answer(ftp, path)[0]
 
     @staticmethod
-    def _mlst_answer(ftp: FTPSConnection, path: str) -> tuple[Entry | None, bool]:
-        """MLST ``path``: its entry, or None on a refusal; and whether that refusal says in words
-        that there is no such file (``550 Permission denied`` is a None too, but no such word)."""
+    def _mlst_answer(ftp: FTPSConnection, path: str) -> tuple[Entry | None, bool, bool]:
+        """MLST ``path``: its entry, or None on a refusal; whether that refusal says in words that
+        there is no such file, and whether it refuses in words (``550 Permission denied``)."""
         try:
             resp = expect_reply(ftp.sendcmd(f"MLST {path}"), "250", "MLST")
         except ftplib.error_perm as exc:
             if reply_code(str(exc)) in NOT_UNDERSTOOD:
                 raise
-            return None, says_gone(str(exc), path)
+            return None, says_gone(str(exc), path), says_denied(str(exc), path)
         # RFC 3659: "250-", one fact line starting with a space, "250 End".  Some servers leave
         # the space out, or put the facts on a single "250 facts path" line: those were "absent",
         # and rm -r of such a folder sent DELE (review L, finding 13).
@@ -641,7 +657,7 @@ class FTPSAdapter(Adapter):
         for line in lines[1:-1] if len(lines) > 1 else [resp[4:]]:
             entry = parse_mlst_line(line, path)
             if entry is not None:
-                return entry, True
+                return entry, True, False
         # A 250 with no facts in it is no answer: never "absent" (a false "absent" removes things).
         raise protocol_error(f"the server's MLST reply about {path} holds no facts xfer can read: {resp[:200]!r}")
 
