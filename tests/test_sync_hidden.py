@@ -683,3 +683,47 @@ def test_a_transient_open_failure_is_no_absence(
     assert result.error is None and result.deleted == []
     assert [(a.path, a.reason) for a in result.plan.kept] == [
         ("busy.txt", "kept: the server's listing does not show it, and the server would not say whether it has it")]
+
+
+# -- review of d89f4bf -------------------------------------------------------------------------
+
+
+def test_a_hidden_folder_whose_mlst_is_refused_in_neutral_words_keeps_its_files(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Finding 1: after a neutral MLST refusal, SIZE alone was asked, and vsftpd-like words for a
+    folder ("Could not get file size.") read as absence: the folder's files went.  The path is
+    now asked as on a server without MLST, CWD first: a folder."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, "zdir/x.txt": b"x"})
+    make_tree(tmp_path / "inbox", {**FILES, "zdir/x.txt": b"x"})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, list_limit=3, list_cut_reply="Transfer complete",
+                        replies={"MLST /out/zdir": "550 Unable to handle command"}) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True)
+    assert result.error is None and result.deleted == []
+    assert tree(tmp_path / "inbox") == {**FILES, "zdir/x.txt": b"x"}
+
+
+@pytest.mark.parametrize("size", [True, False], ids=["size", "no-size"])
+def test_a_neutral_mlst_refusal_is_asked_with_cwd_size_and_mdtm(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, size: bool
+) -> None:
+    """Findings 2 and 3: with no SIZE (502) a refused path became a file of no size (a missing
+    file fetched and failing on every run, mkdir refused as "not a folder"); a file SIZE found had
+    no time (fetched again on every run).  CWD, SIZE and MDTM now decide, as without MLST: the
+    missing file goes, the found one is compared with its time (and, without SIZE, sent: no size
+    is ever "the same"), and mkdir works."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, "zz.key": b"k"})
+    make_tree(tmp_path / "inbox", {**FILES, "zz.key": b"k", "gone.txt": b"g"})
+    replies = {"MLST /out/gone.txt": "550 '/out/gone.txt' cannot be listed",
+               "MLST /out/zz.key": "550 '/out/zz.key' cannot be listed",
+               "MLST /out/new": "550 Unable to handle command"}
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=True, size=size, list_limit=3,
+                        list_cut_reply="Transfer complete", replies=replies) as srv:
+        with srv.adapter(client_context()) as remote:
+            first = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+            again = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
+            remote.mkdir("/out/new", parents=True)
+    assert first.error is None and first.deleted == ["gone.txt"]
+    assert again.error is None and [a.path for a in again.plan.transfers] == ([] if size else ["zz.key"])
+    assert (tmp_path / "srv" / "out" / "new").is_dir()

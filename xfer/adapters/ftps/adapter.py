@@ -562,14 +562,22 @@ class FTPSAdapter(Adapter):
         sits inside a folder that ``rm -r`` is about to remove (some servers refuse to
         remove the current directory).
         """
-        name = posixpath.basename(path)
         if path == "/":
             return Entry(name="", path="/", type="directory"), True
         if "MLST" in self._features:
             entry, stated, denied = self._mlst_answer(ftp, path)
             if entry is not None or stated or denied:
                 return entry, stated
-            return self._size_says(ftp, path)
+            # Refused in words that say neither (ProFTPD's "cannot be listed", which it says of
+            # any file it cannot stat; "Unable to handle command" under <Limit>): asked as a
+            # server without MLST is, CWD first, so that a folder is never taken for a file nor
+            # SIZE's "not a file" words for absence (reviews of 0fbb4d7, finding 1, and of
+            # d89f4bf, findings 1-3).
+        return self._stat_without_mlst(ftp, path, modified=modified)
+
+    def _stat_without_mlst(self, ftp: FTPSConnection, path: str, *, modified: bool) -> tuple[Entry | None, bool]:
+        """:meth:`_stat_answer` by CWD, SIZE, MDTM and, last, the parent's listing."""
+        name = posixpath.basename(path)
         # Only MLST's type fact or a successful CWD says "folder": some servers answer
         # SIZE on a folder with the directory inode's size (213 4096), which made a folder
         # look like a file (listed as one, DELE'd by rm -r).  So CWD first, SIZE after.
@@ -621,19 +629,6 @@ class FTPSAdapter(Adapter):
             if entry.name == name:
                 return entry
         return None
-
-    def _size_says(self, ftp: FTPSConnection, path: str) -> tuple[Entry | None, bool]:
-        """After MLST refused ``path`` in words that say neither absence nor refusal (ProFTPD's
-        "cannot be listed", for a file it cannot stat for any reason): what SIZE says, ProFTPD's in
-        ``strerror`` words ("No such file or directory", "Permission denied").  A size: the server
-        has a file there.  Only "gone" in words is absence (review of 0fbb4d7, finding 1)."""
-        try:
-            size = self._size(ftp, path)
-        except ftplib.error_perm as exc:
-            return None, says_gone(str(exc), path)
-        except (ftplib.error_temp, ftplib.error_reply):
-            return None, False
-        return Entry(name=posixpath.basename(path), path=path, type="file", size=size), True
 
     @staticmethod
     def _mlst_or_none(ftp: FTPSConnection, path: str) -> Entry | None:
