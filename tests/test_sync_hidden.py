@@ -711,8 +711,10 @@ def test_a_neutral_mlst_refusal_is_asked_with_cwd_size_and_mdtm(
     """Findings 2 and 3: with no SIZE (502) a refused path became a file of no size (a missing
     file fetched and failing on every run, mkdir refused as "not a folder"); a file SIZE found had
     no time (fetched again on every run).  CWD, SIZE and MDTM now decide, as without MLST: the
-    missing file goes, the found one is compared with its time (and, without SIZE, sent: no size
-    is ever "the same"), and mkdir works."""
+    found file is compared with its time (and, without SIZE, sent: no size is ever "the same"),
+    and mkdir works.  The missing file goes where SIZE says "Could not get file size."; without
+    SIZE, MDTM's "Could not get file modification time." is also said of a folder or any stat
+    failure (review of f4bc8d5), so the file is kept."""
     make_tree(tmp_path / "srv" / "out", {**FILES, "zz.key": b"k"})
     make_tree(tmp_path / "inbox", {**FILES, "zz.key": b"k", "gone.txt": b"g"})
     replies = {"MLST /out/gone.txt": "550 '/out/gone.txt' cannot be listed",
@@ -724,6 +726,23 @@ def test_a_neutral_mlst_refusal_is_asked_with_cwd_size_and_mdtm(
             first = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
             again = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True)
             remote.mkdir("/out/new", parents=True)
-    assert first.error is None and first.deleted == ["gone.txt"]
+    assert first.error is None and first.deleted == (["gone.txt"] if size else [])
     assert again.error is None and [a.path for a in again.plan.transfers] == ([] if size else ["zz.key"])
     assert (tmp_path / "srv" / "out" / "new").is_dir()
+
+
+def test_without_size_a_hidden_folder_vsftpd_would_not_enter_keeps_its_files(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review of f4bc8d5: no SIZE, CWD "Failed to change directory." (vsftpd's word for a missing
+    folder and a closed one alike), MDTM "Could not get file modification time." (said of a
+    folder too): read as gone, the folder's files went."""
+    make_tree(tmp_path / "srv" / "out", {**FILES, "zdir/x.txt": b"x"})
+    make_tree(tmp_path / "inbox", {**FILES, "zdir/x.txt": b"x"})
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, size=False, list_limit=3,
+                        list_cut_reply="Transfer complete",
+                        replies={"CWD /out/zdir": "550 Failed to change directory."}) as srv:
+        with srv.adapter(client_context()) as remote:
+            result = sync(remote, "/out", tmp_path / "inbox", upload=False, delete=True, force=True)
+    assert result.error is None and result.deleted == []
+    assert tree(tmp_path / "inbox") == {**FILES, "zdir/x.txt": b"x"}

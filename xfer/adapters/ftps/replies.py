@@ -202,12 +202,13 @@ def listing_cut(reply: str) -> bool:
 #: Words that say a name is not there, and only that: not "not a regular file" (vsftpd and
 #: pyftpdlib say so of a folder, a device), not a refusal.  With the missing-file words of the
 #: bed's daemons: pure-ftpd's "Can't check for file existence", vsftpd's SIZE "Could not get
-#: file size." and MDTM "Could not get file modification time." (measured).  Not ProFTPD's MLST
+#: file size." (measured; not its MDTM's "Could not get file modification time.", which it and
+#: others say of a folder or any stat failure: review of f4bc8d5).  Not ProFTPD's MLST
 #: "cannot be listed": it says so of a file it cannot stat for any reason (mod_facts.c), whose
 #: MLSD leaves it out too; asked again without MLST, its SIZE says which.
 _GONE = re.compile(
     r"no such file|not found|does ?n[o']t exist|not exist|cannot find|can't find|could not get file size"
-    r"|could not get file modification time|can't check for file existence"
+    r"|can't check for file existence"
     # FileZilla Server 1.x's words for a missing file (FluentFTP reads them so), the whole phrase
     # ("Could not open the file: Too many open files" is no absence); and "not found" in the
     # languages servers are most often set to (review of 6100fe2, finding 3).
