@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from xfer.adapters.base import Entry
+from xfer.adapters.base import Entry, ListedPath
 from xfer.errors import UsageError, XferError
 from xfer.testing.https_server import HTTPSServer
 from xfer.testing.pki import TestPKI
@@ -46,10 +46,12 @@ def test_info_each_answers_as_info_does(
                     alone.append(remote.info(path))
                 except XferError as own:
                     alone.append(own)
-            refused = remote.info_each(["/out/a.txt", "/out/bad\\name", "/out/sub"])
+            refused = remote.info_each(["/out/a.txt", "/out/bad\\name", "/out/sub",
+                                        ListedPath("/out/caf\udce9.txt")])  # (a local name not UTF-8: no URL)
     assert [_shown(found) for found in together] == [_shown(found) for found in alone]
     assert _shown(together[0]) == ("entry", ("/out/a.txt", "file", 1))
     assert _shown(together[2]) == ("RemoteNotFound", 404 if head_status is None else 405)
     # (Under a folder that is not there: 404; without HEAD the folder's own look is refused.)
     assert _shown(together[-1]) == (("RemoteNotFound", 404) if head_status is None else ("UnsupportedOperation", 405))
     assert isinstance(refused[1], UsageError) and _shown(refused[2])[0] == "entry"
+    assert isinstance(refused[3], UsageError)  # that name's own: before, it failed the whole call

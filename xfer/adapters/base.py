@@ -25,9 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar
 from .. import registry
 from ..batch import CallbackFactory, get_files, put_files
 from ..errors import (
-    AuthenticationFailed,
     IntegrityError,
-    RemoteError,
     RemoteExists,
     RemoteIsFolder,
     RemoteNotFound,
@@ -246,7 +244,7 @@ class Adapter:
     #: 0x20 and DEL) as they are.  FTP's may not: pure-ftpd leaves them out of LIST and MLSD
     #: without a word (ls.c, ``checkprintable``), vsftpd prints ``?`` in their place; there such
     #: a local name the listing did not show is asked about on its own, as a hidden dot name is.
-    LISTS_CONTROL_NAMES: ClassVar[bool] = True
+    LISTS_CONTROL_NAMES: ClassVar[bool] = True  # (the characters: xfer.types.CONTROL_CHARACTER)
     #: Files of at most this many bytes may be uploaded or downloaded several at a time
     #: (:meth:`put_together`, :meth:`get_together`): 0, never.  At most :attr:`together_files` of
     #: them, :attr:`together_bytes` in all, at a time.
@@ -453,18 +451,18 @@ class Adapter:
 
     def info_each(self, paths: Sequence[str]) -> list[Entry | XferError]:
         """:meth:`info` of each of ``paths``: its entry, or the error that is that path's alone
-        (:class:`RemoteNotFound`, a refusal, a server error answered for it, a name that cannot
-        be sent).  A failure that is no one path's (the connection, TLS, the login) is raised.
+        (:func:`~xfer.retry.own_failure`: not there, refused, a name that cannot be sent).  A
+        failure that is no one path's (the connection, the login, a busy server) is raised.
         One after another here; HTTPS asks with pipelined ``HEAD``\\ s (``sync --delete`` down
         asks about every file it would delete)."""
         found: list[Entry | XferError] = []
         for path in paths:
             try:
                 found.append(self.info(path))
-            except AuthenticationFailed:
-                raise
-            except (RemoteError, IntegrityError, UnsupportedOperation, UsageError) as own:
-                found.append(own)
+            except XferError as failure:
+                if not own_failure(failure):
+                    raise
+                found.append(failure)
         return found
 
     def exists(self, path: str) -> bool:

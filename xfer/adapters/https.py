@@ -38,7 +38,6 @@ from typing import Any, ClassVar, Literal, Protocol
 import requests
 
 from ..errors import (
-    AuthenticationFailed,
     IntegrityError,
     RemoteError,
     RemoteNotFound,
@@ -52,6 +51,7 @@ from ..http_errors import media_type, stream_ended_early
 from ..http_session import XferSession, drain_error_body
 from ..numbers import server_http_date, server_int
 from ..protocols.https import HTTPSOptions
+from ..retry import own_failure
 from ..streams import SinkFactory
 from ..verify import ServerHash
 from ..zones import SUMMER_TIME, offset_between
@@ -397,13 +397,29 @@ class HTTPSAdapter(Adapter):
             return shown
         if shown is not None:
             raise shown
+        return self._in_listing(path, status, {})
+
+    def _in_listing(self, path: str, status: int, listings: dict[str, list[Entry] | XferError]) -> Entry:
+        r"""``path`` (a server path) found in its folder's listing, after a ``HEAD`` answered
+        ``status`` without saying; each folder listed once into ``listings`` (its failure too).
+
+        Not there: :class:`RemoteNotFound` carrying ``status``, not ``stated``: a caller that must
+        not take "not listed" for "not there" reads it so (a dot name the index hides, behind
+        nginx's common "deny all" for /\.: sync --delete down deleted the local copy: review S).
+        """
         parent, name = posixpath.split(path)
-        for entry in self._ls(parent or "/"):
+        folder = parent or "/"
+        if folder not in listings:
+            try:
+                listings[folder] = self._ls(folder)
+            except XferError as failure:
+                listings[folder] = failure
+        listed = listings[folder]
+        if isinstance(listed, XferError):
+            raise listed
+        for entry in listed:
             if entry.name == name:
                 return entry
-        # Not in the listing, after a HEAD that did not say: ``status`` tells a caller that must
-        # not take "not listed" for "not there" (a dot name the index hides, behind nginx's
-        # common "deny all" for /\.: sync --delete down deleted the local copy: review S).
         missing = RemoteNotFound(f"{self.settings.server}: {self.user_path(path)} does not exist", status=status)
         missing.stated = False
         raise missing
@@ -446,53 +462,32 @@ class HTTPSAdapter(Adapter):
         if len(paths) < 2 or not self.http.can_pipeline():
             return super().info_each(paths)
         found: dict[int, Entry | XferError] = {}
-        asked: list[tuple[int, ServerPath]] = []
+        asked: list[tuple[int, ServerPath, str]] = []
         for place, path in enumerate(paths):
             try:
-                asked.append((place, self.remote_path(path)))
-            except UsageError as refused:  # (a name that cannot be sent: that path's own)
+                target = self.remote_path(path)
+                asked.append((place, target, self.session.url_for(target)))
+            except UsageError as refused:  # (a name no path or URL can carry: that path's own)
                 found[place] = refused
-        url_for = self.session.url_for
-        answers = answers_together(self.session, [("HEAD", url_for(target), None, HEAD_HEADERS) for _, target in asked])
+        answers = answers_together(self.session, [("HEAD", url, None, HEAD_HEADERS) for _, _, url in asked])
         listings: dict[str, list[Entry] | XferError] = {}
-        for position, (place, target) in enumerate(asked):
+        for position, (place, target, url) in enumerate(asked):
             answer = answers.get(position)
             if answer is None:  # not answered together: asked alone
                 found[place] = super().info_each([paths[place]])[0]
                 continue
-            shown = self._shown_by_head(target, url_for(target), answer)
-            if isinstance(shown, Entry):
-                found[place] = self._entry(shown)
-            elif shown is not None:
-                found[place] = shown
-            else:
-                found[place] = self._listed_instead(target, answer.status_code, listings)
+            shown: Entry | XferError | None = self._shown_by_head(target, url, answer)
+            if shown is None:
+                try:
+                    shown = self._in_listing(target, answer.status_code, listings)
+                except XferError as failure:
+                    # (A folder whose listing is refused, nginx's "deny" for a dot folder: 403
+                    # "offers no listing", is that folder's own, not every path's.)
+                    if not (own_failure(failure) or isinstance(failure, UnsupportedOperation)):
+                        raise
+                    shown = failure
+            found[place] = self._entry(shown) if isinstance(shown, Entry) else shown
         return [found[place] for place in range(len(paths))]
-
-    def _listed_instead(
-        self, target: ServerPath, status: int, listings: dict[str, list[Entry] | XferError]
-    ) -> Entry | XferError:
-        """``target`` found in its folder's listing (each folder listed once, in ``listings``), after
-        a ``HEAD`` answered ``status`` without saying; not there: :class:`RemoteNotFound` carrying
-        that status, as :meth:`_info` raises it."""
-        parent, name = posixpath.split(target)
-        folder = self.user_path(parent or "/")
-        if folder not in listings:
-            try:
-                listings[folder] = self.ls(folder)
-            except AuthenticationFailed:
-                raise
-            except (RemoteError, IntegrityError, UnsupportedOperation, UsageError) as refused:
-                listings[folder] = refused  # (that folder's own, as info_each says of each path)
-        listed = listings[folder]
-        if isinstance(listed, XferError):
-            return listed
-        for entry in listed:
-            if entry.name == name:
-                return entry
-        missing = RemoteNotFound(f"{self.settings.server}: {self.user_path(target)} does not exist", status=status)
-        missing.stated = False
-        return missing
 
     def _checksum(self, path: str, size: int | None) -> ServerHash | None:
         """The hash a ``HEAD`` of ``path`` states (``xfer sync --checksum``), as an upload's check reads it."""
