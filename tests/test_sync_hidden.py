@@ -102,27 +102,36 @@ def test_sync_delete_down_keeps_dotfiles_an_index_hides(
     assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"}
 
 
+@pytest.mark.parametrize("denied", [False, True], ids=["missing", "deny_file"])
 def test_sync_delete_down_keeps_dotfiles_list_hides(
-    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture, denied: bool
 ) -> None:
     """Review S, finding 4: the same over FTP ``LIST`` (vsftpd without ``force_dot_files``, pure-ftpd
-    without ``-D``), where the server has no MLSD: each is asked about (SIZE, MDTM).  FTP has no
-    answer that says "not there" alone: ``550`` to ``SIZE`` is also vsftpd's ``deny_file`` refusing a
-    file it has (review G, finding 2: that file was deleted).  So ``.gone`` is kept too, and said."""
+    without ``-D``), where the server has no MLSD: each is asked about (SIZE, MDTM).  vsftpd's
+    words tell a missing file ("550 Could not get file size.": ``.gone`` goes) from its
+    ``deny_file`` refusing one it has ("550 Permission denied.": kept, and said; review G,
+    finding 2, where the refusal read as absence deleted the file).  Over LIST every such file
+    was kept, ``.gone`` too, until the words were carried on the error (``RemoteNotFound.stated``)."""
     local = tmp_path / "inbox"
-    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, hide_dotfiles=True) as srv:
+    replies = {"SIZE /out/.gone": "550 Permission denied.", "MDTM /out/.gone": "550 Permission denied."}
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, hide_dotfiles=True,
+                        replies=replies if denied else None) as srv:
         with srv.adapter(client_context()) as remote:
             result = _dotfiles_down(remote, tmp_path / "srv" / "out", local)
             assert [e.name for e in remote.ls("/out")] == sorted(FILES)  # (hidden, as vsftpd does)
     assert result.error is None, result.error
     assert [a.path for a in result.plan.transfers] == [".conf/x.txt"]
-    assert result.deleted == []
-    assert (".gone", "kept: the server's listing does not show it, and the server would not say whether it has it") in [
-        (a.path, a.reason) for a in result.plan.kept]
-    # (Said, not silent: review H.)
-    assert "sync: .gone is not deleted: the server's listing does not show it" in caplog.text
-    assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n", ".gone": b"g"}
-
+    kept = {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"}
+    if denied:
+        assert result.deleted == []
+        assert (".gone", "kept: the server's listing does not show it, and the server would not say whether it "
+                "has it") in [(a.path, a.reason) for a in result.plan.kept]
+        # (Said, not silent: review H.)
+        assert "sync: .gone is not deleted: the server's listing does not show it" in caplog.text
+        assert tree(local) == {**kept, ".gone": b"g"}
+    else:
+        assert result.deleted == [".gone"]
+        assert tree(local) == kept
 
 
 def test_a_source_folder_gone_before_its_listing_fails_the_sync(
@@ -255,12 +264,14 @@ def test_sync_delete_down_goes_on_past_a_local_dot_name_not_utf8(
 def test_local_files_kept_unanswered_are_named_up_to_ten_then_counted(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Over FTP ``LIST`` a local ``.git/`` is thousands of such files: a line each flooded the
-    terminal.  Ten by name, then their number; ``--json`` (``kept``) still lists every one."""
+    """Over FTP ``LIST`` a local ``.git/`` is thousands of such files (here each refused, as vsftpd's
+    ``deny_file`` does): a line each flooded the terminal.  Ten by name, then their number;
+    ``--json`` (``kept``) still lists every one."""
     local = tmp_path / "inbox"
     make_tree(tmp_path / "srv" / "out", FILES)
     make_tree(local, {**FILES, **{f".git/objects/o{number:02d}": b"o" for number in range(12)}})
-    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, hide_dotfiles=True) as srv:
+    denied = {f"SIZE /out/.git/objects/o{number:02d}": "550 Permission denied." for number in range(12)}
+    with FakeFTPSServer(pki, root=tmp_path / "srv", mlst=False, hide_dotfiles=True, replies=denied) as srv:
         with srv.adapter(client_context()) as remote:
             result = sync(remote, "/out", local, upload=False, delete=True)
     assert result.error is None and result.deleted == []

@@ -66,7 +66,6 @@ from .errors import (
     RemoteError,
     RemoteIsFolder,
     RemoteNotFound,
-    RemotePermissionDenied,
     UnsupportedOperation,
     UsageError,
     XferError,
@@ -77,7 +76,16 @@ from .log import logger
 from .options import DEFAULT_MAX_DEPTH
 from .retry import own_failure
 from .transfer import is_temporary, local_error, local_errors, sha256_file
-from .types import Capability, Entry, ListedPath, ProgressCallback, Source, SourceVersion, TransferResult
+from .types import (
+    CONTROL_CHARACTER,
+    Capability,
+    Entry,
+    ListedPath,
+    ProgressCallback,
+    Source,
+    SourceVersion,
+    TransferResult,
+)
 from .verify import HASHES, StreamHash
 
 if TYPE_CHECKING:
@@ -348,8 +356,8 @@ def plan_sync(
     not "not in source"; it is kept, a skip that says why.  ``not_followed``: the same of the
     destination's walk: a source file there, or under such a folder, is not written (a skip that
     says why), so a link the walk said it does not follow is never written through either.
-    ``unanswered``: destination files the source's listing hides whose presence the source's
-    server would not say (:func:`_hidden_looked_up`): kept, a skip that says so.
+    ``unanswered``: destination files the source's listing does not show whose presence the
+    source's server would not say (:func:`_verdict`): kept, a skip that says so.
     Nor is a destination file deleted whose path differs from a source path only in case, Unicode
     form (NFC/NFD) or trailing dots and spaces of a name: a case-insensitive destination (one on
     Win32 paths, which drop those dots and spaces) holds the two as one file, the one the source's
@@ -579,11 +587,7 @@ def _hidden(remote: Adapter, relative: str) -> bool:
     the way (:attr:`Adapter.lists_dotfiles`), or one holding a control character
     (:attr:`Adapter.LISTS_CONTROL_NAMES`: pure-ftpd lists no such name, review of 8ce053a, finding 4)."""
     return ((not remote.lists_dotfiles and any(part.startswith(".") for part in relative.split("/")))
-            or (not remote.LISTS_CONTROL_NAMES and _CONTROL.search(relative) is not None))
-
-
-#: A control character: C0 (below 0x20) or DEL.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+            or (not remote.LISTS_CONTROL_NAMES and CONTROL_CHARACTER.search(relative) is not None))
 
 
 def _look_up_hidden(
@@ -600,29 +604,31 @@ def _look_up_hidden(
     ``MLST``/``SIZE``, SFTP ``STAT``) per such file, only where it can find something: not
     where the listing shows every name (:attr:`Adapter.lists_dotfiles`: SFTP, WebDAV, MLSD),
     and not under a folder the listing showed is not there (review E: 400 new dotfiles cost
-    400 round trips first).  A found file is compared as if listed; one the server does not
-    say is not there (:func:`_hidden_looked_up`) is added to ``refused``: a download keeps it;
-    one where the server has something else (a folder) to ``other``, which a download keeps too
-    (review of fe5f526, finding 10).
+    400 round trips first).  Asked together (:func:`_server_says`: HTTPS pipelines them), and
+    read as the looks before deleting are (:func:`_verdict`).  A found file is compared as if
+    listed; one where the server has something else (a folder) goes to ``other``, which a
+    download keeps (review of fe5f526, finding 10); one the server would not say of, or only
+    in its listing's word, to ``refused``: a download keeps it too.  A server that cannot be
+    asked at all (HEAD refused as a method) is no answer here: the listing hides these names.
     """
-    asked: set[str] = set()
     if remote.lists_dotfiles and remote.LISTS_CONTROL_NAMES:
-        return asked
-    for relative in sorted(local_states):
-        if (relative in remote_states or not _hidden(remote, relative) or is_temporary(posixpath.basename(relative))
-                or not filters.included(relative) or not _folder_may_be_there(relative, remote_folders)):
-            continue
-        asked.add(relative)
-        try:
-            entry = _hidden_looked_up(remote, remote_path, relative)
-        except _CannotTell:
+        return set()
+    hidden = [relative for relative in sorted(local_states)
+              if relative not in remote_states and _hidden(remote, relative)
+              and not is_temporary(posixpath.basename(relative)) and filters.included(relative)
+              and _folder_may_be_there(relative, remote_folders)]
+    said = _server_says(remote, remote_path, hidden)
+    for relative in hidden:
+        answer = said[relative]
+        verdict = _verdict(answer)
+        if isinstance(answer, Entry):
+            if answer.type == "file":
+                remote_states[relative] = _remote_state(relative, answer)
+            elif other is not None:
+                other.append(relative)
+        elif verdict != "absent":
             refused.append(relative)
-            continue
-        if entry is not None and entry.type == "file":
-            remote_states[relative] = _remote_state(relative, entry)
-        elif entry is not None and other is not None:
-            other.append(relative)
-    return asked
+    return set(hidden)
 
 
 def _folder_may_be_there(relative: str, remote_folders: Collection[str]) -> bool:
@@ -661,10 +667,6 @@ def _look_up_unsized(
             # the local copy with the listed time, so the next run must compare with that one.
             remote_states[relative] = (replace(state, size=entry.size) if state.modified is not None
                                        else _remote_state(relative, entry))
-
-
-class _CannotTell(Exception):
-    """The server would not say whether a file is there (see :func:`_hidden_looked_up`)."""
 
 
 def _looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
@@ -713,18 +715,7 @@ def _confirm_deletions(
               for action in plan.deletes if action.path not in asked}
     names = list(dict.fromkeys(asking.values()))
     confirmed = _Confirmed()
-    if not names:
-        return confirmed
-    try:
-        answers = remote.info_each([ListedPath(posixpath.join(remote_path, name)) for name in names])
-    except Interrupted:
-        raise
-    except XferError as failure:
-        _log.warning("sync: the server could not be asked about the %d local files to delete (%s); they are kept",
-                     len(asking), failure.message)
-        confirmed.silent = list(asking)
-        return confirmed
-    said = dict(zip(names, answers, strict=True))
+    said = _server_says(remote, remote_path, names)
     verdicts = {name: _verdict(answer) for name, answer in said.items()}
     # "Cannot be asked" only where every look sent was refused as a method: one script answering
     # its HEAD 405 among other answers is no such server, and its neighbours keep their own
@@ -748,6 +739,23 @@ def _confirm_deletions(
     _warn_kept(confirmed.other, "the server has something there (or its folder), though its listing did not show it")
     _warn_unanswered(confirmed.silent)
     return confirmed
+
+
+def _server_says(remote: Adapter, remote_path: str, names: Sequence[str]) -> dict[str, Entry | XferError]:
+    """What the server says of each of ``names`` (under ``remote_path``) asked about alone
+    (:meth:`Adapter.info_each`): its entry, or the error that is that name's.  A failure that is
+    no one name's (the connection) is every name's, said once: each is kept, and the sync goes on."""
+    if not names:
+        return {}
+    try:
+        answers = remote.info_each([ListedPath(posixpath.join(remote_path, name)) for name in names])
+    except Interrupted:
+        raise
+    except XferError as failure:
+        _log.warning("sync: the server could not be asked about %d local files (%s); they are kept",
+                     len(names), failure.message)
+        return dict.fromkeys(names, failure)
+    return dict(zip(names, answers, strict=True))
 
 
 def _first_unlisted_folder(relative: str, remote_folders: Collection[str]) -> str | None:
@@ -802,28 +810,6 @@ def _warn_kept(paths: Sequence[str], why: str) -> None:
     if len(paths) > _NAMED_KEPT:
         _log.warning("sync: %d more local files are not deleted for the same reason (--json lists them under kept)",
                      len(paths) - _NAMED_KEPT)
-
-
-def _hidden_looked_up(remote: Adapter, remote_path: str, relative: str) -> Entry | None:
-    """What is at ``relative``, a name the listing hides, as the server states it on its own (a
-    file, or a folder); None only where the server's own answer says nothing is there
-    (``404``/``410`` to its ``HEAD``).
-
-    :class:`_CannotTell` otherwise: not being told is no "not there".  A refusal (nginx's
-    ``deny`` for dot names: 403, also to the listing of a dot folder on the way: review F); or
-    a "not found" that rests on the listing, which hides the name: FTP's ``550`` to ``SIZE``
-    means "not there" and "not allowed" alike (vsftpd's ``deny_file``), and ``LIST`` leaves
-    dot names out (review G, finding 2)."""
-    try:
-        entry = remote.info(ListedPath(posixpath.join(remote_path, relative)))
-    except RemoteNotFound as exc:
-        if exc.status in (404, 410):
-            return None
-        raise _CannotTell from exc
-    except (RemotePermissionDenied, UnsupportedOperation, UsageError) as exc:
-        # (UsageError: a local name that is not UTF-8 cannot be put in a URL to ask: review H.)
-        raise _CannotTell from exc
-    return entry
 
 
 def _remote_state(relative: str, entry: Entry) -> FileState:

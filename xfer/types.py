@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, NewType, Protocol
 
 __all__ = [
     "COMMON_RESULT_KEYS",
+    "CONTROL_CHARACTER",
     "Capability",
     "Entry",
     "EntryType",
@@ -35,6 +37,10 @@ __all__ = [
     "Verified",
     "opaque_etag",
 ]
+
+#: A control character in a name: C0 (below 0x20) or DEL.  FTP listings may leave such a name out
+#: or misprint it (:attr:`xfer.adapters.base.Adapter.LISTS_CONTROL_NAMES`).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 #: An absolute path on the server (the profile's root already applied), as primitives take it.
 ServerPath = NewType("ServerPath", str)

@@ -188,6 +188,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from ..types import CONTROL_CHARACTER
 from ._ftps_endpoint import FTPSEndpoint
 from ._serving import ThreadedSocketServer, server_context
 
@@ -869,7 +870,7 @@ class _Session:
                 skipped = self.server.skip_control_names
                 lines += [line(p, self.server.listed_as_file) for p in sorted(folder.iterdir())
                           if not (hidden and p.name.startswith("."))
-                          and not (skipped and any(ord(c) < 0x20 or c == "\x7f" for c in p.name))]
+                          and not (skipped and CONTROL_CHARACTER.search(p.name))]
                 limit = self.server.list_limit
                 cut = limit is not None and len(lines) >= limit  # (pure-ftpd: matches >= max_ls_files)
                 lines = lines[:limit] if cut else lines
@@ -918,7 +919,7 @@ class _Session:
         line = self._list_line(path, as_file)
         shown = self.server.list_control_as
         if shown is not None and not path.is_symlink():
-            printed = "".join(shown if ord(c) < 0x20 or c == "\x7f" else c for c in path.name)
+            printed = CONTROL_CHARACTER.sub(lambda _: shown, path.name)
             line = line[: len(line) - len(path.name)] + printed
         return line
 

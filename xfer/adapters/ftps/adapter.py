@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import ftplib
 import posixpath
-import re
 import socket
 import ssl
 import time
@@ -50,6 +49,7 @@ from ...retry import current_attempt
 from ...streams import SinkFactory
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
+from ...types import CONTROL_CHARACTER
 from ...verify import Check, FTPHashCommand, ServerHash, StreamHash, conclude, ftp_hash_command, ftp_hash_reply
 from ..base import (
     Adapter,
@@ -1677,11 +1677,7 @@ class ImplicitFTPSAdapter(FTPSAdapter):
     implicit = True
 
 
-#: A control character: pure-ftpd lists no name holding one, vsftpd prints "?" in its place.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _named(entries: list[Entry], name: str) -> list[Entry]:
     """The entries listed as ``name`` (with ``?`` for each control character, as vsftpd prints it)."""
-    printed = _CONTROL.sub("?", name)
+    printed = CONTROL_CHARACTER.sub("?", name)
     return [entry for entry in entries if entry.name in (name, printed)]
