@@ -991,10 +991,11 @@ def sync(
     if dry_run:
         result.elapsed = time.monotonic() - started
         return result
-    runner = _Runner(remote, remote_path, folder, upload, result, local_states, remote_states, remove_source)
     # Files only a look found (hidden dot names too: review of 6100fe2, finding 2) stay on the server.
-    runner.unlisted = frozenset(confirmed.files) | (
-        frozenset(path for path in looked_up if path in remote_states) if not upload else frozenset())
+    unlisted = frozenset() if upload else frozenset(path for path in [*looked_up, *confirmed.files]
+                                                    if path in remote_states)
+    runner = _Runner(remote, remote_path, folder, upload, result, local_states, remote_states, remove_source,
+                     unlisted=unlisted)
     try:
         runner.prepare_folders(remote_folders)
         run_tasks(remote, runner.tasks(), callbacks=callbacks, parallel=parallel, reconnect=reconnect)
@@ -1045,6 +1046,8 @@ class _Runner:
         local_states: dict[str, FileState],
         remote_states: dict[str, FileState],
         remove_source: bool,
+        *,
+        unlisted: frozenset[str] = frozenset(),
     ) -> None:
         self.remote = remote
         self.remote_path = remote_path
@@ -1056,7 +1059,7 @@ class _Runner:
         self.remove_source = remove_source
         #: Remote files the listing did not show that a look found (:func:`_look_up_hidden`, for dot
         #: names and names with control characters; :func:`_confirm_deletions`): never removed.
-        self.unlisted: frozenset[str] = frozenset()
+        self.unlisted = unlisted
         self.lock = threading.Lock()
         #: Downloaded files (relative path, size) whose remote sources their group's ``finish``
         #: removes together, by the connection (its adapter) they came over.
