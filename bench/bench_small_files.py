@@ -108,6 +108,8 @@ def run(args: argparse.Namespace, protocol: str) -> Samples:
     if protocol == "ftps":  # lftp is pinned to TLS 1.2 on vsftpd (see bench_ftps.py)
         args = argparse.Namespace(**{**vars(args), "tls": "1.2"})
     with h.bed_server(server, args) as bench:
+        # A few MiB of files, but each new one takes pages: none should come from reclaim.
+        print(h.free_memory(needed=1 << 30), flush=True)
         local = bench.work / "small"
         local.mkdir()
         files = [local / f"f{n:05d}.bin" for n in range(args.files)]

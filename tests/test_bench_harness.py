@@ -46,3 +46,24 @@ def test_the_summary_compares_downloads_with_the_fsynced_anchor_too(capsys: pyte
             for line in lines if line.startswith("SFTP")}
     assert rows == {"SFTP OpenSSH up": ["openssh", "0.80"], "SFTP OpenSSH down": ["openssh", "0.80"],
                     "SFTP OpenSSH down, fsynced": ["openssh+sync", "1.00"]}
+
+
+def test_free_memory_reads_meminfo_and_drops_nothing_when_enough_is_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    free = h._meminfo("MemFree")
+    assert 0 < free <= h._meminfo("MemTotal")
+    assert h._meminfo("NoSuchField") == 0
+    written: list[str] = []
+    monkeypatch.setattr(Path, "write_text", lambda self, text: written.append(str(self)))
+    assert h.free_memory(needed=0).endswith("free, enough") and written == []
+    # Short of memory: the clean page cache is dropped (here: the write is recorded, not made).
+    assert "clean page cache dropped" in h.free_memory(needed=1 << 60)
+    assert written == ["/proc/sys/vm/drop_caches"]
+
+
+def test_free_memory_says_so_when_the_cache_cannot_be_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Path, text: str) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    said = h.free_memory(needed=1 << 60)
+    assert "page cache kept (Permission denied)" in said and "reclaiming" in said
