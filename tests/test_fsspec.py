@@ -37,6 +37,7 @@ from tests.fsspec_helpers import (
     server_tree,
     storage_options,
 )
+from xfer import verify
 from xfer.errors import (
     ConfigError,
     IntegrityError,
@@ -202,6 +203,37 @@ def test_secret_objects_and_literals_are_refused(served: Endpoint, pki: TestPKI)
 
 
 # -- reading ----------------------------------------------------------------------------------
+
+
+def test_transfers_compute_no_sha256_that_nothing_reads(
+    served_any: Endpoint, fs_any: XferFileSystem, folder_any: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsspec's verbs return no results: a file's transfer hashes only for a server that compares
+    the hash (``also``, or ``also="sha256"``).  A stream written through ``open`` may hash SHA-256
+    where the server may state a digest only afterwards (HTTP) or its algorithm is not known yet
+    (SFTP): it cannot be read again; FTPS knows from FEAT, and hashes nothing here."""
+    made: list[tuple[str | None, bool]] = []
+    real = verify.StreamHash.__init__
+
+    def recording(self: verify.StreamHash, also: str | None = None, *, sha256: bool = True) -> None:
+        made.append((also, sha256))
+        real(self, also, sha256=sha256)
+
+    monkeypatch.setattr(verify.StreamHash, "__init__", recording)
+    source = tmp_path / "up.bin"
+    source.write_bytes(DATA * 8)
+    fs_any.put_file(str(source), f"{folder_any}/up.bin")
+    fs_any.get_file(f"{folder_any}/up.bin", str(tmp_path / "down.bin"))
+    fs_any.pipe_file(f"{folder_any}/piped.bin", DATA)
+    assert (tmp_path / "down.bin").read_bytes() == DATA * 8
+    assert made and all(not sha256 or also == "sha256" for also, sha256 in made), made
+    made.clear()
+    with fs_any.open(f"{folder_any}/written.bin", "wb") as out:
+        out.write(DATA)
+    assert server_tree(served_any, folder_any) == {"up.bin": DATA * 8, "piped.bin": DATA, "written.bin": DATA}
+    if served_any.protocol == "ftpes":
+        assert made and all(not sha256 or also == "sha256" for also, sha256 in made), made
+
 
 
 def test_cat_file_ranges(served: Endpoint, fs: XferFileSystem, folder: str) -> None:

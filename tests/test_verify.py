@@ -452,6 +452,29 @@ def test_ftps_without_a_wanted_sha256_still_proves_by_the_servers_hash(
         assert (tmp_path / "back.bin").read_bytes() == DATA
 
 
+@pytest.mark.parametrize(
+    ("commands", "expected", "sha256"),
+    [(("XSHA256",), "sha256", SHA256), (("XMD5",), "md5", None), (("XCRC",), "crc32", None), ((), "size", None)],
+)
+def test_an_ftps_stream_upload_computes_the_hash_its_server_compares(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commands: tuple[str, ...], expected: str,
+    sha256: str | None,
+) -> None:
+    """``open_write`` (``put -``, fsspec writes) knows from FEAT which hash the server compares, as
+    ``put`` does: that one is computed on the way, SHA-256 only where it is wanted (found: the
+    stream always hashed SHA-256 alone, so an XMD5 or XCRC server's check was never made)."""
+    import xfer
+
+    for _, profile in _ftps(pki, tmp_path, monkeypatch, hashing_handler(commands)):
+        with xfer.connect(profile, sha256=False) as remote, remote.open_write("/in/s.bin") as writer:
+            writer.write(DATA)
+        assert writer.result is not None
+        assert (writer.result.verified, writer.result.sha256) == (expected, sha256)
+        with xfer.connect(profile) as remote, remote.open_write("/in/t.bin") as writer:
+            writer.write(DATA)
+        assert writer.result is not None and (writer.result.verified, writer.result.sha256) == (expected, SHA256)
+
+
 @pytest.mark.parametrize(("digests", "expected", "sha256"),
                          [(("repr-digest",), "sha256", SHA256), (("content-md5",), "md5", None), ((), "size", None)])
 def test_https_get_without_a_wanted_sha256_still_proves_by_the_servers_digest(

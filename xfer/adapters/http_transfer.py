@@ -1453,7 +1453,9 @@ class ChunkedUpload(RemoteWriter):
         discard: Callable[[], None] | None = None,
         temp_name: str | None = None,
     ) -> None:
-        super().__init__(user_path, callback)
+        # SHA-256 whatever the result shows: the server may state a digest after the body, and
+        # a stream cannot be read again to compute it then (a file upload can: SentFile).
+        super().__init__(user_path, callback, hash=StreamHash("md5" if http.checksum else None))
         self.temp_name = temp_name
         self._http = http
         self._target = target

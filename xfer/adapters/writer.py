@@ -39,13 +39,17 @@ class RemoteWriter:
     idempotent; ``abort`` is best effort and never raises.  One thread at a time.
     """
 
-    def __init__(self, remote: str, callback: ProgressCallback | None = None) -> None:
+    def __init__(
+        self, remote: str, callback: ProgressCallback | None = None, *, hash: StreamHash | None = None
+    ) -> None:
         #: The user path (under the connection root) the file appears under.
         self.remote = remote
         self.written = 0
         self.result: TransferResult | None = None
         self._callback = callback
-        self._hash = StreamHash()
+        #: What is hashed on the way (default: SHA-256).  A stream cannot be read again, so a
+        #: writer computes every hash its server may compare, and SHA-256 where the result shows it.
+        self._hash = hash if hash is not None else StreamHash()
         self._state: State = "open"
         self.started = time.monotonic()
         #: The URL scheme, for the result (set by ``Adapter.open_write``).
@@ -91,7 +95,9 @@ class RemoteWriter:
         self._state = "closed"
         # _finish removes (or names, if it is the only copy of the data) what it leaves behind.
         result = self._finish()
-        result.sha256 = self._hash.hexdigest()
+        digest = self._hash.hexdigest()
+        if digest is not None:  # (else the result keeps what _finish found, if anything)
+            result.sha256 = digest
         if result.protocol is None:
             result.protocol = self.protocol
         if self._callback is not None:
@@ -143,7 +149,8 @@ class SpooledWriter(RemoteWriter):
     Used for plain HTTPS with ``upload_method = POST`` (a form is not sent in pieces)."""
 
     def __init__(self, remote: str, callback: ProgressCallback | None, upload: Callable[[str], TransferResult]) -> None:
-        super().__init__(remote, callback)
+        # Nothing hashed on the way: the upload of the spooled file hashes what it must, as any upload.
+        super().__init__(remote, callback, hash=StreamHash(sha256=False))
         self._upload = upload
         with local_errors("a local temporary file", "creating"):
             fd, self._spool = tempfile.mkstemp(prefix="xfer-spool-")

@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ...errors import XferError
+from ...verify import StreamHash
 from ..base import ProgressCallback, TransferResult
 from ..writer import RemoteWriter
 from . import install
@@ -33,7 +34,7 @@ class FTPSWriter(RemoteWriter):
     """See the module docstring.  Made by :meth:`FTPSAdapter.open_write`."""
 
     def __init__(self, adapter: FTPSAdapter, remote: str, callback: ProgressCallback | None) -> None:
-        super().__init__(adapter.user_path(remote), callback)
+        super().__init__(adapter.user_path(remote), callback, hash=StreamHash(sha256=False))  # (chosen once connected)
         adapter._refuse_backslash(remote, "upload to")
         self._adapter = adapter
         self._server_path = remote
@@ -56,6 +57,10 @@ class FTPSWriter(RemoteWriter):
         self._conn: socket.socket | None = adapter._retrying(
             lambda: adapter._run("uploading", self._shown, start, probe=posixpath.dirname(remote))
         )[0]
+        # This connection's FEAT named the hash the server compares (if any): that one, and
+        # SHA-256 where the result shows it, as put_file computes.
+        command = adapter._hash_command
+        self._hash = StreamHash(command.algorithm if command else None, sha256=adapter.settings.sha256)
 
     def _send(self, data: memoryview) -> None:
         assert self._conn is not None

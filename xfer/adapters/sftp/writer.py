@@ -21,6 +21,7 @@ from ...errors import XferError
 from ...verify import StreamHash
 from ..base import ProgressCallback, TransferResult
 from ..writer import RemoteWriter
+from .checkfile import CheckFile
 from .pipeline import BlockWriter, answered, block_sizes
 
 if TYPE_CHECKING:
@@ -50,7 +51,12 @@ class SFTPWriter(RemoteWriter):
             # A refused open created nothing: there is nothing to remove if this raises.
             self._file = await adapter._create(sftp, self._target, remote)
             self._writer = BlockWriter(self._file, 0, reply_timeout=adapter.settings.timeout)
-            self._hash = StreamHash(await adapter._hash_to_compute(sftp, self._target))
+            # A stream cannot be hashed again after the upload: while the server's check-file
+            # algorithm is unknown it is asked for SHA-256 first, so SHA-256 is computed then.
+            state = CheckFile.of(sftp)
+            unknown = state.offered is not False and state.algorithm is None
+            self._hash = StreamHash(await adapter._hash_to_compute(sftp, self._target),
+                                    sha256=adapter.settings.sha256 or unknown)
 
         adapter._run("uploading", remote, start)
 
