@@ -55,9 +55,17 @@ def test_free_memory_reads_meminfo_and_drops_nothing_when_enough_is_free(monkeyp
     written: list[str] = []
     monkeypatch.setattr(Path, "write_text", lambda self, text: written.append(str(self)))
     assert h.free_memory(needed=0).endswith("free, enough") and written == []
-    # Short of memory: the clean page cache is dropped (here: the write is recorded, not made).
-    assert "clean page cache dropped" in h.free_memory(needed=1 << 60)
+    # Short of memory: the clean page cache is dropped (here: the write is recorded, not made),
+    # and a drop that could not free enough says so.
+    said = h.free_memory(needed=1 << 60)
+    assert "clean page cache of the whole machine dropped" in said and "still short of" in said
     assert written == ["/proc/sys/vm/drop_caches"]
+
+
+def test_free_memory_without_meminfo_drops_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(h, "_meminfo", lambda field: 0)
+    monkeypatch.setattr(Path, "write_text", lambda self, text: pytest.fail("nothing may be dropped"))
+    assert h.free_memory(needed=1 << 30) == "memory: /proc/meminfo unreadable, page cache kept"
 
 
 def test_free_memory_says_so_when_the_cache_cannot_be_dropped(monkeypatch: pytest.MonkeyPatch) -> None:

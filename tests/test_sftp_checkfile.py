@@ -315,6 +315,34 @@ def test_an_unnamed_algorithm_is_learnt_from_the_first_answer(
     assert sorted(p.name for p in srv.root.iterdir()) == ["a.bin", "b.bin", "c.bin"]
 
 
+class _Md5UnnamedLying(_Md5Unnamed):
+    corrupt: ClassVar[bool] = True
+
+
+@pytest.mark.parametrize("sha256", [False, True])
+def test_a_stream_under_checksum_is_proven_by_an_unnamed_md5(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, sha256: bool,
+) -> None:
+    """``open_write`` (``put -``, fsspec writes) cannot hash its bytes again once the server names
+    MD5 after the upload: under --checksum MD5 is computed on the way while the algorithm is
+    unknown, so such a server proves the stream, and a wrong copy is refused (found in review:
+    the upload was refused as "answered in md5, not computed here")."""
+    options: dict[str, Any] = {
+        "identity": str(ssh_keys.client_key), "identity_password": f"file:{ssh_keys.passphrase_file}",
+        "pin": ssh_keys.host_fingerprint(), "timeout": 10, "checksum": True, "sha256": sha256,
+    }
+    srv = serve(_Md5Unnamed)
+    with xfer.connect(srv.url, **options) as remote, remote.open_write("/s.bin") as writer:
+        writer.write(b"streamed " * 5000)
+    assert writer.result is not None and writer.result.verified == "md5"
+    assert (srv.root / "s.bin").read_bytes() == b"streamed " * 5000
+    lying = serve(_Md5UnnamedLying)
+    with xfer.connect(lying.url, **options) as remote:
+        with pytest.raises(IntegrityError, match=r"(?i)md5"), remote.open_write("/t.bin") as writer:
+            writer.write(b"streamed " * 5000)
+    assert not (lying.root / "t.bin").exists()
+
+
 @pytest.mark.parametrize("kind", [_ProFTPDForm, _RefusesEmpty, _Md5Unnamed])
 @pytest.mark.parametrize("checksum", [False, True])
 def test_a_server_naming_no_algorithm_proves_an_upload_that_computed_no_hash(

@@ -52,11 +52,14 @@ class SFTPWriter(RemoteWriter):
             self._file = await adapter._create(sftp, self._target, remote)
             self._writer = BlockWriter(self._file, 0, reply_timeout=adapter.settings.timeout)
             # A stream cannot be hashed again after the upload: while the server's check-file
-            # algorithm is unknown it is asked for SHA-256 first, so SHA-256 is computed then.
+            # algorithm is unknown it is asked for SHA-256 first, so SHA-256 is computed then;
+            # with --checksum MD5 too, since a server that answers in MD5 must not fail the upload.
             state = CheckFile.of(sftp)
             unknown = state.offered is not False and state.algorithm is None
-            self._hash = StreamHash(await adapter._hash_to_compute(sftp, self._target),
-                                    sha256=adapter.settings.sha256 or unknown)
+            also = await adapter._hash_to_compute(sftp, self._target)
+            if unknown and also is None and adapter.settings.checksum:
+                also = "md5"
+            self._hash = StreamHash(also, sha256=adapter.settings.sha256 or unknown)
 
         adapter._run("uploading", remote, start)
 
