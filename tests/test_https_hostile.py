@@ -9,6 +9,7 @@ the well-behaved variant of the same response proves the client still accepts it
 from __future__ import annotations
 
 import itertools
+import json
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -319,6 +320,38 @@ def test_put_to_a_name_in_an_unlistable_folder(
             results = client.put(remote, [tmp_path / "local.txt"], "/drop/name.txt")
         assert (srv.root / "drop" / "name.txt").read_bytes() == b"payload"
     assert results[0].remote == "/drop/name.txt"
+
+
+@pytest.mark.parametrize(("head", "done"), [(404, False), (403, False), (200, True)])
+def test_a_put_answered_202_accepted_is_done_only_if_a_look_finds_it(
+    scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path, config: Path,
+    capsys: pytest.CaptureFixture[str], head: int, done: bool,
+) -> None:
+    """``202 Accepted`` says the PUT is to be done later (found in review: reported as a finished
+    upload, exit 0, when the HEAD after it found nothing).  A file the HEAD shows at its size is done."""
+    data = b"x" * 1000
+    srv = scripted({"PUT /f.bin": Reply(status=202, reason="Accepted", body=b"queued\n"),
+                    "HEAD /f.bin": Reply(status=head, body=data if head == 200 else b"")})
+    (tmp_path / "f.bin").write_bytes(data)
+    code, out, err = run(capsys, "put", str(tmp_path / "f.bin"), f"{srv.url}/f.bin", "--json", "--ca",
+                         str(pki.root_ca), "--retries", "0", "--remove-source-files")
+    if done:
+        assert code == 0, err
+        assert json.loads(out)[0]["size_verified"] is True and not (tmp_path / "f.bin").exists()
+    else:
+        assert code == ExitCode.REMOTE, err
+        one_error(err, "the upload of /f.bin is not done (202 Accepted: to be done later)")
+        assert (tmp_path / "f.bin").read_bytes() == data  # the source is kept
+
+
+def test_a_stream_put_answered_202_accepted_is_not_done(
+    scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, client_context: ContextFactory,
+) -> None:
+    srv = scripted({"PUT /s.bin": Reply(status=202, reason="Accepted", body=b"queued\n"),
+                    "HEAD /s.bin": Reply(status=404, body=b"")})
+    with _adapter(srv, client_context()) as remote:
+        with pytest.raises(RemoteError, match=r"not done \(202 Accepted"), remote.open_write("/s.bin") as writer:
+            writer.write(b"streamed")
 
 
 def test_info_uses_head_not_the_listing(pki: TestPKI, client_context: ContextFactory, tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ from ..transfer import DOWNLOAD_BLOCK, UPLOAD_BLOCK, AtomicDownload, DownloadGro
 from ..types import Landed, SourceVersion
 from ..verify import WANT_DIGEST, Check, ServerHash, StreamHash, conclude, http_digest
 from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
+from .http_removal import not_done
 from .writer import RemoteWriter
 
 __all__ = ["HEAD_HEADERS", "ChunkedUpload", "HTTPTransfer", "Sent", "content_length", "http_options"]
@@ -491,6 +492,7 @@ class HTTPTransfer:
             size_ok, head_hash = self.check_stored(remote, size, answer=stored,
                                                    remove=None if checked_later else remote)
             offered = offered or head_hash
+        self.refuse_accepted_only(details["http_status"], size_ok, self._user_path(remote))
         checked: Check = "none"
         if offered is not None or not checked_later:
             checked = self.conclude_upload(
@@ -1107,6 +1109,14 @@ class HTTPTransfer:
             )
         self.session.check(response, path=remote)
 
+    def refuse_accepted_only(self, status: int | None, stored: bool | None, shown: str) -> None:
+        """A PUT answered ``202 Accepted`` is to be done later (RFC 9110 15.3.3), not done: only a
+        look that found the file at its size (``stored``) makes it an upload; else it is refused as
+        not done, as a ``DELETE``, ``MOVE`` or ``MKCOL`` answered so is.  (A ``POST`` to an upload
+        handler is answered 202 when the handler took the bytes to process them: that is its success.)"""
+        if status == 202 and self.options.upload_method == "PUT" and not stored:
+            raise not_done(self.server, "upload", shown, "202 Accepted")
+
     def folder_missing(self, folder: str) -> bool:
         """True if a HEAD of ``folder/`` says it does not exist (404/410)."""
         response = self.session.head(self.session.url_for(folder, folder=True), allow_redirects=False)
@@ -1543,6 +1553,7 @@ class ChunkedUpload(RemoteWriter):
             verified, offered = http.check_stored(
                 self._target, self.written, remove=self._target if self._then is None else None,
             ) if self._check_size else (None, None)
+            http.refuse_accepted_only(self._status, verified, self.remote)
             result = TransferResult(
                 direction="put", local="-", remote=self.remote, size=self.written, elapsed=self.elapsed,
                 details={"method": "PUT", "http_status": self._status, "transfer_encoding": "chunked"},
