@@ -654,6 +654,40 @@ def test_a_ranged_read_from_a_server_that_ignores_rest_is_refused(
         # (A read from the middle cannot tell: the bytes count is right.  It is what REST is for.)
 
 
+@pytest.mark.parametrize("server", ["pyftpdlib", "fake"])
+def test_a_rest_whose_transfer_never_started_does_not_shift_the_next_read(
+    pki: TestPKI, root: Path, client_context: ContextFactory, monkeypatch: pytest.MonkeyPatch, server: str
+) -> None:
+    """``REST 40000`` taken (350), then the data connection could not be opened: the session kept
+    the offset, and the next read from byte 0 on it (fsspec's first block, ``cat_file(p, 0, n)``)
+    came from byte 40000, the right length, no error (found in review).  Now such a session is
+    dropped; and one whose transfer command was refused after a REST is reset with ``REST 0``."""
+    import xfer.adapters.ftps.connection as connection
+    from xfer.net import open_tcp as real
+
+    data = bytes(range(256)) * 400
+    (root / "in" / "r.bin").write_bytes(data)
+    failures = [0]
+
+    def refused_twice(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        if failures[0] < 2 and port != srv.port:  # a data port: EPSV's, then PASV's
+            failures[0] += 1
+            raise ConnectionRefusedError(111, "Connection refused")
+        return real(host, port, *args, **kwargs)
+
+    made = FTPSServer(pki, root=root) if server == "pyftpdlib" else FakeFTPSServer(pki, root=root)
+    with made as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            monkeypatch.setattr(connection, "open_tcp", refused_twice)
+            with pytest.raises(ConnectionDropped):
+                remote.read_range("/in/r.bin", 40_000, 100)
+            assert remote.read_range("/in/r.bin", 0, 16) == data[:16]
+            # REST taken, RETR refused (past the end, pyftpdlib's 554; a missing file): the next
+            # read from 0 on the same session starts at 0.
+            assert remote.read_range("/in/r.bin", len(data) + 5, 10) == b""
+            assert remote.read_range("/in/r.bin", 0, 16) == data[:16]
+
+
 @pytest.mark.parametrize(("size", "stored", "shown"), [
     (False, 30_000, "did not confirm the end of the upload"),  # no SIZE, no MLST: nothing can show it
     (False, None, "did not confirm the end of the upload"),  # whole, but nothing proves it

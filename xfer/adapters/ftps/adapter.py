@@ -446,7 +446,7 @@ class FTPSAdapter(Adapter):
         try:
             result = work(ftp)
         except BaseException as exc:
-            if ftp.transfer_pending or breaks_session(exc):
+            if ftp.transfer_pending or ftp.restart_pending or breaks_session(exc):
                 self._drop()
             if isinstance(exc, XferError):
                 shown = self._shown(exc, path=path)
@@ -461,6 +461,11 @@ class FTPSAdapter(Adapter):
             if isinstance(exc, ftplib.Error):
                 error = self._refine(error, exc, action, path, probe or path)
             raise self._shown(error, path=path) from exc
+        if ftp.restart_pending:  # a REST that nothing used (a transfer command refused after it)
+            try:
+                ftp.forget_restart()
+            except (ftplib.Error, OSError, EOFError):
+                self._drop()
         self._last_used = time.monotonic()
         return result
 
@@ -961,7 +966,7 @@ class FTPSAdapter(Adapter):
         if attempt is not None and attempt.state.get(_REST_IGNORED):
             return 0, "the server sent the whole file after REST on the last try"
         try:
-            ftp.sendcmd(f"REST {kept}")
+            ftp.restart_at(kept)
         except ftplib.error_perm:
             return 0, "the server does not continue downloads (REST refused)"
         return kept, ""
@@ -1171,7 +1176,7 @@ class FTPSAdapter(Adapter):
         if not source.holds_prefix(theirs, stored, server=self.settings.server):
             return 0, "STOR"
         try:
-            ftp.sendcmd(f"REST {stored}")
+            ftp.restart_at(stored)
         except ftplib.error_perm:
             return stored, "APPE"
         return stored, "STOR"
@@ -1189,6 +1194,9 @@ class FTPSAdapter(Adapter):
                 return conn, offset
             except ftplib.Error:
                 pass  # REST was taken, the STOR after it was not: try APPE
+        # A REST the refused STOR may have left: APPE needs none (pyftpdlib refuses APPE while
+        # one waits), and the STOR from 0 below would write at its offset.
+        ftp.forget_restart()
         try:
             conn, _ = ftp.ntransfercmd(f"APPE {target}")
             return conn, offset
@@ -1593,7 +1601,7 @@ class FTPSAdapter(Adapter):
             # such a REST (vsftpd takes it), others the RETR after it (pyftpdlib: 554).
             try:
                 if start:
-                    ftp.sendcmd(f"REST {start}")
+                    ftp.restart_at(start)
                 conn, announced = ftp.ntransfercmd(f"RETR {path}")
             except ftplib.error_perm:
                 if start and past_the_end(ftp):

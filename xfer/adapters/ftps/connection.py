@@ -443,6 +443,11 @@ class FTPSConnection(ftplib.FTP_TLS):
         #: not to whatever command comes next: a session abandoned in that state must be
         #: closed, never reused.
         self.transfer_pending = False
+        #: True from a ``REST`` the server took (350) until a transfer command used it: the next
+        #: RETR or STOR would start at its offset, a read from byte 0 included.  A session left so
+        #: (its data connection failed to open, its transfer command refused) is reset with
+        #: ``REST 0`` (:meth:`forget_restart`) or dropped, never reused as it is.
+        self.restart_pending = False
         #: The control connection's TLS session, read once: see :meth:`_data_session`.
         self._control_session: ssl.SSLSession | None = None
         #: Data connections that resumed that session, and when this connection was made: a
@@ -627,6 +632,18 @@ class FTPSConnection(ftplib.FTP_TLS):
             self._control_session = self.sock.session
         return self._control_session
 
+    def restart_at(self, offset: int) -> None:
+        """``REST offset``: the next transfer command starts at ``offset`` (raises the refusal)."""
+        self.sendcmd(f"REST {offset}")
+        self.restart_pending = True
+
+    def forget_restart(self) -> None:
+        """``REST 0`` if a restart offset taken by the server may still be waiting for a transfer
+        command (RFC 959 leaves open whether a refused command uses it up)."""
+        if self.restart_pending:
+            self.sendcmd("REST 0")
+            self.restart_pending = False
+
     def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
         """Open a TLS data connection for ``cmd``, resuming the control session.
 
@@ -667,10 +684,12 @@ class FTPSConnection(ftplib.FTP_TLS):
                     following = self._after_early_reply(handshake) if receiving else self.getresp()
                     if following is None:
                         handshake.abort()
+                        self.restart_pending = False  # the command was carried out: it used the offset
                         return self._no_data(resp), None
                     resp = following
                 if resp[0] != "1":
                     raise ftplib.error_reply(resp)
+                self.restart_pending = False  # the transfer started: it used the offset
             except ftplib.Error as refused:
                 # The server refused the command: it will never take the handshake.  A
                 # handshake that had already failed is part of the story; one that fails
