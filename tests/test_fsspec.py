@@ -43,6 +43,7 @@ from xfer.errors import (
     IntegrityError,
     RemoteFolderNotEmpty,
     RemoteNotFound,
+    UnsupportedOperation,
     UsageError,
     XferError,
 )
@@ -205,6 +206,26 @@ def test_secret_objects_and_literals_are_refused(served: Endpoint, pki: TestPKI)
 # -- reading ----------------------------------------------------------------------------------
 
 
+def test_listings_leave_out_xfers_working_files(
+    served_any: Endpoint, fs_any: XferFileSystem, folder_any: str, tmp_path: Path
+) -> None:
+    """Another writer's upload in progress (``.NAME.RANDOM.xfer-part``) is no file of the partner's:
+    ``ls``, ``find``, ``glob`` and a recursive ``get`` pass it by, as the CLI's tree copies do
+    (found in review: ``get -r`` fetched it, ``glob("*")`` matched it).  By name it is still found."""
+    part = ".a.csv.0123abcd.xfer-part"
+    put_server_side(served_any, f"{folder_any}/{part}", b"half a fi")
+    put_server_side(served_any, f"{folder_any}/done.csv", b"a,b\n1,2\n")
+    put_server_side(served_any, f"{folder_any}/.hidden", b"a user's dot file")
+    expected = sorted([f"{folder_any}/done.csv", f"{folder_any}/.hidden"])
+    assert sorted(fs_any.ls(folder_any, detail=False)) == expected
+    assert sorted(fs_any.find(folder_any)) == expected
+    assert sorted(fs_any.glob(f"{folder_any}/*")) == expected
+    fs_any.get(folder_any, str(tmp_path / "down"), recursive=True)
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == [".hidden", "done.csv"]
+    assert fs_any.info(f"{folder_any}/{part}")["size"] == 9
+
+
+
 def test_transfers_compute_no_sha256_that_nothing_reads(
     served_any: Endpoint, fs_any: XferFileSystem, folder_any: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -322,6 +343,27 @@ def test_https_server_without_range_support_is_cut_client_side(
     statuses = [r.status for r in endpoint.server.requests if r.method == "GET" and r.path == "/whole.bin"]
     assert statuses == [200]  # the server did send the whole file; the cut is ours
     fs.close()
+
+
+def test_open_on_a_server_that_gives_no_size_says_so(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No SIZE, no MLST: ``open().read()`` failed with fsspec's ``TypeError`` on None (found in
+    review); now an UnsupportedOperation says why and what works (``cat_file``)."""
+    root = tmp_path / "srv"
+    root.mkdir()
+    (root / "r.csv").write_bytes(b"a,b\n1,2\n")
+    with FakeFTPSServer(pki, root=root, size=False, mlst=False) as srv:
+        monkeypatch.setenv("XFER_T_FAKE_PW", srv.password)
+        fs = XferFileSystem(skip_instance_cache=True, url=srv.url, identity=str(pki.client_p12),
+                            identity_password=f"file:{pki.password_file}", ca=str(pki.root_ca),
+                            username=srv.user, password="env:XFER_T_FAKE_PW", timeout=20)
+        assert fs.info("/r.csv")["size"] is None
+        with pytest.raises(UnsupportedOperation, match="gives no size") as refused:
+            fs.open("/r.csv").read()
+        assert "cat_file" in (refused.value.hint or "")
+        assert fs.cat_file("/r.csv") == b"a,b\n1,2\n"
+        fs.close()
 
 
 def test_reading_a_folder_or_a_missing_file(served: Endpoint, fs: XferFileSystem, folder: str) -> None:

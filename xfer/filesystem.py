@@ -54,6 +54,7 @@ from .errors import (
 )
 from .log import logger
 from .secrets import Secret
+from .transfer import is_temporary
 
 __all__ = ["XferFile", "XferFileSystem"]
 
@@ -592,7 +593,11 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 if isinstance(exc, RemoteNotFound) or adapter.exists(target):
                     raise
                 raise RemoteNotFound(f"{target} does not exist ({exc})") from exc
-            return [_to_info(e) for e in entries], adapter.listed_sizes_exact
+            # xfer's own working files (another writer's upload in progress, a part a crash left)
+            # are not the partner's files: listed, a glob or a recursive get would read a half
+            # file, as the CLI's tree copies never do.  Asked for by name, they are still found.
+            shown = [e for e in entries if not (e.type == "file" and is_temporary(e.name))]
+            return [_to_info(e) for e in shown], adapter.listed_sizes_exact
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         """Facts about one path; ``FileNotFoundError`` (xfer's RemoteNotFound) if nothing is there."""
@@ -782,6 +787,14 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             info = self._looked_up(target)  # the size that bounds the reads: asked now (see cat_file)
             if info["type"] == "directory":
                 raise RemoteIsFolder(f"{target} is a folder")
+            if info["size"] is None:
+                # An open file is read by ranges within its size (fsspec's caches count on it):
+                # without one, fsspec's read() failed in arithmetic on None, naming nothing.
+                raise UnsupportedOperation(
+                    f"{target}: the server gives no size for it (no SIZE or MLST, nor one in its "
+                    "listing), and open() reads a file by ranges within its size",
+                    hint="read it whole with cat_file() or get() instead",
+                )
             etag = str(info["etag"]) if info.get("etag") else None
             if opened_size is not None and (
                 opened_size != info["size"] or (opened_version and etag and opened_version != etag)
