@@ -165,6 +165,8 @@ class FTPSAdapter(Adapter):
         #: The ``SITE UTIME`` forms to try on this connection, the one that worked first (None: not yet
         #: asked; empty: it has none).  Only looked at where FEAT announces no MFMT.
         self._site_utime: list[str] | None = None
+        #: Whether this server starts a RETR where REST asked (None: not asked yet, or not provable).
+        self._rest_honoured: bool | None = None
         self._last_used = 0.0
         #: This adapter's data connections, over every control connection it opens.
         self.data_connections = DataConnections()
@@ -1589,7 +1591,9 @@ class FTPSAdapter(Adapter):
 
         A server that answers ``REST`` with 350 and then sends from byte 0 is caught where
         ``SIZE`` (asked after the read) shows more bytes came than the file holds from
-        ``start``: every read to the end of the file (a Parquet footer), none from its middle.
+        ``start``: every read to the end of the file (a Parquet footer).  A read from the middle
+        brings the right count either way, so before the first one the server is asked for the
+        file's last byte alone (:meth:`_honours_rest`), once per adapter.
         """
 
         def past_the_end(ftp: FTPSConnection) -> bool:
@@ -1597,6 +1601,16 @@ class FTPSAdapter(Adapter):
             return size is not None and start >= size
 
         def work(ftp: FTPSConnection) -> bytes:
+            if start and length is not None and self._rest_honoured is None:
+                self._rest_honoured = self._honours_rest(ftp, path)
+            if start and self._rest_honoured is False:
+                raise IntegrityError(
+                    f"{self.settings.server} sends a file from its first byte after REST (asked for "
+                    f"the last byte of {path} alone, it sent more): a read from byte {start} would "
+                    "return the wrong bytes; nothing was read",
+                    hint="the server accepts REST but ignores it; ranged reads (fsspec) need a "
+                    "server that honours REST",
+                )
             # Past the end there is nothing to read (b"", as HTTP's 416): some servers refuse
             # such a REST (vsftpd takes it), others the RETR after it (pyftpdlib: 554).
             try:
@@ -1632,6 +1646,28 @@ class FTPSAdapter(Adapter):
             return bytes(body)
 
         return self._run("reading", path, work)
+
+    def _honours_rest(self, ftp: FTPSConnection, path: str) -> bool | None:
+        """Whether the server starts a RETR where ``REST`` asked: the last byte of ``path`` asked
+        for alone (``REST size-1``) must come alone.  None where it cannot be told (no SIZE, a
+        file under two bytes, REST or the RETR refused: the read itself then says so)."""
+        size = self._size(ftp, path)
+        if size is None or size < 2:
+            return None
+        try:
+            ftp.restart_at(size - 1)
+            conn, _ = ftp.ntransfercmd(f"RETR {path}")
+        except ftplib.error_perm:
+            return None
+        reader = DataReader(conn)
+        with conn, explained(ftp):
+            body, complete = self._read_up_to(reader, 2)
+        if complete:
+            reader.finish(ftp, None, server=self.settings.server, what=f"reading the last byte of {path}",
+                          consequence="nothing was read")
+        else:
+            self._end_cut_read(ftp)
+        return len(body) == 1
 
     @staticmethod
     def _read_up_to(reader: DataReader, length: int | None) -> tuple[bytearray, bool]:
