@@ -344,6 +344,44 @@ def test_a_put_answered_202_accepted_is_done_only_if_a_look_finds_it(
         assert (tmp_path / "f.bin").read_bytes() == data  # the source is kept
 
 
+def test_pipelined_puts_answered_202_are_never_sent_twice(
+    scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path, config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A group of small files, each PUT answered 202 and not found after: each is said not done,
+    and each was PUT once (found in review: the refusal sent the file again, alone)."""
+    replies = {"HEAD /in/": Reply(status=200, body=b""),
+               "/in/": Reply(status=200, body=b"<html></html>", headers={"Content-Type": "text/html"})}
+    for n in range(3):
+        replies[f"PUT /in/f{n}.txt"] = Reply(status=202, reason="Accepted", body=b"queued\n")
+        replies[f"HEAD /in/f{n}.txt"] = Reply(status=404, body=b"")
+        (tmp_path / f"f{n}.txt").write_bytes(b"row %d\n" % n)
+    srv = scripted(replies)
+    code, _, err = run(capsys, "put", *[str(tmp_path / f"f{n}.txt") for n in range(3)], f"{srv.url}/in/",
+                       "--ca", str(pki.root_ca), "--retries", "0")
+    assert code == ExitCode.REMOTE, err
+    assert "the upload of /in/f0.txt is not done (202 Accepted" in err
+    puts = [path for method, path in srv.requests if method == "PUT"]
+    assert len(puts) == len(set(puts)), puts  # none twice
+
+
+@pytest.mark.parametrize("options", [{}, {"verify_upload": False}], ids=["checked", "unchecked"])
+def test_a_put_stored_at_once_and_answered_202_is_done(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, options: dict[str, Any]
+) -> None:
+    """A server that stores the file at once and says "Accepted": the look after the PUT finds it
+    (made for a 202 even where uploads are not checked), so it is done (found in review: with
+    ``verify_upload = false`` no look was made and the upload was refused)."""
+    (tmp_path / "f.bin").write_bytes(b"x" * 5000)
+    with HTTPSServer(pki, root=tmp_path / "srv", put_status=202) as srv:
+        with _adapter(srv, client_context(), **options) as remote:
+            assert remote.put_file(tmp_path / "f.bin", "/f.bin").size == 5000
+            with remote.open_write("/s.bin") as writer:
+                writer.write(b"y" * 3000)
+        assert (srv.root / "f.bin").read_bytes() == b"x" * 5000
+        assert (srv.root / "s.bin").read_bytes() == b"y" * 3000
+
+
 def test_a_stream_put_answered_202_accepted_is_not_done(
     scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, client_context: ContextFactory,
 ) -> None:

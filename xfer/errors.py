@@ -106,6 +106,7 @@ __all__ = [
     "RemoteFolderNotEmpty",
     "RemoteIsFolder",
     "RemoteLocked",
+    "RemoteNotDone",
     "RemoteNotFound",
     "RemotePermissionDenied",
     "RemoteStorageFull",
@@ -338,6 +339,11 @@ class RemoteError(XferError):
     """The server refused or failed an operation."""
 
     exit_code = ExitCode.REMOTE
+
+
+class RemoteNotDone(RemoteError):
+    """The server took the request and answered that it is not done yet (HTTP ``202 Accepted``):
+    never sent again by the same run (the server has it), said, and left to the user to look at."""
 
 
 class RemoteNotFound(RemoteError, FileNotFoundError):

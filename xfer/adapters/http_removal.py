@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from ..errors import ConnectionDropped, Interrupted, RemoteError, RemoteNotFound, XferError, source_kept
+from ..errors import ConnectionDropped, Interrupted, RemoteError, RemoteNotDone, RemoteNotFound, XferError, source_kept
 from ..http_errors import closes_connection
 from ..http_session import XferSession, if_match
 from ..types import SourceVersion, opaque_etag
@@ -299,11 +299,11 @@ def _deleted(session: XferSession, answer: requests.Response, path: str, shown_a
     return None
 
 
-def not_done(server: str, action: str, path: str, said: str) -> RemoteError:
+def not_done(server: str, action: str, path: str, said: str) -> RemoteNotDone:
     """A request the server answered with a success that does not say it is done (``202 Accepted``:
     to be done later, RFC 9110 15.3.3): "the ``action`` of ``path`` is not done".  One wording for
     every WebDAV verb and for a ``DELETE`` sent alone or pipelined."""
-    return RemoteError(
+    return RemoteNotDone(
         f"{server}: the {action} of {path} is not done ({said}: to be done later)",
         hint="look at the server later, then run the command again", server=server, path=path,
     )

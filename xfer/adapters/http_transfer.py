@@ -34,6 +34,7 @@ from ..errors import (
     Interrupted,
     RemoteError,
     RemoteIsFolder,
+    RemoteNotDone,
     RemoteNotFound,
     TransferCut,
     UnsupportedOperation,
@@ -155,6 +156,9 @@ class HTTPTransfer:
         #: Small files may go pipelined (:meth:`upload_together`, :meth:`download_together`): until
         #: a pipelined exchange fails, or (uploads) the server's HEAD is found not to prove a stored size.
         self._together = True
+        #: Files whose pipelined PUT was answered 202 and not found after it: the error, raised
+        #: by their upload alone instead of a second PUT (the server took the first one).
+        self._accepted_not_done: dict[str, XferError] = {}
         #: Whether a folder's JSON listing stands in for the HEADs of a pipelined group's files
         #: (:meth:`upload_together`), for this worker's connections.  None until an upload checked
         #: by its HEAD has shown whether this server states a hash of its copy (then the HEADs
@@ -417,6 +421,9 @@ class HTTPTransfer:
         compared with the bytes sent; ``checked_later``: without a digest in the PUT answer
         the caller concludes after a later step (:meth:`conclude_upload`; WebDAV's MOVE).
         """
+        accepted = self._accepted_not_done.pop(remote, None)
+        if accepted is not None:
+            raise accepted
         handle, size = open_for_upload(local)
         source = SentFile.of(local, handle)
         session = self.session
@@ -493,7 +500,7 @@ class HTTPTransfer:
             size_ok, head_hash = self.check_stored(remote, size, answer=stored,
                                                    remove=None if checked_later else remote)
             offered = offered or head_hash
-        self.refuse_accepted_only(details["http_status"], size_ok, self._user_path(remote))
+        self.refuse_accepted_only(details["http_status"], size_ok, remote, size, checked_later=checked_later)
         checked: Check = "none"
         if offered is not None or not checked_later:
             checked = self.conclude_upload(
@@ -624,6 +631,7 @@ class HTTPTransfer:
 
         ``landed`` is told of each file proven, as it is (see :data:`~xfer.types.Landed`).
         """
+        self._accepted_not_done.clear()  # (each was raised by its upload alone, which followed)
         return self._in_writes(len(files), lambda places, report: self._upload_group(
             [files[place] for place in places], report, check_size=check_size, read_listing=read_listing), landed)
 
@@ -773,16 +781,25 @@ class HTTPTransfer:
             return self._save(answer, remote, local, out, started, lambda: out.write(answer.content),
                               details={"pipelined": True})
 
-    @staticmethod
-    def _alone(move: Callable[[], TransferResult]) -> TransferResult | None:
+    def _alone(self, move: Callable[[], TransferResult], remote: str | None = None) -> TransferResult | None:
         """The first file of a group, moved the ordinary way to open a connection (None if that
-        fails: the caller moves it again, alone, and that says what is wrong)."""
+        fails: the caller moves it again, alone, and that says what is wrong; an upload the server
+        took but did not do, ``remote``, is not sent again: :meth:`_taken_not_done`)."""
         try:
             return move()
         except Interrupted:
             raise
+        except RemoteNotDone as exc:
+            if remote is not None:
+                self._taken_not_done(remote, exc)
+            return None
         except XferError:
             return None
+
+    def _taken_not_done(self, remote: str, error: RemoteNotDone) -> None:
+        """``remote``'s PUT was answered 202 and not found after: the caller's upload alone, which
+        follows, raises ``error`` instead of a second PUT of a file the server has taken."""
+        self._accepted_not_done[remote] = error
 
     def _upload_group(
         self, files: Sequence[tuple[str, str, ProgressCallback | None]], report: _Report, *, check_size: bool,
@@ -816,7 +833,7 @@ class HTTPTransfer:
                     first = bodies.pop(0)
                     local, remote, callback = files[first.place]
                     _settled(missed, first.place, self._alone(
-                        lambda: self.upload(local, remote, callback, check_size=check_size).result), report)
+                        lambda: self.upload(local, remote, callback, check_size=check_size).result, remote), report)
                     if listing is not None:
                         self._learn_listing_proof(missed[first.place])
                     plan = self._plan_group(bodies, check_size=check_size, listing=listing is not None)
@@ -863,6 +880,9 @@ class HTTPTransfer:
                         )
                 except Interrupted:
                     raise
+                except RemoteNotDone as exc:
+                    self._taken_not_done(remote, exc)  # said by the upload alone, never PUT again
+                    continue
                 except XferError:
                     continue  # alone, it is retried or said
                 if check_size and not sent.result.size_verified and sent.result.verified == "none":
@@ -1110,13 +1130,22 @@ class HTTPTransfer:
             )
         self.session.check(response, path=remote)
 
-    def refuse_accepted_only(self, status: int | None, stored: bool | None, shown: str) -> None:
+    def refuse_accepted_only(
+        self, status: int | None, stored: bool | None, remote: str, size: int, *, checked_later: bool = False,
+        shown: str | None = None,
+    ) -> None:
         """A PUT answered ``202 Accepted`` is to be done later (RFC 9110 15.3.3), not done: only a
-        look that found the file at its size (``stored``) makes it an upload; else it is refused as
-        not done, as a ``DELETE``, ``MOVE`` or ``MKCOL`` answered so is.  (A ``POST`` to an upload
-        handler is answered 202 when the handler took the bytes to process them: that is its success.)"""
-        if status == 202 and self.options.upload_method == "PUT" and not stored:
-            raise not_done(self.server, "upload", shown, "202 Accepted")
+        look that finds the file at its size makes it an upload (``stored``: what the HEAD after
+        it said; None: none was made, so one is made now); else it is refused as not done, as a
+        ``DELETE``, ``MOVE`` or ``MKCOL`` answered so is.  ``checked_later``: a later step proves
+        it (WebDAV's MOVE of the temporary name, then the look at the final name).  (A ``POST`` to
+        an upload handler is answered 202 when the handler took the bytes: that is its success.)"""
+        if status != 202 or self.options.upload_method != "PUT" or stored or checked_later:
+            return
+        if stored is None:
+            stored, _ = self.check_stored(remote, size)
+        if not stored:
+            raise not_done(self.server, "upload", shown or self._user_path(remote), "202 Accepted")
 
     def folder_missing(self, folder: str) -> bool:
         """True if a HEAD of ``folder/`` says it does not exist (404/410)."""
@@ -1554,7 +1583,8 @@ class ChunkedUpload(RemoteWriter):
             verified, offered = http.check_stored(
                 self._target, self.written, remove=self._target if self._then is None else None,
             ) if self._check_size else (None, None)
-            http.refuse_accepted_only(self._status, verified, self.remote)
+            http.refuse_accepted_only(self._status, verified, self._target, self.written,
+                                      checked_later=self._then is not None, shown=self.remote)
             result = TransferResult(
                 direction="put", local="-", remote=self.remote, size=self.written, elapsed=self.elapsed,
                 details={"method": "PUT", "http_status": self._status, "transfer_encoding": "chunked"},

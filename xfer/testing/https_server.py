@@ -179,10 +179,14 @@ class HTTPSServer(RecordingServer[RecordedRequest], ThreadedSocketServer):
         index_localtime: str | None = None,
         drop_after_delete: Iterable[str] = (),
         conditional_delete: bool = False,
+        put_status: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
+        #: The status of a PUT stored whole, where not 201/204: 202 as a server that stores at
+        #: once and says "Accepted" (a queue in front of the store) does.
+        self.put_status = put_status
         self.client_cert = client_cert
         self.reject_client_cns = frozenset(reject_client_cns)
         self.index = index
@@ -570,7 +574,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._receive(target, length):
             return
         headers = self._digest_headers(target) if self.owner.digests_on_put else {}
-        self._send(204 if existed else 201, b"", headers=headers)
+        self._send(self.owner.put_status or (204 if existed else 201), b"", headers=headers)
 
     def _digest_headers(self, target: Path) -> dict[str, str]:
         """The hash headers ``digests`` asks for, of ``target`` (read whole: test files are small)."""

@@ -173,6 +173,7 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         mutable_times: bool = False,
         late_cut_puts: bool = False,
         gzip_multistatus: bool = False,
+        put_status: int | None = None,
     ) -> None:
         if not (mount.startswith("/") and mount.endswith("/")):
             raise ValueError(f"mount must start and end with '/', not {mount!r}")
@@ -184,6 +185,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
         self.mutable_times = mutable_times
         self.late_cut_puts = late_cut_puts
         self.gzip_multistatus = gzip_multistatus
+        #: The status of a PUT stored whole, where not 201/204 (202: stored at once, said "Accepted").
+        self.put_status = put_status
         #: Cut PUT bodies not yet written (``late_cut_puts``): the file, what arrived of it.
         self._late: list[tuple[Path, bytes]] = []
         self._late_lock = threading.Lock()
@@ -282,6 +285,8 @@ class WebDAVServer(RecordingServer[RecordedRequest], InProcessServer):
                 return self._late_if_cut(path, environ, start_response, app)
             if self.gzip_multistatus and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
                 return _gzipped_multistatus(app, environ, start_response)
+            if self.put_status is not None and environ["REQUEST_METHOD"] == "PUT":
+                start_response = _stored_as(self.put_status, start_response)
             return app(environ, start_response)
 
         return recorder
@@ -460,3 +465,14 @@ def _gzipped_multistatus(app: WSGIApp, environ: dict[str, Any], start_response: 
         headers += [("Content-Encoding", "gzip"), ("Content-Length", str(len(body)))]
     start_response(status, headers)
     return [body]
+
+
+def _stored_as(status: int, start_response: Callable[..., Any]) -> Callable[..., Any]:
+    """``start_response`` with a stored PUT's 201/204 said as ``status`` (``put_status``)."""
+
+    def answer(said: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+        if said[:3] in ("201", "204"):
+            said = f"{status} {responses.get(status, 'Other')}"
+        return start_response(said, headers, *rest)
+
+    return answer
