@@ -656,6 +656,57 @@ def test_a_ranged_read_from_a_server_that_ignores_rest_is_refused(
             remote.read_range("/in/a.edi", start, length)
 
 
+@pytest.mark.parametrize("kwargs", [
+    {"replies": {"SIZE /in/a.edi": "213 69000"}},  # the file grew between SIZE and RETR
+    {"replies": {"SIZE /in/a.edi": "213 70010"}},  # it shrank: nothing comes
+    {"silent_after_data": True, "timeout": 2},  # no final reply after the byte
+    {"size_refused": {"/in/a.edi"}},  # SIZE refused (a 32-bit SIZE of a larger file)
+], ids=["grown", "shrunk", "silent", "size-refused"])
+def test_a_rest_probe_that_cannot_tell_refuses_nothing(
+    pki: TestPKI, root: Path, client_context: ContextFactory, kwargs: dict[str, Any]
+) -> None:
+    """The probe's file changing size, a server silent after a transfer, a SIZE refused: no verdict,
+    and the reads go on (found in review: a grown file condemned the adapter's every later read; a
+    silent server failed every read from the middle)."""
+    timeout = kwargs.pop("timeout", 10)
+    data = bytes(range(256)) * 273 + bytes(112)  # 70,000 bytes, its tail unlike its head
+    (root / "in" / "a.edi").write_bytes(data)
+    (root / "in" / "c.edi").write_bytes(b"C" * 50_000)
+    with FakeFTPSServer(pki, root=root, **kwargs) as srv, \
+            srv.adapter(client_context(), retries=0, timeout=timeout) as remote:
+        assert remote.read_range("/in/a.edi", 1_000, 100) == data[1_000:1_100]
+        assert remote.read_range("/in/c.edi", 1_000, 100) == b"C" * 100
+
+
+def test_a_server_without_size_is_probed_a_few_times_at_most(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    data = (root / "in" / "a.edi").read_bytes()
+    with FakeFTPSServer(pki, root=root, size=False) as srv, srv.adapter(client_context(), retries=0) as remote:
+        for start in range(1_000, 1_010):
+            assert remote.read_range("/in/a.edi", start, 10) == data[start:start + 10]
+        assert len([c for c in srv.commands if c.startswith("SIZE")]) <= 3 + 10  # probes, then one per read
+
+
+def test_a_continued_upload_whose_rest_cannot_be_reset_still_tries_appe(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """REST 10 taken, the STOR after it refused (proftpd's AllowStoreRestart off), REST 0 refused
+    too: APPE is tried, as before the reset existed (found in review: the refusal ended the upload).
+    This server has no APPE either: with the offset still waiting no STOR from 0 is sent (it would
+    write at byte 10); the refusal goes to _run, which drops the session."""
+    (root / "in" / "t.part").write_bytes(b"x" * 10)
+    replies = {"STOR /in/t.part": "451 Append/Restart not permitted, try again", "REST 0": "501 Bad parameter"}
+    with FakeFTPSServer(pki, root=root, replies=replies) as srv, srv.adapter(client_context(), retries=0) as remote:
+        ftp = remote._session()
+        ftp.restart_at(10)
+        with pytest.raises(ftplib.error_perm, match="APPE"):
+            remote._continue_upload(ftp, "/in/t.part", 10, "STOR")
+        assert ftp.restart_pending
+        assert [c for c in srv.commands if c.startswith(("REST", "STOR", "APPE"))] == [
+            "REST 10", "STOR /in/t.part", "REST 0", "APPE /in/t.part"]
+
+
 def test_a_server_that_honours_rest_is_asked_once_per_adapter(
     pki: TestPKI, root: Path, client_context: ContextFactory
 ) -> None:

@@ -165,8 +165,10 @@ class FTPSAdapter(Adapter):
         #: The ``SITE UTIME`` forms to try on this connection, the one that worked first (None: not yet
         #: asked; empty: it has none).  Only looked at where FEAT announces no MFMT.
         self._site_utime: list[str] | None = None
-        #: Whether this server starts a RETR where REST asked (None: not asked yet, or not provable).
+        #: Whether this server starts a RETR where REST asked (None: not asked yet, or not provable),
+        #: and how many more files may be used to ask (a file without SIZE, or changing, cannot tell).
         self._rest_honoured: bool | None = None
+        self._rest_probes_left = 3
         self._last_used = 0.0
         #: This adapter's data connections, over every control connection it opens.
         self.data_connections = DataConnections()
@@ -1198,12 +1200,14 @@ class FTPSAdapter(Adapter):
                 pass  # REST was taken, the STOR after it was not: try APPE
         # A REST the refused STOR may have left: APPE needs none (pyftpdlib refuses APPE while
         # one waits), and the STOR from 0 below would write at its offset.
-        ftp.forget_restart()
+        with contextlib.suppress(ftplib.error_perm):
+            ftp.forget_restart()  # (refused: APPE is tried all the same, as it was before the reset)
         try:
             conn, _ = ftp.ntransfercmd(f"APPE {target}")
             return conn, offset
         except ftplib.Error:
-            pass
+            if ftp.restart_pending:
+                raise  # a STOR now would write at the offset: _run drops the session, a retry starts afresh
         conn, _ = ftp.ntransfercmd(f"STOR {target}")
         return conn, 0
 
@@ -1600,9 +1604,12 @@ class FTPSAdapter(Adapter):
             size = self._size(ftp, path)
             return size is not None and start >= size
 
+        if start and length is not None and self._rest_honoured is None and self._rest_probes_left:
+            self._rest_probes_left -= 1
+            # On a session of its own: a probe whose end the server never confirmed drops it.
+            self._rest_honoured = self._run("reading", path, lambda ftp: self._honours_rest(ftp, path))
+
         def work(ftp: FTPSConnection) -> bytes:
-            if start and length is not None and self._rest_honoured is None:
-                self._rest_honoured = self._honours_rest(ftp, path)
             if start and self._rest_honoured is False:
                 raise IntegrityError(
                     f"{self.settings.server} sends a file from its first byte after REST (asked for "
@@ -1634,8 +1641,12 @@ class FTPSAdapter(Adapter):
             in_step = complete or self._end_cut_read(ftp)
             if start and in_step:
                 # SIZE, not the 150's count: servers word that as the file's size or as what is
-                # left of it.  (A session dropped after a cut read cannot be asked: unchecked.)
-                size = self._size(ftp, path)
+                # left of it.  (A session dropped after a cut read cannot be asked: unchecked; a
+                # SIZE refused for a file just read - a 32-bit SIZE of a larger one - neither.)
+                try:
+                    size = self._size(ftp, path)
+                except ftplib.error_perm:
+                    size = None
                 if size is not None and len(body) > max(size - start, 0):
                     raise IntegrityError(
                         f"{self.settings.server} sent {len(body)} bytes of {path} from byte {start} of "
@@ -1649,9 +1660,14 @@ class FTPSAdapter(Adapter):
 
     def _honours_rest(self, ftp: FTPSConnection, path: str) -> bool | None:
         """Whether the server starts a RETR where ``REST`` asked: the last byte of ``path`` asked
-        for alone (``REST size-1``) must come alone.  None where it cannot be told (no SIZE, a
-        file under two bytes, REST or the RETR refused: the read itself then says so)."""
-        size = self._size(ftp, path)
+        for alone (``REST size-1``) must come alone.  None where it cannot be told: no size (SIZE
+        unknown or refused), a file under two bytes, REST or the RETR refused (the read itself
+        then says so), nothing sent, a session that ended unconfirmed, or a file whose size
+        changed meanwhile (one being written sends more than its last byte too)."""
+        try:
+            size = self._size(ftp, path)
+        except (ftplib.Error, XferError):
+            return None
         if size is None or size < 2:
             return None
         try:
@@ -1661,13 +1677,25 @@ class FTPSAdapter(Adapter):
             return None
         reader = DataReader(conn)
         with conn, explained(ftp):
-            body, complete = self._read_up_to(reader, 2)
-        if complete:
-            reader.finish(ftp, None, server=self.settings.server, what=f"reading the last byte of {path}",
-                          consequence="nothing was read")
-        else:
-            self._end_cut_read(ftp)
-        return len(body) == 1
+            body, _ = self._read_up_to(reader, 2)
+        # The final reply (226, or 426 for the cut), as after any read cut short; silence drops the session.
+        if not self._end_cut_read(ftp) or not body:
+            return None
+        if len(body) == 1:
+            return True
+        # More than the last byte: from the file's start if those are its first two bytes and
+        # its size held (a file being written sends its new tail instead).
+        try:
+            unchanged = self._size(ftp, path) == size
+            conn, _ = ftp.ntransfercmd(f"RETR {path}")
+        except (ftplib.Error, XferError):
+            return None
+        reader = DataReader(conn)
+        with conn, explained(ftp):
+            first, _ = self._read_up_to(reader, 2)
+        if not self._end_cut_read(ftp):
+            return None
+        return False if unchanged and bytes(body) == bytes(first) else None
 
     @staticmethod
     def _read_up_to(reader: DataReader, length: int | None) -> tuple[bytearray, bool]:
