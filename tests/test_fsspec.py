@@ -223,6 +223,15 @@ def test_listings_leave_out_xfers_working_files(
     fs_any.get(folder_any, str(tmp_path / "down"), recursive=True)
     assert sorted(p.name for p in (tmp_path / "down").iterdir()) == [".hidden", "done.csv"]
     assert fs_any.info(f"{folder_any}/{part}")["size"] == 9
+    if served_any.protocol != "https":  # (plain HTTPS lists folders, not files)
+        assert fs_any.ls(f"{folder_any}/{part}", detail=False) == [f"{folder_any}/{part}"]
+    # A folder whose only file left is a part: removing it says why it is not empty.
+    if served_any.protocol != "https":  # (plain HTTPS has no folders to remove)
+        fs_any.rm_file(f"{folder_any}/done.csv")
+        fs_any.rm_file(f"{folder_any}/.hidden")
+        assert fs_any.ls(folder_any) == []
+        with pytest.raises(RemoteFolderNotEmpty, match=r"only xfer's working files.*\.a\.csv\.0123abcd\.xfer-part"):
+            fs_any.rmdir(folder_any)
 
 
 

@@ -46,6 +46,7 @@ from .adapters.base import Adapter, Capability, Entry, ProgressCallback, RemoteW
 from .errors import (
     IntegrityError,
     RemoteError,
+    RemoteFolderNotEmpty,
     RemoteIsFolder,
     RemoteNotFound,
     UnsupportedOperation,
@@ -292,6 +293,13 @@ def _as_one_call(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, *args, **kwargs)
 
     return call
+
+
+def _working_file(entry: Entry, listed: str) -> bool:
+    """``entry`` is one of xfer's working files, left out of the listing of ``listed`` (not when
+    ``listed`` names that very file: ``ls`` of a file lists it)."""
+    return (entry.type == "file" and is_temporary(entry.name)
+            and _key(entry.path.rstrip("/") or "/") != _key(listed))
 
 
 def _to_info(entry: Entry) -> dict[str, Any]:
@@ -596,7 +604,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             # xfer's own working files (another writer's upload in progress, a part a crash left)
             # are not the partner's files: listed, a glob or a recursive get would read a half
             # file, as the CLI's tree copies never do.  Asked for by name, they are still found.
-            shown = [e for e in entries if not (e.type == "file" and is_temporary(e.name))]
+            shown = [e for e in entries if not _working_file(e, target)]
             return [_to_info(e) for e in shown], adapter.listed_sizes_exact
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -899,8 +907,19 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         self.mkdir(target, create_parents=True)
 
     def rmdir(self, path: str) -> None:
+        target = self._strip_protocol(path)
         with self._changing(path), self._adapter() as adapter:
-            adapter.rmdir(self._strip_protocol(path))
+            try:
+                adapter.rmdir(target)
+            except RemoteFolderNotEmpty as exc:
+                # Listings leave xfer's working files out: a folder that looks empty may hold one.
+                left = [e.name for e in adapter.ls(target)]
+                if left and all(is_temporary(name) for name in left):
+                    raise exc.copy_with(
+                        f"{exc.message}: it holds only xfer's working files, which listings here leave out "
+                        f"(an upload in progress, or one a crash left): {', '.join(sorted(left))}",
+                    ) from exc
+                raise
 
     def rm_file(self, path: str) -> None:
         with self._changing(path), self._adapter() as adapter:
