@@ -296,6 +296,31 @@ def test_a_part_known_by_its_date_alone_continues_on_a_206_without_one(
     assert len(heads) == 1 and b"if-range: mon, 01 jan 2024" in heads[0].lower()
 
 
+def test_a_part_continued_on_a_206_without_validators_can_be_continued_again(
+    scripted: Callable[[dict[str, Reply]], ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A 206 need not repeat Last-Modified (RFC 9110 15.3.7): the part kept the facts of that 206,
+    lost its date, and a second cut started over from 0 (found in review)."""
+    dated = {"Last-Modified": V1["Last-Modified"], "Date": "Mon, 01 Jan 2024 00:00:05 GMT"}
+    srv = scripted({"/f.bin": Reply(body=DATA[:KEPT], announce=len(DATA), headers=dated, end="fin")})
+    target, more = tmp_path / "f.bin", 200_000
+    code, _, err = run(capsys, "get", f"{srv.url}/f.bin", str(target), "--resume", *_flags(pki))
+    assert code == ExitCode.INTEGRITY, err
+    srv.replies = {"RANGE /f.bin": Reply(status=206, body=DATA[KEPT:KEPT + more], announce=len(DATA) - KEPT, end="fin",
+                                         headers={"Content-Range": REST, "Date": "Mon, 01 Jan 2024 00:01:00 GMT"})}
+    code, _, err = run(capsys, "get", f"{srv.url}/f.bin", str(target), "--resume", *_flags(pki))
+    assert code == ExitCode.INTEGRITY, err  # cut again
+    assert (tmp_path / ".f.bin.xfer-part").stat().st_size == KEPT + more
+    rest = f"bytes {KEPT + more}-{len(DATA) - 1}/{len(DATA)}"
+    srv.replies = {"RANGE /f.bin": Reply(status=206, body=DATA[KEPT + more:], headers={"Content-Range": rest})}
+    before = len(srv.heads)
+    code, _, err = run(capsys, "get", f"{srv.url}/f.bin", str(target), "--resume", *_flags(pki))
+    assert code == 0, err
+    assert target.read_bytes() == DATA
+    assert f"range: bytes={KEPT + more}-".encode() in srv.heads[before].lower()
+
+
 @pytest.mark.parametrize("date", ["Mon, 01 Jan 2024 00:00:00 GMT", None], ids=["same-second", "no-date"])
 def test_a_part_dated_within_a_second_of_its_answer_starts_over(
     scripted: Callable[[dict[str, Reply]], ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path,

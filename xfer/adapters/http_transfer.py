@@ -261,6 +261,14 @@ class HTTPTransfer:
             out.facts = {"source": session.url_for(remote), "size": length, "etag": response.headers.get("ETag"),
                          "last_modified": response.headers.get("Last-Modified"), "date": response.headers.get("Date")}
             if resumed_at:
+                # A 206 need not state the validators again (RFC 9110 15.3.7): the part keeps those
+                # it was continued on, so that a later cut can continue it once more.  A date goes
+                # with the Date of the answer that brought it (what makes it strong or weak).
+                previous = out.previous
+                if not out.facts["etag"]:
+                    out.facts["etag"] = previous.get("etag")
+                if not out.facts["last_modified"]:
+                    out.facts["last_modified"], out.facts["date"] = previous.get("last_modified"), previous.get("date")
                 out.begin(resumed_at)
             else:
                 out.start_over(restart or unchecked)
