@@ -707,6 +707,20 @@ def test_a_continued_upload_whose_rest_cannot_be_reset_still_tries_appe(
             "REST 10", "STOR /in/t.part", "REST 0", "APPE /in/t.part"]
 
 
+def test_reads_cut_short_stay_in_step_with_a_second_preliminary_reply(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """150 then 125 before the data: a read closed early took the 125 for its final reply, and the
+    426 after it answered the next command (found in review: "answered SIZE with 426")."""
+    data = bytes(range(256)) * 273 + bytes(112)
+    (root / "in" / "a.edi").write_bytes(data)
+    with FakeFTPSServer(pki, root=root, extra_preliminary="125 Transfer starting.") as srv, \
+            srv.adapter(client_context(), retries=0, timeout=3) as remote:
+        assert remote.read_range("/in/a.edi", 1_000, 100) == data[1_000:1_100]
+        assert remote.read_range("/in/a.edi", 0, 10) == data[:10]
+        assert remote.read_range("/in/a.edi", 69_990, None) == data[69_990:]
+
+
 def test_a_server_that_honours_rest_is_asked_once_per_adapter(
     pki: TestPKI, root: Path, client_context: ContextFactory
 ) -> None:

@@ -65,6 +65,7 @@ from ..base import (
 from ..tree import TreeWalk
 from . import install
 from .connection import (
+    EXTRA_PRELIMINARY,
     QUIT_TIMEOUT,
     DataConnections,
     DataReader,
@@ -1725,7 +1726,11 @@ class FTPSAdapter(Adapter):
         """
         try:
             ftp.settimeout(min(self.settings.timeout, QUIT_TIMEOUT))
-            ftp.getresp()  # 226: everything had been sent already
+            reply, skipped = ftp.getresp(), 0  # 226: everything had been sent already
+            # A further 1xx after the 150 (RFC 959 allows more than one: "125 Transfer starting")
+            # is not the final reply: taken for it, the 226/426 answered the next command.
+            while reply[:1] == "1" and skipped < EXTRA_PRELIMINARY:
+                reply, skipped = ftp.getresp(), skipped + 1
         except ftplib.error_temp:
             pass  # 426/451: the transfer was cut short, as intended
         except (OSError, EOFError, ftplib.Error):
