@@ -375,6 +375,26 @@ def test_open_on_a_server_that_gives_no_size_says_so(
         fs.close()
 
 
+def test_rmdir_of_a_folder_that_cannot_be_listed_stays_not_empty(
+    pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rmdir refused as not empty looks for working files; a folder the server will not list keeps
+    its "not empty" (found in review: the listing's refusal replaced it)."""
+    root = tmp_path / "srv"
+    (root / "drop").mkdir(parents=True)
+    (root / "drop" / "x.csv").write_bytes(b"1\n")
+    refused = "550 /drop: Permission denied"
+    with FakeFTPSServer(pki, root=root, replies={"MLSD /drop": refused, "LIST /drop": refused,
+                                                 "LIST -a /drop": refused}) as srv:
+        monkeypatch.setenv("XFER_T_FAKE_PW", srv.password)
+        fs = XferFileSystem(skip_instance_cache=True, url=srv.url, identity=str(pki.client_p12),
+                            identity_password=f"file:{pki.password_file}", ca=str(pki.root_ca),
+                            username=srv.user, password="env:XFER_T_FAKE_PW", timeout=20)
+        with pytest.raises(RemoteFolderNotEmpty):
+            fs.rmdir("/drop")
+        fs.close()
+
+
 def test_reading_a_folder_or_a_missing_file(served: Endpoint, fs: XferFileSystem, folder: str) -> None:
     (served.root / folder.lstrip("/") / "sub").mkdir()
     put_server_side(served, f"{folder}/sub/x", b"x")

@@ -649,6 +649,7 @@ def test_a_ranged_read_from_a_server_that_ignores_rest_is_refused(
     (a read to the end), or, from the middle, the right count of the wrong bytes: before the first
     such read the server is asked for the file's last byte alone, and sends more (found in review:
     fsspec's seek/read and Dask's blocks got the file's first bytes)."""
+    (root / "in" / "a.edi").write_bytes(bytes(range(256)) * 273 + bytes(112))  # its middle unlike its start
     with FakeFTPSServer(pki, root=root, rest_ignored=True) as srv:
         remote = srv.adapter(client_context(), retries=0)
         refused = r"did not restart where REST asked|from its first byte after REST"
@@ -661,7 +662,8 @@ def test_a_ranged_read_from_a_server_that_ignores_rest_is_refused(
     {"replies": {"SIZE /in/a.edi": "213 70010"}},  # it shrank: nothing comes
     {"silent_after_data": True, "timeout": 2},  # no final reply after the byte
     {"size_refused": {"/in/a.edi"}},  # SIZE refused (a 32-bit SIZE of a larger file)
-], ids=["grown", "shrunk", "silent", "size-refused"])
+    {"replies": {"SIZE /in/a.edi": "213 4096"}, "zeros": True},  # SIZE clamped, the file all zeros
+], ids=["grown", "shrunk", "silent", "size-refused", "size-clamped"])
 def test_a_rest_probe_that_cannot_tell_refuses_nothing(
     pki: TestPKI, root: Path, client_context: ContextFactory, kwargs: dict[str, Any]
 ) -> None:
@@ -669,7 +671,7 @@ def test_a_rest_probe_that_cannot_tell_refuses_nothing(
     and the reads go on (found in review: a grown file condemned the adapter's every later read; a
     silent server failed every read from the middle)."""
     timeout = kwargs.pop("timeout", 10)
-    data = bytes(range(256)) * 273 + bytes(112)  # 70,000 bytes, its tail unlike its head
+    data = bytes(70_000) if kwargs.pop("zeros", False) else bytes(range(256)) * 273 + bytes(112)  # 70,000 bytes
     (root / "in" / "a.edi").write_bytes(data)
     (root / "in" / "c.edi").write_bytes(b"C" * 50_000)
     with FakeFTPSServer(pki, root=root, **kwargs) as srv, \
@@ -719,6 +721,16 @@ def test_reads_cut_short_stay_in_step_with_a_second_preliminary_reply(
         assert remote.read_range("/in/a.edi", 1_000, 100) == data[1_000:1_100]
         assert remote.read_range("/in/a.edi", 0, 10) == data[:10]
         assert remote.read_range("/in/a.edi", 69_990, None) == data[69_990:]
+
+
+def test_a_small_file_from_a_server_that_ignores_rest_is_refused_from_its_middle(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    """A file within the probe's window: the server's whole file, then its end, after REST size-1."""
+    (root / "in" / "s.bin").write_bytes(bytes(range(256)) * 40)
+    with FakeFTPSServer(pki, root=root, rest_ignored=True) as srv, srv.adapter(client_context(), retries=0) as remote:
+        with pytest.raises(IntegrityError, match="from its first byte after REST"):
+            remote.read_range("/in/s.bin", 300, 10)
 
 
 def test_a_server_that_honours_rest_is_asked_once_per_adapter(

@@ -8,6 +8,8 @@ the well-behaved variant of the same response proves the client still accepts it
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 import tracemalloc
@@ -23,10 +25,12 @@ from xfer.adapters.https import HTTPSAdapter, parse_html_index, parse_json_index
 from xfer.errors import (
     ConnectionDropped,
     ExitCode,
+    FilesFailed,
     IntegrityError,
     ListingTooLarge,
     RemoteError,
     RemoteIsFolder,
+    RemoteNotDone,
     RemoteNotFound,
     UnsupportedOperation,
 )
@@ -322,26 +326,44 @@ def test_put_to_a_name_in_an_unlistable_folder(
     assert results[0].remote == "/drop/name.txt"
 
 
-@pytest.mark.parametrize(("head", "done"), [(404, False), (403, False), (200, True)])
-def test_a_put_answered_202_accepted_is_done_only_if_a_look_finds_it(
+@pytest.mark.parametrize(("head", "digest", "done"), [
+    (404, False, False), (403, False, False),
+    (200, False, False),  # at its size: the file there before, of the same size, would be too
+    (200, True, True),  # the server's SHA-256 of its copy is of these bytes
+], ids=["gone", "denied", "sized", "hashed"])
+def test_a_put_answered_202_accepted_is_done_only_if_the_servers_hash_proves_it(
     scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path, config: Path,
-    capsys: pytest.CaptureFixture[str], head: int, done: bool,
+    capsys: pytest.CaptureFixture[str], head: int, digest: bool, done: bool,
 ) -> None:
     """``202 Accepted`` says the PUT is to be done later (found in review: reported as a finished
-    upload, exit 0, when the HEAD after it found nothing).  A file the HEAD shows at its size is done."""
+    upload, exit 0, when the HEAD after it found nothing; then, in the next review, when it found
+    an older copy of the same size, and --remove-source-files deleted the source)."""
     data = b"x" * 1000
+    stated = {"Repr-Digest": f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"} if digest else {}
     srv = scripted({"PUT /f.bin": Reply(status=202, reason="Accepted", body=b"queued\n"),
-                    "HEAD /f.bin": Reply(status=head, body=data if head == 200 else b"")})
+                    "HEAD /f.bin": Reply(status=head, body=data if head == 200 else b"", headers=stated)})
     (tmp_path / "f.bin").write_bytes(data)
     code, out, err = run(capsys, "put", str(tmp_path / "f.bin"), f"{srv.url}/f.bin", "--json", "--ca",
                          str(pki.root_ca), "--retries", "0", "--remove-source-files")
     if done:
         assert code == 0, err
-        assert json.loads(out)[0]["size_verified"] is True and not (tmp_path / "f.bin").exists()
+        assert json.loads(out)[0]["verified"] == "sha256" and not (tmp_path / "f.bin").exists()
     else:
         assert code == ExitCode.REMOTE, err
         one_error(err, "the upload of /f.bin is not done (202 Accepted: to be done later)")
         assert (tmp_path / "f.bin").read_bytes() == data  # the source is kept
+
+
+def _queued_three(folder: Path) -> dict[str, Reply]:
+    """Three local files ``f0.txt``-``f2.txt`` in ``folder``, and a server's answers that queue
+    each one's PUT to ``/in/`` (202) and then do not have it (HEAD 404)."""
+    replies = {"HEAD /in/": Reply(status=200, body=b""),
+               "/in/": Reply(status=200, body=b"<html></html>", headers={"Content-Type": "text/html"})}
+    for n in range(3):
+        replies[f"PUT /in/f{n}.txt"] = Reply(status=202, reason="Accepted", body=b"queued\n")
+        replies[f"HEAD /in/f{n}.txt"] = Reply(status=404, body=b"")
+        (folder / f"f{n}.txt").write_bytes(b"row %d\n" % n)
+    return replies
 
 
 def test_pipelined_puts_answered_202_are_never_sent_twice(
@@ -350,36 +372,56 @@ def test_pipelined_puts_answered_202_are_never_sent_twice(
 ) -> None:
     """A group of small files, each PUT answered 202 and not found after: each is said not done,
     and each was PUT once (found in review: the refusal sent the file again, alone)."""
-    replies = {"HEAD /in/": Reply(status=200, body=b""),
-               "/in/": Reply(status=200, body=b"<html></html>", headers={"Content-Type": "text/html"})}
-    for n in range(3):
-        replies[f"PUT /in/f{n}.txt"] = Reply(status=202, reason="Accepted", body=b"queued\n")
-        replies[f"HEAD /in/f{n}.txt"] = Reply(status=404, body=b"")
-        (tmp_path / f"f{n}.txt").write_bytes(b"row %d\n" % n)
-    srv = scripted(replies)
+    srv = scripted(_queued_three(tmp_path))
     code, _, err = run(capsys, "put", *[str(tmp_path / f"f{n}.txt") for n in range(3)], f"{srv.url}/in/",
                        "--ca", str(pki.root_ca), "--retries", "0")
     assert code == ExitCode.REMOTE, err
-    assert "the upload of /in/f0.txt is not done (202 Accepted" in err
+    for n in range(3):  # each file's own failure: the batch goes on to the next (found in review)
+        assert f"the upload of /in/f{n}.txt is not done (202 Accepted" in err
     puts = [path for method, path in srv.requests if method == "PUT"]
     assert len(puts) == len(set(puts)), puts  # none twice
 
 
-@pytest.mark.parametrize("options", [{}, {"verify_upload": False}], ids=["checked", "unchecked"])
-def test_a_put_stored_at_once_and_answered_202_is_done(
-    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, options: dict[str, Any]
+def test_a_202_refusal_kept_for_an_upload_alone_does_not_outlive_its_batch(
+    scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, client_context: ContextFactory, tmp_path: Path,
 ) -> None:
-    """A server that stores the file at once and says "Accepted": the look after the PUT finds it
-    (made for a 202 even where uploads are not checked), so it is done (found in review: with
-    ``verify_upload = false`` no look was made and the upload was refused)."""
+    """The batch goes on past a 202 (each file's own failure), so each refusal a group kept is
+    raised by its file's upload alone: a later upload of that name on the same connection is sent
+    (found in review: a batch stopped at the first, and the second file's kept refusal failed a
+    later put of it without a request)."""
+    srv = scripted(_queued_three(tmp_path))
+    with _adapter(srv, client_context()) as remote:
+        with pytest.raises(FilesFailed) as failed:
+            client.put(remote, [tmp_path / f"f{n}.txt" for n in range(3)], "/in/")
+        assert len(failed.value.failures) == 3
+        srv.replies["PUT /in/f2.txt"] = Reply(status=201, body=b"")
+        srv.replies["HEAD /in/f2.txt"] = Reply(status=200, body=b"row 2\n")
+        assert remote.put_file(tmp_path / "f2.txt", "/in/f2.txt").size == 6
+    assert [path for method, path in srv.requests if method == "PUT"].count("/in/f2.txt") == 2
+
+
+@pytest.mark.parametrize(("options", "digests", "done"), [
+    ({}, ("repr-digest",), True), ({}, (), False), ({"verify_upload": False}, ("repr-digest",), False),
+], ids=["hashed", "sized-only", "unchecked"])
+def test_a_put_stored_at_once_and_answered_202(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path, options: dict[str, Any],
+    digests: tuple[str, ...], done: bool,
+) -> None:
+    """A server that stores the file at once and says "Accepted": done where its hash of the copy
+    proves these bytes; a size alone, or no look at all, leaves it not done (and the source kept)."""
     (tmp_path / "f.bin").write_bytes(b"x" * 5000)
-    with HTTPSServer(pki, root=tmp_path / "srv", put_status=202) as srv:
+    with HTTPSServer(pki, root=tmp_path / "srv", put_status=202, digests=digests) as srv:
         with _adapter(srv, client_context(), **options) as remote:
-            assert remote.put_file(tmp_path / "f.bin", "/f.bin").size == 5000
-            with remote.open_write("/s.bin") as writer:
-                writer.write(b"y" * 3000)
-        assert (srv.root / "f.bin").read_bytes() == b"x" * 5000
-        assert (srv.root / "s.bin").read_bytes() == b"y" * 3000
+            if done:
+                assert remote.put_file(tmp_path / "f.bin", "/f.bin").verified == "sha256"
+                with remote.open_write("/s.bin") as writer:
+                    writer.write(b"y" * 3000)
+                assert writer.result is not None and writer.result.verified == "sha256"
+            else:
+                with pytest.raises(RemoteNotDone, match=r"not done \(202 Accepted"):
+                    remote.put_file(tmp_path / "f.bin", "/f.bin")
+                with pytest.raises(RemoteNotDone), remote.open_write("/s.bin") as writer:
+                    writer.write(b"y" * 3000)
 
 
 def test_a_stream_put_answered_202_accepted_is_not_done(

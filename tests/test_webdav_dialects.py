@@ -529,21 +529,28 @@ def test_the_roots_answer_teaches_no_rewrite(server_with: ServerWith, client_con
     assert (srv.root / "dav" / "dav" / "keep.txt").exists()
 
 
-@pytest.mark.parametrize("temp", [True, False], ids=["temp-name", "in-place"])
-def test_a_put_stored_at_once_and_answered_202_is_done(
-    pki: TestPKI, tmp_path: Path, temp: bool
+@pytest.mark.parametrize(("temp", "digest", "done"), [(True, False, True), (False, True, True), (False, False, False)],
+                         ids=["temp-name", "in-place-hashed", "in-place-sized"])
+def test_a_put_stored_at_once_and_answered_202(
+    pki: TestPKI, tmp_path: Path, temp: bool, digest: bool, done: bool
 ) -> None:
-    """202 to a PUT that was stored: with a temporary name the MOVE and the look at the final name
-    prove it (found in review: refused before the MOVE, naming the part); in place, the HEAD does."""
+    """202 to a PUT that was stored: with a temporary name the MOVE of that fresh name proves it
+    (found in review: refused before the MOVE, naming the part); in place, only the server's hash
+    of its copy does (a size is also the size of the file there before)."""
+    from xfer.errors import RemoteNotDone
     from xfer.identity import Identity
     from xfer.tls import create_ssl_context
 
     context = create_ssl_context(Identity.load(pki.client_p12, pki.password), ca=pki.root_ca)
     (tmp_path / "f.bin").write_bytes(b"x" * 5000)
-    with WebDAVServer(pki, root=tmp_path / "dav", put_status=202) as srv, \
+    with WebDAVServer(pki, root=tmp_path / "dav", put_status=202, repr_digest=digest) as srv, \
             srv.adapter(context, upload_temp_name=temp) as remote:
-        assert remote.put_file(tmp_path / "f.bin", "/f.bin").size == 5000
-        with remote.open_write("/s.bin") as writer:
-            writer.write(b"y" * 3000)
-    assert (tmp_path / "dav" / "f.bin").read_bytes() == b"x" * 5000
-    assert (tmp_path / "dav" / "s.bin").read_bytes() == b"y" * 3000
+        if done:
+            assert remote.put_file(tmp_path / "f.bin", "/f.bin").size == 5000
+            with remote.open_write("/s.bin") as writer:
+                writer.write(b"y" * 3000)
+            assert (tmp_path / "dav" / "s.bin").read_bytes() == b"y" * 3000
+        else:
+            with pytest.raises(RemoteNotDone):
+                remote.put_file(tmp_path / "f.bin", "/f.bin")
+    assert (tmp_path / "dav" / "f.bin").read_bytes() == b"x" * 5000  # (stored either way: it said 202)

@@ -913,7 +913,11 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                 adapter.rmdir(target)
             except RemoteFolderNotEmpty as exc:
                 # Listings leave xfer's working files out: a folder that looks empty may hold one.
-                left = [e.name for e in adapter.ls(target)]
+                # (A look that fails leaves the refusal as it came.)
+                try:
+                    left = [e.name for e in adapter.ls(target)] if Capability.LS in adapter.capabilities else []
+                except XferError:
+                    raise exc from None
                 if left and all(is_temporary(name) for name in left):
                     raise exc.copy_with(
                         f"{exc.message}: it holds only xfer's working files, which listings here leave out "

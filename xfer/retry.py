@@ -41,6 +41,7 @@ from .errors import (
     RemoteError,
     RemoteIsFolder,
     RemoteLocked,
+    RemoteNotDone,
     RemoteNotFound,
     RemotePermissionDenied,
     RemoteStorageFull,
@@ -108,8 +109,8 @@ def _sleep(seconds: float) -> None:
 
 
 #: A refusal that is about one file, not the connection or the account.
-_FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, RemoteLocked, ServerError, UsageError,
-                  IntegrityError, LocalError)
+_FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, RemoteLocked, RemoteNotDone, ServerError,
+                  UsageError, IntegrityError, LocalError)
 
 
 #: Local failures every later file meets too: a read-only or full file system, no file handles left.

@@ -508,13 +508,13 @@ class HTTPTransfer:
             size_ok, head_hash = self.check_stored(remote, size, answer=stored,
                                                    remove=None if checked_later else remote)
             offered = offered or head_hash
-        self.refuse_accepted_only(details["http_status"], size_ok, remote, size, checked_later=checked_later)
         checked: Check = "none"
         if offered is not None or not checked_later:
             checked = self.conclude_upload(
                 offered, body.hash, remote, size_checked=bool(size_ok), remove=remote,
                 installed=not checked_later, source=source, size=size,
             )
+        self.refuse_accepted_only(details["http_status"], checked, remote, checked_later=checked_later)
         return Sent(TransferResult(
             direction="put",
             local=local,
@@ -1139,20 +1139,18 @@ class HTTPTransfer:
         self.session.check(response, path=remote)
 
     def refuse_accepted_only(
-        self, status: int | None, stored: bool | None, remote: str, size: int, *, checked_later: bool = False,
+        self, status: int | None, checked: Check, remote: str, *, checked_later: bool = False,
         shown: str | None = None,
     ) -> None:
-        """A PUT answered ``202 Accepted`` is to be done later (RFC 9110 15.3.3), not done: only a
-        look that finds the file at its size makes it an upload (``stored``: what the HEAD after
-        it said; None: none was made, so one is made now); else it is refused as not done, as a
-        ``DELETE``, ``MOVE`` or ``MKCOL`` answered so is.  ``checked_later``: a later step proves
-        it (WebDAV's MOVE of the temporary name, then the look at the final name).  (A ``POST`` to
-        an upload handler is answered 202 when the handler took the bytes: that is its success.)"""
-        if status != 202 or self.options.upload_method != "PUT" or stored or checked_later:
+        """A PUT answered ``202 Accepted`` is to be done later (RFC 9110 15.3.3), not done: only the
+        server's hash of its copy matching the bytes sent (``checked``) proves this upload landed;
+        a size does not (the file there before, of the same size, has it too).  Else it is refused
+        as not done, as a ``DELETE``, ``MOVE`` or ``MKCOL`` answered so is.  ``checked_later``: a
+        later step proves it (WebDAV's MOVE of its fresh temporary name).  (A ``POST`` to an upload
+        handler is answered 202 when the handler took the bytes: that is its success.)"""
+        if status != 202 or self.options.upload_method != "PUT" or checked_later:
             return
-        if stored is None:
-            stored, _ = self.check_stored(remote, size)
-        if not stored:
+        if checked not in ("sha256", "md5", "crc32"):
             raise not_done(self.server, "upload", shown or self._user_path(remote), "202 Accepted")
 
     def folder_missing(self, folder: str) -> bool:
@@ -1591,8 +1589,6 @@ class ChunkedUpload(RemoteWriter):
             verified, offered = http.check_stored(
                 self._target, self.written, remove=self._target if self._then is None else None,
             ) if self._check_size else (None, None)
-            http.refuse_accepted_only(self._status, verified, self._target, self.written,
-                                      checked_later=self._then is not None, shown=self.remote)
             result = TransferResult(
                 direction="put", local="-", remote=self.remote, size=self.written, elapsed=self.elapsed,
                 details={"method": "PUT", "http_status": self._status, "transfer_encoding": "chunked"},
@@ -1603,6 +1599,8 @@ class ChunkedUpload(RemoteWriter):
                     offered, self._hash, self._target, size_checked=bool(verified), remove=self._target,
                     installed=self._then is None, size=self.written,
                 )
+            http.refuse_accepted_only(self._status, result.verified, self._target,
+                                      checked_later=self._then is not None, shown=self.remote)
             if self._then is not None:
                 self._then(Sent(result, self._hash))
         except BaseException:

@@ -104,6 +104,9 @@ from .replies import (
 
 __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
 
+#: How much of a file the REST probe reads (:meth:`FTPSAdapter._honours_rest`): a server that
+#: ignores REST sends a file up to this size whole, the start of a larger one.
+_REST_PROBE_WINDOW = 64 * 1024
 #: Set in a transfer's retry state once the server showed it ignores ``REST`` (a continued RETR
 #: brought more than the file's rest, a continued STOR wrote from byte 0): the next try moves
 #: the whole file (:meth:`FTPSAdapter._more_than_the_rest`, :meth:`FTPSAdapter._stored`).
@@ -1660,11 +1663,13 @@ class FTPSAdapter(Adapter):
         return self._run("reading", path, work)
 
     def _honours_rest(self, ftp: FTPSConnection, path: str) -> bool | None:
-        """Whether the server starts a RETR where ``REST`` asked: the last byte of ``path`` asked
-        for alone (``REST size-1``) must come alone.  None where it cannot be told: no size (SIZE
-        unknown or refused), a file under two bytes, REST or the RETR refused (the read itself
-        then says so), nothing sent, a session that ended unconfirmed, or a file whose size
-        changed meanwhile (one being written sends more than its last byte too)."""
+        """Whether the server starts a RETR where ``REST`` asked: ``REST size-1`` must bring the
+        file's last byte alone.  A server that ignores it sends the file from its start: all
+        ``size`` bytes then the end (a file up to :data:`_REST_PROBE_WINDOW`), or, of a larger
+        one, its first bytes (compared with a read from 0, and only if they are not all one
+        value).  Any other answer proves nothing (None): a SIZE that under-reports (a 32-bit
+        one), a file written or shrunk meanwhile, no size, a file under two bytes, REST or RETR
+        refused (the read itself then says so), nothing sent, a session that ended unconfirmed."""
         try:
             size = self._size(ftp, path)
         except (ftplib.Error, XferError):
@@ -1676,27 +1681,35 @@ class FTPSAdapter(Adapter):
             conn, _ = ftp.ntransfercmd(f"RETR {path}")
         except ftplib.error_perm:
             return None
+        small = size <= _REST_PROBE_WINDOW
         reader = DataReader(conn)
         with conn, explained(ftp):
-            body, _ = self._read_up_to(reader, 2)
+            body, ended = self._read_up_to(reader, min(size, _REST_PROBE_WINDOW) + 1)
         # The final reply (226, or 426 for the cut), as after any read cut short; silence drops the session.
         if not self._end_cut_read(ftp) or not body:
             return None
         if len(body) == 1:
             return True
-        # More than the last byte: from the file's start if those are its first two bytes and
-        # its size held (a file being written sends its new tail instead).
+        from_start = (len(body) == size and ended) if small else len(body) == _REST_PROBE_WINDOW + 1
+        if not from_start:
+            return None  # neither the last byte nor the file from its start: SIZE is wrong, or the file moved
+        del body[_REST_PROBE_WINDOW:]
         try:
-            unchanged = self._size(ftp, path) == size
+            if self._size(ftp, path) != size:
+                return None
+            if small:
+                return False  # exactly the whole file, then its end
+            if body.count(body[0]) == len(body):
+                return None  # all one value: a tail looks the same as a head
             conn, _ = ftp.ntransfercmd(f"RETR {path}")
         except (ftplib.Error, XferError):
             return None
         reader = DataReader(conn)
         with conn, explained(ftp):
-            first, _ = self._read_up_to(reader, 2)
+            head, _ = self._read_up_to(reader, _REST_PROBE_WINDOW)
         if not self._end_cut_read(ftp):
             return None
-        return False if unchanged and bytes(body) == bytes(first) else None
+        return False if head == body else None
 
     @staticmethod
     def _read_up_to(reader: DataReader, length: int | None) -> tuple[bytearray, bool]:
