@@ -733,6 +733,37 @@ def test_a_small_file_from_a_server_that_ignores_rest_is_refused_from_its_middle
             remote.read_range("/in/s.bin", 300, 10)
 
 
+@pytest.mark.parametrize(("ignored", "size", "expected"), [
+    (True, None, "refused"),  # it sends from 0: zeros where the pattern is
+    (False, None, "read"),  # it honours REST: the last byte alone
+], ids=["rest-ignored", "rest-honoured"])
+def test_a_file_that_starts_with_one_value_is_probed_where_it_changes(
+    pki: TestPKI, root: Path, client_context: ContextFactory, ignored: bool, size: str | None, expected: str
+) -> None:
+    """Zero padding before the data: the bytes after REST size-1 look like the file's start either
+    way; REST at the first other byte tells (found in review: such a file let a server that ignores
+    REST return its zeros for a range of the data)."""
+    data = bytes(73_536) + bytes(range(256)) * 200
+    (root / "in" / "z.img").write_bytes(data)
+    replies = {"SIZE /in/z.img": size} if size else {}
+    with FakeFTPSServer(pki, root=root, rest_ignored=ignored, replies=replies) as srv, \
+            srv.adapter(client_context(), retries=0) as remote:
+        if expected == "read":
+            assert remote.read_range("/in/z.img", 100_000, 100) == data[100_000:100_100]
+        else:
+            with pytest.raises(IntegrityError, match="from its first byte after REST"):
+                remote.read_range("/in/z.img", 100_000, 100)
+
+
+def test_a_large_file_of_one_value_from_a_server_that_ignores_rest_is_refused(
+    pki: TestPKI, root: Path, client_context: ContextFactory
+) -> None:
+    (root / "in" / "z.img").write_bytes(bytes(1_200_000))
+    with FakeFTPSServer(pki, root=root, rest_ignored=True) as srv, srv.adapter(client_context(), retries=0) as remote:
+        with pytest.raises(IntegrityError, match="cannot be told"):
+            remote.read_range("/in/z.img", 1_100_000, 100)
+
+
 def test_a_server_that_honours_rest_is_asked_once_per_adapter(
     pki: TestPKI, root: Path, client_context: ContextFactory
 ) -> None:

@@ -382,6 +382,42 @@ def test_pipelined_puts_answered_202_are_never_sent_twice(
     assert len(puts) == len(set(puts)), puts  # none twice
 
 
+@pytest.mark.parametrize("stated", ["other-size", "other-hash"])
+def test_a_202_never_removes_the_file_there_before(
+    scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path, config: Path,
+    capsys: pytest.CaptureFixture[str], stated: str,
+) -> None:
+    """After a 202 the HEAD shows the file there before: of another size, or hashing to another
+    SHA-256.  It is no bad copy of this upload: never deleted (the queued PUT may land after it),
+    the upload is not done (found in review: it was DELETEd as a failed upload)."""
+    data, old = b"x" * 1000, (b"o" * 999 if stated == "other-size" else b"o" * 1000)
+    digest = {"Repr-Digest": f"sha-256=:{base64.b64encode(hashlib.sha256(old).digest()).decode()}:"}
+    srv = scripted({"PUT /f.bin": Reply(status=202, reason="Accepted", body=b"queued\n"),
+                    "HEAD /f.bin": Reply(status=200, body=old, headers=digest)})
+    (tmp_path / "f.bin").write_bytes(data)
+    code, _, err = run(capsys, "put", str(tmp_path / "f.bin"), f"{srv.url}/f.bin", "--ca", str(pki.root_ca),
+                       "--retries", "0", "--remove-source-files")
+    assert code == ExitCode.REMOTE, err
+    one_error(err, "the upload of /f.bin is not done (202 Accepted: to be done later)")
+    assert ("DELETE", "/f.bin") not in srv.requests
+    assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_pipelined_puts_answered_202_under_checksum_are_never_sent_twice(
+    scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, tmp_path: Path, config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--checksum and no hash from the server: a 202 is "not done", not "no checksum ... the file
+    is on the server" (found in review: that IntegrityError sent each file again, alone)."""
+    srv = scripted(_queued_three(tmp_path))
+    code, _, err = run(capsys, "put", *[str(tmp_path / f"f{n}.txt") for n in range(3)], f"{srv.url}/in/",
+                       "--ca", str(pki.root_ca), "--retries", "0", "--checksum")
+    assert code == ExitCode.REMOTE, err
+    assert "not done (202 Accepted" in err and "gave no checksum" not in err
+    puts = [path for method, path in srv.requests if method == "PUT"]
+    assert sorted(puts) == ["/in/f0.txt", "/in/f1.txt", "/in/f2.txt"]
+
+
 def test_a_202_refusal_kept_for_an_upload_alone_does_not_outlive_its_batch(
     scripted: Callable[..., ScriptedHTTPSServer], pki: TestPKI, client_context: ContextFactory, tmp_path: Path,
 ) -> None:
@@ -401,14 +437,15 @@ def test_a_202_refusal_kept_for_an_upload_alone_does_not_outlive_its_batch(
 
 
 @pytest.mark.parametrize(("options", "digests", "done"), [
-    ({}, ("repr-digest",), True), ({}, (), False), ({"verify_upload": False}, ("repr-digest",), False),
-], ids=["hashed", "sized-only", "unchecked"])
+    ({}, ("repr-digest",), True), ({}, (), False), ({"verify_upload": False}, ("repr-digest",), True),
+], ids=["hashed", "sized-only", "unchecked-hashed"])
 def test_a_put_stored_at_once_and_answered_202(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path, options: dict[str, Any],
     digests: tuple[str, ...], done: bool,
 ) -> None:
     """A server that stores the file at once and says "Accepted": done where its hash of the copy
-    proves these bytes; a size alone, or no look at all, leaves it not done (and the source kept)."""
+    proves these bytes (asked for a 202 even where uploads are not checked); a size alone leaves it
+    not done."""
     (tmp_path / "f.bin").write_bytes(b"x" * 5000)
     with HTTPSServer(pki, root=tmp_path / "srv", put_status=202, digests=digests) as srv:
         with _adapter(srv, client_context(), **options) as remote:

@@ -501,20 +501,23 @@ class HTTPTransfer:
                 hint="the server may have refused the upload; check its size limits",
             )
         size_ok: bool | None = None
-        if self.options.upload_method == "PUT" and check_size and listed:
-            size_ok = True
-            details["size_listed"] = True
-        elif self.options.upload_method == "PUT" and check_size:
-            size_ok, head_hash = self.check_stored(remote, size, answer=stored,
-                                                   remove=None if checked_later else remote)
-            offered = offered or head_hash
         checked: Check = "none"
-        if offered is not None or not checked_later:
-            checked = self.conclude_upload(
-                offered, body.hash, remote, size_checked=bool(size_ok), remove=remote,
-                installed=not checked_later, source=source, size=size,
-            )
-        self.refuse_accepted_only(details["http_status"], checked, remote, checked_later=checked_later)
+        if self._queued(details["http_status"], checked_later):
+            checked = self.accepted_proof(offered, body.hash, remote, size, answer=stored, source=source)
+            size_ok = True
+        else:
+            if self.options.upload_method == "PUT" and check_size and listed:
+                size_ok = True
+                details["size_listed"] = True
+            elif self.options.upload_method == "PUT" and check_size:
+                size_ok, head_hash = self.check_stored(remote, size, answer=stored,
+                                                       remove=None if checked_later else remote)
+                offered = offered or head_hash
+            if offered is not None or not checked_later:
+                checked = self.conclude_upload(
+                    offered, body.hash, remote, size_checked=bool(size_ok), remove=remote,
+                    installed=not checked_later, source=source, size=size,
+                )
         return Sent(TransferResult(
             direction="put",
             local=local,
@@ -1138,20 +1141,35 @@ class HTTPTransfer:
             )
         self.session.check(response, path=remote)
 
-    def refuse_accepted_only(
-        self, status: int | None, checked: Check, remote: str, *, checked_later: bool = False,
-        shown: str | None = None,
-    ) -> None:
-        """A PUT answered ``202 Accepted`` is to be done later (RFC 9110 15.3.3), not done: only the
-        server's hash of its copy matching the bytes sent (``checked``) proves this upload landed;
-        a size does not (the file there before, of the same size, has it too).  Else it is refused
-        as not done, as a ``DELETE``, ``MOVE`` or ``MKCOL`` answered so is.  ``checked_later``: a
-        later step proves it (WebDAV's MOVE of its fresh temporary name).  (A ``POST`` to an upload
-        handler is answered 202 when the handler took the bytes: that is its success.)"""
-        if status != 202 or self.options.upload_method != "PUT" or checked_later:
-            return
-        if checked not in ("sha256", "md5", "crc32"):
-            raise not_done(self.server, "upload", shown or self._user_path(remote), "202 Accepted")
+    def _queued(self, status: int | None, checked_later: bool) -> bool:
+        """A PUT answered ``202 Accepted``: to be done later (RFC 9110 15.3.3), so not done until
+        proven (:meth:`accepted_proof`).  Not where a later step proves it (``checked_later``:
+        WebDAV's MOVE of its fresh temporary name), nor for a ``POST`` to an upload handler,
+        which answers 202 when it took the bytes: that is its success."""
+        return status == 202 and self.options.upload_method == "PUT" and not checked_later
+
+    def accepted_proof(
+        self, offered: ServerHash | None, sent: StreamHash, remote: str, size: int, *,
+        answer: requests.Response | None = None, source: SentFile | None = None, shown: str | None = None,
+    ) -> Check:
+        """The proof that a PUT answered 202 landed: the server's hash of its copy (stated with the
+        answer, or by a HEAD now) matching the bytes sent; a size is none (the file there before,
+        of the same size, has it too).  Else :class:`RemoteNotDone`, whatever the look found: a
+        file of another size or hash is the one there before, never removed as a bad copy (the
+        queued PUT may land after), and no IntegrityError sends the file again alone."""
+        if offered is None:
+            try:
+                _, offered = self.check_stored(remote, size, answer=answer)
+            except IntegrityError:  # another size: the file there before
+                offered = None
+        if offered is not None:
+            ours = sent.hexdigest(offered.algorithm)
+            if ours is None and source is not None:
+                with contextlib.suppress(IntegrityError):  # (the local file changed since: unproven)
+                    ours = source.hash(offered.algorithm, size).hexdigest(offered.algorithm)
+            if ours == offered.value:
+                return offered.algorithm
+        raise not_done(self.server, "upload", shown or self._user_path(remote), "202 Accepted")
 
     def folder_missing(self, folder: str) -> bool:
         """True if a HEAD of ``folder/`` says it does not exist (404/410)."""
@@ -1586,21 +1604,23 @@ class ChunkedUpload(RemoteWriter):
             if self._sent != self.written:
                 raise self._ended_early()
             http = self._http
+            queued = http._queued(self._status, self._then is not None)
             verified, offered = http.check_stored(
                 self._target, self.written, remove=self._target if self._then is None else None,
-            ) if self._check_size else (None, None)
+            ) if self._check_size and not queued else (None, None)
             result = TransferResult(
                 direction="put", local="-", remote=self.remote, size=self.written, elapsed=self.elapsed,
                 details={"method": "PUT", "http_status": self._status, "transfer_encoding": "chunked"},
                 tls_version=self._tls_version, size_verified=verified,
             )
-            if self._check_size:
+            if queued:
+                result.verified = http.accepted_proof(None, self._hash, self._target, self.written, shown=self.remote)
+                result.size_verified = True
+            elif self._check_size:
                 result.verified = http.conclude_upload(
                     offered, self._hash, self._target, size_checked=bool(verified), remove=self._target,
                     installed=self._then is None, size=self.written,
                 )
-            http.refuse_accepted_only(self._status, result.verified, self._target,
-                                      checked_later=self._then is not None, shown=self.remote)
             if self._then is not None:
                 self._then(Sent(result, self._hash))
         except BaseException:

@@ -107,6 +107,8 @@ __all__ = ["ExplicitFTPSAdapter", "FTPSAdapter", "ImplicitFTPSAdapter"]
 #: How much of a file the REST probe reads (:meth:`FTPSAdapter._honours_rest`): a server that
 #: ignores REST sends a file up to this size whole, the start of a larger one.
 _REST_PROBE_WINDOW = 64 * 1024
+#: How far into a file the probe looks for a byte unlike the first, where its start is all one value.
+_REST_PROBE_SEARCH = 1024 * 1024
 #: Set in a transfer's retry state once the server showed it ignores ``REST`` (a continued RETR
 #: brought more than the file's rest, a continued STOR wrote from byte 0): the next try moves
 #: the whole file (:meth:`FTPSAdapter._more_than_the_rest`, :meth:`FTPSAdapter._stored`).
@@ -1699,17 +1701,41 @@ class FTPSAdapter(Adapter):
                 return None
             if small:
                 return False  # exactly the whole file, then its end
-            if body.count(body[0]) == len(body):
-                return None  # all one value: a tail looks the same as a head
+            uniform = body.count(body[0]) == len(body)
             conn, _ = ftp.ntransfercmd(f"RETR {path}")
         except (ftplib.Error, XferError):
             return None
         reader = DataReader(conn)
         with conn, explained(ftp):
-            head, _ = self._read_up_to(reader, _REST_PROBE_WINDOW)
+            head, whole = self._read_up_to(reader, _REST_PROBE_SEARCH if uniform else _REST_PROBE_WINDOW)
         if not self._end_cut_read(ftp):
             return None
-        return False if head == body else None
+        if not uniform:
+            return False if head == body else None
+        # All one value (zero padding, a preallocated file): a tail looks like a head.  Where the
+        # file first holds another byte, REST there tells: that byte, or the value again (from 0).
+        other = next((at for at, byte in enumerate(head) if byte != body[0]), None)
+        if other is None and whole:
+            return None  # the whole file is one value: every range of it reads the same, right
+        if other is None:
+            raise IntegrityError(
+                f"{self.settings.server} sent more than the last byte of {path} after REST, and its first "
+                f"{len(head)} bytes are all one value: whether the server honours REST cannot be told; "
+                "nothing was read",
+                hint="read the file whole (cat_file, get); a server that honours REST and states true sizes "
+                "(SIZE) lets reads start in the middle",
+            )
+        try:
+            ftp.restart_at(other)
+            conn, _ = ftp.ntransfercmd(f"RETR {path}")
+        except (ftplib.Error, XferError):
+            return None
+        reader = DataReader(conn)
+        with conn, explained(ftp):
+            there, _ = self._read_up_to(reader, 1)
+        if not self._end_cut_read(ftp) or not there:
+            return None
+        return there[0] == head[other]
 
     @staticmethod
     def _read_up_to(reader: DataReader, length: int | None) -> tuple[bytearray, bool]:
