@@ -1160,7 +1160,9 @@ class HTTPTransfer:
         if offered is None:
             try:
                 _, offered = self.check_stored(remote, size, answer=answer)
-            except IntegrityError:  # another size: the file there before
+            except Interrupted:
+                raise
+            except XferError:  # another size (the file there before), or no answer: nothing proven
                 offered = None
         if offered is not None:
             ours = sent.hexdigest(offered.algorithm)

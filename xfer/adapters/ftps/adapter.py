@@ -1611,9 +1611,11 @@ class FTPSAdapter(Adapter):
             return size is not None and start >= size
 
         if start and length is not None and self._rest_honoured is None and self._rest_probes_left:
-            self._rest_probes_left -= 1
-            # On a session of its own: a probe whose end the server never confirmed drops it.
+            # On a session of its own: a probe whose end the server never confirmed drops it.  A
+            # probe that refuses this read (it cannot tell, on this file) uses up no try: the next
+            # read of it is refused again, never let through unchecked.
             self._rest_honoured = self._run("reading", path, lambda ftp: self._honours_rest(ftp, path))
+            self._rest_probes_left -= 1
 
         def work(ftp: FTPSConnection) -> bytes:
             if start and self._rest_honoured is False:
