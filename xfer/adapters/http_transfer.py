@@ -158,7 +158,7 @@ class HTTPTransfer:
         self._together = True
         #: Files whose pipelined PUT was answered 202 and not found after it: the error, raised
         #: by their upload alone instead of a second PUT (the server took the first one).
-        self._accepted_not_done: dict[str, XferError] = {}
+        self._accepted_not_done: dict[str, RemoteNotDone] = {}
         #: Whether a folder's JSON listing stands in for the HEADs of a pipelined group's files
         #: (:meth:`upload_together`), for this worker's connections.  None until an upload checked
         #: by its HEAD has shown whether this server states a hash of its copy (then the HEADs

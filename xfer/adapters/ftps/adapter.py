@@ -1680,18 +1680,11 @@ class FTPSAdapter(Adapter):
             return None
         if size is None or size < 2:
             return None
-        try:
-            ftp.restart_at(size - 1)
-            conn, _ = ftp.ntransfercmd(f"RETR {path}")
-        except ftplib.error_perm:
-            return None
         small = size <= _REST_PROBE_WINDOW
-        reader = DataReader(conn)
-        with conn, explained(ftp):
-            body, ended = self._read_up_to(reader, min(size, _REST_PROBE_WINDOW) + 1)
-        # The final reply (226, or 426 for the cut), as after any read cut short; silence drops the session.
-        if not self._end_cut_read(ftp) or not body:
+        tail = self._read_from(ftp, path, min(size, _REST_PROBE_WINDOW) + 1, at=size - 1)
+        if not tail or not tail[0]:
             return None
+        body, ended = tail
         if len(body) == 1:
             return True
         from_start = (len(body) == size and ended) if small else len(body) == _REST_PROBE_WINDOW + 1
@@ -1701,17 +1694,15 @@ class FTPSAdapter(Adapter):
         try:
             if self._size(ftp, path) != size:
                 return None
-            if small:
-                return False  # exactly the whole file, then its end
-            uniform = body.count(body[0]) == len(body)
-            conn, _ = ftp.ntransfercmd(f"RETR {path}")
         except (ftplib.Error, XferError):
             return None
-        reader = DataReader(conn)
-        with conn, explained(ftp):
-            head, whole = self._read_up_to(reader, _REST_PROBE_SEARCH if uniform else _REST_PROBE_WINDOW)
-        if not self._end_cut_read(ftp):
+        if small:
+            return False  # exactly the whole file, then its end
+        uniform = body.count(body[0]) == len(body)
+        from_zero = self._read_from(ftp, path, _REST_PROBE_SEARCH if uniform else _REST_PROBE_WINDOW)
+        if from_zero is None:
             return None
+        head, whole = from_zero
         if not uniform:
             return False if head == body else None
         # All one value (zero padding, a preallocated file): a tail looks like a head.  Where the
@@ -1727,17 +1718,27 @@ class FTPSAdapter(Adapter):
                 hint="read the file whole (cat_file, get); a server that honours REST and states true sizes "
                 "(SIZE) lets reads start in the middle",
             )
+        there = self._read_from(ftp, path, 1, at=other)
+        if not there or not there[0]:
+            return None
+        return there[0][0] == head[other]
+
+    def _read_from(self, ftp: FTPSConnection, path: str, limit: int, *, at: int = 0) -> tuple[bytearray, bool] | None:
+        """Up to ``limit`` bytes of ``path`` from byte ``at`` (``REST`` first), and whether its stream
+        ended; None where the server refused the REST or the RETR, or never confirmed the end of
+        the transfer (the session is then dropped).  For the REST probe: a look, not a read (a
+        data connection that cannot be opened is raised: the read would meet it too)."""
         try:
-            ftp.restart_at(other)
+            if at:
+                ftp.restart_at(at)
             conn, _ = ftp.ntransfercmd(f"RETR {path}")
-        except (ftplib.Error, XferError):
+        except ftplib.error_perm:
             return None
         reader = DataReader(conn)
         with conn, explained(ftp):
-            there, _ = self._read_up_to(reader, 1)
-        if not self._end_cut_read(ftp) or not there:
-            return None
-        return there[0] == head[other]
+            body, ended = self._read_up_to(reader, limit)
+        # The final reply (226, or 426 for the cut), as after any read cut short; silence drops the session.
+        return (body, ended) if self._end_cut_read(ftp) else None
 
     @staticmethod
     def _read_up_to(reader: DataReader, length: int | None) -> tuple[bytearray, bool]:
