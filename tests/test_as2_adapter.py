@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Literal
 
 import pytest
 from asn1crypto import algos as asn1_algos
@@ -50,6 +52,7 @@ from xfer.protocols.as2 import AS2Options
 from xfer.retry import RetryPolicy
 from xfer.testing._serving import server_context
 from xfer.testing.as2_server import AS2Server
+from xfer.testing.hostile_https import Reply, ScriptedHTTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import create_ssl_context
 
@@ -259,6 +262,35 @@ def test_signed_mdn_without_mic_for_a_signed_message(pki: TestPKI, tmp_path: Pat
     with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering("processed", signer=partner)) as srv:
         with connect(srv) as remote, pytest.raises(IntegrityError, match="no Received-Content-MIC"):
             remote.put_file(invoice, "/")
+
+
+def test_signed_mdn_without_mic_for_an_unsigned_message_proves_delivery_only(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Review (session 26), H2: confirmed with no warning, as if the content were proven.  pyas2lib
+    # answers so (it computes a MIC for signed messages only): delivery, with a warning.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering("processed", signer=partner)) as srv:
+        with connect(srv, sign="none") as remote:
+            result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "confirmed" and result.verified == "none"
+    assert "signed receipt has no Received-Content-MIC" in result.details["warning"]
+    assert "does not prove the content" in stored(data_dir)[0]["warning"]
+
+
+@pytest.mark.parametrize("sign", ["sha256", "none"])
+def test_an_unsigned_mdn_with_the_right_mic_is_no_checksum_proof(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, sign: str
+) -> None:
+    # Review (session 26), H3: verified "sha256" (and --checksum passed) on an unsigned receipt,
+    # which anyone on the way can write: of a message sent unsigned, its MIC is the content's hash.
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(None)) as srv:
+        with connect(srv, mdn="unsigned-sync", sign=sign) as remote:
+            result = remote.put_file(invoice, "/")
+            assert result.details["mic_matched"] is True and result.verified == "none"
+            remote.settings = dataclasses.replace(remote.settings, checksum=True)
+            with pytest.raises(IntegrityError, match="does not prove the content"):
+                remote.put_file(invoice, "/")
 
 def test_remote_path_names_the_file(server: AS2Server, connect: Connect, invoice: Path) -> None:
     with connect(server) as remote:
@@ -1275,3 +1307,24 @@ def test_direct_unknown_mdn_mode_is_refused(pki: TestPKI, server: AS2Server) -> 
     # "signed" is build_message's spelling; taken as a mode it would skip the signature check.
     with pytest.raises(ConfigError, match="mdn = 'signed' is not supported"):
         _direct(pki, server, mdn="signed")
+
+
+@pytest.mark.parametrize("tls_max", ["1.2", "1.3"])
+@pytest.mark.parametrize("garble", ["record", "plaintext"])
+def test_an_answer_broken_after_the_whole_message_is_delivery_unknown(
+    pki: TestPKI, connect: Connect, invoice: Path, data_dir: Path, tls_max: str, garble: Literal["record", "plaintext"]
+) -> None:
+    # Review (session 26), H1: a partner that had read the whole message, then a TLS record that
+    # failed its MAC (or bytes that are not TLS) in place of the answer, was recorded "not
+    # delivered; safe to resend" with the TLS error's "wrong port?" advice.
+    with ScriptedHTTPSServer(pki, {"POST *": Reply(garble=garble)}, tls_max=tls_max) as partner:
+        with connect(SimpleNamespace(url=f"{partner.url}/as2", as2_id="XFERPARTNER")) as remote:
+            remote.retry_policy = RetryPolicy(retries=0)
+            with pytest.raises(ConnectionDropped) as caught:
+                remote.put_file(invoice, "/")
+            receipt = remote.last_receipt
+    assert partner.requests == [("POST", "/as2")]  # read whole: the fake reads the body before it garbles
+    assert receipt is not None and receipt.status == "delivery-unknown"
+    message = caught.value.message
+    assert "after the whole message was sent" in message and "delivery unknown" in message
+    assert "not delivered" not in message and "safe to resend" not in message

@@ -64,6 +64,8 @@ from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
 from ..errors import (
+    ClientCertificateRejected,
+    ClientCertificateRequired,
     ConfigError,
     ConnectError,
     ConnectionDropped,
@@ -426,6 +428,18 @@ class AS2Adapter(Adapter):
             # was refused (RFC 9110 §15.5), and a failure before the end was never processed.
             if body.sent and status is not None and status >= 500:
                 raise self._delivery_unknown(exc, receipt) from exc
+            refused_us = isinstance(exc, ClientCertificateRequired | ClientCertificateRejected)
+            if body.sent and not refused_us and (status is None or status < 300):
+                # Whatever else broke after the whole message went out (a TLS record that fails
+                # its MAC, bytes that are not TLS, a 2xx whose answer breaks off) came after the
+                # partner had all of it.  Only a refusal says it was not taken: a 4xx, a redirect,
+                # or TLS 1.3's alert over our certificate, which comes after we sent (the
+                # server's TLS layer refused the connection before any request reached it).
+                broken = ConnectionDropped(
+                    f"{self.settings.server}: the connection failed after the whole message was sent: {exc.message}",
+                    server=self.settings.server,
+                )
+                raise self._delivery_unknown(broken, receipt) from exc
             raise self._not_delivered(exc, receipt) from exc
 
     def _redirected(self, response: requests.Response, url: str) -> XferError:
@@ -560,9 +574,15 @@ class AS2Adapter(Adapter):
             warnings.append(mdn.disposition.split(";", 1)[-1].strip())
             if duplicate:
                 warnings[-1] += ": the partner already had this Message-ID and did not process this copy again"
-        if message.signed and verdict.mic_matched is None and not duplicate:
-            warnings.append("the partner's unsigned receipt has no Received-Content-MIC: it confirms delivery, "
-                            "but does not prove the content (ask for mdn = \"signed-sync\" for that proof)")
+        if verdict.mic_matched is None and not duplicate:
+            # RFC 4130 §7.4.3 wants a MIC in every signed receipt; pyas2lib computes one for
+            # signed messages only.  Delivery is confirmed, the content is not (review, H2).
+            warnings.append(
+                "the partner's signed receipt has no Received-Content-MIC: it confirms delivery, but does not "
+                "prove the content (sign the message: partners compute the MIC of signed messages)"
+                if mdn.signed and mdn.signature_verified else
+                "the partner's unsigned receipt has no Received-Content-MIC: it confirms delivery, "
+                "but does not prove the content (ask for mdn = \"signed-sync\" for that proof)")
         receipt.warning = "; ".join(warnings) or None
         receipt.move("confirmed", receipt.disposition)
         self._save(receipt)
@@ -687,9 +707,11 @@ def _verified(receipt: Receipt) -> Verified:
     """The MDN's ``Received-Content-MIC`` matched ours: the partner hashed the very content sent.
 
     AS2 MICs are SHA-2 (sha256 by default; sha384/sha512 are as strong) or legacy SHA-1; only a
-    matched SHA-2 MIC counts as ``"sha256"``.  Without a MIC nothing is known about the content.
+    matched SHA-2 MIC in a receipt whose signature verified counts as ``"sha256"``: anyone on the
+    way can write an unsigned receipt with the right MIC (of a message sent unsigned, the MIC is
+    the content's plain hash).  Without a MIC nothing is known about the content.
     """
-    if receipt.mic_matched and receipt.mic_algorithm in ("sha256", "sha384", "sha512"):
+    if receipt.mic_matched and receipt.mdn_signed and receipt.mic_algorithm in ("sha256", "sha384", "sha512"):
         return "sha256"
     return "none"
 

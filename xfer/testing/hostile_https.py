@@ -27,6 +27,7 @@ asked for but not required.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -59,6 +60,11 @@ class Reply:
     ``bare_lf``: the head's lines end in LF alone, which clients must accept (RFC 9112 2.2).
     ``lost``: no answer at all: the request is read whole, then the connection is reset (the
     server took it and its answer was lost, or a backend died while working on it).
+    ``garble``: no answer either: the request is read whole, then bytes that are no TLS record
+    of this connection go out, and a FIN: ``"record"`` an application-data record of random
+    bytes (the client's TLS says ``bad_record_mac``), ``"plaintext"`` an HTTP answer in clear
+    (``wrong_version_number``) -- what a broken load balancer or middlebox in front of a server
+    that took the request does.
     """
 
     status: int = 200
@@ -73,6 +79,7 @@ class Reply:
     interim: tuple[int, ...] = ()
     bare_lf: bool = False
     lost: bool = False
+    garble: Literal["", "record", "plaintext"] = ""
 
     def blocks(self) -> Iterator[bytes]:
         if isinstance(self.body, bytes):
@@ -147,6 +154,13 @@ class ScriptedHTTPSServer(AcceptLoopServer):
         """Send ``reply``; True if the connection stays open for the next request."""
         if reply.lost:
             _reset(tls)
+            return False
+        if reply.garble:
+            # Around the TLS layer, on the socket beneath it: an SSL object would encrypt it.
+            forged = b"\x17\x03\x03\x00\x40" + os.urandom(64)
+            with contextlib.suppress(OSError):
+                os.write(tls.fileno(), forged if reply.garble == "record" else b"HTTP/1.1 200 OK\r\n\r\nnot TLS")
+                tls.shutdown(socket.SHUT_RDWR)
             return False
         eol = "\n" if reply.bare_lf else "\r\n"
         for status in reply.interim:
