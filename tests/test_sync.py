@@ -453,6 +453,23 @@ def test_sync_down_never_writes_through_what_the_local_walk_does_not_follow(
         assert actions[path] == ("skip", "not written: the destination has a link or other non-file there"), path
 
 
+def test_sync_down_never_removes_the_source_of_what_it_did_not_write(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """Review (session 26), H1: a file not written (under a linked folder, or a pipe's name) was
+    counted "unchanged", and --remove-source-files removed the server's file when the link's
+    target (or the pipe: 0 bytes) had its size: its content was then nowhere."""
+    inbox = _outbox_with_a_linked_folder_and_a_pipe(tmp_path)
+    make_tree(endpoint.root / "in", {"ok.csv": b"ok", "linked/a.csv": b"server", "pipe": b""})
+    code, out, err = run(capsys, "sync", "pp:/in", str(inbox), "--remove-source-files", "--json")
+    assert code == 0, err
+    assert tree(endpoint.root / "in") == {"linked/a.csv": b"server", "pipe": b""}
+    assert (tmp_path / "elsewhere" / "a.csv").read_bytes() == b"linked"
+    actions = {a["path"]: (a["reason"], a["source_removed"]) for a in json.loads(out)["actions"]}
+    assert actions["ok.csv"][1] is True
+    assert actions["linked/a.csv"][1] is not True and actions["pipe"][1] is not True
+
+
 @pytest.mark.timeout(60)
 def test_put_r_passes_over_a_pipe_and_a_linked_folder(
     capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path

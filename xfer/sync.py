@@ -379,11 +379,14 @@ def plan_sync(
 
     transfers: list[Action] = []
     skips: list[Action] = []
+    kept: list[Action] = []
     for path in sorted(p for p in source if wanted(p)):
         state = source[path]
         if _under(path, not_followed):
-            skips.append(Action("skip", path, "not written: the destination has a link or other non-file there",
-                                state.size))
+            # Kept, not "unchanged": the destination does not hold this file, so nothing may
+            # remove its source (--remove-source-files removed the only copy; review, H1).
+            kept.append(Action("skip", path, "not written: the destination has a link or other non-file there",
+                               state.size))
             continue
         there = destination.get(path)
         if there is None:
@@ -393,7 +396,6 @@ def plan_sync(
         (transfers if changed else skips).append(Action("transfer" if changed else "skip", path, reason, state.size))
     present = sorted(p for p in destination if wanted(p))
     deletes: list[Action] = []
-    kept: list[Action] = []
     # A destination that folds case or Unicode form (Windows, macOS, IIS, an FTP server on NTFS)
     # holds ``Report.CSV`` and the source's ``report.csv`` as one file, the one this run just
     # wrote: deleting the listed name would delete the copy (and with --remove-source-files the
@@ -1317,9 +1319,12 @@ def remove_downloaded_together(
     for place, (remote, local, size, listed, *_) in enumerate(files):
         try:
             with local_errors(local, "reading"):
-                copy = local.stat()
+                copy = local.lstat()  # the download's own file, never what a link there points at
         except LocalError as exc:  # (moved on already, say): this file's source stays, not the others'
             failures[place] = source_kept(remote, exc.message)
+            continue
+        if not stat.S_ISREG(copy.st_mode):
+            failures[place] = source_kept(remote, f"{local} is not the regular file the download wrote")
             continue
         if copy.st_ino:  # (0: a file system whose numbers identify nothing)
             copies.setdefault((copy.st_dev, copy.st_ino), []).append(place)
