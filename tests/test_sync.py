@@ -18,7 +18,7 @@ import pytest
 import tomli_w
 
 from xfer.errors import ExitCode
-from xfer.sync import SYNC_KEYS
+from xfer.sync import NEWER_COPY, SYNC_KEYS
 from xfer.testing import serve
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.pki import TestPKI
@@ -514,6 +514,27 @@ def test_kept_files_are_not_taken_for_unchanged_ones_by_remove_source_files(
     assert sorted(os.listdir(local)) == ["pipe"]  # the unchanged ok.csv left the source; the pipe stays
     result = json.loads(out)
     assert (result["skipped"], result["kept"], result["deleted"], result["sources_removed"]) == (1, 1, 1, 1)
+
+
+def test_remove_source_files_keeps_a_source_whose_server_copy_is_only_newer(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """Review (session 26), H2: a server copy of the same size, an hour newer (a partner's own
+    file), was "same size and time", and the local file, never sent, was removed: its bytes were
+    then nowhere.  Newer is still no reason to send (servers that stamp their own times), but it
+    proves nothing either: the plan says so, and the source stays."""
+    local = tmp_path / "outbox"
+    make_tree(local, {"report.csv": b"MY-NEW-ROWS\n"}, age=3600)
+    make_tree(local, {"ok.csv": b"ok"})
+    make_tree(endpoint.root / "in", {"report.csv": b"partner-old\n"}, age=60)
+    make_tree(endpoint.root / "in", {"ok.csv": b"ok"})
+    code, out, err = run(capsys, "sync", str(local), "pp:/in", "--remove-source-files", "--json")
+    assert code == ExitCode.INTEGRITY, err
+    assert "kept the source report.csv: the server's copy is newer, of the same size, but not proven" in err
+    assert sorted(os.listdir(local)) == ["report.csv"]  # ok.csv, the same, left
+    assert tree(endpoint.root / "in") == {"report.csv": b"partner-old\n", "ok.csv": b"ok"}
+    reasons = {a["path"]: a["reason"] for a in json.loads(out)["actions"]}
+    assert reasons["report.csv"] == NEWER_COPY and reasons["ok.csv"] == "same size and time"
 
 
 def test_sync_up_keeps_the_remote_file_of_a_local_link_to_nothing(

@@ -152,6 +152,11 @@ class FileState:
 ZONE_SPREAD = 14 * 3600.0
 
 
+#: The reason of a skip that rests on the destination's copy being newer (``newer_is_unchanged``):
+#: no proof that it holds the source's bytes, so its source is never removed for it.
+NEWER_COPY = "same size, the destination's copy is newer (its server stamps its own times on upload)"
+
+
 @dataclass(frozen=True)
 class Compare:
     """How "unchanged" is decided for a file on both sides (:func:`plan_sync` says the rules).
@@ -224,8 +229,10 @@ def remote_digest(entry: Entry) -> tuple[str, str] | None:
     return None
 
 
-def _same_time(source: FileState, destination: FileState, compare: Compare) -> bool:
-    """Whether the two times may be one, each widened by what its listing could not say.
+def _same_time(source: FileState, destination: FileState, compare: Compare) -> Literal["same", "newer", "differs"]:
+    """``"same"`` if the two times may be one, each widened by what its listing could not say;
+    ``"newer"`` if they may not, but ``compare.newer_is_unchanged`` and the destination is surely
+    not older; else ``"differs"``.
 
     A side that keeps whole seconds (SFTP v3, FTP ``MFMT``/``MDTM``/``MLSD``, HTTP dates) stored
     ``17`` for a local ``17.25``: a time without a fraction on either side compares both at whole
@@ -240,11 +247,11 @@ def _same_time(source: FileState, destination: FileState, compare: Compare) -> b
     src_low, src_high = _bounds(src, source)
     dst_low, dst_high = _bounds(dst, destination)
     if src_low - window <= dst_high and dst_low - window <= src_high:
-        return True
+        return "same"
     # A destination that stamps its own time on upload: unchanged only if it is not older however
     # its uncertainty falls.  (A time in an unknown zone is not taken as newer on the chance the
     # server is east of UTC: a later same-size edit would be missed for as many hours.)
-    return compare.newer_is_unchanged and dst_low + window >= src_high
+    return "newer" if compare.newer_is_unchanged and dst_low + window >= src_high else "differs"
 
 
 def _bounds(time: float, state: FileState) -> tuple[float, float]:
@@ -313,8 +320,11 @@ def _compare(
         # Same size is not "unchanged" on its own (a partner's same-size update of a daily file):
         # with no time to tell, the file is sent again; --size-only says sizes are enough.
         return True, "same size, but no time to compare"
-    if not _same_time(source, destination, compare):
+    verdict = _same_time(source, destination, compare)
+    if verdict == "differs":
         return True, "time differs"
+    if verdict == "newer":
+        return False, NEWER_COPY
     if not (source.zone_known and destination.zone_known):
         # The price of not knowing the zone: a same-size change within it is not seen.  Said in
         # the reason, so the plan shows it; --checksum is the way out (README).
@@ -1251,6 +1261,12 @@ class _Runner:
         if self.upload:
             for action in skipped:
                 try:
+                    if action.reason == NEWER_COPY:
+                        # Same size and newer is all that is known of it: a partner's own same-size
+                        # file there would be taken for this one, and this the last copy (review, H2).
+                        raise source_kept(action.path, "the server's copy is newer, of the same size, but not "
+                                          "proven to be this file").copy_with(
+                            hint="--checksum compares their contents; or change the file's time to send it again")
                     self._remove_uploaded(self.remote, action.path, action.size or 0, None)
                 except XferError as exc:
                     if not own_failure(exc):
