@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 import xfer.client
 from tests.helpers import one_error, run
@@ -31,6 +32,7 @@ from xfer.errors import (
     RemoteNotFound,
     RemotePermissionDenied,
 )
+from xfer.testing import serve
 from xfer.testing.pki import TestPKI
 from xfer.testing.webdav_server import RecordedRequest, Reply, WebDAVServer
 from xfer.tls import XferSSLContext
@@ -722,3 +724,74 @@ def test_a_ranged_upload_whose_pieces_all_arrived_before_a_failed_move_is_moved_
     assert result.attempts == 2 and len(moves) == 2
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert puts_after_first_move  # (sent once, in the first try)
+
+
+# -- a resourcetype the server failed to give (review, session 26, H3) ------------------------------------
+
+
+def _kind_refused_for(root: Path, folder: str) -> Intercept:
+    """PROPFIND answered from ``root``, except that ``folder``'s resourcetype comes in a failed
+    propstat (HTTP 500), as a server does when that one property could not be read."""
+
+    def entry(path: Path) -> str:
+        href = "/" + urllib.parse.quote(path.relative_to(root).as_posix()) + ("/" if path.is_dir() else "")
+        if path == root / folder.strip("/"):
+            return (f"<D:response><D:href>{href}</D:href>"
+                    "<D:propstat><D:prop><D:getlastmodified>Tue, 01 Dec 2026 05:00:00 GMT</D:getlastmodified>"
+                    "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
+                    "<D:propstat><D:prop><D:resourcetype/></D:prop>"
+                    "<D:status>HTTP/1.1 500 Internal Server Error</D:status></D:propstat></D:response>")
+        return _member(href, collection=path.is_dir(), size=None if path.is_dir() else path.stat().st_size)
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        target = root / request.path.strip("/")
+        if request.method != "PROPFIND" or not target.exists():
+            return None
+        members = sorted(target.iterdir()) if target.is_dir() and request.headers.get("Depth") != "0" else []
+        return Reply(207, _multistatus(*(entry(path) for path in [target, *members])))
+
+    return intercept
+
+
+def test_a_resource_of_unknown_kind_is_listed_as_neither_and_not_removed_as_a_file(
+    pki: TestPKI, tmp_path: Path, client_context: ContextFactory
+) -> None:
+    # Before: read as a file; rm sent a DELETE, which removed the collection and all in it.
+    root = tmp_path / "served"
+    (root / "in" / "archive").mkdir(parents=True)
+    (root / "in" / "archive" / "keep.csv").write_bytes(b"keep")
+    (root / "in" / "ok.csv").write_bytes(b"ok")
+    with WebDAVServer(pki, root=root, intercept=_kind_refused_for(root, "/in/archive")) as srv, \
+            srv.adapter(client_context()) as remote:
+        kinds = {entry.name: entry.type for entry in remote.ls("/in")}
+        assert kinds == {"archive": "other", "ok.csv": "file"}
+        with pytest.raises(RemoteError, match="cannot tell whether /in/archive is a file or a folder"):
+            remote.rm("/in/archive")
+        assert (root / "in" / "archive" / "keep.csv").read_bytes() == b"keep"
+        remote.rm("/in/ok.csv")
+    [delete] = [r for r in srv.requests if r.method == "DELETE"]
+    assert delete.headers.get("Depth") == "0"  # a collection there since the look would be refused
+
+
+def test_sync_delete_passes_over_a_resource_of_unknown_kind(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reviewer's case: "1 deleted" (the whole archive, 50 files) past --max-delete 1 and
+    # --exclude 'archive/*', exit 0.
+    root = tmp_path / "served"
+    for number in range(5):
+        (root / "in" / "archive").mkdir(parents=True, exist_ok=True)
+        (root / "in" / "archive" / f"{number}.csv").write_bytes(b"old")
+    (root / "in" / "ok.csv").write_bytes(b"ok")
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    (outbox / "ok.csv").write_bytes(b"ok")
+    with serve("davs", pki, root=root, name="pp", intercept=_kind_refused_for(root, "/in/archive")) as served:
+        (tmp_path / "profiles").mkdir()
+        (tmp_path / "profiles" / "pp.toml").write_text(tomli_w.dumps(served.profile.to_toml()))
+        monkeypatch.setenv("XFER_PROFILE_PATH", str(tmp_path / "profiles"))
+        code, _, err = run(capsys, "sync", str(outbox), "pp:/in", "--delete", "--max-delete", "1",
+                           "--exclude", "archive/*")
+    assert code == 0, err
+    assert sorted(os.listdir(root / "in" / "archive")) == [f"{n}.csv" for n in range(5)]
+    assert "did not say whether it is a file or a folder" in err

@@ -1070,7 +1070,8 @@ def remote_tree(
             refused, unaddressable = entry.extra.get("refused"), entry.extra.get("unaddressable")
             _log.warning("skipped %s: %s", ascii(path) if unaddressable else path,
                          f"the server lists it but does not describe it to us ({refused})" if refused
-                         else unaddressable or f"the server lists it as a {entry.type}, neither a file nor a folder")
+                         else unaddressable or entry.extra.get("undescribed")
+                         or f"the server lists it as a {entry.type}, neither a file nor a folder")
             if passed_over is not None:
                 passed_over.append("/".join((*names, entry.name)))
 

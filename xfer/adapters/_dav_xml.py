@@ -99,6 +99,9 @@ class DAVResource:
     #: ``scheme://host[:port]`` when the href was an absolute URL (None for a path): whose it is
     #: is the caller's call (a proxy may name the server by another host, consistently).
     authority: str | None = None
+    #: False when the server refused to say the ``resourcetype`` (a failed propstat named it):
+    #: then ``is_collection`` False means "not known", never "a file".
+    kind_known: bool = True
 
     @property
     def name(self) -> str:
@@ -271,11 +274,14 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
     status = status_code(item.findtext(f"{_DAV}status"))
     props: dict[str, ET.Element] = {}
     failures: list[int] = []
+    refused: set[str] = set()  # properties named in a failed propstat
     propstats = list(item.iter(f"{_DAV}propstat"))
     for propstat in propstats:
         code = status_code(propstat.findtext(f"{_DAV}status"))
         if code is not None and not 200 <= code < 300:
             failures.append(code)  # e.g. 404 for getcontentlength on a collection: the property is absent
+            failed = propstat.find(f"{_DAV}prop")
+            refused.update(child.tag for child in (failed if failed is not None else ()))
             continue
         prop = propstat.find(f"{_DAV}prop")
         for child in prop if prop is not None else ():
@@ -284,6 +290,9 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
         status = 200 if props or not propstats else _all_failed(failures)
     kind = props.get(f"{_DAV}resourcetype")
     is_collection = kind is not None and kind.find(f"{_DAV}collection") is not None
+    # A resourcetype the server failed to give (a 500 for it alone) says nothing: read as "a
+    # file", a collection was removed whole by a DELETE meant for one file (review, H3).
+    kind_known = kind is not None or f"{_DAV}resourcetype" not in refused
     return DAVResource(
         path=path,
         is_collection=is_collection,
@@ -293,6 +302,7 @@ def _resource(item: ET.Element, request_url: str) -> DAVResource:
         content_type=_text(props, "getcontenttype"),
         status=status,
         authority=authority.group(0) if authority else None,
+        kind_known=kind_known,
     )
 
 

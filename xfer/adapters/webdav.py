@@ -480,10 +480,14 @@ class WebDAVAdapter(Adapter):
             for key, value in (("etag", resource.etag), ("content_type", resource.content_type))
             if value is not None
         }
+        if not resource.kind_known:
+            # Neither file nor folder as far as we know: get -r and sync pass over it with a word;
+            # taken for a file, sync --delete removed a whole collection (review, H3).
+            extra["undescribed"] = "the server did not say whether it is a file or a folder"
         return Entry(
             name=posixpath.basename(path),
             path=path,
-            type="directory" if resource.is_collection else "file",
+            type="directory" if resource.is_collection else "file" if resource.kind_known else "other",
             size=resource.size,
             modified=resource.modified,
             extra=extra,
@@ -648,8 +652,18 @@ class WebDAVAdapter(Adapter):
                 f"{self.settings.server}: {path} is a folder with {len(members)} entr"
                 f"{'y' if len(members) == 1 else 'ies'} in it; nothing was removed"
             )
-        # DELETE on a collection removes it with its members (RFC 4918 9.6.1).
-        reply = self._dav("clean", path, folder=itself.is_collection)
+        if not itself.kind_known and not recursive:
+            raise RemoteError(
+                f"{self.settings.server}: cannot tell whether {path} is a file or a folder (the server did not "
+                "give its resourcetype); nothing was removed",
+                hint="xfer rm -r removes it, and everything in it if it is a folder",
+                server=self.settings.server, path=path,
+            )
+        # DELETE on a collection removes it with its members (RFC 4918 9.6.1).  A file's goes
+        # with Depth: 0, which servers refuse on a collection (Apache, nginx, wsgidav: 400): a
+        # folder that came to be there since the look is not removed whole.
+        depth_zero = () if recursive or itself.is_collection else ("Depth: 0",)
+        reply = self._dav("clean", path, folder=itself.is_collection, headers=depth_zero)
         self._forget(path)
         self._done(reply, path, "clean")
 
