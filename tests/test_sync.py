@@ -21,10 +21,11 @@ from xfer.errors import ExitCode
 from xfer.sync import NEWER_COPY, SYNC_KEYS
 from xfer.testing import serve
 from xfer.testing.endpoints import Endpoint
+from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.transfer import is_temporary
 
-from .helpers import one_error, run
+from .helpers import one_error, run, save_ftps_profile
 
 PROTOCOLS = ["ftpes", "davs", "https"]
 
@@ -149,6 +150,24 @@ def test_dry_run_changes_nothing_on_either_side(
     assert "would delete old.csv" in out and "would send sub/c.csv" in out
     assert "dry run, nothing changed" in err
     assert snapshot(local) == before_local and snapshot(endpoint.root) == before_remote
+
+
+def test_dry_run_names_the_sources_it_would_remove(
+    capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
+) -> None:
+    """Review (session 26), M1: with --remove-source-files the dry run said "0 to transfer, 2
+    unchanged", and the real run removed both local files under "up to date ... (listing only)"."""
+    local = tmp_path / "outbox"
+    make_tree(local, {"a.csv": b"a", "b.csv": b"b"})
+    make_tree(endpoint.root / "in", {"a.csv": b"a", "b.csv": b"b"})
+    code, out, err = run(capsys, "sync", str(local), "pp:/in", "--dry-run", "--remove-source-files")
+    assert code == 0, err
+    assert "would remove the source a.csv" in out and "would remove the source b.csv" in out
+    assert "2 unchanged, 0 to delete, 2 source files to remove" in err
+    assert sorted(os.listdir(local)) == ["a.csv", "b.csv"]
+    code, _, err = run(capsys, "sync", str(local), "pp:/in", "--remove-source-files")
+    assert code == 0, err
+    assert os.listdir(local) == [] and "listing only" not in err and "2 source files removed" in err
 
 
 def test_delete_runs_after_the_transfers_and_keeps_its_limits(
@@ -587,3 +606,40 @@ def test_a_file_against_a_folder_of_its_name_is_the_file_systems_error_not_a_usa
         assert code == (ExitCode.REMOTE if upload else ExitCode.ERROR), err
         one_error(err, "clash is a file in the source and a folder in the destination; nothing was changed")
         assert (snapshot(local), snapshot(served.root)) == before
+
+
+@contextlib.contextmanager
+def _listing_links_as_pp(protocol: str, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                         ) -> Iterator[FakeFTPSServer | Endpoint]:
+    """A server whose listing shows links as links, as the profile ``pp``: OpenSSH's READDIR, or
+    FTP LIST as vsftpd writes it (pyftpdlib's MLSD shows a link as what it points to)."""
+    if protocol == "sftp":
+        with served_as_pp("sftp", pki, tmp_path, monkeypatch) as served:
+            yield served
+        return
+    with FakeFTPSServer(pki, root=tmp_path / "served", mlst=False, list_links=True) as fake:
+        save_ftps_profile(fake, pki, tmp_path / "profiles", monkeypatch, name="pp")  # type: ignore[arg-type]
+        yield fake
+
+
+@pytest.mark.parametrize("protocol", ["ftpes-list"])
+def test_sync_never_goes_through_a_link_to_a_folder_on_the_server(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    """Review (session 26), H4: the remote walk followed /in/shared -> /archive, which the local
+    walk would not do on its side: sync up --delete deleted /archive's files, outside /in, and
+    sync down --remove-source-files removed them from the server.  Passed over, with a word."""
+    with _listing_links_as_pp(protocol, pki, tmp_path, monkeypatch) as served:
+        outbox = tmp_path / "outbox"
+        make_tree(outbox, {"ok.csv": b"ok", "shared/new.csv": b"new"})
+        make_tree(served.root / "in", {"ok.csv": b"ok"})
+        make_tree(served.root / "archive", {"contract.pdf": b"the only copy"})
+        os.symlink(served.root / "archive", served.root / "in" / "shared")
+        code, _, err = run(capsys, "sync", str(outbox), "pp:/in", "--delete", "--force")
+        assert code == 0, err
+        assert tree(served.root / "archive") == {"contract.pdf": b"the only copy"}  # nor new.csv written into it
+        assert "skipped /in/shared: a link to a folder on the server, not followed" in err
+        code, _, err = run(capsys, "sync", "pp:/in", str(tmp_path / "inbox"), "--remove-source-files")
+        assert code == 0, err
+        assert tree(served.root / "archive") == {"contract.pdf": b"the only copy"}
+        assert tree(tmp_path / "inbox") == {"ok.csv": b"ok"}

@@ -1013,13 +1013,15 @@ def _drained(entries: list[Entry]) -> Iterator[Entry]:
 
 
 def remote_tree(
-    remote: Adapter, folder: str, max_depth: int, passed_over: list[str] | None = None
+    remote: Adapter, folder: str, max_depth: int, passed_over: list[str] | None = None, *, links: bool = True
 ) -> Iterator[tuple[ListedPath, tuple[str, ...], Entry]]:
     """Every folder and file under remote ``folder``, depth first, sorted: (path, names below ``folder``, entry).
 
     xfer's own working files (:func:`~xfer.transfer.is_temporary`) are left out.  So are, with a
     warning, names no remote path can hold and entries that are neither file nor folder; their
     paths below ``folder`` are added to ``passed_over`` (a sync must not take them for absent).
+    Without ``links``, so is a folder the listing shows through a link (``extra["link"]``), as
+    ``xfer sync``'s local walk passes over a local one: its deletions and moves stay in the tree.
 
     Walked with an explicit stack, not recursion: a listing decides how deep this goes, and
     a server that shows an endless tree must meet the ``max_depth`` limit, not Python's.
@@ -1046,6 +1048,12 @@ def remote_tree(
             continue
         _refuse_unsafe_name(remote, entry.name, current)
         path = ListedPath(posixpath.join(current, entry.name))  # a listed name: a backslash is part of it
+        if entry.is_dir and not links and "link" in entry.extra:
+            # /in/shared -> /archive: sync up --delete deleted /archive's files (review, H4).
+            _log.warning("skipped %s: a link to a folder on the server, not followed (nor is a local one)", path)
+            if passed_over is not None:
+                passed_over.append("/".join((*names, entry.name)))
+            continue
         if entry.is_dir:
             if depth >= max_depth:
                 raise RemoteError(

@@ -493,6 +493,17 @@ class SyncResult:
     failed: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     error: XferError | None = None
+    #: ``--remove-source-files`` was asked: each source copied, or already there, leaves its side.
+    remove_source: bool = False
+
+    @property
+    def sources_to_remove(self) -> list[str]:
+        """With :attr:`remove_source`, the sources the plan would remove once their copies are
+        proven: every file sent, and every one already there (but not one only newer there)."""
+        if not self.remove_source:
+            return []
+        skipped = (a.path for a in self.plan.skips if a.size is not None and a.reason != NEWER_COPY)
+        return [*(a.path for a in self.plan.transfers), *skipped]
 
     @property
     def results(self) -> list[TransferResult]:
@@ -582,7 +593,7 @@ def _remote_files(
     files: dict[str, FileState] = {}
     folders: set[str] = set()
     try:
-        for _path, names, entry in remote_tree(remote, folder, max_depth, passed_over):
+        for _path, names, entry in remote_tree(remote, folder, max_depth, passed_over, links=False):
             relative = "/".join(names)
             if entry.is_dir:
                 folders.add(relative)
@@ -988,7 +999,7 @@ def sync(
         direction="put" if upload else "get",
         source=str(folder) if upload else shown_remote,
         destination=shown_remote if upload else str(folder),
-        plan=plan, dry_run=dry_run,
+        plan=plan, dry_run=dry_run, remove_source=remove_source,
     )
     if delete:
         try:

@@ -10,6 +10,7 @@ The package docstring (:mod:`xfer.adapters.ftps`) lists the rules every verb kee
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import ftplib
 import posixpath
@@ -850,12 +851,11 @@ class FTPSAdapter(Adapter):
         "link": a ``get -r`` or a glob, which take files and folders, passed over a linked
         file without a word.  The server follows the link for CWD/SIZE/MDTM (or MLST).  A
         link to nothing stays a link.  ``rm -r`` lists without this (``_list_entries``): a
-        link is removed, never gone through.
+        link is removed, never gone through.  A followed link says so in its ``extra["link"]``
+        (its target, if the listing gave one): ``xfer sync`` does not go through one.
         """
-        return [
-            (self._stat(ftp, entry.path) or entry) if entry.type == "link" else entry
-            for entry in entries
-        ]
+        return [_through_link(entry, self._stat(ftp, entry.path)) if entry.type == "link" else entry
+                for entry in entries]
 
     def _info(self, path: str) -> Entry:
         def work(ftp: FTPSConnection) -> Entry:
@@ -1800,3 +1800,12 @@ def _named(entries: list[Entry], name: str) -> list[Entry]:
     """The entries listed as ``name`` (with ``?`` for each control character, as vsftpd prints it)."""
     printed = CONTROL_CHARACTER.sub("?", name)
     return [entry for entry in entries if entry.name in (name, printed)]
+
+
+def _through_link(link: Entry, target: Entry | None) -> Entry:
+    """What ``link`` points to (``target``, as the server stated it) under the link's own name and
+    path, marked ``extra["link"]``; the link itself when it points nowhere."""
+    if target is None:
+        return link
+    return dataclasses.replace(target, name=link.name, path=link.path,
+                               extra={**target.extra, "link": link.extra.get("target", "")})
