@@ -1328,3 +1328,26 @@ def test_an_answer_broken_after_the_whole_message_is_delivery_unknown(
     message = caught.value.message
     assert "after the whole message was sent" in message and "delivery unknown" in message
     assert "not delivered" not in message and "safe to resend" not in message
+
+
+@pytest.mark.parametrize(("field", "status"), [("Failure", "failed"), ("Error", "error")])
+def test_processed_beside_a_failure_or_error_field_is_a_rejection(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path, field: str, status: str
+) -> None:
+    # Review (session 26), M3: "processed" with RFC 3798's "Failure: content could not be stored"
+    # beside it was a confirmed delivery, exit 0, even with --checksum.
+    partner = Identity.load(pki.partner_p12, pki.password)
+
+    def hook(received: Received, headers: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        return build_mdn(original_message_id=received.message_id or "", our_as2_id="XFERPARTNER",
+                         partner_as2_id="XFERCLIENT", disposition="processed", mic=received.mic,
+                         mic_algorithm=received.mic_algorithm, signer=partner,
+                         report_fields=[(field, "content could not be stored")])
+
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=hook) as srv, connect(srv) as remote:
+        with pytest.raises(RemoteError) as caught:
+            remote.put_file(invoice, "/")
+    assert "rejected AS2 message" in caught.value.message
+    assert f"processed ({field.lower()}: content could not be stored)" in caught.value.message
+    [record] = stored(data_dir)
+    assert record["status"] == "rejected" and record["mdn_status"] == status

@@ -456,6 +456,11 @@ def test_unknown_mic_algorithm_fails_the_check(identity: Identity, partner: Iden
             ("error", "authentication-failed"),
         ),
         ("automatic-action/MDN-sent-automatically; processed; deleted", ("failed", "processed;deleted")),
+        # Review (session 26), L1: an unclosed comment hid the error modifier ("processed").
+        (
+            "automatic-action/MDN-sent-automatically; processed (/error: authentication-failed",
+            ("failed", "automatic-action/MDN-sent-automatically; processed (/error: authentication-failed"),
+        ),
     ],
 )
 def test_dispositions(disposition: str, expected: tuple[str, str | None]) -> None:

@@ -660,6 +660,8 @@ class AS2Adapter(Adapter):
         detail = (mdn.detail or "").strip()
         modifier = detail.lower().split(":")[0].strip()
         said = mdn.disposition.split(";", 1)[-1].strip()
+        if detail and detail.lower() not in said.lower():  # a Failure or Error field beside "processed"
+            said += f" ({detail})"
         unsigned = " (unsigned receipt)" if self.mdn_mode == "signed-sync" and not mdn.signed else ""
         text = f"{self.settings.server} rejected AS2 message {message.message_id}: {said}{unsigned}"
         error_class: type[XferError] = IntegrityError if modifier in INTEGRITY_DISPOSITIONS else RemoteError

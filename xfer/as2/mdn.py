@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -78,7 +78,11 @@ def parse_disposition(value: str) -> tuple[MDNStatus, str | None]:
     Case-insensitive; RFC 5322 comments (``processed (no errors)``) and an empty last field
     (``processed;``) are ignored; a disposition xfer does not recognise counts as ``failed``.
     """
-    fields = [part.strip() for part in _without_comments(value).split(";")]
+    bare = _without_comments(value)
+    if bare is None:
+        # An unclosed "(" hid the rest, "/error: ..." with it (review, session 26, L1): unreadable.
+        return "failed", value.strip() or None
+    fields = [part.strip() for part in bare.split(";")]
     fields = [part for part in fields if part]
     action = ";".join(fields[1:]) if len(fields) > 1 else "".join(fields)
     kind, _, modifier = action.partition("/")
@@ -95,8 +99,9 @@ def parse_disposition(value: str) -> tuple[MDNStatus, str | None]:
     return "failed", text or modifier.strip()
 
 
-def _without_comments(value: str) -> str:
-    """``value`` without its RFC 5322 comments: parentheses, nested, with quoted-pairs inside."""
+def _without_comments(value: str) -> str | None:
+    """``value`` without its RFC 5322 comments: parentheses, nested, with quoted-pairs inside;
+    None if a comment is never closed."""
     out: list[str] = []
     depth = 0
     escaped = False
@@ -111,7 +116,7 @@ def _without_comments(value: str) -> str:
             depth -= 1
         elif not depth:
             out.append(char)
-    return "".join(out)
+    return None if depth else "".join(out)
 
 
 def parse_received_mic(value: str) -> tuple[str, str | None]:
@@ -229,6 +234,12 @@ def _parse_mdn(headers: Mapping[str, str], body: bytes, *, partner_certificate: 
         raise IntegrityError("the MDN has no message/disposition-notification part with a Disposition")
 
     status, detail = parse_disposition(fields["disposition"])
+    outcomes: tuple[tuple[str, MDNStatus], ...] = (("failure", "failed"), ("error", "error"))
+    for report_field, outcome in outcomes:
+        # RFC 3798 §3.2.7-8: a receipt may say "processed" and carry a Failure or Error field
+        # beside it; what failed decides (review, session 26, M3: it was success).
+        if report_field in fields and status in ("processed", "warning"):
+            status, detail = outcome, f"{report_field}: {fields[report_field].strip()}"
     mic = mic_algorithm = None
     if "received-content-mic" in fields:
         mic, mic_algorithm = parse_received_mic(fields["received-content-mic"])
@@ -358,13 +369,15 @@ def build_mdn(
     signing_digest: str = "sha256",
     text: str | None = None,
     domain: str | None = None,
+    report_fields: Sequence[tuple[str, str]] = (),
 ) -> tuple[dict[str, str], bytes]:
     """Write an MDN; return ``(http_headers, body)``.
 
     ``disposition`` is the part after ``automatic-action/MDN-sent-automatically;`` (e.g.
     ``processed``, ``processed/warning: duplicate-document``,
-    ``processed/error: decryption-failed``).  With ``signer`` the report is wrapped in
-    ``multipart/signed`` with a detached CMS signature using ``signing_digest``.
+    ``processed/error: decryption-failed``).  ``report_fields`` go after the MIC: RFC 3798's
+    ``Failure``, ``Error`` or ``Warning`` with their text.  With ``signer`` the report is wrapped
+    in ``multipart/signed`` with a detached CMS signature using ``signing_digest``.
     """
     report_lines = [
         ("Reporting-UA", "xfer"),
@@ -375,6 +388,7 @@ def build_mdn(
     ]
     if mic is not None and mic_algorithm is not None:
         report_lines.append(("Received-Content-MIC", f"{mic}, {micalg_name(mic_algorithm)}"))
+    report_lines.extend(report_fields)
     if text is None:
         text = (
             f"The AS2 message {original_message_id} has been received and processed."
