@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import datetime
 import json
 import os
 import socket
@@ -1351,3 +1352,33 @@ def test_processed_beside_a_failure_or_error_field_is_a_rejection(
     assert f"processed ({field.lower()}: content could not be stored)" in caught.value.message
     [record] = stored(data_dir)
     assert record["status"] == "rejected" and record["mdn_status"] == status
+
+
+def test_a_receipt_signed_with_a_1024_bit_key_is_no_proof(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Review (session 26), M1: a receipt signed by an RSA-1024 partner_mdn_cert was confirmed,
+    # verified "sha256", with --checksum and no warning.
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak-mdn")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=300)).sign(key, hashes.SHA256()))
+    pem = tmp_path / "weak-mdn.pem"
+    pem.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    signer: Any = SimpleNamespace(key=key, certificate=certificate, chain=[])  # build_mdn reads these
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_forged(signer)) as srv:
+        with connect(srv, partner_mdn_cert=str(pem)) as remote, pytest.raises(IntegrityError) as caught:
+            remote.put_file(invoice, "/")
+    assert "signed with a certificate that has a 1024-bit RSA key" in caught.value.message
+    [record] = stored(data_dir)
+    assert record["status"] == "unverified" and record["mdn_signed"] is False
+    with AS2Server(pki, root=tmp_path / "in2", mdn_hook=_forged(signer)) as srv:
+        with connect(srv, partner_mdn_cert=str(pem), mdn="unsigned-sync") as remote:
+            result = remote.put_file(invoice, "/")
+    assert result.details["status"] == "confirmed" and result.verified == "none"  # unsigned asked: no proof

@@ -306,20 +306,24 @@ def _partner_pem(folder: Path, name: str, *, days: tuple[int, int], key_encipher
     return path
 
 
-def test_expired_partner_certificate_is_a_warning(
+def test_expired_partner_certificate_is_a_warning_and_its_signed_receipt_no_proof(
     capsys: pytest.CaptureFixture[str], dirs: Path, pki: TestPKI, tmp_path: Path, invoice: Path
 ) -> None:
-    # The reviewer's case: a partner certificate expired for years was used without a word.
+    # The reviewer's case: a partner certificate expired for years was used without a word.  The
+    # message goes (the partner may still decrypt), but a receipt signed with that certificate is
+    # no proof (review, session 26, M1: it was "confirmed", exit 0, even with --checksum).
     from xfer.identity import Identity
 
     expired = Identity.load(pki.client_expired_p12, pki.password)  # the partner's, still in use
     with AS2Server(pki, root=tmp_path / "in", identity=expired) as srv:
         write_profile(dirs, pki, srv, partner_cert=str(pki.client_expired_cert))
         code, _, err = run(capsys, "put", str(invoice), "partner:")
-    assert code == 0, err  # the receipt says whether the partner could still decrypt
+    assert code == ExitCode.INTEGRITY, err
+    assert (tmp_path / "in" / invoice.name).read_bytes() == invoice.read_bytes()  # delivered, unproven
     [line] = [x for x in err.splitlines() if x.startswith("xfer: warning:")]
     assert "AS2 partner certificate CN=" in line and f"({pki.client_expired_cert}) expired on " in line
     assert f"{expired.not_after:%Y-%m-%d}" in line and "ask for their current certificate" in line
+    assert f"is signed with a certificate that expired on {expired.not_after:%Y-%m-%d}" in one_error(err)
 
 
 def test_not_yet_valid_partner_certificate_is_a_warning(

@@ -59,7 +59,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from ..as2 import message as as2_message
-from ..as2.cms import SignatureMismatch
+from ..as2.cms import SignatureMismatch, certificate_weakness
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
@@ -541,8 +541,22 @@ class AS2Adapter(Adapter):
             mdn = self._parse_receipt(headers, body)
         except IntegrityError as exc:
             self._unverified(receipt, exc)
-        self._record_mdn(receipt, mdn)
         negative = mdn.status in ("error", "failed")
+        signer = self.mdn_certificate if mdn.signature_verified else None
+        weakness = certificate_weakness(signer) if signer is not None else None
+        if weakness is not None:
+            # A signature by an expired or 1024-bit certificate proves nothing (review, session
+            # 26, M1): recorded as unsigned, and where a signed receipt was asked, refused.
+            mdn = dataclasses.replace(mdn, signature_verified=False)
+            if self.mdn_mode == "signed-sync" and not negative:
+                self._record_mdn(receipt, mdn)
+                self._unverified(receipt, IntegrityError(
+                    f"the partner's receipt for {message.message_id} is signed with a certificate that {weakness}: "
+                    "its signature proves nothing; the message was sent",
+                    hint="ask the partner for its current certificate (partner_mdn_cert, or partner_cert), and "
+                    f"whether it processed {message.message_id}",
+                ))
+        self._record_mdn(receipt, mdn)
         duplicate = _is_duplicate(mdn)
         try:
             # A negative receipt is reported as such even when unsigned: it can only make a

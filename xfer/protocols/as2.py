@@ -7,7 +7,6 @@ certificate, so the adapter receives objects, not file names.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -122,10 +121,12 @@ def _from_mapping(options: Mapping[str, Any]) -> AS2Options:
 def _check_partner(
     certificate: x509.Certificate, path: Any, *, encrypt: str, warn: Callable[[str], None] | None
 ) -> None:
-    """Refuse a partner certificate that may not encrypt when we encrypt; warn when it is out of date.
+    """Refuse a partner certificate that may not encrypt when we encrypt; warn when it is out of
+    date or its key too small (:func:`~xfer.as2.cms.certificate_weakness`).
 
-    An expired certificate is only a warning: partners often keep decrypting with the old key
-    while a renewal is under way, and the receipt still says whether it worked.
+    Only a warning: partners often keep decrypting with the old key while a renewal is under
+    way, and the receipt still says whether it worked (a receipt it signs is no proof, though:
+    :class:`~xfer.adapters.as2.AS2Adapter` refuses that one).
     """
     from cryptography import x509
 
@@ -141,14 +142,12 @@ def _check_partner(
                 "(its keyUsage lacks keyEncipherment)",
                 hint="ask the partner for their encryption certificate, or set encrypt = \"none\"",
             )
-    now = dt.datetime.now(dt.timezone.utc)
-    message = None
-    if now > certificate.not_valid_after_utc:
-        message = f"{name} expired on {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
-    elif now < certificate.not_valid_before_utc:
-        message = f"{name} is not valid before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
-    if message is not None:
-        message += "; the partner may refuse what is encrypted to it: ask for their current certificate"
+    from ..as2.cms import certificate_weakness
+
+    weakness = certificate_weakness(certificate)
+    if weakness is not None:
+        message = (f"{name} {weakness}; the partner may refuse what is encrypted to it, and receipts it "
+                   "signs prove nothing: ask for their current certificate")
         if warn is not None:
             warn(message)
         else:
