@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -1382,3 +1383,44 @@ def test_a_receipt_signed_with_a_1024_bit_key_is_no_proof(
         with connect(srv, partner_mdn_cert=str(pem), mdn="unsigned-sync") as remote:
             result = remote.put_file(invoice, "/")
     assert result.details["status"] == "confirmed" and result.verified == "none"  # unsigned asked: no proof
+
+
+def test_a_tls_alert_from_the_partner_after_the_message_is_a_refusal(
+    server: AS2Server, connect: Connect, invoice: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Review of session 26's fixes, M2: an alert the partner's TLS layer sent (internal_error) after
+    # the whole message went out was "delivery unknown" and sent three times.  Its TLS layer
+    # refused the connection: no request reached the AS2 server.  (No in-process server can send
+    # such an alert at will; the real path is the same class of error: TLS 1.3's certificate_required,
+    # test_no_client_certificate.)
+    alert = ssl.SSLError(1, "[SSL: TLSV1_ALERT_INTERNAL_ERROR] tlsv1 alert internal error")
+    alert.reason = "TLSV1_ALERT_INTERNAL_ERROR"
+    refused = TLSError(f"{server.server}: TLS failed: tlsv1_alert_internal_error")
+    refused.__cause__ = alert
+    posts: list[int] = []
+
+    with connect(server) as remote:
+        def post(url: str, *, data: Any, **kwargs: Any) -> Any:
+            for _ in data:  # the whole message goes out, then the alert comes
+                pass
+            posts.append(1)
+            raise refused
+
+        monkeypatch.setattr(remote.session, "post", post)
+        with pytest.raises(TLSError) as caught:
+            remote.put_file(invoice, "/")
+    assert posts == [1]  # not a network failure: not sent again
+    assert "not delivered" in caught.value.message and "tlsv1_alert_internal_error" in caught.value.message
+    assert stored(data_dir)[0]["status"] == "not-delivered"
+
+
+def test_a_receipt_whose_disposition_cannot_be_read_is_unverified_not_a_rejection(
+    pki: TestPKI, tmp_path: Path, connect: Connect, invoice: Path, data_dir: Path
+) -> None:
+    # Review of session 26's fixes, M4: "rejected" (exit 6), and a later failed resend would then
+    # have said "not delivered; safe to resend" although the partner had stored the file.
+    partner = Identity.load(pki.partner_p12, pki.password)
+    with AS2Server(pki, root=tmp_path / "in", mdn_hook=_answering("processed (no errors", signer=partner)) as srv:
+        with connect(srv) as remote, pytest.raises(IntegrityError, match="a comment is never closed"):
+            remote.put_file(invoice, "/")
+    assert stored(data_dir)[0]["status"] == "unverified"

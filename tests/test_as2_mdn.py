@@ -456,15 +456,17 @@ def test_unknown_mic_algorithm_fails_the_check(identity: Identity, partner: Iden
             ("error", "authentication-failed"),
         ),
         ("automatic-action/MDN-sent-automatically; processed; deleted", ("failed", "processed;deleted")),
-        # Review (session 26), L1: an unclosed comment hid the error modifier ("processed").
-        (
-            "automatic-action/MDN-sent-automatically; processed (/error: authentication-failed",
-            ("failed", "automatic-action/MDN-sent-automatically; processed (/error: authentication-failed"),
-        ),
     ],
 )
 def test_dispositions(disposition: str, expected: tuple[str, str | None]) -> None:
     assert parse_disposition(disposition) == expected
+
+
+def test_a_disposition_whose_comment_never_closes_cannot_be_read() -> None:
+    # Review (session 26), L1: the unclosed comment hid the error modifier ("processed"); then it
+    # was a rejection, though the partner may have processed it (review of the fix, M4).
+    with pytest.raises(IntegrityError, match=r"cannot be read \(a comment is never closed\)"):
+        parse_disposition("automatic-action/MDN-sent-automatically; processed (/error: authentication-failed")
 
 
 def test_notification_options() -> None:

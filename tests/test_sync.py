@@ -18,7 +18,7 @@ import pytest
 import tomli_w
 
 from xfer.errors import ExitCode
-from xfer.sync import NEWER_COPY, SYNC_KEYS
+from xfer.sync import NEWER_COPY, NEWER_COPY_SENT, SYNC_KEYS
 from xfer.testing import serve
 from xfer.testing.endpoints import Endpoint
 from xfer.testing.ftps_fake import FakeFTPSServer
@@ -470,6 +470,13 @@ def test_sync_down_never_writes_through_what_the_local_walk_does_not_follow(
     actions = {a["path"]: (a["action"], a["reason"]) for a in json.loads(out)["actions"]}
     for path in ("linked/a.csv", "pipe", "data.csv"):
         assert actions[path] == ("skip", "not written: the destination has a link or other non-file there"), path
+    # Said in words too (review of session 26's fixes, M5: only the JSON said it).
+    code, out, err = run(capsys, "sync", "pp:/in", str(inbox), "--dry-run")
+    assert code == 0, err
+    assert "would leave linked/a.csv  (not written: the destination has a link" in out
+    assert "3 left as they are" in err
+    code, _, err = run(capsys, "sync", "pp:/in", str(inbox))
+    assert code == 0 and "3 left as they are" in err, err
 
 
 def test_sync_down_never_removes_the_source_of_what_it_did_not_write(
@@ -535,25 +542,29 @@ def test_kept_files_are_not_taken_for_unchanged_ones_by_remove_source_files(
     assert (result["skipped"], result["kept"], result["deleted"], result["sources_removed"]) == (1, 1, 1, 1)
 
 
-def test_remove_source_files_keeps_a_source_whose_server_copy_is_only_newer(
+def test_remove_source_files_sends_again_a_file_whose_server_copy_is_only_newer(
     capsys: pytest.CaptureFixture[str], endpoint: Endpoint, tmp_path: Path
 ) -> None:
     """Review (session 26), H2: a server copy of the same size, an hour newer (a partner's own
     file), was "same size and time", and the local file, never sent, was removed: its bytes were
-    then nowhere.  Newer is still no reason to send (servers that stamp their own times), but it
-    proves nothing either: the plan says so, and the source stays."""
+    then nowhere.  Newer is still no reason to send, but no proof either: the plan says so, and
+    --remove-source-files sends such a file again, its upload proving the copy it removes it for
+    (kept instead, a file xfer itself had sent in a plain run could never be moved on servers that
+    stamp their own times: review of the fix, H2)."""
     local = tmp_path / "outbox"
     make_tree(local, {"report.csv": b"MY-NEW-ROWS\n"}, age=3600)
     make_tree(local, {"ok.csv": b"ok"})
     make_tree(endpoint.root / "in", {"report.csv": b"partner-old\n"}, age=60)
     make_tree(endpoint.root / "in", {"ok.csv": b"ok"})
+    plan = sync_json(capsys, str(local), "pp:/in")
+    reasons = {a["path"]: a["reason"] for a in plan["actions"]}  # type: ignore[attr-defined]
+    assert reasons == {"report.csv": NEWER_COPY, "ok.csv": "same size and time"}
     code, out, err = run(capsys, "sync", str(local), "pp:/in", "--remove-source-files", "--json")
-    assert code == ExitCode.INTEGRITY, err
-    assert "kept the source report.csv: the server's copy is newer, of the same size, but not proven" in err
-    assert sorted(os.listdir(local)) == ["report.csv"]  # ok.csv, the same, left
-    assert tree(endpoint.root / "in") == {"report.csv": b"partner-old\n", "ok.csv": b"ok"}
-    reasons = {a["path"]: a["reason"] for a in json.loads(out)["actions"]}
-    assert reasons["report.csv"] == NEWER_COPY and reasons["ok.csv"] == "same size and time"
+    assert code == 0, err
+    assert os.listdir(local) == []
+    assert tree(endpoint.root / "in") == {"report.csv": b"MY-NEW-ROWS\n", "ok.csv": b"ok"}
+    actions = {a["path"]: (a["action"], a["reason"]) for a in json.loads(out)["actions"]}
+    assert actions["report.csv"] == ("transfer", NEWER_COPY_SENT)
 
 
 def test_sync_up_keeps_the_remote_file_of_a_local_link_to_nothing(

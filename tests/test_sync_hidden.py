@@ -102,6 +102,22 @@ def test_sync_delete_down_keeps_dotfiles_an_index_hides(
     assert tree(local) == {**FILES, ".settings.json": b"{}\n", ".conf/x.txt": b"x2\n"}
 
 
+def test_a_dry_run_removes_in_words_only_what_the_run_removes(
+    pki: TestPKI, client_context: ContextFactory, tmp_path: Path
+) -> None:
+    """Review of session 26's fixes, M1: the dry run named ``.settings.json`` (found by a look,
+    not listed) among the sources it would remove; the run keeps it, a move takes what was listed."""
+    local = tmp_path / "inbox"
+    with HTTPSServer(pki, root=tmp_path / "srv", index="html", hide_dotfiles=True) as srv:
+        make_tree(tmp_path / "srv" / "out", {"a.txt": b"a", ".settings.json": b"{}\n"})
+        make_tree(local, {"a.txt": b"a", ".settings.json": b"{}\n"})
+        with index_adapter(srv, client_context(), "html") as remote:
+            planned = sync(remote, "/out", local, upload=False, delete=True, remove_source=True, dry_run=True)
+            done = sync(remote, "/out", local, upload=False, delete=True, remove_source=True)
+    assert planned.sources_to_remove == done.sources_removed == ["a.txt"]
+    assert tree(tmp_path / "srv" / "out") == {".settings.json": b"{}\n"}
+
+
 @pytest.mark.parametrize("denied", [False, True], ids=["missing", "deny_file"])
 def test_sync_delete_down_keeps_dotfiles_list_hides(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture, denied: bool

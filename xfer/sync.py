@@ -153,8 +153,12 @@ ZONE_SPREAD = 14 * 3600.0
 
 
 #: The reason of a skip that rests on the destination's copy being newer (``newer_is_unchanged``):
-#: no proof that it holds the source's bytes, so its source is never removed for it.
+#: no proof that it holds the source's bytes.
 NEWER_COPY = "same size, the destination's copy is newer (its server stamps its own times on upload)"
+#: Such a file's reason where ``--remove-source-files`` would remove its source: it is sent again,
+#: and its upload's own check proves the copy (:func:`_sending_newer_copies`).
+NEWER_COPY_SENT = ("same size, the destination's copy is newer: sent again, as --remove-source-files removes a "
+                   "source only once its copy is proven")
 
 
 @dataclass(frozen=True)
@@ -438,6 +442,18 @@ def plan_sync(
     return Plan(tuple(transfers), tuple(skips), tuple(deletes), destination_files=len(present), kept=tuple(kept))
 
 
+def _sending_newer_copies(plan: Plan) -> Plan:
+    """``plan`` with each skip of :data:`NEWER_COPY` made a transfer: for ``--remove-source-files``
+    up, which removes a source only once its copy is proven.  Same size and newer is all that is
+    known of such a copy (a partner's own file of that size would pass); kept as a skip, its
+    source stayed for ever on servers that stamp their own times (review, session 26, H2)."""
+    again = [replace(a, kind="transfer", reason=NEWER_COPY_SENT) for a in plan.skips if a.reason == NEWER_COPY]
+    if not again:
+        return plan
+    return replace(plan, transfers=tuple(sorted([*plan.transfers, *again], key=lambda a: a.path)),
+                   skips=tuple(a for a in plan.skips if a.reason != NEWER_COPY))
+
+
 def _under(path: str, places: Collection[str]) -> bool:
     """Whether ``path`` is one of ``places`` or lies in a folder that is."""
     return any(path == place or path.startswith(place + "/") for place in places)
@@ -495,15 +511,18 @@ class SyncResult:
     error: XferError | None = None
     #: ``--remove-source-files`` was asked: each source copied, or already there, leaves its side.
     remove_source: bool = False
+    #: Sources the run keeps whatever happens: files only a look found (a move takes what was
+    #: listed), names with a twin that differs only in case or Unicode form (maybe one file).
+    sources_kept: frozenset[str] = frozenset()
 
     @property
     def sources_to_remove(self) -> list[str]:
         """With :attr:`remove_source`, the sources the plan would remove once their copies are
-        proven: every file sent, and every one already there (but not one only newer there)."""
+        proven: every file sent, and every one already there, but none of :attr:`sources_kept`."""
         if not self.remove_source:
             return []
-        skipped = (a.path for a in self.plan.skips if a.size is not None and a.reason != NEWER_COPY)
-        return [*(a.path for a in self.plan.transfers), *skipped]
+        planned = [*(a.path for a in self.plan.transfers), *(a.path for a in self.plan.skips if a.size is not None)]
+        return [path for path in planned if path not in self.sources_kept]
 
     @property
     def results(self) -> list[TransferResult]:
@@ -993,13 +1012,19 @@ def sync(
             plan = plan_sync(source, destination, compare=compare, filters=filters, delete=delete, digest=digest,
                              stated=stated, passed_over=[*remote_passed_over, *confirmed.other],
                              not_followed=local_passed_over, unanswered=[*unanswered, *confirmed.silent])
+    if upload and remove_source:
+        plan = _sending_newer_copies(plan)
     _refuse_type_clashes(plan, remote_folders if upload else _local_folders(folder, plan), upload=upload)
     shown_remote = remote_path
+    # Files only a look found (hidden dot names too: review of 6100fe2, finding 2) stay on the server.
+    unlisted = frozenset() if upload else frozenset(path for path in [*looked_up, *confirmed.files]
+                                                    if path in remote_states)
+    twins = name_twins(local_states if upload else remote_states) if remove_source else {}
     result = SyncResult(
         direction="put" if upload else "get",
         source=str(folder) if upload else shown_remote,
         destination=shown_remote if upload else str(folder),
-        plan=plan, dry_run=dry_run, remove_source=remove_source,
+        plan=plan, dry_run=dry_run, remove_source=remove_source, sources_kept=unlisted | frozenset(twins),
     )
     if delete:
         try:
@@ -1014,9 +1039,6 @@ def sync(
     if dry_run:
         result.elapsed = time.monotonic() - started
         return result
-    # Files only a look found (hidden dot names too: review of 6100fe2, finding 2) stay on the server.
-    unlisted = frozenset() if upload else frozenset(path for path in [*looked_up, *confirmed.files]
-                                                    if path in remote_states)
     runner = _Runner(remote, remote_path, folder, upload, result, local_states, remote_states, remove_source,
                      unlisted=unlisted)
     try:
@@ -1272,12 +1294,6 @@ class _Runner:
         if self.upload:
             for action in skipped:
                 try:
-                    if action.reason == NEWER_COPY:
-                        # Same size and newer is all that is known of it: a partner's own same-size
-                        # file there would be taken for this one, and this the last copy (review, H2).
-                        raise source_kept(action.path, "the server's copy is newer, of the same size, but not "
-                                          "proven to be this file").copy_with(
-                            hint="--checksum compares their contents; or change the file's time to send it again")
                     self._remove_uploaded(self.remote, action.path, action.size or 0, None)
                 except XferError as exc:
                     if not own_failure(exc):

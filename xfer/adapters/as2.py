@@ -79,7 +79,7 @@ from ..http_session import XferSession, create_session, drain_error_body
 from ..identity import load_certificate
 from ..protocols.as2 import AS2Options
 from ..retry import current_attempt
-from ..tls.translate import closed_after_handshake
+from ..tls.translate import alert_received, closed_after_handshake
 from ..transfer import sha256_file
 from ..types import Verified
 from .base import Adapter, Capability, ConnectionSettings, ProgressCallback, TransferResult
@@ -428,13 +428,15 @@ class AS2Adapter(Adapter):
             # was refused (RFC 9110 §15.5), and a failure before the end was never processed.
             if body.sent and status is not None and status >= 500:
                 raise self._delivery_unknown(exc, receipt) from exc
-            refused_us = isinstance(exc, ClientCertificateRequired | ClientCertificateRejected)
+            # A TLS alert from the partner (over our certificate: TLS 1.3 sends it after we sent;
+            # or any other) says its TLS layer refused: no request reached the AS2 server.
+            refused_us = isinstance(exc, ClientCertificateRequired | ClientCertificateRejected) or (
+                status is None and alert_received(exc) is not None)
             if body.sent and not refused_us and (status is None or status < 300):
                 # Whatever else broke after the whole message went out (a TLS record that fails
                 # its MAC, bytes that are not TLS, a 2xx whose answer breaks off) came after the
-                # partner had all of it.  Only a refusal says it was not taken: a 4xx, a redirect,
-                # or TLS 1.3's alert over our certificate, which comes after we sent (the
-                # server's TLS layer refused the connection before any request reached it).
+                # partner had all of it.  Only a refusal says it was not taken: a 4xx, a
+                # redirect, a TLS alert.
                 broken = ConnectionDropped(
                     f"{self.settings.server}: the connection failed after the whole message was sent: {exc.message}",
                     server=self.settings.server,

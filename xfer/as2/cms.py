@@ -397,13 +397,13 @@ def _check_signature(
                     masked = digest_name(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)
                 except ConfigError as exc:  # the partner's signature, not our configuration
                     raise IntegrityError(f"the RSASSA-PSS signature uses an unsupported digest: {exc}") from exc
-                if (hashed, masked) != (digest, digest):
+                if hashed != digest:
                     # The digest the signer names is what policy checks (no SHA-1); PSS's own hash
-                    # is what signs: SHA-1 there passed as sha256 (review, session 26, M2).
+                    # is what signs: SHA-1 there passed as sha256 (review, session 26, M2).  The
+                    # mask's hash may differ (RFC 4055 only recommends the same; MGF1 with SHA-1 is
+                    # the ASN.1 default, and older Java's).
                     raise IntegrityError(
-                        f"the RSASSA-PSS signature hashes with {hashed} (mask {masked}), not the {digest} "
-                        "its signer names"
-                    )
+                        f"the RSASSA-PSS signature hashes with {hashed}, not the {digest} its signer names")
                 pss_hash, mgf_hash = DIGESTS[hashed](), DIGESTS[masked]()
                 pad: padding.AsymmetricPadding = padding.PSS(padding.MGF1(mgf_hash), params["salt_length"].native)
                 public_key.verify(signature, data, pad, pss_hash)

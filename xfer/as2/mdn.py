@@ -76,12 +76,14 @@ def parse_disposition(value: str) -> tuple[MDNStatus, str | None]:
     """``"...; processed/error: authentication-failed"`` → (``"error"``, ``"authentication-failed"``).
 
     Case-insensitive; RFC 5322 comments (``processed (no errors)``) and an empty last field
-    (``processed;``) are ignored; a disposition xfer does not recognise counts as ``failed``.
+    (``processed;``) are ignored; a disposition xfer does not recognise counts as ``failed``, one
+    whose comment never closes is :class:`IntegrityError` (what it says cannot be known).
     """
     bare = _without_comments(value)
     if bare is None:
-        # An unclosed "(" hid the rest, "/error: ..." with it (review, session 26, L1): unreadable.
-        return "failed", value.strip() or None
+        # An unclosed "(" hid the rest, "/error: ..." with it (review, session 26, L1).  Unreadable,
+        # not a refusal: the partner may well have processed the message (review of the fix, M4).
+        raise IntegrityError(f"the receipt's Disposition cannot be read (a comment is never closed): {value.strip()}")
     fields = [part.strip() for part in bare.split(";")]
     fields = [part for part in fields if part]
     action = ";".join(fields[1:]) if len(fields) > 1 else "".join(fields)

@@ -165,6 +165,8 @@ def _render(result: SyncResult, prefix: str, *, json_output: bool, quiet: bool) 
             verb = "send" if action.kind == "transfer" else "delete"
             size = f"  {human_size(action.size)}" if action.size is not None else ""
             echo(f"would {verb} {action.path}  ({action.reason}){size}")
+        for action in result.plan.kept:  # what it passes over, or keeps for --delete
+            echo(f"would leave {action.path}  ({action.reason})")
         for path in result.sources_to_remove:  # (review, session 26: the real run removed them unsaid)
             echo(f"would remove the source {path}  (once its copy is proven)")
     else:
@@ -180,14 +182,20 @@ def _summary(result: SyncResult) -> str:
         plan = result.plan
         removals = f", {len(result.sources_to_remove)} source files to remove" if result.remove_source else ""
         return (f"sync (dry run, nothing changed): {len(plan.transfers)} to transfer ({human_size(plan.bytes)}), "
-                f"{len(plan.skips)} unchanged, {len(plan.deletes)} to delete{removals}")
-    counts = (f"{result.transferred} transferred, {result.skipped} skipped, {len(result.deleted)} deleted, "
-              f"{len(result.failed)} failed, {human_size(result.bytes)} in {result.elapsed:.2f} s")
+                f"{len(plan.skips)} unchanged{_kept(result)}, {len(plan.deletes)} to delete{removals}")
+    counts = (f"{result.transferred} transferred, {result.skipped} skipped{_kept(result)}, {len(result.deleted)} "
+              f"deleted, {len(result.failed)} failed, {human_size(result.bytes)} in {result.elapsed:.2f} s")
     if result.sources_removed:
         counts += f", {len(result.sources_removed)} source files removed"
     if result.error is None and not result.transferred and not result.deleted and not result.sources_removed:
         return f"sync: up to date, nothing transferred (listing only): {counts}"
     return f"sync: {counts}"
+
+
+def _kept(result: SyncResult) -> str:
+    """", N left as they are" for what the plan passes over or keeps (not "unchanged": a file not
+    written under a link, a destination file --delete keeps), else nothing."""
+    return f", {len(result.plan.kept)} left as they are" if result.plan.kept else ""
 
 
 def register(app: typer.Typer, **settings: Any) -> None:

@@ -136,6 +136,18 @@ def closed_after_handshake(exc: BaseException) -> bool:
     return any(getattr(current, "xfer_closed_after_handshake", False) for current in _chain(exc))
 
 
+def alert_received(exc: BaseException) -> str | None:
+    """The TLS alert the peer sent that ended the connection behind ``exc`` (OpenSSL's reason, such
+    as ``TLSV1_ALERT_INTERNAL_ERROR``), None if the failure was found here (a record that fails its
+    MAC, bytes that are not TLS, a cut) or is not TLS's.  An alert says the peer's TLS layer
+    refused: what came before it never reached the application behind it."""
+    for current in _chain(exc):
+        reason = getattr(current, "reason", None) if isinstance(current, ssl.SSLError) else None
+        if isinstance(reason, str) and "_ALERT_" in reason:
+            return reason
+    return None
+
+
 def bytes_moved(exc: BaseException) -> tuple[int, int] | None:
     """Application bytes (sent, received) on the TLS connection that raised ``exc``, None if unknown."""
     for current in _chain(exc):
