@@ -1027,6 +1027,23 @@ def test_receipt_store_round_trip(tmp_path: Path) -> None:
     assert {r.message_id for r in store.list()} == {"<a b/c@host>", "<a_b_c@host>"}
 
 
+def test_receipt_folders_it_makes_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    # Security review, session 26: under umask 000 the data folder and as2/ above the 0700
+    # receipts folder were 0777: another user could swap in forged records, which resend reads.
+    store = ReceiptStore(tmp_path / "data" / "deep" / "as2" / "receipts")
+    receipt = Receipt(message_id="<m@host>", status="sending", file="/x", filename="x", size=1,
+                      url="https://h/as2", as2_from="A", as2_to="B")
+    before = os.umask(0)
+    try:
+        store.save(receipt)
+        with store.locked("<m@host>"):
+            pass
+    finally:
+        os.umask(before)
+    for folder in (tmp_path / "data", tmp_path / "data" / "deep", tmp_path / "data" / "deep" / "as2", store.folder):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
 def test_result_to_dict_carries_receipt_facts(server: AS2Server, connect: Connect, invoice: Path) -> None:
     with connect(server) as remote:
         result: TransferResult = remote.put_file(invoice, "/")

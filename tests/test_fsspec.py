@@ -95,6 +95,17 @@ def test_paths_and_urls() -> None:
     assert XferFileSystem._get_kwargs_from_urls("xfer:///outbox/a.csv") == {}
 
 
+@pytest.mark.parametrize("url", ["xfer://bob:FsS3cret@partner/a.csv", "xfer://bob:FsS3cret\u2105@partner/a.csv"])
+def test_a_password_in_an_xfer_url_is_refused_without_echo(url: str) -> None:
+    # Security review, session 26: urlsplit's words quoted it, or it became the profile's name.
+    with pytest.raises(UsageError) as caught:
+        XferFileSystem._get_kwargs_from_urls(url)
+    assert "FsS3cret" not in str(caught.value)
+    with pytest.raises(UsageError) as caught:
+        fsspec.open(url).open()
+    assert "FsS3cret" not in str(caught.value)
+
+
 def save_profile(endpoint: Endpoint, folder: Path, name: str, **changes: Any) -> None:
     """Write the endpoint's profile as ``folder/NAME.toml`` (references only)."""
     data = {**endpoint.profile.to_toml(), **changes}

@@ -543,6 +543,24 @@ def test_secrets_are_taken_out_of_replies_as_tokens(client_context: ContextFacto
     assert got == shown
 
 
+@pytest.mark.parametrize(
+    "reply",
+    ["530 Login incorrect: PASS ECHOS3CRET", "530 badpassEchoS3cret", "530 'Spaced S3cret' refused",
+     "530 Login incorrect: PASS echos3cret."],
+)
+def test_a_password_is_taken_out_of_a_reply_in_any_case_and_trimmed(client_context: ContextFactory, reply: str) -> None:
+    """Security review, session 26: upper-cased, glued to a word, or trimmed, the echo reached
+    the -v trace and the login error."""
+    ftp = FTPSConnection(context=client_context(), implicit=False, timeout=5)
+    ftp.secrets = ("EchoS3cret", " Spaced S3cret ")
+    ftp.file = io.StringIO(reply + "\r\n")
+    try:
+        got = ftp.getresp()
+    except ftplib.Error as refused:
+        got = str(refused)
+    assert "s3cret" not in got.lower() and "********" in got
+
+
 @pytest.mark.parametrize("mdtm", [True, False])
 def test_info_without_mlst_and_size(
     pki: TestPKI, root: Path, client_context: ContextFactory, mdtm: bool

@@ -119,6 +119,17 @@ def test_a_number_where_a_string_goes_says_to_quote_it(tmp_path: Path, monkeypat
         load_profile("partner")
 
 
+def test_a_number_given_as_a_password_is_never_repeated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Security review, session 26: ``password = 31415.9265`` came back in the quote hint."""
+    (tmp_path / "partner.toml").write_text('url = "ftpes://127.0.0.1:1/"\npassword = 31415.9265\n')
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(tmp_path))
+    from xfer.profiles import load_profile
+
+    with pytest.raises(ConfigError) as caught:
+        load_profile("partner")
+    assert "31415" not in str(caught.value) and "must be a str, not float (a secret reference" in str(caught.value)
+
+
 @pytest.mark.parametrize("wrap", [76, 0], ids=["lines", "one-line"])
 def test_a_base64_text_bundle_says_decode_it(pki: TestPKI, tmp_path: Path, wrap: int) -> None:
     """Review TLS-ID, finding L2: `base64 id.p12 > id.txt` (a secret store's, a CI variable's form) read

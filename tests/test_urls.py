@@ -35,6 +35,15 @@ def test_password_in_url_refused_without_echo() -> None:
     assert "hunter2" not in str(caught.value)
 
 
+@pytest.mark.parametrize("odd", ["\u2105", "\uff0f", "\uff20"])
+def test_a_url_that_urllib_refuses_is_not_echoed_either(odd: str) -> None:
+    # Security review, session 26: urlsplit's NFKC check quotes "user:password@host" whole, and
+    # that text was the message, before the password check could run.
+    with pytest.raises(UsageError) as caught:
+        parse_url(f"ftpes://bob:Sup3r{odd}Secret@example.com/")
+    assert "Sup3r" not in str(caught.value) and "NFKC" in caught.value.message
+
+
 def test_unknown_scheme() -> None:
     with pytest.raises(UsageError, match="unsupported scheme"):
         parse_url("gopher://h/")

@@ -561,7 +561,17 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
 
     @staticmethod
     def _get_kwargs_from_urls(path: str) -> dict[str, Any]:
-        host = urllib.parse.urlsplit(stringify_path(path)).netloc
+        text = stringify_path(path)
+        authority = text[len("xfer://"):].partition("/")[0] if text.startswith("xfer://") else ""
+        if "@" in authority:
+            # xfer://user:password@partner/...: never echoed (the profile's name would carry the
+            # password into "no profile named ..."; security review, session 26).
+            raise UsageError("an xfer:// URL names a profile after xfer://, never a user or password",
+                             hint="xfer://PROFILE/path; the profile holds the login, by reference")
+        try:
+            host = urllib.parse.urlsplit(text).netloc
+        except ValueError:  # its words quote the authority
+            raise UsageError("not a valid xfer:// URL", hint="xfer://PROFILE/path") from None
         return {"profile": urllib.parse.unquote(host)} if host else {}
 
     def unstrip_protocol(self, name: str) -> str:

@@ -72,7 +72,12 @@ def parse_url(text: str) -> Endpoint:
         parts = urllib.parse.urlsplit(text)
         password, host = parts.password, parts.hostname
     except ValueError as exc:  # "https://[::1": urllib's own words, never the text (it may hold a password)
-        raise UsageError(f"not a valid URL: {exc}", hint="e.g. ftpes://host/path or https://[::1]:8443/") from None
+        # Words that quote the URL (its NFKC check names the whole "user:password@host") are not
+        # repeated either (security review, session 26).
+        said = str(exc)
+        reason = ("its host part holds characters that Unicode normalization (NFKC) changes" if "NFKC" in said
+                  else "its host part cannot be read" if "'" in said or '"' in said else said)
+        raise UsageError(f"not a valid URL: {reason}", hint="e.g. ftpes://host/path or https://[::1]:8443/") from None
     scheme = parts.scheme.lower()
     # First, and never echo `text` in any message: it may carry a password.
     if password is not None:

@@ -191,6 +191,18 @@ class ReceiptStore:
     def __init__(self, folder: str | os.PathLike[str] | None = None) -> None:
         self.folder = Path(folder) if folder is not None else data_dir() / "as2" / "receipts"
 
+    def _make_folder(self) -> None:
+        """The folder, and each folder above it that this makes, 0700 whatever the umask: mkdir's
+        mode is masked, and a parents=True mkdir gives the folders above the umask's mode alone
+        (0777 under umask 000: another user could swap in forged records; security review,
+        session 26)."""
+        missing = [folder for folder in (self.folder, *self.folder.parents) if not folder.exists()]
+        for folder in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # (made meanwhile by another xfer)
+                folder.mkdir(mode=0o700)
+            if os.name == "posix":
+                folder.chmod(0o700)
+
     def path_for(self, message_id: str) -> Path:
         """The file of one message id (``<`` ``>`` dropped; unsafe characters replaced + a hash)."""
         bare = message_id.strip().removeprefix("<").removesuffix(">")
@@ -203,7 +215,7 @@ class ReceiptStore:
         """Write atomically (temp file + rename): a crash never leaves half a record."""
         target = self.path_for(receipt.message_id)
         try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._make_folder()
             fd, temp = tempfile.mkstemp(dir=self.folder, prefix=".receipt-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -228,7 +240,7 @@ class ReceiptStore:
         """
         path = self.path_for(message_id).with_suffix(".lock")
         try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._make_folder()
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise LocalError(f"cannot lock the AS2 receipt {path}: {exc.strerror or exc}") from exc

@@ -199,7 +199,9 @@ def check_value(where: str, label: str, declared: Mapping[str, Option], key: str
         value = float(value)
     if not isinstance(value, option.type) or (option.type is not bool and isinstance(value, bool)):
         # tls_min = 1.2 is a TOML float, and a version, not a number.
-        quote = f' (write it in quotes: "{value}")' if option.type is str and isinstance(value, float) else ""
+        # Never the value of a secret (password = 31415.9265: security review, session 26).
+        quote = (" (a secret reference: env:VAR, file:PATH, keyring or prompt)" if option.secret
+                 else f' (write it in quotes: "{value}")' if option.type is str and isinstance(value, float) else "")
         raise ConfigError(f"{where}: {label} must be a {option.type.__name__}, not {type(value).__name__}{quote}")
     if option.choices and value not in option.choices:
         raise ConfigError(f"{where}: {label} must be one of {', '.join(option.choices)}, not {value!r}")

@@ -797,9 +797,12 @@ class FTPSConnection(ftplib.FTP_TLS):
 
     def _redact(self, reply: str) -> str:
         for secret in self.secrets:
-            # As a token only (not inside a longer word), so that a short password does
-            # not garble the reply; an echo is always set off by spaces or punctuation.
-            reply = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", REDACTED, reply)
+            # In any case, and trimmed as a server may echo it: "530 ... PASS ECHOS3CRET",
+            # "530 badpassEchoS3cret" (security review, session 26).  A short one (under six
+            # characters) only as a token of its own, so that it does not garble every word.
+            for shown in {secret, secret.strip()} - {""}:
+                pattern = re.escape(shown) if len(shown) >= 6 else rf"(?<![A-Za-z0-9]){re.escape(shown)}(?![A-Za-z0-9])"
+                reply = re.sub(pattern, REDACTED, reply, flags=re.IGNORECASE)
         return reply
 
     def _read_reply(self) -> str:
