@@ -23,6 +23,7 @@ import pytest
 
 import xfer
 from tests.test_sftp import profile_of
+from xfer.errors import RemotePermissionDenied
 from xfer.testing.sftp_server import CheckFileServer, SFTPServer, SSHTestKeys, VariantServer, create_ssh_keys
 
 
@@ -400,3 +401,31 @@ def test_a_file_longer_than_its_stated_size_is_refused_as_such(
     assert "longer than" in caught.value.message and "incomplete" not in caught.value.message, caught.value
     assert "cut" not in (caught.value.hint or "")
     assert not (tmp_path / "out.bin").exists()
+
+
+# -- review 26: an upload without a temporary name refused at its open ----------------------------
+
+
+class _ExistingReadOnly(VariantServer):
+    """An existing file this login may read but not write (0444, as another user's file): opening it
+    for writing is refused; new names may be made."""
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        if pflags & asyncssh.FXF_WRITE and os.path.exists(self.map_path(path)):
+            raise asyncssh.SFTPPermissionDenied("Permission denied")
+        return super().open(path, pflags, attrs)
+
+
+def test_a_refused_direct_write_leaves_the_existing_file(ssh_keys: SSHTestKeys, root: Path, tmp_path: Path) -> None:
+    """With upload_temp_name = false the upload opens the real name.  A refused open wrote nothing,
+    yet the failure removed the file it was refused, alone and in a group (review 26, finding 1)."""
+    (root / "report.csv").write_bytes(b"yesterday's report\n")
+    (tmp_path / "report.csv").write_bytes(b"today's report\n")
+    with serve(ssh_keys, root, _ExistingReadOnly) as srv, \
+            xfer.connect(profile_of(srv, ssh_keys, sftp={"upload_temp_name": False}), retries=0) as remote:
+        with pytest.raises(RemotePermissionDenied):
+            remote.put_file(tmp_path / "report.csv", "/report.csv")
+        assert (root / "report.csv").read_bytes() == b"yesterday's report\n"
+        assert remote.put_together([(tmp_path / "report.csv", "/report.csv", None)]) == [None]
+    assert listing(root) == ["report.csv"]
+    assert (root / "report.csv").read_bytes() == b"yesterday's report\n"

@@ -587,7 +587,8 @@ class SFTPAdapter(Adapter):
     async def _upload(self, sftp: asyncssh.SFTPClient, upload: _Upload, attempt: Attempt | None, key: str) -> None:
         """Send ``upload`` to its temporary name, check what the server stored, rename it into place.
 
-        On a failure the temporary file is removed, unless the connection is gone under a
+        On a failure what the upload wrote is removed (the file this try opened, or the part an
+        earlier try left; never a name it did not open), unless the connection is gone under a
         retried ``attempt``: the next try then continues it (``key`` names it in the try's state).
         """
         await self._refuse_folder(sftp, upload.remote)
@@ -597,6 +598,10 @@ class SFTPAdapter(Adapter):
         # The bytes the server confirmed, each WRITE and every one before it (BlockWriter):
         # where a try after a cut may go on from, whatever the part's size says.
         written = Progress()
+        # Whether this try opened ``target`` for writing.  Before that a failure has written
+        # nothing: a refused open leaves the name as it was, and with upload_temp_name = false
+        # that name is the existing file itself, which must not be removed for it.
+        opened = False
         try:
             also = await self._hash_to_compute(sftp, target)
             _, write_block = block_sizes(sftp)
@@ -618,6 +623,7 @@ class SFTPAdapter(Adapter):
             else:
                 upload.handle.seek(0)
                 remote_file = await self._create(sftp, target, upload.remote)
+            opened = True
             async with closing(remote_file, self.settings.timeout):
                 await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout,
                                    progress=written)
@@ -641,7 +647,8 @@ class SFTPAdapter(Adapter):
                     attempt.on_give_up(lambda: self._remove_quietly(temp))
             elif temp is not None and gone:
                 upload.left = True  # (a remove now could not reach the server)
-            else:
+            elif opened or upload.kept is not None:
+                # What this upload wrote: the file it opened, or the part an earlier try left.
                 await self._discard(sftp, target)
             raise
 
