@@ -75,7 +75,7 @@ __all__ = ["SFTPAdapter"]
 _T = TypeVar("_T")
 _log = logger("xfer.sftp")
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
-
+_retry_log = logger("xfer.retry")
 
 _TYPES: dict[int, EntryType] = {
     asyncssh.FILEXFER_TYPE_REGULAR: "file",
@@ -152,6 +152,13 @@ class _Stored:
     size_verified: bool
     modified: dt.datetime | None
     previous_left: str | None
+
+
+def _local_version(source: SentFile) -> tuple[int, int, int, int]:
+    """What changes when the local file an upload sends is rewritten or replaced (as
+    :class:`SentFile` compares it): the part a cut try left is continued only from the same version."""
+    info = source.stat
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _modified_of(handle: BinaryIO) -> float:
@@ -592,7 +599,16 @@ class SFTPAdapter(Adapter):
         retried ``attempt``: the next try then continues it (``key`` names it in the try's state).
         """
         await self._refuse_folder(sftp, upload.remote)
-        confirmed: int = attempt.state.get(f"{key}:confirmed", 0) if attempt is not None else 0
+        confirmed = 0
+        if attempt is not None:
+            confirmed = attempt.state.get(f"{key}:confirmed", 0)
+            if confirmed and attempt.state.get(f"{key}:local") != _local_version(upload.source):
+                # The part holds the file as the cut try read it, and the file opened now is
+                # another version (rewritten meanwhile, perhaps at the same size): the two joined
+                # would be neither, and only a server with check-file could see it.
+                _retry_log.warning("%s: the local file changed since the earlier try; sending it again "
+                                   "from 0", os.path.basename(upload.local))
+                confirmed = 0
         offset = await self._upload_offset(sftp, upload.kept, upload.size, confirmed)
         target, size, callback = upload.target, upload.size, upload.callback
         # The bytes the server confirmed, each WRITE and every one before it (BlockWriter):
@@ -642,6 +658,7 @@ class SFTPAdapter(Adapter):
                 # The connection is gone (a cut): the next try continues the part up to what
                 # was confirmed; the retry loop removes it if none will.
                 attempt.state[f"{key}:confirmed"] = offset + written.done
+                attempt.state[f"{key}:local"] = _local_version(upload.source)
                 if attempt.state.get(key) != temp:
                     attempt.state[key] = temp
                     attempt.on_give_up(lambda: self._remove_quietly(temp))
