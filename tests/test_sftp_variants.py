@@ -429,3 +429,31 @@ def test_a_refused_direct_write_leaves_the_existing_file(ssh_keys: SSHTestKeys, 
         assert remote.put_together([(tmp_path / "report.csv", "/report.csv", None)]) == [None]
     assert listing(root) == ["report.csv"]
     assert (root / "report.csv").read_bytes() == b"yesterday's report\n"
+
+
+# -- review 26: a listing that describes a link by what it points to ------------------------------
+
+
+class _ListsLinkTargets(VariantServer):
+    """READDIR names carry the attributes of what a link points to (stat, not lstat), as some
+    servers' listings do; LSTAT still tells a link."""
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        async for name in super().scandir(path):
+            local = os.path.join(self.map_path(path), os.fsencode(name.filename))
+            if name.filename in (b".", b"..") or not os.path.islink(local):
+                yield name
+                continue
+            yield asyncssh.SFTPName(name.filename, name.longname, asyncssh.SFTPAttrs.from_local(os.stat(local)))
+
+
+def test_rm_r_never_goes_through_a_link_listed_as_a_folder(ssh_keys: SSHTestKeys, root: Path) -> None:
+    """``rm -r /tree`` with ``/tree/link -> ../precious``: the listing called the link a folder, and
+    the walk went through it and removed what ``precious`` held (review 26, finding 3)."""
+    (root / "precious").mkdir()
+    (root / "precious" / "keep.txt").write_bytes(b"outside the tree\n")
+    _tree(root)
+    os.symlink("../precious", root / "dir" / "link")
+    with serve(ssh_keys, root, _ListsLinkTargets) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        remote.rm("/dir", recursive=True)
+    assert listing(root) == ["precious", "precious/keep.txt"]

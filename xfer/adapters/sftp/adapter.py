@@ -18,7 +18,7 @@ import posixpath
 import stat
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar, cast
 
@@ -1233,11 +1233,38 @@ class SFTPAdapter(Adapter):
             # Each name once: a server whose listing repeats entries (a paging bug) would have
             # the second REMOVE of a file fail with "does not exist", half way through the tree.
             entries = await self._listing(sftp, folder, follow=False)
-            walk.found({entry.path: entry for entry in entries}.values())
+            walk.found(await self._own_kinds(sftp, {entry.path: entry for entry in entries}.values()))
         for path in walk.files:
             await self._step(sftp.remove(path), "removing", path)
         for folder in walk.folders_bottom_up():
             await self._step(sftp.rmdir(folder), "removing the folder", folder)
+
+    async def _own_kinds(self, sftp: asyncssh.SFTPClient, entries: Iterable[Entry]) -> list[Entry]:
+        """``entries`` of a tree to remove, each listed as a folder as its LSTAT shows it.
+
+        A READDIR name's attributes are the server's to choose: some describe a link by what it
+        points to (stat, not lstat), and ``rm -r`` would go through it and empty a folder outside
+        the tree.  Only LSTAT says what the entry is: a link is then removed as a link.  An entry
+        gone meanwhile is left out; any other failure to look is raised before anything is removed.
+        """
+
+        async def own(entry: Entry) -> Entry | None:
+            if entry.type != "directory":
+                return entry
+            try:
+                attrs = await sftp.lstat(entry.path)
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                return None
+            except asyncssh.SFTPError as exc:
+                raise self._translate(exc, "reading information about", entry.path) from exc
+            return _entry(entry.path, attrs)
+
+        listed = list(entries)
+        looked: list[Entry | None] = []
+        # At most _REMOVING_AT_ONCE in flight (a server's queue is not endless).
+        for first in range(0, len(listed), _REMOVING_AT_ONCE):
+            looked += await asyncio.gather(*(own(entry) for entry in listed[first:first + _REMOVING_AT_ONCE]))
+        return [entry for entry in looked if entry is not None]
 
     async def _step(self, work: Awaitable[None], action: str, path: str) -> None:
         """One step of a larger operation: a refusal names the entry it was about."""
