@@ -23,7 +23,7 @@ import pytest
 
 import xfer
 from tests.test_sftp import profile_of
-from xfer.errors import RemotePermissionDenied
+from xfer.errors import RemotePermissionDenied, ServerError
 from xfer.testing.sftp_server import CheckFileServer, SFTPServer, SSHTestKeys, VariantServer, create_ssh_keys
 
 
@@ -457,3 +457,31 @@ def test_rm_r_never_goes_through_a_link_listed_as_a_folder(ssh_keys: SSHTestKeys
     with serve(ssh_keys, root, _ListsLinkTargets) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
         remote.rm("/dir", recursive=True)
     assert listing(root) == ["precious", "precious/keep.txt"]
+
+
+# -- review 26: a READ answered with more than it asked for ---------------------------------------
+
+
+class _ReadsTooMuch(VariantServer):
+    """The READ at offset 0 is answered with 1000 bytes more than asked, and the file's last 1000 bytes
+    are never served: what is sent adds up to the stated size, the surplus in the next block's place."""
+
+    def read(self, file_obj: Any, offset: int, size: int) -> bytes:
+        end = os.fstat(file_obj.fileno()).st_size - 1000
+        data = super().read(file_obj, offset, size + 1000 if offset == 0 else max(0, min(size, end - offset)))
+        assert isinstance(data, bytes)  # (asyncssh's own server reads at once)
+        return data
+
+
+def test_a_read_answered_with_more_than_asked_is_refused(ssh_keys: SSHTestKeys, root: Path, tmp_path: Path) -> None:
+    """Taken as is, the surplus stood in for the next block's first bytes: the download was saved
+    with 1000 bytes repeated, verified by its size (review 26, finding 4)."""
+    data = random.Random(26).randbytes(1 << 20)
+    (root / "f.bin").write_bytes(data)
+    with serve(ssh_keys, root, _ReadsTooMuch) as srv, xfer.connect(profile_of(srv, ssh_keys), retries=0) as remote:
+        with pytest.raises(ServerError, match=r"broke the SFTP protocol \(a read of \d+ bytes at offset 0 was "
+                                              r"answered with \d+\)"):
+            remote.get_file("/f.bin", tmp_path / "f.bin")
+        with pytest.raises(ServerError, match="broke the SFTP protocol"):
+            remote.read_range("/f.bin", 0, 1 << 20)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["srv"]

@@ -67,7 +67,16 @@ from ..base import (
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
-from .pipeline import AnsweredClient, NoReply, Progress, block_sizes, closing, read_blocks, write_blocks
+from .pipeline import (
+    AnsweredClient,
+    LongAnswer,
+    NoReply,
+    Progress,
+    block_sizes,
+    closing,
+    read_blocks,
+    write_blocks,
+)
 from .session import SSHSession, connect_error
 
 __all__ = ["SFTPAdapter"]
@@ -319,6 +328,9 @@ class SFTPAdapter(Adapter):
             # The connection was up (this is an operation on it): a cut, to retry, not a failure to connect.
             why = exc.reason if isinstance(exc, asyncssh.Error) else exc.strerror or type(exc).__name__
             return ConnectionDropped(f"the connection to {server} broke while {action} {path} ({why})", **fields)
+        if isinstance(exc, LongAnswer):  # (ours, not the server's words)
+            return ServerError(f"{server}: {action} {path} failed: the server broke the SFTP protocol "
+                               f"({exc.reason})", **fields)
         if isinstance(exc, asyncssh.SFTPError):
             return ServerError(f"{server}: {action} {path} failed{said}", **fields)
         if isinstance(exc, NoReply):
