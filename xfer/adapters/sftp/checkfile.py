@@ -21,9 +21,10 @@ only those it uses itself): a server naming ``check-file`` with its algorithms t
 which hash to compute along an upload without a request.  A server that does not name it is
 still asked, on the first real hash request (ProFTPD before 1.3.9 answers without naming it to
 SFTP v3 clients; OpenSSH answers ``SSH_FX_OP_UNSUPPORTED``, which turns the question off for
-the rest of the session).  Any other refusal, an answer xfer cannot read, or none within the
-timeout, is no hash for that one transfer: it is then checked by size (or fails where
-``checksum`` requires a hash).
+the rest of the session, unless check-file answered earlier in it: then the refusal is about
+that file).  Any other refusal, an answer xfer cannot read, or none within the timeout, is no
+hash for that one transfer: it is then checked by size (or fails where ``checksum`` requires a
+hash).
 
 asyncssh has no call for an extension it does not know: requests go through its request
 machinery (``SFTPClient._handler``, private, as is the handler class
@@ -72,6 +73,9 @@ class CheckFile:
         self.algorithm: HashName | None = None
         #: What the server answered to the last request that got no hash, for the ``checksum`` error.
         self.refused: str | None = None
+        #: Whether check-file answered a request of this session with a hash: the server has it, and
+        #: a later "unsupported" is about one file, not the extension.
+        self.answered = False
         if extensions is not None:
             self._learn(dict(extensions).get(EXTENSION))
 
@@ -130,10 +134,13 @@ class CheckFile:
                          path, exc.seconds)
             return None
         except asyncssh.SFTPOpUnsupported as exc:
-            if whole:  # a server may hash whole files and not ranges: only this says "never"
+            # Only about a whole file, from a server whose check-file never answered, does this
+            # say "never" (a server may hash whole files and not ranges, or not some files).
+            if whole and not self.answered:
                 self.offered, self.refused = False, None
             else:
                 self.refused = exc.reason or "unsupported"
+                _log.debug("check-file of %s refused: %s", path, self.refused)
             return None
         except (asyncssh.SFTPError, PacketDecodeError) as exc:
             # "none of these algorithms", a file it will not hash (ProFTPD refuses an empty one)...:
@@ -146,7 +153,7 @@ class CheckFile:
             self.refused = "a malformed reply"
             _log.warning("%s: the server's check-file answer is malformed; checking the size only", path)
             return None
-        self.offered = True
+        self.offered = self.answered = True
         name, digest = answer
         algorithm = next((known for known in HASHES if known == name), None)
         if algorithm is None or algorithm not in algorithms:
