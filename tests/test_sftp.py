@@ -405,6 +405,27 @@ def test_wrong_or_missing_passphrase(sftpd: SFTPServer, ssh_keys: SSHTestKeys, t
         xfer.connect(Profile.from_mapping("nopw", data))
 
 
+#: An encrypted PEM key whose DEK-Info IV is one byte long (review 26's fuzzing of identities).
+_MALFORMED_PEM = (b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n"
+                  b"-----END RSA PRIVATE KEY-----\n")
+
+
+def test_a_malformed_encrypted_key_is_a_format_error(sftpd: SFTPServer, ssh_keys: SSHTestKeys, tmp_path: Path,
+                                                     profiles: Callable[[Profile], str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The cipher's ValueError went out as "unexpected internal error (ValueError)", exit 1 (review
+    26, finding 8): it is the key file's fault, said as for any other malformed key."""
+    key = tmp_path / "id_rsa"
+    key.write_bytes(_MALFORMED_PEM)
+    key.chmod(0o600)
+    secret = tmp_path / "pass"
+    secret.write_text("a passphrase")
+    secret.chmod(0o600)
+    name = profiles(profile_of(sftpd, ssh_keys, key, identity_password=f"file:{secret}"))
+    line, _ = _fails(capsys, 4, "ls", f"{name}:/")
+    assert line.startswith(f"xfer: error: the SSH key {key} is encrypted but malformed ("), line
+
+
 def test_login_refused(sftpd: SFTPServer, ssh_keys: SSHTestKeys, profiles: Callable[[Profile], str],
                        capsys: pytest.CaptureFixture[str]) -> None:
     name = profiles(profile_of(sftpd, ssh_keys, ssh_keys.plain_key))  # not authorized, no certificate

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -417,7 +418,7 @@ def test_an_asyncssh_without_the_request_machinery_is_no_hash_not_a_failure() ->
 
     state = CheckFile()
     client: Any = SimpleNamespace(_handler=SimpleNamespace(), encode=str.encode)
-    assert asyncio.run(state.ask(client, "/a.bin")) is None
+    assert asyncio.run(state.ask(client, "/a.bin", timeout=None)) is None
     assert state.offered is False
 
 
@@ -441,3 +442,63 @@ def test_without_a_wanted_sha256_the_servers_hash_still_proves_each_transfer(
     assert put.verified == got.verified == expected
     assert put.sha256 == got.sha256 == (digest if computed else None)
     assert hashlib.sha256((tmp_path / "back.bin").read_bytes()).hexdigest() == digest
+
+
+class _Silent(CheckFileServer):
+    """Takes check-file requests and never answers them; every other request is answered."""
+
+    silent: ClassVar[bool] = True
+
+
+@pytest.mark.timeout(30)
+def test_a_check_file_never_answered_costs_the_timeout_not_the_transfer(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """check-file goes through asyncssh's own request call, outside the bound every other request
+    has: a server that never answered it hung every get and put (review 26, finding 5).  After the
+    timeout the transfer goes without the server's hash, checked by size."""
+    srv = serve(_Silent)
+    source = tmp_path / "a.bin"
+    digest = make_file(source, 100_000)
+    with xfer.connect(srv.url, identity=str(ssh_keys.client_key), identity_password=f"file:{ssh_keys.passphrase_file}",
+                      pin=ssh_keys.host_fingerprint(), timeout=1.5, retries=0) as remote:
+        started = time.monotonic()
+        put = remote.put_file(source, "/a.bin")
+        got = remote.get_file("/a.bin", tmp_path / "back.bin")
+        took = time.monotonic() - started
+    assert put.verified == got.verified == "size" and put.sha256 == got.sha256 == digest
+    assert [Path(path).name for path, *_ in srv.check_file_asked][1:] == ["a.bin"]  # (the first: the temporary name)
+    assert took < 12, f"{took:.1f} s"
+
+
+class _OneFileUnsupported(CheckFileServer):
+    """Hashes every file but ``special.bin`` (on a mount it cannot hash, say), which it calls unsupported."""
+
+    def check_file(self, fd: int, path: str, requested: str, start: int, length: int) -> tuple[str, bytes]:
+        if os.path.basename(path) == "special.bin":
+            self.asked.append((path, requested, start, length))
+            raise asyncssh.SFTPOpUnsupported("not for this file")
+        return super().check_file(fd, path, requested, start, length)
+
+
+def test_one_files_unsupported_is_that_files_own_once_check_file_answered(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """An "unsupported" about a whole file turned check-file off for the rest of the session, also
+    from a server whose check-file had answered: every later transfer was checked by size only
+    (review 26, finding 7).  Once it answered, such a refusal is about that file, named under checksum."""
+    srv = serve(_OneFileUnsupported)
+    make_file(srv.root / "special.bin", 1000)
+    source = tmp_path / "a.bin"
+    make_file(source, 1000)
+    with _connect(srv, ssh_keys) as remote:
+        assert remote.put_file(source, "/a1.bin").verified == "sha256"
+        assert remote.get_file("/special.bin", tmp_path / "special.bin").verified == "size"
+        assert remote.put_file(source, "/a2.bin").verified == "sha256"
+    with xfer.connect(srv.url, identity=str(ssh_keys.client_key), identity_password=f"file:{ssh_keys.passphrase_file}",
+                      pin=ssh_keys.host_fingerprint(), checksum=True, retries=0) as remote:
+        assert remote.get_file("/a1.bin", tmp_path / "a1.bin").verified == "sha256"
+        with pytest.raises(IntegrityError, match="not for this file"):
+            remote.get_file("/special.bin", tmp_path / "again.bin")
+        assert remote.get_file("/a2.bin", tmp_path / "a2.bin").verified == "sha256"
+    assert not (tmp_path / "again.bin").exists()

@@ -119,6 +119,35 @@ def test_a_file_changed_between_tries_is_fetched_again_from_the_start(
                for r in caplog.records)
 
 
+def test_a_local_file_changed_between_tries_is_uploaded_again_from_the_start(
+    server: FaultyServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The part a cut try left holds the file as that try read it.  Rewritten meanwhile at the same
+    size, the file was continued after that part: the server got the old first half and the new
+    second, and the result stated the new file's SHA-256 (review 26, finding 2; the server here
+    has no check-file, as OpenSSH, so nothing else could see it)."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(_data(8))
+    os.utime(source, (1_700_000_000, 1_700_000_000))
+    changed = _data(9)
+
+    def change(seconds: float) -> None:  # between the tries: same size, another time and content
+        source.write_bytes(changed)
+        os.utime(source, (1_700_000_100, 1_700_000_100))
+
+    monkeypatch.setattr(xfer.retry, "_sleep", change)
+    with server.through({0: Cut("up", after=SIZE // 2)}) as (proxy, profile):
+        with caplog.at_level(logging.WARNING, logger="xfer.retry"):
+            with xfer.connect(profile, retries=3, retry_wait=0.01) as remote:
+                result = remote.put_file(source, "/in/big.bin")
+    assert proxy.connections[0].was_cut and result.attempts == 2
+    assert (server.endpoint.root / "in" / "big.bin").read_bytes() == changed
+    assert result.sha256 == hashlib.sha256(changed).hexdigest()
+    assert proxy.connections[1].bytes_up > SIZE  # all of it again
+    assert any("changed since the earlier try" in r.getMessage() for r in caplog.records)
+    assert hidden(server.endpoint.root) == []
+
+
 def _cut_resumable_get(
     server: FaultyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     *, seed: int,

@@ -23,6 +23,7 @@ import pytest
 
 import xfer
 from tests.test_sftp import profile_of
+from xfer.errors import RemotePermissionDenied, ServerError
 from xfer.testing.sftp_server import CheckFileServer, SFTPServer, SSHTestKeys, VariantServer, create_ssh_keys
 
 
@@ -400,3 +401,87 @@ def test_a_file_longer_than_its_stated_size_is_refused_as_such(
     assert "longer than" in caught.value.message and "incomplete" not in caught.value.message, caught.value
     assert "cut" not in (caught.value.hint or "")
     assert not (tmp_path / "out.bin").exists()
+
+
+# -- review 26: an upload without a temporary name refused at its open ----------------------------
+
+
+class _ExistingReadOnly(VariantServer):
+    """An existing file this login may read but not write (0444, as another user's file): opening it
+    for writing is refused; new names may be made."""
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        if pflags & asyncssh.FXF_WRITE and os.path.exists(self.map_path(path)):
+            raise asyncssh.SFTPPermissionDenied("Permission denied")
+        return super().open(path, pflags, attrs)
+
+
+def test_a_refused_direct_write_leaves_the_existing_file(ssh_keys: SSHTestKeys, root: Path, tmp_path: Path) -> None:
+    """With upload_temp_name = false the upload opens the real name.  A refused open wrote nothing,
+    yet the failure removed the file it was refused, alone and in a group (review 26, finding 1)."""
+    (root / "report.csv").write_bytes(b"yesterday's report\n")
+    (tmp_path / "report.csv").write_bytes(b"today's report\n")
+    with serve(ssh_keys, root, _ExistingReadOnly) as srv, \
+            xfer.connect(profile_of(srv, ssh_keys, sftp={"upload_temp_name": False}), retries=0) as remote:
+        with pytest.raises(RemotePermissionDenied):
+            remote.put_file(tmp_path / "report.csv", "/report.csv")
+        assert (root / "report.csv").read_bytes() == b"yesterday's report\n"
+        assert remote.put_together([(tmp_path / "report.csv", "/report.csv", None)]) == [None]
+    assert listing(root) == ["report.csv"]
+    assert (root / "report.csv").read_bytes() == b"yesterday's report\n"
+
+
+# -- review 26: a listing that describes a link by what it points to ------------------------------
+
+
+class _ListsLinkTargets(VariantServer):
+    """READDIR names carry the attributes of what a link points to (stat, not lstat), as some
+    servers' listings do; LSTAT still tells a link."""
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        async for name in super().scandir(path):
+            local = os.path.join(self.map_path(path), os.fsencode(name.filename))
+            if name.filename in (b".", b"..") or not os.path.islink(local):
+                yield name
+                continue
+            yield asyncssh.SFTPName(name.filename, name.longname, asyncssh.SFTPAttrs.from_local(os.stat(local)))
+
+
+def test_rm_r_never_goes_through_a_link_listed_as_a_folder(ssh_keys: SSHTestKeys, root: Path) -> None:
+    """``rm -r /tree`` with ``/tree/link -> ../precious``: the listing called the link a folder, and
+    the walk went through it and removed what ``precious`` held (review 26, finding 3)."""
+    (root / "precious").mkdir()
+    (root / "precious" / "keep.txt").write_bytes(b"outside the tree\n")
+    _tree(root)
+    os.symlink("../precious", root / "dir" / "link")
+    with serve(ssh_keys, root, _ListsLinkTargets) as srv, xfer.connect(profile_of(srv, ssh_keys)) as remote:
+        remote.rm("/dir", recursive=True)
+    assert listing(root) == ["precious", "precious/keep.txt"]
+
+
+# -- review 26: a READ answered with more than it asked for ---------------------------------------
+
+
+class _ReadsTooMuch(VariantServer):
+    """The READ at offset 0 is answered with 1000 bytes more than asked, and the file's last 1000 bytes
+    are never served: what is sent adds up to the stated size, the surplus in the next block's place."""
+
+    def read(self, file_obj: Any, offset: int, size: int) -> bytes:
+        end = os.fstat(file_obj.fileno()).st_size - 1000
+        data = super().read(file_obj, offset, size + 1000 if offset == 0 else max(0, min(size, end - offset)))
+        assert isinstance(data, bytes)  # (asyncssh's own server reads at once)
+        return data
+
+
+def test_a_read_answered_with_more_than_asked_is_refused(ssh_keys: SSHTestKeys, root: Path, tmp_path: Path) -> None:
+    """Taken as is, the surplus stood in for the next block's first bytes: the download was saved
+    with 1000 bytes repeated, verified by its size (review 26, finding 4)."""
+    data = random.Random(26).randbytes(1 << 20)
+    (root / "f.bin").write_bytes(data)
+    with serve(ssh_keys, root, _ReadsTooMuch) as srv, xfer.connect(profile_of(srv, ssh_keys), retries=0) as remote:
+        with pytest.raises(ServerError, match=r"broke the SFTP protocol \(a read of \d+ bytes at offset 0 was "
+                                              r"answered with \d+\)"):
+            remote.get_file("/f.bin", tmp_path / "f.bin")
+        with pytest.raises(ServerError, match="broke the SFTP protocol"):
+            remote.read_range("/f.bin", 0, 1 << 20)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["srv"]

@@ -7,17 +7,19 @@ raises and leaves nothing (``put -`` through the CLI: tests/test_streams.py's sf
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
 
 import xfer
 from xfer.adapters.sftp import SFTPAdapter
-from xfer.errors import XferError
+from xfer.errors import ConnectionDropped, XferError
 from xfer.filesystem import XferFileSystem
 from xfer.testing.sftp_server import SFTPServer, SSHTestKeys, create_ssh_keys
 
@@ -110,3 +112,29 @@ def test_fsspec_open_wb_streams(served: SFTPServer, ssh_keys: SSHTestKeys) -> No
         assert not (served.root / "out" / "data.bin").exists()
     assert (served.root / "out" / "data.bin").read_bytes() == BLOCK * 6
     assert hidden(served.root / "out") == []
+
+
+class _CloseHangs(asyncssh.SFTPServer):
+    """Never answers the CLOSE of a file written to (flushing to a hung disk); all else as asyncssh's."""
+
+    async def close(self, file_obj: Any) -> None:
+        if file_obj.writable():
+            await asyncio.sleep(3600)
+        super().close(file_obj)
+
+
+@pytest.mark.timeout(30)
+def test_a_close_never_answered_fails_after_the_timeout(ssh_keys: SSHTestKeys, tmp_path: Path) -> None:
+    """close() waited for the CLOSE's answer without a bound: a server that never gave it hung the
+    stream for ever, where put_file fails after the timeout (review 26, finding 6)."""
+    root = tmp_path / "root"
+    with SFTPServer(ssh_keys, root=root, sftp_class=_CloseHangs) as srv, \
+            xfer.connect(srv.url, identity=str(ssh_keys.client_key), pin=ssh_keys.host_fingerprint(),
+                         identity_password=f"file:{ssh_keys.passphrase_file}", timeout=1.5, retries=0) as remote:
+        started = time.monotonic()
+        with pytest.raises(ConnectionDropped, match=r"stopped answering .*no reply within 1.5 s"):
+            with remote.open_write("/report.csv") as writer:
+                writer.write(BLOCK)
+        assert time.monotonic() - started < 15
+        assert writer.result is None
+    assert not (root / "report.csv").exists()

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import asyncssh
 import asyncssh.sftp
-from asyncssh.constants import FXP_WRITE
+from asyncssh.constants import FXP_EXTENDED, FXP_WRITE
 from asyncssh.packet import PacketDecodeError, SSHPacket, String
 from asyncssh.sftp import MIN_SFTP_VERSION
 from asyncssh.stream import SSHReader, SSHServerStreamSession, SSHWriter
@@ -232,10 +232,10 @@ class CheckFileServer(VariantServer):
     before 1.3.9 does for SFTP v3 clients) and answers ``check-file-name`` and
     ``check-file-handle`` with the hash of the requested range, in the first of the client's
     algorithms it has.  Subclass to offer other algorithms, or set :attr:`corrupt` for a server
-    whose hash does not match its data (a hostile or broken one), or override :meth:`check_file`
-    for other refusals.  Use as ``SFTPServer(..., sftp_class=CheckFileServer)``; what each
-    server was asked is its :attr:`SFTPServer.check_file_asked` (one list per server, never
-    shared between servers or tests).
+    whose hash does not match its data (a hostile or broken one), or :attr:`silent` for one that
+    never answers, or override :meth:`check_file` for other refusals.  Use as
+    ``SFTPServer(..., sftp_class=CheckFileServer)``; what each server was asked is its
+    :attr:`SFTPServer.check_file_asked` (one list per server, never shared between servers or tests).
     """
 
     algorithms: ClassVar[tuple[str, ...]] = ("sha256", "md5")
@@ -250,6 +250,9 @@ class CheckFileServer(VariantServer):
     #: Refuse a range starting at or past the end of the file (an empty file's whole range), as
     #: ProFTPD's mod_sftp does (fxp.c: offset >= st_size is EINVAL).
     refuses_offset_at_end: ClassVar[bool] = False
+    #: Take check-file requests and never answer them (every other request is answered as ever):
+    #: a server that drops an extended request it does not handle, or one whose hashing hangs.
+    silent: ClassVar[bool] = False
 
     def __init__(self, chan: Any, *, chroot: bytes | None = None,
                  asked: list[tuple[str, str, int, int]] | None = None) -> None:
@@ -330,6 +333,22 @@ class _VariantHandler(asyncssh.sftp.SFTPServerHandler):
         self._packet_handlers = {**self._packet_handlers, **handlers}  # type: ignore[dict-item]
         answer = _FXP_STATUS if server.reply_form == "status-ok" else _FXP_EXTENDED_REPLY
         self._return_types = {**self._return_types, **dict.fromkeys(handlers, answer)}
+
+    async def _process_packet(self, pkttype: int, pktid: int, packet: SSHPacket) -> None:
+        server: Any = self._server
+        if pkttype != FXP_EXTENDED or not getattr(server, "silent", False):
+            await super()._process_packet(pkttype, pktid, packet)
+            return
+        rest = packet.get_remaining_payload()
+        request = SSHPacket(rest)
+        name = request.get_string()
+        if name == b"check-file-name":  # noted as asked, never answered
+            path = os.fsdecode(server.map_path(request.get_string()))
+            server.asked.append((path, request.get_string().decode("ascii"), request.get_uint64(),
+                                 request.get_uint64()))
+        if name in (b"check-file-name", b"check-file-handle"):
+            return
+        await super()._process_packet(pkttype, pktid, SSHPacket(rest))
 
     async def recv_packets(self) -> None:
         if not self._parallel_writes:

@@ -18,7 +18,7 @@ import posixpath
 import stat
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar, cast
 
@@ -67,7 +67,16 @@ from ..base import (
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
-from .pipeline import AnsweredClient, NoReply, Progress, block_sizes, closing, read_blocks, write_blocks
+from .pipeline import (
+    AnsweredClient,
+    LongAnswer,
+    NoReply,
+    Progress,
+    block_sizes,
+    closing,
+    read_blocks,
+    write_blocks,
+)
 from .session import SSHSession, connect_error
 
 __all__ = ["SFTPAdapter"]
@@ -75,7 +84,7 @@ __all__ = ["SFTPAdapter"]
 _T = TypeVar("_T")
 _log = logger("xfer.sftp")
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
-
+_retry_log = logger("xfer.retry")
 
 _TYPES: dict[int, EntryType] = {
     asyncssh.FILEXFER_TYPE_REGULAR: "file",
@@ -152,6 +161,13 @@ class _Stored:
     size_verified: bool
     modified: dt.datetime | None
     previous_left: str | None
+
+
+def _local_version(source: SentFile) -> tuple[int, int, int, int]:
+    """What changes when the local file an upload sends is rewritten or replaced (as
+    :class:`SentFile` compares it): the part a cut try left is continued only from the same version."""
+    info = source.stat
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _modified_of(handle: BinaryIO) -> float:
@@ -312,6 +328,9 @@ class SFTPAdapter(Adapter):
             # The connection was up (this is an operation on it): a cut, to retry, not a failure to connect.
             why = exc.reason if isinstance(exc, asyncssh.Error) else exc.strerror or type(exc).__name__
             return ConnectionDropped(f"the connection to {server} broke while {action} {path} ({why})", **fields)
+        if isinstance(exc, LongAnswer):  # (ours, not the server's words)
+            return ServerError(f"{server}: {action} {path} failed: the server broke the SFTP protocol "
+                               f"({exc.reason})", **fields)
         if isinstance(exc, asyncssh.SFTPError):
             return ServerError(f"{server}: {action} {path} failed{said}", **fields)
         if isinstance(exc, NoReply):
@@ -402,7 +421,7 @@ class SFTPAdapter(Adapter):
         """The server's ``check-file`` hash of ``path`` (``xfer sync --checksum``), as uploads are verified."""
 
         async def work(sftp: asyncssh.SFTPClient) -> ServerHash | None:
-            return await CheckFile.of(sftp).ask(sftp, path)
+            return await CheckFile.of(sftp).ask(sftp, path, timeout=self.settings.timeout)
 
         return self._run("asking for the checksum of", path, work)
 
@@ -435,7 +454,7 @@ class SFTPAdapter(Adapter):
         out.expected_size = attrs.size
         read_block, _ = block_sizes(sftp)
         # The server's hash, asked first: the one extra hash it names is computed on the way.
-        offered = await CheckFile.of(sftp).ask(sftp, remote)
+        offered = await CheckFile.of(sftp).ask(sftp, remote, timeout=self.settings.timeout)
         out.hash_also(offered.algorithm if offered is not None else None)
         with out:
             out.facts = facts
@@ -587,16 +606,30 @@ class SFTPAdapter(Adapter):
     async def _upload(self, sftp: asyncssh.SFTPClient, upload: _Upload, attempt: Attempt | None, key: str) -> None:
         """Send ``upload`` to its temporary name, check what the server stored, rename it into place.
 
-        On a failure the temporary file is removed, unless the connection is gone under a
+        On a failure what the upload wrote is removed (the file this try opened, or the part an
+        earlier try left; never a name it did not open), unless the connection is gone under a
         retried ``attempt``: the next try then continues it (``key`` names it in the try's state).
         """
         await self._refuse_folder(sftp, upload.remote)
-        confirmed: int = attempt.state.get(f"{key}:confirmed", 0) if attempt is not None else 0
+        confirmed = 0
+        if attempt is not None:
+            confirmed = attempt.state.get(f"{key}:confirmed", 0)
+            if confirmed and attempt.state.get(f"{key}:local") != _local_version(upload.source):
+                # The part holds the file as the cut try read it, and the file opened now is
+                # another version (rewritten meanwhile, perhaps at the same size): the two joined
+                # would be neither, and only a server with check-file could see it.
+                _retry_log.warning("%s: the local file changed since the earlier try; sending it again "
+                                   "from 0", os.path.basename(upload.local))
+                confirmed = 0
         offset = await self._upload_offset(sftp, upload.kept, upload.size, confirmed)
         target, size, callback = upload.target, upload.size, upload.callback
         # The bytes the server confirmed, each WRITE and every one before it (BlockWriter):
         # where a try after a cut may go on from, whatever the part's size says.
         written = Progress()
+        # Whether this try opened ``target`` for writing.  Before that a failure has written
+        # nothing: a refused open leaves the name as it was, and with upload_temp_name = false
+        # that name is the existing file itself, which must not be removed for it.
+        opened = False
         try:
             also = await self._hash_to_compute(sftp, target)
             _, write_block = block_sizes(sftp)
@@ -618,6 +651,7 @@ class SFTPAdapter(Adapter):
             else:
                 upload.handle.seek(0)
                 remote_file = await self._create(sftp, target, upload.remote)
+            opened = True
             async with closing(remote_file, self.settings.timeout):
                 await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout,
                                    progress=written)
@@ -636,12 +670,14 @@ class SFTPAdapter(Adapter):
                 # The connection is gone (a cut): the next try continues the part up to what
                 # was confirmed; the retry loop removes it if none will.
                 attempt.state[f"{key}:confirmed"] = offset + written.done
+                attempt.state[f"{key}:local"] = _local_version(upload.source)
                 if attempt.state.get(key) != temp:
                     attempt.state[key] = temp
                     attempt.on_give_up(lambda: self._remove_quietly(temp))
             elif temp is not None and gone:
                 upload.left = True  # (a remove now could not reach the server)
-            else:
+            elif opened or upload.kept is not None:
+                # What this upload wrote: the file it opened, or the part an earlier try left.
                 await self._discard(sftp, target)
             raise
 
@@ -728,7 +764,7 @@ class SFTPAdapter(Adapter):
                 hint="run the command again; check the server's disk space",
                 server=self.settings.server, path=remote,
             )
-        offered = await CheckFile.of(sftp).ask(sftp, target)
+        offered = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout)
         if offered is not None and source is not None and local.hexdigest(offered.algorithm) is None:
             # The server named its algorithm only now (check-file unnamed or named without one):
             # the file sent is hashed in it once more, off the event loop.
@@ -765,7 +801,7 @@ class SFTPAdapter(Adapter):
         the local file, by the server's hash of that range (see :meth:`SentFile.holds_prefix`;
         a server without check-file, or refusing ranges, cannot prove it: the part is trusted).
         The local bytes are read off the event loop."""
-        theirs = await CheckFile.of(sftp).ask(sftp, target, start=0, length=offset)
+        theirs = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout, start=0, length=offset)
         holds = functools.partial(source.holds_prefix, theirs, offset, server=self.settings.server)
         return await asyncio.get_running_loop().run_in_executor(None, holds)
 
@@ -1209,11 +1245,38 @@ class SFTPAdapter(Adapter):
             # Each name once: a server whose listing repeats entries (a paging bug) would have
             # the second REMOVE of a file fail with "does not exist", half way through the tree.
             entries = await self._listing(sftp, folder, follow=False)
-            walk.found({entry.path: entry for entry in entries}.values())
+            walk.found(await self._own_kinds(sftp, {entry.path: entry for entry in entries}.values()))
         for path in walk.files:
             await self._step(sftp.remove(path), "removing", path)
         for folder in walk.folders_bottom_up():
             await self._step(sftp.rmdir(folder), "removing the folder", folder)
+
+    async def _own_kinds(self, sftp: asyncssh.SFTPClient, entries: Iterable[Entry]) -> list[Entry]:
+        """``entries`` of a tree to remove, each listed as a folder as its LSTAT shows it.
+
+        A READDIR name's attributes are the server's to choose: some describe a link by what it
+        points to (stat, not lstat), and ``rm -r`` would go through it and empty a folder outside
+        the tree.  Only LSTAT says what the entry is: a link is then removed as a link.  An entry
+        gone meanwhile is left out; any other failure to look is raised before anything is removed.
+        """
+
+        async def own(entry: Entry) -> Entry | None:
+            if entry.type != "directory":
+                return entry
+            try:
+                attrs = await sftp.lstat(entry.path)
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                return None
+            except asyncssh.SFTPError as exc:
+                raise self._translate(exc, "reading information about", entry.path) from exc
+            return _entry(entry.path, attrs)
+
+        listed = list(entries)
+        looked: list[Entry | None] = []
+        # At most _REMOVING_AT_ONCE in flight (a server's queue is not endless).
+        for first in range(0, len(listed), _REMOVING_AT_ONCE):
+            looked += await asyncio.gather(*(own(entry) for entry in listed[first:first + _REMOVING_AT_ONCE]))
+        return [entry for entry in looked if entry is not None]
 
     async def _step(self, work: Awaitable[None], action: str, path: str) -> None:
         """One step of a larger operation: a refusal names the entry it was about."""

@@ -21,8 +21,10 @@ only those it uses itself): a server naming ``check-file`` with its algorithms t
 which hash to compute along an upload without a request.  A server that does not name it is
 still asked, on the first real hash request (ProFTPD before 1.3.9 answers without naming it to
 SFTP v3 clients; OpenSSH answers ``SSH_FX_OP_UNSUPPORTED``, which turns the question off for
-the rest of the session).  Any other refusal, or an answer xfer cannot read, is no hash for
-that one transfer: it is then checked by size (or fails where ``checksum`` requires a hash).
+the rest of the session, unless check-file answered earlier in it: then the refusal is about
+that file).  Any other refusal, an answer xfer cannot read, or none within the timeout, is no
+hash for that one transfer: it is then checked by size (or fails where ``checksum`` requires a
+hash).
 
 asyncssh has no call for an extension it does not know: requests go through its request
 machinery (``SFTPClient._handler``, private, as is the handler class
@@ -43,6 +45,7 @@ from asyncssh.packet import PacketDecodeError, SSHPacket, String, UInt32, UInt64
 
 from ...log import logger
 from ...verify import HASHES, HashName, ServerHash
+from .pipeline import NoReply, answered
 
 #: SSH_FXP_EXTENDED_REPLY (draft-ietf-secsh-filexfer-02 §3).
 FXP_EXTENDED_REPLY = 201
@@ -70,6 +73,9 @@ class CheckFile:
         self.algorithm: HashName | None = None
         #: What the server answered to the last request that got no hash, for the ``checksum`` error.
         self.refused: str | None = None
+        #: Whether check-file answered a request of this session with a hash: the server has it, and
+        #: a later "unsupported" is about one file, not the extension.
+        self.answered = False
         if extensions is not None:
             self._learn(dict(extensions).get(EXTENSION))
 
@@ -95,11 +101,14 @@ class CheckFile:
             _log.debug("check-file offers %s, none of which xfer compares", sorted(names))
             self.offered = False
 
-    async def ask(self, sftp: asyncssh.SFTPClient, path: str, *, start: int = 0, length: int = 0,
-                  algorithms: Sequence[HashName] = HASHES) -> ServerHash | None:
+    async def ask(self, sftp: asyncssh.SFTPClient, path: str, *, timeout: float | None, start: int = 0,
+                  length: int = 0, algorithms: Sequence[HashName] = HASHES) -> ServerHash | None:
         """The server's hash of ``path`` (``length`` bytes from ``start``; 0, 0: the whole file) in
-        the first of ``algorithms`` it has, or None: no such extension, or a refusal (see the
-        module docstring).  Only a lost connection is raised."""
+        the first of ``algorithms`` it has, or None: no such extension, a refusal, or no answer
+        within ``timeout`` seconds (see the module docstring).  Only a lost connection is raised.
+
+        ``timeout`` is the adapter's: the request goes through asyncssh's own request call, not the
+        bounded client (:class:`~.pipeline.AnsweredClient`) the adapter's other requests use."""
         if self.offered is False:
             return None
         handler: Any = getattr(sftp, "_handler", None)
@@ -112,16 +121,26 @@ class CheckFile:
             handler._return_types = {**handler._return_types, REQUEST: FXP_EXTENDED_REPLY}
         whole = start == 0 and length == 0
         try:
-            reply = await handler._make_request(
+            reply = await answered(handler._make_request(
                 REQUEST, String(sftp.encode(path)), String(",".join(algorithms)), UInt64(start), UInt64(length),
-                UInt32(0))
+                UInt32(0)), timeout)
         except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection):
             raise
+        except NoReply as exc:
+            # A server that drops a request it does not handle, or whose hashing hangs: this
+            # transfer goes without the hash (a late answer is dropped by asyncssh: its request is gone).
+            self.refused = f"nothing within {exc.seconds:g} s"
+            _log.warning("%s: the server did not answer check-file within %g s; no server hash for it",
+                         path, exc.seconds)
+            return None
         except asyncssh.SFTPOpUnsupported as exc:
-            if whole:  # a server may hash whole files and not ranges: only this says "never"
+            # Only about a whole file, from a server whose check-file never answered, does this
+            # say "never" (a server may hash whole files and not ranges, or not some files).
+            if whole and not self.answered:
                 self.offered, self.refused = False, None
             else:
                 self.refused = exc.reason or "unsupported"
+                _log.debug("check-file of %s refused: %s", path, self.refused)
             return None
         except (asyncssh.SFTPError, PacketDecodeError) as exc:
             # "none of these algorithms", a file it will not hash (ProFTPD refuses an empty one)...:
@@ -134,7 +153,7 @@ class CheckFile:
             self.refused = "a malformed reply"
             _log.warning("%s: the server's check-file answer is malformed; checking the size only", path)
             return None
-        self.offered = True
+        self.offered = self.answered = True
         name, digest = answer
         algorithm = next((known for known in HASHES if known == name), None)
         if algorithm is None or algorithm not in algorithms:

@@ -52,7 +52,7 @@ def load_client_key(
         raise IdentityFileError(f"cannot read the SSH key {key_file}: {exc.strerror or exc}") from exc
     try:
         key = asyncssh.import_private_key(data)
-    except asyncssh.KeyImportError as exc:
+    except ValueError as exc:  # KeyImportError, or a plain ValueError from the cryptography under it
         if "passphrase" not in str(exc).lower():
             raise IdentityFormatError(
                 f"{key_file} is not an SSH private key ({exc})",
@@ -80,6 +80,13 @@ def load_client_key(
                 f"wrong passphrase for the SSH key {key_file}",
                 hint="check the reference given with --identity-password (identity_password in the profile)",
             ) from wrong
+        except ValueError as malformed:
+            # Not the passphrase: the key's own encryption fields are broken (a PEM key's IV of
+            # the wrong length fails in the cipher, before any passphrase is tried).
+            raise IdentityFormatError(
+                f"the SSH key {key_file} is encrypted but malformed ({malformed})",
+                hint="the file may be truncated or damaged: use an intact copy of the key",
+            ) from malformed
     cert_path = Path(certificate) if certificate else certificate_beside(key_file)
     if cert_path is None:
         return ClientKey(key=key, certificate=None, facts=None, path=key_file)

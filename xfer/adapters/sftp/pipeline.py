@@ -24,8 +24,8 @@ from typing import Any, TypeVar, cast
 import asyncssh
 
 __all__ = [
-    "DEFAULT_BLOCK", "DEFAULT_DEPTH", "WRITE_DEPTH", "AnsweredClient", "BlockWriter", "NoReply", "Progress",
-    "answered", "block_sizes", "closing", "read_blocks", "write_blocks",
+    "DEFAULT_BLOCK", "DEFAULT_DEPTH", "WRITE_DEPTH", "AnsweredClient", "BlockWriter", "LongAnswer", "NoReply",
+    "Progress", "answered", "block_sizes", "closing", "read_blocks", "write_blocks",
 ]
 
 _T = TypeVar("_T")
@@ -82,6 +82,15 @@ class NoReply(OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class LongAnswer(asyncssh.SFTPBadMessage):
+    """A READ answered with more bytes than it asked for, which the protocol forbids (the server
+    returns at most the length asked, draft-ietf-secsh-filexfer-02 §6.4).  Taken as is, the
+    surplus would stand in for the first bytes of the next block; nothing tells which are right."""
+
+    def __init__(self, offset: int, asked: int, got: int) -> None:
+        super().__init__(f"a read of {asked} bytes at offset {offset} was answered with {got}")
 
 
 async def answered(request: Awaitable[_T], seconds: float | None) -> _T:
@@ -173,7 +182,7 @@ async def read_blocks(
 ) -> int:
     """Read ``handle`` from ``start`` to its end, or to offset ``stop`` (not included); ``deliver``
     each block in order.  Returns the bytes read.  :class:`NoReply` if an answer takes longer
-    than ``reply_timeout`` seconds.
+    than ``reply_timeout`` seconds, :class:`LongAnswer` if one is longer than asked.
 
     ``handle`` must be opened with ``block_size=0`` (one request per read).  A short answer
     that is not the end asks for the rest of that block before anything after it is delivered.
@@ -216,6 +225,8 @@ async def read_blocks(
             data: bytes = await answered(request, reply_timeout)
             if not data:
                 break  # the end of the file (asyncssh answers EOF with b"")
+            if len(data) > size:
+                raise LongAnswer(offset, size, len(data))
             deliver(data)
             moved.done += len(data)
             if len(data) < size:

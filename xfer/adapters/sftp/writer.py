@@ -90,7 +90,9 @@ class SFTPWriter(RemoteWriter):
             await writer.push([rest] if rest else [])
             await writer.drain()
             self._file = None
-            await handle.close()
+            # Bounded as every other answer (pipeline.closing): a server that never answers the
+            # CLOSE (flushing to a hung disk) fails the stream after the timeout, as it fails a put.
+            await answered(handle.close(), adapter.settings.timeout)
             return await adapter._complete(sftp, self._target, self._server_path, self.written, self._hash)
 
         try:
