@@ -633,7 +633,7 @@ def _listing_links_as_pp(protocol: str, pki: TestPKI, tmp_path: Path, monkeypatc
         yield fake
 
 
-@pytest.mark.parametrize("protocol", ["ftpes-list"])
+@pytest.mark.parametrize("protocol", ["ftpes-list", "sftp"])
 def test_sync_never_goes_through_a_link_to_a_folder_on_the_server(
     capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
 ) -> None:

@@ -110,13 +110,15 @@ def _untyped(attrs: asyncssh.SFTPAttrs) -> bool:
     return attrs.permissions is None and attrs.type == asyncssh.FILEXFER_TYPE_UNKNOWN
 
 
-def _entry(path: str, attrs: asyncssh.SFTPAttrs) -> Entry:
+def _entry(path: str, attrs: asyncssh.SFTPAttrs, *, link: bool = False) -> Entry:
+    """``path`` as ``attrs`` describe it; ``link``: reached through a link (``extra["link"]``, the
+    target left unsaid: asking READLINK for it would cost a round trip per link)."""
     import datetime as dt
 
     modified = dt.datetime.fromtimestamp(attrs.mtime, tz=dt.timezone.utc) if attrs.mtime is not None else None
     kind = _kind(attrs)
     return Entry(name=posixpath.basename(path), path=path, type=kind,
-                 size=attrs.size if kind == "file" else None, modified=modified)
+                 size=attrs.size if kind == "file" else None, modified=modified, extra={"link": ""} if link else {})
 
 
 @dataclass(slots=True)
@@ -381,7 +383,9 @@ class SFTPAdapter(Adapter):
         for path, attrs in found:
             shown = looked.get(path, attrs)
             if shown is not None:
-                entries.append(_entry(path, shown))
+                # A link shown as what it points to says so: xfer sync does not go through one.
+                followed = shown is not attrs and _kind(attrs) == "link" and _kind(shown) != "link"
+                entries.append(_entry(path, shown, link=followed))
         return entries
 
     async def _look_up(self, sftp: asyncssh.SFTPClient, path: str, listed: asyncssh.SFTPAttrs, *,
