@@ -38,8 +38,29 @@ def test_rm_never_removes_the_connection_root(
 ) -> None:
     code, _, err = run(capsys, "rm", "-r", f"{profile}:{spelling}")
     assert code == ExitCode.USAGE
-    assert "refusing to remove the root of the connection (/box)" in err
+    if spelling == "/":
+        assert "refusing to remove the root of the connection (/box)" in err
+    else:  # '.' and '..' are not resolved on the command line (review T, session 26)
+        assert "without '.' or '..' in its path" in err
     assert (server.root / "box" / "tree" / "keep.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize(("command", "spelling"), [
+    ("rm", "/gone/.."), ("rm", "/tree/."), ("get", "/gone/.."), ("mv", "/gone/.."), ("ls", "/tree/..")])
+def test_dot_and_dot_dot_are_never_resolved_on_the_command_line(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path, command: str, spelling: str
+) -> None:
+    """Review T (session 26): ``rm -r NAME:/in/nothere/..`` removed /in, exit 0; ``get -r NAME:/in/sub/..``
+    wrote into the local folder's parent; ``mv NAME:/c/nothere/.. NAME:/dst/`` moved /c."""
+    (server.root / "box" / "dst").mkdir()
+    argv = {"rm": ["rm", "-r", f"{profile}:{spelling}"], "ls": ["ls", f"{profile}:{spelling}"],
+            "get": ["get", "-r", f"{profile}:{spelling}", str(tmp_path / "dl") + "/"],
+            "mv": ["mv", f"{profile}:{spelling}", f"{profile}:/dst/"]}[command]
+    code, _, err = run(capsys, *argv)
+    assert code == ExitCode.USAGE, err
+    assert "without '.' or '..' in its path" in err
+    assert (server.root / "box" / "tree" / "keep.txt").read_text() == "keep"
+    assert not (tmp_path / "dl").exists() and list((server.root / "box" / "dst").iterdir()) == []
 
 
 def test_mv_bare_name_renames_in_place(capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer) -> None:
@@ -164,3 +185,22 @@ def test_flag_errors_name_the_flag(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == ExitCode.USAGE
     assert err.startswith("xfer: error: command line: --identity-password must be a secret reference")
     assert "hunter2" not in err
+
+
+def test_put_r_of_dot_dot_goes_under_the_folders_own_name(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review T (session 26): ``put -r .. NAME:/up/`` from proj/sub joined ".." to the destination and
+    wrote proj's files into the destination's parent, over the partner's own report.csv."""
+    (server.root / "box" / "up").mkdir()
+    (server.root / "box" / "report.csv").write_text("partner's own")
+    (tmp_path / "proj" / "sub").mkdir(parents=True)
+    (tmp_path / "proj" / "report.csv").write_text("mine")
+    (tmp_path / "proj" / "sub" / "k").write_text("k")
+    monkeypatch.chdir(tmp_path / "proj" / "sub")
+    code, _, err = run(capsys, "put", "-r", "..", f"{profile}:/up/")
+    assert code == 0, err
+    assert (server.root / "box" / "report.csv").read_text() == "partner's own"
+    assert (server.root / "box" / "up" / "proj" / "report.csv").read_text() == "mine"
+    assert (server.root / "box" / "up" / "proj" / "sub" / "k").read_text() == "k"

@@ -911,3 +911,23 @@ def test_rmdir_of_a_folder_with_entries_is_an_oserror_enotempty(
         fs.rmdir("/full")
         assert not (endpoint.root / "full").exists()
         fs.close()
+
+
+def test_rm_with_maxdepth_removes_a_link_to_a_folder_as_a_link(
+    pki: TestPKI, tmp_path: Path, profile_path: Path
+) -> None:
+    """Review G (session 26): fsspec's walk went through tree/shared -> /outside, and rm removed
+    /outside's files (then failed on the link)."""
+    with serve("sftp", pki, root=tmp_path / "root") as endpoint:
+        save_profile(endpoint, profile_path, "partner")
+        root = endpoint.root
+        (root / "outside").mkdir()
+        (root / "outside" / "keep.txt").write_bytes(b"precious")
+        (root / "tree").mkdir()
+        (root / "tree" / "a.txt").write_bytes(b"a")
+        os.symlink(root / "outside", root / "tree" / "shared")
+        fs = XferFileSystem("partner", skip_instance_cache=True)
+        fs.rm("/tree", recursive=True, maxdepth=5)
+        fs.close()
+    assert (root / "outside" / "keep.txt").read_bytes() == b"precious"
+    assert not (root / "tree").exists()

@@ -689,7 +689,7 @@ def put_files(
         if path in contents and path in folder_sources:
             base = destination
         else:
-            base = ListedPath(posixpath.join(destination, path.name)) if into else destination
+            base = ListedPath(posixpath.join(destination, _local_name(path))) if into else destination
         with local_errors(path, "reading"):
             if path in folder_sources:
                 folders.append(base)
@@ -740,6 +740,19 @@ def _refuse_file_and_folder(files: Iterable[str], folders: Iterable[Path]) -> No
     if clash is not None:
         raise UsageError(f"{clash} would be both a file and a folder: the sources (or the server's listing) "
                          "name a file and a folder alike", hint="download them separately, into different folders")
+
+
+def _local_name(path: Path) -> str:
+    """The name a local source goes by remotely: its own, or for ``..`` (``a/..``) the folder it
+    stands for.  Joined as is, ``put -r .. NAME:/data/up/`` wrote into ``/data``, over the
+    partner's files there (review T, session 26)."""
+    if path.name not in ("", ".", ".."):
+        return path.name
+    name = os.path.basename(os.path.normpath(os.path.abspath(path)))
+    if not name:
+        raise UsageError(f"{path} is the root folder, which has no name to upload it under",
+                         hint="upload its contents: give the folder with a trailing /. (as cp -r)")
+    return name
 
 
 def _names_contents(given: str) -> bool:

@@ -943,12 +943,18 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Remove files; with ``recursive``, folders with everything in them (one server call each)."""
         if maxdepth is not None:
-            # Depth-limited: remove what fsspec's expansion found, deepest first.
-            for found in reversed(self.expand_path(path, recursive=recursive, maxdepth=maxdepth)):
-                if self.isdir(found):
-                    self.rmdir(found)
+            # Depth-limited: remove what fsspec's expansion found, deepest first.  Its walk goes
+            # through a link to a folder: the link goes, as a link, and nothing reached through it
+            # (tree/shared -> /outside lost /outside's files: review G, session 26).
+            found = self.expand_path(path, recursive=recursive, maxdepth=maxdepth)
+            linked = {one.rstrip("/") for one in found if "link" in self.info(one)}
+            for one in reversed(found):
+                if any(one.startswith(link + "/") for link in linked):
+                    continue
+                if one.rstrip("/") not in linked and self.isdir(one):
+                    self.rmdir(one)
                 else:
-                    self.rm_file(found)
+                    self.rm_file(one)
             return
         paths = self.expand_path(path, recursive=False)
         removed: list[str] = []

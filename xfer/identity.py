@@ -36,8 +36,10 @@ from .errors import (
 
 __all__ = [
     "EXPIRY_WARNING_DAYS",
+    "MIN_RSA_BITS",
     "Identity",
     "IdentityInfo",
+    "certificate_weakness",
     "days_left",
     "fingerprint_sha256",
     "key_description",
@@ -73,6 +75,27 @@ def fingerprint_sha256(certificate: x509.Certificate) -> str:
 
 def _fingerprint(der: bytes) -> str:
     return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+#: The smallest RSA key whose signature counts (NIST SP 800-131A: 1024-bit keys are disallowed).
+MIN_RSA_BITS = 2048
+
+
+def certificate_weakness(certificate: x509.Certificate, *, now: dt.datetime | None = None) -> str | None:
+    """Why ``certificate``'s key can no longer be trusted today, as words after its name ("expired
+    on ...", "has a 1024-bit RSA key ..."); None if it can.  A signature it verifies proves
+    nothing then; what is encrypted to it may not be readable for its owner either."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if now > certificate.not_valid_after_utc:
+        return f"expired on {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    if now < certificate.not_valid_before_utc:
+        return f"is not valid before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = certificate.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return f"has a {key.key_size}-bit RSA key (at least {MIN_RSA_BITS} bits are needed)"
+    return None
 
 
 def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:

@@ -131,6 +131,19 @@ def check_remote_path(path: str, *, shown: str | None = None) -> str:
     return path
 
 
+def check_named_path(path: str, *, shown: str | None = None) -> str:
+    """``path`` (typed on the command line) if no part of it is ``.`` or ``..``; else UsageError.
+
+    Resolved, they named another folder than the one written: ``rm -r NAME:/in/nothere/..``
+    removed ``/in`` (POSIX's rm refuses ``.`` and ``..``, and a folder that is not there is not
+    gone through), ``get -r NAME:/in/sub/..`` wrote into the local folder's parent (review T,
+    session 26).  The library's verbs still resolve them, as fsspec's filesystems do."""
+    if any(part in (".", "..") for part in path.split("/")):
+        raise UsageError(f"{shown or path}: name the remote file or folder itself, without '.' or '..' in its path",
+                         hint="write the path they stand for")
+    return path
+
+
 def quote_path(path: str) -> str:
     """``path`` percent-encoded for a URL (``/`` kept); one that is not UTF-8 is a usage error.
 
@@ -159,11 +172,11 @@ def parse_target(text: str) -> Target:
     """``NAME:/path`` or a URL.  Raises UsageError for anything else, and for a backslash in the path."""
     if _URL.match(text):
         endpoint = parse_url(text)
-        check_remote_path(endpoint.path, shown=text)
+        check_named_path(check_remote_path(endpoint.path, shown=text), shown=text)
         return Target(path=endpoint.path, endpoint=endpoint)
     match = _PROFILE_TARGET.match(text)
     if match:
-        path = check_remote_path(match.group("path"), shown=text) or "/"
+        path = check_named_path(check_remote_path(match.group("path"), shown=text), shown=text) or "/"
         return Target(path=path if path.startswith("/") else "/" + path, profile=match.group("name"))
     raise UsageError(
         f"{text!r} is not a remote target",

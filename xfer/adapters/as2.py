@@ -59,7 +59,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from ..as2 import message as as2_message
-from ..as2.cms import SignatureMismatch, certificate_weakness
+from ..as2.cms import SignatureMismatch
 from ..as2.mdn import MDN, check_mdn, parse_mdn
 from ..as2.message import AS2Message, MdnRequest, build_message
 from ..as2.receipts import Receipt, ReceiptStatus, ReceiptStore
@@ -76,7 +76,7 @@ from ..errors import (
     XferError,
 )
 from ..http_session import XferSession, create_session, drain_error_body
-from ..identity import load_certificate
+from ..identity import certificate_weakness, load_certificate
 from ..protocols.as2 import AS2Options
 from ..retry import current_attempt
 from ..tls.translate import alert_received, closed_after_handshake

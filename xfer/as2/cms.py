@@ -49,7 +49,6 @@ __all__ = [
     "Decrypted",
     "SignatureMismatch",
     "Verified",
-    "certificate_weakness",
     "cipher_name",
     "compress",
     "decompress",
@@ -320,25 +319,6 @@ class Verified:
     digest_algorithm: DigestName
     content: bytes | None  # the embedded content of an attached signature, else None
     signing_time: dt.datetime | None
-
-
-#: The smallest RSA key whose signature counts (NIST SP 800-131A: 1024-bit keys are disallowed).
-MIN_RSA_BITS = 2048
-
-
-def certificate_weakness(certificate: x509.Certificate, *, now: dt.datetime | None = None) -> str | None:
-    """Why ``certificate``'s key can no longer be trusted today, as words after its name ("expired
-    on ...", "has a 1024-bit RSA key ..."); None if it can.  A signature it verifies proves
-    nothing then; what is encrypted to it may not be readable for its owner either."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    if now > certificate.not_valid_after_utc:
-        return f"expired on {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
-    if now < certificate.not_valid_before_utc:
-        return f"is not valid before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
-    key = certificate.public_key()
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
-        return f"has a {key.key_size}-bit RSA key (at least {MIN_RSA_BITS} bits are needed)"
-    return None
 
 
 def _key_identifier(certificate: x509.Certificate) -> bytes:

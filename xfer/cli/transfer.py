@@ -431,7 +431,7 @@ def mv(
     quiet: QuietFlag = False,
 ) -> None:
     """Rename or move a remote file or folder on the same server."""
-    from ..urls import check_remote_path, is_remote, parse_target
+    from ..urls import check_named_path, check_remote_path, is_remote, parse_target
 
     if is_remote(destination):
         dest = parse_target(destination)
@@ -439,9 +439,9 @@ def mv(
             raise UsageError("mv works within one server", hint="use get and put to copy between servers")
         new_path = dest.path
     elif destination.startswith("/"):
-        new_path = check_remote_path(destination)
+        new_path = check_named_path(check_remote_path(destination))
     else:  # a bare name renames within the source's folder, like a file manager's rename
-        check_remote_path(destination)
+        check_named_path(check_remote_path(destination))
         new_path = posixpath.join(posixpath.dirname(parse_target(source).path.rstrip("/")), destination)
     with _open(source, connection) as (remote, path, prefix):
         remote.mv(path, new_path)

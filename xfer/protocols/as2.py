@@ -122,7 +122,7 @@ def _check_partner(
     certificate: x509.Certificate, path: Any, *, encrypt: str, warn: Callable[[str], None] | None
 ) -> None:
     """Refuse a partner certificate that may not encrypt when we encrypt; warn when it is out of
-    date or its key too small (:func:`~xfer.as2.cms.certificate_weakness`).
+    date or its key too small (:func:`~xfer.identity.certificate_weakness`).
 
     Only a warning: partners often keep decrypting with the old key while a renewal is under
     way, and the receipt still says whether it worked (a receipt it signs is no proof, though:
@@ -142,7 +142,7 @@ def _check_partner(
                 "(its keyUsage lacks keyEncipherment)",
                 hint="ask the partner for their encryption certificate, or set encrypt = \"none\"",
             )
-    from ..as2.cms import certificate_weakness
+    from ..identity import certificate_weakness
 
     weakness = certificate_weakness(certificate)
     if weakness is not None:
