@@ -1147,6 +1147,7 @@ class FTPSAdapter(Adapter):
         attempt = current_attempt()
         details = self._details(first)
         if temp is not None:
+            self._refuse_folder_in_the_way(remote, temp)
             try:
                 left = install.install(self._install_site(), temp, remote)
             except Exception as exc:
@@ -1252,6 +1253,35 @@ class FTPSAdapter(Adapter):
             run=lambda action, path, work: self._run(action, path, work, probe=posixpath.dirname(path)),
         )
 
+    def _refuse_folder_in_the_way(self, remote: str, temp: str) -> None:
+        """Before renaming the complete upload ``temp`` to ``remote``: if ``remote`` is a folder,
+        remove the upload and say so.
+
+        Some servers' RNTO replaces whatever is at the target, a folder and its files too (review 26,
+        finding 1: ``put -r`` of a file named like a remote folder deleted the folder, exit 0); only
+        asking first keeps the folder on every server.  That costs one look per upload (MLST, or
+        CWD and SIZE): ``put_file`` and ``open_write`` do not know what the caller has listed.
+        """
+        try:
+            kind = self._run("looking at", remote, lambda ftp: self._kind(ftp, remote),
+                             probe=posixpath.dirname(remote))
+        except Exception:
+            self._cleanup(temp)  # complete, but unchecked: installing it blind is what this prevents
+            raise
+        if kind == "directory":
+            self._cleanup(temp)
+            raise self._folder_in_the_way(remote)
+
+    def _folder_in_the_way(self, remote: str) -> RemoteIsFolder:
+        """The error for an upload whose target is a folder (the upload has been removed)."""
+        attempt = current_attempt()
+        if attempt is not None:
+            attempt.stop_retrying()  # another try finds the same folder
+        return RemoteIsFolder(
+            f"{self.settings.server}: {remote} is a folder; the upload was not stored",
+            hint="name a file inside it (FOLDER/NAME)", server=self.settings.server, path=remote,
+        )
+
     def _refuse_folder_target(self, remote: str, temp: str, exc: Exception) -> None:
         """After a refused rename: if ``remote`` is a folder, remove the upload and say so.
 
@@ -1268,10 +1298,7 @@ class FTPSAdapter(Adapter):
             return  # the rename's own error says what happened
         if in_the_way:
             self._cleanup(temp)
-            raise RemoteIsFolder(
-                f"{self.settings.server}: {remote} is a folder; the upload was not stored",
-                hint="name a file inside it (FOLDER/NAME)", server=self.settings.server, path=remote,
-            ) from exc
+            raise self._folder_in_the_way(remote) from exc
 
     def _cleanup(self, path: str) -> None:
         """Best effort: remove a partial upload, on a fresh connection if the old one broke."""

@@ -1,0 +1,74 @@
+"""Review 26 of the FTPS adapter: the high findings, each against the fake or the pyftpdlib server.
+
+1. An upload onto a folder's name, on a server whose RNTO replaces what is at the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import one_error, run
+from xfer.errors import ExitCode, RemoteIsFolder
+from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.pki import TestPKI
+from xfer.tls import XferSSLContext
+
+ContextFactory = Callable[..., XferSSLContext]
+
+
+def _cli_flags(pki: TestPKI, srv: FakeFTPSServer, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("XFER_T_FTP_PW", srv.password)
+    return ["--identity", str(pki.client_p12), "--identity-password", f"file:{pki.password_file}",
+            "--ca", str(pki.root_ca), "--username", srv.user, "--password", "env:XFER_T_FTP_PW", "--retries", "0"]
+
+
+# -- 1: an upload never replaces a folder -----------------------------------------------------------
+
+
+@pytest.fixture
+def folder_named_d(tmp_path: Path) -> Path:
+    """The server's /out/local/d: a folder of 3 files."""
+    root = tmp_path / "srv"
+    (root / "out" / "local" / "d").mkdir(parents=True)
+    for number in range(3):
+        (root / "out" / "local" / "d" / f"{number}.edi").write_bytes(b"%d" % number)
+    return root
+
+
+def test_put_r_of_a_file_named_like_a_remote_folder_keeps_the_folder(
+    pki: TestPKI, folder_named_d: Path, tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """local/d is a file, /out/local/d a folder.  The server's RNTO replaces whatever is at the
+    target: before, ``put -r`` renamed the upload over the folder (its 3 files gone), exit 0."""
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "d").write_bytes(b"payload")
+    with FakeFTPSServer(pki, root=folder_named_d, rnto_replaces=True) as srv:
+        code, _, err = run(capsys, "put", "-r", str(local), f"{srv.url}out", *_cli_flags(pki, srv, monkeypatch))
+    assert code == ExitCode.REMOTE
+    assert "/out/local/d is a folder; the upload was not stored" in one_error(err)
+    assert sorted(p.name for p in (folder_named_d / "out" / "local" / "d").iterdir()) == ["0.edi", "1.edi", "2.edi"]
+    assert sorted(p.name for p in (folder_named_d / "out" / "local").iterdir()) == ["d"]  # no part left
+    assert not [c for c in srv.commands if c.startswith("RNTO")]
+
+
+@pytest.mark.parametrize("how", ["put_file", "open_write"])
+@pytest.mark.parametrize("mlst", [True, False], ids=["MLST", "CWD"])
+def test_an_upload_onto_a_folder_is_refused_where_rnto_would_replace_it(
+    pki: TestPKI, folder_named_d: Path, client_context: ContextFactory, tmp_path: Path, how: str, mlst: bool,
+) -> None:
+    (tmp_path / "f.edi").write_bytes(b"payload")
+    with FakeFTPSServer(pki, root=folder_named_d, rnto_replaces=True, mlst=mlst) as srv:
+        with srv.adapter(client_context()) as remote:
+            with pytest.raises(RemoteIsFolder, match=r"/out/local/d is a folder; the upload was not stored"):
+                if how == "put_file":
+                    remote.put_file(tmp_path / "f.edi", "/out/local/d")
+                else:
+                    with remote.open_write("/out/local/d") as writer:
+                        writer.write(b"payload")
+    assert len(list((folder_named_d / "out" / "local" / "d").iterdir())) == 3
+    assert sorted(p.name for p in (folder_named_d / "out" / "local").iterdir()) == ["d"]
