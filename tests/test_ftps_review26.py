@@ -1,6 +1,7 @@
 """Review 26 of the FTPS adapter: the high findings, each against the fake or the pyftpdlib server.
 
 1. An upload onto a folder's name, on a server whose RNTO replaces what is at the target.
+2. A download's size read from a file name the 150 echoes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import one_error, run
-from xfer.errors import ExitCode, RemoteIsFolder
+from xfer.adapters.ftps.replies import size_in_150
+from xfer.errors import ExitCode, RemoteIsFolder, TransferCut
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
@@ -72,3 +74,56 @@ def test_an_upload_onto_a_folder_is_refused_where_rnto_would_replace_it(
                         writer.write(b"payload")
     assert len(list((folder_named_d / "out" / "local" / "d").iterdir())) == 3
     assert sorted(p.name for p in (folder_named_d / "out" / "local").iterdir()) == ["d"]
+
+
+# -- 2: the size in a 150 is the server's, never the file name's -----------------------------------
+
+#: FileZilla Server 0.9's 150: the name, quoted, and no size of its own.
+NAME_ECHOED = '150 Opening data channel for file download from server of "/invoice (5 bytes).edi"'
+
+
+def test_a_size_in_an_echoed_name_does_not_make_a_cut_download_whole(
+    pki: TestPKI, tmp_path: Path, client_context: ContextFactory
+) -> None:
+    """1000 bytes, the stream cut after 5 (no close_notify), no SIZE, no MLST: only the 150's size
+    could have told.  Before, the name's "(5 bytes)" was read as the size, and the 5 bytes saved."""
+    root = tmp_path / "srv"
+    root.mkdir()
+    (root / "invoice (5 bytes).edi").write_bytes(b"0123456789" * 100)
+    with FakeFTPSServer(pki, root=root, size=False, mlst=False, cut_after=5, preliminary_reply=NAME_ECHOED) as srv:
+        with srv.adapter(client_context(), retries=0) as remote, pytest.raises(TransferCut):
+            remote.get_file("/invoice (5 bytes).edi", tmp_path / "out.edi")
+    assert not (tmp_path / "out.edi").exists()
+
+
+@pytest.mark.parametrize("reply", [
+    NAME_ECHOED,
+    '150 Opening BINARY mode data connection for "invoice (5 bytes).edi" (1000 bytes).',
+    "150 Opening BINARY mode data connection for invoice (5 bytes).edi (1000 bytes)",
+], ids=["filezilla", "quoted-and-sized", "vsftpd"])
+def test_a_whole_download_of_such_a_name_succeeds(
+    pki: TestPKI, tmp_path: Path, client_context: ContextFactory, reply: str
+) -> None:
+    root = tmp_path / "srv"
+    root.mkdir()
+    (root / "invoice (5 bytes).edi").write_bytes(b"0123456789" * 100)
+    with FakeFTPSServer(pki, root=root, size=False, mlst=False, preliminary_reply=reply) as srv:
+        with srv.adapter(client_context(), retries=0) as remote:
+            result = remote.get_file("/invoice (5 bytes).edi", tmp_path / "out.edi")
+    assert result.size == 1000
+    assert (tmp_path / "out.edi").read_bytes() == b"0123456789" * 100
+
+
+@pytest.mark.parametrize(("reply", "size"), [
+    ("150 Opening BINARY mode data connection for x.edi (1000 bytes).", 1000),
+    ("150 Opening BINARY mode data connection for x.edi (1000 bytes)", 1000),
+    ("150 Opening BINARY mode data connection for x (5 bytes).edi (1000 bytes).", 1000),
+    (NAME_ECHOED, None),
+    ('150 Opening data connection for "x (5 bytes)"', None),
+    ('150 Opening data connection for "x (5 bytes)', None),
+    ("150 Opening data connection for x (5 bytes).edi", None),
+    ("150 Here comes the data.", None),
+    ("125 Data connection already open (5 bytes)", None),
+])
+def test_size_in_150_reads_only_a_final_size_outside_quotes(reply: str, size: int | None) -> None:
+    assert size_in_150(reply) == size
