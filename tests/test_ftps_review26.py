@@ -2,19 +2,24 @@
 
 1. An upload onto a folder's name, on a server whose RNTO replaces what is at the target.
 2. A download's size read from a file name the 150 echoes.
+3. ``rm -r`` through a link to a folder below the top folder (MLSD follows links).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+from pyftpdlib.handlers import TLS_FTPHandler
 
-from tests.helpers import one_error, run
+from tests.helpers import one_error, run, save_ftps_profile
 from xfer.adapters.ftps.replies import size_in_150
 from xfer.errors import ExitCode, RemoteIsFolder, TransferCut
 from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
 from xfer.tls import XferSSLContext
 
@@ -127,3 +132,65 @@ def test_a_whole_download_of_such_a_name_succeeds(
 ])
 def test_size_in_150_reads_only_a_final_size_outside_quotes(reply: str, size: int | None) -> None:
     assert size_in_150(reply) == size
+
+
+# -- 3: rm -r removes a link inside the tree as a link ----------------------------------------------
+
+
+class _ListOnly(TLS_FTPHandler):  # type: ignore[misc]
+    """vsftpd's way: LIST only (no MLSD/MLST), so links are "l" lines."""
+
+    proto_cmds: ClassVar[dict[str, Any]] = {
+        k: v for k, v in TLS_FTPHandler.proto_cmds.items() if k not in ("MLSD", "MLST")
+    }
+
+
+class _ListOnlyAtTheTop(TLS_FTPHandler):  # type: ignore[misc]
+    """LIST refused everywhere but in ``/``: below it, links cannot be told from folders."""
+
+    def ftp_LIST(self, path: str) -> Any:
+        if self.fs.cwd != "/":
+            self.respond("550 Permission denied.")
+            return None
+        return super().ftp_LIST(path)
+
+
+def _linked_tree(root: Path) -> None:
+    """/important/{db,ledger}, and /in/sub/lnk, a link to /important, deep inside /in."""
+    (root / "important").mkdir()
+    (root / "important" / "db").write_text("db")
+    (root / "important" / "ledger").write_text("ledger")
+    (root / "in" / "sub").mkdir(parents=True)
+    (root / "in" / "a.edi").write_text("a")
+    (root / "in" / "sub" / "b.edi").write_text("b")
+    (root / "in" / "sub" / "lnk").symlink_to(root / "important")
+
+
+@pytest.mark.parametrize("handler", [TLS_FTPHandler, _ListOnly], ids=["MLSD", "LIST"])
+def test_rm_r_removes_a_nested_link_to_a_folder_and_not_its_files(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    handler: type[Any],
+) -> None:
+    """pyftpdlib's MLSD lists /in/sub/lnk as type=dir: before, the walk went through it and deleted
+    /important/db and /important/ledger."""
+    with FTPSServer(pki, root=tmp_path / "served", handler_class=handler) as srv:
+        _linked_tree(srv.root)
+        profile = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)
+        code, _, err = run(capsys, "rm", "-r", f"{profile}:/in")
+        assert code == 0, err
+        assert not os.path.lexists(srv.root / "in")
+        assert sorted(p.name for p in (srv.root / "important").iterdir()) == ["db", "ledger"]
+
+
+def test_rm_r_removes_nothing_where_a_nested_link_cannot_be_told(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The top folder's own check passes (/ can be listed); /in's LIST is refused: nothing goes."""
+    with FTPSServer(pki, root=tmp_path / "served", handler_class=_ListOnlyAtTheTop) as srv:
+        _linked_tree(srv.root)
+        profile = save_ftps_profile(srv, pki, tmp_path / "profiles", monkeypatch)
+        code, _, err = run(capsys, "rm", "-r", f"{profile}:/in")
+        assert code == ExitCode.REMOTE
+        assert "cannot tell whether /in/sub is a folder or a link to one" in one_error(err)
+        assert sorted(p.name for p in (srv.root / "important").iterdir()) == ["db", "ledger"]
+        assert (srv.root / "in" / "a.edi").exists() and (srv.root / "in" / "sub" / "b.edi").exists()

@@ -1407,25 +1407,31 @@ class FTPSAdapter(Adapter):
         parent, name = posixpath.split(path.rstrip("/"))
         if not name:
             return False
-        folder = parent or "/"
+        return self._listed_links(ftp, parent or "/", [name]).get(name)
+
+    def _listed_links(self, ftp: FTPSConnection, folder: str, names: list[str]) -> dict[str, bool]:
+        """Of ``names`` in ``folder``: which its LIST shows as links (True) and which not (False),
+        each name the listing shows; a name missing from the result could not be told (see
+        :meth:`_listed_as_link`).  One LIST, and a ``LIST -a`` if it leaves a dot name out."""
         try:
             ftp.sendcmd(f"CWD {folder}")
             try:
-                listed = _named(self._list_entries(ftp, folder, mlsd=False, here="LIST"), name)
-                if not listed and name.startswith("."):
+                listed = self._list_entries(ftp, folder, mlsd=False, here="LIST")
+                if any(name.startswith(".") and not _named(listed, name) for name in names):
                     # Into the folder again: an empty LIST answered "No files found" is checked
                     # with CWD there and back, which left the session at / (review of 15ffd9e,
                     # finding 5: LIST -a listed / and a dot link's target was emptied).
                     ftp.sendcmd(f"CWD {folder}")
-                    listed = _named(self._list_entries(ftp, folder, mlsd=False, here="LIST -a"), name)
+                    listed = self._list_entries(ftp, folder, mlsd=False, here="LIST -a")
             finally:
                 with contextlib.suppress(ftplib.error_perm):
                     ftp.sendcmd("CWD /")
         except (ftplib.error_perm, XferError):
-            return None
-        if not listed:
-            return None
-        return any(entry.type == "link" for entry in listed)
+            return {}
+        return {
+            name: any(entry.type == "link" for entry in shown)
+            for name in names if (shown := _named(listed, name))
+        }
 
     def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
         """Remove ``top`` and everything in it: the whole tree is listed first, then removed
@@ -1447,11 +1453,37 @@ class FTPSAdapter(Adapter):
                         f"{self.settings.server}: refusing to remove {entry.path!r}: its name holds a backslash",
                         hint="remove that file by hand (or rename it), then run rm -r again",
                     )
-            walk.found(entries)
+            walk.found(self._links_as_links(ftp, folder, entries))
         for path in walk.files:
             self._step(ftp, f"DELE {path}", "removing", path)
         for folder in walk.folders_bottom_up():
             self._step(ftp, f"RMD {folder}", "removing the folder", folder)
+
+    def _links_as_links(self, ftp: FTPSConnection, folder: str, entries: list[Entry]) -> list[Entry]:
+        """``folder``'s entries for ``rm -r``, each link to a folder marked as a link: removed as one,
+        never walked into.
+
+        MLSD follows links on pyftpdlib and pure-ftpd (``type=dir``): the walk went through a
+        link below the top folder and deleted its target's files (review 26, finding 3).  So a
+        folder MLSD shows is looked up in the folder's LIST (one per folder that has folders,
+        :meth:`_listed_links`); one LIST does not show stops the removal before anything is deleted.
+        A LIST listing already shows links as links.
+        """
+        folders = [entry.name for entry in entries if entry.type == "directory"]
+        if not folders or "MLST" not in self._features:
+            return entries
+        links = self._listed_links(ftp, folder, folders)
+        for name in folders:
+            if name not in links:
+                path = posixpath.join(folder, name)
+                raise RemoteError(
+                    f"{self.settings.server}: cannot tell whether {path} is a folder or a link to one: the listing "
+                    f"of {folder} does not show it; nothing was removed (removing a link's folder would delete "
+                    "the files of the folder it points to)",
+                    hint="remove the folder's files by name with rm, or ask the partner to remove it",
+                    server=self.settings.server, path=path,
+                )
+        return [dataclasses.replace(entry, type="link") if links.get(entry.name) else entry for entry in entries]
 
     def _step(self, ftp: FTPSConnection, command: str, action: str, path: str) -> None:
         """One command inside a larger operation; a refusal names ``path``, the entry it was about."""
