@@ -3,10 +3,14 @@
 1. An upload onto a folder's name, on a server whose RNTO replaces what is at the target.
 2. A download's size read from a file name the 150 echoes.
 3. ``rm -r`` through a link to a folder below the top folder (MLSD follows links).
+4. A resumed upload joining the part of one version of the local file to the rest of another.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +20,10 @@ import pytest
 from pyftpdlib.handlers import TLS_FTPHandler
 
 from tests.helpers import one_error, run, save_ftps_profile
+from tests.test_retry_ftps import DATA, SIZE, data_cut, ftps, proxied, with_control  # noqa: F401 - ftps: a fixture
 from xfer.adapters.ftps.replies import size_in_150
 from xfer.errors import ExitCode, RemoteIsFolder, TransferCut
+from xfer.testing.endpoints import Endpoint
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.ftps_server import FTPSServer
 from xfer.testing.pki import TestPKI
@@ -194,3 +200,44 @@ def test_rm_r_removes_nothing_where_a_nested_link_cannot_be_told(
         assert "cannot tell whether /in/sub is a folder or a link to one" in one_error(err)
         assert sorted(p.name for p in (srv.root / "important").iterdir()) == ["db", "ledger"]
         assert (srv.root / "in" / "a.edi").exists() and (srv.root / "in" / "sub" / "b.edi").exists()
+
+
+# -- 4: a resumed upload continues only the same local file -----------------------------------------
+
+
+def test_a_file_rewritten_at_the_same_size_between_tries_is_sent_again_from_0(
+    ftps: tuple[Endpoint, list[int]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first try is cut halfway; before the second the file is rewritten, same size, another
+    time.  pyftpdlib has no HASH to prove the part: before, the second try continued it, and the
+    server got half of the old file and half of the new (the result reporting the new one's SHA-256)."""
+    endpoint, _ = ftps
+    source = tmp_path / "big.bin"
+    source.write_bytes(DATA)
+    os.utime(source, (1_700_000_000, 1_700_000_000))
+    changed = hashlib.sha256(b"other").digest() * (SIZE // 32)
+    caplog.set_level(logging.INFO, logger="xfer.retry")
+
+    def rewrite(seconds: float) -> None:
+        source.write_bytes(changed)
+        os.utime(source, (1_700_000_100, 1_700_000_100))
+
+    with proxied(ftps, with_control(data_cut("up", SIZE // 2), ftps)) as (_proxy, remote):
+        remote.retry_policy = dataclasses.replace(remote.retry_policy, sleep=rewrite)
+        result = remote.put_file(source, "/big.bin")
+    assert (endpoint.root / "big.bin").read_bytes() == changed
+    assert result.attempts == 2 and result.sha256 == hashlib.sha256(changed).hexdigest()
+    assert not any(line.startswith(("REST ", "APPE ")) for line in endpoint.server.commands)
+    assert any("the local file changed since the earlier try" in r.getMessage() for r in caplog.records)
+    assert [p.name for p in endpoint.root.iterdir()] == ["big.bin"]
+
+
+def test_an_unchanged_file_still_continues_the_part(ftps: tuple[Endpoint, list[int]], tmp_path: Path) -> None:
+    endpoint, _ = ftps
+    source = tmp_path / "big.bin"
+    source.write_bytes(DATA)
+    with proxied(ftps, with_control(data_cut("up", SIZE // 2), ftps)) as (_proxy, remote):
+        result = remote.put_file(source, "/big.bin")
+    assert (endpoint.root / "big.bin").read_bytes() == DATA
+    assert result.attempts == 2
+    assert any(line.startswith("REST ") for line in endpoint.server.commands)

@@ -131,6 +131,7 @@ HASH_RATE = 20 * 2**20
 _T = TypeVar("_T")
 _log = logger(__name__)
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
+_retry_log = logger("xfer.retry")
 
 
 class FTPSAdapter(Adapter):
@@ -1020,8 +1021,17 @@ class FTPSAdapter(Adapter):
         folder = posixpath.dirname(remote)
         # A try after a cut continues the temporary file the earlier try left (see _resume_upload).
         attempt = current_attempt()
-        kept: str | None = attempt.state.get(f"put:{remote}") if attempt is not None else None
+        key = f"put:{remote}"
+        kept: str | None = attempt.state.get(key) if attempt is not None else None
         temp = kept or (install.temp_name(remote) if self._upload_temp_name else None)
+        # The part holds the file as the cut try read it.  If the file opened now is another
+        # version (rewritten meanwhile, perhaps at the same size), the two joined would be
+        # neither, and only a server with HASH could see it (review 26, finding 4): the part is
+        # written over from 0.  (It keeps its name: the retry loop removes it if no try installs it.)
+        fresh = attempt is not None and kept is not None and attempt.state.get(f"{key}:local") != _local_version(source)
+        if fresh:
+            _retry_log.warning("%s: the local file changed since the earlier try; sending it again from 0",
+                               posixpath.basename(local))
         target = temp or remote
         started = time.monotonic()
         verified = False
@@ -1034,7 +1044,7 @@ class FTPSAdapter(Adapter):
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted, checked, body
             ignored = attempt is not None and bool(attempt.state.get(_REST_IGNORED))
-            offset, command = (self._resume_upload(ftp, kept, size, source) if kept and not ignored
+            offset, command = (self._resume_upload(ftp, kept, size, source) if kept and not ignored and not fresh
                                else (0, "STOR"))
             if offset:
                 conn, offset = self._continue_upload(ftp, target, offset, command)
@@ -1079,7 +1089,8 @@ class FTPSAdapter(Adapter):
             if accepted and attempt is not None and temp is not None:
                 # Under a retry: the next try continues the temporary file; the retry loop
                 # removes it if none will.
-                attempt.state[f"put:{remote}"] = temp
+                attempt.state[key] = temp
+                attempt.state[f"{key}:local"] = _local_version(source)
                 attempt.on_give_up(lambda: self._cleanup(target))
             elif accepted:
                 self._cleanup(target)
@@ -1853,6 +1864,13 @@ class ImplicitFTPSAdapter(FTPSAdapter):
     """``ftps://``: TLS from the first byte (port 990), like HTTPS."""
 
     implicit = True
+
+
+def _local_version(source: SentFile) -> tuple[int, int, int, int]:
+    """What changes when the local file an upload sends is rewritten or replaced (as
+    :class:`SentFile` compares it): the part a cut try left is continued only from the same version."""
+    info = source.stat
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _named(entries: list[Entry], name: str) -> list[Entry]:
