@@ -99,6 +99,9 @@ Switches (keyword arguments), each one behaviour seen in the field:
     data connection accepted and closed, and only a ``226`` (no ``150``); ``"no-tls"``, a
     ``150``, the data connection closed before any TLS, then ``226``.  None: TLS, no bytes,
     close_notify.
+``preliminary_reply``
+    the ``150`` of every transfer (default ``"150 Here comes the data."``): how a server words it,
+    with the file's name or size in it.
 ``extra_preliminary``
     a second preliminary reply sent after every ``150`` (``"125 Transfer starting."``).
 ``mlst_shape``
@@ -273,6 +276,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         account_required: bool = False,
         mlsd_no_facts: Iterable[str] = (),
         extra_preliminary: str | None = None,
+        preliminary_reply: str = "150 Here comes the data.",
         list_format: ListFormat = "year",
         list_months: Sequence[str] = _C_MONTHS,
         list_zone: float | str = 0.0,
@@ -325,6 +329,7 @@ class FakeFTPSServer(FTPSEndpoint, ThreadedSocketServer):
         self.account_required = account_required
         self.mlsd_no_facts = frozenset(mlsd_no_facts)
         self.extra_preliminary = extra_preliminary
+        self.preliminary_reply = preliminary_reply
         self.unlistable = frozenset("/" + "/".join(p for p in path.split("/") if p) for path in unlistable)
         if len(list_months) != 12:
             raise ValueError("list_months takes twelve month words")
@@ -734,8 +739,8 @@ class _Session:
                 (conn or raw).close()
 
     def preliminary(self) -> None:
-        """The ``150`` of a transfer, and ``extra_preliminary`` after it."""
-        self.reply("150 Here comes the data.")
+        """The ``150`` of a transfer (``preliminary_reply``), and ``extra_preliminary`` after it."""
+        self.reply(self.server.preliminary_reply)
         if self.server.extra_preliminary is not None:
             self.reply(self.server.extra_preliminary)
 

@@ -131,6 +131,7 @@ HASH_RATE = 20 * 2**20
 _T = TypeVar("_T")
 _log = logger(__name__)
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
+_retry_log = logger("xfer.retry")
 
 
 class FTPSAdapter(Adapter):
@@ -1020,8 +1021,17 @@ class FTPSAdapter(Adapter):
         folder = posixpath.dirname(remote)
         # A try after a cut continues the temporary file the earlier try left (see _resume_upload).
         attempt = current_attempt()
-        kept: str | None = attempt.state.get(f"put:{remote}") if attempt is not None else None
+        key = f"put:{remote}"
+        kept: str | None = attempt.state.get(key) if attempt is not None else None
         temp = kept or (install.temp_name(remote) if self._upload_temp_name else None)
+        # The part holds the file as the cut try read it.  If the file opened now is another
+        # version (rewritten meanwhile, perhaps at the same size), the two joined would be
+        # neither, and only a server with HASH could see it (review 26, finding 4): the part is
+        # written over from 0.  (It keeps its name: the retry loop removes it if no try installs it.)
+        fresh = attempt is not None and kept is not None and attempt.state.get(f"{key}:local") != _local_version(source)
+        if fresh:
+            _retry_log.warning("%s: the local file changed since the earlier try; sending it again from 0",
+                               posixpath.basename(local))
         target = temp or remote
         started = time.monotonic()
         verified = False
@@ -1034,7 +1044,7 @@ class FTPSAdapter(Adapter):
         def send(ftp: FTPSConnection) -> None:
             nonlocal verified, accepted, checked, body
             ignored = attempt is not None and bool(attempt.state.get(_REST_IGNORED))
-            offset, command = (self._resume_upload(ftp, kept, size, source) if kept and not ignored
+            offset, command = (self._resume_upload(ftp, kept, size, source) if kept and not ignored and not fresh
                                else (0, "STOR"))
             if offset:
                 conn, offset = self._continue_upload(ftp, target, offset, command)
@@ -1079,7 +1089,8 @@ class FTPSAdapter(Adapter):
             if accepted and attempt is not None and temp is not None:
                 # Under a retry: the next try continues the temporary file; the retry loop
                 # removes it if none will.
-                attempt.state[f"put:{remote}"] = temp
+                attempt.state[key] = temp
+                attempt.state[f"{key}:local"] = _local_version(source)
                 attempt.on_give_up(lambda: self._cleanup(target))
             elif accepted:
                 self._cleanup(target)
@@ -1147,6 +1158,7 @@ class FTPSAdapter(Adapter):
         attempt = current_attempt()
         details = self._details(first)
         if temp is not None:
+            self._refuse_folder_in_the_way(remote, temp)
             try:
                 left = install.install(self._install_site(), temp, remote)
             except Exception as exc:
@@ -1252,6 +1264,35 @@ class FTPSAdapter(Adapter):
             run=lambda action, path, work: self._run(action, path, work, probe=posixpath.dirname(path)),
         )
 
+    def _refuse_folder_in_the_way(self, remote: str, temp: str) -> None:
+        """Before renaming the complete upload ``temp`` to ``remote``: if ``remote`` is a folder,
+        remove the upload and say so.
+
+        Some servers' RNTO replaces whatever is at the target, a folder and its files too (review 26,
+        finding 1: ``put -r`` of a file named like a remote folder deleted the folder, exit 0); only
+        asking first keeps the folder on every server.  That costs one look per upload (MLST, or
+        CWD and SIZE): ``put_file`` and ``open_write`` do not know what the caller has listed.
+        """
+        try:
+            kind = self._run("looking at", remote, lambda ftp: self._kind(ftp, remote),
+                             probe=posixpath.dirname(remote))
+        except Exception:
+            self._cleanup(temp)  # complete, but unchecked: installing it blind is what this prevents
+            raise
+        if kind == "directory":
+            self._cleanup(temp)
+            raise self._folder_in_the_way(remote)
+
+    def _folder_in_the_way(self, remote: str) -> RemoteIsFolder:
+        """The error for an upload whose target is a folder (the upload has been removed)."""
+        attempt = current_attempt()
+        if attempt is not None:
+            attempt.stop_retrying()  # another try finds the same folder
+        return RemoteIsFolder(
+            f"{self.settings.server}: {remote} is a folder; the upload was not stored",
+            hint="name a file inside it (FOLDER/NAME)", server=self.settings.server, path=remote,
+        )
+
     def _refuse_folder_target(self, remote: str, temp: str, exc: Exception) -> None:
         """After a refused rename: if ``remote`` is a folder, remove the upload and say so.
 
@@ -1268,10 +1309,7 @@ class FTPSAdapter(Adapter):
             return  # the rename's own error says what happened
         if in_the_way:
             self._cleanup(temp)
-            raise RemoteIsFolder(
-                f"{self.settings.server}: {remote} is a folder; the upload was not stored",
-                hint="name a file inside it (FOLDER/NAME)", server=self.settings.server, path=remote,
-            ) from exc
+            raise self._folder_in_the_way(remote) from exc
 
     def _cleanup(self, path: str) -> None:
         """Best effort: remove a partial upload, on a fresh connection if the old one broke."""
@@ -1380,25 +1418,31 @@ class FTPSAdapter(Adapter):
         parent, name = posixpath.split(path.rstrip("/"))
         if not name:
             return False
-        folder = parent or "/"
+        return self._listed_links(ftp, parent or "/", [name]).get(name)
+
+    def _listed_links(self, ftp: FTPSConnection, folder: str, names: list[str]) -> dict[str, bool]:
+        """Of ``names`` in ``folder``: which its LIST shows as links (True) and which not (False),
+        each name the listing shows; a name missing from the result could not be told (see
+        :meth:`_listed_as_link`).  One LIST, and a ``LIST -a`` if it leaves a dot name out."""
         try:
             ftp.sendcmd(f"CWD {folder}")
             try:
-                listed = _named(self._list_entries(ftp, folder, mlsd=False, here="LIST"), name)
-                if not listed and name.startswith("."):
+                listed = self._list_entries(ftp, folder, mlsd=False, here="LIST")
+                if any(name.startswith(".") and not _named(listed, name) for name in names):
                     # Into the folder again: an empty LIST answered "No files found" is checked
                     # with CWD there and back, which left the session at / (review of 15ffd9e,
                     # finding 5: LIST -a listed / and a dot link's target was emptied).
                     ftp.sendcmd(f"CWD {folder}")
-                    listed = _named(self._list_entries(ftp, folder, mlsd=False, here="LIST -a"), name)
+                    listed = self._list_entries(ftp, folder, mlsd=False, here="LIST -a")
             finally:
                 with contextlib.suppress(ftplib.error_perm):
                     ftp.sendcmd("CWD /")
         except (ftplib.error_perm, XferError):
-            return None
-        if not listed:
-            return None
-        return any(entry.type == "link" for entry in listed)
+            return {}
+        return {
+            name: any(entry.type == "link" for entry in shown)
+            for name in names if (shown := _named(listed, name))
+        }
 
     def _remove_tree(self, ftp: FTPSConnection, top: str) -> None:
         """Remove ``top`` and everything in it: the whole tree is listed first, then removed
@@ -1420,11 +1464,37 @@ class FTPSAdapter(Adapter):
                         f"{self.settings.server}: refusing to remove {entry.path!r}: its name holds a backslash",
                         hint="remove that file by hand (or rename it), then run rm -r again",
                     )
-            walk.found(entries)
+            walk.found(self._links_as_links(ftp, folder, entries))
         for path in walk.files:
             self._step(ftp, f"DELE {path}", "removing", path)
         for folder in walk.folders_bottom_up():
             self._step(ftp, f"RMD {folder}", "removing the folder", folder)
+
+    def _links_as_links(self, ftp: FTPSConnection, folder: str, entries: list[Entry]) -> list[Entry]:
+        """``folder``'s entries for ``rm -r``, each link to a folder marked as a link: removed as one,
+        never walked into.
+
+        MLSD follows links on pyftpdlib and pure-ftpd (``type=dir``): the walk went through a
+        link below the top folder and deleted its target's files (review 26, finding 3).  So a
+        folder MLSD shows is looked up in the folder's LIST (one per folder that has folders,
+        :meth:`_listed_links`); one LIST does not show stops the removal before anything is deleted.
+        A LIST listing already shows links as links.
+        """
+        folders = [entry.name for entry in entries if entry.type == "directory"]
+        if not folders or "MLST" not in self._features:
+            return entries
+        links = self._listed_links(ftp, folder, folders)
+        for name in folders:
+            if name not in links:
+                path = posixpath.join(folder, name)
+                raise RemoteError(
+                    f"{self.settings.server}: cannot tell whether {path} is a folder or a link to one: the listing "
+                    f"of {folder} does not show it; nothing was removed (removing a link's folder would delete "
+                    "the files of the folder it points to)",
+                    hint="remove the folder's files by name with rm, or ask the partner to remove it",
+                    server=self.settings.server, path=path,
+                )
+        return [dataclasses.replace(entry, type="link") if links.get(entry.name) else entry for entry in entries]
 
     def _step(self, ftp: FTPSConnection, command: str, action: str, path: str) -> None:
         """One command inside a larger operation; a refusal names ``path``, the entry it was about."""
@@ -1794,6 +1864,13 @@ class ImplicitFTPSAdapter(FTPSAdapter):
     """``ftps://``: TLS from the first byte (port 990), like HTTPS."""
 
     implicit = True
+
+
+def _local_version(source: SentFile) -> tuple[int, int, int, int]:
+    """What changes when the local file an upload sends is rewritten or replaced (as
+    :class:`SentFile` compares it): the part a cut try left is continued only from the same version."""
+    info = source.stat
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _named(entries: list[Entry], name: str) -> list[Entry]:

@@ -33,7 +33,7 @@ from ...log import logger, masked_command
 from ...net import Proxy, open_tcp
 from ...numbers import server_status
 from ...tls import bytes_moved
-from .replies import reply_code, says_storage_full
+from .replies import reply_code, says_storage_full, size_in_150
 
 if TYPE_CHECKING:
     from .listing import ListClock
@@ -720,7 +720,7 @@ class FTPSConnection(ftplib.FTP_TLS):
         self.data_connections.add(
             DataConnection(command=cmd.split(" ", 1)[0], resumed=resumed, tls_version=conn.version())
         )
-        size = ftplib.parse150(resp) if resp.startswith("150") else None
+        size = size_in_150(resp)
         return conn, size
 
     def _after_early_reply(self, handshake: _DataHandshake) -> str | None:
