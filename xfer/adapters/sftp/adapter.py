@@ -425,7 +425,7 @@ class SFTPAdapter(Adapter):
         """The server's ``check-file`` hash of ``path`` (``xfer sync --checksum``), as uploads are verified."""
 
         async def work(sftp: asyncssh.SFTPClient) -> ServerHash | None:
-            return await CheckFile.of(sftp).ask(sftp, path, timeout=self.settings.timeout)
+            return await CheckFile.of(sftp).ask(sftp, path, timeout=self.settings.timeout, size=size)
 
         return self._run("asking for the checksum of", path, work)
 
@@ -458,7 +458,7 @@ class SFTPAdapter(Adapter):
         out.expected_size = attrs.size
         read_block, _ = block_sizes(sftp)
         # The server's hash, asked first: the one extra hash it names is computed on the way.
-        offered = await CheckFile.of(sftp).ask(sftp, remote, timeout=self.settings.timeout)
+        offered = await CheckFile.of(sftp).ask(sftp, remote, timeout=self.settings.timeout, size=attrs.size)
         out.hash_also(offered.algorithm if offered is not None else None)
         with out:
             out.facts = facts
@@ -768,7 +768,7 @@ class SFTPAdapter(Adapter):
                 hint="run the command again; check the server's disk space",
                 server=self.settings.server, path=remote,
             )
-        offered = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout)
+        offered = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout, size=size)
         if offered is not None and source is not None and local.hexdigest(offered.algorithm) is None:
             # The server named its algorithm only now (check-file unnamed or named without one):
             # the file sent is hashed in it once more, off the event loop.
@@ -805,7 +805,8 @@ class SFTPAdapter(Adapter):
         the local file, by the server's hash of that range (see :meth:`SentFile.holds_prefix`;
         a server without check-file, or refusing ranges, cannot prove it: the part is trusted).
         The local bytes are read off the event loop."""
-        theirs = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout, start=0, length=offset)
+        theirs = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout, size=offset,
+                                              length=offset)
         holds = functools.partial(source.holds_prefix, theirs, offset, server=self.settings.server)
         return await asyncio.get_running_loop().run_in_executor(None, holds)
 
