@@ -165,13 +165,6 @@ class _Stored:
     previous_left: str | None
 
 
-def _local_version(source: SentFile) -> tuple[int, int, int, int]:
-    """What changes when the local file an upload sends is rewritten or replaced (as
-    :class:`SentFile` compares it): the part a cut try left is continued only from the same version."""
-    info = source.stat
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
-
-
 def _modified_of(handle: BinaryIO) -> float:
     """The modification time of the open local file (what ``preserve_times`` gives the remote one)."""
     return os.fstat(handle.fileno()).st_mtime
@@ -618,7 +611,7 @@ class SFTPAdapter(Adapter):
         confirmed = 0
         if attempt is not None:
             confirmed = attempt.state.get(f"{key}:confirmed", 0)
-            if confirmed and attempt.state.get(f"{key}:local") != _local_version(upload.source):
+            if confirmed and attempt.state.get(f"{key}:local") != upload.source.version:
                 # The part holds the file as the cut try read it, and the file opened now is
                 # another version (rewritten meanwhile, perhaps at the same size): the two joined
                 # would be neither, and only a server with check-file could see it.
@@ -674,7 +667,7 @@ class SFTPAdapter(Adapter):
                 # The connection is gone (a cut): the next try continues the part up to what
                 # was confirmed; the retry loop removes it if none will.
                 attempt.state[f"{key}:confirmed"] = offset + written.done
-                attempt.state[f"{key}:local"] = _local_version(upload.source)
+                attempt.state[f"{key}:local"] = upload.source.version
                 if attempt.state.get(key) != temp:
                     attempt.state[key] = temp
                     attempt.on_give_up(lambda: self._remove_quietly(temp))
