@@ -418,7 +418,7 @@ def test_an_asyncssh_without_the_request_machinery_is_no_hash_not_a_failure() ->
 
     state = CheckFile()
     client: Any = SimpleNamespace(_handler=SimpleNamespace(), encode=str.encode)
-    assert asyncio.run(state.ask(client, "/a.bin", timeout=None)) is None
+    assert asyncio.run(state.ask(client, "/a.bin", timeout=None, size=None)) is None
     assert state.offered is False
 
 
@@ -469,6 +469,59 @@ def test_a_check_file_never_answered_costs_the_timeout_not_the_transfer(
     assert put.verified == got.verified == "size" and put.sha256 == got.sha256 == digest
     assert [Path(path).name for path, *_ in srv.check_file_asked][1:] == ["a.bin"]  # (the first: the temporary name)
     assert took < 12, f"{took:.1f} s"
+
+
+class _SlowHash(CheckFileServer):
+    """Hashes as ProFTPD's mod_sftp does a large file: inline, answering nothing else meanwhile
+    (the in-process server's loop sleeps), for :attr:`delay` seconds."""
+
+    delay: ClassVar[float] = 1.6
+
+    def check_file(self, fd: int, path: str, requested: str, start: int, length: int) -> tuple[str, bytes]:
+        time.sleep(self.delay)
+        return super().check_file(fd, path, requested, start, length)
+
+
+class _SlowerHash(_SlowHash):
+    delay: ClassVar[float] = 4.0
+
+
+#: 24 MiB: at check-file's 20 MiB/s, 1.2 s beyond the reply timeout to hash it.
+_LARGE = 24 * 2**20
+
+
+@pytest.mark.timeout(60)
+def test_a_large_files_check_file_has_time_to_hash_it(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """check-file had the plain reply timeout whatever the size: a server hashing a large file
+    for longer gave no hash, and under checksum the upload was removed (review 26, G1).  The
+    hash gets the timeout plus the file's size at 20 MiB/s, as FTPS's HASH."""
+    srv = serve(_SlowHash)
+    source = tmp_path / "large.bin"
+    digest = make_file(source, _LARGE)
+    with xfer.connect(srv.url, identity=str(ssh_keys.client_key), identity_password=f"file:{ssh_keys.passphrase_file}",
+                      pin=ssh_keys.host_fingerprint(), timeout=1, retries=0, checksum=True) as remote:
+        put = remote.put_file(source, "/large.bin")
+    assert put.verified == "sha256" and put.sha256 == digest
+
+
+@pytest.mark.timeout(60)
+def test_requests_after_a_late_check_file_are_not_lost_behind_it(
+    serve: Callable[[type[CheckFileServer] | None], SFTPServer], ssh_keys: SSHTestKeys, tmp_path: Path,
+) -> None:
+    """A server still hashing when check-file's time is up answers nothing else until done: the
+    rename after the upload waited behind the hash and timed out, the connection was dropped,
+    and each retry hashed and timed out again (review 26, G1).  Now the session waits, within
+    the same bound, for the server to answer again, and the upload is checked by size."""
+    srv = serve(_SlowerHash)
+    source = tmp_path / "large.bin"
+    digest = make_file(source, _LARGE)
+    with xfer.connect(srv.url, identity=str(ssh_keys.client_key), identity_password=f"file:{ssh_keys.passphrase_file}",
+                      pin=ssh_keys.host_fingerprint(), timeout=1, retries=0) as remote:
+        put = remote.put_file(source, "/large.bin")
+    assert put.verified == "size" and put.sha256 == digest
+    assert hashlib.sha256((srv.root / "large.bin").read_bytes()).hexdigest() == digest
 
 
 class _OneFileUnsupported(CheckFileServer):

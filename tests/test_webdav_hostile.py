@@ -726,6 +726,57 @@ def test_a_ranged_upload_whose_pieces_all_arrived_before_a_failed_move_is_moved_
     assert puts_after_first_move  # (sent once, in the first try)
 
 
+@pytest.mark.parametrize("cut", ["a piece", "the move", "a piece, the part kept"])
+def test_a_ranged_upload_resumed_after_the_file_was_rewritten_sends_it_again_from_0(
+    client_context: ContextFactory, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, cut: str,
+) -> None:
+    """The local file rewritten at the same size between two tries: the retry went on from the
+    part's size alone, and the server got the old file's first pieces and the new one's rest
+    (or, cut at the MOVE, the whole old file), reported as verified with the new file's sha256
+    (review 26, G2).  As SFTP, a part is continued only by a try that opened the same version
+    of the file; another is sent from 0 after the part is deleted (where the server keeps it,
+    in one PUT that replaces it), as the retry log says."""
+    import xfer.retry
+
+    _small_pieces(monkeypatch)
+    size = 2 * 2**20 + 1234
+    old, new = random.Random(7).randbytes(size), random.Random(8).randbytes(size)
+    source = tmp_path / "big.bin"
+    source.write_bytes(old)
+    os.utime(source, (1_700_000_000, 1_700_000_000))
+    failed: list[str] = []
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        # Try 1: the first piece after the probes is stored, the next answered 503; or every
+        # piece is stored and the MOVE answered 503.
+        if request.method == "DELETE" and cut == "a piece, the part kept":
+            return Reply(403, b"no\n")
+        if failed or request.method != ("MOVE" if cut == "the move" else "PUT"):
+            return None
+        if cut == "the move" or request.headers.get("Content-Range", "").startswith("bytes 262146-"):
+            failed.append(request.path)
+            return Reply(503, b"busy\n")
+        return None
+
+    def rewrite(seconds: float) -> None:  # between the tries: rewritten in place, at the same size
+        source.write_bytes(new)
+        os.utime(source, (1_700_000_100, 1_700_000_100))
+
+    monkeypatch.setattr(xfer.retry, "_sleep", rewrite)
+    with caplog.at_level(logging.WARNING, logger="xfer.retry"), \
+            WebDAVServer(pki, root=tmp_path / "dav", content_range="take", intercept=intercept) as srv, \
+            srv.adapter(client_context()) as remote:
+        result = remote.put_file(source, "/big.bin")
+    assert failed and result.attempts == 2
+    assert (srv.root / "big.bin").read_bytes() == new
+    assert result.sha256 == hashlib.sha256(new).hexdigest()
+    assert sorted(p.name for p in srv.root.iterdir()) == ["big.bin"]
+    assert "the local file changed since the earlier try; sending it again from 0" in caplog.text
+    last = [r for r in srv.requests if r.method == "PUT"][-1]
+    assert ("Content-Range" in last.headers) is (cut != "a piece, the part kept")
+
+
 # -- a resourcetype the server failed to give (review, session 26, H3) ------------------------------------
 
 

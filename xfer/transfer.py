@@ -332,6 +332,12 @@ class SentFile:
         """The file of ``handle`` (opened for the upload, before anything was sent)."""
         return cls(os.fspath(path), os.fstat(handle.fileno()))
 
+    @property
+    def version(self) -> tuple[int, int, int, int]:
+        """What changes when the file is rewritten or replaced (at the same size too): a part a cut
+        try left on a server is continued only by a try that opened the same version."""
+        return _version(self.stat)
+
     def hash(self, algorithm: str, length: int | None = None) -> StreamHash:
         """``algorithm`` (``sha256``, ``md5``, ``crc32``) of the file (its first ``length`` bytes),
         read again; an :class:`IntegrityError` if it is not the file that was sent any more."""

@@ -14,6 +14,7 @@ import base64
 import collections
 import contextlib
 import http.client
+import os
 import posixpath
 import queue
 import re
@@ -21,6 +22,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple, cast
 
 import requests
@@ -43,6 +45,7 @@ from ..errors import (
 from ..http_errors import closes_connection, declared_length, media_type, stream_ended_early
 from ..http_lean import body_left_unread
 from ..http_session import XferSession, create_session, drain_error_body, if_match, skip_large_body
+from ..log import logger
 from ..multipart import MultipartBody
 from ..numbers import server_http_date, server_int
 from ..protocols.https import SPEC as HTTPS_SPEC
@@ -55,7 +58,10 @@ from .base import ConnectionSettings, Entry, ProgressCallback, TransferResult
 from .http_removal import not_done
 from .writer import RemoteWriter
 
-__all__ = ["HEAD_HEADERS", "ChunkedUpload", "HTTPTransfer", "Sent", "content_length", "http_options"]
+__all__ = ["HEAD_HEADERS", "ChunkedUpload", "HTTPTransfer", "RangedPart", "Sent", "content_length", "http_options"]
+
+#: Where a try says it starts over (as SFTP's and a download's part do).
+_retry_log = logger("xfer.retry")
 
 
 class Sent(NamedTuple):
@@ -68,6 +74,18 @@ class Sent(NamedTuple):
     result: TransferResult
     hash: StreamHash
     source: SentFile | None = None
+
+
+@dataclass
+class RangedPart:
+    """The file a ranged upload (:meth:`HTTPTransfer.upload_ranged`) writes on the server, which
+    a cut try leaves for the next one to continue."""
+
+    #: Its name on the server.
+    remote: str
+    #: The version (:attr:`SentFile.version`) of the local file whose bytes it holds: set as a try
+    #: opens the file, before it sends any.  None: no try got that far.
+    local: tuple[int, int, int, int] | None = None
 
 
 #: The PUT's headers beyond requests' own (an upload's bytes are opaque to the server).
@@ -997,31 +1015,45 @@ class HTTPTransfer:
     def upload_ranged(
         self,
         local: str,
-        remote: str,
+        part: RangedPart,
         callback: ProgressCallback | None,
         *,
         send_put: Callable[..., requests.Response],
         resume: bool,
     ) -> Sent | None:
-        """PUT ``local`` to ``remote`` in pieces (:func:`ranged_piece`) with ``Content-Range``,
+        """PUT ``local`` to ``part.remote`` in pieces (:func:`ranged_piece`) with ``Content-Range``,
         so that a retry after a cut sends only what the server does not have yet.
 
-        ``resume``: ``remote`` holds the pieces an earlier try sent; its size (HEAD) says where
-        to go on.  Each piece is checked by HEAD: the file must have grown to the end of it.
+        ``resume``: ``part`` holds the pieces an earlier try sent; its size (HEAD) says where to go
+        on, if the file opened now is the version they came from (``part.local``).  Another (the
+        file rewritten between the tries, at the same size too) is sent from 0 after the part is
+        deleted: the two joined would be neither, yet of the right size.  Each piece is checked
+        by HEAD: the file must have grown to the end of it.
         None (nothing to conclude from) when the server does not take ranged PUTs: it refuses
         the header (nginx: 501) or ignores it and stores each piece as the whole file; the
         caller then sends the file in one PUT, as on any server.  :attr:`ranged_puts` remembers
-        the answer for this connection.
+        the answer for this connection.  None too when such a part could not be deleted.
         """
         handle, size = open_for_upload(local)
         source = SentFile.of(local, handle)
         started = time.monotonic()
         running = self._sent_hash()
+        remote = part.remote
         with handle, self.session.translating():
             offset = 0
-            if resume:
+            if resume and part.local == source.version:
                 stored = self._stored_length(remote)
                 offset = stored if stored is not None and stored <= size else 0
+            elif resume:
+                if part.local is not None:
+                    _retry_log.warning("%s: the local file changed since the earlier try; sending it again "
+                                       "from 0", os.path.basename(local))
+                # Pieces from 0 would overwrite the part, not shorten it: a piece cut half way
+                # would leave the old file's rest there, under the new version's name.  A part
+                # that cannot be deleted is replaced by one PUT instead.
+                if not self._delete_quietly(remote):
+                    return None
+            part.local = source.version  # what the pieces sent from here on are of
             piece = min(ranged_piece(size), self.ranged_piece_limit)
             pieces = -(-offset // piece)  # (those an earlier try sent)
             if offset == 0 and self.ranged_puts is None:

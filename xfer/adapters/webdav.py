@@ -59,7 +59,7 @@ from ..verify import ServerHash
 from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_multistatus
 from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, Source, TransferResult
 from .http_removal import DELETED, not_done, remove_together
-from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, Sent, http_options
+from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, RangedPart, Sent, http_options
 from .writer import RemoteWriter
 
 __all__ = ["WebDAVAdapter", "WebDAVOptions"]
@@ -887,18 +887,20 @@ class WebDAVAdapter(Adapter):
                                send_put=self._put_sender(remote)).result
         target = _temp_name(remote)
         # Under retries a large file goes up in Content-Range pieces where the server takes them
-        # (Apache): a try after a cut continues the part the last one left, not from byte 0.
+        # (Apache): a try after a cut continues the part the last one left, not from byte 0,
+        # if it opened the same version of the local file.
         attempt = current_attempt()
         key = f"dav-put:{remote}"
-        kept: str | None = attempt.state.get(key) if attempt is not None else None
+        kept: RangedPart | None = attempt.state.get(key) if attempt is not None else None
         ranged = attempt is not None and attempt.retries > 0 and http.ranged_puts is not False \
             and _size_or_zero(local) > RANGED_PUT_CHUNK
-        target = kept or target
+        part = kept or RangedPart(target)  # (and which version of the local file its pieces are of)
+        target = part.remote
         send_put = self._put_sender(remote)
         sent: Sent | None = None  # until the server has answered the PUT
         try:
             # The size is checked after the MOVE.
-            sent = http.upload_ranged(local, target, callback, send_put=send_put,
+            sent = http.upload_ranged(local, part, callback, send_put=send_put,
                                       resume=kept is not None) if ranged else None
             if sent is None:  # (a ranged upload that fell back hands over no hash: this PUT hashes anew)
                 sent = http.upload(local, target, callback, check_size=False, send_put=send_put,
@@ -917,7 +919,7 @@ class WebDAVAdapter(Adapter):
             if ranged and http.ranged_puts and attempt is not None:
                 # The pieces sent stay for the next try; the retry loop removes them if none comes.
                 if kept is None:
-                    attempt.state[key] = target
+                    attempt.state[key] = part
                     attempt.on_give_up(lambda: self._discard(target))
             else:
                 self._discard(target)

@@ -165,13 +165,6 @@ class _Stored:
     previous_left: str | None
 
 
-def _local_version(source: SentFile) -> tuple[int, int, int, int]:
-    """What changes when the local file an upload sends is rewritten or replaced (as
-    :class:`SentFile` compares it): the part a cut try left is continued only from the same version."""
-    info = source.stat
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
-
-
 def _modified_of(handle: BinaryIO) -> float:
     """The modification time of the open local file (what ``preserve_times`` gives the remote one)."""
     return os.fstat(handle.fileno()).st_mtime
@@ -425,7 +418,7 @@ class SFTPAdapter(Adapter):
         """The server's ``check-file`` hash of ``path`` (``xfer sync --checksum``), as uploads are verified."""
 
         async def work(sftp: asyncssh.SFTPClient) -> ServerHash | None:
-            return await CheckFile.of(sftp).ask(sftp, path, timeout=self.settings.timeout)
+            return await CheckFile.of(sftp).ask(sftp, path, timeout=self.settings.timeout, size=size)
 
         return self._run("asking for the checksum of", path, work)
 
@@ -458,7 +451,7 @@ class SFTPAdapter(Adapter):
         out.expected_size = attrs.size
         read_block, _ = block_sizes(sftp)
         # The server's hash, asked first: the one extra hash it names is computed on the way.
-        offered = await CheckFile.of(sftp).ask(sftp, remote, timeout=self.settings.timeout)
+        offered = await CheckFile.of(sftp).ask(sftp, remote, timeout=self.settings.timeout, size=attrs.size)
         out.hash_also(offered.algorithm if offered is not None else None)
         with out:
             out.facts = facts
@@ -618,7 +611,7 @@ class SFTPAdapter(Adapter):
         confirmed = 0
         if attempt is not None:
             confirmed = attempt.state.get(f"{key}:confirmed", 0)
-            if confirmed and attempt.state.get(f"{key}:local") != _local_version(upload.source):
+            if confirmed and attempt.state.get(f"{key}:local") != upload.source.version:
                 # The part holds the file as the cut try read it, and the file opened now is
                 # another version (rewritten meanwhile, perhaps at the same size): the two joined
                 # would be neither, and only a server with check-file could see it.
@@ -674,7 +667,7 @@ class SFTPAdapter(Adapter):
                 # The connection is gone (a cut): the next try continues the part up to what
                 # was confirmed; the retry loop removes it if none will.
                 attempt.state[f"{key}:confirmed"] = offset + written.done
-                attempt.state[f"{key}:local"] = _local_version(upload.source)
+                attempt.state[f"{key}:local"] = upload.source.version
                 if attempt.state.get(key) != temp:
                     attempt.state[key] = temp
                     attempt.on_give_up(lambda: self._remove_quietly(temp))
@@ -768,7 +761,7 @@ class SFTPAdapter(Adapter):
                 hint="run the command again; check the server's disk space",
                 server=self.settings.server, path=remote,
             )
-        offered = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout)
+        offered = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout, size=size)
         if offered is not None and source is not None and local.hexdigest(offered.algorithm) is None:
             # The server named its algorithm only now (check-file unnamed or named without one):
             # the file sent is hashed in it once more, off the event loop.
@@ -805,7 +798,8 @@ class SFTPAdapter(Adapter):
         the local file, by the server's hash of that range (see :meth:`SentFile.holds_prefix`;
         a server without check-file, or refusing ranges, cannot prove it: the part is trusted).
         The local bytes are read off the event loop."""
-        theirs = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout, start=0, length=offset)
+        theirs = await CheckFile.of(sftp).ask(sftp, target, timeout=self.settings.timeout, size=offset,
+                                              length=offset)
         holds = functools.partial(source.holds_prefix, theirs, offset, server=self.settings.server)
         return await asyncio.get_running_loop().run_in_executor(None, holds)
 

@@ -26,6 +26,15 @@ that file).  Any other refusal, an answer xfer cannot read, or none within the t
 hash for that one transfer: it is then checked by size (or fails where ``checksum`` requires a
 hash).
 
+The server reads the whole range before it answers (ProFTPD's mod_sftp hashes inline, and answers
+nothing else meanwhile): a request is given the reply timeout plus the range's size at
+:data:`HASH_RATE`, as FTPS gives its HASH command.  Unanswered then, it may still be hashing, and
+the session's next requests would queue behind it, each timing out: before going on, the server
+must answer a cheap request (REALPATH) within the same bound, else the session is taken as
+stuck (:class:`~.pipeline.NoReply`, a lost connection: the retry policy reconnects).  A server
+hashing inline answers no SSH keepalive either: meanwhile the connection's keepalive is widened
+to bear that silence (:meth:`CheckFile._patient`).
+
 asyncssh has no call for an extension it does not know: requests go through its request
 machinery (``SFTPClient._handler``, private, as is the handler class
 :func:`start_sftp_client` extends; both pinned by tests/test_sftp_checkfile.py).
@@ -34,9 +43,10 @@ machinery (``SFTPClient._handler``, private, as is the handler class
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import asyncssh
@@ -58,6 +68,9 @@ _log = logger("xfer.sftp")
 REQUEST = b"check-file-name"
 #: The extension's name in SSH_FXP_VERSION.
 EXTENSION = b"check-file"
+#: Bytes per second a server is given to hash before its answer is late (FTPS's HASH_RATE):
+#: the reply timeout is extended by the hashed range's size at this rate.
+HASH_RATE = 20 * 2**20
 
 
 class CheckFile:
@@ -66,7 +79,8 @@ class CheckFile:
     _sessions: ClassVar[weakref.WeakKeyDictionary[asyncssh.SFTPClient, CheckFile]] = weakref.WeakKeyDictionary()
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, extensions: Iterable[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(self, extensions: Iterable[tuple[bytes, bytes]] | None = None, *,
+                 conn: asyncssh.SSHClientConnection | None = None) -> None:
         #: None while unknown; then whether the server has the extension.
         self.offered: bool | None = None
         #: The algorithm the server uses (so that an upload computes it from the start), once known.
@@ -76,6 +90,11 @@ class CheckFile:
         #: Whether check-file answered a request of this session with a hash: the server has it, and
         #: a later "unsupported" is about one file, not the extension.
         self.answered = False
+        #: The session's connection, whose keepalive a long hash widens (None: left as it is).
+        self._conn = conn
+        #: The connection's own keepalive (interval, count) while widened, and the silences borne.
+        self._keepalive: tuple[float, int] | None = None
+        self._waiting: list[float] = []
         if extensions is not None:
             self._learn(dict(extensions).get(EXTENSION))
 
@@ -101,11 +120,13 @@ class CheckFile:
             _log.debug("check-file offers %s, none of which xfer compares", sorted(names))
             self.offered = False
 
-    async def ask(self, sftp: asyncssh.SFTPClient, path: str, *, timeout: float | None, start: int = 0,
-                  length: int = 0, algorithms: Sequence[HashName] = HASHES) -> ServerHash | None:
-        """The server's hash of ``path`` (``length`` bytes from ``start``; 0, 0: the whole file) in
-        the first of ``algorithms`` it has, or None: no such extension, a refusal, or no answer
-        within ``timeout`` seconds (see the module docstring).  Only a lost connection is raised.
+    async def ask(self, sftp: asyncssh.SFTPClient, path: str, *, timeout: float | None, size: int | None,
+                  start: int = 0, length: int = 0, algorithms: Sequence[HashName] = HASHES) -> ServerHash | None:
+        """The server's hash of ``path`` (``length`` bytes from ``start``; 0, 0: the whole file, of
+        ``size`` bytes, None: unknown) in the first of ``algorithms`` it has, or None: no such
+        extension, a refusal, or no answer within ``timeout`` seconds plus the range's size at
+        :data:`HASH_RATE` (see the module docstring).  Only a lost connection is raised, and a
+        session that stays stuck after an unanswered request (:class:`~.pipeline.NoReply`).
 
         ``timeout`` is the adapter's: the request goes through asyncssh's own request call, not the
         bounded client (:class:`~.pipeline.AnsweredClient`) the adapter's other requests use."""
@@ -120,15 +141,18 @@ class CheckFile:
             # This connection's handler learns that the request is answered with an extended reply.
             handler._return_types = {**handler._return_types, REQUEST: FXP_EXTENDED_REPLY}
         whole = start == 0 and length == 0
+        hashed = length if length else max((size or 0) - start, 0)
+        bound = None if timeout is None else timeout + hashed / HASH_RATE
         try:
-            reply = await answered(handler._make_request(
-                REQUEST, String(sftp.encode(path)), String(",".join(algorithms)), UInt64(start), UInt64(length),
-                UInt32(0)), timeout)
+            # Silent for up to twice the bound: the hash, then the REALPATH behind it (_answering).
+            with self._patient(None if bound is None else 2 * bound):
+                reply = await self._request(handler, sftp, path, algorithms, start, length, bound)
         except (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection):
             raise
         except NoReply as exc:
-            # A server that drops a request it does not handle, or whose hashing hangs: this
-            # transfer goes without the hash (a late answer is dropped by asyncssh: its request is gone).
+            # A server that drops a request it does not handle, or whose hashing is slower than
+            # HASH_RATE or hangs: this transfer goes without the hash (a late answer is dropped by
+            # asyncssh: its request is gone), once the server answers again.
             self.refused = f"nothing within {exc.seconds:g} s"
             _log.warning("%s: the server did not answer check-file within %g s; no server hash for it",
                          path, exc.seconds)
@@ -164,6 +188,66 @@ class CheckFile:
             self.algorithm = algorithm
         self.refused = None
         return ServerHash(algorithm, digest.hex(), "check-file reply")
+
+    async def _request(self, handler: Any, sftp: asyncssh.SFTPClient, path: str, algorithms: Sequence[HashName],
+                       start: int, length: int, bound: float | None) -> object:
+        """The check-file request's reply within ``bound`` seconds; else :class:`NoReply`, once the
+        server answers again (:func:`_answering`)."""
+        try:
+            return await answered(handler._make_request(
+                REQUEST, String(sftp.encode(path)), String(",".join(algorithms)), UInt64(start), UInt64(length),
+                UInt32(0)), bound)
+        except NoReply as exc:
+            await _answering(handler, exc.seconds)
+            raise
+
+    @contextlib.contextmanager
+    def _patient(self, seconds: float | None) -> Iterator[None]:
+        """The connection's keepalive bearing ``seconds`` of silence while in the block.
+
+        asyncssh closes a connection that answers no keepalive for ``interval * (count + 1)``
+        seconds (about the reply timeout, :mod:`.session`), and a server hashing inline answers
+        none.  Concurrent requests of the session (a batch's files) share the connection: it
+        bears the longest silence of those in flight, and gets its own keepalive back after the last.
+        """
+        own = self._keepalive if self._waiting else _keepalive_of(self._conn)
+        if self._conn is None or own is None or seconds is None:
+            yield
+            return
+        self._keepalive = own
+        self._waiting.append(seconds)
+        try:
+            self._keep(self._conn, own)
+            yield
+        finally:
+            self._waiting.remove(seconds)
+            self._keep(self._conn, own)
+
+    def _keep(self, conn: asyncssh.SSHClientConnection, own: tuple[float, int]) -> None:
+        interval, count = own
+        conn.set_keepalive(max(interval, max(self._waiting, default=0.0) / count), count)
+
+
+def _keepalive_of(conn: asyncssh.SSHClientConnection | None) -> tuple[float, int] | None:
+    """``conn``'s keepalive interval and count (asyncssh keeps them private), or None: none, or unknown."""
+    interval: Any = getattr(conn, "_keepalive_interval", None)
+    count: Any = getattr(conn, "_keepalive_count_max", None)
+    if isinstance(interval, int | float) and interval > 0 and isinstance(count, int) and count > 0:
+        return float(interval), count
+    return None
+
+
+async def _answering(handler: Any, seconds: float) -> None:
+    """Return once the server answers a REALPATH (within ``seconds``, else :class:`NoReply`).
+
+    A server still hashing answers it after the hash (requests are answered in order): the
+    session's next requests then get their whole timeout, instead of each waiting behind the
+    hash and timing out (a rename after a put, the next file's open).  Any answer will do, a
+    refusal too."""
+    try:
+        await answered(handler.realpath(b"."), seconds)
+    except asyncssh.SFTPError:
+        pass  # an answer: the server is listening again
 
 
 def _read_reply(reply: object) -> tuple[str, bytes] | None:
@@ -220,7 +304,10 @@ async def start_sftp_client(conn: asyncssh.SSHClientConnection, *, path_errors: 
     ``start_sftp_client``, and check-file is learnt from the first request.
     """
     if not _KNOWN_HANDLER:
-        return await conn.start_sftp_client(path_errors=path_errors)
+        client = await conn.start_sftp_client(path_errors=path_errors)
+        with CheckFile._lock:
+            CheckFile._sessions[client] = CheckFile(conn=conn)
+        return client
     writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
     handler = _ClientHandler(asyncio.get_running_loop(), "strict", reader, writer,
                              asyncssh.sftp.MIN_SFTP_VERSION)
@@ -229,7 +316,7 @@ async def start_sftp_client(conn: asyncssh.SSHClientConnection, *, path_errors: 
     await handler.request_limits()
     client = asyncssh.SFTPClient(handler, "utf-8", path_errors)
     with CheckFile._lock:
-        CheckFile._sessions[client] = CheckFile(handler.server_extensions or ())
+        CheckFile._sessions[client] = CheckFile(handler.server_extensions or (), conn=conn)
     return client
 
 
