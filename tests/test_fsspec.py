@@ -913,12 +913,14 @@ def test_rmdir_of_a_folder_with_entries_is_an_oserror_enotempty(
         fs.close()
 
 
+@pytest.mark.parametrize("protocol", ["sftp", "ftpes"])
 def test_rm_with_maxdepth_removes_a_link_to_a_folder_as_a_link(
-    pki: TestPKI, tmp_path: Path, profile_path: Path
+    pki: TestPKI, tmp_path: Path, profile_path: Path, protocol: str
 ) -> None:
     """Review G (session 26): fsspec's walk went through tree/shared -> /outside, and rm removed
-    /outside's files (then failed on the link)."""
-    with serve("sftp", pki, root=tmp_path / "root") as endpoint:
+    /outside's files (then failed on the link).  Over FTP too, where pyftpdlib's MLSD shows the
+    link as a folder (review H): the adapter's is_link asks LIST."""
+    with serve(protocol, pki, root=tmp_path / "root") as endpoint:
         save_profile(endpoint, profile_path, "partner")
         root = endpoint.root
         (root / "outside").mkdir()

@@ -241,3 +241,28 @@ def test_an_unchanged_file_still_continues_the_part(ftps: tuple[Endpoint, list[i
     assert (endpoint.root / "big.bin").read_bytes() == DATA
     assert result.attempts == 2
     assert any(line.startswith("REST ") for line in endpoint.server.commands)
+
+
+@pytest.mark.parametrize("how", ["put_file", "open_write"])
+def test_an_upload_to_a_drop_box_that_will_not_say_what_is_there_is_still_installed(
+    pki: TestPKI, tmp_path: Path, client_context: ContextFactory, how: str
+) -> None:
+    """Review H (session 26): the look before the rename (is the target a folder?) failed on a
+    write-only drop box refusing SIZE, MDTM, LIST and CWD, and the complete upload was deleted:
+    every put there failed.  A look the server refuses leaves the rename as before it."""
+    root = tmp_path / "srv"
+    (root / "drop").mkdir(parents=True)
+    source = tmp_path / "f.edi"
+    source.write_bytes(b"payload")
+    denied = "550 Permission denied."
+    replies = {"SIZE /drop/f.edi": denied, "MDTM /drop/f.edi": denied, "LIST /drop": denied,
+               "CWD /drop/f.edi": denied}
+    with FakeFTPSServer(pki, root=root, mlst=False, replies=replies) as srv, \
+            srv.adapter(client_context()) as remote:
+        if how == "put_file":
+            remote.put_file(source, "/drop/f.edi")
+        else:
+            with remote.open_write("/drop/f.edi") as writer:
+                writer.write(b"payload")
+    assert sorted(path.name for path in (root / "drop").iterdir()) == ["f.edi"]
+    assert (root / "drop" / "f.edi").read_bytes() == b"payload"

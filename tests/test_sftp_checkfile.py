@@ -467,8 +467,8 @@ def test_a_check_file_never_answered_costs_the_timeout_not_the_transfer(
         got = remote.get_file("/a.bin", tmp_path / "back.bin")
         took = time.monotonic() - started
     assert put.verified == got.verified == "size" and put.sha256 == got.sha256 == digest
-    assert [Path(path).name for path, *_ in srv.check_file_asked][1:] == ["a.bin"]  # (the first: the temporary name)
-    assert took < 12, f"{took:.1f} s"
+    assert len(srv.check_file_asked) == 1  # the upload's (its temporary name): a session where it never
+    assert took < 8, f"{took:.1f} s"      # answered asks no more (review H, session 26: each file waited)
 
 
 class _SlowHash(CheckFileServer):
@@ -555,3 +555,4 @@ def test_one_files_unsupported_is_that_files_own_once_check_file_answered(
             remote.get_file("/special.bin", tmp_path / "again.bin")
         assert remote.get_file("/a2.bin", tmp_path / "a2.bin").verified == "sha256"
     assert not (tmp_path / "again.bin").exists()
+

@@ -939,6 +939,19 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         with self._changing(path), self._adapter() as adapter:
             adapter.rm(self._strip_protocol(path))
 
+    def _is_link(self, path: str) -> bool:
+        """Whether folder ``path`` is a link (the server's own word; an FTP MLSD shows one as a
+        folder); raises before anything is removed where the server cannot tell."""
+        if "link" in self.info(path):
+            return True
+        with self._adapter() as adapter:
+            link = adapter.is_link(self._strip_protocol(path))
+        if link is None:
+            raise RemoteError(f"cannot tell whether {path} is a folder or a link to one; nothing was removed",
+                              hint="remove it with rm(path, recursive=True) (no maxdepth): the server's own "
+                              "removal tells links apart", path=path)
+        return link
+
     @_as_one_call
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Remove files; with ``recursive``, folders with everything in them (one server call each)."""
@@ -947,7 +960,7 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
             # through a link to a folder: the link goes, as a link, and nothing reached through it
             # (tree/shared -> /outside lost /outside's files: review G, session 26).
             found = self.expand_path(path, recursive=recursive, maxdepth=maxdepth)
-            linked = {one.rstrip("/") for one in found if "link" in self.info(one)}
+            linked = {one.rstrip("/") for one in found if self.isdir(one) and self._is_link(one)}
             for one in reversed(found):
                 if any(one.startswith(link + "/") for link in linked):
                     continue

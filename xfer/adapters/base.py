@@ -465,6 +465,14 @@ class Adapter:
                 found.append(failure)
         return found
 
+    def is_link(self, path: str) -> bool | None:
+        """Whether ``path`` is itself a link (which a listing may show as the folder it points to);
+        None if the server cannot tell.  Anything that removes files one by one under a folder
+        asks this of each folder first: removing through a link deletes the files it points to.
+        By default no: a protocol without links (HTTP, WebDAV)."""
+        self.remote_path(path)  # (a path the verbs refuse is refused here too)
+        return False
+
     def exists(self, path: str) -> bool:
         try:
             self.info(path)

@@ -46,7 +46,7 @@ from ...net import choose_proxy
 from ...numbers import server_int, server_status
 from ...protocols.ftps import SPEC as FTPS_SPEC
 from ...protocols.ftps import FTPSOptions
-from ...retry import current_attempt
+from ...retry import current_attempt, own_failure
 from ...streams import SinkFactory
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
@@ -1276,8 +1276,18 @@ class FTPSAdapter(Adapter):
         try:
             kind = self._run("looking at", remote, lambda ftp: self._kind(ftp, remote),
                              probe=posixpath.dirname(remote))
+        except XferError as exc:
+            if own_failure(exc):
+                # The server will not say (a drop box refusing SIZE, MDTM and LIST): the rename goes
+                # as before this look, and a refused one still asks (_refuse_folder_target).
+                # Removing the complete upload for it failed every put there (review H, session 26).
+                _log.debug("%s: the server will not say what %s is (%s); renaming as before", self.settings.server,
+                           remote, exc.message)
+                return
+            self._cleanup(temp)
+            raise
         except Exception:
-            self._cleanup(temp)  # complete, but unchecked: installing it blind is what this prevents
+            self._cleanup(temp)
             raise
         if kind == "directory":
             self._cleanup(temp)
@@ -1402,6 +1412,12 @@ class FTPSAdapter(Adapter):
             self._remove_tree(ftp, path)
 
         self._run("removing", path, work)
+
+    def is_link(self, path: str) -> bool | None:
+        """What the parent's LIST says (MLSD and MLST follow links on pyftpdlib and pure-ftpd);
+        None if it cannot tell (:meth:`_listed_as_link`)."""
+        target = self.remote_path(path)
+        return self._run("listing", target, lambda ftp: self._listed_as_link(ftp, target))
 
     def _listed_as_link(self, ftp: FTPSConnection, path: str) -> bool | None:
         """Whether ``path``'s folder lists it as a link; None if its listing cannot tell.

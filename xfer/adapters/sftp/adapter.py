@@ -414,6 +414,15 @@ class SFTPAdapter(Adapter):
 
         return self._run("reading information about", path, work)
 
+    def is_link(self, path: str) -> bool | None:
+        """LSTAT's answer (the listing follows links)."""
+        target = self.remote_path(path)
+
+        async def work(sftp: asyncssh.SFTPClient) -> bool:
+            return _kind(await sftp.lstat(target)) == "link"
+
+        return self._run("reading information about", target, work)
+
     def _checksum(self, path: str, size: int | None) -> ServerHash | None:
         """The server's ``check-file`` hash of ``path`` (``xfer sync --checksum``), as uploads are verified."""
 

@@ -71,6 +71,10 @@ EXTENSION = b"check-file"
 #: Bytes per second a server is given to hash before its answer is late (FTPS's HASH_RATE):
 #: the reply timeout is extended by the hashed range's size at this rate.
 HASH_RATE = 20 * 2**20
+#: The most seconds that rate adds to the timeout.  The size is the server's word, asked before a
+#: download moves a byte: a silent server stating 1 TiB held the download (and, through the
+#: widened keepalive, the notice of a dead connection) for 14 hours (review H, session 26).
+HASH_WAIT_MAX = 300.0
 
 
 class CheckFile:
@@ -142,7 +146,7 @@ class CheckFile:
             handler._return_types = {**handler._return_types, REQUEST: FXP_EXTENDED_REPLY}
         whole = start == 0 and length == 0
         hashed = length if length else max((size or 0) - start, 0)
-        bound = None if timeout is None else timeout + hashed / HASH_RATE
+        bound = None if timeout is None else timeout + min(hashed / HASH_RATE, HASH_WAIT_MAX)
         try:
             # Silent for up to twice the bound: the hash, then the REALPATH behind it (_answering).
             with self._patient(None if bound is None else 2 * bound):
@@ -156,6 +160,10 @@ class CheckFile:
             self.refused = f"nothing within {exc.seconds:g} s"
             _log.warning("%s: the server did not answer check-file within %g s; no server hash for it",
                          path, exc.seconds)
+            if not self.answered:
+                # Never answered in this session: not asked again, or every file of a batch would
+                # wait its bound for nothing (review H, session 26).
+                self.offered = False
             return None
         except asyncssh.SFTPOpUnsupported as exc:
             # Only about a whole file, from a server whose check-file never answered, does this
