@@ -30,6 +30,7 @@ from .types import Verified
 
 __all__ = [
     "HASHES",
+    "HASH_RATE",
     "WANT_DIGEST",
     "Check",
     "FTPHashCommand",
@@ -41,6 +42,11 @@ __all__ = [
     "ftp_hash_reply",
     "http_digest",
 ]
+
+#: Bytes per second a server is given to hash a file (FTP's HASH, XSHA256...; SFTP's check-file)
+#: before its answer is late: it reads the whole range first, so the reply timeout is extended by
+#: the range's size at this rate.
+HASH_RATE = 20 * 2**20
 
 #: What a result's ``verified`` says: the check that passed.
 Check = Verified

@@ -51,7 +51,16 @@ from ...streams import SinkFactory
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
 from ...types import CONTROL_CHARACTER
-from ...verify import Check, FTPHashCommand, ServerHash, StreamHash, conclude, ftp_hash_command, ftp_hash_reply
+from ...verify import (
+    HASH_RATE,
+    Check,
+    FTPHashCommand,
+    ServerHash,
+    StreamHash,
+    conclude,
+    ftp_hash_command,
+    ftp_hash_reply,
+)
 from ..base import (
     Adapter,
     Capability,
@@ -123,10 +132,6 @@ DOWNLOAD_FILL = 256 * 1024
 #: ``SITE UTIME`` forms, in the order tried: ``SITE UTIME path atime mtime ctime UTC`` (proftpd's
 #: mod_site_misc, pure-ftpd) and ``SITE UTIME YYYYMMDDhhmmss path`` (both too).
 _UTIME_FORMS = ("five", "two")
-
-#: Bytes per second a server is given to hash a file (HASH, XSHA256...) before its reply is late:
-#: the server reads the whole file first, so the usual reply timeout is extended by size / this.
-HASH_RATE = 20 * 2**20
 
 _T = TypeVar("_T")
 _log = logger(__name__)
@@ -1028,7 +1033,7 @@ class FTPSAdapter(Adapter):
         # version (rewritten meanwhile, perhaps at the same size), the two joined would be
         # neither, and only a server with HASH could see it (review 26, finding 4): the part is
         # written over from 0.  (It keeps its name: the retry loop removes it if no try installs it.)
-        fresh = attempt is not None and kept is not None and attempt.state.get(f"{key}:local") != _local_version(source)
+        fresh = attempt is not None and kept is not None and attempt.state.get(f"{key}:local") != source.version
         if fresh:
             _retry_log.warning("%s: the local file changed since the earlier try; sending it again from 0",
                                posixpath.basename(local))
@@ -1090,7 +1095,7 @@ class FTPSAdapter(Adapter):
                 # Under a retry: the next try continues the temporary file; the retry loop
                 # removes it if none will.
                 attempt.state[key] = temp
-                attempt.state[f"{key}:local"] = _local_version(source)
+                attempt.state[f"{key}:local"] = source.version
                 attempt.on_give_up(lambda: self._cleanup(target))
             elif accepted:
                 self._cleanup(target)
@@ -1880,13 +1885,6 @@ class ImplicitFTPSAdapter(FTPSAdapter):
     """``ftps://``: TLS from the first byte (port 990), like HTTPS."""
 
     implicit = True
-
-
-def _local_version(source: SentFile) -> tuple[int, int, int, int]:
-    """What changes when the local file an upload sends is rewritten or replaced (as
-    :class:`SentFile` compares it): the part a cut try left is continued only from the same version."""
-    info = source.stat
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _named(entries: list[Entry], name: str) -> list[Entry]:

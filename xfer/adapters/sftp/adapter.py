@@ -82,6 +82,7 @@ from .session import SSHSession, connect_error
 __all__ = ["SFTPAdapter"]
 
 _T = TypeVar("_T")
+_I = TypeVar("_I")
 _log = logger("xfer.sftp")
 #: Where a try says it starts over (as a download's part does, xfer.transfer).
 _retry_log = logger("xfer.retry")
@@ -108,6 +109,15 @@ def _kind(attrs: asyncssh.SFTPAttrs) -> EntryType:
 def _untyped(attrs: asyncssh.SFTPAttrs) -> bool:
     """Whether ``attrs`` say nothing of the kind of entry (a v3 READDIR name may carry no attributes)."""
     return attrs.permissions is None and attrs.type == asyncssh.FILEXFER_TYPE_UNKNOWN
+
+
+async def _each_at_once(items: Sequence[_I], ask: Callable[[_I], Awaitable[_T]]) -> list[_T]:
+    """``ask(item)`` of every item, in order, at most :data:`_REMOVING_AT_ONCE` in flight (a
+    server's queue is not endless)."""
+    answers: list[_T] = []
+    for first in range(0, len(items), _REMOVING_AT_ONCE):
+        answers += await asyncio.gather(*(ask(item) for item in items[first:first + _REMOVING_AT_ONCE]))
+    return answers
 
 
 def _entry(path: str, attrs: asyncssh.SFTPAttrs, *, link: bool = False) -> Entry:
@@ -366,12 +376,8 @@ class SFTPAdapter(Adapter):
             if filename in (".", "..") or "/" in filename:
                 continue
             found.append((posixpath.join(folder, filename), name.attrs))
-        looks = [self._look_up(sftp, path, attrs, follow=follow) for path, attrs in found
-                 if _untyped(attrs) or (follow and _kind(attrs) == "link")]
-        looked: dict[str, asyncssh.SFTPAttrs | None] = {}
-        # At most _REMOVING_AT_ONCE in flight (a server's queue is not endless).
-        for first in range(0, len(looks), _REMOVING_AT_ONCE):
-            looked.update(await asyncio.gather(*looks[first:first + _REMOVING_AT_ONCE]))
+        unsure = [(path, attrs) for path, attrs in found if _untyped(attrs) or (follow and _kind(attrs) == "link")]
+        looked = dict(await _each_at_once(unsure, lambda one: self._look_up(sftp, *one, follow=follow)))
         entries: list[Entry] = []
         for path, attrs in found:
             shown = looked.get(path, attrs)
@@ -1278,12 +1284,7 @@ class SFTPAdapter(Adapter):
                 raise self._translate(exc, "reading information about", entry.path) from exc
             return _entry(entry.path, attrs)
 
-        listed = list(entries)
-        looked: list[Entry | None] = []
-        # At most _REMOVING_AT_ONCE in flight (a server's queue is not endless).
-        for first in range(0, len(listed), _REMOVING_AT_ONCE):
-            looked += await asyncio.gather(*(own(entry) for entry in listed[first:first + _REMOVING_AT_ONCE]))
-        return [entry for entry in looked if entry is not None]
+        return [entry for entry in await _each_at_once(list(entries), own) if entry is not None]
 
     async def _step(self, work: Awaitable[None], action: str, path: str) -> None:
         """One step of a larger operation: a refusal names the entry it was about."""

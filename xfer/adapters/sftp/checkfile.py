@@ -54,7 +54,7 @@ import asyncssh.sftp
 from asyncssh.packet import PacketDecodeError, SSHPacket, String, UInt32, UInt64
 
 from ...log import logger
-from ...verify import HASHES, HashName, ServerHash
+from ...verify import HASH_RATE, HASHES, HashName, ServerHash
 from .pipeline import NoReply, answered
 
 #: SSH_FXP_EXTENDED_REPLY (draft-ietf-secsh-filexfer-02 §3).
@@ -68,9 +68,6 @@ _log = logger("xfer.sftp")
 REQUEST = b"check-file-name"
 #: The extension's name in SSH_FXP_VERSION.
 EXTENSION = b"check-file"
-#: Bytes per second a server is given to hash before its answer is late (FTPS's HASH_RATE):
-#: the reply timeout is extended by the hashed range's size at this rate.
-HASH_RATE = 20 * 2**20
 #: The most seconds that rate adds to the timeout.  The size is the server's word, asked before a
 #: download moves a byte: a silent server stating 1 TiB held the download (and, through the
 #: widened keepalive, the notice of a dead connection) for 14 hours (review H, session 26).
