@@ -105,6 +105,7 @@ def test_expand_lists_only_what_the_pattern_reaches() -> None:
     # What lies in a matched folder goes with it, never twice.
     assert [e.path for e in expand("/out/**/*", ls, recursive=True)] == [
         "/out/2026-01", "/out/2026-02", "/out/a.csv", "/out/b.txt"]
+    assert [e.path for e in expand("/out/*/", ls, recursive=True)] == ["/out/2026-01", "/out/2026-02"]
     with pytest.raises(UsageError, match="needs -r"):
         expand("/**/*.csv", ls)
     with pytest.raises(RemoteNotFound, match=r"p:/out/\*\.pdf"):
@@ -193,6 +194,21 @@ def test_folders_a_glob_matches_without_r_are_said_not_passed_over(
     assert code == ExitCode.REMOTE
     assert "add -r to include them" in err
     assert (server.root / "outbox" / "sub" / "d.csv").exists()
+
+
+def test_a_pattern_ending_in_a_slash_matches_folders_only(
+    capsys: pytest.CaptureFixture[str], profile: str, server: FTPSServer
+) -> None:
+    """``rm -r 'p:/outbox/*/'`` removes the folders in ``/outbox`` and leaves its files, as a
+    shell's ``rm -r */`` does.  Before: the trailing ``/`` was dropped and the files went too
+    (review T, M1)."""
+    code, out, err = run(capsys, "rm", "-r", f"{profile}:/outbox/*/", "--json")
+    assert code == 0, err
+    assert [r["path"] for r in json.loads(out)] == ["/outbox/sub"]
+    assert sorted(p.name for p in (server.root / "outbox").iterdir()) == ["a.csv", "b.csv", "c.txt"]
+    code, _, err = run(capsys, "rm", "-r", f"{profile}:/staging/*/")
+    assert code == ExitCode.REMOTE  # only files there: nothing matches
+    assert sorted(p.name for p in (server.root / "staging").iterdir()) == ["keep.dat", "x.tmp", "y.tmp"]
 
 
 class _CountingEntry(Entry):

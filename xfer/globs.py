@@ -126,13 +126,16 @@ def expand(
     """The entries a remote glob ``path`` matches, listing folder by folder (``list_folder``).
 
     Only the folders the pattern can reach are listed: ``/outbox/*.csv`` lists ``/outbox``
-    once.  ``**`` (any depth) needs ``recursive`` and stops at ``max_depth`` levels.
+    once.  A pattern ending in ``/`` matches folders only, as a shell's ``rm -r */`` does:
+    before, ``rm -r 'NAME:/in/*/'`` removed the files of ``/in`` too (review T, M1).
+    ``**`` (any depth) needs ``recursive`` and stops at ``max_depth`` levels.
     Without ``recursive`` only files are matched; folders it matches are named in a warning
     (as ``rm *`` says "Is a directory"), not passed over in silence.  Nothing matched is
     :class:`RemoteNotFound` naming the pattern (``shown``: how the user typed it).
     """
     base, pattern = split_glob(path)
     segments = [s for s in pattern.split("/") if s]
+    folders_only = pattern.endswith("/")
     if "**" in segments and not recursive:
         raise UsageError(f"{shown or path}: '**' matches folders at any depth; it needs -r")
     found: dict[str, Entry] = {}
@@ -161,6 +164,8 @@ def expand(
             if not last:
                 if entry.is_dir:
                     pending.append((child, index + 1, depth + 1))
+            elif folders_only and not entry.is_dir:
+                continue
             elif entry.type == "file" or (recursive and entry.is_dir):
                 found.setdefault(entry.path, entry)
             elif entry.is_dir:
