@@ -81,6 +81,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ConnectionDropped",
+    "DeliveryUnknown",
     "ErrorFields",
     "ExitCode",
     "FilesFailed",
@@ -324,6 +325,12 @@ class ConnectTimeout(ConnectError, TimeoutError):
 
 class ConnectionDropped(ConnectError):
     """The connection was closed by the peer or the network in the middle of an operation."""
+
+
+class DeliveryUnknown(ConnectionDropped):
+    """The connection broke after an upload's move into place was sent, before its answer, and
+    what the server shows now neither proves the move nor rules it out (the file was taken or
+    replaced since): never sent again, which could deliver it twice.  Not retried."""
 
 
 class ProxyRefused(ConnectError):

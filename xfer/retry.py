@@ -31,6 +31,7 @@ from .errors import (
     ConnectError,
     ConnectionDropped,
     ConnectTimeout,
+    DeliveryUnknown,
     ErrorFields,
     IdentityError,
     IntegrityError,
@@ -97,7 +98,7 @@ TRANSIENT_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
 #: the user's own interruption, refusals and absences.
 _PERMANENT: tuple[type[BaseException], ...] = (
     TLSError, IdentityError, UsageError, ConfigError, LocalError, Interrupted, UnsupportedOperation,
-    RemoteNotFound, RemotePermissionDenied, RemoteStorageFull, ProxyDenied,
+    RemoteNotFound, RemotePermissionDenied, RemoteStorageFull, ProxyDenied, DeliveryUnknown,
 )
 
 T = TypeVar("T")
@@ -110,7 +111,7 @@ def _sleep(seconds: float) -> None:
 
 #: A refusal that is about one file, not the connection or the account.
 _FILE_REFUSALS = (RemoteNotFound, RemotePermissionDenied, RemoteIsFolder, RemoteLocked, RemoteNotDone, ServerError,
-                  UsageError, IntegrityError, LocalError)
+                  UsageError, IntegrityError, LocalError, DeliveryUnknown)
 
 
 #: Local failures every later file meets too: a read-only or full file system, no file handles left.

@@ -1,0 +1,89 @@
+"""An upload's move into place whose answer never came: what the next try finds decides.
+
+An upload under a temporary name ends with one rename: WebDAV ``MOVE``, SFTP ``posix-rename``,
+FTP ``RNFR``/``RNTO``.  If the connection breaks after that request went out and before its
+answer came, the rename may have happened.  A retry that uploads again would then deliver the
+file twice: a partner's pick-up process may have taken the first copy meanwhile, or written a
+newer file under the name, which the second copy replaces (review U, finding 1).
+
+So the try that sends the rename says so first (:func:`sending`), and the next try looks
+before it sends anything (:func:`settle`):
+
+- the temporary name is still there: the rename did not happen, and the try goes on (the
+  adapter continues or removes the part, as after any cut);
+- the temporary name is gone and the final name holds the upload's size: the rename happened,
+  and the upload is done, proven by that size (and any hash the adapter compares then);
+- anything else: the file was taken or replaced after the rename, or the temporary file was
+  removed by somebody: :class:`~xfer.errors.DeliveryUnknown`, and nothing is sent again.
+
+Kept in the retry's :attr:`~xfer.retry.Attempt.state`, so per operation, never on a shared object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import DeliveryUnknown
+from ..retry import Attempt
+
+__all__ = ["RenameSent", "answered", "sending", "settle", "unanswered"]
+
+
+@dataclass(frozen=True)
+class RenameSent:
+    """A rename of a complete upload ``temp`` to ``remote`` that went out (``size``: the upload's bytes).
+
+    ``memo``: what the adapter needs to finish the upload if the rename turns out done (its
+    result, the hash of what was sent).
+    """
+
+    temp: str
+    remote: str
+    size: int
+    memo: Any = None
+
+
+def _key(remote: str) -> str:
+    return f"rename-sent:{remote}"
+
+
+def sending(attempt: Attempt | None, rename: RenameSent) -> None:
+    """Say that ``rename`` is about to go out: until :func:`answered`, a next try settles it first."""
+    if attempt is not None:
+        attempt.state[_key(rename.remote)] = rename
+
+
+def answered(attempt: Attempt | None, remote: str) -> None:
+    """The rename to ``remote`` was answered (done or refused): a next try has nothing to settle."""
+    if attempt is not None:
+        attempt.state.pop(_key(remote), None)
+
+
+def unanswered(attempt: Attempt | None, remote: str) -> RenameSent | None:
+    """The rename to ``remote`` an earlier try sent and never heard back about, if any."""
+    return None if attempt is None else attempt.state.get(_key(remote))
+
+
+def settle(
+    attempt: Attempt | None, rename: RenameSent, size_at: Callable[[str], int | None], *, server: str, shown: str
+) -> bool:
+    """Whether ``rename`` happened, from what the server shows now (``size_at(path)``: the size of
+    the file at ``path``, None if nothing is there).  True: the upload is in place at its size;
+    False: the temporary file is still there, not moved.  Otherwise :class:`DeliveryUnknown`
+    (``shown``: the path as the user named it).  Either answer settles it for later tries."""
+    answered(attempt, rename.remote)
+    if size_at(rename.temp) is not None:
+        return False
+    found = size_at(rename.remote)
+    if found == rename.size:
+        return True
+    now = "is not there" if found is None else f"holds {found} bytes, not the {rename.size} sent"
+    raise DeliveryUnknown(
+        f"{server}: the connection broke after {shown} was moved into place, before the server "
+        f"confirmed it, and {shown} {now}: it may have been delivered and taken, or replaced since",
+        hint="not sent again, so that it is not delivered twice: check with the partner whether "
+        "they received it, and send it again only if they did not",
+        server=server, path=shown,
+    )
