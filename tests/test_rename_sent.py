@@ -9,11 +9,12 @@ import pytest
 
 from xfer.adapters.rename_sent import RenameSent, answered, sending, settle, unanswered
 from xfer.errors import DeliveryUnknown, ExitCode
-from xfer.retry import Attempt, is_transient, own_failure
+from xfer.retry import is_transient, own_failure
 
 
-def _attempt() -> Attempt:
-    return Attempt(number=2, retries=1, resume=False, state={})
+def _attempt() -> dict[str, object]:
+    """A retry's state (Attempt.state), or an adapter's own."""
+    return {}
 
 
 RENAME = RenameSent(temp="/in/.a.csv.0123abcd.xfer-part", remote="/in/a.csv", size=10, memo="result")

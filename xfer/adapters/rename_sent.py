@@ -16,19 +16,23 @@ before it sends anything (:func:`settle`):
 - anything else: the file was taken or replaced after the rename, or the temporary file was
   removed by somebody: :class:`~xfer.errors.DeliveryUnknown`, and nothing is sent again.
 
-Kept in the retry's :attr:`~xfer.retry.Attempt.state`, so per operation, never on a shared object.
+Kept in a ``state`` mapping the caller owns: the retry's :attr:`~xfer.retry.Attempt.state` (one
+operation's tries), or an adapter's own (one connection's: a file of a group of small uploads
+cut at its rename is settled before it goes alone); never on a shared object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DeliveryUnknown
-from ..retry import Attempt
 
-__all__ = ["RenameSent", "answered", "sending", "settle", "unanswered"]
+#: Where renames sent are remembered (None: nowhere, outside any retry).
+State = MutableMapping[str, Any] | None
+
+__all__ = ["RenameSent", "State", "answered", "sending", "settle", "unanswered"]
 
 
 @dataclass(frozen=True)
@@ -49,31 +53,31 @@ def _key(remote: str) -> str:
     return f"rename-sent:{remote}"
 
 
-def sending(attempt: Attempt | None, rename: RenameSent) -> None:
+def sending(state: State, rename: RenameSent) -> None:
     """Say that ``rename`` is about to go out: until :func:`answered`, a next try settles it first."""
-    if attempt is not None:
-        attempt.state[_key(rename.remote)] = rename
+    if state is not None:
+        state[_key(rename.remote)] = rename
 
 
-def answered(attempt: Attempt | None, remote: str) -> None:
+def answered(state: State, remote: str) -> None:
     """The rename to ``remote`` was answered (done or refused): a next try has nothing to settle."""
-    if attempt is not None:
-        attempt.state.pop(_key(remote), None)
+    if state is not None:
+        state.pop(_key(remote), None)
 
 
-def unanswered(attempt: Attempt | None, remote: str) -> RenameSent | None:
+def unanswered(state: State, remote: str) -> RenameSent | None:
     """The rename to ``remote`` an earlier try sent and never heard back about, if any."""
-    return None if attempt is None else attempt.state.get(_key(remote))
+    return None if state is None else state.get(_key(remote))
 
 
 def settle(
-    attempt: Attempt | None, rename: RenameSent, size_at: Callable[[str], int | None], *, server: str, shown: str
+    state: State, rename: RenameSent, size_at: Callable[[str], int | None], *, server: str, shown: str
 ) -> bool:
     """Whether ``rename`` happened, from what the server shows now (``size_at(path)``: the size of
     the file at ``path``, None if nothing is there).  True: the upload is in place at its size;
     False: the temporary file is still there, not moved.  Otherwise :class:`DeliveryUnknown`
     (``shown``: the path as the user named it).  Either answer settles it for later tries."""
-    answered(attempt, rename.remote)
+    answered(state, rename.remote)
     if size_at(rename.temp) is not None:
         return False
     found = size_at(rename.remote)
