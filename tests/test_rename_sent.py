@@ -59,3 +59,15 @@ def test_anything_else_is_delivery_unknown_and_never_sent_again(sizes: dict[str,
     assert not is_transient(error)  # a retry would send it again
     assert own_failure(error)  # that file's: the batch goes on with the others
     assert unanswered(attempt, "/in/a.csv") is None
+
+
+def test_a_look_that_fails_leaves_it_unsettled_for_the_next_try() -> None:
+    attempt = _attempt()
+    sending(attempt, RENAME)
+
+    def broken(path: str) -> int | None:
+        raise ConnectionResetError("cut again")
+
+    with pytest.raises(ConnectionResetError):
+        settle(attempt, RENAME, broken, server="srv", shown="/in/a.csv")
+    assert unanswered(attempt, "/in/a.csv") is RENAME

@@ -76,11 +76,13 @@ def settle(
     """Whether ``rename`` happened, from what the server shows now (``size_at(path)``: the size of
     the file at ``path``, None if nothing is there).  True: the upload is in place at its size;
     False: the temporary file is still there, not moved.  Otherwise :class:`DeliveryUnknown`
-    (``shown``: the path as the user named it).  Either answer settles it for later tries."""
-    answered(state, rename.remote)
+    (``shown``: the path as the user named it).  Either answer settles it for later tries; a look
+    that fails (raises) leaves it unsettled, for the try after."""
     if size_at(rename.temp) is not None:
+        answered(state, rename.remote)
         return False
     found = size_at(rename.remote)
+    answered(state, rename.remote)
     if found == rename.size:
         return True
     now = "is not there" if found is None else f"holds {found} bytes, not the {rename.size} sent"
