@@ -27,12 +27,13 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import DeliveryUnknown
+from ..errors import ConnectError, DeliveryUnknown
+from ..retry import is_cut
 
 #: Where renames sent are remembered (None: nowhere, outside any retry).
 State = MutableMapping[str, Any] | None
 
-__all__ = ["RenameSent", "State", "answered", "sending", "settle", "unanswered"]
+__all__ = ["RenameSent", "State", "answer_lost", "answered", "sending", "settle", "unanswered"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ def answered(state: State, remote: str) -> None:
 def unanswered(state: State, remote: str) -> RenameSent | None:
     """The rename to ``remote`` an earlier try sent and never heard back about, if any."""
     return None if state is None else state.get(_key(remote))
+
+
+def answer_lost(exc: BaseException) -> bool:
+    """Whether ``exc``, raised while a rename was on its way, leaves it unknown whether the server
+    did it: the connection broke or timed out (no status, no reply), not a refusal."""
+    return is_cut(exc) or (isinstance(exc, ConnectError) and exc.status is None and exc.reply_code is None)
 
 
 def settle(

@@ -60,6 +60,7 @@ from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_mul
 from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, Source, TransferResult
 from .http_removal import DELETED, not_done, remove_together
 from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, RangedPart, Sent, http_options
+from .rename_sent import RenameSent, State, answer_lost, answered, sending, settle, unanswered
 from .writer import RemoteWriter
 
 __all__ = ["WebDAVAdapter", "WebDAVOptions"]
@@ -885,11 +886,21 @@ class WebDAVAdapter(Adapter):
         if not self.dav_options.upload_temp_name:
             return http.upload(local, remote, callback, check_size=http.options.verify_upload,
                                send_put=self._put_sender(remote)).result
+        attempt = current_attempt()
+        state = attempt.state if attempt is not None else None
+        lost = unanswered(state, remote)
+        if lost is not None:
+            # The last try's MOVE went out and its answer never came: it may have been done,
+            # and an upload now could deliver the file twice (review U, finding 1).
+            if not settle(state, lost, self._size_at, server=self.settings.server, shown=remote):
+                self._move_into_place(state, lost.temp, remote, lost.memo)  # the complete upload is still there
+            self._installed(lost.memo, lost.temp, remote)
+            result: TransferResult = lost.memo.result
+            return result
         target = _temp_name(remote)
         # Under retries a large file goes up in Content-Range pieces where the server takes them
         # (Apache): a try after a cut continues the part the last one left, not from byte 0,
         # if it opened the same version of the local file.
-        attempt = current_attempt()
         key = f"dav-put:{remote}"
         kept: RangedPart | None = attempt.state.get(key) if attempt is not None else None
         ranged = attempt is not None and attempt.retries > 0 and http.ranged_puts is not False \
@@ -914,8 +925,10 @@ class WebDAVAdapter(Adapter):
                     offered, sent.hash, target, size_checked=stored, remove=target, installed=False,
                     source=sent.source, size=result.size, shown=remote,  # the user's name, not .NAME.xfer-part
                 )
-            self._into_place(target, remote)
+            self._move_into_place(state, target, remote, sent)
         except Exception as exc:
+            if unanswered(state, remote) is not None:
+                raise  # the MOVE may have been done: the next try looks before anything (not removed)
             if ranged and http.ranged_puts and attempt is not None:
                 # The pieces sent stay for the next try; the retry loop removes them if none comes.
                 if kept is None:
@@ -936,6 +949,23 @@ class WebDAVAdapter(Adapter):
                 self._discard(earlier)
         self._installed(sent, target, remote)
         return result
+
+    def _move_into_place(self, state: State, target: str, remote: str, sent: Sent) -> None:
+        """:meth:`_into_place`, remembered in ``state`` (the retry's) while its answer is awaited:
+        if the connection breaks before it comes, the next try settles it (:func:`settle`)."""
+        sending(state, RenameSent(target, remote, sent.result.size, memo=sent))
+        try:
+            self._into_place(target, remote)
+        except Exception as exc:
+            if not answer_lost(exc):
+                answered(state, remote)  # refused: not moved
+            raise
+        answered(state, remote)
+
+    def _size_at(self, path: str) -> int | None:
+        """The size of the file at ``path``; None if nothing is there (or no file of a stated size)."""
+        found = self._lookup(path)
+        return None if found is None or found.is_collection else found.size
 
     def _discard_again_later(self, attempt: Attempt, remote: str, target: str) -> None:
         """A try cut (or timed out) before its ``PUT`` was answered: its temporary name is removed once more later.

@@ -1,0 +1,124 @@
+"""A WebDAV upload's MOVE into place whose answer never came (review U, finding 1).
+
+The server carries out the MOVE and the connection breaks before its answer: before, the retry
+uploaded again and MOVEd again, delivering the file twice, even after the partner had taken the
+first copy, or over a newer file written under the name meanwhile.  Now the next try looks first
+(:mod:`xfer.adapters.rename_sent`).  The cut is placed by the fault proxy at the first byte of
+the MOVE's answer; the partner acts between the tries (``xfer.retry._sleep``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+import xfer
+import xfer.retry
+from xfer.errors import DeliveryUnknown, ExitCode
+from xfer.testing.faults import Cut
+from xfer.testing.webdav_server import RecordedRequest, Reply
+
+from .helpers import run
+
+
+class _MoveCut:
+    """Counts the server's requests by method; at the first MOVE, cuts its connection at the
+    next byte down (the answer), the MOVE carried out (``refuse``: answered instead, not done)."""
+
+    def __init__(self, *, carried_out: bool = True) -> None:
+        self.carried_out = carried_out
+        self.proxy: Any = None
+        self.armed = True
+        self.methods: list[str] = []
+
+    def __call__(self, request: RecordedRequest) -> Reply | None:
+        self.methods.append(request.method)
+        if request.method != "MOVE" or not self.armed:
+            return None
+        self.armed = False
+        for connection in self.proxy.connections:
+            if not connection.closed.is_set() and connection.cut is not None:
+                object.__setattr__(connection.cut, "after", connection.bytes_down)  # (a frozen Cut)
+        return None if self.carried_out else Reply(500)  # (the 500 never arrives either)
+
+
+@pytest.fixture
+def upload(xfer_faulty: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """(put(between, carried_out) -> the library's result or error, the moves, the served root)."""
+
+    class Upload:
+        cut: _MoveCut
+        root: Path
+
+        def put(self, between: Callable[[Path], None], *, carried_out: bool = True, cli: list[str] | None = None,
+                capsys: pytest.CaptureFixture[str] | None = None) -> Any:
+            self.cut = _MoveCut(carried_out=carried_out)
+            server = xfer_faulty("davs", intercept=self.cut)
+            self.root = server.endpoint.root
+            monkeypatch.setattr(xfer.retry, "_sleep", lambda seconds: between(self.root))
+            source = tmp_path / "invoice.edi"
+            source.write_bytes(b"INVOICE 1001\n" * 100)
+            with server.through(lambda number, peer: Cut("down", after=10**15)) as (proxy, profile):
+                self.cut.proxy = proxy
+                if cli is not None:
+                    assert capsys is not None
+                    profiles = tmp_path / "profiles"
+                    profiles.mkdir()
+                    (profiles / "partner.toml").write_text(tomli_w.dumps(profile.to_toml()))
+                    monkeypatch.setenv("XFER_PROFILE_PATH", str(profiles))
+                    return run(capsys, "put", *cli, str(source), "partner:/invoice.edi")
+                with xfer.connect(profile, retries=3) as remote:
+                    try:
+                        return remote.put_file(source, "/invoice.edi")
+                    except xfer.XferError as exc:
+                        return exc
+
+    yield Upload()
+
+
+def _taken(root: Path) -> None:
+    (root / "invoice.edi").unlink(missing_ok=True)
+
+
+def test_a_move_done_and_unheard_is_settled_by_a_look_not_sent_again(upload: Any) -> None:
+    result = upload.put(lambda root: None)
+    assert not isinstance(result, Exception), result
+    assert result.attempts == 2 and result.size_verified
+    assert upload.cut.methods.count("PUT") == 1 and upload.cut.methods.count("MOVE") == 1
+    assert (upload.root / "invoice.edi").read_bytes() == b"INVOICE 1001\n" * 100
+    assert [p.name for p in upload.root.iterdir()] == ["invoice.edi"]
+
+
+def test_a_move_done_then_the_file_taken_is_delivery_unknown_never_sent_twice(upload: Any) -> None:
+    error = upload.put(_taken)
+    assert isinstance(error, DeliveryUnknown), error
+    assert error.exit_code == ExitCode.CONNECT and "not sent again" in (error.hint or "")
+    assert upload.cut.methods.count("PUT") == 1 and upload.cut.methods.count("MOVE") == 1
+    assert list(upload.root.iterdir()) == []
+
+
+def test_a_newer_file_written_after_the_move_stays(upload: Any) -> None:
+    newer = b"INVOICE 1001 (corrected)\n"
+    error = upload.put(lambda root: (root / "invoice.edi").write_bytes(newer))
+    assert isinstance(error, DeliveryUnknown), error
+    assert "holds 25 bytes, not the 1300 sent" in str(error)
+    assert (upload.root / "invoice.edi").read_bytes() == newer
+
+
+def test_a_move_not_done_is_done_by_the_next_try_without_a_second_upload(upload: Any) -> None:
+    result = upload.put(lambda root: None, carried_out=False)
+    assert not isinstance(result, Exception), result
+    assert upload.cut.methods.count("PUT") == 1 and upload.cut.methods.count("MOVE") == 2
+    assert [p.name for p in upload.root.iterdir()] == ["invoice.edi"]
+
+
+def test_the_cli_keeps_the_source_of_a_delivery_unknown(upload: Any, capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    code, _, err = upload.put(_taken, cli=["--remove-source-files"], capsys=capsys)
+    assert code == ExitCode.CONNECT, err
+    assert "not sent again" in err and "Traceback" not in err
+    assert (tmp_path / "invoice.edi").exists()
+    assert upload.cut.methods.count("MOVE") == 1
