@@ -11,6 +11,7 @@ they stored, or drop pipelined requests.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -70,7 +71,9 @@ def test_a_server_closing_after_n_requests_loses_no_file(
 ) -> None:
     """nginx closes a connection after its 1,000th request (Apache after its 100th): the requests
     pipelined after it are never read.  Their files go again together on a new connection,
-    whose first file opens it alone: here 9 requests a connection, so 1 file of 4 goes alone."""
+    whose first file opens it alone: here 9 requests a connection, so 1 file of 4 goes alone.
+    The answers of the write a close ends are trusted only for its first file (review Q: an
+    answer too many followed by a close looks the same): the others go again too."""
     files = _tree(tmp_path / "tree")
     with (
         HTTPSServer(pki, root=tmp_path / "srv", keepalive_requests=9) as srv,
@@ -85,8 +88,8 @@ def test_a_server_closing_after_n_requests_loses_no_file(
     assert handshakes > len(files) * 2 // 9 - 2  # the server did close every 9 requests
     together = sum(bool(r.details.get("pipelined")) for r in results)
     # One file in four opens a connection; sent alone once their answers were lost, it was 3 in 32.
-    assert together >= len(files) * 2 // 3, f"{together} of {len(files)} went together"
-    assert max(puts.values()) <= 2  # a file whose answers were lost is sent once more, no more
+    assert together >= len(files) // 2, f"{together} of {len(files)} went together"
+    assert max(puts.values()) <= 3  # lost, then not trusted: sent at most twice more
 
 
 def _put_to_closing_server(
@@ -137,8 +140,9 @@ def test_files_sent_again_after_a_cut_cost_a_bounded_number_of_bytes(
     monkeypatch.setattr(http_lean, "_exchange", counted)
     results, puts = _put_to_closing_server(pki, client_context, tmp_path, keepalive, files)
     assert all(r.size_verified for r in results)
-    assert sum(written) < 3 * 32 * 4096, f"{sum(written)} bytes in groups for {32 * 4096}"
-    assert max(puts.values()) <= 2
+    # (Under 4 times: a write a close ends proves its first file only, review Q.)
+    assert sum(written) < 4 * 32 * 4096, f"{sum(written)} bytes in groups for {32 * 4096}"
+    assert max(puts.values()) <= 3
 
 
 def test_a_refused_file_fails_the_upload_as_it_does_alone(
@@ -623,23 +627,40 @@ def test_a_listing_missing_after_the_server_closed_is_asked_again_next_group(
     pki: TestPKI, client_context: ContextFactory, tmp_path: Path
 ) -> None:
     """nginx's keepalive_requests: the answer to a group's last PUT closes the connection, so the
-    listing behind it is never answered.  Those files are checked by their HEADs, and the next
-    groups are listed again (a listing that breaks off ends the listings: the test below)."""
+    listing behind it is never answered.  That write proves its first file only (review Q: its
+    answers may be out of place), the others go again with the next groups, which are listed
+    again (a listing that breaks off ends the listings: the test below)."""
     files = _tree(tmp_path / "tree", [100] * 120)
     replies = {f"PUT /tree/{name}": Reply(status=201, end="keep-alive") for name in files}
     replies["PUT /tree/f031.bin"] = Reply(status=201, end="close_notify")  # the first group's last
     replies |= {f"HEAD /tree/{name}": Reply(body=data, end="keep-alive") for name, data in files.items()}
     page = json.dumps([{"name": name, "type": "file", "size": 100} for name in files]).encode()
     replies["GET /tree/"] = Reply(headers={"Content-Type": "application/json"}, body=page, end="keep-alive")
-    with ScriptedHTTPSServer(pki, replies) as srv:
+    with _ClosesOnce(pki, replies) as srv:
         with _adapter(srv.host, srv.port, client_context()) as remote:
             results = remote.put([tmp_path / "tree"], "/", recursive=True)
             assert remote.http.listing_proof is True
-        heads = [path for method, path in srv.requests if method == "HEAD"]
     assert all(r.size_verified for r in results)
     listed = {r.remote for r in results if r.details.get("size_listed")}
-    assert {f"/tree/f{n:03d}.bin" for n in range(1, 32)} <= set(heads)  # the first group: HEADs
-    assert {f"/tree/f{n:03d}.bin" for n in range(33, 120)} <= listed  # (f032 opened a connection)
+    puts = Counter(path for method, path in srv.requests if method == "PUT")
+    assert all(puts[f"/tree/f{n:03d}.bin"] == 2 for n in range(2, 32))  # the first group's, again
+    assert puts["/tree/f001.bin"] == 1
+    # Listed again: the next write, of 4 files sent again; then HEADs, as a listing of 120 names
+    # for the few files a write sent again checks is over 12 names per file (_read_listing).
+    assert {f"/tree/f{n:03d}.bin" for n in range(2, 6)} <= listed
+
+
+class _ClosesOnce(ScriptedHTTPSServer):
+    """Closes after the first answer to a PUT scripted to close, as a keep-alive limit does once."""
+
+    closed = False
+
+    def _answer(self, tls: Any, method: str, path: str, reply: Any) -> Any:
+        if reply.end == "close_notify" and method == "PUT":
+            if self.closed:
+                reply = dataclasses.replace(reply, end="keep-alive")
+            self.closed = True
+        return super()._answer(tls, method, path, reply)
 
 
 def test_a_listing_that_breaks_off_ends_the_listings(
@@ -723,7 +744,9 @@ def test_each_file_told_as_it_lands_is_the_one_returned_also_across_resends(
                                    landed=told_down.__setitem__)
     for results, told in ((up, told_up), (down, told_down)):
         assert told == {place: result for place, result in enumerate(results) if result is not None}
-        assert len(told) >= len(names) // 2  # most went together
+        # Most went together; with a close every 5 requests few do (a write a close ends proves
+        # its first file only, review Q): the others then go alone.
+        assert len(told) >= (len(names) // 2 if keepalive > 5 else 2)
     assert all(result.remote == f"/in/{names[place]}" for place, result in told_up.items())
     assert all(Path(result.local).name == names[place] for place, result in told_down.items())
 
@@ -756,9 +779,10 @@ def test_uploads_stopped_in_a_later_write_tell_of_every_file_proven_before(
             remote.put_together([(tmp_path / "tree" / n, f"/in/{n}", stopping(n)) for n in names],
                                 landed=told.__setitem__)
     served = {path.name: path.read_bytes() for path in (tmp_path / "srv" / "in").iterdir()}
-    # Told: every file proven in the earlier writes.  Not the one whose answers the cut lost: the
-    # server may hold it, but nothing proved it (it went again, and its second read stopped it).
-    assert told and sorted(names[place] for place in told) == sorted(n for n in served if reads[n] == 1)
+    # Told: every file proven in the earlier writes.  Not one whose answers the cut lost or left
+    # untrusted (review Q): the server may hold it, but nothing proved it (it went again, and its
+    # second read stopped it).  So each told file was read once; some read once were not proven.
+    assert told and sorted(names[place] for place in told) <= sorted(n for n in served if reads[n] == 1)
     assert all(served[names[place]] == files[names[place]] for place in told)
 
 

@@ -116,6 +116,22 @@ class Answers(list[requests.Response | None]):
     """
 
     cut: bool = False
+    #: The answers ended before the last, or the connection with (or right after) it: the server
+    #: closed, an answer broke off or never came, or this reader gave the connection up.  Then
+    #: where an answer lies may not be where its request was: a server that wrote one answer too
+    #: many and closed, as at a keep-alive limit, leaves nothing extra to see, and one that left a
+    #: request unanswered moves the rest the other way (review Q).  A caller to whom a misplaced
+    #: answer would prove a file trusts only the first (:meth:`keep_first`).
+    ended_early: bool = False
+
+    def keep_first(self, count: int) -> int:
+        """If :attr:`ended_early`, every answer after the first ``count`` made None (its request goes
+        again); how many answers that took away."""
+        if not self.ended_early:
+            return 0
+        dropped = sum(answer is not None for answer in self[count:])
+        self[count:] = [None] * max(0, len(self) - count)
+        return dropped
 
 
 def lean_body(request: requests.PreparedRequest) -> bool:
@@ -414,6 +430,13 @@ def _exchange(sock: ssl.SSLSocket, data: bytes, requests_: Sequence[requests.Pre
         # is trusted (review P, finding 2).  The first began where the connection's bytes did.
         # (Stray empty lines after a body, which old servers send, are not an answer.)
         answers[1:] = [None] * (len(answers) - 1)
+    # Not when this reader gave the connection up for a body's length, its own choice (a file
+    # grown past the bound since it was listed): a server's slip that put answers out of place
+    # and an answer that long are two faults at once.  (A server that means to can send any bytes
+    # for any name: what is guarded against here is a slip making one file's bytes another's.)
+    # Before the look at what is left: stray empty lines after the last answer are no sign.
+    gave_up = any(later is not None and body_too_long(later) for later in answers)
+    answers.ended_early = not gave_up and (not whole or not reusable)
     if answer.buffer or answers.cut:
         reusable = False  # bytes after the answers (nothing we asked for), or a request only half sent
     return answers, reusable

@@ -574,7 +574,7 @@ class XferSession(requests.Session):
 
     def pipelined(
         self, calls: Sequence[tuple[str, str, Any, Mapping[str, str] | None]]
-    ) -> list[requests.Response | None] | None:
+    ) -> Answers | None:
         """Plain requests ``(method, url, data, headers)`` sent in one write on an open pooled
         connection (HTTP/1.1 pipelining: :func:`xfer.http_lean.exchange`), each answer then
         handled as :meth:`request` handles it (no redirect followed).  A ``GET``'s (``PROPFIND``'s)
@@ -582,7 +582,8 @@ class XferSession(requests.Session):
         (the answer's content empty).
 
         None: they do not qualify, or no connection is open; the caller sends them one by one.
-        An answer that is None did not come (the connection closed after an earlier one, or an
+        :attr:`~xfer.http_lean.Answers.ended_early` says whether they can be out of step with the
+        requests.  An answer that is None did not come (the connection closed after an earlier one, or an
         earlier answer set a cookie the later request went without): send that request again.
         """
         kwargs: dict[str, Any] = {"timeout": self.timeout, "allow_redirects": False}
@@ -601,7 +602,8 @@ class XferSession(requests.Session):
             raise
         if answers is None:
             return None  # nothing sent: the caller's requests log themselves
-        results: list[requests.Response | None] = []
+        results = Answers()
+        results.ended_early = answers.ended_early
         for request, answer in zip(prepared, answers, strict=True):
             _log_request(request)
             if answer is None or (results and results[-1] is None):

@@ -43,7 +43,7 @@ from ..errors import (
     XferError,
 )
 from ..http_errors import closes_connection, declared_length, media_type, stream_ended_early
-from ..http_lean import body_left_unread
+from ..http_lean import Answers, body_left_unread
 from ..http_session import XferSession, create_session, drain_error_body, if_match, skip_large_body
 from ..log import logger
 from ..multipart import MultipartBody
@@ -654,7 +654,7 @@ class HTTPTransfer:
         answer (nginx's ``keepalive_requests``, Apache's ``MaxKeepAliveRequests``: 100 by default)
         go again together on a new connection, at most twice as many per write as the last write
         settled (at least :data:`_RESENT_FILES`): a connection that took that many likely takes as
-        many again.  The second write that settles fewer than two files ends it (one may have found
+        many again.  The second write in a row that settles fewer than two files ends it (one may have found
         its connection nearly spent): on a server that closes after a few requests, each write
         would otherwise send the remaining bodies again to settle one file.
 
@@ -715,7 +715,7 @@ class HTTPTransfer:
         reports a file proven by its position among them; what one write settled): again, on a
         new connection, for the files whose answers never came because the server closed the
         connection after an earlier answer, at most twice as many per write as the last write
-        settled (at least :data:`_RESENT_FILES`).  The second write that settles fewer than two
+        settled (at least :data:`_RESENT_FILES`).  The second write in a row that settles fewer than two
         files ends it (see :meth:`upload_together`); so does one that sent nothing.  ``landed``
         hears of each file proven, by its place among the ``count``."""
         results: list[TransferResult | None] = [None] * count
@@ -732,7 +732,10 @@ class HTTPTransfer:
             for place, result in zip(now, written.results, strict=True):
                 results[place] = result
             settled = written.pipelined - len(written.unanswered)
-            poor += settled < 2
+            # Two in a row: a keep-alive limit met now and then settles little in the write it ends
+            # (only its first answer is trusted then: see Answers.keep_first), and a write or more
+            # settles plenty again before the next.
+            poor = poor + 1 if settled < 2 else 0
             if poor == 2 or not written.pipelined:
                 break  # alone, each says why
             todo = [now[position] for position in written.unanswered] + later
@@ -768,6 +771,8 @@ class HTTPTransfer:
             return _Written(results, [], 0)
         if answers is None:
             return _Written(results, [], 0)
+        # Saved under the file's name only where the answer is known to be its own (review Q, 1).
+        answers.keep_first(1)
         unanswered: list[int] = []
         saved: list[tuple[int, AtomicDownload, TransferResult]] = []
         with DownloadGroup() as group:
@@ -874,11 +879,13 @@ class HTTPTransfer:
                 return _Written(missed, unanswered, 0)
             if answers is None:
                 return _Written(missed, unanswered, 0)  # (a lone file goes the ordinary way)
+            # Missing after an answer that closed the connection (nginx's keepalive_requests),
+            # the listing is just not there: the HEADs check this group.  Else it broke off.
+            closed = any(answer is not None and closes_connection(answer.headers) for answer in answers)
+            # Proven only by answers known to be their requests' (review Q, 2): the first file's.
+            answers.keep_first(2 if plan.headed and plan.headed[0] else 1)
             listed: dict[str, int] = {}
             if plan.folder is not None and listing is not None:
-                # Missing after an answer that closed the connection (nginx's keepalive_requests),
-                # the listing is just not there: the HEADs check this group.  Else it broke off.
-                closed = any(answer is not None and closes_connection(answer.headers) for answer in answers)
                 listed = self._read_listing(plan.folder, plan.names, answers[-1], listing, broke=not closed)
             pending = iter(answers)
             for (index, remote, body, size, source), headed in zip(bodies, plan.headed, strict=True):
@@ -998,7 +1005,7 @@ class HTTPTransfer:
 
     def _pipelined(
         self, calls: list[tuple[str, str, Any, dict[str, str] | None]]
-    ) -> list[requests.Response | None] | None:
+    ) -> Answers | None:
         """:meth:`XferSession.pipelined`: the answers, or None if nothing was sent.
 
         :class:`_GroupFailed` if the exchange failed: its bodies were read (and perhaps sent),
