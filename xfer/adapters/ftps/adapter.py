@@ -1162,10 +1162,12 @@ class FTPSAdapter(Adapter):
         """Rename a complete, verified upload from ``temp`` into place (if any); its result."""
         attempt = current_attempt()
         details = self._details(first)
+        tls_version = self._ftp.tls_version if self._ftp else None  # (a rename's lost answer drops it)
         if temp is not None:
             self._refuse_folder_in_the_way(remote, temp)
+            looked: list[bool] = []
             try:
-                left = install.install(self._install_site(), temp, remote)
+                left = install.install(self._install_site(), temp, remote, size, settled=lambda: looked.append(True))
             except Exception as exc:
                 # Only the rename failed: the complete upload is kept and the error names what
                 # is where (perhaps the old version moved aside).  Another try would change that
@@ -1176,10 +1178,15 @@ class FTPSAdapter(Adapter):
                 raise
             if left is not None:
                 details["previous_version_left_at"] = self.user_path(left)
+            if looked:
+                details["rename_answer_lost"] = (
+                    f"the connection broke before the server answered the rename; a fresh session found "
+                    f"{self.user_path(temp)} gone and {self.user_path(remote)} holding the {size} bytes sent"
+                )
         return TransferResult(
             direction="put", local=local, remote=self.user_path(remote), size=size,
             elapsed=time.monotonic() - started, details=details, protocol=self.settings.scheme,
-            tls_version=self._ftp.tls_version if self._ftp else None, size_verified=verified,
+            tls_version=tls_version, size_verified=verified,
             temp_name=posixpath.basename(temp) if temp is not None else None,
             sha256=sha256, verified=checked,
         )
@@ -1267,6 +1274,7 @@ class FTPSAdapter(Adapter):
             reopen=lambda: self._open(timeout=min(self.settings.timeout, install.RECOVERY_TIMEOUT)),
             translate=self._translate,
             run=lambda action, path, work: self._run(action, path, work, probe=posixpath.dirname(path)),
+            size_at=self._size_at,
         )
 
     def _refuse_folder_in_the_way(self, remote: str, temp: str) -> None:
@@ -1325,6 +1333,23 @@ class FTPSAdapter(Adapter):
         if in_the_way:
             self._cleanup(temp)
             raise self._folder_in_the_way(remote) from exc
+
+    def _size_at(self, ftp: FTPSConnection, path: str) -> int | None:
+        """The size of the file at ``path``; None only where the server says nothing is there.  A look
+        the server refuses, or that gives no size, raises (:attr:`.install.Site.size_at`)."""
+        entry, stated = self._stat_answer(ftp, path, modified=False)
+        if entry is None:
+            if stated:
+                return None
+            raise RemoteError(f"{self.settings.server} does not say whether {path} is there",
+                              server=self.settings.server, path=path)
+        size = entry.size if entry.type == "file" else None
+        if size is None and entry.type == "file":
+            size = self._stored_size(ftp, path)
+        if size is None:
+            raise RemoteError(f"{self.settings.server} does not give the size of {path} (a {entry.type})",
+                              server=self.settings.server, path=path)
+        return size
 
     def _cleanup(self, path: str) -> None:
         """Best effort: remove a partial upload, on a fresh connection if the old one broke."""
