@@ -1,4 +1,5 @@
-"""An FTPS upload's RNTO whose answer never came (review U, HIGH 2).
+"""An FTPS upload's RNTO whose answer never came (review U, HIGH 2), and the temporary name the
+final error gives as the user's complete upload (review U, the give-up clean-up).
 
 The upload ends with RNFR/RNTO of ``.NAME.RANDOM.xfer-part``.  When the connection breaks after the
 server received the RNTO, before its reply arrives, a fresh session looks before anything is said:
@@ -21,7 +22,7 @@ import tomli_w
 
 import xfer
 import xfer.retry
-from xfer.errors import ConnectionDropped, DeliveryUnknown, ExitCode, XferError
+from xfer.errors import ConnectionDropped, DeliveryUnknown, ExitCode, RemotePermissionDenied, XferError
 from xfer.testing.faults import Cut
 from xfer.testing.pytest_plugin import FaultyServer
 
@@ -176,6 +177,44 @@ def test_rename_not_done_names_the_temporary_file_which_is_there(
         failure.value.hint or "")
     assert server_side.renames == 1 and len(server_side.stored) == 1
     assert server_side.looked[:1] == [f"/{temp}"]
+
+
+def test_the_complete_upload_the_error_names_is_not_removed_when_the_tries_give_up(
+    xfer_faulty: Callable[..., FaultyServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Try 1 is cut mid-STOR (its part is to be removed if no try installs it); try 2 continues it
+    to the end and the server refuses the RNTO.  Before: the give-up removed the part, which the
+    error named as the complete upload to rename by hand; the folder was empty."""
+    from pyftpdlib.handlers import FTPHandler
+
+    def ftp_rnto(handler: Any, path: str) -> None:
+        handler._rnfr = None
+        handler.respond("553 Rename refused by policy.")
+
+    monkeypatch.setattr(FTPHandler, "ftp_RNTO", ftp_rnto)
+    monkeypatch.setattr(xfer.retry, "_sleep", lambda seconds: None)
+    server = xfer_faulty("ftpes")
+    root = server.endpoint.root
+    body = bytes(range(256)) * 12_000
+    (tmp_path / "big.bin").write_bytes(body)
+    control: int | None = None
+
+    def plan(number: int, port: int) -> Cut | None:
+        nonlocal control
+        if control is None:
+            control = port
+        if port != control and number <= 2:
+            return Cut("up", after=1_000_000)  # the first data connection (the STOR)
+        return None
+
+    with server.through(plan) as (_proxy, profile):
+        with xfer.connect(profile, retries=3) as remote, pytest.raises(RemotePermissionDenied) as failure:
+            remote.put_file(tmp_path / "big.bin", "/big.bin")
+    assert failure.value.attempt == 2
+    (temp,) = _names(root)
+    assert f"the upload is complete on the server as /{temp}: rename it to /big.bin by hand" in (
+        failure.value.hint or "")
+    assert (root / temp).read_bytes() == body
 
 
 # -- the look itself, on a fake server (tests/test_ftps_install.py's) --------------------------
