@@ -127,7 +127,12 @@ def site(server: FakeServer) -> install.Site[FakeFTP]:
         except (ftplib.Error, OSError, EOFError) as exc:
             raise translate(exc, action, path) from exc
 
-    return install.Site(server="fake", kind=kind, drop=drop, reopen=reopen, translate=translate, run=run)
+    def size_at(_ftp: FakeFTP, path: str) -> int | None:
+        return len(server.files[path]) if path in server.files else None
+
+    return install.Site(
+        server="fake", kind=kind, drop=drop, reopen=reopen, translate=translate, run=run, size_at=size_at,
+    )
 
 
 def asides(server: FakeServer) -> list[str]:

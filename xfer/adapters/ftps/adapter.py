@@ -46,7 +46,7 @@ from ...net import choose_proxy
 from ...numbers import server_int, server_status
 from ...protocols.ftps import SPEC as FTPS_SPEC
 from ...protocols.ftps import FTPSOptions
-from ...retry import current_attempt, own_failure
+from ...retry import Attempt, current_attempt, own_failure
 from ...streams import SinkFactory
 from ...tls import translate_error
 from ...transfer import AtomicDownload, FileBody, SentFile, open_for_upload
@@ -123,6 +123,9 @@ _REST_PROBE_SEARCH = 1024 * 1024
 #: brought more than the file's rest, a continued STOR wrote from byte 0): the next try moves
 #: the whole file (:meth:`FTPSAdapter._more_than_the_rest`, :meth:`FTPSAdapter._stored`).
 _REST_IGNORED = "ftps:rest-ignored"
+#: In a retry's state: temporary names holding a complete upload that the final error names as the
+#: user's (its rename failed); the clean-up of an earlier try's part there must leave them.
+_KEPT_FOR_USER = "ftps:kept-for-user"
 
 #: Bytes read from a TLS data connection before one write to disk.  Each ``recv_into``
 #: returns at most one 16 KiB TLS record; filling a reused 256 KiB buffer first means one
@@ -1096,7 +1099,7 @@ class FTPSAdapter(Adapter):
                 # removes it if none will.
                 attempt.state[key] = temp
                 attempt.state[f"{key}:local"] = source.version
-                attempt.on_give_up(lambda: self._cleanup(target))
+                attempt.on_give_up(lambda: self._cleanup_part(attempt, target))
             elif accepted:
                 self._cleanup(target)
             raise
@@ -1162,24 +1165,33 @@ class FTPSAdapter(Adapter):
         """Rename a complete, verified upload from ``temp`` into place (if any); its result."""
         attempt = current_attempt()
         details = self._details(first)
+        tls_version = self._ftp.tls_version if self._ftp else None  # (a rename's lost answer drops it)
         if temp is not None:
             self._refuse_folder_in_the_way(remote, temp)
+            looked: list[bool] = []
             try:
-                left = install.install(self._install_site(), temp, remote)
+                left = install.install(self._install_site(), temp, remote, size, settled=lambda: looked.append(True))
             except Exception as exc:
                 # Only the rename failed: the complete upload is kept and the error names what
                 # is where (perhaps the old version moved aside).  Another try would change that
-                # picture under the user's feet: the error is final.
+                # picture under the user's feet: the error is final, and the clean-up an earlier
+                # try registered for this temporary name must not remove it (review U).
                 if attempt is not None:
                     attempt.stop_retrying()
+                    attempt.state.setdefault(_KEPT_FOR_USER, set()).add(temp)
                 self._refuse_folder_target(remote, temp, exc)
                 raise
             if left is not None:
                 details["previous_version_left_at"] = self.user_path(left)
+            if looked:
+                details["rename_answer_lost"] = (
+                    f"the connection broke before the server answered the rename; a fresh session found "
+                    f"{self.user_path(temp)} gone and {self.user_path(remote)} holding the {size} bytes sent"
+                )
         return TransferResult(
             direction="put", local=local, remote=self.user_path(remote), size=size,
             elapsed=time.monotonic() - started, details=details, protocol=self.settings.scheme,
-            tls_version=self._ftp.tls_version if self._ftp else None, size_verified=verified,
+            tls_version=tls_version, size_verified=verified,
             temp_name=posixpath.basename(temp) if temp is not None else None,
             sha256=sha256, verified=checked,
         )
@@ -1267,6 +1279,7 @@ class FTPSAdapter(Adapter):
             reopen=lambda: self._open(timeout=min(self.settings.timeout, install.RECOVERY_TIMEOUT)),
             translate=self._translate,
             run=lambda action, path, work: self._run(action, path, work, probe=posixpath.dirname(path)),
+            size_at=self._size_at,
         )
 
     def _refuse_folder_in_the_way(self, remote: str, temp: str) -> None:
@@ -1325,6 +1338,29 @@ class FTPSAdapter(Adapter):
         if in_the_way:
             self._cleanup(temp)
             raise self._folder_in_the_way(remote) from exc
+
+    def _cleanup_part(self, attempt: Attempt, path: str) -> None:
+        """When the tries give up: remove the part a cut try left at ``path``, unless a later try
+        completed the upload there and the final error names it as the user's (its rename failed)."""
+        if path not in attempt.state.get(_KEPT_FOR_USER, ()):
+            self._cleanup(path)
+
+    def _size_at(self, ftp: FTPSConnection, path: str) -> int | None:
+        """The size of the file at ``path``; None only where the server says nothing is there.  A look
+        the server refuses, or that gives no size, raises (:attr:`.install.Site.size_at`)."""
+        entry, stated = self._stat_answer(ftp, path, modified=False)
+        if entry is None:
+            if stated:
+                return None
+            raise RemoteError(f"{self.settings.server} does not say whether {path} is there",
+                              server=self.settings.server, path=path)
+        size = entry.size if entry.type == "file" else None
+        if size is None and entry.type == "file":
+            size = self._stored_size(ftp, path)
+        if size is None:
+            raise RemoteError(f"{self.settings.server} does not give the size of {path} (a {entry.type})",
+                              server=self.settings.server, path=path)
+        return size
 
     def _cleanup(self, path: str) -> None:
         """Best effort: remove a partial upload, on a fresh connection if the old one broke."""

@@ -7,9 +7,13 @@ because it exists, and then the old file is renamed aside first and deleted last
 Neither file is ever deleted while it is the only copy of its content, and whatever is
 left over is named in the error or the result.
 
+If the connection breaks after the RNTO went out and before its answer came, the rename may
+have happened: a fresh session looks (:func:`~xfer.adapters.rename_sent.settle`) before the
+error says anything about where the upload is (review U, HIGH 2).
+
 The steps need only RNFR, RNTO and DELE on a :class:`Commands` connection, plus what the
-adapter around them knows (a :class:`Site`): what is at a path, how to drop a broken
-session and open a fresh one, how to translate an exception.  So they are tested on
+adapter around them knows (a :class:`Site`): what is at a path and its size, how to drop a
+broken session and open a fresh one, how to translate an exception.  So they are tested on
 their own, with a fake of those few commands (``tests/test_ftps_install.py``).
 """
 
@@ -20,13 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from ...errors import Interrupted, RemoteError, XferError
+from ...errors import DeliveryUnknown, Interrupted, RemoteError, XferError
 from ...transfer import hidden_beside
 from ..base import EntryType
+from ..rename_sent import RenameSent, settle
 from .connection import breaks_session
 from .replies import expect_reply, says_exists
 
-__all__ = ["Commands", "Site", "install", "rename", "rename_over", "temp_name"]
+__all__ = ["Commands", "Site", "Unanswered", "install", "rename", "rename_over", "temp_name"]
 
 #: How long a fresh session may take to put an upload's displaced old version back after
 #: the first session broke: the user is waiting (maybe after Ctrl-C), so not the full timeout.
@@ -62,6 +67,18 @@ class Site(Generic[_S]):
     translate: Callable[[Exception, str, str], XferError]
     #: Run one piece of work on the session, translating what it raises: (action, path, work).
     run: Callable[[str, str, Callable[[_S], str | None]], str | None]
+    #: The size of the file at a path, None if the server says nothing is there; raises when
+    #: the server will not say (a refused look is never "nothing there").  Asks, changes nothing.
+    size_at: Callable[[_S, str], int | None]
+
+
+class Unanswered(Exception):
+    """The session broke after a one-step rename went out, before its answer (``cause``):
+    whether the server renamed is unknown until a fresh session looks."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def temp_name(remote: str, suffix: str = "xfer-part") -> str:
@@ -77,22 +94,31 @@ def rename(ftp: Commands, source: str, destination: str) -> None:
     ftp.voidcmd(f"RNTO {destination}")
 
 
-def install(site: Site[_S], temp: str, remote: str) -> str | None:
-    """Rename the complete upload ``temp`` to ``remote``.  On failure ``temp`` is kept
-    (it is the user's data) and the error names it.  Returns what :func:`rename_over`
-    could not delete."""
+def install(
+    site: Site[_S], temp: str, remote: str, size: int | None = None, *,
+    settled: Callable[[], None] | None = None,
+) -> str | None:
+    """Rename the complete upload ``temp`` (``size`` bytes) to ``remote``.  On failure ``temp`` is
+    kept (it is the user's data) and the error names it.  Returns what :func:`rename_over`
+    could not delete.
+
+    If the session broke after the RNTO went out, a fresh session looks (:func:`_look`): the
+    upload found in place is a success (``settled`` is called, for the result to say so)."""
+    action = f"renaming the uploaded temporary file {temp} to"
+    lost: list[Exception] = []
+
+    def work(ftp: _S) -> str | None:
+        try:
+            return rename_over(site, ftp, temp, remote)
+        except Unanswered as exc:
+            lost.append(exc.cause)
+            return None
+
     try:
-        return site.run(
-            f"renaming the uploaded temporary file {temp} to", remote,
-            lambda ftp: rename_over(site, ftp, temp, remote),
-        )
+        left = site.run(action, remote, work)
     except XferError as exc:
         if temp not in (exc.hint or ""):
-            kept = (
-                f"the upload is complete on the server as {temp}: rename it to {remote} "
-                "by hand, or run the command again (and remove the temporary file)"
-            )
-            raise exc.copy_with(hint=f"{exc.hint}; {kept}" if exc.hint else kept) from exc
+            raise exc.copy_with(hint=_with_kept(exc.hint, temp, remote)) from exc
         raise
     except KeyboardInterrupt as exc:
         # Between RNFR and RNTO, or waiting for RNTO's answer: whether the rename
@@ -102,6 +128,63 @@ def install(site: Site[_S], temp: str, remote: str) -> str | None:
             hint=f"the upload is complete on the server, as {remote} or as {temp}: "
             f"if {temp} is still there, rename it to {remote} by hand",
         ) from exc
+    if not lost:
+        return left
+    _look(site, temp, remote, size, lost[0], action)
+    if settled is not None:
+        settled()
+    return None
+
+
+def _with_kept(hint: str | None, temp: str, remote: str) -> str:
+    """``hint``, and where the complete upload is kept (``temp``, not renamed)."""
+    kept = (
+        f"the upload is complete on the server as {temp}: rename it to {remote} "
+        "by hand, or run the command again (and remove the temporary file)"
+    )
+    return f"{hint}; {kept}" if hint else kept
+
+
+def _look(site: Site[_S], temp: str, remote: str, size: int | None, cause: Exception, action: str) -> None:
+    """The session broke after the RNTO of ``temp`` to ``remote`` went out (``cause``): look on a
+    fresh session whether the server renamed.  Returns if it did (``temp`` gone, ``remote`` at
+    ``size``).  Raises the broken connection's error naming ``temp`` if it did not (``temp`` is
+    still there); :class:`~xfer.errors.DeliveryUnknown` if ``remote`` is not the upload (taken or
+    replaced since: never sent again); and if the look fails (no fresh session, a look refused),
+    that error saying it is unknown whether the rename happened, without advice to send again.
+    """
+    site.drop()
+    error = site.translate(cause, action, remote)
+    unknown = (
+        f"it is unknown whether the server renamed the upload before the connection broke: if it did, "
+        f"the upload is {remote}, else it is still {temp} (complete: rename it to {remote} by hand); "
+        "look before running the command again, which would deliver it twice if the rename happened"
+    )
+    why: str | None = "the upload's size is not known" if size is None else None
+    done = False
+    if size is not None:
+        try:
+            fresh = site.reopen()
+            try:
+                done = settle(
+                    None, RenameSent(temp, remote, size), lambda path: site.size_at(fresh, path),
+                    server=site.server, shown=remote,
+                )
+            finally:
+                fresh.quit_quietly()
+        except DeliveryUnknown as exc:
+            raise exc from cause
+        except Exception as exc:
+            why = str(exc).strip() or type(exc).__name__
+        except KeyboardInterrupt as exc:
+            raise Interrupted(f"{site.server}: interrupted while {action} {remote}", hint=unknown) from exc
+    if why is not None:
+        raise error.copy_with(
+            f"{error.message}; looking on a fresh session whether the rename happened failed ({why})", hint=unknown,
+        ) from cause
+    if done:
+        return
+    raise error.copy_with(hint=_with_kept(error.hint, temp, remote)) from cause
 
 
 def rename_over(site: Site[_S], ftp: _S, source: str, destination: str) -> str | None:
@@ -114,6 +197,9 @@ def rename_over(site: Site[_S], ftp: _S, source: str, destination: str) -> str |
     old file is renamed back (see :func:`_put_back`).  Neither file is ever deleted
     while it is the only copy of its content.  Returns the aside name if deleting
     it failed (the upload succeeded; the old version is left over), else None.
+
+    :class:`Unanswered` if the session breaks during the one-step rename (for :func:`install`
+    to look).
     """
     try:
         rename(ftp, source, destination)
@@ -122,6 +208,10 @@ def rename_over(site: Site[_S], ftp: _S, source: str, destination: str) -> str |
         # IIS says "exists" with a 550; a 450 saying so is read the same way.
         if not says_exists(str(exc)) or site.kind(ftp, destination) != "file":
             raise
+    except Exception as exc:
+        if breaks_session(exc):  # the RNTO may have gone out and been done: only a look can tell
+            raise Unanswered(exc) from exc
+        raise
     aside = temp_name(destination, "xfer-old")
     moved = False
     try:
