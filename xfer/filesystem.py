@@ -1184,6 +1184,12 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
             return
         if self._spool_name is None:
             return
+        if not self.forced:
+            # Never closed (its writer dropped, say after an error the caller caught): the spool
+            # holds a prefix at most.  A writer dropped unclosed never installs.
+            _log.warning("discarded the upload of %s: the transaction ended with the file never closed", self.path)
+            self._abandon()
+            return
         try:
             self.fs._upload(self._spool_name, self.path, None)
         finally:
@@ -1225,9 +1231,23 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
             return
         self.close()
 
+    #: Set by :meth:`_dealloc_warn`: the ``close()`` to come is a wrapper's finalizer's.
+    _finalizing: bool = False
+
+    def _dealloc_warn(self, source: object) -> None:
+        """Called by io's ``TextIOWrapper`` (and ``BufferedWriter``) on the object below it just
+        before the wrapper's finalizer closes it: the wrapper was garbage-collected unclosed, so
+        the ``close()`` that follows must not install (a writer dropped unclosed never does)."""
+        self._finalizing = True
+
     def close(self) -> None:
         """Reading: drop the cache.  Writing: put the file in place (:meth:`commit`), unless an
-        exception is leaving a ``with`` block around a wrapper of this file (see the class)."""
+        exception is leaving a ``with`` block around a wrapper of this file (see the class), or
+        the close is a finalizer's (a wrapper of this file garbage-collected unclosed)."""
+        if self.writable() and not self.closed and self._finalizing:
+            _log.warning("discarded the upload of %s: a wrapper of it was dropped unclosed", self.path)
+            self._abandon()
+            return
         leaving = _exception_leaving_with(self._opened_under) if self.writable() and not self.closed else None
         if leaving is not None:
             # Never silent: a caller that meant to install after handling the error learns why not.
