@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gc
 import io
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +16,11 @@ from fsspec.core import OpenFile
 
 from tests.fsspec_helpers import put_server_side, served, server_tree  # noqa: F401 - a fixture, used by name
 from tests.test_fsspec import folder, fs  # noqa: F401 - fixtures, used by name
+from xfer.errors import IntegrityError
 from xfer.filesystem import XferFileSystem
 from xfer.testing.endpoints import Endpoint
+from xfer.testing.ftps_fake import FakeFTPSServer
+from xfer.testing.pki import TestPKI
 
 OLD = b"previous good version\n"
 ROWS = [f"{i},{'x' * 40}\n" for i in range(10_000)]  # ~450 KB: several blocks
@@ -81,3 +86,75 @@ def test_a_text_writer_dropped_after_an_error_never_installs(
     handle.write("".join(ROWS))
     handle.close()
     assert server_tree(served, folder) == {"r.csv": "".join(ROWS).encode()}
+
+
+# -- HIGH 1: FTPS ranged reads where the REST probe cannot tell --------------------------------------
+
+DATA = bytes(range(256)) * 400
+
+
+@pytest.fixture
+def rest_ignoring_fs(
+    request: pytest.FixtureRequest, pki: TestPKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[XferFileSystem, FakeFTPSServer]]:
+    """A server that answers REST with 350 and sends from byte 0, with SIZE as ``request.param`` says."""
+    root = tmp_path / "srv"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "data.bin").write_bytes(DATA)
+    kwargs: dict[str, Any] = {"size": False} if request.param == "no-size" else {"size_refused": {"/in/data.bin"}}
+    with FakeFTPSServer(pki, root=root, rest_ignored=True, **kwargs) as srv:
+        monkeypatch.setenv("XFER_T_FAKE_PW", srv.password)
+        fs = XferFileSystem(skip_instance_cache=True, url=srv.url, identity=str(pki.client_p12),
+                            identity_password=f"file:{pki.password_file}", ca=str(pki.root_ca),
+                            username=srv.user, password="env:XFER_T_FAKE_PW", timeout=20)
+        yield fs, srv
+        fs.close()
+
+
+@pytest.mark.parametrize("rest_ignoring_fs", ["no-size", "size-refused"], indirect=True)
+@pytest.mark.parametrize(("start", "end"), [(50_000, 50_010), (100_000, None), (-10, None)])
+def test_a_ranged_read_the_probe_cannot_check_is_refused_not_wrong(
+    rest_ignoring_fs: tuple[XferFileSystem, FakeFTPSServer], start: int, end: int | None
+) -> None:
+    """Before: the probe gave no verdict (no SIZE), and the file's first bytes came back as the range."""
+    fs, _ = rest_ignoring_fs
+    assert fs.info("/in/data.bin")["size"] == len(DATA)
+    with pytest.raises(IntegrityError):
+        fs.cat_file("/in/data.bin", start, end)
+
+
+@pytest.mark.parametrize("rest_ignoring_fs", ["no-size"], indirect=True)
+def test_a_seek_the_probe_cannot_check_is_refused_not_wrong(
+    rest_ignoring_fs: tuple[XferFileSystem, FakeFTPSServer]
+) -> None:
+    fs, _ = rest_ignoring_fs
+    with fs.open("/in/data.bin", "rb", block_size=4096) as handle:
+        handle.seek(60_000)
+        with pytest.raises(IntegrityError):
+            handle.read(8)
+
+
+@pytest.mark.parametrize("rest_ignoring_fs", ["no-size"], indirect=True)
+def test_ranged_reads_the_probe_cannot_check_are_right_where_rest_is_honoured(
+    rest_ignoring_fs: tuple[XferFileSystem, FakeFTPSServer], pki: TestPKI, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No SIZE, a server that honours REST: each read from the middle proves its start (MLST's
+    size); the same reads from one that ignores REST are refused."""
+    ignoring, _ = rest_ignoring_fs
+    with pytest.raises(IntegrityError):
+        ignoring.cat_file("/in/data.bin", 50_000, 50_010)
+    root = tmp_path / "srv2"
+    root.mkdir()
+    (root / "data.bin").write_bytes(DATA)
+    with FakeFTPSServer(pki, root=root, size=False) as srv:
+        monkeypatch.setenv("XFER_T_FAKE_PW", srv.password)
+        fs = XferFileSystem(skip_instance_cache=True, url=srv.url, identity=str(pki.client_p12),
+                            identity_password=f"file:{pki.password_file}", ca=str(pki.root_ca),
+                            username=srv.user, password="env:XFER_T_FAKE_PW", timeout=20)
+        assert fs.cat_file("/data.bin", 50_000, 50_010) == DATA[50_000:50_010]
+        assert fs.cat_file("/data.bin", -10) == DATA[-10:]
+        with fs.open("/data.bin", "rb", block_size=4096) as handle:
+            handle.seek(60_000)
+            assert handle.read(8) == DATA[60_000:60_008]
+        fs.close()

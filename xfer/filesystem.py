@@ -444,10 +444,25 @@ def _closing_on_exit(cls: type) -> type:
 
 def _check_length(path: str, data: bytes, start: int, end: int | None, size: int | None) -> None:
     """Raise :class:`~xfer.errors.IntegrityError` if ``data``, read from ``start`` up to ``end``
-    (None: the end), is shorter than a file of ``size`` bytes (None: unknown) holds there."""
+    (None: the end), is shorter than a file of ``size`` bytes (None: unknown) holds there, or
+    longer than was asked: more than ``end - start``, or, read to the end from the middle, more
+    than the file holds from ``start`` (a server that ignored the offset: the file's first bytes).
+    A whole file read from its start may have grown since its size was asked: kept."""
+    if end is not None and len(data) > end - start:
+        raise IntegrityError(
+            f"{path}: {len(data)} bytes came for the {end - start} asked for at offset {start}; "
+            "they were discarded",
+            hint="the server did not send the range asked for; read the file whole (cat_file, get)",
+        )
     if size is None:
         return
     expected = max(0, min(size, size if end is None else end) - start)
+    if end is None and start and len(data) > expected:
+        raise IntegrityError(
+            f"{path}: {len(data)} bytes came from offset {start} of the {size}-byte file, which holds "
+            f"{expected} there: the server did not start where asked (or the file changed); they were discarded",
+            hint="read the file whole (cat_file, get), or read it again",
+        )
     if len(data) < expected:
         raise IntegrityError(
             f"{path} changed while it was read: {len(data)} bytes at offset {start}, where the "
