@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,10 @@ import pytest
 from fsspec.core import OpenFile
 
 from tests.fsspec_helpers import put_server_side, served, server_tree  # noqa: F401 - a fixture, used by name
-from tests.test_fsspec import folder, fs  # noqa: F401 - fixtures, used by name
+from tests.test_fsspec import folder, fs, profile_path, save_profile  # noqa: F401 - fixtures, used by name
 from xfer.errors import IntegrityError
 from xfer.filesystem import XferFileSystem
-from xfer.testing.endpoints import Endpoint
+from xfer.testing.endpoints import Endpoint, serve
 from xfer.testing.ftps_fake import FakeFTPSServer
 from xfer.testing.pki import TestPKI
 
@@ -158,3 +159,63 @@ def test_ranged_reads_the_probe_cannot_check_are_right_where_rest_is_honoured(
             handle.seek(60_000)
             assert handle.read(8) == DATA[60_000:60_008]
         fs.close()
+
+
+# -- HIGH 4: mv of a folder removed what arrived during the move ----------------------------------
+
+
+@pytest.mark.parametrize("into", ["/", ""], ids=["dest-slash", "dest-existing-folder"])
+def test_a_folder_move_keeps_files_that_arrive_during_it(
+    served: Endpoint, fs: XferFileSystem, folder: str, monkeypatch: pytest.MonkeyPatch, into: str
+) -> None:
+    """Before: after the copy, a recursive remove of the source took the partner's new file,
+    copied nowhere."""
+    for name in ("a.csv", "b.csv", "sub/c.csv"):
+        put_server_side(served, f"{folder}/batch/{name}", name.encode())
+    put_server_side(served, f"{folder}/archive/.keep", b"")
+    copy_one = fs.cp_file
+
+    def copy_then_a_partner_drops(path1: str, path2: str, **kwargs: Any) -> None:
+        copy_one(path1, path2, **kwargs)
+        put_server_side(served, f"{folder}/batch/late.csv", b"partner data")  # after the copy's walk
+
+    monkeypatch.setattr(fs, "cp_file", copy_then_a_partner_drops)
+    fs.mv(f"{folder}/batch", f"{folder}/archive{into}", recursive=True)
+    tree = server_tree(served, folder)
+    assert {name: data for name, data in tree.items() if data != b"<dir>"} == {
+        "archive/.keep": b"", "archive/batch/a.csv": b"a.csv", "archive/batch/b.csv": b"b.csv",
+        "archive/batch/sub/c.csv": b"sub/c.csv", "batch/late.csv": b"partner data",
+    }
+    if served.protocol != "https":  # (plain HTTPS has no folders to remove)
+        assert "batch/sub" not in tree  # the folders the move emptied are gone
+
+
+@pytest.mark.parametrize("protocol", ["sftp", "ftpes"])
+def test_a_folder_move_through_a_link_keeps_arrivals_and_what_the_link_points_to(
+    pki: TestPKI, tmp_path: Path, profile_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    """The move removes what it copied, file by file: a link to a folder in the tree goes as a
+    link (its target's files stay), and a file that arrived during the copy stays."""
+    with serve(protocol, pki, root=tmp_path / "root") as endpoint:
+        save_profile(endpoint, profile_path, "partner")
+        root = endpoint.root
+        (root / "outside").mkdir()
+        (root / "outside" / "keep.txt").write_bytes(b"precious")
+        (root / "tree" / "sub").mkdir(parents=True)
+        (root / "tree" / "sub" / "a.txt").write_bytes(b"a")
+        os.symlink(root / "outside", root / "tree" / "shared")
+        (root / "archive").mkdir()
+        fs = XferFileSystem("partner", skip_instance_cache=True)
+        copy_one = fs.cp_file
+
+        def copy_then_a_partner_drops(path1: str, path2: str, **kwargs: Any) -> None:
+            copy_one(path1, path2, **kwargs)
+            (root / "tree" / "late.txt").write_bytes(b"partner data")
+
+        monkeypatch.setattr(fs, "cp_file", copy_then_a_partner_drops)
+        fs.mv("/tree", "/archive/", recursive=True)
+        fs.close()
+    assert (root / "outside" / "keep.txt").read_bytes() == b"precious"
+    assert (root / "archive" / "tree" / "sub" / "a.txt").read_bytes() == b"a"
+    assert (root / "tree" / "late.txt").read_bytes() == b"partner data"
+    assert sorted(p.name for p in (root / "tree").iterdir()) == ["late.txt"]  # the link and sub/ went

@@ -18,6 +18,7 @@ writes stream to the server's temporary part name and are renamed into place on
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import functools
 import glob
@@ -60,6 +61,9 @@ from .transfer import is_temporary
 __all__ = ["XferFile", "XferFileSystem"]
 
 _log = logger(__name__)
+
+#: Inside :meth:`XferFileSystem.mv`'s copy: each path ``cp_file`` copied, and whether a folder.
+_copied: contextvars.ContextVar[list[tuple[str, bool]] | None] = contextvars.ContextVar("_copied", default=None)
 
 #: The storage options that describe (or override) the connection; all are profile options.
 CONNECTION_OPTIONS = ("url", "identity", "identity_password", "ca", "pin", "username", "password",
@@ -996,7 +1000,9 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     @_as_one_call
     def mv(self, path1: Any, path2: Any, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any) -> None:
         """A server-side rename where the protocol has one and fsspec's rules make it one
-        rename (a single path, not into an existing folder); otherwise copy, then remove.
+        rename (a single path, not into an existing folder); otherwise copy, then remove the
+        paths copied, files first, then folders only if empty (:meth:`_remove_moved`): a file
+        that arrived in the source during the move stays there, never removed uncopied.
 
         A path moved onto itself (by any spelling: ``/d/``, ``/d//a``, ``/d/x/../a``, a glob)
         or a folder moved into itself raises :class:`~xfer.errors.UsageError` before anything
@@ -1032,7 +1038,47 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                             adapter.mkdir(posixpath.dirname(destination) or "/", parents=True)
                             adapter.mv(source, destination)
                     return
-        super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+        # fsspec's copy, then remove exactly what it copied: a recursive remove of the source
+        # would take files a partner put there after the copy's walk, copied nowhere.
+        copied: list[tuple[str, bool]] = []
+        token = _copied.set(copied)
+        try:
+            self.copy(path1, path2, recursive=recursive, maxdepth=maxdepth)
+        finally:
+            _copied.reset(token)
+        self._remove_moved(copied)
+
+    def _remove_moved(self, copied: list[tuple[str, bool]]) -> None:
+        """Remove the files a move copied, then its folders, deepest first, each only if it is
+        empty by then (one that is not keeps what arrived during the move, with a warning).  A
+        folder that is a link goes as a link, and nothing reached through it is touched."""
+        with self._adapter() as adapter:
+            folders_too = Capability.RMDIR in adapter.capabilities  # plain HTTPS has none to remove
+        folders = sorted({path for path, folder in copied if folder}, key=lambda p: p.count("/"), reverse=True)
+        linked = [path.rstrip("/") for path in folders if folders_too and self._is_link(path)]
+
+        def through_link(path: str) -> bool:
+            return any(path.startswith(link + "/") for link in linked)
+
+        for path, folder in copied:
+            if folder or through_link(path):
+                continue
+            with contextlib.suppress(RemoteNotFound):  # already gone: as a move would leave it
+                self.rm_file(path)
+        if not folders_too:
+            return
+        for path in folders:
+            if through_link(path):
+                continue
+            if path.rstrip("/") in linked:
+                self.rm_file(path)
+                continue
+            try:
+                self.rmdir(path)
+            except RemoteFolderNotEmpty:
+                _log.warning("mv kept the folder %s: what arrived in it during the move was not moved", path)
+            except RemoteNotFound:
+                pass
 
     def _refuse_moving_into_itself(self, path1: Any, path2: Any) -> None:
         """Refuse a move whose destination is one of its sources or lies inside one: fsspec's
@@ -1061,7 +1107,15 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
         if _key(source) == _key(destination):
             raise UsageError(f"cannot copy {source} onto itself")
-        if self.info(source)["type"] == "directory":
+        is_folder = self.info(source)["type"] == "directory"
+        self._copy_one(source, destination, is_folder)
+        copied = _copied.get()
+        if copied is not None:
+            copied.append((source, is_folder))
+
+    def _copy_one(self, source: str, destination: str, is_folder: bool) -> None:
+        """:meth:`cp_file`'s work: a folder made, or a file's bytes copied."""
+        if is_folder:
             self._folder(destination)  # fsspec copies what is inside one file at a time
             return
         with self._adapter() as adapter:
