@@ -18,6 +18,7 @@ writes stream to the server's temporary part name and are renamed into place on
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import functools
 import glob
@@ -60,6 +61,9 @@ from .transfer import is_temporary
 __all__ = ["XferFile", "XferFileSystem"]
 
 _log = logger(__name__)
+
+#: Inside :meth:`XferFileSystem.mv`'s copy: each path ``cp_file`` copied, and whether a folder.
+_copied: contextvars.ContextVar[list[tuple[str, bool]] | None] = contextvars.ContextVar("_copied", default=None)
 
 #: The storage options that describe (or override) the connection; all are profile options.
 CONNECTION_OPTIONS = ("url", "identity", "identity_password", "ca", "pin", "username", "password",
@@ -444,10 +448,25 @@ def _closing_on_exit(cls: type) -> type:
 
 def _check_length(path: str, data: bytes, start: int, end: int | None, size: int | None) -> None:
     """Raise :class:`~xfer.errors.IntegrityError` if ``data``, read from ``start`` up to ``end``
-    (None: the end), is shorter than a file of ``size`` bytes (None: unknown) holds there."""
+    (None: the end), is shorter than a file of ``size`` bytes (None: unknown) holds there, or
+    longer than was asked: more than ``end - start``, or, read to the end from the middle, more
+    than the file holds from ``start`` (a server that ignored the offset: the file's first bytes).
+    A whole file read from its start may have grown since its size was asked: kept."""
+    if end is not None and len(data) > end - start:
+        raise IntegrityError(
+            f"{path}: {len(data)} bytes came for the {end - start} asked for at offset {start}; "
+            "they were discarded",
+            hint="the server did not send the range asked for; read the file whole (cat_file, get)",
+        )
     if size is None:
         return
     expected = max(0, min(size, size if end is None else end) - start)
+    if end is None and start and len(data) > expected:
+        raise IntegrityError(
+            f"{path}: {len(data)} bytes came from offset {start} of the {size}-byte file, which holds "
+            f"{expected} there: the server did not start where asked (or the file changed); they were discarded",
+            hint="read the file whole (cat_file, get), or read it again",
+        )
     if len(data) < expected:
         raise IntegrityError(
             f"{path} changed while it was read: {len(data)} bytes at offset {start}, where the "
@@ -981,7 +1000,9 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
     @_as_one_call
     def mv(self, path1: Any, path2: Any, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any) -> None:
         """A server-side rename where the protocol has one and fsspec's rules make it one
-        rename (a single path, not into an existing folder); otherwise copy, then remove.
+        rename (a single path, not into an existing folder); otherwise copy, then remove the
+        paths copied, files first, then folders only if empty (:meth:`_remove_moved`): a file
+        that arrived in the source during the move stays there, never removed uncopied.
 
         A path moved onto itself (by any spelling: ``/d/``, ``/d//a``, ``/d/x/../a``, a glob)
         or a folder moved into itself raises :class:`~xfer.errors.UsageError` before anything
@@ -1017,7 +1038,47 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
                             adapter.mkdir(posixpath.dirname(destination) or "/", parents=True)
                             adapter.mv(source, destination)
                     return
-        super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+        # fsspec's copy, then remove exactly what it copied: a recursive remove of the source
+        # would take files a partner put there after the copy's walk, copied nowhere.
+        copied: list[tuple[str, bool]] = []
+        token = _copied.set(copied)
+        try:
+            self.copy(path1, path2, recursive=recursive, maxdepth=maxdepth)
+        finally:
+            _copied.reset(token)
+        self._remove_moved(copied)
+
+    def _remove_moved(self, copied: list[tuple[str, bool]]) -> None:
+        """Remove the files a move copied, then its folders, deepest first, each only if it is
+        empty by then (one that is not keeps what arrived during the move, with a warning).  A
+        folder that is a link goes as a link, and nothing reached through it is touched."""
+        with self._adapter() as adapter:
+            folders_too = Capability.RMDIR in adapter.capabilities  # plain HTTPS has none to remove
+        folders = sorted({path for path, folder in copied if folder}, key=lambda p: p.count("/"), reverse=True)
+        linked = [path.rstrip("/") for path in folders if folders_too and self._is_link(path)]
+
+        def through_link(path: str) -> bool:
+            return any(path.startswith(link + "/") for link in linked)
+
+        for path, folder in copied:
+            if folder or through_link(path):
+                continue
+            with contextlib.suppress(RemoteNotFound):  # already gone: as a move would leave it
+                self.rm_file(path)
+        if not folders_too:
+            return
+        for path in folders:
+            if through_link(path):
+                continue
+            if path.rstrip("/") in linked:
+                self.rm_file(path)
+                continue
+            try:
+                self.rmdir(path)
+            except RemoteFolderNotEmpty:
+                _log.warning("mv kept the folder %s: what arrived in it during the move was not moved", path)
+            except RemoteNotFound:
+                pass
 
     def _refuse_moving_into_itself(self, path1: Any, path2: Any) -> None:
         """Refuse a move whose destination is one of its sources or lies inside one: fsspec's
@@ -1046,7 +1107,15 @@ class XferFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is unt
         source, destination = self._strip_protocol(path1), self._strip_protocol(path2)
         if _key(source) == _key(destination):
             raise UsageError(f"cannot copy {source} onto itself")
-        if self.info(source)["type"] == "directory":
+        is_folder = self.info(source)["type"] == "directory"
+        self._copy_one(source, destination, is_folder)
+        copied = _copied.get()
+        if copied is not None:
+            copied.append((source, is_folder))
+
+    def _copy_one(self, source: str, destination: str, is_folder: bool) -> None:
+        """:meth:`cp_file`'s work: a folder made, or a file's bytes copied."""
+        if is_folder:
             self._folder(destination)  # fsspec copies what is inside one file at a time
             return
         with self._adapter() as adapter:
@@ -1184,6 +1253,12 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
             return
         if self._spool_name is None:
             return
+        if not self.forced:
+            # Never closed (its writer dropped, say after an error the caller caught): the spool
+            # holds a prefix at most.  A writer dropped unclosed never installs.
+            _log.warning("discarded the upload of %s: the transaction ended with the file never closed", self.path)
+            self._abandon()
+            return
         try:
             self.fs._upload(self._spool_name, self.path, None)
         finally:
@@ -1225,9 +1300,23 @@ class XferFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
             return
         self.close()
 
+    #: Set by :meth:`_dealloc_warn`: the ``close()`` to come is a wrapper's finalizer's.
+    _finalizing: bool = False
+
+    def _dealloc_warn(self, source: object) -> None:
+        """Called by io's ``TextIOWrapper`` (and ``BufferedWriter``) on the object below it just
+        before the wrapper's finalizer closes it: the wrapper was garbage-collected unclosed, so
+        the ``close()`` that follows must not install (a writer dropped unclosed never does)."""
+        self._finalizing = True
+
     def close(self) -> None:
         """Reading: drop the cache.  Writing: put the file in place (:meth:`commit`), unless an
-        exception is leaving a ``with`` block around a wrapper of this file (see the class)."""
+        exception is leaving a ``with`` block around a wrapper of this file (see the class), or
+        the close is a finalizer's (a wrapper of this file garbage-collected unclosed)."""
+        if self.writable() and not self.closed and self._finalizing:
+            _log.warning("discarded the upload of %s: a wrapper of it was dropped unclosed", self.path)
+            self._abandon()
+            return
         leaving = _exception_leaving_with(self._opened_under) if self.writable() and not self.closed else None
         if leaving is not None:
             # Never silent: a caller that meant to install after handling the error learns why not.

@@ -1730,7 +1730,10 @@ class FTPSAdapter(Adapter):
         ``SIZE`` (asked after the read) shows more bytes came than the file holds from
         ``start``: every read to the end of the file (a Parquet footer).  A read from the middle
         brings the right count either way, so before the first one the server is asked for the
-        file's last byte alone (:meth:`_honours_rest`), once per adapter.
+        file's last byte alone (:meth:`_honours_rest`), once per adapter.  Where that cannot tell
+        (no SIZE, a SIZE refused, a file of one value, the probes used up), every read from the
+        middle goes to the end and must bring what the file holds from ``start`` (its size from
+        MLST or SIZE; none known: refused), never the file's first bytes (:meth:`_prove_start`).
         """
 
         def past_the_end(ftp: FTPSConnection) -> bool:
@@ -1743,6 +1746,11 @@ class FTPSAdapter(Adapter):
             # read of it is refused again, never let through unchecked.
             self._rest_honoured = self._run("reading", path, lambda ftp: self._honours_rest(ftp, path))
             self._rest_probes_left -= 1
+
+        # Where the probe has not shown that REST is honoured (no size to probe with, a SIZE
+        # refused for this file, the probes used up), a read from the middle proves where it
+        # started: it reads to the end, and the count must be what the file holds from ``start``.
+        unproven = bool(start) and self._rest_honoured is not True
 
         def work(ftp: FTPSConnection) -> bytes:
             if start and self._rest_honoured is False:
@@ -1765,7 +1773,12 @@ class FTPSAdapter(Adapter):
                 raise
             reader = DataReader(conn)
             with conn, explained(ftp):
-                body, complete = self._read_up_to(reader, length)
+                body, complete = self._read_up_to(reader, None if unproven else length)
+            if unproven:
+                # Its count, checked against the file's size below, proves it complete; a server
+                # silent after the transfer only costs the session, as after a cut read.
+                self._end_cut_read(ftp)
+                return bytes(body)
             if complete:
                 # A stream that ended early must be proven complete, as for whole downloads.
                 expected = announced - start if announced is not None else None
@@ -1791,7 +1804,39 @@ class FTPSAdapter(Adapter):
                     )
             return bytes(body)
 
-        return self._run("reading", path, work)
+        data = self._run("reading", path, work)
+        if not unproven:
+            return data
+        self._run("reading", path, lambda ftp: self._prove_start(ftp, path, start, len(data)))
+        return data if length is None else data[:length]
+
+    def _prove_start(self, ftp: FTPSConnection, path: str, start: int, count: int) -> None:
+        """A read of ``path`` from ``start`` to its end brought ``count`` bytes: raise
+        :class:`~xfer.errors.IntegrityError` unless that is what the file holds from ``start``
+        (its size from MLST, else SIZE).  A file whose size the server does not give cannot
+        prove it: refused too, never returned unchecked (it may be the file's first bytes)."""
+        size: int | None = None
+        with contextlib.suppress(ftplib.Error, XferError):
+            entry = self._mlst_or_none(ftp, path)
+            size = entry.size if entry is not None else None
+        if size is None:
+            with contextlib.suppress(ftplib.Error, XferError):
+                size = self._size(ftp, path)
+        hint = ("the server accepts REST but may ignore it; ranged reads (fsspec) from such a server need "
+                "sizes (MLST or SIZE) to check them, or read the file whole (cat_file, get)")
+        if size is None:
+            raise IntegrityError(
+                f"{self.settings.server} gives no size of {path}, and whether it honours REST is not "
+                f"known: a read from byte {start} cannot be told from the file's first bytes; the bytes "
+                "read were discarded",
+                hint=hint,
+            )
+        if count != max(size - start, 0):
+            raise IntegrityError(
+                f"{self.settings.server} sent {count} bytes of {path} from byte {start} of {size}: it did "
+                "not restart where REST asked (or the file changed meanwhile); the bytes read were discarded",
+                hint=hint,
+            )
 
     def _honours_rest(self, ftp: FTPSConnection, path: str) -> bool | None:
         """Whether the server starts a RETR where ``REST`` asked: ``REST size-1`` must bring the
