@@ -231,6 +231,27 @@ def test_cut_upload_is_retried_not_blamed_on_the_certificate(
     assert [p.name for p in endpoint.root.iterdir()] == ["up.bin"]
 
 
+@pytest.mark.parametrize("protocol", ["https", "davs"])
+def test_a_close_after_the_handshake_once_the_server_took_us_is_a_cut_not_a_refusal(
+    xfer_serve: Any, tmp_path: Path, protocol: str
+) -> None:
+    """Review S: a path that cuts connections after a few KB.  The first try sent 2 MiB with our
+    certificate; the later ones broke on their first 256 KiB write, before a byte was counted
+    sent, which reads as a silent refusal of the certificate: exit 4, "check with the partner",
+    not retried.  A server that took the certificate on an earlier try did not refuse it."""
+    endpoint = xfer_serve(protocol)
+    source = tmp_path / "up.bin"
+    source.write_bytes(DATA)
+    with FaultProxy(upstream(endpoint), plan=lambda n, port: Cut("up", after=SIZE // 2 if n == 0 else 20_000)) \
+            as proxy, connect(endpoint, proxy, retries=3) as remote:
+        with pytest.raises(XferError) as caught:
+            remote.put_file(source, "/up.bin")
+    assert isinstance(caught.value, ConnectionDropped), caught.value
+    assert caught.value.exit_code == 5 and caught.value.attempt == 4
+    assert len(proxy.connections) >= 4
+    assert not (endpoint.root / "up.bin").exists()
+
+
 def test_webdav_temporary_file_finished_late_by_the_server_is_removed(xfer_serve: Any, tmp_path: Path) -> None:
     """A server may still be writing a cut PUT when the clean-up DELETE comes in: wsgidav's
     worker creates the file from what it got, after the DELETE found nothing (issue 13's run

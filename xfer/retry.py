@@ -294,12 +294,19 @@ class RetryPolicy:
         closed_once = False
         #: Every try so far ended in a cut connection (what the final error then says).
         every_cut = True
+        #: An earlier try's connection carried application bytes past the handshake: the server
+        #: took our certificate, so a close right after a later handshake is a cut, not a refusal.
+        accepted = False
         while True:
             attempt = Attempt(number, self.retries, self.resume, state, cleanups)
             try:
                 with _running(attempt):
                     return operation(), number
-            except BaseException as exc:
+            except BaseException as caught:
+                exc = caught
+                if accepted and isinstance(caught, XferError) and _closed_after_handshake(caught):
+                    exc = _dropped_not_refused(caught)
+                accepted = accepted or _got_past_handshake(caught)
                 # A server that closes right after the handshake may be refusing our certificate
                 # without a word (TLS 1.3), or the network cut the connection just then: the two
                 # look the same.  One more try tells them apart; twice in a row is a refusal.
@@ -328,6 +335,8 @@ class RetryPolicy:
                         said = _part_kept(exc)
                         if said is not exc:
                             raise said from exc
+                    if exc is not caught:
+                        raise exc from caught
                     raise
                 wait = self.delay(number, exc)
                 reason = ("the server closed the connection right after the TLS handshake (a cut, or a refusal "
@@ -342,6 +351,28 @@ class RetryPolicy:
                 _give_up(attempt, keep=False)
                 raise
             number += 1
+
+
+def _got_past_handshake(exc: BaseException) -> bool:
+    """Whether the failed try's TLS connection moved application bytes past what a server refusing
+    our certificate lets through (see ``XferConnection``): it had taken the certificate."""
+    if "xfer.tls" not in sys.modules:
+        return False
+    from .tls.translate import accepted_us
+
+    return accepted_us(exc)
+
+
+def _dropped_not_refused(exc: XferError) -> ConnectionDropped:
+    """A close right after the handshake, once an earlier try of the same operation showed that the
+    server takes our certificate: the network's (or the server's) cut, retried as one (review S:
+    a proxy cutting every connection was reported as a certificate refusal, exit 4, not retried)."""
+    return ConnectionDropped(
+        f"{exc.server or 'the server'} closed the connection right after the TLS handshake; it had "
+        "taken our certificate on an earlier try, so the connection was cut",
+        hint="run the command again; if it keeps failing, check the network path (a proxy or firewall)",
+        server=exc.server, path=exc.path,
+    )
 
 
 def _closed_after_handshake(exc: BaseException) -> bool:

@@ -157,19 +157,26 @@ def bytes_moved(exc: BaseException) -> tuple[int, int] | None:
     return None
 
 
+def accepted_us(exc: BaseException) -> bool:
+    """Whether the TLS connection behind ``exc`` carried application bytes past what a server that
+    refuses our certificate lets through: an answer, or more sent than a silent rejection takes
+    in (``XferConnection``).  Such a server had taken the certificate."""
+    return _past_rejection(bytes_moved(exc))
+
+
+def _past_rejection(moved: tuple[int, int] | None) -> bool:
+    """Whether ``moved`` (application bytes sent, received) is more than a silent rejection lets by."""
+    return moved is not None and (moved[1] > 0 or moved[0] > _SILENT_REJECTION_MAX_SENT)
+
+
 def _broken(server: str, moved: tuple[int, int] | None) -> ConnectionDropped | None:
     """A connection that failed in the middle of a transfer: after more was sent than a silent
     rejection lets through (see ``XferConnection``), or after the server had answered.  Such a
     failure is the network's (or the server's), never a verdict on our certificate."""
-    if moved is None:
+    if moved is None or not _past_rejection(moved):
         return None
     sent, received = moved
-    if sent > _SILENT_REJECTION_MAX_SENT:
-        after = f"{sent} bytes had been sent"
-    elif received:
-        after = f"{received} bytes had arrived"
-    else:
-        return None
+    after = f"{sent} bytes had been sent" if sent > _SILENT_REJECTION_MAX_SENT else f"{received} bytes had arrived"
     return ConnectionDropped(
         f"the connection to {server} broke after {after}",
         hint="run the command again; if it repeats, the server (or something between) cuts transfers",
