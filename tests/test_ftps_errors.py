@@ -127,6 +127,23 @@ def test_permission_denied(pki: TestPKI, server_root: Path, client_context: Cont
     assert _files(tmp_path) == ["f"]
 
 
+def test_a_folder_we_may_not_list_is_permission_denied_not_missing(
+    pki: TestPKI, server_root: Path, client_context: ContextFactory
+) -> None:
+    """MLSD and MLST both answered "550 Not enough privileges." (pyftpdlib, a folder without the
+    list permission): the folder is there, we may not look.  Said "does not exist" before (review S)."""
+    (server_root / "locked").mkdir()
+    (server_root / "locked" / "in.txt").write_bytes(b"x")
+    with FTPSServer(pki, root=server_root) as srv:
+        srv._handler.authorizer.override_perm(srv.user, str(server_root / "locked"), "e", recursive=True)
+        with srv.adapter(client_context()) as remote:
+            with pytest.raises(RemotePermissionDenied, match="permission denied while listing /locked") as caught:
+                remote.ls("/locked")
+            with pytest.raises(RemoteNotFound, match="does not exist"):
+                remote.ls("/nothere")
+    assert caught.value.exit_code == 6 and "read access" in (caught.value.hint or "")
+
+
 # -- full disk -------------------------------------------------------------------------------
 
 

@@ -833,6 +833,15 @@ class FTPSAdapter(Adapter):
                     entry = self._mlst_or_none(ftp, path)
                     if entry is None:
                         code = reply_code(str(exc))
+                        if says_denied(str(exc), path):
+                            # "550 Not enough privileges" to MLSD and MLST: a folder there may be
+                            # one we may not list, not nothing (review S: "does not exist").
+                            raise RemotePermissionDenied(
+                                f"{self.settings.server}: permission denied while listing {path} "
+                                f"(server said: {reply_text(str(exc))})",
+                                hint="ask the partner to give this account read access to the folder",
+                                server=self.settings.server, path=path, reply_code=int(code) if code else None,
+                            ) from exc
                         raise RemoteNotFound(
                             f"{self.settings.server}: {path} does not exist", server=self.settings.server,
                             path=path, reply_code=int(code) if code else None,
