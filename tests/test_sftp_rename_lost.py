@@ -44,6 +44,18 @@ class NoPosixRename(VariantServer):
     extensions: ClassVar[tuple[bytes, ...] | None] = ()
 
 
+class CutAtCheck(CheckFileServer):
+    """Cuts the connection (through :attr:`watch`) at a check-file of a final name: the look a try
+    makes at a file its rename put in place."""
+
+    watch: ClassVar[Renames | None] = None
+
+    def check_file(self, fd: int, path: str, requested: str, start: int, length: int) -> tuple[str, bytes]:
+        if ".xfer-part" not in path and self.watch is not None:
+            self.watch.cut_now()
+        return super().check_file(fd, path, requested, start, length)
+
+
 @dataclass
 class Renames:
     """What the server did with the uploads' renames (temporary name to final name), and the
@@ -192,6 +204,28 @@ def test_found_in_place_ends_the_upload_without_sending_it_again(
     assert result.temp_name is not None and result.temp_name.endswith(".xfer-part")
 
 
+def test_a_look_cut_in_its_turn_is_settled_by_the_try_after(
+    renames: Renames, xfer_faulty: Callable[..., FaultyServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second try finds the file in place, and the connection breaks while it asks the server's
+    hash of it: the third try looks again (it does not take the rename for settled and send again)."""
+    server = xfer_faulty("sftp", sftp_class=CutAtCheck)
+    monkeypatch.setattr(CutAtCheck, "watch", renames)
+    renames.armed = 2  # at the rename, then at the check-file of the file in place
+    src = tmp_path / "invoice.edi"
+    src.write_bytes(DATA)
+    waits = between_tries(monkeypatch, lambda: None)
+    with server.through(lambda number, port: Cut("down", after=NEVER)) as (proxy, profile):
+        renames.proxy = proxy
+        with xfer.connect(profile, retries=3) as remote:
+            result = remote.put_file(src, "/invoice.edi")
+    assert [record.was_cut for record in proxy.connections] == [True, True, False] and len(waits) == 2
+    assert result.attempts == 3 and result.details["rename_answer_lost"] is True
+    assert result.verified == "sha256"
+    assert renames.done == ["/invoice.edi"] and len(renames.written) == 1
+    assert (server.endpoint.root / "invoice.edi").read_bytes() == DATA
+
+
 def test_a_newer_file_under_the_name_is_delivery_unknown_and_kept(
     renames: Renames, xfer_faulty: Callable[..., FaultyServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -237,8 +271,9 @@ def test_a_rename_not_carried_out_is_sent_again_once_the_part_is_continued(
     server = xfer_faulty("sftp")
     root = server.endpoint.root
     renames.refuse_first = True
+    data = DATA * 20  # 260 kB
     src = tmp_path / "invoice.edi"
-    src.write_bytes(DATA)
+    src.write_bytes(data)
     between_tries(monkeypatch, lambda: None)
     with server.through(lambda number, port: Cut("down", after=NEVER)) as (proxy, profile):
         renames.proxy = proxy
@@ -247,8 +282,9 @@ def test_a_rename_not_carried_out_is_sent_again_once_the_part_is_continued(
     assert proxy.connections[0].was_cut
     assert result.attempts == 2 and "rename_answer_lost" not in result.details
     assert renames.refused == ["/invoice.edi"] and renames.done == ["/invoice.edi"]
-    assert len(renames.written) == 2 and renames.written[0] == renames.written[1]  # the part continued
-    assert (root / "invoice.edi").read_bytes() == DATA
+    assert len(renames.written) == 2 and renames.written[0] == renames.written[1]
+    assert proxy.connections[1].bytes_up < len(data) // 4  # the part continued (complete), not sent again
+    assert (root / "invoice.edi").read_bytes() == data
     assert hidden(root) == []
 
 
