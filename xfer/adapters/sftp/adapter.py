@@ -26,6 +26,7 @@ import asyncssh
 
 from ...errors import (
     ConnectionDropped,
+    DeliveryUnknown,
     IntegrityError,
     Interrupted,
     RemoteError,
@@ -64,6 +65,7 @@ from ..base import (
     source_changed,
     sources,
 )
+from ..rename_sent import RenameSent, State, answered, sending, settle, unanswered
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
@@ -157,6 +159,9 @@ class _Upload:
     left: bool = False
     #: The old version the upload replaced, left over because the server would not remove it.
     previous_left: str | None = None
+    #: The upload was found in place, moved there by an earlier try (or a group) whose rename's
+    #: answer the connection lost (:meth:`SFTPAdapter._settled`): what that try had sent.
+    settled: _Moved | None = None
 
     @property
     def target(self) -> str:
@@ -173,6 +178,18 @@ class _Stored:
     size_verified: bool
     modified: dt.datetime | None
     previous_left: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Moved:
+    """What an upload whose rename went out had proven (the memo of its
+    :class:`~xfer.adapters.rename_sent.RenameSent`): if a later try finds the rename done, the
+    upload ends with these, nothing sent again.  ``local``: the hashes of what was sent (the file
+    in place is compared with them again); ``sha256``: the result's."""
+
+    local: StreamHash
+    sha256: str | None
+    modified: dt.datetime | None
 
 
 def _modified_of(handle: BinaryIO) -> float:
@@ -248,6 +265,11 @@ class SFTPAdapter(Adapter):
         #: back (:meth:`_put_back`).  Kept here, not on one try: a group's upload that broke is
         #: sent again alone.
         self._asides: dict[str, list[str]] = {}
+        #: The renames of a group's uploads (:meth:`put_together`) that went out with no answer
+        #: before its connection broke (:mod:`~xfer.adapters.rename_sent`): the upload of that
+        #: file alone, a retried operation of its own, settles them before it sends anything.
+        #: Kept here for that reason (an adapter is one connection's, never shared).
+        self._renames: dict[str, Any] = {}
         self._ssh: SSHSession | None = SSHSession(settings)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -607,7 +629,8 @@ class SFTPAdapter(Adapter):
                          modified=_modified_of(handle) if preserve_times else None)
         with handle:
             try:
-                self._run("uploading", remote, lambda sftp: self._upload(sftp, upload, attempt, key))
+                self._run("uploading", remote, lambda sftp: self._upload(
+                    sftp, upload, attempt, key, attempt.state if attempt is not None else None))
             except XferError as exc:
                 told = self._put_back(remote, exc)
                 if told is exc:
@@ -615,13 +638,21 @@ class SFTPAdapter(Adapter):
                 raise told from exc
         return self._sent(upload, started)
 
-    async def _upload(self, sftp: asyncssh.SFTPClient, upload: _Upload, attempt: Attempt | None, key: str) -> None:
+    async def _upload(self, sftp: asyncssh.SFTPClient, upload: _Upload, attempt: Attempt | None, key: str,
+                      renames: State) -> None:
         """Send ``upload`` to its temporary name, check what the server stored, rename it into place.
 
         On a failure what the upload wrote is removed (the file this try opened, or the part an
         earlier try left; never a name it did not open), unless the connection is gone under a
         retried ``attempt``: the next try then continues it (``key`` names it in the try's state).
+
+        A rename is noted in ``renames`` as it goes out (:mod:`~xfer.adapters.rename_sent`): the
+        try's state, or for a group's upload the adapter's.  One an earlier try (or the group)
+        sent and never heard back about is settled first, before anything is sent: done, the
+        upload ends there; not done, it goes on; taken or replaced since, DeliveryUnknown.
         """
+        if await self._settled(sftp, upload, renames):
+            return
         await self._refuse_folder(sftp, upload.remote)
         confirmed = 0
         if attempt is not None:
@@ -668,7 +699,7 @@ class SFTPAdapter(Adapter):
                 await write_blocks(remote_file, offset, body, reply_timeout=self.settings.timeout,
                                    progress=written)
             stored = await self._complete(sftp, target, upload.remote, size, body.hash, upload.source,
-                                          modified=upload.modified)
+                                          modified=upload.modified, renames=renames)
             upload.verified, upload.size_verified = stored.verified, stored.size_verified
             upload.modified_given, upload.previous_left = stored.modified, stored.previous_left
         except BaseException as exc:
@@ -696,13 +727,17 @@ class SFTPAdapter(Adapter):
     def _sent(self, upload: _Upload, started: float, **details: Any) -> TransferResult:
         if upload.previous_left is not None:
             details["previous_version_left_at"] = self.user_path(upload.previous_left)
+        sha256 = upload.body.sha256 if upload.body is not None else None
+        if upload.settled is not None:
+            # Moved into place by an earlier try, whose rename's answer the connection lost.
+            details["rename_answer_lost"] = True
+            sha256 = upload.settled.sha256
         return TransferResult(
             direction="put", local=upload.local, remote=self.user_path(upload.remote), size=upload.size,
             elapsed=time.monotonic() - started, details={**self._details(), **details},
             protocol=self.settings.scheme, size_verified=upload.size_verified,
             temp_name=posixpath.basename(upload.temp) if upload.temp is not None else None,
-            sha256=upload.body.sha256 if upload.body is not None else None, verified=upload.verified,
-            modified=upload.modified_given,
+            sha256=sha256, verified=upload.verified, modified=upload.modified_given,
         )
 
     def put_together(
@@ -736,7 +771,7 @@ class SFTPAdapter(Adapter):
 
             def send(upload: _Upload) -> Callable[[asyncssh.SFTPClient], Awaitable[TransferResult]]:
                 async def one(sftp: asyncssh.SFTPClient) -> TransferResult:
-                    await self._upload(sftp, upload, None, "")
+                    await self._upload(sftp, upload, None, "", self._renames)
                     return self._sent(upload, started, pipelined=True)
                 return one
 
@@ -747,7 +782,10 @@ class SFTPAdapter(Adapter):
             told = None if landed is None else (lambda position, result: landed(places[position], result))
             # (None for all: the connection failed; each file alone reconnects, retries, says.)
             sent = self._at_once("uploading", [send(upload) for upload in present], told) or [None] * len(present)
-        self._remove_left([upload.temp for upload in present if upload.left and upload.temp is not None])
+        # (Not one whose rename went out unanswered: it may be in place, or still under its
+        # temporary name, which the upload alone then finds, settles and removes.)
+        self._remove_left([upload.temp for upload in present if upload.left and upload.temp is not None
+                           and not self._rename_unanswered(upload.remote, upload.temp)])
         results: list[TransferResult | None] = [None] * len(files)
         for place, result in zip(places, sent, strict=True):
             results[place] = result
@@ -755,7 +793,7 @@ class SFTPAdapter(Adapter):
 
     async def _complete(
         self, sftp: asyncssh.SFTPClient, target: str, remote: str, size: int, local: StreamHash,
-        source: SentFile | None = None, *, modified: float | None = None,
+        source: SentFile | None = None, *, modified: float | None = None, renames: State = None,
     ) -> _Stored:
         """An upload written to ``target`` (all requests answered, the file closed): check what the
         server stored (its size, and its hash where it answers check-file), give it the time
@@ -763,7 +801,11 @@ class SFTPAdapter(Adapter):
         temporary name.  A mismatch raises before the rename: nothing reaches the name (the
         caller removes ``target``).  A server that states no size (optional in SFTP v3) leaves
         the hash, if any, to prove the upload, else nothing (``verified: "none"``, as a
-        download of such a file)."""
+        download of such a file).
+
+        The rename is noted in ``renames`` while its answer is awaited (:meth:`_settled`): a
+        connection that breaks meanwhile leaves it there for the next try to settle."""
+        sha256 = local.hexdigest()
         # The SETSTAT leaves first (a task sends its request when it starts): the STAT's answer
         # shows the time as the server keeps it (whole seconds in SFTP version 3).
         timed, attributes = await asyncio.gather(self._give_time(sftp, target, modified), sftp.stat(target))
@@ -783,8 +825,94 @@ class SFTPAdapter(Adapter):
             local = await asyncio.get_running_loop().run_in_executor(None, source.hash, offered.algorithm)
         verified = self._conclude(sftp, offered, local, what=f"the upload of {remote}",
                                   size_checked=stored is not None, consequence="the upload was removed", size=size)
-        left = await self._install(sftp, target, remote) if target != remote else None
+        if target == remote:
+            return _Stored(verified, stored is not None, given, None)
+        sending(renames, RenameSent(target, remote, size, _Moved(local, sha256, given)))
+        try:
+            left = await self._install(sftp, target, remote)
+        except asyncssh.SFTPError as exc:
+            if not isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
+                answered(renames, remote)  # refused: not moved
+            raise  # (a cut, a timeout, a stop: no answer, the note stays)
+        answered(renames, remote)
         return _Stored(verified, stored is not None, given, left)
+
+    def _rename_unanswered(self, remote: str, temp: str) -> bool:
+        """Whether a group's rename of ``temp`` to ``remote`` went out and was never answered."""
+        sent = unanswered(self._renames, remote)
+        return sent is not None and sent.temp == temp
+
+    async def _settled(self, sftp: asyncssh.SFTPClient, upload: _Upload, renames: State) -> bool:
+        """Settle the rename to ``upload.remote`` an earlier try (``renames``), or a group this
+        adapter sent (:attr:`_renames`), never heard back about, before anything is sent
+        (:func:`~xfer.adapters.rename_sent.settle`, on what LSTAT shows of the two names).
+
+        True: the rename was done and the file is in place at its size: ``upload`` is complete
+        as that try left it, checked again by the server's hash where it has one.  False: none
+        was sent, or the temporary file is still there, not moved: the upload goes on (a try's
+        part as the resume decides; a group's is removed, the upload alone starts over).
+        Otherwise :class:`~xfer.errors.DeliveryUnknown`, nothing sent again.  A look the
+        connection breaks leaves it to settle on the next try.
+        """
+        for state in (renames, self._renames) if renames is not self._renames else (renames,):
+            sent = unanswered(state, upload.remote)
+            if sent is not None:
+                break
+        else:
+            return False
+        server, shown = self.settings.server, self.user_path(upload.remote)
+
+        async def look(path: str) -> asyncssh.SFTPAttrs | None:
+            try:
+                return await sftp.lstat(path)
+            except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+                return None
+
+        temp, final = await asyncio.gather(look(sent.temp), look(sent.remote))
+
+        def size_at(path: str) -> int | None:
+            if path == sent.temp:  # (there, whatever it is, even of a size not stated)
+                return None if temp is None else temp.size or 0
+            return final.size if final is not None and _kind(final) == "file" else None
+
+        try:
+            done = settle(state, sent, size_at, server=server, shown=shown)
+        except DeliveryUnknown:
+            # The temporary file is gone, moved by that rename most likely: an old version a
+            # replace moved aside for it is not put back under the name (it would be taken again).
+            await self._drop_asides(sftp, sent.remote)
+            raise
+        if not done:
+            if sent.temp != upload.temp:
+                await self._discard(sftp, sent.temp)  # a group's, not continued: the upload alone starts over
+            return False
+        memo = cast("_Moved", sent.memo)
+        try:
+            offered = await CheckFile.of(sftp).ask(sftp, sent.remote, timeout=self.settings.timeout,
+                                                   size=sent.size)
+        except BaseException:
+            sending(state, sent)  # (not settled after all: the next try looks again)
+            raise
+        if offered is not None and memo.local.hexdigest(offered.algorithm) not in (None, offered.value):
+            await self._drop_asides(sftp, sent.remote)
+            raise DeliveryUnknown(
+                f"{server}: the connection broke after {shown} was moved into place, before the server "
+                f"confirmed it, and {shown} now holds other bytes of the same size ({offered.algorithm} "
+                "check): it may have been delivered and replaced since",
+                hint="not sent again, so that it is not delivered twice: check with the partner whether "
+                "they received it, and send it again only if they did not",
+                server=server, path=shown,
+            )
+        upload.verified = self._conclude(sftp, offered, memo.local, what=f"the upload of {sent.remote}",
+                                         size_checked=True, consequence="it was not sent again", size=sent.size)
+        upload.size_verified, upload.modified_given, upload.temp = True, memo.modified, sent.temp
+        upload.previous_left = await self._drop_asides(sftp, sent.remote)
+        upload.settled = memo
+        _retry_log.warning("%s: the rename an earlier try sent before the connection broke was done: %s is "
+                           "in place, not sent again", os.path.basename(upload.local), shown)
+        if upload.callback is not None:
+            upload.callback(upload.size, upload.size)
+        return True
 
     async def _give_time(self, sftp: asyncssh.SFTPClient, target: str, modified: float | None) -> bool:
         """SETSTAT of ``target``'s modification time (and access time) to ``modified``; False if not
