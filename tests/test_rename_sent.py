@@ -9,7 +9,7 @@ import pytest
 
 from xfer.adapters.rename_sent import RenameSent, answered, sending, settle, unanswered
 from xfer.errors import DeliveryUnknown, ExitCode
-from xfer.retry import is_transient, own_failure
+from xfer.retry import is_cut, is_transient, own_failure
 
 
 def _attempt() -> dict[str, object]:
@@ -57,6 +57,7 @@ def test_anything_else_is_delivery_unknown_and_never_sent_again(sizes: dict[str,
     assert error.exit_code == ExitCode.CONNECT
     assert "not sent again" in (error.hint or "")
     assert not is_transient(error)  # a retry would send it again
+    assert not is_cut(error)  # (its final message does not say "cut on each try": the look was not)
     assert own_failure(error)  # that file's: the batch goes on with the others
     assert unanswered(attempt, "/in/a.csv") is None
 

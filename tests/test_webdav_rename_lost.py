@@ -96,6 +96,7 @@ def test_a_move_done_then_the_file_taken_is_delivery_unknown_never_sent_twice(up
     error = upload.put(_taken)
     assert isinstance(error, DeliveryUnknown), error
     assert error.exit_code == ExitCode.CONNECT and "not sent again" in (error.hint or "")
+    assert "cut on each" not in str(error)
     assert upload.cut.methods.count("PUT") == 1 and upload.cut.methods.count("MOVE") == 1
     assert list(upload.root.iterdir()) == []
 

@@ -435,6 +435,8 @@ def is_cut(exc: BaseException) -> bool:
     an HTTP status is the server's word, not a cut; 426 is the server reporting a cut data connection."""
     if isinstance(exc, TransferCut):
         return True
+    if isinstance(exc, DeliveryUnknown):
+        return False  # a look's verdict after an earlier cut, not a cut itself
     return isinstance(exc, ConnectionDropped) and exc.reply_code in (None, 426) and exc.status is None
 
 
