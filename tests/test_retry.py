@@ -332,3 +332,33 @@ def test_a_form_post_the_server_says_it_did_not_process_goes_again(pki: TestPKI,
         posts = sum(1 for method, _ in srv.requests if method == "POST")
     assert posts == 4
     assert "may or may not have reached the server" not in str(failure.value)
+
+
+def test_a_close_after_the_handshake_with_nothing_sent_goes_again_for_a_post_after_a_429() -> None:
+    """Review R: the first try of a form POST was answered 429 (the server took our certificate);
+    the second's connection closed right after its handshake with nothing sent.  Taken for a cut,
+    it must still say that nothing went out (its cause chain carries the byte counts): sent again,
+    not "may or may not have reached the server"."""
+    tries: list[int] = []
+
+    def operation() -> str:
+        tries.append(1)
+        low = ConnectionResetError("closed")
+        if len(tries) == 1:
+            low.xfer_bytes_moved = (2000, 300)  # type: ignore[attr-defined]
+            try:
+                raise low
+            except OSError as exc:
+                raise RemoteError("busy", status=429, server="s") from exc
+        if len(tries) == 2:
+            low.xfer_closed_after_handshake = True  # type: ignore[attr-defined]
+            low.xfer_bytes_moved = (0, 0)  # type: ignore[attr-defined]
+            try:
+                raise low
+            except OSError as exc:
+                raise ConnectionDropped("closed", server="s") from exc
+        return "sent"
+
+    import xfer.tls.translate  # noqa: F401  # (the byte counts are read only where xfer's TLS code is loaded)
+
+    assert RetryPolicy(retries=3, sleep=lambda seconds: None).run(operation, repeatable=False) == ("sent", 3)

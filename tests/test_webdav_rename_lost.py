@@ -8,6 +8,7 @@ the MOVE's answer; the partner acts between the tries (``xfer.retry._sleep``).""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,15 @@ from .helpers import run
 
 class _MoveCut:
     """Counts the server's requests by method; at the first MOVE, cuts its connection at the
-    next byte down (the answer), the MOVE carried out (``refuse``: answered instead, not done)."""
+    next byte down (the answer), the MOVE carried out (``carried_out=False``: answered instead,
+    not done).  ``gateway``: no cut; the MOVE is done on disk and answered 504, as a reverse proxy
+    whose backend's answer never came answers it."""
 
-    def __init__(self, *, carried_out: bool = True) -> None:
+    def __init__(self, *, carried_out: bool = True, gateway: bool = False) -> None:
         self.carried_out = carried_out
+        self.gateway = gateway
         self.proxy: Any = None
+        self.root: Path | None = None
         self.armed = True
         self.methods: list[str] = []
 
@@ -39,6 +44,11 @@ class _MoveCut:
         if request.method != "MOVE" or not self.armed:
             return None
         self.armed = False
+        if self.gateway:
+            assert self.root is not None
+            destination = urllib.parse.unquote(urllib.parse.urlsplit(request.headers["Destination"]).path)
+            (self.root / request.path.lstrip("/")).replace(self.root / destination.lstrip("/"))
+            return Reply(504, b"gateway timeout")
         for connection in self.proxy.connections:
             if not connection.closed.is_set() and connection.cut is not None:
                 object.__setattr__(connection.cut, "after", connection.bytes_down)  # (a frozen Cut)
@@ -54,10 +64,11 @@ def upload(xfer_faulty: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.
         root: Path
 
         def put(self, between: Callable[[Path], None], *, carried_out: bool = True, cli: list[str] | None = None,
-                capsys: pytest.CaptureFixture[str] | None = None) -> Any:
-            self.cut = _MoveCut(carried_out=carried_out)
-            server = xfer_faulty("davs", intercept=self.cut)
-            self.root = server.endpoint.root
+                capsys: pytest.CaptureFixture[str] | None = None, gateway: bool = False,
+                hashes: bool = False) -> Any:
+            self.cut = _MoveCut(carried_out=carried_out, gateway=gateway)
+            server = xfer_faulty("davs", intercept=self.cut, repr_digest=hashes)
+            self.root = self.cut.root = server.endpoint.root
             monkeypatch.setattr(xfer.retry, "_sleep", lambda seconds: between(self.root))
             source = tmp_path / "invoice.edi"
             source.write_bytes(b"INVOICE 1001\n" * 100)
@@ -107,6 +118,30 @@ def test_a_newer_file_written_after_the_move_stays(upload: Any) -> None:
     assert isinstance(error, DeliveryUnknown), error
     assert "holds 25 bytes, not the 1300 sent" in str(error)
     assert (upload.root / "invoice.edi").read_bytes() == newer
+
+
+def test_a_same_size_file_put_there_since_is_not_deleted_by_the_check(upload: Any) -> None:
+    """The server states its hashes: the file found at the upload's size is a partner's next one,
+    of the same size.  Review R, 1: the check after the look deleted it as a bad copy."""
+    theirs = b"INVOICE 1002\n" * 100
+    error = upload.put(lambda root: (root / "invoice.edi").write_bytes(theirs), hashes=True)
+    assert isinstance(error, DeliveryUnknown), error
+    assert "holds other bytes of the same size" in str(error)
+    assert (upload.root / "invoice.edi").read_bytes() == theirs
+    assert "DELETE" not in upload.cut.methods[upload.cut.methods.index("MOVE"):]
+
+
+def test_a_move_done_and_answered_504_by_a_gateway_is_looked_at_too(upload: Any) -> None:
+    """Review R, 2: a gateway's 504 to a MOVE its backend did says no more than a cut: the next try
+    PUT and MOVEd again, over the partner's newer file."""
+    newer = b"INVOICE 1001 (corrected)\n"
+    error = upload.put(lambda root: (root / "invoice.edi").write_bytes(newer), gateway=True)
+    assert isinstance(error, DeliveryUnknown), error
+    assert (upload.root / "invoice.edi").read_bytes() == newer
+    assert upload.cut.methods.count("PUT") == 1 and upload.cut.methods.count("MOVE") == 1
+    done = upload.put(lambda root: None, gateway=True)
+    assert not isinstance(done, Exception), done
+    assert done.attempts == 2 and upload.cut.methods.count("PUT") == 1
 
 
 def test_a_move_not_done_is_done_by_the_next_try_without_a_second_upload(upload: Any) -> None:

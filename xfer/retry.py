@@ -367,12 +367,16 @@ def _dropped_not_refused(exc: XferError) -> ConnectionDropped:
     """A close right after the handshake, once an earlier try of the same operation showed that the
     server takes our certificate: the network's (or the server's) cut, retried as one (review S:
     a proxy cutting every connection was reported as a certificate refusal, exit 4, not retried)."""
-    return ConnectionDropped(
+    dropped = ConnectionDropped(
         f"{exc.server or 'the server'} closed the connection right after the TLS handshake; it had "
         "taken our certificate on an earlier try, so the connection was cut",
         hint="run the command again; if it keeps failing, check the network path (a proxy or firewall)",
         server=exc.server, path=exc.path,
     )
+    # What the connection moved (nothing_sent: a request that is not repeatable goes again only
+    # if none of it went out) is read through the chain (review R).
+    dropped.__cause__ = exc
+    return dropped
 
 
 def _closed_after_handshake(exc: BaseException) -> bool:

@@ -27,13 +27,13 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConnectError, DeliveryUnknown
+from ..errors import ConnectError, DeliveryUnknown, XferError
 from ..retry import is_cut
 
 #: Where renames sent are remembered (None: nowhere, outside any retry).
 State = MutableMapping[str, Any] | None
 
-__all__ = ["RenameSent", "State", "answer_lost", "answered", "sending", "settle", "unanswered"]
+__all__ = ["RenameSent", "State", "answer_lost", "answered", "delivery_unknown", "sending", "settle", "unanswered"]
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,17 @@ def unanswered(state: State, remote: str) -> RenameSent | None:
     return None if state is None else state.get(_key(remote))
 
 
+#: A gateway's answers that say the server behind it did not answer (RFC 9110 15.6.3, 15.6.5): what
+#: the server did with the request is unknown, as after a cut.
+_GATEWAY_LOST = frozenset({502, 504})
+
+
 def answer_lost(exc: BaseException) -> bool:
     """Whether ``exc``, raised while a rename was on its way, leaves it unknown whether the server
-    did it: the connection broke or timed out (no status, no reply), not a refusal."""
+    did it: the connection broke or timed out (no status, no reply), or a gateway in front of the
+    server answered that the server's answer never came (502, 504).  Not a refusal."""
+    if isinstance(exc, XferError) and exc.status in _GATEWAY_LOST:
+        return True
     return is_cut(exc) or (isinstance(exc, ConnectError) and exc.status is None and exc.reply_code is None)
 
 
@@ -92,8 +100,15 @@ def settle(
     answered(state, rename.remote)
     if found == rename.size:
         return True
-    now = "is not there" if found is None else f"holds {found} bytes, not the {rename.size} sent"
-    raise DeliveryUnknown(
+    raise delivery_unknown("is not there" if found is None else f"holds {found} bytes, not the {rename.size} sent",
+                           server=server, shown=shown)
+
+
+def delivery_unknown(now: str, *, server: str, shown: str) -> DeliveryUnknown:
+    """The error for a rename whose answer was lost and whose file ``shown`` is not the upload now
+    (``now``: what is there instead).  A caller that finds the file at the upload's size but with
+    other bytes (a hash) raises it too: that file is someone else's, never to be deleted."""
+    return DeliveryUnknown(
         f"{server}: the connection broke after {shown} was moved into place, before the server "
         f"confirmed it, and {shown} {now}: it may have been delivered and taken, or replaced since",
         hint="not sent again, so that it is not delivered twice: check with the partner whether "

@@ -30,6 +30,7 @@ from webdav3.exceptions import WebDavException
 from ..errors import (
     ConnectTimeout,
     ErrorFields,
+    IntegrityError,
     RemoteError,
     RemoteExists,
     RemoteFolderNotEmpty,
@@ -60,7 +61,16 @@ from ._dav_xml import PROPFIND_BODY, DAVResource, TooLarge, UnsafeXML, parse_mul
 from .base import Adapter, Capability, ConnectionSettings, Entry, Landed, ProgressCallback, Source, TransferResult
 from .http_removal import DELETED, not_done, remove_together
 from .http_transfer import RANGED_PUT_CHUNK, ChunkedUpload, HTTPTransfer, RangedPart, Sent, http_options
-from .rename_sent import RenameSent, State, answer_lost, answered, sending, settle, unanswered
+from .rename_sent import (
+    RenameSent,
+    State,
+    answer_lost,
+    answered,
+    delivery_unknown,
+    sending,
+    settle,
+    unanswered,
+)
 from .writer import RemoteWriter
 
 __all__ = ["WebDAVAdapter", "WebDAVOptions"]
@@ -894,7 +904,9 @@ class WebDAVAdapter(Adapter):
             # and an upload now could deliver the file twice (review U, finding 1).
             if not settle(state, lost, self._size_at, server=self.settings.server, shown=remote):
                 self._move_into_place(state, lost.temp, remote, lost.memo)  # the complete upload is still there
-            self._installed(lost.memo, lost.temp, remote)
+                self._installed(lost.memo, lost.temp, remote)
+            else:
+                self._found_installed(lost.memo, lost.temp, remote)
             result: TransferResult = lost.memo.result
             return result
         target = _temp_name(remote)
@@ -1014,6 +1026,32 @@ class WebDAVAdapter(Adapter):
                 offered, sent.hash, remote, size_checked=bool(result.size_verified), remove=remote,
                 source=sent.source, size=result.size,
             )
+        result.remote = self.user_path(remote)
+        result.temp_name = posixpath.basename(target)
+
+    def _found_installed(self, sent: Sent, target: str, remote: str) -> None:
+        """:meth:`_installed` for an upload a lost MOVE answer left, found at ``remote`` at its size
+        by the next try's look: checked the same way (the size, and the server's hash where it
+        states one), but a file there that is not the upload is never deleted.  It is someone's
+        put there since (a partner's next file of the same size): :class:`DeliveryUnknown`
+        (review R, finding 1: the check's clean-up deleted it)."""
+        http, result = self.http, sent.result
+        server = self.settings.server
+        try:
+            result.size_verified, offered = http.check_stored(remote, result.size, must_exist=True)
+        except (IntegrityError, RemoteNotFound) as exc:
+            raise delivery_unknown("is not the upload any more", server=server, shown=remote) from exc
+        if offered is not None:
+            ours = sent.hash.hexdigest(offered.algorithm)
+            if ours is None and sent.source is not None:
+                ours = sent.source.hash(offered.algorithm).hexdigest(offered.algorithm)
+            if ours is not None and ours != offered.value:
+                raise delivery_unknown(f"holds other bytes of the same size (its {offered.algorithm} differs)",
+                                       server=server, shown=remote)
+        result.verified = http.conclude_upload(
+            offered, sent.hash, remote, size_checked=bool(result.size_verified), remove=remote,
+            source=sent.source, size=result.size,
+        )
         result.remote = self.user_path(remote)
         result.temp_name = posixpath.basename(target)
 
