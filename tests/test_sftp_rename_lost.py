@@ -258,7 +258,7 @@ def test_a_newer_file_of_the_same_size_is_told_by_check_file(
         renames.proxy = proxy
         with xfer.connect(profile, retries=3) as remote, pytest.raises(DeliveryUnknown) as caught:
             remote.put_file(src, "/prices.csv")
-    assert "other bytes of the same size (sha256 check)" in caught.value.message
+    assert "other bytes of the same size (its sha256 differs)" in caught.value.message
     assert (root / "prices.csv").read_bytes() == b"price,12\n"
     assert renames.done == ["/prices.csv"] and len(renames.written) == 1
 

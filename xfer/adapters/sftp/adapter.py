@@ -65,7 +65,7 @@ from ..base import (
     source_changed,
     sources,
 )
-from ..rename_sent import RenameSent, State, answered, sending, settle, unanswered
+from ..rename_sent import RenameSent, State, answered, delivery_unknown, sending, settle, unanswered
 from ..tree import TreeWalk
 from ..writer import RemoteWriter
 from .checkfile import CheckFile
@@ -895,14 +895,8 @@ class SFTPAdapter(Adapter):
             raise
         if offered is not None and memo.local.hexdigest(offered.algorithm) not in (None, offered.value):
             await self._drop_asides(sftp, sent.remote)
-            raise DeliveryUnknown(
-                f"{server}: the connection broke after {shown} was moved into place, before the server "
-                f"confirmed it, and {shown} now holds other bytes of the same size ({offered.algorithm} "
-                "check): it may have been delivered and replaced since",
-                hint="not sent again, so that it is not delivered twice: check with the partner whether "
-                "they received it, and send it again only if they did not",
-                server=server, path=shown,
-            )
+            raise delivery_unknown(f"holds other bytes of the same size (its {offered.algorithm} differs)",
+                                   server=server, shown=shown)
         upload.verified = self._conclude(sftp, offered, memo.local, what=f"the upload of {sent.remote}",
                                          size_checked=True, consequence="it was not sent again", size=sent.size)
         upload.size_verified, upload.modified_given, upload.temp = True, memo.modified, sent.temp
