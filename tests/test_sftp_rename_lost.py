@@ -441,3 +441,87 @@ def test_cli_json_says_the_rename_was_settled(
     [shown] = json.loads(out)
     assert shown["attempts"] == 2 and shown["rename_answer_lost"] is True and shown["source_removed"] is True
     assert shown["sha256"] == hashlib.sha256(DATA).hexdigest() and shown["size_verified"] is True
+
+
+INVOICE = b"INVOICE 1001\n" * 1000
+
+
+@pytest.mark.parametrize("old", [b"the previous invoice\n", b"OLD-VER 1001\n" * 1000], ids=["other-size", "same-size"])
+def test_the_old_version_is_not_put_back_under_a_name_the_rename_may_have_filled(
+    old: bytes, xfer_faulty: Callable[..., FaultyServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Review R2, 1: a server without posix-rename (the old version renamed aside first); the
+    rename of the upload is done, its answer lost, and the partner takes the file at once.  The
+    failed try put the old version back under the empty name: the partner took it too, and with
+    an old version of the same size the next try's look found "the upload" in place (exit 0, the
+    source removed, the partner's next pick-up the old file again)."""
+    seen = Renames()
+    server = xfer_faulty("sftp", sftp_class=NoPosixRename)
+    root = server.endpoint.root
+    (root / "invoice.edi").write_bytes(old)
+    source = tmp_path / "invoice.edi"
+    source.write_bytes(INVOICE)
+    picked: list[bytes] = []
+    rename = asyncssh.SFTPServer.rename
+
+    def taken_at_once(self: asyncssh.SFTPServer, from_: bytes, to: bytes) -> None:
+        rename(self, from_, to)
+        if b".xfer-part" in from_ and seen.cut_now():
+            picked.append((root / "invoice.edi").read_bytes())  # the pick-up, before the client sees the cut
+            (root / "invoice.edi").unlink()
+
+    def partner() -> None:
+        if (root / "invoice.edi").exists():
+            picked.append((root / "invoice.edi").read_bytes())
+            (root / "invoice.edi").unlink()
+
+    monkeypatch.setattr(asyncssh.SFTPServer, "rename", taken_at_once)
+    monkeypatch.setattr(xfer.retry, "_sleep", lambda seconds: partner())
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(profiles))
+    with server.through(lambda number, port: Cut("down", after=NEVER)) as (proxy, profile):
+        seen.proxy = proxy
+        (profiles / "partner.toml").write_text(tomli_w.dumps(profile.to_toml()))
+        code, _, err = run(capsys, "put", "--remove-source-files", str(source), "partner:/invoice.edi")
+    assert picked == [INVOICE], [taken[:20] for taken in picked]
+    assert code == 5 and "not sent again" in err
+    assert source.exists()
+
+
+def test_a_note_left_by_a_group_is_not_a_later_uploads_proof(
+    renames: Renames, xfer_faulty: Callable[..., FaultyServer], tmp_path: Path
+) -> None:
+    """Review R2, 2: a group cut at a rename whose answer was lost, and the file's upload alone
+    never got to settle it (the server unreachable through its retries).  On the same connection,
+    a new version of that file was then "found in place" from the group's note: nothing sent,
+    success, the server still holding the old order."""
+    server = xfer_faulty("sftp")
+    root = server.endpoint.root
+    (root / "in").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    sources = []
+    for number in range(4):
+        (out / f"order{number}.edi").write_bytes(f"ORDER {number}\n".encode() * 50)
+        sources.append(str(out / f"order{number}.edi"))
+    outage = {"on": True}
+
+    def plan(number: int, port: int) -> Cut | None:
+        if number == 0:
+            return Cut("down", after=NEVER)  # the group's connection: cut at the first rename's answer
+        return Cut("up", after=0) if outage["on"] else None  # then unreachable for a while
+
+    with server.through(plan) as (proxy, profile):
+        renames.proxy = proxy
+        with xfer.connect(profile, retries=2) as remote:
+            with pytest.raises(xfer.XferError):
+                remote.put(sources, "/in/")
+            outage["on"] = False
+            stale = renames.done[0]
+            newer = b"ORDER, corrected\n" * 50
+            (tmp_path / "newer.edi").write_bytes(newer)
+            result = remote.put_file(tmp_path / "newer.edi", stale)
+    assert (root / stale.lstrip("/")).read_bytes() == newer
+    assert not result.details.get("rename_answer_lost")

@@ -190,6 +190,8 @@ class _Moved:
     local: StreamHash
     sha256: str | None
     modified: dt.datetime | None
+    #: The local file's version whose bytes the rename put in place (:attr:`SentFile.version`).
+    version: tuple[int, int, int, int] | None = None
 
 
 def _modified_of(handle: BinaryIO) -> float:
@@ -270,6 +272,11 @@ class SFTPAdapter(Adapter):
         #: file alone, a retried operation of its own, settles them before it sends anything.
         #: Kept here for that reason (an adapter is one connection's, never shared).
         self._renames: dict[str, Any] = {}
+        #: Names a rename went to with no answer, not settled since (a try's or a group's): the
+        #: old version moved aside for one is never put back under it.  The rename may have been
+        #: done and the upload taken by the partner: put back, the old version would be taken
+        #: again, or taken by a later look for the upload (review R2, finding 1).
+        self._unheard: set[str] = set()
         self._ssh: SSHSession | None = SSHSession(settings)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -827,14 +834,17 @@ class SFTPAdapter(Adapter):
                                   size_checked=stored is not None, consequence="the upload was removed", size=size)
         if target == remote:
             return _Stored(verified, stored is not None, given, None)
-        sending(renames, RenameSent(target, remote, size, _Moved(local, sha256, given)))
+        version = source.version if source is not None else None
+        sending(renames, RenameSent(target, remote, size, _Moved(local, sha256, given, version)))
         try:
             left = await self._install(sftp, target, remote)
         except asyncssh.SFTPError as exc:
             if not isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
                 answered(renames, remote)  # refused: not moved
+                self._unheard.discard(remote)
             raise  # (a cut, a timeout, a stop: no answer, the note stays)
         answered(renames, remote)
+        self._unheard.discard(remote)
         return _Stored(verified, stored is not None, given, left)
 
     def _rename_unanswered(self, remote: str, temp: str) -> bool:
@@ -860,6 +870,16 @@ class SFTPAdapter(Adapter):
                 break
         else:
             return False
+        noted = cast("_Moved", sent.memo)
+        if noted.version != upload.source.version or sent.size != upload.size:
+            # Another version of the local file (rewritten since), or a group's note left by an
+            # upload that never settled it, found by a later one of the same name on this
+            # connection: not this upload's to settle (review R2, finding 2: reported in place,
+            # nothing sent, its source removed).  The group's temporary file, if still there, goes.
+            answered(state, upload.remote)
+            if sent.temp != upload.temp:
+                await self._discard(sftp, sent.temp)
+            return False
         server, shown = self.settings.server, self.user_path(upload.remote)
 
         async def look(path: str) -> asyncssh.SFTPAttrs | None:
@@ -877,7 +897,9 @@ class SFTPAdapter(Adapter):
 
         try:
             done = settle(state, sent, size_at, server=server, shown=shown)
+            self._unheard.discard(upload.remote)
         except DeliveryUnknown:
+            self._unheard.discard(upload.remote)
             # The temporary file is gone, moved by that rename most likely: an old version a
             # replace moved aside for it is not put back under the name (it would be taken again).
             await self._drop_asides(sftp, sent.remote)
@@ -1050,11 +1072,13 @@ class SFTPAdapter(Adapter):
         Returns the old version's name if it is left over beside ``remote`` (:meth:`_drop_asides`).
         """
         try:
+            self._unheard.add(remote)  # (until answered: see _complete)
             await sftp.posix_rename(temp, remote)
             return await self._drop_asides(sftp, remote)
         except asyncssh.SFTPOpUnsupported:
-            pass
+            self._unheard.discard(remote)
         if await self._stat(sftp, remote) is None:
+            self._unheard.add(remote)
             await sftp.rename(temp, remote)
             return await self._drop_asides(sftp, remote)
         # SFTPv3 rename never replaces: move the old file aside, put the new one in, then drop the
@@ -1097,11 +1121,15 @@ class SFTPAdapter(Adapter):
                 self._forget_aside(remote, aside)  # refused: nothing moved
             raise
         try:
+            self._unheard.add(remote)  # (the upload's own rename goes out only now)
             await sftp.rename(temp, remote)
-        except BaseException:
-            with contextlib.suppress(asyncssh.Error, OSError):  # (a broken connection: _put_back, later)
-                await sftp.rename(aside, remote)
-                self._forget_aside(remote, aside)
+        except asyncssh.SFTPError as exc:
+            # Refused: the new one is not in; the old one goes back.  Not when the answer was lost
+            # (the connection broke): the rename may have been done (review R2, finding 1).
+            if not isinstance(exc, asyncssh.SFTPConnectionLost | asyncssh.SFTPNoConnection):
+                with contextlib.suppress(asyncssh.Error, OSError):
+                    await sftp.rename(aside, remote)
+                    self._forget_aside(remote, aside)
             raise
         return await self._drop_asides(sftp, remote)
 
@@ -1143,8 +1171,13 @@ class SFTPAdapter(Adapter):
         if not left:
             return failure
         shown, where = self.user_path(remote), ", ".join(self.user_path(aside) for aside in left)
-        recover = (f"the previous version of {shown} is kept as {where}: if {shown} is missing, "
-                   f"rename it back by hand (a successful retry removes it)")
+        if remote in self._unheard:
+            recover = (f"the previous version of {shown} is kept as {where}; the upload's rename went out "
+                       f"unanswered, so {shown} may have been delivered (and taken): check with the partner "
+                       "before renaming it back")
+        else:
+            recover = (f"the previous version of {shown} is kept as {where}: if {shown} is missing, "
+                       f"rename it back by hand (a successful retry removes it)")
         return failure.copy_with(f"{failure.message}; the previous version is kept as {where}",
                                  hint=f"{recover}; {failure.hint}" if failure.hint else recover)
 
@@ -1153,6 +1186,8 @@ class SFTPAdapter(Adapter):
         now (one try, on a new connection if the old one broke); return the asides left."""
         if not self._asides.get(remote):
             return []
+        if remote in self._unheard:
+            return list(self._asides[remote])  # (the upload may be there, or taken: see _unheard)
 
         async def work(sftp: asyncssh.SFTPClient) -> None:
             for aside in list(self._asides.get(remote, [])):
