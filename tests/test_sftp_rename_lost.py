@@ -158,13 +158,7 @@ def test_taken_by_the_partner_between_tries_is_delivery_unknown_and_the_cli_keep
             (root / "invoice.edi").unlink()
 
     between_tries(monkeypatch, partner)
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    monkeypatch.setenv("XFER_PROFILE_PATH", str(profiles))
-    with server.through(lambda number, port: Cut("down", after=NEVER)) as (proxy, profile):
-        renames.proxy = proxy
-        (profiles / "partner.toml").write_text(tomli_w.dumps(profile.to_toml()))
-        code, _out, err = run(capsys, "put", "--remove-source-files", "--json", str(src), "partner:/invoice.edi")
+    code, _out, err = _cli_put(server, renames, tmp_path, monkeypatch, capsys, src, "--remove-source-files", "--json")
     assert code == 5, err
     assert "not sent again" in err and "DeliveryUnknown" not in err and "Traceback" not in err
     assert src.read_bytes() == DATA  # kept: the delivery is not proven
@@ -427,13 +421,7 @@ def test_cli_json_says_the_rename_was_settled(
     src = tmp_path / "invoice.edi"
     src.write_bytes(DATA)
     between_tries(monkeypatch, lambda: None)
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    monkeypatch.setenv("XFER_PROFILE_PATH", str(profiles))
-    with server.through(lambda number, port: Cut("down", after=NEVER)) as (proxy, profile):
-        renames.proxy = proxy
-        (profiles / "partner.toml").write_text(tomli_w.dumps(profile.to_toml()))
-        code, out, err = run(capsys, "put", "--remove-source-files", "--json", str(src), "partner:/invoice.edi")
+    code, out, err = _cli_put(server, renames, tmp_path, monkeypatch, capsys, src, "--remove-source-files", "--json")
     assert code == 0, err
     assert not src.exists()
     assert renames.done == ["/invoice.edi"] and len(renames.written) == 1
@@ -478,13 +466,7 @@ def test_the_old_version_is_not_put_back_under_a_name_the_rename_may_have_filled
 
     monkeypatch.setattr(asyncssh.SFTPServer, "rename", taken_at_once)
     monkeypatch.setattr(xfer.retry, "_sleep", lambda seconds: partner())
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    monkeypatch.setenv("XFER_PROFILE_PATH", str(profiles))
-    with server.through(lambda number, port: Cut("down", after=NEVER)) as (proxy, profile):
-        seen.proxy = proxy
-        (profiles / "partner.toml").write_text(tomli_w.dumps(profile.to_toml()))
-        code, _, err = run(capsys, "put", "--remove-source-files", str(source), "partner:/invoice.edi")
+    code, _, err = _cli_put(server, seen, tmp_path, monkeypatch, capsys, source, "--remove-source-files")
     assert picked == [INVOICE], [taken[:20] for taken in picked]
     assert code == 5 and "not sent again" in err
     assert source.exists()
@@ -525,3 +507,16 @@ def test_a_note_left_by_a_group_is_not_a_later_uploads_proof(
             result = remote.put_file(tmp_path / "newer.edi", stale)
     assert (root / stale.lstrip("/")).read_bytes() == newer
     assert not result.details.get("rename_answer_lost")
+
+
+def _cli_put(server: FaultyServer, watch: Renames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             capsys: pytest.CaptureFixture[str], source: Path, *flags: str) -> tuple[int, str, str]:
+    """``xfer put FLAGS SOURCE partner:/invoice.edi`` through the fault proxy, its cut placed by
+    ``watch`` (at the rename's answer): (exit code, stdout, stderr)."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    monkeypatch.setenv("XFER_PROFILE_PATH", str(profiles))
+    with server.through(lambda number, port: Cut("down", after=NEVER)) as (proxy, profile):
+        watch.proxy = proxy
+        (profiles / "partner.toml").write_text(tomli_w.dumps(profile.to_toml()))
+        return run(capsys, "put", *flags, str(source), "partner:/invoice.edi")
