@@ -520,3 +520,56 @@ def _cli_put(server: FaultyServer, watch: Renames, tmp_path: Path, monkeypatch: 
         watch.proxy = proxy
         (profiles / "partner.toml").write_text(tomli_w.dumps(profile.to_toml()))
         return run(capsys, "put", *flags, str(source), "partner:/invoice.edi")
+
+
+class _CheckNoPosix(CheckFileServer):
+    """check-file, no posix-rename (a RENAME that never replaces); the look a try makes with
+    check-file at the file in place is cut (through :attr:`watch`), and the partner takes the file."""
+
+    extensions: ClassVar[tuple[bytes, ...] | None] = ()
+    watch: ClassVar[Renames | None] = None
+    root: ClassVar[Path | None] = None
+    picked: ClassVar[list[bytes]] = []
+
+    def check_file(self, fd: int, path: str, requested: str, start: int, length: int) -> tuple[str, bytes]:
+        answer = super().check_file(fd, path, requested, start, length)
+        if ".xfer-part" not in path and self.watch is not None and self.root is not None and self.watch.cut_now():
+            taken = self.root / "invoice.edi"
+            if taken.exists():
+                _CheckNoPosix.picked.append(taken.read_bytes())
+                taken.unlink()
+        return answer
+
+
+def test_a_look_cut_at_its_hash_puts_no_old_version_back(
+    xfer_faulty: Callable[..., FaultyServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review R3: the last try's look found the upload in place, its check-file answer was cut, and
+    the partner took the file: the failed try put the old version back under the empty name (the
+    partner's next pick-up took it again)."""
+    seen = Renames(armed=2)
+    server = xfer_faulty("sftp", sftp_class=_CheckNoPosix)
+    root = server.endpoint.root
+    _CheckNoPosix.watch, _CheckNoPosix.root, _CheckNoPosix.picked = seen, root, []
+    (root / "invoice.edi").write_bytes(b"the previous invoice\n")
+    source = tmp_path / "invoice.edi"
+    source.write_bytes(INVOICE)
+    rename = asyncssh.SFTPServer.rename
+
+    def renamed(self: asyncssh.SFTPServer, from_: bytes, to: bytes) -> None:
+        rename(self, from_, to)
+        if b".xfer-part" in from_:
+            seen.cut_now()  # the upload's rename: done, its answer lost
+
+    monkeypatch.setattr(asyncssh.SFTPServer, "rename", renamed)
+    monkeypatch.setattr(xfer.retry, "_sleep", lambda seconds: None)
+    try:
+        with server.through(lambda number, port: Cut("down", after=NEVER)) as (proxy, profile):
+            seen.proxy = proxy
+            with xfer.connect(profile, retries=1) as remote, pytest.raises(xfer.XferError):
+                remote.put_file(source, "/invoice.edi")
+    finally:
+        _CheckNoPosix.watch = _CheckNoPosix.root = None
+    assert _CheckNoPosix.picked == [INVOICE]
+    assert not (root / "invoice.edi").exists()
+    assert [p.read_bytes() for p in root.iterdir() if p.name.endswith(".xfer-old")] == [b"the previous invoice\n"]

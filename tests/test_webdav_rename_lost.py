@@ -8,6 +8,8 @@ the MOVE's answer; the partner acts between the tries (``xfer.retry._sleep``).""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ import tomli_w
 import xfer
 import xfer.retry
 from xfer.errors import DeliveryUnknown, ExitCode
+from xfer.testing import webdav_server
 from xfer.testing.faults import Cut
 from xfer.testing.webdav_server import RecordedRequest, Reply
 
@@ -38,9 +41,11 @@ class _MoveCut:
         self.root: Path | None = None
         self.armed = True
         self.methods: list[str] = []
+        self.requests: list[tuple[str, str]] = []
 
     def __call__(self, request: RecordedRequest) -> Reply | None:
         self.methods.append(request.method)
+        self.requests.append((request.method, request.path))
         if request.method != "MOVE" or not self.armed:
             return None
         self.armed = False
@@ -128,7 +133,7 @@ def test_a_same_size_file_put_there_since_is_not_deleted_by_the_check(upload: An
     assert isinstance(error, DeliveryUnknown), error
     assert "holds other bytes of the same size" in str(error)
     assert (upload.root / "invoice.edi").read_bytes() == theirs
-    assert "DELETE" not in upload.cut.methods[upload.cut.methods.index("MOVE"):]
+    assert ("DELETE", "/invoice.edi") not in upload.cut.requests  # (the temporary name's, at the end, may go)
 
 
 def test_a_move_done_and_answered_504_by_a_gateway_is_looked_at_too(upload: Any) -> None:
@@ -158,3 +163,57 @@ def test_the_cli_keeps_the_source_of_a_delivery_unknown(upload: Any, capsys: pyt
     assert "not sent again" in err and "Traceback" not in err
     assert (tmp_path / "invoice.edi").exists()
     assert upload.cut.methods.count("MOVE") == 1
+
+
+def test_a_hash_the_put_answer_proved_is_not_asked_again_of_the_look(
+    xfer_faulty: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review R3: ``--checksum``, a server that states its hash in the PUT answer only (not on
+    HEAD).  The upload found in place after a lost MOVE answer ended as "no checksum" (exit 7),
+    inviting a second delivery; the PUT answer's hash had proven it before the MOVE."""
+    data = b"INVOICE 1001\n" * 100
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    original = webdav_server._stored_as
+
+    def stored_as(status: Any, start_response: Any) -> Any:
+        inner = original(status, start_response)
+
+        def answer(said: Any, headers: Any, *rest: Any) -> Any:
+            return inner(said, [*headers, ("Repr-Digest", f"sha-256=:{digest}:")], *rest)
+
+        return answer
+
+    monkeypatch.setattr(webdav_server, "_stored_as", stored_as)
+    monkeypatch.setattr(xfer.retry, "_sleep", lambda seconds: None)
+    cut = _MoveCut()
+    server = xfer_faulty("davs", intercept=cut, put_status=201)
+    source = tmp_path / "invoice.edi"
+    source.write_bytes(data)
+    with server.through(lambda number, peer: Cut("down", after=10**15)) as (proxy, profile):
+        cut.proxy = proxy
+        with xfer.connect(profile, retries=3, checksum=True) as remote:
+            result = remote.put_file(source, "/invoice.edi")
+    assert result.attempts == 2 and result.verified == "sha256"
+    assert cut.methods.count("PUT") == 1
+
+
+def test_a_gateway_answering_502_to_every_move_leaves_no_temporary_file(
+    xfer_faulty: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review R3: each try's look found the temporary file (the backend never saw a MOVE) and
+    MOVEd it again; when the tries ran out, it stayed on the server."""
+    methods: list[str] = []
+
+    def intercept(request: RecordedRequest) -> Reply | None:
+        methods.append(request.method)
+        return Reply(502, b"bad gateway") if request.method == "MOVE" else None
+
+    server = xfer_faulty("davs", intercept=intercept)
+    monkeypatch.setattr(xfer.retry, "_sleep", lambda seconds: None)
+    source = tmp_path / "invoice.edi"
+    source.write_bytes(b"INVOICE 1001\n" * 100)
+    with server.through(lambda number, peer: Cut("down", after=10**15)) as (_proxy, profile):
+        with xfer.connect(profile, retries=2) as remote, pytest.raises(xfer.XferError):
+            remote.put_file(source, "/invoice.edi")
+    assert methods.count("PUT") == 1 and methods.count("MOVE") == 3
+    assert list(server.endpoint.root.iterdir()) == []

@@ -940,7 +940,11 @@ class WebDAVAdapter(Adapter):
             self._move_into_place(state, target, remote, sent)
         except Exception as exc:
             if unanswered(state, remote) is not None:
-                raise  # the MOVE may have been done: the next try looks before anything (not removed)
+                # The MOVE may have been done: the next try looks before anything (not removed
+                # now).  If none comes, the temporary name goes: a MOVE not done left it there.
+                if attempt is not None:
+                    attempt.on_give_up(lambda: self._discard(target))
+                raise
             if ranged and http.ranged_puts and attempt is not None:
                 # The pieces sent stay for the next try; the retry loop removes them if none comes.
                 if kept is None:
@@ -1048,10 +1052,11 @@ class WebDAVAdapter(Adapter):
             if ours is not None and ours != offered.value:
                 raise delivery_unknown(f"holds other bytes of the same size (its {offered.algorithm} differs)",
                                        server=server, shown=remote)
-        result.verified = http.conclude_upload(
-            offered, sent.hash, remote, size_checked=bool(result.size_verified), remove=remote,
-            source=sent.source, size=result.size,
-        )
+        if result.verified == "none":  # (as _installed: a hash the PUT answer stated was checked before the MOVE)
+            result.verified = http.conclude_upload(
+                offered, sent.hash, remote, size_checked=bool(result.size_verified), remove=remote,
+                source=sent.source, size=result.size,
+            )
         result.remote = self.user_path(remote)
         result.temp_name = posixpath.basename(target)
 

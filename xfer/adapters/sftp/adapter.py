@@ -914,6 +914,7 @@ class SFTPAdapter(Adapter):
                                                    size=sent.size)
         except BaseException:
             sending(state, sent)  # (not settled after all: the next try looks again)
+            self._unheard.add(upload.remote)  # (and nothing is put back under the name meanwhile: review R3)
             raise
         if offered is not None and memo.local.hexdigest(offered.algorithm) not in (None, offered.value):
             await self._drop_asides(sftp, sent.remote)
